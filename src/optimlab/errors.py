@@ -1,0 +1,40 @@
+"""Errors that optimlab raises at its edges, each naming the bad value and what is accepted."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = ["OptimlabError", "UnknownNameError", "InvalidValueError", "close_matches"]
+
+
+class OptimlabError(ValueError):
+    """Base class: a user-facing error whose message says how to fix the call."""
+
+
+def close_matches(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
+    """Return up to ``n`` candidates that look like ``name`` (difflib ratio >= 0.6)."""
+    return difflib.get_close_matches(name, list(candidates), n=n, cutoff=0.6)
+
+
+class UnknownNameError(OptimlabError, KeyError):
+    """A name that no registry entry (or field) carries; the message lists close matches."""
+
+    def __init__(self, kind: str, name: object, accepted: Iterable[str]) -> None:
+        accepted = sorted(set(accepted))
+        suggestions = close_matches(str(name), accepted)
+        hint = f" Did you mean {' or '.join(repr(s) for s in suggestions)}?" if suggestions else ""
+        message = f"unknown {kind} {name!r}.{hint} Accepted: {', '.join(accepted)}."
+        super().__init__(message)
+        self.kind, self.name, self.accepted, self.suggestions = kind, name, accepted, suggestions
+
+    def __str__(self) -> str:  # KeyError would otherwise wrap the message in quotes
+        return self.args[0]
+
+
+class InvalidValueError(OptimlabError):
+    """A known field holding a value outside what it accepts."""
+
+    def __init__(self, field: str, value: object, accepted: str) -> None:
+        super().__init__(f"invalid value {value!r} for {field}: accepted {accepted}.")
+        self.field, self.value, self.accepted = field, value, accepted

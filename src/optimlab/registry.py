@@ -1,0 +1,279 @@
+"""Every technique by name: registries of entries with summary, paper, hyperparameters and ranges.
+
+One :class:`Registry` per category (``init``, ``activation``, ``norm``, ``optimizer``, ...). An entry's
+hyperparameters and their defaults are read from the signature of the object it registers, so the
+defaults live in one place; the entry adds the valid range of each. Names are normalised once
+(``Kaiming-Normal`` -> ``kaiming_normal``) and an unknown name raises with close matches.
+
+>>> from optimlab.registry import get_registry
+>>> get_registry("activation").get("relu").summary
+'Rectified linear unit max(0, x).'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import importlib
+import inspect
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Generic, TypeVar
+
+from optimlab.errors import InvalidValueError, UnknownNameError
+
+__all__ = [
+    "Interval",
+    "Hyperparameter",
+    "Entry",
+    "Registry",
+    "get_registry",
+    "categories",
+    "normalize_name",
+    "POSITIVE",
+    "NON_NEGATIVE",
+    "UNIT",
+    "UNIT_OPEN",
+    "POSITIVE_INT",
+    "NON_NEGATIVE_INT",
+]
+
+T = TypeVar("T", bound=Callable[..., Any])
+
+
+def normalize_name(name: str) -> str:
+    """The one place where names are normalised: case, dashes and spaces do not matter."""
+    if not isinstance(name, str):
+        raise InvalidValueError("name", name, "a string")
+    return name.strip().lower().replace("-", "_").replace(" ", "_")
+
+
+@dataclasses.dataclass(frozen=True)
+class Interval:
+    """A numeric range; ``None`` leaves a side unbounded. Applies elementwise to tuples (betas)."""
+
+    low: float | None = None
+    high: float | None = None
+    open_low: bool = False
+    open_high: bool = False
+    integer: bool = False
+
+    def contains(self, value: Any) -> bool:
+        if isinstance(value, (tuple, list)):
+            return all(self.contains(v) for v in value)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        if self.integer and not float(value).is_integer():
+            return False
+        if math.isnan(value):
+            return False
+        if self.low is not None and (value < self.low or (self.open_low and value == self.low)):
+            return False
+        if self.high is not None and (value > self.high or (self.open_high and value == self.high)):
+            return False
+        return True
+
+    def __str__(self) -> str:
+        kind = "an integer" if self.integer else "a number"
+        left = "(" if self.open_low or self.low is None else "["
+        right = ")" if self.open_high or self.high is None else "]"
+        low = "-inf" if self.low is None else f"{self.low:g}"
+        high = "inf" if self.high is None else f"{self.high:g}"
+        return f"{kind} in {left}{low}, {high}{right}"
+
+
+POSITIVE = Interval(0, None, open_low=True)
+NON_NEGATIVE = Interval(0, None)
+UNIT = Interval(0, 1)
+UNIT_OPEN = Interval(0, 1, open_high=True)
+POSITIVE_INT = Interval(1, None, integer=True)
+NON_NEGATIVE_INT = Interval(0, None, integer=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class Hyperparameter:
+    """One keyword of an entry: its default (from the signature) and what values it accepts."""
+
+    name: str
+    default: Any
+    accepts: Interval | tuple[Any, ...] | None = None  # an Interval, a tuple of choices, or anything
+
+    def validate(self, value: Any, owner: str) -> None:
+        if self.accepts is None or value is None and self.default is None:
+            return
+        if isinstance(self.accepts, Interval):
+            ok = self.accepts.contains(value)
+            accepted = str(self.accepts)
+        else:
+            ok = value in self.accepts
+            accepted = "one of " + ", ".join(repr(c) for c in self.accepts)
+        if not ok:
+            raise InvalidValueError(f"{owner} hyperparameter {self.name!r}", value, accepted)
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry(Generic[T]):
+    """A registered technique: what it is, where it comes from, and how it may be configured."""
+
+    name: str
+    obj: T
+    category: str
+    summary: str
+    paper: str = ""
+    hyperparameters: tuple[Hyperparameter, ...] = ()
+    aliases: tuple[str, ...] = ()
+    capabilities: frozenset[str] = frozenset()
+    defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def hyperparameter_names(self) -> tuple[str, ...]:
+        return tuple(h.name for h in self.hyperparameters)
+
+    def validate(self, kwargs: Mapping[str, Any]) -> None:
+        """Reject unknown keywords (with close matches) and values out of range."""
+        known = {h.name: h for h in self.hyperparameters}
+        for key, value in kwargs.items():
+            if key not in known:
+                raise UnknownNameError(f"hyperparameter of {self.category} {self.name!r}", key, known)
+            known[key].validate(value, f"{self.category} {self.name!r}")
+
+    def create(self, *args: Any, **kwargs: Any) -> Any:
+        """Validate ``kwargs``, then call the registered object with the entry's bound defaults."""
+        self.validate(kwargs)
+        return self.obj(*args, **{**self.defaults, **kwargs})
+
+
+def _signature_hyperparameters(
+    obj: Callable[..., Any], accepts: Mapping[str, Any], skip: Sequence[str]
+) -> tuple[Hyperparameter, ...]:
+    """Keyword parameters of ``obj`` that have defaults, in signature order."""
+    target = obj.__init__ if inspect.isclass(obj) else obj
+    params = inspect.signature(target).parameters.values()
+    found = tuple(
+        Hyperparameter(p.name, p.default, accepts.get(p.name))
+        for p in params
+        if p.default is not inspect.Parameter.empty and p.name not in skip
+        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    )
+    unknown = set(accepts) - {h.name for h in found}
+    if unknown:
+        raise TypeError(f"ranges given for parameters {sorted(unknown)} that {obj!r} does not take")
+    return found
+
+
+class Registry(Generic[T]):
+    """Entries of one category, looked up by normalised name or alias."""
+
+    def __init__(self, category: str) -> None:
+        self.category = category
+        self._entries: dict[str, Entry[T]] = {}
+        self._aliases: dict[str, str] = {}
+
+    def register(
+        self,
+        name: str,
+        *,
+        summary: str,
+        paper: str = "",
+        accepts: Mapping[str, Interval | tuple[Any, ...]] | None = None,
+        aliases: Sequence[str] = (),
+        capabilities: Sequence[str] = (),
+        defaults: Mapping[str, Any] | None = None,
+        skip: Sequence[str] = (),
+        obj: T | None = None,
+    ) -> Callable[[T], T]:
+        """Register ``obj`` (or decorate it) under ``name``.
+
+        ``accepts`` maps keyword names to an :class:`Interval` or a tuple of choices; ``defaults``
+        binds keywords (one object serving several names, e.g. ``nesterov`` = SGD with
+        ``nesterov=True``); ``skip`` hides signature keywords that are not hyperparameters.
+        """
+
+        def decorate(target: T) -> T:
+            key = normalize_name(name)
+            if key in self._entries or key in self._aliases:
+                raise ValueError(f"{self.category} {key!r} is registered twice")
+            bound = dict(defaults or {})
+            hps = _signature_hyperparameters(target, accepts or {}, tuple(skip) + tuple(bound))
+            entry = Entry(
+                name=key, obj=target, category=self.category, summary=summary, paper=paper,
+                hyperparameters=hps, aliases=tuple(normalize_name(a) for a in aliases),
+                capabilities=frozenset(capabilities), defaults=bound,
+            )
+            self._entries[key] = entry
+            for alias in entry.aliases:
+                if alias in self._entries or alias in self._aliases:
+                    raise ValueError(f"{self.category} alias {alias!r} is registered twice")
+                self._aliases[alias] = key
+            return target
+
+        return decorate(obj) if obj is not None else decorate
+
+    def resolve(self, name: str) -> str:
+        """The canonical name for ``name`` or one of its aliases."""
+        key = normalize_name(name)
+        key = self._aliases.get(key, key)
+        if key not in self._entries:
+            raise UnknownNameError(self.category, name, [*self._entries, *self._aliases])
+        return key
+
+    def get(self, name: str) -> Entry[T]:
+        return self._entries[self.resolve(name)]
+
+    def create(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return self.get(name).create(*args, **kwargs)
+
+    def names(self, pattern: str | None = None) -> list[str]:
+        """Canonical names, optionally filtered by a shell wildcard (``adam*``)."""
+        return [n for n in self._entries if pattern is None or fnmatch.fnmatch(n, pattern)]
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        key = normalize_name(name)
+        return key in self._entries or key in self._aliases
+
+    def __iter__(self) -> Iterator[Entry[T]]:
+        return iter(self._entries.values())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+_REGISTRIES: dict[str, Registry[Any]] = {}
+
+# Modules whose import fills the registries, so that listing every category needs no prior import.
+_CATALOG_MODULES = {
+    "init": "optimlab.techniques.init",
+    "activation": "optimlab.techniques.activations",
+    "norm": "optimlab.techniques.norms",
+    "scaling": "optimlab.techniques.scaling",
+    "loss": "optimlab.techniques.losses",
+    "model": "optimlab.models",
+    "dataset": "optimlab.data",
+    "optimizer": "optimlab.optim",
+    "schedule": "optimlab.schedules",
+}
+
+
+def get_registry(category: str) -> Registry[Any]:
+    """The registry of ``category``, its entries loaded."""
+    key = normalize_name(category)
+    if key not in _CATALOG_MODULES and key not in _REGISTRIES:
+        raise UnknownNameError("category", category, _CATALOG_MODULES)
+    if key in _CATALOG_MODULES:
+        importlib.import_module(_CATALOG_MODULES[key])
+    return _REGISTRIES.setdefault(key, Registry(key))
+
+
+def new_registry(category: str) -> Registry[Any]:
+    """Create (or return) the registry of ``category`` without importing its catalog module.
+
+    Catalog modules call this at import time; users call :func:`get_registry`.
+    """
+    return _REGISTRIES.setdefault(normalize_name(category), Registry(normalize_name(category)))
+
+
+def categories() -> list[str]:
+    """Every category optimlab registers techniques under."""
+    return list(_CATALOG_MODULES)

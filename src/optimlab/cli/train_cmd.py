@@ -1,0 +1,64 @@
+"""``optimlab train``: train a recipe (a YAML file, flags, or both) and write its results."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from optimlab.cli import _options as o
+from optimlab.cli._output import Output
+from optimlab.errors import OptimlabError
+from optimlab.recipe import Recipe
+
+EXAMPLES = """Examples:
+  optimlab train --dataset digits --model mlp --epochs 5
+  optimlab train recipe.yaml --lr 3e-3 --out runs/try-lr
+  optimlab train --dataset mnist1d --model cnn --init he --act relu --norm batch --optimizer adam \\
+      --lr 1e-3 --schedule cosine --epochs 10
+  optimlab train --resume runs/try-lr
+"""
+
+
+def train(
+    recipe_path: o.RecipeArg = None,
+    dataset: o.DatasetOpt = None, scaling: o.ScalingOpt = None, model: o.ModelOpt = None,
+    width: o.WidthOpt = None, depth: o.DepthOpt = None, init: o.InitOpt = None, act: o.ActOpt = None,
+    norm: o.NormOpt = None, optimizer: o.OptimizerOpt = None, lr: o.LrOpt = None,
+    weight_decay: o.WeightDecayOpt = None, schedule: o.ScheduleOpt = None, warmup_steps: o.WarmupOpt = None,
+    epochs: o.EpochsOpt = None, steps: o.StepsOpt = None, batch_size: o.BatchOpt = None,
+    grad_clip: o.ClipOpt = None, seed: o.SeedOpt = None, device: o.DeviceOpt = None,
+    precision: o.PrecisionOpt = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default runs/train-ID-TIME).")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this folder.")] = None,
+    checkpoint_every: Annotated[int | None, typer.Option("--checkpoint-every", help="Steps between checkpoints.")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    fmt: o.FormatOpt = "human",
+) -> None:
+    """Train a model; print progress and final metrics; write metrics.jsonl and model.pt."""
+    from optimlab.train import ProgressBar
+    from optimlab.train import train as run_training
+
+    flags = {k: v for k, v in locals().items() if k in o.RECIPE_FLAGS}
+    if resume is not None:
+        if recipe_path is not None or any(v is not None for v in flags.values()):
+            raise OptimlabError("--resume continues the recipe saved in its folder; drop the other flags")
+        recipe, out = Recipe.load(resume / "recipe.yaml"), resume
+    else:
+        recipe = o.recipe_from_options(recipe_path, flags)
+        if checkpoint_every is not None:
+            recipe = recipe.with_updates({"training.checkpoint_every": checkpoint_every})
+        out = out_dir or Path("runs") / f"train-{recipe.id}-{time.strftime('%Y%m%d-%H%M%S')}"
+    output = Output(fmt)
+    callbacks = [ProgressBar(f"{recipe.model.name} on {recipe.data.name}")] if progress and fmt == "human" else []
+    result = run_training(recipe, out, resume=resume is not None, callbacks=callbacks)
+    output.table(f"{result.status} after {result.steps} steps in {result.seconds:.1f} s -> {out}",
+                 ("metric", "value"), sorted(result.metrics.items()))
+    if result.status == "diverged":
+        output.error(result.message or "diverged")
+        sys.exit(3)
+    if result.message:
+        output.result(result.message)

@@ -1,0 +1,270 @@
+"""The recipe: the complete, validated description of how to train.
+
+A recipe names every choice by its registry name (architecture, init, normalization, activation,
+data scaling, optimizer, schedule, loss) with the numbers that go with it. It loads from YAML or a
+dict, is validated on creation (an error names the field, the bad value and the accepted values),
+serialises back losslessly, and has a stable id: the same recipe gives the same id on any machine.
+
+>>> from optimlab.recipe import Recipe
+>>> r = Recipe.from_dict({"data": {"name": "digits"}, "optimizer": {"name": "adam", "lr": 3e-3}})
+>>> r.optimizer.lr, Recipe.from_yaml(r.to_yaml()) == r
+(0.003, True)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import pydantic
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
+from optimlab.registry import get_registry, normalize_name
+
+__all__ = ["Recipe", "DataSpec", "ModelSpec", "OptimizerSpec", "ScheduleSpec", "TrainingSpec", "RecipeError"]
+
+
+class RecipeError(OptimlabError):
+    """A recipe that does not validate; the message lists every bad field."""
+
+
+def _canonical(category: str, name: str) -> str:
+    return get_registry(category).resolve(name)
+
+
+class _Spec(BaseModel):
+    # Unknown fields are typos more often than intent: reject them. Frozen, so ids stay valid.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _fields_known(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            for key in data:
+                if key not in cls.model_fields:
+                    raise UnknownNameError("field", key, cls.model_fields)
+        return data
+
+
+class DataSpec(_Spec):
+    """Which data, how it is split and scaled."""
+
+    name: str = "digits"  # a registered data set, or a path to a CSV/NumPy/IDX file
+    scaling: str = "none"  # fitted on the training split only, stored with the model
+    val_fraction: float = Field(0.2, ge=0.0, lt=1.0)
+    test_fraction: float = Field(0.2, ge=0.0, lt=1.0)
+    data_fraction: float = Field(1.0, gt=0.0, le=1.0)  # subsample the training split, to study data size
+    options: dict[str, Any] = {}  # data set keywords (e.g. noise of two_spirals)
+
+    @field_validator("name")
+    @classmethod
+    def _known_dataset(cls, name: str) -> str:
+        looks_like_path = any(c in name for c in "/\\.")
+        return name if looks_like_path else _canonical("dataset", name)
+
+    @field_validator("scaling")
+    @classmethod
+    def _known_scaling(cls, name: str) -> str:
+        return _canonical("scaling", name)
+
+
+class ModelSpec(_Spec):
+    """Architecture and the techniques built into it."""
+
+    name: str = "mlp"
+    width: int | None = Field(None, ge=1)  # None: the architecture's default
+    depth: int | None = Field(None, ge=1)
+    activation: str = "relu"
+    norm: str = "none"
+    init: str = "default"  # "default" keeps PyTorch's own initialization
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    options: dict[str, Any] = {}  # other keywords of the architecture
+
+    @field_validator("name")
+    @classmethod
+    def _known_model(cls, name: str) -> str:
+        return _canonical("model", name)
+
+    @field_validator("activation")
+    @classmethod
+    def _known_activation(cls, name: str) -> str:
+        return _canonical("activation", name)
+
+    @field_validator("norm")
+    @classmethod
+    def _known_norm(cls, name: str) -> str:
+        return _canonical("norm", name)
+
+    @field_validator("init")
+    @classmethod
+    def _known_init(cls, name: str) -> str:
+        return _canonical("init", name)
+
+    def keywords(self) -> dict[str, Any]:
+        """Keywords for the architecture's factory; unset sizes fall back to its defaults."""
+        sizes = {k: v for k, v in (("width", self.width), ("depth", self.depth)) if v is not None}
+        return {"activation": self.activation, "norm": self.norm, "init": self.init,
+                "dropout": self.dropout, **sizes, **self.options}
+
+
+class OptimizerSpec(_Spec):
+    """Optimizer by name; None leaves a hyperparameter at the optimizer's default."""
+
+    name: str = "adam"
+    lr: float | None = Field(None, gt=0.0)
+    weight_decay: float | None = Field(None, ge=0.0)
+    options: dict[str, Any] = {}  # betas, momentum, eps, ...
+
+    @field_validator("name")
+    @classmethod
+    def _known_optimizer(cls, name: str) -> str:
+        return _canonical("optimizer", name)
+
+    def keywords(self) -> dict[str, Any]:
+        set_ = {k: v for k, v in (("lr", self.lr), ("weight_decay", self.weight_decay)) if v is not None}
+        return {**set_, **self.options}
+
+
+class ScheduleSpec(_Spec):
+    """Learning-rate schedule: a multiplier of the optimizer's lr, 1 at its peak."""
+
+    name: str = "constant"
+    warmup_steps: int = Field(0, ge=0)
+    options: dict[str, Any] = {}
+
+    @field_validator("name")
+    @classmethod
+    def _known_schedule(cls, name: str) -> str:
+        return _canonical("schedule", name)
+
+
+class TrainingSpec(_Spec):
+    """How long, in what batches, with which loss and safeguards."""
+
+    epochs: int | None = Field(10, ge=1)  # ignored when steps is set
+    steps: int | None = Field(None, ge=1)
+    batch_size: int = Field(32, ge=1)  # digits: 1078 training rows -> 34 steps an epoch
+    loss: str | None = None  # None: cross_entropy for classification, mse for regression
+    loss_options: dict[str, Any] = {}
+    grad_clip_norm: float | None = Field(None, gt=0.0)
+    eval_every: int | None = Field(None, ge=1)  # steps; None: once an epoch
+    early_stopping_patience: int | None = Field(None, ge=1)  # evaluations without improvement
+    checkpoint_every: int | None = Field(None, ge=1)  # steps; None: only at the end
+    seed: int = 0
+    device: str = "cpu"  # "auto" takes a GPU when there is one
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast of forward and loss
+
+    @field_validator("loss")
+    @classmethod
+    def _known_loss(cls, name: str | None) -> str | None:
+        return None if name is None else _canonical("loss", name)
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, device: str) -> str:
+        device = device.strip().lower()
+        if device not in ("auto", "cpu") and not device.startswith(("cuda", "mps")):
+            raise InvalidValueError("training.device", device, "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
+        return device
+
+
+class Recipe(_Spec):
+    """Everything that decides a training run's numbers."""
+
+    data: DataSpec = DataSpec()
+    model: ModelSpec = ModelSpec()
+    optimizer: OptimizerSpec = OptimizerSpec()
+    schedule: ScheduleSpec = ScheduleSpec()
+    training: TrainingSpec = TrainingSpec()
+
+    @pydantic.model_validator(mode="after")
+    def _hyperparameters_known(self) -> Recipe:
+        """Check the free-form keyword sections against the registries, naming the field."""
+        checks = (
+            ("model", "model", self.model.name, self.model.keywords()),
+            ("optimizer", "optimizer", self.optimizer.name, self.optimizer.keywords()),
+            ("schedule", "schedule", self.schedule.name, self.schedule.options),
+            ("data.scaling", "scaling", self.data.scaling, {}),
+        )
+        for field, category, name, keywords in checks:
+            try:
+                get_registry(category).get(name).validate(keywords)
+            except OptimlabError as error:
+                raise ValueError(f"{field}: {error}") from None
+        if self.training.loss is not None:
+            get_registry("loss").get(self.training.loss).validate(self.training.loss_options)
+        return self
+
+    # --- construction and serialisation -------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Recipe:
+        """Validate a nested mapping; every problem is reported with its dotted field path."""
+        try:
+            return cls.model_validate(dict(data))
+        except pydantic.ValidationError as error:
+            raise RecipeError(_describe(error)) from None
+
+    @classmethod
+    def load(cls, path: str | Path) -> Recipe:
+        """Read a recipe from a YAML file."""
+        path = Path(path)
+        if not path.is_file():
+            raise RecipeError(f"recipe file {str(path)!r} does not exist")
+        return cls.from_yaml(path.read_text())
+
+    @classmethod
+    def from_yaml(cls, text: str) -> Recipe:
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as error:
+            raise RecipeError(f"recipe is not valid YAML: {error}") from None
+        if not isinstance(data, dict):
+            raise RecipeError(f"a recipe is a mapping of sections, got {type(data).__name__}")
+        return cls.from_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(self.to_yaml())
+        return path
+
+    @property
+    def id(self) -> str:
+        """Stable 12-hex-digit id: a hash of the canonical JSON of every field, defaults included."""
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+    def with_updates(self, updates: Mapping[str, Any]) -> Recipe:
+        """A new recipe with dotted fields replaced: ``{"optimizer.lr": 1e-2, "model.depth": 30}``."""
+        data = self.to_dict()
+        for dotted, value in updates.items():
+            *sections, leaf = dotted.split(".")
+            node = data
+            for section in sections:
+                if not isinstance(node.get(section), dict):
+                    raise RecipeError(f"unknown recipe section {dotted!r}: sections are {', '.join(data)}")
+                node = node[section]
+            node[normalize_name(leaf) if leaf not in node else leaf] = value
+        return Recipe.from_dict(data)
+
+
+def _describe(error: pydantic.ValidationError) -> str:
+    lines = []
+    for problem in error.errors():
+        field = ".".join(str(part) for part in problem["loc"]) or "recipe"
+        message = problem["msg"].removeprefix("Value error, ")
+        if "input" in problem and problem["type"] != "value_error":
+            message = f"{message} (got {problem['input']!r})"
+        lines.append(f"  {field}: {message}")
+    return "invalid recipe:\n" + "\n".join(lines)

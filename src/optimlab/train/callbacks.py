@@ -1,0 +1,135 @@
+"""Callbacks for :func:`optimlab.train.loop.fit`: metrics log, early stopping, checkpoints, progress."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from optimlab.train.loop import Callback, TrainState
+
+__all__ = ["MetricsLog", "EarlyStopping", "Checkpointing", "ProgressBar"]
+
+
+class MetricsLog(Callback):
+    """Appends one JSON line per logged step and per evaluation to ``path``.
+
+    Lines are buffered and flushed at evaluations and before checkpoints; on resume the file is cut
+    back to the checkpoint's step, so an interrupted run leaves no duplicate or missing line.
+    """
+
+    def __init__(self, path: str | Path, *, every: int = 1) -> None:
+        self.path, self.every = Path(path), every
+        self._handle: TextIO | None = None
+
+    def on_train_start(self, state: TrainState) -> None:
+        if self.path.exists():  # resuming: keep only what the checkpoint knows about
+            kept = [line for line in self.path.read_text().splitlines()
+                    if line and json.loads(line)["step"] <= state.step]
+            self.path.write_text("".join(line + "\n" for line in kept))
+        self._handle = open(self.path, "a")
+
+    def on_step_end(self, state: TrainState) -> None:
+        if state.step % self.every == 0 or state.diverged:
+            self._write({"step": state.step, "epoch": state.epoch, "train_loss": state.train_loss,
+                         "lr": state.lr})
+
+    def on_evaluate(self, state: TrainState, metrics: dict[str, float]) -> None:
+        self._write({"step": state.step, "epoch": state.epoch, **metrics})
+        self.flush()
+
+    def on_train_end(self, state: TrainState) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    def flush(self) -> None:
+        if self._handle is not None:
+            self._handle.flush()
+
+    def _write(self, record: dict[str, Any]) -> None:
+        assert self._handle is not None, "MetricsLog used outside fit"
+        # NaN and inf are not JSON; null keeps every line parseable by any reader.
+        clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
+        self._handle.write(json.dumps(clean) + "\n")
+
+
+class EarlyStopping(Callback):
+    """Stops when ``metric`` has not improved by ``min_delta`` for ``patience`` evaluations."""
+
+    def __init__(self, metric: str = "val_loss", *, patience: int = 5, mode: str = "min",
+                 min_delta: float = 0.0) -> None:
+        if mode not in ("min", "max"):
+            raise ValueError(f"invalid mode {mode!r}: accepted 'min' or 'max'")
+        self.metric, self.patience, self.mode, self.min_delta = metric, patience, mode, min_delta
+        self.best: float | None = None
+        self.bad_evaluations = 0
+
+    def on_evaluate(self, state: TrainState, metrics: dict[str, float]) -> None:
+        value = metrics[self.metric]
+        sign = 1.0 if self.mode == "min" else -1.0
+        if self.best is None or sign * (self.best - value) > self.min_delta:
+            self.best, self.bad_evaluations = value, 0
+            return
+        self.bad_evaluations += 1
+        if self.bad_evaluations >= self.patience:
+            state.stop_reason = (f"early stop: {self.metric} has not improved on {self.best:.4g} "
+                                 f"for {self.patience} evaluations")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "bad_evaluations": self.bad_evaluations}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.bad_evaluations = state["best"], state["bad_evaluations"]
+
+
+class Checkpointing(Callback):
+    """Calls ``save()`` every ``every`` steps and at the end of training (unless it diverged)."""
+
+    def __init__(self, save: Callable[[TrainState], None], *, every: int | None,
+                 before_save: Sequence[MetricsLog] = ()) -> None:
+        self.save, self.every, self.before_save = save, every, before_save
+
+    def on_step_end(self, state: TrainState) -> None:
+        if self.every is not None and state.step % self.every == 0 and not state.diverged:
+            self._save(state)
+
+    def on_train_end(self, state: TrainState) -> None:
+        if not state.diverged:
+            self._save(state)
+
+    def _save(self, state: TrainState) -> None:
+        for log in self.before_save:  # the log must hold every line up to the checkpoint's step
+            log.flush()
+        self.save(state)
+
+
+class ProgressBar(Callback):
+    """A rich progress bar with the latest loss and validation metrics (for the CLI)."""
+
+    def __init__(self, description: str = "training") -> None:
+        self.description = description
+        self._progress: Any = None
+        self._task: Any = None
+
+    def on_train_start(self, state: TrainState) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeRemainingColumn(), TextColumn("{task.fields[status]}"), transient=False,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task(self.description, total=state.total_steps,
+                                             completed=state.step, status="")
+
+    def on_step_end(self, state: TrainState) -> None:
+        metrics = " ".join(f"{k} {v:.4g}" for k, v in state.last_metrics.items())
+        self._progress.update(self._task, completed=state.step,
+                              status=f"loss {state.train_loss:.4g} {metrics}")
+
+    def on_train_end(self, state: TrainState) -> None:
+        if self._progress is not None:
+            self._progress.stop()

@@ -1,0 +1,139 @@
+"""The training loop: as lean as a hand-written one, extended through callbacks.
+
+Batches are drawn from in-memory tensors by a permutation that depends only on (seed, epoch), so a
+run resumed at any step sees exactly the batches an uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["TrainState", "Callback", "fit", "epoch_permutation"]
+
+
+@dataclasses.dataclass
+class TrainState:
+    """What the loop knows about the run so far; callbacks read it and may set ``stop_reason``."""
+
+    step: int = 0  # optimizer steps taken
+    epoch: int = 0
+    steps_per_epoch: int = 0
+    total_steps: int = 0
+    train_loss: float = math.nan  # loss of the last batch
+    lr: float = math.nan  # learning rate of the first param group used by the last step
+    seconds: float = 0.0  # wall time spent in fit, summed over resumed segments
+    stop_reason: str | None = None  # set to stop the loop after the current step
+    diverged: bool = False  # a non-finite loss stopped the run
+    last_metrics: dict[str, float] = dataclasses.field(default_factory=dict)  # of the last evaluation
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class Callback:
+    """Hooks into :func:`fit`. Every hook is optional; a callback with state to resume keeps it in
+    ``state_dict``/``load_state_dict``."""
+
+    def on_train_start(self, state: TrainState) -> None: ...
+    def on_step_end(self, state: TrainState) -> None: ...
+    def on_evaluate(self, state: TrainState, metrics: dict[str, float]) -> None: ...
+    def on_train_end(self, state: TrainState) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+def epoch_permutation(seed: int, epoch: int, n: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The order of the ``n`` training rows in ``epoch``: a function of (seed, epoch) alone."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=generator).to(device)
+
+
+def fit(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    total_steps: int,
+    batch_size: int,
+    seed: int = 0,
+    scheduler: Any | None = None,
+    grad_clip_norm: float | None = None,
+    evaluate: Callable[[], dict[str, float]] | None = None,
+    eval_every: int | None = None,
+    callbacks: Sequence[Callback] = (),
+    state: TrainState | None = None,
+    autocast_dtype: torch.dtype | None = None,
+) -> TrainState:
+    """Train ``model`` on ``(x, y)`` for ``total_steps`` minibatch steps (continuing ``state``).
+
+    ``scheduler`` is stepped once per optimizer step (any torch LRScheduler). ``evaluate`` runs every
+    ``eval_every`` steps (default: once an epoch) and at the end; its metrics reach callbacks. A
+    non-finite loss stops the run with ``state.diverged`` and a message in ``state.stop_reason``.
+    """
+    n = x.shape[0]
+    steps_per_epoch = math.ceil(n / batch_size)
+    state = state or TrainState()
+    state.steps_per_epoch, state.total_steps, state.stop_reason = steps_per_epoch, total_steps, None
+    eval_every = eval_every or steps_per_epoch
+    amp = (
+        torch.autocast(x.device.type, dtype=autocast_dtype) if autocast_dtype is not None
+        else contextlib.nullcontext()
+    )
+    for callback in callbacks:
+        callback.on_train_start(state)
+
+    started = time.perf_counter()
+    model.train()
+    order, order_epoch = None, -1
+    while state.step < total_steps and state.stop_reason is None:
+        state.epoch, offset = divmod(state.step, steps_per_epoch)
+        if state.epoch != order_epoch:
+            order, order_epoch = epoch_permutation(seed, state.epoch, n, x.device), state.epoch
+        rows = order[offset * batch_size:(offset + 1) * batch_size]
+
+        with amp:
+            loss = loss_fn(model(x[rows]), y[rows])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip_norm is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip_norm, foreach=True)
+        state.lr = optimizer.param_groups[0]["lr"]
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        state.step += 1
+        state.train_loss = loss.item()
+
+        if not math.isfinite(state.train_loss):
+            state.diverged = True
+            state.stop_reason = (
+                f"training diverged: the loss became {state.train_loss} at step {state.step} "
+                f"(lr {state.lr:.3g}); lower the learning rate, clip gradients, or check the data scale"
+            )
+        at_end = state.step >= total_steps or state.stop_reason is not None
+        if evaluate is not None and not state.diverged and (state.step % eval_every == 0 or at_end):
+            state.last_metrics = evaluate()
+            model.train()
+            for callback in callbacks:
+                callback.on_evaluate(state, state.last_metrics)
+        # After the evaluation, so that a checkpoint taken here holds everything about this step.
+        for callback in callbacks:
+            callback.on_step_end(state)
+
+    state.seconds += time.perf_counter() - started
+    for callback in callbacks:
+        callback.on_train_end(state)
+    return state

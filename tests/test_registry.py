@@ -1,0 +1,83 @@
+"""The registry: names normalised once, hyperparameters read from signatures, clear errors."""
+
+import pytest
+
+from optimlab.errors import InvalidValueError, UnknownNameError
+from optimlab.registry import POSITIVE, UNIT, Interval, Registry, categories, get_registry
+
+
+def make_registry() -> Registry:
+    registry = Registry("widget")
+
+    @registry.register("spring_coil", summary="A coil.", paper="Hooke 1678", aliases=("coil",),
+                       accepts={"stiffness": POSITIVE, "damping": UNIT, "shape": ("round", "square")})
+    def spring_coil(length: float, stiffness: float = 1.0, damping: float = 0.1, shape: str = "round"):
+        return (length, stiffness, damping, shape)
+
+    return registry
+
+
+def test_lookup_normalises_case_dashes_and_aliases():
+    registry = make_registry()
+    assert registry.resolve("Spring-Coil") == "spring_coil"
+    assert registry.resolve("COIL") == "spring_coil"
+    assert "spring coil" in registry and "nothing" not in registry
+
+
+def test_hyperparameters_and_defaults_come_from_the_signature():
+    entry = make_registry().get("spring_coil")
+    assert entry.hyperparameter_names == ("stiffness", "damping", "shape")
+    assert [h.default for h in entry.hyperparameters] == [1.0, 0.1, "round"]
+    assert entry.create(2.0, damping=0.5) == (2.0, 1.0, 0.5, "round")
+
+
+def test_unknown_name_suggests_close_matches():
+    with pytest.raises(UnknownNameError, match=r"unknown widget 'sprng_coil'. Did you mean 'spring_coil'\?"):
+        make_registry().get("sprng_coil")
+
+
+def test_unknown_keyword_suggests_close_matches_and_lists_accepted():
+    with pytest.raises(UnknownNameError, match=r"'stifness'.*Did you mean 'stiffness'.*Accepted: damping, shape"):
+        make_registry().create("coil", 1.0, stifness=2.0)
+
+
+@pytest.mark.parametrize("kwargs, field", [({"stiffness": 0.0}, "stiffness"), ({"damping": 1.5}, "damping"),
+                                           ({"shape": "oval"}, "shape"), ({"stiffness": float("nan")}, "stiffness"),
+                                           ({"damping": "high"}, "damping")])
+def test_out_of_range_values_name_field_value_and_range(kwargs, field):
+    with pytest.raises(InvalidValueError) as caught:
+        make_registry().create("coil", 1.0, **kwargs)
+    message = str(caught.value)
+    assert repr(field) in message and repr(next(iter(kwargs.values()))) in message and "accepted" in message
+
+
+def test_interval_bounds_are_exact():
+    positive_int = Interval(1, 10, integer=True, open_high=True)
+    assert [positive_int.contains(v) for v in (0, 1, 9, 10, 2.5, True)] == [False, True, True, False, False, False]
+    assert UNIT.contains((0.9, 0.999)) and not UNIT.contains((0.9, 1.2))
+    assert str(positive_int) == "an integer in [1, 10)"
+
+
+def test_duplicate_registration_is_refused():
+    registry = make_registry()
+    with pytest.raises(ValueError, match="registered twice"):
+        registry.register("coil", summary="again", obj=lambda: None)
+
+
+def test_ranges_for_parameters_that_do_not_exist_are_refused():
+    with pytest.raises(TypeError, match="does not take"):
+        Registry("x").register("f", summary="s", accepts={"nope": POSITIVE}, obj=lambda a=1: a)
+
+
+def test_unknown_category():
+    with pytest.raises(UnknownNameError, match="Did you mean 'optimizer'"):
+        get_registry("optimiser")
+
+
+@pytest.mark.parametrize("category", categories())
+def test_every_category_is_populated_with_documented_entries(category):
+    registry = get_registry(category)
+    assert len(registry) > 0
+    for entry in registry:
+        assert entry.summary.strip(), f"{category} {entry.name} has no summary"
+        assert entry.summary.rstrip().endswith("."), f"{category} {entry.name}: summary is a sentence"

@@ -1,0 +1,171 @@
+"""Gradient transformations over lists of tensors: the contract every optimizer in optimlab is built on.
+
+In the spirit of optax (Babuschkin et al., The DeepMind JAX Ecosystem, 2020,
+http://github.com/deepmind) but over *lists of tensors* updated with ``torch._foreach_*`` ops, as in
+HeavyBall. An optimizer is a :func:`chain` of small transformations; each is a pair of functions:
+
+``init(params) -> state``
+    Creates the state for a list of parameters. Called once, never on the hot path.
+``update(updates, state, params) -> (updates, state)``
+    Maps the incoming updates (the gradients, for the first transform) to new updates and returns the
+    next state. The last transform of a named optimizer returns the final *delta*: the shell does
+    ``p += delta``, so the sign of the learning rate lives in :func:`scale_by_learning_rate`.
+``set_mode(params, state, train) -> state`` (optional, ``None`` for almost all transforms)
+    For transforms whose parameters hold a different point in training than in evaluation
+    (schedule-free: y while training, x to evaluate): moves ``params`` in place and returns the state.
+
+Rules a transform keeps, so that transforms compose without copies:
+
+- ``updates`` and ``params`` are read-only: never write into them. Write only into tensors you
+  allocated in this call or into your own state.
+- State tensors may be mutated in place (that is what makes the update one pass); the returned updates
+  never alias state tensors (a later transform may write into them).
+- The state record is a ``NamedTuple`` declared directly above its factory. A field that is a *list*
+  holds one tensor per parameter, in parameter order; any other field (a step counter, a running
+  product) is shared by the whole list and must be a Python scalar or a tensor of hyperparameter shape.
+  Optional per-parameter state is ``None`` when unused. Shells rely on this to store state per parameter
+  (``torch.optim`` state dicts) and to rebuild list state from it.
+- State has the dtype and device of its parameter (``torch.zeros_like``), so float32 stays float32.
+
+Hyperparameters are read in ONE place: :func:`value_at` turns a hyperparameter (a float, a schedule
+``step -> float`` evaluated at the transform's own count of updates already applied, or a tensor with a
+leading member dimension ``(K,)``) into a coefficient, and the few in-place ops below (:func:`scale_`,
+:func:`add_scaled_`, :func:`lerp_`, :func:`addcmul_`, :func:`addcdiv_`) apply a coefficient to a list.
+A float goes to the fused Scalar overload of the foreach op; a ``(K,)`` tensor is viewed as
+``(K, 1, ..., 1)`` per tensor (:func:`per_tensor`), so a batched shell whose parameters carry a leading
+member dimension K runs the same transforms with per-member hyperparameters. Scalar arithmetic on
+coefficients (``1 - b1 ** t``) is written with operators that work on floats and tensors alike.
+
+Transforms are cheap to build, so a shell rebuilds them when a hyperparameter changes (a torch
+lr_scheduler writing ``group["lr"]``, like optax's ``inject_hyperparams``); their state does not
+depend on hyperparameter values, only on flags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple, Union
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "Params",
+    "Updates",
+    "State",
+    "Schedule",
+    "Hyperparameter",
+    "Coefficient",
+    "GradientTransformation",
+    "EmptyState",
+    "chain",
+    "identity",
+    "value_at",
+    "per_tensor",
+    "scale_",
+    "add_scaled_",
+    "lerp_",
+    "addcmul_",
+    "addcdiv_",
+]
+
+Params = Sequence[Tensor]
+Updates = list[Tensor]
+State = Any  # a NamedTuple (or a tuple of them, for a chain) following the rules above
+Schedule = Callable[[int], float]
+Coefficient = Union[float, Tensor]  # a Python number, or a (K,) tensor of per-member values
+Hyperparameter = Union[float, Schedule, Tensor]
+
+
+class GradientTransformation(NamedTuple):
+    """A pair ``(init, update)``, plus ``set_mode`` for transforms with a train and an eval point."""
+
+    init: Callable[[Params], State]
+    update: Callable[[Updates, State, Params], tuple[Updates, State]]
+    set_mode: Callable[[Params, State, bool], State] | None = None
+
+
+class EmptyState(NamedTuple):
+    """The state of a stateless transform."""
+
+
+def identity() -> GradientTransformation:
+    """Pass updates through unchanged (a neutral element for :func:`chain`)."""
+
+    def init(params: Params) -> EmptyState:
+        return EmptyState()
+
+    def update(updates: Updates, state: EmptyState, params: Params) -> tuple[Updates, EmptyState]:
+        return updates, state
+
+    return GradientTransformation(init, update)
+
+
+def chain(*transforms: GradientTransformation) -> GradientTransformation:
+    """Apply ``transforms`` in order; the state is the tuple of their states."""
+
+    def init(params: Params) -> tuple[State, ...]:
+        return tuple(t.init(params) for t in transforms)
+
+    def update(updates: Updates, state: tuple[State, ...], params: Params) -> tuple[Updates, tuple]:
+        new_state = []
+        for transform, inner in zip(transforms, state):
+            updates, inner = transform.update(updates, inner, params)
+            new_state.append(inner)
+        return updates, tuple(new_state)
+
+    moded = [i for i, t in enumerate(transforms) if t.set_mode is not None]
+
+    def set_mode(params: Params, state: tuple[State, ...], train: bool) -> tuple[State, ...]:
+        new_state = list(state)
+        for i in moded:
+            new_state[i] = transforms[i].set_mode(params, state[i], train)
+        return tuple(new_state)
+
+    return GradientTransformation(init, update, set_mode if moded else None)
+
+
+def value_at(hyperparameter: Hyperparameter, step: int) -> Coefficient:
+    """The value of a hyperparameter at ``step`` (updates already applied): schedules are called."""
+    return hyperparameter(step) if callable(hyperparameter) else hyperparameter
+
+
+def per_tensor(coefficient: Coefficient, tensors: Sequence[Tensor]) -> Coefficient | list[Tensor]:
+    """A float as is; a ``(K,)`` tensor as one ``(K, 1, ..., 1)`` view per tensor, for foreach ops."""
+    if not isinstance(coefficient, Tensor) or coefficient.ndim == 0:
+        return coefficient
+    return [coefficient.view(-1, *(1,) * (t.ndim - 1)) for t in tensors]
+
+
+def scale_(xs: Sequence[Tensor], c: Coefficient) -> None:
+    """``x <- c * x`` for each x."""
+    torch._foreach_mul_(xs, per_tensor(c, xs))
+
+
+def add_scaled_(xs: Sequence[Tensor], ys: Sequence[Tensor], c: Coefficient) -> None:
+    """``x <- x + c * y``."""
+    if isinstance(c, Tensor):
+        torch._foreach_add_(xs, torch._foreach_mul(ys, per_tensor(c, ys)))
+    else:
+        torch._foreach_add_(xs, ys, alpha=c)
+
+
+def lerp_(xs: Sequence[Tensor], ys: Sequence[Tensor], c: Coefficient) -> None:
+    """``x <- x + c * (y - x)``: an exponential moving average with weight ``c`` on the new value."""
+    torch._foreach_lerp_(xs, ys, per_tensor(c, xs))
+
+
+def addcmul_(xs: Sequence[Tensor], ys: Sequence[Tensor], zs: Sequence[Tensor], c: Coefficient) -> None:
+    """``x <- x + c * y * z``."""
+    if isinstance(c, Tensor):
+        torch._foreach_add_(xs, torch._foreach_mul(torch._foreach_mul(ys, zs), per_tensor(c, ys)))
+    else:
+        torch._foreach_addcmul_(xs, ys, zs, value=c)
+
+
+def addcdiv_(xs: Sequence[Tensor], ys: Sequence[Tensor], zs: Sequence[Tensor], c: Coefficient) -> None:
+    """``x <- x + c * y / z``."""
+    if isinstance(c, Tensor):
+        torch._foreach_add_(xs, torch._foreach_mul(torch._foreach_div(ys, zs), per_tensor(c, ys)))
+    else:
+        torch._foreach_addcdiv_(xs, ys, zs, value=c)

@@ -1,0 +1,64 @@
+"""The command line: verbs, flags over recipes, and errors that say how to fix the call."""
+
+import json
+
+import pytest
+
+from optimlab.cli.app import main
+from optimlab.registry import categories, get_registry
+
+
+def run(capsys, *argv):
+    try:
+        main(list(argv))
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_list_shows_every_registered_name(capsys):
+    code, out, _ = run(capsys, "list", "--format", "json")
+    assert code == 0
+    rows = [json.loads(line) for line in out.splitlines()]
+    listed = {(row["category"], row["name"]) for row in rows}
+    for category in categories():
+        for entry in get_registry(category):
+            assert (category, entry.name) in listed
+
+
+def test_list_filters_with_wildcards(capsys):
+    code, out, _ = run(capsys, "list", "init", "--filter", "kaiming*", "--format", "json")
+    names = {json.loads(line)["name"] for line in out.splitlines()}
+    assert code == 0 and names == {"kaiming_uniform", "kaiming_normal"}
+
+
+def test_train_with_flags_writes_metrics_and_model(capsys, tmp_path):
+    code, out, err = run(capsys, "train", "--dataset", "iris", "--model", "mlp", "--width", "16", "--steps", "20",
+                         "--scaling", "standardize", "--out", str(tmp_path / "r"), "--no-progress",
+                         "--format", "json")
+    assert code == 0, err
+    assert (tmp_path / "r" / "metrics.jsonl").exists() and (tmp_path / "r" / "model.pt").exists()
+    metrics = {json.loads(line)["metric"] for line in out.splitlines()}
+    assert {"val_accuracy", "test_accuracy"} <= metrics
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["train", "--act", "rleu", "--steps", "1"], "Did you mean 'relu'"),
+    (["train", "--optimizer", "adamm", "--steps", "1"], "Did you mean 'adam'"),
+    (["trian"], "Did you mean 'train'"),
+    (["train", "--lr", "-3"], "optimizer.lr"),
+    (["train", "no-such-recipe.yaml"], "does not exist"),
+])
+def test_bad_input_gets_one_clear_line_and_exit_2(capsys, argv, expected):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and expected in err and "Traceback" not in err + out
+
+
+def test_plot_schedule_writes_an_image(capsys, tmp_path):
+    path = tmp_path / "s.png"
+    code, _, err = run(capsys, "plot-schedule", "cosine", "constant", "--steps", "100", "--warmup-steps", "10",
+                       "--out", str(path))
+    assert code == 0, err
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,339 @@
+"""Weight initialization by name: tensor schemes, and :func:`apply` to initialize a whole model.
+
+A *tensor scheme* fills one Linear ``(out, in)`` or ConvNd ``(out, in / groups, *kernel)`` weight in
+place and returns it. The variance-scaling schemes (xavier, kaiming, orthogonal) take a ``gain``;
+:func:`apply` sets it per layer from the activation that follows the layer (:func:`layer_gains`), so
+``apply(model, "kaiming_normal")`` is He initialization before a ReLU and uses
+sqrt(2 / (1 + a^2)) before a leaky ReLU of slope a. Two *model schemes* act on the whole model:
+``default`` (PyTorch's own ``reset_parameters``) and the data-dependent ``lsuv``.
+
+>>> import torch
+>>> from torch import nn
+>>> model = apply(nn.Sequential(nn.Linear(256, 256), nn.Tanh()), "xavier_normal")
+>>> round(model[0].weight.std().item() / (5 / 3 * (2 / 512) ** 0.5), 1)
+1.0
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from optimlab.errors import InvalidValueError
+from optimlab.registry import POSITIVE, POSITIVE_INT, new_registry
+from optimlab.techniques.activations import activation_name, module_gain
+
+__all__ = [
+    "LAYERS",
+    "create",
+    "apply",
+    "layer_gains",
+    "fans",
+    "zeros",
+    "constant",
+    "uniform",
+    "normal",
+    "truncated_normal",
+    "xavier",
+    "kaiming",
+    "lecun",
+    "orthogonal",
+    "identity",
+    "default",
+    "lsuv",
+]
+
+_REGISTRY = new_registry("init")
+LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_BIAS_CHOICES = ("zeros", "keep")
+
+
+def fans(weight: Tensor) -> tuple[int, int]:
+    """(fan_in, fan_out) of a Linear ``(out, in)`` or ConvNd ``(out, in / groups, *kernel)`` weight."""
+    if weight.dim() < 2:
+        raise InvalidValueError(
+            "weight shape", tuple(weight.shape), "at least 2 dimensions: (out, in) or (out, in, *kernel)"
+        )
+    receptive_field = math.prod(weight.shape[2:])
+    return weight.shape[1] * receptive_field, weight.shape[0] * receptive_field
+
+
+def _fill(weight: Tensor, std: float, distribution: str) -> Tensor:
+    """Zero-mean samples of standard deviation ``std``: normal, or uniform on +-sqrt(3) std."""
+    if distribution == "normal":
+        return weight.normal_(0.0, std)
+    bound = math.sqrt(3.0) * std
+    return weight.uniform_(-bound, bound)
+
+
+def _check_bounds(a: float, b: float, scheme: str) -> None:
+    if not a < b:
+        raise InvalidValueError(f"init {scheme!r} bounds (a, b)", (a, b), "a < b")
+
+
+# --- constant and fixed-distribution schemes --------------------------------------------------------
+
+
+@_REGISTRY.register("zeros", summary="All zeros (for biases; zero weights never break symmetry).")
+@torch.no_grad()
+def zeros(weight: Tensor) -> Tensor:
+    return weight.zero_()
+
+
+@_REGISTRY.register("constant", summary="Every entry equal to value.")
+@torch.no_grad()
+def constant(weight: Tensor, *, value: float = 0.0) -> Tensor:
+    return weight.fill_(value)
+
+
+@_REGISTRY.register("uniform", summary="Uniform on [a, b], whatever the layer's size.")
+@torch.no_grad()
+def uniform(weight: Tensor, *, a: float = -0.05, b: float = 0.05) -> Tensor:
+    """U(a, b); the default +-0.05 is Keras's ``RandomUniform``."""
+    _check_bounds(a, b, "uniform")
+    return weight.uniform_(a, b)
+
+
+@_REGISTRY.register(
+    "normal", summary="Normal N(mean, std^2), whatever the layer's size.",
+    paper="Krizhevsky et al. 2012, NeurIPS (AlexNet: std 0.01)", accepts={"std": POSITIVE},
+)
+@torch.no_grad()
+def normal(weight: Tensor, *, mean: float = 0.0, std: float = 0.01) -> Tensor:
+    return weight.normal_(mean, std)
+
+
+@_REGISTRY.register(
+    "truncated_normal", summary="Normal N(mean, std^2) resampled outside [mean + a std, mean + b std].",
+    paper="Devlin et al. 2018, arXiv:1810.04805 (BERT: std 0.02, +-2 std)", accepts={"std": POSITIVE},
+)
+@torch.no_grad()
+def truncated_normal(
+    weight: Tensor, *, mean: float = 0.0, std: float = 0.02, a: float = -2.0, b: float = 2.0
+) -> Tensor:
+    """A truncated normal; ``a`` and ``b`` are in units of ``std`` around ``mean``."""
+    _check_bounds(a, b, "truncated_normal")
+    return nn.init.trunc_normal_(weight, mean, std, mean + a * std, mean + b * std)
+
+
+# --- variance-scaling schemes -----------------------------------------------------------------------
+
+
+@torch.no_grad()
+def xavier(weight: Tensor, *, gain: float = 1.0, distribution: str = "normal") -> Tensor:
+    """Glorot & Bengio: Var(w) = gain^2 * 2 / (fan_in + fan_out), keeping forward and backward scale.
+
+    Glorot & Bengio 2010, Understanding the difficulty of training deep feedforward neural networks,
+    AISTATS, https://proceedings.mlr.press/v9/glorot10a.html
+    """
+    fan_in, fan_out = fans(weight)
+    return _fill(weight, gain * math.sqrt(2.0 / (fan_in + fan_out)), distribution)
+
+
+@torch.no_grad()
+def kaiming(
+    weight: Tensor, *, gain: float = math.sqrt(2.0), mode: str = "fan_in", distribution: str = "normal"
+) -> Tensor:
+    """He et al.: Var(w) = gain^2 / fan; the default gain sqrt(2) is the ReLU's (He initialization).
+
+    ``mode="fan_in"`` preserves the forward signal's scale, ``"fan_out"`` the backward gradient's.
+
+    He et al. 2015, Delving Deep into Rectifiers, https://arxiv.org/abs/1502.01852
+    """
+    fan_in, fan_out = fans(weight)
+    return _fill(weight, gain / math.sqrt(fan_in if mode == "fan_in" else fan_out), distribution)
+
+
+@torch.no_grad()
+def lecun(weight: Tensor, *, distribution: str = "normal") -> Tensor:
+    """LeCun: Var(w) = 1 / fan_in, whatever the activation (the init SELU's self-normalization assumes).
+
+    LeCun et al. 1998, Efficient BackProp; Klambauer et al. 2017, Self-Normalizing Neural Networks,
+    https://arxiv.org/abs/1706.02515
+    """
+    return _fill(weight, 1.0 / math.sqrt(fans(weight)[0]), distribution)
+
+
+for _distribution in ("uniform", "normal"):
+    _REGISTRY.register(
+        f"xavier_{_distribution}", obj=xavier, defaults={"distribution": _distribution},
+        summary=f"Glorot {_distribution}: Var(w) = gain^2 * 2 / (fan_in + fan_out).",
+        paper="Glorot & Bengio 2010, AISTATS", accepts={"gain": POSITIVE},
+        aliases=(f"glorot_{_distribution}",), capabilities=("activation_gain",),
+    )
+    _REGISTRY.register(
+        f"kaiming_{_distribution}", obj=kaiming, defaults={"distribution": _distribution},
+        summary=f"He {_distribution}: Var(w) = gain^2 / fan (fan_in or fan_out).",
+        paper="He et al. 2015, arXiv:1502.01852", accepts={"gain": POSITIVE, "mode": ("fan_in", "fan_out")},
+        aliases=(f"he_{_distribution}",), capabilities=("activation_gain",),
+    )
+    _REGISTRY.register(
+        f"lecun_{_distribution}", obj=lecun, defaults={"distribution": _distribution},
+        summary=f"LeCun {_distribution}: Var(w) = 1 / fan_in (for SELU networks).",
+        paper="LeCun et al. 1998, Efficient BackProp; Klambauer et al. 2017, arXiv:1706.02515",
+    )
+
+
+@_REGISTRY.register(
+    "orthogonal", summary="A (semi-)orthogonal matrix times gain, the weight flattened to (out, in * kernel).",
+    paper="Saxe et al. 2013, arXiv:1312.6120", accepts={"gain": POSITIVE}, capabilities=("activation_gain",),
+)
+@torch.no_grad()
+def orthogonal(weight: Tensor, *, gain: float = 1.0) -> Tensor:
+    return nn.init.orthogonal_(weight, gain=gain)
+
+
+@_REGISTRY.register(
+    "identity", summary="The identity map: eye for Linear, a Dirac delta kernel for ConvNd.",
+    paper="Le et al. 2015, arXiv:1504.00941; Zagoruyko & Komodakis 2017, arXiv:1706.00388",
+    aliases=("dirac", "eye"),
+)
+@torch.no_grad()
+def identity(weight: Tensor) -> Tensor:
+    """Output channel i copies input channel i (extra output channels are zero)."""
+    if weight.dim() not in (2, 3, 4, 5):
+        raise InvalidValueError(
+            "weight shape", tuple(weight.shape), "2 dimensions (Linear) or 3 to 5 (Conv1d/2d/3d)"
+        )
+    return nn.init.eye_(weight) if weight.dim() == 2 else nn.init.dirac_(weight)
+
+
+# --- whole-model schemes ----------------------------------------------------------------------------
+
+
+@_REGISTRY.register(
+    "default", summary="PyTorch's own initialization: every module's reset_parameters(), biases included.",
+    capabilities=("whole_model",),
+)
+def default(model: nn.Module) -> nn.Module:
+    for module in model.modules():
+        reset_parameters = getattr(module, "reset_parameters", None)
+        if callable(reset_parameters):
+            reset_parameters()
+    return model
+
+
+@_REGISTRY.register(
+    "lsuv", summary="Orthogonal, then each layer rescaled in forward order to unit output variance on data.",
+    paper="Mishkin & Matas 2015, arXiv:1511.06422", accepts={"tol": POSITIVE, "max_iterations": POSITIVE_INT},
+    capabilities=("whole_model", "data_dependent"),
+)
+@torch.no_grad()
+def lsuv(model: nn.Module, *, data: Tensor, tol: float = 0.1, max_iterations: int = 10) -> nn.Module:
+    """Layer-sequential unit-variance initialization.
+
+    Every Linear/ConvNd weight starts orthogonal with a zero bias; then, layer by layer in the order the
+    forward pass reaches them, ``w <- w / sqrt(Var(output))`` until ``|Var(output) - 1| <= tol`` or
+    ``max_iterations`` passes over ``data`` (a batch of model inputs). The model runs in eval mode
+    meanwhile, so dropout is off and batch-norm statistics are left untouched.
+
+    Mishkin & Matas 2015, All you need is a good init, https://arxiv.org/abs/1511.06422
+    """
+    if not isinstance(data, Tensor):
+        raise InvalidValueError(
+            "data", data, "a tensor batch of model inputs (LSUV measures each layer's output on it)"
+        )
+    apply(model, "orthogonal", gain=1.0)
+    was_training = model.training
+    model.eval()
+    try:
+        for layer in _forward_order(model, data):
+            for _ in range(max_iterations):
+                variance = _output_variance(model, layer, data)
+                if abs(variance - 1.0) <= tol or not 0.0 < variance < math.inf:
+                    break
+                layer.weight.div_(math.sqrt(variance))
+    finally:
+        model.train(was_training)
+    return model
+
+
+def _forward_order(model: nn.Module, data: Tensor) -> list[nn.Module]:
+    """The Linear/ConvNd layers in the order one forward pass first calls them."""
+    order: dict[nn.Module, None] = {}
+    hooks = [
+        m.register_forward_hook(lambda module, _, __: order.setdefault(module))
+        for m in model.modules() if isinstance(m, LAYERS)
+    ]
+    try:
+        model(data)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return list(order)
+
+
+def _output_variance(model: nn.Module, layer: nn.Module, data: Tensor) -> float:
+    outputs: list[Tensor] = []
+    hook = layer.register_forward_hook(lambda _, __, output: outputs.append(output))
+    try:
+        model(data)
+    finally:
+        hook.remove()
+    return outputs[0].double().var().item()
+
+
+# --- by name ----------------------------------------------------------------------------------------
+
+
+def layer_gains(model: nn.Module) -> list[tuple[nn.Module, float]]:
+    """Each Linear/ConvNd layer of ``model`` with the gain of the activation that follows it.
+
+    "Follows" means the first activation module after the layer in ``model.modules()`` order and before
+    the next Linear/ConvNd, so models register submodules in forward order (layer, norm, activation).
+    ``nn.Identity`` does not end the search, as models use it as a placeholder for a disabled norm,
+    dropout or shortcut; a layer with no activation after it gets gain 1 (a linear output).
+    """
+    found: list[tuple[nn.Module, float]] = []
+    searching = False
+    for module in model.modules():
+        if isinstance(module, LAYERS):
+            found.append((module, 1.0))
+            searching = True
+        elif searching and activation_name(module) not in (None, "identity"):
+            found[-1] = (found[-1][0], module_gain(module))
+            searching = False
+    return found
+
+
+def create(name: str, **hyperparameters: Any) -> Callable[..., Any]:
+    """Scheme ``name`` with its hyperparameters bound: call it on a weight (on a model for whole-model ones)."""
+    entry = _REGISTRY.get(name)
+    entry.validate(hyperparameters)
+    return functools.partial(entry.obj, **entry.defaults, **hyperparameters)
+
+
+def apply(
+    model: nn.Module, scheme: str, *, data: Tensor | None = None, bias: str = "zeros", **hyperparameters: Any
+) -> nn.Module:
+    """Initialize every Linear/ConvNd layer of ``model`` with ``scheme``, in place; returns ``model``.
+
+    Args:
+        scheme: a name of the "init" registry (``optimlab list init``).
+        data: a batch of model inputs, for data-dependent schemes (lsuv); ignored by the others.
+        bias: ``"zeros"`` or ``"keep"``, for Linear/ConvNd biases under tensor schemes; whole-model
+            schemes set biases themselves (``default`` as PyTorch does, ``lsuv`` to zero).
+        hyperparameters: the scheme's own, e.g. ``std=0.02``; an explicit ``gain`` replaces the one
+            derived per layer from the following activation (:func:`layer_gains`).
+
+    Norm layers, embeddings and other modules keep their weights (norms start at weight 1, bias 0).
+    """
+    entry = _REGISTRY.get(scheme)
+    entry.validate(hyperparameters)
+    if bias not in _BIAS_CHOICES:
+        raise InvalidValueError("bias", bias, "one of " + ", ".join(map(repr, _BIAS_CHOICES)))
+    if "whole_model" in entry.capabilities:
+        needs_data = {"data": data} if "data_dependent" in entry.capabilities else {}
+        return entry.obj(model, **needs_data, **entry.defaults, **hyperparameters)
+    derive_gain = "activation_gain" in entry.capabilities and "gain" not in hyperparameters
+    for layer, gain in layer_gains(model):
+        per_layer = {"gain": gain} if derive_gain else {}
+        entry.obj(layer.weight, **entry.defaults, **hyperparameters, **per_layer)
+        if layer.bias is not None and bias == "zeros":
+            zeros(layer.bias)
+    return model

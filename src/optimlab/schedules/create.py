@@ -1,0 +1,79 @@
+"""A named schedule from a recipe's fields: the family, the run's length, and a linear warmup.
+
+Warmup is the same for every family: a join of a linear ramp and the schedule, the schedule counting
+its steps from the end of the warmup, over the run's remaining ``total_steps - warmup_steps``.
+
+>>> from optimlab.schedules import create
+>>> warm_cosine = create("cosine", total_steps=110, warmup_steps=10)
+>>> warm_cosine(0), warm_cosine(5), warm_cosine(10), round(warm_cosine(60), 6), warm_cosine(110)
+(0.0, 0.5, 1.0, 0.5, 0.0)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from optimlab.errors import InvalidValueError
+from optimlab.registry import NON_NEGATIVE_INT, POSITIVE_INT, UNIT, new_registry
+from optimlab.schedules.families import WARMUP_AWARE, linear
+from optimlab.schedules.join import Schedule, join
+from optimlab.schedules.plateau import METRIC_DRIVEN
+
+__all__ = ["create", "linear_warmup"]
+
+_REGISTRY = new_registry("schedule")
+
+
+def linear_warmup(schedule: Schedule, warmup_steps: int, *, start: float = 0.0) -> Schedule:
+    """Ramp linearly from ``start`` at step 0 to ``schedule(0)`` at ``warmup_steps``, then follow ``schedule``.
+
+    The ramp ends where the schedule begins, so the join is continuous. ``schedule`` sees the step
+    counted from the end of the warmup.
+
+    References: Goyal et al., Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour, 2017,
+    https://arxiv.org/abs/1706.02677
+    """
+    if not NON_NEGATIVE_INT.contains(warmup_steps):
+        raise InvalidValueError("warmup_steps", warmup_steps, str(NON_NEGATIVE_INT))
+    if not UNIT.contains(start):
+        raise InvalidValueError("warmup start", start, str(UNIT))
+    if warmup_steps == 0:
+        return schedule
+    ramp = linear(start_factor=start, end_factor=schedule(0), total_iters=warmup_steps)
+    return join([ramp, schedule], [warmup_steps])
+
+
+def create(
+    name: str, *, total_steps: int | None = None, warmup_steps: int = 0, warmup_start: float = 0.0,
+    **hyperparameters: Any,
+) -> Schedule:
+    """The schedule registered as ``name``, as a multiplier of the base learning rate.
+
+    Args:
+        name: a name or alias from ``get_registry("schedule")`` (``cosine``, ``wsd``, ``one_cycle``...).
+        total_steps: the run's optimizer steps; required by the families that span the run.
+        warmup_steps: steps of linear warmup before the schedule, counted within ``total_steps``.
+        warmup_start: the multiplier the warmup starts from.
+        **hyperparameters: the family's keywords, checked against their ranges.
+
+    Raises:
+        UnknownNameError: for an unknown name or keyword, with close matches.
+        InvalidValueError: for a value out of range, or a missing ``total_steps`` that is needed.
+    """
+    entry = _REGISTRY.get(name)
+    if total_steps is not None and not POSITIVE_INT.contains(total_steps):
+        raise InvalidValueError("total_steps", total_steps, f"None or {POSITIVE_INT}")
+    if not NON_NEGATIVE_INT.contains(warmup_steps):
+        raise InvalidValueError("warmup_steps", warmup_steps, str(NON_NEGATIVE_INT))
+    if total_steps is not None and warmup_steps > total_steps:
+        raise InvalidValueError("warmup_steps", warmup_steps, f"at most total_steps ({total_steps})")
+    if METRIC_DRIVEN in entry.capabilities:
+        if warmup_steps:
+            raise InvalidValueError(
+                f"warmup_steps of schedule {entry.name!r}", warmup_steps,
+                "0: a metric-driven schedule keeps its state in one object, which a join would hide",
+            )
+        return entry.create(**hyperparameters)
+    horizon = None if total_steps is None else total_steps - warmup_steps
+    context = (horizon, warmup_steps) if WARMUP_AWARE in entry.capabilities else (horizon,)
+    return linear_warmup(entry.create(*context, **hyperparameters), warmup_steps, start=warmup_start)

@@ -1,0 +1,172 @@
+"""Each family against its closed form at chosen steps, and against torch's scheduler where torch has it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import pytest
+import torch
+from torch.optim import lr_scheduler
+
+from optimlab.errors import InvalidValueError
+from optimlab.registry import get_registry
+from optimlab.schedules import create
+from optimlab.schedules.families import (
+    NEEDS_TOTAL_STEPS, constant, cosine, cyclic, exponential_decay, inverse_sqrt, linear, multistep_decay,
+    one_cycle, polynomial_decay, sgdr, step_decay, warmup_stable_decay,
+)
+
+REGISTRY = get_registry("schedule")
+BASE_LR = 0.1
+
+
+def torch_lrs(make: Callable[[torch.optim.Optimizer], lr_scheduler.LRScheduler], steps: int) -> list[float]:
+    """The lr torch's scheduler sets at steps 0..steps-1, on a dummy SGD with lr BASE_LR."""
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=BASE_LR, momentum=0.9)
+    scheduler = make(optimizer)
+    lrs = []
+    for _ in range(steps):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return lrs
+
+
+def assert_matches_torch(schedule: Callable[[int], float], expected: list[float]) -> None:
+    ours = [BASE_LR * schedule(t) for t in range(len(expected))]
+    # 1e-12 relative allows torch's recursive updates (lr_t from lr_{t-1}); the absolute 1e-15 of the
+    # peak allows OneCycleLR's linear form (end - start) * pct + start, which ends a few ulps of the
+    # peak away from end (0.1 * (4e-6 - 1) + 0.1 = 3.99999999998e-7 in floats).
+    assert ours == pytest.approx(expected, rel=1e-12, abs=1e-15 * BASE_LR)
+
+
+TORCH_CASES = {
+    "step": (step_decay(step_size=7, gamma=0.5), lambda o: lr_scheduler.StepLR(o, 7, gamma=0.5), 40),
+    "multistep": (
+        multistep_decay(milestones=[30, 5, 12, 12], gamma=0.3),
+        lambda o: lr_scheduler.MultiStepLR(o, [5, 12, 12, 30], gamma=0.3), 40,
+    ),
+    "exponential": (exponential_decay(gamma=0.9), lambda o: lr_scheduler.ExponentialLR(o, 0.9), 60),
+    "linear_up": (
+        linear(start_factor=0.25, end_factor=1.0, total_iters=20),
+        lambda o: lr_scheduler.LinearLR(o, start_factor=0.25, end_factor=1.0, total_iters=20), 30,
+    ),
+    "linear_down": (
+        linear(30, end_factor=0.1), lambda o: lr_scheduler.LinearLR(o, 1.0, 0.1, total_iters=30), 40,
+    ),
+    "polynomial": (
+        polynomial_decay(30, power=2.0), lambda o: lr_scheduler.PolynomialLR(o, total_iters=30, power=2.0), 40,
+    ),
+    # CosineAnnealingLR rises again after T_max, ours holds: compare steps 0..T_max.
+    "cosine": (
+        cosine(50, final=0.1), lambda o: lr_scheduler.CosineAnnealingLR(o, 50, eta_min=0.1 * BASE_LR), 51,
+    ),
+    "cosine_to_zero": (cosine(200), lambda o: lr_scheduler.CosineAnnealingLR(o, 200), 201),
+    "sgdr": (
+        sgdr(period=10, final=0.05),
+        lambda o: lr_scheduler.CosineAnnealingWarmRestarts(o, 10, eta_min=0.05 * BASE_LR), 45,
+    ),
+    "sgdr_mult": (
+        sgdr(period=5, period_mult=2),
+        lambda o: lr_scheduler.CosineAnnealingWarmRestarts(o, 5, T_mult=2), 80,
+    ),
+}
+for _mode, _gamma in (("triangular", 1.0), ("triangular2", 1.0), ("exp_range", 0.97)):
+    TORCH_CASES[f"cyclic_{_mode}"] = (
+        cyclic(base_factor=0.2, step_size_up=5, step_size_down=3, mode=_mode, gamma=_gamma),
+        lambda o, m=_mode, g=_gamma: lr_scheduler.CyclicLR(
+            o, 0.2 * BASE_LR, BASE_LR, step_size_up=5, step_size_down=3, mode=m, gamma=g, cycle_momentum=False
+        ),
+        60,
+    )
+for _name, _options in {
+    "one_cycle": {},
+    "one_cycle_linear": {"anneal_strategy": "linear", "pct_start": 0.25},
+    "one_cycle_three_phase": {"three_phase": True, "div_factor": 10.0, "final_div_factor": 100.0},
+}.items():
+    TORCH_CASES[_name] = (
+        one_cycle(100, **_options),
+        lambda o, kw=_options: lr_scheduler.OneCycleLR(o, BASE_LR, total_steps=100, **kw),
+        100,
+    )
+
+
+@pytest.mark.parametrize("case", sorted(TORCH_CASES))
+def test_matches_torch_scheduler(case: str) -> None:
+    schedule, make, steps = TORCH_CASES[case]
+    assert_matches_torch(schedule, torch_lrs(make, steps))
+
+
+# (schedule, {step: closed-form value}) at boundaries, middles and ends.
+CLOSED_FORMS = {
+    "constant": (constant(), {0: 1.0, 10**6: 1.0}),
+    "step_default": (step_decay(90), {0: 1.0, 29: 1.0, 30: 0.1, 59: 0.1, 60: 0.01, 90: 0.001}),
+    "multistep_default": (multistep_decay(100), {0: 1.0, 49: 1.0, 50: 0.1, 74: 0.1, 75: 0.01, 500: 0.01}),
+    "exponential": (exponential_decay(gamma=0.5), {0: 1.0, 3: 0.125}),
+    "linear_default": (linear(10), {0: 1.0, 5: 0.5, 10: 0.0, 20: 0.0}),
+    "polynomial": (polynomial_decay(10, power=2.0, final=0.1), {0: 1.0, 5: 0.325, 10: 0.1, 11: 0.1}),
+    "cosine": (cosine(100, final=0.2), {0: 1.0, 50: 0.6, 100: 0.2, 200: 0.2}),
+    "sgdr": (sgdr(period=10, period_mult=2), {0: 1.0, 5: 0.5, 10: 1.0, 20: 0.5, 30: 1.0, 50: 0.5, 70: 1.0}),
+    "sgdr_default_period": (sgdr(40, final=0.5), {0: 1.0, 5: 0.75, 10: 1.0}),
+    "one_cycle": (one_cycle(100), {0: 1 / 25, 29: 1.0, 99: 1 / 25e4, 150: 1 / 25e4}),
+    "one_cycle_three_phase": (one_cycle(100, three_phase=True), {0: 0.04, 29: 1.0, 58: 0.04, 99: 4e-6}),
+    "triangular": (cyclic(base_factor=0.2, step_size_up=4), {0: 0.2, 2: 0.6, 4: 1.0, 6: 0.6, 8: 0.2, 12: 1.0}),
+    "triangular2": (cyclic(base_factor=0.2, step_size_up=4, mode="triangular2"), {4: 1.0, 12: 0.6, 20: 0.4}),
+    "exp_range": (cyclic(base_factor=0.0, step_size_up=4, mode="exp_range", gamma=0.5), {4: 1 / 16, 8: 0.0}),
+    "cyclic_default": (cyclic(80), {0: 0.25, 10: 1.0, 20: 0.25}),
+    "inverse_sqrt": (inverse_sqrt(), {0: 1.0, 3: 0.5, 99: 0.1}),
+    "inverse_sqrt_timescale": (inverse_sqrt(timescale=4), {0: 1.0, 12: 0.5}),
+    "wsd_linear": (warmup_stable_decay(100, decay_shape="linear", final=0.1), {0: 1.0, 80: 1.0, 90: 0.55, 100: 0.1}),
+    "wsd_cosine": (warmup_stable_decay(100, decay_shape="cosine", final=0.1), {79: 1.0, 90: 0.55, 150: 0.1}),
+    "wsd_1_sqrt": (warmup_stable_decay(100, decay_fraction=0.1, final=0.1), {89: 1.0, 90: 1.0, 92.5: 0.55}),
+    "wsd_no_decay": (warmup_stable_decay(100, decay_fraction=0.0, final=0.3), {99: 1.0, 100: 0.3}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CLOSED_FORMS))
+def test_closed_form(case: str) -> None:
+    schedule, expected = CLOSED_FORMS[case]
+    assert {t: schedule(t) for t in expected} == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
+def test_inverse_sqrt_with_warmup_is_vaswanis_schedule() -> None:
+    """min(t / w, sqrt(w / t)), Vaswani et al. 2017 eq. (3) without the d_model^-0.5 scale."""
+    warmup = 8
+    schedule = create("inverse_sqrt", warmup_steps=warmup)
+    expected = [min(t / warmup, math.sqrt(warmup / t)) for t in range(1, 200)]
+    assert [schedule(t) for t in range(1, 200)] == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("shape", ["linear", "cosine", "1-sqrt"])
+def test_wsd_decay_is_monotone_and_continuous(shape: str) -> None:
+    schedule = warmup_stable_decay(200, decay_fraction=0.25, decay_shape=shape, final=0.0)
+    values = [schedule(t) for t in range(201)]
+    assert values[:151] == [1.0] * 151
+    assert all(b <= a for a, b in zip(values, values[1:]))
+    assert values[-1] == 0.0
+    largest_drop = max(a - b for a, b in zip(values, values[1:]))
+    assert largest_drop < (0.2 if shape == "1-sqrt" else 0.05)  # no cliff; 1-sqrt falls fastest at first
+
+
+@pytest.mark.parametrize("name", REGISTRY.names())
+def test_every_entry_peaks_at_one_within_unit_range(name: str) -> None:
+    schedule = create(name, total_steps=100)
+    values = [schedule(t) for t in range(130)]
+    assert all(0.0 <= v <= 1.0 for v in values)
+    assert max(values[:100]) == pytest.approx(1.0, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", REGISTRY.names())
+def test_total_steps_required_exactly_where_declared(name: str) -> None:
+    if NEEDS_TOTAL_STEPS in REGISTRY.get(name).capabilities:
+        with pytest.raises(InvalidValueError, match="total_steps"):
+            create(name)
+    else:
+        assert create(name)(0) == 1.0
+
+
+def test_explicit_period_lifts_the_need_for_total_steps() -> None:
+    for name, options in {"step": {"step_size": 5}, "multistep": {"milestones": [3]}, "linear": {"total_iters": 4},
+                          "sgdr": {"period": 3}, "cyclic": {"step_size_up": 2}}.items():
+        assert create(name, **options)(7) < 1.0, name

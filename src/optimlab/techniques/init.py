@@ -180,7 +180,7 @@ for _distribution in ("uniform", "normal"):
 
 
 @_REGISTRY.register(
-    "orthogonal", summary="A (semi-)orthogonal matrix times gain, the weight flattened to (out, in * kernel).",
+    "orthogonal", summary="A (semi-)orthogonal matrix times gain (a conv weight flattened to 2-D).",
     paper="Saxe et al. 2013, arXiv:1312.6120", accepts={"gain": POSITIVE}, capabilities=("activation_gain",),
 )
 @torch.no_grad()
@@ -302,7 +302,7 @@ def layer_gains(model: nn.Module) -> list[tuple[nn.Module, float]]:
 
 
 def create(name: str, **hyperparameters: Any) -> Callable[..., Any]:
-    """Scheme ``name`` with its hyperparameters bound: call it on a weight (on a model for whole-model ones)."""
+    """Scheme ``name`` with its hyperparameters bound: call it on a weight (whole-model ones: on a model)."""
     entry = _REGISTRY.get(name)
     entry.validate(hyperparameters)
     return functools.partial(entry.obj, **entry.defaults, **hyperparameters)

@@ -1,0 +1,226 @@
+"""Normalization layers by name, each knowing its width and layout, so a model's norms can be swapped.
+
+Every factory is ``fn(num_features, spatial_dims=0, **hyperparameters)``. The layout ``spatial_dims``
+says where the features are: 0 = last, for ``(N, C)`` features or ``(N, T, C)`` tokens; 1, 2, 3 = at dim
+1, for ``(N, C, L)``, ``(N, C, H, W)``, ``(N, C, D, H, W)``. What each kind normalizes over:
+
+==========  ====================================  ===========================================
+kind        spatial_dims = 0                      spatial_dims >= 1
+==========  ====================================  ===========================================
+batch       each feature over N (and T)           each channel over N and positions
+layer       the C features of each sample/token   (C, *positions) of each sample: GroupNorm(1)
+group       groups of features (and T)            groups of channels and positions
+instance    each feature over T (needs 3-D input) each channel over its positions: GroupNorm(C)
+rms         root mean square over C               root mean square over C at each position
+none        nothing                               nothing
+==========  ====================================  ===========================================
+
+All come as a :class:`Norm` holding the torch module that does the work, which :func:`swap_norm` reads
+to put another kind in its place, as it does for plain torch norm layers in any model.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from torch import Tensor, nn
+
+from optimlab.errors import InvalidValueError
+from optimlab.registry import POSITIVE, POSITIVE_INT, UNIT, new_registry
+
+__all__ = ["Norm", "create", "swap_norm", "norm_name"]
+
+_REGISTRY = new_registry("norm")
+
+
+class Norm(nn.Module):
+    """The normalization layer ``inner``, of a known kind, width and layout (what :func:`swap_norm` reads).
+
+    ``inner`` expects the features at dim ``inner_features_at`` (1 for BatchNorm/GroupNorm, -1 for
+    LayerNorm/RMSNorm, None for wherever they are); when the input holds them at the other end they are
+    moved there and back.
+    """
+
+    def __init__(
+        self, kind: str, num_features: int, spatial_dims: int, inner: nn.Module, *,
+        inner_features_at: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.kind, self.num_features, self.spatial_dims = kind, num_features, spatial_dims
+        self.inner = inner
+        self.features_at = -1 if spatial_dims == 0 else 1
+        self.inner_features_at = self.features_at if inner_features_at is None else inner_features_at
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.features_at == self.inner_features_at:
+            return self.inner(x)
+        moved = x.movedim(self.features_at, self.inner_features_at)
+        return self.inner(moved).movedim(self.inner_features_at, self.features_at)
+
+    def extra_repr(self) -> str:
+        return f"kind={self.kind!r}, num_features={self.num_features}, spatial_dims={self.spatial_dims}"
+
+
+class _InstanceNormOverTokens(nn.GroupNorm):
+    """GroupNorm(C, C) over (N, C, T); refuses (N, C), where each feature alone would normalize to 0."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() < 3:
+            raise InvalidValueError(
+                "input shape of instance norm", tuple(x.shape),
+                "(N, T, C) tokens: with (N, C) features each feature has nothing to normalize over",
+            )
+        return super().forward(x)
+
+
+def _check_layout(num_features: int, spatial_dims: int) -> None:
+    if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features < 1:
+        raise InvalidValueError("norm num_features", num_features, "a positive integer")
+    if spatial_dims not in (0, 1, 2, 3):
+        raise InvalidValueError(
+            "norm spatial_dims", spatial_dims,
+            "0 (features last: (N, C) or (N, T, C)) or 1, 2, 3 (channels at dim 1)",
+        )
+
+
+@_REGISTRY.register(
+    "batch", summary="Batch normalization: each feature over the batch (and positions).",
+    paper="Ioffe & Szegedy 2015, arXiv:1502.03167", accepts={"eps": POSITIVE, "momentum": UNIT},
+    aliases=("batchnorm", "bn"), skip=("spatial_dims",),
+)
+def batch(num_features: int, spatial_dims: int = 0, *, eps: float = 1e-5, momentum: float = 0.1) -> Norm:
+    _check_layout(num_features, spatial_dims)
+    batch_norm = (nn.BatchNorm1d, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[spatial_dims]
+    inner = batch_norm(num_features, eps=eps, momentum=momentum)
+    return Norm("batch", num_features, spatial_dims, inner, inner_features_at=1)
+
+
+@_REGISTRY.register(
+    "layer", summary="Layer normalization: all features of each sample (each token).",
+    paper="Ba et al. 2016, arXiv:1607.06450", accepts={"eps": POSITIVE},
+    aliases=("layernorm", "ln"), skip=("spatial_dims",),
+)
+def layer(num_features: int, spatial_dims: int = 0, *, eps: float = 1e-5) -> Norm:
+    _check_layout(num_features, spatial_dims)
+    if spatial_dims == 0:
+        inner: nn.Module = nn.LayerNorm(num_features, eps=eps)
+        return Norm("layer", num_features, spatial_dims, inner, inner_features_at=-1)
+    inner = nn.GroupNorm(1, num_features, eps=eps)
+    return Norm("layer", num_features, spatial_dims, inner, inner_features_at=1)
+
+
+@_REGISTRY.register(
+    "group", summary="Group normalization: groups of channels (num_groups lowered to divide the width).",
+    paper="Wu & He 2018, arXiv:1803.08494", accepts={"num_groups": POSITIVE_INT, "eps": POSITIVE},
+    aliases=("groupnorm", "gn"), skip=("spatial_dims",),
+)
+def group(num_features: int, spatial_dims: int = 0, *, num_groups: int = 32, eps: float = 1e-5) -> Norm:
+    _check_layout(num_features, spatial_dims)
+    groups = max(g for g in range(1, min(num_groups, num_features) + 1) if num_features % g == 0)
+    inner = nn.GroupNorm(groups, num_features, eps=eps)
+    return Norm("group", num_features, spatial_dims, inner, inner_features_at=1)
+
+
+@_REGISTRY.register(
+    "instance", summary="Instance normalization: each channel of each sample over its positions.",
+    paper="Ulyanov et al. 2016, arXiv:1607.08022", accepts={"eps": POSITIVE},
+    aliases=("instancenorm",), skip=("spatial_dims",),
+)
+def instance(num_features: int, spatial_dims: int = 0, *, eps: float = 1e-5) -> Norm:
+    _check_layout(num_features, spatial_dims)
+    group_norm = _InstanceNormOverTokens if spatial_dims == 0 else nn.GroupNorm
+    inner = group_norm(num_features, num_features, eps=eps)
+    return Norm("instance", num_features, spatial_dims, inner, inner_features_at=1)
+
+
+@_REGISTRY.register(
+    "rms", summary="RMS normalization: features divided by their root mean square (no centering).",
+    paper="Zhang & Sennrich 2019, arXiv:1910.07467", accepts={"eps": POSITIVE},
+    aliases=("rmsnorm",), skip=("spatial_dims",),
+)
+def rms(num_features: int, spatial_dims: int = 0, *, eps: float = 1e-5) -> Norm:
+    _check_layout(num_features, spatial_dims)
+    inner = nn.RMSNorm(num_features, eps=eps)
+    return Norm("rms", num_features, spatial_dims, inner, inner_features_at=-1)
+
+
+@_REGISTRY.register(
+    "none", summary="No normalization (an identity that remembers its width, so it can be swapped).",
+    aliases=("identity",), skip=("spatial_dims",),
+)
+def none(num_features: int, spatial_dims: int = 0) -> Norm:
+    _check_layout(num_features, spatial_dims)
+    return Norm("none", num_features, spatial_dims, nn.Identity())
+
+
+def create(name: str, num_features: int, spatial_dims: int = 0, **hyperparameters: Any) -> Norm:
+    """A ``name`` norm for ``num_features`` features in layout ``spatial_dims`` (see the module docstring)."""
+    return _REGISTRY.create(name, num_features, spatial_dims, **hyperparameters)
+
+
+# Plain torch norm layers: their kind, and their layout where the class fixes it.
+_TORCH_NORMS: dict[type[nn.Module], tuple[str, int | None]] = {
+    nn.BatchNorm1d: ("batch", 1),  # (N, C) reads the same with spatial_dims 0 or 1
+    nn.BatchNorm2d: ("batch", 2),
+    nn.BatchNorm3d: ("batch", 3),
+    nn.InstanceNorm1d: ("instance", 1),
+    nn.InstanceNorm2d: ("instance", 2),
+    nn.InstanceNorm3d: ("instance", 3),
+    nn.GroupNorm: ("group", None),
+    nn.LayerNorm: ("layer", None),
+    nn.RMSNorm: ("rms", None),
+}
+_CONV_DIMS = {nn.Linear: 1, nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
+
+
+def norm_name(module: nn.Module) -> str | None:
+    """The kind of a norm layer (``nn.BatchNorm2d`` -> ``"batch"``), or None for other modules."""
+    if isinstance(module, Norm):
+        return module.kind
+    return next((_TORCH_NORMS[c][0] for c in type(module).__mro__ if c in _TORCH_NORMS), None)
+
+
+def _layout(module: nn.Module, preceding_dims: int) -> tuple[int, int] | None:
+    """(num_features, spatial_dims) of a norm layer, None for other modules.
+
+    LayerNorm/RMSNorm over ``(C, *positions)`` read as channels at dim 1; a plain GroupNorm, which takes
+    any rank, gets the layout of the Linear/ConvNd layer before it.
+    """
+    if isinstance(module, Norm):
+        return module.num_features, module.spatial_dims
+    torch_norm = next((c for c in type(module).__mro__ if c in _TORCH_NORMS), None)
+    if torch_norm is None:
+        return None
+    if isinstance(module, (nn.LayerNorm, nn.RMSNorm)):
+        return module.normalized_shape[0], len(module.normalized_shape) - 1
+    if isinstance(module, nn.GroupNorm):
+        return module.num_channels, preceding_dims
+    return module.num_features, _TORCH_NORMS[torch_norm][1]
+
+
+def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
+    """Replace every norm layer inside ``model`` by a ``name`` norm of the same width and layout, in place.
+
+    Finds the :class:`Norm` layers made here and plain torch ones (BatchNorm, InstanceNorm, LayerNorm,
+    GroupNorm, RMSNorm); the new layers take the device and dtype of the ones they replace.
+    """
+    _REGISTRY.get(name).validate(hyperparameters)
+    replaced: list[str] = []
+    preceding_dims = 1
+    for qualified, module in list(model.named_modules()):
+        if any(qualified.startswith(prefix + ".") for prefix in replaced):
+            continue  # inside a norm already replaced
+        preceding_dims = next((d for c, d in _CONV_DIMS.items() if isinstance(module, c)), preceding_dims)
+        layout = _layout(module, preceding_dims)
+        if layout is None or module is model:
+            continue
+        new = create(name, *layout, **hyperparameters)
+        tensors = itertools.chain(module.parameters(), module.buffers(), model.parameters())
+        reference = next((t for t in tensors if t.is_floating_point()), None)
+        if reference is not None:
+            new = new.to(device=reference.device, dtype=reference.dtype)
+        parent, _, child = qualified.rpartition(".")
+        setattr(model.get_submodule(parent), child, new)
+        replaced.append(qualified)
+    return model

@@ -64,7 +64,7 @@ _register(
     "selu", nn.SELU, "Scaled ELU with self-normalizing constants.", "Klambauer et al. 2017, arXiv:1706.02515"
 )
 _register(
-    "gelu", nn.GELU, "x * Phi(x), Phi the standard normal CDF (or its tanh approximation).",
+    "gelu", nn.GELU, "x * Phi(x), Phi the standard normal CDF (or a tanh approximation).",
     "Hendrycks & Gimpel 2016, arXiv:1606.08415", accepts={"approximate": ("none", "tanh")},
 )
 _register(

@@ -1,0 +1,23 @@
+"""Techniques by name: activations (with init gains), initializers, norm layers, input scaling, losses.
+
+Each module fills one registry category and has its own ``create(name, ...)``; this package re-exports
+the functions that act on whole models and modules.
+"""
+
+from optimlab.techniques.activations import activation_name, gain, module_gain
+from optimlab.techniques.init import apply, layer_gains, lsuv
+from optimlab.techniques.norms import Norm, norm_name, swap_norm
+from optimlab.techniques.scaling import Scaler
+
+__all__ = [
+    "activation_name",
+    "gain",
+    "module_gain",
+    "apply",
+    "layer_gains",
+    "lsuv",
+    "Norm",
+    "norm_name",
+    "swap_norm",
+    "Scaler",
+]

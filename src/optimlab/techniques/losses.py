@@ -1,0 +1,74 @@
+"""Loss functions by name, each marked "classification" or "regression" so the trainer knows its metric.
+
+Classification losses take class-index targets (cross_entropy) or 0/1 and soft float targets (bce);
+regression losses take float targets. Pointwise losses reshape a target of as many elements as the
+prediction to the prediction's shape, so that ``(N,)`` targets against ``(N, 1)`` outputs are compared
+element by element instead of being broadcast to ``(N, N)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor, nn
+
+from optimlab.errors import InvalidValueError
+from optimlab.registry import POSITIVE, UNIT_OPEN, new_registry
+
+__all__ = ["PointwiseLoss", "create", "cross_entropy", "mse", "huber", "bce"]
+
+_REGISTRY = new_registry("loss")
+
+
+class PointwiseLoss(nn.Module):
+    """A torch loss of prediction and float target that first gives the target the prediction's shape."""
+
+    def __init__(self, loss: nn.Module) -> None:
+        super().__init__()
+        self.loss = loss
+
+    def forward(self, prediction: Tensor, target: Tensor) -> Tensor:
+        if target.numel() != prediction.numel():
+            raise InvalidValueError(
+                "target shape", tuple(target.shape),
+                f"{prediction.numel()} elements, like the prediction of shape {tuple(prediction.shape)}",
+            )
+        return self.loss(prediction, target.to(prediction.dtype).reshape(prediction.shape))
+
+
+@_REGISTRY.register(
+    "cross_entropy", summary="Softmax cross-entropy of logits against class indices (or probabilities).",
+    paper="Szegedy et al. 2015, arXiv:1512.00567 (label smoothing)", accepts={"label_smoothing": UNIT_OPEN},
+    aliases=("ce",), capabilities=("classification",),
+)
+def cross_entropy(*, label_smoothing: float = 0.0) -> nn.Module:
+    return nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+
+
+@_REGISTRY.register(
+    "mse", summary="Mean squared error.", aliases=("mean_squared_error",), capabilities=("regression",)
+)
+def mse() -> nn.Module:
+    return PointwiseLoss(nn.MSELoss())
+
+
+@_REGISTRY.register(
+    "huber", summary="Squared error below delta, linear above: robust to outliers.",
+    paper="Huber 1964, Robust Estimation of a Location Parameter", accepts={"delta": POSITIVE},
+    capabilities=("regression",),
+)
+def huber(*, delta: float = 1.0) -> nn.Module:
+    return PointwiseLoss(nn.HuberLoss(delta=delta))
+
+
+@_REGISTRY.register(
+    "bce", summary="Binary cross-entropy of logits against 0/1 or soft float targets.",
+    aliases=("binary_cross_entropy",), capabilities=("classification",),
+)
+def bce() -> nn.Module:
+    return PointwiseLoss(nn.BCEWithLogitsLoss())
+
+
+def create(name: str, **hyperparameters: Any) -> nn.Module:
+    """A loss module ``loss(prediction, target) -> scalar``, e.g. ``create("huber", delta=0.5)``."""
+    return _REGISTRY.create(name, **hyperparameters)

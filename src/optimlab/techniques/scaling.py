@@ -1,0 +1,162 @@
+"""Input scaling by name: modules fitted on the training split, applied the same way at evaluation.
+
+Every scaler is the per-feature affine map ``y = (x - shift) / scale`` with ``shift`` and ``scale`` held
+as buffers, so they are saved in the model's ``state_dict``, and :meth:`Scaler.inverse` undoes it
+exactly. A feature that is constant on the training data gets scale 1 instead of 0 (no NaN, no inf).
+
+>>> import torch
+>>> scaler = create("standardize").fit(torch.tensor([[1.0, 5.0], [3.0, 5.0]]))
+>>> scaler(torch.tensor([[3.0, 5.0]]))
+tensor([[1., 0.]])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.registry import new_registry
+
+__all__ = ["Scaler", "NoScaling", "MinMax", "Standardize", "Robust", "PerChannel", "create"]
+
+_REGISTRY = new_registry("scaling")
+
+
+class Scaler(nn.Module):
+    """``y = (x - shift) / scale`` per feature, the statistics fitted by :meth:`fit` on training data.
+
+    A subclass gives :meth:`statistics`, a ``(center, spread)`` pair; the map sends ``center`` to
+    ``offset`` and one ``spread`` to one unit: ``y = offset + (x - center) / spread``.
+    """
+
+    offset = 0.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("shift", torch.empty(0))
+        self.register_buffer("scale", torch.empty(0))
+        self.register_load_state_dict_pre_hook(_take_saved_shapes)
+
+    def statistics(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(center, spread) of training data ``x``, with the batch dimensions reduced away."""
+        raise NotImplementedError
+
+    def fit(self, x: Tensor) -> Scaler:
+        """Fit on the training split only, ``x`` of shape ``(N, ...)``; returns ``self``."""
+        if not isinstance(x, Tensor) or not x.is_floating_point() or x.dim() < 1 or len(x) == 0:
+            shown = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise InvalidValueError(
+                f"data to fit {type(self).__name__} on", shown, "a non-empty floating-point tensor (N, ...)"
+            )
+        center, spread = self.statistics(x.double())
+        # Constant features: a spread at rounding level would blow them up; scale 1 maps them to offset.
+        negligible = 10 * torch.finfo(x.dtype).eps * center.abs().clamp(min=1.0)
+        spread = torch.where(spread > negligible, spread, torch.ones_like(spread))
+        self.shift = (center - self.offset * spread).to(x.dtype)
+        self.scale = spread.to(x.dtype)
+        return self
+
+    def forward(self, x: Tensor) -> Tensor:
+        self._check_fitted()
+        return (x - self.shift) / self.scale
+
+    def inverse(self, y: Tensor) -> Tensor:
+        """The exact inverse of :meth:`forward`: from scaled values back to the data's own units."""
+        self._check_fitted()
+        return y * self.scale + self.shift
+
+    def _check_fitted(self) -> None:
+        if self.shift.numel() == 0:
+            raise OptimlabError(
+                f"{type(self).__name__} is not fitted: call .fit(x_train) on the training split first."
+            )
+
+
+def _take_saved_shapes(module: Scaler, state_dict: dict[str, Any], prefix: str, *_: Any) -> None:
+    """Before loading, give unfitted (empty) buffers the shapes of the saved statistics."""
+    for name in ("shift", "scale"):
+        saved = state_dict.get(prefix + name)
+        if isinstance(saved, Tensor):
+            setattr(module, name, torch.empty_like(saved, device=getattr(module, name).device))
+
+
+@_REGISTRY.register("none", summary="No scaling: the identity.", aliases=("identity",))
+class NoScaling(Scaler):
+    """The identity, usable without fitting (fitting changes nothing)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shift, self.scale = torch.zeros(()), torch.ones(())
+
+    def statistics(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return torch.zeros((), dtype=x.dtype), torch.ones((), dtype=x.dtype)
+
+
+@_REGISTRY.register("minmax", summary="Each feature mapped linearly from its [min, max] to feature_range.")
+class MinMax(Scaler):
+    def __init__(self, feature_range: tuple[float, float] = (0.0, 1.0)) -> None:
+        low, high = _ordered_pair(feature_range)
+        super().__init__()
+        self.feature_range = (low, high)
+        self.offset = low
+
+    def statistics(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        low, high = x.amin(dim=0), x.amax(dim=0)
+        return low, (high - low) / (self.feature_range[1] - self.feature_range[0])
+
+
+def _ordered_pair(feature_range: Any) -> tuple[float, float]:
+    ok = (
+        isinstance(feature_range, (tuple, list)) and len(feature_range) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in feature_range)
+        and feature_range[0] < feature_range[1]
+    )
+    if not ok:
+        raise InvalidValueError(
+            "scaling 'minmax' hyperparameter 'feature_range'", feature_range, "(low, high) with low < high"
+        )
+    return float(feature_range[0]), float(feature_range[1])
+
+
+@_REGISTRY.register(
+    "standardize", summary="Each feature to zero mean and unit variance (the population std).",
+    paper="LeCun et al. 1998, Efficient BackProp", aliases=("zscore", "standard"),
+)
+class Standardize(Scaler):
+    def statistics(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        dims = self.batch_dims(x)
+        std, mean = torch.std_mean(x, dim=dims, correction=0, keepdim=True)
+        return mean[0], std[0]
+
+    def batch_dims(self, x: Tensor) -> tuple[int, ...]:
+        """The dimensions the statistics are taken over; every other one is a feature."""
+        return (0,)
+
+
+@_REGISTRY.register(
+    "per_channel", summary="Each channel (dim 1) to zero mean and unit variance over samples and positions.",
+    aliases=("channel",),
+)
+class PerChannel(Standardize):
+    def batch_dims(self, x: Tensor) -> tuple[int, ...]:
+        if x.dim() < 2:
+            raise InvalidValueError(
+                "data shape for per-channel scaling", tuple(x.shape), "(N, C), (N, C, L) or (N, C, H, W)"
+            )
+        return (0, *range(2, x.dim()))
+
+
+@_REGISTRY.register("robust", summary="Each feature minus its median, over its interquartile range.")
+class Robust(Scaler):
+    def statistics(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        levels = torch.tensor([0.25, 0.5, 0.75], dtype=x.dtype, device=x.device)
+        quartiles = torch.quantile(x, levels, dim=0)
+        return quartiles[1], quartiles[2] - quartiles[0]
+
+
+def create(name: str, **hyperparameters: Any) -> Scaler:
+    """An unfitted scaler, e.g. ``create("minmax", feature_range=(-1, 1)).fit(x_train)``."""
+    return _REGISTRY.create(name, **hyperparameters)

@@ -1,5 +1,104 @@
-"""Optimizers as chains of gradient transformations, with a ``torch.optim`` drop-in shell."""
+"""Optimizers as chains of gradient transformations, with a ``torch.optim`` drop-in shell.
+
+>>> import torch, optimlab.optim
+>>> model = torch.nn.Linear(3, 1)
+>>> opt = optimlab.optim.create("adamw", model.parameters(), lr=1e-3, weight_decay=0.1)
+>>> isinstance(opt, torch.optim.Optimizer)
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
 
 from optimlab.optim.base import GradientTransformation, chain, identity
+from optimlab.optim.optimizers import (
+    _REGISTRY,
+    adadelta,
+    adagrad,
+    adam,
+    adamax,
+    adamw,
+    adan,
+    amsgrad,
+    lion,
+    momentum,
+    nadam,
+    nesterov,
+    radam,
+    rmsprop,
+    schedule_free_adamw,
+    schedule_free_sgd,
+    sgd,
+)
+from optimlab.optim.shells.torch_optim import Optimizer
+from optimlab.optim.transforms import (
+    add_decayed_weights,
+    clip_by_global_norm,
+    clip_by_value,
+    scale,
+    scale_by_adadelta,
+    scale_by_adagrad,
+    scale_by_adam,
+    scale_by_adamax,
+    scale_by_adan,
+    scale_by_learning_rate,
+    scale_by_lion,
+    scale_by_momentum,
+    scale_by_nadam,
+    scale_by_radam,
+    scale_by_rms,
+    schedule_free,
+)
 
-__all__ = ["GradientTransformation", "chain", "identity"]
+__all__ = [
+    "create",
+    "Optimizer",
+    "GradientTransformation",
+    "chain",
+    "identity",
+    # transforms
+    "add_decayed_weights",
+    "clip_by_global_norm",
+    "clip_by_value",
+    "scale",
+    "scale_by_adadelta",
+    "scale_by_adagrad",
+    "scale_by_adam",
+    "scale_by_adamax",
+    "scale_by_adan",
+    "scale_by_learning_rate",
+    "scale_by_lion",
+    "scale_by_momentum",
+    "scale_by_nadam",
+    "scale_by_radam",
+    "scale_by_rms",
+    "schedule_free",
+    # named optimizers
+    "sgd",
+    "momentum",
+    "nesterov",
+    "adagrad",
+    "rmsprop",
+    "adadelta",
+    "adam",
+    "adamw",
+    "amsgrad",
+    "nadam",
+    "radam",
+    "adamax",
+    "lion",
+    "adan",
+    "schedule_free_sgd",
+    "schedule_free_adamw",
+]
+
+
+def create(name: str, params: Iterable[Any], **hyperparameters: Any) -> Optimizer:
+    """The registered optimizer ``name`` as a ``torch.optim.Optimizer`` over ``params``.
+
+    Names and values are validated against the registry entry: an unknown name or keyword raises with
+    close matches, an out-of-range value names the accepted range.
+    """
+    return Optimizer(params, _REGISTRY.get(name), **hyperparameters)

@@ -17,20 +17,23 @@ HeavyBall. An optimizer is a :func:`chain` of small transformations; each is a p
 Rules a transform keeps, so that transforms compose without copies:
 
 - ``updates`` and ``params`` are read-only: never write into them. Write only into tensors you
-  allocated in this call or into your own state.
-- State tensors may be mutated in place (that is what makes the update one pass); the returned updates
-  never alias state tensors (a later transform may write into them).
+  allocated in this call or into your own state. The returned updates may alias your state (plain
+  momentum returns its buffer), since nobody downstream writes into its input.
+- State tensors may be mutated in place (that is what makes the update one pass over memory).
 - The state record is a ``NamedTuple`` declared directly above its factory. A field that is a *list*
-  holds one tensor per parameter, in parameter order; any other field (a step counter, a running
+  holds one tensor per parameter, in parameter order (a ``list``, never the tuple a foreach op
+  returns: tuples are nodes of the state tree); any other field (a step counter, a running
   product) is shared by the whole list and must be a Python scalar or a tensor of hyperparameter shape.
   Optional per-parameter state is ``None`` when unused. Shells rely on this to store state per parameter
   (``torch.optim`` state dicts) and to rebuild list state from it.
+- ``init([])`` must work: shells use it as the layout of the state.
 - State has the dtype and device of its parameter (``torch.zeros_like``), so float32 stays float32.
 
 Hyperparameters are read in ONE place: :func:`value_at` turns a hyperparameter (a float, a schedule
 ``step -> float`` evaluated at the transform's own count of updates already applied, or a tensor with a
 leading member dimension ``(K,)``) into a coefficient, and the few in-place ops below (:func:`scale_`,
-:func:`add_scaled_`, :func:`lerp_`, :func:`addcmul_`, :func:`addcdiv_`) apply a coefficient to a list.
+:func:`add_scaled_`, :func:`lerp_`, :func:`addcmul_`, :func:`addcdiv_`, and the out-of-place
+:func:`scaled`, :func:`add_scaled`) apply a coefficient to a list.
 A float goes to the fused Scalar overload of the foreach op; a ``(K,)`` tensor is viewed as
 ``(K, 1, ..., 1)`` per tensor (:func:`per_tensor`), so a batched shell whose parameters carry a leading
 member dimension K runs the same transforms with per-member hyperparameters. Scalar arithmetic on
@@ -62,7 +65,9 @@ __all__ = [
     "identity",
     "value_at",
     "per_tensor",
+    "scaled",
     "scale_",
+    "add_scaled",
     "add_scaled_",
     "lerp_",
     "addcmul_",
@@ -70,7 +75,7 @@ __all__ = [
 ]
 
 Params = Sequence[Tensor]
-Updates = list[Tensor]
+Updates = Sequence[Tensor]  # foreach ops return tuples; transforms accept any sequence
 State = Any  # a NamedTuple (or a tuple of them, for a chain) following the rules above
 Schedule = Callable[[int], float]
 Coefficient = Union[float, Tensor]  # a Python number, or a (K,) tensor of per-member values
@@ -137,6 +142,11 @@ def per_tensor(coefficient: Coefficient, tensors: Sequence[Tensor]) -> Coefficie
     return [coefficient.view(-1, *(1,) * (t.ndim - 1)) for t in tensors]
 
 
+def scaled(xs: Sequence[Tensor], c: Coefficient) -> list[Tensor]:
+    """``c * x`` for each x, in new tensors."""
+    return torch._foreach_mul(xs, per_tensor(c, xs))
+
+
 def scale_(xs: Sequence[Tensor], c: Coefficient) -> None:
     """``x <- c * x`` for each x."""
     torch._foreach_mul_(xs, per_tensor(c, xs))
@@ -148,6 +158,13 @@ def add_scaled_(xs: Sequence[Tensor], ys: Sequence[Tensor], c: Coefficient) -> N
         torch._foreach_add_(xs, torch._foreach_mul(ys, per_tensor(c, ys)))
     else:
         torch._foreach_add_(xs, ys, alpha=c)
+
+
+def add_scaled(xs: Sequence[Tensor], ys: Sequence[Tensor], c: Coefficient) -> list[Tensor]:
+    """``x + c * y`` in new tensors."""
+    if isinstance(c, Tensor):
+        return torch._foreach_add(xs, torch._foreach_mul(ys, per_tensor(c, ys)))
+    return torch._foreach_add(xs, ys, alpha=c)
 
 
 def lerp_(xs: Sequence[Tensor], ys: Sequence[Tensor], c: Coefficient) -> None:

@@ -1,0 +1,239 @@
+"""The ``torch.optim.Optimizer`` drop-in: param groups, lr schedulers, closures and state dicts over a chain.
+
+Each param group gets the transform its hyperparameters describe, built by the optimizer's factory
+(``adam(lr=..., betas=...)``) and rebuilt whenever a group value changes, so ``group["lr"]`` written by
+any ``torch.optim.lr_scheduler`` is the lr the next step uses; the state survives a rebuild. A
+hyperparameter may also be a schedule ``step -> float``, evaluated by the transform at its own count.
+
+The chain keeps its state as lists (one foreach pass per op over the group). ``self.state[p]`` holds
+the same tensors under path keys (``"1.mu"``: field ``mu`` of the chain's second transform), plus the
+shared counters (``"1.count"``); those counters are written there when the state is saved, or when
+the set of parameters with gradients changes. So ``state_dict()`` / ``load_state_dict()`` round-trip
+with torch's own format, a parameter that first gets a gradient late starts fresh state (its counters
+are then the group's, where torch keeps one step count per parameter), and a changed flag that alters
+the chain's layout (momentum switched on) starts the new buffers fresh.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor
+
+from optimlab.errors import OptimlabError, UnknownNameError, close_matches
+from optimlab.optim.base import GradientTransformation, State
+from optimlab.registry import Entry
+
+__all__ = ["Optimizer"]
+
+Factory = Callable[..., GradientTransformation]
+_TORCH_GROUP_KEYS = frozenset({"params", "param_names"})
+
+
+def _leaves(state: State, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """``(path, leaf)`` for each leaf of a state tree (tuples and NamedTuples; lists are leaves)."""
+    if isinstance(state, tuple):
+        names = getattr(state, "_fields", range(len(state)))
+        for name, value in zip(names, state):
+            yield from _leaves(value, f"{prefix}{name}.")
+    else:
+        yield prefix[:-1], state
+
+
+def _rebuild(template: State, leaf: Callable[[str, Any], Any], prefix: str = "") -> State:
+    """A state tree shaped like ``template`` whose leaves are ``leaf(path, template_leaf)``."""
+    if not isinstance(template, tuple):
+        return leaf(prefix[:-1], template)
+    names = getattr(template, "_fields", None)
+    values = [_rebuild(v, leaf, f"{prefix}{n}.") for n, v in zip(names or range(len(template)), template)]
+    return type(template)(*values) if names is not None else tuple(values)
+
+
+class _Bound(NamedTuple):
+    """A group's live transform and list state, and what they were built for."""
+
+    values: tuple[Any, ...]  # the group's hyperparameters the transform was built from
+    transform: GradientTransformation
+    layout: tuple[tuple[str, type], ...]  # the state's leaf paths and kinds; it changes only with flags
+    template: State  # transform.init([]): the shape of the state
+    params: tuple[Tensor, ...]
+    state: State
+
+
+class Optimizer(torch.optim.Optimizer):
+    """A ``torch.optim.Optimizer`` that runs a gradient transformation per param group.
+
+    Args:
+        params: parameters or param groups, as for any torch optimizer; a group may override any
+            hyperparameter (``{"params": ..., "lr": 0.1}``).
+        transform: a factory of keyword hyperparameters returning a
+            :class:`~optimlab.optim.base.GradientTransformation` (e.g. ``optimlab.optim.adam``), or a
+            registry :class:`~optimlab.registry.Entry`, whose ranges then validate every value.
+        **hyperparameters: the factory's keywords; unknown names raise with close matches.
+
+    Transforms with a train and an eval point (schedule-free) start in eval mode, like the authors'
+    optimizers: call ``train()`` before stepping and ``eval()`` before evaluating or saving.
+
+    >>> from optimlab.optim import adam
+    >>> w = torch.nn.Parameter(torch.ones(2))
+    >>> opt = Optimizer([w], adam, lr=0.1)
+    >>> w.sum().backward(); opt.step(); w.detach()
+    tensor([0.9000, 0.9000])
+    """
+
+    def __init__(self, params: Iterable[Any], transform: Factory | Entry, /, **hyperparameters: Any) -> None:
+        entry = transform if isinstance(transform, Entry) else None
+        self._entry = entry
+        self._factory: Factory = entry.obj if entry else transform
+        self._owner = f"optimizer {entry.name!r}" if entry else getattr(self._factory, "__name__", "optimizer")
+        signature = inspect.signature(self._factory).parameters.values()
+        factory_defaults = {p.name: p.default for p in signature if p.default is not inspect.Parameter.empty}
+        self._names = tuple(factory_defaults)
+        self._accepted = entry.hyperparameter_names if entry else self._names
+        self._check(hyperparameters)
+        defaults = {**factory_defaults, **(entry.defaults if entry else {}), **hyperparameters}
+        self._modes = self._factory(**defaults).set_mode is not None
+        if self._modes:
+            defaults["train_mode"] = False
+        self._bound: dict[int, _Bound] = {}
+        super().__init__(params, defaults)
+
+    def _check(self, hyperparameters: Mapping[str, Any]) -> None:
+        """Unknown names raise with close matches; values are checked against the entry's ranges.
+
+        A schedule is checked by name only: its values are its own business.
+        """
+        for name in hyperparameters:
+            if name not in self._accepted:
+                raise UnknownNameError(f"hyperparameter of {self._owner}", name, self._accepted)
+        if self._entry is not None:
+            self._entry.validate({k: v for k, v in hyperparameters.items() if not callable(v)})
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        # Keys close to a hyperparameter are typos; other keys (a user's tags) pass, as in torch.
+        self._check({
+            k: v for k, v in param_group.items()
+            if k not in _TORCH_GROUP_KEYS and (k in self._accepted or close_matches(k, self._accepted))
+        })
+        if self._modes and self.param_groups:
+            param_group.setdefault("train_mode", self.param_groups[0]["train_mode"])
+        super().add_param_group(param_group)
+
+    # -- state: lists in the chain, per-parameter dicts in self.state --------------------------------
+
+    def _bind(self, index: int, group: dict[str, Any], params: list[Tensor]) -> _Bound:
+        """The group's transform and list state for ``params``, rebuilt only where something changed."""
+        bound = self._bound.get(index)
+        values = tuple(group[name] for name in self._names)
+        if bound is not None and bound.values == values:
+            transform, template, layout = bound.transform, bound.template, bound.layout
+        else:
+            transform = self._factory(**dict(zip(self._names, values)))
+            template = transform.init([])
+            layout = tuple((path, type(leaf)) for path, leaf in _leaves(template))
+        if bound is not None and bound.layout == layout and len(bound.params) == len(params) and all(
+            a is b for a, b in zip(bound.params, params)
+        ):
+            state = bound.state
+        else:
+            if bound is not None:
+                self._store(bound.params, bound.state)
+            state = self._load(transform, template, params)
+        return _Bound(values, transform, layout, template, tuple(params), state)
+
+    def _store(self, params: Iterable[Tensor], state: State, *, keep_existing: bool = False) -> None:
+        """Write list state into the per-parameter dicts of ``self.state``."""
+        params = list(params)
+        for path, leaf in _leaves(state):
+            if leaf is None:
+                continue
+            per_param = leaf if isinstance(leaf, list) else [leaf] * len(params)
+            for p, value in zip(params, per_param):
+                if keep_existing:
+                    self.state[p].setdefault(path, value)
+                else:
+                    self.state[p][path] = value
+
+    def _load(self, transform: GradientTransformation, template: State, params: list[Tensor]) -> State:
+        """List state for ``params`` from ``self.state``, initialising what is missing."""
+        paths = [path for path, leaf in _leaves(template) if leaf is not None]
+        missing = [p for p in params if not all(path in self.state[p] for path in paths)]
+        missing_ids = {id(p) for p in missing}
+        source = next((p for p in params if id(p) not in missing_ids), params[0])  # shared counters' source
+        if missing:
+            self._store(missing, transform.init(missing), keep_existing=True)
+
+        def leaf(path: str, kind: Any) -> Any:
+            if kind is None:
+                return None
+            if isinstance(kind, list):
+                return [self.state[p][path] for p in params]
+            return self.state[source][path]
+
+        return _rebuild(template, leaf)
+
+    def _flush(self) -> None:
+        for bound in self._bound.values():
+            self._store(bound.params, bound.state)
+
+    def state_dict(self) -> dict[str, Any]:
+        self._flush()
+        return super().state_dict()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self._bound.clear()
+
+    def __getstate__(self) -> dict[str, Any]:
+        self._flush()
+        state = dict(self.__dict__)
+        state["_bound"] = {}
+        return state
+
+    # -- stepping and modes -------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """One update of every parameter that has a gradient; ``closure`` re-evaluates the loss first."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for index, group in enumerate(self.param_groups):
+            if self._modes and not group["train_mode"]:
+                raise OptimlabError(
+                    f"{self._owner} is in eval mode: call optimizer.train() before optimizer.step() "
+                    "(and optimizer.eval() before evaluating)."
+                )
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            bound = self._bind(index, group, params)
+            updates, state = bound.transform.update([p.grad for p in params], bound.state, bound.params)
+            torch._foreach_add_(params, updates)
+            self._bound[index] = bound._replace(state=state)
+        return loss
+
+    def train(self) -> None:
+        """Put the parameters at the point where gradients are taken (schedule-free ``y``)."""
+        self._set_mode(True)
+
+    def eval(self) -> None:
+        """Put the parameters at the point to evaluate (schedule-free ``x``)."""
+        self._set_mode(False)
+
+    @torch.no_grad()
+    def _set_mode(self, train: bool) -> None:
+        if not self._modes:
+            return
+        for index, group in enumerate(self.param_groups):
+            if group["train_mode"] == train:
+                continue
+            params = [p for p in group["params"] if self.state.get(p)]
+            if params:  # parameters without state are still at their start, where every point agrees
+                bound = self._bind(index, group, params)
+                self._bound[index] = bound._replace(state=bound.transform.set_mode(params, bound.state, train))
+            group["train_mode"] = train

@@ -1,0 +1,80 @@
+"""Schedule-free averaging: interpolate between a fast iterate and its running average, no schedule.
+
+Defazio et al., The Road Less Scheduled, 2024, https://arxiv.org/abs/2405.15682. The gradient is taken
+at ``y``; the base direction ``u`` (the incoming update: a gradient plus decay for SGD, an
+RMS-normalised gradient for AdamW) moves ``z``, and ``x`` is a weighted average of the ``z``:
+
+    z_{t+1} = z_t - g_t u_t,    x_{t+1} = (1 - c_{t+1}) x_t + c_{t+1} z_{t+1},
+    y_{t+1} = (1 - beta) z_{t+1} + beta x_{t+1},
+
+with ``g_t = lr * min(1, t / warmup_steps)``, weights ``w_t = t^r * max_{i<=t}(g_i)^weight_lr_power`` and
+``c_{t+1} = w_t / sum_{i<=t} w_i``. Like the authors' efficient implementation (``schedulefree``), the
+parameters hold ``y`` while training and ``x`` to evaluate; only ``z`` is stored, and
+``set_mode`` moves the parameters between ``y`` and ``x`` in place.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from optimlab.optim.base import (
+    Coefficient,
+    GradientTransformation,
+    Hyperparameter,
+    Params,
+    Updates,
+    add_scaled_,
+    lerp_,
+    scale_,
+    value_at,
+)
+
+__all__ = ["ScheduleFreeState", "schedule_free"]
+
+
+class ScheduleFreeState(NamedTuple):
+    count: int
+    z: list[Tensor]  # the base sequence z_t
+    weight_sum: Coefficient  # sum of the averaging weights w_i so far
+    lr_max: Coefficient  # largest (warmed-up) learning rate so far
+
+
+def schedule_free(
+    learning_rate: Hyperparameter,
+    beta: Hyperparameter = 0.9,
+    *,
+    warmup_steps: int = 0,
+    r: float = 0.0,
+    weight_lr_power: float = 2.0,
+) -> GradientTransformation:
+    """Turn a direction ``u`` into the schedule-free step ``y_{t+1} - y_t`` (the last transform of a chain).
+
+    ``y_{t+1} - y_t = c (z_t - y_t) + g (beta (1 - c) - 1) u``, then ``z <- z - g u``.
+    """
+
+    def init(params: Params) -> ScheduleFreeState:
+        return ScheduleFreeState(0, [p.detach().clone() for p in params], 0.0, 0.0)
+
+    def update(updates: Updates, state: ScheduleFreeState, params: Params) -> tuple[Updates, ScheduleFreeState]:
+        t = state.count + 1
+        warmup = t / warmup_steps if state.count < warmup_steps else 1.0
+        lr = value_at(learning_rate, state.count) * warmup
+        lr_max = max(lr, state.lr_max)
+        weight = t**r * lr_max**weight_lr_power
+        weight_sum = state.weight_sum + weight
+        c = weight / weight_sum if weight_sum else 0.0
+        step = torch._foreach_sub(state.z, params)
+        scale_(step, c)
+        add_scaled_(step, updates, lr * (value_at(beta, state.count) * (1 - c) - 1))
+        add_scaled_(state.z, updates, -lr)
+        return step, ScheduleFreeState(t, state.z, weight_sum, lr_max)
+
+    def set_mode(params: Params, state: ScheduleFreeState, train: bool) -> ScheduleFreeState:
+        b = value_at(beta, state.count)
+        lerp_(params, state.z, 1 - b if train else 1 - 1 / b)  # x -> y, or y -> x
+        return state
+
+    return GradientTransformation(init, update, set_mode)

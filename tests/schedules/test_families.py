@@ -56,7 +56,8 @@ TORCH_CASES = {
         linear(30, end_factor=0.1), lambda o: lr_scheduler.LinearLR(o, 1.0, 0.1, total_iters=30), 40,
     ),
     "polynomial": (
-        polynomial_decay(30, power=2.0), lambda o: lr_scheduler.PolynomialLR(o, total_iters=30, power=2.0), 40,
+        polynomial_decay(30, power=2.0),
+        lambda o: lr_scheduler.PolynomialLR(o, total_iters=30, power=2.0), 40,
     ),
     # CosineAnnealingLR rises again after T_max, ours holds: compare steps 0..T_max.
     "cosine": (
@@ -111,13 +112,17 @@ CLOSED_FORMS = {
     "sgdr_default_period": (sgdr(40, final=0.5), {0: 1.0, 5: 0.75, 10: 1.0}),
     "one_cycle": (one_cycle(100), {0: 1 / 25, 29: 1.0, 99: 1 / 25e4, 150: 1 / 25e4}),
     "one_cycle_three_phase": (one_cycle(100, three_phase=True), {0: 0.04, 29: 1.0, 58: 0.04, 99: 4e-6}),
-    "triangular": (cyclic(base_factor=0.2, step_size_up=4), {0: 0.2, 2: 0.6, 4: 1.0, 6: 0.6, 8: 0.2, 12: 1.0}),
+    "triangular": (
+        cyclic(base_factor=0.2, step_size_up=4), {0: 0.2, 2: 0.6, 4: 1.0, 6: 0.6, 8: 0.2, 12: 1.0},
+    ),
     "triangular2": (cyclic(base_factor=0.2, step_size_up=4, mode="triangular2"), {4: 1.0, 12: 0.6, 20: 0.4}),
     "exp_range": (cyclic(base_factor=0.0, step_size_up=4, mode="exp_range", gamma=0.5), {4: 1 / 16, 8: 0.0}),
     "cyclic_default": (cyclic(80), {0: 0.25, 10: 1.0, 20: 0.25}),
     "inverse_sqrt": (inverse_sqrt(), {0: 1.0, 3: 0.5, 99: 0.1}),
     "inverse_sqrt_timescale": (inverse_sqrt(timescale=4), {0: 1.0, 12: 0.5}),
-    "wsd_linear": (warmup_stable_decay(100, decay_shape="linear", final=0.1), {0: 1.0, 80: 1.0, 90: 0.55, 100: 0.1}),
+    "wsd_linear": (
+        warmup_stable_decay(100, decay_shape="linear", final=0.1), {0: 1.0, 80: 1.0, 90: 0.55, 100: 0.1},
+    ),
     "wsd_cosine": (warmup_stable_decay(100, decay_shape="cosine", final=0.1), {79: 1.0, 90: 0.55, 150: 0.1}),
     "wsd_1_sqrt": (warmup_stable_decay(100, decay_fraction=0.1, final=0.1), {89: 1.0, 90: 1.0, 92.5: 0.55}),
     "wsd_no_decay": (warmup_stable_decay(100, decay_fraction=0.0, final=0.3), {99: 1.0, 100: 0.3}),
@@ -167,6 +172,7 @@ def test_total_steps_required_exactly_where_declared(name: str) -> None:
 
 
 def test_explicit_period_lifts_the_need_for_total_steps() -> None:
-    for name, options in {"step": {"step_size": 5}, "multistep": {"milestones": [3]}, "linear": {"total_iters": 4},
-                          "sgdr": {"period": 3}, "cyclic": {"step_size_up": 2}}.items():
+    explicit = {"step": {"step_size": 5}, "multistep": {"milestones": [3]}, "linear": {"total_iters": 4},
+                "sgdr": {"period": 3}, "cyclic": {"step_size_up": 2}}
+    for name, options in explicit.items():
         assert create(name, **options)(7) < 1.0, name

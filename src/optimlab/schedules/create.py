@@ -25,7 +25,7 @@ _REGISTRY = new_registry("schedule")
 
 
 def linear_warmup(schedule: Schedule, warmup_steps: int, *, start: float = 0.0) -> Schedule:
-    """Ramp linearly from ``start`` at step 0 to ``schedule(0)`` at ``warmup_steps``, then follow ``schedule``.
+    """Ramp linearly from ``start`` at step 0 to ``schedule(0)`` at ``warmup_steps``, then follow it.
 
     The ramp ends where the schedule begins, so the join is continuous. ``schedule`` sees the step
     counted from the end of the warmup.

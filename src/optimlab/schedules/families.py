@@ -71,7 +71,9 @@ def constant(total_steps: int | None = None) -> Schedule:
     paper="He et al. 2016, arXiv:1512.03385", aliases=("step_decay", "step_lr"),
     accepts={"step_size": POSITIVE_INT, "gamma": _GAMMA}, capabilities=(NEEDS_TOTAL_STEPS,),
 )
-def step_decay(total_steps: int | None = None, *, step_size: int | None = None, gamma: float = 0.1) -> Schedule:
+def step_decay(
+    total_steps: int | None = None, *, step_size: int | None = None, gamma: float = 0.1
+) -> Schedule:
     """``gamma ** (t // step_size)``.
 
     Args:
@@ -296,7 +298,8 @@ def cyclic(
     https://arxiv.org/abs/1506.01186
     """
     if step_size_up is None:
-        step_size_up = max(_horizon(total_steps, "cyclic", "step_size_up defaults to an eighth of it") // 8, 1)
+        horizon = _horizon(total_steps, "cyclic", "step_size_up defaults to an eighth of it")
+        step_size_up = max(horizon // 8, 1)
     cycle_length = step_size_up + (step_size_down or step_size_up)
     rise = step_size_up / cycle_length
     amplitude_scale: Callable[[int, int], float] = {
@@ -320,7 +323,9 @@ def cyclic(
     accepts={"timescale": POSITIVE_INT}, capabilities=(WARMUP_AWARE,),
     skip=("total_steps", "warmup_steps"),
 )
-def inverse_sqrt(total_steps: int | None = None, warmup_steps: int = 0, *, timescale: int | None = None) -> Schedule:
+def inverse_sqrt(
+    total_steps: int | None = None, warmup_steps: int = 0, *, timescale: int | None = None
+) -> Schedule:
     """``sqrt(timescale / (s + timescale))`` at ``s`` steps after the warmup.
 
     With the default ``timescale`` (the warmup's length) and a linear warmup from 0 this is

@@ -27,10 +27,12 @@ METRIC_DRIVEN = "metric_driven"  # capability: stepped by a metric, so create gi
 
 
 @_REGISTRY.register(
-    "reduce_on_plateau", summary="Multiply by factor once the metric stops improving for patience evaluations.",
+    "reduce_on_plateau",
+    summary="Multiply by factor once the metric stops improving for patience evaluations.",
     aliases=("plateau", "reduce_lr_on_plateau"), capabilities=(METRIC_DRIVEN,),
     accepts={
-        "mode": ("min", "max"), "factor": Interval(0, 1, open_low=True, open_high=True), "patience": NON_NEGATIVE_INT,
+        "mode": ("min", "max"), "factor": Interval(0, 1, open_low=True, open_high=True),
+        "patience": NON_NEGATIVE_INT,
         "threshold": NON_NEGATIVE, "threshold_mode": ("rel", "abs"), "cooldown": NON_NEGATIVE_INT,
         "min_factor": UNIT,
     },
@@ -72,11 +74,10 @@ class ReduceOnPlateau:
 
     def improves(self, metric: float) -> bool:
         """Whether ``metric`` beats the best so far by the threshold."""
+        relative = self.threshold_mode == "rel"
         if self.mode == "min":
-            bar = self.best * (1.0 - self.threshold) if self.threshold_mode == "rel" else self.best - self.threshold
-            return metric < bar
-        bar = self.best * (1.0 + self.threshold) if self.threshold_mode == "rel" else self.best + self.threshold
-        return metric > bar
+            return metric < (self.best * (1.0 - self.threshold) if relative else self.best - self.threshold)
+        return metric > (self.best * (1.0 + self.threshold) if relative else self.best + self.threshold)
 
     def step(self, metric: SupportsFloat) -> float:
         """Record one evaluation of the metric; return the multiplier from now on."""

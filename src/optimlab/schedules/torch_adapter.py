@@ -37,9 +37,11 @@ class PlateauLR(LambdaLR):
     ``state_dict()`` (LambdaLR keeps a callable object's attributes).
     """
 
-    def __init__(self, optimizer: torch.optim.Optimizer, plateau: ReduceOnPlateau) -> None:
-        self.plateau = plateau
-        super().__init__(optimizer, plateau)
+    @property
+    def plateau(self) -> ReduceOnPlateau:
+        # Not an attribute: LambdaLR's state_dict saves every attribute, and would save the object
+        # itself rather than its state (which it saves from lr_lambdas).
+        return self.lr_lambdas[0]
 
     def step(self, metric: SupportsFloat | None = None) -> None:  # type: ignore[override]
         if metric is not None:
@@ -52,7 +54,7 @@ def as_lr_scheduler(optimizer: torch.optim.Optimizer, schedule: Schedule) -> LRS
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise InvalidValueError("optimizer", type(optimizer).__name__, "a torch.optim.Optimizer")
     if not callable(schedule):
-        raise InvalidValueError("schedule", schedule, "a callable step -> multiplier, e.g. create('cosine', ...)")
+        raise InvalidValueError("schedule", schedule, "a callable step -> multiplier, e.g. create('cosine')")
     if isinstance(schedule, ReduceOnPlateau):
         return PlateauLR(optimizer, schedule)
     return LambdaLR(optimizer, schedule)

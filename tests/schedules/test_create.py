@@ -1,0 +1,126 @@
+"""create: names, ranges, the run's length and the warmup every family can take."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from optimlab.errors import InvalidValueError, UnknownNameError
+from optimlab.registry import Interval, get_registry
+from optimlab.schedules import ReduceOnPlateau, create, linear_warmup
+from optimlab.schedules.plateau import METRIC_DRIVEN
+
+REGISTRY = get_registry("schedule")
+STEP_DRIVEN = [e.name for e in REGISTRY if METRIC_DRIVEN not in e.capabilities]
+
+
+@pytest.mark.parametrize("name", STEP_DRIVEN)
+@pytest.mark.parametrize("start", [0.0, 0.1])
+def test_warmup_ramps_linearly_into_the_schedule(name: str, start: float) -> None:
+    total, warmup = 120, 20
+    warmed = create(name, total_steps=total, warmup_steps=warmup, warmup_start=start)
+    if "warmup_aware" in REGISTRY.get(name).capabilities:
+        after = create(name, total_steps=total - warmup, timescale=warmup)
+    else:
+        after = create(name, total_steps=total - warmup)
+    peak = after(0)
+    ramp = [start + (peak - start) * t / warmup for t in range(warmup + 1)]
+    assert [warmed(t) for t in range(warmup + 1)] == pytest.approx(ramp, rel=1e-12, abs=1e-15)
+    assert [warmed(t) for t in range(warmup, total + 10)] == [after(s) for s in range(total + 10 - warmup)]
+
+
+def test_warmup_cosine_is_optax_warmup_cosine_decay() -> None:
+    """optax.warmup_cosine_decay_schedule(0, 1, 10, 110, end_value=0.1), written out."""
+    schedule = create("cosine", total_steps=110, warmup_steps=10, final=0.1)
+    for t in range(0, 130, 7):
+        expected = t / 10 if t < 10 else 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(t - 10, 100) / 100))
+        assert schedule(t) == pytest.approx(expected, rel=1e-12)
+
+
+def test_warmup_to_a_schedule_that_starts_below_one_stays_continuous() -> None:
+    schedule = create("one_cycle", total_steps=110, warmup_steps=10)
+    assert schedule(10) == pytest.approx(1 / 25) and schedule(5) == pytest.approx(0.5 / 25)
+
+
+def test_linear_warmup_of_zero_steps_is_the_schedule_itself() -> None:
+    cosine = create("cosine", total_steps=10)
+    assert linear_warmup(cosine, 0) is cosine
+
+
+def test_names_are_normalised_and_aliases_resolve() -> None:
+    assert create("Warmup-Stable-Decay", total_steps=100)(99) == create("wsd", total_steps=100)(99)
+    assert create("SGDR", total_steps=40)(5) == create("cosine_restarts", total_steps=40)(5)
+
+
+def test_unknown_name_suggests_close_matches() -> None:
+    with pytest.raises(UnknownNameError, match="Did you mean 'cosine'"):
+        create("cosin", total_steps=10)
+
+
+def test_unknown_hyperparameter_suggests_close_matches() -> None:
+    with pytest.raises(UnknownNameError, match="Did you mean 'final'"):
+        create("cosine", total_steps=10, finall=0.1)
+
+
+def _invalid_values(accepts: Interval | tuple) -> list:
+    if isinstance(accepts, tuple):
+        return ["not_a_choice"]
+    bad = ["text"]
+    if accepts.low is not None:
+        bad.append(accepts.low - 1)
+    if accepts.high is not None:
+        bad.append(accepts.high + 1)
+    if accepts.integer:
+        bad.append(1.5)
+    return bad
+
+
+OUT_OF_RANGE = [
+    pytest.param(entry.name, hp.name, value, id=f"{entry.name}-{hp.name}-{value}")
+    for entry in REGISTRY for hp in entry.hyperparameters if hp.accepts is not None
+    for value in _invalid_values(hp.accepts)
+]
+
+
+@pytest.mark.parametrize(("name", "hyperparameter", "value"), OUT_OF_RANGE)
+def test_out_of_range_values_are_rejected_naming_the_field(name: str, hyperparameter: str, value) -> None:
+    with pytest.raises(InvalidValueError, match=hyperparameter) as error:
+        create(name, total_steps=100, **{hyperparameter: value})
+    assert error.value.value == value and error.value.accepted
+
+
+def test_every_hyperparameter_has_a_range() -> None:
+    assert [(e.name, h.name) for e in REGISTRY for h in e.hyperparameters if h.accepts is None] == []
+
+
+@pytest.mark.parametrize(
+    ("keywords", "field"),
+    [
+        ({"total_steps": 0}, "total_steps"),
+        ({"total_steps": 2.5}, "total_steps"),
+        ({"warmup_steps": -1}, "warmup_steps"),
+        ({"total_steps": 10, "warmup_steps": 11}, "warmup_steps"),
+        ({"total_steps": 10, "warmup_steps": 2, "warmup_start": 1.5}, "warmup start"),
+    ],
+)
+def test_bad_run_lengths_are_rejected(keywords: dict, field: str) -> None:
+    with pytest.raises(InvalidValueError, match=field):
+        create("cosine", **keywords)
+
+
+def test_no_steps_left_after_warmup_is_a_clear_error() -> None:
+    with pytest.raises(InvalidValueError, match="after any warmup"):
+        create("cosine", total_steps=10, warmup_steps=10)
+
+
+def test_reduce_on_plateau_is_created_without_horizon_and_refuses_warmup() -> None:
+    plateau = create("plateau", total_steps=100, patience=3)
+    assert isinstance(plateau, ReduceOnPlateau) and plateau.patience == 3
+    with pytest.raises(InvalidValueError, match="warmup_steps"):
+        create("reduce_on_plateau", total_steps=100, warmup_steps=5)
+
+
+def test_every_entry_documents_itself() -> None:
+    for entry in REGISTRY:
+        assert entry.summary.endswith(".") and entry.obj.__doc__, entry.name

@@ -1,0 +1,34 @@
+"""plot writes a real image of the schedules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from optimlab.errors import InvalidValueError
+from optimlab.schedules import create, plot
+
+
+def test_png_of_several_schedules(tmp_path: Path) -> None:
+    names = ("cosine", "wsd", "one_cycle")
+    schedules = {name: create(name, total_steps=200, warmup_steps=20) for name in names}
+    path = plot(schedules, 200, tmp_path / "nested" / "schedules.png", base_lr=3e-4)
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(data) > 5_000  # axes, three curves and a legend, not an empty canvas
+
+
+def test_svg_of_one_schedule(tmp_path: Path) -> None:
+    path = plot(create("sgdr", total_steps=100), 100, str(tmp_path / "sgdr.svg"))
+    assert isinstance(path, Path) and b"<svg" in path.read_bytes()[:500]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "field"),
+    [((10, "out.jpg"), "suffix"), ((0, "out.png"), "total_steps"), ((10, "out.png", -1.0), "base_lr")],
+)
+def test_bad_arguments_are_rejected(tmp_path: Path, arguments: tuple, field: str) -> None:
+    total_steps, name, *base_lr = arguments
+    with pytest.raises(InvalidValueError, match=field):
+        plot(create("constant"), total_steps, tmp_path / name, **({"base_lr": base_lr[0]} if base_lr else {}))

@@ -1,0 +1,40 @@
+"""Data in memory: built-in sets (no download), user files, deterministic splits, fast mini-batches.
+
+>>> import optimlab.data
+>>> splits = optimlab.data.load("digits", seed=0)
+>>> splits.train.x.shape[1:], splits.image_shape, splits.num_classes
+(torch.Size([64]), (1, 8, 8), 10)
+
+Built-in sets (``optimlab list dataset``): digits, iris, wine, breast_cancer (scikit-learn), mnist1d,
+two_spirals, teacher_student, noisy_quadratic. Files: .csv, .npy, .npz, IDX. Any torch Dataset:
+``split(from_torch_dataset(ds), seed=0)``.
+"""
+
+from __future__ import annotations
+
+from optimlab.data import mnist1d, noisy_quadratic, sklearn_sets, synthetic  # noqa: F401  (fill the registry)
+from optimlab.data.batches import batches
+from optimlab.data.csv_file import load_csv
+from optimlab.data.examples import DatasetInfo, Examples, TensorPair
+from optimlab.data.idx_file import load_idx, read_idx
+from optimlab.data.noisy_quadratic import QuadraticLoss
+from optimlab.data.numpy_file import load_numpy
+from optimlab.data.sources import load
+from optimlab.data.splits import Splits, split
+from optimlab.data.torch_dataset import from_torch_dataset
+
+__all__ = [
+    "load",
+    "split",
+    "batches",
+    "Splits",
+    "Examples",
+    "DatasetInfo",
+    "TensorPair",
+    "QuadraticLoss",
+    "load_csv",
+    "load_numpy",
+    "load_idx",
+    "read_idx",
+    "from_torch_dataset",
+]

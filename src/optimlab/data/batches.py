@@ -1,0 +1,43 @@
+"""Mini-batches of in-memory tensors by index permutation, without a DataLoader.
+
+For data that already sits in memory as two tensors, a DataLoader collates every batch from single
+examples in Python; one gather per epoch and then slicing views costs two tensor ops per epoch plus one
+slice per batch instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor
+
+from optimlab.data.examples import TensorPair
+from optimlab.errors import InvalidValueError
+
+__all__ = ["batches"]
+
+
+def batches(pair: TensorPair, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None,
+            drop_last: bool = False) -> Iterator[tuple[Tensor, Tensor]]:
+    """One epoch of ``(x, y)`` batches of ``batch_size`` rows (the last one smaller unless ``drop_last``).
+
+    With ``shuffle``, the rows are permuted by ``generator``, which is required so that every random
+    choice comes from a seed: the same generator state gives the same batches.
+
+    >>> import torch
+    >>> pair = TensorPair(torch.arange(5.0).unsqueeze(1), torch.arange(5))
+    >>> [y.tolist() for _, y in batches(pair, 2, shuffle=False)]
+    [[0, 1], [2, 3], [4]]
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidValueError("batch_size", batch_size, "a positive int")
+    x, y = pair.x, pair.y
+    if shuffle:
+        if generator is None:
+            raise InvalidValueError("generator", None, "a seeded torch.Generator when shuffle=True")
+        order = torch.randperm(len(pair), generator=generator, device=generator.device).to(x.device)
+        x, y = x[order], y[order]
+    stop = len(pair) - len(pair) % batch_size if drop_last else len(pair)
+    for start in range(0, stop, batch_size):
+        yield x[start:start + batch_size], y[start:start + batch_size]

@@ -1,0 +1,113 @@
+"""In-memory labelled examples: every data set optimlab trains on fits in memory as two tensors.
+
+``x`` is float32 of shape (N, *input_shape). ``y`` is int64 class ids in [0, num_classes) of shape (N,)
+for classification, and float32 of shape (N, num_targets) for regression.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from optimlab.errors import InvalidValueError
+
+__all__ = ["Task", "TASKS", "TensorPair", "DatasetInfo", "Examples"]
+
+Task = Literal["classification", "regression"]
+TASKS: tuple[str, ...] = ("classification", "regression")
+
+
+@dataclasses.dataclass(frozen=True)
+class TensorPair:
+    """Inputs ``x`` and targets ``y`` with the same number of rows."""
+
+    x: Tensor
+    y: Tensor
+
+    def __post_init__(self) -> None:
+        if self.x.shape[0] != self.y.shape[0]:
+            raise InvalidValueError("targets", f"{self.y.shape[0]} rows", f"one per input row ({self.x.shape[0]})")
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def subset(self, index: Tensor) -> TensorPair:
+        """The rows at ``index`` (a long tensor of row numbers)."""
+        return TensorPair(self.x[index], self.y[index])
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DatasetInfo:
+    """What a model and a loss need to know about a data set, besides its tensors.
+
+    ``image_shape`` is set when each example (whatever its stored shape) can be viewed as an image
+    (C, H, W), e.g. digits: 64 features, image shape (1, 8, 8); pass it to CNNs. ``loss`` is set when
+    the data set defines its own loss (the noisy quadratic); otherwise the task's usual one applies
+    (cross-entropy for classification, mean squared error for regression).
+    """
+
+    name: str
+    task: Task
+    input_shape: tuple[int, ...]
+    num_classes: int | None = None
+    image_shape: tuple[int, ...] | None = None
+    loss: nn.Module | None = None
+
+    @property
+    def num_outputs(self) -> int:
+        """Model outputs: the classes, or the regression targets."""
+        if self.task == "classification":
+            return int(self.num_classes)
+        return int(self._targets().shape[1])
+
+    def _targets(self) -> Tensor:
+        """Targets of any split, for their width; :class:`Examples` and ``Splits`` say which."""
+        raise NotImplementedError
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Examples(DatasetInfo):
+    """All examples of a data set, before it is split."""
+
+    examples: TensorPair
+
+    def _targets(self) -> Tensor:
+        return self.examples.y
+
+    @classmethod
+    def from_arrays(cls, x: np.ndarray | Tensor, y: np.ndarray | Tensor, *, name: str, task: Task | None = None,
+                    image_shape: tuple[int, ...] | None = None) -> Examples:
+        """Labelled examples from arrays; ``task`` None infers it from the targets.
+
+        Targets that are not numbers, or integers (in any dtype), are class labels; anything else is a
+        regression target. Class labels are mapped to 0..K-1 in sorted order.
+        """
+        x_array, y_array = np.asarray(x), np.asarray(y)
+        if x_array.ndim < 1 or x_array.shape[0] == 0:
+            raise InvalidValueError(f"inputs of {name}", f"shape {x_array.shape}", "at least one example")
+        if task is None:
+            task = "classification" if _looks_like_labels(y_array) else "regression"
+        elif task not in TASKS:
+            raise InvalidValueError("task", task, "one of " + ", ".join(map(repr, TASKS)))
+        features = torch.as_tensor(x_array.reshape(len(x_array), -1) if x_array.ndim == 1 else x_array,
+                                   dtype=torch.float32)
+        if task == "classification":
+            if y_array.ndim > 1 and y_array.size != len(y_array):
+                raise InvalidValueError(f"class labels of {name}", f"shape {y_array.shape}", "one label per example")
+            classes, ids = np.unique(y_array.reshape(len(y_array)), return_inverse=True)
+            targets, num_classes = torch.as_tensor(ids.reshape(-1), dtype=torch.long), len(classes)
+        else:
+            targets = torch.as_tensor(y_array.astype(np.float64).reshape(len(y_array), -1), dtype=torch.float32)
+            num_classes = None
+        return cls(name=name, task=task, input_shape=tuple(features.shape[1:]), num_classes=num_classes,
+                   image_shape=image_shape, examples=TensorPair(features, targets))
+
+
+def _looks_like_labels(y: np.ndarray) -> bool:
+    if y.dtype.kind in "biuUSO":
+        return True
+    return y.dtype.kind == "f" and bool(np.all(np.isfinite(y)) and np.all(y == np.round(y)))

@@ -1,0 +1,94 @@
+"""One entry point for every source of data: a registered name or a file path, split by the seed."""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from optimlab.data.csv_file import load_csv
+from optimlab.data.examples import Examples
+from optimlab.data.idx_file import load_idx
+from optimlab.data.numpy_file import load_numpy
+from optimlab.data.splits import Splits, check_fractions, split
+from optimlab.errors import InvalidValueError, UnknownNameError
+from optimlab.registry import new_registry
+
+__all__ = ["load", "FILE_KINDS"]
+
+_REGISTRY = new_registry("dataset")
+
+FILE_KINDS = ".csv, .npy, .npz, IDX (*-ubyte, *.idx*, optionally .gz)"
+
+
+def _load_idx_images(path: Path, labels_path: str | os.PathLike[str] | None = None) -> Examples:
+    """IDX inputs; the labels file defaults to MNIST's naming (train-images-idx3 -> train-labels-idx1)."""
+    if labels_path is None:
+        guess = path.with_name(path.name.replace("images-idx3", "labels-idx1").replace("images.idx3", "labels.idx1"))
+        if guess == path or not guess.is_file():
+            raise InvalidValueError("labels_path", None, f"the IDX labels file that goes with {path.name} "
+                                    "(pass labels_path=...)")
+        labels_path = guess
+    if not Path(labels_path).is_file():
+        raise InvalidValueError("labels_path", str(labels_path), "an existing file")
+    return load_idx(path, labels_path)
+
+
+def _reader(path: Path) -> Callable[..., Examples] | None:
+    """The loader for ``path`` by its name, or None when the name says no known format."""
+    name = path.name.lower()
+    if name.endswith(".csv"):
+        return load_csv
+    if name.endswith((".npy", ".npz")):
+        return load_numpy
+    if name.endswith((".gz", "ubyte")) or ".idx" in name or "-idx" in name:
+        return _load_idx_images
+    return None
+
+
+def _read_file(path: Path, reader: Callable[..., Examples], options: dict[str, Any]) -> Examples:
+    if not path.is_file():
+        raise InvalidValueError("data file", str(path), f"an existing file; there is none at {str(path.resolve())!r}")
+    keywords = list(inspect.signature(reader).parameters)[1:]  # every reader takes the path first
+    for key in options:
+        if key not in keywords:
+            raise UnknownNameError(f"option for {path.name}", key, keywords)
+    return reader(path, **options)
+
+
+def load(name_or_path: str | os.PathLike[str], *, seed: int = 0, val_fraction: float = 0.2,
+         test_fraction: float = 0.2, data_fraction: float = 1.0, **options: Any) -> Splits:
+    """Load a registered data set or a file, and split it deterministically from ``seed``.
+
+    Args:
+        name_or_path: a name in the ``dataset`` registry (``digits``, ``mnist1d``, ``two_spirals``...) or
+            a path to a .csv, .npy, .npz or IDX file (``*-ubyte``, ``*.idx*``, gzipped or not).
+        seed: draws synthetic data and decides the split (and nothing else).
+        val_fraction, test_fraction: shares held out for validation and test, per class for
+            classification; each in [0, 1), together below 1.
+        data_fraction: share of the remaining training examples kept, in (0, 1]; val and test are
+            unchanged, and smaller subsamples are nested in larger ones.
+        options: the data set's hyperparameters (``noise=0.2`` for two_spirals), or the file loader's
+            keywords (``target="label"`` for a CSV, ``labels_path=...`` for IDX images).
+
+    >>> splits = load("iris", seed=0)
+    >>> len(splits.train), len(splits.val), len(splits.test), splits.num_classes
+    (90, 30, 30, 3)
+    """
+    check_fractions(val_fraction, test_fraction, data_fraction)
+    text = os.fspath(name_or_path)
+    path = Path(text)
+    reader = _reader(path)
+    if text in _REGISTRY:
+        entry = _REGISTRY.get(text)
+        entry.validate(options)
+        data = entry.obj(seed, **{**entry.defaults, **options})
+    elif reader is not None:
+        data = _read_file(path, reader, options)
+    elif path.exists() or any(separator in text for separator in "/\\"):
+        raise InvalidValueError("data file", text, f"a file of a known kind: {FILE_KINDS}")
+    else:
+        raise UnknownNameError("dataset", text, [name for e in _REGISTRY for name in (e.name, *e.aliases)])
+    return split(data, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction, data_fraction=data_fraction)

@@ -1,0 +1,87 @@
+"""Deterministic train/val/test splits from a seed, stratified by class, and training-set subsampling.
+
+Each class (for regression: the whole set) is shuffled with a ``torch.Generator`` seeded by ``seed``;
+its first ``round(n_c * test_fraction)`` examples go to test, the next ``round(n_c * val_fraction)`` to
+validation, and a ``data_fraction`` of the rest (at least one) to training. So val and test do not
+depend on ``data_fraction``, and a smaller training subsample is contained in a larger one: learning
+curves over data size compare like with like.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import Tensor
+
+from optimlab.data.examples import DatasetInfo, Examples, TensorPair
+from optimlab.errors import InvalidValueError
+
+__all__ = ["Splits", "split", "check_fractions"]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Splits(DatasetInfo):
+    """A data set split three ways, with what the model and loss need to know about it."""
+
+    train: TensorPair
+    val: TensorPair
+    test: TensorPair
+
+    def _targets(self) -> Tensor:
+        return self.train.y
+
+
+def check_fractions(val_fraction: float, test_fraction: float, data_fraction: float) -> None:
+    """Raise, naming the field, unless val and test are in [0, 1) with a sum below 1 and data in (0, 1]."""
+    for field, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+            raise InvalidValueError(field, value, "a number in [0, 1)")
+    if val_fraction + test_fraction >= 1.0:
+        raise InvalidValueError("val_fraction + test_fraction", val_fraction + test_fraction,
+                                "less than 1, leaving examples to train on")
+    if isinstance(data_fraction, bool) or not isinstance(data_fraction, (int, float)) or not 0.0 < data_fraction <= 1.0:
+        raise InvalidValueError("data_fraction", data_fraction, "a number in (0, 1]")
+
+
+def _rounded(count: int, fraction: float) -> int:
+    return int(count * fraction + 0.5)  # half up, unlike Python's round-half-even
+
+
+def split(data: Examples, *, seed: int = 0, val_fraction: float = 0.2, test_fraction: float = 0.2,
+          data_fraction: float = 1.0) -> Splits:
+    """Split ``data`` into train/val/test, stratified for classification; subsample training only.
+
+    >>> import torch
+    >>> from optimlab.data.examples import Examples
+    >>> data = Examples.from_arrays(torch.randn(100, 3), torch.arange(100) % 2, name="toy")
+    >>> s = split(data, seed=0, data_fraction=0.5)
+    >>> len(s.train), len(s.val), len(s.test)
+    (30, 20, 20)
+    """
+    check_fractions(val_fraction, test_fraction, data_fraction)
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(data.examples), generator=generator)
+    if data.task == "classification":
+        labels = data.examples.y[order]
+        strata = [order[labels == c] for c in range(data.num_classes)]
+    else:
+        strata = [order]
+    parts: dict[str, list[Tensor]] = {"test": [], "val": [], "train": []}
+    for indices in strata:
+        n_test, n_val = _rounded(len(indices), test_fraction), _rounded(len(indices), val_fraction)
+        rest = indices[n_test + n_val:]
+        parts["test"].append(indices[:n_test])
+        parts["val"].append(indices[n_test:n_test + n_val])
+        parts["train"].append(rest[:max(1, _rounded(len(rest), data_fraction))])
+    # Shuffle each split so that no consumer sees classes in blocks; train last, since its size alone
+    # depends on data_fraction, so that val and test stay the same draws whatever the subsample.
+    chosen = {}
+    for name, pieces in parts.items():
+        indices = torch.cat(pieces)
+        chosen[name] = data.examples.subset(indices[torch.randperm(len(indices), generator=generator)])
+    if len(chosen["train"]) == 0:
+        raise InvalidValueError(f"fractions for {data.name} ({len(data.examples)} examples)",
+                                (val_fraction, test_fraction), "values that leave at least one training example")
+    info = {f.name: getattr(data, f.name) for f in dataclasses.fields(DatasetInfo)}
+    return Splits(**info, train=chosen["train"], val=chosen["val"], test=chosen["test"])

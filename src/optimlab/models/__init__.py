@@ -1,0 +1,37 @@
+"""Architectures by name, each built from an activation, a norm and an init named in their registries.
+
+>>> import optimlab.models
+>>> net = optimlab.models.create("mlp", (64,), 10, depth=30, activation="tanh", init="xavier_normal")
+>>> sorted(optimlab.models.names())
+['cnn', 'mlp', 'parameter_vector', 'resnet', 'transformer']
+
+Every factory is ``fn(input_shape, num_outputs, *, width, depth, activation, norm, init, dropout, ...)``
+with ``input_shape`` excluding the batch dimension; ``parameter_vector`` (for quadratic problems) takes
+none of the layer techniques.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from optimlab.models import cnn, mlp, parameter_vector, resnet, transformer  # noqa: F401  (fill the registry)
+from optimlab.registry import new_registry
+
+__all__ = ["create", "names"]
+
+_REGISTRY = new_registry("model")
+
+
+def create(name: str, input_shape: tuple[int, ...], num_outputs: int, **hyperparameters: Any) -> nn.Module:
+    """The architecture ``name`` for examples of ``input_shape`` and ``num_outputs`` outputs.
+
+    Unknown names and keywords raise with close matches; out-of-range values name the accepted range.
+    """
+    return _REGISTRY.create(name, input_shape, num_outputs, **hyperparameters)
+
+
+def names(pattern: str | None = None) -> list[str]:
+    """Registered architectures, optionally filtered by a shell wildcard."""
+    return _REGISTRY.names(pattern)

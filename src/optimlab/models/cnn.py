@@ -1,0 +1,83 @@
+"""Plain convolutional network: ``depth`` blocks Conv3 -> norm -> activation -> max-pool, VGG style.
+
+LeCun et al., Gradient-based learning applied to document recognition, Proc. IEEE 86(11), 1998;
+the 3x3-convolution blocks that double their channels at each pooling follow Simonyan & Zisserman,
+Very Deep Convolutional Networks for Large-Scale Image Recognition, 2014, https://arxiv.org/abs/1409.1556.
+
+Images are (C, H, W) or (H, W); a (L,) input is a one-channel sequence and gets 1-d convolutions (the
+MNIST-1D baseline). Flat rows (N, C*H*W) are viewed as images, so digits' 64 features with image
+shape (1, 8, 8) feed it directly.
+
+>>> import torch, optimlab.models
+>>> net = optimlab.models.create("cnn", (1, 8, 8), 10, width=16)
+>>> net(torch.randn(5, 64)).shape
+torch.Size([5, 10])
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from optimlab.models.layers import (
+    CONV,
+    GLOBAL_AVERAGE_POOL,
+    MAX_POOL,
+    AsChannels,
+    LayerTechniques,
+    channels_first,
+    check_shapes,
+)
+from optimlab.registry import POSITIVE_INT, UNIT_OPEN, new_registry
+
+__all__ = ["cnn"]
+
+_REGISTRY = new_registry("model")
+
+
+@_REGISTRY.register(
+    "cnn",
+    summary="Plain CNN: depth blocks Conv3 -> norm -> activation -> max-pool, channels doubling per pool.",
+    paper="LeCun et al. 1998, Gradient-based learning applied to document recognition; "
+    "Simonyan & Zisserman 2014, arXiv:1409.1556",
+    accepts={"width": POSITIVE_INT, "depth": POSITIVE_INT, "dropout": UNIT_OPEN},
+    aliases=("convnet",),
+    capabilities=("images", "sequences"),
+)
+def cnn(
+    input_shape: tuple[int, ...],
+    num_outputs: int,
+    *,
+    width: int = 32,
+    depth: int = 2,
+    activation: str = "relu",
+    norm: str = "none",
+    init: str = "default",
+    dropout: float = 0.0,
+) -> nn.Sequential:
+    """A CNN with global average pooling and a Linear head.
+
+    Args:
+        input_shape: (C, H, W) or (H, W) images, or (L,) one-channel sequences; batch dimension excluded.
+        num_outputs: classes (logits) or regression targets.
+        width: channels of the first block; they double after each max-pool (2x2, or 2 on sequences),
+            which happens while every spatial size is at least 2.
+        depth: number of convolution blocks.
+        activation, norm, init: names in the ``activation``, ``norm`` and ``init`` registries.
+        dropout: probability of zeroing a pooled feature before the head.
+    """
+    shape = channels_first(check_shapes("cnn", input_shape, num_outputs, ndims=(1, 2, 3)))
+    techniques = LayerTechniques.resolve(activation, norm, init, dropout)
+    spatial_dims = len(shape) - 1
+    channels, sizes, pools = shape[0], shape[1:], 0
+    layers: list[nn.Module] = [AsChannels(shape)]
+    for _ in range(depth):
+        out = width * 2**pools
+        layers += [CONV[spatial_dims](channels, out, kernel_size=3, padding=1),
+                   techniques.norm_layer(out, spatial_dims), techniques.activation_layer()]
+        channels = out
+        if min(sizes) >= 2:
+            layers.append(MAX_POOL[spatial_dims](2))
+            sizes, pools = tuple(s // 2 for s in sizes), pools + 1
+    layers += [GLOBAL_AVERAGE_POOL[spatial_dims](1), nn.Flatten(), *techniques.dropout_layers(),
+               nn.Linear(channels, num_outputs)]
+    return techniques.initialize(nn.Sequential(*layers))

@@ -1,0 +1,109 @@
+"""What every architecture builds its layers from: the chosen techniques and the input's shape.
+
+An architecture takes its activation, normalization, initialization and dropout by name; the names are
+resolved once, against their own registries, before any layer is built, so a typo fails with "did
+you mean" instead of deep inside a constructor. Layers are registered in forward order (layer, norm,
+activation), which is what :func:`optimlab.techniques.init.apply` reads to give each layer the gain of
+the activation that follows it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from torch import Tensor, nn
+
+from optimlab.errors import InvalidValueError
+from optimlab.registry import get_registry
+
+__all__ = ["LayerTechniques", "check_shapes", "channels_first", "AsChannels", "CONV", "MAX_POOL",
+           "GLOBAL_AVERAGE_POOL"]
+
+# Layer classes by number of spatial dimensions: 1 for sequences (C, L), 2 for images (C, H, W).
+CONV: dict[int, type[nn.Module]] = {1: nn.Conv1d, 2: nn.Conv2d}
+MAX_POOL: dict[int, type[nn.Module]] = {1: nn.MaxPool1d, 2: nn.MaxPool2d}
+GLOBAL_AVERAGE_POOL: dict[int, type[nn.Module]] = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d}
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerTechniques:
+    """Activation, normalization and initialization by canonical name, and the dropout probability."""
+
+    activation: str
+    norm: str
+    init: str
+    dropout: float
+
+    @classmethod
+    def resolve(cls, activation: str, norm: str, init: str, dropout: float) -> LayerTechniques:
+        """Check each name against its registry (close matches on a typo) and keep the canonical one."""
+        scheme = get_registry("init").get(init)
+        if "data_dependent" in scheme.capabilities:
+            raise InvalidValueError("init", init, "a scheme that needs no data while the model is built; build "
+                                    f"with init='default', then optimlab.techniques.init.apply(model, {scheme.name!r}, "
+                                    "data=a_batch_of_inputs)")
+        return cls(
+            activation=get_registry("activation").resolve(activation),
+            norm=get_registry("norm").resolve(norm),
+            init=scheme.name,
+            dropout=float(dropout),
+        )
+
+    def activation_layer(self) -> nn.Module:
+        from optimlab.techniques import activations
+
+        return activations.create(self.activation)
+
+    def norm_layer(self, num_features: int, spatial_dims: int = 0) -> nn.Module:
+        """A norm over ``num_features`` channels; ``spatial_dims`` 0 = (N, C) or (N, T, C), 1 = (N, C, L),
+        2 = (N, C, H, W)."""
+        from optimlab.techniques import norms
+
+        return norms.create(self.norm, num_features, spatial_dims=spatial_dims)
+
+    def dropout_layers(self) -> list[nn.Module]:
+        """A dropout layer when dropout is on, none otherwise (keeps the printed model short)."""
+        return [nn.Dropout(self.dropout)] if self.dropout > 0 else []
+
+    def initialize(self, model: nn.Module) -> nn.Module:
+        from optimlab.techniques import init
+
+        return init.apply(model, self.init)
+
+
+def check_shapes(architecture: str, input_shape: tuple[int, ...], num_outputs: int,
+                 ndims: tuple[int, ...]) -> tuple[int, ...]:
+    """``input_shape`` (batch dimension excluded) as a tuple of positive ints with an accepted rank."""
+    shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else (input_shape,)
+    well_formed = all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
+    if not well_formed or len(shape) not in ndims:
+        ranks = " or ".join(str(n) for n in ndims)
+        raise InvalidValueError(f"input_shape of {architecture}", input_shape,
+                                f"a tuple of {ranks} positive ints, without the batch dimension")
+    if isinstance(num_outputs, bool) or not isinstance(num_outputs, int) or num_outputs < 1:
+        raise InvalidValueError(f"num_outputs of {architecture}", num_outputs, "a positive int")
+    return shape
+
+
+def channels_first(input_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The (C, *spatial) view of an input: (L,) is a one-channel sequence, (H, W) a one-channel image,
+    (C, H, W) stays as it is."""
+    return (1, *input_shape) if len(input_shape) < 3 else tuple(input_shape)
+
+
+class AsChannels(nn.Module):
+    """Views each example as (C, *spatial): flat rows (N, C*H*W) and (N, H, W) become (N, C, H, W).
+
+    Built-in images such as digits come as flat feature rows with a registered image shape; this lets
+    the same tensors feed an MLP and a CNN.
+    """
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.reshape(x.shape[0], *self.shape)
+
+    def extra_repr(self) -> str:
+        return f"shape={self.shape}"

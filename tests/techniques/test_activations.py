@@ -1,0 +1,110 @@
+"""Activations: every entry builds, maps back to its name, and carries the gain its variance calls for."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from optimlab.errors import InvalidValueError, UnknownNameError
+from optimlab.registry import get_registry
+from optimlab.techniques import activations
+
+NAMES = get_registry("activation").names()
+# torch.nn.init.calculate_gain's arguments for the activations PyTorch tabulates.
+TORCH_GAINS = {
+    "identity": ("linear", None),
+    "sigmoid": ("sigmoid", None),
+    "tanh": ("tanh", None),
+    "relu": ("relu", None),
+    "leaky_relu": ("leaky_relu", 0.01),
+    "prelu": ("leaky_relu", 0.25),
+    "selu": ("selu", None),
+}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_entry_builds_a_fresh_module_that_maps_back_to_its_name(name):
+    first, second = activations.create(name), activations.create(name)
+    assert isinstance(first, nn.Module) and first is not second
+    assert activations.activation_name(first) == name
+    assert activations.module_gain(first) == activations.gain(name)
+    x = torch.randn(5, 3)
+    assert first(x).shape == x.shape
+
+
+@pytest.mark.parametrize("name", sorted(TORCH_GAINS))
+def test_tabulated_gains_are_pytorchs(name):
+    nonlinearity, param = TORCH_GAINS[name]
+    assert activations.gain(name) == pytest.approx(nn.init.calculate_gain(nonlinearity, param), rel=1e-12)
+
+
+def _monte_carlo_second_moment(module: nn.Module) -> float:
+    z = torch.randn(2_000_000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    with torch.no_grad():
+        return module(z).square().mean().item()
+
+
+@pytest.mark.parametrize(
+    ("name", "hyperparameters"),
+    [(n, {}) for n in NAMES if n not in TORCH_GAINS]
+    + [("relu", {}), ("elu", {"alpha": 0.5}), ("softplus", {"beta": 2.0}), ("gelu", {"approximate": "tanh"})],
+)
+def test_other_gains_preserve_the_second_moment(name, hyperparameters):
+    # gain^2 * E[f(z)^2] = 1 for z ~ N(0, 1), checked by sampling rather than by the module's quadrature;
+    # relu is the case He et al. derive by hand (gain sqrt(2)).
+    moment = _monte_carlo_second_moment(activations.create(name, **hyperparameters))
+    assert activations.gain(name, **hyperparameters) ** 2 * moment == pytest.approx(1.0, rel=5e-3)
+
+
+def test_gains_depend_on_the_hyperparameters():
+    assert activations.gain("leaky_relu", negative_slope=0.2) == pytest.approx(math.sqrt(2 / 1.04))
+    assert activations.gain("elu", alpha=0.5) != pytest.approx(activations.gain("elu"))
+
+
+def test_module_gain_reads_the_modules_own_hyperparameters():
+    assert activations.module_gain(nn.LeakyReLU(0.3)) == pytest.approx(math.sqrt(2 / 1.09))
+    assert activations.module_gain(nn.PReLU(init=0.1)) == pytest.approx(math.sqrt(2 / 1.01))
+    assert activations.module_gain(nn.ELU(alpha=0.5)) == pytest.approx(activations.gain("elu", alpha=0.5))
+
+
+def test_non_activations_have_no_name_and_no_gain():
+    assert activations.activation_name(nn.Linear(2, 2)) is None
+    assert activations.module_gain(nn.Dropout()) is None
+
+
+def test_aliases():
+    assert isinstance(activations.create("swish"), nn.SiLU)
+    assert isinstance(activations.create("Linear"), nn.Identity)
+    assert activations.gain("none") == 1.0
+
+
+@pytest.mark.parametrize("name", get_registry("activation").names())
+def test_capabilities_describe_the_function(name):
+    f = activations.create(name)
+    capabilities = get_registry("activation").get(name).capabilities
+    x = torch.tensor([-100.0, -50.0, -1.0, 2.0, 50.0, 100.0])
+    with torch.no_grad():
+        y = f(x)
+    if "saturating" in capabilities:  # flat in both tails: the gradient vanishes there
+        assert y[0] == pytest.approx(y[1].item(), abs=1e-6) and y[4] == pytest.approx(y[5].item(), abs=1e-6)
+    if "relu_family" in capabilities:  # identity for x > 0, a slope in [0, 1) below
+        assert torch.equal(y[3:], x[3:])
+        slope = (y[:3] / x[:3]).unique()
+        assert len(slope) == 1 and 0 <= slope.item() < 1
+
+
+def test_unknown_name_suggests_close_matches():
+    with pytest.raises(UnknownNameError, match="Did you mean 'relu'"):
+        activations.create("rleu")
+    with pytest.raises(UnknownNameError, match="tanh"):
+        activations.gain("tanhh")
+
+
+def test_bad_hyperparameters_are_named():
+    with pytest.raises(InvalidValueError, match="negative_slope"):
+        activations.create("leaky_relu", negative_slope=-1.0)
+    with pytest.raises(UnknownNameError, match="alpha"):
+        activations.create("elu", alpah=1.0)
+    with pytest.raises(InvalidValueError, match="approximate"):
+        activations.gain("gelu", approximate="erf")

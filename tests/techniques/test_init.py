@@ -1,0 +1,199 @@
+"""Initializers: sample statistics against their formulas, per-layer gains, LSUV, and deep-network physics."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from optimlab.errors import InvalidValueError, UnknownNameError
+from optimlab.registry import get_registry
+from optimlab.techniques import init
+
+# Var(w) of each variance-scaling scheme at its default gain, from fan_in and fan_out.
+VARIANCE = {
+    "xavier_normal": lambda fan_in, fan_out: 2 / (fan_in + fan_out),
+    "xavier_uniform": lambda fan_in, fan_out: 2 / (fan_in + fan_out),
+    "kaiming_normal": lambda fan_in, fan_out: 2 / fan_in,
+    "kaiming_uniform": lambda fan_in, fan_out: 2 / fan_in,
+    "lecun_normal": lambda fan_in, fan_out: 1 / fan_in,
+    "lecun_uniform": lambda fan_in, fan_out: 1 / fan_in,
+}
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def test_fans_of_linear_and_conv_weights():
+    assert init.fans(nn.Linear(20, 30).weight) == (20, 30)
+    assert init.fans(nn.Conv2d(16, 32, 3).weight) == (16 * 9, 32 * 9)
+    assert init.fans(nn.Conv1d(8, 4, 5, groups=2).weight) == (4 * 5, 4 * 5)
+    with pytest.raises(InvalidValueError, match="weight shape"):
+        init.fans(torch.empty(5))
+
+
+@pytest.mark.parametrize("name", sorted(VARIANCE))
+@pytest.mark.parametrize("shape", [(400, 2500), (128, 64, 3, 3)])
+def test_variance_scaling_matches_its_formula(name, shape):
+    weight = init.create(name)(torch.empty(shape))
+    fan_in, fan_out = init.fans(weight)
+    variance = VARIANCE[name](fan_in, fan_out)
+    # 1e6 samples: the sample variance is within 0.3% (2 standard errors); 2% leaves room.
+    assert weight.mean().item() == pytest.approx(0.0, abs=0.01 * math.sqrt(variance))
+    assert weight.var().item() == pytest.approx(variance, rel=0.02)
+    if name.endswith("uniform"):
+        assert weight.abs().max().item() <= math.sqrt(3 * variance)
+
+
+def test_kaiming_fan_out_and_explicit_gain():
+    weight = init.create("kaiming_normal", mode="fan_out", gain=3.0)(torch.empty(500, 2000))
+    assert weight.var().item() == pytest.approx(9 / 500, rel=0.02)
+
+
+def test_uniform_and_normal_ignore_the_layer_size():
+    weight = init.create("uniform", a=-0.3, b=0.1)(torch.empty(1000, 1000))
+    assert -0.3 <= weight.min().item() < -0.299 and 0.099 < weight.max().item() <= 0.1
+    weight = init.create("normal", mean=1.0, std=0.5)(torch.empty(1000, 1000))
+    assert weight.mean().item() == pytest.approx(1.0, abs=0.005) and weight.std().item() == pytest.approx(0.5, rel=0.01)
+
+
+def test_truncated_normal_bounds_and_variance():
+    mean, std, a, b = 0.5, 0.02, -2.0, 2.0
+    weight = init.create("truncated_normal", mean=mean, std=std, a=a, b=b)(torch.empty(1000, 1000))
+    low, high = torch.tensor([mean + a * std, mean + b * std])  # the bounds in float32, like the weight
+    assert weight.min() >= low and weight.max() <= high
+    # Variance of a standard normal truncated to [-2, 2]: 1 - 2 * 2 phi(2) / (Phi(2) - Phi(-2)).
+    phi = math.exp(-2) / math.sqrt(2 * math.pi)
+    mass = math.erf(2 / math.sqrt(2))
+    assert weight.var().item() == pytest.approx(std**2 * (1 - 4 * phi / mass), rel=0.02)
+
+
+def test_constant_and_zeros():
+    assert torch.all(init.create("constant", value=0.7)(torch.empty(3, 4)) == 0.7)
+    assert torch.all(init.create("zeros")(torch.ones(3, 4)) == 0)
+
+
+@pytest.mark.parametrize("shape", [(64, 128), (128, 64), (32, 16, 3, 3)])
+def test_orthogonal_rows_or_columns_are_orthonormal(shape):
+    weight = init.create("orthogonal", gain=2.0)(torch.empty(shape)).flatten(1).double()
+    rows, columns = weight.shape
+    gram = weight @ weight.T if rows <= columns else weight.T @ weight
+    torch.testing.assert_close(gram, 4.0 * torch.eye(min(rows, columns), dtype=torch.float64), atol=1e-5, rtol=0)
+
+
+def test_identity_gives_the_identity_map():
+    x = torch.randn(5, 7)
+    linear = init.apply(nn.Linear(7, 7), "identity")
+    torch.testing.assert_close(linear(x), x)
+    image = torch.randn(2, 4, 6, 6)
+    conv = init.apply(nn.Conv2d(4, 4, 3, padding=1), "dirac")
+    torch.testing.assert_close(conv(image), image)
+
+
+def test_apply_derives_each_layers_gain_from_the_activation_after_it():
+    model = nn.Sequential(
+        nn.Linear(512, 512), nn.LayerNorm(512), nn.Tanh(),           # a norm in between: still tanh
+        nn.Linear(512, 512), nn.Identity(), nn.Dropout(0.1), nn.LeakyReLU(0.2),  # placeholders skipped
+        nn.Linear(512, 512),                                          # nothing after: linear, gain 1
+    )
+    gains = [gain for _, gain in init.layer_gains(model)]
+    assert gains == pytest.approx([5 / 3, math.sqrt(2 / 1.04), 1.0])
+    init.apply(model, "xavier_normal")
+    expected = [g * math.sqrt(2 / 1024) for g in gains]
+    assert [model[i].weight.std().item() for i in (0, 3, 7)] == pytest.approx(expected, rel=0.02)
+    init.apply(model, "kaiming_normal")  # He init before the leaky ReLU uses its slope
+    assert model[3].weight.std().item() == pytest.approx(math.sqrt(2 / 1.04 / 512), rel=0.02)
+    init.apply(model, "xavier_normal", gain=1.0)  # an explicit gain wins
+    assert model[0].weight.std().item() == pytest.approx(math.sqrt(2 / 1024), rel=0.02)
+
+
+def test_apply_zeroes_or_keeps_biases_and_leaves_norms_alone():
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+    init.apply(model, "kaiming_uniform")
+    assert torch.all(model[0].bias == 0) and torch.all(model[3].bias == 0)
+    assert torch.all(model[1].weight == 1) and torch.all(model[1].bias == 0)
+    model[0].bias.data.fill_(0.5)
+    init.apply(model, "normal", bias="keep")
+    assert torch.all(model[0].bias == 0.5)
+    with pytest.raises(InvalidValueError, match="bias"):
+        init.apply(model, "normal", bias="ones")
+
+
+def test_default_is_pytorchs_own_initialization():
+    torch.manual_seed(3)
+    reference = nn.Linear(6, 4)
+    model = nn.Linear(6, 4)
+    torch.manual_seed(3)
+    init.apply(model, "default")
+    torch.testing.assert_close(model.state_dict(), reference.state_dict())
+
+
+def _output_variances(model, data):
+    variances = []
+    hooks = [m.register_forward_hook(lambda _, __, out: variances.append(out.var().item()))
+             for m in model.modules() if isinstance(m, init.LAYERS)]
+    with torch.no_grad():
+        model(data)
+    for hook in hooks:
+        hook.remove()
+    return variances
+
+
+def test_lsuv_gives_each_layer_unit_output_variance_on_the_data():
+    model = nn.Sequential(
+        nn.Conv1d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 14, 64), nn.Tanh(), nn.Dropout(0.5),
+        nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 5),
+    )
+    data = 4.0 * torch.randn(256, 3, 16) + 2.0
+    init.apply(model, "lsuv", data=data, tol=0.05)
+    assert model.training  # the mode it came in with
+    model.eval()
+    assert _output_variances(model, data) == pytest.approx([1.0] * 4, abs=0.05)
+    assert all(torch.all(m.bias == 0) for m in model.modules() if isinstance(m, init.LAYERS))
+
+
+def test_lsuv_needs_data():
+    with pytest.raises(InvalidValueError, match="data"):
+        init.apply(nn.Linear(3, 3), "lsuv")
+
+
+def _deep_net(activation: type[nn.Module], depth: int = 30, width: int = 256) -> nn.Sequential:
+    layers = [m for _ in range(depth) for m in (nn.Linear(width, width), activation())]
+    return nn.Sequential(*layers, nn.Linear(width, width))
+
+
+@pytest.mark.parametrize(("activation", "scheme"), [(nn.Tanh, "xavier_normal"), (nn.ReLU, "kaiming_normal")])
+def test_deep_nets_keep_their_signal_only_when_initialized_for_their_activation(activation, scheme):
+    data = torch.randn(512, 256)
+    proper = _output_variances(init.apply(_deep_net(activation), scheme), data)  # all 31 pre-activations
+    assert 0.05 < min(proper) and max(proper) < 20.0
+    # Ignoring the activation's gain: ReLU halves the variance per layer (2^-30), tanh decays like 1/depth.
+    gain_one = _output_variances(init.apply(_deep_net(activation), scheme, gain=1.0), data)
+    assert gain_one[-1] < proper[-1] / 4
+    too_small = _output_variances(init.apply(_deep_net(activation), "normal", std=0.01), data)
+    assert too_small[-1] < 1e-12  # ~0.0256x per layer
+
+
+@pytest.mark.parametrize("name", get_registry("init").names())
+def test_every_scheme_initializes_a_model_with_its_defaults(name):
+    model = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(64, 3))
+    before = [p.clone() for p in model.parameters()]
+    init.apply(model, name, data=torch.randn(8, 2, 4, 4))
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    if name != "zeros":
+        assert not torch.equal(model[0].weight, before[0])
+
+
+def test_bad_names_and_values_are_explained():
+    with pytest.raises(UnknownNameError, match="Did you mean 'kaiming_normal'"):
+        init.create("kaiming_normall")
+    with pytest.raises(InvalidValueError, match="'mode'"):
+        init.apply(nn.Linear(2, 2), "he_normal", mode="fan_middle")
+    with pytest.raises(InvalidValueError, match="'std'"):
+        init.create("normal", std=-1.0)
+    with pytest.raises(InvalidValueError, match="a < b"):
+        init.create("uniform", a=1.0, b=0.0)(torch.empty(2, 2))
+    with pytest.raises(UnknownNameError, match="gain"):
+        init.apply(nn.Linear(2, 2), "lecun_normal", gain=2.0)

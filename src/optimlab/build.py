@@ -64,8 +64,9 @@ def build_loss(recipe: Recipe, splits: Any) -> nn.Module:
 
 
 def build_optimizer(recipe: Recipe, model: nn.Module) -> torch.optim.Optimizer:
-    return get_registry("optimizer").create(recipe.optimizer.name, model.parameters(),
-                                            **recipe.optimizer.keywords())
+    from optimlab.optim import create
+
+    return create(recipe.optimizer.name, model.parameters(), **recipe.optimizer.keywords())
 
 
 def total_steps(recipe: Recipe, num_train: int) -> int:

@@ -40,8 +40,9 @@ def test_train_with_flags_writes_metrics_and_model(capsys, tmp_path):
                          "--format", "json")
     assert code == 0, err
     assert (tmp_path / "r" / "metrics.jsonl").exists() and (tmp_path / "r" / "model.pt").exists()
-    metrics = {json.loads(line)["metric"] for line in out.splitlines()}
-    assert {"val_accuracy", "test_accuracy"} <= metrics
+    result = json.loads(out)
+    assert result["status"] == "completed" and result["steps"] == 20
+    assert {"val_accuracy", "test_accuracy"} <= set(result["metrics"])
 
 
 @pytest.mark.parametrize("argv, expected", [

@@ -8,12 +8,11 @@ from __future__ import annotations
 import os
 import sys
 
-import click
 import typer
 
 from optimlab.cli import list_cmd, plot_schedule, train_cmd
 from optimlab.cli._output import Output
-from optimlab.errors import OptimlabError, close_matches
+from optimlab.errors import OptimlabError
 
 app = typer.Typer(name="optimlab", no_args_is_help=True, rich_markup_mode=None, add_completion=False,
                   help="Optimization of deep-learning training: every technique by name.")
@@ -23,24 +22,11 @@ app.command("plot-schedule", epilog=plot_schedule.EXAMPLES)(plot_schedule.plot_s
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app; an OptimlabError prints one line and exits 2."""
+    """Entry point. Usage errors (unknown verbs and flags get close matches) exit 2 through typer;
+    an OptimlabError prints one line naming the bad value and exits 2."""
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="optimlab", standalone_mode=False)
-    except click.exceptions.UsageError as error:
-        message = error.format_message()
-        if "No such command" in message:
-            name = message.split("'")[1] if "'" in message else ""
-            matches = close_matches(name, command.commands)  # type: ignore[attr-defined]
-            if matches:
-                message += f" Did you mean {' or '.join(repr(m) for m in matches)}?"
-        Output().error(message)
-        sys.exit(2)
-    except click.exceptions.Abort:
-        Output().error("aborted")
-        sys.exit(130)
-    except click.exceptions.Exit as exit_:
-        sys.exit(exit_.exit_code)
+        command.main(args=argv, prog_name="optimlab")
     except OptimlabError as error:
         if os.environ.get("OPTIMLAB_DEBUG"):
             raise

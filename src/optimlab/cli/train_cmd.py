@@ -55,8 +55,10 @@ def train(
     output = Output(fmt)
     callbacks = [ProgressBar(f"{recipe.model.name} on {recipe.data.name}")] if progress and fmt == "human" else []
     result = run_training(recipe, out, resume=resume is not None, callbacks=callbacks)
-    output.table(f"{result.status} after {result.steps} steps in {result.seconds:.1f} s -> {out}",
-                 ("metric", "value"), sorted(result.metrics.items()))
+    output.result(f"{result.status} after {result.steps} steps in {result.seconds:.1f} s; results in {out}",
+                  result.to_dict())
+    if fmt != "json":
+        output.table("final metrics", ("metric", "value"), sorted(result.metrics.items()))
     if result.status == "diverged":
         output.error(result.message or "diverged")
         sys.exit(3)

@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from optimlab.schedules.torch_adapter import PlateauLR
+
 __all__ = ["TrainState", "Callback", "fit", "epoch_permutation"]
 
 
@@ -76,10 +78,12 @@ def fit(
     callbacks: Sequence[Callback] = (),
     state: TrainState | None = None,
     autocast_dtype: torch.dtype | None = None,
+    plateau_metric: str = "val_loss",
 ) -> TrainState:
     """Train ``model`` on ``(x, y)`` for ``total_steps`` minibatch steps (continuing ``state``).
 
-    ``scheduler`` is stepped once per optimizer step (any torch LRScheduler). ``evaluate`` runs every
+    ``scheduler`` is stepped once per optimizer step (any torch LRScheduler); a reduce-on-plateau
+    scheduler also sees ``plateau_metric`` of each evaluation. ``evaluate`` runs every
     ``eval_every`` steps (default: once an epoch) and at the end; its metrics reach callbacks. A
     non-finite loss stops the run with ``state.diverged`` and a message in ``state.stop_reason``.
     """
@@ -126,6 +130,8 @@ def fit(
         at_end = state.step >= total_steps or state.stop_reason is not None
         if evaluate is not None and not state.diverged and (state.step % eval_every == 0 or at_end):
             state.last_metrics = evaluate()
+            if isinstance(scheduler, PlateauLR):  # reduce-on-plateau decides from evaluations
+                scheduler.plateau.step(state.last_metrics[plateau_metric])
             model.train()
             for callback in callbacks:
                 callback.on_evaluate(state, state.last_metrics)

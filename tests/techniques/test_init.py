@@ -56,7 +56,8 @@ def test_uniform_and_normal_ignore_the_layer_size():
     weight = init.create("uniform", a=-0.3, b=0.1)(torch.empty(1000, 1000))
     assert -0.3 <= weight.min().item() < -0.299 and 0.099 < weight.max().item() <= 0.1
     weight = init.create("normal", mean=1.0, std=0.5)(torch.empty(1000, 1000))
-    assert weight.mean().item() == pytest.approx(1.0, abs=0.005) and weight.std().item() == pytest.approx(0.5, rel=0.01)
+    assert weight.mean().item() == pytest.approx(1.0, abs=0.005)
+    assert weight.std().item() == pytest.approx(0.5, rel=0.01)
 
 
 def test_truncated_normal_bounds_and_variance():
@@ -80,7 +81,8 @@ def test_orthogonal_rows_or_columns_are_orthonormal(shape):
     weight = init.create("orthogonal", gain=2.0)(torch.empty(shape)).flatten(1).double()
     rows, columns = weight.shape
     gram = weight @ weight.T if rows <= columns else weight.T @ weight
-    torch.testing.assert_close(gram, 4.0 * torch.eye(min(rows, columns), dtype=torch.float64), atol=1e-5, rtol=0)
+    identity = torch.eye(min(rows, columns), dtype=torch.float64)
+    torch.testing.assert_close(gram, 4.0 * identity, atol=1e-5, rtol=0)
 
 
 def test_identity_gives_the_identity_map():

@@ -1,0 +1,134 @@
+"""Norm layers: each kind normalizes what its definition says, in every layout, and swaps into models."""
+
+import pytest
+import torch
+from torch import nn
+
+from optimlab.errors import InvalidValueError, UnknownNameError
+from optimlab.registry import get_registry
+from optimlab.techniques import norms
+
+EPS = 1e-5
+NAMES = get_registry("norm").names()
+LAYOUTS = [(0, (6, 8)), (0, (6, 5, 8)), (1, (6, 8, 5)), (2, (6, 8, 3, 4))]  # 8 features everywhere
+
+
+def _standardize(x, dims):
+    var, mean = torch.var_mean(x, dim=dims, correction=0, keepdim=True)
+    return (x - mean) / torch.sqrt(var + EPS)
+
+
+def _positions(y):
+    return tuple(range(2, y.dim()))
+
+
+# Each kind's definition at weight 1 and bias 0 with batch statistics, on y = (N, C, *positions).
+REFERENCE = {
+    "batch": lambda y, spatial_dims: _standardize(y, (0, *_positions(y))),
+    "layer": lambda y, spatial_dims: _standardize(y, (1,) if spatial_dims == 0 else (1, *_positions(y))),
+    "group": lambda y, spatial_dims: _standardize(y.reshape(len(y), 4, -1), (2,)).reshape(y.shape),
+    "instance": lambda y, spatial_dims: _standardize(y, _positions(y)),
+    "rms": lambda y, spatial_dims: y / torch.sqrt(y.square().mean(dim=1, keepdim=True) + EPS),
+    "none": lambda y, spatial_dims: y,
+}
+HYPERPARAMETERS = {"group": {"num_groups": 4}}
+
+
+@pytest.mark.parametrize(
+    ("name", "spatial_dims", "shape"),
+    [(n, s, shape) for n in NAMES for s, shape in LAYOUTS if not (n == "instance" and len(shape) == 2)],
+)
+def test_each_kind_normalizes_what_its_definition_says(name, spatial_dims, shape):
+    torch.manual_seed(0)
+    x = 3.0 * torch.randn(shape, dtype=torch.float64) + 1.0
+    norm = norms.create(name, 8, spatial_dims, **HYPERPARAMETERS.get(name, {})).double()
+    assert (norm.num_features, norm.spatial_dims, norms.norm_name(norm)) == (8, spatial_dims, name)
+    channels_first = x.movedim(-1, 1) if spatial_dims == 0 else x
+    expected = REFERENCE[name](channels_first, spatial_dims)
+    torch.testing.assert_close(norm(x), expected.movedim(1, -1) if spatial_dims == 0 else expected)
+
+
+def test_instance_norm_refuses_features_without_positions():
+    with pytest.raises(InvalidValueError, match="instance norm"):
+        norms.create("instance", 8)(torch.randn(6, 8))
+
+
+@pytest.mark.parametrize(
+    ("num_features", "num_groups", "groups"), [(48, 32, 24), (6, 32, 6), (64, 32, 32), (7, 4, 1)]
+)
+def test_group_count_is_lowered_to_a_divisor_of_the_width(num_features, num_groups, groups):
+    assert norms.create("group", num_features, 2, num_groups=num_groups).inner.num_groups == groups
+
+
+def test_torch_norm_layers_are_named():
+    named = [nn.BatchNorm2d(3), nn.LayerNorm(3), nn.GroupNorm(1, 3), nn.RMSNorm(3), nn.InstanceNorm1d(3)]
+    assert [norms.norm_name(m) for m in named] == ["batch", "layer", "group", "rms", "instance"]
+    assert norms.norm_name(nn.Linear(3, 3)) is None
+
+
+def _norm_kinds(model):
+    return [(m.kind, m.num_features, m.spatial_dims) for m in model.modules() if isinstance(m, norms.Norm)]
+
+
+def test_swap_norm_replaces_torch_norms_of_an_mlp_in_place():
+    model = nn.Sequential(
+        nn.Linear(10, 16), nn.BatchNorm1d(16), nn.ReLU(),
+        nn.Linear(16, 12), nn.LayerNorm(12), nn.Linear(12, 3),
+    ).double()
+    assert norms.swap_norm(model, "rms") is model
+    assert _norm_kinds(model) == [("rms", 16, 1), ("rms", 12, 0)]
+    assert not any(isinstance(m, (nn.BatchNorm1d, nn.LayerNorm)) for m in model.modules())
+    assert all(p.dtype == torch.float64 for p in model.parameters())
+    assert model(torch.randn(4, 10, dtype=torch.float64)).shape == (4, 3)
+
+
+def test_swap_norm_keeps_the_image_layout_of_a_cnn():
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3), nn.GroupNorm(4, 8), nn.ReLU(),
+        nn.Conv2d(8, 8, 3), nn.InstanceNorm2d(8), nn.Flatten(),
+    )
+    norms.swap_norm(model, "batch")
+    assert _norm_kinds(model) == [("batch", 8, 2), ("batch", 8, 2)]
+    assert all(isinstance(m.inner, nn.BatchNorm2d) for m in model.modules() if isinstance(m, norms.Norm))
+    assert model(torch.randn(2, 3, 9, 9)).shape == (2, 8 * 5 * 5)
+
+
+class _Block(nn.Module):  # norms nested in a custom module and a ModuleList
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(6, 6), norms.create("none", 6)])
+        self.head = nn.Sequential(nn.Linear(6, 6), norms.create("batch", 6))
+
+    def forward(self, x):
+        return self.head(self.layers[1](self.layers[0](x)))
+
+
+def test_swap_norm_reaches_nested_norms_and_can_swap_again():
+    model = _Block()
+    norms.swap_norm(model, "layer")
+    assert _norm_kinds(model) == [("layer", 6, 0), ("layer", 6, 0)]
+    norms.swap_norm(model, "group", num_groups=2)
+    assert _norm_kinds(model) == [("group", 6, 0), ("group", 6, 0)]  # replaced, not nested
+    assert model.head[1].inner.num_groups == 2
+    x = torch.randn(5, 6)
+    assert model(x).shape == (5, 6)
+
+
+def test_swap_norm_checks_before_touching_the_model():
+    model = _Block()
+    with pytest.raises(UnknownNameError, match="Did you mean 'layer'"):
+        norms.swap_norm(model, "layr")
+    with pytest.raises(InvalidValueError, match="num_groups"):
+        norms.swap_norm(model, "group", num_groups=0)
+    assert _norm_kinds(model) == [("none", 6, 0), ("batch", 6, 0)]
+
+
+def test_bad_layouts_are_explained():
+    with pytest.raises(InvalidValueError, match="num_features"):
+        norms.create("batch", 0)
+    with pytest.raises(InvalidValueError, match="num_features"):
+        norms.create("layer", 2.5)
+    with pytest.raises(InvalidValueError, match="spatial_dims"):
+        norms.create("rms", 8, 4)
+    with pytest.raises(InvalidValueError, match="'eps'"):
+        norms.create("batch", 8, eps=-1.0)

@@ -1,0 +1,116 @@
+"""Contracts every registered architecture meets, parametrized from the registry."""
+
+import pytest
+import torch
+
+import optimlab.models
+from optimlab.errors import InvalidValueError, UnknownNameError
+from optimlab.registry import get_registry
+from optimlab.techniques.activations import activation_name
+
+MODELS = get_registry("model")
+NORMS = get_registry("norm").names()
+ACTIVATIONS = ("relu", "tanh", "gelu")
+NUM_OUTPUTS = 7
+
+# An input for each kind of data an architecture declares (its capabilities): shape, batch, keywords.
+INPUT_KINDS = {
+    "features": ((12,), lambda n: torch.randn(n, 12), {}),
+    "images": ((3, 8, 8), lambda n: torch.randn(n, 3, 8, 8), {}),
+    "sequences": ((16,), lambda n: torch.randn(n, 16), {}),
+    "tokens": ((16,), lambda n: torch.randint(0, 20, (n, 16)), {"vocab_size": 20}),
+}
+CASES = [(entry.name, kind) for entry in MODELS for kind in sorted(entry.capabilities & INPUT_KINDS.keys())]
+LAYERED = [entry.name for entry in MODELS if "activation" in entry.hyperparameter_names]
+SMALL = {"width": 8, "depth": 1}
+
+
+def build(name, kind, **hyperparameters):
+    shape, make_batch, keywords = INPUT_KINDS[kind]
+    sizes = SMALL if name in LAYERED else {}
+    torch.manual_seed(0)
+    return optimlab.models.create(name, shape, NUM_OUTPUTS, **sizes, **keywords, **hyperparameters), make_batch(4)
+
+
+def test_every_model_declares_an_input_kind_the_contracts_know():
+    assert {entry.name for entry in MODELS} == {name for name, _ in CASES}
+
+
+@pytest.mark.parametrize("name, kind", CASES)
+def test_output_has_one_row_of_outputs_per_example(name, kind):
+    model, x = build(name, kind)
+    out = model(x)
+    assert out.shape == (4, NUM_OUTPUTS) and out.dtype == torch.float32 and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name, kind", CASES)
+def test_gradients_reach_every_parameter(name, kind):
+    model, x = build(name, kind)
+    weights = torch.randn(4, NUM_OUTPUTS, generator=torch.Generator().manual_seed(1))
+    (model(x) * weights).sum().backward()
+    for parameter_name, parameter in model.named_parameters():
+        assert parameter.grad is not None, parameter_name
+        assert torch.isfinite(parameter.grad).all() and parameter.grad.abs().sum() > 0, parameter_name
+
+
+@pytest.mark.parametrize("name", LAYERED)
+@pytest.mark.parametrize("norm", NORMS)
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_every_norm_and_activation_builds_and_runs(name, norm, activation):
+    kind = sorted(MODELS.get(name).capabilities & INPUT_KINDS.keys())[-1]
+    model, x = build(name, kind, norm=norm, activation=activation)
+    assert activation in {activation_name(m) for m in model.modules()}
+    if norm != "none":
+        assert any(getattr(m, "kind", None) == norm for m in model.modules())
+    if norm == "instance" and name == "mlp":  # its norms see (N, C) features: nothing to normalize over
+        with pytest.raises(InvalidValueError, match="instance"):
+            model(x)
+    else:
+        assert model(x).shape[-1] == NUM_OUTPUTS
+
+
+@pytest.mark.parametrize("name", LAYERED)
+def test_dropout_is_random_in_training_and_off_in_eval(name):
+    kind = sorted(MODELS.get(name).capabilities & INPUT_KINDS.keys())[-1]
+    model, x = build(name, kind, dropout=0.5)
+    model.train()
+    assert not torch.equal(model(x), model(x))
+    model.eval()
+    assert torch.equal(model(x), model(x))
+
+
+@pytest.mark.parametrize("name", LAYERED)
+def test_bad_technique_names_fail_early_with_close_matches(name):
+    kind = sorted(MODELS.get(name).capabilities & INPUT_KINDS.keys())[-1]
+    for field, typo, suggestion in (("activation", "rellu", "relu"), ("norm", "batchnrm", "batchnorm"),
+                                    ("init", "kaiming_normall", "kaiming_normal")):
+        with pytest.raises(UnknownNameError, match=f"Did you mean '{suggestion}'"):
+            build(name, kind, **{field: typo})
+
+
+@pytest.mark.parametrize("name", LAYERED)
+@pytest.mark.parametrize("field, value", [("width", 0), ("depth", 2.5), ("dropout", 1.0), ("dropout", -0.1)])
+def test_out_of_range_hyperparameters_name_field_and_range(name, field, value):
+    kind = sorted(MODELS.get(name).capabilities & INPUT_KINDS.keys())[-1]
+    shape, _, keywords = INPUT_KINDS[kind]
+    with pytest.raises(InvalidValueError, match=f"'{field}'.*accepted"):
+        optimlab.models.create(name, shape, NUM_OUTPUTS, **keywords, **{field: value})
+
+
+def test_unknown_model_and_keyword_suggest_close_matches():
+    with pytest.raises(UnknownNameError, match="Did you mean 'resnet'"):
+        optimlab.models.create("resnt", (3, 8, 8), 10)
+    with pytest.raises(UnknownNameError, match="Did you mean 'width'"):
+        optimlab.models.create("mlp", (3,), 10, widht=8)
+
+
+@pytest.mark.parametrize("name", [entry.name for entry in MODELS])
+@pytest.mark.parametrize("input_shape, num_outputs", [((0,), 3), ((4, -1), 3), ((4,), 0), ("64", 3)])
+def test_bad_shapes_are_rejected_with_the_accepted_form(name, input_shape, num_outputs):
+    with pytest.raises(InvalidValueError, match="accepted"):
+        optimlab.models.create(name, input_shape, num_outputs)
+
+
+def test_data_dependent_init_says_how_to_apply_it():
+    with pytest.raises(InvalidValueError, match=r"init\.apply\(model, 'lsuv', data="):
+        optimlab.models.create("mlp", (4,), 2, init="lsuv")

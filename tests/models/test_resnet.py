@@ -1,0 +1,61 @@
+"""CIFAR ResNet: the paper's layer and parameter counts, and shortcuts that carry the input through."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import optimlab.models
+from optimlab.models.layers import LayerTechniques
+from optimlab.models.resnet import BasicBlock
+
+
+@pytest.mark.parametrize("depth, layers, params", [(3, 20, 0.27e6), (5, 32, 0.46e6), (9, 56, 0.85e6)])
+def test_layer_and_parameter_counts_match_the_paper(depth, layers, params):
+    net = optimlab.models.create("resnet", (3, 32, 32), 10, depth=depth)  # He et al. 2015, Table 6
+    weighted = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    assert len(weighted) == layers == 6 * depth + 2
+    assert sum(p.numel() for p in net.parameters()) == pytest.approx(params, rel=0.02)
+
+
+def test_stages_halve_the_map_and_double_the_channels():
+    net = optimlab.models.create("resnet", (3, 32, 32), 10, depth=2)
+    shapes = []
+    for block in (m for m in net.modules() if isinstance(m, BasicBlock)):
+        block.register_forward_hook(lambda _, __, out: shapes.append(tuple(out.shape[1:])))
+    net(torch.randn(2, 3, 32, 32))
+    assert shapes == [(16, 32, 32)] * 2 + [(32, 16, 16)] * 2 + [(64, 8, 8)] * 2
+
+
+def zero_branch(block: BasicBlock) -> None:
+    last_conv = [m for m in block.branch if isinstance(m, nn.Conv2d)][-1]
+    nn.init.zeros_(last_conv.weight)
+    nn.init.zeros_(last_conv.bias)
+
+
+def test_a_block_with_a_zero_branch_is_the_activation_of_its_input():
+    net = optimlab.models.create("resnet", (3, 16, 16), 10, width=8, depth=2, norm="none")
+    blocks = [m for m in net.modules() if isinstance(m, BasicBlock)]
+    for block in blocks:
+        zero_branch(block)
+    x = torch.randn(2, 8, 16, 16)
+    torch.testing.assert_close(blocks[0](x), F.relu(x))  # identity shortcut
+    y = torch.randn(2, 8, 16, 16)
+    down = blocks[2](y)  # first block of stage 2: subsample, then zero-pad 8 new channels (option A)
+    assert down.shape == (2, 16, 8, 8)
+    torch.testing.assert_close(down[:, :8], F.relu(y[:, :, ::2, ::2]))
+    assert torch.count_nonzero(down[:, 8:]) == 0
+
+
+def test_the_shortcut_adds_the_input_to_the_branch():
+    torch.manual_seed(0)
+    block = BasicBlock(4, 4, 1, 2, LayerTechniques.resolve("relu", "none", "default", 0.0))
+    x = torch.randn(2, 4, 6, 6)
+    torch.testing.assert_close(block(x), F.relu(block.branch(x) + x))
+
+
+def test_sequences_get_a_one_dimensional_resnet():
+    net = optimlab.models.create("resnet", (40,), 10, width=4)
+    assert any(isinstance(m, nn.Conv1d) for m in net.modules()) and not any(
+        isinstance(m, nn.Conv2d) for m in net.modules())
+    assert net(torch.randn(3, 40)).shape == (3, 10)

@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 
 class Output:
@@ -41,10 +42,9 @@ class Output:
         self.errors.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
 
 
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+def _cell(value: Any) -> Text:
+    """Plain text: a summary such as 'uniform on [a, b]' must not be read as rich markup."""
+    return Text(f"{value:.4g}" if isinstance(value, float) else str(value))
 
 
 def is_terminal() -> bool:

@@ -1,0 +1,62 @@
+"""Losses: each equals its closed form, and says whether it is a classification or a regression loss."""
+
+import pytest
+import torch
+
+from optimlab.errors import InvalidValueError, UnknownNameError
+from optimlab.registry import get_registry
+from optimlab.techniques import losses
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def test_cross_entropy_with_label_smoothing():
+    logits, labels, smoothing = torch.randn(8, 5, dtype=torch.float64), torch.randint(0, 5, (8,)), 0.1
+    log_p = logits - logits.logsumexp(dim=1, keepdim=True)
+    target = torch.full_like(log_p, smoothing / 5).scatter_add(
+        1, labels[:, None], torch.full((8, 1), 1 - smoothing, dtype=torch.float64)
+    )
+    expected = -(target * log_p).sum(dim=1).mean()
+    loss = losses.create("cross_entropy", label_smoothing=smoothing)
+    torch.testing.assert_close(loss(logits, labels), expected)
+
+
+def test_mse_compares_n_targets_with_n_by_1_outputs_elementwise():
+    prediction, target = torch.randn(6, 1), torch.randn(6)
+    expected = (prediction[:, 0] - target).square().mean()
+    torch.testing.assert_close(losses.create("mse")(prediction, target), expected)
+
+
+def test_huber_is_quadratic_below_delta_linear_above():
+    prediction, target, delta = torch.tensor([0.0, 0.0, 0.0]), torch.tensor([0.2, -1.0, 3.0]), 0.5
+    expected = torch.tensor([0.5 * 0.2**2, delta * (1.0 - 0.5 * delta), delta * (3.0 - 0.5 * delta)]).mean()
+    torch.testing.assert_close(losses.create("huber", delta=delta)(prediction, target), expected)
+
+
+@pytest.mark.parametrize("target", [torch.tensor([0, 1, 1, 0]), torch.tensor([0.1, 0.9, 0.5, 0.0])])
+def test_bce_with_logits_takes_labels_or_soft_targets(target):
+    logits = torch.randn(4, 1)
+    p, t = torch.sigmoid(logits[:, 0]), target.float()
+    expected = -(t * p.log() + (1 - t) * (1 - p).log()).mean()
+    torch.testing.assert_close(losses.create("bce")(logits, target), expected)
+
+
+@pytest.mark.parametrize("name", get_registry("loss").names())
+def test_every_loss_names_its_task(name):
+    entry = get_registry("loss").get(name)
+    assert len(entry.capabilities & {"classification", "regression"}) == 1
+    losses.create(name)  # creatable with its defaults
+
+
+def test_bad_input_is_explained():
+    with pytest.raises(InvalidValueError, match="target shape"):
+        losses.create("mse")(torch.randn(4, 2), torch.randn(4))
+    with pytest.raises(InvalidValueError, match="'delta'"):
+        losses.create("huber", delta=0.0)
+    with pytest.raises(InvalidValueError, match="label_smoothing"):
+        losses.create("cross_entropy", label_smoothing=1.0)
+    with pytest.raises(UnknownNameError, match="Did you mean 'cross_entropy'"):
+        losses.create("cross_entrpy")

@@ -1,0 +1,95 @@
+"""Input scaling: like scikit-learn's scalers, exactly invertible, safe on constant features, saved in models."""
+
+import pytest
+import torch
+from sklearn import preprocessing
+from torch import nn
+
+from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.registry import get_registry
+from optimlab.techniques import scaling
+
+NAMES = get_registry("scaling").names()
+
+
+def _data(seed: int, shape=(200, 5)) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(shape, generator=generator, dtype=torch.float64).exp() * 3.0 - 1.0  # skewed features
+
+
+@pytest.mark.parametrize(
+    ("name", "hyperparameters", "reference"),
+    [
+        ("standardize", {}, preprocessing.StandardScaler()),
+        ("minmax", {}, preprocessing.MinMaxScaler()),
+        ("minmax", {"feature_range": (-1.0, 2.0)}, preprocessing.MinMaxScaler(feature_range=(-1.0, 2.0))),
+        ("robust", {}, preprocessing.RobustScaler()),
+    ],
+)
+def test_fitted_on_train_applied_to_test_like_scikit_learn(name, hyperparameters, reference):
+    train, test = _data(0), _data(1, (50, 5))
+    scaler = scaling.create(name, **hyperparameters).fit(train)
+    expected = reference.fit(train.numpy()).transform(test.numpy())
+    torch.testing.assert_close(scaler(test), torch.from_numpy(expected), rtol=1e-12, atol=1e-12)
+
+
+# What each scaler promises about the training data it was fitted on, checked on its output y.
+def _moments(y, dims):
+    std, mean = torch.std_mean(y, dim=dims, correction=0)
+    return torch.stack([mean, std - 1.0]).abs().max().item()
+
+
+PROMISES = {
+    "none": lambda x, y: (y - x).abs().max().item(),
+    "standardize": lambda x, y: _moments(y, 0),
+    "per_channel": lambda x, y: _moments(y, (0, 2, 3)),
+    "minmax": lambda x, y: max(y.amin(0).abs().max().item(), (y.amax(0) - 1).abs().max().item()),
+    "robust": lambda x, y: max(
+        torch.quantile(y, 0.5, dim=0).abs().max().item(),  # the interpolated median, not torch's lower one
+        (torch.quantile(y, 0.75, dim=0) - torch.quantile(y, 0.25, dim=0) - 1).abs().max().item(),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_promised_statistics_exact_inverse_and_safe_constant_features(name):
+    x = _data(2, (64, 3, 4, 4))
+    x[:, 1, 2] = 7.5  # a constant feature (and part of a channel)
+    x[:, 2] = -2.0  # a constant channel
+    scaler = scaling.create(name).fit(x)
+    y = scaler(x)
+    assert torch.isfinite(y).all()
+    constant = y[:, 2].flatten()
+    assert torch.all(constant == constant[0])
+    torch.testing.assert_close(scaler.inverse(y), x, rtol=0, atol=1e-12)
+    varying = x.clone()
+    varying[:, 1:] = _data(3, (64, 2, 4, 4))
+    assert PROMISES[name](varying, scaling.create(name).fit(varying)(varying)) < 1e-9
+
+
+def test_state_travels_in_the_models_state_dict():
+    train = _data(4).float()
+    model = nn.Sequential(scaling.create("robust").fit(train), nn.Linear(5, 2))
+    fresh = nn.Sequential(scaling.create("robust"), nn.Linear(5, 2))
+    fresh.load_state_dict(model.state_dict())
+    torch.testing.assert_close(fresh(train), model(train))
+
+
+def test_unfitted_scalers_refuse_to_run_except_none():
+    with pytest.raises(OptimlabError, match="not fitted"):
+        scaling.create("standardize")(torch.ones(2, 2))
+    x = torch.randn(3, 2)
+    assert torch.equal(scaling.create("none")(x), x)
+
+
+def test_bad_data_and_values_are_explained():
+    with pytest.raises(InvalidValueError, match="floating-point"):
+        scaling.create("minmax").fit(torch.arange(6).reshape(3, 2))
+    with pytest.raises(InvalidValueError, match="non-empty"):
+        scaling.create("standardize").fit(torch.empty(0, 3))
+    with pytest.raises(InvalidValueError, match="per-channel"):
+        scaling.create("per_channel").fit(torch.randn(5))
+    with pytest.raises(InvalidValueError, match="feature_range"):
+        scaling.create("minmax", feature_range=(1.0, 0.0))
+    with pytest.raises(InvalidValueError, match="feature_range"):
+        scaling.create("minmax", feature_range=(0.0, 1.0, 2.0))

@@ -1,4 +1,4 @@
-"""Input scaling: like scikit-learn's scalers, exactly invertible, safe on constant features, saved in models."""
+"""Scaling: as scikit-learn's scalers, exactly invertible, safe on constant features, saved in models."""
 
 import pytest
 import torch

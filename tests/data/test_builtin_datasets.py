@@ -1,0 +1,88 @@
+"""Built-in data sets: the documented sizes, shapes and classes; every entry loads and is reproducible."""
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+import optimlab.data
+from optimlab.registry import get_registry
+
+DATASETS = get_registry("dataset")
+
+# name, options: examples, input shape, image shape, task, classes (or regression targets)
+DOCUMENTED = [
+    ("digits", {}, 1797, (64,), (1, 8, 8), "classification", 10),
+    ("iris", {}, 150, (4,), None, "classification", 3),
+    ("wine", {}, 178, (13,), None, "classification", 3),
+    ("breast_cancer", {}, 569, (30,), None, "classification", 2),
+    ("mnist1d", {}, 5000, (40,), None, "classification", 10),
+    ("two_spirals", {"n": 300}, 300, (2,), None, "classification", 2),
+    ("teacher_student", {"in_features": 7, "n": 200}, 200, (7,), None, "regression", 1),
+    ("noisy_quadratic", {"n": 50}, 50, (100,), None, "regression", 100),
+]
+
+
+def everything(name, seed=0, **options):
+    """All examples in the training split."""
+    return optimlab.data.load(name, seed=seed, val_fraction=0.0, test_fraction=0.0, **options)
+
+
+def test_every_registered_data_set_is_documented_here():
+    assert {entry.name for entry in DATASETS} == {row[0] for row in DOCUMENTED}
+
+
+@pytest.mark.parametrize("name, options, n, input_shape, image_shape, task, outputs", DOCUMENTED)
+def test_documented_sizes_shapes_and_classes(name, options, n, input_shape, image_shape, task, outputs):
+    s = everything(name, **options)
+    assert len(s.train) == n and len(s.val) == len(s.test) == 0
+    assert s.input_shape == input_shape and s.train.x.shape == (n, *input_shape) and s.image_shape == image_shape
+    assert s.task == task and s.num_outputs == outputs and s.train.x.dtype == torch.float32
+    if task == "classification":
+        assert s.num_classes == outputs and s.train.y.dtype == torch.int64 and s.train.y.shape == (n,)
+        assert set(s.train.y.tolist()) == set(range(outputs))
+    else:
+        assert s.num_classes is None and s.train.y.dtype == torch.float32 and s.train.y.shape == (n, outputs)
+
+
+@pytest.mark.parametrize("name, options", [(row[0], row[1]) for row in DOCUMENTED])
+def test_each_data_set_is_reproducible_from_the_seed(name, options):
+    a, b = optimlab.data.load(name, seed=7, **options), optimlab.data.load(name, seed=7, **options)
+    assert torch.equal(a.train.x, b.train.x) and torch.equal(a.test.y, b.test.y)
+
+
+def test_scikit_learn_sets_hold_exactly_scikit_learns_rows():
+    from sklearn.datasets import load_wine
+
+    x, y = load_wine(return_X_y=True)
+    s = everything("wine")
+    ours = sorted(map(tuple, torch.cat([s.train.x, s.train.y.unsqueeze(1).float()], 1).tolist()))
+    theirs = sorted(map(tuple, np.c_[x, y].astype(np.float32).tolist()))
+    assert ours == theirs
+
+
+def test_mnist1d_with_the_packages_seed_is_the_packages_data_set():
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    reference = make_dataset(get_dataset_args())  # seed 42, 5,000 examples
+    x = np.concatenate([reference["x"], reference["x_test"]]).astype(np.float32)
+    ours = optimlab.data.mnist1d.mnist1d(42)
+    assert np.array_equal(ours.examples.x.numpy(), x)
+    assert np.array_equal(ours.examples.y.numpy(), np.concatenate([reference["y"], reference["y_test"]]))
+
+
+def test_mnist1d_draws_from_the_seed_and_leaves_global_generators_alone():
+    np.random.seed(123)
+    random.seed(123)
+    expected_numpy, expected_python = np.random.rand(), random.random()
+    np.random.seed(123)
+    random.seed(123)
+    a, b = everything("mnist1d", seed=0, n=100), everything("mnist1d", seed=1, n=100)
+    assert not torch.equal(a.train.x.sort(0).values, b.train.x.sort(0).values)
+    assert np.random.rand() == expected_numpy and random.random() == expected_python
+    assert torch.bincount(a.train.y).tolist() == [10] * 10
+
+
+def test_aliases_reach_the_same_data():
+    assert torch.equal(everything("cancer").train.x, everything("breast_cancer").train.x)

@@ -1,0 +1,64 @@
+"""Noisy quadratic (DeepOBS quadratic_deep): the Hessian's spectrum, the loss and its minimizer."""
+
+import pytest
+import torch
+
+import optimlab.data
+import optimlab.models
+from optimlab.data.noisy_quadratic import deep_learning_hessian
+
+
+def test_hessian_has_90_small_and_10_large_eigenvalues_in_a_rotated_basis():
+    hessian = deep_learning_hessian().double()
+    assert hessian.shape == (100, 100) and torch.equal(hessian, hessian.T)
+    eigenvalues = torch.linalg.eigvalsh(hessian)
+    assert ((eigenvalues[:90] > 0) & (eigenvalues[:90] < 1)).all()
+    assert ((eigenvalues[90:] > 30) & (eigenvalues[90:] < 60)).all()
+    off_diagonal = hessian - torch.diag(torch.diagonal(hessian))
+    assert off_diagonal.norm() > 0.5 * hessian.norm()  # not axis-aligned
+
+
+def test_the_hessian_is_part_of_the_problem_and_the_seed_draws_the_samples():
+    a, b = optimlab.data.load("noisy_quadratic", seed=0), optimlab.data.load("noisy_quadratic", seed=1)
+    assert torch.equal(a.loss.hessian, b.loss.hessian)
+    assert not torch.equal(a.train.x, b.train.x)
+    assert torch.equal(a.train.x, a.train.y)
+
+
+def test_samples_are_centred_with_the_requested_spread():
+    x = optimlab.data.load("noisy_quadratic", n=2000, noise=0.6, val_fraction=0, test_fraction=0).train.x
+    assert x.mean().abs().item() < 0.01 and x.std().item() == pytest.approx(0.6, rel=0.02)
+
+
+def test_loss_and_gradient_are_the_quadratic_form():
+    s = optimlab.data.load("noisy_quadratic", n=20)
+    theta = torch.randn(100, dtype=torch.float32, requires_grad=True)
+    x = s.train.x
+    loss = s.loss(theta.expand(len(x), -1), x)
+    hessian = s.loss.hessian
+    q = theta.detach() - x
+    expected = 0.5 * torch.einsum("ni,ij,nj->n", q, hessian, q).mean()
+    torch.testing.assert_close(loss.detach(), expected, rtol=1e-4, atol=1e-4)
+    loss.backward()
+    torch.testing.assert_close(theta.grad, hessian @ (theta.detach() - x.mean(0)), rtol=1e-4, atol=1e-4)
+
+
+def test_gradient_descent_on_the_parameter_vector_follows_the_closed_form_trajectory():
+    s = optimlab.data.load("noisy_quadratic", n=200, val_fraction=0, test_fraction=0)
+    model = optimlab.models.create("parameter_vector", s.input_shape, s.num_outputs)
+    hessian, mean = s.loss.hessian.double(), s.train.x.double().mean(0)
+    step, steps, start = 0.02, 50, torch.ones(100, dtype=torch.float64)  # DeepOBS starts theta at ones
+    optimizer = torch.optim.SGD(model.parameters(), lr=step)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        s.loss(model(s.train.x), s.train.y).backward()
+        optimizer.step()
+    # Full-batch gradient H (theta - mean) gives theta_k - mean = (I - step H)^k (theta_0 - mean).
+    contraction = torch.eye(100, dtype=torch.float64) - step * hessian
+    expected = mean + torch.linalg.matrix_power(contraction, steps) @ (start - mean)
+    torch.testing.assert_close(model.theta.detach().double(), expected, rtol=1e-4, atol=1e-4)
+    assert excess(expected, mean, hessian) < 0.1 * excess(start, mean, hessian)  # large curvatures are solved
+
+
+def excess(theta, minimizer, hessian):
+    return 0.5 * (theta - minimizer) @ hessian @ (theta - minimizer)

@@ -1,0 +1,83 @@
+"""Splits: deterministic from the seed, disjoint, stratified; data_fraction subsamples training only."""
+
+import re
+
+import pytest
+import torch
+
+from optimlab.data import Examples, split
+from optimlab.errors import InvalidValueError
+
+# Three imbalanced classes; x holds each row's id, so splits can be compared as sets of rows.
+LABELS = torch.tensor([0] * 100 + [1] * 50 + [2] * 10)
+DATA = Examples.from_arrays(torch.arange(160.0).unsqueeze(1), LABELS, name="toy")
+
+
+def ids(pair) -> set[int]:
+    return set(pair.x[:, 0].long().tolist())
+
+
+def test_the_same_seed_gives_the_same_splits_and_another_seed_others():
+    a, b, c = split(DATA, seed=3), split(DATA, seed=3), split(DATA, seed=4)
+    for name in ("train", "val", "test"):
+        assert torch.equal(getattr(a, name).x, getattr(b, name).x)
+        assert torch.equal(getattr(a, name).y, getattr(b, name).y)
+    assert ids(a.test) != ids(c.test)
+
+
+def test_splits_are_disjoint_and_cover_every_example():
+    s = split(DATA, seed=0)
+    train, val, test = ids(s.train), ids(s.val), ids(s.test)
+    assert not (train & val or train & test or val & test)
+    assert train | val | test == set(range(160))
+    for pair in (s.train, s.val, s.test):  # targets stay with their inputs
+        assert torch.equal(pair.y, LABELS[pair.x[:, 0].long()])
+
+
+def test_every_class_is_split_in_the_requested_proportions():
+    s = split(DATA, seed=0, val_fraction=0.2, test_fraction=0.1)
+    assert torch.bincount(s.test.y, minlength=3).tolist() == [10, 5, 1]
+    assert torch.bincount(s.val.y, minlength=3).tolist() == [20, 10, 2]
+    assert torch.bincount(s.train.y, minlength=3).tolist() == [70, 35, 7]
+
+
+def test_splits_are_shuffled_not_in_class_blocks():
+    s = split(DATA, seed=0)
+    assert not torch.equal(s.train.y, s.train.y.sort().values)
+
+
+def test_data_fraction_subsamples_training_only_and_smaller_subsamples_nest():
+    full, half, tenth = (split(DATA, seed=0, data_fraction=f) for f in (1.0, 0.5, 0.1))
+    assert ids(half.val) == ids(full.val) and ids(half.test) == ids(full.test)
+    assert ids(tenth.train) < ids(half.train) < ids(full.train)
+    assert torch.bincount(half.train.y, minlength=3).tolist() == [30, 15, 3]
+    assert torch.bincount(tenth.train.y, minlength=3).tolist() == [6, 3, 1]  # every class keeps one
+
+
+def test_regression_is_split_without_strata():
+    data = Examples.from_arrays(torch.arange(50.0).unsqueeze(1), torch.randn(50), name="reg", task="regression")
+    s = split(data, seed=0, data_fraction=0.5)
+    assert (len(s.train), len(s.val), len(s.test)) == (15, 10, 10)
+    assert s.train.y.shape == (15, 1) and s.num_outputs == 1 and s.num_classes is None
+
+
+def test_metadata_travels_with_the_splits():
+    s = split(Examples.from_arrays(torch.zeros(10, 64), torch.arange(10) % 2, name="img", image_shape=(1, 8, 8)))
+    assert (s.name, s.task, s.input_shape, s.image_shape, s.num_classes, s.num_outputs) == (
+        "img", "classification", (64,), (1, 8, 8), 2, 2)
+
+
+@pytest.mark.parametrize("fractions, field", [
+    ({"val_fraction": -0.1}, "val_fraction"), ({"val_fraction": 1.0}, "val_fraction"),
+    ({"test_fraction": "0.2"}, "test_fraction"), ({"val_fraction": 0.5, "test_fraction": 0.5}, "val_fraction + test"),
+    ({"data_fraction": 0.0}, "data_fraction"), ({"data_fraction": 1.5}, "data_fraction"),
+])
+def test_bad_fractions_name_the_field_and_the_range(fractions, field):
+    with pytest.raises(InvalidValueError, match=f"for {re.escape(field)}.*accepted"):
+        split(DATA, **fractions)
+
+
+def test_too_few_examples_to_train_on_is_an_error():
+    data = Examples.from_arrays(torch.zeros(2, 1), torch.zeros(2), name="pair", task="regression")
+    with pytest.raises(InvalidValueError, match="at least one training example"):
+        split(data, val_fraction=0.4, test_fraction=0.5)

@@ -1,0 +1,182 @@
+"""Tuning protocols: which trials a study runs, planned so that every method gets the same budget.
+
+The comparison protocol of the optimizer benchmark literature (Schneider et al., DeepOBS, 2019,
+https://arxiv.org/abs/1903.05499; Choi et al., On Empirical Comparisons of Optimizers for Deep
+Learning, 2019, https://arxiv.org/abs/1910.05446; Schmidt et al., Descending through a Crowded Valley,
+2021, https://arxiv.org/abs/2007.01547) in two phases, for each method (an optimizer, or any value of a
+compared recipe field):
+
+1. **tune**: ``budget`` trials over the search space at the tuning seed: a grid, independent random
+   draws, or TPE suggestions. Without a space, the space is the learning rate on a log grid spanning 4
+   decades around the optimizer's scale (:func:`lr_range`), as DeepOBS tunes.
+2. **seeds**: the configuration with the best validation metric reruns with ``seeds`` fresh seeds
+   (1..N, none of them the tuning seed, so the selection's optimism does not leak into the reported
+   numbers); the leaderboard reports the test metric over these.
+
+Every planned trial has a *key* (``tune/3``, ``seeds/2``) unique in its method's study: a resumed study
+runs exactly the keys that have no finished trial, so none is lost or repeated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import torch
+
+from optimlab.errors import InvalidValueError
+from optimlab.recipe import Recipe
+from optimlab.registry import get_registry
+from optimlab.study.space import Dimension, SearchSpace
+from optimlab.study.workloads import Workload
+
+__all__ = ["PROTOCOLS", "PRUNERS", "Method", "PlannedTrial", "StudySpec", "lr_range", "methods_from"]
+
+PROTOCOLS = ("grid", "random", "tpe")
+PRUNERS = ("none", "median", "halving")
+TUNE, SEEDS = "tune", "seeds"
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """One contestant: a name and the recipe fields it fixes (``{"optimizer.name": "adam"}``)."""
+
+    name: str
+    updates: Mapping[str, Any]
+
+
+def methods_from(field: str, values: Sequence[Any]) -> tuple[Method, ...]:
+    """One method per value of a compared recipe field: ``methods_from("optimizer.name", ["sgd", "adam"])``."""
+    if not values:
+        raise InvalidValueError(f"values compared for {field!r}", values, "at least one value")
+    names = [str(v) for v in values]
+    if len(set(names)) != len(names):
+        raise InvalidValueError(f"values compared for {field!r}", values, "distinct values")
+    return tuple(Method(str(v), {field: v}) for v in values)
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedTrial:
+    """A trial the protocol calls for: its key, its fixed parameters (``None``: the sampler's) and seed."""
+
+    key: str
+    phase: str
+    params: Mapping[str, Any] | None
+    seed: int
+
+
+def lr_range(optimizer: str) -> tuple[float, float]:
+    """The learning-rate range tuned by default: 4 decades, ``center / 100`` to ``center * 100``.
+
+    The center is the optimizer's default lr, except for optimizers whose step grows with the gradient
+    (the SGD family), whose torch default (1e-3) is a placeholder rather than a tuned value: their
+    center is 1e-2, so their range is the base grid 1e-4..1 of the issue. Which kind an optimizer is,
+    is measured, not listed: one step from fresh state on gradients 1 and 100.
+    """
+    entry = get_registry("optimizer").get(optimizer)
+    center = next(h.default for h in entry.hyperparameters if h.name == "lr")
+    steps = []
+    for gradient in (1.0, 100.0):
+        transform = entry.create()
+        params = [torch.zeros(4)]
+        delta, _ = transform.update([torch.full((4,), gradient)], transform.init(params), params)
+        steps.append(delta[0].abs().max().item())
+    if steps[1] > 10 * steps[0]:
+        center = 1e-2
+    return center / 100, center * 100
+
+
+@dataclasses.dataclass(frozen=True)
+class StudySpec:
+    """Everything that decides a study's trials; stored with the study so any worker can run them."""
+
+    name: str
+    recipe: Recipe  # the workload's base recipe: what every trial holds constant
+    methods: tuple[Method, ...]
+    space: SearchSpace | None = None  # None: the learning rate, on lr_range of each method's optimizer
+    protocol: Literal["grid", "random", "tpe"] = "grid"
+    budget: int = 7  # tuning trials per method: the same for every method
+    seeds: int = 3  # reruns of each method's best configuration
+    pruner: Literal["none", "median", "halving"] = "none"
+    metric: str = "val_accuracy"
+    goal: Literal["max", "min"] = "max"
+    test_metric: str = "test_accuracy"
+    target: float | None = None
+    sampler_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise InvalidValueError("protocol", self.protocol, "one of " + ", ".join(PROTOCOLS))
+        if self.pruner not in PRUNERS:
+            raise InvalidValueError("pruner", self.pruner, "one of " + ", ".join(PRUNERS))
+        for field, value, least in (("budget", self.budget, 1), ("seeds", self.seeds, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise InvalidValueError(field, value, f"an integer >= {least}")
+        if not self.methods:
+            raise InvalidValueError("methods", self.methods, "at least one method to compare")
+        names = [m.name for m in self.methods]
+        if len(set(names)) != len(names) or any("/" in n for n in names):
+            raise InvalidValueError("method names", names, "distinct names without '/'")
+        for method in self.methods:  # a bad field or value fails here, before any trial starts
+            probe = self.space_for(method).grid(1)[0]
+            self.recipe.with_updates({**method.updates, **probe})
+
+    @classmethod
+    def for_workload(cls, name: str, workload: Workload, methods: Sequence[Method], **options: Any) -> StudySpec:
+        return cls(name=name, recipe=workload.recipe, methods=tuple(methods), metric=workload.metric,
+                   goal=workload.goal, test_metric=workload.test_metric, target=workload.target, **options)
+
+    def study_name(self, method: Method) -> str:
+        """The Optuna study holding ``method``'s trials: ``<study>/<method>``."""
+        return f"{self.name}/{method.name}"
+
+    def method_recipe(self, method: Method) -> Recipe:
+        return self.recipe.with_updates(dict(method.updates))
+
+    def space_for(self, method: Method) -> SearchSpace:
+        if self.space is not None:
+            return self.space
+        low, high = lr_range(self.method_recipe(method).optimizer.name)
+        return SearchSpace((Dimension("optimizer.lr", low=low, high=high, log=True),))
+
+    def tune_plan(self, method: Method) -> list[PlannedTrial]:
+        """The ``budget`` tuning trials: grid points, random draws, or TPE slots filled when they start."""
+        space, seed = self.space_for(method), self.recipe.training.seed
+        if self.protocol == "grid":
+            configs: list[Mapping[str, Any] | None] = list(space.grid(space.grid_points_for(self.budget)))
+        elif self.protocol == "random":
+            configs = list(space.sample(self.budget, seed=self.sampler_seed))
+        else:
+            configs = [None] * self.budget
+        return [PlannedTrial(f"{TUNE}/{i}", TUNE, config, seed) for i, config in enumerate(configs)]
+
+    def seed_plan(self, best: Mapping[str, Any]) -> list[PlannedTrial]:
+        """Reruns of the best configuration with fresh seeds, counted from the tuning seed + 1."""
+        first = self.recipe.training.seed + 1
+        return [PlannedTrial(f"{SEEDS}/{i}", SEEDS, dict(best), first + i) for i in range(self.seeds)]
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether metric value ``a`` beats ``b`` (NaN never does)."""
+        if math.isnan(a):
+            return False
+        return math.isnan(b) or (a > b if self.goal == "max" else a < b)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "recipe": self.recipe.to_dict(),
+            "methods": [{"name": m.name, "updates": dict(m.updates)} for m in self.methods],
+            "space": None if self.space is None else self.space.to_dict(), "protocol": self.protocol,
+            "budget": self.budget, "seeds": self.seeds, "pruner": self.pruner, "metric": self.metric,
+            "goal": self.goal, "test_metric": self.test_metric, "target": self.target,
+            "sampler_seed": self.sampler_seed,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StudySpec:
+        fields = dict(data)
+        fields["recipe"] = Recipe.from_dict(fields["recipe"])
+        fields["methods"] = tuple(Method(m["name"], m["updates"]) for m in fields["methods"])
+        fields["space"] = None if fields["space"] is None else SearchSpace.from_dict(fields["space"])
+        return cls(**fields)

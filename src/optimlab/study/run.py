@@ -1,0 +1,196 @@
+"""Run a study end to end: create or resume its Optuna studies, plan each phase, execute, read back.
+
+The driver is the only process that adds trials (it enqueues each planned key that has no trial yet);
+executors only take enqueued trials. So any number of workers, started anywhere, never run a trial
+twice, and a study killed at any point resumes by planning again: finished keys are kept, keys whose
+process died (see :func:`~optimlab.study.storage.reclaim_stale`) run again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage
+
+from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.study.protocols import SEEDS, TUNE, Method, PlannedTrial, StudySpec
+from optimlab.study.storage import (
+    DONE_ATTR,
+    INTERRUPTED,
+    SPEC_ATTR,
+    TrialRecord,
+    load_records,
+    open_storage,
+    optimlab_studies,
+    reclaim_stale,
+)
+
+__all__ = ["BACKENDS", "StudyResult", "run_study", "load_spec", "counted"]
+
+BACKENDS = ("local", "batched", "workers", "ray")
+METHOD_ATTR = "optimlab.method"
+MAX_INTERRUPTIONS = 3  # a key whose process dies this often (out of memory?) is given up, not retried forever
+POLL_SECONDS = 0.5
+
+Targets = Sequence[tuple[StudySpec, Method]]
+
+
+@dataclasses.dataclass
+class StudyResult:
+    """A finished study: its spec, where it lives, and its counted trials (one per planned key)."""
+
+    spec: StudySpec
+    location: str
+    records: list[TrialRecord]
+
+
+def counted(records: Sequence[TrialRecord]) -> list[TrialRecord]:
+    """The finished trial of each (study, key): the first, should a race ever have run a key twice."""
+    seen: dict[tuple[str, str], TrialRecord] = {}
+    for record in records:
+        if record.finished and (record.study, record.key) not in seen:
+            seen[(record.study, record.key)] = record
+    return list(seen.values())
+
+
+def load_spec(location: str | Path, name: str | None = None) -> StudySpec:
+    """The spec of the study ``name`` kept at ``location`` (the only one there, when ``name`` is None)."""
+    studies = optimlab_studies(open_storage(location), name)
+    names = list(dict.fromkeys(s.user_attrs[SPEC_ATTR]["name"] for s in studies))
+    if not names:
+        raise OptimlabError(f"no optimlab study{'' if name is None else f' {name!r}'} at {str(location)!r}")
+    if len(names) > 1:
+        raise OptimlabError(f"{str(location)!r} holds several studies ({', '.join(names)}): name one")
+    return StudySpec.from_dict(studies[0].user_attrs[SPEC_ATTR])
+
+
+def _open_studies(storage: BaseStorage, spec: StudySpec, resume: bool) -> None:
+    existing = optimlab_studies(storage, spec.name)
+    if existing and not resume:
+        raise OptimlabError(f"the storage already holds study {spec.name!r}: pass resume=True (--resume) to "
+                            "continue it, or choose another output folder or study name")
+    if resume and not existing:
+        raise OptimlabError(f"nothing to resume: no study {spec.name!r} in this storage")
+    if existing:
+        stored = existing[0].user_attrs[SPEC_ATTR]
+        changed = sorted(k for k, v in spec.to_dict().items() if stored.get(k) != v)
+        if changed:
+            raise OptimlabError(f"cannot resume study {spec.name!r}: its {', '.join(changed)} differ from the "
+                                "stored study; resume with the same settings (or omit them to reuse them)")
+    for method in spec.methods:
+        study = optuna.create_study(storage=storage, study_name=spec.study_name(method), load_if_exists=True,
+                                    direction="maximize" if spec.goal == "max" else "minimize")
+        study.set_user_attr(SPEC_ATTR, spec.to_dict())
+        study.set_user_attr(METHOD_ATTR, method.name)
+
+
+def _best_params(spec: StudySpec, records: Sequence[TrialRecord]) -> dict[str, Any] | None:
+    """The tuning configuration with the best metric (ties: the earlier key); None if none completed."""
+    best: TrialRecord | None = None
+    for record in sorted(records, key=lambda r: int(r.key.split("/")[1])):
+        if record.phase == TUNE and record.state == "complete" and (best is None or spec.better(record.value, best.value)):
+            best = record
+    return None if best is None else best.params
+
+
+def _plan(spec: StudySpec, method: Method, phase: str, records: Sequence[TrialRecord]) -> list[PlannedTrial]:
+    if phase == TUNE:
+        return spec.tune_plan(method)
+    best = _best_params(spec, records)
+    return [] if best is None else spec.seed_plan(best)
+
+
+def _enqueue_missing(storage: BaseStorage, spec: StudySpec, phase: str) -> int:
+    """Enqueue each planned key of ``phase`` that has no waiting, running or finished trial."""
+    added = 0
+    for method in spec.methods:
+        name = spec.study_name(method)
+        records = load_records(storage, [name])
+        present = {r.key for r in records if r.finished or r.state in ("waiting", "running")}
+        interruptions: dict[str, int] = {}
+        for r in records:
+            if r.status == INTERRUPTED:
+                interruptions[r.key] = interruptions.get(r.key, 0) + 1
+        study = optuna.load_study(study_name=name, storage=storage)
+        for planned in _plan(spec, method, phase, records):
+            if planned.key in present or interruptions.get(planned.key, 0) >= MAX_INTERRUPTIONS:
+                continue
+            study.enqueue_trial(dict(planned.params or {}), user_attrs={
+                "method": method.name, "phase": planned.phase, "key": planned.key, "seed": planned.seed})
+            added += 1
+    return added
+
+
+def _pending(storage: BaseStorage, names: Sequence[str], states: Sequence[str] = ("waiting", "running")) -> bool:
+    """Whether a trial of these studies waits or runs (in any process)."""
+    return any(r.state in states for r in load_records(storage, names))
+
+
+def _execute(backend: str, storage: BaseStorage, location: str, targets: Targets, poll: Callable[[], None],
+             options: dict[str, Any]) -> None:
+    if backend == "local":
+        from optimlab.study.backends.local import run_waiting
+
+        run_waiting(storage, targets, after_each=poll)
+    elif backend == "batched":
+        from optimlab.study.backends.batched import run_waiting_batched
+
+        run_waiting_batched(storage, targets, members=options.get("members", 64), after_each=poll)
+    elif backend == "workers":
+        from optimlab.study.backends.workers import run_in_processes
+
+        run_in_processes(location, targets, processes=options.get("workers", 2), poll=poll)
+    else:
+        from optimlab.study.backends.ray import run_on_ray
+
+        run_on_ray(location, targets, tasks=options.get("workers", 2), address=options.get("ray_address"),
+                   poll=poll)
+
+
+def run_study(spec: StudySpec, location: str | Path, *, backend: str = "local", resume: bool = False,
+              workers: int = 2, members: int = 64, ray_address: str | None = None,
+              on_progress: Callable[[list[TrialRecord]], None] | None = None) -> StudyResult:
+    """Run (or resume) ``spec`` in the storage at ``location`` (a folder or an RDB URL).
+
+    Args:
+        backend: ``local`` (this process), ``batched`` (``members`` trials of one architecture trained at
+            once as one vectorized model), ``workers`` (``workers`` processes on this machine) or
+            ``ray`` (``workers`` Ray tasks; ``ray_address`` of a cluster, else a local Ray).
+        resume: continue the study already in the storage (same spec): finished trials are kept,
+            interrupted ones run again.
+        on_progress: called with every trial record after each trial (local backends) or poll.
+    """
+    if backend not in BACKENDS:
+        raise InvalidValueError("backend", backend, "one of " + ", ".join(BACKENDS))
+    location = str(location)
+    storage = open_storage(location)
+    _open_studies(storage, spec, resume)
+    names = [spec.study_name(m) for m in spec.methods]
+    targets = [(spec, m) for m in spec.methods]
+
+    def poll() -> None:
+        for name in names:
+            reclaim_stale(storage, name)
+        if on_progress is not None:
+            on_progress(load_records(storage, names))
+
+    options = {"workers": workers, "members": members, "ray_address": ray_address}
+    for phase in (TUNE, SEEDS):
+        for _ in range(MAX_INTERRUPTIONS + 1):
+            poll()  # reclaims what a killed run left running, before planning
+            _enqueue_missing(storage, spec, phase)
+            if not _pending(storage, names):
+                break
+            _execute(backend, storage, location, targets, poll, options)
+            while _pending(storage, names, states=("running",)):  # trials other processes still run
+                time.sleep(POLL_SECONDS)
+                poll()
+    for name in names:
+        optuna.load_study(study_name=name, storage=storage).set_user_attr(DONE_ATTR, True)
+    poll()
+    return StudyResult(spec=spec, location=location, records=counted(load_records(storage, names)))

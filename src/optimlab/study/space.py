@@ -1,0 +1,204 @@
+"""Search spaces over recipe fields: categorical choices and numeric ranges, from YAML or flags.
+
+A dimension names a dotted recipe field (``optimizer.lr``, ``model.activation``, ``training.batch_size``,
+``optimizer.options.momentum``) and the values it may take. The same space serves every protocol: its
+grid (grid search), independent draws (random search, Bergstra & Bengio, Random Search for
+Hyper-Parameter Optimization, JMLR 2012) and Optuna's ``suggest_*`` calls (TPE, Bergstra et al.,
+Algorithms for Hyper-Parameter Optimization, NeurIPS 2011). Parameter names in the Optuna storage are
+the dotted fields themselves, so optuna-dashboard shows ``optimizer.lr`` where a user expects it.
+
+>>> space = SearchSpace.from_flags(["optimizer.lr=1e-4:1e-1:log", "model.activation=relu,gelu"])
+>>> len(space.grid(4)), space.grid(4)[0]
+(8, {'optimizer.lr': 0.0001, 'model.activation': 'relu'})
+
+In YAML, a list is a set of choices and a mapping a range::
+
+    optimizer.lr: {low: 1.0e-4, high: 1.0e-1, log: true}
+    training.batch_size: {low: 16, high: 128, log: true, integer: true}
+    model.activation: [relu, gelu, silu]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import random
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+import yaml
+
+from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
+
+__all__ = ["Dimension", "SearchSpace"]
+
+_RANGE_KEYS = ("low", "high", "log", "integer")
+
+
+def _nice(value: float) -> float:
+    """Four significant digits: grid points that read well in tables and keys (1e-4, 4.642e-4, ...)."""
+    return float(f"{value:.4g}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Dimension:
+    """One recipe field and its values: ``choices``, or the range ``[low, high]`` (log-scaled if ``log``)."""
+
+    field: str
+    choices: tuple[Any, ...] | None = None
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    integer: bool = False
+
+    def __post_init__(self) -> None:
+        if self.choices is not None:
+            if not self.choices:
+                raise InvalidValueError(f"search dimension {self.field!r}", self.choices, "at least one choice")
+            return
+        if self.low is None or self.high is None or not self.low <= self.high:
+            raise InvalidValueError(f"search range of {self.field!r}", (self.low, self.high), "low <= high")
+        if self.log and self.low <= 0:
+            raise InvalidValueError(f"log-scaled range of {self.field!r}", self.low, "a low bound above 0")
+
+    @property
+    def categorical(self) -> bool:
+        return self.choices is not None
+
+    def distribution(self) -> optuna.distributions.BaseDistribution:
+        """The Optuna distribution of this dimension (what the dashboard plots against)."""
+        if self.choices is not None:
+            return optuna.distributions.CategoricalDistribution(self.choices)
+        if self.integer:
+            return optuna.distributions.IntDistribution(int(self.low), int(self.high), log=self.log)
+        return optuna.distributions.FloatDistribution(self.low, self.high, log=self.log)
+
+    def grid(self, points: int) -> list[Any]:
+        """Every choice; or ``points`` values evenly spaced from low to high (in log space if ``log``)."""
+        if self.choices is not None:
+            return list(self.choices)
+        lo, hi = (math.log(self.low), math.log(self.high)) if self.log else (self.low, self.high)
+        raw = [(lo + hi) / 2] if points == 1 else [lo + (hi - lo) * i / (points - 1) for i in range(points)]
+        values = [math.exp(v) for v in raw] if self.log else raw
+        rounded = [int(round(v)) for v in values] if self.integer else [_nice(v) for v in values]
+        return list(dict.fromkeys(rounded))  # an integer axis may round two points together
+
+    def sample(self, rng: random.Random) -> Any:
+        """One draw: a uniform choice, or uniform in [low, high] (in log space if ``log``)."""
+        if self.choices is not None:
+            return self.choices[rng.randrange(len(self.choices))]
+        if self.log:
+            value = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+        else:
+            value = rng.uniform(self.low, self.high)
+        return int(round(value)) if self.integer else _nice(value)
+
+    def suggest(self, trial: optuna.Trial) -> Any:
+        """The trial's value: the one it was enqueued with, else a draw from the study's sampler."""
+        if self.choices is not None:
+            return trial.suggest_categorical(self.field, self.choices)
+        if self.integer:
+            return trial.suggest_int(self.field, int(self.low), int(self.high), log=self.log)
+        return trial.suggest_float(self.field, self.low, self.high, log=self.log)
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.choices is not None:
+            return {"choices": list(self.choices)}
+        return {"low": self.low, "high": self.high, "log": self.log, "integer": self.integer}
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchSpace:
+    """Dimensions searched together; a study's every trial sets each of them."""
+
+    dimensions: tuple[Dimension, ...]
+
+    def __post_init__(self) -> None:
+        fields = [d.field for d in self.dimensions]
+        repeated = sorted({f for f in fields if fields.count(f) > 1})
+        if repeated:
+            raise InvalidValueError("search space", repeated, "each field at most once")
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(d.field for d in self.dimensions)
+
+    def grid(self, points: int) -> list[dict[str, Any]]:
+        """The Cartesian product: every choice of each categorical field, ``points`` values of each range."""
+        axes = [d.grid(points) for d in self.dimensions]
+        return [dict(zip(self.fields, values)) for values in itertools.product(*axes)]
+
+    def grid_points_for(self, budget: int) -> int:
+        """Points per numeric axis so that the grid holds at most ``budget`` trials (at least 1 each)."""
+        combos = math.prod(len(d.choices) for d in self.dimensions if d.categorical)
+        numeric = sum(not d.categorical for d in self.dimensions)
+        if numeric == 0:
+            return 1
+        return max(1, int((budget / combos) ** (1 / numeric) + 1e-9))
+
+    def sample(self, count: int, seed: int) -> list[dict[str, Any]]:
+        """``count`` independent draws of every dimension, reproducible from ``seed``."""
+        rng = random.Random(seed)
+        return [{d.field: d.sample(rng) for d in self.dimensions} for _ in range(count)]
+
+    def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
+        return {d.field: d.suggest(trial) for d in self.dimensions}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {d.field: d.to_dict() for d in self.dimensions}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SearchSpace:
+        """Fields mapped to a list of choices or a ``{low, high, log, integer}`` range."""
+        if not isinstance(data, Mapping) or not data:
+            raise OptimlabError("a search space maps recipe fields to choices or ranges, "
+                                "e.g. {optimizer.lr: {low: 1e-4, high: 1e-1, log: true}}")
+        dimensions = []
+        for field, spec in data.items():
+            if isinstance(spec, Mapping) and "choices" in spec:
+                spec = spec["choices"]
+            if isinstance(spec, Sequence) and not isinstance(spec, str):
+                dimensions.append(Dimension(field, choices=tuple(spec)))
+            elif isinstance(spec, Mapping):
+                unknown = [key for key in spec if key not in _RANGE_KEYS]
+                if unknown:
+                    raise UnknownNameError(f"key of the range of {field!r}", unknown[0], _RANGE_KEYS)
+                dimensions.append(Dimension(field, low=_number(field, spec.get("low")),
+                                            high=_number(field, spec.get("high")), log=bool(spec.get("log", False)),
+                                            integer=bool(spec.get("integer", False))))
+            else:
+                raise InvalidValueError(f"search dimension {field!r}", spec,
+                                        "a list of choices or a mapping {low, high, log, integer}")
+        return cls(tuple(dimensions))
+
+    @classmethod
+    def from_flags(cls, flags: Sequence[str]) -> SearchSpace:
+        """``FIELD=a,b,c`` (choices) or ``FIELD=LOW:HIGH[:log][:int]`` (a range), one flag per field."""
+        data: dict[str, Any] = {}
+        for flag in flags:
+            field, sep, values = flag.partition("=")
+            if not sep or not field or not values:
+                raise InvalidValueError("--space", flag, "FIELD=a,b,c or FIELD=LOW:HIGH[:log][:int]")
+            if ":" in values:
+                low, high, *flags_ = values.split(":")
+                data[field] = {"low": low, "high": high, "log": "log" in flags_, "integer": "int" in flags_}
+            else:
+                data[field] = [yaml.safe_load(v) for v in values.split(",")]
+        return cls.from_dict(data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> SearchSpace:
+        path = Path(path)
+        if not path.is_file():
+            raise OptimlabError(f"search space file {str(path)!r} does not exist")
+        return cls.from_dict(yaml.safe_load(path.read_text()) or {})
+
+
+def _number(field: str, value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise InvalidValueError(f"bound of the range of {field!r}", value, "a number") from None

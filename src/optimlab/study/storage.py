@@ -1,0 +1,219 @@
+"""Studies in an Optuna storage: a journal file in the output folder by default, any RDB URL to scale.
+
+Optuna's own tools (``optuna-dashboard``, ``optuna.load_study``) read everything optimlab writes:
+each method is an Optuna study named ``<study>/<method>`` whose user attribute ``optimlab.spec`` holds
+the :class:`~optimlab.study.protocols.StudySpec`; each trial's parameters are the searched recipe
+fields, its intermediate values the tuned metric at each evaluation, and its user attributes the
+recipe, the per-evaluation curve, the final metrics, the wall time and, for a failed trial, the reason.
+
+Default storage: Optuna's journal file (``study.journal``), an append-only log of operations under a
+file lock, safe for several processes on one machine (SQLite is not, with parallel writers). Beyond one
+machine: a PostgreSQL URL shared by workers (``optimlab worker URL``).
+
+Liveness: Optuna's heartbeat exists only for RDB storages, so optimlab keeps its own, the same on
+every storage: a running trial's system attribute ``optimlab:owner`` holds the host and pid of its
+process and the time of its last beat (every :data:`HEARTBEAT_SECONDS`). A running trial whose process
+is gone (same host) or whose beat is older than the grace period is *stale*: :func:`reclaim_stale`
+fails it as ``interrupted``, and the planner runs its key again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial, TrialState
+
+from optimlab.errors import OptimlabError
+
+__all__ = [
+    "JOURNAL_NAME",
+    "HEARTBEAT_SECONDS",
+    "GRACE_SECONDS",
+    "TrialRecord",
+    "open_storage",
+    "is_url",
+    "heartbeat",
+    "reclaim_stale",
+    "pop_waiting",
+    "load_records",
+    "optimlab_studies",
+]
+
+JOURNAL_NAME = "study.journal"
+SPEC_ATTR = "optimlab.spec"
+DONE_ATTR = "optimlab.done"
+OWNER_ATTR = "optimlab:owner"
+HEARTBEAT_SECONDS = 5.0  # a beat is one journal line; trials last seconds to minutes
+GRACE_SECONDS = 60.0  # 12 missed beats: a process that paused (swap, GC) is not declared dead
+INTERRUPTED = "interrupted"
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)  # library code never prints; Optuna logs each trial
+
+
+def is_url(location: str | Path) -> bool:
+    return "://" in str(location)
+
+
+def open_storage(location: str | Path) -> BaseStorage:
+    """A folder (holding ``study.journal``, created if needed) or an RDB URL (``postgresql://...``)."""
+    if is_url(location):
+        try:
+            return optuna.storages.RDBStorage(str(location), engine_kwargs={"pool_pre_ping": True})
+        except ImportError as error:
+            raise OptimlabError(f"storage {str(location)!r} needs a database driver: {error} "
+                                "(for PostgreSQL: pip install 'optimlab[postgres]')") from None
+    folder = Path(location)
+    if folder.exists() and not folder.is_dir():
+        raise OptimlabError(f"study location {str(folder)!r} is a file: give a folder or a database URL")
+    folder.mkdir(parents=True, exist_ok=True)
+    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(folder / JOURNAL_NAME)))
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialRecord:
+    """One trial as optimlab reads it back: plan, outcome and curve."""
+
+    study: str
+    number: int
+    method: str
+    phase: str
+    key: str
+    seed: int
+    state: str  # Optuna's: complete, fail, pruned, running, waiting
+    status: str  # optimlab's: completed, stopped, diverged, pruned, error, interrupted; "" before the end
+    message: str | None
+    params: dict[str, Any]
+    value: float  # the tuned metric (NaN unless complete)
+    metrics: dict[str, float]
+    seconds: float
+    steps: int
+    curve: dict[str, list[float]]
+    recipe: dict[str, Any] | None
+
+    @property
+    def finished(self) -> bool:
+        """Finished and counted: interrupted trials are replaced by a rerun of their key."""
+        return self.state in ("complete", "fail", "pruned") and self.status != INTERRUPTED
+
+    @classmethod
+    def from_frozen(cls, study: str, trial: FrozenTrial) -> TrialRecord:
+        attrs = trial.user_attrs
+        value = trial.value if trial.state == TrialState.COMPLETE and trial.value is not None else math.nan
+        return cls(
+            study=study, number=trial.number, method=attrs.get("method", ""), phase=attrs.get("phase", ""),
+            key=attrs.get("key", ""), seed=int(attrs.get("seed", 0)), state=trial.state.name.lower(),
+            status=attrs.get("status", ""), message=attrs.get("message"), params=dict(trial.params),
+            value=float(value), metrics=dict(attrs.get("metrics", {})), seconds=float(attrs.get("seconds", math.nan)),
+            steps=int(attrs.get("steps", 0)), curve=dict(attrs.get("curve", {})), recipe=attrs.get("recipe"),
+        )
+
+
+def optimlab_studies(storage: BaseStorage, name: str | None = None) -> list[optuna.study.FrozenStudy]:
+    """The studies optimlab made in ``storage`` (of the study ``name``, or all), in creation order."""
+    return [s for s in storage.get_all_studies()
+            if SPEC_ATTR in s.user_attrs and (name is None or s.user_attrs[SPEC_ATTR]["name"] == name)]
+
+
+def load_records(storage: BaseStorage, study_names: Sequence[str]) -> list[TrialRecord]:
+    """Every trial of the named Optuna studies, in study then trial order."""
+    records = []
+    for name in study_names:
+        study_id = storage.get_study_id_from_name(name)
+        records += [TrialRecord.from_frozen(name, t) for t in storage.get_all_trials(study_id, deepcopy=False)]
+    return records
+
+
+@contextlib.contextmanager
+def heartbeat(storage: BaseStorage, trial_ids: Sequence[int], interval: float = HEARTBEAT_SECONDS) -> Iterator[None]:
+    """Beat for ``trial_ids`` (this process owns them) from a thread, until the block ends."""
+    host, pid = socket.gethostname(), os.getpid()
+    stop = threading.Event()
+
+    def beat() -> None:
+        for trial_id in trial_ids:
+            with contextlib.suppress(UpdateFinishedTrialError, KeyError):
+                storage.set_trial_system_attr(trial_id, OWNER_ATTR, {"host": host, "pid": pid, "beat": time.time()})
+
+    def beat_until_stopped() -> None:
+        while not stop.wait(interval):
+            beat()
+
+    beat()
+    thread = threading.Thread(target=beat_until_stopped, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _process_gone(pid: int) -> bool:
+    """Whether ``pid`` no longer runs here: no such process, or a zombie awaiting its parent's wait."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    with contextlib.suppress(OSError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] == "Z"
+    return False
+
+
+def _stale(trial: FrozenTrial, now: float, grace: float) -> bool:
+    owner = trial.system_attrs.get(OWNER_ATTR)
+    if owner is None:  # popped, first beat not yet written
+        started = trial.datetime_start.timestamp() if trial.datetime_start else now
+        return now - started > grace
+    if owner["host"] == socket.gethostname() and _process_gone(int(owner["pid"])):
+        return True
+    return now - float(owner["beat"]) > grace
+
+
+def reclaim_stale(storage: BaseStorage, study_name: str, grace: float = GRACE_SECONDS) -> int:
+    """Fail the stale running trials of ``study_name`` as interrupted; returns how many."""
+    study_id = storage.get_study_id_from_name(study_name)
+    now, reclaimed = time.time(), 0
+    for trial in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
+        if not _stale(trial, now, grace):
+            continue
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        owner = trial.system_attrs.get(OWNER_ATTR, {})
+        with contextlib.suppress(UpdateFinishedTrialError):  # its process finished it meanwhile
+            storage.set_trial_user_attr(trial_id, "status", INTERRUPTED)
+            storage.set_trial_user_attr(trial_id, "message", f"its process ({owner.get('host', '?')} pid "
+                                        f"{owner.get('pid', '?')}) stopped before the trial ended; rerun")
+            storage.set_trial_state_values(trial_id, TrialState.FAIL)
+            reclaimed += 1
+    return reclaimed
+
+
+def pop_waiting(study: optuna.Study, storage: BaseStorage) -> tuple[optuna.Trial, int] | None:
+    """Take the oldest waiting (enqueued) trial of ``study``, atomically across processes.
+
+    Returns the trial and its storage id, or None when none waits. Unlike ``Study.ask``, never creates
+    a trial: only the planner decides how many trials a study has.
+    """
+    study_id = storage.get_study_id_from_name(study.study_name)
+    for frozen in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, frozen.number)
+        try:
+            if storage.set_trial_state_values(trial_id, TrialState.RUNNING):
+                return optuna.Trial(study, trial_id), trial_id
+        except UpdateFinishedTrialError:
+            continue
+    return None

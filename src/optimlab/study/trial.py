@@ -1,0 +1,141 @@
+"""One trial: its recipe from the plan (or the sampler), its training, and its record in the storage.
+
+A trial never stops its study: a divergence (NaN loss) is recorded as failed with the loop's message,
+an exception as failed with its text, a pruned trial as pruned; all with the curve so far.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import TrialState
+
+from optimlab.recipe import Recipe
+from optimlab.study.protocols import Method, StudySpec
+from optimlab.train.loop import Callback, TrainState
+
+__all__ = ["MAX_CURVE_POINTS", "CurveRecorder", "trial_recipe", "record_outcome", "run_trial", "load_method_study"]
+
+MAX_CURVE_POINTS = 200  # evaluations kept per trial: curves stay small in any storage's attribute column
+
+
+def load_method_study(storage: optuna.storages.BaseStorage, spec: StudySpec, method: Method, *,
+                      finished: int = 0) -> optuna.Study:
+    """``method``'s Optuna study with the spec's sampler and pruner.
+
+    TPE's seed counts the trials already ``finished``, so a sequential study draws the same values when
+    it is run again; random and grid trials are planned up front and never consult the sampler.
+    """
+    seed = spec.sampler_seed + finished
+    if spec.protocol == "tpe":
+        sampler: optuna.samplers.BaseSampler = optuna.samplers.TPESampler(
+            seed=seed, n_startup_trials=min(10, max(2, spec.budget // 3)))
+    else:
+        sampler = optuna.samplers.RandomSampler(seed=seed)
+    pruners = {
+        "none": optuna.pruners.NopPruner,
+        "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0),
+        "halving": optuna.pruners.SuccessiveHalvingPruner,
+    }
+    return optuna.load_study(study_name=spec.study_name(method), storage=storage, sampler=sampler,
+                             pruner=pruners[spec.pruner]())
+
+
+def trial_recipe(trial: optuna.Trial, spec: StudySpec, method: Method) -> Recipe:
+    """The base recipe with the method's fields, the trial's parameters and its seed."""
+    params = spec.space_for(method).suggest(trial)
+    seed = int(trial.user_attrs.get("seed", spec.recipe.training.seed))
+    return spec.recipe.with_updates({**method.updates, **params, "training.seed": seed})
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+class CurveRecorder(Callback):
+    """Keeps the metrics of each evaluation with its step and seconds; reports the tuned one to Optuna.
+
+    With ``prune``, asks the study's pruner after each report and stops a hopeless trial.
+    """
+
+    def __init__(self, trial: optuna.Trial | None, metric: str, *, prune: bool = False) -> None:
+        self.trial, self.metric, self.prune = trial, metric, prune
+        self.curve: dict[str, list[float | None]] = {"step": [], "seconds": [], "train_loss": []}
+        self.pruned = False
+        self._started = time.perf_counter()
+
+    def on_train_start(self, state: TrainState) -> None:
+        self._started = time.perf_counter()
+
+    def on_evaluate(self, state: TrainState, metrics: dict[str, float]) -> None:
+        self.add(state.step, time.perf_counter() - self._started, state.train_loss, metrics)
+        if self.trial is None or self.metric not in metrics or not math.isfinite(metrics[self.metric]):
+            return
+        self.trial.report(metrics[self.metric], state.step)
+        if self.prune and self.trial.should_prune():
+            self.pruned = True
+            state.stop_reason = f"pruned at step {state.step}: {self.metric} {metrics[self.metric]:.4g}"
+
+    def add(self, step: int, seconds: float, train_loss: float, metrics: Mapping[str, float]) -> None:
+        self.curve["step"].append(step)
+        self.curve["seconds"].append(round(seconds, 4))
+        self.curve["train_loss"].append(_finite_or_none(train_loss))
+        for name, value in metrics.items():
+            self.curve.setdefault(name, [None] * (len(self.curve["step"]) - 1)).append(_finite_or_none(value))
+
+    def compact(self) -> dict[str, list[float | None]]:
+        """At most :data:`MAX_CURVE_POINTS` evaluations, evenly thinned, the last one always kept."""
+        n = len(self.curve["step"])
+        if n <= MAX_CURVE_POINTS:
+            return self.curve
+        keep = sorted({round(i * (n - 1) / (MAX_CURVE_POINTS - 1)) for i in range(MAX_CURVE_POINTS)})
+        return {name: [values[i] for i in keep] for name, values in self.curve.items()}
+
+
+def record_outcome(study: optuna.Study, trial: optuna.Trial, spec: StudySpec, *, recipe: Recipe | None,
+                   status: str, message: str | None, metrics: Mapping[str, float], steps: int, seconds: float,
+                   curve: Mapping[str, list[Any]]) -> None:
+    """Write the trial's outcome to its user attributes, then finish it with the matching state."""
+    value = metrics.get(spec.metric, math.nan)
+    if status in ("completed", "stopped") and not math.isfinite(value):
+        status, message = "error", f"no finite {spec.metric!r} at the end (got {sorted(metrics)})"
+    attrs = {
+        "status": status, "message": message, "steps": steps, "seconds": round(seconds, 4),
+        "metrics": {k: _finite_or_none(v) for k, v in metrics.items()}, "curve": dict(curve),
+    }
+    if recipe is not None:
+        attrs.update(recipe=recipe.to_dict(), recipe_id=recipe.id)
+    try:
+        for name, attr in attrs.items():
+            trial.set_user_attr(name, attr)
+        if status in ("completed", "stopped"):
+            study.tell(trial, value)
+        else:
+            study.tell(trial, state=TrialState.PRUNED if status == "pruned" else TrialState.FAIL)
+    except UpdateFinishedTrialError:
+        pass  # declared interrupted meanwhile (a long pause): its key runs again, this result is dropped
+
+
+def run_trial(study: optuna.Study, trial: optuna.Trial, spec: StudySpec, method: Method) -> None:
+    """Train ``trial``'s recipe in this process and record the outcome."""
+    from optimlab.train.run import train
+
+    started = time.perf_counter()
+    recorder = CurveRecorder(trial, spec.metric, prune=spec.pruner != "none")
+    recipe = None
+    try:
+        recipe = trial_recipe(trial, spec, method)
+        result = train(recipe, callbacks=[recorder])
+    except Exception as error:  # noqa: BLE001  (one bad configuration must not stop the study)
+        record_outcome(study, trial, spec, recipe=recipe, status="error", message=f"{type(error).__name__}: {error}",
+                       metrics={}, steps=0, seconds=time.perf_counter() - started, curve=recorder.compact())
+        return
+    status = "pruned" if recorder.pruned else result.status
+    record_outcome(study, trial, spec, recipe=recipe, status=status, message=result.message,
+                   metrics=result.metrics, steps=result.steps, seconds=time.perf_counter() - started,
+                   curve=recorder.compact())

@@ -1,0 +1,168 @@
+"""The torch.optim drop-in: schedulers, schedules, closures, groups, copies and modes, against torch."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from optimlab.errors import OptimlabError, UnknownNameError
+from optimlab.optim import Optimizer, adam, create
+
+from optim.problem import initial_parameters, loss, max_difference, train
+
+TOLERANCE = 1e-6
+
+
+def one_cycle(optimizer):
+    return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.05, total_steps=100, cycle_momentum=True)
+
+
+@pytest.mark.parametrize(
+    ("name", "torch_class", "hp"),
+    [("adam", torch.optim.Adam, dict(eps=1e-3, weight_decay=0.1)), ("momentum", torch.optim.SGD, dict(momentum=0.9))],
+)
+def test_one_cycle_drives_lr_and_momentum_like_torch(name, torch_class, hp, float64):
+    """OneCycleLR writes group["lr"] and group["betas"] / group["momentum"] every step."""
+    ours = train(lambda p: create(name, p, **hp), scheduler=one_cycle)
+    reference = train(lambda p: torch_class(p, **hp), scheduler=one_cycle)
+    assert max_difference(ours, reference) <= TOLERANCE
+
+
+def test_callable_lr_is_a_schedule_of_the_step(float64):
+    schedule = lambda step: 0.05 * 0.97**step  # noqa: E731
+    ours = train(lambda p: create("adam", p, lr=schedule, eps=1e-3))
+    reference = train(
+        lambda p: torch.optim.Adam(p, lr=0.05, eps=1e-3),
+        scheduler=lambda o: torch.optim.lr_scheduler.LambdaLR(o, lambda step: 0.97**step),
+    )
+    assert max_difference(ours, train(lambda p: create("adam", p, lr=0.05, eps=1e-3))) > 1e-3
+    assert max_difference(ours, reference) <= TOLERANCE
+
+
+def test_switching_momentum_on_mid_run_starts_the_buffer_like_torch(float64):
+    def switch_at_20(optimizer):
+        class Switch:
+            count = 0
+
+            def step(self):
+                self.count += 1
+                if self.count == 20:
+                    optimizer.param_groups[0]["momentum"] = 0.9
+
+        return Switch()
+
+    ours = train(lambda p: create("sgd", p, lr=0.05, dampening=0.5), scheduler=switch_at_20)
+    reference = train(lambda p: torch.optim.SGD(p, lr=0.05, dampening=0.5), scheduler=switch_at_20)
+    assert max_difference(ours, reference) <= TOLERANCE
+
+
+def test_closure_is_evaluated_and_its_loss_returned(float64):
+    params = [torch.nn.Parameter(p) for p in initial_parameters()]
+    optimizer = create("adam", params, lr=0.01)
+    calls = []
+
+    def closure():
+        optimizer.zero_grad()
+        value = loss(params)
+        value.backward()
+        calls.append(value.item())
+        return value
+
+    returned = [optimizer.step(closure).item() for _ in range(10)]
+    assert returned == calls and len(calls) == 10
+    assert max_difference(params, train(lambda p: create("adam", p, lr=0.01), steps=10)) == 0
+
+
+def test_gradients_are_left_untouched(float64):
+    params = [torch.nn.Parameter(p) for p in initial_parameters()]
+    optimizer = create("adan", params, weight_decay=0.1, max_grad_norm=0.1)
+    loss(params).backward()
+    grads = [p.grad.clone() for p in params]
+    optimizer.step()
+    assert all(torch.equal(p.grad, g) for p, g in zip(params, grads))
+
+
+def test_a_group_that_gets_gradients_late_starts_its_own_count_like_torch(float64):
+    def run(make):
+        params = [torch.nn.Parameter(p) for p in initial_parameters()]
+        optimizer = make([{"params": params[:2]}, {"params": params[2:], "lr": 0.02}])
+        for step in range(30):
+            optimizer.zero_grad(set_to_none=True)
+            loss(params).backward()
+            if step < 10:  # the second layer is frozen for 10 steps: no gradient, no state
+                for p in params[2:]:
+                    p.grad = None
+                assert all(not optimizer.state.get(p) for p in params[2:])
+            optimizer.step()
+        return params
+
+    ours = run(lambda groups: create("adam", groups, lr=0.01, eps=1e-3))
+    assert max_difference(ours, run(lambda groups: torch.optim.Adam(groups, lr=0.01, eps=1e-3))) <= TOLERANCE
+
+
+def test_a_deep_copy_continues_identically(float64):
+    params = [torch.nn.Parameter(p) for p in initial_parameters()]
+    optimizer = create("nadam", params, lr=0.01)
+    for _ in range(5):
+        optimizer.zero_grad()
+        loss(params).backward()
+        optimizer.step()
+    twin = copy.deepcopy(optimizer)  # copies the parameters too: the twin owns its own
+    twin_params = twin.param_groups[0]["params"]
+    assert all(a is not b and torch.equal(a, b) for a, b in zip(params, twin_params))
+    for opt, ps in ((optimizer, params), (twin, twin_params)):
+        for _ in range(5):
+            opt.zero_grad()
+            loss(ps).backward()
+            opt.step()
+    assert max_difference(params, twin_params) == 0
+
+
+def test_unknown_keywords_raise_with_close_matches():
+    w = torch.nn.Parameter(torch.zeros(2))
+    with pytest.raises(UnknownNameError, match=r"'weight_decy'.*Did you mean 'weight_decay'"):
+        Optimizer([w], adam, weight_decy=0.1)
+    with pytest.raises(UnknownNameError, match=r"'bettas'.*Did you mean 'betas'"):
+        create("adam", [{"params": [w], "bettas": (0.9, 0.99)}])
+    optimizer = create("adam", [{"params": [w], "name": "embedding"}])  # a user's tag is no typo
+    assert optimizer.param_groups[0]["name"] == "embedding"
+
+
+def test_group_values_are_validated_against_the_registry():
+    w = torch.nn.Parameter(torch.zeros(2))
+    with pytest.raises(OptimlabError, match="eps"):
+        create("adam", [{"params": [w], "eps": -1.0}])
+
+
+class TestScheduleFreeModes:
+    def make(self):
+        w = torch.nn.Parameter(torch.tensor([1.0, -1.0]))
+        return w, create("schedule_free_sgd", [w], lr=0.1)
+
+    def step(self, w, optimizer):
+        optimizer.zero_grad()
+        (w**2).sum().backward()
+        optimizer.step()
+
+    def test_step_in_eval_mode_raises_and_says_what_to_do(self):
+        w, optimizer = self.make()
+        with pytest.raises(OptimlabError, match=r"call optimizer.train\(\)"):
+            self.step(w, optimizer)
+
+    def test_modes_move_between_y_and_x_and_are_idempotent(self):
+        w, optimizer = self.make()
+        optimizer.train()
+        for _ in range(3):
+            self.step(w, optimizer)
+        y = w.detach().clone()
+        optimizer.eval()
+        x = w.detach().clone()
+        optimizer.eval()
+        assert torch.equal(w, x) and not torch.allclose(x, y)
+        z = optimizer.state_dict()["state"][0]["1.z"]
+        torch.testing.assert_close(y, 0.1 * z + 0.9 * x)  # y = (1 - beta) z + beta x
+        optimizer.train()
+        optimizer.train()
+        torch.testing.assert_close(w.detach(), y)

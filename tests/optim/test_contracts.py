@@ -1,0 +1,119 @@
+"""Contracts every registered optimizer meets, parametrized from the registry (new entries included).
+
+Each runs with its registered defaults: it decreases a quadratic, keeps float32 parameters and state in
+float32, resumes identically from a state dict saved to disk, and rejects unknown keywords (with close
+matches) and out-of-range values.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from optimlab.errors import InvalidValueError, UnknownNameError
+from optimlab.optim import create
+from optimlab.registry import Interval, get_registry
+
+REGISTRY = get_registry("optimizer")
+NAMES = REGISTRY.names()
+
+
+def quadratic(p: torch.Tensor) -> torch.Tensor:
+    """``0.5 * sum(a * (p - c)^2)`` with curvatures a in [0.5, 1] (stable for every default lr)."""
+    curvature = torch.linspace(0.5, 1.0, p.numel(), dtype=p.dtype).reshape(p.shape)
+    target = torch.linspace(-1.0, 1.0, p.numel(), dtype=p.dtype).reshape(p.shape)
+    return 0.5 * (curvature * (p - target) ** 2).sum()
+
+
+def run(optimizer: torch.optim.Optimizer, p: torch.Tensor, steps: int) -> None:
+    optimizer.train()  # a no-op except for optimizers with train/eval points (schedule-free)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        quadratic(p).backward()
+        optimizer.step()
+
+
+def matrix_parameter() -> torch.nn.Parameter:
+    """A non-square 2-D float32 parameter: every optimizer accepts one (Muon needs 2-D)."""
+    return torch.nn.Parameter(torch.zeros(4, 5, dtype=torch.float32))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_decreases_a_quadratic(name):
+    p = matrix_parameter()
+    before = quadratic(p).item()
+    optimizer = create(name, [p])
+    run(optimizer, p, 30)
+    optimizer.eval()
+    assert quadratic(p).item() < before
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_keeps_float32(name):
+    p = matrix_parameter()
+    optimizer = create(name, [p])
+    run(optimizer, p, 3)
+    tensors = [v for v in optimizer.state_dict()["state"][0].values() if isinstance(v, torch.Tensor)]
+    assert p.dtype == torch.float32
+    assert all(t.dtype == torch.float32 for t in tensors if t.is_floating_point())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_resumes_identically_from_a_state_dict_on_disk(name, tmp_path):
+    p = matrix_parameter()
+    optimizer = create(name, [p])
+    run(optimizer, p, 5)
+    torch.save({"optimizer": optimizer.state_dict(), "p": p.detach().clone()}, tmp_path / "checkpoint.pt")
+    run(optimizer, p, 5)
+
+    checkpoint = torch.load(tmp_path / "checkpoint.pt")
+    resumed = torch.nn.Parameter(checkpoint["p"].clone())
+    fresh = create(name, [resumed])
+    fresh.load_state_dict(checkpoint["optimizer"])
+    run(fresh, resumed, 5)
+    assert not torch.equal(resumed, checkpoint["p"])
+    assert torch.equal(resumed, p)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_rejects_an_unknown_keyword_with_close_matches(name):
+    known = REGISTRY.get(name).hyperparameter_names
+    typo = "lr" if "lr" not in known else "lrr"
+    with pytest.raises(UnknownNameError, match=r"Did you mean 'lr'" if typo == "lrr" else "Accepted"):
+        create(name, [matrix_parameter()], **{typo: 0.1})
+
+
+def out_of_range_cases():
+    for entry in REGISTRY:
+        for h in entry.hyperparameters:
+            if isinstance(h.accepts, Interval):
+                if h.accepts.low is not None:
+                    bad = h.accepts.low - 1
+                elif h.accepts.high is not None:
+                    bad = h.accepts.high + 1
+                else:
+                    continue
+                bad = (bad, *h.default[1:]) if isinstance(h.default, tuple) else bad
+            elif isinstance(h.accepts, tuple):
+                bad = "not-a-choice"
+            else:
+                continue
+            yield pytest.param(entry.name, h.name, bad, id=f"{entry.name}-{h.name}")
+
+
+@pytest.mark.parametrize(("name", "hyperparameter", "bad"), list(out_of_range_cases()))
+def test_rejects_out_of_range_values(name, hyperparameter, bad):
+    with pytest.raises(InvalidValueError, match=hyperparameter):
+        create(name, [matrix_parameter()], **{hyperparameter: bad})
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_entry_documents_itself(name):
+    entry = REGISTRY.get(name)
+    assert entry.summary and entry.paper and entry.obj.__doc__
+    assert all(h.accepts is not None for h in entry.hyperparameters), "give every hyperparameter a range"
+
+
+def test_unknown_optimizer_suggests_close_names():
+    with pytest.raises(UnknownNameError, match=r"Did you mean 'adam'"):
+        create("adamm", [matrix_parameter()])

@@ -17,7 +17,9 @@ SHAPES = [(6, 8), (6,), (3, 6), (3,)]  # weight, bias, weight, bias
 
 def initial_parameters(dtype: torch.dtype = torch.float64) -> list[torch.Tensor]:
     generator = torch.Generator().manual_seed(0)
-    return [(0.5 * torch.randn(shape, generator=generator, dtype=torch.float64)).to(dtype) for shape in SHAPES]
+    return [
+        (0.5 * torch.randn(shape, generator=generator, dtype=torch.float64)).to(dtype) for shape in SHAPES
+    ]
 
 
 def loss(params: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -39,7 +41,11 @@ def train(
 ) -> list[torch.Tensor]:
     """Run ``steps`` full-batch steps from the fixed start; ``groups`` splits weights and biases."""
     params = params if params is not None else [torch.nn.Parameter(p) for p in initial_parameters()]
-    spec = [{"params": params[0::2]}, {"params": params[1::2], "lr": 0.02, "weight_decay": 0.3}] if groups else params
+    spec = (
+        [{"params": params[0::2]}, {"params": params[1::2], "lr": 0.02, "weight_decay": 0.3}]
+        if groups
+        else params
+    )
     optimizer = make_optimizer(spec)
     schedule = scheduler(optimizer) if scheduler else None
     for _ in range(steps):

@@ -60,28 +60,50 @@ def test_a_member_vector_coefficient_equals_one_float_per_member(op, arity):
 # RAdam (a branch on rho_t) and schedule-free (a running max of lr) take floats only for now; a member
 # with momentum exactly 0 still runs the momentum transform (torch would skip it, and its dampening).
 MEMBERS = {
-    "sgd": dict(lr=[0.1, 0.05, 0.02], momentum=[0.9, 0.5, 0.1], dampening=[0.1, 0.0, 0.3], weight_decay=[0.1, 0.0, 0.2]),
-    "rmsprop": dict(lr=[0.01, 0.02, 0.03], alpha=[0.9, 0.99, 0.8], eps=[1e-3, 1e-2, 1e-4], momentum=[0.5, 0.1, 0.9]),
+    "sgd": dict(
+        lr=[0.1, 0.05, 0.02],
+        momentum=[0.9, 0.5, 0.1],
+        dampening=[0.1, 0.0, 0.3],
+        weight_decay=[0.1, 0.0, 0.2],
+    ),
+    "rmsprop": dict(
+        lr=[0.01, 0.02, 0.03], alpha=[0.9, 0.99, 0.8], eps=[1e-3, 1e-2, 1e-4], momentum=[0.5, 0.1, 0.9]
+    ),
     "adagrad": dict(lr=[0.1, 0.2, 0.3], eps=[1e-3, 1e-2, 1e-4], weight_decay=[0.1, 0.0, 0.2]),
     "adadelta": dict(lr=[0.5, 1.0, 0.2], rho=[0.9, 0.8, 0.95], eps=[1e-3, 1e-2, 1e-4]),
     "adam": dict(lr=[0.01, 0.02, 0.03], betas=([0.9, 0.8, 0.5], [0.999, 0.99, 0.9]), eps=[1e-3, 1e-2, 1e-4]),
     "adamw": dict(lr=[0.01, 0.02, 0.03], weight_decay=[0.1, 0.0, 0.3]),
     "amsgrad": dict(lr=[0.01, 0.02, 0.03], betas=([0.9, 0.8, 0.5], [0.999, 0.99, 0.9])),
-    "nadam": dict(lr=[0.01, 0.02, 0.03], betas=([0.9, 0.8, 0.5], [0.999, 0.99, 0.9]), weight_decay=[0.1, 0.0, 0.3]),
-    "adamax": dict(lr=[0.01, 0.02, 0.03], betas=([0.9, 0.8, 0.5], [0.999, 0.99, 0.9]), eps=[1e-3, 1e-2, 1e-4]),
-    "lion": dict(lr=[1e-3, 1e-2, 3e-3], betas=([0.9, 0.8, 0.5], [0.99, 0.9, 0.95]), weight_decay=[0.1, 0.0, 0.3]),
-    "adan": dict(lr=[0.01, 0.02, 0.03], betas=([0.98, 0.9, 0.8], [0.92, 0.9, 0.5], [0.99, 0.9, 0.95]), weight_decay=[0.1, 0.0, 0.3]),
+    "nadam": dict(
+        lr=[0.01, 0.02, 0.03], betas=([0.9, 0.8, 0.5], [0.999, 0.99, 0.9]), weight_decay=[0.1, 0.0, 0.3]
+    ),
+    "adamax": dict(
+        lr=[0.01, 0.02, 0.03], betas=([0.9, 0.8, 0.5], [0.999, 0.99, 0.9]), eps=[1e-3, 1e-2, 1e-4]
+    ),
+    "lion": dict(
+        lr=[1e-3, 1e-2, 3e-3], betas=([0.9, 0.8, 0.5], [0.99, 0.9, 0.95]), weight_decay=[0.1, 0.0, 0.3]
+    ),
+    "adan": dict(
+        lr=[0.01, 0.02, 0.03],
+        betas=([0.98, 0.9, 0.8], [0.92, 0.9, 0.5], [0.99, 0.9, 0.95]),
+        weight_decay=[0.1, 0.0, 0.3],
+    ),
 }
 
 
 def member(hp: dict, k: int | None) -> dict:
     """Member k's floats, or (k=None) the (K,) tensors of all members."""
     pick = (lambda v: torch.tensor(v, dtype=torch.float64)) if k is None else (lambda v: v[k])
-    return {name: tuple(pick(v) for v in value) if isinstance(value, tuple) else pick(value) for name, value in hp.items()}
+    return {
+        name: tuple(pick(v) for v in value) if isinstance(value, tuple) else pick(value)
+        for name, value in hp.items()
+    }
 
 
-def run_functional(tx: GradientTransformation, params: list[torch.Tensor], steps: int = 12) -> list[torch.Tensor]:
-    """Descend ``sum(p^4 / 4 - c p)`` (gradient ``p^3 - c``, c along the last dim) with the transform alone."""
+def run_functional(
+    tx: GradientTransformation, params: list[torch.Tensor], steps: int = 12
+) -> list[torch.Tensor]:
+    """Descend ``sum(p^4 / 4 - c p)`` (gradient ``p^3 - c``, c along the last dim) with ``tx`` alone."""
     state = tx.init(params)
     for _ in range(steps):
         grads = [p**3 - torch.linspace(-1, 1, p.shape[-1], dtype=p.dtype) for p in params]
@@ -95,7 +117,10 @@ def test_per_member_hyperparameters_equal_separate_runs(name):
     """The batched shell's premise: K models stacked on a leading dim, hyperparameters as (K,) tensors."""
     factory = getattr(optimizers, name)
     generator = torch.Generator().manual_seed(0)
-    start = [torch.randn(K, 4, 3, generator=generator, dtype=torch.float64), torch.randn(K, 3, generator=generator, dtype=torch.float64)]
+    start = [
+        torch.randn(K, 4, 3, generator=generator, dtype=torch.float64),
+        torch.randn(K, 3, generator=generator, dtype=torch.float64),
+    ]
     batched = run_functional(factory(**member(MEMBERS[name], None)), [p.clone() for p in start])
     for k in range(K):
         single = run_functional(factory(**member(MEMBERS[name], k)), [p[k].clone() for p in start])

@@ -14,10 +14,9 @@ import pytest
 import torch
 
 import optimlab.optim
+from optim.problem import max_difference, train
 from optimlab.optim import create, optimizers
 from optimlab.registry import get_registry
-
-from optim.problem import max_difference, train
 
 TOLERANCE = 1e-6
 REGISTRY = get_registry("optimizer")
@@ -79,7 +78,9 @@ def test_matches_torch_step_for_step(name, float64):
     compare_with_torch(name, {})
 
 
-@pytest.mark.parametrize(("name", "extra"), TORCH_VARIANTS, ids=[f"{n}-{sorted(e)}" for n, e in TORCH_VARIANTS])
+@pytest.mark.parametrize(
+    ("name", "extra"), TORCH_VARIANTS, ids=[f"{n}-{sorted(e)}" for n, e in TORCH_VARIANTS]
+)
 def test_flag_variants_match_torch(name, extra, float64):
     compare_with_torch(name, extra)
 
@@ -93,7 +94,8 @@ def test_per_group_hyperparameters_match_torch(name, float64):
 def test_defaults_equal_torch(name):
     torch_class, _, bound = TORCH_CASES[name]
     torch_defaults = {
-        p.name: p.default for p in inspect.signature(torch_class.__init__).parameters.values()
+        p.name: p.default
+        for p in inspect.signature(torch_class.__init__).parameters.values()
         if p.default is not inspect.Parameter.empty
     }
     entry = REGISTRY.get(name)
@@ -197,7 +199,14 @@ def test_lion_matches_lion_pytorch(float64):
 @pytest.mark.parametrize("no_prox", [False, True])
 @pytest.mark.parametrize("max_grad_norm", [0.0, 0.5])
 def test_adan_matches_the_authors_algorithm(no_prox, max_grad_norm, float64):
-    hp = dict(lr=0.01, betas=(0.9, 0.8, 0.95), eps=1e-3, weight_decay=0.1, max_grad_norm=max_grad_norm, no_prox=no_prox)
+    hp = dict(
+        lr=0.01,
+        betas=(0.9, 0.8, 0.95),
+        eps=1e-3,
+        weight_decay=0.1,
+        max_grad_norm=max_grad_norm,
+        no_prox=no_prox,
+    )
     ours = train(lambda p: create("adan", p, **hp))
     assert max_difference(ours, train(lambda p: create("adan", p, **hp), steps=0)) > 1e-2
     assert max_difference(ours, train(lambda p: HandOptimizer(p, hand_adan, **hp))) <= TOLERANCE
@@ -216,9 +225,11 @@ def test_schedule_free_matches_schedulefree_in_both_modes(name, r, float64):
     class_name, hp = SCHEDULE_FREE[name]
     hp = {**hp, "weight_decay": 0.01, "warmup_steps": 10, "r": r}
     runs = {}
-    for label, make in [("ours", lambda p: create(name, p, **hp)),
-                        ("reference", lambda p: getattr(schedulefree, class_name)(p, **hp))]:
-        params = [torch.nn.Parameter(t) for t in train(lambda p: make(p), steps=0)]
+    for label, make in [
+        ("ours", lambda p: create(name, p, **hp)),
+        ("reference", lambda p: getattr(schedulefree, class_name)(p, **hp)),
+    ]:
+        params = [torch.nn.Parameter(t) for t in train(make, steps=0)]
         holder = {}
 
         def build(spec, make=make, holder=holder):

@@ -89,7 +89,9 @@ def test_scheduled_factor_is_evaluated_at_the_count_of_applied_updates():
 
 def test_learning_rate_descends():
     assert apply(scale_by_learning_rate(0.1), [torch.tensor([2.0])])[0].item() == pytest.approx(-0.2)
-    assert apply(scale_by_learning_rate(lambda step: 0.1), [torch.tensor([2.0])])[0].item() == pytest.approx(-0.2)
+    assert apply(scale_by_learning_rate(lambda step: 0.1), [torch.tensor([2.0])])[0].item() == pytest.approx(
+        -0.2
+    )
 
 
 def test_decayed_weights_add_lambda_p_and_zero_is_free():

@@ -47,7 +47,7 @@ depend on hyperparameter values, only on flags.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple, Union
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -78,8 +78,8 @@ Params = Sequence[Tensor]
 Updates = Sequence[Tensor]  # foreach ops return tuples; transforms accept any sequence
 State = Any  # a NamedTuple (or a tuple of them, for a chain) following the rules above
 Schedule = Callable[[int], float]
-Coefficient = Union[float, Tensor]  # a Python number, or a (K,) tensor of per-member values
-Hyperparameter = Union[float, Schedule, Tensor]
+Coefficient = float | Tensor  # a Python number, or a (K,) tensor of per-member values
+Hyperparameter = float | Schedule | Tensor
 
 
 class GradientTransformation(NamedTuple):

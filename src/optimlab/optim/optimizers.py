@@ -128,7 +128,9 @@ def sgd(
     """
     if nesterov and (_off(momentum) or not _off(dampening)):
         raise InvalidValueError(
-            "optimizer 'sgd' hyperparameter 'nesterov'", nesterov, "True only with momentum > 0 and dampening 0"
+            "optimizer 'sgd' hyperparameter 'nesterov'",
+            nesterov,
+            "True only with momentum > 0 and dampening 0",
         )
     direction = identity() if _off(momentum) else scale_by_momentum(momentum, dampening, nesterov=nesterov)
     return _descend(direction, lr, weight_decay, decoupled=False)
@@ -164,7 +166,12 @@ _REGISTRY.register(
     "adagrad",
     summary="Per-coordinate steps scaled by the root of the summed squared gradients.",
     paper="Duchi, Hazan & Singer 2011, JMLR 12:2121",
-    accepts={**_COMMON, "lr_decay": NON_NEGATIVE, "initial_accumulator_value": NON_NEGATIVE, "eps": NON_NEGATIVE},
+    accepts={
+        **_COMMON,
+        "lr_decay": NON_NEGATIVE,
+        "initial_accumulator_value": NON_NEGATIVE,
+        "eps": NON_NEGATIVE,
+    },
     capabilities=("elementwise", "torch_reference"),
 )
 def adagrad(
@@ -328,7 +335,9 @@ def adam(
         Kingma & Ba, Adam: A Method for Stochastic Optimization, 2014, https://arxiv.org/abs/1412.6980.
     """
     b1, b2 = betas
-    return _descend(scale_by_adam(b1, b2, eps, amsgrad=amsgrad), lr, weight_decay, decoupled=decoupled_weight_decay)
+    return _descend(
+        scale_by_adam(b1, b2, eps, amsgrad=amsgrad), lr, weight_decay, decoupled=decoupled_weight_decay
+    )
 
 
 @_REGISTRY.register(
@@ -355,11 +364,15 @@ def adamw(
     References:
         Loshchilov & Hutter, Decoupled Weight Decay Regularization, 2017, https://arxiv.org/abs/1711.05101.
     """
-    return adam(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, decoupled_weight_decay=True)
+    return adam(
+        lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, decoupled_weight_decay=True
+    )
 
 
 amsgrad = functools.partial(adam, amsgrad=True)
-amsgrad.__doc__ = "AMSGrad: :func:`adam` with ``amsgrad=True`` (max of the raw v, both bias corrections kept)."
+amsgrad.__doc__ = (
+    "AMSGrad: :func:`adam` with ``amsgrad=True`` (max of the raw v, both bias corrections kept)."
+)
 _REGISTRY.register(
     "amsgrad",
     obj=amsgrad,

@@ -7,10 +7,9 @@ import copy
 import pytest
 import torch
 
+from optim.problem import initial_parameters, loss, max_difference, train
 from optimlab.errors import OptimlabError, UnknownNameError
 from optimlab.optim import Optimizer, adam, create
-
-from optim.problem import initial_parameters, loss, max_difference, train
 
 TOLERANCE = 1e-6
 
@@ -21,7 +20,10 @@ def one_cycle(optimizer):
 
 @pytest.mark.parametrize(
     ("name", "torch_class", "hp"),
-    [("adam", torch.optim.Adam, dict(eps=1e-3, weight_decay=0.1)), ("momentum", torch.optim.SGD, dict(momentum=0.9))],
+    [
+        ("adam", torch.optim.Adam, dict(eps=1e-3, weight_decay=0.1)),
+        ("momentum", torch.optim.SGD, dict(momentum=0.9)),
+    ],
 )
 def test_one_cycle_drives_lr_and_momentum_like_torch(name, torch_class, hp, float64):
     """OneCycleLR writes group["lr"] and group["betas"] / group["momentum"] every step."""

@@ -123,7 +123,9 @@ def scale_by_nadam(
             nu=[torch.zeros_like(p) for p in params],
         )
 
-    def update(updates: Updates, state: ScaleByNadamState, params: Params) -> tuple[Updates, ScaleByNadamState]:
+    def update(
+        updates: Updates, state: ScaleByNadamState, params: Params
+    ) -> tuple[Updates, ScaleByNadamState]:
         t = state.count + 1
         beta1, beta2 = value_at(b1, state.count), value_at(b2, state.count)
         mu_t = beta1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
@@ -161,9 +163,13 @@ def scale_by_radam(
     """
 
     def init(params: Params) -> ScaleByRadamState:
-        return ScaleByRadamState(0, [torch.zeros_like(p) for p in params], [torch.zeros_like(p) for p in params])
+        return ScaleByRadamState(
+            0, [torch.zeros_like(p) for p in params], [torch.zeros_like(p) for p in params]
+        )
 
-    def update(updates: Updates, state: ScaleByRadamState, params: Params) -> tuple[Updates, ScaleByRadamState]:
+    def update(
+        updates: Updates, state: ScaleByRadamState, params: Params
+    ) -> tuple[Updates, ScaleByRadamState]:
         t = state.count + 1
         beta1, beta2 = value_at(b1, state.count), value_at(b2, state.count)
         _update_moments(state.mu, state.nu, updates, beta1, beta2)
@@ -198,7 +204,9 @@ def scale_by_adamax(
     """
 
     def init(params: Params) -> ScaleByAdamaxState:
-        return ScaleByAdamaxState(0, [torch.zeros_like(p) for p in params], [torch.zeros_like(p) for p in params])
+        return ScaleByAdamaxState(
+            0, [torch.zeros_like(p) for p in params], [torch.zeros_like(p) for p in params]
+        )
 
     def update(
         updates: Updates, state: ScaleByAdamaxState, params: Params

@@ -58,7 +58,9 @@ def schedule_free(
     def init(params: Params) -> ScheduleFreeState:
         return ScheduleFreeState(0, [p.detach().clone() for p in params], 0.0, 0.0)
 
-    def update(updates: Updates, state: ScheduleFreeState, params: Params) -> tuple[Updates, ScheduleFreeState]:
+    def update(
+        updates: Updates, state: ScheduleFreeState, params: Params
+    ) -> tuple[Updates, ScheduleFreeState]:
         t = state.count + 1
         warmup = t / warmup_steps if state.count < warmup_steps else 1.0
         lr = value_at(learning_rate, state.count) * warmup

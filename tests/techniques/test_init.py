@@ -188,6 +188,15 @@ def test_every_scheme_initializes_a_model_with_its_defaults(name):
         assert not torch.equal(model[0].weight, before[0])
 
 
+@pytest.mark.parametrize(
+    ("alias", "name"),
+    [("he", "kaiming_normal"), ("He-Uniform", "kaiming_uniform"), ("glorot", "xavier_normal"),
+     ("lecun", "lecun_normal"), ("dirac", "identity")],
+)
+def test_family_names_resolve_to_their_scheme(alias, name):
+    assert get_registry("init").resolve(alias) == name
+
+
 def test_bad_names_and_values_are_explained():
     with pytest.raises(UnknownNameError, match="Did you mean 'kaiming_normal'"):
         init.create("kaiming_normall")

@@ -60,6 +60,12 @@ def test_group_count_is_lowered_to_a_divisor_of_the_width(num_features, num_grou
     assert norms.create("group", num_features, 2, num_groups=num_groups).inner.num_groups == groups
 
 
+def test_group_norm_of_features_keeps_two_per_group_so_it_does_not_output_a_constant():
+    norm = norms.create("group", 16)  # 32 groups asked; (N, C) input has no positions to normalize over
+    assert norm.inner.num_groups == 8
+    assert norm(torch.randn(5, 16)).std(dim=0).min() > 0.1
+
+
 def test_torch_norm_layers_are_named():
     named = [nn.BatchNorm2d(3), nn.LayerNorm(3), nn.GroupNorm(1, 3), nn.RMSNorm(3), nn.InstanceNorm1d(3)]
     assert [norms.norm_name(m) for m in named] == ["batch", "layer", "group", "rms", "instance"]

@@ -67,6 +67,13 @@ def test_promised_statistics_exact_inverse_and_safe_constant_features(name):
     assert PROMISES[name](varying, scaling.create(name).fit(varying)(varying)) < 1e-9
 
 
+def test_small_but_varying_features_are_still_scaled():
+    x = torch.randn(500, 2) * torch.tensor([1e-7, 1e-30]) + torch.tensor([0.0, 1.0])  # 1e-30: rounding at 1
+    y = scaling.create("standardize").fit(x)(x)
+    assert y[:, 0].std(correction=0).item() == pytest.approx(1.0, rel=1e-4)
+    assert torch.all(y[:, 1] == 0)
+
+
 def test_state_travels_in_the_models_state_dict():
     train = _data(4).float()
     model = nn.Sequential(scaling.create("robust").fit(train), nn.Linear(5, 2))

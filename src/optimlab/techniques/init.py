@@ -160,22 +160,27 @@ def lecun(weight: Tensor, *, distribution: str = "normal") -> Tensor:
 
 
 for _distribution in ("uniform", "normal"):
+    # The bare family names ("he", "xavier", ...) mean the normal variant, as in the papers.
+    _short = _distribution == "normal"
     _REGISTRY.register(
         f"xavier_{_distribution}", obj=xavier, defaults={"distribution": _distribution},
         summary=f"Glorot {_distribution}: Var(w) = gain^2 * 2 / (fan_in + fan_out).",
         paper="Glorot & Bengio 2010, AISTATS", accepts={"gain": POSITIVE},
-        aliases=(f"glorot_{_distribution}",), capabilities=("activation_gain",),
+        aliases=(f"glorot_{_distribution}", *(("xavier", "glorot") if _short else ())),
+        capabilities=("activation_gain",),
     )
     _REGISTRY.register(
         f"kaiming_{_distribution}", obj=kaiming, defaults={"distribution": _distribution},
         summary=f"He {_distribution}: Var(w) = gain^2 / fan (fan_in or fan_out).",
         paper="He et al. 2015, arXiv:1502.01852", accepts={"gain": POSITIVE, "mode": ("fan_in", "fan_out")},
-        aliases=(f"he_{_distribution}",), capabilities=("activation_gain",),
+        aliases=(f"he_{_distribution}", *(("kaiming", "he") if _short else ())),
+        capabilities=("activation_gain",),
     )
     _REGISTRY.register(
         f"lecun_{_distribution}", obj=lecun, defaults={"distribution": _distribution},
         summary=f"LeCun {_distribution}: Var(w) = 1 / fan_in (for SELU networks).",
         paper="LeCun et al. 1998, Efficient BackProp; Klambauer et al. 2017, arXiv:1706.02515",
+        aliases=("lecun",) if _short else (),
     )
 
 

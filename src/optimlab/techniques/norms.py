@@ -9,7 +9,7 @@ kind        spatial_dims = 0                      spatial_dims >= 1
 ==========  ====================================  ===========================================
 batch       each feature over N (and T)           each channel over N and positions
 layer       the C features of each sample/token   (C, *positions) of each sample: GroupNorm(1)
-group       groups of features (and T)            groups of channels and positions
+group       groups of >= 2 features (and T)       groups of channels and positions
 instance    each feature over T (needs 3-D input) each channel over its positions: GroupNorm(C)
 rms         root mean square over C               root mean square over C at each position
 none        nothing                               nothing
@@ -117,7 +117,9 @@ def layer(num_features: int, spatial_dims: int = 0, *, eps: float = 1e-5) -> Nor
 )
 def group(num_features: int, spatial_dims: int = 0, *, num_groups: int = 32, eps: float = 1e-5) -> Norm:
     _check_layout(num_features, spatial_dims)
-    groups = max(g for g in range(1, min(num_groups, num_features) + 1) if num_features % g == 0)
+    # Features last, an (N, C) input has no positions: a group of one feature would normalize to 0.
+    most = max(num_features // 2, 1) if spatial_dims == 0 else num_features
+    groups = max(g for g in range(1, min(num_groups, most) + 1) if num_features % g == 0)
     inner = nn.GroupNorm(groups, num_features, eps=eps)
     return Norm("group", num_features, spatial_dims, inner, inner_features_at=1)
 

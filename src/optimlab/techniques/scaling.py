@@ -52,8 +52,10 @@ class Scaler(nn.Module):
                 f"data to fit {type(self).__name__} on", shown, "a non-empty floating-point tensor (N, ...)"
             )
         center, spread = self.statistics(x.double())
-        # Constant features: a spread at rounding level would blow them up; scale 1 maps them to offset.
-        negligible = 10 * torch.finfo(x.dtype).eps * center.abs().clamp(min=1.0)
+        # Constant features: a spread at rounding level of the values (or one that underflows in x's
+        # dtype) would blow them up; scale 1 maps them to offset. Small but real spreads are kept.
+        finfo = torch.finfo(x.dtype)
+        negligible = (10 * finfo.eps * center.abs()).clamp(min=finfo.tiny)
         spread = torch.where(spread > negligible, spread, torch.ones_like(spread))
         self.shift = (center - self.offset * spread).to(x.dtype)
         self.scale = spread.to(x.dtype)

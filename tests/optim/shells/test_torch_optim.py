@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import doctest
 
 import pytest
 import torch
@@ -10,6 +11,7 @@ import torch
 from optim.problem import initial_parameters, loss, max_difference, train
 from optimlab.errors import OptimlabError, UnknownNameError
 from optimlab.optim import Optimizer, adam, create
+from optimlab.optim.shells import torch_optim
 
 TOLERANCE = 1e-6
 
@@ -29,6 +31,30 @@ def test_one_cycle_drives_lr_and_momentum_like_torch(name, torch_class, hp, floa
     """OneCycleLR writes group["lr"] and group["betas"] / group["momentum"] every step."""
     ours = train(lambda p: create(name, p, **hp), scheduler=one_cycle)
     reference = train(lambda p: torch_class(p, **hp), scheduler=one_cycle)
+    assert max_difference(ours, reference) <= TOLERANCE
+
+
+SCHEDULERS = {
+    "step": lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=10, gamma=0.7),
+    "cosine_restarts": lambda o: torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(o, T_0=15),
+    "cyclic": lambda o: torch.optim.lr_scheduler.CyclicLR(o, 0.001, 0.05, step_size_up=20),
+    "polynomial": lambda o: torch.optim.lr_scheduler.PolynomialLR(o, total_iters=80, power=2.0),
+    "warmup_then_exponential": lambda o: torch.optim.lr_scheduler.SequentialLR(
+        o,
+        [
+            torch.optim.lr_scheduler.LinearLR(o, 0.1, total_iters=10),
+            torch.optim.lr_scheduler.ExponentialLR(o, 0.98),
+        ],
+        milestones=[10],
+    ),
+}
+
+
+@pytest.mark.parametrize("scheduler", sorted(SCHEDULERS))
+def test_torch_schedulers_drive_the_chain_like_torch(scheduler, float64):
+    hp = dict(lr=0.02, eps=1e-3, weight_decay=0.1)
+    ours = train(lambda p: create("adamw", p, **hp), scheduler=SCHEDULERS[scheduler])
+    reference = train(lambda p: torch.optim.AdamW(p, **hp), scheduler=SCHEDULERS[scheduler])
     assert max_difference(ours, reference) <= TOLERANCE
 
 
@@ -136,6 +162,11 @@ def test_group_values_are_validated_against_the_registry():
     w = torch.nn.Parameter(torch.zeros(2))
     with pytest.raises(OptimlabError, match="eps"):
         create("adam", [{"params": [w], "eps": -1.0}])
+
+
+def test_docstring_example_runs():
+    result = doctest.testmod(torch_optim, extraglobs={"torch": torch})
+    assert result.failed == 0 and result.attempted > 0
 
 
 class TestScheduleFreeModes:

@@ -24,8 +24,12 @@ def test_a_shuffled_epoch_is_a_permutation_that_keeps_pairs_together():
 
 def test_the_same_seed_gives_the_same_batches_and_epochs_differ():
     generator = torch.Generator().manual_seed(5)
-    first, second = (torch.cat([y for _, y in batches(PAIR, 4, shuffle=True, generator=generator)]) for _ in range(2))
-    again = torch.cat([y for _, y in batches(PAIR, 4, shuffle=True, generator=torch.Generator().manual_seed(5))])
+    first, second = (
+        torch.cat([y for _, y in batches(PAIR, 4, shuffle=True, generator=generator)]) for _ in range(2)
+    )
+    again = torch.cat(
+        [y for _, y in batches(PAIR, 4, shuffle=True, generator=torch.Generator().manual_seed(5))]
+    )
     assert torch.equal(first, again) and not torch.equal(first, second)
 
 

@@ -37,7 +37,9 @@ def test_every_registered_data_set_is_documented_here():
 def test_documented_sizes_shapes_and_classes(name, options, n, input_shape, image_shape, task, outputs):
     s = everything(name, **options)
     assert len(s.train) == n and len(s.val) == len(s.test) == 0
-    assert s.input_shape == input_shape and s.train.x.shape == (n, *input_shape) and s.image_shape == image_shape
+    assert (
+        s.input_shape == input_shape and s.train.x.shape == (n, *input_shape) and s.image_shape == image_shape
+    )
     assert s.task == task and s.num_outputs == outputs and s.train.x.dtype == torch.float32
     if task == "classification":
         assert s.num_classes == outputs and s.train.y.dtype == torch.int64 and s.train.y.shape == (n,)

@@ -55,23 +55,39 @@ def test_data_fraction_subsamples_training_only_and_smaller_subsamples_nest():
 
 
 def test_regression_is_split_without_strata():
-    data = Examples.from_arrays(torch.arange(50.0).unsqueeze(1), torch.randn(50), name="reg", task="regression")
+    data = Examples.from_arrays(
+        torch.arange(50.0).unsqueeze(1), torch.randn(50), name="reg", task="regression"
+    )
     s = split(data, seed=0, data_fraction=0.5)
     assert (len(s.train), len(s.val), len(s.test)) == (15, 10, 10)
     assert s.train.y.shape == (15, 1) and s.num_outputs == 1 and s.num_classes is None
 
 
 def test_metadata_travels_with_the_splits():
-    s = split(Examples.from_arrays(torch.zeros(10, 64), torch.arange(10) % 2, name="img", image_shape=(1, 8, 8)))
+    s = split(
+        Examples.from_arrays(torch.zeros(10, 64), torch.arange(10) % 2, name="img", image_shape=(1, 8, 8))
+    )
     assert (s.name, s.task, s.input_shape, s.image_shape, s.num_classes, s.num_outputs) == (
-        "img", "classification", (64,), (1, 8, 8), 2, 2)
+        "img",
+        "classification",
+        (64,),
+        (1, 8, 8),
+        2,
+        2,
+    )
 
 
-@pytest.mark.parametrize("fractions, field", [
-    ({"val_fraction": -0.1}, "val_fraction"), ({"val_fraction": 1.0}, "val_fraction"),
-    ({"test_fraction": "0.2"}, "test_fraction"), ({"val_fraction": 0.5, "test_fraction": 0.5}, "val_fraction + test"),
-    ({"data_fraction": 0.0}, "data_fraction"), ({"data_fraction": 1.5}, "data_fraction"),
-])
+@pytest.mark.parametrize(
+    "fractions, field",
+    [
+        ({"val_fraction": -0.1}, "val_fraction"),
+        ({"val_fraction": 1.0}, "val_fraction"),
+        ({"test_fraction": "0.2"}, "test_fraction"),
+        ({"val_fraction": 0.5, "test_fraction": 0.5}, "val_fraction + test"),
+        ({"data_fraction": 0.0}, "data_fraction"),
+        ({"data_fraction": 1.5}, "data_fraction"),
+    ],
+)
 def test_bad_fractions_name_the_field_and_the_range(fractions, field):
     with pytest.raises(InvalidValueError, match=f"for {re.escape(field)}.*accepted"):
         split(DATA, **fractions)

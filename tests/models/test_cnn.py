@@ -17,7 +17,13 @@ def test_flat_digit_rows_and_images_give_the_same_outputs():
 def test_channels_double_at_each_pool_until_the_map_is_one_pixel():
     net = optimlab.models.create("cnn", (1, 8, 8), 10, width=4, depth=5)
     convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
-    assert [c.out_channels for c in convs] == [4, 8, 16, 32, 32]  # maps 8 -> 4 -> 2 -> 1, then no more pooling
+    assert [c.out_channels for c in convs] == [
+        4,
+        8,
+        16,
+        32,
+        32,
+    ]  # maps 8 -> 4 -> 2 -> 1, then no more pooling
     assert sum(isinstance(m, nn.MaxPool2d) for m in net.modules()) == 3
     shapes = []
     for conv in convs:

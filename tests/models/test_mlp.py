@@ -25,14 +25,18 @@ def test_forward_is_linear_activation_linear_as_written_by_hand():
     net = optimlab.models.create("mlp", (2, 3), 4, width=5, depth=2, activation="relu")
     first, second, head = (m for m in net.modules() if isinstance(m, nn.Linear))
     x = torch.randn(6, 2, 3)
-    hidden = F.relu(F.linear(F.relu(F.linear(x.reshape(6, 6), first.weight, first.bias)), second.weight, second.bias))
+    hidden = F.relu(
+        F.linear(F.relu(F.linear(x.reshape(6, 6), first.weight, first.bias)), second.weight, second.bias)
+    )
     torch.testing.assert_close(net(x), F.linear(hidden, head.weight, head.bias))
 
 
 @pytest.mark.parametrize("activation, gain", [("tanh", 5 / 3), ("relu", math.sqrt(2)), ("identity", 1.0)])
 def test_xavier_normal_uses_the_gain_of_the_following_activation(activation, gain):
     torch.manual_seed(0)
-    net = optimlab.models.create("mlp", (512,), 10, width=512, depth=1, activation=activation, init="xavier_normal")
+    net = optimlab.models.create(
+        "mlp", (512,), 10, width=512, depth=1, activation=activation, init="xavier_normal"
+    )
     hidden = next(m for m in net.modules() if isinstance(m, nn.Linear))
     expected = gain * math.sqrt(2 / (512 + 512))  # Glorot & Bengio 2010, times the activation's gain
     assert hidden.weight.std().item() == pytest.approx(expected, rel=0.02)

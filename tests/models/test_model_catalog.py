@@ -29,7 +29,9 @@ def build(name, kind, **hyperparameters):
     shape, make_batch, keywords = INPUT_KINDS[kind]
     sizes = SMALL if name in LAYERED else {}
     torch.manual_seed(0)
-    return optimlab.models.create(name, shape, NUM_OUTPUTS, **sizes, **keywords, **hyperparameters), make_batch(4)
+    return optimlab.models.create(
+        name, shape, NUM_OUTPUTS, **sizes, **keywords, **hyperparameters
+    ), make_batch(4)
 
 
 def test_every_model_declares_an_input_kind_the_contracts_know():
@@ -82,8 +84,11 @@ def test_dropout_is_random_in_training_and_off_in_eval(name):
 @pytest.mark.parametrize("name", LAYERED)
 def test_bad_technique_names_fail_early_with_close_matches(name):
     kind = sorted(MODELS.get(name).capabilities & INPUT_KINDS.keys())[-1]
-    for field, typo, suggestion in (("activation", "rellu", "relu"), ("norm", "batchnrm", "batchnorm"),
-                                    ("init", "kaiming_normall", "kaiming_normal")):
+    for field, typo, suggestion in (
+        ("activation", "rellu", "relu"),
+        ("norm", "batchnrm", "batchnorm"),
+        ("init", "kaiming_normall", "kaiming_normal"),
+    ):
         with pytest.raises(UnknownNameError, match=f"Did you mean '{suggestion}'"):
             build(name, kind, **{field: typo})
 

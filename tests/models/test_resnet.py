@@ -57,5 +57,6 @@ def test_the_shortcut_adds_the_input_to_the_branch():
 def test_sequences_get_a_one_dimensional_resnet():
     net = optimlab.models.create("resnet", (40,), 10, width=4)
     assert any(isinstance(m, nn.Conv1d) for m in net.modules()) and not any(
-        isinstance(m, nn.Conv2d) for m in net.modules())
+        isinstance(m, nn.Conv2d) for m in net.modules()
+    )
     assert net(torch.randn(3, 40)).shape == (3, 10)

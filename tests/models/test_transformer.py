@@ -27,8 +27,9 @@ def test_self_attention_matches_torch_multihead_attention(causal):
 
 def language_model(causal: bool) -> nn.Module:
     torch.manual_seed(0)
-    return optimlab.models.create("transformer", (12,), 30, width=16, heads=2, vocab_size=30, causal=causal,
-                                  per_token=True).eval()
+    return optimlab.models.create(
+        "transformer", (12,), 30, width=16, heads=2, vocab_size=30, causal=causal, per_token=True
+    ).eval()
 
 
 def test_causal_outputs_before_a_changed_token_do_not_change():

@@ -18,8 +18,14 @@ from optimlab.errors import InvalidValueError
 __all__ = ["batches"]
 
 
-def batches(pair: TensorPair, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None,
-            drop_last: bool = False) -> Iterator[tuple[Tensor, Tensor]]:
+def batches(
+    pair: TensorPair,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    generator: torch.Generator | None = None,
+    drop_last: bool = False,
+) -> Iterator[tuple[Tensor, Tensor]]:
     """One epoch of ``(x, y)`` batches of ``batch_size`` rows (the last one smaller unless ``drop_last``).
 
     With ``shuffle``, the rows are permuted by ``generator``, which is required so that every random
@@ -40,4 +46,4 @@ def batches(pair: TensorPair, batch_size: int, *, shuffle: bool, generator: torc
         x, y = x[order], y[order]
     stop = len(pair) - len(pair) % batch_size if drop_last else len(pair)
     for start in range(0, stop, batch_size):
-        yield x[start:start + batch_size], y[start:start + batch_size]
+        yield x[start : start + batch_size], y[start : start + batch_size]

@@ -30,17 +30,27 @@ def _is_number(field: str) -> bool:
 def _target_column(target: str | int, header: list[str] | None, width: int, path: Path) -> int:
     if isinstance(target, str):
         if header is None:
-            raise InvalidValueError(f"target of {path.name}", target, "a column index: the file has no header row")
+            raise InvalidValueError(
+                f"target of {path.name}", target, "a column index: the file has no header row"
+            )
         if target not in header:
             raise UnknownNameError(f"column of {path.name}", target, header)
         return header.index(target)
     if isinstance(target, bool) or not isinstance(target, int) or not -width <= target < width:
-        raise InvalidValueError(f"target of {path.name}", target, f"a column name or an index in [{-width}, {width})")
+        raise InvalidValueError(
+            f"target of {path.name}", target, f"a column name or an index in [{-width}, {width})"
+        )
     return target % width
 
 
-def load_csv(path: str | os.PathLike[str], target: str | int = -1, *, task: Task | None = None,
-             delimiter: str = ",", header: bool | None = None) -> Examples:
+def load_csv(
+    path: str | os.PathLike[str],
+    target: str | int = -1,
+    *,
+    task: Task | None = None,
+    delimiter: str = ",",
+    header: bool | None = None,
+) -> Examples:
     """Examples from the CSV at ``path``; ``target`` is the target column's name or index (last by default).
 
     >>> import tempfile, pathlib
@@ -58,13 +68,17 @@ def load_csv(path: str | os.PathLike[str], target: str | int = -1, *, task: Task
     names = [name.strip() for name in rows[0]] if header and rows else None
     body = rows[1:] if header else rows
     if not body:
-        raise InvalidValueError(f"CSV file {str(path)!r}", "no data rows", "a file with at least one row of values")
+        raise InvalidValueError(
+            f"CSV file {str(path)!r}", "no data rows", "a file with at least one row of values"
+        )
     width = len(body[0])
     column = _target_column(target, names, width, path)
     features, labels = [], []
     for line, row in enumerate(body, start=2 if header else 1):
         if len(row) != width:
-            raise InvalidValueError(f"row {line} of {path.name}", f"{len(row)} fields", f"{width} fields like row 1")
+            raise InvalidValueError(
+                f"row {line} of {path.name}", f"{len(row)} fields", f"{width} fields, as in the first row"
+            )
         values = []
         for index, field in enumerate(row):
             if index == column:
@@ -73,8 +87,11 @@ def load_csv(path: str | os.PathLike[str], target: str | int = -1, *, task: Task
                 values.append(float(field))
             except ValueError:
                 column_name = names[index] if names else index
-                raise InvalidValueError(f"feature {column_name!r} in row {line} of {path.name}", field,
-                                        "a number (features must be numeric; only the target may be text)") from None
+                raise InvalidValueError(
+                    f"feature {column_name!r} in row {line} of {path.name}",
+                    field,
+                    "a number (features must be numeric; only the target may be text)",
+                ) from None
         features.append(values)
         labels.append(row[column].strip())
     y = np.array([float(v) for v in labels]) if all(_is_number(v) for v in labels) else np.array(labels)

@@ -30,7 +30,9 @@ class TensorPair:
 
     def __post_init__(self) -> None:
         if self.x.shape[0] != self.y.shape[0]:
-            raise InvalidValueError("targets", f"{self.y.shape[0]} rows", f"one per input row ({self.x.shape[0]})")
+            raise InvalidValueError(
+                "targets", f"{self.y.shape[0]} rows", f"one per input row ({self.x.shape[0]})"
+            )
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -79,8 +81,15 @@ class Examples(DatasetInfo):
         return self.examples.y
 
     @classmethod
-    def from_arrays(cls, x: np.ndarray | Tensor, y: np.ndarray | Tensor, *, name: str, task: Task | None = None,
-                    image_shape: tuple[int, ...] | None = None) -> Examples:
+    def from_arrays(
+        cls,
+        x: np.ndarray | Tensor,
+        y: np.ndarray | Tensor,
+        *,
+        name: str,
+        task: Task | None = None,
+        image_shape: tuple[int, ...] | None = None,
+    ) -> Examples:
         """Labelled examples from arrays; ``task`` None infers it from the targets.
 
         Targets that are not numbers, or integers (in any dtype), are class labels; anything else is a
@@ -93,18 +102,29 @@ class Examples(DatasetInfo):
             task = "classification" if _looks_like_labels(y_array) else "regression"
         elif task not in TASKS:
             raise InvalidValueError("task", task, "one of " + ", ".join(map(repr, TASKS)))
-        features = torch.as_tensor(x_array.reshape(len(x_array), -1) if x_array.ndim == 1 else x_array,
-                                   dtype=torch.float32)
+        features = torch.as_tensor(
+            x_array.reshape(len(x_array), -1) if x_array.ndim == 1 else x_array, dtype=torch.float32
+        )
         if task == "classification":
             if y_array.ndim > 1 and y_array.size != len(y_array):
-                raise InvalidValueError(f"class labels of {name}", f"shape {y_array.shape}", "one label per example")
+                raise InvalidValueError(
+                    f"class labels of {name}", f"shape {y_array.shape}", "one label per example"
+                )
             classes, ids = np.unique(y_array.reshape(len(y_array)), return_inverse=True)
             targets, num_classes = torch.as_tensor(ids.reshape(-1), dtype=torch.long), len(classes)
         else:
-            targets = torch.as_tensor(y_array.astype(np.float64).reshape(len(y_array), -1), dtype=torch.float32)
+            targets = torch.as_tensor(
+                y_array.astype(np.float64).reshape(len(y_array), -1), dtype=torch.float32
+            )
             num_classes = None
-        return cls(name=name, task=task, input_shape=tuple(features.shape[1:]), num_classes=num_classes,
-                   image_shape=image_shape, examples=TensorPair(features, targets))
+        return cls(
+            name=name,
+            task=task,
+            input_shape=tuple(features.shape[1:]),
+            num_classes=num_classes,
+            image_shape=image_shape,
+            examples=TensorPair(features, targets),
+        )
 
 
 def _looks_like_labels(y: np.ndarray) -> bool:

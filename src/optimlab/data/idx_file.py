@@ -33,16 +33,22 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     if raw[:2] == _GZIP_MAGIC:
         raw = gzip.decompress(raw)
     if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] not in IDX_TYPES:
-        raise InvalidValueError(f"IDX magic number of {path.name}", raw[:4].hex(),
-                                "00 00, a type code in " + ", ".join(f"{c:02x}" for c in IDX_TYPES) + ", ndims")
+        raise InvalidValueError(
+            f"IDX magic number of {path.name}",
+            raw[:4].hex(),
+            "00 00, a type code in " + ", ".join(f"{c:02x}" for c in IDX_TYPES) + ", ndims",
+        )
     ndim = raw[3]
     header = 4 + 4 * ndim
     shape = struct.unpack(f">{ndim}I", raw[4:header])
     dtype = np.dtype(IDX_TYPES[raw[2]])
     expected = header + math.prod(shape) * dtype.itemsize
     if len(raw) != expected:
-        raise InvalidValueError(f"size of {path.name}", f"{len(raw)} bytes",
-                                f"{expected} bytes for shape {shape} of {dtype.name} (truncated or not IDX?)")
+        raise InvalidValueError(
+            f"size of {path.name}",
+            f"{len(raw)} bytes",
+            f"{expected} bytes for shape {shape} of {dtype.name} (truncated or not IDX?)",
+        )
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
 
@@ -53,6 +59,11 @@ def load_idx(images_path: str | os.PathLike[str], labels_path: str | os.PathLike
     """
     images, labels = read_idx(images_path), read_idx(labels_path)
     if labels.ndim != 1 or len(labels) != len(images):
-        raise InvalidValueError(f"labels in {Path(labels_path).name}", f"shape {labels.shape}",
-                                f"one label per input: shape ({len(images)},)")
-    return Examples.from_arrays(images, labels, name=Path(images_path).name.split(".")[0], task="classification")
+        raise InvalidValueError(
+            f"labels in {Path(labels_path).name}",
+            f"shape {labels.shape}",
+            f"one label per input: shape ({len(images)},)",
+        )
+    return Examples.from_arrays(
+        images, labels, name=Path(images_path).name.split(".")[0], task="classification"
+    )

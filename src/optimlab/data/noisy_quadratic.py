@@ -53,8 +53,12 @@ def deep_learning_hessian(seed: int = _HESSIAN_SEED) -> Tensor:
     2007, arXiv:math-ph/0609050).
     """
     generator = torch.Generator().manual_seed(seed)
-    eigenvalues = torch.cat([torch.rand(90, generator=generator, dtype=torch.float64),
-                             30 + 30 * torch.rand(10, generator=generator, dtype=torch.float64)])
+    eigenvalues = torch.cat(
+        [
+            torch.rand(90, generator=generator, dtype=torch.float64),
+            30 + 30 * torch.rand(10, generator=generator, dtype=torch.float64),
+        ]
+    )
     q, r = torch.linalg.qr(torch.randn(DIM, DIM, generator=generator, dtype=torch.float64))
     q = q * torch.sign(torch.diagonal(r))
     hessian = (q * eigenvalues) @ q.T
@@ -74,5 +78,10 @@ def noisy_quadratic(seed: int, *, n: int = 1000, noise: float = 0.6) -> Examples
     """``n`` samples x of N(0, noise^2 I) in 100 dimensions (DeepOBS: 1,000 per split, noise 0.6)."""
     generator = torch.Generator().manual_seed(seed)
     samples = noise * torch.randn(n, DIM, generator=generator)
-    return Examples(name="noisy_quadratic", task="regression", input_shape=(DIM,),
-                    examples=TensorPair(samples, samples), loss=QuadraticLoss(deep_learning_hessian()))
+    return Examples(
+        name="noisy_quadratic",
+        task="regression",
+        input_shape=(DIM,),
+        examples=TensorPair(samples, samples),
+        loss=QuadraticLoss(deep_learning_hessian()),
+    )

@@ -16,8 +16,14 @@ from optimlab.errors import InvalidValueError, UnknownNameError
 __all__ = ["load_numpy"]
 
 
-def load_numpy(path: str | os.PathLike[str], x_key: str = "x", y_key: str = "y", *, target: int = -1,
-               task: Task | None = None) -> Examples:
+def load_numpy(
+    path: str | os.PathLike[str],
+    x_key: str = "x",
+    y_key: str = "y",
+    *,
+    target: int = -1,
+    task: Task | None = None,
+) -> Examples:
     """Examples from ``path``: arrays ``x_key`` (N, ...) and ``y_key`` (N,) of an ``.npz``, or a 2-d
     ``.npy`` table whose column ``target`` holds the targets (like a CSV).
 
@@ -40,11 +46,19 @@ def load_numpy(path: str | os.PathLike[str], x_key: str = "x", y_key: str = "y",
     else:
         table = np.load(path, allow_pickle=False)
         if table.ndim != 2 or table.shape[1] < 2:
-            raise InvalidValueError(f"array in {path.name}", f"shape {table.shape}",
-                                    "a 2-d table (examples x columns, one of them the target), or an .npz of x and y")
-        if isinstance(target, bool) or not isinstance(target, int) or not -table.shape[1] <= target < table.shape[1]:
-            raise InvalidValueError(f"target of {path.name}", target, f"a column index in [{-table.shape[1]}, "
-                                    f"{table.shape[1]})")
+            raise InvalidValueError(
+                f"array in {path.name}",
+                f"shape {table.shape}",
+                "a 2-d table (examples x columns, one of them the target), or an .npz of x and y",
+            )
+        if (
+            isinstance(target, bool)
+            or not isinstance(target, int)
+            or not -table.shape[1] <= target < table.shape[1]
+        ):
+            raise InvalidValueError(
+                f"target of {path.name}", target, f"a column index in [{-table.shape[1]}, {table.shape[1]})"
+            )
         column = target % table.shape[1]
         x, y = np.delete(table, column, axis=1), table[:, column]
     return Examples.from_arrays(x, y, name=path.stem, task=task)

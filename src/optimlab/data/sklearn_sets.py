@@ -26,21 +26,42 @@ def _bundled(loader_name: str, name: str, image_shape: tuple[int, ...] | None, s
 
 # name: (scikit-learn loader, image shape, aliases, summary, source)
 _BUNDLED = {
-    "digits": ("load_digits", (1, 8, 8), (),
-               "1,797 handwritten digits, 8x8 pixels as 64 features (image shape (1, 8, 8)), 10 classes.",
-               "Alpaydin & Kaynak 1998, Optical Recognition of Handwritten Digits, UCI ML Repository"),
-    "iris": ("load_iris", None, (), "150 iris flowers, 4 measurements, 3 species.",
-             "Fisher 1936, The use of multiple measurements in taxonomic problems, Annals of Eugenics 7(2)"),
-    "wine": ("load_wine", None, (), "178 wines, 13 chemical measurements, 3 cultivars.",
-             "Aeberhard & Forina 1991, Wine, UCI ML Repository"),
-    "breast_cancer": ("load_breast_cancer", None, ("cancer",),
-                      "569 breast masses, 30 features of cell nuclei, malignant or benign.",
-                      "Street et al. 1993, Nuclear feature extraction for breast tumor diagnosis, SPIE 1905"),
+    "digits": (
+        "load_digits",
+        (1, 8, 8),
+        (),
+        "1,797 handwritten digits, 8x8 pixels as 64 features (image shape (1, 8, 8)), 10 classes.",
+        "Alpaydin & Kaynak 1998, Optical Recognition of Handwritten Digits, UCI ML Repository",
+    ),
+    "iris": (
+        "load_iris",
+        None,
+        (),
+        "150 iris flowers, 4 measurements, 3 species.",
+        "Fisher 1936, The use of multiple measurements in taxonomic problems, Annals of Eugenics 7(2)",
+    ),
+    "wine": (
+        "load_wine",
+        None,
+        (),
+        "178 wines, 13 chemical measurements, 3 cultivars.",
+        "Aeberhard & Forina 1991, Wine, UCI ML Repository",
+    ),
+    "breast_cancer": (
+        "load_breast_cancer",
+        None,
+        ("cancer",),
+        "569 breast masses, 30 features of cell nuclei, malignant or benign.",
+        "Street et al. 1993, Nuclear feature extraction for breast tumor diagnosis, SPIE 1905",
+    ),
 }
 
 for _name, (_loader, _image_shape, _aliases, _summary, _source) in _BUNDLED.items():
     _REGISTRY.register(
-        _name, summary=_summary, paper=_source, aliases=_aliases,
+        _name,
+        summary=_summary,
+        paper=_source,
+        aliases=_aliases,
         capabilities=("classification", "images") if _image_shape else ("classification",),
         obj=functools.partial(_bundled, _loader, _name, _image_shape),
     )

@@ -26,10 +26,13 @@ FILE_KINDS = ".csv, .npy, .npz, IDX (*-ubyte, *.idx*, optionally .gz)"
 def _load_idx_images(path: Path, labels_path: str | os.PathLike[str] | None = None) -> Examples:
     """IDX inputs; the labels file defaults to MNIST's naming (train-images-idx3 -> train-labels-idx1)."""
     if labels_path is None:
-        guess = path.with_name(path.name.replace("images-idx3", "labels-idx1").replace("images.idx3", "labels.idx1"))
+        guess = path.with_name(
+            path.name.replace("images-idx3", "labels-idx1").replace("images.idx3", "labels.idx1")
+        )
         if guess == path or not guess.is_file():
-            raise InvalidValueError("labels_path", None, f"the IDX labels file that goes with {path.name} "
-                                    "(pass labels_path=...)")
+            raise InvalidValueError(
+                "labels_path", None, f"the IDX labels file that goes with {path.name} (pass labels_path=...)"
+            )
         labels_path = guess
     if not Path(labels_path).is_file():
         raise InvalidValueError("labels_path", str(labels_path), "an existing file")
@@ -50,7 +53,9 @@ def _reader(path: Path) -> Callable[..., Examples] | None:
 
 def _read_file(path: Path, reader: Callable[..., Examples], options: dict[str, Any]) -> Examples:
     if not path.is_file():
-        raise InvalidValueError("data file", str(path), f"an existing file; there is none at {str(path.resolve())!r}")
+        raise InvalidValueError(
+            "data file", str(path), f"an existing file; there is none at {str(path.resolve())!r}"
+        )
     keywords = list(inspect.signature(reader).parameters)[1:]  # every reader takes the path first
     for key in options:
         if key not in keywords:
@@ -58,8 +63,15 @@ def _read_file(path: Path, reader: Callable[..., Examples], options: dict[str, A
     return reader(path, **options)
 
 
-def load(name_or_path: str | os.PathLike[str], *, seed: int = 0, val_fraction: float = 0.2,
-         test_fraction: float = 0.2, data_fraction: float = 1.0, **options: Any) -> Splits:
+def load(
+    name_or_path: str | os.PathLike[str],
+    *,
+    seed: int = 0,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.2,
+    data_fraction: float = 1.0,
+    **options: Any,
+) -> Splits:
     """Load a registered data set or a file, and split it deterministically from ``seed``.
 
     Args:
@@ -91,4 +103,6 @@ def load(name_or_path: str | os.PathLike[str], *, seed: int = 0, val_fraction: f
         raise InvalidValueError("data file", text, f"a file of a known kind: {FILE_KINDS}")
     else:
         raise UnknownNameError("dataset", text, [name for e in _REGISTRY for name in (e.name, *e.aliases)])
-    return split(data, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction, data_fraction=data_fraction)
+    return split(
+        data, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction, data_fraction=data_fraction
+    )

@@ -38,9 +38,16 @@ def check_fractions(val_fraction: float, test_fraction: float, data_fraction: fl
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
             raise InvalidValueError(field, value, "a number in [0, 1)")
     if val_fraction + test_fraction >= 1.0:
-        raise InvalidValueError("val_fraction + test_fraction", val_fraction + test_fraction,
-                                "less than 1, leaving examples to train on")
-    if isinstance(data_fraction, bool) or not isinstance(data_fraction, (int, float)) or not 0.0 < data_fraction <= 1.0:
+        raise InvalidValueError(
+            "val_fraction + test_fraction",
+            val_fraction + test_fraction,
+            "less than 1, leaving examples to train on",
+        )
+    if (
+        isinstance(data_fraction, bool)
+        or not isinstance(data_fraction, (int, float))
+        or not 0.0 < data_fraction <= 1.0
+    ):
         raise InvalidValueError("data_fraction", data_fraction, "a number in (0, 1]")
 
 
@@ -48,8 +55,14 @@ def _rounded(count: int, fraction: float) -> int:
     return int(count * fraction + 0.5)  # half up, unlike Python's round-half-even
 
 
-def split(data: Examples, *, seed: int = 0, val_fraction: float = 0.2, test_fraction: float = 0.2,
-          data_fraction: float = 1.0) -> Splits:
+def split(
+    data: Examples,
+    *,
+    seed: int = 0,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.2,
+    data_fraction: float = 1.0,
+) -> Splits:
     """Split ``data`` into train/val/test, stratified for classification; subsample training only.
 
     >>> import torch
@@ -70,10 +83,10 @@ def split(data: Examples, *, seed: int = 0, val_fraction: float = 0.2, test_frac
     parts: dict[str, list[Tensor]] = {"test": [], "val": [], "train": []}
     for indices in strata:
         n_test, n_val = _rounded(len(indices), test_fraction), _rounded(len(indices), val_fraction)
-        rest = indices[n_test + n_val:]
+        rest = indices[n_test + n_val :]
         parts["test"].append(indices[:n_test])
-        parts["val"].append(indices[n_test:n_test + n_val])
-        parts["train"].append(rest[:max(1, _rounded(len(rest), data_fraction))])
+        parts["val"].append(indices[n_test : n_test + n_val])
+        parts["train"].append(rest[: max(1, _rounded(len(rest), data_fraction))])
     # Shuffle each split so that no consumer sees classes in blocks; train last, since its size alone
     # depends on data_fraction, so that val and test stay the same draws whatever the subsample.
     chosen = {}
@@ -81,7 +94,10 @@ def split(data: Examples, *, seed: int = 0, val_fraction: float = 0.2, test_frac
         indices = torch.cat(pieces)
         chosen[name] = data.examples.subset(indices[torch.randperm(len(indices), generator=generator)])
     if len(chosen["train"]) == 0:
-        raise InvalidValueError(f"fractions for {data.name} ({len(data.examples)} examples)",
-                                (val_fraction, test_fraction), "values that leave at least one training example")
+        raise InvalidValueError(
+            f"fractions for {data.name} ({len(data.examples)} examples)",
+            (val_fraction, test_fraction),
+            "values that leave at least one training example",
+        )
     info = {f.name: getattr(data, f.name) for f in dataclasses.fields(DatasetInfo)}
     return Splits(**info, train=chosen["train"], val=chosen["val"], test=chosen["test"])

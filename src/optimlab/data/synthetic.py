@@ -48,11 +48,17 @@ def two_spirals(seed: int, *, n: int = 1000, noise: float = 0.05, turns: float =
     summary="Regression on the outputs of a random one-hidden-layer tanh teacher network, plus noise.",
     paper="Goldt et al. 2019, Dynamics of stochastic gradient descent for two-layer neural networks in the "
     "teacher-student setup, arXiv:1906.08632",
-    accepts={"in_features": POSITIVE_INT, "n": POSITIVE_INT, "noise": NON_NEGATIVE, "teacher_width": POSITIVE_INT},
+    accepts={
+        "in_features": POSITIVE_INT,
+        "n": POSITIVE_INT,
+        "noise": NON_NEGATIVE,
+        "teacher_width": POSITIVE_INT,
+    },
     capabilities=("regression",),
 )
-def teacher_student(seed: int, *, in_features: int = 10, n: int = 1000, noise: float = 0.1,
-                    teacher_width: int = 16) -> Examples:
+def teacher_student(
+    seed: int, *, in_features: int = 10, n: int = 1000, noise: float = 0.1, teacher_width: int = 16
+) -> Examples:
     """x ~ N(0, I), y = v^T tanh(W x) + noise * N(0, 1), targets of shape (n, 1).
 
     W (teacher_width x in_features) and v have N(0, 1 / fan_in) entries, so pre-activations and targets
@@ -60,7 +66,9 @@ def teacher_student(seed: int, *, in_features: int = 10, n: int = 1000, noise: f
     a mean squared error of noise**2.
     """
     generator = torch.Generator().manual_seed(seed)
-    w = torch.randn(teacher_width, in_features, generator=generator, dtype=torch.float64) / math.sqrt(in_features)
+    w = torch.randn(teacher_width, in_features, generator=generator, dtype=torch.float64) / math.sqrt(
+        in_features
+    )
     v = torch.randn(teacher_width, 1, generator=generator, dtype=torch.float64) / math.sqrt(teacher_width)
     x = torch.randn(n, in_features, generator=generator, dtype=torch.float64)
     y = torch.tanh(x @ w.T) @ v + noise * torch.randn(n, 1, generator=generator, dtype=torch.float64)

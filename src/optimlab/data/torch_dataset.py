@@ -20,7 +20,9 @@ def _as_tensor(value: Any) -> torch.Tensor:
     return torch.as_tensor(np.asarray(value))
 
 
-def from_torch_dataset(dataset: Iterable[Any], *, name: str = "torch_dataset", task: Task | None = None) -> Examples:
+def from_torch_dataset(
+    dataset: Iterable[Any], *, name: str = "torch_dataset", task: Task | None = None
+) -> Examples:
     """Read every (input, target) pair of ``dataset`` once and stack them.
 
     Map-style datasets are read by index 0..len-1, iterable ones by iteration. Inputs may be tensors,
@@ -35,7 +37,9 @@ def from_torch_dataset(dataset: Iterable[Any], *, name: str = "torch_dataset", t
     inputs, targets = [], []
     for position, item in enumerate(items):
         if not isinstance(item, (tuple, list)) or len(item) != 2:
-            raise InvalidValueError(f"item {position} of {name}", type(item).__name__, "an (input, target) pair")
+            raise InvalidValueError(
+                f"item {position} of {name}", type(item).__name__, "an (input, target) pair"
+            )
         inputs.append(_as_tensor(item[0]))
         targets.append(_as_tensor(item[1]))
     if not inputs:

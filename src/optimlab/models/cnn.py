@@ -72,12 +72,19 @@ def cnn(
     layers: list[nn.Module] = [AsChannels(shape)]
     for _ in range(depth):
         out = width * 2**pools
-        layers += [CONV[spatial_dims](channels, out, kernel_size=3, padding=1),
-                   techniques.norm_layer(out, spatial_dims), techniques.activation_layer()]
+        layers += [
+            CONV[spatial_dims](channels, out, kernel_size=3, padding=1),
+            techniques.norm_layer(out, spatial_dims),
+            techniques.activation_layer(),
+        ]
         channels = out
         if min(sizes) >= 2:
             layers.append(MAX_POOL[spatial_dims](2))
             sizes, pools = tuple(s // 2 for s in sizes), pools + 1
-    layers += [GLOBAL_AVERAGE_POOL[spatial_dims](1), nn.Flatten(), *techniques.dropout_layers(),
-               nn.Linear(channels, num_outputs)]
+    layers += [
+        GLOBAL_AVERAGE_POOL[spatial_dims](1),
+        nn.Flatten(),
+        *techniques.dropout_layers(),
+        nn.Linear(channels, num_outputs),
+    ]
     return techniques.initialize(nn.Sequential(*layers))

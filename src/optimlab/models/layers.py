@@ -16,8 +16,15 @@ from torch import Tensor, nn
 from optimlab.errors import InvalidValueError
 from optimlab.registry import get_registry
 
-__all__ = ["LayerTechniques", "check_shapes", "channels_first", "AsChannels", "CONV", "MAX_POOL",
-           "GLOBAL_AVERAGE_POOL"]
+__all__ = [
+    "LayerTechniques",
+    "check_shapes",
+    "channels_first",
+    "AsChannels",
+    "CONV",
+    "MAX_POOL",
+    "GLOBAL_AVERAGE_POOL",
+]
 
 # Layer classes by number of spatial dimensions: 1 for sequences (C, L), 2 for images (C, H, W).
 CONV: dict[int, type[nn.Module]] = {1: nn.Conv1d, 2: nn.Conv2d}
@@ -39,9 +46,13 @@ class LayerTechniques:
         """Check each name against its registry (close matches on a typo) and keep the canonical one."""
         scheme = get_registry("init").get(init)
         if "data_dependent" in scheme.capabilities:
-            raise InvalidValueError("init", init, "a scheme that needs no data while the model is built; build "
-                                    f"with init='default', then optimlab.techniques.init.apply(model, {scheme.name!r}, "
-                                    "data=a_batch_of_inputs)")
+            raise InvalidValueError(
+                "init",
+                init,
+                "a scheme that needs no data while the model is built; build "
+                f"with init='default', then optimlab.techniques.init.apply(model, {scheme.name!r}, "
+                "data=a_batch_of_inputs)",
+            )
         return cls(
             activation=get_registry("activation").resolve(activation),
             norm=get_registry("norm").resolve(norm),
@@ -71,15 +82,19 @@ class LayerTechniques:
         return init.apply(model, self.init)
 
 
-def check_shapes(architecture: str, input_shape: tuple[int, ...], num_outputs: int,
-                 ndims: tuple[int, ...]) -> tuple[int, ...]:
+def check_shapes(
+    architecture: str, input_shape: tuple[int, ...], num_outputs: int, ndims: tuple[int, ...]
+) -> tuple[int, ...]:
     """``input_shape`` (batch dimension excluded) as a tuple of positive ints with an accepted rank."""
     shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else (input_shape,)
     well_formed = all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
     if not well_formed or len(shape) not in ndims:
         ranks = " or ".join(str(n) for n in ndims)
-        raise InvalidValueError(f"input_shape of {architecture}", input_shape,
-                                f"a tuple of {ranks} positive ints, without the batch dimension")
+        raise InvalidValueError(
+            f"input_shape of {architecture}",
+            input_shape,
+            f"a tuple of {ranks} positive ints, without the batch dimension",
+        )
     if isinstance(num_outputs, bool) or not isinstance(num_outputs, int) or num_outputs < 1:
         raise InvalidValueError(f"num_outputs of {architecture}", num_outputs, "a positive int")
     return shape

@@ -56,8 +56,12 @@ def mlp(
     layers: list[nn.Module] = [nn.Flatten()]
     fan_in = math.prod(shape)
     for _ in range(depth):
-        layers += [nn.Linear(fan_in, width), techniques.norm_layer(width), techniques.activation_layer(),
-                   *techniques.dropout_layers()]
+        layers += [
+            nn.Linear(fan_in, width),
+            techniques.norm_layer(width),
+            techniques.activation_layer(),
+            *techniques.dropout_layers(),
+        ]
         fan_in = width
     layers.append(nn.Linear(fan_in, num_outputs))
     return techniques.initialize(nn.Sequential(*layers))

@@ -40,7 +40,9 @@ class ParameterVector(nn.Module):
     paper="Schneider et al. 2019, DeepOBS, arXiv:1903.05499",
     capabilities=("features",),
 )
-def parameter_vector(input_shape: tuple[int, ...], num_outputs: int, *, init_value: float = 1.0) -> ParameterVector:
+def parameter_vector(
+    input_shape: tuple[int, ...], num_outputs: int, *, init_value: float = 1.0
+) -> ParameterVector:
     """theta of ``num_outputs`` entries, all ``init_value`` at the start; ``input_shape`` only checked."""
     check_shapes("parameter_vector", input_shape, num_outputs, ndims=(1, 2, 3))
     return ParameterVector(num_outputs, init_value)

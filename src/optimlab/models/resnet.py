@@ -19,7 +19,14 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from optimlab.models.layers import CONV, GLOBAL_AVERAGE_POOL, AsChannels, LayerTechniques, channels_first, check_shapes
+from optimlab.models.layers import (
+    CONV,
+    GLOBAL_AVERAGE_POOL,
+    AsChannels,
+    LayerTechniques,
+    channels_first,
+    check_shapes,
+)
 from optimlab.registry import POSITIVE_INT, UNIT_OPEN, new_registry
 
 __all__ = ["resnet", "BasicBlock"]
@@ -46,8 +53,9 @@ class BasicBlock(nn.Module):
     give each convolution the gain of the activation that follows it.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int, spatial_dims: int,
-                 techniques: LayerTechniques) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, stride: int, spatial_dims: int, techniques: LayerTechniques
+    ) -> None:
         super().__init__()
         conv = CONV[spatial_dims]
         self.branch = nn.Sequential(
@@ -58,8 +66,9 @@ class BasicBlock(nn.Module):
             techniques.norm_layer(out_channels, spatial_dims),
         )
         downsamples = stride != 1 or in_channels != out_channels
-        self.shortcut = (SubsampleShortcut(spatial_dims, out_channels - in_channels) if downsamples
-                         else nn.Identity())
+        self.shortcut = (
+            SubsampleShortcut(spatial_dims, out_channels - in_channels) if downsamples else nn.Identity()
+        )
         self.activation = techniques.activation_layer()
 
     def forward(self, x: Tensor) -> Tensor:
@@ -68,7 +77,7 @@ class BasicBlock(nn.Module):
 
 @_REGISTRY.register(
     "resnet",
-    summary="CIFAR-style ResNet: 3x3 stem, 3 stages of depth BasicBlocks (width, 2x, 4x), identity shortcuts.",
+    summary="CIFAR-style ResNet: 3x3 stem, 3 stages of depth BasicBlocks (width, 2x, 4x), identity skips.",
     paper="He et al. 2015, Deep Residual Learning for Image Recognition, arXiv:1512.03385",
     accepts={"width": POSITIVE_INT, "depth": POSITIVE_INT, "dropout": UNIT_OPEN},
     capabilities=("images", "sequences"),
@@ -111,6 +120,10 @@ def resnet(
             stride = 2 if stage > 0 and block == 0 else 1
             layers.append(BasicBlock(channels, out, stride, spatial_dims, techniques))
             channels = out
-    layers += [GLOBAL_AVERAGE_POOL[spatial_dims](1), nn.Flatten(), *techniques.dropout_layers(),
-               nn.Linear(channels, num_outputs)]
+    layers += [
+        GLOBAL_AVERAGE_POOL[spatial_dims](1),
+        nn.Flatten(),
+        *techniques.dropout_layers(),
+        nn.Linear(channels, num_outputs),
+    ]
     return techniques.initialize(nn.Sequential(*layers))

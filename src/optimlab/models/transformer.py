@@ -42,22 +42,30 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         n, t, c = x.shape
-        q, k, v = self.qkv(x).view(n, t, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)  # 3x (N, H, T, D)
-        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0,
-                                           is_causal=self.causal)
+        q, k, v = (
+            self.qkv(x).view(n, t, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        )  # 3x (N, H, T, D)
+        y = F.scaled_dot_product_attention(
+            q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=self.causal
+        )
         return self.proj(y.transpose(1, 2).reshape(n, t, c))
 
 
 class TransformerBlock(nn.Module):
     """x + attention(norm(x)), then x + mlp(norm(x)); the mlp is Linear -> activation -> Linear."""
 
-    def __init__(self, width: int, heads: int, mlp_ratio: int, causal: bool, techniques: LayerTechniques) -> None:
+    def __init__(
+        self, width: int, heads: int, mlp_ratio: int, causal: bool, techniques: LayerTechniques
+    ) -> None:
         super().__init__()
         self.attention_norm = techniques.norm_layer(width)
         self.attention = SelfAttention(width, heads, techniques.dropout, causal)
         self.mlp_norm = techniques.norm_layer(width)
-        self.mlp = nn.Sequential(nn.Linear(width, mlp_ratio * width), techniques.activation_layer(),
-                                 nn.Linear(mlp_ratio * width, width))
+        self.mlp = nn.Sequential(
+            nn.Linear(width, mlp_ratio * width),
+            techniques.activation_layer(),
+            nn.Linear(mlp_ratio * width, width),
+        )
         self.dropout = nn.Dropout(techniques.dropout)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -68,15 +76,27 @@ class TransformerBlock(nn.Module):
 class Transformer(nn.Module):
     """Embedding + positions -> blocks -> final norm -> head (pooled or per position)."""
 
-    def __init__(self, embed: nn.Module, max_len: int, width: int, depth: int, heads: int, mlp_ratio: int,
-                 causal: bool, per_token: bool, num_outputs: int, techniques: LayerTechniques) -> None:
+    def __init__(
+        self,
+        embed: nn.Module,
+        max_len: int,
+        width: int,
+        depth: int,
+        heads: int,
+        mlp_ratio: int,
+        causal: bool,
+        per_token: bool,
+        num_outputs: int,
+        techniques: LayerTechniques,
+    ) -> None:
         super().__init__()
         self.embed = embed
         # GPT-2's scale for learned positions: small next to the content embedding at the start.
         self.position = nn.Parameter(0.02 * torch.randn(max_len, width))
         self.embed_dropout = nn.Dropout(techniques.dropout)
-        self.blocks = nn.Sequential(*(TransformerBlock(width, heads, mlp_ratio, causal, techniques)
-                                      for _ in range(depth)))
+        self.blocks = nn.Sequential(
+            *(TransformerBlock(width, heads, mlp_ratio, causal, techniques) for _ in range(depth))
+        )
         self.norm = techniques.norm_layer(width)
         self.head = nn.Linear(width, num_outputs)
         self.per_token = per_token
@@ -94,9 +114,16 @@ class Transformer(nn.Module):
     summary="Pre-norm Transformer encoder on float or token sequences; causal and per-token options.",
     paper="Vaswani et al. 2017, Attention Is All You Need, arXiv:1706.03762; pre-norm: Xiong et al. 2020, "
     "arXiv:2002.04745",
-    accepts={"width": POSITIVE_INT, "depth": POSITIVE_INT, "dropout": UNIT_OPEN, "heads": POSITIVE_INT,
-             "mlp_ratio": POSITIVE_INT, "vocab_size": POSITIVE_INT, "causal": (False, True),
-             "per_token": (False, True)},
+    accepts={
+        "width": POSITIVE_INT,
+        "depth": POSITIVE_INT,
+        "dropout": UNIT_OPEN,
+        "heads": POSITIVE_INT,
+        "mlp_ratio": POSITIVE_INT,
+        "vocab_size": POSITIVE_INT,
+        "causal": (False, True),
+        "per_token": (False, True),
+    },
     aliases=("gpt",),
     capabilities=("sequences", "tokens"),
 )
@@ -130,12 +157,18 @@ def transformer(
         mlp_ratio: hidden units of each block's MLP, in multiples of width.
         vocab_size: when set, inputs are token ids in [0, vocab_size) of shape (N, T).
         causal: position t attends only to positions <= t.
-        per_token: logits at every position (N, T, num_outputs) instead of after mean pooling (N, num_outputs).
+        per_token: logits at every position (N, T, num_outputs), not after mean pooling (N, num_outputs).
     """
     shape = check_shapes("transformer", input_shape, num_outputs, ndims=(1,) if vocab_size else (1, 2))
     techniques = LayerTechniques.resolve(activation, norm, init, dropout)
     if width % heads:
         raise InvalidValueError("transformer hyperparameter 'heads'", heads, f"a divisor of width {width}")
-    embed = nn.Embedding(vocab_size, width) if vocab_size else nn.Linear(shape[1] if len(shape) == 2 else 1, width)
-    model = Transformer(embed, shape[0], width, depth, heads, mlp_ratio, causal, per_token, num_outputs, techniques)
+    embed = (
+        nn.Embedding(vocab_size, width)
+        if vocab_size
+        else nn.Linear(shape[1] if len(shape) == 2 else 1, width)
+    )
+    model = Transformer(
+        embed, shape[0], width, depth, heads, mlp_ratio, causal, per_token, num_outputs, techniques
+    )
     return techniques.initialize(model)

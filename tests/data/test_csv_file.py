@@ -1,0 +1,62 @@
+"""CSV files: header detection, target by name or index, text labels, clear errors on bad rows."""
+
+import pytest
+import torch
+
+from optimlab.data import load_csv
+from optimlab.errors import InvalidValueError, UnknownNameError
+
+
+def write(tmp_path, text, name="data.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_header_named_target_and_text_labels_round_trip(tmp_path):
+    path = write(tmp_path, "height,label,width\n1.5,dog,2\n2.5,cat,3\n3.5,dog,4\n")
+    data = load_csv(path, target="label")
+    assert torch.equal(data.examples.x, torch.tensor([[1.5, 2.0], [2.5, 3.0], [3.5, 4.0]]))
+    assert data.examples.y.tolist() == [1, 0, 1]  # sorted labels: cat = 0, dog = 1
+    assert (data.task, data.num_classes, data.input_shape, data.name) == ("classification", 2, (2,), "data")
+
+
+def test_numeric_file_without_header_defaults_to_the_last_column(tmp_path):
+    data = load_csv(write(tmp_path, "1,2,0\n3,4,1\n5,6,2\n"))
+    assert data.examples.x.tolist() == [[1, 2], [3, 4], [5, 6]]
+    assert data.examples.y.tolist() == [0, 1, 2] and data.num_classes == 3
+
+
+def test_fractional_targets_are_regression_and_task_overrides_the_guess(tmp_path):
+    path = write(tmp_path, "a;y\n1;0.5\n2;1.5\n", name="reg.csv")
+    data = load_csv(path, target=1, delimiter=";")
+    assert data.task == "regression" and data.examples.y.tolist() == [[0.5], [1.5]]
+    forced = load_csv(write(tmp_path, "1,2\n3,4\n"), task="regression")
+    assert forced.task == "regression" and forced.examples.y.tolist() == [[2.0], [4.0]]
+
+
+def test_explicit_header_flag_wins_over_the_guess(tmp_path):
+    path = write(tmp_path, "0,1,2\n3,4,5\n")
+    assert len(load_csv(path, header=True).examples) == 1
+
+
+def test_a_text_feature_names_its_column_and_row(tmp_path):
+    path = write(tmp_path, "a,b,y\n1,2,0\n3,oops,1\n")
+    with pytest.raises(
+        InvalidValueError, match=r"'oops' for feature 'b' in row 3 of data.csv: accepted a number"
+    ):
+        load_csv(path)
+
+
+def test_unknown_target_column_suggests_close_matches(tmp_path):
+    with pytest.raises(UnknownNameError, match="Did you mean 'label'"):
+        load_csv(write(tmp_path, "a,label\n1,0\n"), target="lable")
+
+
+def test_ragged_rows_and_empty_files_are_errors(tmp_path):
+    with pytest.raises(InvalidValueError, match="'2 fields' for row 2 of data.csv: accepted 3 fields"):
+        load_csv(write(tmp_path, "1,2,3\n4,5\n"))
+    with pytest.raises(InvalidValueError, match="no data rows"):
+        load_csv(write(tmp_path, "a,b\n", name="empty.csv"))
+    with pytest.raises(InvalidValueError, match="target of data.csv"):
+        load_csv(write(tmp_path, "1,2\n"), target=5)

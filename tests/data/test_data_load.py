@@ -1,0 +1,62 @@
+"""optimlab.data.load: one entry point for names and paths, with clear errors."""
+
+import numpy as np
+import pytest
+
+import optimlab.data
+from optimlab.errors import InvalidValueError, UnknownNameError
+
+
+def test_names_ignore_case_and_dashes_and_accept_aliases():
+    a = optimlab.data.load("Two-Spirals", n=100)
+    b = optimlab.data.load("spirals", n=100)
+    assert a.name == "two_spirals" and (a.train.x == b.train.x).all()
+
+
+def test_hyperparameters_reach_the_data_set():
+    s = optimlab.data.load("two_spirals", n=100, val_fraction=0.0, test_fraction=0.0)
+    assert len(s.train) == 100
+
+
+def test_unknown_name_suggests_close_matches():
+    with pytest.raises(UnknownNameError, match="unknown dataset 'mnist_1dd'. Did you mean 'mnist_1d'"):
+        optimlab.data.load("mnist_1dd")
+
+
+def test_unknown_hyperparameter_suggests_close_matches():
+    with pytest.raises(UnknownNameError, match="Did you mean 'noise'"):
+        optimlab.data.load("two_spirals", nosie=0.1)
+
+
+def test_out_of_range_hyperparameter_names_the_range():
+    with pytest.raises(InvalidValueError, match="'noise'.*accepted a number in \\[0, inf\\)"):
+        optimlab.data.load("two_spirals", noise=-1.0)
+
+
+def test_bad_fractions_fail_before_loading():
+    with pytest.raises(InvalidValueError, match="data_fraction"):
+        optimlab.data.load("mnist1d", data_fraction=0)
+
+
+def test_files_are_dispatched_by_suffix_and_take_their_loaders_options(tmp_path):
+    (tmp_path / "d.csv").write_text("y,a\n0,1\n1,2\n0,3\n1,4\n0,5\n")
+    s = optimlab.data.load(tmp_path / "d.csv", target="y", val_fraction=0.0, test_fraction=0.0)
+    assert s.task == "classification" and sorted(s.train.x[:, 0].tolist()) == [1, 2, 3, 4, 5]
+    np.savez(tmp_path / "d.npz", x=np.zeros((4, 2)), y=np.array([0.5, 1, 2, 3]))
+    assert (
+        optimlab.data.load(str(tmp_path / "d.npz"), test_fraction=0.0, val_fraction=0.0).task == "regression"
+    )
+
+
+def test_unknown_loader_option_lists_the_accepted_ones(tmp_path):
+    (tmp_path / "d.csv").write_text("1,0\n2,1\n")
+    with pytest.raises(UnknownNameError, match="option for d.csv 'targte'.*Did you mean 'target'"):
+        optimlab.data.load(tmp_path / "d.csv", targte=0)
+
+
+def test_missing_file_and_unknown_kind_of_file(tmp_path):
+    with pytest.raises(InvalidValueError, match="there is none at"):
+        optimlab.data.load(tmp_path / "absent.csv")
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(InvalidValueError, match="a file of a known kind: .csv, .npy, .npz, IDX"):
+        optimlab.data.load(tmp_path / "notes.txt")

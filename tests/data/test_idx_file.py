@@ -1,0 +1,75 @@
+"""IDX files (MNIST's format), gzipped or raw, written here byte by byte from the format's definition."""
+
+import gzip
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+import optimlab.data
+from optimlab.data import load_idx, read_idx
+from optimlab.errors import InvalidValueError
+
+
+def idx_bytes(array: np.ndarray, type_code: int, big_endian_dtype: str) -> bytes:
+    header = bytes([0, 0, type_code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.astype(big_endian_dtype).tobytes()
+
+
+IMAGES = np.arange(5 * 3 * 4, dtype=np.uint8).reshape(5, 3, 4)
+LABELS = np.array([7, 2, 7, 0, 2], dtype=np.uint8)
+
+
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_images_and_labels_round_trip(tmp_path, gzipped):
+    suffix, pack = (".gz", gzip.compress) if gzipped else ("", bytes)
+    images, labels = (
+        tmp_path / f"train-images-idx3-ubyte{suffix}",
+        tmp_path / f"train-labels-idx1-ubyte{suffix}",
+    )
+    images.write_bytes(pack(idx_bytes(IMAGES, 0x08, ">u1")))
+    labels.write_bytes(pack(idx_bytes(LABELS, 0x08, ">u1")))
+    data = load_idx(images, labels)
+    assert torch.equal(data.examples.x, torch.tensor(IMAGES, dtype=torch.float32)) and data.input_shape == (
+        3,
+        4,
+    )
+    assert data.examples.y.tolist() == [2, 1, 2, 0, 1] and data.num_classes == 3
+    splits = optimlab.data.load(images, val_fraction=0.0, test_fraction=0.0)  # labels file found by name
+    assert len(splits.train) == 5 and splits.train.x.shape == (5, 3, 4)
+
+
+@pytest.mark.parametrize(
+    "type_code, dtype", [(0x09, ">i1"), (0x0B, ">i2"), (0x0C, ">i4"), (0x0D, ">f4"), (0x0E, ">f8")]
+)
+def test_every_idx_type_is_read_in_native_byte_order(tmp_path, type_code, dtype):
+    values = np.array([[-3, 1], [2, 5], [100, -100]]).astype(dtype)
+    (tmp_path / "v.idx").write_bytes(idx_bytes(values, type_code, dtype))
+    read = read_idx(tmp_path / "v.idx")
+    assert read.dtype.isnative and np.array_equal(read, values)
+
+
+def test_bad_magic_and_truncated_files_are_errors(tmp_path):
+    (tmp_path / "bad.idx").write_bytes(b"\x08\x03\x00\x00rest")
+    with pytest.raises(InvalidValueError, match="IDX magic number of bad.idx"):
+        read_idx(tmp_path / "bad.idx")
+    (tmp_path / "short.idx").write_bytes(idx_bytes(IMAGES, 0x08, ">u1")[:-5])
+    with pytest.raises(InvalidValueError, match="size of short.idx.*truncated"):
+        read_idx(tmp_path / "short.idx")
+
+
+def test_labels_must_match_the_inputs(tmp_path):
+    (tmp_path / "i.idx").write_bytes(idx_bytes(IMAGES, 0x08, ">u1"))
+    (tmp_path / "l.idx").write_bytes(idx_bytes(LABELS[:3], 0x08, ">u1"))
+    with pytest.raises(InvalidValueError, match=r"one label per input: shape \(5,\)"):
+        load_idx(tmp_path / "i.idx", tmp_path / "l.idx")
+
+
+def test_a_missing_labels_file_asks_for_labels_path(tmp_path):
+    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(idx_bytes(IMAGES, 0x08, ">u1"))
+    with pytest.raises(InvalidValueError, match="labels_path"):
+        optimlab.data.load(tmp_path / "t10k-images-idx3-ubyte")
+    (tmp_path / "my-labels.idx").write_bytes(idx_bytes(LABELS, 0x08, ">u1"))
+    splits = optimlab.data.load(tmp_path / "t10k-images-idx3-ubyte", labels_path=tmp_path / "my-labels.idx")
+    assert splits.num_classes == 3

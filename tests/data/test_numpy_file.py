@@ -1,0 +1,42 @@
+"""NumPy files: .npz archives of x and y, .npy tables with a target column."""
+
+import numpy as np
+import pytest
+import torch
+
+from optimlab.data import load_numpy
+from optimlab.errors import InvalidValueError, UnknownNameError
+
+
+def test_npz_round_trips_inputs_of_any_shape_and_labels(tmp_path):
+    x = np.random.default_rng(0).normal(size=(6, 2, 3))
+    np.savez(tmp_path / "d.npz", images=x, labels=np.array([3, 1, 3, 1, 7, 7]))
+    data = load_numpy(tmp_path / "d.npz", x_key="images", y_key="labels")
+    assert torch.equal(data.examples.x, torch.tensor(x, dtype=torch.float32)) and data.input_shape == (2, 3)
+    assert data.examples.y.tolist() == [1, 0, 1, 0, 2, 2] and data.num_classes == 3
+
+
+def test_npy_table_takes_the_target_column(tmp_path):
+    table = np.array([[0.5, 1.0, 2.0], [1.5, 3.0, 4.0]])
+    np.save(tmp_path / "t.npy", table)
+    data = load_numpy(tmp_path / "t.npy", target=0)
+    assert data.task == "regression" and data.examples.x.tolist() == [[1, 2], [3, 4]]
+    assert data.examples.y.tolist() == [[0.5], [1.5]]
+
+
+def test_missing_key_lists_the_archive_keys(tmp_path):
+    np.savez(tmp_path / "d.npz", inputs=np.zeros((2, 2)), y=np.zeros(2))
+    with pytest.raises(UnknownNameError, match="unknown array in d.npz 'x'.*Accepted: inputs, y"):
+        load_numpy(tmp_path / "d.npz")
+
+
+def test_a_one_dimensional_npy_is_not_a_table(tmp_path):
+    np.save(tmp_path / "v.npy", np.zeros(5))
+    with pytest.raises(InvalidValueError, match="2-d table"):
+        load_numpy(tmp_path / "v.npy")
+
+
+def test_pickled_objects_are_refused(tmp_path):
+    np.save(tmp_path / "o.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="allow_pickle"):
+        load_numpy(tmp_path / "o.npy")

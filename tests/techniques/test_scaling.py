@@ -5,7 +5,7 @@ import torch
 from sklearn import preprocessing
 from torch import nn
 
-from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 from optimlab.registry import get_registry
 from optimlab.techniques import scaling
 
@@ -100,3 +100,5 @@ def test_bad_data_and_values_are_explained():
         scaling.create("minmax", feature_range=(1.0, 0.0))
     with pytest.raises(InvalidValueError, match="feature_range"):
         scaling.create("minmax", feature_range=(0.0, 1.0, 2.0))
+    with pytest.raises(UnknownNameError, match="Did you mean 'standardize'"):
+        scaling.create("standardise")

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.data import IterableDataset
 
 from optimlab.data.examples import Examples, Task
 from optimlab.errors import InvalidValueError
@@ -33,7 +34,8 @@ def from_torch_dataset(
     >>> from_torch_dataset(ds).num_classes
     3
     """
-    items = (dataset[i] for i in range(len(dataset))) if hasattr(dataset, "__len__") else iter(dataset)
+    map_style = not isinstance(dataset, IterableDataset) and hasattr(dataset, "__len__")
+    items = (dataset[i] for i in range(len(dataset))) if map_style else iter(dataset)
     inputs, targets = [], []
     for position, item in enumerate(items):
         if not isinstance(item, (tuple, list)) or len(item) != 2:

@@ -15,6 +15,8 @@ from torch import Tensor, nn
 
 from optimlab.errors import InvalidValueError
 from optimlab.registry import get_registry
+from optimlab.techniques import activations, norms
+from optimlab.techniques.init import apply as apply_init
 
 __all__ = [
     "LayerTechniques",
@@ -61,15 +63,11 @@ class LayerTechniques:
         )
 
     def activation_layer(self) -> nn.Module:
-        from optimlab.techniques import activations
-
         return activations.create(self.activation)
 
     def norm_layer(self, num_features: int, spatial_dims: int = 0) -> nn.Module:
         """A norm over ``num_features`` channels; ``spatial_dims`` 0 = (N, C) or (N, T, C), 1 = (N, C, L),
         2 = (N, C, H, W)."""
-        from optimlab.techniques import norms
-
         return norms.create(self.norm, num_features, spatial_dims=spatial_dims)
 
     def dropout_layers(self) -> list[nn.Module]:
@@ -77,9 +75,7 @@ class LayerTechniques:
         return [nn.Dropout(self.dropout)] if self.dropout > 0 else []
 
     def initialize(self, model: nn.Module) -> nn.Module:
-        from optimlab.techniques import init
-
-        return init.apply(model, self.init)
+        return apply_init(model, self.init)
 
 
 def check_shapes(

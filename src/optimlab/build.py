@@ -22,6 +22,9 @@ __all__ = ["Built", "build", "build_data", "build_model", "build_loss", "build_o
            "resolve_device", "total_steps"]
 
 
+INIT_BATCH = 512  # rows that a data-dependent init (LSUV) measures output variances on
+
+
 def resolve_device(name: str) -> torch.device:
     """``auto`` is the first GPU when there is one, else the CPU."""
     if name == "auto":
@@ -51,10 +54,18 @@ def build_model(recipe: Recipe, splits: Any) -> nn.Module:
     The scaler is the model's first module, so it is saved in the model's state and applied
     identically at evaluation; it is fitted on the training split only.
     """
+    from optimlab.techniques.init import apply
+
     torch.manual_seed(recipe.training.seed)
+    keywords = recipe.model.keywords()
+    data_dependent = "data_dependent" in get_registry("init").get(recipe.model.init).capabilities
+    if data_dependent:  # built plain, then initialized on a batch of scaled training inputs
+        keywords["init"] = "default"
     net = get_registry("model").create(recipe.model.name, tuple(splits.input_shape), num_outputs(splits),
-                                       **recipe.model.keywords())
+                                       **keywords)
     scaler = get_registry("scaling").create(recipe.data.scaling).fit(splits.train.x)
+    if data_dependent:
+        apply(net, recipe.model.init, data=scaler(splits.train.x[:INIT_BATCH]))
     return nn.Sequential(OrderedDict(scaling=scaler, net=net))
 
 

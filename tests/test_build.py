@@ -1,0 +1,38 @@
+"""Building a recipe: seeds, the scaler in front, data-dependent init on training inputs."""
+
+import torch
+
+from optimlab.build import build
+from optimlab.recipe import Recipe
+
+
+def test_same_recipe_builds_identical_weights_and_a_fitted_scaler():
+    recipe = Recipe.from_dict({"data": {"name": "wine", "scaling": "standardize"}})
+    first, second = build(recipe), build(recipe)
+    for a, b in zip(first.model.parameters(), second.model.parameters()):
+        assert torch.equal(a, b)
+    scaled = first.model.scaling(first.splits.train.x)
+    assert torch.allclose(scaled.mean(0), torch.zeros(scaled.shape[1]), atol=1e-5)
+    assert torch.allclose(scaled.std(0, unbiased=False), torch.ones(scaled.shape[1]), atol=1e-4)
+
+
+def test_other_seed_other_weights():
+    recipe = Recipe.from_dict({"data": {"name": "iris"}})
+    other = recipe.with_updates({"training.seed": 1})
+    weights = [next(build(r).model.net.parameters()) for r in (recipe, other)]
+    assert not torch.equal(*weights)
+
+
+def test_lsuv_recipe_gives_unit_variance_layer_outputs_on_training_data():
+    recipe = Recipe.from_dict({"data": {"name": "digits", "scaling": "standardize"},
+                               "model": {"name": "mlp", "width": 64, "depth": 3, "init": "lsuv",
+                                         "activation": "tanh"}})
+    built = build(recipe)
+    outputs = []
+    hooks = [m.register_forward_hook(lambda m, i, o: outputs.append(o.var().item()))
+             for m in built.model.net.modules() if isinstance(m, torch.nn.Linear)]
+    with torch.no_grad():
+        built.model(built.splits.train.x[:512])
+    for hook in hooks:
+        hook.remove()
+    assert len(outputs) == 4 and all(abs(v - 1) < 0.15 for v in outputs), outputs

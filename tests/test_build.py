@@ -36,3 +36,21 @@ def test_lsuv_recipe_gives_unit_variance_layer_outputs_on_training_data():
     for hook in hooks:
         hook.remove()
     assert len(outputs) == 4 and all(abs(v - 1) < 0.15 for v in outputs), outputs
+
+
+def test_cnn_sees_digits_as_8x8_images():
+    built = build(Recipe.from_dict({"data": {"name": "digits"}, "model": {"name": "cnn"}}))
+    convs = [m for m in built.model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and convs[0].in_channels == 1
+
+
+def test_noisy_quadratic_trains_a_parameter_vector_on_its_own_loss():
+    from optimlab.train import train
+
+    recipe = Recipe.from_dict({"data": {"name": "noisy_quadratic"}, "model": {"name": "parameter_vector"},
+                               "optimizer": {"name": "sgd", "lr": 0.01}, "training": {"steps": 200}})
+    built = build(recipe)
+    assert built.loss_fn is built.splits.loss
+    start = built.loss_fn(built.model(built.splits.val.x), built.splits.val.y).item()
+    result = train(recipe)
+    assert result.status == "completed" and result.metrics["val_loss"] < 0.5 * start

@@ -61,8 +61,8 @@ def build_model(recipe: Recipe, splits: Any) -> nn.Module:
     data_dependent = "data_dependent" in get_registry("init").get(recipe.model.init).capabilities
     if data_dependent:  # built plain, then initialized on a batch of scaled training inputs
         keywords["init"] = "default"
-    net = get_registry("model").create(recipe.model.name, tuple(splits.input_shape), num_outputs(splits),
-                                       **keywords)
+    shape = splits.image_shape or splits.input_shape  # CNNs see digits as 8x8 images; MLPs flatten
+    net = get_registry("model").create(recipe.model.name, tuple(shape), num_outputs(splits), **keywords)
     scaler = get_registry("scaling").create(recipe.data.scaling).fit(splits.train.x)
     if data_dependent:
         apply(net, recipe.model.init, data=scaler(splits.train.x[:INIT_BATCH]))
@@ -70,6 +70,9 @@ def build_model(recipe: Recipe, splits: Any) -> nn.Module:
 
 
 def build_loss(recipe: Recipe, splits: Any) -> nn.Module:
+    """The recipe's loss; else the data set's own (noisy quadratic); else the task's usual one."""
+    if recipe.training.loss is None and splits.loss is not None:
+        return splits.loss
     name = recipe.training.loss or ("cross_entropy" if splits.task == "classification" else "mse")
     return get_registry("loss").create(name, **recipe.training.loss_options)
 
@@ -117,6 +120,6 @@ def build(recipe: Recipe) -> Built:
     model = build_model(recipe, splits).to(device)
     optimizer = build_optimizer(recipe, model)
     steps = total_steps(recipe, splits.train.x.shape[0])
-    return Built(recipe=recipe, splits=splits, model=model, loss_fn=build_loss(recipe, splits),
+    return Built(recipe=recipe, splits=splits, model=model, loss_fn=build_loss(recipe, splits).to(device),
                  optimizer=optimizer, scheduler=build_scheduler(recipe, optimizer, steps),
                  total_steps=steps, device=device)

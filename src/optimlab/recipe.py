@@ -106,10 +106,12 @@ class ModelSpec(_Spec):
         return _canonical("init", name)
 
     def keywords(self) -> dict[str, Any]:
-        """Keywords for the architecture's factory; unset sizes fall back to its defaults."""
+        """Keywords for the architecture's factory; unset sizes fall back to its defaults, and layer
+        techniques go only to architectures that have layers (not ``parameter_vector``)."""
+        takes = get_registry("model").get(self.name).hyperparameter_names
+        techniques = {"activation": self.activation, "norm": self.norm, "init": self.init, "dropout": self.dropout}
         sizes = {k: v for k, v in (("width", self.width), ("depth", self.depth)) if v is not None}
-        return {"activation": self.activation, "norm": self.norm, "init": self.init,
-                "dropout": self.dropout, **sizes, **self.options}
+        return {**{k: v for k, v in techniques.items() if k in takes}, **sizes, **self.options}
 
 
 class OptimizerSpec(_Spec):

@@ -1,0 +1,35 @@
+"""Studies: fair, tuned, multi-seed comparisons of training choices, kept in an Optuna storage.
+
+>>> from optimlab.study import StudySpec, get_workload, methods_from, run_study
+>>> spec = StudySpec.for_workload("opt", get_workload("digits-mlp"),
+...                               methods_from("optimizer.name", ["sgd", "adam"]))  # doctest: +SKIP
+>>> result = run_study(spec, "runs/opt")  # doctest: +SKIP
+>>> leaderboard(spec, result.records)[0].method  # doctest: +SKIP
+'adam'
+
+``write_report`` (matplotlib) is imported on first use.
+"""
+
+from typing import Any
+
+from optimlab.study.analysis import LeaderboardRow, confidence_interval, leaderboard, performance_profiles
+from optimlab.study.protocols import Method, StudySpec, methods_from
+from optimlab.study.run import StudyResult, load_spec, run_study
+from optimlab.study.space import Dimension, SearchSpace
+from optimlab.study.storage import TrialRecord, open_storage
+from optimlab.study.workloads import Workload, get_workload, workload_names
+from optimlab.study.worker import work
+
+__all__ = [
+    "SearchSpace", "Dimension", "Method", "StudySpec", "methods_from", "Workload", "get_workload",
+    "workload_names", "run_study", "load_spec", "StudyResult", "TrialRecord", "open_storage", "work",
+    "leaderboard", "LeaderboardRow", "confidence_interval", "performance_profiles", "write_report",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "write_report":
+        from optimlab.study.report import write_report
+
+        return write_report
+    raise AttributeError(f"module 'optimlab.study' has no attribute {name!r}")

@@ -22,6 +22,7 @@ from optimlab.study.protocols import SEEDS, TUNE, Method, PlannedTrial, StudySpe
 from optimlab.study.storage import (
     DONE_ATTR,
     INTERRUPTED,
+    METHOD_ATTR,
     SPEC_ATTR,
     TrialRecord,
     load_records,
@@ -33,7 +34,6 @@ from optimlab.study.storage import (
 __all__ = ["BACKENDS", "StudyResult", "run_study", "load_spec", "counted"]
 
 BACKENDS = ("local", "batched", "workers", "ray")
-METHOD_ATTR = "optimlab.method"
 MAX_INTERRUPTIONS = 3  # a key whose process dies this often (out of memory?) is given up, not retried forever
 POLL_SECONDS = 0.5
 

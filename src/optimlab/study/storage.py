@@ -53,6 +53,7 @@ __all__ = [
 
 JOURNAL_NAME = "study.journal"
 SPEC_ATTR = "optimlab.spec"
+METHOD_ATTR = "optimlab.method"
 DONE_ATTR = "optimlab.done"
 OWNER_ATTR = "optimlab:owner"
 HEARTBEAT_SECONDS = 5.0  # a beat is one journal line; trials last seconds to minutes

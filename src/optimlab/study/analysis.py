@@ -1,0 +1,203 @@
+"""What a study's trials say: leaderboard with confidence intervals, time-to-target, sensitivity, profiles.
+
+- **Leaderboard**: per method, the best tuning configuration and the test metric over its seed reruns:
+  mean, sample standard deviation and the 95% confidence interval of the mean from Student's t
+  (``mean +- t_{0.975, n-1} * std / sqrt(n)``), as the optimizer benchmarks report them (Schmidt et al.,
+  Descending through a Crowded Valley, 2021, https://arxiv.org/abs/2007.01547). A best value on the
+  edge of its tuned range is flagged: the tuning range, not the method, may have decided it.
+- **Time-to-target**: the first evaluation whose tuned metric meets the workload's target, in steps
+  and in seconds.
+- **Sensitivity**: the tuned metric against one searched field (the learning rate) in tuning.
+- **Performance profiles** across workloads (Dolan & More, Benchmarking optimization software with
+  performance profiles, 2002, https://arxiv.org/abs/cs/0102001, as AlgoPerf uses them: Dahl et al.,
+  Benchmarking Neural Network Training Algorithms, 2023, https://arxiv.org/abs/2306.07179):
+  ``rho_m(tau)`` is the fraction of workloads on which method m's time to target is within a factor
+  ``tau`` of the fastest method's.
+
+>>> round(confidence_interval([0.9, 0.92, 0.94]).half_width, 4)  # 2.0 * 4.3027 * 0.02 / sqrt(3) / 2
+0.0497
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from optimlab.study.protocols import SEEDS, TUNE, StudySpec
+from optimlab.study.storage import TrialRecord
+
+__all__ = [
+    "Summary",
+    "confidence_interval",
+    "t_quantile_975",
+    "LeaderboardRow",
+    "leaderboard",
+    "time_to_target",
+    "sensitivity",
+    "seed_band",
+    "performance_profiles",
+]
+
+# Student's t 0.975 quantiles for 1..30 degrees of freedom (scipy.stats.t.ppf(0.975, df), 4 decimals).
+_T_975 = (12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.306, 2.2622, 2.2281, 2.201, 2.1788,
+          2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.093, 2.086, 2.0796, 2.0739, 2.0687, 2.0639, 2.0595,
+          2.0555, 2.0518, 2.0484, 2.0452, 2.0423)
+_Z_975 = 1.959963984540054
+
+
+def t_quantile_975(df: int) -> float:
+    """The 0.975 quantile of Student's t with ``df`` degrees of freedom.
+
+    A table up to 30; beyond, the Cornish-Fisher expansion in ``1/df`` (Abramowitz & Stegun 26.7.5),
+    within 1e-7 of the exact value there.
+    """
+    if df < 1:
+        raise ValueError(f"degrees of freedom must be >= 1, got {df}")
+    if df <= len(_T_975):
+        return _T_975[df - 1]
+    z, nu = _Z_975, float(df)
+    return (z + (z**3 + z) / (4 * nu) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * nu**2)
+            + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * nu**3)
+            + (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / (92160 * nu**4))
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    """Mean, sample standard deviation and 95% confidence interval of the mean of ``n`` values."""
+
+    n: int
+    mean: float
+    std: float
+    low: float
+    high: float
+
+    @property
+    def half_width(self) -> float:
+        return (self.high - self.low) / 2
+
+
+def confidence_interval(values: Sequence[float]) -> Summary:
+    """Student-t 95% interval of the mean; one value gives std 0 and an unbounded interval (NaN)."""
+    values = [float(v) for v in values]
+    n = len(values)
+    if n == 0:
+        return Summary(0, math.nan, math.nan, math.nan, math.nan)
+    mean = statistics.fmean(values)
+    if n == 1:
+        return Summary(1, mean, 0.0, math.nan, math.nan)
+    std = statistics.stdev(values)
+    half = t_quantile_975(n - 1) * std / math.sqrt(n)
+    return Summary(n, mean, std, mean - half, mean + half)
+
+
+def time_to_target(curve: Mapping[str, Sequence[Any]], metric: str, target: float,
+                   goal: str = "max") -> tuple[int, float] | None:
+    """``(step, seconds)`` of the first evaluation whose ``metric`` meets ``target``; None if none does."""
+    for step, seconds, value in zip(curve.get("step", ()), curve.get("seconds", ()), curve.get(metric, ())):
+        if value is not None and (value >= target if goal == "max" else value <= target):
+            return int(step), float(seconds)
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class LeaderboardRow:
+    """One method: its best tuning configuration and how that configuration does over fresh seeds."""
+
+    method: str
+    params: dict[str, Any]  # the best tuning configuration ({} if every tuning trial failed)
+    tuned: float  # its validation metric in tuning
+    tuning_failed: int  # tuning trials that diverged, errored or were pruned
+    test: Summary  # the test metric over the seed reruns that completed
+    seeds_failed: int
+    at_edge: tuple[str, ...]  # searched fields whose best value is the smallest or largest tried
+    steps_to_target: float  # mean over the seed runs that reached the target (NaN if none)
+    seconds_to_target: float
+    reached: int  # seed runs that reached the target
+
+
+def _edge_fields(spec: StudySpec, tune: Sequence[TrialRecord], best: Mapping[str, Any]) -> tuple[str, ...]:
+    edges = []
+    for field, value in best.items():
+        tried = sorted({r.params[field] for r in tune if isinstance(r.params.get(field), (int, float))})
+        if len(tried) > 2 and value in (tried[0], tried[-1]):
+            edges.append(field)
+    return tuple(edges)
+
+
+def leaderboard(spec: StudySpec, records: Sequence[TrialRecord]) -> list[LeaderboardRow]:
+    """One row per method, best first (by mean test metric; methods without results last)."""
+    rows = []
+    for method in spec.methods:
+        mine = [r for r in records if r.method == method.name and r.finished]
+        tune = [r for r in mine if r.phase == TUNE]
+        done = [r for r in tune if r.state == "complete"]
+        best = None
+        for record in sorted(done, key=lambda r: int(r.key.split("/")[1])):
+            if best is None or spec.better(record.value, best.value):
+                best = record
+        seeds = [r for r in mine if r.phase == SEEDS]
+        completed = [r for r in seeds if r.state == "complete" and r.metrics.get(spec.test_metric) is not None]
+        hits = []
+        if spec.target is not None:
+            hits = [h for h in (time_to_target(r.curve, spec.metric, spec.target, spec.goal) for r in completed) if h]
+        rows.append(LeaderboardRow(
+            method=method.name, params={} if best is None else dict(best.params),
+            tuned=math.nan if best is None else best.value, tuning_failed=len(tune) - len(done),
+            test=confidence_interval([r.metrics[spec.test_metric] for r in completed]),
+            seeds_failed=len(seeds) - len(completed),
+            at_edge=() if best is None else _edge_fields(spec, done, best.params),
+            steps_to_target=statistics.fmean(h[0] for h in hits) if hits else math.nan,
+            seconds_to_target=statistics.fmean(h[1] for h in hits) if hits else math.nan, reached=len(hits),
+        ))
+    sign = -1.0 if spec.goal == "max" else 1.0
+
+    def rank(row: LeaderboardRow) -> tuple[bool, float]:
+        missing = math.isnan(row.test.mean)
+        return missing, 0.0 if missing else sign * row.test.mean
+
+    return sorted(rows, key=rank)
+
+
+def sensitivity(records: Sequence[TrialRecord], method: str, field: str = "optimizer.lr") -> list[tuple[float, float]]:
+    """``(value of field, tuned metric)`` of ``method``'s tuning trials, sorted; NaN where a trial failed."""
+    points = [(float(r.params[field]), r.value) for r in records
+              if r.method == method and r.phase == TUNE and r.finished and field in r.params]
+    return sorted(points)
+
+
+def seed_band(records: Sequence[TrialRecord], method: str, metric: str) -> tuple[list[int], list[float], list[float]]:
+    """Steps, mean and standard deviation of ``metric`` over ``method``'s completed seed runs.
+
+    Only the evaluations every run reached are kept (runs of one recipe evaluate at the same steps).
+    """
+    curves = [r.curve for r in records
+              if r.method == method and r.phase == SEEDS and r.state == "complete" and metric in r.curve]
+    if not curves:
+        return [], [], []
+    length = min(len(c["step"]) for c in curves)
+    steps = [int(s) for s in curves[0]["step"][:length]]
+    means, stds = [], []
+    for i in range(length):
+        values = [c[metric][i] for c in curves if c[metric][i] is not None]
+        means.append(statistics.fmean(values) if values else math.nan)
+        stds.append(statistics.stdev(values) if len(values) > 1 else 0.0)
+    return steps, means, stds
+
+
+def performance_profiles(costs: Mapping[str, Mapping[str, float]], taus: Sequence[float]) -> dict[str, list[float]]:
+    """``rho_m(tau)`` for each method m: the fraction of workloads where ``cost <= tau * best cost``.
+
+    ``costs[workload][method]`` is a positive time (or steps) to target; ``inf`` or NaN when the method
+    never reached it (it then counts for no tau). A workload no method solved counts against every method.
+    """
+    methods = sorted({m for per in costs.values() for m in per})
+    ratios: dict[str, list[float]] = {m: [] for m in methods}
+    for per in costs.values():
+        best = min((c for c in per.values() if math.isfinite(c)), default=math.inf)
+        for m in methods:
+            cost = per.get(m, math.inf)
+            ratios[m].append(cost / best if math.isfinite(cost) else math.inf)
+    return {m: [sum(r <= tau for r in ratios[m]) / len(costs) for tau in taus] for m in methods}

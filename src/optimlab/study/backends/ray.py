@@ -1,0 +1,48 @@
+"""Ray tasks as workers, for clusters (``--backend ray``; ``pip install 'optimlab[ray]'``).
+
+Each task runs :func:`optimlab.study.worker.work` on one CPU: the same loop as every other worker, so
+Ray only places processes. Every task must reach the storage: on one machine the journal file does;
+on a cluster, give the study an RDB URL (PostgreSQL) that every node can reach.
+
+Moritz et al., Ray: A Distributed Framework for Emerging AI Applications, OSDI 2018,
+https://arxiv.org/abs/1712.05889.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from optimlab.errors import OptimlabError
+from optimlab.study.protocols import Method, StudySpec
+from optimlab.study.worker import work
+
+__all__ = ["run_on_ray"]
+
+POLL_SECONDS = 0.5
+
+
+def run_on_ray(location: str, targets: Sequence[tuple[StudySpec, Method]], *, tasks: int,
+               address: str | None, poll: Callable[[], None]) -> None:
+    """Run the waiting trials of ``targets`` in ``tasks`` Ray tasks; return when all have ended.
+
+    ``address`` joins a running cluster (``auto``, ``ray://host:10001``); None starts a local Ray with
+    ``tasks`` CPUs (and leaves one already started in this process as it is).
+    """
+    try:
+        import ray
+    except ImportError:
+        raise OptimlabError("the ray backend needs Ray: pip install 'optimlab[ray]'") from None
+    if not ray.is_initialized():
+        if address is None:
+            ray.init(num_cpus=tasks, include_dashboard=False, log_to_driver=False)
+        else:
+            ray.init(address=address, log_to_driver=False)
+    names = sorted({spec.name for spec, _ in targets})
+    methods = sorted({method.name for _, method in targets})
+    remote_work = ray.remote(num_cpus=1, max_retries=0)(work)
+    pending = [remote_work.remote(location, name=names[0] if len(names) == 1 else None, methods=methods)
+               for _ in range(tasks)]
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=len(pending), timeout=POLL_SECONDS)
+        ray.get(ready)  # a task's exception surfaces here
+        poll()

@@ -1,0 +1,76 @@
+"""A study's trials and leaderboard as flat tables: CSV always, Parquet when pyarrow is installed.
+
+One row per trial (``trials.csv``: plan, outcome, searched fields as ``param.<field>``, final metrics as
+``metric.<name>``) and one per method (``leaderboard.csv``), for pandas, spreadsheets and notebooks.
+Curves stay in the Optuna storage (user attribute ``curve``), where they are one query away.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from optimlab.study.analysis import LeaderboardRow
+from optimlab.study.storage import TrialRecord
+
+__all__ = ["trial_rows", "leaderboard_rows", "write_tables"]
+
+
+def trial_rows(records: Sequence[TrialRecord]) -> list[dict[str, Any]]:
+    rows = []
+    for r in records:
+        row: dict[str, Any] = {
+            "study": r.study, "method": r.method, "phase": r.phase, "key": r.key, "trial": r.number,
+            "seed": r.seed, "state": r.state, "status": r.status, "value": r.value, "steps": r.steps,
+            "seconds": r.seconds, "message": r.message or "",
+        }
+        row.update({f"param.{k}": v for k, v in r.params.items()})
+        row.update({f"metric.{k}": math.nan if v is None else v for k, v in r.metrics.items()})
+        rows.append(row)
+    return rows
+
+
+def leaderboard_rows(rows: Sequence[LeaderboardRow]) -> list[dict[str, Any]]:
+    return [{
+        "rank": i + 1, "method": row.method, "test_mean": row.test.mean, "test_std": row.test.std,
+        "ci95_low": row.test.low, "ci95_high": row.test.high, "seeds": row.test.n, "seeds_failed": row.seeds_failed,
+        "tuned_value": row.tuned, "tuning_failed": row.tuning_failed,
+        "best_config": " ".join(f"{k}={v}" for k, v in row.params.items()), "at_edge": " ".join(row.at_edge),
+        "steps_to_target": row.steps_to_target, "seconds_to_target": row.seconds_to_target,
+        "reached_target": row.reached,
+    } for i, row in enumerate(rows)]
+
+
+def _write(rows: Sequence[dict[str, Any]], stem: Path) -> list[Path]:
+    columns = list(dict.fromkeys(k for row in rows for k in row))  # union, first-seen order
+    paths = [stem.with_suffix(".csv")]
+    with open(paths[0], "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:  # Parquet is optional: pip install 'optimlab[parquet]'
+        return paths
+    table = pa.table({c: _one_type([row.get(c) for row in rows]) for c in columns})
+    paths.append(stem.with_suffix(".parquet"))
+    pq.write_table(table, paths[1])
+    return paths
+
+
+def _one_type(values: list[Any]) -> list[Any]:
+    """A Parquet column has one type: a column mixing text with numbers (choices) becomes text."""
+    kinds = {type(v) for v in values if v is not None}
+    if str in kinds and len(kinds) > 1 or not kinds <= {int, float, str, bool}:
+        return [None if v is None else str(v) for v in values]
+    return values
+
+
+def write_tables(records: Sequence[TrialRecord], board: Sequence[LeaderboardRow], out: Path) -> list[Path]:
+    """Write ``trials`` and ``leaderboard`` tables into ``out``; returns the files written."""
+    out.mkdir(parents=True, exist_ok=True)
+    return _write(trial_rows(records), out / "trials") + _write(leaderboard_rows(board), out / "leaderboard")

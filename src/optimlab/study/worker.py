@@ -1,0 +1,55 @@
+"""A worker: a process that takes waiting trials from a shared storage and trains them.
+
+Start as many as the machines have cores (``optimlab worker runs/study`` on one machine, or
+``optimlab worker postgresql://...`` on several): each reads the study specs from the storage, so it
+needs nothing else. Each trains with one torch thread: on a machine running one worker per core,
+more threads oversubscribe the cores (two processes with two threads each made training 100x slower
+on a 2-core machine).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+from optuna.storages import BaseStorage
+
+from optimlab.study.backends.local import run_waiting
+from optimlab.study.protocols import Method, StudySpec
+from optimlab.study.storage import DONE_ATTR, METHOD_ATTR, SPEC_ATTR, open_storage, optimlab_studies
+
+__all__ = ["work", "method_targets"]
+
+
+def method_targets(storage: BaseStorage, name: str | None = None,
+                   methods: list[str] | None = None) -> list[tuple[StudySpec, Method, bool]]:
+    """``(spec, method, done)`` of every method study in ``storage`` (of study ``name``, or all)."""
+    targets = []
+    for study in optimlab_studies(storage, name):
+        spec = StudySpec.from_dict(study.user_attrs[SPEC_ATTR])
+        method = next(m for m in spec.methods if m.name == study.user_attrs[METHOD_ATTR])
+        if methods is None or method.name in methods:
+            targets.append((spec, method, bool(study.user_attrs.get(DONE_ATTR, False))))
+    return targets
+
+
+def work(location: str | Path, *, name: str | None = None, methods: list[str] | None = None,
+         wait: bool = False, poll_seconds: float = 2.0, threads: int = 1) -> int:
+    """Run waiting trials at ``location`` until none waits; returns how many this worker ran.
+
+    With ``wait``, keep polling until every study is marked done by its driver (start workers before
+    or after ``optimlab compare``, in any order). ``methods`` restricts the worker to those studies.
+    """
+    torch.set_num_threads(threads)
+    storage = open_storage(location)
+    ran = 0
+    while True:
+        targets = method_targets(storage, name, methods)
+        ran_now = run_waiting(storage, [(spec, method) for spec, method, _ in targets])
+        ran += ran_now
+        finished = bool(targets) and all(done for _, _, done in targets)
+        if not wait or finished:
+            return ran
+        if ran_now == 0:
+            time.sleep(poll_seconds)

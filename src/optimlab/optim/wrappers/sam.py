@@ -1,0 +1,115 @@
+"""Sharpness-aware minimization: step with the gradient taken at the worst nearby point.
+
+Foret, Kleiner, Mobahi & Neyshabur, Sharpness-Aware Minimization for Efficiently Improving
+Generalization, 2020, https://arxiv.org/abs/2010.01412; adaptive SAM (ASAM): Kwon, Kim, Park & Choi,
+ASAM: Adaptive Sharpness-Aware Minimization for Scale-Invariant Learning of Deep Neural Networks,
+2021, https://arxiv.org/abs/2102.11600.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import torch
+
+from optimlab.errors import OptimlabError
+from optimlab.optim.wrappers.wrapper import BaseSpec, WrappedOptimizer, base_optimizer
+from optimlab.registry import NON_NEGATIVE, new_registry
+
+__all__ = ["SAM"]
+
+_REGISTRY = new_registry("optimizer")
+
+
+@_REGISTRY.register(
+    "sam",
+    summary="Wraps any optimizer: steps with the gradient at the worst point within radius rho (ASAM too).",
+    paper="Foret et al. 2020, arXiv:2010.01412; ASAM: Kwon et al. 2021, arXiv:2102.11600",
+    accepts={"rho": NON_NEGATIVE, "adaptive": (True, False)},
+    capabilities=("wrapper", "needs_closure"),
+)
+class SAM(WrappedOptimizer):
+    """SAM around a base optimizer, as the reference PyTorch code (davda54/sam ``sam.py``).
+
+    ``step(closure)`` expects the gradients ``g`` at ``w`` to be there (the usual ``loss.backward()``),
+    then: ``g_hat = g`` (SAM) or ``|w| g`` (ASAM); ``e = rho / (||g_hat|| + 1e-12) * g`` (SAM) or
+    ``... * w^2 g`` (ASAM), with ``||.||`` the L2 norm over every parameter of every group;
+    ``w <- w + e``; ``closure()`` recomputes loss and gradients there; ``w`` is restored (a copy, not a
+    subtraction) and the base optimizer steps with the gradients from ``w + e``. The closure runs once
+    per step: two forward-backward passes per step in all. If no parameter has a gradient yet,
+    the closure first runs at ``w`` to make them.
+
+    Args:
+        params: parameters or param groups, or an optimizer instance to wrap.
+        base: the inner optimizer: an optimlab name ("sgd" when None; the paper's runs use SGD with
+            momentum) or a ``torch.optim`` class.
+        base_hyperparameters: its keywords, e.g. ``{"lr": 0.1, "momentum": 0.9}``.
+        rho: the radius of the neighbourhood, in the units of ``w`` (SAM) or relative to ``|w|``
+            (ASAM, where ~10x larger values are used, e.g. 0.5 against 0.05).
+        adaptive: ASAM's scale-invariant neighbourhood ``|w|``-weighted (davda54's form: no ``eta``).
+
+    ``step`` returns the closure's loss, the loss at ``w + e``.
+
+    Example:
+        >>> w = torch.nn.Parameter(torch.tensor([3.0, 4.0]))
+        >>> opt = SAM([w], "sgd", {"lr": 0.1}, rho=0.5)
+        >>> def closure():
+        ...     opt.zero_grad(); loss = (w**2).sum() / 2; loss.backward(); return loss
+        >>> _ = closure(); _ = opt.step(closure)
+        >>> w.detach()  # the gradient at w + 0.5 w / ||w|| = 1.1 w: w - 0.1 * 1.1 w
+        tensor([2.6700, 3.5600])
+
+    References:
+        Foret et al., Sharpness-Aware Minimization for Efficiently Improving Generalization, 2020,
+        https://arxiv.org/abs/2010.01412.
+        Kwon et al., ASAM: Adaptive Sharpness-Aware Minimization, 2021, https://arxiv.org/abs/2102.11600.
+    """
+
+    state_prefix = "sam"
+
+    def __init__(
+        self,
+        params: Iterable[Any] | torch.optim.Optimizer,
+        base: BaseSpec = None,
+        base_hyperparameters: Mapping[str, Any] | None = None,
+        /,
+        *,
+        rho: float = 0.05,
+        adaptive: bool = False,
+    ) -> None:
+        _REGISTRY.get("sam").validate({"rho": rho, "adaptive": adaptive})
+        super().__init__(base_optimizer(params, base, base_hyperparameters, default="sgd", owner="sam"))
+        self.rho, self.adaptive = rho, adaptive
+
+    def _with_gradients(self) -> list[torch.Tensor]:
+        return [p for group in self.param_groups for p in group["params"] if p.grad is not None]
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Perturb to ``w + e``, re-evaluate the gradients there with ``closure``, restore, base step."""
+        if closure is None:
+            raise OptimlabError(
+                "sam needs optimizer.step(closure), where closure() zeroes the gradients, computes the "
+                "loss, calls loss.backward() and returns the loss: SAM evaluates the gradient twice a step."
+            )
+        params = self._with_gradients()
+        if not params:
+            with torch.enable_grad():
+                closure()
+            params = self._with_gradients()
+        grads = [p.grad for p in params]
+        direction = torch._foreach_mul(grads, torch._foreach_abs(params)) if self.adaptive else grads
+        device = params[0].device
+        norm = torch.linalg.vector_norm(torch.stack([n.to(device) for n in torch._foreach_norm(direction)]))
+        scale = self.rho / (norm + 1e-12)
+        perturbation = torch._foreach_mul(grads, torch._foreach_mul(params, params)) if self.adaptive else grads
+        perturbation = torch._foreach_mul(perturbation, scale)
+        saved = [p.detach().clone() for p in params]
+        torch._foreach_add_(params, perturbation)
+        self.zero_grad()  # the closure's gradients are those at w + e alone, even if it does not zero them
+        with torch.enable_grad():
+            loss = closure()
+        torch._foreach_copy_(params, saved)
+        self.base_optimizer.step()
+        return loss

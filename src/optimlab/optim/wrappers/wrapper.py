@@ -1,0 +1,124 @@
+"""The common ground of wrapper optimizers: a base optimizer, shared param groups, one state dict.
+
+A wrapper (Lookahead, SAM) steps a *base* optimizer and does something around that step. It shares
+the base's param groups (the same list of the same dicts), so an lr scheduler attached to the wrapper
+drives the base, and ``add_param_group`` reaches both. Its state dict is the base's, in torch's
+format, with the wrapper's own per-parameter tensors added under prefixed keys
+(``"lookahead.slow_param"``), so checkpoints hold one dict and any code that reads ``state`` works.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from optimlab.errors import InvalidValueError
+from optimlab.optim.shells.torch_optim import Optimizer
+from optimlab.registry import get_registry
+
+__all__ = ["BaseSpec", "WrappedOptimizer", "base_optimizer"]
+
+BaseSpec = str | type[torch.optim.Optimizer] | None  # a registered name or a torch.optim class
+
+
+def base_optimizer(
+    params: Iterable[Any] | torch.optim.Optimizer,
+    base: BaseSpec,
+    base_hyperparameters: Mapping[str, Any] | None,
+    *,
+    default: str,
+    owner: str,
+) -> torch.optim.Optimizer:
+    """The optimizer to wrap: ``params`` itself if it is one, else ``base`` built over ``params``.
+
+    ``base`` is an optimlab registry name (validated, with close matches on a typo) or a
+    ``torch.optim.Optimizer`` subclass; None means ``default``. ``base_hyperparameters`` go to it.
+    """
+    if isinstance(params, torch.optim.Optimizer):
+        if base is not None or base_hyperparameters:
+            raise InvalidValueError(
+                f"{owner} base", base, "nothing when wrapping an optimizer instance (it is the base)"
+            )
+        return params
+    base = default if base is None else base
+    hyperparameters = dict(base_hyperparameters or {})
+    if isinstance(base, str):
+        entry = get_registry("optimizer").get(base)
+        if "wrapper" in entry.capabilities:  # a wrapper of a wrapper, its own base at its default
+            return entry.create(params, **hyperparameters)
+        return Optimizer(params, entry, **hyperparameters)
+    if isinstance(base, type) and issubclass(base, torch.optim.Optimizer):
+        return base(params, **hyperparameters)
+    raise InvalidValueError(
+        f"{owner} base", base, "an optimlab optimizer name, a torch.optim.Optimizer subclass or instance"
+    )
+
+
+class WrappedOptimizer(torch.optim.Optimizer):
+    """A ``torch.optim.Optimizer`` that steps ``base_optimizer``; subclasses define ``step``.
+
+    ``self.state[p]`` holds the wrapper's own per-parameter tensors (stored in state dicts as
+    ``f"{state_prefix}.{key}"``); the base keeps its own state.
+    """
+
+    state_prefix = "wrapper"
+
+    def __init__(self, base: torch.optim.Optimizer) -> None:
+        # torch's constructor registers the base's groups into a new list; the list is then replaced by
+        # the base's own, so that both always see the same groups (see add_param_group).
+        super().__init__(base.param_groups, base.defaults)
+        self.base_optimizer = base
+        self.param_groups = base.param_groups
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        base = self.__dict__.get("base_optimizer")
+        if base is None:  # torch.optim.Optimizer.__init__ registering the base's existing groups
+            super().add_param_group(param_group)
+        else:
+            base.add_param_group(param_group)
+
+    def _parameters(self) -> list[Tensor]:
+        """All parameters in torch's state-dict order (group by group)."""
+        return [p for group in self.param_groups for p in group["params"]]
+
+    def state_dict(self) -> dict[str, Any]:
+        packed = self.base_optimizer.state_dict()
+        state = dict(packed["state"])  # the base's per-parameter dicts are its live ones: copy, not update
+        for index, p in enumerate(self._parameters()):
+            own = self.state.get(p)
+            if own:
+                state[index] = {**state.get(index, {}), **{f"{self.state_prefix}.{k}": v for k, v in own.items()}}
+        return {**packed, "state": state}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        prefix = f"{self.state_prefix}."
+        base_state = {
+            index: {k: v for k, v in entry.items() if not k.startswith(prefix)}
+            for index, entry in state_dict["state"].items()
+        }
+        self.base_optimizer.load_state_dict({**state_dict, "state": base_state})
+        self.param_groups = self.base_optimizer.param_groups  # torch's load builds a new group list
+        self.state = defaultdict(dict)
+        for index, p in enumerate(self._parameters()):
+            for key, value in state_dict["state"].get(index, {}).items():
+                if key.startswith(prefix):
+                    self.state[p][key[len(prefix):]] = value.to(device=p.device, dtype=p.dtype, copy=True)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return dict(self.__dict__)  # torch keeps only defaults, state and groups: the base would be lost
+
+    def train(self) -> None:
+        """Forward to the base (schedule-free bases have train and eval points); else nothing to do."""
+        if hasattr(self.base_optimizer, "train"):
+            self.base_optimizer.train()
+
+    def eval(self) -> None:
+        if hasattr(self.base_optimizer, "eval"):
+            self.base_optimizer.eval()
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.base_optimizer.zero_grad(set_to_none=set_to_none)

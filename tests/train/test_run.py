@@ -74,3 +74,23 @@ def test_run_killed_mid_way_resumes_to_the_same_final_weights(tmp_path):
     steps = [json.loads(line)["step"] for line in (killed / "metrics.jsonl").read_text().splitlines()
              if "train_loss" in line]
     assert steps == list(range(1, 4001))  # no line lost or repeated across the kill
+
+
+def test_bf16_autocast_runs_the_forward_pass_in_bfloat16(monkeypatch):
+    import optimlab.train.run as run
+
+    recipe = Recipe.from_dict({**SMALL, "training": {"steps": 30, "precision": "bf16"}})
+    dtypes = []
+    real_build = run.build
+
+    def spying_build(recipe):
+        built = real_build(recipe)
+        linear = next(m for m in built.model.modules() if isinstance(m, torch.nn.Linear))
+        linear.register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
+        return built
+
+    monkeypatch.setattr(run, "build", spying_build)
+    result = train(recipe)
+    assert result.status == "completed" and result.metrics["val_accuracy"] > 0.5
+    assert dtypes[0] == torch.bfloat16  # training steps under autocast
+    assert dtypes[-1] == torch.float32  # evaluation is not autocast

@@ -17,7 +17,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import pydantic
 import yaml
@@ -40,6 +40,7 @@ def _canonical(category: str, name: str) -> str:
 class _Spec(BaseModel):
     # Unknown fields are typos more often than intent: reject them. Frozen, so ids stay valid.
     model_config = ConfigDict(extra="forbid", frozen=True)
+    NAMED_FIELDS: ClassVar[dict[str, str]] = {}  # field -> the registry category whose names it holds
 
     @pydantic.model_validator(mode="before")
     @classmethod
@@ -50,9 +51,18 @@ class _Spec(BaseModel):
                     raise UnknownNameError("field", key, cls.model_fields)
         return data
 
+    @field_validator("*")
+    @classmethod
+    def _known_name(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
+        """Fields that hold a registered name are checked and canonicalised (aliases resolved)."""
+        category = cls.NAMED_FIELDS.get(info.field_name)
+        return value if category is None or value is None else _canonical(category, value)
+
 
 class DataSpec(_Spec):
     """Which data, how it is split and scaled."""
+
+    NAMED_FIELDS = {"scaling": "scaling"}
 
     name: str = "digits"  # a registered data set, or a path to a CSV/NumPy/IDX file
     scaling: str = "none"  # fitted on the training split only, stored with the model
@@ -67,14 +77,12 @@ class DataSpec(_Spec):
         looks_like_path = any(c in name for c in "/\\.")
         return name if looks_like_path else _canonical("dataset", name)
 
-    @field_validator("scaling")
-    @classmethod
-    def _known_scaling(cls, name: str) -> str:
-        return _canonical("scaling", name)
 
 
 class ModelSpec(_Spec):
     """Architecture and the techniques built into it."""
+
+    NAMED_FIELDS = {"name": "model", "activation": "activation", "norm": "norm", "init": "init"}
 
     name: str = "mlp"
     width: int | None = Field(None, ge=1)  # None: the architecture's default
@@ -85,25 +93,9 @@ class ModelSpec(_Spec):
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     options: dict[str, Any] = {}  # other keywords of the architecture
 
-    @field_validator("name")
-    @classmethod
-    def _known_model(cls, name: str) -> str:
-        return _canonical("model", name)
 
-    @field_validator("activation")
-    @classmethod
-    def _known_activation(cls, name: str) -> str:
-        return _canonical("activation", name)
 
-    @field_validator("norm")
-    @classmethod
-    def _known_norm(cls, name: str) -> str:
-        return _canonical("norm", name)
 
-    @field_validator("init")
-    @classmethod
-    def _known_init(cls, name: str) -> str:
-        return _canonical("init", name)
 
     def keywords(self) -> dict[str, Any]:
         """Keywords for the architecture's factory; unset sizes fall back to its defaults, and layer
@@ -117,15 +109,13 @@ class ModelSpec(_Spec):
 class OptimizerSpec(_Spec):
     """Optimizer by name; None leaves a hyperparameter at the optimizer's default."""
 
+    NAMED_FIELDS = {"name": "optimizer"}
+
     name: str = "adam"
     lr: float | None = Field(None, gt=0.0)
     weight_decay: float | None = Field(None, ge=0.0)
     options: dict[str, Any] = {}  # betas, momentum, eps, ...
 
-    @field_validator("name")
-    @classmethod
-    def _known_optimizer(cls, name: str) -> str:
-        return _canonical("optimizer", name)
 
     def keywords(self) -> dict[str, Any]:
         set_ = {k: v for k, v in (("lr", self.lr), ("weight_decay", self.weight_decay)) if v is not None}
@@ -135,18 +125,18 @@ class OptimizerSpec(_Spec):
 class ScheduleSpec(_Spec):
     """Learning-rate schedule: a multiplier of the optimizer's lr, 1 at its peak."""
 
+    NAMED_FIELDS = {"name": "schedule"}
+
     name: str = "constant"
     warmup_steps: int = Field(0, ge=0)
     options: dict[str, Any] = {}
 
-    @field_validator("name")
-    @classmethod
-    def _known_schedule(cls, name: str) -> str:
-        return _canonical("schedule", name)
 
 
 class TrainingSpec(_Spec):
     """How long, in what batches, with which loss and safeguards."""
+
+    NAMED_FIELDS = {"loss": "loss"}
 
     epochs: int | None = Field(10, ge=1)  # ignored when steps is set
     steps: int | None = Field(None, ge=1)
@@ -161,10 +151,6 @@ class TrainingSpec(_Spec):
     device: str = "cpu"  # "auto" takes a GPU when there is one
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast of forward and loss
 
-    @field_validator("loss")
-    @classmethod
-    def _known_loss(cls, name: str | None) -> str | None:
-        return None if name is None else _canonical("loss", name)
 
     @field_validator("device")
     @classmethod

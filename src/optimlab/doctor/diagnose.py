@@ -1,0 +1,192 @@
+"""Diagnose a training setup: run it briefly with the instruments on, then apply the rules.
+
+>>> import torch, optimlab
+>>> from torch import nn
+>>> x, y = torch.rand(256, 8) * 255, torch.randint(0, 3, (256,))       # pixels, not standardized
+>>> model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3))
+>>> found = optimlab.diagnose(model, (x, y), nn.CrossEntropyLoss(), steps=60, lr_find=False)
+>>> found.findings[0].rule
+'input_scale'
+
+Three doors lead here: :func:`diagnose` (Python), :class:`DoctorCallback` (inside
+:func:`optimlab.train.fit`), and ``optimlab doctor`` (:func:`diagnose_recipe`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from optimlab.doctor.findings import Finding
+from optimlab.doctor.instruments import INSTRUMENTS, Instruments, InstrumentSchedule, RunStatistics
+from optimlab.doctor.lr_range import LRRangeResult, lr_range_test
+from optimlab.doctor.rules import run_rules
+from optimlab.doctor.snapshot import preserved
+from optimlab.errors import InvalidValueError
+from optimlab.registry import POSITIVE_INT, get_registry
+from optimlab.train.loop import Callback, TrainState, fit
+
+__all__ = ["Diagnosis", "DoctorCallback", "diagnose", "diagnose_recipe"]
+
+
+@dataclasses.dataclass
+class Diagnosis:
+    """Ranked findings (root cause first), the statistics behind them, and the LR range test's curve."""
+
+    findings: list[Finding]
+    statistics: RunStatistics
+    lr_range: LRRangeResult | None = None
+
+    @property
+    def healthy(self) -> bool:
+        """No error and no warning (info findings allowed)."""
+        return not self.problems
+
+    @property
+    def problems(self) -> list[Finding]:
+        """The errors and warnings, ranked."""
+        return [f for f in self.findings if f.severity in ("error", "warning")]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything a reader needs, JSON-serialisable: findings, per-layer summary, LR curve, instruments."""
+        stats = self.statistics
+        grads = stats.layer_grad_norms()
+        _, ratios = stats.update_to_weight_ratios()
+        layers = []
+        for i, layer in enumerate(stats.layers):
+            column = grads[:, i][torch.isfinite(grads[:, i])] if grads.numel() else grads
+            ratio = ratios[:, i][torch.isfinite(ratios[:, i])] if ratios.numel() else ratios
+            layers.append({**dataclasses.asdict(layer),
+                           "median_grad_norm": column.median().item() if column.numel() else None,
+                           "median_update_to_weight_ratio": ratio.median().item() if ratio.numel() else None})
+        return {
+            "healthy": self.healthy,
+            "steps": len(stats.steps),
+            "findings": [f.to_dict() for f in self.findings],
+            "layers": layers,
+            "non_finite": stats.non_finite.to_dict() if stats.non_finite else None,
+            "lr_range": self.lr_range.to_dict() if self.lr_range else None,
+            "instruments": [dataclasses.asdict(i) for i in INSTRUMENTS],
+        }
+
+
+class DoctorCallback(Callback):
+    """Instruments a :func:`optimlab.train.fit` run; :meth:`diagnosis` turns what they saw into findings.
+
+    >>> doctor = DoctorCallback(model, optimizer)                       # doctest: +SKIP
+    >>> fit(model, optimizer, x, y, loss_fn=loss_fn, total_steps=300, batch_size=32, callbacks=[doctor])
+    >>> for finding in doctor.diagnosis().findings: print(finding.title)
+    """
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, *,
+                 schedule: InstrumentSchedule | None = None) -> None:
+        self.instruments = Instruments(model, optimizer, schedule)
+
+    def on_train_start(self, state: TrainState) -> None:
+        self.instruments.start(state.step)
+
+    def on_step_end(self, state: TrainState) -> None:
+        self.instruments.record_step(state.step, state.train_loss, state.lr)
+
+    def on_train_end(self, state: TrainState) -> None:
+        self.instruments.stop()
+
+    @property
+    def statistics(self) -> RunStatistics:
+        return self.instruments.statistics
+
+    def diagnosis(self, lr_range: LRRangeResult | None = None, *,
+                  rule_options: Mapping[str, Mapping[str, Any]] | None = None) -> Diagnosis:
+        """Apply every rule to what was recorded so far (``rule_options``: thresholds by rule name)."""
+        findings = run_rules(self.statistics, lr_range, options=rule_options)
+        return Diagnosis(findings=findings, statistics=self.statistics, lr_range=lr_range)
+
+
+def _training_tensors(data: Any) -> tuple[Tensor, Tensor]:
+    """(x, y) from a pair of tensors, a split with ``.x``/``.y``, or splits with ``.train``."""
+    split = getattr(data, "train", data)
+    if hasattr(split, "x") and hasattr(split, "y"):
+        x, y = split.x, split.y
+    elif isinstance(split, (tuple, list)) and len(split) == 2:
+        x, y = split
+    else:
+        x = y = None
+    if not (isinstance(x, Tensor) and isinstance(y, Tensor) and x.shape[:1] == y.shape[:1] and x.shape[0] > 0):
+        raise InvalidValueError("data", type(data).__name__,
+                                "a pair of tensors (x, y) with the same number of rows, or splits with .train.x "
+                                "and .train.y (optimlab.data.load)")
+    return x, y
+
+
+def diagnose(
+    model: nn.Module,
+    data: Any,
+    loss_fn: Any,
+    optimizer: torch.optim.Optimizer | None = None,
+    *,
+    steps: int = 200,
+    batch_size: int = 64,
+    lr_find: bool = True,
+    seed: int = 0,
+    schedule: InstrumentSchedule | None = None,
+    rule_options: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Diagnosis:
+    """Train ``model`` for ``steps`` steps with the instruments on, and report what went wrong.
+
+    The model and optimizer are examined, not treated: their state (weights, buffers, optimizer
+    moments, random state) is restored afterwards.
+
+    Args:
+        model: any ``nn.Module``.
+        data: ``(x, y)`` tensors, or splits from :func:`optimlab.data.load` (their training split is used).
+        loss_fn: ``loss_fn(model(x), y) -> scalar``.
+        optimizer: over ``model``'s parameters; default optimlab's ``adam`` at its default lr.
+        steps: training steps to watch; a run that diverges stops earlier.
+        batch_size: rows per step.
+        lr_find: run the LR range test first (:func:`optimlab.doctor.lr_range_test`), so that the
+            learning-rate rules can compare the lr with its suggestion.
+        seed: batch order and every random draw (dropout) during the diagnosis.
+        schedule: when the costlier instruments run (default :class:`InstrumentSchedule`).
+        rule_options: thresholds by rule name, e.g. ``{"dead_units": {"warn_fraction": 0.5}}``.
+    """
+    if not POSITIVE_INT.contains(steps):
+        raise InvalidValueError("steps", steps, str(POSITIVE_INT))
+    if not POSITIVE_INT.contains(batch_size):
+        raise InvalidValueError("batch_size", batch_size, str(POSITIVE_INT))
+    if not isinstance(model, nn.Module):
+        raise InvalidValueError("model", type(model).__name__, "a torch.nn.Module")
+    x, y = _training_tensors(data)
+    device = next(model.parameters()).device
+    x, y = x.to(device), y.to(device)
+    if optimizer is None:
+        optimizer = get_registry("optimizer").create("adam", model.parameters())
+    lr_range = None
+    if lr_find:
+        lr_range = lr_range_test(model, loss_fn, x, y, optimizer, batch_size=batch_size, seed=seed)
+    doctor = DoctorCallback(model, optimizer, schedule=schedule)
+    with preserved(model, optimizer):
+        torch.manual_seed(seed)
+        fit(model, optimizer, x, y, loss_fn=loss_fn, total_steps=steps, batch_size=batch_size, seed=seed,
+            callbacks=[doctor])
+    return doctor.diagnosis(lr_range, rule_options=rule_options)
+
+
+def diagnose_recipe(recipe: Any, *, steps: int | None = None, lr_find: bool = True,
+                    max_steps: int = 300) -> Diagnosis:
+    """Build ``recipe`` (:func:`optimlab.build.build`) and diagnose it at its peak lr, on its training
+    split with its batch size and seed, for ``steps`` steps (default: its run, at most ``max_steps``).
+
+    The schedule is left out on purpose: a warmup would hide what the peak lr does.
+    """
+    from optimlab.build import build
+
+    built = build(recipe)
+    for group in built.optimizer.param_groups:  # undo the scheduler's step 0 (0 under a warmup)
+        group["lr"] = group.get("initial_lr", group["lr"])
+    length = steps if steps is not None else min(built.total_steps, max_steps)
+    return diagnose(built.model, built.splits, built.loss_fn, built.optimizer, steps=length,
+                    batch_size=recipe.training.batch_size, lr_find=lr_find, seed=recipe.training.seed)

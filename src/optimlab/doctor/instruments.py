@@ -1,0 +1,499 @@
+"""Instruments: per-layer statistics gathered inside the training step, never by a second pass.
+
+Every step, from one optimizer step pre-hook (after backward, before the weights move):
+
+* **loss**: free, the loop reads it anyway.
+* **gradient norms**: one ``torch._foreach_norm`` over every gradient gives the norm of each parameter
+  tensor, hence of each layer and of the whole model; the **NaN/Inf check** is fused into it (the
+  sum of the norms is finite exactly when every gradient is).
+
+On *detailed* steps (:class:`InstrumentSchedule`: the first steps and every 10th), with forward hooks
+attached for that step only:
+
+* **weight norm, update norm, update/weight ratio**: a copy of the weights before the step.
+* **activation mean/std**, **saturated fraction** (sigmoid/tanh within 5% of their flat asymptotes,
+  where the derivative is below 5% of its peak: Glorot & Bengio 2010, Understanding the difficulty of
+  training deep feedforward neural networks, AISTATS), **dead units** (ReLU family never positive over
+  the window: Lu et al. 2019, Dying ReLU and Initialization, https://arxiv.org/abs/1903.06733).
+* **layer output std** of every Linear/Conv layer, and **input feature ranges** at the first one.
+
+Once, at the first non-finite gradient: the **NaN origin**, by replaying that batch's forward pass with
+the weights from before the step (:mod:`optimlab.doctor.nan_origin`).
+
+The cost of each is listed in :data:`INSTRUMENTS` (measured by ``benchmarks/doctor_overhead.py``).
+Use :class:`Instruments` in any loop (``start``, then ``record_step`` after each optimizer step, then
+``stop``), or :class:`optimlab.doctor.DoctorCallback` with :func:`optimlab.train.fit`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from optimlab.doctor.nan_origin import NonFiniteOrigin, locate_non_finite
+from optimlab.errors import InvalidValueError
+from optimlab.registry import POSITIVE_INT, get_registry
+
+__all__ = ["Instrument", "INSTRUMENTS", "InstrumentSchedule", "LayerInfo", "OutputStats", "FeatureStats",
+           "RunStatistics", "Instruments", "SATURATION_DERIVATIVE"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Instrument:
+    """What one instrument measures, when it runs, and what it costs."""
+
+    name: str
+    when: str
+    cost: str
+
+
+INSTRUMENTS: tuple[Instrument, ...] = (
+    Instrument("loss", "every step", "free: the loop reads it anyway"),
+    Instrument("gradient_norm", "every step",
+               "one foreach norm over all gradients + a sum: ~3% of a digits-MLP step"),
+    Instrument("non_finite", "every step", "fused into the gradient norm (one scalar read)"),
+    Instrument("weight_norm, update_norm, update_to_weight_ratio", "detailed steps",
+               "a copy of the weights and two foreach norms"),
+    Instrument("activation_mean, activation_std, saturated_fraction, dead_unit_fraction", "detailed steps",
+               "a forward hook per activation: ~4 reductions over its output"),
+    Instrument("layer_output_std, input_feature_ranges", "detailed steps",
+               "a forward hook per Linear/Conv layer; per-feature min/max/moments at the first"),
+    Instrument("nan_origin", "once, at the first non-finite gradient",
+               "one forward pass with a hook on every module"),
+)
+
+# The derivative of each saturating activation, relative to its peak, written as a function of the
+# activation's *output*: sigmoid' = y(1 - y) (peak 1/4), tanh' = 1 - y^2 (peak 1).
+SATURATION_DERIVATIVE: dict[str, Callable[[Tensor], Tensor]] = {
+    "sigmoid": lambda y: 4.0 * y * (1.0 - y),
+    "tanh": lambda y: 1.0 - y * y,
+}
+SATURATED_BELOW = 0.05  # a unit whose derivative is under 5% of the peak passes almost no gradient
+HISTOGRAM_SAMPLE = 2048  # activation values kept per hooked step, for the report's histograms
+
+
+@dataclasses.dataclass(frozen=True)
+class InstrumentSchedule:
+    """On which steps (1-based) the costlier instruments run.
+
+    Attributes:
+        first: every one of the first steps is detailed: init problems show before training hides them.
+        every: then every ``every``-th step; 10 keeps the amortised cost of hooks near 1% of a step.
+        window: detailed steps over which a unit must stay silent to count as dead (5 x 10 steps x the
+            batch is hundreds of examples: a live unit fires on some of them).
+    """
+
+    first: int = 3
+    every: int = 10
+    window: int = 5
+
+    def __post_init__(self) -> None:
+        for name in ("first", "every", "window"):
+            value = getattr(self, name)
+            if not (POSITIVE_INT.contains(value) or name == "first" and value == 0):
+                raise InvalidValueError(f"InstrumentSchedule.{name}", value, str(POSITIVE_INT))
+
+    def is_detailed(self, step: int) -> bool:
+        return step <= self.first or step % self.every == 0
+
+
+@dataclasses.dataclass
+class LayerInfo:
+    """A module that owns parameters, as it was when the instruments started."""
+
+    name: str
+    kind: str  # class name: Linear, Conv2d, LayerNorm, ...
+    num_params: int
+    fan_in: int | None  # inputs per output unit, for Linear and Conv layers; None otherwise
+    weight_std: float | None  # std of the weight of a Linear/Conv layer
+    bias_mean: float | None
+    activation: str | None = None  # registry name of the activation this layer feeds (forward order)
+    activation_module: str | None = None
+
+    @property
+    def has_weight_matrix(self) -> bool:
+        return self.fan_in is not None
+
+
+@dataclasses.dataclass
+class OutputStats:
+    """One module's output on one detailed step."""
+
+    mean: float
+    std: float  # over every element
+    max_abs: float
+    spread: float = float("nan")  # Linear/Conv outputs: std across examples, averaged over units
+    saturated_fraction: float | None = None  # saturating activations
+    active_units: Tensor | None = None  # ReLU family: bool per unit, positive for some example
+    sample: Tensor | None = None  # activations: up to HISTOGRAM_SAMPLE values
+
+
+@dataclasses.dataclass
+class FeatureStats:
+    """Per-feature statistics of the inputs to the first Linear/Conv layer, over the detailed steps.
+
+    A feature is a column of flat inputs, or a channel of images and sequences.
+    """
+
+    count: int
+    minimum: Tensor
+    maximum: Tensor
+    total: Tensor  # float64 sums, so that means and variances of 0..255 pixels stay exact
+    total_squares: Tensor
+
+    @property
+    def mean(self) -> Tensor:
+        return self.total / self.count
+
+    @property
+    def std(self) -> Tensor:
+        return (self.total_squares / self.count - self.mean**2).clamp_min(0).sqrt()
+
+    def add(self, x: Tensor) -> None:
+        self.count += x.shape[0]
+        self.minimum = torch.minimum(self.minimum, x.amin(0))
+        self.maximum = torch.maximum(self.maximum, x.amax(0))
+        self.total += x.sum(0, dtype=torch.float64)
+        self.total_squares += x.double().square().sum(0)
+
+    @classmethod
+    def of(cls, x: Tensor) -> FeatureStats:
+        stats = cls(0, x.amin(0), x.amax(0), torch.zeros(x.shape[1], dtype=torch.float64),
+                    torch.zeros(x.shape[1], dtype=torch.float64))
+        stats.add(x)
+        return stats
+
+
+@dataclasses.dataclass
+class RunStatistics:
+    """Everything the instruments recorded; the rules read only this.
+
+    ``layers`` are in forward order once a detailed step has run (registration order before).
+    Per-step series are aligned: ``steps[i]``, ``losses[i]``, ``lrs[i]``, ``grad_norms[i]``.
+    """
+
+    layers: list[LayerInfo]
+    param_layer: list[int]  # for each instrumented parameter, the index of its layer in ``layers``
+    schedule: InstrumentSchedule
+    steps: list[int] = dataclasses.field(default_factory=list)
+    losses: list[float] = dataclasses.field(default_factory=list)
+    lrs: list[float] = dataclasses.field(default_factory=list)
+    grad_norms: list[Tensor] = dataclasses.field(default_factory=list)  # per parameter, one per step
+    detailed_steps: list[int] = dataclasses.field(default_factory=list)
+    weight_norms: dict[int, Tensor] = dataclasses.field(default_factory=dict)  # step -> per parameter
+    update_norms: dict[int, Tensor] = dataclasses.field(default_factory=dict)
+    outputs: dict[str, dict[int, OutputStats]] = dataclasses.field(default_factory=dict)  # module -> step
+    activations: dict[str, str] = dataclasses.field(default_factory=dict)  # activation module -> name
+    forward_order: list[str] = dataclasses.field(default_factory=list)  # hooked modules, as they ran
+    input_features: FeatureStats | None = None
+    non_finite: NonFiniteOrigin | None = None
+
+    # --- per-layer views ----------------------------------------------------------------------
+
+    def _per_layer(self, per_param: Tensor) -> Tensor:
+        """(..., P) parameter norms -> (..., L) layer norms: sqrt of the summed squares."""
+        index = torch.tensor(self.param_layer)
+        squares = per_param.double().square()
+        out = torch.zeros(*squares.shape[:-1], len(self.layers), dtype=torch.float64)
+        return out.index_add_(-1, index, squares).sqrt()
+
+    def layer_grad_norms(self) -> Tensor:
+        """(steps, layers) gradient norm of each layer at each recorded step."""
+        if not self.grad_norms:
+            return torch.zeros(0, len(self.layers), dtype=torch.float64)
+        return self._per_layer(torch.stack(self.grad_norms))
+
+    def global_grad_norms(self) -> Tensor:
+        """(steps,) norm of the whole gradient."""
+        if not self.grad_norms:
+            return torch.zeros(0, dtype=torch.float64)
+        return torch.stack(self.grad_norms).double().square().sum(-1).sqrt()
+
+    def layer_weight_norms(self) -> tuple[list[int], Tensor]:
+        """Detailed steps with weight norms, and the (steps, layers) norms after each."""
+        steps = sorted(self.weight_norms)
+        if not steps:
+            return [], torch.zeros(0, len(self.layers), dtype=torch.float64)
+        return steps, self._per_layer(torch.stack([self.weight_norms[s] for s in steps]))
+
+    def update_to_weight_ratios(self) -> tuple[list[int], Tensor]:
+        """Detailed steps, and the (steps, layers) ratio |w_after - w_before| / |w_before| per layer."""
+        steps = sorted(set(self.update_norms) & set(self.weight_norms))
+        if not steps:
+            return [], torch.zeros(0, len(self.layers), dtype=torch.float64)
+        updates = self._per_layer(torch.stack([self.update_norms[s] for s in steps]))
+        weights = self._per_layer(torch.stack([self.weight_norms[s] for s in steps]))
+        return steps, updates / weights.clamp_min(1e-30)
+
+    def layer_index(self, name: str) -> int:
+        return next(i for i, layer in enumerate(self.layers) if layer.name == name)
+
+    def activation_modules(self) -> list[str]:
+        """Activation modules in forward order."""
+        return [name for name in self.forward_order if name in self.activations]
+
+    def feeding_layer(self, activation_module: str) -> LayerInfo | None:
+        """The Linear/Conv layer whose output the activation receives (the last one to run before it)."""
+        return next((layer for layer in self.layers if layer.activation_module == activation_module), None)
+
+
+def _units_axis(output: Tensor, conv_before: bool) -> int:
+    """Axis of the units: features of (N, F), channels of (N, C, ...); (N, T, C) for token sequences."""
+    if output.ndim == 3 and not conv_before:
+        return 2
+    return 1 if output.ndim >= 2 else 0
+
+
+def _as_rows(x: Tensor, axis: int) -> Tensor:
+    """(rows, units) view: every other axis becomes rows."""
+    return x.movedim(axis, -1).reshape(-1, x.shape[axis]) if x.ndim > 1 else x.reshape(-1, 1)
+
+
+_CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+class Instruments:
+    """Attaches the instruments to a model and its optimizer, and records into :class:`RunStatistics`.
+
+    >>> instruments = Instruments(model, optimizer)          # doctest: +SKIP
+    >>> instruments.start(step=0)
+    >>> for step in range(1, steps + 1):
+    ...     loss = loss_fn(model(x), y); optimizer.zero_grad(); loss.backward(); optimizer.step()
+    ...     instruments.record_step(step, loss.item(), optimizer.param_groups[0]["lr"])
+    >>> instruments.stop(); instruments.statistics.layer_grad_norms()
+    """
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer,
+                 schedule: InstrumentSchedule | None = None) -> None:
+        from optimlab.techniques.activations import activation_name
+
+        schedule = schedule or InstrumentSchedule()
+        self.model, self.optimizer, self.schedule = model, optimizer, schedule
+        layers, params, param_layer = [], [], []
+        self._layer_modules: dict[str, nn.Module] = {}
+        self._activation_modules: dict[str, nn.Module] = {}
+        activations: dict[str, str] = {}
+        for name, module in model.named_modules():
+            own = [p for p in module.parameters(recurse=False) if p.requires_grad]
+            if own:
+                param_layer += [len(layers)] * len(own)
+                params += own
+                layers.append(_describe_layer(name or "(model)", module, own))
+                self._layer_modules[name or "(model)"] = module
+            found = activation_name(module)
+            if found is not None and found != "identity":
+                activations[name] = found
+                self._activation_modules[name] = module
+        if not params:
+            raise InvalidValueError("model", type(model).__name__, "a module with trainable parameters")
+        self._params = params
+        self._zero = torch.zeros((), device=params[0].device)
+        self.statistics = RunStatistics(layers=layers, param_layer=param_layer, schedule=schedule,
+                                        activations=activations)
+        capabilities = get_registry("activation")
+        self._saturating = {m for m, a in activations.items() if a in SATURATION_DERIVATIVE
+                            and "saturating" in capabilities.get(a).capabilities}
+        self._relu_family = {m for m, a in activations.items()
+                             if "relu_family" in capabilities.get(a).capabilities}
+        self._handles: list[Any] = []  # hooks of the current detailed step
+        self._permanent: list[Any] = []  # the step pre-hook and the input capture
+        self._step = 0
+        self._pending_norms: Tensor | None = None
+        self._weights_before: list[Tensor] | None = None
+        self._last_input: tuple[Any, ...] = ()
+        self._order_known = False
+        self._first_layer_seen = False
+        self._last_layer_is_conv = False  # of the Linear/Conv layer that ran last, for the units' axis
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def start(self, step: int = 0) -> None:
+        """Attach the every-step instruments; ``step`` is the number of steps already taken."""
+        self._step = step
+        self._permanent = [self.optimizer.register_step_pre_hook(self._before_optimizer_step),
+                           self.model.register_forward_pre_hook(self._keep_input)]
+        if self.schedule.is_detailed(step + 1):
+            self._attach_forward_hooks()
+
+    def record_step(self, step: int, loss: float, lr: float) -> None:
+        """Call after each optimizer step with the 1-based step number, its loss and lr."""
+        norms = self._pending_norms
+        if norms is None:  # the optimizer did not step (e.g. an AMP scaler skipped it)
+            norms = torch.full((len(self._params),), math.nan)
+        self._pending_norms = None
+        stats = self.statistics
+        stats.steps.append(step)
+        stats.losses.append(loss)
+        stats.lrs.append(lr)
+        stats.grad_norms.append(norms)
+        if not math.isfinite(loss) and stats.non_finite is None:
+            stats.non_finite = NonFiniteOrigin(step=step, kind="loss", module=None,
+                                               detail=f"the loss is {loss} while every gradient is finite")
+        if self._handles:
+            self._finish_detailed_step(step)
+        self._step = step
+        if self.schedule.is_detailed(step + 1):
+            self._attach_forward_hooks()
+
+    def stop(self) -> None:
+        """Remove every hook; the statistics stay."""
+        for handle in [*self._handles, *self._permanent]:
+            handle.remove()
+        self._handles, self._permanent = [], []
+        self._weights_before, self._last_input = None, ()
+
+    # --- every step ---------------------------------------------------------------------------
+
+    def _keep_input(self, module: nn.Module, args: tuple[Any, ...]) -> None:
+        # A reference, not a copy: only the NaN origin replay reads it, and only once.
+        if module.training:
+            self._last_input = args
+
+    def _before_optimizer_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        grads = [self._zero if p.grad is None else p.grad for p in self._params]
+        norms = torch.stack(torch._foreach_norm(grads))
+        self._pending_norms = norms
+        step = self._step + 1
+        finite = math.isfinite(norms.sum().item())
+        if not finite and self.statistics.non_finite is None:
+            self._detach_forward_hooks()  # the replay must not count as a detailed step
+            self.statistics.non_finite = locate_non_finite(
+                self.model, self._last_input, step=step,
+                gradients={layer.name: self._layer_grads_finite(i)
+                           for i, layer in enumerate(self.statistics.layers)},
+                forward_order=[layer.name for layer in self.statistics.layers],
+            )
+        if self._handles and finite:
+            self._weights_before = [p.detach().clone() for p in self._params]
+
+    def _layer_grads_finite(self, index: int) -> bool:
+        return all(p.grad is None or bool(torch.isfinite(p.grad).all())
+                   for p, layer in zip(self._params, self.statistics.param_layer, strict=True)
+                   if layer == index)
+
+    # --- detailed steps -----------------------------------------------------------------------
+
+    def _attach_forward_hooks(self) -> None:
+        self._first_layer_seen = False
+        for name, module in self._layer_modules.items():
+            if isinstance(module, (nn.Linear, *_CONV)):
+                self._handles.append(module.register_forward_pre_hook(self._input_hook()))
+            self._handles.append(module.register_forward_hook(self._layer_hook(name)))
+        for name, module in self._activation_modules.items():
+            self._handles.append(module.register_forward_hook(self._activation_hook(name)))
+
+    def _detach_forward_hooks(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    def _ran(self, name: str) -> None:
+        if not self._order_known and name not in self.statistics.forward_order:
+            self.statistics.forward_order.append(name)
+
+    def _input_hook(self) -> Callable[..., None]:
+        def hook(module: nn.Module, args: tuple[Any, ...]) -> None:
+            if self._first_layer_seen or not module.training or not args:
+                return
+            self._first_layer_seen = True
+            x = args[0].detach()
+            if not x.is_floating_point() or x.ndim == 0:
+                return
+            rows = _as_rows(x.float(), _units_axis(x, isinstance(module, _CONV)))
+            stats = self.statistics
+            if stats.input_features is None:
+                stats.input_features = FeatureStats.of(rows)
+            elif stats.input_features.minimum.shape[0] == rows.shape[1]:
+                stats.input_features.add(rows)
+
+        return hook
+
+    def _layer_hook(self, name: str) -> Callable[..., None]:
+        def hook(module: nn.Module, args: Any, output: Any) -> None:
+            if not module.training or not isinstance(output, Tensor):
+                return
+            self._ran(name)
+            y = output.detach().float()
+            std, mean = torch.std_mean(y) if y.numel() > 1 else (y.new_zeros(()), y.mean())
+            record = OutputStats(mean=mean.item(), std=std.item(), max_abs=y.abs().max().item())
+            if isinstance(module, (nn.Linear, *_CONV)):
+                self._last_layer_is_conv = isinstance(module, _CONV)
+                rows = _as_rows(y, _units_axis(y, self._last_layer_is_conv))
+                # The signal is what varies from example to example; a per-unit offset (the bias) is not.
+                record.spread = rows.std(0).mean().item() if rows.shape[0] > 1 else 0.0
+            self._record(name, record)
+
+        return hook
+
+    def _activation_hook(self, name: str) -> Callable[..., None]:
+        def hook(module: nn.Module, args: Any, output: Any) -> None:
+            if not module.training or not isinstance(output, Tensor):
+                return
+            self._ran(name)
+            y = output.detach().float()
+            std, mean = torch.std_mean(y) if y.numel() > 1 else (y.new_zeros(()), y.mean())
+            record = OutputStats(mean=mean.item(), std=std.item(), max_abs=y.abs().max().item(),
+                                 sample=y.reshape(-1)[:HISTOGRAM_SAMPLE].clone())
+            if name in self._saturating:
+                derivative = SATURATION_DERIVATIVE[self.statistics.activations[name]](y)
+                record.saturated_fraction = (derivative < SATURATED_BELOW).float().mean().item()
+            if name in self._relu_family:
+                axis = _units_axis(y, self._last_layer_is_conv)
+                record.active_units = (_as_rows(y, axis) > 0).any(0)
+            self._record(name, record)
+
+        return hook
+
+    def _record(self, name: str, stats: OutputStats) -> None:
+        self.statistics.outputs.setdefault(name, {})[self._step + 1] = stats
+
+    def _finish_detailed_step(self, step: int) -> None:
+        self._detach_forward_hooks()
+        stats = self.statistics
+        stats.detailed_steps.append(step)
+        weights = [p.detach() for p in self._params]
+        stats.weight_norms[step] = torch.stack(torch._foreach_norm(weights)).cpu()
+        if self._weights_before is not None:
+            updates = torch._foreach_sub(weights, self._weights_before)
+            stats.update_norms[step] = torch.stack(torch._foreach_norm(updates)).cpu()
+            self._weights_before = None
+        if not self._order_known and stats.forward_order:
+            self._order_known = True
+            self._apply_forward_order()
+
+    def _apply_forward_order(self) -> None:
+        """Sort layers by when they ran, and pair each activation with the layer that feeds it."""
+        stats = self.statistics
+        position = {name: i for i, name in enumerate(stats.forward_order)}
+        previous: LayerInfo | None = None
+        for name in stats.forward_order:
+            if name in stats.activations:
+                if previous is not None and previous.activation is None:
+                    previous.activation, previous.activation_module = stats.activations[name], name
+            elif stats.layers[stats.layer_index(name)].has_weight_matrix:
+                previous = stats.layers[stats.layer_index(name)]
+        order = sorted(range(len(stats.layers)),
+                       key=lambda i: (position.get(stats.layers[i].name, len(position)), i))
+        new_index = {old: new for new, old in enumerate(order)}
+        stats.layers = [stats.layers[i] for i in order]
+        stats.param_layer = [new_index[i] for i in stats.param_layer]
+
+
+def _describe_layer(name: str, module: nn.Module, params: list[nn.Parameter]) -> LayerInfo:
+    weight = getattr(module, "weight", None)
+    bias = getattr(module, "bias", None)
+    matrix = isinstance(module, (nn.Linear, *_CONV)) and isinstance(weight, Tensor)
+    with torch.no_grad():
+        return LayerInfo(
+            name=name or type(module).__name__,
+            kind=type(module).__name__,
+            num_params=sum(p.numel() for p in params),
+            fan_in=weight[0].numel() if matrix else None,
+            weight_std=weight.float().std().item() if matrix and weight.numel() > 1 else None,
+            bias_mean=bias.float().mean().item() if isinstance(bias, Tensor) and bias.numel() else None,
+        )

@@ -1,0 +1,138 @@
+"""Where a NaN or Inf first appears: the input, a weight, a module's forward output, the loss, or a
+module's backward pass.
+
+Called once, at the first step whose gradient is not finite, from the optimizer's step pre-hook: the
+weights are still those that produced the bad gradient. The batch's forward pass is replayed with a
+hook on every module; forward hooks fire when a module *finishes*, so the first module to report a
+non-finite output is the innermost, earliest one, the origin. Buffers (BatchNorm running statistics)
+and the random state are restored afterwards, so the replay leaves no trace on training.
+
+If every output is finite, the NaN was born in the backward pass: gradients flow from the loss towards
+the input, so the origin lies just after the *last* layer (in forward order) whose gradient is
+non-finite; when that is the output layer itself, the loss (or its gradient) is to blame.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["NonFiniteOrigin", "locate_non_finite"]
+
+OriginKind = Literal["input", "weights", "forward", "loss", "backward"]
+
+
+@dataclasses.dataclass(frozen=True)
+class NonFiniteOrigin:
+    """The first NaN/Inf: at which step, of which kind, in which module, and what was seen."""
+
+    step: int
+    kind: OriginKind
+    module: str | None
+    detail: str
+    largest_output: float | None = None  # max |model output| in the replay, when it was finite
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _count_bad(x: Tensor) -> int:
+    return int((~torch.isfinite(x)).sum()) if x.is_floating_point() else 0
+
+
+def _first_bad_feature(x: Tensor) -> int | None:
+    if x.ndim < 2:
+        return None
+    bad = (~torch.isfinite(x)).reshape(x.shape[0], -1).any(0).nonzero()
+    return int(bad[0]) if bad.numel() else None
+
+
+def locate_non_finite(
+    model: nn.Module,
+    inputs: Sequence[Any],
+    *,
+    step: int,
+    gradients: Mapping[str, bool],
+    forward_order: Sequence[str],
+) -> NonFiniteOrigin:
+    """Find the origin of a non-finite gradient.
+
+    Args:
+        model: the model, with the weights that produced the bad gradient.
+        inputs: the positional arguments of the forward pass that produced it (the batch).
+        step: the 1-based step, for the record.
+        gradients: for each layer (module owning parameters), whether all of its gradients are finite.
+        forward_order: layer names in the order they run.
+    """
+    tensors = [x for x in inputs if isinstance(x, Tensor)]
+    for x in tensors:
+        bad = _count_bad(x)
+        if bad:
+            feature = _first_bad_feature(x)
+            where = f", the first in feature {feature}" if feature is not None else ""
+            return NonFiniteOrigin(step, "input", None, f"the batch holds {bad} non-finite values{where}")
+
+    for name, module in model.named_modules():
+        bad = [p_name for p_name, p in module.named_parameters(recurse=False) if _count_bad(p.detach())]
+        if bad:
+            return NonFiniteOrigin(step, "weights", name or "(model)",
+                                   f"parameter {bad[0]!r} of {name or 'the model'} is already non-finite")
+
+    largest = None
+    if tensors:
+        module_name, detail, largest = _replay_forward(model, inputs)
+        if module_name is not None:
+            return NonFiniteOrigin(step, "forward", module_name, detail)
+
+    ordered = [name for name in forward_order if name in gradients]
+    bad_layers = [name for name in ordered if not gradients[name]]
+    if not bad_layers or bad_layers[-1] == ordered[-1]:
+        size = f" (the largest |output| is {largest:.3g})" if largest is not None else ""
+        return NonFiniteOrigin(step, "loss", None,
+                               f"every layer's output is finite{size} but the loss or its gradient is not",
+                               largest_output=largest)
+    last_bad = bad_layers[-1]
+    next_good = ordered[ordered.index(last_bad) + 1]
+    return NonFiniteOrigin(step, "backward", last_bad,
+                           f"the forward pass is finite; gradients are finite from {next_good} on and "
+                           f"non-finite from {last_bad} back: the backward pass of what runs between them "
+                           "produced it (a sqrt, division or log at 0?)", largest_output=largest)
+
+
+def _replay_forward(model: nn.Module, inputs: Sequence[Any]) -> tuple[str | None, str, float | None]:
+    """Run the forward pass again: the first module to finish with a non-finite output and why, or
+    (None, "", the largest |output| of the model) when every output is finite."""
+    found: list[tuple[str, str]] = []
+
+    def watch(name: str) -> Any:
+        def hook(module: nn.Module, args: Any, output: Any) -> None:
+            if found or not isinstance(output, Tensor) or not _count_bad(output):
+                return
+            largest = max((a.detach().abs().max().item() for a in args
+                           if isinstance(a, Tensor) and a.is_floating_point() and a.numel()), default=float("nan"))
+            kinds = "inf" if torch.isinf(output).any() else "NaN"
+            found.append((name, (f"{name} ({type(module).__name__}) outputs {_count_bad(output)} {kinds} "
+                                 f"values from finite inputs (largest |input| {largest:.3g})")))
+
+        return hook
+
+    buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
+    handles = [module.register_forward_hook(watch(name or "(model)")) for name, module in model.named_modules()]
+    devices = sorted({x.device.index for x in inputs if isinstance(x, Tensor) and x.device.type == "cuda"})
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=devices):
+            output = model(*inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+        with torch.no_grad():
+            for name, buffer in model.named_buffers():
+                buffer.copy_(buffers[name])
+    if found:
+        return found[0][0], found[0][1], None
+    largest = output.abs().max().item() if isinstance(output, Tensor) and output.numel() else None
+    return None, "", largest

@@ -1,0 +1,37 @@
+"""Run something on a model and leave it exactly as it was: weights, buffers, optimizer, random state.
+
+The LR range test and :func:`optimlab.diagnose` train the model they examine; this is what lets them
+promise that the model and optimizer come back untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+__all__ = ["preserved"]
+
+
+@contextlib.contextmanager
+def preserved(model: nn.Module, optimizer: torch.optim.Optimizer) -> Iterator[None]:
+    """Restore the state dicts of ``model`` and ``optimizer``, the train/eval mode and the torch random
+    state (CPU, and the GPUs the model lives on) on exit, even when the body raises.
+
+    Weights are copied back *into* the same tensors, so the optimizer keeps pointing at them.
+    """
+    model_state = copy.deepcopy(model.state_dict())
+    optimizer_state = copy.deepcopy(optimizer.state_dict())
+    modes = {name: module.training for name, module in model.named_modules()}
+    devices = sorted({p.device.index or 0 for p in model.parameters() if p.device.type == "cuda"})
+    with torch.random.fork_rng(devices=devices):
+        try:
+            yield
+        finally:
+            model.load_state_dict(model_state)
+            optimizer.load_state_dict(optimizer_state)
+            for name, module in model.named_modules():
+                module.training = modes[name]

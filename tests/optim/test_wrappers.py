@@ -1,0 +1,255 @@
+"""Lookahead and SAM around optimlab and torch optimizers, against pytorch_optimizer and hand versions.
+
+The hand versions are the published algorithms written out over a torch.optim inner optimizer, so the
+comparison also crosses shells (optimlab's inner optimizer on one side, torch's on the other).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
+from optimlab.optim.wrappers import SAM, Lookahead
+from optimlab.registry import get_registry
+
+from optim.problem import initial_parameters, loss, max_difference, train
+
+TOLERANCE = 1e-6
+REGISTRY = get_registry("optimizer")
+MOMENTUM = dict(lr=0.05, momentum=0.9)
+ADAM = dict(lr=0.01, eps=1e-3)
+INNER = {"momentum": (torch.optim.SGD, MOMENTUM), "adam": (torch.optim.Adam, ADAM)}
+
+
+class HandLookahead:
+    """Zhang et al. 2019, Algorithm 1: slow weights phi; after every k inner steps phi += alpha (p - phi), p = phi."""
+
+    def __init__(self, inner: torch.optim.Optimizer, k: int, alpha: float):
+        self.inner, self.k, self.alpha, self.t = inner, k, alpha, 0
+        self.params = [p for group in inner.param_groups for p in group["params"]]
+        self.slow = [p.detach().clone() for p in self.params]
+
+    def zero_grad(self):
+        self.inner.zero_grad()
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        self.inner.step(closure) if closure else self.inner.step()
+        self.t += 1
+        if self.t % self.k == 0:
+            for p, phi in zip(self.params, self.slow):
+                phi += self.alpha * (p - phi)
+                p.copy_(phi)
+
+
+class HandSAM:
+    """davda54/sam's algorithm: perturb by rho g / ||g|| (ASAM: rho w^2 g / |||w| g||), re-evaluate, restore."""
+
+    def __init__(self, inner: torch.optim.Optimizer, rho: float, adaptive: bool):
+        self.inner, self.rho, self.adaptive = inner, rho, adaptive
+        self.param_groups = inner.param_groups
+        self.params = [p for group in inner.param_groups for p in group["params"]]
+
+    def zero_grad(self):
+        self.inner.zero_grad()
+
+    def step(self, closure):
+        with torch.no_grad():
+            norm = torch.norm(torch.stack([((p.abs() if self.adaptive else 1.0) * p.grad).norm() for p in self.params]))
+            scale = self.rho / (norm + 1e-12)
+            old = [p.detach().clone() for p in self.params]
+            for p in self.params:
+                p.add_((p**2 if self.adaptive else 1.0) * p.grad * scale)
+        self.inner.zero_grad()
+        with torch.enable_grad():
+            closure()
+        with torch.no_grad():
+            for p, w in zip(self.params, old):
+                p.copy_(w)
+        self.inner.step()
+
+
+def with_closure(make_optimizer, steps: int = 100) -> tuple[list[torch.Tensor], int]:
+    """Full-batch training where each step gets a closure; returns the parameters and the closure calls."""
+    params = [torch.nn.Parameter(p) for p in initial_parameters()]
+    optimizer = make_optimizer(params)
+    calls = 0
+
+    def closure():
+        nonlocal calls
+        calls += 1
+        optimizer.zero_grad()
+        value = loss(params)
+        value.backward()
+        return value
+
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss(params).backward()
+        optimizer.step(closure)
+    return [p.detach().clone() for p in params], calls
+
+
+# -- Lookahead ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("inner", sorted(INNER))
+@pytest.mark.parametrize(("k", "alpha"), [(5, 0.5), (6, 0.8)])
+def test_lookahead_matches_a_hand_version(inner, k, alpha, float64):
+    torch_class, hp = INNER[inner]
+    ours = train(lambda p: Lookahead(p, inner, hp, k=k, alpha=alpha), steps=60)
+    reference = train(lambda p: HandLookahead(torch_class(p, **hp), k, alpha), steps=60)
+    inner_alone = train(lambda p: torch_class(p, **hp), steps=60)
+    assert max_difference(ours, inner_alone) > 1e-2  # the slow steps changed the run
+    assert max_difference(ours, reference) <= TOLERANCE
+
+
+@pytest.mark.parametrize("pullback_momentum", ["none", "reset", "pullback"])
+@pytest.mark.parametrize(("k", "alpha"), [(5, 0.5), (6, 0.8)])
+def test_lookahead_matches_pytorch_optimizer(k, alpha, pullback_momentum, float64):
+    pytorch_optimizer = pytest.importorskip("pytorch_optimizer")
+    options = dict(k=k, alpha=alpha, pullback_momentum=pullback_momentum)
+    reference = train(lambda p: pytorch_optimizer.Lookahead(torch.optim.SGD(p, **MOMENTUM), **options), steps=60)
+    by_name = train(lambda p: Lookahead(p, "momentum", MOMENTUM, **options), steps=60)
+    by_instance = train(lambda p: Lookahead(torch.optim.SGD(p, **MOMENTUM), **options), steps=60)
+    assert max_difference(by_name, reference) <= TOLERANCE
+    assert max_difference(by_instance, reference) == 0
+
+
+def test_lookahead_pullback_needs_a_momentum_buffer():
+    opt = Lookahead([torch.nn.Parameter(torch.ones(2))], "adam", k=1, pullback_momentum="reset")
+    opt.param_groups[0]["params"][0].sum().backward()
+    with pytest.raises(OptimlabError, match="momentum buffer"):
+        opt.step()
+
+
+def test_lookahead_state_dict_round_trip_mid_run_continues_identically(float64):
+    params = [torch.nn.Parameter(p) for p in initial_parameters()]
+    opt = Lookahead(params, "momentum", MOMENTUM, k=5, pullback_momentum="pullback")
+    train(lambda _: opt, steps=7, params=params)  # two steps past a sync: slow != fast
+    saved, snapshot = copy.deepcopy(opt.state_dict()), [p.detach().clone() for p in params]
+    assert saved["state"][0]["lookahead.slow_param"].shape == params[0].shape
+    expected = train(lambda _: opt, steps=5, params=params)
+    resumed = [torch.nn.Parameter(p) for p in snapshot]
+    fresh = Lookahead(resumed, "momentum", MOMENTUM, k=5, pullback_momentum="pullback")
+    fresh.load_state_dict(saved)
+    assert max_difference(train(lambda _: fresh, steps=5, params=resumed), expected) == 0
+
+
+def test_an_lr_scheduler_on_the_wrapper_drives_the_base():
+    opt = Lookahead([torch.nn.Parameter(torch.ones(2))], "sgd", {"lr": 0.1})
+    scheduler = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    opt.param_groups[0]["params"][0].sum().backward()
+    opt.step()
+    scheduler.step()
+    assert opt.base_optimizer.param_groups[0]["lr"] == pytest.approx(0.05)
+    opt.add_param_group({"params": [torch.nn.Parameter(torch.ones(3))]})
+    assert len(opt.base_optimizer.param_groups) == 2 and opt.param_groups is opt.base_optimizer.param_groups
+
+
+def test_train_and_eval_reach_a_schedule_free_base():
+    w = torch.nn.Parameter(torch.ones(2))
+    opt = Lookahead([w], "schedule_free_sgd", {"lr": 0.1})
+    opt.train()
+    for _ in range(3):
+        opt.zero_grad()
+        (w**2).sum().backward()
+        opt.step()
+    y = w.detach().clone()
+    opt.eval()
+    assert not torch.equal(w, y)  # the parameters moved to the averaged point x
+
+
+# -- SAM ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("rho", "adaptive"), [(0.05, False), (0.5, True)], ids=["sam", "asam"])
+def test_sam_matches_the_reference_algorithm(rho, adaptive, float64):
+    ours, calls = with_closure(lambda p: SAM(p, "momentum", MOMENTUM, rho=rho, adaptive=adaptive))
+    reference, _ = with_closure(lambda p: HandSAM(torch.optim.SGD(p, **MOMENTUM), rho, adaptive))
+    plain = train(lambda p: torch.optim.SGD(p, **MOMENTUM))
+    assert calls == 100  # the closure runs once per step
+    assert max_difference(ours, plain) > 1e-3
+    assert max_difference(ours, reference) <= TOLERANCE
+
+
+def test_sam_runs_the_closure_at_w_when_no_gradient_is_there_yet(float64):
+    w = torch.nn.Parameter(torch.tensor([3.0, 4.0]))
+    opt = SAM([w], torch.optim.SGD, {"lr": 0.1}, rho=0.5)
+
+    def closure():
+        opt.zero_grad()
+        value = (w**2).sum() / 2
+        value.backward()
+        return value
+
+    returned = opt.step(closure)
+    torch.testing.assert_close(returned, torch.tensor(((3.3**2) + (4.4**2)) / 2))  # the loss at w + e = 1.1 w
+    torch.testing.assert_close(w.detach(), torch.tensor([2.67, 3.56]))
+
+
+def test_sam_needs_a_closure():
+    opt = SAM([torch.nn.Parameter(torch.ones(2))])
+    with pytest.raises(OptimlabError, match="closure"):
+        opt.step()
+
+
+def test_lookahead_around_sam_composes(float64):
+    ours, calls = with_closure(lambda p: Lookahead(SAM(p, "momentum", MOMENTUM, rho=0.05), k=5), steps=30)
+    reference, _ = with_closure(lambda p: HandLookahead(HandSAM(torch.optim.SGD(p, **MOMENTUM), 0.05, False), 5, 0.5),
+                                steps=30)
+    assert calls == 30 and max_difference(ours, reference) <= TOLERANCE
+
+
+def sam_steps(optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter], steps: int) -> None:
+    def closure():
+        optimizer.zero_grad()
+        value = loss(params)
+        value.backward()
+        return value
+
+    for _ in range(steps):
+        closure()
+        optimizer.step(closure)
+
+
+def test_sam_state_dict_round_trip_mid_run_continues_identically(float64):
+    params = [torch.nn.Parameter(p) for p in initial_parameters()]
+    opt = SAM(params, "momentum", MOMENTUM)
+    sam_steps(opt, params, 7)
+    saved, snapshot = copy.deepcopy(opt.state_dict()), [p.detach().clone() for p in params]
+    resumed = [torch.nn.Parameter(p.clone()) for p in snapshot]
+    fresh = SAM(resumed, "momentum", MOMENTUM)
+    fresh.load_state_dict(saved)
+    sam_steps(opt, params, 5)
+    sam_steps(fresh, resumed, 5)
+    assert max_difference(params, snapshot) > 1e-3 and max_difference(params, resumed) == 0
+
+
+# -- the shared wrapper contract ---------------------------------------------------------------------
+
+
+def test_wrappers_are_registered_and_created_through_the_registry():
+    w = torch.nn.Parameter(torch.ones(2))
+    opt = REGISTRY.create("lookahead", [w], "sgd", {"lr": 0.1}, k=3)
+    assert isinstance(opt, Lookahead) and opt.k == 3 and isinstance(opt, torch.optim.Optimizer)
+    assert {"wrapper", "needs_closure"} <= REGISTRY.get("sam").capabilities
+    with pytest.raises(InvalidValueError, match="rho"):
+        REGISTRY.create("sam", [w], rho=-1.0)
+
+
+def test_bad_bases_and_values_are_rejected_clearly():
+    w = torch.nn.Parameter(torch.ones(2))
+    with pytest.raises(UnknownNameError, match="Did you mean .*'adam'"):
+        Lookahead([w], "adma")
+    with pytest.raises(InvalidValueError, match="instance"):
+        Lookahead(torch.optim.SGD([w], lr=0.1), "adam")
+    with pytest.raises(InvalidValueError, match="torch.optim.Optimizer"):
+        SAM([w], 3.0)
+    with pytest.raises(InvalidValueError, match="'k'"):
+        Lookahead([w], k=0)
+    with pytest.raises(UnknownNameError, match="Did you mean 'lr'"):
+        Lookahead([w], "adam", {"lrr": 0.1})

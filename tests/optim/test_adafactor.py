@@ -8,17 +8,18 @@ the first 100 steps and would hide a constant-lr bug).
 from __future__ import annotations
 
 import copy
+import doctest
+import importlib
 import inspect
 
 import pytest
 import torch
 
+from optim.problem import max_difference
 from optimlab.optim import create
 from optimlab.optim.adafactor import adafactor
 from optimlab.optim.transforms.factored_rms import scale_by_factored_rms
 from optimlab.registry import get_registry
-
-from optim.problem import max_difference
 
 TOLERANCE = 1e-6
 SHAPES = [(5, 3), (2, 4, 3), (7,)]
@@ -156,3 +157,9 @@ def test_functional_use_matches_the_docstring():
     p = [torch.full((2, 3), 0.5)]
     tx = adafactor(lr=0.1)
     torch.testing.assert_close(tx.update([torch.ones(2, 3)], tx.init(p), p)[0][0], torch.full((2, 3), -0.05))
+
+
+@pytest.mark.parametrize("module", ['optimlab.optim.adafactor'])
+def test_docstring_examples_run(module):
+    result = doctest.testmod(importlib.import_module(module), extraglobs={"torch": torch})
+    assert result.failed == 0 and result.attempted > 0

@@ -8,18 +8,19 @@ rule (trust ratio 1) on the first step.
 from __future__ import annotations
 
 import copy
+import doctest
+import importlib
 import inspect
 
 import pytest
 import torch
 
+from optim.problem import initial_parameters, max_difference, train
 from optimlab.errors import InvalidValueError
 from optimlab.optim import create
 from optimlab.optim.layerwise import lamb, lars
 from optimlab.optim.transforms.trust_ratio import scale_by_trust_ratio
 from optimlab.registry import get_registry
-
-from optim.problem import initial_parameters, max_difference, train
 
 TOLERANCE = 1e-6
 REGISTRY = get_registry("optimizer")
@@ -184,3 +185,9 @@ def test_functional_use_matches_the_docstring():
     tx = lamb(lr=0.1)
     torch.testing.assert_close(tx.update([torch.ones(2, 2)], tx.init(p), p)[0][0], torch.full((2, 2), -1.0),
                                atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("module", ['optimlab.optim.layerwise'])
+def test_docstring_examples_run(module):
+    result = doctest.testmod(importlib.import_module(module), extraglobs={"torch": torch})
+    assert result.failed == 0 and result.attempted > 0

@@ -4,21 +4,26 @@ fallback, the Newton-Schulz iteration in closed form, and the partition of a mod
 from __future__ import annotations
 
 import copy
+import doctest
+import importlib
 import inspect
 
 import pytest
 import torch
 
+from optim.problem import initial_parameters, loss, max_difference, train
 from optimlab.errors import InvalidValueError
 from optimlab.optim import create
 from optimlab.optim.muon import muon
 from optimlab.optim.transforms.momentum import scale_by_momentum
-from optimlab.optim.transforms.orthogonal import adjusted_lr_ratio, newton_schulz, orthogonalize_by_newton_schulz
+from optimlab.optim.transforms.orthogonal import (
+    adjusted_lr_ratio,
+    newton_schulz,
+    orthogonalize_by_newton_schulz,
+)
 from optimlab.optim.transforms.partition import partition
 from optimlab.optim.transforms.scaling import scale
 from optimlab.registry import get_registry
-
-from optim.problem import initial_parameters, loss, max_difference, train
 
 COEFFICIENTS = (3.4445, -4.7750, 2.0315)
 HP = dict(lr=0.02, weight_decay=0.1, momentum=0.9)
@@ -241,3 +246,9 @@ def test_functional_use():
         x = COEFFICIENTS[0] * x + COEFFICIENTS[1] * x**3 + COEFFICIENTS[2] * x**5
     torch.testing.assert_close(out[0], -0.1 * torch.diag(x))
     torch.testing.assert_close(out[1], -0.1 * torch.ones(2), atol=1e-6, rtol=0)  # AdamW's first step: -lr sign(g)
+
+
+@pytest.mark.parametrize("module", ['optimlab.optim.muon', 'optimlab.optim.transforms.orthogonal'])
+def test_docstring_examples_run(module):
+    result = doctest.testmod(importlib.import_module(module), extraglobs={"torch": torch})
+    assert result.failed == 0 and result.attempted > 0

@@ -7,15 +7,16 @@ comparison also crosses shells (optimlab's inner optimizer on one side, torch's 
 from __future__ import annotations
 
 import copy
+import doctest
+import importlib
 
 import pytest
 import torch
 
+from optim.problem import initial_parameters, loss, max_difference, train
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 from optimlab.optim.wrappers import SAM, Lookahead
 from optimlab.registry import get_registry
-
-from optim.problem import initial_parameters, loss, max_difference, train
 
 TOLERANCE = 1e-6
 REGISTRY = get_registry("optimizer")
@@ -253,3 +254,9 @@ def test_bad_bases_and_values_are_rejected_clearly():
         Lookahead([w], k=0)
     with pytest.raises(UnknownNameError, match="Did you mean 'lr'"):
         Lookahead([w], "adam", {"lrr": 0.1})
+
+
+@pytest.mark.parametrize("module", ['optimlab.optim.wrappers.lookahead', 'optimlab.optim.wrappers.sam'])
+def test_docstring_examples_run(module):
+    result = doctest.testmod(importlib.import_module(module), extraglobs={"torch": torch})
+    assert result.failed == 0 and result.attempted > 0

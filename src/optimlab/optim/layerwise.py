@@ -31,7 +31,7 @@ from optimlab.optim.transforms.scaling import scale, scale_by_learning_rate
 from optimlab.optim.transforms.trust_ratio import scale_by_trust_ratio
 from optimlab.registry import NON_NEGATIVE, POSITIVE, UNIT, UNIT_OPEN, new_registry
 
-__all__ = ["lars", "lamb"]
+__all__ = ["lamb", "lars"]
 
 _REGISTRY = new_registry("optimizer")
 _FLAG = (True, False)
@@ -83,9 +83,10 @@ def lars(
 
     Example:
         >>> p = [torch.ones(2, 2)]; tx = lars(lr=1.0, momentum=0.0, trust_coefficient=0.1)
-        >>> tx.update([torch.full((2, 2), 5.0)], tx.init(p), p)[0]  # 0.1 * ||p|| / ||g|| * g
-        [tensor([[-0.1000, -0.1000],
-                [-0.1000, -0.1000]])]
+        >>> updates, state = tx.update([torch.full((2, 2), 5.0)], tx.init(p), p)
+        >>> updates[0]  # 0.1 * ||p|| / ||g|| * g
+        tensor([[-0.1000, -0.1000],
+                [-0.1000, -0.1000]])
 
     References:
         You, Gitman & Ginsburg, Large Batch Training of Convolutional Networks, 2017,
@@ -174,9 +175,10 @@ def lamb(
 
     Example:
         >>> p = [torch.ones(2, 2)]; tx = lamb(lr=0.1)
-        >>> tx.update([torch.ones(2, 2)], tx.init(p), p)[0]  # lr / 0.1 * ||p|| / ||r|| * r, r ~ 1
-        [tensor([[-1.0000, -1.0000],
-                [-1.0000, -1.0000]])]
+        >>> updates, state = tx.update([torch.ones(2, 2)], tx.init(p), p)
+        >>> updates[0]  # lr / 0.1 * ||p|| / ||r|| * r, r ~ 1
+        tensor([[-1.0000, -1.0000],
+                [-1.0000, -1.0000]])
 
     References:
         You et al., Large Batch Optimization for Deep Learning: Training BERT in 76 minutes, 2019,

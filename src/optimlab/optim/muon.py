@@ -19,7 +19,7 @@ from optimlab.optim.transforms.momentum import scale_by_momentum
 from optimlab.optim.transforms.orthogonal import ADJUST_LR_FNS, AdjustLrFn, orthogonalize_by_newton_schulz
 from optimlab.optim.transforms.partition import partition
 from optimlab.optim.transforms.scaling import scale, scale_by_learning_rate
-from optimlab.registry import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE_INT, UNIT_OPEN, Interval, new_registry
+from optimlab.registry import NON_NEGATIVE, NON_NEGATIVE_INT, UNIT_OPEN, Interval, new_registry
 
 __all__ = ["muon"]
 

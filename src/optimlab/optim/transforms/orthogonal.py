@@ -17,7 +17,7 @@ from torch import Tensor
 from optimlab.errors import InvalidValueError
 from optimlab.optim.base import EmptyState, GradientTransformation, Params, Updates
 
-__all__ = ["ADJUST_LR_FNS", "newton_schulz", "adjusted_lr_ratio", "orthogonalize_by_newton_schulz"]
+__all__ = ["ADJUST_LR_FNS", "adjusted_lr_ratio", "newton_schulz", "orthogonalize_by_newton_schulz"]
 
 AdjustLrFn = Literal["original", "match_rms_adamw"]
 ADJUST_LR_FNS: tuple[str, ...] = ("original", "match_rms_adamw")
@@ -37,6 +37,10 @@ def newton_schulz(
     steps the singular values land roughly in [0.7, 1.2] rather than at exactly 1 (enough for Muon).
     The iteration runs on the wide orientation (``X X^T`` is the smaller Gram matrix) and in
     ``dtype``; the result is returned in ``dtype``. Cost: ``steps * (4 m^2 n + 2 m^3)`` flops, ``m <= n``.
+
+    >>> newton_schulz(torch.tensor([[3.0, 0.0], [0.0, 4.0]]), dtype=torch.float64)  # s / ||G|| = 0.6, 0.8
+    tensor([[0.7229, 0.0000],
+            [0.0000, 1.1192]], dtype=torch.float64)
     """
     a, b, c = coefficients
     x = g.to(dtype)

@@ -4,4 +4,4 @@ from optimlab.optim.wrappers.lookahead import Lookahead
 from optimlab.optim.wrappers.sam import SAM
 from optimlab.optim.wrappers.wrapper import WrappedOptimizer
 
-__all__ = ["Lookahead", "SAM", "WrappedOptimizer"]
+__all__ = ["SAM", "Lookahead", "WrappedOptimizer"]

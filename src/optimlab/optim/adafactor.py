@@ -60,8 +60,8 @@ def adafactor(
 
     Example:
         >>> p = [torch.full((2, 3), 0.5)]; tx = adafactor(lr=0.1)
-        >>> updates, state = tx.update([torch.ones(2, 3)], tx.init(p), p)
-        >>> updates[0]  # -max(eps2, RMS(p)) * min(lr, 1) * sign(g)
+        >>> delta, state = tx.update([torch.ones(2, 3)], tx.init(p), p)
+        >>> delta[0]  # -max(eps2, RMS(p)) * min(lr, 1) * sign(g)
         tensor([[-0.0500, -0.0500, -0.0500],
                 [-0.0500, -0.0500, -0.0500]])
 

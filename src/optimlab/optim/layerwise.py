@@ -83,8 +83,8 @@ def lars(
 
     Example:
         >>> p = [torch.ones(2, 2)]; tx = lars(lr=1.0, momentum=0.0, trust_coefficient=0.1)
-        >>> updates, state = tx.update([torch.full((2, 2), 5.0)], tx.init(p), p)
-        >>> updates[0]  # 0.1 * ||p|| / ||g|| * g
+        >>> delta, state = tx.update([torch.full((2, 2), 5.0)], tx.init(p), p)
+        >>> delta[0]  # 0.1 * ||p|| / ||g|| * g
         tensor([[-0.1000, -0.1000],
                 [-0.1000, -0.1000]])
 
@@ -175,8 +175,8 @@ def lamb(
 
     Example:
         >>> p = [torch.ones(2, 2)]; tx = lamb(lr=0.1)
-        >>> updates, state = tx.update([torch.ones(2, 2)], tx.init(p), p)
-        >>> updates[0]  # lr / 0.1 * ||p|| / ||r|| * r, r ~ 1
+        >>> delta, state = tx.update([torch.ones(2, 2)], tx.init(p), p)
+        >>> delta[0]  # lr / 0.1 * ||p|| / ||r|| * r, r ~ 1
         tensor([[-1.0000, -1.0000],
                 [-1.0000, -1.0000]])
 

@@ -1,22 +1,27 @@
 """Worker processes on this machine, sharing the study's storage (the journal file, or an RDB).
 
-Processes are *spawned* (a fresh interpreter each), not forked: a forked child inherits the parent's
-torch thread pools and locks in whatever state they were, and may hang. Each runs
-:func:`optimlab.study.worker.work` with one torch thread.
+Each worker is a fresh interpreter running :func:`optimlab.study.worker.work` with one torch thread.
+A subprocess rather than ``multiprocessing``: a forked child inherits torch's thread pools and locks
+in whatever state they were (and may hang), and a spawned one re-imports the caller's main script,
+which breaks any script without an ``if __name__ == "__main__"`` guard.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 
+from optimlab.errors import OptimlabError
 from optimlab.study.protocols import Method, StudySpec
-from optimlab.study.worker import work
 
 __all__ = ["run_in_processes"]
 
 POLL_SECONDS = 0.5
+_WORKER = "import json, sys; from optimlab.study.worker import work; work(sys.argv[1], **json.loads(sys.argv[2]))"
 
 
 def run_in_processes(location: str, targets: Sequence[tuple[StudySpec, Method]], *, processes: int,
@@ -25,22 +30,23 @@ def run_in_processes(location: str, targets: Sequence[tuple[StudySpec, Method]],
 
     ``poll`` runs every half second meanwhile (progress, and reclaiming the trials of a dead worker).
     """
-    context = multiprocessing.get_context("spawn")
     names = sorted({spec.name for spec, _ in targets})
-    methods = sorted({method.name for _, method in targets})
-    workers = [
-        context.Process(target=work, args=(location,), kwargs={"name": names[0] if len(names) == 1 else None,
-                                                               "methods": methods}, daemon=True)
-        for _ in range(processes)
-    ]
-    for worker in workers:
-        worker.start()
+    options = {"name": names[0] if len(names) == 1 else None, "methods": sorted({m.name for _, m in targets})}
+    # One thread per worker: with one worker per core, more threads oversubscribe the cores.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    workers = [subprocess.Popen([sys.executable, "-c", _WORKER, location, json.dumps(options)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+               for _ in range(processes)]
     try:
-        while any(worker.is_alive() for worker in workers):  # is_alive also reaps a dead worker
+        while any(worker.poll() is None for worker in workers):  # poll() also reaps a dead worker
             time.sleep(POLL_SECONDS)
             poll()
     finally:
         for worker in workers:
-            if worker.is_alive():
-                worker.terminate()
-            worker.join()
+            if worker.poll() is None:
+                worker.kill()
+            worker.wait()
+    crashed = [w for w in workers if w.returncode not in (0, -9)]  # -9: killed; its trial is reclaimed
+    if crashed and all(w.returncode != 0 for w in workers):
+        message = crashed[0].stderr.read().decode(errors="replace").strip().splitlines()
+        raise OptimlabError(f"every worker process failed; the last lines of one: {' | '.join(message[-3:])}")

@@ -1,0 +1,86 @@
+"""Protocols: every method gets the same budget; seeds are fresh; the lr range follows the optimizer."""
+
+import pytest
+
+from optimlab.errors import InvalidValueError
+from optimlab.recipe import RecipeError
+from optimlab.registry import get_registry
+from optimlab.study.protocols import StudySpec, lr_range, methods_from
+from optimlab.study.space import SearchSpace
+from optimlab.study.workloads import get_workload, workload_names
+
+WORKLOAD = get_workload("digits-mlp", epochs=1)
+
+
+def spec(**options):
+    return StudySpec.for_workload("t", WORKLOAD, methods_from("optimizer.name", ["sgd", "adam"]), **options)
+
+
+@pytest.mark.parametrize("protocol", ["grid", "random", "tpe"])
+def test_every_method_gets_the_same_budget(protocol):
+    s = spec(protocol=protocol, budget=5)
+    plans = [s.tune_plan(m) for m in s.methods]
+    assert [len(p) for p in plans] == [5, 5]
+    assert [t.key for t in plans[0]] == [f"tune/{i}" for i in range(5)]
+    assert all(t.seed == WORKLOAD.recipe.training.seed for p in plans for t in p)
+    if protocol == "tpe":  # slots the sampler fills when each trial starts
+        assert all(t.params is None for t in plans[0])
+    else:
+        lrs = [t.params["optimizer.lr"] for t in plans[0]]
+        assert len(set(lrs)) == 5 and all(1e-4 <= lr <= 1.0 for lr in lrs)
+
+
+def test_default_grid_spans_four_decades_around_the_optimizer_scale():
+    s = spec(budget=7)
+    sgd, adam = (s.tune_plan(m) for m in s.methods)
+    assert [t.params["optimizer.lr"] for t in sgd] == pytest.approx([10 ** (-4 + 2 * i / 3) for i in range(7)], rel=1e-3)
+    assert adam[0].params["optimizer.lr"] == 1e-5 and adam[-1].params["optimizer.lr"] == 1e-1
+
+
+@pytest.mark.parametrize("entry", list(get_registry("optimizer")), ids=lambda e: e.name)
+def test_lr_range_holds_the_default_lr_or_the_sgd_base_grid(entry):
+    low, high = lr_range(entry.name)
+    default = next(h.default for h in entry.hyperparameters if h.name == "lr")
+    assert high / low == pytest.approx(1e4)
+    assert low <= default <= high or (low, high) == pytest.approx((1e-4, 1.0))
+
+
+def test_sgd_family_is_detected_by_its_step_growing_with_the_gradient():
+    assert lr_range("sgd") == pytest.approx((1e-4, 1.0)) and lr_range("momentum") == pytest.approx((1e-4, 1.0))
+    assert lr_range("adam") == pytest.approx((1e-5, 1e-1)) and lr_range("adagrad") == pytest.approx((1e-4, 1.0))
+
+
+def test_seed_plan_reruns_the_best_config_on_fresh_seeds():
+    plan = spec(seeds=3).seed_plan({"optimizer.lr": 3e-3})
+    assert [(t.key, t.seed, dict(t.params)) for t in plan] == [
+        (f"seeds/{i}", i + 1, {"optimizer.lr": 3e-3}) for i in range(3)]
+
+
+def test_spec_round_trips_through_its_stored_form():
+    s = spec(space=SearchSpace.from_flags(["optimizer.lr=1e-3:1e-1:log", "model.activation=relu,tanh"]),
+             protocol="random", budget=4, seeds=2, pruner="median")
+    assert StudySpec.from_dict(s.to_dict()) == s
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"protocol": "bayes"}, "protocol"), ({"pruner": "hyperband"}, "pruner"), ({"budget": 0}, "budget"),
+    ({"seeds": -1}, "seeds"),
+])
+def test_bad_settings_name_the_accepted_values(options, match):
+    with pytest.raises(InvalidValueError, match=match):
+        spec(**options)
+
+
+def test_bad_method_or_field_fails_before_any_trial():
+    with pytest.raises(RecipeError, match="optimizer.name.*adamm"):
+        StudySpec.for_workload("t", WORKLOAD, methods_from("optimizer.name", ["adamm"]))
+    with pytest.raises(RecipeError, match="model"):
+        spec(space=SearchSpace.from_flags(["model.widht=8,16"]))
+    with pytest.raises(InvalidValueError, match="distinct"):
+        methods_from("optimizer.name", ["adam", "adam"])
+
+
+def test_workloads_are_registered_by_normalised_name():
+    assert "digits_mlp" in workload_names()
+    assert get_workload("Digits-MLP").recipe == get_workload("digits_mlp").recipe
+    assert get_workload("digits-mlp", epochs=3).recipe.training.epochs == 3

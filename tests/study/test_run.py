@@ -1,0 +1,124 @@
+"""Studies end to end: storage readable by plain Optuna, failures recorded, SIGKILL + resume, workers."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+
+from optimlab.errors import OptimlabError
+from optimlab.recipe import Recipe
+from optimlab.study import StudySpec, methods_from, run_study
+from optimlab.study.protocols import Dimension, SearchSpace
+from optimlab.study.run import counted
+from optimlab.study.storage import JOURNAL_NAME, load_records, open_storage
+from optimlab.study.workloads import get_workload
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def tiny(name="t", optimizers=("adam",), epochs=1, **options):
+    return StudySpec.for_workload(name, get_workload("digits-mlp", epochs=epochs),
+                                  methods_from("optimizer.name", list(optimizers)), **options)
+
+
+def plain_optuna(folder, name):
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(folder / JOURNAL_NAME)))
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def finished(folder):
+    """Finished trials of every study in ``folder`` so far (0 before the driver has created them)."""
+    if not (folder / JOURNAL_NAME).exists():
+        return 0
+    storage = open_storage(folder)
+    return sum(r.finished for r in load_records(storage, [s.study_name for s in storage.get_all_studies()]))
+
+
+def test_trials_are_readable_through_plain_optuna(tmp_path):
+    spec = tiny(budget=2, seeds=1)
+    result = run_study(spec, tmp_path)
+    study = plain_optuna(tmp_path, "t/adam")
+    trials = study.get_trials()
+    assert len(trials) == 3 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    assert [t.user_attrs["key"] for t in trials] == ["tune/0", "tune/1", "seeds/0"]
+    first = trials[0]
+    assert first.params == {"optimizer.lr": 1e-5} and study.user_attrs["optimlab.spec"]["name"] == "t"
+    recipe = Recipe.from_dict(first.user_attrs["recipe"])
+    assert recipe == spec.recipe.with_updates({"optimizer.name": "adam", "optimizer.lr": 1e-5})
+    assert first.user_attrs["recipe_id"] == recipe.id
+    curve = first.user_attrs["curve"]
+    assert curve["step"] == [34] and curve["val_accuracy"] == [first.value]  # one epoch of 34 steps
+    assert first.intermediate_values == {34: first.value} and first.user_attrs["seconds"] > 0
+    assert first.user_attrs["metrics"]["test_accuracy"] == result.records[0].metrics["test_accuracy"]
+    assert trials[2].user_attrs["seed"] == 1 and trials[2].params == trials[1].params  # the best lr, a fresh seed
+
+
+def test_a_diverging_or_broken_trial_is_recorded_and_the_study_goes_on(tmp_path):
+    space = SearchSpace((Dimension("optimizer.lr", choices=(1e6, 0.05)),
+                         Dimension("optimizer.options.nesterov", choices=(False, True))))
+    result = run_study(tiny(optimizers=("sgd",), space=space, budget=4, seeds=1), tmp_path)
+    by_config = {(r.params["optimizer.lr"], r.params["optimizer.options.nesterov"]): r
+                 for r in result.records if r.phase == "tune"}
+    diverged = by_config[(1e6, False)]
+    assert diverged.state == "fail" and diverged.status == "diverged" and "diverged" in diverged.message
+    broken = by_config[(0.05, True)]  # Nesterov without momentum: the optimizer refuses it
+    assert broken.state == "fail" and broken.status == "error" and "nesterov" in broken.message
+    good = by_config[(0.05, False)]
+    assert good.state == "complete" and good.value > 0.5
+    seeds = [r for r in result.records if r.phase == "seeds"]
+    assert len(seeds) == 1 and seeds[0].state == "complete" and seeds[0].params == good.params
+
+
+def test_an_existing_study_is_resumed_only_when_asked_and_only_unchanged(tmp_path):
+    spec = tiny(budget=1, seeds=0)
+    run_study(spec, tmp_path)
+    with pytest.raises(OptimlabError, match="already holds study 't'.*--resume"):
+        run_study(spec, tmp_path)
+    with pytest.raises(OptimlabError, match="budget differ"):
+        run_study(tiny(budget=2, seeds=0), tmp_path, resume=True)
+    assert len(run_study(spec, tmp_path, resume=True).records) == 1  # nothing left to run
+    with pytest.raises(OptimlabError, match="nothing to resume"):
+        run_study(spec, tmp_path / "empty", resume=True)
+
+
+def test_a_study_killed_mid_way_resumes_to_the_uninterrupted_set_of_trials(tmp_path):
+    spec = tiny(optimizers=("sgd", "adam"), epochs=3, budget=3, seeds=2)
+    killed = tmp_path / "killed"
+    script = ("import json, sys; from optimlab.study import StudySpec, run_study; "
+              "run_study(StudySpec.from_dict(json.loads(sys.argv[1])), sys.argv[2])")
+    process = subprocess.Popen([sys.executable, "-c", script, json.dumps(spec.to_dict()), str(killed)], env=ENV,
+                               stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while finished(killed) < 3:
+        assert process.poll() is None, process.stderr.read().decode()
+        assert time.monotonic() < deadline, "the study made no progress"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+    resumed = run_study(spec, killed, resume=True)
+    reference = run_study(spec, tmp_path / "uninterrupted")
+
+    def outcome(records):
+        return {(r.study, r.key): (r.params, r.seed, r.value, r.metrics) for r in records}
+
+    assert len(reference.records) == 2 * (3 + 2)
+    assert outcome(resumed.records) == outcome(reference.records)
+    raw = load_records(open_storage(killed), ["t/sgd", "t/adam"])
+    assert len(counted(raw)) == sum(r.finished for r in raw)  # no key finished twice
+    assert all(r.status == "interrupted" for r in raw if not r.finished)  # at most the trial the kill hit
+
+
+def test_four_workers_on_one_journal_finish_forty_trials_exactly(tmp_path):
+    spec = tiny(budget=40, seeds=0, space=SearchSpace((Dimension("optimizer.lr", low=1e-4, high=1e-2, log=True),)))
+    result = run_study(spec, tmp_path, backend="workers", workers=4)
+    trials = plain_optuna(tmp_path, "t/adam").get_trials()
+    assert len(trials) == 40 and len(result.records) == 40
+    assert sorted(t.user_attrs["key"] for t in trials) == sorted(f"tune/{i}" for i in range(40))
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    assert len({t.params["optimizer.lr"] for t in trials}) == 40

@@ -2,7 +2,8 @@
 
 Findings are ranked so that the root cause comes first: by severity, then by the strength of their
 evidence, except that a finding which *explains* another (inputs on the scale 0..255 explain exploding
-gradients and NaN) is placed before it and takes on its severity. The explained finding stays in the
+gradients and NaN) is placed before it and its severity is raised to that of the worst finding it
+explains. The explained finding stays in the
 list, marked ``consequence_of``, so nothing the instruments saw is hidden.
 """
 
@@ -53,22 +54,30 @@ class Finding:
 def rank(findings: Sequence[Finding]) -> list[Finding]:
     """Causes before the findings they explain, then by severity, then by score (strongest first).
 
-    A cause takes the severity of the worst finding it explains: if 0..255 inputs (a warning) explain a
-    NaN (an error), the input scale is what to fix first. Two findings that explain each other cancel
-    out and are ranked on their own merits.
+    Explanation is transitive (a too-high lr kills units, dead units starve earlier layers of
+    gradient): a finding's depth is the length of the longest chain of present findings explaining it,
+    and a cause takes the severity of the worst finding downstream of it. If 0..255 inputs (a warning)
+    explain a NaN (an error), the input scale is what to fix first. Two findings that explain each
+    other cancel out and are ranked on their own merits.
     """
     present = {f.rule: f for f in findings}
-    causes = {
-        f.rule: tuple(c.rule for c in findings if f.rule in c.explains and c.rule != f.rule
-                      and c.rule not in f.explains)
-        for f in findings
-    }
+    edges = {f.rule: [r for r in f.explains if r in present and r != f.rule and f.rule not in present[r].explains]
+             if f.severity != "info" else [] for f in findings}  # a mere observation is nobody's root cause
+    causes = {f.rule: tuple(c for c in present if f.rule in edges[c]) for f in findings}
+
+    def downstream(rule: str, seen: frozenset[str] = frozenset()) -> set[str]:
+        reached = set()
+        for effect in edges[rule]:
+            if effect not in seen:
+                reached |= {effect} | downstream(effect, seen | {rule})
+        return reached
+
+    def depth(rule: str, seen: frozenset[str] = frozenset()) -> int:
+        return max((1 + depth(c, seen | {rule}) for c in causes[rule] if c not in seen), default=0)
 
     def severity_of(finding: Finding) -> int:
-        own = SEVERITIES.index(finding.severity)
-        explained = [SEVERITIES.index(present[r].severity) for r in finding.explains
-                     if r in present and finding.rule in causes[r]]
-        return min([own, *explained])
+        return min(SEVERITIES.index(present[r].severity) for r in {finding.rule} | downstream(finding.rule))
 
-    marked = [dataclasses.replace(f, consequence_of=causes[f.rule]) for f in findings]
-    return sorted(marked, key=lambda f: (severity_of(f), bool(f.consequence_of), -f.score))
+    marked = [dataclasses.replace(f, severity=SEVERITIES[severity_of(f)], consequence_of=causes[f.rule])
+              for f in findings]
+    return sorted(marked, key=lambda f: (SEVERITIES.index(f.severity), depth(f.rule), -f.score))

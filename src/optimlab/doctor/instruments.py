@@ -112,6 +112,7 @@ class LayerInfo:
     fan_in: int | None  # inputs per output unit, for Linear and Conv layers; None otherwise
     weight_std: float | None  # std of the weight of a Linear/Conv layer
     bias_mean: float | None
+    bias_std: float | None
     activation: str | None = None  # registry name of the activation this layer feeds (forward order)
     activation_module: str | None = None
 
@@ -496,4 +497,5 @@ def _describe_layer(name: str, module: nn.Module, params: list[nn.Parameter]) ->
             fan_in=weight[0].numel() if matrix else None,
             weight_std=weight.float().std().item() if matrix and weight.numel() > 1 else None,
             bias_mean=bias.float().mean().item() if isinstance(bias, Tensor) and bias.numel() else None,
+            bias_std=bias.float().std().item() if isinstance(bias, Tensor) and bias.numel() > 1 else None,
         )

@@ -104,6 +104,16 @@ def _init_problem(layers: list[LayerInfo], off_by: float = 3.0) -> tuple[float, 
     return mean, activation, recommended_init(activation)
 
 
+def _negative_bias(stats: RunStatistics, layer: LayerInfo) -> bool:
+    """The layer's biases are set negative on purpose, not by chance: their mean lies below minus both
+    their own spread and the spread of the signal at the first step, so they silence what follows."""
+    first = stats.detailed_steps[0] if stats.detailed_steps else None
+    pre = stats.outputs.get(layer.name, {}).get(first)
+    if layer.bias_mean is None or pre is None:
+        return False
+    return layer.bias_mean < -max(pre.spread, layer.bias_std or 0.0, 1e-12)
+
+
 def _weight_layers(stats: RunStatistics) -> list[tuple[int, LayerInfo]]:
     return [(i, layer) for i, layer in enumerate(stats.layers) if layer.has_weight_matrix]
 
@@ -214,15 +224,18 @@ def init_scale(stats: RunStatistics, lr_range: LRRangeResult | None = None, *, o
     layers = [layer for _, layer in _weight_layers(stats) if layer.activation is not None]
     problem = _init_problem(layers, off_by)
     first = stats.detailed_steps[0] if stats.detailed_steps else None
-    if problem is None or first is None or len(layers) < 2:
-        return None
+    if problem is None or first is None or len(layers) < 2 or any(_negative_bias(stats, layer) for layer in layers):
+        return None  # negative biases cut the signal, not the weights: dead_units reports them
     records = [stats.outputs.get(layer.name, {}).get(first) for layer in layers]
     if any(r is None for r in records):
         return None
-    # The chain ends where the spread is exactly 0: below that layer nothing varies at all, which is
-    # dead units or an underflow, not a scale that init could tune.
+    # The chain ends where the spread is exactly 0 (nothing varies below: an underflow), and after a
+    # layer whose units are mostly dead from the start: dead units cut the signal, the weights do not.
+    dead = _dead_fractions(stats)
     alive = next((i for i, r in enumerate(records) if not r.spread > 0), len(records))  # type: ignore[union-attr]
-    layers, spreads = layers[:alive], records[:alive]
+    cut = next((i + 1 for i, layer in enumerate(layers) if layer.activation_module in dead
+                and dead[layer.activation_module].start >= 0.5), len(layers))
+    layers, spreads = layers[:min(alive, cut)], records[:min(alive, cut)]
     if len(layers) < 2:
         return None
     change = spreads[-1].spread / spreads[0].spread  # type: ignore[union-attr]
@@ -480,7 +493,8 @@ def saturation(stats: RunStatistics, lr_range: LRRangeResult | None = None, *, w
         recommendation=recommendation, recipe_changes=changes,
         evidence={"saturated_fraction": per_layer, "steps": steps, "init_ratio": ratio},
         score=_score(fraction / warn_fraction) * 10,
-        explains=("vanishing_gradients", "plateau", "lr_too_low"),
+        # Units that saturate only later cannot have starved the first steps of gradient.
+        explains=("plateau", "lr_too_low") + (("vanishing_gradients",) if windows.start >= warn_fraction else ()),
     )
 
 
@@ -515,9 +529,7 @@ def dead_units(stats: RunStatistics, lr_range: LRRangeResult | None = None, *, w
         detail = (f" Its inputs from {_label(stats, feeding.name)} average {_g(pre.mean)} (spread across "
                   f"examples {_g(pre.spread)})")
         detail += f", its bias averages {_g(feeding.bias_mean)}." if feeding.bias_mean is not None else "."
-    negative_bias = (feeding is not None and feeding.bias_mean is not None and pre is not None
-                     and feeding.bias_mean < -max(pre.spread, 1e-12))
-    if negative_bias:
+    if feeding is not None and _negative_bias(stats, feeding):
         scheme = recommended_init(activation)
         recommendation = (f"init: {scheme} for {activation} layers, which starts biases at 0 "
                           f"({_label(stats, feeding.name)}'s biases average {_g(feeding.bias_mean)})")  # type: ignore[union-attr]
@@ -525,7 +537,7 @@ def dead_units(stats: RunStatistics, lr_range: LRRangeResult | None = None, *, w
     elif at_end > at_start + 0.2:
         recommendation = "lr: lower it (units died during training), or activation: leaky_relu"
         changes = {"model.activation": "leaky_relu"}
-        explains = ("plateau", "lr_too_low")
+        explains = ("vanishing_gradients", "plateau", "lr_too_low")
     else:
         recommendation = "activation: leaky_relu, or norm: batch before the activation"
         changes = {"model.activation": "leaky_relu"}
@@ -599,7 +611,7 @@ def lr_too_high(stats: RunStatistics, lr_range: LRRangeResult | None = None, *, 
     severity: Severity = "error" if errors or beyond and end > 0.9 * start else "warning"
     suggested = lr_range is not None and lr_range.suggestion is not None and lr_range.suggestion < lr
     target = lr_range.suggestion if suggested else lr / 10  # type: ignore[union-attr]
-    source = "from the range test" if suggested else "a tenth of now"
+    source = "from the range test" if suggested else "a tenth of now (optimlab lr-find gives a better estimate)"
     strength = max(end / (rise_factor * start) if math.isfinite(end) else 10.0, lr / target / range_factor,  # type: ignore[operator]
                    peak / (spike_factor * start), big_update / update_ratio, 10.0 if grew_to_nan else 0.0)
     explains: tuple[str, ...] = ("nan_inf", "plateau")
@@ -662,32 +674,40 @@ def lr_too_low(stats: RunStatistics, lr_range: LRRangeResult | None = None, *, r
 
 
 @_register(
-    "plateau", "The loss made progress, then stopped improving while still far from zero.",
+    "plateau", "The loss made progress, then its best level stopped improving while still far from zero.",
     "Dauphin et al. 2014, Identifying and attacking the saddle point problem, arXiv:1406.2572",
     accepts={"min_improvement": UNIT_OPEN, "min_steps": POSITIVE_INT, "high_level": UNIT_OPEN},
 )
-def plateau(stats: RunStatistics, lr_range: LRRangeResult | None = None, *, min_improvement: float = 0.01,
+def plateau(stats: RunStatistics, lr_range: LRRangeResult | None = None, *, min_improvement: float = 0.02,
             min_steps: int = 60, high_level: float = 0.3) -> Finding | None:
-    """Over the last third of the run the loss improved by under ``min_improvement`` (median of its first
-    half against its second), after falling earlier, while still above ``high_level`` x its start."""
+    """The best moving average (over a tenth of the run) of the last third beats the best before it by
+    under ``min_improvement``, after the loss fell by 10%, while still above ``high_level`` x its start.
+
+    Comparing *best* levels, not consecutive medians, keeps minibatch noise from passing for progress.
+    Severity: a warning when the loss stalls above 70% of its start (it barely learned), else info.
+    """
     losses = _finite(stats.losses)
     if len(losses) < min_steps or len(losses) < len(stats.losses):
         return None
-    start = _median(losses[:3])
-    third = losses[-(len(losses) // 3):]
-    before, after = _median(third[: len(third) // 2]), _median(third[len(third) // 2:])
+    width = max(5, len(losses) // 10)
+    averages = torch.tensor(losses, dtype=torch.float64).unfold(0, width, 1).mean(1)  # window ending at i + width
+    split = len(losses) - len(losses) // 3 - width + 1  # the first window that ends inside the last third
+    before, after = averages[:split].min().item(), averages[split:].min().item()
+    start = losses[0]
     improvement = (before - after) / max(abs(before), 1e-12)
-    fell_earlier = before < 0.9 * start
-    if improvement >= min_improvement or not fell_earlier or after < high_level * start:
+    if improvement >= min_improvement or before > 0.9 * start or after < high_level * start:
         return None
+    steps = len(losses) // 3
     return Finding(
-        rule="plateau", severity="warning",
-        title=f"Plateau: the loss stays near {_g(after)} over the last {len(third)} steps",
-        explanation=(f"The loss fell from {_g(start)} to {_g(before)}, then improved by only "
-                     f"{improvement:.1%} over the last {len(third)} steps, at {after / start:.0%} of where it began."),
-        recommendation="schedule: cosine (decay the lr to descend into the basin), or optimizer: adam",
+        rule="plateau", severity="warning" if after > 0.7 * start else "info",
+        title=f"Plateau: the loss stays near {_g(after)} over the last {steps} steps",
+        explanation=(f"The loss fell from {_g(start)} to {_g(before)}, then its best level improved by only "
+                     f"{improvement:.1%} over the last {steps} steps, at {after / start:.0%} of where it began."),
+        recommendation="schedule: cosine (decay the lr to settle into the basin); if the loss is the data's "
+                       "noise floor, a larger model or more features, not optimization, will help",
         recipe_changes={"schedule.name": "cosine"},
-        evidence={"loss_start": start, "loss_plateau": after, "improvement": improvement, "steps": len(third)},
+        evidence={"loss_start": start, "best_before": before, "best_last_third": after,
+                  "improvement": improvement, "steps": steps},
         score=_score(min_improvement / max(improvement, 1e-4)),
     )
 

@@ -1,0 +1,152 @@
+"""Training setups for the doctor's tests: healthy ones, and ones broken in each way the doctor names.
+
+Data: scikit-learn's digits (1,078 training rows of 8x8 images, 16 grey levels), standardized, raw,
+or stretched to pixels 0..255. Models are plain torch, built here with the broken part made explicit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from sklearn.datasets import load_digits
+from torch import Tensor, nn
+
+
+@functools.cache
+def digits() -> tuple[Tensor, Tensor]:
+    """Raw digits (values 0..16) and labels, the first 1,078 rows of a seeded shuffle."""
+    x, y = load_digits(return_X_y=True)
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:1078]
+    return torch.tensor(x, dtype=torch.float32)[order], torch.tensor(y)[order]
+
+
+def standardized() -> tuple[Tensor, Tensor]:
+    x, y = digits()
+    return (x - x.mean(0)) / x.std(0).clamp_min(1e-3), y
+
+
+def pixels() -> tuple[Tensor, Tensor]:
+    """Digits as 8-bit pixels: 0..255, not normalized."""
+    x, y = digits()
+    return x * (255 / 16), y
+
+
+def mlp(activation: type[nn.Module] = nn.ReLU, *, depth: int = 2, width: int = 128, weight_std: float | None = None,
+        init: str | None = None, hidden_bias: float | None = None, inputs: int = 64,
+        outputs: int = 10) -> nn.Sequential:
+    """Linear -> activation blocks and a Linear head. ``weight_std``: N(0, std) weights and zero biases;
+    ``init``: "he" or "xavier" (with the activation's gain); ``hidden_bias``: every hidden bias set to it."""
+    torch.manual_seed(0)
+    layers: list[nn.Module] = []
+    for i in range(depth):
+        layers += [nn.Linear(inputs if i == 0 else width, width), activation()]
+    layers.append(nn.Linear(width if depth else inputs, outputs))
+    model = nn.Sequential(*layers)
+    gain = 5 / 3 if activation is nn.Tanh else 1.0
+    for layer in model:
+        if not isinstance(layer, nn.Linear):
+            continue
+        if weight_std is not None:
+            nn.init.normal_(layer.weight, std=weight_std)
+        elif init == "he":
+            nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+        elif init == "xavier":
+            nn.init.xavier_normal_(layer.weight, gain=gain)
+        if weight_std is not None or init is not None:
+            nn.init.zeros_(layer.bias)
+    if hidden_bias is not None:
+        for layer in list(model)[:-1]:
+            if isinstance(layer, nn.Linear):
+                nn.init.constant_(layer.bias, hidden_bias)
+    return model
+
+
+def cnn(*, conv_bias: float | None = None) -> nn.Sequential:
+    """Two 3x3 conv blocks with ReLU, max-pool, global average pool and a Linear head, on 8x8 digits."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(32, 10))
+    if conv_bias is not None:
+        for layer in model:
+            if isinstance(layer, nn.Conv2d):
+                nn.init.constant_(layer.bias, conv_bias)
+    return model
+
+
+def normalized_mlp(norm: type[nn.Module], activation: type[nn.Module]) -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(64, 128), norm(128), activation(), nn.Linear(128, 128), norm(128), activation(),
+                         nn.Linear(128, 10))
+
+
+OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
+    "adam": lambda params, lr: torch.optim.Adam(params, lr=lr),
+    "sgd": lambda params, lr: torch.optim.SGD(params, lr=lr),
+    "momentum": lambda params, lr: torch.optim.SGD(params, lr=lr, momentum=0.9),
+}
+
+
+@dataclasses.dataclass
+class Setup:
+    """A model, its data, an optimizer by name and lr: what ``optimlab.diagnose`` examines."""
+
+    model: Callable[[], nn.Module]
+    data: Callable[[], tuple[Tensor, Tensor]]
+    optimizer: str
+    lr: float
+    loss: nn.Module = dataclasses.field(default_factory=nn.CrossEntropyLoss)
+
+    def diagnose(self, **options: Any) -> Any:
+        from optimlab.doctor import diagnose
+
+        model = self.model()
+        optimizer = OPTIMIZERS[self.optimizer](model.parameters(), self.lr)
+        return diagnose(model, self.data(), self.loss, optimizer, batch_size=32, **{"steps": 200, **options})
+
+
+def regression() -> tuple[Tensor, Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(1024, 8, generator=generator)
+    return x, x @ torch.randn(8, 1, generator=generator) + 0.1 * torch.randn(1024, 1, generator=generator)
+
+
+def with_nan_row() -> tuple[Tensor, Tensor]:
+    x, y = standardized()
+    x = x.clone()
+    x[500, 7] = float("nan")
+    return x, y
+
+
+def feature_times_1000() -> tuple[Tensor, Tensor]:
+    x, y = standardized()
+    x = x.clone()
+    x[:, 3] = x[:, 3] * 1000
+    return x, y
+
+
+def noisy_labels() -> tuple[Tensor, Tensor]:
+    """60% of the labels replaced by random classes: the loss has a floor far above 0."""
+    x, y = standardized()
+    generator = torch.Generator().manual_seed(1)
+    return x, torch.where(torch.rand(len(y), generator=generator) < 0.6,
+                          torch.randint(0, 10, (len(y),), generator=generator), y)
+
+
+HEALTHY: dict[str, Setup] = {
+    "relu mlp, He init, Adam 1e-3": Setup(lambda: mlp(init="he"), standardized, "adam", 1e-3),
+    "relu mlp, PyTorch init, Adam 3e-3": Setup(mlp, standardized, "adam", 3e-3),
+    "tanh mlp, Xavier init, SGD 0.1": Setup(lambda: mlp(nn.Tanh, init="xavier"), standardized, "sgd", 0.1),
+    "sigmoid mlp, PyTorch init, Adam 1e-3": Setup(lambda: mlp(nn.Sigmoid), standardized, "adam", 1e-3),
+    "cnn, Adam 1e-3": Setup(cnn, standardized, "adam", 1e-3),
+    "batch-norm mlp, momentum 0.05": Setup(lambda: normalized_mlp(nn.BatchNorm1d, nn.ReLU), standardized,
+                                           "momentum", 0.05),
+    "layer-norm gelu mlp, Adam 1e-3": Setup(lambda: normalized_mlp(nn.LayerNorm, nn.GELU), standardized, "adam", 1e-3),
+    "deep relu mlp, He init, momentum 0.01": Setup(lambda: mlp(depth=6, init="he"), standardized, "momentum", 0.01),
+    "regression mlp, MSE, Adam 1e-3": Setup(lambda: mlp(inputs=8, outputs=1, width=64, depth=1), regression,
+                                            "adam", 1e-3, nn.MSELoss()),
+}

@@ -1,0 +1,165 @@
+"""Acceptance: a setup broken in one way gets the matching finding first, with its evidence; healthy
+setups of several architectures get no error or warning. Every registered rule has a setup here."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from torch import nn
+
+from doctor.setups import (
+    HEALTHY,
+    Setup,
+    cnn,
+    feature_times_1000,
+    mlp,
+    noisy_labels,
+    pixels,
+    standardized,
+    with_nan_row,
+)
+from optimlab.doctor import Finding, rule_names, run_rules
+from optimlab.doctor.rules import _dead_fractions
+from optimlab.errors import InvalidValueError, UnknownNameError
+
+
+def check_vanishing_sigmoid(f: Finding) -> None:
+    assert "0 (Linear)" in f.title and f.evidence["relative_gradient"]["0"] < 1e-6
+    assert f.recipe_changes == {"model.init": "xavier_normal"} and "sigmoid" in f.recommendation
+
+
+def check_vanishing_tanh(f: Finding) -> None:
+    assert f.evidence["window"] == "the first 5 steps"  # Adam rescales the tiny gradients later
+    assert f.recipe_changes == {"model.init": "xavier_normal"}
+
+
+def check_dead_bias(f: Finding) -> None:
+    assert f.title.startswith("Dead units: 100% of 1 (relu)")
+    assert f.evidence["layer"] == "0" and f.evidence["bias_mean"] == pytest.approx(-5.0)
+    assert "-5" in f.recommendation and f.recipe_changes == {"model.init": "kaiming_normal"}
+
+
+def check_dead_conv(f: Finding) -> None:
+    assert "(Conv2d)" in f.explanation and f.evidence["bias_mean"] == pytest.approx(-4.0)
+
+
+def check_pixels(f: Finding) -> None:
+    assert "0..255" in f.title and f.severity == "error"
+    assert f.recipe_changes == {"data.scaling": "standardize"} and f.evidence["largest_feature_rms"] > 100
+
+
+def check_one_feature(f: Finding) -> None:
+    assert f.title.startswith("Unnormalized inputs: feature 3 ranges") and "others" in f.title
+
+
+def check_lr_from_range_test(f: Finding) -> None:
+    assert f.evidence["lr"] == pytest.approx(0.1) and f.recommendation.endswith("from the range test")
+    assert 1e-4 < f.recipe_changes["optimizer.lr"] < 1e-2  # Adam's good lrs on digits: 3e-4 .. 3e-3
+
+
+def check_lr_diverges(f: Finding) -> None:
+    assert f.severity == "error" and ("NaN" in f.explanation or "rose" in f.explanation)
+    assert f.recipe_changes["optimizer.lr"] <= 1.0
+
+
+def check_exploding(f: Finding) -> None:
+    assert f.title.startswith("Exploding gradients") and f.evidence["peak_norm"] > 1e5
+    assert f.recipe_changes == {"model.init": "kaiming_normal"}
+
+
+def check_saturation(f: Finding) -> None:
+    assert f.evidence["saturated_fraction"]["1"] > 0.5 and f.recipe_changes == {"model.init": "xavier_normal"}
+
+
+def check_nan_input(f: Finding) -> None:
+    assert f.evidence["kind"] == "input" and "feature 7" in f.explanation and f.recommendation.startswith("data:")
+
+
+def check_lr_too_low(f: Finding) -> None:
+    assert f.evidence["progress"] < 0.05 and f.recipe_changes["optimizer.lr"] > 1e-2
+
+
+def check_init_scale(f: Finding) -> None:
+    assert "shrinks" in f.title and f.recipe_changes == {"model.init": "kaiming_normal"}
+
+
+def check_plateau(f: Finding) -> None:
+    assert f.evidence["improvement"] < 0.02 and f.evidence["best_last_third"] > 0.3 * f.evidence["loss_start"]
+
+
+BROKEN = [  # (id, setup, first rule expected, evidence check, diagnose options)
+    ("deep sigmoid mlp, tiny init", Setup(lambda: mlp(nn.Sigmoid, depth=8, width=64, weight_std=0.01), standardized,
+                                          "adam", 1e-3), "vanishing_gradients", check_vanishing_sigmoid, {}),
+    ("deep tanh mlp, tiny init", Setup(lambda: mlp(nn.Tanh, depth=8, width=64, weight_std=0.01), standardized,
+                                       "adam", 1e-3), "vanishing_gradients", check_vanishing_tanh, {}),
+    ("relu mlp, biases -5", Setup(lambda: mlp(hidden_bias=-5.0), standardized, "adam", 1e-3), "dead_units",
+     check_dead_bias, {}),
+    ("cnn, conv biases -4", Setup(lambda: cnn(conv_bias=-4.0), standardized, "adam", 1e-3), "dead_units",
+     check_dead_conv, {}),
+    ("relu mlp, pixels 0..255", Setup(mlp, pixels, "adam", 1e-3), "input_scale", check_pixels, {}),
+    ("relu mlp, pixels 0..255, SGD", Setup(mlp, pixels, "sgd", 0.1), "input_scale", check_pixels, {}),
+    ("cnn, pixels 0..255", Setup(cnn, pixels, "adam", 1e-3), "input_scale", check_pixels, {}),
+    ("one feature 1000x the others", Setup(mlp, feature_times_1000, "adam", 1e-3), "input_scale", check_one_feature,
+     {}),
+    ("Adam lr 100x too high", Setup(mlp, standardized, "adam", 0.1), "lr_too_high", check_lr_from_range_test, {}),
+    ("Adam lr 100x too high, no range test", Setup(mlp, standardized, "adam", 0.1), "lr_too_high",
+     lambda f: None, {"lr_find": False}),
+    ("SGD lr 100x too high", Setup(mlp, standardized, "sgd", 10.0), "lr_too_high", check_lr_diverges, {}),
+    ("tanh mlp, SGD lr 100x too high", Setup(lambda: mlp(nn.Tanh, init="xavier"), standardized, "sgd", 10.0),
+     "lr_too_high", check_lr_diverges, {"lr_find": False}),
+    ("deep relu mlp, N(0, 1) init", Setup(lambda: mlp(depth=6, weight_std=1.0), standardized, "sgd", 0.01),
+     "exploding_gradients", check_exploding, {}),
+    ("tanh mlp, N(0, 1) init", Setup(lambda: mlp(nn.Tanh, depth=4, weight_std=1.0), standardized, "adam", 1e-3),
+     "saturation", check_saturation, {}),
+    ("NaN in one input row", Setup(mlp, with_nan_row, "adam", 1e-3), "nan_inf", check_nan_input, {"lr_find": False}),
+    ("SGD lr 1000x too low", Setup(mlp, standardized, "sgd", 1e-4), "lr_too_low", check_lr_too_low, {}),
+    ("deep relu mlp, PyTorch init", Setup(lambda: mlp(depth=10, width=64), standardized, "adam", 1e-3), "init_scale",
+     check_init_scale, {}),
+    ("linear model, 60% label noise", Setup(lambda: mlp(depth=0), noisy_labels, "sgd", 0.1), "plateau", check_plateau,
+     {"steps": 300}),
+]
+
+
+@pytest.mark.parametrize(("setup", "rule", "check", "options"), [case[1:] for case in BROKEN],
+                         ids=[case[0] for case in BROKEN])
+def test_the_root_cause_is_reported_first_with_its_evidence(setup, rule, check, options):
+    diagnosis = setup.diagnose(**options)
+    assert diagnosis.findings, "no finding at all"
+    first = diagnosis.findings[0]
+    ranking = [(f.rule, f.severity) for f in diagnosis.findings]
+    assert first.rule == rule, ranking
+    assert first.severity in ("error", "warning") and not first.consequence_of
+    assert first.recommendation and first.explanation
+    check(first)
+
+
+@pytest.mark.parametrize("rule", rule_names())
+def test_every_rule_is_exercised_by_a_broken_setup(rule):
+    assert rule in {case[2] for case in BROKEN}, f"add a broken setup whose first finding is {rule!r}"
+
+
+@pytest.mark.parametrize("setup", HEALTHY.values(), ids=HEALTHY.keys())
+def test_healthy_setups_get_no_error_or_warning(setup):
+    diagnosis = setup.diagnose()
+    assert diagnosis.healthy, [(f.rule, f.title) for f in diagnosis.problems]
+    assert diagnosis.lr_range is not None and math.isfinite(diagnosis.statistics.losses[-1])
+
+
+def test_consequences_name_their_cause():
+    diagnosis = BROKEN[2][1].diagnose()  # biases -5: no gradient reaches the first layer
+    by_rule = {f.rule: f for f in diagnosis.findings}
+    assert by_rule["vanishing_gradients"].consequence_of == ("dead_units",)
+
+
+def test_thresholds_are_options_checked_against_their_ranges():
+    stats = HEALTHY["relu mlp, PyTorch init, Adam 3e-3"].diagnose(lr_find=False).statistics
+    dead = max(w.worst for w in _dead_fractions(stats).values())
+    assert 0 < dead < 0.4  # a few units die in any relu net: under the default threshold
+    assert "dead_units" not in {f.rule for f in run_rules(stats)}
+    strict = run_rules(stats, options={"dead_units": {"warn_fraction": dead / 2}})
+    assert [f.rule for f in strict if f.rule == "dead_units"] == ["dead_units"]
+    with pytest.raises(InvalidValueError, match="warn_fraction"):
+        run_rules(stats, options={"dead_units": {"warn_fraction": 2.0}})
+    with pytest.raises(UnknownNameError, match="dead_units"):
+        run_rules(stats, options={"dead_unit": {}})

@@ -12,7 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import torch
+
+from optimlab.optim.adafactor import adafactor
 from optimlab.optim.base import GradientTransformation, chain, identity
+from optimlab.optim.layerwise import lamb, lars
+from optimlab.optim.muon import muon
 from optimlab.optim.optimizers import (
     _REGISTRY,
     adadelta,
@@ -33,6 +38,7 @@ from optimlab.optim.optimizers import (
     sgd,
 )
 from optimlab.optim.shells.torch_optim import Optimizer
+from optimlab.optim.wrappers import SAM, Lookahead
 from optimlab.optim.transforms import (
     add_decayed_weights,
     clip_by_global_norm,
@@ -92,13 +98,24 @@ __all__ = [
     "adan",
     "schedule_free_sgd",
     "schedule_free_adamw",
+    "lamb",
+    "lars",
+    "adafactor",
+    "muon",
+    # wrappers around any base optimizer
+    "Lookahead",
+    "SAM",
 ]
 
 
-def create(name: str, params: Iterable[Any], **hyperparameters: Any) -> Optimizer:
+def create(name: str, params: Iterable[Any], **hyperparameters: Any) -> torch.optim.Optimizer:
     """The registered optimizer ``name`` as a ``torch.optim.Optimizer`` over ``params``.
 
     Names and values are validated against the registry entry: an unknown name or keyword raises with
-    close matches, an out-of-range value names the accepted range.
+    close matches, an out-of-range value names the accepted range. Wrappers (lookahead, sam) are
+    optimizers of their own around a base optimizer (their defaults: adam, sgd).
     """
-    return Optimizer(params, _REGISTRY.get(name), **hyperparameters)
+    entry = _REGISTRY.get(name)
+    if "wrapper" in entry.capabilities:
+        return entry.create(params, **hyperparameters)
+    return Optimizer(params, entry, **hyperparameters)

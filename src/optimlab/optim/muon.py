@@ -58,7 +58,7 @@ def _ema_momentum(momentum: Hyperparameter, nesterov: bool) -> GradientTransform
         "adamw_eps": NON_NEGATIVE,
         "adamw_weight_decay": NON_NEGATIVE,
     },
-    capabilities=("matrix", "torch_reference", "has_momentum"),
+    capabilities=("matrix", "has_momentum"),  # torch parity: tests/optim/test_muon.py (2-D only)
 )
 def muon(
     *,

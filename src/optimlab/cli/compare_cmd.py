@@ -59,7 +59,8 @@ def compare(
     pruner: Annotated[str | None, typer.Option("--pruner", help="Stop hopeless trials: none, median, halving.")] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Override the workload's epochs.")] = None,
     backend: Annotated[str, typer.Option("--backend", help="local, batched, workers or ray.")] = "local",
-    workers: Annotated[int, typer.Option("--workers", help="Worker processes or Ray tasks.")] = 2,
+    workers: Annotated[int, typer.Option(
+        "--workers", help="Worker processes or Ray tasks; 0 with --backend workers: wait for `optimlab worker`s.")] = 2,
     members: Annotated[int, typer.Option("--members", help="Trials trained at once by the batched backend.")] = 64,
     ray_address: Annotated[str | None, typer.Option("--ray-address", help="Ray cluster to join (default: local).")] = None,
     storage: Annotated[str | None, typer.Option("--storage", help="Optuna RDB URL (default: a journal file in --out).")] = None,

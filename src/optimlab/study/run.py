@@ -159,8 +159,9 @@ def run_study(spec: StudySpec, location: str | Path, *, backend: str = "local", 
 
     Args:
         backend: ``local`` (this process), ``batched`` (``members`` trials of one architecture trained at
-            once as one vectorized model), ``workers`` (``workers`` processes on this machine) or
-            ``ray`` (``workers`` Ray tasks; ``ray_address`` of a cluster, else a local Ray).
+            once as one vectorized model), ``workers`` (``workers`` processes on this machine; 0: none,
+            the driver plans and waits for ``optimlab worker`` processes started anywhere) or ``ray``
+            (``workers`` Ray tasks; ``ray_address`` of a cluster, else a local Ray).
         resume: continue the study already in the storage (same spec): finished trials are kept,
             interrupted ones run again.
         on_progress: called with every trial record after each trial (local backends) or poll.
@@ -180,6 +181,8 @@ def run_study(spec: StudySpec, location: str | Path, *, backend: str = "local", 
             on_progress(load_records(storage, names))
 
     options = {"workers": workers, "members": members, "ray_address": ray_address}
+    external = backend == "workers" and workers == 0  # only plan: `optimlab worker` processes elsewhere run it
+    awaited = ("waiting", "running") if external else ("running",)
     for phase in (TUNE, SEEDS):
         for _ in range(MAX_INTERRUPTIONS + 1):
             poll()  # reclaims what a killed run left running, before planning
@@ -187,7 +190,7 @@ def run_study(spec: StudySpec, location: str | Path, *, backend: str = "local", 
             if not _pending(storage, names):
                 break
             _execute(backend, storage, location, targets, poll, options)
-            while _pending(storage, names, states=("running",)):  # trials other processes still run
+            while _pending(storage, names, states=awaited):  # trials that other processes take or run
                 time.sleep(POLL_SECONDS)
                 poll()
     for name in names:

@@ -29,6 +29,7 @@ def run_in_processes(location: str, targets: Sequence[tuple[StudySpec, Method]],
     """Run the waiting trials of ``targets`` in ``processes`` worker processes; return when all exit.
 
     ``poll`` runs every half second meanwhile (progress, and reclaiming the trials of a dead worker).
+    With ``processes=0`` it returns at once: workers started elsewhere take the trials.
     """
     names = sorted({spec.name for spec, _ in targets})
     options = {"name": names[0] if len(names) == 1 else None, "methods": sorted({m.name for _, m in targets})}
@@ -47,6 +48,6 @@ def run_in_processes(location: str, targets: Sequence[tuple[StudySpec, Method]],
                 worker.kill()
             worker.wait()
     crashed = [w for w in workers if w.returncode not in (0, -9)]  # -9: killed; its trial is reclaimed
-    if crashed and all(w.returncode != 0 for w in workers):
+    if crashed and len(crashed) == len(workers):
         message = crashed[0].stderr.read().decode(errors="replace").strip().splitlines()
         raise OptimlabError(f"every worker process failed; the last lines of one: {' | '.join(message[-3:])}")

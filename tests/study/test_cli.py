@@ -1,0 +1,74 @@
+"""The compare and worker verbs: a tiny comparison writes its leaderboard, tables and report; resume."""
+
+import csv
+import os
+import subprocess
+import sys
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from optimlab.cli import compare_cmd, worker_cmd
+from optimlab.errors import OptimlabError
+from optimlab.study import StudySpec, get_workload, methods_from, run_study
+
+app = typer.Typer()
+app.command("compare")(compare_cmd.compare)
+app.command("worker")(worker_cmd.worker)
+runner = CliRunner()
+TINY = ["--optimizers", "sgd,adam", "--budget", "2", "--seeds", "2", "--epochs", "1", "--no-progress"]
+
+
+def test_compare_prints_the_leaderboard_and_writes_tables_and_report(tmp_path):
+    result = runner.invoke(app, ["compare", *TINY, "--out", str(tmp_path)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "test mean" in result.output and "sgd" in result.output and "adam" in result.output
+    with open(tmp_path / "trials.csv") as handle:
+        trials = list(csv.DictReader(handle))
+    assert len(trials) == 2 * (2 + 2) and {t["phase"] for t in trials} == {"tune", "seeds"}
+    with open(tmp_path / "leaderboard.csv") as handle:
+        board = list(csv.DictReader(handle))
+    assert [row["rank"] for row in board] == ["1", "2"] and {row["method"] for row in board} == {"sgd", "adam"}
+    report = (tmp_path / "report.html").read_text()
+    assert report.count("<svg") == 2 and "Learning-rate sensitivity" in report and "adam" in report
+    if _has_pyarrow():
+        import pyarrow.parquet as pq
+
+        assert pq.read_table(tmp_path / "trials.parquet").num_rows == 8
+
+    again = runner.invoke(app, ["compare", "--resume", "--out", str(tmp_path), "--no-progress", "--format", "json"])
+    assert again.exit_code == 0, again.output
+    assert again.output.count('"method"') == 2  # the same leaderboard, nothing rerun
+
+
+def _has_pyarrow():
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--optimizers", "sgd", "--compare", "model.activation=relu"], "one of them"),
+    (["--budget", "2"], "say what to compare"),
+    (["--resume", "--budget", "3"], "drop --budget"),
+    (["--resume"], "needs the study's --out"),
+    (["--compare", "model.activation"], "FIELD=a,b,c"),
+])
+def test_bad_calls_say_how_to_fix_them(args, match):
+    result = runner.invoke(app, ["compare", *args, "--no-progress"])
+    assert isinstance(result.exception, OptimlabError) and match in str(result.exception)
+
+
+def test_a_worker_started_first_runs_the_trials_a_driver_plans(tmp_path):
+    command = [sys.executable, "-c", "import typer; from optimlab.cli.worker_cmd import worker; typer.run(worker)",
+               str(tmp_path), "--wait"]
+    worker = subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE, text=True)
+    spec = StudySpec.for_workload("w", get_workload("digits-mlp", epochs=1), methods_from("optimizer.name", ["adam"]),
+                                  budget=3, seeds=1)
+    result = run_study(spec, tmp_path, backend="workers", workers=0)  # plans, waits for the worker
+    out, _ = worker.communicate(timeout=60)
+    assert worker.returncode == 0 and "worker ran 4 trials" in out
+    assert len(result.records) == 4 and all(r.state == "complete" for r in result.records)

@@ -1,0 +1,85 @@
+"""Storage semantics: heartbeats, stale-trial reclaim, popping only planned trials."""
+
+import socket
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from optimlab.errors import OptimlabError
+from optimlab.study.storage import (
+    OWNER_ATTR,
+    heartbeat,
+    load_records,
+    open_storage,
+    pop_waiting,
+    reclaim_stale,
+)
+
+
+@pytest.fixture
+def study(tmp_path):
+    storage = open_storage(tmp_path)
+    return optuna.create_study(storage=storage, study_name="s"), storage
+
+
+def running_trial(study, storage, owner):
+    study.enqueue_trial({}, user_attrs={"key": "tune/0"})
+    trial, trial_id = pop_waiting(study, storage)
+    if owner is not None:
+        storage.set_trial_system_attr(trial_id, OWNER_ATTR, owner)
+    return trial_id
+
+
+def dead_pid():
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_pop_takes_each_waiting_trial_once_and_never_creates_one(study):
+    study, storage = study
+    for key in ("tune/0", "tune/1"):
+        study.enqueue_trial({}, user_attrs={"key": key})
+    popped = [pop_waiting(study, storage), pop_waiting(study, storage), pop_waiting(study, storage)]
+    assert [p[0].user_attrs["key"] for p in popped[:2]] == ["tune/0", "tune/1"] and popped[2] is None
+    assert len(study.get_trials()) == 2
+
+
+def test_a_trial_of_a_dead_process_is_reclaimed_at_once(study):
+    study, storage = study
+    trial_id = running_trial(study, storage, {"host": socket.gethostname(), "pid": dead_pid(), "beat": time.time()})
+    assert reclaim_stale(storage, "s") == 1
+    trial = storage.get_trial(trial_id)
+    assert trial.state == TrialState.FAIL and trial.user_attrs["status"] == "interrupted"
+    assert "stopped before the trial ended" in trial.user_attrs["message"]
+    assert not load_records(storage, ["s"])[0].finished  # not counted: its key runs again
+
+
+def test_a_live_beating_trial_is_kept_and_a_silent_one_on_another_host_reclaimed(study):
+    study, storage = study
+    with heartbeat(storage, [running_trial(study, storage, None)], interval=0.05):
+        time.sleep(0.2)
+        assert reclaim_stale(storage, "s", grace=0.5) == 0
+        owner = load_records(storage, ["s"])[0]
+    assert storage.get_trial(0).system_attrs[OWNER_ATTR]["beat"] > time.time() - 1 and owner.state == "running"
+    other = running_trial(study, storage, {"host": "elsewhere", "pid": 1, "beat": time.time() - 120})
+    assert reclaim_stale(storage, "s", grace=60) == 1
+    assert storage.get_trial(other).state == TrialState.FAIL
+    assert storage.get_trial(0).state == TrialState.RUNNING  # this process lives; its last beat is recent
+
+
+def test_a_popped_trial_without_a_beat_gets_the_grace_period(study):
+    study, storage = study
+    running_trial(study, storage, None)
+    assert reclaim_stale(storage, "s", grace=60) == 0
+    assert reclaim_stale(storage, "s", grace=0) == 1
+
+
+def test_a_file_is_no_study_location(tmp_path):
+    (tmp_path / "f").write_text("")
+    with pytest.raises(OptimlabError, match="is a file"):
+        open_storage(tmp_path / "f")

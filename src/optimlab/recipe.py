@@ -14,6 +14,7 @@ serialises back losslessly, and has a stable id: the same recipe gives the same 
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -173,15 +174,16 @@ class Recipe(_Spec):
     @pydantic.model_validator(mode="after")
     def _hyperparameters_known(self) -> Recipe:
         """Check the free-form keyword sections against the registries, naming the field."""
+        from optimlab.optim import validate as validate_optimizer
+
         checks = (
-            ("model", "model", self.model.name, self.model.keywords()),
-            ("optimizer", "optimizer", self.optimizer.name, self.optimizer.keywords()),
-            ("schedule", "schedule", self.schedule.name, self.schedule.options),
-            ("data.scaling", "scaling", self.data.scaling, {}),
+            ("model", get_registry("model").get(self.model.name).validate, self.model.keywords()),
+            ("optimizer", partial(validate_optimizer, self.optimizer.name), self.optimizer.keywords()),
+            ("schedule", get_registry("schedule").get(self.schedule.name).validate, self.schedule.options),
         )
-        for field, category, name, keywords in checks:
+        for field, check, keywords in checks:
             try:
-                get_registry(category).get(name).validate(keywords)
+                check(keywords)
             except OptimlabError as error:
                 raise ValueError(f"{field}: {error}") from None
         if self.training.loss is not None:
@@ -250,9 +252,9 @@ class Recipe(_Spec):
 def _describe(error: pydantic.ValidationError) -> str:
     lines = []
     for problem in error.errors():
-        field = ".".join(str(part) for part in problem["loc"]) or "recipe"
+        field = ".".join(str(part) for part in problem["loc"])
         message = problem["msg"].removeprefix("Value error, ")
         if "input" in problem and problem["type"] != "value_error":
             message = f"{message} (got {problem['input']!r})"
-        lines.append(f"  {field}: {message}")
+        lines.append(f"  {field}: {message}" if field else f"  {message}")
     return "invalid recipe:\n" + "\n".join(lines)

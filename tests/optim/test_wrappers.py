@@ -260,3 +260,15 @@ def test_bad_bases_and_values_are_rejected_clearly():
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module), extraglobs={"torch": torch})
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_wrappers_by_name_take_their_base_and_its_keywords():
+    from optimlab.optim import create
+
+    p = torch.nn.Parameter(torch.ones(3))
+    sam = create("sam", [p], base="momentum", lr=0.1, momentum=0.8, rho=0.1)
+    assert sam.rho == 0.1 and sam.param_groups[0]["lr"] == 0.1 and sam.param_groups[0]["momentum"] == 0.8
+    lookahead = create("lookahead", [p], k=3, lr=0.02)  # base adam by default
+    assert lookahead.param_groups[0]["lr"] == 0.02 and "betas" in lookahead.param_groups[0]
+    with pytest.raises(UnknownNameError, match=r"'rhoo'.*Did you mean 'rho'"):
+        create("sam", [p], base="momentum", rhoo=0.1)

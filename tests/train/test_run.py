@@ -94,3 +94,39 @@ def test_bf16_autocast_runs_the_forward_pass_in_bfloat16(monkeypatch):
     assert result.status == "completed" and result.metrics["val_accuracy"] > 0.5
     assert dtypes[0] == torch.bfloat16  # training steps under autocast
     assert dtypes[-1] == torch.float32  # evaluation is not autocast
+
+
+# Defaults meant for large models are slow here; these are the usual settings for a small MLP.
+TUNED = {"sam": {"lr": 0.1, "options": {"base": "momentum", "rho": 0.05}}, "lion": {"lr": 3e-4}}
+
+
+@pytest.mark.parametrize("optimizer", ["sam", "lookahead", "schedule_free_adamw", "muon", "lion"])
+def test_every_kind_of_optimizer_trains_through_the_loop(optimizer):
+    """SAM needs a closure, schedule-free evaluates at another point than it trains at."""
+    recipe = Recipe.from_dict({**SMALL, "optimizer": {"name": optimizer, **TUNED.get(optimizer, {})},
+                               "training": {"epochs": 3}})
+    result = train(recipe)
+    assert result.status == "completed" and result.metrics["val_accuracy"] > 0.6, result.metrics
+
+
+def test_schedule_free_is_evaluated_at_its_averaged_point(monkeypatch):
+    import optimlab.train.loop as loop
+
+    recipe = Recipe.from_dict({**SMALL, "optimizer": {"name": "schedule_free_sgd", "lr": 0.5}})
+    modes = []
+    real_fit = loop.fit
+
+    def watching_fit(model, optimizer, *args, evaluate, **kwargs):
+        def watched():
+            modes.append(optimizer.param_groups[0]["train_mode"])
+            return evaluate()
+
+        state = real_fit(model, optimizer, *args, evaluate=watched, **kwargs)
+        modes.append(optimizer.param_groups[0]["train_mode"])
+        return state
+
+    import optimlab.train.run as run
+
+    monkeypatch.setattr(run, "fit", watching_fit)
+    assert train(recipe).status == "completed"
+    assert modes and not any(modes)  # every evaluation and the final weights at the eval point

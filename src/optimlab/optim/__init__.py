@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+from optimlab.errors import UnknownNameError
+
 from optimlab.optim.adafactor import adafactor
 from optimlab.optim.base import GradientTransformation, chain, identity
 from optimlab.optim.layerwise import lamb, lars
@@ -108,14 +110,45 @@ __all__ = [
 ]
 
 
+def _split_wrapper_keywords(entry: Any, hyperparameters: dict[str, Any]) -> tuple[Any, dict, dict]:
+    """A wrapper's ``base`` name, its own keywords, and the keywords of its base optimizer."""
+    rest = dict(hyperparameters)
+    base = rest.pop("base", None)
+    own = {k: rest.pop(k) for k in entry.hyperparameter_names if k in rest}
+    return base, own, rest
+
+
+def validate(name: str, hyperparameters: dict[str, Any]) -> None:
+    """Check ``name`` and its keywords as :func:`create` would, without building anything.
+
+    For a wrapper, keywords other than its own (and ``base``) belong to its base optimizer.
+    """
+    entry = _REGISTRY.get(name)
+    if "wrapper" not in entry.capabilities:
+        entry.validate(hyperparameters)
+        return
+    base, own, rest = _split_wrapper_keywords(entry, hyperparameters)
+    entry.validate(own)
+    if base is None or isinstance(base, str):  # a torch.optim class validates its own keywords
+        base_entry = _REGISTRY.get(base or entry.obj.default_base)
+        accepted = {"base", *entry.hyperparameter_names, *base_entry.hyperparameter_names}
+        for key in rest:
+            if key not in base_entry.hyperparameter_names:
+                raise UnknownNameError(f"hyperparameter of {name!r} around {base_entry.name!r}", key, accepted)
+        validate(base_entry.name, rest)
+
+
 def create(name: str, params: Iterable[Any], **hyperparameters: Any) -> torch.optim.Optimizer:
     """The registered optimizer ``name`` as a ``torch.optim.Optimizer`` over ``params``.
 
     Names and values are validated against the registry entry: an unknown name or keyword raises with
-    close matches, an out-of-range value names the accepted range. Wrappers (lookahead, sam) are
-    optimizers of their own around a base optimizer (their defaults: adam, sgd).
+    close matches, an out-of-range value names the accepted range. Wrappers (lookahead, sam) take a
+    ``base`` optimizer name (their defaults: adam, sgd); their other keywords go to that base:
+    ``create("sam", params, base="momentum", lr=0.1, rho=0.05)``.
     """
     entry = _REGISTRY.get(name)
     if "wrapper" in entry.capabilities:
-        return entry.create(params, **hyperparameters)
+        validate(name, hyperparameters)
+        base, own, rest = _split_wrapper_keywords(entry, hyperparameters)
+        return entry.create(params, base, rest, **own)
     return Optimizer(params, entry, **hyperparameters)

@@ -101,21 +101,31 @@ def fit(
 
     started = time.perf_counter()
     model.train()
+    # Schedule-free optimizers hold a training point in the weights and evaluate at another.
+    switches_modes = hasattr(optimizer, "train") and hasattr(optimizer, "eval")
+    if switches_modes:
+        optimizer.train()
+    needs_closure = getattr(optimizer, "needs_closure", False)  # SAM: a second gradient a step
     order, order_epoch = None, -1
     while state.step < total_steps and state.stop_reason is None:
         state.epoch, offset = divmod(state.step, steps_per_epoch)
         if state.epoch != order_epoch:
             order, order_epoch = epoch_permutation(seed, state.epoch, n, x.device), state.epoch
         rows = order[offset * batch_size:(offset + 1) * batch_size]
+        xb, yb = x[rows], y[rows]
 
-        with amp:
-            loss = loss_fn(model(x[rows]), y[rows])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if grad_clip_norm is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), grad_clip_norm, foreach=True)
+        def closure() -> torch.Tensor:
+            with amp:
+                loss = loss_fn(model(xb), yb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if grad_clip_norm is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), grad_clip_norm, foreach=True)
+            return loss
+
+        loss = closure()
         state.lr = optimizer.param_groups[0]["lr"]
-        optimizer.step()
+        optimizer.step(closure) if needs_closure else optimizer.step()
         if scheduler is not None:
             scheduler.step()
         state.step += 1
@@ -129,7 +139,11 @@ def fit(
             )
         at_end = state.step >= total_steps or state.stop_reason is not None
         if evaluate is not None and not state.diverged and (state.step % eval_every == 0 or at_end):
+            if switches_modes:
+                optimizer.eval()
             state.last_metrics = evaluate()
+            if switches_modes:
+                optimizer.train()
             if isinstance(scheduler, PlateauLR):  # reduce-on-plateau decides from evaluations
                 scheduler.plateau.step(state.last_metrics[plateau_metric])
             model.train()
@@ -140,6 +154,8 @@ def fit(
             callback.on_step_end(state)
 
     state.seconds += time.perf_counter() - started
+    if switches_modes:  # leave the weights at the point the optimizer evaluates at
+        optimizer.eval()
     for callback in callbacks:
         callback.on_train_end(state)
     return state

@@ -66,6 +66,11 @@ class SAM(WrappedOptimizer):
         Kwon et al., ASAM: Adaptive Sharpness-Aware Minimization, 2021, https://arxiv.org/abs/2102.11600.
     """
 
+    default_base = "sgd"  # the base optimizer when none is named
+
+    needs_closure = True  # training loops pass step() a closure (optimlab.train.fit does)
+
+
     state_prefix = "sam"
 
     def __init__(
@@ -79,7 +84,7 @@ class SAM(WrappedOptimizer):
         adaptive: bool = False,
     ) -> None:
         _REGISTRY.get("sam").validate({"rho": rho, "adaptive": adaptive})
-        super().__init__(base_optimizer(params, base, base_hyperparameters, default="sgd", owner="sam"))
+        super().__init__(base_optimizer(params, base, base_hyperparameters, default=self.default_base, owner="sam"))
         self.rho, self.adaptive = rho, adaptive
 
     def _with_gradients(self) -> list[torch.Tensor]:

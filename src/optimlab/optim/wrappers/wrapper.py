@@ -111,6 +111,11 @@ class WrappedOptimizer(torch.optim.Optimizer):
     def __getstate__(self) -> dict[str, Any]:
         return dict(self.__dict__)  # torch keeps only defaults, state and groups: the base would be lost
 
+    @property
+    def needs_closure(self) -> bool:
+        """Whether ``step`` must be given a closure: when the base needs one (Lookahead around SAM)."""
+        return getattr(self.base_optimizer, "needs_closure", False)
+
     def train(self) -> None:
         """Forward to the base (schedule-free bases have train and eval points); else nothing to do."""
         if hasattr(self.base_optimizer, "train"):

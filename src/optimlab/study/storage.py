@@ -71,10 +71,13 @@ def open_storage(location: str | Path) -> BaseStorage:
     """A folder (holding ``study.journal``, created if needed) or an RDB URL (``postgresql://...``)."""
     if is_url(location):
         try:
-            return optuna.storages.RDBStorage(str(location), engine_kwargs={"pool_pre_ping": True})
+            rdb = optuna.storages.RDBStorage(str(location), engine_kwargs={"pool_pre_ping": True})
         except ImportError as error:
             raise OptimlabError(f"storage {str(location)!r} needs a database driver: {error} "
                                 "(for PostgreSQL: pip install 'optimlab[postgres]')") from None
+        # Optuna wraps an RDB storage in a cache inside every Study; wrap it once here, so that the
+        # trials taken through this storage and the studies loaded over it share that one cache.
+        return optuna.storages.get_storage(rdb)
     folder = Path(location)
     if folder.exists() and not folder.is_dir():
         raise OptimlabError(f"study location {str(folder)!r} is a file: give a folder or a database URL")

@@ -35,7 +35,7 @@ def method_targets(storage: BaseStorage, name: str | None = None,
 
 
 def work(location: str | Path, *, name: str | None = None, methods: list[str] | None = None,
-         wait: bool = False, poll_seconds: float = 2.0, threads: int = 1) -> int:
+         wait: bool = False, poll_seconds: float = 0.5, threads: int = 1) -> int:
     """Run waiting trials at ``location`` until none waits; returns how many this worker ran.
 
     With ``wait``, keep polling until every study is marked done by its driver (start workers before

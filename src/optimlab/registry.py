@@ -253,6 +253,7 @@ _CATALOG_MODULES = {
     "dataset": "optimlab.data",
     "optimizer": "optimlab.optim",
     "schedule": "optimlab.schedules",
+    "workload": "optimlab.study.workloads",
 }
 
 

@@ -27,7 +27,7 @@ from optimlab.doctor.lr_range import LRRangeResult, lr_range_test
 from optimlab.doctor.rules import run_rules
 from optimlab.doctor.snapshot import preserved
 from optimlab.errors import InvalidValueError
-from optimlab.registry import POSITIVE_INT, get_registry
+from optimlab.registry import POSITIVE_INT
 from optimlab.train.loop import Callback, TrainState, fit
 
 __all__ = ["Diagnosis", "DoctorCallback", "diagnose", "diagnose_recipe"]
@@ -163,7 +163,9 @@ def diagnose(
     device = next(model.parameters()).device
     x, y = x.to(device), y.to(device)
     if optimizer is None:
-        optimizer = get_registry("optimizer").create("adam", model.parameters())
+        from optimlab.optim import create
+
+        optimizer = create("adam", model.parameters())
     lr_range = None
     if lr_find:
         lr_range = lr_range_test(model, loss_fn, x, y, optimizer, batch_size=batch_size, seed=seed)

@@ -186,7 +186,7 @@ class RunStatistics:
     lrs: list[float] = dataclasses.field(default_factory=list)
     grad_norms: list[Tensor] = dataclasses.field(default_factory=list)  # per parameter, one per step
     detailed_steps: list[int] = dataclasses.field(default_factory=list)
-    weight_norms: dict[int, Tensor] = dataclasses.field(default_factory=dict)  # step -> per parameter
+    weight_norms: dict[int, Tensor] = dataclasses.field(default_factory=dict)  # step -> per parameter, before it
     update_norms: dict[int, Tensor] = dataclasses.field(default_factory=dict)
     outputs: dict[str, dict[int, OutputStats]] = dataclasses.field(default_factory=dict)  # module -> step
     activations: dict[str, str] = dataclasses.field(default_factory=dict)  # activation module -> name
@@ -216,7 +216,7 @@ class RunStatistics:
         return torch.stack(self.grad_norms).double().square().sum(-1).sqrt()
 
     def layer_weight_norms(self) -> tuple[list[int], Tensor]:
-        """Detailed steps with weight norms, and the (steps, layers) norms after each."""
+        """Detailed steps with weight norms, and the (steps, layers) norms of the weights each started from."""
         steps = sorted(self.weight_norms)
         if not steps:
             return [], torch.zeros(0, len(self.layers), dtype=torch.float64)
@@ -457,12 +457,11 @@ class Instruments:
         self._detach_forward_hooks()
         stats = self.statistics
         stats.detailed_steps.append(step)
-        weights = [p.detach() for p in self._params]
-        stats.weight_norms[step] = torch.stack(torch._foreach_norm(weights)).cpu()
         if self._weights_before is not None:
-            updates = torch._foreach_sub(weights, self._weights_before)
+            before, self._weights_before = self._weights_before, None
+            stats.weight_norms[step] = torch.stack(torch._foreach_norm(before)).cpu()
+            updates = torch._foreach_sub([p.detach() for p in self._params], before)
             stats.update_norms[step] = torch.stack(torch._foreach_norm(updates)).cpu()
-            self._weights_before = None
         if not self._order_known and stats.forward_order:
             self._order_known = True
             self._apply_forward_order()

@@ -35,6 +35,7 @@ class NonFiniteOrigin:
     module: str | None
     detail: str
     largest_output: float | None = None  # max |model output| in the replay, when it was finite
+    module_type: str | None = None  # class name of ``module``
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -80,13 +81,15 @@ def locate_non_finite(
         bad = [p_name for p_name, p in module.named_parameters(recurse=False) if _count_bad(p.detach())]
         if bad:
             return NonFiniteOrigin(step, "weights", name or "(model)",
-                                   f"parameter {bad[0]!r} of {name or 'the model'} is already non-finite")
+                                   f"parameter {bad[0]!r} of {name or 'the model'} is already non-finite",
+                                   module_type=type(module).__name__)
 
     largest = None
     if tensors:
         module_name, detail, largest = _replay_forward(model, inputs)
         if module_name is not None:
-            return NonFiniteOrigin(step, "forward", module_name, detail)
+            module_type = type(model.get_submodule(module_name if module_name != "(model)" else "")).__name__
+            return NonFiniteOrigin(step, "forward", module_name, detail, module_type=module_type)
 
     ordered = [name for name in forward_order if name in gradients]
     bad_layers = [name for name in ordered if not gradients[name]]
@@ -97,7 +100,7 @@ def locate_non_finite(
                                largest_output=largest)
     last_bad = bad_layers[-1]
     next_good = ordered[ordered.index(last_bad) + 1]
-    return NonFiniteOrigin(step, "backward", last_bad,
+    return NonFiniteOrigin(step, "backward", last_bad,  # module_type: the instruments know the layers
                            f"the forward pass is finite; gradients are finite from {next_good} on and "
                            f"non-finite from {last_bad} back: the backward pass of what runs between them "
                            "produced it (a sqrt, division or log at 0?)", largest_output=largest)

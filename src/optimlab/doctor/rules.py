@@ -381,7 +381,12 @@ def nan_inf(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Find
     history = ""
     if finite_before:
         history = f" The loss went from {_g(finite_before[0])} to {_g(finite_before[-1])} before it."
-    where = f" in {_label(stats, origin.module)}" if origin.module else ""
+    module = ""
+    if origin.module is not None:
+        module = f"{origin.module} ({origin.module_type})" if origin.module_type else _label(stats, origin.module)
+    titles = {"input": "in the input batch", "weights": f"a weight of {module} is already non-finite",
+              "forward": f"first output by {module}", "loss": "in the loss, from finite outputs",
+              "backward": f"born in the backward pass, just after {module}"}
     advice: dict[str, tuple[str, dict[str, Any]]] = {
         "input": ("data: remove or impute the non-finite values in the inputs", {}),
         "weights": ("lr: lower it, and training: grad_clip_norm 1.0 (a step already overflowed a weight)",
@@ -401,7 +406,7 @@ def nan_inf(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Find
         changes = {"training.grad_clip_norm": 1.0}
     return Finding(
         rule="nan_inf", severity="error",
-        title=f"NaN/Inf at step {origin.step}, first in the {origin.kind}{where}",
+        title=f"NaN/Inf at step {origin.step}: {titles[origin.kind]}",
         explanation=f"At step {origin.step}: {origin.detail}.{history}",
         recommendation=recommendation, recipe_changes=changes,
         evidence=origin.to_dict(), score=_SCORE_CAP / 2,

@@ -1,0 +1,69 @@
+"""diagnose(): what it accepts, what it leaves behind, and what it returns."""
+
+from __future__ import annotations
+
+import json
+import types
+
+import pytest
+import torch
+from torch import nn
+
+import optimlab.doctor
+from doctor.setups import mlp, pixels, standardized
+from optimlab.doctor import DoctorCallback, diagnose
+from optimlab.errors import InvalidValueError
+from optimlab.train import fit
+
+
+def test_the_model_and_optimizer_are_examined_not_treated():
+    model = mlp()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    diagnosis = diagnose(model, standardized(), nn.CrossEntropyLoss(), optimizer, steps=30)
+    assert all(torch.equal(v, weights[k]) for k, v in model.state_dict().items())
+    assert optimizer.state_dict()["state"] == {} and optimizer.param_groups[0]["lr"] == 1e-3
+    assert len(diagnosis.statistics.steps) == 30 and diagnosis.lr_range is not None
+
+
+def test_splits_are_read_from_their_training_part_and_the_default_optimizer_is_adam():
+    x, y = pixels()
+    splits = types.SimpleNamespace(train=types.SimpleNamespace(x=x, y=y), val=None)
+    diagnosis = diagnose(mlp(), splits, nn.CrossEntropyLoss(), steps=40, lr_find=False)
+    assert diagnosis.findings[0].rule == "input_scale" and diagnosis.statistics.input_features.count > 0
+    assert diagnosis.statistics.lrs[0] == pytest.approx(1e-3)  # adam's default lr
+
+
+def test_the_same_seed_gives_the_same_diagnosis():
+    first, second = (diagnose(mlp(), standardized(), nn.CrossEntropyLoss(), steps=25, seed=3) for _ in range(2))
+    assert first.statistics.losses == second.statistics.losses
+    assert first.lr_range.suggestion == second.lr_range.suggestion
+
+
+@pytest.mark.parametrize("data", [torch.zeros(8, 4), (torch.zeros(8, 4), torch.zeros(7)), "digits"])
+def test_bad_data_is_rejected_with_what_is_accepted(data):
+    with pytest.raises(InvalidValueError, match="pair of tensors"):
+        diagnose(mlp(inputs=4), data, nn.CrossEntropyLoss(), steps=5)
+
+
+def test_bad_numbers_are_rejected():
+    with pytest.raises(InvalidValueError, match="steps"):
+        diagnose(mlp(), standardized(), nn.CrossEntropyLoss(), steps=0)
+
+
+def test_the_callback_diagnoses_a_run_of_fit_and_the_result_is_json():
+    x, y = pixels()
+    model = mlp()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    doctor = DoctorCallback(model, optimizer)
+    fit(model, optimizer, x, y, loss_fn=nn.CrossEntropyLoss(), total_steps=40, batch_size=32, callbacks=[doctor])
+    diagnosis = doctor.diagnosis()
+    assert diagnosis.findings[0].rule == "input_scale" and not diagnosis.healthy
+    data = json.loads(json.dumps(diagnosis.to_dict(), allow_nan=False))
+    assert data["findings"][0]["rule"] == "input_scale" and [layer["name"] for layer in data["layers"]] == ["0", "2", "4"]
+    assert data["lr_range"] is None and {i["name"] for i in data["instruments"]} >= {"gradient_norm", "nan_origin"}
+
+
+def test_the_public_api_is_explicit():
+    assert set(optimlab.doctor.__all__) >= {"diagnose", "Diagnosis", "DoctorCallback", "lr_range_test", "Finding"}
+    assert all(hasattr(optimlab.doctor, name) for name in optimlab.doctor.__all__)

@@ -1,0 +1,203 @@
+"""Instruments: their numbers against torch and closed forms, their schedule, and that they leave
+training exactly as it would have been."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from doctor.setups import mlp, standardized
+from optimlab.doctor import DoctorCallback, Instruments, InstrumentSchedule
+from optimlab.doctor.instruments import SATURATION_DERIVATIVE, FeatureStats
+from optimlab.errors import InvalidValueError
+from optimlab.registry import get_registry
+from optimlab.train import Callback, fit
+
+
+def manual_steps(model, optimizer, x, y, steps, instruments, before_step=None):
+    """A hand-written loop that feeds the instruments: the way a user's own loop would."""
+    loss_fn = nn.CrossEntropyLoss()
+    instruments.start(0)
+    for step in range(1, steps + 1):
+        loss = loss_fn(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        if before_step is not None:
+            before_step(step)
+        optimizer.step()
+        instruments.record_step(step, loss.item(), optimizer.param_groups[0]["lr"])
+    instruments.stop()
+    return instruments.statistics
+
+
+def test_gradient_norms_match_torch_per_parameter_layer_and_model():
+    x, y = standardized()
+    x, y = x[:64], y[:64]
+    model = mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    expected = []
+
+    def reference(step):
+        grads = [p.grad for p in model.parameters()]
+        total = nn.utils.clip_grad_norm_(model.parameters(), math.inf)
+        expected.append(([g.norm().item() for g in grads], total.item()))
+
+    stats = manual_steps(model, optimizer, x, y, 4, Instruments(model, optimizer), reference)
+    for (per_param, total), recorded, layer_row, global_norm in zip(
+            expected, stats.grad_norms, stats.layer_grad_norms(), stats.global_grad_norms(), strict=True):
+        assert recorded.tolist() == pytest.approx(per_param, rel=1e-6)
+        assert global_norm.item() == pytest.approx(total, rel=1e-6)
+        # a Linear layer's norm is the norm of its weight and bias together
+        assert layer_row[0].item() == pytest.approx(math.hypot(per_param[0], per_param[1]), rel=1e-6)
+    assert [layer.name for layer in stats.layers] == ["0", "2", "4"] and stats.steps == [1, 2, 3, 4]
+
+
+def test_update_to_weight_ratio_of_sgd_is_lr_times_gradient_over_weight():
+    x, y = standardized()
+    x, y = x[:64], y[:64]
+    model = mlp()
+    lr = 0.05
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    expected = {}
+
+    def reference(step):
+        layers = [m for m in model if isinstance(m, nn.Linear)]
+        expected[step] = [lr * math.hypot(m.weight.grad.norm(), m.bias.grad.norm())
+                          / math.hypot(m.weight.detach().norm(), m.bias.detach().norm()) for m in layers]
+
+    schedule = InstrumentSchedule(first=2, every=5)
+    stats = manual_steps(model, optimizer, x, y, 10, Instruments(model, optimizer, schedule), reference)
+    steps, ratios = stats.update_to_weight_ratios()
+    assert steps == [1, 2, 5, 10]
+    for step, row in zip(steps, ratios, strict=True):
+        assert row.tolist() == pytest.approx(expected[step], rel=1e-5)
+
+
+def test_schedule_picks_the_first_steps_and_every_nth():
+    schedule = InstrumentSchedule(first=3, every=10)
+    assert [s for s in range(1, 31) if schedule.is_detailed(s)] == [1, 2, 3, 10, 20, 30]
+    with pytest.raises(InvalidValueError, match="every"):
+        InstrumentSchedule(every=0)
+
+
+def test_instruments_leave_training_bit_for_bit_unchanged_and_remove_their_hooks():
+    x, y = standardized()
+
+    def run(callbacks):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(64, 32), nn.Tanh(), nn.Dropout(0.1), nn.Linear(32, 32), nn.ReLU(),
+                              nn.Linear(32, 10))
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        losses = []
+
+        class Record(Callback):
+            def on_step_end(self, state):
+                losses.append(state.train_loss)
+
+        doctor = callbacks(model, optimizer)
+        torch.manual_seed(1)
+        fit(model, optimizer, x, y, loss_fn=nn.CrossEntropyLoss(), total_steps=45, batch_size=32,
+            callbacks=[*doctor, Record()], evaluate=lambda: {"val_loss": 0.0}, eval_every=7)
+        return model, optimizer, losses, doctor
+
+    plain_model, _, plain_losses, _ = run(lambda m, o: [])
+    model, optimizer, losses, (doctor,) = run(lambda m, o: [DoctorCallback(m, o)])
+    assert losses == plain_losses
+    for a, b in zip(model.parameters(), plain_model.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
+    assert not optimizer._optimizer_step_pre_hooks
+    stats = doctor.statistics
+    assert stats.detailed_steps == [1, 2, 3, 10, 20, 30, 40] and len(stats.steps) == 45
+    # evaluation passes (eval mode) are not counted as training statistics
+    assert sorted(stats.outputs["1"]) == stats.detailed_steps
+
+
+@pytest.mark.parametrize("name", [e.name for e in get_registry("activation") if "saturating" in e.capabilities])
+def test_saturated_fraction_matches_the_normal_distribution(name):
+    """Pre-activations N(0, s^2): the saturated fraction is P(f'(z) < 5% of its peak), integrated here
+    from the activation's own autograd derivative, not from the instrument's formula."""
+    assert name in SATURATION_DERIVATIVE, f"give {name!r} a derivative in SATURATION_DERIVATIVE"
+    scale, n = 3.0, 20_000
+    layer = nn.Linear(1, 50, bias=False)
+    nn.init.constant_(layer.weight, scale)
+    model = nn.Sequential(layer, get_registry("activation").create(name), nn.Linear(50, 2))
+    x = torch.randn(n, 1, generator=torch.Generator().manual_seed(0))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    stats = manual_steps(model, optimizer, x, torch.zeros(n, dtype=torch.long), 1, Instruments(model, optimizer))
+
+    z = torch.linspace(-12, 12, 200_001, dtype=torch.float64, requires_grad=True)
+    f = get_registry("activation").create(name)
+    (derivative,) = torch.autograd.grad(f(z).sum(), z)
+    peak = derivative.max()
+    density = torch.exp(-0.5 * (z / scale) ** 2) / (scale * math.sqrt(2 * math.pi))
+    expected = torch.trapezoid(density * (derivative < 0.05 * peak), z).item()
+    assert stats.outputs["1"][1].saturated_fraction == pytest.approx(expected, abs=0.01)
+
+
+def test_dead_units_are_counted_per_feature_and_per_channel():
+    linear = nn.Linear(64, 100)
+    with torch.no_grad():
+        linear.bias[:30] = -1e4  # these 30 units can never fire
+    conv = nn.Conv2d(1, 8, 3, padding=1)
+    with torch.no_grad():
+        conv.bias[:3] = -1e4
+    x, y = standardized()
+    for model, alive in ((nn.Sequential(linear, nn.ReLU(), nn.Linear(100, 10)), 70),
+                         (nn.Sequential(nn.Unflatten(1, (1, 8, 8)), conv, nn.ReLU(), nn.Flatten(),
+                                        nn.Linear(512, 10)), 5)):
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+        stats = manual_steps(model, optimizer, x[:256], y[:256], 1, Instruments(model, optimizer))
+        (module,) = stats.activation_modules()
+        assert int(stats.outputs[module][1].active_units.sum()) == alive
+
+
+def test_input_features_are_the_first_layers_inputs_seen_on_detailed_steps():
+    x, y = standardized()
+    x = x[:100] * 3 + 1
+    model = mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    stats = manual_steps(model, optimizer, x, y[:100], 2, Instruments(model, optimizer))
+    features = stats.input_features
+    twice = torch.cat([x, x]).double()
+    assert features.count == 200
+    assert torch.allclose(features.mean, twice.mean(0), atol=1e-9)
+    assert torch.allclose(features.std, twice.std(0, unbiased=False), atol=1e-6)
+    assert torch.equal(features.minimum, x.amin(0)) and torch.equal(features.maximum, x.amax(0))
+    assert isinstance(FeatureStats.of(x), FeatureStats)
+
+
+def test_layers_are_put_in_forward_order_and_paired_with_their_activation():
+    class Backwards(nn.Module):
+        """Registers its layers in the reverse of the order it runs them."""
+
+        def __init__(self):
+            super().__init__()
+            self.head = nn.Linear(16, 3)
+            self.act = nn.Tanh()
+            self.hidden = nn.Linear(8, 16)
+
+        def forward(self, x):
+            return self.head(self.act(self.hidden(x)))
+
+    model = Backwards()
+    initial_std = model.hidden.weight.std().item()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    stats = manual_steps(model, optimizer, torch.randn(32, 8), torch.randint(0, 3, (32,)), 1,
+                         Instruments(model, optimizer))
+    assert [layer.name for layer in stats.layers] == ["hidden", "head"]
+    assert (stats.layers[0].activation, stats.layers[0].activation_module) == ("tanh", "act")
+    assert stats.layers[1].activation is None and stats.feeding_layer("act").name == "hidden"
+    assert stats.layers[0].fan_in == 8 and stats.layers[0].weight_std == pytest.approx(initial_std)
+    # per-layer norms follow the reordering: the first row entry is the hidden layer's
+    grads = stats.layer_grad_norms()[0]
+    assert grads[0].item() == pytest.approx(math.hypot(stats.grad_norms[0][2], stats.grad_norms[0][3]), rel=1e-6)
+
+
+def test_a_model_without_trainable_parameters_is_rejected():
+    model = nn.Sequential(nn.ReLU())
+    with pytest.raises(InvalidValueError, match="trainable parameters"):
+        Instruments(model, torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1))

@@ -1,0 +1,112 @@
+"""The LR range test: it restores what it trains, stops at divergence, and suggests an lr that a closed
+form says is sane, without being fooled by an early spike."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from optimlab.doctor import lr_range_test, suggest_lr
+from optimlab.errors import InvalidValueError
+
+
+def linear_regression(n=2048, seed=0):
+    """y = x w* + noise with feature scales 1, 1/2, 1/4, 1/8: the MSE's Hessian is 2 diag(scale^2), so
+    plain gradient descent diverges above lr = 2 / lambda_max = 1."""
+    generator = torch.Generator().manual_seed(seed)
+    scales = torch.tensor([1.0, 0.5, 0.25, 0.125])
+    x = torch.randn(n, 4, generator=generator) * scales
+    y = x @ torch.tensor([[1.0], [-2.0], [3.0], [0.5]]) + 0.01 * torch.randn(n, 1, generator=generator)
+    return x, y
+
+
+def test_the_suggestion_on_a_quadratic_lies_below_the_divergence_bound():
+    x, y = linear_regression()
+    model = nn.Linear(4, 1, bias=False)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    result = lr_range_test(model, nn.MSELoss(), x, y, optimizer, start_lr=1e-5, end_lr=100.0, batch_size=256)
+    critical = 1.0
+    assert result.stopped_at is not None and critical / 3 < result.stopped_at < 30 * critical
+    assert critical / 100 < result.suggestion < critical
+    assert result.min_loss_lr < 3 * critical
+    assert len(result.lrs) == len(result.losses) == len(result.smoothed)
+    assert all(b > a for a, b in zip(result.lrs, result.lrs[1:]))  # an exponential sweep
+
+
+def test_weights_optimizer_state_mode_and_random_state_are_restored():
+    x, y = linear_regression()
+    model = nn.Sequential(nn.Linear(4, 16), nn.Dropout(0.2), nn.ReLU(), nn.BatchNorm1d(16), nn.Linear(16, 1))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(3):  # give Adam moments to lose
+        optimizer.zero_grad()
+        nn.functional.mse_loss(model(x[:64]), y[:64]).backward()
+        optimizer.step()
+    model.eval()
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    moments = {k: {n: t.clone() if torch.is_tensor(t) else t for n, t in v.items()}
+               for k, v in optimizer.state_dict()["state"].items()}
+    rng = torch.get_rng_state()
+    parameters = list(model.parameters())
+
+    lr_range_test(model, nn.MSELoss(), x, y, optimizer, steps=40)
+
+    assert all(torch.equal(v, weights[k]) for k, v in model.state_dict().items())
+    for k, v in optimizer.state_dict()["state"].items():
+        assert all(torch.equal(t, moments[k][n]) if torch.is_tensor(t) else t == moments[k][n] for n, t in v.items())
+    assert optimizer.param_groups[0]["lr"] == 1e-3 and not model.training
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert all(a is b for a, b in zip(model.parameters(), parameters))  # the optimizer still holds them
+
+
+def curve(spike: bool, noise: float = 0.0, seed: int = 0):
+    """A range-test curve: flat at 2.3, a descent centred on lr 1e-2 down to 0.3 at lr 1e-1, then blow-up.
+    With ``spike``, the loss jumps to 9 for three steps near lr 1e-6 and comes back."""
+    lrs = [10 ** (-7 + 8 * i / 99) for i in range(100)]
+    generator = torch.Generator().manual_seed(seed)
+    losses = []
+    for i, lr in enumerate(lrs):
+        t = math.log10(lr)
+        value = 0.3 + 2.0 / (1 + math.exp(3 * (t + 2))) + (math.exp(4 * (t + 1)) - 1 if t > -1 else 0)
+        if spike and 12 <= i <= 14:
+            value = 9.0
+        losses.append(value * (1 + noise * torch.randn((), generator=generator).item()))
+    return lrs, losses
+
+
+def naive_steepest(lrs, losses):
+    """The finder that early spikes fool: steepest raw slope anywhere."""
+    slopes = [(losses[i + 1] - losses[i]) / (math.log10(lrs[i + 1]) - math.log10(lrs[i])) for i in range(len(lrs) - 1)]
+    return lrs[min(range(len(slopes)), key=slopes.__getitem__)]
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.03])
+def test_an_early_spike_does_not_fool_the_suggestion(noise):
+    lrs, losses = curve(spike=True, noise=noise)
+    assert naive_steepest(lrs, losses) < 1e-5  # the case is real: the naive finder picks the spike's recovery
+    suggestion, details = suggest_lr(lrs, losses)
+    clean, _ = suggest_lr(*curve(spike=False, noise=noise))
+    assert 1e-3 < suggestion < 1e-1 and suggestion == pytest.approx(clean, rel=0.5)
+    assert details["min_loss_lr"] == pytest.approx(0.1, rel=0.6)
+
+
+def test_a_curve_without_descent_gets_no_suggestion_and_says_why():
+    lrs = [10 ** (-6 + 6 * i / 49) for i in range(50)]
+    suggestion, details = suggest_lr(lrs, [2.3] * 50)
+    assert suggestion is None and "never fell" in details["reason"]
+    suggestion, details = suggest_lr(lrs[:5], [2.3, 2.2, 2.1, float("nan"), 1.0])
+    assert suggestion is None and "only 3 finite losses" in details["reason"]
+
+
+def test_arguments_are_checked():
+    x, y = linear_regression(64)
+    model = nn.Linear(4, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(InvalidValueError, match="end_lr"):
+        lr_range_test(model, nn.MSELoss(), x, y, optimizer, start_lr=1.0, end_lr=0.1)
+    with pytest.raises(InvalidValueError, match="steps"):
+        lr_range_test(model, nn.MSELoss(), x, y, optimizer, steps=0)
+    with pytest.raises(InvalidValueError, match="margin"):
+        suggest_lr([1e-3, 1e-2], [1.0, 0.5], margin=0.5)

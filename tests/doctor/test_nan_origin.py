@@ -1,0 +1,115 @@
+"""The NaN origin: the input, a weight, the first module whose forward output turns non-finite, the
+loss, or the backward pass of a module; found inside training, from the batch that produced it."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from optimlab.doctor import DoctorCallback, diagnose
+from optimlab.doctor.nan_origin import locate_non_finite
+from optimlab.train import fit
+
+
+class Exp(nn.Module):
+    """exp(10 x): overflows to inf in float32 once x > 8.9."""
+
+    def forward(self, x):
+        return torch.exp(10 * x)
+
+
+class SqrtOfPositivePart(nn.Module):
+    """sqrt(x * [x > 0]): finite forward, but sqrt's derivative at 0 is inf, and inf * 0 = NaN backward."""
+
+    def forward(self, x):
+        return torch.sqrt(x * (x > 0))
+
+
+def problem(n=128, features=4, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(n, features, generator=generator), torch.randint(0, 2, (n,), generator=generator)
+
+
+def first_nan(model, x, y, loss_fn=None, lr=0.1, steps=30):
+    torch.manual_seed(0)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    doctor = DoctorCallback(model, optimizer)
+    fit(model, optimizer, x, y, loss_fn=loss_fn or nn.CrossEntropyLoss(), total_steps=steps, batch_size=32,
+        callbacks=[doctor])
+    return doctor.statistics.non_finite
+
+
+def test_forward_overflow_is_traced_to_the_first_module_whose_output_is_not_finite():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), Exp(), nn.Linear(8, 2))
+    with torch.no_grad():
+        model[0].weight.fill_(3.0)  # relu outputs reach ~10 on typical rows: exp(100) = inf
+    x, y = problem()
+    origin = first_nan(model, x, y)
+    assert (origin.kind, origin.module, origin.step) == ("forward", "2", 1)
+    assert "2 (Exp) outputs" in origin.detail and "inf" in origin.detail
+
+
+def test_a_nan_born_in_the_backward_pass_names_the_layer_just_before_it():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), SqrtOfPositivePart(), nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 2))
+    x, y = problem()
+    origin = first_nan(model, x, y)
+    assert (origin.kind, origin.module, origin.step) == ("backward", "0", 1)
+    assert "finite from 2 on" in origin.detail
+
+
+def test_a_nan_in_the_inputs_names_the_feature():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    x, y = problem()
+    x[77, 2] = float("nan")
+    origin = first_nan(model, x, y)
+    assert origin.kind == "input" and "feature 2" in origin.detail and origin.module is None
+
+
+def test_a_non_finite_loss_from_finite_outputs_blames_the_loss():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+
+    def log_loss(output, target):  # log of a possibly negative number: NaN with finite outputs
+        return torch.log(output.squeeze(1) + 0.1).mean()
+
+    x, y = problem()
+    origin = first_nan(model, x, y, loss_fn=log_loss)
+    assert origin.kind == "loss" and origin.step == 1 and "every gradient is finite" in origin.detail
+
+
+def test_weights_that_are_already_non_finite_are_named():
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    with torch.no_grad():
+        model[2].weight[0, 0] = float("inf")
+    x, _ = problem()
+    origin = locate_non_finite(model, (x,), step=5, gradients={"0": False, "2": False}, forward_order=["0", "2"])
+    assert (origin.kind, origin.module, origin.step) == ("weights", "2", 5)
+
+
+def test_the_replay_leaves_batch_norm_statistics_and_the_random_state_alone():
+    model = nn.Sequential(nn.BatchNorm1d(4), nn.Linear(4, 8), nn.Dropout(0.5), Exp(), nn.Linear(8, 2))
+    with torch.no_grad():
+        model[1].weight.fill_(50.0)
+    x, _ = problem()
+    running = model[0].running_mean.clone()
+    state = torch.get_rng_state()
+    origin = locate_non_finite(model, (x,), step=1, gradients={"0": False, "1": False, "4": False},
+                               forward_order=["0", "1", "4"])
+    assert (origin.kind, origin.module, origin.module_type) == ("forward", "3", "Exp")
+    assert torch.equal(model[0].running_mean, running) and torch.equal(torch.get_rng_state(), state)
+
+
+def test_diagnose_reports_the_origin_as_its_first_finding():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), Exp(), nn.Linear(8, 2))
+    with torch.no_grad():
+        model[0].weight.fill_(3.0)
+    x, y = problem()
+    found = diagnose(model, (x, y), nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1), steps=20,
+                     lr_find=False)
+    first = found.findings[0]
+    assert first.rule == "nan_inf" and first.evidence["module"] == "2"
+    assert first.title == "NaN/Inf at step 1: first output by 2 (Exp)"

@@ -1,0 +1,98 @@
+"""The batched shell: K stacked members step exactly as K drop-in optimizers with each member's values."""
+
+import pytest
+import torch
+
+import optimlab.optim
+from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
+from optimlab.optim.shells.batched import BATCHABLE, BatchedOptimizer
+from optimlab.registry import get_registry
+from optimlab.schedules import as_lr_scheduler, create
+
+K = 3
+# Transforms that still read a per-member value as one number; the optimizer's owner knows.
+_SCALAR_ONLY = {"schedule_free_sgd": "schedule_free: max(lr, lr_max) of a (K,) lr needs torch.maximum",
+                "schedule_free_adamw": "schedule_free: max(lr, lr_max) of a (K,) lr needs torch.maximum"}
+BATCHABLE_ENTRIES = [
+    pytest.param(e, id=e.name, marks=[pytest.mark.xfail(reason=_SCALAR_ONLY[e.name], strict=True)]
+                 if e.name in _SCALAR_ONLY else [])
+    for e in get_registry("optimizer") if BATCHABLE in e.capabilities
+]
+
+
+def member_values(entry):
+    """Per-member lr (around the default) and, where there are betas, a per-member first beta."""
+    defaults = {h.name: h.default for h in entry.hyperparameters}
+    values = {"lr": [defaults["lr"] * f for f in (0.5, 1.0, 2.0)]}
+    if isinstance(defaults.get("betas"), tuple):
+        values["betas"] = [(b1, *defaults["betas"][1:]) for b1 in (0.8, 0.85, defaults["betas"][0])]
+    if "weight_decay" in defaults:
+        values["weight_decay"] = [0.0, 0.01, 0.1]
+    return values
+
+
+def gradient(p, t):
+    """A gradient that depends on the parameters, so that a wrong step shows in the next ones."""
+    generator = torch.Generator().manual_seed(t)
+    return 0.5 * p + torch.randn(p.shape, generator=generator) + 0.1 * p.pow(2)
+
+
+@pytest.mark.parametrize("entry", BATCHABLE_ENTRIES)
+def test_each_member_steps_as_the_drop_in_shell_with_its_values(entry):
+    torch.manual_seed(0)
+    shapes = [(4, 3), (3,)]
+    start = [torch.randn(K, *s) for s in shapes]
+    values = member_values(entry)
+    stacked = [p.clone() for p in start]
+    batched = BatchedOptimizer(stacked, entry.name, members=K, **values)
+    batched.train()
+    singles = []
+    for k in range(K):
+        params = [torch.nn.Parameter(p[k].clone()) for p in start]
+        opt = optimlab.optim.create(entry.name, params, **{name: v[k] for name, v in values.items()})
+        getattr(opt, "train", lambda: None)()
+        singles.append((params, opt))
+    for t in range(6):
+        batched.step([torch.stack([gradient(p[k], 10 * t + k) for k in range(K)]) for p in stacked])
+        for k, (params, opt) in enumerate(singles):
+            for p in params:
+                p.grad = gradient(p.detach(), 10 * t + k)
+            opt.step()
+    batched.eval()
+    for k, (params, opt) in enumerate(singles):
+        getattr(opt, "eval", lambda: None)()
+        for p_batched, p_single in zip(stacked, params):
+            torch.testing.assert_close(p_batched[k], p_single.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_schedule_multiplies_every_members_lr_as_lambda_lr_does():
+    schedule = create("cosine", total_steps=5, warmup_steps=2)
+    start = torch.randn(K, 4)
+    stacked = [start.clone()]
+    batched = BatchedOptimizer(stacked, "momentum", members=K, schedule=schedule, lr=[0.1, 0.2, 0.3])
+    for k, lr in enumerate([0.1, 0.2, 0.3]):
+        p = torch.nn.Parameter(start[k].clone())
+        opt = optimlab.optim.create("momentum", [p], lr=lr)
+        scheduler = as_lr_scheduler(opt, schedule)
+        for t in range(5):
+            p.grad = gradient(p.detach(), t)
+            opt.step()
+            scheduler.step()
+        if k == 0:
+            for t in range(5):
+                batched.step([torch.stack([gradient(stacked[0][j], t) for j in range(K)])])
+        torch.testing.assert_close(stacked[0][k], p.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_bad_calls_are_refused_with_the_reason():
+    params = [torch.zeros(K, 2)]
+    with pytest.raises(OptimlabError, match="not elementwise.*matrix"):
+        BatchedOptimizer(params, "muon", members=K)
+    with pytest.raises(InvalidValueError, match="2 values.*3, one a member"):
+        BatchedOptimizer(params, "adam", members=K, lr=[0.1, 0.2])
+    with pytest.raises(InvalidValueError, match="lr"):
+        BatchedOptimizer(params, "adam", members=K, lr=[0.1, -0.2, 0.3])
+    with pytest.raises(UnknownNameError, match="did you mean 'lr'|Did you mean 'lr'"):
+        BatchedOptimizer(params, "adam", members=K, lrr=0.1)
+    with pytest.raises(InvalidValueError, match="leading dim 3"):
+        BatchedOptimizer([torch.zeros(2, 2)], "adam", members=K)

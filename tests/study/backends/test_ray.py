@@ -1,0 +1,24 @@
+"""The Ray backend on a local Ray instance (2 CPUs): the same trials as in-process execution."""
+
+import pytest
+
+from optimlab.study import StudySpec, get_workload, methods_from, run_study
+
+ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'optimlab[ray]'")
+
+
+def test_ray_tasks_run_the_planned_trials(tmp_path):
+    spec = StudySpec.for_workload("r", get_workload("digits-mlp", epochs=1), methods_from("optimizer.name", ["sgd", "adam"]),
+                                  budget=2, seeds=1)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
+    try:
+        result = run_study(spec, tmp_path / "ray", backend="ray", workers=2)
+    finally:
+        ray.shutdown()
+    local = run_study(spec, tmp_path / "local")
+
+    def outcome(records):
+        return {(r.study, r.key): (r.params, r.seed, r.value) for r in records}
+
+    assert len(result.records) == 2 * (2 + 1) and all(r.state == "complete" for r in result.records)
+    assert outcome(result.records) == outcome(local.records)

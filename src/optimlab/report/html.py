@@ -1,0 +1,106 @@
+"""A self-contained HTML page: a title, sections of text, tables and figures, in one file.
+
+Figures are inline SVG (vector, searchable text, no image files); there is no script and no link to
+the network, so a report opens offline, from an e-mail or an issue attachment, exactly as written.
+Every piece of text is escaped; numbers in tables are shown with 4 significant digits.
+
+>>> from optimlab.report import Page
+>>> page = Page("Run 42").section("Metrics").table(["metric", "value"], [["accuracy", 0.9731]])
+>>> '<td class="number">0.9731</td>' in page.render()
+True
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from optimlab.report.figures import to_svg
+
+__all__ = ["Page"]
+
+_STYLE = """
+body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
+color:#222}
+h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.25em;margin-top:1.8em;border-bottom:1px solid #ddd}
+.subtitle{color:#555;margin-top:0}table{border-collapse:collapse;margin:1em 0;font-size:.93em}
+td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}th{background:#f3f3f3}
+td.number{text-align:right;font-variant-numeric:tabular-nums}figure{margin:1.5em 0}figcaption{color:#444;font-size:.9em}
+figure svg{max-width:100%;height:auto}tr.error td:first-child{border-left:4px solid #c0392b}
+tr.warning td:first-child{border-left:4px solid #e67e22}tr.info td:first-child{border-left:4px solid #2980b9}
+.note{color:#666;font-size:.9em}code{background:#f6f6f6;padding:0 .2em}
+"""
+
+
+def _cell(value: Any) -> tuple[str, bool]:
+    """(escaped text, is a number)."""
+    if isinstance(value, bool) or value is None:
+        return html.escape("" if value is None else str(value)), False
+    if isinstance(value, float):
+        return ("nan" if math.isnan(value) else f"{value:.4g}"), True
+    if isinstance(value, int):
+        return str(value), True
+    return html.escape(str(value)), False
+
+
+class Page:
+    """Blocks appended in order, rendered to one HTML document. Each method returns the page."""
+
+    def __init__(self, title: str, subtitle: str | None = None) -> None:
+        self.title = title
+        self._blocks: list[str] = [f"<h1>{html.escape(title)}</h1>"]
+        if subtitle:
+            self._blocks.append(f'<p class="subtitle">{html.escape(subtitle)}</p>')
+
+    def section(self, heading: str, text: str | None = None) -> Page:
+        """A new section heading, optionally followed by a paragraph."""
+        self._blocks.append(f"<h2>{html.escape(heading)}</h2>")
+        return self.paragraph(text) if text else self
+
+    def paragraph(self, text: str, *, note: bool = False) -> Page:
+        """A paragraph of plain text (escaped); ``note`` sets it in small grey type."""
+        css = ' class="note"' if note else ""
+        self._blocks.append(f"<p{css}>{html.escape(text)}</p>")
+        return self
+
+    def table(self, columns: Sequence[str], rows: Sequence[Sequence[Any]], *,
+              row_classes: Sequence[str] | None = None, caption: str | None = None) -> Page:
+        """A table; ``row_classes`` tags rows (``error``/``warning``/``info`` get a coloured edge)."""
+        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+        body = []
+        for i, row in enumerate(rows):
+            cells = []
+            for value in row:
+                text, number = _cell(value)
+                cells.append(f'<td class="number">{text}</td>' if number else f"<td>{text}</td>")
+            css = f' class="{html.escape(row_classes[i])}"' if row_classes else ""
+            body.append(f"<tr{css}>{''.join(cells)}</tr>")
+        title = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+        self._blocks.append(f"<table>{title}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+        return self
+
+    def figure(self, figure: Figure, caption: str | None = None) -> Page:
+        """A matplotlib figure, inlined as SVG."""
+        text = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+        self._blocks.append(f"<figure>{to_svg(figure)}{text}</figure>")
+        return self
+
+    def render(self) -> str:
+        body = "\n".join(self._blocks)
+        return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+                f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+                f"<title>{html.escape(self.title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n{body}\n"
+                f"</body>\n</html>\n")
+
+    def write(self, path: str | os.PathLike[str]) -> Path:
+        """Write the page to ``path`` (folders created); returns the path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.render(), encoding="utf-8")
+        return path

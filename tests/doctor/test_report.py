@@ -1,0 +1,39 @@
+"""The doctor's report page and the LR range plot."""
+
+from __future__ import annotations
+
+import html.parser
+
+from doctor.setups import Setup, mlp, pixels
+from optimlab.doctor.report import plot_lr_range, write_html
+
+
+class Text(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.words, self.svgs = [], 0
+
+    def handle_starttag(self, tag, attrs):
+        self.svgs += tag == "svg"
+
+    def handle_data(self, data):
+        self.words.append(data)
+
+
+def test_the_report_shows_the_ranked_findings_and_every_figure(tmp_path):
+    diagnosis = Setup(mlp, pixels, "sgd", 0.1).diagnose(steps=60)
+    path = write_html(diagnosis, tmp_path / "doctor.html")
+    parser = Text()
+    parser.feed(path.read_text(encoding="utf-8"))
+    text = " ".join(parser.words)
+    first = diagnosis.findings[0]
+    assert first.rule == "input_scale" and first.title in text and first.recommendation in text
+    assert len(diagnosis.findings) > 2 and text.index(first.title) < text.index(diagnosis.findings[-1].title)
+    # LR curve, loss, gradient heat map, update ratios, activation histograms
+    assert parser.svgs == 5 and "Learning-rate range test" in text and "gradient_norm" in text
+    assert "Gradient norm by layer and step" in text  # figure text stays text
+
+
+def test_the_lr_range_plot_is_written_in_the_format_asked(tmp_path):
+    diagnosis = Setup(mlp, pixels, "adam", 1e-3).diagnose(steps=5)
+    assert plot_lr_range(diagnosis.lr_range, tmp_path / "lr.svg").read_text().count("<svg") == 1

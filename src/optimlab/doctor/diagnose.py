@@ -30,7 +30,7 @@ from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE_INT
 from optimlab.train.loop import Callback, TrainState, fit
 
-__all__ = ["Diagnosis", "DoctorCallback", "diagnose", "diagnose_recipe"]
+__all__ = ["Diagnosis", "DoctorCallback", "diagnose", "diagnose_recipe", "lr_range_test_recipe"]
 
 
 @dataclasses.dataclass
@@ -177,6 +177,16 @@ def diagnose(
     return doctor.diagnosis(lr_range, rule_options=rule_options)
 
 
+def _built_at_peak_lr(recipe: Any) -> Any:
+    """Build ``recipe`` with every group at its peak lr: the scheduler's step 0 (0 under a warmup) undone."""
+    from optimlab.build import build
+
+    built = build(recipe)
+    for group in built.optimizer.param_groups:
+        group["lr"] = group.get("initial_lr", group["lr"])
+    return built
+
+
 def diagnose_recipe(recipe: Any, *, steps: int | None = None, lr_find: bool = True,
                     max_steps: int = 300) -> Diagnosis:
     """Build ``recipe`` (:func:`optimlab.build.build`) and diagnose it at its peak lr, on its training
@@ -184,11 +194,16 @@ def diagnose_recipe(recipe: Any, *, steps: int | None = None, lr_find: bool = Tr
 
     The schedule is left out on purpose: a warmup would hide what the peak lr does.
     """
-    from optimlab.build import build
-
-    built = build(recipe)
-    for group in built.optimizer.param_groups:  # undo the scheduler's step 0 (0 under a warmup)
-        group["lr"] = group.get("initial_lr", group["lr"])
+    built = _built_at_peak_lr(recipe)
     length = steps if steps is not None else min(built.total_steps, max_steps)
     return diagnose(built.model, built.splits, built.loss_fn, built.optimizer, steps=length,
                     batch_size=recipe.training.batch_size, lr_find=lr_find, seed=recipe.training.seed)
+
+
+def lr_range_test_recipe(recipe: Any, **options: Any) -> LRRangeResult:
+    """The LR range test of ``recipe``'s model and optimizer on its training split, with its batch size
+    and seed; ``options`` go to :func:`optimlab.doctor.lr_range_test` (``start_lr``, ``end_lr``, ``steps``)."""
+    built = _built_at_peak_lr(recipe)
+    x, y = _training_tensors(built.splits)
+    return lr_range_test(built.model, built.loss_fn, x.to(built.device), y.to(built.device), built.optimizer,
+                         batch_size=recipe.training.batch_size, seed=recipe.training.seed, **options)

@@ -393,8 +393,8 @@ def nan_inf(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Find
                     {"training.grad_clip_norm": 1.0}),
         "forward": (f"training: grad_clip_norm 1.0 and a lower lr, so that {origin.module} cannot overflow",
                     {"training.grad_clip_norm": 1.0}),
-        "loss": ("loss: check the targets (in range, finite) and compute the loss from logits "
-                 "(cross_entropy), not from probabilities (log of 0)", {}),
+        "loss": (("loss: check the targets (in range, finite) and compute the loss from logits "
+                  "(cross_entropy), not from probabilities (log of 0)"), {}),
         "backward": (f"model: guard the operation after {origin.module} (add an eps inside sqrt/log/division)",
                      {}),
     }

@@ -1,0 +1,55 @@
+"""``optimlab lr-find``: the LR range test of a recipe: a suggested lr, and the curve behind it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from optimlab.cli import _options as o
+from optimlab.cli._output import Output
+
+EXAMPLES = """Examples:
+  optimlab lr-find --dataset digits --optimizer adam
+  optimlab lr-find recipe.yaml --plot lr.png
+  optimlab lr-find --dataset mnist1d --model cnn --optimizer sgd --start-lr 1e-5 --end-lr 10 --sweep-steps 200
+  optimlab lr-find recipe.yaml --format json
+"""
+
+
+def lr_find(
+    recipe_path: o.RecipeArg = None,
+    dataset: o.DatasetOpt = None, scaling: o.ScalingOpt = None, model: o.ModelOpt = None,
+    width: o.WidthOpt = None, depth: o.DepthOpt = None, init: o.InitOpt = None, act: o.ActOpt = None,
+    norm: o.NormOpt = None, optimizer: o.OptimizerOpt = None, lr: o.LrOpt = None,
+    weight_decay: o.WeightDecayOpt = None, batch_size: o.BatchOpt = None, seed: o.SeedOpt = None,
+    device: o.DeviceOpt = None, precision: o.PrecisionOpt = None,
+    start_lr: Annotated[float, typer.Option("--start-lr", help="Smallest lr of the sweep.")] = 1e-7,
+    end_lr: Annotated[float, typer.Option("--end-lr", help="Largest lr of the sweep.")] = 10.0,
+    sweep_steps: Annotated[int, typer.Option("--sweep-steps", help="Steps of the sweep.")] = 100,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Draw the curve to this .png or .svg.")] = None,
+    fmt: o.FormatOpt = "human",
+) -> None:
+    """Sweep the lr exponentially over a short run (Smith 2017) and suggest one; the model is restored."""
+    from optimlab.doctor import lr_range_test_recipe
+
+    flags = {k: v for k, v in locals().items() if k in o.RECIPE_FLAGS}
+    recipe = o.recipe_from_options(recipe_path, flags)
+    result = lr_range_test_recipe(recipe, start_lr=start_lr, end_lr=end_lr, steps=sweep_steps)
+    if plot is not None:
+        from optimlab.doctor.report import plot_lr_range
+
+        plot_lr_range(result, plot)
+    output = Output(fmt)
+    if fmt == "json":
+        output.result("", {**result.to_dict(), "recipe_id": recipe.id, "plot": str(plot) if plot else None})
+        return
+    rows = [("suggested lr", result.suggestion if result.suggestion is not None else "none"),
+            ("steepest descent at", result.steepest_lr if result.steepest_lr is not None else "-"),
+            ("lowest loss at", result.min_loss_lr if result.min_loss_lr is not None else "-"),
+            ("diverged at", result.stopped_at if result.stopped_at is not None else "did not diverge")]
+    output.table(f"LR range test of {recipe.optimizer.name} on {recipe.data.name}", ("", "lr"), rows)
+    output.result(result.reason)
+    if plot is not None:
+        output.result(f"wrote {plot}")

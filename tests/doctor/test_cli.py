@@ -1,0 +1,57 @@
+"""The ``doctor`` and ``lr-find`` verbs: recipe flags in, ranked findings (human or JSON) and files out.
+
+The verbs are registered on a local app here, the way ``optimlab.cli.app`` registers them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import typer
+
+from optimlab.cli import doctor_cmd, lr_find_cmd
+from optimlab.errors import OptimlabError
+
+app = typer.Typer(rich_markup_mode=None, add_completion=False)
+app.command("doctor", epilog=doctor_cmd.EXAMPLES)(doctor_cmd.doctor)
+app.command("lr-find", epilog=lr_find_cmd.EXAMPLES)(lr_find_cmd.lr_find)
+
+
+def run(capsys, *argv):
+    typer.main.get_command(app).main(args=list(argv), prog_name="optimlab", standalone_mode=False)
+    return capsys.readouterr().out
+
+
+def test_doctor_ranks_the_root_cause_first_in_json_and_writes_the_report(capsys, tmp_path):
+    out = run(capsys, "doctor", "--dataset", "iris", "--scaling", "none", "--optimizer", "sgd", "--lr", "30",
+              "--steps", "40", "--html", str(tmp_path / "d.html"), "--format", "json")
+    data = json.loads(out)
+    assert data["findings"][0]["rule"] == "lr_too_high" and not data["healthy"]
+    assert data["lr_range"]["suggestion"] < 30 and (tmp_path / "d.html").read_text().count("<svg") >= 3
+    assert data["steps"] <= 40
+
+
+def test_doctor_prints_a_table_for_people(capsys):
+    out = run(capsys, "doctor", "--dataset", "iris", "--scaling", "standardize", "--steps", "30", "--no-lr-find")
+    assert ("Findings after 30 steps" in out or "No findings after 30 steps" in out) and "LR range" not in out
+
+
+def test_lr_find_suggests_an_lr_and_draws_the_curve(capsys, tmp_path):
+    out = run(capsys, "lr-find", "--dataset", "iris", "--scaling", "standardize", "--optimizer", "sgd",
+              "--sweep-steps", "60", "--plot", str(tmp_path / "lr.svg"), "--format", "json")
+    data = json.loads(out)
+    assert len(data["lrs"]) == len(data["losses"]) > 10 and data["plot"].endswith("lr.svg")
+    assert data["suggestion"] is None or 1e-7 <= data["suggestion"] <= 10
+    assert "<svg" in (tmp_path / "lr.svg").read_text()
+
+
+def test_bad_flags_name_the_field(capsys):
+    with pytest.raises(OptimlabError, match="relu"):
+        run(capsys, "doctor", "--act", "rleu", "--steps", "5")
+    with pytest.raises(OptimlabError, match="end_lr"):
+        run(capsys, "lr-find", "--dataset", "iris", "--start-lr", "1", "--end-lr", "0.1")
+
+
+@pytest.mark.parametrize("verb", [doctor_cmd, lr_find_cmd])
+def test_every_verb_carries_examples(verb):
+    assert verb.EXAMPLES.startswith("Examples:") and "optimlab " in verb.EXAMPLES

@@ -84,6 +84,26 @@ def test_a_schedule_multiplies_every_members_lr_as_lambda_lr_does():
         torch.testing.assert_close(stacked[0][k], p.detach(), rtol=1e-5, atol=1e-6)
 
 
+def test_members_stepped_in_chunks_keep_their_own_values(monkeypatch):
+    """Chunks of members (for cache locality) slice per-member values and the schedule's lr with them."""
+    import optimlab.optim.shells.batched as shell
+
+    schedule = create("cosine", total_steps=4)
+    lrs, start = [0.1, 0.2, 0.3, 0.4, 0.5], torch.randn(5, 4)
+    results = []
+    for chunk_floats in (4, 8, 1 << 19):  # one member a chunk, two, all five
+        monkeypatch.setattr(shell, "CHUNK_FLOATS", chunk_floats)
+        stacked = [start.clone()]
+        opt = BatchedOptimizer(stacked, "adam", members=5, schedule=schedule, lr=lrs, betas=[(b, 0.999) for b in
+                                                                                           (0.8, 0.9, 0.9, 0.7, 0.9)])
+        assert len(opt._chunks) == {4: 5, 8: 3, 1 << 19: 1}[chunk_floats]
+        for t in range(4):
+            opt.step([torch.stack([gradient(stacked[0][k], t) for k in range(5)])])
+        results.append(stacked[0])
+    torch.testing.assert_close(results[0], results[2], rtol=0, atol=0)
+    torch.testing.assert_close(results[1], results[2], rtol=0, atol=0)
+
+
 def test_bad_calls_are_refused_with_the_reason():
     params = [torch.zeros(K, 2)]
     with pytest.raises(OptimlabError, match="not elementwise.*matrix"):

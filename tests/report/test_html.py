@@ -10,7 +10,7 @@ from optimlab.report import Page, figures
 class Outline(html.parser.HTMLParser):
     """Collects tags, attributes and text; checks that every opened element is closed in order."""
 
-    VOID = {"meta", "br", "img", "hr", "input", "link"}
+    VOID = frozenset({"meta", "br", "img", "hr", "input", "link"})
 
     def __init__(self):
         super().__init__()

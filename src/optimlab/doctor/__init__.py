@@ -6,7 +6,13 @@ reads a good learning rate off a short sweep (:mod:`.lr_range`). Use :func:`diag
 :class:`DoctorCallback` inside :func:`optimlab.train.fit`, or ``optimlab doctor`` from the shell.
 """
 
-from optimlab.doctor.diagnose import Diagnosis, DoctorCallback, diagnose, diagnose_recipe, lr_range_test_recipe
+from optimlab.doctor.diagnose import (
+    Diagnosis,
+    DoctorCallback,
+    diagnose,
+    diagnose_recipe,
+    lr_range_test_recipe,
+)
 from optimlab.doctor.findings import Finding, rank
 from optimlab.doctor.instruments import INSTRUMENTS, Instruments, InstrumentSchedule, RunStatistics
 from optimlab.doctor.lr_range import LRRangeResult, lr_range_test, suggest_lr

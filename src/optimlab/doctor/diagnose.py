@@ -1,12 +1,13 @@
 """Diagnose a training setup: run it briefly with the instruments on, then apply the rules.
 
->>> import torch, optimlab
+>>> import torch
 >>> from torch import nn
+>>> from optimlab.doctor import diagnose
 >>> x, y = torch.rand(256, 8) * 255, torch.randint(0, 3, (256,))       # pixels, not standardized
 >>> model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3))
->>> found = optimlab.diagnose(model, (x, y), nn.CrossEntropyLoss(), steps=60, lr_find=False)
->>> found.findings[0].rule
-'input_scale'
+>>> found = diagnose(model, (x, y), nn.CrossEntropyLoss(), steps=60, lr_find=False)
+>>> found.findings[0].rule, found.findings[0].recipe_changes
+('input_scale', {'data.scaling': 'standardize'})
 
 Three doors lead here: :func:`diagnose` (Python), :class:`DoctorCallback` (inside
 :func:`optimlab.train.fit`), and ``optimlab doctor`` (:func:`diagnose_recipe`).
@@ -75,11 +76,12 @@ class Diagnosis:
 
 
 class DoctorCallback(Callback):
-    """Instruments a :func:`optimlab.train.fit` run; :meth:`diagnosis` turns what they saw into findings.
+    """Instruments a :func:`optimlab.train.fit` run; :meth:`diagnosis` turns what they saw into findings::
 
-    >>> doctor = DoctorCallback(model, optimizer)                       # doctest: +SKIP
-    >>> fit(model, optimizer, x, y, loss_fn=loss_fn, total_steps=300, batch_size=32, callbacks=[doctor])
-    >>> for finding in doctor.diagnosis().findings: print(finding.title)
+        doctor = DoctorCallback(model, optimizer)
+        fit(model, optimizer, x, y, loss_fn=loss_fn, total_steps=300, batch_size=32, callbacks=[doctor])
+        for finding in doctor.diagnosis().findings:
+            print(finding.title, "->", finding.recommendation)
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, *,

@@ -53,7 +53,7 @@ class Instrument:
 
 
 INSTRUMENTS: tuple[Instrument, ...] = (
-    Instrument("loss", "every step", "free: the loop reads it anyway"),
+    Instrument("loss, loss_trend", "every step", "free: the loop reads the loss anyway; rules read its trend"),
     Instrument("gradient_norm", "every step",
                "one foreach norm over all gradients + a sum: ~3% of a digits-MLP step"),
     Instrument("non_finite", "every step", "fused into the gradient norm (one scalar read)"),
@@ -115,6 +115,7 @@ class LayerInfo:
     bias_std: float | None
     activation: str | None = None  # registry name of the activation this layer feeds (forward order)
     activation_module: str | None = None
+    normalized: bool = False  # a norm layer runs between this layer and its activation
 
     @property
     def has_weight_matrix(self) -> bool:
@@ -128,7 +129,7 @@ class OutputStats:
     mean: float
     std: float  # over every element
     max_abs: float
-    spread: float = float("nan")  # Linear/Conv outputs: std across examples, averaged over units
+    spread: float = float("nan")  # std across examples, averaged over units (Linear/Conv and activations)
     saturated_fraction: float | None = None  # saturating activations
     active_units: Tensor | None = None  # ReLU family: bool per unit, positive for some example
     sample: Tensor | None = None  # activations: up to HISTOGRAM_SAMPLE values
@@ -261,12 +262,18 @@ _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 class Instruments:
     """Attaches the instruments to a model and its optimizer, and records into :class:`RunStatistics`.
 
-    >>> instruments = Instruments(model, optimizer)          # doctest: +SKIP
-    >>> instruments.start(step=0)
-    >>> for step in range(1, steps + 1):
-    ...     loss = loss_fn(model(x), y); optimizer.zero_grad(); loss.backward(); optimizer.step()
-    ...     instruments.record_step(step, loss.item(), optimizer.param_groups[0]["lr"])
-    >>> instruments.stop(); instruments.statistics.layer_grad_norms()
+    In a hand-written loop::
+
+        instruments = Instruments(model, optimizer)
+        instruments.start(step=0)
+        for step in range(1, steps + 1):
+            loss = loss_fn(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            instruments.record_step(step, loss.item(), optimizer.param_groups[0]["lr"])
+        instruments.stop()
+        instruments.statistics.layer_grad_norms()  # (steps, layers)
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer,
@@ -443,9 +450,10 @@ class Instruments:
             if name in self._saturating:
                 derivative = SATURATION_DERIVATIVE[self.statistics.activations[name]](y)
                 record.saturated_fraction = (derivative < SATURATED_BELOW).float().mean().item()
+            rows = _as_rows(y, _units_axis(y, self._last_layer_is_conv))
+            record.spread = rows.std(0).mean().item() if rows.shape[0] > 1 else 0.0
             if name in self._relu_family:
-                axis = _units_axis(y, self._last_layer_is_conv)
-                record.active_units = (_as_rows(y, axis) > 0).any(0)
+                record.active_units = (rows > 0).any(0)
             self._record(name, record)
 
         return hook
@@ -467,7 +475,8 @@ class Instruments:
             self._apply_forward_order()
 
     def _apply_forward_order(self) -> None:
-        """Sort layers by when they ran, and pair each activation with the layer that feeds it."""
+        """Sort layers by when they ran; pair each activation with the layer that feeds it, and note the
+        layers whose output a norm layer rescales on the way."""
         stats = self.statistics
         position = {name: i for i, name in enumerate(stats.forward_order)}
         previous: LayerInfo | None = None
@@ -475,8 +484,12 @@ class Instruments:
             if name in stats.activations:
                 if previous is not None and previous.activation is None:
                     previous.activation, previous.activation_module = stats.activations[name], name
-            elif stats.layers[stats.layer_index(name)].has_weight_matrix:
-                previous = stats.layers[stats.layer_index(name)]
+                continue
+            layer = stats.layers[stats.layer_index(name)]
+            if layer.has_weight_matrix:
+                previous = layer
+            elif "Norm" in layer.kind and previous is not None and previous.activation is None:
+                previous.normalized = True
         order = sorted(range(len(stats.layers)),
                        key=lambda i: (position.get(stats.layers[i].name, len(position)), i))
         new_index = {old: new for new, old in enumerate(order)}

@@ -115,7 +115,10 @@ def _negative_bias(stats: RunStatistics, layer: LayerInfo) -> bool:
 
 
 def _weight_layers(stats: RunStatistics) -> list[tuple[int, LayerInfo]]:
-    return [(i, layer) for i, layer in enumerate(stats.layers) if layer.has_weight_matrix]
+    """Linear/Conv layers in forward order, leaving out any that never ran (no gradient to judge)."""
+    ran = set(stats.forward_order)
+    return [(i, layer) for i, layer in enumerate(stats.layers)
+            if layer.has_weight_matrix and (not ran or layer.name in ran)]
 
 
 def _layer_rms_gradients(stats: RunStatistics, first: int | None = None) -> tuple[list[LayerInfo], Tensor] | None:
@@ -215,18 +218,22 @@ def _describe_features(low: Tensor, high: Tensor, rms: Tensor, varying: Tensor) 
     accepts={"off_by": _ABOVE_ONE, "warn_change": _ABOVE_ONE, "error_change": _ABOVE_ONE},
 )
 def init_scale(stats: RunStatistics, lr_range: LRRangeResult | None = None, *, off_by: float = 2.0,
-               warn_change: float = 10.0, error_change: float = 1000.0) -> Finding | None:
-    """Weight gain off by ``off_by`` x AND the signal shrinking or growing that much through the layers.
+               warn_change: float = 30.0, error_change: float = 1000.0) -> Finding | None:
+    """Weight gain off by ``off_by`` x AND the signal shrinking or growing ``warn_change`` x through the layers.
 
-    The signal is each Linear/Conv output's spread across examples at the first step; a shallow net
-    with PyTorch's default init (0.41x He's scale for ReLU) keeps it and is not flagged.
+    The signal is the spread across examples of each activation's output at the first step; a shallow
+    net with PyTorch's default init (0.41x He's scale for ReLU) keeps it and is not flagged, nor is a net
+    whose norm layers reset the scale.
     """
     layers = [layer for _, layer in _weight_layers(stats) if layer.activation is not None]
     problem = _init_problem(layers, off_by)
     first = stats.detailed_steps[0] if stats.detailed_steps else None
-    if problem is None or first is None or len(layers) < 2 or any(_negative_bias(stats, layer) for layer in layers):
+    if problem is None or first is None or len(layers) < 2 or any(layer.normalized for layer in layers):
+        return None  # norm layers set the signal's scale, whatever the init
+    if any(_negative_bias(stats, layer) for layer in layers):
         return None  # negative biases cut the signal, not the weights: dead_units reports them
-    records = [stats.outputs.get(layer.name, {}).get(first) for layer in layers]
+    # The signal is what the activations pass on; in a residual net it is the stream after each block.
+    records = [stats.outputs.get(layer.activation_module, {}).get(first) for layer in layers]  # type: ignore[arg-type]
     if any(r is None for r in records):
         return None
     # The chain ends where the spread is exactly 0 (nothing varies below: an underflow), and after a
@@ -244,18 +251,19 @@ def init_scale(stats: RunStatistics, lr_range: LRRangeResult | None = None, *, o
         return None
     mean, activation, scheme = problem
     direction = "shrinks" if change < 1 else "grows"
-    chain = ", ".join(f"{_label(stats, layer.name)} {_g(s.spread)}" for layer, s in zip(layers, spreads))  # type: ignore[union-attr]
+    chain = ", ".join(f"{_label(stats, layer.activation_module)} {_g(s.spread)}"  # type: ignore[arg-type]
+                      for layer, s in zip(layers, spreads))
     return Finding(
         rule="init_scale", severity="error" if strength >= error_change else "warning",
         title=f"Init scale off: weights are {_g(mean)}x the scale {activation} needs; the signal {direction} "
               f"{_g(strength)}x through {len(layers)} layers",
         explanation=(f"std(W) sqrt(fan_in) / gain({activation}) averages {_g(mean)} over the layers (1 keeps "
-                     f"the signal's scale). At step {first} the spread of each layer's output across examples "
-                     f"is: {chain}."),
+                     f"the signal's scale). At step {first} the spread across examples of each activation's "
+                     f"output is: {chain}."),
         recommendation=f"init: {scheme} for {activation} layers",
         recipe_changes={"model.init": scheme},
         evidence={"init_ratio": mean, "signal_change": change, "step": first,
-                  "layer_output_spread": {layer.name: s.spread for layer, s in zip(layers, spreads)}},  # type: ignore[union-attr]
+                  "activation_spread": {layer.activation_module: s.spread for layer, s in zip(layers, spreads)}},  # type: ignore[union-attr]
         score=_score(strength / warn_change),
         # A shrinking signal leaves the biases in charge, and units whose bias is negative go silent.
         explains=("plateau", "lr_too_low") + (("dead_units",) if change < 1 else ()),

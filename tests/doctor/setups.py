@@ -100,13 +100,14 @@ class Setup:
     optimizer: str
     lr: float
     loss: nn.Module = dataclasses.field(default_factory=nn.CrossEntropyLoss)
+    steps: int = 200
 
     def diagnose(self, **options: Any) -> Any:
         from optimlab.doctor import diagnose
 
         model = self.model()
         optimizer = OPTIMIZERS[self.optimizer](model.parameters(), self.lr)
-        return diagnose(model, self.data(), self.loss, optimizer, batch_size=32, **{"steps": 200, **options})
+        return diagnose(model, self.data(), self.loss, optimizer, batch_size=32, **{"steps": self.steps, **options})
 
 
 def regression() -> tuple[Tensor, Tensor]:
@@ -137,6 +138,26 @@ def noisy_labels() -> tuple[Tensor, Tensor]:
                           torch.randint(0, 10, (len(y),), generator=generator), y)
 
 
+def resnet() -> nn.Module:
+    import optimlab.models
+
+    torch.manual_seed(0)
+    return optimlab.models.create("resnet", (1, 8, 8), 10, norm="batch", init="kaiming_normal")
+
+
+def transformer() -> nn.Module:
+    import optimlab.models
+
+    torch.manual_seed(0)
+    return optimlab.models.create("transformer", (8, 8), 10)
+
+
+def rows_as_sequences() -> tuple[Tensor, Tensor]:
+    """Each 8x8 digit as a sequence of 8 rows of 8 features."""
+    x, y = standardized()
+    return x.reshape(-1, 8, 8), y
+
+
 HEALTHY: dict[str, Setup] = {
     "relu mlp, He init, Adam 1e-3": Setup(lambda: mlp(init="he"), standardized, "adam", 1e-3),
     "relu mlp, PyTorch init, Adam 3e-3": Setup(mlp, standardized, "adam", 3e-3),
@@ -147,6 +168,8 @@ HEALTHY: dict[str, Setup] = {
                                            "momentum", 0.05),
     "layer-norm gelu mlp, Adam 1e-3": Setup(lambda: normalized_mlp(nn.LayerNorm, nn.GELU), standardized, "adam", 1e-3),
     "deep relu mlp, He init, momentum 0.01": Setup(lambda: mlp(depth=6, init="he"), standardized, "momentum", 0.01),
+    "optimlab resnet, batch norm, He init, momentum 0.05": Setup(resnet, standardized, "momentum", 0.05, steps=100),
+    "optimlab transformer on rows, Adam 1e-3": Setup(transformer, rows_as_sequences, "adam", 1e-3, steps=100),
     "regression mlp, MSE, Adam 1e-3": Setup(lambda: mlp(inputs=8, outputs=1, width=64, depth=1), regression,
                                             "adam", 1e-3, nn.MSELoss()),
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 from torch import nn
 
 from doctor.setups import (
@@ -163,3 +164,18 @@ def test_thresholds_are_options_checked_against_their_ranges():
         run_rules(stats, options={"dead_units": {"warn_fraction": 2.0}})
     with pytest.raises(UnknownNameError, match="dead_units"):
         run_rules(stats, options={"dead_unit": {}})
+
+
+def test_norm_layers_exempt_a_default_init_from_the_init_scale_rule():
+    def deep(norm):
+        torch.manual_seed(0)
+        layers = [nn.Linear(64, 64), *([norm(64)] if norm else []), nn.ReLU()]
+        for _ in range(7):
+            layers += [nn.Linear(64, 64), *([norm(64)] if norm else []), nn.ReLU()]
+        return nn.Sequential(*layers, nn.Linear(64, 10))
+
+    plain = Setup(lambda: deep(None), standardized, "adam", 1e-3).diagnose(steps=30, lr_find=False)
+    normalized = Setup(lambda: deep(nn.LayerNorm), standardized, "adam", 1e-3).diagnose(steps=30, lr_find=False)
+    assert "init_scale" in {f.rule for f in plain.findings}
+    hidden = [layer for layer in normalized.statistics.layers if layer.has_weight_matrix][:-1]
+    assert normalized.healthy and len(hidden) == 8 and all(layer.normalized for layer in hidden)

@@ -592,8 +592,10 @@ def lr_too_high(stats: RunStatistics, lr_range: LRRangeResult | None = None, *, 
     losses = _finite(stats.losses)
     seen: list[str] = []
     errors = 0
-    grew_to_nan = (stats.non_finite is not None and stats.non_finite.kind in ("forward", "weights", "loss")
-                   and len(losses) >= 2)
+    origin = stats.non_finite
+    blew_up = origin is not None and (origin.kind in ("forward", "weights") or origin.kind == "loss" and (
+        origin.largest_output is None or origin.largest_output > 1e4))  # not a log(0) on sane outputs
+    grew_to_nan = blew_up and len(losses) >= 2
     if grew_to_nan:
         seen.append(f"the loss went from {_g(start)} to NaN/Inf at step {stats.non_finite.step}")  # type: ignore[union-attr]
         errors += 1

@@ -55,7 +55,7 @@ def postgres_url():
     try:
         yield f"postgresql+psycopg2://optimlab@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], check=False, capture_output=True)
         shutil.rmtree(data, ignore_errors=True)
 
 

@@ -28,7 +28,7 @@ def study(tmp_path):
 
 def running_trial(study, storage, owner):
     study.enqueue_trial({}, user_attrs={"key": "tune/0"})
-    trial, trial_id = pop_waiting(study, storage)
+    _, trial_id = pop_waiting(study, storage)
     if owner is not None:
         storage.set_trial_system_attr(trial_id, OWNER_ATTR, owner)
     return trial_id

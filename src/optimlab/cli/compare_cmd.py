@@ -74,7 +74,15 @@ def compare(
     """Tune each method with the same budget, rerun its best config on fresh seeds, report with CIs."""
     import torch
 
-    from optimlab.study import SearchSpace, StudySpec, get_workload, load_spec, methods_from, run_study, write_report
+    from optimlab.study import (
+        SearchSpace,
+        StudySpec,
+        get_workload,
+        load_spec,
+        methods_from,
+        run_study,
+        write_report,
+    )
     from optimlab.study.export import write_tables
     from optimlab.study.protocols import SEEDS
 

@@ -17,13 +17,29 @@ from optimlab.study.protocols import Method, StudySpec, methods_from
 from optimlab.study.run import StudyResult, load_spec, run_study
 from optimlab.study.space import Dimension, SearchSpace
 from optimlab.study.storage import TrialRecord, open_storage
-from optimlab.study.workloads import Workload, get_workload, workload_names
 from optimlab.study.worker import work
+from optimlab.study.workloads import Workload, get_workload, workload_names
 
 __all__ = [
-    "SearchSpace", "Dimension", "Method", "StudySpec", "methods_from", "Workload", "get_workload",
-    "workload_names", "run_study", "load_spec", "StudyResult", "TrialRecord", "open_storage", "work",
-    "leaderboard", "LeaderboardRow", "confidence_interval", "performance_profiles", "write_report",
+    "Dimension",
+    "LeaderboardRow",
+    "Method",
+    "SearchSpace",
+    "StudyResult",
+    "StudySpec",
+    "TrialRecord",
+    "Workload",
+    "confidence_interval",
+    "get_workload",
+    "leaderboard",
+    "load_spec",
+    "methods_from",
+    "open_storage",
+    "performance_profiles",
+    "run_study",
+    "work",
+    "workload_names",
+    "write_report",
 ]
 
 

@@ -30,15 +30,15 @@ from optimlab.study.protocols import SEEDS, TUNE, StudySpec
 from optimlab.study.storage import TrialRecord
 
 __all__ = [
+    "LeaderboardRow",
     "Summary",
     "confidence_interval",
-    "t_quantile_975",
-    "LeaderboardRow",
     "leaderboard",
-    "time_to_target",
-    "sensitivity",
-    "seed_band",
     "performance_profiles",
+    "seed_band",
+    "sensitivity",
+    "t_quantile_975",
+    "time_to_target",
 ]
 
 # Student's t 0.975 quantiles for 1..30 degrees of freedom (scipy.stats.t.ppf(0.975, df), 4 decimals).

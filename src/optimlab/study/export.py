@@ -16,7 +16,7 @@ from typing import Any
 from optimlab.study.analysis import LeaderboardRow
 from optimlab.study.storage import TrialRecord
 
-__all__ = ["trial_rows", "leaderboard_rows", "write_tables"]
+__all__ = ["leaderboard_rows", "trial_rows", "write_tables"]
 
 
 def trial_rows(records: Sequence[TrialRecord]) -> list[dict[str, Any]]:

@@ -67,15 +67,18 @@ class PlannedTrial:
     seed: int
 
 
-def lr_range(optimizer: str) -> tuple[float, float]:
+def lr_range(optimizer: str, base: str | None = None) -> tuple[float, float]:
     """The learning-rate range tuned by default: 4 decades, ``center / 100`` to ``center * 100``.
 
     The center is the optimizer's default lr, except for optimizers whose step grows with the gradient
     (the SGD family), whose torch default (1e-3) is a placeholder rather than a tuned value: their
     center is 1e-2, so their range is the base grid 1e-4..1 of the issue. Which kind an optimizer is,
-    is measured, not listed: one step from fresh state on gradients 1 and 100.
+    is measured, not listed: one step from fresh state on gradients 1 and 100. A wrapper (lookahead,
+    sam) steps with its ``base`` optimizer's lr: the range is the base's.
     """
     entry = get_registry("optimizer").get(optimizer)
+    if "wrapper" in entry.capabilities:
+        return lr_range(base or entry.obj.default_base)
     center = next(h.default for h in entry.hyperparameters if h.name == "lr")
     steps = []
     for gradient in (1.0, 100.0):
@@ -138,7 +141,8 @@ class StudySpec:
     def space_for(self, method: Method) -> SearchSpace:
         if self.space is not None:
             return self.space
-        low, high = lr_range(self.method_recipe(method).optimizer.name)
+        optimizer = self.method_recipe(method).optimizer
+        low, high = lr_range(optimizer.name, optimizer.options.get("base"))
         return SearchSpace((Dimension("optimizer.lr", low=low, high=high, log=True),))
 
     def tune_plan(self, method: Method) -> list[PlannedTrial]:

@@ -20,7 +20,7 @@ from optimlab.study.analysis import LeaderboardRow, leaderboard, performance_pro
 from optimlab.study.export import leaderboard_rows
 from optimlab.study.run import StudyResult
 
-__all__ = ["write_report", "PROFILE_TAUS"]
+__all__ = ["PROFILE_TAUS", "write_report"]
 
 PROFILE_TAUS = [1 + 0.05 * i for i in range(61)]  # ratios 1..4, AlgoPerf's range of interest
 
@@ -112,9 +112,9 @@ def _section(result: StudyResult, board: Sequence[LeaderboardRow]) -> str:
                         "Learning-rate sensitivity in tuning (a gap: the trial failed)."))
     parts = [
         f"<h2>{html.escape(spec.name)}</h2>",
-        f'<p class="note">Protocol {spec.protocol}: {spec.budget} tuning trials per method, then the best '
-        f"configuration on {spec.seeds} fresh seeds; tuned on {spec.metric} ({spec.goal}), reported on "
-        f"{spec.test_metric} with Student-t 95% confidence intervals. Storage: {html.escape(result.location)}.</p>",
+        (f'<p class="note">Protocol {spec.protocol}: {spec.budget} tuning trials per method, then the best '
+         f"configuration on {spec.seeds} fresh seeds; tuned on {spec.metric} ({spec.goal}), reported on "
+         f"{spec.test_metric} with Student-t 95% confidence intervals. Storage: {html.escape(result.location)}.</p>"),
         _leaderboard_html(board),
         *(f'<figure id="{name}">{_svg(figure)}<figcaption>{caption}</figcaption></figure>'
           for name, figure, caption in figures),

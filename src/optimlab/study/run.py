@@ -31,7 +31,7 @@ from optimlab.study.storage import (
     reclaim_stale,
 )
 
-__all__ = ["BACKENDS", "StudyResult", "run_study", "load_spec", "counted"]
+__all__ = ["BACKENDS", "StudyResult", "counted", "load_spec", "run_study"]
 
 BACKENDS = ("local", "batched", "workers", "ray")
 MAX_INTERRUPTIONS = 3  # a key whose process dies this often (out of memory?) is given up, not retried forever

@@ -83,7 +83,7 @@ class Dimension:
         lo, hi = (math.log(self.low), math.log(self.high)) if self.log else (self.low, self.high)
         raw = [(lo + hi) / 2] if points == 1 else [lo + (hi - lo) * i / (points - 1) for i in range(points)]
         values = [math.exp(v) for v in raw] if self.log else raw
-        rounded = [int(round(v)) for v in values] if self.integer else [_nice(v) for v in values]
+        rounded = [round(v) for v in values] if self.integer else [_nice(v) for v in values]
         return list(dict.fromkeys(rounded))  # an integer axis may round two points together
 
     def sample(self, rng: random.Random) -> Any:
@@ -94,7 +94,7 @@ class Dimension:
             value = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
         else:
             value = rng.uniform(self.low, self.high)
-        return int(round(value)) if self.integer else _nice(value)
+        return round(value) if self.integer else _nice(value)
 
     def suggest(self, trial: optuna.Trial) -> Any:
         """The trial's value: the one it was enqueued with, else a draw from the study's sampler."""

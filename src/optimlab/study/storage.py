@@ -38,17 +38,17 @@ from optuna.trial import FrozenTrial, TrialState
 from optimlab.errors import OptimlabError
 
 __all__ = [
-    "JOURNAL_NAME",
-    "HEARTBEAT_SECONDS",
     "GRACE_SECONDS",
+    "HEARTBEAT_SECONDS",
+    "JOURNAL_NAME",
     "TrialRecord",
-    "open_storage",
-    "is_url",
     "heartbeat",
-    "reclaim_stale",
-    "pop_waiting",
+    "is_url",
     "load_records",
+    "open_storage",
     "optimlab_studies",
+    "pop_waiting",
+    "reclaim_stale",
 ]
 
 JOURNAL_NAME = "study.journal"

@@ -19,7 +19,7 @@ from optimlab.recipe import Recipe
 from optimlab.study.protocols import Method, StudySpec
 from optimlab.train.loop import Callback, TrainState
 
-__all__ = ["MAX_CURVE_POINTS", "CurveRecorder", "trial_recipe", "record_outcome", "run_trial", "load_method_study"]
+__all__ = ["MAX_CURVE_POINTS", "CurveRecorder", "load_method_study", "record_outcome", "run_trial", "trial_recipe"]
 
 MAX_CURVE_POINTS = 200  # evaluations kept per trial: curves stay small in any storage's attribute column
 

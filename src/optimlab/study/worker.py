@@ -19,7 +19,7 @@ from optimlab.study.backends.local import run_waiting
 from optimlab.study.protocols import Method, StudySpec
 from optimlab.study.storage import DONE_ATTR, METHOD_ATTR, SPEC_ATTR, open_storage, optimlab_studies
 
-__all__ = ["work", "method_targets"]
+__all__ = ["method_targets", "work"]
 
 
 def method_targets(storage: BaseStorage, name: str | None = None,

@@ -20,7 +20,7 @@ from typing import Literal
 from optimlab.recipe import Recipe
 from optimlab.registry import POSITIVE_INT, new_registry
 
-__all__ = ["Workload", "get_workload", "workload_names", "digits_mlp"]
+__all__ = ["Workload", "digits_mlp", "get_workload", "workload_names"]
 
 _REGISTRY = new_registry("workload")
 

@@ -29,7 +29,7 @@ from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.optim.base import GradientTransformation, State
 from optimlab.registry import get_registry
 
-__all__ = ["BatchedOptimizer", "BATCHABLE"]
+__all__ = ["BATCHABLE", "BatchedOptimizer"]
 
 BATCHABLE = "elementwise"  # the registry capability that makes an optimizer batchable
 CHUNK_FLOATS = 1 << 19  # parameters per chunk of members (2 MiB of float32 per state tensor list)

@@ -40,7 +40,7 @@ from optimlab.study.trial import CurveRecorder, load_method_study, record_outcom
 from optimlab.train.loop import TrainState, epoch_permutation
 from optimlab.train.run import TrainResult, evaluate
 
-__all__ = ["batch_key", "not_batchable", "train_members", "run_waiting_batched"]
+__all__ = ["batch_key", "not_batchable", "run_waiting_batched", "train_members"]
 
 
 def _is_number(value: Any) -> bool:

@@ -122,3 +122,12 @@ def test_four_workers_on_one_journal_finish_forty_trials_exactly(tmp_path):
     assert sorted(t.user_attrs["key"] for t in trials) == sorted(f"tune/{i}" for i in range(40))
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
     assert len({t.params["optimizer.lr"] for t in trials}) == 40
+
+
+def test_a_hopeless_trial_is_pruned_by_the_median_rule(tmp_path):
+    space = SearchSpace((Dimension("optimizer.lr", choices=(0.05, 0.1, 0.2, 1e-6)),))
+    result = run_study(tiny(optimizers=("sgd",), epochs=2, space=space, budget=4, seeds=0, pruner="median"), tmp_path)
+    *kept, hopeless = result.records
+    assert all(r.state == "complete" and r.steps == 68 for r in kept)
+    assert hopeless.state == "pruned" and hopeless.status == "pruned" and hopeless.steps == 34
+    assert hopeless.message.startswith("pruned at step 34") and hopeless.curve["step"] == [34]

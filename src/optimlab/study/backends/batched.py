@@ -99,7 +99,11 @@ def train_members(recipes: Sequence[Recipe], recorders: Sequence[CurveRecorder])
     device = resolve_device(first.training.device)
     seeds = [r.training.seed for r in recipes]
     splits = {s: build_data(next(r for r in recipes if r.training.seed == s)) for s in dict.fromkeys(seeds)}
-    models = [build_model(r, splits[r.training.seed]).to(device) for r in recipes]
+    # A model is a function of (recipe, seed), and batched recipes differ only in optimizer numbers:
+    # one model per seed, stacked as many times as members use it (stacking copies).
+    by_seed = {s: build_model(next(r for r in recipes if r.training.seed == s), splits[s]).to(device)
+               for s in splits}
+    models = [by_seed[s] for s in seeds]
     task, loss_fn = splits[seeds[0]].task, build_loss(first, splits[seeds[0]])
     template = models[0]  # runs every member through functional_call, and holds one member to evaluate
     stacked_params, stacked_buffers = stack_module_state(models)  # name -> (K, *shape)

@@ -12,6 +12,9 @@ the set of parameters with gradients changes. So ``state_dict()`` / ``load_state
 with torch's own format, a parameter that first gets a gradient late starts fresh state (its counters
 are then the group's, where torch keeps one step count per parameter), and a changed flag that alters
 the chain's layout (momentum switched on) starts the new buffers fresh.
+
+Each step goes through the fused path (:mod:`~optimlab.optim.shells.fused`): a single-pass kernel
+where one computes the chain's update exactly, the composed chain otherwise; both keep the same state.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from torch import Tensor
 
 from optimlab.errors import OptimlabError, UnknownNameError, close_matches
 from optimlab.optim.base import GradientTransformation, State
+from optimlab.optim.shells.fused import FusedPath
 from optimlab.registry import Entry
 
 __all__ = ["Optimizer"]
@@ -72,6 +76,10 @@ class Optimizer(torch.optim.Optimizer):
         transform: a factory of keyword hyperparameters returning a
             :class:`~optimlab.optim.base.GradientTransformation` (e.g. ``optimlab.optim.adam``), or a
             registry :class:`~optimlab.registry.Entry`, whose ranges then validate every value.
+        fused: ``None`` (default): torch's fused kernels where they compute the chain's update
+            exactly, and for other elementwise optimizers the chain compiled once compiling pays
+            (never for a small or short run); ``True``: the same, compiling from the first step;
+            ``False``: always the composed chain.
         **hyperparameters: the factory's keywords; unknown names raise with close matches.
 
     Transforms with a train and an eval point (schedule-free) start in eval mode, like the authors'
@@ -84,7 +92,9 @@ class Optimizer(torch.optim.Optimizer):
     tensor([0.9000, 0.9000])
     """
 
-    def __init__(self, params: Iterable[Any], transform: Factory | Entry, /, **hyperparameters: Any) -> None:
+    def __init__(
+        self, params: Iterable[Any], transform: Factory | Entry, /, *, fused: bool | None = None, **hyperparameters: Any
+    ) -> None:
         entry = transform if isinstance(transform, Entry) else None
         self._entry = entry
         self._factory: Factory = entry.obj if entry else transform
@@ -101,7 +111,18 @@ class Optimizer(torch.optim.Optimizer):
         if self._modes:
             defaults["train_mode"] = False
         self._bound: dict[int, _Bound] = {}
+        self._fused = fused
+        self.fused_path = self._new_fused_path()
         super().__init__(params, defaults)
+
+    def _new_fused_path(self) -> FusedPath | None:
+        """The fused path, compiling only elementwise optimizers (or any factory when asked to)."""
+        if self._fused is False:
+            return None
+        elementwise = self._entry is None or "elementwise" in self._entry.capabilities
+        if not elementwise or self._entry is None and self._fused is None:
+            return FusedPath(self._factory, compile="never")
+        return FusedPath(self._factory, compile="always" if self._fused else "when_it_pays")
 
     def _check(self, hyperparameters: Mapping[str, Any]) -> None:
         """Unknown names raise with close matches; values are checked against the entry's ranges.
@@ -199,6 +220,7 @@ class Optimizer(torch.optim.Optimizer):
         self._flush()
         state = dict(self.__dict__)
         state["_bound"] = {}
+        state["fused_path"] = self._new_fused_path()  # compiled code is not copied: a copy compiles anew
         return state
 
     # -- stepping and modes -------------------------------------------------------------------------
@@ -220,8 +242,18 @@ class Optimizer(torch.optim.Optimizer):
             if not params:
                 continue
             bound = self._bind(index, group, params)
-            updates, state = bound.transform.update([p.grad for p in params], bound.state, bound.params)
-            torch._foreach_add_(params, updates)
+            grads = [p.grad for p in params]
+
+            def eager(bound: _Bound = bound, grads: list[Tensor] = grads) -> State:
+                updates, state = bound.transform.update(grads, bound.state, bound.params)
+                torch._foreach_add_(bound.params, updates)
+                return state
+
+            if self.fused_path is None:
+                state = eager()
+            else:
+                hyperparameters = dict(zip(self._names, bound.values))
+                state = self.fused_path.step(index, hyperparameters, bound.params, grads, bound.state, eager)
             self._bound[index] = bound._replace(state=state)
         return loss
 

@@ -1,0 +1,283 @@
+"""One optimizer step over ~28M float32 parameters in 24 tensors: optimlab against its peers, same run.
+
+Claim (issue 3): on the 2-core CPU of docs/benchmarks.md with 2 threads, every elementwise optimizer
+of optimlab reaches at least 80% of its bandwidth roofline and is at least as fast as the fastest peer
+implementation of the same algorithm (torch.optim for-loop / foreach / fused, pytorch_optimizer,
+heavyball, schedulefree, lion-pytorch; a peer that is not installed is skipped).
+
+The roofline of an algorithm is the time its update needs to read and write the bytes it must touch
+(28 per float32 parameter for Adam: p, m, v read and written, g read), at the best bandwidth of a
+foreach copy and a foreach add over the same tensors, measured in the same run. Each implementation
+gets its own copy of the parameters and gradients; the implementations of one algorithm then step in
+turn, round after round (so drifts of a shared machine hit all of them alike), after a warm-up; the
+table reports medians. "first call" is the first step's time, compile included where there is one
+(optimlab compiles with an empty TorchInductor cache, after a one-off probe of the vector ISA).
+
+Run: python benchmarks/optimizer_step.py [--threads 2] [--repeats 15] [--warmup 3] [--only adam,lion]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gc
+import importlib
+import math
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from optimlab.optim import create
+from optimlab.registry import get_registry
+
+REGISTRY = get_registry("optimizer")
+
+# Bytes one update must read and write per float32 parameter (param r/w 8, grad read 4, each state
+# tensor r/w 8), for the registered defaults; /work/shared/references/optimizers.md, summary table.
+BYTES_PER_PARAMETER = {
+    "sgd": 12, "momentum": 20, "nesterov": 20, "adagrad": 20, "rmsprop": 20, "adadelta": 28,
+    "adam": 28, "adamw": 28, "amsgrad": 36, "nadam": 28, "radam": 28, "adamax": 28, "lion": 20,
+    "adan": 44, "schedule_free_sgd": 20, "schedule_free_adamw": 28, "lamb": 40, "lars": 28,
+}  # fmt: skip
+ROOFLINE_FLOOR, PEER_FLOOR = 0.8, 1.0
+
+
+def transformer_shapes(width: int = 768, vocab: int = 8192, context: int = 1024, layers: int = 3) -> list[tuple[int, ...]]:
+    """24 tensors, 28.3M parameters: token and position embeddings, 3 pre-norm blocks, a final norm."""
+    block = [
+        (width,),  # attention norm gain
+        (3 * width, width),  # qkv projection
+        (width, width),  # attention output
+        (width,),  # mlp norm gain
+        (4 * width, width),  # mlp up
+        (4 * width,),  # mlp up bias
+        (width, 4 * width),  # mlp down
+    ]
+    return [(vocab, width), (context, width), *block * layers, (width,)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Implementation:
+    library: str
+    variant: str
+    make: Callable[[list[torch.nn.Parameter]], torch.optim.Optimizer]
+
+    @property
+    def label(self) -> str:
+        return f"{self.library} {self.variant}".strip()
+
+
+@dataclasses.dataclass
+class Result:
+    implementation: Implementation
+    first_call: float
+    times: list[float]
+    note: str = ""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+
+def _optional(module: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None
+
+
+_TORCH_CLASSES = {
+    "sgd": "SGD", "momentum": "SGD", "nesterov": "SGD", "adagrad": "Adagrad", "rmsprop": "RMSprop",
+    "adadelta": "Adadelta", "adam": "Adam", "adamw": "AdamW", "amsgrad": "Adam", "nadam": "NAdam",
+    "radam": "RAdam", "adamax": "Adamax",
+}  # fmt: skip
+
+
+def peers(name: str, hp: dict[str, Any]) -> list[Implementation]:
+    """The same algorithm, with the same hyperparameters, in the libraries a user would otherwise pick."""
+    found = []
+    if name in _TORCH_CLASSES:
+        torch_class = getattr(torch.optim, _TORCH_CLASSES[name])
+        for variant, flags in (("for-loop", dict(foreach=False)), ("foreach", dict(foreach=True)), ("fused", dict(fused=True))):
+            found.append(Implementation("torch", variant, lambda ps, c=torch_class, f=flags: c(ps, **hp, **f)))
+    po, hb, sf = _optional("pytorch_optimizer"), _optional("heavyball"), _optional("schedulefree")
+    lion_pytorch = _optional("lion_pytorch")
+    lr, wd = hp.get("lr"), hp.get("weight_decay")
+    table: dict[str, list[tuple[Any, str, Callable[..., Any]]]] = {
+        "lion": [
+            (po, "pytorch_optimizer", lambda ps: po.Lion(ps, lr=lr, betas=hp["betas"], weight_decay=wd, foreach=True)),
+            (lion_pytorch, "lion_pytorch", lambda ps: lion_pytorch.Lion(ps, lr=lr, betas=hp["betas"], weight_decay=wd)),
+        ],
+        "adan": [(po, "pytorch_optimizer", lambda ps: po.Adan(ps, lr=lr, betas=hp["betas"], eps=hp["eps"], weight_decay=wd, foreach=True))],
+        "adamw": [
+            (po, "pytorch_optimizer", lambda ps: po.AdamW(ps, lr=lr, betas=hp["betas"], eps=hp["eps"], weight_decay=wd, foreach=True)),
+            (hb, "heavyball", lambda ps: hb.AdamW(ps, lr=lr, betas=hp["betas"], eps=hp["eps"], weight_decay=wd)),
+        ],
+        "nadam": [
+            (po, "pytorch_optimizer", lambda ps: po.NAdam(ps, lr=lr, betas=hp["betas"], eps=hp["eps"], weight_decay=wd, foreach=True)),
+            (hb, "heavyball", lambda ps: hb.NAdam(ps, lr=lr, betas=hp["betas"], eps=hp["eps"], weight_decay=wd)),
+        ],
+        "radam": [(po, "pytorch_optimizer", lambda ps: po.RAdam(ps, lr=lr, betas=hp["betas"], weight_decay=wd, foreach=True))],
+        "adamax": [(po, "pytorch_optimizer", lambda ps: po.AdaMax(ps, lr=lr, betas=hp["betas"], eps=hp["eps"], weight_decay=wd, foreach=True))],
+        "rmsprop": [(po, "pytorch_optimizer", lambda ps: po.RMSprop(ps, lr=lr, alpha=hp["alpha"], eps=hp["eps"], weight_decay=wd, foreach=True))],
+        "adadelta": [(po, "pytorch_optimizer", lambda ps: po.AdaDelta(ps, lr=lr, rho=hp["rho"], eps=hp["eps"], weight_decay=wd, foreach=True))],
+        "momentum": [(hb, "heavyball", lambda ps: hb.SGD(ps, lr=lr, beta=hp["momentum"], weight_decay=wd))],
+        "schedule_free_sgd": [
+            (sf, "schedulefree", lambda ps: sf.SGDScheduleFree(ps, lr=lr, momentum=hp["momentum"], weight_decay=wd, foreach=True)),
+            (po, "pytorch_optimizer", lambda ps: po.ScheduleFreeSGD(ps, lr=lr, momentum=hp["momentum"], weight_decay=wd, foreach=True)),
+        ],
+        "schedule_free_adamw": [
+            (sf, "schedulefree", lambda ps: sf.AdamWScheduleFree(ps, lr=lr, betas=hp["betas"], eps=hp["eps"], weight_decay=wd, foreach=True)),
+            (po, "pytorch_optimizer", lambda ps: po.ScheduleFreeAdamW(ps, lr=lr, betas=hp["betas"], weight_decay=wd, foreach=True)),
+            (hb, "heavyball", lambda ps: hb.SFAdamW(ps, lr=lr, betas=hp["betas"], eps=hp["eps"], weight_decay=wd)),
+        ],
+        "lamb": [(po, "pytorch_optimizer", lambda ps: po.Lamb(ps, lr=lr, betas=hp["betas"], eps=hp["eps"], weight_decay=wd, foreach=True))],
+        "lars": [(po, "pytorch_optimizer", lambda ps: po.LARS(ps, lr=lr, momentum=hp["momentum"], weight_decay=wd, foreach=True))],
+    }  # fmt: skip
+    found += [Implementation(library, "", make) for module, library, make in table.get(name, []) if module is not None]
+    return found
+
+
+def ours(name: str) -> list[Implementation]:
+    if "elementwise" not in REGISTRY.get(name).capabilities:
+        return [Implementation("optimlab", "", lambda ps: create(name, ps))]
+    return [
+        Implementation("optimlab", "fused", lambda ps: create(name, ps, fused=True)),
+        Implementation("optimlab", "eager", lambda ps: create(name, ps, fused=False)),
+    ]
+
+
+def measure(
+    implementations: list[Implementation], start: list[torch.Tensor], grads: list[torch.Tensor], repeats: int, warmup: int
+) -> list[Result]:
+    """Build each, time its first step and warm it up; then time one step of each in turn, ``repeats`` rounds."""
+    built, results = [], []
+    for implementation in implementations:
+        params = [torch.nn.Parameter(p.clone()) for p in start]
+        for p, g in zip(params, grads):
+            p.grad = g.clone()
+        try:
+            optimizer = implementation.make(params)
+            if callable(getattr(optimizer, "train", None)):
+                optimizer.train()  # schedule-free: step at y
+            started = time.perf_counter()
+            optimizer.step()
+            first = time.perf_counter() - started
+            for _ in range(warmup):
+                optimizer.step()
+        except Exception as error:  # a peer without this variant (torch's fused NAdam), a peer's bug
+            print(f"  skipped {implementation.label}: {type(error).__name__}: {str(error).splitlines()[0][:100]}")
+            continue
+        built.append(optimizer)
+        results.append(Result(implementation, first, [], _path_note(optimizer)))
+    for round_ in range(repeats):
+        for offset in range(len(built)):
+            i = (round_ + offset) % len(built)  # rotate who goes first
+            started = time.perf_counter()
+            built[i].step()
+            results[i].times.append(time.perf_counter() - started)
+    return results
+
+
+def _path_note(optimizer: torch.optim.Optimizer) -> str:
+    fused = getattr(optimizer, "fused_path", None)
+    if fused is None or fused.last_path(0) is None:
+        return ""
+    path = fused.last_path(0)
+    return f"{path}, compile {fused.compile_seconds(0):.1f} s" if path == "compiled" else path
+
+
+def roofline(start: list[torch.Tensor], repeats: int) -> tuple[float, float]:
+    """GB/s of a foreach copy (8 bytes per parameter) and a foreach add (12), medians of ``repeats``."""
+    x, y = [p.clone() for p in start], [p.clone() for p in start]
+    n = sum(p.numel() for p in start)
+    copy, add = [], []
+    for _ in range(repeats + 3):
+        started = time.perf_counter()
+        torch._foreach_copy_(x, y)
+        copy.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        torch._foreach_add_(x, y)
+        add.append(time.perf_counter() - started)
+    return 8 * n / statistics.median(copy[3:]) / 1e9, 12 * n / statistics.median(add[3:]) / 1e9
+
+
+def _probe_compiler() -> None:
+    """Compile something trivial once, so that no optimizer's compile time includes the ISA probe."""
+    torch.compile(lambda t: t * 2 + 1)(torch.ones(64))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--only", default="", help="comma-separated optimizer names (default: all registered)")
+    parser.add_argument("--warm-compile-cache", action="store_true", help="keep TorchInductor's cache")
+    args = parser.parse_args()
+    if not args.warm_compile_cache:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="optimizer_step_inductor_")
+    torch.set_num_threads(args.threads)
+    _probe_compiler()
+
+    shapes = transformer_shapes()
+    n = sum(math.prod(s) for s in shapes)
+    generator = torch.Generator().manual_seed(0)
+    start = [0.02 * torch.randn(s, generator=generator) for s in shapes]
+    grads = [torch.randn(s, generator=generator) for s in shapes]
+    names = args.only.split(",") if args.only else REGISTRY.names()
+    versions = ", ".join(
+        f"{m} {getattr(_optional(m), '__version__', '?')}"
+        for m in ("pytorch_optimizer", "heavyball", "schedulefree", "lion_pytorch")
+        if _optional(m) is not None
+    )
+    load_before = os.getloadavg()
+    copy_bw, add_bw = roofline(start, args.repeats)
+    print(f"one step over {n:,} float32 parameters in {len(shapes)} tensors; {args.threads} threads, "
+          f"{args.repeats} rounds after {args.warmup} warm-up steps; medians")
+    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus; torch {torch.__version__}; {versions}")
+    print(f"roofline bandwidth (start): foreach copy {copy_bw:.1f} GB/s, foreach add {add_bw:.1f} GB/s")
+    rows, shortfalls = [], []
+    for name in names:
+        hp = {h.name: h.default for h in REGISTRY.get(name).hyperparameters} | dict(REGISTRY.get(name).defaults)
+        print(f"- {name}", flush=True)
+        results = measure(ours(name) + peers(name, hp), start, grads, args.repeats, args.warmup)
+        rows.append((name, results))
+        gc.collect()
+    copy_end, add_end = roofline(start, args.repeats)
+    bandwidth = max(copy_bw, add_bw, copy_end, add_end)
+    load_after = os.getloadavg()
+
+    print(f"\nroofline bandwidth (end): foreach copy {copy_end:.1f} GB/s, foreach add {add_end:.1f} GB/s; "
+          f"best of all four: {bandwidth:.1f} GB/s")
+    print(f"load average (1, 5, 15 min): before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}, "
+          f"after {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}\n")
+    print("| algorithm | implementation | Gparam/s | GB/s | roofline | vs fastest peer | first call s | path |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    for name, results in rows:
+        peer_best = max((n / r.median for r in results if r.implementation.library != "optimlab"), default=None)
+        bytes_ = BYTES_PER_PARAMETER.get(name)
+        for r in results:
+            rate = n / r.median
+            gbs = f"{bytes_ * rate / 1e9:.1f}" if bytes_ else "-"
+            fraction = bytes_ * rate / 1e9 / bandwidth if bytes_ else None
+            ratio = rate / peer_best if peer_best else None
+            print(f"| {name} | {r.implementation.label} | {rate / 1e9:.3f} | {gbs} | "
+                  f"{'-' if fraction is None else f'{fraction:.0%}'} | {'-' if ratio is None else f'{ratio:.2f}'} | "
+                  f"{r.first_call:.2f} | {r.note} |")
+            if r.implementation.label == "optimlab fused":
+                if fraction is not None and fraction < ROOFLINE_FLOOR:
+                    shortfalls.append(f"{name}: {fraction:.0%} of roofline")
+                if ratio is not None and ratio < PEER_FLOOR:
+                    shortfalls.append(f"{name}: {ratio:.2f}x the fastest peer")
+    print("\nfloors (>= 80% of roofline, >= fastest peer):", "all met" if not shortfalls else "; ".join(shortfalls))
+
+
+if __name__ == "__main__":
+    main()

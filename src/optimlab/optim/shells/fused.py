@@ -1,0 +1,157 @@
+"""The fused path: per param group and step, a single-pass kernel in place of the composed chain.
+
+Three shells, one math: the drop-in (:mod:`~optimlab.optim.shells.torch_optim`) runs a chain of foreach
+transforms, one pass over memory per op; this shell substitutes a kernel that makes one pass in all,
+and falls back to the composed chain whenever no kernel applies. Chosen per group at every step:
+
+1. **torch's fused kernels** (:mod:`~optimlab.optim.kernels.torch_fused`) for the chains whose update
+   torch computes exactly (Adam, AdamW, AMSGrad, SGD, momentum, Nesterov, AdaGrad). No compile cost.
+2. **the chain compiled** (:mod:`~optimlab.optim.kernels.compiled`) for the other elementwise
+   optimizers, when compiling pays (below).
+3. **the composed chain**, eagerly: always correct, used for schedules and per-member tensors as
+   hyperparameters, for bfloat16, sparse, non-contiguous or multi-device tensors, for non-elementwise
+   optimizers, and until compiling pays.
+
+All three read and write the same state tensors (the chain's layout), so ``state_dict`` is the same
+whichever ran and a run may switch paths at any step; ``tests/optim/test_fused.py`` proves the kernels
+equal to the chain (1e-6 in float32, 1e-12 in float64, 25 steps with a changing lr).
+
+**When compiling pays.** Compiling costs seconds (measured on the 2-core CPU of
+``docs/benchmarks.md``: see ``_COMPILE_SECONDS``), and saves a fraction of each step. Not knowing how
+long the run will be, the shell follows the ski-rental rule: it runs eagerly until the time spent in
+eager steps of the group equals the expected compile time, then compiles; whatever the run's length,
+the total time is at most twice that of the better choice made in hindsight (Karlin et al., Competitive
+randomized algorithms for non-uniform problems, 1994, doi:10.1007/BF01294264). Groups under
+``_MIN_COMPILE_PARAMETERS`` never compile: there the compiled call's own overhead eats the saving.
+So a small or short run never waits for a compiler; ``fused=True`` compiles at the first step instead
+(benchmarks, runs known to be long).
+
+>>> import torch, optimlab.optim
+>>> w = torch.nn.Parameter(torch.ones(3))
+>>> opt = optimlab.optim.create("adamw", [w], lr=0.1)
+>>> w.sum().backward(); opt.step()
+>>> opt.fused_path.last_path(0)
+'torch_fused'
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
+
+from torch import Tensor
+
+from optimlab.optim.base import GradientTransformation, State
+from optimlab.optim.kernels.compiled import CompiledChain
+from optimlab.optim.kernels.torch_fused import kernel_for, supported_tensors
+
+__all__ = ["FusedPath", "Path", "When"]
+
+Path = Literal["torch_fused", "compiled", "eager"]
+When = Literal["when_it_pays", "always", "never"]
+
+# Expected seconds to compile one group's step: Dynamo tracing plus TorchInductor's C++ code generation
+# and g++, for the two graphs a run compiles (the first step, then the one with a symbolic step count).
+# Measured for adan, nadam and schedule-free AdamW over the 24 tensors of benchmarks/optimizer_step.py
+# on the 2-core AMD EPYC of docs/benchmarks.md: 12-25 s. The estimate grows with the tensors (one loop
+# each). Once a group has compiled, the measured time replaces it.
+_COMPILE_SECONDS_BASE = 6.0
+_COMPILE_SECONDS_PER_TENSOR = 0.5
+# Below this many parameters a group never compiles by itself. Measured as above (1 thread): for 24
+# tensors of 40k parameters (1M in all) the compiled AdaN step takes 0.5 ms against 2.4 ms eager; at
+# 100k parameters in all both are dominated by per-call overhead (~0.3 ms) and compiling saves nothing.
+_MIN_COMPILE_PARAMETERS = 1 << 20
+
+_compiled_steps: weakref.WeakSet[CompiledChain] = weakref.WeakSet()  # every group's, in this process
+
+
+def _expected_compile_seconds(tensors: int) -> float:
+    """The mean compile time measured in this process, or the estimate above before any compile."""
+    measured = [c.compile_seconds for c in _compiled_steps if c.compile_seconds > 0 and not c.failed]
+    if measured:
+        return sum(measured) / len(measured)
+    return _COMPILE_SECONDS_BASE + _COMPILE_SECONDS_PER_TENSOR * tensors
+
+
+def _plain(hyperparameters: Mapping[str, Any]) -> bool:
+    """Python numbers (or tuples of them): schedules and per-member tensors stay on the eager chain."""
+
+    def plain(value: Any) -> bool:
+        return all(plain(v) for v in value) if isinstance(value, tuple) else isinstance(value, (int, float))
+
+    return all(plain(v) for v in hyperparameters.values())
+
+
+class FusedPath:
+    """Chooses, per group and step, between a fused kernel and the composed chain, and runs it.
+
+    Args:
+        factory: the optimizer's factory (``optimlab.optim.adam``): the chain a kernel stands in for.
+        compile: ``"when_it_pays"`` (ski rental, see the module docstring), ``"always"`` (from the first
+            step) or ``"never"``. Pass ``"never"`` for optimizers that are not elementwise: a compiled
+            norm or matrix product is not one pass over memory.
+
+    The shell keeps no optimizer state of its own: only, per group, the time spent eagerly and the
+    group's compiled step.
+    """
+
+    def __init__(self, factory: Callable[..., GradientTransformation], *, compile: When = "when_it_pays") -> None:
+        self._factory = factory
+        self._compile = compile
+        self._eager_seconds: dict[Any, float] = {}
+        self._compiled: dict[Any, CompiledChain] = {}
+        self._last: dict[Any, Path] = {}
+
+    def step(
+        self,
+        key: Any,
+        hyperparameters: Mapping[str, Any],
+        params: Sequence[Tensor],
+        grads: Sequence[Tensor],
+        state: State,
+        eager: Callable[[], State],
+    ) -> State:
+        """Update ``params`` in place and return the next state; ``eager()`` runs the composed chain.
+
+        ``key`` names the group (its index); ``hyperparameters`` are all the factory's keywords.
+        """
+        if supported_tensors(params, grads) and _plain(hyperparameters):
+            kernel = kernel_for(self._factory, hyperparameters)
+            if kernel is not None:
+                self._last[key] = "torch_fused"
+                return kernel(hyperparameters, params, grads, state)
+            compiled = self._compiled_for(key, params)
+            if compiled is not None:
+                next_state = compiled(hyperparameters, params, grads, state)
+                if next_state is not None:
+                    self._last[key] = "compiled"
+                    return next_state
+        started = time.perf_counter()
+        next_state = eager()
+        self._eager_seconds[key] = self._eager_seconds.get(key, 0.0) + time.perf_counter() - started
+        self._last[key] = "eager"
+        return next_state
+
+    def _compiled_for(self, key: Any, params: Sequence[Tensor]) -> CompiledChain | None:
+        """The group's compiled step: made once compiling pays, kept unless it failed."""
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            pays = (
+                sum(p.numel() for p in params) >= _MIN_COMPILE_PARAMETERS
+                and self._eager_seconds.get(key, 0.0) >= _expected_compile_seconds(len(params))
+            )
+            if self._compile == "always" or self._compile == "when_it_pays" and pays:
+                compiled = self._compiled[key] = CompiledChain(self._factory)
+                _compiled_steps.add(compiled)
+        return None if compiled is None or compiled.failed else compiled
+
+    def last_path(self, key: Any) -> Path | None:
+        """Which path the group's last step took: ``"torch_fused"``, ``"compiled"`` or ``"eager"``."""
+        return self._last.get(key)
+
+    def compile_seconds(self, key: Any) -> float:
+        """Seconds the group has spent compiling (0 if it never compiled)."""
+        compiled = self._compiled.get(key)
+        return compiled.compile_seconds if compiled is not None else 0.0

@@ -1,0 +1,193 @@
+"""The fused path against the composed chain it stands in for: same parameters, same state, same layout.
+
+Every elementwise optimizer of the registry runs 25 steps twice from the same start, once through the
+fused path (torch's fused kernel, or the chain compiled) and once through the composed eager chain,
+with an lr that changes every step; parameters must agree to 1e-6 in float32 (relative to their
+size) and 1e-12 in float64, and the state dicts must hold the same keys, shapes and values.
+"""
+
+from __future__ import annotations
+
+import doctest
+
+import pytest
+import torch
+
+from optim.problem import initial_parameters, loss
+from optimlab.optim import create
+from optimlab.optim.kernels import compiled as compiled_module
+from optimlab.optim.kernels.torch_fused import kernel_for
+from optimlab.optim.shells import fused
+from optimlab.registry import get_registry
+
+REGISTRY = get_registry("optimizer")
+ELEMENTWISE = [e for e in REGISTRY if "elementwise" in e.capabilities]
+STEPS = 25
+TOLERANCE = {torch.float32: 1e-6, torch.float64: 1e-12}
+# Values off the defaults where they change what a kernel must get right (coupled decay, dampening's
+# first step, AdaGrad's lr decay, eps placement, centering). Optimizers with a torch kernel
+# run with their defaults too; compiled ones only with these, since each compile costs seconds.
+VARIANTS = {
+    "sgd": dict(weight_decay=0.1),
+    "momentum": dict(dampening=0.1, weight_decay=0.1),
+    "nesterov": dict(momentum=0.8, weight_decay=0.1),
+    "adagrad": dict(lr_decay=0.01, initial_accumulator_value=0.1, eps=1e-3, weight_decay=0.1),
+    "adam": dict(eps=1e-3, weight_decay=0.1),
+    "adamw": dict(eps=1e-3, weight_decay=0.1, amsgrad=True),
+    "amsgrad": dict(eps=1e-3, weight_decay=0.1, decoupled_weight_decay=True),
+    "rmsprop": dict(lr=1e-3, centered=True, momentum=0.5, eps=1e-3, weight_decay=0.1),
+    "adan": dict(weight_decay=0.1),  # the proximal decay
+}
+
+
+def has_torch_kernel(entry) -> bool:
+    defaults = {h.name: h.default for h in entry.hyperparameters}
+    return kernel_for(entry.obj, {**defaults, **entry.defaults}) is not None
+
+
+TORCH_KERNEL_CASES = [
+    (e.name, hp) for e in ELEMENTWISE if has_torch_kernel(e) for hp in ({}, VARIANTS.get(e.name)) if hp is not None
+]
+COMPILED_CASES = [(e.name, VARIANTS.get(e.name, {})) for e in ELEMENTWISE if not has_torch_kernel(e)]
+
+
+def parameters() -> list[torch.nn.Parameter]:
+    """The test MLP twice in one group, in float32 and in float64: one compile serves both dtypes."""
+    return [torch.nn.Parameter(p) for dtype in TOLERANCE for p in initial_parameters(dtype)]
+
+
+def total_loss(params) -> torch.Tensor:
+    half = len(params) // 2
+    return loss(params[:half]) + loss(params[half:])
+
+
+def run(name, hyperparameters, *, fused_path, steps=STEPS):
+    """``steps`` full-batch steps with lr multiplied by 0.95 each step (a torch scheduler)."""
+    params = parameters()
+    optimizer = create(name, params, fused=fused_path, **hyperparameters)
+    optimizer.train()  # schedule-free: gradients at y; a no-op for the others
+    take_steps(optimizer, params, steps)
+    return params, optimizer
+
+
+def take_steps(optimizer, params, steps):
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.95)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        total_loss(params).backward()
+        optimizer.step()
+        scheduler.step()
+
+
+def assert_close(actual, expected, dtype):
+    """Within the dtype's tolerance, relative to the tensor's size where it exceeds 1."""
+    bound = TOLERANCE[dtype] * max(1.0, expected.abs().max().item())
+    assert (actual - expected).abs().max().item() <= bound
+
+
+def assert_same_run(fast, eager):
+    (fast_params, fast_opt), (eager_params, eager_opt) = fast, eager
+    for a, b in zip(fast_params, eager_params):
+        assert_close(a.detach(), b.detach(), b.dtype)
+    fast_state, eager_state = fast_opt.state_dict(), eager_opt.state_dict()
+    assert fast_state["param_groups"] == eager_state["param_groups"]
+    for index, eager_entries in eager_state["state"].items():
+        fast_entries = fast_state["state"][index]
+        assert fast_entries.keys() == eager_entries.keys()
+        for key, value in eager_entries.items():
+            if isinstance(value, torch.Tensor):
+                assert fast_entries[key].dtype == value.dtype and fast_entries[key].shape == value.shape
+                assert_close(fast_entries[key], value, eager_params[index].dtype)
+            else:
+                assert type(fast_entries[key]) is type(value)
+                assert fast_entries[key] == pytest.approx(value, rel=1e-12)
+
+
+@pytest.mark.parametrize(("name", "hyperparameters"), TORCH_KERNEL_CASES, ids=str)
+def test_torch_kernels_equal_the_chain(name, hyperparameters):
+    fast = run(name, hyperparameters, fused_path=None)
+    assert fast[1].fused_path.last_path(0) == "torch_fused"
+    assert_same_run(fast, run(name, hyperparameters, fused_path=False))
+
+
+@pytest.mark.parametrize(("name", "hyperparameters"), COMPILED_CASES, ids=str)
+def test_compiled_chains_equal_the_chain_and_compile_once(name, hyperparameters):
+    """The chain compiled at the first step (``fused=True``) against the same chain run eagerly.
+
+    The lr changes every step and is a graph input, not a constant: after step 10 (RAdam's switch to
+    the rectified update is at step 6) nothing compiles again.
+    """
+    params, optimizer = run(name, hyperparameters, fused_path=True, steps=10)
+    seconds = optimizer.fused_path.compile_seconds(0)
+    take_steps(optimizer, params, STEPS - 10)
+    assert optimizer.fused_path.last_path(0) == "compiled"
+    assert seconds > 0 and optimizer.fused_path.compile_seconds(0) == seconds
+    assert_same_run((params, optimizer), run(name, hyperparameters, fused_path=False))
+
+
+@pytest.mark.parametrize("name", ["adamw", "lion"])
+def test_a_run_switches_paths_through_its_state_dict(name):
+    """Ten fused steps, then ten eager ones from the saved state, equal twenty eager steps."""
+    params, fast = run(name, {}, fused_path=True, steps=10)
+    resumed = create(name, params, fused=False)
+    resumed.load_state_dict(fast.state_dict())
+    assert resumed.param_groups[0]["lr"] == fast.param_groups[0]["lr"]  # the lr after 10 decays
+    take_steps(resumed, params, 10)  # a fresh scheduler: its first step is the 11th decay
+    eager, _ = run(name, {}, fused_path=False, steps=20)
+    for a, b in zip(params, eager):
+        assert_close(a.detach(), b.detach(), b.dtype)
+
+
+@pytest.mark.parametrize(
+    ("why", "make"),
+    [
+        ("a schedule", lambda ps: create("adam", ps, lr=lambda step: 0.01 * 0.9**step)),
+        ("bfloat16", lambda ps: create("adam", [p.detach().bfloat16().requires_grad_() for p in ps])),
+        ("a transposed parameter", lambda ps: create("adam", [torch.nn.Parameter(ps[0].detach().T)])),
+        ("fused=False", lambda ps: create("adam", ps, fused=False)),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_what_no_kernel_takes_runs_the_chain(why, make):
+    params = parameters()
+    optimizer = make(params)
+    tensors = [p for group in optimizer.param_groups for p in group["params"]]
+    for p in tensors:
+        p.grad = torch.ones_like(p)
+    optimizer.step()
+    path = optimizer.fused_path.last_path(0) if optimizer.fused_path is not None else "eager"
+    assert path == "eager", why
+
+
+def test_a_small_run_never_compiles():
+    params, optimizer = run("lion", {}, fused_path=None, steps=30)
+    assert optimizer.fused_path.last_path(0) == "eager"
+    assert optimizer.fused_path.compile_seconds(0) == 0
+
+
+def test_compiling_starts_once_eager_steps_have_cost_the_compile_time(monkeypatch):
+    """Ski rental: with a 1 ns estimate and no size floor, the first step is eager, the second compiled."""
+    monkeypatch.setattr(fused, "_MIN_COMPILE_PARAMETERS", 0)
+    monkeypatch.setattr(fused, "_expected_compile_seconds", lambda tensors: 1e-9)
+    params, optimizer = run("adamax", {}, fused_path=None, steps=1)
+    assert optimizer.fused_path.last_path(0) == "eager"
+    take_steps(optimizer, params, 1)
+    assert optimizer.fused_path.last_path(0) == "compiled"
+
+
+def test_a_failing_compiler_falls_back_to_the_chain_silently(monkeypatch):
+    def broken_compile(function, **options):
+        def compiled(*args, **kwargs):
+            raise RuntimeError("no C++ compiler")
+
+        return compiled
+
+    monkeypatch.setattr(compiled_module.torch, "compile", broken_compile)
+    fast = run("lion", dict(weight_decay=0.1), fused_path=True)
+    assert fast[1].fused_path.last_path(0) == "eager"
+    assert_same_run(fast, run("lion", dict(weight_decay=0.1), fused_path=False))
+
+
+def test_docstring_example_runs():
+    result = doctest.testmod(fused, extraglobs={"torch": torch})
+    assert result.failed == 0 and result.attempted > 0

@@ -127,9 +127,11 @@ def main() -> None:
     for name, measured in times.items():
         median = statistics.median(measured)
         print(f"{name:<18}{median:>10.2f}{base / median:>9.1f}x   {' '.join(f'{t:.2f}' for t in measured)}")
-    stable = [i for i, lr in enumerate(LRS) if lr <= 1e-2]  # above, Adam is chaotic here (see the test)
+    # Above lr 5e-3, Adam here is chaotic: a relative change of 1e-6 in lr moves the final accuracy by
+    # 1e-2, and so do rounding differences between a batched and a plain matmul.
+    stable = [i for i, lr in enumerate(LRS) if lr <= 5e-3]
     gap = max(abs(values["batched"][i] - values["local"][i]) for i in stable)
-    print(f"largest |batched - local| validation accuracy over the {len(stable)} trials with lr <= 1e-2: {gap:.2e}")
+    print(f"largest |batched - local| validation accuracy over the {len(stable)} trials with lr <= 5e-3: {gap:.2e}")
     print(subprocess.run(["uptime"], check=False, capture_output=True, text=True).stdout.strip())
 
 

@@ -32,6 +32,7 @@ from optimlab.study.storage import TrialRecord
 __all__ = [
     "LeaderboardRow",
     "Summary",
+    "best_tuning_trial",
     "confidence_interval",
     "leaderboard",
     "performance_profiles",
@@ -102,6 +103,15 @@ def time_to_target(curve: Mapping[str, Sequence[Any]], metric: str, target: floa
     return None
 
 
+def best_tuning_trial(spec: StudySpec, records: Sequence[TrialRecord]) -> TrialRecord | None:
+    """The completed tuning trial with the best metric (ties: the earlier key); None if none completed."""
+    best = None
+    for record in sorted(records, key=lambda r: int(r.key.split("/")[1])):
+        if record.phase == TUNE and record.state == "complete" and (best is None or spec.better(record.value, best.value)):
+            best = record
+    return best
+
+
 @dataclasses.dataclass(frozen=True)
 class LeaderboardRow:
     """One method: its best tuning configuration and how that configuration does over fresh seeds."""
@@ -134,10 +144,7 @@ def leaderboard(spec: StudySpec, records: Sequence[TrialRecord]) -> list[Leaderb
         mine = [r for r in records if r.method == method.name and r.finished]
         tune = [r for r in mine if r.phase == TUNE]
         done = [r for r in tune if r.state == "complete"]
-        best = None
-        for record in sorted(done, key=lambda r: int(r.key.split("/")[1])):
-            if best is None or spec.better(record.value, best.value):
-                best = record
+        best = best_tuning_trial(spec, done)
         seeds = [r for r in mine if r.phase == SEEDS]
         completed = [r for r in seeds if r.state == "complete" and r.metrics.get(spec.test_metric) is not None]
         hits = []

@@ -18,6 +18,7 @@ import optuna
 from optuna.storages import BaseStorage
 
 from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.study.analysis import best_tuning_trial
 from optimlab.study.protocols import SEEDS, TUNE, Method, PlannedTrial, StudySpec
 from optimlab.study.storage import (
     DONE_ATTR,
@@ -89,25 +90,15 @@ def _open_studies(storage: BaseStorage, spec: StudySpec, resume: bool) -> None:
         study.set_user_attr(METHOD_ATTR, method.name)
 
 
-def _best_params(spec: StudySpec, records: Sequence[TrialRecord]) -> dict[str, Any] | None:
-    """The tuning configuration with the best metric (ties: the earlier key); None if none completed."""
-    best: TrialRecord | None = None
-    for record in sorted(records, key=lambda r: int(r.key.split("/")[1])):
-        if record.phase == TUNE and record.state == "complete" and (best is None or spec.better(record.value, best.value)):
-            best = record
-    return None if best is None else best.params
-
-
 def _plan(spec: StudySpec, method: Method, phase: str, records: Sequence[TrialRecord]) -> list[PlannedTrial]:
     if phase == TUNE:
         return spec.tune_plan(method)
-    best = _best_params(spec, records)
-    return [] if best is None else spec.seed_plan(best)
+    best = best_tuning_trial(spec, records)
+    return [] if best is None else spec.seed_plan(best.params)
 
 
-def _enqueue_missing(storage: BaseStorage, spec: StudySpec, phase: str) -> int:
+def _enqueue_missing(storage: BaseStorage, spec: StudySpec, phase: str) -> None:
     """Enqueue each planned key of ``phase`` that has no waiting, running or finished trial."""
-    added = 0
     for method in spec.methods:
         name = spec.study_name(method)
         records = load_records(storage, [name])
@@ -122,8 +113,6 @@ def _enqueue_missing(storage: BaseStorage, spec: StudySpec, phase: str) -> int:
                 continue
             study.enqueue_trial(dict(planned.params or {}), user_attrs={
                 "method": method.name, "phase": planned.phase, "key": planned.key, "seed": planned.seed})
-            added += 1
-    return added
 
 
 def _pending(storage: BaseStorage, names: Sequence[str], states: Sequence[str] = ("waiting", "running")) -> bool:

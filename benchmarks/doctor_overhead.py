@@ -4,7 +4,7 @@ Claims (issue 4):
 1. With the every-step instruments on (loss, per-layer gradient norms, NaN/Inf check), a training step
    of an MLP on digits costs at most 1.10x the plain step. Measured here side by side: fit() alone, fit()
    with the every-step instruments only, and fit() with the default schedule (costlier instruments on
-   the first 3 steps and every 10th). MLP 64-128-128-10, Adam, digits (1,078 training rows, batch 32,
+   the first 3 steps and every 20th). MLP 64-128-128-10, Adam, digits (1,078 training rows, batch 32,
    340 steps = 10 epochs); the three runs alternate after a warm-up; medians and ratios are printed.
 2. `optimlab doctor` on the built-in example (the default recipe: MLP on digits with Adam) finishes in
    under 60 s, LR range test included, and the lr it suggests trains to within 1% of the best

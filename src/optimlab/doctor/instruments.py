@@ -54,15 +54,20 @@ class Instrument:
     cost: str
 
 
+# Costs measured by benchmarks/doctor_overhead.py on the digits MLP (64-128-128-10, batch 32, 1 thread),
+# where a plain training step takes ~400 us: see docs/benchmarks.md.
 INSTRUMENTS: tuple[Instrument, ...] = (
     Instrument("loss, loss_trend", "every step", "free: the loop reads the loss anyway; rules read its trend"),
     Instrument("gradient_norm", "every step",
-               "one foreach norm over all gradients + a sum: ~3% of a digits-MLP step"),
-    Instrument("non_finite", "every step", "fused into the gradient norm (one scalar read)"),
+               "one foreach norm over all gradients in an optimizer step pre-hook: with the two below, "
+               "+4% on a step"),
+    Instrument("non_finite", "every step", "fused into the gradient norm: a sum and one scalar read"),
+    Instrument("nan_origin input capture", "every step", "a forward pre-hook keeping a reference to the batch"),
     Instrument("weight_norm, update_norm, update_to_weight_ratio", "detailed steps",
-               "a copy of the weights and two foreach norms"),
+               "a copy of the weights before the step and two foreach norms"),
     Instrument("activation_mean, activation_std, saturated_fraction, dead_unit_fraction", "detailed steps",
-               "a forward hook per activation: ~4 reductions over its output"),
+               "a forward hook per activation: one pass of per-unit moments over its output; all detailed "
+               "instruments together, every 20th step: +1-2% on the run"),
     Instrument("layer_output_std, input_feature_ranges", "first detailed step; first 5 detailed steps",
                "a forward hook per layer; per-feature min/max/moments at the first Linear/Conv layer"),
     Instrument("nan_origin", "once, at the first non-finite gradient",

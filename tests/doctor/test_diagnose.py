@@ -67,3 +67,12 @@ def test_the_callback_diagnoses_a_run_of_fit_and_the_result_is_json():
 def test_the_public_api_is_explicit():
     assert set(optimlab.doctor.__all__) >= {"diagnose", "Diagnosis", "DoctorCallback", "lr_range_test", "Finding"}
     assert all(hasattr(optimlab.doctor, name) for name in optimlab.doctor.__all__)
+
+
+def test_a_diverged_run_still_gives_strict_json():
+    model = mlp()
+    diagnosis = diagnose(model, standardized(), nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=30.0),
+                         steps=50)
+    assert diagnosis.statistics.non_finite is not None
+    text = json.dumps(diagnosis.to_dict(), allow_nan=False)
+    assert json.loads(text)["non_finite"]["step"] == diagnosis.statistics.non_finite.step

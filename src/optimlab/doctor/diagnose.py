@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import INSTRUMENTS, Instruments, InstrumentSchedule, RunStatistics
-from optimlab.doctor.lr_range import LRRangeResult, lr_range_test
+from optimlab.doctor.lr_range import LRRangeResult, json_ready, lr_range_test
 from optimlab.doctor.rules import run_rules
 from optimlab.doctor.snapshot import preserved
 from optimlab.errors import InvalidValueError
@@ -53,7 +53,8 @@ class Diagnosis:
         return [f for f in self.findings if f.severity in ("error", "warning")]
 
     def to_dict(self) -> dict[str, Any]:
-        """Everything a reader needs, JSON-serialisable: findings, per-layer summary, LR curve, instruments."""
+        """Everything a reader needs as strict JSON (non-finite numbers become None): findings, per-layer
+        summary, NaN origin, LR curve, instruments."""
         stats = self.statistics
         grads = stats.layer_grad_norms()
         _, ratios = stats.update_to_weight_ratios()
@@ -64,7 +65,7 @@ class Diagnosis:
             layers.append({**dataclasses.asdict(layer),
                            "median_grad_norm": column.median().item() if column.numel() else None,
                            "median_update_to_weight_ratio": ratio.median().item() if ratio.numel() else None})
-        return {
+        return json_ready({
             "healthy": self.healthy,
             "steps": len(stats.steps),
             "findings": [f.to_dict() for f in self.findings],
@@ -72,7 +73,7 @@ class Diagnosis:
             "non_finite": stats.non_finite.to_dict() if stats.non_finite else None,
             "lr_range": self.lr_range.to_dict() if self.lr_range else None,
             "instruments": [dataclasses.asdict(i) for i in INSTRUMENTS],
-        }
+        })
 
 
 class DoctorCallback(Callback):

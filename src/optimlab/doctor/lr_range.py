@@ -63,12 +63,19 @@ class LRRangeResult:
     reason: str  # how the suggestion was chosen, or why there is none
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: _json_number(v) if not isinstance(v, list) else [_json_number(x) for x in v]
-                for k, v in dataclasses.asdict(self).items()}
+        return json_ready(dataclasses.asdict(self))
 
 
-def _json_number(value: Any) -> Any:
-    return None if isinstance(value, float) and not math.isfinite(value) else value
+def json_ready(value: Any) -> Any:
+    """``value`` with every NaN or infinity (in nested dicts, lists and tuples) replaced by None: strict
+    JSON has no such numbers, and a diverged loss is common in the doctor's data."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    return value
 
 
 def smooth(values: Sequence[float], width: int = 5) -> list[float]:

@@ -1,8 +1,19 @@
 """optimlab: the optimization of deep-learning training, every technique by name."""
 
+from typing import Any
+
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 from optimlab.registry import categories, get_registry
 
 __version__ = "0.1.0"
 
-__all__ = ["get_registry", "categories", "OptimlabError", "UnknownNameError", "InvalidValueError"]
+__all__ = ["get_registry", "categories", "diagnose", "OptimlabError", "UnknownNameError", "InvalidValueError"]
+
+
+def __getattr__(name: str) -> Any:
+    """``optimlab.diagnose`` loads the doctor on first use."""
+    if name == "diagnose":
+        from optimlab.doctor import diagnose
+
+        return diagnose
+    raise AttributeError(f"module 'optimlab' has no attribute {name!r}")

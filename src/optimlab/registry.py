@@ -254,6 +254,7 @@ _CATALOG_MODULES = {
     "optimizer": "optimlab.optim",
     "schedule": "optimlab.schedules",
     "workload": "optimlab.study.workloads",
+    "doctor_rule": "optimlab.doctor.rules",
 }
 
 

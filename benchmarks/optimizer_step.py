@@ -22,6 +22,7 @@ import argparse
 import dataclasses
 import gc
 import importlib
+import importlib.metadata
 import math
 import os
 import platform
@@ -156,32 +157,39 @@ def ours(name: str) -> list[Implementation]:
 def measure(
     implementations: list[Implementation], start: list[torch.Tensor], grads: list[torch.Tensor], repeats: int, warmup: int
 ) -> list[Result]:
-    """Build each, time its first step and warm it up; then time one step of each in turn, ``repeats`` rounds."""
+    """Build each, time its first step and warm it up; then time one step of each in turn, ``repeats`` rounds.
+
+    Gradients are handed back before every step, outside the timed region: some peers set ``p.grad``
+    to None after stepping (heavyball), and a step without gradients does nothing.
+    """
     built, results = [], []
+
+    def step(optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter], own_grads: list[torch.Tensor]) -> float:
+        for p, g in zip(params, own_grads):
+            p.grad = g
+        started = time.perf_counter()
+        optimizer.step()
+        return time.perf_counter() - started
+
     for implementation in implementations:
         params = [torch.nn.Parameter(p.clone()) for p in start]
-        for p, g in zip(params, grads):
-            p.grad = g.clone()
+        own_grads = [g.clone() for g in grads]
         try:
             optimizer = implementation.make(params)
             if callable(getattr(optimizer, "train", None)):
                 optimizer.train()  # schedule-free: step at y
-            started = time.perf_counter()
-            optimizer.step()
-            first = time.perf_counter() - started
+            first = step(optimizer, params, own_grads)
             for _ in range(warmup):
-                optimizer.step()
+                step(optimizer, params, own_grads)
         except Exception as error:  # a peer without this variant (torch's fused NAdam), a peer's bug
             print(f"  skipped {implementation.label}: {type(error).__name__}: {str(error).splitlines()[0][:100]}")
             continue
-        built.append(optimizer)
+        built.append((optimizer, params, own_grads))
         results.append(Result(implementation, first, [], _path_note(optimizer)))
     for round_ in range(repeats):
         for offset in range(len(built)):
             i = (round_ + offset) % len(built)  # rotate who goes first
-            started = time.perf_counter()
-            built[i].step()
-            results[i].times.append(time.perf_counter() - started)
+            results[i].times.append(step(*built[i]))
     return results
 
 
@@ -208,6 +216,21 @@ def roofline(start: list[torch.Tensor], repeats: int) -> tuple[float, float]:
     return 8 * n / statistics.median(copy[3:]) / 1e9, 12 * n / statistics.median(add[3:]) / 1e9
 
 
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            return next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
 def _probe_compiler() -> None:
     """Compile something trivial once, so that no optimizer's compile time includes the ISA probe."""
     torch.compile(lambda t: t * 2 + 1)(torch.ones(64))
@@ -232,16 +255,12 @@ def main() -> None:
     start = [0.02 * torch.randn(s, generator=generator) for s in shapes]
     grads = [torch.randn(s, generator=generator) for s in shapes]
     names = args.only.split(",") if args.only else REGISTRY.names()
-    versions = ", ".join(
-        f"{m} {getattr(_optional(m), '__version__', '?')}"
-        for m in ("pytorch_optimizer", "heavyball", "schedulefree", "lion_pytorch")
-        if _optional(m) is not None
-    )
+    versions = ", ".join(f"{m} {_version(m)}" for m in ("pytorch_optimizer", "heavyball", "schedulefree", "lion-pytorch"))
     load_before = os.getloadavg()
     copy_bw, add_bw = roofline(start, args.repeats)
     print(f"one step over {n:,} float32 parameters in {len(shapes)} tensors; {args.threads} threads, "
           f"{args.repeats} rounds after {args.warmup} warm-up steps; medians")
-    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus; torch {torch.__version__}; {versions}")
+    print(f"{_cpu_name()}, {os.cpu_count()} cpus; torch {torch.__version__}; {versions}")
     print(f"roofline bandwidth (start): foreach copy {copy_bw:.1f} GB/s, foreach add {add_bw:.1f} GB/s")
     rows, shortfalls = [], []
     for name in names:

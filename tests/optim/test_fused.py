@@ -165,14 +165,16 @@ def test_a_small_run_never_compiles():
     assert optimizer.fused_path.compile_seconds(0) == 0
 
 
-def test_compiling_starts_once_eager_steps_have_cost_the_compile_time(monkeypatch):
-    """Ski rental: with a 1 ns estimate and no size floor, the first step is eager, the second compiled."""
+@pytest.mark.parametrize(("estimate", "path"), [(1e-9, "compiled"), (1e9, "eager")])
+def test_compiling_starts_once_eager_steps_have_cost_the_compile_time(monkeypatch, estimate, path):
+    """Ski rental, with no size floor: the first step is eager, later ones compile once the eager
+    steps have cost the estimated compile time (a nanosecond: at once; 30 years: never)."""
     monkeypatch.setattr(fused, "_MIN_COMPILE_PARAMETERS", 0)
-    monkeypatch.setattr(fused, "_expected_compile_seconds", lambda tensors: 1e-9)
+    monkeypatch.setattr(fused, "_expected_compile_seconds", lambda tensors: estimate)
     params, optimizer = run("adamax", {}, fused_path=None, steps=1)
     assert optimizer.fused_path.last_path(0) == "eager"
-    take_steps(optimizer, params, 1)
-    assert optimizer.fused_path.last_path(0) == "compiled"
+    take_steps(optimizer, params, 3)
+    assert optimizer.fused_path.last_path(0) == path
 
 
 def test_a_failing_compiler_falls_back_to_the_chain_silently(monkeypatch):

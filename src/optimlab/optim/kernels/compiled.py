@@ -12,16 +12,18 @@ or every step would recompile:
 - hyperparameters that may vary (those the optimizer's signature types as ``Hyperparameter``: lr,
   betas, eps, weight decay, ...) enter as 0-d float64 tensors when they are non-zero; a zero stays a
   Python constant, since it switches a transform off and so changes the chain's structure;
-- the step counters (Python ints) become symbolic after the first recompile (Dynamo's automatic
-  dynamic), so one graph serves every later step;
+- the step counters (Python ints) are symbolic (``dynamic=True``), so one graph serves every step
+  after the first, which runs eagerly;
 - Python floats in the state (NAdam's momentum product, schedule-free's weight sum) enter as 0-d
   tensors and come back as floats, so the state keeps its layout.
 
 A chain whose Python code branches on a hyperparameter's value cannot take it as a tensor input without
-breaking the graph (RAdam switches on ``rho_t(beta2)``, schedule-free takes ``max(lr, lr_max)``), so the
-compiled step tries, in order: every varying hyperparameter as an input; only ``lr`` as an input (the
-rest as constants, recompiled if they change); every varying hyperparameter as an input with graph
-breaks allowed (more than one pass, still far fewer than eager). The first that compiles is kept.
+breaking the graph (RAdam switches on ``rho_t(beta2)``), so the compiled step tries, in order: every
+varying hyperparameter as an input; only ``lr`` as an input (the rest as constants, recompiled if they
+change); every varying hyperparameter as an input with graph breaks allowed (several graphs, slower).
+The first that compiles is kept. Schedule-free chains, whose transform branches on its own float
+state, compile a step that writes that branch in tensor ops instead
+(:mod:`~optimlab.optim.kernels.schedule_free`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import torch
 from torch import Tensor
 
 from optimlab.optim.base import GradientTransformation, Hyperparameter, State
+from optimlab.optim.kernels.schedule_free import STEPS
 
 __all__ = ["CompiledChain"]
 
@@ -134,6 +137,15 @@ def _lower_floats(state: State, template: State) -> State:
     return float(state) if isinstance(template, float) else state
 
 
+def _first_step(state: State) -> bool:
+    """Some transform has not stepped yet: its first step often differs (momentum copies the gradient)."""
+    if not isinstance(state, tuple):
+        return False
+    if "count" in getattr(state, "_fields", ()) and state.count == 0:
+        return True
+    return any(_first_step(child) for child in state)
+
+
 def _graphs_compiled() -> int:
     return torch._dynamo.utils.counters["stats"]["unique_graphs"]
 
@@ -154,7 +166,12 @@ class CompiledChain:
     def __init__(self, factory: Factory) -> None:
         self._factory = factory
         self._varying = _may_vary(factory)
-        self._compiled = {fullgraph: torch.compile(_own_copy(_step), fullgraph=fullgraph, dynamic=True) for fullgraph in (True, False)}
+        step = STEPS.get(getattr(factory, "func", factory), _step)
+        # dynamic=True: the step counters are symbolic from the first compile (parameters keep static
+        # shapes, torch.compile's default for them), so a run compiles once instead of twice.
+        self._compiled = {
+            fullgraph: torch.compile(_own_copy(step), fullgraph=fullgraph, dynamic=True) for fullgraph in (True, False)
+        }
         self._rung = 0
         self._constant_sets: set[tuple[tuple[str, Any], ...]] = set()
         self.compile_seconds = 0.0
@@ -167,7 +184,13 @@ class CompiledChain:
     def __call__(
         self, hyperparameters: Mapping[str, Any], params: Sequence[Tensor], grads: Sequence[Tensor], state: State
     ) -> State | None:
-        """Apply one update in place and return the next state, or None if this step must run eagerly."""
+        """Apply one update in place and return the next state, or None if this step must run eagerly.
+
+        A first step runs eagerly: compiled, it would be a graph of its own (``count == 0`` branches),
+        compiled for a single use.
+        """
+        if _first_step(state):
+            return None
         while not self.failed:
             rung = _LADDER[self._rung]
             as_inputs = self._varying if rung.inputs == "varying" else self._varying & {"lr"}

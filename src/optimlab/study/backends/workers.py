@@ -8,10 +8,12 @@ which breaks any script without an ``if __name__ == "__main__"`` guard.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 
@@ -35,19 +37,21 @@ def run_in_processes(location: str, targets: Sequence[tuple[StudySpec, Method]],
     options = {"name": names[0] if len(names) == 1 else None, "methods": sorted({m.name for _, m in targets})}
     # One thread per worker: with one worker per core, more threads oversubscribe the cores.
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    workers = [subprocess.Popen([sys.executable, "-c", _WORKER, location, json.dumps(options)], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-               for _ in range(processes)]
-    try:
-        while any(worker.poll() is None for worker in workers):  # poll() also reaps a dead worker
-            time.sleep(POLL_SECONDS)
-            poll()
-    finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.kill()
-            worker.wait()
-    crashed = [w for w in workers if w.returncode not in (0, -9)]  # -9: killed; its trial is reclaimed
-    if crashed and len(crashed) == len(workers):
-        message = crashed[0].stderr.read().decode(errors="replace").strip().splitlines()
-        raise OptimlabError(f"every worker process failed; the last lines of one: {' | '.join(message[-3:])}")
+    with contextlib.ExitStack() as stack:
+        # stderr to files, not pipes: a worker that warns a lot would block on a full pipe nobody reads.
+        logs = [stack.enter_context(tempfile.TemporaryFile()) for _ in range(processes)]
+        workers = [subprocess.Popen([sys.executable, "-c", _WORKER, location, json.dumps(options)], env=env,
+                                    stdout=subprocess.DEVNULL, stderr=log) for log in logs]
+        try:
+            while any(worker.poll() is None for worker in workers):  # poll() also reaps a dead worker
+                time.sleep(POLL_SECONDS)
+                poll()
+        finally:
+            for worker in workers:
+                if worker.poll() is None:
+                    worker.kill()
+                worker.wait()
+        if all(worker.returncode != 0 for worker in workers):  # a killed worker's trial is reclaimed
+            logs[0].seek(0)
+            lines = logs[0].read().decode(errors="replace").strip().splitlines()
+            raise OptimlabError(f"every worker process failed; the last lines of one: {' | '.join(lines[-3:])}")

@@ -51,7 +51,7 @@ def run_in_processes(location: str, targets: Sequence[tuple[StudySpec, Method]],
                 if worker.poll() is None:
                     worker.kill()
                 worker.wait()
-        if all(worker.returncode != 0 for worker in workers):  # a killed worker's trial is reclaimed
+        if workers and all(worker.returncode != 0 for worker in workers):  # a killed one: its trial is reclaimed
             logs[0].seek(0)
             lines = logs[0].read().decode(errors="replace").strip().splitlines()
             raise OptimlabError(f"every worker process failed; the last lines of one: {' | '.join(lines[-3:])}")

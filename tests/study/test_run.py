@@ -131,3 +131,17 @@ def test_a_hopeless_trial_is_pruned_by_the_median_rule(tmp_path):
     assert all(r.state == "complete" and r.steps == 68 for r in kept)
     assert hopeless.state == "pruned" and hopeless.status == "pruned" and hopeless.steps == 34
     assert hopeless.message.startswith("pruned at step 34") and hopeless.curve["step"] == [34]
+
+
+@pytest.mark.parametrize("protocol", ["random", "tpe"])
+def test_sampled_protocols_run_their_budget_within_the_space(tmp_path, protocol):
+    space = SearchSpace((Dimension("optimizer.lr", low=1e-3, high=1e-1, log=True),
+                         Dimension("model.activation", choices=("relu", "tanh"))))
+    result = run_study(tiny(space=space, protocol=protocol, budget=4, seeds=1), tmp_path)
+    tune = [r for r in result.records if r.phase == "tune"]
+    assert len(tune) == 4 and len({r.params["optimizer.lr"] for r in tune}) == 4
+    assert all(1e-3 <= r.params["optimizer.lr"] <= 1e-1 and r.recipe["model"]["activation"] == r.params["model.activation"]
+               for r in tune)
+    best = max(tune, key=lambda r: r.value)
+    (seed,) = [r for r in result.records if r.phase == "seeds"]
+    assert seed.params == best.params and seed.seed == 1

@@ -5,6 +5,7 @@ sections, tables and figures in order, and written as one file that needs no net
 """
 
 from optimlab.report import figures
+from optimlab.report.environment import machine_and_versions
 from optimlab.report.html import Page
 
-__all__ = ["Page", "figures"]
+__all__ = ["Page", "figures", "machine_and_versions"]

@@ -53,7 +53,7 @@ def save(figure: Figure, path: str | os.PathLike[str]) -> Path:
 
 
 def lines(
-    x: Sequence[float],
+    x: Sequence[float] | Mapping[str, Sequence[float]],
     series: Mapping[str, Sequence[float]],
     *,
     title: str = "",
@@ -62,19 +62,40 @@ def lines(
     log_x: bool = False,
     log_y: bool = False,
     markers: Mapping[str, float] | None = None,
+    levels: Mapping[str, float] | None = None,
+    bands: Mapping[str, Sequence[float]] | None = None,
+    steps: bool = False,
+    points: bool = False,
+    ylim: tuple[float, float] | None = None,
 ) -> Figure:
-    """One line per series over ``x``; ``markers`` draws labelled vertical lines (e.g. a suggested lr).
+    """One line per series over ``x`` (shared, or one sequence per series).
 
-    Non-finite values leave gaps; a log axis skips values that are not positive.
+    ``markers`` draws labelled vertical lines (e.g. a suggested lr), ``levels`` horizontal ones (a
+    target); ``bands`` shades ``y +- band`` around a series (mean +- std over seeds); ``steps`` draws
+    step functions (performance profiles), ``points`` marks each value. Non-finite values leave gaps;
+    a log axis skips values that are not positive.
     """
     figure = new_figure()
     axes = figure.subplots()
     for label, ys in series.items():
-        axes.plot(x[: len(ys)], [_plottable(v, log_y) for v in ys], label=label)
+        xs = (x[label] if isinstance(x, Mapping) else x)[: len(ys)]
+        shown = [_plottable(v, log_y) for v in ys]
+        line, = axes.plot(xs, shown, label=label, drawstyle="steps-post" if steps else "default",
+                          marker="o" if points else None, markersize=4)
+        if bands is not None and label in bands:
+            low = [_plottable(v - b, log_y) for v, b in zip(ys, bands[label])]
+            high = [_plottable(v + b, log_y) for v, b in zip(ys, bands[label])]
+            axes.fill_between(xs, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
     for label, at in (markers or {}).items():
         axes.axvline(at, color="gray", linestyle="--", linewidth=1)
         axes.annotate(label, (at, 1.0), xycoords=("data", "axes fraction"), rotation=90, va="top", ha="right",
                       fontsize=8, color="dimgray")
+    for label, at in (levels or {}).items():
+        axes.axhline(at, color="gray", linestyle=":", linewidth=1)
+        axes.annotate(label, (0.0, at), xycoords=("axes fraction", "data"), va="bottom", ha="left",
+                      fontsize=8, color="dimgray")
+    if ylim is not None:
+        axes.set_ylim(*ylim)
     if log_x:
         axes.set_xscale("log")
     if log_y:

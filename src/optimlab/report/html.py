@@ -2,7 +2,8 @@
 
 Figures are inline SVG (vector, searchable text, no image files); there is no script and no link to
 the network, so a report opens offline, from an e-mail or an issue attachment, exactly as written.
-Every piece of text is escaped; numbers in tables are shown with 4 significant digits.
+Every piece of text is escaped; numbers in tables are shown with 4 significant digits. For papers, the
+same figures can also be written as PNG or SVG files (:meth:`Page.save_figures`).
 
 >>> from optimlab.report import Page
 >>> page = Page("Run 42").section("Metrics").table(["metric", "value"], [["accuracy", 0.9731]])
@@ -15,13 +16,14 @@ from __future__ import annotations
 import html
 import math
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from matplotlib.figure import Figure
 
-from optimlab.report.figures import to_svg
+from optimlab.report.figures import save, to_svg
 
 __all__ = ["Page"]
 
@@ -35,7 +37,14 @@ td.number{text-align:right;font-variant-numeric:tabular-nums}figure{margin:1.5em
 figure svg{max-width:100%;height:auto}tr.error td:first-child{border-left:4px solid #c0392b}
 tr.warning td:first-child{border-left:4px solid #e67e22}tr.info td:first-child{border-left:4px solid #2980b9}
 .note{color:#666;font-size:.9em}code{background:#f6f6f6;padding:0 .2em}
+pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:.85em}summary{cursor:pointer;color:#333}
 """
+
+
+def _file_stem(text: str) -> str:
+    """``Learning-rate sensitivity (adam)`` -> ``learning-rate-sensitivity-adam``, at most 60 characters."""
+    words = re.findall(r"[a-z0-9]+(?:[-.][a-z0-9]+)*", text.lower())
+    return "-".join(words)[:60].strip("-.") or "figure"
 
 
 def _cell(value: Any) -> tuple[str, bool]:
@@ -55,6 +64,7 @@ class Page:
     def __init__(self, title: str, subtitle: str | None = None) -> None:
         self.title = title
         self._blocks: list[str] = [f"<h1>{html.escape(title)}</h1>"]
+        self._figures: list[tuple[str, Figure]] = []  # (file stem, figure), for save_figures
         if subtitle:
             self._blocks.append(f'<p class="subtitle">{html.escape(subtitle)}</p>')
 
@@ -85,11 +95,25 @@ class Page:
         self._blocks.append(f"<table>{title}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
         return self
 
-    def figure(self, figure: Figure, caption: str | None = None) -> Page:
-        """A matplotlib figure, inlined as SVG."""
+    def figure(self, figure: Figure, caption: str | None = None, *, name: str | None = None) -> Page:
+        """A matplotlib figure, inlined as SVG; ``name`` is its file stem in :meth:`save_figures`."""
         text = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
         self._blocks.append(f"<figure>{to_svg(figure)}{text}</figure>")
+        number = len(self._figures) + 1
+        self._figures.append((f"{number:02d}-{_file_stem(name or caption or 'figure')}", figure))
         return self
+
+    def code(self, text: str, *, summary: str | None = None) -> Page:
+        """Preformatted text (a recipe's YAML); with ``summary``, folded under it until clicked."""
+        block = f"<pre>{html.escape(text)}</pre>"
+        if summary:
+            block = f"<details><summary>{html.escape(summary)}</summary>{block}</details>"
+        self._blocks.append(block)
+        return self
+
+    def save_figures(self, folder: str | os.PathLike[str], fmt: str = "png") -> list[Path]:
+        """Write every figure of the page to ``folder`` as ``NN-name.png`` (or ``.svg``), in page order."""
+        return [save(figure, Path(folder) / f"{stem}.{fmt}") for stem, figure in self._figures]
 
     def render(self) -> str:
         body = "\n".join(self._blocks)

@@ -1,9 +1,11 @@
-"""Storage semantics: heartbeats, stale-trial reclaim, popping only planned trials."""
+"""Storage semantics, the same on every storage (journal file, PostgreSQL): heartbeats, stale-trial
+reclaim, popping only planned trials."""
 
 import socket
 import subprocess
 import sys
 import time
+import uuid
 
 import optuna
 import pytest
@@ -20,10 +22,11 @@ from optimlab.study.storage import (
 )
 
 
-@pytest.fixture
-def study(tmp_path):
-    storage = open_storage(tmp_path)
-    return optuna.create_study(storage=storage, study_name="s"), storage
+@pytest.fixture(params=["journal", "postgres"])
+def study(request, tmp_path):
+    location = tmp_path if request.param == "journal" else request.getfixturevalue("postgres_url")
+    storage = open_storage(location)
+    return optuna.create_study(storage=storage, study_name=f"s-{uuid.uuid4().hex}"), storage
 
 
 def running_trial(study, storage, owner):
@@ -52,31 +55,32 @@ def test_pop_takes_each_waiting_trial_once_and_never_creates_one(study):
 def test_a_trial_of_a_dead_process_is_reclaimed_at_once(study):
     study, storage = study
     trial_id = running_trial(study, storage, {"host": socket.gethostname(), "pid": dead_pid(), "beat": time.time()})
-    assert reclaim_stale(storage, "s") == 1
+    assert reclaim_stale(storage, study.study_name) == 1
     trial = storage.get_trial(trial_id)
     assert trial.state == TrialState.FAIL and trial.user_attrs["status"] == "interrupted"
     assert "stopped before the trial ended" in trial.user_attrs["message"]
-    assert not load_records(storage, ["s"])[0].finished  # not counted: its key runs again
+    assert not load_records(storage, [study.study_name])[0].finished  # not counted: its key runs again
 
 
 def test_a_live_beating_trial_is_kept_and_a_silent_one_on_another_host_reclaimed(study):
     study, storage = study
-    with heartbeat(storage, [running_trial(study, storage, None)], interval=0.05):
+    beating = running_trial(study, storage, None)
+    with heartbeat(storage, [beating], interval=0.05):
         time.sleep(0.2)
-        assert reclaim_stale(storage, "s", grace=0.5) == 0
-        owner = load_records(storage, ["s"])[0]
-    assert storage.get_trial(0).system_attrs[OWNER_ATTR]["beat"] > time.time() - 1 and owner.state == "running"
+        assert reclaim_stale(storage, study.study_name, grace=0.5) == 0
+        owner = load_records(storage, [study.study_name])[0]
+    assert storage.get_trial(beating).system_attrs[OWNER_ATTR]["beat"] > time.time() - 1 and owner.state == "running"
     other = running_trial(study, storage, {"host": "elsewhere", "pid": 1, "beat": time.time() - 120})
-    assert reclaim_stale(storage, "s", grace=60) == 1
+    assert reclaim_stale(storage, study.study_name, grace=60) == 1
     assert storage.get_trial(other).state == TrialState.FAIL
-    assert storage.get_trial(0).state == TrialState.RUNNING  # this process lives; its last beat is recent
+    assert storage.get_trial(beating).state == TrialState.RUNNING  # this process lives; its beat is recent
 
 
 def test_a_popped_trial_without_a_beat_gets_the_grace_period(study):
     study, storage = study
     running_trial(study, storage, None)
-    assert reclaim_stale(storage, "s", grace=60) == 0
-    assert reclaim_stale(storage, "s", grace=0) == 1
+    assert reclaim_stale(storage, study.study_name, grace=60) == 0
+    assert reclaim_stale(storage, study.study_name, grace=0) == 1
 
 
 def test_a_file_is_no_study_location(tmp_path):

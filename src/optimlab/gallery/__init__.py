@@ -1,0 +1,21 @@
+"""The evidence gallery: tutorial claims and classic results, each tested by runs and judged by its numbers.
+
+>>> from optimlab.gallery import experiment_names
+>>> "small_init" in experiment_names()
+True
+"""
+
+from optimlab.gallery import init_scale  # noqa: F401  (fill the registry)
+from optimlab.gallery.experiment import SIZES, Evidence, Experiment, Outcome, _REGISTRY
+from optimlab.gallery.verdict import Check, Verdict
+
+__all__ = ["SIZES", "Check", "Evidence", "Experiment", "Outcome", "Verdict", "experiment_names", "get_experiment"]
+
+
+def experiment_names() -> list[str]:
+    return _REGISTRY.names()
+
+
+def get_experiment(name: str) -> Experiment:
+    """The experiment registered as ``name``; an unknown name raises with close matches."""
+    return _REGISTRY.get(name).obj

@@ -1,0 +1,133 @@
+"""The gallery's pages: one per experiment (verdict, checks, figures, setup, sources, every run's recipe)
+and an index linking them, each a self-contained :class:`optimlab.report.Page`.
+
+Next to each page, ``<name>.json`` keeps the numbers the verdict read and every run's spec, so a reader
+can recompute the verdict or rerun any run (``optimlab train`` on its recipe).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from optimlab.gallery.experiment import Experiment, Outcome
+from optimlab.gallery.verdict import CONTRADICTED, SUPPORTED
+from optimlab.report import Page
+
+__all__ = ["GalleryPage", "INDEX_NAME", "write_index", "write_page"]
+
+INDEX_NAME = "index.html"
+# Page's coloured row edges: blue for supported, orange for partly, red for contradicted.
+_ROW_CLASS = {SUPPORTED: "info", CONTRADICTED: "error"}
+
+
+class GalleryPage(Page):
+    """A :class:`Page` with preformatted text (recipes in YAML) and links (the index).
+
+    Both append to the page's blocks like Page's own methods, with every piece of text escaped.
+    """
+
+    def code(self, text: str) -> GalleryPage:
+        self._blocks.append(f"<pre><code>{html.escape(text)}</code></pre>")
+        return self
+
+    def links(self, items: Sequence[tuple[str, str, str]]) -> GalleryPage:
+        """A list of ``(href, link text, text after the link)``."""
+        entries = "".join(f'<li><a href="{html.escape(href, quote=True)}">{html.escape(text)}</a> '
+                          f"{html.escape(after)}</li>" for href, text, after in items)
+        self._blocks.append(f"<ul>{entries}</ul>")
+        return self
+
+
+def _flat(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested spec as ``{dotted field: value}``."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping) and value:
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _differences(base: Mapping[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The dotted fields of ``spec`` that differ from ``base`` (a field only one has counts)."""
+    flat_base, flat_spec = _flat(base), _flat(spec)
+    return {k: flat_spec.get(k) for k in sorted(flat_base.keys() | flat_spec.keys())
+            if flat_base.get(k) != flat_spec.get(k)}
+
+
+def _json_ready(value: Any) -> Any:
+    """Tuples to lists, non-finite floats to None: strict JSON."""
+    if isinstance(value, Mapping):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_page(experiment: Experiment, outcome: Outcome, folder: str | os.PathLike[str]) -> Path:
+    """Write ``<name>.html`` and ``<name>.json`` into ``folder``; returns the page's path."""
+    folder = Path(folder)
+    evidence, verdict = outcome.evidence, outcome.verdict
+    page = GalleryPage(experiment.title, f"Claim: \u201c{experiment.claim}\u201d")
+    page.section("Verdict")
+    page.table(["verdict"], [[verdict.label]], row_classes=[_ROW_CLASS.get(verdict.label, "warning")])
+    page.paragraph(verdict.paragraph)
+    page.table(["prediction of the claim", "holds", "numbers"],
+               [[c.statement, "yes" if c.holds else "no", c.evidence] for c in verdict.checks],
+               row_classes=["info" if c.holds else "error" for c in verdict.checks],
+               caption="Each prediction holds only if its 95% confidence interval clears the threshold.")
+    page.paragraph("The verdict is computed by code from the numbers below, with the rules in "
+                   f"optimlab.gallery ({experiment.verdict.__module__}); nothing in it was written in advance.",
+                   note=True)
+    page.section("Figures")
+    for figure, caption in experiment.figures(evidence):
+        page.figure(figure, caption)
+    page.section("Setup", evidence.setup)
+    page.paragraph(f"Size {outcome.size}: {len(evidence.runs)} runs in {outcome.seconds:.0f} s.", note=True)
+    page.section("Sources")
+    for source in experiment.sources:
+        page.paragraph(source)
+    page.section("Numbers the verdict read")
+    page.code(json.dumps(_json_ready(evidence.numbers), indent=1, sort_keys=True))
+    page.section("Runs")
+    page.table(["run", "arm", "seed", "status", "result"],
+               [[i, r.arm, r.spec.get("training", {}).get("seed", ""), r.status, r.result]
+                for i, r in enumerate(evidence.runs)])
+    if evidence.runs:
+        base = evidence.runs[0].spec
+        page.paragraph("Recipe of run 0, in full (optimlab train reads it):")
+        page.code(yaml.safe_dump(_json_ready(base), sort_keys=False))
+        page.paragraph("Every other run: the fields of its recipe that differ from run 0's.")
+        page.code(yaml.safe_dump({f"run {i}": _differences(base, r.spec) for i, r in enumerate(evidence.runs)
+                                  if i > 0}, sort_keys=False, width=120) if len(evidence.runs) > 1 else "(none)")
+    path = page.write(folder / f"{experiment.name}.html")
+    record = {"name": experiment.name, "size": outcome.size, "seconds": outcome.seconds,
+              "verdict": {"label": verdict.label, "paragraph": verdict.paragraph},
+              "numbers": evidence.numbers, "runs": [{"arm": r.arm, "status": r.status, "result": r.result,
+                                                     "spec": r.spec} for r in evidence.runs]}
+    (folder / f"{experiment.name}.json").write_text(json.dumps(_json_ready(record), indent=1) + "\n")
+    return path
+
+
+def write_index(outcomes: Sequence[tuple[Experiment, Outcome]], folder: str | os.PathLike[str]) -> Path:
+    """Write ``index.html``: every experiment with its claim and verdict, linked to its page."""
+    page = GalleryPage("optimlab evidence gallery",
+                       "Claims from tutorials and classic papers, each tested by runs on built-in data; every "
+                       "verdict is computed from the measured numbers.")
+    page.section("Experiments")
+    page.links([(f"{e.name}.html", e.title, f"({o.verdict.label}): \u201c{e.claim}\u201d") for e, o in outcomes])
+    page.table(["experiment", "verdict", "size", "runs", "seconds"],
+               [[e.name, o.verdict.label, o.size, len(o.evidence.runs), round(o.seconds, 1)] for e, o in outcomes],
+               row_classes=[_ROW_CLASS.get(o.verdict.label, "warning") for _, o in outcomes])
+    return page.write(Path(folder) / INDEX_NAME)

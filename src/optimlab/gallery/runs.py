@@ -1,0 +1,157 @@
+"""The gallery's training runs: a recipe (plus what a recipe cannot say yet), trained and measured.
+
+Most experiments compare arms that differ in one recipe field and run each arm on several seeds. A few
+need a knob the recipe does not have yet, and say so in the run's spec: ``init_options`` (the init's
+own hyperparameters, e.g. a gain of 4x He's: the recipe names the scheme only) and ``linear`` (a single
+Linear layer, logistic regression: the ``mlp`` architecture has at least one hidden layer). Both are
+applied right after :func:`optimlab.build.build`, under the recipe's seed, and shown with the recipe.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from optimlab.build import Built, build, build_optimizer, build_scheduler
+from optimlab.gallery.experiment import RunRecord
+from optimlab.gallery.probes import LayerGradients, layer_gradients
+from optimlab.recipe import Recipe
+from optimlab.study.trial import CurveRecorder
+from optimlab.train.loop import Callback, fit
+from optimlab.train.run import evaluate
+
+__all__ = ["PROBE_ROWS", "Run", "RunResult", "by_arm", "mean_curve", "train_run"]
+
+PROBE_ROWS = 256  # training rows the gradients at initialization are measured on
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One training run: the arm it belongs to, its recipe, and the extras applied after building it."""
+
+    arm: str
+    recipe: Recipe
+    init_options: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    linear: bool = False
+
+    @property
+    def seed(self) -> int:
+        return self.recipe.training.seed
+
+    def spec(self) -> dict[str, Any]:
+        """The recipe as a mapping, with the extras under ``model`` where they apply."""
+        spec = self.recipe.to_dict()
+        if self.init_options:
+            spec["model"]["init_options"] = dict(self.init_options)
+        if self.linear:
+            spec["model"] = {"name": "linear (logistic regression: one Linear layer, built by the gallery)",
+                             "init": "default"}
+        return spec
+
+
+@dataclasses.dataclass
+class RunResult:
+    """How a run ended and what it measured."""
+
+    run: Run
+    status: str  # "completed" or "diverged"
+    steps: int
+    seconds: float
+    metrics: dict[str, float]  # final val_* and test_*; empty when the run diverged
+    curve: dict[str, list[float | None]]  # per evaluation: step, seconds, train_loss, val_*
+    at_init: LayerGradients | None = None
+    statistics: Any = None  # optimlab.doctor.RunStatistics, for instrumented runs
+
+    @property
+    def diverged(self) -> bool:
+        return self.status == "diverged"
+
+    def metric(self, name: str) -> float:
+        """A final metric, NaN when the run diverged."""
+        return self.metrics.get(name, math.nan)
+
+    def record(self, metric: str) -> RunRecord:
+        """The run as the page lists it, with its final ``metric``."""
+        result = (f"diverged at step {self.steps}" if self.diverged
+                  else f"{metric} {self.metric(metric):.4g} after {self.steps} steps")
+        return RunRecord(arm=self.run.arm, spec=self.run.spec(), status=self.status, result=result)
+
+
+def _as_logistic_regression(built: Built) -> Built:
+    """The built run with its network replaced by one Linear layer, and a fresh optimizer and schedule."""
+    splits = built.splits
+    torch.manual_seed(built.recipe.training.seed)
+    outputs = splits.num_classes if splits.task == "classification" else 1
+    built.model.net = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(splits.input_shape), outputs)).to(built.device)
+    built.optimizer = build_optimizer(built.recipe, built.model)
+    built.scheduler = build_scheduler(built.recipe, built.optimizer, built.total_steps)
+    return built
+
+
+def train_run(run: Run, *, probe: bool = False, instrumented: bool = False,
+              callbacks: Sequence[Callback] = ()) -> RunResult:
+    """Build and train ``run``; ``probe`` measures the gradients at initialization first (on the first
+    :data:`PROBE_ROWS` training rows), ``instrumented`` records the doctor's statistics during training."""
+    from optimlab.techniques.init import apply
+
+    built = build(run.recipe)
+    if run.linear:
+        built = _as_logistic_regression(built)
+    if run.init_options:
+        torch.manual_seed(run.seed)
+        apply(built.model.net, run.recipe.model.init, **run.init_options)
+    splits, device, spec = built.splits, built.device, run.recipe.training
+    x, y = splits.train.x.to(device), splits.train.y.to(device)
+    at_init = layer_gradients(built.model, built.loss_fn, x[:PROBE_ROWS], y[:PROBE_ROWS]) if probe else None
+
+    def validate() -> dict[str, float]:
+        return evaluate(built.model, built.loss_fn, splits.val.x.to(device), splits.val.y.to(device),
+                        task=splits.task, prefix="val")
+
+    recorder = CurveRecorder(None, "")
+    extra: list[Callback] = [recorder, *callbacks]
+    doctor = None
+    if instrumented:
+        from optimlab.doctor import DoctorCallback
+
+        doctor = DoctorCallback(built.model, built.optimizer)
+        extra.append(doctor)
+    state = fit(built.model, built.optimizer, x, y, loss_fn=built.loss_fn, total_steps=built.total_steps,
+                batch_size=spec.batch_size, seed=spec.seed, scheduler=built.scheduler,
+                grad_clip_norm=spec.grad_clip_norm, evaluate=validate, eval_every=spec.eval_every,
+                callbacks=extra)
+    metrics: dict[str, float] = {}
+    if not state.diverged:
+        for prefix, pair in (("val", splits.val), ("test", splits.test)):
+            metrics.update(evaluate(built.model, built.loss_fn, pair.x.to(device), pair.y.to(device),
+                                    task=splits.task, prefix=prefix))
+    return RunResult(run=run, status="diverged" if state.diverged else "completed", steps=state.step,
+                     seconds=state.seconds, metrics=metrics, curve=recorder.compact(), at_init=at_init,
+                     statistics=None if doctor is None else doctor.statistics)
+
+
+def by_arm(results: Sequence[RunResult], value: Any) -> dict[str, list[float]]:
+    """``value(result)`` of each result, grouped by arm in the order arms first appear, seeds in run order."""
+    grouped: dict[str, list[float]] = {}
+    for result in results:
+        grouped.setdefault(result.run.arm, []).append(float(value(result)))
+    return grouped
+
+
+def mean_curve(results: Sequence[RunResult], metric: str) -> dict[str, list[float]]:
+    """``{"step": [...], "mean": [...]}``: ``metric`` per evaluation, averaged over the runs that completed,
+    up to the evaluations they all reached (runs of one recipe evaluate at the same steps)."""
+    curves = [r.curve for r in results if not r.diverged and r.curve.get(metric)]
+    if not curves:
+        return {"step": [], "mean": []}
+    length = min(len(c["step"]) for c in curves)
+    means = []
+    for i in range(length):
+        values = [c[metric][i] for c in curves if c[metric][i] is not None]
+        means.append(sum(values) / len(values) if values else math.nan)
+    return {"step": [int(s) for s in curves[0]["step"][:length]], "mean": means}

@@ -1,0 +1,165 @@
+"""Verdicts computed from numbers: a claim split into checks, each decided by an effect and its interval.
+
+A claim makes several predictions (gradients shrink, training suffers, ...). Each becomes a
+:class:`Check`: a statement, whether the measured numbers bear it out, and those numbers in words (effect
+size, 95% confidence interval, number of runs). :func:`decide` turns the checks into a :class:`Verdict`:
+
+* **supported**: every check holds;
+* **contradicted**: no check holds;
+* **partly supported**: some hold and some do not.
+
+A check holds only when the interval, not just the point estimate, clears its threshold, so too few seeds
+never support a claim by luck. The intervals are Student-t intervals of a mean over seeds (as the
+optimizer benchmarks report them: Schmidt et al., Descending through a Crowded Valley, 2021,
+https://arxiv.org/abs/2007.01547) and Wilson score intervals of a proportion (Wilson, Probable Inference,
+the Law of Succession, and Statistical Inference, JASA 1927, doi:10.1080/01621459.1927.10502953).
+
+>>> d = paired_difference([0.9, 0.92, 0.95], [0.8, 0.83, 0.84])
+>>> round(d.mean, 3), d.low > 0
+(0.1, True)
+>>> decide([Check("a", True, "x"), Check("b", False, "y")]).label
+'partly supported'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+from optimlab.study.analysis import Summary, confidence_interval
+
+__all__ = [
+    "CONTRADICTED",
+    "LABELS",
+    "PARTLY",
+    "SUPPORTED",
+    "Check",
+    "Verdict",
+    "Proportion",
+    "decide",
+    "describe",
+    "paired_check",
+    "rate_check",
+    "paired_difference",
+    "proportion",
+    "summarize",
+]
+
+SUPPORTED, PARTLY, CONTRADICTED = "supported", "partly supported", "contradicted"
+LABELS = (SUPPORTED, PARTLY, CONTRADICTED)
+_Z_975 = 1.959963984540054
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """One prediction of a claim and what the numbers say about it."""
+
+    statement: str  # the prediction, e.g. "early layers get smaller gradients than the last one"
+    holds: bool
+    evidence: str  # the numbers it rests on, in words: effect, 95% CI, runs
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """The label, a paragraph that states every check with its numbers, and the checks themselves."""
+
+    label: str  # one of LABELS
+    paragraph: str
+    checks: tuple[Check, ...]
+
+
+def decide(checks: Sequence[Check]) -> Verdict:
+    """Supported if every check holds, contradicted if none does, partly supported otherwise."""
+    if not checks:
+        raise ValueError("a verdict needs at least one check")
+    held = sum(c.holds for c in checks)
+    if held == len(checks):
+        label, opening = SUPPORTED, "Supported: every prediction of the claim holds in the measured numbers."
+    elif held == 0:
+        label, opening = CONTRADICTED, ("Contradicted: none of the claim's predictions holds in the measured "
+                                        "numbers.")
+    else:
+        label, opening = PARTLY, f"Partly supported: {held} of the claim's {len(checks)} predictions hold."
+    sentences = [f"{c.statement}: {'holds' if c.holds else 'does not hold'} ({c.evidence})." for c in checks]
+    return Verdict(label=label, paragraph=" ".join([opening, *sentences]), checks=tuple(checks))
+
+
+def summarize(values: Sequence[float]) -> Summary:
+    """Mean and Student-t 95% interval of the finite ``values`` (NaN marks a failed run, left out)."""
+    return confidence_interval([v for v in values if math.isfinite(v)])
+
+
+def paired_difference(a: Sequence[float], b: Sequence[float]) -> Summary:
+    """Mean and 95% interval of ``a[i] - b[i]``: runs paired by seed, pairs with a NaN left out.
+
+    Pairing removes what both arms of a seed share (the data split, the batch order), so the interval is
+    narrower than that of two independent means.
+    """
+    if len(a) != len(b):
+        raise ValueError(f"paired values need equal lengths, got {len(a)} and {len(b)}")
+    return summarize([x - y for x, y in zip(a, b) if math.isfinite(x) and math.isfinite(y)])
+
+
+@dataclasses.dataclass(frozen=True)
+class Proportion:
+    """``k`` of ``n`` runs, with the Wilson score 95% interval of the rate."""
+
+    k: int
+    n: int
+    low: float
+    high: float
+
+    @property
+    def rate(self) -> float:
+        return self.k / self.n if self.n else math.nan
+
+    def describe(self) -> str:
+        """``5 of 5 runs (95% CI 0.57 to 1)``."""
+        return f"{self.k} of {self.n} runs (95% CI {self.low:.2g} to {self.high:.2g})"
+
+
+def proportion(k: int, n: int) -> Proportion:
+    """Wilson's interval: good at 0 of 5 and 5 of 5, where the normal approximation gives width 0."""
+    if n == 0:
+        return Proportion(0, 0, math.nan, math.nan)
+    p, z2 = k / n, _Z_975**2
+    center = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = _Z_975 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return Proportion(k, n, max(0.0, center - half), min(1.0, center + half))
+
+
+def describe(summary: Summary, unit: str = "", digits: int = 3) -> str:
+    """``0.12 (95% CI 0.08 to 0.16, 5 runs)``; one run has no interval, none is ``no finite runs``."""
+    if summary.n == 0:
+        return "no finite runs"
+    value = f"{summary.mean:.{digits}g}{unit}"
+    if summary.n == 1 or not math.isfinite(summary.low):
+        return f"{value} (1 run, no interval)"
+    return f"{value} (95% CI {summary.low:.{digits}g} to {summary.high:.{digits}g}{unit}, {summary.n} runs)"
+
+
+def paired_check(statement: str, a: Sequence[float], b: Sequence[float], *, names: tuple[str, str],
+                 measure: str, below: float | None = None, above: float | None = None, unit: str = "") -> Check:
+    """The check that ``a - b`` (paired by seed) lies entirely ``below`` or entirely ``above`` a threshold.
+
+    The evidence names both arms' means and the difference with its interval, e.g. "test accuracy: tiny
+    init 0.11 (...), Xavier 0.95 (...); difference -0.84 (95% CI ...)".
+    """
+    if (below is None) == (above is None):
+        raise ValueError("give exactly one of below and above")
+    d = paired_difference(a, b)
+    holds = d.n >= 2 and (d.high < below if below is not None else d.low > above)  # type: ignore[operator]
+    bound = f"below {below:g}" if below is not None else f"above {above:g}"
+    evidence = (f"{measure}: {names[0]} {describe(summarize(a), unit)}, {names[1]} {describe(summarize(b), unit)}; "
+                f"difference {describe(d, unit)}, required entirely {bound}")
+    return Check(statement, holds, evidence)
+
+
+def rate_check(statement: str, a: tuple[int, int], b: tuple[int, int], *, names: tuple[str, str],
+               event: str) -> Check:
+    """The check that ``a = (k, n)`` events happen more often than ``b``: Wilson intervals apart."""
+    pa, pb = proportion(*a), proportion(*b)
+    holds = pa.n > 0 and pb.n > 0 and pa.low > pb.high
+    evidence = f"{event}: {names[0]} {pa.describe()}, {names[1]} {pb.describe()}; required: intervals apart"
+    return Check(statement, holds, evidence)

@@ -30,6 +30,7 @@ def test_compare_prints_the_leaderboard_and_writes_tables_and_report(tmp_path):
     with open(tmp_path / "leaderboard.csv") as handle:
         board = list(csv.DictReader(handle))
     assert [row["rank"] for row in board] == ["1", "2"] and {row["method"] for row in board} == {"sgd", "adam"}
+    assert {row["study"] for row in board} == {"digits_mlp"}
     report = (tmp_path / "report.html").read_text()
     assert report.count("<svg") == 2 and "Learning-rate sensitivity" in report and "Leaderboard" in report
     if _has_pyarrow():
@@ -40,6 +41,19 @@ def test_compare_prints_the_leaderboard_and_writes_tables_and_report(tmp_path):
     again = runner.invoke(app, ["compare", "--resume", "--out", str(tmp_path), "--no-progress", "--format", "json"])
     assert again.exit_code == 0, again.output
     assert again.output.count('"method"') == 2  # the same leaderboard, nothing rerun
+
+
+def test_several_workloads_get_a_study_each_and_performance_profiles(tmp_path):
+    args = ["compare", "--workload", "digits-mlp,two-spirals-mlp", "--optimizers", "sgd,adam", "--budget", "2",
+            "--seeds", "1", "--epochs", "1", "--no-progress", "--out", str(tmp_path), "--format", "json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    with open(tmp_path / "leaderboard.csv") as handle:
+        assert sorted(row["study"] for row in csv.DictReader(handle)) == ["digits_mlp"] * 2 + ["two_spirals_mlp"] * 2
+    report = (tmp_path / "report.html").read_text()
+    assert "<h2>digits_mlp</h2>" in report and "<h2>two_spirals_mlp</h2>" in report and "Across workloads" in report
+    again = runner.invoke(app, ["compare", "--resume", "--out", str(tmp_path), "--no-progress", "--format", "json"])
+    assert again.exit_code == 0 and again.output.count('"method"') == 4
 
 
 def _has_pyarrow():

@@ -15,6 +15,7 @@ from optimlab.errors import OptimlabError
 
 EXAMPLES = """Examples:
   optimlab compare --workload digits-mlp --optimizers sgd,momentum,rmsprop,adagrad,adam
+  optimlab compare --workload digits-mlp,two-spirals-mlp --optimizers sgd,adam   # + performance profiles
   optimlab compare --optimizers sgd,adam --seeds 5 --budget 9 --backend workers --workers 2
   optimlab compare --compare model.activation=relu,tanh,gelu --space optimizer.lr=1e-4:1e-1:log \\
       --protocol tpe --budget 12
@@ -46,7 +47,8 @@ def _leaderboard_table(spec: Any, records: Any) -> tuple[tuple[str, ...], list[t
 
 
 def compare(
-    workload: Annotated[str | None, typer.Option("--workload", help="Workload (base recipe + metric): digits-mlp, ...")] = None,
+    workload: Annotated[str | None, typer.Option(
+        "--workload", help="Workloads (base recipe + metric), comma-separated: digits-mlp, two-spirals-mlp, mnist1d-cnn.")] = None,
     optimizers: Annotated[str | None, typer.Option("--optimizers", help="Optimizers to compare, comma-separated.")] = None,
     compare_field: Annotated[str | None, typer.Option(
         "--compare", help="Any recipe field and its values to compare: FIELD=a,b,c (e.g. model.activation=relu,gelu).")] = None,
@@ -78,13 +80,14 @@ def compare(
         SearchSpace,
         StudySpec,
         get_workload,
-        load_spec,
+        load_specs,
         methods_from,
         run_study,
         write_report,
     )
     from optimlab.study.export import write_tables
     from optimlab.study.protocols import SEEDS
+    from optimlab.study.run import open_studies
 
     torch.set_num_threads(threads)  # small models on CPU train fastest on one thread; workers take one core each
     settings = {"workload": workload, "optimizers": optimizers, "compare": compare_field, "space": space,
@@ -96,26 +99,30 @@ def compare(
             raise OptimlabError(f"--resume continues the stored study with its own settings; drop {', '.join(given)}")
         if out_dir is None and storage is None:
             raise OptimlabError("--resume needs the study's --out folder (or its --storage URL)")
-        spec = load_spec(storage or out_dir, name)
+        specs = load_specs(storage or out_dir, name)
     else:
         if bool(optimizers) == bool(compare_field):
             raise OptimlabError("say what to compare: --optimizers a,b,c or --compare FIELD=a,b,c (one of them)")
         field, values = ("optimizer.name", optimizers) if optimizers else compare_field.partition("=")[::2]
         if not values:
             raise OptimlabError(f"--compare {compare_field!r}: expected FIELD=a,b,c")
-        chosen = get_workload(workload or "digits-mlp", **({"epochs": epochs} if epochs else {}))
+        methods = methods_from(field, [v.strip() for v in values.split(",") if v.strip()])
         search = SearchSpace.load(space_file) if space_file else SearchSpace.from_flags(space) if space else None
         options = {k: v for k, v in (("protocol", protocol), ("budget", budget), ("seeds", seeds), ("pruner", pruner))
                    if v is not None}
-        values_list = [v.strip() for v in values.split(",") if v.strip()]
-        spec = StudySpec.for_workload(name or chosen.name, chosen, methods_from(field, values_list), space=search,
-                                      **options)
-    out = out_dir or Path("runs") / f"compare-{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        chosen = [get_workload(w.strip(), **({"epochs": epochs} if epochs else {}))
+                  for w in (workload or "digits-mlp").split(",")]
+        prefix = f"{name}-" if name and len(chosen) > 1 else ""
+        specs = [StudySpec.for_workload(name if name and len(chosen) == 1 else prefix + w.name, w, methods,
+                                        space=search, **options) for w in chosen]
+    label = "+".join(spec.name for spec in specs)
+    out = out_dir or Path("runs") / f"compare-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
     location = storage or out
+    for spec in specs:  # every study stored before any runs: a kill during the first leaves all resumable
+        open_studies(spec, location, resume=resume)
     output = Output(fmt)
-    total = sum(len(spec.tune_plan(m)) + spec.seeds for m in spec.methods)
-
-    live, bar, task, on_progress = None, None, None, None
+    done: dict[str, int] = {}
+    live = None
     if progress and fmt == "human":
         from rich.console import Group
         from rich.live import Live
@@ -123,32 +130,36 @@ def compare(
         from rich.table import Table
 
         bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        task = bar.add_task(f"{spec.name}: {len(spec.methods)} methods", total=total)
+        total = sum(len(spec.tune_plan(m)) + spec.seeds for spec in specs for m in spec.methods)
+        task = bar.add_task(f"{label}: {len(specs[0].methods)} methods", total=total)
         live = Live(bar, console=output.console, refresh_per_second=4)
 
-        def on_progress(records: list[Any]) -> None:
-            done = sum(r.finished for r in records)
-            bar.update(task, completed=done)
-            if any(r.phase == SEEDS and r.finished for r in records):
-                columns, rows = _leaderboard_table(spec, [r for r in records if r.finished])
-                table = Table(*columns, title="leaderboard so far", title_justify="left")
-                for row in rows:
-                    table.add_row(*(f"{c:.4g}" if isinstance(c, float) else str(c) for c in row))
-                live.update(Group(bar, table))
+        def progress_of(spec: StudySpec) -> Any:
+            def on_progress(records: list[Any]) -> None:
+                done[spec.name] = sum(r.finished for r in records)
+                bar.update(task, completed=sum(done.values()))
+                if any(r.phase == SEEDS and r.finished for r in records):
+                    columns, rows = _leaderboard_table(spec, [r for r in records if r.finished])
+                    table = Table(*columns, title=f"{spec.name}: leaderboard so far", title_justify="left")
+                    for row in rows:
+                        table.add_row(*(f"{c:.4g}" if isinstance(c, float) else str(c) for c in row))
+                    live.update(Group(bar, table))
+            return on_progress
 
         live.start()
+    results = []
     try:
-        result = run_study(spec, location, backend=backend, resume=resume, workers=workers, members=members,
-                           ray_address=ray_address, on_progress=on_progress)
+        for spec in specs:
+            results.append(run_study(spec, location, backend=backend, resume=True, workers=workers, members=members,
+                                     ray_address=ray_address, on_progress=progress_of(spec) if live else None))
     finally:
         if live is not None:
             live.stop()
-    from optimlab.study import leaderboard
-
-    files = write_tables(result.records, leaderboard(spec, result.records), Path(out))
-    report = write_report([result], Path(out) / "report.html")
-    columns, rows = _leaderboard_table(spec, result.records)
-    output.table(f"{spec.name}: {spec.test_metric} of each method's best configuration over {spec.seeds} seeds",
-                 columns, rows)
+    files = write_tables(results, Path(out))
+    report = write_report(results, Path(out) / "report.html")
+    for spec, result in zip(specs, results):
+        columns, rows = _leaderboard_table(spec, result.records)
+        output.table(f"{spec.name}: {spec.test_metric} of each method's best configuration over {spec.seeds} seeds",
+                     columns, rows)
     output.result(f"report: {report}\ntables: {', '.join(str(f) for f in files)}\nstorage: {location}",
                   {"report": str(report), "tables": [str(f) for f in files], "storage": str(location)})

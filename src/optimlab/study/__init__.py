@@ -14,7 +14,7 @@ from typing import Any
 
 from optimlab.study.analysis import LeaderboardRow, confidence_interval, leaderboard, performance_profiles
 from optimlab.study.protocols import Method, StudySpec, methods_from
-from optimlab.study.run import StudyResult, load_spec, run_study
+from optimlab.study.run import StudyResult, load_specs, run_study
 from optimlab.study.space import Dimension, SearchSpace
 from optimlab.study.storage import TrialRecord, open_storage
 from optimlab.study.worker import work
@@ -32,7 +32,7 @@ __all__ = [
     "confidence_interval",
     "get_workload",
     "leaderboard",
-    "load_spec",
+    "load_specs",
     "methods_from",
     "open_storage",
     "performance_profiles",

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from optimlab.study.analysis import LeaderboardRow
+from optimlab.study.analysis import LeaderboardRow, leaderboard
+from optimlab.study.run import StudyResult
 from optimlab.study.storage import TrialRecord
 
 __all__ = ["leaderboard_rows", "trial_rows", "write_tables"]
@@ -33,9 +34,9 @@ def trial_rows(records: Sequence[TrialRecord]) -> list[dict[str, Any]]:
     return rows
 
 
-def leaderboard_rows(rows: Sequence[LeaderboardRow]) -> list[dict[str, Any]]:
+def leaderboard_rows(rows: Sequence[LeaderboardRow], study: str = "") -> list[dict[str, Any]]:
     return [{
-        "rank": i + 1, "method": row.method, "test_mean": row.test.mean, "test_std": row.test.std,
+        "study": study, "rank": i + 1, "method": row.method, "test_mean": row.test.mean, "test_std": row.test.std,
         "ci95_low": row.test.low, "ci95_high": row.test.high, "seeds": row.test.n, "seeds_failed": row.seeds_failed,
         "tuned_value": row.tuned, "tuning_failed": row.tuning_failed,
         "best_config": " ".join(f"{k}={v}" for k, v in row.params.items()), "at_edge": " ".join(row.at_edge),
@@ -70,7 +71,10 @@ def _one_type(values: list[Any]) -> list[Any]:
     return values
 
 
-def write_tables(records: Sequence[TrialRecord], board: Sequence[LeaderboardRow], out: Path) -> list[Path]:
-    """Write ``trials`` and ``leaderboard`` tables into ``out``; returns the files written."""
+def write_tables(results: Sequence[StudyResult], out: Path) -> list[Path]:
+    """Write the ``trials`` and ``leaderboard`` tables of every study into ``out``; returns the files."""
     out.mkdir(parents=True, exist_ok=True)
-    return _write(trial_rows(records), out / "trials") + _write(leaderboard_rows(board), out / "leaderboard")
+    trials = [row for result in results for row in trial_rows(result.records)]
+    boards = [row for result in results
+              for row in leaderboard_rows(leaderboard(result.spec, result.records), result.spec.name)]
+    return _write(trials, out / "trials") + _write(boards, out / "leaderboard")

@@ -32,7 +32,7 @@ from optimlab.study.storage import (
     reclaim_stale,
 )
 
-__all__ = ["BACKENDS", "StudyResult", "counted", "load_spec", "run_study"]
+__all__ = ["BACKENDS", "StudyResult", "counted", "load_specs", "open_studies", "run_study"]
 
 BACKENDS = ("local", "batched", "workers", "ray")
 MAX_INTERRUPTIONS = 3  # a key whose process dies this often (out of memory?) is given up, not retried forever
@@ -59,18 +59,22 @@ def counted(records: Sequence[TrialRecord]) -> list[TrialRecord]:
     return list(seen.values())
 
 
-def load_spec(location: str | Path, name: str | None = None) -> StudySpec:
-    """The spec of the study ``name`` kept at ``location`` (the only one there, when ``name`` is None)."""
+def load_specs(location: str | Path, name: str | None = None) -> list[StudySpec]:
+    """The specs of the studies kept at ``location`` (only study ``name``'s, if given), oldest first."""
     studies = optimlab_studies(open_storage(location), name)
-    names = list(dict.fromkeys(s.user_attrs[SPEC_ATTR]["name"] for s in studies))
-    if not names:
+    stored = {s.user_attrs[SPEC_ATTR]["name"]: s.user_attrs[SPEC_ATTR] for s in studies}
+    if not stored:
         raise OptimlabError(f"no optimlab study{'' if name is None else f' {name!r}'} at {str(location)!r}")
-    if len(names) > 1:
-        raise OptimlabError(f"{str(location)!r} holds several studies ({', '.join(names)}): name one")
-    return StudySpec.from_dict(studies[0].user_attrs[SPEC_ATTR])
+    return [StudySpec.from_dict(data) for data in stored.values()]
 
 
-def _open_studies(storage: BaseStorage, spec: StudySpec, resume: bool) -> None:
+def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False) -> BaseStorage:
+    """Create ``spec``'s Optuna studies at ``location`` (or, with ``resume``, check the stored ones).
+
+    An existing study needs ``resume`` and the same spec; ``resume`` needs an existing study. Returns the
+    opened storage.
+    """
+    storage = open_storage(location)
     existing = optimlab_studies(storage, spec.name)
     if existing and not resume:
         raise OptimlabError(f"the storage already holds study {spec.name!r}: pass resume=True (--resume) to "
@@ -88,6 +92,7 @@ def _open_studies(storage: BaseStorage, spec: StudySpec, resume: bool) -> None:
                                     direction="maximize" if spec.goal == "max" else "minimize")
         study.set_user_attr(SPEC_ATTR, spec.to_dict())
         study.set_user_attr(METHOD_ATTR, method.name)
+    return storage
 
 
 def _plan(spec: StudySpec, method: Method, phase: str, records: Sequence[TrialRecord]) -> list[PlannedTrial]:
@@ -158,8 +163,7 @@ def run_study(spec: StudySpec, location: str | Path, *, backend: str = "local", 
     if backend not in BACKENDS:
         raise InvalidValueError("backend", backend, "one of " + ", ".join(BACKENDS))
     location = str(location)
-    storage = open_storage(location)
-    _open_studies(storage, spec, resume)
+    storage = open_studies(spec, location, resume=resume)
     names = [spec.study_name(m) for m in spec.methods]
     targets = [(spec, m) for m in spec.methods]
 

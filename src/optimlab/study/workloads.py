@@ -20,7 +20,7 @@ from typing import Literal
 from optimlab.recipe import Recipe
 from optimlab.registry import POSITIVE_INT, new_registry
 
-__all__ = ["Workload", "digits_mlp", "get_workload", "workload_names"]
+__all__ = ["Workload", "digits_mlp", "get_workload", "mnist1d_cnn", "two_spirals_mlp", "workload_names"]
 
 _REGISTRY = new_registry("workload")
 
@@ -64,6 +64,48 @@ def digits_mlp(*, epochs: int = 20, batch_size: int = 32) -> Workload:
         "training": {"epochs": epochs, "batch_size": batch_size},
     })
     return Workload(name="digits_mlp", recipe=recipe, target=0.96)
+
+
+@_REGISTRY.register(
+    "two_spirals_mlp",
+    summary="Two interleaved spirals (2 features) with an MLP 2-128-128-2; tuned on validation accuracy.",
+    paper="Lang & Witbrock 1988, Learning to tell two spirals apart, Connectionist Models Summer School",
+    accepts={"epochs": POSITIVE_INT, "batch_size": POSITIVE_INT},
+    aliases=("spirals",),
+)
+def two_spirals_mlp(*, epochs: int = 20, batch_size: int = 32) -> Workload:
+    """A non-linear boundary that a poorly tuned step size does not find: about 0.2 s per trial.
+
+    Adam at lr 3e-3 reaches 0.98 validation accuracy in 20 epochs (380 steps), SGD at 0.1 only 0.885:
+    the target 0.95 separates them.
+    """
+    recipe = Recipe.from_dict({
+        "data": {"name": "two_spirals", "scaling": "standardize"},
+        "model": {"name": "mlp", "width": 128, "depth": 2},
+        "training": {"epochs": epochs, "batch_size": batch_size},
+    })
+    return Workload(name="two_spirals_mlp", recipe=recipe, target=0.95)
+
+
+@_REGISTRY.register(
+    "mnist1d_cnn",
+    summary="MNIST-1D (4,000 sequences of 40 points) with the default CNN; tuned on validation accuracy.",
+    paper="Greydanus & Kobak 2020, Scaling Down Deep Learning with MNIST-1D, arXiv:2011.14439",
+    accepts={"epochs": POSITIVE_INT, "batch_size": POSITIVE_INT},
+    aliases=("mnist1d",),
+)
+def mnist1d_cnn(*, epochs: int = 10, batch_size: int = 32) -> Workload:
+    """The small benchmark where MLPs and CNNs differ clearly: about 3 s per trial on one CPU thread.
+
+    10 epochs (940 steps) take Adam at lr 3e-3 and momentum at 0.03 to 0.80-0.82 validation accuracy,
+    SGD at 0.1 and Adam at 1e-3 to about 0.61: the target 0.8 separates the well-tuned runs.
+    """
+    recipe = Recipe.from_dict({
+        "data": {"name": "mnist1d", "scaling": "standardize"},
+        "model": {"name": "cnn"},
+        "training": {"epochs": epochs, "batch_size": batch_size},
+    })
+    return Workload(name="mnist1d_cnn", recipe=recipe, target=0.8)
 
 
 def get_workload(name: str, **options: int) -> Workload:

@@ -36,12 +36,6 @@ class Workload:
     test_metric: str = "test_accuracy"  # reported: the same metric on the held-out test split
     target: float | None = None  # of ``metric``, for time-to-target
 
-    def reached(self, value: float) -> bool:
-        """Whether ``value`` of the tuned metric meets the target."""
-        if self.target is None:
-            return False
-        return value >= self.target if self.goal == "max" else value <= self.target
-
 
 @_REGISTRY.register(
     "digits_mlp",

@@ -1,0 +1,137 @@
+"""Scores of a benchmark: per workload, time to target and final metric; across workloads, profiles.
+
+As AlgoPerf scores training algorithms (Dahl et al., Benchmarking Neural Network Training Algorithms,
+2023, https://arxiv.org/abs/2306.07179), after the study engine's protocol has tuned every method with
+the same budget and rerun its best configuration on fresh seeds:
+
+- **time to target** of a method on a workload is the median, over its seed runs, of the first
+  evaluation that meets the workload's target, in optimizer steps (default) or wall seconds; a run that
+  never meets it (or failed) counts as infinite, so a method that misses on half its seeds or more has
+  no finite time;
+- its **performance ratio** r on the workload is that time over the fastest method's (1 for the
+  fastest, infinite when it never got there);
+- its **performance profile** rho(tau) is the fraction of workloads with r <= tau (Dolan & More,
+  Benchmarking optimization software with performance profiles, 2002,
+  https://arxiv.org/abs/cs/0102001);
+- its **area score** is the area under rho from tau = 1 to ``tau_max`` (4, as AlgoPerf) over
+  ``tau_max - 1``: 1 when it is the fastest everywhere, 0 when it is never within ``tau_max`` times
+  the fastest. As rho is a step function, the area is exact: the mean over workloads of
+  ``max(0, tau_max - r) / (tau_max - 1)``.
+
+Steps are the default cost: on a shared machine, or with the batched backend (whose members share one
+clock), wall seconds measure the machine as much as the method. Steps ignore what a step costs (SAM
+computes two gradients per step): use ``cost="seconds"`` on dedicated hardware with one trial per process.
+
+>>> round(area_score([1.0, 2.5, math.inf], tau_max=4.0), 4)  # (3/3 + 1.5/3 + 0) / 3
+0.5
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+
+from optimlab.errors import InvalidValueError
+from optimlab.study.analysis import LeaderboardRow, leaderboard, performance_profiles, time_to_target
+from optimlab.study.protocols import SEEDS
+from optimlab.study.run import StudyResult
+
+__all__ = ["COSTS", "BenchScores", "MethodScore", "area_score", "performance_ratios", "run_costs", "score",
+           "taus"]
+
+COSTS = ("steps", "seconds")
+TAU_MAX = 4.0  # AlgoPerf's upper limit of the profile: slower than 4x the fastest scores nothing
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodScore:
+    """One method on one workload: its leaderboard row and its time to target over the seed runs."""
+
+    board: LeaderboardRow  # best configuration, final test metric with CI, failures
+    costs: tuple[float, ...]  # time to target of each seed run (inf: missed or failed)
+    cost: float  # their median: the method's time to target (inf: not reached on most seeds)
+
+    @property
+    def method(self) -> str:
+        return self.board.method
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchScores:
+    """Scores of every method on every workload, and across workloads."""
+
+    cost: str  # "steps" or "seconds"
+    workloads: dict[str, list[MethodScore]]  # workload -> its methods, best final metric first
+    ratios: dict[str, dict[str, float]]  # method -> workload -> performance ratio (targeted workloads only)
+    taus: list[float]
+    profiles: dict[str, list[float]]  # method -> rho at each tau
+    area: dict[str, float]  # method -> area score
+
+    def ranking(self) -> list[tuple[str, float]]:
+        """Methods by area score, best first."""
+        return sorted(self.area.items(), key=lambda item: -item[1])
+
+
+def run_costs(result: StudyResult, method: str, cost: str = "steps") -> list[float]:
+    """Time to target of each of ``method``'s seed runs; inf where it missed or failed."""
+    spec = result.spec
+    index = 0 if cost == "steps" else 1
+    runs = sorted((r for r in result.records if r.method == method and r.phase == SEEDS and r.finished),
+                  key=lambda r: r.key)
+    costs = []
+    for run in runs:
+        hit = time_to_target(run.curve, spec.metric, spec.target, spec.goal) if run.state == "complete" else None
+        costs.append(math.inf if hit is None else float(hit[index]))
+    return costs
+
+
+def performance_ratios(costs: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:
+    """``costs[workload][method]`` (positive; inf: never reached) -> ``ratios[method][workload]``, cost over
+    the workload's best (inf: never reached)."""
+    methods = sorted({m for per in costs.values() for m in per})
+    ratios: dict[str, dict[str, float]] = {m: {} for m in methods}
+    for workload, per in costs.items():
+        best = min((c for c in per.values() if math.isfinite(c)), default=math.inf)
+        for m in methods:
+            c = per.get(m, math.inf)
+            ratios[m][workload] = c / best if math.isfinite(c) else math.inf
+    return ratios
+
+
+def area_score(ratios: Sequence[float], tau_max: float = TAU_MAX) -> float:
+    """Area under the profile of these ratios (one per workload) from 1 to ``tau_max``, over ``tau_max - 1``."""
+    if tau_max <= 1:
+        raise InvalidValueError("tau_max", tau_max, "a number above 1")
+    if not ratios:
+        return math.nan
+    return statistics.fmean(max(0.0, tau_max - max(1.0, r)) / (tau_max - 1) for r in ratios)
+
+
+def taus(tau_max: float = TAU_MAX, points: int = 61) -> list[float]:
+    """``points`` values of tau evenly spaced from 1 to ``tau_max``: where profiles are drawn."""
+    return [1 + (tau_max - 1) * i / (points - 1) for i in range(points)]
+
+
+def score(results: Sequence[StudyResult], cost: str = "steps", tau_max: float = TAU_MAX) -> BenchScores:
+    """Score every study (one per workload); workloads without a target get final metrics only."""
+    if cost not in COSTS:
+        raise InvalidValueError("cost", cost, "one of " + ", ".join(COSTS))
+    workloads: dict[str, list[MethodScore]] = {}
+    costs: dict[str, dict[str, float]] = {}
+    for result in results:
+        spec = result.spec
+        rows = []
+        for row in leaderboard(spec, result.records):
+            per_run = run_costs(result, row.method, cost) if spec.target is not None else []
+            median = statistics.median(per_run) if per_run else math.inf
+            rows.append(MethodScore(board=row, costs=tuple(per_run), cost=median))
+        workloads[spec.name] = rows
+        if spec.target is not None:
+            costs[spec.name] = {row.method: row.cost for row in rows}
+    ratios = performance_ratios(costs)
+    grid = taus(tau_max)
+    profiles = performance_profiles(costs, grid) if costs else {}
+    area = {m: area_score(list(per.values()), tau_max) for m, per in ratios.items()}
+    return BenchScores(cost=cost, workloads=workloads, ratios=ratios, taus=grid, profiles=profiles, area=area)

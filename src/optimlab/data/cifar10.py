@@ -1,0 +1,94 @@
+"""CIFAR-10 from the files a user already has: the "python version" batches (``cifar-10-batches-py``).
+
+Krizhevsky, Learning Multiple Layers of Features from Tiny Images, 2009,
+https://www.cs.toronto.edu/~kriz/learning-features-2009-TR.pdf. The folder holds ``data_batch_1`` ..
+``data_batch_5`` and ``test_batch``, each a pickled dict with ``b"data"``, a uint8 array (10000, 3072)
+of images stored channel by channel (1024 red, 1024 green, 1024 blue values, each row-major 32x32), and
+``b"labels"``, a list of 10000 class ids. Every batch found is read (60,000 images when all six are
+there) and optimlab's own stratified split decides train, val and test, as for every data set.
+
+Pickles can run code when loaded, so the batches are read by an unpickler that builds only what the
+format needs (dicts, lists, bytes, NumPy arrays) and refuses anything else.
+
+>>> import optimlab.data  # doctest: +SKIP
+>>> optimlab.data.load("cifar10", path="~/data/cifar-10-batches-py").image_shape  # doctest: +SKIP
+(3, 32, 32)
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from optimlab.data.examples import Examples
+from optimlab.errors import InvalidValueError
+from optimlab.registry import new_registry
+
+__all__ = ["BATCH_NAMES", "cifar10", "read_batch"]
+
+_REGISTRY = new_registry("dataset")
+
+BATCH_NAMES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch")
+IMAGE_SHAPE = (3, 32, 32)
+# The globals a NumPy array's pickle refers to (NumPy 1 and 2 name the module differently), and the
+# codec call by which Python 3 pickles bytes at protocol 2 (the original batches are Python 2 pickles).
+_ALLOWED = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("_codecs", "encode"),
+}
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles plain containers and NumPy arrays; any other class or function is refused."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"CIFAR-10 batches hold only arrays and lists, not {module}.{name}")
+
+
+def read_batch(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 3, 32, 32) uint8 and labels (N,) int64 of one CIFAR-10 python batch file."""
+    path = Path(path)
+    try:
+        batch = _ArrayUnpickler(io.BytesIO(path.read_bytes()), encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as error:
+        raise InvalidValueError(f"CIFAR-10 batch {path.name}", str(path), f"a python-version batch file ({error})") from None
+    if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
+        keys = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
+        raise InvalidValueError(f"contents of CIFAR-10 batch {path.name}", keys, "a dict with b'data' and b'labels'")
+    data, labels = np.asarray(batch[b"data"]), np.asarray(batch[b"labels"], dtype=np.int64)
+    if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
+        raise InvalidValueError(f"arrays of CIFAR-10 batch {path.name}", f"data {data.shape}, labels {labels.shape}",
+                                "data (N, 3072) and N labels")
+    return data.reshape(len(data), *IMAGE_SHAPE), labels
+
+
+@_REGISTRY.register(
+    "cifar10",
+    summary="CIFAR-10 from your own python-version batch files (pass path=FOLDER): 32x32 colour images, 10 classes.",
+    paper="Krizhevsky 2009, Learning Multiple Layers of Features from Tiny Images",
+    aliases=("cifar_10",),
+    capabilities=("classification", "images", "user_files"),
+)
+def cifar10(seed: int, *, path: str | None = None) -> Examples:
+    """Every batch file in the folder ``path`` (``~`` expanded), images (3, 32, 32) with raw values 0..255."""
+    del seed  # fixed data: the seed only decides the split
+    if path is None:
+        raise InvalidValueError("dataset 'cifar10' option 'path'", None,
+                                "the folder of the python-version batches (data_batch_1 ... test_batch)")
+    folder = Path(path).expanduser()
+    found = [folder / name for name in BATCH_NAMES if (folder / name).is_file()]
+    if not found:
+        raise InvalidValueError("dataset 'cifar10' option 'path'", str(path),
+                                f"a folder holding {', '.join(BATCH_NAMES)} (CIFAR-10 python version)")
+    images, labels = zip(*(read_batch(file) for file in found))
+    return Examples.from_arrays(np.concatenate(images), np.concatenate(labels), name="cifar10",
+                                task="classification", image_shape=IMAGE_SHAPE)

@@ -117,4 +117,4 @@ def test_paths_that_do_not_import_say_so():
     with pytest.raises(OptimlabError, match="cannot import 'no_such_package_xyz.mod'"):
         load_optimizer("no_such_package_xyz.mod:Opt")
     with pytest.raises(OptimlabError, match="package.module:ClassOrFactory"):
-        load_optimizer("adam")
+        load_optimizer("not_a_path")

@@ -5,8 +5,8 @@
 True
 """
 
-from optimlab.gallery import init_scale  # noqa: F401  (fill the registry)
-from optimlab.gallery.experiment import SIZES, Evidence, Experiment, Outcome, _REGISTRY
+from optimlab.gallery import glorot_bengio, he_init, init_scale  # noqa: F401  (fill the registry)
+from optimlab.gallery.experiment import _REGISTRY, SIZES, Evidence, Experiment, Outcome
 from optimlab.gallery.verdict import Check, Verdict
 
 __all__ = ["SIZES", "Check", "Evidence", "Experiment", "Outcome", "Verdict", "experiment_names", "get_experiment"]

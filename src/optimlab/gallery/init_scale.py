@@ -20,10 +20,11 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from optimlab.gallery.experiment import Evidence, Experiment, device_for, register
+from optimlab.gallery.plots import curve_figure, layer_profile_figures
+from optimlab.gallery.probes import geometric_mean_profile, log10
 from optimlab.gallery.runs import Run, RunResult, by_arm, mean_curve, train_run
 from optimlab.gallery.verdict import Check, Verdict, decide, paired_check, rate_check
 from optimlab.recipe import Recipe
-from optimlab.report import figures
 
 __all__ = ["large_init", "small_init"]
 
@@ -50,10 +51,6 @@ _SIZES = {
 }
 
 
-def _log10(value: float) -> float:
-    return math.log10(value) if value > 0 else -math.inf
-
-
 def _recipe(scale: _Scale, size: str, activation: str, optimizer: str, lr: float) -> Recipe:
     return Recipe.from_dict({
         "data": {"name": "digits", "scaling": "standardize"},
@@ -64,9 +61,7 @@ def _recipe(scale: _Scale, size: str, activation: str, optimizer: str, lr: float
 
 
 def _per_layer_mean(results: Sequence[RunResult], field: str) -> list[float]:
-    """Geometric mean over seeds of a per-layer gradient profile at initialization."""
-    profiles = [getattr(r.at_init, field) for r in results]
-    return [10 ** (sum(_log10(p[i]) for p in profiles) / len(profiles)) for i in range(len(profiles[0]))]
+    return geometric_mean_profile([r.at_init for r in results], field)
 
 
 # --- too small --------------------------------------------------------------------------------------
@@ -80,13 +75,13 @@ def measure_small_init(size: str) -> Evidence:
                for seed in range(scale.seeds) for arm, init in arms.items()]
 
     def first_to_last(field: str) -> Any:
-        return lambda r: _log10(getattr(r.at_init, field)[0]) - _log10(getattr(r.at_init, field)[-1])
+        return lambda r: log10(getattr(r.at_init, field)[0]) - log10(getattr(r.at_init, field)[-1])
 
     numbers = {
         "arms": list(arms),
         "backprop_first_to_last_log10": by_arm(results, first_to_last("backprop")),
         "weight_grad_first_to_last_log10": by_arm(results, first_to_last("weight_grad")),
-        "weight_grad_log10": by_arm(results, lambda r: sum(map(_log10, r.at_init.weight_grad)) / (scale.depth + 1)),
+        "weight_grad_log10": by_arm(results, lambda r: sum(map(log10, r.at_init.weight_grad)) / (scale.depth + 1)),
         "test_accuracy": by_arm(results, lambda r: r.metric("test_accuracy")),
     }
     grouped = {arm: [r for r in results if r.run.arm == arm] for arm in arms}
@@ -124,32 +119,9 @@ def verdict_small_init(numbers: Mapping[str, Any]) -> Verdict:
     ])
 
 
-def _profile_figures(evidence: Evidence, title: str) -> list[tuple[Figure, str]]:
-    series = evidence.series
-    layers = series["layers"]
-    return [
-        (figures.lines(layers, series["backprop"], title=f"{title}: back-propagated gradient at initialization",
-                       xlabel="layer (1 = first, last = output)", ylabel="||dL/dz||", log_y=True),
-         "Norm of the gradient reaching each layer's output, geometric mean over seeds."),
-        (figures.lines(layers, series["weight_grad"], title=f"{title}: weight gradient at initialization",
-                       xlabel="layer (1 = first, last = output)", ylabel="||dL/dW||", log_y=True),
-         "Norm of each layer's weight gradient (what the optimizer steps on), geometric mean over seeds."),
-        (figures.lines(layers, series["output_std"], title=f"{title}: forward signal at initialization",
-                       xlabel="layer (1 = first, last = output)", ylabel="std of the layer's output", log_y=True),
-         "Standard deviation of each layer's output z = W h + b, geometric mean over seeds."),
-    ]
-
-
-def _curve_figure(curves: Mapping[str, Any], title: str) -> tuple[Figure, str]:
-    steps = next((c["step"] for c in curves.values() if c["step"]), [])
-    figure = figures.lines(steps, {k: c["mean"] for k, c in curves.items()}, title=title, xlabel="step",
-                           ylabel="validation accuracy")
-    return figure, "Validation accuracy during training, mean over seeds (runs that diverged are left out)."
-
-
 def figures_small_init(evidence: Evidence) -> list[tuple[Figure, str]]:
-    return [*_profile_figures(evidence, "Too-small init"),
-            _curve_figure(evidence.series["val_accuracy"], "Training with momentum SGD, lr 0.01")]
+    return [*layer_profile_figures(evidence.series, "Too-small init"),
+            curve_figure(evidence.series["val_accuracy"], "Training with momentum SGD, lr 0.01")]
 
 
 small_init = register(Experiment(
@@ -184,8 +156,8 @@ def measure_large_init(size: str) -> Evidence:
     at_init = results["momentum"]  # the same networks at initialization under either optimizer
     numbers = {
         "arms": [_multiplier_arm(m) for m in MULTIPLIERS],
-        "output_std_log10": by_arm(at_init, lambda r: _log10(r.at_init.output_std[-1])),
-        "first_layer_backprop_log10": by_arm(at_init, lambda r: _log10(r.at_init.backprop[0])),
+        "output_std_log10": by_arm(at_init, lambda r: log10(r.at_init.output_std[-1])),
+        "first_layer_backprop_log10": by_arm(at_init, lambda r: log10(r.at_init.backprop[0])),
         "diverged": {o: {arm: int(sum(v)) for arm, v in by_arm(rs, lambda r: r.diverged).items()}
                      for o, rs in results.items()},
         "runs_per_arm": scale.seeds,
@@ -234,9 +206,8 @@ def verdict_large_init(numbers: Mapping[str, Any]) -> Verdict:
 
 
 def figures_large_init(evidence: Evidence) -> list[tuple[Figure, str]]:
-    curves = evidence.series["val_accuracy"]
-    return [*_profile_figures(evidence, "Too-large init"),
-            _curve_figure({k: c for k, c in curves.items() if c["step"]}, "Training after a too-large init")]
+    return [*layer_profile_figures(evidence.series, "Too-large init"),
+            curve_figure(evidence.series["val_accuracy"], "Training after a too-large init")]
 
 
 large_init = register(Experiment(

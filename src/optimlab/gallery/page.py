@@ -21,7 +21,7 @@ from optimlab.gallery.experiment import Experiment, Outcome
 from optimlab.gallery.verdict import CONTRADICTED, SUPPORTED
 from optimlab.report import Page
 
-__all__ = ["GalleryPage", "INDEX_NAME", "write_index", "write_page"]
+__all__ = ["INDEX_NAME", "GalleryPage", "write_index", "write_page"]
 
 INDEX_NAME = "index.html"
 # Page's coloured row edges: blue for supported, orange for partly, red for contradicted.

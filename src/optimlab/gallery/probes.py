@@ -16,12 +16,13 @@ pass and a forward hook per Linear layer.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["LayerGradients", "layer_gradients"]
+__all__ = ["LayerGradients", "geometric_mean_profile", "layer_gradients", "log10"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,3 +61,15 @@ def layer_gradients(model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor
         )
     model.zero_grad(set_to_none=True)
     return profile
+
+
+def log10(value: float) -> float:
+    """log10, with -inf for 0 (a gradient that vanished entirely) instead of an error."""
+    return math.log10(value) if value > 0 else -math.inf
+
+
+def geometric_mean_profile(profiles: Sequence[LayerGradients], field: str) -> list[float]:
+    """Layer by layer, the geometric mean over ``profiles`` (seeds) of ``field``: the right average of
+    quantities that span decades."""
+    rows = [getattr(p, field) for p in profiles]
+    return [10 ** (sum(log10(row[i]) for row in rows) / len(rows)) for i in range(len(rows[0]))]

@@ -35,14 +35,15 @@ __all__ = [
     "PARTLY",
     "SUPPORTED",
     "Check",
-    "Verdict",
     "Proportion",
+    "Verdict",
     "decide",
     "describe",
+    "interval_check",
     "paired_check",
-    "rate_check",
     "paired_difference",
     "proportion",
+    "rate_check",
     "summarize",
 ]
 
@@ -163,3 +164,15 @@ def rate_check(statement: str, a: tuple[int, int], b: tuple[int, int], *, names:
     holds = pa.n > 0 and pb.n > 0 and pa.low > pb.high
     evidence = f"{event}: {names[0]} {pa.describe()}, {names[1]} {pb.describe()}; required: intervals apart"
     return Check(statement, holds, evidence)
+
+
+def interval_check(statement: str, values: Sequence[float], *, measure: str, above: float | None = None,
+                   below: float | None = None, unit: str = "") -> Check:
+    """The check that the 95% interval of the mean of ``values`` lies entirely ``above`` and/or ``below``."""
+    if above is None and below is None:
+        raise ValueError("give above, below or both")
+    s = summarize(values)
+    holds = s.n >= 2 and (above is None or s.low > above) and (below is None or s.high < below)
+    bounds = " and ".join(f"{side} {bound:g}" for side, bound in (("above", above), ("below", below))
+                          if bound is not None)
+    return Check(statement, holds, f"{measure}: {describe(s, unit)}, required entirely {bounds}")

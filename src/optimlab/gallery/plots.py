@@ -1,0 +1,68 @@
+"""Figures the gallery's pages share: per-layer profiles at initialization, curves over training, bars of
+means with their confidence intervals. Drawn with :mod:`optimlab.report.figures`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from optimlab.report import figures
+
+__all__ = ["curve_figure", "interval_figure", "layer_profile_figures"]
+
+_LAYER_AXIS = "layer (1 = first, last = output)"
+
+
+def layer_profile_figures(series: Mapping[str, Any], title: str) -> list[tuple[Figure, str]]:
+    """Back-propagated gradient, weight gradient and forward signal by layer: ``series`` holds ``layers``
+    and, for each of ``backprop``, ``weight_grad`` and ``output_std``, a profile per arm."""
+    layers = series["layers"]
+    return [
+        (figures.lines(layers, series["backprop"], title=f"{title}: back-propagated gradient at initialization",
+                       xlabel=_LAYER_AXIS, ylabel="||dL/dz||", log_y=True),
+         "Norm of the gradient reaching each layer's output, geometric mean over seeds."),
+        (figures.lines(layers, series["weight_grad"], title=f"{title}: weight gradient at initialization",
+                       xlabel=_LAYER_AXIS, ylabel="||dL/dW||", log_y=True),
+         "Norm of each layer's weight gradient (what the optimizer steps on), geometric mean over seeds."),
+        (figures.lines(layers, series["output_std"], title=f"{title}: forward signal at initialization",
+                       xlabel=_LAYER_AXIS, ylabel="std of the layer's output", log_y=True),
+         "Standard deviation of each layer's output z = W h + b, geometric mean over seeds."),
+    ]
+
+
+def curve_figure(curves: Mapping[str, Mapping[str, Sequence[float]]], title: str,
+                 ylabel: str = "validation accuracy", *, log_y: bool = False) -> tuple[Figure, str]:
+    """One line per arm from ``{arm: {"step": [...], "mean": [...]}}`` (see :func:`.runs.mean_curve`)."""
+    drawn = {arm: c for arm, c in curves.items() if c["step"]}
+    steps = max((c["step"] for c in drawn.values()), key=len, default=[])
+    figure = figures.lines(steps, {arm: c["mean"] for arm, c in drawn.items()}, title=title, xlabel="step",
+                           ylabel=ylabel, log_y=log_y)
+    return figure, f"{ylabel.capitalize()} during training, mean over seeds (runs that diverged are left out)."
+
+
+def interval_figure(groups: Mapping[str, Mapping[str, tuple[float, float, float]]], *, title: str,
+                    ylabel: str) -> Figure:
+    """Means with 95% intervals: ``{group: {arm: (mean, low, high)}}``, arms side by side in each group."""
+    figure = figures.new_figure()
+    axes = figure.subplots()
+    arms = list(dict.fromkeys(arm for per in groups.values() for arm in per))
+    width = 0.8 / max(1, len(arms))
+    for j, arm in enumerate(arms):
+        xs, means, errors = [], [], [[], []]
+        for i, per in enumerate(groups.values()):
+            if arm not in per:
+                continue
+            mean, low, high = per[arm]
+            xs.append(i + (j - (len(arms) - 1) / 2) * width)
+            means.append(mean)
+            errors[0].append(max(0.0, mean - low) if math.isfinite(low) else 0.0)  # one run: no interval
+            errors[1].append(max(0.0, high - mean) if math.isfinite(high) else 0.0)
+        axes.errorbar(xs, means, yerr=errors, fmt="o", capsize=3, label=arm)
+    axes.set_xticks(range(len(groups)), labels=list(groups), fontsize=8)
+    axes.set(title=title, ylabel=ylabel)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    return figure

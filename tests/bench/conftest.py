@@ -1,0 +1,16 @@
+"""Optimizers that a test imports by path are registered for that test only, not for later tests."""
+
+import pytest
+
+from optimlab.registry import get_registry
+
+
+@pytest.fixture(autouse=True)
+def restore_optimizer_registry():
+    registry = get_registry("optimizer")
+    entries, aliases = dict(registry._entries), dict(registry._aliases)
+    yield
+    registry._entries.clear()
+    registry._entries.update(entries)
+    registry._aliases.clear()
+    registry._aliases.update(aliases)

@@ -1,0 +1,47 @@
+"""run_bench end to end on a tiny budget: every method on every workload, scored; resume; user optimizers."""
+
+import dataclasses
+
+import pytest
+
+from optimlab.bench import resolve_methods, run_bench
+from optimlab.errors import InvalidValueError, UnknownNameError
+from optimlab.study.workloads import get_workload
+
+TINY = dict(budget=2, seeds=2)
+
+
+def tiny_workloads():
+    return [dataclasses.replace(get_workload("digits_mlp", epochs=2), target=0.8),
+            dataclasses.replace(get_workload("two_spirals_mlp", epochs=2), target=0.6)]
+
+
+@pytest.mark.slow
+def test_every_method_runs_on_every_workload_and_an_imported_torch_sgd_equals_the_built_in(tmp_path):
+    result = run_bench(tiny_workloads(), ["sgd", "torch.optim:SGD"], tmp_path, **TINY)
+    assert [r.spec.name for r in result.results] == ["digits_mlp", "two_spirals_mlp"]
+    assert result.settings["methods"] == ["sgd", "torch.optim:sgd"] and result.seconds > 0
+    for study in result.results:  # 2 methods x (2 tuning trials + 2 seeds), all finished
+        assert len(study.records) == 8 and all(r.state == "complete" for r in study.records)
+    for rows in result.scores.workloads.values():
+        ours, theirs = sorted(rows, key=lambda row: row.method)
+        # The same math through the torch class and through optimlab's chain: the same numbers.
+        assert ours.board.params == theirs.board.params
+        assert ours.board.test.mean == pytest.approx(theirs.board.test.mean, abs=1e-6)
+        assert ours.costs == theirs.costs
+    assert set(result.scores.area) == {"sgd", "torch.optim:sgd"}
+
+    again = run_bench(tiny_workloads(), ["sgd", "torch.optim:SGD"], tmp_path, resume=True, **TINY)
+    assert [len(r.records) for r in again.results] == [8, 8]  # nothing rerun
+    assert again.scores.area == result.scores.area
+
+
+def test_bad_methods_backends_and_workload_lists_are_refused_before_any_trial(tmp_path):
+    assert resolve_methods(["Adam", "heavy_ball"]) == ["adam", "momentum"]
+    with pytest.raises(UnknownNameError, match="Did you mean .*'adam'"):
+        resolve_methods(["adma"])
+    with pytest.raises(InvalidValueError, match="worker processes do not import"):
+        run_bench(tiny_workloads(), ["torch.optim:Adam"], tmp_path, backend="workers")
+    with pytest.raises(InvalidValueError, match="each once"):
+        run_bench(tiny_workloads() * 2, ["sgd"], tmp_path)
+    assert not (tmp_path / "study.journal").exists()

@@ -5,7 +5,13 @@
 True
 """
 
-from optimlab.gallery import glorot_bengio, he_init, init_scale  # noqa: F401  (fill the registry)
+from optimlab.gallery import (  # noqa: F401  (fill the registry)
+    glorot_bengio,
+    he_init,
+    init_scale,
+    input_scale,
+    no_nonlinearity,
+)
 from optimlab.gallery.experiment import _REGISTRY, SIZES, Evidence, Experiment, Outcome
 from optimlab.gallery.verdict import Check, Verdict
 

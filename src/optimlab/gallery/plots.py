@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from optimlab.report import figures
 
-__all__ = ["curve_figure", "interval_figure", "layer_profile_figures"]
+__all__ = ["curve_figure", "interval_figure", "layer_profile_figures", "sensitivity_figure"]
 
 _LAYER_AXIS = "layer (1 = first, last = output)"
 
@@ -63,6 +63,22 @@ def interval_figure(groups: Mapping[str, Mapping[str, tuple[float, float, float]
         axes.errorbar(xs, means, yerr=errors, fmt="o", capsize=3, label=arm)
     axes.set_xticks(range(len(groups)), labels=list(groups), fontsize=8)
     axes.set(title=title, ylabel=ylabel)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    return figure
+
+
+def sensitivity_figure(curves: Mapping[str, Mapping[str, Sequence[float]]], *, title: str, xlabel: str,
+                       ylabel: str) -> Figure:
+    """One line per method over its own x values (log scale): ``{method: {"x": [...], "y": [...]}}``, as
+    :func:`.tuned.sensitivity_curves` gives them; a NaN (failed trial) leaves a gap."""
+    figure = figures.new_figure()
+    axes = figure.subplots()
+    for method, curve in curves.items():
+        if curve["x"]:
+            axes.plot(curve["x"], curve["y"], marker="o", label=method)
+    axes.set_xscale("log")
+    axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
     return figure

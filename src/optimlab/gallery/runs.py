@@ -66,6 +66,7 @@ class RunResult:
     curve: dict[str, list[float | None]]  # per evaluation: step, seconds, train_loss, val_*
     at_init: LayerGradients | None = None
     statistics: Any = None  # optimlab.doctor.RunStatistics, for instrumented runs
+    built: Built | None = None  # the trained model, data and optimizer, when asked to keep them
 
     @property
     def diverged(self) -> bool:
@@ -93,10 +94,11 @@ def _as_logistic_regression(built: Built) -> Built:
     return built
 
 
-def train_run(run: Run, *, probe: bool = False, instrumented: bool = False,
+def train_run(run: Run, *, probe: bool = False, instrumented: bool = False, keep: bool = False,
               callbacks: Sequence[Callback] = ()) -> RunResult:
     """Build and train ``run``; ``probe`` measures the gradients at initialization first (on the first
-    :data:`PROBE_ROWS` training rows), ``instrumented`` records the doctor's statistics during training."""
+    :data:`PROBE_ROWS` training rows), ``instrumented`` records the doctor's statistics during training,
+    ``keep`` keeps the trained model with its data in ``RunResult.built``."""
     from optimlab.techniques.init import apply
 
     built = build(run.recipe)
@@ -132,7 +134,7 @@ def train_run(run: Run, *, probe: bool = False, instrumented: bool = False,
                                     task=splits.task, prefix=prefix))
     return RunResult(run=run, status="diverged" if state.diverged else "completed", steps=state.step,
                      seconds=state.seconds, metrics=metrics, curve=recorder.compact(), at_init=at_init,
-                     statistics=None if doctor is None else doctor.statistics)
+                     statistics=None if doctor is None else doctor.statistics, built=built if keep else None)
 
 
 def by_arm(results: Sequence[RunResult], value: Any) -> dict[str, list[float]]:

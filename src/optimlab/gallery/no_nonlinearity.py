@@ -1,0 +1,147 @@
+"""Without a non-linear activation, a deep network is a linear model.
+
+Stacked affine maps compose into one: ``W_L (... (W_1 x + b_1) ...) + b_L = W x + b`` with
+``W = W_L ... W_1``. So a deep MLP with the identity activation can represent nothing a single Linear
+layer cannot: on a classification task, logistic regression (its parameterization differs, and with it
+the training dynamics: Saxe et al., Exact solutions to the nonlinear dynamics of learning in deep linear
+neural networks, 2013, https://arxiv.org/abs/1312.6120).
+
+Here, on two interleaved spirals (not linearly separable), the same MLP trains with the identity and with
+ReLU, beside logistic regression; after training, the deep linear network's layers are multiplied out and
+the single matrix is checked to give the network's outputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from matplotlib.figure import Figure
+from torch import nn
+
+from optimlab.gallery.experiment import Evidence, Experiment, device_for, register
+from optimlab.gallery.plots import curve_figure, interval_figure
+from optimlab.gallery.probes import log10
+from optimlab.gallery.runs import Run, RunResult, by_arm, mean_curve, train_run
+from optimlab.gallery.verdict import Verdict, decide, interval_check, paired_check, summarize
+from optimlab.recipe import Recipe
+
+__all__ = ["collapsed", "no_nonlinearity"]
+
+DEEP_LINEAR, LOGISTIC, RELU = "deep MLP, identity activation", "logistic regression", "deep MLP, ReLU"
+SAME_WITHIN = 0.03  # test accuracy: "no better than a linear model" = within 3 points of it
+BETTER_BY = 0.1  # ... and the non-linear network at least 10 points better
+COLLAPSE_BELOW = -4  # log10 relative error of the multiplied-out matrix: float32 rounding, not a model gap
+SOURCES = ("Saxe et al., Exact solutions to the nonlinear dynamics of learning in deep linear neural networks, "
+           "2013, https://arxiv.org/abs/1312.6120",
+           "Lang & Witbrock, Learning to Tell Two Spirals Apart, Connectionist Models Summer School, 1988")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Scale:
+    seeds: int
+    depth: int
+    width: int
+    epochs: int
+
+
+# two_spirals: 600 training points, 19 steps an epoch; 100 epochs take ~1 s a run.
+_SIZES = {
+    "tiny": _Scale(seeds=2, depth=2, width=8, epochs=2),
+    "small": _Scale(seeds=5, depth=4, width=64, epochs=100),
+    "large": _Scale(seeds=10, depth=8, width=256, epochs=300),
+}
+
+
+def collapsed(net: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(W, b)`` with ``W = W_L ... W_1`` and the biases carried along: the network's function if every
+    module between its Linear layers is the identity (the caller checks that it is)."""
+    linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
+    weight = torch.eye(linears[0].in_features, dtype=torch.float64)
+    bias = torch.zeros(linears[0].in_features, dtype=torch.float64)
+    for layer in linears:
+        w = layer.weight.detach().double()
+        weight, bias = w @ weight, w @ bias + (layer.bias.detach().double() if layer.bias is not None else 0.0)
+    return weight, bias
+
+
+@torch.no_grad()
+def _collapse_error_log10(result: RunResult) -> float:
+    """log10 of max |net(x) - (W x + b)| / max |net(x)| on the test inputs, after training."""
+    model, splits = result.built.model, result.built.splits
+    model.eval()
+    x = model.scaling(splits.test.x.to(result.built.device))
+    outputs = model.net(x).double()
+    weight, bias = collapsed(model.net)
+    linear = x.double().flatten(1) @ weight.T.to(x.device) + bias.to(x.device)
+    return log10((outputs - linear).abs().max().item() / outputs.abs().max().item())
+
+
+def measure(size: str) -> Evidence:
+    scale = _SIZES[size]
+    base = Recipe.from_dict({
+        "data": {"name": "two_spirals", "scaling": "standardize"},
+        "model": {"name": "mlp", "width": scale.width, "depth": scale.depth},
+        "optimizer": {"name": "adam", "lr": 3e-3},
+        "training": {"epochs": scale.epochs, "batch_size": 32, "device": device_for(size)},
+    })
+    arms = {DEEP_LINEAR: ({"model.activation": "identity"}, False), LOGISTIC: ({}, True), RELU: ({}, False)}
+    results = [train_run(Run(arm, base.with_updates({**updates, "training.seed": seed}), linear=linear),
+                         keep=arm == DEEP_LINEAR)
+               for seed in range(scale.seeds) for arm, (updates, linear) in arms.items()]
+    numbers = {
+        "arms": list(arms),
+        "test_accuracy": by_arm(results, lambda r: r.metric("test_accuracy")),
+        "collapse_error_log10": [_collapse_error_log10(r) for r in results if r.run.arm == DEEP_LINEAR],
+    }
+    for result in results:
+        result.built = None  # the models were needed for the collapse only
+    series = {"val_accuracy": {arm: mean_curve([r for r in results if r.run.arm == arm], "val_accuracy")
+                               for arm in arms}}
+    setup = (f"Two interleaved spirals (600 training points, 2 features, standardized). An MLP with {scale.depth} "
+             f"hidden layers of {scale.width} units, with the identity activation and with ReLU, and logistic "
+             "regression (one Linear layer: an extra of the gallery, as optimlab's mlp has at least one hidden "
+             f"layer); {scale.seeds} seeds each, {scale.epochs} epochs of Adam (lr 3e-3, batch 32). After "
+             "training, the identity network's Linear layers are multiplied into one matrix and bias, and their "
+             "output on the test points is compared with the network's.")
+    return Evidence(numbers=numbers, series=series, runs=[r.record("test_accuracy") for r in results], setup=setup)
+
+
+def verdict(numbers: Mapping[str, Any]) -> Verdict:
+    deep_linear, logistic, relu = numbers["arms"]
+    accuracy = numbers["test_accuracy"]
+    gap = [a - b for a, b in zip(accuracy[deep_linear], accuracy[logistic])]
+    return decide([
+        interval_check("The network without a non-linearity computes a linear function: its layers multiply out "
+                       "to one matrix that gives the same outputs", numbers["collapse_error_log10"],
+                       below=COLLAPSE_BELOW, measure="log10 of the largest output difference, relative to the "
+                                                     "largest output"),
+        interval_check(f"So it is no better than a linear model: its test accuracy is within {SAME_WITHIN:g} of "
+                       "logistic regression's", gap, above=-SAME_WITHIN, below=SAME_WITHIN,
+                       measure=f"test accuracy, {deep_linear} minus {logistic} (paired by seed; {logistic} "
+                               f"{summarize(accuracy[logistic]).mean:.3g})"),
+        paired_check(f"A non-linearity makes the difference: the same network with ReLU is at least {BETTER_BY:g} "
+                     "more accurate", accuracy[relu], accuracy[deep_linear], names=(relu, deep_linear),
+                     above=BETTER_BY, measure="test accuracy"),
+    ])
+
+
+def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
+    accuracy = evidence.numbers["test_accuracy"]
+    summaries = {arm: summarize(values) for arm, values in accuracy.items()}
+    bars = interval_figure({"test accuracy": {arm: (s.mean, s.low, s.high) for arm, s in summaries.items()}},
+                           title="Two spirals: test accuracy (mean and 95% CI over seeds)", ylabel="test accuracy")
+    return [(bars, "Test accuracy of each model, mean over seeds with its 95% confidence interval."),
+            curve_figure(evidence.series["val_accuracy"], "Training with Adam, lr 3e-3")]
+
+
+no_nonlinearity = register(Experiment(
+    name="no_nonlinearity",
+    title="Without a non-linear activation, is a deep network just a linear model?",
+    claim="Without a non-linear activation function, a neural network is just linear regression.",
+    sources=SOURCES,
+    measure=measure, verdict=verdict, figures=figures_,
+), summary="Deep identity-activation MLP vs logistic regression vs ReLU MLP on two spirals; the layers multiplied "
+           "out.", paper="Saxe et al. 2013, arXiv:1312.6120")

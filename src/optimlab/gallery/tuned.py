@@ -1,0 +1,54 @@
+"""Tuned comparisons for the gallery, run by the study engine (:mod:`optimlab.study`).
+
+Every method gets the same tuning budget; its best configuration then reruns on fresh seeds 1..N, the same
+seeds for every method, so the methods' test metrics pair up by seed (:func:`seed_values`). The study's
+storage lives in a temporary folder: the page keeps every trial's recipe and result.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+
+from optimlab.gallery.experiment import RunRecord
+from optimlab.study import StudyResult, StudySpec, run_study
+from optimlab.study.analysis import sensitivity
+
+__all__ = ["run_tuned", "seed_values", "sensitivity_curves", "trial_records"]
+
+
+def run_tuned(spec: StudySpec) -> StudyResult:
+    """Run ``spec`` in this process, in a temporary storage; the result holds every trial's record."""
+    with tempfile.TemporaryDirectory(prefix="optimlab-gallery-") as folder:
+        return run_study(spec, folder)
+
+
+def seed_values(result: StudyResult, method: str, metric: str | None = None) -> list[float]:
+    """``metric`` (default: the spec's test metric) of ``method``'s seed reruns, in seed order; NaN for a
+    rerun that failed or diverged."""
+    metric = metric or result.spec.test_metric
+    reruns = sorted((r for r in result.records if r.method == method and r.phase == "seeds"), key=lambda r: r.seed)
+    return [r.metrics.get(metric) if r.state == "complete" and r.metrics.get(metric) is not None else math.nan
+            for r in reruns]
+
+
+def sensitivity_curves(result: StudyResult, field: str = "optimizer.lr") -> dict[str, dict[str, list[float]]]:
+    """Per method, the tuned metric of each tuning trial against ``field``: ``{"x": [...], "y": [...]}``."""
+    curves = {}
+    for method in result.spec.methods:
+        points = sensitivity(result.records, method.name, field)
+        curves[method.name] = {"x": [x for x, _ in points], "y": [y for _, y in points]}
+    return curves
+
+
+def trial_records(result: StudyResult, prefix: str = "") -> list[RunRecord]:
+    """Every trial of the study as the page lists it: ``prefix`` + method as the arm, its recipe, its outcome."""
+    spec = result.spec
+    records = []
+    for r in sorted(result.records, key=lambda r: (r.method, r.phase != "tune", int(r.key.split("/")[1]))):
+        metric = spec.metric if r.phase == "tune" else spec.test_metric
+        value = r.metrics.get(metric)
+        outcome = f"{metric} {value:.4g}" if r.state == "complete" and value is not None else (r.message or r.status)
+        records.append(RunRecord(arm=f"{prefix}{r.method}", spec=r.recipe or {}, status=r.status,
+                                 result=f"{r.key}: {outcome}"))
+    return records

@@ -27,9 +27,9 @@ _REGISTRY = new_registry("workload")
              "width": POSITIVE_INT, "depth": POSITIVE_INT},
     aliases=("stdlib_lm", "char_lm"),
 )
-def python_lm(*, epochs: int = 10, batch_size: int = 32, chars: int = 200_000, width: int = 64,
+def python_lm(*, epochs: int = 5, batch_size: int = 32, chars: int = 200_000, width: int = 64,
               depth: int = 2) -> Workload:
-    """Two pre-norm blocks of width 64 (4 heads), causal, logits at every position; 10 epochs of 59 steps.
+    """Two pre-norm blocks of width 64 (4 heads), causal, logits at every position; 5 epochs of 59 steps.
 
     Validation and test windows are drawn at random from the same text as training windows: the
     metric measures fitting this code base, not generalising to unseen code.

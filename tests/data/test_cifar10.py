@@ -1,0 +1,54 @@
+"""CIFAR-10 python batches: read from a folder of (fake) batch files; anything but arrays is refused."""
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+from optimlab.data import load
+from optimlab.data.cifar10 import cifar10, read_batch
+from optimlab.errors import InvalidValueError
+
+
+def write_batch(path, images, labels, protocol=2):
+    batch = {b"batch_label": b"fake", b"data": images.reshape(len(images), -1), b"labels": list(labels),
+             b"filenames": [b"x.png"] * len(labels)}
+    path.write_bytes(pickle.dumps(batch, protocol=protocol))
+
+
+def test_batches_keep_the_channel_planes_and_every_batch_is_read(tmp_path):
+    images = np.zeros((10, 3, 32, 32), dtype=np.uint8)
+    images[:, 0, 0, 1] = 7  # red plane, row 0, column 1: the second byte of each stored row
+    images[:, 2, 31, 31] = 200  # blue plane, last pixel: the last byte
+    write_batch(tmp_path / "data_batch_1", images, range(10))
+    write_batch(tmp_path / "test_batch", images[:4], [3, 3, 5, 5], protocol=4)
+    raw = pickle.loads((tmp_path / "data_batch_1").read_bytes(), encoding="bytes")[b"data"]
+    assert raw[0, 1] == 7 and raw[0, 3071] == 200
+    x, y = read_batch(tmp_path / "data_batch_1")
+    assert x.shape == (10, 3, 32, 32) and x[0, 0, 0, 1] == 7 and x[0, 2, 31, 31] == 200 and list(y) == list(range(10))
+    data = cifar10(0, path=str(tmp_path))
+    assert len(data.examples) == 14 and data.image_shape == (3, 32, 32) and data.num_classes == 10
+    splits = load("cifar10", seed=0, path=str(tmp_path), val_fraction=0.2, test_fraction=0.2)
+    assert splits.train.x.shape[1:] == (3, 32, 32)
+
+
+class Payload:
+    def __reduce__(self):
+        return (os.system, ("echo should-not-run",))
+
+
+def test_pickles_holding_anything_but_arrays_are_refused(tmp_path):
+    (tmp_path / "data_batch_1").write_bytes(pickle.dumps({b"data": Payload(), b"labels": []}))
+    with pytest.raises(InvalidValueError, match="only arrays and lists, not posix.system"):
+        read_batch(tmp_path / "data_batch_1")
+    (tmp_path / "data_batch_1").write_bytes(pickle.dumps({b"labels": [1]}))
+    with pytest.raises(InvalidValueError, match="a dict with b'data' and b'labels'"):
+        read_batch(tmp_path / "data_batch_1")
+
+
+def test_a_missing_path_or_an_empty_folder_names_the_files_expected(tmp_path):
+    with pytest.raises(InvalidValueError, match="python-version batches"):
+        cifar10(0)
+    with pytest.raises(InvalidValueError, match="data_batch_1, data_batch_2"):
+        cifar10(0, path=str(tmp_path))

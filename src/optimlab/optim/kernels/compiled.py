@@ -39,6 +39,7 @@ import torch
 from torch import Tensor
 
 from optimlab.optim.base import GradientTransformation, Hyperparameter, State
+from optimlab.optim.kernels.scalar_hoisting import inductor_with_scalars_hoisted
 from optimlab.optim.kernels.schedule_free import STEPS
 
 __all__ = ["CompiledChain"]
@@ -170,7 +171,10 @@ class CompiledChain:
         # dynamic=True: the step counters are symbolic from the first compile (parameters keep static
         # shapes, torch.compile's default for them), so a run compiles once instead of twice.
         self._compiled = {
-            fullgraph: torch.compile(_own_copy(step), fullgraph=fullgraph, dynamic=True) for fullgraph in (True, False)
+            fullgraph: torch.compile(
+                _own_copy(step), fullgraph=fullgraph, dynamic=True, backend=inductor_with_scalars_hoisted
+            )
+            for fullgraph in (True, False)
         }
         self._rung = 0
         self._constant_sets: set[tuple[tuple[str, Any], ...]] = set()

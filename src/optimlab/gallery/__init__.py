@@ -6,6 +6,7 @@ True
 """
 
 from optimlab.gallery import (  # noqa: F401  (fill the registry)
+    first_order,
     glorot_bengio,
     he_init,
     init_scale,

@@ -69,7 +69,7 @@ def interval_figure(groups: Mapping[str, Mapping[str, tuple[float, float, float]
 
 
 def sensitivity_figure(curves: Mapping[str, Mapping[str, Sequence[float]]], *, title: str, xlabel: str,
-                       ylabel: str) -> Figure:
+                       ylabel: str, log_y: bool = False) -> Figure:
     """One line per method over its own x values (log scale): ``{method: {"x": [...], "y": [...]}}``, as
     :func:`.tuned.sensitivity_curves` gives them; a NaN (failed trial) leaves a gap."""
     figure = figures.new_figure()
@@ -78,6 +78,8 @@ def sensitivity_figure(curves: Mapping[str, Mapping[str, Sequence[float]]], *, t
         if curve["x"]:
             axes.plot(curve["x"], curve["y"], marker="o", label=method)
     axes.set_xscale("log")
+    if log_y:
+        axes.set_yscale("log")
     axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)

@@ -151,7 +151,7 @@ def paired_check(statement: str, a: Sequence[float], b: Sequence[float], *, name
         raise ValueError("give exactly one of below and above")
     d = paired_difference(a, b)
     holds = d.n >= 2 and (d.high < below if below is not None else d.low > above)  # type: ignore[operator]
-    bound = f"below {below:g}" if below is not None else f"above {above:g}"
+    bound = f"below {below:.3g}" if below is not None else f"above {above:.3g}"
     evidence = (f"{measure}: {names[0]} {describe(summarize(a), unit)}, {names[1]} {describe(summarize(b), unit)}; "
                 f"difference {describe(d, unit)}, required entirely {bound}")
     return Check(statement, holds, evidence)
@@ -173,6 +173,6 @@ def interval_check(statement: str, values: Sequence[float], *, measure: str, abo
         raise ValueError("give above, below or both")
     s = summarize(values)
     holds = s.n >= 2 and (above is None or s.low > above) and (below is None or s.high < below)
-    bounds = " and ".join(f"{side} {bound:g}" for side, bound in (("above", above), ("below", below))
+    bounds = " and ".join(f"{side} {bound:.3g}" for side, bound in (("above", above), ("below", below))
                           if bound is not None)
     return Check(statement, holds, f"{measure}: {describe(s, unit)}, required entirely {bounds}")

@@ -49,7 +49,9 @@ BYTES_PER_PARAMETER = {
 ROOFLINE_FLOOR, PEER_FLOOR = 0.8, 1.0
 
 
-def transformer_shapes(width: int = 768, vocab: int = 8192, context: int = 1024, layers: int = 3) -> list[tuple[int, ...]]:
+def transformer_shapes(
+    width: int = 768, vocab: int = 8192, context: int = 1024, layers: int = 3
+) -> list[tuple[int, ...]]:
     """24 tensors, 28.3M parameters: token and position embeddings, 3 pre-norm blocks, a final norm."""
     block = [
         (width,),  # attention norm gain
@@ -105,43 +107,63 @@ def peers(name: str, hp: dict[str, Any]) -> list[Implementation]:
     found = []
     if name in _TORCH_CLASSES:
         torch_class = getattr(torch.optim, _TORCH_CLASSES[name])
-        for variant, flags in (("for-loop", dict(foreach=False)), ("foreach", dict(foreach=True)), ("fused", dict(fused=True))):
-            found.append(Implementation("torch", variant, lambda ps, c=torch_class, f=flags: c(ps, **hp, **f)))
+        for variant, flags in (
+            ("for-loop", {"foreach": False}),
+            ("foreach", {"foreach": True}),
+            ("fused", {"fused": True}),
+        ):
+            found.append(
+                Implementation("torch", variant, lambda ps, c=torch_class, f=flags: c(ps, **hp, **f))
+            )
     po, hb, sf = _optional("pytorch_optimizer"), _optional("heavyball"), _optional("schedulefree")
     lion_pytorch = _optional("lion_pytorch")
     lr, wd = hp.get("lr"), hp.get("weight_decay")
+    adam = {
+        "lr": lr,
+        "betas": hp.get("betas"),
+        "eps": hp.get("eps"),
+        "weight_decay": wd,
+    }  # Adam-like keywords
+    no_eps = {"lr": lr, "betas": hp.get("betas"), "weight_decay": wd}
+    momentum = {"lr": lr, "momentum": hp.get("momentum"), "weight_decay": wd}
     table: dict[str, list[tuple[Any, str, Callable[..., Any]]]] = {
         "lion": [
-            (po, "pytorch_optimizer", lambda ps: po.Lion(ps, lr=lr, betas=hp["betas"], weight_decay=wd, foreach=True)),
-            (lion_pytorch, "lion_pytorch", lambda ps: lion_pytorch.Lion(ps, lr=lr, betas=hp["betas"], weight_decay=wd)),
+            (po, "pytorch_optimizer", lambda ps: po.Lion(ps, **no_eps, foreach=True)),
+            (lion_pytorch, "lion_pytorch", lambda ps: lion_pytorch.Lion(ps, **no_eps)),
         ],
-        "adan": [(po, "pytorch_optimizer", lambda ps: po.Adan(ps, lr=lr, betas=hp["betas"], eps=hp["eps"], weight_decay=wd, foreach=True))],
+        "adan": [(po, "pytorch_optimizer", lambda ps: po.Adan(ps, **adam, foreach=True))],
         "adamw": [
-            (po, "pytorch_optimizer", lambda ps: po.AdamW(ps, lr=lr, betas=hp["betas"], eps=hp["eps"], weight_decay=wd, foreach=True)),
-            (hb, "heavyball", lambda ps: hb.AdamW(ps, lr=lr, betas=hp["betas"], eps=hp["eps"], weight_decay=wd)),
+            (po, "pytorch_optimizer", lambda ps: po.AdamW(ps, **adam, foreach=True)),
+            (hb, "heavyball", lambda ps: hb.AdamW(ps, **adam)),
         ],
         "nadam": [
-            (po, "pytorch_optimizer", lambda ps: po.NAdam(ps, lr=lr, betas=hp["betas"], eps=hp["eps"], weight_decay=wd, foreach=True)),
-            (hb, "heavyball", lambda ps: hb.NAdam(ps, lr=lr, betas=hp["betas"], eps=hp["eps"], weight_decay=wd)),
+            (po, "pytorch_optimizer", lambda ps: po.NAdam(ps, **adam, foreach=True)),
+            (hb, "heavyball", lambda ps: hb.NAdam(ps, **adam)),
         ],
-        "radam": [(po, "pytorch_optimizer", lambda ps: po.RAdam(ps, lr=lr, betas=hp["betas"], weight_decay=wd, foreach=True))],
-        "adamax": [(po, "pytorch_optimizer", lambda ps: po.AdaMax(ps, lr=lr, betas=hp["betas"], eps=hp["eps"], weight_decay=wd, foreach=True))],
-        "rmsprop": [(po, "pytorch_optimizer", lambda ps: po.RMSprop(ps, lr=lr, alpha=hp["alpha"], eps=hp["eps"], weight_decay=wd, foreach=True))],
-        "adadelta": [(po, "pytorch_optimizer", lambda ps: po.AdaDelta(ps, lr=lr, rho=hp["rho"], eps=hp["eps"], weight_decay=wd, foreach=True))],
+        "radam": [(po, "pytorch_optimizer", lambda ps: po.RAdam(ps, **no_eps, foreach=True))],
+        "adamax": [(po, "pytorch_optimizer", lambda ps: po.AdaMax(ps, **adam, foreach=True))],
+        "rmsprop": [
+            (po, "pytorch_optimizer", lambda ps: po.RMSprop(ps, lr=lr, alpha=hp["alpha"], eps=hp["eps"],
+                                                            weight_decay=wd, foreach=True)),
+        ],
+        "adadelta": [
+            (po, "pytorch_optimizer", lambda ps: po.AdaDelta(ps, lr=lr, rho=hp["rho"], eps=hp["eps"],
+                                                             weight_decay=wd, foreach=True)),
+        ],
         "momentum": [(hb, "heavyball", lambda ps: hb.SGD(ps, lr=lr, beta=hp["momentum"], weight_decay=wd))],
         "schedule_free_sgd": [
-            (sf, "schedulefree", lambda ps: sf.SGDScheduleFree(ps, lr=lr, momentum=hp["momentum"], weight_decay=wd, foreach=True)),
-            (po, "pytorch_optimizer", lambda ps: po.ScheduleFreeSGD(ps, lr=lr, momentum=hp["momentum"], weight_decay=wd, foreach=True)),
+            (sf, "schedulefree", lambda ps: sf.SGDScheduleFree(ps, **momentum, foreach=True)),
+            (po, "pytorch_optimizer", lambda ps: po.ScheduleFreeSGD(ps, **momentum, foreach=True)),
         ],
         "schedule_free_adamw": [
-            (sf, "schedulefree", lambda ps: sf.AdamWScheduleFree(ps, lr=lr, betas=hp["betas"], eps=hp["eps"], weight_decay=wd, foreach=True)),
-            (po, "pytorch_optimizer", lambda ps: po.ScheduleFreeAdamW(ps, lr=lr, betas=hp["betas"], weight_decay=wd, foreach=True)),
-            (hb, "heavyball", lambda ps: hb.SFAdamW(ps, lr=lr, betas=hp["betas"], eps=hp["eps"], weight_decay=wd)),
+            (sf, "schedulefree", lambda ps: sf.AdamWScheduleFree(ps, **adam, foreach=True)),
+            (po, "pytorch_optimizer", lambda ps: po.ScheduleFreeAdamW(ps, **no_eps, foreach=True)),
+            (hb, "heavyball", lambda ps: hb.SFAdamW(ps, **adam)),
         ],
-        "lamb": [(po, "pytorch_optimizer", lambda ps: po.Lamb(ps, lr=lr, betas=hp["betas"], eps=hp["eps"], weight_decay=wd, foreach=True))],
-        "lars": [(po, "pytorch_optimizer", lambda ps: po.LARS(ps, lr=lr, momentum=hp["momentum"], weight_decay=wd, foreach=True))],
+        "lamb": [(po, "pytorch_optimizer", lambda ps: po.Lamb(ps, **adam, foreach=True))],
+        "lars": [(po, "pytorch_optimizer", lambda ps: po.LARS(ps, **momentum, foreach=True))],
     }  # fmt: skip
-    found += [Implementation(library, "", make) for module, library, make in table.get(name, []) if module is not None]
+    found += [Implementation(library, "", make) for module, library, make in table.get(name, []) if module]
     return found
 
 
@@ -155,7 +177,11 @@ def ours(name: str) -> list[Implementation]:
 
 
 def measure(
-    implementations: list[Implementation], start: list[torch.Tensor], grads: list[torch.Tensor], repeats: int, warmup: int
+    implementations: list[Implementation],
+    start: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    repeats: int,
+    warmup: int,
 ) -> list[Result]:
     """Build each, time its first step and warm it up; then time one step of each in turn, ``repeats`` rounds.
 
@@ -164,7 +190,9 @@ def measure(
     """
     built, results = [], []
 
-    def step(optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter], own_grads: list[torch.Tensor]) -> float:
+    def step(
+        optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter], own_grads: list[torch.Tensor]
+    ) -> float:
         for p, g in zip(params, own_grads):
             p.grad = g
         started = time.perf_counter()
@@ -182,7 +210,9 @@ def measure(
             for _ in range(warmup):
                 step(optimizer, params, own_grads)
         except Exception as error:  # a peer without this variant (torch's fused NAdam), a peer's bug
-            print(f"  skipped {implementation.label}: {type(error).__name__}: {str(error).splitlines()[0][:100]}")
+            print(
+                f"  skipped {implementation.label}: {type(error).__name__}: {str(error).splitlines()[0][:80]}"
+            )
             continue
         built.append((optimizer, params, own_grads))
         results.append(Result(implementation, first, [], _path_note(optimizer)))
@@ -241,7 +271,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--only", default="", help="comma-separated optimizer names (default: all registered)")
+    parser.add_argument(
+        "--only", default="", help="comma-separated optimizer names (default: all registered)"
+    )
     parser.add_argument("--warm-compile-cache", action="store_true", help="keep TorchInductor's cache")
     args = parser.parse_args()
     if not args.warm_compile_cache:
@@ -255,16 +287,22 @@ def main() -> None:
     start = [0.02 * torch.randn(s, generator=generator) for s in shapes]
     grads = [torch.randn(s, generator=generator) for s in shapes]
     names = args.only.split(",") if args.only else REGISTRY.names()
-    versions = ", ".join(f"{m} {_version(m)}" for m in ("pytorch_optimizer", "heavyball", "schedulefree", "lion-pytorch"))
+    versions = ", ".join(
+        f"{m} {_version(m)}" for m in ("pytorch_optimizer", "heavyball", "schedulefree", "lion-pytorch")
+    )
     load_before = os.getloadavg()
     copy_bw, add_bw = roofline(start, args.repeats)
-    print(f"one step over {n:,} float32 parameters in {len(shapes)} tensors; {args.threads} threads, "
-          f"{args.repeats} rounds after {args.warmup} warm-up steps; medians")
+    print(
+        f"one step over {n:,} float32 parameters in {len(shapes)} tensors; {args.threads} threads, "
+        f"{args.repeats} rounds after {args.warmup} warm-up steps; medians"
+    )
     print(f"{_cpu_name()}, {os.cpu_count()} cpus; torch {torch.__version__}; {versions}")
     print(f"roofline bandwidth (start): foreach copy {copy_bw:.1f} GB/s, foreach add {add_bw:.1f} GB/s")
     rows, shortfalls = [], []
     for name in names:
-        hp = {h.name: h.default for h in REGISTRY.get(name).hyperparameters} | dict(REGISTRY.get(name).defaults)
+        hp = {h.name: h.default for h in REGISTRY.get(name).hyperparameters} | dict(
+            REGISTRY.get(name).defaults
+        )
         print(f"- {name}", flush=True)
         results = measure(ours(name) + peers(name, hp), start, grads, args.repeats, args.warmup)
         rows.append((name, results))
@@ -273,29 +311,43 @@ def main() -> None:
     bandwidth = max(copy_bw, add_bw, copy_end, add_end)
     load_after = os.getloadavg()
 
-    print(f"\nroofline bandwidth (end): foreach copy {copy_end:.1f} GB/s, foreach add {add_end:.1f} GB/s; "
-          f"best of all four: {bandwidth:.1f} GB/s")
-    print(f"load average (1, 5, 15 min): before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}, "
-          f"after {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}\n")
-    print("| algorithm | implementation | Gparam/s | GB/s | roofline | vs fastest peer | first call s | path |")
+    print(
+        f"\nroofline bandwidth (end): foreach copy {copy_end:.1f} GB/s, foreach add {add_end:.1f} GB/s; "
+        f"best of all four: {bandwidth:.1f} GB/s"
+    )
+    print(
+        f"load average (1, 5, 15 min): before {' '.join(f'{x:.2f}' for x in load_before)}, "
+        f"after {' '.join(f'{x:.2f}' for x in load_after)}\n"
+    )
+    print(
+        "| algorithm | implementation | Gparam/s | GB/s | roofline | vs fastest peer | first call s | path |"
+    )
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
     for name, results in rows:
-        peer_best = max((n / r.median for r in results if r.implementation.library != "optimlab"), default=None)
+        peer_best = max(
+            (n / r.median for r in results if r.implementation.library != "optimlab"), default=None
+        )
         bytes_ = BYTES_PER_PARAMETER.get(name)
         for r in results:
             rate = n / r.median
             gbs = f"{bytes_ * rate / 1e9:.1f}" if bytes_ else "-"
             fraction = bytes_ * rate / 1e9 / bandwidth if bytes_ else None
             ratio = rate / peer_best if peer_best else None
-            print(f"| {name} | {r.implementation.label} | {rate / 1e9:.3f} | {gbs} | "
-                  f"{'-' if fraction is None else f'{fraction:.0%}'} | {'-' if ratio is None else f'{ratio:.2f}'} | "
-                  f"{r.first_call:.2f} | {r.note} |")
+            roof = "-" if fraction is None else f"{fraction:.0%}"
+            versus = "-" if ratio is None else f"{ratio:.2f}"
+            label = r.implementation.label
+            print(
+                f"| {name} | {label} | {rate / 1e9:.3f} | {gbs} | {roof} | {versus} | {r.first_call:.2f} | {r.note} |"
+            )
             if r.implementation.label == "optimlab fused":
                 if fraction is not None and fraction < ROOFLINE_FLOOR:
                     shortfalls.append(f"{name}: {fraction:.0%} of roofline")
                 if ratio is not None and ratio < PEER_FLOOR:
                     shortfalls.append(f"{name}: {ratio:.2f}x the fastest peer")
-    print("\nfloors (>= 80% of roofline, >= fastest peer):", "all met" if not shortfalls else "; ".join(shortfalls))
+    print(
+        "\nfloors (>= 80% of roofline, >= fastest peer):",
+        "all met" if not shortfalls else "; ".join(shortfalls),
+    )
 
 
 if __name__ == "__main__":

@@ -181,12 +181,12 @@ class CompiledChain:
         self.compile_seconds = 0.0
         self.failed = False
 
-    @property
-    def rung(self) -> _Rung | None:
-        return None if self.failed else _LADDER[self._rung]
-
     def __call__(
-        self, hyperparameters: Mapping[str, Any], params: Sequence[Tensor], grads: Sequence[Tensor], state: State
+        self,
+        hyperparameters: Mapping[str, Any],
+        params: Sequence[Tensor],
+        grads: Sequence[Tensor],
+        state: State,
     ) -> State | None:
         """Apply one update in place and return the next state, or None if this step must run eagerly.
 

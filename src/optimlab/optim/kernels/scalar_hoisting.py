@@ -59,7 +59,9 @@ def _hoist(graph: torch.fx.Graph) -> list[torch.fx.Node]:
         value = _value(node)
         if not (isinstance(value, torch.SymFloat) and value.node.expr.free_symbols):  # constants stay inline
             continue
-        users = [u for u in node.users if u.target in _TENSOR_OVERLOADS and len(u.args) > 1 and u.args[1] is node]
+        users = [
+            u for u in node.users if u.target in _TENSOR_OVERLOADS and len(u.args) > 1 and u.args[1] is node
+        ]
         if users:
             with graph.inserting_after(node):
                 as_tensor = graph.call_function(torch.scalar_tensor, (node,), {"dtype": torch.float64})
@@ -77,7 +79,9 @@ def _hoist(graph: torch.fx.Graph) -> list[torch.fx.Node]:
     return coefficients + hoisted
 
 
-def inductor_with_scalars_hoisted(gm: torch.fx.GraphModule, example_inputs: Sequence[Any]) -> Callable[..., Any]:
+def inductor_with_scalars_hoisted(
+    gm: torch.fx.GraphModule, example_inputs: Sequence[Any]
+) -> Callable[..., Any]:
     """A ``torch.compile`` backend: Inductor on ``gm`` with its scalar coefficients hoisted (see above)."""
     graph = torch.fx.Graph()
     outputs = graph.graph_copy(gm.graph, {})

@@ -24,14 +24,16 @@ from optimlab.optim.base import GradientTransformation, State, add_scaled_, chai
 from optimlab.optim.transforms import add_decayed_weights, scale_by_rms
 from optimlab.optim.transforms.schedule_free import ScheduleFreeState
 
-__all__ = ["schedule_free_step", "STEPS"]
+__all__ = ["STEPS", "schedule_free_step"]
 
 
 def _direction(factory: Callable[..., Any], hp: Mapping[str, Any]) -> tuple[GradientTransformation, Any]:
     """The chain before :func:`schedule_free` and the interpolation ``beta``, as the optimizer builds them."""
     if getattr(factory, "func", factory) is optimizers.schedule_free_adamw:
         b1, b2 = hp["betas"]
-        return chain(scale_by_rms(b2, hp["eps"], bias_correction=True), add_decayed_weights(hp["weight_decay"])), b1
+        return chain(
+            scale_by_rms(b2, hp["eps"], bias_correction=True), add_decayed_weights(hp["weight_decay"])
+        ), b1
     return chain(add_decayed_weights(hp["weight_decay"])), hp["momentum"]
 
 

@@ -10,9 +10,10 @@ in another order of rounding; ``tests/optim/test_fused.py`` proves the agreement
 
 A kernel mutates the same state tensors the chain keeps (the layout does not change, so a run can
 switch between paths at any step) and returns the chain's next state: every ``count`` advanced by one.
-It applies only to plain-number hyperparameters (not schedules, not per-member tensors) over dense,
-contiguous float32/float64 tensors on one device; otherwise :func:`kernel_for` says so by returning None
-and the shell runs the composed chain.
+A kernel takes plain-number hyperparameters (not schedules, not per-member tensors) and dense,
+contiguous tensors on one device, each gradient laid out like its parameter (a fused kernel indexes
+parameter, gradient and state with one linear offset; the state is ``zeros_like(p)``): the shell
+checks both before it calls one.
 """
 
 from __future__ import annotations
@@ -29,42 +30,10 @@ from optimlab.optim.transforms.adam import ScaleByAdamState
 from optimlab.optim.transforms.adaptive import ScaleByAdagradState
 from optimlab.optim.transforms.momentum import ScaleByMomentumState
 
-__all__ = ["Kernel", "kernel_for", "advance", "supported_tensors"]
+__all__ = ["Kernel", "advance", "kernel_for"]
 
 # (hyperparameters, params, grads, state) -> the chain's next state; params and state updated in place.
 Kernel = Callable[[Mapping[str, Any], Sequence[Tensor], Sequence[Tensor], State], State]
-
-_DTYPES = (torch.float32, torch.float64)  # where parity with the chain is proven
-
-
-def supported_tensors(params: Sequence[Tensor], grads: Sequence[Tensor]) -> bool:
-    """Dense, contiguous float32/float64 tensors on one device, each gradient shaped like its parameter.
-
-    A fused kernel indexes parameter, gradient and state with one linear offset, so their layouts
-    must agree; the chain's state is ``zeros_like(p)``, contiguous when ``p`` is.
-    """
-    device = params[0].device
-    return all(
-        p.dtype in _DTYPES
-        and g.dtype == p.dtype
-        and g.layout == torch.strided
-        and p.device == device == g.device
-        and p.shape == g.shape
-        and p.is_contiguous()
-        and g.is_contiguous()
-        for p, g in zip(params, grads)
-    )
-
-
-def _plain(hyperparameters: Mapping[str, Any]) -> bool:
-    """Every hyperparameter a Python number (or a tuple of them): no schedule, no per-member tensor."""
-
-    def plain(value: Any) -> bool:
-        if isinstance(value, tuple):
-            return all(plain(v) for v in value)
-        return isinstance(value, (bool, int, float))
-
-    return all(plain(v) for v in hyperparameters.values())
 
 
 def advance(state: State) -> State:
@@ -102,8 +71,9 @@ def _adam(hp: Mapping[str, Any], params: Sequence[Tensor], grads: Sequence[Tenso
     decoupled = hp.get("decoupled_weight_decay", True)  # adamw has no such keyword: it is decoupled
     kernel = torch._fused_adamw_ if decoupled else torch._fused_adam_
     b1, b2 = hp["betas"]
+    steps = _steps(adam.count, params[0], len(params))
     kernel(
-        list(params), list(grads), adam.mu, adam.nu, adam.nu_max or [], _steps(adam.count, params[0], len(params)),
+        list(params), list(grads), adam.mu, adam.nu, adam.nu_max or [], steps,
         lr=float(hp["lr"]), beta1=float(b1), beta2=float(b2), weight_decay=float(hp["weight_decay"]),
         eps=float(hp["eps"]), amsgrad=bool(hp["amsgrad"]), maximize=False,
     )  # fmt: skip
@@ -141,7 +111,6 @@ _KERNELS: dict[Callable[..., Any], Kernel] = {
 }
 
 
-def kernel_for(factory: Callable[..., Any], hyperparameters: Mapping[str, Any]) -> Kernel | None:
-    """torch's fused kernel for the chain ``factory(**hyperparameters)`` builds, or None if it has none."""
-    kernel = _KERNELS.get(getattr(factory, "func", factory))
-    return kernel if kernel is not None and _plain(hyperparameters) else None
+def kernel_for(factory: Callable[..., Any]) -> Kernel | None:
+    """torch's fused kernel for the chains ``factory`` builds, or None if torch has none."""
+    return _KERNELS.get(getattr(factory, "func", factory))

@@ -41,11 +41,12 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
+import torch
 from torch import Tensor
 
 from optimlab.optim.base import GradientTransformation, State
 from optimlab.optim.kernels.compiled import CompiledChain
-from optimlab.optim.kernels.torch_fused import kernel_for, supported_tensors
+from optimlab.optim.kernels.torch_fused import kernel_for
 
 __all__ = ["FusedPath", "Path", "When"]
 
@@ -84,6 +85,26 @@ def _plain(hyperparameters: Mapping[str, Any]) -> bool:
     return all(plain(v) for v in hyperparameters.values())
 
 
+def _supported(params: Sequence[Tensor], grads: Sequence[Tensor]) -> bool:
+    """Dense, contiguous float32/float64 tensors on one device, each gradient shaped like its parameter.
+
+    torch's kernels index parameter, gradient and state with one linear offset; float32 and float64
+    are where the kernels' parity with the chain is proven (bfloat16 rounds differently between fused
+    and composed ops).
+    """
+    device = params[0].device
+    return all(
+        p.dtype in (torch.float32, torch.float64)
+        and g.dtype == p.dtype
+        and g.layout == torch.strided
+        and p.device == device == g.device
+        and p.shape == g.shape
+        and p.is_contiguous()
+        and g.is_contiguous()
+        for p, g in zip(params, grads)
+    )
+
+
 class FusedPath:
     """Chooses, per group and step, between a fused kernel and the composed chain, and runs it.
 
@@ -97,7 +118,9 @@ class FusedPath:
     group's compiled step.
     """
 
-    def __init__(self, factory: Callable[..., GradientTransformation], *, compile: When = "when_it_pays") -> None:
+    def __init__(
+        self, factory: Callable[..., GradientTransformation], *, compile: When = "when_it_pays"
+    ) -> None:
         self._factory = factory
         self._compile = compile
         self._eager_seconds: dict[Any, float] = {}
@@ -117,8 +140,8 @@ class FusedPath:
 
         ``key`` names the group (its index); ``hyperparameters`` are all the factory's keywords.
         """
-        if supported_tensors(params, grads) and _plain(hyperparameters):
-            kernel = kernel_for(self._factory, hyperparameters)
+        if _supported(params, grads) and _plain(hyperparameters):
+            kernel = kernel_for(self._factory)
             if kernel is not None:
                 self._last[key] = "torch_fused"
                 return kernel(hyperparameters, params, grads, state)
@@ -138,10 +161,9 @@ class FusedPath:
         """The group's compiled step: made once compiling pays, kept unless it failed."""
         compiled = self._compiled.get(key)
         if compiled is None:
-            pays = (
-                sum(p.numel() for p in params) >= _MIN_COMPILE_PARAMETERS
-                and self._eager_seconds.get(key, 0.0) >= _expected_compile_seconds(len(params))
-            )
+            pays = sum(p.numel() for p in params) >= _MIN_COMPILE_PARAMETERS and self._eager_seconds.get(
+                key, 0.0
+            ) >= _expected_compile_seconds(len(params))
             if self._compile == "always" or self._compile == "when_it_pays" and pays:
                 compiled = self._compiled[key] = CompiledChain(self._factory)
                 _compiled_steps.add(compiled)

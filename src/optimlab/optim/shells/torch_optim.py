@@ -93,7 +93,13 @@ class Optimizer(torch.optim.Optimizer):
     """
 
     def __init__(
-        self, params: Iterable[Any], transform: Factory | Entry, /, *, fused: bool | None = None, **hyperparameters: Any
+        self,
+        params: Iterable[Any],
+        transform: Factory | Entry,
+        /,
+        *,
+        fused: bool | None = None,
+        **hyperparameters: Any,
     ) -> None:
         entry = transform if isinstance(transform, Entry) else None
         self._entry = entry

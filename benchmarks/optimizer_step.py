@@ -335,10 +335,16 @@ def main() -> None:
             ratio = rate / peer_best if peer_best else None
             roof = "-" if fraction is None else f"{fraction:.0%}"
             versus = "-" if ratio is None else f"{ratio:.2f}"
-            label = r.implementation.label
-            print(
-                f"| {name} | {label} | {rate / 1e9:.3f} | {gbs} | {roof} | {versus} | {r.first_call:.2f} | {r.note} |"
-            )
+            cells = [
+                name,
+                r.implementation.label,
+                f"{rate / 1e9:.3f}",
+                gbs,
+                roof,
+                versus,
+                f"{r.first_call:.2f}",
+            ]
+            print("| " + " | ".join([*cells, r.note]) + " |")
             if r.implementation.label == "optimlab fused":
                 if fraction is not None and fraction < ROOFLINE_FLOOR:
                     shortfalls.append(f"{name}: {fraction:.0%} of roofline")

@@ -32,7 +32,7 @@ def digits_logistic(*, epochs: int = 20, batch_size: int = 32) -> Workload:
     """
     recipe = Recipe.from_dict({"data": _DATA, "model": {"name": "mlp", "depth": 0},
                                "training": {"epochs": epochs, "batch_size": batch_size}})
-    return Workload(name="digits_logistic", recipe=recipe, target=None)
+    return Workload(name="digits_logistic", recipe=recipe, target=0.95)
 
 
 @_REGISTRY.register(
@@ -55,7 +55,7 @@ def digits_deep_mlp(*, epochs: int = 20, batch_size: int = 64, depth: int = 30) 
     recipe = Recipe.from_dict({"data": _DATA,
                                "model": {"name": "mlp", "width": 64, "depth": depth, "init": "kaiming_normal"},
                                "training": {"epochs": epochs, "batch_size": batch_size}})
-    return Workload(name="digits_deep_mlp", recipe=recipe, target=None)
+    return Workload(name="digits_deep_mlp", recipe=recipe, target=0.85)
 
 
 @_REGISTRY.register(
@@ -73,4 +73,4 @@ def digits_resnet(*, epochs: int = 10, batch_size: int = 64, width: int = 16) ->
     recipe = Recipe.from_dict({"data": _DATA,
                                "model": {"name": "resnet", "width": width, "depth": 1, "norm": "batch"},
                                "training": {"epochs": epochs, "batch_size": batch_size}})
-    return Workload(name="digits_resnet", recipe=recipe, target=None)
+    return Workload(name="digits_resnet", recipe=recipe, target=0.975)

@@ -7,11 +7,13 @@ heavyball, schedulefree, lion-pytorch; a peer that is not installed is skipped).
 
 The roofline of an algorithm is the time its update needs to read and write the bytes it must touch
 (28 per float32 parameter for Adam: p, m, v read and written, g read), at the best bandwidth of a
-foreach copy and a foreach add over the same tensors, measured in the same run. Each implementation
-gets its own copy of the parameters and gradients; the implementations of one algorithm then step in
-turn, round after round (so drifts of a shared machine hit all of them alike), after a warm-up; the
-table reports medians. "first call" is the first step's time, compile included where there is one
-(optimlab compiles with an empty TorchInductor cache, after a one-off probe of the vector ISA).
+foreach copy (8 bytes per parameter) and a foreach add (12) over the same tensors. Each implementation
+gets its own copy of the parameters and gradients; the implementations of one algorithm, the copy and
+the add among them, then step in turn, round after round after a warm-up, so that the load of a shared
+machine hits all of them alike and each algorithm's roofline is measured in its own rounds; the table
+reports medians. "first step" is the first step's time; optimlab's fused path runs that step eagerly
+and compiles at the second, so its compile time is in the path column (measured with an empty
+TorchInductor cache, after a one-off probe of the vector ISA).
 
 Run: python benchmarks/optimizer_step.py [--threads 2] [--repeats 15] [--warmup 3] [--only adam,lion]
 """
@@ -176,6 +178,24 @@ def ours(name: str) -> list[Implementation]:
     ]
 
 
+class _Bandwidth:
+    """The roofline's yardstick, stepped like an optimizer: one foreach copy or add of the gradients."""
+
+    def __init__(self, params: list[torch.nn.Parameter], op: Callable[..., Any]) -> None:
+        self.params, self.op = params, op
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.op(self.params, [p.grad for p in self.params])
+
+
+ROOFLINE = [
+    Implementation("roofline", "foreach copy", lambda ps: _Bandwidth(ps, torch._foreach_copy_)),
+    Implementation("roofline", "foreach add", lambda ps: _Bandwidth(ps, torch._foreach_add_)),
+]
+ROOFLINE_BYTES = {"foreach copy": 8, "foreach add": 12}
+
+
 def measure(
     implementations: list[Implementation],
     start: list[torch.Tensor],
@@ -231,21 +251,6 @@ def _path_note(optimizer: torch.optim.Optimizer) -> str:
     return f"{path}, compile {fused.compile_seconds(0):.1f} s" if path == "compiled" else path
 
 
-def roofline(start: list[torch.Tensor], repeats: int) -> tuple[float, float]:
-    """GB/s of a foreach copy (8 bytes per parameter) and a foreach add (12), medians of ``repeats``."""
-    x, y = [p.clone() for p in start], [p.clone() for p in start]
-    n = sum(p.numel() for p in start)
-    copy, add = [], []
-    for _ in range(repeats + 3):
-        started = time.perf_counter()
-        torch._foreach_copy_(x, y)
-        copy.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        torch._foreach_add_(x, y)
-        add.append(time.perf_counter() - started)
-    return 8 * n / statistics.median(copy[3:]) / 1e9, 12 * n / statistics.median(add[3:]) / 1e9
-
-
 def _cpu_name() -> str:
     try:
         with open("/proc/cpuinfo") as cpuinfo:
@@ -291,69 +296,66 @@ def main() -> None:
         f"{m} {_version(m)}" for m in ("pytorch_optimizer", "heavyball", "schedulefree", "lion-pytorch")
     )
     load_before = os.getloadavg()
-    copy_bw, add_bw = roofline(start, args.repeats)
     print(
         f"one step over {n:,} float32 parameters in {len(shapes)} tensors; {args.threads} threads, "
         f"{args.repeats} rounds after {args.warmup} warm-up steps; medians"
     )
     print(f"{_cpu_name()}, {os.cpu_count()} cpus; torch {torch.__version__}; {versions}")
-    print(f"roofline bandwidth (start): foreach copy {copy_bw:.1f} GB/s, foreach add {add_bw:.1f} GB/s")
-    rows, shortfalls = [], []
+    rows = []
     for name in names:
-        hp = {h.name: h.default for h in REGISTRY.get(name).hyperparameters} | dict(
-            REGISTRY.get(name).defaults
-        )
+        entry = REGISTRY.get(name)
+        hp = {h.name: h.default for h in entry.hyperparameters} | dict(entry.defaults)
         print(f"- {name}", flush=True)
-        results = measure(ours(name) + peers(name, hp), start, grads, args.repeats, args.warmup)
-        rows.append((name, results))
+        rows.append(
+            (name, measure(ROOFLINE + ours(name) + peers(name, hp), start, grads, args.repeats, args.warmup))
+        )
         gc.collect()
-    copy_end, add_end = roofline(start, args.repeats)
-    bandwidth = max(copy_bw, add_bw, copy_end, add_end)
     load_after = os.getloadavg()
-
-    print(
-        f"\nroofline bandwidth (end): foreach copy {copy_end:.1f} GB/s, foreach add {add_end:.1f} GB/s; "
-        f"best of all four: {bandwidth:.1f} GB/s"
-    )
     print(
         f"load average (1, 5, 15 min): before {' '.join(f'{x:.2f}' for x in load_before)}, "
         f"after {' '.join(f'{x:.2f}' for x in load_after)}\n"
     )
+    shortfalls = report(rows, n)
+    print("\nfloors (>= 80% of roofline, >= fastest peer):", "; ".join(shortfalls) or "all met")
+
+
+def report(rows: list[tuple[str, list[Result]]], n: int) -> list[str]:
+    """Print the table; return the floors optimlab's fused path misses."""
     print(
-        "| algorithm | implementation | Gparam/s | GB/s | roofline | vs fastest peer | first call s | path |"
+        "| algorithm | implementation | Gparam/s | GB/s | roofline | vs fastest peer | first step s | path |"
     )
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    shortfalls = []
     for name, results in rows:
+        yardsticks = [r for r in results if r.implementation.library == "roofline"]
+        bandwidth = max(ROOFLINE_BYTES[r.implementation.variant] * n / r.median for r in yardsticks)
         peer_best = max(
-            (n / r.median for r in results if r.implementation.library != "optimlab"), default=None
+            (n / r.median for r in results if r.implementation.library not in ("optimlab", "roofline")),
+            default=None,
         )
-        bytes_ = BYTES_PER_PARAMETER.get(name)
         for r in results:
+            yardstick = r.implementation.library == "roofline"
+            bytes_ = ROOFLINE_BYTES[r.implementation.variant] if yardstick else BYTES_PER_PARAMETER.get(name)
             rate = n / r.median
-            gbs = f"{bytes_ * rate / 1e9:.1f}" if bytes_ else "-"
-            fraction = bytes_ * rate / 1e9 / bandwidth if bytes_ else None
-            ratio = rate / peer_best if peer_best else None
-            roof = "-" if fraction is None else f"{fraction:.0%}"
-            versus = "-" if ratio is None else f"{ratio:.2f}"
+            fraction = bytes_ * rate / bandwidth if bytes_ else None
+            ratio = rate / peer_best if peer_best and not yardstick else None
             cells = [
                 name,
                 r.implementation.label,
-                f"{rate / 1e9:.3f}",
-                gbs,
-                roof,
-                versus,
+                "-" if yardstick else f"{rate / 1e9:.3f}",
+                "-" if fraction is None else f"{bytes_ * rate / 1e9:.1f}",
+                "-" if fraction is None else f"{fraction:.0%}",
+                "-" if ratio is None else f"{ratio:.2f}",
                 f"{r.first_call:.2f}",
+                r.note,
             ]
-            print("| " + " | ".join([*cells, r.note]) + " |")
+            print("| " + " | ".join(cells) + " |")
             if r.implementation.label == "optimlab fused":
                 if fraction is not None and fraction < ROOFLINE_FLOOR:
                     shortfalls.append(f"{name}: {fraction:.0%} of roofline")
                 if ratio is not None and ratio < PEER_FLOOR:
                     shortfalls.append(f"{name}: {ratio:.2f}x the fastest peer")
-    print(
-        "\nfloors (>= 80% of roofline, >= fastest peer):",
-        "all met" if not shortfalls else "; ".join(shortfalls),
-    )
+    return shortfalls
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ import doctest
 import pytest
 import torch
 
-from optim.problem import initial_parameters, loss
 from optimlab.optim import create
 from optimlab.optim.kernels import compiled as compiled_module
 from optimlab.optim.kernels.torch_fused import kernel_for
@@ -51,13 +50,25 @@ COMPILED_CASES = [(e.name, VARIANTS.get(e.name, {})) for e in ELEMENTWISE if not
 
 
 def parameters() -> list[torch.nn.Parameter]:
-    """The test MLP twice in one group, in float32 and in float64: one compile serves both dtypes."""
-    return [torch.nn.Parameter(p) for dtype in TOLERANCE for p in initial_parameters(dtype)]
+    """A tanh layer (weight, bias) twice in one group, in float32 and in float64: one compile serves
+    both dtypes, and two tensors per dtype keep each compile short."""
+    generator = torch.Generator().manual_seed(0)
+    weight, bias = 0.5 * torch.randn(3, 8, generator=generator), 0.5 * torch.randn(3, generator=generator)
+    return [torch.nn.Parameter(p.to(dtype)) for dtype in TOLERANCE for p in (weight, bias)]
 
 
 def total_loss(params) -> torch.Tensor:
-    half = len(params) // 2
-    return loss(params[:half]) + loss(params[half:])
+    """Squared error of ``tanh(x w^T + b)`` on fixed data plus a quartic penalty, per dtype, summed:
+    gradients change direction and size along the run (as in ``optim.problem``)."""
+    generator = torch.Generator().manual_seed(1)
+    x, y = torch.randn(32, 8, generator=generator), torch.randn(32, 3, generator=generator)
+    total = 0
+    for weight, bias in (params[:2], params[2:]):
+        out = torch.tanh(x.to(weight.dtype) @ weight.T + bias)
+        total = (
+            total + ((out - y.to(weight.dtype)) ** 2).mean() + 0.01 * ((weight**4).sum() + (bias**4).sum())
+        )
+    return total
 
 
 def run(name, hyperparameters, *, fused_path, steps=STEPS):

@@ -7,24 +7,26 @@ and falls back to the composed chain whenever no kernel applies. Chosen per grou
 1. **torch's fused kernels** (:mod:`~optimlab.optim.kernels.torch_fused`) for the chains whose update
    torch computes exactly (Adam, AdamW, AMSGrad, SGD, momentum, Nesterov, AdaGrad). No compile cost.
 2. **the chain compiled** (:mod:`~optimlab.optim.kernels.compiled`) for the other elementwise
-   optimizers, when compiling pays (below).
-3. **the composed chain**, eagerly: always correct, used for schedules and per-member tensors as
-   hyperparameters, for bfloat16, sparse, non-contiguous or multi-device tensors, for non-elementwise
-   optimizers, and until compiling pays.
+   optimizers, once compiling pays (below): TorchInductor fuses the chain's foreach ops into one loop
+   per tensor, with the scalar coefficients computed once per step
+   (:mod:`~optimlab.optim.kernels.scalar_hoisting`).
+3. **the composed chain**, eagerly: always correct; used for schedules and per-member tensors as
+   hyperparameters, for bfloat16, sparse, non-contiguous or multi-device tensors, for optimizers that
+   are not elementwise, for the first step of a compiled group, until compiling pays, and whenever
+   compiling fails.
 
 All three read and write the same state tensors (the chain's layout), so ``state_dict`` is the same
 whichever ran and a run may switch paths at any step; ``tests/optim/test_fused.py`` proves the kernels
 equal to the chain (1e-6 in float32, 1e-12 in float64, 25 steps with a changing lr).
 
-**When compiling pays.** Compiling costs seconds (measured on the 2-core CPU of
-``docs/benchmarks.md``: see ``_COMPILE_SECONDS``), and saves a fraction of each step. Not knowing how
-long the run will be, the shell follows the ski-rental rule: it runs eagerly until the time spent in
-eager steps of the group equals the expected compile time, then compiles; whatever the run's length,
-the total time is at most twice that of the better choice made in hindsight (Karlin et al., Competitive
-randomized algorithms for non-uniform problems, 1994, doi:10.1007/BF01294264). Groups under
-``_MIN_COMPILE_PARAMETERS`` never compile: there the compiled call's own overhead eats the saving.
-So a small or short run never waits for a compiler; ``fused=True`` compiles at the first step instead
-(benchmarks, runs known to be long).
+**When compiling pays.** Compiling costs seconds and saves a fraction of every later step. Not knowing
+how long the run will be, the shell follows the ski-rental rule: it runs eagerly until the time spent
+in eager steps of the group equals the expected compile time, then compiles. Whatever the run's
+length, the total is then at most twice that of the better choice made in hindsight (the eager time
+before compiling equals the compile time, and neither exceeds the best choice's total; Karlin,
+Manasse, Rudolph & Sleator, Competitive snoopy caching, Algorithmica 3, 1988). Groups under
+``_MIN_COMPILE_PARAMETERS`` never compile by themselves. So a small or short run never waits for a
+compiler; ``fused=True`` compiles at the second step instead (benchmarks, runs known to be long).
 
 >>> import torch, optimlab.optim
 >>> w = torch.nn.Parameter(torch.ones(3))
@@ -53,16 +55,16 @@ __all__ = ["FusedPath", "Path", "When"]
 Path = Literal["torch_fused", "compiled", "eager"]
 When = Literal["when_it_pays", "always", "never"]
 
-# Expected seconds to compile one group's step: Dynamo tracing plus TorchInductor's C++ code generation
-# and g++, for the two graphs a run compiles (the first step, then the one with a symbolic step count).
-# Measured for adan, nadam and schedule-free AdamW over the 24 tensors of benchmarks/optimizer_step.py
-# on the 2-core AMD EPYC of docs/benchmarks.md: 12-25 s. The estimate grows with the tensors (one loop
-# each). Once a group has compiled, the measured time replaces it.
-_COMPILE_SECONDS_BASE = 6.0
-_COMPILE_SECONDS_PER_TENSOR = 0.5
-# Below this many parameters a group never compiles by itself. Measured as above (1 thread): for 24
-# tensors of 40k parameters (1M in all) the compiled AdaN step takes 0.5 ms against 2.4 ms eager; at
-# 100k parameters in all both are dominated by per-call overhead (~0.3 ms) and compiling saves nothing.
+# Expected seconds to compile one group's step (Dynamo tracing, TorchInductor's code generation, g++),
+# before this process has measured one. Measured with benchmarks/optimizer_step.py (24 tensors, empty
+# Inductor cache, 2-core AMD EPYC of docs/benchmarks.md): COMPILE_MEASUREMENTS. It grows with the
+# number of tensors (one loop each); once a group has compiled, the process's own mean replaces it.
+_COMPILE_SECONDS_BASE = 2.0
+_COMPILE_SECONDS_PER_TENSOR = 0.3
+# Below this many parameters a group never compiles by itself: the saving per step is then a fraction
+# of a millisecond, which takes tens of thousands of steps to repay seconds of compiling (and a small
+# model's step is mostly its forward and backward). Measured with 24 tensors, 1 thread: AdaN's step at
+# 9.6k parameters, eager 0.43 ms / compiled 0.22 ms; at 96k, 0.87 / 0.49 ms; at 960k, 10.1 / 4.0 ms.
 _MIN_COMPILE_PARAMETERS = 1 << 20
 
 _compiled_steps: weakref.WeakSet[CompiledChain] = weakref.WeakSet()  # every group's, in this process
@@ -110,8 +112,8 @@ class FusedPath:
 
     Args:
         factory: the optimizer's factory (``optimlab.optim.adam``): the chain a kernel stands in for.
-        compile: ``"when_it_pays"`` (ski rental, see the module docstring), ``"always"`` (from the first
-            step) or ``"never"``. Pass ``"never"`` for optimizers that are not elementwise: a compiled
+        compile: ``"when_it_pays"`` (ski rental, see the module docstring), ``"always"`` (from the
+            second step) or ``"never"``. Pass ``"never"`` for optimizers that are not elementwise: a compiled
             norm or matrix product is not one pass over memory.
 
     The shell keeps no optimizer state of its own: only, per group, the time spent eagerly and the

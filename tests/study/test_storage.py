@@ -1,6 +1,7 @@
 """Storage semantics, the same on every storage (journal file, PostgreSQL): heartbeats, stale-trial
 reclaim, popping only planned trials."""
 
+import os
 import socket
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from optuna.trial import TrialState
 
 from optimlab.errors import OptimlabError
 from optimlab.study.storage import (
+    JOURNAL_NAME,
     OWNER_ATTR,
     heartbeat,
     load_records,
@@ -76,14 +78,36 @@ def test_a_live_beating_trial_is_kept_and_a_silent_one_on_another_host_reclaimed
     assert storage.get_trial(beating).state == TrialState.RUNNING  # this process lives; its beat is recent
 
 
-def test_a_popped_trial_without_a_beat_gets_the_grace_period(study):
+def test_a_running_trial_that_no_process_claimed_gets_the_grace_period(study):
     study, storage = study
-    running_trial(study, storage, None)
+    study.enqueue_trial({}, user_attrs={"key": "tune/0"})
+    trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study.study_name), 0)
+    storage.set_trial_state_values(trial_id, TrialState.RUNNING)  # taken by a client that does not claim
     assert reclaim_stale(storage, study.study_name, grace=60) == 0
     assert reclaim_stale(storage, study.study_name, grace=0) == 1
+
+
+def test_pop_claims_the_trial_before_it_runs(study):
+    study, storage = study
+    trial_id = running_trial(study, storage, None)
+    owner = storage.get_trial(trial_id).system_attrs[OWNER_ATTR]
+    assert (owner["host"], owner["pid"]) == (socket.gethostname(), os.getpid())
 
 
 def test_a_file_is_no_study_location(tmp_path):
     (tmp_path / "f").write_text("")
     with pytest.raises(OptimlabError, match="is a file"):
         open_storage(tmp_path / "f")
+
+
+def test_a_journal_lock_held_by_a_killed_process_is_free_at_once(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from optimlab.study.storage import _FlockLock; "
+        "_FlockLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(60)"),
+        str(tmp_path / f"{JOURNAL_NAME}.flock")], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    holder.kill()
+    holder.wait()
+    started = time.monotonic()
+    optuna.create_study(storage=open_storage(tmp_path), study_name="after-the-kill")
+    assert time.monotonic() - started < 5  # Optuna's symlink lock would wait out a 30 s grace period

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import math
 import os
 import socket
@@ -82,7 +83,35 @@ def open_storage(location: str | Path) -> BaseStorage:
     if folder.exists() and not folder.is_dir():
         raise OptimlabError(f"study location {str(folder)!r} is a file: give a folder or a database URL")
     folder.mkdir(parents=True, exist_ok=True)
-    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(folder / JOURNAL_NAME)))
+    journal = str(folder / JOURNAL_NAME)
+    backend = optuna.storages.journal.JournalFileBackend(journal, lock_obj=_FlockLock(journal + ".flock"))
+    return optuna.storages.JournalStorage(backend)
+
+
+class _FlockLock:
+    """The journal's lock as ``fcntl.flock``, which the kernel releases when its holder dies.
+
+    Optuna's default lock is a symlink: a process killed while holding it (a SIGKILL'd study, an OOM'd
+    worker) leaves it behind, and every other process waits out a 30 s grace period before breaking
+    it (measured: 30.1 s to create a study after such a kill; a resumed study stalled 30-70 s in our
+    SIGKILL test). Here the next process goes on at once, and a waiting one sleeps in the kernel until
+    the release. Local file systems, and NFS on Linux (which maps flock to fcntl locks).
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._handle: Any = None
+
+    def acquire(self) -> bool:
+        handle = open(self._path, "a")  # noqa: SIM115  (held open until release: the fd is the lock)
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        self._handle = handle
+        return True
+
+    def release(self) -> None:
+        handle, self._handle = self._handle, None
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,13 +171,12 @@ def load_records(storage: BaseStorage, study_names: Sequence[str]) -> list[Trial
 @contextlib.contextmanager
 def heartbeat(storage: BaseStorage, trial_ids: Sequence[int], interval: float = HEARTBEAT_SECONDS) -> Iterator[None]:
     """Beat for ``trial_ids`` (this process owns them) from a thread, until the block ends."""
-    host, pid = socket.gethostname(), os.getpid()
     stop = threading.Event()
 
     def beat() -> None:
         for trial_id in trial_ids:
             with contextlib.suppress(UpdateFinishedTrialError, KeyError):
-                storage.set_trial_system_attr(trial_id, OWNER_ATTR, {"host": host, "pid": pid, "beat": time.time()})
+                _claim(storage, trial_id)
 
     def beat_until_stopped() -> None:
         while not stop.wait(interval):
@@ -162,6 +190,12 @@ def heartbeat(storage: BaseStorage, trial_ids: Sequence[int], interval: float = 
     finally:
         stop.set()
         thread.join()
+
+
+def _claim(storage: BaseStorage, trial_id: int) -> None:
+    """Mark ``trial_id`` as this process's, now."""
+    owner = {"host": socket.gethostname(), "pid": os.getpid(), "beat": time.time()}
+    storage.set_trial_system_attr(trial_id, OWNER_ATTR, owner)
 
 
 def _process_gone(pid: int) -> bool:
@@ -216,6 +250,9 @@ def pop_waiting(study: optuna.Study, storage: BaseStorage) -> tuple[optuna.Trial
     for frozen in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, frozen.number)
         try:
+            # Claimed before it runs: a process killed right after taking it (before its heartbeat
+            # starts) is then seen dead at once, not after the grace period.
+            _claim(storage, trial_id)
             if storage.set_trial_state_values(trial_id, TrialState.RUNNING):
                 return optuna.Trial(study, trial_id), trial_id
         except UpdateFinishedTrialError:

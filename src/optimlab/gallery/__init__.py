@@ -6,12 +6,15 @@ True
 """
 
 from optimlab.gallery import (  # noqa: F401  (fill the registry)
+    adam_logistic,
     first_order,
     glorot_bengio,
     he_init,
     init_scale,
     input_scale,
+    lr_schedule,
     no_nonlinearity,
+    optimizer_ranking,
 )
 from optimlab.gallery.experiment import _REGISTRY, SIZES, Evidence, Experiment, Outcome
 from optimlab.gallery.verdict import Check, Verdict

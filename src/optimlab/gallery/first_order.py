@@ -36,10 +36,10 @@ __all__ = ["sgd_stuck"]
 OPTIMIZERS = ("sgd", "momentum", "adam")
 PROBLEMS = {"ill-conditioned quadratic": 0.0, "noisy quadratic (DeepOBS)": 0.6}  # noise of the samples
 STUCK_RATIO = 0.9  # "stuck": the loss falls by less than 10% over the second half of training
-SOURCES = ("Schneider, Balles & Hennig, DeepOBS: A Deep Learning Optimizer Benchmark Suite, 2019, "
-           "https://arxiv.org/abs/1903.05499",
-           "Polyak, Some methods of speeding up the convergence of iteration methods, USSR Computational "
-           "Mathematics and Mathematical Physics 4(5), 1964, doi:10.1016/0041-5553(64)90137-5")
+SOURCES = (("Schneider, Balles & Hennig, DeepOBS: A Deep Learning Optimizer Benchmark Suite, 2019, "
+           "https://arxiv.org/abs/1903.05499"),
+           ("Polyak, Some methods of speeding up the convergence of iteration methods, USSR Computational "
+           "Mathematics and Mathematical Physics 4(5), 1964, doi:10.1016/0041-5553(64)90137-5"))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -34,8 +34,8 @@ DEEP_LINEAR, LOGISTIC, RELU = "deep MLP, identity activation", "logistic regress
 SAME_WITHIN = 0.03  # test accuracy: "no better than a linear model" = within 3 points of it
 BETTER_BY = 0.1  # ... and the non-linear network at least 10 points better
 COLLAPSE_BELOW = -4  # log10 relative error of the multiplied-out matrix: float32 rounding, not a model gap
-SOURCES = ("Saxe et al., Exact solutions to the nonlinear dynamics of learning in deep linear neural networks, "
-           "2013, https://arxiv.org/abs/1312.6120",
+SOURCES = (("Saxe et al., Exact solutions to the nonlinear dynamics of learning in deep linear neural networks, "
+           "2013, https://arxiv.org/abs/1312.6120"),
            "Lang & Witbrock, Learning to Tell Two Spirals Apart, Connectionist Models Summer School, 1988")
 
 

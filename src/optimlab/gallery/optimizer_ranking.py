@@ -1,0 +1,217 @@
+"""Optimizer rankings across workloads: "Adam is the best optimizer" and "performance varies with the data set
+and architecture".
+
+Both claims are about one table: the tuned test accuracy of each optimizer on each workload. The table
+comes from the study engine: every optimizer gets the same learning-rate tuning budget on every workload,
+then its best configuration reruns on fresh seeds, paired across optimizers (the protocol of Schneider et
+al., DeepOBS, 2019, https://arxiv.org/abs/1903.05499 and Schmidt et al., Descending through a Crowded
+Valley, 2021, https://arxiv.org/abs/2007.01547). Workloads cross two data sets (digits, MNIST-1D) with two
+architectures (MLP, CNN), so a change of data set and a change of architecture can each be read off.
+
+A comparison "A beats B on workload w" counts only when the 95% interval of the paired difference over
+seeds excludes zero; a *reversal* is A significantly beating B on one workload and B significantly beating
+A on another. The tuned studies run once per process and size, and serve both experiments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from optimlab.gallery.experiment import Evidence, Experiment, device_for, register
+from optimlab.gallery.plots import interval_figure
+from optimlab.gallery.tuned import run_tuned, seed_values, trial_records
+from optimlab.gallery.verdict import Check, Verdict, decide, paired_difference, summarize
+from optimlab.recipe import Recipe
+from optimlab.study import StudySpec, methods_from
+
+__all__ = ["adam_best", "kendall_tau", "workload_dependence"]
+
+OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adagrad", "adam")
+DATASETS = {"digits": {}, "MNIST-1D": {"name": "mnist1d"}}
+ARCHITECTURES = ("mlp", "cnn")
+SOURCES = (("Schmidt, Schneider & Hennig, Descending through a Crowded Valley: Benchmarking Deep Learning "
+           "Optimizers, 2021, https://arxiv.org/abs/2007.01547"),
+           ("Wilson et al., The Marginal Value of Adaptive Gradient Methods in Machine Learning, 2017, "
+           "https://arxiv.org/abs/1705.08292"),
+           ("Schneider, Balles & Hennig, DeepOBS: A Deep Learning Optimizer Benchmark Suite, 2019, "
+           "https://arxiv.org/abs/1903.05499"))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Scale:
+    seeds: int
+    budget: int
+    epochs: int
+    mnist1d_rows: int
+
+
+# Per workload: 5 optimizers x (5 tuning + 3 seed) trials of 0.3-1 s each on one thread.
+_SIZES = {
+    "tiny": _Scale(seeds=2, budget=1, epochs=1, mnist1d_rows=200),
+    "small": _Scale(seeds=3, budget=5, epochs=10, mnist1d_rows=2000),
+    "large": _Scale(seeds=8, budget=9, epochs=40, mnist1d_rows=10000),
+}
+
+
+def _workload(dataset: str, architecture: str) -> str:
+    return f"{dataset}, {architecture.upper()}"
+
+
+@functools.cache
+def tuned_table(size: str) -> tuple[dict[str, dict[str, list[float]]], list[Any]]:
+    """``{workload: {optimizer: test accuracy per seed}}`` and every trial's record, run once per size."""
+    scale = _SIZES[size]
+    table, records = {}, []
+    for dataset, architecture in itertools.product(DATASETS, ARCHITECTURES):
+        data = {"name": "digits", "scaling": "standardize"}
+        if dataset == "MNIST-1D":
+            data = {"name": "mnist1d", "scaling": "standardize", "options": {"n": scale.mnist1d_rows}}
+        recipe = Recipe.from_dict({"data": data, "model": {"name": architecture},
+                                   "training": {"epochs": scale.epochs, "batch_size": 32, "device": device_for(size)}})
+        name = _workload(dataset, architecture)
+        result = run_tuned(StudySpec(name=f"ranking_{dataset}_{architecture}".replace("-", ""), recipe=recipe,
+                                     methods=methods_from("optimizer.name", OPTIMIZERS), budget=scale.budget,
+                                     seeds=scale.seeds))
+        table[name] = {o: seed_values(result, o) for o in OPTIMIZERS}
+        records += trial_records(result, prefix=f"{name}: ")
+    return table, records
+
+
+def _evidence(size: str, experiment: str) -> Evidence:
+    scale = _SIZES[size]
+    table, records = tuned_table(size)
+    setup = (f"Four workloads: the digits and MNIST-1D ({scale.mnist1d_rows} sequences), each with optimlab's default "
+             f"MLP and CNN, {scale.epochs} epochs of batch 32, standardized inputs. For each workload, "
+             f"{', '.join(OPTIMIZERS)} get the same tuning budget: {scale.budget} learning rates on a log grid of 4 "
+             f"decades around each optimizer's scale; the best by validation accuracy reruns on {scale.seeds} fresh "
+             "seeds (data split, initialization, batch order), the same seeds for every optimizer. The studies are "
+             f"shared by the experiments adam_best and workload_dependence (this page: {experiment}).")
+    return Evidence(numbers={"test_accuracy": table}, series={}, runs=list(records), setup=setup)
+
+
+def _significant(a: Sequence[float], b: Sequence[float]) -> int:
+    """+1 if a beats b (paired 95% interval above 0), -1 if b beats a, 0 if the interval holds 0."""
+    d = paired_difference(a, b)
+    if d.n < 2:
+        return 0
+    return 1 if d.low > 0 else -1 if d.high < 0 else 0
+
+
+def _means(per: Mapping[str, Sequence[float]]) -> dict[str, float]:
+    return {o: summarize(v).mean for o, v in per.items()}
+
+
+def _ranking(per: Mapping[str, Sequence[float]]) -> list[str]:
+    """Optimizers best first by mean test accuracy (an optimizer without a finite result last)."""
+    means = _means(per)
+    return sorted(means, key=lambda o: (math.isnan(means[o]), -means[o] if not math.isnan(means[o]) else 0.0))
+
+
+def kendall_tau(first: Sequence[str], second: Sequence[str]) -> float:
+    """Kendall's tau-a between two orderings of the same items: 1 same order, -1 reversed."""
+    position = {item: i for i, item in enumerate(second)}
+    pairs = list(itertools.combinations(first, 2))
+    concordant = sum(1 if position[a] < position[b] else -1 for a, b in pairs)
+    return concordant / len(pairs) if pairs else math.nan
+
+
+def _rank_table(table: Mapping[str, Mapping[str, Sequence[float]]]) -> str:
+    return "; ".join(f"{w}: {' > '.join(_ranking(per))}" for w, per in table.items())
+
+
+# --- "Adam is the best optimizer" -------------------------------------------------------------------
+
+
+def verdict_adam_best(numbers: Mapping[str, Any]) -> Verdict:
+    table = numbers["test_accuracy"]
+    rankings = {w: _ranking(per) for w, per in table.items()}
+    adam_ranks = {w: r.index("adam") + 1 for w, r in rankings.items()}
+    beaten = [f"{o} on {w} (by {paired_difference(per[o], per['adam']).mean:.3g})" for w, per in table.items()
+              for o in per if o != "adam" and _significant(per[o], per["adam"]) > 0]
+    mean_ranks = {o: sum(r.index(o) + 1 for r in rankings.values()) / len(rankings) for o in OPTIMIZERS}
+    best_mean_rank = min(mean_ranks.values())
+    ranks_text = ", ".join(f"{w} {rank}" for w, rank in adam_ranks.items())
+    return decide([
+        Check("Adam ranks first on every workload", all(rank == 1 for rank in adam_ranks.values()),
+              f"Adam's rank by mean tuned test accuracy: {ranks_text} (rankings: {_rank_table(table)})"),
+        Check("No optimizer beats Adam significantly on any workload", not beaten,
+              "significantly better than Adam (paired 95% interval above 0): " + ("; ".join(beaten) or "none")),
+        Check("Adam has the best mean rank over the workloads", mean_ranks["adam"] == best_mean_rank,
+              "mean rank: " + ", ".join(f"{o} {r:.2g}" for o, r in sorted(mean_ranks.items(), key=lambda i: i[1]))),
+    ])
+
+
+def _figures(evidence: Evidence) -> list[tuple[Figure, str]]:
+    table = evidence.numbers["test_accuracy"]
+    groups = {w: {o: (s.mean, s.low, s.high) for o, s in ((o, summarize(v)) for o, v in per.items())}
+              for w, per in table.items()}
+    return [(interval_figure(groups, title="Tuned test accuracy by optimizer and workload", ylabel="test accuracy"),
+             "Each optimizer at its tuned learning rate: mean and 95% CI over the seeds (paired across optimizers).")]
+
+
+adam_best = register(Experiment(
+    name="adam_best",
+    title="Is Adam the best optimizer?",
+    claim="Adam is considered the best performing optimizer.",
+    sources=SOURCES,
+    measure=lambda size: _evidence(size, "adam_best"), verdict=verdict_adam_best, figures=_figures,
+), summary="Five optimizers, each with a tuned lr, on four workloads: does Adam win everywhere?",
+    paper="Schmidt et al. 2021, arXiv:2007.01547")
+
+
+# --- "performance varies with the data set and architecture" -----------------------------------------
+
+
+def _reversals(table: Mapping[str, Mapping[str, Sequence[float]]], pairs: Sequence[tuple[str, str]]) -> list[str]:
+    """Significant reversals between the workloads of each pair: "adam > sgd on w1, sgd > adam on w2"."""
+    found = []
+    for w1, w2 in pairs:
+        for a, b in itertools.combinations(table[w1], 2):
+            s1, s2 = _significant(table[w1][a], table[w1][b]), _significant(table[w2][a], table[w2][b])
+            if s1 * s2 < 0:
+                winner1, loser1 = (a, b) if s1 > 0 else (b, a)
+                found.append(f"{winner1} > {loser1} on {w1} but {loser1} > {winner1} on {w2}")
+    return found
+
+
+def verdict_workload_dependence(numbers: Mapping[str, Any]) -> Verdict:
+    table = numbers["test_accuracy"]
+    rankings = {w: _ranking(per) for w, per in table.items()}
+    winners = {w: r[0] for w, r in rankings.items()}
+    taus = [f"{w1} vs {w2} {kendall_tau(rankings[w1], rankings[w2]):.2g}"
+            for w1, w2 in itertools.combinations(rankings, 2)]
+    workloads = list(table)
+
+    def pairs(same: int) -> list[tuple[str, str]]:  # workload names are "<dataset>, <ARCHITECTURE>"
+        return [(w1, w2) for w1, w2 in itertools.combinations(workloads, 2)
+                if w1.split(", ")[same] == w2.split(", ")[same]]
+
+    across_data, across_architecture = _reversals(table, pairs(1)), _reversals(table, pairs(0))
+    return decide([
+        Check("The best optimizer is not the same on every workload", len(set(winners.values())) > 1,
+              "best by mean tuned test accuracy: " + ", ".join(f"{w} {o}" for w, o in winners.items())
+              + "; Kendall's tau between rankings: " + ", ".join(taus)),
+        Check("Changing the data set (same architecture) reverses a significant comparison", bool(across_data),
+              "; ".join(across_data) or "no pair of optimizers swaps with both differences significant"),
+        Check("Changing the architecture (same data set) reverses a significant comparison",
+              bool(across_architecture),
+              "; ".join(across_architecture) or "no pair of optimizers swaps with both differences significant"),
+    ])
+
+
+workload_dependence = register(Experiment(
+    name="workload_dependence",
+    title="Does optimizer performance vary with the data set and architecture?",
+    claim="The performance of an optimizer varies with the dataset and the architecture.",
+    sources=SOURCES,
+    measure=lambda size: _evidence(size, "workload_dependence"), verdict=verdict_workload_dependence,
+    figures=_figures,
+), summary="Five tuned optimizers on data sets x architectures (digits, MNIST-1D x MLP, CNN): do rankings change?",
+    paper="Schmidt et al. 2021, arXiv:2007.01547")

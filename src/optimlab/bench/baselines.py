@@ -37,7 +37,7 @@ BASELINES: dict[str, Mapping[str, Any]] = {
     "digits_resnet": {"optimizer.name": "adam", "optimizer.lr": 0.001},
     "mnist1d_mlp": {"optimizer.name": "adam", "optimizer.lr": 0.02154},
     "mnist1d_cnn": {"optimizer.name": "adam", "optimizer.lr": 0.02154},
-    "two_spirals_mlp": {"optimizer.name": "adam", "optimizer.lr": 0.004642},
+    "two_spirals_mlp": {"optimizer.name": "adam", "optimizer.lr": 0.02154},
     "teacher_student": {"optimizer.name": "adam", "optimizer.lr": 0.004642},
     "python_lm": {"optimizer.name": "adam", "optimizer.lr": 0.004642},
 }

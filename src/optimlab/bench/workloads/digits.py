@@ -28,7 +28,9 @@ _DATA = {"name": "digits", "scaling": "standardize"}
 def digits_logistic(*, epochs: int = 20, batch_size: int = 32) -> Workload:
     """Softmax regression 64 -> 10 (an MLP without hidden layer), 20 epochs of 34 steps.
 
-    Target: validation accuracy >= TARGET.
+    Target: validation accuracy >= 0.95. Tuned on seed 0: adam at lr 0.0215 (the baseline) 0.967,
+    momentum at 0.0464 0.969; on seeds 1-5 the baseline's best values are 0.953-0.969 (5/5, a median of
+    136 steps). Needs an MLP of depth 0 (see docs/workloads.md).
     """
     recipe = Recipe.from_dict({"data": _DATA, "model": {"name": "mlp", "depth": 0},
                                "training": {"epochs": epochs, "batch_size": batch_size}})
@@ -50,7 +52,9 @@ def digits_deep_mlp(*, epochs: int = 20, batch_size: int = 64, depth: int = 30) 
     an optimizer copes with depth. Compare inits and norms on it with
     ``optimlab compare --workload digits_deep_mlp --compare model.init=default,kaiming_normal,lsuv``.
 
-    Target: validation accuracy >= TARGET.
+    Target: validation accuracy >= 0.85. Tuned on seed 0: adam at lr 1e-3 (the baseline) 0.916, momentum
+    at 2.2e-3 0.813 (two of its seven lrs diverged); on seeds 1-5 the baseline's best values are
+    0.869-0.925 (5/5, a median of 255 steps).
     """
     recipe = Recipe.from_dict({"data": _DATA,
                                "model": {"name": "mlp", "width": 64, "depth": depth, "init": "kaiming_normal"},
@@ -68,7 +72,9 @@ def digits_deep_mlp(*, epochs: int = 20, batch_size: int = 64, depth: int = 30) 
 def digits_resnet(*, epochs: int = 10, batch_size: int = 64, width: int = 16) -> Workload:
     """ResNet-8 on (1, 8, 8) images: stages of 16, 32, 64 channels on 8x8, 4x4, 2x2 maps, 10 epochs.
 
-    Target: validation accuracy >= TARGET.
+    Target: validation accuracy >= 0.975. Tuned on seed 0: adam at lr 1e-3 (the baseline) 0.989,
+    momentum at 0.01 0.986; on seeds 1-5 the baseline's best values are 0.967-0.992 (4/5, a median of
+    68 steps): the tightest target of the suite.
     """
     recipe = Recipe.from_dict({"data": _DATA,
                                "model": {"name": "resnet", "width": width, "depth": 1, "norm": "batch"},

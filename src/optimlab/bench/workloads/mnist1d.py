@@ -33,7 +33,9 @@ def mnist1d_mlp(*, epochs: int = 40, batch_size: int = 100, n: int = 5000) -> Wo
 
     It overfits: validation loss turns up within the budget while accuracy plateaus near 0.6.
 
-    Target: validation accuracy >= TARGET.
+    Target: validation accuracy >= 0.6. Tuned on seed 0: adam at lr 0.0215 (the baseline) 0.608,
+    momentum at 0.0464 0.584; on seeds 1-5 the baseline's best values are 0.616-0.637 (5/5, a median of
+    510 steps).
     """
     recipe = Recipe.from_dict({"data": _data(n), "model": {"name": "mlp", "width": 100, "depth": 2},
                                "training": {"epochs": epochs, "batch_size": batch_size}})

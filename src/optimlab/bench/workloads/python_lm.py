@@ -34,7 +34,9 @@ def python_lm(*, epochs: int = 5, batch_size: int = 32, chars: int = 200_000, wi
     Validation and test windows are drawn at random from the same text as training windows: the
     metric measures fitting this code base, not generalising to unseen code.
 
-    Target: validation loss (nats per character) <= TARGET.
+    Target: validation loss <= 1.9 nats per character. Tuned on seed 0: adam at lr 4.6e-3 (the
+    baseline) 1.765 (lr 1e-3: 2.16, 0.02: 1.85); on seeds 1-5 its best values are 1.76-1.83 (5/5, at the
+    last evaluation, step 295). Needs the changes listed in docs/workloads.md.
     """
     recipe = Recipe.from_dict({
         "data": {"name": "python_source", "options": {"chars": chars, "context": 64}},
@@ -43,4 +45,4 @@ def python_lm(*, epochs: int = 5, batch_size: int = 32, chars: int = 200_000, wi
         "training": {"epochs": epochs, "batch_size": batch_size},
     })
     return Workload(name="python_lm", recipe=recipe, metric="val_loss", goal="min", test_metric="test_loss",
-                    target=None)
+                    target=1.9)

@@ -33,7 +33,10 @@ def noisy_quadratic(*, epochs: int = 5, batch_size: int = 128, n: int = 20_000) 
     includes the noise floor of its own samples, which varies with the seed by 37 / sqrt(n_val) (2.6 on
     200 samples, 0.6 on 4,000), and a fixed target must not depend on the draw. Evaluated every 25 steps.
 
-    Target: validation loss <= TARGET_PLACEHOLDER.
+    Target: validation loss <= 94.0. Tuned on seed 0 (7-point lr grids): momentum at lr 0.01 (the
+    baseline) reaches 92.5, adam 92.1 (at lr 0.1, the edge of its grid), sgd 92.8; an lr 5x too small
+    ends near 98. On seeds 1-5 the baseline's best values are 91.0-93.2 (5/5 reach the target, a median
+    of 75 steps), against a noise floor near 89.
     """
     recipe = Recipe.from_dict({
         "data": {"name": "noisy_quadratic", "options": {"n": n}},

@@ -26,7 +26,9 @@ _REGISTRY = new_registry("workload")
 def teacher_student(*, epochs: int = 50, batch_size: int = 32, width: int = 64) -> Workload:
     """A student of one hidden layer of 64 tanh units on 600 training rows, 50 epochs of 19 steps.
 
-    Target: validation MSE <= TARGET.
+    Target: validation MSE <= 0.02 (twice the noise floor). Tuned on seed 0: adam at lr 4.6e-3 (the
+    baseline) 0.0205, momentum at 0.046 0.0247; on seeds 1-5 the baseline's best values are
+    0.0142-0.0155 (5/5, a median of 247 steps).
     """
     recipe = Recipe.from_dict({"data": {"name": "teacher_student"},
                                "model": {"name": "mlp", "width": width, "depth": 1, "activation": "tanh"},

@@ -1,0 +1,15 @@
+"""The examples in the docstrings of the bench's modules (and the data and report modules it added) run."""
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = ["optimlab.bench.scoring", "optimlab.bench.baselines", "optimlab.bench.user_optimizer",
+           "optimlab.bench.workloads", "optimlab.data.python_source", "optimlab.report.environment"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    result = doctest.testmod(importlib.import_module(name))
+    assert result.failed == 0 and result.attempted > 0

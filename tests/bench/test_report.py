@@ -49,7 +49,7 @@ def test_the_report_holds_every_section_figure_recipe_and_the_machine(tmp_path):
 
 @pytest.mark.parametrize("fmt", ["png", "svg"])
 def test_figures_are_also_written_as_files_for_papers(tmp_path, fmt):
-    path, files = write_bench_report(bench_result(("w1",)), tmp_path / "report.html", figure_format=fmt)
+    _, files = write_bench_report(bench_result(("w1",)), tmp_path / "report.html", figure_format=fmt)
     assert [f.name for f in files] == [f"01-performance-profiles.{fmt}", f"02-w1-curves.{fmt}",
                                        f"03-w1-lr-sensitivity.{fmt}"]
     assert all(f.parent == tmp_path / "figures" and f.stat().st_size > 1000 for f in files)

@@ -8,7 +8,7 @@ from optimlab.bench import resolve_methods, run_bench
 from optimlab.errors import InvalidValueError, UnknownNameError
 from optimlab.study.workloads import get_workload
 
-TINY = dict(budget=2, seeds=2)
+TINY = {"budget": 2, "seeds": 2}
 
 
 def tiny_workloads():

@@ -19,7 +19,7 @@ from optimlab.errors import InvalidValueError
 
 
 def test_the_corpus_is_the_first_modules_of_the_standard_library_in_name_order():
-    first = sorted(Path(os.__file__).parent.glob("*.py"))[0].read_text(encoding="utf-8")
+    first = min(Path(os.__file__).parent.glob("*.py")).read_text(encoding="utf-8")
     assert standard_library_text(300) == first[:300]
     assert len(standard_library_text(len(first) + 10)) == len(first) + 10  # continues into the next module
 

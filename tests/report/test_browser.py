@@ -63,7 +63,7 @@ def rendered(report: Path, tmp_path: Path) -> dict:
     checked.write_text(page.replace("<head>", "<head>\n" + ERRORS_FIRST, 1).replace("</body>", CHECK_AFTER_LOAD + "\n</body>", 1),
                        encoding="utf-8")
     run = _chromium(tmp_path / "profile", "--dump-dom", checked.as_uri())
-    found = re.search(r'<pre id="optimlab-check">(.*?)</pre>', run.stdout, re.S)
+    found = re.search(r'<pre id="optimlab-check">(.*?)</pre>', run.stdout, re.DOTALL)
     assert found, f"the check did not run: chromium exited {run.returncode}\n{run.stderr[-2000:]}"
     return json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
 

@@ -30,7 +30,7 @@ from optimlab.data.examples import Examples, TensorPair
 from optimlab.errors import InvalidValueError
 from optimlab.registry import Interval, new_registry
 
-__all__ = ["NextTokenCrossEntropy", "VOCABULARY_SIZE", "encode", "python_source", "standard_library_text"]
+__all__ = ["VOCABULARY_SIZE", "NextTokenCrossEntropy", "encode", "python_source", "standard_library_text"]
 
 _REGISTRY = new_registry("dataset")
 

@@ -7,6 +7,7 @@ True
 
 from optimlab.gallery import (  # noqa: F401  (fill the registry)
     adam_logistic,
+    batch_norm,
     first_order,
     glorot_bengio,
     he_init,

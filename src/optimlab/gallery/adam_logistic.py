@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from matplotlib.figure import Figure
@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 from optimlab.gallery.experiment import Evidence, Experiment, device_for, register
 from optimlab.gallery.plots import curve_figure, sensitivity_figure
 from optimlab.gallery.probes import log10
-from optimlab.gallery.runs import Run, RunResult, by_arm, mean_curve, train_run
+from optimlab.gallery.runs import Run, RunResult, by_arm, mean_curve, tune_then_rerun
 from optimlab.gallery.verdict import Verdict, decide, interval_check, paired_check
 from optimlab.recipe import Recipe
 
@@ -70,19 +70,19 @@ def measure(size: str) -> Evidence:
         "training": {"epochs": scale.epochs, "batch_size": scale.batch_size, "device": device_for(size)},
     })
 
-    def run(optimizer: str, lr: float, seed: int) -> RunResult:
-        recipe = base.with_updates({"optimizer.name": optimizer, "optimizer.lr": lr, "optimizer.weight_decay": 1e-4,
-                                    "training.seed": seed})
-        return train_run(Run(OPTIMIZERS[optimizer], recipe, linear=True))
+    def make(optimizer: str) -> Callable[[float, int], Run]:
+        def run(lr: float, seed: int) -> Run:
+            return Run(OPTIMIZERS[optimizer], base.with_updates({
+                "optimizer.name": optimizer, "optimizer.lr": lr, "optimizer.weight_decay": 1e-4,
+                "training.seed": seed}), linear=True)
+
+        return run
 
     tuning, reruns, best_lr = [], [], {}
     for optimizer in OPTIMIZERS:
-        tried = [run(optimizer, lr, 0) for lr in scale.grid]
-        tuning += tried
-        best = min(tried, key=lambda r: (math.isnan(r.metric("val_loss")), r.metric("val_loss")))
-        best_lr[optimizer] = best.run.recipe.optimizer.lr
-    for seed in range(1, scale.seeds + 1):
-        reruns += [run(optimizer, best_lr[optimizer], seed) for optimizer in OPTIMIZERS]
+        tried, again = tune_then_rerun(make(optimizer), scale.grid, seeds=scale.seeds, metric="val_loss", goal="min")
+        tuning, reruns = tuning + tried, reruns + again
+        best_lr[optimizer] = again[0].run.recipe.optimizer.lr
     arms = list(OPTIMIZERS.values())
     numbers = {
         "arms": arms,

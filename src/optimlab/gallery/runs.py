@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -25,7 +25,7 @@ from optimlab.study.trial import CurveRecorder
 from optimlab.train.loop import Callback, fit
 from optimlab.train.run import evaluate
 
-__all__ = ["PROBE_ROWS", "Run", "RunResult", "by_arm", "mean_curve", "train_run"]
+__all__ = ["PROBE_ROWS", "Run", "RunResult", "by_arm", "mean_curve", "train_run", "tune_then_rerun"]
 
 PROBE_ROWS = 256  # training rows the gradients at initialization are measured on
 
@@ -157,3 +157,16 @@ def mean_curve(results: Sequence[RunResult], metric: str) -> dict[str, list[floa
         values = [c[metric][i] for c in curves if c[metric][i] is not None]
         means.append(sum(values) / len(values) if values else math.nan)
     return {"step": [int(s) for s in curves[0]["step"][:length]], "mean": means}
+
+
+def tune_then_rerun(make: Callable[[float, int], Run], grid: Sequence[float], *, seeds: int, metric: str,
+                    goal: str = "max", **options: Any) -> tuple[list[RunResult], list[RunResult]]:
+    """The study engine's protocol (:mod:`optimlab.study.protocols`) for runs it cannot express, those with
+    gallery extras: ``make(lr, seed)`` for each lr of ``grid`` on seed 0, the best by the final ``metric``
+    (a diverged run never wins), then reruns of that lr on seeds 1..``seeds``. ``options`` go to
+    :func:`train_run` for the reruns. Returns (tuning runs, reruns)."""
+    tuning = [train_run(make(lr, 0)) for lr in grid]
+    sign = -1.0 if goal == "max" else 1.0
+    best = min(tuning, key=lambda r: (math.isnan(r.metric(metric)), sign * r.metric(metric)))
+    lr = best.run.recipe.optimizer.lr
+    return tuning, [train_run(make(lr, seed), **options) for seed in range(1, seeds + 1)]

@@ -128,6 +128,8 @@ def peers(name: str, hp: dict[str, Any]) -> list[Implementation]:
     }  # Adam-like keywords
     no_eps = {"lr": lr, "betas": hp.get("betas"), "weight_decay": wd}
     momentum = {"lr": lr, "momentum": hp.get("momentum"), "weight_decay": wd}
+    adafactor = {"lr": lr, "beta2_decay": hp.get("beta2_decay"), "eps": (hp.get("eps1"), hp.get("eps2")),
+                 "d": hp.get("d"), "weight_decay": wd}  # fmt: skip
     table: dict[str, list[tuple[Any, str, Callable[..., Any]]]] = {
         "lion": [
             (po, "pytorch_optimizer", lambda ps: po.Lion(ps, **no_eps, foreach=True)),
@@ -162,10 +164,18 @@ def peers(name: str, hp: dict[str, Any]) -> list[Implementation]:
             (po, "pytorch_optimizer", lambda ps: po.ScheduleFreeAdamW(ps, **no_eps, foreach=True)),
             (hb, "heavyball", lambda ps: hb.SFAdamW(ps, **adam)),
         ],
+        "adafactor": [
+            (torch, "torch for-loop", lambda ps: torch.optim.Adafactor(ps, **adafactor, foreach=False)),
+            (torch, "torch foreach", lambda ps: torch.optim.Adafactor(ps, **adafactor, foreach=True)),
+        ],
+        "lookahead": [  # around the default base, Adam, at its fastest in torch
+            (po, "pytorch_optimizer", lambda ps: po.Lookahead(torch.optim.Adam(ps, fused=True), k=hp["k"],
+                                                              alpha=hp["alpha"])),
+        ],
         "lamb": [(po, "pytorch_optimizer", lambda ps: po.Lamb(ps, **adam, foreach=True))],
         "lars": [(po, "pytorch_optimizer", lambda ps: po.LARS(ps, **momentum, foreach=True))],
     }  # fmt: skip
-    found += [Implementation(library, "", make) for module, library, make in table.get(name, []) if module]
+    found += [Implementation(label, "", make) for module, label, make in table.get(name, []) if module]
     return found
 
 
@@ -304,6 +314,9 @@ def main() -> None:
     rows = []
     for name in names:
         entry = REGISTRY.get(name)
+        if "needs_closure" in entry.capabilities:
+            print(f"- {name}: skipped, its step needs a closure (a second forward and backward)")
+            continue
         hp = {h.name: h.default for h in entry.hyperparameters} | dict(entry.defaults)
         print(f"- {name}", flush=True)
         rows.append(

@@ -21,6 +21,7 @@ from optimlab.registry import get_registry
 
 REGISTRY = get_registry("optimizer")
 ELEMENTWISE = [e for e in REGISTRY if "elementwise" in e.capabilities]
+LAYERWISE = [e for e in REGISTRY if "layerwise" in e.capabilities]  # compiled too (norms, then the update)
 STEPS = 25
 TOLERANCE = {torch.float32: 1e-6, torch.float64: 1e-12}
 # Values off the defaults where they change what a kernel must get right (coupled decay, dampening's
@@ -36,6 +37,8 @@ VARIANTS = {
     "amsgrad": dict(eps=1e-3, weight_decay=0.1, decoupled_weight_decay=True),
     "rmsprop": dict(lr=1e-3, centered=True, momentum=0.5, eps=1e-3, weight_decay=0.1),
     "adan": dict(weight_decay=0.1),  # the proximal decay
+    "lamb": dict(weight_decay=0.1),
+    "lars": dict(weight_decay=0.1),
 }
 
 
@@ -46,7 +49,9 @@ TORCH_KERNEL_CASES = [
     for hp in ({}, VARIANTS.get(e.name))
     if hp is not None
 ]
-COMPILED_CASES = [(e.name, VARIANTS.get(e.name, {})) for e in ELEMENTWISE if not kernel_for(e.obj)]
+COMPILED_CASES = [
+    (e.name, VARIANTS.get(e.name, {})) for e in ELEMENTWISE + LAYERWISE if not kernel_for(e.obj)
+]
 
 
 def parameters() -> list[torch.nn.Parameter]:

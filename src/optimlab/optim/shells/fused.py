@@ -7,13 +7,13 @@ and falls back to the composed chain whenever no kernel applies. Chosen per grou
 1. **torch's fused kernels** (:mod:`~optimlab.optim.kernels.torch_fused`) for the chains whose update
    torch computes exactly (Adam, AdamW, AMSGrad, SGD, momentum, Nesterov, AdaGrad). No compile cost.
 2. **the chain compiled** (:mod:`~optimlab.optim.kernels.compiled`) for the other elementwise
-   optimizers, once compiling pays (below): TorchInductor fuses the chain's foreach ops into one loop
-   per tensor, with the scalar coefficients computed once per step
-   (:mod:`~optimlab.optim.kernels.scalar_hoisting`).
+   optimizers, and the layerwise ones (LAMB, LARS: a norm pass, then the update), once compiling pays
+   (below): TorchInductor fuses the chain's foreach ops into one loop per tensor, with the scalar
+   coefficients computed once per step (:mod:`~optimlab.optim.kernels.scalar_hoisting`).
 3. **the composed chain**, eagerly: always correct; used for schedules and per-member tensors as
-   hyperparameters, for bfloat16, sparse, non-contiguous or multi-device tensors, for optimizers that
-   are not elementwise, for the first step of a compiled group, until compiling pays, and whenever
-   compiling fails.
+   hyperparameters, for bfloat16, sparse, non-contiguous or multi-device tensors, for the other
+   optimizers (Muon, Adafactor), for the first step of a compiled group, until compiling pays, and
+   whenever compiling fails.
 
 All three read and write the same state tensors (the chain's layout), so ``state_dict`` is the same
 whichever ran and a run may switch paths at any step; ``tests/optim/test_fused.py`` proves the kernels
@@ -113,8 +113,8 @@ class FusedPath:
     Args:
         factory: the optimizer's factory (``optimlab.optim.adam``): the chain a kernel stands in for.
         compile: ``"when_it_pays"`` (ski rental, see the module docstring), ``"always"`` (from the
-            second step) or ``"never"``. Pass ``"never"`` for optimizers that are not elementwise: a compiled
-            norm or matrix product is not one pass over memory.
+            second step) or ``"never"``. The drop-in passes ``"never"`` for optimizers that are neither
+            elementwise nor layerwise: their compiled step would not be a pass or two over memory.
 
     The shell keeps no optimizer state of its own: only, per group, the time spent eagerly and the
     group's compiled step.

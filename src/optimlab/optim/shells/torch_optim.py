@@ -35,6 +35,9 @@ __all__ = ["Optimizer"]
 
 Factory = Callable[..., GradientTransformation]
 _TORCH_GROUP_KEYS = frozenset({"params", "param_names"})
+# Optimizers whose compiled step is a pass or two over memory; matrix products (Muon) and factored
+# statistics (Adafactor) are not worth a compile, and do not trace in one graph.
+_COMPILED_KINDS = frozenset({"elementwise", "layerwise"})
 
 
 def _leaves(state: State, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -121,11 +124,12 @@ class Optimizer(torch.optim.Optimizer):
         super().__init__(params, defaults)
 
     def _new_fused_path(self) -> FusedPath | None:
-        """The fused path, compiling only elementwise optimizers (or any factory when asked to)."""
+        """The fused path; it compiles elementwise and layerwise optimizers (a custom factory if asked)."""
         if self._fused is False:
             return None
-        elementwise = self._entry is None or "elementwise" in self._entry.capabilities
-        if not elementwise or self._entry is None and self._fused is None:
+        if self._entry is None:
+            return FusedPath(self._factory, compile="always" if self._fused else "never")
+        if not self._entry.capabilities & _COMPILED_KINDS:
             return FusedPath(self._factory, compile="never")
         return FusedPath(self._factory, compile="always" if self._fused else "when_it_pays")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -51,7 +52,8 @@ def run_in_processes(location: str, targets: Sequence[tuple[StudySpec, Method]],
                 if worker.poll() is None:
                     worker.kill()
                 worker.wait()
-        if workers and all(worker.returncode != 0 for worker in workers):  # a killed one: its trial is reclaimed
+        # A killed worker (SIGKILL: out of memory, or a user) is no error: its trial is reclaimed and rerun.
+        if workers and all(worker.returncode not in (0, -signal.SIGKILL) for worker in workers):
             logs[0].seek(0)
             lines = logs[0].read().decode(errors="replace").strip().splitlines()
             raise OptimlabError(f"every worker process failed; the last lines of one: {' | '.join(lines[-3:])}")

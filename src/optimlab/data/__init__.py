@@ -12,7 +12,14 @@ two_spirals, teacher_student, noisy_quadratic. Files: .csv, .npy, .npz, IDX. Any
 
 from __future__ import annotations
 
-from optimlab.data import mnist1d, noisy_quadratic, sklearn_sets, synthetic  # noqa: F401  (fill the registry)
+from optimlab.data import (  # noqa: F401  (fill the registry)
+    cifar10,
+    mnist1d,
+    noisy_quadratic,
+    python_source,
+    sklearn_sets,
+    synthetic,
+)
 from optimlab.data.batches import batches
 from optimlab.data.csv_file import load_csv
 from optimlab.data.examples import DatasetInfo, Examples, TensorPair

@@ -63,7 +63,8 @@ def split(
     test_fraction: float = 0.2,
     data_fraction: float = 1.0,
 ) -> Splits:
-    """Split ``data`` into train/val/test, stratified for classification; subsample training only.
+    """Split ``data`` into train/val/test, stratified by class (one label per example); subsample
+    training only.
 
     >>> import torch
     >>> from optimlab.data.examples import Examples
@@ -75,7 +76,7 @@ def split(
     check_fractions(val_fraction, test_fraction, data_fraction)
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(data.examples), generator=generator)
-    if data.task == "classification":
+    if data.task == "classification" and data.examples.y.ndim == 1:  # per-token labels: no strata
         labels = data.examples.y[order]
         strata = [order[labels == c] for c in range(data.num_classes)]
     else:

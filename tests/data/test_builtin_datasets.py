@@ -44,7 +44,10 @@ def test_documented_sizes_shapes_and_classes(name, options, n, input_shape, imag
         s.input_shape == input_shape and s.train.x.shape == (n, *input_shape) and s.image_shape == image_shape
     )
     assert s.task == task and s.num_outputs == outputs and s.train.x.dtype == torch.float32
-    if task == "classification":
+    if task == "classification" and "tokens" in DATASETS.get(name).capabilities:  # a label per position
+        assert s.num_classes == outputs and s.train.y.dtype == torch.int64 and s.train.y.shape == (n, *input_shape)
+        assert set(s.train.y.flatten().tolist()) <= set(range(outputs))
+    elif task == "classification":
         assert s.num_classes == outputs and s.train.y.dtype == torch.int64 and s.train.y.shape == (n,)
         assert set(s.train.y.tolist()) == set(range(outputs))
     else:

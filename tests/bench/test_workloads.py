@@ -18,7 +18,7 @@ USER_FILES = [e.name for e in REGISTRY if "user_files" in e.capabilities]
 # Workloads that need a change outside optimlab.bench, requested from the lead (docs/workloads.md):
 AWAITING = {
     "digits_logistic": "mlp of depth 0 (a linear layer): models/mlp.py and recipe ModelSpec.depth accept 0",
-    "python_lm": "per-position targets: data/splits.py stratifies only 1-d labels, transformer casts float ids",
+    "python_lm": "token ids: models/transformer.py casts the float32 inputs to long before its nn.Embedding",
 }
 
 

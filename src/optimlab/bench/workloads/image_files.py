@@ -18,7 +18,6 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from optimlab.data import cifar10 as _cifar10  # noqa: F401  (registers the data set, also in this process)
 from optimlab.errors import InvalidValueError
 from optimlab.recipe import Recipe
 from optimlab.registry import POSITIVE_INT, new_registry

@@ -9,7 +9,6 @@ The tuned metric is the validation cross-entropy per character (nats), to be min
 
 from __future__ import annotations
 
-from optimlab.data import python_source as _python_source  # noqa: F401  (registers the data set)
 from optimlab.recipe import Recipe
 from optimlab.registry import POSITIVE_INT, Interval, new_registry
 from optimlab.study.workloads import Workload

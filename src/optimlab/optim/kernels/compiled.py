@@ -89,7 +89,10 @@ def _may_vary(factory: Factory) -> frozenset[str]:
     schedulers and per-group settings change. Flags and structural numbers (``amsgrad``, ``lr_decay``,
     ``warmup_steps``) are typed ``bool``/``float``/``int`` and stay constants."""
     base = getattr(factory, "func", factory)
-    hints = typing.get_type_hints(base)
+    try:
+        hints = typing.get_type_hints(base)
+    except (NameError, TypeError):  # a user's factory with unresolvable hints: everything a constant
+        return frozenset()
 
     def varying(hint: Any) -> bool:
         if typing.get_origin(hint) is tuple:

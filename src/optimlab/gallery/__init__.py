@@ -16,6 +16,7 @@ from optimlab.gallery import (  # noqa: F401  (fill the registry)
     lr_schedule,
     no_nonlinearity,
     optimizer_ranking,
+    tuning_protocol,
     weight_decay,
 )
 from optimlab.gallery.experiment import _REGISTRY, SIZES, Evidence, Experiment, Outcome

@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 from optimlab.gallery.experiment import Evidence, Experiment, device_for, register
 from optimlab.gallery.plots import interval_figure
 from optimlab.gallery.tuned import run_tuned, seed_values, trial_records
-from optimlab.gallery.verdict import Check, Verdict, decide, paired_difference, summarize
+from optimlab.gallery.verdict import Check, Verdict, decide, paired_difference, ranked, summarize
 from optimlab.recipe import Recipe
 from optimlab.study import StudySpec, methods_from
 
@@ -104,16 +104,6 @@ def _significant(a: Sequence[float], b: Sequence[float]) -> int:
     return 1 if d.low > 0 else -1 if d.high < 0 else 0
 
 
-def _means(per: Mapping[str, Sequence[float]]) -> dict[str, float]:
-    return {o: summarize(v).mean for o, v in per.items()}
-
-
-def _ranking(per: Mapping[str, Sequence[float]]) -> list[str]:
-    """Optimizers best first by mean test accuracy (an optimizer without a finite result last)."""
-    means = _means(per)
-    return sorted(means, key=lambda o: (math.isnan(means[o]), -means[o] if not math.isnan(means[o]) else 0.0))
-
-
 def kendall_tau(first: Sequence[str], second: Sequence[str]) -> float:
     """Kendall's tau-a between two orderings of the same items: 1 same order, -1 reversed."""
     position = {item: i for i, item in enumerate(second)}
@@ -123,7 +113,7 @@ def kendall_tau(first: Sequence[str], second: Sequence[str]) -> float:
 
 
 def _rank_table(table: Mapping[str, Mapping[str, Sequence[float]]]) -> str:
-    return "; ".join(f"{w}: {' > '.join(_ranking(per))}" for w, per in table.items())
+    return "; ".join(f"{w}: {' > '.join(ranked(per))}" for w, per in table.items())
 
 
 # --- "Adam is the best optimizer" -------------------------------------------------------------------
@@ -131,7 +121,7 @@ def _rank_table(table: Mapping[str, Mapping[str, Sequence[float]]]) -> str:
 
 def verdict_adam_best(numbers: Mapping[str, Any]) -> Verdict:
     table = numbers["test_accuracy"]
-    rankings = {w: _ranking(per) for w, per in table.items()}
+    rankings = {w: ranked(per) for w, per in table.items()}
     adam_ranks = {w: r.index("adam") + 1 for w, r in rankings.items()}
     beaten = [f"{o} on {w} (by {paired_difference(per[o], per['adam']).mean:.3g})" for w, per in table.items()
               for o in per if o != "adam" and _significant(per[o], per["adam"]) > 0]
@@ -183,7 +173,7 @@ def _reversals(table: Mapping[str, Mapping[str, Sequence[float]]], pairs: Sequen
 
 def verdict_workload_dependence(numbers: Mapping[str, Any]) -> Verdict:
     table = numbers["test_accuracy"]
-    rankings = {w: _ranking(per) for w, per in table.items()}
+    rankings = {w: ranked(per) for w, per in table.items()}
     winners = {w: r[0] for w, r in rankings.items()}
     taus = [f"{w1} vs {w2} {kendall_tau(rankings[w1], rankings[w2]):.2g}"
             for w1, w2 in itertools.combinations(rankings, 2)]

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from optimlab.study.analysis import Summary, confidence_interval
 
@@ -43,6 +43,7 @@ __all__ = [
     "paired_check",
     "paired_difference",
     "proportion",
+    "ranked",
     "rate_check",
     "summarize",
 ]
@@ -176,3 +177,9 @@ def interval_check(statement: str, values: Sequence[float], *, measure: str, abo
     bounds = " and ".join(f"{side} {bound:.3g}" for side, bound in (("above", above), ("below", below))
                           if bound is not None)
     return Check(statement, holds, f"{measure}: {describe(s, unit)}, required entirely {bounds}")
+
+
+def ranked(values: Mapping[str, Sequence[float]]) -> list[str]:
+    """Names best (highest mean) first; a name without a finite value last."""
+    means = {name: summarize(v).mean for name, v in values.items()}
+    return sorted(means, key=lambda name: (math.isnan(means[name]), 0.0 if math.isnan(means[name]) else -means[name]))

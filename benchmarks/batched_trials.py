@@ -41,10 +41,14 @@ LRS = [10 ** (-4 + 3 * i / (TRIALS - 1)) for i in range(TRIALS)]
 
 
 def recipe(device: str) -> Recipe:
-    return Recipe.from_dict({
-        "data": {"name": "digits", "scaling": "standardize"}, "model": {"name": "mlp", "width": 128, "depth": 2},
-        "optimizer": {"name": "adam"}, "training": {"steps": STEPS, "batch_size": BATCH, "device": device},
-    })
+    return Recipe.from_dict(
+        {
+            "data": {"name": "digits", "scaling": "standardize"},
+            "model": {"name": "mlp", "width": 128, "depth": 2},
+            "optimizer": {"name": "adam"},
+            "training": {"steps": STEPS, "batch_size": BATCH, "device": device},
+        }
+    )
 
 
 def plain_loop(device: str) -> Callable[[], float]:
@@ -58,14 +62,16 @@ def plain_loop(device: str) -> Callable[[], float]:
     def objective(trial: optuna.Trial) -> float:
         lr = trial.suggest_float("lr", 1e-4, 1e-1, log=True)
         torch.manual_seed(0)
-        model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 10)).to(device)
+        model = nn.Sequential(
+            nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 10)
+        ).to(device)
         optimizer, loss_fn = torch.optim.Adam(model.parameters(), lr=lr), nn.CrossEntropyLoss()
         accuracy = 0.0
         for step in range(STEPS):
             epoch, offset = divmod(step, per_epoch)
             if offset == 0:
                 order = epoch_permutation(0, epoch, x.shape[0], device)
-            rows = order[offset * BATCH:(offset + 1) * BATCH]
+            rows = order[offset * BATCH : (offset + 1) * BATCH]
             loss = loss_fn(model(x[rows]), y[rows])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -89,8 +95,14 @@ def plain_loop(device: str) -> Callable[[], float]:
 
 def optimlab_run(device: str, backend: str, results: dict[str, list[float]]) -> Callable[[], float]:
     space = SearchSpace((Dimension("optimizer.lr", choices=tuple(LRS)),))  # the same 64 values, in order
-    spec = StudySpec(name="bench", recipe=recipe(device), methods=methods_from("optimizer.name", ["adam"]),
-                     space=space, budget=TRIALS, seeds=0)
+    spec = StudySpec(
+        name="bench",
+        recipe=recipe(device),
+        methods=methods_from("optimizer.name", ["adam"]),
+        space=space,
+        budget=TRIALS,
+        seeds=0,
+    )
 
     def run() -> float:
         with tempfile.TemporaryDirectory() as folder:
@@ -112,8 +124,11 @@ def main() -> None:
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     values: dict[str, list[float]] = {}
-    rows = {"plain loop": plain_loop(args.device), "optimlab local": optimlab_run(args.device, "local", values),
-            "optimlab batched": optimlab_run(args.device, "batched", values)}
+    rows = {
+        "plain loop": plain_loop(args.device),
+        "optimlab local": optimlab_run(args.device, "local", values),
+        "optimlab batched": optimlab_run(args.device, "batched", values),
+    }
     for run in rows.values():  # warm-up: imports, first kernels, vmap's first trace
         run()
     times: dict[str, list[float]] = {name: [] for name in rows}
@@ -121,19 +136,26 @@ def main() -> None:
         for name, run in rows.items():
             times[name].append(run())
     base, fastest = statistics.median(times["plain loop"]), min(times["plain loop"])
-    print(f"{TRIALS} Adam lr trials x {STEPS} steps, MLP 64-128-128-10 on digits, device {args.device}, "
-          f"1 torch thread, {args.repeats} repeats")
+    print(
+        f"{TRIALS} Adam lr trials x {STEPS} steps, MLP 64-128-128-10 on digits, device {args.device}, "
+        f"1 torch thread, {args.repeats} repeats"
+    )
     # The minimum is the run least disturbed by other processes on a shared machine; both are shown.
     print(f"{'row':<18}{'median s':>10}{'speed-up':>10}{'min s':>8}{'speed-up':>10}   all s")
     for name, measured in times.items():
         median, least = statistics.median(measured), min(measured)
-        print(f"{name:<18}{median:>10.2f}{base / median:>9.1f}x{least:>8.2f}{fastest / least:>9.1f}x   "
-              f"{' '.join(f'{t:.2f}' for t in measured)}")
+        print(
+            f"{name:<18}{median:>10.2f}{base / median:>9.1f}x{least:>8.2f}{fastest / least:>9.1f}x   "
+            f"{' '.join(f'{t:.2f}' for t in measured)}"
+        )
     # Above lr 5e-3, Adam here is chaotic: a relative change of 1e-6 in lr moves the final accuracy by
     # 1e-2, and so do rounding differences between a batched and a plain matmul.
     stable = [i for i, lr in enumerate(LRS) if lr <= 5e-3]
     gap = max(abs(values["batched"][i] - values["local"][i]) for i in stable)
-    print(f"largest |batched - local| validation accuracy over the {len(stable)} trials with lr <= 5e-3: {gap:.2e}")
+    print(
+        f"largest |batched - local| validation accuracy over the {len(stable)} trials with lr <= 5e-3: "
+        f"{gap:.2e}"
+    )
     print(subprocess.run(["uptime"], check=False, capture_output=True, text=True).stdout.strip())
 
 

@@ -11,12 +11,18 @@ from optimlab.schedules import as_lr_scheduler, create
 
 K = 3
 # Transforms that still read a per-member value as one number; the optimizer's owner knows.
-_SCALAR_ONLY = {"schedule_free_sgd": "schedule_free: max(lr, lr_max) of a (K,) lr needs torch.maximum",
-                "schedule_free_adamw": "schedule_free: max(lr, lr_max) of a (K,) lr needs torch.maximum"}
+_SCALAR_ONLY = {
+    "schedule_free_sgd": "schedule_free: max(lr, lr_max) of a (K,) lr needs torch.maximum",
+    "schedule_free_adamw": "schedule_free: max(lr, lr_max) of a (K,) lr needs torch.maximum",
+}
 BATCHABLE_ENTRIES = [
-    pytest.param(e, id=e.name, marks=[pytest.mark.xfail(reason=_SCALAR_ONLY[e.name], strict=True)]
-                 if e.name in _SCALAR_ONLY else [])
-    for e in get_registry("optimizer") if BATCHABLE in e.capabilities
+    pytest.param(
+        e,
+        id=e.name,
+        marks=[pytest.mark.xfail(reason=_SCALAR_ONLY[e.name], strict=True)] if e.name in _SCALAR_ONLY else [],
+    )
+    for e in get_registry("optimizer")
+    if BATCHABLE in e.capabilities
 ]
 
 
@@ -94,8 +100,14 @@ def test_members_stepped_in_chunks_keep_their_own_values(monkeypatch):
     for chunk_floats in (4, 8, 1 << 19):  # one member a chunk, two, all five
         monkeypatch.setattr(shell, "CHUNK_FLOATS", chunk_floats)
         stacked = [start.clone()]
-        opt = BatchedOptimizer(stacked, "adam", members=5, schedule=schedule, lr=lrs, betas=[(b, 0.999) for b in
-                                                                                           (0.8, 0.9, 0.9, 0.7, 0.9)])
+        opt = BatchedOptimizer(
+            stacked,
+            "adam",
+            members=5,
+            schedule=schedule,
+            lr=lrs,
+            betas=[(b, 0.999) for b in (0.8, 0.9, 0.9, 0.7, 0.9)],
+        )
         assert len(opt._chunks) == {4: 5, 8: 3, 1 << 19: 1}[chunk_floats]
         for t in range(4):
             opt.step([torch.stack([gradient(stacked[0][k], t) for k in range(5)])])

@@ -34,7 +34,10 @@ def _free_port():
 def postgres_url():
     pytest.importorskip("psycopg2", reason="psycopg2 is not installed: pip install 'optimlab[postgres]'")
     initdb, pg_ctl = _server_binary("initdb"), _server_binary("pg_ctl")
-    data, port = Path(tempfile.mkdtemp(prefix="optimlab-pg-")), _free_port()  # under /tmp: any user reaches it
+    data, port = (
+        Path(tempfile.mkdtemp(prefix="optimlab-pg-")),
+        _free_port(),
+    )  # under /tmp: any user reaches it
     prefix = []
     if os.geteuid() == 0:
         try:
@@ -43,13 +46,21 @@ def postgres_url():
             pytest.skip("running as root and no 'postgres' user to run the server as")
         prefix = ["runuser", "-u", "postgres", "--"]
         os.chown(data, account.pw_uid, account.pw_gid)
-    subprocess.run([*prefix, initdb, "-D", str(data), "-U", "optimlab", "--auth=trust", "--no-sync"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [*prefix, initdb, "-D", str(data), "-U", "optimlab", "--auth=trust", "--no-sync"],
+        check=True,
+        capture_output=True,
+    )
     options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run([*prefix, pg_ctl, "-D", str(data), "-o", options, "-l", str(data / "log"), "-w", "start"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [*prefix, pg_ctl, "-D", str(data), "-o", options, "-l", str(data / "log"), "-w", "start"],
+        check=True,
+        capture_output=True,
+    )
     try:
         yield f"postgresql+psycopg2://optimlab@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], check=False, capture_output=True)
+        subprocess.run(
+            [*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], check=False, capture_output=True
+        )
         shutil.rmtree(data, ignore_errors=True)

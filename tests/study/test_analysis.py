@@ -17,15 +17,31 @@ from optimlab.study.protocols import StudySpec, methods_from
 from optimlab.study.storage import TrialRecord
 from optimlab.study.workloads import get_workload
 
-SPEC = StudySpec.for_workload("t", get_workload("digits-mlp", epochs=1), methods_from("optimizer.name", ["sgd", "adam"]))
+SPEC = StudySpec.for_workload(
+    "t", get_workload("digits-mlp", epochs=1), methods_from("optimizer.name", ["sgd", "adam"])
+)
 
 
 def record(method, key, value=math.nan, state="complete", test=None, lr=1e-3, curve=None):
     phase = key.split("/")[0]
-    return TrialRecord(study=f"t/{method}", number=0, method=method, phase=phase, key=key, seed=0, state=state,
-                       status="completed" if state == "complete" else "diverged", message=None,
-                       params={"optimizer.lr": lr}, value=value, metrics={} if test is None else {"test_accuracy": test},
-                       seconds=1.0, steps=10, curve=curve or {}, recipe=None)
+    return TrialRecord(
+        study=f"t/{method}",
+        number=0,
+        method=method,
+        phase=phase,
+        key=key,
+        seed=0,
+        state=state,
+        status="completed" if state == "complete" else "diverged",
+        message=None,
+        params={"optimizer.lr": lr},
+        value=value,
+        metrics={} if test is None else {"test_accuracy": test},
+        seconds=1.0,
+        steps=10,
+        curve=curve or {},
+        recipe=None,
+    )
 
 
 def test_confidence_interval_of_a_known_sample():
@@ -46,14 +62,20 @@ def test_t_quantiles_match_scipy():
 
 def test_t_quantiles_known_values_without_scipy():
     assert t_quantile_975(1) == 12.7062 and t_quantile_975(9) == 2.2622
-    assert t_quantile_975(60) == pytest.approx(2.0003, abs=1e-4) and t_quantile_975(10**6) == pytest.approx(1.96, abs=1e-4)
+    assert t_quantile_975(60) == pytest.approx(2.0003, abs=1e-4) and t_quantile_975(10**6) == pytest.approx(
+        1.96, abs=1e-4
+    )
     with pytest.raises(ValueError):
         t_quantile_975(0)
 
 
 def test_time_to_target_is_the_first_evaluation_meeting_it():
-    curve = {"step": [10, 20, 30], "seconds": [0.1, 0.2, 0.3], "val_accuracy": [0.5, None, 0.97],
-             "val_loss": [2.0, 0.5, 0.4]}
+    curve = {
+        "step": [10, 20, 30],
+        "seconds": [0.1, 0.2, 0.3],
+        "val_accuracy": [0.5, None, 0.97],
+        "val_loss": [2.0, 0.5, 0.4],
+    }
     assert time_to_target(curve, "val_accuracy", 0.96) == (30, 0.3)
     assert time_to_target(curve, "val_loss", 0.5, goal="min") == (20, 0.2)
     assert time_to_target(curve, "val_accuracy", 0.99) is None
@@ -65,16 +87,27 @@ def test_performance_profiles_by_hand():
     # ratios to the best of each workload: A = 1, 2, inf; B = 2, 1, 1
     assert rho["A"] == pytest.approx([1 / 3, 1 / 3, 2 / 3, 2 / 3])
     assert rho["B"] == pytest.approx([2 / 3, 2 / 3, 1.0, 1.0])
-    assert performance_profiles({"w": {"A": math.nan, "B": math.inf}}, [1.0, 100.0]) == {"A": [0, 0], "B": [0, 0]}
+    assert performance_profiles({"w": {"A": math.nan, "B": math.inf}}, [1.0, 100.0]) == {
+        "A": [0, 0],
+        "B": [0, 0],
+    }
 
 
 def test_leaderboard_ranks_by_mean_test_metric_and_flags_edges():
     curve = {"step": [5, 10], "seconds": [0.5, 1.0], "val_accuracy": [0.9, 0.97]}
     records = [
-        record("sgd", "tune/0", 0.90, lr=1e-3), record("sgd", "tune/1", 0.95, lr=1e-2), record("sgd", "tune/2", lr=1e-1, state="fail"),
-        *(record("sgd", f"seeds/{i}", 0.9, test=t, lr=1e-2, curve=curve) for i, t in enumerate([0.9, 0.92, 0.94])),
-        record("adam", "tune/0", 0.80, lr=1e-3), record("adam", "tune/1", 0.85, lr=1e-2), record("adam", "tune/2", 0.9, lr=1e-1),
-        record("adam", "seeds/0", 0.9, test=0.96, lr=1e-1), record("adam", "seeds/1", 0.9, test=0.96, lr=1e-1),
+        record("sgd", "tune/0", 0.90, lr=1e-3),
+        record("sgd", "tune/1", 0.95, lr=1e-2),
+        record("sgd", "tune/2", lr=1e-1, state="fail"),
+        *(
+            record("sgd", f"seeds/{i}", 0.9, test=t, lr=1e-2, curve=curve)
+            for i, t in enumerate([0.9, 0.92, 0.94])
+        ),
+        record("adam", "tune/0", 0.80, lr=1e-3),
+        record("adam", "tune/1", 0.85, lr=1e-2),
+        record("adam", "tune/2", 0.9, lr=1e-1),
+        record("adam", "seeds/0", 0.9, test=0.96, lr=1e-1),
+        record("adam", "seeds/1", 0.9, test=0.96, lr=1e-1),
         record("adam", "seeds/2", state="fail", lr=1e-1),
     ]
     adam, sgd = leaderboard(SPEC, records)
@@ -87,18 +120,29 @@ def test_leaderboard_ranks_by_mean_test_metric_and_flags_edges():
 
 
 def test_a_method_whose_tuning_all_failed_ranks_last():
-    records = [record("sgd", "tune/0", state="fail"), record("adam", "tune/0", 0.9), record("adam", "seeds/0", 0.9, test=0.5)]
+    records = [
+        record("sgd", "tune/0", state="fail"),
+        record("adam", "tune/0", 0.9),
+        record("adam", "seeds/0", 0.9, test=0.5),
+    ]
     board = leaderboard(SPEC, records)
     assert [row.method for row in board] == ["adam", "sgd"]
     assert board[1].params == {} and math.isnan(board[1].tuned) and board[1].test.n == 0
 
 
 def test_sensitivity_and_seed_bands():
-    records = [record("sgd", "tune/1", 0.95, lr=1e-2), record("sgd", "tune/0", 0.9, lr=1e-3),
-               record("sgd", "tune/2", lr=1e-1, state="fail"),
-               record("sgd", "seeds/0", 0.9, test=0.9, curve={"step": [1, 2, 3], "val_accuracy": [0.1, 0.5, 0.9]}),
-               record("sgd", "seeds/1", 0.9, test=0.9, curve={"step": [1, 2], "val_accuracy": [0.3, 0.7]})]
+    records = [
+        record("sgd", "tune/1", 0.95, lr=1e-2),
+        record("sgd", "tune/0", 0.9, lr=1e-3),
+        record("sgd", "tune/2", lr=1e-1, state="fail"),
+        record("sgd", "seeds/0", 0.9, test=0.9, curve={"step": [1, 2, 3], "val_accuracy": [0.1, 0.5, 0.9]}),
+        record("sgd", "seeds/1", 0.9, test=0.9, curve={"step": [1, 2], "val_accuracy": [0.3, 0.7]}),
+    ]
     points = sensitivity(records, "sgd")
     assert points[:2] == [(1e-3, 0.9), (1e-2, 0.95)] and points[2][0] == 1e-1 and math.isnan(points[2][1])
     steps, means, stds = seed_band(records, "sgd", "val_accuracy")
-    assert steps == [1, 2] and means == pytest.approx([0.2, 0.6]) and stds == pytest.approx([0.1414214, 0.1414214])
+    assert (
+        steps == [1, 2]
+        and means == pytest.approx([0.2, 0.6])
+        and stds == pytest.approx([0.1414214, 0.1414214])
+    )

@@ -29,7 +29,10 @@ def test_compare_prints_the_leaderboard_and_writes_tables_and_report(tmp_path):
     assert len(trials) == 2 * (2 + 2) and {t["phase"] for t in trials} == {"tune", "seeds"}
     with open(tmp_path / "leaderboard.csv") as handle:
         board = list(csv.DictReader(handle))
-    assert [row["rank"] for row in board] == ["1", "2"] and {row["method"] for row in board} == {"sgd", "adam"}
+    assert [row["rank"] for row in board] == ["1", "2"] and {row["method"] for row in board} == {
+        "sgd",
+        "adam",
+    }
     assert {row["study"] for row in board} == {"digits_mlp"}
     report = (tmp_path / "report.html").read_text()
     assert report.count("<svg") == 2 and "Learning-rate sensitivity" in report and "Leaderboard" in report
@@ -38,21 +41,48 @@ def test_compare_prints_the_leaderboard_and_writes_tables_and_report(tmp_path):
 
         assert pq.read_table(tmp_path / "trials.parquet").num_rows == 8
 
-    again = runner.invoke(app, ["compare", "--resume", "--out", str(tmp_path), "--no-progress", "--format", "json"])
+    again = runner.invoke(
+        app, ["compare", "--resume", "--out", str(tmp_path), "--no-progress", "--format", "json"]
+    )
     assert again.exit_code == 0, again.output
     assert again.output.count('"method"') == 2  # the same leaderboard, nothing rerun
 
 
 def test_several_workloads_get_a_study_each_and_performance_profiles(tmp_path):
-    args = ["compare", "--workload", "digits-mlp,two-spirals-mlp", "--optimizers", "sgd,adam", "--budget", "2",
-            "--seeds", "1", "--epochs", "1", "--no-progress", "--out", str(tmp_path), "--format", "json"]
+    args = [
+        "compare",
+        "--workload",
+        "digits-mlp,two-spirals-mlp",
+        "--optimizers",
+        "sgd,adam",
+        "--budget",
+        "2",
+        "--seeds",
+        "1",
+        "--epochs",
+        "1",
+        "--no-progress",
+        "--out",
+        str(tmp_path),
+        "--format",
+        "json",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     with open(tmp_path / "leaderboard.csv") as handle:
-        assert sorted(row["study"] for row in csv.DictReader(handle)) == ["digits_mlp"] * 2 + ["two_spirals_mlp"] * 2
+        assert (
+            sorted(row["study"] for row in csv.DictReader(handle))
+            == ["digits_mlp"] * 2 + ["two_spirals_mlp"] * 2
+        )
     report = (tmp_path / "report.html").read_text()
-    assert "<h2>digits_mlp</h2>" in report and "<h2>two_spirals_mlp</h2>" in report and "Across workloads" in report
-    again = runner.invoke(app, ["compare", "--resume", "--out", str(tmp_path), "--no-progress", "--format", "json"])
+    assert (
+        "<h2>digits_mlp</h2>" in report
+        and "<h2>two_spirals_mlp</h2>" in report
+        and "Across workloads" in report
+    )
+    again = runner.invoke(
+        app, ["compare", "--resume", "--out", str(tmp_path), "--no-progress", "--format", "json"]
+    )
     assert again.exit_code == 0 and again.output.count('"method"') == 4
 
 
@@ -64,24 +94,35 @@ def _has_pyarrow():
     return True
 
 
-@pytest.mark.parametrize("args, match", [
-    (["--optimizers", "sgd", "--compare", "model.activation=relu"], "one of them"),
-    (["--budget", "2"], "say what to compare"),
-    (["--resume", "--budget", "3"], "drop --budget"),
-    (["--resume"], "needs the study's --out"),
-    (["--compare", "model.activation"], "FIELD=a,b,c"),
-])
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["--optimizers", "sgd", "--compare", "model.activation=relu"], "one of them"),
+        (["--budget", "2"], "say what to compare"),
+        (["--resume", "--budget", "3"], "drop --budget"),
+        (["--resume"], "needs the study's --out"),
+        (["--compare", "model.activation"], "FIELD=a,b,c"),
+    ],
+)
 def test_bad_calls_say_how_to_fix_them(args, match):
     result = runner.invoke(app, ["compare", *args, "--no-progress"])
     assert isinstance(result.exception, OptimlabError) and match in str(result.exception)
 
 
 def test_a_worker_started_first_runs_the_trials_a_driver_plans(tmp_path):
-    command = [sys.executable, "-c", "import typer; from optimlab.cli.worker_cmd import worker; typer.run(worker)",
-               str(tmp_path), "--wait"]
-    worker = subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE, text=True)
-    spec = StudySpec.for_workload("w", get_workload("digits-mlp", epochs=1), methods_from("optimizer.name", ["adam"]),
-                                  budget=3, seeds=1)
+    command = [
+        sys.executable,
+        "-c",
+        "import typer; from optimlab.cli.worker_cmd import worker; typer.run(worker)",
+        str(tmp_path),
+        "--wait",
+    ]
+    worker = subprocess.Popen(
+        command, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE, text=True
+    )
+    spec = StudySpec.for_workload(
+        "w", get_workload("digits-mlp", epochs=1), methods_from("optimizer.name", ["adam"]), budget=3, seeds=1
+    )
     result = run_study(spec, tmp_path, backend="workers", workers=0)  # plans, waits for the worker
     out, _ = worker.communicate(timeout=60)
     assert worker.returncode == 0 and "worker ran 4 trials" in out

@@ -22,8 +22,9 @@ def get(app, path):
 
 
 def test_the_dashboard_api_serves_the_study(tmp_path):
-    spec = StudySpec.for_workload("t", get_workload("digits-mlp", epochs=1), methods_from("optimizer.name", ["adam"]),
-                                  budget=2, seeds=1)
+    spec = StudySpec.for_workload(
+        "t", get_workload("digits-mlp", epochs=1), methods_from("optimizer.name", ["adam"]), budget=2, seeds=1
+    )
     run_study(spec, tmp_path)
     app = optuna_dashboard.wsgi(open_storage(tmp_path))
     (study,) = get(app, "/api/studies")["study_summaries"]

@@ -10,12 +10,26 @@ from optimlab.study import StudySpec, get_workload, methods_from, run_study
 
 
 def test_two_workers_share_a_postgres_study(postgres_url):
-    command = [sys.executable, "-c", "import typer; from optimlab.cli.worker_cmd import worker; typer.run(worker)",
-               postgres_url, "--wait"]
-    workers = [subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE, text=True)
-               for _ in range(2)]
-    spec = StudySpec.for_workload("pg", get_workload("digits-mlp", epochs=1), methods_from("optimizer.name", ["sgd", "adam"]),
-                                  budget=4, seeds=2)
+    command = [
+        sys.executable,
+        "-c",
+        "import typer; from optimlab.cli.worker_cmd import worker; typer.run(worker)",
+        postgres_url,
+        "--wait",
+    ]
+    workers = [
+        subprocess.Popen(
+            command, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    spec = StudySpec.for_workload(
+        "pg",
+        get_workload("digits-mlp", epochs=1),
+        methods_from("optimizer.name", ["sgd", "adam"]),
+        budget=4,
+        seeds=2,
+    )
     result = run_study(spec, postgres_url, backend="workers", workers=0)
     ran = []
     for worker in workers:
@@ -25,5 +39,11 @@ def test_two_workers_share_a_postgres_study(postgres_url):
     assert sum(ran) == 2 * (4 + 2) == len(result.records)
     study = optuna.load_study(study_name="pg/adam", storage=postgres_url)
     trials = study.get_trials()
-    assert sorted(t.user_attrs["key"] for t in trials) == ["seeds/0", "seeds/1", *(f"tune/{i}" for i in range(4))]
-    assert all(t.state == optuna.trial.TrialState.COMPLETE and t.user_attrs["curve"]["step"] == [34] for t in trials)
+    assert sorted(t.user_attrs["key"] for t in trials) == [
+        "seeds/0",
+        "seeds/1",
+        *(f"tune/{i}" for i in range(4)),
+    ]
+    assert all(
+        t.state == optuna.trial.TrialState.COMPLETE and t.user_attrs["curve"]["step"] == [34] for t in trials
+    )

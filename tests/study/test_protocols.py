@@ -33,7 +33,9 @@ def test_every_method_gets_the_same_budget(protocol):
 def test_default_grid_spans_four_decades_around_the_optimizer_scale():
     s = spec(budget=7)
     sgd, adam = (s.tune_plan(m) for m in s.methods)
-    assert [t.params["optimizer.lr"] for t in sgd] == pytest.approx([10 ** (-4 + 2 * i / 3) for i in range(7)], rel=1e-3)
+    assert [t.params["optimizer.lr"] for t in sgd] == pytest.approx(
+        [10 ** (-4 + 2 * i / 3) for i in range(7)], rel=1e-3
+    )
     assert adam[0].params["optimizer.lr"] == 1e-5 and adam[-1].params["optimizer.lr"] == 1e-1
 
 
@@ -49,26 +51,41 @@ def test_lr_range_holds_the_default_lr_or_the_sgd_base_grid(entry):
 
 
 def test_sgd_family_is_detected_by_its_step_growing_with_the_gradient():
-    assert lr_range("sgd") == pytest.approx((1e-4, 1.0)) and lr_range("momentum") == pytest.approx((1e-4, 1.0))
-    assert lr_range("adam") == pytest.approx((1e-5, 1e-1)) and lr_range("adagrad") == pytest.approx((1e-4, 1.0))
+    assert lr_range("sgd") == pytest.approx((1e-4, 1.0)) and lr_range("momentum") == pytest.approx(
+        (1e-4, 1.0)
+    )
+    assert lr_range("adam") == pytest.approx((1e-5, 1e-1)) and lr_range("adagrad") == pytest.approx(
+        (1e-4, 1.0)
+    )
 
 
 def test_seed_plan_reruns_the_best_config_on_fresh_seeds():
     plan = spec(seeds=3).seed_plan({"optimizer.lr": 3e-3})
     assert [(t.key, t.seed, dict(t.params)) for t in plan] == [
-        (f"seeds/{i}", i + 1, {"optimizer.lr": 3e-3}) for i in range(3)]
+        (f"seeds/{i}", i + 1, {"optimizer.lr": 3e-3}) for i in range(3)
+    ]
 
 
 def test_spec_round_trips_through_its_stored_form():
-    s = spec(space=SearchSpace.from_flags(["optimizer.lr=1e-3:1e-1:log", "model.activation=relu,tanh"]),
-             protocol="random", budget=4, seeds=2, pruner="median")
+    s = spec(
+        space=SearchSpace.from_flags(["optimizer.lr=1e-3:1e-1:log", "model.activation=relu,tanh"]),
+        protocol="random",
+        budget=4,
+        seeds=2,
+        pruner="median",
+    )
     assert StudySpec.from_dict(s.to_dict()) == s
 
 
-@pytest.mark.parametrize("options, match", [
-    ({"protocol": "bayes"}, "protocol"), ({"pruner": "hyperband"}, "pruner"), ({"budget": 0}, "budget"),
-    ({"seeds": -1}, "seeds"),
-])
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        ({"protocol": "bayes"}, "protocol"),
+        ({"pruner": "hyperband"}, "pruner"),
+        ({"budget": 0}, "budget"),
+        ({"seeds": -1}, "seeds"),
+    ],
+)
 def test_bad_settings_name_the_accepted_values(options, match):
     with pytest.raises(InvalidValueError, match=match):
         spec(**options)

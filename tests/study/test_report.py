@@ -7,21 +7,42 @@ from optimlab.study import StudySpec, get_workload, methods_from, write_report
 from optimlab.study.run import StudyResult
 from optimlab.study.storage import TrialRecord
 
-SPEC = StudySpec.for_workload("w1", get_workload("digits-mlp", epochs=1), methods_from("optimizer.name", ["sgd", "adam"]))
+SPEC = StudySpec.for_workload(
+    "w1", get_workload("digits-mlp", epochs=1), methods_from("optimizer.name", ["sgd", "adam"])
+)
 CURVE = {"step": [5, 10], "seconds": [0.5, 1.0], "val_accuracy": [0.9, 0.97]}
 
 
 def record(method, key, value=math.nan, state="complete", lr=1e-3, message=None):
-    return TrialRecord(study=f"w1/{method}", number=0, method=method, phase=key.split("/")[0], key=key, seed=0,
-                       state=state, status="completed" if state == "complete" else "diverged", message=message,
-                       params={"optimizer.lr": lr}, value=value, metrics={"test_accuracy": 0.95}, seconds=1.0,
-                       steps=10, curve=CURVE, recipe=None)
+    return TrialRecord(
+        study=f"w1/{method}",
+        number=0,
+        method=method,
+        phase=key.split("/")[0],
+        key=key,
+        seed=0,
+        state=state,
+        status="completed" if state == "complete" else "diverged",
+        message=message,
+        params={"optimizer.lr": lr},
+        value=value,
+        metrics={"test_accuracy": 0.95},
+        seconds=1.0,
+        steps=10,
+        curve=CURVE,
+        recipe=None,
+    )
 
 
-RECORDS = [record("sgd", "tune/0", 0.9, lr=1e-3), record("sgd", "tune/1", 0.95, lr=1e-2),
-           record("sgd", "tune/2", 0.96, lr=1e-1), record("sgd", "seeds/0", 0.96, lr=1e-1),
-           record("adam", "tune/0", state="fail", lr=1e-2, message="training diverged: the loss became nan"),
-           record("adam", "tune/1", 0.9, lr=1e-3), record("adam", "seeds/0", 0.9, lr=1e-3)]
+RECORDS = [
+    record("sgd", "tune/0", 0.9, lr=1e-3),
+    record("sgd", "tune/1", 0.95, lr=1e-2),
+    record("sgd", "tune/2", 0.96, lr=1e-1),
+    record("sgd", "seeds/0", 0.96, lr=1e-1),
+    record("adam", "tune/0", state="fail", lr=1e-2, message="training diverged: the loss became nan"),
+    record("adam", "tune/1", 0.9, lr=1e-3),
+    record("adam", "seeds/0", 0.9, lr=1e-3),
+]
 
 
 def test_report_of_one_study(tmp_path):

@@ -23,12 +23,18 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 def tiny(name="t", optimizers=("adam",), epochs=1, **options):
-    return StudySpec.for_workload(name, get_workload("digits-mlp", epochs=epochs),
-                                  methods_from("optimizer.name", list(optimizers)), **options)
+    return StudySpec.for_workload(
+        name,
+        get_workload("digits-mlp", epochs=epochs),
+        methods_from("optimizer.name", list(optimizers)),
+        **options,
+    )
 
 
 def plain_optuna(folder, name):
-    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(folder / JOURNAL_NAME)))
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(folder / JOURNAL_NAME))
+    )
     return optuna.load_study(study_name=name, storage=storage)
 
 
@@ -56,15 +62,24 @@ def test_trials_are_readable_through_plain_optuna(tmp_path):
     assert curve["step"] == [34] and curve["val_accuracy"] == [first.value]  # one epoch of 34 steps
     assert first.intermediate_values == {34: first.value} and first.user_attrs["seconds"] > 0
     assert first.user_attrs["metrics"]["test_accuracy"] == result.records[0].metrics["test_accuracy"]
-    assert trials[2].user_attrs["seed"] == 1 and trials[2].params == trials[1].params  # the best lr, a fresh seed
+    assert (
+        trials[2].user_attrs["seed"] == 1 and trials[2].params == trials[1].params
+    )  # the best lr, a fresh seed
 
 
 def test_a_diverging_or_broken_trial_is_recorded_and_the_study_goes_on(tmp_path):
-    space = SearchSpace((Dimension("optimizer.lr", choices=(1e6, 0.05)),
-                         Dimension("optimizer.options.nesterov", choices=(False, True))))
+    space = SearchSpace(
+        (
+            Dimension("optimizer.lr", choices=(1e6, 0.05)),
+            Dimension("optimizer.options.nesterov", choices=(False, True)),
+        )
+    )
     result = run_study(tiny(optimizers=("sgd",), space=space, budget=4, seeds=1), tmp_path)
-    by_config = {(r.params["optimizer.lr"], r.params["optimizer.options.nesterov"]): r
-                 for r in result.records if r.phase == "tune"}
+    by_config = {
+        (r.params["optimizer.lr"], r.params["optimizer.options.nesterov"]): r
+        for r in result.records
+        if r.phase == "tune"
+    }
     diverged = by_config[(1e6, False)]
     assert diverged.state == "fail" and diverged.status == "diverged" and "diverged" in diverged.message
     broken = by_config[(0.05, True)]  # Nesterov without momentum: the optimizer refuses it
@@ -90,10 +105,15 @@ def test_an_existing_study_is_resumed_only_when_asked_and_only_unchanged(tmp_pat
 def test_a_study_killed_mid_way_resumes_to_the_uninterrupted_set_of_trials(tmp_path):
     spec = tiny(optimizers=("sgd", "adam"), epochs=3, budget=3, seeds=2)
     killed = tmp_path / "killed"
-    script = ("import json, sys; from optimlab.study import StudySpec, run_study; "
-              "run_study(StudySpec.from_dict(json.loads(sys.argv[1])), sys.argv[2])")
-    process = subprocess.Popen([sys.executable, "-c", script, json.dumps(spec.to_dict()), str(killed)], env=ENV,
-                               stderr=subprocess.PIPE)
+    script = (
+        "import json, sys; from optimlab.study import StudySpec, run_study; "
+        "run_study(StudySpec.from_dict(json.loads(sys.argv[1])), sys.argv[2])"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, json.dumps(spec.to_dict()), str(killed)],
+        env=ENV,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 120
     while finished(killed) < 3:
         assert process.poll() is None, process.stderr.read().decode()
@@ -116,7 +136,9 @@ def test_a_study_killed_mid_way_resumes_to_the_uninterrupted_set_of_trials(tmp_p
 
 
 def test_four_workers_on_one_journal_finish_forty_trials_exactly(tmp_path):
-    spec = tiny(budget=40, seeds=0, space=SearchSpace((Dimension("optimizer.lr", low=1e-4, high=1e-2, log=True),)))
+    spec = tiny(
+        budget=40, seeds=0, space=SearchSpace((Dimension("optimizer.lr", low=1e-4, high=1e-2, log=True),))
+    )
     result = run_study(spec, tmp_path, backend="workers", workers=4)
     trials = plain_optuna(tmp_path, "t/adam").get_trials()
     assert len(trials) == 40 and len(result.records) == 40
@@ -127,7 +149,9 @@ def test_four_workers_on_one_journal_finish_forty_trials_exactly(tmp_path):
 
 def test_a_hopeless_trial_is_pruned_by_the_median_rule(tmp_path):
     space = SearchSpace((Dimension("optimizer.lr", choices=(0.05, 0.1, 0.2, 1e-6)),))
-    result = run_study(tiny(optimizers=("sgd",), epochs=2, space=space, budget=4, seeds=0, pruner="median"), tmp_path)
+    result = run_study(
+        tiny(optimizers=("sgd",), epochs=2, space=space, budget=4, seeds=0, pruner="median"), tmp_path
+    )
     *kept, hopeless = result.records
     assert all(r.state == "complete" and r.steps == 68 for r in kept)
     assert hopeless.state == "pruned" and hopeless.status == "pruned" and hopeless.steps == 34
@@ -136,13 +160,20 @@ def test_a_hopeless_trial_is_pruned_by_the_median_rule(tmp_path):
 
 @pytest.mark.parametrize("protocol", ["random", "tpe"])
 def test_sampled_protocols_run_their_budget_within_the_space(tmp_path, protocol):
-    space = SearchSpace((Dimension("optimizer.lr", low=1e-3, high=1e-1, log=True),
-                         Dimension("model.activation", choices=("relu", "tanh"))))
+    space = SearchSpace(
+        (
+            Dimension("optimizer.lr", low=1e-3, high=1e-1, log=True),
+            Dimension("model.activation", choices=("relu", "tanh")),
+        )
+    )
     result = run_study(tiny(space=space, protocol=protocol, budget=4, seeds=1), tmp_path)
     tune = [r for r in result.records if r.phase == "tune"]
     assert len(tune) == 4 and len({r.params["optimizer.lr"] for r in tune}) == 4
-    assert all(1e-3 <= r.params["optimizer.lr"] <= 1e-1 and r.recipe["model"]["activation"] == r.params["model.activation"]
-               for r in tune)
+    assert all(
+        1e-3 <= r.params["optimizer.lr"] <= 1e-1
+        and r.recipe["model"]["activation"] == r.params["model.activation"]
+        for r in tune
+    )
     best = max(tune, key=lambda r: r.value)
     (seed,) = [r for r in result.records if r.phase == "seeds"]
     assert seed.params == best.params and seed.seed == 1
@@ -151,15 +182,20 @@ def test_sampled_protocols_run_their_budget_within_the_space(tmp_path, protocol)
 def test_a_killed_worker_leaves_no_trial_running_and_its_key_runs_again(tmp_path):
     spec = tiny(epochs=4, budget=4, seeds=0)
     done = {}
-    driver = threading.Thread(target=lambda: done.update(result=run_study(spec, tmp_path, backend="workers", workers=1)))
+    driver = threading.Thread(
+        target=lambda: done.update(result=run_study(spec, tmp_path, backend="workers", workers=1))
+    )
     driver.start()
     storage, deadline, victim = None, time.monotonic() + 120, None
     while victim is None:
         assert time.monotonic() < deadline and driver.is_alive(), "no worker ever ran a trial"
         if (tmp_path / JOURNAL_NAME).exists() and finished(tmp_path) >= 1:
             storage = storage or open_storage(tmp_path)
-            running = [t for t in storage.get_all_trials(storage.get_study_id_from_name("t/adam"))
-                       if t.state == optuna.trial.TrialState.RUNNING and OWNER_ATTR in t.system_attrs]
+            running = [
+                t
+                for t in storage.get_all_trials(storage.get_study_id_from_name("t/adam"))
+                if t.state == optuna.trial.TrialState.RUNNING and OWNER_ATTR in t.system_attrs
+            ]
             victim = running[0].system_attrs[OWNER_ATTR]["pid"] if running else None
         time.sleep(0.01)
     os.kill(victim, signal.SIGKILL)

@@ -17,7 +17,12 @@ def test_log_grid_is_evenly_spaced_in_log_space():
 
 def test_linear_and_integer_grids():
     assert Dimension("optimizer.weight_decay", low=0.0, high=1e-3).grid(3) == [0.0, 5e-4, 1e-3]
-    assert Dimension("training.batch_size", low=16, high=128, log=True, integer=True).grid(4) == [16, 32, 64, 128]
+    assert Dimension("training.batch_size", low=16, high=128, log=True, integer=True).grid(4) == [
+        16,
+        32,
+        64,
+        128,
+    ]
     assert Dimension("training.batch_size", low=1, high=2, integer=True).grid(5) == [1, 2]  # rounded together
     assert Dimension("optimizer.lr", low=1e-4, high=1e-2, log=True).grid(1) == [1e-3]  # the geometric middle
 
@@ -31,16 +36,22 @@ def test_grid_is_the_cartesian_product_within_the_budget():
 
 
 def test_draws_are_in_range_and_reproducible():
-    space = SearchSpace.from_dict({"optimizer.lr": {"low": 1e-4, "high": 1e-1, "log": True},
-                                   "training.batch_size": {"low": 16, "high": 64, "integer": True},
-                                   "model.activation": ["relu", "tanh"]})
+    space = SearchSpace.from_dict(
+        {
+            "optimizer.lr": {"low": 1e-4, "high": 1e-1, "log": True},
+            "training.batch_size": {"low": 16, "high": 64, "integer": True},
+            "model.activation": ["relu", "tanh"],
+        }
+    )
     draws = space.sample(200, seed=3)
     assert draws == space.sample(200, seed=3) and draws != space.sample(200, seed=4)
     lrs = [d["optimizer.lr"] for d in draws]
     assert all(1e-4 <= lr <= 1e-1 for lr in lrs)
     below_1e3 = sum(lr < 1e-3 for lr in lrs) / len(lrs)
     assert 0.2 < below_1e3 < 0.47  # log-uniform: a third of the draws in the first of three decades
-    assert all(isinstance(d["training.batch_size"], int) and 16 <= d["training.batch_size"] <= 64 for d in draws)
+    assert all(
+        isinstance(d["training.batch_size"], int) and 16 <= d["training.batch_size"] <= 64 for d in draws
+    )
     assert {d["model.activation"] for d in draws} == {"relu", "tanh"}
 
 
@@ -55,19 +66,24 @@ def test_suggest_uses_enqueued_values_then_the_sampler():
 
 
 def test_round_trip_through_a_dict():
-    space = SearchSpace.from_flags(["optimizer.lr=1e-4:1e-1:log", "training.batch_size=16:64:int", "model.norm=none,batch"])
+    space = SearchSpace.from_flags(
+        ["optimizer.lr=1e-4:1e-1:log", "training.batch_size=16:64:int", "model.norm=none,batch"]
+    )
     assert SearchSpace.from_dict(space.to_dict()) == space
 
 
-@pytest.mark.parametrize("bad, error", [
-    ({"optimizer.lr": {"low": 1e-1, "high": 1e-4}}, InvalidValueError),
-    ({"optimizer.lr": {"low": 0, "high": 1, "log": True}}, InvalidValueError),
-    ({"optimizer.lr": {"low": 1e-4, "hi": 1}}, UnknownNameError),
-    ({"optimizer.lr": {"low": "small", "high": 1}}, InvalidValueError),
-    ({"model.activation": []}, InvalidValueError),
-    ({"optimizer.lr": 0.1}, InvalidValueError),
-    ({}, OptimlabError),
-])
+@pytest.mark.parametrize(
+    "bad, error",
+    [
+        ({"optimizer.lr": {"low": 1e-1, "high": 1e-4}}, InvalidValueError),
+        ({"optimizer.lr": {"low": 0, "high": 1, "log": True}}, InvalidValueError),
+        ({"optimizer.lr": {"low": 1e-4, "hi": 1}}, UnknownNameError),
+        ({"optimizer.lr": {"low": "small", "high": 1}}, InvalidValueError),
+        ({"model.activation": []}, InvalidValueError),
+        ({"optimizer.lr": 0.1}, InvalidValueError),
+        ({}, OptimlabError),
+    ],
+)
 def test_bad_spaces_name_the_field(bad, error):
     with pytest.raises(error, match=next(iter(bad), "search space")):
         SearchSpace.from_dict(bad)

@@ -56,7 +56,9 @@ def test_pop_takes_each_waiting_trial_once_and_never_creates_one(study):
 
 def test_a_trial_of_a_dead_process_is_reclaimed_at_once(study):
     study, storage = study
-    trial_id = running_trial(study, storage, {"host": socket.gethostname(), "pid": dead_pid(), "beat": time.time()})
+    trial_id = running_trial(
+        study, storage, {"host": socket.gethostname(), "pid": dead_pid(), "beat": time.time()}
+    )
     assert reclaim_stale(storage, study.study_name) == 1
     trial = storage.get_trial(trial_id)
     assert trial.state == TrialState.FAIL and trial.user_attrs["status"] == "interrupted"
@@ -71,7 +73,10 @@ def test_a_live_beating_trial_is_kept_and_a_silent_one_on_another_host_reclaimed
         time.sleep(0.2)
         assert reclaim_stale(storage, study.study_name, grace=0.5) == 0
         owner = load_records(storage, [study.study_name])[0]
-    assert storage.get_trial(beating).system_attrs[OWNER_ATTR]["beat"] > time.time() - 1 and owner.state == "running"
+    assert (
+        storage.get_trial(beating).system_attrs[OWNER_ATTR]["beat"] > time.time() - 1
+        and owner.state == "running"
+    )
     other = running_trial(study, storage, {"host": "elsewhere", "pid": 1, "beat": time.time() - 120})
     assert reclaim_stale(storage, study.study_name, grace=60) == 1
     assert storage.get_trial(other).state == TrialState.FAIL
@@ -81,7 +86,9 @@ def test_a_live_beating_trial_is_kept_and_a_silent_one_on_another_host_reclaimed
 def test_a_running_trial_that_no_process_claimed_gets_the_grace_period(study):
     study, storage = study
     study.enqueue_trial({}, user_attrs={"key": "tune/0"})
-    trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study.study_name), 0)
+    trial_id = storage.get_trial_id_from_study_id_trial_number(
+        storage.get_study_id_from_name(study.study_name), 0
+    )
     storage.set_trial_state_values(trial_id, TrialState.RUNNING)  # taken by a client that does not claim
     assert reclaim_stale(storage, study.study_name, grace=60) == 0
     assert reclaim_stale(storage, study.study_name, grace=0) == 1
@@ -101,10 +108,19 @@ def test_a_file_is_no_study_location(tmp_path):
 
 
 def test_a_journal_lock_held_by_a_killed_process_is_free_at_once(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from optimlab.study.storage import _FlockLock; "
-        "_FlockLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(60)"),
-        str(tmp_path / f"{JOURNAL_NAME}.flock")], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time; from optimlab.study.storage import _FlockLock; "
+                "_FlockLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(60)"
+            ),
+            str(tmp_path / f"{JOURNAL_NAME}.flock"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout.readline().strip() == "held"
     holder.kill()
     holder.wait()

@@ -24,14 +24,25 @@ EXAMPLES = """Examples:
   optimlab compare --optimizers sgd,adam --storage postgresql://user@host/db --name sweep1 --backend workers
 """
 
-_LEADERBOARD_COLUMNS = ("rank", "method", "test mean", "std", "95% CI", "seeds", "failed", "best config",
-                        "steps to target")
+_LEADERBOARD_COLUMNS = (
+    "rank",
+    "method",
+    "test mean",
+    "std",
+    "95% CI",
+    "seeds",
+    "failed",
+    "best config",
+    "steps to target",
+)
 
 
 def _config(params: dict[str, Any]) -> str:
     """``lr=0.004642 activation=gelu``: the last part of each field keeps the table narrow."""
-    return " ".join(f"{k.rsplit('.', 1)[-1]}={v:.4g}" if isinstance(v, float) else f"{k.rsplit('.', 1)[-1]}={v}"
-                    for k, v in params.items())
+    return " ".join(
+        f"{k.rsplit('.', 1)[-1]}={v:.4g}" if isinstance(v, float) else f"{k.rsplit('.', 1)[-1]}={v}"
+        for k, v in params.items()
+    )
 
 
 def _leaderboard_table(spec: Any, records: Any) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
@@ -40,35 +51,83 @@ def _leaderboard_table(spec: Any, records: Any) -> tuple[tuple[str, ...], list[t
     rows = []
     for i, row in enumerate(leaderboard(spec, records)):
         ci = "" if math.isnan(row.test.low) else f"[{row.test.low:.4g}, {row.test.high:.4g}]"
-        rows.append((i + 1, row.method, row.test.mean, row.test.std, ci, row.test.n,
-                     row.tuning_failed + row.seeds_failed, _config(row.params) + (" (edge)" if row.at_edge else ""),
-                     f"{row.steps_to_target:.0f} ({row.reached}/{row.test.n})" if row.reached else "-"))
+        rows.append(
+            (
+                i + 1,
+                row.method,
+                row.test.mean,
+                row.test.std,
+                ci,
+                row.test.n,
+                row.tuning_failed + row.seeds_failed,
+                _config(row.params) + (" (edge)" if row.at_edge else ""),
+                f"{row.steps_to_target:.0f} ({row.reached}/{row.test.n})" if row.reached else "-",
+            )
+        )
     return _LEADERBOARD_COLUMNS, rows
 
 
 def compare(
-    workload: Annotated[str | None, typer.Option(
-        "--workload", help="Workloads (base recipe + metric), comma-separated: digits-mlp, two-spirals-mlp, mnist1d-cnn.")] = None,
-    optimizers: Annotated[str | None, typer.Option("--optimizers", help="Optimizers to compare, comma-separated.")] = None,
-    compare_field: Annotated[str | None, typer.Option(
-        "--compare", help="Any recipe field and its values to compare: FIELD=a,b,c (e.g. model.activation=relu,gelu).")] = None,
-    space: Annotated[list[str] | None, typer.Option(
-        "--space", help="Searched field: FIELD=LOW:HIGH[:log][:int] or FIELD=a,b (repeat). Default: the lr.")] = None,
+    workload: Annotated[
+        str | None,
+        typer.Option(
+            "--workload",
+            help="Workloads (recipe + metric), comma-separated: digits-mlp, two-spirals-mlp, mnist1d-cnn.",
+        ),
+    ] = None,
+    optimizers: Annotated[
+        str | None, typer.Option("--optimizers", help="Optimizers to compare, comma-separated.")
+    ] = None,
+    compare_field: Annotated[
+        str | None,
+        typer.Option(
+            "--compare",
+            help="Any recipe field and its values to compare: FIELD=a,b,c (e.g. model.activation=relu,gelu).",
+        ),
+    ] = None,
+    space: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--space",
+            help="Searched field: FIELD=LOW:HIGH[:log][:int] or FIELD=a,b (repeat). Default: the lr.",
+        ),
+    ] = None,
     space_file: Annotated[Path | None, typer.Option("--space-file", help="Search space YAML.")] = None,
     protocol: Annotated[str | None, typer.Option("--protocol", help="Tuning: grid, random or tpe.")] = None,
-    budget: Annotated[int | None, typer.Option("--budget", help="Tuning trials per method (default 7).")] = None,
-    seeds: Annotated[int | None, typer.Option("--seeds", help="Fresh seeds for each method's best config (default 3).")] = None,
-    pruner: Annotated[str | None, typer.Option("--pruner", help="Stop hopeless trials: none, median, halving.")] = None,
+    budget: Annotated[
+        int | None, typer.Option("--budget", help="Tuning trials per method (default 7).")
+    ] = None,
+    seeds: Annotated[
+        int | None, typer.Option("--seeds", help="Fresh seeds for each method's best config (default 3).")
+    ] = None,
+    pruner: Annotated[
+        str | None, typer.Option("--pruner", help="Stop hopeless trials: none, median, halving.")
+    ] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Override the workload's epochs.")] = None,
     backend: Annotated[str, typer.Option("--backend", help="local, batched, workers or ray.")] = "local",
-    workers: Annotated[int, typer.Option(
-        "--workers", help="Worker processes or Ray tasks; 0 with --backend workers: wait for `optimlab worker`s.")] = 2,
-    members: Annotated[int, typer.Option("--members", help="Trials trained at once by the batched backend.")] = 64,
-    ray_address: Annotated[str | None, typer.Option("--ray-address", help="Ray cluster to join (default: local).")] = None,
-    storage: Annotated[str | None, typer.Option("--storage", help="Optuna RDB URL (default: a journal file in --out).")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            help="Worker processes or Ray tasks; 0 with --backend workers: wait for `optimlab worker`s.",
+        ),
+    ] = 2,
+    members: Annotated[
+        int, typer.Option("--members", help="Trials trained at once by the batched backend.")
+    ] = 64,
+    ray_address: Annotated[
+        str | None, typer.Option("--ray-address", help="Ray cluster to join (default: local).")
+    ] = None,
+    storage: Annotated[
+        str | None, typer.Option("--storage", help="Optuna RDB URL (default: a journal file in --out).")
+    ] = None,
     name: Annotated[str | None, typer.Option("--name", help="Study name (default: the workload's).")] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default runs/compare-NAME-TIME).")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the study kept in --out / --storage.")] = False,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default runs/compare-NAME-TIME).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the study kept in --out / --storage.")
+    ] = False,
     threads: Annotated[int, typer.Option("--threads", help="Torch threads of this process.")] = 1,
     progress: Annotated[bool, typer.Option(help="Show a progress bar and the running leaderboard.")] = True,
     fmt: o.FormatOpt = "human",
@@ -89,32 +148,58 @@ def compare(
     from optimlab.study.protocols import SEEDS
     from optimlab.study.run import open_studies
 
-    torch.set_num_threads(threads)  # small models on CPU train fastest on one thread; workers take one core each
-    settings = {"workload": workload, "optimizers": optimizers, "compare": compare_field, "space": space,
-                "space_file": space_file, "protocol": protocol, "budget": budget, "seeds": seeds, "pruner": pruner,
-                "epochs": epochs}
+    torch.set_num_threads(
+        threads
+    )  # small models on CPU train fastest on one thread; workers take one core each
+    settings = {
+        "workload": workload,
+        "optimizers": optimizers,
+        "compare": compare_field,
+        "space": space,
+        "space_file": space_file,
+        "protocol": protocol,
+        "budget": budget,
+        "seeds": seeds,
+        "pruner": pruner,
+        "epochs": epochs,
+    }
     if resume:
         given = [f"--{k.replace('_', '-')}" for k, v in settings.items() if v]
         if given:
-            raise OptimlabError(f"--resume continues the stored study with its own settings; drop {', '.join(given)}")
+            raise OptimlabError(
+                f"--resume continues the stored study with its own settings; drop {', '.join(given)}"
+            )
         if out_dir is None and storage is None:
             raise OptimlabError("--resume needs the study's --out folder (or its --storage URL)")
         specs = load_specs(storage or out_dir, name)
     else:
         if bool(optimizers) == bool(compare_field):
-            raise OptimlabError("say what to compare: --optimizers a,b,c or --compare FIELD=a,b,c (one of them)")
+            raise OptimlabError(
+                "say what to compare: --optimizers a,b,c or --compare FIELD=a,b,c (one of them)"
+            )
         field, values = ("optimizer.name", optimizers) if optimizers else compare_field.partition("=")[::2]
         if not values:
             raise OptimlabError(f"--compare {compare_field!r}: expected FIELD=a,b,c")
         methods = methods_from(field, [v.strip() for v in values.split(",") if v.strip()])
-        search = SearchSpace.load(space_file) if space_file else SearchSpace.from_flags(space) if space else None
-        options = {k: v for k, v in (("protocol", protocol), ("budget", budget), ("seeds", seeds), ("pruner", pruner))
-                   if v is not None}
-        chosen = [get_workload(w.strip(), **({"epochs": epochs} if epochs else {}))
-                  for w in (workload or "digits-mlp").split(",")]
+        search = (
+            SearchSpace.load(space_file) if space_file else SearchSpace.from_flags(space) if space else None
+        )
+        options = {
+            k: v
+            for k, v in (("protocol", protocol), ("budget", budget), ("seeds", seeds), ("pruner", pruner))
+            if v is not None
+        }
+        chosen = [
+            get_workload(w.strip(), **({"epochs": epochs} if epochs else {}))
+            for w in (workload or "digits-mlp").split(",")
+        ]
         prefix = f"{name}-" if name and len(chosen) > 1 else ""
-        specs = [StudySpec.for_workload(name if name and len(chosen) == 1 else prefix + w.name, w, methods,
-                                        space=search, **options) for w in chosen]
+        specs = [
+            StudySpec.for_workload(
+                name if name and len(chosen) == 1 else prefix + w.name, w, methods, space=search, **options
+            )
+            for w in chosen
+        ]
     label = "+".join(spec.name for spec in specs)
     out = out_dir or Path("runs") / f"compare-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
     location = storage or out
@@ -129,7 +214,9 @@ def compare(
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
         from rich.table import Table
 
-        bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        bar = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+        )
         total = sum(len(spec.tune_plan(m)) + spec.seeds for spec in specs for m in spec.methods)
         task = bar.add_task(f"{label}: {len(specs[0].methods)} methods", total=total)
         live = Live(bar, console=output.console, refresh_per_second=4)
@@ -144,14 +231,25 @@ def compare(
                     for row in rows:
                         table.add_row(*(f"{c:.4g}" if isinstance(c, float) else str(c) for c in row))
                     live.update(Group(bar, table))
+
             return on_progress
 
         live.start()
     results = []
     try:
         for spec in specs:
-            results.append(run_study(spec, location, backend=backend, resume=True, workers=workers, members=members,
-                                     ray_address=ray_address, on_progress=progress_of(spec) if live else None))
+            results.append(
+                run_study(
+                    spec,
+                    location,
+                    backend=backend,
+                    resume=True,
+                    workers=workers,
+                    members=members,
+                    ray_address=ray_address,
+                    on_progress=progress_of(spec) if live else None,
+                )
+            )
     finally:
         if live is not None:
             live.stop()
@@ -159,7 +257,12 @@ def compare(
     report = write_report(results, Path(out) / "report.html")
     for spec, result in zip(specs, results):
         columns, rows = _leaderboard_table(spec, result.records)
-        output.table(f"{spec.name}: {spec.test_metric} of each method's best configuration over {spec.seeds} seeds",
-                     columns, rows)
-    output.result(f"report: {report}\ntables: {', '.join(str(f) for f in files)}\nstorage: {location}",
-                  {"report": str(report), "tables": [str(f) for f in files], "storage": str(location)})
+        output.table(
+            f"{spec.name}: {spec.test_metric} of each method's best configuration over {spec.seeds} seeds",
+            columns,
+            rows,
+        )
+    output.result(
+        f"report: {report}\ntables: {', '.join(str(f) for f in files)}\nstorage: {location}",
+        {"report": str(report), "tables": [str(f) for f in files], "storage": str(location)},
+    )

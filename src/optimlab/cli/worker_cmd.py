@@ -18,11 +18,22 @@ EXAMPLES = """Examples:
 
 def worker(
     location: Annotated[str, typer.Argument(help="The study's output folder (journal file) or an RDB URL.")],
-    name: Annotated[str | None, typer.Option("--name", help="Only this study (default: every study there).")] = None,
-    methods: Annotated[str | None, typer.Option("--methods", help="Only these methods, comma-separated.")] = None,
-    wait: Annotated[bool, typer.Option(
-        "--wait", help="Keep polling until the driver marks the studies done (start before `optimlab compare`).")] = False,
-    threads: Annotated[int, typer.Option("--threads", help="Torch threads (1 per worker; one worker per core).")] = 1,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Only this study (default: every study there).")
+    ] = None,
+    methods: Annotated[
+        str | None, typer.Option("--methods", help="Only these methods, comma-separated.")
+    ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="Keep polling until the driver marks the studies done (start before `optimlab compare`).",
+        ),
+    ] = False,
+    threads: Annotated[
+        int, typer.Option("--threads", help="Torch threads (1 per worker; one worker per core).")
+    ] = 1,
     fmt: FormatOpt = "human",
 ) -> None:
     """Take waiting trials from the storage and train them until none waits (or, with --wait, until done)."""

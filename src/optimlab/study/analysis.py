@@ -43,9 +43,38 @@ __all__ = [
 ]
 
 # Student's t 0.975 quantiles for 1..30 degrees of freedom (scipy.stats.t.ppf(0.975, df), 4 decimals).
-_T_975 = (12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.306, 2.2622, 2.2281, 2.201, 2.1788,
-          2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.093, 2.086, 2.0796, 2.0739, 2.0687, 2.0639, 2.0595,
-          2.0555, 2.0518, 2.0484, 2.0452, 2.0423)
+_T_975 = (
+    12.7062,
+    4.3027,
+    3.1824,
+    2.7764,
+    2.5706,
+    2.4469,
+    2.3646,
+    2.306,
+    2.2622,
+    2.2281,
+    2.201,
+    2.1788,
+    2.1604,
+    2.1448,
+    2.1314,
+    2.1199,
+    2.1098,
+    2.1009,
+    2.093,
+    2.086,
+    2.0796,
+    2.0739,
+    2.0687,
+    2.0639,
+    2.0595,
+    2.0555,
+    2.0518,
+    2.0484,
+    2.0452,
+    2.0423,
+)
 _Z_975 = 1.959963984540054
 
 
@@ -60,9 +89,13 @@ def t_quantile_975(df: int) -> float:
     if df <= len(_T_975):
         return _T_975[df - 1]
     z, nu = _Z_975, float(df)
-    return (z + (z**3 + z) / (4 * nu) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * nu**2)
-            + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * nu**3)
-            + (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / (92160 * nu**4))
+    return (
+        z
+        + (z**3 + z) / (4 * nu)
+        + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * nu**2)
+        + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * nu**3)
+        + (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / (92160 * nu**4)
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,8 +127,9 @@ def confidence_interval(values: Sequence[float]) -> Summary:
     return Summary(n, mean, std, mean - half, mean + half)
 
 
-def time_to_target(curve: Mapping[str, Sequence[Any]], metric: str, target: float,
-                   goal: str = "max") -> tuple[int, float] | None:
+def time_to_target(
+    curve: Mapping[str, Sequence[Any]], metric: str, target: float, goal: str = "max"
+) -> tuple[int, float] | None:
     """``(step, seconds)`` of the first evaluation whose ``metric`` meets ``target``; None if none does."""
     for step, seconds, value in zip(curve.get("step", ()), curve.get("seconds", ()), curve.get(metric, ())):
         if value is not None and (value >= target if goal == "max" else value <= target):
@@ -107,7 +141,11 @@ def best_tuning_trial(spec: StudySpec, records: Sequence[TrialRecord]) -> TrialR
     """The completed tuning trial with the best metric (ties: the earlier key); None if none completed."""
     best = None
     for record in sorted(records, key=lambda r: int(r.key.split("/")[1])):
-        if record.phase == TUNE and record.state == "complete" and (best is None or spec.better(record.value, best.value)):
+        if (
+            record.phase == TUNE
+            and record.state == "complete"
+            and (best is None or spec.better(record.value, best.value))
+        ):
             best = record
     return best
 
@@ -146,19 +184,30 @@ def leaderboard(spec: StudySpec, records: Sequence[TrialRecord]) -> list[Leaderb
         done = [r for r in tune if r.state == "complete"]
         best = best_tuning_trial(spec, done)
         seeds = [r for r in mine if r.phase == SEEDS]
-        completed = [r for r in seeds if r.state == "complete" and r.metrics.get(spec.test_metric) is not None]
+        completed = [
+            r for r in seeds if r.state == "complete" and r.metrics.get(spec.test_metric) is not None
+        ]
         hits = []
         if spec.target is not None:
-            hits = [h for h in (time_to_target(r.curve, spec.metric, spec.target, spec.goal) for r in completed) if h]
-        rows.append(LeaderboardRow(
-            method=method.name, params={} if best is None else dict(best.params),
-            tuned=math.nan if best is None else best.value, tuning_failed=len(tune) - len(done),
-            test=confidence_interval([r.metrics[spec.test_metric] for r in completed]),
-            seeds_failed=len(seeds) - len(completed),
-            at_edge=() if best is None else _edge_fields(spec, done, best.params),
-            steps_to_target=statistics.fmean(h[0] for h in hits) if hits else math.nan,
-            seconds_to_target=statistics.fmean(h[1] for h in hits) if hits else math.nan, reached=len(hits),
-        ))
+            hits = [
+                h
+                for h in (time_to_target(r.curve, spec.metric, spec.target, spec.goal) for r in completed)
+                if h
+            ]
+        rows.append(
+            LeaderboardRow(
+                method=method.name,
+                params={} if best is None else dict(best.params),
+                tuned=math.nan if best is None else best.value,
+                tuning_failed=len(tune) - len(done),
+                test=confidence_interval([r.metrics[spec.test_metric] for r in completed]),
+                seeds_failed=len(seeds) - len(completed),
+                at_edge=() if best is None else _edge_fields(spec, done, best.params),
+                steps_to_target=statistics.fmean(h[0] for h in hits) if hits else math.nan,
+                seconds_to_target=statistics.fmean(h[1] for h in hits) if hits else math.nan,
+                reached=len(hits),
+            )
+        )
     sign = -1.0 if spec.goal == "max" else 1.0
 
     def rank(row: LeaderboardRow) -> tuple[bool, float]:
@@ -168,20 +217,30 @@ def leaderboard(spec: StudySpec, records: Sequence[TrialRecord]) -> list[Leaderb
     return sorted(rows, key=rank)
 
 
-def sensitivity(records: Sequence[TrialRecord], method: str, field: str = "optimizer.lr") -> list[tuple[float, float]]:
+def sensitivity(
+    records: Sequence[TrialRecord], method: str, field: str = "optimizer.lr"
+) -> list[tuple[float, float]]:
     """``(value of field, tuned metric)`` of ``method``'s tuning trials, sorted; NaN where a trial failed."""
-    points = [(float(r.params[field]), r.value) for r in records
-              if r.method == method and r.phase == TUNE and r.finished and field in r.params]
+    points = [
+        (float(r.params[field]), r.value)
+        for r in records
+        if r.method == method and r.phase == TUNE and r.finished and field in r.params
+    ]
     return sorted(points)
 
 
-def seed_band(records: Sequence[TrialRecord], method: str, metric: str) -> tuple[list[int], list[float], list[float]]:
+def seed_band(
+    records: Sequence[TrialRecord], method: str, metric: str
+) -> tuple[list[int], list[float], list[float]]:
     """Steps, mean and standard deviation of ``metric`` over ``method``'s completed seed runs.
 
     Only the evaluations every run reached are kept (runs of one recipe evaluate at the same steps).
     """
-    curves = [r.curve for r in records
-              if r.method == method and r.phase == SEEDS and r.state == "complete" and metric in r.curve]
+    curves = [
+        r.curve
+        for r in records
+        if r.method == method and r.phase == SEEDS and r.state == "complete" and metric in r.curve
+    ]
     if not curves:
         return [], [], []
     length = min(len(c["step"]) for c in curves)
@@ -194,7 +253,9 @@ def seed_band(records: Sequence[TrialRecord], method: str, metric: str) -> tuple
     return steps, means, stds
 
 
-def performance_profiles(costs: Mapping[str, Mapping[str, float]], taus: Sequence[float]) -> dict[str, list[float]]:
+def performance_profiles(
+    costs: Mapping[str, Mapping[str, float]], taus: Sequence[float]
+) -> dict[str, list[float]]:
     """``rho_m(tau)`` for each method m: the fraction of workloads where ``cost <= tau * best cost``.
 
     ``costs[workload][method]`` is a positive time (or steps) to target; ``inf`` or NaN when the method

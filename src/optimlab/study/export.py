@@ -24,9 +24,18 @@ def trial_rows(records: Sequence[TrialRecord]) -> list[dict[str, Any]]:
     rows = []
     for r in records:
         row: dict[str, Any] = {
-            "study": r.study, "method": r.method, "phase": r.phase, "key": r.key, "trial": r.number,
-            "seed": r.seed, "state": r.state, "status": r.status, "value": r.value, "steps": r.steps,
-            "seconds": r.seconds, "message": r.message or "",
+            "study": r.study,
+            "method": r.method,
+            "phase": r.phase,
+            "key": r.key,
+            "trial": r.number,
+            "seed": r.seed,
+            "state": r.state,
+            "status": r.status,
+            "value": r.value,
+            "steps": r.steps,
+            "seconds": r.seconds,
+            "message": r.message or "",
         }
         row.update({f"param.{k}": v for k, v in r.params.items()})
         row.update({f"metric.{k}": math.nan if v is None else v for k, v in r.metrics.items()})
@@ -35,14 +44,27 @@ def trial_rows(records: Sequence[TrialRecord]) -> list[dict[str, Any]]:
 
 
 def leaderboard_rows(rows: Sequence[LeaderboardRow], study: str = "") -> list[dict[str, Any]]:
-    return [{
-        "study": study, "rank": i + 1, "method": row.method, "test_mean": row.test.mean, "test_std": row.test.std,
-        "ci95_low": row.test.low, "ci95_high": row.test.high, "seeds": row.test.n, "seeds_failed": row.seeds_failed,
-        "tuned_value": row.tuned, "tuning_failed": row.tuning_failed,
-        "best_config": " ".join(f"{k}={v}" for k, v in row.params.items()), "at_edge": " ".join(row.at_edge),
-        "steps_to_target": row.steps_to_target, "seconds_to_target": row.seconds_to_target,
-        "reached_target": row.reached,
-    } for i, row in enumerate(rows)]
+    return [
+        {
+            "study": study,
+            "rank": i + 1,
+            "method": row.method,
+            "test_mean": row.test.mean,
+            "test_std": row.test.std,
+            "ci95_low": row.test.low,
+            "ci95_high": row.test.high,
+            "seeds": row.test.n,
+            "seeds_failed": row.seeds_failed,
+            "tuned_value": row.tuned,
+            "tuning_failed": row.tuning_failed,
+            "best_config": " ".join(f"{k}={v}" for k, v in row.params.items()),
+            "at_edge": " ".join(row.at_edge),
+            "steps_to_target": row.steps_to_target,
+            "seconds_to_target": row.seconds_to_target,
+            "reached_target": row.reached,
+        }
+        for i, row in enumerate(rows)
+    ]
 
 
 def _write(rows: Sequence[dict[str, Any]], stem: Path) -> list[Path]:
@@ -75,6 +97,9 @@ def write_tables(results: Sequence[StudyResult], out: Path) -> list[Path]:
     """Write the ``trials`` and ``leaderboard`` tables of every study into ``out``; returns the files."""
     out.mkdir(parents=True, exist_ok=True)
     trials = [row for result in results for row in trial_rows(result.records)]
-    boards = [row for result in results
-              for row in leaderboard_rows(leaderboard(result.spec, result.records), result.spec.name)]
+    boards = [
+        row
+        for result in results
+        for row in leaderboard_rows(leaderboard(result.spec, result.records), result.spec.name)
+    ]
     return _write(trials, out / "trials") + _write(boards, out / "leaderboard")

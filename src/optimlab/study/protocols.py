@@ -48,7 +48,7 @@ class Method:
 
 
 def methods_from(field: str, values: Sequence[Any]) -> tuple[Method, ...]:
-    """One method per value of a compared recipe field: ``methods_from("optimizer.name", ["sgd", "adam"])``."""
+    """One method per value of a compared field: ``methods_from("optimizer.name", ["sgd", "adam"])``."""
     if not values:
         raise InvalidValueError(f"values compared for {field!r}", values, "at least one value")
     names = [str(v) for v in values]
@@ -127,9 +127,19 @@ class StudySpec:
             self.recipe.with_updates({**method.updates, **probe})
 
     @classmethod
-    def for_workload(cls, name: str, workload: Workload, methods: Sequence[Method], **options: Any) -> StudySpec:
-        return cls(name=name, recipe=workload.recipe, methods=tuple(methods), metric=workload.metric,
-                   goal=workload.goal, test_metric=workload.test_metric, target=workload.target, **options)
+    def for_workload(
+        cls, name: str, workload: Workload, methods: Sequence[Method], **options: Any
+    ) -> StudySpec:
+        return cls(
+            name=name,
+            recipe=workload.recipe,
+            methods=tuple(methods),
+            metric=workload.metric,
+            goal=workload.goal,
+            test_metric=workload.test_metric,
+            target=workload.target,
+            **options,
+        )
 
     def study_name(self, method: Method) -> str:
         """The Optuna study holding ``method``'s trials: ``<study>/<method>``."""
@@ -169,11 +179,18 @@ class StudySpec:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name, "recipe": self.recipe.to_dict(),
+            "name": self.name,
+            "recipe": self.recipe.to_dict(),
             "methods": [{"name": m.name, "updates": dict(m.updates)} for m in self.methods],
-            "space": None if self.space is None else self.space.to_dict(), "protocol": self.protocol,
-            "budget": self.budget, "seeds": self.seeds, "pruner": self.pruner, "metric": self.metric,
-            "goal": self.goal, "test_metric": self.test_metric, "target": self.target,
+            "space": None if self.space is None else self.space.to_dict(),
+            "protocol": self.protocol,
+            "budget": self.budget,
+            "seeds": self.seeds,
+            "pruner": self.pruner,
+            "metric": self.metric,
+            "goal": self.goal,
+            "test_metric": self.test_metric,
+            "target": self.target,
             "sampler_seed": self.sampler_seed,
         }
 

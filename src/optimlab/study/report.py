@@ -22,8 +22,21 @@ from optimlab.study.run import StudyResult
 __all__ = ["PROFILE_TAUS", "write_report"]
 
 PROFILE_TAUS = [1 + 0.05 * i for i in range(61)]  # ratios 1..4, AlgoPerf's range of interest
-_COLUMNS = ("rank", "method", "test_mean", "test_std", "ci95_low", "ci95_high", "seeds", "seeds_failed",
-            "tuned_value", "tuning_failed", "best_config", "steps_to_target", "seconds_to_target")
+_COLUMNS = (
+    "rank",
+    "method",
+    "test_mean",
+    "test_std",
+    "ci95_low",
+    "ci95_high",
+    "seeds",
+    "seeds_failed",
+    "tuned_value",
+    "tuning_failed",
+    "best_config",
+    "steps_to_target",
+    "seconds_to_target",
+)
 
 
 def _curves_figure(result: StudyResult) -> Figure:
@@ -34,12 +47,19 @@ def _curves_figure(result: StudyResult) -> Figure:
         steps, means, stds = seed_band(result.records, method.name, spec.metric)
         if not steps:
             continue
-        line, = axes.plot(steps, means, label=method.name)
-        axes.fill_between(steps, [m - s for m, s in zip(means, stds)], [m + s for m, s in zip(means, stds)],
-                          color=line.get_color(), alpha=0.2)
+        (line,) = axes.plot(steps, means, label=method.name)
+        axes.fill_between(
+            steps,
+            [m - s for m, s in zip(means, stds)],
+            [m + s for m, s in zip(means, stds)],
+            color=line.get_color(),
+            alpha=0.2,
+        )
     if spec.target is not None:
         axes.axhline(spec.target, color="gray", linestyle=":", label=f"target {spec.target:g}")
-    axes.set(xlabel="step", ylabel=spec.metric, title="Best configuration of each method: mean +- std over seeds")
+    axes.set(
+        xlabel="step", ylabel=spec.metric, title="Best configuration of each method: mean +- std over seeds"
+    )
     axes.legend(fontsize=8)
     return figure
 
@@ -62,8 +82,12 @@ def _profiles_figure(costs: Mapping[str, Mapping[str, float]]) -> Figure:
     axes = figure.subplots()
     for method, rho in performance_profiles(costs, PROFILE_TAUS).items():
         axes.step(PROFILE_TAUS, rho, where="post", label=method)
-    axes.set(xlabel="tau (time to target / fastest method's)", ylabel="fraction of workloads", ylim=(-0.02, 1.02),
-             title="Performance profiles (time to target)")
+    axes.set(
+        xlabel="tau (time to target / fastest method's)",
+        ylabel="fraction of workloads",
+        ylim=(-0.02, 1.02),
+        title="Performance profiles (time to target)",
+    )
     axes.legend(fontsize=8)
     return figure
 
@@ -81,38 +105,57 @@ def _flat(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
 
 def _add_study(page: Page, result: StudyResult, board: Sequence[LeaderboardRow]) -> None:
     spec = result.spec
-    page.section(spec.name, f"Protocol {spec.protocol}: {spec.budget} tuning trials per method, then the best "
-                 f"configuration on {spec.seeds} fresh seeds; tuned on {spec.metric} ({spec.goal}), reported on "
-                 f"{spec.test_metric} with Student-t 95% confidence intervals over the seeds.")
+    page.section(
+        spec.name,
+        f"Protocol {spec.protocol}: {spec.budget} tuning trials per method, then the best "
+        f"configuration on {spec.seeds} fresh seeds; tuned on {spec.metric} ({spec.goal}), reported on "
+        f"{spec.test_metric} with Student-t 95% confidence intervals over the seeds.",
+    )
     rows = leaderboard_rows(board)
     page.table(_COLUMNS, [[row[c] for c in _COLUMNS] for row in rows], caption="Leaderboard")
     edges = [f"{row.method}: {', '.join(row.at_edge)}" for row in board if row.at_edge]
     if edges:
-        page.paragraph(f"Best value at the edge of the tuned range ({'; '.join(edges)}): widen the range to be sure "
-                       "the method, not the range, decided.")
+        page.paragraph(
+            f"Best value at the edge of the tuned range ({'; '.join(edges)}): widen the range to be sure "
+            "the method, not the range, decided."
+        )
     page.figure(_curves_figure(result), f"{spec.metric} during training, best configuration of each method.")
     if any("optimizer.lr" in r.params for r in result.records):
-        page.figure(_sensitivity_figure(result, "optimizer.lr"),
-                    "Learning-rate sensitivity in tuning (a gap: the trial failed).")
+        page.figure(
+            _sensitivity_figure(result, "optimizer.lr"),
+            "Learning-rate sensitivity in tuning (a gap: the trial failed).",
+        )
     failed = [r for r in result.records if r.state != "complete"]
     if failed:
-        page.table(("method", "trial", "status", "reason"), [(r.method, r.key, r.status, r.message or "") for r in failed],
-                   caption=f"Failed, diverged or pruned trials ({len(failed)})")
-    page.table(("field", "value"), _flat(spec.recipe.to_dict()), caption="Base recipe (what every trial shares)")
+        page.table(
+            ("method", "trial", "status", "reason"),
+            [(r.method, r.key, r.status, r.message or "") for r in failed],
+            caption=f"Failed, diverged or pruned trials ({len(failed)})",
+        )
+    page.table(
+        ("field", "value"), _flat(spec.recipe.to_dict()), caption="Base recipe (what every trial shares)"
+    )
     page.paragraph(f"Storage: {result.location} (an Optuna storage: optuna-dashboard reads it).", note=True)
 
 
 def write_report(results: Sequence[StudyResult], path: str | Path) -> Path:
     """Write the HTML report of one study, or of several (one per workload, with profiles)."""
     boards = [leaderboard(r.spec, r.records) for r in results]
-    page = Page("optimlab compare: " + ", ".join(r.spec.name for r in results),
-                "Each method gets the same tuning budget; its best configuration reruns on fresh seeds.")
+    page = Page(
+        "optimlab compare: " + ", ".join(r.spec.name for r in results),
+        "Each method gets the same tuning budget; its best configuration reruns on fresh seeds.",
+    )
     for result, board in zip(results, boards):
         _add_study(page, result, board)
     if len(results) > 1:
-        costs = {r.spec.name: {row.method: row.seconds_to_target if row.reached else math.inf for row in board}
-                 for r, board in zip(results, boards)}
+        costs = {
+            r.spec.name: {row.method: row.seconds_to_target if row.reached else math.inf for row in board}
+            for r, board in zip(results, boards)
+        }
         page.section("Across workloads")
-        page.figure(_profiles_figure(costs), "Fraction of workloads on which each method reaches the target within "
-                    "tau times the fastest method's time.")
+        page.figure(
+            _profiles_figure(costs),
+            "Fraction of workloads on which each method reaches the target within "
+            "tau times the fastest method's time.",
+        )
     return page.write(path)

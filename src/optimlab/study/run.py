@@ -77,19 +77,27 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
     storage = open_storage(location)
     existing = optimlab_studies(storage, spec.name)
     if existing and not resume:
-        raise OptimlabError(f"the storage already holds study {spec.name!r}: pass resume=True (--resume) to "
-                            "continue it, or choose another output folder or study name")
+        raise OptimlabError(
+            f"the storage already holds study {spec.name!r}: pass resume=True (--resume) to "
+            "continue it, or choose another output folder or study name"
+        )
     if resume and not existing:
         raise OptimlabError(f"nothing to resume: no study {spec.name!r} in this storage")
     if existing:
         stored = existing[0].user_attrs[SPEC_ATTR]
         changed = sorted(k for k, v in spec.to_dict().items() if stored.get(k) != v)
         if changed:
-            raise OptimlabError(f"cannot resume study {spec.name!r}: its {', '.join(changed)} differ from the "
-                                "stored study; resume with the same settings (or omit them to reuse them)")
+            raise OptimlabError(
+                f"cannot resume study {spec.name!r}: its {', '.join(changed)} differ from the "
+                "stored study; resume with the same settings (or omit them to reuse them)"
+            )
     for method in spec.methods:
-        study = optuna.create_study(storage=storage, study_name=spec.study_name(method), load_if_exists=True,
-                                    direction="maximize" if spec.goal == "max" else "minimize")
+        study = optuna.create_study(
+            storage=storage,
+            study_name=spec.study_name(method),
+            load_if_exists=True,
+            direction="maximize" if spec.goal == "max" else "minimize",
+        )
         study.set_user_attr(SPEC_ATTR, spec.to_dict())
         study.set_user_attr(METHOD_ATTR, method.name)
     return storage
@@ -116,17 +124,32 @@ def _enqueue_missing(storage: BaseStorage, spec: StudySpec, phase: str) -> None:
         for planned in _plan(spec, method, phase, records):
             if planned.key in present or interruptions.get(planned.key, 0) >= MAX_INTERRUPTIONS:
                 continue
-            study.enqueue_trial(dict(planned.params or {}), user_attrs={
-                "method": method.name, "phase": planned.phase, "key": planned.key, "seed": planned.seed})
+            study.enqueue_trial(
+                dict(planned.params or {}),
+                user_attrs={
+                    "method": method.name,
+                    "phase": planned.phase,
+                    "key": planned.key,
+                    "seed": planned.seed,
+                },
+            )
 
 
-def _pending(storage: BaseStorage, names: Sequence[str], states: Sequence[str] = ("waiting", "running")) -> bool:
+def _pending(
+    storage: BaseStorage, names: Sequence[str], states: Sequence[str] = ("waiting", "running")
+) -> bool:
     """Whether a trial of these studies waits or runs (in any process)."""
     return any(r.state in states for r in load_records(storage, names))
 
 
-def _execute(backend: str, storage: BaseStorage, location: str, targets: Targets, poll: Callable[[], None],
-             options: dict[str, Any]) -> None:
+def _execute(
+    backend: str,
+    storage: BaseStorage,
+    location: str,
+    targets: Targets,
+    poll: Callable[[], None],
+    options: dict[str, Any],
+) -> None:
     if backend == "local":
         from optimlab.study.backends.local import run_waiting
 
@@ -142,13 +165,22 @@ def _execute(backend: str, storage: BaseStorage, location: str, targets: Targets
     else:
         from optimlab.study.backends.ray import run_on_ray
 
-        run_on_ray(location, targets, tasks=options.get("workers", 2), address=options.get("ray_address"),
-                   poll=poll)
+        run_on_ray(
+            location, targets, tasks=options.get("workers", 2), address=options.get("ray_address"), poll=poll
+        )
 
 
-def run_study(spec: StudySpec, location: str | Path, *, backend: str = "local", resume: bool = False,
-              workers: int = 2, members: int = 64, ray_address: str | None = None,
-              on_progress: Callable[[list[TrialRecord]], None] | None = None) -> StudyResult:
+def run_study(
+    spec: StudySpec,
+    location: str | Path,
+    *,
+    backend: str = "local",
+    resume: bool = False,
+    workers: int = 2,
+    members: int = 64,
+    ray_address: str | None = None,
+    on_progress: Callable[[list[TrialRecord]], None] | None = None,
+) -> StudyResult:
     """Run (or resume) ``spec`` in the storage at ``location`` (a folder or an RDB URL).
 
     Args:
@@ -174,7 +206,9 @@ def run_study(spec: StudySpec, location: str | Path, *, backend: str = "local", 
             on_progress(load_records(storage, names))
 
     options = {"workers": workers, "members": members, "ray_address": ray_address}
-    external = backend == "workers" and workers == 0  # only plan: `optimlab worker` processes elsewhere run it
+    external = (
+        backend == "workers" and workers == 0
+    )  # only plan: `optimlab worker` processes elsewhere run it
     awaited = ("waiting", "running") if external else ("running",)
     for phase in (TUNE, SEEDS):
         for _ in range(MAX_INTERRUPTIONS + 1):

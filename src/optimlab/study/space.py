@@ -57,7 +57,9 @@ class Dimension:
     def __post_init__(self) -> None:
         if self.choices is not None:
             if not self.choices:
-                raise InvalidValueError(f"search dimension {self.field!r}", self.choices, "at least one choice")
+                raise InvalidValueError(
+                    f"search dimension {self.field!r}", self.choices, "at least one choice"
+                )
             return
         if self.low is None or self.high is None or not self.low <= self.high:
             raise InvalidValueError(f"search range of {self.field!r}", (self.low, self.high), "low <= high")
@@ -154,8 +156,10 @@ class SearchSpace:
     def from_dict(cls, data: Mapping[str, Any]) -> SearchSpace:
         """Fields mapped to a list of choices or a ``{low, high, log, integer}`` range."""
         if not isinstance(data, Mapping) or not data:
-            raise OptimlabError("a search space maps recipe fields to choices or ranges, "
-                                "e.g. {optimizer.lr: {low: 1e-4, high: 1e-1, log: true}}")
+            raise OptimlabError(
+                "a search space maps recipe fields to choices or ranges, "
+                "e.g. {optimizer.lr: {low: 1e-4, high: 1e-1, log: true}}"
+            )
         dimensions = []
         for field, spec in data.items():
             if isinstance(spec, Mapping) and "choices" in spec:
@@ -166,12 +170,21 @@ class SearchSpace:
                 unknown = [key for key in spec if key not in _RANGE_KEYS]
                 if unknown:
                     raise UnknownNameError(f"key of the range of {field!r}", unknown[0], _RANGE_KEYS)
-                dimensions.append(Dimension(field, low=_number(field, spec.get("low")),
-                                            high=_number(field, spec.get("high")), log=bool(spec.get("log", False)),
-                                            integer=bool(spec.get("integer", False))))
+                dimensions.append(
+                    Dimension(
+                        field,
+                        low=_number(field, spec.get("low")),
+                        high=_number(field, spec.get("high")),
+                        log=bool(spec.get("log", False)),
+                        integer=bool(spec.get("integer", False)),
+                    )
+                )
             else:
-                raise InvalidValueError(f"search dimension {field!r}", spec,
-                                        "a list of choices or a mapping {low, high, log, integer}")
+                raise InvalidValueError(
+                    f"search dimension {field!r}",
+                    spec,
+                    "a list of choices or a mapping {low, high, log, integer}",
+                )
         return cls(tuple(dimensions))
 
     @classmethod

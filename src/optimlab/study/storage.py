@@ -74,8 +74,10 @@ def open_storage(location: str | Path) -> BaseStorage:
         try:
             rdb = optuna.storages.RDBStorage(str(location), engine_kwargs={"pool_pre_ping": True})
         except ImportError as error:
-            raise OptimlabError(f"storage {str(location)!r} needs a database driver: {error} "
-                                "(for PostgreSQL: pip install 'optimlab[postgres]')") from None
+            raise OptimlabError(
+                f"storage {str(location)!r} needs a database driver: {error} "
+                "(for PostgreSQL: pip install 'optimlab[postgres]')"
+            ) from None
         # Optuna wraps an RDB storage in a cache inside every Study; wrap it once here, so that the
         # trials taken through this storage and the studies loaded over it share that one cache.
         return optuna.storages.get_storage(rdb)
@@ -145,18 +147,32 @@ class TrialRecord:
         attrs = trial.user_attrs
         value = trial.value if trial.state == TrialState.COMPLETE and trial.value is not None else math.nan
         return cls(
-            study=study, number=trial.number, method=attrs.get("method", ""), phase=attrs.get("phase", ""),
-            key=attrs.get("key", ""), seed=int(attrs.get("seed", 0)), state=trial.state.name.lower(),
-            status=attrs.get("status", ""), message=attrs.get("message"), params=dict(trial.params),
-            value=float(value), metrics=dict(attrs.get("metrics", {})), seconds=float(attrs.get("seconds", math.nan)),
-            steps=int(attrs.get("steps", 0)), curve=dict(attrs.get("curve", {})), recipe=attrs.get("recipe"),
+            study=study,
+            number=trial.number,
+            method=attrs.get("method", ""),
+            phase=attrs.get("phase", ""),
+            key=attrs.get("key", ""),
+            seed=int(attrs.get("seed", 0)),
+            state=trial.state.name.lower(),
+            status=attrs.get("status", ""),
+            message=attrs.get("message"),
+            params=dict(trial.params),
+            value=float(value),
+            metrics=dict(attrs.get("metrics", {})),
+            seconds=float(attrs.get("seconds", math.nan)),
+            steps=int(attrs.get("steps", 0)),
+            curve=dict(attrs.get("curve", {})),
+            recipe=attrs.get("recipe"),
         )
 
 
 def optimlab_studies(storage: BaseStorage, name: str | None = None) -> list[optuna.study.FrozenStudy]:
     """The studies optimlab made in ``storage`` (of the study ``name``, or all), in creation order."""
-    return [s for s in storage.get_all_studies()
-            if SPEC_ATTR in s.user_attrs and (name is None or s.user_attrs[SPEC_ATTR]["name"] == name)]
+    return [
+        s
+        for s in storage.get_all_studies()
+        if SPEC_ATTR in s.user_attrs and (name is None or s.user_attrs[SPEC_ATTR]["name"] == name)
+    ]
 
 
 def load_records(storage: BaseStorage, study_names: Sequence[str]) -> list[TrialRecord]:
@@ -164,12 +180,16 @@ def load_records(storage: BaseStorage, study_names: Sequence[str]) -> list[Trial
     records = []
     for name in study_names:
         study_id = storage.get_study_id_from_name(name)
-        records += [TrialRecord.from_frozen(name, t) for t in storage.get_all_trials(study_id, deepcopy=False)]
+        records += [
+            TrialRecord.from_frozen(name, t) for t in storage.get_all_trials(study_id, deepcopy=False)
+        ]
     return records
 
 
 @contextlib.contextmanager
-def heartbeat(storage: BaseStorage, trial_ids: Sequence[int], interval: float = HEARTBEAT_SECONDS) -> Iterator[None]:
+def heartbeat(
+    storage: BaseStorage, trial_ids: Sequence[int], interval: float = HEARTBEAT_SECONDS
+) -> Iterator[None]:
     """Beat for ``trial_ids`` (this process owns them) from a thread, until the block ends."""
     stop = threading.Event()
 
@@ -233,8 +253,12 @@ def reclaim_stale(storage: BaseStorage, study_name: str, grace: float = GRACE_SE
         owner = trial.system_attrs.get(OWNER_ATTR, {})
         with contextlib.suppress(UpdateFinishedTrialError):  # its process finished it meanwhile
             storage.set_trial_user_attr(trial_id, "status", INTERRUPTED)
-            storage.set_trial_user_attr(trial_id, "message", f"its process ({owner.get('host', '?')} pid "
-                                        f"{owner.get('pid', '?')}) stopped before the trial ended; rerun")
+            storage.set_trial_user_attr(
+                trial_id,
+                "message",
+                f"its process ({owner.get('host', '?')} pid "
+                f"{owner.get('pid', '?')}) stopped before the trial ended; rerun",
+            )
             storage.set_trial_state_values(trial_id, TrialState.FAIL)
             reclaimed += 1
     return reclaimed

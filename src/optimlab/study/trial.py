@@ -19,13 +19,21 @@ from optimlab.recipe import Recipe
 from optimlab.study.protocols import Method, StudySpec
 from optimlab.train.loop import Callback, TrainState
 
-__all__ = ["MAX_CURVE_POINTS", "CurveRecorder", "load_method_study", "record_outcome", "run_trial", "trial_recipe"]
+__all__ = [
+    "MAX_CURVE_POINTS",
+    "CurveRecorder",
+    "load_method_study",
+    "record_outcome",
+    "run_trial",
+    "trial_recipe",
+]
 
 MAX_CURVE_POINTS = 200  # evaluations kept per trial: curves stay small in any storage's attribute column
 
 
-def load_method_study(storage: optuna.storages.BaseStorage, spec: StudySpec, method: Method, *,
-                      finished: int = 0) -> optuna.Study:
+def load_method_study(
+    storage: optuna.storages.BaseStorage, spec: StudySpec, method: Method, *, finished: int = 0
+) -> optuna.Study:
     """``method``'s Optuna study with the spec's sampler and pruner.
 
     TPE's seed counts the trials already ``finished``, so a sequential study draws the same values when
@@ -34,7 +42,8 @@ def load_method_study(storage: optuna.storages.BaseStorage, spec: StudySpec, met
     seed = spec.sampler_seed + finished
     if spec.protocol == "tpe":
         sampler: optuna.samplers.BaseSampler = optuna.samplers.TPESampler(
-            seed=seed, n_startup_trials=min(10, max(2, spec.budget // 3)))
+            seed=seed, n_startup_trials=min(10, max(2, spec.budget // 3))
+        )
     else:
         sampler = optuna.samplers.RandomSampler(seed=seed)
     pruners = {
@@ -42,8 +51,9 @@ def load_method_study(storage: optuna.storages.BaseStorage, spec: StudySpec, met
         "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0),
         "halving": optuna.pruners.SuccessiveHalvingPruner,
     }
-    return optuna.load_study(study_name=spec.study_name(method), storage=storage, sampler=sampler,
-                             pruner=pruners[spec.pruner]())
+    return optuna.load_study(
+        study_name=spec.study_name(method), storage=storage, sampler=sampler, pruner=pruners[spec.pruner]()
+    )
 
 
 def trial_recipe(trial: optuna.Trial, spec: StudySpec, method: Method) -> Recipe:
@@ -97,16 +107,30 @@ class CurveRecorder(Callback):
         return {name: [values[i] for i in keep] for name, values in self.curve.items()}
 
 
-def record_outcome(study: optuna.Study, trial: optuna.Trial, spec: StudySpec, *, recipe: Recipe | None,
-                   status: str, message: str | None, metrics: Mapping[str, float], steps: int, seconds: float,
-                   curve: Mapping[str, list[Any]]) -> None:
+def record_outcome(
+    study: optuna.Study,
+    trial: optuna.Trial,
+    spec: StudySpec,
+    *,
+    recipe: Recipe | None,
+    status: str,
+    message: str | None,
+    metrics: Mapping[str, float],
+    steps: int,
+    seconds: float,
+    curve: Mapping[str, list[Any]],
+) -> None:
     """Write the trial's outcome to its user attributes, then finish it with the matching state."""
     value = metrics.get(spec.metric, math.nan)
     if status in ("completed", "stopped") and not math.isfinite(value):
         status, message = "error", f"no finite {spec.metric!r} at the end (got {sorted(metrics)})"
     attrs = {
-        "status": status, "message": message, "steps": steps, "seconds": round(seconds, 4),
-        "metrics": {k: _finite_or_none(v) for k, v in metrics.items()}, "curve": dict(curve),
+        "status": status,
+        "message": message,
+        "steps": steps,
+        "seconds": round(seconds, 4),
+        "metrics": {k: _finite_or_none(v) for k, v in metrics.items()},
+        "curve": dict(curve),
     }
     if recipe is not None:
         attrs.update(recipe=recipe.to_dict(), recipe_id=recipe.id)
@@ -132,10 +156,29 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, spec: StudySpec, method:
         recipe = trial_recipe(trial, spec, method)
         result = train(recipe, callbacks=[recorder])
     except Exception as error:  # noqa: BLE001  (one bad configuration must not stop the study)
-        record_outcome(study, trial, spec, recipe=recipe, status="error", message=f"{type(error).__name__}: {error}",
-                       metrics={}, steps=0, seconds=time.perf_counter() - started, curve=recorder.compact())
+        record_outcome(
+            study,
+            trial,
+            spec,
+            recipe=recipe,
+            status="error",
+            message=f"{type(error).__name__}: {error}",
+            metrics={},
+            steps=0,
+            seconds=time.perf_counter() - started,
+            curve=recorder.compact(),
+        )
         return
     status = "pruned" if recorder.pruned else result.status
-    record_outcome(study, trial, spec, recipe=recipe, status=status, message=result.message,
-                   metrics=result.metrics, steps=result.steps, seconds=time.perf_counter() - started,
-                   curve=recorder.compact())
+    record_outcome(
+        study,
+        trial,
+        spec,
+        recipe=recipe,
+        status=status,
+        message=result.message,
+        metrics=result.metrics,
+        steps=result.steps,
+        seconds=time.perf_counter() - started,
+        curve=recorder.compact(),
+    )

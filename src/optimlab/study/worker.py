@@ -22,8 +22,9 @@ from optimlab.study.storage import DONE_ATTR, METHOD_ATTR, SPEC_ATTR, open_stora
 __all__ = ["method_targets", "work"]
 
 
-def method_targets(storage: BaseStorage, name: str | None = None,
-                   methods: list[str] | None = None) -> list[tuple[StudySpec, Method, bool]]:
+def method_targets(
+    storage: BaseStorage, name: str | None = None, methods: list[str] | None = None
+) -> list[tuple[StudySpec, Method, bool]]:
     """``(spec, method, done)`` of every method study in ``storage`` (of study ``name``, or all)."""
     targets = []
     for study in optimlab_studies(storage, name):
@@ -34,8 +35,15 @@ def method_targets(storage: BaseStorage, name: str | None = None,
     return targets
 
 
-def work(location: str | Path, *, name: str | None = None, methods: list[str] | None = None,
-         wait: bool = False, poll_seconds: float = 0.5, threads: int = 1) -> int:
+def work(
+    location: str | Path,
+    *,
+    name: str | None = None,
+    methods: list[str] | None = None,
+    wait: bool = False,
+    poll_seconds: float = 0.5,
+    threads: int = 1,
+) -> int:
     """Run waiting trials at ``location`` until none waits; returns how many this worker ran.
 
     With ``wait``, keep polling until every study is marked done by its driver (start workers before

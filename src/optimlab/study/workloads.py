@@ -47,16 +47,18 @@ class Workload:
 def digits_mlp(*, epochs: int = 20, batch_size: int = 32) -> Workload:
     """Digits with a two-hidden-layer MLP of width 128: about 0.4 s per trial on one CPU thread.
 
-    20 epochs of 34 steps reach the plateau of validation accuracy of tuned optimizers (0.96-0.975), so the
-    five-optimizer comparison (5 x 7 tuning trials + 5 x 3 seeds = 50 trials) takes well under a minute
-    in one process. The target 0.96 is what every tuned optimizer reaches on every seed (final validation accuracy
-    0.961-0.975 over sgd, momentum, rmsprop, adagrad and adam), a poorly tuned one not.
+    20 epochs of 34 steps reach the plateau of validation accuracy of tuned optimizers (0.96-0.975), so
+    the five-optimizer comparison (5 x 7 tuning trials + 5 x 3 seeds = 50 trials) takes well under a
+    minute in one process. The target 0.96 is what every tuned optimizer reaches on every seed (final
+    validation accuracy 0.961-0.975 over sgd, momentum, rmsprop, adagrad and adam), a poorly tuned one not.
     """
-    recipe = Recipe.from_dict({
-        "data": {"name": "digits", "scaling": "standardize"},
-        "model": {"name": "mlp", "width": 128, "depth": 2},
-        "training": {"epochs": epochs, "batch_size": batch_size},
-    })
+    recipe = Recipe.from_dict(
+        {
+            "data": {"name": "digits", "scaling": "standardize"},
+            "model": {"name": "mlp", "width": 128, "depth": 2},
+            "training": {"epochs": epochs, "batch_size": batch_size},
+        }
+    )
     return Workload(name="digits_mlp", recipe=recipe, target=0.96)
 
 
@@ -73,11 +75,13 @@ def two_spirals_mlp(*, epochs: int = 20, batch_size: int = 32) -> Workload:
     Adam at lr 3e-3 reaches 0.98 validation accuracy in 20 epochs (380 steps), SGD at 0.1 only 0.885:
     the target 0.95 separates them.
     """
-    recipe = Recipe.from_dict({
-        "data": {"name": "two_spirals", "scaling": "standardize"},
-        "model": {"name": "mlp", "width": 128, "depth": 2},
-        "training": {"epochs": epochs, "batch_size": batch_size},
-    })
+    recipe = Recipe.from_dict(
+        {
+            "data": {"name": "two_spirals", "scaling": "standardize"},
+            "model": {"name": "mlp", "width": 128, "depth": 2},
+            "training": {"epochs": epochs, "batch_size": batch_size},
+        }
+    )
     return Workload(name="two_spirals_mlp", recipe=recipe, target=0.95)
 
 
@@ -94,11 +98,13 @@ def mnist1d_cnn(*, epochs: int = 10, batch_size: int = 32) -> Workload:
     10 epochs (940 steps) take Adam at lr 3e-3 and momentum at 0.03 to 0.80-0.82 validation accuracy,
     SGD at 0.1 and Adam at 1e-3 to about 0.61: the target 0.8 separates the well-tuned runs.
     """
-    recipe = Recipe.from_dict({
-        "data": {"name": "mnist1d", "scaling": "standardize"},
-        "model": {"name": "cnn"},
-        "training": {"epochs": epochs, "batch_size": batch_size},
-    })
+    recipe = Recipe.from_dict(
+        {
+            "data": {"name": "mnist1d", "scaling": "standardize"},
+            "model": {"name": "cnn"},
+            "training": {"epochs": epochs, "batch_size": batch_size},
+        }
+    )
     return Workload(name="mnist1d_cnn", recipe=recipe, target=0.8)
 
 

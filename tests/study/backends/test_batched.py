@@ -10,8 +10,13 @@ from optimlab.study.backends.batched import batch_key, not_batchable, train_memb
 from optimlab.study.trial import CurveRecorder
 from optimlab.train import train
 
-BASE = Recipe.from_dict({"data": {"name": "digits", "scaling": "standardize"}, "model": {"name": "mlp", "width": 32},
-                         "training": {"epochs": 2, "batch_size": 32, "eval_every": 17}})
+BASE = Recipe.from_dict(
+    {
+        "data": {"name": "digits", "scaling": "standardize"},
+        "model": {"name": "mlp", "width": 32},
+        "training": {"epochs": 2, "batch_size": 32, "eval_every": 17},
+    }
+)
 
 
 def one_at_a_time(recipe):
@@ -28,14 +33,35 @@ def assert_same_run(batched, sequential, tolerance=1e-5):
     assert b_result.metrics == pytest.approx(s_result.metrics, abs=tolerance)
 
 
-@pytest.mark.parametrize("optimizer, updates", [
-    ("adam", [{"optimizer.lr": lr} for lr in (3e-4, 1e-3, 3e-3, 1e-2)]),
-    ("momentum", [{"optimizer.lr": 0.05, "optimizer.weight_decay": wd, "training.seed": seed}
-                  for wd, seed in ((0.0, 1), (1e-3, 2), (1e-2, 3))]),  # own splits, inits and batch orders
-    ("rmsprop", [{"optimizer.lr": lr, "schedule.name": "cosine", "schedule.warmup_steps": 10,
-                  "training.grad_clip_norm": 1.0} for lr in (1e-3, 3e-3)]),
-    ("adamw", [{"optimizer.lr": 1e-3, "optimizer.options.betas": (b1, 0.999)} for b1 in (0.8, 0.9, 0.95)]),
-])
+@pytest.mark.parametrize(
+    "optimizer, updates",
+    [
+        ("adam", [{"optimizer.lr": lr} for lr in (3e-4, 1e-3, 3e-3, 1e-2)]),
+        (
+            "momentum",
+            [
+                {"optimizer.lr": 0.05, "optimizer.weight_decay": wd, "training.seed": seed}
+                for wd, seed in ((0.0, 1), (1e-3, 2), (1e-2, 3))
+            ],
+        ),  # own splits, inits and batch orders
+        (
+            "rmsprop",
+            [
+                {
+                    "optimizer.lr": lr,
+                    "schedule.name": "cosine",
+                    "schedule.warmup_steps": 10,
+                    "training.grad_clip_norm": 1.0,
+                }
+                for lr in (1e-3, 3e-3)
+            ],
+        ),
+        (
+            "adamw",
+            [{"optimizer.lr": 1e-3, "optimizer.options.betas": (b1, 0.999)} for b1 in (0.8, 0.9, 0.95)],
+        ),
+    ],
+)
 def test_batched_members_follow_their_one_at_a_time_curves(optimizer, updates):
     recipes = [BASE.with_updates({"optimizer.name": optimizer, **u}) for u in updates]
     assert len({batch_key(r) for r in recipes}) == 1 and not_batchable(recipes[0]) is None
@@ -59,19 +85,30 @@ def test_what_cannot_be_batched_says_why():
     assert "not elementwise" in not_batchable(BASE.with_updates({"optimizer.name": "muon"}))
     assert "dropout" in not_batchable(BASE.with_updates({"model.dropout": 0.1}))
     assert "bf16" in not_batchable(BASE.with_updates({"training.precision": "bf16"}))
-    assert batch_key(BASE.with_updates({"optimizer.lr": 0.1})) != batch_key(BASE.with_updates({"training.batch_size": 16}))
+    assert batch_key(BASE.with_updates({"optimizer.lr": 0.1})) != batch_key(
+        BASE.with_updates({"training.batch_size": 16})
+    )
 
 
 def test_a_study_on_the_batched_backend_records_the_local_backends_trials(tmp_path):
     # Stable learning rates: in a chaotic run (Adam at lr 0.1) rounding differences between a batched
     # and a plain matmul grow like any perturbation (4e-5 in loss after 34 steps), as between two BLAS.
     space = SearchSpace((Dimension("optimizer.lr", low=1e-3, high=3e-2, log=True),))
-    spec = StudySpec.for_workload("b", get_workload("digits-mlp", epochs=1), methods_from("optimizer.name", ["sgd", "adam"]),
-                                  budget=4, seeds=2, space=space)
+    spec = StudySpec.for_workload(
+        "b",
+        get_workload("digits-mlp", epochs=1),
+        methods_from("optimizer.name", ["sgd", "adam"]),
+        budget=4,
+        seeds=2,
+        space=space,
+    )
     batched = run_study(spec, tmp_path / "batched", backend="batched", members=8)
     local = run_study(spec, tmp_path / "local")
     assert [(r.study, r.key, r.params, r.seed) for r in batched.records] == [
-        (r.study, r.key, r.params, r.seed) for r in local.records]
+        (r.study, r.key, r.params, r.seed) for r in local.records
+    ]
     for b, s in zip(batched.records, local.records):
-        assert b.state == s.state and (math.isnan(b.value) and math.isnan(s.value) or b.value == pytest.approx(s.value, abs=1e-5))
+        assert b.state == s.state and (
+            math.isnan(b.value) and math.isnan(s.value) or b.value == pytest.approx(s.value, abs=1e-5)
+        )
         assert b.metrics == pytest.approx(s.metrics, abs=1e-5)

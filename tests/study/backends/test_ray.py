@@ -8,9 +8,19 @@ ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'opti
 
 
 def test_ray_tasks_run_the_planned_trials(tmp_path):
-    spec = StudySpec.for_workload("r", get_workload("digits-mlp", epochs=1), methods_from("optimizer.name", ["sgd", "adam"]),
-                                  budget=2, seeds=1)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
+    spec = StudySpec.for_workload(
+        "r",
+        get_workload("digits-mlp", epochs=1),
+        methods_from("optimizer.name", ["sgd", "adam"]),
+        budget=2,
+        seeds=1,
+    )
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}},
+    )
     try:
         result = run_study(spec, tmp_path / "ray", backend="ray", workers=2)
     finally:

@@ -48,12 +48,16 @@ def _per_member(name: str, value: Any, members: int, like: Tensor) -> Any:
     """A list of K values as a ``(K,)`` tensor (K tuples: a tuple of tensors); anything else as it is."""
     if isinstance(value, Tensor):
         if value.shape != (members,):
-            raise InvalidValueError(f"per-member hyperparameter {name!r}", tuple(value.shape), f"shape ({members},)")
+            raise InvalidValueError(
+                f"per-member hyperparameter {name!r}", tuple(value.shape), f"shape ({members},)"
+            )
         return value.to(like)
     if not isinstance(value, list):
         return value
     if len(value) != members:
-        raise InvalidValueError(f"per-member hyperparameter {name!r}", f"{len(value)} values", f"{members}, one a member")
+        raise InvalidValueError(
+            f"per-member hyperparameter {name!r}", f"{len(value)} values", f"{members}, one a member"
+        )
     if isinstance(value[0], (tuple, list)):  # betas: K pairs -> a pair of per-member values
         return tuple(_shared_or_tensor(list(column), like) for column in zip(*value))
     return _shared_or_tensor(value, like)
@@ -88,19 +92,32 @@ class BatchedOptimizer:
         **hyperparameters: the optimizer's keywords, shared or per member (a list of K values).
     """
 
-    def __init__(self, params: Sequence[Tensor], name: str, *, members: int,
-                 schedule: Callable[[int], float] | None = None, **hyperparameters: Any) -> None:
+    def __init__(
+        self,
+        params: Sequence[Tensor],
+        name: str,
+        *,
+        members: int,
+        schedule: Callable[[int], float] | None = None,
+        **hyperparameters: Any,
+    ) -> None:
         entry = get_registry("optimizer").get(name)
         if BATCHABLE not in entry.capabilities:
-            raise OptimlabError(f"optimizer {entry.name!r} cannot step stacked members: its math is not "
-                                f"elementwise (capabilities: {', '.join(sorted(entry.capabilities)) or 'none'})")
+            raise OptimlabError(
+                f"optimizer {entry.name!r} cannot step stacked members: its math is not "
+                f"elementwise (capabilities: {', '.join(sorted(entry.capabilities)) or 'none'})"
+            )
         self.params = list(params)
         if any(p.shape[:1] != (members,) for p in self.params):
-            raise InvalidValueError("stacked parameters", [tuple(p.shape) for p in self.params], f"a leading dim {members}")
+            raise InvalidValueError(
+                "stacked parameters", [tuple(p.shape) for p in self.params], f"a leading dim {members}"
+            )
         for key, value in hyperparameters.items():  # names and ranges, member by member
             for member_value in value if isinstance(value, list) else [value]:
                 if not isinstance(member_value, Tensor):
-                    entry.validate({key: tuple(member_value) if isinstance(member_value, list) else member_value})
+                    entry.validate(
+                        {key: tuple(member_value) if isinstance(member_value, list) else member_value}
+                    )
         values = {k: _per_member(k, v, members, self.params[0]) for k, v in hyperparameters.items()}
         default_lr = next(h.default for h in entry.hyperparameters if h.name == "lr")
 
@@ -130,7 +147,9 @@ class BatchedOptimizer:
     def step(self, grads: Sequence[Tensor]) -> None:
         """``p <- p + update(grads)`` for every stacked parameter; ``grads`` have the params' shapes."""
         for i, chunk in enumerate(self._chunks):
-            updates, state = chunk.transform.update([g[chunk.members] for g in grads], chunk.state, chunk.params)
+            updates, state = chunk.transform.update(
+                [g[chunk.members] for g in grads], chunk.state, chunk.params
+            )
             torch._foreach_add_(chunk.params, updates)
             self._chunks[i] = chunk._replace(state=state)
 
@@ -146,5 +165,7 @@ class BatchedOptimizer:
 
     def _set_mode(self, train: bool) -> None:
         if self.modal and self.training != train:
-            self._chunks = [c._replace(state=c.transform.set_mode(c.params, c.state, train)) for c in self._chunks]
+            self._chunks = [
+                c._replace(state=c.transform.set_mode(c.params, c.state, train)) for c in self._chunks
+            ]
         self.training = train

@@ -68,20 +68,23 @@ def not_batchable(recipe: Recipe) -> str | None:
         "bf16 autocast": recipe.training.precision != "fp32",
         "dropout draws differ from a one-at-a-time run": recipe.model.dropout > 0,
         "batch norm's running statistics": recipe.model.norm in ("batch", "batch_norm"),
-        "early stopping stops members at different steps": recipe.training.early_stopping_patience is not None,
+        "early stopping stops members at different steps": recipe.training.early_stopping_patience
+        is not None,
         f"schedule {schedule.name!r} is driven by a metric": "metric_driven" in schedule.capabilities,
     }
     return next((reason for reason, applies in reasons.items() if applies), None)
 
 
 def _member_values(recipes: Sequence[Recipe]) -> dict[str, list[Any]]:
-    """Each optimizer keyword set by a member (and lr) as K values; a member that leaves it unset gets the default."""
+    """Each optimizer keyword set by any member (and lr) as K values; unset ones get the default."""
     entry = get_registry("optimizer").get(recipes[0].optimizer.name)
     defaults = {**{h.name: h.default for h in entry.hyperparameters}, **entry.defaults}
     keywords = [r.optimizer.keywords() for r in recipes]
     names = sorted({"lr", *(k for kw in keywords for k in kw)})
-    return {n: [list(v) if isinstance(v, tuple) else v for v in (kw.get(n, defaults[n]) for kw in keywords)]
-            for n in names}
+    return {
+        n: [list(v) if isinstance(v, tuple) else v for v in (kw.get(n, defaults[n]) for kw in keywords)]
+        for n in names
+    }
 
 
 def _clip_per_member(grads: list[Tensor], max_norm: float) -> None:
@@ -101,8 +104,9 @@ def train_members(recipes: Sequence[Recipe], recorders: Sequence[CurveRecorder])
     splits = {s: build_data(next(r for r in recipes if r.training.seed == s)) for s in dict.fromkeys(seeds)}
     # A model is a function of (recipe, seed), and batched recipes differ only in optimizer numbers:
     # one model per seed, stacked as many times as members use it (stacking copies).
-    by_seed = {s: build_model(next(r for r in recipes if r.training.seed == s), splits[s]).to(device)
-               for s in splits}
+    by_seed = {
+        s: build_model(next(r for r in recipes if r.training.seed == s), splits[s]).to(device) for s in splits
+    }
     models = [by_seed[s] for s in seeds]
     task, loss_fn = splits[seeds[0]].task, build_loss(first, splits[seeds[0]])
     template = models[0]  # runs every member through functional_call, and holds one member to evaluate
@@ -125,15 +129,18 @@ def train_members(recipes: Sequence[Recipe], recorders: Sequence[CurveRecorder])
     spec = first.schedule
     schedule = create_schedule(spec.name, total_steps=steps, warmup_steps=spec.warmup_steps, **spec.options)
     values = _member_values(recipes)
-    optimizer = BatchedOptimizer([params[n] for n in names], first.optimizer.name, members=members,
-                                 schedule=schedule, **values)
+    optimizer = BatchedOptimizer(
+        [params[n] for n in names], first.optimizer.name, members=members, schedule=schedule, **values
+    )
     lrs = values["lr"]
 
     def member_loss(p: dict[str, Tensor], b: dict[str, Tensor], xb: Tensor, yb: Tensor) -> Tensor:
         return loss_fn(functional_call(template, (p, b), (xb,)), yb)
 
     data_dim = None if shared else 0
-    loss_and_grads = vmap(grad_and_value(member_loss), in_dims=(0, 0, data_dim, data_dim), randomness="different")
+    loss_and_grads = vmap(
+        grad_and_value(member_loss), in_dims=(0, 0, data_dim, data_dim), randomness="different"
+    )
     member_index = torch.arange(members, device=device)[:, None]
 
     @torch.no_grad()
@@ -177,9 +184,11 @@ def train_members(recipes: Sequence[Recipe], recorders: Sequence[CurveRecorder])
             state.lr = lrs[k] * schedule(step)
             if not math.isfinite(loss):
                 state.diverged = True
-                state.stop_reason = (f"training diverged: the loss became {loss} at step {state.step} "
-                                     f"(lr {state.lr:.3g}); lower the learning rate, clip gradients, or check "
-                                     "the data scale")
+                state.stop_reason = (
+                    f"training diverged: the loss became {loss} at step {state.step} "
+                    f"(lr {state.lr:.3g}); lower the learning rate, clip gradients, or check "
+                    "the data scale"
+                )
         if evaluating:
             optimizer.eval()
             for k, state in enumerate(states):
@@ -199,14 +208,27 @@ def train_members(recipes: Sequence[Recipe], recorders: Sequence[CurveRecorder])
         if not state.diverged:
             load_member(k)
             metrics = {**evaluate_member(k, "val"), **evaluate_member(k, "test")}
-        results.append(TrainResult(recipe_id=recipe.id, status="diverged" if state.diverged else "completed",
-                                   message=state.stop_reason, steps=state.step, seconds=seconds, metrics=metrics,
-                                   out_dir=None))
+        results.append(
+            TrainResult(
+                recipe_id=recipe.id,
+                status="diverged" if state.diverged else "completed",
+                message=state.stop_reason,
+                steps=state.step,
+                seconds=seconds,
+                metrics=metrics,
+                out_dir=None,
+            )
+        )
     return results
 
 
-def run_waiting_batched(storage: BaseStorage, targets: Sequence[tuple[StudySpec, Method]], *, members: int = 64,
-                        after_each: Callable[[], None] | None = None) -> int:
+def run_waiting_batched(
+    storage: BaseStorage,
+    targets: Sequence[tuple[StudySpec, Method]],
+    *,
+    members: int = 64,
+    after_each: Callable[[], None] | None = None,
+) -> int:
     """Run the waiting trials of each study ``members`` at a time; returns how many ran.
 
     The trials taken together are grouped by :func:`batch_key`; a group of one, or of recipes that
@@ -225,8 +247,13 @@ def run_waiting_batched(storage: BaseStorage, targets: Sequence[tuple[StudySpec,
     return ran
 
 
-def _run_popped(storage: BaseStorage, study: optuna.Study, spec: StudySpec, method: Method,
-                popped: list[tuple[optuna.Trial, int]]) -> int:
+def _run_popped(
+    storage: BaseStorage,
+    study: optuna.Study,
+    spec: StudySpec,
+    method: Method,
+    popped: list[tuple[optuna.Trial, int]],
+) -> int:
     groups: dict[str, list[tuple[optuna.Trial, int, Recipe]]] = {}
     with heartbeat(storage, [trial_id for _, trial_id in popped]):
         for trial, trial_id in popped:
@@ -247,6 +274,16 @@ def _run_popped(storage: BaseStorage, study: optuna.Study, spec: StudySpec, meth
             seconds = time.perf_counter() - started
             for (trial, _, recipe), result, recorder in zip(group, results, recorders):
                 trial.set_user_attr("batched_with", len(group))
-                record_outcome(study, trial, spec, recipe=recipe, status=result.status, message=result.message,
-                               metrics=result.metrics, steps=result.steps, seconds=seconds, curve=recorder.compact())
+                record_outcome(
+                    study,
+                    trial,
+                    spec,
+                    recipe=recipe,
+                    status=result.status,
+                    message=result.message,
+                    metrics=result.metrics,
+                    steps=result.steps,
+                    seconds=seconds,
+                    curve=recorder.compact(),
+                )
     return len(popped)

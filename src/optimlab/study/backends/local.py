@@ -20,8 +20,12 @@ __all__ = ["run_waiting"]
 _FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
 
 
-def run_waiting(storage: BaseStorage, targets: Sequence[tuple[StudySpec, Method]], *,
-                after_each: Callable[[], None] | None = None) -> int:
+def run_waiting(
+    storage: BaseStorage,
+    targets: Sequence[tuple[StudySpec, Method]],
+    *,
+    after_each: Callable[[], None] | None = None,
+) -> int:
     """Run waiting trials of the ``targets`` studies, one from each in turn, until none waits.
 
     Returns how many trials this process ran; ``after_each`` is called after each (progress, reclaim).

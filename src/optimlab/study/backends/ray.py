@@ -21,8 +21,14 @@ __all__ = ["run_on_ray"]
 POLL_SECONDS = 0.5
 
 
-def run_on_ray(location: str, targets: Sequence[tuple[StudySpec, Method]], *, tasks: int,
-               address: str | None, poll: Callable[[], None]) -> None:
+def run_on_ray(
+    location: str,
+    targets: Sequence[tuple[StudySpec, Method]],
+    *,
+    tasks: int,
+    address: str | None,
+    poll: Callable[[], None],
+) -> None:
     """Run the waiting trials of ``targets`` in ``tasks`` Ray tasks; return when all have ended.
 
     ``address`` joins a running cluster (``auto``, ``ray://host:10001``); None starts a local Ray with
@@ -40,8 +46,10 @@ def run_on_ray(location: str, targets: Sequence[tuple[StudySpec, Method]], *, ta
     names = sorted({spec.name for spec, _ in targets})
     methods = sorted({method.name for _, method in targets})
     remote_work = ray.remote(num_cpus=1, max_retries=0)(work)
-    pending = [remote_work.remote(location, name=names[0] if len(names) == 1 else None, methods=methods)
-               for _ in range(tasks)]
+    pending = [
+        remote_work.remote(location, name=names[0] if len(names) == 1 else None, methods=methods)
+        for _ in range(tasks)
+    ]
     while pending:
         ready, pending = ray.wait(pending, num_returns=len(pending), timeout=POLL_SECONDS)
         ray.get(ready)  # a task's exception surfaces here

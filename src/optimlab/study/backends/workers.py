@@ -24,11 +24,14 @@ from optimlab.study.protocols import Method, StudySpec
 __all__ = ["run_in_processes"]
 
 POLL_SECONDS = 0.5
-_WORKER = "import json, sys; from optimlab.study.worker import work; work(sys.argv[1], **json.loads(sys.argv[2]))"
+_WORKER = (
+    "import json, sys; from optimlab.study.worker import work; work(sys.argv[1], **json.loads(sys.argv[2]))"
+)
 
 
-def run_in_processes(location: str, targets: Sequence[tuple[StudySpec, Method]], *, processes: int,
-                     poll: Callable[[], None]) -> None:
+def run_in_processes(
+    location: str, targets: Sequence[tuple[StudySpec, Method]], *, processes: int, poll: Callable[[], None]
+) -> None:
     """Run the waiting trials of ``targets`` in ``processes`` worker processes; return when all exit.
 
     ``poll`` runs every half second meanwhile (progress, and reclaiming the trials of a dead worker).
@@ -41,8 +44,15 @@ def run_in_processes(location: str, targets: Sequence[tuple[StudySpec, Method]],
     with contextlib.ExitStack() as stack:
         # stderr to files, not pipes: a worker that warns a lot would block on a full pipe nobody reads.
         logs = [stack.enter_context(tempfile.TemporaryFile()) for _ in range(processes)]
-        workers = [subprocess.Popen([sys.executable, "-c", _WORKER, location, json.dumps(options)], env=env,
-                                    stdout=subprocess.DEVNULL, stderr=log) for log in logs]
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "-c", _WORKER, location, json.dumps(options)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+            for log in logs
+        ]
         try:
             while any(worker.poll() is None for worker in workers):  # poll() also reaps a dead worker
                 time.sleep(POLL_SECONDS)
@@ -56,4 +66,6 @@ def run_in_processes(location: str, targets: Sequence[tuple[StudySpec, Method]],
         if workers and all(worker.returncode not in (0, -signal.SIGKILL) for worker in workers):
             logs[0].seek(0)
             lines = logs[0].read().decode(errors="replace").strip().splitlines()
-            raise OptimlabError(f"every worker process failed; the last lines of one: {' | '.join(lines[-3:])}")
+            raise OptimlabError(
+                f"every worker process failed; the last lines of one: {' | '.join(lines[-3:])}"
+            )

@@ -1,9 +1,10 @@
 """The fused path against the composed chain it stands in for: same parameters, same state, same layout.
 
-Every elementwise optimizer of the registry runs 25 steps twice from the same start, once through the
-fused path (torch's fused kernel, or the chain compiled) and once through the composed eager chain,
-with an lr that changes every step; parameters must agree to 1e-6 in float32 (relative to their
-size) and 1e-12 in float64, and the state dicts must hold the same keys, shapes and values.
+Every elementwise and layerwise optimizer of the registry runs 25 steps twice from the same start, once
+through the fused path (torch's fused kernel, or the chain compiled) and once through the composed
+eager chain, with an lr that changes every step; parameters must agree to 1e-6 in float32 (relative to
+their size) and 1e-12 in float64, and the state dicts must hold the same keys, shapes and values. The
+batched shell joins them in a three-shell test.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from optimlab.optim import create
 from optimlab.optim.kernels import compiled as compiled_module
 from optimlab.optim.kernels.torch_fused import kernel_for
 from optimlab.optim.shells import fused
+from optimlab.optim.shells.batched import BatchedOptimizer
 from optimlab.registry import get_registry
 
 REGISTRY = get_registry("optimizer")
@@ -127,7 +129,7 @@ def test_torch_kernels_equal_the_chain(name, hyperparameters):
 
 @pytest.mark.parametrize(("name", "hyperparameters"), COMPILED_CASES, ids=str)
 def test_compiled_chains_equal_the_chain_and_compile_once(name, hyperparameters):
-    """The chain compiled at the first step (``fused=True``) against the same chain run eagerly.
+    """The chain compiled from the second step (``fused=True``) against the same chain run eagerly.
 
     The lr changes every step and is a graph input, not a constant: after step 10 (RAdam's switch to
     the rectified update is at step 6) nothing compiles again.
@@ -138,6 +140,36 @@ def test_compiled_chains_equal_the_chain_and_compile_once(name, hyperparameters)
     assert optimizer.fused_path.last_path(0) == "compiled"
     assert seconds > 0 and optimizer.fused_path.compile_seconds(0) == seconds
     assert_same_run((params, optimizer), run(name, hyperparameters, fused_path=False))
+
+
+@pytest.mark.parametrize("name", ["adamw", "lion"])
+def test_three_shells_one_math(name):
+    """Two members stepped at once by the batched shell, each also by the fused path and by the chain."""
+    lrs, start = [0.01, 0.02], [p.detach() for p in parameters()[2:]]  # the float64 layer
+
+    def gradient(p, step, member):  # depends on p, so a wrong step shows in the next ones
+        noise = torch.randn(
+            p.shape, generator=torch.Generator().manual_seed(10 * step + member), dtype=p.dtype
+        )
+        return 0.5 * p + noise + 0.1 * p**2
+
+    stacked = [torch.stack([p, p]) for p in start]
+    batched = BatchedOptimizer(stacked, name, members=2, lr=lrs)
+    singles = {}
+    for member, lr in enumerate(lrs):
+        for path in (True, False):
+            params = [torch.nn.Parameter(p.clone()) for p in start]
+            singles[member, path] = params, create(name, params, lr=lr, fused=path)
+    for step in range(12):
+        batched.step([torch.stack([gradient(p[k], step, k) for k in range(2)]) for p in stacked])
+        for (member, _), (params, optimizer) in singles.items():
+            for p in params:
+                p.grad = gradient(p.detach(), step, member)
+            optimizer.step()
+    assert singles[0, True][1].fused_path.last_path(0) in ("torch_fused", "compiled")
+    for (member, _), (params, _) in singles.items():
+        for p, b in zip(params, stacked):
+            assert_close(p.detach(), b[member], torch.float64)
 
 
 @pytest.mark.parametrize("name", ["adamw", "lion"])
@@ -174,7 +206,9 @@ def test_what_no_kernel_takes_runs_the_chain(why, make):
     assert path == "eager", why
 
 
-def test_a_small_run_never_compiles():
+def test_a_small_run_never_compiles(monkeypatch):
+    """Under the size floor a group stays eager, however long it has run (the estimate says 1 ns)."""
+    monkeypatch.setattr(fused, "_expected_compile_seconds", lambda tensors: 1e-9)
     _, optimizer = run("lion", {}, fused_path=None, steps=30)
     assert optimizer.fused_path.last_path(0) == "eager"
     assert optimizer.fused_path.compile_seconds(0) == 0

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from optimlab.cli import _options as o
 from optimlab.cli._output import Output
 from optimlab.errors import OptimlabError
+
+if TYPE_CHECKING:  # the study package (optuna, torch) is imported when the verb runs, not at start-up
+    from optimlab.study import StudySpec, TrialRecord
 
 EXAMPLES = """Examples:
   optimlab compare --workload digits-mlp --optimizers sgd,momentum,rmsprop,adagrad,adam
@@ -45,7 +49,9 @@ def _config(params: dict[str, Any]) -> str:
     )
 
 
-def _leaderboard_table(spec: Any, records: Any) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+def _leaderboard_table(
+    spec: StudySpec, records: Sequence[TrialRecord]
+) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
     from optimlab.study import leaderboard
 
     rows = []

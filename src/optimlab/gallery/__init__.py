@@ -1,8 +1,12 @@
 """The evidence gallery: tutorial claims and classic results, each tested by runs and judged by its numbers.
 
->>> from optimlab.gallery import experiment_names
->>> "small_init" in experiment_names()
-True
+Every experiment (``optimlab gallery`` lists them) trains its runs on built-in data over several seeds,
+computes a verdict (supported, partly supported, contradicted) from the measured numbers only, and writes
+a page with its figures, the verdict's numbers, the recipe of every run and the sources it tests.
+
+>>> from optimlab.gallery import experiment_names, get_experiment
+>>> "small_init" in experiment_names(), get_experiment("he_init").sources[0].startswith("He et al.")
+(True, True)
 """
 
 from optimlab.gallery import (  # noqa: F401  (fill the registry)
@@ -19,16 +23,21 @@ from optimlab.gallery import (  # noqa: F401  (fill the registry)
     tuning_protocol,
     weight_decay,
 )
-from optimlab.gallery.experiment import _REGISTRY, SIZES, Evidence, Experiment, Outcome
-from optimlab.gallery.verdict import Check, Verdict
+from optimlab.gallery.experiment import SIZES, Evidence, Experiment, Outcome
+from optimlab.gallery.run import experiment_names, experiments, get_experiment, run_experiment, run_gallery
+from optimlab.gallery.verdict import LABELS, Check, Verdict
 
-__all__ = ["SIZES", "Check", "Evidence", "Experiment", "Outcome", "Verdict", "experiment_names", "get_experiment"]
-
-
-def experiment_names() -> list[str]:
-    return _REGISTRY.names()
-
-
-def get_experiment(name: str) -> Experiment:
-    """The experiment registered as ``name``; an unknown name raises with close matches."""
-    return _REGISTRY.get(name).obj
+__all__ = [
+    "LABELS",
+    "SIZES",
+    "Check",
+    "Evidence",
+    "Experiment",
+    "Outcome",
+    "Verdict",
+    "experiment_names",
+    "experiments",
+    "get_experiment",
+    "run_experiment",
+    "run_gallery",
+]

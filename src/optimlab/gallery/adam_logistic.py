@@ -133,6 +133,7 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
 
 adam_logistic = register(Experiment(
     name="adam_logistic",
+    kind="paper_result",
     title="Kingma & Ba 2014: Adam vs SGD-Nesterov vs AdaGrad on logistic regression",
     claim="On logistic regression, Adam yields similar convergence as SGD with momentum and both converge faster "
           "than AdaGrad.",

@@ -152,6 +152,7 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
 
 batch_norm = register(Experiment(
     name="batch_norm",
+    kind="paper_result",
     title="Ioffe & Szegedy 2015: batch normalization on a sigmoid MLP",
     claim="Batch normalization lets a sigmoid network train faster and reach a higher accuracy, with the "
           "distribution of each layer's inputs stable during training.",

@@ -24,9 +24,11 @@ from matplotlib.figure import Figure
 from optimlab.gallery.verdict import Verdict
 from optimlab.registry import new_registry
 
-__all__ = ["SIZES", "Evidence", "Experiment", "Outcome", "RunRecord", "device_for", "register"]
+__all__ = ["KINDS", "SIZES", "Evidence", "Experiment", "Outcome", "RunRecord", "device_for", "register"]
 
 SIZES = ("tiny", "small", "large")
+# What an experiment tests: a claim as tutorials state it, or a classic paper's result.
+KINDS = {"tutorial_claim": "Tutorial claims", "paper_result": "Classic results"}
 
 _REGISTRY = new_registry("experiment")
 
@@ -72,8 +74,9 @@ class Experiment:
     """A claim and how to test it. Registered objects are instances: calling one runs it."""
 
     name: str
+    kind: str  # a key of KINDS
     title: str
-    claim: str  # the sentence tested, as tutorials write it
+    claim: str  # the sentence tested, as a tutorial or the paper states it
     sources: tuple[str, ...]  # full references with links, cited on the page
     measure: Callable[[str], Evidence]
     verdict: Callable[[Mapping[str, Any]], Verdict]
@@ -88,5 +91,8 @@ class Experiment:
 
 def register(experiment: Experiment, *, summary: str, paper: str) -> Experiment:
     """Register ``experiment`` under its name; its one hyperparameter is ``size``."""
-    _REGISTRY.register(experiment.name, summary=summary, paper=paper, accepts={"size": SIZES}, obj=experiment)
+    if experiment.kind not in KINDS:
+        raise ValueError(f"experiment kind {experiment.kind!r} is not one of {', '.join(KINDS)}")
+    _REGISTRY.register(experiment.name, summary=summary, paper=paper, accepts={"size": SIZES},
+                       capabilities=(experiment.kind,), obj=experiment)
     return experiment

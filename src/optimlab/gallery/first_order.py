@@ -133,6 +133,7 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
 
 sgd_stuck = register(Experiment(
     name="sgd_stuck",
+    kind="tutorial_claim",
     title="Does SGD, using only first-order information, get stuck?",
     claim="SGD uses only first-order information and may get stuck.",
     sources=SOURCES,

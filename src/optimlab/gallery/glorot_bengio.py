@@ -165,6 +165,7 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
 
 glorot_bengio = register(Experiment(
     name="glorot_bengio",
+    kind="paper_result",
     title="Glorot & Bengio 2010: standard vs normalized initialization",
     claim="With the standard initialization, back-propagated gradients vanish toward the input and sigmoid "
           "networks saturate; the normalized initialization keeps gradients even across layers and trains "

@@ -107,6 +107,7 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
 
 he_init = register(Experiment(
     name="he_init",
+    kind="paper_result",
     title="He et al. 2015: Xavier vs He initialization of a 30-layer ReLU network",
     claim="A 30-layer ReLU network converges from He initialization and stalls from Xavier initialization.",
     sources=(SOURCE,),

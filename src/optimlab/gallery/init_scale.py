@@ -126,6 +126,7 @@ def figures_small_init(evidence: Evidence) -> list[tuple[Figure, str]]:
 
 small_init = register(Experiment(
     name="small_init",
+    kind="tutorial_claim",
     title="Too-small initial weights: do gradients vanish in the early layers?",
     claim="Weights set too small make gradients vanish in early layers.",
     sources=(GLOROT_BENGIO,),
@@ -212,6 +213,7 @@ def figures_large_init(evidence: Evidence) -> list[tuple[Figure, str]]:
 
 large_init = register(Experiment(
     name="large_init",
+    kind="tutorial_claim",
     title="Too-large initial weights: do they explode to NaN?",
     claim="Weights set too large make gradients explode to NaN.",
     sources=(HE, GLOROT_BENGIO),

@@ -130,6 +130,7 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
 
 input_scale = register(Experiment(
     name="input_scale",
+    kind="tutorial_claim",
     title="Unnormalized inputs: do large features dominate and destabilize training?",
     claim="Unnormalized inputs let large-valued features dominate and destabilize training.",
     sources=(SOURCE,),

@@ -108,6 +108,7 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
 
 lr_schedule = register(Experiment(
     name="lr_schedule",
+    kind="tutorial_claim",
     title="Does a learning-rate schedule improve results?",
     claim="A learning-rate schedule improves results.",
     sources=SOURCES,

@@ -139,6 +139,7 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
 
 no_nonlinearity = register(Experiment(
     name="no_nonlinearity",
+    kind="tutorial_claim",
     title="Without a non-linear activation, is a deep network just a linear model?",
     claim="Without a non-linear activation function, a neural network is just linear regression.",
     sources=SOURCES,

@@ -148,6 +148,7 @@ def _figures(evidence: Evidence) -> list[tuple[Figure, str]]:
 
 adam_best = register(Experiment(
     name="adam_best",
+    kind="tutorial_claim",
     title="Is Adam the best optimizer?",
     claim="Adam is considered the best performing optimizer.",
     sources=SOURCES,
@@ -198,6 +199,7 @@ def verdict_workload_dependence(numbers: Mapping[str, Any]) -> Verdict:
 
 workload_dependence = register(Experiment(
     name="workload_dependence",
+    kind="tutorial_claim",
     title="Does optimizer performance vary with the data set and architecture?",
     claim="The performance of an optimizer varies with the dataset and the architecture.",
     sources=SOURCES,

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from optimlab.gallery.experiment import Experiment, Outcome
+from optimlab.gallery.experiment import KINDS, Experiment, Outcome
 from optimlab.gallery.verdict import CONTRADICTED, SUPPORTED
 from optimlab.report import Page
 
@@ -125,8 +125,12 @@ def write_index(outcomes: Sequence[tuple[Experiment, Outcome]], folder: str | os
     page = GalleryPage("optimlab evidence gallery",
                        "Claims from tutorials and classic papers, each tested by runs on built-in data; every "
                        "verdict is computed from the measured numbers.")
-    page.section("Experiments")
-    page.links([(f"{e.name}.html", e.title, f"({o.verdict.label}): \u201c{e.claim}\u201d") for e, o in outcomes])
+    for kind, heading in KINDS.items():
+        mine = [(e, o) for e, o in outcomes if e.kind == kind]
+        if mine:
+            page.section(heading)
+            page.links([(f"{e.name}.html", e.title, f"({o.verdict.label}): \u201c{e.claim}\u201d") for e, o in mine])
+    page.section("Summary")
     page.table(["experiment", "verdict", "size", "runs", "seconds"],
                [[e.name, o.verdict.label, o.size, len(o.evidence.runs), round(o.seconds, 1)] for e, o in outcomes],
                row_classes=[_ROW_CLASS.get(o.verdict.label, "warning") for _, o in outcomes])

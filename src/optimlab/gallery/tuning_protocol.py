@@ -129,6 +129,7 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
 
 tuning_protocol = register(Experiment(
     name="tuning_protocol",
+    kind="paper_result",
     title="Choi et al. 2019: do optimizer rankings depend on the tuning protocol?",
     claim="Optimizer rankings change with the tuning protocol; tuned over all their hyperparameters, general "
           "optimizers such as Adam never underperform their special cases such as momentum.",

@@ -144,6 +144,7 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
 
 weight_decay = register(Experiment(
     name="weight_decay",
+    kind="paper_result",
     title="Loshchilov & Hutter 2019: decoupled weight decay (AdamW) vs L2 in Adam",
     claim="Decoupled weight decay (AdamW) generalizes better than an L2 penalty in Adam, and decouples the best "
           "weight decay from the learning rate.",

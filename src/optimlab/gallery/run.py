@@ -1,0 +1,85 @@
+"""Run experiments of the gallery and write their pages: one by name, or all of them with an index.
+
+>>> from optimlab.gallery import run_gallery
+>>> outcome, page = run_experiment("he_init", size="small", out="gallery")  # doctest: +SKIP
+>>> index = run_gallery(size="small", out="gallery")  # doctest: +SKIP
+
+Runs at the ``tiny`` and ``small`` sizes use one torch thread (the sizes' timings assume it, and several
+experiments may share a machine's cores); ``large`` keeps torch's own setting and takes a GPU when there
+is one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import torch
+
+from optimlab.errors import InvalidValueError
+from optimlab.gallery.experiment import _REGISTRY, SIZES, Experiment, Outcome
+from optimlab.gallery.page import write_index, write_page
+from optimlab.registry import Entry
+
+__all__ = ["experiment_names", "experiments", "get_experiment", "run_experiment", "run_gallery"]
+
+
+def experiment_names() -> list[str]:
+    return _REGISTRY.names()
+
+
+def experiments() -> list[Entry[Experiment]]:
+    """The registry's entries (name, summary, paper, the experiment itself), in registration order."""
+    return list(_REGISTRY)
+
+
+def get_experiment(name: str) -> Experiment:
+    """The experiment registered as ``name``; an unknown name raises with close matches."""
+    return _REGISTRY.get(name).obj
+
+
+@contextlib.contextmanager
+def _threads_for(size: str) -> Iterator[None]:
+    if size == "large":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _check_size(size: str) -> None:
+    if size not in SIZES:
+        raise InvalidValueError("gallery size", size, "one of " + ", ".join(SIZES))
+
+
+def run_experiment(name: str, *, size: str = "small", out: str | os.PathLike[str] = "gallery") -> tuple[Outcome, Path]:
+    """Run experiment ``name`` at ``size`` and write its page (and numbers) into ``out``."""
+    _check_size(size)
+    experiment = get_experiment(name)
+    with _threads_for(size):
+        outcome = experiment(size)
+    return outcome, write_page(experiment, outcome, out)
+
+
+def run_gallery(*, size: str = "small", out: str | os.PathLike[str] = "gallery",
+                on_start: Callable[[str, int, int], None] | None = None,
+                on_done: Callable[[Outcome, Path], None] | None = None) -> Path:
+    """Run every experiment, one after the other, write their pages and an index linking them; returns the
+    index's path. ``on_start(name, i, count)`` and ``on_done(outcome, page)`` report progress."""
+    _check_size(size)
+    names = experiment_names()
+    done: list[tuple[Experiment, Outcome]] = []
+    for i, name in enumerate(names):
+        if on_start is not None:
+            on_start(name, i, len(names))
+        outcome, page = run_experiment(name, size=size, out=out)
+        done.append((get_experiment(name), outcome))
+        if on_done is not None:
+            on_done(outcome, page)
+    return write_index(done, Path(out))

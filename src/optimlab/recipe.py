@@ -87,7 +87,7 @@ class ModelSpec(_Spec):
 
     name: str = "mlp"
     width: int | None = Field(None, ge=1)  # None: the architecture's default
-    depth: int | None = Field(None, ge=1)
+    depth: int | None = Field(None, ge=0)  # mlp depth 0: a linear model
     activation: str = "relu"
     norm: str = "none"
     init: str = "default"  # "default" keeps PyTorch's own initialization

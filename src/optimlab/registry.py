@@ -253,7 +253,7 @@ _CATALOG_MODULES = {
     "dataset": "optimlab.data",
     "optimizer": "optimlab.optim",
     "schedule": "optimlab.schedules",
-    "workload": "optimlab.study.workloads",
+    "workload": "optimlab.bench.workloads",
     "doctor_rule": "optimlab.doctor.rules",
 }
 

@@ -16,17 +16,7 @@ REGISTRY = get_registry("workload")
 BUILT_IN = [e.name for e in REGISTRY if "user_files" not in e.capabilities]
 USER_FILES = [e.name for e in REGISTRY if "user_files" in e.capabilities]
 # Workloads that need a change outside optimlab.bench, requested from the lead (docs/workloads.md):
-AWAITING = {
-    "digits_logistic": "mlp of depth 0 (a linear layer): models/mlp.py and recipe ModelSpec.depth accept 0",
-    "python_lm": "token ids: models/transformer.py casts the float32 inputs to long before its nn.Embedding",
-}
-
-
-def awaiting(name):
-    return pytest.mark.xfail(name in AWAITING, reason=AWAITING.get(name, ""), strict=False)
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=awaiting(n)) for n in BUILT_IN])
+@pytest.mark.parametrize("name", BUILT_IN)
 def test_each_workload_trains_and_reports_its_tuned_and_test_metrics(name):
     workload = get_workload(name)
     assert workload.goal in ("max", "min") and workload.metric.startswith("val_")

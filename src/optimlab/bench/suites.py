@@ -22,6 +22,7 @@ __all__ = ["SUITES", "suite"]
 SUITES: dict[str, dict[str, Mapping[str, Any]]] = {
     "small": {
         "noisy_quadratic": {},
+        "digits_logistic": {},
         "digits_mlp": {},
         "digits_deep_mlp": {},
         "digits_resnet": {},

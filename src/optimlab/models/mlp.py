@@ -15,7 +15,7 @@ import math
 from torch import nn
 
 from optimlab.models.layers import LayerTechniques, check_shapes
-from optimlab.registry import POSITIVE_INT, UNIT_OPEN, new_registry
+from optimlab.registry import NON_NEGATIVE_INT, POSITIVE_INT, UNIT_OPEN, new_registry
 
 __all__ = ["mlp"]
 
@@ -26,7 +26,7 @@ _REGISTRY = new_registry("model")
     "mlp",
     summary="Multilayer perceptron: depth hidden layers Linear -> norm -> activation (-> dropout).",
     paper="Rumelhart et al. 1986, Learning representations by back-propagating errors, Nature 323",
-    accepts={"width": POSITIVE_INT, "depth": POSITIVE_INT, "dropout": UNIT_OPEN},
+    accepts={"width": POSITIVE_INT, "depth": NON_NEGATIVE_INT, "dropout": UNIT_OPEN},
     aliases=("fully_connected",),
     capabilities=("features", "images", "sequences"),
 )
@@ -47,7 +47,8 @@ def mlp(
         input_shape: one example's shape, batch dimension excluded: (F,), (H, W), (C, H, W)...
         num_outputs: classes (logits) or regression targets.
         width: units of every hidden layer.
-        depth: number of hidden layers; the output Linear comes on top.
+        depth: number of hidden layers; the output Linear comes on top (depth 0: a linear model,
+            i.e. logistic regression under cross entropy).
         activation, norm, init: names in the ``activation``, ``norm`` and ``init`` registries.
         dropout: probability of zeroing a hidden unit, after each activation.
     """

@@ -102,7 +102,9 @@ class Transformer(nn.Module):
         self.per_token = per_token
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.ndim == 2 and not isinstance(self.embed, nn.Embedding):
+        if isinstance(self.embed, nn.Embedding):
+            x = x.long()  # token ids may arrive as floats: data sets keep x in float32
+        elif x.ndim == 2:
             x = x.unsqueeze(-1)  # (N, T) float values -> (N, T, 1) features
         h = self.embed(x)  # (N, T, width)
         h = self.norm(self.blocks(self.embed_dropout(h + self.position[: h.shape[1]])))

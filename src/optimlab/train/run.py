@@ -51,19 +51,20 @@ def evaluate(model: nn.Module, loss_fn: nn.Module, x: torch.Tensor, y: torch.Ten
     if x.shape[0] == 0:
         return {}
     model.eval()
-    total_loss, correct, squared = 0.0, 0, 0.0
+    total_loss, correct, squared, labels = 0.0, 0, 0.0, 0
     for start in range(0, x.shape[0], EVAL_BATCH):
         xb, yb = x[start:start + EVAL_BATCH], y[start:start + EVAL_BATCH]
         out = model(xb)
         total_loss += loss_fn(out, yb).item() * xb.shape[0]
-        if task == "classification":
+        if task == "classification":  # one label per example, or per position (language models)
             correct += (out.argmax(dim=-1) == yb).sum().item()
+            labels += yb.numel()
         else:
             squared += (out.reshape(yb.shape) - yb).pow(2).sum().item() / max(1, yb[0].numel())
     n = x.shape[0]
     metrics = {f"{prefix}_loss": total_loss / n}
     if task == "classification":
-        metrics[f"{prefix}_accuracy"] = correct / n
+        metrics[f"{prefix}_accuracy"] = correct / labels
     else:
         metrics[f"{prefix}_rmse"] = math.sqrt(squared / n)
     return metrics

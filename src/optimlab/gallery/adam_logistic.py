@@ -6,21 +6,18 @@ trains multiclass logistic regression on MNIST with minibatches of 128, a step s
 ``alpha / sqrt(t)``, and finds that "Adam yields similar convergence as SGD with momentum and both
 converge faster than Adagrad".
 
-Here: logistic regression on the digits (standardized), the same three optimizers with the same 1/sqrt(t)
-decay and L2 penalty, each with its learning rate tuned on a shared grid (best final validation loss on
-the tuning seed), then rerun on fresh seeds. Speed of convergence is the mean validation loss over the
-run (the area under the loss curve, divided by its length): lower is faster.
-
-Logistic regression is a single Linear layer, which optimlab's ``mlp`` (one hidden layer at least) cannot
-express yet; the runs apply it after building the recipe (:class:`optimlab.gallery.runs.Run` ``linear``),
-so they are tuned here rather than by the study engine, which runs recipes.
+Here: logistic regression (``mlp`` of depth 0) on the digits (standardized), the same three optimizers
+with the same 1/sqrt(t) decay and L2 penalty, each with its learning rate tuned by the study engine on a
+shared grid (best final validation loss on the tuning seed), then rerun on fresh seeds. Speed of
+convergence is the mean validation loss over the run (the area under the loss curve, divided by its
+length): lower is faster.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from matplotlib.figure import Figure
@@ -28,9 +25,11 @@ from matplotlib.figure import Figure
 from optimlab.gallery.experiment import Evidence, Experiment, device_for, register
 from optimlab.gallery.plots import curve_figure, sensitivity_figure
 from optimlab.gallery.probes import log10
-from optimlab.gallery.runs import Run, RunResult, by_arm, mean_curve, tune_then_rerun
+from optimlab.gallery.tuned import run_tuned, sensitivity_curves, trial_records
 from optimlab.gallery.verdict import Verdict, decide, interval_check, paired_check
 from optimlab.recipe import Recipe
+from optimlab.study import Dimension, SearchSpace, StudyResult, StudySpec, methods_from
+from optimlab.study.analysis import seed_band
 
 __all__ = ["adam_logistic"]
 
@@ -42,67 +41,59 @@ SOURCE = "Kingma & Ba, Adam: A Method for Stochastic Optimization, 2014, https:/
 @dataclasses.dataclass(frozen=True)
 class _Scale:
     seeds: int
-    grid: tuple[float, ...]
+    budget: int  # learning rates on the grid from 1e-4 to 1
     epochs: int
-    batch_size: int
 
 
-_HALF_DECADES = tuple(10 ** (-4 + 0.5 * i) for i in range(9))  # 1e-4 .. 1
-# Digits: 1,079 training rows; a run of logistic regression for 30 epochs of batch 32 takes ~0.3 s.
+# Digits: 1,079 training rows; logistic regression for 30 epochs of batch 32 takes ~0.3 s.
 _SIZES = {
-    "tiny": _Scale(seeds=2, grid=(1e-2, 1e-1), epochs=1, batch_size=32),
-    "small": _Scale(seeds=10, grid=_HALF_DECADES, epochs=30, batch_size=32),  # an equivalence needs a narrow CI
-    "large": _Scale(seeds=20, grid=_HALF_DECADES, epochs=100, batch_size=32),
+    "tiny": _Scale(seeds=2, budget=2, epochs=1),
+    "small": _Scale(seeds=10, budget=9, epochs=30),  # ten seeds: an equivalence needs a narrow interval
+    "large": _Scale(seeds=20, budget=17, epochs=100),
 }
 
 
-def curve_mean_loss(result: RunResult) -> float:
-    """Mean validation loss over the run's evaluations: the normalized area under its loss curve."""
-    losses = [v for v in result.curve.get("val_loss", []) if v is not None]
-    return sum(losses) / len(losses) if losses and not result.diverged else math.nan
+def curve_mean_losses(result: StudyResult, method: str) -> list[float]:
+    """Per rerun seed (in order), the mean validation loss over the run's evaluations: the normalized area
+    under its loss curve; NaN for a rerun that failed."""
+    reruns = sorted((r for r in result.records if r.method == method and r.phase == "seeds"), key=lambda r: r.seed)
+    means = []
+    for r in reruns:
+        losses = [v for v in r.curve.get("val_loss", []) if v is not None]
+        means.append(sum(losses) / len(losses) if r.state == "complete" and losses else math.nan)
+    return means
 
 
 def measure(size: str) -> Evidence:
     scale = _SIZES[size]
-    base = Recipe.from_dict({
+    recipe = Recipe.from_dict({
         "data": {"name": "digits", "scaling": "standardize"},
+        "model": {"name": "mlp", "depth": 0},
+        "optimizer": {"weight_decay": 1e-4},
         "schedule": {"name": "inverse_sqrt"},
-        "training": {"epochs": scale.epochs, "batch_size": scale.batch_size, "device": device_for(size)},
+        "training": {"epochs": scale.epochs, "batch_size": 32, "device": device_for(size)},
     })
-
-    def make(optimizer: str) -> Callable[[float, int], Run]:
-        def run(lr: float, seed: int) -> Run:
-            return Run(OPTIMIZERS[optimizer], base.with_updates({
-                "optimizer.name": optimizer, "optimizer.lr": lr, "optimizer.weight_decay": 1e-4,
-                "training.seed": seed}), linear=True)
-
-        return run
-
-    tuning, reruns, best_lr = [], [], {}
-    for optimizer in OPTIMIZERS:
-        tried, again = tune_then_rerun(make(optimizer), scale.grid, seeds=scale.seeds, metric="val_loss", goal="min")
-        tuning, reruns = tuning + tried, reruns + again
-        best_lr[optimizer] = again[0].run.recipe.optimizer.lr
-    arms = list(OPTIMIZERS.values())
+    result = run_tuned(StudySpec(
+        name="adam_logistic", recipe=recipe, methods=methods_from("optimizer.name", OPTIMIZERS),
+        space=SearchSpace((Dimension("optimizer.lr", low=1e-4, high=1.0, log=True),)), budget=scale.budget,
+        seeds=scale.seeds, metric="val_loss", goal="min", test_metric="test_loss"))
     numbers = {
-        "arms": arms,
-        "best_lr": {OPTIMIZERS[o]: lr for o, lr in best_lr.items()},
-        "curve_mean_val_loss_log10": by_arm(reruns, lambda r: log10(curve_mean_loss(r))),
-        "final_val_loss": by_arm(reruns, lambda r: r.metric("val_loss")),
-        "test_accuracy": by_arm(reruns, lambda r: r.metric("test_accuracy")),
+        "arms": list(OPTIMIZERS.values()),
+        "curve_mean_val_loss_log10": {label: [log10(v) if v > 0 else math.nan for v in curve_mean_losses(result, o)]
+                                      for o, label in OPTIMIZERS.items()},
     }
     series = {
-        "val_loss": {arm: mean_curve([r for r in reruns if r.run.arm == arm], "val_loss") for arm in arms},
-        "sensitivity": {arm: {"x": list(scale.grid), "y": [r.metric("val_loss") for r in tuning if r.run.arm == arm]}
-                        for arm in arms},
+        "val_loss": {label: dict(zip(("step", "mean"), seed_band(result.records, o, "val_loss")[:2]))
+                     for o, label in OPTIMIZERS.items()},
+        "sensitivity": {OPTIMIZERS[o]: curve for o, curve in sensitivity_curves(result).items()},
     }
-    setup = ("Multiclass logistic regression (one Linear layer; softmax cross-entropy) on the digits, standardized, "
-             f"L2 penalty 1e-4, minibatches of {scale.batch_size}, {scale.epochs} epochs, step size decayed as "
-             "alpha / sqrt(t) (schedule inverse_sqrt), as in the paper. Each optimizer's alpha is the best of "
-             f"{len(scale.grid)} values from {scale.grid[0]:g} to {scale.grid[-1]:g} by final validation loss on "
-             f"seed 0, then reruns on seeds 1..{scale.seeds}.")
-    runs = [r.record("val_loss") for r in [*tuning, *reruns]]
-    return Evidence(numbers=numbers, series=series, runs=runs, setup=setup)
+    setup = ("Multiclass logistic regression (optimlab's mlp with depth 0: one Linear layer, softmax cross-entropy) "
+             "on the digits, standardized, L2 penalty 1e-4, minibatches of 32, "
+             f"{scale.epochs} epochs, step size decayed as alpha / sqrt(t) (schedule inverse_sqrt), as in the paper. "
+             f"The study engine gives each optimizer the same {scale.budget} values of alpha on a log grid from 1e-4 "
+             f"to 1 (best final validation loss on the tuning seed), then reruns the best on {scale.seeds} fresh "
+             "seeds, paired across optimizers.")
+    return Evidence(numbers=numbers, series=series, runs=trial_records(result), setup=setup)
 
 
 def verdict(numbers: Mapping[str, Any]) -> Verdict:

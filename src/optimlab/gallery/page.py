@@ -29,14 +29,8 @@ _ROW_CLASS = {SUPPORTED: "info", CONTRADICTED: "error"}
 
 
 class GalleryPage(Page):
-    """A :class:`Page` with preformatted text (recipes in YAML) and links (the index).
-
-    Both append to the page's blocks like Page's own methods, with every piece of text escaped.
-    """
-
-    def code(self, text: str) -> GalleryPage:
-        self._blocks.append(f"<pre><code>{html.escape(text)}</code></pre>")
-        return self
+    """A :class:`Page` with a list of links (the index); it appends to the page's blocks like Page's own
+    methods, every piece of text escaped. (To move into :class:`optimlab.report.Page`.)"""
 
     def links(self, items: Sequence[tuple[str, str, str]]) -> GalleryPage:
         """A list of ``(href, link text, text after the link)``."""
@@ -81,6 +75,9 @@ def write_page(experiment: Experiment, outcome: Outcome, folder: str | os.PathLi
     evidence, verdict = outcome.evidence, outcome.verdict
     page = GalleryPage(experiment.title, f"Claim: \u201c{experiment.claim}\u201d")
     page.section("Verdict")
+    if outcome.size == "tiny":
+        page.paragraph("Size tiny: a smoke test of the experiment's code, with too few and too short runs for this "
+                       "verdict to mean anything. Run it at size small or large.", note=True)
     page.table(["verdict"], [[verdict.label]], row_classes=[_ROW_CLASS.get(verdict.label, "warning")])
     page.paragraph(verdict.paragraph)
     page.table(["prediction of the claim", "holds", "numbers"],
@@ -99,18 +96,19 @@ def write_page(experiment: Experiment, outcome: Outcome, folder: str | os.PathLi
     for source in experiment.sources:
         page.paragraph(source)
     page.section("Numbers the verdict read")
-    page.code(json.dumps(_json_ready(evidence.numbers), indent=1, sort_keys=True))
+    page.code(json.dumps(_json_ready(evidence.numbers), indent=1, sort_keys=True), summary="numbers (JSON)")
     page.section("Runs")
     page.table(["run", "arm", "seed", "status", "result"],
                [[i, r.arm, r.spec.get("training", {}).get("seed", ""), r.status, r.result]
                 for i, r in enumerate(evidence.runs)])
     if evidence.runs:
         base = evidence.runs[0].spec
-        page.paragraph("Recipe of run 0, in full (optimlab train reads it):")
-        page.code(yaml.safe_dump(_json_ready(base), sort_keys=False))
-        page.paragraph("Every other run: the fields of its recipe that differ from run 0's.")
-        page.code(yaml.safe_dump({f"run {i}": _differences(base, r.spec) for i, r in enumerate(evidence.runs)
-                                  if i > 0}, sort_keys=False, width=120) if len(evidence.runs) > 1 else "(none)")
+        page.code(yaml.safe_dump(_json_ready(base), sort_keys=False),
+                  summary="Recipe of run 0, in full (YAML: optimlab train reads it)")
+        others = {f"run {i}": _differences(base, r.spec) for i, r in enumerate(evidence.runs) if i > 0}
+        if others:
+            page.code(yaml.safe_dump(others, sort_keys=False, width=120),
+                      summary="Every other run: the fields of its recipe that differ from run 0's (YAML)")
     path = page.write(folder / f"{experiment.name}.html")
     record = {"name": experiment.name, "size": outcome.size, "seconds": outcome.seconds,
               "verdict": {"label": verdict.label, "paragraph": verdict.paragraph},

@@ -37,9 +37,8 @@ def curve_figure(curves: Mapping[str, Mapping[str, Sequence[float]]], title: str
                  ylabel: str = "validation accuracy", *, log_y: bool = False) -> tuple[Figure, str]:
     """One line per arm from ``{arm: {"step": [...], "mean": [...]}}`` (see :func:`.runs.mean_curve`)."""
     drawn = {arm: c for arm, c in curves.items() if c["step"]}
-    steps = max((c["step"] for c in drawn.values()), key=len, default=[])
-    figure = figures.lines(steps, {arm: c["mean"] for arm, c in drawn.items()}, title=title, xlabel="step",
-                           ylabel=ylabel, log_y=log_y)
+    figure = figures.lines({arm: c["step"] for arm, c in drawn.items()}, {arm: c["mean"] for arm, c in drawn.items()},
+                           title=title, xlabel="step", ylabel=ylabel, log_y=log_y)
     return figure, f"{ylabel.capitalize()} during training, mean over seeds (runs that diverged are left out)."
 
 
@@ -72,15 +71,6 @@ def sensitivity_figure(curves: Mapping[str, Mapping[str, Sequence[float]]], *, t
                        ylabel: str, log_y: bool = False) -> Figure:
     """One line per method over its own x values (log scale): ``{method: {"x": [...], "y": [...]}}``, as
     :func:`.tuned.sensitivity_curves` gives them; a NaN (failed trial) leaves a gap."""
-    figure = figures.new_figure()
-    axes = figure.subplots()
-    for method, curve in curves.items():
-        if curve["x"]:
-            axes.plot(curve["x"], curve["y"], marker="o", label=method)
-    axes.set_xscale("log")
-    if log_y:
-        axes.set_yscale("log")
-    axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
-    return figure
+    drawn = {method: c for method, c in curves.items() if c["x"]}
+    return figures.lines({m: c["x"] for m, c in drawn.items()}, {m: c["y"] for m, c in drawn.items()}, title=title,
+                         xlabel=xlabel, ylabel=ylabel, log_x=True, log_y=log_y, points=True)

@@ -1,10 +1,9 @@
 """The gallery's training runs: a recipe (plus what a recipe cannot say yet), trained and measured.
 
 Most experiments compare arms that differ in one recipe field and run each arm on several seeds. A few
-need a knob the recipe does not have yet, and say so in the run's spec: ``init_options`` (the init's
-own hyperparameters, e.g. a gain of 4x He's: the recipe names the scheme only) and ``linear`` (a single
-Linear layer, logistic regression: the ``mlp`` architecture has at least one hidden layer). Both are
-applied right after :func:`optimlab.build.build`, under the recipe's seed, and shown with the recipe.
+need a knob the recipe does not have yet, and say so in the run's spec: ``init_options``, the init's own
+hyperparameters (a gain of 4x He's: the recipe names the scheme only), applied right after
+:func:`optimlab.build.build` under the recipe's seed, and shown with the recipe as ``model.init_options``.
 """
 
 from __future__ import annotations
@@ -15,9 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
-from torch import nn
 
-from optimlab.build import Built, build, build_optimizer, build_scheduler
+from optimlab.build import Built, build
 from optimlab.gallery.experiment import RunRecord
 from optimlab.gallery.probes import LayerGradients, layer_gradients
 from optimlab.recipe import Recipe
@@ -32,25 +30,21 @@ PROBE_ROWS = 256  # training rows the gradients at initialization are measured o
 
 @dataclasses.dataclass(frozen=True)
 class Run:
-    """One training run: the arm it belongs to, its recipe, and the extras applied after building it."""
+    """One training run: the arm it belongs to, its recipe, and the init options applied after building it."""
 
     arm: str
     recipe: Recipe
     init_options: Mapping[str, float] = dataclasses.field(default_factory=dict)
-    linear: bool = False
 
     @property
     def seed(self) -> int:
         return self.recipe.training.seed
 
     def spec(self) -> dict[str, Any]:
-        """The recipe as a mapping, with the extras under ``model`` where they apply."""
+        """The recipe as a mapping, with the init options under ``model`` when there are any."""
         spec = self.recipe.to_dict()
         if self.init_options:
             spec["model"]["init_options"] = dict(self.init_options)
-        if self.linear:
-            spec["model"] = {"name": "linear (logistic regression: one Linear layer, built by the gallery)",
-                             "init": "default"}
         return spec
 
 
@@ -83,17 +77,6 @@ class RunResult:
         return RunRecord(arm=self.run.arm, spec=self.run.spec(), status=self.status, result=result)
 
 
-def _as_logistic_regression(built: Built) -> Built:
-    """The built run with its network replaced by one Linear layer, and a fresh optimizer and schedule."""
-    splits = built.splits
-    torch.manual_seed(built.recipe.training.seed)
-    outputs = splits.num_classes if splits.task == "classification" else 1
-    built.model.net = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(splits.input_shape), outputs)).to(built.device)
-    built.optimizer = build_optimizer(built.recipe, built.model)
-    built.scheduler = build_scheduler(built.recipe, built.optimizer, built.total_steps)
-    return built
-
-
 def train_run(run: Run, *, probe: bool = False, instrumented: bool = False, keep: bool = False,
               callbacks: Sequence[Callback] = ()) -> RunResult:
     """Build and train ``run``; ``probe`` measures the gradients at initialization first (on the first
@@ -102,8 +85,6 @@ def train_run(run: Run, *, probe: bool = False, instrumented: bool = False, keep
     from optimlab.techniques.init import apply
 
     built = build(run.recipe)
-    if run.linear:
-        built = _as_logistic_regression(built)
     if run.init_options:
         torch.manual_seed(run.seed)
         apply(built.model.net, run.recipe.model.init, **run.init_options)

@@ -8,7 +8,6 @@ Uses the in-page check of the report tests (tests/report/test_browser.py); needs
 import re
 
 import pytest
-
 from report.test_browser import CHROMIUM, assert_every_figure_rendered, rendered, screenshot
 
 pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed "

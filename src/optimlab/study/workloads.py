@@ -67,7 +67,6 @@ def digits_mlp(*, epochs: int = 20, batch_size: int = 32) -> Workload:
     summary="Two interleaved spirals (2 features) with an MLP 2-128-128-2; tuned on validation accuracy.",
     paper="Lang & Witbrock 1988, Learning to tell two spirals apart, Connectionist Models Summer School",
     accepts={"epochs": POSITIVE_INT, "batch_size": POSITIVE_INT},
-    aliases=("spirals",),
 )
 def two_spirals_mlp(*, epochs: int = 20, batch_size: int = 32) -> Workload:
     """A non-linear boundary that a poorly tuned step size does not find: about 0.2 s per trial.
@@ -90,7 +89,6 @@ def two_spirals_mlp(*, epochs: int = 20, batch_size: int = 32) -> Workload:
     summary="MNIST-1D (4,000 sequences of 40 points) with the default CNN; tuned on validation accuracy.",
     paper="Greydanus & Kobak 2020, Scaling Down Deep Learning with MNIST-1D, arXiv:2011.14439",
     accepts={"epochs": POSITIVE_INT, "batch_size": POSITIVE_INT},
-    aliases=("mnist1d",),
 )
 def mnist1d_cnn(*, epochs: int = 10, batch_size: int = 32) -> Workload:
     """The small benchmark where MLPs and CNNs differ clearly: about 3 s per trial on one CPU thread.

@@ -10,7 +10,16 @@ import sys
 
 import typer
 
-from optimlab.cli import bench_cmd, doctor_cmd, list_cmd, lr_find_cmd, plot_schedule, train_cmd
+from optimlab.cli import (
+    bench_cmd,
+    compare_cmd,
+    doctor_cmd,
+    list_cmd,
+    lr_find_cmd,
+    plot_schedule,
+    train_cmd,
+    worker_cmd,
+)
 from optimlab.cli._output import Output
 from optimlab.errors import OptimlabError
 
@@ -20,6 +29,8 @@ app.command("list", epilog=list_cmd.EXAMPLES)(list_cmd.list_techniques)
 app.command("train", epilog=train_cmd.EXAMPLES)(train_cmd.train)
 app.command("doctor", epilog=doctor_cmd.EXAMPLES)(doctor_cmd.doctor)
 app.command("lr-find", epilog=lr_find_cmd.EXAMPLES)(lr_find_cmd.lr_find)
+app.command("compare", epilog=compare_cmd.EXAMPLES)(compare_cmd.compare)
+app.command("worker", epilog=worker_cmd.EXAMPLES)(worker_cmd.worker)
 app.command("bench", epilog=bench_cmd.EXAMPLES)(bench_cmd.bench)
 app.command("plot-schedule", epilog=plot_schedule.EXAMPLES)(plot_schedule.plot_schedule)
 

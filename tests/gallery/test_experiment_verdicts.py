@@ -19,65 +19,95 @@ def seeds(mean, spread=0.01):
 
 def small_init(holds):
     tiny, proper = "tiny", "proper"
-    return {"arms": [tiny, proper],
-            "backprop_first_to_last_log10": {tiny: seeds(-5 if holds else 0), proper: seeds(0)},
-            "weight_grad_first_to_last_log10": {tiny: seeds(-3 if holds else 0), proper: seeds(0)},
-            "weight_grad_log10": {tiny: seeds(-7 if holds else 0), proper: seeds(0)},
-            "test_accuracy": {tiny: seeds(0.1 if holds else 0.95), proper: seeds(0.95)}}
+    return {
+        "arms": [tiny, proper],
+        "backprop_first_to_last_log10": {tiny: seeds(-5 if holds else 0), proper: seeds(0)},
+        "weight_grad_first_to_last_log10": {tiny: seeds(-3 if holds else 0), proper: seeds(0)},
+        "weight_grad_log10": {tiny: seeds(-7 if holds else 0), proper: seeds(0)},
+        "test_accuracy": {tiny: seeds(0.1 if holds else 0.95), proper: seeds(0.95)},
+    }
 
 
 def large_init(holds):
     arms = ["1x", "2x", "4x"]
-    return {"arms": arms,
-            "output_std_log10": {"1x": seeds(0), "2x": seeds(3), "4x": seeds(6 if holds else 0)},
-            "first_layer_backprop_log10": {"1x": seeds(-1), "2x": seeds(2), "4x": seeds(5 if holds else -1)},
-            "diverged": {o: {"1x": 0, "2x": 0, "4x": N if holds else 0} for o in ("momentum", "adam")},
-            "runs_per_arm": N,
-            "test_accuracy": {o: {a: seeds(0.9) for a in arms} for o in ("momentum", "adam")}}
+    return {
+        "arms": arms,
+        "output_std_log10": {"1x": seeds(0), "2x": seeds(3), "4x": seeds(6 if holds else 0)},
+        "first_layer_backprop_log10": {"1x": seeds(-1), "2x": seeds(2), "4x": seeds(5 if holds else -1)},
+        "diverged": {o: {"1x": 0, "2x": 0, "4x": N if holds else 0} for o in ("momentum", "adam")},
+        "runs_per_arm": N,
+        "test_accuracy": {o: {a: seeds(0.9) for a in arms} for o in ("momentum", "adam")},
+    }
 
 
 def glorot_bengio(holds):
     standard, normalized = "standard", "normalized"
-    return {"arms": [standard, normalized],
-            "backprop_first_to_last_log10": {standard: seeds(-1 if holds else 0), normalized: seeds(-0.2 if holds else -2)},
-            "weight_grad_first_to_last_log10": {standard: seeds(-0.3 if holds else -2), normalized: seeds(0)},
-            "test_accuracy": {standard: seeds(0.94 if holds else 0.97), normalized: seeds(0.97 if holds else 0.9)},
-            "sigmoid_top_layer_drop": seeds(0.4 if holds else 0.0), "sigmoid_first_layer_drop": seeds(0.01),
-            "sigmoid_test_accuracy": seeds(0.1)}
+    return {
+        "arms": [standard, normalized],
+        "backprop_first_to_last_log10": {
+            standard: seeds(-1 if holds else 0),
+            normalized: seeds(-0.2 if holds else -2),
+        },
+        "weight_grad_first_to_last_log10": {standard: seeds(-0.3 if holds else -2), normalized: seeds(0)},
+        "test_accuracy": {
+            standard: seeds(0.94 if holds else 0.97),
+            normalized: seeds(0.97 if holds else 0.9),
+        },
+        "sigmoid_top_layer_drop": seeds(0.4 if holds else 0.0),
+        "sigmoid_first_layer_drop": seeds(0.01),
+        "sigmoid_test_accuracy": seeds(0.1),
+    }
 
 
 def he_init(holds):
-    return {"arms": ["xavier", "he"], "chance": 0.1,
-            "output_std_log10": {"xavier": seeds(-4.6 if holds else 0), "he": seeds(0)},
-            "test_accuracy": {"xavier": seeds(0.1 if holds else 0.9), "he": seeds(0.9 if holds else 0.1)}}
+    return {
+        "arms": ["xavier", "he"],
+        "chance": 0.1,
+        "output_std_log10": {"xavier": seeds(-4.6 if holds else 0), "he": seeds(0)},
+        "test_accuracy": {"xavier": seeds(0.1 if holds else 0.9), "he": seeds(0.9 if holds else 0.1)},
+    }
 
 
 def no_nonlinearity(holds):
-    return {"arms": ["deep linear", "logistic", "relu"],
-            "collapse_error_log10": seeds(-7 if holds else -1),
-            "test_accuracy": {"deep linear": seeds(0.65 if holds else 0.9), "logistic": seeds(0.65, 0.012),
-                              "relu": seeds(0.99 if holds else 0.9)}}
+    return {
+        "arms": ["deep linear", "logistic", "relu"],
+        "collapse_error_log10": seeds(-7 if holds else -1),
+        "test_accuracy": {
+            "deep linear": seeds(0.65 if holds else 0.9),
+            "logistic": seeds(0.65, 0.012),
+            "relu": seeds(0.99 if holds else 0.9),
+        },
+    }
 
 
 def input_scale(holds):
     raw = [0.80, 0.95, 0.85, 0.93, 0.82] if holds else seeds(0.98, 0.002)
-    return {"top_feature_share": {"none": seeds(0.99 if holds else 0.2, 0.001)},
-            "test_accuracy": {o: {"none": raw, "minmax": seeds(0.97, 0.002), "standardize": seeds(0.98, 0.002)}
-                              for o in ("momentum", "adam")}}
+    return {
+        "top_feature_share": {"none": seeds(0.99 if holds else 0.2, 0.001)},
+        "test_accuracy": {
+            o: {"none": raw, "minmax": seeds(0.97, 0.002), "standardize": seeds(0.98, 0.002)}
+            for o in ("momentum", "adam")
+        },
+    }
 
 
 def sgd_stuck(holds):
     clean, noisy = "clean", "noisy"
-    return {"problems": [clean, noisy],
-            "test_loss_log10": {clean: {"sgd": seeds(-1 if holds else -5), "momentum": seeds(-4), "adam": seeds(-3)},
-                                noisy: {"sgd": seeds(2.0 if holds else 1.0), "momentum": seeds(1.95),
-                                        "adam": seeds(1.9)}},
-            "sgd_second_half_log10": {clean: seeds(-0.001 if holds else -0.5, 0.001), noisy: seeds(0)}}
+    return {
+        "problems": [clean, noisy],
+        "test_loss_log10": {
+            clean: {"sgd": seeds(-1 if holds else -5), "momentum": seeds(-4), "adam": seeds(-3)},
+            noisy: {"sgd": seeds(2.0 if holds else 1.0), "momentum": seeds(1.95), "adam": seeds(1.9)},
+        },
+        "sgd_second_half_log10": {clean: seeds(-0.001 if holds else -0.5, 0.001), noisy: seeds(0)},
+    }
 
 
 def _table(best_first, workloads):
     """Test accuracies per workload in which ``best_first`` ranks the optimizers, 5 points apart."""
-    return {w: {o: seeds(0.95 - 0.05 * i) for i, o in enumerate(order)} for w, order in zip(workloads, best_first)}
+    return {
+        w: {o: seeds(0.95 - 0.05 * i) for i, o in enumerate(order)} for w, order in zip(workloads, best_first)
+    }
 
 
 WORKLOADS = ["digits, MLP", "digits, CNN", "MNIST-1D, MLP", "MNIST-1D, CNN"]
@@ -102,24 +132,37 @@ def lr_schedule(holds):
 
 def adam_logistic(holds):
     adam, nesterov, adagrad = "adam", "nesterov", "adagrad"
-    return {"arms": [adam, nesterov, adagrad],
-            "curve_mean_val_loss_log10": {adam: seeds(-0.85 if holds else -0.5), nesterov: seeds(-0.84 if holds else -0.9),
-                                          adagrad: seeds(-0.7 if holds else -1.0)}}
+    return {
+        "arms": [adam, nesterov, adagrad],
+        "curve_mean_val_loss_log10": {
+            adam: seeds(-0.85 if holds else -0.5),
+            nesterov: seeds(-0.84 if holds else -0.9),
+            adagrad: seeds(-0.7 if holds else -1.0),
+        },
+    }
 
 
 def batch_norm(holds):
     plain, normalized = "plain", "normalized"
-    return {"arms": [plain, normalized], "best_lr": {plain: 1.0, normalized: 1.0},
-            "test_accuracy": {normalized: seeds(0.97 if holds else 0.5), plain: seeds(0.5 if holds else 0.97)},
-            "steps_to_target_log10": {plain: seeds(3.0 if holds else 2.0), normalized: seeds(2.0 if holds else 3.0)},
-            "last_hidden_mean_drift_log10": {plain: seeds(-0.3), normalized: seeds(-1.0 if holds else -0.3)}}
+    return {
+        "arms": [plain, normalized],
+        "best_lr": {plain: 1.0, normalized: 1.0},
+        "test_accuracy": {normalized: seeds(0.97 if holds else 0.5), plain: seeds(0.5 if holds else 0.97)},
+        "steps_to_target_log10": {
+            plain: seeds(3.0 if holds else 2.0),
+            normalized: seeds(2.0 if holds else 3.0),
+        },
+        "last_hidden_mean_drift_log10": {plain: seeds(-0.3), normalized: seeds(-1.0 if holds else -0.3)},
+    }
 
 
 def weight_decay(holds):
     l2, decoupled = "l2", "adamw"
-    return {"arms": [l2, decoupled],
-            "test_accuracy": {decoupled: seeds(0.95 if holds else 0.90), l2: seeds(0.93 if holds else 0.95)},
-            "best_lr_range_decades": {decoupled: 0.0 if holds else 2.0, l2: 2.0 if holds else 0.0}}
+    return {
+        "arms": [l2, decoupled],
+        "test_accuracy": {decoupled: seeds(0.95 if holds else 0.90), l2: seeds(0.93 if holds else 0.95)},
+        "best_lr_range_decades": {decoupled: 0.0 if holds else 2.0, l2: 2.0 if holds else 0.0},
+    }
 
 
 def tuning_protocol(holds):
@@ -131,19 +174,43 @@ def tuning_protocol(holds):
 # Where no single swap splits the checks (tables of rankings), a mixed table made up for the purpose.
 PARTLY = {
     # Adam first on three workloads, significantly beaten on the fourth; still the best mean rank.
-    "adam_best": {"test_accuracy": _table([OPTIMIZERS] * 3 + [["rmsprop", *OPTIMIZERS[:1], *OPTIMIZERS[2:]]],
-                                          WORKLOADS)},
+    "adam_best": {
+        "test_accuracy": _table([OPTIMIZERS] * 3 + [["rmsprop", *OPTIMIZERS[:1], *OPTIMIZERS[2:]]], WORKLOADS)
+    },
     # A reversal across data sets, none across architectures.
-    "workload_dependence": {"test_accuracy": _table([OPTIMIZERS, OPTIMIZERS, list(reversed(OPTIMIZERS)),
-                                                     list(reversed(OPTIMIZERS))], WORKLOADS)},
+    "workload_dependence": {
+        "test_accuracy": _table(
+            [OPTIMIZERS, OPTIMIZERS, list(reversed(OPTIMIZERS)), list(reversed(OPTIMIZERS))], WORKLOADS
+        )
+    },
     # The ranking changes and momentum vs rmsprop reverses, but Adam stays far below momentum.
-    "tuning_protocol": {"test_accuracy": {LR_ONLY: _table([["momentum", "rmsprop", "adam"]], ["x"])["x"],
-                                          FULL: _table([["rmsprop", "momentum", "adam"]], ["x"])["x"]}},
+    "tuning_protocol": {
+        "test_accuracy": {
+            LR_ONLY: _table([["momentum", "rmsprop", "adam"]], ["x"])["x"],
+            FULL: _table([["rmsprop", "momentum", "adam"]], ["x"])["x"],
+        }
+    },
 }
 
-SYNTHETIC = {f.__name__: f for f in (small_init, large_init, glorot_bengio, he_init, no_nonlinearity, input_scale,
-                                     sgd_stuck, adam_best, workload_dependence, lr_schedule, adam_logistic, batch_norm,
-                                     weight_decay, tuning_protocol)}
+SYNTHETIC = {
+    f.__name__: f
+    for f in (
+        small_init,
+        large_init,
+        glorot_bengio,
+        he_init,
+        no_nonlinearity,
+        input_scale,
+        sgd_stuck,
+        adam_best,
+        workload_dependence,
+        lr_schedule,
+        adam_logistic,
+        batch_norm,
+        weight_decay,
+        tuning_protocol,
+    )
+}
 
 
 def test_every_experiment_has_made_up_numbers():

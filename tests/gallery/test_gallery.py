@@ -24,7 +24,9 @@ def test_every_experiment_says_what_it_tests_and_cites_its_source(name):
     experiment = entry.obj
     assert entry.summary and entry.paper and experiment.kind in KINDS
     assert experiment.title and experiment.claim.endswith(".")
-    assert experiment.sources and all(LINK.search(source) for source in experiment.sources), experiment.sources
+    assert experiment.sources and all(LINK.search(source) for source in experiment.sources), (
+        experiment.sources
+    )
     assert entry.hyperparameter_names == ("size",) and entry.defaults == {}
     assert callable(experiment.measure) and callable(experiment.verdict) and callable(experiment.figures)
 
@@ -52,16 +54,23 @@ def test_every_experiment_ran_and_wrote_its_page(tiny_gallery):
 def test_the_numbers_and_every_recipe_are_kept_beside_the_page(tiny_gallery):
     for name, outcome in tiny_gallery.outcomes.items():
         saved = json.loads((tiny_gallery.folder / f"{name}.json").read_text())
-        assert saved["verdict"]["label"] == outcome.verdict.label and len(saved["runs"]) == len(outcome.evidence.runs)
+        assert saved["verdict"]["label"] == outcome.verdict.label and len(saved["runs"]) == len(
+            outcome.evidence.runs
+        )
         for run in saved["runs"]:
-            spec = {**run["spec"], "model": {k: v for k, v in run["spec"]["model"].items() if k != "init_options"}}
+            spec = {
+                **run["spec"],
+                "model": {k: v for k, v in run["spec"]["model"].items() if k != "init_options"},
+            }
             assert Recipe.from_dict(spec).to_dict() == spec  # every run's recipe loads back as it was
 
 
 def test_recipes_on_the_page_are_yaml_of_the_runs(tiny_gallery):
     page = tiny_gallery.pages["he_init"].read_text(encoding="utf-8")
-    blocks = [yaml.safe_load(b.replace("&#x27;", "'").replace("&quot;", '"').replace("&amp;", "&"))
-              for b in re.findall(r"<pre>(.*?)</pre>", page, re.DOTALL)]
+    blocks = [
+        yaml.safe_load(b.replace("&#x27;", "'").replace("&quot;", '"').replace("&amp;", "&"))
+        for b in re.findall(r"<pre>(.*?)</pre>", page, re.DOTALL)
+    ]
     runs = tiny_gallery.outcomes["he_init"].evidence.runs  # run 0 in full, then the other runs' differences
     assert any(block == runs[0].spec for block in blocks)
     differences = next(block for block in blocks if isinstance(block, dict) and "run 1" in block)
@@ -99,7 +108,9 @@ def test_cli_lists_every_experiment(cli):
 
 
 def test_cli_runs_one_experiment_and_writes_its_page(cli, tmp_path):
-    result = cli("gallery", "run", "no_nonlinearity", "--size", "tiny", "--out", str(tmp_path), "--format", "json")
+    result = cli(
+        "gallery", "run", "no_nonlinearity", "--size", "tiny", "--out", str(tmp_path), "--format", "json"
+    )
     assert result.exit_code == 0, result.output
     reported = json.loads(result.output.splitlines()[-1])
     assert reported["verdict"] in LABELS and (tmp_path / "no_nonlinearity.html").is_file()

@@ -10,9 +10,12 @@ import re
 import pytest
 from report.test_browser import CHROMIUM, assert_every_figure_rendered, rendered, screenshot
 
-pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed "
-                                                         "(apt-get install -y chromium)"),
-              pytest.mark.slow]
+pytestmark = [
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="headless Chromium is not installed (apt-get install -y chromium)"
+    ),
+    pytest.mark.slow,
+]
 
 
 def test_index_renders_and_links_every_experiment(tiny_gallery, tmp_path):

@@ -22,12 +22,15 @@ from optimlab.gallery.verdict import (
 )
 
 
-@pytest.mark.parametrize("holds, label", [
-    ((True, True, True), SUPPORTED),
-    ((True, False, True), PARTLY),
-    ((False, False), CONTRADICTED),
-    ((True,), SUPPORTED),
-])
+@pytest.mark.parametrize(
+    "holds, label",
+    [
+        ((True, True, True), SUPPORTED),
+        ((True, False, True), PARTLY),
+        ((False, False), CONTRADICTED),
+        ((True,), SUPPORTED),
+    ],
+)
 def test_label_follows_the_checks(holds, label):
     verdict = decide([Check(f"prediction {i}", h, f"numbers {i}") for i, h in enumerate(holds)])
     assert verdict.label == label
@@ -59,9 +62,14 @@ def test_pairs_with_a_failed_run_are_left_out():
         paired_difference([1.0], [1.0, 2.0])
 
 
-@pytest.mark.parametrize("k, n, low, high", [
-    (0, 5, 0.0, 0.4345), (5, 5, 0.5655, 1.0), (5, 10, 0.2366, 0.7634),  # Wilson 1927, z = 1.96
-])
+@pytest.mark.parametrize(
+    "k, n, low, high",
+    [
+        (0, 5, 0.0, 0.4345),
+        (5, 5, 0.5655, 1.0),
+        (5, 10, 0.2366, 0.7634),  # Wilson 1927, z = 1.96
+    ],
+)
 def test_wilson_interval(k, n, low, high):
     found = proportion(k, n)
     assert (found.low, found.high) == pytest.approx((low, high), abs=1e-4)
@@ -69,8 +77,12 @@ def test_wilson_interval(k, n, low, high):
 
 
 def test_paired_check_needs_the_whole_interval_past_the_threshold():
-    clear = paired_check("better", [0.9, 0.91, 0.92], [0.8, 0.8, 0.81], names=("a", "b"), measure="acc", above=0)
-    noisy = paired_check("better", [0.9, 0.7, 0.95], [0.8, 0.85, 0.81], names=("a", "b"), measure="acc", above=0)
+    clear = paired_check(
+        "better", [0.9, 0.91, 0.92], [0.8, 0.8, 0.81], names=("a", "b"), measure="acc", above=0
+    )
+    noisy = paired_check(
+        "better", [0.9, 0.7, 0.95], [0.8, 0.85, 0.81], names=("a", "b"), measure="acc", above=0
+    )
     one_seed = paired_check("better", [0.9], [0.1], names=("a", "b"), measure="acc", above=0)
     assert clear.holds and not noisy.holds and not one_seed.holds
     assert "difference" in clear.evidence and "95% CI" in clear.evidence

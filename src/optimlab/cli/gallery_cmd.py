@@ -20,8 +20,13 @@ EXAMPLES = """Examples:
   optimlab gallery --format json
 """
 
-app = typer.Typer(name="gallery", rich_markup_mode=None, add_completion=False, epilog=EXAMPLES,
-                  help="Tutorial claims and classic results, each tested by runs and judged by its numbers.")
+app = typer.Typer(
+    name="gallery",
+    rich_markup_mode=None,
+    add_completion=False,
+    epilog=EXAMPLES,
+    help="Tutorial claims and classic results, each tested by runs and judged by its numbers.",
+)
 
 
 @app.callback(invoke_without_command=True, epilog=EXAMPLES)
@@ -32,15 +37,20 @@ def gallery(ctx: typer.Context, fmt: o.FormatOpt = "human") -> None:
     from optimlab.gallery import experiments
 
     rows = [(e.name, e.obj.kind.replace("_", " "), e.summary, e.paper) for e in experiments()]
-    Output(fmt).table("Experiments (optimlab gallery run NAME, or all)", ("name", "kind", "summary", "source"), rows)
+    Output(fmt).table(
+        "Experiments (optimlab gallery run NAME, or all)", ("name", "kind", "summary", "source"), rows
+    )
 
 
 @app.command("run", epilog=EXAMPLES)
 def run(
     name: Annotated[str, typer.Argument(help="An experiment (see 'optimlab gallery'), or 'all'.")],
-    size: Annotated[str, typer.Option("--size", help="small (CPU, minutes), large (a GPU), or tiny (a smoke test).")]
-    = "small",
-    out: Annotated[Path, typer.Option("--out", help="Folder for the pages and their numbers.")] = Path("gallery"),
+    size: Annotated[
+        str, typer.Option("--size", help="small (CPU, minutes), large (a GPU), or tiny (a smoke test).")
+    ] = "small",
+    out: Annotated[Path, typer.Option("--out", help="Folder for the pages and their numbers.")] = Path(
+        "gallery"
+    ),
     fmt: o.FormatOpt = "human",
 ) -> None:
     """Run an experiment (or all of them) and write its page: figures, the verdict computed from the numbers,
@@ -54,9 +64,15 @@ def run(
             output.result(f"[{i + 1}/{count}] {experiment} ({size}) ...")
 
     def done(outcome: Outcome, page: Path) -> None:
-        output.result(f"  {outcome.verdict.label} in {outcome.seconds:.0f} s: {page}",
-                      {"name": outcome.name, "verdict": outcome.verdict.label, "seconds": round(outcome.seconds, 1),
-                       "page": str(page)})
+        output.result(
+            f"  {outcome.verdict.label} in {outcome.seconds:.0f} s: {page}",
+            {
+                "name": outcome.name,
+                "verdict": outcome.verdict.label,
+                "seconds": round(outcome.seconds, 1),
+                "page": str(page),
+            },
+        )
 
     if name != ALL:
         started(name, 0, 1)

@@ -56,7 +56,9 @@ _SIZES = {
 def curve_mean_losses(result: StudyResult, method: str) -> list[float]:
     """Per rerun seed (in order), the mean validation loss over the run's evaluations: the normalized area
     under its loss curve; NaN for a rerun that failed."""
-    reruns = sorted((r for r in result.records if r.method == method and r.phase == "seeds"), key=lambda r: r.seed)
+    reruns = sorted(
+        (r for r in result.records if r.method == method and r.phase == "seeds"), key=lambda r: r.seed
+    )
     means = []
     for r in reruns:
         losses = [v for v in r.curve.get("val_loss", []) if v is not None]
@@ -66,33 +68,53 @@ def curve_mean_losses(result: StudyResult, method: str) -> list[float]:
 
 def measure(size: str) -> Evidence:
     scale = _SIZES[size]
-    recipe = Recipe.from_dict({
-        "data": {"name": "digits", "scaling": "standardize"},
-        "model": {"name": "mlp", "depth": 0},
-        "optimizer": {"weight_decay": 1e-4},
-        "schedule": {"name": "inverse_sqrt"},
-        "training": {"epochs": scale.epochs, "batch_size": 32, "device": device_for(size)},
-    })
-    result = run_tuned(StudySpec(
-        name="adam_logistic", recipe=recipe, methods=methods_from("optimizer.name", OPTIMIZERS),
-        space=SearchSpace((Dimension("optimizer.lr", low=1e-4, high=1.0, log=True),)), budget=scale.budget,
-        seeds=scale.seeds, metric="val_loss", goal="min", test_metric="test_loss"))
+    recipe = Recipe.from_dict(
+        {
+            "data": {"name": "digits", "scaling": "standardize"},
+            "model": {"name": "mlp", "depth": 0},
+            "optimizer": {"weight_decay": 1e-4},
+            "schedule": {"name": "inverse_sqrt"},
+            "training": {"epochs": scale.epochs, "batch_size": 32, "device": device_for(size)},
+        }
+    )
+    result = run_tuned(
+        StudySpec(
+            name="adam_logistic",
+            recipe=recipe,
+            methods=methods_from("optimizer.name", OPTIMIZERS),
+            space=SearchSpace((Dimension("optimizer.lr", low=1e-4, high=1.0, log=True),)),
+            budget=scale.budget,
+            seeds=scale.seeds,
+            metric="val_loss",
+            goal="min",
+            test_metric="test_loss",
+        )
+    )
     numbers = {
         "arms": list(OPTIMIZERS.values()),
-        "curve_mean_val_loss_log10": {label: [log10(v) if v > 0 else math.nan for v in curve_mean_losses(result, o)]
-                                      for o, label in OPTIMIZERS.items()},
+        "curve_mean_val_loss_log10": {
+            label: [log10(v) if v > 0 else math.nan for v in curve_mean_losses(result, o)]
+            for o, label in OPTIMIZERS.items()
+        },
     }
     series = {
-        "val_loss": {label: dict(zip(("step", "mean"), seed_band(result.records, o, "val_loss")[:2]))
-                     for o, label in OPTIMIZERS.items()},
+        "val_loss": {
+            label: dict(zip(("step", "mean"), seed_band(result.records, o, "val_loss")[:2]))
+            for o, label in OPTIMIZERS.items()
+        },
         "sensitivity": {OPTIMIZERS[o]: curve for o, curve in sensitivity_curves(result).items()},
     }
-    setup = ("Multiclass logistic regression (optimlab's mlp with depth 0: one Linear layer, softmax cross-entropy) "
-             "on the digits, standardized, L2 penalty 1e-4, minibatches of 32, "
-             f"{scale.epochs} epochs, step size decayed as alpha / sqrt(t) (schedule inverse_sqrt), as in the paper. "
-             f"The study engine gives each optimizer the same {scale.budget} values of alpha on a log grid from 1e-4 "
-             f"to 1 (best final validation loss on the tuning seed), then reruns the best on {scale.seeds} fresh "
-             "seeds, paired across optimizers.")
+    setup = (
+        "Multiclass logistic regression (optimlab's mlp with depth 0: one Linear layer, softmax "
+        "cross-entropy) "
+        "on the digits, standardized, L2 penalty 1e-4, minibatches of 32, "
+        f"{scale.epochs} epochs, step size decayed as alpha / sqrt(t) (schedule inverse_sqrt), as in the "
+        "paper. "
+        f"The study engine gives each optimizer the same {scale.budget} values of alpha on a log grid from "
+        "1e-4 "
+        f"to 1 (best final validation loss on the tuning seed), then reruns the best on {scale.seeds} fresh "
+        "seeds, paired across optimizers."
+    )
     return Evidence(numbers=numbers, series=series, runs=trial_records(result), setup=setup)
 
 
@@ -101,34 +123,68 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
     speed = numbers["curve_mean_val_loss_log10"]
     gap = [a - b for a, b in zip(speed[adam], speed[nesterov])]
     measure_ = "log10 of the mean validation loss over the run (lower: faster)"
-    return decide([
-        interval_check(f"{adam} converges about as fast as {nesterov} (within a factor 10^{SIMILAR_WITHIN:g})", gap,
-                       above=-SIMILAR_WITHIN, below=SIMILAR_WITHIN,
-                       measure=f"{measure_}, {adam} minus {nesterov} (paired by seed)"),
-        paired_check(f"{adam} converges faster than {adagrad}", speed[adagrad], speed[adam], names=(adagrad, adam),
-                     above=0, measure=measure_),
-        paired_check(f"{nesterov} converges faster than {adagrad}", speed[adagrad], speed[nesterov],
-                     names=(adagrad, nesterov), above=0, measure=measure_),
-    ])
+    return decide(
+        [
+            interval_check(
+                f"{adam} converges about as fast as {nesterov} (within a factor 10^{SIMILAR_WITHIN:g})",
+                gap,
+                above=-SIMILAR_WITHIN,
+                below=SIMILAR_WITHIN,
+                measure=f"{measure_}, {adam} minus {nesterov} (paired by seed)",
+            ),
+            paired_check(
+                f"{adam} converges faster than {adagrad}",
+                speed[adagrad],
+                speed[adam],
+                names=(adagrad, adam),
+                above=0,
+                measure=measure_,
+            ),
+            paired_check(
+                f"{nesterov} converges faster than {adagrad}",
+                speed[adagrad],
+                speed[nesterov],
+                names=(adagrad, nesterov),
+                above=0,
+                measure=measure_,
+            ),
+        ]
+    )
 
 
 def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
     series = evidence.series
     return [
-        curve_figure(series["val_loss"], "Logistic regression on the digits", ylabel="validation loss", log_y=True),
-        (sensitivity_figure(series["sensitivity"], title="Final validation loss against alpha (tuning seed)",
-                            xlabel="alpha", ylabel="validation loss", log_y=True),
-         "Tuning: each optimizer's final validation loss at each alpha; a gap is a run that diverged."),
+        curve_figure(
+            series["val_loss"], "Logistic regression on the digits", ylabel="validation loss", log_y=True
+        ),
+        (
+            sensitivity_figure(
+                series["sensitivity"],
+                title="Final validation loss against alpha (tuning seed)",
+                xlabel="alpha",
+                ylabel="validation loss",
+                log_y=True,
+            ),
+            "Tuning: each optimizer's final validation loss at each alpha; a gap is a run that diverged.",
+        ),
     ]
 
 
-adam_logistic = register(Experiment(
-    name="adam_logistic",
-    kind="paper_result",
-    title="Kingma & Ba 2014: Adam vs SGD-Nesterov vs AdaGrad on logistic regression",
-    claim="On logistic regression, Adam yields similar convergence as SGD with momentum and both converge faster "
-          "than AdaGrad.",
-    sources=(SOURCE,),
-    measure=measure, verdict=verdict, figures=figures_,
-), summary="L2-regularized logistic regression on digits: Adam, Nesterov SGD, AdaGrad, alpha/sqrt(t), alpha tuned.",
-    paper="Kingma & Ba 2014, arXiv:1412.6980")
+adam_logistic = register(
+    Experiment(
+        name="adam_logistic",
+        kind="paper_result",
+        title="Kingma & Ba 2014: Adam vs SGD-Nesterov vs AdaGrad on logistic regression",
+        claim="On logistic regression, Adam yields similar convergence as SGD with momentum and both "
+        "converge faster "
+        "than AdaGrad.",
+        sources=(SOURCE,),
+        measure=measure,
+        verdict=verdict,
+        figures=figures_,
+    ),
+    summary="L2-regularized logistic regression on digits: Adam, Nesterov SGD, AdaGrad, alpha/sqrt(t), alpha "
+    "tuned.",
+    paper="Kingma & Ba 2014, arXiv:1412.6980",
+)

@@ -34,8 +34,10 @@ __all__ = ["batch_norm"]
 ARMS = {"none": "no normalization", "batch": "batch normalization"}
 TARGET = 0.9  # validation accuracy for "reaches a good accuracy sooner"
 STABLE_FACTOR = 2.0  # "stable": the activations' mean moves at least 2x less than without normalization
-SOURCE = ("Ioffe & Szegedy, Batch Normalization: Accelerating Deep Network Training by Reducing Internal Covariate "
-          "Shift, 2015, https://arxiv.org/abs/1502.03167")
+SOURCE = (
+    "Ioffe & Szegedy, Batch Normalization: Accelerating Deep Network Training by Reducing Internal Covariate "
+    "Shift, 2015, https://arxiv.org/abs/1502.03167"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,21 +73,25 @@ def mean_drift(result: RunResult) -> float:
 
 def measure(size: str) -> Evidence:
     scale = _SIZES[size]
-    base = Recipe.from_dict({
-        "data": {"name": "digits", "scaling": "standardize"},
-        "model": {"name": "mlp", "width": 100, "depth": 3, "activation": "sigmoid", "init": "normal"},
-        "optimizer": {"name": "sgd"},
-        "training": {"epochs": scale.epochs, "batch_size": 60, "device": device_for(size)},
-    })
+    base = Recipe.from_dict(
+        {
+            "data": {"name": "digits", "scaling": "standardize"},
+            "model": {"name": "mlp", "width": 100, "depth": 3, "activation": "sigmoid", "init": "normal"},
+            "optimizer": {"name": "sgd"},
+            "training": {"epochs": scale.epochs, "batch_size": 60, "device": device_for(size)},
+        }
+    )
 
     def make(norm: str) -> Callable[[float, int], Run]:
-        return lambda lr, seed: Run(ARMS[norm], base.with_updates({"model.norm": norm, "optimizer.lr": lr,
-                                                                   "training.seed": seed}))
+        return lambda lr, seed: Run(
+            ARMS[norm], base.with_updates({"model.norm": norm, "optimizer.lr": lr, "training.seed": seed})
+        )
 
     tuning, reruns = [], []
     for norm in ARMS:
-        tried, again = tune_then_rerun(make(norm), scale.grid, seeds=scale.seeds, metric="val_accuracy",
-                                       instrumented=True)
+        tried, again = tune_then_rerun(
+            make(norm), scale.grid, seeds=scale.seeds, metric="val_accuracy", instrumented=True
+        )
         tuning, reruns = tuning + tried, reruns + again
     arms = list(ARMS.values())
     numbers = {
@@ -100,19 +106,28 @@ def measure(size: str) -> Evidence:
         first = next(r for r in reruns if r.run.arm == arm).statistics
         name = first.activation_modules()[-1]
         steps = sorted(first.outputs[name])
-        last_layer[arm] = {"step": steps, "mean": [first.outputs[name][s].mean for s in steps],
-                           "std": [first.outputs[name][s].std for s in steps]}
+        last_layer[arm] = {
+            "step": steps,
+            "mean": [first.outputs[name][s].mean for s in steps],
+            "std": [first.outputs[name][s].std for s in steps],
+        }
     series = {
-        "val_accuracy": {arm: mean_curve([r for r in reruns if r.run.arm == arm], "val_accuracy") for arm in arms},
-        "sensitivity": {arm: {"x": list(scale.grid), "y": [r.metric("val_accuracy") for r in tuning if r.run.arm == arm]}
-                        for arm in arms},
+        "val_accuracy": {
+            arm: mean_curve([r for r in reruns if r.run.arm == arm], "val_accuracy") for arm in arms
+        },
+        "sensitivity": {
+            arm: {"x": list(scale.grid), "y": [r.metric("val_accuracy") for r in tuning if r.run.arm == arm]}
+            for arm in arms
+        },
         "last_hidden": last_layer,
     }
-    setup = ("An MLP with 3 hidden layers of 100 sigmoid units (as in the paper) on the digits (standardized), "
-             "weights N(0, 0.01^2) and biases zero, without and with batch normalization before each sigmoid; SGD "
-             f"on minibatches of 60 for {scale.epochs} epochs. Each arm's learning rate is the best of "
-             f"{len(scale.grid)} values from {scale.grid[0]:g} to {scale.grid[-1]:g} by final validation accuracy "
-             f"on seed 0; then seeds 1..{scale.seeds}, with the doctor's instruments on (every 20th step).")
+    setup = (
+        "An MLP with 3 hidden layers of 100 sigmoid units (as in the paper) on the digits (standardized), "
+        "weights N(0, 0.01^2) and biases zero, without and with batch normalization before each sigmoid; SGD "
+        f"on minibatches of 60 for {scale.epochs} epochs. Each arm's learning rate is the best of "
+        f"{len(scale.grid)} values from {scale.grid[0]:g} to {scale.grid[-1]:g} by final validation accuracy "
+        f"on seed 0; then seeds 1..{scale.seeds}, with the doctor's instruments on (every 20th step)."
+    )
     runs = [r.record("test_accuracy") for r in [*tuning, *reruns]]
     return Evidence(numbers=numbers, series=series, runs=runs, setup=setup)
 
@@ -120,43 +135,73 @@ def measure(size: str) -> Evidence:
 def verdict(numbers: Mapping[str, Any]) -> Verdict:
     plain, normalized = numbers["arms"]
     names = (normalized, plain)
-    return decide([
-        paired_check("Batch normalization reaches a higher test accuracy", numbers["test_accuracy"][normalized],
-                     numbers["test_accuracy"][plain], names=names, above=0, measure="test accuracy at the tuned lr"),
-        paired_check(f"Batch normalization reaches {TARGET:g} validation accuracy in fewer steps",
-                     numbers["steps_to_target_log10"][plain], numbers["steps_to_target_log10"][normalized],
-                     names=(plain, normalized), above=0,
-                     measure="log10 steps to the target (a run that never reaches it: its length + 1)"),
-        paired_check(f"The last hidden layer's activations shift at least {STABLE_FACTOR:g}x less during training "
-                     "with batch normalization", numbers["last_hidden_mean_drift_log10"][plain],
-                     numbers["last_hidden_mean_drift_log10"][normalized], names=(plain, normalized),
-                     above=math.log10(STABLE_FACTOR),
-                     measure="log10 of the range over training of the last hidden layer's mean activation"),
-    ])
+    return decide(
+        [
+            paired_check(
+                "Batch normalization reaches a higher test accuracy",
+                numbers["test_accuracy"][normalized],
+                numbers["test_accuracy"][plain],
+                names=names,
+                above=0,
+                measure="test accuracy at the tuned lr",
+            ),
+            paired_check(
+                f"Batch normalization reaches {TARGET:g} validation accuracy in fewer steps",
+                numbers["steps_to_target_log10"][plain],
+                numbers["steps_to_target_log10"][normalized],
+                names=(plain, normalized),
+                above=0,
+                measure="log10 steps to the target (a run that never reaches it: its length + 1)",
+            ),
+            paired_check(
+                f"The last hidden layer's activations shift at least {STABLE_FACTOR:g}x less during training "
+                "with batch normalization",
+                numbers["last_hidden_mean_drift_log10"][plain],
+                numbers["last_hidden_mean_drift_log10"][normalized],
+                names=(plain, normalized),
+                above=math.log10(STABLE_FACTOR),
+                measure="log10 of the range over training of the last hidden layer's mean activation",
+            ),
+        ]
+    )
 
 
 def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
     series = evidence.series
-    drift = figures.lines(next(iter(series["last_hidden"].values()))["step"],
-                          {f"{arm}: {k}": v[k] for arm, v in series["last_hidden"].items() for k in ("mean", "std")},
-                          title="Last hidden layer's sigmoid outputs during training (seed 1)", xlabel="step",
-                          ylabel="mean and std over units and batch")
+    drift = figures.lines(
+        next(iter(series["last_hidden"].values()))["step"],
+        {f"{arm}: {k}": v[k] for arm, v in series["last_hidden"].items() for k in ("mean", "std")},
+        title="Last hidden layer's sigmoid outputs during training (seed 1)",
+        xlabel="step",
+        ylabel="mean and std over units and batch",
+    )
     return [
         curve_figure(series["val_accuracy"], "Sigmoid MLP with and without batch normalization"),
         (drift, "The paper's Figure 1(b, c) in two numbers: how the last hidden layer's activations move."),
-        (sensitivity_figure(series["sensitivity"], title="Final validation accuracy against learning rate (seed 0)",
-                            xlabel="learning rate", ylabel="validation accuracy"),
-         "Tuning of each arm; batch normalization trains over a wider range of learning rates."),
+        (
+            sensitivity_figure(
+                series["sensitivity"],
+                title="Final validation accuracy against learning rate (seed 0)",
+                xlabel="learning rate",
+                ylabel="validation accuracy",
+            ),
+            "Tuning of each arm; batch normalization trains over a wider range of learning rates.",
+        ),
     ]
 
 
-batch_norm = register(Experiment(
-    name="batch_norm",
-    kind="paper_result",
-    title="Ioffe & Szegedy 2015: batch normalization on a sigmoid MLP",
-    claim="Batch normalization lets a sigmoid network train faster and reach a higher accuracy, with the "
-          "distribution of each layer's inputs stable during training.",
-    sources=(SOURCE,),
-    measure=measure, verdict=verdict, figures=figures_,
-), summary="3 x 100 sigmoid MLP with small Gaussian init, with and without batch norm, lr tuned for each.",
-    paper="Ioffe & Szegedy 2015, arXiv:1502.03167")
+batch_norm = register(
+    Experiment(
+        name="batch_norm",
+        kind="paper_result",
+        title="Ioffe & Szegedy 2015: batch normalization on a sigmoid MLP",
+        claim="Batch normalization lets a sigmoid network train faster and reach a higher accuracy, with the "
+        "distribution of each layer's inputs stable during training.",
+        sources=(SOURCE,),
+        measure=measure,
+        verdict=verdict,
+        figures=figures_,
+    ),
+    summary="3 x 100 sigmoid MLP with small Gaussian init, with and without batch norm, lr tuned for each.",
+    paper="Ioffe & Szegedy 2015, arXiv:1502.03167",
+)

@@ -85,14 +85,25 @@ class Experiment:
     def __call__(self, size: str = "small") -> Outcome:
         started = time.perf_counter()
         evidence = self.measure(size)
-        return Outcome(name=self.name, size=size, evidence=evidence, verdict=self.verdict(evidence.numbers),
-                       seconds=time.perf_counter() - started)
+        return Outcome(
+            name=self.name,
+            size=size,
+            evidence=evidence,
+            verdict=self.verdict(evidence.numbers),
+            seconds=time.perf_counter() - started,
+        )
 
 
 def register(experiment: Experiment, *, summary: str, paper: str) -> Experiment:
     """Register ``experiment`` under its name; its one hyperparameter is ``size``."""
     if experiment.kind not in KINDS:
         raise ValueError(f"experiment kind {experiment.kind!r} is not one of {', '.join(KINDS)}")
-    _REGISTRY.register(experiment.name, summary=summary, paper=paper, accepts={"size": SIZES},
-                       capabilities=(experiment.kind,), obj=experiment)
+    _REGISTRY.register(
+        experiment.name,
+        summary=summary,
+        paper=paper,
+        accepts={"size": SIZES},
+        capabilities=(experiment.kind,),
+        obj=experiment,
+    )
     return experiment

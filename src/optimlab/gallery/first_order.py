@@ -36,10 +36,16 @@ __all__ = ["sgd_stuck"]
 OPTIMIZERS = ("sgd", "momentum", "adam")
 PROBLEMS = {"ill-conditioned quadratic": 0.0, "noisy quadratic (DeepOBS)": 0.6}  # noise of the samples
 STUCK_RATIO = 0.9  # "stuck": the loss falls by less than 10% over the second half of training
-SOURCES = (("Schneider, Balles & Hennig, DeepOBS: A Deep Learning Optimizer Benchmark Suite, 2019, "
-           "https://arxiv.org/abs/1903.05499"),
-           ("Polyak, Some methods of speeding up the convergence of iteration methods, USSR Computational "
-           "Mathematics and Mathematical Physics 4(5), 1964, doi:10.1016/0041-5553(64)90137-5"))
+SOURCES = (
+    (
+        "Schneider, Balles & Hennig, DeepOBS: A Deep Learning Optimizer Benchmark Suite, 2019, "
+        "https://arxiv.org/abs/1903.05499"
+    ),
+    (
+        "Polyak, Some methods of speeding up the convergence of iteration methods, USSR Computational "
+        "Mathematics and Mathematical Physics 4(5), 1964, doi:10.1016/0041-5553(64)90137-5"
+    ),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,21 +68,37 @@ def measure(size: str) -> Evidence:
     space = SearchSpace((Dimension("optimizer.lr", low=1e-4, high=1.0, log=True),))  # the same for all three
     results = {}
     for problem, noise in PROBLEMS.items():
-        recipe = Recipe.from_dict({
-            "data": {"name": "noisy_quadratic", "options": {"noise": noise}},
-            "model": {"name": "parameter_vector"},
-            "training": {"steps": scale.steps, "batch_size": 32, "eval_every": max(1, scale.steps // 20),
-                         "device": device_for(size)},
-        })
-        results[problem] = run_tuned(StudySpec(
-            name=f"sgd_stuck_{int(noise * 10)}", recipe=recipe, methods=methods_from("optimizer.name", OPTIMIZERS),
-            space=space, budget=scale.budget, seeds=scale.seeds, metric="val_loss", goal="min",
-            test_metric="test_loss"))
+        recipe = Recipe.from_dict(
+            {
+                "data": {"name": "noisy_quadratic", "options": {"noise": noise}},
+                "model": {"name": "parameter_vector"},
+                "training": {
+                    "steps": scale.steps,
+                    "batch_size": 32,
+                    "eval_every": max(1, scale.steps // 20),
+                    "device": device_for(size),
+                },
+            }
+        )
+        results[problem] = run_tuned(
+            StudySpec(
+                name=f"sgd_stuck_{int(noise * 10)}",
+                recipe=recipe,
+                methods=methods_from("optimizer.name", OPTIMIZERS),
+                space=space,
+                budget=scale.budget,
+                seeds=scale.seeds,
+                metric="val_loss",
+                goal="min",
+                test_metric="test_loss",
+            )
+        )
 
     def second_half_log10(result: Any, method: str) -> list[float]:
         """Per seed, log10 of the validation loss at the end over the loss halfway."""
-        reruns = sorted((r for r in result.records if r.method == method and r.phase == "seeds"),
-                        key=lambda r: r.seed)
+        reruns = sorted(
+            (r for r in result.records if r.method == method and r.phase == "seeds"), key=lambda r: r.seed
+        )
         ratios = []
         for r in reruns:
             losses = r.curve.get("val_loss", [])
@@ -86,20 +108,27 @@ def measure(size: str) -> Evidence:
 
     numbers = {
         "problems": list(PROBLEMS),
-        "test_loss_log10": {p: {m: [log10(v) if v > 0 else math.nan for v in seed_values(r, m)] for m in OPTIMIZERS}
-                            for p, r in results.items()},
+        "test_loss_log10": {
+            p: {m: [log10(v) if v > 0 else math.nan for v in seed_values(r, m)] for m in OPTIMIZERS}
+            for p, r in results.items()
+        },
         "sgd_second_half_log10": {p: second_half_log10(r, "sgd") for p, r in results.items()},
     }
     series = {
-        "curves": {p: {m: dict(zip(("step", "mean"), seed_band(r.records, m, "val_loss")[:2])) for m in OPTIMIZERS}
-                   for p, r in results.items()},
+        "curves": {
+            p: {m: dict(zip(("step", "mean"), seed_band(r.records, m, "val_loss")[:2])) for m in OPTIMIZERS}
+            for p, r in results.items()
+        },
         "sensitivity": {p: sensitivity_curves(r) for p, r in results.items()},
     }
-    setup = ("DeepOBS's 100-dimensional quadratic 0.5 (theta - x)^T H (theta - x), H with 90 eigenvalues in [0, 1] "
-             "and 10 in [30, 60], theta starting at ones; samples x ~ N(0, noise^2 I), noise 0 (a deterministic, "
-             "ill-conditioned problem: every step sees the exact gradient) and 0.6 (DeepOBS). SGD, momentum SGD "
-             f"(0.9) and Adam each get {scale.budget} learning rates on a log grid from 1e-4 to 1 (the best by "
-             f"validation loss), then rerun on {scale.seeds} seeds; {scale.steps} steps of batch 32.")
+    setup = (
+        "DeepOBS's 100-dimensional quadratic 0.5 (theta - x)^T H (theta - x), H with 90 eigenvalues in [0, "
+        "1] "
+        "and 10 in [30, 60], theta starting at ones; samples x ~ N(0, noise^2 I), noise 0 (a deterministic, "
+        "ill-conditioned problem: every step sees the exact gradient) and 0.6 (DeepOBS). SGD, momentum SGD "
+        f"(0.9) and Adam each get {scale.budget} learning rates on a log grid from 1e-4 to 1 (the best by "
+        f"validation loss), then rerun on {scale.seeds} seeds; {scale.steps} steps of batch 32."
+    )
     runs = [record for p, r in results.items() for record in trial_records(r, prefix=f"{p}: ")]
     return Evidence(numbers=numbers, series=series, runs=runs, setup=setup)
 
@@ -107,17 +136,37 @@ def measure(size: str) -> Evidence:
 def verdict(numbers: Mapping[str, Any]) -> Verdict:
     clean, noisy = numbers["problems"]
     losses = numbers["test_loss_log10"]
-    return decide([
-        *(paired_check(f"On the {clean}, tuned SGD ends at a higher loss than {other} (also a first-order method)",
-                       losses[clean]["sgd"], losses[clean][other], names=("sgd", other), above=0,
-                       measure="log10 test loss") for other in ("momentum", "adam")),
-        paired_check(f"On the {noisy}, tuned SGD ends at a higher loss than Adam", losses[noisy]["sgd"],
-                     losses[noisy]["adam"], names=("sgd", "adam"), above=0, measure="log10 test loss"),
-        interval_check(f"SGD gets stuck on the {clean}: its loss falls by less than {1 - STUCK_RATIO:.0%} over the "
-                       "second half of training", numbers["sgd_second_half_log10"][clean],
-                       above=math.log10(STUCK_RATIO),
-                       measure="log10 of the validation loss at the end over the loss halfway"),
-    ])
+    return decide(
+        [
+            *(
+                paired_check(
+                    f"On the {clean}, tuned SGD ends at a higher loss than {other} (also a first-order "
+                    "method)",
+                    losses[clean]["sgd"],
+                    losses[clean][other],
+                    names=("sgd", other),
+                    above=0,
+                    measure="log10 test loss",
+                )
+                for other in ("momentum", "adam")
+            ),
+            paired_check(
+                f"On the {noisy}, tuned SGD ends at a higher loss than Adam",
+                losses[noisy]["sgd"],
+                losses[noisy]["adam"],
+                names=("sgd", "adam"),
+                above=0,
+                measure="log10 test loss",
+            ),
+            interval_check(
+                f"SGD gets stuck on the {clean}: its loss falls by less than {1 - STUCK_RATIO:.0%} over the "
+                "second half of training",
+                numbers["sgd_second_half_log10"][clean],
+                above=math.log10(STUCK_RATIO),
+                measure="log10 of the validation loss at the end over the loss halfway",
+            ),
+        ]
+    )
 
 
 def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
@@ -125,18 +174,32 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
     for problem, curves in evidence.series["curves"].items():
         found.append(curve_figure(curves, problem, ylabel="validation loss", log_y=True))
     for problem, curves in evidence.series["sensitivity"].items():
-        found.append((sensitivity_figure(curves, title=f"{problem}: validation loss against learning rate",
-                                         xlabel="learning rate", ylabel="validation loss", log_y=True),
-                      "Tuning trials (tuning seed); a gap is a trial that diverged."))
+        found.append(
+            (
+                sensitivity_figure(
+                    curves,
+                    title=f"{problem}: validation loss against learning rate",
+                    xlabel="learning rate",
+                    ylabel="validation loss",
+                    log_y=True,
+                ),
+                "Tuning trials (tuning seed); a gap is a trial that diverged.",
+            )
+        )
     return found
 
 
-sgd_stuck = register(Experiment(
-    name="sgd_stuck",
-    kind="tutorial_claim",
-    title="Does SGD, using only first-order information, get stuck?",
-    claim="SGD uses only first-order information and may get stuck.",
-    sources=SOURCES,
-    measure=measure, verdict=verdict, figures=figures_,
-), summary="SGD vs momentum vs Adam, tuned, on an ill-conditioned and a noisy quadratic: slower, or stuck?",
-    paper="Schneider et al. 2019, arXiv:1903.05499")
+sgd_stuck = register(
+    Experiment(
+        name="sgd_stuck",
+        kind="tutorial_claim",
+        title="Does SGD, using only first-order information, get stuck?",
+        claim="SGD uses only first-order information and may get stuck.",
+        sources=SOURCES,
+        measure=measure,
+        verdict=verdict,
+        figures=figures_,
+    ),
+    summary="SGD vs momentum vs Adam, tuned, on an ill-conditioned and a noisy quadratic: slower, or stuck?",
+    paper="Schneider et al. 2019, arXiv:1903.05499",
+)

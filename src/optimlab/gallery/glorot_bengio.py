@@ -36,10 +36,13 @@ from optimlab.report import figures
 __all__ = ["glorot_bengio"]
 
 STANDARD, NORMALIZED, SIGMOID = "standard init (tanh)", "normalized init (tanh)", "standard init (sigmoid)"
+TANH_DEPTH, SIGMOID_DEPTH = 5, 4  # hidden layers, as in the paper's figures
 CONSTANT_WITHIN = 0.5  # log10 units: "about the same scale" = within a factor ~3 between first and last layer
 TOP_LAYER_DROP = 0.25  # the top sigmoid layer's mean falls at least halfway from 0.5 to 0 ...
-SOURCE = ("Glorot & Bengio, Understanding the difficulty of training deep feedforward neural networks, "
-          "AISTATS 2010, https://proceedings.mlr.press/v9/glorot10a.html")
+SOURCE = (
+    "Glorot & Bengio, Understanding the difficulty of training deep feedforward neural networks, "
+    "AISTATS 2010, https://proceedings.mlr.press/v9/glorot10a.html"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,12 +61,20 @@ _SIZES = {
 
 
 def _recipe(scale: _Scale, size: str, activation: str, depth: int, init: str, lr: float) -> Recipe:
-    return Recipe.from_dict({
-        "data": {"name": "digits", "scaling": "standardize"},
-        "model": {"name": "mlp", "width": scale.width, "depth": depth, "activation": activation, "init": init},
-        "optimizer": {"name": "sgd", "lr": lr},
-        "training": {"epochs": scale.epochs, "batch_size": 10, "device": device_for(size)},
-    })
+    return Recipe.from_dict(
+        {
+            "data": {"name": "digits", "scaling": "standardize"},
+            "model": {
+                "name": "mlp",
+                "width": scale.width,
+                "depth": depth,
+                "activation": activation,
+                "init": init,
+            },
+            "optimizer": {"name": "sgd", "lr": lr},
+            "training": {"epochs": scale.epochs, "batch_size": 10, "device": device_for(size)},
+        }
+    )
 
 
 def _mean_activations(result: RunResult) -> tuple[list[int], list[list[float]]]:
@@ -77,15 +88,25 @@ def _mean_activations(result: RunResult) -> tuple[list[int], list[list[float]]]:
 def measure(size: str) -> Evidence:
     scale = _SIZES[size]
     tanh_arms = {
-        STANDARD: Run(STANDARD, _recipe(scale, size, "tanh", 5, "default", 0.05)),
-        NORMALIZED: Run(NORMALIZED, _recipe(scale, size, "tanh", 5, "xavier_uniform", 0.05),
-                        init_options={"gain": 1.0}),  # the paper's formula: no gain for tanh
+        STANDARD: Run(STANDARD, _recipe(scale, size, "tanh", TANH_DEPTH, "default", 0.05)),
+        NORMALIZED: Run(
+            NORMALIZED,
+            _recipe(scale, size, "tanh", TANH_DEPTH, "xavier_uniform", 0.05),
+            init_options={"gain": 1.0},
+        ),  # the paper's formula: no gain for tanh
     }
-    tanh = [train_run(dataclasses.replace(run, recipe=run.recipe.with_updates({"training.seed": seed})), probe=True)
-            for seed in range(scale.seeds) for run in tanh_arms.values()]
-    sigmoid_recipe = _recipe(scale, size, "sigmoid", 4, "default", 0.1)
-    sigmoid = [train_run(Run(SIGMOID, sigmoid_recipe.with_updates({"training.seed": seed})), instrumented=True)
-               for seed in range(scale.seeds)]
+    tanh = [
+        train_run(
+            dataclasses.replace(run, recipe=run.recipe.with_updates({"training.seed": seed})), probe=True
+        )
+        for seed in range(scale.seeds)
+        for run in tanh_arms.values()
+    ]
+    sigmoid_recipe = _recipe(scale, size, "sigmoid", SIGMOID_DEPTH, "default", 0.1)
+    sigmoid = [
+        train_run(Run(SIGMOID, sigmoid_recipe.with_updates({"training.seed": seed})), instrumented=True)
+        for seed in range(scale.seeds)
+    ]
 
     def first_to_last_hidden(field: str) -> Any:
         return lambda r: log10(getattr(r.at_init, field)[0]) - log10(getattr(r.at_init, field)[-2])
@@ -93,8 +114,10 @@ def measure(size: str) -> Evidence:
     profiles = [_mean_activations(r) for r in sigmoid]
     steps = profiles[0][0]
     hidden = len(profiles[0][1])
-    mean_by_layer = [[sum(p[1][layer][i] for p in profiles) / len(profiles) for i in range(len(steps))]
-                     for layer in range(hidden)]
+    mean_by_layer = [
+        [sum(p[1][layer][i] for p in profiles) / len(profiles) for i in range(len(steps))]
+        for layer in range(hidden)
+    ]
     numbers = {
         "arms": [STANDARD, NORMALIZED],
         "backprop_first_to_last_log10": by_arm(tanh, first_to_last_hidden("backprop")),
@@ -106,21 +129,33 @@ def measure(size: str) -> Evidence:
     }
     grouped = {arm: [r for r in tanh if r.run.arm == arm] for arm in tanh_arms}
     series = {
-        "layers": list(range(1, 7)),
-        **{field: {arm: geometric_mean_profile([r.at_init for r in rs], field) for arm, rs in grouped.items()}
-           for field in ("backprop", "weight_grad", "output_std")},
+        "layers": list(range(1, TANH_DEPTH + 2)),
+        **{
+            field: {
+                arm: geometric_mean_profile([r.at_init for r in rs], field) for arm, rs in grouped.items()
+            }
+            for field in ("backprop", "weight_grad", "output_std")
+        },
         "sigmoid_steps": steps,
         "sigmoid_mean_activation": {f"hidden layer {i + 1}": m for i, m in enumerate(mean_by_layer)},
-        "val_accuracy": {**{arm: mean_curve(rs, "val_accuracy") for arm, rs in grouped.items()},
-                         SIGMOID: mean_curve(sigmoid, "val_accuracy")},
+        "val_accuracy": {
+            **{arm: mean_curve(rs, "val_accuracy") for arm, rs in grouped.items()},
+            SIGMOID: mean_curve(sigmoid, "val_accuracy"),
+        },
     }
-    setup = (f"Tanh MLPs with 5 hidden layers of {scale.width} units, with the standard init (PyTorch's default: "
-             "U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases) or the normalized init (Xavier uniform "
-             "with gain 1, biases zero; the gain is an extra the recipe cannot hold yet: model.init_options), and a "
-             f"sigmoid MLP with 4 hidden layers and the standard init, on the digits (standardized); {scale.seeds} "
-             f"seeds each. Gradients are measured at initialization on 256 training rows; then each network trains "
-             f"{scale.epochs} epochs of plain SGD on minibatches of 10 (lr 0.05 for tanh, 0.1 for sigmoid), the "
-             "sigmoid network with the doctor's instruments recording each hidden layer's mean activation.")
+    setup = (
+        f"Tanh MLPs with {TANH_DEPTH} hidden layers of {scale.width} units, with the standard init "
+        "(PyTorch's default: "
+        "U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases) or the normalized init (Xavier uniform "
+        "with gain 1, biases zero; the gain is an extra the recipe cannot hold yet: model.init_options), and "
+        "a "
+        f"sigmoid MLP with {SIGMOID_DEPTH} hidden layers and the standard init, on the digits "
+        f"(standardized); {scale.seeds} "
+        "seeds each. Gradients are measured at initialization on 256 training rows; then each network "
+        "trains "
+        f"{scale.epochs} epochs of plain SGD on minibatches of 10 (lr 0.05 for tanh, 0.1 for sigmoid), the "
+        "sigmoid network with the doctor's instruments recording each hidden layer's mean activation."
+    )
     runs = [r.record("test_accuracy") for r in [*tanh, *sigmoid]]
     return Evidence(numbers=numbers, series=series, runs=runs, setup=setup)
 
@@ -128,49 +163,94 @@ def measure(size: str) -> Evidence:
 def verdict(numbers: Mapping[str, Any]) -> Verdict:
     standard, normalized = numbers["arms"]
     names = (standard, normalized)
-    backprop, weight_grad = numbers["backprop_first_to_last_log10"], numbers["weight_grad_first_to_last_log10"]
-    return decide([
-        paired_check("With standard init, back-propagated gradients shrink more from the last hidden layer to the "
-                     "first than with normalized init", backprop[standard], backprop[normalized], names=names,
-                     below=0, measure="log10 of the first-to-last hidden layer ratio of back-propagated gradients"),
-        interval_check("With normalized init, back-propagated gradients keep about the same scale across layers "
-                       "(within a factor 3)", backprop[normalized], above=-CONSTANT_WITHIN, below=CONSTANT_WITHIN,
-                       measure=f"{normalized}: log10 first-to-last hidden layer ratio of back-propagated gradients"),
-        interval_check("Even with standard init, weight gradients keep about the same scale across layers (within a "
-                       "factor 3)", weight_grad[standard], above=-CONSTANT_WITHIN, below=CONSTANT_WITHIN,
-                       measure=f"{standard}: log10 first-to-last hidden layer ratio of weight gradients"),
-        paired_check("Normalized init trains the deep tanh network to a higher test accuracy",
-                     numbers["test_accuracy"][normalized], numbers["test_accuracy"][standard],
-                     names=(normalized, standard), above=0, measure="test accuracy"),
-        paired_check("With sigmoid units, the top hidden layer is driven toward 0 during training while the first "
-                     f"stays near 0.5: its mean activation falls at least {TOP_LAYER_DROP} more than the first's",
-                     numbers["sigmoid_top_layer_drop"], numbers["sigmoid_first_layer_drop"],
-                     names=("top hidden layer", "first hidden layer"), above=TOP_LAYER_DROP,
-                     measure="largest fall of the mean activation from its value at the start of training"),
-    ])
+    backprop, weight_grad = (
+        numbers["backprop_first_to_last_log10"],
+        numbers["weight_grad_first_to_last_log10"],
+    )
+    return decide(
+        [
+            paired_check(
+                "With standard init, back-propagated gradients shrink more from the last hidden layer to the "
+                "first than with normalized init",
+                backprop[standard],
+                backprop[normalized],
+                names=names,
+                below=0,
+                measure="log10 of the first-to-last hidden layer ratio of back-propagated gradients",
+            ),
+            interval_check(
+                "With normalized init, back-propagated gradients keep about the same scale across layers "
+                "(within a factor 3)",
+                backprop[normalized],
+                above=-CONSTANT_WITHIN,
+                below=CONSTANT_WITHIN,
+                measure=f"{normalized}: log10 first-to-last hidden layer ratio of back-propagated gradients",
+            ),
+            interval_check(
+                "Even with standard init, weight gradients keep about the same scale across layers (within a "
+                "factor 3)",
+                weight_grad[standard],
+                above=-CONSTANT_WITHIN,
+                below=CONSTANT_WITHIN,
+                measure=f"{standard}: log10 first-to-last hidden layer ratio of weight gradients",
+            ),
+            paired_check(
+                "Normalized init trains the deep tanh network to a higher test accuracy",
+                numbers["test_accuracy"][normalized],
+                numbers["test_accuracy"][standard],
+                names=(normalized, standard),
+                above=0,
+                measure="test accuracy",
+            ),
+            paired_check(
+                "With sigmoid units, the top hidden layer is driven toward 0 during training while the first "
+                f"stays near 0.5: its mean activation falls at least {TOP_LAYER_DROP} more than the first's",
+                numbers["sigmoid_top_layer_drop"],
+                numbers["sigmoid_first_layer_drop"],
+                names=("top hidden layer", "first hidden layer"),
+                above=TOP_LAYER_DROP,
+                measure="largest fall of the mean activation from its value at the start of training",
+            ),
+        ]
+    )
 
 
 def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
     series = evidence.series
-    saturation = figures.lines(series["sigmoid_steps"], series["sigmoid_mean_activation"],
-                               title="Sigmoid MLP, standard init: mean activation of each hidden layer",
-                               xlabel="step", ylabel="mean activation")
+    saturation = figures.lines(
+        series["sigmoid_steps"],
+        series["sigmoid_mean_activation"],
+        title="Sigmoid MLP, standard init: mean activation of each hidden layer",
+        xlabel="step",
+        ylabel="mean activation",
+    )
     return [
         *layer_profile_figures(series, "Tanh MLP"),
-        (saturation, ("The paper's Figure 2: mean over units and seeds of each sigmoid hidden layer's output; a "
-                     "top layer falling toward 0 is the saturation the paper describes.")),
+        (
+            saturation,
+            (
+                "The paper's Figure 2: mean over units and seeds of each sigmoid hidden layer's output; a "
+                "top layer falling toward 0 is the saturation the paper describes."
+            ),
+        ),
         curve_figure(series["val_accuracy"], "Training with SGD, minibatches of 10"),
     ]
 
 
-glorot_bengio = register(Experiment(
-    name="glorot_bengio",
-    kind="paper_result",
-    title="Glorot & Bengio 2010: standard vs normalized initialization",
-    claim="With the standard initialization, back-propagated gradients vanish toward the input and sigmoid "
-          "networks saturate; the normalized initialization keeps gradients even across layers and trains "
-          "deep tanh networks better.",
-    sources=(SOURCE,),
-    measure=measure, verdict=verdict, figures=figures_,
-), summary="Standard vs normalized (Xavier) init of deep tanh MLPs; sigmoid top-layer saturation.",
-    paper="Glorot & Bengio 2010, AISTATS")
+glorot_bengio = register(
+    Experiment(
+        name="glorot_bengio",
+        kind="paper_result",
+        title="Glorot & Bengio 2010: standard vs normalized initialization",
+        claim="With the standard initialization, back-propagated gradients vanish toward the input and "
+        "sigmoid "
+        "networks saturate; the normalized initialization keeps gradients even across layers and trains "
+        "deep tanh networks better.",
+        sources=(SOURCE,),
+        measure=measure,
+        verdict=verdict,
+        figures=figures_,
+    ),
+    summary="Standard vs normalized (Xavier) init of deep tanh MLPs; sigmoid top-layer saturation.",
+    paper="Glorot & Bengio 2010, AISTATS",
+)

@@ -31,8 +31,10 @@ XAVIER, HE = "Xavier (gain 1)", "He"
 CHANCE = 0.1  # ten balanced classes
 TRAINS_ABOVE = 0.5  # test accuracy that counts as "converges" (5x chance)
 STALL_MARGIN = 0.05  # ... and within this of chance, as "stalls"
-SOURCE = ("He et al., Delving Deep into Rectifiers: Surpassing Human-Level Performance on ImageNet "
-          "Classification, 2015, https://arxiv.org/abs/1502.01852")
+SOURCE = (
+    "He et al., Delving Deep into Rectifiers: Surpassing Human-Level Performance on ImageNet "
+    "Classification, 2015, https://arxiv.org/abs/1502.01852"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,16 +55,23 @@ _SIZES = {
 
 def measure(size: str) -> Evidence:
     scale = _SIZES[size]
-    base = Recipe.from_dict({
-        "data": {"name": "digits", "scaling": "standardize"},
-        "model": {"name": "mlp", "width": scale.width, "depth": scale.depth, "activation": "relu"},
-        "optimizer": {"name": "momentum", "lr": 0.003},
-        "training": {"epochs": scale.epochs, "batch_size": 32, "device": device_for(size)},
-    })
+    base = Recipe.from_dict(
+        {
+            "data": {"name": "digits", "scaling": "standardize"},
+            "model": {"name": "mlp", "width": scale.width, "depth": scale.depth, "activation": "relu"},
+            "optimizer": {"name": "momentum", "lr": 0.003},
+            "training": {"epochs": scale.epochs, "batch_size": 32, "device": device_for(size)},
+        }
+    )
     arms = {XAVIER: ("xavier_normal", {"gain": 1.0}), HE: ("kaiming_normal", {})}
-    results = [train_run(Run(arm, base.with_updates({"model.init": init, "training.seed": seed}),
-                             init_options=options), probe=True)
-               for seed in range(scale.seeds) for arm, (init, options) in arms.items()]
+    results = [
+        train_run(
+            Run(arm, base.with_updates({"model.init": init, "training.seed": seed}), init_options=options),
+            probe=True,
+        )
+        for seed in range(scale.seeds)
+        for arm, (init, options) in arms.items()
+    ]
     numbers = {
         "arms": list(arms),
         "chance": CHANCE,
@@ -72,45 +81,77 @@ def measure(size: str) -> Evidence:
     grouped = {arm: [r for r in results if r.run.arm == arm] for arm in arms}
     series = {
         "layers": list(range(1, scale.depth + 2)),
-        **{field: {arm: geometric_mean_profile([r.at_init for r in rs], field) for arm, rs in grouped.items()}
-           for field in ("backprop", "weight_grad", "output_std")},
+        **{
+            field: {
+                arm: geometric_mean_profile([r.at_init for r in rs], field) for arm, rs in grouped.items()
+            }
+            for field in ("backprop", "weight_grad", "output_std")
+        },
         "val_accuracy": {arm: mean_curve(rs, "val_accuracy") for arm, rs in grouped.items()},
     }
-    setup = (f"An MLP with {scale.depth} ReLU hidden layers of {scale.width} units on the digits (standardized), "
-             "initialized with Xavier normal of gain 1 (Var(w) = 2 / (fan_in + fan_out); the gain is an extra the "
-             "recipe cannot hold yet: model.init_options) or He normal (Var(w) = 2 / fan_in), biases zero; "
-             f"{scale.seeds} seeds each. Gradients and signal are measured at initialization on 256 training rows, "
-             f"then each network trains {scale.epochs} epochs with momentum SGD (lr 0.003, momentum 0.9).")
-    return Evidence(numbers=numbers, series=series, runs=[r.record("test_accuracy") for r in results], setup=setup)
+    setup = (
+        f"An MLP with {scale.depth} ReLU hidden layers of {scale.width} units on the digits (standardized), "
+        "initialized with Xavier normal of gain 1 (Var(w) = 2 / (fan_in + fan_out); the gain is an extra the "
+        "recipe cannot hold yet: model.init_options) or He normal (Var(w) = 2 / fan_in), biases zero; "
+        f"{scale.seeds} seeds each. Gradients and signal are measured at initialization on 256 training "
+        "rows, "
+        f"then each network trains {scale.epochs} epochs with momentum SGD (lr 0.003, momentum 0.9)."
+    )
+    return Evidence(
+        numbers=numbers, series=series, runs=[r.record("test_accuracy") for r in results], setup=setup
+    )
 
 
 def verdict(numbers: Mapping[str, Any]) -> Verdict:
     xavier, he = numbers["arms"]
     accuracy, chance = numbers["test_accuracy"], numbers["chance"]
-    return decide([
-        paired_check("With Xavier init the signal fades through the ReLU layers: the output's scale at "
-                     "initialization is at least 10x below He's", numbers["output_std_log10"][xavier],
-                     numbers["output_std_log10"][he], names=(xavier, he), below=-1,
-                     measure="log10 std of the network's output"),
-        interval_check(f"The He-initialized network converges: test accuracy above {TRAINS_ABOVE:g} (chance "
-                       f"{chance:g})", accuracy[he], above=TRAINS_ABOVE, measure=f"{he}: test accuracy"),
-        interval_check(f"The Xavier-initialized network stalls: test accuracy within {STALL_MARGIN:g} of chance",
-                       accuracy[xavier], below=chance + STALL_MARGIN,
-                       measure=f"{xavier}: test accuracy"),
-    ])
+    return decide(
+        [
+            paired_check(
+                "With Xavier init the signal fades through the ReLU layers: the output's scale at "
+                "initialization is at least 10x below He's",
+                numbers["output_std_log10"][xavier],
+                numbers["output_std_log10"][he],
+                names=(xavier, he),
+                below=-1,
+                measure="log10 std of the network's output",
+            ),
+            interval_check(
+                f"The He-initialized network converges: test accuracy above {TRAINS_ABOVE:g} (chance "
+                f"{chance:g})",
+                accuracy[he],
+                above=TRAINS_ABOVE,
+                measure=f"{he}: test accuracy",
+            ),
+            interval_check(
+                f"The Xavier-initialized network stalls: test accuracy within {STALL_MARGIN:g} of chance",
+                accuracy[xavier],
+                below=chance + STALL_MARGIN,
+                measure=f"{xavier}: test accuracy",
+            ),
+        ]
+    )
 
 
 def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
-    return [*layer_profile_figures(evidence.series, "30-layer ReLU MLP"),
-            curve_figure(evidence.series["val_accuracy"], "Training with momentum SGD, lr 0.003")]
+    return [
+        *layer_profile_figures(evidence.series, "30-layer ReLU MLP"),
+        curve_figure(evidence.series["val_accuracy"], "Training with momentum SGD, lr 0.003"),
+    ]
 
 
-he_init = register(Experiment(
-    name="he_init",
-    kind="paper_result",
-    title="He et al. 2015: Xavier vs He initialization of a 30-layer ReLU network",
-    claim="A 30-layer ReLU network converges from He initialization and stalls from Xavier initialization.",
-    sources=(SOURCE,),
-    measure=measure, verdict=verdict, figures=figures_,
-), summary="30-layer ReLU MLP: Xavier (gain 1) vs He init; signal at init and whether it trains.",
-    paper="He et al. 2015, arXiv:1502.01852")
+he_init = register(
+    Experiment(
+        name="he_init",
+        kind="paper_result",
+        title="He et al. 2015: Xavier vs He initialization of a 30-layer ReLU network",
+        claim="A 30-layer ReLU network converges from He initialization and stalls from Xavier "
+        "initialization.",
+        sources=(SOURCE,),
+        measure=measure,
+        verdict=verdict,
+        figures=figures_,
+    ),
+    summary="30-layer ReLU MLP: Xavier (gain 1) vs He init; signal at init and whether it trains.",
+    paper="He et al. 2015, arXiv:1502.01852",
+)

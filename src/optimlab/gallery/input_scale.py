@@ -35,8 +35,10 @@ OPTIMIZERS = ("momentum", "adam")
 DATASET = "breast_cancer"
 TOP_FRACTION = 0.1  # "dominate": the largest tenth of the features carries ...
 DOMINANT_SHARE = 0.5  # ... more than half of the inputs' energy (sum of squares)
-SOURCE = ("LeCun, Bottou, Orr & Mueller, Efficient BackProp, in Neural Networks: Tricks of the Trade, 1998, "
-          "Section 4.3, http://yann.lecun.com/exdb/publis/pdf/lecun-98b.pdf")
+SOURCE = (
+    "LeCun, Bottou, Orr & Mueller, Efficient BackProp, in Neural Networks: Tricks of the Trade, 1998, "
+    "Section 4.3, http://yann.lecun.com/exdb/publis/pdf/lecun-98b.pdf"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,26 +68,38 @@ def measure(size: str) -> Evidence:
     scale = _SIZES[size]
     results = {}
     for optimizer in OPTIMIZERS:
-        recipe = Recipe.from_dict({
-            "data": {"name": DATASET},
-            "model": {"name": "mlp", "width": scale.width, "depth": 2},
-            "optimizer": {"name": optimizer},
-            "training": {"epochs": scale.epochs, "batch_size": 32, "device": device_for(size)},
-        })
-        results[optimizer] = run_tuned(StudySpec(name=f"input_scale_{optimizer}", recipe=recipe,
-                                                 methods=methods_from("data.scaling", SCALINGS),
-                                                 budget=scale.budget, seeds=scale.seeds))
+        recipe = Recipe.from_dict(
+            {
+                "data": {"name": DATASET},
+                "model": {"name": "mlp", "width": scale.width, "depth": 2},
+                "optimizer": {"name": optimizer},
+                "training": {"epochs": scale.epochs, "batch_size": 32, "device": device_for(size)},
+            }
+        )
+        results[optimizer] = run_tuned(
+            StudySpec(
+                name=f"input_scale_{optimizer}",
+                recipe=recipe,
+                methods=methods_from("data.scaling", SCALINGS),
+                budget=scale.budget,
+                seeds=scale.seeds,
+            )
+        )
     seeds = range(1, scale.seeds + 1)  # the study's rerun seeds: the splits the test accuracies come from
     numbers = {
         "top_feature_share": {"none": [top_feature_share(load(DATASET, seed=s).train.x) for s in seeds]},
         "test_accuracy": {o: {m: seed_values(r, m) for m in SCALINGS} for o, r in results.items()},
     }
-    setup = (f"The breast-cancer data ({DATASET}: 30 features, 343 training rows, 2 classes) with an MLP of 2 hidden "
-             f"ReLU layers of {scale.width} units, trained {scale.epochs} epochs (batch 32) on raw features "
-             "(scaling none), on features min-max scaled to [0, 1], and on standardized features. For each "
-             f"optimizer (momentum SGD, Adam) and scaling, the study engine tunes the learning rate ({scale.budget} "
-             "values on a log grid of 4 decades, best validation accuracy), then reruns the best on "
-             f"{scale.seeds} fresh seeds (seed = data split and initialization), paired across scalings.")
+    setup = (
+        f"The breast-cancer data ({DATASET}: 30 features, 343 training rows, 2 classes) with an MLP of 2 "
+        "hidden "
+        f"ReLU layers of {scale.width} units, trained {scale.epochs} epochs (batch 32) on raw features "
+        "(scaling none), on features min-max scaled to [0, 1], and on standardized features. For each "
+        "optimizer (momentum SGD, Adam) and scaling, the study engine tunes the learning rate "
+        f"({scale.budget} "
+        "values on a log grid of 4 decades, best validation accuracy), then reruns the best on "
+        f"{scale.seeds} fresh seeds (seed = data split and initialization), paired across scalings."
+    )
     series = {"sensitivity": {o: sensitivity_curves(r) for o, r in results.items()}}
     runs = [record for o, r in results.items() for record in trial_records(r, prefix=f"{o}, scaling ")]
     return Evidence(numbers=numbers, series=series, runs=runs, setup=setup)
@@ -102,38 +116,74 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
     raw_spread = [d for per in accuracy.values() for d in _deviations(per["none"])]
     scaled_spread = [d for per in accuracy.values() for d in _deviations(per["standardize"])]
     checks = [
-        interval_check(f"Large-valued features dominate the raw input: the top {TOP_FRACTION:.0%} of features carry "
-                       f"more than {DOMINANT_SHARE:.0%} of its sum of squares", numbers["top_feature_share"]["none"],
-                       above=DOMINANT_SHARE, measure="share of the raw training inputs' sum of squares"),
-        *(paired_check(f"With {optimizer}, raw features give a lower tuned test accuracy than standardized ones",
-                       per["none"], per["standardize"], names=("raw", "standardized"), below=0,
-                       measure="test accuracy") for optimizer, per in accuracy.items()),
-        paired_check("Raw features destabilize training: the test accuracy varies more from seed to seed",
-                     raw_spread, scaled_spread, names=("raw", "standardized"), above=0,
-                     measure="absolute deviation of a seed's test accuracy from its arm's mean, both optimizers"),
+        interval_check(
+            f"Large-valued features dominate the raw input: the top {TOP_FRACTION:.0%} of features carry "
+            f"more than {DOMINANT_SHARE:.0%} of its sum of squares",
+            numbers["top_feature_share"]["none"],
+            above=DOMINANT_SHARE,
+            measure="share of the raw training inputs' sum of squares",
+        ),
+        *(
+            paired_check(
+                f"With {optimizer}, raw features give a lower tuned test accuracy than standardized ones",
+                per["none"],
+                per["standardize"],
+                names=("raw", "standardized"),
+                below=0,
+                measure="test accuracy",
+            )
+            for optimizer, per in accuracy.items()
+        ),
+        paired_check(
+            "Raw features destabilize training: the test accuracy varies more from seed to seed",
+            raw_spread,
+            scaled_spread,
+            names=("raw", "standardized"),
+            above=0,
+            measure="absolute deviation of a seed's test accuracy from its arm's mean, both optimizers",
+        ),
     ]
     return decide(checks)
 
 
 def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
     accuracy = evidence.numbers["test_accuracy"]
-    groups = {optimizer: {m: (s.mean, s.low, s.high) for m, s in ((m, summarize(v)) for m, v in per.items())}
-              for optimizer, per in accuracy.items()}
-    found = [(interval_figure(groups, title="Tuned test accuracy by input scaling", ylabel="test accuracy"),
-              "Test accuracy of each scaling at its tuned learning rate: mean and 95% CI over the seeds.")]
+    groups = {
+        optimizer: {m: (s.mean, s.low, s.high) for m, s in ((m, summarize(v)) for m, v in per.items())}
+        for optimizer, per in accuracy.items()
+    }
+    found = [
+        (
+            interval_figure(groups, title="Tuned test accuracy by input scaling", ylabel="test accuracy"),
+            "Test accuracy of each scaling at its tuned learning rate: mean and 95% CI over the seeds.",
+        )
+    ]
     for optimizer, curves in evidence.series["sensitivity"].items():
-        found.append((sensitivity_figure(curves, title=f"{optimizer}: validation accuracy against learning rate",
-                                         xlabel="learning rate", ylabel="validation accuracy"),
-                      f"Tuning trials of {optimizer} (tuning seed); a gap is a trial that diverged."))
+        found.append(
+            (
+                sensitivity_figure(
+                    curves,
+                    title=f"{optimizer}: validation accuracy against learning rate",
+                    xlabel="learning rate",
+                    ylabel="validation accuracy",
+                ),
+                f"Tuning trials of {optimizer} (tuning seed); a gap is a trial that diverged.",
+            )
+        )
     return found
 
 
-input_scale = register(Experiment(
-    name="input_scale",
-    kind="tutorial_claim",
-    title="Unnormalized inputs: do large features dominate and destabilize training?",
-    claim="Unnormalized inputs let large-valued features dominate and destabilize training.",
-    sources=(SOURCE,),
-    measure=measure, verdict=verdict, figures=figures_,
-), summary="Raw vs min-max vs standardized features (breast cancer), lr tuned for momentum SGD and Adam.",
-    paper="LeCun et al. 1998, Efficient BackProp")
+input_scale = register(
+    Experiment(
+        name="input_scale",
+        kind="tutorial_claim",
+        title="Unnormalized inputs: do large features dominate and destabilize training?",
+        claim="Unnormalized inputs let large-valued features dominate and destabilize training.",
+        sources=(SOURCE,),
+        measure=measure,
+        verdict=verdict,
+        figures=figures_,
+    ),
+    summary="Raw vs min-max vs standardized features (breast cancer), lr tuned for momentum SGD and Adam.",
+    paper="LeCun et al. 1998, Efficient BackProp",
+)

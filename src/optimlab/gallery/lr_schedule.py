@@ -29,12 +29,21 @@ from optimlab.study import StudySpec, methods_from
 __all__ = ["lr_schedule"]
 
 SCHEDULES = ("constant", "cosine", "wsd")
-SOURCES = (("Loshchilov & Hutter, SGDR: Stochastic Gradient Descent with Warm Restarts, 2016, "
-           "https://arxiv.org/abs/1608.03983"),
-           ("Hu et al., MiniCPM: Unveiling the Potential of Small Language Models with Scalable Training Strategies, "
-           "2024, https://arxiv.org/abs/2404.06395"),
-           ("Haegele et al., Scaling Laws and Compute-Optimal Training Beyond Fixed Training Durations, 2024, "
-           "https://arxiv.org/abs/2405.18392"))
+SOURCES = (
+    (
+        "Loshchilov & Hutter, SGDR: Stochastic Gradient Descent with Warm Restarts, 2016, "
+        "https://arxiv.org/abs/1608.03983"
+    ),
+    (
+        "Hu et al., MiniCPM: Unveiling the Potential of Small Language Models with Scalable Training "
+        "Strategies, "
+        "2024, https://arxiv.org/abs/2404.06395"
+    ),
+    (
+        "Haegele et al., Scaling Laws and Compute-Optimal Training Beyond Fixed Training Durations, 2024, "
+        "https://arxiv.org/abs/2405.18392"
+    ),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,62 +65,107 @@ _SIZES = {
 
 def _workloads(scale: _Scale, size: str) -> dict[str, Recipe]:
     def recipe(data: str, optimizer: str, epochs: int, **options: int) -> Recipe:
-        return Recipe.from_dict({
-            "data": {"name": data, "scaling": "standardize", "options": options},
-            "model": {"name": "mlp", "width": scale.width, "depth": 2},
-            "optimizer": {"name": optimizer},
-            "training": {"epochs": epochs, "batch_size": 32, "device": device_for(size)},
-        })
+        return Recipe.from_dict(
+            {
+                "data": {"name": data, "scaling": "standardize", "options": options},
+                "model": {"name": "mlp", "width": scale.width, "depth": 2},
+                "optimizer": {"name": optimizer},
+                "training": {"epochs": epochs, "batch_size": 32, "device": device_for(size)},
+            }
+        )
 
-    return {"digits, momentum SGD": recipe("digits", "momentum", 2 * scale.epochs),
-            "MNIST-1D, Adam": recipe("mnist1d", "adam", scale.epochs, n=scale.mnist1d_rows)}
+    return {
+        "digits, momentum SGD": recipe("digits", "momentum", 2 * scale.epochs),
+        "MNIST-1D, Adam": recipe("mnist1d", "adam", scale.epochs, n=scale.mnist1d_rows),
+    }
 
 
 def measure(size: str) -> Evidence:
     scale = _SIZES[size]
     results = {
-        workload: run_tuned(StudySpec(name=f"lr_schedule_{i}", recipe=recipe,
-                                      methods=methods_from("schedule.name", SCHEDULES), budget=scale.budget,
-                                      seeds=scale.seeds))
-        for i, (workload, recipe) in enumerate(_workloads(scale, size).items())}
+        workload: run_tuned(
+            StudySpec(
+                name=f"lr_schedule_{i}",
+                recipe=recipe,
+                methods=methods_from("schedule.name", SCHEDULES),
+                budget=scale.budget,
+                seeds=scale.seeds,
+            )
+        )
+        for i, (workload, recipe) in enumerate(_workloads(scale, size).items())
+    }
     numbers = {"test_accuracy": {w: {s: seed_values(r, s) for s in SCHEDULES} for w, r in results.items()}}
     series = {"sensitivity": {w: sensitivity_curves(r) for w, r in results.items()}}
-    setup = (f"Two workloads: the digits (MLP 2 x {scale.width}, momentum SGD, {2 * scale.epochs} epochs) and MNIST-1D "
-             f"(MLP 2 x {scale.width}, Adam, {scale.epochs} epochs), batch 32, standardized inputs. Schedules: "
-             "constant, cosine to 0, and warmup-stable-decay (constant, then a 1-sqrt decay to 0 over the last 20% of "
-             f"the steps), all without warmup. For each schedule the study engine tunes the peak learning rate "
-             f"({scale.budget} values on a log grid of 4 decades), then reruns the best on {scale.seeds} fresh seeds, "
-             "paired across schedules.")
+    setup = (
+        f"Two workloads: the digits (MLP 2 x {scale.width}, momentum SGD, {2 * scale.epochs} epochs) and "
+        "MNIST-1D "
+        f"(MLP 2 x {scale.width}, Adam, {scale.epochs} epochs), batch 32, standardized inputs. Schedules: "
+        "constant, cosine to 0, and warmup-stable-decay (constant, then a 1-sqrt decay to 0 over the last "
+        "20% of "
+        f"the steps), all without warmup. For each schedule the study engine tunes the peak learning rate "
+        f"({scale.budget} values on a log grid of 4 decades), then reruns the best on {scale.seeds} fresh "
+        "seeds, "
+        "paired across schedules."
+    )
     runs = [record for w, r in results.items() for record in trial_records(r, prefix=f"{w}: schedule ")]
     return Evidence(numbers=numbers, series=series, runs=runs, setup=setup)
 
 
 def verdict(numbers: Mapping[str, Any]) -> Verdict:
-    return decide([
-        paired_check(f"On {workload}, {schedule} beats a constant learning rate", per[schedule], per["constant"],
-                     names=(schedule, "constant"), above=0, measure="tuned test accuracy")
-        for workload, per in numbers["test_accuracy"].items() for schedule in per if schedule != "constant"
-    ])
+    return decide(
+        [
+            paired_check(
+                f"On {workload}, {schedule} beats a constant learning rate",
+                per[schedule],
+                per["constant"],
+                names=(schedule, "constant"),
+                above=0,
+                measure="tuned test accuracy",
+            )
+            for workload, per in numbers["test_accuracy"].items()
+            for schedule in per
+            if schedule != "constant"
+        ]
+    )
 
 
 def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
-    groups = {w: {s: (m.mean, m.low, m.high) for s, m in ((s, summarize(v)) for s, v in per.items())}
-              for w, per in evidence.numbers["test_accuracy"].items()}
-    found = [(interval_figure(groups, title="Tuned test accuracy by schedule", ylabel="test accuracy"),
-              "Each schedule at its own tuned peak learning rate: mean and 95% CI over the seeds.")]
+    groups = {
+        w: {s: (m.mean, m.low, m.high) for s, m in ((s, summarize(v)) for s, v in per.items())}
+        for w, per in evidence.numbers["test_accuracy"].items()
+    }
+    found = [
+        (
+            interval_figure(groups, title="Tuned test accuracy by schedule", ylabel="test accuracy"),
+            "Each schedule at its own tuned peak learning rate: mean and 95% CI over the seeds.",
+        )
+    ]
     for workload, curves in evidence.series["sensitivity"].items():
-        found.append((sensitivity_figure(curves, title=f"{workload}: validation accuracy against peak lr",
-                                         xlabel="peak learning rate", ylabel="validation accuracy"),
-                      "Tuning trials of each schedule (tuning seed); a gap is a trial that diverged."))
+        found.append(
+            (
+                sensitivity_figure(
+                    curves,
+                    title=f"{workload}: validation accuracy against peak lr",
+                    xlabel="peak learning rate",
+                    ylabel="validation accuracy",
+                ),
+                "Tuning trials of each schedule (tuning seed); a gap is a trial that diverged.",
+            )
+        )
     return found
 
 
-lr_schedule = register(Experiment(
-    name="lr_schedule",
-    kind="tutorial_claim",
-    title="Does a learning-rate schedule improve results?",
-    claim="A learning-rate schedule improves results.",
-    sources=SOURCES,
-    measure=measure, verdict=verdict, figures=figures_,
-), summary="Constant vs cosine vs warmup-stable-decay, each with a tuned peak lr, on digits and MNIST-1D.",
-    paper="Loshchilov & Hutter 2016, arXiv:1608.03983")
+lr_schedule = register(
+    Experiment(
+        name="lr_schedule",
+        kind="tutorial_claim",
+        title="Does a learning-rate schedule improve results?",
+        claim="A learning-rate schedule improves results.",
+        sources=SOURCES,
+        measure=measure,
+        verdict=verdict,
+        figures=figures_,
+    ),
+    summary="Constant vs cosine vs warmup-stable-decay, each with a tuned peak lr, on digits and MNIST-1D.",
+    paper="Loshchilov & Hutter 2016, arXiv:1608.03983",
+)

@@ -34,10 +34,16 @@ DEEP_LINEAR, LOGISTIC, RELU = "deep MLP, identity activation", "logistic regress
 SAME_WITHIN = 0.03  # test accuracy: "no better than a linear model" = within 3 points of it
 BETTER_BY = 0.1  # ... and the non-linear network at least 10 points better
 COLLAPSE_BELOW = -4  # log10 relative error of the multiplied-out matrix: float32 rounding, not a model gap
-SOURCES = (("Saxe et al., Exact solutions to the nonlinear dynamics of learning in deep linear neural networks, "
-           "2013, https://arxiv.org/abs/1312.6120"),
-           ("Goodfellow, Bengio & Courville, Deep Learning, 2016, Section 6.1 (a linear model cannot learn XOR), "
-           "https://www.deeplearningbook.org/contents/mlp.html"))
+SOURCES = (
+    (
+        "Saxe et al., Exact solutions to the nonlinear dynamics of learning in deep linear neural networks, "
+        "2013, https://arxiv.org/abs/1312.6120"
+    ),
+    (
+        "Goodfellow, Bengio & Courville, Deep Learning, 2016, Section 6.1 (a linear model cannot learn XOR), "
+        "https://www.deeplearningbook.org/contents/mlp.html"
+    ),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +70,10 @@ def collapsed(net: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     bias = torch.zeros(linears[0].in_features, dtype=torch.float64)
     for layer in linears:
         w = layer.weight.detach().double()
-        weight, bias = w @ weight, w @ bias + (layer.bias.detach().double() if layer.bias is not None else 0.0)
+        weight, bias = (
+            w @ weight,
+            w @ bias + (layer.bias.detach().double() if layer.bias is not None else 0.0),
+        )
     return weight, bias
 
 
@@ -82,15 +91,20 @@ def _collapse_error_log10(result: RunResult) -> float:
 
 def measure(size: str) -> Evidence:
     scale = _SIZES[size]
-    base = Recipe.from_dict({
-        "data": {"name": "two_spirals", "scaling": "standardize"},
-        "model": {"name": "mlp", "width": scale.width, "depth": scale.depth},
-        "optimizer": {"name": "adam", "lr": 3e-3},
-        "training": {"epochs": scale.epochs, "batch_size": 32, "device": device_for(size)},
-    })
+    base = Recipe.from_dict(
+        {
+            "data": {"name": "two_spirals", "scaling": "standardize"},
+            "model": {"name": "mlp", "width": scale.width, "depth": scale.depth},
+            "optimizer": {"name": "adam", "lr": 3e-3},
+            "training": {"epochs": scale.epochs, "batch_size": 32, "device": device_for(size)},
+        }
+    )
     arms = {DEEP_LINEAR: {"model.activation": "identity"}, LOGISTIC: {"model.depth": 0}, RELU: {}}
-    results = [train_run(Run(arm, base.with_updates({**updates, "training.seed": seed})), keep=arm == DEEP_LINEAR)
-               for seed in range(scale.seeds) for arm, updates in arms.items()]
+    results = [
+        train_run(Run(arm, base.with_updates({**updates, "training.seed": seed})), keep=arm == DEEP_LINEAR)
+        for seed in range(scale.seeds)
+        for arm, updates in arms.items()
+    ]
     numbers = {
         "arms": list(arms),
         "test_accuracy": by_arm(results, lambda r: r.metric("test_accuracy")),
@@ -98,50 +112,86 @@ def measure(size: str) -> Evidence:
     }
     for result in results:
         result.built = None  # the models were needed for the collapse only
-    series = {"val_accuracy": {arm: mean_curve([r for r in results if r.run.arm == arm], "val_accuracy")
-                               for arm in arms}}
-    setup = (f"Two interleaved spirals (600 training points, 2 features, standardized). An MLP with {scale.depth} "
-             f"hidden layers of {scale.width} units, with the identity activation and with ReLU, and logistic "
-             f"regression (the mlp with depth 0: one Linear layer); {scale.seeds} seeds each, {scale.epochs} epochs of Adam (lr 3e-3, batch 32). After "
-             "training, the identity network's Linear layers are multiplied into one matrix and bias, and their "
-             "output on the test points is compared with the network's.")
-    return Evidence(numbers=numbers, series=series, runs=[r.record("test_accuracy") for r in results], setup=setup)
+    series = {
+        "val_accuracy": {
+            arm: mean_curve([r for r in results if r.run.arm == arm], "val_accuracy") for arm in arms
+        }
+    }
+    setup = (
+        f"Two interleaved spirals (600 training points, 2 features, standardized). An MLP with {scale.depth} "
+        f"hidden layers of {scale.width} units, with the identity activation and with ReLU, and logistic "
+        f"regression (the mlp with depth 0: one Linear layer); {scale.seeds} seeds each, {scale.epochs} "
+        "epochs of Adam (lr 3e-3, batch 32). After "
+        "training, the identity network's Linear layers are multiplied into one matrix and bias, and their "
+        "output on the test points is compared with the network's."
+    )
+    return Evidence(
+        numbers=numbers, series=series, runs=[r.record("test_accuracy") for r in results], setup=setup
+    )
 
 
 def verdict(numbers: Mapping[str, Any]) -> Verdict:
     deep_linear, logistic, relu = numbers["arms"]
     accuracy = numbers["test_accuracy"]
     gap = [a - b for a, b in zip(accuracy[deep_linear], accuracy[logistic])]
-    return decide([
-        interval_check("The network without a non-linearity computes a linear function: its layers multiply out "
-                       "to one matrix that gives the same outputs", numbers["collapse_error_log10"],
-                       below=COLLAPSE_BELOW, measure="log10 of the largest output difference, relative to the "
-                                                     "largest output"),
-        interval_check(f"So it is no better than a linear model: its test accuracy is within {SAME_WITHIN:g} of "
-                       "logistic regression's", gap, above=-SAME_WITHIN, below=SAME_WITHIN,
-                       measure=f"test accuracy, {deep_linear} minus {logistic} (paired by seed; {logistic} "
-                               f"{summarize(accuracy[logistic]).mean:.3g})"),
-        paired_check(f"A non-linearity makes the difference: the same network with ReLU is at least {BETTER_BY:g} "
-                     "more accurate", accuracy[relu], accuracy[deep_linear], names=(relu, deep_linear),
-                     above=BETTER_BY, measure="test accuracy"),
-    ])
+    return decide(
+        [
+            interval_check(
+                "The network without a non-linearity computes a linear function: its layers multiply out "
+                "to one matrix that gives the same outputs",
+                numbers["collapse_error_log10"],
+                below=COLLAPSE_BELOW,
+                measure="log10 of the largest output difference, relative to the largest output",
+            ),
+            interval_check(
+                f"So it is no better than a linear model: its test accuracy is within {SAME_WITHIN:g} of "
+                "logistic regression's",
+                gap,
+                above=-SAME_WITHIN,
+                below=SAME_WITHIN,
+                measure=f"test accuracy, {deep_linear} minus {logistic} (paired by seed; {logistic} "
+                f"{summarize(accuracy[logistic]).mean:.3g})",
+            ),
+            paired_check(
+                f"A non-linearity makes the difference: the same network with ReLU is at least {BETTER_BY:g} "
+                "more accurate",
+                accuracy[relu],
+                accuracy[deep_linear],
+                names=(relu, deep_linear),
+                above=BETTER_BY,
+                measure="test accuracy",
+            ),
+        ]
+    )
 
 
 def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
     accuracy = evidence.numbers["test_accuracy"]
     summaries = {arm: summarize(values) for arm, values in accuracy.items()}
-    bars = interval_figure({"test accuracy": {arm: (s.mean, s.low, s.high) for arm, s in summaries.items()}},
-                           title="Two spirals: test accuracy (mean and 95% CI over seeds)", ylabel="test accuracy")
-    return [(bars, "Test accuracy of each model, mean over seeds with its 95% confidence interval."),
-            curve_figure(evidence.series["val_accuracy"], "Training with Adam, lr 3e-3")]
+    bars = interval_figure(
+        {"test accuracy": {arm: (s.mean, s.low, s.high) for arm, s in summaries.items()}},
+        title="Two spirals: test accuracy (mean and 95% CI over seeds)",
+        ylabel="test accuracy",
+    )
+    return [
+        (bars, "Test accuracy of each model, mean over seeds with its 95% confidence interval."),
+        curve_figure(evidence.series["val_accuracy"], "Training with Adam, lr 3e-3"),
+    ]
 
 
-no_nonlinearity = register(Experiment(
-    name="no_nonlinearity",
-    kind="tutorial_claim",
-    title="Without a non-linear activation, is a deep network just a linear model?",
-    claim="Without a non-linear activation function, a neural network is just linear regression.",
-    sources=SOURCES,
-    measure=measure, verdict=verdict, figures=figures_,
-), summary="Deep identity-activation MLP vs logistic regression vs ReLU MLP on two spirals; the layers multiplied "
-           "out.", paper="Saxe et al. 2013, arXiv:1312.6120")
+no_nonlinearity = register(
+    Experiment(
+        name="no_nonlinearity",
+        kind="tutorial_claim",
+        title="Without a non-linear activation, is a deep network just a linear model?",
+        claim="Without a non-linear activation function, a neural network is just linear regression.",
+        sources=SOURCES,
+        measure=measure,
+        verdict=verdict,
+        figures=figures_,
+    ),
+    summary="Deep identity-activation MLP vs logistic regression vs ReLU MLP on two spirals; the layers "
+    "multiplied "
+    "out.",
+    paper="Saxe et al. 2013, arXiv:1312.6120",
+)

@@ -36,12 +36,20 @@ __all__ = ["adam_best", "kendall_tau", "workload_dependence"]
 OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adagrad", "adam")
 DATASETS = {"digits": {}, "MNIST-1D": {"name": "mnist1d"}}
 ARCHITECTURES = ("mlp", "cnn")
-SOURCES = (("Schmidt, Schneider & Hennig, Descending through a Crowded Valley: Benchmarking Deep Learning "
-           "Optimizers, 2021, https://arxiv.org/abs/2007.01547"),
-           ("Wilson et al., The Marginal Value of Adaptive Gradient Methods in Machine Learning, 2017, "
-           "https://arxiv.org/abs/1705.08292"),
-           ("Schneider, Balles & Hennig, DeepOBS: A Deep Learning Optimizer Benchmark Suite, 2019, "
-           "https://arxiv.org/abs/1903.05499"))
+SOURCES = (
+    (
+        "Schmidt, Schneider & Hennig, Descending through a Crowded Valley: Benchmarking Deep Learning "
+        "Optimizers, 2021, https://arxiv.org/abs/2007.01547"
+    ),
+    (
+        "Wilson et al., The Marginal Value of Adaptive Gradient Methods in Machine Learning, 2017, "
+        "https://arxiv.org/abs/1705.08292"
+    ),
+    (
+        "Schneider, Balles & Hennig, DeepOBS: A Deep Learning Optimizer Benchmark Suite, 2019, "
+        "https://arxiv.org/abs/1903.05499"
+    ),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,12 +81,23 @@ def tuned_table(size: str) -> tuple[dict[str, dict[str, list[float]]], list[Any]
         data = {"name": "digits", "scaling": "standardize"}
         if dataset == "MNIST-1D":
             data = {"name": "mnist1d", "scaling": "standardize", "options": {"n": scale.mnist1d_rows}}
-        recipe = Recipe.from_dict({"data": data, "model": {"name": architecture},
-                                   "training": {"epochs": scale.epochs, "batch_size": 32, "device": device_for(size)}})
+        recipe = Recipe.from_dict(
+            {
+                "data": data,
+                "model": {"name": architecture},
+                "training": {"epochs": scale.epochs, "batch_size": 32, "device": device_for(size)},
+            }
+        )
         name = _workload(dataset, architecture)
-        result = run_tuned(StudySpec(name=f"ranking_{dataset}_{architecture}".replace("-", ""), recipe=recipe,
-                                     methods=methods_from("optimizer.name", OPTIMIZERS), budget=scale.budget,
-                                     seeds=scale.seeds))
+        result = run_tuned(
+            StudySpec(
+                name=f"ranking_{dataset}_{architecture}".replace("-", ""),
+                recipe=recipe,
+                methods=methods_from("optimizer.name", OPTIMIZERS),
+                budget=scale.budget,
+                seeds=scale.seeds,
+            )
+        )
         table[name] = {o: seed_values(result, o) for o in OPTIMIZERS}
         records += trial_records(result, prefix=f"{name}: ")
     return table, records
@@ -87,12 +106,18 @@ def tuned_table(size: str) -> tuple[dict[str, dict[str, list[float]]], list[Any]
 def _evidence(size: str, experiment: str) -> Evidence:
     scale = _SIZES[size]
     table, records = tuned_table(size)
-    setup = (f"Four workloads: the digits and MNIST-1D ({scale.mnist1d_rows} sequences), each with optimlab's default "
-             f"MLP and CNN, {scale.epochs} epochs of batch 32, standardized inputs. For each workload, "
-             f"{', '.join(OPTIMIZERS)} get the same tuning budget: {scale.budget} learning rates on a log grid of 4 "
-             f"decades around each optimizer's scale; the best by validation accuracy reruns on {scale.seeds} fresh "
-             "seeds (data split, initialization, batch order), the same seeds for every optimizer. The studies are "
-             f"shared by the experiments adam_best and workload_dependence (this page: {experiment}).")
+    setup = (
+        f"Four workloads: the digits and MNIST-1D ({scale.mnist1d_rows} sequences), each with optimlab's "
+        "default "
+        f"MLP and CNN, {scale.epochs} epochs of batch 32, standardized inputs. For each workload, "
+        f"{', '.join(OPTIMIZERS)} get the same tuning budget: {scale.budget} learning rates on a log grid of "
+        "4 "
+        f"decades around each optimizer's scale; the best by validation accuracy reruns on {scale.seeds} "
+        "fresh "
+        "seeds (data split, initialization, batch order), the same seeds for every optimizer. The studies "
+        "are "
+        f"shared by the experiments adam_best and workload_dependence (this page: {experiment})."
+    )
     return Evidence(numbers={"test_accuracy": table}, series={}, runs=list(records), setup=setup)
 
 
@@ -123,44 +148,79 @@ def verdict_adam_best(numbers: Mapping[str, Any]) -> Verdict:
     table = numbers["test_accuracy"]
     rankings = {w: ranked(per) for w, per in table.items()}
     adam_ranks = {w: r.index("adam") + 1 for w, r in rankings.items()}
-    beaten = [f"{o} on {w} (by {paired_difference(per[o], per['adam']).mean:.3g})" for w, per in table.items()
-              for o in per if o != "adam" and _significant(per[o], per["adam"]) > 0]
+    beaten = [
+        f"{o} on {w} (by {paired_difference(per[o], per['adam']).mean:.3g})"
+        for w, per in table.items()
+        for o in per
+        if o != "adam" and _significant(per[o], per["adam"]) > 0
+    ]
     mean_ranks = {o: sum(r.index(o) + 1 for r in rankings.values()) / len(rankings) for o in OPTIMIZERS}
     best_mean_rank = min(mean_ranks.values())
     ranks_text = ", ".join(f"{w} {rank}" for w, rank in adam_ranks.items())
-    return decide([
-        Check("Adam ranks first on every workload", all(rank == 1 for rank in adam_ranks.values()),
-              f"Adam's rank by mean tuned test accuracy: {ranks_text} (rankings: {_rank_table(table)})"),
-        Check("No optimizer beats Adam significantly on any workload", not beaten,
-              "significantly better than Adam (paired 95% interval above 0): " + ("; ".join(beaten) or "none")),
-        Check("Adam has the best mean rank over the workloads", mean_ranks["adam"] == best_mean_rank,
-              "mean rank: " + ", ".join(f"{o} {r:.2g}" for o, r in sorted(mean_ranks.items(), key=lambda i: i[1]))),
-    ])
+    return decide(
+        [
+            Check(
+                "Adam ranks first on every workload",
+                all(rank == 1 for rank in adam_ranks.values()),
+                f"Adam's rank by mean tuned test accuracy: {ranks_text} (rankings: {_rank_table(table)})",
+            ),
+            Check(
+                "No optimizer beats Adam significantly on any workload",
+                not beaten,
+                "significantly better than Adam (paired 95% interval above 0): "
+                + ("; ".join(beaten) or "none"),
+            ),
+            Check(
+                "Adam has the best mean rank over the workloads",
+                mean_ranks["adam"] == best_mean_rank,
+                "mean rank: "
+                + ", ".join(f"{o} {r:.2g}" for o, r in sorted(mean_ranks.items(), key=lambda i: i[1])),
+            ),
+        ]
+    )
 
 
 def _figures(evidence: Evidence) -> list[tuple[Figure, str]]:
     table = evidence.numbers["test_accuracy"]
-    groups = {w: {o: (s.mean, s.low, s.high) for o, s in ((o, summarize(v)) for o, v in per.items())}
-              for w, per in table.items()}
-    return [(interval_figure(groups, title="Tuned test accuracy by optimizer and workload", ylabel="test accuracy"),
-             "Each optimizer at its tuned learning rate: mean and 95% CI over the seeds (paired across optimizers).")]
+    groups = {
+        w: {o: (s.mean, s.low, s.high) for o, s in ((o, summarize(v)) for o, v in per.items())}
+        for w, per in table.items()
+    }
+    return [
+        (
+            interval_figure(
+                groups, title="Tuned test accuracy by optimizer and workload", ylabel="test accuracy"
+            ),
+            (
+                "Each optimizer at its tuned learning rate: mean and 95% CI over the seeds (paired across "
+                "optimizers)."
+            ),
+        )
+    ]
 
 
-adam_best = register(Experiment(
-    name="adam_best",
-    kind="tutorial_claim",
-    title="Is Adam the best optimizer?",
-    claim="Adam is considered the best performing optimizer.",
-    sources=SOURCES,
-    measure=lambda size: _evidence(size, "adam_best"), verdict=verdict_adam_best, figures=_figures,
-), summary="Five optimizers, each with a tuned lr, on four workloads: does Adam win everywhere?",
-    paper="Schmidt et al. 2021, arXiv:2007.01547")
+adam_best = register(
+    Experiment(
+        name="adam_best",
+        kind="tutorial_claim",
+        title="Is Adam the best optimizer?",
+        claim="Adam is considered the best performing optimizer.",
+        sources=SOURCES,
+        measure=lambda size: _evidence(size, "adam_best"),
+        verdict=verdict_adam_best,
+        figures=_figures,
+    ),
+    summary="Five optimizers, each with a tuned lr, on four workloads: does Adam win everywhere?",
+    paper="Schmidt et al. 2021, arXiv:2007.01547",
+)
 
 
 # --- "performance varies with the data set and architecture" -----------------------------------------
 
 
-def _reversals(table: Mapping[str, Mapping[str, Sequence[float]]], pairs: Sequence[tuple[str, str]]) -> list[str]:
+def _reversals(
+    table: Mapping[str, Mapping[str, Sequence[float]]], pairs: Sequence[tuple[str, str]]
+) -> list[str]:
     """Significant reversals between the workloads of each pair: "adam > sgd on w1, sgd > adam on w2"."""
     found = []
     for w1, w2 in pairs:
@@ -176,34 +236,57 @@ def verdict_workload_dependence(numbers: Mapping[str, Any]) -> Verdict:
     table = numbers["test_accuracy"]
     rankings = {w: ranked(per) for w, per in table.items()}
     winners = {w: r[0] for w, r in rankings.items()}
-    taus = [f"{w1} vs {w2} {kendall_tau(rankings[w1], rankings[w2]):.2g}"
-            for w1, w2 in itertools.combinations(rankings, 2)]
+    taus = [
+        f"{w1} vs {w2} {kendall_tau(rankings[w1], rankings[w2]):.2g}"
+        for w1, w2 in itertools.combinations(rankings, 2)
+    ]
     workloads = list(table)
 
     def pairs(same: int) -> list[tuple[str, str]]:  # workload names are "<dataset>, <ARCHITECTURE>"
-        return [(w1, w2) for w1, w2 in itertools.combinations(workloads, 2)
-                if w1.split(", ")[same] == w2.split(", ")[same]]
+        return [
+            (w1, w2)
+            for w1, w2 in itertools.combinations(workloads, 2)
+            if w1.split(", ")[same] == w2.split(", ")[same]
+        ]
 
     across_data, across_architecture = _reversals(table, pairs(1)), _reversals(table, pairs(0))
-    return decide([
-        Check("The best optimizer is not the same on every workload", len(set(winners.values())) > 1,
-              "best by mean tuned test accuracy: " + ", ".join(f"{w} {o}" for w, o in winners.items())
-              + "; Kendall's tau between rankings: " + ", ".join(taus)),
-        Check("Changing the data set (same architecture) reverses a significant comparison", bool(across_data),
-              "; ".join(across_data) or "no pair of optimizers swaps with both differences significant"),
-        Check("Changing the architecture (same data set) reverses a significant comparison",
-              bool(across_architecture),
-              "; ".join(across_architecture) or "no pair of optimizers swaps with both differences significant"),
-    ])
+    return decide(
+        [
+            Check(
+                "The best optimizer is not the same on every workload",
+                len(set(winners.values())) > 1,
+                "best by mean tuned test accuracy: "
+                + ", ".join(f"{w} {o}" for w, o in winners.items())
+                + "; Kendall's tau between rankings: "
+                + ", ".join(taus),
+            ),
+            Check(
+                "Changing the data set (same architecture) reverses a significant comparison",
+                bool(across_data),
+                "; ".join(across_data) or "no pair of optimizers swaps with both differences significant",
+            ),
+            Check(
+                "Changing the architecture (same data set) reverses a significant comparison",
+                bool(across_architecture),
+                "; ".join(across_architecture)
+                or "no pair of optimizers swaps with both differences significant",
+            ),
+        ]
+    )
 
 
-workload_dependence = register(Experiment(
-    name="workload_dependence",
-    kind="tutorial_claim",
-    title="Does optimizer performance vary with the data set and architecture?",
-    claim="The performance of an optimizer varies with the dataset and the architecture.",
-    sources=SOURCES,
-    measure=lambda size: _evidence(size, "workload_dependence"), verdict=verdict_workload_dependence,
-    figures=_figures,
-), summary="Five tuned optimizers on data sets x architectures (digits, MNIST-1D x MLP, CNN): do rankings change?",
-    paper="Schmidt et al. 2021, arXiv:2007.01547")
+workload_dependence = register(
+    Experiment(
+        name="workload_dependence",
+        kind="tutorial_claim",
+        title="Does optimizer performance vary with the data set and architecture?",
+        claim="The performance of an optimizer varies with the dataset and the architecture.",
+        sources=SOURCES,
+        measure=lambda size: _evidence(size, "workload_dependence"),
+        verdict=verdict_workload_dependence,
+        figures=_figures,
+    ),
+    summary="Five tuned optimizers on data sets x architectures (digits, MNIST-1D x MLP, CNN): do rankings "
+    "change?",
+    paper="Schmidt et al. 2021, arXiv:2007.01547",
+)

@@ -34,8 +34,10 @@ class GalleryPage(Page):
 
     def links(self, items: Sequence[tuple[str, str, str]]) -> GalleryPage:
         """A list of ``(href, link text, text after the link)``."""
-        entries = "".join(f'<li><a href="{html.escape(href, quote=True)}">{html.escape(text)}</a> '
-                          f"{html.escape(after)}</li>" for href, text, after in items)
+        entries = "".join(
+            f'<li><a href="{html.escape(href, quote=True)}">{html.escape(text)}</a> {html.escape(after)}</li>'
+            for href, text, after in items
+        )
         self._blocks.append(f"<ul>{entries}</ul>")
         return self
 
@@ -54,8 +56,11 @@ def _flat(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def _differences(base: Mapping[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
     """The dotted fields of ``spec`` that differ from ``base`` (a field only one has counts)."""
     flat_base, flat_spec = _flat(base), _flat(spec)
-    return {k: flat_spec.get(k) for k in sorted(flat_base.keys() | flat_spec.keys())
-            if flat_base.get(k) != flat_spec.get(k)}
+    return {
+        k: flat_spec.get(k)
+        for k in sorted(flat_base.keys() | flat_spec.keys())
+        if flat_base.get(k) != flat_spec.get(k)
+    }
 
 
 def _json_ready(value: Any) -> Any:
@@ -76,17 +81,24 @@ def write_page(experiment: Experiment, outcome: Outcome, folder: str | os.PathLi
     page = GalleryPage(experiment.title, f"Claim: \u201c{experiment.claim}\u201d")
     page.section("Verdict")
     if outcome.size == "tiny":
-        page.paragraph("Size tiny: a smoke test of the experiment's code, with too few and too short runs for this "
-                       "verdict to mean anything. Run it at size small or large.", note=True)
+        page.paragraph(
+            "Size tiny: a smoke test of the experiment's code, with too few and too short runs for this "
+            "verdict to mean anything. Run it at size small or large.",
+            note=True,
+        )
     page.table(["verdict"], [[verdict.label]], row_classes=[_ROW_CLASS.get(verdict.label, "warning")])
     page.paragraph(verdict.paragraph)
-    page.table(["prediction of the claim", "holds", "numbers"],
-               [[c.statement, "yes" if c.holds else "no", c.evidence] for c in verdict.checks],
-               row_classes=["info" if c.holds else "error" for c in verdict.checks],
-               caption="Each prediction holds only if its 95% confidence interval clears the threshold.")
-    page.paragraph("The verdict is computed by code from the numbers below, with the rules in "
-                   f"optimlab.gallery ({experiment.verdict.__module__}); nothing in it was written in advance.",
-                   note=True)
+    page.table(
+        ["prediction of the claim", "holds", "numbers"],
+        [[c.statement, "yes" if c.holds else "no", c.evidence] for c in verdict.checks],
+        row_classes=["info" if c.holds else "error" for c in verdict.checks],
+        caption="Each prediction holds only if its 95% confidence interval clears the threshold.",
+    )
+    page.paragraph(
+        "The verdict is computed by code from the numbers below, with the rules in "
+        f"optimlab.gallery ({experiment.verdict.__module__}); nothing in it was written in advance.",
+        note=True,
+    )
     page.section("Figures")
     for figure, caption in experiment.figures(evidence):
         page.figure(figure, caption)
@@ -98,38 +110,58 @@ def write_page(experiment: Experiment, outcome: Outcome, folder: str | os.PathLi
     page.section("Numbers the verdict read")
     page.code(json.dumps(_json_ready(evidence.numbers), indent=1, sort_keys=True), summary="numbers (JSON)")
     page.section("Runs")
-    page.table(["run", "arm", "seed", "status", "result"],
-               [[i, r.arm, r.spec.get("training", {}).get("seed", ""), r.status, r.result]
-                for i, r in enumerate(evidence.runs)])
+    page.table(
+        ["run", "arm", "seed", "status", "result"],
+        [
+            [i, r.arm, r.spec.get("training", {}).get("seed", ""), r.status, r.result]
+            for i, r in enumerate(evidence.runs)
+        ],
+    )
     if evidence.runs:
         base = evidence.runs[0].spec
-        page.code(yaml.safe_dump(_json_ready(base), sort_keys=False),
-                  summary="Recipe of run 0, in full (YAML: optimlab train reads it)")
+        page.code(
+            yaml.safe_dump(_json_ready(base), sort_keys=False),
+            summary="Recipe of run 0, in full (YAML: optimlab train reads it)",
+        )
         others = {f"run {i}": _differences(base, r.spec) for i, r in enumerate(evidence.runs) if i > 0}
         if others:
-            page.code(yaml.safe_dump(others, sort_keys=False, width=120),
-                      summary="Every other run: the fields of its recipe that differ from run 0's (YAML)")
+            page.code(
+                yaml.safe_dump(others, sort_keys=False, width=120),
+                summary="Every other run: the fields of its recipe that differ from run 0's (YAML)",
+            )
     path = page.write(folder / f"{experiment.name}.html")
-    record = {"name": experiment.name, "size": outcome.size, "seconds": outcome.seconds,
-              "verdict": {"label": verdict.label, "paragraph": verdict.paragraph},
-              "numbers": evidence.numbers, "runs": [{"arm": r.arm, "status": r.status, "result": r.result,
-                                                     "spec": r.spec} for r in evidence.runs]}
+    record = {
+        "name": experiment.name,
+        "size": outcome.size,
+        "seconds": outcome.seconds,
+        "verdict": {"label": verdict.label, "paragraph": verdict.paragraph},
+        "numbers": evidence.numbers,
+        "runs": [
+            {"arm": r.arm, "status": r.status, "result": r.result, "spec": r.spec} for r in evidence.runs
+        ],
+    }
     (folder / f"{experiment.name}.json").write_text(json.dumps(_json_ready(record), indent=1) + "\n")
     return path
 
 
 def write_index(outcomes: Sequence[tuple[Experiment, Outcome]], folder: str | os.PathLike[str]) -> Path:
     """Write ``index.html``: every experiment with its claim and verdict, linked to its page."""
-    page = GalleryPage("optimlab evidence gallery",
-                       "Claims from tutorials and classic papers, each tested by runs on built-in data; every "
-                       "verdict is computed from the measured numbers.")
+    page = GalleryPage(
+        "optimlab evidence gallery",
+        "Claims from tutorials and classic papers, each tested by runs on built-in data; every "
+        "verdict is computed from the measured numbers.",
+    )
     for kind, heading in KINDS.items():
         mine = [(e, o) for e, o in outcomes if e.kind == kind]
         if mine:
             page.section(heading)
-            page.links([(f"{e.name}.html", e.title, f"({o.verdict.label}): \u201c{e.claim}\u201d") for e, o in mine])
+            page.links(
+                [(f"{e.name}.html", e.title, f"({o.verdict.label}): \u201c{e.claim}\u201d") for e, o in mine]
+            )
     page.section("Summary")
-    page.table(["experiment", "verdict", "size", "runs", "seconds"],
-               [[e.name, o.verdict.label, o.size, len(o.evidence.runs), round(o.seconds, 1)] for e, o in outcomes],
-               row_classes=[_ROW_CLASS.get(o.verdict.label, "warning") for _, o in outcomes])
+    page.table(
+        ["experiment", "verdict", "size", "runs", "seconds"],
+        [[e.name, o.verdict.label, o.size, len(o.evidence.runs), round(o.seconds, 1)] for e, o in outcomes],
+        row_classes=[_ROW_CLASS.get(o.verdict.label, "warning") for _, o in outcomes],
+    )
     return page.write(Path(folder) / INDEX_NAME)

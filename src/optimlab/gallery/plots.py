@@ -21,29 +21,68 @@ def layer_profile_figures(series: Mapping[str, Any], title: str) -> list[tuple[F
     and, for each of ``backprop``, ``weight_grad`` and ``output_std``, a profile per arm."""
     layers = series["layers"]
     return [
-        (figures.lines(layers, series["backprop"], title=f"{title}: back-propagated gradient at initialization",
-                       xlabel=_LAYER_AXIS, ylabel="||dL/dz||", log_y=True),
-         "Norm of the gradient reaching each layer's output, geometric mean over seeds."),
-        (figures.lines(layers, series["weight_grad"], title=f"{title}: weight gradient at initialization",
-                       xlabel=_LAYER_AXIS, ylabel="||dL/dW||", log_y=True),
-         "Norm of each layer's weight gradient (what the optimizer steps on), geometric mean over seeds."),
-        (figures.lines(layers, series["output_std"], title=f"{title}: forward signal at initialization",
-                       xlabel=_LAYER_AXIS, ylabel="std of the layer's output", log_y=True),
-         "Standard deviation of each layer's output z = W h + b, geometric mean over seeds."),
+        (
+            figures.lines(
+                layers,
+                series["backprop"],
+                title=f"{title}: back-propagated gradient at initialization",
+                xlabel=_LAYER_AXIS,
+                ylabel="||dL/dz||",
+                log_y=True,
+            ),
+            "Norm of the gradient reaching each layer's output, geometric mean over seeds.",
+        ),
+        (
+            figures.lines(
+                layers,
+                series["weight_grad"],
+                title=f"{title}: weight gradient at initialization",
+                xlabel=_LAYER_AXIS,
+                ylabel="||dL/dW||",
+                log_y=True,
+            ),
+            "Norm of each layer's weight gradient (what the optimizer steps on), geometric mean over seeds.",
+        ),
+        (
+            figures.lines(
+                layers,
+                series["output_std"],
+                title=f"{title}: forward signal at initialization",
+                xlabel=_LAYER_AXIS,
+                ylabel="std of the layer's output",
+                log_y=True,
+            ),
+            "Standard deviation of each layer's output z = W h + b, geometric mean over seeds.",
+        ),
     ]
 
 
-def curve_figure(curves: Mapping[str, Mapping[str, Sequence[float]]], title: str,
-                 ylabel: str = "validation accuracy", *, log_y: bool = False) -> tuple[Figure, str]:
+def curve_figure(
+    curves: Mapping[str, Mapping[str, Sequence[float]]],
+    title: str,
+    ylabel: str = "validation accuracy",
+    *,
+    log_y: bool = False,
+) -> tuple[Figure, str]:
     """One line per arm from ``{arm: {"step": [...], "mean": [...]}}`` (see :func:`.runs.mean_curve`)."""
     drawn = {arm: c for arm, c in curves.items() if c["step"]}
-    figure = figures.lines({arm: c["step"] for arm, c in drawn.items()}, {arm: c["mean"] for arm, c in drawn.items()},
-                           title=title, xlabel="step", ylabel=ylabel, log_y=log_y)
-    return figure, f"{ylabel.capitalize()} during training, mean over seeds (runs that diverged are left out)."
+    figure = figures.lines(
+        {arm: c["step"] for arm, c in drawn.items()},
+        {arm: c["mean"] for arm, c in drawn.items()},
+        title=title,
+        xlabel="step",
+        ylabel=ylabel,
+        log_y=log_y,
+    )
+    return (
+        figure,
+        f"{ylabel.capitalize()} during training, mean over seeds (runs that diverged are left out).",
+    )
 
 
-def interval_figure(groups: Mapping[str, Mapping[str, tuple[float, float, float]]], *, title: str,
-                    ylabel: str) -> Figure:
+def interval_figure(
+    groups: Mapping[str, Mapping[str, tuple[float, float, float]]], *, title: str, ylabel: str
+) -> Figure:
     """Means with 95% intervals: ``{group: {arm: (mean, low, high)}}``, arms side by side in each group."""
     figure = figures.new_figure()
     axes = figure.subplots()
@@ -67,10 +106,24 @@ def interval_figure(groups: Mapping[str, Mapping[str, tuple[float, float, float]
     return figure
 
 
-def sensitivity_figure(curves: Mapping[str, Mapping[str, Sequence[float]]], *, title: str, xlabel: str,
-                       ylabel: str, log_y: bool = False) -> Figure:
+def sensitivity_figure(
+    curves: Mapping[str, Mapping[str, Sequence[float]]],
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    log_y: bool = False,
+) -> Figure:
     """One line per method over its own x values (log scale): ``{method: {"x": [...], "y": [...]}}``, as
     :func:`.tuned.sensitivity_curves` gives them; a NaN (failed trial) leaves a gap."""
     drawn = {method: c for method, c in curves.items() if c["x"]}
-    return figures.lines({m: c["x"] for m, c in drawn.items()}, {m: c["y"] for m, c in drawn.items()}, title=title,
-                         xlabel=xlabel, ylabel=ylabel, log_x=True, log_y=log_y, points=True)
+    return figures.lines(
+        {m: c["x"] for m, c in drawn.items()},
+        {m: c["y"] for m, c in drawn.items()},
+        title=title,
+        xlabel=xlabel,
+        ylabel=ylabel,
+        log_x=True,
+        log_y=log_y,
+        points=True,
+    )

@@ -37,8 +37,9 @@ class LayerGradients:
         return dataclasses.asdict(self)
 
 
-def layer_gradients(model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor], x: Tensor,
-                    y: Tensor) -> LayerGradients:
+def layer_gradients(
+    model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor], x: Tensor, y: Tensor
+) -> LayerGradients:
     """Gradients of ``loss_fn(model(x), y)`` at each Linear layer; the model's gradients are cleared after."""
     outputs: list[tuple[nn.Linear, Tensor]] = []
 

@@ -58,7 +58,9 @@ def _check_size(size: str) -> None:
         raise InvalidValueError("gallery size", size, "one of " + ", ".join(SIZES))
 
 
-def run_experiment(name: str, *, size: str = "small", out: str | os.PathLike[str] = "gallery") -> tuple[Outcome, Path]:
+def run_experiment(
+    name: str, *, size: str = "small", out: str | os.PathLike[str] = "gallery"
+) -> tuple[Outcome, Path]:
     """Run experiment ``name`` at ``size`` and write its page (and numbers) into ``out``."""
     _check_size(size)
     experiment = get_experiment(name)
@@ -67,9 +69,13 @@ def run_experiment(name: str, *, size: str = "small", out: str | os.PathLike[str
     return outcome, write_page(experiment, outcome, out)
 
 
-def run_gallery(*, size: str = "small", out: str | os.PathLike[str] = "gallery",
-                on_start: Callable[[str, int, int], None] | None = None,
-                on_done: Callable[[Outcome, Path], None] | None = None) -> Path:
+def run_gallery(
+    *,
+    size: str = "small",
+    out: str | os.PathLike[str] = "gallery",
+    on_start: Callable[[str, int, int], None] | None = None,
+    on_done: Callable[[Outcome, Path], None] | None = None,
+) -> Path:
     """Run every experiment, one after the other, write their pages and an index linking them; returns the
     index's path. ``on_start(name, i, count)`` and ``on_done(outcome, page)`` report progress."""
     _check_size(size)

@@ -72,13 +72,22 @@ class RunResult:
 
     def record(self, metric: str) -> RunRecord:
         """The run as the page lists it, with its final ``metric``."""
-        result = (f"diverged at step {self.steps}" if self.diverged
-                  else f"{metric} {self.metric(metric):.4g} after {self.steps} steps")
+        result = (
+            f"diverged at step {self.steps}"
+            if self.diverged
+            else f"{metric} {self.metric(metric):.4g} after {self.steps} steps"
+        )
         return RunRecord(arm=self.run.arm, spec=self.run.spec(), status=self.status, result=result)
 
 
-def train_run(run: Run, *, probe: bool = False, instrumented: bool = False, keep: bool = False,
-              callbacks: Sequence[Callback] = ()) -> RunResult:
+def train_run(
+    run: Run,
+    *,
+    probe: bool = False,
+    instrumented: bool = False,
+    keep: bool = False,
+    callbacks: Sequence[Callback] = (),
+) -> RunResult:
     """Build and train ``run``; ``probe`` measures the gradients at initialization first (on the first
     :data:`PROBE_ROWS` training rows), ``instrumented`` records the doctor's statistics during training,
     ``keep`` keeps the trained model with its data in ``RunResult.built``."""
@@ -93,8 +102,14 @@ def train_run(run: Run, *, probe: bool = False, instrumented: bool = False, keep
     at_init = layer_gradients(built.model, built.loss_fn, x[:PROBE_ROWS], y[:PROBE_ROWS]) if probe else None
 
     def validate() -> dict[str, float]:
-        return evaluate(built.model, built.loss_fn, splits.val.x.to(device), splits.val.y.to(device),
-                        task=splits.task, prefix="val")
+        return evaluate(
+            built.model,
+            built.loss_fn,
+            splits.val.x.to(device),
+            splits.val.y.to(device),
+            task=splits.task,
+            prefix="val",
+        )
 
     recorder = CurveRecorder(None, "")
     extra: list[Callback] = [recorder, *callbacks]
@@ -104,18 +119,45 @@ def train_run(run: Run, *, probe: bool = False, instrumented: bool = False, keep
 
         doctor = DoctorCallback(built.model, built.optimizer)
         extra.append(doctor)
-    state = fit(built.model, built.optimizer, x, y, loss_fn=built.loss_fn, total_steps=built.total_steps,
-                batch_size=spec.batch_size, seed=spec.seed, scheduler=built.scheduler,
-                grad_clip_norm=spec.grad_clip_norm, evaluate=validate, eval_every=spec.eval_every,
-                callbacks=extra)
+    state = fit(
+        built.model,
+        built.optimizer,
+        x,
+        y,
+        loss_fn=built.loss_fn,
+        total_steps=built.total_steps,
+        batch_size=spec.batch_size,
+        seed=spec.seed,
+        scheduler=built.scheduler,
+        grad_clip_norm=spec.grad_clip_norm,
+        evaluate=validate,
+        eval_every=spec.eval_every,
+        callbacks=extra,
+    )
     metrics: dict[str, float] = {}
     if not state.diverged:
         for prefix, pair in (("val", splits.val), ("test", splits.test)):
-            metrics.update(evaluate(built.model, built.loss_fn, pair.x.to(device), pair.y.to(device),
-                                    task=splits.task, prefix=prefix))
-    return RunResult(run=run, status="diverged" if state.diverged else "completed", steps=state.step,
-                     seconds=state.seconds, metrics=metrics, curve=recorder.compact(), at_init=at_init,
-                     statistics=None if doctor is None else doctor.statistics, built=built if keep else None)
+            metrics.update(
+                evaluate(
+                    built.model,
+                    built.loss_fn,
+                    pair.x.to(device),
+                    pair.y.to(device),
+                    task=splits.task,
+                    prefix=prefix,
+                )
+            )
+    return RunResult(
+        run=run,
+        status="diverged" if state.diverged else "completed",
+        steps=state.step,
+        seconds=state.seconds,
+        metrics=metrics,
+        curve=recorder.compact(),
+        at_init=at_init,
+        statistics=None if doctor is None else doctor.statistics,
+        built=built if keep else None,
+    )
 
 
 def by_arm(results: Sequence[RunResult], value: Any) -> dict[str, list[float]]:
@@ -140,8 +182,15 @@ def mean_curve(results: Sequence[RunResult], metric: str) -> dict[str, list[floa
     return {"step": [int(s) for s in curves[0]["step"][:length]], "mean": means}
 
 
-def tune_then_rerun(make: Callable[[float, int], Run], grid: Sequence[float], *, seeds: int, metric: str,
-                    goal: str = "max", **options: Any) -> tuple[list[RunResult], list[RunResult]]:
+def tune_then_rerun(
+    make: Callable[[float, int], Run],
+    grid: Sequence[float],
+    *,
+    seeds: int,
+    metric: str,
+    goal: str = "max",
+    **options: Any,
+) -> tuple[list[RunResult], list[RunResult]]:
     """The study engine's protocol (:mod:`optimlab.study.protocols`) for runs it cannot express, those with
     gallery extras: ``make(lr, seed)`` for each lr of ``grid`` on seed 0, the best by the final ``metric``
     (a diverged run never wins), then reruns of that lr on seeds 1..``seeds``. ``options`` go to

@@ -27,9 +27,13 @@ def seed_values(result: StudyResult, method: str, metric: str | None = None) -> 
     """``metric`` (default: the spec's test metric) of ``method``'s seed reruns, in seed order; NaN for a
     rerun that failed or diverged."""
     metric = metric or result.spec.test_metric
-    reruns = sorted((r for r in result.records if r.method == method and r.phase == "seeds"), key=lambda r: r.seed)
-    return [r.metrics.get(metric) if r.state == "complete" and r.metrics.get(metric) is not None else math.nan
-            for r in reruns]
+    reruns = sorted(
+        (r for r in result.records if r.method == method and r.phase == "seeds"), key=lambda r: r.seed
+    )
+    return [
+        r.metrics.get(metric) if r.state == "complete" and r.metrics.get(metric) is not None else math.nan
+        for r in reruns
+    ]
 
 
 def sensitivity_curves(result: StudyResult, field: str = "optimizer.lr") -> dict[str, dict[str, list[float]]]:
@@ -42,13 +46,21 @@ def sensitivity_curves(result: StudyResult, field: str = "optimizer.lr") -> dict
 
 
 def trial_records(result: StudyResult, prefix: str = "") -> list[RunRecord]:
-    """Every trial of the study as the page lists it: ``prefix`` + method as the arm, its recipe, its outcome."""
+    """Every trial of the study as the page lists it: ``prefix`` + method as the arm, its recipe, its "
+    "outcome."""
     spec = result.spec
     records = []
     for r in sorted(result.records, key=lambda r: (r.method, r.phase != "tune", int(r.key.split("/")[1]))):
         metric = spec.metric if r.phase == "tune" else spec.test_metric
         value = r.metrics.get(metric)
-        outcome = f"{metric} {value:.4g}" if r.state == "complete" and value is not None else (r.message or r.status)
-        records.append(RunRecord(arm=f"{prefix}{r.method}", spec=r.recipe or {}, status=r.status,
-                                 result=f"{r.key}: {outcome}"))
+        outcome = (
+            f"{metric} {value:.4g}"
+            if r.state == "complete" and value is not None
+            else (r.message or r.status)
+        )
+        records.append(
+            RunRecord(
+                arm=f"{prefix}{r.method}", spec=r.recipe or {}, status=r.status, result=f"{r.key}: {outcome}"
+            )
+        )
     return records

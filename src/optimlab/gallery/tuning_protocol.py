@@ -42,17 +42,25 @@ LR_ONLY, FULL = "learning rate only", "every hyperparameter"
 NO_WORSE_BY = 0.01  # test accuracy: "Adam does no worse than momentum" = never more than 1 point below
 # Protocol B's search spaces, after Choi et al.'s Appendix D: wide log ranges, epsilon up to large values.
 FULL_SPACES = {
-    "momentum": (Dimension("optimizer.lr", low=1e-4, high=1.0, log=True),
-                 Dimension("optimizer.options.momentum", low=0.5, high=0.999)),
-    "rmsprop": (Dimension("optimizer.lr", low=1e-5, high=1.0, log=True),
-                Dimension("optimizer.options.eps", low=1e-10, high=1.0, log=True),
-                Dimension("optimizer.options.momentum", low=0.0, high=0.99)),
-    "adam": (Dimension("optimizer.lr", low=1e-5, high=10.0, log=True),
-             Dimension("optimizer.options.eps", low=1e-10, high=10.0, log=True)),
+    "momentum": (
+        Dimension("optimizer.lr", low=1e-4, high=1.0, log=True),
+        Dimension("optimizer.options.momentum", low=0.5, high=0.999),
+    ),
+    "rmsprop": (
+        Dimension("optimizer.lr", low=1e-5, high=1.0, log=True),
+        Dimension("optimizer.options.eps", low=1e-10, high=1.0, log=True),
+        Dimension("optimizer.options.momentum", low=0.0, high=0.99),
+    ),
+    "adam": (
+        Dimension("optimizer.lr", low=1e-5, high=10.0, log=True),
+        Dimension("optimizer.options.eps", low=1e-10, high=10.0, log=True),
+    ),
 }
 OPTIMIZERS = tuple(FULL_SPACES)
-SOURCE = ("Choi et al., On Empirical Comparisons of Optimizers for Deep Learning, 2019, "
-          "https://arxiv.org/abs/1910.05446")
+SOURCE = (
+    "Choi et al., On Empirical Comparisons of Optimizers for Deep Learning, 2019, "
+    "https://arxiv.org/abs/1910.05446"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,29 +81,62 @@ _SIZES = {
 
 def measure(size: str) -> Evidence:
     scale = _SIZES[size]
-    recipe = Recipe.from_dict({
-        "data": {"name": "digits", "scaling": "standardize"},
-        "model": {"name": "mlp", "width": 128, "depth": 2},
-        "training": {"epochs": scale.epochs, "batch_size": 32, "device": device_for(size)},
-    })
-    lr_only = run_tuned(StudySpec(name="protocol_lr", recipe=recipe, methods=methods_from("optimizer.name", OPTIMIZERS),
-                                  budget=scale.lr_budget, seeds=scale.seeds))
-    full = {o: run_tuned(StudySpec(name=f"protocol_full_{o}", recipe=recipe,
-                                   methods=(Method(o, {"optimizer.name": o}),), space=SearchSpace(space),
-                                   protocol="random", budget=scale.full_budget, seeds=scale.seeds))
-            for o, space in FULL_SPACES.items()}
-    numbers = {"test_accuracy": {LR_ONLY: {o: seed_values(lr_only, o) for o in OPTIMIZERS},
-                                 FULL: {o: seed_values(full[o], o) for o in OPTIMIZERS}}}
-    spaces = "; ".join(f"{o}: " + ", ".join(f"{d.field.removeprefix('optimizer.')} {d.low:g}..{d.high:g}"
-                                            f"{' (log)' if d.log else ''}" for d in space)
-                       for o, space in FULL_SPACES.items())
-    setup = (f"The digits with an MLP of 2 x 128 (standardized inputs, {scale.epochs} epochs, batch 32). Protocol "
-             f"'{LR_ONLY}': {scale.lr_budget} learning rates on a log grid of 4 decades around each optimizer's scale, "
-             f"other hyperparameters at their defaults. Protocol '{FULL}': {scale.full_budget} random draws from "
-             f"{spaces}. Each protocol's best configuration by validation accuracy reruns on the same "
-             f"{scale.seeds} fresh seeds.")
-    runs = [*trial_records(lr_only, prefix=f"{LR_ONLY}: "),
-            *(record for r in full.values() for record in trial_records(r, prefix=f"{FULL}: "))]
+    recipe = Recipe.from_dict(
+        {
+            "data": {"name": "digits", "scaling": "standardize"},
+            "model": {"name": "mlp", "width": 128, "depth": 2},
+            "training": {"epochs": scale.epochs, "batch_size": 32, "device": device_for(size)},
+        }
+    )
+    lr_only = run_tuned(
+        StudySpec(
+            name="protocol_lr",
+            recipe=recipe,
+            methods=methods_from("optimizer.name", OPTIMIZERS),
+            budget=scale.lr_budget,
+            seeds=scale.seeds,
+        )
+    )
+    full = {
+        o: run_tuned(
+            StudySpec(
+                name=f"protocol_full_{o}",
+                recipe=recipe,
+                methods=(Method(o, {"optimizer.name": o}),),
+                space=SearchSpace(space),
+                protocol="random",
+                budget=scale.full_budget,
+                seeds=scale.seeds,
+            )
+        )
+        for o, space in FULL_SPACES.items()
+    }
+    numbers = {
+        "test_accuracy": {
+            LR_ONLY: {o: seed_values(lr_only, o) for o in OPTIMIZERS},
+            FULL: {o: seed_values(full[o], o) for o in OPTIMIZERS},
+        }
+    }
+    spaces = "; ".join(
+        f"{o}: "
+        + ", ".join(
+            f"{d.field.removeprefix('optimizer.')} {d.low:g}..{d.high:g}{' (log)' if d.log else ''}"
+            for d in space
+        )
+        for o, space in FULL_SPACES.items()
+    )
+    setup = (
+        f"The digits with an MLP of 2 x 128 (standardized inputs, {scale.epochs} epochs, batch 32). Protocol "
+        f"'{LR_ONLY}': {scale.lr_budget} learning rates on a log grid of 4 decades around each optimizer's "
+        "scale, "
+        f"other hyperparameters at their defaults. Protocol '{FULL}': {scale.full_budget} random draws from "
+        f"{spaces}. Each protocol's best configuration by validation accuracy reruns on the same "
+        f"{scale.seeds} fresh seeds."
+    )
+    runs = [
+        *trial_records(lr_only, prefix=f"{LR_ONLY}: "),
+        *(record for r in full.values() for record in trial_records(r, prefix=f"{FULL}: ")),
+    ]
     return Evidence(numbers=numbers, series={}, runs=runs, setup=setup)
 
 
@@ -109,31 +150,58 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
         if (d1.low > 0 and d2.high < 0) or (d1.high < 0 and d2.low > 0):
             reversals.append(f"{a} vs {b}: {d1.mean:+.3g} with {LR_ONLY}, {d2.mean:+.3g} with {FULL}")
     gap = [a - b for a, b in zip(second["adam"], second["momentum"])]
-    return decide([
-        Check("The ranking of the optimizers changes with the tuning protocol", rank_first != rank_second,
-              f"by mean test accuracy, {LR_ONLY}: {' > '.join(rank_first)}; {FULL}: {' > '.join(rank_second)}"),
-        Check("Some comparison reverses with both differences significant", bool(reversals),
-              "; ".join(reversals) or "no pair swaps with paired 95% intervals excluding 0 under both protocols"),
-        interval_check(f"With {FULL} tuned, Adam does no worse than momentum SGD, its special case (never more "
-                       f"than {NO_WORSE_BY:g} below)", gap, above=-NO_WORSE_BY,
-                       measure=f"test accuracy, adam minus momentum, {FULL} (paired by seed)"),
-    ])
+    return decide(
+        [
+            Check(
+                "The ranking of the optimizers changes with the tuning protocol",
+                rank_first != rank_second,
+                f"by mean test accuracy, {LR_ONLY}: {' > '.join(rank_first)}; {FULL}: "
+                f"{' > '.join(rank_second)}",
+            ),
+            Check(
+                "Some comparison reverses with both differences significant",
+                bool(reversals),
+                "; ".join(reversals)
+                or "no pair swaps with paired 95% intervals excluding 0 under both protocols",
+            ),
+            interval_check(
+                f"With {FULL} tuned, Adam does no worse than momentum SGD, its special case (never more "
+                f"than {NO_WORSE_BY:g} below)",
+                gap,
+                above=-NO_WORSE_BY,
+                measure=f"test accuracy, adam minus momentum, {FULL} (paired by seed)",
+            ),
+        ]
+    )
 
 
 def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
-    groups = {protocol: {o: (s.mean, s.low, s.high) for o, s in ((o, summarize(v)) for o, v in per.items())}
-              for protocol, per in evidence.numbers["test_accuracy"].items()}
-    return [(interval_figure(groups, title="Tuned test accuracy by tuning protocol", ylabel="test accuracy"),
-             "Each optimizer's best configuration under each protocol: mean and 95% CI over the same seeds.")]
+    groups = {
+        protocol: {o: (s.mean, s.low, s.high) for o, s in ((o, summarize(v)) for o, v in per.items())}
+        for protocol, per in evidence.numbers["test_accuracy"].items()
+    }
+    return [
+        (
+            interval_figure(groups, title="Tuned test accuracy by tuning protocol", ylabel="test accuracy"),
+            "Each optimizer's best configuration under each protocol: mean and 95% CI over the same seeds.",
+        )
+    ]
 
 
-tuning_protocol = register(Experiment(
-    name="tuning_protocol",
-    kind="paper_result",
-    title="Choi et al. 2019: do optimizer rankings depend on the tuning protocol?",
-    claim="Optimizer rankings change with the tuning protocol; tuned over all their hyperparameters, general "
-          "optimizers such as Adam never underperform their special cases such as momentum.",
-    sources=(SOURCE,),
-    measure=measure, verdict=verdict, figures=figures_,
-), summary="Momentum, RMSprop, Adam tuned on the learning rate only vs on every hyperparameter (digits MLP).",
-    paper="Choi et al. 2019, arXiv:1910.05446")
+tuning_protocol = register(
+    Experiment(
+        name="tuning_protocol",
+        kind="paper_result",
+        title="Choi et al. 2019: do optimizer rankings depend on the tuning protocol?",
+        claim="Optimizer rankings change with the tuning protocol; tuned over all their hyperparameters, "
+        "general "
+        "optimizers such as Adam never underperform their special cases such as momentum.",
+        sources=(SOURCE,),
+        measure=measure,
+        verdict=verdict,
+        figures=figures_,
+    ),
+    summary="Momentum, RMSprop, Adam tuned on the learning rate only vs on every hyperparameter (digits "
+    "MLP).",
+    paper="Choi et al. 2019, arXiv:1910.05446",
+)

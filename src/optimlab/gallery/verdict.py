@@ -79,8 +79,7 @@ def decide(checks: Sequence[Check]) -> Verdict:
     if held == len(checks):
         label, opening = SUPPORTED, "Supported: every prediction of the claim holds in the measured numbers."
     elif held == 0:
-        label, opening = CONTRADICTED, ("Contradicted: none of the claim's predictions holds in the measured "
-                                        "numbers.")
+        label, opening = CONTRADICTED, "Contradicted: none of the claim's predictions holds in the numbers."
     else:
         label, opening = PARTLY, f"Partly supported: {held} of the claim's {len(checks)} predictions hold."
     sentences = [f"{c.statement}: {'holds' if c.holds else 'does not hold'} ({c.evidence})." for c in checks]
@@ -141,8 +140,17 @@ def describe(summary: Summary, unit: str = "", digits: int = 3) -> str:
     return f"{value} (95% CI {summary.low:.{digits}g} to {summary.high:.{digits}g}{unit}, {summary.n} runs)"
 
 
-def paired_check(statement: str, a: Sequence[float], b: Sequence[float], *, names: tuple[str, str],
-                 measure: str, below: float | None = None, above: float | None = None, unit: str = "") -> Check:
+def paired_check(
+    statement: str,
+    a: Sequence[float],
+    b: Sequence[float],
+    *,
+    names: tuple[str, str],
+    measure: str,
+    below: float | None = None,
+    above: float | None = None,
+    unit: str = "",
+) -> Check:
     """The check that ``a - b`` (paired by seed) lies entirely ``below`` or entirely ``above`` a threshold.
 
     The evidence names both arms' means and the difference with its interval, e.g. "test accuracy: tiny
@@ -153,13 +161,16 @@ def paired_check(statement: str, a: Sequence[float], b: Sequence[float], *, name
     d = paired_difference(a, b)
     holds = d.n >= 2 and (d.high < below if below is not None else d.low > above)  # type: ignore[operator]
     bound = f"below {below:.3g}" if below is not None else f"above {above:.3g}"
-    evidence = (f"{measure}: {names[0]} {describe(summarize(a), unit)}, {names[1]} {describe(summarize(b), unit)}; "
-                f"difference {describe(d, unit)}, required entirely {bound}")
+    evidence = (
+        f"{measure}: {names[0]} {describe(summarize(a), unit)}, {names[1]} {describe(summarize(b), unit)}; "
+        f"difference {describe(d, unit)}, required entirely {bound}"
+    )
     return Check(statement, holds, evidence)
 
 
-def rate_check(statement: str, a: tuple[int, int], b: tuple[int, int], *, names: tuple[str, str],
-               event: str) -> Check:
+def rate_check(
+    statement: str, a: tuple[int, int], b: tuple[int, int], *, names: tuple[str, str], event: str
+) -> Check:
     """The check that ``a = (k, n)`` events happen more often than ``b``: Wilson intervals apart."""
     pa, pb = proportion(*a), proportion(*b)
     holds = pa.n > 0 and pb.n > 0 and pa.low > pb.high
@@ -167,19 +178,29 @@ def rate_check(statement: str, a: tuple[int, int], b: tuple[int, int], *, names:
     return Check(statement, holds, evidence)
 
 
-def interval_check(statement: str, values: Sequence[float], *, measure: str, above: float | None = None,
-                   below: float | None = None, unit: str = "") -> Check:
+def interval_check(
+    statement: str,
+    values: Sequence[float],
+    *,
+    measure: str,
+    above: float | None = None,
+    below: float | None = None,
+    unit: str = "",
+) -> Check:
     """The check that the 95% interval of the mean of ``values`` lies entirely ``above`` and/or ``below``."""
     if above is None and below is None:
         raise ValueError("give above, below or both")
     s = summarize(values)
     holds = s.n >= 2 and (above is None or s.low > above) and (below is None or s.high < below)
-    bounds = " and ".join(f"{side} {bound:.3g}" for side, bound in (("above", above), ("below", below))
-                          if bound is not None)
+    bounds = " and ".join(
+        f"{side} {bound:.3g}" for side, bound in (("above", above), ("below", below)) if bound is not None
+    )
     return Check(statement, holds, f"{measure}: {describe(s, unit)}, required entirely {bounds}")
 
 
 def ranked(values: Mapping[str, Sequence[float]]) -> list[str]:
     """Names best (highest mean) first; a name without a finite value last."""
     means = {name: summarize(v).mean for name, v in values.items()}
-    return sorted(means, key=lambda name: (math.isnan(means[name]), 0.0 if math.isnan(means[name]) else -means[name]))
+    return sorted(
+        means, key=lambda name: (math.isnan(means[name]), 0.0 if math.isnan(means[name]) else -means[name])
+    )

@@ -38,8 +38,9 @@ __all__ = ["best_lr_range", "weight_decay"]
 
 METHODS = {"adam": "Adam + L2", "adamw": "AdamW"}
 USEFUL_WITHIN = 0.02  # validation accuracy: the weight decays worth choosing among
-SOURCE = ("Loshchilov & Hutter, Decoupled Weight Decay Regularization, ICLR 2019, "
-          "https://arxiv.org/abs/1711.05101")
+SOURCE = (
+    "Loshchilov & Hutter, Decoupled Weight Decay Regularization, ICLR 2019, https://arxiv.org/abs/1711.05101"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,8 +58,9 @@ _LAMBDAS = tuple(10.0**e for e in range(-6, -1))  # lambda: 1e-6 .. 1e-2
 _SIZES = {
     "tiny": _Scale(seeds=2, lrs=(1e-3, 1e-2), lambdas=(1e-4, 1e-2), width=16, epochs=2),
     "small": _Scale(seeds=5, lrs=_DECADES, lambdas=_LAMBDAS, width=128, epochs=60),
-    "large": _Scale(seeds=10, lrs=tuple(10 ** (e / 2) for e in range(-8, -3)), lambdas=_LAMBDAS, width=512,
-                    epochs=200),
+    "large": _Scale(
+        seeds=10, lrs=tuple(10 ** (e / 2) for e in range(-8, -3)), lambdas=_LAMBDAS, width=512, epochs=200
+    ),
 }
 
 
@@ -77,78 +79,133 @@ def best_lr_range(grid: Mapping[str, Any], within: float = USEFUL_WITHIN) -> flo
 
 def measure(size: str) -> Evidence:
     scale = _SIZES[size]
-    base = Recipe.from_dict({
-        "data": {"name": "digits", "scaling": "standardize", "data_fraction": 0.25},
-        "model": {"name": "mlp", "width": scale.width, "depth": 2},
-        "training": {"epochs": scale.epochs, "batch_size": 32, "device": device_for(size)},
-    })
+    base = Recipe.from_dict(
+        {
+            "data": {"name": "digits", "scaling": "standardize", "data_fraction": 0.25},
+            "model": {"name": "mlp", "width": scale.width, "depth": 2},
+            "training": {"epochs": scale.epochs, "batch_size": 32, "device": device_for(size)},
+        }
+    )
 
     def run(method: str, lr: float, lam: float, seed: int) -> RunResult:
         wd = lam / lr if method == "adamw" else lam  # the paper's lambda in torch's convention
-        return train_run(Run(METHODS[method], base.with_updates({
-            "optimizer.name": method, "optimizer.lr": lr, "optimizer.weight_decay": wd, "training.seed": seed})))
+        return train_run(
+            Run(
+                METHODS[method],
+                base.with_updates(
+                    {
+                        "optimizer.name": method,
+                        "optimizer.lr": lr,
+                        "optimizer.weight_decay": wd,
+                        "training.seed": seed,
+                    }
+                ),
+            )
+        )
 
     tuning_seeds = (0, scale.seeds + 1)  # neither is a rerun seed
     grids, tuning, reruns = {}, [], []
     for method, label in METHODS.items():
-        cells = {(lam, lr): [run(method, lr, lam, seed) for seed in tuning_seeds]
-                 for lam in scale.lambdas for lr in scale.lrs}
+        cells = {
+            (lam, lr): [run(method, lr, lam, seed) for seed in tuning_seeds]
+            for lam in scale.lambdas
+            for lr in scale.lrs
+        }
         tuning += [r for runs in cells.values() for r in runs]
         mean = {key: sum(r.metric("val_accuracy") for r in runs) / len(runs) for key, runs in cells.items()}
-        grids[label] = {"lr": list(scale.lrs), "lambda": list(scale.lambdas),
-                        "val_accuracy": [[mean[(lam, lr)] for lr in scale.lrs] for lam in scale.lambdas]}
-        lam, lr = max(mean, key=lambda key: (math.isfinite(mean[key]), mean[key] if math.isfinite(mean[key]) else 0))
+        grids[label] = {
+            "lr": list(scale.lrs),
+            "lambda": list(scale.lambdas),
+            "val_accuracy": [[mean[(lam, lr)] for lr in scale.lrs] for lam in scale.lambdas],
+        }
+        lam, lr = max(
+            mean, key=lambda key: (math.isfinite(mean[key]), mean[key] if math.isfinite(mean[key]) else 0)
+        )
         reruns += [run(method, lr, lam, seed) for seed in range(1, scale.seeds + 1)]
     numbers = {
         "arms": list(METHODS.values()),
         "test_accuracy": by_arm(reruns, lambda r: r.metric("test_accuracy")),
         "best_lr_range_decades": {label: best_lr_range(grid) for label, grid in grids.items()},
     }
-    setup = (f"The digits with a quarter of the training split (270 rows), standardized; an MLP of 2 hidden layers of "
-             f"{scale.width}, {scale.epochs} epochs of batch 32, constant learning rate. Adam with an L2 term "
-             "lambda * p in the gradient, and AdamW with the decoupled decay lambda * p per step, on the same grid: "
-             f"alpha in {', '.join(f'{v:g}' for v in scale.lrs)} x lambda in "
-             f"{', '.join(f'{v:g}' for v in scale.lambdas)}, each cell on seeds {tuning_seeds[0]} and "
-             f"{tuning_seeds[1]}, averaged; each method's best cell by validation accuracy reruns on seeds "
-             f"1..{scale.seeds}.")
-    runs = [r.record("val_accuracy" if i < len(tuning) else "test_accuracy") for i, r in enumerate([*tuning, *reruns])]
+    setup = (
+        "The digits with a quarter of the training split (270 rows), standardized; an MLP of 2 hidden "
+        "layers of "
+        f"{scale.width}, {scale.epochs} epochs of batch 32, constant learning rate. Adam with an L2 term "
+        "lambda * p in the gradient, and AdamW with the decoupled decay lambda * p per step, on the same "
+        "grid: "
+        f"alpha in {', '.join(f'{v:g}' for v in scale.lrs)} x lambda in "
+        f"{', '.join(f'{v:g}' for v in scale.lambdas)}, each cell on seeds {tuning_seeds[0]} and "
+        f"{tuning_seeds[1]}, averaged; each method's best cell by validation accuracy reruns on seeds "
+        f"1..{scale.seeds}."
+    )
+    runs = [
+        r.record("val_accuracy" if i < len(tuning) else "test_accuracy")
+        for i, r in enumerate([*tuning, *reruns])
+    ]
     return Evidence(numbers=numbers, series={"grids": grids}, runs=runs, setup=setup)
 
 
 def verdict(numbers: Mapping[str, Any]) -> Verdict:
     l2, decoupled = numbers["arms"]
     spread = numbers["best_lr_range_decades"]
-    return decide([
-        paired_check(f"{decoupled} generalizes better: a higher tuned test accuracy than {l2}",
-                     numbers["test_accuracy"][decoupled], numbers["test_accuracy"][l2], names=(decoupled, l2),
-                     above=0, measure="test accuracy at each one's best grid cell"),
-        Check(f"With {decoupled}, the best learning rate moves less with the weight decay",
-              spread[decoupled] < spread[l2],
-              "decades spanned by the best learning rate over the weight decays within "
-              f"{USEFUL_WITHIN:g} of the best (one grid, two tuning seeds averaged, no interval): "
-              f"{decoupled} {spread[decoupled]:.3g}, {l2} {spread[l2]:.3g}"),
-    ])
+    return decide(
+        [
+            paired_check(
+                f"{decoupled} generalizes better: a higher tuned test accuracy than {l2}",
+                numbers["test_accuracy"][decoupled],
+                numbers["test_accuracy"][l2],
+                names=(decoupled, l2),
+                above=0,
+                measure="test accuracy at each one's best grid cell",
+            ),
+            Check(
+                f"With {decoupled}, the best learning rate moves less with the weight decay",
+                spread[decoupled] < spread[l2],
+                "decades spanned by the best learning rate over the weight decays within "
+                f"{USEFUL_WITHIN:g} of the best (one grid, two tuning seeds averaged, no interval): "
+                f"{decoupled} {spread[decoupled]:.3g}, {l2} {spread[l2]:.3g}",
+            ),
+        ]
+    )
 
 
 def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
     found = []
     for label, grid in evidence.series["grids"].items():
-        heat = figures.heatmap(grid["val_accuracy"], row_labels=[f"lambda {v:.2g}" for v in grid["lambda"]],
-                               columns=list(range(len(grid["lr"]))), log_scale=False,
-                               title=f"{label}: validation accuracy", colorbar="validation accuracy",
-                               xlabel="alpha: " + ", ".join(f"{lr:.2g}" for lr in grid["lr"]))
-        found.append((heat, (f"{label}: the grid in the paper's coordinates (its Figure 2), mean of two seeds; a "
-                            "blank cell diverged.")))
+        heat = figures.heatmap(
+            grid["val_accuracy"],
+            row_labels=[f"lambda {v:.2g}" for v in grid["lambda"]],
+            columns=list(range(len(grid["lr"]))),
+            log_scale=False,
+            title=f"{label}: validation accuracy",
+            colorbar="validation accuracy",
+            xlabel="alpha: " + ", ".join(f"{lr:.2g}" for lr in grid["lr"]),
+        )
+        found.append(
+            (
+                heat,
+                (
+                    f"{label}: the grid in the paper's coordinates (its Figure 2), mean of two seeds; a "
+                    "blank cell diverged."
+                ),
+            )
+        )
     return found
 
 
-weight_decay = register(Experiment(
-    name="weight_decay",
-    kind="paper_result",
-    title="Loshchilov & Hutter 2019: decoupled weight decay (AdamW) vs L2 in Adam",
-    claim="Decoupled weight decay (AdamW) generalizes better than an L2 penalty in Adam, and decouples the best "
-          "weight decay from the learning rate.",
-    sources=(SOURCE,),
-    measure=measure, verdict=verdict, figures=figures_,
-), summary="Adam + L2 vs AdamW on the same lr x weight-decay grid (small-data digits); rerun on seeds.",
-    paper="Loshchilov & Hutter 2019, arXiv:1711.05101")
+weight_decay = register(
+    Experiment(
+        name="weight_decay",
+        kind="paper_result",
+        title="Loshchilov & Hutter 2019: decoupled weight decay (AdamW) vs L2 in Adam",
+        claim="Decoupled weight decay (AdamW) generalizes better than an L2 penalty in Adam, and decouples "
+        "the best "
+        "weight decay from the learning rate.",
+        sources=(SOURCE,),
+        measure=measure,
+        verdict=verdict,
+        figures=figures_,
+    ),
+    summary="Adam + L2 vs AdamW on the same lr x weight-decay grid (small-data digits); rerun on seeds.",
+    paper="Loshchilov & Hutter 2019, arXiv:1711.05101",
+)

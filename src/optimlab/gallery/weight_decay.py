@@ -175,11 +175,11 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
         heat = figures.heatmap(
             grid["val_accuracy"],
             row_labels=[f"lambda {v:.2g}" for v in grid["lambda"]],
-            columns=list(range(len(grid["lr"]))),
+            columns=[math.log10(lr) for lr in grid["lr"]],
             log_scale=False,
             title=f"{label}: validation accuracy",
             colorbar="validation accuracy",
-            xlabel="alpha: " + ", ".join(f"{lr:.2g}" for lr in grid["lr"]),
+            xlabel="log10 alpha (learning rate)",
         )
         found.append(
             (

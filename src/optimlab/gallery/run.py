@@ -19,11 +19,13 @@ from pathlib import Path
 import torch
 
 from optimlab.errors import InvalidValueError
-from optimlab.gallery.experiment import _REGISTRY, SIZES, Experiment, Outcome
+from optimlab.gallery.experiment import SIZES, Experiment, Outcome
 from optimlab.gallery.page import write_index, write_page
-from optimlab.registry import Entry
+from optimlab.registry import Entry, new_registry
 
 __all__ = ["experiment_names", "experiments", "get_experiment", "run_experiment", "run_gallery"]
+
+_REGISTRY = new_registry("experiment")
 
 
 def experiment_names() -> list[str]:

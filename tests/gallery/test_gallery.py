@@ -1,5 +1,7 @@
 """The gallery end to end: registry entries, pages written from a tiny run of every experiment, the CLI."""
 
+import doctest
+import importlib
 import json
 import math
 import re
@@ -124,3 +126,9 @@ def test_cli_refuses_a_bad_name_with_close_matches(cli, tmp_path):
 
 def test_sizes_are_the_documented_ones():
     assert SIZES == ("tiny", "small", "large")
+
+
+@pytest.mark.parametrize("module", ["optimlab.gallery", "optimlab.gallery.verdict", "optimlab.gallery.run"])
+def test_docstring_examples_run(module):
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0

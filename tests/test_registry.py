@@ -80,4 +80,4 @@ def test_every_category_is_populated_with_documented_entries(category):
     assert len(registry) > 0
     for entry in registry:
         assert entry.summary.strip(), f"{category} {entry.name} has no summary"
-        assert entry.summary.rstrip().endswith("."), f"{category} {entry.name}: summary is a sentence"
+        assert entry.summary.rstrip().endswith((".", "?")), f"{category} {entry.name}: summary is a sentence"

@@ -255,6 +255,7 @@ _CATALOG_MODULES = {
     "schedule": "optimlab.schedules",
     "workload": "optimlab.bench.workloads",
     "doctor_rule": "optimlab.doctor.rules",
+    "experiment": "optimlab.gallery",
 }
 
 

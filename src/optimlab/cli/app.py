@@ -14,6 +14,7 @@ from optimlab.cli import (
     bench_cmd,
     compare_cmd,
     doctor_cmd,
+    gallery_cmd,
     list_cmd,
     lr_find_cmd,
     plot_schedule,
@@ -32,6 +33,7 @@ app.command("lr-find", epilog=lr_find_cmd.EXAMPLES)(lr_find_cmd.lr_find)
 app.command("compare", epilog=compare_cmd.EXAMPLES)(compare_cmd.compare)
 app.command("worker", epilog=worker_cmd.EXAMPLES)(worker_cmd.worker)
 app.command("bench", epilog=bench_cmd.EXAMPLES)(bench_cmd.bench)
+app.add_typer(gallery_cmd.app, name="gallery")
 app.command("plot-schedule", epilog=plot_schedule.EXAMPLES)(plot_schedule.plot_schedule)
 
 

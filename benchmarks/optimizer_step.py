@@ -180,7 +180,7 @@ def peers(name: str, hp: dict[str, Any]) -> list[Implementation]:
 
 
 def ours(name: str) -> list[Implementation]:
-    if "elementwise" not in REGISTRY.get(name).capabilities:
+    if not REGISTRY.get(name).capabilities & {"elementwise", "layerwise"}:  # no fused path to compare
         return [Implementation("optimlab", "", lambda ps: create(name, ps))]
     return [
         Implementation("optimlab", "fused", lambda ps: create(name, ps, fused=True)),

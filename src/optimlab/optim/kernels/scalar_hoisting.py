@@ -11,10 +11,12 @@ with the scalars hoisted, NAdam runs at 82 GB/s.
 The fix is to make every scalar that feeds a tensor op a buffer that Inductor computes once per call
 and the loops only load: a 0-d tensor coefficient (computed from hyperparameter tensors) becomes an
 extra output of the graph, which Inductor always computes into a buffer; a symbolic float computed
-from the step count alone (RAdam's, whose betas are constants) that scales a foreach op is first turned
-into such a 0-d float64 tensor, through the op's tensor overload. (Passing it as a kernel argument via
-``.item()`` would be simpler, but Inductor types such arguments as C ``float``, which rounds the
-coefficient of a float64 tensor.)
+from the step count alone (RAdam's, whose betas are constants) that scales a foreach op becomes a 0-d
+float64 tensor passed through ``optimlab::computed_once``, a copy Inductor cannot see into, so it
+computes the expression once in a scalar kernel (a 0-d tensor with no buffer reads would otherwise be
+inlined as cheap), and the foreach op takes it through its tensor overload. (Passing it as a kernel
+argument via ``.item()`` would be simpler, but Inductor types such arguments as C ``float``, which
+rounds the coefficient of a float64 tensor.)
 
 If the rewritten graph fails to compile, the graph as captured is compiled instead.
 """
@@ -37,6 +39,17 @@ _TENSOR_OVERLOADS = {
 }  # fmt: skip
 
 
+@torch.library.custom_op("optimlab::computed_once", mutates_args=())
+def _computed_once(scalar: torch.Tensor) -> torch.Tensor:
+    """A copy of a 0-d tensor that Inductor cannot fuse into its users: it computes the input once."""
+    return scalar.clone()
+
+
+@_computed_once.register_fake
+def _(scalar: torch.Tensor) -> torch.Tensor:
+    return torch.empty_like(scalar)
+
+
 def _value(node: torch.fx.Node) -> Any:
     return node.meta.get("example_value")
 
@@ -52,9 +65,8 @@ def _feeds_tensor_ops(node: torch.fx.Node) -> bool:
 
 
 def _hoist(graph: torch.fx.Graph) -> list[torch.fx.Node]:
-    """Turn symbolic floats that scale foreach ops into 0-d tensors; return every 0-d tensor that
-    feeds a tensor op, to be made an output."""
-    hoisted = []
+    """Route symbolic floats that scale foreach ops through :func:`_computed_once`; return every 0-d
+    tensor that feeds a tensor op, to be made an output."""
     for node in list(graph.nodes):
         value = _value(node)
         if not (isinstance(value, torch.SymFloat) and value.node.expr.free_symbols):  # constants stay inline
@@ -65,9 +77,10 @@ def _hoist(graph: torch.fx.Graph) -> list[torch.fx.Node]:
         if users:
             with graph.inserting_after(node):
                 as_tensor = graph.call_function(torch.scalar_tensor, (node,), {"dtype": torch.float64})
+            with graph.inserting_after(as_tensor):
+                once = graph.call_function(torch.ops.optimlab.computed_once.default, (as_tensor,))
             for user in users:
-                user.update_arg(1, as_tensor)
-            hoisted.append(as_tensor)
+                user.update_arg(1, once)
     coefficients = [
         node
         for node in graph.nodes
@@ -76,7 +89,7 @@ def _hoist(graph: torch.fx.Graph) -> list[torch.fx.Node]:
         and _value(node).ndim == 0
         and _feeds_tensor_ops(node)
     ]
-    return coefficients + hoisted
+    return coefficients
 
 
 def inductor_with_scalars_hoisted(

@@ -57,10 +57,11 @@ When = Literal["when_it_pays", "always", "never"]
 
 # Expected seconds to compile one group's step (Dynamo tracing, TorchInductor's code generation, g++),
 # before this process has measured one. Measured with benchmarks/optimizer_step.py (24 tensors, empty
-# Inductor cache, 2-core AMD EPYC of docs/benchmarks.md): COMPILE_MEASUREMENTS. It grows with the
-# number of tensors (one loop each); once a group has compiled, the process's own mean replaces it.
-_COMPILE_SECONDS_BASE = 2.0
-_COMPILE_SECONDS_PER_TENSOR = 0.3
+# Inductor cache, 2-core AMD EPYC of docs/benchmarks.md): 2.5 s (schedule-free SGD) to 7.7 s (AdaN),
+# ~5 s typical. It grows with the number of tensors (one loop each); once a group has compiled, the
+# process's own mean replaces it.
+_COMPILE_SECONDS_BASE = 1.0
+_COMPILE_SECONDS_PER_TENSOR = 0.2
 # Below this many parameters a group never compiles by itself: the saving per step is then a fraction
 # of a millisecond, which takes tens of thousands of steps to repay seconds of compiling (and a small
 # model's step is mostly its forward and backward). Measured with 24 tensors, 1 thread: AdaN's step at

@@ -12,7 +12,6 @@ layers) against He normal (``kaiming_normal``), same optimizer and learning rate
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,7 +20,7 @@ from matplotlib.figure import Figure
 from optimlab.gallery.experiment import Evidence, Experiment, device_for, register
 from optimlab.gallery.plots import curve_figure, layer_profile_figures
 from optimlab.gallery.probes import geometric_mean_profile, log10
-from optimlab.gallery.runs import Run, by_arm, mean_curve, train_run
+from optimlab.gallery.runs import NetSize, Run, by_arm, mean_curve, train_run
 from optimlab.gallery.verdict import Verdict, decide, interval_check, paired_check
 from optimlab.recipe import Recipe
 
@@ -37,19 +36,11 @@ SOURCE = (
 )
 
 
-@dataclasses.dataclass(frozen=True)
-class _Scale:
-    seeds: int
-    depth: int
-    width: int
-    epochs: int
-
-
 # 30 layers of 128 on the digits: ~3 s a run of 20 epochs on one thread.
 _SIZES = {
-    "tiny": _Scale(seeds=2, depth=30, width=8, epochs=1),
-    "small": _Scale(seeds=5, depth=30, width=128, epochs=20),
-    "large": _Scale(seeds=10, depth=30, width=512, epochs=40),
+    "tiny": NetSize(seeds=2, depth=30, width=8, epochs=1),
+    "small": NetSize(seeds=5, depth=30, width=128, epochs=20),
+    "large": NetSize(seeds=10, depth=30, width=512, epochs=40),
 }
 
 

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from optimlab.gallery.experiment import Evidence, Experiment, device_for, register
 from optimlab.gallery.plots import curve_figure, layer_profile_figures
 from optimlab.gallery.probes import geometric_mean_profile, log10
-from optimlab.gallery.runs import PROBE_ROWS, Run, RunResult, by_arm, mean_curve, train_run
+from optimlab.gallery.runs import PROBE_ROWS, NetSize, Run, RunResult, by_arm, mean_curve, train_run
 from optimlab.gallery.verdict import Check, Verdict, decide, paired_check, rate_check
 from optimlab.recipe import Recipe
 
@@ -39,29 +39,21 @@ HE = (
 )
 
 
-@dataclasses.dataclass(frozen=True)
-class _Scale:
-    seeds: int
-    depth: int
-    width: int
-    epochs: int
-
-
 # Digits (1,079 training rows, 34 steps an epoch at batch 32): a small run is ~0.5 s on one thread.
 _SMALL_INIT_SIZES = {
-    "tiny": _Scale(seeds=2, depth=3, width=16, epochs=1),
-    "small": _Scale(seeds=5, depth=8, width=128, epochs=10),
-    "large": _Scale(seeds=10, depth=16, width=512, epochs=30),
+    "tiny": NetSize(seeds=2, depth=3, width=16, epochs=1),
+    "small": NetSize(seeds=5, depth=8, width=128, epochs=10),
+    "large": NetSize(seeds=10, depth=16, width=512, epochs=30),
 }
 # Deeper, so that 2x and 4x per layer compound: 4^10 is a million.
 _LARGE_INIT_SIZES = {
-    "tiny": _Scale(seeds=2, depth=5, width=16, epochs=1),
-    "small": _Scale(seeds=5, depth=10, width=128, epochs=10),
-    "large": _Scale(seeds=10, depth=18, width=512, epochs=30),
+    "tiny": NetSize(seeds=2, depth=5, width=16, epochs=1),
+    "small": NetSize(seeds=5, depth=10, width=128, epochs=10),
+    "large": NetSize(seeds=10, depth=18, width=512, epochs=30),
 }
 
 
-def _recipe(scale: _Scale, size: str, activation: str, optimizer: str, lr: float) -> Recipe:
+def _recipe(scale: NetSize, size: str, activation: str, optimizer: str, lr: float) -> Recipe:
     return Recipe.from_dict(
         {
             "data": {"name": "digits", "scaling": "standardize"},

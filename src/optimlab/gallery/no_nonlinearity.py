@@ -13,7 +13,6 @@ the single matrix is checked to give the network's outputs.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,7 +23,7 @@ from torch import nn
 from optimlab.gallery.experiment import Evidence, Experiment, device_for, register
 from optimlab.gallery.plots import curve_figure, interval_figure
 from optimlab.gallery.probes import log10
-from optimlab.gallery.runs import Run, RunResult, by_arm, mean_curve, train_run
+from optimlab.gallery.runs import NetSize, Run, RunResult, by_arm, mean_curve, train_run
 from optimlab.gallery.verdict import Verdict, decide, interval_check, paired_check, summarize
 from optimlab.recipe import Recipe
 
@@ -46,19 +45,11 @@ SOURCES = (
 )
 
 
-@dataclasses.dataclass(frozen=True)
-class _Scale:
-    seeds: int
-    depth: int
-    width: int
-    epochs: int
-
-
 # two_spirals: 600 training points, 19 steps an epoch; 100 epochs take ~1 s a run.
 _SIZES = {
-    "tiny": _Scale(seeds=2, depth=2, width=8, epochs=2),
-    "small": _Scale(seeds=5, depth=4, width=64, epochs=100),
-    "large": _Scale(seeds=10, depth=8, width=256, epochs=300),
+    "tiny": NetSize(seeds=2, depth=2, width=8, epochs=2),
+    "small": NetSize(seeds=5, depth=4, width=64, epochs=100),
+    "large": NetSize(seeds=10, depth=8, width=256, epochs=300),
 }
 
 

@@ -200,3 +200,13 @@ def tune_then_rerun(
     best = min(tuning, key=lambda r: (math.isnan(r.metric(metric)), sign * r.metric(metric)))
     lr = best.run.recipe.optimizer.lr
     return tuning, [train_run(make(lr, seed), **options) for seed in range(1, seeds + 1)]
+
+
+@dataclasses.dataclass(frozen=True)
+class NetSize:
+    """How big an experiment on an MLP of ``depth`` x ``width`` is: seeds and epochs per run."""
+
+    seeds: int
+    depth: int
+    width: int
+    epochs: int

@@ -116,6 +116,57 @@ def test_members_stepped_in_chunks_keep_their_own_values(monkeypatch):
     torch.testing.assert_close(results[1], results[2], rtol=0, atol=0)
 
 
+KERNEL_CASES = {  # members that differ only in lr (and decoupled weight decay): torch's kernel steps them
+    "adam": {},
+    "amsgrad": {},
+    "adamw": {"weight_decay": [0.0, 0.01, 0.1]},
+    "sgd": {},
+    "momentum": {"dampening": 0.1},
+    "nesterov": {},
+    "adagrad": {"lr_decay": 0.01, "initial_accumulator_value": 0.1},
+}
+
+
+@pytest.mark.parametrize("name", KERNEL_CASES)
+@pytest.mark.parametrize("scheduled", [False, True], ids=["constant", "warmup_cosine"])
+def test_the_kernel_fast_path_steps_each_member_as_the_drop_in_shell(name, scheduled):
+    torch.manual_seed(1)
+    start = [torch.randn(K, 4, 3, dtype=torch.float64), torch.randn(K, 3, dtype=torch.float64)]
+    lrs = [0.05, 0.1, 0.2]
+    schedule = create("cosine", total_steps=8, warmup_steps=2) if scheduled else None
+    values = {"lr": lrs, **KERNEL_CASES[name]}
+    stacked = [p.clone() for p in start]
+    batched = BatchedOptimizer(stacked, name, members=K, schedule=schedule, **values)
+    for t in range(8):
+        batched.step([torch.stack([gradient(p[k], 10 * t + k) for k in range(K)]) for p in stacked])
+        assert batched.last_path == "torch_fused"
+    for k in range(K):
+        params = [torch.nn.Parameter(p[k].clone()) for p in start]
+        member = {n: v[k] if isinstance(v, list) else v for n, v in values.items()}
+        opt = optimlab.optim.create(name, params, fused=False, **member)
+        scheduler = as_lr_scheduler(opt, schedule) if scheduled else None
+        for t in range(8):
+            for p in params:
+                p.grad = gradient(p.detach(), 10 * t + k)
+            opt.step()
+            if scheduler is not None:
+                scheduler.step()
+        for p_batched, p_single in zip(stacked, params):
+            torch.testing.assert_close(p_batched[k], p_single.detach(), rtol=1e-12, atol=1e-13)
+
+
+def test_members_that_differ_in_more_than_lr_take_the_chain():
+    for name, values in {
+        "adam": {"betas": [(0.8, 0.999), (0.9, 0.999), (0.9, 0.99)]},
+        "adam ": {"weight_decay": 0.1},  # coupled decay would read the scratch, not the parameters
+        "momentum": {"momentum": [0.8, 0.9, 0.95]},
+        "lion": {},  # torch has no kernel
+    }.items():
+        batched = BatchedOptimizer([torch.zeros(K, 2)], name.strip(), members=K, lr=[0.1, 0.2, 0.3], **values)
+        batched.step([torch.ones(K, 2)])
+        assert batched.last_path == "eager", name
+
+
 def test_bad_calls_are_refused_with_the_reason():
     params = [torch.zeros(K, 2)]
     with pytest.raises(OptimlabError, match="not elementwise.*matrix"):

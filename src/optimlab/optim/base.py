@@ -142,6 +142,12 @@ def per_tensor(coefficient: Coefficient, tensors: Sequence[Tensor]) -> Coefficie
     return [coefficient.view(-1, *(1,) * (t.ndim - 1)) for t in tensors]
 
 
+def _factors(c: Tensor, tensors: Sequence[Tensor]) -> list[Tensor]:
+    """A tensor coefficient as one factor per tensor (a ``(K, 1, ..., 1)`` view, or the 0-dim ``c``)."""
+    factors = per_tensor(c, tensors)
+    return factors if isinstance(factors, list) else [c] * len(tensors)
+
+
 def scaled(xs: Sequence[Tensor], c: Coefficient) -> list[Tensor]:
     """``c * x`` for each x, in new tensors."""
     return torch._foreach_mul(xs, per_tensor(c, xs))
@@ -154,8 +160,8 @@ def scale_(xs: Sequence[Tensor], c: Coefficient) -> None:
 
 def add_scaled_(xs: Sequence[Tensor], ys: Sequence[Tensor], c: Coefficient) -> None:
     """``x <- x + c * y``."""
-    if isinstance(c, Tensor):
-        torch._foreach_add_(xs, torch._foreach_mul(ys, per_tensor(c, ys)))
+    if isinstance(c, Tensor):  # one pass: addcmul rounds c * y, then the sum, as mul-then-add does
+        torch._foreach_addcmul_(xs, ys, _factors(c, ys))
     else:
         torch._foreach_add_(xs, ys, alpha=c)
 
@@ -163,7 +169,7 @@ def add_scaled_(xs: Sequence[Tensor], ys: Sequence[Tensor], c: Coefficient) -> N
 def add_scaled(xs: Sequence[Tensor], ys: Sequence[Tensor], c: Coefficient) -> list[Tensor]:
     """``x + c * y`` in new tensors."""
     if isinstance(c, Tensor):
-        return torch._foreach_add(xs, torch._foreach_mul(ys, per_tensor(c, ys)))
+        return torch._foreach_addcmul(xs, ys, _factors(c, ys))
     return torch._foreach_add(xs, ys, alpha=c)
 
 

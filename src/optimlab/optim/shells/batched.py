@@ -10,6 +10,14 @@ Only optimizers whose math is elementwise (registry capability ``elementwise``) 
 transform that reduces over a whole tensor (Muon's orthogonalization, LAMB's trust ratio, Adafactor's
 factored moments) would mix the members stacked in it.
 
+**Fast path.** Where torch has a fused kernel for the chain (Adam, AdamW, AMSGrad, SGD, momentum,
+Nesterov, AdaGrad: :mod:`~optimlab.optim.kernels.torch_fused`) and the members differ only in lr (and,
+for decoupled decay, in weight decay), a step is the kernel run once over all members with lr 1 into a
+zeroed scratch, which leaves ``-direction`` there and the moments updated, then
+``p <- p (1 - lr_k wd_k) + lr_k * scratch`` with each member's lr: three passes over memory instead of
+the chain's seven to nine (Adam on 64 stacked MLPs 64-128-128-10: 1.8 -> 0.5 ms a step, 2 threads).
+The kernel and the chain share the state layout, so a step may take either (tested equal).
+
 >>> import torch
 >>> params = [torch.ones(3, 2)]  # 3 members of a 2-vector
 >>> opt = BatchedOptimizer(params, "sgd", members=3, lr=[0.1, 0.2, 0.3])
@@ -26,8 +34,10 @@ import torch
 from torch import Tensor
 
 from optimlab.errors import InvalidValueError, OptimlabError
-from optimlab.optim.base import GradientTransformation, State
-from optimlab.registry import get_registry
+from optimlab.optim.base import GradientTransformation, State, add_scaled_, scale_, value_at
+from optimlab.optim.kernels.torch_fused import Kernel, kernel_for
+from optimlab.optim.shells.fused import Path, supported
+from optimlab.registry import Entry, get_registry
 
 __all__ = ["BATCHABLE", "BatchedOptimizer"]
 
@@ -36,12 +46,30 @@ CHUNK_FLOATS = 1 << 19  # parameters per chunk of members (2 MiB of float32 per 
 
 
 class _Chunk(NamedTuple):
-    """A run of members stepped by one chain: the chain, which members, views of their tensors, state."""
+    """A run of members stepped by one chain: the chain, which members, views of their tensors, state,
+    the chunk's hyperparameters, and the fast path's scratch (None without a kernel)."""
 
     transform: GradientTransformation
     members: slice
     params: list[Tensor]
     state: State
+    values: dict[str, Any]
+    scratch: list[Tensor] | None
+
+
+def _direction_kernel(entry: Entry[Any], values: dict[str, Any]) -> Kernel | None:
+    """torch's fused kernel for ``entry``'s chain, if it can compute every member's direction at lr 1:
+    only lr (and a decoupled weight decay) may differ between members, and a coupled one must be 0."""
+    kernel = kernel_for(entry.obj)
+    decoupled = values.get("decoupled_weight_decay", entry.name == "adamw")
+    per_member = {"lr", "weight_decay"} if decoupled else {"lr"}
+
+    def plain(value: Any) -> bool:
+        return all(plain(v) for v in value) if isinstance(value, tuple) else isinstance(value, (int, float))
+
+    if kernel is None or not all(plain(v) for k, v in values.items() if k not in per_member):
+        return None
+    return kernel if decoupled or values.get("weight_decay", 0.0) == 0.0 else None
 
 
 def _per_member(name: str, value: Any, members: int, like: Tensor) -> Any:
@@ -119,12 +147,14 @@ class BatchedOptimizer:
                         {key: tuple(member_value) if isinstance(member_value, list) else member_value}
                     )
         values = {k: _per_member(k, v, members, self.params[0]) for k, v in hyperparameters.items()}
-        default_lr = next(h.default for h in entry.hyperparameters if h.name == "lr")
+        every_value = {**{h.name: h.default for h in entry.hyperparameters}, **entry.defaults, **values}
+        self._kernel = _direction_kernel(entry, every_value)
+        self._decoupled = every_value.get("decoupled_weight_decay", entry.name == "adamw")
 
         def chunk_values(part: slice) -> dict[str, Any]:
-            chunk = {k: _member_slice(v, part) for k, v in values.items()}
+            chunk = {k: _member_slice(v, part) for k, v in every_value.items()}
             if schedule is not None:
-                lr = chunk.get("lr", default_lr)
+                lr = chunk["lr"]
                 chunk["lr"] = lambda step: lr * schedule(step)
             return chunk
 
@@ -136,22 +166,43 @@ class BatchedOptimizer:
         self._chunks = []
         for start in range(0, members, size):
             part = slice(start, start + size)
-            # The entry's bound defaults, then the values checked above (its ranges do not read tensors).
-            transform = entry.obj(**{**entry.defaults, **chunk_values(part)})
+            chunk = chunk_values(part)
+            transform = entry.obj(**chunk)  # the values were checked above (ranges do not read tensors)
             views = [p[part] for p in self.params]
-            self._chunks.append(_Chunk(transform, part, views, transform.init(views)))
+            scratch = [torch.zeros_like(v) for v in views] if self._kernel is not None else None
+            self._chunks.append(_Chunk(transform, part, views, transform.init(views), chunk, scratch))
         self.modal = self._chunks[0].transform.set_mode is not None
         self.training = not self.modal  # modal optimizers start at their eval point, as the drop-in does
+        self._count = 0  # steps taken: the chain's transforms count the same
+        self.last_path: Path | None = None  # "torch_fused" (the fast path) or "eager" (the chain)
 
     @torch.no_grad()
     def step(self, grads: Sequence[Tensor]) -> None:
         """``p <- p + update(grads)`` for every stacked parameter; ``grads`` have the params' shapes."""
         for i, chunk in enumerate(self._chunks):
-            updates, state = chunk.transform.update(
-                [g[chunk.members] for g in grads], chunk.state, chunk.params
-            )
-            torch._foreach_add_(chunk.params, updates)
+            member_grads = [g[chunk.members] for g in grads]
+            if chunk.scratch is not None and supported(chunk.params, member_grads):
+                state, self.last_path = self._kernel_step(chunk, member_grads), "torch_fused"
+            else:
+                updates, state = chunk.transform.update(member_grads, chunk.state, chunk.params)
+                torch._foreach_add_(chunk.params, updates)
+                self.last_path = "eager"
             self._chunks[i] = chunk._replace(state=state)
+        self._count += 1
+
+    def _kernel_step(self, chunk: _Chunk, grads: list[Tensor]) -> State:
+        """The fast path (module docstring): the kernel's direction at lr 1, scaled by each member's lr."""
+        assert chunk.scratch is not None and self._kernel is not None
+        torch._foreach_zero_(chunk.scratch)
+        at_unit_lr = {**chunk.values, "lr": 1.0, "weight_decay": 0.0}
+        state = self._kernel(at_unit_lr, chunk.scratch, grads, chunk.state)
+        lr = value_at(chunk.values["lr"], self._count)
+        if self._decoupled:
+            decay = value_at(chunk.values["weight_decay"], self._count)
+            if not (isinstance(decay, float) and decay == 0.0):
+                scale_(chunk.params, 1 - lr * decay)
+        add_scaled_(chunk.params, chunk.scratch, lr)
+        return state
 
     @torch.no_grad()
     def train(self) -> None:

@@ -88,7 +88,7 @@ def _plain(hyperparameters: Mapping[str, Any]) -> bool:
     return all(plain(v) for v in hyperparameters.values())
 
 
-def _supported(params: Sequence[Tensor], grads: Sequence[Tensor]) -> bool:
+def supported(params: Sequence[Tensor], grads: Sequence[Tensor]) -> bool:
     """Dense, contiguous float32/float64 tensors on one device, each gradient shaped like its parameter.
 
     torch's kernels index parameter, gradient and state with one linear offset; float32 and float64
@@ -143,7 +143,7 @@ class FusedPath:
 
         ``key`` names the group (its index); ``hyperparameters`` are all the factory's keywords.
         """
-        if _supported(params, grads) and _plain(hyperparameters):
+        if supported(params, grads) and _plain(hyperparameters):
             kernel = kernel_for(self._factory)
             if kernel is not None:
                 self._last[key] = "torch_fused"

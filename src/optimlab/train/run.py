@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from optimlab.train.callbacks import Checkpointing, EarlyStopping, MetricsLog
 from optimlab.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from optimlab.train.loop import Callback, TrainState, fit
 
-__all__ = ["TrainResult", "train", "evaluate"]
+__all__ = ["TrainResult", "train", "evaluate", "evaluate_members"]
 
 EVAL_BATCH = 4096  # rows per forward pass at evaluation; the built-in sets fit in one or two
 
@@ -48,26 +48,59 @@ class TrainResult:
 def evaluate(model: nn.Module, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
              task: str, prefix: str) -> dict[str, float]:
     """Mean loss and accuracy (classification) or RMSE (regression) of ``model`` on ``(x, y)``."""
-    if x.shape[0] == 0:
-        return {}
     model.eval()
-    total_loss, correct, squared, labels = 0.0, 0, 0.0, 0
-    for start in range(0, x.shape[0], EVAL_BATCH):
-        xb, yb = x[start:start + EVAL_BATCH], y[start:start + EVAL_BATCH]
-        out = model(xb)
-        total_loss += loss_fn(out, yb).item() * xb.shape[0]
-        if task == "classification":  # one label per example, or per position (language models)
-            correct += (out.argmax(dim=-1) == yb).sum().item()
-            labels += yb.numel()
-        else:
-            squared += (out.reshape(yb.shape) - yb).pow(2).sum().item() / max(1, yb[0].numel())
-    n = x.shape[0]
-    metrics = {f"{prefix}_loss": total_loss / n}
-    if task == "classification":
-        metrics[f"{prefix}_accuracy"] = correct / labels
-    else:
-        metrics[f"{prefix}_rmse"] = math.sqrt(squared / n)
+    [metrics] = evaluate_members(
+        lambda xb: model(xb).unsqueeze(0), lambda out, yb: loss_fn(out[0], yb).reshape(1), x, y,
+        members=1, task=task, prefix=prefix,
+    )  # fmt: skip
     return metrics
+
+
+@torch.inference_mode()
+def evaluate_members(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    member_losses: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    members: int,
+    task: str,
+    prefix: str,
+    shared: bool = True,
+) -> list[dict[str, float]]:
+    """:func:`evaluate` for K members at once, one dict each.
+
+    Args:
+        forward: ``x`` rows to the members' outputs, ``(K, B, ...)``.
+        member_losses: ``(outputs, targets)`` to each member's mean loss, ``(K,)``.
+        x, y: one split for every member, ``(N, ...)``, or one each (``shared=False``), ``(K, N, ...)``.
+    """
+    n = x.shape[0 if shared else 1]
+    if n == 0:
+        return [{} for _ in range(members)]
+    totals = torch.zeros(3, members, dtype=torch.float64, device=x.device)  # loss, correct, squared
+    labels = 0
+    for start in range(0, n, EVAL_BATCH):
+        rows = slice(start, start + EVAL_BATCH)
+        xb, yb = (x[rows], y[rows]) if shared else (x[:, rows], y[:, rows])
+        out = forward(xb)
+        targets = yb.shape if shared else yb.shape[1:]  # (B, ...): one label per example or position
+        totals[0] += member_losses(out, yb).double() * targets[0]
+        if task == "classification":
+            totals[1] += (out.argmax(dim=-1) == yb).reshape(members, -1).sum(1)
+            labels += math.prod(targets)
+        else:
+            errors = out.reshape(members, *targets) - yb
+            totals[2] += errors.double().pow(2).reshape(members, -1).sum(1) / max(1, math.prod(targets[1:]))
+    results = []
+    for loss, correct, squared in totals.T.tolist():
+        metrics = {f"{prefix}_loss": loss / n}
+        if task == "classification":
+            metrics[f"{prefix}_accuracy"] = correct / labels
+        else:
+            metrics[f"{prefix}_rmse"] = math.sqrt(squared / n)
+        results.append(metrics)
+    return results
 
 
 def train(recipe: Recipe, out_dir: str | Path | None = None, *, resume: bool = False,

@@ -24,13 +24,13 @@ def mlp(**options):
     return lambda: optimlab.models.create("mlp", (6,), 4, width=5, **options)
 
 
-def scaled_mlp(fit_seed=None):
-    """An MLP behind a standardizing scaler, fitted on data of ``fit_seed`` (the member's seed if None)."""
+def scaled_mlp(fit_seed=None, name="standardize"):
+    """An MLP behind a scaler ``name`` fitted on data of ``fit_seed`` (the member's seed if None)."""
 
     def build():
         seed = torch.initial_seed() if fit_seed is None else fit_seed
         data = torch.randn(20, 6, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 3 + 1
-        scaler = create_scaler("standardize").fit(data)
+        scaler = create_scaler(name).fit(data)
         return nn.Sequential(scaler, optimlab.models.create("mlp", (6,), 4, width=5).double())
 
     return build
@@ -44,6 +44,8 @@ CASES = {
     "no bias, sequence of tokens": (lambda: nn.Sequential(nn.Linear(6, 5, bias=False), nn.SiLU()), (7, 6), True),
     "shared scaler": (scaled_mlp(fit_seed=0), (6,), True),
     "a scaler each": (scaled_mlp(), (6,), True),
+    "no scaling (0-dim statistics)": (scaled_mlp(name="none"), (6,), True),
+    "min-max scaling each": (scaled_mlp(name="minmax"), (6,), True),
     "layer norm (vmap)": (mlp(norm="layer"), (6,), False),
     "prelu (vmap)": (mlp(activation="prelu"), (6,), False),
     "cnn (vmap)": (lambda: optimlab.models.create("cnn", (1, 8, 8), 4, width=2, depth=1), (1, 8, 8), False),

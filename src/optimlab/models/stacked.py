@@ -162,7 +162,6 @@ def _flatten(start_dim: int, end_dim: int) -> _Layer:
 
 def _scaler(module: Scaler, prefix: str) -> _Layer:
     """The member's fitted scaler: one map on a shared input if every member fitted the same one."""
-
     seen: list[Any] = [None, None, False]  # the last buffers, and whether every member's were the same
 
     def scale(params: Tensors, buffers: Tensors, x: Tensor, shared: bool) -> tuple[Tensor, bool]:
@@ -170,9 +169,14 @@ def _scaler(module: Scaler, prefix: str) -> _Layer:
         if seen[0] is not shift or seen[1] is not spread:  # fitted once, never trained: compare once
             seen[:] = shift, spread, bool((shift == shift[:1]).all() and (spread == spread[:1]).all())
         if shared and seen[2]:
-            return functional_call(module, {"shift": shift[0], "scale": spread[0]}, (x,)), True
+            return module.scaled(x, shift[0], spread[0]), True
         if shared:
             x = x.expand(shift.shape[0], *x.shape)
-        return functional_call(module, {"shift": shift.unsqueeze(1), "scale": spread.unsqueeze(1)}, (x,)), False
+        return module.scaled(x, _per_member(shift, x.dim()), _per_member(spread, x.dim())), False
 
     return scale
+
+
+def _per_member(buffer: Tensor, ndim: int) -> Tensor:
+    """A stacked buffer ``(K, *f)`` viewed to broadcast against ``(K, B, ...)`` inputs of ``ndim`` dims."""
+    return buffer.view(buffer.shape[0], *(1,) * (ndim - buffer.dim()), *buffer.shape[1:])

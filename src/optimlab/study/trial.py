@@ -91,6 +91,13 @@ class CurveRecorder(Callback):
             self.pruned = True
             state.stop_reason = f"pruned at step {state.step}: {self.metric} {metrics[self.metric]:.4g}"
 
+    def report_to(self, trial: optuna.Trial) -> None:
+        """Report the tuned metric of every evaluation, as :meth:`on_evaluate` does as they come (for
+        trials recorded after training, the batched ones)."""
+        for step, value in zip(self.curve["step"], self.curve.get(self.metric, [])):
+            if value is not None:
+                trial.report(value, int(step))
+
     def add(self, step: int, seconds: float, train_loss: float, metrics: Mapping[str, float]) -> None:
         self.curve["step"].append(step)
         self.curve["seconds"].append(round(seconds, 4))

@@ -63,7 +63,12 @@ class Scaler(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         self._check_fitted()
-        return (x - self.shift) / self.scale
+        return self.scaled(x, self.shift, self.scale)
+
+    @staticmethod
+    def scaled(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
+        """The map with the given statistics (a batch of members' stacked ones, broadcast)."""
+        return (x - shift) / scale
 
     def inverse(self, y: Tensor) -> Tensor:
         """The exact inverse of :meth:`forward`: from scaled values back to the data's own units."""

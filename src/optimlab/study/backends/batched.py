@@ -36,7 +36,7 @@ from optimlab.optim.shells.batched import BATCHABLE, BatchedOptimizer
 from optimlab.recipe import Recipe
 from optimlab.registry import get_registry
 from optimlab.study.protocols import Method, StudySpec
-from optimlab.study.storage import heartbeat, pop_waiting
+from optimlab.study.storage import deferred_writes, heartbeat, pop_waiting
 from optimlab.study.trial import CurveRecorder, load_method_study, record_outcome, run_trial, trial_recipe
 from optimlab.train.loop import TrainState, epoch_permutation
 from optimlab.train.heap import retained_heap
@@ -155,6 +155,9 @@ def train_members(recipes: Sequence[Recipe], recorders: Sequence[CurveRecorder])
     started = time.perf_counter()
     optimizer.train()
     orders: dict[int, Tensor] = {}
+    # Each step's losses, read by the states (a sync) only every few steps and at evaluations.
+    history, seen = torch.empty(steps, members, device=device), 0
+    last_val: list[dict[str, float]] = [{} for _ in recipes]
     with retained_heap():
         for step in range(steps):
             epoch, offset = divmod(step, steps_per_epoch)
@@ -172,23 +175,25 @@ def train_members(recipes: Sequence[Recipe], recorders: Sequence[CurveRecorder])
             if first.training.grad_clip_norm is not None:
                 _clip_per_member(grads, first.training.grad_clip_norm)
             optimizer.step(grads)
+            history[step] = losses.detach()
             evaluating = (step + 1) % eval_every == 0 or step + 1 == steps
-            losses = losses.detach()
-            if evaluating or not bool(torch.isfinite(losses).all()):  # else the states can wait
-                _advance(states, losses.tolist(), lrs, schedule(step), step, epoch)
+            if not (evaluating or (step + 1) % _CHECK_EVERY == 0):
+                continue
+            _advance(states, history[seen : step + 1], seen, lrs, schedule)
+            seen = step + 1
             if evaluating:
                 optimizer.eval()
-                for k, metrics in enumerate(evaluate_all("val")):
-                    state = states[k]
-                    if not state.diverged and state.step == step + 1:
+                last_val = evaluate_all("val")
+                for state, recorder, metrics in zip(states, recorders, last_val):
+                    if not state.diverged:
                         state.last_metrics = metrics
-                        recorders[k].on_evaluate(state, metrics)
+                        recorder.on_evaluate(state, metrics)
                 optimizer.train()
             if all(state.diverged for state in states):
                 break
         seconds = time.perf_counter() - started
         optimizer.eval()
-        final = [{**val, **test} for val, test in zip(evaluate_all("val"), evaluate_all("test"))]
+        final = [{**val, **test} for val, test in zip(last_val, evaluate_all("test"))]  # val: the last step's
     return [
         TrainResult(
             recipe_id=recipe.id,
@@ -203,18 +208,27 @@ def train_members(recipes: Sequence[Recipe], recorders: Sequence[CurveRecorder])
     ]
 
 
+_CHECK_EVERY = 32  # steps between reads of the losses when no evaluation comes sooner
+
+
 def _advance(
-    states: Sequence[TrainState], losses: list[float], lrs: list[float], multiplier: float, step: int, epoch: int
+    states: Sequence[TrainState], losses: Tensor, first_step: int, lrs: list[float], schedule: Callable[[int], float]
 ) -> None:
-    """Bring the live members' states to ``step`` (done); a member whose loss is not finite diverged."""
-    for state, loss, lr in zip(states, losses, lrs):
+    """Bring the live members' states through steps ``first_step + i`` whose losses are ``losses[i]``,
+    ``(steps, K)``: to the last one, or to the first whose loss was not finite (the member diverged)."""
+    finite = torch.isfinite(losses)
+    first_bad = torch.where(finite.all(0), len(losses), (~finite).int().argmax(0))  # (K,)
+    for state, lr, bad, column in zip(states, lrs, first_bad.tolist(), losses.T.tolist()):
         if state.diverged:
             continue
-        state.step, state.epoch, state.train_loss, state.lr = step + 1, epoch, loss, lr * multiplier
-        if not math.isfinite(loss):
+        at = min(bad, len(column) - 1)
+        step = first_step + at
+        state.step, state.epoch, state.train_loss = step + 1, step // state.steps_per_epoch, column[at]
+        state.lr = lr * schedule(step)
+        if bad < len(column):
             state.diverged = True
             state.stop_reason = (
-                f"training diverged: the loss became {loss} at step {state.step} "
+                f"training diverged: the loss became {state.train_loss} at step {state.step} "
                 f"(lr {state.lr:.3g}); lower the learning rate, clip gradients, or check the data scale"
             )
 
@@ -265,22 +279,26 @@ def _run_popped(
             if len(group) == 1:
                 run_trial(study, group[0][0], spec, method)
                 continue
-            recorders = [CurveRecorder(trial, spec.metric) for trial, _, _ in group]
+            # Curves are kept during training and written after it, all at once: a trial's
+            # intermediate values and outcome in one append to the journal.
+            recorders = [CurveRecorder(None, spec.metric) for _ in group]
             started = time.perf_counter()
             results = train_members([recipe for _, _, recipe in group], recorders)
             seconds = time.perf_counter() - started
-            for (trial, _, recipe), result, recorder in zip(group, results, recorders):
-                trial.set_user_attr("batched_with", len(group))
-                record_outcome(
-                    study,
-                    trial,
-                    spec,
-                    recipe=recipe,
-                    status=result.status,
-                    message=result.message,
-                    metrics=result.metrics,
-                    steps=result.steps,
-                    seconds=seconds,
-                    curve=recorder.compact(),
-                )
+            with deferred_writes(storage):
+                for (trial, _, recipe), result, recorder in zip(group, results, recorders):
+                    trial.set_user_attr("batched_with", len(group))
+                    recorder.report_to(trial)
+                    record_outcome(
+                        study,
+                        trial,
+                        spec,
+                        recipe=recipe,
+                        status=result.status,
+                        message=result.message,
+                        metrics=result.metrics,
+                        steps=result.steps,
+                        seconds=seconds,
+                        curve=recorder.compact(),
+                    )
     return len(popped)

@@ -25,6 +25,7 @@ Run: python benchmarks/batched_trials.py [--repeats 5] [--threads N] [--device c
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -33,11 +34,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import itertools
 from collections.abc import Callable, Iterator
 
 import optuna
 import torch
+from paired import paired_ratio
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -181,13 +182,18 @@ def main() -> None:
         f"{TRIALS} Adam lr trials x {STEPS} steps, MLP 64-128-128-10 on digits, device {args.device}, "
         f"{args.threads} torch threads, {args.repeats} repeats"
     )
-    # The minimum is the run least disturbed by other processes on a shared machine; both are shown.
-    print(f"{'row':<18}{'median s':>10}{'speed-up':>10}{'min s':>8}{'speed-up':>10}   all s")
+    # Speed-ups over the plain loop three ways: the ratio within each round (median, 95% interval),
+    # which cancels the drift of a shared machine between rounds; of the medians; of the minimums
+    # (the runs least disturbed by other processes).
+    print(
+        f"{'row':<18}{'median s':>9}{'min s':>7}  {'speed-up, paired [95%]':<24}{'of medians':>11}{'of mins':>9}"
+    )
     for name, measured in times.items():
         median, least = statistics.median(measured), min(measured)
+        paired, low, high = paired_ratio(times["plain loop"], measured)
         print(
-            f"{name:<18}{median:>10.2f}{base / median:>9.1f}x{least:>8.2f}{fastest / least:>9.1f}x   "
-            f"{' '.join(f'{t:.2f}' for t in measured)}"
+            f"{name:<18}{median:>9.2f}{least:>7.2f}  {f'{paired:.1f}x [{low:.1f}, {high:.1f}]':<24}"
+            f"{base / median:>10.1f}x{fastest / least:>8.1f}x   all s: {' '.join(f'{t:.2f}' for t in measured)}"
         )
     # Above lr 5e-3, Adam here is chaotic: a relative change of 1e-6 in lr moves the final accuracy by
     # 1e-2, and so do rounding differences between a batched and a plain matmul.

@@ -3,7 +3,7 @@
 import pytest
 import torch
 from torch import nn
-from torch.func import functional_call, stack_module_state
+from torch.func import stack_module_state
 
 import optimlab.models
 from optimlab.models.stacked import by_matrix_products, stacked_forward
@@ -40,8 +40,16 @@ CASES = {
     "mlp relu": (mlp(), (6,), True),
     "mlp gelu depth 3": (mlp(activation="gelu", depth=3), (6,), True),
     "linear model": (mlp(depth=0), (6,), True),
-    "mlp on images": (lambda: optimlab.models.create("mlp", (2, 3), 4, width=5, activation="tanh"), (2, 3), True),
-    "no bias, sequence of tokens": (lambda: nn.Sequential(nn.Linear(6, 5, bias=False), nn.SiLU()), (7, 6), True),
+    "mlp on images": (
+        lambda: optimlab.models.create("mlp", (2, 3), 4, width=5, activation="tanh"),
+        (2, 3),
+        True,
+    ),
+    "no bias, sequence of tokens": (
+        lambda: nn.Sequential(nn.Linear(6, 5, bias=False), nn.SiLU()),
+        (7, 6),
+        True,
+    ),
     "shared scaler": (scaled_mlp(fit_seed=0), (6,), True),
     "a scaler each": (scaled_mlp(), (6,), True),
     "no scaling (0-dim statistics)": (scaled_mlp(name="none"), (6,), True),
@@ -61,7 +69,11 @@ def test_each_member_gets_its_own_models_output_and_gradient(case, shared):
     assert by_matrix_products(template) is matmul
     params, buffers = stack_module_state(models)
     params = {n: p.detach().requires_grad_() for n, p in params.items()}
-    x = torch.randn(4, *shape, dtype=torch.float64) if shared else torch.randn(K, 4, *shape, dtype=torch.float64)
+    x = (
+        torch.randn(4, *shape, dtype=torch.float64)
+        if shared
+        else torch.randn(K, 4, *shape, dtype=torch.float64)
+    )
     out = stacked_forward(template, K, shared_input=shared)(params, buffers, x)
     grads = torch.autograd.grad(out.pow(2).sum(), list(params.values()))
     for k, model in enumerate(models):
@@ -92,7 +104,9 @@ def test_each_members_loss_is_its_own(loss, shared):
 
     outputs = torch.randn(K, 6, 4, dtype=torch.float64)
     if isinstance(loss, nn.MSELoss):
-        targets = torch.randn(6, 4, dtype=torch.float64) if shared else torch.randn(K, 6, 4, dtype=torch.float64)
+        targets = (
+            torch.randn(6, 4, dtype=torch.float64) if shared else torch.randn(K, 6, 4, dtype=torch.float64)
+        )
     else:
         targets = torch.randint(0, 4, (6,) if shared else (K, 6))
     got = stacked_loss(loss, shared_targets=shared)(outputs, targets)

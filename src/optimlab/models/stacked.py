@@ -25,8 +25,8 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 from torch.func import functional_call, vmap
+from torch.nn import functional as F
 
 from optimlab.registry import get_registry
 from optimlab.techniques.norms import Norm

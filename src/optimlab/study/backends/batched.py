@@ -38,8 +38,8 @@ from optimlab.registry import get_registry
 from optimlab.study.protocols import Method, StudySpec
 from optimlab.study.storage import deferred_writes, heartbeat, pop_waiting
 from optimlab.study.trial import CurveRecorder, load_method_study, record_outcome, run_trial, trial_recipe
-from optimlab.train.loop import TrainState, epoch_permutation
 from optimlab.train.heap import retained_heap
+from optimlab.train.loop import TrainState, epoch_permutation
 from optimlab.train.run import TrainResult, evaluate_members
 
 __all__ = ["batch_key", "not_batchable", "run_waiting_batched", "train_members"]

@@ -1,0 +1,23 @@
+"""Ratios of two implementations timed side by side, round after round, on a shared, noisy machine.
+
+A ratio of two medians keeps the drift of the machine between the rounds (another tenant's job can slow
+every run of one round by a third); the ratio within each round cancels it. Shared by the scripts here.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+from collections.abc import Sequence
+
+BOOTSTRAP_SAMPLES = 2000
+
+
+def paired_ratio(numerator: Sequence[float], denominator: Sequence[float]) -> tuple[float, float, float]:
+    """Median over rounds of ``numerator[i] / denominator[i]`` and its 95% bootstrap interval
+    (rounds resampled with replacement; a fixed seed, so a table is reproducible from its times)."""
+    ratios = [a / b for a, b in zip(numerator, denominator, strict=True)]
+    draw = random.Random(0)
+    medians = sorted(statistics.median(draw.choices(ratios, k=len(ratios))) for _ in range(BOOTSTRAP_SAMPLES))
+    low, high = medians[int(0.025 * BOOTSTRAP_SAMPLES)], medians[int(0.975 * BOOTSTRAP_SAMPLES) - 1]
+    return statistics.median(ratios), low, high

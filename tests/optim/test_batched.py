@@ -10,19 +10,8 @@ from optimlab.registry import get_registry
 from optimlab.schedules import as_lr_scheduler, create
 
 K = 3
-# Transforms that still read a per-member value as one number; the optimizer's owner knows.
-_SCALAR_ONLY = {
-    "schedule_free_sgd": "schedule_free: max(lr, lr_max) of a (K,) lr needs torch.maximum",
-    "schedule_free_adamw": "schedule_free: max(lr, lr_max) of a (K,) lr needs torch.maximum",
-}
 BATCHABLE_ENTRIES = [
-    pytest.param(
-        e,
-        id=e.name,
-        marks=[pytest.mark.xfail(reason=_SCALAR_ONLY[e.name], strict=True)] if e.name in _SCALAR_ONLY else [],
-    )
-    for e in get_registry("optimizer")
-    if BATCHABLE in e.capabilities
+    pytest.param(e, id=e.name) for e in get_registry("optimizer") if BATCHABLE in e.capabilities
 ]
 
 

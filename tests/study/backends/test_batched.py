@@ -112,3 +112,22 @@ def test_a_study_on_the_batched_backend_records_the_local_backends_trials(tmp_pa
             math.isnan(b.value) and math.isnan(s.value) or b.value == pytest.approx(s.value, abs=1e-5)
         )
         assert b.metrics == pytest.approx(s.metrics, abs=1e-5)
+
+
+def test_a_batch_that_raises_fails_its_trials_with_the_reason_and_the_study_goes_on(tmp_path, monkeypatch):
+    import optimlab.study.backends.batched as batched
+
+    def broken(template, members, *, shared_input):
+        raise RuntimeError("no memory for 8 members")
+
+    monkeypatch.setattr(batched, "stacked_forward", broken)
+    space = SearchSpace((Dimension("optimizer.lr", low=1e-3, high=3e-2, log=True),))
+    spec = StudySpec.for_workload(
+        "b", get_workload("digits-mlp", epochs=1), methods_from("optimizer.name", ["sgd"]),
+        budget=4, seeds=0, space=space,
+    )  # fmt: skip
+    result = run_study(spec, tmp_path, backend="batched", members=8)
+    assert len(result.records) == 4
+    for record in result.records:
+        assert record.state == "fail"
+        assert record.status == "error" and "RuntimeError in a batch of 4 trials: no memory" in record.message

@@ -42,6 +42,22 @@ class ScheduleFreeState(NamedTuple):
     lr_max: Coefficient  # largest (warmed-up) learning rate so far
 
 
+def _maximum(a: Coefficient, b: Coefficient) -> Coefficient:
+    """``max`` of floats or of per-member ``(K,)`` tensors."""
+    if isinstance(a, Tensor) or isinstance(b, Tensor):
+        return torch.maximum(torch.as_tensor(a), torch.as_tensor(b))
+    return max(a, b)
+
+
+def _ratio(weight: Coefficient, weight_sum: Coefficient) -> Coefficient:
+    """``weight / weight_sum``, 0 where nothing has been weighted yet (a zero lr)."""
+    if isinstance(weight_sum, Tensor):
+        return torch.where(
+            weight_sum > 0, weight / weight_sum.clamp_min(torch.finfo(weight_sum.dtype).tiny), 0.0
+        )
+    return weight / weight_sum if weight_sum else 0.0
+
+
 def schedule_free(
     learning_rate: Hyperparameter,
     beta: Hyperparameter = 0.9,
@@ -64,10 +80,10 @@ def schedule_free(
         t = state.count + 1
         warmup = t / warmup_steps if state.count < warmup_steps else 1.0
         lr = value_at(learning_rate, state.count) * warmup
-        lr_max = max(lr, state.lr_max)
+        lr_max = _maximum(lr, state.lr_max)
         weight = t**r * lr_max**weight_lr_power
         weight_sum = state.weight_sum + weight
-        c = weight / weight_sum if weight_sum else 0.0
+        c = _ratio(weight, weight_sum)
         step = torch._foreach_sub(state.z, params)
         scale_(step, c)
         add_scaled_(step, updates, lr * (value_at(beta, state.count) * (1 - c) - 1))

@@ -283,7 +283,14 @@ def _run_popped(
             # intermediate values and outcome in one append to the journal.
             recorders = [CurveRecorder(None, spec.metric) for _ in group]
             started = time.perf_counter()
-            results = train_members([recipe for _, _, recipe in group], recorders)
+            try:
+                results = train_members([recipe for _, _, recipe in group], recorders)
+            except Exception as error:  # noqa: BLE001  (one group that fails must not stop the study)
+                message = f"{type(error).__name__} in a batch of {len(group)} trials: {error}"
+                results = [
+                    TrainResult(recipe.id, "error", message, 0, time.perf_counter() - started, {}, None)
+                    for _, _, recipe in group
+                ]
             seconds = time.perf_counter() - started
             with deferred_writes(storage):
                 for (trial, _, recipe), result, recorder in zip(group, results, recorders):

@@ -5,11 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
+import torch
 import typer
 
 from optimlab.recipe import Recipe
 
 FormatOpt = Annotated[str, typer.Option("--format", help="Output: human or json.")]
+ThreadsOpt = Annotated[int | None, typer.Option("--threads", help=(
+    "Torch threads of this process (default: torch's own, every core unless OMP_NUM_THREADS says "
+    "otherwise, with --backend batched, whose stacked models use them; else 1, fastest for one small "
+    "model, and each worker process takes one)."))]
 RecipeArg = Annotated[Path | None, typer.Argument(help="Recipe YAML file; flags override its fields.",
                                                   show_default=False)]
 DatasetOpt = Annotated[str | None, typer.Option("--dataset", help="Built-in data set or a CSV/NumPy/IDX path.")]
@@ -49,3 +54,10 @@ def recipe_from_options(recipe_path: Path | None, flags: dict[str, Any]) -> Reci
     recipe = Recipe.load(recipe_path) if recipe_path is not None else Recipe()
     updates = {RECIPE_FLAGS[name]: value for name, value in flags.items() if value is not None}
     return recipe.with_updates(updates) if updates else recipe
+
+
+def torch_threads(threads: int | None, backend: str) -> int:
+    """The ``--threads`` given, else the default that :data:`ThreadsOpt` describes."""
+    if threads is not None:
+        return threads
+    return torch.get_num_threads() if backend == "batched" else 1

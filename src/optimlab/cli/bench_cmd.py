@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from optimlab.cli import _options as o
 from optimlab.cli._output import Output
 from optimlab.errors import InvalidValueError, OptimlabError
 
@@ -66,7 +67,7 @@ def bench(
     device: Annotated[str | None, typer.Option("--device", help="cpu, cuda or auto for every workload.")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default runs/bench-NAME-TIME).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the benchmark kept in --out (same flags).")] = False,
-    threads: Annotated[int, typer.Option("--threads", help="Torch threads of this process.")] = 1,
+    threads: o.ThreadsOpt = None,
     report_format: Annotated[str, typer.Option(
         "--format", help="html (the report), or png / svg: also every figure as a file, for papers.")] = "html",
     json_output: Annotated[bool, typer.Option("--json", help="Print results as JSON lines.")] = False,
@@ -82,7 +83,7 @@ def bench(
         raise InvalidValueError("--format", report_format, "one of " + ", ".join(REPORT_FORMATS))
     if resume and out_dir is None:
         raise OptimlabError("--resume needs the benchmark's --out folder")
-    torch.set_num_threads(threads)  # small models train fastest on one thread; workers take one core each
+    torch.set_num_threads(o.torch_threads(threads, backend))
     label, chosen = _workloads(suite, workloads, data_dir)
     methods = _names(optimizers) + list(optimizer_path or [])
     out = out_dir or Path("runs") / f"bench-{label}-{time.strftime('%Y%m%d-%H%M%S')}"

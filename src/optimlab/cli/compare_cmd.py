@@ -134,7 +134,7 @@ def compare(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the study kept in --out / --storage.")
     ] = False,
-    threads: Annotated[int, typer.Option("--threads", help="Torch threads of this process.")] = 1,
+    threads: o.ThreadsOpt = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar and the running leaderboard.")] = True,
     fmt: o.FormatOpt = "human",
 ) -> None:
@@ -154,9 +154,7 @@ def compare(
     from optimlab.study.protocols import SEEDS
     from optimlab.study.run import open_studies
 
-    torch.set_num_threads(
-        threads
-    )  # small models on CPU train fastest on one thread; workers take one core each
+    torch.set_num_threads(o.torch_threads(threads, backend))
     settings = {
         "workload": workload,
         "optimizers": optimizers,

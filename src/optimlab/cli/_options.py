@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-import torch
 import typer
 
 from optimlab.recipe import Recipe
@@ -58,6 +57,8 @@ def recipe_from_options(recipe_path: Path | None, flags: dict[str, Any]) -> Reci
 
 def torch_threads(threads: int | None, backend: str) -> int:
     """The ``--threads`` given, else the default that :data:`ThreadsOpt` describes."""
+    import torch
+
     if threads is not None:
         return threads
     return torch.get_num_threads() if backend == "batched" else 1

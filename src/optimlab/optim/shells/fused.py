@@ -129,6 +129,7 @@ class FusedPath:
         self._eager_seconds: dict[Any, float] = {}
         self._compiled: dict[Any, CompiledChain] = {}
         self._last: dict[Any, Path] = {}
+        self._params_supported: dict[Any, tuple[tuple[int, ...], bool]] = {}
 
     def step(
         self,
@@ -141,9 +142,11 @@ class FusedPath:
     ) -> State:
         """Update ``params`` in place and return the next state; ``eager()`` runs the composed chain.
 
-        ``key`` names the group (its index); ``hyperparameters`` are all the factory's keywords.
+        ``key`` names the group (its index); ``hyperparameters`` are all the factory's keywords;
+        ``grads`` are the parameters' ``.grad`` (torch gives them their parameter's dtype, device and
+        shape when they are set).
         """
-        if supported(params, grads) and _plain(hyperparameters):
+        if self._supported(key, params, grads) and _plain(hyperparameters):
             kernel = kernel_for(self._factory)
             if kernel is not None:
                 self._last[key] = "torch_fused"
@@ -159,6 +162,16 @@ class FusedPath:
         self._eager_seconds[key] = self._eager_seconds.get(key, 0.0) + time.perf_counter() - started
         self._last[key] = "eager"
         return next_state
+
+    def _supported(self, key: Any, params: Sequence[Tensor], grads: Sequence[Tensor]) -> bool:
+        """:func:`supported`, with the parameters checked once per group (again if its list changes):
+        a ``.grad`` matches its parameter but for its layout, the one thing left to check each step.
+        Checking all 24 tensors of a model each step took 14 us, more than torch's whole fused SGD step."""
+        ids = tuple(map(id, params))
+        known = self._params_supported.get(key)
+        if known is None or known[0] != ids:
+            known = self._params_supported[key] = (ids, supported(params, params))
+        return known[1] and all(map(Tensor.is_contiguous, grads))
 
     def _compiled_for(self, key: Any, params: Sequence[Tensor]) -> CompiledChain | None:
         """The group's compiled step: made once compiling pays, kept unless it failed."""

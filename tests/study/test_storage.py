@@ -127,3 +127,22 @@ def test_a_journal_lock_held_by_a_killed_process_is_free_at_once(tmp_path):
     started = time.monotonic()
     optuna.create_study(storage=open_storage(tmp_path), study_name="after-the-kill")
     assert time.monotonic() - started < 5  # Optuna's symlink lock would wait out a 30 s grace period
+
+
+def test_deferred_writes_reach_the_journal_at_once_when_the_last_holder_leaves(tmp_path):
+    from optimlab.study.storage import deferred_writes
+
+    storage = open_storage(tmp_path)
+    study = optuna.create_study(storage=storage, study_name="held")
+    trial = study.ask()
+    journal = tmp_path / "study.journal"
+    before = journal.read_text().count("\n")
+    with deferred_writes(storage):
+        trial.set_user_attr("a", 1)
+        with deferred_writes(storage):  # a heartbeat's beat inside a group's recording
+            trial.set_user_attr("b", 2)
+        trial.set_user_attr("c", 3)
+        assert journal.read_text().count("\n") == before  # held, nothing written yet
+    assert journal.read_text().count("\n") == before + 3
+    again = optuna.load_study(study_name="held", storage=open_storage(tmp_path))
+    assert again.trials[0].user_attrs == {"a": 1, "b": 2, "c": 3}

@@ -99,12 +99,13 @@ class _JournalFile(optuna.storages.journal.JournalFileBackend):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._held: list[dict[str, Any]] | None = None
-        self._holding = threading.Lock()  # the heartbeat thread appends too
+        self._held: list[dict[str, Any]] = []
+        self._holders = 0  # nested or concurrent holds (the heartbeat thread's beats): the last flushes
+        self._holding = threading.Lock()
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         with self._holding:
-            if self._held is not None:
+            if self._holders:
                 self._held.extend(logs)
                 return
         super().append_logs(logs)
@@ -112,12 +113,13 @@ class _JournalFile(optuna.storages.journal.JournalFileBackend):
     @contextlib.contextmanager
     def hold(self) -> Iterator[None]:
         with self._holding:
-            self._held = []
+            self._holders += 1
         try:
             yield
         finally:
             with self._holding:
-                held, self._held = self._held, None
+                self._holders -= 1
+                held, self._held = (self._held, []) if self._holders == 0 else ([], self._held)
             if held:
                 super().append_logs(held)
 
@@ -247,9 +249,10 @@ def heartbeat(
     stop = threading.Event()
 
     def beat() -> None:
-        for trial_id in trial_ids:
-            with contextlib.suppress(UpdateFinishedTrialError, KeyError):
-                _claim(storage, trial_id)
+        with deferred_writes(storage):  # one append for all the trials' beats
+            for trial_id in trial_ids:
+                with contextlib.suppress(UpdateFinishedTrialError, KeyError):
+                    _claim(storage, trial_id)
 
     def beat_until_stopped() -> None:
         while not stop.wait(interval):

@@ -1,19 +1,22 @@
 """Batched execution: trials of one architecture that differ only in numbers train as one model.
 
 K recipes that differ only in the optimizer's numbers (lr, weight decay, betas, momentum, eps) and the
-seed train together: their models are stacked (``torch.func.stack_module_state``), each step is one
-vectorized call (``vmap`` of ``grad_and_value`` of ``functional_call``) and one step of the batched
-optimizer shell (per-member hyperparameters as ``(K,)`` tensors through the same transforms). Member k
-sees its own split, initial weights and batch order (all from its seed, as in a one-at-a-time run) and
-is evaluated by the same :func:`~optimlab.train.run.evaluate`, so its curve equals recipe k's
-one-at-a-time curve within float rounding (1e-5, tested). The loop mirrors
+seed train together: their models are stacked (``torch.func.stack_module_state``); each step is one
+forward of the K members (:func:`~optimlab.models.stacked.stacked_forward`: batched matrix products, or
+``vmap`` of ``functional_call``), the gradient of the summed member losses, and one step of the batched
+optimizer shell (per-member hyperparameters as ``(K,)`` tensors; torch's fused kernel where it applies).
+Member k sees its own split, initial weights and batch order (all from its seed, as in a one-at-a-time
+run) and is evaluated as :func:`~optimlab.train.run.evaluate` evaluates one model, so its curve equals
+recipe k's one-at-a-time curve within float rounding (1e-5, tested). The loop mirrors
 :func:`optimlab.train.loop.fit`: the same order of loss, clipping, step, schedule, divergence check and
-evaluation. A member that diverges is recorded as such at its step; the others go on.
+evaluation. A member that diverges is recorded as such at the step it did; the others go on. A group
+that raises fails its trials with the reason; the study goes on.
 
 Why: K small models are K times the Python and kernel-launch overhead that dominates small-model
-training on a CPU or a GPU; one vectorized model pays it once (``docs/benchmarks.md``: 64 lr trials of
-an MLP on digits). Recipes that cannot be batched (an optimizer whose math is not elementwise, bf16,
-dropout, batch norm's running statistics, early stopping, a metric-driven schedule) run one at a time.
+training on a CPU or a GPU; one vectorized model pays it once, and its larger operations use every core
+(``docs/benchmarks.md``: 64 lr trials of an MLP on digits). Recipes that cannot be batched (an optimizer
+whose math is not elementwise, bf16, dropout, batch norm's running statistics, early stopping, a
+metric-driven schedule) run one at a time.
 """
 
 from __future__ import annotations

@@ -131,3 +131,18 @@ def test_a_batch_that_raises_fails_its_trials_with_the_reason_and_the_study_goes
     for record in result.records:
         assert record.state == "fail"
         assert record.status == "error" and "RuntimeError in a batch of 4 trials: no memory" in record.message
+
+
+def test_members_trained_as_two_stacks_on_two_threads_follow_the_same_curves():
+    recipes = [BASE.with_updates({"optimizer.name": "adam", "optimizer.lr": lr, "training.epochs": 1})
+               for lr in (1e-3, 2e-3, 3e-3, 5e-3)]  # fmt: skip
+    curves = []
+    for stacks in (1, 2):
+        recorders = [CurveRecorder(None, "val_accuracy") for _ in recipes]
+        results = train_members(recipes, recorders, stacks=stacks)
+        curves.append(([r.metrics for r in results], [rec.curve for rec in recorders]))
+    (one_metrics, one_curves), (two_metrics, two_curves) = curves
+    for a, b in zip(one_metrics, two_metrics):
+        assert a == pytest.approx(b, abs=1e-6)
+    for a, b in zip(one_curves, two_curves):
+        assert a["step"] == b["step"] and a["val_loss"] == pytest.approx(b["val_loss"], abs=1e-6)

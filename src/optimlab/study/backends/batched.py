@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -99,8 +100,53 @@ def _clip_per_member(grads: list[Tensor], max_norm: float) -> None:
     torch._foreach_mul_(grads, [coefficient.view(-1, *(1,) * (g.ndim - 1)) for g in grads])
 
 
-def train_members(recipes: Sequence[Recipe], recorders: Sequence[CurveRecorder]) -> list[TrainResult]:
-    """Train K batchable recipes (one :func:`batch_key`) at once; one result and curve per recipe."""
+def train_members(
+    recipes: Sequence[Recipe], recorders: Sequence[CurveRecorder], *, stacks: int | None = None
+) -> list[TrainResult]:
+    """Train K batchable recipes (one :func:`batch_key`) at once; one result and curve per recipe.
+
+    The members train as ``stacks`` stacks, each in its own Python thread on one torch thread; by
+    default one a torch thread of this process, with at least :data:`MIN_STACK` members a stack. A
+    stack's Python and small operations then overlap another's arithmetic, where one stack on T
+    threads leaves cores idle between its large operations (64 MLPs 64-128-128-10, 300 steps on 2
+    cores: 1.08 s as 2 stacks on a thread each, 1.5 s as one on 2 threads). Members are independent, so
+    how they are stacked changes no result beyond float rounding (tested).
+    """
+    threads = torch.get_num_threads()
+    count = stacks or max(1, min(threads, len(recipes) // MIN_STACK))
+    bounds = [round(i * len(recipes) / count) for i in range(count + 1)]
+    parts = [slice(a, b) for a, b in zip(bounds, bounds[1:])]
+    results: list[list[TrainResult] | BaseException | None] = [None] * count
+
+    def train_part(i: int) -> None:
+        try:
+            results[i] = _train_stack(recipes[parts[i]], recorders[parts[i]])
+        except BaseException as error:  # noqa: BLE001  (raised again in the calling thread)
+            results[i] = error
+
+    with retained_heap():
+        if count == 1:
+            return _train_stack(recipes, recorders)
+        torch.set_num_threads(1)
+        try:
+            stacks = [threading.Thread(target=train_part, args=(i,)) for i in range(count)]
+            for stack in stacks:
+                stack.start()
+            for stack in stacks:
+                stack.join()
+        finally:
+            torch.set_num_threads(threads)
+    failed = next((r for r in results if isinstance(r, BaseException)), None)
+    if failed is not None:
+        raise failed
+    return [result for part in results for result in part]  # type: ignore[union-attr]
+
+
+MIN_STACK = 8  # members: below, a stack of its own is not worth a thread
+
+
+def _train_stack(recipes: Sequence[Recipe], recorders: Sequence[CurveRecorder]) -> list[TrainResult]:
+    """Train K members as one stack in this thread (:func:`train_members`)."""
     from optimlab.schedules import create as create_schedule
 
     first, members = recipes[0], len(recipes)
@@ -161,42 +207,41 @@ def train_members(recipes: Sequence[Recipe], recorders: Sequence[CurveRecorder])
     # Each step's losses, read by the states (a sync) only every few steps and at evaluations.
     history, seen = torch.empty(steps, members, device=device), 0
     last_val: list[dict[str, float]] = [{} for _ in recipes]
-    with retained_heap():
-        for step in range(steps):
-            epoch, offset = divmod(step, steps_per_epoch)
-            if offset == 0 or not orders:
-                orders = {s: epoch_permutation(s, epoch, n, device) for s in dict.fromkeys(seeds)}
-            batch = slice(offset * batch_size, (offset + 1) * batch_size)
-            if shared:
-                rows = orders[seeds[0]][batch]
-                xb, yb = x[rows], y[rows]
-            else:
-                rows = torch.stack([orders[s][batch] for s in seeds])  # (K, B)
-                xb, yb = x[member_index, rows], y[member_index, rows]
-            losses = member_losses(forward(params, buffers, xb), yb)  # (K,)
-            grads = list(torch.autograd.grad(losses.sum(), [params[n] for n in names]))
-            if first.training.grad_clip_norm is not None:
-                _clip_per_member(grads, first.training.grad_clip_norm)
-            optimizer.step(grads)
-            history[step] = losses.detach()
-            evaluating = (step + 1) % eval_every == 0 or step + 1 == steps
-            if not (evaluating or (step + 1) % _CHECK_EVERY == 0):
-                continue
-            _advance(states, history[seen : step + 1], seen, lrs, schedule)
-            seen = step + 1
-            if evaluating:
-                optimizer.eval()
-                last_val = evaluate_all("val")
-                for state, recorder, metrics in zip(states, recorders, last_val):
-                    if not state.diverged:
-                        state.last_metrics = metrics
-                        recorder.on_evaluate(state, metrics)
-                optimizer.train()
-            if all(state.diverged for state in states):
-                break
-        seconds = time.perf_counter() - started
-        optimizer.eval()
-        final = [{**val, **test} for val, test in zip(last_val, evaluate_all("test"))]  # val: the last step's
+    for step in range(steps):
+        epoch, offset = divmod(step, steps_per_epoch)
+        if offset == 0 or not orders:
+            orders = {s: epoch_permutation(s, epoch, n, device) for s in dict.fromkeys(seeds)}
+        batch = slice(offset * batch_size, (offset + 1) * batch_size)
+        if shared:
+            rows = orders[seeds[0]][batch]
+            xb, yb = x[rows], y[rows]
+        else:
+            rows = torch.stack([orders[s][batch] for s in seeds])  # (K, B)
+            xb, yb = x[member_index, rows], y[member_index, rows]
+        losses = member_losses(forward(params, buffers, xb), yb)  # (K,)
+        grads = list(torch.autograd.grad(losses.sum(), [params[n] for n in names]))
+        if first.training.grad_clip_norm is not None:
+            _clip_per_member(grads, first.training.grad_clip_norm)
+        optimizer.step(grads)
+        history[step] = losses.detach()
+        evaluating = (step + 1) % eval_every == 0 or step + 1 == steps
+        if not (evaluating or (step + 1) % _CHECK_EVERY == 0):
+            continue
+        _advance(states, history[seen : step + 1], seen, lrs, schedule)
+        seen = step + 1
+        if evaluating:
+            optimizer.eval()
+            last_val = evaluate_all("val")
+            for state, recorder, metrics in zip(states, recorders, last_val):
+                if not state.diverged:
+                    state.last_metrics = metrics
+                    recorder.on_evaluate(state, metrics)
+            optimizer.train()
+        if all(state.diverged for state in states):
+            break
+    seconds = time.perf_counter() - started
+    optimizer.eval()
+    final = [{**val, **test} for val, test in zip(last_val, evaluate_all("test"))]  # val: the last step's
     return [
         TrainResult(
             recipe_id=recipe.id,

@@ -4,6 +4,9 @@ import pytest
 import torch
 
 import optimlab.optim
+from optim.problem import initial_parameters, max_difference, train
+from optim.problem import loss as problem_loss
+from optim.test_optimizers import TORCH_CASES, lr_drop
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 from optimlab.optim.shells.batched import BATCHABLE, BatchedOptimizer
 from optimlab.registry import get_registry
@@ -168,3 +171,28 @@ def test_bad_calls_are_refused_with_the_reason():
         BatchedOptimizer(params, "adam", members=K, lrr=0.1)
     with pytest.raises(InvalidValueError, match="leading dim 3"):
         BatchedOptimizer([torch.zeros(2, 2)], "adam", members=K)
+
+
+@pytest.mark.parametrize("decay", ["as_in_the_case", "none"])
+@pytest.mark.parametrize("name", sorted(TORCH_CASES))
+def test_each_member_matches_torch_for_100_steps_in_float64(name, decay, float64):
+    """The acceptance of the shells, for this one: 3 members at half, once and twice the case's lr, the
+    lr dropped mid-run as MultiStepLR drops it; each member against torch.optim with its own lr. Without
+    coupled decay, members that differ only in lr take the fused kernel (adam, sgd, adagrad, ...)."""
+    torch_class, shared, bound = TORCH_CASES[name]
+    shared = {**shared, **({"weight_decay": 0.0} if decay == "none" else {})}
+    lrs = [shared["lr"] * f for f in (0.5, 1.0, 2.0)]
+    start = initial_parameters()
+    stacked = [torch.stack([p] * K).requires_grad_() for p in start]
+    batched = BatchedOptimizer(
+        stacked, name, members=K, schedule=lambda t: 0.3 ** sum(t >= m for m in (30, 60)),
+        **{**{k: v for k, v in shared.items() if k != "lr"}, "lr": lrs},
+    )  # fmt: skip
+    for _ in range(100):
+        total = sum(problem_loss([p[k] for p in stacked]) for k in range(K))
+        batched.step(torch.autograd.grad(total, stacked))
+    if decay == "none" and name in KERNEL_CASES:
+        assert batched.last_path == "torch_fused"
+    for k, lr in enumerate(lrs):
+        reference = train(lambda p: torch_class(p, **{**shared, "lr": lr}, **bound), scheduler=lr_drop)
+        assert max_difference([p[k].detach() for p in stacked], reference) <= 1e-6

@@ -100,17 +100,20 @@ def _clip_per_member(grads: list[Tensor], max_norm: float) -> None:
     torch._foreach_mul_(grads, [coefficient.view(-1, *(1,) * (g.ndim - 1)) for g in grads])
 
 
+MIN_STACK = 8  # members: below, a stack of its own is not worth a thread
+
+
 def train_members(
     recipes: Sequence[Recipe], recorders: Sequence[CurveRecorder], *, stacks: int | None = None
 ) -> list[TrainResult]:
     """Train K batchable recipes (one :func:`batch_key`) at once; one result and curve per recipe.
 
     The members train as ``stacks`` stacks, each in its own Python thread on one torch thread; by
-    default one a torch thread of this process, with at least :data:`MIN_STACK` members a stack. A
-    stack's Python and small operations then overlap another's arithmetic, where one stack on T
-    threads leaves cores idle between its large operations (64 MLPs 64-128-128-10, 300 steps on 2
-    cores: 1.08 s as 2 stacks on a thread each, 1.5 s as one on 2 threads). Members are independent, so
-    how they are stacked changes no result beyond float rounding (tested).
+    default one stack per torch thread of this process, with at least :data:`MIN_STACK` members a
+    stack. A stack's Python and small operations then overlap another's arithmetic, where one stack on
+    T threads leaves cores idle between its large operations (64 MLPs 64-128-128-10, 300 steps on 2
+    cores: 1.08 s as 2 stacks on a thread each, 1.5 s as one on 2 threads). Members are independent,
+    so how they are stacked changes no result beyond float rounding (tested).
     """
     threads = torch.get_num_threads()
     count = stacks or max(1, min(threads, len(recipes) // MIN_STACK))
@@ -129,20 +132,17 @@ def train_members(
             return _train_stack(recipes, recorders)
         torch.set_num_threads(1)
         try:
-            stacks = [threading.Thread(target=train_part, args=(i,)) for i in range(count)]
-            for stack in stacks:
-                stack.start()
-            for stack in stacks:
-                stack.join()
+            workers = [threading.Thread(target=train_part, args=(i,)) for i in range(count)]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
         finally:
             torch.set_num_threads(threads)
     failed = next((r for r in results if isinstance(r, BaseException)), None)
     if failed is not None:
         raise failed
     return [result for part in results for result in part]  # type: ignore[union-attr]
-
-
-MIN_STACK = 8  # members: below, a stack of its own is not worth a thread
 
 
 def _train_stack(recipes: Sequence[Recipe], recorders: Sequence[CurveRecorder]) -> list[TrainResult]:

@@ -102,7 +102,7 @@ def _vmapped(template: nn.Module, shared_input: bool) -> StackedForward:
 
 def _layers(module: nn.Module, prefix: str) -> list[_Layer] | None:
     """The batched parts of ``module`` in order, or None if one of its modules has no batched form."""
-    if isinstance(module, nn.Sequential):
+    if type(module) is nn.Sequential:  # a subclass may have its own forward
         layers: list[_Layer] = []
         for name, child in module.named_children():
             inner = _layers(child, f"{prefix}{name}.")
@@ -114,7 +114,7 @@ def _layers(module: nn.Module, prefix: str) -> list[_Layer] | None:
         return [_linear(prefix, module.bias is not None)]
     if type(module) is nn.Flatten:
         return [_flatten(module.start_dim, module.end_dim)]
-    if isinstance(module, Scaler):
+    if isinstance(module, Scaler) and type(module).forward is Scaler.forward:
         return [_scaler(module, prefix)]
     if _is_identity(module):
         return []

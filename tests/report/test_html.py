@@ -62,3 +62,11 @@ def test_a_page_with_every_kind_of_block_is_well_formed_and_self_contained(tmp_p
 def test_numbers_are_right_aligned_and_rows_carry_their_class():
     text = Page("t").table(["a", "b"], [["x", 1.5]], row_classes=["error"]).render()
     assert '<tr class="error"><td>x</td><td class="number">1.5</td></tr>' in text
+
+
+def test_links_are_escaped_and_point_where_they_say():
+    text = Page("t").links([("he init.html?a=1&b=2", "He <init>", "supported & measured")]).render()
+    parsed = outline(text)
+    assert ("href", "he init.html?a=1&b=2") in parsed.attributes  # the parser unescapes the attribute
+    assert "He <init>" in parsed.text and " supported & measured" in parsed.text
+    assert '<a href="he init.html?a=1&amp;b=2">He &lt;init&gt;</a>' in text

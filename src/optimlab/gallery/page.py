@@ -7,7 +7,6 @@ can recompute the verdict or rerun any run (``optimlab train`` on its recipe).
 
 from __future__ import annotations
 
-import html
 import json
 import math
 import os
@@ -21,25 +20,11 @@ from optimlab.gallery.experiment import KINDS, Experiment, Outcome
 from optimlab.gallery.verdict import CONTRADICTED, SUPPORTED
 from optimlab.report import Page
 
-__all__ = ["INDEX_NAME", "GalleryPage", "write_index", "write_page"]
+__all__ = ["INDEX_NAME", "write_index", "write_page"]
 
 INDEX_NAME = "index.html"
 # Page's coloured row edges: blue for supported, orange for partly, red for contradicted.
 _ROW_CLASS = {SUPPORTED: "info", CONTRADICTED: "error"}
-
-
-class GalleryPage(Page):
-    """A :class:`Page` with a list of links (the index); it appends to the page's blocks like Page's own
-    methods, every piece of text escaped. (To move into :class:`optimlab.report.Page`.)"""
-
-    def links(self, items: Sequence[tuple[str, str, str]]) -> GalleryPage:
-        """A list of ``(href, link text, text after the link)``."""
-        entries = "".join(
-            f'<li><a href="{html.escape(href, quote=True)}">{html.escape(text)}</a> {html.escape(after)}</li>'
-            for href, text, after in items
-        )
-        self._blocks.append(f"<ul>{entries}</ul>")
-        return self
 
 
 def _flat(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -78,7 +63,7 @@ def write_page(experiment: Experiment, outcome: Outcome, folder: str | os.PathLi
     """Write ``<name>.html`` and ``<name>.json`` into ``folder``; returns the page's path."""
     folder = Path(folder)
     evidence, verdict = outcome.evidence, outcome.verdict
-    page = GalleryPage(experiment.title, f"Claim: \u201c{experiment.claim}\u201d")
+    page = Page(experiment.title, f"Claim: \u201c{experiment.claim}\u201d")
     page.section("Verdict")
     if outcome.size == "tiny":
         page.paragraph(
@@ -153,7 +138,7 @@ def write_page(experiment: Experiment, outcome: Outcome, folder: str | os.PathLi
 
 def write_index(outcomes: Sequence[tuple[Experiment, Outcome]], folder: str | os.PathLike[str]) -> Path:
     """Write ``index.html``: every experiment with its claim and verdict, linked to its page."""
-    page = GalleryPage(
+    page = Page(
         "optimlab evidence gallery",
         "Claims from tutorials and classic papers, each tested by runs on built-in data; every "
         "verdict is computed from the measured numbers.",

@@ -103,6 +103,15 @@ class Page:
         self._figures.append((f"{number:02d}-{_file_stem(name or caption or 'figure')}", figure))
         return self
 
+    def links(self, items: Sequence[tuple[str, str, str]]) -> Page:
+        """A list of ``(href, link text, text after the link)``, every piece escaped."""
+        entries = "".join(
+            f'<li><a href="{html.escape(href, quote=True)}">{html.escape(text)}</a> {html.escape(after)}</li>'
+            for href, text, after in items
+        )
+        self._blocks.append(f"<ul>{entries}</ul>")
+        return self
+
     def code(self, text: str, *, summary: str | None = None) -> Page:
         """Preformatted text (a recipe's YAML); with ``summary``, folded under it until clicked."""
         block = f"<pre>{html.escape(text)}</pre>"

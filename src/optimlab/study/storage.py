@@ -119,7 +119,9 @@ class _JournalFile(optuna.storages.journal.JournalFileBackend):
         finally:
             with self._holding:
                 self._holders -= 1
-                held, self._held = (self._held, []) if self._holders == 0 else ([], self._held)
+                held: list[dict[str, Any]] = []
+                if self._holders == 0:  # the last holder writes what every holder held
+                    held, self._held = self._held, []
             if held:
                 super().append_logs(held)
 

@@ -36,7 +36,7 @@ from torch import Tensor
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.optim.base import GradientTransformation, State, add_scaled_, scale_, value_at
 from optimlab.optim.kernels.torch_fused import Kernel, kernel_for
-from optimlab.optim.shells.fused import Path, supported
+from optimlab.optim.shells.fused import Path, plain_numbers, supported
 from optimlab.registry import Entry, get_registry
 
 __all__ = ["BATCHABLE", "BatchedOptimizer"]
@@ -57,19 +57,13 @@ class _Chunk(NamedTuple):
     scratch: list[Tensor] | None
 
 
-def _direction_kernel(entry: Entry[Any], values: dict[str, Any]) -> Kernel | None:
+def _direction_kernel(entry: Entry[Any], values: dict[str, Any], decoupled: bool) -> Kernel | None:
     """torch's fused kernel for ``entry``'s chain, if it can compute every member's direction at lr 1:
     only lr (and a decoupled weight decay) may differ between members, and a coupled one must be 0."""
-    kernel = kernel_for(entry.obj)
-    decoupled = values.get("decoupled_weight_decay", entry.name == "adamw")
     per_member = {"lr", "weight_decay"} if decoupled else {"lr"}
-
-    def plain(value: Any) -> bool:
-        return all(plain(v) for v in value) if isinstance(value, tuple) else isinstance(value, (int, float))
-
-    if kernel is None or not all(plain(v) for k, v in values.items() if k not in per_member):
+    if not plain_numbers({k: v for k, v in values.items() if k not in per_member}):
         return None
-    return kernel if decoupled or values.get("weight_decay", 0.0) == 0.0 else None
+    return kernel_for(entry.obj) if decoupled or values.get("weight_decay", 0.0) == 0.0 else None
 
 
 def _per_member(name: str, value: Any, members: int, like: Tensor) -> Any:
@@ -148,8 +142,9 @@ class BatchedOptimizer:
                     )
         values = {k: _per_member(k, v, members, self.params[0]) for k, v in hyperparameters.items()}
         every_value = {**{h.name: h.default for h in entry.hyperparameters}, **entry.defaults, **values}
-        self._kernel = _direction_kernel(entry, every_value)
-        self._decoupled = every_value.get("decoupled_weight_decay", entry.name == "adamw")
+        # adamw has no such keyword: its decay is decoupled by definition
+        self._decoupled = bool(every_value.get("decoupled_weight_decay", entry.name == "adamw"))
+        self._kernel = _direction_kernel(entry, every_value, self._decoupled)
 
         def chunk_values(part: slice) -> dict[str, Any]:
             chunk = {k: _member_slice(v, part) for k, v in every_value.items()}
@@ -173,6 +168,8 @@ class BatchedOptimizer:
             views = [p[part] for p in self.params]
             scratch = [torch.zeros_like(v) for v in views] if self._kernel is not None else None
             self._chunks.append(_Chunk(transform, part, views, transform.init(views), chunk, scratch))
+        # What the kernel reads: the shared values, at lr 1 and without decay (both applied per member).
+        self._unit_lr = {**every_value, "lr": 1.0, "weight_decay": 0.0}
         self.modal = self._chunks[0].transform.set_mode is not None
         self.training = not self.modal  # modal optimizers start at their eval point, as the drop-in does
         self._count = 0  # steps taken: the chain's transforms count the same
@@ -196,13 +193,11 @@ class BatchedOptimizer:
         """The fast path (module docstring): the kernel's direction at lr 1, scaled by each member's lr."""
         assert chunk.scratch is not None and self._kernel is not None
         torch._foreach_zero_(chunk.scratch)
-        at_unit_lr = {**chunk.values, "lr": 1.0, "weight_decay": 0.0}
-        state = self._kernel(at_unit_lr, chunk.scratch, grads, chunk.state)
+        state = self._kernel(self._unit_lr, chunk.scratch, grads, chunk.state)
         lr = value_at(chunk.values["lr"], self._count)
-        if self._decoupled:
-            decay = value_at(chunk.values["weight_decay"], self._count)
-            if not (isinstance(decay, float) and decay == 0.0):
-                scale_(chunk.params, 1 - lr * decay)
+        decay = value_at(chunk.values.get("weight_decay", 0.0), self._count) if self._decoupled else 0.0
+        if isinstance(decay, Tensor) or decay != 0.0:
+            scale_(chunk.params, 1 - lr * decay)
         add_scaled_(chunk.params, chunk.scratch, lr)
         return state
 

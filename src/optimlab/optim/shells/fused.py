@@ -79,7 +79,7 @@ def _expected_compile_seconds(tensors: int) -> float:
     return _COMPILE_SECONDS_BASE + _COMPILE_SECONDS_PER_TENSOR * tensors
 
 
-def _plain(hyperparameters: Mapping[str, Any]) -> bool:
+def plain_numbers(hyperparameters: Mapping[str, Any]) -> bool:
     """Python numbers (or tuples of them): schedules and per-member tensors stay on the eager chain."""
 
     def plain(value: Any) -> bool:
@@ -146,7 +146,7 @@ class FusedPath:
         ``grads`` are the parameters' ``.grad`` (torch gives them their parameter's dtype, device and
         shape when they are set).
         """
-        if self._supported(key, params, grads) and _plain(hyperparameters):
+        if self._supported(key, params, grads) and plain_numbers(hyperparameters):
             kernel = kernel_for(self._factory)
             if kernel is not None:
                 self._last[key] = "torch_fused"

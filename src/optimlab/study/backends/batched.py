@@ -25,7 +25,7 @@ import json
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import optuna
@@ -117,19 +117,23 @@ def train_members(
     """
     threads = torch.get_num_threads()
     count = stacks or max(1, min(threads, len(recipes) // MIN_STACK))
+    splits = {  # a split is a function of the seed (batched recipes share everything else): one each
+        seed: build_data(next(r for r in recipes if r.training.seed == seed))
+        for seed in dict.fromkeys(r.training.seed for r in recipes)
+    }
     bounds = [round(i * len(recipes) / count) for i in range(count + 1)]
     parts = [slice(a, b) for a, b in zip(bounds, bounds[1:])]
     results: list[list[TrainResult] | BaseException | None] = [None] * count
 
     def train_part(i: int) -> None:
         try:
-            results[i] = _train_stack(recipes[parts[i]], recorders[parts[i]])
+            results[i] = _train_stack(recipes[parts[i]], recorders[parts[i]], splits)
         except BaseException as error:  # noqa: BLE001  (raised again in the calling thread)
             results[i] = error
 
     with retained_heap():
         if count == 1:
-            return _train_stack(recipes, recorders)
+            return _train_stack(recipes, recorders, splits)
         torch.set_num_threads(1)
         try:
             workers = [threading.Thread(target=train_part, args=(i,)) for i in range(count)]
@@ -145,14 +149,16 @@ def train_members(
     return [result for part in results for result in part]  # type: ignore[union-attr]
 
 
-def _train_stack(recipes: Sequence[Recipe], recorders: Sequence[CurveRecorder]) -> list[TrainResult]:
-    """Train K members as one stack in this thread (:func:`train_members`)."""
+def _train_stack(
+    recipes: Sequence[Recipe], recorders: Sequence[CurveRecorder], all_splits: Mapping[int, Any]
+) -> list[TrainResult]:
+    """Train K members as one stack in this thread (:func:`train_members`); ``all_splits`` by seed."""
     from optimlab.schedules import create as create_schedule
 
     first, members = recipes[0], len(recipes)
     device = resolve_device(first.training.device)
     seeds = [r.training.seed for r in recipes]
-    splits = {s: build_data(next(r for r in recipes if r.training.seed == s)) for s in dict.fromkeys(seeds)}
+    splits = {s: all_splits[s] for s in dict.fromkeys(seeds)}
     # A model is a function of (recipe, seed), and batched recipes differ only in optimizer numbers:
     # one model per seed, stacked as many times as members use it (stacking copies).
     by_seed = {
@@ -178,8 +184,10 @@ def _train_stack(recipes: Sequence[Recipe], recorders: Sequence[CurveRecorder]) 
             return pairs[0].x.to(device), pairs[0].y.to(device)
         return torch.stack([p.x for p in pairs]).to(device), torch.stack([p.y for p in pairs]).to(device)
 
+    held_out = {name: split_of(name) for name in ("val", "test")}  # stacked once, not every evaluation
+
     def evaluate_all(name: str) -> list[dict[str, float]]:
-        x_split, y_split = split_of(name)
+        x_split, y_split = held_out[name]
         return evaluate_members(
             lambda xb: forward(params, buffers, xb), member_losses, x_split, y_split,
             members=members, task=task, prefix=name, shared=shared,

@@ -51,6 +51,8 @@ def test_train_with_flags_writes_metrics_and_model(capsys, tmp_path):
     (["trian"], "Did you mean 'train'"),
     (["train", "--lr", "-3"], "optimizer.lr"),
     (["train", "no-such-recipe.yaml"], "does not exist"),
+    (["compare", "--optimizers", "sgd", "--threads", "0"], "invalid value 0 for --threads"),
+    (["bench", "--workloads", "digits_mlp", "--threads", "-1"], "invalid value -1 for --threads"),
 ])
 def test_bad_input_gets_one_clear_line_and_exit_2(capsys, argv, expected):
     code, out, err = run(capsys, *argv)

@@ -59,6 +59,10 @@ def torch_threads(threads: int | None, backend: str) -> int:
     """The ``--threads`` given, else the default that :data:`ThreadsOpt` describes."""
     import torch
 
+    from optimlab.errors import InvalidValueError
+
     if threads is not None:
+        if threads < 1:
+            raise InvalidValueError("--threads", threads, "a whole number of threads >= 1")
         return threads
     return torch.get_num_threads() if backend == "batched" else 1

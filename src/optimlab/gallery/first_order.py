@@ -23,7 +23,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from optimlab.gallery.experiment import Evidence, Experiment, device_for, register
-from optimlab.gallery.plots import curve_figure, sensitivity_figure
+from optimlab.gallery.plots import curve_figure, sensitivity_figures
 from optimlab.gallery.probes import log10
 from optimlab.gallery.tuned import run_tuned, seed_values, sensitivity_curves, trial_records
 from optimlab.gallery.verdict import Verdict, decide, interval_check, paired_check
@@ -173,20 +173,13 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
     found = []
     for problem, curves in evidence.series["curves"].items():
         found.append(curve_figure(curves, problem, ylabel="validation loss", log_y=True))
-    for problem, curves in evidence.series["sensitivity"].items():
-        found.append(
-            (
-                sensitivity_figure(
-                    curves,
-                    title=f"{problem}: validation loss against learning rate",
-                    xlabel="learning rate",
-                    ylabel="validation loss",
-                    log_y=True,
-                ),
-                "Tuning trials (tuning seed); a gap is a trial that diverged.",
-            )
-        )
-    return found
+    return found + sensitivity_figures(
+        evidence.series["sensitivity"],
+        xlabel="learning rate",
+        ylabel="validation loss",
+        caption="Tuning trials (tuning seed); a gap is a trial that diverged.",
+        log_y=True,
+    )
 
 
 sgd_stuck = register(

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 
 from optimlab.data import load
 from optimlab.gallery.experiment import Evidence, Experiment, device_for, register
-from optimlab.gallery.plots import interval_figure, sensitivity_figure
+from optimlab.gallery.plots import interval_figure, sensitivity_figures
 from optimlab.gallery.tuned import run_tuned, seed_values, sensitivity_curves, trial_records
 from optimlab.gallery.verdict import Verdict, decide, interval_check, paired_check, summarize
 from optimlab.recipe import Recipe
@@ -147,30 +147,18 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
 
 
 def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
-    accuracy = evidence.numbers["test_accuracy"]
-    groups = {
-        optimizer: {m: (s.mean, s.low, s.high) for m, s in ((m, summarize(v)) for m, v in per.items())}
-        for optimizer, per in accuracy.items()
-    }
-    found = [
-        (
-            interval_figure(groups, title="Tuned test accuracy by input scaling", ylabel="test accuracy"),
-            "Test accuracy of each scaling at its tuned learning rate: mean and 95% CI over the seeds.",
-        )
+    bars = interval_figure(
+        evidence.numbers["test_accuracy"], title="Tuned test accuracy by input scaling", ylabel="test accuracy"
+    )
+    return [
+        (bars, "Test accuracy of each scaling at its tuned learning rate: mean and 95% CI over the seeds."),
+        *sensitivity_figures(
+            evidence.series["sensitivity"],
+            xlabel="learning rate",
+            ylabel="validation accuracy",
+            caption="Tuning trials of {group} (tuning seed); a gap is a trial that diverged.",
+        ),
     ]
-    for optimizer, curves in evidence.series["sensitivity"].items():
-        found.append(
-            (
-                sensitivity_figure(
-                    curves,
-                    title=f"{optimizer}: validation accuracy against learning rate",
-                    xlabel="learning rate",
-                    ylabel="validation accuracy",
-                ),
-                f"Tuning trials of {optimizer} (tuning seed); a gap is a trial that diverged.",
-            )
-        )
-    return found
 
 
 input_scale = register(

@@ -20,9 +20,9 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from optimlab.gallery.experiment import Evidence, Experiment, device_for, register
-from optimlab.gallery.plots import interval_figure, sensitivity_figure
+from optimlab.gallery.plots import interval_figure, sensitivity_figures
 from optimlab.gallery.tuned import run_tuned, seed_values, sensitivity_curves, trial_records
-from optimlab.gallery.verdict import Verdict, decide, paired_check, summarize
+from optimlab.gallery.verdict import Verdict, decide, paired_check
 from optimlab.recipe import Recipe
 from optimlab.study import StudySpec, methods_from
 
@@ -130,29 +130,18 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
 
 
 def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
-    groups = {
-        w: {s: (m.mean, m.low, m.high) for s, m in ((s, summarize(v)) for s, v in per.items())}
-        for w, per in evidence.numbers["test_accuracy"].items()
-    }
-    found = [
-        (
-            interval_figure(groups, title="Tuned test accuracy by schedule", ylabel="test accuracy"),
-            "Each schedule at its own tuned peak learning rate: mean and 95% CI over the seeds.",
-        )
+    bars = interval_figure(
+        evidence.numbers["test_accuracy"], title="Tuned test accuracy by schedule", ylabel="test accuracy"
+    )
+    return [
+        (bars, "Each schedule at its own tuned peak learning rate: mean and 95% CI over the seeds."),
+        *sensitivity_figures(
+            evidence.series["sensitivity"],
+            xlabel="peak learning rate",
+            ylabel="validation accuracy",
+            caption="Tuning trials of each schedule (tuning seed); a gap is a trial that diverged.",
+        ),
     ]
-    for workload, curves in evidence.series["sensitivity"].items():
-        found.append(
-            (
-                sensitivity_figure(
-                    curves,
-                    title=f"{workload}: validation accuracy against peak lr",
-                    xlabel="peak learning rate",
-                    ylabel="validation accuracy",
-                ),
-                "Tuning trials of each schedule (tuning seed); a gap is a trial that diverged.",
-            )
-        )
-    return found
 
 
 lr_schedule = register(

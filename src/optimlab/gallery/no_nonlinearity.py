@@ -157,10 +157,8 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
 
 
 def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
-    accuracy = evidence.numbers["test_accuracy"]
-    summaries = {arm: summarize(values) for arm, values in accuracy.items()}
     bars = interval_figure(
-        {"test accuracy": {arm: (s.mean, s.low, s.high) for arm, s in summaries.items()}},
+        {"test accuracy": evidence.numbers["test_accuracy"]},
         title="Two spirals: test accuracy (mean and 95% CI over seeds)",
         ylabel="test accuracy",
     )

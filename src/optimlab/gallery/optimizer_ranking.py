@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 from optimlab.gallery.experiment import Evidence, Experiment, device_for, register
 from optimlab.gallery.plots import interval_figure
 from optimlab.gallery.tuned import run_tuned, seed_values, trial_records
-from optimlab.gallery.verdict import Check, Verdict, decide, paired_difference, ranked, summarize
+from optimlab.gallery.verdict import Check, Verdict, decide, paired_difference, ranked
 from optimlab.recipe import Recipe
 from optimlab.study import StudySpec, methods_from
 
@@ -182,14 +182,10 @@ def verdict_adam_best(numbers: Mapping[str, Any]) -> Verdict:
 
 def _figures(evidence: Evidence) -> list[tuple[Figure, str]]:
     table = evidence.numbers["test_accuracy"]
-    groups = {
-        w: {o: (s.mean, s.low, s.high) for o, s in ((o, summarize(v)) for o, v in per.items())}
-        for w, per in table.items()
-    }
     return [
         (
             interval_figure(
-                groups, title="Tuned test accuracy by optimizer and workload", ylabel="test accuracy"
+                table, title="Tuned test accuracy by optimizer and workload", ylabel="test accuracy"
             ),
             (
                 "Each optimizer at its tuned learning rate: mean and 95% CI over the seeds (paired across "

@@ -9,6 +9,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from optimlab.gallery.verdict import summarize
 from optimlab.report import figures
 
 __all__ = ["curve_figure", "interval_figure", "layer_profile_figures", "sensitivity_figure"]
@@ -80,10 +81,8 @@ def curve_figure(
     )
 
 
-def interval_figure(
-    groups: Mapping[str, Mapping[str, tuple[float, float, float]]], *, title: str, ylabel: str
-) -> Figure:
-    """Means with 95% intervals: ``{group: {arm: (mean, low, high)}}``, arms side by side in each group."""
+def interval_figure(groups: Mapping[str, Mapping[str, Sequence[float]]], *, title: str, ylabel: str) -> Figure:
+    """Means with 95% intervals of ``{group: {arm: values over seeds}}``, arms side by side in each group."""
     figure = figures.new_figure()
     axes = figure.subplots()
     arms = list(dict.fromkeys(arm for per in groups.values() for arm in per))
@@ -93,7 +92,8 @@ def interval_figure(
         for i, per in enumerate(groups.values()):
             if arm not in per:
                 continue
-            mean, low, high = per[arm]
+            summary = summarize(per[arm])
+            mean, low, high = summary.mean, summary.low, summary.high
             xs.append(i + (j - (len(arms) - 1) / 2) * width)
             means.append(mean)
             errors[0].append(max(0.0, mean - low) if math.isfinite(low) else 0.0)  # one run: no interval
@@ -127,3 +127,24 @@ def sensitivity_figure(
         log_y=log_y,
         points=True,
     )
+
+
+def sensitivity_figures(
+    by_group: Mapping[str, Mapping[str, Mapping[str, Sequence[float]]]],
+    *,
+    xlabel: str,
+    ylabel: str,
+    caption: str,
+    log_y: bool = False,
+) -> list[tuple[Figure, str]]:
+    """One :func:`sensitivity_figure` per group, titled "group: ylabel against xlabel"; ``caption`` may
+    name the group as ``{group}``."""
+    return [
+        (
+            sensitivity_figure(
+                curves, title=f"{group}: {ylabel} against {xlabel}", xlabel=xlabel, ylabel=ylabel, log_y=log_y
+            ),
+            caption.format(group=group),
+        )
+        for group, curves in by_group.items()
+    ]

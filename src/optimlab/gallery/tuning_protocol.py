@@ -31,7 +31,6 @@ from optimlab.gallery.verdict import (
     interval_check,
     paired_difference,
     ranked,
-    summarize,
 )
 from optimlab.recipe import Recipe
 from optimlab.study import Dimension, Method, SearchSpace, StudySpec, methods_from
@@ -176,13 +175,13 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
 
 
 def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
-    groups = {
-        protocol: {o: (s.mean, s.low, s.high) for o, s in ((o, summarize(v)) for o, v in per.items())}
-        for protocol, per in evidence.numbers["test_accuracy"].items()
-    }
     return [
         (
-            interval_figure(groups, title="Tuned test accuracy by tuning protocol", ylabel="test accuracy"),
+            interval_figure(
+                evidence.numbers["test_accuracy"],
+                title="Tuned test accuracy by tuning protocol",
+                ylabel="test accuracy",
+            ),
             "Each optimizer's best configuration under each protocol: mean and 95% CI over the same seeds.",
         )
     ]

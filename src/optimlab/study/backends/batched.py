@@ -21,6 +21,7 @@ metric-driven schedule) run one at a time.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import threading
@@ -31,7 +32,7 @@ from typing import Any
 import optuna
 import torch
 from optuna.storages import BaseStorage
-from torch import Tensor
+from torch import Tensor, nn
 from torch.func import stack_module_state
 
 from optimlab.build import build_data, build_loss, build_model, resolve_device, total_steps
@@ -117,23 +118,27 @@ def train_members(
     """
     threads = torch.get_num_threads()
     count = stacks or max(1, min(threads, len(recipes) // MIN_STACK))
-    splits = {  # a split is a function of the seed (batched recipes share everything else): one each
-        seed: build_data(next(r for r in recipes if r.training.seed == seed))
-        for seed in dict.fromkeys(r.training.seed for r in recipes)
-    }
+    # Splits and initial models are functions of the seed (batched recipes share everything else):
+    # one each, built here, before any thread, since a model's init draws from torch's global generator.
+    first_of: dict[int, Recipe] = {}  # the first recipe of each seed
+    for recipe in recipes:
+        first_of.setdefault(recipe.training.seed, recipe)
+    device = resolve_device(recipes[0].training.device)
+    splits = {seed: build_data(recipe) for seed, recipe in first_of.items()}
+    models = {seed: build_model(recipe, splits[seed]).to(device) for seed, recipe in first_of.items()}
     bounds = [round(i * len(recipes) / count) for i in range(count + 1)]
     parts = [slice(a, b) for a, b in zip(bounds, bounds[1:])]
     results: list[list[TrainResult] | BaseException | None] = [None] * count
 
     def train_part(i: int) -> None:
         try:
-            results[i] = _train_stack(recipes[parts[i]], recorders[parts[i]], splits)
+            results[i] = _train_stack(recipes[parts[i]], recorders[parts[i]], splits, models)
         except BaseException as error:  # noqa: BLE001  (raised again in the calling thread)
             results[i] = error
 
     with retained_heap():
         if count == 1:
-            return _train_stack(recipes, recorders, splits)
+            return _train_stack(recipes, recorders, splits, models)
         torch.set_num_threads(1)
         try:
             workers = [threading.Thread(target=train_part, args=(i,)) for i in range(count)]
@@ -150,21 +155,20 @@ def train_members(
 
 
 def _train_stack(
-    recipes: Sequence[Recipe], recorders: Sequence[CurveRecorder], all_splits: Mapping[int, Any]
+    recipes: Sequence[Recipe],
+    recorders: Sequence[CurveRecorder],
+    all_splits: Mapping[int, Any],
+    initial_models: Mapping[int, nn.Module],
 ) -> list[TrainResult]:
-    """Train K members as one stack in this thread (:func:`train_members`); ``all_splits`` by seed."""
+    """Train K members as one stack in this thread (:func:`train_members`); splits and models by seed."""
     from optimlab.schedules import create as create_schedule
 
     first, members = recipes[0], len(recipes)
     device = resolve_device(first.training.device)
     seeds = [r.training.seed for r in recipes]
     splits = {s: all_splits[s] for s in dict.fromkeys(seeds)}
-    # A model is a function of (recipe, seed), and batched recipes differ only in optimizer numbers:
-    # one model per seed, stacked as many times as members use it (stacking copies).
-    by_seed = {
-        s: build_model(next(r for r in recipes if r.training.seed == s), splits[s]).to(device) for s in splits
-    }
-    models = [by_seed[s] for s in seeds]
+    # One model per seed, stacked as many times as members use it (stacking copies its tensors).
+    models = [initial_models[s] for s in seeds]
     task, loss_fn = splits[seeds[0]].task, build_loss(first, splits[seeds[0]])
     stacked_params, stacked_buffers = stack_module_state(models)  # name -> (K, *shape)
     # Leaves that autograd differentiates and the optimizer updates in place.
@@ -175,7 +179,8 @@ def _train_stack(
     # One seed: one split and one batch order, so every member takes the same batch (not copied K
     # times). Several seeds: each member its own split and batches.
     shared = len(splits) == 1
-    forward = stacked_forward(models[0], members, shared_input=shared)
+    # A template of the stack's own: vmap's functional_call swaps a module's tensors while it runs.
+    forward = stacked_forward(copy.deepcopy(models[0]), members, shared_input=shared)
     member_losses = stacked_loss(loss_fn, shared_targets=shared)
 
     def split_of(name: str) -> tuple[Tensor, Tensor]:

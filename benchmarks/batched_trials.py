@@ -172,7 +172,7 @@ def main() -> None:
         for name in rows:
             child = [sys.executable, __file__, "--row", name, "--threads", str(args.threads)]
             result = json.loads(
-                subprocess.run(child + ["--device", args.device], check=True, capture_output=True, text=True)
+                subprocess.run([*child, "--device", args.device], check=True, capture_output=True, text=True)
                 .stdout.strip().splitlines()[-1]
             )  # fmt: skip
             times[name].append(result["seconds"])

@@ -36,8 +36,10 @@ from optimlab.train.loop import epoch_permutation
 BATCH = 32
 EVERY_STEP_ONLY = InstrumentSchedule(first=0, every=10**9)  # never a detailed step
 # The `optimlab doctor` verb in a fresh process, whether or not the installed app registers it yet.
-DOCTOR_VERB = ("import sys, typer; from optimlab.cli.doctor_cmd import doctor; app = typer.Typer(); "
-               "app.command()(doctor); app(sys.argv[1:])")
+DOCTOR_VERB = (
+    "import sys, typer; from optimlab.cli.doctor_cmd import doctor; app = typer.Typer(); "
+    "app.command()(doctor); app(sys.argv[1:])"
+)
 
 
 def data() -> tuple[torch.Tensor, torch.Tensor]:
@@ -48,12 +50,17 @@ def data() -> tuple[torch.Tensor, torch.Tensor]:
 def overhead(epochs: int) -> None:
     x, y = data()
     loss_fn = nn.CrossEntropyLoss()
-    runs = {"plain step": None, "+ every-step instruments": EVERY_STEP_ONLY,
-            "+ default schedule": InstrumentSchedule()}
+    runs = {
+        "plain step": None,
+        "+ every-step instruments": EVERY_STEP_ONLY,
+        "+ default schedule": InstrumentSchedule(),
+    }
     trainers = {}
     for name, schedule in runs.items():
         torch.manual_seed(0)
-        model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 10))
+        model = nn.Sequential(
+            nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 10)
+        )
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
         instruments = Instruments(model, optimizer, schedule) if schedule is not None else None
         if instruments is not None:
@@ -65,7 +72,7 @@ def overhead(epochs: int) -> None:
     for epoch in range(epochs):
         order = epoch_permutation(0, epoch, x.shape[0])
         for offset in range(per_epoch):
-            rows = order[offset * BATCH:(offset + 1) * BATCH]
+            rows = order[offset * BATCH : (offset + 1) * BATCH]
             xb, yb = x[rows], y[rows]
             step += 1
             for name, (model, optimizer, instruments) in trainers.items():
@@ -81,25 +88,35 @@ def overhead(epochs: int) -> None:
     warm = per_epoch  # the first epoch warms the allocator and the kernels up
     base_median = statistics.median(times["plain step"][warm:])
     base_mean = statistics.fmean(times["plain step"][warm:])
-    print(f"MLP 64-128-128-10, Adam, digits, batch {BATCH}, {step - warm} timed steps each, lockstep, "
-          f"{torch.get_num_threads()} thread(s); torch {torch.__version__}; load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"MLP 64-128-128-10, Adam, digits, batch {BATCH}, {step - warm} timed steps each, lockstep, "
+        f"{torch.get_num_threads()} thread(s); torch {torch.__version__}; load average {os.getloadavg()[0]:.2f}"
+    )
     print(f"{'step':<28} {'median us':>10} {'ratio':>7} {'mean us':>9} {'ratio':>7}")
     for name, values in times.items():
         median, mean = statistics.median(values[warm:]), statistics.fmean(values[warm:])
-        print(f"{name:<28} {median / 1e3:>10.1f} {median / base_median:>7.3f} {mean / 1e3:>9.1f} "
-              f"{mean / base_mean:>7.3f}")
+        print(
+            f"{name:<28} {median / 1e3:>10.1f} {median / base_median:>7.3f} {mean / 1e3:>9.1f} "
+            f"{mean / base_mean:>7.3f}"
+        )
 
 
 def doctor_end_to_end(skip_grid: bool) -> None:
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", DOCTOR_VERB, "--dataset", "digits", "--format", "json"],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", DOCTOR_VERB, "--dataset", "digits", "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     seconds = time.perf_counter() - started
     report = json.loads(done.stdout)
     suggestion = report["lr_range"]["suggestion"]
-    print(f"\noptimlab doctor --dataset digits: {seconds:.1f} s (process start and imports included), "
-          f"{report['steps']} steps + LR range test; suggested lr {suggestion:.3g}; "
-          f"findings: {[f['rule'] for f in report['findings']] or 'none'}; load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"\noptimlab doctor --dataset digits: {seconds:.1f} s (process start and imports included), "
+        f"{report['steps']} steps + LR range test; suggested lr {suggestion:.3g}; "
+        f"findings: {[f['rule'] for f in report['findings']] or 'none'}; load average {os.getloadavg()[0]:.2f}"
+    )
     if skip_grid:
         return
     from optimlab.recipe import Recipe
@@ -111,8 +128,10 @@ def doctor_end_to_end(skip_grid: bool) -> None:
     suggested = train(recipe.with_updates({"optimizer.lr": suggestion})).metrics["val_accuracy"]
     best_lr = max(accuracy, key=accuracy.__getitem__)
     print("lr grid (val accuracy): " + ", ".join(f"{lr:.2g}: {a:.4f}" for lr, a in accuracy.items()))
-    print(f"suggested lr {suggestion:.3g}: {suggested:.4f}; best of grid {accuracy[best_lr]:.4f} at lr {best_lr:.2g}; "
-          f"gap {accuracy[best_lr] - suggested:+.4f} (claim: <= 0.01)")
+    print(
+        f"suggested lr {suggestion:.3g}: {suggested:.4f}; best of grid {accuracy[best_lr]:.4f} at lr {best_lr:.2g}; "
+        f"gap {accuracy[best_lr] - suggested:+.4f} (claim: <= 0.01)"
+    )
 
 
 def main() -> None:

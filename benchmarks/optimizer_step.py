@@ -379,7 +379,9 @@ def report(rows: list[tuple[str, list[Result]]], n: int) -> list[str]:
                 if fraction is not None and fraction < ROOFLINE_FLOOR:
                     shortfalls.append(f"{name}: {fraction:.0%} of roofline")
                 if paired is not None and paired[2] < PEER_FLOOR:
-                    shortfalls.append(f"{name}: {paired[0]:.2f}x the fastest peer [{paired[1]:.2f}, {paired[2]:.2f}]")
+                    shortfalls.append(
+                        f"{name}: {paired[0]:.2f}x the fastest peer [{paired[1]:.2f}, {paired[2]:.2f}]"
+                    )
     return shortfalls
 
 

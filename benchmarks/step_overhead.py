@@ -16,9 +16,9 @@ import time
 from collections.abc import Callable
 
 import torch
+from paired import paired_ratio
 
 from optimlab.optim import create
-from paired import paired_ratio
 
 TORCH = {
     "sgd": lambda ps: torch.optim.SGD(ps, lr=1e-3, fused=True),

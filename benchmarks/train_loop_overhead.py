@@ -51,7 +51,7 @@ def hand_loop(x: torch.Tensor, y: torch.Tensor, steps: int) -> float:
         epoch, offset = divmod(step, per_epoch)
         if offset == 0:
             order = epoch_permutation(0, epoch, x.shape[0])
-        rows = order[offset * BATCH:(offset + 1) * BATCH]
+        rows = order[offset * BATCH : (offset + 1) * BATCH]
         loss = loss_fn(model(x[rows]), y[rows])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -60,19 +60,35 @@ def hand_loop(x: torch.Tensor, y: torch.Tensor, steps: int) -> float:
     return time.perf_counter() - started
 
 
-def optimlab_loop(x: torch.Tensor, y: torch.Tensor, steps: int, folder: Path,
-                  validation: tuple[torch.Tensor, torch.Tensor] | None) -> float:
+def optimlab_loop(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    steps: int,
+    folder: Path,
+    validation: tuple[torch.Tensor, torch.Tensor] | None,
+) -> float:
     model, optimizer = model_and_optimizer(0)
     loss_fn = nn.CrossEntropyLoss()
     log = folder / "metrics.jsonl"
     log.unlink(missing_ok=True)
     check = None
     if validation is not None:
+
         def check() -> dict[str, float]:
             return evaluate(model, loss_fn, *validation, task="classification", prefix="val")
+
     started = time.perf_counter()
-    fit(model, optimizer, x, y, loss_fn=loss_fn, total_steps=steps, batch_size=BATCH, evaluate=check,
-        callbacks=[MetricsLog(log)])
+    fit(
+        model,
+        optimizer,
+        x,
+        y,
+        loss_fn=loss_fn,
+        total_steps=steps,
+        batch_size=BATCH,
+        evaluate=check,
+        callbacks=[MetricsLog(log)],
+    )
     return time.perf_counter() - started
 
 
@@ -94,8 +110,10 @@ def main() -> None:
             times["optimlab fit"].append(optimlab_loop(x, y, steps, folder, None))
             times["optimlab fit + eval"].append(optimlab_loop(x, y, steps, folder, (vx, vy)))
     base = statistics.median(times["hand-written"])
-    print(f"MLP 64-128-128-10, Adam, digits, batch {BATCH}, {steps} steps, {args.threads} thread(s), "
-          f"{args.repeats} repeats; torch {torch.__version__}")
+    print(
+        f"MLP 64-128-128-10, Adam, digits, batch {BATCH}, {steps} steps, {args.threads} thread(s), "
+        f"{args.repeats} repeats; torch {torch.__version__}"
+    )
     print(f"{'loop':<22} {'median s':>9} {'ratio':>7}")
     for name, values in times.items():
         median = statistics.median(values)

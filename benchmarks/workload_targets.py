@@ -29,26 +29,34 @@ def _row(check) -> str:
     best = ", ".join(f"{b:.4g}" for b in check.best)
     steps = "never" if math.isinf(check.median_steps) else f"{check.median_steps:.0f}"
     verdict = "yes" if check.reached >= math.ceil(0.8 * len(check.seeds)) else "NO"
-    return (f"| {check.workload} | {name} lr {lr:g} | {check.target:g} | {best} | {check.reached}/{len(check.seeds)} "
-            f"| {steps} | {check.seconds:.0f} s | {verdict} |")
+    return (
+        f"| {check.workload} | {name} lr {lr:g} | {check.target:g} | {best} | {check.reached}/{len(check.seeds)} "
+        f"| {steps} | {check.seconds:.0f} s | {verdict} |"
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--workloads", default=",".join(BASELINES))
-    parser.add_argument("--data-dir", default=None, help="folder of MNIST/CIFAR-10 files for the *_files workloads")
+    parser.add_argument(
+        "--data-dir", default=None, help="folder of MNIST/CIFAR-10 files for the *_files workloads"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print("| workload | baseline | target | best per seed | reached | median steps to target | time | >= 4/5 |")
+    print(
+        "| workload | baseline | target | best per seed | reached | median steps to target | time | >= 4/5 |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     failed = 0
     for name in args.workloads.split(","):
         reads_files = "user_files" in get_registry("workload").get(name).capabilities
         try:
-            workload = get_workload(name, **({"path": args.data_dir} if reads_files and args.data_dir else {}))
+            workload = get_workload(
+                name, **({"path": args.data_dir} if reads_files and args.data_dir else {})
+            )
             check = check_target(workload, seeds=range(1, args.seeds + 1))
-        except Exception as error:  # noqa: BLE001  (a workload that cannot run here is reported, the rest go on)
+        except Exception as error:
             reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
             print(f"| {name} | - | - | not run: {reason} | - | - | - | - |", flush=True)
             failed += 1

@@ -24,13 +24,19 @@ def test_other_seed_other_weights():
 
 
 def test_lsuv_recipe_gives_unit_variance_layer_outputs_on_training_data():
-    recipe = Recipe.from_dict({"data": {"name": "digits", "scaling": "standardize"},
-                               "model": {"name": "mlp", "width": 64, "depth": 3, "init": "lsuv",
-                                         "activation": "tanh"}})
+    recipe = Recipe.from_dict(
+        {
+            "data": {"name": "digits", "scaling": "standardize"},
+            "model": {"name": "mlp", "width": 64, "depth": 3, "init": "lsuv", "activation": "tanh"},
+        }
+    )
     built = build(recipe)
     outputs = []
-    hooks = [m.register_forward_hook(lambda m, i, o: outputs.append(o.var().item()))
-             for m in built.model.net.modules() if isinstance(m, torch.nn.Linear)]
+    hooks = [
+        m.register_forward_hook(lambda m, i, o: outputs.append(o.var().item()))
+        for m in built.model.net.modules()
+        if isinstance(m, torch.nn.Linear)
+    ]
     with torch.no_grad():
         built.model(built.splits.train.x[:512])
     for hook in hooks:
@@ -47,8 +53,14 @@ def test_cnn_sees_digits_as_8x8_images():
 def test_noisy_quadratic_trains_a_parameter_vector_on_its_own_loss():
     from optimlab.train import train
 
-    recipe = Recipe.from_dict({"data": {"name": "noisy_quadratic"}, "model": {"name": "parameter_vector"},
-                               "optimizer": {"name": "sgd", "lr": 0.01}, "training": {"steps": 200}})
+    recipe = Recipe.from_dict(
+        {
+            "data": {"name": "noisy_quadratic"},
+            "model": {"name": "parameter_vector"},
+            "optimizer": {"name": "sgd", "lr": 0.01},
+            "training": {"steps": 200},
+        }
+    )
     built = build(recipe)
     assert built.loss_fn is built.splits.loss
     start = built.loss_fn(built.model(built.splits.val.x), built.splits.val.y).item()

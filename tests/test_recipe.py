@@ -6,8 +6,15 @@ from optimlab.recipe import Recipe, RecipeError
 
 FULL = {
     "data": {"name": "digits", "scaling": "standardize", "val_fraction": 0.1, "data_fraction": 0.5},
-    "model": {"name": "mlp", "width": 64, "depth": 3, "activation": "tanh", "norm": "layer",
-              "init": "xavier_normal", "dropout": 0.1},
+    "model": {
+        "name": "mlp",
+        "width": 64,
+        "depth": 3,
+        "activation": "tanh",
+        "norm": "layer",
+        "init": "xavier_normal",
+        "dropout": 0.1,
+    },
     "optimizer": {"name": "adamw", "lr": 3e-3, "weight_decay": 0.05, "options": {"betas": [0.9, 0.95]}},
     "schedule": {"name": "cosine", "warmup_steps": 10},
     "training": {"epochs": 3, "batch_size": 16, "grad_clip_norm": 1.0, "seed": 7},
@@ -39,23 +46,28 @@ def test_known_id_of_the_default_recipe_is_stable_across_processes():
     import sys
 
     code = "from optimlab.recipe import Recipe; print(Recipe().id)"
-    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    other = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert other == Recipe().id and len(other) == 12
 
 
-@pytest.mark.parametrize("section, field, value, expected", [
-    ("model", "activation", "rleu", r"model.activation.*unknown activation 'rleu'.*Did you mean 'relu'"),
-    ("model", "init", "kaiming_norml", r"model.init.*Did you mean 'kaiming_normal'"),
-    ("model", "norm", "btach", r"model.norm.*Did you mean 'batch'"),
-    ("optimizer", "name", "adamm", r"optimizer.name.*Did you mean 'adam'"),
-    ("optimizer", "lr", -1.0, r"optimizer.lr.*greater than 0.*-1.0"),
-    ("data", "name", "digts", r"data.name.*Did you mean 'digits'"),
-    ("data", "data_fraction", 0.0, r"data.data_fraction"),
-    ("schedule", "name", "cosin", r"schedule.name.*Did you mean 'cosine'"),
-    ("training", "batch_size", 0, r"training.batch_size.*greater than or equal to 1"),
-    ("training", "device", "tpu", r"training.device.*'tpu'.*accepted"),
-    ("training", "epocs", 3, r"training.*unknown field 'epocs'.*Did you mean 'epochs'"),
-])
+@pytest.mark.parametrize(
+    "section, field, value, expected",
+    [
+        ("model", "activation", "rleu", r"model.activation.*unknown activation 'rleu'.*Did you mean 'relu'"),
+        ("model", "init", "kaiming_norml", r"model.init.*Did you mean 'kaiming_normal'"),
+        ("model", "norm", "btach", r"model.norm.*Did you mean 'batch'"),
+        ("optimizer", "name", "adamm", r"optimizer.name.*Did you mean 'adam'"),
+        ("optimizer", "lr", -1.0, r"optimizer.lr.*greater than 0.*-1.0"),
+        ("data", "name", "digts", r"data.name.*Did you mean 'digits'"),
+        ("data", "data_fraction", 0.0, r"data.data_fraction"),
+        ("schedule", "name", "cosin", r"schedule.name.*Did you mean 'cosine'"),
+        ("training", "batch_size", 0, r"training.batch_size.*greater than or equal to 1"),
+        ("training", "device", "tpu", r"training.device.*'tpu'.*accepted"),
+        ("training", "epocs", 3, r"training.*unknown field 'epocs'.*Did you mean 'epochs'"),
+    ],
+)
 def test_bad_fields_are_named_with_value_and_accepted(section, field, value, expected):
     data = {section: {field: value}}
     with pytest.raises(RecipeError, match=expected):

@@ -9,8 +9,13 @@ from optimlab.registry import POSITIVE, UNIT, Interval, Registry, categories, ge
 def make_registry() -> Registry:
     registry = Registry("widget")
 
-    @registry.register("spring_coil", summary="A coil.", paper="Hooke 1678", aliases=("coil",),
-                       accepts={"stiffness": POSITIVE, "damping": UNIT, "shape": ("round", "square")})
+    @registry.register(
+        "spring_coil",
+        summary="A coil.",
+        paper="Hooke 1678",
+        aliases=("coil",),
+        accepts={"stiffness": POSITIVE, "damping": UNIT, "shape": ("round", "square")},
+    )
     def spring_coil(length: float, stiffness: float = 1.0, damping: float = 0.1, shape: str = "round"):
         return (length, stiffness, damping, shape)
 
@@ -37,13 +42,22 @@ def test_unknown_name_suggests_close_matches():
 
 
 def test_unknown_keyword_suggests_close_matches_and_lists_accepted():
-    with pytest.raises(UnknownNameError, match=r"'stifness'.*Did you mean 'stiffness'.*Accepted: damping, shape"):
+    with pytest.raises(
+        UnknownNameError, match=r"'stifness'.*Did you mean 'stiffness'.*Accepted: damping, shape"
+    ):
         make_registry().create("coil", 1.0, stifness=2.0)
 
 
-@pytest.mark.parametrize("kwargs, field", [({"stiffness": 0.0}, "stiffness"), ({"damping": 1.5}, "damping"),
-                                           ({"shape": "oval"}, "shape"), ({"stiffness": float("nan")}, "stiffness"),
-                                           ({"damping": "high"}, "damping")])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"stiffness": 0.0}, "stiffness"),
+        ({"damping": 1.5}, "damping"),
+        ({"shape": "oval"}, "shape"),
+        ({"stiffness": float("nan")}, "stiffness"),
+        ({"damping": "high"}, "damping"),
+    ],
+)
 def test_out_of_range_values_name_field_value_and_range(kwargs, field):
     with pytest.raises(InvalidValueError) as caught:
         make_registry().create("coil", 1.0, **kwargs)
@@ -53,7 +67,14 @@ def test_out_of_range_values_name_field_value_and_range(kwargs, field):
 
 def test_interval_bounds_are_exact():
     positive_int = Interval(1, 10, integer=True, open_high=True)
-    assert [positive_int.contains(v) for v in (0, 1, 9, 10, 2.5, True)] == [False, True, True, False, False, False]
+    assert [positive_int.contains(v) for v in (0, 1, 9, 10, 2.5, True)] == [
+        False,
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
     assert UNIT.contains((0.9, 0.999)) and not UNIT.contains((0.9, 1.2))
     assert str(positive_int) == "an integer in [1, 10)"
 

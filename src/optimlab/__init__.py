@@ -7,7 +7,7 @@ from optimlab.registry import categories, get_registry
 
 __version__ = "0.1.0"
 
-__all__ = ["get_registry", "categories", "diagnose", "OptimlabError", "UnknownNameError", "InvalidValueError"]
+__all__ = ["InvalidValueError", "OptimlabError", "UnknownNameError", "categories", "diagnose", "get_registry"]
 
 
 def __getattr__(name: str) -> Any:

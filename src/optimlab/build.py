@@ -18,8 +18,17 @@ from torch import nn
 from optimlab.recipe import Recipe
 from optimlab.registry import get_registry
 
-__all__ = ["Built", "build", "build_data", "build_model", "build_loss", "build_optimizer", "build_scheduler",
-           "resolve_device", "total_steps"]
+__all__ = [
+    "Built",
+    "build",
+    "build_data",
+    "build_loss",
+    "build_model",
+    "build_optimizer",
+    "build_scheduler",
+    "resolve_device",
+    "total_steps",
+]
 
 
 INIT_BATCH = 512  # rows that a data-dependent init (LSUV) measures output variances on
@@ -37,8 +46,14 @@ def build_data(recipe: Recipe) -> Any:
     from optimlab.data import load
 
     spec = recipe.data
-    return load(spec.name, seed=recipe.training.seed, val_fraction=spec.val_fraction,
-                test_fraction=spec.test_fraction, data_fraction=spec.data_fraction, **spec.options)
+    return load(
+        spec.name,
+        seed=recipe.training.seed,
+        val_fraction=spec.val_fraction,
+        test_fraction=spec.test_fraction,
+        data_fraction=spec.data_fraction,
+        **spec.options,
+    )
 
 
 def num_outputs(splits: Any) -> int:
@@ -120,6 +135,13 @@ def build(recipe: Recipe) -> Built:
     model = build_model(recipe, splits).to(device)
     optimizer = build_optimizer(recipe, model)
     steps = total_steps(recipe, splits.train.x.shape[0])
-    return Built(recipe=recipe, splits=splits, model=model, loss_fn=build_loss(recipe, splits).to(device),
-                 optimizer=optimizer, scheduler=build_scheduler(recipe, optimizer, steps),
-                 total_steps=steps, device=device)
+    return Built(
+        recipe=recipe,
+        splits=splits,
+        model=model,
+        loss_fn=build_loss(recipe, splits).to(device),
+        optimizer=optimizer,
+        scheduler=build_scheduler(recipe, optimizer, steps),
+        total_steps=steps,
+        device=device,
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-__all__ = ["OptimlabError", "UnknownNameError", "InvalidValueError", "close_matches"]
+__all__ = ["InvalidValueError", "OptimlabError", "UnknownNameError", "close_matches"]
 
 
 class OptimlabError(ValueError):

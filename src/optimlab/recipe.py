@@ -14,9 +14,9 @@ serialises back losslessly, and has a stable id: the same recipe gives the same 
 from __future__ import annotations
 
 import hashlib
-from functools import partial
 import json
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 from optimlab.registry import get_registry, normalize_name
 
-__all__ = ["Recipe", "DataSpec", "ModelSpec", "OptimizerSpec", "ScheduleSpec", "TrainingSpec", "RecipeError"]
+__all__ = ["DataSpec", "ModelSpec", "OptimizerSpec", "Recipe", "RecipeError", "ScheduleSpec", "TrainingSpec"]
 
 
 class RecipeError(OptimlabError):
@@ -79,7 +79,6 @@ class DataSpec(_Spec):
         return name if looks_like_path else _canonical("dataset", name)
 
 
-
 class ModelSpec(_Spec):
     """Architecture and the techniques built into it."""
 
@@ -94,15 +93,16 @@ class ModelSpec(_Spec):
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     options: dict[str, Any] = {}  # other keywords of the architecture
 
-
-
-
-
     def keywords(self) -> dict[str, Any]:
         """Keywords for the architecture's factory; unset sizes fall back to its defaults, and layer
         techniques go only to architectures that have layers (not ``parameter_vector``)."""
         takes = get_registry("model").get(self.name).hyperparameter_names
-        techniques = {"activation": self.activation, "norm": self.norm, "init": self.init, "dropout": self.dropout}
+        techniques = {
+            "activation": self.activation,
+            "norm": self.norm,
+            "init": self.init,
+            "dropout": self.dropout,
+        }
         sizes = {k: v for k, v in (("width", self.width), ("depth", self.depth)) if v is not None}
         return {**{k: v for k, v in techniques.items() if k in takes}, **sizes, **self.options}
 
@@ -117,7 +117,6 @@ class OptimizerSpec(_Spec):
     weight_decay: float | None = Field(None, ge=0.0)
     options: dict[str, Any] = {}  # betas, momentum, eps, ...
 
-
     def keywords(self) -> dict[str, Any]:
         set_ = {k: v for k, v in (("lr", self.lr), ("weight_decay", self.weight_decay)) if v is not None}
         return {**set_, **self.options}
@@ -131,7 +130,6 @@ class ScheduleSpec(_Spec):
     name: str = "constant"
     warmup_steps: int = Field(0, ge=0)
     options: dict[str, Any] = {}
-
 
 
 class TrainingSpec(_Spec):
@@ -151,7 +149,6 @@ class TrainingSpec(_Spec):
     seed: int = 0
     device: str = "cpu"  # "auto" takes a GPU when there is one
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast of forward and loss
-
 
     @field_validator("device")
     @classmethod

@@ -23,19 +23,19 @@ from typing import Any, Generic, TypeVar
 from optimlab.errors import InvalidValueError, UnknownNameError
 
 __all__ = [
-    "Interval",
-    "Hyperparameter",
-    "Entry",
-    "Registry",
-    "get_registry",
-    "categories",
-    "normalize_name",
-    "POSITIVE",
     "NON_NEGATIVE",
+    "NON_NEGATIVE_INT",
+    "POSITIVE",
+    "POSITIVE_INT",
     "UNIT",
     "UNIT_OPEN",
-    "POSITIVE_INT",
-    "NON_NEGATIVE_INT",
+    "Entry",
+    "Hyperparameter",
+    "Interval",
+    "Registry",
+    "categories",
+    "get_registry",
+    "normalize_name",
 ]
 
 T = TypeVar("T", bound=Callable[..., Any])
@@ -69,9 +69,7 @@ class Interval:
             return False
         if self.low is not None and (value < self.low or (self.open_low and value == self.low)):
             return False
-        if self.high is not None and (value > self.high or (self.open_high and value == self.high)):
-            return False
-        return True
+        return not (self.high is not None and (value > self.high or (self.open_high and value == self.high)))
 
     def __str__(self) -> str:
         kind = "an integer" if self.integer else "a number"
@@ -99,7 +97,7 @@ class Hyperparameter:
     accepts: Interval | tuple[Any, ...] | None = None  # an Interval, a tuple of choices, or anything
 
     def validate(self, value: Any, owner: str) -> None:
-        if self.accepts is None or value is None and self.default is None:
+        if self.accepts is None or (value is None and self.default is None):
             return
         if isinstance(self.accepts, Interval):
             ok = self.accepts.contains(value)
@@ -152,7 +150,8 @@ def _signature_hyperparameters(
     found = tuple(
         Hyperparameter(p.name, p.default, accepts.get(p.name))
         for p in params
-        if p.default is not inspect.Parameter.empty and p.name not in skip
+        if p.default is not inspect.Parameter.empty
+        and p.name not in skip
         and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
     )
     unknown = set(accepts) - {h.name for h in found}
@@ -196,9 +195,15 @@ class Registry(Generic[T]):
             bound = dict(defaults or {})
             hps = _signature_hyperparameters(target, accepts or {}, tuple(skip) + tuple(bound))
             entry = Entry(
-                name=key, obj=target, category=self.category, summary=summary, paper=paper,
-                hyperparameters=hps, aliases=tuple(normalize_name(a) for a in aliases),
-                capabilities=frozenset(capabilities), defaults=bound,
+                name=key,
+                obj=target,
+                category=self.category,
+                summary=summary,
+                paper=paper,
+                hyperparameters=hps,
+                aliases=tuple(normalize_name(a) for a in aliases),
+                capabilities=frozenset(capabilities),
+                defaults=bound,
             )
             self._entries[key] = entry
             for alias in entry.aliases:

@@ -36,8 +36,9 @@ def test_the_baseline_reaches_the_target_on_fresh_seeds(name):
 
 
 def test_a_poorly_tuned_run_misses_the_target_and_no_target_is_refused():
-    check = check_target(get_workload("noisy_quadratic"), seeds=(1,),
-                         baseline={"optimizer.name": "sgd", "optimizer.lr": 1e-4})
+    check = check_target(
+        get_workload("noisy_quadratic"), seeds=(1,), baseline={"optimizer.name": "sgd", "optimizer.lr": 1e-4}
+    )
     assert check.reached == 0 and check.median_steps == math.inf and check.best[0] > 100
     with pytest.raises(InvalidValueError, match="has none yet"):
         check_target(Workload(name="digits_mlp", recipe=get_workload("digits_mlp").recipe, target=None))

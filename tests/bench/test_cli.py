@@ -11,11 +11,23 @@ app = typer.Typer()
 app.command("bench", epilog=bench_cmd.EXAMPLES)(bench_cmd.bench)
 app.command("other")(lambda: None)  # two verbs: typer keeps "bench" as a subcommand
 runner = CliRunner()
-TINY = ["--workloads", "two_spirals_mlp", "--optimizers", "sgd,adam", "--budget", "2", "--seeds", "2", "--no-progress"]
+TINY = [
+    "--workloads",
+    "two_spirals_mlp",
+    "--optimizers",
+    "sgd,adam",
+    "--budget",
+    "2",
+    "--seeds",
+    "2",
+    "--no-progress",
+]
 
 
 def test_bench_prints_scores_and_writes_the_report_and_png_figures(tmp_path):
-    result = runner.invoke(app, ["bench", *TINY, "--out", str(tmp_path), "--format", "png"], env={"COLUMNS": "200"})
+    result = runner.invoke(
+        app, ["bench", *TINY, "--out", str(tmp_path), "--format", "png"], env={"COLUMNS": "200"}
+    )
     assert result.exit_code == 0, result.output
     assert "area score" in result.output and "two_spirals_mlp" in result.output and "report:" in result.output
     page = (tmp_path / "report.html").read_text()

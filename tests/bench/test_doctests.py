@@ -5,8 +5,14 @@ import importlib
 
 import pytest
 
-MODULES = ["optimlab.bench.scoring", "optimlab.bench.baselines", "optimlab.bench.user_optimizer",
-           "optimlab.bench.workloads", "optimlab.data.python_source", "optimlab.report.environment"]
+MODULES = [
+    "optimlab.bench.scoring",
+    "optimlab.bench.baselines",
+    "optimlab.bench.user_optimizer",
+    "optimlab.bench.workloads",
+    "optimlab.data.python_source",
+    "optimlab.report.environment",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -10,48 +10,84 @@ from optimlab.study import StudySpec, get_workload, methods_from
 from optimlab.study.run import StudyResult
 from optimlab.study.storage import TrialRecord
 
-RECIPE = get_workload("digits_mlp", epochs=1).recipe.with_updates({"optimizer.name": "sgd", "training.seed": 1})
+RECIPE = get_workload("digits_mlp", epochs=1).recipe.with_updates(
+    {"optimizer.name": "sgd", "training.seed": 1}
+)
 CURVE = {"step": [10, 20], "seconds": [0.5, 1.0], "val_accuracy": [0.9, 0.97]}
 
 
 def record(method, key, lr, value=0.95, state="complete"):
-    return TrialRecord(study=f"w/{method}", number=0, method=method, phase=key.split("/")[0], key=key, seed=1,
-                       state=state, status="completed" if state == "complete" else "diverged",
-                       message=None if state == "complete" else "training diverged: the loss became nan",
-                       params={"optimizer.lr": lr}, value=value, metrics={"test_accuracy": 0.95}, seconds=1.0,
-                       steps=20, curve=CURVE, recipe=RECIPE.to_dict())
+    return TrialRecord(
+        study=f"w/{method}",
+        number=0,
+        method=method,
+        phase=key.split("/")[0],
+        key=key,
+        seed=1,
+        state=state,
+        status="completed" if state == "complete" else "diverged",
+        message=None if state == "complete" else "training diverged: the loss became nan",
+        params={"optimizer.lr": lr},
+        value=value,
+        metrics={"test_accuracy": 0.95},
+        seconds=1.0,
+        steps=20,
+        curve=CURVE,
+        recipe=RECIPE.to_dict(),
+    )
 
 
 def bench_result(names=("w1", "w2")):
     results = []
     for name in names:
-        spec = StudySpec.for_workload(name, get_workload("digits_mlp", epochs=1), methods_from("optimizer.name", ["sgd", "adam"]))
-        records = [record(m, f"tune/{i}", lr) for m in ("sgd", "adam") for i, lr in enumerate((1e-3, 1e-2, 1e-1))]
+        spec = StudySpec.for_workload(
+            name, get_workload("digits_mlp", epochs=1), methods_from("optimizer.name", ["sgd", "adam"])
+        )
+        records = [
+            record(m, f"tune/{i}", lr) for m in ("sgd", "adam") for i, lr in enumerate((1e-3, 1e-2, 1e-1))
+        ]
         records += [record(m, f"seeds/{i}", 1e-2) for m in ("sgd", "adam") for i in range(2)]
         records.append(record("adam", "tune/3", 1.0, value=math.nan, state="fail"))
         results.append(StudyResult(spec, "", records))
-    settings = {"methods": ["sgd", "adam"], "workloads": list(names), "protocol": "grid", "budget": 3, "seeds": 2,
-                "backend": "batched", "cost": "steps", "location": "runs/x"}
+    settings = {
+        "methods": ["sgd", "adam"],
+        "workloads": list(names),
+        "protocol": "grid",
+        "budget": 3,
+        "seeds": 2,
+        "backend": "batched",
+        "cost": "steps",
+        "location": "runs/x",
+    }
     return BenchResult(results=results, scores=score(results), seconds=12.0, settings=settings)
 
 
 def test_the_report_holds_every_section_figure_recipe_and_the_machine(tmp_path):
-    path, files = write_bench_report(bench_result(), tmp_path / "report.html", command="optimlab bench --suite small")
+    path, files = write_bench_report(
+        bench_result(), tmp_path / "report.html", command="optimlab bench --suite small"
+    )
     page = path.read_text()
     assert files == [] and page.count("<h2>") == 4  # across workloads, w1, w2, how this was run
     assert "<h2>w1</h2>" in page and "<h2>w2</h2>" in page and "AlgoPerf-style score" in page
     assert page.count("<svg") == 1 + 2 * 2  # profiles; curves and lr sensitivity per workload
-    assert page.count("<details>") == 2 * 2 and "optimizer:\n  name: sgd" in page  # each method's recipe, as YAML
+    assert (
+        page.count("<details>") == 2 * 2 and "optimizer:\n  name: sgd" in page
+    )  # each method's recipe, as YAML
     assert "training diverged: the loss became nan" in page  # the failed trial and its reason
-    assert "optimlab bench --suite small" in page and "<td>torch</td>" in page and "<td>processor</td>" in page
+    assert (
+        "optimlab bench --suite small" in page and "<td>torch</td>" in page and "<td>processor</td>" in page
+    )
     assert "<script" not in page and "src=" not in page and "<link" not in page  # self-contained
 
 
 @pytest.mark.parametrize("fmt", ["png", "svg"])
 def test_figures_are_also_written_as_files_for_papers(tmp_path, fmt):
     _, files = write_bench_report(bench_result(("w1",)), tmp_path / "report.html", figure_format=fmt)
-    assert [f.name for f in files] == [f"01-performance-profiles.{fmt}", f"02-w1-curves.{fmt}",
-                                       f"03-w1-lr-sensitivity.{fmt}"]
+    assert [f.name for f in files] == [
+        f"01-performance-profiles.{fmt}",
+        f"02-w1-curves.{fmt}",
+        f"03-w1-lr-sensitivity.{fmt}",
+    ]
     assert all(f.parent == tmp_path / "figures" and f.stat().st_size > 1000 for f in files)
 
 
@@ -59,6 +95,7 @@ def test_a_benchmark_without_targets_says_so_instead_of_drawing_profiles(tmp_pat
     result = bench_result(("w1",))
     spec = dataclasses.replace(result.results[0].spec, target=None)
     results = [StudyResult(spec, "", result.results[0].records)]
-    page = write_bench_report(dataclasses.replace(result, results=results, scores=score(results)),
-                              tmp_path / "r.html")[0].read_text()
+    page = write_bench_report(
+        dataclasses.replace(result, results=results, scores=score(results)), tmp_path / "r.html"
+    )[0].read_text()
     assert "No workload has a target" in page and "no target" in page and page.count("<svg") == 2

@@ -12,8 +12,10 @@ TINY = {"budget": 2, "seeds": 2}
 
 
 def tiny_workloads():
-    return [dataclasses.replace(get_workload("digits_mlp", epochs=2), target=0.8),
-            dataclasses.replace(get_workload("two_spirals_mlp", epochs=2), target=0.6)]
+    return [
+        dataclasses.replace(get_workload("digits_mlp", epochs=2), target=0.8),
+        dataclasses.replace(get_workload("two_spirals_mlp", epochs=2), target=0.6),
+    ]
 
 
 @pytest.mark.slow

@@ -11,25 +11,46 @@ from optimlab.study.analysis import performance_profiles
 from optimlab.study.run import StudyResult
 from optimlab.study.storage import TrialRecord
 
-SPEC = StudySpec.for_workload("w", get_workload("digits_mlp", epochs=1), methods_from("optimizer.name", ["sgd", "adam"]))
+SPEC = StudySpec.for_workload(
+    "w", get_workload("digits_mlp", epochs=1), methods_from("optimizer.name", ["sgd", "adam"])
+)
 
 
 def record(method, key, curve, state="complete", test=0.9):
-    return TrialRecord(study=f"w/{method}", number=0, method=method, phase=key.split("/")[0], key=key, seed=1,
-                       state=state, status="completed" if state == "complete" else "diverged", message=None,
-                       params={"optimizer.lr": 0.1}, value=0.9, metrics={"test_accuracy": test}, seconds=1.0,
-                       steps=30, curve=curve, recipe=None)
+    return TrialRecord(
+        study=f"w/{method}",
+        number=0,
+        method=method,
+        phase=key.split("/")[0],
+        key=key,
+        seed=1,
+        state=state,
+        status="completed" if state == "complete" else "diverged",
+        message=None,
+        params={"optimizer.lr": 0.1},
+        value=0.9,
+        metrics={"test_accuracy": test},
+        seconds=1.0,
+        steps=30,
+        curve=curve,
+        recipe=None,
+    )
 
 
 def curve(*accuracies):
     n = len(accuracies)
-    return {"step": [10 * (i + 1) for i in range(n)], "seconds": [0.5 * (i + 1) for i in range(n)],
-            "val_accuracy": list(accuracies)}
+    return {
+        "step": [10 * (i + 1) for i in range(n)],
+        "seconds": [0.5 * (i + 1) for i in range(n)],
+        "val_accuracy": list(accuracies),
+    }
 
 
 def test_area_score_is_the_integral_of_the_step_profile():
     ratios = {"a": [1.0, 1.0, 2.0, math.inf], "b": [1.7, 3.9, 1.0, 5.0], "c": [1.0, 1.0, 1.0, 1.0]}
-    costs = {f"w{i}": {m: r[i] for m, r in ratios.items()} for i in range(4)}  # c makes each workload's best 1
+    costs = {
+        f"w{i}": {m: r[i] for m, r in ratios.items()} for i in range(4)
+    }  # c makes each workload's best 1
     grid = [1 + 3 * i / 30000 for i in range(30001)]
     profiles = performance_profiles(costs, grid)
     for method, rho in profiles.items():  # trapezoid rule on a fine grid of tau in [1, 4]
@@ -41,28 +62,51 @@ def test_area_score_is_the_integral_of_the_step_profile():
 
 
 def test_performance_ratios_divide_by_the_fastest_and_keep_misses_infinite():
-    ratios = performance_ratios({"w1": {"a": 100.0, "b": 250.0}, "w2": {"a": math.inf, "b": 40.0},
-                                 "w3": {"a": math.inf, "b": math.inf}})
-    assert ratios == {"a": {"w1": 1.0, "w2": math.inf, "w3": math.inf}, "b": {"w1": 2.5, "w2": 1.0, "w3": math.inf}}
+    ratios = performance_ratios(
+        {
+            "w1": {"a": 100.0, "b": 250.0},
+            "w2": {"a": math.inf, "b": 40.0},
+            "w3": {"a": math.inf, "b": math.inf},
+        }
+    )
+    assert ratios == {
+        "a": {"w1": 1.0, "w2": math.inf, "w3": math.inf},
+        "b": {"w1": 2.5, "w2": 1.0, "w3": math.inf},
+    }
     assert taus(4.0, 4) == [1.0, 2.0, 3.0, 4.0]
 
 
 def test_run_costs_take_the_first_evaluation_at_target_and_inf_for_misses_and_failures():
     spec = StudySpec.for_workload("w", get_workload("digits_mlp", epochs=1), SPEC.methods)
-    records = [record("sgd", "seeds/0", curve(0.5, 0.97, 0.99)), record("sgd", "seeds/1", curve(0.5, 0.9, 0.95)),
-               record("sgd", "seeds/2", curve(0.97), state="fail"), record("sgd", "tune/0", curve(0.99))]
+    records = [
+        record("sgd", "seeds/0", curve(0.5, 0.97, 0.99)),
+        record("sgd", "seeds/1", curve(0.5, 0.9, 0.95)),
+        record("sgd", "seeds/2", curve(0.97), state="fail"),
+        record("sgd", "tune/0", curve(0.99)),
+    ]
     result = StudyResult(spec, "", records)
-    assert run_costs(result, "sgd") == [20.0, math.inf, math.inf]  # target 0.96; the tuning trial does not count
+    assert run_costs(result, "sgd") == [
+        20.0,
+        math.inf,
+        math.inf,
+    ]  # target 0.96; the tuning trial does not count
     assert run_costs(result, "sgd", "seconds") == [1.0, math.inf, math.inf]
 
 
 def test_score_takes_the_median_over_seeds_and_scores_across_workloads():
     fast, slow = curve(0.97, 0.98), curve(0.5, 0.6, 0.97)
-    records = [record("sgd", "seeds/0", fast), record("sgd", "seeds/1", fast), record("sgd", "seeds/2", slow),
-               record("adam", "seeds/0", slow, test=0.8), record("adam", "seeds/1", curve(0.5), test=0.8),
-               record("adam", "seeds/2", curve(0.5), test=0.8)]
+    records = [
+        record("sgd", "seeds/0", fast),
+        record("sgd", "seeds/1", fast),
+        record("sgd", "seeds/2", slow),
+        record("adam", "seeds/0", slow, test=0.8),
+        record("adam", "seeds/1", curve(0.5), test=0.8),
+        record("adam", "seeds/2", curve(0.5), test=0.8),
+    ]
     other = StudySpec.for_workload("v", get_workload("digits_mlp", epochs=1), SPEC.methods)
-    scores = score([StudyResult(SPEC, "", records), StudyResult(other, "", [r for r in records if r.method == "sgd"])])
+    scores = score(
+        [StudyResult(SPEC, "", records), StudyResult(other, "", [r for r in records if r.method == "sgd"])]
+    )
     sgd, adam = scores.workloads["w"]
     assert (sgd.method, sgd.costs, sgd.cost) == ("sgd", (10.0, 10.0, 30.0), 10.0)
     assert adam.cost == math.inf  # reached on 1 of 3 seeds: the median misses

@@ -81,7 +81,9 @@ def _train(optimizer_factory, steps=8):
 
 def test_a_torch_optimizer_by_path_steps_exactly_as_itself_under_a_schedule():
     name = load_optimizer("torch.optim:SGD")
-    assert name == "torch.optim:sgd" and load_optimizer("torch.optim:SGD") == name  # loading again: the same entry
+    assert (
+        name == "torch.optim:sgd" and load_optimizer("torch.optim:SGD") == name
+    )  # loading again: the same entry
     ours = _train(lambda params: create(name, params, lr=0.1, momentum=0.9, nesterov=True))
     theirs = _train(lambda params: torch.optim.SGD(params, lr=0.1, momentum=0.9, nesterov=True))
     torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-6)
@@ -95,18 +97,25 @@ def test_a_user_class_and_a_transform_factory_agree_with_a_hand_written_sign_ste
     start = _train(lambda params: torch.optim.SGD(params, lr=0.0), steps=0)
     for name in (by_class, by_chain):
         after_one = _train(lambda params, name=name: create(name, params, lr=0.01), steps=1)
-        assert torch.allclose((start - after_one).abs(), torch.full_like(start, 0.01))  # |step| = lr everywhere
-    torch.testing.assert_close(_train(lambda p: create(by_class, p, lr=0.05)), _train(lambda p: create(by_chain, p, lr=0.05)))
+        assert torch.allclose(
+            (start - after_one).abs(), torch.full_like(start, 0.01)
+        )  # |step| = lr everywhere
+    torch.testing.assert_close(
+        _train(lambda p: create(by_class, p, lr=0.05)), _train(lambda p: create(by_chain, p, lr=0.05))
+    )
     assert get_registry("optimizer").get(by_class).summary == "Steps by the sign of the gradient."
 
 
-@pytest.mark.parametrize("attribute, message", [
-    ("NeedsLr", "argument 'lr' has no default"),
-    ("NoLr", "takes no 'lr' keyword"),
-    ("NOT_AN_OPTIMIZER", "is a int"),
-    ("returns_a_tensor", "returned Tensor, not a GradientTransformation"),
-    ("Missing", "has no 'Missing'"),
-])
+@pytest.mark.parametrize(
+    "attribute, message",
+    [
+        ("NeedsLr", "argument 'lr' has no default"),
+        ("NoLr", "takes no 'lr' keyword"),
+        ("NOT_AN_OPTIMIZER", "is a int"),
+        ("returns_a_tensor", "returned Tensor, not a GradientTransformation"),
+        ("Missing", "has no 'Missing'"),
+    ],
+)
 def test_what_cannot_be_benchmarked_is_refused_with_the_fix(user_module, attribute, message):
     with pytest.raises(OptimlabError, match=message):
         load_optimizer(f"{user_module}:{attribute}")

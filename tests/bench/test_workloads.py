@@ -15,6 +15,8 @@ from optimlab.train.run import train
 REGISTRY = get_registry("workload")
 BUILT_IN = [e.name for e in REGISTRY if "user_files" not in e.capabilities]
 USER_FILES = [e.name for e in REGISTRY if "user_files" in e.capabilities]
+
+
 # Workloads that need a change outside optimlab.bench, requested from the lead (docs/workloads.md):
 @pytest.mark.parametrize("name", BUILT_IN)
 def test_each_workload_trains_and_reports_its_tuned_and_test_metrics(name):
@@ -57,7 +59,10 @@ def mnist_folder(tmp_path):
 def cifar_folder(tmp_path):
     rng = np.random.default_rng(0)
     for name in ("data_batch_1", "test_batch"):
-        batch = {b"data": rng.integers(0, 256, (30, 3072), dtype=np.uint8), b"labels": [i % 10 for i in range(30)]}
+        batch = {
+            b"data": rng.integers(0, 256, (30, 3072), dtype=np.uint8),
+            b"labels": [i % 10 for i in range(30)],
+        }
         (tmp_path / name).write_bytes(pickle.dumps(batch, protocol=2))
     return tmp_path
 

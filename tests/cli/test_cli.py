@@ -35,9 +35,25 @@ def test_list_filters_with_wildcards(capsys):
 
 
 def test_train_with_flags_writes_metrics_and_model(capsys, tmp_path):
-    code, out, err = run(capsys, "train", "--dataset", "iris", "--model", "mlp", "--width", "16", "--steps", "20",
-                         "--scaling", "standardize", "--out", str(tmp_path / "r"), "--no-progress",
-                         "--format", "json")
+    code, out, err = run(
+        capsys,
+        "train",
+        "--dataset",
+        "iris",
+        "--model",
+        "mlp",
+        "--width",
+        "16",
+        "--steps",
+        "20",
+        "--scaling",
+        "standardize",
+        "--out",
+        str(tmp_path / "r"),
+        "--no-progress",
+        "--format",
+        "json",
+    )
     assert code == 0, err
     assert (tmp_path / "r" / "metrics.jsonl").exists() and (tmp_path / "r" / "model.pt").exists()
     result = json.loads(out)
@@ -45,15 +61,18 @@ def test_train_with_flags_writes_metrics_and_model(capsys, tmp_path):
     assert {"val_accuracy", "test_accuracy"} <= set(result["metrics"])
 
 
-@pytest.mark.parametrize("argv, expected", [
-    (["train", "--act", "rleu", "--steps", "1"], "Did you mean 'relu'"),
-    (["train", "--optimizer", "adamm", "--steps", "1"], "Did you mean 'adam'"),
-    (["trian"], "Did you mean 'train'"),
-    (["train", "--lr", "-3"], "optimizer.lr"),
-    (["train", "no-such-recipe.yaml"], "does not exist"),
-    (["compare", "--optimizers", "sgd", "--threads", "0"], "invalid value 0 for --threads"),
-    (["bench", "--workloads", "digits_mlp", "--threads", "-1"], "invalid value -1 for --threads"),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["train", "--act", "rleu", "--steps", "1"], "Did you mean 'relu'"),
+        (["train", "--optimizer", "adamm", "--steps", "1"], "Did you mean 'adam'"),
+        (["trian"], "Did you mean 'train'"),
+        (["train", "--lr", "-3"], "optimizer.lr"),
+        (["train", "no-such-recipe.yaml"], "does not exist"),
+        (["compare", "--optimizers", "sgd", "--threads", "0"], "invalid value 0 for --threads"),
+        (["bench", "--workloads", "digits_mlp", "--threads", "-1"], "invalid value -1 for --threads"),
+    ],
+)
 def test_bad_input_gets_one_clear_line_and_exit_2(capsys, argv, expected):
     code, out, err = run(capsys, *argv)
     assert code == 2 and expected in err and "Traceback" not in err + out
@@ -61,7 +80,17 @@ def test_bad_input_gets_one_clear_line_and_exit_2(capsys, argv, expected):
 
 def test_plot_schedule_writes_an_image(capsys, tmp_path):
     path = tmp_path / "s.png"
-    code, _, err = run(capsys, "plot-schedule", "cosine", "constant", "--steps", "100", "--warmup-steps", "10",
-                       "--out", str(path))
+    code, _, err = run(
+        capsys,
+        "plot-schedule",
+        "cosine",
+        "constant",
+        "--steps",
+        "100",
+        "--warmup-steps",
+        "10",
+        "--out",
+        str(path),
+    )
     assert code == 0, err
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -45,7 +45,11 @@ def test_documented_sizes_shapes_and_classes(name, options, n, input_shape, imag
     )
     assert s.task == task and s.num_outputs == outputs and s.train.x.dtype == torch.float32
     if task == "classification" and "tokens" in DATASETS.get(name).capabilities:  # a label per position
-        assert s.num_classes == outputs and s.train.y.dtype == torch.int64 and s.train.y.shape == (n, *input_shape)
+        assert (
+            s.num_classes == outputs
+            and s.train.y.dtype == torch.int64
+            and s.train.y.shape == (n, *input_shape)
+        )
         assert set(s.train.y.flatten().tolist()) <= set(range(outputs))
     elif task == "classification":
         assert s.num_classes == outputs and s.train.y.dtype == torch.int64 and s.train.y.shape == (n,)

@@ -12,8 +12,12 @@ from optimlab.errors import InvalidValueError
 
 
 def write_batch(path, images, labels, protocol=2):
-    batch = {b"batch_label": b"fake", b"data": images.reshape(len(images), -1), b"labels": list(labels),
-             b"filenames": [b"x.png"] * len(labels)}
+    batch = {
+        b"batch_label": b"fake",
+        b"data": images.reshape(len(images), -1),
+        b"labels": list(labels),
+        b"filenames": [b"x.png"] * len(labels),
+    }
     path.write_bytes(pickle.dumps(batch, protocol=protocol))
 
 
@@ -26,7 +30,12 @@ def test_batches_keep_the_channel_planes_and_every_batch_is_read(tmp_path):
     raw = pickle.loads((tmp_path / "data_batch_1").read_bytes(), encoding="bytes")[b"data"]
     assert raw[0, 1] == 7 and raw[0, 3071] == 200
     x, y = read_batch(tmp_path / "data_batch_1")
-    assert x.shape == (10, 3, 32, 32) and x[0, 0, 0, 1] == 7 and x[0, 2, 31, 31] == 200 and list(y) == list(range(10))
+    assert (
+        x.shape == (10, 3, 32, 32)
+        and x[0, 0, 0, 1] == 7
+        and x[0, 2, 31, 31] == 200
+        and list(y) == list(range(10))
+    )
     data = cifar10(0, path=str(tmp_path))
     assert len(data.examples) == 14 and data.image_shape == (3, 32, 32) and data.num_classes == 10
     splits = load("cifar10", seed=0, path=str(tmp_path), val_fraction=0.2, test_fraction=0.2)

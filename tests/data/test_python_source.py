@@ -41,6 +41,11 @@ def test_targets_are_the_inputs_shifted_by_one_character():
 
 def test_the_loss_is_cross_entropy_over_every_position():
     logits, targets = torch.randn(3, 5, VOCABULARY_SIZE), torch.randint(0, VOCABULARY_SIZE, (3, 5))
-    expected = torch.stack([torch.nn.functional.cross_entropy(logits[i, t:t + 1], targets[i, t:t + 1])
-                            for i in range(3) for t in range(5)]).mean()
+    expected = torch.stack(
+        [
+            torch.nn.functional.cross_entropy(logits[i, t : t + 1], targets[i, t : t + 1])
+            for i in range(3)
+            for t in range(5)
+        ]
+    ).mean()
     torch.testing.assert_close(NextTokenCrossEntropy()(logits, targets), expected)

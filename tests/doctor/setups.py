@@ -35,9 +35,17 @@ def pixels() -> tuple[Tensor, Tensor]:
     return x * (255 / 16), y
 
 
-def mlp(activation: type[nn.Module] = nn.ReLU, *, depth: int = 2, width: int = 128, weight_std: float | None = None,
-        init: str | None = None, hidden_bias: float | None = None, inputs: int = 64,
-        outputs: int = 10) -> nn.Sequential:
+def mlp(
+    activation: type[nn.Module] = nn.ReLU,
+    *,
+    depth: int = 2,
+    width: int = 128,
+    weight_std: float | None = None,
+    init: str | None = None,
+    hidden_bias: float | None = None,
+    inputs: int = 64,
+    outputs: int = 10,
+) -> nn.Sequential:
     """Linear -> activation blocks and a Linear head. ``weight_std``: N(0, std) weights and zero biases;
     ``init``: "he" or "xavier" (with the activation's gain); ``hidden_bias``: every hidden bias set to it."""
     torch.manual_seed(0)
@@ -68,9 +76,17 @@ def mlp(activation: type[nn.Module] = nn.ReLU, *, depth: int = 2, width: int = 1
 def cnn(*, conv_bias: float | None = None) -> nn.Sequential:
     """Two 3x3 conv blocks with ReLU, max-pool, global average pool and a Linear head, on 8x8 digits."""
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                          nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                          nn.Linear(32, 10))
+    model = nn.Sequential(
+        nn.Unflatten(1, (1, 8, 8)),
+        nn.Conv2d(1, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(32, 10),
+    )
     if conv_bias is not None:
         for layer in model:
             if isinstance(layer, nn.Conv2d):
@@ -80,8 +96,15 @@ def cnn(*, conv_bias: float | None = None) -> nn.Sequential:
 
 def normalized_mlp(norm: type[nn.Module], activation: type[nn.Module]) -> nn.Sequential:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Linear(64, 128), norm(128), activation(), nn.Linear(128, 128), norm(128), activation(),
-                         nn.Linear(128, 10))
+    return nn.Sequential(
+        nn.Linear(64, 128),
+        norm(128),
+        activation(),
+        nn.Linear(128, 128),
+        norm(128),
+        activation(),
+        nn.Linear(128, 10),
+    )
 
 
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
@@ -107,7 +130,9 @@ class Setup:
 
         model = self.model()
         optimizer = OPTIMIZERS[self.optimizer](model.parameters(), self.lr)
-        return diagnose(model, self.data(), self.loss, optimizer, batch_size=32, **{"steps": self.steps, **options})
+        return diagnose(
+            model, self.data(), self.loss, optimizer, batch_size=32, **{"steps": self.steps, **options}
+        )
 
 
 def regression() -> tuple[Tensor, Tensor]:
@@ -134,8 +159,9 @@ def noisy_labels() -> tuple[Tensor, Tensor]:
     """60% of the labels replaced by random classes: the loss has a floor far above 0."""
     x, y = standardized()
     generator = torch.Generator().manual_seed(1)
-    return x, torch.where(torch.rand(len(y), generator=generator) < 0.6,
-                          torch.randint(0, 10, (len(y),), generator=generator), y)
+    return x, torch.where(
+        torch.rand(len(y), generator=generator) < 0.6, torch.randint(0, 10, (len(y),), generator=generator), y
+    )
 
 
 def resnet() -> nn.Module:
@@ -164,12 +190,20 @@ HEALTHY: dict[str, Setup] = {
     "tanh mlp, Xavier init, SGD 0.1": Setup(lambda: mlp(nn.Tanh, init="xavier"), standardized, "sgd", 0.1),
     "sigmoid mlp, PyTorch init, Adam 1e-3": Setup(lambda: mlp(nn.Sigmoid), standardized, "adam", 1e-3),
     "cnn, Adam 1e-3": Setup(cnn, standardized, "adam", 1e-3),
-    "batch-norm mlp, momentum 0.05": Setup(lambda: normalized_mlp(nn.BatchNorm1d, nn.ReLU), standardized,
-                                           "momentum", 0.05),
-    "layer-norm gelu mlp, Adam 1e-3": Setup(lambda: normalized_mlp(nn.LayerNorm, nn.GELU), standardized, "adam", 1e-3),
-    "deep relu mlp, He init, momentum 0.01": Setup(lambda: mlp(depth=6, init="he"), standardized, "momentum", 0.01),
-    "optimlab resnet, batch norm, He init, momentum 0.05": Setup(resnet, standardized, "momentum", 0.05, steps=100),
+    "batch-norm mlp, momentum 0.05": Setup(
+        lambda: normalized_mlp(nn.BatchNorm1d, nn.ReLU), standardized, "momentum", 0.05
+    ),
+    "layer-norm gelu mlp, Adam 1e-3": Setup(
+        lambda: normalized_mlp(nn.LayerNorm, nn.GELU), standardized, "adam", 1e-3
+    ),
+    "deep relu mlp, He init, momentum 0.01": Setup(
+        lambda: mlp(depth=6, init="he"), standardized, "momentum", 0.01
+    ),
+    "optimlab resnet, batch norm, He init, momentum 0.05": Setup(
+        resnet, standardized, "momentum", 0.05, steps=100
+    ),
     "optimlab transformer on rows, Adam 1e-3": Setup(transformer, rows_as_sequences, "adam", 1e-3, steps=100),
-    "regression mlp, MSE, Adam 1e-3": Setup(lambda: mlp(inputs=8, outputs=1, width=64, depth=1), regression,
-                                            "adam", 1e-3, nn.MSELoss()),
+    "regression mlp, MSE, Adam 1e-3": Setup(
+        lambda: mlp(inputs=8, outputs=1, width=64, depth=1), regression, "adam", 1e-3, nn.MSELoss()
+    ),
 }

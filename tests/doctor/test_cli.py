@@ -23,8 +23,24 @@ def run(capsys, *argv):
 
 
 def test_doctor_ranks_the_root_cause_first_in_json_and_writes_the_report(capsys, tmp_path):
-    out = run(capsys, "doctor", "--dataset", "iris", "--scaling", "none", "--optimizer", "sgd", "--lr", "30",
-              "--steps", "40", "--html", str(tmp_path / "d.html"), "--format", "json")
+    out = run(
+        capsys,
+        "doctor",
+        "--dataset",
+        "iris",
+        "--scaling",
+        "none",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "30",
+        "--steps",
+        "40",
+        "--html",
+        str(tmp_path / "d.html"),
+        "--format",
+        "json",
+    )
     data = json.loads(out)
     assert data["findings"][0]["rule"] == "lr_too_high" and not data["healthy"]
     assert data["lr_range"]["suggestion"] < 30 and (tmp_path / "d.html").read_text().count("<svg") >= 3
@@ -32,13 +48,29 @@ def test_doctor_ranks_the_root_cause_first_in_json_and_writes_the_report(capsys,
 
 
 def test_doctor_prints_a_table_for_people(capsys):
-    out = run(capsys, "doctor", "--dataset", "iris", "--scaling", "standardize", "--steps", "30", "--no-lr-find")
+    out = run(
+        capsys, "doctor", "--dataset", "iris", "--scaling", "standardize", "--steps", "30", "--no-lr-find"
+    )
     assert ("Findings after 30 steps" in out or "No findings after 30 steps" in out) and "LR range" not in out
 
 
 def test_lr_find_suggests_an_lr_and_draws_the_curve(capsys, tmp_path):
-    out = run(capsys, "lr-find", "--dataset", "iris", "--scaling", "standardize", "--optimizer", "sgd",
-              "--sweep-steps", "60", "--plot", str(tmp_path / "lr.svg"), "--format", "json")
+    out = run(
+        capsys,
+        "lr-find",
+        "--dataset",
+        "iris",
+        "--scaling",
+        "standardize",
+        "--optimizer",
+        "sgd",
+        "--sweep-steps",
+        "60",
+        "--plot",
+        str(tmp_path / "lr.svg"),
+        "--format",
+        "json",
+    )
     data = json.loads(out)
     assert len(data["lrs"]) == len(data["losses"]) > 10 and data["plot"].endswith("lr.svg")
     assert data["suggestion"] is None or 1e-7 <= data["suggestion"] <= 10

@@ -35,7 +35,9 @@ def test_splits_are_read_from_their_training_part_and_the_default_optimizer_is_a
 
 
 def test_the_same_seed_gives_the_same_diagnosis():
-    first, second = (diagnose(mlp(), standardized(), nn.CrossEntropyLoss(), steps=25, seed=3) for _ in range(2))
+    first, second = (
+        diagnose(mlp(), standardized(), nn.CrossEntropyLoss(), steps=25, seed=3) for _ in range(2)
+    )
     assert first.statistics.losses == second.statistics.losses
     assert first.lr_range.suggestion == second.lr_range.suggestion
 
@@ -56,23 +58,46 @@ def test_the_callback_diagnoses_a_run_of_fit_and_the_result_is_json():
     model = mlp()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     doctor = DoctorCallback(model, optimizer)
-    fit(model, optimizer, x, y, loss_fn=nn.CrossEntropyLoss(), total_steps=40, batch_size=32, callbacks=[doctor])
+    fit(
+        model,
+        optimizer,
+        x,
+        y,
+        loss_fn=nn.CrossEntropyLoss(),
+        total_steps=40,
+        batch_size=32,
+        callbacks=[doctor],
+    )
     diagnosis = doctor.diagnosis()
     assert diagnosis.findings[0].rule == "input_scale" and not diagnosis.healthy
     data = json.loads(json.dumps(diagnosis.to_dict(), allow_nan=False))
-    assert data["findings"][0]["rule"] == "input_scale" and [layer["name"] for layer in data["layers"]] == ["0", "2", "4"]
-    assert data["lr_range"] is None and {i["name"] for i in data["instruments"]} >= {"gradient_norm", "nan_origin"}
+    assert data["findings"][0]["rule"] == "input_scale" and [layer["name"] for layer in data["layers"]] == [
+        "0",
+        "2",
+        "4",
+    ]
+    assert data["lr_range"] is None and {i["name"] for i in data["instruments"]} >= {
+        "gradient_norm",
+        "nan_origin",
+    }
 
 
 def test_the_public_api_is_explicit():
-    assert set(optimlab.doctor.__all__) >= {"diagnose", "Diagnosis", "DoctorCallback", "lr_range_test", "Finding"}
+    assert set(optimlab.doctor.__all__) >= {
+        "diagnose",
+        "Diagnosis",
+        "DoctorCallback",
+        "lr_range_test",
+        "Finding",
+    }
     assert all(hasattr(optimlab.doctor, name) for name in optimlab.doctor.__all__)
 
 
 def test_a_diverged_run_still_gives_strict_json():
     model = mlp()
-    diagnosis = diagnose(model, standardized(), nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=30.0),
-                         steps=50)
+    diagnosis = diagnose(
+        model, standardized(), nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=30.0), steps=50
+    )
     assert diagnosis.statistics.non_finite is not None
     text = json.dumps(diagnosis.to_dict(), allow_nan=False)
     assert json.loads(text)["non_finite"]["step"] == diagnosis.statistics.non_finite.step

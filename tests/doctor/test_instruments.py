@@ -47,7 +47,8 @@ def test_gradient_norms_match_torch_per_parameter_layer_and_model():
 
     stats = manual_steps(model, optimizer, x, y, 4, Instruments(model, optimizer), reference)
     for (per_param, total), recorded, layer_row, global_norm in zip(
-            expected, stats.grad_norms, stats.layer_grad_norms(), stats.global_grad_norms(), strict=True):
+        expected, stats.grad_norms, stats.layer_grad_norms(), stats.global_grad_norms(), strict=True
+    ):
         assert recorded.tolist() == pytest.approx(per_param, rel=1e-6)
         assert global_norm.item() == pytest.approx(total, rel=1e-6)
         # a Linear layer's norm is the norm of its weight and bias together
@@ -65,8 +66,12 @@ def test_update_to_weight_ratio_of_sgd_is_lr_times_gradient_over_weight():
 
     def reference(step):
         layers = [m for m in model if isinstance(m, nn.Linear)]
-        expected[step] = [lr * math.hypot(m.weight.grad.norm(), m.bias.grad.norm())
-                          / math.hypot(m.weight.detach().norm(), m.bias.detach().norm()) for m in layers]
+        expected[step] = [
+            lr
+            * math.hypot(m.weight.grad.norm(), m.bias.grad.norm())
+            / math.hypot(m.weight.detach().norm(), m.bias.detach().norm())
+            for m in layers
+        ]
 
     schedule = InstrumentSchedule(first=2, every=5)
     stats = manual_steps(model, optimizer, x, y, 10, Instruments(model, optimizer, schedule), reference)
@@ -88,8 +93,9 @@ def test_instruments_leave_training_bit_for_bit_unchanged_and_remove_their_hooks
 
     def run(callbacks):
         torch.manual_seed(0)
-        model = nn.Sequential(nn.Linear(64, 32), nn.Tanh(), nn.Dropout(0.1), nn.Linear(32, 32), nn.ReLU(),
-                              nn.Linear(32, 10))
+        model = nn.Sequential(
+            nn.Linear(64, 32), nn.Tanh(), nn.Dropout(0.1), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 10)
+        )
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
         losses = []
 
@@ -99,8 +105,18 @@ def test_instruments_leave_training_bit_for_bit_unchanged_and_remove_their_hooks
 
         doctor = callbacks(model, optimizer)
         torch.manual_seed(1)
-        fit(model, optimizer, x, y, loss_fn=nn.CrossEntropyLoss(), total_steps=45, batch_size=32,
-            callbacks=[*doctor, Record()], evaluate=lambda: {"val_loss": 0.0}, eval_every=7)
+        fit(
+            model,
+            optimizer,
+            x,
+            y,
+            loss_fn=nn.CrossEntropyLoss(),
+            total_steps=45,
+            batch_size=32,
+            callbacks=[*doctor, Record()],
+            evaluate=lambda: {"val_loss": 0.0},
+            eval_every=7,
+        )
         return model, optimizer, losses, doctor
 
     plain_model, _, plain_losses, _ = run(lambda m, o: [])
@@ -116,7 +132,9 @@ def test_instruments_leave_training_bit_for_bit_unchanged_and_remove_their_hooks
     assert sorted(stats.outputs["1"]) == stats.detailed_steps
 
 
-@pytest.mark.parametrize("name", [e.name for e in get_registry("activation") if "saturating" in e.capabilities])
+@pytest.mark.parametrize(
+    "name", [e.name for e in get_registry("activation") if "saturating" in e.capabilities]
+)
 def test_saturated_fraction_matches_the_normal_distribution(name):
     """Pre-activations N(0, s^2): the saturated fraction is P(f'(z) < 5% of its peak), integrated here
     from the activation's own autograd derivative, not from the instrument's formula."""
@@ -127,7 +145,9 @@ def test_saturated_fraction_matches_the_normal_distribution(name):
     model = nn.Sequential(layer, get_registry("activation").create(name), nn.Linear(50, 2))
     x = torch.randn(n, 1, generator=torch.Generator().manual_seed(0))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
-    stats = manual_steps(model, optimizer, x, torch.zeros(n, dtype=torch.long), 1, Instruments(model, optimizer))
+    stats = manual_steps(
+        model, optimizer, x, torch.zeros(n, dtype=torch.long), 1, Instruments(model, optimizer)
+    )
 
     z = torch.linspace(-12, 12, 200_001, dtype=torch.float64, requires_grad=True)
     f = get_registry("activation").create(name)
@@ -146,9 +166,10 @@ def test_dead_units_are_counted_per_feature_and_per_channel():
     with torch.no_grad():
         conv.bias[:3] = -1e4
     x, y = standardized()
-    for model, alive in ((nn.Sequential(linear, nn.ReLU(), nn.Linear(100, 10)), 70),
-                         (nn.Sequential(nn.Unflatten(1, (1, 8, 8)), conv, nn.ReLU(), nn.Flatten(),
-                                        nn.Linear(512, 10)), 5)):
+    for model, alive in (
+        (nn.Sequential(linear, nn.ReLU(), nn.Linear(100, 10)), 70),
+        (nn.Sequential(nn.Unflatten(1, (1, 8, 8)), conv, nn.ReLU(), nn.Flatten(), nn.Linear(512, 10)), 5),
+    ):
         optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
         stats = manual_steps(model, optimizer, x[:256], y[:256], 1, Instruments(model, optimizer))
         (module,) = stats.activation_modules()
@@ -186,15 +207,18 @@ def test_layers_are_put_in_forward_order_and_paired_with_their_activation():
     model = Backwards()
     initial_std = model.hidden.weight.std().item()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    stats = manual_steps(model, optimizer, torch.randn(32, 8), torch.randint(0, 3, (32,)), 1,
-                         Instruments(model, optimizer))
+    stats = manual_steps(
+        model, optimizer, torch.randn(32, 8), torch.randint(0, 3, (32,)), 1, Instruments(model, optimizer)
+    )
     assert [layer.name for layer in stats.layers] == ["hidden", "head"]
     assert (stats.layers[0].activation, stats.layers[0].activation_module) == ("tanh", "act")
     assert stats.layers[1].activation is None and stats.feeding_layer("act").name == "hidden"
     assert stats.layers[0].fan_in == 8 and stats.layers[0].weight_std == pytest.approx(initial_std)
     # per-layer norms follow the reordering: the first row entry is the hidden layer's
     grads = stats.layer_grad_norms()[0]
-    assert grads[0].item() == pytest.approx(math.hypot(stats.grad_norms[0][2], stats.grad_norms[0][3]), rel=1e-6)
+    assert grads[0].item() == pytest.approx(
+        math.hypot(stats.grad_norms[0][2], stats.grad_norms[0][3]), rel=1e-6
+    )
 
 
 def test_a_model_without_trainable_parameters_is_rejected():

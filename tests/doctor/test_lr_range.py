@@ -46,8 +46,10 @@ def test_weights_optimizer_state_mode_and_random_state_are_restored():
         optimizer.step()
     model.eval()
     weights = {k: v.clone() for k, v in model.state_dict().items()}
-    moments = {k: {n: t.clone() if torch.is_tensor(t) else t for n, t in v.items()}
-               for k, v in optimizer.state_dict()["state"].items()}
+    moments = {
+        k: {n: t.clone() if torch.is_tensor(t) else t for n, t in v.items()}
+        for k, v in optimizer.state_dict()["state"].items()
+    }
     rng = torch.get_rng_state()
     parameters = list(model.parameters())
 
@@ -55,7 +57,9 @@ def test_weights_optimizer_state_mode_and_random_state_are_restored():
 
     assert all(torch.equal(v, weights[k]) for k, v in model.state_dict().items())
     for k, v in optimizer.state_dict()["state"].items():
-        assert all(torch.equal(t, moments[k][n]) if torch.is_tensor(t) else t == moments[k][n] for n, t in v.items())
+        assert all(
+            torch.equal(t, moments[k][n]) if torch.is_tensor(t) else t == moments[k][n] for n, t in v.items()
+        )
     assert optimizer.param_groups[0]["lr"] == 1e-3 and not model.training
     assert torch.equal(torch.get_rng_state(), rng)
     assert all(a is b for a, b in zip(model.parameters(), parameters))  # the optimizer still holds them
@@ -78,7 +82,10 @@ def curve(spike: bool, noise: float = 0.0, seed: int = 0):
 
 def naive_steepest(lrs, losses):
     """The finder that early spikes fool: steepest raw slope anywhere."""
-    slopes = [(losses[i + 1] - losses[i]) / (math.log10(lrs[i + 1]) - math.log10(lrs[i])) for i in range(len(lrs) - 1)]
+    slopes = [
+        (losses[i + 1] - losses[i]) / (math.log10(lrs[i + 1]) - math.log10(lrs[i]))
+        for i in range(len(lrs) - 1)
+    ]
     return lrs[min(range(len(slopes)), key=slopes.__getitem__)]
 
 

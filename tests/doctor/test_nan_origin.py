@@ -34,8 +34,16 @@ def first_nan(model, x, y, loss_fn=None, lr=0.1, steps=30):
     torch.manual_seed(0)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     doctor = DoctorCallback(model, optimizer)
-    fit(model, optimizer, x, y, loss_fn=loss_fn or nn.CrossEntropyLoss(), total_steps=steps, batch_size=32,
-        callbacks=[doctor])
+    fit(
+        model,
+        optimizer,
+        x,
+        y,
+        loss_fn=loss_fn or nn.CrossEntropyLoss(),
+        total_steps=steps,
+        batch_size=32,
+        callbacks=[doctor],
+    )
     return doctor.statistics.non_finite
 
 
@@ -85,7 +93,9 @@ def test_weights_that_are_already_non_finite_are_named():
     with torch.no_grad():
         model[2].weight[0, 0] = float("inf")
     x, _ = problem()
-    origin = locate_non_finite(model, (x,), step=5, gradients={"0": False, "2": False}, forward_order=["0", "2"])
+    origin = locate_non_finite(
+        model, (x,), step=5, gradients={"0": False, "2": False}, forward_order=["0", "2"]
+    )
     assert (origin.kind, origin.module, origin.step) == ("weights", "2", 5)
 
 
@@ -96,8 +106,9 @@ def test_the_replay_leaves_batch_norm_statistics_and_the_random_state_alone():
     x, _ = problem()
     running = model[0].running_mean.clone()
     state = torch.get_rng_state()
-    origin = locate_non_finite(model, (x,), step=1, gradients={"0": False, "1": False, "4": False},
-                               forward_order=["0", "1", "4"])
+    origin = locate_non_finite(
+        model, (x,), step=1, gradients={"0": False, "1": False, "4": False}, forward_order=["0", "1", "4"]
+    )
     assert (origin.kind, origin.module, origin.module_type) == ("forward", "3", "Exp")
     assert torch.equal(model[0].running_mean, running) and torch.equal(torch.get_rng_state(), state)
 
@@ -108,8 +119,14 @@ def test_diagnose_reports_the_origin_as_its_first_finding():
     with torch.no_grad():
         model[0].weight.fill_(3.0)
     x, y = problem()
-    found = diagnose(model, (x, y), nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1), steps=20,
-                     lr_find=False)
+    found = diagnose(
+        model,
+        (x, y),
+        nn.CrossEntropyLoss(),
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        steps=20,
+        lr_find=False,
+    )
     first = found.findings[0]
     assert first.rule == "nan_inf" and first.evidence["module"] == "2"
     assert first.title == "NaN/Inf at step 1: first output by 2 (Exp)"

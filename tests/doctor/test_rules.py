@@ -74,7 +74,11 @@ def check_saturation(f: Finding) -> None:
 
 
 def check_nan_input(f: Finding) -> None:
-    assert f.evidence["kind"] == "input" and "feature 7" in f.explanation and f.recommendation.startswith("data:")
+    assert (
+        f.evidence["kind"] == "input"
+        and "feature 7" in f.explanation
+        and f.recommendation.startswith("data:")
+    )
 
 
 def check_lr_too_low(f: Finding) -> None:
@@ -90,40 +94,108 @@ def check_plateau(f: Finding) -> None:
 
 
 BROKEN = [  # (id, setup, first rule expected, evidence check, diagnose options)
-    ("deep sigmoid mlp, tiny init", Setup(lambda: mlp(nn.Sigmoid, depth=8, width=64, weight_std=0.01), standardized,
-                                          "adam", 1e-3), "vanishing_gradients", check_vanishing_sigmoid, {}),
-    ("deep tanh mlp, tiny init", Setup(lambda: mlp(nn.Tanh, depth=8, width=64, weight_std=0.01), standardized,
-                                       "adam", 1e-3), "vanishing_gradients", check_vanishing_tanh, {}),
-    ("relu mlp, biases -5", Setup(lambda: mlp(hidden_bias=-5.0), standardized, "adam", 1e-3), "dead_units",
-     check_dead_bias, {}),
-    ("cnn, conv biases -4", Setup(lambda: cnn(conv_bias=-4.0), standardized, "adam", 1e-3), "dead_units",
-     check_dead_conv, {}),
+    (
+        "deep sigmoid mlp, tiny init",
+        Setup(lambda: mlp(nn.Sigmoid, depth=8, width=64, weight_std=0.01), standardized, "adam", 1e-3),
+        "vanishing_gradients",
+        check_vanishing_sigmoid,
+        {},
+    ),
+    (
+        "deep tanh mlp, tiny init",
+        Setup(lambda: mlp(nn.Tanh, depth=8, width=64, weight_std=0.01), standardized, "adam", 1e-3),
+        "vanishing_gradients",
+        check_vanishing_tanh,
+        {},
+    ),
+    (
+        "relu mlp, biases -5",
+        Setup(lambda: mlp(hidden_bias=-5.0), standardized, "adam", 1e-3),
+        "dead_units",
+        check_dead_bias,
+        {},
+    ),
+    (
+        "cnn, conv biases -4",
+        Setup(lambda: cnn(conv_bias=-4.0), standardized, "adam", 1e-3),
+        "dead_units",
+        check_dead_conv,
+        {},
+    ),
     ("relu mlp, pixels 0..255", Setup(mlp, pixels, "adam", 1e-3), "input_scale", check_pixels, {}),
     ("relu mlp, pixels 0..255, SGD", Setup(mlp, pixels, "sgd", 0.1), "input_scale", check_pixels, {}),
     ("cnn, pixels 0..255", Setup(cnn, pixels, "adam", 1e-3), "input_scale", check_pixels, {}),
-    ("one feature 1000x the others", Setup(mlp, feature_times_1000, "adam", 1e-3), "input_scale", check_one_feature,
-     {}),
-    ("Adam lr 100x too high", Setup(mlp, standardized, "adam", 0.1), "lr_too_high", check_lr_from_range_test, {}),
-    ("Adam lr 100x too high, no range test", Setup(mlp, standardized, "adam", 0.1), "lr_too_high",
-     lambda f: None, {"lr_find": False}),
+    (
+        "one feature 1000x the others",
+        Setup(mlp, feature_times_1000, "adam", 1e-3),
+        "input_scale",
+        check_one_feature,
+        {},
+    ),
+    (
+        "Adam lr 100x too high",
+        Setup(mlp, standardized, "adam", 0.1),
+        "lr_too_high",
+        check_lr_from_range_test,
+        {},
+    ),
+    (
+        "Adam lr 100x too high, no range test",
+        Setup(mlp, standardized, "adam", 0.1),
+        "lr_too_high",
+        lambda f: None,
+        {"lr_find": False},
+    ),
     ("SGD lr 100x too high", Setup(mlp, standardized, "sgd", 10.0), "lr_too_high", check_lr_diverges, {}),
-    ("tanh mlp, SGD lr 100x too high", Setup(lambda: mlp(nn.Tanh, init="xavier"), standardized, "sgd", 10.0),
-     "lr_too_high", check_lr_diverges, {"lr_find": False}),
-    ("deep relu mlp, N(0, 1) init", Setup(lambda: mlp(depth=6, weight_std=1.0), standardized, "sgd", 0.01),
-     "exploding_gradients", check_exploding, {}),
-    ("tanh mlp, N(0, 1) init", Setup(lambda: mlp(nn.Tanh, depth=4, weight_std=1.0), standardized, "adam", 1e-3),
-     "saturation", check_saturation, {}),
-    ("NaN in one input row", Setup(mlp, with_nan_row, "adam", 1e-3), "nan_inf", check_nan_input, {"lr_find": False}),
+    (
+        "tanh mlp, SGD lr 100x too high",
+        Setup(lambda: mlp(nn.Tanh, init="xavier"), standardized, "sgd", 10.0),
+        "lr_too_high",
+        check_lr_diverges,
+        {"lr_find": False},
+    ),
+    (
+        "deep relu mlp, N(0, 1) init",
+        Setup(lambda: mlp(depth=6, weight_std=1.0), standardized, "sgd", 0.01),
+        "exploding_gradients",
+        check_exploding,
+        {},
+    ),
+    (
+        "tanh mlp, N(0, 1) init",
+        Setup(lambda: mlp(nn.Tanh, depth=4, weight_std=1.0), standardized, "adam", 1e-3),
+        "saturation",
+        check_saturation,
+        {},
+    ),
+    (
+        "NaN in one input row",
+        Setup(mlp, with_nan_row, "adam", 1e-3),
+        "nan_inf",
+        check_nan_input,
+        {"lr_find": False},
+    ),
     ("SGD lr 1000x too low", Setup(mlp, standardized, "sgd", 1e-4), "lr_too_low", check_lr_too_low, {}),
-    ("deep relu mlp, PyTorch init", Setup(lambda: mlp(depth=10, width=64), standardized, "adam", 1e-3), "init_scale",
-     check_init_scale, {}),
-    ("linear model, 60% label noise", Setup(lambda: mlp(depth=0), noisy_labels, "sgd", 0.1), "plateau", check_plateau,
-     {"steps": 300}),
+    (
+        "deep relu mlp, PyTorch init",
+        Setup(lambda: mlp(depth=10, width=64), standardized, "adam", 1e-3),
+        "init_scale",
+        check_init_scale,
+        {},
+    ),
+    (
+        "linear model, 60% label noise",
+        Setup(lambda: mlp(depth=0), noisy_labels, "sgd", 0.1),
+        "plateau",
+        check_plateau,
+        {"steps": 300},
+    ),
 ]
 
 
-@pytest.mark.parametrize(("setup", "rule", "check", "options"), [case[1:] for case in BROKEN],
-                         ids=[case[0] for case in BROKEN])
+@pytest.mark.parametrize(
+    ("setup", "rule", "check", "options"), [case[1:] for case in BROKEN], ids=[case[0] for case in BROKEN]
+)
 def test_the_root_cause_is_reported_first_with_its_evidence(setup, rule, check, options):
     diagnosis = setup.diagnose(**options)
     assert diagnosis.findings, "no finding at all"
@@ -175,7 +247,9 @@ def test_norm_layers_exempt_a_default_init_from_the_init_scale_rule():
         return nn.Sequential(*layers, nn.Linear(64, 10))
 
     plain = Setup(lambda: deep(None), standardized, "adam", 1e-3).diagnose(steps=30, lr_find=False)
-    normalized = Setup(lambda: deep(nn.LayerNorm), standardized, "adam", 1e-3).diagnose(steps=30, lr_find=False)
+    normalized = Setup(lambda: deep(nn.LayerNorm), standardized, "adam", 1e-3).diagnose(
+        steps=30, lr_find=False
+    )
     assert "init_scale" in {f.rule for f in plain.findings}
     hidden = [layer for layer in normalized.statistics.layers if layer.has_weight_matrix][:-1]
     assert normalized.healthy and len(hidden) == 8 and all(layer.normalized for layer in hidden)

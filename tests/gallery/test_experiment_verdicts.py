@@ -115,7 +115,7 @@ OPTIMIZERS = ["adam", "rmsprop", "momentum", "adagrad", "sgd"]
 
 
 def adam_best(holds):
-    order = OPTIMIZERS if holds else OPTIMIZERS[1:] + ["adam"]
+    order = OPTIMIZERS if holds else [*OPTIMIZERS[1:], "adam"]
     return {"test_accuracy": _table([order] * 4, WORKLOADS)}
 
 

@@ -39,7 +39,9 @@ def loss(params: list[torch.Tensor]) -> torch.Tensor:
 def run(make_optimizer, steps: int = 100, scheduler=None, params=None) -> list[torch.Tensor]:
     if params is None:
         generator = torch.Generator().manual_seed(3)
-        params = [torch.nn.Parameter(torch.randn(s, generator=generator, dtype=torch.float64)) for s in SHAPES]
+        params = [
+            torch.nn.Parameter(torch.randn(s, generator=generator, dtype=torch.float64)) for s in SHAPES
+        ]
     optimizer = make_optimizer(params)
     schedule = scheduler(optimizer) if scheduler else None
     for _ in range(steps):
@@ -67,7 +69,9 @@ def test_a_scalar_parameter_matches_torch(float64):
     """Kept to 30 steps: a scalar's normalised step is +-alpha, so it oscillates about its minimum and
     rounding differences grow 10x every 10 steps (1e-13 at step 40, 5e-7 at step 100)."""
     ours = run(lambda p: create("adafactor", p, **HP), 30, params=[torch.nn.Parameter(torch.tensor(0.7))])
-    reference = run(lambda p: torch.optim.Adafactor(p, **HP), 30, params=[torch.nn.Parameter(torch.tensor(0.7))])
+    reference = run(
+        lambda p: torch.optim.Adafactor(p, **HP), 30, params=[torch.nn.Parameter(torch.tensor(0.7))]
+    )
     assert max_difference(ours, reference) <= 1e-12
 
 
@@ -80,15 +84,20 @@ def test_explicit_eps_match_torch(float64):
 def test_float32_stays_close_to_torch():
     generator = torch.Generator().manual_seed(3)
     start = [torch.randn(s, generator=generator) for s in SHAPES]
-    ours = run(lambda p: create("adafactor", p, **HP), 20, params=[torch.nn.Parameter(t.clone()) for t in start])
-    reference = run(lambda p: torch.optim.Adafactor(p, **HP), 20, params=[torch.nn.Parameter(t.clone()) for t in start])
+    ours = run(
+        lambda p: create("adafactor", p, **HP), 20, params=[torch.nn.Parameter(t.clone()) for t in start]
+    )
+    reference = run(
+        lambda p: torch.optim.Adafactor(p, **HP), 20, params=[torch.nn.Parameter(t.clone()) for t in start]
+    )
     assert all(t.dtype == torch.float32 for t in ours)
     assert max_difference(ours, reference) <= 1e-4
 
 
 def test_defaults_equal_torch():
     torch_defaults = {
-        p.name: p.default for p in inspect.signature(torch.optim.Adafactor.__init__).parameters.values()
+        p.name: p.default
+        for p in inspect.signature(torch.optim.Adafactor.__init__).parameters.values()
         if p.default is not inspect.Parameter.empty
     }
     ours = {h.name: h.default for h in get_registry("optimizer").get("adafactor").hyperparameters}
@@ -159,7 +168,7 @@ def test_functional_use_matches_the_docstring():
     torch.testing.assert_close(tx.update([torch.ones(2, 3)], tx.init(p), p)[0][0], torch.full((2, 3), -0.05))
 
 
-@pytest.mark.parametrize("module", ['optimlab.optim.adafactor'])
+@pytest.mark.parametrize("module", ["optimlab.optim.adafactor"])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module), extraglobs={"torch": torch})
     assert result.failed == 0 and result.attempted > 0

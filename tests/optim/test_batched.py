@@ -194,5 +194,5 @@ def test_each_member_matches_torch_for_100_steps_in_float64(name, decay, float64
     if decay == "none" and name in KERNEL_CASES:
         assert batched.last_path == "torch_fused"
     for k, lr in enumerate(lrs):
-        reference = train(lambda p: torch_class(p, **{**shared, "lr": lr}, **bound), scheduler=lr_drop)
+        reference = train(lambda p, lr=lr: torch_class(p, **{**shared, "lr": lr}, **bound), scheduler=lr_drop)
         assert max_difference([p[k].detach() for p in stacked], reference) <= 1e-6

@@ -183,11 +183,12 @@ def test_state_dict_round_trip_mid_run_continues_identically(name, float64):
 def test_functional_use_matches_the_docstring():
     p = [torch.ones(2, 2)]
     tx = lamb(lr=0.1)
-    torch.testing.assert_close(tx.update([torch.ones(2, 2)], tx.init(p), p)[0][0], torch.full((2, 2), -1.0),
-                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        tx.update([torch.ones(2, 2)], tx.init(p), p)[0][0], torch.full((2, 2), -1.0), atol=1e-5, rtol=0
+    )
 
 
-@pytest.mark.parametrize("module", ['optimlab.optim.layerwise'])
+@pytest.mark.parametrize("module", ["optimlab.optim.layerwise"])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module), extraglobs={"torch": torch})
     assert result.failed == 0 and result.attempted > 0

@@ -35,13 +35,17 @@ def matrices_only(steps: int, make_optimizer) -> list[torch.Tensor]:
     generator = torch.Generator().manual_seed(4)
     x = torch.randn(32, 8, generator=generator, dtype=torch.float64)
     y = torch.randn(32, 3, generator=generator, dtype=torch.float64)
-    params = [torch.nn.Parameter(0.5 * torch.randn(s, generator=generator, dtype=torch.float64))
-              for s in [(12, 8), (3, 12)]]
+    params = [
+        torch.nn.Parameter(0.5 * torch.randn(s, generator=generator, dtype=torch.float64))
+        for s in [(12, 8), (3, 12)]
+    ]
     optimizer = make_optimizer(params)
     for _ in range(steps):
         optimizer.zero_grad()
         w1, w2 = params
-        (((torch.tanh(x @ w1.T) @ w2.T - y) ** 2).mean() + 0.01 * sum((p**4).sum() for p in params)).backward()
+        (
+            ((torch.tanh(x @ w1.T) @ w2.T - y) ** 2).mean() + 0.01 * sum((p**4).sum() for p in params)
+        ).backward()
         optimizer.step()
     return [p.detach().clone() for p in params]
 
@@ -70,7 +74,9 @@ class HandMuon(torch.optim.Optimizer):
         lr, wd, mu, nesterov, adjust = self.hp
         for p in self.param_groups[0]["params"]:
             g = p.grad
-            buffer = self.state[p]["buffer"] = mu * self.state[p].get("buffer", torch.zeros_like(p)) + (1 - mu) * g
+            buffer = self.state[p]["buffer"] = (
+                mu * self.state[p].get("buffer", torch.zeros_like(p)) + (1 - mu) * g
+            )
             u = (1 - mu) * g + mu * buffer if nesterov else buffer
             rows, cols = p.shape
             s = max(1, rows / cols) ** 0.5 if adjust == "original" else 0.2 * max(rows, cols) ** 0.5
@@ -105,9 +111,12 @@ class MuonAndAdamW(torch.optim.Optimizer):
     def __init__(self, params, adamw_lr, adamw_weight_decay, **hp):
         super().__init__(params, {})
         params = self.param_groups[0]["params"]
-        self.parts = [HandMuon([p for p in params if p.ndim == 2], **hp),
-                      torch.optim.AdamW([p for p in params if p.ndim != 2], lr=adamw_lr,
-                                        weight_decay=adamw_weight_decay, eps=1e-3)]
+        self.parts = [
+            HandMuon([p for p in params if p.ndim == 2], **hp),
+            torch.optim.AdamW(
+                [p for p in params if p.ndim != 2], lr=adamw_lr, weight_decay=adamw_weight_decay, eps=1e-3
+            ),
+        ]
 
     def step(self, closure=None):
         for part in self.parts:
@@ -125,8 +134,9 @@ def test_other_parameters_take_adamw_steps(float64):
 
 def test_a_group_with_use_muon_false_is_adamw(float64):
     params = [torch.nn.Parameter(p) for p in initial_parameters()]
-    ours = train(lambda p: create("muon", [{"params": p, "use_muon": False}], lr=0.01, adamw_eps=1e-3),
-                 params=params)
+    ours = train(
+        lambda p: create("muon", [{"params": p, "use_muon": False}], lr=0.01, adamw_eps=1e-3), params=params
+    )
     reference = train(lambda p: torch.optim.AdamW(p, lr=0.01, weight_decay=0.1, eps=1e-3))
     assert max_difference(ours, reference) <= 1e-12
 
@@ -137,17 +147,24 @@ def test_a_predicate_keeps_chosen_matrices_on_adamw():
     opt = create("muon", model.parameters(), use_muon=lambda p: p is not embedding and p is not head)
     model(torch.tensor([1, 2, 3])).sum().backward()
     opt.step()
-    on_muon = {name for name, p in model.named_parameters()
-               if any(k.endswith(".trace") and v is not None for k, v in opt.state[p].items())}
+    on_muon = {
+        name
+        for name, p in model.named_parameters()
+        if any(k.endswith(".trace") and v is not None for k, v in opt.state[p].items())
+    }
     assert on_muon == {"1.weight"}
 
 
 def test_any_model_works_with_every_parameter_kind():
     """Conv kernels (4-D), norms, biases and embeddings go to AdamW; 2-D weights to Muon."""
-    model = torch.nn.ModuleDict({
-        "conv": torch.nn.Conv2d(1, 2, 3), "norm": torch.nn.LayerNorm(8), "linear": torch.nn.Linear(8, 5),
-        "embedding": torch.nn.Embedding(4, 8),
-    })
+    model = torch.nn.ModuleDict(
+        {
+            "conv": torch.nn.Conv2d(1, 2, 3),
+            "norm": torch.nn.LayerNorm(8),
+            "linear": torch.nn.Linear(8, 5),
+            "embedding": torch.nn.Embedding(4, 8),
+        }
+    )
     opt = create("muon", model.parameters())
     image = model["conv"](torch.randn(1, 1, 4, 6)).flatten()[:8]
     out = model["linear"](model["norm"](image + model["embedding"](torch.tensor(1))))
@@ -155,8 +172,10 @@ def test_any_model_works_with_every_parameter_kind():
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     opt.step()
     assert all(not torch.equal(before[name], p) for name, p in model.named_parameters())
-    keys = {name: {k.rsplit(".", 1)[-1] for k, v in opt.state[p].items() if v is not None}
-            for name, p in model.named_parameters()}
+    keys = {
+        name: {k.rsplit(".", 1)[-1] for k, v in opt.state[p].items() if v is not None}
+        for name, p in model.named_parameters()
+    }
     assert all(("trace" in keys[name]) == (name in {"linear.weight", "embedding.weight"}) for name in keys)
     assert all(("mu" in keys[name]) != (name in {"linear.weight", "embedding.weight"}) for name in keys)
 
@@ -193,7 +212,11 @@ def test_orthogonalize_keeps_dtype_never_writes_inputs_and_rejects_non_matrices(
     params, updates = [torch.randn(3, 5)], [torch.randn(3, 5)]
     before = [params[0].clone(), updates[0].clone()]
     out, _ = tx.update(updates, tx.init(params), params)
-    assert out[0].dtype == torch.float32 and torch.equal(params[0], before[0]) and torch.equal(updates[0], before[1])
+    assert (
+        out[0].dtype == torch.float32
+        and torch.equal(params[0], before[0])
+        and torch.equal(updates[0], before[1])
+    )
     with pytest.raises(InvalidValueError, match="2-D"):
         tx.init([torch.randn(4)])
     with pytest.raises(InvalidValueError, match="adjust_lr_fn"):
@@ -216,11 +239,14 @@ def test_partition_routes_tensors_and_spreads_state_over_all_of_them():
 
 def test_defaults_equal_torch():
     torch_defaults = {
-        p.name: p.default for p in inspect.signature(torch.optim.Muon.__init__).parameters.values()
+        p.name: p.default
+        for p in inspect.signature(torch.optim.Muon.__init__).parameters.values()
         if p.default is not inspect.Parameter.empty
     }
     ours = {h.name: h.default for h in get_registry("optimizer").get("muon").hyperparameters}
-    assert torch_defaults.pop("adjust_lr_fn") is None and ours["adjust_lr_fn"] == "original"  # torch: None = original
+    assert (
+        torch_defaults.pop("adjust_lr_fn") is None and ours["adjust_lr_fn"] == "original"
+    )  # torch: None = original
     assert all(ours[name] == value for name, value in torch_defaults.items())
 
 
@@ -245,10 +271,12 @@ def test_functional_use():
     for _ in range(5):
         x = COEFFICIENTS[0] * x + COEFFICIENTS[1] * x**3 + COEFFICIENTS[2] * x**5
     torch.testing.assert_close(out[0], -0.1 * torch.diag(x))
-    torch.testing.assert_close(out[1], -0.1 * torch.ones(2), atol=1e-6, rtol=0)  # AdamW's first step: -lr sign(g)
+    torch.testing.assert_close(
+        out[1], -0.1 * torch.ones(2), atol=1e-6, rtol=0
+    )  # AdamW's first step: -lr sign(g)
 
 
-@pytest.mark.parametrize("module", ['optimlab.optim.muon', 'optimlab.optim.transforms.orthogonal'])
+@pytest.mark.parametrize("module", ["optimlab.optim.muon", "optimlab.optim.transforms.orthogonal"])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module), extraglobs={"torch": torch})
     assert result.failed == 0 and result.attempted > 0

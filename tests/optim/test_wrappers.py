@@ -59,7 +59,9 @@ class HandSAM:
 
     def step(self, closure):
         with torch.no_grad():
-            norm = torch.norm(torch.stack([((p.abs() if self.adaptive else 1.0) * p.grad).norm() for p in self.params]))
+            norm = torch.norm(
+                torch.stack([((p.abs() if self.adaptive else 1.0) * p.grad).norm() for p in self.params])
+            )
             scale = self.rho / (norm + 1e-12)
             old = [p.detach().clone() for p in self.params]
             for p in self.params:
@@ -113,7 +115,9 @@ def test_lookahead_matches_a_hand_version(inner, k, alpha, float64):
 def test_lookahead_matches_pytorch_optimizer(k, alpha, pullback_momentum, float64):
     pytorch_optimizer = pytest.importorskip("pytorch_optimizer")
     options = dict(k=k, alpha=alpha, pullback_momentum=pullback_momentum)
-    reference = train(lambda p: pytorch_optimizer.Lookahead(torch.optim.SGD(p, **MOMENTUM), **options), steps=60)
+    reference = train(
+        lambda p: pytorch_optimizer.Lookahead(torch.optim.SGD(p, **MOMENTUM), **options), steps=60
+    )
     by_name = train(lambda p: Lookahead(p, "momentum", MOMENTUM, **options), steps=60)
     by_instance = train(lambda p: Lookahead(torch.optim.SGD(p, **MOMENTUM), **options), steps=60)
     assert max_difference(by_name, reference) <= TOLERANCE
@@ -200,8 +204,9 @@ def test_sam_needs_a_closure():
 
 def test_lookahead_around_sam_composes(float64):
     ours, calls = with_closure(lambda p: Lookahead(SAM(p, "momentum", MOMENTUM, rho=0.05), k=5), steps=30)
-    reference, _ = with_closure(lambda p: HandLookahead(HandSAM(torch.optim.SGD(p, **MOMENTUM), 0.05, False), 5, 0.5),
-                                steps=30)
+    reference, _ = with_closure(
+        lambda p: HandLookahead(HandSAM(torch.optim.SGD(p, **MOMENTUM), 0.05, False), 5, 0.5), steps=30
+    )
     assert calls == 30 and max_difference(ours, reference) <= TOLERANCE
 
 
@@ -256,7 +261,7 @@ def test_bad_bases_and_values_are_rejected_clearly():
         Lookahead([w], "adam", {"lrr": 0.1})
 
 
-@pytest.mark.parametrize("module", ['optimlab.optim.wrappers.lookahead', 'optimlab.optim.wrappers.sam'])
+@pytest.mark.parametrize("module", ["optimlab.optim.wrappers.lookahead", "optimlab.optim.wrappers.sam"])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module), extraglobs={"torch": torch})
     assert result.failed == 0 and result.attempted > 0

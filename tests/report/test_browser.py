@@ -21,17 +21,33 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM = next((shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome") if shutil.which(name)),
-                None)
+CHROMIUM = next(
+    (shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome") if shutil.which(name)),
+    None,
+)
 pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed (apt-get install -y chromium)"),
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="headless Chromium is not installed (apt-get install -y chromium)"
+    ),
     pytest.mark.slow,
 ]
-ARTIFACTS = Path(os.environ.get("OPTIMLAB_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
+ARTIFACTS = Path(
+    os.environ.get("OPTIMLAB_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts")
+)
 # Off: everything that could reach the network or a GPU, so a report is seen exactly as offline.
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-default-apps", "--hide-scrollbars", "--virtual-time-budget=10000"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--hide-scrollbars",
+    "--virtual-time-budget=10000",
+]
 
 ERRORS_FIRST = """<script>window.__errors = [];
 window.addEventListener("error", e => window.__errors.push(String(e.message || e.type)), true);</script>"""
@@ -52,16 +68,25 @@ CHECK_AFTER_LOAD = """<script>window.addEventListener("load", () => {
 
 
 def _chromium(user_data: Path, *arguments: str) -> subprocess.CompletedProcess:
-    return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={user_data}", *arguments], capture_output=True,
-                          text=True, timeout=120, check=False)
+    return subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={user_data}", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def rendered(report: Path, tmp_path: Path) -> dict:
     """What the in-page check saw in a copy of ``report``, after the page loaded."""
     page = report.read_text(encoding="utf-8")
     checked = tmp_path / f"{report.stem}-checked.html"
-    checked.write_text(page.replace("<head>", "<head>\n" + ERRORS_FIRST, 1).replace("</body>", CHECK_AFTER_LOAD + "\n</body>", 1),
-                       encoding="utf-8")
+    checked.write_text(
+        page.replace("<head>", "<head>\n" + ERRORS_FIRST, 1).replace(
+            "</body>", CHECK_AFTER_LOAD + "\n</body>", 1
+        ),
+        encoding="utf-8",
+    )
     run = _chromium(tmp_path / "profile", "--dump-dom", checked.as_uri())
     found = re.search(r'<pre id="optimlab-check">(.*?)</pre>', run.stdout, re.DOTALL)
     assert found, f"the check did not run: chromium exited {run.returncode}\n{run.stderr[-2000:]}"
@@ -102,10 +127,14 @@ def reports(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("reports")
     torch.set_num_threads(1)
-    workloads = [dataclasses.replace(get_workload("two_spirals_mlp", epochs=2), target=0.6),
-                 dataclasses.replace(get_workload("digits_mlp", epochs=1), target=0.8)]
+    workloads = [
+        dataclasses.replace(get_workload("two_spirals_mlp", epochs=2), target=0.6),
+        dataclasses.replace(get_workload("digits_mlp", epochs=1), target=0.8),
+    ]
     bench = run_bench(workloads, ["sgd", "adam"], folder / "runs", budget=2, seeds=2)
-    diagnosis = diagnose_recipe(Recipe.from_dict({"data": {"name": "digits"}, "model": {"depth": 4}}), steps=40)
+    diagnosis = diagnose_recipe(
+        Recipe.from_dict({"data": {"name": "digits"}, "model": {"depth": 4}}), steps=40
+    )
     return {
         "bench-report": write_bench_report(bench, folder / "bench-report.html")[0],
         "study-report": write_report(bench.results, folder / "study-report.html"),

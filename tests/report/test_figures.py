@@ -12,8 +12,13 @@ from optimlab.report import figures
 
 
 def test_lines_skip_values_a_log_axis_cannot_show_and_mark_positions():
-    figure = figures.lines([1, 10, 100], {"a": [1.0, math.nan, 3.0], "b": [0.0, 2.0, 1.0]}, log_x=True, log_y=True,
-                           markers={"here": 10})
+    figure = figures.lines(
+        [1, 10, 100],
+        {"a": [1.0, math.nan, 3.0], "b": [0.0, 2.0, 1.0]},
+        log_x=True,
+        log_y=True,
+        markers={"here": 10},
+    )
     axes = figure.axes[0]
     a, b = axes.lines[0].get_ydata(), axes.lines[1].get_ydata()
     assert math.isnan(a[1]) and math.isnan(b[0]) and list(b[1:]) == [2.0, 1.0]
@@ -29,7 +34,9 @@ def test_heatmap_has_one_row_per_label_in_order():
 
 
 def test_histograms_draw_a_panel_per_key():
-    figure = figures.histograms({"a": {"start": [0.0, 1.0, 1.0]}, "b": {"start": [2.0], "end": [3.0]}}, columns=3)
+    figure = figures.histograms(
+        {"a": {"start": [0.0, 1.0, 1.0]}, "b": {"start": [2.0], "end": [3.0]}}, columns=3
+    )
     visible = [axes for axes in figure.axes if axes.get_visible()]
     assert [axes.get_title() for axes in visible] == ["a", "b"]
 

@@ -27,7 +27,9 @@ class Outline(html.parser.HTMLParser):
         self.attributes += attrs
 
     def handle_endtag(self, tag):
-        assert self.stack and self.stack[-1] == tag, f"</{tag}> closes <{self.stack[-1] if self.stack else None}>"
+        assert self.stack and self.stack[-1] == tag, (
+            f"</{tag}> closes <{self.stack[-1] if self.stack else None}>"
+        )
         self.stack.pop()
 
     def handle_data(self, data):
@@ -44,18 +46,30 @@ def outline(text: str) -> Outline:
 
 def test_a_page_with_every_kind_of_block_is_well_formed_and_self_contained(tmp_path):
     figure = figures.lines([1, 2, 3], {"loss": [3.0, 2.0, 1.0]}, title="curve")
-    page = (Page("Report <1>", "a & b").section("Numbers", "some <b>text</b>")
-            .table(["name", "value"], [["accuracy", 0.97312], ["steps", 340], ["missing", None]],
-                   row_classes=["error", "warning", "info"], caption="metrics")
-            .figure(figure, "a curve").paragraph("small print", note=True))
+    page = (
+        Page("Report <1>", "a & b")
+        .section("Numbers", "some <b>text</b>")
+        .table(
+            ["name", "value"],
+            [["accuracy", 0.97312], ["steps", 340], ["missing", None]],
+            row_classes=["error", "warning", "info"],
+            caption="metrics",
+        )
+        .figure(figure, "a curve")
+        .paragraph("small print", note=True)
+    )
     path = page.write(tmp_path / "deep" / "page.html")
     text = path.read_text(encoding="utf-8")
     parsed = outline(text)
-    assert text.startswith("<!DOCTYPE html>") and parsed.tags.count("svg") == 1 and "script" not in parsed.tags
+    assert (
+        text.startswith("<!DOCTYPE html>") and parsed.tags.count("svg") == 1 and "script" not in parsed.tags
+    )
     links = [value for name, value in parsed.attributes if name in ("src", "href") and value]
     assert all(not value.startswith(("http:", "https:", "//")) and "#" in value for value in links), links
     words = " ".join(parsed.text)
-    assert "Report <1>" in words and "some <b>text</b>" in words and "a & b" in words  # escaped, shown as text
+    assert (
+        "Report <1>" in words and "some <b>text</b>" in words and "a & b" in words
+    )  # escaped, shown as text
     assert "0.9731" in words and "340" in words and "b" not in parsed.tags
 
 

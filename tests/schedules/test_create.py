@@ -78,7 +78,9 @@ def _invalid_values(accepts: Interval | tuple) -> list:
 
 OUT_OF_RANGE = [
     pytest.param(entry.name, hp.name, value, id=f"{entry.name}-{hp.name}-{value}")
-    for entry in REGISTRY for hp in entry.hyperparameters if hp.accepts is not None
+    for entry in REGISTRY
+    for hp in entry.hyperparameters
+    if hp.accepts is not None
     for value in _invalid_values(hp.accepts)
 ]
 

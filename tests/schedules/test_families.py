@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 
@@ -13,8 +14,19 @@ from optimlab.errors import InvalidValueError
 from optimlab.registry import get_registry
 from optimlab.schedules import create
 from optimlab.schedules.families import (
-    NEEDS_TOTAL_STEPS, constant, cosine, cyclic, exponential_decay, inverse_sqrt, linear, multistep_decay,
-    one_cycle, polynomial_decay, sgdr, step_decay, warmup_stable_decay,
+    NEEDS_TOTAL_STEPS,
+    constant,
+    cosine,
+    cyclic,
+    exponential_decay,
+    inverse_sqrt,
+    linear,
+    multistep_decay,
+    one_cycle,
+    polynomial_decay,
+    sgdr,
+    step_decay,
+    warmup_stable_decay,
 )
 
 REGISTRY = get_registry("schedule")
@@ -45,32 +57,41 @@ TORCH_CASES = {
     "step": (step_decay(step_size=7, gamma=0.5), lambda o: lr_scheduler.StepLR(o, 7, gamma=0.5), 40),
     "multistep": (
         multistep_decay(milestones=[30, 5, 12, 12], gamma=0.3),
-        lambda o: lr_scheduler.MultiStepLR(o, [5, 12, 12, 30], gamma=0.3), 40,
+        lambda o: lr_scheduler.MultiStepLR(o, [5, 12, 12, 30], gamma=0.3),
+        40,
     ),
     "exponential": (exponential_decay(gamma=0.9), lambda o: lr_scheduler.ExponentialLR(o, 0.9), 60),
     "linear_up": (
         linear(start_factor=0.25, end_factor=1.0, total_iters=20),
-        lambda o: lr_scheduler.LinearLR(o, start_factor=0.25, end_factor=1.0, total_iters=20), 30,
+        lambda o: lr_scheduler.LinearLR(o, start_factor=0.25, end_factor=1.0, total_iters=20),
+        30,
     ),
     "linear_down": (
-        linear(30, end_factor=0.1), lambda o: lr_scheduler.LinearLR(o, 1.0, 0.1, total_iters=30), 40,
+        linear(30, end_factor=0.1),
+        lambda o: lr_scheduler.LinearLR(o, 1.0, 0.1, total_iters=30),
+        40,
     ),
     "polynomial": (
         polynomial_decay(30, power=2.0),
-        lambda o: lr_scheduler.PolynomialLR(o, total_iters=30, power=2.0), 40,
+        lambda o: lr_scheduler.PolynomialLR(o, total_iters=30, power=2.0),
+        40,
     ),
     # CosineAnnealingLR rises again after T_max, ours holds: compare steps 0..T_max.
     "cosine": (
-        cosine(50, final=0.1), lambda o: lr_scheduler.CosineAnnealingLR(o, 50, eta_min=0.1 * BASE_LR), 51,
+        cosine(50, final=0.1),
+        lambda o: lr_scheduler.CosineAnnealingLR(o, 50, eta_min=0.1 * BASE_LR),
+        51,
     ),
     "cosine_to_zero": (cosine(200), lambda o: lr_scheduler.CosineAnnealingLR(o, 200), 201),
     "sgdr": (
         sgdr(period=10, final=0.05),
-        lambda o: lr_scheduler.CosineAnnealingWarmRestarts(o, 10, eta_min=0.05 * BASE_LR), 45,
+        lambda o: lr_scheduler.CosineAnnealingWarmRestarts(o, 10, eta_min=0.05 * BASE_LR),
+        45,
     ),
     "sgdr_mult": (
         sgdr(period=5, period_mult=2),
-        lambda o: lr_scheduler.CosineAnnealingWarmRestarts(o, 5, T_mult=2), 80,
+        lambda o: lr_scheduler.CosineAnnealingWarmRestarts(o, 5, T_mult=2),
+        80,
     ),
 }
 for _mode, _gamma in (("triangular", 1.0), ("triangular2", 1.0), ("exp_range", 0.97)):
@@ -113,7 +134,8 @@ CLOSED_FORMS = {
     "one_cycle": (one_cycle(100), {0: 1 / 25, 29: 1.0, 99: 1 / 25e4, 150: 1 / 25e4}),
     "one_cycle_three_phase": (one_cycle(100, three_phase=True), {0: 0.04, 29: 1.0, 58: 0.04, 99: 4e-6}),
     "triangular": (
-        cyclic(base_factor=0.2, step_size_up=4), {0: 0.2, 2: 0.6, 4: 1.0, 6: 0.6, 8: 0.2, 12: 1.0},
+        cyclic(base_factor=0.2, step_size_up=4),
+        {0: 0.2, 2: 0.6, 4: 1.0, 6: 0.6, 8: 0.2, 12: 1.0},
     ),
     "triangular2": (cyclic(base_factor=0.2, step_size_up=4, mode="triangular2"), {4: 1.0, 12: 0.6, 20: 0.4}),
     "exp_range": (cyclic(base_factor=0.0, step_size_up=4, mode="exp_range", gamma=0.5), {4: 1 / 16, 8: 0.0}),
@@ -121,7 +143,8 @@ CLOSED_FORMS = {
     "inverse_sqrt": (inverse_sqrt(), {0: 1.0, 3: 0.5, 99: 0.1}),
     "inverse_sqrt_timescale": (inverse_sqrt(timescale=4), {0: 1.0, 12: 0.5}),
     "wsd_linear": (
-        warmup_stable_decay(100, decay_shape="linear", final=0.1), {0: 1.0, 80: 1.0, 90: 0.55, 100: 0.1},
+        warmup_stable_decay(100, decay_shape="linear", final=0.1),
+        {0: 1.0, 80: 1.0, 90: 0.55, 100: 0.1},
     ),
     "wsd_cosine": (warmup_stable_decay(100, decay_shape="cosine", final=0.1), {79: 1.0, 90: 0.55, 150: 0.1}),
     "wsd_1_sqrt": (warmup_stable_decay(100, decay_fraction=0.1, final=0.1), {89: 1.0, 90: 1.0, 92.5: 0.55}),
@@ -148,9 +171,9 @@ def test_wsd_decay_is_monotone_and_continuous(shape: str) -> None:
     schedule = warmup_stable_decay(200, decay_fraction=0.25, decay_shape=shape, final=0.0)
     values = [schedule(t) for t in range(201)]
     assert values[:151] == [1.0] * 151
-    assert all(b <= a for a, b in zip(values, values[1:]))
+    assert all(b <= a for a, b in itertools.pairwise(values))
     assert values[-1] == 0.0
-    largest_drop = max(a - b for a, b in zip(values, values[1:]))
+    largest_drop = max(a - b for a, b in itertools.pairwise(values))
     assert largest_drop < (0.2 if shape == "1-sqrt" else 0.05)  # no cliff; 1-sqrt falls fastest at first
 
 
@@ -172,7 +195,12 @@ def test_total_steps_required_exactly_where_declared(name: str) -> None:
 
 
 def test_explicit_period_lifts_the_need_for_total_steps() -> None:
-    explicit = {"step": {"step_size": 5}, "multistep": {"milestones": [3]}, "linear": {"total_iters": 4},
-                "sgdr": {"period": 3}, "cyclic": {"step_size_up": 2}}
+    explicit = {
+        "step": {"step_size": 5},
+        "multistep": {"milestones": [3]},
+        "linear": {"total_iters": 4},
+        "sgdr": {"period": 3},
+        "cyclic": {"step_size_up": 2},
+    }
     for name, options in explicit.items():
         assert create(name, **options)(7) < 1.0, name

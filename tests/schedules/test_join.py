@@ -15,7 +15,14 @@ def recorder(tag: str):
 def test_each_piece_sees_steps_from_its_boundary() -> None:
     joined = join([recorder("a"), recorder("b"), recorder("c")], [3, 5])
     assert [joined(t) for t in range(8)] == [
-        ("a", 0), ("a", 1), ("a", 2), ("b", 0), ("b", 1), ("c", 0), ("c", 1), ("c", 2),
+        ("a", 0),
+        ("a", 1),
+        ("a", 2),
+        ("b", 0),
+        ("b", 1),
+        ("c", 0),
+        ("c", 1),
+        ("c", 2),
     ]
 
 
@@ -29,7 +36,8 @@ def test_zero_boundary_starts_with_the_second_piece() -> None:
 
 
 @pytest.mark.parametrize(
-    "boundaries", [[], [1, 2], [5, 3], [-1], [2.5], [True]],
+    "boundaries",
+    [[], [1, 2], [5, 3], [-1], [2.5], [True]],
     ids=["too_few", "too_many", "decreasing", "negative", "fractional", "bool"],
 )
 def test_bad_boundaries_are_rejected(boundaries: list) -> None:

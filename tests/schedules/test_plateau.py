@@ -69,8 +69,15 @@ def test_tensor_metric_and_nan_count_as_evaluations() -> None:
 
 
 @pytest.mark.parametrize(
-    "options", [dict(mode="minimum"), dict(factor=1.0), dict(factor=0.0), dict(patience=-1),
-                dict(threshold_mode="relative"), dict(min_factor=2.0)],
+    "options",
+    [
+        dict(mode="minimum"),
+        dict(factor=1.0),
+        dict(factor=0.0),
+        dict(patience=-1),
+        dict(threshold_mode="relative"),
+        dict(min_factor=2.0),
+    ],
 )
 def test_bad_options_are_rejected(options: dict) -> None:
     with pytest.raises(InvalidValueError, match=next(iter(options))):

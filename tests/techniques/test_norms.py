@@ -78,8 +78,12 @@ def _norm_kinds(model):
 
 def test_swap_norm_replaces_torch_norms_of_an_mlp_in_place():
     model = nn.Sequential(
-        nn.Linear(10, 16), nn.BatchNorm1d(16), nn.ReLU(),
-        nn.Linear(16, 12), nn.LayerNorm(12), nn.Linear(12, 3),
+        nn.Linear(10, 16),
+        nn.BatchNorm1d(16),
+        nn.ReLU(),
+        nn.Linear(16, 12),
+        nn.LayerNorm(12),
+        nn.Linear(12, 3),
     ).double()
     assert norms.swap_norm(model, "rms") is model
     assert _norm_kinds(model) == [("rms", 16, 1), ("rms", 12, 0)]
@@ -90,8 +94,12 @@ def test_swap_norm_replaces_torch_norms_of_an_mlp_in_place():
 
 def test_swap_norm_keeps_the_image_layout_of_a_cnn():
     model = nn.Sequential(
-        nn.Conv2d(3, 8, 3), nn.GroupNorm(4, 8), nn.ReLU(),
-        nn.Conv2d(8, 8, 3), nn.InstanceNorm2d(8), nn.Flatten(),
+        nn.Conv2d(3, 8, 3),
+        nn.GroupNorm(4, 8),
+        nn.ReLU(),
+        nn.Conv2d(8, 8, 3),
+        nn.InstanceNorm2d(8),
+        nn.Flatten(),
     )
     norms.swap_norm(model, "batch")
     assert _norm_kinds(model) == [("batch", 8, 2), ("batch", 8, 2)]

@@ -32,7 +32,11 @@ class Recorder(Callback):
 
 
 def test_each_epoch_visits_every_row_once_in_a_seeded_order():
-    first, again, other = epoch_permutation(3, 1, 50), epoch_permutation(3, 1, 50), epoch_permutation(3, 2, 50)
+    first, again, other = (
+        epoch_permutation(3, 1, 50),
+        epoch_permutation(3, 1, 50),
+        epoch_permutation(3, 2, 50),
+    )
     assert torch.equal(first, again) and not torch.equal(first, other)
     assert sorted(first.tolist()) == list(range(50))
 
@@ -41,9 +45,19 @@ def test_loss_decreases_and_steps_are_counted():
     x, y = problem()
     model = network()
     recorder = Recorder()
-    state = fit(model, torch.optim.Adam(model.parameters(), lr=1e-2), x, y, loss_fn=nn.CrossEntropyLoss(),
-                total_steps=60, batch_size=32, callbacks=[recorder])
-    assert state.step == 60 and state.epoch == 19 and state.steps_per_epoch == 3 and len(recorder.losses) == 60
+    state = fit(
+        model,
+        torch.optim.Adam(model.parameters(), lr=1e-2),
+        x,
+        y,
+        loss_fn=nn.CrossEntropyLoss(),
+        total_steps=60,
+        batch_size=32,
+        callbacks=[recorder],
+    )
+    assert (
+        state.step == 60 and state.epoch == 19 and state.steps_per_epoch == 3 and len(recorder.losses) == 60
+    )
     assert sum(recorder.losses[-9:]) / 9 < 0.8 * sum(recorder.losses[:9]) / 9
 
 
@@ -51,8 +65,16 @@ def test_non_finite_loss_stops_with_a_message():
     x, y = problem()
     x[7, 0] = float("inf")  # tanh(inf) = 1 keeps loss 1 finite, but its gradient is NaN: loss 2 is NaN
     model = network()
-    state = fit(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, loss_fn=nn.CrossEntropyLoss(),
-                total_steps=100, batch_size=96, evaluate=lambda: {"val_loss": 0.0})
+    state = fit(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        x,
+        y,
+        loss_fn=nn.CrossEntropyLoss(),
+        total_steps=100,
+        batch_size=96,
+        evaluate=lambda: {"val_loss": 0.0},
+    )
     assert state.diverged and state.step == 2
     assert "diverged" in state.stop_reason and "step 2" in state.stop_reason
     assert not math.isfinite(state.train_loss)
@@ -62,9 +84,18 @@ def test_early_stopping_stops_after_patience_evaluations_without_improvement():
     x, y = problem()
     model = network()
     values = iter([1.0, 0.9, 0.95, 0.92, 0.91, 0.5])
-    state = fit(model, torch.optim.SGD(model.parameters(), lr=0.0), x, y, loss_fn=nn.CrossEntropyLoss(),
-                total_steps=100, batch_size=32, evaluate=lambda: {"val_loss": next(values)}, eval_every=2,
-                callbacks=[EarlyStopping("val_loss", patience=3)])
+    state = fit(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.0),
+        x,
+        y,
+        loss_fn=nn.CrossEntropyLoss(),
+        total_steps=100,
+        batch_size=32,
+        evaluate=lambda: {"val_loss": next(values)},
+        eval_every=2,
+        callbacks=[EarlyStopping("val_loss", patience=3)],
+    )
     assert state.step == 10 and state.stop_reason.startswith("early stop")
 
 
@@ -72,8 +103,16 @@ def test_gradient_clipping_bounds_the_step_of_sgd():
     x, y = problem()
     model = network()
     before = [p.detach().clone() for p in model.parameters()]
-    fit(model, torch.optim.SGD(model.parameters(), lr=1.0), x * 100, y, loss_fn=nn.CrossEntropyLoss(),
-        total_steps=1, batch_size=96, grad_clip_norm=0.01)
+    fit(
+        model,
+        torch.optim.SGD(model.parameters(), lr=1.0),
+        x * 100,
+        y,
+        loss_fn=nn.CrossEntropyLoss(),
+        total_steps=1,
+        batch_size=96,
+        grad_clip_norm=0.01,
+    )
     moved = torch.sqrt(sum(((p - b) ** 2).sum() for p, b in zip(model.parameters(), before)))
     assert moved.item() == pytest.approx(0.01, rel=1e-4)  # lr 1 x gradient clipped to norm 0.01
 
@@ -95,8 +134,9 @@ def test_resume_from_checkpoint_matches_an_uninterrupted_run(tmp_path):
     class StopAt(Callback):
         def on_step_end(self, state):
             if state.step == 17:
-                save_checkpoint(tmp_path / "c.pt", model=model, optimizer=optimizer, scheduler=scheduler,
-                                state=state)
+                save_checkpoint(
+                    tmp_path / "c.pt", model=model, optimizer=optimizer, scheduler=scheduler, state=state
+                )
                 state.stop_reason = "interrupted"
 
     torch.manual_seed(123)  # the interrupted process leaves the global RNG elsewhere: must not matter

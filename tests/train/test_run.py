@@ -14,8 +14,12 @@ from optimlab.errors import OptimlabError
 from optimlab.recipe import Recipe
 from optimlab.train import train
 
-SMALL = {"data": {"name": "digits", "scaling": "standardize"}, "model": {"name": "mlp", "width": 64},
-         "optimizer": {"name": "adam", "lr": 3e-3}, "training": {"epochs": 3, "batch_size": 32}}
+SMALL = {
+    "data": {"name": "digits", "scaling": "standardize"},
+    "model": {"name": "mlp", "width": 64},
+    "optimizer": {"name": "adam", "lr": 3e-3},
+    "training": {"epochs": 3, "batch_size": 32},
+}
 
 
 def test_digits_mlp_learns_and_writes_its_outputs(tmp_path):
@@ -47,12 +51,22 @@ def test_an_existing_run_is_not_overwritten(tmp_path):
 
 
 def test_run_killed_mid_way_resumes_to_the_same_final_weights(tmp_path):
-    recipe = Recipe.from_dict({**SMALL, "training": {"steps": 4000, "batch_size": 32, "checkpoint_every": 50}})
+    recipe = Recipe.from_dict(
+        {**SMALL, "training": {"steps": 4000, "batch_size": 32, "checkpoint_every": 50}}
+    )
     recipe.save(tmp_path / "recipe.yaml")
     killed = tmp_path / "killed"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-c", "from optimlab.cli.app import main; main()", "train",
-               str(tmp_path / "recipe.yaml"), "--out", str(killed), "--no-progress"]
+    command = [
+        sys.executable,
+        "-c",
+        "from optimlab.cli.app import main; main()",
+        "train",
+        str(tmp_path / "recipe.yaml"),
+        "--out",
+        str(killed),
+        "--no-progress",
+    ]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while not (killed / "checkpoint.pt").exists():
@@ -63,16 +77,23 @@ def test_run_killed_mid_way_resumes_to_the_same_final_weights(tmp_path):
     process.wait()
     assert process.returncode == -signal.SIGKILL and not (killed / "model.pt").exists()
 
-    resumed = subprocess.run([*command[:3], "train", "--resume", str(killed), "--no-progress"], env=env,
-                             capture_output=True, text=True)
+    resumed = subprocess.run(
+        [*command[:3], "train", "--resume", str(killed), "--no-progress"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert resumed.returncode == 0, resumed.stderr
     reference = train(recipe, tmp_path / "uninterrupted")
     assert json.loads((killed / "result.json").read_text())["steps"] == reference.steps == 4000
     got = torch.load(killed / "model.pt", weights_only=False)["model"]
     want = torch.load(tmp_path / "uninterrupted" / "model.pt", weights_only=False)["model"]
     assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)
-    steps = [json.loads(line)["step"] for line in (killed / "metrics.jsonl").read_text().splitlines()
-             if "train_loss" in line]
+    steps = [
+        json.loads(line)["step"]
+        for line in (killed / "metrics.jsonl").read_text().splitlines()
+        if "train_loss" in line
+    ]
     assert steps == list(range(1, 4001))  # no line lost or repeated across the kill
 
 
@@ -103,8 +124,9 @@ TUNED = {"sam": {"lr": 0.1, "options": {"base": "momentum", "rho": 0.05}}, "lion
 @pytest.mark.parametrize("optimizer", ["sam", "lookahead", "schedule_free_adamw", "muon", "lion"])
 def test_every_kind_of_optimizer_trains_through_the_loop(optimizer):
     """SAM needs a closure, schedule-free evaluates at another point than it trains at."""
-    recipe = Recipe.from_dict({**SMALL, "optimizer": {"name": optimizer, **TUNED.get(optimizer, {})},
-                               "training": {"epochs": 3}})
+    recipe = Recipe.from_dict(
+        {**SMALL, "optimizer": {"name": optimizer, **TUNED.get(optimizer, {})}, "training": {"epochs": 3}}
+    )
     result = train(recipe)
     assert result.status == "completed" and result.metrics["val_accuracy"] > 0.6, result.metrics
 

@@ -64,13 +64,16 @@ class TargetCheck:
         return statistics.median(self.steps_to_target)
 
 
-def check_target(workload: Workload, seeds: Sequence[int] = (1, 2, 3, 4, 5),
-                 baseline: Mapping[str, Any] | None = None) -> TargetCheck:
+def check_target(
+    workload: Workload, seeds: Sequence[int] = (1, 2, 3, 4, 5), baseline: Mapping[str, Any] | None = None
+) -> TargetCheck:
     """Train ``workload``'s baseline on each seed; how many met the target, and when."""
     from optimlab.train.run import train
 
     if workload.target is None:
-        raise InvalidValueError(f"target of workload {workload.name!r}", None, "a number: this workload has none yet")
+        raise InvalidValueError(
+            f"target of workload {workload.name!r}", None, "a number: this workload has none yet"
+        )
     baseline = dict(BASELINES[workload.name] if baseline is None else baseline)
     started = time.perf_counter()
     best, steps = [], []
@@ -81,5 +84,12 @@ def check_target(workload: Workload, seeds: Sequence[int] = (1, 2, 3, 4, 5),
         best.append(math.nan if not values else max(values) if workload.goal == "max" else min(values))
         hit = time_to_target(recorder.curve, workload.metric, workload.target, workload.goal)
         steps.append(math.inf if hit is None else float(hit[0]))
-    return TargetCheck(workload=workload.name, baseline=baseline, target=workload.target, seeds=tuple(seeds),
-                       best=tuple(best), steps_to_target=tuple(steps), seconds=time.perf_counter() - started)
+    return TargetCheck(
+        workload=workload.name,
+        baseline=baseline,
+        target=workload.target,
+        seeds=tuple(seeds),
+        best=tuple(best),
+        steps_to_target=tuple(steps),
+        seconds=time.perf_counter() - started,
+    )

@@ -31,8 +31,10 @@ _LR = "optimizer.lr"
 
 
 def _config(params: dict) -> str:
-    return " ".join(f"{k.rsplit('.', 1)[-1]}={v:.4g}" if isinstance(v, float) else f"{k.rsplit('.', 1)[-1]}={v}"
-                    for k, v in params.items())
+    return " ".join(
+        f"{k.rsplit('.', 1)[-1]}={v:.4g}" if isinstance(v, float) else f"{k.rsplit('.', 1)[-1]}={v}"
+        for k, v in params.items()
+    )
 
 
 def _cost(value: float, unit: str) -> str:
@@ -54,10 +56,18 @@ def _mean_ci(row: MethodScore) -> str:
 
 
 def _profiles_figure(scores: BenchScores, methods: Sequence[str]) -> Figure:
-    ordered = {m: scores.profiles[m] for m in methods if m in scores.profiles}  # each method's colour as elsewhere
-    return figures.lines(scores.taus, ordered, steps=True, ylim=(-0.02, 1.02),
-                         title=f"Performance profiles (time to target in {scores.cost})",
-                         xlabel="tau: time to target / fastest method's", ylabel="fraction of workloads")
+    ordered = {
+        m: scores.profiles[m] for m in methods if m in scores.profiles
+    }  # each method's colour as elsewhere
+    return figures.lines(
+        scores.taus,
+        ordered,
+        steps=True,
+        ylim=(-0.02, 1.02),
+        title=f"Performance profiles (time to target in {scores.cost})",
+        xlabel="tau: time to target / fastest method's",
+        ylabel="fraction of workloads",
+    )
 
 
 def _curves_figure(result: StudyResult) -> Figure:
@@ -68,99 +78,190 @@ def _curves_figure(result: StudyResult) -> Figure:
         if steps:
             x[method.name], means[method.name], stds[method.name] = steps, mean, std
     levels = {f"target {spec.target:g}": spec.target} if spec.target is not None else None
-    return figures.lines(x, means, bands=stds, levels=levels, xlabel="step", ylabel=spec.metric,
-                         title=f"{spec.name}: best configuration of each method, mean +- std over seeds")
+    return figures.lines(
+        x,
+        means,
+        bands=stds,
+        levels=levels,
+        xlabel="step",
+        ylabel=spec.metric,
+        title=f"{spec.name}: best configuration of each method, mean +- std over seeds",
+    )
 
 
 def _sensitivity_figure(result: StudyResult) -> Figure:
     points = {m.name: sensitivity(result.records, m.name, _LR) for m in result.spec.methods}
     points = {name: p for name, p in points.items() if p}
-    return figures.lines({n: [x for x, _ in p] for n, p in points.items()}, {n: [y for _, y in p] for n, p in points.items()},
-                         log_x=True, points=True, xlabel="learning rate", ylabel=result.spec.metric,
-                         title=f"{result.spec.name}: tuning, {result.spec.metric} against the learning rate")
+    return figures.lines(
+        {n: [x for x, _ in p] for n, p in points.items()},
+        {n: [y for _, y in p] for n, p in points.items()},
+        log_x=True,
+        points=True,
+        xlabel="learning rate",
+        ylabel=result.spec.metric,
+        title=f"{result.spec.name}: tuning, {result.spec.metric} against the learning rate",
+    )
 
 
 def _across_workloads(page: Page, result: BenchResult) -> None:
     scores, unit = result.scores, result.scores.cost
     methods = result.settings["methods"]
-    page.section("Across workloads", f"Time to target is the median over each method's seed runs, in {unit} "
-                 "(a run that misses the target counts as never). The area score is the area under the "
-                 "performance profile from tau 1 to 4, over 3: 1 when a method is the fastest on every workload.")
+    page.section(
+        "Across workloads",
+        f"Time to target is the median over each method's seed runs, in {unit} "
+        "(a run that misses the target counts as never). The area score is the area under the "
+        "performance profile from tau 1 to 4, over 3: 1 when a method is the fastest on every workload.",
+    )
     if scores.profiles:
-        rows = [(rank + 1, method, area, sum(math.isfinite(r) for r in scores.ratios[method].values()),
-                 len(scores.ratios[method])) for rank, (method, area) in enumerate(scores.ranking())]
-        page.table(("rank", "method", "area score", "workloads reached", "workloads with a target"), rows,
-                   caption="AlgoPerf-style score")
-        page.figure(_profiles_figure(scores, methods), "Fraction of workloads on which each method reaches the target "
-                    f"within tau times the fastest method's time ({unit}).", name="performance-profiles")
+        rows = [
+            (
+                rank + 1,
+                method,
+                area,
+                sum(math.isfinite(r) for r in scores.ratios[method].values()),
+                len(scores.ratios[method]),
+            )
+            for rank, (method, area) in enumerate(scores.ranking())
+        ]
+        page.table(
+            ("rank", "method", "area score", "workloads reached", "workloads with a target"),
+            rows,
+            caption="AlgoPerf-style score",
+        )
+        page.figure(
+            _profiles_figure(scores, methods),
+            "Fraction of workloads on which each method reaches the target "
+            f"within tau times the fastest method's time ({unit}).",
+            name="performance-profiles",
+        )
     else:
         page.paragraph("No workload has a target: no time to target, no performance profile.")
     by_method = {w: {row.method: row for row in rows} for w, rows in scores.workloads.items()}
-    page.table(("workload", *methods), [(w, *(_time_cell(per[m], unit) for m in methods)) for w, per in by_method.items()],
-               caption=f"Time to target, {unit} (seed runs that reached it)")
-    page.table(("workload", "metric", *methods),
-               [(w, result.results[i].spec.test_metric, *(_mean_ci(per[m]) for m in methods))
-                for i, (w, per) in enumerate(by_method.items())],
-               caption="Final test metric: mean [95% CI] over the seed runs of the best configuration")
+    page.table(
+        ("workload", *methods),
+        [(w, *(_time_cell(per[m], unit) for m in methods)) for w, per in by_method.items()],
+        caption=f"Time to target, {unit} (seed runs that reached it)",
+    )
+    page.table(
+        ("workload", "metric", *methods),
+        [
+            (w, result.results[i].spec.test_metric, *(_mean_ci(per[m]) for m in methods))
+            for i, (w, per) in enumerate(by_method.items())
+        ],
+        caption="Final test metric: mean [95% CI] over the seed runs of the best configuration",
+    )
 
 
 def _recipes(page: Page, result: StudyResult) -> None:
     for method in result.spec.methods:
-        runs = sorted((r for r in result.records if r.method == method.name and r.phase == SEEDS and r.recipe),
-                      key=lambda r: r.key)
+        runs = sorted(
+            (r for r in result.records if r.method == method.name and r.phase == SEEDS and r.recipe),
+            key=lambda r: r.key,
+        )
         if runs:
             seeds = ", ".join(str(r.seed) for r in runs)
-            page.code(yaml.safe_dump(runs[0].recipe, sort_keys=False),
-                      summary=f"Recipe of {method.name}'s best configuration (recipe id "
-                              f"{Recipe.from_dict(runs[0].recipe).id}, seed {runs[0].seed}; its seed runs: {seeds})")
+            page.code(
+                yaml.safe_dump(runs[0].recipe, sort_keys=False),
+                summary=f"Recipe of {method.name}'s best configuration (recipe id "
+                f"{Recipe.from_dict(runs[0].recipe).id}, seed {runs[0].seed}; its seed runs: {seeds})",
+            )
 
 
 def _workload(page: Page, result: StudyResult, rows: Sequence[MethodScore], unit: str) -> None:
     spec = result.spec
-    target = "no target" if spec.target is None else f"target {spec.metric} {'>=' if spec.goal == 'max' else '<='} {spec.target:g}"
-    page.section(spec.name, f"Tuned on {spec.metric} ({'higher' if spec.goal == 'max' else 'lower'} is better), "
-                 f"{target}; reported on {spec.test_metric}. {spec.budget} tuning trials per method "
-                 f"({spec.protocol}), then the best configuration on {spec.seeds} fresh seeds.")
+    target = (
+        "no target"
+        if spec.target is None
+        else f"target {spec.metric} {'>=' if spec.goal == 'max' else '<='} {spec.target:g}"
+    )
+    page.section(
+        spec.name,
+        f"Tuned on {spec.metric} ({'higher' if spec.goal == 'max' else 'lower'} is better), "
+        f"{target}; reported on {spec.test_metric}. {spec.budget} tuning trials per method "
+        f"({spec.protocol}), then the best configuration on {spec.seeds} fresh seeds.",
+    )
     table = []
     for rank, row in enumerate(rows):
         board = row.board
-        table.append((rank + 1, board.method, _mean_ci(row), board.test.std, board.test.n,
-                      board.tuning_failed + board.seeds_failed, _config(board.params) + (" (edge)" if board.at_edge else ""),
-                      _time_cell(row, unit)))
-    page.table(("rank", "method", f"{spec.test_metric} mean [95% CI]", "std", "seeds", "failed", "best config",
-                "time to target (reached)"), table, caption="Leaderboard")
+        table.append(
+            (
+                rank + 1,
+                board.method,
+                _mean_ci(row),
+                board.test.std,
+                board.test.n,
+                board.tuning_failed + board.seeds_failed,
+                _config(board.params) + (" (edge)" if board.at_edge else ""),
+                _time_cell(row, unit),
+            )
+        )
+    page.table(
+        (
+            "rank",
+            "method",
+            f"{spec.test_metric} mean [95% CI]",
+            "std",
+            "seeds",
+            "failed",
+            "best config",
+            "time to target (reached)",
+        ),
+        table,
+        caption="Leaderboard",
+    )
     edges = [f"{row.method}: {', '.join(row.board.at_edge)}" for row in rows if row.board.at_edge]
     if edges:
-        page.paragraph(f"Best value at the edge of the tuned range ({'; '.join(edges)}): the range, not the method, "
-                       "may have decided.", note=True)
-    page.figure(_curves_figure(result), f"{spec.metric} during training (shaded: +- one std over the seeds).",
-                name=f"{spec.name}-curves")
+        page.paragraph(
+            f"Best value at the edge of the tuned range ({'; '.join(edges)}): the range, not the method, "
+            "may have decided.",
+            note=True,
+        )
+    page.figure(
+        _curves_figure(result),
+        f"{spec.metric} during training (shaded: +- one std over the seeds).",
+        name=f"{spec.name}-curves",
+    )
     if any(_LR in r.params for r in result.records):
-        page.figure(_sensitivity_figure(result), "Learning-rate sensitivity in tuning (a gap: the trial failed).",
-                    name=f"{spec.name}-lr-sensitivity")
+        page.figure(
+            _sensitivity_figure(result),
+            "Learning-rate sensitivity in tuning (a gap: the trial failed).",
+            name=f"{spec.name}-lr-sensitivity",
+        )
     failed = [r for r in result.records if r.state != "complete"]
     if failed:
-        page.table(("method", "trial", "status", "reason"), [(r.method, r.key, r.status, r.message or "") for r in failed],
-                   caption=f"Failed, diverged or pruned trials ({len(failed)})")
+        page.table(
+            ("method", "trial", "status", "reason"),
+            [(r.method, r.key, r.status, r.message or "") for r in failed],
+            caption=f"Failed, diverged or pruned trials ({len(failed)})",
+        )
     _recipes(page, result)
 
 
-def write_bench_report(result: BenchResult, path: str | Path, *, figure_format: str | None = None,
-                       command: str | None = None) -> tuple[Path, list[Path]]:
+def write_bench_report(
+    result: BenchResult, path: str | Path, *, figure_format: str | None = None, command: str | None = None
+) -> tuple[Path, list[Path]]:
     """Write the report to ``path``; with ``figure_format`` (png or svg), every figure also as a file.
 
     Figures go to a ``figures`` folder beside the report. Returns the report's path and the figure files.
     """
     settings = result.settings
-    page = Page("optimlab bench: " + ", ".join(settings["workloads"]),
-                f"Methods {', '.join(settings['methods'])}: each tuned with the same budget ({settings['budget']} "
-                f"{settings['protocol']} trials over the learning rate), then rerun on {settings['seeds']} fresh seeds.")
+    page = Page(
+        "optimlab bench: " + ", ".join(settings["workloads"]),
+        f"Methods {', '.join(settings['methods'])}: each tuned with the same budget ({settings['budget']} "
+        f"{settings['protocol']} trials over the learning rate), then rerun on {settings['seeds']} fresh seeds.",
+    )
     _across_workloads(page, result)
     for study, rows in zip(result.results, result.scores.workloads.values()):
         _workload(page, study, rows, result.scores.cost)
     page.section("How this was run")
-    rows = [("command", command or ""), ("wall time", f"{result.seconds:.0f} s"),
-            *((key, ", ".join(value) if isinstance(value, list) else str(value)) for key, value in settings.items())]
+    rows = [
+        ("command", command or ""),
+        ("wall time", f"{result.seconds:.0f} s"),
+        *(
+            (key, ", ".join(value) if isinstance(value, list) else str(value))
+            for key, value in settings.items()
+        ),
+    ]
     page.table(("setting", "value"), rows)
     page.table(("machine and libraries", "value"), machine_and_versions())
     report = page.write(path)

@@ -88,8 +88,11 @@ def run_bench(
     names = resolve_methods(methods)
     imported = [n for n, given in zip(names, methods) if is_import_path(given)]
     if imported and backend not in IN_PROCESS_BACKENDS:
-        raise InvalidValueError("backend for an imported optimizer", backend,
-                                f"{' or '.join(IN_PROCESS_BACKENDS)}: worker processes do not import {imported[0]!r}")
+        raise InvalidValueError(
+            "backend for an imported optimizer",
+            backend,
+            f"{' or '.join(IN_PROCESS_BACKENDS)}: worker processes do not import {imported[0]!r}",
+        )
     workload_names = [w.name for w in workloads]
     if not workloads or len(set(workload_names)) != len(workload_names):
         raise InvalidValueError("workloads", workload_names, "at least one, each once")
@@ -97,13 +100,39 @@ def run_bench(
     started = time.perf_counter()
     results = []
     for workload in workloads:
-        spec = StudySpec.for_workload(workload.name, _on_device(workload, device), methods_from("optimizer.name", names),
-                                      protocol=protocol, budget=budget, seeds=seeds)
+        spec = StudySpec.for_workload(
+            workload.name,
+            _on_device(workload, device),
+            methods_from("optimizer.name", names),
+            protocol=protocol,
+            budget=budget,
+            seeds=seeds,
+        )
         stored = bool(optimlab_studies(storage, spec.name))
-        progress = None if on_progress is None else (lambda records, name=workload.name: on_progress(name, records))
-        results.append(run_study(spec, location, backend=backend, resume=resume and stored, workers=workers,
-                                 members=members, on_progress=progress))
-    settings = {"methods": names, "workloads": workload_names, "protocol": protocol, "budget": budget,
-                "seeds": seeds, "backend": backend, "cost": cost, "location": str(location)}
-    return BenchResult(results=results, scores=score(results, cost), seconds=time.perf_counter() - started,
-                       settings=settings)
+        progress = (
+            None if on_progress is None else (lambda records, name=workload.name: on_progress(name, records))
+        )
+        results.append(
+            run_study(
+                spec,
+                location,
+                backend=backend,
+                resume=resume and stored,
+                workers=workers,
+                members=members,
+                on_progress=progress,
+            )
+        )
+    settings = {
+        "methods": names,
+        "workloads": workload_names,
+        "protocol": protocol,
+        "budget": budget,
+        "seeds": seeds,
+        "backend": backend,
+        "cost": cost,
+        "location": str(location),
+    }
+    return BenchResult(
+        results=results, scores=score(results, cost), seconds=time.perf_counter() - started, settings=settings
+    )

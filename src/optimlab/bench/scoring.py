@@ -38,8 +38,16 @@ from optimlab.study.analysis import LeaderboardRow, leaderboard, performance_pro
 from optimlab.study.protocols import SEEDS
 from optimlab.study.run import StudyResult
 
-__all__ = ["COSTS", "BenchScores", "MethodScore", "area_score", "performance_ratios", "run_costs", "score",
-           "taus"]
+__all__ = [
+    "COSTS",
+    "BenchScores",
+    "MethodScore",
+    "area_score",
+    "performance_ratios",
+    "run_costs",
+    "score",
+    "taus",
+]
 
 COSTS = ("steps", "seconds")
 TAU_MAX = 4.0  # AlgoPerf's upper limit of the profile: slower than 4x the fastest scores nothing
@@ -78,11 +86,17 @@ def run_costs(result: StudyResult, method: str, cost: str = "steps") -> list[flo
     """Time to target of each of ``method``'s seed runs; inf where it missed or failed."""
     spec = result.spec
     index = 0 if cost == "steps" else 1
-    runs = sorted((r for r in result.records if r.method == method and r.phase == SEEDS and r.finished),
-                  key=lambda r: r.key)
+    runs = sorted(
+        (r for r in result.records if r.method == method and r.phase == SEEDS and r.finished),
+        key=lambda r: r.key,
+    )
     costs = []
     for run in runs:
-        hit = time_to_target(run.curve, spec.metric, spec.target, spec.goal) if run.state == "complete" else None
+        hit = (
+            time_to_target(run.curve, spec.metric, spec.target, spec.goal)
+            if run.state == "complete"
+            else None
+        )
         costs.append(math.inf if hit is None else float(hit[index]))
     return costs
 

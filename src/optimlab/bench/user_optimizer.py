@@ -51,8 +51,10 @@ def _import(path: str) -> Any:
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
-        raise OptimlabError(f"cannot import {module_name!r} for optimizer {path!r}: {error} "
-                            "(is its folder on PYTHONPATH, or the package installed?)") from None
+        raise OptimlabError(
+            f"cannot import {module_name!r} for optimizer {path!r}: {error} "
+            "(is its folder on PYTHONPATH, or the package installed?)"
+        ) from None
     target = module
     for part in attribute.split("."):
         if not hasattr(target, part):
@@ -70,8 +72,10 @@ def _keyword_signature(target: Callable[..., Any], skip: int, owner: str) -> ins
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
         if p.default is inspect.Parameter.empty:
-            raise OptimlabError(f"{owner}: argument {p.name!r} has no default; the benchmark builds the optimizer "
-                                "from keyword defaults (and tunes lr), so give each argument a default")
+            raise OptimlabError(
+                f"{owner}: argument {p.name!r} has no default; the benchmark builds the optimizer "
+                "from keyword defaults (and tunes lr), so give each argument a default"
+            )
         keywords.append(p.replace(kind=p.KEYWORD_ONLY))
     if "lr" not in {p.name for p in keywords}:
         raise OptimlabError(f"{owner} takes no 'lr' keyword: the benchmark tunes the learning rate")
@@ -89,7 +93,9 @@ class TorchOptimizerState(NamedTuple):
     optimizer: list[torch.optim.Optimizer]
 
 
-def torch_optimizer_transform(optimizer_class: type[torch.optim.Optimizer], **hyperparameters: Any) -> GradientTransformation:
+def torch_optimizer_transform(
+    optimizer_class: type[torch.optim.Optimizer], **hyperparameters: Any
+) -> GradientTransformation:
     """``optimizer_class`` as a gradient transformation: update = its step applied to a copy of the params.
 
     Each update copies the parameters into the shadows, gives them the gradients, steps the wrapped
@@ -104,7 +110,9 @@ def torch_optimizer_transform(optimizer_class: type[torch.optim.Optimizer], **hy
         return TorchOptimizerState(shadows, [optimizer_class(shadows, **hyperparameters)] * len(params))
 
     @torch.no_grad()
-    def update(updates: Updates, state: TorchOptimizerState, params: Params) -> tuple[list[Tensor], TorchOptimizerState]:
+    def update(
+        updates: Updates, state: TorchOptimizerState, params: Params
+    ) -> tuple[list[Tensor], TorchOptimizerState]:
         torch._foreach_copy_(state.shadows, list(params))
         for shadow, gradient in zip(state.shadows, updates):
             shadow.grad = gradient
@@ -118,7 +126,9 @@ def torch_optimizer_transform(optimizer_class: type[torch.optim.Optimizer], **hy
     return GradientTransformation(init, update)
 
 
-def _torch_factory(optimizer_class: type[torch.optim.Optimizer], path: str) -> Callable[..., GradientTransformation]:
+def _torch_factory(
+    optimizer_class: type[torch.optim.Optimizer], path: str
+) -> Callable[..., GradientTransformation]:
     def factory(**hyperparameters: Any) -> GradientTransformation:
         return torch_optimizer_transform(optimizer_class, **hyperparameters)
 
@@ -146,12 +156,21 @@ def load_optimizer(path: str) -> str:
         _keyword_signature(target, 0, path)  # every keyword has a default, lr among them
         built = target()
         if not isinstance(built, GradientTransformation):
-            raise OptimlabError(f"{path} returned {type(built).__name__}, not a GradientTransformation: name a "
-                                "torch.optim.Optimizer subclass or a factory of optimlab transforms")
+            raise OptimlabError(
+                f"{path} returned {type(built).__name__}, not a GradientTransformation: name a "
+                "torch.optim.Optimizer subclass or a factory of optimlab transforms"
+            )
         factory = target
     else:
-        raise OptimlabError(f"{path} is a {type(target).__name__}: name a torch.optim.Optimizer subclass or a "
-                            "factory `def f(*, lr=..., ...) -> GradientTransformation`")
-    registry.register(name, summary=summary or f"User optimizer {path}.", paper=f"user code: {path}",
-                      capabilities=("user",), obj=factory)
+        raise OptimlabError(
+            f"{path} is a {type(target).__name__}: name a torch.optim.Optimizer subclass or a "
+            "factory `def f(*, lr=..., ...) -> GradientTransformation`"
+        )
+    registry.register(
+        name,
+        summary=summary or f"User optimizer {path}.",
+        paper=f"user code: {path}",
+        capabilities=("user",),
+        obj=factory,
+    )
     return name

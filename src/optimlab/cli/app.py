@@ -24,8 +24,13 @@ from optimlab.cli import (
 from optimlab.cli._output import Output
 from optimlab.errors import OptimlabError
 
-app = typer.Typer(name="optimlab", no_args_is_help=True, rich_markup_mode=None, add_completion=False,
-                  help="Optimization of deep-learning training: every technique by name.")
+app = typer.Typer(
+    name="optimlab",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    add_completion=False,
+    help="Optimization of deep-learning training: every technique by name.",
+)
 app.command("list", epilog=list_cmd.EXAMPLES)(list_cmd.list_techniques)
 app.command("train", epilog=train_cmd.EXAMPLES)(train_cmd.train)
 app.command("doctor", epilog=doctor_cmd.EXAMPLES)(doctor_cmd.doctor)

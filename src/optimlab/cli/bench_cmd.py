@@ -49,27 +49,57 @@ def _workloads(suite: str | None, workloads: str | None, data_dir: Path | None) 
 
 def bench(
     suite: Annotated[str | None, typer.Option("--suite", help="Workload suite: small or full.")] = None,
-    workloads: Annotated[str | None, typer.Option(
-        "--workloads", help="Workloads instead of a suite, comma-separated (optimlab list workload).")] = None,
-    optimizers: Annotated[str, typer.Option("--optimizers", help="Optimizers to compare, comma-separated.")] = "sgd,momentum,adam",
-    optimizer_path: Annotated[list[str] | None, typer.Option(
-        "--optimizer-path", help="Your optimizer, package.module:ClassOrFactory (a torch.optim.Optimizer subclass "
-        "or a factory of optimlab transforms); repeat for several.")] = None,
-    seeds: Annotated[int, typer.Option("--seeds", help="Fresh seeds for each method's best configuration.")] = 3,
+    workloads: Annotated[
+        str | None,
+        typer.Option(
+            "--workloads", help="Workloads instead of a suite, comma-separated (optimlab list workload)."
+        ),
+    ] = None,
+    optimizers: Annotated[
+        str, typer.Option("--optimizers", help="Optimizers to compare, comma-separated.")
+    ] = "sgd,momentum,adam",
+    optimizer_path: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--optimizer-path",
+            help="Your optimizer, package.module:ClassOrFactory (a torch.optim.Optimizer subclass "
+            "or a factory of optimlab transforms); repeat for several.",
+        ),
+    ] = None,
+    seeds: Annotated[
+        int, typer.Option("--seeds", help="Fresh seeds for each method's best configuration.")
+    ] = 3,
     budget: Annotated[int, typer.Option("--budget", help="Tuning trials per method and workload.")] = 7,
     protocol: Annotated[str, typer.Option("--protocol", help="Tuning: grid, random or tpe.")] = "grid",
     backend: Annotated[str, typer.Option("--backend", help="batched, local, workers or ray.")] = "batched",
     workers: Annotated[int, typer.Option("--workers", help="Worker processes (--backend workers).")] = 2,
-    members: Annotated[int, typer.Option("--members", help="Trials trained at once (--backend batched).")] = 64,
+    members: Annotated[
+        int, typer.Option("--members", help="Trials trained at once (--backend batched).")
+    ] = 64,
     cost: Annotated[str, typer.Option("--cost", help="Time to target in steps or seconds.")] = "steps",
-    data_dir: Annotated[Path | None, typer.Option(
-        "--data-dir", help="Folder of your MNIST/Fashion-MNIST/CIFAR-10 files, for the workloads that read them.")] = None,
-    device: Annotated[str | None, typer.Option("--device", help="cpu, cuda or auto for every workload.")] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default runs/bench-NAME-TIME).")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the benchmark kept in --out (same flags).")] = False,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="Folder of your MNIST/Fashion-MNIST/CIFAR-10 files, for the workloads that read them.",
+        ),
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="cpu, cuda or auto for every workload.")
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default runs/bench-NAME-TIME).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the benchmark kept in --out (same flags).")
+    ] = False,
     threads: o.ThreadsOpt = None,
-    report_format: Annotated[str, typer.Option(
-        "--format", help="html (the report), or png / svg: also every figure as a file, for papers.")] = "html",
+    report_format: Annotated[
+        str,
+        typer.Option(
+            "--format", help="html (the report), or png / svg: also every figure as a file, for papers."
+        ),
+    ] = "html",
     json_output: Annotated[bool, typer.Option("--json", help="Print results as JSON lines.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
@@ -94,9 +124,16 @@ def bench(
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         per_workload = (budget + seeds) * len(methods)
-        bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                       console=output.console)
-        task = bar.add_task(f"{len(chosen)} workloads x {len(methods)} methods", total=per_workload * len(chosen))
+        bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=output.console,
+        )
+        task = bar.add_task(
+            f"{len(chosen)} workloads x {len(methods)} methods", total=per_workload * len(chosen)
+        )
         finished: dict[str, int] = {}
 
         def on_progress(workload: str, records: list[Any]) -> None:
@@ -105,32 +142,78 @@ def bench(
 
         bar.start()
     try:
-        result = run_bench(chosen, methods, out, protocol=protocol, budget=budget, seeds=seeds, backend=backend,
-                           workers=workers, members=members, resume=resume, device=device, cost=cost,
-                           on_progress=on_progress)
+        result = run_bench(
+            chosen,
+            methods,
+            out,
+            protocol=protocol,
+            budget=budget,
+            seeds=seeds,
+            backend=backend,
+            workers=workers,
+            members=members,
+            resume=resume,
+            device=device,
+            cost=cost,
+            on_progress=on_progress,
+        )
     finally:
         if bar is not None:
             bar.stop()
-    chosen_flags = {"--suite": suite, "--workloads": workloads, "--optimizers": optimizers, "--seeds": seeds,
-                    "--budget": budget, "--protocol": protocol, "--backend": backend, "--cost": cost, "--device": device}
+    chosen_flags = {
+        "--suite": suite,
+        "--workloads": workloads,
+        "--optimizers": optimizers,
+        "--seeds": seeds,
+        "--budget": budget,
+        "--protocol": protocol,
+        "--backend": backend,
+        "--cost": cost,
+        "--device": device,
+    }
     command = "optimlab bench " + " ".join(
         [f"{flag} {value}" for flag, value in chosen_flags.items() if value is not None]
-        + [f"--optimizer-path {path}" for path in optimizer_path or []])
-    report, files = write_bench_report(result, out / "report.html",
-                                       figure_format=None if report_format == "html" else report_format,
-                                       command=command)
+        + [f"--optimizer-path {path}" for path in optimizer_path or []]
+    )
+    report, files = write_bench_report(
+        result,
+        out / "report.html",
+        figure_format=None if report_format == "html" else report_format,
+        command=command,
+    )
     scores = result.scores
-    output.table(f"area score (time to target in {scores.cost}; 1: fastest on every workload)",
-                 ("rank", "method", "area score"), [(i + 1, m, a) for i, (m, a) in enumerate(scores.ranking())])
+    output.table(
+        f"area score (time to target in {scores.cost}; 1: fastest on every workload)",
+        ("rank", "method", "area score"),
+        [(i + 1, m, a) for i, (m, a) in enumerate(scores.ranking())],
+    )
     rows = []
     for workload, per in scores.workloads.items():
         for row in per:
             reached = f"{sum(map(math.isfinite, row.costs))}/{len(row.costs)}" if row.costs else "-"
-            rows.append((workload, row.method, row.board.test.mean, row.board.test.n,
-                         row.cost if row.costs else math.nan, reached))
-    output.table("per workload: final test metric (mean over seeds) and time to target (median)",
-                 ("workload", "method", "test mean", "seeds", f"time to target ({scores.cost})", "reached"), rows)
-    output.result(f"report: {report}" + (f"\nfigures: {report.parent / 'figures'} ({len(files)} files)" if files else "")
-                  + f"\nstorage: {out}\nwall time: {result.seconds:.0f} s",
-                  {"report": str(report), "figures": [str(f) for f in files], "storage": str(out),
-                   "seconds": round(result.seconds, 1)})
+            rows.append(
+                (
+                    workload,
+                    row.method,
+                    row.board.test.mean,
+                    row.board.test.n,
+                    row.cost if row.costs else math.nan,
+                    reached,
+                )
+            )
+    output.table(
+        "per workload: final test metric (mean over seeds) and time to target (median)",
+        ("workload", "method", "test mean", "seeds", f"time to target ({scores.cost})", "reached"),
+        rows,
+    )
+    output.result(
+        f"report: {report}"
+        + (f"\nfigures: {report.parent / 'figures'} ({len(files)} files)" if files else "")
+        + f"\nstorage: {out}\nwall time: {result.seconds:.0f} s",
+        {
+            "report": str(report),
+            "figures": [str(f) for f in files],
+            "storage": str(out),
+            "seconds": round(result.seconds, 1),
+        },
+    )

@@ -21,16 +21,35 @@ EXAMPLES = """Examples:
 
 def doctor(
     recipe_path: o.RecipeArg = None,
-    dataset: o.DatasetOpt = None, scaling: o.ScalingOpt = None, model: o.ModelOpt = None,
-    width: o.WidthOpt = None, depth: o.DepthOpt = None, init: o.InitOpt = None, act: o.ActOpt = None,
-    norm: o.NormOpt = None, optimizer: o.OptimizerOpt = None, lr: o.LrOpt = None,
-    weight_decay: o.WeightDecayOpt = None, schedule: o.ScheduleOpt = None, warmup_steps: o.WarmupOpt = None,
-    epochs: o.EpochsOpt = None, batch_size: o.BatchOpt = None, grad_clip: o.ClipOpt = None,
-    seed: o.SeedOpt = None, device: o.DeviceOpt = None, precision: o.PrecisionOpt = None,
-    steps: Annotated[int | None, typer.Option(
-        "--steps", help="Training steps to watch (default: the recipe's run, at most 300).")] = None,
-    html: Annotated[Path | None, typer.Option("--html", help="Write a report with per-layer plots here.")] = None,
-    lr_find: Annotated[bool, typer.Option("--lr-find/--no-lr-find", help="Run the LR range test first.")] = True,
+    dataset: o.DatasetOpt = None,
+    scaling: o.ScalingOpt = None,
+    model: o.ModelOpt = None,
+    width: o.WidthOpt = None,
+    depth: o.DepthOpt = None,
+    init: o.InitOpt = None,
+    act: o.ActOpt = None,
+    norm: o.NormOpt = None,
+    optimizer: o.OptimizerOpt = None,
+    lr: o.LrOpt = None,
+    weight_decay: o.WeightDecayOpt = None,
+    schedule: o.ScheduleOpt = None,
+    warmup_steps: o.WarmupOpt = None,
+    epochs: o.EpochsOpt = None,
+    batch_size: o.BatchOpt = None,
+    grad_clip: o.ClipOpt = None,
+    seed: o.SeedOpt = None,
+    device: o.DeviceOpt = None,
+    precision: o.PrecisionOpt = None,
+    steps: Annotated[
+        int | None,
+        typer.Option("--steps", help="Training steps to watch (default: the recipe's run, at most 300)."),
+    ] = None,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Write a report with per-layer plots here.")
+    ] = None,
+    lr_find: Annotated[
+        bool, typer.Option("--lr-find/--no-lr-find", help="Run the LR range test first.")
+    ] = True,
     fmt: o.FormatOpt = "human",
 ) -> None:
     """Diagnose a training setup: vanishing/exploding gradients, NaN origin, saturation, dead units,
@@ -48,16 +67,23 @@ def doctor(
     if html is not None:
         from optimlab.doctor.report import write_html
 
-        write_html(diagnosis, html, subtitle=f"recipe {recipe.id}: {recipe.model.name} on {recipe.data.name}, "
-                                             f"{recipe.optimizer.name} lr {recipe.optimizer.lr or 'default'}")
+        write_html(
+            diagnosis,
+            html,
+            subtitle=f"recipe {recipe.id}: {recipe.model.name} on {recipe.data.name}, "
+            f"{recipe.optimizer.name} lr {recipe.optimizer.lr or 'default'}",
+        )
     if fmt == "json":
-        output.result("", {**diagnosis.to_dict(), "recipe_id": recipe.id, "html": str(html) if html else None})
+        output.result(
+            "", {**diagnosis.to_dict(), "recipe_id": recipe.id, "html": str(html) if html else None}
+        )
         return
     steps_seen = len(diagnosis.statistics.steps)
     if diagnosis.findings:
         rows = [(i + 1, f.severity, f.title, f.recommendation) for i, f in enumerate(diagnosis.findings)]
-        output.table(f"Findings after {steps_seen} steps, root cause first", ("#", "severity", "finding", "fix"),
-                     rows)
+        output.table(
+            f"Findings after {steps_seen} steps, root cause first", ("#", "severity", "finding", "fix"), rows
+        )
     else:
         output.result(f"No findings after {steps_seen} steps: the run looks healthy.")
     if diagnosis.lr_range is not None:

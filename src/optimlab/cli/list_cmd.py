@@ -20,7 +20,9 @@ EXAMPLES = """Examples:
 
 def list_techniques(
     category: Annotated[str | None, typer.Argument(help="One category: " + ", ".join(categories()))] = None,
-    filter: Annotated[str | None, typer.Option("--filter", help="Shell wildcard on names, e.g. 'adam*'.")] = None,
+    filter: Annotated[
+        str | None, typer.Option("--filter", help="Shell wildcard on names, e.g. 'adam*'.")
+    ] = None,
     fmt: FormatOpt = "human",
 ) -> None:
     """List techniques by category: name, aliases, summary, hyperparameters and paper."""
@@ -28,9 +30,19 @@ def list_techniques(
     for name in [category] if category else categories():
         registry = get_registry(name)
         rows = [
-            (registry.category, entry.name, ", ".join(entry.aliases), entry.summary,
-             ", ".join(f"{h.name}={h.default!r}" for h in entry.hyperparameters), entry.paper)
-            for entry in registry if entry.name in registry.names(filter)
+            (
+                registry.category,
+                entry.name,
+                ", ".join(entry.aliases),
+                entry.summary,
+                ", ".join(f"{h.name}={h.default!r}" for h in entry.hyperparameters),
+                entry.paper,
+            )
+            for entry in registry
+            if entry.name in registry.names(filter)
         ]
-        out.table(f"{registry.category} ({len(rows)})",
-                  ("category", "name", "aliases", "summary", "hyperparameters", "paper"), rows)
+        out.table(
+            f"{registry.category} ({len(rows)})",
+            ("category", "name", "aliases", "summary", "hyperparameters", "paper"),
+            rows,
+        )

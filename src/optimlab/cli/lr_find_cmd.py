@@ -20,11 +20,21 @@ EXAMPLES = """Examples:
 
 def lr_find(
     recipe_path: o.RecipeArg = None,
-    dataset: o.DatasetOpt = None, scaling: o.ScalingOpt = None, model: o.ModelOpt = None,
-    width: o.WidthOpt = None, depth: o.DepthOpt = None, init: o.InitOpt = None, act: o.ActOpt = None,
-    norm: o.NormOpt = None, optimizer: o.OptimizerOpt = None, lr: o.LrOpt = None,
-    weight_decay: o.WeightDecayOpt = None, batch_size: o.BatchOpt = None, seed: o.SeedOpt = None,
-    device: o.DeviceOpt = None, precision: o.PrecisionOpt = None,
+    dataset: o.DatasetOpt = None,
+    scaling: o.ScalingOpt = None,
+    model: o.ModelOpt = None,
+    width: o.WidthOpt = None,
+    depth: o.DepthOpt = None,
+    init: o.InitOpt = None,
+    act: o.ActOpt = None,
+    norm: o.NormOpt = None,
+    optimizer: o.OptimizerOpt = None,
+    lr: o.LrOpt = None,
+    weight_decay: o.WeightDecayOpt = None,
+    batch_size: o.BatchOpt = None,
+    seed: o.SeedOpt = None,
+    device: o.DeviceOpt = None,
+    precision: o.PrecisionOpt = None,
     start_lr: Annotated[float, typer.Option("--start-lr", help="Smallest lr of the sweep.")] = 1e-7,
     end_lr: Annotated[float, typer.Option("--end-lr", help="Largest lr of the sweep.")] = 10.0,
     sweep_steps: Annotated[int, typer.Option("--sweep-steps", help="Steps of the sweep.")] = 100,
@@ -45,10 +55,12 @@ def lr_find(
     if fmt == "json":
         output.result("", {**result.to_dict(), "recipe_id": recipe.id, "plot": str(plot) if plot else None})
         return
-    rows = [("suggested lr", result.suggestion if result.suggestion is not None else "none"),
-            ("steepest descent at", result.steepest_lr if result.steepest_lr is not None else "-"),
-            ("lowest loss at", result.min_loss_lr if result.min_loss_lr is not None else "-"),
-            ("diverged at", result.stopped_at if result.stopped_at is not None else "did not diverge")]
+    rows = [
+        ("suggested lr", result.suggestion if result.suggestion is not None else "none"),
+        ("steepest descent at", result.steepest_lr if result.steepest_lr is not None else "-"),
+        ("lowest loss at", result.min_loss_lr if result.min_loss_lr is not None else "-"),
+        ("diverged at", result.stopped_at if result.stopped_at is not None else "did not diverge"),
+    ]
     output.table(f"LR range test of {recipe.optimizer.name} on {recipe.data.name}", ("", "lr"), rows)
     output.result(result.reason)
     if plot is not None:

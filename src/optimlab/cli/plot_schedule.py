@@ -33,13 +33,17 @@ def plot_schedule(
     warmup_steps: Annotated[int, typer.Option("--warmup-steps", help="Linear warmup steps.")] = 0,
     lr: Annotated[float, typer.Option("--lr", help="Base (peak) learning rate.")] = 1.0,
     option: Annotated[list[str] | None, typer.Option("--option", help="Schedule keyword NAME=VALUE.")] = None,
-    out_path: Annotated[Path, typer.Option("--out", help="Image file (.png or .svg).")] = Path("schedule.png"),
+    out_path: Annotated[Path, typer.Option("--out", help="Image file (.png or .svg).")] = Path(
+        "schedule.png"
+    ),
     fmt: FormatOpt = "human",
 ) -> None:
     """Plot learning rate against step for each schedule named."""
     from optimlab.schedules import create, plot
 
     options = dict(_parse_option(text) for text in option or [])
-    schedules = {name: create(name, total_steps=steps, warmup_steps=warmup_steps, **options) for name in names}
+    schedules = {
+        name: create(name, total_steps=steps, warmup_steps=warmup_steps, **options) for name in names
+    }
     path = plot(schedules, steps, out_path, base_lr=lr)
     Output(fmt).result(f"wrote {path}", {"path": str(path)})

@@ -25,16 +25,33 @@ EXAMPLES = """Examples:
 
 def train(
     recipe_path: o.RecipeArg = None,
-    dataset: o.DatasetOpt = None, scaling: o.ScalingOpt = None, model: o.ModelOpt = None,
-    width: o.WidthOpt = None, depth: o.DepthOpt = None, init: o.InitOpt = None, act: o.ActOpt = None,
-    norm: o.NormOpt = None, optimizer: o.OptimizerOpt = None, lr: o.LrOpt = None,
-    weight_decay: o.WeightDecayOpt = None, schedule: o.ScheduleOpt = None, warmup_steps: o.WarmupOpt = None,
-    epochs: o.EpochsOpt = None, steps: o.StepsOpt = None, batch_size: o.BatchOpt = None,
-    grad_clip: o.ClipOpt = None, seed: o.SeedOpt = None, device: o.DeviceOpt = None,
+    dataset: o.DatasetOpt = None,
+    scaling: o.ScalingOpt = None,
+    model: o.ModelOpt = None,
+    width: o.WidthOpt = None,
+    depth: o.DepthOpt = None,
+    init: o.InitOpt = None,
+    act: o.ActOpt = None,
+    norm: o.NormOpt = None,
+    optimizer: o.OptimizerOpt = None,
+    lr: o.LrOpt = None,
+    weight_decay: o.WeightDecayOpt = None,
+    schedule: o.ScheduleOpt = None,
+    warmup_steps: o.WarmupOpt = None,
+    epochs: o.EpochsOpt = None,
+    steps: o.StepsOpt = None,
+    batch_size: o.BatchOpt = None,
+    grad_clip: o.ClipOpt = None,
+    seed: o.SeedOpt = None,
+    device: o.DeviceOpt = None,
     precision: o.PrecisionOpt = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default runs/train-ID-TIME).")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default runs/train-ID-TIME).")
+    ] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this folder.")] = None,
-    checkpoint_every: Annotated[int | None, typer.Option("--checkpoint-every", help="Steps between checkpoints.")] = None,
+    checkpoint_every: Annotated[
+        int | None, typer.Option("--checkpoint-every", help="Steps between checkpoints.")
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     fmt: o.FormatOpt = "human",
 ) -> None:
@@ -53,10 +70,14 @@ def train(
             recipe = recipe.with_updates({"training.checkpoint_every": checkpoint_every})
         out = out_dir or Path("runs") / f"train-{recipe.id}-{time.strftime('%Y%m%d-%H%M%S')}"
     output = Output(fmt)
-    callbacks = [ProgressBar(f"{recipe.model.name} on {recipe.data.name}")] if progress and fmt == "human" else []
+    callbacks = (
+        [ProgressBar(f"{recipe.model.name} on {recipe.data.name}")] if progress and fmt == "human" else []
+    )
     result = run_training(recipe, out, resume=resume is not None, callbacks=callbacks)
-    output.result(f"{result.status} after {result.steps} steps in {result.seconds:.1f} s; results in {out}",
-                  result.to_dict())
+    output.result(
+        f"{result.status} after {result.steps} steps in {result.seconds:.1f} s; results in {out}",
+        result.to_dict(),
+    )
     if fmt != "json":
         output.table("final metrics", ("metric", "value"), sorted(result.metrics.items()))
     if result.status == "diverged":

@@ -31,17 +31,17 @@ from optimlab.data.splits import Splits, split
 from optimlab.data.torch_dataset import from_torch_dataset
 
 __all__ = [
-    "load",
-    "split",
-    "batches",
-    "Splits",
-    "Examples",
     "DatasetInfo",
-    "TensorPair",
+    "Examples",
     "QuadraticLoss",
-    "load_csv",
-    "load_numpy",
-    "load_idx",
-    "read_idx",
+    "Splits",
+    "TensorPair",
+    "batches",
     "from_torch_dataset",
+    "load",
+    "load_csv",
+    "load_idx",
+    "load_numpy",
+    "read_idx",
+    "split",
 ]

@@ -38,9 +38,12 @@ IMAGE_SHAPE = (3, 32, 32)
 # The globals a NumPy array's pickle refers to (NumPy 1 and 2 name the module differently), and the
 # codec call by which Python 3 pickles bytes at protocol 2 (the original batches are Python 2 pickles).
 _ALLOWED = {
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy", "ndarray"), ("numpy", "dtype"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
     ("_codecs", "encode"),
 }
 
@@ -60,14 +63,21 @@ def read_batch(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     try:
         batch = _ArrayUnpickler(io.BytesIO(path.read_bytes()), encoding="bytes").load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as error:
-        raise InvalidValueError(f"CIFAR-10 batch {path.name}", str(path), f"a python-version batch file ({error})") from None
+        raise InvalidValueError(
+            f"CIFAR-10 batch {path.name}", str(path), f"a python-version batch file ({error})"
+        ) from None
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
         keys = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
-        raise InvalidValueError(f"contents of CIFAR-10 batch {path.name}", keys, "a dict with b'data' and b'labels'")
+        raise InvalidValueError(
+            f"contents of CIFAR-10 batch {path.name}", keys, "a dict with b'data' and b'labels'"
+        )
     data, labels = np.asarray(batch[b"data"]), np.asarray(batch[b"labels"], dtype=np.int64)
     if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
-        raise InvalidValueError(f"arrays of CIFAR-10 batch {path.name}", f"data {data.shape}, labels {labels.shape}",
-                                "data (N, 3072) and N labels")
+        raise InvalidValueError(
+            f"arrays of CIFAR-10 batch {path.name}",
+            f"data {data.shape}, labels {labels.shape}",
+            "data (N, 3072) and N labels",
+        )
     return data.reshape(len(data), *IMAGE_SHAPE), labels
 
 
@@ -82,13 +92,24 @@ def cifar10(seed: int, *, path: str | None = None) -> Examples:
     """Every batch file in the folder ``path`` (``~`` expanded), images (3, 32, 32) with raw values 0..255."""
     del seed  # fixed data: the seed only decides the split
     if path is None:
-        raise InvalidValueError("dataset 'cifar10' option 'path'", None,
-                                "the folder of the python-version batches (data_batch_1 ... test_batch)")
+        raise InvalidValueError(
+            "dataset 'cifar10' option 'path'",
+            None,
+            "the folder of the python-version batches (data_batch_1 ... test_batch)",
+        )
     folder = Path(path).expanduser()
     found = [folder / name for name in BATCH_NAMES if (folder / name).is_file()]
     if not found:
-        raise InvalidValueError("dataset 'cifar10' option 'path'", str(path),
-                                f"a folder holding {', '.join(BATCH_NAMES)} (CIFAR-10 python version)")
+        raise InvalidValueError(
+            "dataset 'cifar10' option 'path'",
+            str(path),
+            f"a folder holding {', '.join(BATCH_NAMES)} (CIFAR-10 python version)",
+        )
     images, labels = zip(*(read_batch(file) for file in found))
-    return Examples.from_arrays(np.concatenate(images), np.concatenate(labels), name="cifar10",
-                                task="classification", image_shape=IMAGE_SHAPE)
+    return Examples.from_arrays(
+        np.concatenate(images),
+        np.concatenate(labels),
+        name="cifar10",
+        task="classification",
+        image_shape=IMAGE_SHAPE,
+    )

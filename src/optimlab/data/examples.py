@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from optimlab.errors import InvalidValueError
 
-__all__ = ["Task", "TASKS", "TensorPair", "DatasetInfo", "Examples"]
+__all__ = ["TASKS", "DatasetInfo", "Examples", "Task", "TensorPair"]
 
 Task = Literal["classification", "regression"]
 TASKS: tuple[str, ...] = ("classification", "regression")

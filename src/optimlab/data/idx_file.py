@@ -19,7 +19,7 @@ import numpy as np
 from optimlab.data.examples import Examples
 from optimlab.errors import InvalidValueError
 
-__all__ = ["read_idx", "load_idx", "IDX_TYPES"]
+__all__ = ["IDX_TYPES", "load_idx", "read_idx"]
 
 # IDX type code -> big-endian NumPy dtype
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}

@@ -84,9 +84,18 @@ def python_source(seed: int, *, chars: int = 200_000, context: int = 64) -> Exam
     ids = encode(standard_library_text(chars))
     windows = (len(ids) - 1) // context
     if windows < 1:
-        raise InvalidValueError("dataset 'python_source' hyperparameter 'chars'", chars,
-                                f"at least context + 1 = {context + 1} characters (one window and its next one)")
+        raise InvalidValueError(
+            "dataset 'python_source' hyperparameter 'chars'",
+            chars,
+            f"at least context + 1 = {context + 1} characters (one window and its next one)",
+        )
     x = ids[: windows * context].view(windows, context)
     y = ids[1 : windows * context + 1].view(windows, context)
-    return Examples(name="python_source", task="classification", input_shape=(context,),
-                    num_classes=VOCABULARY_SIZE, examples=TensorPair(x.float(), y), loss=NextTokenCrossEntropy())
+    return Examples(
+        name="python_source",
+        task="classification",
+        input_shape=(context,),
+        num_classes=VOCABULARY_SIZE,
+        examples=TensorPair(x.float(), y),
+        loss=NextTokenCrossEntropy(),
+    )

@@ -16,7 +16,7 @@ from optimlab.data.splits import Splits, check_fractions, split
 from optimlab.errors import InvalidValueError, UnknownNameError
 from optimlab.registry import new_registry
 
-__all__ = ["load", "FILE_KINDS"]
+__all__ = ["FILE_KINDS", "load"]
 
 _REGISTRY = new_registry("dataset")
 

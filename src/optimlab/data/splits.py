@@ -17,7 +17,7 @@ from torch import Tensor
 from optimlab.data.examples import DatasetInfo, Examples, TensorPair
 from optimlab.errors import InvalidValueError
 
-__all__ = ["Splits", "split", "check_fractions"]
+__all__ = ["Splits", "check_fractions", "split"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -13,7 +13,7 @@ import torch
 from optimlab.data.examples import Examples
 from optimlab.registry import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Interval, new_registry
 
-__all__ = ["two_spirals", "teacher_student"]
+__all__ = ["teacher_student", "two_spirals"]
 
 _REGISTRY = new_registry("dataset")
 

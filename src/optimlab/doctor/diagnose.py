@@ -62,31 +62,42 @@ class Diagnosis:
         for i, layer in enumerate(stats.layers):
             column = grads[:, i][torch.isfinite(grads[:, i])] if grads.numel() else grads
             ratio = ratios[:, i][torch.isfinite(ratios[:, i])] if ratios.numel() else ratios
-            layers.append({**dataclasses.asdict(layer),
-                           "median_grad_norm": column.median().item() if column.numel() else None,
-                           "median_update_to_weight_ratio": ratio.median().item() if ratio.numel() else None})
-        return json_ready({
-            "healthy": self.healthy,
-            "steps": len(stats.steps),
-            "findings": [f.to_dict() for f in self.findings],
-            "layers": layers,
-            "non_finite": stats.non_finite.to_dict() if stats.non_finite else None,
-            "lr_range": self.lr_range.to_dict() if self.lr_range else None,
-            "instruments": [dataclasses.asdict(i) for i in INSTRUMENTS],
-        })
+            layers.append(
+                {
+                    **dataclasses.asdict(layer),
+                    "median_grad_norm": column.median().item() if column.numel() else None,
+                    "median_update_to_weight_ratio": ratio.median().item() if ratio.numel() else None,
+                }
+            )
+        return json_ready(
+            {
+                "healthy": self.healthy,
+                "steps": len(stats.steps),
+                "findings": [f.to_dict() for f in self.findings],
+                "layers": layers,
+                "non_finite": stats.non_finite.to_dict() if stats.non_finite else None,
+                "lr_range": self.lr_range.to_dict() if self.lr_range else None,
+                "instruments": [dataclasses.asdict(i) for i in INSTRUMENTS],
+            }
+        )
 
 
 class DoctorCallback(Callback):
     """Instruments a :func:`optimlab.train.fit` run; :meth:`diagnosis` turns what they saw into findings::
 
-        doctor = DoctorCallback(model, optimizer)
-        fit(model, optimizer, x, y, loss_fn=loss_fn, total_steps=300, batch_size=32, callbacks=[doctor])
-        for finding in doctor.diagnosis().findings:
-            print(finding.title, "->", finding.recommendation)
+    doctor = DoctorCallback(model, optimizer)
+    fit(model, optimizer, x, y, loss_fn=loss_fn, total_steps=300, batch_size=32, callbacks=[doctor])
+    for finding in doctor.diagnosis().findings:
+        print(finding.title, "->", finding.recommendation)
     """
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, *,
-                 schedule: InstrumentSchedule | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        *,
+        schedule: InstrumentSchedule | None = None,
+    ) -> None:
         self.instruments = Instruments(model, optimizer, schedule)
 
     def on_train_start(self, state: TrainState) -> None:
@@ -102,8 +113,12 @@ class DoctorCallback(Callback):
     def statistics(self) -> RunStatistics:
         return self.instruments.statistics
 
-    def diagnosis(self, lr_range: LRRangeResult | None = None, *,
-                  rule_options: Mapping[str, Mapping[str, Any]] | None = None) -> Diagnosis:
+    def diagnosis(
+        self,
+        lr_range: LRRangeResult | None = None,
+        *,
+        rule_options: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> Diagnosis:
         """Apply every rule to what was recorded so far (``rule_options``: thresholds by rule name)."""
         findings = run_rules(self.statistics, lr_range, options=rule_options)
         return Diagnosis(findings=findings, statistics=self.statistics, lr_range=lr_range)
@@ -118,10 +133,15 @@ def _training_tensors(data: Any) -> tuple[Tensor, Tensor]:
         x, y = split
     else:
         x = y = None
-    if not (isinstance(x, Tensor) and isinstance(y, Tensor) and x.shape[:1] == y.shape[:1] and x.shape[0] > 0):
-        raise InvalidValueError("data", type(data).__name__,
-                                "a pair of tensors (x, y) with the same number of rows, or splits with .train.x "
-                                "and .train.y (optimlab.data.load)")
+    if not (
+        isinstance(x, Tensor) and isinstance(y, Tensor) and x.shape[:1] == y.shape[:1] and x.shape[0] > 0
+    ):
+        raise InvalidValueError(
+            "data",
+            type(data).__name__,
+            "a pair of tensors (x, y) with the same number of rows, or splits with .train.x "
+            "and .train.y (optimlab.data.load)",
+        )
     return x, y
 
 
@@ -175,8 +195,17 @@ def diagnose(
     doctor = DoctorCallback(model, optimizer, schedule=schedule)
     with preserved(model, optimizer):
         torch.manual_seed(seed)
-        fit(model, optimizer, x, y, loss_fn=loss_fn, total_steps=steps, batch_size=batch_size, seed=seed,
-            callbacks=[doctor])
+        fit(
+            model,
+            optimizer,
+            x,
+            y,
+            loss_fn=loss_fn,
+            total_steps=steps,
+            batch_size=batch_size,
+            seed=seed,
+            callbacks=[doctor],
+        )
     return doctor.diagnosis(lr_range, rule_options=rule_options)
 
 
@@ -190,8 +219,9 @@ def _built_at_peak_lr(recipe: Any) -> Any:
     return built
 
 
-def diagnose_recipe(recipe: Any, *, steps: int | None = None, lr_find: bool = True,
-                    max_steps: int = 300) -> Diagnosis:
+def diagnose_recipe(
+    recipe: Any, *, steps: int | None = None, lr_find: bool = True, max_steps: int = 300
+) -> Diagnosis:
     """Build ``recipe`` (:func:`optimlab.build.build`) and diagnose it at its peak lr, on its training
     split with its batch size and seed, for ``steps`` steps (default: its run, at most ``max_steps``).
 
@@ -199,8 +229,16 @@ def diagnose_recipe(recipe: Any, *, steps: int | None = None, lr_find: bool = Tr
     """
     built = _built_at_peak_lr(recipe)
     length = steps if steps is not None else min(built.total_steps, max_steps)
-    return diagnose(built.model, built.splits, built.loss_fn, built.optimizer, steps=length,
-                    batch_size=recipe.training.batch_size, lr_find=lr_find, seed=recipe.training.seed)
+    return diagnose(
+        built.model,
+        built.splits,
+        built.loss_fn,
+        built.optimizer,
+        steps=length,
+        batch_size=recipe.training.batch_size,
+        lr_find=lr_find,
+        seed=recipe.training.seed,
+    )
 
 
 def lr_range_test_recipe(recipe: Any, **options: Any) -> LRRangeResult:
@@ -208,5 +246,13 @@ def lr_range_test_recipe(recipe: Any, **options: Any) -> LRRangeResult:
     and seed; ``options`` go to :func:`optimlab.doctor.lr_range_test` (``start_lr``, ``end_lr``, ``steps``)."""
     built = _built_at_peak_lr(recipe)
     x, y = _training_tensors(built.splits)
-    return lr_range_test(built.model, built.loss_fn, x.to(built.device), y.to(built.device), built.optimizer,
-                         batch_size=recipe.training.batch_size, seed=recipe.training.seed, **options)
+    return lr_range_test(
+        built.model,
+        built.loss_fn,
+        x.to(built.device),
+        y.to(built.device),
+        built.optimizer,
+        batch_size=recipe.training.batch_size,
+        seed=recipe.training.seed,
+        **options,
+    )

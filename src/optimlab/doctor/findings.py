@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any, Literal
 
-__all__ = ["Finding", "Severity", "SEVERITIES", "rank"]
+__all__ = ["SEVERITIES", "Finding", "Severity", "rank"]
 
 Severity = Literal["error", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")  # most severe first
@@ -61,8 +61,12 @@ def rank(findings: Sequence[Finding]) -> list[Finding]:
     other cancel out and are ranked on their own merits.
     """
     present = {f.rule: f for f in findings}
-    edges = {f.rule: [r for r in f.explains if r in present and r != f.rule and f.rule not in present[r].explains]
-             if f.severity != "info" else [] for f in findings}  # a mere observation is nobody's root cause
+    edges = {
+        f.rule: [r for r in f.explains if r in present and r != f.rule and f.rule not in present[r].explains]
+        if f.severity != "info"
+        else []
+        for f in findings
+    }  # a mere observation is nobody's root cause
     causes = {f.rule: tuple(c for c in present if f.rule in edges[c]) for f in findings}
 
     def downstream(rule: str, seen: frozenset[str] = frozenset()) -> set[str]:
@@ -78,6 +82,8 @@ def rank(findings: Sequence[Finding]) -> list[Finding]:
     def severity_of(finding: Finding) -> int:
         return min(SEVERITIES.index(present[r].severity) for r in {finding.rule} | downstream(finding.rule))
 
-    marked = [dataclasses.replace(f, severity=SEVERITIES[severity_of(f)], consequence_of=causes[f.rule])
-              for f in findings]
+    marked = [
+        dataclasses.replace(f, severity=SEVERITIES[severity_of(f)], consequence_of=causes[f.rule])
+        for f in findings
+    ]
     return sorted(marked, key=lambda f: (SEVERITIES.index(f.severity), depth(f.rule), -f.score))

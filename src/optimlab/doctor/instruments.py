@@ -41,8 +41,17 @@ from optimlab.doctor.nan_origin import NonFiniteOrigin, locate_non_finite
 from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE_INT, get_registry
 
-__all__ = ["Instrument", "INSTRUMENTS", "InstrumentSchedule", "LayerInfo", "OutputStats", "FeatureStats",
-           "RunStatistics", "Instruments", "SATURATION_DERIVATIVE"]
+__all__ = [
+    "INSTRUMENTS",
+    "SATURATION_DERIVATIVE",
+    "FeatureStats",
+    "Instrument",
+    "InstrumentSchedule",
+    "Instruments",
+    "LayerInfo",
+    "OutputStats",
+    "RunStatistics",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,21 +66,38 @@ class Instrument:
 # Costs measured by benchmarks/doctor_overhead.py on the digits MLP (64-128-128-10, batch 32, 1 thread),
 # where a plain training step takes ~400 us: see docs/benchmarks.md.
 INSTRUMENTS: tuple[Instrument, ...] = (
-    Instrument("loss, loss_trend", "every step", "free: the loop reads the loss anyway; rules read its trend"),
-    Instrument("gradient_norm", "every step",
-               "one foreach norm over all gradients in an optimizer step pre-hook: with the two below, "
-               "+4% on a step"),
+    Instrument(
+        "loss, loss_trend", "every step", "free: the loop reads the loss anyway; rules read its trend"
+    ),
+    Instrument(
+        "gradient_norm",
+        "every step",
+        "one foreach norm over all gradients in an optimizer step pre-hook: with the two below, "
+        "+4% on a step",
+    ),
     Instrument("non_finite", "every step", "fused into the gradient norm: a sum and one scalar read"),
-    Instrument("nan_origin input capture", "every step", "a forward pre-hook keeping a reference to the batch"),
-    Instrument("weight_norm, update_norm, update_to_weight_ratio", "detailed steps",
-               "a copy of the weights before the step and two foreach norms"),
-    Instrument("activation_mean, activation_std, saturated_fraction, dead_unit_fraction", "detailed steps",
-               "a forward hook per activation: one pass of per-unit moments over its output; all detailed "
-               "instruments together, every 20th step: +1-2% on the run"),
-    Instrument("layer_output_std, input_feature_ranges", "first detailed step; first 5 detailed steps",
-               "a forward hook per layer; per-feature min/max/moments at the first Linear/Conv layer"),
-    Instrument("nan_origin", "once, at the first non-finite gradient",
-               "one forward pass with a hook on every module"),
+    Instrument(
+        "nan_origin input capture", "every step", "a forward pre-hook keeping a reference to the batch"
+    ),
+    Instrument(
+        "weight_norm, update_norm, update_to_weight_ratio",
+        "detailed steps",
+        "a copy of the weights before the step and two foreach norms",
+    ),
+    Instrument(
+        "activation_mean, activation_std, saturated_fraction, dead_unit_fraction",
+        "detailed steps",
+        "a forward hook per activation: one pass of per-unit moments over its output; all detailed "
+        "instruments together, every 20th step: +1-2% on the run",
+    ),
+    Instrument(
+        "layer_output_std, input_feature_ranges",
+        "first detailed step; first 5 detailed steps",
+        "a forward hook per layer; per-feature min/max/moments at the first Linear/Conv layer",
+    ),
+    Instrument(
+        "nan_origin", "once, at the first non-finite gradient", "one forward pass with a hook on every module"
+    ),
 )
 
 # The derivative of each saturating activation, relative to its peak, written as a function of the
@@ -104,7 +130,7 @@ class InstrumentSchedule:
     def __post_init__(self) -> None:
         for name in ("first", "every", "window"):
             value = getattr(self, name)
-            if not (POSITIVE_INT.contains(value) or name == "first" and value == 0):
+            if not (POSITIVE_INT.contains(value) or (name == "first" and value == 0)):
                 raise InvalidValueError(f"InstrumentSchedule.{name}", value, str(POSITIVE_INT))
 
     def is_detailed(self, step: int) -> bool:
@@ -177,8 +203,13 @@ class FeatureStats:
     @classmethod
     def of(cls, x: Tensor) -> FeatureStats:
         low, high = torch.aminmax(x, dim=0)
-        stats = cls(0, low, high, torch.zeros(x.shape[1], dtype=torch.float64),
-                    torch.zeros(x.shape[1], dtype=torch.float64))
+        stats = cls(
+            0,
+            low,
+            high,
+            torch.zeros(x.shape[1], dtype=torch.float64),
+            torch.zeros(x.shape[1], dtype=torch.float64),
+        )
         stats.add(x)
         return stats
 
@@ -199,7 +230,9 @@ class RunStatistics:
     lrs: list[float] = dataclasses.field(default_factory=list)
     grad_norms: list[Tensor] = dataclasses.field(default_factory=list)  # per parameter, one per step
     detailed_steps: list[int] = dataclasses.field(default_factory=list)
-    weight_norms: dict[int, Tensor] = dataclasses.field(default_factory=dict)  # step -> per parameter, before it
+    weight_norms: dict[int, Tensor] = dataclasses.field(
+        default_factory=dict
+    )  # step -> per parameter, before it
     update_norms: dict[int, Tensor] = dataclasses.field(default_factory=dict)
     outputs: dict[str, dict[int, OutputStats]] = dataclasses.field(default_factory=dict)  # module -> step
     activations: dict[str, str] = dataclasses.field(default_factory=dict)  # activation module -> name
@@ -280,12 +313,17 @@ def _summarize(rows: Tensor) -> OutputStats:
     mean = rows.mean(0)
     var = (rows - mean).square_().mean(0)
     low, high = torch.aminmax(rows)
-    shift = mean - mean[0]  # the variance of the means does not change with a shift, which avoids cancellation
-    shifted, shifted_squares, unit_var, spread = torch.stack([shift, shift.square(), var, var.sqrt()]).mean(1).tolist()
+    shift = (
+        mean - mean[0]
+    )  # the variance of the means does not change with a shift, which avoids cancellation
+    shifted, shifted_squares, unit_var, spread = (
+        torch.stack([shift, shift.square(), var, var.sqrt()]).mean(1).tolist()
+    )
     first, low_, high_ = torch.stack([mean[0], low, high]).tolist()
     total_var = unit_var + shifted_squares - shifted * shifted
-    return OutputStats(mean=first + shifted, std=max(total_var, 0.0) ** 0.5, max_abs=max(-low_, high_),
-                       spread=spread)
+    return OutputStats(
+        mean=first + shifted, std=max(total_var, 0.0) ** 0.5, max_abs=max(-low_, high_), spread=spread
+    )
 
 
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -308,8 +346,9 @@ class Instruments:
         instruments.statistics.layer_grad_norms()  # (steps, layers)
     """
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer,
-                 schedule: InstrumentSchedule | None = None) -> None:
+    def __init__(
+        self, model: nn.Module, optimizer: torch.optim.Optimizer, schedule: InstrumentSchedule | None = None
+    ) -> None:
         from optimlab.techniques.activations import activation_name
 
         schedule = schedule or InstrumentSchedule()
@@ -333,13 +372,18 @@ class Instruments:
             raise InvalidValueError("model", type(model).__name__, "a module with trainable parameters")
         self._params = params
         self._zero = torch.zeros((), device=params[0].device)
-        self.statistics = RunStatistics(layers=layers, param_layer=param_layer, schedule=schedule,
-                                        activations=activations)
+        self.statistics = RunStatistics(
+            layers=layers, param_layer=param_layer, schedule=schedule, activations=activations
+        )
         capabilities = get_registry("activation")
-        self._saturating = {m for m, a in activations.items() if a in SATURATION_DERIVATIVE
-                            and "saturating" in capabilities.get(a).capabilities}
-        self._relu_family = {m for m, a in activations.items()
-                             if "relu_family" in capabilities.get(a).capabilities}
+        self._saturating = {
+            m
+            for m, a in activations.items()
+            if a in SATURATION_DERIVATIVE and "saturating" in capabilities.get(a).capabilities
+        }
+        self._relu_family = {
+            m for m, a in activations.items() if "relu_family" in capabilities.get(a).capabilities
+        }
         self._handles: list[Any] = []  # hooks of the current detailed step
         self._permanent: list[Any] = []  # the step pre-hook and the input capture
         self._step = 0
@@ -364,8 +408,10 @@ class Instruments:
     def start(self, step: int = 0) -> None:
         """Attach the every-step instruments; ``step`` is the number of steps already taken."""
         self._step = step
-        self._permanent = [self.optimizer.register_step_pre_hook(self._before_optimizer_step),
-                           self.model.register_forward_pre_hook(self._keep_input)]
+        self._permanent = [
+            self.optimizer.register_step_pre_hook(self._before_optimizer_step),
+            self.model.register_forward_pre_hook(self._keep_input),
+        ]
         if self.schedule.is_detailed(step + 1):
             self._attach_forward_hooks()
 
@@ -381,8 +427,12 @@ class Instruments:
         stats.lrs.append(lr)
         stats.grad_norms.append(norms)
         if not math.isfinite(loss) and stats.non_finite is None:
-            stats.non_finite = NonFiniteOrigin(step=step, kind="loss", module=None,
-                                               detail=f"the loss is {loss} while every gradient is finite")
+            stats.non_finite = NonFiniteOrigin(
+                step=step,
+                kind="loss",
+                module=None,
+                detail=f"the loss is {loss} while every gradient is finite",
+            )
         if self._handles:
             self._finish_detailed_step(step)
         self._step = step
@@ -412,18 +462,23 @@ class Instruments:
         if not finite and self.statistics.non_finite is None:
             self._detach_forward_hooks()  # the replay must not count as a detailed step
             self.statistics.non_finite = locate_non_finite(
-                self.model, self._last_input, step=step,
-                gradients={layer.name: self._layer_grads_finite(i)
-                           for i, layer in enumerate(self.statistics.layers)},
+                self.model,
+                self._last_input,
+                step=step,
+                gradients={
+                    layer.name: self._layer_grads_finite(i) for i, layer in enumerate(self.statistics.layers)
+                },
                 forward_order=[layer.name for layer in self.statistics.layers],
             )
         if self._handles and finite:
             self._weights_before = [p.detach().clone() for p in self._params]
 
     def _layer_grads_finite(self, index: int) -> bool:
-        return all(p.grad is None or bool(torch.isfinite(p.grad).all())
-                   for p, layer in zip(self._params, self.statistics.param_layer, strict=True)
-                   if layer == index)
+        return all(
+            p.grad is None or bool(torch.isfinite(p.grad).all())
+            for p, layer in zip(self._params, self.statistics.param_layer, strict=True)
+            if layer == index
+        )
 
     # --- detailed steps -----------------------------------------------------------------------
 
@@ -519,8 +574,9 @@ class Instruments:
                 previous = layer
             elif "Norm" in layer.kind and previous is not None and previous.activation is None:
                 previous.normalized = True
-        order = sorted(range(len(stats.layers)),
-                       key=lambda i: (position.get(stats.layers[i].name, len(position)), i))
+        order = sorted(
+            range(len(stats.layers)), key=lambda i: (position.get(stats.layers[i].name, len(position)), i)
+        )
         new_index = {old: new for new, old in enumerate(order)}
         stats.layers = [stats.layers[i] for i in order]
         stats.param_layer = [new_index[i] for i in stats.param_layer]
@@ -534,8 +590,16 @@ class Instruments:
         ran = set(stats.forward_order)
         first = next((layer for layer in stats.layers if layer.has_weight_matrix and layer.name in ran), None)
         inputs_wanted = first is not None and len(stats.detailed_steps) < self.schedule.window
-        plan = [(self._layer_modules[first.name].register_forward_pre_hook,  # type: ignore[union-attr]
-                 self._record_inputs)] if inputs_wanted else []
+        plan = (
+            [
+                (
+                    self._layer_modules[first.name].register_forward_pre_hook,  # type: ignore[union-attr]
+                    self._record_inputs,
+                )
+            ]
+            if inputs_wanted
+            else []
+        )
         for name, module in self._activation_modules.items():
             feeding = stats.feeding_layer(name)
             self._conv_feeds[name] = feeding is not None and feeding.kind.startswith("Conv")

@@ -41,7 +41,7 @@ from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE, POSITIVE_INT, Interval
 from optimlab.train.loop import epoch_permutation
 
-__all__ = ["LRRangeResult", "lr_range_test", "suggest_lr", "smooth"]
+__all__ = ["LRRangeResult", "lr_range_test", "smooth", "suggest_lr"]
 
 _FACTOR = Interval(1.0, None, open_low=True)
 
@@ -87,8 +87,8 @@ def smooth(values: Sequence[float], width: int = 5) -> list[float]:
     n, half = x.numel(), width // 2
     if n == 0:
         return []
-    median = torch.stack([x[max(0, i - half):i + half + 1].median() for i in range(n)])
-    return [median[max(0, i - half):i + half + 1].mean().item() for i in range(n)]
+    median = torch.stack([x[max(0, i - half) : i + half + 1].median() for i in range(n)])
+    return [median[max(0, i - half) : i + half + 1].mean().item() for i in range(n)]
 
 
 def _slopes(log_lrs: Tensor, values: Tensor, half: int) -> Tensor:
@@ -102,8 +102,9 @@ def _slopes(log_lrs: Tensor, values: Tensor, half: int) -> Tensor:
     return out
 
 
-def suggest_lr(lrs: Sequence[float], losses: Sequence[float], *, margin: float = 10.0,
-               min_drop: float = 0.05) -> tuple[float | None, dict[str, Any]]:
+def suggest_lr(
+    lrs: Sequence[float], losses: Sequence[float], *, margin: float = 10.0, min_drop: float = 0.05
+) -> tuple[float | None, dict[str, Any]]:
     """The suggested lr of a range-test curve (see the module docstring), and how it was found.
 
     Returns ``(suggestion, details)``; ``details`` holds ``smoothed``, ``min_loss_lr``, ``steepest_lr``
@@ -125,8 +126,10 @@ def suggest_lr(lrs: Sequence[float], losses: Sequence[float], *, margin: float =
     drop = start - values[i_min].item()
     details["min_loss_lr"] = lrs[i_min]
     if drop < min_drop * abs(start):
-        details["reason"] = (f"the loss never fell by {min_drop:.0%} (from {start:.4g} to at best "
-                             f"{values[i_min].item():.4g}): no lr in the sweep makes progress")
+        details["reason"] = (
+            f"the loss never fell by {min_drop:.0%} (from {start:.4g} to at best "
+            f"{values[i_min].item():.4g}): no lr in the sweep makes progress"
+        )
         return None, details
     decades_per_step = (log_lrs[-1] - log_lrs[0]).item() / max(1, len(lrs) - 1)
     half = max(2, round(0.3 / max(decades_per_step, 1e-12)))  # a window of ~0.6 decades
@@ -136,8 +139,10 @@ def suggest_lr(lrs: Sequence[float], losses: Sequence[float], *, margin: float =
     details["steepest_lr"] = lrs[i_steep]
     suggestion = min(lrs[i_steep], lrs[i_min] / margin)
     chosen = "steepest descent" if suggestion == lrs[i_steep] else f"the minimum / {margin:g}"
-    details["reason"] = (f"{chosen}: steepest descent at lr {lrs[i_steep]:.3g}, lowest loss "
-                         f"{values[i_min].item():.4g} at lr {lrs[i_min]:.3g}")
+    details["reason"] = (
+        f"{chosen}: steepest descent at lr {lrs[i_steep]:.3g}, lowest loss "
+        f"{values[i_min].item():.4g} at lr {lrs[i_min]:.3g}"
+    )
     return suggestion, details
 
 
@@ -167,9 +172,13 @@ def lr_range_test(
         diverge_factor: stop once the loss (an EMA of it, beta 0.9) exceeds this times its minimum.
         margin: the suggestion stays at least this factor below the lr of the lowest loss.
     """
-    for name, value, accepted in (("start_lr", start_lr, POSITIVE), ("end_lr", end_lr, POSITIVE),
-                                  ("steps", steps, POSITIVE_INT), ("batch_size", batch_size, POSITIVE_INT),
-                                  ("diverge_factor", diverge_factor, _FACTOR)):
+    for name, value, accepted in (
+        ("start_lr", start_lr, POSITIVE),
+        ("end_lr", end_lr, POSITIVE),
+        ("steps", steps, POSITIVE_INT),
+        ("batch_size", batch_size, POSITIVE_INT),
+        ("diverge_factor", diverge_factor, _FACTOR),
+    ):
         if not accepted.contains(value):
             raise InvalidValueError(name, value, str(accepted))
     if end_lr <= start_lr:
@@ -192,14 +201,14 @@ def lr_range_test(
             epoch, offset = divmod(i, per_epoch)
             if offset == 0 and epoch > 0:
                 order = epoch_permutation(seed, epoch, n, x.device)
-            rows = order[offset * batch_size:(offset + 1) * batch_size]
+            rows = order[offset * batch_size : (offset + 1) * batch_size]
             loss = loss_fn(model(x[rows]), y[rows])
             value = loss.item()
             if i > 0:
                 losses.append(value)
                 ema = value if math.isnan(ema) else 0.9 * ema + 0.1 * value
                 best = min(best, ema)
-                if not math.isfinite(value) or i > 5 and ema > diverge_factor * best:
+                if not math.isfinite(value) or (i > 5 and ema > diverge_factor * best):
                     stopped_at = lrs[-1]
                     break
             if i == steps:
@@ -211,7 +220,14 @@ def lr_range_test(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-    suggestion, details = suggest_lr(lrs[:len(losses)], losses, margin=margin)
-    return LRRangeResult(lrs=lrs[:len(losses)], losses=losses, smoothed=details["smoothed"],
-                         suggestion=suggestion, min_loss_lr=details["min_loss_lr"],
-                         steepest_lr=details["steepest_lr"], stopped_at=stopped_at, reason=details["reason"])
+    suggestion, details = suggest_lr(lrs[: len(losses)], losses, margin=margin)
+    return LRRangeResult(
+        lrs=lrs[: len(losses)],
+        losses=losses,
+        smoothed=details["smoothed"],
+        suggestion=suggestion,
+        min_loss_lr=details["min_loss_lr"],
+        steepest_lr=details["steepest_lr"],
+        stopped_at=stopped_at,
+        reason=details["reason"],
+    )

@@ -80,9 +80,13 @@ def locate_non_finite(
     for name, module in model.named_modules():
         bad = [p_name for p_name, p in module.named_parameters(recurse=False) if _count_bad(p.detach())]
         if bad:
-            return NonFiniteOrigin(step, "weights", name or "(model)",
-                                   f"parameter {bad[0]!r} of {name or 'the model'} is already non-finite",
-                                   module_type=type(module).__name__)
+            return NonFiniteOrigin(
+                step,
+                "weights",
+                name or "(model)",
+                f"parameter {bad[0]!r} of {name or 'the model'} is already non-finite",
+                module_type=type(module).__name__,
+            )
 
     largest = None
     if tensors:
@@ -95,15 +99,24 @@ def locate_non_finite(
     bad_layers = [name for name in ordered if not gradients[name]]
     if not bad_layers or bad_layers[-1] == ordered[-1]:
         size = f" (the largest |output| is {largest:.3g})" if largest is not None else ""
-        return NonFiniteOrigin(step, "loss", None,
-                               f"every layer's output is finite{size} but the loss or its gradient is not",
-                               largest_output=largest)
+        return NonFiniteOrigin(
+            step,
+            "loss",
+            None,
+            f"every layer's output is finite{size} but the loss or its gradient is not",
+            largest_output=largest,
+        )
     last_bad = bad_layers[-1]
     next_good = ordered[ordered.index(last_bad) + 1]
-    return NonFiniteOrigin(step, "backward", last_bad,  # module_type: the instruments know the layers
-                           f"the forward pass is finite; gradients are finite from {next_good} on and "
-                           f"non-finite from {last_bad} back: the backward pass of what runs between them "
-                           "produced it (a sqrt, division or log at 0?)", largest_output=largest)
+    return NonFiniteOrigin(
+        step,
+        "backward",
+        last_bad,  # module_type: the instruments know the layers
+        f"the forward pass is finite; gradients are finite from {next_good} on and "
+        f"non-finite from {last_bad} back: the backward pass of what runs between them "
+        "produced it (a sqrt, division or log at 0?)",
+        largest_output=largest,
+    )
 
 
 def _replay_forward(model: nn.Module, inputs: Sequence[Any]) -> tuple[str | None, str, float | None]:
@@ -115,16 +128,31 @@ def _replay_forward(model: nn.Module, inputs: Sequence[Any]) -> tuple[str | None
         def hook(module: nn.Module, args: Any, output: Any) -> None:
             if found or not isinstance(output, Tensor) or not _count_bad(output):
                 return
-            largest = max((a.detach().abs().max().item() for a in args
-                           if isinstance(a, Tensor) and a.is_floating_point() and a.numel()), default=float("nan"))
+            largest = max(
+                (
+                    a.detach().abs().max().item()
+                    for a in args
+                    if isinstance(a, Tensor) and a.is_floating_point() and a.numel()
+                ),
+                default=float("nan"),
+            )
             kinds = "inf" if torch.isinf(output).any() else "NaN"
-            found.append((name, (f"{name} ({type(module).__name__}) outputs {_count_bad(output)} {kinds} "
-                                 f"values from finite inputs (largest |input| {largest:.3g})")))
+            found.append(
+                (
+                    name,
+                    (
+                        f"{name} ({type(module).__name__}) outputs {_count_bad(output)} {kinds} "
+                        f"values from finite inputs (largest |input| {largest:.3g})"
+                    ),
+                )
+            )
 
         return hook
 
     buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
-    handles = [module.register_forward_hook(watch(name or "(model)")) for name, module in model.named_modules()]
+    handles = [
+        module.register_forward_hook(watch(name or "(model)")) for name, module in model.named_modules()
+    ]
     devices = sorted({x.device.index for x in inputs if isinstance(x, Tensor) and x.device.type == "cuda"})
     try:
         with torch.no_grad(), torch.random.fork_rng(devices=devices):

@@ -18,7 +18,7 @@ from optimlab.doctor.instruments import INSTRUMENTS, RunStatistics
 from optimlab.doctor.lr_range import LRRangeResult
 from optimlab.report import Page, figures
 
-__all__ = ["write_html", "lr_range_figure", "plot_lr_range"]
+__all__ = ["lr_range_figure", "plot_lr_range", "write_html"]
 
 
 def lr_range_figure(result: LRRangeResult) -> Figure:
@@ -28,8 +28,15 @@ def lr_range_figure(result: LRRangeResult) -> Figure:
         markers[f"suggestion {result.suggestion:.2g}"] = result.suggestion
     if result.min_loss_lr is not None:
         markers[f"lowest loss {result.min_loss_lr:.2g}"] = result.min_loss_lr
-    return figures.lines(result.lrs, {"loss": result.losses, "smoothed": result.smoothed}, log_x=True,
-                         title="LR range test", xlabel="learning rate", ylabel="training loss", markers=markers)
+    return figures.lines(
+        result.lrs,
+        {"loss": result.losses, "smoothed": result.smoothed},
+        log_x=True,
+        title="LR range test",
+        xlabel="learning rate",
+        ylabel="training loss",
+        markers=markers,
+    )
 
 
 def plot_lr_range(result: LRRangeResult, path: str | os.PathLike[str]) -> Path:
@@ -43,21 +50,38 @@ def _layer_labels(stats: RunStatistics) -> list[str]:
 
 def _gradient_heatmap(stats: RunStatistics) -> Figure:
     grads = stats.layer_grad_norms()
-    return figures.heatmap(grads.T.tolist(), row_labels=_layer_labels(stats), columns=stats.steps,
-                           title="Gradient norm by layer and step", xlabel="step", colorbar="gradient norm (log)")
+    return figures.heatmap(
+        grads.T.tolist(),
+        row_labels=_layer_labels(stats),
+        columns=stats.steps,
+        title="Gradient norm by layer and step",
+        xlabel="step",
+        colorbar="gradient norm (log)",
+    )
 
 
 def _update_ratios(stats: RunStatistics) -> Figure:
     steps, ratios = stats.update_to_weight_ratios()
     series = {label: ratios[:, i].tolist() for i, label in enumerate(_layer_labels(stats))}
-    return figures.lines(steps, series, log_y=True, title="Update / weight ratio per layer (detailed steps)",
-                         xlabel="step", ylabel="|update| / |weight|")
+    return figures.lines(
+        steps,
+        series,
+        log_y=True,
+        title="Update / weight ratio per layer (detailed steps)",
+        xlabel="step",
+        ylabel="|update| / |weight|",
+    )
 
 
 def _loss_curve(stats: RunStatistics) -> Figure:
-    return figures.lines(stats.steps, {"training loss": stats.losses}, log_y=all(v > 0 for v in stats.losses
-                                                                                  if math.isfinite(v)),
-                         title="Training loss", xlabel="step", ylabel="loss")
+    return figures.lines(
+        stats.steps,
+        {"training loss": stats.losses},
+        log_y=all(v > 0 for v in stats.losses if math.isfinite(v)),
+        title="Training loss",
+        xlabel="step",
+        ylabel="loss",
+    )
 
 
 def _activation_histograms(stats: RunStatistics) -> Figure | None:
@@ -68,45 +92,71 @@ def _activation_histograms(stats: RunStatistics) -> Figure | None:
         if steps:
             chosen = sorted({steps[0], steps[-1]})
             panels[f"{module} ({stats.activations[module]})"] = {
-                f"step {s}": records[s].sample.tolist() for s in chosen}  # type: ignore[union-attr]
+                f"step {s}": records[s].sample.tolist() for s in chosen
+            }  # type: ignore[union-attr]
     if not panels:
         return None
     return figures.histograms(panels, title="Activations at the first and last detailed step")
 
 
-def write_html(diagnosis: Diagnosis, path: str | os.PathLike[str], *, title: str = "optimlab doctor",
-               subtitle: str | None = None) -> Path:
+def write_html(
+    diagnosis: Diagnosis,
+    path: str | os.PathLike[str],
+    *,
+    title: str = "optimlab doctor",
+    subtitle: str | None = None,
+) -> Path:
     """A self-contained report of ``diagnosis`` at ``path``."""
     stats = diagnosis.statistics
-    verdict = ("Healthy: no error or warning." if diagnosis.healthy
-               else f"{len(diagnosis.problems)} problem(s) found; the root cause is listed first.")
+    verdict = (
+        "Healthy: no error or warning."
+        if diagnosis.healthy
+        else f"{len(diagnosis.problems)} problem(s) found; the root cause is listed first."
+    )
     page = Page(title, subtitle or f"{len(stats.steps)} training steps examined. {verdict}")
 
     page.section("Findings")
     if diagnosis.findings:
-        rows = [(i + 1, f.severity, f.rule, f.title, f.recommendation,
-                 ", ".join(f"{k}: {v}" for k, v in f.recipe_changes.items()))
-                for i, f in enumerate(diagnosis.findings)]
-        page.table(("#", "severity", "rule", "finding", "recommendation", "recipe change"), rows,
-                   row_classes=[f.severity for f in diagnosis.findings])
+        rows = [
+            (
+                i + 1,
+                f.severity,
+                f.rule,
+                f.title,
+                f.recommendation,
+                ", ".join(f"{k}: {v}" for k, v in f.recipe_changes.items()),
+            )
+            for i, f in enumerate(diagnosis.findings)
+        ]
+        page.table(
+            ("#", "severity", "rule", "finding", "recommendation", "recipe change"),
+            rows,
+            row_classes=[f.severity for f in diagnosis.findings],
+        )
         for i, finding in enumerate(diagnosis.findings):
-            cause = f" (a consequence of {', '.join(finding.consequence_of)})" if finding.consequence_of else ""
+            cause = (
+                f" (a consequence of {', '.join(finding.consequence_of)})" if finding.consequence_of else ""
+            )
             page.paragraph(f"{i + 1}. {finding.title}{cause}. {finding.explanation}")
     else:
         page.paragraph("No finding: the instruments saw nothing wrong.")
 
     if diagnosis.lr_range is not None:
         page.section("Learning-rate range test", diagnosis.lr_range.reason)
-        page.figure(lr_range_figure(diagnosis.lr_range),
-                    "Loss after each step of an exponential lr sweep (Smith 2017); weights restored afterwards.")
+        page.figure(
+            lr_range_figure(diagnosis.lr_range),
+            "Loss after each step of an exponential lr sweep (Smith 2017); weights restored afterwards.",
+        )
 
     page.section("Training")
     page.figure(_loss_curve(stats))
     if stats.grad_norms:
         page.figure(_gradient_heatmap(stats), "Each cell: the norm of one layer's gradient at one step.")
     if stats.update_norms:
-        page.figure(_update_ratios(stats), "Around 1e-3 is typical; far above, steps overshoot; far below, "
-                                           "the layer barely moves.")
+        page.figure(
+            _update_ratios(stats),
+            "Around 1e-3 is typical; far above, steps overshoot; far below, the layer barely moves.",
+        )
     histograms = _activation_histograms(stats)
     if histograms is not None:
         page.figure(histograms)
@@ -116,9 +166,16 @@ def write_html(diagnosis: Diagnosis, path: str | os.PathLike[str], *, title: str
     rows = []
     for i, layer in enumerate(stats.layers):
         column = grads[:, i][torch.isfinite(grads[:, i])] if grads.numel() else grads
-        rows.append((layer.name, layer.kind, layer.num_params, layer.activation or "",
-                     layer.weight_std if layer.weight_std is not None else "",
-                     column.median().item() if column.numel() else ""))
+        rows.append(
+            (
+                layer.name,
+                layer.kind,
+                layer.num_params,
+                layer.activation or "",
+                layer.weight_std if layer.weight_std is not None else "",
+                column.median().item() if column.numel() else "",
+            )
+        )
     page.table(("layer", "kind", "parameters", "feeds", "initial weight std", "median gradient norm"), rows)
 
     page.section("Instruments", "What was measured, when, and at what cost.")

@@ -26,7 +26,7 @@ from optimlab.doctor.instruments import LayerInfo, RunStatistics
 from optimlab.doctor.lr_range import LRRangeResult
 from optimlab.registry import POSITIVE, POSITIVE_INT, UNIT_OPEN, Interval, new_registry
 
-__all__ = ["run_rules", "rule_names", "recommended_init"]
+__all__ = ["recommended_init", "rule_names", "run_rules"]
 
 _REGISTRY = new_registry("doctor_rule")
 _ABOVE_ONE = Interval(1.0, None, open_low=True)
@@ -117,11 +117,16 @@ def _negative_bias(stats: RunStatistics, layer: LayerInfo) -> bool:
 def _weight_layers(stats: RunStatistics) -> list[tuple[int, LayerInfo]]:
     """Linear/Conv layers in forward order, leaving out any that never ran (no gradient to judge)."""
     ran = set(stats.forward_order)
-    return [(i, layer) for i, layer in enumerate(stats.layers)
-            if layer.has_weight_matrix and (not ran or layer.name in ran)]
+    return [
+        (i, layer)
+        for i, layer in enumerate(stats.layers)
+        if layer.has_weight_matrix and (not ran or layer.name in ran)
+    ]
 
 
-def _layer_rms_gradients(stats: RunStatistics, first: int | None = None) -> tuple[list[LayerInfo], Tensor] | None:
+def _layer_rms_gradients(
+    stats: RunStatistics, first: int | None = None
+) -> tuple[list[LayerInfo], Tensor] | None:
     """Weight layers in forward order and the median over finite steps (the ``first`` ones, or all) of
     each one's RMS gradient."""
     indexed = _weight_layers(stats)
@@ -143,14 +148,27 @@ def _register(name: str, summary: str, paper: str, **options: Any) -> Any:
 
 
 @_register(
-    "input_scale", "Inputs far from unit scale, or features on wildly different scales.",
+    "input_scale",
+    "Inputs far from unit scale, or features on wildly different scales.",
     "LeCun et al. 1998, Efficient BackProp, sec. 4.3 (normalizing the inputs)",
-    accepts={"info_scale": POSITIVE, "warn_scale": POSITIVE, "error_scale": POSITIVE, "warn_spread": _ABOVE_ONE,
-             "tiny_scale": POSITIVE},
+    accepts={
+        "info_scale": POSITIVE,
+        "warn_scale": POSITIVE,
+        "error_scale": POSITIVE,
+        "warn_spread": _ABOVE_ONE,
+        "tiny_scale": POSITIVE,
+    },
 )
-def input_scale(stats: RunStatistics, lr_range: LRRangeResult | None = None, *, info_scale: float = 4.0,
-                warn_scale: float = 20.0, error_scale: float = 100.0, warn_spread: float = 100.0,
-                tiny_scale: float = 1e-2) -> Finding | None:
+def input_scale(
+    stats: RunStatistics,
+    lr_range: LRRangeResult | None = None,
+    *,
+    info_scale: float = 4.0,
+    warn_scale: float = 20.0,
+    error_scale: float = 100.0,
+    warn_spread: float = 100.0,
+    tiny_scale: float = 1e-2,
+) -> Finding | None:
     """Per-feature RMS (sqrt(mean^2 + std^2)) of the first layer's inputs against unit scale, and the
     ratio of the widest feature range to the narrowest (``spread``)."""
     features = stats.input_features
@@ -181,23 +199,40 @@ def input_scale(stats: RunStatistics, lr_range: LRRangeResult | None = None, *, 
     else:
         problem = f"the inputs are far from unit scale (largest feature RMS {_g(largest)})"
     return Finding(
-        rule="input_scale", severity=severity,
+        rule="input_scale",
+        severity=severity,
         title=f"Unnormalized inputs: {description}",
-        explanation=(f"Over {features.count} training rows seen by the first layer, {problem}: {description}. "
-                     "Large or unequal input scales make the first layer's gradients huge along some "
-                     "directions and tiny along others, so one learning rate fits none of them."),
+        explanation=(
+            f"Over {features.count} training rows seen by the first layer, {problem}: {description}. "
+            "Large or unequal input scales make the first layer's gradients huge along some "
+            "directions and tiny along others, so one learning rate fits none of them."
+        ),
         recommendation=f"data: standardize inputs ({description})",
         recipe_changes={"data.scaling": "standardize"},
-        evidence={"largest_feature_rms": largest, "scale_spread": spread, "rows": features.count,
-                  "feature_min": features.minimum.tolist(), "feature_max": features.maximum.tolist()},
+        evidence={
+            "largest_feature_rms": largest,
+            "scale_spread": spread,
+            "rows": features.count,
+            "feature_min": features.minimum.tolist(),
+            "feature_max": features.maximum.tolist(),
+        },
         score=_score(max(largest / warn_scale, spread / warn_spread, tiny_scale / max(largest, 1e-30))),
-        explains=("exploding_gradients", "vanishing_gradients", "nan_inf", "lr_too_high", "lr_too_low",
-                  "saturation", "dead_units", "init_scale", "plateau"),
+        explains=(
+            "exploding_gradients",
+            "vanishing_gradients",
+            "nan_inf",
+            "lr_too_high",
+            "lr_too_low",
+            "saturation",
+            "dead_units",
+            "init_scale",
+            "plateau",
+        ),
     )
 
 
 def _describe_features(low: Tensor, high: Tensor, rms: Tensor, varying: Tensor) -> str:
-    """"feature 3 ranges 0..255, others -1.2..1.3", or a summary when many features are large."""
+    """ "feature 3 ranges 0..255, others -1.2..1.3", or a summary when many features are large."""
     typical = rms[varying].median().item()
     outliers = [int(i) for i in torch.argsort(rms, descending=True) if rms[i] > 10 * typical]
     if 0 < len(outliers) <= 3:
@@ -208,17 +243,26 @@ def _describe_features(low: Tensor, high: Tensor, rms: Tensor, varying: Tensor) 
             named += f", others {_g(low[rest].min().item())}..{_g(high[rest].max().item())}"
         return named
     widest = int(rms.argmax())
-    return (f"{int(varying.sum())} varying features range {_g(low.min().item())}..{_g(high.max().item())} "
-            f"(largest in feature {widest}: {_g(low[widest].item())}..{_g(high[widest].item())})")
+    return (
+        f"{int(varying.sum())} varying features range {_g(low.min().item())}..{_g(high.max().item())} "
+        f"(largest in feature {widest}: {_g(low[widest].item())}..{_g(high[widest].item())})"
+    )
 
 
 @_register(
-    "init_scale", "Weights initialized too small or too large for the activation that follows them.",
+    "init_scale",
+    "Weights initialized too small or too large for the activation that follows them.",
     "He et al. 2015, arXiv:1502.01852; Glorot & Bengio 2010, AISTATS",
     accepts={"off_by": _ABOVE_ONE, "warn_change": _ABOVE_ONE, "error_change": _ABOVE_ONE},
 )
-def init_scale(stats: RunStatistics, lr_range: LRRangeResult | None = None, *, off_by: float = 2.0,
-               warn_change: float = 30.0, error_change: float = 1000.0) -> Finding | None:
+def init_scale(
+    stats: RunStatistics,
+    lr_range: LRRangeResult | None = None,
+    *,
+    off_by: float = 2.0,
+    warn_change: float = 30.0,
+    error_change: float = 1000.0,
+) -> Finding | None:
     """Weight gain off by ``off_by`` x AND the signal shrinking or growing ``warn_change`` x through the layers.
 
     The signal is the spread across examples of each activation's output at the first step; a shallow
@@ -240,9 +284,15 @@ def init_scale(stats: RunStatistics, lr_range: LRRangeResult | None = None, *, o
     # layer whose units are mostly dead from the start: dead units cut the signal, the weights do not.
     dead = _dead_fractions(stats)
     alive = next((i for i, r in enumerate(records) if not r.spread > 0), len(records))  # type: ignore[union-attr]
-    cut = next((i + 1 for i, layer in enumerate(layers) if layer.activation_module in dead
-                and dead[layer.activation_module].start >= 0.5), len(layers))
-    layers, spreads = layers[:min(alive, cut)], records[:min(alive, cut)]
+    cut = next(
+        (
+            i + 1
+            for i, layer in enumerate(layers)
+            if layer.activation_module in dead and dead[layer.activation_module].start >= 0.5
+        ),
+        len(layers),
+    )
+    layers, spreads = layers[: min(alive, cut)], records[: min(alive, cut)]
     if len(layers) < 2:
         return None
     change = spreads[-1].spread / spreads[0].spread  # type: ignore[union-attr]
@@ -251,19 +301,28 @@ def init_scale(stats: RunStatistics, lr_range: LRRangeResult | None = None, *, o
         return None
     mean, activation, scheme = problem
     direction = "shrinks" if change < 1 else "grows"
-    chain = ", ".join(f"{_label(stats, layer.activation_module)} {_g(s.spread)}"  # type: ignore[arg-type]
-                      for layer, s in zip(layers, spreads))
+    chain = ", ".join(
+        f"{_label(stats, layer.activation_module)} {_g(s.spread)}"  # type: ignore[arg-type]
+        for layer, s in zip(layers, spreads)
+    )
     return Finding(
-        rule="init_scale", severity="error" if strength >= error_change else "warning",
+        rule="init_scale",
+        severity="error" if strength >= error_change else "warning",
         title=f"Init scale off: weights are {_g(mean)}x the scale {activation} needs; the signal {direction} "
-              f"{_g(strength)}x through {len(layers)} layers",
-        explanation=(f"std(W) sqrt(fan_in) / gain({activation}) averages {_g(mean)} over the layers (1 keeps "
-                     f"the signal's scale). At step {first} the spread across examples of each activation's "
-                     f"output is: {chain}."),
+        f"{_g(strength)}x through {len(layers)} layers",
+        explanation=(
+            f"std(W) sqrt(fan_in) / gain({activation}) averages {_g(mean)} over the layers (1 keeps "
+            f"the signal's scale). At step {first} the spread across examples of each activation's "
+            f"output is: {chain}."
+        ),
         recommendation=f"init: {scheme} for {activation} layers",
         recipe_changes={"model.init": scheme},
-        evidence={"init_ratio": mean, "signal_change": change, "step": first,
-                  "activation_spread": {layer.activation_module: s.spread for layer, s in zip(layers, spreads)}},  # type: ignore[union-attr]
+        evidence={
+            "init_ratio": mean,
+            "signal_change": change,
+            "step": first,
+            "activation_spread": {layer.activation_module: s.spread for layer, s in zip(layers, spreads)},
+        },  # type: ignore[union-attr]
         score=_score(strength / warn_change),
         # A shrinking signal leaves the biases in charge, and units whose bias is negative go silent.
         explains=("plateau", "lr_too_low") + (("dead_units",) if change < 1 else ()),
@@ -271,12 +330,19 @@ def init_scale(stats: RunStatistics, lr_range: LRRangeResult | None = None, *, o
 
 
 @_register(
-    "vanishing_gradients", "Early layers get a vanishing fraction of the output layer's gradient.",
+    "vanishing_gradients",
+    "Early layers get a vanishing fraction of the output layer's gradient.",
     "Hochreiter 1991; Glorot & Bengio 2010, AISTATS",
     accepts={"warn_ratio": UNIT_OPEN, "error_ratio": UNIT_OPEN, "early_steps": POSITIVE_INT},
 )
-def vanishing_gradients(stats: RunStatistics, lr_range: LRRangeResult | None = None, *,
-                        warn_ratio: float = 1e-3, error_ratio: float = 1e-6, early_steps: int = 5) -> Finding | None:
+def vanishing_gradients(
+    stats: RunStatistics,
+    lr_range: LRRangeResult | None = None,
+    *,
+    warn_ratio: float = 1e-3,
+    error_ratio: float = 1e-6,
+    early_steps: int = 5,
+) -> Finding | None:
     """RMS gradient per weight of each Linear/Conv layer over the output layer's: medians over the first
     ``early_steps`` steps and over the whole run, whichever is worse. The early window matters because
     adaptive optimizers (Adam) rescale tiny gradients into full-size steps and hide the problem later."""
@@ -304,44 +370,73 @@ def vanishing_gradients(stats: RunStatistics, lr_range: LRRangeResult | None = N
         changes: dict[str, Any] = {"model.init": scheme}
         explains += ("init_scale",)
     elif saturating:
-        recommendation = (f"activation: relu with init: kaiming_normal instead of {', '.join(saturating)} "
-                          "(their derivative is at most 1/4 or 1 and shrinks the gradient at every layer), "
-                          "or norm: batch")
+        recommendation = (
+            f"activation: relu with init: kaiming_normal instead of {', '.join(saturating)} "
+            "(their derivative is at most 1/4 or 1 and shrinks the gradient at every layer), "
+            "or norm: batch"
+        )
         changes = {"model.activation": "relu", "model.init": "kaiming_normal"}
     else:
-        recommendation = "norm: batch (or layer) after each Linear/Conv, or a residual architecture (model: resnet)"
+        recommendation = (
+            "norm: batch (or layer) after each Linear/Conv, or a residual architecture (model: resnet)"
+        )
         changes = {"model.norm": "batch"}
     return Finding(
-        rule="vanishing_gradients", severity="error" if worst_ratio < error_ratio else "warning",
-        title=(f"Vanishing gradients: {_label(stats, worst_layer.name)} gets {_g(worst_ratio)} of the output "
-               "layer's gradient per weight"),
-        explanation=(f"Median over {where} of the RMS gradient per weight, relative to the output layer "
-                     f"{_label(stats, layers[-1].name)}: "
-                     + ", ".join(f"{_label(stats, name)} {_g(r)}" for name, r in weak.items())
-                     + ". These layers barely learn."),
-        recommendation=recommendation, recipe_changes=changes,
-        evidence={"window": where, "relative_gradient": {layer.name: ratios[i].item() for i, layer in enumerate(layers)},
-                  "rms_gradient": {layer.name: rms[i].item() for i, layer in enumerate(layers)}},
+        rule="vanishing_gradients",
+        severity="error" if worst_ratio < error_ratio else "warning",
+        title=(
+            f"Vanishing gradients: {_label(stats, worst_layer.name)} gets {_g(worst_ratio)} of the output "
+            "layer's gradient per weight"
+        ),
+        explanation=(
+            f"Median over {where} of the RMS gradient per weight, relative to the output layer "
+            f"{_label(stats, layers[-1].name)}: "
+            + ", ".join(f"{_label(stats, name)} {_g(r)}" for name, r in weak.items())
+            + ". These layers barely learn."
+        ),
+        recommendation=recommendation,
+        recipe_changes=changes,
+        evidence={
+            "window": where,
+            "relative_gradient": {layer.name: ratios[i].item() for i, layer in enumerate(layers)},
+            "rms_gradient": {layer.name: rms[i].item() for i, layer in enumerate(layers)},
+        },
         score=_score(warn_ratio / max(worst_ratio, 1e-300)),
         explains=explains,
     )
 
 
 @_register(
-    "exploding_gradients", "Gradient norms that are huge, or grow by orders of magnitude during the run.",
+    "exploding_gradients",
+    "Gradient norms that are huge, or grow by orders of magnitude during the run.",
     "Pascanu et al. 2013, On the difficulty of training recurrent neural networks, arXiv:1211.5063",
-    accepts={"warn_norm": POSITIVE, "error_norm": POSITIVE, "warn_growth": _ABOVE_ONE, "error_growth": _ABOVE_ONE,
-             "warn_depth_ratio": _ABOVE_ONE},
+    accepts={
+        "warn_norm": POSITIVE,
+        "error_norm": POSITIVE,
+        "warn_growth": _ABOVE_ONE,
+        "error_growth": _ABOVE_ONE,
+        "warn_depth_ratio": _ABOVE_ONE,
+    },
 )
-def exploding_gradients(stats: RunStatistics, lr_range: LRRangeResult | None = None, *,
-                        warn_norm: float = 1e3, error_norm: float = 1e5, warn_growth: float = 1e2,
-                        error_growth: float = 1e4, warn_depth_ratio: float = 1e3) -> Finding | None:
+def exploding_gradients(
+    stats: RunStatistics,
+    lr_range: LRRangeResult | None = None,
+    *,
+    warn_norm: float = 1e3,
+    error_norm: float = 1e5,
+    warn_growth: float = 1e2,
+    error_growth: float = 1e4,
+    warn_depth_ratio: float = 1e3,
+) -> Finding | None:
     """Global gradient norm against absolute bounds and against its first steps; early vs output layer."""
     norms = stats.global_grad_norms()
     finite = norms[torch.isfinite(norms)]
     if finite.numel() == 0:
         return None
-    peak, peak_step = finite.max().item(), stats.steps[int(torch.where(torch.isfinite(norms), norms, -1).argmax())]
+    peak, peak_step = (
+        finite.max().item(),
+        stats.steps[int(torch.where(torch.isfinite(norms), norms, -1).argmax())],
+    )
     early = finite[:3].median().item()
     growth = peak / max(early, 1e-30)
     rms = _layer_rms_gradients(stats)
@@ -367,19 +462,30 @@ def exploding_gradients(stats: RunStatistics, lr_range: LRRangeResult | None = N
         changes = {"training.grad_clip_norm": 1.0}
         explains = ("nan_inf",)
     return Finding(
-        rule="exploding_gradients", severity="error" if error else "warning",
+        rule="exploding_gradients",
+        severity="error" if error else "warning",
         title=f"Exploding gradients: norm {_g(peak)} at step {peak_step}",
-        explanation="; ".join(seen) + ". Steps this large throw the weights far from where the gradient was measured.",
-        recommendation=recommendation, recipe_changes=changes,
-        evidence={"peak_norm": peak, "peak_step": peak_step, "first_steps_norm": early, "growth": growth,
-                  "depth_ratio": depth},
+        explanation="; ".join(seen)
+        + ". Steps this large throw the weights far from where the gradient was measured.",
+        recommendation=recommendation,
+        recipe_changes=changes,
+        evidence={
+            "peak_norm": peak,
+            "peak_step": peak_step,
+            "first_steps_norm": early,
+            "growth": growth,
+            "depth_ratio": depth,
+        },
         score=_score(max(signals.values())),
         explains=explains,
     )
 
 
-@_register("nan_inf", "A NaN or Inf appeared: where it was born, and at which step.",
-           "Goodfellow et al. 2016, Deep Learning, sec. 4.1 (overflow and underflow)")
+@_register(
+    "nan_inf",
+    "A NaN or Inf appeared: where it was born, and at which step.",
+    "Goodfellow et al. 2016, Deep Learning, sec. 4.1 (overflow and underflow)",
+)
 def nan_inf(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Finding | None:
     """Reports the origin found by :func:`optimlab.doctor.nan_origin.locate_non_finite`."""
     origin = stats.non_finite
@@ -391,33 +497,56 @@ def nan_inf(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Find
         history = f" The loss went from {_g(finite_before[0])} to {_g(finite_before[-1])} before it."
     module = ""
     if origin.module is not None:
-        module = f"{origin.module} ({origin.module_type})" if origin.module_type else _label(stats, origin.module)
-    titles = {"input": "in the input batch", "weights": f"a weight of {module} is already non-finite",
-              "forward": f"first output by {module}", "loss": "in the loss, from finite outputs",
-              "backward": f"born in the backward pass, just after {module}"}
+        module = (
+            f"{origin.module} ({origin.module_type})" if origin.module_type else _label(stats, origin.module)
+        )
+    titles = {
+        "input": "in the input batch",
+        "weights": f"a weight of {module} is already non-finite",
+        "forward": f"first output by {module}",
+        "loss": "in the loss, from finite outputs",
+        "backward": f"born in the backward pass, just after {module}",
+    }
     advice: dict[str, tuple[str, dict[str, Any]]] = {
         "input": ("data: remove or impute the non-finite values in the inputs", {}),
-        "weights": ("lr: lower it, and training: grad_clip_norm 1.0 (a step already overflowed a weight)",
-                    {"training.grad_clip_norm": 1.0}),
-        "forward": (f"training: grad_clip_norm 1.0 and a lower lr, so that {origin.module} cannot overflow",
-                    {"training.grad_clip_norm": 1.0}),
-        "loss": (("loss: check the targets (in range, finite) and compute the loss from logits "
-                  "(cross_entropy), not from probabilities (log of 0)"), {}),
-        "backward": (f"model: guard the operation after {origin.module} (add an eps inside sqrt/log/division)",
-                     {}),
+        "weights": (
+            "lr: lower it, and training: grad_clip_norm 1.0 (a step already overflowed a weight)",
+            {"training.grad_clip_norm": 1.0},
+        ),
+        "forward": (
+            f"training: grad_clip_norm 1.0 and a lower lr, so that {origin.module} cannot overflow",
+            {"training.grad_clip_norm": 1.0},
+        ),
+        "loss": (
+            (
+                "loss: check the targets (in range, finite) and compute the loss from logits "
+                "(cross_entropy), not from probabilities (log of 0)"
+            ),
+            {},
+        ),
+        "backward": (
+            f"model: guard the operation after {origin.module} (add an eps inside sqrt/log/division)",
+            {},
+        ),
     }
     recommendation, changes = advice[origin.kind]
-    blew_up = (len(finite_before) >= 2 and finite_before[-1] > 10 * finite_before[0]
-               or origin.largest_output is not None and origin.largest_output > 1e4)
+    blew_up = (len(finite_before) >= 2 and finite_before[-1] > 10 * finite_before[0]) or (
+        origin.largest_output is not None and origin.largest_output > 1e4
+    )
     if blew_up and origin.kind in ("forward", "loss", "weights"):
-        recommendation = "lr: lower it, and training: grad_clip_norm 1.0 (the loss or the outputs blew up first)"
+        recommendation = (
+            "lr: lower it, and training: grad_clip_norm 1.0 (the loss or the outputs blew up first)"
+        )
         changes = {"training.grad_clip_norm": 1.0}
     return Finding(
-        rule="nan_inf", severity="error",
+        rule="nan_inf",
+        severity="error",
         title=f"NaN/Inf at step {origin.step}: {titles[origin.kind]}",
         explanation=f"At step {origin.step}: {origin.detail}.{history}",
-        recommendation=recommendation, recipe_changes=changes,
-        evidence=origin.to_dict(), score=_SCORE_CAP / 2,
+        recommendation=recommendation,
+        recipe_changes=changes,
+        evidence=origin.to_dict(),
+        score=_SCORE_CAP / 2,
     )
 
 
@@ -461,19 +590,27 @@ def _dead_fractions(stats: RunStatistics) -> dict[str, _Windows]:
         records = stats.outputs.get(module, {})
         if records and next(iter(records.values())).active_units is not None:
             first, last = _windows(stats, module)
-            start, end = (1.0 - torch.stack([records[s].active_units for s in steps]).any(0).float().mean().item()  # type: ignore[misc]
-                          for steps in (first, last))
+            start, end = (
+                1.0 - torch.stack([records[s].active_units for s in steps]).any(0).float().mean().item()  # type: ignore[misc]
+                for steps in (first, last)
+            )
             found[module] = _Windows(start, end, first, last)
     return found
 
 
 @_register(
-    "saturation", "Sigmoid/tanh units stuck near their asymptotes, where they pass almost no gradient.",
+    "saturation",
+    "Sigmoid/tanh units stuck near their asymptotes, where they pass almost no gradient.",
     "Glorot & Bengio 2010, Understanding the difficulty of training deep feedforward neural networks, AISTATS",
     accepts={"warn_fraction": UNIT_OPEN, "error_fraction": UNIT_OPEN},
 )
-def saturation(stats: RunStatistics, lr_range: LRRangeResult | None = None, *, warn_fraction: float = 0.4,
-               error_fraction: float = 0.8) -> Finding | None:
+def saturation(
+    stats: RunStatistics,
+    lr_range: LRRangeResult | None = None,
+    *,
+    warn_fraction: float = 0.4,
+    error_fraction: float = 0.8,
+) -> Finding | None:
     """Fraction of a saturating activation's outputs whose derivative is under 5% of its peak, over the
     first and the last window of detailed steps."""
     found = _saturated_fractions(stats)
@@ -490,34 +627,48 @@ def saturation(stats: RunStatistics, lr_range: LRRangeResult | None = None, *, w
     feeding = stats.feeding_layer(module)
     ratio = _init_ratio(feeding) if feeding is not None else None
     if ratio is not None and ratio > 2:
-        recommendation = (f"init: xavier_normal for {activation} layers ({_label(stats, feeding.name)} "  # type: ignore[union-attr]
-                          f"is {_g(ratio)}x that scale)")
+        recommendation = (
+            f"init: xavier_normal for {activation} layers ({_label(stats, feeding.name)} "  # type: ignore[union-attr]
+            f"is {_g(ratio)}x that scale)"
+        )
         changes: dict[str, Any] = {"model.init": "xavier_normal"}
     else:
         recommendation = f"norm: batch before the {activation}, or activation: relu with init: kaiming_normal"
         changes = {"model.norm": "batch"}
     bad = {m: f for m, f in per_layer.items() if f >= warn_fraction}
     return Finding(
-        rule="saturation", severity="error" if fraction >= error_fraction else "warning",
+        rule="saturation",
+        severity="error" if fraction >= error_fraction else "warning",
         title=f"Saturated {activation}: {fraction:.0%} of {_label(stats, module)}'s outputs sit on its flat tails",
-        explanation=(f"At steps {steps[0]}..{steps[-1]}, {fraction:.0%} of {_label(stats, module)}'s outputs have a "
-                     f"derivative under 5% of its peak (" + ", ".join(f"{_label(stats, m)} {f:.0%}" for m, f in bad.items())
-                     + "); the gradient through them nearly vanishes."),
-        recommendation=recommendation, recipe_changes=changes,
+        explanation=(
+            f"At steps {steps[0]}..{steps[-1]}, {fraction:.0%} of {_label(stats, module)}'s outputs have a "
+            f"derivative under 5% of its peak ("
+            + ", ".join(f"{_label(stats, m)} {f:.0%}" for m, f in bad.items())
+            + "); the gradient through them nearly vanishes."
+        ),
+        recommendation=recommendation,
+        recipe_changes=changes,
         evidence={"saturated_fraction": per_layer, "steps": steps, "init_ratio": ratio},
         score=_score(fraction / warn_fraction) * 10,
         # Units that saturate only later cannot have starved the first steps of gradient.
-        explains=("plateau", "lr_too_low") + (("vanishing_gradients",) if windows.start >= warn_fraction else ()),
+        explains=("plateau", "lr_too_low")
+        + (("vanishing_gradients",) if windows.start >= warn_fraction else ()),
     )
 
 
 @_register(
-    "dead_units", "ReLU-family units that never activate over a window of steps (dying ReLU).",
+    "dead_units",
+    "ReLU-family units that never activate over a window of steps (dying ReLU).",
     "Lu et al. 2019, Dying ReLU and Initialization: Theory and Numerical Examples, arXiv:1903.06733",
     accepts={"warn_fraction": UNIT_OPEN, "error_fraction": UNIT_OPEN},
 )
-def dead_units(stats: RunStatistics, lr_range: LRRangeResult | None = None, *, warn_fraction: float = 0.4,
-               error_fraction: float = 0.7) -> Finding | None:
+def dead_units(
+    stats: RunStatistics,
+    lr_range: LRRangeResult | None = None,
+    *,
+    warn_fraction: float = 0.4,
+    error_fraction: float = 0.7,
+) -> Finding | None:
     """Units whose output is never positive on any example of the first, or of the last, window."""
     found = _dead_fractions(stats)
     if not found:
@@ -531,21 +682,34 @@ def dead_units(stats: RunStatistics, lr_range: LRRangeResult | None = None, *, w
     feeding = stats.feeding_layer(module)
     first_step = stats.detailed_steps[0] if stats.detailed_steps else None
     pre = stats.outputs.get(feeding.name, {}).get(first_step) if feeding is not None else None
-    evidence: dict[str, Any] = {"dead_fraction": {m: w.worst for m, w in found.items()},
-                                "dead_at_start": at_start, "dead_at_end": at_end,
-                                "windows": {"start": windows.start_steps, "end": windows.end_steps}}
+    evidence: dict[str, Any] = {
+        "dead_fraction": {m: w.worst for m, w in found.items()},
+        "dead_at_start": at_start,
+        "dead_at_end": at_end,
+        "windows": {"start": windows.start_steps, "end": windows.end_steps},
+    }
     explains: tuple[str, ...] = ("vanishing_gradients", "plateau", "lr_too_low", "exploding_gradients")
     detail = ""
     if feeding is not None and pre is not None:
-        evidence.update({"layer": feeding.name, "bias_mean": feeding.bias_mean, "pre_activation_mean": pre.mean,
-                         "pre_activation_spread": pre.spread})
-        detail = (f" Its inputs from {_label(stats, feeding.name)} average {_g(pre.mean)} (spread across "
-                  f"examples {_g(pre.spread)})")
+        evidence.update(
+            {
+                "layer": feeding.name,
+                "bias_mean": feeding.bias_mean,
+                "pre_activation_mean": pre.mean,
+                "pre_activation_spread": pre.spread,
+            }
+        )
+        detail = (
+            f" Its inputs from {_label(stats, feeding.name)} average {_g(pre.mean)} (spread across "
+            f"examples {_g(pre.spread)})"
+        )
         detail += f", its bias averages {_g(feeding.bias_mean)}." if feeding.bias_mean is not None else "."
     if feeding is not None and _negative_bias(stats, feeding):
         scheme = recommended_init(activation)
-        recommendation = (f"init: {scheme} for {activation} layers, which starts biases at 0 "
-                          f"({_label(stats, feeding.name)}'s biases average {_g(feeding.bias_mean)})")  # type: ignore[union-attr]
+        recommendation = (
+            f"init: {scheme} for {activation} layers, which starts biases at 0 "
+            f"({_label(stats, feeding.name)}'s biases average {_g(feeding.bias_mean)})"
+        )  # type: ignore[union-attr]
         changes: dict[str, Any] = {"model.init": scheme}
     elif at_end > at_start + 0.2:
         recommendation = "lr: lower it (units died during training), or activation: leaky_relu"
@@ -554,29 +718,51 @@ def dead_units(stats: RunStatistics, lr_range: LRRangeResult | None = None, *, w
     else:
         recommendation = "activation: leaky_relu, or norm: batch before the activation"
         changes = {"model.activation": "leaky_relu"}
-    when = (f"from the start (steps {windows.start_steps[0]}..{windows.start_steps[-1]})" if at_start >= at_end
-            else f"by steps {windows.end_steps[0]}..{windows.end_steps[-1]} ({at_start:.0%} at the start)")
+    when = (
+        f"from the start (steps {windows.start_steps[0]}..{windows.start_steps[-1]})"
+        if at_start >= at_end
+        else f"by steps {windows.end_steps[0]}..{windows.end_steps[-1]} ({at_start:.0%} at the start)"
+    )
     others = {m: w.worst for m, w in found.items() if m != module and w.worst >= warn_fraction}
     also = ("; also " + ", ".join(f"{_label(stats, m)} {f:.0%}" for m, f in others.items())) if others else ""
     return Finding(
-        rule="dead_units", severity="error" if fraction >= error_fraction else "warning",
+        rule="dead_units",
+        severity="error" if fraction >= error_fraction else "warning",
         title=f"Dead units: {fraction:.0%} of {_label(stats, module)}'s units never activate",
-        explanation=(f"{fraction:.0%} of the units of {_label(stats, module)} output 0 on every example {when}{also}. "
-                     f"A dead unit passes no gradient, so it cannot recover.{detail}"),
-        recommendation=recommendation, recipe_changes=changes, evidence=evidence,
-        score=_score(fraction / warn_fraction) * 10, explains=explains,
+        explanation=(
+            f"{fraction:.0%} of the units of {_label(stats, module)} output 0 on every example {when}{also}. "
+            f"A dead unit passes no gradient, so it cannot recover.{detail}"
+        ),
+        recommendation=recommendation,
+        recipe_changes=changes,
+        evidence=evidence,
+        score=_score(fraction / warn_fraction) * 10,
+        explains=explains,
     )
 
 
 @_register(
-    "lr_too_high", "The learning rate diverges, oscillates, or lies far above the range test's suggestion.",
+    "lr_too_high",
+    "The learning rate diverges, oscillates, or lies far above the range test's suggestion.",
     "Smith 2017, Cyclical Learning Rates for Training Neural Networks, arXiv:1506.01186",
-    accepts={"range_factor": _ABOVE_ONE, "rise_factor": _ABOVE_ONE, "spike_factor": _ABOVE_ONE,
-             "update_ratio": POSITIVE, "collapse": UNIT_OPEN},
+    accepts={
+        "range_factor": _ABOVE_ONE,
+        "rise_factor": _ABOVE_ONE,
+        "spike_factor": _ABOVE_ONE,
+        "update_ratio": POSITIVE,
+        "collapse": UNIT_OPEN,
+    },
 )
-def lr_too_high(stats: RunStatistics, lr_range: LRRangeResult | None = None, *, range_factor: float = 10.0,
-                rise_factor: float = 1.25, spike_factor: float = 4.0, update_ratio: float = 0.3,
-                collapse: float = 0.5) -> Finding | None:
+def lr_too_high(
+    stats: RunStatistics,
+    lr_range: LRRangeResult | None = None,
+    *,
+    range_factor: float = 10.0,
+    rise_factor: float = 1.25,
+    spike_factor: float = 4.0,
+    update_ratio: float = 0.3,
+    collapse: float = 0.5,
+) -> Finding | None:
     """Evidence that the steps are too large, strongest first:
 
     * divergence: the loss ends ``rise_factor`` x above its first value, or turns NaN/Inf after finite steps;
@@ -593,8 +779,10 @@ def lr_too_high(stats: RunStatistics, lr_range: LRRangeResult | None = None, *, 
     seen: list[str] = []
     errors = 0
     origin = stats.non_finite
-    blew_up = origin is not None and (origin.kind in ("forward", "weights") or origin.kind == "loss" and (
-        origin.largest_output is None or origin.largest_output > 1e4))  # not a log(0) on sane outputs
+    blew_up = origin is not None and (
+        origin.kind in ("forward", "weights")
+        or (origin.kind == "loss" and (origin.largest_output is None or origin.largest_output > 1e4))
+    )  # not a log(0) on sane outputs
     grew_to_nan = blew_up and len(losses) >= 2
     if grew_to_nan:
         seen.append(f"the loss went from {_g(start)} to NaN/Inf at step {stats.non_finite.step}")  # type: ignore[union-attr]
@@ -602,20 +790,32 @@ def lr_too_high(stats: RunStatistics, lr_range: LRRangeResult | None = None, *, 
     elif end > rise_factor * start:
         seen.append(f"the loss rose from {_g(start)} to {_g(end)}")
         errors += 1
-    beyond = (lr_range is not None and lr_range.suggestion is not None and lr > range_factor * lr_range.suggestion
-              and (lr_range.min_loss_lr is None or lr > lr_range.min_loss_lr))
+    beyond = (
+        lr_range is not None
+        and lr_range.suggestion is not None
+        and lr > range_factor * lr_range.suggestion
+        and (lr_range.min_loss_lr is None or lr > lr_range.min_loss_lr)
+    )
     if beyond:
-        seen.append(f"lr {_g(lr)} is {_g(lr / lr_range.suggestion)}x the range test's suggestion "  # type: ignore[union-attr]
-                    f"{_g(lr_range.suggestion)} and above its lowest-loss lr {_g(lr_range.min_loss_lr)}")  # type: ignore[union-attr, arg-type]
+        seen.append(
+            f"lr {_g(lr)} is {_g(lr / lr_range.suggestion)}x the range test's suggestion "  # type: ignore[union-attr]
+            f"{_g(lr_range.suggestion)} and above its lowest-loss lr {_g(lr_range.min_loss_lr)}"
+        )  # type: ignore[union-attr, arg-type]
     peak = max(losses)
     if peak > spike_factor * start and not grew_to_nan:
         seen.append(f"the loss jumped to {_g(peak)} at step {stats.steps[stats.losses.index(peak)]}")
     init_off = _init_problem([layer for _, layer in _weight_layers(stats)]) is not None
-    collapsed = {m: w for m, w in {**_dead_fractions(stats), **_saturated_fractions(stats)}.items()
-                 if w.end - w.start >= collapse}
+    collapsed = {
+        m: w
+        for m, w in {**_dead_fractions(stats), **_saturated_fractions(stats)}.items()
+        if w.end - w.start >= collapse
+    }
     if collapsed and not init_off:
-        seen.append("units that worked at first died or saturated during training ("
-                    + ", ".join(f"{_label(stats, m)} {w.start:.0%} -> {w.end:.0%}" for m, w in collapsed.items()) + ")")
+        seen.append(
+            "units that worked at first died or saturated during training ("
+            + ", ".join(f"{_label(stats, m)} {w.start:.0%} -> {w.end:.0%}" for m, w in collapsed.items())
+            + ")"
+        )
     _, ratios = stats.update_to_weight_ratios()
     finite_ratios = ratios[torch.isfinite(ratios).all(1)] if ratios.numel() else ratios
     big_update = finite_ratios.max(1).values.median().item() if finite_ratios.numel() else 0.0
@@ -623,36 +823,57 @@ def lr_too_high(stats: RunStatistics, lr_range: LRRangeResult | None = None, *, 
         seen.append(f"each step moves the weights by {_g(big_update)} of their norm (median, worst layer)")
     if not seen:
         return None
-    severity: Severity = "error" if errors or beyond and end > 0.9 * start else "warning"
+    severity: Severity = "error" if errors or (beyond and end > 0.9 * start) else "warning"
     suggested = lr_range is not None and lr_range.suggestion is not None and lr_range.suggestion < lr
     target = lr_range.suggestion if suggested else lr / 10  # type: ignore[union-attr]
-    source = "from the range test" if suggested else "a tenth of now (optimlab lr-find gives a better estimate)"
-    strength = max(end / (rise_factor * start) if math.isfinite(end) else 10.0, lr / target / range_factor,  # type: ignore[operator]
-                   peak / (spike_factor * start), big_update / update_ratio, 10.0 if grew_to_nan else 0.0)
+    source = (
+        "from the range test" if suggested else "a tenth of now (optimlab lr-find gives a better estimate)"
+    )
+    strength = max(
+        end / (rise_factor * start) if math.isfinite(end) else 10.0,
+        lr / target / range_factor,  # type: ignore[operator]
+        peak / (spike_factor * start),
+        big_update / update_ratio,
+        10.0 if grew_to_nan else 0.0,
+    )
     explains: tuple[str, ...] = ("nan_inf", "plateau")
     if not init_off:  # a bad init explains these better
         explains += ("exploding_gradients", "dead_units", "saturation")
     return Finding(
-        rule="lr_too_high", severity=severity,
+        rule="lr_too_high",
+        severity=severity,
         title=f"Learning rate too high: {_g(lr)}",
         explanation="; ".join(seen) + ".",
         recommendation=f"lr: {_g(target)}, {source}",  # type: ignore[arg-type]
         recipe_changes={"optimizer.lr": float(f"{target:.2g}")},
-        evidence={"lr": lr, "loss_start": start, "loss_end": end, "loss_peak": peak,
-                  "update_to_weight_ratio": big_update, "suggestion": target,
-                  "collapsed_units": {m: [w.start, w.end] for m, w in collapsed.items()}},
+        evidence={
+            "lr": lr,
+            "loss_start": start,
+            "loss_end": end,
+            "loss_peak": peak,
+            "update_to_weight_ratio": big_update,
+            "suggestion": target,
+            "collapsed_units": {m: [w.start, w.end] for m, w in collapsed.items()},
+        },
         score=_score(strength) + len(seen),
         explains=explains,
     )
 
 
 @_register(
-    "lr_too_low", "No progress: the loss barely moves while the lr sits far below what the data allows.",
+    "lr_too_low",
+    "No progress: the loss barely moves while the lr sits far below what the data allows.",
     "Smith 2017, Cyclical Learning Rates for Training Neural Networks, arXiv:1506.01186",
     accepts={"range_factor": _ABOVE_ONE, "min_progress": UNIT_OPEN, "tiny_update": POSITIVE},
 )
-def lr_too_low(stats: RunStatistics, lr_range: LRRangeResult | None = None, *, range_factor: float = 10.0,
-               min_progress: float = 0.2, tiny_update: float = 1e-4) -> Finding | None:
+def lr_too_low(
+    stats: RunStatistics,
+    lr_range: LRRangeResult | None = None,
+    *,
+    range_factor: float = 10.0,
+    min_progress: float = 0.2,
+    tiny_update: float = 1e-4,
+) -> Finding | None:
     """The loss fell by less than ``min_progress`` of its start, and either the range test suggests
     ``range_factor`` x more or the weights move by under ``tiny_update`` of their norm a step."""
     lr = _lr(stats)
@@ -665,36 +886,54 @@ def lr_too_low(stats: RunStatistics, lr_range: LRRangeResult | None = None, *, r
     _, ratios = stats.update_to_weight_ratios()
     finite_ratios = ratios[torch.isfinite(ratios).all(1)] if ratios.numel() else ratios
     update = finite_ratios.max(1).values.median().item() if finite_ratios.numel() else math.nan
-    below = lr_range is not None and lr_range.suggestion is not None and lr * range_factor < lr_range.suggestion
+    below = (
+        lr_range is not None and lr_range.suggestion is not None and lr * range_factor < lr_range.suggestion
+    )
     if not (below or update < tiny_update):
         return None
     seen = [f"the loss went from {_g(start)} to {_g(end)} ({progress:.0%} progress)"]
     if below:
-        seen.append(f"the range test suggests {_g(lr_range.suggestion)}, {_g(lr_range.suggestion / lr)}x the lr "  # type: ignore[union-attr, operator]
-                    f"{_g(lr)}")
+        seen.append(
+            f"the range test suggests {_g(lr_range.suggestion)}, {_g(lr_range.suggestion / lr)}x the lr "  # type: ignore[union-attr, operator]
+            f"{_g(lr)}"
+        )
     if update < tiny_update:
         seen.append(f"each step moves the weights by {_g(update)} of their norm")
     target = lr_range.suggestion if below else lr * 10  # type: ignore[union-attr]
     source = "from the range test" if below else "ten times now"
     return Finding(
-        rule="lr_too_low", severity="warning",
+        rule="lr_too_low",
+        severity="warning",
         title=f"Learning rate too low: {_g(lr)} makes {progress:.0%} progress",
         explanation="; ".join(seen) + ".",
         recommendation=f"lr: {_g(target)}, {source}",  # type: ignore[arg-type]
         recipe_changes={"optimizer.lr": float(f"{target:.2g}")},
-        evidence={"lr": lr, "loss_start": start, "loss_end": end, "progress": progress,
-                  "update_to_weight_ratio": update, "suggestion": target},
+        evidence={
+            "lr": lr,
+            "loss_start": start,
+            "loss_end": end,
+            "progress": progress,
+            "update_to_weight_ratio": update,
+            "suggestion": target,
+        },
         score=_score(max(target / lr / range_factor, min_progress / max(progress, 1e-3))),  # type: ignore[operator]
     )
 
 
 @_register(
-    "plateau", "The loss made progress, then its best level stopped improving while still far from zero.",
+    "plateau",
+    "The loss made progress, then its best level stopped improving while still far from zero.",
     "Dauphin et al. 2014, Identifying and attacking the saddle point problem, arXiv:1406.2572",
     accepts={"min_improvement": UNIT_OPEN, "min_steps": POSITIVE_INT, "high_level": UNIT_OPEN},
 )
-def plateau(stats: RunStatistics, lr_range: LRRangeResult | None = None, *, min_improvement: float = 0.02,
-            min_steps: int = 60, high_level: float = 0.3) -> Finding | None:
+def plateau(
+    stats: RunStatistics,
+    lr_range: LRRangeResult | None = None,
+    *,
+    min_improvement: float = 0.02,
+    min_steps: int = 60,
+    high_level: float = 0.3,
+) -> Finding | None:
     """The best moving average (over a tenth of the run) of the last third beats the best before it by
     under ``min_improvement``, after the loss fell by 10%, while still above ``high_level`` x its start.
 
@@ -705,7 +944,9 @@ def plateau(stats: RunStatistics, lr_range: LRRangeResult | None = None, *, min_
     if len(losses) < min_steps or len(losses) < len(stats.losses):
         return None
     width = max(5, len(losses) // 10)
-    averages = torch.tensor(losses, dtype=torch.float64).unfold(0, width, 1).mean(1)  # window ending at i + width
+    averages = (
+        torch.tensor(losses, dtype=torch.float64).unfold(0, width, 1).mean(1)
+    )  # window ending at i + width
     split = len(losses) - len(losses) // 3 - width + 1  # the first window that ends inside the last third
     before, after = averages[:split].min().item(), averages[split:].min().item()
     start = losses[0]
@@ -714,15 +955,23 @@ def plateau(stats: RunStatistics, lr_range: LRRangeResult | None = None, *, min_
         return None
     steps = len(losses) // 3
     return Finding(
-        rule="plateau", severity="warning" if after > 0.7 * start else "info",
+        rule="plateau",
+        severity="warning" if after > 0.7 * start else "info",
         title=f"Plateau: the loss stays near {_g(after)} over the last {steps} steps",
-        explanation=(f"The loss fell from {_g(start)} to {_g(before)}, then its best level improved by only "
-                     f"{improvement:.1%} over the last {steps} steps, at {after / start:.0%} of where it began."),
+        explanation=(
+            f"The loss fell from {_g(start)} to {_g(before)}, then its best level improved by only "
+            f"{improvement:.1%} over the last {steps} steps, at {after / start:.0%} of where it began."
+        ),
         recommendation="schedule: cosine (decay the lr to settle into the basin); if the loss is the data's "
-                       "noise floor, a larger model or more features, not optimization, will help",
+        "noise floor, a larger model or more features, not optimization, will help",
         recipe_changes={"schedule.name": "cosine"},
-        evidence={"loss_start": start, "best_before": before, "best_last_third": after,
-                  "improvement": improvement, "steps": steps},
+        evidence={
+            "loss_start": start,
+            "best_before": before,
+            "best_last_third": after,
+            "improvement": improvement,
+            "steps": steps,
+        },
         score=_score(min_improvement / max(improvement, 1e-4)),
     )
 
@@ -731,8 +980,12 @@ def rule_names() -> list[str]:
     return _REGISTRY.names()
 
 
-def run_rules(stats: RunStatistics, lr_range: LRRangeResult | None = None, *,
-              options: Mapping[str, Mapping[str, Any]] | None = None) -> list[Finding]:
+def run_rules(
+    stats: RunStatistics,
+    lr_range: LRRangeResult | None = None,
+    *,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[Finding]:
     """Every registered rule over ``stats``, the findings ranked root cause first.
 
     ``options`` maps a rule's name to threshold keywords, checked against the rule's accepted ranges.

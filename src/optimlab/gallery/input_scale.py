@@ -148,7 +148,9 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
 
 def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
     bars = interval_figure(
-        evidence.numbers["test_accuracy"], title="Tuned test accuracy by input scaling", ylabel="test accuracy"
+        evidence.numbers["test_accuracy"],
+        title="Tuned test accuracy by input scaling",
+        ylabel="test accuracy",
     )
     return [
         (bars, "Test accuracy of each scaling at its tuned learning rate: mean and 95% CI over the seeds."),

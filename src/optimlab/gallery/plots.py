@@ -81,7 +81,9 @@ def curve_figure(
     )
 
 
-def interval_figure(groups: Mapping[str, Mapping[str, Sequence[float]]], *, title: str, ylabel: str) -> Figure:
+def interval_figure(
+    groups: Mapping[str, Mapping[str, Sequence[float]]], *, title: str, ylabel: str
+) -> Figure:
     """Means with 95% intervals of ``{group: {arm: values over seeds}}``, arms side by side in each group."""
     figure = figures.new_figure()
     axes = figure.subplots()

@@ -19,13 +19,13 @@ from optimlab.techniques import activations, norms
 from optimlab.techniques.init import apply as apply_init
 
 __all__ = [
-    "LayerTechniques",
-    "check_shapes",
-    "channels_first",
-    "AsChannels",
     "CONV",
-    "MAX_POOL",
     "GLOBAL_AVERAGE_POOL",
+    "MAX_POOL",
+    "AsChannels",
+    "LayerTechniques",
+    "channels_first",
+    "check_shapes",
 ]
 
 # Layer classes by number of spatial dimensions: 1 for sequences (C, L), 2 for images (C, H, W).

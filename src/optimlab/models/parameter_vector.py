@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from optimlab.models.layers import check_shapes
 from optimlab.registry import new_registry
 
-__all__ = ["parameter_vector", "ParameterVector"]
+__all__ = ["ParameterVector", "parameter_vector"]
 
 _REGISTRY = new_registry("model")
 

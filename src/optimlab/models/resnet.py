@@ -29,7 +29,7 @@ from optimlab.models.layers import (
 )
 from optimlab.registry import POSITIVE_INT, UNIT_OPEN, new_registry
 
-__all__ = ["resnet", "BasicBlock"]
+__all__ = ["BasicBlock", "resnet"]
 
 _REGISTRY = new_registry("model")
 

@@ -26,7 +26,7 @@ from optimlab.errors import InvalidValueError
 from optimlab.models.layers import LayerTechniques, check_shapes
 from optimlab.registry import POSITIVE_INT, UNIT_OPEN, new_registry
 
-__all__ = ["transformer", "Transformer", "SelfAttention", "TransformerBlock"]
+__all__ = ["SelfAttention", "Transformer", "TransformerBlock", "transformer"]
 
 _REGISTRY = new_registry("model")
 

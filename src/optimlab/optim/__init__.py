@@ -15,7 +15,6 @@ from typing import Any
 import torch
 
 from optimlab.errors import UnknownNameError
-
 from optimlab.optim.adafactor import adafactor
 from optimlab.optim.base import GradientTransformation, chain, identity
 from optimlab.optim.layerwise import lamb, lars
@@ -40,7 +39,6 @@ from optimlab.optim.optimizers import (
     sgd,
 )
 from optimlab.optim.shells.torch_optim import Optimizer
-from optimlab.optim.wrappers import SAM, Lookahead
 from optimlab.optim.transforms import (
     add_decayed_weights,
     clip_by_global_norm,
@@ -59,17 +57,38 @@ from optimlab.optim.transforms import (
     scale_by_rms,
     schedule_free,
 )
+from optimlab.optim.wrappers import SAM, Lookahead
 
 __all__ = [
-    "create",
-    "Optimizer",
+    "SAM",
     "GradientTransformation",
-    "chain",
-    "identity",
+    # wrappers around any base optimizer
+    "Lookahead",
+    "Optimizer",
+    "adadelta",
+    "adafactor",
+    "adagrad",
+    "adam",
+    "adamax",
+    "adamw",
+    "adan",
     # transforms
     "add_decayed_weights",
+    "amsgrad",
+    "chain",
     "clip_by_global_norm",
     "clip_by_value",
+    "create",
+    "identity",
+    "lamb",
+    "lars",
+    "lion",
+    "momentum",
+    "muon",
+    "nadam",
+    "nesterov",
+    "radam",
+    "rmsprop",
     "scale",
     "scale_by_adadelta",
     "scale_by_adagrad",
@@ -83,30 +102,10 @@ __all__ = [
     "scale_by_radam",
     "scale_by_rms",
     "schedule_free",
+    "schedule_free_adamw",
+    "schedule_free_sgd",
     # named optimizers
     "sgd",
-    "momentum",
-    "nesterov",
-    "adagrad",
-    "rmsprop",
-    "adadelta",
-    "adam",
-    "adamw",
-    "amsgrad",
-    "nadam",
-    "radam",
-    "adamax",
-    "lion",
-    "adan",
-    "schedule_free_sgd",
-    "schedule_free_adamw",
-    "lamb",
-    "lars",
-    "adafactor",
-    "muon",
-    # wrappers around any base optimizer
-    "Lookahead",
-    "SAM",
 ]
 
 
@@ -134,7 +133,9 @@ def validate(name: str, hyperparameters: dict[str, Any]) -> None:
         accepted = {"base", *entry.hyperparameter_names, *base_entry.hyperparameter_names}
         for key in rest:
             if key not in base_entry.hyperparameter_names:
-                raise UnknownNameError(f"hyperparameter of {name!r} around {base_entry.name!r}", key, accepted)
+                raise UnknownNameError(
+                    f"hyperparameter of {name!r} around {base_entry.name!r}", key, accepted
+                )
         validate(base_entry.name, rest)
 
 

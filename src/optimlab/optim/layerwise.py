@@ -93,12 +93,16 @@ def lars(
         https://arxiv.org/abs/1708.03888.
     """
     if nesterov and not _off(dampening):
-        raise InvalidValueError("optimizer 'lars' hyperparameter 'nesterov'", nesterov, "True only with dampening 0")
+        raise InvalidValueError(
+            "optimizer 'lars' hyperparameter 'nesterov'", nesterov, "True only with dampening 0"
+        )
     steps = [scale_by_trust_ratio(trust_coefficient, weight_decay, min_ndim=2)]
     if not _off(momentum):
         # A buffer from 0 is SGD's first-step copy over (1 - tau) g (without dampening after it).
         if not _off(dampening):
-            steps.append(scale((lambda s: 1 - value_at(dampening, s)) if callable(dampening) else 1 - dampening))
+            steps.append(
+                scale((lambda s: 1 - value_at(dampening, s)) if callable(dampening) else 1 - dampening)
+            )
         steps.append(scale_by_momentum(momentum, nesterov=nesterov))
     return chain(*steps, scale_by_learning_rate(lr))
 
@@ -109,16 +113,22 @@ class _UncorrectedAdamState(NamedTuple):
     nu: list[Tensor]  # v, EMA of u^2
 
 
-def _scale_by_uncorrected_adam(b1: Hyperparameter, b2: Hyperparameter, eps: Hyperparameter) -> GradientTransformation:
+def _scale_by_uncorrected_adam(
+    b1: Hyperparameter, b2: Hyperparameter, eps: Hyperparameter
+) -> GradientTransformation:
     """``u <- m / (sqrt(v) + eps)`` with Adam's moments and no bias correction (LAMB's ``r``).
 
     ``scale_by_adam`` corrects both moments before eps; a flag there could replace this.
     """
 
     def init(params: Params) -> _UncorrectedAdamState:
-        return _UncorrectedAdamState(0, [torch.zeros_like(p) for p in params], [torch.zeros_like(p) for p in params])
+        return _UncorrectedAdamState(
+            0, [torch.zeros_like(p) for p in params], [torch.zeros_like(p) for p in params]
+        )
 
-    def update(updates: Updates, state: _UncorrectedAdamState, params: Params) -> tuple[Updates, _UncorrectedAdamState]:
+    def update(
+        updates: Updates, state: _UncorrectedAdamState, params: Params
+    ) -> tuple[Updates, _UncorrectedAdamState]:
         beta1, beta2 = value_at(b1, state.count), value_at(b2, state.count)
         lerp_(state.mu, updates, 1 - beta1)
         scale_(state.nu, beta2)
@@ -194,7 +204,13 @@ def lamb(
 
     decay = add_decayed_weights(weight_decay)
     if decoupled_weight_decay:
-        ratio = scale_by_trust_ratio(eps=eps, max_weight_norm=max_weight_norm, decayed_first=decay_before_norm)
-        return chain(_scale_by_uncorrected_adam(b1, b2, eps), ratio, scale(debias), decay, scale_by_learning_rate(lr))
+        ratio = scale_by_trust_ratio(
+            eps=eps, max_weight_norm=max_weight_norm, decayed_first=decay_before_norm
+        )
+        return chain(
+            _scale_by_uncorrected_adam(b1, b2, eps), ratio, scale(debias), decay, scale_by_learning_rate(lr)
+        )
     ratio = scale_by_trust_ratio(eps=eps, max_weight_norm=max_weight_norm)
-    return chain(_scale_by_uncorrected_adam(b1, b2, eps), decay, ratio, scale(debias), scale_by_learning_rate(lr))
+    return chain(
+        _scale_by_uncorrected_adam(b1, b2, eps), decay, ratio, scale(debias), scale_by_learning_rate(lr)
+    )

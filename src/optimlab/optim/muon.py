@@ -121,7 +121,9 @@ def muon(
     """
     orthogonalized = chain(
         _ema_momentum(momentum, nesterov),
-        orthogonalize_by_newton_schulz(ns_coefficients, ns_steps, eps, adjust_lr_fn=adjust_lr_fn, ns_dtype=ns_dtype),
+        orthogonalize_by_newton_schulz(
+            ns_coefficients, ns_steps, eps, adjust_lr_fn=adjust_lr_fn, ns_dtype=ns_dtype
+        ),
         add_decayed_weights(weight_decay),
         scale_by_learning_rate(lr),
     )

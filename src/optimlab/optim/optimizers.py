@@ -43,22 +43,22 @@ from optimlab.optim.transforms import (
 from optimlab.registry import NON_NEGATIVE, NON_NEGATIVE_INT, UNIT, UNIT_OPEN, Interval, new_registry
 
 __all__ = [
-    "sgd",
-    "momentum",
-    "nesterov",
-    "adagrad",
-    "rmsprop",
     "adadelta",
+    "adagrad",
     "adam",
-    "adamw",
-    "amsgrad",
-    "nadam",
-    "radam",
     "adamax",
-    "lion",
+    "adamw",
     "adan",
-    "schedule_free_sgd",
+    "amsgrad",
+    "lion",
+    "momentum",
+    "nadam",
+    "nesterov",
+    "radam",
+    "rmsprop",
     "schedule_free_adamw",
+    "schedule_free_sgd",
+    "sgd",
 ]
 
 _REGISTRY = new_registry("optimizer")

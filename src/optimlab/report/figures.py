@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from optimlab.errors import InvalidValueError
 
-__all__ = ["new_figure", "to_svg", "save", "lines", "heatmap", "histograms"]
+__all__ = ["heatmap", "histograms", "lines", "new_figure", "save", "to_svg"]
 
 _FORMATS = (".png", ".svg")
 
@@ -39,7 +39,7 @@ def to_svg(figure: Figure) -> str:
     with matplotlib.rc_context({"svg.fonttype": "none"}):
         figure.savefig(buffer, format="svg")
     text = buffer.getvalue()
-    return text[text.index("<svg"):]
+    return text[text.index("<svg") :]
 
 
 def save(figure: Figure, path: str | os.PathLike[str]) -> Path:
@@ -80,20 +80,41 @@ def lines(
     for label, ys in series.items():
         xs = (x[label] if isinstance(x, Mapping) else x)[: len(ys)]
         shown = [_plottable(v, log_y) for v in ys]
-        line, = axes.plot(xs, shown, label=label, drawstyle="steps-post" if steps else "default",
-                          marker="o" if points else None, markersize=4)
+        (line,) = axes.plot(
+            xs,
+            shown,
+            label=label,
+            drawstyle="steps-post" if steps else "default",
+            marker="o" if points else None,
+            markersize=4,
+        )
         if bands is not None and label in bands:
             low = [_plottable(v - b, log_y) for v, b in zip(ys, bands[label])]
             high = [_plottable(v + b, log_y) for v, b in zip(ys, bands[label])]
             axes.fill_between(xs, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
     for label, at in (markers or {}).items():
         axes.axvline(at, color="gray", linestyle="--", linewidth=1)
-        axes.annotate(label, (at, 1.0), xycoords=("data", "axes fraction"), rotation=90, va="top", ha="right",
-                      fontsize=8, color="dimgray")
+        axes.annotate(
+            label,
+            (at, 1.0),
+            xycoords=("data", "axes fraction"),
+            rotation=90,
+            va="top",
+            ha="right",
+            fontsize=8,
+            color="dimgray",
+        )
     for label, at in (levels or {}).items():
         axes.axhline(at, color="gray", linestyle=":", linewidth=1)
-        axes.annotate(label, (0.0, at), xycoords=("axes fraction", "data"), va="bottom", ha="left",
-                      fontsize=8, color="dimgray")
+        axes.annotate(
+            label,
+            (0.0, at),
+            xycoords=("axes fraction", "data"),
+            va="bottom",
+            ha="left",
+            fontsize=8,
+            color="dimgray",
+        )
     if ylim is not None:
         axes.set_ylim(*ylim)
     if log_x:
@@ -130,9 +151,19 @@ def heatmap(
     finite = [v for row in rows for v in row if math.isfinite(v)]
     figure = new_figure(7.0, max(2.5, 0.3 * len(row_labels) + 1.5))
     axes = figure.subplots()
-    norm = LogNorm(vmin=min(finite), vmax=max(finite)) if log_scale and finite and min(finite) < max(finite) else None
-    image = axes.imshow(rows, aspect="auto", interpolation="nearest", norm=norm, cmap="viridis",
-                        extent=(columns[0] - 0.5, columns[-1] + 0.5, len(rows) - 0.5, -0.5) if columns else None)
+    norm = (
+        LogNorm(vmin=min(finite), vmax=max(finite))
+        if log_scale and finite and min(finite) < max(finite)
+        else None
+    )
+    image = axes.imshow(
+        rows,
+        aspect="auto",
+        interpolation="nearest",
+        norm=norm,
+        cmap="viridis",
+        extent=(columns[0] - 0.5, columns[-1] + 0.5, len(rows) - 0.5, -0.5) if columns else None,
+    )
     axes.set_yticks(range(len(row_labels)), labels=row_labels, fontsize=8)
     axes.set(title=title, xlabel=xlabel)
     figure.colorbar(image, ax=axes, label=colorbar)

@@ -79,8 +79,14 @@ class Page:
         self._blocks.append(f"<p{css}>{html.escape(text)}</p>")
         return self
 
-    def table(self, columns: Sequence[str], rows: Sequence[Sequence[Any]], *,
-              row_classes: Sequence[str] | None = None, caption: str | None = None) -> Page:
+    def table(
+        self,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        row_classes: Sequence[str] | None = None,
+        caption: str | None = None,
+    ) -> Page:
         """A table; ``row_classes`` tags rows (``error``/``warning``/``info`` get a coloured edge)."""
         head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
         body = []
@@ -92,7 +98,9 @@ class Page:
             css = f' class="{html.escape(row_classes[i])}"' if row_classes else ""
             body.append(f"<tr{css}>{''.join(cells)}</tr>")
         title = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-        self._blocks.append(f"<table>{title}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+        self._blocks.append(
+            f"<table>{title}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        )
         return self
 
     def figure(self, figure: Figure, caption: str | None = None, *, name: str | None = None) -> Page:
@@ -126,10 +134,12 @@ class Page:
 
     def render(self) -> str:
         body = "\n".join(self._blocks)
-        return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-                f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-                f"<title>{html.escape(self.title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n{body}\n"
-                f"</body>\n</html>\n")
+        return (
+            f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f"<title>{html.escape(self.title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n{body}\n"
+            f"</body>\n</html>\n"
+        )
 
     def write(self, path: str | os.PathLike[str]) -> Path:
         """Write the page to ``path`` (folders created); returns the path."""

@@ -17,12 +17,12 @@ from optimlab.schedules.plot import plot
 from optimlab.schedules.torch_adapter import PlateauLR, as_lr_scheduler
 
 __all__ = [
+    "PlateauLR",
+    "ReduceOnPlateau",
     "Schedule",
+    "as_lr_scheduler",
     "create",
     "join",
     "linear_warmup",
-    "ReduceOnPlateau",
-    "as_lr_scheduler",
-    "PlateauLR",
     "plot",
 ]

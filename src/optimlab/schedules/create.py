@@ -44,7 +44,11 @@ def linear_warmup(schedule: Schedule, warmup_steps: int, *, start: float = 0.0) 
 
 
 def create(
-    name: str, *, total_steps: int | None = None, warmup_steps: int = 0, warmup_start: float = 0.0,
+    name: str,
+    *,
+    total_steps: int | None = None,
+    warmup_steps: int = 0,
+    warmup_start: float = 0.0,
     **hyperparameters: Any,
 ) -> Schedule:
     """The schedule registered as ``name``, as a multiplier of the base learning rate.
@@ -70,7 +74,8 @@ def create(
     if METRIC_DRIVEN in entry.capabilities:
         if warmup_steps:
             raise InvalidValueError(
-                f"warmup_steps of schedule {entry.name!r}", warmup_steps,
+                f"warmup_steps of schedule {entry.name!r}",
+                warmup_steps,
                 "0: a metric-driven schedule keeps its state in one object, which a join would hide",
             )
         return entry.create(**hyperparameters)

@@ -24,8 +24,18 @@ from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, UNIT, In
 from optimlab.schedules.join import Schedule, join
 
 __all__ = [
-    "constant", "step_decay", "multistep_decay", "exponential_decay", "linear", "polynomial_decay",
-    "cosine", "sgdr", "one_cycle", "cyclic", "inverse_sqrt", "warmup_stable_decay",
+    "constant",
+    "cosine",
+    "cyclic",
+    "exponential_decay",
+    "inverse_sqrt",
+    "linear",
+    "multistep_decay",
+    "one_cycle",
+    "polynomial_decay",
+    "sgdr",
+    "step_decay",
+    "warmup_stable_decay",
 ]
 
 _REGISTRY = new_registry("schedule")
@@ -54,7 +64,8 @@ def _horizon(total_steps: int | None, schedule: str, reason: str) -> int:
     """``total_steps``, or a clear error saying why ``schedule`` needs it."""
     if total_steps is None or total_steps < 1:
         raise InvalidValueError(
-            f"total_steps of schedule {schedule!r} (the run's steps after any warmup)", total_steps,
+            f"total_steps of schedule {schedule!r} (the run's steps after any warmup)",
+            total_steps,
             f"a positive integer: {reason}",
         )
     return total_steps
@@ -67,9 +78,12 @@ def constant(total_steps: int | None = None) -> Schedule:
 
 
 @_register(
-    "step", summary="Multiply by gamma every step_size steps (torch StepLR).",
-    paper="He et al. 2016, arXiv:1512.03385", aliases=("step_decay", "step_lr"),
-    accepts={"step_size": POSITIVE_INT, "gamma": _GAMMA}, capabilities=(NEEDS_TOTAL_STEPS,),
+    "step",
+    summary="Multiply by gamma every step_size steps (torch StepLR).",
+    paper="He et al. 2016, arXiv:1512.03385",
+    aliases=("step_decay", "step_lr"),
+    accepts={"step_size": POSITIVE_INT, "gamma": _GAMMA},
+    capabilities=(NEEDS_TOTAL_STEPS,),
 )
 def step_decay(
     total_steps: int | None = None, *, step_size: int | None = None, gamma: float = 0.1
@@ -89,9 +103,12 @@ def step_decay(
 
 
 @_register(
-    "multistep", summary="Multiply by gamma at each milestone step (torch MultiStepLR).",
-    paper="Goyal et al. 2017, arXiv:1706.02677", aliases=("multistep_decay", "multi_step", "piecewise"),
-    accepts={"milestones": NON_NEGATIVE_INT, "gamma": _GAMMA}, capabilities=(NEEDS_TOTAL_STEPS,),
+    "multistep",
+    summary="Multiply by gamma at each milestone step (torch MultiStepLR).",
+    paper="Goyal et al. 2017, arXiv:1706.02677",
+    aliases=("multistep_decay", "multi_step", "piecewise"),
+    accepts={"milestones": NON_NEGATIVE_INT, "gamma": _GAMMA},
+    capabilities=(NEEDS_TOTAL_STEPS,),
 )
 def multistep_decay(
     total_steps: int | None = None, *, milestones: Sequence[int] | None = None, gamma: float = 0.1
@@ -114,8 +131,10 @@ def multistep_decay(
 
 
 @_register(
-    "exponential", summary="Multiply by gamma every step (torch ExponentialLR).",
-    paper="Szegedy et al. 2016, arXiv:1512.00567", aliases=("exponential_decay", "exp"),
+    "exponential",
+    summary="Multiply by gamma every step (torch ExponentialLR).",
+    paper="Szegedy et al. 2016, arXiv:1512.00567",
+    aliases=("exponential_decay", "exp"),
     accepts={"gamma": _GAMMA},
 )
 def exponential_decay(total_steps: int | None = None, *, gamma: float = 0.999) -> Schedule:
@@ -128,13 +147,18 @@ def exponential_decay(total_steps: int | None = None, *, gamma: float = 0.999) -
 
 
 @_register(
-    "linear", summary="Linear from start_factor to end_factor over total_iters steps (torch LinearLR).",
-    paper="Devlin et al. 2019, arXiv:1810.04805", aliases=("linear_decay",),
+    "linear",
+    summary="Linear from start_factor to end_factor over total_iters steps (torch LinearLR).",
+    paper="Devlin et al. 2019, arXiv:1810.04805",
+    aliases=("linear_decay",),
     accepts={"start_factor": UNIT, "end_factor": UNIT, "total_iters": POSITIVE_INT},
     capabilities=(NEEDS_TOTAL_STEPS,),
 )
 def linear(
-    total_steps: int | None = None, *, start_factor: float = 1.0, end_factor: float = 0.0,
+    total_steps: int | None = None,
+    *,
+    start_factor: float = 1.0,
+    end_factor: float = 0.0,
     total_iters: int | None = None,
 ) -> Schedule:
     """``start + (end - start) * min(t, n) / n``; by default BERT's decay from 1 to 0 over the run.
@@ -153,9 +177,12 @@ def linear(
 
 
 @_register(
-    "polynomial", summary="(1 - t/T)^power down to final over the run (torch PolynomialLR, final=0).",
-    paper="Chen et al. 2017, arXiv:1606.00915", aliases=("poly", "polynomial_decay"),
-    accepts={"power": POSITIVE, "final": UNIT}, capabilities=(NEEDS_TOTAL_STEPS,),
+    "polynomial",
+    summary="(1 - t/T)^power down to final over the run (torch PolynomialLR, final=0).",
+    paper="Chen et al. 2017, arXiv:1606.00915",
+    aliases=("poly", "polynomial_decay"),
+    accepts={"power": POSITIVE, "final": UNIT},
+    capabilities=(NEEDS_TOTAL_STEPS,),
 )
 def polynomial_decay(total_steps: int | None = None, *, power: float = 1.0, final: float = 0.0) -> Schedule:
     """``final + (1 - final) * (1 - min(t, T) / T) ** power``; DeepLab's "poly" uses power 0.9.
@@ -172,9 +199,12 @@ def polynomial_decay(total_steps: int | None = None, *, power: float = 1.0, fina
 
 
 @_register(
-    "cosine", summary="Half a cosine from 1 down to final over the run (torch CosineAnnealingLR).",
-    paper="Loshchilov & Hutter 2017, arXiv:1608.03983", aliases=("cosine_decay", "cosine_annealing"),
-    accepts={"final": UNIT}, capabilities=(NEEDS_TOTAL_STEPS,),
+    "cosine",
+    summary="Half a cosine from 1 down to final over the run (torch CosineAnnealingLR).",
+    paper="Loshchilov & Hutter 2017, arXiv:1608.03983",
+    aliases=("cosine_decay", "cosine_annealing"),
+    accepts={"final": UNIT},
+    capabilities=(NEEDS_TOTAL_STEPS,),
 )
 def cosine(total_steps: int | None = None, *, final: float = 0.0) -> Schedule:
     """``final + (1 - final) * (1 + cos(pi * min(t, T) / T)) / 2``.
@@ -191,14 +221,18 @@ def cosine(total_steps: int | None = None, *, final: float = 0.0) -> Schedule:
 
 
 @_register(
-    "sgdr", summary="Cosine decays restarted every period, each period_mult times longer.",
+    "sgdr",
+    summary="Cosine decays restarted every period, each period_mult times longer.",
     paper="Loshchilov & Hutter 2017, arXiv:1608.03983",
     aliases=("cosine_restarts", "cosine_annealing_warm_restarts", "warm_restarts"),
     accepts={"period": POSITIVE_INT, "period_mult": Interval(1, None), "final": UNIT},
     capabilities=(NEEDS_TOTAL_STEPS,),
 )
 def sgdr(
-    total_steps: int | None = None, *, period: int | None = None, period_mult: float = 1,
+    total_steps: int | None = None,
+    *,
+    period: int | None = None,
+    period_mult: float = 1,
     final: float = 0.0,
 ) -> Schedule:
     """Cosine from 1 to ``final`` over ``T_i`` steps, then back to 1, with ``T_{i+1} = period_mult * T_i``.
@@ -231,17 +265,27 @@ def sgdr(
 
 
 @_register(
-    "one_cycle", summary="Smith's 1cycle: up from max/div_factor to 1, then down to a tiny final.",
-    paper="Smith & Topin 2017, arXiv:1708.07120", aliases=("onecycle", "1cycle", "one_cycle_lr"),
+    "one_cycle",
+    summary="Smith's 1cycle: up from max/div_factor to 1, then down to a tiny final.",
+    paper="Smith & Topin 2017, arXiv:1708.07120",
+    aliases=("onecycle", "1cycle", "one_cycle_lr"),
     accepts={
-        "pct_start": UNIT, "div_factor": Interval(1, None), "final_div_factor": Interval(1, None),
-        "anneal_strategy": ("cos", "linear"), "three_phase": (False, True),
+        "pct_start": UNIT,
+        "div_factor": Interval(1, None),
+        "final_div_factor": Interval(1, None),
+        "anneal_strategy": ("cos", "linear"),
+        "three_phase": (False, True),
     },
     capabilities=(NEEDS_TOTAL_STEPS,),
 )
 def one_cycle(
-    total_steps: int | None = None, *, pct_start: float = 0.3, div_factor: float = 25.0,
-    final_div_factor: float = 1e4, anneal_strategy: str = "cos", three_phase: bool = False,
+    total_steps: int | None = None,
+    *,
+    pct_start: float = 0.3,
+    div_factor: float = 25.0,
+    final_div_factor: float = 1e4,
+    anneal_strategy: str = "cos",
+    three_phase: bool = False,
 ) -> Schedule:
     """The 1cycle policy as torch's OneCycleLR computes it, relative to the maximum learning rate.
 
@@ -272,17 +316,27 @@ def one_cycle(
 
 
 @_register(
-    "cyclic", summary="Smith's cyclical rate: triangles between base_factor and 1 (torch CyclicLR).",
-    paper="Smith 2015, arXiv:1506.01186", aliases=("clr", "triangular", "cyclical"),
+    "cyclic",
+    summary="Smith's cyclical rate: triangles between base_factor and 1 (torch CyclicLR).",
+    paper="Smith 2015, arXiv:1506.01186",
+    aliases=("clr", "triangular", "cyclical"),
     accepts={
-        "base_factor": UNIT, "step_size_up": POSITIVE_INT, "step_size_down": POSITIVE_INT,
-        "mode": ("triangular", "triangular2", "exp_range"), "gamma": _GAMMA,
+        "base_factor": UNIT,
+        "step_size_up": POSITIVE_INT,
+        "step_size_down": POSITIVE_INT,
+        "mode": ("triangular", "triangular2", "exp_range"),
+        "gamma": _GAMMA,
     },
     capabilities=(NEEDS_TOTAL_STEPS,),
 )
 def cyclic(
-    total_steps: int | None = None, *, base_factor: float = 0.25, step_size_up: int | None = None,
-    step_size_down: int | None = None, mode: str = "triangular", gamma: float = 1.0,
+    total_steps: int | None = None,
+    *,
+    base_factor: float = 0.25,
+    step_size_up: int | None = None,
+    step_size_down: int | None = None,
+    mode: str = "triangular",
+    gamma: float = 1.0,
 ) -> Schedule:
     """Up from ``base_factor`` to 1 in ``step_size_up`` steps, down in ``step_size_down``, repeated.
 
@@ -318,9 +372,12 @@ def cyclic(
 
 
 @_register(
-    "inverse_sqrt", summary="Decay as 1/sqrt(step) after the warmup (Transformer's 'Noam' schedule).",
-    paper="Vaswani et al. 2017, arXiv:1706.03762", aliases=("rsqrt", "noam", "inverse_square_root"),
-    accepts={"timescale": POSITIVE_INT}, capabilities=(WARMUP_AWARE,),
+    "inverse_sqrt",
+    summary="Decay as 1/sqrt(step) after the warmup (Transformer's 'Noam' schedule).",
+    paper="Vaswani et al. 2017, arXiv:1706.03762",
+    aliases=("rsqrt", "noam", "inverse_square_root"),
+    accepts={"timescale": POSITIVE_INT},
+    capabilities=(WARMUP_AWARE,),
     skip=("total_steps", "warmup_steps"),
 )
 def inverse_sqrt(
@@ -339,13 +396,18 @@ def inverse_sqrt(
 
 
 @_register(
-    "wsd", summary="Warmup-stable-decay: hold 1, then decay in the last decay_fraction of the run.",
-    paper="Hu et al. 2024, arXiv:2404.06395", aliases=("warmup_stable_decay", "trapezoidal"),
+    "wsd",
+    summary="Warmup-stable-decay: hold 1, then decay in the last decay_fraction of the run.",
+    paper="Hu et al. 2024, arXiv:2404.06395",
+    aliases=("warmup_stable_decay", "trapezoidal"),
     accepts={"decay_fraction": UNIT, "decay_shape": tuple(_ANNEAL_WEIGHTS), "final": UNIT},
     capabilities=(NEEDS_TOTAL_STEPS,),
 )
 def warmup_stable_decay(
-    total_steps: int | None = None, *, decay_fraction: float = 0.2, decay_shape: str = "1-sqrt",
+    total_steps: int | None = None,
+    *,
+    decay_fraction: float = 0.2,
+    decay_shape: str = "1-sqrt",
     final: float = 0.0,
 ) -> Schedule:
     """1 until the last ``round(decay_fraction * T)`` steps, then down to ``final`` along ``decay_shape``.

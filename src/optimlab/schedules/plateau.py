@@ -20,7 +20,7 @@ from typing import SupportsFloat
 
 from optimlab.registry import NON_NEGATIVE, NON_NEGATIVE_INT, UNIT, Interval, new_registry
 
-__all__ = ["ReduceOnPlateau", "METRIC_DRIVEN"]
+__all__ = ["METRIC_DRIVEN", "ReduceOnPlateau"]
 
 _REGISTRY = new_registry("schedule")
 METRIC_DRIVEN = "metric_driven"  # capability: stepped by a metric, so create gives it no horizon
@@ -29,11 +29,15 @@ METRIC_DRIVEN = "metric_driven"  # capability: stepped by a metric, so create gi
 @_REGISTRY.register(
     "reduce_on_plateau",
     summary="Multiply by factor once the metric stops improving for patience evaluations.",
-    aliases=("plateau", "reduce_lr_on_plateau"), capabilities=(METRIC_DRIVEN,),
+    aliases=("plateau", "reduce_lr_on_plateau"),
+    capabilities=(METRIC_DRIVEN,),
     accepts={
-        "mode": ("min", "max"), "factor": Interval(0, 1, open_low=True, open_high=True),
+        "mode": ("min", "max"),
+        "factor": Interval(0, 1, open_low=True, open_high=True),
         "patience": NON_NEGATIVE_INT,
-        "threshold": NON_NEGATIVE, "threshold_mode": ("rel", "abs"), "cooldown": NON_NEGATIVE_INT,
+        "threshold": NON_NEGATIVE,
+        "threshold_mode": ("rel", "abs"),
+        "cooldown": NON_NEGATIVE_INT,
         "min_factor": UNIT,
     },
 )
@@ -55,12 +59,26 @@ class ReduceOnPlateau:
     """
 
     def __init__(
-        self, *, mode: str = "min", factor: float = 0.1, patience: int = 10, threshold: float = 1e-4,
-        threshold_mode: str = "rel", cooldown: int = 0, min_factor: float = 0.0,
+        self,
+        *,
+        mode: str = "min",
+        factor: float = 0.1,
+        patience: int = 10,
+        threshold: float = 1e-4,
+        threshold_mode: str = "rel",
+        cooldown: int = 0,
+        min_factor: float = 0.0,
     ) -> None:
         _REGISTRY.get("reduce_on_plateau").validate(
-            dict(mode=mode, factor=factor, patience=patience, threshold=threshold,
-                 threshold_mode=threshold_mode, cooldown=cooldown, min_factor=min_factor)
+            dict(
+                mode=mode,
+                factor=factor,
+                patience=patience,
+                threshold=threshold,
+                threshold_mode=threshold_mode,
+                cooldown=cooldown,
+                min_factor=min_factor,
+            )
         )
         self.mode, self.factor, self.patience = mode, factor, patience
         self.threshold, self.threshold_mode = threshold, threshold_mode

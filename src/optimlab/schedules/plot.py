@@ -16,7 +16,10 @@ _FORMATS = (".png", ".svg")
 
 
 def plot(
-    schedules: Mapping[str, Schedule] | Schedule, total_steps: int, path: str | os.PathLike[str], *,
+    schedules: Mapping[str, Schedule] | Schedule,
+    total_steps: int,
+    path: str | os.PathLike[str],
+    *,
     base_lr: float = 1.0,
 ) -> Path:
     """Draw ``base_lr * schedule(t)`` for ``t`` in ``0 .. total_steps - 1``; the format follows the suffix.

@@ -26,7 +26,7 @@ from optimlab.errors import InvalidValueError
 from optimlab.schedules.join import Schedule
 from optimlab.schedules.plateau import ReduceOnPlateau
 
-__all__ = ["as_lr_scheduler", "PlateauLR"]
+__all__ = ["PlateauLR", "as_lr_scheduler"]
 
 
 class PlateauLR(LambdaLR):

@@ -88,7 +88,7 @@ def _write(rows: Sequence[dict[str, Any]], stem: Path) -> list[Path]:
 def _one_type(values: list[Any]) -> list[Any]:
     """A Parquet column has one type: a column mixing text with numbers (choices) becomes text."""
     kinds = {type(v) for v in values if v is not None}
-    if str in kinds and len(kinds) > 1 or not kinds <= {int, float, str, bool}:
+    if (str in kinds and len(kinds) > 1) or not kinds <= {int, float, str, bool}:
         return [None if v is None else str(v) for v in values]
     return values
 

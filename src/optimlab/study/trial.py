@@ -162,7 +162,7 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, spec: StudySpec, method:
     try:
         recipe = trial_recipe(trial, spec, method)
         result = train(recipe, callbacks=[recorder])
-    except Exception as error:  # noqa: BLE001  (one bad configuration must not stop the study)
+    except Exception as error:
         record_outcome(
             study,
             trial,

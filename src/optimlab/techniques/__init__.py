@@ -10,14 +10,14 @@ from optimlab.techniques.norms import Norm, norm_name, swap_norm
 from optimlab.techniques.scaling import Scaler
 
 __all__ = [
+    "Norm",
+    "Scaler",
     "activation_name",
-    "gain",
-    "module_gain",
     "apply",
+    "gain",
     "layer_gains",
     "lsuv",
-    "Norm",
+    "module_gain",
     "norm_name",
     "swap_norm",
-    "Scaler",
 ]

@@ -27,7 +27,7 @@ from torch import nn
 
 from optimlab.registry import POSITIVE, POSITIVE_INT, UNIT, Entry, new_registry
 
-__all__ = ["create", "gain", "module_gain", "activation_name"]
+__all__ = ["activation_name", "create", "gain", "module_gain"]
 
 _REGISTRY = new_registry("activation")
 _NOT_HYPERPARAMETERS = ("inplace", "device", "dtype")
@@ -40,44 +40,71 @@ def _register(name: str, module: type[nn.Module], summary: str, paper: str = "",
 _register("identity", nn.Identity, "The identity f(x) = x (a linear layer).", aliases=("linear", "none"))
 _register("sigmoid", nn.Sigmoid, "Logistic sigmoid 1 / (1 + exp(-x)).", capabilities=("saturating",))
 _register(
-    "tanh", nn.Tanh, "Hyperbolic tangent.", "LeCun et al. 1998, Efficient BackProp",
+    "tanh",
+    nn.Tanh,
+    "Hyperbolic tangent.",
+    "LeCun et al. 1998, Efficient BackProp",
     capabilities=("saturating",),
 )
 _register(
-    "relu", nn.ReLU, "Rectified linear unit max(0, x).", "Nair & Hinton 2010, ICML",
+    "relu",
+    nn.ReLU,
+    "Rectified linear unit max(0, x).",
+    "Nair & Hinton 2010, ICML",
     capabilities=("relu_family",),
 )
 _register(
-    "leaky_relu", nn.LeakyReLU, "max(0, x) + negative_slope * min(0, x).", "Maas et al. 2013, ICML WDLASL",
-    accepts={"negative_slope": UNIT}, capabilities=("relu_family",),
-)
-_register(
-    "prelu", nn.PReLU, "Leaky ReLU whose negative slope is learned, starting at init.",
-    "He et al. 2015, arXiv:1502.01852", accepts={"num_parameters": POSITIVE_INT, "init": UNIT},
+    "leaky_relu",
+    nn.LeakyReLU,
+    "max(0, x) + negative_slope * min(0, x).",
+    "Maas et al. 2013, ICML WDLASL",
+    accepts={"negative_slope": UNIT},
     capabilities=("relu_family",),
 )
 _register(
-    "elu", nn.ELU, "x for x > 0, alpha * (exp(x) - 1) otherwise.", "Clevert et al. 2015, arXiv:1511.07289",
+    "prelu",
+    nn.PReLU,
+    "Leaky ReLU whose negative slope is learned, starting at init.",
+    "He et al. 2015, arXiv:1502.01852",
+    accepts={"num_parameters": POSITIVE_INT, "init": UNIT},
+    capabilities=("relu_family",),
+)
+_register(
+    "elu",
+    nn.ELU,
+    "x for x > 0, alpha * (exp(x) - 1) otherwise.",
+    "Clevert et al. 2015, arXiv:1511.07289",
     accepts={"alpha": POSITIVE},
 )
 _register(
     "selu", nn.SELU, "Scaled ELU with self-normalizing constants.", "Klambauer et al. 2017, arXiv:1706.02515"
 )
 _register(
-    "gelu", nn.GELU, "x * Phi(x), Phi the standard normal CDF (or a tanh approximation).",
-    "Hendrycks & Gimpel 2016, arXiv:1606.08415", accepts={"approximate": ("none", "tanh")},
+    "gelu",
+    nn.GELU,
+    "x * Phi(x), Phi the standard normal CDF (or a tanh approximation).",
+    "Hendrycks & Gimpel 2016, arXiv:1606.08415",
+    accepts={"approximate": ("none", "tanh")},
 )
 _register(
-    "silu", nn.SiLU, "x * sigmoid(x) (swish with beta = 1).", "Ramachandran et al. 2017, arXiv:1710.05941",
+    "silu",
+    nn.SiLU,
+    "x * sigmoid(x) (swish with beta = 1).",
+    "Ramachandran et al. 2017, arXiv:1710.05941",
     aliases=("swish",),
 )
 _register("mish", nn.Mish, "x * tanh(softplus(x)).", "Misra 2019, arXiv:1908.08681")
 _register(
-    "softplus", nn.Softplus, "log(1 + exp(beta * x)) / beta, linear above threshold.",
-    "Dugas et al. 2001, NeurIPS", accepts={"beta": POSITIVE, "threshold": POSITIVE},
+    "softplus",
+    nn.Softplus,
+    "log(1 + exp(beta * x)) / beta, linear above threshold.",
+    "Dugas et al. 2001, NeurIPS",
+    accepts={"beta": POSITIVE, "threshold": POSITIVE},
 )
 _register(
-    "hardswish", nn.Hardswish, "x * relu6(x + 3) / 6, a piecewise approximation of swish.",
+    "hardswish",
+    nn.Hardswish,
+    "x * relu6(x + 3) / 6, a piecewise approximation of swish.",
     "Howard et al. 2019, arXiv:1905.02244",
 )
 
@@ -132,7 +159,7 @@ def _gain(entry: Entry[Any], hyperparameters: dict[str, Any]) -> float:
     return _second_moment_gain(entry.name, tuple(sorted(bound.items())))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _second_moment_gain(name: str, hyperparameters: tuple[tuple[str, Any], ...]) -> float:
     """1 / sqrt(E[f(z)^2]) for z ~ N(0, 1), by the trapezoid rule on [-12, 12].
 

@@ -30,22 +30,22 @@ from optimlab.techniques.activations import activation_name, module_gain
 
 __all__ = [
     "LAYERS",
-    "create",
     "apply",
-    "layer_gains",
-    "fans",
-    "zeros",
     "constant",
-    "uniform",
-    "normal",
-    "truncated_normal",
-    "xavier",
-    "kaiming",
-    "lecun",
-    "orthogonal",
-    "identity",
+    "create",
     "default",
+    "fans",
+    "identity",
+    "kaiming",
+    "layer_gains",
+    "lecun",
     "lsuv",
+    "normal",
+    "orthogonal",
+    "truncated_normal",
+    "uniform",
+    "xavier",
+    "zeros",
 ]
 
 _REGISTRY = new_registry("init")
@@ -100,8 +100,10 @@ def uniform(weight: Tensor, *, a: float = -0.05, b: float = 0.05) -> Tensor:
 
 
 @_REGISTRY.register(
-    "normal", summary="Normal N(mean, std^2), whatever the layer's size.",
-    paper="Krizhevsky et al. 2012, NeurIPS (AlexNet: std 0.01)", accepts={"std": POSITIVE},
+    "normal",
+    summary="Normal N(mean, std^2), whatever the layer's size.",
+    paper="Krizhevsky et al. 2012, NeurIPS (AlexNet: std 0.01)",
+    accepts={"std": POSITIVE},
 )
 @torch.no_grad()
 def normal(weight: Tensor, *, mean: float = 0.0, std: float = 0.01) -> Tensor:
@@ -109,8 +111,10 @@ def normal(weight: Tensor, *, mean: float = 0.0, std: float = 0.01) -> Tensor:
 
 
 @_REGISTRY.register(
-    "truncated_normal", summary="Normal N(mean, std^2) resampled outside [mean + a std, mean + b std].",
-    paper="Devlin et al. 2018, arXiv:1810.04805 (BERT: std 0.02, +-2 std)", accepts={"std": POSITIVE},
+    "truncated_normal",
+    summary="Normal N(mean, std^2) resampled outside [mean + a std, mean + b std].",
+    paper="Devlin et al. 2018, arXiv:1810.04805 (BERT: std 0.02, +-2 std)",
+    accepts={"std": POSITIVE},
 )
 @torch.no_grad()
 def truncated_normal(
@@ -163,21 +167,29 @@ for _distribution in ("uniform", "normal"):
     # The bare family names ("he", "xavier", ...) mean the normal variant, as in the papers.
     _short = _distribution == "normal"
     _REGISTRY.register(
-        f"xavier_{_distribution}", obj=xavier, defaults={"distribution": _distribution},
+        f"xavier_{_distribution}",
+        obj=xavier,
+        defaults={"distribution": _distribution},
         summary=f"Glorot {_distribution}: Var(w) = gain^2 * 2 / (fan_in + fan_out).",
-        paper="Glorot & Bengio 2010, AISTATS", accepts={"gain": POSITIVE},
+        paper="Glorot & Bengio 2010, AISTATS",
+        accepts={"gain": POSITIVE},
         aliases=(f"glorot_{_distribution}", *(("xavier", "glorot") if _short else ())),
         capabilities=("activation_gain",),
     )
     _REGISTRY.register(
-        f"kaiming_{_distribution}", obj=kaiming, defaults={"distribution": _distribution},
+        f"kaiming_{_distribution}",
+        obj=kaiming,
+        defaults={"distribution": _distribution},
         summary=f"He {_distribution}: Var(w) = gain^2 / fan (fan_in or fan_out).",
-        paper="He et al. 2015, arXiv:1502.01852", accepts={"gain": POSITIVE, "mode": ("fan_in", "fan_out")},
+        paper="He et al. 2015, arXiv:1502.01852",
+        accepts={"gain": POSITIVE, "mode": ("fan_in", "fan_out")},
         aliases=(f"he_{_distribution}", *(("kaiming", "he") if _short else ())),
         capabilities=("activation_gain",),
     )
     _REGISTRY.register(
-        f"lecun_{_distribution}", obj=lecun, defaults={"distribution": _distribution},
+        f"lecun_{_distribution}",
+        obj=lecun,
+        defaults={"distribution": _distribution},
         summary=f"LeCun {_distribution}: Var(w) = 1 / fan_in (for SELU networks).",
         paper="LeCun et al. 1998, Efficient BackProp; Klambauer et al. 2017, arXiv:1706.02515",
         aliases=("lecun",) if _short else (),
@@ -185,8 +197,11 @@ for _distribution in ("uniform", "normal"):
 
 
 @_REGISTRY.register(
-    "orthogonal", summary="A (semi-)orthogonal matrix times gain (a conv weight flattened to 2-D).",
-    paper="Saxe et al. 2013, arXiv:1312.6120", accepts={"gain": POSITIVE}, capabilities=("activation_gain",),
+    "orthogonal",
+    summary="A (semi-)orthogonal matrix times gain (a conv weight flattened to 2-D).",
+    paper="Saxe et al. 2013, arXiv:1312.6120",
+    accepts={"gain": POSITIVE},
+    capabilities=("activation_gain",),
 )
 @torch.no_grad()
 def orthogonal(weight: Tensor, *, gain: float = 1.0) -> Tensor:
@@ -194,7 +209,8 @@ def orthogonal(weight: Tensor, *, gain: float = 1.0) -> Tensor:
 
 
 @_REGISTRY.register(
-    "identity", summary="The identity map: eye for Linear, a Dirac delta kernel for ConvNd.",
+    "identity",
+    summary="The identity map: eye for Linear, a Dirac delta kernel for ConvNd.",
     paper="Le et al. 2015, arXiv:1504.00941; Zagoruyko & Komodakis 2017, arXiv:1706.00388",
     aliases=("dirac", "eye"),
 )
@@ -212,7 +228,8 @@ def identity(weight: Tensor) -> Tensor:
 
 
 @_REGISTRY.register(
-    "default", summary="PyTorch's own initialization: every module's reset_parameters(), biases included.",
+    "default",
+    summary="PyTorch's own initialization: every module's reset_parameters(), biases included.",
     capabilities=("whole_model",),
 )
 def default(model: nn.Module) -> nn.Module:
@@ -224,8 +241,10 @@ def default(model: nn.Module) -> nn.Module:
 
 
 @_REGISTRY.register(
-    "lsuv", summary="Orthogonal, then each layer rescaled in forward order to unit output variance on data.",
-    paper="Mishkin & Matas 2015, arXiv:1511.06422", accepts={"tol": POSITIVE, "max_iterations": POSITIVE_INT},
+    "lsuv",
+    summary="Orthogonal, then each layer rescaled in forward order to unit output variance on data.",
+    paper="Mishkin & Matas 2015, arXiv:1511.06422",
+    accepts={"tol": POSITIVE, "max_iterations": POSITIVE_INT},
     capabilities=("whole_model", "data_dependent"),
 )
 @torch.no_grad()
@@ -263,7 +282,8 @@ def _forward_order(model: nn.Module, data: Tensor) -> list[nn.Module]:
     order: dict[nn.Module, None] = {}
     hooks = [
         m.register_forward_hook(lambda module, _, __: order.setdefault(module))
-        for m in model.modules() if isinstance(m, LAYERS)
+        for m in model.modules()
+        if isinstance(m, LAYERS)
     ]
     try:
         model(data)

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE, UNIT_OPEN, new_registry
 
-__all__ = ["PointwiseLoss", "create", "cross_entropy", "mse", "huber", "bce"]
+__all__ = ["PointwiseLoss", "bce", "create", "cross_entropy", "huber", "mse"]
 
 _REGISTRY = new_registry("loss")
 
@@ -30,16 +30,20 @@ class PointwiseLoss(nn.Module):
     def forward(self, prediction: Tensor, target: Tensor) -> Tensor:
         if target.numel() != prediction.numel():
             raise InvalidValueError(
-                "target shape", tuple(target.shape),
+                "target shape",
+                tuple(target.shape),
                 f"{prediction.numel()} elements, like the prediction of shape {tuple(prediction.shape)}",
             )
         return self.loss(prediction, target.to(prediction.dtype).reshape(prediction.shape))
 
 
 @_REGISTRY.register(
-    "cross_entropy", summary="Softmax cross-entropy of logits against class indices (or probabilities).",
-    paper="Szegedy et al. 2015, arXiv:1512.00567 (label smoothing)", accepts={"label_smoothing": UNIT_OPEN},
-    aliases=("ce",), capabilities=("classification",),
+    "cross_entropy",
+    summary="Softmax cross-entropy of logits against class indices (or probabilities).",
+    paper="Szegedy et al. 2015, arXiv:1512.00567 (label smoothing)",
+    accepts={"label_smoothing": UNIT_OPEN},
+    aliases=("ce",),
+    capabilities=("classification",),
 )
 def cross_entropy(*, label_smoothing: float = 0.0) -> nn.Module:
     return nn.CrossEntropyLoss(label_smoothing=label_smoothing)
@@ -53,8 +57,10 @@ def mse() -> nn.Module:
 
 
 @_REGISTRY.register(
-    "huber", summary="Squared error below delta, linear above: robust to outliers.",
-    paper="Huber 1964, Robust Estimation of a Location Parameter", accepts={"delta": POSITIVE},
+    "huber",
+    summary="Squared error below delta, linear above: robust to outliers.",
+    paper="Huber 1964, Robust Estimation of a Location Parameter",
+    accepts={"delta": POSITIVE},
     capabilities=("regression",),
 )
 def huber(*, delta: float = 1.0) -> nn.Module:
@@ -62,8 +68,10 @@ def huber(*, delta: float = 1.0) -> nn.Module:
 
 
 @_REGISTRY.register(
-    "bce", summary="Binary cross-entropy of logits against 0/1 or soft float targets.",
-    aliases=("binary_cross_entropy",), capabilities=("classification",),
+    "bce",
+    summary="Binary cross-entropy of logits against 0/1 or soft float targets.",
+    aliases=("binary_cross_entropy",),
+    capabilities=("classification",),
 )
 def bce() -> nn.Module:
     return PointwiseLoss(nn.BCEWithLogitsLoss())

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE, POSITIVE_INT, UNIT, new_registry
 
-__all__ = ["Norm", "create", "swap_norm", "norm_name"]
+__all__ = ["Norm", "create", "norm_name", "swap_norm"]
 
 _REGISTRY = new_registry("norm")
 
@@ -43,7 +43,12 @@ class Norm(nn.Module):
     """
 
     def __init__(
-        self, kind: str, num_features: int, spatial_dims: int, inner: nn.Module, *,
+        self,
+        kind: str,
+        num_features: int,
+        spatial_dims: int,
+        inner: nn.Module,
+        *,
         inner_features_at: int | None = None,
     ) -> None:
         super().__init__()
@@ -68,7 +73,8 @@ class _InstanceNormOverTokens(nn.GroupNorm):
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() < 3:
             raise InvalidValueError(
-                "input shape of instance norm", tuple(x.shape),
+                "input shape of instance norm",
+                tuple(x.shape),
                 "(N, T, C) tokens: with (N, C) features each feature has nothing to normalize over",
             )
         return super().forward(x)
@@ -79,15 +85,19 @@ def _check_layout(num_features: int, spatial_dims: int) -> None:
         raise InvalidValueError("norm num_features", num_features, "a positive integer")
     if spatial_dims not in (0, 1, 2, 3):
         raise InvalidValueError(
-            "norm spatial_dims", spatial_dims,
+            "norm spatial_dims",
+            spatial_dims,
             "0 (features last: (N, C) or (N, T, C)) or 1, 2, 3 (channels at dim 1)",
         )
 
 
 @_REGISTRY.register(
-    "batch", summary="Batch normalization: each feature over the batch (and positions).",
-    paper="Ioffe & Szegedy 2015, arXiv:1502.03167", accepts={"eps": POSITIVE, "momentum": UNIT},
-    aliases=("batchnorm", "bn"), skip=("spatial_dims",),
+    "batch",
+    summary="Batch normalization: each feature over the batch (and positions).",
+    paper="Ioffe & Szegedy 2015, arXiv:1502.03167",
+    accepts={"eps": POSITIVE, "momentum": UNIT},
+    aliases=("batchnorm", "bn"),
+    skip=("spatial_dims",),
 )
 def batch(num_features: int, spatial_dims: int = 0, *, eps: float = 1e-5, momentum: float = 0.1) -> Norm:
     _check_layout(num_features, spatial_dims)
@@ -97,9 +107,12 @@ def batch(num_features: int, spatial_dims: int = 0, *, eps: float = 1e-5, moment
 
 
 @_REGISTRY.register(
-    "layer", summary="Layer normalization: all features of each sample (each token).",
-    paper="Ba et al. 2016, arXiv:1607.06450", accepts={"eps": POSITIVE},
-    aliases=("layernorm", "ln"), skip=("spatial_dims",),
+    "layer",
+    summary="Layer normalization: all features of each sample (each token).",
+    paper="Ba et al. 2016, arXiv:1607.06450",
+    accepts={"eps": POSITIVE},
+    aliases=("layernorm", "ln"),
+    skip=("spatial_dims",),
 )
 def layer(num_features: int, spatial_dims: int = 0, *, eps: float = 1e-5) -> Norm:
     _check_layout(num_features, spatial_dims)
@@ -111,9 +124,12 @@ def layer(num_features: int, spatial_dims: int = 0, *, eps: float = 1e-5) -> Nor
 
 
 @_REGISTRY.register(
-    "group", summary="Group normalization: groups of channels (num_groups lowered to divide the width).",
-    paper="Wu & He 2018, arXiv:1803.08494", accepts={"num_groups": POSITIVE_INT, "eps": POSITIVE},
-    aliases=("groupnorm", "gn"), skip=("spatial_dims",),
+    "group",
+    summary="Group normalization: groups of channels (num_groups lowered to divide the width).",
+    paper="Wu & He 2018, arXiv:1803.08494",
+    accepts={"num_groups": POSITIVE_INT, "eps": POSITIVE},
+    aliases=("groupnorm", "gn"),
+    skip=("spatial_dims",),
 )
 def group(num_features: int, spatial_dims: int = 0, *, num_groups: int = 32, eps: float = 1e-5) -> Norm:
     _check_layout(num_features, spatial_dims)
@@ -125,9 +141,12 @@ def group(num_features: int, spatial_dims: int = 0, *, num_groups: int = 32, eps
 
 
 @_REGISTRY.register(
-    "instance", summary="Instance normalization: each channel of each sample over its positions.",
-    paper="Ulyanov et al. 2016, arXiv:1607.08022", accepts={"eps": POSITIVE},
-    aliases=("instancenorm",), skip=("spatial_dims",),
+    "instance",
+    summary="Instance normalization: each channel of each sample over its positions.",
+    paper="Ulyanov et al. 2016, arXiv:1607.08022",
+    accepts={"eps": POSITIVE},
+    aliases=("instancenorm",),
+    skip=("spatial_dims",),
 )
 def instance(num_features: int, spatial_dims: int = 0, *, eps: float = 1e-5) -> Norm:
     _check_layout(num_features, spatial_dims)
@@ -137,9 +156,12 @@ def instance(num_features: int, spatial_dims: int = 0, *, eps: float = 1e-5) -> 
 
 
 @_REGISTRY.register(
-    "rms", summary="RMS normalization: features divided by their root mean square (no centering).",
-    paper="Zhang & Sennrich 2019, arXiv:1910.07467", accepts={"eps": POSITIVE},
-    aliases=("rmsnorm",), skip=("spatial_dims",),
+    "rms",
+    summary="RMS normalization: features divided by their root mean square (no centering).",
+    paper="Zhang & Sennrich 2019, arXiv:1910.07467",
+    accepts={"eps": POSITIVE},
+    aliases=("rmsnorm",),
+    skip=("spatial_dims",),
 )
 def rms(num_features: int, spatial_dims: int = 0, *, eps: float = 1e-5) -> Norm:
     _check_layout(num_features, spatial_dims)
@@ -148,8 +170,10 @@ def rms(num_features: int, spatial_dims: int = 0, *, eps: float = 1e-5) -> Norm:
 
 
 @_REGISTRY.register(
-    "none", summary="No normalization (an identity that remembers its width, so it can be swapped).",
-    aliases=("identity",), skip=("spatial_dims",),
+    "none",
+    summary="No normalization (an identity that remembers its width, so it can be swapped).",
+    aliases=("identity",),
+    skip=("spatial_dims",),
 )
 def none(num_features: int, spatial_dims: int = 0) -> Norm:
     _check_layout(num_features, spatial_dims)

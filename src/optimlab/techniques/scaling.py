@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.registry import new_registry
 
-__all__ = ["Scaler", "NoScaling", "MinMax", "Standardize", "Robust", "PerChannel", "create"]
+__all__ = ["MinMax", "NoScaling", "PerChannel", "Robust", "Scaler", "Standardize", "create"]
 
 _REGISTRY = new_registry("scaling")
 
@@ -117,7 +117,8 @@ class MinMax(Scaler):
 
 def _ordered_pair(feature_range: Any) -> tuple[float, float]:
     ok = (
-        isinstance(feature_range, (tuple, list)) and len(feature_range) == 2
+        isinstance(feature_range, (tuple, list))
+        and len(feature_range) == 2
         and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in feature_range)
         and feature_range[0] < feature_range[1]
     )
@@ -129,8 +130,10 @@ def _ordered_pair(feature_range: Any) -> tuple[float, float]:
 
 
 @_REGISTRY.register(
-    "standardize", summary="Each feature to zero mean and unit variance (the population std).",
-    paper="LeCun et al. 1998, Efficient BackProp", aliases=("zscore", "standard"),
+    "standardize",
+    summary="Each feature to zero mean and unit variance (the population std).",
+    paper="LeCun et al. 1998, Efficient BackProp",
+    aliases=("zscore", "standard"),
 )
 class Standardize(Scaler):
     def statistics(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -144,7 +147,8 @@ class Standardize(Scaler):
 
 
 @_REGISTRY.register(
-    "per_channel", summary="Each channel (dim 1) to zero mean and unit variance over samples and positions.",
+    "per_channel",
+    summary="Each channel (dim 1) to zero mean and unit variance over samples and positions.",
     aliases=("channel",),
 )
 class PerChannel(Standardize):

@@ -4,5 +4,15 @@ from optimlab.train.callbacks import Checkpointing, EarlyStopping, MetricsLog, P
 from optimlab.train.loop import Callback, TrainState, fit
 from optimlab.train.run import TrainResult, evaluate, train
 
-__all__ = ["fit", "train", "evaluate", "TrainState", "TrainResult", "Callback", "MetricsLog", "EarlyStopping",
-           "Checkpointing", "ProgressBar"]
+__all__ = [
+    "Callback",
+    "Checkpointing",
+    "EarlyStopping",
+    "MetricsLog",
+    "ProgressBar",
+    "TrainResult",
+    "TrainState",
+    "evaluate",
+    "fit",
+    "train",
+]

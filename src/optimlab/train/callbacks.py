@@ -10,7 +10,7 @@ from typing import Any, TextIO
 
 from optimlab.train.loop import Callback, TrainState
 
-__all__ = ["MetricsLog", "EarlyStopping", "Checkpointing", "ProgressBar"]
+__all__ = ["Checkpointing", "EarlyStopping", "MetricsLog", "ProgressBar"]
 
 
 class MetricsLog(Callback):
@@ -26,15 +26,19 @@ class MetricsLog(Callback):
 
     def on_train_start(self, state: TrainState) -> None:
         if self.path.exists():  # resuming: keep only what the checkpoint knows about
-            kept = [line for line in self.path.read_text().splitlines()
-                    if line and json.loads(line)["step"] <= state.step]
+            kept = [
+                line
+                for line in self.path.read_text().splitlines()
+                if line and json.loads(line)["step"] <= state.step
+            ]
             self.path.write_text("".join(line + "\n" for line in kept))
-        self._handle = open(self.path, "a")
+        self._handle = open(self.path, "a")  # noqa: SIM115  (held across callbacks, closed at train end)
 
     def on_step_end(self, state: TrainState) -> None:
         if state.step % self.every == 0 or state.diverged:
-            self._write({"step": state.step, "epoch": state.epoch, "train_loss": state.train_loss,
-                         "lr": state.lr})
+            self._write(
+                {"step": state.step, "epoch": state.epoch, "train_loss": state.train_loss, "lr": state.lr}
+            )
 
     def on_evaluate(self, state: TrainState, metrics: dict[str, float]) -> None:
         self._write({"step": state.step, "epoch": state.epoch, **metrics})
@@ -59,8 +63,9 @@ class MetricsLog(Callback):
 class EarlyStopping(Callback):
     """Stops when ``metric`` has not improved by ``min_delta`` for ``patience`` evaluations."""
 
-    def __init__(self, metric: str = "val_loss", *, patience: int = 5, mode: str = "min",
-                 min_delta: float = 0.0) -> None:
+    def __init__(
+        self, metric: str = "val_loss", *, patience: int = 5, mode: str = "min", min_delta: float = 0.0
+    ) -> None:
         if mode not in ("min", "max"):
             raise ValueError(f"invalid mode {mode!r}: accepted 'min' or 'max'")
         self.metric, self.patience, self.mode, self.min_delta = metric, patience, mode, min_delta
@@ -75,8 +80,10 @@ class EarlyStopping(Callback):
             return
         self.bad_evaluations += 1
         if self.bad_evaluations >= self.patience:
-            state.stop_reason = (f"early stop: {self.metric} has not improved on {self.best:.4g} "
-                                 f"for {self.patience} evaluations")
+            state.stop_reason = (
+                f"early stop: {self.metric} has not improved on {self.best:.4g} "
+                f"for {self.patience} evaluations"
+            )
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best, "bad_evaluations": self.bad_evaluations}
@@ -88,8 +95,9 @@ class EarlyStopping(Callback):
 class Checkpointing(Callback):
     """Calls ``save()`` every ``every`` steps and at the end of training (unless it diverged)."""
 
-    def __init__(self, save: Callable[[TrainState], None], *, every: int | None,
-                 before_save: Sequence[MetricsLog] = ()) -> None:
+    def __init__(
+        self, save: Callable[[TrainState], None], *, every: int | None, before_save: Sequence[MetricsLog] = ()
+    ) -> None:
         self.save, self.every, self.before_save = save, every, before_save
 
     def on_step_end(self, state: TrainState) -> None:
@@ -118,17 +126,23 @@ class ProgressBar(Callback):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self._progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeRemainingColumn(), TextColumn("{task.fields[status]}"), transient=False,
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[status]}"),
+            transient=False,
         )
         self._progress.start()
-        self._task = self._progress.add_task(self.description, total=state.total_steps,
-                                             completed=state.step, status="")
+        self._task = self._progress.add_task(
+            self.description, total=state.total_steps, completed=state.step, status=""
+        )
 
     def on_step_end(self, state: TrainState) -> None:
         metrics = " ".join(f"{k} {v:.4g}" for k, v in state.last_metrics.items())
-        self._progress.update(self._task, completed=state.step,
-                              status=f"loss {state.train_loss:.4g} {metrics}")
+        self._progress.update(
+            self._task, completed=state.step, status=f"loss {state.train_loss:.4g} {metrics}"
+        )
 
     def on_train_end(self, state: TrainState) -> None:
         if self._progress is not None:

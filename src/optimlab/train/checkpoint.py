@@ -19,7 +19,7 @@ from torch import nn
 from optimlab.errors import OptimlabError
 from optimlab.train.loop import Callback, TrainState
 
-__all__ = ["save_checkpoint", "load_checkpoint", "CHECKPOINT_NAME"]
+__all__ = ["CHECKPOINT_NAME", "load_checkpoint", "save_checkpoint"]
 
 CHECKPOINT_NAME = "checkpoint.pt"
 

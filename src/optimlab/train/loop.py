@@ -18,7 +18,7 @@ from torch import nn
 
 from optimlab.schedules.torch_adapter import PlateauLR
 
-__all__ = ["TrainState", "Callback", "fit", "epoch_permutation"]
+__all__ = ["Callback", "TrainState", "epoch_permutation", "fit"]
 
 
 @dataclasses.dataclass
@@ -93,7 +93,8 @@ def fit(
     state.steps_per_epoch, state.total_steps, state.stop_reason = steps_per_epoch, total_steps, None
     eval_every = eval_every or steps_per_epoch
     amp = (
-        torch.autocast(x.device.type, dtype=autocast_dtype) if autocast_dtype is not None
+        torch.autocast(x.device.type, dtype=autocast_dtype)
+        if autocast_dtype is not None
         else contextlib.nullcontext()
     )
     for callback in callbacks:
@@ -111,12 +112,12 @@ def fit(
         state.epoch, offset = divmod(state.step, steps_per_epoch)
         if state.epoch != order_epoch:
             order, order_epoch = epoch_permutation(seed, state.epoch, n, x.device), state.epoch
-        rows = order[offset * batch_size:(offset + 1) * batch_size]
+        rows = order[offset * batch_size : (offset + 1) * batch_size]
         xb, yb = x[rows], y[rows]
 
         def closure() -> torch.Tensor:
             with amp:
-                loss = loss_fn(model(xb), yb)
+                loss = loss_fn(model(xb), yb)  # noqa: B023  (called within this iteration only)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if grad_clip_norm is not None:

@@ -23,7 +23,7 @@ from optimlab.train.callbacks import Checkpointing, EarlyStopping, MetricsLog
 from optimlab.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from optimlab.train.loop import Callback, TrainState, fit
 
-__all__ = ["TrainResult", "train", "evaluate", "evaluate_members"]
+__all__ = ["TrainResult", "evaluate", "evaluate_members", "train"]
 
 EVAL_BATCH = 4096  # rows per forward pass at evaluation; the built-in sets fit in one or two
 
@@ -45,8 +45,9 @@ class TrainResult:
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
-             task: str, prefix: str) -> dict[str, float]:
+def evaluate(
+    model: nn.Module, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor, *, task: str, prefix: str
+) -> dict[str, float]:
     """Mean loss and accuracy (classification) or RMSE (regression) of ``model`` on ``(x, y)``."""
     model.eval()
     [metrics] = evaluate_members(
@@ -104,8 +105,13 @@ def evaluate_members(
     return results
 
 
-def train(recipe: Recipe, out_dir: str | Path | None = None, *, resume: bool = False,
-          callbacks: Sequence[Callback] = ()) -> TrainResult:
+def train(
+    recipe: Recipe,
+    out_dir: str | Path | None = None,
+    *,
+    resume: bool = False,
+    callbacks: Sequence[Callback] = (),
+) -> TrainResult:
     """Train ``recipe``; with ``out_dir``, log metrics and checkpoint there (``resume`` continues)."""
     built = build(recipe)
     splits, device = built.splits, built.device
@@ -126,12 +132,23 @@ def train(recipe: Recipe, out_dir: str | Path | None = None, *, resume: bool = F
     state = TrainState()
     if out_dir is not None:
         if resume:
-            state = load_checkpoint(out / CHECKPOINT_NAME, model=built.model, optimizer=built.optimizer,
-                                    scheduler=built.scheduler, callbacks=resumable)
+            state = load_checkpoint(
+                out / CHECKPOINT_NAME,
+                model=built.model,
+                optimizer=built.optimizer,
+                scheduler=built.scheduler,
+                callbacks=resumable,
+            )
 
         def save(state: TrainState) -> None:
-            save_checkpoint(out / CHECKPOINT_NAME, model=built.model, optimizer=built.optimizer,
-                            scheduler=built.scheduler, state=state, callbacks=resumable)
+            save_checkpoint(
+                out / CHECKPOINT_NAME,
+                model=built.model,
+                optimizer=built.optimizer,
+                scheduler=built.scheduler,
+                state=state,
+                callbacks=resumable,
+            )
 
         checkpointing = Checkpointing(save, every=recipe.training.checkpoint_every, before_save=[log])
         resumable_and_saving = [*resumable, checkpointing]
@@ -140,10 +157,20 @@ def train(recipe: Recipe, out_dir: str | Path | None = None, *, resume: bool = F
 
     spec = recipe.training
     state = fit(
-        built.model, built.optimizer, x, y, loss_fn=built.loss_fn, total_steps=built.total_steps,
-        batch_size=spec.batch_size, seed=spec.seed, scheduler=built.scheduler,
-        grad_clip_norm=spec.grad_clip_norm, evaluate=validate, eval_every=spec.eval_every,
-        callbacks=[*resumable_and_saving, *callbacks], state=state,
+        built.model,
+        built.optimizer,
+        x,
+        y,
+        loss_fn=built.loss_fn,
+        total_steps=built.total_steps,
+        batch_size=spec.batch_size,
+        seed=spec.seed,
+        scheduler=built.scheduler,
+        grad_clip_norm=spec.grad_clip_norm,
+        evaluate=validate,
+        eval_every=spec.eval_every,
+        callbacks=[*resumable_and_saving, *callbacks],
+        state=state,
         autocast_dtype=torch.bfloat16 if spec.precision == "bf16" else None,
     )
     return _finish(built, state, Path(out_dir) if out_dir is not None else None)
@@ -158,8 +185,10 @@ def _prepare_out_dir(out: Path, recipe: Recipe, resume: bool) -> Path:
         if saved.is_file() and Recipe.load(saved).id != recipe.id:
             raise OptimlabError(f"cannot resume: the recipe differs from the one in {str(saved)!r}")
     elif (out / CHECKPOINT_NAME).exists() or (out / "metrics.jsonl").exists():
-        raise OptimlabError(f"{str(out)!r} already holds a run: pass resume=True (--resume) to continue "
-                            "it, or choose another output folder")
+        raise OptimlabError(
+            f"{str(out)!r} already holds a run: pass resume=True (--resume) to continue "
+            "it, or choose another output folder"
+        )
     recipe.save(saved)
     return out
 
@@ -169,12 +198,26 @@ def _finish(built: Built, state: TrainState, out: Path | None) -> TrainResult:
     metrics: dict[str, float] = {}
     if not state.diverged:
         for prefix, pair in (("val", splits.val), ("test", splits.test)):
-            metrics.update(evaluate(built.model, built.loss_fn, pair.x.to(device), pair.y.to(device),
-                                    task=splits.task, prefix=prefix))
+            metrics.update(
+                evaluate(
+                    built.model,
+                    built.loss_fn,
+                    pair.x.to(device),
+                    pair.y.to(device),
+                    task=splits.task,
+                    prefix=prefix,
+                )
+            )
     status = "diverged" if state.diverged else "stopped" if state.stop_reason else "completed"
-    result = TrainResult(recipe_id=built.recipe.id, status=status, message=state.stop_reason,
-                         steps=state.step, seconds=state.seconds, metrics=metrics,
-                         out_dir=str(out) if out is not None else None)
+    result = TrainResult(
+        recipe_id=built.recipe.id,
+        status=status,
+        message=state.stop_reason,
+        steps=state.step,
+        seconds=state.seconds,
+        metrics=metrics,
+        out_dir=str(out) if out is not None else None,
+    )
     if out is not None:
         torch.save({"model": built.model.state_dict(), "recipe": built.recipe.to_dict()}, out / "model.pt")
         (out / "result.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")

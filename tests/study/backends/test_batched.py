@@ -109,7 +109,7 @@ def test_a_study_on_the_batched_backend_records_the_local_backends_trials(tmp_pa
     ]
     for b, s in zip(batched.records, local.records):
         assert b.state == s.state and (
-            math.isnan(b.value) and math.isnan(s.value) or b.value == pytest.approx(s.value, abs=1e-5)
+            (math.isnan(b.value) and math.isnan(s.value)) or b.value == pytest.approx(s.value, abs=1e-5)
         )
         assert b.metrics == pytest.approx(s.metrics, abs=1e-5)
 

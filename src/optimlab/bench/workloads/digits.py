@@ -32,8 +32,13 @@ def digits_logistic(*, epochs: int = 20, batch_size: int = 32) -> Workload:
     momentum at 0.0464 0.969; on seeds 1-5 the baseline's best values are 0.953-0.969 (5/5, a median of
     136 steps). Needs an MLP of depth 0 (see docs/workloads.md).
     """
-    recipe = Recipe.from_dict({"data": _DATA, "model": {"name": "mlp", "depth": 0},
-                               "training": {"epochs": epochs, "batch_size": batch_size}})
+    recipe = Recipe.from_dict(
+        {
+            "data": _DATA,
+            "model": {"name": "mlp", "depth": 0},
+            "training": {"epochs": epochs, "batch_size": batch_size},
+        }
+    )
     return Workload(name="digits_logistic", recipe=recipe, target=0.95)
 
 
@@ -56,9 +61,13 @@ def digits_deep_mlp(*, epochs: int = 20, batch_size: int = 64, depth: int = 30) 
     at 2.2e-3 0.813 (two of its seven lrs diverged); on seeds 1-5 the baseline's best values are
     0.869-0.925 (5/5, a median of 255 steps).
     """
-    recipe = Recipe.from_dict({"data": _DATA,
-                               "model": {"name": "mlp", "width": 64, "depth": depth, "init": "kaiming_normal"},
-                               "training": {"epochs": epochs, "batch_size": batch_size}})
+    recipe = Recipe.from_dict(
+        {
+            "data": _DATA,
+            "model": {"name": "mlp", "width": 64, "depth": depth, "init": "kaiming_normal"},
+            "training": {"epochs": epochs, "batch_size": batch_size},
+        }
+    )
     return Workload(name="digits_deep_mlp", recipe=recipe, target=0.85)
 
 
@@ -76,7 +85,11 @@ def digits_resnet(*, epochs: int = 10, batch_size: int = 64, width: int = 16) ->
     momentum at 0.01 0.986; on seeds 1-5 the baseline's best values are 0.967-0.992 (4/5, a median of
     68 steps): the tightest target of the suite.
     """
-    recipe = Recipe.from_dict({"data": _DATA,
-                               "model": {"name": "resnet", "width": width, "depth": 1, "norm": "batch"},
-                               "training": {"epochs": epochs, "batch_size": batch_size}})
+    recipe = Recipe.from_dict(
+        {
+            "data": _DATA,
+            "model": {"name": "resnet", "width": width, "depth": 1, "norm": "batch"},
+            "training": {"epochs": epochs, "batch_size": batch_size},
+        }
+    )
     return Workload(name="digits_resnet", recipe=recipe, target=0.975)

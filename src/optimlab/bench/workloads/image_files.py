@@ -33,8 +33,11 @@ def _idx_data(folder: Path) -> dict[str, Any]:
     for name in _IDX_IMAGES:
         if (folder / name).is_file():
             return {"name": str(folder / name), "scaling": "standardize"}
-    raise InvalidValueError("workload option 'path'", str(folder),
-                            f"a folder holding {' or '.join(_IDX_IMAGES)} and its labels file")
+    raise InvalidValueError(
+        "workload option 'path'",
+        str(folder),
+        f"a folder holding {' or '.join(_IDX_IMAGES)} and its labels file",
+    )
 
 
 def _cifar10_data(folder: Path) -> dict[str, Any]:
@@ -43,7 +46,10 @@ def _cifar10_data(folder: Path) -> dict[str, Any]:
 
 # family: (file reader, source)
 _FILES = {
-    "mnist": (_idx_data, "LeCun et al. 1998, Gradient-based learning applied to document recognition (MNIST)"),
+    "mnist": (
+        _idx_data,
+        "LeCun et al. 1998, Gradient-based learning applied to document recognition (MNIST)",
+    ),
     "fashion_mnist": (_idx_data, "Xiao et al. 2017, Fashion-MNIST, arXiv:1708.07747"),
     "cifar10": (_cifar10_data, "Krizhevsky 2009, Learning Multiple Layers of Features from Tiny Images"),
 }
@@ -51,24 +57,48 @@ _FILES = {
 _MODELS = {
     "mlp": ({"name": "mlp", "width": 256, "depth": 2}, 5, 128, "MLP of two hidden layers of 256"),
     "cnn": ({"name": "cnn", "width": 32, "depth": 3}, 5, 128, "CNN of 3 conv blocks (32, 64, 128 channels)"),
-    "resnet": ({"name": "resnet", "width": 16, "depth": 3, "norm": "batch"}, 20, 128, "ResNet-20 with batch norm"),
+    "resnet": (
+        {"name": "resnet", "width": 16, "depth": 3, "norm": "batch"},
+        20,
+        128,
+        "ResNet-20 with batch norm",
+    ),
 }
-_PAIRS = (("mnist", "mlp"), ("mnist", "cnn"), ("fashion_mnist", "mlp"), ("fashion_mnist", "cnn"),
-          ("cifar10", "cnn"), ("cifar10", "resnet"))
+_PAIRS = (
+    ("mnist", "mlp"),
+    ("mnist", "cnn"),
+    ("fashion_mnist", "mlp"),
+    ("fashion_mnist", "cnn"),
+    ("cifar10", "cnn"),
+    ("cifar10", "resnet"),
+)
 
 
-def _files_workload(family: str, model: str, *, path: str | None = None, epochs: int | None = None,
-                    batch_size: int | None = None) -> Workload:
+def _files_workload(
+    family: str,
+    model: str,
+    *,
+    path: str | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+) -> Workload:
     """``model`` on the files of ``family`` in the folder ``path`` (``~`` expanded)."""
     name = f"{family}_{model}"
     if path is None:
-        raise InvalidValueError(f"workload {name!r} option 'path'", None, f"the folder of your {family} files")
+        raise InvalidValueError(
+            f"workload {name!r} option 'path'", None, f"the folder of your {family} files"
+        )
     folder = Path(path).expanduser()
     if not folder.is_dir():
         raise InvalidValueError(f"workload {name!r} option 'path'", str(path), "an existing folder")
     section, default_epochs, default_batch, _ = _MODELS[model]
-    recipe = Recipe.from_dict({"data": _FILES[family][0](folder), "model": section,
-                               "training": {"epochs": epochs or default_epochs, "batch_size": batch_size or default_batch}})
+    recipe = Recipe.from_dict(
+        {
+            "data": _FILES[family][0](folder),
+            "model": section,
+            "training": {"epochs": epochs or default_epochs, "batch_size": batch_size or default_batch},
+        }
+    )
     return Workload(name=name, recipe=recipe, target=None)
 
 

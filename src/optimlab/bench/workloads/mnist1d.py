@@ -37,6 +37,11 @@ def mnist1d_mlp(*, epochs: int = 40, batch_size: int = 100, n: int = 5000) -> Wo
     momentum at 0.0464 0.584; on seeds 1-5 the baseline's best values are 0.616-0.637 (5/5, a median of
     510 steps).
     """
-    recipe = Recipe.from_dict({"data": _data(n), "model": {"name": "mlp", "width": 100, "depth": 2},
-                               "training": {"epochs": epochs, "batch_size": batch_size}})
+    recipe = Recipe.from_dict(
+        {
+            "data": _data(n),
+            "model": {"name": "mlp", "width": 100, "depth": 2},
+            "training": {"epochs": epochs, "batch_size": batch_size},
+        }
+    )
     return Workload(name="mnist1d_mlp", recipe=recipe, target=0.6)

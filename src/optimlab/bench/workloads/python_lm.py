@@ -22,12 +22,18 @@ _REGISTRY = new_registry("workload")
     "python_lm",
     summary="Char-level causal Transformer LM (2 blocks, width 64) on the Python standard library's source.",
     paper="Vaswani et al. 2017, arXiv:1706.03762; data: the Python standard library (python_source)",
-    accepts={"epochs": POSITIVE_INT, "batch_size": POSITIVE_INT, "chars": Interval(65, None, integer=True),
-             "width": POSITIVE_INT, "depth": POSITIVE_INT},
+    accepts={
+        "epochs": POSITIVE_INT,
+        "batch_size": POSITIVE_INT,
+        "chars": Interval(65, None, integer=True),
+        "width": POSITIVE_INT,
+        "depth": POSITIVE_INT,
+    },
     aliases=("stdlib_lm", "char_lm"),
 )
-def python_lm(*, epochs: int = 5, batch_size: int = 32, chars: int = 200_000, width: int = 64,
-              depth: int = 2) -> Workload:
+def python_lm(
+    *, epochs: int = 5, batch_size: int = 32, chars: int = 200_000, width: int = 64, depth: int = 2
+) -> Workload:
     """Two pre-norm blocks of width 64 (4 heads), causal, logits at every position; 5 epochs of 59 steps.
 
     Validation and test windows are drawn at random from the same text as training windows: the
@@ -37,11 +43,20 @@ def python_lm(*, epochs: int = 5, batch_size: int = 32, chars: int = 200_000, wi
     baseline) 1.765 (lr 1e-3: 2.16, 0.02: 1.85); on seeds 1-5 its best values are 1.76-1.83 (5/5, at the
     last evaluation, step 295). Needs the changes listed in docs/workloads.md.
     """
-    recipe = Recipe.from_dict({
-        "data": {"name": "python_source", "options": {"chars": chars, "context": 64}},
-        "model": {"name": "transformer", "width": width, "depth": depth, "activation": "gelu", "norm": "layer",
-                  "options": {"heads": 4, "vocab_size": 97, "causal": True, "per_token": True}},
-        "training": {"epochs": epochs, "batch_size": batch_size},
-    })
-    return Workload(name="python_lm", recipe=recipe, metric="val_loss", goal="min", test_metric="test_loss",
-                    target=1.9)
+    recipe = Recipe.from_dict(
+        {
+            "data": {"name": "python_source", "options": {"chars": chars, "context": 64}},
+            "model": {
+                "name": "transformer",
+                "width": width,
+                "depth": depth,
+                "activation": "gelu",
+                "norm": "layer",
+                "options": {"heads": 4, "vocab_size": 97, "causal": True, "per_token": True},
+            },
+            "training": {"epochs": epochs, "batch_size": batch_size},
+        }
+    )
+    return Workload(
+        name="python_lm", recipe=recipe, metric="val_loss", goal="min", test_metric="test_loss", target=1.9
+    )

@@ -38,10 +38,18 @@ def noisy_quadratic(*, epochs: int = 5, batch_size: int = 128, n: int = 20_000) 
     ends near 98. On seeds 1-5 the baseline's best values are 91.0-93.2 (5/5 reach the target, a median
     of 75 steps), against a noise floor near 89.
     """
-    recipe = Recipe.from_dict({
-        "data": {"name": "noisy_quadratic", "options": {"n": n}},
-        "model": {"name": "parameter_vector"},
-        "training": {"epochs": epochs, "batch_size": batch_size, "eval_every": 25},
-    })
-    return Workload(name="noisy_quadratic", recipe=recipe, metric="val_loss", goal="min", test_metric="test_loss",
-                    target=94.0)
+    recipe = Recipe.from_dict(
+        {
+            "data": {"name": "noisy_quadratic", "options": {"n": n}},
+            "model": {"name": "parameter_vector"},
+            "training": {"epochs": epochs, "batch_size": batch_size, "eval_every": 25},
+        }
+    )
+    return Workload(
+        name="noisy_quadratic",
+        recipe=recipe,
+        metric="val_loss",
+        goal="min",
+        test_metric="test_loss",
+        target=94.0,
+    )

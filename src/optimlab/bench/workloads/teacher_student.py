@@ -30,8 +30,18 @@ def teacher_student(*, epochs: int = 50, batch_size: int = 32, width: int = 64) 
     baseline) 0.0205, momentum at 0.046 0.0247; on seeds 1-5 the baseline's best values are
     0.0142-0.0155 (5/5, a median of 247 steps).
     """
-    recipe = Recipe.from_dict({"data": {"name": "teacher_student"},
-                               "model": {"name": "mlp", "width": width, "depth": 1, "activation": "tanh"},
-                               "training": {"epochs": epochs, "batch_size": batch_size}})
-    return Workload(name="teacher_student", recipe=recipe, metric="val_loss", goal="min", test_metric="test_loss",
-                    target=0.02)
+    recipe = Recipe.from_dict(
+        {
+            "data": {"name": "teacher_student"},
+            "model": {"name": "mlp", "width": width, "depth": 1, "activation": "tanh"},
+            "training": {"epochs": epochs, "batch_size": batch_size},
+        }
+    )
+    return Workload(
+        name="teacher_student",
+        recipe=recipe,
+        metric="val_loss",
+        goal="min",
+        test_metric="test_loss",
+        target=0.02,
+    )

@@ -56,7 +56,7 @@ def _value(node: torch.fx.Node) -> Any:
 
 def _is_scalar(node: torch.fx.Node) -> bool:
     value = _value(node)
-    return isinstance(value, _SCALARS) or isinstance(value, torch.Tensor) and value.ndim == 0
+    return isinstance(value, _SCALARS) or (isinstance(value, torch.Tensor) and value.ndim == 0)
 
 
 def _feeds_tensor_ops(node: torch.fx.Node) -> bool:

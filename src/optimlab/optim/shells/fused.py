@@ -180,7 +180,7 @@ class FusedPath:
             pays = sum(p.numel() for p in params) >= _MIN_COMPILE_PARAMETERS and self._eager_seconds.get(
                 key, 0.0
             ) >= _expected_compile_seconds(len(params))
-            if self._compile == "always" or self._compile == "when_it_pays" and pays:
+            if self._compile == "always" or (self._compile == "when_it_pays" and pays):
                 compiled = self._compiled[key] = CompiledChain(self._factory)
                 _compiled_steps.add(compiled)
         return None if compiled is None or compiled.failed else compiled

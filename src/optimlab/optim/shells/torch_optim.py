@@ -108,7 +108,9 @@ class Optimizer(torch.optim.Optimizer):
         entry = transform if isinstance(transform, Entry) else None
         self._entry = entry
         self._factory: Factory = entry.obj if entry else transform
-        self._owner = f"optimizer {entry.name!r}" if entry else getattr(self._factory, "__name__", "optimizer")
+        self._owner = (
+            f"optimizer {entry.name!r}" if entry else getattr(self._factory, "__name__", "optimizer")
+        )
         signature = inspect.signature(self._factory).parameters.values()
         factory_defaults = {p.name: p.default for p in signature if p.default is not inspect.Parameter.empty}
         self._names = tuple(factory_defaults)
@@ -146,10 +148,13 @@ class Optimizer(torch.optim.Optimizer):
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         # Keys close to a hyperparameter are typos; other keys (a user's tags) pass, as in torch.
-        self._check({
-            k: v for k, v in param_group.items()
-            if k not in _TORCH_GROUP_KEYS and (k in self._accepted or close_matches(k, self._accepted))
-        })
+        self._check(
+            {
+                k: v
+                for k, v in param_group.items()
+                if k not in _TORCH_GROUP_KEYS and (k in self._accepted or close_matches(k, self._accepted))
+            }
+        )
         if self._modes and self.param_groups:
             param_group.setdefault("train_mode", self.param_groups[0]["train_mode"])
         super().add_param_group(param_group)
@@ -166,8 +171,11 @@ class Optimizer(torch.optim.Optimizer):
             transform = self._factory(**dict(zip(self._names, values)))
             template = transform.init([])
             layout = tuple((path, type(leaf)) for path, leaf in _leaves(template))
-        if bound is not None and bound.layout == layout and len(bound.params) == len(params) and all(
-            a is b for a, b in zip(bound.params, params)
+        if (
+            bound is not None
+            and bound.layout == layout
+            and len(bound.params) == len(params)
+            and all(a is b for a, b in zip(bound.params, params))
         ):
             state = bound.state
         else:
@@ -278,5 +286,7 @@ class Optimizer(torch.optim.Optimizer):
             params = [p for p in group["params"] if self.state.get(p)]
             if params:  # parameters without state are still at their start, where every point agrees
                 bound = self._bind(index, group, params)
-                self._bound[index] = bound._replace(state=bound.transform.set_mode(params, bound.state, train))
+                self._bound[index] = bound._replace(
+                    state=bound.transform.set_mode(params, bound.state, train)
+                )
             group["train_mode"] = train

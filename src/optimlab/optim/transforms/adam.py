@@ -30,13 +30,13 @@ from optimlab.optim.base import (
 
 __all__ = [
     "ScaleByAdamState",
-    "scale_by_adam",
-    "ScaleByNadamState",
-    "scale_by_nadam",
-    "ScaleByRadamState",
-    "scale_by_radam",
     "ScaleByAdamaxState",
+    "ScaleByNadamState",
+    "ScaleByRadamState",
+    "scale_by_adam",
     "scale_by_adamax",
+    "scale_by_nadam",
+    "scale_by_radam",
 ]
 
 

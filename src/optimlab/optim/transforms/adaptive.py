@@ -24,12 +24,12 @@ from optimlab.optim.base import (
 )
 
 __all__ = [
-    "ScaleByRmsState",
-    "scale_by_rms",
-    "ScaleByAdagradState",
-    "scale_by_adagrad",
     "ScaleByAdadeltaState",
+    "ScaleByAdagradState",
+    "ScaleByRmsState",
     "scale_by_adadelta",
+    "scale_by_adagrad",
+    "scale_by_rms",
 ]
 
 

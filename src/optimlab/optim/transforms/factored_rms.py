@@ -66,8 +66,10 @@ def scale_by_factored_rms(
         factored = [p.ndim >= 2 for p in params]
         return ScaleByFactoredRmsState(
             count=0,
-            row=[p.new_zeros(p.shape[:-1] + (1,)) if f else None for p, f in zip(params, factored)],
-            col=[p.new_zeros(p.shape[:-2] + (1, p.shape[-1])) if f else None for p, f in zip(params, factored)],
+            row=[p.new_zeros((*p.shape[:-1], 1)) if f else None for p, f in zip(params, factored)],
+            col=[
+                p.new_zeros((*p.shape[:-2], 1, p.shape[-1])) if f else None for p, f in zip(params, factored)
+            ],
             nu=[None if f else torch.zeros_like(p) for p, f in zip(params, factored)],
         )
 

@@ -81,7 +81,9 @@ def scale_by_trust_ratio(
             if not (isinstance(wd, (int, float)) and wd == 0):
                 denominator = denominator + wd * torch.stack(torch._foreach_norm(ps))
                 us = add_scaled(us, ps, wd)
-            ratio = torch.where((w > 0) & (denominator > 0), eta * w / (denominator + value_at(eps, step)), 1.0)
+            ratio = torch.where(
+                (w > 0) & (denominator > 0), eta * w / (denominator + value_at(eps, step)), 1.0
+            )
             for i, scaled_update in zip(chosen, torch._foreach_mul(us, list(ratio.unbind()))):
                 out[i] = scaled_update
         return out, ScaleByTrustRatioState(step + 1)

@@ -85,7 +85,9 @@ class Lookahead(WrappedOptimizer):
         pullback_momentum: PullbackMomentum = "none",
     ) -> None:
         _REGISTRY.get("lookahead").validate({"k": k, "alpha": alpha, "pullback_momentum": pullback_momentum})
-        super().__init__(base_optimizer(params, base, base_hyperparameters, default=self.default_base, owner="lookahead"))
+        super().__init__(
+            base_optimizer(params, base, base_hyperparameters, default=self.default_base, owner="lookahead")
+        )
         self.k, self.alpha, self.pullback_momentum = k, alpha, pullback_momentum
         for group in self.param_groups:
             group.setdefault("lookahead_step", 0)  # fast steps since the last sync, saved with the groups

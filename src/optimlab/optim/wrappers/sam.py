@@ -70,7 +70,6 @@ class SAM(WrappedOptimizer):
 
     needs_closure = True  # training loops pass step() a closure (optimlab.train.fit does)
 
-
     state_prefix = "sam"
 
     def __init__(
@@ -84,7 +83,9 @@ class SAM(WrappedOptimizer):
         adaptive: bool = False,
     ) -> None:
         _REGISTRY.get("sam").validate({"rho": rho, "adaptive": adaptive})
-        super().__init__(base_optimizer(params, base, base_hyperparameters, default=self.default_base, owner="sam"))
+        super().__init__(
+            base_optimizer(params, base, base_hyperparameters, default=self.default_base, owner="sam")
+        )
         self.rho, self.adaptive = rho, adaptive
 
     def _with_gradients(self) -> list[torch.Tensor]:
@@ -108,7 +109,9 @@ class SAM(WrappedOptimizer):
         device = params[0].device
         norm = torch.linalg.vector_norm(torch.stack([n.to(device) for n in torch._foreach_norm(direction)]))
         scale = self.rho / (norm + 1e-12)
-        perturbation = torch._foreach_mul(grads, torch._foreach_mul(params, params)) if self.adaptive else grads
+        perturbation = (
+            torch._foreach_mul(grads, torch._foreach_mul(params, params)) if self.adaptive else grads
+        )
         perturbation = torch._foreach_mul(perturbation, scale)
         saved = [p.detach().clone() for p in params]
         torch._foreach_add_(params, perturbation)

@@ -91,7 +91,10 @@ class WrappedOptimizer(torch.optim.Optimizer):
         for index, p in enumerate(self._parameters()):
             own = self.state.get(p)
             if own:
-                state[index] = {**state.get(index, {}), **{f"{self.state_prefix}.{k}": v for k, v in own.items()}}
+                state[index] = {
+                    **state.get(index, {}),
+                    **{f"{self.state_prefix}.{k}": v for k, v in own.items()},
+                }
         return {**packed, "state": state}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -106,7 +109,7 @@ class WrappedOptimizer(torch.optim.Optimizer):
         for index, p in enumerate(self._parameters()):
             for key, value in state_dict["state"].get(index, {}).items():
                 if key.startswith(prefix):
-                    self.state[p][key[len(prefix):]] = value.to(device=p.device, dtype=p.dtype, copy=True)
+                    self.state[p][key[len(prefix) :]] = value.to(device=p.device, dtype=p.dtype, copy=True)
 
     def __getstate__(self) -> dict[str, Any]:
         return dict(self.__dict__)  # torch keeps only defaults, state and groups: the base would be lost

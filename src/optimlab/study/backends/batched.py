@@ -22,6 +22,7 @@ metric-driven schedule) run one at a time.
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import math
 import threading
@@ -127,13 +128,13 @@ def train_members(
     splits = {seed: build_data(recipe) for seed, recipe in first_of.items()}
     models = {seed: build_model(recipe, splits[seed]).to(device) for seed, recipe in first_of.items()}
     bounds = [round(i * len(recipes) / count) for i in range(count + 1)]
-    parts = [slice(a, b) for a, b in zip(bounds, bounds[1:])]
+    parts = [slice(a, b) for a, b in itertools.pairwise(bounds)]
     results: list[list[TrainResult] | BaseException | None] = [None] * count
 
     def train_part(i: int) -> None:
         try:
             results[i] = _train_stack(recipes[parts[i]], recorders[parts[i]], splits, models)
-        except BaseException as error:  # noqa: BLE001  (raised again in the calling thread)
+        except BaseException as error:
             results[i] = error
 
     with retained_heap():
@@ -273,7 +274,11 @@ _CHECK_EVERY = 32  # steps between reads of the losses when no evaluation comes 
 
 
 def _advance(
-    states: Sequence[TrainState], losses: Tensor, first_step: int, lrs: list[float], schedule: Callable[[int], float]
+    states: Sequence[TrainState],
+    losses: Tensor,
+    first_step: int,
+    lrs: list[float],
+    schedule: Callable[[int], float],
 ) -> None:
     """Bring the live members' states through steps ``first_step + i`` whose losses are ``losses[i]``,
     ``(steps, K)``: to the last one, or to the first whose loss was not finite (the member diverged)."""
@@ -331,7 +336,7 @@ def _run_popped(
         for trial, trial_id in popped:
             try:
                 recipe = trial_recipe(trial, spec, method)
-            except Exception:  # noqa: BLE001  (run_trial records the error)
+            except Exception:
                 run_trial(study, trial, spec, method)
                 continue
             key = batch_key(recipe) if not_batchable(recipe) is None else f"alone/{trial_id}"
@@ -346,7 +351,7 @@ def _run_popped(
             started = time.perf_counter()
             try:
                 results = train_members([recipe for _, _, recipe in group], recorders)
-            except Exception as error:  # noqa: BLE001  (one group that fails must not stop the study)
+            except Exception as error:
                 message = f"{type(error).__name__} in a batch of {len(group)} trials: {error}"
                 results = [
                     TrainResult(recipe.id, "error", message, 0, time.perf_counter() - started, {}, None)

@@ -5,11 +5,16 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-__all__ = ["InvalidValueError", "OptimlabError", "UnknownNameError", "close_matches"]
+__all__ = ["InvalidValueError", "OptimlabError", "OptimlabWarning", "UnknownNameError", "close_matches"]
 
 
 class OptimlabError(ValueError):
     """Base class: a user-facing error whose message says how to fix the call."""
+
+
+class OptimlabWarning(UserWarning):
+    """Something repaired or set aside on the way (a damaged checkpoint or journal record): the work
+    goes on, and the user should know."""
 
 
 def close_matches(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from optimlab.train import Callback, EarlyStopping, TrainState, fit
-from optimlab.train.checkpoint import load_checkpoint, save_checkpoint
+from optimlab.train.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from optimlab.train.loop import epoch_permutation
 
 
@@ -134,9 +134,7 @@ def test_resume_from_checkpoint_matches_an_uninterrupted_run(tmp_path):
     class StopAt(Callback):
         def on_step_end(self, state):
             if state.step == 17:
-                save_checkpoint(
-                    tmp_path / "c.pt", model=model, optimizer=optimizer, scheduler=scheduler, state=state
-                )
+                save_checkpoint(tmp_path, model=model, optimizer=optimizer, scheduler=scheduler, state=state)
                 state.stop_reason = "interrupted"
 
     torch.manual_seed(123)  # the interrupted process leaves the global RNG elsewhere: must not matter
@@ -144,7 +142,7 @@ def test_resume_from_checkpoint_matches_an_uninterrupted_run(tmp_path):
     fit(model, optimizer, x, y, scheduler=scheduler, callbacks=[StopAt()], **common)
     model, optimizer, scheduler = setup()
     torch.manual_seed(999)
-    state = load_checkpoint(tmp_path / "c.pt", model=model, optimizer=optimizer, scheduler=scheduler)
+    state = load_checkpoint(read_checkpoint(tmp_path), model=model, optimizer=optimizer, scheduler=scheduler)
     assert isinstance(state, TrainState) and state.step == 17
     fit(model, optimizer, x, y, scheduler=scheduler, state=state, **common)
     for got, want in zip(model.parameters(), reference):

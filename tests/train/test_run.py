@@ -10,9 +10,11 @@ import time
 import pytest
 import torch
 
-from optimlab.errors import OptimlabError
+from optimlab.build import build
+from optimlab.errors import OptimlabError, OptimlabWarning
 from optimlab.recipe import Recipe
-from optimlab.train import train
+from optimlab.train import Callback, train
+from optimlab.train.checkpoint import CHECKPOINT_NAME, PREVIOUS_NAME, load_checkpoint, read_checkpoint
 
 SMALL = {
     "data": {"name": "digits", "scaling": "standardize"},
@@ -152,3 +154,148 @@ def test_schedule_free_is_evaluated_at_its_averaged_point(monkeypatch):
     monkeypatch.setattr(run, "fit", watching_fit)
     assert train(recipe).status == "completed"
     assert modes and not any(modes)  # every evaluation and the final weights at the eval point
+
+
+# --- checkpoints, interruption and resume ---------------------------------------------------------
+
+TINY = {**SMALL, "model": {"name": "mlp", "width": 16}, "training": {"epochs": 3, "batch_size": 128}}
+
+
+def weights(folder):
+    return torch.load(folder / "model.pt", weights_only=True)["model"]
+
+
+def same_weights(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_run_checkpoints_every_epoch_and_keeps_the_previous_checkpoint(tmp_path):
+    train(Recipe.from_dict(TINY), tmp_path)
+    latest = read_checkpoint(tmp_path)
+    previous = torch.load(tmp_path / PREVIOUS_NAME, weights_only=True)
+    assert latest["state"]["step"] == 27 and previous["state"]["step"] == 18  # 9 steps an epoch
+    assert latest["recipe"] == Recipe.from_dict(TINY).to_dict()
+
+
+class SignalAt(Callback):
+    """Sends this process ``signal`` at the end of step ``step``, as a user's Ctrl-C or a scheduler would."""
+
+    def __init__(self, step, number=signal.SIGTERM):
+        self.step, self.number = step, number
+
+    def on_step_end(self, state):
+        if state.step == self.step:
+            os.kill(os.getpid(), self.number)
+
+
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_cleanly_saves_and_the_resumed_run_ends_as_an_uninterrupted_one(tmp_path, number):
+    recipe = Recipe.from_dict(TINY)
+    handler = signal.getsignal(number)
+    stopped = train(recipe, tmp_path / "run", callbacks=[SignalAt(13, number)])
+    assert stopped.status == "interrupted" and stopped.steps == 13  # the step finished, no more
+    assert f"optimlab train --resume {tmp_path / 'run'}" in stopped.message
+    assert read_checkpoint(tmp_path / "run")["state"]["step"] == 13
+    assert signal.getsignal(number) is handler and not (tmp_path / "run" / "model.pt").exists()
+    resumed = train(recipe, tmp_path / "run", resume=True)
+    assert resumed.status == "completed" and resumed.steps == 27
+    train(recipe, tmp_path / "reference")
+    assert same_weights(weights(tmp_path / "run"), weights(tmp_path / "reference"))
+
+
+def test_resume_refuses_a_changed_recipe_and_names_the_fields(tmp_path):
+    recipe = Recipe.from_dict(TINY)
+    train(recipe, tmp_path, callbacks=[SignalAt(5)])
+    changed = recipe.with_updates({"optimizer.lr": 0.1, "model.width": 32})
+    with pytest.raises(
+        OptimlabError, match=r"model\.width: 16 in the checkpoint, 32 now; optimizer\.lr: 0\.003"
+    ):
+        train(changed, tmp_path, resume=True)
+    assert read_checkpoint(tmp_path)["state"]["step"] == 5  # nothing touched
+
+
+def test_resume_with_more_epochs_continues_exactly_and_records_the_change(tmp_path):
+    train(Recipe.from_dict(TINY), tmp_path / "run")
+    longer = Recipe.from_dict({**TINY, "training": {**TINY["training"], "epochs": 5}})
+    result = train(longer, tmp_path / "run", resume=True)
+    assert result.steps == 45
+    assert result.recipe_changes == [{"field": "training.epochs", "from": 3, "to": 5, "step": 27}]
+    assert (
+        json.loads((tmp_path / "run" / "result.json").read_text())["recipe_changes"] == result.recipe_changes
+    )
+    assert Recipe.load(tmp_path / "run" / "recipe.yaml") == longer
+    train(longer, tmp_path / "reference")  # constant learning rate: five epochs are three, then two
+    assert same_weights(weights(tmp_path / "run"), weights(tmp_path / "reference"))
+
+
+def test_a_damaged_latest_checkpoint_gives_way_to_the_previous_one_with_a_warning(tmp_path):
+    recipe = Recipe.from_dict(TINY)
+    train(recipe, tmp_path / "run")
+    latest = tmp_path / "run" / CHECKPOINT_NAME
+    raw = bytearray(latest.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF  # one flipped byte in the tensors: torch.load alone would not notice
+    latest.write_bytes(bytes(raw))
+    with pytest.warns(OptimlabWarning, match="damaged.*previous checkpoint"):
+        result = train(recipe, tmp_path / "run", resume=True)
+    assert result.steps == 27 and result.status == "completed"
+    train(recipe, tmp_path / "reference")
+    assert same_weights(weights(tmp_path / "run"), weights(tmp_path / "reference"))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda raw: raw[: len(raw) // 3],  # truncated
+        lambda raw: b"\x00" * len(raw),  # zeroed
+        lambda raw: b"not a checkpoint at all\n" * 10,  # garbage
+        lambda raw: b"",  # empty
+    ],
+)
+def test_a_damaged_checkpoint_without_a_good_previous_one_is_one_clear_error(tmp_path, damage):
+    recipe = Recipe.from_dict({**TINY, "training": {**TINY["training"], "epochs": 1}})
+    train(recipe, tmp_path)
+    latest = tmp_path / CHECKPOINT_NAME
+    latest.write_bytes(damage(latest.read_bytes()))
+    with pytest.raises(OptimlabError, match=f"checkpoint '{latest}' is damaged"):
+        train(recipe, tmp_path, resume=True)
+
+
+def test_weights_of_another_shape_are_refused_naming_the_layer(tmp_path):
+    recipe = Recipe.from_dict(TINY)
+    train(recipe, tmp_path, callbacks=[SignalAt(2)])
+    wider = build(recipe.with_updates({"model.width": 32}))
+    with pytest.raises(OptimlabError, match="do not fit the recipe's model.*size mismatch"):
+        load_checkpoint(
+            read_checkpoint(tmp_path), model=wider.model, optimizer=wider.optimizer, scheduler=None
+        )
+
+
+def test_a_run_stopped_before_its_first_checkpoint_can_be_resumed_or_started_again(tmp_path):
+    recipe = Recipe.from_dict(TINY)
+    for resume in (True, False):
+        folder = tmp_path / str(resume)
+        folder.mkdir()
+        recipe.save(folder / "recipe.yaml")  # what a kill at step 3 of the first epoch leaves
+        (folder / "metrics.jsonl").write_text('{"step": 1, "train_loss": 2.3}\n{"step": 2, "tra')
+        result = train(recipe, folder, resume=resume)
+        assert result.status == "completed" and result.steps == 27
+        steps = [json.loads(line)["step"] for line in (folder / "metrics.jsonl").read_text().splitlines()]
+        assert steps[:2] == [1, 2] and steps.count(1) == 1
+
+
+def test_an_output_folder_that_cannot_be_written_is_refused_before_any_work(tmp_path, monkeypatch):
+    import optimlab.train.run as run
+
+    monkeypatch.setattr(run, "build", lambda recipe: pytest.fail("built before checking the folder"))
+    (tmp_path / "file").write_text("")
+    with pytest.raises(OptimlabError, match="cannot write to the output folder"):
+        train(Recipe.from_dict(TINY), tmp_path / "file" / "run")
+
+
+def test_a_folder_in_use_by_another_run_is_refused(tmp_path):
+    import fcntl
+
+    with open(tmp_path / ".lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(OptimlabError, match="in use: another optimlab run"):
+            train(Recipe.from_dict(TINY), tmp_path)

@@ -12,7 +12,6 @@ import typer
 from optimlab.cli import _options as o
 from optimlab.cli._output import Output
 from optimlab.errors import OptimlabError
-from optimlab.recipe import Recipe
 
 EXAMPLES = """Examples:
   optimlab train --dataset digits --model mlp --epochs 5
@@ -61,14 +60,17 @@ def train(
 
     flags = {k: v for k, v in locals().items() if k in o.RECIPE_FLAGS}
     if resume is not None:
-        if recipe_path is not None or any(v is not None for v in flags.values()):
-            raise OptimlabError("--resume continues the recipe saved in its folder; drop the other flags")
-        recipe, out = Recipe.load(resume / "recipe.yaml"), resume
+        if recipe_path is not None or out_dir is not None:
+            raise OptimlabError(
+                "--resume continues the recipe saved in its folder; drop the recipe file and --out "
+                "(--epochs, --steps and --checkpoint-every may change)"
+            )
+        recipe = o.recipe_from_options(resume / "recipe.yaml", flags)  # the library refuses other changes
     else:
         recipe = o.recipe_from_options(recipe_path, flags)
-        if checkpoint_every is not None:
-            recipe = recipe.with_updates({"training.checkpoint_every": checkpoint_every})
-        out = out_dir or Path("runs") / f"train-{recipe.id}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if checkpoint_every is not None:
+        recipe = recipe.with_updates({"training.checkpoint_every": checkpoint_every})
+    out = resume or out_dir or Path("runs") / f"train-{recipe.id}-{time.strftime('%Y%m%d-%H%M%S')}"
     output = Output(fmt)
     callbacks = (
         [ProgressBar(f"{recipe.model.name} on {recipe.data.name}")] if progress and fmt == "human" else []
@@ -85,3 +87,5 @@ def train(
         sys.exit(3)
     if result.message:
         output.result(result.message)
+    if result.status == "interrupted":  # the message says how to resume
+        sys.exit(130)

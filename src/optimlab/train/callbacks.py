@@ -4,13 +4,28 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
+import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from optimlab.train.loop import Callback, TrainState
 
-__all__ = ["Checkpointing", "EarlyStopping", "MetricsLog", "ProgressBar"]
+__all__ = [
+    "CHECKPOINT_SECONDS",
+    "Checkpointing",
+    "EarlyStopping",
+    "MetricsLog",
+    "ProgressBar",
+    "StopOnSignal",
+]
+
+# A kill loses at most this much training, on top of the epoch's steps; a save costs a fraction of a
+# second for the models optimlab trains in memory.
+CHECKPOINT_SECONDS = 300.0
 
 
 class MetricsLog(Callback):
@@ -26,12 +41,10 @@ class MetricsLog(Callback):
 
     def on_train_start(self, state: TrainState) -> None:
         if self.path.exists():  # resuming: keep only what the checkpoint knows about
-            kept = [
-                line
-                for line in self.path.read_text().splitlines()
-                if line and json.loads(line)["step"] <= state.step
-            ]
-            self.path.write_text("".join(line + "\n" for line in kept))
+            kept = "".join(line + "\n" for line in _lines_up_to(self.path, state.step))
+            partial = self.path.with_name(self.path.name + ".partial")
+            partial.write_text(kept)
+            os.replace(partial, self.path)  # a kill while cutting the log leaves the old one whole
         self._handle = open(self.path, "a")  # noqa: SIM115  (held across callbacks, closed at train end)
 
     def on_step_end(self, state: TrainState) -> None:
@@ -49,15 +62,33 @@ class MetricsLog(Callback):
             self._handle.close()
             self._handle = None
 
-    def flush(self) -> None:
+    def flush(self, *, sync: bool = False) -> None:
+        """Hand the buffered lines to the OS; ``sync`` also puts them on disk (before a checkpoint)."""
         if self._handle is not None:
             self._handle.flush()
+            if sync:
+                os.fsync(self._handle.fileno())
 
     def _write(self, record: dict[str, Any]) -> None:
         assert self._handle is not None, "MetricsLog used outside fit"
         # NaN and inf are not JSON; null keeps every line parseable by any reader.
         clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
         self._handle.write(json.dumps(clean) + "\n")
+
+
+def _lines_up_to(path: Path, step: int) -> list[str]:
+    """The lines of the log at ``path`` up to ``step``. A line cut by a kill can only follow the last
+    checkpoint (the log is flushed before each), so reading stops at the first that does not parse."""
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            record_step = json.loads(line)["step"]
+        except (json.JSONDecodeError, TypeError, KeyError):
+            break
+        if record_step > step:
+            break
+        kept.append(line)
+    return kept
 
 
 class EarlyStopping(Callback):
@@ -93,25 +124,74 @@ class EarlyStopping(Callback):
 
 
 class Checkpointing(Callback):
-    """Calls ``save()`` every ``every`` steps and at the end of training (unless it diverged)."""
+    """Calls ``save()`` every ``every`` steps (default: once an epoch), whenever ``max_seconds`` have
+    passed since the last save, and at the end of training (unless it diverged)."""
 
     def __init__(
-        self, save: Callable[[TrainState], None], *, every: int | None, before_save: Sequence[MetricsLog] = ()
+        self,
+        save: Callable[[TrainState], None],
+        *,
+        every: int | None = None,
+        max_seconds: float = CHECKPOINT_SECONDS,
+        before_save: Sequence[MetricsLog] = (),
     ) -> None:
-        self.save, self.every, self.before_save = save, every, before_save
+        self.save, self.every, self.max_seconds, self.before_save = save, every, max_seconds, before_save
+        self._saved_at, self._saved_step = time.monotonic(), -1
+
+    def on_train_start(self, state: TrainState) -> None:
+        self._saved_at = time.monotonic()
 
     def on_step_end(self, state: TrainState) -> None:
-        if self.every is not None and state.step % self.every == 0 and not state.diverged:
+        every = self.every or state.steps_per_epoch
+        overdue = time.monotonic() - self._saved_at >= self.max_seconds
+        if (state.step % every == 0 or overdue) and not state.diverged:
             self._save(state)
 
     def on_train_end(self, state: TrainState) -> None:
-        if not state.diverged:
+        if not state.diverged and state.step != self._saved_step:  # the last step's save would repeat it
             self._save(state)
 
     def _save(self, state: TrainState) -> None:
         for log in self.before_save:  # the log must hold every line up to the checkpoint's step
-            log.flush()
+            log.flush(sync=True)
         self.save(state)
+        self._saved_at, self._saved_step = time.monotonic(), state.step
+
+
+class StopOnSignal(Callback):
+    """Turns SIGINT and SIGTERM into a clean stop: the current step finishes, then the loop ends.
+
+    Use as a context manager around :func:`~optimlab.train.loop.fit`: it installs the handlers (main
+    thread only) and restores the previous ones. A second signal acts as it would without this
+    callback (Ctrl-C twice raises ``KeyboardInterrupt`` at once).
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.received: str | None = None  # the name of the signal that stopped the run
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopOnSignal:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {number: signal.signal(number, self._handle) for number in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._restore()
+
+    def _handle(self, number: int, frame: Any) -> None:
+        self.received = signal.Signals(number).name
+        self._restore()
+
+    def _restore(self) -> None:
+        previous, self._previous = self._previous, {}
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+    def on_step_end(self, state: TrainState) -> None:
+        if self.received is not None and state.stop_reason is None:
+            state.stop_reason = f"interrupted by {self.received} at step {state.step} of {state.total_steps}"
 
 
 class ProgressBar(Callback):

@@ -1,14 +1,26 @@
-"""Checkpoints that a killed run resumes from: written atomically, holding every piece of state.
+"""Checkpoints that a killed run resumes from: written atomically, the previous one kept, checked on load.
 
 A checkpoint holds the model, optimizer and scheduler state, the loop's :class:`TrainState`, the
-global RNG state (dropout draws from it) and each callback's state. Batch order needs no saved state:
-it is a function of (seed, epoch) (see :func:`optimlab.train.loop.epoch_permutation`).
+global RNG state (dropout draws from it), each callback's state, and the recipe it was trained with
+(with the changes made to it on resume).
+Batch order needs no saved state: it is a function of (seed, epoch) (see
+:func:`optimlab.train.loop.epoch_permutation`).
+
+Writing: the new checkpoint goes to a temporary file, is fsynced, the latest becomes the previous
+(``checkpoint.prev.pt``) and the new one takes its name (``checkpoint.pt``). A kill at any moment
+leaves a complete latest checkpoint, or none and a complete previous one.
+
+Reading: a torch checkpoint is a zip whose entries carry CRC-32 checksums that ``torch.load`` does not
+verify (a flipped byte in a tensor loads silently); they are verified here. A latest checkpoint that
+fails is set aside for the previous one, with a warning.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,25 +28,36 @@ from typing import Any
 import torch
 from torch import nn
 
-from optimlab.errors import OptimlabError
+from optimlab.errors import OptimlabError, OptimlabWarning
 from optimlab.train.loop import Callback, TrainState
 
-__all__ = ["CHECKPOINT_NAME", "load_checkpoint", "save_checkpoint"]
+__all__ = [
+    "CHECKPOINT_NAME",
+    "PREVIOUS_NAME",
+    "has_checkpoint",
+    "load_checkpoint",
+    "read_checkpoint",
+    "save_checkpoint",
+]
 
 CHECKPOINT_NAME = "checkpoint.pt"
+PREVIOUS_NAME = "checkpoint.prev.pt"
+_KEYS = ("model", "optimizer", "scheduler", "state", "torch_rng", "callbacks")
 
 
 def save_checkpoint(
-    path: str | Path,
+    folder: str | Path,
     *,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: Any | None,
     state: TrainState,
     callbacks: Sequence[Callback] = (),
+    recipe: dict[str, Any] | None = None,
+    recipe_changes: Sequence[dict[str, Any]] = (),
 ) -> Path:
-    """Write the checkpoint to a temporary file, then rename it: a kill never leaves half a file."""
-    path = Path(path)
+    """Write ``folder/checkpoint.pt`` atomically, keeping the one it replaces as ``checkpoint.prev.pt``."""
+    folder = Path(folder)
     payload = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
@@ -42,18 +65,86 @@ def save_checkpoint(
         "state": state.to_dict(),
         "torch_rng": torch.get_rng_state(),
         "callbacks": [callback.state_dict() for callback in callbacks],
+        "recipe": recipe,
+        "recipe_changes": list(recipe_changes),  # made on resumes, with the step each took effect
     }
-    partial = path.with_suffix(".partial")
+    latest, partial = folder / CHECKPOINT_NAME, folder / (CHECKPOINT_NAME + ".partial")
     with open(partial, "wb") as handle:
         torch.save(payload, handle)
         handle.flush()
         os.fsync(handle.fileno())
-    os.replace(partial, path)
-    return path
+    if latest.exists():
+        os.replace(latest, folder / PREVIOUS_NAME)
+    os.replace(partial, latest)
+    _sync_folder(folder)  # the renames themselves survive a power cut
+    return latest
+
+
+def _sync_folder(folder: Path) -> None:
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
+def has_checkpoint(folder: str | Path) -> bool:
+    """Whether ``folder`` holds a checkpoint (latest or previous) to resume from."""
+    return any((Path(folder) / name).is_file() for name in (CHECKPOINT_NAME, PREVIOUS_NAME))
+
+
+def read_checkpoint(folder: str | Path) -> dict[str, Any]:
+    """The latest readable checkpoint in ``folder``: the latest, else the previous (with a warning)."""
+    folder = Path(folder)
+    problems = []
+    for name in (CHECKPOINT_NAME, PREVIOUS_NAME):
+        path = folder / name
+        if not path.is_file():
+            continue
+        try:
+            payload = _read(path)
+        except OptimlabError as error:
+            problems.append(str(error))
+            continue
+        if problems:
+            warnings.warn(
+                f"{problems[0]}; resuming from the previous checkpoint {str(path)!r}",
+                OptimlabWarning,
+                stacklevel=2,
+            )
+        return payload
+    if problems:
+        raise OptimlabError(
+            "cannot resume: " + "; ".join(problems) + ". Start the run again in a new folder (--out)"
+        )
+    raise OptimlabError(f"cannot resume: {str(folder)!r} holds no {CHECKPOINT_NAME}")
+
+
+def _read(path: Path) -> dict[str, Any]:
+    damaged = f"checkpoint {str(path)!r} is damaged (truncated or corrupted)"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad_entry = archive.testzip()  # CRC-32 of every entry; torch.load checks none
+        if bad_entry is not None:
+            raise OptimlabError(f"{damaged}: entry {bad_entry!r} fails its checksum")
+        # weights_only: a checkpoint is tensors and plain containers, and loading one runs no code.
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as error:
+        raise OptimlabError(f"cannot read checkpoint {str(path)!r}: {error.strerror or error}") from None
+    except OptimlabError:
+        raise
+    except Exception as error:  # zip, pickle and torch each raise their own kind on damage
+        raise OptimlabError(
+            f"{damaged}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        ) from None
+    missing = [key for key in _KEYS if not isinstance(payload, dict) or key not in payload]
+    if missing:
+        raise OptimlabError(f"{str(path)!r} is not an optimlab checkpoint: it lacks {', '.join(missing)}")
+    return payload
 
 
 def load_checkpoint(
-    path: str | Path,
+    payload: dict[str, Any],
     *,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -61,12 +152,18 @@ def load_checkpoint(
     callbacks: Sequence[Callback] = (),
 ) -> TrainState:
     """Restore everything :func:`save_checkpoint` wrote; returns the loop state to continue from."""
-    path = Path(path)
-    if not path.is_file():
-        raise OptimlabError(f"no checkpoint at {str(path)!r} to resume from")
-    payload = torch.load(path, map_location="cpu", weights_only=False)
-    model.load_state_dict(payload["model"])
-    optimizer.load_state_dict(payload["optimizer"])
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError as error:  # torch lists every missing, unexpected and mis-shaped tensor
+        raise OptimlabError(
+            f"the checkpoint's weights do not fit the recipe's model: {_first_lines(error)}"
+        ) from None
+    try:
+        optimizer.load_state_dict(payload["optimizer"])
+    except (ValueError, KeyError, RuntimeError) as error:
+        raise OptimlabError(
+            f"the checkpoint's optimizer state does not fit the recipe's optimizer: {_first_lines(error)}"
+        ) from None
     if scheduler is not None and payload["scheduler"] is not None:
         scheduler.load_state_dict(payload["scheduler"])
     torch.set_rng_state(payload["torch_rng"])
@@ -74,3 +171,9 @@ def load_checkpoint(
         callback.load_state_dict(callback_state)
     fields = {f.name for f in dataclasses.fields(TrainState)}
     return TrainState(**{k: v for k, v in payload["state"].items() if k in fields})
+
+
+def _first_lines(error: Exception, lines: int = 3) -> str:
+    """Torch's load errors list one problem a line; the first few name the layers concerned."""
+    text = " ".join(line.strip() for line in str(error).splitlines()[:lines] if line.strip())
+    return text.removeprefix("Error(s) in loading state_dict for ")

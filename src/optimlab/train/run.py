@@ -1,15 +1,19 @@
 """Train a recipe end to end: build, fit with logging and checkpoints, evaluate, write results.
 
 An output folder holds ``recipe.yaml``, ``metrics.jsonl`` (a line per step and per evaluation),
-``checkpoint.pt`` (to resume), ``model.pt`` (final weights, scaler included) and ``result.json``.
+``checkpoint.pt`` and ``checkpoint.prev.pt`` (to resume), ``model.pt`` (final weights, scaler
+included) and ``result.json``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import json
 import math
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +23,19 @@ from torch import nn
 from optimlab.build import Built, build
 from optimlab.errors import OptimlabError
 from optimlab.recipe import Recipe
-from optimlab.train.callbacks import Checkpointing, EarlyStopping, MetricsLog
-from optimlab.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from optimlab.train.callbacks import Checkpointing, EarlyStopping, MetricsLog, StopOnSignal
+from optimlab.train.checkpoint import (
+    CHECKPOINT_NAME,
+    has_checkpoint,
+    load_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+)
 from optimlab.train.loop import Callback, TrainState, fit
 
-__all__ = ["TrainResult", "evaluate", "evaluate_members", "train"]
+__all__ = ["RESUMABLE_FIELDS", "TrainResult", "evaluate", "evaluate_members", "train"]
+
+MODEL_NAME, RESULT_NAME, LOCK_NAME = "model.pt", "result.json", ".lock"
 
 EVAL_BATCH = 4096  # rows per forward pass at evaluation; the built-in sets fit in one or two
 
@@ -33,12 +45,13 @@ class TrainResult:
     """How a run ended and what it reached."""
 
     recipe_id: str
-    status: str  # "completed", "diverged" or "stopped" (early stopping)
+    status: str  # "completed", "diverged", "stopped" (early stopping) or "interrupted" (a signal)
     message: str | None
     steps: int
     seconds: float
     metrics: dict[str, float]  # final val_* and test_* metrics
     out_dir: str | None
+    recipe_changes: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # made on resume
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -112,7 +125,30 @@ def train(
     resume: bool = False,
     callbacks: Sequence[Callback] = (),
 ) -> TrainResult:
-    """Train ``recipe``; with ``out_dir``, log metrics and checkpoint there (``resume`` continues)."""
+    """Train ``recipe``; with ``out_dir``, log metrics and checkpoint there (``resume`` continues).
+
+    With ``out_dir``, a checkpoint is written once an epoch (or every ``training.checkpoint_every``
+    steps) and every :data:`~optimlab.train.callbacks.CHECKPOINT_SECONDS`, and SIGINT/SIGTERM stop
+    the run cleanly: the step ends, a checkpoint is saved, and the result has status "interrupted" and
+    a message with the command that resumes it. ``resume`` continues from the latest checkpoint (a run
+    stopped before its first one starts again); the recipe must be the checkpoint's, except for
+    :data:`RESUMABLE_FIELDS`, whose changes are applied and recorded in ``recipe_changes``.
+    """
+    if out_dir is None:
+        return _train(recipe, None, None, [], callbacks)
+    out = Path(out_dir)
+    with _run_lock(out):
+        checkpoint, changes = _prepare_out_dir(out, recipe, resume)
+        return _train(recipe, out, checkpoint, changes, callbacks)
+
+
+def _train(
+    recipe: Recipe,
+    out: Path | None,
+    checkpoint: dict[str, Any] | None,
+    changes: list[dict[str, Any]],
+    callbacks: Sequence[Callback],
+) -> TrainResult:
     built = build(recipe)
     splits, device = built.splits, built.device
     x, y = splits.train.x.to(device), splits.train.y.to(device)
@@ -122,32 +158,40 @@ def train(
         return evaluate(built.model, built.loss_fn, val_x, val_y, task=splits.task, prefix="val")
 
     resumable: list[Callback] = []
-    if out_dir is not None:
-        out = _prepare_out_dir(Path(out_dir), recipe, resume)
+    if out is not None:
         log = MetricsLog(out / "metrics.jsonl")
         resumable.append(log)
     if recipe.training.early_stopping_patience is not None:
         resumable.append(EarlyStopping("val_loss", patience=recipe.training.early_stopping_patience))
 
     state = TrainState()
-    if out_dir is not None:
-        if resume:
+    stop = StopOnSignal()
+    if out is not None:
+        if checkpoint is not None:
             state = load_checkpoint(
-                out / CHECKPOINT_NAME,
+                checkpoint,
                 model=built.model,
                 optimizer=built.optimizer,
                 scheduler=built.scheduler,
                 callbacks=resumable,
             )
+            if state.step > built.total_steps:
+                raise OptimlabError(
+                    f"cannot resume: the run has taken {state.step} steps, more than the "
+                    f"{built.total_steps} the recipe now asks for (training.epochs/steps)"
+                )
+            changes = [*checkpoint.get("recipe_changes", []), *({**c, "step": state.step} for c in changes)]
 
         def save(state: TrainState) -> None:
             save_checkpoint(
-                out / CHECKPOINT_NAME,
+                out,
                 model=built.model,
                 optimizer=built.optimizer,
                 scheduler=built.scheduler,
                 state=state,
                 callbacks=resumable,
+                recipe=recipe.to_dict(),
+                recipe_changes=changes,
             )
 
         checkpointing = Checkpointing(save, every=recipe.training.checkpoint_every, before_save=[log])
@@ -156,47 +200,137 @@ def train(
         resumable_and_saving = resumable
 
     spec = recipe.training
-    state = fit(
-        built.model,
-        built.optimizer,
-        x,
-        y,
-        loss_fn=built.loss_fn,
-        total_steps=built.total_steps,
-        batch_size=spec.batch_size,
-        seed=spec.seed,
-        scheduler=built.scheduler,
-        grad_clip_norm=spec.grad_clip_norm,
-        evaluate=validate,
-        eval_every=spec.eval_every,
-        callbacks=[*resumable_and_saving, *callbacks],
-        state=state,
-        autocast_dtype=torch.bfloat16 if spec.precision == "bf16" else None,
-    )
-    return _finish(built, state, Path(out_dir) if out_dir is not None else None)
+    # Signals stop only a run that can resume (one with an output folder); elsewhere Ctrl-C raises.
+    with stop if out is not None else contextlib.nullcontext():
+        state = fit(
+            built.model,
+            built.optimizer,
+            x,
+            y,
+            loss_fn=built.loss_fn,
+            total_steps=built.total_steps,
+            batch_size=spec.batch_size,
+            seed=spec.seed,
+            scheduler=built.scheduler,
+            grad_clip_norm=spec.grad_clip_norm,
+            evaluate=validate,
+            eval_every=spec.eval_every,
+            # The stop last: a signal that arrives during this step's callbacks stops after it.
+            callbacks=[*resumable_and_saving, *callbacks, *([stop] if out is not None else [])],
+            state=state,
+            autocast_dtype=torch.bfloat16 if spec.precision == "bf16" else None,
+        )
+    return _finish(built, state, out, interrupted=stop.received is not None, changes=changes)
 
 
-def _prepare_out_dir(out: Path, recipe: Recipe, resume: bool) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
+# Fields that may differ from the checkpoint's recipe on resume: how long to train and how often to
+# save. The schedule follows the new length from the resumed step on. Every other field decides the
+# numbers already trained, so a change to it is refused.
+RESUMABLE_FIELDS = ("training.epochs", "training.steps", "training.checkpoint_every")
+
+
+def _recipe_changes(trained: Recipe, given: Recipe) -> list[dict[str, Any]]:
+    """The fields where ``given`` differs from the checkpoint's recipe ``trained``; raises unless each
+    is one of :data:`RESUMABLE_FIELDS`."""
+    before, after = _flatten(trained.to_dict()), _flatten(given.to_dict())
+    changed = [
+        {"field": field, "from": before.get(field), "to": after.get(field)}
+        for field in sorted(before.keys() | after.keys())
+        if before.get(field) != after.get(field)
+    ]
+    refused = [c for c in changed if c["field"] not in RESUMABLE_FIELDS]
+    if refused:
+        listed = "; ".join(f"{c['field']}: {c['from']!r} in the checkpoint, {c['to']!r} now" for c in refused)
+        raise OptimlabError(
+            f"cannot resume: the recipe differs from the one the run was trained with ({listed}). "
+            f"Only {', '.join(RESUMABLE_FIELDS)} may change on resume; restore the recipe, or start a "
+            "new run in another folder"
+        )
+    return changed
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value and prefix.count(".") < 1:  # sections, not free-form options
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+@contextlib.contextmanager
+def _run_lock(out: Path) -> Iterator[None]:
+    """Hold ``out`` for this process: a second run in the same folder is refused while this one lives
+    (``flock``: the kernel releases it when its holder dies, even by SIGKILL)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        handle = open(out / LOCK_NAME, "a")  # noqa: SIM115  (held open until the run ends: the fd is the lock)
+    except OSError as error:
+        raise OptimlabError(
+            f"cannot write to the output folder {str(out)!r}: {error.strerror or error}; choose a folder you can write"
+        ) from None
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OptimlabError(
+                f"{str(out)!r} is in use: another optimlab run is training there; wait for it, or choose another folder"
+            ) from None
+        yield
+    finally:
+        handle.close()
+
+
+def _prepare_out_dir(
+    out: Path, recipe: Recipe, resume: bool
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """Check ``out`` against ``resume`` before any work; returns the checkpoint to resume from (None:
+    start at step 0) and the recipe's changes against it."""
     saved = out / "recipe.yaml"
+    checkpoint, changes = None, []
     if resume:
-        if not (out / CHECKPOINT_NAME).is_file():
-            raise OptimlabError(f"cannot resume: {str(out)!r} holds no {CHECKPOINT_NAME}")
-        if saved.is_file() and Recipe.load(saved).id != recipe.id:
-            raise OptimlabError(f"cannot resume: the recipe differs from the one in {str(saved)!r}")
-    elif (out / CHECKPOINT_NAME).exists() or (out / "metrics.jsonl").exists():
+        if has_checkpoint(out):
+            checkpoint = read_checkpoint(out)
+            if checkpoint.get("recipe") is None:
+                raise OptimlabError(
+                    f"cannot resume: the checkpoint in {str(out)!r} holds no recipe to check this one against"
+                )
+            changes = _recipe_changes(Recipe.from_dict(checkpoint["recipe"]), recipe)
+        elif not saved.is_file():
+            raise OptimlabError(
+                f"cannot resume: {str(out)!r} holds no run (no {CHECKPOINT_NAME}, no recipe.yaml)"
+            )
+        # else: stopped before its first checkpoint, nothing trained: it starts again at step 0
+        for stale in (MODEL_NAME, RESULT_NAME):  # a continued run is not finished until it ends again
+            (out / stale).unlink(missing_ok=True)
+    elif has_checkpoint(out) or (out / RESULT_NAME).exists():
         raise OptimlabError(
             f"{str(out)!r} already holds a run: pass resume=True (--resume) to continue "
             "it, or choose another output folder"
         )
-    recipe.save(saved)
-    return out
+    _write_atomically(saved, recipe.to_yaml())
+    return checkpoint, changes
 
 
-def _finish(built: Built, state: TrainState, out: Path | None) -> TrainResult:
+def _write_atomically(path: Path, text: str) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
+def _finish(
+    built: Built, state: TrainState, out: Path | None, *, interrupted: bool, changes: list[dict[str, Any]]
+) -> TrainResult:
     splits, device = built.splits, built.device
     metrics: dict[str, float] = {}
-    if not state.diverged:
+    message = state.stop_reason
+    if interrupted:
+        status = "interrupted"
+        message = f"{state.stop_reason}; checkpoint saved. Resume with: optimlab train --resume {out}"
+    else:
+        status = "diverged" if state.diverged else "stopped" if state.stop_reason else "completed"
+    if status in ("completed", "stopped"):
         for prefix, pair in (("val", splits.val), ("test", splits.test)):
             metrics.update(
                 evaluate(
@@ -208,17 +342,20 @@ def _finish(built: Built, state: TrainState, out: Path | None) -> TrainResult:
                     prefix=prefix,
                 )
             )
-    status = "diverged" if state.diverged else "stopped" if state.stop_reason else "completed"
     result = TrainResult(
         recipe_id=built.recipe.id,
         status=status,
-        message=state.stop_reason,
+        message=message,
         steps=state.step,
         seconds=state.seconds,
         metrics=metrics,
         out_dir=str(out) if out is not None else None,
+        recipe_changes=changes,
     )
     if out is not None:
-        torch.save({"model": built.model.state_dict(), "recipe": built.recipe.to_dict()}, out / "model.pt")
-        (out / "result.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        if not interrupted:
+            torch.save(
+                {"model": built.model.state_dict(), "recipe": built.recipe.to_dict()}, out / MODEL_NAME
+            )
+        _write_atomically(out / RESULT_NAME, json.dumps(result.to_dict(), indent=2) + "\n")
     return result

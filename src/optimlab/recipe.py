@@ -145,7 +145,7 @@ class TrainingSpec(_Spec):
     grad_clip_norm: float | None = Field(None, gt=0.0)
     eval_every: int | None = Field(None, ge=1)  # steps; None: once an epoch
     early_stopping_patience: int | None = Field(None, ge=1)  # evaluations without improvement
-    checkpoint_every: int | None = Field(None, ge=1)  # steps; None: only at the end
+    checkpoint_every: int | None = Field(None, ge=1)  # steps; None: once an epoch (and every 5 min)
     seed: int = 0
     device: str = "cpu"  # "auto" takes a GPU when there is one
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast of forward and loss

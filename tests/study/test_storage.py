@@ -12,7 +12,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from optimlab.errors import OptimlabError
+from optimlab.errors import OptimlabError, OptimlabWarning
 from optimlab.study.storage import (
     JOURNAL_NAME,
     OWNER_ATTR,
@@ -146,3 +146,83 @@ def test_deferred_writes_reach_the_journal_at_once_when_the_last_holder_leaves(t
     assert journal.read_text().count("\n") == before + 3
     again = optuna.load_study(study_name="held", storage=open_storage(tmp_path))
     assert again.trials[0].user_attrs == {"a": 1, "b": 2, "c": 3}
+
+
+# --- a journal after a crash, and locations that hold no study ------------------------------------
+
+
+def journal_with_trials(folder, count=3):
+    storage = open_storage(folder)
+    study = optuna.create_study(storage=storage, study_name="s")
+    for value in range(count):
+        study.add_trial(optuna.trial.create_trial(value=float(value)))
+    return folder / JOURNAL_NAME
+
+
+def values(folder):
+    return [t.value for t in optuna.load_study(study_name="s", storage=open_storage(folder)).get_trials()]
+
+
+@pytest.mark.parametrize("cut", [1, 17, -1])  # bytes of the next record that reached the file
+def test_a_record_cut_by_a_crash_is_set_aside_with_a_backup_and_the_study_goes_on(tmp_path, cut):
+    journal = journal_with_trials(tmp_path)
+    whole = journal.read_bytes()
+    record = b'{"op_code":6,"worker_id":"w","study_id":0,"datetime_start":"2026-01-01T00:00:00"}\n'
+    journal.write_bytes(whole + record[:cut])
+    with pytest.warns(OptimlabWarning, match="cut short.*kept in"):
+        assert values(tmp_path) == [0.0, 1.0, 2.0]
+    assert journal.read_bytes() == whole
+    (backup,) = tmp_path.glob(JOURNAL_NAME + ".bak-*")
+    assert backup.read_bytes() == whole + record[:cut]
+    optuna.load_study(study_name="s", storage=open_storage(tmp_path)).add_trial(
+        optuna.trial.create_trial(value=3.0)
+    )
+    plain = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    assert [t.value for t in optuna.load_study(study_name="s", storage=plain).get_trials()] == [0, 1, 2, 3]
+
+
+def test_a_record_cut_by_another_process_after_opening_is_set_aside_before_the_next_append(tmp_path):
+    journal = journal_with_trials(tmp_path)
+    study = optuna.load_study(study_name="s", storage=open_storage(tmp_path))
+    with open(journal, "ab") as handle:  # a worker killed mid-append, while this process runs
+        handle.write(b'{"op_code":6,"worker_id":"w","stu')
+    with pytest.warns(OptimlabWarning, match="cut short"):
+        study.add_trial(optuna.trial.create_trial(value=3.0))
+    assert values(tmp_path) == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_a_journal_damaged_before_its_end_is_refused_and_left_untouched(tmp_path):
+    journal = journal_with_trials(tmp_path)
+    lines = journal.read_bytes().split(b"\n")
+    lines[2] = b"\x00garbage"
+    journal.write_bytes(b"\n".join(lines))
+    damaged = journal.read_bytes()
+    with pytest.raises(OptimlabError, match=r"damaged \(record 3 does not parse\); nothing was written"):
+        open_storage(tmp_path)
+    assert journal.read_bytes() == damaged and not list(tmp_path.glob("*.bak-*"))
+
+
+def test_a_worker_pointed_at_a_folder_without_a_study_refuses_and_creates_nothing(tmp_path):
+    from optimlab.study import work
+
+    with pytest.raises(OptimlabError, match="no study at .*holds no study.journal"):
+        work(tmp_path / "nonexistent")
+    assert not (tmp_path / "nonexistent").exists()
+    open_storage(tmp_path)  # a journal without any optimlab study
+    with pytest.raises(OptimlabError, match="no optimlab study at"):
+        work(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("location", "error"),
+    [
+        ("sqlite:////nonexistent-dir/sub/studies.db", "cannot open storage.*unable to open database file"),
+        ("nosuchdialect://host/db", "cannot open storage.*nosuchdialect"),
+        ("notaurl:::", "invalid value 'notaurl:::' for study storage: accepted a folder, or a database URL"),
+        ("postgresql:/host/db", "invalid value"),
+    ],
+)
+def test_a_storage_that_cannot_be_opened_is_one_clear_error(location, error):
+    with pytest.raises(OptimlabError, match=error):
+        open_storage(location)
+    assert not os.path.exists(location)

@@ -22,11 +22,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import json
 import math
 import os
+import re
+import shutil
 import socket
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -37,7 +41,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from optimlab.errors import OptimlabError
+from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 
 __all__ = [
     "GRACE_SECONDS",
@@ -70,45 +74,169 @@ def is_url(location: str | Path) -> bool:
     return "://" in str(location)
 
 
-def open_storage(location: str | Path) -> BaseStorage:
-    """A folder (holding ``study.journal``, created if needed) or an RDB URL (``postgresql://...``)."""
+# A scheme and a colon, as a URL starts: "postgresql:/host" (one slash short) is a mistyped URL, not a
+# folder to create. A folder whose name has a colon is still reachable as "./name:with:colons".
+_LOOKS_LIKE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def open_storage(location: str | Path, *, create: bool = True) -> BaseStorage:
+    """A folder (holding ``study.journal``) or an RDB URL (``postgresql://...``, ``sqlite:///...``).
+
+    ``create`` False refuses a folder without a journal instead of starting one (a worker pointed at
+    the wrong folder). A journal whose last record a crash cut short is repaired (see
+    :class:`_JournalFile`); one damaged elsewhere is refused.
+    """
     if is_url(location):
-        try:
-            rdb = optuna.storages.RDBStorage(str(location), engine_kwargs={"pool_pre_ping": True})
-        except ImportError as error:
-            raise OptimlabError(
-                f"storage {str(location)!r} needs a database driver: {error} "
-                "(for PostgreSQL: pip install 'optimlab[postgres]')"
-            ) from None
-        # Optuna wraps an RDB storage in a cache inside every Study; wrap it once here, so that the
-        # trials taken through this storage and the studies loaded over it share that one cache.
-        return optuna.storages.get_storage(rdb)
+        return _open_rdb(str(location))
+    if _LOOKS_LIKE_URL.match(str(location)):
+        raise InvalidValueError(
+            "study storage", str(location), "a folder, or a database URL such as postgresql://user@host/db"
+        )
     folder = Path(location)
     if folder.exists() and not folder.is_dir():
         raise OptimlabError(f"study location {str(folder)!r} is a file: give a folder or a database URL")
-    folder.mkdir(parents=True, exist_ok=True)
-    journal = str(folder / JOURNAL_NAME)
-    backend = _JournalFile(journal, lock_obj=_FlockLock(journal + ".flock"))
+    journal = folder / JOURNAL_NAME
+    if not create and not journal.is_file():
+        raise OptimlabError(
+            f"no study at {str(folder)!r}: it holds no {JOURNAL_NAME}; give the folder of an optimlab "
+            "compare run (its --out), or a database URL"
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        backend = _JournalFile(str(journal), lock_obj=_FlockLock(str(journal) + ".flock"))
+    except OSError as error:
+        raise OptimlabError(
+            f"cannot write the study journal in {str(folder)!r}: {error.strerror or error}"
+        ) from None
     storage = optuna.storages.JournalStorage(backend)
     _JOURNALS[storage] = backend
     return storage
 
 
-class _JournalFile(optuna.storages.journal.JournalFileBackend):
-    """Optuna's journal file, whose appends :func:`deferred_writes` can hold and write as one."""
+def _open_rdb(url: str) -> BaseStorage:
+    import sqlalchemy.exc
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    try:
+        rdb = optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+    except ImportError as error:
+        raise OptimlabError(
+            f"storage {_shown(url)!r} needs a database driver: {error} "
+            "(for PostgreSQL: pip install 'optimlab[postgres]')"
+        ) from None
+    except sqlalchemy.exc.SQLAlchemyError as error:
+        cause = str(getattr(error, "orig", None) or error).splitlines()[0]
+        raise OptimlabError(f"cannot open storage {_shown(url)!r}: {cause}") from None
+    # Optuna wraps an RDB storage in a cache inside every Study; wrap it once here, so that the
+    # trials taken through this storage and the studies loaded over it share that one cache.
+    return optuna.storages.get_storage(rdb)
+
+
+def _shown(url: str) -> str:
+    """``url`` as errors may print it: without its password."""
+    import sqlalchemy.engine
+
+    try:
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not even parseable: it carries no password sqlalchemy could find either
+        return url
+
+
+class _JournalFile(optuna.storages.journal.JournalFileBackend):
+    """Optuna's journal file, repaired after a crash, whose appends :func:`deferred_writes` can hold.
+
+    A process killed while appending leaves the last record cut mid-line. Optuna's reader skips such a
+    line, but its next append lands on the end of it, and from then on every read fails. Here, under
+    the journal's lock, a cut last record is set aside before any append (at open, and again before
+    each append since another process may have crashed meanwhile): the journal is copied to
+    ``study.journal.bak-<time>``, truncated after its last complete record, and a warning says so. A
+    record damaged anywhere else is refused with an error, and nothing is ever appended after it.
+    """
+
+    def __init__(self, file_path: str, lock_obj: Any) -> None:
+        super().__init__(file_path, lock_obj=lock_obj)
         self._held: list[dict[str, Any]] = []
         self._holders = 0  # nested or concurrent holds (the heartbeat thread's beats): the last flushes
         self._holding = threading.Lock()
+        self._damage: str | None = None  # set once a read failed: no append after that
+        with self._locked():
+            self._check_whole()
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self._lock.acquire()
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    def _check_whole(self) -> None:
+        """Every complete record must parse; a cut last one (no newline) is set aside."""
+        with open(self._file_path, "rb") as handle:
+            *complete, cut = handle.read().split(b"\n")  # cut: what follows the last newline
+        for number, line in enumerate(complete, start=1):
+            try:
+                json.loads(line)
+            except ValueError:
+                self._refuse(f"record {number} does not parse")
+        if cut:
+            self._set_aside_tail()
+
+    def _refuse(self, problem: str) -> None:
+        self._damage = (
+            f"the study journal {self._file_path!r} is damaged ({problem}); nothing was written to it. "
+            "Restore it from a copy, or cut it before that record by hand"
+        )
+        raise OptimlabError(self._damage)
+
+    def _set_aside_tail(self) -> None:
+        """Truncate the journal after its last complete, parseable record, keeping a backup."""
+        with open(self._file_path, "rb") as handle:
+            data = handle.read()
+        keep = data.rfind(b"\n") + 1
+        backup = f"{self._file_path}.bak-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+        shutil.copyfile(self._file_path, backup)
+        os.truncate(self._file_path, keep)
+        warnings.warn(
+            f"the study journal {self._file_path!r} ended in a record cut short (a crash while writing): "
+            f"set aside its last {len(data) - keep} bytes and resumed from the record before; the "
+            f"journal as it was is kept in {backup!r}",
+            OptimlabWarning,
+            stacklevel=2,
+        )
+
+    def _tail_is_cut(self) -> bool:
+        with open(self._file_path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            if size == 0:
+                return False
+            handle.seek(size - 1)
+            return handle.read(1) != b"\n"
+
+    def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
+        try:
+            yield from super().read_logs(log_number_from)
+        except ValueError as error:  # Optuna's reader: a line that does not parse, or has no newline
+            self._refuse(f"{error}")
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         with self._holding:
             if self._holders:
                 self._held.extend(logs)
                 return
-        super().append_logs(logs)
+        self._append(logs)
+
+    def _append(self, logs: list[dict[str, Any]]) -> None:
+        """Optuna's append (JSON lines under the lock, fsync), after setting aside a cut last record."""
+        if self._damage is not None:
+            raise OptimlabError(self._damage)
+        text = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs)
+        with self._locked():
+            if self._tail_is_cut():
+                self._set_aside_tail()
+            with open(self._file_path, "ab") as handle:
+                handle.write(text.encode("utf-8"))
+                handle.flush()
+                os.fsync(handle.fileno())
 
     @contextlib.contextmanager
     def hold(self) -> Iterator[None]:
@@ -123,7 +251,7 @@ class _JournalFile(optuna.storages.journal.JournalFileBackend):
                 if self._holders == 0:  # the last holder writes what every holder held
                     held, self._held = self._held, []
             if held:
-                super().append_logs(held)
+                self._append(held)
 
 
 _JOURNALS: weakref.WeakKeyDictionary[BaseStorage, _JournalFile] = weakref.WeakKeyDictionary()

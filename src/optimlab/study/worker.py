@@ -15,9 +15,18 @@ from pathlib import Path
 import torch
 from optuna.storages import BaseStorage
 
+from optimlab.errors import OptimlabError
 from optimlab.study.backends.local import run_waiting
 from optimlab.study.protocols import Method, StudySpec
-from optimlab.study.storage import DONE_ATTR, METHOD_ATTR, SPEC_ATTR, open_storage, optimlab_studies
+from optimlab.study.storage import (
+    DONE_ATTR,
+    JOURNAL_NAME,
+    METHOD_ATTR,
+    SPEC_ATTR,
+    is_url,
+    open_storage,
+    optimlab_studies,
+)
 
 __all__ = ["method_targets", "work"]
 
@@ -50,10 +59,15 @@ def work(
     or after ``optimlab compare``, in any order). ``methods`` restricts the worker to those studies.
     """
     torch.set_num_threads(threads)
-    storage = open_storage(location)
+    while wait and not is_url(location) and not (Path(location) / JOURNAL_NAME).is_file():
+        time.sleep(poll_seconds)  # started before the driver: the study does not exist yet
+    storage = open_storage(location, create=False)  # a worker never starts a journal of its own
     ran = 0
     while True:
         targets = method_targets(storage, name, methods)
+        if not targets and not wait:
+            which = "" if name is None else f" {name!r}"
+            raise OptimlabError(f"no optimlab study{which} at {str(location)!r} to work on")
         ran_now = run_waiting(storage, [(spec, method) for spec, method, _ in targets])
         ran += ran_now
         finished = bool(targets) and all(done for _, _, done in targets)

@@ -17,7 +17,9 @@ import fnmatch
 import importlib
 import inspect
 import math
+import pkgutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from types import ModuleType
 from typing import Any, Generic, TypeVar
 
 from optimlab.errors import InvalidValueError, UnknownNameError
@@ -35,6 +37,7 @@ __all__ = [
     "Registry",
     "categories",
     "get_registry",
+    "import_submodules",
     "normalize_name",
 ]
 
@@ -280,6 +283,18 @@ def new_registry(category: str) -> Registry[Any]:
     Catalog modules call this at import time; users call :func:`get_registry`.
     """
     return _REGISTRIES.setdefault(normalize_name(category), Registry(normalize_name(category)))
+
+
+def import_submodules(package: str) -> dict[str, ModuleType]:
+    """Import every module of ``package`` (not those named ``_*``), so that each registers its entries.
+
+    Catalog packages (named optimizers, doctor rules, gallery experiments) call this in their
+    ``__init__``: a new module registers by existing, without an import to remember. Modules are
+    imported in name order, so registration order (and listings) do not depend on the file system.
+    """
+    path = importlib.import_module(package).__path__
+    names = sorted(m.name for m in pkgutil.iter_modules(path) if not m.name.startswith("_"))
+    return {name: importlib.import_module(f"{package}.{name}") for name in names}
 
 
 def categories() -> list[str]:

@@ -246,7 +246,7 @@ def test_schedule_free_matches_schedulefree_in_both_modes(name, r, float64):
     assert max_difference(x_ours, x_ref) <= TOLERANCE
 
 
-@pytest.mark.parametrize("module", ["optimlab.optim", *(m.__name__ for m in optimizers.FAMILIES.values())])
+@pytest.mark.parametrize("module", ["optimlab.optim", *(m.__name__ for m in optimizers.MODULES.values())])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module), extraglobs={"torch": torch})
     assert result.failed == 0 and result.attempted > 0

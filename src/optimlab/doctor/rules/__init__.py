@@ -26,10 +26,10 @@ from optimlab.doctor.lr_range import LRRangeResult
 from optimlab.doctor.rules._readings import recommended_init
 from optimlab.registry import import_submodules, new_registry
 
-__all__ = ["FAMILIES", "recommended_init", "rule_names", "run_rules"]
+__all__ = ["MODULES", "recommended_init", "rule_names", "run_rules"]
 
 _REGISTRY = new_registry("doctor_rule")
-FAMILIES = import_submodules(__name__)  # one module per family of rules; importing them registered them
+MODULES = import_submodules(__name__)  # one module per family of rules; importing them registered them
 
 
 def rule_names() -> list[str]:

@@ -16,6 +16,6 @@ tensor([-0.1500, -0.1500])
 
 from optimlab.registry import import_submodules
 
-__all__ = ["FAMILIES"]
+__all__ = ["MODULES"]
 
-FAMILIES = import_submodules(__name__)  # the family modules, by name; importing them registered them
+MODULES = import_submodules(__name__)  # the family modules, by name; importing them registered them

@@ -32,7 +32,7 @@ __all__ = [
     "UNIT",
     "UNIT_OPEN",
     "Entry",
-    "Hyperparameter",
+    "HyperparameterSpec",
     "Interval",
     "Registry",
     "categories",
@@ -92,8 +92,9 @@ NON_NEGATIVE_INT = Interval(0, None, integer=True)
 
 
 @dataclasses.dataclass(frozen=True)
-class Hyperparameter:
-    """One keyword of an entry: its default (from the signature) and what values it accepts."""
+class HyperparameterSpec:
+    """What one keyword of an entry accepts, and its default (from the signature); the value itself, in an
+    optimizer, is an :data:`optimlab.optim.base.Hyperparameter` (a number, a schedule or a tensor)."""
 
     name: str
     default: Any
@@ -121,7 +122,7 @@ class Entry(Generic[T]):
     category: str
     summary: str
     paper: str = ""
-    hyperparameters: tuple[Hyperparameter, ...] = ()
+    hyperparameters: tuple[HyperparameterSpec, ...] = ()
     aliases: tuple[str, ...] = ()
     capabilities: frozenset[str] = frozenset()
     defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
@@ -146,12 +147,12 @@ class Entry(Generic[T]):
 
 def _signature_hyperparameters(
     obj: Callable[..., Any], accepts: Mapping[str, Any], skip: Sequence[str]
-) -> tuple[Hyperparameter, ...]:
+) -> tuple[HyperparameterSpec, ...]:
     """Keyword parameters of ``obj`` that have defaults, in signature order."""
     target = obj.__init__ if inspect.isclass(obj) else obj
     params = inspect.signature(target).parameters.values()
     found = tuple(
-        Hyperparameter(p.name, p.default, accepts.get(p.name))
+        HyperparameterSpec(p.name, p.default, accepts.get(p.name))
         for p in params
         if p.default is not inspect.Parameter.empty
         and p.name not in skip

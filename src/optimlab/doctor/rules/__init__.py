@@ -22,7 +22,7 @@ from typing import Any
 
 from optimlab.doctor.findings import Finding, rank
 from optimlab.doctor.instruments import RunStatistics
-from optimlab.doctor.lr_range import LRRangeResult
+from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.rules._readings import recommended_init
 from optimlab.registry import import_submodules, new_registry
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import RunStatistics
-from optimlab.doctor.lr_range import LRRangeResult
+from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.rules._readings import (
     _dead_fractions,
     _g,

@@ -8,7 +8,7 @@ import torch
 
 from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import RunStatistics
-from optimlab.doctor.lr_range import LRRangeResult
+from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.rules._readings import (
     _ABOVE_ONE,
     _g,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import RunStatistics
-from optimlab.doctor.lr_range import LRRangeResult
+from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.rules._readings import (
     _ABOVE_ONE,
     _dead_fractions,

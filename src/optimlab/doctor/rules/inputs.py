@@ -7,7 +7,7 @@ from torch import Tensor
 
 from optimlab.doctor.findings import Finding, Severity
 from optimlab.doctor.instruments import RunStatistics
-from optimlab.doctor.lr_range import LRRangeResult
+from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.rules._readings import _ABOVE_ONE, _g, _register, _score
 from optimlab.registry import POSITIVE
 

@@ -8,7 +8,7 @@ import torch
 
 from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import RunStatistics
-from optimlab.doctor.lr_range import LRRangeResult
+from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.rules._readings import _SCORE_CAP, _finite, _g, _label, _register, _score
 from optimlab.registry import POSITIVE_INT, UNIT_OPEN
 

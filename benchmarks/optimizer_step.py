@@ -50,7 +50,7 @@ from optimlab.registry import get_registry
 REGISTRY = get_registry("optimizer")
 
 # Bytes one update must read and write per float32 parameter (param r/w 8, grad read 4, each state
-# tensor r/w 8), for the registered defaults; /work/shared/references/optimizers.md, summary table.
+# tensor r/w 8), for the registered defaults: the state tensors each chain keeps (optimlab.optim.transforms).
 BYTES_PER_PARAMETER = {
     "sgd": 12, "momentum": 20, "nesterov": 20, "adagrad": 20, "rmsprop": 20, "adadelta": 28,
     "adam": 28, "adamw": 28, "amsgrad": 36, "nadam": 28, "radam": 28, "adamax": 28, "lion": 20,

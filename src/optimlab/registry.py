@@ -17,7 +17,9 @@ import fnmatch
 import importlib
 import inspect
 import math
+import pkgutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from types import ModuleType
 from typing import Any, Generic, TypeVar
 
 from optimlab.errors import InvalidValueError, UnknownNameError
@@ -30,11 +32,12 @@ __all__ = [
     "UNIT",
     "UNIT_OPEN",
     "Entry",
-    "Hyperparameter",
+    "HyperparameterSpec",
     "Interval",
     "Registry",
     "categories",
     "get_registry",
+    "import_submodules",
     "normalize_name",
 ]
 
@@ -89,8 +92,9 @@ NON_NEGATIVE_INT = Interval(0, None, integer=True)
 
 
 @dataclasses.dataclass(frozen=True)
-class Hyperparameter:
-    """One keyword of an entry: its default (from the signature) and what values it accepts."""
+class HyperparameterSpec:
+    """What one keyword of an entry accepts, and its default (from the signature); the value itself, in an
+    optimizer, is an :data:`optimlab.optim.base.Hyperparameter` (a number, a schedule or a tensor)."""
 
     name: str
     default: Any
@@ -118,7 +122,7 @@ class Entry(Generic[T]):
     category: str
     summary: str
     paper: str = ""
-    hyperparameters: tuple[Hyperparameter, ...] = ()
+    hyperparameters: tuple[HyperparameterSpec, ...] = ()
     aliases: tuple[str, ...] = ()
     capabilities: frozenset[str] = frozenset()
     defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
@@ -143,12 +147,12 @@ class Entry(Generic[T]):
 
 def _signature_hyperparameters(
     obj: Callable[..., Any], accepts: Mapping[str, Any], skip: Sequence[str]
-) -> tuple[Hyperparameter, ...]:
+) -> tuple[HyperparameterSpec, ...]:
     """Keyword parameters of ``obj`` that have defaults, in signature order."""
     target = obj.__init__ if inspect.isclass(obj) else obj
     params = inspect.signature(target).parameters.values()
     found = tuple(
-        Hyperparameter(p.name, p.default, accepts.get(p.name))
+        HyperparameterSpec(p.name, p.default, accepts.get(p.name))
         for p in params
         if p.default is not inspect.Parameter.empty
         and p.name not in skip
@@ -280,6 +284,18 @@ def new_registry(category: str) -> Registry[Any]:
     Catalog modules call this at import time; users call :func:`get_registry`.
     """
     return _REGISTRIES.setdefault(normalize_name(category), Registry(normalize_name(category)))
+
+
+def import_submodules(package: str) -> dict[str, ModuleType]:
+    """Import every module of ``package`` (not those named ``_*``), so that each registers its entries.
+
+    Catalog packages (named optimizers, doctor rules, gallery experiments) call this in their
+    ``__init__``: a new module registers by existing, without an import to remember. Modules are
+    imported in name order, so registration order (and listings) do not depend on the file system.
+    """
+    path = importlib.import_module(package).__path__
+    names = sorted(m.name for m in pkgutil.iter_modules(path) if not m.name.startswith("_"))
+    return {name: importlib.import_module(f"{package}.{name}") for name in names}
 
 
 def categories() -> list[str]:

@@ -21,7 +21,7 @@ from doctor.setups import (
     with_nan_row,
 )
 from optimlab.doctor import Finding, rule_names, run_rules
-from optimlab.doctor.rules import _dead_fractions
+from optimlab.doctor.rules._readings import _dead_fractions
 from optimlab.errors import InvalidValueError, UnknownNameError
 
 

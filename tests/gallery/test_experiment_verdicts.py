@@ -7,7 +7,7 @@ Every registered experiment must have both made-up sets below: a new experiment 
 import pytest
 
 from optimlab.gallery import LABELS, experiment_names, get_experiment
-from optimlab.gallery.tuning_protocol import FULL, LR_ONLY
+from optimlab.gallery.claims.tuning_protocol import FULL, LR_ONLY
 
 N = 5
 

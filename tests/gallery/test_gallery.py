@@ -128,7 +128,9 @@ def test_sizes_are_the_documented_ones():
     assert SIZES == ("tiny", "small", "large")
 
 
-@pytest.mark.parametrize("module", ["optimlab.gallery", "optimlab.gallery.verdict", "optimlab.gallery.run"])
+@pytest.mark.parametrize(
+    "module", ["optimlab.gallery", "optimlab.gallery.verdict", "optimlab.gallery.publish"]
+)
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0

@@ -1,8 +1,8 @@
 """A small full-batch problem with real, non-quadratic gradients, shared by the optim tests.
 
-The problem is a tanh MLP (8-6-3) on fixed data plus a quartic penalty, as in the notes of
-/work/shared/references/optimizers.md: gradients change direction and size along the run, so a wrong
-eps placement, decay coupling or bias correction shows up as a parameter difference.
+The problem is a tanh MLP (8-6-3) on fixed data plus a quartic penalty: gradients change direction and
+size along the run, so a wrong eps placement, decay coupling or bias correction shows up as a parameter
+difference.
 """
 
 from __future__ import annotations

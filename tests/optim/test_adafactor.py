@@ -17,7 +17,7 @@ import torch
 
 from optim.problem import max_difference
 from optimlab.optim import create
-from optimlab.optim.adafactor import adafactor
+from optimlab.optim.optimizers.adafactor import adafactor
 from optimlab.optim.transforms.factored_rms import scale_by_factored_rms
 from optimlab.registry import get_registry
 
@@ -168,7 +168,7 @@ def test_functional_use_matches_the_docstring():
     torch.testing.assert_close(tx.update([torch.ones(2, 3)], tx.init(p), p)[0][0], torch.full((2, 3), -0.05))
 
 
-@pytest.mark.parametrize("module", ["optimlab.optim.adafactor"])
+@pytest.mark.parametrize("module", ["optimlab.optim.optimizers.adafactor"])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module), extraglobs={"torch": torch})
     assert result.failed == 0 and result.attempted > 0

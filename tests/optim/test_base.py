@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from optimlab.optim import base, optimizers
+import optimlab.optim
+from optimlab.optim import base
 from optimlab.optim.base import GradientTransformation, chain, identity, per_tensor
 from optimlab.optim.transforms import add_decayed_weights, scale, schedule_free
 
@@ -115,7 +116,7 @@ def run_functional(
 @pytest.mark.parametrize("name", sorted(MEMBERS))
 def test_per_member_hyperparameters_equal_separate_runs(name):
     """The batched shell's premise: K models stacked on a leading dim, hyperparameters as (K,) tensors."""
-    factory = getattr(optimizers, name)
+    factory = getattr(optimlab.optim, name)
     generator = torch.Generator().manual_seed(0)
     start = [
         torch.randn(K, 4, 3, generator=generator, dtype=torch.float64),

@@ -18,7 +18,7 @@ import torch
 from optim.problem import initial_parameters, max_difference, train
 from optimlab.errors import InvalidValueError
 from optimlab.optim import create
-from optimlab.optim.layerwise import lamb, lars
+from optimlab.optim.optimizers.layerwise import lamb, lars
 from optimlab.optim.transforms.trust_ratio import scale_by_trust_ratio
 from optimlab.registry import get_registry
 
@@ -188,7 +188,7 @@ def test_functional_use_matches_the_docstring():
     )
 
 
-@pytest.mark.parametrize("module", ["optimlab.optim.layerwise"])
+@pytest.mark.parametrize("module", ["optimlab.optim.optimizers.layerwise"])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module), extraglobs={"torch": torch})
     assert result.failed == 0 and result.attempted > 0

@@ -14,7 +14,7 @@ import torch
 from optim.problem import initial_parameters, loss, max_difference, train
 from optimlab.errors import InvalidValueError
 from optimlab.optim import create
-from optimlab.optim.muon import muon
+from optimlab.optim.optimizers.muon import muon
 from optimlab.optim.transforms.momentum import scale_by_momentum
 from optimlab.optim.transforms.orthogonal import (
     adjusted_lr_ratio,
@@ -276,7 +276,7 @@ def test_functional_use():
     )  # AdamW's first step: -lr sign(g)
 
 
-@pytest.mark.parametrize("module", ["optimlab.optim.muon", "optimlab.optim.transforms.orthogonal"])
+@pytest.mark.parametrize("module", ["optimlab.optim.optimizers.muon", "optimlab.optim.transforms.orthogonal"])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module), extraglobs={"torch": torch})
     assert result.failed == 0 and result.attempted > 0

@@ -8,12 +8,12 @@ scheduler), the authors' packages otherwise, and hand-written transcriptions of 
 from __future__ import annotations
 
 import doctest
+import importlib
 import inspect
 
 import pytest
 import torch
 
-import optimlab.optim
 from optim.problem import max_difference, train
 from optimlab.optim import create, optimizers
 from optimlab.registry import get_registry
@@ -246,7 +246,7 @@ def test_schedule_free_matches_schedulefree_in_both_modes(name, r, float64):
     assert max_difference(x_ours, x_ref) <= TOLERANCE
 
 
-def test_docstring_examples_run():
-    for module in (optimlab.optim, optimizers):
-        result = doctest.testmod(module, extraglobs={"torch": torch})
-        assert result.failed == 0 and result.attempted > 0
+@pytest.mark.parametrize("module", ["optimlab.optim", *(m.__name__ for m in optimizers.MODULES.values())])
+def test_docstring_examples_run(module):
+    result = doctest.testmod(importlib.import_module(module), extraglobs={"torch": torch})
+    assert result.failed == 0 and result.attempted > 0

@@ -2,8 +2,9 @@
 
 Instruments gather cheap per-layer statistics inside the training step (:mod:`.instruments`); rules
 turn them into findings ranked root cause first (:mod:`.rules`, :mod:`.findings`); the LR range test
-reads a good learning rate off a short sweep (:mod:`.lr_range`). Use :func:`diagnose` from Python,
-:class:`DoctorCallback` inside :func:`optimlab.train.fit`, or ``optimlab doctor`` from the shell.
+reads a good learning rate off a short sweep (:mod:`.lr_find`, behind ``optimlab lr-find``). Use
+:func:`diagnose` from Python, :class:`DoctorCallback` inside :func:`optimlab.train.fit`, or
+``optimlab doctor`` from the shell.
 """
 
 from optimlab.doctor.diagnose import (
@@ -15,7 +16,7 @@ from optimlab.doctor.diagnose import (
 )
 from optimlab.doctor.findings import Finding, rank
 from optimlab.doctor.instruments import INSTRUMENTS, Instruments, InstrumentSchedule, RunStatistics
-from optimlab.doctor.lr_range import LRRangeResult, lr_range_test, suggest_lr
+from optimlab.doctor.lr_find import LRRangeResult, lr_range_test, suggest_lr
 from optimlab.doctor.nan_origin import NonFiniteOrigin
 from optimlab.doctor.rules import rule_names, run_rules
 

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import INSTRUMENTS, Instruments, InstrumentSchedule, RunStatistics
-from optimlab.doctor.lr_range import LRRangeResult, json_ready, lr_range_test
+from optimlab.doctor.lr_find import LRRangeResult, json_ready, lr_range_test
 from optimlab.doctor.rules import run_rules
 from optimlab.doctor.snapshot import preserved
 from optimlab.errors import InvalidValueError

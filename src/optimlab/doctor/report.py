@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from optimlab.doctor.diagnose import Diagnosis
 from optimlab.doctor.instruments import INSTRUMENTS, RunStatistics
-from optimlab.doctor.lr_range import LRRangeResult
+from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.report import Page, figures
 
 __all__ = ["lr_range_figure", "plot_lr_range", "write_html"]

@@ -9,22 +9,17 @@ a page with its figures, the verdict's numbers, the recipe of every run and the 
 (True, True)
 """
 
-from optimlab.gallery import (  # noqa: F401  (fill the registry)
-    adam_logistic,
-    batch_norm,
-    first_order,
-    glorot_bengio,
-    he_init,
-    init_scale,
-    input_scale,
-    lr_schedule,
-    no_nonlinearity,
-    optimizer_ranking,
-    tuning_protocol,
-    weight_decay,
+from optimlab.gallery import claims  # noqa: F401  (every experiment registers)
+from optimlab.gallery.experiment import (
+    SIZES,
+    Evidence,
+    Experiment,
+    Outcome,
+    experiment_names,
+    experiments,
+    get_experiment,
 )
-from optimlab.gallery.experiment import SIZES, Evidence, Experiment, Outcome
-from optimlab.gallery.run import experiment_names, experiments, get_experiment, run_experiment, run_gallery
+from optimlab.gallery.publish import run_experiment, run_gallery
 from optimlab.gallery.verdict import LABELS, Check, Verdict
 
 __all__ = [

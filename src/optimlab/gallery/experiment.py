@@ -22,9 +22,21 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from optimlab.gallery.verdict import Verdict
-from optimlab.registry import new_registry
+from optimlab.registry import Entry, new_registry
 
-__all__ = ["KINDS", "SIZES", "Evidence", "Experiment", "Outcome", "RunRecord", "device_for", "register"]
+__all__ = [
+    "KINDS",
+    "SIZES",
+    "Evidence",
+    "Experiment",
+    "Outcome",
+    "RunRecord",
+    "device_for",
+    "experiment_names",
+    "experiments",
+    "get_experiment",
+    "register",
+]
 
 SIZES = ("tiny", "small", "large")
 # What an experiment tests: a claim as tutorials state it, or a classic paper's result.
@@ -107,3 +119,17 @@ def register(experiment: Experiment, *, summary: str, paper: str) -> Experiment:
         obj=experiment,
     )
     return experiment
+
+
+def experiment_names() -> list[str]:
+    return _REGISTRY.names()
+
+
+def experiments() -> list[Entry[Experiment]]:
+    """The registry's entries (name, summary, paper, the experiment itself), in registration order."""
+    return list(_REGISTRY)
+
+
+def get_experiment(name: str) -> Experiment:
+    """The experiment registered as ``name``; an unknown name raises with close matches."""
+    return _REGISTRY.get(name).obj

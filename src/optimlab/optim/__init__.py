@@ -15,29 +15,17 @@ from typing import Any
 import torch
 
 from optimlab.errors import UnknownNameError
-from optimlab.optim.adafactor import adafactor
+from optimlab.optim import optimizers  # noqa: F401  (every family registers, exported or not)
 from optimlab.optim.base import GradientTransformation, chain, identity
-from optimlab.optim.layerwise import lamb, lars
-from optimlab.optim.muon import muon
-from optimlab.optim.optimizers import (
-    _REGISTRY,
-    adadelta,
-    adagrad,
-    adam,
-    adamax,
-    adamw,
-    adan,
-    amsgrad,
-    lion,
-    momentum,
-    nadam,
-    nesterov,
-    radam,
-    rmsprop,
-    schedule_free_adamw,
-    schedule_free_sgd,
-    sgd,
-)
+from optimlab.optim.optimizers.adafactor import adafactor
+from optimlab.optim.optimizers.adam import adam, adamax, adamw, amsgrad, nadam, radam
+from optimlab.optim.optimizers.adan import adan
+from optimlab.optim.optimizers.adaptive import adadelta, adagrad, rmsprop
+from optimlab.optim.optimizers.layerwise import lamb, lars
+from optimlab.optim.optimizers.muon import muon
+from optimlab.optim.optimizers.schedule_free import schedule_free_adamw, schedule_free_sgd
+from optimlab.optim.optimizers.sgd import momentum, nesterov, sgd
+from optimlab.optim.optimizers.sign import lion
 from optimlab.optim.shells.torch_optim import Optimizer
 from optimlab.optim.transforms import (
     add_decayed_weights,
@@ -58,6 +46,9 @@ from optimlab.optim.transforms import (
     schedule_free,
 )
 from optimlab.optim.wrappers import SAM, Lookahead
+from optimlab.registry import new_registry
+
+_REGISTRY = new_registry("optimizer")
 
 __all__ = [
     "SAM",

@@ -72,7 +72,7 @@ def lr_range(optimizer: str, base: str | None = None) -> tuple[float, float]:
 
     The center is the optimizer's default lr, except for optimizers whose step grows with the gradient
     (the SGD family), whose torch default (1e-3) is a placeholder rather than a tuned value: their
-    center is 1e-2, so their range is the base grid 1e-4..1 of the issue. Which kind an optimizer is,
+    center is 1e-2, so their range is 1e-4..1. Which kind an optimizer is,
     is measured, not listed: one step from fresh state on gradients 1 and 100. A wrapper (lookahead,
     sam) steps with its ``base`` optimizer's lr: the range is the base's.
     """

@@ -7,7 +7,7 @@ tensors, the branch breaks the graph, and traced with them as constants, every s
 step computes the same update with the bookkeeping written in tensor ops (``torch.where`` for the
 branch, ``clamp`` for the max), so the whole step is one graph and one pass per tensor. The transforms
 before it in the chain (AdamW's RMS normalisation, the decay at y) are the chain's own, built as
-:mod:`optimlab.optim.optimizers` builds them; ``tests/optim/test_fused.py`` proves the step equal to the
+:mod:`optimlab.optim.optimizers.schedule_free` builds them; ``tests/optim/test_fused.py`` proves the step equal to the
 eager chain.
 """
 
@@ -19,8 +19,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimlab.optim import optimizers
 from optimlab.optim.base import GradientTransformation, State, add_scaled_, chain, scale_
+from optimlab.optim.optimizers.schedule_free import schedule_free_adamw, schedule_free_sgd
 from optimlab.optim.transforms import add_decayed_weights, scale_by_rms
 from optimlab.optim.transforms.schedule_free import ScheduleFreeState
 
@@ -29,7 +29,7 @@ __all__ = ["STEPS", "schedule_free_step"]
 
 def _direction(factory: Callable[..., Any], hp: Mapping[str, Any]) -> tuple[GradientTransformation, Any]:
     """The chain before :func:`schedule_free` and the interpolation ``beta``, as the optimizer builds them."""
-    if getattr(factory, "func", factory) is optimizers.schedule_free_adamw:
+    if getattr(factory, "func", factory) is schedule_free_adamw:
         b1, b2 = hp["betas"]
         return chain(
             scale_by_rms(b2, hp["eps"], bias_correction=True), add_decayed_weights(hp["weight_decay"])
@@ -71,6 +71,6 @@ def schedule_free_step(
 
 # The named optimizers whose compiled step is :func:`schedule_free_step` instead of the chain's own.
 STEPS: dict[Callable[..., Any], Callable[..., State]] = {
-    optimizers.schedule_free_sgd: schedule_free_step,
-    optimizers.schedule_free_adamw: schedule_free_step,
+    schedule_free_sgd: schedule_free_step,
+    schedule_free_adamw: schedule_free_step,
 }

@@ -24,8 +24,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimlab.optim import optimizers
 from optimlab.optim.base import State
+from optimlab.optim.optimizers.adam import adam, adamw
+from optimlab.optim.optimizers.adaptive import adagrad
+from optimlab.optim.optimizers.sgd import sgd
 from optimlab.optim.transforms.adam import ScaleByAdamState
 from optimlab.optim.transforms.adaptive import ScaleByAdagradState
 from optimlab.optim.transforms.momentum import ScaleByMomentumState
@@ -67,13 +69,13 @@ def _steps(count: int, like: Tensor, n: int) -> list[Tensor]:
 
 
 def _adam(hp: Mapping[str, Any], params: Sequence[Tensor], grads: Sequence[Tensor], state: State) -> State:
-    adam = _find(state, ScaleByAdamState)
+    moments = _find(state, ScaleByAdamState)
     decoupled = hp.get("decoupled_weight_decay", True)  # adamw has no such keyword: it is decoupled
     kernel = torch._fused_adamw_ if decoupled else torch._fused_adam_
     b1, b2 = hp["betas"]
-    steps = _steps(adam.count, params[0], len(params))
+    steps = _steps(moments.count, params[0], len(params))
     kernel(
-        list(params), list(grads), adam.mu, adam.nu, adam.nu_max or [], steps,
+        list(params), list(grads), moments.mu, moments.nu, moments.nu_max or [], steps,
         lr=float(hp["lr"]), beta1=float(b1), beta2=float(b2), weight_decay=float(hp["weight_decay"]),
         eps=float(hp["eps"]), amsgrad=bool(hp["amsgrad"]), maximize=False,
     )  # fmt: skip
@@ -92,9 +94,9 @@ def _sgd(hp: Mapping[str, Any], params: Sequence[Tensor], grads: Sequence[Tensor
 
 
 def _adagrad(hp: Mapping[str, Any], params: Sequence[Tensor], grads: Sequence[Tensor], state: State) -> State:
-    adagrad = _find(state, ScaleByAdagradState)
+    sums = _find(state, ScaleByAdagradState)
     torch._fused_adagrad_(
-        list(params), list(grads), adagrad.sum_of_squares, _steps(adagrad.count, params[0], len(params)),
+        list(params), list(grads), sums.sum_of_squares, _steps(sums.count, params[0], len(params)),
         lr=float(hp["lr"]), lr_decay=float(hp["lr_decay"]), weight_decay=float(hp["weight_decay"]),
         eps=float(hp["eps"]), maximize=False,
     )  # fmt: skip
@@ -104,10 +106,10 @@ def _adagrad(hp: Mapping[str, Any], params: Sequence[Tensor], grads: Sequence[Te
 # The named optimizers (their functions; momentum, nesterov and amsgrad are partials of these) whose
 # chains torch computes in one fused kernel.
 _KERNELS: dict[Callable[..., Any], Kernel] = {
-    optimizers.adam: _adam,
-    optimizers.adamw: _adam,
-    optimizers.sgd: _sgd,
-    optimizers.adagrad: _adagrad,
+    adam: _adam,
+    adamw: _adam,
+    sgd: _sgd,
+    adagrad: _adagrad,
 }
 
 

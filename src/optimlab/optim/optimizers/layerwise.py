@@ -25,6 +25,7 @@ from optimlab.optim.base import (
     scale_,
     value_at,
 )
+from optimlab.optim.optimizers._descent import FLAG, off
 from optimlab.optim.transforms.decay import add_decayed_weights
 from optimlab.optim.transforms.momentum import scale_by_momentum
 from optimlab.optim.transforms.scaling import scale, scale_by_learning_rate
@@ -34,12 +35,6 @@ from optimlab.registry import NON_NEGATIVE, POSITIVE, UNIT, UNIT_OPEN, new_regis
 __all__ = ["lamb", "lars"]
 
 _REGISTRY = new_registry("optimizer")
-_FLAG = (True, False)
-
-
-def _off(hyperparameter: Hyperparameter) -> bool:
-    """A hyperparameter fixed at exactly 0 switches its transform off (a schedule never does)."""
-    return isinstance(hyperparameter, (int, float)) and hyperparameter == 0
 
 
 @_REGISTRY.register(
@@ -52,7 +47,7 @@ def _off(hyperparameter: Hyperparameter) -> bool:
         "momentum": UNIT_OPEN,
         "dampening": UNIT,
         "trust_coefficient": NON_NEGATIVE,
-        "nesterov": _FLAG,
+        "nesterov": FLAG,
     },
     capabilities=("layerwise", "has_momentum"),
 )
@@ -92,14 +87,14 @@ def lars(
         You, Gitman & Ginsburg, Large Batch Training of Convolutional Networks, 2017,
         https://arxiv.org/abs/1708.03888.
     """
-    if nesterov and not _off(dampening):
+    if nesterov and not off(dampening):
         raise InvalidValueError(
             "optimizer 'lars' hyperparameter 'nesterov'", nesterov, "True only with dampening 0"
         )
     steps = [scale_by_trust_ratio(trust_coefficient, weight_decay, min_ndim=2)]
-    if not _off(momentum):
+    if not off(momentum):
         # A buffer from 0 is SGD's first-step copy over (1 - tau) g (without dampening after it).
-        if not _off(dampening):
+        if not off(dampening):
             steps.append(
                 scale((lambda s: 1 - value_at(dampening, s)) if callable(dampening) else 1 - dampening)
             )
@@ -150,7 +145,7 @@ def _scale_by_uncorrected_adam(
         "eps": NON_NEGATIVE,
         "weight_decay": NON_NEGATIVE,
         "max_weight_norm": POSITIVE,
-        "decoupled_weight_decay": _FLAG,
+        "decoupled_weight_decay": FLAG,
     },
     capabilities=("layerwise", "has_betas", "has_momentum"),
 )

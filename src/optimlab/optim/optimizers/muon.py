@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from optimlab.optim.base import GradientTransformation, Hyperparameter, chain, value_at
-from optimlab.optim.optimizers import adamw
+from optimlab.optim.optimizers.adam import adamw
 from optimlab.optim.transforms.decay import add_decayed_weights
 from optimlab.optim.transforms.momentum import scale_by_momentum
 from optimlab.optim.transforms.orthogonal import ADJUST_LR_FNS, AdjustLrFn, orthogonalize_by_newton_schulz
@@ -85,7 +85,7 @@ def muon(
     :mod:`optimlab.optim.transforms.orthogonal`); ``W <- W (1 - lr wd) - lr s O``, with
     ``s = sqrt(max(1, A / B))`` ("original") or ``0.2 sqrt(max(A, B))`` ("match_rms_adamw", so that the
     update's RMS matches AdamW's and AdamW's lr and weight decay carry over). Every other parameter
-    (biases, norm gains, scalars) takes :func:`~optimlab.optim.optimizers.adamw` steps, so
+    (biases, norm gains, scalars) takes :func:`~optimlab.optim.optimizers.adam.adamw` steps, so
     ``create("muon", model.parameters())`` works on any model. Embeddings and the output layer are
     2-D but are better left to AdamW (Jordan et al.): give them a param group with ``use_muon=False``.
 

@@ -1,4 +1,4 @@
-"""Run experiments of the gallery and write their pages: one by name, or all of them with an index.
+"""Run experiments of the gallery and publish their pages: one by name, or all of them with an index.
 
 >>> from optimlab.gallery import run_gallery
 >>> outcome, page = run_experiment("he_init", size="small", out="gallery")  # doctest: +SKIP
@@ -19,27 +19,10 @@ from pathlib import Path
 import torch
 
 from optimlab.errors import InvalidValueError
-from optimlab.gallery.experiment import SIZES, Experiment, Outcome
+from optimlab.gallery.experiment import SIZES, Experiment, Outcome, experiment_names, get_experiment
 from optimlab.gallery.page import write_index, write_page
-from optimlab.registry import Entry, new_registry
 
-__all__ = ["experiment_names", "experiments", "get_experiment", "run_experiment", "run_gallery"]
-
-_REGISTRY = new_registry("experiment")
-
-
-def experiment_names() -> list[str]:
-    return _REGISTRY.names()
-
-
-def experiments() -> list[Entry[Experiment]]:
-    """The registry's entries (name, summary, paper, the experiment itself), in registration order."""
-    return list(_REGISTRY)
-
-
-def get_experiment(name: str) -> Experiment:
-    """The experiment registered as ``name``; an unknown name raises with close matches."""
-    return _REGISTRY.get(name).obj
+__all__ = ["run_experiment", "run_gallery"]
 
 
 @contextlib.contextmanager

@@ -1,0 +1,180 @@
+"""What several rules read from the statistics, and how a rule registers and scores.
+
+Loss levels and the lr, weight layers and their RMS gradients, init ratios, dead and saturated
+fractions over the first and last windows. A rule's module imports what it reads from here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from optimlab.doctor.instruments import LayerInfo, RunStatistics
+from optimlab.registry import Interval, new_registry
+
+_REGISTRY = new_registry("doctor_rule")
+_ABOVE_ONE = Interval(1.0, None, open_low=True)
+_SCORE_CAP = 20.0  # log10 units; an exact zero or an inf would otherwise rank by accident
+
+
+def _g(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def _score(ratio: float) -> float:
+    """How many decades past its threshold a measurement lies (ratio >= 1 means past it)."""
+    if ratio <= 0 or math.isnan(ratio):
+        return 0.0
+    return min(_SCORE_CAP, math.log10(ratio)) if math.isfinite(ratio) else _SCORE_CAP
+
+
+def _label(stats: RunStatistics, module: str) -> str:
+    """``net.0 (Linear)``: the module's name with its kind, which bare Sequential indices need."""
+    kind = next((layer.kind for layer in stats.layers if layer.name == module), None)
+    if kind is None and module in stats.activations:
+        kind = stats.activations[module]
+    return f"{module} ({kind})" if kind else module
+
+
+def _finite(values: list[float]) -> list[float]:
+    return [v for v in values if math.isfinite(v)]
+
+
+def _median(values: list[float] | Tensor) -> float:
+    t = torch.as_tensor(values, dtype=torch.float64)
+    return t.median().item() if t.numel() else math.nan
+
+
+def _loss_levels(stats: RunStatistics) -> tuple[float, float]:
+    """The loss at the start (the first finite one: measured before any update, so a too-high lr cannot
+    have spoiled it) and at the end (median of the last 10%)."""
+    losses = _finite(stats.losses)
+    if not losses:
+        return math.nan, math.nan
+    tail = max(3, len(losses) // 10)
+    return losses[0], _median(losses[-tail:])
+
+
+def _lr(stats: RunStatistics) -> float:
+    return _median(_finite(stats.lrs))
+
+
+def recommended_init(activation: str | None) -> str:
+    """The init scheme for layers feeding ``activation``: Glorot's for sigmoid/tanh and linear layers,
+    He's for the ReLU family and the other rectifier-like ones (He et al. 2015, arXiv:1502.01852)."""
+    if activation in (None, "identity", "sigmoid", "tanh"):
+        return "xavier_normal"
+    return "kaiming_normal"
+
+
+def _init_ratio(layer: LayerInfo) -> float | None:
+    """Weight scale over the scale its activation asks for: std(W) sqrt(fan_in) / gain(activation)."""
+    from optimlab.techniques.activations import gain
+
+    if layer.weight_std is None or layer.fan_in is None or layer.activation is None:
+        return None
+    return layer.weight_std * math.sqrt(layer.fan_in) / gain(layer.activation)
+
+
+def _init_problem(layers: list[LayerInfo], off_by: float = 3.0) -> tuple[float, str, str] | None:
+    """(geometric-mean init ratio, activation, scheme) when the weights are ``off_by`` x off."""
+    pairs = [(r, layer.activation) for layer in layers if (r := _init_ratio(layer)) is not None and r > 0]
+    if not pairs:
+        return None
+    mean = math.exp(sum(math.log(r) for r, _ in pairs) / len(pairs))
+    if 1 / off_by <= mean <= off_by:
+        return None
+    activation = max({a for _, a in pairs}, key=[a for _, a in pairs].count)
+    return mean, activation, recommended_init(activation)
+
+
+def _negative_bias(stats: RunStatistics, layer: LayerInfo) -> bool:
+    """The layer's biases are set negative on purpose, not by chance: their mean lies below minus both
+    their own spread and the spread of the signal at the first step, so they silence what follows."""
+    first = stats.detailed_steps[0] if stats.detailed_steps else None
+    pre = stats.outputs.get(layer.name, {}).get(first)
+    if layer.bias_mean is None or pre is None:
+        return False
+    return layer.bias_mean < -max(pre.spread, layer.bias_std or 0.0, 1e-12)
+
+
+def _weight_layers(stats: RunStatistics) -> list[tuple[int, LayerInfo]]:
+    """Linear/Conv layers in forward order, leaving out any that never ran (no gradient to judge)."""
+    ran = set(stats.forward_order)
+    return [
+        (i, layer)
+        for i, layer in enumerate(stats.layers)
+        if layer.has_weight_matrix and (not ran or layer.name in ran)
+    ]
+
+
+def _layer_rms_gradients(
+    stats: RunStatistics, first: int | None = None
+) -> tuple[list[LayerInfo], Tensor] | None:
+    """Weight layers in forward order and the median over finite steps (the ``first`` ones, or all) of
+    each one's RMS gradient."""
+    indexed = _weight_layers(stats)
+    grads = stats.layer_grad_norms()
+    grads = grads[torch.isfinite(grads).all(1)][:first] if grads.numel() else grads
+    if len(indexed) < 2 or grads.shape[0] == 0:
+        return None
+    index = torch.tensor([i for i, _ in indexed])
+    sizes = torch.tensor([float(layer.num_params) for _, layer in indexed], dtype=torch.float64)
+    rms = (grads[:, index] / sizes.sqrt()).median(0).values
+    return [layer for _, layer in indexed], rms
+
+
+def _register(name: str, summary: str, paper: str, **options: Any) -> Any:
+    return _REGISTRY.register(name, summary=summary, paper=paper, skip=("stats", "lr_range"), **options)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Windows:
+    """A per-unit fraction (saturated, or dead) of one activation module at the start and at the end."""
+
+    start: float
+    end: float
+    start_steps: list[int]
+    end_steps: list[int]
+
+    @property
+    def worst(self) -> float:
+        return max(self.start, self.end)
+
+
+def _windows(stats: RunStatistics, module: str) -> tuple[list[int], list[int]]:
+    """The detailed steps of the first window and of the last window that recorded ``module``."""
+    steps = sorted(stats.outputs.get(module, {}))
+    size = stats.schedule.window
+    return steps[: max(1, min(size, stats.schedule.first))], steps[-size:]
+
+
+def _saturated_fractions(stats: RunStatistics) -> dict[str, _Windows]:
+    """Median saturated fraction of each saturating activation over its first and last windows."""
+    found = {}
+    for module in stats.activation_modules():
+        records = stats.outputs.get(module, {})
+        if records and next(iter(records.values())).saturated_fraction is not None:
+            first, last = _windows(stats, module)
+            start, end = (_median([records[s].saturated_fraction for s in steps]) for steps in (first, last))
+            found[module] = _Windows(start, end, first, last)
+    return found
+
+
+def _dead_fractions(stats: RunStatistics) -> dict[str, _Windows]:
+    """Fraction of each ReLU-family activation's units silent on every example of its first and last windows."""
+    found = {}
+    for module in stats.activation_modules():
+        records = stats.outputs.get(module, {})
+        if records and next(iter(records.values())).active_units is not None:
+            first, last = _windows(stats, module)
+            start, end = (
+                1.0 - torch.stack([records[s].active_units for s in steps]).any(0).float().mean().item()  # type: ignore[misc]
+                for steps in (first, last)
+            )
+            found[module] = _Windows(start, end, first, last)
+    return found

@@ -1,0 +1,166 @@
+"""Rules on the activations' units: saturated (sigmoid, tanh) and dead (ReLU family)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from optimlab.doctor.findings import Finding
+from optimlab.doctor.instruments import RunStatistics
+from optimlab.doctor.lr_find import LRRangeResult
+from optimlab.doctor.rules._readings import (
+    _dead_fractions,
+    _g,
+    _init_ratio,
+    _label,
+    _negative_bias,
+    _register,
+    _saturated_fractions,
+    _score,
+    recommended_init,
+)
+from optimlab.registry import UNIT_OPEN
+
+__all__ = ["dead_units", "saturation"]
+
+
+@_register(
+    "saturation",
+    "Sigmoid/tanh units stuck near their asymptotes, where they pass almost no gradient.",
+    "Glorot & Bengio 2010, Understanding the difficulty of training deep feedforward neural networks, AISTATS",
+    accepts={"warn_fraction": UNIT_OPEN, "error_fraction": UNIT_OPEN},
+)
+def saturation(
+    stats: RunStatistics,
+    lr_range: LRRangeResult | None = None,
+    *,
+    warn_fraction: float = 0.4,
+    error_fraction: float = 0.8,
+) -> Finding | None:
+    """Fraction of a saturating activation's outputs whose derivative is under 5% of its peak, over the
+    first and the last window of detailed steps."""
+    found = _saturated_fractions(stats)
+    if not found:
+        return None
+    module = max(found, key=lambda m: found[m].worst)
+    windows = found[module]
+    fraction = windows.worst
+    if fraction < warn_fraction:
+        return None
+    steps = windows.start_steps if windows.start >= windows.end else windows.end_steps
+    per_layer = {m: w.worst for m, w in found.items()}
+    activation = stats.activations[module]
+    feeding = stats.feeding_layer(module)
+    ratio = _init_ratio(feeding) if feeding is not None else None
+    if ratio is not None and ratio > 2:
+        recommendation = (
+            f"init: xavier_normal for {activation} layers ({_label(stats, feeding.name)} "  # type: ignore[union-attr]
+            f"is {_g(ratio)}x that scale)"
+        )
+        changes: dict[str, Any] = {"model.init": "xavier_normal"}
+    else:
+        recommendation = f"norm: batch before the {activation}, or activation: relu with init: kaiming_normal"
+        changes = {"model.norm": "batch"}
+    bad = {m: f for m, f in per_layer.items() if f >= warn_fraction}
+    return Finding(
+        rule="saturation",
+        severity="error" if fraction >= error_fraction else "warning",
+        title=f"Saturated {activation}: {fraction:.0%} of {_label(stats, module)}'s outputs sit on its flat tails",
+        explanation=(
+            f"At steps {steps[0]}..{steps[-1]}, {fraction:.0%} of {_label(stats, module)}'s outputs have a "
+            f"derivative under 5% of its peak ("
+            + ", ".join(f"{_label(stats, m)} {f:.0%}" for m, f in bad.items())
+            + "); the gradient through them nearly vanishes."
+        ),
+        recommendation=recommendation,
+        recipe_changes=changes,
+        evidence={"saturated_fraction": per_layer, "steps": steps, "init_ratio": ratio},
+        score=_score(fraction / warn_fraction) * 10,
+        # Units that saturate only later cannot have starved the first steps of gradient.
+        explains=("plateau", "lr_too_low")
+        + (("vanishing_gradients",) if windows.start >= warn_fraction else ()),
+    )
+
+
+@_register(
+    "dead_units",
+    "ReLU-family units that never activate over a window of steps (dying ReLU).",
+    "Lu et al. 2019, Dying ReLU and Initialization: Theory and Numerical Examples, arXiv:1903.06733",
+    accepts={"warn_fraction": UNIT_OPEN, "error_fraction": UNIT_OPEN},
+)
+def dead_units(
+    stats: RunStatistics,
+    lr_range: LRRangeResult | None = None,
+    *,
+    warn_fraction: float = 0.4,
+    error_fraction: float = 0.7,
+) -> Finding | None:
+    """Units whose output is never positive on any example of the first, or of the last, window."""
+    found = _dead_fractions(stats)
+    if not found:
+        return None
+    module = max(found, key=lambda m: found[m].worst)
+    windows = found[module]
+    at_start, at_end, fraction = windows.start, windows.end, windows.worst
+    if fraction < warn_fraction:
+        return None
+    activation = stats.activations[module]
+    feeding = stats.feeding_layer(module)
+    first_step = stats.detailed_steps[0] if stats.detailed_steps else None
+    pre = stats.outputs.get(feeding.name, {}).get(first_step) if feeding is not None else None
+    evidence: dict[str, Any] = {
+        "dead_fraction": {m: w.worst for m, w in found.items()},
+        "dead_at_start": at_start,
+        "dead_at_end": at_end,
+        "windows": {"start": windows.start_steps, "end": windows.end_steps},
+    }
+    explains: tuple[str, ...] = ("vanishing_gradients", "plateau", "lr_too_low", "exploding_gradients")
+    detail = ""
+    if feeding is not None and pre is not None:
+        evidence.update(
+            {
+                "layer": feeding.name,
+                "bias_mean": feeding.bias_mean,
+                "pre_activation_mean": pre.mean,
+                "pre_activation_spread": pre.spread,
+            }
+        )
+        detail = (
+            f" Its inputs from {_label(stats, feeding.name)} average {_g(pre.mean)} (spread across "
+            f"examples {_g(pre.spread)})"
+        )
+        detail += f", its bias averages {_g(feeding.bias_mean)}." if feeding.bias_mean is not None else "."
+    if feeding is not None and _negative_bias(stats, feeding):
+        scheme = recommended_init(activation)
+        recommendation = (
+            f"init: {scheme} for {activation} layers, which starts biases at 0 "
+            f"({_label(stats, feeding.name)}'s biases average {_g(feeding.bias_mean)})"
+        )  # type: ignore[union-attr]
+        changes: dict[str, Any] = {"model.init": scheme}
+    elif at_end > at_start + 0.2:
+        recommendation = "lr: lower it (units died during training), or activation: leaky_relu"
+        changes = {"model.activation": "leaky_relu"}
+        explains = ("vanishing_gradients", "plateau", "lr_too_low")
+    else:
+        recommendation = "activation: leaky_relu, or norm: batch before the activation"
+        changes = {"model.activation": "leaky_relu"}
+    when = (
+        f"from the start (steps {windows.start_steps[0]}..{windows.start_steps[-1]})"
+        if at_start >= at_end
+        else f"by steps {windows.end_steps[0]}..{windows.end_steps[-1]} ({at_start:.0%} at the start)"
+    )
+    others = {m: w.worst for m, w in found.items() if m != module and w.worst >= warn_fraction}
+    also = ("; also " + ", ".join(f"{_label(stats, m)} {f:.0%}" for m, f in others.items())) if others else ""
+    return Finding(
+        rule="dead_units",
+        severity="error" if fraction >= error_fraction else "warning",
+        title=f"Dead units: {fraction:.0%} of {_label(stats, module)}'s units never activate",
+        explanation=(
+            f"{fraction:.0%} of the units of {_label(stats, module)} output 0 on every example {when}{also}. "
+            f"A dead unit passes no gradient, so it cannot recover.{detail}"
+        ),
+        recommendation=recommendation,
+        recipe_changes=changes,
+        evidence=evidence,
+        score=_score(fraction / warn_fraction) * 10,
+        explains=explains,
+    )

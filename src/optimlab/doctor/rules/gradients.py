@@ -1,0 +1,176 @@
+"""Rules on the gradients' sizes across layers: vanishing and exploding."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from optimlab.doctor.findings import Finding
+from optimlab.doctor.instruments import RunStatistics
+from optimlab.doctor.lr_find import LRRangeResult
+from optimlab.doctor.rules._readings import (
+    _ABOVE_ONE,
+    _g,
+    _init_problem,
+    _label,
+    _layer_rms_gradients,
+    _register,
+    _score,
+    _weight_layers,
+)
+from optimlab.registry import POSITIVE, POSITIVE_INT, UNIT_OPEN
+
+__all__ = ["exploding_gradients", "vanishing_gradients"]
+
+
+@_register(
+    "vanishing_gradients",
+    "Early layers get a vanishing fraction of the output layer's gradient.",
+    "Hochreiter 1991; Glorot & Bengio 2010, AISTATS",
+    accepts={"warn_ratio": UNIT_OPEN, "error_ratio": UNIT_OPEN, "early_steps": POSITIVE_INT},
+)
+def vanishing_gradients(
+    stats: RunStatistics,
+    lr_range: LRRangeResult | None = None,
+    *,
+    warn_ratio: float = 1e-3,
+    error_ratio: float = 1e-6,
+    early_steps: int = 5,
+) -> Finding | None:
+    """RMS gradient per weight of each Linear/Conv layer over the output layer's: medians over the first
+    ``early_steps`` steps and over the whole run, whichever is worse. The early window matters because
+    adaptive optimizers (Adam) rescale tiny gradients into full-size steps and hide the problem later."""
+    windows = []
+    for first, where in ((early_steps, f"the first {early_steps} steps"), (None, "the whole run")):
+        found = _layer_rms_gradients(stats, first)
+        if found is not None and found[1][-1] > 0:
+            windows.append((found[0], found[1] / found[1][-1], found[1], where))
+    if not windows:
+        return None
+    layers, ratios, rms, where = min(windows, key=lambda w: w[1][:-1].min().item())
+    worst = int(ratios[:-1].argmin())
+    if ratios[worst] >= warn_ratio:
+        return None
+    weak = {layer.name: ratios[i].item() for i, layer in enumerate(layers[:-1]) if ratios[i] < warn_ratio}
+    worst_layer, worst_ratio = layers[worst], ratios[worst].item()
+    init = _init_problem(layers[:-1])
+    saturating = sorted({layer.activation for layer in layers if layer.activation in ("sigmoid", "tanh")})
+    explains: tuple[str, ...] = ("plateau", "lr_too_low")
+    if init is not None and init[0] < 1:
+        mean, activation, scheme = init
+        recommendation = f"init: {scheme} for {activation} layers (the weights are {_g(mean)}x that scale)"
+        if activation in ("sigmoid", "tanh") and len(layers) > 5:
+            recommendation += "; this deep, prefer activation: relu with init: kaiming_normal"
+        changes: dict[str, Any] = {"model.init": scheme}
+        explains += ("init_scale",)
+    elif saturating:
+        recommendation = (
+            f"activation: relu with init: kaiming_normal instead of {', '.join(saturating)} "
+            "(their derivative is at most 1/4 or 1 and shrinks the gradient at every layer), "
+            "or norm: batch"
+        )
+        changes = {"model.activation": "relu", "model.init": "kaiming_normal"}
+    else:
+        recommendation = (
+            "norm: batch (or layer) after each Linear/Conv, or a residual architecture (model: resnet)"
+        )
+        changes = {"model.norm": "batch"}
+    return Finding(
+        rule="vanishing_gradients",
+        severity="error" if worst_ratio < error_ratio else "warning",
+        title=(
+            f"Vanishing gradients: {_label(stats, worst_layer.name)} gets {_g(worst_ratio)} of the output "
+            "layer's gradient per weight"
+        ),
+        explanation=(
+            f"Median over {where} of the RMS gradient per weight, relative to the output layer "
+            f"{_label(stats, layers[-1].name)}: "
+            + ", ".join(f"{_label(stats, name)} {_g(r)}" for name, r in weak.items())
+            + ". These layers barely learn."
+        ),
+        recommendation=recommendation,
+        recipe_changes=changes,
+        evidence={
+            "window": where,
+            "relative_gradient": {layer.name: ratios[i].item() for i, layer in enumerate(layers)},
+            "rms_gradient": {layer.name: rms[i].item() for i, layer in enumerate(layers)},
+        },
+        score=_score(warn_ratio / max(worst_ratio, 1e-300)),
+        explains=explains,
+    )
+
+
+@_register(
+    "exploding_gradients",
+    "Gradient norms that are huge, or grow by orders of magnitude during the run.",
+    "Pascanu et al. 2013, On the difficulty of training recurrent neural networks, arXiv:1211.5063",
+    accepts={
+        "warn_norm": POSITIVE,
+        "error_norm": POSITIVE,
+        "warn_growth": _ABOVE_ONE,
+        "error_growth": _ABOVE_ONE,
+        "warn_depth_ratio": _ABOVE_ONE,
+    },
+)
+def exploding_gradients(
+    stats: RunStatistics,
+    lr_range: LRRangeResult | None = None,
+    *,
+    warn_norm: float = 1e3,
+    error_norm: float = 1e5,
+    warn_growth: float = 1e2,
+    error_growth: float = 1e4,
+    warn_depth_ratio: float = 1e3,
+) -> Finding | None:
+    """Global gradient norm against absolute bounds and against its first steps; early vs output layer."""
+    norms = stats.global_grad_norms()
+    finite = norms[torch.isfinite(norms)]
+    if finite.numel() == 0:
+        return None
+    peak, peak_step = (
+        finite.max().item(),
+        stats.steps[int(torch.where(torch.isfinite(norms), norms, -1).argmax())],
+    )
+    early = finite[:3].median().item()
+    growth = peak / max(early, 1e-30)
+    rms = _layer_rms_gradients(stats)
+    depth = (rms[1][:-1].max() / rms[1][-1]).item() if rms is not None and rms[1][-1] > 0 else 0.0
+    signals = {"norm": peak / warn_norm, "growth": growth / warn_growth, "depth": depth / warn_depth_ratio}
+    if max(signals.values()) < 1:
+        return None
+    error = peak > error_norm or growth > error_growth or stats.non_finite is not None
+    layers = [layer for _, layer in _weight_layers(stats)]
+    init = _init_problem(layers[:-1] if len(layers) > 1 else layers)
+    seen = [f"the gradient norm reaches {_g(peak)} at step {peak_step}"]
+    if growth >= warn_growth:
+        seen.append(f"{_g(growth)}x its first steps' {_g(early)}")
+    if depth >= warn_depth_ratio:
+        seen.append(f"early layers get {_g(depth)}x the output layer's gradient per weight")
+    if init is not None and init[0] > 1:
+        mean, activation, scheme = init
+        recommendation = f"init: {scheme} for {activation} layers (the weights are {_g(mean)}x that scale)"
+        changes: dict[str, Any] = {"model.init": scheme}
+        explains: tuple[str, ...] = ("nan_inf", "init_scale", "lr_too_high", "saturation", "dead_units")
+    else:
+        recommendation = "training: grad_clip_norm 1.0, and lower the lr"
+        changes = {"training.grad_clip_norm": 1.0}
+        explains = ("nan_inf",)
+    return Finding(
+        rule="exploding_gradients",
+        severity="error" if error else "warning",
+        title=f"Exploding gradients: norm {_g(peak)} at step {peak_step}",
+        explanation="; ".join(seen)
+        + ". Steps this large throw the weights far from where the gradient was measured.",
+        recommendation=recommendation,
+        recipe_changes=changes,
+        evidence={
+            "peak_norm": peak,
+            "peak_step": peak_step,
+            "first_steps_norm": early,
+            "growth": growth,
+            "depth_ratio": depth,
+        },
+        score=_score(max(signals.values())),
+        explains=explains,
+    )

@@ -1,0 +1,100 @@
+"""Rules on the initial weights: a scale off for the activation, seen in the signal through the layers."""
+
+from __future__ import annotations
+
+from optimlab.doctor.findings import Finding
+from optimlab.doctor.instruments import RunStatistics
+from optimlab.doctor.lr_find import LRRangeResult
+from optimlab.doctor.rules._readings import (
+    _ABOVE_ONE,
+    _dead_fractions,
+    _g,
+    _init_problem,
+    _label,
+    _negative_bias,
+    _register,
+    _score,
+    _weight_layers,
+)
+
+__all__ = ["init_scale"]
+
+
+@_register(
+    "init_scale",
+    "Weights initialized too small or too large for the activation that follows them.",
+    "He et al. 2015, arXiv:1502.01852; Glorot & Bengio 2010, AISTATS",
+    accepts={"off_by": _ABOVE_ONE, "warn_change": _ABOVE_ONE, "error_change": _ABOVE_ONE},
+)
+def init_scale(
+    stats: RunStatistics,
+    lr_range: LRRangeResult | None = None,
+    *,
+    off_by: float = 2.0,
+    warn_change: float = 30.0,
+    error_change: float = 1000.0,
+) -> Finding | None:
+    """Weight gain off by ``off_by`` x AND the signal shrinking or growing ``warn_change`` x through the layers.
+
+    The signal is the spread across examples of each activation's output at the first step; a shallow
+    net with PyTorch's default init (0.41x He's scale for ReLU) keeps it and is not flagged, nor is a net
+    whose norm layers reset the scale.
+    """
+    layers = [layer for _, layer in _weight_layers(stats) if layer.activation is not None]
+    problem = _init_problem(layers, off_by)
+    first = stats.detailed_steps[0] if stats.detailed_steps else None
+    if problem is None or first is None or len(layers) < 2 or any(layer.normalized for layer in layers):
+        return None  # norm layers set the signal's scale, whatever the init
+    if any(_negative_bias(stats, layer) for layer in layers):
+        return None  # negative biases cut the signal, not the weights: dead_units reports them
+    # The signal is what the activations pass on; in a residual net it is the stream after each block.
+    records = [stats.outputs.get(layer.activation_module, {}).get(first) for layer in layers]  # type: ignore[arg-type]
+    if any(r is None for r in records):
+        return None
+    # The chain ends where the spread is exactly 0 (nothing varies below: an underflow), and after a
+    # layer whose units are mostly dead from the start: dead units cut the signal, the weights do not.
+    dead = _dead_fractions(stats)
+    alive = next((i for i, r in enumerate(records) if not r.spread > 0), len(records))  # type: ignore[union-attr]
+    cut = next(
+        (
+            i + 1
+            for i, layer in enumerate(layers)
+            if layer.activation_module in dead and dead[layer.activation_module].start >= 0.5
+        ),
+        len(layers),
+    )
+    layers, spreads = layers[: min(alive, cut)], records[: min(alive, cut)]
+    if len(layers) < 2:
+        return None
+    change = spreads[-1].spread / spreads[0].spread  # type: ignore[union-attr]
+    strength = max(change, 1 / change)
+    if strength < warn_change:
+        return None
+    mean, activation, scheme = problem
+    direction = "shrinks" if change < 1 else "grows"
+    chain = ", ".join(
+        f"{_label(stats, layer.activation_module)} {_g(s.spread)}"  # type: ignore[arg-type]
+        for layer, s in zip(layers, spreads)
+    )
+    return Finding(
+        rule="init_scale",
+        severity="error" if strength >= error_change else "warning",
+        title=f"Init scale off: weights are {_g(mean)}x the scale {activation} needs; the signal {direction} "
+        f"{_g(strength)}x through {len(layers)} layers",
+        explanation=(
+            f"std(W) sqrt(fan_in) / gain({activation}) averages {_g(mean)} over the layers (1 keeps "
+            f"the signal's scale). At step {first} the spread across examples of each activation's "
+            f"output is: {chain}."
+        ),
+        recommendation=f"init: {scheme} for {activation} layers",
+        recipe_changes={"model.init": scheme},
+        evidence={
+            "init_ratio": mean,
+            "signal_change": change,
+            "step": first,
+            "activation_spread": {layer.activation_module: s.spread for layer, s in zip(layers, spreads)},
+        },  # type: ignore[union-attr]
+        score=_score(strength / warn_change),
+        # A shrinking signal leaves the biases in charge, and units whose bias is negative go silent.
+        explains=("plateau", "lr_too_low") + (("dead_units",) if change < 1 else ()),
+    )

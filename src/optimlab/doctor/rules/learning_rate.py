@@ -1,0 +1,207 @@
+"""Rules on the learning rate: too high (divergence, spikes, collapse, huge steps) and too low (no progress)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from optimlab.doctor.findings import Finding, Severity
+from optimlab.doctor.instruments import RunStatistics
+from optimlab.doctor.lr_find import LRRangeResult
+from optimlab.doctor.rules._readings import (
+    _ABOVE_ONE,
+    _dead_fractions,
+    _finite,
+    _g,
+    _init_problem,
+    _label,
+    _loss_levels,
+    _lr,
+    _register,
+    _saturated_fractions,
+    _score,
+    _weight_layers,
+)
+from optimlab.registry import POSITIVE, UNIT_OPEN
+
+__all__ = ["lr_too_high", "lr_too_low"]
+
+
+@_register(
+    "lr_too_high",
+    "The learning rate diverges, oscillates, or lies far above the range test's suggestion.",
+    "Smith 2017, Cyclical Learning Rates for Training Neural Networks, arXiv:1506.01186",
+    accepts={
+        "range_factor": _ABOVE_ONE,
+        "rise_factor": _ABOVE_ONE,
+        "spike_factor": _ABOVE_ONE,
+        "update_ratio": POSITIVE,
+        "collapse": UNIT_OPEN,
+    },
+)
+def lr_too_high(
+    stats: RunStatistics,
+    lr_range: LRRangeResult | None = None,
+    *,
+    range_factor: float = 10.0,
+    rise_factor: float = 1.25,
+    spike_factor: float = 4.0,
+    update_ratio: float = 0.3,
+    collapse: float = 0.5,
+) -> Finding | None:
+    """Evidence that the steps are too large, strongest first:
+
+    * divergence: the loss ends ``rise_factor`` x above its first value, or turns NaN/Inf after finite steps;
+    * the lr is ``range_factor`` x the range test's suggestion and past the lr of its lowest loss;
+    * a spike: the loss jumps to ``spike_factor`` x its first value;
+    * collapse during training: a ``collapse`` fraction of units die or saturate that were fine at first;
+    * steps that move a layer's weights by ``update_ratio`` of their norm (median over detailed steps).
+    """
+    lr = _lr(stats)
+    start, end = _loss_levels(stats)
+    if math.isnan(lr) or math.isnan(start):
+        return None
+    losses = _finite(stats.losses)
+    seen: list[str] = []
+    errors = 0
+    origin = stats.non_finite
+    blew_up = origin is not None and (
+        origin.kind in ("forward", "weights")
+        or (origin.kind == "loss" and (origin.largest_output is None or origin.largest_output > 1e4))
+    )  # not a log(0) on sane outputs
+    grew_to_nan = blew_up and len(losses) >= 2
+    if grew_to_nan:
+        seen.append(f"the loss went from {_g(start)} to NaN/Inf at step {stats.non_finite.step}")  # type: ignore[union-attr]
+        errors += 1
+    elif end > rise_factor * start:
+        seen.append(f"the loss rose from {_g(start)} to {_g(end)}")
+        errors += 1
+    beyond = (
+        lr_range is not None
+        and lr_range.suggestion is not None
+        and lr > range_factor * lr_range.suggestion
+        and (lr_range.min_loss_lr is None or lr > lr_range.min_loss_lr)
+    )
+    if beyond:
+        seen.append(
+            f"lr {_g(lr)} is {_g(lr / lr_range.suggestion)}x the range test's suggestion "  # type: ignore[union-attr]
+            f"{_g(lr_range.suggestion)} and above its lowest-loss lr {_g(lr_range.min_loss_lr)}"
+        )  # type: ignore[union-attr, arg-type]
+    peak = max(losses)
+    if peak > spike_factor * start and not grew_to_nan:
+        seen.append(f"the loss jumped to {_g(peak)} at step {stats.steps[stats.losses.index(peak)]}")
+    init_off = _init_problem([layer for _, layer in _weight_layers(stats)]) is not None
+    collapsed = {
+        m: w
+        for m, w in {**_dead_fractions(stats), **_saturated_fractions(stats)}.items()
+        if w.end - w.start >= collapse
+    }
+    if collapsed and not init_off:
+        seen.append(
+            "units that worked at first died or saturated during training ("
+            + ", ".join(f"{_label(stats, m)} {w.start:.0%} -> {w.end:.0%}" for m, w in collapsed.items())
+            + ")"
+        )
+    _, ratios = stats.update_to_weight_ratios()
+    finite_ratios = ratios[torch.isfinite(ratios).all(1)] if ratios.numel() else ratios
+    big_update = finite_ratios.max(1).values.median().item() if finite_ratios.numel() else 0.0
+    if big_update > update_ratio:
+        seen.append(f"each step moves the weights by {_g(big_update)} of their norm (median, worst layer)")
+    if not seen:
+        return None
+    severity: Severity = "error" if errors or (beyond and end > 0.9 * start) else "warning"
+    suggested = lr_range is not None and lr_range.suggestion is not None and lr_range.suggestion < lr
+    target = lr_range.suggestion if suggested else lr / 10  # type: ignore[union-attr]
+    source = (
+        "from the range test" if suggested else "a tenth of now (optimlab lr-find gives a better estimate)"
+    )
+    strength = max(
+        end / (rise_factor * start) if math.isfinite(end) else 10.0,
+        lr / target / range_factor,  # type: ignore[operator]
+        peak / (spike_factor * start),
+        big_update / update_ratio,
+        10.0 if grew_to_nan else 0.0,
+    )
+    explains: tuple[str, ...] = ("nan_inf", "plateau")
+    if not init_off:  # a bad init explains these better
+        explains += ("exploding_gradients", "dead_units", "saturation")
+    return Finding(
+        rule="lr_too_high",
+        severity=severity,
+        title=f"Learning rate too high: {_g(lr)}",
+        explanation="; ".join(seen) + ".",
+        recommendation=f"lr: {_g(target)}, {source}",  # type: ignore[arg-type]
+        recipe_changes={"optimizer.lr": float(f"{target:.2g}")},
+        evidence={
+            "lr": lr,
+            "loss_start": start,
+            "loss_end": end,
+            "loss_peak": peak,
+            "update_to_weight_ratio": big_update,
+            "suggestion": target,
+            "collapsed_units": {m: [w.start, w.end] for m, w in collapsed.items()},
+        },
+        score=_score(strength) + len(seen),
+        explains=explains,
+    )
+
+
+@_register(
+    "lr_too_low",
+    "No progress: the loss barely moves while the lr sits far below what the data allows.",
+    "Smith 2017, Cyclical Learning Rates for Training Neural Networks, arXiv:1506.01186",
+    accepts={"range_factor": _ABOVE_ONE, "min_progress": UNIT_OPEN, "tiny_update": POSITIVE},
+)
+def lr_too_low(
+    stats: RunStatistics,
+    lr_range: LRRangeResult | None = None,
+    *,
+    range_factor: float = 10.0,
+    min_progress: float = 0.2,
+    tiny_update: float = 1e-4,
+) -> Finding | None:
+    """The loss fell by less than ``min_progress`` of its start, and either the range test suggests
+    ``range_factor`` x more or the weights move by under ``tiny_update`` of their norm a step."""
+    lr = _lr(stats)
+    start, end = _loss_levels(stats)
+    if math.isnan(lr) or not math.isfinite(end):
+        return None
+    progress = 1 - end / start if start > 0 else 0.0
+    if progress >= min_progress:
+        return None
+    _, ratios = stats.update_to_weight_ratios()
+    finite_ratios = ratios[torch.isfinite(ratios).all(1)] if ratios.numel() else ratios
+    update = finite_ratios.max(1).values.median().item() if finite_ratios.numel() else math.nan
+    below = (
+        lr_range is not None and lr_range.suggestion is not None and lr * range_factor < lr_range.suggestion
+    )
+    if not (below or update < tiny_update):
+        return None
+    seen = [f"the loss went from {_g(start)} to {_g(end)} ({progress:.0%} progress)"]
+    if below:
+        seen.append(
+            f"the range test suggests {_g(lr_range.suggestion)}, {_g(lr_range.suggestion / lr)}x the lr "  # type: ignore[union-attr, operator]
+            f"{_g(lr)}"
+        )
+    if update < tiny_update:
+        seen.append(f"each step moves the weights by {_g(update)} of their norm")
+    target = lr_range.suggestion if below else lr * 10  # type: ignore[union-attr]
+    source = "from the range test" if below else "ten times now"
+    return Finding(
+        rule="lr_too_low",
+        severity="warning",
+        title=f"Learning rate too low: {_g(lr)} makes {progress:.0%} progress",
+        explanation="; ".join(seen) + ".",
+        recommendation=f"lr: {_g(target)}, {source}",  # type: ignore[arg-type]
+        recipe_changes={"optimizer.lr": float(f"{target:.2g}")},
+        evidence={
+            "lr": lr,
+            "loss_start": start,
+            "loss_end": end,
+            "progress": progress,
+            "update_to_weight_ratio": update,
+            "suggestion": target,
+        },
+        score=_score(max(target / lr / range_factor, min_progress / max(progress, 1e-3))),  # type: ignore[operator]
+    )

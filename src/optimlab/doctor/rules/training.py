@@ -1,0 +1,140 @@
+"""Rules on the course of the loss: non-finite values (and where they began), and plateaus."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from optimlab.doctor.findings import Finding
+from optimlab.doctor.instruments import RunStatistics
+from optimlab.doctor.lr_find import LRRangeResult
+from optimlab.doctor.rules._readings import _SCORE_CAP, _finite, _g, _label, _register, _score
+from optimlab.registry import POSITIVE_INT, UNIT_OPEN
+
+__all__ = ["nan_inf", "plateau"]
+
+
+@_register(
+    "nan_inf",
+    "A NaN or Inf appeared: where it was born, and at which step.",
+    "Goodfellow et al. 2016, Deep Learning, sec. 4.1 (overflow and underflow)",
+)
+def nan_inf(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Finding | None:
+    """Reports the origin found by :func:`optimlab.doctor.nan_origin.locate_non_finite`."""
+    origin = stats.non_finite
+    if origin is None:
+        return None
+    finite_before = _finite(stats.losses[: max(0, origin.step - 1)])
+    history = ""
+    if finite_before:
+        history = f" The loss went from {_g(finite_before[0])} to {_g(finite_before[-1])} before it."
+    module = ""
+    if origin.module is not None:
+        module = (
+            f"{origin.module} ({origin.module_type})" if origin.module_type else _label(stats, origin.module)
+        )
+    titles = {
+        "input": "in the input batch",
+        "weights": f"a weight of {module} is already non-finite",
+        "forward": f"first output by {module}",
+        "loss": "in the loss, from finite outputs",
+        "backward": f"born in the backward pass, just after {module}",
+    }
+    advice: dict[str, tuple[str, dict[str, Any]]] = {
+        "input": ("data: remove or impute the non-finite values in the inputs", {}),
+        "weights": (
+            "lr: lower it, and training: grad_clip_norm 1.0 (a step already overflowed a weight)",
+            {"training.grad_clip_norm": 1.0},
+        ),
+        "forward": (
+            f"training: grad_clip_norm 1.0 and a lower lr, so that {origin.module} cannot overflow",
+            {"training.grad_clip_norm": 1.0},
+        ),
+        "loss": (
+            (
+                "loss: check the targets (in range, finite) and compute the loss from logits "
+                "(cross_entropy), not from probabilities (log of 0)"
+            ),
+            {},
+        ),
+        "backward": (
+            f"model: guard the operation after {origin.module} (add an eps inside sqrt/log/division)",
+            {},
+        ),
+    }
+    recommendation, changes = advice[origin.kind]
+    blew_up = (len(finite_before) >= 2 and finite_before[-1] > 10 * finite_before[0]) or (
+        origin.largest_output is not None and origin.largest_output > 1e4
+    )
+    if blew_up and origin.kind in ("forward", "loss", "weights"):
+        recommendation = (
+            "lr: lower it, and training: grad_clip_norm 1.0 (the loss or the outputs blew up first)"
+        )
+        changes = {"training.grad_clip_norm": 1.0}
+    return Finding(
+        rule="nan_inf",
+        severity="error",
+        title=f"NaN/Inf at step {origin.step}: {titles[origin.kind]}",
+        explanation=f"At step {origin.step}: {origin.detail}.{history}",
+        recommendation=recommendation,
+        recipe_changes=changes,
+        evidence=origin.to_dict(),
+        score=_SCORE_CAP / 2,
+    )
+
+
+@_register(
+    "plateau",
+    "The loss made progress, then its best level stopped improving while still far from zero.",
+    "Dauphin et al. 2014, Identifying and attacking the saddle point problem, arXiv:1406.2572",
+    accepts={"min_improvement": UNIT_OPEN, "min_steps": POSITIVE_INT, "high_level": UNIT_OPEN},
+)
+def plateau(
+    stats: RunStatistics,
+    lr_range: LRRangeResult | None = None,
+    *,
+    min_improvement: float = 0.02,
+    min_steps: int = 60,
+    high_level: float = 0.3,
+) -> Finding | None:
+    """The best moving average (over a tenth of the run) of the last third beats the best before it by
+    under ``min_improvement``, after the loss fell by 10%, while still above ``high_level`` x its start.
+
+    Comparing *best* levels, not consecutive medians, keeps minibatch noise from passing for progress.
+    Severity: a warning when the loss stalls above 70% of its start (it barely learned), else info.
+    """
+    losses = _finite(stats.losses)
+    if len(losses) < min_steps or len(losses) < len(stats.losses):
+        return None
+    width = max(5, len(losses) // 10)
+    averages = (
+        torch.tensor(losses, dtype=torch.float64).unfold(0, width, 1).mean(1)
+    )  # window ending at i + width
+    split = len(losses) - len(losses) // 3 - width + 1  # the first window that ends inside the last third
+    before, after = averages[:split].min().item(), averages[split:].min().item()
+    start = losses[0]
+    improvement = (before - after) / max(abs(before), 1e-12)
+    if improvement >= min_improvement or before > 0.9 * start or after < high_level * start:
+        return None
+    steps = len(losses) // 3
+    return Finding(
+        rule="plateau",
+        severity="warning" if after > 0.7 * start else "info",
+        title=f"Plateau: the loss stays near {_g(after)} over the last {steps} steps",
+        explanation=(
+            f"The loss fell from {_g(start)} to {_g(before)}, then its best level improved by only "
+            f"{improvement:.1%} over the last {steps} steps, at {after / start:.0%} of where it began."
+        ),
+        recommendation="schedule: cosine (decay the lr to settle into the basin); if the loss is the data's "
+        "noise floor, a larger model or more features, not optimization, will help",
+        recipe_changes={"schedule.name": "cosine"},
+        evidence={
+            "loss_start": start,
+            "best_before": before,
+            "best_last_third": after,
+            "improvement": improvement,
+            "steps": steps,
+        },
+        score=_score(min_improvement / max(improvement, 1e-4)),
+    )

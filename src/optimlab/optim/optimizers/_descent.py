@@ -1,0 +1,42 @@
+"""What the named optimizers share: the descent step with its weight decay, and torch's ranges.
+
+Every factory of this package returns a :class:`~optimlab.optim.base.GradientTransformation` whose update
+is the final delta ``p <- p + delta``. Keyword names and defaults are those of ``torch.optim`` where
+torch has the optimizer (``lr``, ``betas``, ``weight_decay`` ...), so a torch user finds them where
+expected; any of them may be a float, a schedule ``step -> float`` or a ``(K,)`` tensor.
+
+Weight decay is coupled (L2, added to the gradient before the preconditioner) or decoupled (added to
+the direction after it, then multiplied by lr); see :mod:`optimlab.optim.transforms.decay`.
+"""
+
+from __future__ import annotations
+
+from optimlab.optim.base import GradientTransformation, Hyperparameter, chain
+from optimlab.optim.transforms import add_decayed_weights, scale_by_learning_rate
+from optimlab.registry import NON_NEGATIVE, UNIT_OPEN, Interval
+
+__all__ = ["ADAM_LIKE", "COMMON", "FLAG", "OPEN_UNIT", "descend", "off"]
+
+# Ranges as torch.optim checks them (lr = 0 is allowed: it freezes a param group).
+COMMON = {"lr": NON_NEGATIVE, "weight_decay": NON_NEGATIVE}
+ADAM_LIKE = {**COMMON, "betas": UNIT_OPEN, "eps": NON_NEGATIVE}
+FLAG = (True, False)
+OPEN_UNIT = Interval(0, 1, open_low=True, open_high=True)
+
+
+def off(hyperparameter: Hyperparameter) -> bool:
+    """A hyperparameter fixed at exactly 0 switches its transform off (a schedule never does)."""
+    return isinstance(hyperparameter, (int, float)) and hyperparameter == 0
+
+
+def descend(
+    direction: GradientTransformation,
+    lr: Hyperparameter,
+    weight_decay: Hyperparameter,
+    *,
+    decoupled: bool,
+) -> GradientTransformation:
+    """``-lr * direction`` with weight decay coupled (through ``direction``) or decoupled (beside it)."""
+    decay = add_decayed_weights(weight_decay)
+    steps = (direction, decay) if decoupled else (decay, direction)
+    return chain(*steps, scale_by_learning_rate(lr))

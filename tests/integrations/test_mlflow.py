@@ -2,16 +2,17 @@
 the recipe as parameters, the run's page as an artifact."""
 
 import json
+from pathlib import Path
 
 import pytest
-
-pytest.importorskip("mlflow", reason="pip install 'optimlab[trackers]'")
-from mlflow.tracking import MlflowClient
 
 from optimlab.cli.app import main
 from optimlab.recipe import Recipe
 from optimlab.report.recipes import flat_fields
 from optimlab.report.run_folder import AXES
+
+pytest.importorskip("mlflow", reason="pip install 'optimlab[trackers]'")
+from mlflow.tracking import MlflowClient
 
 
 @pytest.mark.slow
@@ -40,4 +41,4 @@ def test_train_log_mlflow_holds_metrics_recipe_and_report(tmp_path, monkeypatch)
     assert run.data.params == {k: str(v) for k, v in flat_fields(recipe.to_dict())}
     assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["report.html"]
     page = client.download_artifacts(run.info.run_id, "report.html", str(tmp_path / "back"))
-    assert open(page).read() == (out / "report.html").read_text()
+    assert Path(page).read_text() == (out / "report.html").read_text()

@@ -1,15 +1,20 @@
 """`optimlab train --log tensorboard` read back with TensorBoard's own reader (EventAccumulator): every metric
 of metrics.jsonl, at its step; and a study's trials sent to TensorBoard after the fact."""
 
+import itertools
 import json
 
 import pytest
 
-pytest.importorskip("tensorboard", reason="pip install 'optimlab[trackers]'")
-from tensorboard.backend.event_processing.event_accumulator import SCALARS, TENSORS, EventAccumulator
-
 from optimlab.cli.app import main
 from optimlab.report.run_folder import AXES
+
+pytest.importorskip("tensorboard", reason="pip install 'optimlab[trackers]'")
+from tensorboard.backend.event_processing.event_accumulator import (
+    SCALARS,
+    TENSORS,
+    EventAccumulator,
+)
 
 
 def accumulated(folder):
@@ -41,7 +46,7 @@ def test_train_log_tensorboard_holds_every_metric_of_metrics_jsonl(tmp_path):
         # TensorBoard keeps scalars as float32
         assert [e.value for e in events] == pytest.approx([v for _, v in points], rel=1e-6), tag
     assert "recipe" in board.Tags()["tensors"]  # the recipe, as a text summary
-    assert all(later.wall_time >= earlier.wall_time for earlier, later in zip(events, events[1:]))
+    assert all(later.wall_time >= earlier.wall_time for earlier, later in itertools.pairwise(events))
 
 
 def test_a_study_s_trials_go_to_tensorboard_one_run_each(tmp_path):

@@ -281,7 +281,11 @@ def histograms(
 
 
 def intervals(
-    groups: Mapping[str, Mapping[str, tuple[float, float, float]]], *, title: str = "", ylabel: str = ""
+    groups: Mapping[str, Mapping[str, tuple[float, float, float]]],
+    *,
+    title: str = "",
+    xlabel: str = "",
+    ylabel: str = "",
 ) -> Figure:
     """Means with their intervals, ``{group: {arm: (mean, low, high)}}``: one marker and error bar per
     arm, arms side by side within each group; a NaN bound (a single run) draws the mean alone."""
@@ -301,7 +305,7 @@ def intervals(
             errors[1].append(max(0.0, high - mean) if math.isfinite(high) else 0.0)
         axes.errorbar(xs, means, yerr=errors, fmt="o", capsize=3, label=arm)
     axes.set_xticks(range(len(groups)), labels=list(groups), fontsize=8)
-    axes.set(title=_title(figure, title), ylabel=ylabel)
+    axes.set(title=_title(figure, title), xlabel=xlabel, ylabel=ylabel)
     axes.grid(alpha=0.3)
     if len(arms) > 1:
         axes.legend(fontsize=8)

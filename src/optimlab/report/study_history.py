@@ -167,7 +167,10 @@ def _add_workload(page: Page, label: str, studies: Sequence[tuple[str, StudyResu
     }
     page.figure(
         figures.intervals(
-            groups, title=f"{label}: each study's result per method", ylabel=f"{metric} (mean, 95% CI)"
+            groups,
+            title=f"{label}: each study's result per method",
+            xlabel="method",
+            ylabel=f"{metric} (mean, 95% CI)",
         ),
         "Markers: the mean over seeds; bars: its 95% Student-t confidence interval (none with one seed).",
         name=f"{label}-intervals",

@@ -58,6 +58,14 @@ DeviceOpt = Annotated[
     str | None, typer.Option("--device", help="cpu, cuda, or auto (a GPU when there is one).")
 ]
 PrecisionOpt = Annotated[str | None, typer.Option("--precision", help="fp32, or bf16 autocast.")]
+LogOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--log",
+        help="Also send the metrics to a tracker: tensorboard (event files in the run folder's tensorboard/) "
+        "or mlflow (MLFLOW_TRACKING_URI, else ./mlflow.db); repeat for both. pip install 'optimlab[trackers]'.",
+    ),
+]
 
 # flag name -> dotted recipe field
 RECIPE_FLAGS = {

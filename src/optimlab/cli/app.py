@@ -18,6 +18,7 @@ from optimlab.cli import (
     list_cmd,
     lr_find_cmd,
     plot_schedule,
+    report_cmd,
     train_cmd,
     worker_cmd,
 )
@@ -40,6 +41,7 @@ app.command("worker", epilog=worker_cmd.EXAMPLES)(worker_cmd.worker)
 app.command("bench", epilog=bench_cmd.EXAMPLES)(bench_cmd.bench)
 app.add_typer(gallery_cmd.app, name="gallery")
 app.command("plot-schedule", epilog=plot_schedule.EXAMPLES)(plot_schedule.plot_schedule)
+app.command("report", epilog=report_cmd.EXAMPLES)(report_cmd.report)
 
 
 def main(argv: list[str] | None = None) -> None:

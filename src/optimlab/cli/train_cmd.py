@@ -19,6 +19,7 @@ EXAMPLES = """Examples:
   optimlab train --dataset mnist1d --model cnn --init he --act relu --norm batch --optimizer adam \\
       --lr 1e-3 --schedule cosine --epochs 10
   optimlab train --resume runs/try-lr
+  optimlab train --dataset digits --epochs 5 --out runs/digits --html --log tensorboard
 """
 
 
@@ -52,6 +53,8 @@ def train(
         int | None, typer.Option("--checkpoint-every", help="Steps between checkpoints.")
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    html: Annotated[bool, typer.Option("--html", help="Also write the run's page, OUT/report.html.")] = False,
+    log: o.LogOpt = None,
     fmt: o.FormatOpt = "human",
 ) -> None:
     """Train a model; print progress and final metrics; write metrics.jsonl and model.pt."""
@@ -75,10 +78,22 @@ def train(
     callbacks = (
         [ProgressBar(f"{recipe.model.name} on {recipe.data.name}")] if progress and fmt == "human" else []
     )
-    result = run_training(recipe, out, resume=resume is not None, callbacks=callbacks)
+    trackers = _trackers(log or [], out, recipe)
+    result = run_training(recipe, out, resume=resume is not None, callbacks=[*callbacks, *trackers])
+    data = result.to_dict()
+    if html or "mlflow" in (log or []):  # MLflow keeps the page with the run
+        from optimlab.report.run_folder import read_run
+        from optimlab.report.run_page import write_run_report
+
+        data["report"] = str(
+            write_run_report([read_run(out)], out / "report.html", command=" ".join(sys.argv))
+        )
+        for tracker in trackers:
+            tracker.log_artifact(data["report"])
     output.result(
-        f"{result.status} after {result.steps} steps in {result.seconds:.1f} s; results in {out}",
-        result.to_dict(),
+        f"{result.status} after {result.steps} steps in {result.seconds:.1f} s; results in {out}"
+        + (f"; page {data['report']}" if "report" in data else ""),
+        data,
     )
     if fmt != "json":
         output.table("final metrics", ("metric", "value"), sorted(result.metrics.items()))
@@ -89,3 +104,13 @@ def train(
         output.result(result.message)
     if result.status == "interrupted":  # the message says how to resume
         sys.exit(130)
+
+
+def _trackers(names: list[str], out: Path, recipe: Recipe) -> list:
+    """A tracker callback per name (``--log``), its run named after the output folder."""
+    if not names:
+        return []
+    from optimlab.integrations import check_trackers, open_tracker
+
+    check_trackers(names)
+    return [open_tracker(name, folder=out, run_name=out.name, params=recipe.to_dict()) for name in names]

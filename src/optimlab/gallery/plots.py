@@ -3,7 +3,6 @@ means with their confidence intervals. Drawn with :mod:`optimlab.report.figures`
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -85,27 +84,11 @@ def interval_figure(
     groups: Mapping[str, Mapping[str, Sequence[float]]], *, title: str, ylabel: str
 ) -> Figure:
     """Means with 95% intervals of ``{group: {arm: values over seeds}}``, arms side by side in each group."""
-    figure = figures.new_figure()
-    axes = figure.subplots()
-    arms = list(dict.fromkeys(arm for per in groups.values() for arm in per))
-    width = 0.8 / max(1, len(arms))
-    for j, arm in enumerate(arms):
-        xs, means, errors = [], [], [[], []]
-        for i, per in enumerate(groups.values()):
-            if arm not in per:
-                continue
-            summary = summarize(per[arm])
-            mean, low, high = summary.mean, summary.low, summary.high
-            xs.append(i + (j - (len(arms) - 1) / 2) * width)
-            means.append(mean)
-            errors[0].append(max(0.0, mean - low) if math.isfinite(low) else 0.0)  # one run: no interval
-            errors[1].append(max(0.0, high - mean) if math.isfinite(high) else 0.0)
-        axes.errorbar(xs, means, yerr=errors, fmt="o", capsize=3, label=arm)
-    axes.set_xticks(range(len(groups)), labels=list(groups), fontsize=8)
-    axes.set(title=title, ylabel=ylabel)
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
-    return figure
+    summaries = {
+        group: {arm: (s.mean, s.low, s.high) for arm, s in ((a, summarize(v)) for a, v in per.items())}
+        for group, per in groups.items()
+    }
+    return figures.intervals(summaries, title=title, ylabel=ylabel)
 
 
 def sensitivity_figure(

@@ -3,6 +3,13 @@
 No pyplot and no global backend: each figure owns an Agg canvas, so drawing is thread-safe and needs
 no display. :func:`to_svg` gives inline SVG for an HTML page, :func:`save` a PNG or SVG file.
 Figures are small multiples of one kind each; callers choose what to draw, this module how.
+
+One house style for every figure: axis labels with their units, a legend whenever there is more than
+one series, a log axis where the values span decades (:func:`spans_decades`) with plain tick labels
+(``0.5``, not ``5x10^-1``), reference lines (chance, target) drawn and named, the spread over seeds
+shaded (and never below zero for a quantity that cannot be), titles wrapped to the figure's width, and
+sparse curves marked at each point. Series longer than :data:`MAX_POINTS` are thinned to the minimum
+and maximum of each bucket, so that a 10,000-step run draws as it looks, in a page of a few hundred kB.
 """
 
 from __future__ import annotations
@@ -10,19 +17,82 @@ from __future__ import annotations
 import io
 import math
 import os
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from optimlab.errors import InvalidValueError
 
-__all__ = ["heatmap", "histograms", "lines", "new_figure", "save", "to_svg"]
+__all__ = [
+    "MAX_POINTS",
+    "heatmap",
+    "histograms",
+    "intervals",
+    "lines",
+    "new_figure",
+    "save",
+    "spans_decades",
+    "to_svg",
+]
 
 _FORMATS = (".png", ".svg")
+MAX_POINTS = 1000  # per series: 500 buckets of (min, max) keep every spike of a long run visible
+_SPARSE = 25  # a series with fewer points is marked at each one (a curve of 2 evaluations is 1 segment)
+_CHARACTERS_PER_INCH = 11  # of an 11-point title: wrap before the right edge clips it
+
+
+def spans_decades(values: Sequence[float], decades: float = 1.0) -> bool:
+    """Whether the positive finite ``values`` span more than ``decades`` powers of ten (a log axis helps)."""
+    positive = [v for v in values if math.isfinite(v) and v > 0]
+    return bool(positive) and max(positive) > min(positive) * 10**decades
+
+
+def _thinned(count: int, ys: Sequence[float], limit: int = MAX_POINTS) -> list[int]:
+    """Indices to draw of a series of ``count`` points: all, or the first, the last and each bucket's
+    minimum and maximum (in order), so a long curve keeps its shape and its spikes."""
+    if count <= limit:
+        return list(range(count))
+    buckets = limit // 2
+    keep = {0, count - 1}
+    for b in range(buckets):
+        chunk = range(b * count // buckets, (b + 1) * count // buckets)
+        finite = [i for i in chunk if math.isfinite(ys[i])]
+        if finite:
+            keep.update((min(finite, key=ys.__getitem__), max(finite, key=ys.__getitem__)))
+        elif chunk:
+            keep.add(chunk[0])  # a gap (NaN) stays a gap
+    return sorted(keep)
+
+
+def _plain(value: float, _position: float | None = None) -> str:
+    """A tick label as a person writes the number: 0.5, 2, 1e-05 (``:g``), not 5x10^-1."""
+    return f"{value:g}"
+
+
+def _log_axis(axes: Axes, which: str) -> None:
+    """A log axis with plain labels on the powers of ten, and on 2 and 5 times them within a decade."""
+    axis = axes.yaxis if which == "y" else axes.xaxis
+    (axes.set_yscale if which == "y" else axes.set_xscale)("log")
+    low, high = axes.get_ylim() if which == "y" else axes.get_xlim()
+    axis.set_major_formatter(FuncFormatter(_plain))
+    if high < low * 100:  # under two decades: label the 2s and 5s too, else there are 0 to 2 labels
+        axis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+        axis.set_minor_formatter(FuncFormatter(_plain))
+    else:
+        axis.set_minor_formatter(NullFormatter())
+
+
+def _title(figure: Figure, title: str) -> str:
+    """``title`` wrapped to the figure's width."""
+    width = int(figure.get_figwidth() * _CHARACTERS_PER_INCH)
+    return textwrap.fill(title, width) if title else ""
 
 
 def new_figure(width: float = 7.0, height: float = 4.0) -> Figure:
@@ -71,26 +141,31 @@ def lines(
     """One line per series over ``x`` (shared, or one sequence per series).
 
     ``markers`` draws labelled vertical lines (e.g. a suggested lr), ``levels`` horizontal ones (a
-    target); ``bands`` shades ``y +- band`` around a series (mean +- std over seeds); ``steps`` draws
-    step functions (performance profiles), ``points`` marks each value. Non-finite values leave gaps;
-    a log axis skips values that are not positive.
+    target, chance); ``bands`` shades ``y +- band`` around a series (mean +- std over seeds), cut at
+    zero when the series is never negative (a loss, an accuracy); ``steps`` draws step functions
+    (performance profiles), ``points`` marks each value (as do series of few points). Non-finite values
+    leave gaps; a log axis skips values that are not positive. Long series are thinned (:data:`MAX_POINTS`).
     """
     figure = new_figure()
     axes = figure.subplots()
     for label, ys in series.items():
         xs = (x[label] if isinstance(x, Mapping) else x)[: len(ys)]
-        shown = [_plottable(v, log_y) for v in ys]
+        keep = _thinned(len(ys), ys)
+        shown = [_plottable(ys[i], log_y) for i in keep]
+        xs = [xs[i] for i in keep]
         (line,) = axes.plot(
             xs,
             shown,
             label=label,
             drawstyle="steps-post" if steps else "default",
-            marker="o" if points else None,
-            markersize=4,
+            marker="o" if points or len(keep) < _SPARSE else None,
+            markersize=4 if points else 3,
         )
         if bands is not None and label in bands:
-            low = [_plottable(v - b, log_y) for v, b in zip(ys, bands[label])]
-            high = [_plottable(v + b, log_y) for v, b in zip(ys, bands[label])]
+            floor = 0.0 if all(v >= 0 for v in ys if math.isfinite(v)) else -math.inf
+            spread = [(ys[i], bands[label][i]) for i in keep]
+            low = [_plottable(max(floor, v - b), log_y) for v, b in spread]
+            high = [_plottable(v + b, log_y) for v, b in spread]
             axes.fill_between(xs, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
     for label, at in (markers or {}).items():
         axes.axvline(at, color="gray", linestyle="--", linewidth=1)
@@ -115,13 +190,13 @@ def lines(
             fontsize=8,
             color="dimgray",
         )
+    if log_x:
+        _log_axis(axes, "x")
+    if log_y:
+        _log_axis(axes, "y")
     if ylim is not None:
         axes.set_ylim(*ylim)
-    if log_x:
-        axes.set_xscale("log")
-    if log_y:
-        axes.set_yscale("log")
-    axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    axes.set(title=_title(figure, title), xlabel=xlabel, ylabel=ylabel)
     axes.grid(alpha=0.3)
     if len(series) > 1:
         axes.legend(fontsize=8)
@@ -165,7 +240,7 @@ def heatmap(
         extent=(columns[0] - 0.5, columns[-1] + 0.5, len(rows) - 0.5, -0.5) if columns else None,
     )
     axes.set_yticks(range(len(row_labels)), labels=row_labels, fontsize=8)
-    axes.set(title=title, xlabel=xlabel)
+    axes.set(title=_title(figure, title), xlabel=xlabel)
     figure.colorbar(image, ax=axes, label=colorbar)
     return figure
 
@@ -176,8 +251,11 @@ def histograms(
     bins: int = 40,
     title: str = "",
     columns: int = 3,
+    xlabel: str = "value",
+    ylabel: str = "density",
 ) -> Figure:
-    """Small multiples: one panel per outer key, one overlaid histogram per inner key (e.g. per step)."""
+    """Small multiples: one panel per outer key, one overlaid histogram per inner key (e.g. per step);
+    ``xlabel`` and ``ylabel`` name the axes of every panel."""
     panels = list(samples.items())
     count = max(1, len(panels))
     ncols = min(columns, count)
@@ -195,6 +273,40 @@ def histograms(
             axes.legend(fontsize=7)
     for axes in list(grid.flat)[count:]:
         axes.set_visible(False)
+    figure.supxlabel(xlabel, fontsize=9)
+    figure.supylabel(ylabel, fontsize=9)
     if title:
-        figure.suptitle(title)
+        figure.suptitle(_title(figure, title))
+    return figure
+
+
+def intervals(
+    groups: Mapping[str, Mapping[str, tuple[float, float, float]]],
+    *,
+    title: str = "",
+    xlabel: str = "",
+    ylabel: str = "",
+) -> Figure:
+    """Means with their intervals, ``{group: {arm: (mean, low, high)}}``: one marker and error bar per
+    arm, arms side by side within each group; a NaN bound (a single run) draws the mean alone."""
+    figure = new_figure()
+    axes = figure.subplots()
+    arms = list(dict.fromkeys(arm for per in groups.values() for arm in per))
+    width = 0.8 / max(1, len(arms))
+    for j, arm in enumerate(arms):
+        xs, means, errors = [], [], [[], []]
+        for i, per in enumerate(groups.values()):
+            if arm not in per:
+                continue
+            mean, low, high = per[arm]
+            xs.append(i + (j - (len(arms) - 1) / 2) * width)
+            means.append(mean)
+            errors[0].append(max(0.0, mean - low) if math.isfinite(low) else 0.0)
+            errors[1].append(max(0.0, high - mean) if math.isfinite(high) else 0.0)
+        axes.errorbar(xs, means, yerr=errors, fmt="o", capsize=3, label=arm)
+    axes.set_xticks(range(len(groups)), labels=list(groups), fontsize=8)
+    axes.set(title=_title(figure, title), xlabel=xlabel, ylabel=ylabel)
+    axes.grid(alpha=0.3)
+    if len(arms) > 1:
+        axes.legend(fontsize=8)
     return figure

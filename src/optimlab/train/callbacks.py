@@ -32,12 +32,16 @@ class MetricsLog(Callback):
     """Appends one JSON line per logged step and per evaluation to ``path``.
 
     Lines are buffered and flushed at evaluations and before checkpoints; on resume the file is cut
-    back to the checkpoint's step, so an interrupted run leaves no duplicate or missing line.
+    back to the checkpoint's step, so an interrupted run leaves no duplicate or missing line. Each line
+    carries ``seconds``, the wall time in ``fit`` so far (summed over resumed segments), so that a
+    report can plot a run by wall time.
     """
 
     def __init__(self, path: str | Path, *, every: int = 1) -> None:
         self.path, self.every = Path(path), every
         self._handle: TextIO | None = None
+        self._started = time.perf_counter()
+        self._earlier = 0.0  # seconds of the segments before a resume
 
     def on_train_start(self, state: TrainState) -> None:
         if self.path.exists():  # resuming: keep only what the checkpoint knows about
@@ -46,6 +50,7 @@ class MetricsLog(Callback):
             partial.write_text(kept)
             os.replace(partial, self.path)  # a kill while cutting the log leaves the old one whole
         self._handle = open(self.path, "a")  # noqa: SIM115  (held across callbacks, closed at train end)
+        self._started, self._earlier = time.perf_counter(), state.seconds
 
     def on_step_end(self, state: TrainState) -> None:
         if state.step % self.every == 0 or state.diverged:
@@ -71,6 +76,7 @@ class MetricsLog(Callback):
 
     def _write(self, record: dict[str, Any]) -> None:
         assert self._handle is not None, "MetricsLog used outside fit"
+        record["seconds"] = round(self._earlier + time.perf_counter() - self._started, 4)
         # NaN and inf are not JSON; null keeps every line parseable by any reader.
         clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
         self._handle.write(json.dumps(clean) + "\n")

@@ -1,0 +1,100 @@
+"""``optimlab report``: the page of runs (one, or several overlaid) or of studies over time; optionally
+the same runs and trials sent to a tracker (TensorBoard, MLflow)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from optimlab.cli import _options as o
+from optimlab.cli._output import Output
+from optimlab.errors import OptimlabError
+
+EXAMPLES = """Examples:
+  optimlab report runs/try-lr                        # runs/try-lr/report.html
+  optimlab report runs/adam runs/lion runs/sgd --out adam-lion-sgd.html
+  optimlab report runs/compare-week1 runs/compare-week2   # leaderboards side by side, significance
+  optimlab report runs/try-lr --log tensorboard      # runs/try-lr/tensorboard/
+  optimlab report runs/compare-week2 --log mlflow    # every trial as an MLflow run
+"""
+
+
+def report(
+    paths: Annotated[
+        list[str],
+        typer.Argument(help="Run folders (from `optimlab train`), or study folders / storage URLs."),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="The page (default: RUN/report.html for one run, else runs/report-TIME.html)."
+        ),
+    ] = None,
+    log: o.LogOpt = None,
+    fmt: o.FormatOpt = "human",
+) -> None:
+    """Write the HTML page of runs or of studies; with --log, send their metrics to a tracker too."""
+    from optimlab.report.run_folder import is_run_folder, read_run
+
+    runs = [p for p in paths if is_run_folder(p)]
+    if runs and len(runs) != len(paths):
+        others = ", ".join(p for p in paths if p not in runs)
+        raise OptimlabError(f"give run folders or studies, not both: {others} is not a run folder")
+    if log:
+        from optimlab.integrations import check_trackers
+
+        check_trackers(log)  # before any work
+    command = " ".join(["optimlab", *sys.argv[1:]])
+    default = Path("runs") / f"report-{time.strftime('%Y%m%d-%H%M%S')}.html"
+    if runs:
+        from optimlab.report.run_page import write_run_report
+
+        folders = [read_run(p, name=_name(p, paths)) for p in paths]
+        page = write_run_report(
+            folders, out or (Path(paths[0]) / "report.html" if len(paths) == 1 else default), command=command
+        )
+    else:
+        from optimlab.report.study_history import write_history_report
+
+        page = write_history_report(paths, out or default, command=command)
+    sent = _send(paths, runs=bool(runs), trackers=log or [], page=page)
+    Output(fmt).result(
+        f"report: {page}" + "".join(f"\n{tracker}: {where}" for tracker, where in sent.items()),
+        {"report": str(page), "trackers": sent},
+    )
+
+
+def _name(path: str, paths: list[str]) -> str:
+    """The folder's name, with its parent's when two runs share a name."""
+    names = [Path(p).name for p in paths]
+    return (
+        Path(path).name
+        if names.count(Path(path).name) == 1
+        else f"{Path(path).parent.name}/{Path(path).name}"
+    )
+
+
+def _send(paths: list[str], *, runs: bool, trackers: list[str], page: Path) -> dict[str, str]:
+    """Send every run (or every study's trials) to each tracker; where each went."""
+    if not trackers:
+        return {}
+    from optimlab.integrations import log_run, log_study, open_tracker
+    from optimlab.report.run_folder import read_run
+
+    sent = {}
+    for name in trackers:
+        for path in paths:
+            if runs:
+                run = read_run(path)
+                tracker = open_tracker(name, folder=path, run_name=run.name, params=run.recipe)
+                log_run(run, tracker, artifacts=[page])
+            else:
+                log_study(path, name, folder=path)
+        sent[name] = (
+            "the tensorboard/ folder of each" if name == "tensorboard" else "MLflow experiment optimlab"
+        )
+    return sent

@@ -1,0 +1,158 @@
+"""A tracker: a :func:`~optimlab.train.fit` callback that sends each run's metrics to an experiment tracker.
+
+It sees what ``metrics.jsonl`` holds (:class:`~optimlab.train.MetricsLog`): the training loss and the
+learning rate of each logged step, and every metric of each evaluation, each with its step and wall time.
+Records are kept in memory and sent at evaluations and at the end, so the loop pays a list append per
+step, not a write (``benchmarks/tracker_overhead.py``). Finished runs and study trials are sent after
+the fact by :func:`log_run` and :func:`log_study`.
+
+>>> from optimlab.integrations import TRACKERS
+>>> TRACKERS
+('tensorboard', 'mlflow')
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from optimlab.errors import UnknownNameError
+from optimlab.report.recipes import flat_fields
+from optimlab.report.run_folder import RunFolder
+from optimlab.train.loop import Callback, TrainState
+
+__all__ = ["TRACKERS", "Record", "Tracker", "check_trackers", "log_run", "log_study", "open_tracker"]
+
+TRACKERS = ("tensorboard", "mlflow")
+Record = tuple[int, float, dict[str, float]]  # (step, wall time as Unix seconds, metrics)
+
+
+class Tracker(Callback):
+    """Buffers ``(step, wall time, metrics)`` records and hands them to :meth:`write` in batches.
+
+    Subclasses implement :meth:`write`, :meth:`close` and, where the tracker keeps files,
+    :meth:`log_artifact`. ``every`` logs one step in that many, as :class:`~optimlab.train.MetricsLog`.
+    """
+
+    def __init__(self, *, every: int = 1) -> None:
+        self.every = every
+        self._pending: list[Record] = []
+        self.closed = False
+
+    def on_step_end(self, state: TrainState) -> None:
+        if state.step % self.every == 0 or state.diverged:
+            self._pending.append((state.step, time.time(), {"train_loss": state.train_loss, "lr": state.lr}))
+
+    def on_evaluate(self, state: TrainState, metrics: dict[str, float]) -> None:
+        self._pending.append((state.step, time.time(), dict(metrics)))
+        self.flush()
+
+    def on_train_end(self, state: TrainState) -> None:
+        self.flush()
+        self.finish(failed=state.diverged)
+
+    def log(self, step: int, wall_time: float, metrics: Mapping[str, float]) -> None:
+        """Add one record by hand (runs and trials sent after the fact)."""
+        self._pending.append((step, wall_time, dict(metrics)))
+
+    def flush(self) -> None:
+        if self._pending:
+            self.write(self._pending)
+            self._pending = []
+
+    def finish(self, *, failed: bool = False) -> None:
+        """Send what is left and close the run (``failed``: it diverged); later calls do nothing."""
+        if not self.closed:
+            self.flush()
+            self.close(failed=failed)
+            self.closed = True
+
+    def write(self, records: list[Record]) -> None:
+        raise NotImplementedError
+
+    def close(self, *, failed: bool) -> None:
+        raise NotImplementedError
+
+    def log_artifact(self, path: str | Path) -> None:
+        """Attach a file (the run's report) to the run, where the tracker keeps files."""
+
+
+def open_tracker(
+    name: str, *, folder: str | Path, run_name: str, params: Mapping[str, Any] | None = None
+) -> Tracker:
+    """The tracker ``name`` for one run: TensorBoard event files in ``folder/tensorboard/run_name``; an
+    MLflow run named ``run_name`` at MLflow's tracking URI (``MLFLOW_TRACKING_URI``, else MLflow's own
+    default: a local database file, ``mlflow.db`` in the working folder). ``params``: the recipe,
+    nested or flat, recorded as the run's parameters."""
+    flat = dict(flat_fields(params or {}))
+    if name == "tensorboard":
+        from optimlab.integrations.tensorboard import TensorBoardTracker
+
+        return TensorBoardTracker(Path(folder) / "tensorboard" / run_name, params=flat)
+    if name == "mlflow":
+        from optimlab.integrations.mlflow import MLflowTracker
+
+        return MLflowTracker(run_name=run_name, params=flat)
+    check_trackers([name])
+    raise AssertionError(name)  # unreachable: every name in TRACKERS is opened above
+
+
+def check_trackers(names: Sequence[str]) -> None:
+    """Raise, naming it and the accepted ones, on a tracker name that is not known."""
+    for name in names:
+        if name not in TRACKERS:
+            raise UnknownNameError("tracker", name, TRACKERS)
+
+
+def log_run(run: RunFolder, tracker: Tracker, *, artifacts: Sequence[str | Path] = ()) -> Tracker:
+    """Send a finished run's metrics (every line of its metrics.jsonl) and ``artifacts`` (its report) to
+    ``tracker``, and close it.
+
+    Wall times are the run's start (when recipe.yaml was written) plus each line's ``seconds``.
+    """
+    started = (run.path / "recipe.yaml").stat().st_mtime
+    lines: dict[tuple[int, float], dict[str, float]] = {}
+    for metric, (steps, seconds, values) in run.series.items():
+        for step, second, value in zip(steps, seconds, values):
+            lines.setdefault((step, second), {})[metric] = value
+    for (step, second), metrics in sorted(lines.items(), key=lambda item: item[0][0]):
+        tracker.log(step, started + (second if math.isfinite(second) else 0.0), metrics)
+    for artifact in artifacts:
+        tracker.log_artifact(artifact)
+    tracker.finish(failed=run.result.get("status") == "diverged")
+    return tracker
+
+
+def log_study(location: str | Path, tracker_name: str, *, folder: str | Path) -> int:
+    """Send every finished trial of the studies at ``location`` to a tracker: one run per trial, named
+    ``study/key``, with the trial's recipe (or searched fields) as parameters and its curve (one record
+    per evaluation) as metrics. Returns the number of trials sent."""
+    from optimlab.study.run import load_specs
+    from optimlab.study.storage import load_records, open_storage
+
+    storage = open_storage(location)
+    sent = 0
+    now = time.time()
+    for spec in load_specs(location):
+        names = [spec.study_name(method) for method in spec.methods]
+        for record in load_records(storage, names):
+            if not record.finished:
+                continue
+            params = dict(record.recipe or record.params)
+            tracker = open_tracker(
+                tracker_name,
+                folder=folder,
+                run_name=f"{record.study}/{record.key}".replace("/", "-"),
+                params={**params, "method": record.method, "phase": record.phase, "seed": record.seed},
+            )
+            curve = record.curve
+            metrics = [k for k in curve if k not in ("step", "seconds")]
+            for i, step in enumerate(curve.get("step", [])):
+                values = {k: curve[k][i] for k in metrics if i < len(curve[k]) and curve[k][i] is not None}
+                tracker.log(int(step), now + float(curve["seconds"][i]), values)
+            tracker.finish(failed=record.state != "complete")
+            sent += 1
+    return sent

@@ -1,0 +1,75 @@
+"""A training run as its output folder holds it: ``recipe.yaml``, ``metrics.jsonl`` and ``result.json``.
+
+``optimlab train`` writes these (:func:`optimlab.train.train`); this module reads them back for reports
+and trackers. ``metrics.jsonl`` has a line per logged step (``train_loss``, ``lr``) and one per
+evaluation (``val_*``), each with its ``step``, ``epoch`` and ``seconds`` (wall time since the start).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from optimlab.errors import OptimlabError
+
+__all__ = ["AXES", "RunFolder", "is_run_folder", "read_run"]
+
+AXES = ("step", "epoch", "seconds")  # what locates a line of metrics.jsonl; every other field is a metric
+
+
+@dataclasses.dataclass(frozen=True)
+class RunFolder:
+    """What one run left behind. ``series[name]`` is ``(steps, seconds, values)`` of one metric."""
+
+    name: str
+    path: Path
+    recipe: dict[str, Any]
+    result: dict[str, Any]  # result.json; {} while the run has not finished
+    series: dict[str, tuple[list[int], list[float], list[float]]]
+
+    @property
+    def metrics(self) -> list[str]:
+        return list(self.series)
+
+
+def is_run_folder(path: str | Path) -> bool:
+    path = Path(path)
+    return (path / "recipe.yaml").is_file() and (path / "metrics.jsonl").is_file()
+
+
+def read_run(path: str | Path, name: str | None = None) -> RunFolder:
+    """Read the run in folder ``path``; a null value in metrics.jsonl (NaN, inf) comes back as NaN."""
+    path = Path(path)
+    if not is_run_folder(path):
+        raise OptimlabError(
+            f"{str(path)!r} is not a run folder: expected recipe.yaml and metrics.jsonl "
+            "(written by `optimlab train --out FOLDER`)"
+        )
+    series: dict[str, tuple[list[int], list[float], list[float]]] = {}
+    with open(path / "metrics.jsonl", encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                step, seconds = int(record["step"]), float(record.get("seconds", math.nan))
+            except (ValueError, KeyError, TypeError) as error:
+                raise OptimlabError(
+                    f"{str(path / 'metrics.jsonl')!r} line {number} is not a metrics line: {error}"
+                ) from None
+            for key, value in record.items():
+                if key in AXES:
+                    continue
+                steps, times, values = series.setdefault(key, ([], [], []))
+                steps.append(step)
+                times.append(seconds)
+                values.append(math.nan if value is None else float(value))
+    result_file = path / "result.json"
+    result = json.loads(result_file.read_text(encoding="utf-8")) if result_file.is_file() else {}
+    recipe = yaml.safe_load((path / "recipe.yaml").read_text(encoding="utf-8"))
+    return RunFolder(name or path.name, path, recipe, result, series)

@@ -1,0 +1,145 @@
+"""The page of a training run, or of several runs overlaid: curves by step and by wall time, the recipe
+(or what differs between the recipes), the results, and the machine.
+
+``optimlab report RUN [RUN...]`` and ``optimlab train --html`` write it from run folders
+(:mod:`.run_folder`). One self-contained :class:`~optimlab.report.Page`: inline SVG, no script.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+from matplotlib.figure import Figure
+
+from optimlab.report import figures
+from optimlab.report.environment import machine_and_versions
+from optimlab.report.html import Page
+from optimlab.report.recipes import differing_fields, flat_fields
+from optimlab.report.run_folder import RunFolder
+
+__all__ = ["run_page", "write_run_report"]
+
+# metric -> axis label, with its unit; a metric not listed is labelled by its own name
+_LABELS = {
+    "train_loss": "training loss (last batch)",
+    "val_loss": "validation loss",
+    "val_accuracy": "validation accuracy (fraction correct)",
+    "val_rmse": "validation RMSE (units of the target)",
+    "lr": "learning rate",
+    "grad_norm": "gradient norm (global L2)",
+}
+_STEP, _SECONDS = "step (optimizer steps)", "wall time (s)"
+
+
+def _order(metrics: Sequence[str]) -> list[str]:
+    """The known metrics in reading order (losses, validation metrics, lr, gradient norm), then the rest."""
+    known = [m for m in _LABELS if m in metrics]
+    return (
+        known
+        + [m for m in metrics if m not in _LABELS and m.startswith("val_")]
+        + [m for m in metrics if m not in _LABELS and not m.startswith("val_")]
+    )
+
+
+def _figure(runs: Sequence[RunFolder], metrics: Sequence[str], by_time: bool) -> Figure:
+    """``metrics`` of every run over step (or seconds): one line per (run, metric)."""
+    xs, ys = {}, {}
+    for run in runs:
+        for metric in metrics:
+            if metric in run.series:
+                steps, seconds, values = run.series[metric]
+                label = run.name if len(metrics) == 1 else _LABELS.get(metric, metric)
+                if len(runs) > 1 and len(metrics) > 1:
+                    label = f"{run.name}: {label}"
+                xs[label], ys[label] = (seconds if by_time else steps), values
+    values = [v for series in ys.values() for v in series]
+    ylabel = _LABELS.get(metrics[0], metrics[0]) if len(metrics) == 1 else "loss"
+    what = ylabel if len(metrics) == 1 else "training and validation loss"
+    return figures.lines(
+        xs,
+        ys,
+        title=f"{what[0].upper()}{what[1:]} by {'wall time' if by_time else 'step'}",
+        xlabel=_SECONDS if by_time else _STEP,
+        ylabel=ylabel,
+        log_y=figures.spans_decades(values),
+    )
+
+
+def _groups(runs: Sequence[RunFolder]) -> list[list[str]]:
+    """The figures to draw, each a list of metrics: training and validation loss share one for one run."""
+    metrics = _order(list(dict.fromkeys(m for run in runs for m in run.metrics)))
+    if len(runs) == 1 and "train_loss" in metrics and "val_loss" in metrics:
+        return [["train_loss", "val_loss"]] + [[m] for m in metrics if m not in ("train_loss", "val_loss")]
+    return [[m] for m in metrics]
+
+
+def _has_times(runs: Sequence[RunFolder]) -> bool:
+    return all(math.isfinite(t) for run in runs for _, seconds, _ in run.series.values() for t in seconds[:1])
+
+
+def _results_table(page: Page, runs: Sequence[RunFolder]) -> None:
+    names = list(dict.fromkeys(k for run in runs for k in run.result.get("metrics", {})))
+    rows = [
+        (
+            run.name,
+            run.result.get("status", "not finished"),
+            run.result.get("steps", ""),
+            run.result.get("seconds", ""),
+            *(run.result.get("metrics", {}).get(k, "") for k in names),
+        )
+        for run in runs
+    ]
+    page.table(("run", "status", "steps", "seconds", *names), rows, caption="Results at the end of training")
+    for run in runs:
+        if run.result.get("message"):
+            page.paragraph(f"{run.name}: {run.result['message']}", note=True)
+
+
+def run_page(runs: Sequence[RunFolder], *, command: str | None = None) -> Page:
+    """The page of one run, or of several overlaid (one colour per run)."""
+    if len(runs) == 1:
+        run = runs[0]
+        page = Page(f"optimlab run: {run.name}", f"Training run in {run.path}.")
+    else:
+        page = Page(
+            f"optimlab runs: {len(runs)} runs overlaid",
+            "Runs: " + ", ".join(run.name for run in runs) + ".",
+        )
+    page.section("Results")
+    _results_table(page, runs)
+    groups = _groups(runs)
+    page.section("By step")
+    for metrics in groups:
+        page.figure(_figure(runs, metrics, by_time=False), name=f"{'-'.join(metrics)}-by-step")
+    if _has_times(runs):
+        page.section("By wall time", "The same curves against the seconds spent in the training loop.")
+        for metrics in groups:
+            if metrics[0] != "lr":
+                page.figure(_figure(runs, metrics, by_time=True), name=f"{'-'.join(metrics)}-by-time")
+    if len(runs) == 1:
+        page.section("Recipe")
+        page.table(("field", "value"), flat_fields(runs[0].recipe))
+    else:
+        differing = differing_fields([run.recipe for run in runs])
+        page.section(
+            "What differs between the recipes",
+            f"{len(differing)} field(s) differ; every other field of the recipes is the same.",
+        )
+        page.table(("field", *(run.name for run in runs)), [(k, *v) for k, v in differing.items()])
+        for run in runs:
+            page.code(yaml.safe_dump(run.recipe, sort_keys=False), summary=f"Recipe of {run.name}")
+    page.section("How this was run")
+    page.table(
+        ("setting", "value"),
+        [("command", command or ""), *(("run folder", str(run.path)) for run in runs)],
+    )
+    page.table(("machine and libraries (of this report)", "value"), machine_and_versions())
+    return page
+
+
+def write_run_report(runs: Sequence[RunFolder], path: str | Path, *, command: str | None = None) -> Path:
+    """Write the page of ``runs`` (one or several) to ``path``."""
+    return run_page(runs, command=command).write(path)

@@ -1,0 +1,65 @@
+"""`optimlab train --log tensorboard` read back with TensorBoard's own reader (EventAccumulator): every metric
+of metrics.jsonl, at its step; and a study's trials sent to TensorBoard after the fact."""
+
+import itertools
+import json
+
+import pytest
+
+from optimlab.cli.app import main
+from optimlab.report.run_folder import AXES
+
+pytest.importorskip("tensorboard", reason="pip install 'optimlab[trackers]'")
+from tensorboard.backend.event_processing.event_accumulator import (
+    SCALARS,
+    TENSORS,
+    EventAccumulator,
+)
+
+
+def accumulated(folder):
+    accumulator = EventAccumulator(str(folder), size_guidance={SCALARS: 0, TENSORS: 0})
+    accumulator.Reload()
+    return accumulator
+
+
+def test_train_log_tensorboard_holds_every_metric_of_metrics_jsonl(tmp_path):
+    out = tmp_path / "iris-run"
+    with pytest.raises(SystemExit) as done:
+        main(
+        ["train", "--dataset", "iris", "--width", "8", "--steps", "12", "--batch-size", "32",
+         "--out", str(out), "--no-progress", "--log", "tensorboard"]
+    )  # fmt: skip
+    assert done.value.code == 0
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    expected = {}
+    for line in lines:
+        for key, value in line.items():
+            if key not in AXES:
+                expected.setdefault(key, []).append((line["step"], value))
+    assert {"train_loss", "lr", "val_loss", "val_accuracy"} <= set(expected)
+    board = accumulated(out / "tensorboard" / "iris-run")
+    assert set(board.Tags()["scalars"]) == set(expected)
+    for tag, points in expected.items():
+        events = board.Scalars(tag)
+        assert [e.step for e in events] == [step for step, _ in points], tag
+        # TensorBoard keeps scalars as float32
+        assert [e.value for e in events] == pytest.approx([v for _, v in points], rel=1e-6), tag
+    assert "recipe" in board.Tags()["tensors"]  # the recipe, as a text summary
+    assert all(later.wall_time >= earlier.wall_time for earlier, later in itertools.pairwise(events))
+
+
+def test_a_study_s_trials_go_to_tensorboard_one_run_each(tmp_path):
+    from optimlab.integrations import log_study
+    from optimlab.study import StudySpec, get_workload, methods_from, run_study
+
+    spec = StudySpec.for_workload(
+        "s", get_workload("digits-mlp", epochs=1), methods_from("optimizer.name", ["adam"]), budget=1, seeds=1
+    )
+    result = run_study(spec, tmp_path / "study")
+    assert log_study(tmp_path / "study", "tensorboard", folder=tmp_path) == len(result.records) == 2
+    for record in result.records:
+        board = accumulated(tmp_path / "tensorboard" / f"{record.study}-{record.key}".replace("/", "-"))
+        accuracy = board.Scalars("val_accuracy")
+        assert [e.step for e in accuracy] == record.curve["step"]
+        assert [e.value for e in accuracy] == pytest.approx(record.curve["val_accuracy"], rel=1e-6)

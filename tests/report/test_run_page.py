@@ -1,0 +1,84 @@
+"""The page of a run, and of runs overlaid: read from run folders, what differs between recipes, size."""
+
+import json
+import math
+
+import pytest
+
+from optimlab.errors import OptimlabError
+from optimlab.recipe import Recipe
+from optimlab.report.figures import _thinned
+from optimlab.report.run_folder import read_run
+from optimlab.report.run_page import run_page, write_run_report
+
+
+def fake_run(folder, *, lr=1e-3, steps=100, eval_every=20, spike=None):
+    """A run folder as `optimlab train` leaves it, with made-up curves (no training)."""
+    folder.mkdir(parents=True)
+    Recipe.from_dict({"optimizer": {"name": "adam", "lr": lr}}).save(folder / "recipe.yaml")
+    with open(folder / "metrics.jsonl", "w") as lines:
+        for step in range(1, steps + 1):
+            loss = 2.3 * math.exp(-step / steps) if step != spike else None
+            lines.write(
+                json.dumps({"step": step, "epoch": 0, "train_loss": loss, "lr": lr, "seconds": step / 100})
+                + "\n"
+            )
+            if step % eval_every == 0:
+                lines.write(
+                    json.dumps(
+                        {
+                            "step": step,
+                            "epoch": 0,
+                            "val_loss": 1.0,
+                            "val_accuracy": 0.5,
+                            "seconds": step / 100,
+                        }
+                    )
+                    + "\n"
+                )
+    (folder / "result.json").write_text(
+        json.dumps({"status": "completed", "steps": steps, "metrics": {"test_accuracy": 0.5}})
+    )
+    return folder
+
+
+def test_a_run_folder_reads_back_every_line(tmp_path):
+    run = read_run(fake_run(tmp_path / "a", spike=7))
+    steps, seconds, losses = run.series["train_loss"]
+    assert steps == list(range(1, 101)) and seconds[9] == 0.1
+    assert math.isnan(losses[6]) and losses[0] == pytest.approx(2.3 * math.exp(-0.01))  # null -> NaN
+    assert run.series["val_accuracy"][0] == [20, 40, 60, 80, 100]
+    assert run.recipe["optimizer"]["lr"] == 1e-3 and run.result["status"] == "completed"
+
+
+def test_a_folder_that_is_not_a_run_is_refused_by_name(tmp_path):
+    with pytest.raises(OptimlabError, match="not a run folder"):
+        read_run(tmp_path)
+    folder = fake_run(tmp_path / "bad")
+    (folder / "metrics.jsonl").write_text('{"step": 1}\nnot json\n')
+    with pytest.raises(OptimlabError, match="line 2"):
+        read_run(folder)
+
+
+def test_runs_overlaid_show_only_the_differing_fields(tmp_path):
+    runs = [read_run(fake_run(tmp_path / name, lr=lr)) for name, lr in (("a", 1e-3), ("b", 3e-2))]
+    page = run_page(runs).render()
+    assert "<td>optimizer.lr</td>" in page and "<td>optimizer.name</td>" not in page
+    assert "1 field(s) differ" in page
+    assert page.count("<figure>") == 4 + 3  # loss, val loss, val accuracy, lr by step; the three by time
+
+
+def test_thinning_keeps_the_ends_and_every_spike():
+    values = [1.0] * 10_000
+    values[4321], values[8765] = 50.0, -3.0
+    keep = _thinned(len(values), values)
+    assert len(keep) <= 1002 and {0, 4321, 8765, 9999} <= set(keep)
+
+
+def test_ten_runs_of_ten_thousand_steps_make_a_page_under_2_mb(tmp_path):
+    runs = [
+        read_run(fake_run(tmp_path / f"r{i}", lr=1e-3 * (i + 1), steps=10_000, eval_every=100))
+        for i in range(10)
+    ]
+    path = write_run_report(runs, tmp_path / "ten.html")
+    assert path.stat().st_size < 2_000_000

@@ -1,19 +1,71 @@
-"""Options shared by several verbs, declared once, and how they override a recipe."""
+"""Options shared by several verbs, declared once: their names, help, accepted values, and how the recipe
+flags override a recipe.
+
+Every value is checked while the command line is parsed (ranges, finite numbers, choices, writable
+targets, devices), so a bad call answers in a fraction of a second, before torch loads or any work
+starts, and the message names the flag as typed.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from optimlab.recipe import Recipe
+from optimlab.cli import _checks as checks
+from optimlab.errors import OptimlabError
+from optimlab.registry import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, Interval
 
-FormatOpt = Annotated[str, typer.Option("--format", help="Output: human or json.")]
+if TYPE_CHECKING:
+    from optimlab.recipe import Recipe
+
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+FORMATS = ("human", "json")
+
+
+def epilog(examples: str) -> str:
+    """Examples kept one per line: click re-wraps every paragraph not marked by a ``\\b`` line."""
+    head, _, body = examples.strip("\n").partition("\n")
+    return f"{head}\n\n\b\n{body}"
+
+
+def number(interval: Interval) -> Callable[[str], float | int]:
+    """A parser accepting finite numbers within ``interval`` (an integer one parses whole numbers)."""
+
+    def parse(text: str) -> float | int:
+        try:
+            value: float | int = int(text) if interval.integer else float(text)
+        except ValueError:
+            raise typer.BadParameter(f"{text!r} is not {interval}") from None
+        if not math.isfinite(value) or not interval.contains(value):
+            raise typer.BadParameter(f"{text!r} is not accepted: {interval}")
+        return value
+
+    return parse
+
+
+def choice(*accepted: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text.strip().lower() not in accepted:
+            raise typer.BadParameter(f"{text!r} is not one of {', '.join(accepted)}")
+        return text.strip().lower()
+
+    return parse
+
+
+FormatOpt = Annotated[
+    str,
+    typer.Option("--format", parser=choice(*FORMATS), help="Output: human or json.", metavar="human|json"),
+]
+ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress while it runs.")]
 ThreadsOpt = Annotated[
     int | None,
     typer.Option(
         "--threads",
+        parser=number(POSITIVE_INT),
         help=(
             "Torch threads of this process (default: torch's own, every core unless OMP_NUM_THREADS says "
             "otherwise, with --backend batched, whose stacked models use them; else 1, fastest for one small "
@@ -22,7 +74,13 @@ ThreadsOpt = Annotated[
     ),
 ]
 RecipeArg = Annotated[
-    Path | None, typer.Argument(help="Recipe YAML file; flags override its fields.", show_default=False)
+    Path | None,
+    typer.Argument(
+        help="Recipe YAML file; flags override its fields.",
+        metavar="RECIPE",
+        show_default=False,
+        parser=checks.readable_file,
+    ),
 ]
 DatasetOpt = Annotated[
     str | None, typer.Option("--dataset", help="Built-in data set or a CSV/NumPy/IDX path.")
@@ -31,9 +89,14 @@ ScalingOpt = Annotated[
     str | None, typer.Option("--scaling", help="Input scaling: none, standardize, minmax, ...")
 ]
 ModelOpt = Annotated[str | None, typer.Option("--model", help="Architecture: mlp, cnn, resnet, transformer.")]
-WidthOpt = Annotated[int | None, typer.Option("--width", help="Hidden width (channels for CNNs).")]
+WidthOpt = Annotated[
+    int | None, typer.Option("--width", parser=number(POSITIVE_INT), help="Hidden width (channels for CNNs).")
+]
 DepthOpt = Annotated[
-    int | None, typer.Option("--depth", help="Hidden layers (blocks per stage for ResNets).")
+    int | None,
+    typer.Option(
+        "--depth", parser=number(NON_NEGATIVE_INT), help="Hidden layers (blocks per stage for ResNets)."
+    ),
 ]
 InitOpt = Annotated[str | None, typer.Option("--init", help="Weight init: he, xavier_normal, lsuv, ...")]
 ActOpt = Annotated[
@@ -43,21 +106,47 @@ NormOpt = Annotated[str | None, typer.Option("--norm", help="Normalization layer
 OptimizerOpt = Annotated[
     str | None, typer.Option("--optimizer", "--opt", help="Optimizer: sgd, adam, lion, ...")
 ]
-LrOpt = Annotated[float | None, typer.Option("--lr", help="Learning rate (peak, when scheduled).")]
-WeightDecayOpt = Annotated[float | None, typer.Option("--weight-decay", "--wd", help="Weight decay.")]
+LrOpt = Annotated[
+    float | None,
+    typer.Option("--lr", parser=number(POSITIVE), help="Learning rate (peak, when scheduled)."),
+]
+WeightDecayOpt = Annotated[
+    float | None, typer.Option("--weight-decay", "--wd", parser=number(NON_NEGATIVE), help="Weight decay.")
+]
 ScheduleOpt = Annotated[
     str | None, typer.Option("--schedule", help="LR schedule: constant, cosine, wsd, ...")
 ]
-WarmupOpt = Annotated[int | None, typer.Option("--warmup-steps", help="Linear warmup steps.")]
-EpochsOpt = Annotated[int | None, typer.Option("--epochs", help="Passes over the training split.")]
-StepsOpt = Annotated[int | None, typer.Option("--steps", help="Optimizer steps (overrides --epochs).")]
-BatchOpt = Annotated[int | None, typer.Option("--batch-size", help="Rows per minibatch.")]
-ClipOpt = Annotated[float | None, typer.Option("--grad-clip", help="Clip the global gradient norm to this.")]
-SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed of split, init and batch order.")]
-DeviceOpt = Annotated[
-    str | None, typer.Option("--device", help="cpu, cuda, or auto (a GPU when there is one).")
+WarmupOpt = Annotated[
+    int | None, typer.Option("--warmup-steps", parser=number(NON_NEGATIVE_INT), help="Linear warmup steps.")
 ]
-PrecisionOpt = Annotated[str | None, typer.Option("--precision", help="fp32, or bf16 autocast.")]
+EpochsOpt = Annotated[
+    int | None, typer.Option("--epochs", parser=number(POSITIVE_INT), help="Passes over the training split.")
+]
+StepsOpt = Annotated[
+    int | None,
+    typer.Option("--steps", parser=number(POSITIVE_INT), help="Optimizer steps (overrides --epochs)."),
+]
+BatchOpt = Annotated[
+    int | None, typer.Option("--batch-size", parser=number(POSITIVE_INT), help="Rows per minibatch.")
+]
+ClipOpt = Annotated[
+    float | None,
+    typer.Option("--grad-clip", parser=number(POSITIVE), help="Clip the global gradient norm to this."),
+]
+SeedOpt = Annotated[
+    int | None,
+    typer.Option("--seed", parser=number(NON_NEGATIVE_INT), help="Seed of split, init and batch order."),
+]
+DeviceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--device", parser=checks.device, help="cpu, cuda, cuda:N, mps, or auto (a GPU when there is one)."
+    ),
+]
+PrecisionOpt = Annotated[
+    str | None,
+    typer.Option("--precision", parser=choice("fp32", "bf16"), help="fp32, or bf16 autocast."),
+]
 LogOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -67,7 +156,60 @@ LogOpt = Annotated[
     ),
 ]
 
-# flag name -> dotted recipe field
+# --- the study options that compare and bench share ------------------------------------------------
+OptimizersOpt = Annotated[
+    str | None, typer.Option("--optimizers", help="Optimizers to compare, comma-separated.")
+]
+SeedsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--seeds", parser=number(POSITIVE_INT), help="Fresh seeds for each method's best config (default 3)."
+    ),
+]
+BudgetOpt = Annotated[
+    int | None,
+    typer.Option("--budget", parser=number(POSITIVE_INT), help="Tuning trials per method (default 7)."),
+]
+ProtocolOpt = Annotated[
+    str | None,
+    typer.Option("--protocol", parser=choice("grid", "random", "tpe"), help="Tuning: grid, random or tpe."),
+]
+BackendOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--backend",
+        parser=choice("local", "batched", "workers", "ray"),
+        help="local, batched, workers or ray.",
+    ),
+]
+WorkersOpt = Annotated[
+    int,
+    typer.Option(
+        "--workers",
+        parser=number(NON_NEGATIVE_INT),
+        help="Worker processes or Ray tasks; 0 with --backend workers: wait for `optimlab worker`s.",
+    ),
+]
+MembersOpt = Annotated[
+    int,
+    typer.Option(
+        "--members", parser=number(POSITIVE_INT), help="Trials trained at once by the batched backend."
+    ),
+]
+StudyOutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", parser=checks.writable_folder, help="Output folder (default runs/VERB-NAME-TIME)."),
+]
+StudyResumeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--resume",
+        help="Continue the study kept in --out (with --storage: there), with the settings it was started "
+        "with; other study flags are refused.",
+    ),
+]
+
+# flag parameter -> dotted recipe field
 RECIPE_FLAGS = {
     "dataset": "data.name",
     "scaling": "data.scaling",
@@ -90,23 +232,62 @@ RECIPE_FLAGS = {
     "device": "training.device",
     "precision": "training.precision",
 }
+# flag parameter -> the registry category its names come from (checked before the registries load)
+NAMED_FLAGS = {
+    "dataset": "dataset",
+    "scaling": "scaling",
+    "model": "model",
+    "init": "init",
+    "act": "activation",
+    "norm": "norm",
+    "optimizer": "optimizer",
+    "schedule": "schedule",
+}
 
 
-def recipe_from_options(recipe_path: Path | None, flags: dict[str, Any]) -> Recipe:
-    """The recipe file (or the default recipe) with every given flag applied on top."""
-    recipe = Recipe.load(recipe_path) if recipe_path is not None else Recipe()
-    updates = {RECIPE_FLAGS[name]: value for name, value in flags.items() if value is not None}
-    return recipe.with_updates(updates) if updates else recipe
+def flag(parameter: str) -> str:
+    return {"act": "--act"}.get(parameter, "--" + parameter.replace("_", "-"))
+
+
+def recipe_flags(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The recipe flags given on the command line (``ctx.params``), their names checked."""
+    from optimlab.cli._catalog import check_name
+
+    given = {name: value for name, value in params.items() if name in RECIPE_FLAGS and value is not None}
+    for name, value in given.items():
+        looks_like_path = name == "dataset" and any(c in value for c in "/\\.")
+        if name in NAMED_FLAGS and not looks_like_path and ":" not in value:
+            check_name(NAMED_FLAGS[name], value, flag(name))
+    return given
+
+
+def recipe_from_options(recipe_path: Path | None, params: Mapping[str, Any]) -> Recipe:
+    """The recipe file (or the default recipe) with every recipe flag in ``params`` applied on top.
+
+    An error names the flag typed (``--epochs``), not the recipe field it sets (``training.epochs``).
+    """
+    from optimlab.recipe import Recipe
+
+    given = recipe_flags(params)
+    try:
+        recipe = Recipe.load(recipe_path) if recipe_path is not None else Recipe()
+    except UnicodeDecodeError:
+        raise OptimlabError(f"recipe file {str(recipe_path)!r} is not a YAML text file") from None
+    if not given:
+        return recipe
+    try:
+        return recipe.with_updates({RECIPE_FLAGS[name]: value for name, value in given.items()})
+    except OptimlabError as error:
+        message = str(error)
+        for name in given:
+            message = message.replace(RECIPE_FLAGS[name], flag(name))
+        raise OptimlabError(message) from None
 
 
 def torch_threads(threads: int | None, backend: str) -> int:
     """The ``--threads`` given, else the default that :data:`ThreadsOpt` describes."""
     import torch
 
-    from optimlab.errors import InvalidValueError
-
     if threads is not None:
-        if threads < 1:
-            raise InvalidValueError("--threads", threads, "a whole number of threads >= 1")
         return threads
     return torch.get_num_threads() if backend == "batched" else 1

@@ -2,32 +2,54 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+MAX_WORD = 24  # a column keeps at least its longest word, up to this many characters
 
 
 class Output:
-    """Prints results as rich tables (human) or JSON lines (machines); errors go to stderr."""
+    """Prints results as rich tables (human) or JSON lines (machines); messages to stderr are plain text."""
 
     def __init__(self, fmt: str = "human") -> None:
+        from rich.console import Console  # rich loads when a verb prints, not when the CLI starts
+
         self.format = fmt
         self.console = Console(highlight=False)
-        self.errors = Console(stderr=True, highlight=False)
 
-    def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    @property
+    def human(self) -> bool:
+        return self.format != "json"
+
+    def table(
+        self,
+        title: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        unbroken: Iterable[str] = (),
+    ) -> None:
+        """``unbroken`` columns (names) are never wrapped; the others wrap between words."""
         if self.format == "json":
             for row in rows:
                 print(json.dumps(dict(zip(columns, row, strict=True))))
             return
-        table = Table(title=title, title_justify="left")
-        for column in columns:
-            table.add_column(column, overflow="fold")
+        from rich import box
+        from rich.table import Table
+
+        unbroken = set(unbroken)
+        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+        for i in range(len(columns)):
+            cells = [_cell(row[i]).plain for row in rows]
+            if columns[i] in unbroken:
+                widest = max(map(len, [columns[i], *cells]))
+                table.add_column(columns[i], no_wrap=True, min_width=widest)
+            else:  # rich wraps at spaces; a column narrower than its longest word would split that word
+                longest_word = max((len(word) for text in cells for word in text.split()), default=0)
+                table.add_column(columns[i], overflow="fold", min_width=min(longest_word, MAX_WORD))
         for row in rows:
             table.add_row(*(_cell(value) for value in row))
         self.console.print(table)
@@ -36,16 +58,31 @@ class Output:
         if self.format == "json":
             print(json.dumps(data if data is not None else {"message": message}))
         else:
-            self.console.print(message)
+            self.console.print(message, markup=False)
+
+    def note(self, message: str) -> None:
+        """A line for the person watching (progress, a waiting state): stderr, so JSON stays clean."""
+        print(message, file=sys.stderr, flush=True)
+
+    @contextlib.contextmanager
+    def working(self, message: str) -> Iterator[Callable[[str], None]]:
+        """Show that a long step runs: a spinner on a terminal, else a line on stderr. Yields a function
+        that replaces the message (the step now running)."""
+        if not sys.stderr.isatty():
+            self.note(message)
+            yield self.note
+            return
+        from rich.console import Console
+
+        with Console(stderr=True).status(message) as status:
+            yield status.update
 
     def error(self, message: str) -> None:
-        self.errors.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+        print(f"error: {message}", file=sys.stderr)
 
 
-def _cell(value: Any) -> Text:
+def _cell(value: Any) -> Any:
     """Plain text: a summary such as 'uniform on [a, b]' must not be read as rich markup."""
+    from rich.text import Text
+
     return Text(f"{value:.4g}" if isinstance(value, float) else str(value))
-
-
-def is_terminal() -> bool:
-    return sys.stdout.isatty()

@@ -1,15 +1,18 @@
-"""The ``optimlab`` application: verbs registered here, known errors turned into short messages.
+"""The ``optimlab`` application: verbs registered here; every expected failure is one line (``_errors``).
 
+Verb modules import only typer and the CLI's own light modules at start-up; torch, optuna and
+matplotlib load inside the verb that needs them, so ``--help``, ``list`` and a rejected flag answer fast.
 Set ``OPTIMLAB_DEBUG=1`` to see the full traceback of an error.
 """
 
 from __future__ import annotations
 
-import os
 import sys
+from typing import Annotated
 
 import typer
 
+from optimlab import __version__
 from optimlab.cli import (
     bench_cmd,
     compare_cmd,
@@ -22,39 +25,58 @@ from optimlab.cli import (
     train_cmd,
     worker_cmd,
 )
-from optimlab.cli._output import Output
-from optimlab.errors import OptimlabError
+from optimlab.cli._errors import report
+from optimlab.cli._options import CONTEXT, epilog
 
 app = typer.Typer(
     name="optimlab",
-    no_args_is_help=True,
     rich_markup_mode=None,
-    add_completion=False,
+    context_settings=CONTEXT,
     help="Optimization of deep-learning training: every technique by name.",
 )
-app.command("list", epilog=list_cmd.EXAMPLES)(list_cmd.list_techniques)
-app.command("train", epilog=train_cmd.EXAMPLES)(train_cmd.train)
-app.command("doctor", epilog=doctor_cmd.EXAMPLES)(doctor_cmd.doctor)
-app.command("lr-find", epilog=lr_find_cmd.EXAMPLES)(lr_find_cmd.lr_find)
-app.command("compare", epilog=compare_cmd.EXAMPLES)(compare_cmd.compare)
-app.command("worker", epilog=worker_cmd.EXAMPLES)(worker_cmd.worker)
-app.command("bench", epilog=bench_cmd.EXAMPLES)(bench_cmd.bench)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        print(f"optimlab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Optimization of deep-learning training: every technique by name."""
+    if ctx.invoked_subcommand is None:
+        print(ctx.get_help())
+
+
+app.command("list", epilog=epilog(list_cmd.EXAMPLES))(list_cmd.list_techniques)
+app.command("train", epilog=epilog(train_cmd.EXAMPLES))(train_cmd.train)
+app.command("doctor", epilog=epilog(doctor_cmd.EXAMPLES))(doctor_cmd.doctor)
+app.command("lr-find", epilog=epilog(lr_find_cmd.EXAMPLES))(lr_find_cmd.lr_find)
+app.command("compare", epilog=epilog(compare_cmd.EXAMPLES))(compare_cmd.compare)
+app.command("worker", epilog=epilog(worker_cmd.EXAMPLES))(worker_cmd.worker)
+app.command("bench", epilog=epilog(bench_cmd.EXAMPLES))(bench_cmd.bench)
 app.add_typer(gallery_cmd.app, name="gallery")
-app.command("plot-schedule", epilog=plot_schedule.EXAMPLES)(plot_schedule.plot_schedule)
-app.command("report", epilog=report_cmd.EXAMPLES)(report_cmd.report)
+app.command("plot-schedule", epilog=epilog(plot_schedule.EXAMPLES))(plot_schedule.plot_schedule)
+app.command("report", epilog=epilog(report_cmd.EXAMPLES))(report_cmd.report)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point. Usage errors (unknown verbs and flags get close matches) exit 2 through typer;
-    an OptimlabError prints one line naming the bad value and exits 2."""
+    """Entry point: run the verb; an expected failure prints one line and exits 2 (see ``_errors``)."""
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="optimlab")
-    except OptimlabError as error:
-        if os.environ.get("OPTIMLAB_DEBUG"):
-            raise
-        Output().error(f"{error}\n(set OPTIMLAB_DEBUG=1 to see the traceback)")
-        sys.exit(2)
+        code = command.main(args=argv, prog_name="optimlab", standalone_mode=False)
+    except Exception as error:
+        code = report(error)
+    except KeyboardInterrupt as error:
+        code = report(error)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

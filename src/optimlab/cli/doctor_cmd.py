@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
 from optimlab.cli._output import Output
+from optimlab.registry import POSITIVE_INT
+
+if TYPE_CHECKING:
+    from optimlab.doctor.diagnose import Diagnosis
 
 EXAMPLES = """Examples:
   optimlab doctor --dataset digits
@@ -16,10 +22,15 @@ EXAMPLES = """Examples:
   optimlab doctor --dataset digits --act sigmoid --depth 8 --init normal --steps 200
   optimlab doctor --dataset digits --optimizer sgd --lr 10 --no-lr-find
   optimlab doctor recipe.yaml --format json > findings.json
+  optimlab doctor recipe.yaml --fail-on warning   # in CI: exit 1 when a warning or an error is found
 """
+
+FAIL_ON = ("error", "warning")  # the severities, most severe first, that --fail-on can name
+FINDINGS_FOUND = 1  # exit code of --fail-on when findings of that severity exist
 
 
 def doctor(
+    ctx: typer.Context,
     recipe_path: o.RecipeArg = None,
     dataset: o.DatasetOpt = None,
     scaling: o.ScalingOpt = None,
@@ -42,27 +53,40 @@ def doctor(
     precision: o.PrecisionOpt = None,
     steps: Annotated[
         int | None,
-        typer.Option("--steps", help="Training steps to watch (default: the recipe's run, at most 300)."),
+        typer.Option(
+            "--steps",
+            parser=o.number(POSITIVE_INT),
+            help="Training steps to watch (default: the recipe's run, at most 300).",
+        ),
     ] = None,
     html: Annotated[
-        Path | None, typer.Option("--html", help="Write a report with per-layer plots here.")
+        Path | None,
+        typer.Option(
+            "--html", parser=checks.writable_file(".html"), help="Write a report with per-layer plots here."
+        ),
     ] = None,
     lr_find: Annotated[
         bool, typer.Option("--lr-find/--no-lr-find", help="Run the LR range test first.")
     ] = True,
+    fail_on: Annotated[
+        str | None,
+        typer.Option(
+            "--fail-on",
+            parser=o.choice(*FAIL_ON),
+            metavar="error|warning",
+            help="Exit 1 when a finding this severe (or worse) exists: for CI.",
+        ),
+    ] = None,
     fmt: o.FormatOpt = "human",
 ) -> None:
     """Diagnose a training setup: vanishing/exploding gradients, NaN origin, saturation, dead units,
     input scale, init scale, learning rate, plateau; each finding with its evidence and fix."""
+    # --steps here is how long the doctor watches, not the recipe's training.steps
+    recipe = o.recipe_from_options(recipe_path, {k: v for k, v in ctx.params.items() if k != "steps"})
     from optimlab.doctor import diagnose_recipe
 
-    flags = {k: v for k, v in locals().items() if k in o.RECIPE_FLAGS and k != "steps"}
-    recipe = o.recipe_from_options(recipe_path, flags)
     output = Output(fmt)
-    if fmt == "human":
-        with output.console.status(f"examining {recipe.model.name} on {recipe.data.name}"):
-            diagnosis = diagnose_recipe(recipe, steps=steps, lr_find=lr_find)
-    else:
+    with output.working(f"examining {recipe.model.name} on {recipe.data.name}"):
         diagnosis = diagnose_recipe(recipe, steps=steps, lr_find=lr_find)
     if html is not None:
         from optimlab.doctor.report import write_html
@@ -73,14 +97,34 @@ def doctor(
             subtitle=f"recipe {recipe.id}: {recipe.model.name} on {recipe.data.name}, "
             f"{recipe.optimizer.name} lr {recipe.optimizer.lr or 'default'}",
         )
-    if fmt == "json":
+    if not output.human:
         output.result(
             "", {**diagnosis.to_dict(), "recipe_id": recipe.id, "html": str(html) if html else None}
         )
-        return
+    else:
+        _print_findings(output, diagnosis)
+        if html is not None:
+            output.result(f"wrote {html}")
+    if fail_on is not None:
+        failing = FAIL_ON[: FAIL_ON.index(fail_on) + 1]
+        if any(f.severity in failing for f in diagnosis.findings):
+            sys.exit(FINDINGS_FOUND)
+
+
+def _print_findings(output: Output, diagnosis: Diagnosis) -> None:
+    """The ranked table; a finding explained by another names it (``consequence of #1``), as JSON does."""
     steps_seen = len(diagnosis.statistics.steps)
     if diagnosis.findings:
-        rows = [(i + 1, f.severity, f.title, f.recommendation) for i, f in enumerate(diagnosis.findings)]
+        number = {f.rule: i + 1 for i, f in enumerate(diagnosis.findings)}
+        rows = [
+            (
+                i + 1,
+                f.severity,
+                f.title + "".join(f" (consequence of #{number[c]})" for c in f.consequence_of if c in number),
+                f.recommendation,
+            )
+            for i, f in enumerate(diagnosis.findings)
+        ]
         output.table(
             f"Findings after {steps_seen} steps, root cause first", ("#", "severity", "finding", "fix"), rows
         )
@@ -90,5 +134,3 @@ def doctor(
         found = diagnosis.lr_range
         suggestion = f"lr {found.suggestion:.3g}" if found.suggestion is not None else "no lr"
         output.result(f"LR range test: {suggestion} ({found.reason})")
-    if html is not None:
-        output.result(f"wrote {html}")

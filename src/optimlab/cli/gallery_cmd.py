@@ -4,14 +4,19 @@ and writes their pages (figures, verdict from the numbers, every run's recipe) a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
 from optimlab.cli._output import Output
 
+if TYPE_CHECKING:
+    from optimlab.gallery import Outcome
+
 ALL = "all"
+SIZES = ("small", "large", "tiny")
 EXAMPLES = """Examples:
   optimlab gallery
   optimlab gallery run small_init
@@ -23,13 +28,13 @@ EXAMPLES = """Examples:
 app = typer.Typer(
     name="gallery",
     rich_markup_mode=None,
-    add_completion=False,
-    epilog=EXAMPLES,
+    context_settings=o.CONTEXT,
+    epilog=o.epilog(EXAMPLES),
     help="Tutorial claims and classic results, each tested by runs and judged by its numbers.",
 )
 
 
-@app.callback(invoke_without_command=True, epilog=EXAMPLES)
+@app.callback(invoke_without_command=True, epilog=o.epilog(EXAMPLES))
 def gallery(ctx: typer.Context, fmt: o.FormatOpt = "human") -> None:
     """List the experiments: name, what it tests, and its source. Run one with 'optimlab gallery run NAME'."""
     if ctx.invoked_subcommand is not None:
@@ -38,45 +43,59 @@ def gallery(ctx: typer.Context, fmt: o.FormatOpt = "human") -> None:
 
     rows = [(e.name, e.obj.kind.replace("_", " "), e.summary, e.paper) for e in experiments()]
     Output(fmt).table(
-        "Experiments (optimlab gallery run NAME, or all)", ("name", "kind", "summary", "source"), rows
+        "Experiments (optimlab gallery run NAME, or all)",
+        ("name", "kind", "summary", "source"),
+        rows,
+        unbroken=("name",),
     )
 
 
-@app.command("run", epilog=EXAMPLES)
+@app.command("run", epilog=o.epilog(EXAMPLES))
 def run(
     name: Annotated[str, typer.Argument(help="An experiment (see 'optimlab gallery'), or 'all'.")],
     size: Annotated[
-        str, typer.Option("--size", help="small (CPU, minutes), large (a GPU), or tiny (a smoke test).")
+        str,
+        typer.Option(
+            "--size",
+            parser=o.choice(*SIZES),
+            metavar="|".join(SIZES),
+            help="small (CPU, minutes), large (a GPU), or tiny (a smoke test).",
+        ),
     ] = "small",
-    out: Annotated[Path, typer.Option("--out", help="Folder for the pages and their numbers.")] = Path(
-        "gallery"
-    ),
+    out: Annotated[
+        Path,
+        typer.Option("--out", parser=checks.writable_folder, help="Folder for the pages and their numbers."),
+    ] = Path("gallery"),
     fmt: o.FormatOpt = "human",
 ) -> None:
     """Run an experiment (or all of them) and write its page: figures, the verdict computed from the numbers,
     every run's recipe, and the source it tests."""
-    from optimlab.gallery import Outcome, run_experiment, run_gallery
-
-    output = Output(fmt)
-
-    def started(experiment: str, i: int, count: int) -> None:
-        if fmt == "human":
-            output.result(f"[{i + 1}/{count}] {experiment} ({size}) ...")
-
-    def done(outcome: Outcome, page: Path) -> None:
-        output.result(
-            f"  {outcome.verdict.label} in {outcome.seconds:.0f} s: {page}",
-            {
-                "name": outcome.name,
-                "verdict": outcome.verdict.label,
-                "seconds": round(outcome.seconds, 1),
-                "page": str(page),
-            },
-        )
+    from optimlab.cli._catalog import check_name
 
     if name != ALL:
-        started(name, 0, 1)
-        done(*run_experiment(name, size=size, out=out))
-        return
-    index = run_gallery(size=size, out=out, on_start=started, on_done=done)
+        check_name("experiment", name, "NAME")
+    output = Output(fmt)
+    with output.working(f"gallery: loading {name} ({size})") as show:
+
+        def started(experiment: str, i: int, count: int) -> None:
+            show(f"[{i + 1}/{count}] {experiment} ({size}) running ...")
+
+        def done(outcome: Outcome, page: Path) -> None:
+            output.result(
+                f"{outcome.name}: {outcome.verdict.label} in {outcome.seconds:.0f} s: {page}",
+                {
+                    "name": outcome.name,
+                    "verdict": outcome.verdict.label,
+                    "seconds": round(outcome.seconds, 1),
+                    "page": str(page),
+                },
+            )
+
+        from optimlab.gallery import run_experiment, run_gallery
+
+        if name != ALL:
+            started(name, 0, 1)
+            done(*run_experiment(name, size=size, out=out))
+            return
+        index = run_gallery(size=size, out=out, on_start=started, on_done=done)
     output.result(f"index: {index}", {"index": str(index)})

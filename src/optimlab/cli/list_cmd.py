@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from optimlab.cli._options import FormatOpt
 from optimlab.cli._output import Output
-from optimlab.registry import categories, get_registry
+from optimlab.registry import categories
 
 EXAMPLES = """Examples:
   optimlab list
@@ -16,6 +16,19 @@ EXAMPLES = """Examples:
   optimlab list init --filter 'kaiming*'
   optimlab list activation --format json
 """
+
+
+def _about(row: dict[str, Any]) -> str:
+    """Everything but the name in one column that wraps between words: it reads at 80 columns."""
+    lines = [row["summary"]]
+    lines += [
+        f"{label}: {row[key]}"
+        for label, key in (("hyperparameters", "hyperparameters"), ("paper", "paper"))
+        if row[key]
+    ]
+    if row["aliases"]:
+        lines.append("aliases: " + ", ".join(row["aliases"]))
+    return "\n".join(lines)
 
 
 def list_techniques(
@@ -26,23 +39,15 @@ def list_techniques(
     fmt: FormatOpt = "human",
 ) -> None:
     """List techniques by category: name, aliases, summary, hyperparameters and paper."""
+    from optimlab.cli._catalog import COLUMNS, listing
+
     out = Output(fmt)
-    for name in [category] if category else categories():
-        registry = get_registry(name)
-        rows = [
-            (
-                registry.category,
-                entry.name,
-                ", ".join(entry.aliases),
-                entry.summary,
-                ", ".join(f"{h.name}={h.default!r}" for h in entry.hyperparameters),
-                entry.paper,
-            )
-            for entry in registry
-            if entry.name in registry.names(filter)
-        ]
+    found = listing(category, filter)
+    if not out.human:
         out.table(
-            f"{registry.category} ({len(rows)})",
-            ("category", "name", "aliases", "summary", "hyperparameters", "paper"),
-            rows,
+            "", COLUMNS, [tuple(", ".join(r[c]) if c == "aliases" else r[c] for c in COLUMNS) for r in found]
         )
+        return
+    for name in dict.fromkeys(row["category"] for row in listing(category)):
+        rows = [(row["name"], _about(row)) for row in found if row["category"] == name]
+        out.table(f"{name} ({len(rows)})", ("name", "about"), rows, unbroken=("name",))

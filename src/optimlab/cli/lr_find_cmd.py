@@ -7,8 +7,11 @@ from typing import Annotated
 
 import typer
 
+from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
 from optimlab.cli._output import Output
+from optimlab.errors import InvalidValueError
+from optimlab.registry import POSITIVE, Interval
 
 EXAMPLES = """Examples:
   optimlab lr-find --dataset digits --optimizer adam
@@ -19,6 +22,7 @@ EXAMPLES = """Examples:
 
 
 def lr_find(
+    ctx: typer.Context,
     recipe_path: o.RecipeArg = None,
     dataset: o.DatasetOpt = None,
     scaling: o.ScalingOpt = None,
@@ -35,24 +39,42 @@ def lr_find(
     seed: o.SeedOpt = None,
     device: o.DeviceOpt = None,
     precision: o.PrecisionOpt = None,
-    start_lr: Annotated[float, typer.Option("--start-lr", help="Smallest lr of the sweep.")] = 1e-7,
-    end_lr: Annotated[float, typer.Option("--end-lr", help="Largest lr of the sweep.")] = 10.0,
-    sweep_steps: Annotated[int, typer.Option("--sweep-steps", help="Steps of the sweep.")] = 100,
-    plot: Annotated[Path | None, typer.Option("--plot", help="Draw the curve to this .png or .svg.")] = None,
+    start_lr: Annotated[
+        float, typer.Option("--start-lr", parser=o.number(POSITIVE), help="Smallest lr of the sweep.")
+    ] = 1e-7,
+    end_lr: Annotated[
+        float, typer.Option("--end-lr", parser=o.number(POSITIVE), help="Largest lr of the sweep.")
+    ] = 10.0,
+    sweep_steps: Annotated[
+        int,
+        typer.Option(
+            "--sweep-steps", parser=o.number(Interval(2, None, integer=True)), help="Steps of the sweep."
+        ),
+    ] = 100,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot", parser=checks.writable_file(".png", ".svg"), help="Draw the curve to this .png or .svg."
+        ),
+    ] = None,
     fmt: o.FormatOpt = "human",
 ) -> None:
     """Sweep the lr exponentially over a short run (Smith 2017) and suggest one; the model is restored."""
+    if end_lr <= start_lr:
+        raise InvalidValueError("--end-lr", end_lr, f"a learning rate above --start-lr {start_lr:g}")
+    recipe = o.recipe_from_options(recipe_path, ctx.params)
     from optimlab.doctor import lr_range_test_recipe
 
-    flags = {k: v for k, v in locals().items() if k in o.RECIPE_FLAGS}
-    recipe = o.recipe_from_options(recipe_path, flags)
-    result = lr_range_test_recipe(recipe, start_lr=start_lr, end_lr=end_lr, steps=sweep_steps)
+    output = Output(fmt)
+    with output.working(
+        f"LR range test: {sweep_steps} steps of {recipe.optimizer.name}, {start_lr:g} to {end_lr:g}"
+    ):
+        result = lr_range_test_recipe(recipe, start_lr=start_lr, end_lr=end_lr, steps=sweep_steps)
     if plot is not None:
         from optimlab.doctor.report import plot_lr_range
 
         plot_lr_range(result, plot)
-    output = Output(fmt)
-    if fmt == "json":
+    if not output.human:
         output.result("", {**result.to_dict(), "recipe_id": recipe.id, "plot": str(plot) if plot else None})
         return
     rows = [

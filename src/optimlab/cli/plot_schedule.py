@@ -7,9 +7,11 @@ from typing import Annotated
 
 import typer
 
-from optimlab.cli._options import FormatOpt
+from optimlab.cli import _checks as checks
+from optimlab.cli import _options as o
 from optimlab.cli._output import Output
-from optimlab.errors import OptimlabError
+from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT
 
 EXAMPLES = """Examples:
   optimlab plot-schedule cosine --steps 1000 --warmup-steps 100
@@ -24,24 +26,43 @@ def _parse_option(text: str) -> tuple[str, object]:
     if "=" not in text:
         raise OptimlabError(f"invalid --option {text!r}: write NAME=VALUE, e.g. gamma=0.5")
     key, value = text.split("=", 1)
-    return key.strip(), yaml.safe_load(value)
+    try:
+        return key.strip(), yaml.safe_load(value)
+    except yaml.YAMLError:
+        raise OptimlabError(f"invalid --option {text!r}: the value is not a number, word or list") from None
 
 
 def plot_schedule(
-    names: Annotated[list[str], typer.Argument(help="Schedule names (see 'optimlab list schedule').")],
-    steps: Annotated[int, typer.Option("--steps", help="Total training steps.")] = 1000,
-    warmup_steps: Annotated[int, typer.Option("--warmup-steps", help="Linear warmup steps.")] = 0,
-    lr: Annotated[float, typer.Option("--lr", help="Base (peak) learning rate.")] = 1.0,
+    names: Annotated[
+        list[str],
+        typer.Argument(metavar="SCHEDULE...", help="Schedule names (see 'optimlab list schedule')."),
+    ],
+    steps: Annotated[
+        int, typer.Option("--steps", parser=o.number(POSITIVE_INT), help="Total training steps.")
+    ] = 1000,
+    warmup_steps: Annotated[
+        int, typer.Option("--warmup-steps", parser=o.number(NON_NEGATIVE_INT), help="Linear warmup steps.")
+    ] = 0,
+    lr: Annotated[
+        float, typer.Option("--lr", parser=o.number(POSITIVE), help="Base (peak) learning rate.")
+    ] = 1.0,
     option: Annotated[list[str] | None, typer.Option("--option", help="Schedule keyword NAME=VALUE.")] = None,
-    out_path: Annotated[Path, typer.Option("--out", help="Image file (.png or .svg).")] = Path(
-        "schedule.png"
-    ),
-    fmt: FormatOpt = "human",
+    out_path: Annotated[
+        Path,
+        typer.Option("--out", parser=checks.writable_file(".png", ".svg"), help="Image file (.png or .svg)."),
+    ] = Path("schedule.png"),
+    fmt: o.FormatOpt = "human",
 ) -> None:
     """Plot learning rate against step for each schedule named."""
+    from optimlab.cli._catalog import check_name
+
+    if warmup_steps > steps:
+        raise InvalidValueError("--warmup-steps", warmup_steps, f"at most --steps ({steps})")
+    for name in names:
+        check_name("schedule", name, "SCHEDULE")
+    options = dict(_parse_option(text) for text in option or [])
     from optimlab.schedules import create, plot
 
-    options = dict(_parse_option(text) for text in option or [])
     schedules = {
         name: create(name, total_steps=steps, warmup_steps=warmup_steps, **options) for name in names
     }

@@ -5,13 +5,18 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
 from optimlab.cli._output import Output
 from optimlab.errors import OptimlabError
+from optimlab.registry import POSITIVE_INT
+
+if TYPE_CHECKING:
+    from optimlab.recipe import Recipe
 
 EXAMPLES = """Examples:
   optimlab train --dataset digits --model mlp --epochs 5
@@ -20,10 +25,15 @@ EXAMPLES = """Examples:
       --lr 1e-3 --schedule cosine --epochs 10
   optimlab train --resume runs/try-lr
   optimlab train --dataset digits --epochs 5 --out runs/digits --html --log tensorboard
+  optimlab train --resume runs/try-lr --epochs 20
 """
+
+DIVERGED = 3  # exit code of a run that diverged: it ran, so it is no usage error
+INTERRUPTED = 130  # stopped by Ctrl-C or SIGTERM after saving a checkpoint
 
 
 def train(
+    ctx: typer.Context,
     recipe_path: o.RecipeArg = None,
     dataset: o.DatasetOpt = None,
     scaling: o.ScalingOpt = None,
@@ -46,37 +56,51 @@ def train(
     device: o.DeviceOpt = None,
     precision: o.PrecisionOpt = None,
     out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Output folder (default runs/train-ID-TIME).")
+        Path | None,
+        typer.Option(
+            "--out", parser=checks.writable_folder, help="Output folder (default runs/train-ID-TIME)."
+        ),
     ] = None,
-    resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this folder.")] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume",
+            parser=checks.writable_folder,
+            help="Continue the run kept in this folder (the --out of the stopped run) with its saved recipe; "
+            "only --epochs, --steps and --checkpoint-every may change.",
+        ),
+    ] = None,
     checkpoint_every: Annotated[
-        int | None, typer.Option("--checkpoint-every", help="Steps between checkpoints.")
+        int | None,
+        typer.Option("--checkpoint-every", parser=o.number(POSITIVE_INT), help="Steps between checkpoints."),
     ] = None,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    progress: o.ProgressOpt = True,
     html: Annotated[bool, typer.Option("--html", help="Also write the run's page, OUT/report.html.")] = False,
     log: o.LogOpt = None,
     fmt: o.FormatOpt = "human",
 ) -> None:
     """Train a model; print progress and final metrics; write metrics.jsonl and model.pt."""
-    from optimlab.train import ProgressBar
-    from optimlab.train import train as run_training
-
-    flags = {k: v for k, v in locals().items() if k in o.RECIPE_FLAGS}
     if resume is not None:
         if recipe_path is not None or out_dir is not None:
             raise OptimlabError(
                 "--resume continues the recipe saved in its folder; drop the recipe file and --out "
                 "(--epochs, --steps and --checkpoint-every may change)"
             )
-        recipe = o.recipe_from_options(resume / "recipe.yaml", flags)  # the library refuses other changes
+        if not (resume / "recipe.yaml").is_file():
+            raise OptimlabError(f"--resume {str(resume)!r}: that folder holds no run (no recipe.yaml)")
+        recipe = o.recipe_from_options(resume / "recipe.yaml", ctx.params)  # the library refuses changes
     else:
-        recipe = o.recipe_from_options(recipe_path, flags)
+        recipe = o.recipe_from_options(recipe_path, ctx.params)
     if checkpoint_every is not None:
         recipe = recipe.with_updates({"training.checkpoint_every": checkpoint_every})
     out = resume or out_dir or Path("runs") / f"train-{recipe.id}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+    from optimlab.train import ProgressBar
+    from optimlab.train import train as run_training
+
     output = Output(fmt)
     callbacks = (
-        [ProgressBar(f"{recipe.model.name} on {recipe.data.name}")] if progress and fmt == "human" else []
+        [ProgressBar(f"{recipe.model.name} on {recipe.data.name}")] if progress and output.human else []
     )
     trackers = _trackers(log or [], out, recipe)
     result = run_training(recipe, out, resume=resume is not None, callbacks=[*callbacks, *trackers])
@@ -95,15 +119,15 @@ def train(
         + (f"; page {data['report']}" if "report" in data else ""),
         data,
     )
-    if fmt != "json":
+    if output.human:
         output.table("final metrics", ("metric", "value"), sorted(result.metrics.items()))
     if result.status == "diverged":
         output.error(result.message or "diverged")
-        sys.exit(3)
+        sys.exit(DIVERGED)
     if result.message:
         output.result(result.message)
     if result.status == "interrupted":  # the message says how to resume
-        sys.exit(130)
+        sys.exit(INTERRUPTED)
 
 
 def _trackers(names: list[str], out: Path, recipe: Recipe) -> list:

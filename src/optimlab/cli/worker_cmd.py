@@ -6,8 +6,10 @@ from typing import Annotated
 
 import typer
 
-from optimlab.cli._options import FormatOpt
+from optimlab.cli import _checks as checks
+from optimlab.cli import _options as o
 from optimlab.cli._output import Output
+from optimlab.registry import POSITIVE_INT
 
 EXAMPLES = """Examples:
   optimlab worker runs/compare-digits_mlp-20260101-120000
@@ -17,7 +19,14 @@ EXAMPLES = """Examples:
 
 
 def worker(
-    location: Annotated[str, typer.Argument(help="The study's output folder (journal file) or an RDB URL.")],
+    location: Annotated[
+        str,
+        typer.Argument(
+            parser=checks.study_location,
+            metavar="LOCATION",
+            help="The study's output folder (journal file) or an RDB URL.",
+        ),
+    ],
     name: Annotated[
         str | None, typer.Option("--name", help="Only this study (default: every study there).")
     ] = None,
@@ -32,13 +41,21 @@ def worker(
         ),
     ] = False,
     threads: Annotated[
-        int, typer.Option("--threads", help="Torch threads (1 per worker; one worker per core).")
+        int,
+        typer.Option(
+            "--threads",
+            parser=o.number(POSITIVE_INT),
+            help="Torch threads (1 per worker; one worker per core).",
+        ),
     ] = 1,
-    fmt: FormatOpt = "human",
+    fmt: o.FormatOpt = "human",
 ) -> None:
     """Take waiting trials from the storage and train them until none waits (or, with --wait, until done)."""
     from optimlab.study import work
 
-    chosen = [m.strip() for m in methods.split(",")] if methods else None
-    ran = work(location, name=name, methods=chosen, wait=wait, threads=threads)
-    Output(fmt).result(f"worker ran {ran} trials from {location}", {"trials": ran, "storage": location})
+    output = Output(fmt)
+    chosen = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
+    until = "the studies are done" if wait else "none waits"
+    with output.working(f"worker: training the waiting trials of {location} until {until} (Ctrl-C stops)"):
+        ran = work(location, name=name, methods=chosen, wait=wait, threads=threads)
+    output.result(f"worker ran {ran} trials from {location}", {"trials": ran, "storage": location})

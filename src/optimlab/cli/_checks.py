@@ -1,0 +1,141 @@
+"""Checks of the values that name things outside the process (files, folders, devices, storages), run
+while the command line is parsed: a run never trains for minutes to fail at the end on a target it
+cannot write, and a flag typed wrong answers before torch loads.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import typer
+
+DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+DATABASES = ("sqlite", "postgresql", "mysql", "mariadb", "oracle", "mssql")  # SQLAlchemy's dialects
+STORAGE_EXAMPLE = "a database URL such as sqlite:///runs/studies.db or postgresql://user@host/db"
+
+
+def readable_file(text: str) -> Path:
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise typer.BadParameter(f"{text!r} does not exist")
+    if not path.is_file():
+        raise typer.BadParameter(f"{text!r} is not a file")
+    if not os.access(path, os.R_OK):
+        raise typer.BadParameter(f"{text!r} is not readable")
+    return path
+
+
+def _can_write_into(folder: Path) -> bool:
+    """Try it: ``os.access`` says yes to root everywhere, read-only mounts and ``/proc`` included."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
+def _writable_place(path: Path, text: str) -> None:
+    """The nearest folder that exists above ``path`` is a folder this user may write into."""
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise typer.BadParameter(f"cannot create {text!r}: {str(parent)!r} is a file, not a folder")
+    if not _can_write_into(parent):
+        raise typer.BadParameter(f"cannot create {text!r}: {str(parent)!r} is not writable")
+
+
+def writable_folder(text: str) -> Path:
+    """An output folder: one that exists and may be written, or one that can be created."""
+    path = Path(text).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise typer.BadParameter(f"{text!r} is a file; give a folder")
+        if not _can_write_into(path):
+            raise typer.BadParameter(f"cannot write into {text!r}: the folder is not writable")
+        return path
+    _writable_place(path, text)
+    return path
+
+
+def writable_file(*suffixes: str) -> Callable[[str], Path]:
+    """An output file with one of ``suffixes``, in a place that may be written."""
+
+    def parse(text: str) -> Path:
+        path = Path(text).expanduser()
+        if path.suffix.lower() not in suffixes:
+            raise typer.BadParameter(f"{text!r}: accepted a file ending in {' or '.join(suffixes)}")
+        if path.is_dir():
+            raise typer.BadParameter(f"{text!r} is a folder; give a file")
+        if path.exists() and not os.access(path, os.W_OK):
+            raise typer.BadParameter(f"cannot write {text!r}: permission denied")
+        _writable_place(path, text)
+        return path
+
+    return parse
+
+
+def device(text: str) -> str:
+    """A device this machine has: torch is imported only to check a GPU that was asked for."""
+    name = text.strip().lower()
+    if not DEVICE.match(name):
+        raise typer.BadParameter(f"{text!r} is not a device: accepted auto, cpu, cuda, cuda:N or mps")
+    if name in ("auto", "cpu"):
+        return name
+    import torch
+
+    if name == "mps":
+        if not torch.backends.mps.is_available():
+            raise typer.BadParameter("'mps' is not available on this machine: accepted cpu or auto")
+        return name
+    if not torch.cuda.is_available():
+        build = "has no CUDA" if torch.version.cuda is None else "finds no CUDA GPU"
+        raise typer.BadParameter(
+            f"{text!r}: this PyTorch ({torch.__version__}) {build}; accepted cpu or auto"
+        )
+    index = int(name.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise typer.BadParameter(f"{text!r}: this machine has {count} CUDA GPU(s), cuda:0..cuda:{count - 1}")
+    return name
+
+
+def storage_url(text: str) -> str:
+    """An RDB URL whose database kind SQLAlchemy knows; a SQLite file's folder must exist."""
+    scheme, separator, rest = text.partition("://")
+    if not separator or scheme.split("+")[0].lower() not in DATABASES or not rest:
+        raise typer.BadParameter(f"{text!r} is not a storage: accepted {STORAGE_EXAMPLE}")
+    if scheme.lower().startswith("sqlite"):
+        database = rest[1:] if rest.startswith("/") else rest
+        if not database or database == ":memory:":
+            raise typer.BadParameter(f"{text!r}: a study needs a SQLite file, e.g. sqlite:///runs/studies.db")
+        folder = Path(database).expanduser().parent
+        if not folder.is_dir():
+            raise typer.BadParameter(
+                f"{text!r}: the folder {str(folder)!r} of the SQLite file does not exist"
+            )
+    return text
+
+
+def study_location(text: str) -> str:
+    """Where studies already are: a storage URL, or a folder that holds a study journal."""
+    if "://" in text:
+        url = storage_url(text)
+        if url.lower().startswith("sqlite") and not Path(url.partition("://")[2][1:]).expanduser().is_file():
+            raise typer.BadParameter(f"{text!r}: no SQLite file there, so no study to work on")
+        return url
+    folder = Path(text).expanduser()
+    if not folder.is_dir():
+        raise typer.BadParameter(f"{text!r} is not a folder: give the --out folder of `optimlab compare`")
+    from optimlab.study.storage import JOURNAL_NAME  # loads optuna: only for a folder that exists
+
+    if not (folder / JOURNAL_NAME).is_file():
+        raise typer.BadParameter(
+            f"{text!r} holds no study ({JOURNAL_NAME}): give the --out folder of `optimlab compare` "
+            f"or {STORAGE_EXAMPLE}"
+        )
+    return text

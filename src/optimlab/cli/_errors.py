@@ -1,0 +1,86 @@
+"""The CLI's one error path: every expected failure becomes one plain line on stderr and exit code 2.
+
+Expected failures are the user's to fix: a bad flag or value (click's usage errors, optimlab's errors),
+a file or folder that cannot be read or written, a file that is not what it claims to be, a storage
+that cannot be reached. Anything else is a bug in optimlab and keeps its traceback. Set
+``OPTIMLAB_DEBUG=1`` to see the traceback of an expected failure too.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+
+import typer
+
+from optimlab.errors import OptimlabError
+
+DEBUG_VARIABLE = "OPTIMLAB_DEBUG"
+USAGE_ERROR = 2  # click's code for a bad call; every expected failure shares it
+INTERRUPTED = 130  # the shell's code for a process ended by Ctrl-C (128 + SIGINT)
+
+
+def debugging() -> bool:
+    return os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
+
+
+def one_line(text: str) -> str:
+    """Multi-line messages (a recipe's list of bad fields) joined into one line."""
+    head, *rest = [line.strip() for line in str(text).splitlines() if line.strip()] or [""]
+    if not rest:
+        return head
+    return head + (" " if head.endswith(":") else "; ") + "; ".join(rest)
+
+
+def _os_message(error: OSError) -> str:
+    reason = error.strerror or str(error)
+    names = [name for name in (error.filename, error.filename2) if name is not None]
+    where = " -> ".join(repr(os.fsdecode(name)) for name in names)
+    return f"{where}: {reason}" if where else reason
+
+
+def _storage_error(error: BaseException) -> bool:
+    """Optuna's and SQLAlchemy's errors, looked up only when those libraries are already loaded."""
+    optuna = sys.modules.get("optuna.exceptions")
+    sqlalchemy = sys.modules.get("sqlalchemy.exc")
+    return (optuna is not None and isinstance(error, optuna.OptunaError)) or (
+        sqlalchemy is not None and isinstance(error, sqlalchemy.SQLAlchemyError)
+    )
+
+
+def expected_message(error: BaseException) -> str | None:
+    """The one line that explains an expected failure, or None for a bug (which keeps its traceback)."""
+    if isinstance(error, typer.TyperException):  # a bad call: unknown verb or flag, a value rejected
+        context = getattr(error, "ctx", None)
+        command = context.command_path if context is not None else "optimlab"
+        return f"{one_line(error.format_message())} (see '{command} -h')"
+    if isinstance(error, OptimlabError):
+        return one_line(str(error))
+    if isinstance(error, OSError):
+        return _os_message(error)
+    if isinstance(error, UnicodeDecodeError):
+        return f"a file expected to be text is binary or not UTF-8 ({error.reason} at byte {error.start})"
+    if isinstance(error, EOFError):
+        return "a file ended early: it is truncated or empty"
+    if isinstance(error, pickle.UnpicklingError):
+        return f"a file expected to be a PyTorch checkpoint is corrupted or not one: {one_line(str(error))}"
+    if _storage_error(error):
+        return f"storage error: {one_line(str(error))}"
+    return None
+
+
+def report(error: BaseException) -> int:
+    """Print the line for ``error`` on stderr and return the exit code; re-raise a bug."""
+    if isinstance(error, typer.Abort) and isinstance(error.__cause__, EOFError):
+        error = error.__cause__  # typer turns every EOFError (a truncated file, too) into Abort
+    if isinstance(error, (KeyboardInterrupt, typer.Abort)):
+        print("interrupted", file=sys.stderr)
+        return INTERRUPTED
+    message = expected_message(error)
+    if message is None or debugging():
+        raise error
+    validated = isinstance(error, (typer.TyperException, OptimlabError))  # the message is the whole story
+    hint = "" if validated else f" (set {DEBUG_VARIABLE}=1 to see the traceback)"
+    print(f"error: {message}{hint}", file=sys.stderr)
+    return USAGE_ERROR

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from sklearn.datasets import load_digits
 from torch import Tensor, nn
+from torch.utils.data import Dataset
 
 
 @functools.cache
@@ -207,3 +208,29 @@ HEALTHY: dict[str, Setup] = {
         lambda: mlp(inputs=8, outputs=1, width=64, depth=1), regression, "adam", 1e-3, nn.MSELoss()
     ),
 }
+
+
+class ReturnsItsLoss(nn.Module):
+    """``net`` in Hugging Face's style: named inputs and ``labels`` in, a dict with its loss and logits out."""
+
+    def __init__(self, net: nn.Module, loss: nn.Module) -> None:
+        super().__init__()
+        self.net, self.loss = net, loss
+
+    def forward(self, pixel_values: Tensor, labels: Tensor | None = None) -> dict[str, Tensor | None]:
+        logits = self.net(pixel_values)
+        return {"loss": None if labels is None else self.loss(logits, labels), "logits": logits}
+
+
+class NamedExamples(Dataset):
+    """Rows of ``(x, y)`` as dicts ``{"pixel_values": x[i], "labels": y[i]}``, as a Hugging Face
+    data set hands them out."""
+
+    def __init__(self, x: Tensor, y: Tensor) -> None:
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> dict[str, Tensor]:
+        return {"pixel_values": self.x[i], "labels": self.y[i]}

@@ -15,7 +15,13 @@ from torch import Tensor
 from optimlab.data.examples import TensorPair
 from optimlab.errors import InvalidValueError
 
-__all__ = ["batches"]
+__all__ = ["batches", "epoch_permutation"]
+
+
+def epoch_permutation(seed: int, epoch: int, n: int, device: torch.device | str = "cpu") -> Tensor:
+    """The order of the ``n`` training rows in ``epoch``: a function of (seed, epoch) alone."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=generator).to(device)
 
 
 def batches(

@@ -22,14 +22,16 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from optimlab.data.user_batches import UserBatches
 from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import INSTRUMENTS, Instruments, InstrumentSchedule, RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult, json_ready, lr_range_test
 from optimlab.doctor.rules import run_rules
 from optimlab.doctor.snapshot import preserved
+from optimlab.doctor.watch import watch
 from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE_INT
-from optimlab.train.loop import Callback, TrainState, fit
+from optimlab.train.loop import Callback, TrainState
 
 __all__ = ["Diagnosis", "DoctorCallback", "diagnose", "diagnose_recipe", "lr_range_test_recipe"]
 
@@ -126,31 +128,21 @@ class DoctorCallback(Callback):
 
 def _training_tensors(data: Any) -> tuple[Tensor, Tensor]:
     """(x, y) from a pair of tensors, a split with ``.x``/``.y``, or splits with ``.train``."""
-    split = getattr(data, "train", data)
-    if hasattr(split, "x") and hasattr(split, "y"):
-        x, y = split.x, split.y
-    elif isinstance(split, (tuple, list)) and len(split) == 2:
-        x, y = split
-    else:
-        x = y = None
-    if not (
-        isinstance(x, Tensor) and isinstance(y, Tensor) and x.shape[:1] == y.shape[:1] and x.shape[0] > 0
-    ):
+    pair = UserBatches(data).tensors
+    if pair is None:
         raise InvalidValueError(
-            "data",
-            type(data).__name__,
-            "a pair of tensors (x, y) with the same number of rows, or splits with .train.x "
-            "and .train.y (optimlab.data.load)",
+            "data", type(data).__name__, "a pair of tensors (x, y), or splits with .train"
         )
-    return x, y
+    return pair
 
 
 def diagnose(
     model: nn.Module,
     data: Any,
-    loss_fn: Any,
+    loss_fn: Any = None,
     optimizer: torch.optim.Optimizer | None = None,
     *,
+    compute_loss: Any = None,
     steps: int = 200,
     batch_size: int = 64,
     lr_find: bool = True,
@@ -165,11 +157,15 @@ def diagnose(
 
     Args:
         model: any ``nn.Module``.
-        data: ``(x, y)`` tensors, or splits from :func:`optimlab.data.load` (their training split is used).
-        loss_fn: ``loss_fn(model(x), y) -> scalar``.
+        data: the training data in any shape a PyTorch user has it (:mod:`optimlab.data.user_batches`):
+            ``(x, y)`` tensors, splits from :func:`optimlab.data.load` (their training split), a
+            ``Dataset``, a ``DataLoader`` or a list of batches; batches as tuples, lists or dicts.
+        loss_fn: ``loss_fn(outputs, targets) -> scalar``; None when the model returns its own loss
+            (Hugging Face: ``model(**batch).loss``).
         optimizer: over ``model``'s parameters; default optimlab's ``adam`` at its default lr.
+        compute_loss: ``compute_loss(model, batch) -> scalar``, instead of ``loss_fn``, for anything else.
         steps: training steps to watch; a run that diverges stops earlier.
-        batch_size: rows per step.
+        batch_size: rows per step, for tensors and Datasets (a DataLoader keeps its own).
         lr_find: run the LR range test first (:func:`optimlab.doctor.lr_range_test`), so that the
             learning-rate rules can compare the lr with its suggestion.
         seed: batch order and every random draw (dropout) during the diagnosis.
@@ -178,34 +174,20 @@ def diagnose(
     """
     if not POSITIVE_INT.contains(steps):
         raise InvalidValueError("steps", steps, str(POSITIVE_INT))
-    if not POSITIVE_INT.contains(batch_size):
-        raise InvalidValueError("batch_size", batch_size, str(POSITIVE_INT))
     if not isinstance(model, nn.Module):
         raise InvalidValueError("model", type(model).__name__, "a torch.nn.Module")
-    x, y = _training_tensors(data)
-    device = next(model.parameters()).device
-    x, y = x.to(device), y.to(device)
+    batches = UserBatches(data, loss_fn, compute_loss=compute_loss, batch_size=batch_size, seed=seed)
     if optimizer is None:
         from optimlab.optim import create
 
         optimizer = create("adam", model.parameters())
     lr_range = None
     if lr_find:
-        lr_range = lr_range_test(model, loss_fn, x, y, optimizer, batch_size=batch_size, seed=seed)
+        lr_range = lr_range_test(model, None, batches, optimizer=optimizer)
     doctor = DoctorCallback(model, optimizer, schedule=schedule)
     with preserved(model, optimizer):
         torch.manual_seed(seed)
-        fit(
-            model,
-            optimizer,
-            x,
-            y,
-            loss_fn=loss_fn,
-            total_steps=steps,
-            batch_size=batch_size,
-            seed=seed,
-            callbacks=[doctor],
-        )
+        watch(model, optimizer, batches, doctor.instruments, steps=steps)
     return doctor.diagnosis(lr_range, rule_options=rule_options)
 
 

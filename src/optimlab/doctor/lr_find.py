@@ -36,10 +36,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from optimlab.data.user_batches import UserBatches
 from optimlab.doctor.snapshot import preserved
 from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE, POSITIVE_INT, Interval
-from optimlab.train.loop import epoch_permutation
 
 __all__ = ["LRRangeResult", "lr_range_test", "smooth", "suggest_lr"]
 
@@ -148,11 +148,12 @@ def suggest_lr(
 
 def lr_range_test(
     model: nn.Module,
-    loss_fn: Callable[[Tensor, Tensor], Tensor],
-    x: Tensor,
-    y: Tensor,
-    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable[[Any, Any], Tensor] | None,
+    data: Any,
+    y: Tensor | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
     *,
+    compute_loss: Callable[[nn.Module, Any], Tensor] | None = None,
     start_lr: float = 1e-7,
     end_lr: float = 10.0,
     steps: int = 100,
@@ -164,9 +165,13 @@ def lr_range_test(
     """Sweep the lr of ``optimizer`` geometrically and suggest one; the model and optimizer are restored.
 
     Every param group's lr follows the sweep, scaled by its ratio to the first group's lr, so groups
-    with lr multipliers keep them. Batches are drawn as :func:`optimlab.train.fit` draws them.
+    with lr multipliers keep them. Tensors are drawn in batches as :func:`optimlab.train.fit` draws them.
 
     Args:
+        loss_fn, data, compute_loss: the data in any shape and the loss, as
+            :class:`~optimlab.data.user_batches.UserBatches` takes them (``data`` may be one already);
+            ``lr_range_test(model, loss_fn, x, y, optimizer)`` reads the tensors ``x`` and ``y``.
+        optimizer: over ``model``'s parameters; default optimlab's ``adam``.
         start_lr, end_lr: the sweep's ends (the first group's lr).
         steps: optimizer steps of the sweep (100 covers 8 decades at 12 steps a decade).
         diverge_factor: stop once the loss (an EMA of it, beta 0.9) exceeds this times its minimum.
@@ -186,23 +191,29 @@ def lr_range_test(
     if steps < 2:
         raise InvalidValueError("steps", steps, "an integer >= 2")
 
+    if not isinstance(data, UserBatches):
+        data = UserBatches(
+            data if y is None else (data, y),
+            loss_fn,
+            compute_loss=compute_loss,
+            batch_size=batch_size,
+            seed=seed,
+        )
+    if optimizer is None:
+        from optimlab.optim import create
+
+        optimizer = create("adam", model.parameters())
     base = [group["lr"] for group in optimizer.param_groups]
     ratios = [b / base[0] if base[0] else 1.0 for b in base]
-    n = x.shape[0]
-    per_epoch = math.ceil(n / batch_size)
     lrs: list[float] = []
     losses: list[float] = []
     stopped_at = None
     ema, best = math.nan, math.inf
     with preserved(model, optimizer):
         model.train()
-        order = epoch_permutation(seed, 0, n, x.device)
+        stream = data.stream(next(model.parameters()).device)
         for i in range(steps + 1):  # batch i measures the loss after the step at lrs[i - 1]
-            epoch, offset = divmod(i, per_epoch)
-            if offset == 0 and epoch > 0:
-                order = epoch_permutation(seed, epoch, n, x.device)
-            rows = order[offset * batch_size : (offset + 1) * batch_size]
-            loss = loss_fn(model(x[rows]), y[rows])
+            loss = data.compute_loss(model, next(stream))
             value = loss.item()
             if i > 0:
                 losses.append(value)

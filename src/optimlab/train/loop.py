@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from optimlab.data.batches import epoch_permutation
 from optimlab.schedules.torch_adapter import PlateauLR
 
 __all__ = ["Callback", "TrainState", "epoch_permutation", "fit"]
@@ -53,12 +54,6 @@ class Callback:
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
-
-
-def epoch_permutation(seed: int, epoch: int, n: int, device: torch.device | str = "cpu") -> torch.Tensor:
-    """The order of the ``n`` training rows in ``epoch``: a function of (seed, epoch) alone."""
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    return torch.randperm(n, generator=generator).to(device)
 
 
 def fit(

@@ -1,0 +1,282 @@
+"""The user's data in whatever shape a PyTorch user has it: one stream of batches, and the loss of a batch.
+
+Data (what :class:`UserBatches` accepts):
+
+* **two tensors** ``(x, y)`` with the same number of rows (or splits with ``.train.x``/``.train.y``,
+  as :func:`optimlab.data.load` returns): batches of ``batch_size`` rows in the order of
+  :func:`~optimlab.data.batches.epoch_permutation`, the order :func:`optimlab.train.fit` draws;
+* a map-style **Dataset** (``torch.utils.data.Dataset``, or anything with ``__getitem__`` and
+  ``__len__`` that is not a list): the same order, items collated by torch's ``default_collate``;
+* an **IterableDataset**: batched in reading order;
+* a **DataLoader**, or any other re-iterable of batches (a list of batches): read as it is, epoch
+  after epoch. A one-shot iterator (a generator) is refused: the doctor reads the data more than once.
+
+Batches: a tuple or list ``(inputs..., target)``, a dict of named inputs (Hugging Face style), or a
+lone tensor. The loss of a batch (:meth:`UserBatches.compute_loss`) is one of:
+
+* ``loss_fn(outputs, targets)``: the target is a tuple's last element or a dict's ``labels`` (or
+  ``label``, ``targets``, ``target``, ``y``); the model gets the rest, ``model(*inputs)`` or
+  ``model(**inputs)``; outputs with ``.logits`` (Hugging Face) give their logits to ``loss_fn``;
+* nothing: the model returns its own loss from the whole batch, ``model(**batch).loss`` (Hugging
+  Face), a mapping's ``"loss"``, or a scalar tensor;
+* ``compute_loss(model, batch)``: anything else.
+
+>>> import torch
+>>> from torch import nn
+>>> data = UserBatches((torch.randn(10, 3), torch.randint(0, 2, (10,))), nn.CrossEntropyLoss(), batch_size=4)
+>>> model = nn.Linear(3, 2)
+>>> [tuple(x.shape) for x, _ in data.epoch(0)]
+[(4, 3), (4, 3), (2, 3)]
+>>> data.compute_loss(model, next(data.stream("cpu"))).ndim
+0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset, IterableDataset, default_collate
+
+from optimlab.data.batches import epoch_permutation
+from optimlab.errors import InvalidValueError
+from optimlab.registry import POSITIVE_INT
+
+__all__ = ["ACCEPTED_DATA", "TARGET_KEYS", "UserBatches"]
+
+ACCEPTED_DATA = (
+    "a pair of tensors (x, y) with the same number of rows, splits with .train.x and .train.y "
+    "(optimlab.data.load), a Dataset, a DataLoader or a list of batches (tuples, lists or dicts)"
+)
+# Where a dict batch keeps its target when a loss_fn is given; Hugging Face's own name first.
+TARGET_KEYS = ("labels", "label", "targets", "target", "y")
+_BATCHES = "a tuple or list (inputs..., target), a dict of named inputs, or a tensor"
+
+
+def _describe(value: Any) -> Any:
+    """A value as messages name it: a tensor by its shape, a dict by its keys, a container by its items'
+    types, a number or string as itself, anything else by its type."""
+    if value is None or isinstance(value, (str, bytes, int, float)):
+        return value
+    if isinstance(value, Tensor):
+        return f"a tensor of shape {tuple(value.shape)}"
+    if isinstance(value, Mapping):
+        return f"a {type(value).__name__} with keys {sorted(map(str, value))}"
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of {len(value)} ({', '.join(type(v).__name__ for v in value)})"
+    return f"a {type(value).__name__}"
+
+
+def _to_device(batch: Any, device: torch.device | str) -> Any:
+    """``batch`` with every tensor in it (nested tuples, lists, dicts) on ``device``."""
+    if isinstance(batch, Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, Mapping):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(_to_device(v, device) for v in batch)
+    return batch
+
+
+def _tensor_pair(data: Any) -> tuple[Tensor, Tensor] | None:
+    """(x, y) from a pair of tensors, an object with ``.x``/``.y``, or splits with ``.train``; None if
+    ``data`` is none of these."""
+    split = getattr(data, "train", data)
+    if hasattr(split, "x") and hasattr(split, "y"):
+        pair = (split.x, split.y)
+    elif isinstance(split, (tuple, list)) and len(split) == 2 and all(isinstance(v, Tensor) for v in split):
+        pair = tuple(split)
+    else:
+        return None
+    x, y = pair
+    if not (
+        isinstance(x, Tensor) and isinstance(y, Tensor) and x.ndim and x.shape[:1] == y.shape[:1] and len(x)
+    ):
+        raise InvalidValueError("data", _describe(pair), ACCEPTED_DATA)
+    return x, y
+
+
+def _is_map_dataset(data: Any) -> bool:
+    if isinstance(data, Dataset):
+        return not isinstance(data, IterableDataset)
+    return (
+        hasattr(data, "__getitem__")
+        and hasattr(data, "__len__")
+        and not isinstance(data, (list, tuple, Mapping, str, bytes, Tensor))
+    )
+
+
+class UserBatches:
+    """The user's data as epochs of batches, with the loss the model makes of one batch.
+
+    Args:
+        data: see the module docstring.
+        loss_fn: ``loss_fn(outputs, targets) -> scalar``; None when the model returns its loss or
+            ``compute_loss`` is given.
+        compute_loss: ``compute_loss(model, batch) -> scalar``, for any other way to get the loss.
+        batch_size: rows per batch of tensors and Datasets (a DataLoader keeps its own).
+        seed: the order of tensors' and Datasets' rows in each epoch.
+
+    ``tensors`` holds ``(x, y)`` when the data came as two tensors (loops that index in-memory
+    tensors directly can use them); ``source`` says what the data was, for messages.
+    """
+
+    def __init__(
+        self,
+        data: Any,
+        loss_fn: Callable[[Any, Any], Tensor] | None = None,
+        *,
+        compute_loss: Callable[[nn.Module, Any], Tensor] | None = None,
+        batch_size: int = 64,
+        seed: int = 0,
+    ) -> None:
+        if not POSITIVE_INT.contains(batch_size):
+            raise InvalidValueError("batch_size", batch_size, str(POSITIVE_INT))
+        if loss_fn is not None and compute_loss is not None:
+            raise InvalidValueError(
+                "loss",
+                "both loss_fn and compute_loss",
+                "one of them, or neither when the model returns its loss",
+            )
+        for name, value in (("loss_fn", loss_fn), ("compute_loss", compute_loss)):
+            if value is not None and not callable(value):
+                raise InvalidValueError(name, _describe(value), "a callable")
+        self.loss_fn, self._custom_loss = loss_fn, compute_loss
+        self.batch_size, self.seed = batch_size, seed
+        self.tensors = _tensor_pair(data)
+        self._data = data
+        if self.tensors is not None:
+            self.source = f"a pair of tensors ({len(self.tensors[0])} rows)"
+            self._epoch: Callable[[int], Iterable[Any]] = self._tensor_epoch
+        elif isinstance(data, (str, bytes, Tensor, Mapping)) or not (
+            _is_map_dataset(data) or isinstance(data, Iterable)
+        ):
+            raise InvalidValueError("data", _describe(data), ACCEPTED_DATA)
+        elif _is_map_dataset(data):
+            self.source = f"a {type(data).__name__} of {len(data)} examples"
+            self._epoch = self._dataset_epoch
+        elif isinstance(data, IterableDataset):
+            self.source = f"an iterable {type(data).__name__}"
+            self._epoch = lambda epoch: DataLoader(data, batch_size=batch_size)
+        elif iter(data) is data:
+            raise InvalidValueError(
+                "data",
+                f"a one-shot {type(data).__name__} (it can be read only once)",
+                f"{ACCEPTED_DATA}: something that can be read again, epoch after epoch",
+            )
+        else:
+            self.source = f"a {type(data).__name__}"
+            self._epoch = lambda epoch: data
+
+    # --- batches --------------------------------------------------------------------------------
+
+    def _tensor_epoch(self, epoch: int) -> Iterator[tuple[Tensor, Tensor]]:
+        x, y = self.tensors  # type: ignore[misc]
+        order = epoch_permutation(self.seed, epoch, len(x), x.device)
+        for start in range(0, len(x), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            yield x[rows], y[rows]
+
+    def _dataset_epoch(self, epoch: int) -> Iterator[Any]:
+        order = epoch_permutation(self.seed, epoch, len(self._data)).tolist()
+        for start in range(0, len(order), self.batch_size):
+            yield default_collate([self._data[i] for i in order[start : start + self.batch_size]])
+
+    def epoch(self, epoch: int) -> Iterable[Any]:
+        """The batches of one epoch, where the data keeps them."""
+        return self._epoch(epoch)
+
+    def stream(self, device: torch.device | str) -> Iterator[Any]:
+        """Batches on ``device``, epoch after epoch, without end; the first one is checked
+        (:meth:`check_batch`), and an epoch without a batch is an error."""
+        if self.tensors is not None:  # move once, not every batch
+            self.tensors = (self.tensors[0].to(device), self.tensors[1].to(device))
+        epoch = 0
+        while True:
+            empty = True
+            for batch in self.epoch(epoch):
+                if epoch == 0 and empty:
+                    self.check_batch(batch)
+                empty = False
+                yield _to_device(batch, device)
+            if empty:
+                raise InvalidValueError("data", f"{self.source} with no batch", ACCEPTED_DATA)
+            epoch += 1
+
+    def check_batch(self, batch: Any) -> None:
+        """Raise, naming the batch, when the loss cannot be computed from batches like it."""
+        if self._custom_loss is not None:
+            return
+        if not isinstance(batch, (tuple, list, Mapping, Tensor)):
+            raise InvalidValueError("batch", _describe(batch), _BATCHES)
+        if self.loss_fn is not None:
+            self._split_target(batch)
+
+    # --- the loss of a batch ----------------------------------------------------------------------
+
+    def _split_target(self, batch: Any) -> tuple[Any, Any]:
+        """(inputs, target): a tuple's last element, or a dict's target key."""
+        if isinstance(batch, Mapping):
+            key = next((k for k in TARGET_KEYS if k in batch), None)
+            if key is None:
+                raise InvalidValueError(
+                    "batch",
+                    _describe(batch),
+                    f"with loss_fn, a dict holding the target under one of {', '.join(TARGET_KEYS)} "
+                    "(or no loss_fn, when the model returns its loss)",
+                )
+            return {k: v for k, v in batch.items() if k != key}, batch[key]
+        if isinstance(batch, (tuple, list)) and len(batch) >= 2:
+            return batch[:-1], batch[-1]
+        raise InvalidValueError(
+            "batch",
+            _describe(batch),
+            "with loss_fn, (inputs..., target) or a dict with the target under 'labels' "
+            "(or no loss_fn, when the model returns its loss)",
+        )
+
+    def compute_loss(self, model: nn.Module, batch: Any) -> Tensor:
+        """The scalar loss ``model`` makes of ``batch`` (see the module docstring)."""
+        if self._custom_loss is not None:
+            loss = self._custom_loss(model, batch)
+        elif self.loss_fn is not None:
+            inputs, target = self._split_target(batch)
+            outputs = model(**inputs) if isinstance(inputs, Mapping) else model(*inputs)
+            loss = self.loss_fn(_prediction(outputs), target)
+        else:
+            outputs = (
+                model(**batch)
+                if isinstance(batch, Mapping)
+                else model(*batch)
+                if isinstance(batch, (tuple, list))
+                else model(batch)
+            )
+            loss = _own_loss(outputs)
+        if not isinstance(loss, Tensor) or loss.numel() != 1:
+            raise InvalidValueError(
+                "the loss", _describe(loss), "a tensor with one element (reduce it: .mean())"
+            )
+        return loss
+
+
+def _prediction(outputs: Any) -> Any:
+    """What ``loss_fn`` compares with the target: the logits of a Hugging Face output, else the output."""
+    logits = outputs.get("logits") if isinstance(outputs, Mapping) else getattr(outputs, "logits", None)
+    return outputs if logits is None else logits
+
+
+def _own_loss(outputs: Any) -> Tensor:
+    """The loss a model returned itself: ``outputs.loss``, ``outputs["loss"]``, or a scalar tensor."""
+    loss = outputs.get("loss") if isinstance(outputs, Mapping) else getattr(outputs, "loss", None)
+    if loss is None and isinstance(outputs, Tensor) and outputs.numel() == 1:
+        loss = outputs
+    if loss is None:
+        raise InvalidValueError(
+            "the model's output",
+            _describe(outputs),
+            "a loss (a scalar tensor, .loss, or ['loss']) when no loss_fn is given: pass loss_fn, "
+            "the labels in the batch (Hugging Face), or compute_loss(model, batch)",
+        )
+    return loss

@@ -1,0 +1,62 @@
+"""The doctor's short run: train on the user's batches with the instruments attached.
+
+It steps as :func:`optimlab.train.fit` does (train mode, schedule-free optimizers in their training
+mode, a closure for optimizers that need one, a stop at the first non-finite loss), but over a
+:class:`~optimlab.data.user_batches.UserBatches` stream, so that any data a user has reaches the
+instruments. The instruments are hooks on the model and the optimizer: this loop only tells them the
+step, its loss and its lr.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from optimlab.data.user_batches import UserBatches
+from optimlab.doctor.instruments import Instruments
+
+__all__ = ["watch"]
+
+
+def watch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batches: UserBatches,
+    instruments: Instruments,
+    *,
+    steps: int,
+) -> int:
+    """Train ``model`` for up to ``steps`` optimizer steps on ``batches``; returns the steps taken
+    (fewer when the loss stops being finite)."""
+    device = next(model.parameters()).device
+    model.train()
+    switches_modes = hasattr(optimizer, "train") and hasattr(optimizer, "eval")
+    if switches_modes:  # schedule-free: gradients are taken at the training point
+        optimizer.train()
+    needs_closure = getattr(optimizer, "needs_closure", False)  # SAM: a second gradient a step
+    stream = batches.stream(device)
+    instruments.start(0)
+    try:
+        for step in range(1, steps + 1):
+            batch = next(stream)
+
+            def closure() -> torch.Tensor:
+                loss = batches.compute_loss(model, batch)  # noqa: B023  (called within this step only)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                return loss
+
+            loss = closure()
+            lr = optimizer.param_groups[0]["lr"]
+            optimizer.step(closure) if needs_closure else optimizer.step()
+            value = loss.item()
+            instruments.record_step(step, value, lr)
+            if not math.isfinite(value):
+                return step
+    finally:
+        instruments.stop()
+        if switches_modes:
+            optimizer.eval()
+    return steps

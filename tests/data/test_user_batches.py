@@ -1,0 +1,155 @@
+"""UserBatches: every shape of data a PyTorch user has becomes the same batches, and every way of
+getting a loss gives the loss computed by hand; what it cannot use is refused with what it accepts."""
+
+from __future__ import annotations
+
+import doctest
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, IterableDataset, TensorDataset
+
+import optimlab.data.user_batches
+from optimlab.data.batches import epoch_permutation
+from optimlab.data.user_batches import UserBatches
+from optimlab.errors import InvalidValueError
+
+
+def pair(n=10):
+    generator = torch.Generator().manual_seed(0)
+    return torch.randn(n, 3, generator=generator), torch.randint(0, 2, (n,), generator=generator)
+
+
+def test_tensors_come_in_fits_order_and_a_dataset_of_them_in_the_same_order():
+    x, y = pair()
+    order = torch.cat([epoch_permutation(5, 0, 10), epoch_permutation(5, 1, 10)])
+    from_tensors = UserBatches((x, y), batch_size=4, seed=5).stream("cpu")
+    from_dataset = UserBatches(TensorDataset(x, y), batch_size=4, seed=5).stream("cpu")
+    rows = [order[0:4], order[4:8], order[8:10], order[10:14]]  # the short last batch, then epoch 1
+    for expected in rows:
+        for xb, yb in (next(from_tensors), next(from_dataset)):
+            assert torch.equal(xb, x[expected]) and torch.equal(yb, y[expected])
+
+
+def test_splits_are_read_from_their_training_part():
+    x, y = pair()
+    splits = type("Splits", (), {"train": type("Split", (), {"x": x, "y": y})()})()
+    assert UserBatches(splits).tensors == (x, y)
+
+
+def test_a_dataloader_and_a_list_of_batches_are_read_as_they_are_epoch_after_epoch():
+    x, y = pair()
+    loader = DataLoader(TensorDataset(x, y), batch_size=3)
+    for data in (loader, list(loader)):
+        stream = UserBatches(data).stream("cpu")
+        seen = [next(stream) for _ in range(8)]  # 4 batches an epoch, twice
+        assert [len(b[0]) for b in seen] == [3, 3, 3, 1] * 2
+        assert torch.equal(torch.cat([b[0] for b in seen[:4]]), x)
+        assert all(torch.equal(a[0], b[0]) for a, b in zip(seen[:4], seen[4:]))
+
+
+def test_an_iterable_dataset_is_batched_in_reading_order():
+    x, y = pair()
+
+    class Rows(IterableDataset):
+        def __iter__(self):
+            return iter(zip(x, y))
+
+    first = next(UserBatches(Rows(), batch_size=4).stream("cpu"))
+    assert torch.equal(first[0], x[:4]) and torch.equal(first[1], y[:4])
+
+
+def test_each_kind_of_loss_equals_the_loss_computed_by_hand():
+    x, y = pair()
+    model = nn.Linear(3, 2)
+    expected = nn.functional.cross_entropy(model(x), y)
+
+    class ReturnsItsLoss(nn.Module):  # Hugging Face style: labels in, an output with .loss out
+        def __init__(self):
+            super().__init__()
+            self.inner = model
+
+        def forward(self, features, labels=None):
+            logits = self.inner(features)
+            loss = None if labels is None else nn.functional.cross_entropy(logits, labels)
+            return {"loss": loss, "logits": logits}
+
+    class TwoInputs(nn.Module):
+        def forward(self, a, b):
+            return model(a + b)
+
+    cases = [
+        (model, (x, y), {"loss_fn": nn.CrossEntropyLoss()}),
+        (model, [x, y], {"loss_fn": nn.CrossEntropyLoss()}),
+        (TwoInputs(), (x, torch.zeros_like(x), y), {"loss_fn": nn.CrossEntropyLoss()}),
+        (ReturnsItsLoss(), {"features": x, "labels": y}, {}),  # the model's own loss
+        (ReturnsItsLoss(), {"features": x, "label": y}, {"loss_fn": nn.CrossEntropyLoss()}),  # .logits
+        (model, (x, y), {"compute_loss": lambda m, b: nn.functional.cross_entropy(m(b[0]), b[1])}),
+    ]
+    for net, batch, loss in cases:
+        data = UserBatches([batch], **loss)
+        assert torch.allclose(data.compute_loss(net, next(data.stream("cpu"))), expected), (batch, loss)
+
+
+def test_batches_move_to_the_models_device_without_changing():
+    x, y = pair()
+    batch = next(UserBatches([{"a": x, "b": [y, 3]}], compute_loss=lambda m, b: 0).stream("meta"))
+    assert batch["a"].device.type == "meta" and batch["b"][0].device.type == "meta" and batch["b"][1] == 3
+
+
+def generator_of_batches():
+    yield pair()
+
+
+@pytest.mark.parametrize(
+    ("data", "loss", "named"),
+    [
+        (torch.zeros(8, 4), {}, "tensor of shape (8, 4)"),
+        ((torch.zeros(8, 4), torch.zeros(7)), {}, "tuple of 2"),
+        ("digits", {}, "'digits'"),
+        (42, {}, "value 42 for data"),
+        (generator_of_batches(), {}, "one-shot generator"),
+        ([], {}, "no batch"),
+    ],
+)
+def test_data_it_cannot_use_is_refused_naming_it_and_what_is_accepted(data, loss, named):
+    with pytest.raises(InvalidValueError, match="a pair of tensors") as error:
+        next(UserBatches(data, **loss).stream("cpu"))
+    assert named in str(error.value) and "DataLoader" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("batch", "loss", "message"),
+    [
+        ({"features": torch.zeros(2, 3)}, {"loss_fn": nn.MSELoss()}, "one of labels, label"),
+        ((torch.zeros(2, 3),), {"loss_fn": nn.MSELoss()}, "(inputs..., target)"),
+        (7, {"loss_fn": nn.MSELoss()}, "a dict of named inputs"),
+    ],
+)
+def test_a_batch_the_loss_cannot_use_is_refused_at_the_first_batch(batch, loss, message):
+    with pytest.raises(InvalidValueError, match="for batch") as error:
+        next(UserBatches([batch], **loss).stream("cpu"))
+    assert message in str(error.value)
+
+
+def test_a_model_without_a_loss_or_a_loss_that_is_not_scalar_is_named():
+    x, y = pair()
+    data = UserBatches([(x,)])
+    with pytest.raises(InvalidValueError, match=r"model's output: accepted a loss") as error:
+        data.compute_loss(nn.Linear(3, 2), next(data.stream("cpu")))
+    assert "tensor of shape (10, 2)" in str(error.value)
+    per_row = UserBatches([(x, y)], nn.CrossEntropyLoss(reduction="none"))
+    with pytest.raises(InvalidValueError, match=r"the loss: accepted a tensor with one element"):
+        per_row.compute_loss(nn.Linear(3, 2), next(per_row.stream("cpu")))
+
+
+def test_loss_fn_and_compute_loss_are_exclusive_and_the_batch_size_is_checked():
+    with pytest.raises(InvalidValueError, match="both loss_fn and compute_loss"):
+        UserBatches(pair(), nn.MSELoss(), compute_loss=lambda m, b: 0)
+    with pytest.raises(InvalidValueError, match="batch_size"):
+        UserBatches(pair(), batch_size=0)
+
+
+def test_the_module_examples_run():
+    assert doctest.testmod(optimlab.data.user_batches).failed == 0

@@ -1,0 +1,98 @@
+"""The doctor finds the same broken setups whatever shape the data comes in: two tensors, a
+DataLoader, or dict batches of a Dataset fed to a model that returns its own loss (Hugging Face style).
+The Lightning and Hugging Face trainers' doors are in tests/integrations/."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from doctor.setups import OPTIMIZERS, NamedExamples, ReturnsItsLoss, Setup
+from doctor.test_rules import BROKEN
+from optimlab.doctor import diagnose, lr_range_test
+
+# One broken setup of each kind the issue names: too-small init, too-large lr, unnormalized inputs,
+# dead units; the root cause each must give first.
+DOOR_CASES = {
+    case[0]: (case[1], case[2])
+    for case in BROKEN
+    if case[0]
+    in (
+        "deep sigmoid mlp, tiny init",
+        "Adam lr 100x too high, no range test",
+        "relu mlp, pixels 0..255",
+        "relu mlp, biases -5",
+    )
+}
+
+
+def through_tensors(setup: Setup, model, optimizer, **options):
+    return diagnose(model, setup.data(), setup.loss, optimizer, batch_size=32, **options)
+
+
+def through_a_dataloader(setup: Setup, model, optimizer, **options):
+    loader = DataLoader(TensorDataset(*setup.data()), batch_size=32, shuffle=True)
+    return diagnose(model, loader, setup.loss, optimizer, **options)
+
+
+def through_dict_batches(setup: Setup, model, optimizer, **options):
+    return diagnose(
+        ReturnsItsLoss(model, setup.loss),
+        NamedExamples(*setup.data()),
+        None,
+        optimizer,
+        batch_size=32,
+        **options,
+    )
+
+
+DOORS = {"tensors": through_tensors, "DataLoader": through_a_dataloader, "dict batches": through_dict_batches}
+
+
+@pytest.mark.parametrize("door", DOORS)
+@pytest.mark.parametrize("case", DOOR_CASES)
+def test_each_door_gets_the_same_root_cause(case, door):
+    setup, rule = DOOR_CASES[case]
+    model = setup.model()
+    optimizer = OPTIMIZERS[setup.optimizer](model.parameters(), setup.lr)
+    diagnosis = DOORS[door](setup, model, optimizer, steps=setup.steps, lr_find=False)
+    assert [f.rule for f in diagnosis.findings][:1] == [rule], [(f.rule, f.title) for f in diagnosis.findings]
+
+
+def test_tensors_are_watched_as_fit_trains_them():
+    """The doctor's own run steps exactly as optimlab.train.fit with the DoctorCallback does."""
+    from optimlab.doctor import DoctorCallback
+    from optimlab.train import fit
+
+    setup = DOOR_CASES["relu mlp, pixels 0..255"][0]
+    model = setup.model()
+    optimizer = OPTIMIZERS[setup.optimizer](model.parameters(), setup.lr)
+    watched = through_tensors(setup, model, optimizer, steps=30, lr_find=False)
+    doctor = DoctorCallback(model, optimizer)
+    x, y = setup.data()
+    fit(model, optimizer, x, y, loss_fn=setup.loss, total_steps=30, batch_size=32, callbacks=[doctor])
+    assert watched.statistics.losses == doctor.statistics.losses
+
+
+def test_the_range_test_reads_any_door_and_agrees_with_tensors_on_the_same_batches():
+    setup = DOOR_CASES["relu mlp, biases -5"][0]
+    model = setup.model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x, y = setup.data()
+    from_tensors = lr_range_test(model, setup.loss, x, y, optimizer, steps=30, batch_size=32)
+    # A Dataset of dicts is read in the same order as the tensors, so the curves agree.
+    from_dicts = lr_range_test(
+        ReturnsItsLoss(model, setup.loss),
+        None,
+        NamedExamples(x, y),
+        optimizer=optimizer,
+        steps=30,
+        batch_size=32,
+    )
+    assert from_dicts.losses == pytest.approx(from_tensors.losses, rel=1e-5)
+    loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True)
+    from_loader = lr_range_test(model, setup.loss, loader, optimizer=optimizer, steps=30)
+    assert len(from_loader.losses) == 30 and from_loader.losses[0] == pytest.approx(
+        from_tensors.losses[0], rel=0.3
+    )

@@ -46,7 +46,7 @@ from optimlab.optim.transforms import (
     schedule_free,
 )
 from optimlab.optim.wrappers import SAM, Lookahead
-from optimlab.registry import new_registry
+from optimlab.registry import Capability, new_registry
 
 _REGISTRY = new_registry("optimizer")
 
@@ -114,7 +114,7 @@ def validate(name: str, hyperparameters: dict[str, Any]) -> None:
     For a wrapper, keywords other than its own (and ``base``) belong to its base optimizer.
     """
     entry = _REGISTRY.get(name)
-    if "wrapper" not in entry.capabilities:
+    if Capability.WRAPPER not in entry.capabilities:
         entry.validate(hyperparameters)
         return
     base, own, rest = _split_wrapper_keywords(entry, hyperparameters)
@@ -139,7 +139,7 @@ def create(name: str, params: Iterable[Any], **hyperparameters: Any) -> torch.op
     ``create("sam", params, base="momentum", lr=0.1, rho=0.05)``.
     """
     entry = _REGISTRY.get(name)
-    if "wrapper" in entry.capabilities:
+    if Capability.WRAPPER in entry.capabilities:
         validate(name, hyperparameters)
         base, own, rest = _split_wrapper_keywords(entry, hyperparameters)
         return entry.create(params, base, rest, **own)

@@ -31,18 +31,22 @@ from optimlab.optim.transforms import (
     add_decayed_weights,
     clip_by_global_norm,
     clip_by_value,
+    orthogonalize_by_newton_schulz,
+    partition,
     scale,
     scale_by_adadelta,
     scale_by_adagrad,
     scale_by_adam,
     scale_by_adamax,
     scale_by_adan,
+    scale_by_factored_rms,
     scale_by_learning_rate,
     scale_by_lion,
     scale_by_momentum,
     scale_by_nadam,
     scale_by_radam,
     scale_by_rms,
+    scale_by_trust_ratio,
     schedule_free,
 )
 from optimlab.optim.wrappers import SAM, Lookahead
@@ -50,10 +54,10 @@ from optimlab.registry import Capability, new_registry
 
 _REGISTRY = new_registry("optimizer")
 
+# The API, every named optimizer and every transform (tests/optim/test_public_api.py keeps it complete).
 __all__ = [
     "SAM",
     "GradientTransformation",
-    # wrappers around any base optimizer
     "Lookahead",
     "Optimizer",
     "adadelta",
@@ -63,7 +67,6 @@ __all__ = [
     "adamax",
     "adamw",
     "adan",
-    # transforms
     "add_decayed_weights",
     "amsgrad",
     "chain",
@@ -78,6 +81,8 @@ __all__ = [
     "muon",
     "nadam",
     "nesterov",
+    "orthogonalize_by_newton_schulz",
+    "partition",
     "radam",
     "rmsprop",
     "scale",
@@ -86,16 +91,17 @@ __all__ = [
     "scale_by_adam",
     "scale_by_adamax",
     "scale_by_adan",
+    "scale_by_factored_rms",
     "scale_by_learning_rate",
     "scale_by_lion",
     "scale_by_momentum",
     "scale_by_nadam",
     "scale_by_radam",
     "scale_by_rms",
+    "scale_by_trust_ratio",
     "schedule_free",
     "schedule_free_adamw",
     "schedule_free_sgd",
-    # named optimizers
     "sgd",
 ]
 

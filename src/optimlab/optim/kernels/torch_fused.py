@@ -37,8 +37,10 @@ from optimlab.optim.transforms.momentum import ScaleByMomentumState
 
 __all__ = ["Kernel", "advance", "decoupled_decay", "kernel_for"]
 
+Factory = Callable[..., Any]  # a named optimizer's function (or a partial of one)
+Tensors = Sequence[Tensor]
 # (hyperparameters, params, grads, state) -> the chain's next state; params and state updated in place.
-Kernel = Callable[[Mapping[str, Any], Sequence[Tensor], Sequence[Tensor], State], State]
+Kernel = Callable[[Mapping[str, Any], Tensors, Tensors, State], State]
 
 
 def advance(state: State) -> State:
@@ -71,7 +73,7 @@ def _steps(count: int, like: Tensor, n: int) -> list[Tensor]:
     return [torch.full((), float(count + 1), dtype=torch.float32, device=like.device)] * n
 
 
-def decoupled_decay(factory: Callable[..., Any], hyperparameters: Mapping[str, Any]) -> bool:
+def decoupled_decay(factory: Factory, hyperparameters: Mapping[str, Any]) -> bool:
     """Whether the chain ``factory`` builds from ``hyperparameters`` decays the weights beside its
     direction, ``p <- p (1 - lr wd)`` (Loshchilov & Hutter 2017, arXiv:1711.05101), rather than through
     it as L2 on the gradient: the ``decoupled_weight_decay`` keyword where the factory has one; AdamW has
@@ -79,13 +81,7 @@ def decoupled_decay(factory: Callable[..., Any], hyperparameters: Mapping[str, A
     return bool(hyperparameters.get("decoupled_weight_decay", getattr(factory, "func", factory) is adamw))
 
 
-def _adam(
-    factory: Callable[..., Any],
-    hp: Mapping[str, Any],
-    params: Sequence[Tensor],
-    grads: Sequence[Tensor],
-    state: State,
-) -> State:
+def _adam(factory: Factory, hp: Mapping[str, Any], params: Tensors, grads: Tensors, state: State) -> State:
     moments = _find(state, ScaleByAdamState)
     kernel = torch._fused_adamw_ if decoupled_decay(factory, hp) else torch._fused_adam_
     b1, b2 = hp["betas"]
@@ -98,13 +94,7 @@ def _adam(
     return advance(state)
 
 
-def _sgd(
-    factory: Callable[..., Any],
-    hp: Mapping[str, Any],
-    params: Sequence[Tensor],
-    grads: Sequence[Tensor],
-    state: State,
-) -> State:
+def _sgd(factory: Factory, hp: Mapping[str, Any], params: Tensors, grads: Tensors, state: State) -> State:
     momentum = _find(state, ScaleByMomentumState)  # None when momentum is 0: the chain has no buffer
     torch._fused_sgd_(
         list(params), list(grads), momentum.trace if momentum else [],
@@ -115,13 +105,7 @@ def _sgd(
     return advance(state)
 
 
-def _adagrad(
-    factory: Callable[..., Any],
-    hp: Mapping[str, Any],
-    params: Sequence[Tensor],
-    grads: Sequence[Tensor],
-    state: State,
-) -> State:
+def _adagrad(factory: Factory, hp: Mapping[str, Any], params: Tensors, grads: Tensors, state: State) -> State:
     sums = _find(state, ScaleByAdagradState)
     torch._fused_adagrad_(
         list(params), list(grads), sums.sum_of_squares, _steps(sums.count, params[0], len(params)),
@@ -141,7 +125,7 @@ _KERNELS: dict[Callable[..., Any], Callable[..., State]] = {
 }
 
 
-def kernel_for(factory: Callable[..., Any]) -> Kernel | None:
+def kernel_for(factory: Factory) -> Kernel | None:
     """torch's fused kernel for the chains ``factory`` builds, or None if torch has none."""
     kernel = _KERNELS.get(getattr(factory, "func", factory))
     return None if kernel is None else functools.partial(kernel, factory)

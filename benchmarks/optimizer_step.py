@@ -45,7 +45,7 @@ import torch
 from paired import paired_ratio
 
 from optimlab.optim import create
-from optimlab.registry import get_registry
+from optimlab.registry import Capability, get_registry
 
 REGISTRY = get_registry("optimizer")
 
@@ -188,7 +188,10 @@ def peers(name: str, hp: dict[str, Any]) -> list[Implementation]:
 
 
 def ours(name: str) -> list[Implementation]:
-    if not REGISTRY.get(name).capabilities & {"elementwise", "layerwise"}:  # no fused path to compare
+    if not REGISTRY.get(name).capabilities & {
+        Capability.ELEMENTWISE,
+        Capability.LAYERWISE,
+    }:  # no fused path to compare
         return [Implementation("optimlab", "", lambda ps: create(name, ps))]
     return [
         Implementation("optimlab", "fused", lambda ps: create(name, ps, fused=True)),
@@ -322,7 +325,7 @@ def main() -> None:
     rows = []
     for name in names:
         entry = REGISTRY.get(name)
-        if "needs_closure" in entry.capabilities:
+        if Capability.NEEDS_CLOSURE in entry.capabilities:
             print(f"- {name}: skipped, its step needs a closure (a second forward and backward)")
             continue
         hp = {h.name: h.default for h in entry.hyperparameters} | dict(entry.defaults)
@@ -374,7 +377,7 @@ def report(rows: list[tuple[str, list[Result]]], n: int) -> list[str]:
             print("| " + " | ".join(cells) + " |")
             if (
                 r.implementation.label == "optimlab fused"
-                and "elementwise" in REGISTRY.get(name).capabilities
+                and Capability.ELEMENTWISE in REGISTRY.get(name).capabilities
             ):
                 if fraction is not None and fraction < ROOFLINE_FLOOR:
                     shortfalls.append(f"{name}: {fraction:.0%} of roofline")

@@ -21,7 +21,7 @@ import torch
 
 from optimlab.bench.baselines import BASELINES, check_target
 from optimlab.bench.workloads import get_workload
-from optimlab.registry import get_registry
+from optimlab.registry import Capability, get_registry
 
 
 def _row(check) -> str:
@@ -50,7 +50,7 @@ def main() -> int:
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     failed = 0
     for name in args.workloads.split(","):
-        reads_files = "user_files" in get_registry("workload").get(name).capabilities
+        reads_files = Capability.USER_FILES in get_registry("workload").get(name).capabilities
         try:
             workload = get_workload(
                 name, **({"path": args.data_dir} if reads_files and args.data_dir else {})

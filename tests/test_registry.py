@@ -3,7 +3,17 @@
 import pytest
 
 from optimlab.errors import InvalidValueError, UnknownNameError
-from optimlab.registry import POSITIVE, UNIT, Interval, Registry, categories, get_registry
+from optimlab.registry import (
+    CAPABILITIES,
+    POSITIVE,
+    UNIT,
+    Capability,
+    Interval,
+    Registry,
+    categories,
+    get_registry,
+    import_submodules,
+)
 
 
 def make_registry() -> Registry:
@@ -102,3 +112,36 @@ def test_every_category_is_populated_with_documented_entries(category):
     for entry in registry:
         assert entry.summary.strip(), f"{category} {entry.name} has no summary"
         assert entry.summary.rstrip().endswith((".", "?")), f"{category} {entry.name}: summary is a sentence"
+
+
+def test_capabilities_are_a_declared_vocabulary_checked_at_registration():
+    registry = make_registry()
+    with pytest.raises(
+        UnknownNameError, match=r"capability of widget 'gear' 'elemntwise'\. Did you mean 'elementwise'"
+    ):
+        registry.register(
+            "gear", summary="A gear.", capabilities=("elementwise", "elemntwise"), obj=lambda: 0
+        )
+    assert "gear" not in registry  # nothing half-registered
+    registry.register("gear", summary="A gear.", capabilities=(Capability.ELEMENTWISE,), obj=lambda: 0)
+    assert registry.get("gear").capabilities == {"elementwise"}
+
+
+@pytest.mark.parametrize("category", categories())
+def test_every_registered_capability_is_in_the_vocabulary(category):
+    assert all(entry.capabilities <= CAPABILITIES for entry in get_registry(category))
+
+
+def test_import_submodules_registers_every_module_of_a_package_without_a_list(tmp_path, monkeypatch):
+    """What the optimizer, doctor-rule and experiment packages rely on: a new file registers by existing."""
+    package = tmp_path / "widgets_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    body = "from optimlab.registry import new_registry\nnew_registry('widget_test').register({!r}, summary='.', obj=len)\n"
+    for name in ("b_gear", "a_spring"):
+        (package / f"{name}.py").write_text(body.format(name))
+    (package / "_shared.py").write_text("raise AssertionError('modules named _* are not imported')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    modules = import_submodules("widgets_pkg")
+    assert list(modules) == ["a_spring", "b_gear"]  # name order, whatever the file system's
+    assert get_registry("widget_test").names() == ["a_spring", "b_gear"]

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from optimlab.recipe import Recipe
-from optimlab.registry import get_registry
+from optimlab.registry import Capability, get_registry
 
 __all__ = [
     "Built",
@@ -73,7 +73,7 @@ def build_model(recipe: Recipe, splits: Any) -> nn.Module:
 
     torch.manual_seed(recipe.training.seed)
     keywords = recipe.model.keywords()
-    data_dependent = "data_dependent" in get_registry("init").get(recipe.model.init).capabilities
+    data_dependent = Capability.DATA_DEPENDENT in get_registry("init").get(recipe.model.init).capabilities
     if data_dependent:  # built plain, then initialized on a batch of scaled training inputs
         keywords["init"] = "default"
     shape = splits.image_shape or splits.input_shape  # CNNs see digits as 8x8 images; MLPs flatten

@@ -13,6 +13,7 @@ defaults live in one place; the entry adds the valid range of each. Names are no
 from __future__ import annotations
 
 import dataclasses
+import enum
 import fnmatch
 import importlib
 import inspect
@@ -25,12 +26,14 @@ from typing import Any, Generic, TypeVar
 from optimlab.errors import InvalidValueError, UnknownNameError
 
 __all__ = [
+    "CAPABILITIES",
     "NON_NEGATIVE",
     "NON_NEGATIVE_INT",
     "POSITIVE",
     "POSITIVE_INT",
     "UNIT",
     "UNIT_OPEN",
+    "Capability",
     "Entry",
     "HyperparameterSpec",
     "Interval",
@@ -89,6 +92,63 @@ UNIT = Interval(0, 1)
 UNIT_OPEN = Interval(0, 1, open_high=True)
 POSITIVE_INT = Interval(1, None, integer=True)
 NON_NEGATIVE_INT = Interval(0, None, integer=True)
+
+
+class Capability(str, enum.Enum):
+    """The declared vocabulary of capability flags: what an entry can do or needs, read by the code that
+    treats it differently. Registering a flag outside it raises, so a misspelt flag fails where it is
+    written instead of being silently never read. Members are strings (``"elementwise"``)."""
+
+    __str__ = str.__str__  # a plain string in messages and f-strings
+    __format__ = str.__format__
+
+    # optimizer
+    ELEMENTWISE = "elementwise"  # the math is per element: members can be stacked, the chain compiled
+    LAYERWISE = "layerwise"  # a norm per tensor, then elementwise (LAMB, LARS): compiled too
+    MATRIX = "matrix"  # treats 2-D parameters as matrices (Muon's orthogonalization)
+    FACTORED = "factored"  # factored second moments (Adafactor)
+    RELATIVE_STEP = "relative_step"  # step size relative to the parameter's scale (Adafactor)
+    TORCH_REFERENCE = "torch_reference"  # torch.optim has it: tests compare the two step for step
+    HAS_BETAS = "has_betas"
+    HAS_MOMENTUM = "has_momentum"
+    TRAIN_EVAL_MODES = "train_eval_modes"  # parameters differ between train() and eval() (schedule-free)
+    WRAPPER = "wrapper"  # wraps a base optimizer given by name (Lookahead, SAM)
+    NEEDS_CLOSURE = "needs_closure"  # step(closure) re-evaluates the loss (SAM)
+    USER = "user"  # a user's optimizer, loaded by import path
+    # schedule
+    NEEDS_TOTAL_STEPS = "needs_total_steps"  # its default hyperparameters derive from the horizon
+    WARMUP_AWARE = "warmup_aware"  # it takes the warmup's length as its second argument
+    METRIC_DRIVEN = "metric_driven"  # stepped by a metric, so it has no horizon
+    # init
+    ACTIVATION_GAIN = "activation_gain"  # its gain derives from the activation that follows
+    WHOLE_MODEL = "whole_model"  # applied to the whole model, not tensor by tensor
+    DATA_DEPENDENT = "data_dependent"  # needs a batch of data (LSUV)
+    # activation
+    SATURATING = "saturating"  # flat in both tails (sigmoid, tanh)
+    RELU_FAMILY = "relu_family"  # identity above 0, a slope in [0, 1) below
+    # the data a model takes or a data set, loss or workload holds
+    FEATURES = "features"
+    IMAGES = "images"
+    SEQUENCES = "sequences"
+    TOKENS = "tokens"
+    CLASSIFICATION = "classification"
+    REGRESSION = "regression"
+    CUSTOM_LOSS = "custom_loss"  # brings its own loss
+    USER_FILES = "user_files"  # reads the user's files
+    # gallery experiment
+    TUTORIAL_CLAIM = "tutorial_claim"
+    PAPER_RESULT = "paper_result"
+
+
+CAPABILITIES = frozenset(c.value for c in Capability)
+
+
+def _capabilities(owner: str, flags: Sequence[str]) -> frozenset[str]:
+    """``flags`` checked against the vocabulary (an unknown one raises with close matches), as strings."""
+    for flag in flags:
+        if flag not in CAPABILITIES:
+            raise UnknownNameError(f"capability of {owner}", flag, sorted(CAPABILITIES))
+    return frozenset(str(f) for f in flags)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,7 +266,7 @@ class Registry(Generic[T]):
                 paper=paper,
                 hyperparameters=hps,
                 aliases=tuple(normalize_name(a) for a in aliases),
-                capabilities=frozenset(capabilities),
+                capabilities=_capabilities(f"{self.category} {key!r}", capabilities),
                 defaults=bound,
             )
             self._entries[key] = entry

@@ -13,7 +13,7 @@ from doctor.setups import mlp, standardized
 from optimlab.doctor import DoctorCallback, Instruments, InstrumentSchedule
 from optimlab.doctor.instruments import SATURATION_DERIVATIVE, FeatureStats
 from optimlab.errors import InvalidValueError
-from optimlab.registry import get_registry
+from optimlab.registry import Capability, get_registry
 from optimlab.train import Callback, fit
 
 
@@ -133,7 +133,7 @@ def test_instruments_leave_training_bit_for_bit_unchanged_and_remove_their_hooks
 
 
 @pytest.mark.parametrize(
-    "name", [e.name for e in get_registry("activation") if "saturating" in e.capabilities]
+    "name", [e.name for e in get_registry("activation") if Capability.SATURATING in e.capabilities]
 )
 def test_saturated_fraction_matches_the_normal_distribution(name):
     """Pre-activations N(0, s^2): the saturated fraction is P(f'(z) < 5% of its peak), integrated here

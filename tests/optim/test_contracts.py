@@ -12,7 +12,7 @@ import torch
 
 from optimlab.errors import InvalidValueError, UnknownNameError
 from optimlab.optim import create
-from optimlab.registry import Interval, get_registry
+from optimlab.registry import Capability, Interval, get_registry
 
 REGISTRY = get_registry("optimizer")
 NAMES = REGISTRY.names()
@@ -34,7 +34,7 @@ def run(optimizer: torch.optim.Optimizer, p: torch.Tensor, steps: int, name: str
         loss.backward()
         return loss
 
-    needs_closure = name and "needs_closure" in REGISTRY.get(name).capabilities
+    needs_closure = name and Capability.NEEDS_CLOSURE in REGISTRY.get(name).capabilities
     for _ in range(steps):
         closure()
         optimizer.step(closure) if needs_closure else optimizer.step()

@@ -16,14 +16,14 @@ import torch
 
 from optimlab.optim import create
 from optimlab.optim.kernels import compiled as compiled_module
-from optimlab.optim.kernels.torch_fused import kernel_for
+from optimlab.optim.kernels.torch_fused import decoupled_decay, kernel_for
 from optimlab.optim.shells import fused
 from optimlab.optim.shells.batched import BatchedOptimizer
-from optimlab.registry import get_registry
+from optimlab.registry import Capability, get_registry
 
 REGISTRY = get_registry("optimizer")
-ELEMENTWISE = [e for e in REGISTRY if "elementwise" in e.capabilities]
-LAYERWISE = [e for e in REGISTRY if "layerwise" in e.capabilities]  # compiled too (norms, then the update)
+ELEMENTWISE = [e for e in REGISTRY if Capability.ELEMENTWISE in e.capabilities]
+LAYERWISE = [e for e in REGISTRY if Capability.LAYERWISE in e.capabilities]  # compiled: norms, then update
 STEPS = 25
 TOLERANCE = {torch.float32: 1e-6, torch.float64: 1e-12}
 # Values off the defaults where they change what a kernel must get right (coupled decay, dampening's
@@ -242,3 +242,35 @@ def test_a_failing_compiler_falls_back_to_the_chain_silently(monkeypatch):
 def test_docstring_example_runs():
     result = doctest.testmod(fused, extraglobs={"torch": torch})
     assert result.failed == 0 and result.attempted > 0
+
+
+DECAY_CASES = [
+    (e.name, flag)
+    for e in ELEMENTWISE
+    if kernel_for(e.obj) and e.name != "sgd"  # plain SGD: coupled and decoupled decay are the same steps
+    for flag in (
+        [{"decoupled_weight_decay": False}, {"decoupled_weight_decay": True}]
+        if "decoupled_weight_decay" in e.hyperparameter_names
+        else [{}]
+    )
+]
+
+
+@pytest.mark.parametrize(("name", "flag"), DECAY_CASES)
+def test_decoupled_decay_is_what_the_chain_does(name, flag):
+    """The decision both shells read, against the chain: at zero gradient a decoupled decay shrinks the
+    weights by exactly (1 - lr wd) a step, while a coupled one goes through the preconditioner (Adam,
+    AdaGrad: about lr a step) or the momentum buffer (SGD: the decay accumulates)."""
+    entry = REGISTRY.get(name)
+    values = {**entry.defaults, **flag, "lr": 0.1, "weight_decay": 0.5}
+    if "momentum" in entry.hyperparameter_names:
+        values.setdefault("momentum", 0.9)
+    chain = entry.obj(**values)
+    params = [torch.ones(3, dtype=torch.float64)]
+    state = chain.init(params)
+    for _ in range(2):
+        updates, state = chain.update([torch.zeros(3, dtype=torch.float64)], state, params)
+        params = [p + u for p, u in zip(params, updates)]
+    decoupled = torch.allclose(params[0], torch.full((3,), (1 - 0.1 * 0.5) ** 2, dtype=torch.float64))
+    every_value = {h.name: h.default for h in entry.hyperparameters} | values
+    assert decoupled_decay(entry.obj, every_value) == decoupled

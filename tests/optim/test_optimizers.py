@@ -16,7 +16,7 @@ import torch
 
 from optim.problem import max_difference, train
 from optimlab.optim import create, optimizers
-from optimlab.registry import get_registry
+from optimlab.registry import Capability, get_registry
 
 TOLERANCE = 1e-6
 REGISTRY = get_registry("optimizer")
@@ -51,7 +51,7 @@ TORCH_VARIANTS = [
 ]
 # Our defaults differ from torch's only where the name asks for it (torch's SGD has momentum 0).
 INTENDED_DEFAULT_CHANGES = {"momentum": {"momentum"}, "nesterov": {"momentum"}}
-TORCH_NAMES = [e.name for e in REGISTRY if "torch_reference" in e.capabilities]
+TORCH_NAMES = [e.name for e in REGISTRY if Capability.TORCH_REFERENCE in e.capabilities]
 
 
 def lr_drop(optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:

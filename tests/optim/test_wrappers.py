@@ -16,7 +16,7 @@ import torch
 from optim.problem import initial_parameters, loss, max_difference, train
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 from optimlab.optim.wrappers import SAM, Lookahead
-from optimlab.registry import get_registry
+from optimlab.registry import Capability, get_registry
 
 TOLERANCE = 1e-6
 REGISTRY = get_registry("optimizer")
@@ -242,7 +242,7 @@ def test_wrappers_are_registered_and_created_through_the_registry():
     w = torch.nn.Parameter(torch.ones(2))
     opt = REGISTRY.create("lookahead", [w], "sgd", {"lr": 0.1}, k=3)
     assert isinstance(opt, Lookahead) and opt.k == 3 and isinstance(opt, torch.optim.Optimizer)
-    assert {"wrapper", "needs_closure"} <= REGISTRY.get("sam").capabilities
+    assert {Capability.WRAPPER, Capability.NEEDS_CLOSURE} <= REGISTRY.get("sam").capabilities
     with pytest.raises(InvalidValueError, match="rho"):
         REGISTRY.create("sam", [w], rho=-1.0)
 

@@ -7,12 +7,11 @@ import math
 import pytest
 
 from optimlab.errors import InvalidValueError, UnknownNameError
-from optimlab.registry import Interval, get_registry
+from optimlab.registry import Capability, Interval, get_registry
 from optimlab.schedules import ReduceOnPlateau, create, linear_warmup
-from optimlab.schedules.plateau import METRIC_DRIVEN
 
 REGISTRY = get_registry("schedule")
-STEP_DRIVEN = [e.name for e in REGISTRY if METRIC_DRIVEN not in e.capabilities]
+STEP_DRIVEN = [e.name for e in REGISTRY if Capability.METRIC_DRIVEN not in e.capabilities]
 
 
 @pytest.mark.parametrize("name", STEP_DRIVEN)

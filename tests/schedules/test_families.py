@@ -11,10 +11,9 @@ import torch
 from torch.optim import lr_scheduler
 
 from optimlab.errors import InvalidValueError
-from optimlab.registry import get_registry
+from optimlab.registry import Capability, get_registry
 from optimlab.schedules import create
 from optimlab.schedules.families import (
-    NEEDS_TOTAL_STEPS,
     constant,
     cosine,
     cyclic,
@@ -187,7 +186,7 @@ def test_every_entry_peaks_at_one_within_unit_range(name: str) -> None:
 
 @pytest.mark.parametrize("name", REGISTRY.names())
 def test_total_steps_required_exactly_where_declared(name: str) -> None:
-    if NEEDS_TOTAL_STEPS in REGISTRY.get(name).capabilities:
+    if Capability.NEEDS_TOTAL_STEPS in REGISTRY.get(name).capabilities:
         with pytest.raises(InvalidValueError, match="total_steps"):
             create(name)
     else:

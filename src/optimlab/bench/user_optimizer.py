@@ -33,7 +33,7 @@ from torch import Tensor
 
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.optim.base import GradientTransformation, Params, Updates
-from optimlab.registry import get_registry, normalize_name
+from optimlab.registry import Capability, get_registry, normalize_name
 
 __all__ = ["TorchOptimizerState", "is_import_path", "load_optimizer", "torch_optimizer_transform"]
 
@@ -170,7 +170,7 @@ def load_optimizer(path: str) -> str:
         name,
         summary=summary or f"User optimizer {path}.",
         paper=f"user code: {path}",
-        capabilities=("user",),
+        capabilities=(Capability.USER,),
         obj=factory,
     )
     return name

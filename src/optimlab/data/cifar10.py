@@ -27,7 +27,7 @@ import numpy as np
 
 from optimlab.data.examples import Examples
 from optimlab.errors import InvalidValueError
-from optimlab.registry import new_registry
+from optimlab.registry import Capability, new_registry
 
 __all__ = ["BATCH_NAMES", "cifar10", "read_batch"]
 
@@ -86,7 +86,7 @@ def read_batch(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     summary="CIFAR-10 from your own python-version batch files (pass path=FOLDER): 32x32 colour images, 10 classes.",
     paper="Krizhevsky 2009, Learning Multiple Layers of Features from Tiny Images",
     aliases=("cifar_10",),
-    capabilities=("classification", "images", "user_files"),
+    capabilities=(Capability.CLASSIFICATION, Capability.IMAGES, Capability.USER_FILES),
 )
 def cifar10(seed: int, *, path: str | None = None) -> Examples:
     """Every batch file in the folder ``path`` (``~`` expanded), images (3, 32, 32) with raw values 0..255."""

@@ -13,7 +13,7 @@ import random
 import numpy as np
 
 from optimlab.data.examples import Examples
-from optimlab.registry import Interval, new_registry
+from optimlab.registry import Capability, Interval, new_registry
 
 __all__ = ["mnist1d"]
 
@@ -26,7 +26,7 @@ _REGISTRY = new_registry("dataset")
     paper="Greydanus & Kobak 2020, Scaling Down Deep Learning with MNIST-1D, arXiv:2011.14439",
     accepts={"n": Interval(10, None, integer=True)},  # at least one example per class
     aliases=("mnist_1d",),
-    capabilities=("classification", "sequences"),
+    capabilities=(Capability.CLASSIFICATION, Capability.SEQUENCES),
 )
 def mnist1d(seed: int, *, n: int = 5000) -> Examples:
     """``n`` sequences (rounded down to a multiple of 10: the classes are balanced), input shape (40,)."""

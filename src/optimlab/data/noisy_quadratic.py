@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from optimlab.data.examples import Examples, TensorPair
-from optimlab.registry import NON_NEGATIVE, POSITIVE_INT, new_registry
+from optimlab.registry import NON_NEGATIVE, POSITIVE_INT, Capability, new_registry
 
 __all__ = ["QuadraticLoss", "deep_learning_hessian"]
 
@@ -72,7 +72,7 @@ def deep_learning_hessian(seed: int = _HESSIAN_SEED) -> Tensor:
     paper="Schneider et al. 2019, DeepOBS: A Deep Learning Optimizer Benchmark Suite, arXiv:1903.05499",
     accepts={"n": POSITIVE_INT, "noise": NON_NEGATIVE},
     aliases=("quadratic_deep",),
-    capabilities=("regression", "custom_loss"),
+    capabilities=(Capability.REGRESSION, Capability.CUSTOM_LOSS),
 )
 def noisy_quadratic(seed: int, *, n: int = 1000, noise: float = 0.6) -> Examples:
     """``n`` samples x of N(0, noise^2 I) in 100 dimensions (DeepOBS: 1,000 per split, noise 0.6)."""

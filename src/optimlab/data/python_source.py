@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from optimlab.data.examples import Examples, TensorPair
 from optimlab.errors import InvalidValueError
-from optimlab.registry import Interval, new_registry
+from optimlab.registry import Capability, Interval, new_registry
 
 __all__ = ["VOCABULARY_SIZE", "NextTokenCrossEntropy", "encode", "python_source", "standard_library_text"]
 
@@ -76,7 +76,7 @@ def encode(text: str) -> Tensor:
     paper="Vaswani et al. 2017, Attention Is All You Need, arXiv:1706.03762 (char-level LM as in nanoGPT)",
     accepts={"chars": Interval(2, None, integer=True), "context": Interval(1, None, integer=True)},
     aliases=("stdlib_text",),
-    capabilities=("classification", "sequences", "tokens", "custom_loss"),
+    capabilities=(Capability.CLASSIFICATION, Capability.SEQUENCES, Capability.TOKENS, Capability.CUSTOM_LOSS),
 )
 def python_source(seed: int, *, chars: int = 200_000, context: int = 64) -> Examples:
     """``(chars - 1) // context`` windows of ``context`` characters; the seed only decides the split."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 
 from optimlab.data.examples import Examples
-from optimlab.registry import new_registry
+from optimlab.registry import Capability, new_registry
 
 __all__: list[str] = []  # reached by name: optimlab.data.load("digits")
 
@@ -62,6 +62,8 @@ for _name, (_loader, _image_shape, _aliases, _summary, _source) in _BUNDLED.item
         summary=_summary,
         paper=_source,
         aliases=_aliases,
-        capabilities=("classification", "images") if _image_shape else ("classification",),
+        capabilities=(Capability.CLASSIFICATION, Capability.IMAGES)
+        if _image_shape
+        else (Capability.CLASSIFICATION,),
         obj=functools.partial(_bundled, _loader, _name, _image_shape),
     )

@@ -11,7 +11,7 @@ import math
 import torch
 
 from optimlab.data.examples import Examples
-from optimlab.registry import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Interval, new_registry
+from optimlab.registry import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Capability, Interval, new_registry
 
 __all__ = ["teacher_student", "two_spirals"]
 
@@ -24,7 +24,7 @@ _REGISTRY = new_registry("dataset")
     paper="Lang & Witbrock 1988, Learning to Tell Two Spirals Apart, Connectionist Models Summer School",
     accepts={"n": Interval(2, None, integer=True), "noise": NON_NEGATIVE, "turns": POSITIVE},
     aliases=("spirals",),
-    capabilities=("classification",),
+    capabilities=(Capability.CLASSIFICATION,),
 )
 def two_spirals(seed: int, *, n: int = 1000, noise: float = 0.05, turns: float = 1.5) -> Examples:
     """``n`` points (rounded down to even), half on each spiral, inside the unit disc before noise.
@@ -54,7 +54,7 @@ def two_spirals(seed: int, *, n: int = 1000, noise: float = 0.05, turns: float =
         "noise": NON_NEGATIVE,
         "teacher_width": POSITIVE_INT,
     },
-    capabilities=("regression",),
+    capabilities=(Capability.REGRESSION,),
 )
 def teacher_student(
     seed: int, *, in_features: int = 10, n: int = 1000, noise: float = 0.1, teacher_width: int = 16

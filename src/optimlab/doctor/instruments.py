@@ -39,7 +39,7 @@ from torch import Tensor, nn
 
 from optimlab.doctor.nan_origin import NonFiniteOrigin, locate_non_finite
 from optimlab.errors import InvalidValueError
-from optimlab.registry import POSITIVE_INT, get_registry
+from optimlab.registry import POSITIVE_INT, Capability, get_registry
 
 __all__ = [
     "INSTRUMENTS",
@@ -379,10 +379,10 @@ class Instruments:
         self._saturating = {
             m
             for m, a in activations.items()
-            if a in SATURATION_DERIVATIVE and "saturating" in capabilities.get(a).capabilities
+            if a in SATURATION_DERIVATIVE and Capability.SATURATING in capabilities.get(a).capabilities
         }
         self._relu_family = {
-            m for m, a in activations.items() if "relu_family" in capabilities.get(a).capabilities
+            m for m, a in activations.items() if Capability.RELU_FAMILY in capabilities.get(a).capabilities
         }
         self._handles: list[Any] = []  # hooks of the current detailed step
         self._permanent: list[Any] = []  # the step pre-hook and the input capture

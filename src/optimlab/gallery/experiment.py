@@ -22,7 +22,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from optimlab.gallery.verdict import Verdict
-from optimlab.registry import Entry, new_registry
+from optimlab.registry import Capability, Entry, new_registry
 
 __all__ = [
     "KINDS",
@@ -40,7 +40,7 @@ __all__ = [
 
 SIZES = ("tiny", "small", "large")
 # What an experiment tests: a claim as tutorials state it, or a classic paper's result.
-KINDS = {"tutorial_claim": "Tutorial claims", "paper_result": "Classic results"}
+KINDS = {Capability.TUTORIAL_CLAIM: "Tutorial claims", Capability.PAPER_RESULT: "Classic results"}
 
 _REGISTRY = new_registry("experiment")
 

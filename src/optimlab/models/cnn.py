@@ -27,7 +27,7 @@ from optimlab.models.layers import (
     channels_first,
     check_shapes,
 )
-from optimlab.registry import POSITIVE_INT, UNIT_OPEN, new_registry
+from optimlab.registry import POSITIVE_INT, UNIT_OPEN, Capability, new_registry
 
 __all__ = ["cnn"]
 
@@ -41,7 +41,7 @@ _REGISTRY = new_registry("model")
     "Simonyan & Zisserman 2014, arXiv:1409.1556",
     accepts={"width": POSITIVE_INT, "depth": POSITIVE_INT, "dropout": UNIT_OPEN},
     aliases=("convnet",),
-    capabilities=("images", "sequences"),
+    capabilities=(Capability.IMAGES, Capability.SEQUENCES),
 )
 def cnn(
     input_shape: tuple[int, ...],

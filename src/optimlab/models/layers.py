@@ -14,7 +14,7 @@ import dataclasses
 from torch import Tensor, nn
 
 from optimlab.errors import InvalidValueError
-from optimlab.registry import get_registry
+from optimlab.registry import Capability, get_registry
 from optimlab.techniques import activations, norms
 from optimlab.techniques.init import apply as apply_init
 
@@ -47,7 +47,7 @@ class LayerTechniques:
     def resolve(cls, activation: str, norm: str, init: str, dropout: float) -> LayerTechniques:
         """Check each name against its registry (close matches on a typo) and keep the canonical one."""
         scheme = get_registry("init").get(init)
-        if "data_dependent" in scheme.capabilities:
+        if Capability.DATA_DEPENDENT in scheme.capabilities:
             raise InvalidValueError(
                 "init",
                 init,

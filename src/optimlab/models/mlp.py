@@ -15,7 +15,7 @@ import math
 from torch import nn
 
 from optimlab.models.layers import LayerTechniques, check_shapes
-from optimlab.registry import NON_NEGATIVE_INT, POSITIVE_INT, UNIT_OPEN, new_registry
+from optimlab.registry import NON_NEGATIVE_INT, POSITIVE_INT, UNIT_OPEN, Capability, new_registry
 
 __all__ = ["mlp"]
 
@@ -28,7 +28,7 @@ _REGISTRY = new_registry("model")
     paper="Rumelhart et al. 1986, Learning representations by back-propagating errors, Nature 323",
     accepts={"width": POSITIVE_INT, "depth": NON_NEGATIVE_INT, "dropout": UNIT_OPEN},
     aliases=("fully_connected",),
-    capabilities=("features", "images", "sequences"),
+    capabilities=(Capability.FEATURES, Capability.IMAGES, Capability.SEQUENCES),
 )
 def mlp(
     input_shape: tuple[int, ...],

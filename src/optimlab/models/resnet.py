@@ -27,7 +27,7 @@ from optimlab.models.layers import (
     channels_first,
     check_shapes,
 )
-from optimlab.registry import POSITIVE_INT, UNIT_OPEN, new_registry
+from optimlab.registry import POSITIVE_INT, UNIT_OPEN, Capability, new_registry
 
 __all__ = ["BasicBlock", "resnet"]
 
@@ -80,7 +80,7 @@ class BasicBlock(nn.Module):
     summary="CIFAR-style ResNet: 3x3 stem, 3 stages of depth BasicBlocks (width, 2x, 4x), identity skips.",
     paper="He et al. 2015, Deep Residual Learning for Image Recognition, arXiv:1512.03385",
     accepts={"width": POSITIVE_INT, "depth": POSITIVE_INT, "dropout": UNIT_OPEN},
-    capabilities=("images", "sequences"),
+    capabilities=(Capability.IMAGES, Capability.SEQUENCES),
 )
 def resnet(
     input_shape: tuple[int, ...],

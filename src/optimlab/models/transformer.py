@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from optimlab.errors import InvalidValueError
 from optimlab.models.layers import LayerTechniques, check_shapes
-from optimlab.registry import POSITIVE_INT, UNIT_OPEN, new_registry
+from optimlab.registry import POSITIVE_INT, UNIT_OPEN, Capability, new_registry
 
 __all__ = ["SelfAttention", "Transformer", "TransformerBlock", "transformer"]
 
@@ -127,7 +127,7 @@ class Transformer(nn.Module):
         "per_token": (False, True),
     },
     aliases=("gpt",),
-    capabilities=("sequences", "tokens"),
+    capabilities=(Capability.SEQUENCES, Capability.TOKENS),
 )
 def transformer(
     input_shape: tuple[int, ...],

@@ -31,29 +31,33 @@ from optimlab.optim.transforms import (
     add_decayed_weights,
     clip_by_global_norm,
     clip_by_value,
+    orthogonalize_by_newton_schulz,
+    partition,
     scale,
     scale_by_adadelta,
     scale_by_adagrad,
     scale_by_adam,
     scale_by_adamax,
     scale_by_adan,
+    scale_by_factored_rms,
     scale_by_learning_rate,
     scale_by_lion,
     scale_by_momentum,
     scale_by_nadam,
     scale_by_radam,
     scale_by_rms,
+    scale_by_trust_ratio,
     schedule_free,
 )
 from optimlab.optim.wrappers import SAM, Lookahead
-from optimlab.registry import new_registry
+from optimlab.registry import Capability, new_registry
 
 _REGISTRY = new_registry("optimizer")
 
+# The API, every named optimizer and every transform (tests/optim/test_public_api.py keeps it complete).
 __all__ = [
     "SAM",
     "GradientTransformation",
-    # wrappers around any base optimizer
     "Lookahead",
     "Optimizer",
     "adadelta",
@@ -63,7 +67,6 @@ __all__ = [
     "adamax",
     "adamw",
     "adan",
-    # transforms
     "add_decayed_weights",
     "amsgrad",
     "chain",
@@ -78,6 +81,8 @@ __all__ = [
     "muon",
     "nadam",
     "nesterov",
+    "orthogonalize_by_newton_schulz",
+    "partition",
     "radam",
     "rmsprop",
     "scale",
@@ -86,16 +91,17 @@ __all__ = [
     "scale_by_adam",
     "scale_by_adamax",
     "scale_by_adan",
+    "scale_by_factored_rms",
     "scale_by_learning_rate",
     "scale_by_lion",
     "scale_by_momentum",
     "scale_by_nadam",
     "scale_by_radam",
     "scale_by_rms",
+    "scale_by_trust_ratio",
     "schedule_free",
     "schedule_free_adamw",
     "schedule_free_sgd",
-    # named optimizers
     "sgd",
 ]
 
@@ -114,7 +120,7 @@ def validate(name: str, hyperparameters: dict[str, Any]) -> None:
     For a wrapper, keywords other than its own (and ``base``) belong to its base optimizer.
     """
     entry = _REGISTRY.get(name)
-    if "wrapper" not in entry.capabilities:
+    if Capability.WRAPPER not in entry.capabilities:
         entry.validate(hyperparameters)
         return
     base, own, rest = _split_wrapper_keywords(entry, hyperparameters)
@@ -139,7 +145,7 @@ def create(name: str, params: Iterable[Any], **hyperparameters: Any) -> torch.op
     ``create("sam", params, base="momentum", lr=0.1, rho=0.05)``.
     """
     entry = _REGISTRY.get(name)
-    if "wrapper" in entry.capabilities:
+    if Capability.WRAPPER in entry.capabilities:
         validate(name, hyperparameters)
         base, own, rest = _split_wrapper_keywords(entry, hyperparameters)
         return entry.create(params, base, rest, **own)

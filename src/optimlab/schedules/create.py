@@ -14,10 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from optimlab.errors import InvalidValueError
-from optimlab.registry import NON_NEGATIVE_INT, POSITIVE_INT, UNIT, new_registry
-from optimlab.schedules.families import WARMUP_AWARE, linear
+from optimlab.registry import NON_NEGATIVE_INT, POSITIVE_INT, UNIT, Capability, new_registry
+from optimlab.schedules.families import linear
 from optimlab.schedules.join import Schedule, join
-from optimlab.schedules.plateau import METRIC_DRIVEN
 
 __all__ = ["create", "linear_warmup"]
 
@@ -71,7 +70,7 @@ def create(
         raise InvalidValueError("warmup_steps", warmup_steps, str(NON_NEGATIVE_INT))
     if total_steps is not None and warmup_steps > total_steps:
         raise InvalidValueError("warmup_steps", warmup_steps, f"at most total_steps ({total_steps})")
-    if METRIC_DRIVEN in entry.capabilities:
+    if Capability.METRIC_DRIVEN in entry.capabilities:
         if warmup_steps:
             raise InvalidValueError(
                 f"warmup_steps of schedule {entry.name!r}",
@@ -80,5 +79,5 @@ def create(
             )
         return entry.create(**hyperparameters)
     horizon = None if total_steps is None else total_steps - warmup_steps
-    context = (horizon, warmup_steps) if WARMUP_AWARE in entry.capabilities else (horizon,)
+    context = (horizon, warmup_steps) if Capability.WARMUP_AWARE in entry.capabilities else (horizon,)
     return linear_warmup(entry.create(*context, **hyperparameters), warmup_steps, start=warmup_start)

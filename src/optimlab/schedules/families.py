@@ -20,7 +20,15 @@ import math
 from collections.abc import Callable, Sequence
 
 from optimlab.errors import InvalidValueError
-from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, UNIT, Interval, new_registry
+from optimlab.registry import (
+    NON_NEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    UNIT,
+    Capability,
+    Interval,
+    new_registry,
+)
 from optimlab.schedules.join import Schedule, join
 
 __all__ = [
@@ -43,8 +51,6 @@ _REGISTRY = new_registry("schedule")
 _register = functools.partial(_REGISTRY.register, skip=("total_steps",))
 _GAMMA = Interval(0, 1, open_low=True)
 # Capabilities that tell create what a factory reads besides its hyperparameters.
-NEEDS_TOTAL_STEPS = "needs_total_steps"  # its default hyperparameters derive from the horizon
-WARMUP_AWARE = "warmup_aware"  # it takes the warmup's length as its second argument
 
 # Weights that go from 1 at fraction 0 to exactly 0 at fraction 1: value = end + (start - end) * w.
 # Writing the cosine as (1 + cos)/2 keeps its relative precision near the end of a decay to 0.
@@ -83,7 +89,7 @@ def constant(total_steps: int | None = None) -> Schedule:
     paper="He et al. 2016, arXiv:1512.03385",
     aliases=("step_decay", "step_lr"),
     accepts={"step_size": POSITIVE_INT, "gamma": _GAMMA},
-    capabilities=(NEEDS_TOTAL_STEPS,),
+    capabilities=(Capability.NEEDS_TOTAL_STEPS,),
 )
 def step_decay(
     total_steps: int | None = None, *, step_size: int | None = None, gamma: float = 0.1
@@ -108,7 +114,7 @@ def step_decay(
     paper="Goyal et al. 2017, arXiv:1706.02677",
     aliases=("multistep_decay", "multi_step", "piecewise"),
     accepts={"milestones": NON_NEGATIVE_INT, "gamma": _GAMMA},
-    capabilities=(NEEDS_TOTAL_STEPS,),
+    capabilities=(Capability.NEEDS_TOTAL_STEPS,),
 )
 def multistep_decay(
     total_steps: int | None = None, *, milestones: Sequence[int] | None = None, gamma: float = 0.1
@@ -152,7 +158,7 @@ def exponential_decay(total_steps: int | None = None, *, gamma: float = 0.999) -
     paper="Devlin et al. 2019, arXiv:1810.04805",
     aliases=("linear_decay",),
     accepts={"start_factor": UNIT, "end_factor": UNIT, "total_iters": POSITIVE_INT},
-    capabilities=(NEEDS_TOTAL_STEPS,),
+    capabilities=(Capability.NEEDS_TOTAL_STEPS,),
 )
 def linear(
     total_steps: int | None = None,
@@ -182,7 +188,7 @@ def linear(
     paper="Chen et al. 2017, arXiv:1606.00915",
     aliases=("poly", "polynomial_decay"),
     accepts={"power": POSITIVE, "final": UNIT},
-    capabilities=(NEEDS_TOTAL_STEPS,),
+    capabilities=(Capability.NEEDS_TOTAL_STEPS,),
 )
 def polynomial_decay(total_steps: int | None = None, *, power: float = 1.0, final: float = 0.0) -> Schedule:
     """``final + (1 - final) * (1 - min(t, T) / T) ** power``; DeepLab's "poly" uses power 0.9.
@@ -204,7 +210,7 @@ def polynomial_decay(total_steps: int | None = None, *, power: float = 1.0, fina
     paper="Loshchilov & Hutter 2017, arXiv:1608.03983",
     aliases=("cosine_decay", "cosine_annealing"),
     accepts={"final": UNIT},
-    capabilities=(NEEDS_TOTAL_STEPS,),
+    capabilities=(Capability.NEEDS_TOTAL_STEPS,),
 )
 def cosine(total_steps: int | None = None, *, final: float = 0.0) -> Schedule:
     """``final + (1 - final) * (1 + cos(pi * min(t, T) / T)) / 2``.
@@ -226,7 +232,7 @@ def cosine(total_steps: int | None = None, *, final: float = 0.0) -> Schedule:
     paper="Loshchilov & Hutter 2017, arXiv:1608.03983",
     aliases=("cosine_restarts", "cosine_annealing_warm_restarts", "warm_restarts"),
     accepts={"period": POSITIVE_INT, "period_mult": Interval(1, None), "final": UNIT},
-    capabilities=(NEEDS_TOTAL_STEPS,),
+    capabilities=(Capability.NEEDS_TOTAL_STEPS,),
 )
 def sgdr(
     total_steps: int | None = None,
@@ -276,7 +282,7 @@ def sgdr(
         "anneal_strategy": ("cos", "linear"),
         "three_phase": (False, True),
     },
-    capabilities=(NEEDS_TOTAL_STEPS,),
+    capabilities=(Capability.NEEDS_TOTAL_STEPS,),
 )
 def one_cycle(
     total_steps: int | None = None,
@@ -327,7 +333,7 @@ def one_cycle(
         "mode": ("triangular", "triangular2", "exp_range"),
         "gamma": _GAMMA,
     },
-    capabilities=(NEEDS_TOTAL_STEPS,),
+    capabilities=(Capability.NEEDS_TOTAL_STEPS,),
 )
 def cyclic(
     total_steps: int | None = None,
@@ -377,7 +383,7 @@ def cyclic(
     paper="Vaswani et al. 2017, arXiv:1706.03762",
     aliases=("rsqrt", "noam", "inverse_square_root"),
     accepts={"timescale": POSITIVE_INT},
-    capabilities=(WARMUP_AWARE,),
+    capabilities=(Capability.WARMUP_AWARE,),
     skip=("total_steps", "warmup_steps"),
 )
 def inverse_sqrt(
@@ -401,7 +407,7 @@ def inverse_sqrt(
     paper="Hu et al. 2024, arXiv:2404.06395",
     aliases=("warmup_stable_decay", "trapezoidal"),
     accepts={"decay_fraction": UNIT, "decay_shape": tuple(_ANNEAL_WEIGHTS), "final": UNIT},
-    capabilities=(NEEDS_TOTAL_STEPS,),
+    capabilities=(Capability.NEEDS_TOTAL_STEPS,),
 )
 def warmup_stable_decay(
     total_steps: int | None = None,

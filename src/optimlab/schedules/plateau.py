@@ -18,19 +18,18 @@ from __future__ import annotations
 import math
 from typing import SupportsFloat
 
-from optimlab.registry import NON_NEGATIVE, NON_NEGATIVE_INT, UNIT, Interval, new_registry
+from optimlab.registry import NON_NEGATIVE, NON_NEGATIVE_INT, UNIT, Capability, Interval, new_registry
 
-__all__ = ["METRIC_DRIVEN", "ReduceOnPlateau"]
+__all__ = ["ReduceOnPlateau"]
 
 _REGISTRY = new_registry("schedule")
-METRIC_DRIVEN = "metric_driven"  # capability: stepped by a metric, so create gives it no horizon
 
 
 @_REGISTRY.register(
     "reduce_on_plateau",
     summary="Multiply by factor once the metric stops improving for patience evaluations.",
     aliases=("plateau", "reduce_lr_on_plateau"),
-    capabilities=(METRIC_DRIVEN,),
+    capabilities=(Capability.METRIC_DRIVEN,),  # create gives it no horizon
     accepts={
         "mode": ("min", "max"),
         "factor": Interval(0, 1, open_low=True, open_high=True),

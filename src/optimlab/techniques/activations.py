@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from optimlab.registry import POSITIVE, POSITIVE_INT, UNIT, Entry, new_registry
+from optimlab.registry import POSITIVE, POSITIVE_INT, UNIT, Capability, Entry, new_registry
 
 __all__ = ["activation_name", "create", "gain", "module_gain"]
 
@@ -38,20 +38,20 @@ def _register(name: str, module: type[nn.Module], summary: str, paper: str = "",
 
 
 _register("identity", nn.Identity, "The identity f(x) = x (a linear layer).", aliases=("linear", "none"))
-_register("sigmoid", nn.Sigmoid, "Logistic sigmoid 1 / (1 + exp(-x)).", capabilities=("saturating",))
+_register("sigmoid", nn.Sigmoid, "Logistic sigmoid 1 / (1 + exp(-x)).", capabilities=(Capability.SATURATING,))
 _register(
     "tanh",
     nn.Tanh,
     "Hyperbolic tangent.",
     "LeCun et al. 1998, Efficient BackProp",
-    capabilities=("saturating",),
+    capabilities=(Capability.SATURATING,),
 )
 _register(
     "relu",
     nn.ReLU,
     "Rectified linear unit max(0, x).",
     "Nair & Hinton 2010, ICML",
-    capabilities=("relu_family",),
+    capabilities=(Capability.RELU_FAMILY,),
 )
 _register(
     "leaky_relu",
@@ -59,7 +59,7 @@ _register(
     "max(0, x) + negative_slope * min(0, x).",
     "Maas et al. 2013, ICML WDLASL",
     accepts={"negative_slope": UNIT},
-    capabilities=("relu_family",),
+    capabilities=(Capability.RELU_FAMILY,),
 )
 _register(
     "prelu",
@@ -67,7 +67,7 @@ _register(
     "Leaky ReLU whose negative slope is learned, starting at init.",
     "He et al. 2015, arXiv:1502.01852",
     accepts={"num_parameters": POSITIVE_INT, "init": UNIT},
-    capabilities=("relu_family",),
+    capabilities=(Capability.RELU_FAMILY,),
 )
 _register(
     "elu",

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from optimlab.errors import InvalidValueError
-from optimlab.registry import POSITIVE, POSITIVE_INT, new_registry
+from optimlab.registry import POSITIVE, POSITIVE_INT, Capability, new_registry
 from optimlab.techniques.activations import activation_name, module_gain
 
 __all__ = [
@@ -174,7 +174,7 @@ for _distribution in ("uniform", "normal"):
         paper="Glorot & Bengio 2010, AISTATS",
         accepts={"gain": POSITIVE},
         aliases=(f"glorot_{_distribution}", *(("xavier", "glorot") if _short else ())),
-        capabilities=("activation_gain",),
+        capabilities=(Capability.ACTIVATION_GAIN,),
     )
     _REGISTRY.register(
         f"kaiming_{_distribution}",
@@ -184,7 +184,7 @@ for _distribution in ("uniform", "normal"):
         paper="He et al. 2015, arXiv:1502.01852",
         accepts={"gain": POSITIVE, "mode": ("fan_in", "fan_out")},
         aliases=(f"he_{_distribution}", *(("kaiming", "he") if _short else ())),
-        capabilities=("activation_gain",),
+        capabilities=(Capability.ACTIVATION_GAIN,),
     )
     _REGISTRY.register(
         f"lecun_{_distribution}",
@@ -201,7 +201,7 @@ for _distribution in ("uniform", "normal"):
     summary="A (semi-)orthogonal matrix times gain (a conv weight flattened to 2-D).",
     paper="Saxe et al. 2013, arXiv:1312.6120",
     accepts={"gain": POSITIVE},
-    capabilities=("activation_gain",),
+    capabilities=(Capability.ACTIVATION_GAIN,),
 )
 @torch.no_grad()
 def orthogonal(weight: Tensor, *, gain: float = 1.0) -> Tensor:
@@ -230,7 +230,7 @@ def identity(weight: Tensor) -> Tensor:
 @_REGISTRY.register(
     "default",
     summary="PyTorch's own initialization: every module's reset_parameters(), biases included.",
-    capabilities=("whole_model",),
+    capabilities=(Capability.WHOLE_MODEL,),
 )
 def default(model: nn.Module) -> nn.Module:
     for module in model.modules():
@@ -245,7 +245,7 @@ def default(model: nn.Module) -> nn.Module:
     summary="Orthogonal, then each layer rescaled in forward order to unit output variance on data.",
     paper="Mishkin & Matas 2015, arXiv:1511.06422",
     accepts={"tol": POSITIVE, "max_iterations": POSITIVE_INT},
-    capabilities=("whole_model", "data_dependent"),
+    capabilities=(Capability.WHOLE_MODEL, Capability.DATA_DEPENDENT),
 )
 @torch.no_grad()
 def lsuv(model: nn.Module, *, data: Tensor, tol: float = 0.1, max_iterations: int = 10) -> nn.Module:
@@ -352,10 +352,10 @@ def apply(
     entry.validate(hyperparameters)
     if bias not in _BIAS_CHOICES:
         raise InvalidValueError("bias", bias, "one of " + ", ".join(map(repr, _BIAS_CHOICES)))
-    if "whole_model" in entry.capabilities:
-        needs_data = {"data": data} if "data_dependent" in entry.capabilities else {}
+    if Capability.WHOLE_MODEL in entry.capabilities:
+        needs_data = {"data": data} if Capability.DATA_DEPENDENT in entry.capabilities else {}
         return entry.obj(model, **needs_data, **entry.defaults, **hyperparameters)
-    derive_gain = "activation_gain" in entry.capabilities and "gain" not in hyperparameters
+    derive_gain = Capability.ACTIVATION_GAIN in entry.capabilities and "gain" not in hyperparameters
     for layer, gain in layer_gains(model):
         per_layer = {"gain": gain} if derive_gain else {}
         entry.obj(layer.weight, **entry.defaults, **hyperparameters, **per_layer)

@@ -13,7 +13,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from optimlab.errors import InvalidValueError
-from optimlab.registry import POSITIVE, UNIT_OPEN, new_registry
+from optimlab.registry import POSITIVE, UNIT_OPEN, Capability, new_registry
 
 __all__ = ["PointwiseLoss", "bce", "create", "cross_entropy", "huber", "mse"]
 
@@ -43,14 +43,17 @@ class PointwiseLoss(nn.Module):
     paper="Szegedy et al. 2015, arXiv:1512.00567 (label smoothing)",
     accepts={"label_smoothing": UNIT_OPEN},
     aliases=("ce",),
-    capabilities=("classification",),
+    capabilities=(Capability.CLASSIFICATION,),
 )
 def cross_entropy(*, label_smoothing: float = 0.0) -> nn.Module:
     return nn.CrossEntropyLoss(label_smoothing=label_smoothing)
 
 
 @_REGISTRY.register(
-    "mse", summary="Mean squared error.", aliases=("mean_squared_error",), capabilities=("regression",)
+    "mse",
+    summary="Mean squared error.",
+    aliases=("mean_squared_error",),
+    capabilities=(Capability.REGRESSION,),
 )
 def mse() -> nn.Module:
     return PointwiseLoss(nn.MSELoss())
@@ -61,7 +64,7 @@ def mse() -> nn.Module:
     summary="Squared error below delta, linear above: robust to outliers.",
     paper="Huber 1964, Robust Estimation of a Location Parameter",
     accepts={"delta": POSITIVE},
-    capabilities=("regression",),
+    capabilities=(Capability.REGRESSION,),
 )
 def huber(*, delta: float = 1.0) -> nn.Module:
     return PointwiseLoss(nn.HuberLoss(delta=delta))
@@ -71,7 +74,7 @@ def huber(*, delta: float = 1.0) -> nn.Module:
     "bce",
     summary="Binary cross-entropy of logits against 0/1 or soft float targets.",
     aliases=("binary_cross_entropy",),
-    capabilities=("classification",),
+    capabilities=(Capability.CLASSIFICATION,),
 )
 def bce() -> nn.Module:
     return PointwiseLoss(nn.BCEWithLogitsLoss())

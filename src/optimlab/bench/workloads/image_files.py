@@ -20,7 +20,7 @@ from typing import Any
 
 from optimlab.errors import InvalidValueError
 from optimlab.recipe import Recipe
-from optimlab.registry import POSITIVE_INT, new_registry
+from optimlab.registry import POSITIVE_INT, Capability, new_registry
 from optimlab.study.workloads import Workload
 
 __all__: list[str] = []  # reached by name: get_workload("mnist_cnn", path=...)
@@ -108,6 +108,6 @@ for _family, _model in _PAIRS:
         summary=f"{_family} from your files (path=FOLDER), {_MODELS[_model][3]}, {_MODELS[_model][1]} epochs.",
         paper=_FILES[_family][1],
         accepts={"epochs": POSITIVE_INT, "batch_size": POSITIVE_INT},
-        capabilities=("user_files",),
+        capabilities=(Capability.USER_FILES,),
         obj=functools.partial(_files_workload, _family, _model),
     )

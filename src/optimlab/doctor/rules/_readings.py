@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimlab.doctor.instruments import LayerInfo, RunStatistics
+from optimlab.doctor.instruments import LayerInfo, OutputStats, RunStatistics
 from optimlab.registry import Interval, new_registry
 
 _REGISTRY = new_registry("doctor_rule")
@@ -82,7 +82,11 @@ def _init_ratio(layer: LayerInfo) -> float | None:
 
 def _init_problem(layers: list[LayerInfo], off_by: float = 3.0) -> tuple[float, str, str] | None:
     """(geometric-mean init ratio, activation, scheme) when the weights are ``off_by`` x off."""
-    pairs = [(r, layer.activation) for layer in layers if (r := _init_ratio(layer)) is not None and r > 0]
+    pairs = [
+        (r, a)
+        for layer in layers
+        if (a := layer.activation) is not None and (r := _init_ratio(layer)) is not None and r > 0
+    ]
     if not pairs:
         return None
     mean = math.exp(sum(math.log(r) for r, _ in pairs) / len(pairs))
@@ -95,9 +99,10 @@ def _init_problem(layers: list[LayerInfo], off_by: float = 3.0) -> tuple[float, 
 def _negative_bias(stats: RunStatistics, layer: LayerInfo) -> bool:
     """The layer's biases are set negative on purpose, not by chance: their mean lies below minus both
     their own spread and the spread of the signal at the first step, so they silence what follows."""
-    first = stats.detailed_steps[0] if stats.detailed_steps else None
-    pre = stats.outputs.get(layer.name, {}).get(first)
-    if layer.bias_mean is None or pre is None:
+    if layer.bias_mean is None or not stats.detailed_steps:
+        return False
+    pre = stats.outputs.get(layer.name, {}).get(stats.detailed_steps[0])
+    if pre is None:
         return False
     return layer.bias_mean < -max(pre.spread, layer.bias_std or 0.0, 1e-12)
 
@@ -160,9 +165,18 @@ def _saturated_fractions(stats: RunStatistics) -> dict[str, _Windows]:
         records = stats.outputs.get(module, {})
         if records and next(iter(records.values())).saturated_fraction is not None:
             first, last = _windows(stats, module)
-            start, end = (_median([records[s].saturated_fraction for s in steps]) for steps in (first, last))
+            start, end = (
+                _median([f for s in steps if (f := records[s].saturated_fraction) is not None])
+                for steps in (first, last)
+            )
             found[module] = _Windows(start, end, first, last)
     return found
+
+
+def _silent_fraction(records: dict[int, OutputStats], steps: list[int]) -> float:
+    """Fraction of units that output 0 on every example of every one of ``steps``."""
+    active = [u for s in steps if (u := records[s].active_units) is not None]
+    return 1.0 - torch.stack(active).any(0).float().mean().item()
 
 
 def _dead_fractions(stats: RunStatistics) -> dict[str, _Windows]:
@@ -172,9 +186,6 @@ def _dead_fractions(stats: RunStatistics) -> dict[str, _Windows]:
         records = stats.outputs.get(module, {})
         if records and next(iter(records.values())).active_units is not None:
             first, last = _windows(stats, module)
-            start, end = (
-                1.0 - torch.stack([records[s].active_units for s in steps]).any(0).float().mean().item()  # type: ignore[misc]
-                for steps in (first, last)
-            )
+            start, end = (_silent_fraction(records, steps) for steps in (first, last))
             found[module] = _Windows(start, end, first, last)
     return found

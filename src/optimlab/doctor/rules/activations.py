@@ -51,9 +51,9 @@ def saturation(
     activation = stats.activations[module]
     feeding = stats.feeding_layer(module)
     ratio = _init_ratio(feeding) if feeding is not None else None
-    if ratio is not None and ratio > 2:
+    if feeding is not None and ratio is not None and ratio > 2:
         recommendation = (
-            f"init: xavier_normal for {activation} layers ({_label(stats, feeding.name)} "  # type: ignore[union-attr]
+            f"init: xavier_normal for {activation} layers ({_label(stats, feeding.name)} "
             f"is {_g(ratio)}x that scale)"
         )
         changes: dict[str, Any] = {"model.init": "xavier_normal"}
@@ -106,7 +106,11 @@ def dead_units(
     activation = stats.activations[module]
     feeding = stats.feeding_layer(module)
     first_step = stats.detailed_steps[0] if stats.detailed_steps else None
-    pre = stats.outputs.get(feeding.name, {}).get(first_step) if feeding is not None else None
+    pre = (
+        stats.outputs.get(feeding.name, {}).get(first_step)
+        if feeding is not None and first_step is not None
+        else None
+    )
     evidence: dict[str, Any] = {
         "dead_fraction": {m: w.worst for m, w in found.items()},
         "dead_at_start": at_start,
@@ -129,12 +133,12 @@ def dead_units(
             f"examples {_g(pre.spread)})"
         )
         detail += f", its bias averages {_g(feeding.bias_mean)}." if feeding.bias_mean is not None else "."
-    if feeding is not None and _negative_bias(stats, feeding):
+    if feeding is not None and feeding.bias_mean is not None and _negative_bias(stats, feeding):
         scheme = recommended_init(activation)
         recommendation = (
             f"init: {scheme} for {activation} layers, which starts biases at 0 "
             f"({_label(stats, feeding.name)}'s biases average {_g(feeding.bias_mean)})"
-        )  # type: ignore[union-attr]
+        )
         changes: dict[str, Any] = {"model.init": scheme}
     elif at_end > at_start + 0.2:
         recommendation = "lr: lower it (units died during training), or activation: leaky_relu"

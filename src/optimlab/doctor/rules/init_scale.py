@@ -48,34 +48,32 @@ def init_scale(
     if any(_negative_bias(stats, layer) for layer in layers):
         return None  # negative biases cut the signal, not the weights: dead_units reports them
     # The signal is what the activations pass on; in a residual net it is the stream after each block.
-    records = [stats.outputs.get(layer.activation_module, {}).get(first) for layer in layers]  # type: ignore[arg-type]
-    if any(r is None for r in records):
+    signal = [
+        (module, record)
+        for layer in layers
+        if (module := layer.activation_module) is not None
+        and (record := stats.outputs.get(module, {}).get(first)) is not None
+    ]
+    if len(signal) < len(layers):
         return None
     # The chain ends where the spread is exactly 0 (nothing varies below: an underflow), and after a
     # layer whose units are mostly dead from the start: dead units cut the signal, the weights do not.
     dead = _dead_fractions(stats)
-    alive = next((i for i, r in enumerate(records) if not r.spread > 0), len(records))  # type: ignore[union-attr]
+    alive = next((i for i, (_, r) in enumerate(signal) if not r.spread > 0), len(signal))
     cut = next(
-        (
-            i + 1
-            for i, layer in enumerate(layers)
-            if layer.activation_module in dead and dead[layer.activation_module].start >= 0.5
-        ),
-        len(layers),
+        (i + 1 for i, (module, _) in enumerate(signal) if module in dead and dead[module].start >= 0.5),
+        len(signal),
     )
-    layers, spreads = layers[: min(alive, cut)], records[: min(alive, cut)]
+    layers, signal = layers[: min(alive, cut)], signal[: min(alive, cut)]
     if len(layers) < 2:
         return None
-    change = spreads[-1].spread / spreads[0].spread  # type: ignore[union-attr]
+    change = signal[-1][1].spread / signal[0][1].spread
     strength = max(change, 1 / change)
     if strength < warn_change:
         return None
     mean, activation, scheme = problem
     direction = "shrinks" if change < 1 else "grows"
-    chain = ", ".join(
-        f"{_label(stats, layer.activation_module)} {_g(s.spread)}"  # type: ignore[arg-type]
-        for layer, s in zip(layers, spreads)
-    )
+    chain = ", ".join(f"{_label(stats, module)} {_g(s.spread)}" for module, s in signal)
     return Finding(
         rule="init_scale",
         severity="error" if strength >= error_change else "warning",
@@ -92,8 +90,8 @@ def init_scale(
             "init_ratio": mean,
             "signal_change": change,
             "step": first,
-            "activation_spread": {layer.activation_module: s.spread for layer, s in zip(layers, spreads)},
-        },  # type: ignore[union-attr]
+            "activation_spread": {module: s.spread for module, s in signal},
+        },
         score=_score(strength / warn_change),
         # A shrinking signal leaves the biases in charge, and units whose bias is negative go silent.
         explains=("plateau", "lr_too_low") + (("dead_units",) if change < 1 else ()),

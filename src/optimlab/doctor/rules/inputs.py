@@ -51,7 +51,7 @@ def input_scale(
     # the same range as its neighbours, and is not badly scaled.
     spread = ranges.max().item() / ranges[varying].min().item()
     if largest > error_scale:
-        severity: Severity | None = "error"
+        severity: Severity = "error"
     elif largest > warn_scale or spread > warn_spread or largest < tiny_scale:
         severity = "warning"
     elif largest > info_scale:

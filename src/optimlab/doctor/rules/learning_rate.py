@@ -71,23 +71,20 @@ def lr_too_high(
         or (origin.kind == "loss" and (origin.largest_output is None or origin.largest_output > 1e4))
     )  # not a log(0) on sane outputs
     grew_to_nan = blew_up and len(losses) >= 2
-    if grew_to_nan:
-        seen.append(f"the loss went from {_g(start)} to NaN/Inf at step {stats.non_finite.step}")  # type: ignore[union-attr]
+    if grew_to_nan and origin is not None:
+        seen.append(f"the loss went from {_g(start)} to NaN/Inf at step {origin.step}")
         errors += 1
     elif end > rise_factor * start:
         seen.append(f"the loss rose from {_g(start)} to {_g(end)}")
         errors += 1
-    beyond = (
-        lr_range is not None
-        and lr_range.suggestion is not None
-        and lr > range_factor * lr_range.suggestion
-        and (lr_range.min_loss_lr is None or lr > lr_range.min_loss_lr)
-    )
-    if beyond:
+    suggestion = lr_range.suggestion if lr_range is not None else None
+    lowest = lr_range.min_loss_lr if lr_range is not None else None
+    beyond = suggestion is not None and lr > range_factor * suggestion and (lowest is None or lr > lowest)
+    if beyond and suggestion is not None:
         seen.append(
-            f"lr {_g(lr)} is {_g(lr / lr_range.suggestion)}x the range test's suggestion "  # type: ignore[union-attr]
-            f"{_g(lr_range.suggestion)} and above its lowest-loss lr {_g(lr_range.min_loss_lr)}"
-        )  # type: ignore[union-attr, arg-type]
+            f"lr {_g(lr)} is {_g(lr / suggestion)}x the range test's suggestion {_g(suggestion)}"
+            + (f" and above its lowest-loss lr {_g(lowest)}" if lowest is not None else "")
+        )
     peak = max(losses)
     if peak > spike_factor * start and not grew_to_nan:
         seen.append(f"the loss jumped to {_g(peak)} at step {stats.steps[stats.losses.index(peak)]}")
@@ -111,14 +108,14 @@ def lr_too_high(
     if not seen:
         return None
     severity: Severity = "error" if errors or (beyond and end > 0.9 * start) else "warning"
-    suggested = lr_range is not None and lr_range.suggestion is not None and lr_range.suggestion < lr
-    target = lr_range.suggestion if suggested else lr / 10  # type: ignore[union-attr]
+    suggested = suggestion is not None and suggestion < lr
+    target = suggestion if suggested and suggestion is not None else lr / 10
     source = (
         "from the range test" if suggested else "a tenth of now (optimlab lr-find gives a better estimate)"
     )
     strength = max(
         end / (rise_factor * start) if math.isfinite(end) else 10.0,
-        lr / target / range_factor,  # type: ignore[operator]
+        lr / target / range_factor,
         peak / (spike_factor * start),
         big_update / update_ratio,
         10.0 if grew_to_nan else 0.0,
@@ -131,7 +128,7 @@ def lr_too_high(
         severity=severity,
         title=f"Learning rate too high: {_g(lr)}",
         explanation="; ".join(seen) + ".",
-        recommendation=f"lr: {_g(target)}, {source}",  # type: ignore[arg-type]
+        recommendation=f"lr: {_g(target)}, {source}",
         recipe_changes={"optimizer.lr": float(f"{target:.2g}")},
         evidence={
             "lr": lr,
@@ -173,27 +170,23 @@ def lr_too_low(
     _, ratios = stats.update_to_weight_ratios()
     finite_ratios = ratios[torch.isfinite(ratios).all(1)] if ratios.numel() else ratios
     update = finite_ratios.max(1).values.median().item() if finite_ratios.numel() else math.nan
-    below = (
-        lr_range is not None and lr_range.suggestion is not None and lr * range_factor < lr_range.suggestion
-    )
+    suggestion = lr_range.suggestion if lr_range is not None else None
+    below = suggestion is not None and lr * range_factor < suggestion
     if not (below or update < tiny_update):
         return None
     seen = [f"the loss went from {_g(start)} to {_g(end)} ({progress:.0%} progress)"]
-    if below:
-        seen.append(
-            f"the range test suggests {_g(lr_range.suggestion)}, {_g(lr_range.suggestion / lr)}x the lr "  # type: ignore[union-attr, operator]
-            f"{_g(lr)}"
-        )
+    if below and suggestion is not None:
+        seen.append(f"the range test suggests {_g(suggestion)}, {_g(suggestion / lr)}x the lr {_g(lr)}")
     if update < tiny_update:
         seen.append(f"each step moves the weights by {_g(update)} of their norm")
-    target = lr_range.suggestion if below else lr * 10  # type: ignore[union-attr]
+    target = suggestion if below and suggestion is not None else lr * 10
     source = "from the range test" if below else "ten times now"
     return Finding(
         rule="lr_too_low",
         severity="warning",
         title=f"Learning rate too low: {_g(lr)} makes {progress:.0%} progress",
         explanation="; ".join(seen) + ".",
-        recommendation=f"lr: {_g(target)}, {source}",  # type: ignore[arg-type]
+        recommendation=f"lr: {_g(target)}, {source}",
         recipe_changes={"optimizer.lr": float(f"{target:.2g}")},
         evidence={
             "lr": lr,
@@ -203,5 +196,5 @@ def lr_too_low(
             "update_to_weight_ratio": update,
             "suggestion": target,
         },
-        score=_score(max(target / lr / range_factor, min_progress / max(progress, 1e-3))),  # type: ignore[operator]
+        score=_score(max(target / lr / range_factor, min_progress / max(progress, 1e-3))),
     )

@@ -28,6 +28,7 @@ from optimlab.gallery.probes import log10
 from optimlab.gallery.tuned import run_tuned, sensitivity_curves, trial_records
 from optimlab.gallery.verdict import Verdict, decide, interval_check, paired_check
 from optimlab.recipe import Recipe
+from optimlab.registry import Capability
 from optimlab.study import Dimension, SearchSpace, StudyResult, StudySpec, methods_from
 from optimlab.study.analysis import seed_band
 
@@ -174,7 +175,7 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
 adam_logistic = register(
     Experiment(
         name="adam_logistic",
-        kind="paper_result",
+        kind=Capability.PAPER_RESULT,
         title="Kingma & Ba 2014: Adam vs SGD-Nesterov vs AdaGrad on logistic regression",
         claim="On logistic regression, Adam yields similar convergence as SGD with momentum and both "
         "converge faster "

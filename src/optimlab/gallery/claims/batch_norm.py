@@ -26,6 +26,7 @@ from optimlab.gallery.probes import log10
 from optimlab.gallery.runs import Run, RunResult, by_arm, mean_curve, tune_then_rerun
 from optimlab.gallery.verdict import Verdict, decide, paired_check
 from optimlab.recipe import Recipe
+from optimlab.registry import Capability
 from optimlab.report import figures
 from optimlab.study.analysis import time_to_target
 
@@ -193,7 +194,7 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
 batch_norm = register(
     Experiment(
         name="batch_norm",
-        kind="paper_result",
+        kind=Capability.PAPER_RESULT,
         title="Ioffe & Szegedy 2015: batch normalization on a sigmoid MLP",
         claim="Batch normalization lets a sigmoid network train faster and reach a higher accuracy, with the "
         "distribution of each layer's inputs stable during training.",

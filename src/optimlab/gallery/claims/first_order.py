@@ -28,6 +28,7 @@ from optimlab.gallery.probes import log10
 from optimlab.gallery.tuned import run_tuned, seed_values, sensitivity_curves, trial_records
 from optimlab.gallery.verdict import Verdict, decide, interval_check, paired_check
 from optimlab.recipe import Recipe
+from optimlab.registry import Capability
 from optimlab.study import Dimension, SearchSpace, StudySpec, methods_from
 from optimlab.study.analysis import seed_band
 
@@ -185,7 +186,7 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
 sgd_stuck = register(
     Experiment(
         name="sgd_stuck",
-        kind="tutorial_claim",
+        kind=Capability.TUTORIAL_CLAIM,
         title="Does SGD, using only first-order information, get stuck?",
         claim="SGD uses only first-order information and may get stuck.",
         sources=SOURCES,

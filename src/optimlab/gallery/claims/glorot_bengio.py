@@ -31,6 +31,7 @@ from optimlab.gallery.probes import geometric_mean_profile, log10
 from optimlab.gallery.runs import Run, RunResult, by_arm, mean_curve, train_run
 from optimlab.gallery.verdict import Verdict, decide, interval_check, paired_check
 from optimlab.recipe import Recipe
+from optimlab.registry import Capability
 from optimlab.report import figures
 
 __all__ = ["glorot_bengio"]
@@ -240,7 +241,7 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
 glorot_bengio = register(
     Experiment(
         name="glorot_bengio",
-        kind="paper_result",
+        kind=Capability.PAPER_RESULT,
         title="Glorot & Bengio 2010: standard vs normalized initialization",
         claim="With the standard initialization, back-propagated gradients vanish toward the input and "
         "sigmoid "

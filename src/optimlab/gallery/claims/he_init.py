@@ -23,6 +23,7 @@ from optimlab.gallery.probes import geometric_mean_profile, log10
 from optimlab.gallery.runs import NetSize, Run, by_arm, mean_curve, train_run
 from optimlab.gallery.verdict import Verdict, decide, interval_check, paired_check
 from optimlab.recipe import Recipe
+from optimlab.registry import Capability
 
 __all__ = ["he_init"]
 
@@ -134,7 +135,7 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
 he_init = register(
     Experiment(
         name="he_init",
-        kind="paper_result",
+        kind=Capability.PAPER_RESULT,
         title="He et al. 2015: Xavier vs He initialization of a 30-layer ReLU network",
         claim="A 30-layer ReLU network converges from He initialization and stalls from Xavier "
         "initialization.",

@@ -25,6 +25,7 @@ from optimlab.gallery.probes import geometric_mean_profile, log10
 from optimlab.gallery.runs import PROBE_ROWS, NetSize, Run, RunResult, by_arm, mean_curve, train_run
 from optimlab.gallery.verdict import Check, Verdict, decide, paired_check, rate_check
 from optimlab.recipe import Recipe
+from optimlab.registry import Capability
 
 __all__ = ["large_init", "small_init"]
 
@@ -168,7 +169,7 @@ def figures_small_init(evidence: Evidence) -> list[tuple[Figure, str]]:
 small_init = register(
     Experiment(
         name="small_init",
-        kind="tutorial_claim",
+        kind=Capability.TUTORIAL_CLAIM,
         title="Too-small initial weights: do gradients vanish in the early layers?",
         claim="Weights set too small make gradients vanish in early layers.",
         sources=(GLOROT_BENGIO,),
@@ -301,7 +302,7 @@ def figures_large_init(evidence: Evidence) -> list[tuple[Figure, str]]:
 large_init = register(
     Experiment(
         name="large_init",
-        kind="tutorial_claim",
+        kind=Capability.TUTORIAL_CLAIM,
         title="Too-large initial weights: do they explode to NaN?",
         claim="Weights set too large make gradients explode to NaN.",
         sources=(HE, GLOROT_BENGIO),

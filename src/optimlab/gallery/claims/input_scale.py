@@ -26,6 +26,7 @@ from optimlab.gallery.plots import interval_figure, sensitivity_figures
 from optimlab.gallery.tuned import run_tuned, seed_values, sensitivity_curves, trial_records
 from optimlab.gallery.verdict import Verdict, decide, interval_check, paired_check, summarize
 from optimlab.recipe import Recipe
+from optimlab.registry import Capability
 from optimlab.study import StudySpec, methods_from
 
 __all__ = ["input_scale"]
@@ -166,7 +167,7 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
 input_scale = register(
     Experiment(
         name="input_scale",
-        kind="tutorial_claim",
+        kind=Capability.TUTORIAL_CLAIM,
         title="Unnormalized inputs: do large features dominate and destabilize training?",
         claim="Unnormalized inputs let large-valued features dominate and destabilize training.",
         sources=(SOURCE,),

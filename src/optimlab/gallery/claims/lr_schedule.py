@@ -24,6 +24,7 @@ from optimlab.gallery.plots import interval_figure, sensitivity_figures
 from optimlab.gallery.tuned import run_tuned, seed_values, sensitivity_curves, trial_records
 from optimlab.gallery.verdict import Verdict, decide, paired_check
 from optimlab.recipe import Recipe
+from optimlab.registry import Capability
 from optimlab.study import StudySpec, methods_from
 
 __all__ = ["lr_schedule"]
@@ -147,7 +148,7 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
 lr_schedule = register(
     Experiment(
         name="lr_schedule",
-        kind="tutorial_claim",
+        kind=Capability.TUTORIAL_CLAIM,
         title="Does a learning-rate schedule improve results?",
         claim="A learning-rate schedule improves results.",
         sources=SOURCES,

@@ -26,6 +26,7 @@ from optimlab.gallery.probes import log10
 from optimlab.gallery.runs import NetSize, Run, RunResult, by_arm, mean_curve, train_run
 from optimlab.gallery.verdict import Verdict, decide, interval_check, paired_check, summarize
 from optimlab.recipe import Recipe
+from optimlab.registry import Capability
 
 __all__ = ["collapsed", "no_nonlinearity"]
 
@@ -171,7 +172,7 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
 no_nonlinearity = register(
     Experiment(
         name="no_nonlinearity",
-        kind="tutorial_claim",
+        kind=Capability.TUTORIAL_CLAIM,
         title="Without a non-linear activation, is a deep network just a linear model?",
         claim="Without a non-linear activation function, a neural network is just linear regression.",
         sources=SOURCES,

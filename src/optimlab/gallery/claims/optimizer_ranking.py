@@ -29,6 +29,7 @@ from optimlab.gallery.plots import interval_figure
 from optimlab.gallery.tuned import run_tuned, seed_values, trial_records
 from optimlab.gallery.verdict import Check, Verdict, decide, paired_difference, ranked
 from optimlab.recipe import Recipe
+from optimlab.registry import Capability
 from optimlab.study import StudySpec, methods_from
 
 __all__ = ["adam_best", "kendall_tau", "workload_dependence"]
@@ -198,7 +199,7 @@ def _figures(evidence: Evidence) -> list[tuple[Figure, str]]:
 adam_best = register(
     Experiment(
         name="adam_best",
-        kind="tutorial_claim",
+        kind=Capability.TUTORIAL_CLAIM,
         title="Is Adam the best optimizer?",
         claim="Adam is considered the best performing optimizer.",
         sources=SOURCES,
@@ -274,7 +275,7 @@ def verdict_workload_dependence(numbers: Mapping[str, Any]) -> Verdict:
 workload_dependence = register(
     Experiment(
         name="workload_dependence",
-        kind="tutorial_claim",
+        kind=Capability.TUTORIAL_CLAIM,
         title="Does optimizer performance vary with the data set and architecture?",
         claim="The performance of an optimizer varies with the dataset and the architecture.",
         sources=SOURCES,

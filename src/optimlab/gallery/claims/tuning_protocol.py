@@ -33,6 +33,7 @@ from optimlab.gallery.verdict import (
     ranked,
 )
 from optimlab.recipe import Recipe
+from optimlab.registry import Capability
 from optimlab.study import Dimension, Method, SearchSpace, StudySpec, methods_from
 
 __all__ = ["tuning_protocol"]
@@ -190,7 +191,7 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
 tuning_protocol = register(
     Experiment(
         name="tuning_protocol",
-        kind="paper_result",
+        kind=Capability.PAPER_RESULT,
         title="Choi et al. 2019: do optimizer rankings depend on the tuning protocol?",
         claim="Optimizer rankings change with the tuning protocol; tuned over all their hyperparameters, "
         "general "

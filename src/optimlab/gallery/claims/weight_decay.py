@@ -32,6 +32,7 @@ from optimlab.gallery.experiment import Evidence, Experiment, device_for, regist
 from optimlab.gallery.runs import Run, RunResult, by_arm, train_run
 from optimlab.gallery.verdict import Check, Verdict, decide, paired_check
 from optimlab.recipe import Recipe
+from optimlab.registry import Capability
 from optimlab.report import figures
 
 __all__ = ["best_lr_range", "weight_decay"]
@@ -196,7 +197,7 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
 weight_decay = register(
     Experiment(
         name="weight_decay",
-        kind="paper_result",
+        kind=Capability.PAPER_RESULT,
         title="Loshchilov & Hutter 2019: decoupled weight decay (AdamW) vs L2 in Adam",
         claim="Decoupled weight decay (AdamW) generalizes better than an L2 penalty in Adam, and decouples "
         "the best "

@@ -14,10 +14,13 @@ A kernel takes plain-number hyperparameters (not schedules, not per-member tenso
 contiguous tensors on one device, each gradient laid out like its parameter (a fused kernel indexes
 parameter, gradient and state with one linear offset; the state is ``zeros_like(p)``): the shell
 checks both before it calls one.
+
+Whether weight decay is decoupled is decided here, once, for both shells: :func:`decoupled_decay`.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -32,10 +35,12 @@ from optimlab.optim.transforms.adam import ScaleByAdamState
 from optimlab.optim.transforms.adaptive import ScaleByAdagradState
 from optimlab.optim.transforms.momentum import ScaleByMomentumState
 
-__all__ = ["Kernel", "advance", "kernel_for"]
+__all__ = ["Kernel", "advance", "decoupled_decay", "kernel_for"]
 
+Factory = Callable[..., Any]  # a named optimizer's function (or a partial of one)
+Tensors = Sequence[Tensor]
 # (hyperparameters, params, grads, state) -> the chain's next state; params and state updated in place.
-Kernel = Callable[[Mapping[str, Any], Sequence[Tensor], Sequence[Tensor], State], State]
+Kernel = Callable[[Mapping[str, Any], Tensors, Tensors, State], State]
 
 
 def advance(state: State) -> State:
@@ -68,10 +73,17 @@ def _steps(count: int, like: Tensor, n: int) -> list[Tensor]:
     return [torch.full((), float(count + 1), dtype=torch.float32, device=like.device)] * n
 
 
-def _adam(hp: Mapping[str, Any], params: Sequence[Tensor], grads: Sequence[Tensor], state: State) -> State:
+def decoupled_decay(factory: Factory, hyperparameters: Mapping[str, Any]) -> bool:
+    """Whether the chain ``factory`` builds from ``hyperparameters`` decays the weights beside its
+    direction, ``p <- p (1 - lr wd)`` (Loshchilov & Hutter 2017, arXiv:1711.05101), rather than through
+    it as L2 on the gradient: the ``decoupled_weight_decay`` keyword where the factory has one; AdamW has
+    none, being decoupled by definition, and the other factories with a kernel (SGD, AdaGrad) couple it."""
+    return bool(hyperparameters.get("decoupled_weight_decay", getattr(factory, "func", factory) is adamw))
+
+
+def _adam(factory: Factory, hp: Mapping[str, Any], params: Tensors, grads: Tensors, state: State) -> State:
     moments = _find(state, ScaleByAdamState)
-    decoupled = hp.get("decoupled_weight_decay", True)  # adamw has no such keyword: it is decoupled
-    kernel = torch._fused_adamw_ if decoupled else torch._fused_adam_
+    kernel = torch._fused_adamw_ if decoupled_decay(factory, hp) else torch._fused_adam_
     b1, b2 = hp["betas"]
     steps = _steps(moments.count, params[0], len(params))
     kernel(
@@ -82,7 +94,7 @@ def _adam(hp: Mapping[str, Any], params: Sequence[Tensor], grads: Sequence[Tenso
     return advance(state)
 
 
-def _sgd(hp: Mapping[str, Any], params: Sequence[Tensor], grads: Sequence[Tensor], state: State) -> State:
+def _sgd(factory: Factory, hp: Mapping[str, Any], params: Tensors, grads: Tensors, state: State) -> State:
     momentum = _find(state, ScaleByMomentumState)  # None when momentum is 0: the chain has no buffer
     torch._fused_sgd_(
         list(params), list(grads), momentum.trace if momentum else [],
@@ -93,7 +105,7 @@ def _sgd(hp: Mapping[str, Any], params: Sequence[Tensor], grads: Sequence[Tensor
     return advance(state)
 
 
-def _adagrad(hp: Mapping[str, Any], params: Sequence[Tensor], grads: Sequence[Tensor], state: State) -> State:
+def _adagrad(factory: Factory, hp: Mapping[str, Any], params: Tensors, grads: Tensors, state: State) -> State:
     sums = _find(state, ScaleByAdagradState)
     torch._fused_adagrad_(
         list(params), list(grads), sums.sum_of_squares, _steps(sums.count, params[0], len(params)),
@@ -104,8 +116,8 @@ def _adagrad(hp: Mapping[str, Any], params: Sequence[Tensor], grads: Sequence[Te
 
 
 # The named optimizers (their functions; momentum, nesterov and amsgrad are partials of these) whose
-# chains torch computes in one fused kernel.
-_KERNELS: dict[Callable[..., Any], Kernel] = {
+# chains torch computes in one fused kernel; each kernel is called with the factory first.
+_KERNELS: dict[Callable[..., Any], Callable[..., State]] = {
     adam: _adam,
     adamw: _adam,
     sgd: _sgd,
@@ -113,6 +125,7 @@ _KERNELS: dict[Callable[..., Any], Kernel] = {
 }
 
 
-def kernel_for(factory: Callable[..., Any]) -> Kernel | None:
+def kernel_for(factory: Factory) -> Kernel | None:
     """torch's fused kernel for the chains ``factory`` builds, or None if torch has none."""
-    return _KERNELS.get(getattr(factory, "func", factory))
+    kernel = _KERNELS.get(getattr(factory, "func", factory))
+    return None if kernel is None else functools.partial(kernel, factory)

@@ -10,7 +10,7 @@ from optimlab.optim.base import GradientTransformation, Hyperparameter, chain, v
 from optimlab.optim.transforms.decay import add_decayed_weights
 from optimlab.optim.transforms.factored_rms import scale_by_factored_rms
 from optimlab.optim.transforms.scaling import scale
-from optimlab.registry import NON_NEGATIVE, Interval, new_registry
+from optimlab.registry import NON_NEGATIVE, Capability, Interval, new_registry
 
 __all__ = ["adafactor"]
 
@@ -29,7 +29,7 @@ _REGISTRY = new_registry("optimizer")
         "d": Interval(1, None),
         "weight_decay": NON_NEGATIVE,
     },
-    capabilities=("factored", "relative_step"),
+    capabilities=(Capability.FACTORED, Capability.RELATIVE_STEP),
 )
 def adafactor(
     *,

@@ -15,12 +15,12 @@ import functools
 from optimlab.optim.base import GradientTransformation, Hyperparameter
 from optimlab.optim.optimizers._descent import ADAM_LIKE, FLAG, descend
 from optimlab.optim.transforms import scale_by_adam, scale_by_adamax, scale_by_nadam, scale_by_radam
-from optimlab.registry import NON_NEGATIVE, new_registry
+from optimlab.registry import NON_NEGATIVE, Capability, new_registry
 
 __all__ = ["adam", "adamax", "adamw", "amsgrad", "nadam", "radam"]
 
 _REGISTRY = new_registry("optimizer")
-_TORCH_ADAM = ("elementwise", "torch_reference", "has_betas")
+_TORCH_ADAM = (Capability.ELEMENTWISE, Capability.TORCH_REFERENCE, Capability.HAS_BETAS)
 
 
 @_REGISTRY.register(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from optimlab.optim.base import GradientTransformation, Hyperparameter, chain, value_at
 from optimlab.optim.optimizers._descent import ADAM_LIKE, FLAG, descend, off
 from optimlab.optim.transforms import clip_by_global_norm, scale, scale_by_adan
-from optimlab.registry import NON_NEGATIVE, new_registry
+from optimlab.registry import NON_NEGATIVE, Capability, new_registry
 
 __all__ = ["adan"]
 
@@ -17,7 +17,7 @@ _REGISTRY = new_registry("optimizer")
     summary="Adaptive Nesterov momentum from moments of the gradient and its first difference.",
     paper="Xie et al. 2022, arXiv:2208.06677",
     accepts={**ADAM_LIKE, "max_grad_norm": NON_NEGATIVE, "no_prox": FLAG},
-    capabilities=("elementwise", "has_betas", "has_momentum"),
+    capabilities=(Capability.ELEMENTWISE, Capability.HAS_BETAS, Capability.HAS_MOMENTUM),
 )
 def adan(
     *,

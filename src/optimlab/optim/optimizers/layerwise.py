@@ -30,7 +30,7 @@ from optimlab.optim.transforms.decay import add_decayed_weights
 from optimlab.optim.transforms.momentum import scale_by_momentum
 from optimlab.optim.transforms.scaling import scale, scale_by_learning_rate
 from optimlab.optim.transforms.trust_ratio import scale_by_trust_ratio
-from optimlab.registry import NON_NEGATIVE, POSITIVE, UNIT, UNIT_OPEN, new_registry
+from optimlab.registry import NON_NEGATIVE, POSITIVE, UNIT, UNIT_OPEN, Capability, new_registry
 
 __all__ = ["lamb", "lars"]
 
@@ -49,7 +49,7 @@ _REGISTRY = new_registry("optimizer")
         "trust_coefficient": NON_NEGATIVE,
         "nesterov": FLAG,
     },
-    capabilities=("layerwise", "has_momentum"),
+    capabilities=(Capability.LAYERWISE, Capability.HAS_MOMENTUM),
 )
 def lars(
     *,
@@ -147,7 +147,7 @@ def _scale_by_uncorrected_adam(
         "max_weight_norm": POSITIVE,
         "decoupled_weight_decay": FLAG,
     },
-    capabilities=("layerwise", "has_betas", "has_momentum"),
+    capabilities=(Capability.LAYERWISE, Capability.HAS_BETAS, Capability.HAS_MOMENTUM),
 )
 def lamb(
     *,

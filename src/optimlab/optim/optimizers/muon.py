@@ -19,7 +19,7 @@ from optimlab.optim.transforms.momentum import scale_by_momentum
 from optimlab.optim.transforms.orthogonal import ADJUST_LR_FNS, AdjustLrFn, orthogonalize_by_newton_schulz
 from optimlab.optim.transforms.partition import partition
 from optimlab.optim.transforms.scaling import scale, scale_by_learning_rate
-from optimlab.registry import NON_NEGATIVE, NON_NEGATIVE_INT, UNIT_OPEN, Interval, new_registry
+from optimlab.registry import NON_NEGATIVE, NON_NEGATIVE_INT, UNIT_OPEN, Capability, Interval, new_registry
 
 __all__ = ["muon"]
 
@@ -58,7 +58,10 @@ def _ema_momentum(momentum: Hyperparameter, nesterov: bool) -> GradientTransform
         "adamw_eps": NON_NEGATIVE,
         "adamw_weight_decay": NON_NEGATIVE,
     },
-    capabilities=("matrix", "has_momentum"),  # torch parity: tests/optim/test_muon.py (2-D only)
+    capabilities=(
+        Capability.MATRIX,
+        Capability.HAS_MOMENTUM,
+    ),  # torch parity: tests/optim/test_muon.py (2-D only)
 )
 def muon(
     *,

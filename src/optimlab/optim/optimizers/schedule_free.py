@@ -5,7 +5,7 @@ from __future__ import annotations
 from optimlab.optim.base import GradientTransformation, Hyperparameter, chain
 from optimlab.optim.optimizers._descent import ADAM_LIKE, COMMON, OPEN_UNIT
 from optimlab.optim.transforms import add_decayed_weights, scale_by_rms, schedule_free
-from optimlab.registry import NON_NEGATIVE, NON_NEGATIVE_INT, new_registry
+from optimlab.registry import NON_NEGATIVE, NON_NEGATIVE_INT, Capability, new_registry
 
 __all__ = ["schedule_free_adamw", "schedule_free_sgd"]
 
@@ -24,7 +24,7 @@ _REGISTRY = new_registry("optimizer")
         "weight_lr_power": NON_NEGATIVE,
     },
     aliases=("sgd_schedule_free",),
-    capabilities=("elementwise", "has_momentum", "train_eval_modes"),
+    capabilities=(Capability.ELEMENTWISE, Capability.HAS_MOMENTUM, Capability.TRAIN_EVAL_MODES),
 )
 def schedule_free_sgd(
     *,
@@ -76,7 +76,12 @@ def schedule_free_sgd(
         "weight_lr_power": NON_NEGATIVE,
     },
     aliases=("adamw_schedule_free",),
-    capabilities=("elementwise", "has_betas", "has_momentum", "train_eval_modes"),
+    capabilities=(
+        Capability.ELEMENTWISE,
+        Capability.HAS_BETAS,
+        Capability.HAS_MOMENTUM,
+        Capability.TRAIN_EVAL_MODES,
+    ),
 )
 def schedule_free_adamw(
     *,

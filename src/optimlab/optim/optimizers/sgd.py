@@ -8,7 +8,7 @@ from optimlab.errors import InvalidValueError
 from optimlab.optim.base import GradientTransformation, Hyperparameter, identity
 from optimlab.optim.optimizers._descent import COMMON, FLAG, OPEN_UNIT, descend, off
 from optimlab.optim.transforms import scale_by_momentum
-from optimlab.registry import UNIT, UNIT_OPEN, new_registry
+from optimlab.registry import UNIT, UNIT_OPEN, Capability, new_registry
 
 __all__ = ["momentum", "nesterov", "sgd"]
 
@@ -20,7 +20,7 @@ _REGISTRY = new_registry("optimizer")
     summary="Stochastic gradient descent, optionally with momentum, dampening and Nesterov.",
     paper="Robbins & Monro 1951, doi:10.1214/aoms/1177729586",
     accepts={**COMMON, "momentum": UNIT_OPEN, "dampening": UNIT, "nesterov": FLAG},
-    capabilities=("elementwise", "torch_reference", "has_momentum"),
+    capabilities=(Capability.ELEMENTWISE, Capability.TORCH_REFERENCE, Capability.HAS_MOMENTUM),
 )
 def sgd(
     *,
@@ -71,7 +71,7 @@ _REGISTRY.register(
     paper="Polyak 1964, doi:10.1016/0041-5553(64)90137-5",
     accepts={**COMMON, "momentum": UNIT_OPEN, "dampening": UNIT, "nesterov": FLAG},
     aliases=("heavy_ball", "sgd_momentum"),
-    capabilities=("elementwise", "torch_reference", "has_momentum"),
+    capabilities=(Capability.ELEMENTWISE, Capability.TORCH_REFERENCE, Capability.HAS_MOMENTUM),
 )
 
 nesterov = functools.partial(sgd, momentum=0.9, nesterov=True)
@@ -84,5 +84,5 @@ _REGISTRY.register(
     accepts={**COMMON, "momentum": OPEN_UNIT},
     aliases=("nag", "sgd_nesterov"),
     defaults={"nesterov": True, "dampening": 0.0},
-    capabilities=("elementwise", "torch_reference", "has_momentum"),
+    capabilities=(Capability.ELEMENTWISE, Capability.TORCH_REFERENCE, Capability.HAS_MOMENTUM),
 )

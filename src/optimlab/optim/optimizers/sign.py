@@ -5,7 +5,7 @@ from __future__ import annotations
 from optimlab.optim.base import GradientTransformation, Hyperparameter
 from optimlab.optim.optimizers._descent import COMMON, descend
 from optimlab.optim.transforms import scale_by_lion
-from optimlab.registry import UNIT, new_registry
+from optimlab.registry import UNIT, Capability, new_registry
 
 __all__ = ["lion"]
 
@@ -17,7 +17,7 @@ _REGISTRY = new_registry("optimizer")
     summary="Sign of an interpolated momentum; uniform step size, less memory than Adam.",
     paper="Chen et al. 2023, arXiv:2302.06675",
     accepts={**COMMON, "betas": UNIT},
-    capabilities=("elementwise", "has_betas", "has_momentum"),
+    capabilities=(Capability.ELEMENTWISE, Capability.HAS_BETAS, Capability.HAS_MOMENTUM),
 )
 def lion(
     *,

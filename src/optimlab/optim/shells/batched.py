@@ -35,13 +35,13 @@ from torch import Tensor
 
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.optim.base import GradientTransformation, State, add_scaled_, scale_, value_at
-from optimlab.optim.kernels.torch_fused import Kernel, kernel_for
+from optimlab.optim.kernels.torch_fused import Kernel, decoupled_decay, kernel_for
 from optimlab.optim.shells.fused import Path, plain_numbers, supported
-from optimlab.registry import Entry, get_registry
+from optimlab.registry import Capability, Entry, get_registry
 
 __all__ = ["BATCHABLE", "BatchedOptimizer"]
 
-BATCHABLE = "elementwise"  # the registry capability that makes an optimizer batchable
+BATCHABLE = Capability.ELEMENTWISE  # the registry capability that makes an optimizer batchable
 CHUNK_FLOATS = 1 << 19  # parameters per chunk of members (2 MiB of float32 per state tensor list)
 
 
@@ -142,8 +142,7 @@ class BatchedOptimizer:
                     )
         values = {k: _per_member(k, v, members, self.params[0]) for k, v in hyperparameters.items()}
         every_value = {**{h.name: h.default for h in entry.hyperparameters}, **entry.defaults, **values}
-        # adamw has no such keyword: its decay is decoupled by definition
-        self._decoupled = bool(every_value.get("decoupled_weight_decay", entry.name == "adamw"))
+        self._decoupled = decoupled_decay(entry.obj, every_value)
         self._kernel = _direction_kernel(entry, every_value, self._decoupled)
 
         def chunk_values(part: slice) -> dict[str, Any]:

@@ -125,6 +125,7 @@ class FusedPath:
         self, factory: Callable[..., GradientTransformation], *, compile: When = "when_it_pays"
     ) -> None:
         self._factory = factory
+        self._kernel = kernel_for(factory)
         self._compile = compile
         self._eager_seconds: dict[Any, float] = {}
         self._compiled: dict[Any, CompiledChain] = {}
@@ -147,10 +148,9 @@ class FusedPath:
         shape when they are set).
         """
         if self._supported(key, params, grads) and plain_numbers(hyperparameters):
-            kernel = kernel_for(self._factory)
-            if kernel is not None:
+            if self._kernel is not None:
                 self._last[key] = "torch_fused"
-                return kernel(hyperparameters, params, grads, state)
+                return self._kernel(hyperparameters, params, grads, state)
             compiled = self._compiled_for(key, params)
             if compiled is not None:
                 next_state = compiled(hyperparameters, params, grads, state)

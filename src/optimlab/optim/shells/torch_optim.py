@@ -29,7 +29,7 @@ from torch import Tensor
 from optimlab.errors import OptimlabError, UnknownNameError, close_matches
 from optimlab.optim.base import GradientTransformation, State
 from optimlab.optim.shells.fused import FusedPath
-from optimlab.registry import Entry
+from optimlab.registry import Capability, Entry
 
 __all__ = ["Optimizer"]
 
@@ -37,7 +37,7 @@ Factory = Callable[..., GradientTransformation]
 _TORCH_GROUP_KEYS = frozenset({"params", "param_names"})
 # Optimizers whose compiled step is a pass or two over memory; matrix products (Muon) and factored
 # statistics (Adafactor) are not worth a compile, and do not trace in one graph.
-_COMPILED_KINDS = frozenset({"elementwise", "layerwise"})
+_COMPILED_KINDS = frozenset({Capability.ELEMENTWISE, Capability.LAYERWISE})
 
 
 def _leaves(state: State, prefix: str = "") -> Iterator[tuple[str, Any]]:

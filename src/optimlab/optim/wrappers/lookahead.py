@@ -14,7 +14,7 @@ from torch import Tensor
 
 from optimlab.errors import OptimlabError
 from optimlab.optim.wrappers.wrapper import BaseSpec, WrappedOptimizer, base_optimizer
-from optimlab.registry import POSITIVE_INT, UNIT, new_registry
+from optimlab.registry import POSITIVE_INT, UNIT, Capability, new_registry
 
 __all__ = ["Lookahead"]
 
@@ -37,7 +37,7 @@ def _momentum_buffer(state: Mapping[str, Any]) -> Tensor | None:
     summary="Wraps any optimizer: every k steps, slow weights move alpha of the way to the fast ones.",
     paper="Zhang, Lucas, Hinton & Ba 2019, arXiv:1907.08610",
     accepts={"k": POSITIVE_INT, "alpha": UNIT, "pullback_momentum": ("none", "reset", "pullback")},
-    capabilities=("wrapper",),
+    capabilities=(Capability.WRAPPER,),
 )
 class Lookahead(WrappedOptimizer):
     """Lookahead around a base optimizer, as ``pytorch_optimizer.Lookahead`` 4.1.0 (= the authors' code).

@@ -15,7 +15,7 @@ import torch
 
 from optimlab.errors import OptimlabError
 from optimlab.optim.wrappers.wrapper import BaseSpec, WrappedOptimizer, base_optimizer
-from optimlab.registry import NON_NEGATIVE, new_registry
+from optimlab.registry import NON_NEGATIVE, Capability, new_registry
 
 __all__ = ["SAM"]
 
@@ -27,7 +27,7 @@ _REGISTRY = new_registry("optimizer")
     summary="Wraps any optimizer: steps with the gradient at the worst point within radius rho (ASAM too).",
     paper="Foret et al. 2020, arXiv:2010.01412; ASAM: Kwon et al. 2021, arXiv:2102.11600",
     accepts={"rho": NON_NEGATIVE, "adaptive": (True, False)},
-    capabilities=("wrapper", "needs_closure"),
+    capabilities=(Capability.WRAPPER, Capability.NEEDS_CLOSURE),
 )
 class SAM(WrappedOptimizer):
     """SAM around a base optimizer, as the reference PyTorch code (davda54/sam ``sam.py``).

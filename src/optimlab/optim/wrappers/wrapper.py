@@ -18,7 +18,7 @@ from torch import Tensor
 
 from optimlab.errors import InvalidValueError
 from optimlab.optim.shells.torch_optim import Optimizer
-from optimlab.registry import get_registry
+from optimlab.registry import Capability, get_registry
 
 __all__ = ["BaseSpec", "WrappedOptimizer", "base_optimizer"]
 
@@ -48,7 +48,7 @@ def base_optimizer(
     hyperparameters = dict(base_hyperparameters or {})
     if isinstance(base, str):
         entry = get_registry("optimizer").get(base)
-        if "wrapper" in entry.capabilities:  # a wrapper of a wrapper, its own base at its default
+        if Capability.WRAPPER in entry.capabilities:  # a wrapper of a wrapper, its own base at its default
             return entry.create(params, **hyperparameters)
         return Optimizer(params, entry, **hyperparameters)
     if isinstance(base, type) and issubclass(base, torch.optim.Optimizer):

@@ -40,7 +40,7 @@ from optimlab.build import build_data, build_loss, build_model, resolve_device, 
 from optimlab.models.stacked import stacked_forward, stacked_loss
 from optimlab.optim.shells.batched import BATCHABLE, BatchedOptimizer
 from optimlab.recipe import Recipe
-from optimlab.registry import get_registry
+from optimlab.registry import Capability, get_registry
 from optimlab.study.protocols import Method, StudySpec
 from optimlab.study.storage import deferred_writes, heartbeat, pop_waiting
 from optimlab.study.trial import CurveRecorder, load_method_study, record_outcome, run_trial, trial_recipe
@@ -78,7 +78,8 @@ def not_batchable(recipe: Recipe) -> str | None:
         "batch norm's running statistics": recipe.model.norm in ("batch", "batch_norm"),
         "early stopping stops members at different steps": recipe.training.early_stopping_patience
         is not None,
-        f"schedule {schedule.name!r} is driven by a metric": "metric_driven" in schedule.capabilities,
+        f"schedule {schedule.name!r} is driven by a metric": Capability.METRIC_DRIVEN
+        in schedule.capabilities,
     }
     return next((reason for reason, applies in reasons.items() if applies), None)
 

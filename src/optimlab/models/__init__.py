@@ -6,7 +6,9 @@
 ['cnn', 'mlp', 'parameter_vector', 'resnet', 'transformer']
 
 Every factory is ``fn(input_shape, num_outputs, *, width, depth, activation, norm, init, dropout, ...)``
-with ``input_shape`` excluding the batch dimension; ``parameter_vector`` (for quadratic problems) takes
+with ``input_shape`` excluding the batch dimension; activation, norm and init are names, or mappings of a
+name and its hyperparameters such as ``init={"name": "kaiming_normal", "mode": "fan_out"}``
+(:mod:`optimlab.techniques.choice`); ``parameter_vector`` (for quadratic problems) takes
 none of the layer techniques. For data stored flat but made of images (digits: input shape (64,), image
 shape (1, 8, 8)), pass ``splits.image_shape or splits.input_shape``: CNNs then see 8x8 images, and MLPs
 flatten either way.

@@ -171,3 +171,13 @@ def test_unknown_section_and_bad_yaml():
         Recipe.from_yaml("data: [unclosed")
     with pytest.raises(RecipeError, match="does not exist"):
         Recipe.load("no/such/recipe.yaml")
+
+
+def test_batch_order_fields_are_stored_only_when_set_and_change_the_id():
+    sequential = Recipe.from_dict({"training": {"shuffle": False, "drop_last": True}})
+    assert Recipe.from_yaml(sequential.to_yaml()) == sequential
+    assert sequential.to_dict()["training"]["shuffle"] is False
+    assert sequential.to_dict()["training"]["drop_last"] is True
+    assert "shuffle" not in Recipe().to_dict()["training"] and sequential.id != Recipe().id
+    with pytest.raises(RecipeError, match="training.shuffle"):
+        Recipe.from_dict({"training": {"shuffle": "sometimes"}})

@@ -3,7 +3,7 @@
 >>> import optimlab.models
 >>> net = optimlab.models.create("mlp", (64,), 10, depth=30, activation="tanh", init="xavier_normal")
 >>> sorted(optimlab.models.names())
-['cnn', 'mlp', 'parameter_vector', 'resnet', 'transformer']
+['cnn', 'mlp', 'mnist1d_cnn', 'mnist1d_logistic', 'mnist1d_mlp', 'parameter_vector', 'resnet', 'transformer']
 
 Every factory is ``fn(input_shape, num_outputs, *, width, depth, activation, norm, init, dropout, ...)``
 with ``input_shape`` excluding the batch dimension; activation, norm and init are names, or mappings of a
@@ -20,7 +20,14 @@ from typing import Any
 
 from torch import nn
 
-from optimlab.models import cnn, mlp, parameter_vector, resnet, transformer  # noqa: F401  (fill the registry)
+from optimlab.models import (  # noqa: F401  (fill the registry)
+    cnn,
+    mlp,
+    mnist1d,
+    parameter_vector,
+    resnet,
+    transformer,
+)
 from optimlab.registry import new_registry
 
 __all__ = ["create", "names"]

@@ -66,3 +66,11 @@ def test_noisy_quadratic_trains_a_parameter_vector_on_its_own_loss():
     start = built.loss_fn(built.model(built.splits.val.x), built.splits.val.y).item()
     result = train(recipe)
     assert result.status == "completed" and result.metrics["val_loss"] < 0.5 * start
+
+
+def test_drop_last_counts_only_full_batches_in_an_epoch():
+    from optimlab.build import total_steps
+
+    recipe = Recipe.from_dict({"training": {"epochs": 2, "batch_size": 100}})
+    assert total_steps(recipe, 1078) == 2 * 11
+    assert total_steps(recipe.with_updates({"training.drop_last": True}), 1078) == 2 * 10

@@ -52,6 +52,89 @@ def test_known_id_of_the_default_recipe_is_stable_across_processes():
     assert other == Recipe().id and len(other) == 12
 
 
+# Ids computed on main before techniques took hyperparameters and training took a batch order: a study
+# stores its trials under these ids, so an old recipe must keep its id for the study to resume.
+IDS_BEFORE_TECHNIQUE_OPTIONS = [
+    ({}, "a3dba953464b"),
+    ({"data": {"name": "digits"}, "optimizer": {"name": "adam", "lr": 3e-3}}, "d131331a1a7b"),
+    (FULL, "1b2d2e8583b0"),
+    (
+        {
+            "model": {"name": "mlp", "width": 64, "depth": 30, "init": "kaiming_normal", "activation": "tanh"}
+            | {"norm": "batch"},
+            "training": {"steps": 100, "batch_size": 64},
+        },
+        "5e76e4877b21",
+    ),
+    (
+        {
+            "model": {"name": "cnn", "init": "xavier_uniform", "activation": "leaky_relu"},
+            "data": {"name": "mnist1d"},
+            "optimizer": {"name": "sgd", "lr": 0.1, "options": {"momentum": 0.9}},
+        },
+        "b16c25052f32",
+    ),
+    (
+        {
+            "model": {"name": "cnn", "activation": "leaky_relu", "norm": "batch", "init": "lsuv"},
+            "training": {"batch_size": 100, "steps": 6000},
+        },
+        "d54d253865fe",
+    ),
+]
+
+
+@pytest.mark.parametrize(("data", "old_id"), IDS_BEFORE_TECHNIQUE_OPTIONS)
+def test_recipes_that_set_no_new_field_keep_the_ids_they_had(data, old_id):
+    recipe = Recipe.from_dict(data)
+    assert recipe.id == old_id
+    # Hyperparameters spelled out at their defaults are the same recipe.
+    spelled = recipe.with_updates(
+        {
+            "model.activation": {"name": recipe.model.activation},
+            "training.drop_last": False,
+            "training.shuffle": True,
+        }
+    )
+    assert spelled.id == old_id and spelled.to_dict() == recipe.to_dict()
+
+
+def test_techniques_carry_their_hyperparameters_through_yaml():
+    recipe = Recipe.from_dict(
+        {
+            "model": {
+                "init": {"name": "Glorot-Normal", "gain": 1.5},
+                "norm": {"name": "bn", "momentum": 0.01, "eps": 1e-5},
+                "activation": {"name": "leaky_relu", "negative_slope": 0.1},
+            }
+        }
+    )
+    assert recipe.model.init == {"name": "xavier_normal", "gain": 1.5}
+    assert recipe.model.norm == {"name": "batch", "momentum": 0.01}  # eps is at its default
+    again = Recipe.from_yaml(recipe.to_yaml())
+    assert again == recipe and again.id == recipe.id
+    assert recipe.with_updates({"model.init": {"name": "xavier_normal", "gain": 2.0}}).id != recipe.id
+    assert Recipe.from_dict({"model": {"init": {"name": "xavier_normal", "gain": "auto"}}}).model.init == {
+        "name": "xavier_normal",
+        "gain": "auto",
+    }
+
+
+@pytest.mark.parametrize(
+    ("technique", "expected"),
+    [
+        ({"init": {"name": "xavier_normal", "gian": 1.0}}, r"model.init.*'gian'.*Did you mean 'gain'"),
+        ({"norm": {"name": "batch", "momentun": 0.1}}, r"model.norm.*'momentun'.*Accepted: eps, momentum"),
+        ({"activation": {"negative_slope": 0.1}}, r"model.activation.*a mapping of its name"),
+        ({"norm": {"name": "batch", "momentum": 2.0}}, r"model.norm.*'momentum'.*\[0, 1\]"),
+        ({"init": {"name": "lecun_normal", "gain": 2.0}}, r"model.init.*'gain'"),
+    ],
+)
+def test_bad_technique_hyperparameters_are_named(technique, expected):
+    with pytest.raises(RecipeError, match=expected):
+        Recipe.from_dict({"model": technique})
+
+
 @pytest.mark.parametrize(
     "section, field, value, expected",
     [
@@ -88,3 +171,13 @@ def test_unknown_section_and_bad_yaml():
         Recipe.from_yaml("data: [unclosed")
     with pytest.raises(RecipeError, match="does not exist"):
         Recipe.load("no/such/recipe.yaml")
+
+
+def test_batch_order_fields_are_stored_only_when_set_and_change_the_id():
+    sequential = Recipe.from_dict({"training": {"shuffle": False, "drop_last": True}})
+    assert Recipe.from_yaml(sequential.to_yaml()) == sequential
+    assert sequential.to_dict()["training"]["shuffle"] is False
+    assert sequential.to_dict()["training"]["drop_last"] is True
+    assert "shuffle" not in Recipe().to_dict()["training"] and sequential.id != Recipe().id
+    with pytest.raises(RecipeError, match="training.shuffle"):
+        Recipe.from_dict({"training": {"shuffle": "sometimes"}})

@@ -8,7 +8,6 @@ before the model is built.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections import OrderedDict
 from typing import Any
 
@@ -69,18 +68,20 @@ def build_model(recipe: Recipe, splits: Any) -> nn.Module:
     The scaler is the model's first module, so it is saved in the model's state and applied
     identically at evaluation; it is fitted on the training split only.
     """
+    from optimlab.techniques.choice import resolve
     from optimlab.techniques.init import apply
 
     torch.manual_seed(recipe.training.seed)
     keywords = recipe.model.keywords()
-    data_dependent = Capability.DATA_DEPENDENT in get_registry("init").get(recipe.model.init).capabilities
+    init, init_options = resolve("init", recipe.model.init)
+    data_dependent = Capability.DATA_DEPENDENT in get_registry("init").get(init).capabilities
     if data_dependent:  # built plain, then initialized on a batch of scaled training inputs
         keywords["init"] = "default"
     shape = splits.image_shape or splits.input_shape  # CNNs see digits as 8x8 images; MLPs flatten
     net = get_registry("model").create(recipe.model.name, tuple(shape), num_outputs(splits), **keywords)
     scaler = get_registry("scaling").create(recipe.data.scaling).fit(splits.train.x)
     if data_dependent:
-        apply(net, recipe.model.init, data=scaler(splits.train.x[:INIT_BATCH]))
+        apply(net, init, data=scaler(splits.train.x[:INIT_BATCH]), **init_options)
     return nn.Sequential(OrderedDict(scaling=scaler, net=net))
 
 
@@ -99,10 +100,12 @@ def build_optimizer(recipe: Recipe, model: nn.Module) -> torch.optim.Optimizer:
 
 
 def total_steps(recipe: Recipe, num_train: int) -> int:
+    from optimlab.train.loop import steps_per_epoch
+
     spec = recipe.training
     if spec.steps is not None:
         return spec.steps
-    return spec.epochs * math.ceil(num_train / spec.batch_size)
+    return spec.epochs * steps_per_epoch(num_train, spec.batch_size, spec.drop_last)
 
 
 def build_scheduler(recipe: Recipe, optimizer: torch.optim.Optimizer, steps: int) -> Any:

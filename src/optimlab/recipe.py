@@ -1,7 +1,8 @@
 """The recipe: the complete, validated description of how to train.
 
 A recipe names every choice by its registry name (architecture, init, normalization, activation,
-data scaling, optimizer, schedule, loss) with the numbers that go with it. It loads from YAML or a
+data scaling, optimizer, schedule, loss) with the numbers that go with it; the model's activation, norm
+and init take their own hyperparameters as a mapping, ``init: {name: xavier_normal, gain: 1.0}``. It loads from YAML or a
 dict, is validated on creation (an error names the field, the bad value and the accepted values),
 serialises back losslessly, and has a stable id: the same recipe gives the same id on any machine.
 
@@ -42,6 +43,17 @@ class _Spec(BaseModel):
     # Unknown fields are typos more often than intent: reject them. Frozen, so ids stay valid.
     model_config = ConfigDict(extra="forbid", frozen=True)
     NAMED_FIELDS: ClassVar[dict[str, str]] = {}  # field -> the registry category whose names it holds
+    # Fields added after studies were stored: left out of the serialised form while at their default, so
+    # that the canonical JSON, hence the id, of a recipe that does not use them is what it always was.
+    OMITTED_AT_DEFAULT: ClassVar[tuple[str, ...]] = ()
+
+    @pydantic.model_serializer(mode="wrap")
+    def _omit_defaults_of_later_fields(self, handler: pydantic.SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        for field in self.OMITTED_AT_DEFAULT:
+            if getattr(self, field) == type(self).model_fields[field].default:
+                data.pop(field, None)
+        return data
 
     @pydantic.model_validator(mode="before")
     @classmethod
@@ -80,18 +92,31 @@ class DataSpec(_Spec):
 
 
 class ModelSpec(_Spec):
-    """Architecture and the techniques built into it."""
+    """Architecture and the techniques built into it.
 
-    NAMED_FIELDS = {"name": "model", "activation": "activation", "norm": "norm", "init": "init"}
+    ``activation``, ``norm`` and ``init`` hold a name, or a mapping of the name and the technique's
+    hyperparameters (``{name: batch, momentum: 0.01}``); they are stored as the plain name when every
+    hyperparameter is at its default, so recipes that set none keep their ids.
+    """
+
+    NAMED_FIELDS = {"name": "model"}
 
     name: str = "mlp"
     width: int | None = Field(None, ge=1)  # None: the architecture's default
     depth: int | None = Field(None, ge=0)  # mlp depth 0: a linear model
-    activation: str = "relu"
-    norm: str = "none"
-    init: str = "default"  # "default" keeps PyTorch's own initialization
+    activation: str | dict[str, Any] = "relu"
+    norm: str | dict[str, Any] = "none"
+    init: str | dict[str, Any] = "default"  # "default" keeps PyTorch's own initialization
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     options: dict[str, Any] = {}  # other keywords of the architecture
+
+    @field_validator("activation", "norm", "init")
+    @classmethod
+    def _known_technique(cls, value: str | dict[str, Any], info: pydantic.ValidationInfo) -> Any:
+        """Names and hyperparameters checked against the technique's registry, stored canonically."""
+        from optimlab.techniques.choice import canonical
+
+        return canonical(info.field_name, value)
 
     def keywords(self) -> dict[str, Any]:
         """Keywords for the architecture's factory; unset sizes fall back to its defaults, and layer
@@ -136,10 +161,13 @@ class TrainingSpec(_Spec):
     """How long, in what batches, with which loss and safeguards."""
 
     NAMED_FIELDS = {"loss": "loss"}
+    OMITTED_AT_DEFAULT = ("shuffle", "drop_last")
 
     epochs: int | None = Field(10, ge=1)  # ignored when steps is set
     steps: int | None = Field(None, ge=1)
     batch_size: int = Field(32, ge=1)  # digits: 1078 training rows -> 34 steps an epoch
+    shuffle: bool = True  # False: every epoch in the rows' own order (DeepOBS's, MNIST-1D's protocols)
+    drop_last: bool = False  # True: an epoch's last batch is dropped when smaller than batch_size
     loss: str | None = None  # None: cross_entropy for classification, mse for regression
     loss_options: dict[str, Any] = {}
     grad_clip_norm: float | None = Field(None, gt=0.0)

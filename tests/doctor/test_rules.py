@@ -23,6 +23,7 @@ from doctor.setups import (
 from optimlab.doctor import Finding, rule_names, run_rules
 from optimlab.doctor.rules._readings import _dead_fractions
 from optimlab.errors import InvalidValueError, UnknownNameError
+from optimlab.registry import get_registry
 
 
 def check_vanishing_sigmoid(f: Finding) -> None:
@@ -253,3 +254,15 @@ def test_norm_layers_exempt_a_default_init_from_the_init_scale_rule():
     assert "init_scale" in {f.rule for f in plain.findings}
     hidden = [layer for layer in normalized.statistics.layers if layer.has_weight_matrix][:-1]
     assert normalized.healthy and len(hidden) == 8 and all(layer.normalized for layer in hidden)
+
+
+@pytest.mark.parametrize("activation", get_registry("activation").names())
+def test_the_recommended_init_by_name_is_within_the_flagged_scale_of_every_activation(activation):
+    """Init names carry their own gains (Glorot 1, He sqrt(2)), so the advice must not itself be flagged."""
+    from optimlab.doctor.rules import recommended_init
+    from optimlab.techniques import init
+    from optimlab.techniques.activations import gain
+
+    weight = init.create(recommended_init(activation))(torch.empty(1000, 1000))
+    ratio = weight.std().item() * math.sqrt(1000) / gain(activation)  # what the rules measure
+    assert 1 / 3 < ratio < 3

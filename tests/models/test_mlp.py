@@ -32,15 +32,58 @@ def test_forward_is_linear_activation_linear_as_written_by_hand():
 
 
 @pytest.mark.parametrize("activation, gain", [("tanh", 5 / 3), ("relu", math.sqrt(2)), ("identity", 1.0)])
-def test_xavier_normal_uses_the_gain_of_the_following_activation(activation, gain):
+def test_xavier_normal_with_gain_auto_uses_the_gain_of_the_following_activation(activation, gain):
     torch.manual_seed(0)
-    net = optimlab.models.create(
-        "mlp", (512,), 10, width=512, depth=1, activation=activation, init="xavier_normal"
-    )
-    hidden = next(m for m in net.modules() if isinstance(m, nn.Linear))
+    init = {"name": "xavier_normal", "gain": "auto"}
+    net = optimlab.models.create("mlp", (512,), 10, width=512, depth=1, activation=activation, init=init)
+    hidden, head = (m for m in net.modules() if isinstance(m, nn.Linear))
     expected = gain * math.sqrt(2 / (512 + 512))  # Glorot & Bengio 2010, times the activation's gain
     assert hidden.weight.std().item() == pytest.approx(expected, rel=0.02)
+    assert head.weight.std().item() == pytest.approx(math.sqrt(2 / (512 + 10)), rel=0.05)  # linear output
     assert torch.count_nonzero(hidden.bias) == 0
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid"])
+def test_init_by_name_ignores_the_activation_as_torch_does(activation):
+    torch.manual_seed(0)
+    net = optimlab.models.create("mlp", (512,), 10, width=512, depth=1, activation=activation, init="he")
+    hidden = next(m for m in net.modules() if isinstance(m, nn.Linear))
+    assert hidden.weight.std().item() == pytest.approx(math.sqrt(2 / 512), rel=0.02)  # He: sqrt(2) always
+
+
+def test_techniques_take_their_hyperparameters_as_mappings():
+    net = optimlab.models.create(
+        "mlp",
+        (8,),
+        2,
+        width=16,
+        depth=1,
+        init={"name": "kaiming_uniform", "mode": "fan_out", "gain": 3.0},
+        norm={"name": "batch", "momentum": 0.3, "eps": 1e-3},
+        activation={"name": "leaky_relu", "negative_slope": 0.2},
+    )
+    hidden = net[1]
+    bound = 3.0 * math.sqrt(3 / 16)  # uniform on +-sqrt(3) std, std = gain / sqrt(fan_out)
+    assert hidden.weight.abs().max().item() <= bound and hidden.weight.abs().max().item() > 0.9 * bound
+    batch_norm = next(m for m in net.modules() if isinstance(m, nn.BatchNorm1d))
+    assert (batch_norm.momentum, batch_norm.eps) == (0.3, 1e-3)
+    assert next(m for m in net.modules() if isinstance(m, nn.LeakyReLU)).negative_slope == 0.2
+
+
+@pytest.mark.parametrize(
+    "technique, match",
+    [
+        ({"init": {"name": "xavier_normal", "gian": 1.0}}, "Did you mean 'gain'"),
+        ({"norm": {"name": "batch", "momentun": 0.1}}, "Did you mean 'momentum'"),
+        ({"activation": {"negative_slope": 0.1}}, "a mapping of its name"),
+        ({"init": {"name": "xavier_normal", "gain": -1.0}}, "'auto'"),
+    ],
+)
+def test_bad_technique_hyperparameters_are_explained(technique, match):
+    from optimlab.errors import OptimlabError
+
+    with pytest.raises(OptimlabError, match=match):
+        optimlab.models.create("mlp", (8,), 2, **technique)
 
 
 def test_dropout_follows_each_activation():

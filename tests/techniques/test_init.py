@@ -107,13 +107,63 @@ def test_apply_derives_each_layers_gain_from_the_activation_after_it():
     )
     gains = [gain for _, gain in init.layer_gains(model)]
     assert gains == pytest.approx([5 / 3, math.sqrt(2 / 1.04), 1.0])
-    init.apply(model, "xavier_normal")
+    init.apply(model, "xavier_normal", gain="auto")
     expected = [g * math.sqrt(2 / 1024) for g in gains]
     assert [model[i].weight.std().item() for i in (0, 3, 7)] == pytest.approx(expected, rel=0.02)
-    init.apply(model, "kaiming_normal")  # He init before the leaky ReLU uses its slope
+    init.apply(model, "kaiming_normal", gain="auto")  # He init before the leaky ReLU uses its slope
     assert model[3].weight.std().item() == pytest.approx(math.sqrt(2 / 1.04 / 512), rel=0.02)
-    init.apply(model, "xavier_normal", gain=1.0)  # an explicit gain wins
-    assert model[0].weight.std().item() == pytest.approx(math.sqrt(2 / 1024), rel=0.02)
+    init.apply(model, "xavier_normal")  # by name: Glorot's gain 1 everywhere, as torch's xavier_normal_
+    assert [model[i].weight.std().item() for i in (0, 3, 7)] == pytest.approx(
+        [math.sqrt(2 / 1024)] * 3, rel=0.02
+    )
+
+
+def test_gain_auto_needs_a_model():
+    with pytest.raises(InvalidValueError, match="needs"):
+        init.create("xavier_normal", gain="auto")
+    with pytest.raises(InvalidValueError, match="'auto'"):
+        init.apply(nn.Linear(2, 2), "xavier_normal", gain="half")
+
+
+@pytest.mark.parametrize("activation", get_registry("activation").names())
+@pytest.mark.parametrize(
+    ("scheme", "reference"),
+    [
+        ("xavier_normal", nn.init.xavier_normal_),
+        ("xavier_uniform", nn.init.xavier_uniform_),
+        ("kaiming_normal", nn.init.kaiming_normal_),
+        ("kaiming_uniform", nn.init.kaiming_uniform_),
+        ("orthogonal", nn.init.orthogonal_),
+    ],
+)
+def test_a_scheme_by_name_draws_what_torch_draws_before_every_activation(activation, scheme, reference):
+    """By name, the scheme is torch's with its default arguments, whatever activation follows the layer:
+    from the same generator state, the same numbers."""
+    from optimlab.techniques.activations import create as create_activation
+
+    model = nn.Sequential(nn.Linear(30, 20), create_activation(activation), nn.Linear(20, 20))
+    torch.manual_seed(7)
+    init.apply(model, scheme)
+    torch.manual_seed(7)
+    expected = [reference(torch.empty(20, 30)), reference(torch.empty(20, 20))]
+    torch.testing.assert_close([model[0].weight.data, model[2].weight.data], expected, rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid", "selu", "gelu"])
+def test_xavier_normal_of_a_built_model_has_torchs_distribution(activation):
+    """Through models.create: the hidden layer's weights against sqrt(2 / (fan_in + fan_out)) and,
+    by a two-sample Kolmogorov-Smirnov test, against torch's own xavier_normal_ draws."""
+    from scipy.stats import ks_2samp
+
+    import optimlab.models
+
+    torch.manual_seed(0)
+    net = optimlab.models.create("mlp", (600,), 10, width=400, depth=1, activation=activation, init="xavier")
+    weight = net[1].weight.detach()
+    assert weight.std().item() == pytest.approx(math.sqrt(2 / (600 + 400)), rel=0.01)
+    torch.manual_seed(1)
+    reference = nn.init.xavier_normal_(torch.empty(400, 600))
+    assert ks_2samp(weight.flatten().numpy(), reference.flatten().numpy()).pvalue > 1e-3
 
 
 def test_apply_zeroes_or_keeps_biases_and_leaves_norms_alone():
@@ -184,7 +234,7 @@ def _deep_net(activation: type[nn.Module], depth: int = 30, width: int = 256) ->
 @pytest.mark.parametrize(("activation", "scheme"), [(nn.Tanh, "xavier_normal"), (nn.ReLU, "kaiming_normal")])
 def test_deep_nets_keep_their_signal_only_when_initialized_for_their_activation(activation, scheme):
     data = torch.randn(512, 256)
-    proper = _output_variances(init.apply(_deep_net(activation), scheme), data)  # all 31 pre-activations
+    proper = _output_variances(init.apply(_deep_net(activation), scheme, gain="auto"), data)  # 31 layers
     assert min(proper) > 0.05 and max(proper) < 20.0
     # Ignoring the activation's gain: ReLU halves the variance per layer (2^-30), tanh decays like 1/depth.
     gain_one = _output_variances(init.apply(_deep_net(activation), scheme, gain=1.0), data)
@@ -228,3 +278,26 @@ def test_bad_names_and_values_are_explained():
         init.create("uniform", a=1.0, b=0.0)(torch.empty(2, 2))
     with pytest.raises(UnknownNameError, match="gain"):
         init.apply(nn.Linear(2, 2), "lecun_normal", gain=2.0)
+
+
+@pytest.mark.slow
+def test_thirty_relu_layers_stall_with_xavier_by_name_and_train_with_he():
+    """He et al. 2015 (arXiv:1502.01852, Figure 3): a 30-layer ReLU net "completely stalls" from Xavier's
+    init and converges from He's, through plain recipes that differ only in ``model.init``."""
+    from optimlab.recipe import Recipe
+    from optimlab.train import train
+
+    base = Recipe.from_dict(
+        {
+            "data": {"name": "digits", "scaling": "standardize"},
+            "model": {"name": "mlp", "width": 128, "depth": 30, "activation": "relu"},
+            "optimizer": {"name": "momentum", "lr": 0.003},
+            "training": {"steps": 400, "batch_size": 32, "seed": 1, "eval_every": 400},
+        }
+    )
+    accuracy = {
+        init: train(base.with_updates({"model.init": init})).metrics["test_accuracy"]
+        for init in ("xavier_normal", "kaiming_normal")
+    }
+    assert abs(accuracy["xavier_normal"] - 0.1) < 0.03  # ten balanced classes: chance
+    assert accuracy["kaiming_normal"] > 0.4  # measured 0.79

@@ -117,7 +117,74 @@ def test_gradient_clipping_bounds_the_step_of_sgd():
     assert moved.item() == pytest.approx(0.01, rel=1e-4)  # lr 1 x gradient clipped to norm 0.01
 
 
-def test_resume_from_checkpoint_matches_an_uninterrupted_run(tmp_path):
+class BatchRows(nn.Module):
+    """A loss that records the targets (here: row numbers) of every batch it sees."""
+
+    def __init__(self):
+        super().__init__()
+        self.batches = []
+
+    def forward(self, output, target):
+        self.batches.append(target.tolist())
+        return output.sum() * 0.0
+
+
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_sequential_batches_take_the_rows_in_order_and_drop_last_drops_the_short_one(drop_last):
+    x, rows = torch.randn(10, 5), torch.arange(10)
+    loss = BatchRows()
+    model = nn.Linear(5, 1)
+    state = fit(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        x,
+        rows,
+        loss_fn=loss,
+        total_steps=5,
+        batch_size=4,
+        shuffle=False,
+        drop_last=drop_last,
+    )
+    if drop_last:  # DataLoader(shuffle=False, drop_last=True): two batches of 4 per epoch
+        assert loss.batches == [[0, 1, 2, 3], [4, 5, 6, 7]] * 2 + [[0, 1, 2, 3]]
+        assert (state.steps_per_epoch, state.epoch) == (2, 2)
+    else:
+        assert loss.batches == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9], [0, 1, 2, 3], [4, 5, 6, 7]]
+
+
+def test_shuffled_batches_with_drop_last_leave_out_different_rows_each_epoch():
+    x, rows = torch.randn(10, 5), torch.arange(10)
+    loss = BatchRows()
+    model = nn.Linear(5, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    fit(model, optimizer, x, rows, loss_fn=loss, total_steps=6, batch_size=4, seed=2, drop_last=True)
+    epochs = [loss.batches[i] + loss.batches[i + 1] for i in (0, 2, 4)]
+    for epoch, batch_rows in enumerate(epochs):
+        assert batch_rows == epoch_permutation(2, epoch, 10)[:8].tolist()
+    assert len({tuple(sorted(e)) for e in epochs}) > 1
+
+
+def test_drop_last_with_a_batch_larger_than_the_data_is_refused():
+    from optimlab.errors import InvalidValueError
+
+    model = nn.Linear(5, 1)
+    with pytest.raises(InvalidValueError, match="batch_size.*drop_last"):
+        fit(
+            model,
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            torch.randn(3, 5),
+            torch.zeros(3),
+            loss_fn=nn.MSELoss(),
+            total_steps=1,
+            batch_size=4,
+            drop_last=True,
+        )
+
+
+@pytest.mark.parametrize(
+    "order", [{}, {"shuffle": False}, {"drop_last": True}, {"shuffle": False, "drop_last": True}]
+)
+def test_resume_from_checkpoint_matches_an_uninterrupted_run(tmp_path, order):
     x, y = problem()
 
     def setup():
@@ -126,7 +193,7 @@ def test_resume_from_checkpoint_matches_an_uninterrupted_run(tmp_path):
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=7, gamma=0.5)
         return model, optimizer, scheduler
 
-    common = dict(loss_fn=nn.CrossEntropyLoss(), total_steps=40, batch_size=20, seed=5)
+    common = dict(loss_fn=nn.CrossEntropyLoss(), total_steps=40, batch_size=20, seed=5, **order)
     model, optimizer, scheduler = setup()
     fit(model, optimizer, x, y, scheduler=scheduler, **common)
     reference = [p.detach().clone() for p in model.parameters()]

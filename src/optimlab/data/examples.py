@@ -73,9 +73,14 @@ class DatasetInfo:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Examples(DatasetInfo):
-    """All examples of a data set, before it is split."""
+    """All examples of a data set, before it is split.
+
+    ``test`` is a test set that comes with the data set (MNIST-1D's own 1000 examples): :func:`split`
+    then keeps it as the test split and draws validation and training from ``examples`` alone.
+    """
 
     examples: TensorPair
+    test: TensorPair | None = None
 
     def _targets(self) -> Tensor:
         return self.examples.y

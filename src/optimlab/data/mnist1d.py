@@ -2,15 +2,24 @@
 
 Greydanus & Kobak, Scaling Down Deep Learning with MNIST-1D, 2020, https://arxiv.org/abs/2011.14439.
 Small enough for a CPU, yet a CNN beats an MLP on it, as on MNIST. Generated procedurally by the
-``mnist1d`` package (never downloaded) from the seed of :func:`optimlab.data.load`; the generator's own
-80/20 split is ignored in favour of optimlab's stratified split from the same seed.
+``mnist1d`` package (never downloaded). Two ways to split it:
+
+* ``split="stratified"`` (the default): generated from the seed of :func:`optimlab.data.load`, the
+  generator's own 80/20 split ignored in favour of optimlab's stratified split from the same seed;
+* ``split="original"``: the paper's data set, i.e. the package's default arguments (its own seed 42,
+  ``get_dataset_args``) with its own split, the first 80% (``x``, ``y``: 4,000 of the default 5,000)
+  to train on and the rest (``x_test``, ``y_test``: 1,000) as the test set. The load's seed then
+  decides only the validation rows (``val_fraction``, 0 in the paper's protocol, which keeps the
+  training rows in the package's order).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import numpy as np
+import torch
 
 from optimlab.data.examples import Examples
 from optimlab.registry import Capability, Interval, new_registry
@@ -18,22 +27,26 @@ from optimlab.registry import Capability, Interval, new_registry
 __all__ = ["mnist1d"]
 
 _REGISTRY = new_registry("dataset")
+SPLITS = ("stratified", "original")
 
 
 @_REGISTRY.register(
     "mnist1d",
-    summary="MNIST-1D: 40-value sequences of 10 digit classes, generated from the seed (5,000 by default).",
+    summary="MNIST-1D: 40-value sequences of 10 digit classes (5,000 by default); split: original is "
+    "the paper's data set with its own 4,000/1,000 train/test split.",
     paper="Greydanus & Kobak 2020, Scaling Down Deep Learning with MNIST-1D, arXiv:2011.14439",
-    accepts={"n": Interval(10, None, integer=True)},  # at least one example per class
+    accepts={"n": Interval(10, None, integer=True), "split": SPLITS},  # n: at least one per class
     aliases=("mnist_1d",),
     capabilities=(Capability.CLASSIFICATION, Capability.SEQUENCES),
 )
-def mnist1d(seed: int, *, n: int = 5000) -> Examples:
+def mnist1d(seed: int, *, n: int = 5000, split: str = "stratified") -> Examples:
     """``n`` sequences (rounded down to a multiple of 10: the classes are balanced), input shape (40,)."""
     from mnist1d.data import get_dataset_args, make_dataset  # imported on use: it pulls in matplotlib
 
     args = get_dataset_args()
-    args.num_samples, args.seed = n, seed
+    args.num_samples = n
+    if split == "stratified":
+        args.seed = seed
     # make_dataset seeds NumPy's and Python's global generators; give the caller's state back.
     numpy_state, python_state = np.random.get_state(), random.getstate()
     try:
@@ -43,4 +56,13 @@ def mnist1d(seed: int, *, n: int = 5000) -> Examples:
         random.setstate(python_state)
     x = np.concatenate([made["x"], made["x_test"]])
     y = np.concatenate([made["y"], made["y_test"]])
-    return Examples.from_arrays(x, y, name="mnist1d", task="classification")
+    examples = Examples.from_arrays(x, y, name="mnist1d", task="classification")
+    if split == "stratified":
+        return examples
+    train = len(made["y"])
+    rows = examples.examples
+    return dataclasses.replace(
+        examples,
+        examples=rows.subset(torch.arange(train)),
+        test=rows.subset(torch.arange(train, len(rows))),
+    )

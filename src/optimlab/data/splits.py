@@ -64,7 +64,9 @@ def split(
     data_fraction: float = 1.0,
 ) -> Splits:
     """Split ``data`` into train/val/test, stratified by class (one label per example); subsample
-    training only.
+    training only. A data set that brings its own test set (``data.test``) keeps it, and
+    ``test_fraction`` does not apply; with no validation or subsample either, the training rows stay in
+    the data set's own order (so sequential batches are the ones its authors trained on).
 
     >>> import torch
     >>> from optimlab.data.examples import Examples
@@ -74,6 +76,13 @@ def split(
     (30, 20, 20)
     """
     check_fractions(val_fraction, test_fraction, data_fraction)
+    info = {f.name: getattr(data, f.name) for f in dataclasses.fields(DatasetInfo)}
+    if data.test is not None:
+        if val_fraction == 0 and data_fraction == 1:  # the data set's own split, rows in its own order
+            return Splits(
+                **info, train=data.examples, val=data.examples.subset(torch.arange(0)), test=data.test
+            )
+        test_fraction = 0.0
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(data.examples), generator=generator)
     if data.task == "classification" and data.examples.y.ndim == 1:  # per-token labels: no strata
@@ -100,5 +109,5 @@ def split(
             (val_fraction, test_fraction),
             "values that leave at least one training example",
         )
-    info = {f.name: getattr(data, f.name) for f in dataclasses.fields(DatasetInfo)}
-    return Splits(**info, train=chosen["train"], val=chosen["val"], test=chosen["test"])
+    test = chosen["test"] if data.test is None else data.test
+    return Splits(**info, train=chosen["train"], val=chosen["val"], test=test)

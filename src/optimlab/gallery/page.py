@@ -108,13 +108,6 @@ def write_page(experiment: Experiment, outcome: Outcome, folder: str | os.PathLi
             yaml.safe_dump(_json_ready(base), sort_keys=False),
             summary="Recipe of run 0, in full (YAML: optimlab train reads it)",
         )
-        if any("init_options" in r.spec.get("model", {}) for r in evidence.runs):
-            page.paragraph(
-                "model.init_options is the gallery's extra: the init's own hyperparameters, applied right after "
-                "the model is built (optimlab.gallery.runs.Run). optimlab train does not read it yet: leave it "
-                "out to train with the scheme's defaults.",
-                note=True,
-            )
         others = {f"run {i}": _differences(base, r.spec) for i, r in enumerate(evidence.runs) if i > 0}
         if others:
             page.code(

@@ -1,19 +1,16 @@
-"""The gallery's training runs: a recipe (plus what a recipe cannot say yet), trained and measured.
+"""The gallery's training runs: a plain recipe, trained and measured.
 
-Most experiments compare arms that differ in one recipe field and run each arm on several seeds. A few
-need a knob the recipe does not have yet, and say so in the run's spec: ``init_options``, the init's own
-hyperparameters (a gain of 4x He's: the recipe names the scheme only), applied right after
-:func:`optimlab.build.build` under the recipe's seed, and shown with the recipe as ``model.init_options``.
+Most experiments compare arms that differ in one recipe field and run each arm on several seeds; a
+technique's own hyperparameters (a gain of 4x He's) are recipe fields too (``model.init: {name:
+kaiming_normal, gain: 5.66}``), so every run is a recipe that ``optimlab train`` reads as it is.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
-
-import torch
 
 from optimlab.build import Built, build
 from optimlab.gallery.experiment import RunRecord
@@ -34,18 +31,14 @@ class Run:
 
     arm: str
     recipe: Recipe
-    init_options: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def seed(self) -> int:
         return self.recipe.training.seed
 
     def spec(self) -> dict[str, Any]:
-        """The recipe as a mapping, with the init options under ``model`` when there are any."""
-        spec = self.recipe.to_dict()
-        if self.init_options:
-            spec["model"]["init_options"] = dict(self.init_options)
-        return spec
+        """The recipe as a mapping."""
+        return self.recipe.to_dict()
 
 
 @dataclasses.dataclass
@@ -91,12 +84,7 @@ def train_run(
     """Build and train ``run``; ``probe`` measures the gradients at initialization first (on the first
     :data:`PROBE_ROWS` training rows), ``instrumented`` records the doctor's statistics during training,
     ``keep`` keeps the trained model with its data in ``RunResult.built``."""
-    from optimlab.techniques.init import apply
-
     built = build(run.recipe)
-    if run.init_options:
-        torch.manual_seed(run.seed)
-        apply(built.model.net, run.recipe.model.init, **run.init_options)
     splits, device, spec = built.splits, built.device, run.recipe.training
     x, y = splits.train.x.to(device), splits.train.y.to(device)
     at_init = layer_gradients(built.model, built.loss_fn, x[:PROBE_ROWS], y[:PROBE_ROWS]) if probe else None
@@ -128,6 +116,8 @@ def train_run(
         total_steps=built.total_steps,
         batch_size=spec.batch_size,
         seed=spec.seed,
+        shuffle=spec.shuffle,
+        drop_last=spec.drop_last,
         scheduler=built.scheduler,
         grad_clip_norm=spec.grad_clip_norm,
         evaluate=validate,

@@ -3,10 +3,12 @@
 >>> import optimlab.models
 >>> net = optimlab.models.create("mlp", (64,), 10, depth=30, activation="tanh", init="xavier_normal")
 >>> sorted(optimlab.models.names())
-['cnn', 'mlp', 'parameter_vector', 'resnet', 'transformer']
+['cnn', 'mlp', 'mnist1d_cnn', 'mnist1d_logistic', 'mnist1d_mlp', 'parameter_vector', 'resnet', 'transformer']
 
 Every factory is ``fn(input_shape, num_outputs, *, width, depth, activation, norm, init, dropout, ...)``
-with ``input_shape`` excluding the batch dimension; ``parameter_vector`` (for quadratic problems) takes
+with ``input_shape`` excluding the batch dimension; activation, norm and init are names, or mappings of a
+name and its hyperparameters such as ``init={"name": "kaiming_normal", "mode": "fan_out"}``
+(:mod:`optimlab.techniques.choice`); ``parameter_vector`` (for quadratic problems) takes
 none of the layer techniques. For data stored flat but made of images (digits: input shape (64,), image
 shape (1, 8, 8)), pass ``splits.image_shape or splits.input_shape``: CNNs then see 8x8 images, and MLPs
 flatten either way.
@@ -18,7 +20,14 @@ from typing import Any
 
 from torch import nn
 
-from optimlab.models import cnn, mlp, parameter_vector, resnet, transformer  # noqa: F401  (fill the registry)
+from optimlab.models import (  # noqa: F401  (fill the registry)
+    cnn,
+    mlp,
+    mnist1d,
+    parameter_vector,
+    resnet,
+    transformer,
+)
 from optimlab.registry import new_registry
 
 __all__ = ["create", "names"]

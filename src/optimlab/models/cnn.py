@@ -28,6 +28,7 @@ from optimlab.models.layers import (
     check_shapes,
 )
 from optimlab.registry import POSITIVE_INT, UNIT_OPEN, Capability, new_registry
+from optimlab.techniques.choice import Choice
 
 __all__ = ["cnn"]
 
@@ -49,9 +50,9 @@ def cnn(
     *,
     width: int = 32,
     depth: int = 2,
-    activation: str = "relu",
-    norm: str = "none",
-    init: str = "default",
+    activation: Choice = "relu",
+    norm: Choice = "none",
+    init: Choice = "default",
     dropout: float = 0.0,
 ) -> nn.Sequential:
     """A CNN with global average pooling and a Linear head.
@@ -62,7 +63,8 @@ def cnn(
         width: channels of the first block; they double after each max-pool (2x2, or 2 on sequences),
             which happens while every spatial size is at least 2.
         depth: number of convolution blocks.
-        activation, norm, init: names in the ``activation``, ``norm`` and ``init`` registries.
+        activation, norm, init: names in the ``activation``, ``norm`` and ``init`` registries,
+            or mappings of a name and its hyperparameters (:mod:`optimlab.techniques.choice`).
         dropout: probability of zeroing a pooled feature before the head.
     """
     shape = channels_first(check_shapes("cnn", input_shape, num_outputs, ndims=(1, 2, 3)))

@@ -1,21 +1,25 @@
 """What every architecture builds its layers from: the chosen techniques and the input's shape.
 
-An architecture takes its activation, normalization, initialization and dropout by name; the names are
-resolved once, against their own registries, before any layer is built, so a typo fails with "did
-you mean" instead of deep inside a constructor. Layers are registered in forward order (layer, norm,
-activation), which is what :func:`optimlab.techniques.init.apply` reads to give each layer the gain of
+An architecture takes its activation, normalization and initialization by name, or as a mapping of the
+name and its hyperparameters (``{"name": "batch", "momentum": 0.01}``, see
+:mod:`optimlab.techniques.choice`), and a dropout probability; they are resolved once, against their own
+registries, before any layer is built, so a typo fails with "did you mean" instead of deep inside a
+constructor. Layers are registered in forward order (layer, norm, activation), which is what
+:func:`optimlab.techniques.init.apply` reads when asked for ``gain="auto"``: each layer gets the gain of
 the activation that follows it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from torch import Tensor, nn
 
 from optimlab.errors import InvalidValueError
 from optimlab.registry import Capability, get_registry
 from optimlab.techniques import activations, norms
+from optimlab.techniques.choice import Choice, resolve
 from optimlab.techniques.init import apply as apply_init
 
 __all__ = [
@@ -36,46 +40,55 @@ GLOBAL_AVERAGE_POOL: dict[int, type[nn.Module]] = {1: nn.AdaptiveAvgPool1d, 2: n
 
 @dataclasses.dataclass(frozen=True)
 class LayerTechniques:
-    """Activation, normalization and initialization by canonical name, and the dropout probability."""
+    """Activation, normalization and initialization by canonical name with their hyperparameters, and
+    the dropout probability."""
 
     activation: str
     norm: str
     init: str
     dropout: float
+    activation_options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    norm_options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    init_options: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def resolve(cls, activation: str, norm: str, init: str, dropout: float) -> LayerTechniques:
-        """Check each name against its registry (close matches on a typo) and keep the canonical one."""
-        scheme = get_registry("init").get(init)
-        if Capability.DATA_DEPENDENT in scheme.capabilities:
+    def resolve(cls, activation: Choice, norm: Choice, init: Choice, dropout: float) -> LayerTechniques:
+        """Check each choice against its registry (close matches on a typo) and keep the canonical name."""
+        init_name, init_options = resolve("init", init)
+        if Capability.DATA_DEPENDENT in get_registry("init").get(init_name).capabilities:
             raise InvalidValueError(
                 "init",
                 init,
                 "a scheme that needs no data while the model is built; build "
-                f"with init='default', then optimlab.techniques.init.apply(model, {scheme.name!r}, "
+                f"with init='default', then optimlab.techniques.init.apply(model, {init_name!r}, "
                 "data=a_batch_of_inputs)",
             )
+        activation_name, activation_options = resolve("activation", activation)
+        norm_name, norm_options = resolve("norm", norm)
         return cls(
-            activation=get_registry("activation").resolve(activation),
-            norm=get_registry("norm").resolve(norm),
-            init=scheme.name,
+            activation=activation_name,
+            norm=norm_name,
+            init=init_name,
             dropout=float(dropout),
+            activation_options=activation_options,
+            norm_options=norm_options,
+            init_options=init_options,
         )
 
     def activation_layer(self) -> nn.Module:
-        return activations.create(self.activation)
+        return activations.create(self.activation, **self.activation_options)
 
     def norm_layer(self, num_features: int, spatial_dims: int = 0) -> nn.Module:
         """A norm over ``num_features`` channels; ``spatial_dims`` 0 = (N, C) or (N, T, C), 1 = (N, C, L),
         2 = (N, C, H, W)."""
-        return norms.create(self.norm, num_features, spatial_dims=spatial_dims)
+        return norms.create(self.norm, num_features, spatial_dims=spatial_dims, **self.norm_options)
 
     def dropout_layers(self) -> list[nn.Module]:
         """A dropout layer when dropout is on, none otherwise (keeps the printed model short)."""
         return [nn.Dropout(self.dropout)] if self.dropout > 0 else []
 
     def initialize(self, model: nn.Module) -> nn.Module:
-        return apply_init(model, self.init)
+        return apply_init(model, self.init, **self.init_options)
 
 
 def check_shapes(

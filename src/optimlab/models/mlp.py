@@ -16,6 +16,7 @@ from torch import nn
 
 from optimlab.models.layers import LayerTechniques, check_shapes
 from optimlab.registry import NON_NEGATIVE_INT, POSITIVE_INT, UNIT_OPEN, Capability, new_registry
+from optimlab.techniques.choice import Choice
 
 __all__ = ["mlp"]
 
@@ -36,9 +37,9 @@ def mlp(
     *,
     width: int = 128,
     depth: int = 2,
-    activation: str = "relu",
-    norm: str = "none",
-    init: str = "default",
+    activation: Choice = "relu",
+    norm: Choice = "none",
+    init: Choice = "default",
     dropout: float = 0.0,
 ) -> nn.Sequential:
     """An MLP on inputs of any shape (flattened first); ``depth`` counts the hidden layers.
@@ -49,7 +50,8 @@ def mlp(
         width: units of every hidden layer.
         depth: number of hidden layers; the output Linear comes on top (depth 0: a linear model,
             i.e. logistic regression under cross entropy).
-        activation, norm, init: names in the ``activation``, ``norm`` and ``init`` registries.
+        activation, norm, init: names in the ``activation``, ``norm`` and ``init`` registries,
+            or mappings of a name and its hyperparameters (:mod:`optimlab.techniques.choice`).
         dropout: probability of zeroing a hidden unit, after each activation.
     """
     shape = check_shapes("mlp", input_shape, num_outputs, ndims=(1, 2, 3))

@@ -28,6 +28,7 @@ from optimlab.models.layers import (
     check_shapes,
 )
 from optimlab.registry import POSITIVE_INT, UNIT_OPEN, Capability, new_registry
+from optimlab.techniques.choice import Choice
 
 __all__ = ["BasicBlock", "resnet"]
 
@@ -88,9 +89,9 @@ def resnet(
     *,
     width: int = 16,
     depth: int = 1,
-    activation: str = "relu",
-    norm: str = "batch",
-    init: str = "default",
+    activation: Choice = "relu",
+    norm: Choice = "batch",
+    init: Choice = "default",
     dropout: float = 0.0,
 ) -> nn.Sequential:
     """A ResNet of 6 * depth + 2 weight layers (depth=3: ResNet-20, depth=9: ResNet-56).
@@ -100,7 +101,8 @@ def resnet(
         num_outputs: classes (logits) or regression targets.
         width: channels of the stem and the first stage; the next stages have 2x and 4x.
         depth: BasicBlocks per stage.
-        activation, norm, init: names in the ``activation``, ``norm`` and ``init`` registries;
+        activation, norm, init: names in the ``activation``, ``norm`` and ``init`` registries,
+            or mappings of a name and its hyperparameters (:mod:`optimlab.techniques.choice`);
             batch norm by default, as in the paper.
         dropout: probability of zeroing a pooled feature before the head.
     """

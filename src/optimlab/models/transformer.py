@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from optimlab.errors import InvalidValueError
 from optimlab.models.layers import LayerTechniques, check_shapes
 from optimlab.registry import POSITIVE_INT, UNIT_OPEN, Capability, new_registry
+from optimlab.techniques.choice import Choice
 
 __all__ = ["SelfAttention", "Transformer", "TransformerBlock", "transformer"]
 
@@ -135,9 +136,9 @@ def transformer(
     *,
     width: int = 64,
     depth: int = 2,
-    activation: str = "gelu",
-    norm: str = "layer",
-    init: str = "default",
+    activation: Choice = "gelu",
+    norm: Choice = "layer",
+    init: Choice = "default",
     dropout: float = 0.0,
     heads: int = 4,
     mlp_ratio: int = 4,
@@ -152,7 +153,8 @@ def transformer(
         num_outputs: classes, targets, or the vocabulary size for next-token logits.
         width: model dimension (a multiple of ``heads``).
         depth: number of Transformer blocks.
-        activation, norm, init: names in the ``activation``, ``norm`` and ``init`` registries; norm is
+        activation, norm, init: names in the ``activation``, ``norm`` and ``init`` registries,
+            or mappings of a name and its hyperparameters (:mod:`optimlab.techniques.choice`); norm is
             applied over the last (width) dimension.
         dropout: on the embedding, the attention weights and each residual branch.
         heads: attention heads; each has width // heads dimensions.

@@ -1,21 +1,27 @@
 """Weight initialization by name: tensor schemes, and :func:`apply` to initialize a whole model.
 
 A *tensor scheme* fills one Linear ``(out, in)`` or ConvNd ``(out, in / groups, *kernel)`` weight in
-place and returns it. The variance-scaling schemes (xavier, kaiming, orthogonal) take a ``gain``;
-:func:`apply` sets it per layer from the activation that follows the layer (:func:`layer_gains`), so
-``apply(model, "kaiming_normal")`` is He initialization before a ReLU and uses
-sqrt(2 / (1 + a^2)) before a leaky ReLU of slope a. Two *model schemes* act on the whole model:
-``default`` (PyTorch's own ``reset_parameters``) and the data-dependent ``lsuv``.
+place and returns it. A name means what the papers and ``torch.nn.init`` mean: ``xavier_normal`` is
+Glorot's gain 1 (``nn.init.xavier_normal_``), ``kaiming_normal`` He's gain sqrt(2) (``kaiming_normal_``
+with its defaults), ``orthogonal`` gain 1, whatever activation follows the layer. The activation-aware
+gain is asked for explicitly: ``gain="auto"`` gives each layer the gain of the activation that follows
+it (:func:`layer_gains`), e.g. 5/3 before a tanh and sqrt(2 / (1 + a^2)) before a leaky ReLU of slope a.
+Two *model schemes* act on the whole model: ``default`` (PyTorch's own ``reset_parameters``) and the
+data-dependent ``lsuv``.
 
 >>> import torch
 >>> from torch import nn
 >>> model = apply(nn.Sequential(nn.Linear(256, 256), nn.Tanh()), "xavier_normal")
+>>> round(model[0].weight.std().item() / (2 / 512) ** 0.5, 1)
+1.0
+>>> model = apply(nn.Sequential(nn.Linear(256, 256), nn.Tanh()), "xavier_normal", gain="auto")
 >>> round(model[0].weight.std().item() / (5 / 3 * (2 / 512) ** 0.5), 1)
 1.0
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Callable
@@ -25,10 +31,12 @@ import torch
 from torch import Tensor, nn
 
 from optimlab.errors import InvalidValueError
-from optimlab.registry import POSITIVE, POSITIVE_INT, Capability, new_registry
+from optimlab.registry import POSITIVE, POSITIVE_INT, Capability, Interval, new_registry
 from optimlab.techniques.activations import activation_name, module_gain
 
 __all__ = [
+    "AUTO_GAIN",
+    "GAIN",
     "LAYERS",
     "apply",
     "constant",
@@ -51,6 +59,21 @@ __all__ = [
 _REGISTRY = new_registry("init")
 LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _BIAS_CHOICES = ("zeros", "keep")
+AUTO_GAIN = "auto"  # the gain of the activation after each layer, read by apply()
+
+
+@dataclasses.dataclass(frozen=True)
+class _GainRange(Interval):
+    """A positive gain, or ``"auto"``: each layer gets the gain of the activation after it."""
+
+    def contains(self, value: Any) -> bool:
+        return value == AUTO_GAIN if isinstance(value, str) else super().contains(value)
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}, or {AUTO_GAIN!r} (the gain of the activation after each layer)"
+
+
+GAIN = _GainRange(0, None, open_low=True)
 
 
 def fans(weight: Tensor) -> tuple[int, int]:
@@ -170,9 +193,9 @@ for _distribution in ("uniform", "normal"):
         f"xavier_{_distribution}",
         obj=xavier,
         defaults={"distribution": _distribution},
-        summary=f"Glorot {_distribution}: Var(w) = gain^2 * 2 / (fan_in + fan_out).",
+        summary=f"Glorot {_distribution}: Var(w) = gain^2 * 2 / (fan_in + fan_out), gain 1 (or auto).",
         paper="Glorot & Bengio 2010, AISTATS",
-        accepts={"gain": POSITIVE},
+        accepts={"gain": GAIN},
         aliases=(f"glorot_{_distribution}", *(("xavier", "glorot") if _short else ())),
         capabilities=(Capability.ACTIVATION_GAIN,),
     )
@@ -180,9 +203,9 @@ for _distribution in ("uniform", "normal"):
         f"kaiming_{_distribution}",
         obj=kaiming,
         defaults={"distribution": _distribution},
-        summary=f"He {_distribution}: Var(w) = gain^2 / fan (fan_in or fan_out).",
+        summary=f"He {_distribution}: Var(w) = gain^2 / fan (fan_in or fan_out), gain sqrt(2) (or auto).",
         paper="He et al. 2015, arXiv:1502.01852",
-        accepts={"gain": POSITIVE, "mode": ("fan_in", "fan_out")},
+        accepts={"gain": GAIN, "mode": ("fan_in", "fan_out")},
         aliases=(f"he_{_distribution}", *(("kaiming", "he") if _short else ())),
         capabilities=(Capability.ACTIVATION_GAIN,),
     )
@@ -198,9 +221,9 @@ for _distribution in ("uniform", "normal"):
 
 @_REGISTRY.register(
     "orthogonal",
-    summary="A (semi-)orthogonal matrix times gain (a conv weight flattened to 2-D).",
+    summary="A (semi-)orthogonal matrix times gain, 1 by default (a conv weight flattened to 2-D).",
     paper="Saxe et al. 2013, arXiv:1312.6120",
-    accepts={"gain": POSITIVE},
+    accepts={"gain": GAIN},
     capabilities=(Capability.ACTIVATION_GAIN,),
 )
 @torch.no_grad()
@@ -330,6 +353,13 @@ def create(name: str, **hyperparameters: Any) -> Callable[..., Any]:
     """Scheme ``name`` with its hyperparameters bound: call it on a weight (whole-model ones: on a model)."""
     entry = _REGISTRY.get(name)
     entry.validate(hyperparameters)
+    if hyperparameters.get("gain") == AUTO_GAIN:
+        raise InvalidValueError(
+            f"init {entry.name!r} gain",
+            AUTO_GAIN,
+            "a number here: 'auto' reads the activation after each layer, so it needs "
+            "apply(model, ...) or a model built with this init",
+        )
     return functools.partial(entry.obj, **entry.defaults, **hyperparameters)
 
 
@@ -343,8 +373,8 @@ def apply(
         data: a batch of model inputs, for data-dependent schemes (lsuv); ignored by the others.
         bias: ``"zeros"`` or ``"keep"``, for Linear/ConvNd biases under tensor schemes; whole-model
             schemes set biases themselves (``default`` as PyTorch does, ``lsuv`` to zero).
-        hyperparameters: the scheme's own, e.g. ``std=0.02``; an explicit ``gain`` replaces the one
-            derived per layer from the following activation (:func:`layer_gains`).
+        hyperparameters: the scheme's own, e.g. ``std=0.02`` or ``gain=1.0``; ``gain="auto"`` gives each
+            layer the gain of the activation that follows it (:func:`layer_gains`).
 
     Norm layers, embeddings and other modules keep their weights (norms start at weight 1, bias 0).
     """
@@ -355,10 +385,10 @@ def apply(
     if Capability.WHOLE_MODEL in entry.capabilities:
         needs_data = {"data": data} if Capability.DATA_DEPENDENT in entry.capabilities else {}
         return entry.obj(model, **needs_data, **entry.defaults, **hyperparameters)
-    derive_gain = Capability.ACTIVATION_GAIN in entry.capabilities and "gain" not in hyperparameters
+    derive_gain = hyperparameters.get("gain") == AUTO_GAIN
     for layer, gain in layer_gains(model):
-        per_layer = {"gain": gain} if derive_gain else {}
-        entry.obj(layer.weight, **entry.defaults, **hyperparameters, **per_layer)
+        chosen = {**hyperparameters, "gain": gain} if derive_gain else hyperparameters
+        entry.obj(layer.weight, **entry.defaults, **chosen)
         if layer.bias is not None and bias == "zeros":
             zeros(layer.bias)
     return model

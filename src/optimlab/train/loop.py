@@ -1,6 +1,7 @@
 """The training loop: as lean as a hand-written one, extended through callbacks.
 
-Batches are drawn from in-memory tensors by a permutation that depends only on (seed, epoch), so a
+Batches are drawn from in-memory tensors by a permutation that depends only on (seed, epoch), or in the
+rows' own order (``shuffle=False``, the sequential batches of DeepOBS's and MNIST-1D's protocols), so a
 run resumed at any step sees exactly the batches an uninterrupted run would have seen.
 """
 
@@ -17,9 +18,10 @@ import torch
 from torch import nn
 
 from optimlab.data.batches import epoch_permutation
+from optimlab.errors import InvalidValueError
 from optimlab.schedules.torch_adapter import PlateauLR
 
-__all__ = ["Callback", "TrainState", "epoch_permutation", "fit"]
+__all__ = ["Callback", "TrainState", "epoch_order", "epoch_permutation", "fit", "steps_per_epoch"]
 
 
 @dataclasses.dataclass
@@ -56,6 +58,23 @@ class Callback:
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
+def epoch_order(
+    seed: int, epoch: int, n: int, device: torch.device | str = "cpu", *, shuffle: bool = True
+) -> torch.Tensor:
+    """The rows of ``epoch`` in batch order: :func:`epoch_permutation`, or 0..n-1 unless ``shuffle``."""
+    return epoch_permutation(seed, epoch, n, device) if shuffle else torch.arange(n, device=device)
+
+
+def steps_per_epoch(n: int, batch_size: int, drop_last: bool = False) -> int:
+    """Batches in an epoch of ``n`` rows; ``drop_last`` drops the last one when it is smaller."""
+    steps = n // batch_size if drop_last else math.ceil(n / batch_size)
+    if steps == 0:
+        raise InvalidValueError(
+            "batch_size", batch_size, f"at most the {n} training rows when drop_last drops smaller batches"
+        )
+    return steps
+
+
 def fit(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -74,6 +93,8 @@ def fit(
     state: TrainState | None = None,
     autocast_dtype: torch.dtype | None = None,
     plateau_metric: str = "val_loss",
+    drop_last: bool = False,
+    shuffle: bool = True,
 ) -> TrainState:
     """Train ``model`` on ``(x, y)`` for ``total_steps`` minibatch steps (continuing ``state``).
 
@@ -81,12 +102,14 @@ def fit(
     scheduler also sees ``plateau_metric`` of each evaluation. ``evaluate`` runs every
     ``eval_every`` steps (default: once an epoch) and at the end; its metrics reach callbacks. A
     non-finite loss stops the run with ``state.diverged`` and a message in ``state.stop_reason``.
+    ``shuffle`` and ``drop_last`` mean what they mean to a DataLoader: each epoch's rows permuted from
+    (seed, epoch) or taken in order, and the last, smaller batch of an epoch kept or dropped.
     """
     n = x.shape[0]
-    steps_per_epoch = math.ceil(n / batch_size)
+    per_epoch = steps_per_epoch(n, batch_size, drop_last)
     state = state or TrainState()
-    state.steps_per_epoch, state.total_steps, state.stop_reason = steps_per_epoch, total_steps, None
-    eval_every = eval_every or steps_per_epoch
+    state.steps_per_epoch, state.total_steps, state.stop_reason = per_epoch, total_steps, None
+    eval_every = eval_every or per_epoch
     amp = (
         torch.autocast(x.device.type, dtype=autocast_dtype)
         if autocast_dtype is not None
@@ -104,9 +127,9 @@ def fit(
     needs_closure = getattr(optimizer, "needs_closure", False)  # SAM: a second gradient a step
     order, order_epoch = None, -1
     while state.step < total_steps and state.stop_reason is None:
-        state.epoch, offset = divmod(state.step, steps_per_epoch)
+        state.epoch, offset = divmod(state.step, per_epoch)
         if state.epoch != order_epoch:
-            order, order_epoch = epoch_permutation(seed, state.epoch, n, x.device), state.epoch
+            order, order_epoch = epoch_order(seed, state.epoch, n, x.device, shuffle=shuffle), state.epoch
         rows = order[offset * batch_size : (offset + 1) * batch_size]
         xb, yb = x[rows], y[rows]
 

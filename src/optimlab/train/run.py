@@ -211,6 +211,8 @@ def _train(
             total_steps=built.total_steps,
             batch_size=spec.batch_size,
             seed=spec.seed,
+            shuffle=spec.shuffle,
+            drop_last=spec.drop_last,
             scheduler=built.scheduler,
             grad_clip_norm=spec.grad_clip_norm,
             evaluate=validate,

@@ -44,6 +44,7 @@ from optimlab.registry import Capability, get_registry
 from optimlab.study.protocols import Method, StudySpec
 from optimlab.study.storage import deferred_writes, heartbeat, pop_waiting
 from optimlab.study.trial import CurveRecorder, load_method_study, record_outcome, run_trial, trial_recipe
+from optimlab.techniques.choice import name_of
 from optimlab.train.heap import retained_heap
 from optimlab.train.loop import TrainState, epoch_permutation
 from optimlab.train.run import TrainResult, evaluate_members
@@ -74,8 +75,9 @@ def not_batchable(recipe: Recipe) -> str | None:
     reasons = {
         f"optimizer {entry.name!r} is not elementwise": BATCHABLE not in entry.capabilities,
         "bf16 autocast": recipe.training.precision != "fp32",
+        "sequential batches or drop_last": not recipe.training.shuffle or recipe.training.drop_last,
         "dropout draws differ from a one-at-a-time run": recipe.model.dropout > 0,
-        "batch norm's running statistics": recipe.model.norm in ("batch", "batch_norm"),
+        "batch norm's running statistics": name_of(recipe.model.norm) == "batch",
         "early stopping stops members at different steps": recipe.training.early_stopping_patience
         is not None,
         f"schedule {schedule.name!r} is driven by a metric": Capability.METRIC_DRIVEN

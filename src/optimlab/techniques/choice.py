@@ -1,0 +1,57 @@
+"""A technique chosen by name with its hyperparameters: ``"relu"`` or ``{"name": "leaky_relu", ...}``.
+
+Recipes and model factories take their activation, norm and init in either form, e.g.
+``{"name": "xavier_normal", "gain": 1.0}``, ``{"name": "batch", "momentum": 0.01}``,
+``{"name": "leaky_relu", "negative_slope": 0.1}``. :func:`resolve` checks a choice against its
+registry entry (an unknown name or keyword answers with the accepted ones) and returns the canonical
+name with the hyperparameters that differ from the entry's defaults; :func:`canonical` is the form a
+recipe stores: the plain name when nothing differs, so a recipe that sets no hyperparameter serialises,
+and hashes, exactly as it did before techniques took any.
+
+>>> canonical("activation", {"name": "Leaky-ReLU", "negative_slope": 0.01})
+'leaky_relu'
+>>> canonical("init", {"name": "he", "gain": 2.0})
+{'name': 'kaiming_normal', 'gain': 2.0}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from optimlab.errors import InvalidValueError
+from optimlab.registry import get_registry
+
+__all__ = ["Choice", "canonical", "name_of", "resolve"]
+
+Choice = str | Mapping[str, Any]
+
+
+def resolve(category: str, choice: Choice) -> tuple[str, dict[str, Any]]:
+    """(canonical name, hyperparameters that differ from their defaults) of a ``category`` choice."""
+    if isinstance(choice, str):
+        name, hyperparameters = choice, {}
+    elif isinstance(choice, Mapping) and isinstance(choice.get("name"), str):
+        name, hyperparameters = choice["name"], {k: v for k, v in choice.items() if k != "name"}
+    else:
+        raise InvalidValueError(
+            category,
+            choice,
+            f"a {category} name, or a mapping of its name and hyperparameters "
+            "({name: ..., <hyperparameter>: <value>})",
+        )
+    entry = get_registry(category).get(name)
+    entry.validate(hyperparameters)
+    defaults = {h.name: h.default for h in entry.hyperparameters}
+    return entry.name, {k: v for k, v in hyperparameters.items() if v != defaults[k]}
+
+
+def canonical(category: str, choice: Choice) -> str | dict[str, Any]:
+    """The stored form of a choice: its canonical name, with its non-default hyperparameters if any."""
+    name, hyperparameters = resolve(category, choice)
+    return {"name": name, **dict(sorted(hyperparameters.items()))} if hyperparameters else name
+
+
+def name_of(choice: Choice) -> str:
+    """The name in a canonical choice (what :func:`canonical` returned)."""
+    return choice if isinstance(choice, str) else choice["name"]

@@ -1,0 +1,45 @@
+"""MNIST-1D: the stratified split from the seed, or the paper's data set with its own split."""
+
+import numpy as np
+import pytest
+import torch
+
+import optimlab.data
+from optimlab.errors import InvalidValueError
+
+
+@pytest.fixture(scope="module")
+def package_dataset():
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    return make_dataset(get_dataset_args())  # the package's default: the paper's data set
+
+
+def test_original_split_is_the_packages_own_train_and_test_sets_in_order(package_dataset):
+    splits = optimlab.data.load("mnist1d", seed=5, split="original", val_fraction=0.0)
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (4000, 0, 1000)
+    np.testing.assert_allclose(splits.train.x.numpy(), package_dataset["x"], atol=1e-6)
+    np.testing.assert_array_equal(splits.train.y.numpy(), package_dataset["y"])
+    np.testing.assert_allclose(splits.test.x.numpy(), package_dataset["x_test"], atol=1e-6)
+    np.testing.assert_array_equal(splits.test.y.numpy(), package_dataset["y_test"])
+
+
+def test_original_split_carves_validation_out_of_training_only(package_dataset):
+    splits = optimlab.data.load("mnist1d", seed=5, split="original", val_fraction=0.2, test_fraction=0.3)
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (3200, 800, 1000)
+    np.testing.assert_array_equal(splits.test.y.numpy(), package_dataset["y_test"])
+    train_and_val = torch.cat([splits.train.x, splits.val.x])
+    assert sorted(map(tuple, train_and_val.numpy().round(5))) == sorted(
+        map(tuple, package_dataset["x"].astype(np.float32).round(5))
+    )
+
+
+def test_stratified_split_draws_the_data_from_the_seed():
+    a, b = (optimlab.data.load("mnist1d", seed=s, n=200) for s in (0, 1))
+    assert (len(a.train), len(a.val), len(a.test)) == (120, 40, 40)
+    assert not torch.equal(a.test.x, b.test.x)
+
+
+def test_unknown_split_is_refused():
+    with pytest.raises(InvalidValueError, match="'original'"):
+        optimlab.data.load("mnist1d", split="paper")

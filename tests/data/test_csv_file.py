@@ -60,3 +60,14 @@ def test_ragged_rows_and_empty_files_are_errors(tmp_path):
         load_csv(write(tmp_path, "a,b\n", name="empty.csv"))
     with pytest.raises(InvalidValueError, match="target of data.csv"):
         load_csv(write(tmp_path, "1,2\n"), target=5)
+
+
+@pytest.mark.parametrize("bad", ["nan", "NaN", "inf", "-Infinity", "1e39"])
+def test_a_missing_or_infinite_value_is_refused_with_file_row_and_column(tmp_path, bad):
+    file = tmp_path / "t.csv"
+    file.write_text(f"a,b,label\n1,2,0\n3,{bad},1\n5,6,0\n")
+    with pytest.raises(InvalidValueError, match=r"for t\.csv at row 3, column 'b': accepted finite numbers"):
+        load_csv(file)
+    file.write_text(f"a,b,y\n1,2,0.5\n3,4,{bad}\n")
+    with pytest.raises(InvalidValueError, match=r"t\.csv at row 3, target column 'y'"):
+        load_csv(file)

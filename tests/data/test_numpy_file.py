@@ -38,5 +38,43 @@ def test_a_one_dimensional_npy_is_not_a_table(tmp_path):
 
 def test_pickled_objects_are_refused(tmp_path):
     np.save(tmp_path / "o.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
-    with pytest.raises(ValueError, match="allow_pickle"):
+    with pytest.raises(InvalidValueError, match="holds Python objects") as caught:
         load_numpy(tmp_path / "o.npy")
+    assert "allow_pickle" not in str(caught.value)  # NumPy's advice to load it unsafely is not passed on
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (bytes(range(7, 250)), "not a NumPy file: it does not start with NumPy's magic bytes"),
+        (b"PK garbage", "not a NumPy file"),
+        (b"", "not a NumPy file"),
+        (b"\x93NUMPY\x01\x00", "a damaged .npy file"),
+    ],
+)
+def test_a_garbage_file_is_named_and_never_met_with_advice_to_unpickle_it(tmp_path, content, reason):
+    for name in ("data.npy", "data.npz"):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(InvalidValueError, match=reason) as caught:
+            load_numpy(tmp_path / name)
+        assert "allow_pickle" not in str(caught.value) and name in str(caught.value)
+
+
+def test_a_truncated_npy_is_damaged(tmp_path):
+    np.save(tmp_path / "t.npy", np.zeros((100, 3)))
+    raw = (tmp_path / "t.npy").read_bytes()
+    (tmp_path / "t.npy").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(InvalidValueError, match="damaged .npy file"):
+        load_numpy(tmp_path / "t.npy")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 1e39])  # 1e39: infinite in float32
+def test_values_that_are_not_finite_are_refused_with_their_row_and_column(tmp_path, bad):
+    table = np.arange(12, dtype=np.float64).reshape(4, 3)
+    table[2, 1] = bad
+    np.save(tmp_path / "t.npy", table)
+    with pytest.raises(InvalidValueError, match=r"t\.npy at row 2, column 1: accepted finite numbers"):
+        load_numpy(tmp_path / "t.npy")
+    np.savez(tmp_path / "a.npz", x=table[:, :2], y=np.array([0.5, 1.5, 2.5, 3.5]))
+    with pytest.raises(InvalidValueError, match=r"array 'x' of a\.npz at example 2, column 1"):
+        load_numpy(tmp_path / "a.npz")

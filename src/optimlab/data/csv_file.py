@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from optimlab.data.examples import Examples, Task
+from optimlab.data.examples import Examples, Task, reject_non_finite
 from optimlab.errors import InvalidValueError, UnknownNameError
 
 __all__ = ["load_csv"]
@@ -73,7 +73,7 @@ def load_csv(
         )
     width = len(body[0])
     column = _target_column(target, names, width, path)
-    features, labels = [], []
+    features, labels, lines = [], [], []
     for line, row in enumerate(body, start=2 if header else 1):
         if len(row) != width:
             raise InvalidValueError(
@@ -94,5 +94,16 @@ def load_csv(
                 ) from None
         features.append(values)
         labels.append(row[column].strip())
+        lines.append(line)
     y = np.array([float(v) for v in labels]) if all(_is_number(v) for v in labels) else np.array(labels)
-    return Examples.from_arrays(np.array(features, dtype=np.float64), y, name=path.stem, task=task)
+    x = np.array(features, dtype=np.float64)
+    feature_columns = [i for i in range(width) if i != column]
+    reject_non_finite(
+        x,
+        path.name,
+        row_name=lambda i: f"row {lines[i]}",
+        column_name=lambda j: f"column {names[feature_columns[j]] if names else feature_columns[j]!r}",
+    )
+    target_name = names[column] if names else column
+    reject_non_finite(y, path.name, row_name=lambda i: f"row {lines[i]}, target column {target_name!r}")
+    return Examples.from_arrays(x, y, name=path.stem, task=task)

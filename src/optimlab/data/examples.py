@@ -7,6 +7,7 @@ for classification, and float32 of shape (N, num_targets) for regression.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -15,7 +16,7 @@ from torch import Tensor, nn
 
 from optimlab.errors import InvalidValueError
 
-__all__ = ["TASKS", "DatasetInfo", "Examples", "Task", "TensorPair"]
+__all__ = ["TASKS", "DatasetInfo", "Examples", "Task", "TensorPair", "reject_non_finite"]
 
 Task = Literal["classification", "regression"]
 TASKS: tuple[str, ...] = ("classification", "regression")
@@ -107,6 +108,7 @@ class Examples(DatasetInfo):
             task = "classification" if _looks_like_labels(y_array) else "regression"
         elif task not in TASKS:
             raise InvalidValueError("task", task, "one of " + ", ".join(map(repr, TASKS)))
+        reject_non_finite(x_array, f"inputs of {name}")
         features = torch.as_tensor(
             x_array.reshape(len(x_array), -1) if x_array.ndim == 1 else x_array, dtype=torch.float32
         )
@@ -118,6 +120,7 @@ class Examples(DatasetInfo):
             classes, ids = np.unique(y_array.reshape(len(y_array)), return_inverse=True)
             targets, num_classes = torch.as_tensor(ids.reshape(-1), dtype=torch.long), len(classes)
         else:
+            reject_non_finite(y_array, f"targets of {name}")
             targets = torch.as_tensor(
                 y_array.astype(np.float64).reshape(len(y_array), -1), dtype=torch.float32
             )
@@ -130,6 +133,36 @@ class Examples(DatasetInfo):
             image_shape=image_shape,
             examples=TensorPair(features, targets),
         )
+
+
+def reject_non_finite(
+    values: np.ndarray,
+    what: str,
+    *,
+    row_name: Callable[[int], str] = "example {}".format,
+    column_name: Callable[[int], str] = "column {}".format,
+) -> None:
+    """Refuse NaN and infinite values (also those past float32's range, which training turns into
+    infinities), naming the first one's row and column: with one NaN input every loss is NaN, and the
+    run looks like a learning rate that is too high."""
+    if values.dtype.kind not in "fc" or values.size == 0:
+        return
+    with np.errstate(over="ignore"):
+        bad = ~np.isfinite(values.astype(np.float32, copy=False))
+    if not bad.any():
+        return
+    position = tuple(int(i) for i in np.argwhere(bad)[0])
+    place = [row_name(position[0])]
+    if values.ndim == 2:
+        place.append(column_name(position[1]))
+    elif values.ndim > 2:
+        place.append(f"position {position[1:]}")
+    raise InvalidValueError(
+        f"{what} at {', '.join(place)}",
+        values[position].item(),
+        f"finite numbers within float32's range ({int(bad.sum())} found that are not); fill or drop "
+        "the missing or infinite values before training",
+    )
 
 
 def _looks_like_labels(y: np.ndarray) -> bool:

@@ -6,12 +6,13 @@ Files are read with ``allow_pickle=False``: a data file cannot run code.
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from optimlab.data.examples import Examples, Task
-from optimlab.errors import InvalidValueError, UnknownNameError
+from optimlab.data.examples import Examples, Task, reject_non_finite
+from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 
 __all__ = ["load_numpy"]
 
@@ -37,28 +38,61 @@ def load_numpy(
     ((3,), 2)
     """
     path = Path(path)
-    if path.suffix.lower() == ".npz":
-        with np.load(path, allow_pickle=False) as archive:
-            for key in (x_key, y_key):
-                if key not in archive.files:
-                    raise UnknownNameError(f"array in {path.name}", key, archive.files)
-            x, y = archive[x_key], archive[y_key]
-    else:
+    try:
+        if path.suffix.lower() == ".npz":
+            with np.load(path, allow_pickle=False) as archive:
+                for key in (x_key, y_key):
+                    if key not in archive.files:
+                        raise UnknownNameError(f"array in {path.name}", key, archive.files)
+                x, y = archive[x_key], archive[y_key]
+            reject_non_finite(x, f"array {x_key!r} of {path.name}")
+            reject_non_finite(y, f"array {y_key!r} of {path.name}")
+            return Examples.from_arrays(x, y, name=path.stem, task=task)
         table = np.load(path, allow_pickle=False)
-        if table.ndim != 2 or table.shape[1] < 2:
-            raise InvalidValueError(
-                f"array in {path.name}",
-                f"shape {table.shape}",
-                "a 2-d table (examples x columns, one of them the target), or an .npz of x and y",
-            )
-        if (
-            isinstance(target, bool)
-            or not isinstance(target, int)
-            or not -table.shape[1] <= target < table.shape[1]
-        ):
-            raise InvalidValueError(
-                f"target of {path.name}", target, f"a column index in [{-table.shape[1]}, {table.shape[1]})"
-            )
-        column = target % table.shape[1]
-        x, y = np.delete(table, column, axis=1), table[:, column]
+    except OSError as error:
+        raise InvalidValueError(
+            "NumPy file", str(path), f"a readable file ({error.strerror or error})"
+        ) from None
+    except OptimlabError:
+        raise
+    except (ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise InvalidValueError(f"NumPy file {path.name}", _problem(path, error), _ACCEPTED) from None
+    if not isinstance(table, np.ndarray) or table.ndim != 2 or table.shape[1] < 2:
+        raise InvalidValueError(
+            f"array in {path.name}",
+            f"shape {getattr(table, 'shape', None)}",
+            "a 2-d table (examples x columns, one of them the target), or an .npz of x and y",
+        )
+    if (
+        isinstance(target, bool)
+        or not isinstance(target, int)
+        or not -table.shape[1] <= target < table.shape[1]
+    ):
+        raise InvalidValueError(
+            f"target of {path.name}", target, f"a column index in [{-table.shape[1]}, {table.shape[1]})"
+        )
+    reject_non_finite(table, path.name, row_name="row {}".format)
+    column = target % table.shape[1]
+    x, y = np.delete(table, column, axis=1), table[:, column]
     return Examples.from_arrays(x, y, name=path.stem, task=task)
+
+
+_ACCEPTED = (
+    "an array of numbers written by numpy.save (.npy) or numpy.savez (.npz); arrays of Python "
+    "objects are refused, since reading them could run code"
+)
+
+
+def _problem(path: Path, error: Exception) -> str:
+    """NumPy's reason, in words that fit a data file (never its advice to load a pickle)."""
+    with path.open("rb") as handle:
+        magic = handle.read(6)
+    if magic == b"\x93NUMPY":
+        if "pickle" in str(error) or "Object arrays" in str(error):
+            return "it holds Python objects (an object array)"
+        return f"a damaged .npy file ({error or type(error).__name__})"
+    if magic[:4] in (b"PK\x03\x04", b"PK\x05\x06"):  # a zip's first entry, or an empty zip
+        if "pickle" in str(error) or "Object arrays" in str(error):
+            return "it holds Python objects (an object array)"
+        return f"a damaged .npz archive ({error or type(error).__name__})"
+    return f"not a NumPy file: it does not start with NumPy's magic bytes (first bytes {magic!r})"

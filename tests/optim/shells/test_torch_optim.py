@@ -199,3 +199,17 @@ class TestScheduleFreeModes:
         optimizer.train()
         optimizer.train()
         torch.testing.assert_close(w.detach(), y)
+
+
+def test_a_state_dict_of_another_optimizer_is_refused_not_silently_ignored():
+    model = torch.nn.Linear(3, 2)
+    model(torch.randn(4, 3)).sum().backward()
+    theirs = torch.optim.Adam(model.parameters())
+    theirs.step()
+    ours = create("adam", model.parameters())
+    with pytest.raises(
+        OptimlabError, match="cannot load this state_dict: it holds exp_avg, exp_avg_sq, step"
+    ):
+        ours.load_state_dict(theirs.state_dict())
+    ours.step()
+    create("adam", model.parameters()).load_state_dict(ours.state_dict())  # its own: loads

@@ -224,8 +224,25 @@ class Optimizer(torch.optim.Optimizer):
         return super().state_dict()
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._check_layout(state_dict)
         super().load_state_dict(state_dict)
         self._bound.clear()
+
+    def _check_layout(self, state_dict: dict[str, Any]) -> None:
+        """Refuse per-parameter state this optimizer does not keep (torch.optim.Adam's ``exp_avg``
+        loaded into optimlab's adam): torch would load it, and every step would ignore it."""
+        for group in state_dict.get("param_groups", []):
+            values = {name: group.get(name, self.defaults[name]) for name in self._names}
+            kept = {path for path, leaf in _leaves(self._factory(**values).init([])) if leaf is not None}
+            for param_id in group.get("params", []):
+                foreign = set(state_dict.get("state", {}).get(param_id, {})) - kept
+                if foreign:
+                    raise OptimlabError(
+                        f"{self._owner} cannot load this state_dict: it holds {', '.join(sorted(foreign))}, "
+                        f"which {self._owner} does not keep (it keeps {', '.join(sorted(kept)) or 'nothing'}). "
+                        "It was saved by another optimizer (torch.optim.Adam keeps step, exp_avg, "
+                        "exp_avg_sq); load a state_dict saved by the same optimlab optimizer"
+                    )
 
     def __getstate__(self) -> dict[str, Any]:
         self._flush()

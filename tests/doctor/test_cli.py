@@ -80,7 +80,7 @@ def test_lr_find_suggests_an_lr_and_draws_the_curve(capsys, tmp_path):
 def test_bad_flags_name_the_field(capsys):
     with pytest.raises(OptimlabError, match="relu"):
         run(capsys, "doctor", "--act", "rleu", "--steps", "5")
-    with pytest.raises(OptimlabError, match="end_lr"):
+    with pytest.raises(OptimlabError, match="--end-lr"):
         run(capsys, "lr-find", "--dataset", "iris", "--start-lr", "1", "--end-lr", "0.1")
 
 

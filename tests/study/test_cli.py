@@ -41,9 +41,7 @@ def test_compare_prints_the_leaderboard_and_writes_tables_and_report(tmp_path):
 
         assert pq.read_table(tmp_path / "trials.parquet").num_rows == 8
 
-    again = runner.invoke(
-        app, ["compare", "--resume", "--out", str(tmp_path), "--no-progress", "--format", "json"]
-    )
+    again = runner.invoke(app, ["compare", "--resume", str(tmp_path), "--no-progress", "--format", "json"])
     assert again.exit_code == 0, again.output
     assert again.output.count('"method"') == 2  # the same leaderboard, nothing rerun
 
@@ -80,9 +78,7 @@ def test_several_workloads_get_a_study_each_and_performance_profiles(tmp_path):
         and "<h2>two_spirals_mlp</h2>" in report
         and "Across workloads" in report
     )
-    again = runner.invoke(
-        app, ["compare", "--resume", "--out", str(tmp_path), "--no-progress", "--format", "json"]
-    )
+    again = runner.invoke(app, ["compare", "--resume", str(tmp_path), "--no-progress", "--format", "json"])
     assert again.exit_code == 0 and again.output.count('"method"') == 4
 
 
@@ -99,8 +95,7 @@ def _has_pyarrow():
     [
         (["--optimizers", "sgd", "--compare", "model.activation=relu"], "one of them"),
         (["--budget", "2"], "say what to compare"),
-        (["--resume", "--budget", "3"], "drop --budget"),
-        (["--resume"], "needs the study's --out"),
+        (["--resume", ".", "--budget", "3"], "drop --budget"),
         (["--compare", "model.activation"], "FIELD=a,b,c"),
     ],
 )

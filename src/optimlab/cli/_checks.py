@@ -121,9 +121,19 @@ def storage_url(text: str) -> str:
     return text
 
 
+def _url_like(text: str) -> bool:
+    """``notaurl:::`` or ``postgresql:/host``: meant as a URL, never as a folder to create."""
+    return ":" in text and not Path(text).exists()
+
+
+def location(text: str) -> str:
+    """A storage URL (checked) or a folder (written into)."""
+    return storage_url(text) if "://" in text or _url_like(text) else str(writable_folder(text))
+
+
 def study_location(text: str) -> str:
     """Where studies already are: a storage URL, or a folder that holds a study journal."""
-    if "://" in text:
+    if "://" in text or _url_like(text):
         url = storage_url(text)
         if url.lower().startswith("sqlite") and not Path(url.partition("://")[2][1:]).expanduser().is_file():
             raise typer.BadParameter(f"{text!r}: no SQLite file there, so no study to work on")

@@ -9,14 +9,14 @@ starts, and the message names the flag as typed.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from optimlab.cli import _checks as checks
-from optimlab.errors import OptimlabError
+from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.registry import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, Interval
 
 if TYPE_CHECKING:
@@ -200,14 +200,42 @@ StudyOutOpt = Annotated[
     Path | None,
     typer.Option("--out", parser=checks.writable_folder, help="Output folder (default runs/VERB-NAME-TIME)."),
 ]
-StudyResumeOpt = Annotated[
-    bool,
+ResumeOpt = Annotated[
+    Path | None,
     typer.Option(
         "--resume",
-        help="Continue the study kept in --out (with --storage: there), with the settings it was started "
-        "with; other study flags are refused.",
+        parser=checks.writable_folder,
+        metavar="FOLDER",
+        help="Continue the work kept in FOLDER (the --out of the stopped run) with the settings saved there.",
     ),
 ]
+
+
+def require_study(location: str, param: str) -> None:
+    """``location`` (given as ``param``) must already hold a study: none is created there."""
+    try:
+        checks.study_location(location)
+    except typer.BadParameter as error:
+        raise typer.BadParameter(error.message, param_hint=f"'{param}'") from None
+
+
+def check_workers(workers: int, backend: str) -> None:
+    if workers == 0 and backend != "workers":
+        raise InvalidValueError(
+            "--workers", workers, f"at least 1 with --backend {backend} (0 only with --backend workers)"
+        )
+
+
+def refuse_with_resume(ctx: typer.Context, settings: Sequence[str]) -> None:
+    """``--resume`` continues with the settings saved in its folder: refuse the flags that would change
+    them (and ``--out``, since ``--resume`` names the folder)."""
+    typed = {param.name: param.opts[0] for param in ctx.command.params if param.opts}
+    given = [typed[k] for k in (*settings, "out_dir") if ctx.params.get(k) not in (None, [], ())]
+    if given:
+        raise OptimlabError(
+            f"--resume continues with the settings saved in its folder; drop {', '.join(given)}"
+        )
+
 
 # flag parameter -> dotted recipe field
 RECIPE_FLAGS = {

@@ -37,22 +37,7 @@ class Output:
             for row in rows:
                 print(json.dumps(dict(zip(columns, row, strict=True))))
             return
-        from rich import box
-        from rich.table import Table
-
-        unbroken = set(unbroken)
-        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
-        for i in range(len(columns)):
-            cells = [_cell(row[i]).plain for row in rows]
-            if columns[i] in unbroken:
-                widest = max(map(len, [columns[i], *cells]))
-                table.add_column(columns[i], no_wrap=True, min_width=widest)
-            else:  # rich wraps at spaces; a column narrower than its longest word would split that word
-                longest_word = max((len(word) for text in cells for word in text.split()), default=0)
-                table.add_column(columns[i], overflow="fold", min_width=min(longest_word, MAX_WORD))
-        for row in rows:
-            table.add_row(*(_cell(value) for value in row))
-        self.console.print(table)
+        self.console.print(rich_table(title, columns, rows, unbroken=unbroken))
 
     def result(self, message: str, data: dict[str, Any] | None = None) -> None:
         if self.format == "json":
@@ -79,6 +64,27 @@ class Output:
 
     def error(self, message: str) -> None:
         print(f"error: {message}", file=sys.stderr)
+
+
+def rich_table(
+    title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, unbroken: Iterable[str] = ()
+) -> Any:
+    """The human table (a ``rich.table.Table``), also for live displays."""
+    from rich import box
+    from rich.table import Table
+
+    unbroken = set(unbroken)
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    for i, column in enumerate(columns):
+        cells = [_cell(row[i]).plain for row in rows]
+        if column in unbroken:
+            table.add_column(column, no_wrap=True, min_width=max(map(len, [column, *cells])))
+        else:  # rich wraps at spaces; a column narrower than its longest word would split that word
+            longest_word = max((len(word) for text in cells for word in text.split()), default=0)
+            table.add_column(column, overflow="fold", min_width=min(longest_word, MAX_WORD))
+    for row in rows:
+        table.add_row(*(_cell(value) for value in row))
+    return table
 
 
 def _cell(value: Any) -> Any:

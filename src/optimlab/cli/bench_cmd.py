@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -9,9 +10,11 @@ from typing import Annotated, Any
 
 import typer
 
+from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
 from optimlab.cli._output import Output
-from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.cli._progress import StudyProgress
+from optimlab.errors import OptimlabError
 
 EXAMPLES = """Examples:
   optimlab bench --suite small
@@ -19,35 +22,83 @@ EXAMPLES = """Examples:
   optimlab bench --suite small --optimizers adam --optimizer-path mypkg.optim:MyOpt
   optimlab bench --workloads digits_mlp,noisy_quadratic --optimizers adam,lion --budget 5
   optimlab bench --workloads mnist_cnn --data-dir ~/data/mnist --device auto --backend local
-  optimlab bench --suite small --format png --out runs/paper
-  optimlab bench --suite small --resume --out runs/bench-small
+  optimlab bench --suite small --figure-format png --out runs/paper
+  optimlab bench --resume runs/bench-small
+  optimlab bench --suite small --format json
 """
 
-REPORT_FORMATS = ("html", "png", "svg")
+FIGURE_FORMATS = ("html", "png", "svg")
+SETTINGS_FILE = "bench.json"  # the flags a benchmark ran with, kept in its folder for --resume
+# the flags that decide a benchmark's trials: saved with it, refused on --resume
+SETTINGS = (
+    "suite",
+    "workloads",
+    "optimizers",
+    "optimizer_path",
+    "seeds",
+    "budget",
+    "protocol",
+    "backend",
+    "cost",
+    "data_dir",
+    "device",
+)
+DEFAULTS = {
+    "optimizers": "sgd,momentum,adam",
+    "seeds": 3,
+    "budget": 7,
+    "protocol": "grid",
+    "backend": "batched",
+    "cost": "steps",
+}
 
 
 def _names(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
-def _workloads(suite: str | None, workloads: str | None, data_dir: Path | None) -> tuple[str, list[Any]]:
+def _workloads(suite: str | None, workloads: str | None, data_dir: str | None) -> tuple[str, list[Any]]:
     """(label, workloads) from ``--suite`` or ``--workloads``, the user's files folder passed on as ``path``."""
     from optimlab.bench import suite as suite_workloads
     from optimlab.bench.workloads import get_workload
     from optimlab.registry import get_registry
 
-    if bool(suite) == bool(workloads):
-        raise OptimlabError("say what to run: --suite small|full or --workloads a,b,c (one of them)")
     if suite:
         return suite, suite_workloads(suite)
     chosen = []
     for name in _names(workloads):
         takes_path = "path" in get_registry("workload").get(name).hyperparameter_names
-        chosen.append(get_workload(name, **({"path": str(data_dir)} if takes_path and data_dir else {})))
+        chosen.append(get_workload(name, **({"path": data_dir} if takes_path and data_dir else {})))
     return "-".join(w.name for w in chosen), chosen
 
 
+def _settings(ctx: typer.Context, resume: Path | None) -> dict[str, Any]:
+    """The benchmark's settings: the flags given (defaults filled), or those saved in the resumed folder."""
+    if resume is None:
+        given = {k: ctx.params[k] for k in SETTINGS}
+        if bool(given["suite"]) == bool(given["workloads"]):
+            raise OptimlabError("say what to run: --suite small|full or --workloads a,b,c (one of them)")
+        given["data_dir"] = str(given["data_dir"]) if given["data_dir"] else None
+        return {k: DEFAULTS[k] if v is None and k in DEFAULTS else v for k, v in given.items()}
+    o.refuse_with_resume(ctx, SETTINGS)
+    saved = resume / SETTINGS_FILE
+    if not saved.is_file():
+        raise OptimlabError(f"--resume {str(resume)!r}: that folder holds no benchmark (no {SETTINGS_FILE})")
+    return json.loads(saved.read_text())
+
+
+def _command(settings: dict[str, Any]) -> str:
+    """The command that reruns this benchmark, for the report."""
+    flags = [
+        f"--{k.replace('_', '-')} {v}" for k, v in settings.items() if v is not None and k != "optimizer_path"
+    ]
+    return " ".join(
+        ["optimlab bench", *flags, *(f"--optimizer-path {p}" for p in settings["optimizer_path"] or [])]
+    )
+
+
 def bench(
+    ctx: typer.Context,
     suite: Annotated[str | None, typer.Option("--suite", help="Workload suite: small or full.")] = None,
     workloads: Annotated[
         str | None,
@@ -55,9 +106,7 @@ def bench(
             "--workloads", help="Workloads instead of a suite, comma-separated (optimlab list workload)."
         ),
     ] = None,
-    optimizers: Annotated[
-        str, typer.Option("--optimizers", help="Optimizers to compare, comma-separated.")
-    ] = "sgd,momentum,adam",
+    optimizers: o.OptimizersOpt = None,
     optimizer_path: Annotated[
         list[str] | None,
         typer.Option(
@@ -66,17 +115,18 @@ def bench(
             "or a factory of optimlab transforms); repeat for several.",
         ),
     ] = None,
-    seeds: Annotated[
-        int, typer.Option("--seeds", help="Fresh seeds for each method's best configuration.")
-    ] = 3,
-    budget: Annotated[int, typer.Option("--budget", help="Tuning trials per method and workload.")] = 7,
-    protocol: Annotated[str, typer.Option("--protocol", help="Tuning: grid, random or tpe.")] = "grid",
-    backend: Annotated[str, typer.Option("--backend", help="batched, local, workers or ray.")] = "batched",
-    workers: Annotated[int, typer.Option("--workers", help="Worker processes (--backend workers).")] = 2,
-    members: Annotated[
-        int, typer.Option("--members", help="Trials trained at once (--backend batched).")
-    ] = 64,
-    cost: Annotated[str, typer.Option("--cost", help="Time to target in steps or seconds.")] = "steps",
+    seeds: o.SeedsOpt = None,
+    budget: o.BudgetOpt = None,
+    protocol: o.ProtocolOpt = None,
+    backend: o.BackendOpt = None,
+    workers: o.WorkersOpt = 2,
+    members: o.MembersOpt = 64,
+    cost: Annotated[
+        str | None,
+        typer.Option(
+            "--cost", parser=o.choice("steps", "seconds"), help="Time to target in steps or seconds."
+        ),
+    ] = None,
     data_dir: Annotated[
         Path | None,
         typer.Option(
@@ -84,103 +134,79 @@ def bench(
             help="Folder of your MNIST/Fashion-MNIST/CIFAR-10 files, for the workloads that read them.",
         ),
     ] = None,
-    device: Annotated[
-        str | None, typer.Option("--device", help="cpu, cuda or auto for every workload.")
-    ] = None,
-    out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Output folder (default runs/bench-NAME-TIME).")
-    ] = None,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue the benchmark kept in --out (same flags).")
-    ] = False,
+    device: o.DeviceOpt = None,
+    out_dir: o.StudyOutOpt = None,
+    resume: o.ResumeOpt = None,
     threads: o.ThreadsOpt = None,
-    report_format: Annotated[
+    figure_format: Annotated[
         str,
         typer.Option(
-            "--format", help="html (the report), or png / svg: also every figure as a file, for papers."
+            "--figure-format",
+            parser=o.choice(*FIGURE_FORMATS),
+            metavar="|".join(FIGURE_FORMATS),
+            help="html (figures inside the report), or png / svg: also every figure as a file, for papers.",
         ),
     ] = "html",
-    json_output: Annotated[bool, typer.Option("--json", help="Print results as JSON lines.")] = False,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    progress: o.ProgressOpt = True,
+    fmt: o.FormatOpt = "human",
 ) -> None:
     """Benchmark optimizers on a suite of workloads: equal tuning budget, fresh seeds, time to target,
     performance profiles and area scores; writes a self-contained HTML report."""
+    if data_dir is not None and not data_dir.is_dir():
+        raise typer.BadParameter(f"{str(data_dir)!r} is not a folder", param_hint="'--data-dir'")
+    settings = _settings(ctx, resume)
+    o.check_workers(workers, settings["backend"])
     import torch
 
     from optimlab.bench import run_bench, write_bench_report
 
-    if report_format not in REPORT_FORMATS:
-        raise InvalidValueError("--format", report_format, "one of " + ", ".join(REPORT_FORMATS))
-    if resume and out_dir is None:
-        raise OptimlabError("--resume needs the benchmark's --out folder")
-    torch.set_num_threads(o.torch_threads(threads, backend))
-    label, chosen = _workloads(suite, workloads, data_dir)
-    methods = _names(optimizers) + list(optimizer_path or [])
-    out = out_dir or Path("runs") / f"bench-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
-    output = Output("json" if json_output else "human")
-
-    bar, on_progress = None, None
-    if progress and not json_output:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        per_workload = (budget + seeds) * len(methods)
-        bar = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=output.console,
-        )
-        task = bar.add_task(
-            f"{len(chosen)} workloads x {len(methods)} methods", total=per_workload * len(chosen)
-        )
-        finished: dict[str, int] = {}
-
-        def on_progress(workload: str, records: list[Any]) -> None:
-            finished[workload] = sum(r.finished for r in records)
-            bar.update(task, completed=sum(finished.values()), description=workload)
-
-        bar.start()
-    try:
+    torch.set_num_threads(o.torch_threads(threads, settings["backend"]))
+    label, chosen = _workloads(settings["suite"], settings["workloads"], settings["data_dir"])
+    methods = _names(settings["optimizers"]) + list(settings["optimizer_path"] or [])
+    out = resume or out_dir or Path("runs") / f"bench-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if resume is None:
+        checks.writable_folder(str(out)).mkdir(parents=True, exist_ok=True)
+        (out / SETTINGS_FILE).write_text(json.dumps(settings, indent=1))
+    output = Output(fmt)
+    with StudyProgress(output, progress) as shown:
+        per_workload = (settings["budget"] + settings["seeds"]) * len(methods)
+        shown.start(f"{len(chosen)} workloads x {len(methods)} methods", per_workload * len(chosen))
         result = run_bench(
             chosen,
             methods,
             out,
-            protocol=protocol,
-            budget=budget,
-            seeds=seeds,
-            backend=backend,
+            protocol=settings["protocol"],
+            budget=settings["budget"],
+            seeds=settings["seeds"],
+            backend=settings["backend"],
             workers=workers,
             members=members,
-            resume=resume,
-            device=device,
-            cost=cost,
-            on_progress=on_progress,
+            resume=resume is not None,
+            device=settings["device"],
+            cost=settings["cost"],
+            on_progress=lambda workload, records: shown.update(workload, sum(r.finished for r in records)),
         )
-    finally:
-        if bar is not None:
-            bar.stop()
-    chosen_flags = {
-        "--suite": suite,
-        "--workloads": workloads,
-        "--optimizers": optimizers,
-        "--seeds": seeds,
-        "--budget": budget,
-        "--protocol": protocol,
-        "--backend": backend,
-        "--cost": cost,
-        "--device": device,
-    }
-    command = "optimlab bench " + " ".join(
-        [f"{flag} {value}" for flag, value in chosen_flags.items() if value is not None]
-        + [f"--optimizer-path {path}" for path in optimizer_path or []]
-    )
     report, files = write_bench_report(
         result,
         out / "report.html",
-        figure_format=None if report_format == "html" else report_format,
-        command=command,
+        figure_format=None if figure_format == "html" else figure_format,
+        command=_command(settings),
     )
+    _print_scores(output, result)
+    output.result(
+        f"report: {report}"
+        + (f"\nfigures: {report.parent / 'figures'} ({len(files)} files)" if files else "")
+        + f"\nstorage: {out}\nwall time: {result.seconds:.0f} s",
+        {
+            "report": str(report),
+            "figures": [str(f) for f in files],
+            "storage": str(out),
+            "seconds": round(result.seconds, 1),
+        },
+    )
+
+
+def _print_scores(output: Output, result: Any) -> None:
     scores = result.scores
     output.table(
         f"area score (time to target in {scores.cost}; 1: fastest on every workload)",
@@ -205,15 +231,4 @@ def bench(
         "per workload: final test metric (mean over seeds) and time to target (median)",
         ("workload", "method", "test mean", "seeds", f"time to target ({scores.cost})", "reached"),
         rows,
-    )
-    output.result(
-        f"report: {report}"
-        + (f"\nfigures: {report.parent / 'figures'} ({len(files)} files)" if files else "")
-        + f"\nstorage: {out}\nwall time: {result.seconds:.0f} s",
-        {
-            "report": str(report),
-            "figures": [str(f) for f in files],
-            "storage": str(out),
-            "seconds": round(result.seconds, 1),
-        },
     )

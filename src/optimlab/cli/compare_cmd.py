@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
-from optimlab.cli._output import Output
-from optimlab.errors import OptimlabError
+from optimlab.cli._output import Output, rich_table
+from optimlab.cli._progress import StudyProgress
+from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.registry import POSITIVE_INT
 
 if TYPE_CHECKING:  # the study package (optuna, torch) is imported when the verb runs, not at start-up
     from optimlab.study import StudySpec, TrialRecord
@@ -24,11 +26,11 @@ EXAMPLES = """Examples:
   optimlab compare --compare model.activation=relu,tanh,gelu --space optimizer.lr=1e-4:1e-1:log \\
       --protocol tpe --budget 12
   optimlab compare --optimizers adam,lion --backend batched --out runs/adam-lion
-  optimlab compare --resume --out runs/adam-lion
+  optimlab compare --resume runs/adam-lion
   optimlab compare --optimizers sgd,adam --storage postgresql://user@host/db --name sweep1 --backend workers
 """
 
-_LEADERBOARD_COLUMNS = (
+LEADERBOARD_COLUMNS = (
     "rank",
     "method",
     "test mean",
@@ -38,6 +40,19 @@ _LEADERBOARD_COLUMNS = (
     "failed",
     "best config",
     "steps to target",
+)
+# the flags a resumed comparison refuses: the stored study keeps its own
+PLAN_FLAGS = (
+    "workload",
+    "optimizers",
+    "compare_field",
+    "space",
+    "space_file",
+    "protocol",
+    "budget",
+    "seeds",
+    "pruner",
+    "epochs",
 )
 
 
@@ -49,9 +64,7 @@ def _config(params: dict[str, Any]) -> str:
     )
 
 
-def _leaderboard_table(
-    spec: StudySpec, records: Sequence[TrialRecord]
-) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+def leaderboard_rows(spec: StudySpec, records: Sequence[TrialRecord]) -> list[tuple[Any, ...]]:
     from optimlab.study import leaderboard
 
     rows = []
@@ -70,10 +83,28 @@ def _leaderboard_table(
                 f"{row.steps_to_target:.0f} ({row.reached}/{row.test.n})" if row.reached else "-",
             )
         )
-    return _LEADERBOARD_COLUMNS, rows
+    return rows
+
+
+def _compared(optimizers: str | None, compare_field: str | None) -> tuple[str, list[str]]:
+    """(recipe field, values) from ``--optimizers a,b`` or ``--compare FIELD=a,b``."""
+    if bool(optimizers) == bool(compare_field):
+        raise OptimlabError("say what to compare: --optimizers a,b,c or --compare FIELD=a,b,c (one of them)")
+    field, values = ("optimizer.name", optimizers) if optimizers else compare_field.partition("=")[::2]
+    names = [v.strip() for v in values.split(",") if v.strip()]
+    if not field or not names:
+        raise InvalidValueError("--compare", compare_field, "FIELD=a,b,c, e.g. model.activation=relu,gelu")
+    if optimizers:
+        from optimlab.cli._catalog import check_name
+
+        for name in names:
+            if ":" not in name:
+                check_name("optimizer", name, "--optimizers")
+    return field, names
 
 
 def compare(
+    ctx: typer.Context,
     workload: Annotated[
         str | None,
         typer.Option(
@@ -81,9 +112,7 @@ def compare(
             help="Workloads (recipe + metric), comma-separated: digits-mlp, two-spirals-mlp, mnist1d-cnn.",
         ),
     ] = None,
-    optimizers: Annotated[
-        str | None, typer.Option("--optimizers", help="Optimizers to compare, comma-separated.")
-    ] = None,
+    optimizers: o.OptimizersOpt = None,
     compare_field: Annotated[
         str | None,
         typer.Option(
@@ -98,175 +127,115 @@ def compare(
             help="Searched field: FIELD=LOW:HIGH[:log][:int] or FIELD=a,b (repeat). Default: the lr.",
         ),
     ] = None,
-    space_file: Annotated[Path | None, typer.Option("--space-file", help="Search space YAML.")] = None,
-    protocol: Annotated[str | None, typer.Option("--protocol", help="Tuning: grid, random or tpe.")] = None,
-    budget: Annotated[
-        int | None, typer.Option("--budget", help="Tuning trials per method (default 7).")
+    space_file: Annotated[
+        Path | None, typer.Option("--space-file", parser=checks.readable_file, help="Search space YAML.")
     ] = None,
-    seeds: Annotated[
-        int | None, typer.Option("--seeds", help="Fresh seeds for each method's best config (default 3).")
-    ] = None,
+    protocol: o.ProtocolOpt = None,
+    budget: o.BudgetOpt = None,
+    seeds: o.SeedsOpt = None,
     pruner: Annotated[
-        str | None, typer.Option("--pruner", help="Stop hopeless trials: none, median, halving.")
-    ] = None,
-    epochs: Annotated[int | None, typer.Option("--epochs", help="Override the workload's epochs.")] = None,
-    backend: Annotated[str, typer.Option("--backend", help="local, batched, workers or ray.")] = "local",
-    workers: Annotated[
-        int,
+        str | None,
         typer.Option(
-            "--workers",
-            help="Worker processes or Ray tasks; 0 with --backend workers: wait for `optimlab worker`s.",
+            "--pruner",
+            parser=o.choice("none", "median", "halving"),
+            help="Stop hopeless trials: none, median, halving.",
         ),
-    ] = 2,
-    members: Annotated[
-        int, typer.Option("--members", help="Trials trained at once by the batched backend.")
-    ] = 64,
+    ] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option("--epochs", parser=o.number(POSITIVE_INT), help="Override the workload's epochs."),
+    ] = None,
+    backend: o.BackendOpt = None,
+    workers: o.WorkersOpt = 2,
+    members: o.MembersOpt = 64,
     ray_address: Annotated[
         str | None, typer.Option("--ray-address", help="Ray cluster to join (default: local).")
     ] = None,
     storage: Annotated[
-        str | None, typer.Option("--storage", help="Optuna RDB URL (default: a journal file in --out).")
+        str | None,
+        typer.Option(
+            "--storage", parser=checks.storage_url, help="Optuna RDB URL (default: a journal file in --out)."
+        ),
     ] = None,
     name: Annotated[str | None, typer.Option("--name", help="Study name (default: the workload's).")] = None,
-    out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Output folder (default runs/compare-NAME-TIME).")
-    ] = None,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue the study kept in --out / --storage.")
-    ] = False,
+    out_dir: o.StudyOutOpt = None,
+    resume: o.ResumeOpt = None,
     threads: o.ThreadsOpt = None,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar and the running leaderboard.")] = True,
+    progress: o.ProgressOpt = True,
     fmt: o.FormatOpt = "human",
 ) -> None:
     """Tune each method with the same budget, rerun its best config on fresh seeds, report with CIs."""
+    backend = backend or "local"
+    o.check_workers(workers, backend)
+    if resume is not None:
+        o.refuse_with_resume(ctx, PLAN_FLAGS)
+        if storage is None:
+            o.require_study(str(resume), "--resume")
+        plan: dict[str, Any] = {}
+        values = None
+    else:
+        field, values = _compared(optimizers, compare_field)
+        plan = {
+            "field": field,
+            "workloads": (workload or "").split(",") if workload else None,
+            "epochs": epochs,
+            "protocol": protocol,
+            "budget": budget,
+            "seeds": seeds,
+            "pruner": pruner,
+        }
     import torch
 
-    from optimlab.study import (
-        SearchSpace,
-        StudySpec,
-        get_workload,
-        load_specs,
-        methods_from,
-        run_study,
-        write_report,
-    )
-    from optimlab.study.export import write_tables
-    from optimlab.study.protocols import SEEDS
-    from optimlab.study.run import open_studies
+    from optimlab.study import SearchSpace
+    from optimlab.study.compare import compare as run_comparison
 
     torch.set_num_threads(o.torch_threads(threads, backend))
-    settings = {
-        "workload": workload,
-        "optimizers": optimizers,
-        "compare": compare_field,
-        "space": space,
-        "space_file": space_file,
-        "protocol": protocol,
-        "budget": budget,
-        "seeds": seeds,
-        "pruner": pruner,
-        "epochs": epochs,
-    }
-    if resume:
-        given = [f"--{k.replace('_', '-')}" for k, v in settings.items() if v]
-        if given:
-            raise OptimlabError(
-                f"--resume continues the stored study with its own settings; drop {', '.join(given)}"
-            )
-        if out_dir is None and storage is None:
-            raise OptimlabError("--resume needs the study's --out folder (or its --storage URL)")
-        specs = load_specs(storage or out_dir, name)
-    else:
-        if bool(optimizers) == bool(compare_field):
-            raise OptimlabError(
-                "say what to compare: --optimizers a,b,c or --compare FIELD=a,b,c (one of them)"
-            )
-        field, values = ("optimizer.name", optimizers) if optimizers else compare_field.partition("=")[::2]
-        if not values:
-            raise OptimlabError(f"--compare {compare_field!r}: expected FIELD=a,b,c")
-        methods = methods_from(field, [v.strip() for v in values.split(",") if v.strip()])
-        search = (
+    if not resume:
+        plan["space"] = (
             SearchSpace.load(space_file) if space_file else SearchSpace.from_flags(space) if space else None
         )
-        options = {
-            k: v
-            for k, v in (("protocol", protocol), ("budget", budget), ("seeds", seeds), ("pruner", pruner))
-            if v is not None
-        }
-        chosen = [
-            get_workload(w.strip(), **({"epochs": epochs} if epochs else {}))
-            for w in (workload or "digits-mlp").split(",")
-        ]
-        prefix = f"{name}-" if name and len(chosen) > 1 else ""
-        specs = [
-            StudySpec.for_workload(
-                name if name and len(chosen) == 1 else prefix + w.name, w, methods, space=search, **options
-            )
-            for w in chosen
-        ]
-    label = "+".join(spec.name for spec in specs)
-    out = out_dir or Path("runs") / f"compare-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
-    location = storage or out
-    for spec in specs:  # every study stored before any runs: a kill during the first leaves all resumable
-        open_studies(spec, location, resume=resume)
+        plan = {k: v for k, v in plan.items() if v is not None}
     output = Output(fmt)
-    done: dict[str, int] = {}
-    live = None
-    if progress and fmt == "human":
-        from rich.console import Group
-        from rich.live import Live
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-        from rich.table import Table
+    with StudyProgress(output, progress) as shown:
 
-        bar = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+        def on_start(specs: list[StudySpec], location: str) -> None:
+            total = sum(len(spec.tune_plan(m)) + spec.seeds for spec in specs for m in spec.methods)
+            shown.start(f"{len(specs[0].methods)} methods", total)
+            if backend == "workers" and workers == 0:
+                output.note(f"waiting for `optimlab worker {location}` processes to run the trials")
+
+        def on_progress(spec: StudySpec, records: list[TrialRecord]) -> None:
+            from optimlab.study.protocols import SEEDS
+
+            table = None
+            if any(r.phase == SEEDS and r.finished for r in records):
+                rows = leaderboard_rows(spec, [r for r in records if r.finished])
+                table = rich_table(f"{spec.name}: leaderboard so far", LEADERBOARD_COLUMNS, rows)
+            shown.update(spec.name, sum(r.finished for r in records), table)
+
+        out = resume or out_dir
+        done = run_comparison(
+            values,
+            out=out,
+            storage=storage,
+            resume=resume is not None,
+            name=name,
+            backend=backend,
+            workers=workers,
+            members=members,
+            ray_address=ray_address,
+            on_start=on_start,
+            on_progress=on_progress,
+            **plan,
         )
-        total = sum(len(spec.tune_plan(m)) + spec.seeds for spec in specs for m in spec.methods)
-        task = bar.add_task(f"{label}: {len(specs[0].methods)} methods", total=total)
-        live = Live(bar, console=output.console, refresh_per_second=4)
-
-        def progress_of(spec: StudySpec) -> Any:
-            def on_progress(records: list[Any]) -> None:
-                done[spec.name] = sum(r.finished for r in records)
-                bar.update(task, completed=sum(done.values()))
-                if any(r.phase == SEEDS and r.finished for r in records):
-                    columns, rows = _leaderboard_table(spec, [r for r in records if r.finished])
-                    table = Table(*columns, title=f"{spec.name}: leaderboard so far", title_justify="left")
-                    for row in rows:
-                        table.add_row(*(f"{c:.4g}" if isinstance(c, float) else str(c) for c in row))
-                    live.update(Group(bar, table))
-
-            return on_progress
-
-        live.start()
-    results = []
-    try:
-        for spec in specs:
-            results.append(
-                run_study(
-                    spec,
-                    location,
-                    backend=backend,
-                    resume=True,
-                    workers=workers,
-                    members=members,
-                    ray_address=ray_address,
-                    on_progress=progress_of(spec) if live else None,
-                )
-            )
-    finally:
-        if live is not None:
-            live.stop()
-    files = write_tables(results, Path(out))
-    report = write_report(results, Path(out) / "report.html")
-    for spec, result in zip(specs, results):
-        columns, rows = _leaderboard_table(spec, result.records)
+    for result in done.results:
+        spec = result.spec
         output.table(
             f"{spec.name}: {spec.test_metric} of each method's best configuration over {spec.seeds} seeds",
-            columns,
-            rows,
+            LEADERBOARD_COLUMNS,
+            leaderboard_rows(spec, result.records),
         )
     output.result(
-        f"report: {report}\ntables: {', '.join(str(f) for f in files)}\nstorage: {location}",
-        {"report": str(report), "tables": [str(f) for f in files], "storage": str(location)},
+        f"report: {done.report}\ntables: {', '.join(str(f) for f in done.tables)}\nstorage: {done.location}",
+        {"report": str(done.report), "tables": [str(f) for f in done.tables], "storage": done.location},
     )

@@ -22,7 +22,7 @@ def worker(
     location: Annotated[
         str,
         typer.Argument(
-            parser=checks.study_location,
+            parser=checks.location,
             metavar="LOCATION",
             help="The study's output folder (journal file) or an RDB URL.",
         ),
@@ -51,6 +51,8 @@ def worker(
     fmt: o.FormatOpt = "human",
 ) -> None:
     """Take waiting trials from the storage and train them until none waits (or, with --wait, until done)."""
+    if not wait:  # a worker started before the driver (--wait) finds its study later
+        o.require_study(location, "LOCATION")
     from optimlab.study import work
 
     output = Output(fmt)

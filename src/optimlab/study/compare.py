@@ -1,0 +1,133 @@
+"""A comparison end to end: methods x workloads as studies, run or resumed, written as tables and a report.
+
+``optimlab compare`` is this function behind flags:
+
+>>> from optimlab.study.compare import compare
+>>> done = compare(["sgd", "adam"], workloads=["digits-mlp"], out="runs/sgd-adam")  # doctest: +SKIP
+>>> done.report  # doctest: +SKIP
+PosixPath('runs/sgd-adam/report.html')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from optimlab.errors import OptimlabError
+from optimlab.study.protocols import StudySpec, methods_from
+from optimlab.study.run import StudyResult, load_specs, open_studies, run_study
+from optimlab.study.space import SearchSpace
+from optimlab.study.storage import TrialRecord
+from optimlab.study.workloads import get_workload
+
+__all__ = ["DEFAULT_WORKLOAD", "Comparison", "compare", "plan_comparison"]
+
+DEFAULT_WORKLOAD = "digits-mlp"
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """A finished comparison: one study per workload, where they are kept, and the files written."""
+
+    results: list[StudyResult]
+    location: str
+    report: Path
+    tables: list[Path]
+
+
+def plan_comparison(
+    values: Sequence[str],
+    *,
+    field: str = "optimizer.name",
+    workloads: Sequence[str] = (DEFAULT_WORKLOAD,),
+    space: SearchSpace | None = None,
+    epochs: int | None = None,
+    name: str | None = None,
+    **options: Any,
+) -> list[StudySpec]:
+    """One study per workload comparing ``field`` = each of ``values``; ``options`` go to
+    :class:`StudySpec` (``protocol``, ``budget``, ``seeds``, ``pruner``). A ``name`` names the single
+    study, or prefixes the workload's name when there are several."""
+    methods = methods_from(field, [v.strip() for v in values if v.strip()])
+    chosen = [
+        get_workload(w.strip(), **({"epochs": epochs} if epochs is not None else {})) for w in workloads
+    ]
+    prefix = f"{name}-" if name and len(chosen) > 1 else ""
+    return [
+        StudySpec.for_workload(
+            name if name and len(chosen) == 1 else prefix + w.name,
+            w,
+            methods,
+            space=space,
+            **{k: v for k, v in options.items() if v is not None},
+        )
+        for w in chosen
+    ]
+
+
+def compare(
+    values: Sequence[str] | None = None,
+    *,
+    out: str | Path | None = None,
+    storage: str | None = None,
+    resume: bool = False,
+    name: str | None = None,
+    backend: str = "local",
+    workers: int = 2,
+    members: int = 64,
+    ray_address: str | None = None,
+    on_start: Callable[[list[StudySpec], str], None] | None = None,
+    on_progress: Callable[[StudySpec, list[TrialRecord]], None] | None = None,
+    **plan: Any,
+) -> Comparison:
+    """Run (or with ``resume``, continue) the studies of :func:`plan_comparison` (``values`` and ``plan``)
+    in ``storage`` (default: a journal in ``out``), then write ``trials``/``leaderboard`` tables and
+    ``report.html`` into ``out`` (default ``runs/compare-NAME-TIME``).
+
+    A resumed comparison reads its studies (only study ``name``'s, if given) from the storage and takes
+    no plan. Every study is stored before the first trial runs, so a kill at any point leaves all of them
+    resumable. ``on_start`` sees the studies and their storage before they run; ``on_progress`` each study's records after
+    every trial or poll.
+    """
+    if resume:
+        given = sorted(k for k, v in plan.items() if v is not None) + (["values"] if values else [])
+        if given:
+            raise OptimlabError(f"a resumed comparison keeps its stored settings; drop {', '.join(given)}")
+        if out is None and storage is None:
+            raise OptimlabError("resuming needs the comparison's folder (or its storage URL)")
+        specs = load_specs(storage or out, name)
+    else:
+        if not values:
+            raise OptimlabError("nothing to compare: give the methods (optimizer names or field values)")
+        specs = plan_comparison(values, name=name, **plan)
+    label = "+".join(spec.name for spec in specs)
+    folder = (
+        Path(out) if out is not None else Path("runs") / f"compare-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
+    location = storage or str(folder)
+    for spec in specs:
+        open_studies(spec, location, resume=resume)
+    if on_start is not None:
+        on_start(specs, location)
+    results = [
+        run_study(
+            spec,
+            location,
+            backend=backend,
+            resume=True,
+            workers=workers,
+            members=members,
+            ray_address=ray_address,
+            on_progress=(lambda records, spec=spec: on_progress(spec, records)) if on_progress else None,
+        )
+        for spec in specs
+    ]
+    from optimlab.study.export import write_tables
+    from optimlab.study.report import write_report
+
+    tables = write_tables(results, folder)
+    report = write_report(results, folder / "report.html")
+    return Comparison(results, location, report, tables)

@@ -1,0 +1,204 @@
+"""Acceptance (issue 13): every bad input, through the real command in a fresh process, ends with exit code 2
+and exactly one plain line on stderr, no traceback, and leaves an earlier run's files byte-identical and
+no new file behind.
+
+Names in capitals inside the arguments stand for prepared paths (see ``PATHS``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CUDA_MISSING = "cuda:99"  # a GPU index no machine has, so the case holds with or without CUDA
+
+CASES: list[tuple[str, list[str], str]] = [
+    # (case, arguments, a piece of the message: the flag or value it must name)
+    # --- train: numbers out of range, not numbers, not finite
+    ("epochs zero", ["train", "--epochs", "0"], "--epochs"),
+    ("epochs negative", ["train", "--epochs", "-1"], "--epochs"),
+    ("epochs not a number", ["train", "--epochs", "abc"], "--epochs"),
+    ("steps zero", ["train", "--steps", "0"], "--steps"),
+    ("lr inf", ["train", "--lr", "inf"], "--lr"),
+    ("lr nan", ["train", "--lr", "nan"], "--lr"),
+    ("lr negative", ["train", "--lr", "-3"], "--lr"),
+    ("lr zero", ["train", "--lr", "0"], "--lr"),
+    ("weight decay negative", ["train", "--weight-decay", "-1"], "--weight-decay"),
+    ("batch size zero", ["train", "--batch-size", "0"], "--batch-size"),
+    ("batch size fraction", ["train", "--batch-size", "1.5"], "--batch-size"),
+    ("width zero", ["train", "--width", "0"], "--width"),
+    ("depth negative", ["train", "--depth", "-1"], "--depth"),
+    ("grad clip zero", ["train", "--grad-clip", "0"], "--grad-clip"),
+    ("warmup negative", ["train", "--warmup-steps", "-5"], "--warmup-steps"),
+    ("seed negative", ["train", "--seed", "-1"], "--seed"),
+    ("checkpoint every zero", ["train", "--checkpoint-every", "0"], "--checkpoint-every"),
+    # --- train: choices, devices, formats
+    ("format xml", ["train", "--format", "xml"], "--format"),
+    ("precision fp8", ["train", "--precision", "fp8"], "--precision"),
+    ("device cuda index", ["train", "--device", CUDA_MISSING], "--device"),
+    ("device mps", ["train", "--device", "mps"], "--device"),
+    ("device gpu", ["train", "--device", "gpu"], "--device"),
+    ("unknown flag", ["train", "--learning-rate", "1"], "--learning-rate"),
+    ("unknown verb", ["trian"], "train"),
+    # --- train: unknown names, shown as typed (no markup eaten)
+    ("optimizer typo", ["train", "--optimizer", "adamm"], "adam"),
+    ("optimizer with brackets", ["train", "--optimizer", "adam[beta]"], "adam[beta]"),
+    ("activation typo", ["train", "--act", "rleu"], "relu"),
+    ("init typo", ["train", "--init", "kaiming_wrong"], "--init"),
+    ("norm typo", ["train", "--norm", "batchy"], "--norm"),
+    ("model typo", ["train", "--model", "mlpp"], "--model"),
+    ("schedule typo", ["train", "--schedule", "cosin"], "--schedule"),
+    ("scaling typo", ["train", "--scaling", "standardise"], "--scaling"),
+    ("dataset typo", ["train", "--dataset", "digitz"], "--dataset"),
+    # --- train: recipe files missing or garbage
+    ("recipe missing", ["train", "nothere.yaml"], "nothere.yaml"),
+    ("recipe binary", ["train", "BINARY"], "binary.yaml"),
+    ("recipe not yaml", ["train", "BROKEN_YAML"], "YAML"),
+    ("recipe a list", ["train", "LIST_YAML"], "mapping"),
+    ("recipe unknown field", ["train", "TYPO_YAML"], "epochz"),
+    ("recipe is a folder", ["train", "RUN"], "not a file"),
+    # --- train: output folders
+    ("out holds a run", ["train", "--steps", "2", "--out", "RUN"], "RUN"),
+    ("out not writable", ["train", "--out", "/proc/optimlab-out"], "--out"),
+    ("out is a file", ["train", "--out", "A_FILE"], "--out"),
+    ("resume no run", ["train", "--resume", "EMPTY_DIR"], "--resume"),
+    ("resume with out", ["train", "--resume", "RUN", "--out", "EMPTY_DIR"], "--out"),
+    ("resume changed lr", ["train", "--resume", "RUN", "--lr", "0.5"], "resume"),
+    # --- doctor and lr-find
+    ("doctor steps zero", ["doctor", "--steps", "0"], "--steps"),
+    ("doctor html not writable", ["doctor", "--html", "/proc/optimlab.html"], "--html"),
+    ("doctor html suffix", ["doctor", "--html", "report.txt"], "--html"),
+    ("doctor fail-on info", ["doctor", "--fail-on", "info"], "--fail-on"),
+    ("doctor format yaml", ["doctor", "--format", "yaml"], "--format"),
+    ("lr-find range reversed", ["lr-find", "--start-lr", "1", "--end-lr", "0.1"], "--end-lr"),
+    ("lr-find one step", ["lr-find", "--sweep-steps", "1"], "--sweep-steps"),
+    ("lr-find plot suffix", ["lr-find", "--plot", "lr.pdf"], "--plot"),
+    ("lr-find end inf", ["lr-find", "--end-lr", "inf"], "--end-lr"),
+    # --- compare
+    ("compare epochs zero", ["compare", "--optimizers", "sgd", "--epochs", "0"], "--epochs"),
+    ("compare seeds zero", ["compare", "--optimizers", "sgd", "--seeds", "0"], "--seeds"),
+    ("compare budget zero", ["compare", "--optimizers", "sgd", "--budget", "0"], "--budget"),
+    ("compare workers zero", ["compare", "--optimizers", "sgd", "--workers", "0"], "--workers"),
+    ("compare workers negative", ["compare", "--optimizers", "sgd", "--workers", "-1"], "--workers"),
+    (
+        "compare storage not a url",
+        ["compare", "--optimizers", "sgd", "--storage", "notaurl:::"],
+        "notaurl:::",
+    ),
+    (
+        "compare sqlite unreachable",
+        ["compare", "--optimizers", "sgd", "--storage", "sqlite:///no/such/x.db"],
+        "--storage",
+    ),
+    ("compare protocol", ["compare", "--optimizers", "sgd", "--protocol", "bayes"], "--protocol"),
+    ("compare backend", ["compare", "--optimizers", "sgd", "--backend", "gpu"], "--backend"),
+    ("compare pruner", ["compare", "--optimizers", "sgd", "--pruner", "always"], "--pruner"),
+    ("compare optimizer typo", ["compare", "--optimizers", "sgd,adamm"], "adamm"),
+    ("compare field without values", ["compare", "--compare", "model.activation"], "--compare"),
+    ("compare nothing", ["compare"], "--optimizers"),
+    ("compare resume no study", ["compare", "--resume", "RUN"], "--resume"),
+    ("compare resume with budget", ["compare", "--resume", "RUN", "--budget", "3"], "--budget"),
+    (
+        "compare space file missing",
+        ["compare", "--optimizers", "sgd", "--space-file", "nothere.yaml"],
+        "nothere",
+    ),
+    ("compare threads zero", ["compare", "--optimizers", "sgd", "--threads", "0"], "--threads"),
+    # --- worker
+    ("worker folder missing", ["worker", "runs/nonexistent"], "runs/nonexistent"),
+    ("worker not a url", ["worker", "notaurl:::"], "notaurl:::"),
+    ("worker folder without study", ["worker", "RUN"], "study"),
+    ("worker threads zero", ["worker", "RUN", "--threads", "0"], "--threads"),
+    ("worker sqlite missing", ["worker", "sqlite:///no/such/x.db"], "sqlite"),
+    # --- bench
+    ("bench nothing", ["bench"], "--suite"),
+    ("bench suite and workloads", ["bench", "--suite", "small", "--workloads", "digits_mlp"], "one of them"),
+    ("bench suite typo", ["bench", "--suite", "smal"], "small"),
+    ("bench workload typo", ["bench", "--workloads", "digits_mlpp"], "digits_mlp"),
+    ("bench figure format", ["bench", "--suite", "small", "--figure-format", "jpg"], "--figure-format"),
+    ("bench format png", ["bench", "--suite", "small", "--format", "png"], "--format"),
+    ("bench seeds zero", ["bench", "--suite", "small", "--seeds", "0"], "--seeds"),
+    ("bench cost", ["bench", "--suite", "small", "--cost", "minutes"], "--cost"),
+    ("bench resume no bench", ["bench", "--resume", "RUN"], "bench.json"),
+    ("bench data dir missing", ["bench", "--workloads", "mnist_cnn", "--data-dir", "/no/such"], "--data-dir"),
+    # --- plot-schedule, list, gallery
+    ("plot-schedule name typo", ["plot-schedule", "cosne"], "cosne"),
+    ("schedule out suffix", ["plot-schedule", "cosine", "--out", "x.pdf"], "--out"),
+    ("schedule out not writable", ["plot-schedule", "cosine", "--out", "/proc/s.png"], "--out"),
+    ("schedule steps zero", ["plot-schedule", "cosine", "--steps", "0"], "--steps"),
+    ("schedule option without value", ["plot-schedule", "cosine", "--option", "gamma"], "--option"),
+    (
+        "schedule warmup past the end",
+        ["plot-schedule", "cosine", "--steps", "10", "--warmup-steps", "20"],
+        "--warmup-steps",
+    ),
+    ("schedule none named", ["plot-schedule"], "SCHEDULE"),
+    ("list unknown category", ["list", "nope"], "nope"),
+    ("gallery unknown experiment", ["gallery", "run", "nope"], "nope"),
+    ("gallery size", ["gallery", "run", "all", "--size", "huge"], "--size"),
+    ("gallery format", ["gallery", "--format", "xml"], "--format"),
+]
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _optimlab(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-c", "from optimlab.cli.app import main; main()", *args]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def place(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str], dict[str, Path]]:
+    """A working folder holding one real finished run and the garbage files the cases name."""
+    root = tmp_path_factory.mktemp("bad-inputs")
+    env = {k: v for k, v in os.environ.items() if k != "OPTIMLAB_DEBUG"}
+    cache = tmp_path_factory.mktemp("cache")  # the catalog of names, built by the first name checked
+    env.update(OMP_NUM_THREADS="1", COLUMNS="80", XDG_CACHE_HOME=str(cache))
+    run = _optimlab(
+        ["train", "--dataset", "iris", "--steps", "3", "--out", "run", "--no-progress", "--format", "json"],
+        root,
+        env,
+    )
+    assert run.returncode == 0, run.stderr
+    paths = {"RUN": root / "run", "EMPTY_DIR": root / "empty", "A_FILE": root / "a-file.txt"}
+    paths["EMPTY_DIR"].mkdir()
+    paths["A_FILE"].write_text("not a folder\n")
+    for key, name, content in (
+        ("BINARY", "binary.yaml", b"\x89PNG\r\n\x1a\n\x00\xff\xfe garbage"),
+        ("BROKEN_YAML", "broken.yaml", b"training: [epochs: 3\n  :: }"),
+        ("LIST_YAML", "list.yaml", b"- a\n- b\n"),
+        ("TYPO_YAML", "typo.yaml", b"training:\n  epochz: 3\n"),
+    ):
+        paths[key] = root / name
+        paths[key].write_bytes(content)
+    return root, env, paths
+
+
+def test_the_table_holds_at_least_sixty_distinct_inputs():
+    assert len(CASES) >= 60 and len({case for case, _, _ in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case, args, named", CASES, ids=[case for case, _, _ in CASES])
+def test_a_bad_input_is_one_line_exit_2_and_touches_nothing(place, case, args, named):
+    root, env, paths = place
+    before = _digest(root)
+    argv = [str(paths[a]) if a in paths else a for a in args]
+    named = str(paths[named]) if named in paths else named
+    done = _optimlab(argv, root, env)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, (case, done.returncode, done.stderr)
+    assert len(lines) == 1 and lines[0].startswith("error: "), (case, done.stderr)
+    assert "Traceback" not in done.stdout + done.stderr
+    assert named in lines[0], (case, named, lines[0])
+    assert _digest(root) == before, case  # the run's files unchanged, nothing created

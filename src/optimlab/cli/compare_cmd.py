@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -258,7 +259,7 @@ def compare(
         if live is not None:
             live.stop()
     files = write_tables(results, Path(out))
-    report = write_report(results, Path(out) / "report.html")
+    report = write_report(results, Path(out) / "report.html", command=" ".join(["optimlab", *sys.argv[1:]]))
     for spec, result in zip(specs, results):
         columns, rows = _leaderboard_table(spec, result.records)
         output.table(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html.parser
+import math
 
 from doctor.setups import Setup, mlp, pixels
 from optimlab.doctor.report import plot_lr_range, write_html
@@ -37,3 +38,14 @@ def test_the_report_shows_the_ranked_findings_and_every_figure(tmp_path):
 def test_the_lr_range_plot_is_written_in_the_format_asked(tmp_path):
     diagnosis = Setup(mlp, pixels, "adam", 1e-3).diagnose(steps=5)
     assert plot_lr_range(diagnosis.lr_range, tmp_path / "lr.svg").read_text().count("<svg") == 1
+
+
+def test_the_lr_range_figure_is_not_flattened_by_the_divergence():
+    from optimlab.doctor.lr_range import LRRangeResult
+    from optimlab.doctor.report import lr_range_figure
+
+    lrs = [10 ** (-6 + i / 10) for i in range(50)]
+    losses = [2.3 - 1.5 * i / 40 for i in range(40)] + [1e3 * (i + 1) for i in range(10)]
+    result = LRRangeResult(lrs, losses, losses, 1e-3, lrs[39], 1e-3, lrs[-1], "test")
+    low, high = lr_range_figure(result).axes[0].get_ylim()
+    assert math.isclose(high, 1.5 * 2.3) and low == 0.0  # the part that chooses the lr fills the axes

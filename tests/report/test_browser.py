@@ -132,13 +132,12 @@ def reports(tmp_path_factory):
         dataclasses.replace(get_workload("digits_mlp", epochs=1), target=0.8),
     ]
     bench = run_bench(workloads, ["sgd", "adam"], folder / "runs", budget=2, seeds=2)
-    diagnosis = diagnose_recipe(
-        Recipe.from_dict({"data": {"name": "digits"}, "model": {"depth": 4}}), steps=40
-    )
+    examined = Recipe.from_dict({"data": {"name": "digits"}, "model": {"depth": 4}})
+    diagnosis = diagnose_recipe(examined, steps=40)
     return {
         "bench-report": write_bench_report(bench, folder / "bench-report.html")[0],
         "study-report": write_report(bench.results, folder / "study-report.html"),
-        "doctor-report": write_html(diagnosis, folder / "doctor-report.html"),
+        "doctor-report": write_html(diagnosis, folder / "doctor-report.html", recipe=examined),
     }
 
 

@@ -48,3 +48,50 @@ def test_save_writes_png_and_svg_and_rejects_other_suffixes(tmp_path):
     assert figures.to_svg(figure).startswith("<svg")
     with pytest.raises(InvalidValueError, match=".png or .svg"):
         figures.save(figure, tmp_path / "f.jpg")
+
+
+def tick_labels(axes, which="y"):
+    axes.figure.canvas.draw()
+    axis = axes.yaxis if which == "y" else axes.xaxis
+    return [t.get_text() for t in axis.get_majorticklabels() + axis.get_minorticklabels() if t.get_text()]
+
+
+def test_a_log_axis_within_a_decade_has_plain_labels():
+    figure = figures.lines([1, 2, 3], {"loss": [2.5, 2.36, 2.2]}, log_y=True)
+    labels = tick_labels(figure.axes[0])
+    assert labels and all("10^" not in t and "times" not in t for t in labels)  # not 2.36x10^0
+    shown = [float(t) for t in labels if 2.0 <= float(t) <= 2.6]  # inside the data's range
+    assert len(shown) >= 2  # more than the 0 to 1 labels a short log axis gets by default
+
+
+def test_spans_decades_says_when_a_log_axis_helps():
+    assert figures.spans_decades([2.3, 0.05]) and not figures.spans_decades([2.3, 0.5, math.nan, -1.0])
+
+
+def test_a_band_around_a_quantity_that_is_never_negative_stops_at_zero():
+    figure = figures.lines(list(range(40)), {"loss": [0.1] * 40}, bands={"loss": [0.5] * 40})
+    (band,) = figure.axes[0].collections
+    assert min(v[1] for path in band.get_paths() for v in path.vertices) == 0.0  # not 0.1 - 0.5
+
+
+def test_a_sparse_series_is_marked_with_error_bars_and_a_long_one_thinned():
+    figure = figures.lines([10, 20], {"acc": [0.5, 0.7]}, bands={"acc": [0.1, 0.1]})
+    axes = figure.axes[0]
+    assert axes.lines[0].get_marker() == "o" and len(axes.containers) == 1  # the error bars
+    long = figures.lines(list(range(50_000)), {"loss": [1.0] * 50_000})
+    assert len(long.axes[0].lines[0].get_xdata()) <= figures.MAX_POINTS + 2
+
+
+def test_long_titles_wrap_and_histograms_name_their_axes():
+    figure = figures.lines([0, 1], {"x": [0.0, 1.0]}, title="a very long title " * 8)
+    assert "\n" in figure.axes[0].get_title()
+    panels = figures.histograms({"a": {"s": [0.0, 1.0]}}, xlabel="activation value", ylabel="density")
+    assert panels.get_supxlabel() == "activation value" and panels.get_supylabel() == "density"
+
+
+def test_intervals_draw_each_mean_with_its_interval():
+    figure = figures.intervals({"sgd": {"week 1": (0.5, 0.4, 0.6), "week 2": (0.7, math.nan, math.nan)}})
+    axes = figure.axes[0]
+    (first, second) = axes.containers
+    assert list(first.lines[0].get_ydata()) == [0.5] and list(second.lines[0].get_ydata()) == [0.7]
+    assert [t.get_text() for t in axes.get_xticklabels()] == ["sgd"]

@@ -46,11 +46,16 @@ RECORDS = [
 
 
 def test_report_of_one_study(tmp_path):
-    page = write_report([StudyResult(SPEC, str(tmp_path), RECORDS)], tmp_path / "report.html").read_text()
+    page = write_report(
+        [StudyResult(SPEC, str(tmp_path), RECORDS)], tmp_path / "report.html", command="optimlab compare"
+    ).read_text()
     assert page.count("<svg") == 2 and "<h2>w1</h2>" in page and "Across workloads" not in page
     assert "Best value at the edge of the tuned range (sgd: optimizer.lr)" in page
     assert "training diverged: the loss became nan" in page  # the failed trial and its reason
-    assert "<td>data.scaling</td><td>standardize</td>" in page and '<td class="number">0.95</td>' in page
+    assert "<td>data.scaling</td><td>standardize</td>" in page and "<td>0.95</td>" in page
+    # the leaderboard speaks words, not CSV columns, and shows no 'nan'; the command and machine are stated
+    assert "<th>test_accuracy mean [95% CI]</th>" in page and "test_mean" not in page and ">nan<" not in page
+    assert "<h2>How this was run</h2>" in page and "<td>torch</td>" in page
     assert "<script" not in page and "src=" not in page and "<link" not in page  # self-contained
 
 

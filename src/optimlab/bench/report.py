@@ -14,27 +14,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
-from matplotlib.figure import Figure
 
 from optimlab.bench.runner import BenchResult
-from optimlab.bench.scoring import BenchScores, MethodScore
+from optimlab.bench.scoring import MethodScore
 from optimlab.recipe import Recipe
-from optimlab.report import Page, figures, machine_and_versions
-from optimlab.study.analysis import seed_band, sensitivity
+from optimlab.report import Page, machine_and_versions
+from optimlab.report.chance import chance_levels
 from optimlab.study.protocols import SEEDS
+from optimlab.study.report import config_text, curves_figure, mean_ci, profiles_figure, sensitivity_figure
 from optimlab.study.run import StudyResult
 
 __all__ = ["write_bench_report"]
 
 FIGURE_FORMATS = ("png", "svg")
 _LR = "optimizer.lr"
-
-
-def _config(params: dict) -> str:
-    return " ".join(
-        f"{k.rsplit('.', 1)[-1]}={v:.4g}" if isinstance(v, float) else f"{k.rsplit('.', 1)[-1]}={v}"
-        for k, v in params.items()
-    )
 
 
 def _cost(value: float, unit: str) -> str:
@@ -46,61 +39,6 @@ def _time_cell(row: MethodScore, unit: str) -> str:
     if not row.costs:
         return "no target"
     return f"{_cost(row.cost, unit)} ({sum(map(math.isfinite, row.costs))}/{len(row.costs)})"
-
-
-def _mean_ci(row: MethodScore) -> str:
-    test = row.board.test
-    if math.isnan(test.mean):
-        return "no result"
-    return f"{test.mean:.4g}" + ("" if math.isnan(test.low) else f" [{test.low:.4g}, {test.high:.4g}]")
-
-
-def _profiles_figure(scores: BenchScores, methods: Sequence[str]) -> Figure:
-    ordered = {
-        m: scores.profiles[m] for m in methods if m in scores.profiles
-    }  # each method's colour as elsewhere
-    return figures.lines(
-        scores.taus,
-        ordered,
-        steps=True,
-        ylim=(-0.02, 1.02),
-        title=f"Performance profiles (time to target in {scores.cost})",
-        xlabel="tau: time to target / fastest method's",
-        ylabel="fraction of workloads",
-    )
-
-
-def _curves_figure(result: StudyResult) -> Figure:
-    spec = result.spec
-    x, means, stds = {}, {}, {}
-    for method in spec.methods:
-        steps, mean, std = seed_band(result.records, method.name, spec.metric)
-        if steps:
-            x[method.name], means[method.name], stds[method.name] = steps, mean, std
-    levels = {f"target {spec.target:g}": spec.target} if spec.target is not None else None
-    return figures.lines(
-        x,
-        means,
-        bands=stds,
-        levels=levels,
-        xlabel="step",
-        ylabel=spec.metric,
-        title=f"{spec.name}: best configuration of each method, mean +- std over seeds",
-    )
-
-
-def _sensitivity_figure(result: StudyResult) -> Figure:
-    points = {m.name: sensitivity(result.records, m.name, _LR) for m in result.spec.methods}
-    points = {name: p for name, p in points.items() if p}
-    return figures.lines(
-        {n: [x for x, _ in p] for n, p in points.items()},
-        {n: [y for _, y in p] for n, p in points.items()},
-        log_x=True,
-        points=True,
-        xlabel="learning rate",
-        ylabel=result.spec.metric,
-        title=f"{result.spec.name}: tuning, {result.spec.metric} against the learning rate",
-    )
 
 
 def _across_workloads(page: Page, result: BenchResult) -> None:
@@ -128,8 +66,9 @@ def _across_workloads(page: Page, result: BenchResult) -> None:
             rows,
             caption="AlgoPerf-style score",
         )
+        ordered = {m: scores.profiles[m] for m in methods if m in scores.profiles}  # each method's colour
         page.figure(
-            _profiles_figure(scores, methods),
+            profiles_figure(scores.taus, ordered, scores.cost),
             "Fraction of workloads on which each method reaches the target "
             f"within tau times the fastest method's time ({unit}).",
             name="performance-profiles",
@@ -145,7 +84,7 @@ def _across_workloads(page: Page, result: BenchResult) -> None:
     page.table(
         ("workload", "metric", *methods),
         [
-            (w, result.results[i].spec.test_metric, *(_mean_ci(per[m]) for m in methods))
+            (w, result.results[i].spec.test_metric, *(mean_ci(per[m].board) for m in methods))
             for i, (w, per) in enumerate(by_method.items())
         ],
         caption="Final test metric: mean [95% CI] over the seed runs of the best configuration",
@@ -187,11 +126,11 @@ def _workload(page: Page, result: StudyResult, rows: Sequence[MethodScore], unit
             (
                 rank + 1,
                 board.method,
-                _mean_ci(row),
+                mean_ci(row.board),
                 board.test.std,
                 board.test.n,
                 board.tuning_failed + board.seeds_failed,
-                _config(board.params) + (" (edge)" if board.at_edge else ""),
+                config_text(board.params) + (" (edge)" if board.at_edge else ""),
                 _time_cell(row, unit),
             )
         )
@@ -217,13 +156,13 @@ def _workload(page: Page, result: StudyResult, rows: Sequence[MethodScore], unit
             note=True,
         )
     page.figure(
-        _curves_figure(result),
+        curves_figure(result, chance_levels(spec.recipe)),
         f"{spec.metric} during training (shaded: +- one std over the seeds).",
         name=f"{spec.name}-curves",
     )
     if any(_LR in r.params for r in result.records):
         page.figure(
-            _sensitivity_figure(result),
+            sensitivity_figure(result),
             "Learning-rate sensitivity in tuning (a gap: the trial failed).",
             name=f"{spec.name}-lr-sensitivity",
         )

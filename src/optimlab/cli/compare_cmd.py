@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -226,6 +227,7 @@ def compare(
             ray_address=ray_address,
             on_start=on_start,
             on_progress=on_progress,
+            command=" ".join(["optimlab", *sys.argv[1:]]),
             **plan,
         )
     for result in done.results:

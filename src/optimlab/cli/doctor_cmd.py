@@ -96,6 +96,7 @@ def doctor(
             html,
             subtitle=f"recipe {recipe.id}: {recipe.model.name} on {recipe.data.name}, "
             f"{recipe.optimizer.name} lr {recipe.optimizer.lr or 'default'}",
+            recipe=recipe,
         )
     if not output.human:
         output.result(

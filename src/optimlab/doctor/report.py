@@ -16,26 +16,41 @@ from matplotlib.figure import Figure
 from optimlab.doctor.diagnose import Diagnosis
 from optimlab.doctor.instruments import INSTRUMENTS, RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult
+from optimlab.recipe import Recipe
 from optimlab.report import Page, figures
+from optimlab.report.chance import chance_levels
 
 __all__ = ["lr_range_figure", "plot_lr_range", "write_html"]
 
 
 def lr_range_figure(result: LRRangeResult) -> Figure:
-    """Loss against lr (log axis): raw and smoothed, with the suggestion and the lowest-loss lr marked."""
+    """Loss against lr (log axis): raw and smoothed, with the suggestion and the lowest-loss lr marked.
+
+    The y axis stops at 1.5x the highest smoothed loss before its minimum, so that the divergence at the
+    end of the sweep (often 10-1000x the starting loss) does not flatten the part that chooses the lr.
+    """
     markers = {}
     if result.suggestion is not None:
         markers[f"suggestion {result.suggestion:.2g}"] = result.suggestion
     if result.min_loss_lr is not None:
         markers[f"lowest loss {result.min_loss_lr:.2g}"] = result.min_loss_lr
+    finite = [(v, i) for i, v in enumerate(result.smoothed) if math.isfinite(v)]
+    ylim = None
+    if finite:
+        lowest, at = min(finite)
+        top = 1.5 * max(v for v, i in finite if i <= at)
+        shown = [v for v in result.losses if math.isfinite(v)]
+        if shown and max(shown) > top:  # only cut when something is cut
+            ylim = (min(0.0, lowest), top)
     return figures.lines(
         result.lrs,
         {"loss": result.losses, "smoothed": result.smoothed},
         log_x=True,
-        title="LR range test",
+        title="LR range test" + (" (divergence above the top edge)" if ylim else ""),
         xlabel="learning rate",
         ylabel="training loss",
         markers=markers,
+        ylim=ylim,
     )
 
 
@@ -73,14 +88,15 @@ def _update_ratios(stats: RunStatistics) -> Figure:
     )
 
 
-def _loss_curve(stats: RunStatistics) -> Figure:
+def _loss_curve(stats: RunStatistics, chance: dict[str, float]) -> Figure:
     return figures.lines(
         stats.steps,
         {"training loss": stats.losses},
-        log_y=all(v > 0 for v in stats.losses if math.isfinite(v)),
+        log_y=all(v > 0 for v in stats.losses if math.isfinite(v)) and figures.spans_decades(stats.losses),
         title="Training loss",
-        xlabel="step",
-        ylabel="loss",
+        xlabel="step (optimizer steps)",
+        ylabel="training loss (last batch)",
+        levels={f"chance: ln C = {chance['loss']:.3g}": chance["loss"]} if "loss" in chance else None,
     )
 
 
@@ -96,7 +112,12 @@ def _activation_histograms(stats: RunStatistics) -> Figure | None:
             }  # type: ignore[union-attr]
     if not panels:
         return None
-    return figures.histograms(panels, title="Activations at the first and last detailed step")
+    return figures.histograms(
+        panels,
+        title="Activations at the first and last detailed step",
+        xlabel="activation value (unit's output)",
+        ylabel="density (fraction per unit of value)",
+    )
 
 
 def write_html(
@@ -105,8 +126,10 @@ def write_html(
     *,
     title: str = "optimlab doctor",
     subtitle: str | None = None,
+    recipe: Recipe | None = None,
 ) -> Path:
-    """A self-contained report of ``diagnosis`` at ``path``."""
+    """A self-contained report of ``diagnosis`` at ``path``; with the ``recipe`` it examined, the loss
+    curve shows the chance level (ln C for C classes)."""
     stats = diagnosis.statistics
     verdict = (
         "Healthy: no error or warning."
@@ -149,7 +172,7 @@ def write_html(
         )
 
     page.section("Training")
-    page.figure(_loss_curve(stats))
+    page.figure(_loss_curve(stats, chance_levels(recipe) if recipe is not None else {}))
     if stats.grad_norms:
         page.figure(_gradient_heatmap(stats), "Each cell: the norm of one layer's gradient at one step.")
     if stats.update_norms:

@@ -64,19 +64,22 @@ def curve_figure(
     *,
     log_y: bool = False,
 ) -> tuple[Figure, str]:
-    """One line per arm from ``{arm: {"step": [...], "mean": [...]}}`` (see :func:`.runs.mean_curve`)."""
+    """One line per arm from ``{arm: {"step": [...], "mean": [...], "std": [...]}}`` (see
+    :func:`.runs.mean_curve`), shaded +- one std over seeds where ``std`` is given."""
     drawn = {arm: c for arm, c in curves.items() if c["step"]}
     figure = figures.lines(
         {arm: c["step"] for arm, c in drawn.items()},
         {arm: c["mean"] for arm, c in drawn.items()},
+        bands={arm: c["std"] for arm, c in drawn.items() if "std" in c},
         title=title,
-        xlabel="step",
+        xlabel="step (optimizer steps)",
         ylabel=ylabel,
         log_y=log_y,
     )
     return (
         figure,
-        f"{ylabel.capitalize()} during training, mean over seeds (runs that diverged are left out).",
+        f"{ylabel.capitalize()} during training, mean over seeds, shaded +- one standard deviation "
+        "(runs that diverged are left out).",
     )
 
 

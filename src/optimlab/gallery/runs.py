@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import statistics
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -159,17 +160,19 @@ def by_arm(results: Sequence[RunResult], value: Any) -> dict[str, list[float]]:
 
 
 def mean_curve(results: Sequence[RunResult], metric: str) -> dict[str, list[float]]:
-    """``{"step": [...], "mean": [...]}``: ``metric`` per evaluation, averaged over the runs that completed,
-    up to the evaluations they all reached (runs of one recipe evaluate at the same steps)."""
+    """``{"step": [...], "mean": [...], "std": [...]}``: ``metric`` per evaluation, mean and sample standard
+    deviation over the runs that completed (std 0 for one run), up to the evaluations they all reached
+    (runs of one recipe evaluate at the same steps)."""
     curves = [r.curve for r in results if not r.diverged and r.curve.get(metric)]
     if not curves:
-        return {"step": [], "mean": []}
+        return {"step": [], "mean": [], "std": []}
     length = min(len(c["step"]) for c in curves)
-    means = []
+    means, stds = [], []
     for i in range(length):
         values = [c[metric][i] for c in curves if c[metric][i] is not None]
-        means.append(sum(values) / len(values) if values else math.nan)
-    return {"step": [int(s) for s in curves[0]["step"][:length]], "mean": means}
+        means.append(statistics.fmean(values) if values else math.nan)
+        stds.append(statistics.stdev(values) if len(values) > 1 else 0.0)
+    return {"step": [int(s) for s in curves[0]["step"][:length]], "mean": means, "std": stds}
 
 
 def tune_then_rerun(

@@ -141,8 +141,8 @@ def lines(
     """One line per series over ``x`` (shared, or one sequence per series).
 
     ``markers`` draws labelled vertical lines (e.g. a suggested lr), ``levels`` horizontal ones (a
-    target, chance); ``bands`` shades ``y +- band`` around a series (mean +- std over seeds), cut at
-    zero when the series is never negative (a loss, an accuracy); ``steps`` draws step functions
+    target, chance); ``bands`` shades ``y +- band`` around a series (mean +- std over seeds; error bars
+    on a sparse series), cut at zero when the series is never negative (a loss, an accuracy); ``steps`` draws step functions
     (performance profiles), ``points`` marks each value (as do series of few points). Non-finite values
     leave gaps; a log axis skips values that are not positive. Long series are thinned (:data:`MAX_POINTS`).
     """
@@ -166,7 +166,12 @@ def lines(
             spread = [(ys[i], bands[label][i]) for i in keep]
             low = [_plottable(max(floor, v - b), log_y) for v, b in spread]
             high = [_plottable(v + b, log_y) for v, b in spread]
-            axes.fill_between(xs, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+            if len(keep) < _SPARSE:  # a band between a few points hides them; bars show each one's spread
+                below = [v - lo if math.isfinite(lo) else 0.0 for (v, _), lo in zip(spread, low)]
+                above = [hi - v if math.isfinite(hi) else 0.0 for (v, _), hi in zip(spread, high)]
+                axes.errorbar(xs, shown, yerr=[below, above], fmt="none", ecolor=line.get_color(), capsize=3)
+            else:
+                axes.fill_between(xs, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
     for label, at in (markers or {}).items():
         axes.axvline(at, color="gray", linestyle="--", linewidth=1)
         axes.annotate(
@@ -241,7 +246,13 @@ def heatmap(
     )
     axes.set_yticks(range(len(row_labels)), labels=row_labels, fontsize=8)
     axes.set(title=_title(figure, title), xlabel=xlabel)
-    figure.colorbar(image, ax=axes, label=colorbar)
+    bar = figure.colorbar(image, ax=axes, label=colorbar)
+    bar.ax.yaxis.set_major_formatter(FuncFormatter(_plain))
+    if norm is not None and norm.vmax < norm.vmin * 100:  # as on a log axis: the 2s and 5s labelled too
+        bar.ax.yaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+        bar.ax.yaxis.set_minor_formatter(FuncFormatter(_plain))
+    else:
+        bar.ax.yaxis.set_minor_formatter(NullFormatter())
     return figure
 
 

@@ -8,13 +8,16 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import yaml
 from matplotlib.figure import Figure
 
+from optimlab.errors import OptimlabError
+from optimlab.recipe import Recipe
 from optimlab.report import figures
+from optimlab.report.chance import chance_levels
 from optimlab.report.environment import machine_and_versions
 from optimlab.report.html import Page
 from optimlab.report.recipes import differing_fields, flat_fields
@@ -44,7 +47,18 @@ def _order(metrics: Sequence[str]) -> list[str]:
     )
 
 
-def _figure(runs: Sequence[RunFolder], metrics: Sequence[str], by_time: bool) -> Figure:
+def _chance(runs: Sequence[RunFolder]) -> dict[str, float]:
+    """The chance levels of the runs' data (:mod:`.chance`) when they all train on the same data."""
+    data = {yaml.safe_dump(run.recipe.get("data")) for run in runs}
+    try:
+        return chance_levels(Recipe.from_dict(runs[0].recipe)) if len(data) == 1 else {}
+    except OptimlabError:  # a recipe from another version of optimlab: no reference line
+        return {}
+
+
+def _figure(
+    runs: Sequence[RunFolder], metrics: Sequence[str], by_time: bool, chance: Mapping[str, float]
+) -> Figure:
     """``metrics`` of every run over step (or seconds): one line per (run, metric)."""
     xs, ys = {}, {}
     for run in runs:
@@ -58,6 +72,9 @@ def _figure(runs: Sequence[RunFolder], metrics: Sequence[str], by_time: bool) ->
     values = [v for series in ys.values() for v in series]
     ylabel = _LABELS.get(metrics[0], metrics[0]) if len(metrics) == 1 else "loss"
     what = ylabel if len(metrics) == 1 else "training and validation loss"
+    kinds = {metric.rpartition("_")[2] for metric in metrics}
+    kind = kinds.pop() if len(kinds) == 1 else ""
+    levels = {f"chance {chance[kind]:.3g}": chance[kind]} if kind in chance else None
     return figures.lines(
         xs,
         ys,
@@ -65,6 +82,7 @@ def _figure(runs: Sequence[RunFolder], metrics: Sequence[str], by_time: bool) ->
         xlabel=_SECONDS if by_time else _STEP,
         ylabel=ylabel,
         log_y=figures.spans_decades(values),
+        levels=levels,
     )
 
 
@@ -110,15 +128,15 @@ def run_page(runs: Sequence[RunFolder], *, command: str | None = None) -> Page:
         )
     page.section("Results")
     _results_table(page, runs)
-    groups = _groups(runs)
+    groups, chance = _groups(runs), _chance(runs)
     page.section("By step")
     for metrics in groups:
-        page.figure(_figure(runs, metrics, by_time=False), name=f"{'-'.join(metrics)}-by-step")
+        page.figure(_figure(runs, metrics, False, chance), name=f"{'-'.join(metrics)}-by-step")
     if _has_times(runs):
         page.section("By wall time", "The same curves against the seconds spent in the training loop.")
         for metrics in groups:
             if metrics[0] != "lr":
-                page.figure(_figure(runs, metrics, by_time=True), name=f"{'-'.join(metrics)}-by-time")
+                page.figure(_figure(runs, metrics, True, chance), name=f"{'-'.join(metrics)}-by-time")
     if len(runs) == 1:
         page.section("Recipe")
         page.table(("field", "value"), flat_fields(runs[0].recipe))
@@ -128,7 +146,10 @@ def run_page(runs: Sequence[RunFolder], *, command: str | None = None) -> Page:
             "What differs between the recipes",
             f"{len(differing)} field(s) differ; every other field of the recipes is the same.",
         )
-        page.table(("field", *(run.name for run in runs)), [(k, *v) for k, v in differing.items()])
+        page.table(
+            ("field", *(run.name for run in runs)),
+            [(k, *("(default)" if x is None else x for x in v)) for k, v in differing.items()],
+        )
         for run in runs:
             page.code(yaml.safe_dump(run.recipe, sort_keys=False), summary=f"Recipe of {run.name}")
     page.section("How this was run")

@@ -81,6 +81,7 @@ def compare(
     ray_address: str | None = None,
     on_start: Callable[[list[StudySpec], str], None] | None = None,
     on_progress: Callable[[StudySpec, list[TrialRecord]], None] | None = None,
+    command: str | None = None,
     **plan: Any,
 ) -> Comparison:
     """Run (or with ``resume``, continue) the studies of :func:`plan_comparison` (``values`` and ``plan``)
@@ -90,7 +91,7 @@ def compare(
     A resumed comparison reads its studies (only study ``name``'s, if given) from the storage and takes
     no plan. Every study is stored before the first trial runs, so a kill at any point leaves all of them
     resumable. ``on_start`` sees the studies and their storage before they run; ``on_progress`` each study's records after
-    every trial or poll.
+    every trial or poll; ``command``, the command line that ran it, is shown on the report.
     """
     if resume:
         given = sorted(k for k, v in plan.items() if v is not None) + (["values"] if values else [])
@@ -129,5 +130,5 @@ def compare(
     from optimlab.study.report import write_report
 
     tables = write_tables(results, folder)
-    report = write_report(results, folder / "report.html")
+    report = write_report(results, folder / "report.html", command=command)
     return Comparison(results, location, report, tables)

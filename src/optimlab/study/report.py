@@ -13,97 +13,98 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from optimlab.report import Page
-from optimlab.report.figures import new_figure
+from optimlab.report import Page, figures, machine_and_versions
+from optimlab.report.chance import chance_levels
+from optimlab.report.recipes import flat_fields
 from optimlab.study.analysis import LeaderboardRow, leaderboard, performance_profiles, seed_band, sensitivity
-from optimlab.study.export import leaderboard_rows
 from optimlab.study.run import StudyResult
 
-__all__ = ["PROFILE_TAUS", "write_report"]
+__all__ = [
+    "PROFILE_TAUS",
+    "curves_figure",
+    "mean_ci",
+    "profiles_figure",
+    "sensitivity_figure",
+    "write_report",
+]
 
 PROFILE_TAUS = [1 + 0.05 * i for i in range(61)]  # ratios 1..4, AlgoPerf's range of interest
-_COLUMNS = (
-    "rank",
-    "method",
-    "test_mean",
-    "test_std",
-    "ci95_low",
-    "ci95_high",
-    "seeds",
-    "seeds_failed",
-    "tuned_value",
-    "tuning_failed",
-    "best_config",
-    "steps_to_target",
-    "seconds_to_target",
-)
+_LR = "optimizer.lr"
 
 
-def _curves_figure(result: StudyResult) -> Figure:
+def config_text(params: Mapping[str, Any]) -> str:
+    """``lr=0.004642 activation=gelu``: the last part of each field keeps a table narrow."""
+    return " ".join(
+        f"{k.rsplit('.', 1)[-1]}={v:.4g}" if isinstance(v, float) else f"{k.rsplit('.', 1)[-1]}={v}"
+        for k, v in params.items()
+    )
+
+
+def mean_ci(row: LeaderboardRow) -> str:
+    """``0.9512 [0.9403, 0.9621]``: the mean test metric and its 95% interval ("no result" without one)."""
+    test = row.test
+    if math.isnan(test.mean):
+        return "no result"
+    return f"{test.mean:.4g}" + ("" if math.isnan(test.low) else f" [{test.low:.4g}, {test.high:.4g}]")
+
+
+def curves_figure(result: StudyResult, chance: Mapping[str, float] | None = None) -> Figure:
+    """The tuned metric during training, mean +- std over the seed runs of each method's best
+    configuration, with the target line (and the chance level of an accuracy, when known)."""
     spec = result.spec
-    figure = new_figure()
-    axes = figure.subplots()
+    x, means, stds = {}, {}, {}
     for method in spec.methods:
-        steps, means, stds = seed_band(result.records, method.name, spec.metric)
-        if not steps:
-            continue
-        (line,) = axes.plot(steps, means, label=method.name)
-        axes.fill_between(
-            steps,
-            [m - s for m, s in zip(means, stds)],
-            [m + s for m, s in zip(means, stds)],
-            color=line.get_color(),
-            alpha=0.2,
-        )
-    if spec.target is not None:
-        axes.axhline(spec.target, color="gray", linestyle=":", label=f"target {spec.target:g}")
-    axes.set(
-        xlabel="step", ylabel=spec.metric, title="Best configuration of each method: mean +- std over seeds"
+        steps, mean, std = seed_band(result.records, method.name, spec.metric)
+        if steps:
+            x[method.name], means[method.name], stds[method.name] = steps, mean, std
+    levels = {f"target {spec.target:g}": spec.target} if spec.target is not None else {}
+    kind = spec.metric.rpartition("_")[2]
+    if chance and kind in chance:
+        levels[f"chance {chance[kind]:.3g}"] = chance[kind]
+    values = [v for series in means.values() for v in series]
+    return figures.lines(
+        x,
+        means,
+        bands=stds,
+        levels=levels or None,
+        log_y=kind == "loss" and figures.spans_decades(values),
+        xlabel="step (optimizer steps)",
+        ylabel=spec.metric,
+        title=f"{spec.name}: best configuration of each method, mean +- std over seeds",
     )
-    axes.legend(fontsize=8)
-    return figure
 
 
-def _sensitivity_figure(result: StudyResult, field: str) -> Figure:
-    figure = new_figure()
-    axes = figure.subplots()
-    for method in result.spec.methods:
-        points = sensitivity(result.records, method.name, field)
-        if points:  # a NaN (failed trial) leaves a gap in the line
-            axes.plot([x for x, _ in points], [y for _, y in points], marker="o", label=method.name)
-    axes.set_xscale("log")
-    axes.set(xlabel=field, ylabel=result.spec.metric, title=f"Tuning: {result.spec.metric} against {field}")
-    axes.legend(fontsize=8)
-    return figure
+def sensitivity_figure(result: StudyResult, field: str = _LR) -> Figure:
+    """The tuned metric against ``field`` in tuning, one line per method (a NaN, a failed trial: a gap)."""
+    points = {m.name: sensitivity(result.records, m.name, field) for m in result.spec.methods}
+    points = {name: p for name, p in points.items() if p}
+    return figures.lines(
+        {n: [x for x, _ in p] for n, p in points.items()},
+        {n: [y for _, y in p] for n, p in points.items()},
+        log_x=True,
+        points=True,
+        xlabel="learning rate" if field == _LR else field,
+        ylabel=result.spec.metric,
+        title=f"{result.spec.name}: tuning, {result.spec.metric} against {'the learning rate' if field == _LR else field}",
+    )
 
 
-def _profiles_figure(costs: Mapping[str, Mapping[str, float]]) -> Figure:
-    figure = new_figure()
-    axes = figure.subplots()
-    for method, rho in performance_profiles(costs, PROFILE_TAUS).items():
-        axes.step(PROFILE_TAUS, rho, where="post", label=method)
-    axes.set(
-        xlabel="tau (time to target / fastest method's)",
-        ylabel="fraction of workloads",
+def profiles_figure(taus: Sequence[float], profiles: Mapping[str, Sequence[float]], unit: str) -> Figure:
+    """Performance profiles: the fraction of workloads solved within tau times the fastest method's time."""
+    return figures.lines(
+        taus,
+        profiles,
+        steps=True,
         ylim=(-0.02, 1.02),
-        title="Performance profiles (time to target)",
+        title=f"Performance profiles (time to target in {unit})",
+        xlabel="tau: time to target / fastest method's",
+        ylabel="fraction of workloads",
     )
-    axes.legend(fontsize=8)
-    return figure
 
 
-def _flat(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    """A nested recipe as ``(dotted field, value)`` rows."""
-    rows = []
-    for key, value in data.items():
-        if isinstance(value, Mapping) and value:
-            rows += _flat(value, f"{prefix}{key}.")
-        else:
-            rows.append((f"{prefix}{key}", str(value) if isinstance(value, (dict, list)) else value))
-    return rows
-
-
-def _add_study(page: Page, result: StudyResult, board: Sequence[LeaderboardRow]) -> None:
+def _add_study(
+    page: Page, result: StudyResult, board: Sequence[LeaderboardRow], chance: Mapping[str, float]
+) -> None:
     spec = result.spec
     page.section(
         spec.name,
@@ -111,18 +112,48 @@ def _add_study(page: Page, result: StudyResult, board: Sequence[LeaderboardRow])
         f"configuration on {spec.seeds} fresh seeds; tuned on {spec.metric} ({spec.goal}), reported on "
         f"{spec.test_metric} with Student-t 95% confidence intervals over the seeds.",
     )
-    rows = leaderboard_rows(board)
-    page.table(_COLUMNS, [[row[c] for c in _COLUMNS] for row in rows], caption="Leaderboard")
+    rows = [
+        (
+            rank + 1,
+            row.method,
+            mean_ci(row),
+            row.test.std if row.test.n else "",
+            row.test.n,
+            row.tuning_failed + row.seeds_failed,
+            config_text(row.params) + (" (edge)" if row.at_edge else ""),
+            "" if math.isnan(row.tuned) else row.tuned,
+            f"{row.steps_to_target:.0f} ({row.reached}/{row.test.n})" if row.reached else "not reached",
+        )
+        for rank, row in enumerate(board)
+    ]
+    page.table(
+        (
+            "rank",
+            "method",
+            f"{spec.test_metric} mean [95% CI]",
+            "std",
+            "seeds",
+            "failed",
+            "best config",
+            f"tuned {spec.metric}",
+            "steps to target (seed runs that reached it)",
+        ),
+        rows,
+        caption="Leaderboard",
+    )
     edges = [f"{row.method}: {', '.join(row.at_edge)}" for row in board if row.at_edge]
     if edges:
         page.paragraph(
             f"Best value at the edge of the tuned range ({'; '.join(edges)}): widen the range to be sure "
             "the method, not the range, decided."
         )
-    page.figure(_curves_figure(result), f"{spec.metric} during training, best configuration of each method.")
-    if any("optimizer.lr" in r.params for r in result.records):
+    page.figure(
+        curves_figure(result, chance),
+        f"{spec.metric} during training, best configuration of each method (shaded: +- one std over seeds).",
+    )
+    if any(_LR in r.params for r in result.records):
         page.figure(
-            _sensitivity_figure(result, "optimizer.lr"),
+            sensitivity_figure(result),
             "Learning-rate sensitivity in tuning (a gap: the trial failed).",
         )
     failed = [r for r in result.records if r.state != "complete"]
@@ -133,20 +164,23 @@ def _add_study(page: Page, result: StudyResult, board: Sequence[LeaderboardRow])
             caption=f"Failed, diverged or pruned trials ({len(failed)})",
         )
     page.table(
-        ("field", "value"), _flat(spec.recipe.to_dict()), caption="Base recipe (what every trial shares)"
+        ("field", "value"),
+        flat_fields(spec.recipe.to_dict()),
+        caption="Base recipe (what every trial shares)",
     )
     page.paragraph(f"Storage: {result.location} (an Optuna storage: optuna-dashboard reads it).", note=True)
 
 
-def write_report(results: Sequence[StudyResult], path: str | Path) -> Path:
-    """Write the HTML report of one study, or of several (one per workload, with profiles)."""
+def write_report(results: Sequence[StudyResult], path: str | Path, *, command: str | None = None) -> Path:
+    """Write the HTML report of one study, or of several (one per workload, with profiles); ``command``
+    is the command line that ran them, shown with the machine and library versions."""
     boards = [leaderboard(r.spec, r.records) for r in results]
     page = Page(
         "optimlab compare: " + ", ".join(r.spec.name for r in results),
         "Each method gets the same tuning budget; its best configuration reruns on fresh seeds.",
     )
     for result, board in zip(results, boards):
-        _add_study(page, result, board)
+        _add_study(page, result, board, chance_levels(result.spec.recipe))
     if len(results) > 1:
         costs = {
             r.spec.name: {row.method: row.seconds_to_target if row.reached else math.inf for row in board}
@@ -154,8 +188,14 @@ def write_report(results: Sequence[StudyResult], path: str | Path) -> Path:
         }
         page.section("Across workloads")
         page.figure(
-            _profiles_figure(costs),
+            profiles_figure(PROFILE_TAUS, performance_profiles(costs, PROFILE_TAUS), "seconds"),
             "Fraction of workloads on which each method reaches the target within "
             "tau times the fastest method's time.",
         )
+    page.section("How this was run")
+    page.table(
+        ("setting", "value"),
+        [("command", command or ""), *(("storage", r.location) for r in results[:1])],
+    )
+    page.table(("machine and libraries", "value"), machine_and_versions())
     return page.write(path)

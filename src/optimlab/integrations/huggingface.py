@@ -1,0 +1,152 @@
+"""optimlab inside the Hugging Face ``Trainer``: the doctor as a ``TrainerCallback``, the LR range test of
+a trainer's model and data, and optimlab's optimizers and schedules for ``Trainer(optimizers=...)``
+(``pip install optimlab[transformers]``).
+
+>>> from optimlab.integrations.huggingface import DoctorCallback  # doctest: +SKIP
+>>> doctor = DoctorCallback(json_path="doctor.json")  # doctest: +SKIP
+>>> Trainer(model, args, train_dataset=train, callbacks=[doctor]).train()  # doctest: +SKIP
+>>> doctor.diagnosis.findings[0].recommendation  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from transformers import Trainer, TrainerCallback
+
+from optimlab.doctor.diagnose import Diagnosis
+from optimlab.doctor.instruments import InstrumentSchedule
+from optimlab.doctor.lr_range import LRRangeResult
+from optimlab.doctor.lr_range import lr_range_test as _sweep
+from optimlab.errors import InvalidValueError
+from optimlab.integrations.trainer_doctor import TrainerDoctor
+from optimlab.schedules import Schedule, as_lr_scheduler
+from optimlab.schedules import create as create_schedule
+
+__all__ = ["DoctorCallback", "ScheduleFreeModes", "lr_range_test", "trainer_optimizers"]
+
+
+class DoctorCallback(TrainerCallback):
+    """The doctor's instruments inside ``Trainer.train()``; the findings are reported when training
+    ends and kept in :attr:`diagnosis`.
+
+    The instruments hook the model and the trainer's optimizer as :class:`optimlab.doctor.Instruments`
+    does in any loop. The loss of a step is the one the model returns (``outputs.loss``, what the
+    Trainer's default ``compute_loss`` trains on), averaged over the step's micro-batches; it is read
+    by a forward hook, so nothing runs twice. Options as
+    :class:`~optimlab.integrations.trainer_doctor.TrainerDoctor` (terminal, ``json_path``, ``html_path``).
+    """
+
+    def __init__(
+        self,
+        *,
+        schedule: InstrumentSchedule | None = None,
+        rule_options: Mapping[str, Mapping[str, Any]] | None = None,
+        print_findings: bool = True,
+        json_path: str | os.PathLike[str] | None = None,
+        html_path: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.doctor = TrainerDoctor(
+            schedule=schedule,
+            rule_options=rule_options,
+            print_findings=print_findings,
+            json_path=json_path,
+            html_path=html_path,
+        )
+        self._losses: list[Tensor] = []
+        self._hook: Any = None
+
+    @property
+    def diagnosis(self) -> Diagnosis | None:
+        """The findings of the last run, once it ended."""
+        return self.doctor.diagnosis
+
+    def _keep_loss(self, module: nn.Module, args: Any, output: Any) -> None:
+        loss = output.get("loss") if isinstance(output, Mapping) else getattr(output, "loss", None)
+        if module.training and isinstance(loss, Tensor):
+            self._losses.append(loss.detach())
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        model = kwargs["model"]
+        self._hook = model.register_forward_hook(self._keep_loss)
+        self.doctor.start(model, kwargs["optimizer"], state.global_step)
+
+    def on_pre_optimizer_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.doctor.before_optimizer_step(kwargs["optimizer"])
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if not self._losses:
+            raise InvalidValueError(
+                "the model's output",
+                "no loss",
+                "a loss the model returns itself (outputs.loss: the labels in the batch); the doctor "
+                "cannot see a loss computed outside the model (label smoothing, a custom compute_loss)",
+            )
+        loss = torch.stack(self._losses).float().mean().item()
+        self._losses = []
+        self.doctor.step_ended(state.global_step, loss)
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
+        self.doctor.finish(report=state.is_world_process_zero)
+
+
+class ScheduleFreeModes(TrainerCallback):
+    """Leave optimizers that keep two points (schedule-free: train at ``y``, evaluate at ``x``) at
+    their evaluation point whenever the Trainer saves and when training ends.
+
+    The Trainer itself calls ``optimizer.train()`` before each training step and ``optimizer.eval()``
+    before evaluating; without this callback, checkpoints and the final model hold the training point.
+    Defazio et al., The Road Less Scheduled, NeurIPS 2024, https://arxiv.org/abs/2405.15682
+    """
+
+    @staticmethod
+    def _evaluation_point(optimizer: Any) -> None:
+        if hasattr(optimizer, "eval") and callable(optimizer.eval):
+            optimizer.eval()
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if control.should_save:  # the next training step switches back
+            self._evaluation_point(kwargs["optimizer"])
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._evaluation_point(kwargs["optimizer"])
+
+
+def trainer_optimizers(
+    optimizer: torch.optim.Optimizer, schedule: Schedule | None = None
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """``Trainer(optimizers=...)`` for ``optimizer`` (any, e.g. ``optimlab.optim.create("lion",
+    model.parameters(), lr=1e-4)``) and an optimlab schedule, stepped after every optimizer step.
+
+    Without a schedule the lr stays constant: given no scheduler, the Trainer would impose its own
+    (``lr_scheduler_type``, linear decay by default).
+    """
+    return optimizer, as_lr_scheduler(
+        optimizer, schedule if schedule is not None else create_schedule("constant")
+    )
+
+
+def lr_range_test(trainer: Trainer, **options: Any) -> LRRangeResult:
+    """The LR range test of ``trainer``'s model on its training data, through its own
+    ``compute_loss``, with its optimizer (created as ``train()`` would, if it has none yet); the
+    model and optimizer come back untouched.
+
+    ``options`` go to :func:`optimlab.doctor.lr_range_test` (``start_lr``, ``end_lr``, ``steps``, ...).
+    Set the suggestion as ``TrainingArguments(learning_rate=...)`` or the optimizer's lr.
+    """
+    optimizer = trainer.optimizer if trainer.optimizer is not None else trainer.create_optimizer()
+    return _sweep(
+        trainer.model,
+        None,
+        trainer.get_train_dataloader(),
+        optimizer=optimizer,
+        compute_loss=lambda model, batch: trainer.compute_loss(model, batch),
+        **options,
+    )

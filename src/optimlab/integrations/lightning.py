@@ -1,0 +1,177 @@
+"""optimlab inside Lightning: the doctor as a callback, the LR range test of a ``LightningModule``, and
+optimlab's optimizers and schedules in ``configure_optimizers`` (``pip install optimlab[lightning]``).
+
+>>> import lightning, torch  # doctest: +SKIP
+>>> from optimlab.integrations.lightning import DoctorCallback
+>>> doctor = DoctorCallback(html_path="doctor.html")  # doctest: +SKIP
+>>> lightning.Trainer(max_steps=300, callbacks=[doctor]).fit(module, loader)  # doctest: +SKIP
+>>> doctor.diagnosis.findings[0].recommendation  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch import Tensor
+
+from optimlab.doctor.diagnose import Diagnosis
+from optimlab.doctor.instruments import InstrumentSchedule
+from optimlab.doctor.lr_range import LRRangeResult
+from optimlab.doctor.lr_range import lr_range_test as _sweep
+from optimlab.errors import InvalidValueError
+from optimlab.integrations.trainer_doctor import TrainerDoctor
+from optimlab.schedules import Schedule, as_lr_scheduler
+
+__all__ = ["DoctorCallback", "ScheduleFreeModes", "configure_optimizers", "lr_range_test"]
+
+
+def _step_loss(output: Any) -> Tensor:
+    """The loss a ``training_step`` returned: a tensor, or a mapping's ``"loss"``."""
+    loss = output.get("loss") if isinstance(output, Mapping) else output
+    if not isinstance(loss, Tensor):
+        raise InvalidValueError(
+            "the training_step's output", type(output).__name__, "a loss tensor or a dict with 'loss'"
+        )
+    return loss
+
+
+class DoctorCallback(pl.Callback):
+    """The doctor's instruments inside ``lightning.Trainer.fit``; the findings are reported when
+    training ends and kept in :attr:`diagnosis`.
+
+    The instruments hook the module and its (first) optimizer as :class:`optimlab.doctor.Instruments`
+    does in any loop; the loss is what ``training_step`` returned. Options as
+    :class:`~optimlab.integrations.trainer_doctor.TrainerDoctor` (terminal, ``json_path``, ``html_path``).
+    """
+
+    def __init__(
+        self,
+        *,
+        schedule: InstrumentSchedule | None = None,
+        rule_options: Mapping[str, Mapping[str, Any]] | None = None,
+        print_findings: bool = True,
+        json_path: str | os.PathLike[str] | None = None,
+        html_path: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.doctor = TrainerDoctor(
+            schedule=schedule,
+            rule_options=rule_options,
+            print_findings=print_findings,
+            json_path=json_path,
+            html_path=html_path,
+        )
+
+    @property
+    def diagnosis(self) -> Diagnosis | None:
+        """The findings of the last run, once it ended."""
+        return self.doctor.diagnosis
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.doctor.start(pl_module, trainer.optimizers[0], trainer.global_step)
+
+    def on_before_optimizer_step(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: torch.optim.Optimizer
+    ) -> None:
+        self.doctor.before_optimizer_step(optimizer)
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if outputs is not None:  # None: training_step skipped the batch
+            self.doctor.step_ended(trainer.global_step, _step_loss(outputs).item())
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.doctor.finish(report=trainer.is_global_zero)
+
+
+class ScheduleFreeModes(pl.Callback):
+    """Switch optimizers that keep two points (schedule-free: train at ``y``, evaluate at ``x``) as
+    Lightning switches the module: ``train()`` while training, ``eval()`` for validation, testing,
+    prediction and after training. Optimizers without modes are left alone.
+
+    Defazio et al., The Road Less Scheduled, NeurIPS 2024, https://arxiv.org/abs/2405.15682
+    """
+
+    @staticmethod
+    def _switch(trainer: pl.Trainer, mode: str) -> None:
+        for optimizer in trainer.optimizers:
+            if hasattr(optimizer, "train") and hasattr(optimizer, "eval"):
+                getattr(optimizer, mode)()
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._switch(trainer, "train")
+
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._switch(trainer, "eval")
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.training:
+            self._switch(trainer, "train")
+
+    def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._switch(trainer, "eval")
+
+    def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._switch(trainer, "eval")
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._switch(trainer, "eval")
+
+
+def configure_optimizers(
+    optimizer: torch.optim.Optimizer, schedule: Schedule | None = None
+) -> dict[str, Any]:
+    """What ``LightningModule.configure_optimizers`` returns for ``optimizer`` (any, e.g.
+    ``optimlab.optim.create("lion", self.parameters(), lr=1e-4)``) and an optimlab schedule.
+
+    The schedule is stepped after every optimizer step (``interval: "step"``): optimlab's schedules
+    count steps, and Lightning's default interval would step it once an epoch.
+    """
+    if schedule is None:
+        return {"optimizer": optimizer}
+    scheduler = as_lr_scheduler(optimizer, schedule)
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def _first_optimizer(configured: Any) -> torch.optim.Optimizer:
+    """The first optimizer among the forms ``configure_optimizers`` may return."""
+    found = configured
+    while not isinstance(found, torch.optim.Optimizer):
+        if isinstance(found, Mapping) and "optimizer" in found:
+            found = found["optimizer"]
+        elif isinstance(found, (list, tuple)) and found:
+            found = found[0]
+        else:
+            raise InvalidValueError(
+                "configure_optimizers()",
+                type(configured).__name__,
+                "an optimizer, a list of them, a dict with 'optimizer', or ([optimizers], [schedulers])",
+            )
+    return found
+
+
+def lr_range_test(module: pl.LightningModule, train_dataloaders: Any, **options: Any) -> LRRangeResult:
+    """The LR range test of ``module`` on ``train_dataloaders`` (a DataLoader or any data
+    :class:`~optimlab.data.user_batches.UserBatches` accepts), with the optimizer of its
+    ``configure_optimizers`` and the loss of its ``training_step``; the module comes back untouched.
+
+    ``options`` go to :func:`optimlab.doctor.lr_range_test` (``start_lr``, ``end_lr``, ``steps``, ...).
+    Set the suggestion as the lr of ``configure_optimizers`` before ``Trainer.fit``.
+    """
+    optimizer = _first_optimizer(module.configure_optimizers())
+    with warnings.catch_warnings():
+        # training_step's self.log() calls warn outside a Trainer; the sweep needs only the loss
+        warnings.filterwarnings("ignore", message=r"You are trying to `self.log\(\)`")
+        return _sweep(
+            module,
+            None,
+            train_dataloaders,
+            optimizer=optimizer,
+            compute_loss=lambda model, batch: _step_loss(model.training_step(batch, 0)),
+            **options,
+        )

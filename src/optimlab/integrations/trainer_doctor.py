@@ -1,0 +1,129 @@
+"""The doctor inside another library's trainer: what the Lightning and Hugging Face callbacks share.
+
+A trainer owns the loop; the doctor needs only to be told three things, which every trainer's
+callbacks can tell: training starts (the model and its optimizer: the instruments attach their hooks),
+an optimizer step is about to run (its lr), and a step ended (its loss). At the end it applies the
+rules and reports the findings: on the terminal, as JSON (:meth:`Diagnosis.to_dict`), and as the
+doctor's HTML page (:func:`optimlab.doctor.report.write_html`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from optimlab.doctor.diagnose import Diagnosis
+from optimlab.doctor.instruments import Instruments, InstrumentSchedule
+from optimlab.doctor.rules import run_rules
+from optimlab.errors import InvalidValueError
+
+__all__ = ["TrainerDoctor", "summary", "unwrapped"]
+
+
+# Trainers' wrappers around the user's optimizer, each keeping it as ``.optimizer``; the optimizer's
+# own step hooks fire inside the wrapper's step.
+_WRAPPERS = ("AcceleratedOptimizer", "LightningOptimizer")
+
+
+def unwrapped(optimizer: Any) -> torch.optim.Optimizer:
+    """The user's optimizer inside a trainer's wrapper (accelerate's, Lightning's): the one whose step
+    hooks fire."""
+    while type(optimizer).__name__ in _WRAPPERS:
+        optimizer = optimizer.optimizer
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise InvalidValueError(
+            "the trainer's optimizer", type(optimizer).__name__, "a torch.optim.Optimizer"
+        )
+    return optimizer
+
+
+def summary(diagnosis: Diagnosis) -> str:
+    """The findings as plain lines, root cause first, each with its fix; then the LR range test's
+    suggestion when there is one."""
+    steps = len(diagnosis.statistics.steps)
+    if not diagnosis.findings:
+        lines = [f"optimlab doctor: no findings after {steps} steps; the run looks healthy."]
+    else:
+        lines = [
+            f"optimlab doctor: {len(diagnosis.findings)} finding(s) after {steps} steps, root cause first"
+        ]
+        for i, finding in enumerate(diagnosis.findings, 1):
+            lines += [f"{i:>3}. [{finding.severity}] {finding.title}", f"     fix: {finding.recommendation}"]
+    found = diagnosis.lr_range
+    if found is not None:
+        lr = f"lr {found.suggestion:.3g}" if found.suggestion is not None else "no lr"
+        lines.append(f"LR range test: {lr} ({found.reason})")
+    return "\n".join(lines)
+
+
+class TrainerDoctor:
+    """Instruments a run of someone else's trainer and reports what they saw.
+
+    Args:
+        schedule: when the costlier instruments run (default :class:`InstrumentSchedule`).
+        rule_options: thresholds by rule name, e.g. ``{"dead_units": {"warn_fraction": 0.5}}``.
+        print_findings: print :func:`summary` when training ends.
+        json_path, html_path: also write the diagnosis there, as JSON and as the doctor's HTML page.
+    """
+
+    def __init__(
+        self,
+        *,
+        schedule: InstrumentSchedule | None = None,
+        rule_options: Mapping[str, Mapping[str, Any]] | None = None,
+        print_findings: bool = True,
+        json_path: str | os.PathLike[str] | None = None,
+        html_path: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.schedule, self.rule_options = schedule, rule_options
+        self.print_findings = print_findings
+        self.json_path = Path(json_path) if json_path is not None else None
+        self.html_path = Path(html_path) if html_path is not None else None
+        self.instruments: Instruments | None = None
+        self.diagnosis: Diagnosis | None = None
+        self._lr, self._last_step = math.nan, -1
+
+    def start(self, model: nn.Module, optimizer: Any, step: int) -> None:
+        """Attach the instruments; ``step``: optimizer steps already taken (a resumed run)."""
+        self.instruments = Instruments(model, unwrapped(optimizer), self.schedule)
+        self.instruments.start(step)
+        self._last_step, self.diagnosis = step, None
+
+    def before_optimizer_step(self, optimizer: Any) -> None:
+        self._lr = optimizer.param_groups[0]["lr"]
+
+    def step_ended(self, step: int, loss: float) -> None:
+        """Record optimizer step ``step`` (1-based) and its loss; a repeated step (a micro-batch of
+        gradient accumulation) is skipped."""
+        if self.instruments is None or step <= self._last_step:
+            return
+        self._last_step = step
+        self.instruments.record_step(step, loss, self._lr)
+
+    def finish(self, *, report: bool = True) -> Diagnosis | None:
+        """Detach the instruments, apply the rules, and report (``report``: this process reports;
+        False on all but the first process of a distributed run)."""
+        if self.instruments is None:
+            return None
+        self.instruments.stop()
+        stats = self.instruments.statistics
+        self.instruments = None
+        findings = run_rules(stats, None, options=self.rule_options)
+        self.diagnosis = Diagnosis(findings=findings, statistics=stats)
+        if report:
+            if self.json_path is not None:
+                self.json_path.write_text(json.dumps(self.diagnosis.to_dict(), indent=1, allow_nan=False))
+            if self.html_path is not None:
+                from optimlab.doctor.report import write_html
+
+                write_html(self.diagnosis, self.html_path)
+            if self.print_findings:
+                print(summary(self.diagnosis))  # an opt-in callback's report, like a trainer's progress bar
+        return self.diagnosis

@@ -1,0 +1,187 @@
+"""optimlab with Hugging Face transformers: models built from tiny configs (nothing downloaded), fed
+dict batches and returning their own loss, doctored directly and inside ``Trainer`` by the callback;
+the LR range test of a trainer; optimlab's optimizers and schedules in ``Trainer(optimizers=...)``."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from doctor.setups import OPTIMIZERS, NamedExamples, ReturnsItsLoss
+from doctor.test_doors import DOOR_CASES
+from torch.utils.data import Dataset
+from transformers import (
+    BertConfig,
+    BertForSequenceClassification,
+    Trainer,
+    TrainingArguments,
+    ViTConfig,
+    ViTForImageClassification,
+)
+
+from optimlab import diagnose, optim, schedules
+from optimlab.errors import InvalidValueError
+from optimlab.integrations.huggingface import (
+    DoctorCallback,
+    ScheduleFreeModes,
+    lr_range_test,
+    trainer_optimizers,
+)
+
+
+class Sentences(Dataset):
+    """Token sequences whose label is whether token 7 occurs in them: a task attention can learn."""
+
+    def __init__(self, n=256, length=12, vocab=50, seed=0):
+        generator = torch.Generator().manual_seed(seed)
+        self.ids = torch.randint(1, vocab, (n, length), generator=generator)
+        self.labels = (self.ids == 7).any(1).long()
+
+    def __len__(self):
+        return len(self.ids)
+
+    def __getitem__(self, i):
+        return {
+            "input_ids": self.ids[i],
+            "attention_mask": torch.ones_like(self.ids[i]),
+            "labels": self.labels[i],
+        }
+
+
+class Images(Dataset):
+    """3x16x16 images whose label is the brighter half; ``scale`` 255 makes them raw 8-bit pixels."""
+
+    def __init__(self, n=128, scale=1.0, seed=0):
+        generator = torch.Generator().manual_seed(seed)
+        self.pixels = torch.rand(n, 3, 16, 16, generator=generator)
+        self.labels = (self.pixels[:, :, :8].mean((1, 2, 3)) > self.pixels[:, :, 8:].mean((1, 2, 3))).long()
+        self.pixels = (self.pixels - 0.5) / 0.29 if scale == 1.0 else self.pixels * scale
+
+    def __len__(self):
+        return len(self.pixels)
+
+    def __getitem__(self, i):
+        return {"pixel_values": self.pixels[i], "labels": self.labels[i]}
+
+
+def tiny_bert():
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=50,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=16,
+        num_labels=2,
+    )
+    return BertForSequenceClassification(config)
+
+
+def tiny_vit():
+    torch.manual_seed(0)
+    config = ViTConfig(
+        image_size=16,
+        patch_size=4,
+        num_channels=3,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=2,
+    )
+    return ViTForImageClassification(config)
+
+
+def trainer(model, data, steps, optimizer, callbacks=(), tmp="/tmp/optimlab-hf-tests", **args):
+    arguments = TrainingArguments(
+        tmp,
+        max_steps=steps,
+        per_device_train_batch_size=32,
+        report_to=[],
+        use_cpu=True,
+        save_strategy="no",
+        logging_strategy="no",
+        disable_tqdm=True,
+        seed=0,
+        **args,
+    )
+    return Trainer(
+        model=model, args=arguments, train_dataset=data, optimizers=optimizer, callbacks=list(callbacks)
+    )
+
+
+@pytest.mark.parametrize("case", DOOR_CASES)
+def test_the_callback_finds_the_root_cause_the_other_doors_find(case):
+    setup, rule = DOOR_CASES[case]
+    model = ReturnsItsLoss(setup.model(), setup.loss)
+    optimizer = OPTIMIZERS[setup.optimizer](model.parameters(), setup.lr)
+    doctor = DoctorCallback(print_findings=False)
+    trainer(model, NamedExamples(*setup.data()), setup.steps, trainer_optimizers(optimizer), [doctor]).train()
+    assert [f.rule for f in doctor.diagnosis.findings][:1] == [rule], doctor.diagnosis.findings
+    assert len(doctor.diagnosis.statistics.steps) == setup.steps
+
+
+def test_a_text_classifier_with_dict_batches_is_doctored_directly_and_in_the_trainer():
+    model = tiny_bert()
+    direct = diagnose(model, Sentences(), steps=30, batch_size=32, lr_find=False)
+    stats = direct.statistics
+    assert len(stats.steps) == 30 and all(torch.isfinite(torch.tensor(stats.losses)))
+    assert {"classifier", "bert.encoder.layer.1.output.dense"} <= {layer.name for layer in stats.layers}
+    assert stats.activations["bert.pooler.activation"] == "tanh"  # hooked, named as in the registry
+    doctor = DoctorCallback(print_findings=False)
+    optimizer = optim.create("adamw", model.parameters(), lr=1e-3)
+    trainer(model, Sentences(), 30, trainer_optimizers(optimizer), [doctor]).train()
+    assert doctor.diagnosis.statistics.steps == list(range(1, 31))
+    assert [layer.name for layer in doctor.diagnosis.statistics.layers] == [
+        layer.name for layer in stats.layers
+    ]
+
+
+def test_an_image_classifier_on_raw_pixels_is_told_to_standardize_through_both_doors():
+    data = Images(scale=255.0)
+    direct = diagnose(tiny_vit(), data, steps=20, batch_size=32, lr_find=False)
+    assert direct.findings[0].rule == "input_scale", direct.findings
+    model = tiny_vit()
+    doctor = DoctorCallback(print_findings=False)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    trainer(model, data, 20, trainer_optimizers(optimizer), [doctor]).train()
+    assert doctor.diagnosis.findings[0].rule == "input_scale", doctor.diagnosis.findings
+    standardized = diagnose(tiny_vit(), Images(), steps=20, batch_size=32, lr_find=False)
+    assert "input_scale" not in {f.rule for f in standardized.findings}
+
+
+def test_a_model_that_returns_no_loss_is_named_at_the_first_step():
+    model = tiny_vit()
+    data = [{"pixel_values": Images(n=4).pixels}]  # no labels: the model computes no loss
+    with pytest.raises(InvalidValueError, match="model's output"):
+        diagnose(model, data, lr_find=False, steps=2)
+
+
+def test_the_range_test_of_a_trainer_uses_its_data_and_loss_and_restores_the_model():
+    model = tiny_vit()
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    hf = trainer(model, Images(), 10, trainer_optimizers(torch.optim.Adam(model.parameters(), lr=1e-3)))
+    result = lr_range_test(hf, steps=30, start_lr=1e-5, end_lr=1.0)
+    assert len(result.losses) >= 10 and result.lrs[0] == pytest.approx(1e-5)
+    assert all(torch.equal(v, weights[k]) for k, v in model.state_dict().items())
+
+
+def test_an_optimlab_schedule_drives_the_trainers_lr_and_schedule_free_ends_at_its_evaluation_point():
+    schedule = schedules.create("cosine", total_steps=20, warmup_steps=5)
+    model = tiny_bert()
+    optimizer = optim.create("lion", model.parameters(), lr=1e-4)
+    trainer(model, Sentences(), 12, trainer_optimizers(optimizer, schedule)).train()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-4 * schedule(12))
+
+    def train_schedule_free(callbacks):
+        model = tiny_bert()
+        optimizer = optim.create("schedule_free_adamw", model.parameters(), lr=1e-3)
+        trainer(model, Sentences(), 6, trainer_optimizers(optimizer), callbacks).train()
+        return model, optimizer
+
+    with_modes, _ = train_schedule_free([ScheduleFreeModes()])
+    without, optimizer = train_schedule_free([])
+    weight = "classifier.weight"
+    assert not torch.allclose(with_modes.state_dict()[weight], without.state_dict()[weight])
+    optimizer.eval()  # what the callback does for the user
+    assert torch.allclose(with_modes.state_dict()[weight], without.state_dict()[weight], atol=1e-6)

@@ -1,0 +1,163 @@
+"""optimlab inside lightning.Trainer (CPU, a few hundred steps, no logger or checkpoints): the doctor's
+callback finds the broken setups the other doors find, reports them, the LR range test reads a
+LightningModule, and optimlab's optimizers and schedules train in configure_optimizers."""
+
+from __future__ import annotations
+
+import json
+
+import lightning
+import pytest
+import torch
+from doctor.setups import OPTIMIZERS, cnn, standardized
+from doctor.test_doors import DOOR_CASES
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from optimlab import optim, schedules
+from optimlab.doctor import lr_range_test as plain_lr_range_test
+from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.integrations.lightning import (
+    DoctorCallback,
+    ScheduleFreeModes,
+    configure_optimizers,
+    lr_range_test,
+)
+
+
+class Classifier(lightning.LightningModule):
+    """``net`` trained with ``loss`` by the optimizer ``make_optimizer(parameters)`` returns."""
+
+    def __init__(self, net, loss, make_optimizer):
+        super().__init__()
+        self.net, self.loss, self.make_optimizer = net, loss, make_optimizer
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = self.loss(self(x), y)
+        self.log("train_loss", loss)
+        return {"loss": loss}
+
+    def configure_optimizers(self):
+        return self.make_optimizer(self.parameters())
+
+
+def fit(module, data, steps, callbacks=(), batch_size=32, shuffle=True):
+    trainer = lightning.Trainer(
+        max_steps=steps,
+        callbacks=list(callbacks),
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(module, DataLoader(TensorDataset(*data), batch_size=batch_size, shuffle=shuffle))
+    return trainer
+
+
+@pytest.mark.parametrize("case", DOOR_CASES)
+def test_the_callback_finds_the_root_cause_the_other_doors_find(case):
+    setup, rule = DOOR_CASES[case]
+    module = Classifier(setup.model(), setup.loss, lambda p: OPTIMIZERS[setup.optimizer](p, setup.lr))
+    doctor = DoctorCallback(print_findings=False)
+    fit(module, setup.data(), setup.steps, [doctor])
+    assert [f.rule for f in doctor.diagnosis.findings][:1] == [rule], doctor.diagnosis.findings
+    assert doctor.diagnosis.statistics.steps == list(range(1, setup.steps + 1))
+
+
+def test_the_findings_reach_the_terminal_json_and_html(tmp_path, capsys):
+    setup, _ = DOOR_CASES["relu mlp, pixels 0..255"]
+    module = Classifier(setup.model(), setup.loss, lambda p: torch.optim.Adam(p, lr=1e-3))
+    doctor = DoctorCallback(json_path=tmp_path / "doctor.json", html_path=tmp_path / "doctor.html")
+    fit(module, setup.data(), 30, [doctor])
+    title = doctor.diagnosis.findings[0].title
+    assert title in capsys.readouterr().out
+    assert json.loads((tmp_path / "doctor.json").read_text())["findings"][0]["title"] == title
+    assert title in (tmp_path / "doctor.html").read_text()
+
+
+def test_a_cnn_with_batch_norm_from_a_dataloader_is_healthy_and_its_layers_are_seen():
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Unflatten(1, (1, 8, 8)),
+        nn.Conv2d(1, 16, 3, padding=1),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(16, 10),
+    )
+    module = Classifier(net, nn.CrossEntropyLoss(), lambda p: torch.optim.Adam(p, lr=3e-3))
+    doctor = DoctorCallback(print_findings=False)
+    fit(module, standardized(), 60, [doctor])
+    stats = doctor.diagnosis.statistics
+    assert doctor.diagnosis.healthy, doctor.diagnosis.problems
+    assert [layer.kind for layer in stats.layers] == ["Conv2d", "BatchNorm2d", "Linear"]
+    assert stats.layers[0].normalized and stats.layers[0].activation == "relu"
+
+
+def test_the_range_test_of_a_module_is_the_range_test_of_its_net_and_loss():
+    net, (x, y) = cnn(), standardized()
+    module = Classifier(net, nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.1))
+    weights = {k: v.clone() for k, v in module.state_dict().items()}
+    result = lr_range_test(module, (x, y), steps=40, batch_size=32)
+    reference = plain_lr_range_test(
+        net, nn.CrossEntropyLoss(), x, y, torch.optim.SGD(net.parameters(), lr=0.1), steps=40, batch_size=32
+    )
+    assert result.losses == pytest.approx(reference.losses, rel=1e-5) and len(result.losses) > 10
+    assert all(torch.equal(v, weights[k]) for k, v in module.state_dict().items())
+    loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True)
+    assert len(lr_range_test(module, loader, steps=20).lrs) == 20
+
+
+def test_configure_optimizers_forms_are_read_and_others_refused():
+    net = nn.Linear(64, 10)
+    module = Classifier(net, nn.CrossEntropyLoss(), lambda p: ([torch.optim.SGD(p, lr=0.1)], []))
+    assert len(lr_range_test(module, standardized(), steps=10).lrs) == 10
+    module = Classifier(net, nn.CrossEntropyLoss(), lambda p: "sgd")
+    with pytest.raises(InvalidValueError, match="configure_optimizers"):
+        lr_range_test(module, standardized(), steps=10)
+
+
+def test_an_optimlab_optimizer_and_schedule_drive_the_lr_every_step():
+    schedule = schedules.create("cosine", total_steps=40, warmup_steps=10)
+    module = Classifier(
+        nn.Linear(64, 10),
+        nn.CrossEntropyLoss(),
+        lambda p: configure_optimizers(optim.create("lion", p, lr=1e-3), schedule),
+    )
+    trainer = fit(module, standardized(), 25)
+    assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(1e-3 * schedule(25))
+
+
+def test_schedule_free_ends_at_its_evaluation_point_as_in_a_plain_loop():
+    x, y = standardized()
+    x, y = x[:256], y[:256]
+
+    def make(p):
+        return optim.create("schedule_free_adamw", p, lr=1e-2)
+
+    def run(callbacks):
+        torch.manual_seed(0)
+        module = Classifier(nn.Linear(64, 10), nn.CrossEntropyLoss(), make)
+        fit(module, (x, y), 16, callbacks, shuffle=False)
+        return module.net.weight.detach().clone()
+
+    torch.manual_seed(0)
+    net = nn.Linear(64, 10)
+    optimizer = make(net.parameters())
+    optimizer.train()
+    for step in range(16):  # 8 batches an epoch, in order
+        rows = slice(step % 8 * 32, step % 8 * 32 + 32)
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(net(x[rows]), y[rows]).backward()
+        optimizer.step()
+    optimizer.eval()
+    assert torch.allclose(run([ScheduleFreeModes()]), net.weight, atol=1e-6)
+    with pytest.raises(OptimlabError, match="eval mode"):  # without it, nobody calls train()
+        run([])

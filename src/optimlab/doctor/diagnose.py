@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import INSTRUMENTS, Instruments, InstrumentSchedule, RunStatistics
+from optimlab.doctor.lr_check import find_lr
 from optimlab.doctor.lr_range import LRRangeResult, json_ready, lr_range_test
 from optimlab.doctor.rules import run_rules
 from optimlab.doctor.snapshot import preserved
@@ -31,7 +32,14 @@ from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE_INT
 from optimlab.train.loop import Callback, TrainState, fit
 
-__all__ = ["Diagnosis", "DoctorCallback", "diagnose", "diagnose_recipe", "lr_range_test_recipe"]
+__all__ = [
+    "Diagnosis",
+    "DoctorCallback",
+    "diagnose",
+    "diagnose_recipe",
+    "find_lr_recipe",
+    "lr_range_test_recipe",
+]
 
 
 @dataclasses.dataclass
@@ -145,6 +153,15 @@ def _training_tensors(data: Any) -> tuple[Tensor, Tensor]:
     return x, y
 
 
+def _held_out(data: Any, device: torch.device) -> tuple[Tensor, Tensor] | None:
+    """The validation split of ``data`` (splits from :func:`optimlab.data.load`), if it has rows."""
+    split = getattr(data, "val", None)
+    x, y = getattr(split, "x", None), getattr(split, "y", None)
+    if isinstance(x, Tensor) and isinstance(y, Tensor) and x.shape[0] > 0:
+        return x.to(device), y.to(device)
+    return None
+
+
 def diagnose(
     model: nn.Module,
     data: Any,
@@ -170,8 +187,9 @@ def diagnose(
         optimizer: over ``model``'s parameters; default optimlab's ``adam`` at its default lr.
         steps: training steps to watch; a run that diverges stops earlier.
         batch_size: rows per step.
-        lr_find: run the LR range test first (:func:`optimlab.doctor.lr_range_test`), so that the
-            learning-rate rules can compare the lr with its suggestion.
+        lr_find: find an lr first (:func:`optimlab.doctor.find_lr`: the LR range test, then a short
+            check of its candidates on the validation split, or on rows held out of ``(x, y)``), so
+            that the learning-rate rules can compare the lr with its suggestion.
         seed: batch order and every random draw (dropout) during the diagnosis.
         schedule: when the costlier instruments run (default :class:`InstrumentSchedule`).
         rule_options: thresholds by rule name, e.g. ``{"dead_units": {"warn_fraction": 0.5}}``.
@@ -191,7 +209,16 @@ def diagnose(
         optimizer = create("adam", model.parameters())
     lr_range = None
     if lr_find:
-        lr_range = lr_range_test(model, loss_fn, x, y, optimizer, batch_size=batch_size, seed=seed)
+        lr_range = find_lr(
+            model,
+            loss_fn,
+            x,
+            y,
+            optimizer,
+            held_out=_held_out(data, device),
+            batch_size=batch_size,
+            seed=seed,
+        )
     doctor = DoctorCallback(model, optimizer, schedule=schedule)
     with preserved(model, optimizer):
         torch.manual_seed(seed)
@@ -241,9 +268,28 @@ def diagnose_recipe(
     )
 
 
+def find_lr_recipe(recipe: Any, **options: Any) -> LRRangeResult:
+    """:func:`optimlab.doctor.find_lr` of ``recipe``'s model and optimizer: the range test on its
+    training split, its candidates checked on its validation split, with its batch size and seed;
+    ``options``: ``check_steps`` and the sweep's (``start_lr``, ``end_lr``, ``steps``)."""
+    built = _built_at_peak_lr(recipe)
+    x, y = _training_tensors(built.splits)
+    return find_lr(
+        built.model,
+        built.loss_fn,
+        x.to(built.device),
+        y.to(built.device),
+        built.optimizer,
+        held_out=_held_out(built.splits, built.device),
+        batch_size=recipe.training.batch_size,
+        seed=recipe.training.seed,
+        **options,
+    )
+
+
 def lr_range_test_recipe(recipe: Any, **options: Any) -> LRRangeResult:
-    """The LR range test of ``recipe``'s model and optimizer on its training split, with its batch size
-    and seed; ``options`` go to :func:`optimlab.doctor.lr_range_test` (``start_lr``, ``end_lr``, ``steps``)."""
+    """The LR range test alone (no check) of ``recipe``'s model and optimizer on its training split,
+    with its batch size and seed; ``options`` go to :func:`optimlab.doctor.lr_range_test`."""
     built = _built_at_peak_lr(recipe)
     x, y = _training_tensors(built.splits)
     return lr_range_test(

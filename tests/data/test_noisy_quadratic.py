@@ -6,6 +6,7 @@ import torch
 import optimlab.data
 import optimlab.models
 from optimlab.data.noisy_quadratic import deep_learning_hessian
+from optimlab.errors import InvalidValueError
 
 
 def test_hessian_has_90_small_and_10_large_eigenvalues_in_a_rotated_basis():
@@ -62,3 +63,26 @@ def test_gradient_descent_on_the_parameter_vector_follows_the_closed_form_trajec
 
 def excess(theta, minimizer, hessian):
     return 0.5 * (theta - minimizer) @ hessian @ (theta - minimizer)
+
+
+def test_quadratic_deep_is_deepobs_instance_with_its_published_starting_loss():
+    """DeepOBS (Schneider et al. 2019): 0.5 1'H1 = 267.5 and initial test loss 353.9 (theta = ones)."""
+    s = optimlab.data.load("quadratic_deep", seed=3)
+    hessian = s.loss.hessian.double()
+    assert (0.5 * hessian.sum()).item() == pytest.approx(267.53, abs=0.01)
+    eigenvalues = torch.linalg.eigvalsh(hessian)
+    assert ((eigenvalues[:90] > 0) & (eigenvalues[:90] < 1)).all()
+    assert ((eigenvalues[90:] > 30) & (eigenvalues[90:] < 60)).all()
+    assert len(s.train) == len(s.test) == 1000 and torch.equal(s.val.x, s.train.x)
+    start = s.loss(torch.ones(1000, 100), s.test.x).item()
+    assert start == pytest.approx(353.9, abs=1.0)
+    # The noise floor 0.5 E[x'Hx] = 0.5 * 0.6^2 tr(H), DeepOBS's 86.0.
+    assert (0.18 * torch.trace(hessian)).item() == pytest.approx(86.0, abs=0.05)
+
+
+def test_quadratic_deep_data_are_fixed_and_its_splits_cannot_be_resized():
+    a, b = optimlab.data.load("quadratic_deep", seed=0), optimlab.data.load("quadratic_deep", seed=1)
+    assert torch.equal(a.train.x, b.train.x) and torch.equal(a.test.x, b.test.x)
+    assert not torch.equal(a.train.x, a.test.x)
+    with pytest.raises(InvalidValueError, match="fixed splits"):
+        optimlab.data.load("quadratic_deep", val_fraction=0.1)

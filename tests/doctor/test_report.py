@@ -41,7 +41,7 @@ def test_the_lr_range_plot_is_written_in_the_format_asked(tmp_path):
 
 
 def test_the_lr_range_figure_is_not_flattened_by_the_divergence():
-    from optimlab.doctor.lr_range import LRRangeResult
+    from optimlab.doctor.lr_find import LRRangeResult
     from optimlab.doctor.report import lr_range_figure
 
     lrs = [10 ** (-6 + i / 10) for i in range(50)]

@@ -31,6 +31,7 @@ __all__ = ["BASELINES", "TargetCheck", "check_target"]
 # workload -> the recipe fields of its tuned baseline (the best of sgd, momentum and adam where tuned)
 BASELINES: dict[str, Mapping[str, Any]] = {
     "noisy_quadratic": {"optimizer.name": "momentum", "optimizer.lr": 0.01},
+    "quadratic_deep": {"optimizer.name": "sgd", "optimizer.lr": 0.01},  # DeepOBS's tuned SGD (tests/bench)
     "digits_logistic": {"optimizer.name": "adam", "optimizer.lr": 0.02154},
     "digits_mlp": {"optimizer.name": "adam", "optimizer.lr": 0.004642},
     "digits_deep_mlp": {"optimizer.name": "adam", "optimizer.lr": 0.001},

@@ -6,7 +6,7 @@
 (torch.Size([64]), (1, 8, 8), 10)
 
 Built-in sets (``optimlab list dataset``): digits, iris, wine, breast_cancer (scikit-learn), mnist1d,
-two_spirals, teacher_student, noisy_quadratic. Files: .csv, .npy, .npz, IDX. Any torch Dataset:
+two_spirals, teacher_student, noisy_quadratic, quadratic_deep (DeepOBS's own splits). Files: .csv, .npy, .npz, IDX. Any torch Dataset:
 ``split(from_torch_dataset(ds), seed=0)``.
 """
 
@@ -17,6 +17,7 @@ from optimlab.data import (  # noqa: F401  (fill the registry)
     mnist1d,
     noisy_quadratic,
     python_source,
+    quadratic_deep,
     sklearn_sets,
     synthetic,
 )

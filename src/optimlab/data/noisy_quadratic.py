@@ -1,4 +1,4 @@
-"""Noisy quadratic with a deep-learning-like spectrum: DeepOBS's ``quadratic_deep`` problem.
+"""Noisy quadratic with a deep-learning-like spectrum: DeepOBS's ``quadratic_deep`` problem, freely drawn.
 
 Schneider et al., DeepOBS: A Deep Learning Optimizer Benchmark Suite, 2019, https://arxiv.org/abs/1903.05499.
 
@@ -15,6 +15,10 @@ problem (drawn from its own constant seed); the seed of :func:`optimlab.data.loa
 To run it through the ordinary loop as a regression: the examples are x (inputs and targets alike),
 the model is ``parameter_vector`` (its output is theta for every example; DeepOBS starts it at ones),
 and the loss is this data set's ``Splits.loss``, a :class:`QuadraticLoss` holding H.
+
+Not DeepOBS's instance: H here is drawn by torch (0.5 1^T H 1 = 193.7, against DeepOBS's 267.5), the
+samples come from the seed and are split 600/200/200, so DeepOBS's published numbers do not apply.
+:mod:`optimlab.data.quadratic_deep` rebuilds DeepOBS's instance draw for draw.
 """
 
 from __future__ import annotations
@@ -67,8 +71,8 @@ def deep_learning_hessian(seed: int = _HESSIAN_SEED) -> Tensor:
 
 @_REGISTRY.register(
     "noisy_quadratic",
-    summary="DeepOBS quadratic_deep: 0.5 (theta - x)^T H (theta - x), 100-d, x ~ N(0, noise^2 I); "
-    "use the parameter_vector model and the data set's loss.",
+    summary="DeepOBS-like noisy quadratic, its own draws: 0.5 (theta - x)^T H (theta - x), 100-d, "
+    "x ~ N(0, noise^2 I); use the parameter_vector model and the data set's loss.",
     paper="Schneider et al. 2019, DeepOBS: A Deep Learning Optimizer Benchmark Suite, arXiv:1903.05499",
     accepts={"n": POSITIVE_INT, "noise": NON_NEGATIVE},
     aliases=("quadratic_deep",),

@@ -103,6 +103,17 @@ def load(
         raise InvalidValueError("data file", text, f"a file of a known kind: {FILE_KINDS}")
     else:
         raise UnknownNameError("dataset", text, [name for e in _REGISTRY for name in (e.name, *e.aliases)])
+    if isinstance(data, Splits):  # a data set with its own fixed splits (DeepOBS's quadratic_deep)
+        fractions = ("val_fraction", "test_fraction", "data_fraction")
+        given, defaults = (
+            (val_fraction, test_fraction, data_fraction),
+            tuple(load.__kwdefaults__[f] for f in fractions),
+        )
+        if given != defaults:
+            raise InvalidValueError(
+                ", ".join(fractions), given, f"the defaults {defaults}: {text} has fixed splits"
+            )
+        return data
     return split(
         data, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction, data_fraction=data_fraction
     )

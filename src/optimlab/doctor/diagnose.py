@@ -25,7 +25,8 @@ from torch import Tensor, nn
 from optimlab.data.user_batches import UserBatches
 from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import INSTRUMENTS, Instruments, InstrumentSchedule, RunStatistics
-from optimlab.doctor.lr_find import LRRangeResult, json_ready, lr_range_test
+from optimlab.doctor.lr_check import find_lr
+from optimlab.doctor.lr_find import LRRangeResult, json_ready
 from optimlab.doctor.rules import run_rules
 from optimlab.doctor.snapshot import preserved
 from optimlab.doctor.watch import watch
@@ -33,7 +34,14 @@ from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE_INT
 from optimlab.train.loop import Callback, TrainState
 
-__all__ = ["Diagnosis", "DoctorCallback", "diagnose", "diagnose_recipe", "lr_range_test_recipe"]
+__all__ = [
+    "Diagnosis",
+    "DoctorCallback",
+    "diagnose",
+    "diagnose_recipe",
+    "find_lr_recipe",
+    "lr_range_test_recipe",
+]
 
 
 @dataclasses.dataclass
@@ -136,6 +144,15 @@ def _training_tensors(data: Any) -> tuple[Tensor, Tensor]:
     return pair
 
 
+def _held_out(data: Any, device: torch.device) -> tuple[Tensor, Tensor] | None:
+    """The validation split of ``data`` (splits from :func:`optimlab.data.load`), if it has rows."""
+    split = getattr(data, "val", None)
+    x, y = getattr(split, "x", None), getattr(split, "y", None)
+    if isinstance(x, Tensor) and isinstance(y, Tensor) and x.shape[0] > 0:
+        return x.to(device), y.to(device)
+    return None
+
+
 def diagnose(
     model: nn.Module,
     data: Any,
@@ -166,8 +183,10 @@ def diagnose(
         compute_loss: ``compute_loss(model, batch) -> scalar``, instead of ``loss_fn``, for anything else.
         steps: training steps to watch; a run that diverges stops earlier.
         batch_size: rows per step, for tensors and Datasets (a DataLoader keeps its own).
-        lr_find: run the LR range test first (:func:`optimlab.doctor.lr_range_test`), so that the
-            learning-rate rules can compare the lr with its suggestion.
+        lr_find: find an lr first: the LR range test, then, for tensors and a ``loss_fn``, a short
+            check of its candidates on the validation split or on rows held out of ``(x, y)``
+            (:func:`optimlab.doctor.find_lr`), so that the learning-rate rules can compare the lr
+            with its suggestion.
         seed: batch order and every random draw (dropout) during the diagnosis.
         schedule: when the costlier instruments run (default :class:`InstrumentSchedule`).
         rule_options: thresholds by rule name, e.g. ``{"dead_units": {"warn_fraction": 0.5}}``.
@@ -183,7 +202,16 @@ def diagnose(
         optimizer = create("adam", model.parameters())
     lr_range = None
     if lr_find:
-        lr_range = lr_range_test(model, None, batches, optimizer=optimizer)
+        pair = batches.tensors
+        if pair is not None and loss_fn is not None:  # the candidates' check trains stacked copies on tensors
+            device = next(model.parameters()).device
+            x, y = (tensor.to(device) for tensor in pair)
+            held_out = _held_out(data, device)
+            lr_range = find_lr(
+                model, loss_fn, x, y, optimizer, held_out=held_out, batch_size=batch_size, seed=seed
+            )
+        else:
+            lr_range = lr_range_test(model, None, batches, optimizer=optimizer)
     doctor = DoctorCallback(model, optimizer, schedule=schedule)
     with preserved(model, optimizer):
         torch.manual_seed(seed)
@@ -223,9 +251,28 @@ def diagnose_recipe(
     )
 
 
+def find_lr_recipe(recipe: Any, **options: Any) -> LRRangeResult:
+    """:func:`optimlab.doctor.find_lr` of ``recipe``'s model and optimizer: the range test on its
+    training split, its candidates checked on its validation split, with its batch size and seed;
+    ``options``: ``check_steps`` and the sweep's (``start_lr``, ``end_lr``, ``steps``)."""
+    built = _built_at_peak_lr(recipe)
+    x, y = _training_tensors(built.splits)
+    return find_lr(
+        built.model,
+        built.loss_fn,
+        x.to(built.device),
+        y.to(built.device),
+        built.optimizer,
+        held_out=_held_out(built.splits, built.device),
+        batch_size=recipe.training.batch_size,
+        seed=recipe.training.seed,
+        **options,
+    )
+
+
 def lr_range_test_recipe(recipe: Any, **options: Any) -> LRRangeResult:
-    """The LR range test of ``recipe``'s model and optimizer on its training split, with its batch size
-    and seed; ``options`` go to :func:`optimlab.doctor.lr_range_test` (``start_lr``, ``end_lr``, ``steps``)."""
+    """The LR range test alone (no check) of ``recipe``'s model and optimizer on its training split,
+    with its batch size and seed; ``options`` go to :func:`optimlab.doctor.lr_range_test`."""
     built = _built_at_peak_lr(recipe)
     x, y = _training_tensors(built.splits)
     return lr_range_test(

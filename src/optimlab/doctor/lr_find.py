@@ -24,6 +24,10 @@ How the suggestion is read (:func:`suggest_lr`), and why:
    lr_min / ``margin`` (10, Smith's "an order of magnitude below").
 
 When the loss never falls by 5% over the sweep there is no suggestion (``None``), with the reason.
+
+That reading is a rule of thumb, and off its home workload it can be a decade too low (MNIST-1D's MLP
+with Adam: it reads 1.5e-3 where 1e-2 trains best). So the sweep also proposes candidates
+(:func:`lr_candidates`) for :func:`optimlab.doctor.lr_check.find_lr` to decide among by a short check.
 """
 
 from __future__ import annotations
@@ -41,9 +45,21 @@ from optimlab.doctor.snapshot import preserved
 from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE, POSITIVE_INT, Interval
 
-__all__ = ["LRRangeResult", "lr_range_test", "smooth", "suggest_lr"]
+__all__ = ["Candidate", "LRRangeResult", "lr_candidates", "lr_range_test", "smooth", "suggest_lr"]
 
 _FACTOR = Interval(1.0, None, open_low=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """An lr the sweep proposes, where on the curve it comes from, and (once checked) its short-run score."""
+
+    lr: float
+    source: str  # "steepest descent", "lowest loss / 3.2", ...
+    score: float | None = (
+        None  # held-out accuracy (classification) or loss after the check; None: unchecked or diverged
+    )
+    held_out_loss: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,11 +72,13 @@ class LRRangeResult:
     lrs: list[float]
     losses: list[float]
     smoothed: list[float]
-    suggestion: float | None
+    suggestion: float | None  # the checked candidate's lr when ``check`` ran, else the curve's reading
     min_loss_lr: float | None  # lr at the lowest smoothed loss
     steepest_lr: float | None  # lr of steepest descent of the smoothed loss in log-lr space
     stopped_at: float | None  # lr at which the sweep stopped because the loss diverged; None: it ran out
     reason: str  # how the suggestion was chosen, or why there is none
+    candidates: list[Candidate] = dataclasses.field(default_factory=list)
+    check: str | None = None  # how the candidates were checked (steps, metric); None: not checked
 
     def to_dict(self) -> dict[str, Any]:
         return json_ready(dataclasses.asdict(self))
@@ -144,6 +162,28 @@ def suggest_lr(
         f"{values[i_min].item():.4g} at lr {lrs[i_min]:.3g}"
     )
     return suggestion, details
+
+
+# Candidates around the lowest-loss lr, in quarter decades from 3.2x above it to 1/32 of it: the best lr
+# was found from about 2x the minimum (momentum, whose lag moves the sweep's minimum to lower lrs) to
+# 1/30 of it (Adam, small batches). Above the minimum, a candidate that diverges drops out of the check.
+_FROM_MINIMUM = tuple(10 ** (k / 4) for k in range(2, -7, -1))
+
+
+def lr_candidates(min_loss_lr: float | None, steepest_lr: float | None) -> list[Candidate]:
+    """The lrs worth a short check, by increasing lr: the lowest-loss lr times 10^(k/4), k = 2..-6
+    (3.2x it down to 1/32 of it), and the steepest descent; lrs within 10% of one listed are dropped."""
+    proposed = [Candidate(steepest_lr, "steepest descent")] if steepest_lr is not None else []
+    if min_loss_lr is not None:
+        proposed += [
+            Candidate(min_loss_lr * f, "lowest loss" + (f" x {f:.2g}" if f != 1 else ""))
+            for f in _FROM_MINIMUM
+        ]
+    chosen: list[Candidate] = []
+    for candidate in proposed:
+        if all(abs(math.log(candidate.lr / c.lr)) > math.log(1.1) for c in chosen):
+            chosen.append(candidate)
+    return sorted(chosen, key=lambda c: c.lr)
 
 
 def lr_range_test(
@@ -232,6 +272,7 @@ def lr_range_test(
             loss.backward()
             optimizer.step()
     suggestion, details = suggest_lr(lrs[: len(losses)], losses, margin=margin)
+    found = suggestion is not None
     return LRRangeResult(
         lrs=lrs[: len(losses)],
         losses=losses,
@@ -241,4 +282,5 @@ def lr_range_test(
         steepest_lr=details["steepest_lr"],
         stopped_at=stopped_at,
         reason=details["reason"],
+        candidates=lr_candidates(details["min_loss_lr"], details["steepest_lr"]) if found else [],
     )

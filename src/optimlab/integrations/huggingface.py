@@ -20,8 +20,8 @@ from transformers import Trainer, TrainerCallback
 
 from optimlab.doctor.diagnose import Diagnosis
 from optimlab.doctor.instruments import InstrumentSchedule
-from optimlab.doctor.lr_range import LRRangeResult
-from optimlab.doctor.lr_range import lr_range_test as _sweep
+from optimlab.doctor.lr_find import LRRangeResult
+from optimlab.doctor.lr_find import lr_range_test as _sweep
 from optimlab.errors import InvalidValueError
 from optimlab.integrations.trainer_doctor import TrainerDoctor
 from optimlab.schedules import Schedule, as_lr_scheduler

@@ -1,0 +1,174 @@
+"""Is the doctor's lr suggestion as good as the best of a 10-point grid? Measured per workload, optimizer, seed.
+
+Claim (issue 15): on every one of 3 seeds, a run at the suggested lr (``optimlab.doctor.find_lr``: the
+LR range test's candidates, each checked by a short run scored on the validation split) ends within 1
+percentage point of test accuracy of the grid's best lr (for a regression: within 2% of its test loss),
+with the same training budget, on five workloads of different kinds and three optimizers.
+
+For each workload x optimizer: a 10-point log grid of lrs (1e-4..1e-1 for Adam and AdamW, 1e-3..1 for
+SGD with momentum 0.9) trains on 3 seeds; the grid's best lr is the one with the best mean test metric
+over the seeds. On each seed, the suggestion is found on that seed's recipe, trained for the same budget
+and compared with the grid's best lr on the same seed (same data draw, initial weights and batch order).
+The grid and the suggestions train through the batched engine (:func:`~optimlab.study.backends.batched
+.train_members`: all 30 grid runs as one stacked model); the suggestion's own check trains its
+candidates stacked too. Each run's metric is its final one (after the last step).
+
+Run: nice -n 10 python benchmarks/lr_suggestion.py [--workloads a,b] [--optimizers a,b] [--seeds 0,1,2]
+     [--threads 1] [--json out.json]
+Prints a table (one row per workload x optimizer) and the time taken.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from typing import Any
+
+import torch
+
+from optimlab.doctor import find_lr_recipe
+from optimlab.recipe import Recipe
+from optimlab.study.backends.batched import train_members
+from optimlab.study.trial import CurveRecorder
+
+GRID_POINTS = 10
+ACCURACY_SLACK = 0.01  # 1 percentage point of accuracy
+LOSS_SLACK = 0.02  # 2% of the grid-best loss
+
+# Five kinds of workload: an image MLP, a 1-d signal MLP and CNN, a 2-d non-linear boundary, a regression.
+WORKLOADS: dict[str, dict[str, Any]] = {
+    "digits_mlp": {
+        "data": {"name": "digits", "scaling": "standardize"},
+        "model": {"name": "mlp", "width": 128, "depth": 2},
+        "training": {"steps": 680, "batch_size": 32},  # 20 epochs of 1,078 rows
+    },
+    "mnist1d_mlp": {
+        "data": {"name": "mnist1d", "scaling": "standardize", "options": {"n": 5000}},
+        "model": {"name": "mlp", "width": 100, "depth": 2},
+        "training": {"steps": 1000, "batch_size": 100},  # issue 15's setup
+    },
+    "mnist1d_cnn": {
+        "data": {"name": "mnist1d", "scaling": "standardize"},
+        "model": {"name": "cnn"},
+        "training": {"steps": 600, "batch_size": 32},
+    },
+    "two_spirals_mlp": {
+        "data": {"name": "two_spirals", "scaling": "standardize"},
+        "model": {"name": "mlp", "width": 128, "depth": 2},
+        "training": {"steps": 600, "batch_size": 32},
+    },
+    "teacher_student": {
+        "data": {"name": "teacher_student"},
+        "model": {"name": "mlp", "width": 64, "depth": 1, "activation": "tanh"},
+        "training": {"steps": 1000, "batch_size": 32},
+    },
+}
+
+# name -> (optimizer spec without lr, grid's lowest and highest lr)
+OPTIMIZERS: dict[str, tuple[dict[str, Any], float, float]] = {
+    "momentum": ({"name": "momentum", "options": {"momentum": 0.9}}, 1e-3, 1.0),
+    "adam": ({"name": "adam"}, 1e-4, 1e-1),
+    "adamw": ({"name": "adamw", "weight_decay": 0.01}, 1e-4, 1e-1),
+}
+
+
+def recipe_for(workload: str, optimizer: str, lr: float, seed: int) -> Recipe:
+    spec = WORKLOADS[workload]
+    training = {**spec["training"], "seed": seed, "eval_every": spec["training"]["steps"]}
+    return Recipe.from_dict(
+        {**spec, "optimizer": {**OPTIMIZERS[optimizer][0], "lr": lr}, "training": training}
+    )
+
+
+def final_metrics(recipes: list[Recipe]) -> list[dict[str, float]]:
+    """Each recipe trained through the batched engine: its final metrics ({} where it diverged)."""
+    results = train_members(recipes, [CurveRecorder(None, "val_loss") for _ in recipes])
+    return [r.metrics if r.status == "completed" else {} for r in results]
+
+
+def measure(workload: str, optimizer: str, seeds: list[int]) -> dict[str, Any]:
+    low, high = OPTIMIZERS[optimizer][1:]
+    grid = [low * (high / low) ** (i / (GRID_POINTS - 1)) for i in range(GRID_POINTS)]
+    started = time.perf_counter()
+    found = [find_lr_recipe(recipe_for(workload, optimizer, grid[0], seed)) for seed in seeds]
+    suggested = [f.suggestion for f in found]
+    find_seconds = time.perf_counter() - started
+    recipes = [recipe_for(workload, optimizer, lr, seed) for lr in grid for seed in seeds]
+    recipes += [recipe_for(workload, optimizer, lr or grid[0], seed) for lr, seed in zip(suggested, seeds)]
+    metrics = final_metrics(recipes)
+    classification = "test_accuracy" in next(m for m in metrics if m)
+    key = "test_accuracy" if classification else "test_loss"
+    worst = 0.0 if classification else float("inf")  # a diverged run's score
+    score = [m.get(key, worst) for m in metrics]
+    per_lr = [score[i * len(seeds) : (i + 1) * len(seeds)] for i in range(GRID_POINTS)]
+    means = [statistics.mean(s) for s in per_lr]
+    best = (max if classification else min)(range(GRID_POINTS), key=lambda i: means[i])
+    ours = [s if lr is not None else worst for s, lr in zip(score[-len(seeds) :], suggested)]
+    if classification:
+        gaps = [per_lr[best][k] - ours[k] for k in range(len(seeds))]  # accuracy points below the grid's best
+        passed = all(g <= ACCURACY_SLACK for g in gaps)
+    else:
+        gaps = [ours[k] / per_lr[best][k] - 1 for k in range(len(seeds))]  # relative excess loss
+        passed = all(g <= LOSS_SLACK for g in gaps)
+    return {
+        "workload": workload,
+        "optimizer": optimizer,
+        "metric": key,
+        "grid_best_lr": grid[best],
+        "grid_best": per_lr[best],
+        "suggested_lr": suggested,
+        "suggested": ours,
+        "gaps": gaps,
+        "passed": passed,
+        "find_seconds_per_seed": find_seconds / len(seeds),
+        "seconds": time.perf_counter() - started,
+        "candidates": [[(c.lr, c.source, c.score) for c in f.candidates] for f in found],
+    }
+
+
+def _row(r: dict[str, Any]) -> str:
+    percent = r["metric"] == "test_accuracy"
+    fmt = (lambda v: f"{100 * v:.1f}") if percent else (lambda v: f"{v:.4g}")
+    gap = (lambda g: f"{100 * g:+.1f}") if percent else (lambda g: f"{100 * g:+.1f}%")
+    return (
+        f"| {r['workload']} | {r['optimizer']} | {r['grid_best_lr']:.3g} | "
+        f"{' / '.join(fmt(v) for v in r['grid_best'])} | "
+        f"{' / '.join(f'{lr:.3g}' if lr else 'none' for lr in r['suggested_lr'])} | "
+        f"{' / '.join(fmt(v) for v in r['suggested'])} | {' / '.join(gap(g) for g in r['gaps'])} | "
+        f"{'yes' if r['passed'] else 'NO'} | {r['find_seconds_per_seed']:.1f} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--workloads", default=",".join(WORKLOADS))
+    parser.add_argument("--optimizers", default=",".join(OPTIMIZERS))
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", default=None, help="also write every row, candidates included, here")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    print(
+        "| workload | optimizer | grid-best lr | grid-best metric (per seed) | suggested lr | its metric | "
+        "gap (accuracy points below / loss above) | within | find s/seed |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    started, rows = time.perf_counter(), []
+    for workload in args.workloads.split(","):
+        for optimizer in args.optimizers.split(","):
+            rows.append(measure(workload, optimizer, seeds))
+            print(_row(rows[-1]), flush=True)
+    passed = sum(r["passed"] for r in rows)
+    print(f"\n{passed}/{len(rows)} rows within the slack; {time.perf_counter() - started:.0f} s in all")
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(rows, out, indent=1)
+
+
+if __name__ == "__main__":
+    main()

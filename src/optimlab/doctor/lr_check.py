@@ -1,0 +1,255 @@
+"""The short check that decides among the LR range test's candidates: train each briefly, score it held out.
+
+A range-test curve says where the loss falls fastest and where it turns up, not which lr trains best:
+its minimum sits at the edge of instability, and how far below it the best lr lies varies with the
+model and the optimizer (Adam on MNIST-1D's MLP: at the minimum / 1.5; SGD on a quadratic: about the
+minimum / 3). So :func:`find_lr` lets evidence decide. The sweep proposes a few lrs spread over the
+plausible region (:func:`~optimlab.doctor.lr_find.lr_candidates`); :func:`score_lrs` trains each from
+the model's current weights for a few hundred steps, with the optimizer's other hyperparameters, and
+scores it on held-out rows (accuracy for classification, the loss otherwise). The suggestion is the
+middle of those whose score cannot be told from the best (:func:`_best`).
+
+The candidates train at once where they can (:func:`stackable`): K copies of the model stacked into
+one (:func:`~optimlab.models.stacked.stacked_forward`) and stepped by the batched optimizer shell
+(:class:`~optimlab.optim.shells.batched.BatchedOptimizer`), members differing only in lr; any other
+model or optimizer trains them one at a time, each from a copy, through :func:`optimlab.train.fit`.
+Both follow the same steps and batch order (``tests/doctor/test_lr_check.py``).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.func import stack_module_state
+
+from optimlab.doctor.lr_find import Candidate, LRRangeResult, lr_range_test
+from optimlab.doctor.snapshot import preserved
+from optimlab.errors import InvalidValueError
+from optimlab.models.stacked import stacked_forward, stacked_loss
+from optimlab.optim.shells.batched import BATCHABLE, BatchedOptimizer
+from optimlab.optim.shells.torch_optim import Optimizer as OptimlabOptimizer
+from optimlab.registry import POSITIVE_INT
+from optimlab.train.loop import epoch_permutation, fit
+from optimlab.train.run import evaluate, evaluate_members
+
+__all__ = ["HELD_OUT_FRACTION", "LOSS_TIE", "find_lr", "score_lrs", "stackable"]
+
+HELD_OUT_FRACTION = 0.2  # of the training rows, held out for the check when no validation split is given
+LOSS_TIE = 0.01  # held-out losses within 1% of the lowest are a tie
+
+
+def find_lr(
+    model: nn.Module,
+    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    x: Tensor,
+    y: Tensor,
+    optimizer: torch.optim.Optimizer,
+    *,
+    held_out: tuple[Tensor, Tensor] | None = None,
+    check_steps: int = 200,
+    batch_size: int = 64,
+    seed: int = 0,
+    **sweep: Any,
+) -> LRRangeResult:
+    """The LR range test of ``model``, then a ``check_steps`` run of each candidate scored on ``held_out``.
+
+    Returns the range test's result with its candidates scored and ``suggestion`` the best of them
+    (the curve's own reading when the sweep proposes none). ``held_out`` defaults to a
+    :data:`HELD_OUT_FRACTION` of ``(x, y)`` drawn with ``seed``, which the check then does not train on.
+    ``sweep`` goes to :func:`~optimlab.doctor.lr_find.lr_range_test` (``start_lr``, ``end_lr``, ``steps``).
+    Model and optimizer are left as they were.
+    """
+    if not POSITIVE_INT.contains(check_steps):
+        raise InvalidValueError("check_steps", check_steps, str(POSITIVE_INT))
+    result = lr_range_test(model, loss_fn, x, y, optimizer, batch_size=batch_size, seed=seed, **sweep)
+    if not result.candidates:
+        return result
+    if held_out is None:
+        if x.shape[0] < 10:
+            raise InvalidValueError(
+                "rows of x", x.shape[0], "at least 10 (a fifth is held out for the check)"
+            )
+        order = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(seed)).to(x.device)
+        cut = round(x.shape[0] * (1 - HELD_OUT_FRACTION))
+        (x, y), held_out = (x[order[:cut]], y[order[:cut]]), (x[order[cut:]], y[order[cut:]])
+    lrs = [c.lr for c in result.candidates]
+    scores = score_lrs(
+        model, loss_fn, (x, y), held_out, optimizer, lrs, steps=check_steps, batch_size=batch_size, seed=seed
+    )
+    metric = "val_accuracy" if "val_accuracy" in next(iter(s for s in scores if s), {}) else "val_loss"
+    scored = [
+        dataclasses.replace(c, score=s.get(metric), held_out_loss=s.get("val_loss"))
+        for c, s in zip(result.candidates, scores, strict=True)
+    ]
+    alive = [c for c in scored if c.score is not None and math.isfinite(c.score)]
+    if not alive:
+        return dataclasses.replace(
+            result,
+            candidates=scored,
+            suggestion=None,
+            check=f"{check_steps} steps each, scored by held-out {metric[4:]}",
+            reason=f"every candidate diverged within {check_steps} steps; {result.reason}",
+        )
+    labels = held_out[1].numel() if metric == "val_accuracy" else None
+    best = _best(alive, accuracy_of=labels)
+    return dataclasses.replace(
+        result,
+        candidates=scored,
+        suggestion=best.lr,
+        check=f"{check_steps} steps each, scored by held-out {metric[4:]}",
+        reason=(
+            f"the middle of the best of {len(scored)} candidates after {check_steps} steps each: lr {best.lr:.3g} "
+            f"({best.source}), held-out {metric[4:]} {best.score:.4g}; {result.reason}"
+        ),
+    )
+
+
+def _best(candidates: Sequence[Candidate], *, accuracy_of: int | None) -> Candidate:
+    """The middle (by lr) of the candidates whose score cannot be told from the best one's.
+
+    Indistinguishable: an accuracy within one standard error sqrt(p (1 - p) / n) of the best p on
+    ``accuracy_of`` = n held-out labels, or a loss within :data:`LOSS_TIE` of the lowest. A short run
+    favours large lrs (their head start fades over a full run, and their noise stays), and the lowest of
+    a tied plateau can be too slow: its lower middle is the choice both ways (the benchmark
+    ``benchmarks/lr_suggestion.py`` measured it on 5 workloads x 3 optimizers x 3 seeds).
+    """
+    if accuracy_of is not None:
+        top = max(c.score for c in candidates)  # type: ignore[type-var]
+        tolerance = math.sqrt(max(top * (1 - top), 1 / accuracy_of) / accuracy_of)
+        tied = [c for c in candidates if c.score >= top - tolerance]  # type: ignore[operator]
+    else:
+        low = min(c.score for c in candidates)  # type: ignore[type-var]
+        tied = [c for c in candidates if c.score <= low + LOSS_TIE * abs(low)]  # type: ignore[operator]
+    tied.sort(key=lambda c: c.lr)
+    return tied[(len(tied) - 1) // 2]
+
+
+def stackable(model: nn.Module, optimizer: torch.optim.Optimizer) -> str | None:
+    """Why K lr copies of ``model`` and ``optimizer`` cannot train as one stacked model, or None if they can."""
+    entry = getattr(optimizer, "_entry", None) if isinstance(optimizer, OptimlabOptimizer) else None
+    group = optimizer.param_groups[0]
+    reasons = {
+        "the optimizer is not one of optimlab's registered optimizers": entry is None,
+        "the optimizer's math is not elementwise": entry is not None and BATCHABLE not in entry.capabilities,
+        "the optimizer has several param groups": len(optimizer.param_groups) > 1,
+        "the optimizer has state already": bool(optimizer.state_dict()["state"]),
+        "a hyperparameter is a schedule": any(callable(v) for k, v in group.items() if k != "params"),
+        "the model has batch norm or dropout": any(
+            isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.Dropout)) for m in model.modules()
+        ),
+        "the model's parameters are not all in the optimizer": sum(
+            len(g["params"]) for g in optimizer.param_groups
+        )
+        != len(list(model.parameters())),
+    }
+    return next((reason for reason, applies in reasons.items() if applies), None)
+
+
+def score_lrs(
+    model: nn.Module,
+    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    train: tuple[Tensor, Tensor],
+    held_out: tuple[Tensor, Tensor],
+    optimizer: torch.optim.Optimizer,
+    lrs: Sequence[float],
+    *,
+    steps: int,
+    batch_size: int,
+    seed: int = 0,
+) -> list[dict[str, float]]:
+    """Train a copy of ``model`` at each lr for ``steps`` steps, as :func:`optimlab.train.fit` would;
+    return each one's held-out metrics (``val_loss``, ``val_accuracy`` for classification), or ``{}``
+    where it diverged. The lr is the first param group's; other groups keep their ratio to it."""
+    task = "regression" if held_out[1].is_floating_point() else "classification"
+    if stackable(model, optimizer) is None and isinstance(loss_fn, nn.Module):
+        return _score_stacked(model, loss_fn, train, held_out, optimizer, lrs, steps, batch_size, seed, task)
+    return [
+        _score_one(model, loss_fn, train, held_out, optimizer, lr, steps, batch_size, seed, task)
+        for lr in lrs
+    ]
+
+
+def _score_one(
+    model: nn.Module,
+    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    train: tuple[Tensor, Tensor],
+    held_out: tuple[Tensor, Tensor],
+    optimizer: torch.optim.Optimizer,
+    lr: float,
+    steps: int,
+    batch_size: int,
+    seed: int,
+    task: str,
+) -> dict[str, float]:
+    with preserved(model, optimizer):  # the random state: dropout draws
+        # One deepcopy of both keeps the optimizer's references to the copied parameters.
+        member, member_optimizer = copy.deepcopy((model, optimizer))
+    base = optimizer.param_groups[0]["lr"]
+    for group in member_optimizer.param_groups:
+        group["lr"] = lr * (group["lr"] / base if base else 1.0)
+    torch.manual_seed(seed)
+    state = fit(
+        member, member_optimizer, *train, loss_fn=loss_fn, total_steps=steps, batch_size=batch_size, seed=seed
+    )
+    if state.diverged:
+        return {}
+    metrics = evaluate(member, loss_fn, *held_out, task=task, prefix="val")  # type: ignore[arg-type]
+    return metrics if math.isfinite(metrics["val_loss"]) else {}
+
+
+def _score_stacked(
+    model: nn.Module,
+    loss_fn: nn.Module,
+    train: tuple[Tensor, Tensor],
+    held_out: tuple[Tensor, Tensor],
+    optimizer: torch.optim.Optimizer,
+    lrs: Sequence[float],
+    steps: int,
+    batch_size: int,
+    seed: int,
+    task: str,
+) -> list[dict[str, float]]:
+    """:func:`score_lrs` with the K lrs as members of one stacked model (module docstring)."""
+    members = len(lrs)
+    entry = optimizer._entry  # type: ignore[attr-defined]
+    group = optimizer.param_groups[0]
+    shared = {k: group[k] for k in entry.hyperparameter_names if k in group and k != "lr"}
+    stacked_params, stacked_buffers = stack_module_state([model] * members)
+    params = [p.detach().clone().requires_grad_() for p in stacked_params.values()]
+    named = dict(zip(stacked_params, params))
+    buffers = {n: b.detach().clone() for n, b in stacked_buffers.items()}
+    forward = stacked_forward(copy.deepcopy(model), members, shared_input=True)
+    member_losses = stacked_loss(loss_fn, shared_targets=True)
+    stepper = BatchedOptimizer(params, entry.name, members=members, lr=list(lrs), **shared)
+    stepper.train()
+    x, y = train
+    n = x.shape[0]
+    per_epoch = math.ceil(n / batch_size)
+    alive = torch.ones(members, dtype=torch.bool)
+    for step in range(steps):
+        epoch, offset = divmod(step, per_epoch)
+        if offset == 0:
+            order = epoch_permutation(seed, epoch, n, x.device)
+        rows = order[offset * batch_size : (offset + 1) * batch_size]
+        losses = member_losses(forward(named, buffers, x[rows]), y[rows])
+        alive &= torch.isfinite(losses.detach()).cpu()
+        if not alive.any():
+            break
+        grads = torch.autograd.grad(losses.sum(), params)
+        stepper.step(list(grads))
+    stepper.eval()
+    metrics = evaluate_members(
+        lambda xb: forward(named, buffers, xb),
+        member_losses,
+        *held_out,
+        members=members,
+        task=task,
+        prefix="val",
+    )
+    return [m if ok and math.isfinite(m["val_loss"]) else {} for m, ok in zip(metrics, alive.tolist())]

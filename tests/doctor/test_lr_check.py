@@ -1,0 +1,105 @@
+"""find_lr: the range test's candidates decided by a short check; checked against closed forms and torch."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import optimlab.optim
+from optimlab.doctor import find_lr, lr_candidates, score_lrs
+from optimlab.doctor.lr_check import stackable
+from optimlab.errors import InvalidValueError
+
+from .setups import standardized
+
+
+def isotropic_regression(n=256, d=8, scale=1.0, seed=0):
+    """Noise-free y = x w* with x^T x / n = scale^2 I exactly: the full-batch MSE's Hessian is
+    2 scale^2 I, so gradient descent at lr 1 / L = 1 / (2 scale^2) solves it in one step, and every
+    other lr contracts the error by |1 - lr L| a step (diverging beyond 2 / L)."""
+    generator = torch.Generator().manual_seed(seed)
+    q, _ = torch.linalg.qr(torch.randn(n, d, generator=generator, dtype=torch.float64))
+    x = (q * math.sqrt(n) * scale).float()
+    w = torch.randn(d, 1, generator=generator)
+    held_out = torch.randn(64, d, generator=generator)
+    return x, x @ w, (held_out, held_out @ w)
+
+
+@pytest.mark.parametrize("stacked", [True, False])
+@pytest.mark.parametrize("scale", [0.5, 2.0])
+def test_on_a_quadratic_of_known_curvature_the_suggestion_lands_near_one_over_l(stacked, scale):
+    x, y, held_out = isotropic_regression(scale=scale)
+    inverse_l = 1 / (2 * scale**2)
+    model = nn.Linear(8, 1, bias=False)
+    params = model.parameters()
+    optimizer = optimlab.optim.create("sgd", params, lr=0.1) if stacked else torch.optim.SGD(params, lr=0.1)
+    assert (stackable(model, optimizer) is None) == stacked
+    result = find_lr(
+        model, nn.MSELoss(), x, y, optimizer, held_out=held_out, check_steps=20, batch_size=len(x),
+        start_lr=1e-4 * inverse_l, end_lr=1e3 * inverse_l,
+    )  # fmt: skip
+    # Candidates a quarter decade apart: the nearest one to 1/L contracts fastest.
+    assert inverse_l / 1.5 < result.suggestion < 1.5 * inverse_l
+    chosen = next(c for c in result.candidates if c.lr == result.suggestion)
+    assert result.check is not None and chosen.score == min(
+        c.score for c in result.candidates if c.score is not None
+    )
+    # Beyond 2 / L the error grows every step: such candidates diverge or end far behind.
+    unstable = [c for c in result.candidates if c.lr > 2.2 * inverse_l]
+    assert unstable and all(c.score is None or c.score > 100 * chosen.score for c in unstable)
+
+
+def test_stacked_and_one_at_a_time_checks_agree_with_torch_adam():
+    x, y = standardized()
+    train, held_out = (x[:800], y[:800]), (x[800:], y[800:])
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    lrs = [1e-3, 1e-2, 3e-2]
+    ours = optimlab.optim.create("adam", model.parameters(), lr=1e-3)
+    reference = torch.optim.Adam(model.parameters(), lr=1e-3)
+    assert stackable(model, ours) is None and stackable(model, reference) is not None
+    before = [p.detach().clone() for p in model.parameters()]
+    stacked = score_lrs(model, nn.CrossEntropyLoss(), train, held_out, ours, lrs, steps=40, batch_size=32)
+    alone = score_lrs(model, nn.CrossEntropyLoss(), train, held_out, reference, lrs, steps=40, batch_size=32)
+    for a, b in zip(stacked, alone, strict=True):
+        assert a["val_accuracy"] == pytest.approx(b["val_accuracy"], abs=1.5 / len(held_out[0]))
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-4)
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before))  # the model is untouched
+
+
+def test_find_lr_leaves_model_and_optimizer_as_they_were_and_reports_its_evidence():
+    x, y = standardized()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    optimizer = optimlab.optim.create("adam", model.parameters(), lr=1e-3)
+    before = [p.detach().clone() for p in model.parameters()]
+    result = find_lr(model, nn.CrossEntropyLoss(), x, y, optimizer, check_steps=30, batch_size=64)
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before))
+    assert optimizer.param_groups[0]["lr"] == 1e-3 and not optimizer.state_dict()["state"]
+    assert result.suggestion in [c.lr for c in result.candidates]
+    scores = [c.score for c in result.candidates if c.score is not None]
+    assert len(scores) >= 3 and all(0 <= s <= 1 for s in scores)  # held-out accuracies
+    chosen = next(c for c in result.candidates if c.lr == result.suggestion)
+    assert chosen.score >= max(scores) - 0.1  # among the best (ties go to the middle)
+    as_json = result.to_dict()
+    assert as_json["check"] and as_json["candidates"][0].keys() >= {"lr", "source", "score"}
+
+
+def test_candidates_span_the_minimum_and_the_steepest_descent():
+    found = lr_candidates(0.1, 0.013)
+    lrs = [c.lr for c in found]
+    assert lrs == sorted(lrs) and 0.013 in lrs
+    assert max(lrs) == pytest.approx(0.1 * 10**0.5) and min(lrs) == pytest.approx(0.1 / 10**1.5)
+    assert all(b / a > 1.1 for a, b in itertools.pairwise(lrs))
+    assert lr_candidates(None, None) == []
+
+
+def test_check_steps_are_checked():
+    x, y, _ = isotropic_regression()
+    model = nn.Linear(8, 1, bias=False)
+    with pytest.raises(InvalidValueError, match="check_steps"):
+        find_lr(model, nn.MSELoss(), x, y, torch.optim.SGD(model.parameters(), lr=0.1), check_steps=0)

@@ -135,6 +135,7 @@ class Capability(str, enum.Enum):
     REGRESSION = "regression"
     CUSTOM_LOSS = "custom_loss"  # brings its own loss
     USER_FILES = "user_files"  # reads the user's files
+    FIXED_SPLITS = "fixed_splits"  # comes with its own train/test split (a published benchmark's)
     # gallery experiment
     TUTORIAL_CLAIM = "tutorial_claim"
     PAPER_RESULT = "paper_result"

@@ -75,7 +75,6 @@ def deep_learning_hessian(seed: int = _HESSIAN_SEED) -> Tensor:
     "x ~ N(0, noise^2 I); use the parameter_vector model and the data set's loss.",
     paper="Schneider et al. 2019, DeepOBS: A Deep Learning Optimizer Benchmark Suite, arXiv:1903.05499",
     accepts={"n": POSITIVE_INT, "noise": NON_NEGATIVE},
-    aliases=("quadratic_deep",),
     capabilities=(Capability.REGRESSION, Capability.CUSTOM_LOSS),
 )
 def noisy_quadratic(seed: int, *, n: int = 1000, noise: float = 0.6) -> Examples:

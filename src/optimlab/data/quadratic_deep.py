@@ -32,7 +32,7 @@ import torch
 from optimlab.data.examples import TensorPair
 from optimlab.data.noisy_quadratic import DIM, QuadraticLoss
 from optimlab.data.splits import Splits
-from optimlab.registry import new_registry
+from optimlab.registry import Capability, new_registry
 
 __all__ = ["deepobs_hessian", "quadratic_deep", "random_rotation"]
 
@@ -78,7 +78,7 @@ def _draws(seed: int) -> torch.Tensor:
     summary="DeepOBS quadratic_deep exactly: its Hessian, its 1,000 training and 1,000 test draws; "
     "use the parameter_vector model and the data set's loss.",
     paper="Schneider et al. 2019, DeepOBS: A Deep Learning Optimizer Benchmark Suite, arXiv:1903.05499",
-    capabilities=("regression", "custom_loss", "fixed_splits"),
+    capabilities=(Capability.REGRESSION, Capability.CUSTOM_LOSS, Capability.FIXED_SPLITS),
 )
 def quadratic_deep(seed: int) -> Splits:
     """DeepOBS's splits (module docstring); ``seed`` draws nothing, the data are the problem's."""

@@ -18,7 +18,7 @@ from optimlab.doctor.diagnose import (
 from optimlab.doctor.findings import Finding, rank
 from optimlab.doctor.instruments import INSTRUMENTS, Instruments, InstrumentSchedule, RunStatistics
 from optimlab.doctor.lr_check import find_lr, score_lrs
-from optimlab.doctor.lr_find import Candidate, LRRangeResult, lr_candidates, lr_find_test, suggest_lr
+from optimlab.doctor.lr_find import Candidate, LRRangeResult, lr_candidates, lr_range_test, suggest_lr
 from optimlab.doctor.nan_origin import NonFiniteOrigin
 from optimlab.doctor.rules import rule_names, run_rules
 

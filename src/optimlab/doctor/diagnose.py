@@ -26,7 +26,7 @@ from optimlab.data.user_batches import UserBatches
 from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import INSTRUMENTS, Instruments, InstrumentSchedule, RunStatistics
 from optimlab.doctor.lr_check import find_lr
-from optimlab.doctor.lr_find import LRRangeResult, json_ready
+from optimlab.doctor.lr_find import LRRangeResult, json_ready, lr_range_test
 from optimlab.doctor.rules import run_rules
 from optimlab.doctor.snapshot import preserved
 from optimlab.doctor.watch import watch

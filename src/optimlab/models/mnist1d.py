@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from optimlab.errors import InvalidValueError
 from optimlab.models.layers import AsChannels, LayerTechniques, check_shapes
-from optimlab.registry import POSITIVE_INT, UNIT_OPEN, new_registry
+from optimlab.registry import POSITIVE_INT, UNIT_OPEN, Capability, new_registry
 from optimlab.techniques.choice import Choice
 
 __all__ = ["mnist1d_cnn", "mnist1d_logistic", "mnist1d_mlp"]
@@ -40,7 +40,7 @@ PAPER = "Greydanus & Kobak 2020, Scaling Down Deep Learning with MNIST-1D, arXiv
     "mnist1d_logistic",
     summary="MNIST-1D paper's logistic regression: one Linear layer (32% test accuracy in the paper).",
     paper=PAPER,
-    capabilities=("sequences", "features"),
+    capabilities=(Capability.SEQUENCES, Capability.FEATURES),
 )
 def mnist1d_logistic(
     input_shape: tuple[int, ...], num_outputs: int, *, init: Choice = "default"
@@ -84,7 +84,7 @@ class ResidualMLP(nn.Module):
     summary="MNIST-1D paper's MLP: 40-100-100-10, ReLU, the second hidden layer residual (68% in the paper).",
     paper=PAPER,
     accepts={"width": POSITIVE_INT, "depth": POSITIVE_INT, "dropout": UNIT_OPEN},
-    capabilities=("sequences", "features"),
+    capabilities=(Capability.SEQUENCES, Capability.FEATURES),
 )
 def mnist1d_mlp(
     input_shape: tuple[int, ...],
@@ -114,7 +114,7 @@ def _strided_length(length: int, kernel: int) -> int:
     "(94% in the paper).",
     paper=PAPER,
     accepts={"width": POSITIVE_INT, "depth": POSITIVE_INT, "dropout": UNIT_OPEN},
-    capabilities=("sequences",),
+    capabilities=(Capability.SEQUENCES,),
 )
 def mnist1d_cnn(
     input_shape: tuple[int, ...],

@@ -28,7 +28,7 @@ import torch
 
 from optimlab.errors import InvalidValueError
 from optimlab.recipe import Recipe
-from optimlab.registry import get_registry
+from optimlab.registry import Capability, get_registry
 from optimlab.study.space import Dimension, SearchSpace
 from optimlab.study.workloads import Workload
 
@@ -77,7 +77,7 @@ def lr_range(optimizer: str, base: str | None = None) -> tuple[float, float]:
     sam) steps with its ``base`` optimizer's lr: the range is the base's.
     """
     entry = get_registry("optimizer").get(optimizer)
-    if "wrapper" in entry.capabilities:
+    if Capability.WRAPPER in entry.capabilities:
         return lr_range(base or entry.obj.default_base)
     center = next(h.default for h in entry.hyperparameters if h.name == "lr")
     steps = []

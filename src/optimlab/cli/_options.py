@@ -57,6 +57,13 @@ SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed of split, init
 DeviceOpt = Annotated[
     str | None, typer.Option("--device", help="cpu, cuda, or auto (a GPU when there is one).")
 ]
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="Folder of your MNIST/Fashion-MNIST/CIFAR-10 files, for the workloads that read them.",
+    ),
+]
 PrecisionOpt = Annotated[str | None, typer.Option("--precision", help="fp32, or bf16 autocast.")]
 
 # flag name -> dotted recipe field

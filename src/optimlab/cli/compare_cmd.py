@@ -18,8 +18,9 @@ if TYPE_CHECKING:  # the study package (optuna, torch) is imported when the verb
     from optimlab.study import StudySpec, TrialRecord
 
 EXAMPLES = """Examples:
-  optimlab compare --workload digits-mlp --optimizers sgd,momentum,rmsprop,adagrad,adam
-  optimlab compare --workload digits-mlp,two-spirals-mlp --optimizers sgd,adam   # + performance profiles
+  optimlab compare --workload digits_mlp --optimizers sgd,momentum,rmsprop,adagrad,adam
+  optimlab compare --workload digits_mlp,two_spirals_mlp --optimizers sgd,adam   # + performance profiles
+  optimlab compare --workload mnist_cnn --data-dir ~/data/mnist --optimizers sgd,adam
   optimlab compare --optimizers sgd,adam --seeds 5 --budget 9 --backend workers --workers 2
   optimlab compare --compare model.activation=relu,tanh,gelu --space optimizer.lr=1e-4:1e-1:log \\
       --protocol tpe --budget 12
@@ -78,7 +79,7 @@ def compare(
         str | None,
         typer.Option(
             "--workload",
-            help="Workloads (recipe + metric), comma-separated: digits-mlp, two-spirals-mlp, mnist1d-cnn.",
+            help="Workloads (recipe + metric), comma-separated (optimlab list workload); default digits_mlp.",
         ),
     ] = None,
     optimizers: Annotated[
@@ -110,6 +111,7 @@ def compare(
         str | None, typer.Option("--pruner", help="Stop hopeless trials: none, median, halving.")
     ] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Override the workload's epochs.")] = None,
+    data_dir: o.DataDirOpt = None,
     backend: Annotated[str, typer.Option("--backend", help="local, batched, workers or ray.")] = "local",
     workers: Annotated[
         int,
@@ -144,7 +146,6 @@ def compare(
     from optimlab.study import (
         SearchSpace,
         StudySpec,
-        get_workload,
         load_specs,
         methods_from,
         run_study,
@@ -153,6 +154,7 @@ def compare(
     from optimlab.study.export import write_tables
     from optimlab.study.protocols import SEEDS
     from optimlab.study.run import open_studies
+    from optimlab.workloads import workloads_from
 
     torch.set_num_threads(o.torch_threads(threads, backend))
     settings = {
@@ -166,6 +168,7 @@ def compare(
         "seeds": seeds,
         "pruner": pruner,
         "epochs": epochs,
+        "data_dir": data_dir,
     }
     if resume:
         given = [f"--{k.replace('_', '-')}" for k, v in settings.items() if v]
@@ -193,10 +196,7 @@ def compare(
             for k, v in (("protocol", protocol), ("budget", budget), ("seeds", seeds), ("pruner", pruner))
             if v is not None
         }
-        chosen = [
-            get_workload(w.strip(), **({"epochs": epochs} if epochs else {}))
-            for w in (workload or "digits-mlp").split(",")
-        ]
+        chosen = workloads_from(workload or "digits_mlp", epochs=epochs, path=data_dir)
         prefix = f"{name}-" if name and len(chosen) > 1 else ""
         specs = [
             StudySpec.for_workload(

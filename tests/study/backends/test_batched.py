@@ -5,10 +5,11 @@ import math
 import pytest
 
 from optimlab.recipe import Recipe
-from optimlab.study import Dimension, SearchSpace, StudySpec, get_workload, methods_from, run_study
+from optimlab.study import Dimension, SearchSpace, StudySpec, methods_from, run_study
 from optimlab.study.backends.batched import batch_key, not_batchable, train_members
 from optimlab.study.trial import CurveRecorder
 from optimlab.train import train
+from optimlab.workloads import get_workload
 
 BASE = Recipe.from_dict(
     {
@@ -96,7 +97,7 @@ def test_a_study_on_the_batched_backend_records_the_local_backends_trials(tmp_pa
     space = SearchSpace((Dimension("optimizer.lr", low=1e-3, high=3e-2, log=True),))
     spec = StudySpec.for_workload(
         "b",
-        get_workload("digits-mlp", epochs=1),
+        get_workload("digits_mlp", epochs=1),
         methods_from("optimizer.name", ["sgd", "adam"]),
         budget=4,
         seeds=2,
@@ -123,7 +124,7 @@ def test_a_batch_that_raises_fails_its_trials_with_the_reason_and_the_study_goes
     monkeypatch.setattr(batched, "stacked_forward", broken)
     space = SearchSpace((Dimension("optimizer.lr", low=1e-3, high=3e-2, log=True),))
     spec = StudySpec.for_workload(
-        "b", get_workload("digits-mlp", epochs=1), methods_from("optimizer.name", ["sgd"]),
+        "b", get_workload("digits_mlp", epochs=1), methods_from("optimizer.name", ["sgd"]),
         budget=4, seeds=0, space=space,
     )  # fmt: skip
     result = run_study(spec, tmp_path, backend="batched", members=8)

@@ -20,8 +20,8 @@ import sys
 import torch
 
 from optimlab.bench.baselines import BASELINES, check_target
-from optimlab.bench.workloads import get_workload
 from optimlab.registry import Capability, get_registry
+from optimlab.workloads import get_workload
 
 
 def _row(check) -> str:

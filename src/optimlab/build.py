@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -24,6 +25,7 @@ __all__ = [
     "build_loss",
     "build_model",
     "build_optimizer",
+    "build_schedule",
     "build_scheduler",
     "resolve_device",
     "total_steps",
@@ -108,13 +110,19 @@ def total_steps(recipe: Recipe, num_train: int) -> int:
     return spec.epochs * steps_per_epoch(num_train, spec.batch_size, spec.drop_last)
 
 
-def build_scheduler(recipe: Recipe, optimizer: torch.optim.Optimizer, steps: int) -> Any:
-    """A torch LRScheduler that multiplies each group's lr by the recipe's schedule."""
-    from optimlab.schedules import as_lr_scheduler, create
+def build_schedule(recipe: Recipe, steps: int) -> Callable[[int], float]:
+    """The recipe's schedule over ``steps`` steps: ``step -> multiplier`` of the peak lr."""
+    from optimlab.schedules import create
 
     spec = recipe.schedule
-    schedule = create(spec.name, total_steps=steps, warmup_steps=spec.warmup_steps, **spec.options)
-    return as_lr_scheduler(optimizer, schedule)
+    return create(spec.name, total_steps=steps, warmup_steps=spec.warmup_steps, **spec.options)
+
+
+def build_scheduler(recipe: Recipe, optimizer: torch.optim.Optimizer, steps: int) -> Any:
+    """A torch LRScheduler that multiplies each group's lr by the recipe's schedule."""
+    from optimlab.schedules import as_lr_scheduler
+
+    return as_lr_scheduler(optimizer, build_schedule(recipe, steps))
 
 
 @dataclasses.dataclass

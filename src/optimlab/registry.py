@@ -323,7 +323,7 @@ _CATALOG_MODULES = {
     "dataset": "optimlab.data",
     "optimizer": "optimlab.optim",
     "schedule": "optimlab.schedules",
-    "workload": "optimlab.bench.workloads",
+    "workload": "optimlab.workloads",
     "doctor_rule": "optimlab.doctor.rules",
     "experiment": "optimlab.gallery",
 }

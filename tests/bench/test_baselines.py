@@ -8,11 +8,10 @@ import math
 
 import pytest
 
-import optimlab.bench.workloads  # noqa: F401  (registers the bench's workloads)
 from optimlab.bench.baselines import BASELINES, check_target
 from optimlab.errors import InvalidValueError
 from optimlab.registry import get_registry
-from optimlab.study.workloads import Workload, get_workload
+from optimlab.workloads import Workload, get_workload
 
 WORKLOADS = get_registry("workload")
 

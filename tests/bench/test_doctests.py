@@ -9,7 +9,6 @@ MODULES = [
     "optimlab.bench.scoring",
     "optimlab.bench.baselines",
     "optimlab.bench.user_optimizer",
-    "optimlab.bench.workloads",
     "optimlab.data.python_source",
     "optimlab.report.environment",
 ]

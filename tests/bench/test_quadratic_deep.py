@@ -5,9 +5,9 @@ import statistics
 
 import pytest
 
-from optimlab.bench.workloads.quadratic import quadratic_deep
 from optimlab.study.backends.batched import train_members
 from optimlab.study.trial import CurveRecorder
+from optimlab.workloads.quadratic import quadratic_deep
 
 # The grid's best lrs (25-point log grids, mean final test loss over 5 seeds).
 TUNED = {"sgd": 0.01, "adam": 0.0196}

@@ -6,9 +6,10 @@ import math
 import pytest
 
 from optimlab.bench import BenchResult, score, write_bench_report
-from optimlab.study import StudySpec, get_workload, methods_from
+from optimlab.study import StudySpec, methods_from
 from optimlab.study.run import StudyResult
 from optimlab.study.storage import TrialRecord
+from optimlab.workloads import get_workload
 
 RECIPE = get_workload("digits_mlp", epochs=1).recipe.with_updates(
     {"optimizer.name": "sgd", "training.seed": 1}

@@ -6,7 +6,7 @@ import pytest
 
 from optimlab.bench import resolve_methods, run_bench
 from optimlab.errors import InvalidValueError, UnknownNameError
-from optimlab.study.workloads import get_workload
+from optimlab.workloads import get_workload
 
 TINY = {"budget": 2, "seeds": 2}
 

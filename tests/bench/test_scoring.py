@@ -6,10 +6,11 @@ import pytest
 
 from optimlab.bench.scoring import area_score, performance_ratios, run_costs, score, taus
 from optimlab.errors import InvalidValueError
-from optimlab.study import StudySpec, get_workload, methods_from
+from optimlab.study import StudySpec, methods_from
 from optimlab.study.analysis import performance_profiles
 from optimlab.study.run import StudyResult
 from optimlab.study.storage import TrialRecord
+from optimlab.workloads import get_workload
 
 SPEC = StudySpec.for_workload(
     "w", get_workload("digits_mlp", epochs=1), methods_from("optimizer.name", ["sgd", "adam"])

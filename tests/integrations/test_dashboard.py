@@ -8,8 +8,9 @@ from wsgiref.util import setup_testing_defaults
 
 import pytest
 
-from optimlab.study import StudySpec, get_workload, methods_from, run_study
+from optimlab.study import StudySpec, methods_from, run_study
 from optimlab.study.storage import JOURNAL_NAME
+from optimlab.workloads import get_workload
 
 optuna_dashboard = pytest.importorskip("optuna_dashboard", reason="pip install 'optimlab[dashboard]'")
 from optuna_dashboard._inmemory_cache import InMemoryCache  # noqa: E402

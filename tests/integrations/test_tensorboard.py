@@ -51,7 +51,8 @@ def test_train_log_tensorboard_holds_every_metric_of_metrics_jsonl(tmp_path):
 
 def test_a_study_s_trials_go_to_tensorboard_one_run_each(tmp_path):
     from optimlab.integrations import log_study
-    from optimlab.study import StudySpec, get_workload, methods_from, run_study
+    from optimlab.study import StudySpec, methods_from, run_study
+    from optimlab.workloads import get_workload
 
     spec = StudySpec.for_workload(
         "s", get_workload("digits-mlp", epochs=1), methods_from("optimizer.name", ["adam"]), budget=1, seeds=1

@@ -123,7 +123,8 @@ def reports(tmp_path_factory):
     from optimlab.doctor import diagnose_recipe
     from optimlab.doctor.report import write_html
     from optimlab.recipe import Recipe
-    from optimlab.study import get_workload, write_report
+    from optimlab.study import write_report
+    from optimlab.workloads import get_workload
 
     folder = tmp_path_factory.mktemp("reports")
     torch.set_num_threads(1)

@@ -20,8 +20,9 @@ def pages(tmp_path_factory):
     from optimlab.report.run_folder import read_run
     from optimlab.report.run_page import write_run_report
     from optimlab.report.study_history import write_history_report
-    from optimlab.study import StudySpec, get_workload, methods_from, run_study
+    from optimlab.study import StudySpec, methods_from, run_study
     from optimlab.train import train
+    from optimlab.workloads import get_workload
 
     folder = tmp_path_factory.mktemp("pages")
     runs = []

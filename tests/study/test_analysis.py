@@ -15,10 +15,10 @@ from optimlab.study.analysis import (
 )
 from optimlab.study.protocols import StudySpec, methods_from
 from optimlab.study.storage import TrialRecord
-from optimlab.study.workloads import get_workload
+from optimlab.workloads import get_workload
 
 SPEC = StudySpec.for_workload(
-    "t", get_workload("digits-mlp", epochs=1), methods_from("optimizer.name", ["sgd", "adam"])
+    "t", get_workload("digits_mlp", epochs=1), methods_from("optimizer.name", ["sgd", "adam"])
 )
 
 

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from optimlab.cli import compare_cmd, worker_cmd
 from optimlab.errors import OptimlabError
-from optimlab.study import StudySpec, get_workload, methods_from, run_study
+from optimlab.study import StudySpec, methods_from, run_study
+from optimlab.workloads import get_workload
 
 app = typer.Typer()
 app.command("compare")(compare_cmd.compare)
@@ -50,7 +51,7 @@ def test_several_workloads_get_a_study_each_and_performance_profiles(tmp_path):
     args = [
         "compare",
         "--workload",
-        "digits-mlp,two-spirals-mlp",
+        "digits_mlp,two_spirals_mlp",
         "--optimizers",
         "sgd,adam",
         "--budget",
@@ -116,7 +117,7 @@ def test_a_worker_started_first_runs_the_trials_a_driver_plans(tmp_path):
         command, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE, text=True
     )
     spec = StudySpec.for_workload(
-        "w", get_workload("digits-mlp", epochs=1), methods_from("optimizer.name", ["adam"]), budget=3, seeds=1
+        "w", get_workload("digits_mlp", epochs=1), methods_from("optimizer.name", ["adam"]), budget=3, seeds=1
     )
     result = run_study(spec, tmp_path, backend="workers", workers=0)  # plans, waits for the worker
     out, _ = worker.communicate(timeout=60)

@@ -6,8 +6,9 @@ from wsgiref.util import setup_testing_defaults
 
 import pytest
 
-from optimlab.study import StudySpec, get_workload, methods_from, run_study
+from optimlab.study import StudySpec, methods_from, run_study
 from optimlab.study.storage import open_storage
+from optimlab.workloads import get_workload
 
 optuna_dashboard = pytest.importorskip("optuna_dashboard", reason="pip install optuna-dashboard")
 
@@ -23,7 +24,7 @@ def get(app, path):
 
 def test_the_dashboard_api_serves_the_study(tmp_path):
     spec = StudySpec.for_workload(
-        "t", get_workload("digits-mlp", epochs=1), methods_from("optimizer.name", ["adam"]), budget=2, seeds=1
+        "t", get_workload("digits_mlp", epochs=1), methods_from("optimizer.name", ["adam"]), budget=2, seeds=1
     )
     run_study(spec, tmp_path)
     app = optuna_dashboard.wsgi(open_storage(tmp_path))

@@ -6,7 +6,8 @@ import sys
 
 import optuna
 
-from optimlab.study import StudySpec, get_workload, methods_from, run_study
+from optimlab.study import StudySpec, methods_from, run_study
+from optimlab.workloads import get_workload
 
 
 def test_two_workers_share_a_postgres_study(postgres_url):
@@ -25,7 +26,7 @@ def test_two_workers_share_a_postgres_study(postgres_url):
     ]
     spec = StudySpec.for_workload(
         "pg",
-        get_workload("digits-mlp", epochs=1),
+        get_workload("digits_mlp", epochs=1),
         methods_from("optimizer.name", ["sgd", "adam"]),
         budget=4,
         seeds=2,

@@ -7,9 +7,9 @@ from optimlab.recipe import RecipeError
 from optimlab.registry import get_registry
 from optimlab.study.protocols import StudySpec, lr_range, methods_from
 from optimlab.study.space import SearchSpace
-from optimlab.study.workloads import get_workload, workload_names
+from optimlab.workloads import get_workload
 
-WORKLOAD = get_workload("digits-mlp", epochs=1)
+WORKLOAD = get_workload("digits_mlp", epochs=1)
 
 
 def spec(**options):
@@ -98,9 +98,3 @@ def test_bad_method_or_field_fails_before_any_trial():
         spec(space=SearchSpace.from_flags(["model.widht=8,16"]))
     with pytest.raises(InvalidValueError, match="distinct"):
         methods_from("optimizer.name", ["adam", "adam"])
-
-
-def test_workloads_are_registered_by_normalised_name():
-    assert "digits_mlp" in workload_names()
-    assert get_workload("Digits-MLP").recipe == get_workload("digits_mlp").recipe
-    assert get_workload("digits-mlp", epochs=3).recipe.training.epochs == 3

@@ -3,12 +3,13 @@
 import dataclasses
 import math
 
-from optimlab.study import StudySpec, get_workload, methods_from, write_report
+from optimlab.study import StudySpec, methods_from, write_report
 from optimlab.study.run import StudyResult
 from optimlab.study.storage import TrialRecord
+from optimlab.workloads import get_workload
 
 SPEC = StudySpec.for_workload(
-    "w1", get_workload("digits-mlp", epochs=1), methods_from("optimizer.name", ["sgd", "adam"])
+    "w1", get_workload("digits_mlp", epochs=1), methods_from("optimizer.name", ["sgd", "adam"])
 )
 CURVE = {"step": [5, 10], "seconds": [0.5, 1.0], "val_accuracy": [0.9, 0.97]}
 

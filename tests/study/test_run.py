@@ -17,7 +17,7 @@ from optimlab.study import StudySpec, methods_from, run_study
 from optimlab.study.protocols import Dimension, SearchSpace
 from optimlab.study.run import counted
 from optimlab.study.storage import JOURNAL_NAME, OWNER_ATTR, load_records, open_storage
-from optimlab.study.workloads import get_workload
+from optimlab.workloads import get_workload
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
@@ -25,7 +25,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 def tiny(name="t", optimizers=("adam",), epochs=1, **options):
     return StudySpec.for_workload(
         name,
-        get_workload("digits-mlp", epochs=epochs),
+        get_workload("digits_mlp", epochs=epochs),
         methods_from("optimizer.name", list(optimizers)),
         **options,
     )

@@ -8,7 +8,7 @@ from torch import nn
 
 from optimlab.train import Callback, EarlyStopping, TrainState, fit
 from optimlab.train.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
-from optimlab.train.loop import epoch_permutation
+from optimlab.train.loop import clip_grad_norm_, epoch_permutation
 
 
 def problem(seed: int = 0, n: int = 96):
@@ -214,3 +214,26 @@ def test_resume_from_checkpoint_matches_an_uninterrupted_run(tmp_path, order):
     fit(model, optimizer, x, y, scheduler=scheduler, state=state, **common)
     for got, want in zip(model.parameters(), reference):
         assert torch.equal(got, want)
+
+
+def test_clipping_is_torchs_for_one_model_and_each_members_own_for_a_stack():
+    generator = torch.Generator().manual_seed(0)
+    grads = [torch.randn(3, 4, 5, generator=generator), torch.randn(3, 7, generator=generator) * 10]
+    for g in grads:
+        g[1] /= 1000  # member 1's norm is under the bound: left as it is
+    reference = []
+    for k in range(3):
+        member = [torch.nn.Parameter(torch.zeros_like(g[k])) for g in grads]
+        for p, g in zip(member, grads):
+            p.grad = g[k].clone()
+        torch.nn.utils.clip_grad_norm_(member, 5.0)
+        reference.append([p.grad for p in member])
+    plain = [g[0].clone() for g in grads]
+    clip_grad_norm_(plain, 5.0)
+    assert all(torch.equal(a, b) for a, b in zip(plain, reference[0]))  # bitwise: torch's own steps
+    stacked = [g.clone() for g in grads]
+    clip_grad_norm_(stacked, 5.0, stacked=True)
+    for k in range(3):
+        for g, expected in zip(stacked, reference[k]):
+            torch.testing.assert_close(g[k], expected, rtol=1e-6, atol=0)
+    assert all(torch.equal(s[1], g[1]) for s, g in zip(stacked, grads))

@@ -24,7 +24,7 @@ from typing import Any
 from optimlab.errors import InvalidValueError
 from optimlab.study.analysis import time_to_target
 from optimlab.study.trial import CurveRecorder
-from optimlab.study.workloads import Workload
+from optimlab.workloads import Workload
 
 __all__ = ["BASELINES", "TargetCheck", "check_target"]
 

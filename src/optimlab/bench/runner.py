@@ -21,9 +21,10 @@ from optimlab.bench.scoring import BenchScores, score
 from optimlab.bench.user_optimizer import is_import_path, load_optimizer
 from optimlab.errors import InvalidValueError
 from optimlab.registry import get_registry
-from optimlab.study import StudySpec, Workload, methods_from, run_study
+from optimlab.study import StudySpec, methods_from, run_study
 from optimlab.study.run import StudyResult
 from optimlab.study.storage import TrialRecord, open_storage, optimlab_studies
+from optimlab.workloads import Workload
 
 __all__ = ["IN_PROCESS_BACKENDS", "BenchResult", "resolve_methods", "run_bench"]
 

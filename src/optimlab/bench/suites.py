@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from optimlab.bench.workloads import Workload, get_workload
 from optimlab.errors import UnknownNameError
+from optimlab.workloads import Workload, get_workload
 
 __all__ = ["SUITES", "suite"]
 

@@ -155,6 +155,13 @@ LogOpt = Annotated[
         "or mlflow (MLFLOW_TRACKING_URI, else ./mlflow.db); repeat for both. pip install 'optimlab[trackers]'.",
     ),
 ]
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="Folder of your MNIST/Fashion-MNIST/CIFAR-10 files, for the workloads that read them.",
+    ),
+]
 
 # --- the study options that compare and bench share ------------------------------------------------
 OptimizersOpt = Annotated[

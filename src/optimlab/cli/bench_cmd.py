@@ -60,15 +60,11 @@ def _names(text: str | None) -> list[str]:
 def _workloads(suite: str | None, workloads: str | None, data_dir: str | None) -> tuple[str, list[Any]]:
     """(label, workloads) from ``--suite`` or ``--workloads``, the user's files folder passed on as ``path``."""
     from optimlab.bench import suite as suite_workloads
-    from optimlab.bench.workloads import get_workload
-    from optimlab.registry import get_registry
+    from optimlab.workloads import workloads_from
 
     if suite:
         return suite, suite_workloads(suite)
-    chosen = []
-    for name in _names(workloads):
-        takes_path = "path" in get_registry("workload").get(name).hyperparameter_names
-        chosen.append(get_workload(name, **({"path": data_dir} if takes_path and data_dir else {})))
+    chosen = workloads_from(workloads, path=data_dir)
     return "-".join(w.name for w in chosen), chosen
 
 
@@ -127,13 +123,7 @@ def bench(
             "--cost", parser=o.choice("steps", "seconds"), help="Time to target in steps or seconds."
         ),
     ] = None,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--data-dir",
-            help="Folder of your MNIST/Fashion-MNIST/CIFAR-10 files, for the workloads that read them.",
-        ),
-    ] = None,
+    data_dir: o.DataDirOpt = None,
     device: o.DeviceOpt = None,
     out_dir: o.StudyOutOpt = None,
     resume: o.ResumeOpt = None,

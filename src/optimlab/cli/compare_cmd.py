@@ -21,8 +21,9 @@ if TYPE_CHECKING:  # the study package (optuna, torch) is imported when the verb
     from optimlab.study import StudySpec, TrialRecord
 
 EXAMPLES = """Examples:
-  optimlab compare --workload digits-mlp --optimizers sgd,momentum,rmsprop,adagrad,adam
-  optimlab compare --workload digits-mlp,two-spirals-mlp --optimizers sgd,adam   # + performance profiles
+  optimlab compare --workload digits_mlp --optimizers sgd,momentum,rmsprop,adagrad,adam
+  optimlab compare --workload digits_mlp,two_spirals_mlp --optimizers sgd,adam   # + performance profiles
+  optimlab compare --workload mnist_cnn --data-dir ~/data/mnist --optimizers sgd,adam
   optimlab compare --optimizers sgd,adam --seeds 5 --budget 9 --backend workers --workers 2
   optimlab compare --compare model.activation=relu,tanh,gelu --space optimizer.lr=1e-4:1e-1:log \\
       --protocol tpe --budget 12
@@ -54,6 +55,7 @@ PLAN_FLAGS = (
     "seeds",
     "pruner",
     "epochs",
+    "data_dir",
 )
 
 
@@ -110,7 +112,7 @@ def compare(
         str | None,
         typer.Option(
             "--workload",
-            help="Workloads (recipe + metric), comma-separated: digits-mlp, two-spirals-mlp, mnist1d-cnn.",
+            help="Workloads (recipe + metric), comma-separated (optimlab list workload); default digits_mlp.",
         ),
     ] = None,
     optimizers: o.OptimizersOpt = None,
@@ -146,6 +148,7 @@ def compare(
         int | None,
         typer.Option("--epochs", parser=o.number(POSITIVE_INT), help="Override the workload's epochs."),
     ] = None,
+    data_dir: o.DataDirOpt = None,
     backend: o.BackendOpt = None,
     workers: o.WorkersOpt = 2,
     members: o.MembersOpt = 64,
@@ -180,6 +183,7 @@ def compare(
             "field": field,
             "workloads": (workload or "").split(",") if workload else None,
             "epochs": epochs,
+            "data_dir": data_dir,
             "protocol": protocol,
             "budget": budget,
             "seeds": seeds,

@@ -1,7 +1,8 @@
 """Studies: fair, tuned, multi-seed comparisons of training choices, kept in an Optuna storage.
 
->>> from optimlab.study import StudySpec, get_workload, methods_from, run_study
->>> spec = StudySpec.for_workload("opt", get_workload("digits-mlp"),
+>>> from optimlab.study import StudySpec, methods_from, run_study
+>>> from optimlab.workloads import get_workload
+>>> spec = StudySpec.for_workload("opt", get_workload("digits_mlp"),
 ...                               methods_from("optimizer.name", ["sgd", "adam"]))  # doctest: +SKIP
 >>> result = run_study(spec, "runs/opt")  # doctest: +SKIP
 >>> leaderboard(spec, result.records)[0].method  # doctest: +SKIP
@@ -18,7 +19,6 @@ from optimlab.study.run import StudyResult, load_specs, run_study
 from optimlab.study.space import Dimension, SearchSpace
 from optimlab.study.storage import TrialRecord, open_storage
 from optimlab.study.worker import work
-from optimlab.study.workloads import Workload, get_workload, workload_names
 
 __all__ = [
     "Dimension",
@@ -28,9 +28,7 @@ __all__ = [
     "StudyResult",
     "StudySpec",
     "TrialRecord",
-    "Workload",
     "confidence_interval",
-    "get_workload",
     "leaderboard",
     "load_specs",
     "methods_from",
@@ -38,7 +36,6 @@ __all__ = [
     "performance_profiles",
     "run_study",
     "work",
-    "workload_names",
     "write_report",
 ]
 

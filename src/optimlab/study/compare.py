@@ -21,11 +21,11 @@ from optimlab.study.protocols import StudySpec, methods_from
 from optimlab.study.run import StudyResult, load_specs, open_studies, run_study
 from optimlab.study.space import SearchSpace
 from optimlab.study.storage import TrialRecord
-from optimlab.study.workloads import get_workload
+from optimlab.workloads import workloads_from
 
 __all__ = ["DEFAULT_WORKLOAD", "Comparison", "compare", "plan_comparison"]
 
-DEFAULT_WORKLOAD = "digits-mlp"
+DEFAULT_WORKLOAD = "digits_mlp"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,16 +45,16 @@ def plan_comparison(
     workloads: Sequence[str] = (DEFAULT_WORKLOAD,),
     space: SearchSpace | None = None,
     epochs: int | None = None,
+    data_dir: str | Path | None = None,
     name: str | None = None,
     **options: Any,
 ) -> list[StudySpec]:
     """One study per workload comparing ``field`` = each of ``values``; ``options`` go to
     :class:`StudySpec` (``protocol``, ``budget``, ``seeds``, ``pruner``). A ``name`` names the single
-    study, or prefixes the workload's name when there are several."""
+    study, or prefixes the workload's name when there are several; ``data_dir`` is the folder of the
+    user's files for the workloads that read them."""
     methods = methods_from(field, [v.strip() for v in values if v.strip()])
-    chosen = [
-        get_workload(w.strip(), **({"epochs": epochs} if epochs is not None else {})) for w in workloads
-    ]
+    chosen = workloads_from(",".join(workloads), epochs=epochs, path=data_dir)
     prefix = f"{name}-" if name and len(chosen) > 1 else ""
     return [
         StudySpec.for_workload(

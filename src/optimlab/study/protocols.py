@@ -30,7 +30,7 @@ from optimlab.errors import InvalidValueError
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability, get_registry
 from optimlab.study.space import Dimension, SearchSpace
-from optimlab.study.workloads import Workload
+from optimlab.workloads import Workload
 
 __all__ = ["PROTOCOLS", "PRUNERS", "Method", "PlannedTrial", "StudySpec", "lr_range", "methods_from"]
 

@@ -21,7 +21,16 @@ from optimlab.data.batches import epoch_permutation
 from optimlab.errors import InvalidValueError
 from optimlab.schedules.torch_adapter import PlateauLR
 
-__all__ = ["Callback", "TrainState", "epoch_order", "epoch_permutation", "fit", "steps_per_epoch"]
+__all__ = [
+    "Callback",
+    "TrainState",
+    "clip_grad_norm_",
+    "epoch_order",
+    "epoch_permutation",
+    "evaluates_after",
+    "fit",
+    "steps_per_epoch",
+]
 
 
 @dataclasses.dataclass
@@ -41,6 +50,17 @@ class TrainState:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def stop_if_diverged(self) -> bool:
+        """Stop the run if the last loss is not finite, saying so; whether it did."""
+        if math.isfinite(self.train_loss):
+            return False
+        self.diverged = True
+        self.stop_reason = (
+            f"training diverged: the loss became {self.train_loss} at step {self.step} "
+            f"(lr {self.lr:.3g}); lower the learning rate, clip gradients, or check the data scale"
+        )
+        return True
 
 
 class Callback:
@@ -73,6 +93,29 @@ def steps_per_epoch(n: int, batch_size: int, drop_last: bool = False) -> int:
             "batch_size", batch_size, f"at most the {n} training rows when drop_last drops smaller batches"
         )
     return steps
+
+
+def evaluates_after(step: int, *, eval_every: int | None, steps_per_epoch: int, total_steps: int) -> bool:
+    """Whether a loop evaluates after its ``step``-th step: every ``eval_every`` steps (default: once an
+    epoch) and after the last."""
+    return step % (eval_every or steps_per_epoch) == 0 or step >= total_steps
+
+
+def clip_grad_norm_(grads: Sequence[torch.Tensor], max_norm: float, *, stacked: bool = False) -> None:
+    """Scale ``grads`` in place by ``min(1, max_norm / (norm + 1e-6))``, ``norm`` their global 2-norm, as
+    :func:`torch.nn.utils.clip_grad_norm_` does (Pascanu et al. 2013, https://arxiv.org/abs/1211.5063).
+
+    ``stacked``: the gradients of K members, ``(K, ...)`` each, every member clipped by its own norm.
+    """
+    if stacked:
+        norms = [torch.linalg.vector_norm(g.flatten(1), dim=1) for g in grads]  # (K,) each
+    else:
+        norms = list(torch._foreach_norm(list(grads)))
+    coefficient = (max_norm / (torch.linalg.vector_norm(torch.stack(norms), dim=0) + 1e-6)).clamp(max=1.0)
+    if stacked:
+        torch._foreach_mul_(list(grads), [coefficient.view(-1, *(1,) * (g.ndim - 1)) for g in grads])
+    else:
+        torch._foreach_mul_(list(grads), coefficient)
 
 
 def fit(
@@ -109,7 +152,6 @@ def fit(
     per_epoch = steps_per_epoch(n, batch_size, drop_last)
     state = state or TrainState()
     state.steps_per_epoch, state.total_steps, state.stop_reason = per_epoch, total_steps, None
-    eval_every = eval_every or per_epoch
     amp = (
         torch.autocast(x.device.type, dtype=autocast_dtype)
         if autocast_dtype is not None
@@ -139,7 +181,7 @@ def fit(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if grad_clip_norm is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), grad_clip_norm, foreach=True)
+                clip_grad_norm_([p.grad for p in model.parameters() if p.grad is not None], grad_clip_norm)
             return loss
 
         loss = closure()
@@ -150,14 +192,11 @@ def fit(
         state.step += 1
         state.train_loss = loss.item()
 
-        if not math.isfinite(state.train_loss):
-            state.diverged = True
-            state.stop_reason = (
-                f"training diverged: the loss became {state.train_loss} at step {state.step} "
-                f"(lr {state.lr:.3g}); lower the learning rate, clip gradients, or check the data scale"
-            )
-        at_end = state.step >= total_steps or state.stop_reason is not None
-        if evaluate is not None and not state.diverged and (state.step % eval_every == 0 or at_end):
+        state.stop_if_diverged()
+        due = evaluates_after(
+            state.step, eval_every=eval_every, steps_per_epoch=per_epoch, total_steps=total_steps
+        )
+        if evaluate is not None and not state.diverged and (due or state.stop_reason is not None):
             if switches_modes:
                 optimizer.eval()
             state.last_metrics = evaluate()

@@ -2,7 +2,8 @@
 
 import pytest
 
-from optimlab.study import StudySpec, get_workload, methods_from, run_study
+from optimlab.study import StudySpec, methods_from, run_study
+from optimlab.workloads import get_workload
 
 ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'optimlab[ray]'")
 
@@ -10,7 +11,7 @@ ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'opti
 def test_ray_tasks_run_the_planned_trials(tmp_path):
     spec = StudySpec.for_workload(
         "r",
-        get_workload("digits-mlp", epochs=1),
+        get_workload("digits_mlp", epochs=1),
         methods_from("optimizer.name", ["sgd", "adam"]),
         budget=2,
         seeds=1,

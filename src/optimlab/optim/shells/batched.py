@@ -200,6 +200,16 @@ class BatchedOptimizer:
         add_scaled_(chunk.params, chunk.scratch, lr)
         return state
 
+    def lrs(self, step: int) -> list[float]:
+        """Each member's learning rate at ``step`` (0 is the first): its peak times the schedule."""
+        return [
+            value
+            for chunk in self._chunks
+            for value in torch.as_tensor(value_at(chunk.values["lr"], step), dtype=torch.float64)
+            .expand(len(chunk.params[0]))
+            .tolist()
+        ]
+
     @torch.no_grad()
     def train(self) -> None:
         """Move the parameters to the point gradients are taken at (schedule-free ``y``)."""

@@ -1,4 +1,4 @@
-"""Workloads: data + architecture + training length as a base recipe, with the metric studies tune on.
+"""The Workload type and its lookup, with the three workloads the study engine was first built on.
 
 A workload fixes everything a comparison holds constant; a study varies the rest. Each names the
 validation metric that tuning maximises or minimises, the test metric the leaderboard reports (measured
@@ -6,8 +6,8 @@ on rows that no tuning decision saw), and a target of the validation metric for 
 spirit of AlgoPerf's validation targets (Dahl et al., Benchmarking Neural Network Training Algorithms,
 2023, https://arxiv.org/abs/2306.07179).
 
->>> from optimlab.study.workloads import get_workload
->>> w = get_workload("digits-mlp")
+>>> from optimlab.workloads import get_workload
+>>> w = get_workload("digits_mlp")
 >>> w.recipe.model.width, w.metric, w.target
 (128, 'val_accuracy', 0.96)
 """
@@ -15,12 +15,22 @@ spirit of AlgoPerf's validation targets (Dahl et al., Benchmarking Neural Networ
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
+from optimlab.errors import InvalidValueError
 from optimlab.recipe import Recipe
 from optimlab.registry import POSITIVE_INT, new_registry
 
-__all__ = ["Workload", "digits_mlp", "get_workload", "mnist1d_cnn", "two_spirals_mlp", "workload_names"]
+__all__ = [
+    "Workload",
+    "digits_mlp",
+    "get_workload",
+    "mnist1d_cnn",
+    "two_spirals_mlp",
+    "workload_names",
+    "workloads_from",
+]
 
 _REGISTRY = new_registry("workload")
 
@@ -106,10 +116,31 @@ def mnist1d_cnn(*, epochs: int = 10, batch_size: int = 32) -> Workload:
     return Workload(name="mnist1d_cnn", recipe=recipe, target=0.8)
 
 
-def get_workload(name: str, **options: int) -> Workload:
-    """The workload registered as ``name``; unknown names raise with close matches."""
+def get_workload(name: str, **options: Any) -> Workload:
+    """The workload registered as ``name`` in any module of this package; unknown names raise with close
+    matches. Importing this module imports the package, so every workload is registered by then."""
     return _REGISTRY.create(name, **options)
 
 
 def workload_names() -> list[str]:
     return _REGISTRY.names()
+
+
+def workloads_from(
+    names: str, *, epochs: int | None = None, path: str | Path | None = None
+) -> list[Workload]:
+    """The workloads named in ``names`` (comma-separated), as a verb's ``--workload`` gives them.
+
+    ``epochs`` replaces each one's own when given; ``path``, the folder of the user's files, goes to the
+    workloads that read files (the ``*_files`` family) and to no other.
+    """
+    chosen = []
+    for name in filter(None, (part.strip() for part in names.split(","))):
+        entry = _REGISTRY.get(name)
+        options: dict[str, Any] = {"epochs": epochs} if epochs else {}
+        if path is not None and "path" in entry.hyperparameter_names:
+            options["path"] = str(path)
+        chosen.append(entry.create(**options))
+    if not chosen:
+        raise InvalidValueError("workloads", names, f"comma-separated names of {', '.join(workload_names())}")
+    return chosen

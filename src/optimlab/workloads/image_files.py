@@ -21,7 +21,7 @@ from typing import Any
 from optimlab.errors import InvalidValueError
 from optimlab.recipe import Recipe
 from optimlab.registry import POSITIVE_INT, Capability, new_registry
-from optimlab.study.workloads import Workload
+from optimlab.workloads.workload import Workload
 
 __all__: list[str] = []  # reached by name: get_workload("mnist_cnn", path=...)
 

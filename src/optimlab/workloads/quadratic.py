@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from optimlab.recipe import Recipe
 from optimlab.registry import POSITIVE_INT, new_registry
-from optimlab.study.workloads import Workload
+from optimlab.workloads.workload import Workload
 
 __all__ = ["noisy_quadratic", "quadratic_deep"]
 

@@ -1,23 +1,21 @@
 """Every registered workload builds, names a metric its run reports, and trains; suites and user files."""
 
-import pickle
+import doctest
+import importlib
 
-import numpy as np
 import pytest
 
-import optimlab.bench.workloads  # noqa: F401  (registers the bench's workloads)
 from optimlab.bench import SUITES, suite
 from optimlab.errors import InvalidValueError, UnknownNameError
 from optimlab.registry import get_registry
-from optimlab.study.workloads import get_workload
 from optimlab.train.run import train
+from optimlab.workloads import get_workload, workload_names, workloads_from
 
 REGISTRY = get_registry("workload")
 BUILT_IN = [e.name for e in REGISTRY if "user_files" not in e.capabilities]
 USER_FILES = [e.name for e in REGISTRY if "user_files" in e.capabilities]
 
 
-# Workloads that need a change outside optimlab.bench, requested from the lead (docs/workloads.md):
 @pytest.mark.parametrize("name", BUILT_IN)
 def test_each_workload_trains_and_reports_its_tuned_and_test_metrics(name):
     workload = get_workload(name)
@@ -39,34 +37,6 @@ def test_each_suite_lists_registered_workloads_with_valid_options():
         suite("smal")
 
 
-def _write_idx(path, array):
-    import struct
-
-    codes = {np.uint8: 0x08}
-    header = bytes([0, 0, codes[array.dtype.type], array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-    path.write_bytes(header + array.astype(">u1").tobytes())
-
-
-@pytest.fixture
-def mnist_folder(tmp_path):
-    rng = np.random.default_rng(0)
-    _write_idx(tmp_path / "train-images-idx3-ubyte", rng.integers(0, 256, (50, 28, 28), dtype=np.uint8))
-    _write_idx(tmp_path / "train-labels-idx1-ubyte", np.arange(50, dtype=np.uint8) % 10)
-    return tmp_path
-
-
-@pytest.fixture
-def cifar_folder(tmp_path):
-    rng = np.random.default_rng(0)
-    for name in ("data_batch_1", "test_batch"):
-        batch = {
-            b"data": rng.integers(0, 256, (30, 3072), dtype=np.uint8),
-            b"labels": [i % 10 for i in range(30)],
-        }
-        (tmp_path / name).write_bytes(pickle.dumps(batch, protocol=2))
-    return tmp_path
-
-
 @pytest.mark.parametrize("name", USER_FILES)
 def test_user_file_workloads_read_the_folder_given_and_train(name, mnist_folder, cifar_folder):
     folder = cifar_folder if name.startswith("cifar10") else mnist_folder
@@ -81,3 +51,24 @@ def test_user_file_workloads_read_the_folder_given_and_train(name, mnist_folder,
         get_workload(name)
     with pytest.raises(InvalidValueError, match="option 'path'"):
         get_workload(name, path=str(folder / "missing"))
+
+
+@pytest.mark.parametrize("name", ["optimlab.workloads", "optimlab.workloads.workload"])
+def test_docstring_examples(name):
+    result = doctest.testmod(importlib.import_module(name))
+    assert result.failed == 0 and result.attempted > 0
+
+
+def test_old_spellings_resolve_to_the_canonical_names():
+    """``compare --workload digits-mlp`` worked before the names were underscored everywhere."""
+    assert [w.name for w in workloads_from("digits-mlp, Two-Spirals-MLP,mnist1d-cnn")] == [
+        "digits_mlp",
+        "two_spirals_mlp",
+        "mnist1d_cnn",
+    ]
+    assert workloads_from("digits_mlp", epochs=3)[0].recipe.training.epochs == 3
+    assert set(workload_names()) == {e.name for e in REGISTRY} and "digits_logistic" in workload_names()
+    with pytest.raises(InvalidValueError, match="workloads"):
+        workloads_from(" , ")
+    with pytest.raises(UnknownNameError, match="digits_mlp"):
+        workloads_from("digits_mpl")

@@ -1,0 +1,246 @@
+"""K members of one architecture trained at once, as one stacked model: :func:`fit` for K recipes.
+
+K recipes that differ only in the optimizer's numbers (lr, weight decay, betas, momentum, eps) and the
+seed train together: their models are stacked (``torch.func.stack_module_state``); each step is one
+forward of the K members (:func:`~optimlab.models.stacked.stacked_forward`: batched matrix products, or
+``vmap`` of ``functional_call``), the gradient of the summed member losses, and one step of the batched
+optimizer shell (per-member hyperparameters as ``(K,)`` tensors; torch's fused kernel where it applies).
+Member k sees its own split, initial weights and batch order (all from its seed, as in a one-at-a-time
+run) and is evaluated as :func:`~optimlab.train.run.evaluate` evaluates one model, so its curve equals
+recipe k's one-at-a-time curve within float rounding (1e-5, tested). A step means what it means in
+:func:`~optimlab.train.loop.fit`: the same order of loss, clipping, step and schedule, and the same
+clipping, divergence check and evaluation cadence (the loop's own functions). A member that diverges
+stops at the step it did; the others go on.
+
+Why: K small models are K times the Python and kernel-launch overhead that dominates small-model
+training on a CPU or a GPU; one vectorized model pays it once, and its larger operations use every core
+(``docs/benchmarks.md``: 64 lr trials of an MLP on digits). Which recipes may train together is the
+caller's choice (``optimlab.study.backends.batched``: ``batch_key``, ``not_batchable``).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.func import stack_module_state
+
+from optimlab.build import build_data, build_loss, build_model, build_schedule, resolve_device, total_steps
+from optimlab.models.stacked import stacked_forward, stacked_loss
+from optimlab.optim.shells.batched import BatchedOptimizer
+from optimlab.recipe import Recipe
+from optimlab.registry import get_registry
+from optimlab.train.heap import retained_heap
+from optimlab.train.loop import Callback, TrainState, clip_grad_norm_, epoch_permutation, evaluates_after
+from optimlab.train.run import TrainResult, evaluate_members
+
+__all__ = ["MIN_STACK", "train_members"]
+
+MIN_STACK = 8  # members: below, a stack of its own is not worth a thread
+
+
+def train_members(
+    recipes: Sequence[Recipe], callbacks: Sequence[Callback], *, stacks: int | None = None
+) -> list[TrainResult]:
+    """Train K recipes that differ only in optimizer numbers and seed at once; one result each.
+
+    ``callbacks[k]`` follows member k (``on_train_start`` and ``on_evaluate``). The members train as
+    ``stacks`` stacks, each in its own Python thread on one torch thread; by default one stack per
+    torch thread of this process, with at least :data:`MIN_STACK` members a stack. A stack's Python and
+    small operations then overlap another's arithmetic, where one stack on T threads leaves cores idle
+    between its large operations (64 MLPs 64-128-128-10, 300 steps on 2 cores: 1.08 s as 2 stacks on a
+    thread each, 1.5 s as one on 2 threads). Members are independent, so how they are stacked changes
+    no result beyond float rounding (tested).
+    """
+    threads = torch.get_num_threads()
+    count = stacks or max(1, min(threads, len(recipes) // MIN_STACK))
+    # Splits and initial models are functions of the seed (batched recipes share everything else):
+    # one each, built here, before any thread, since a model's init draws from torch's global generator.
+    first_of: dict[int, Recipe] = {}  # the first recipe of each seed
+    for recipe in recipes:
+        first_of.setdefault(recipe.training.seed, recipe)
+    device = resolve_device(recipes[0].training.device)
+    splits = {seed: build_data(recipe) for seed, recipe in first_of.items()}
+    models = {seed: build_model(recipe, splits[seed]).to(device) for seed, recipe in first_of.items()}
+    bounds = [round(i * len(recipes) / count) for i in range(count + 1)]
+    parts = [slice(a, b) for a, b in itertools.pairwise(bounds)]
+    results: list[list[TrainResult] | BaseException | None] = [None] * count
+
+    def train_part(i: int) -> None:
+        try:
+            results[i] = _train_stack(recipes[parts[i]], callbacks[parts[i]], splits, models)
+        except BaseException as error:
+            results[i] = error
+
+    with retained_heap():
+        if count == 1:
+            return _train_stack(recipes, callbacks, splits, models)
+        torch.set_num_threads(1)
+        try:
+            workers = [threading.Thread(target=train_part, args=(i,)) for i in range(count)]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+        finally:
+            torch.set_num_threads(threads)
+    failed = next((r for r in results if isinstance(r, BaseException)), None)
+    if failed is not None:
+        raise failed
+    return [result for part in results for result in part]  # type: ignore[union-attr]
+
+
+def _member_values(recipes: Sequence[Recipe]) -> dict[str, list[Any]]:
+    """Each optimizer keyword set by any member (and lr) as K values; unset ones get the default."""
+    entry = get_registry("optimizer").get(recipes[0].optimizer.name)
+    defaults = {**{h.name: h.default for h in entry.hyperparameters}, **entry.defaults}
+    keywords = [r.optimizer.keywords() for r in recipes]
+    names = sorted({"lr", *(k for kw in keywords for k in kw)})
+    return {
+        n: [list(v) if isinstance(v, tuple) else v for v in (kw.get(n, defaults[n]) for kw in keywords)]
+        for n in names
+    }
+
+
+def _train_stack(
+    recipes: Sequence[Recipe],
+    callbacks: Sequence[Callback],
+    all_splits: Mapping[int, Any],
+    initial_models: Mapping[int, nn.Module],
+) -> list[TrainResult]:
+    """Train K members as one stack in this thread (:func:`train_members`); splits and models by seed."""
+    first, members = recipes[0], len(recipes)
+    device = resolve_device(first.training.device)
+    seeds = [r.training.seed for r in recipes]
+    splits = {s: all_splits[s] for s in dict.fromkeys(seeds)}
+    # One model per seed, stacked as many times as members use it (stacking copies its tensors).
+    models = [initial_models[s] for s in seeds]
+    task, loss_fn = splits[seeds[0]].task, build_loss(first, splits[seeds[0]])
+    stacked_params, stacked_buffers = stack_module_state(models)  # name -> (K, *shape)
+    # Leaves that autograd differentiates and the optimizer updates in place.
+    params = {n: p.detach().requires_grad_() for n, p in stacked_params.items()}
+    buffers = {n: b.detach() for n, b in stacked_buffers.items()}
+    names = list(params)
+
+    # One seed: one split and one batch order, so every member takes the same batch (not copied K
+    # times). Several seeds: each member its own split and batches.
+    shared = len(splits) == 1
+    # A template of the stack's own: vmap's functional_call swaps a module's tensors while it runs.
+    forward = stacked_forward(copy.deepcopy(models[0]), members, shared_input=shared)
+    member_losses = stacked_loss(loss_fn, shared_targets=shared)
+
+    def split_of(name: str) -> tuple[Tensor, Tensor]:
+        pairs = [getattr(splits[s], name) for s in (seeds[:1] if shared else seeds)]
+        if shared:
+            return pairs[0].x.to(device), pairs[0].y.to(device)
+        return torch.stack([p.x for p in pairs]).to(device), torch.stack([p.y for p in pairs]).to(device)
+
+    held_out = {name: split_of(name) for name in ("val", "test")}  # stacked once, not every evaluation
+
+    def evaluate_all(name: str) -> list[dict[str, float]]:
+        x_split, y_split = held_out[name]
+        return evaluate_members(
+            lambda xb: forward(params, buffers, xb), member_losses, x_split, y_split,
+            members=members, task=task, prefix=name, shared=shared,
+        )  # fmt: skip
+
+    x, y = split_of("train")
+    n, batch_size = x.shape[1 - shared], first.training.batch_size
+    steps_per_epoch, steps = math.ceil(n / batch_size), total_steps(first, n)
+    optimizer = BatchedOptimizer(
+        [params[n] for n in names],
+        first.optimizer.name,
+        members=members,
+        schedule=build_schedule(first, steps),
+        **_member_values(recipes),
+    )
+    member_index = torch.arange(members, device=device)[:, None]
+
+    states = [TrainState(steps_per_epoch=steps_per_epoch, total_steps=steps) for _ in recipes]
+    for state, callback in zip(states, callbacks):
+        callback.on_train_start(state)
+    started = time.perf_counter()
+    optimizer.train()
+    orders: dict[int, Tensor] = {}
+    # Each step's losses, read by the states (a sync) only every few steps and at evaluations.
+    history, seen = torch.empty(steps, members, device=device), 0
+    last_val: list[dict[str, float]] = [{} for _ in recipes]
+    for step in range(steps):
+        epoch, offset = divmod(step, steps_per_epoch)
+        if offset == 0 or not orders:
+            orders = {s: epoch_permutation(s, epoch, n, device) for s in dict.fromkeys(seeds)}
+        batch = slice(offset * batch_size, (offset + 1) * batch_size)
+        if shared:
+            rows = orders[seeds[0]][batch]
+            xb, yb = x[rows], y[rows]
+        else:
+            rows = torch.stack([orders[s][batch] for s in seeds])  # (K, B)
+            xb, yb = x[member_index, rows], y[member_index, rows]
+        losses = member_losses(forward(params, buffers, xb), yb)  # (K,)
+        grads = list(torch.autograd.grad(losses.sum(), [params[n] for n in names]))
+        if first.training.grad_clip_norm is not None:
+            clip_grad_norm_(grads, first.training.grad_clip_norm, stacked=True)
+        optimizer.step(grads)
+        history[step] = losses.detach()
+        evaluating = evaluates_after(
+            step + 1, eval_every=first.training.eval_every, steps_per_epoch=steps_per_epoch, total_steps=steps
+        )
+        if not (evaluating or (step + 1) % _CHECK_EVERY == 0):
+            continue
+        _advance(states, history[seen : step + 1], seen, optimizer)
+        seen = step + 1
+        if evaluating:
+            optimizer.eval()
+            last_val = evaluate_all("val")
+            for state, callback, metrics in zip(states, callbacks, last_val):
+                if not state.diverged:
+                    state.last_metrics = metrics
+                    callback.on_evaluate(state, metrics)
+            optimizer.train()
+        if all(state.diverged for state in states):
+            break
+    seconds = time.perf_counter() - started
+    optimizer.eval()
+    final = [{**val, **test} for val, test in zip(last_val, evaluate_all("test"))]  # val: the last step's
+    return [
+        TrainResult(
+            recipe_id=recipe.id,
+            status="diverged" if state.diverged else "completed",
+            message=state.stop_reason,
+            steps=state.step,
+            seconds=seconds,
+            metrics={} if state.diverged else metrics,
+            out_dir=None,
+        )
+        for recipe, state, metrics in zip(recipes, states, final)
+    ]
+
+
+_CHECK_EVERY = 32  # steps between reads of the losses when no evaluation comes sooner
+
+
+def _advance(
+    states: Sequence[TrainState], losses: Tensor, first_step: int, optimizer: BatchedOptimizer
+) -> None:
+    """Bring the live members' states through steps ``first_step + i`` whose losses are ``losses[i]``,
+    ``(steps, K)``: to the last one, or to the first whose loss was not finite (the member diverged)."""
+    finite = torch.isfinite(losses)
+    first_bad = torch.where(finite.all(0), len(losses), (~finite).int().argmax(0))  # (K,)
+    lrs: dict[int, list[float]] = {}  # by step: every member's lr there, read once
+    for k, (state, bad, column) in enumerate(zip(states, first_bad.tolist(), losses.T.tolist())):
+        if state.diverged:
+            continue
+        at = min(bad, len(column) - 1)
+        step = first_step + at
+        state.step, state.epoch, state.train_loss = step + 1, step // state.steps_per_epoch, column[at]
+        if step not in lrs:
+            lrs[step] = optimizer.lrs(step)
+        state.lr = lrs[step][k]
+        state.stop_if_diverged()

@@ -68,10 +68,12 @@ def bench(
     budget: Annotated[int, typer.Option("--budget", help="Tuning trials per method and workload.")] = 7,
     protocol: Annotated[str, typer.Option("--protocol", help="Tuning: grid, random or tpe.")] = "grid",
     backend: Annotated[str, typer.Option("--backend", help="batched, local, workers or ray.")] = "batched",
-    workers: Annotated[int, typer.Option("--workers", help="Worker processes (--backend workers).")] = 2,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="Worker processes (--backend workers).")
+    ] = None,
     members: Annotated[
-        int, typer.Option("--members", help="Trials trained at once (--backend batched).")
-    ] = 64,
+        int | None, typer.Option("--members", help="Trials trained at once (--backend batched).")
+    ] = None,
     cost: Annotated[str, typer.Option("--cost", help="Time to target in steps or seconds.")] = "steps",
     data_dir: o.DataDirOpt = None,
     device: Annotated[
@@ -98,6 +100,7 @@ def bench(
     import torch
 
     from optimlab.bench import run_bench, write_bench_report
+    from optimlab.study.backends import BackendOptions
 
     if report_format not in REPORT_FORMATS:
         raise InvalidValueError("--format", report_format, "one of " + ", ".join(REPORT_FORMATS))
@@ -140,8 +143,7 @@ def bench(
             budget=budget,
             seeds=seeds,
             backend=backend,
-            workers=workers,
-            members=members,
+            options=BackendOptions.given(workers=workers, members=members),
             resume=resume,
             device=device,
             cost=cost,

@@ -114,15 +114,15 @@ def compare(
     data_dir: o.DataDirOpt = None,
     backend: Annotated[str, typer.Option("--backend", help="local, batched, workers or ray.")] = "local",
     workers: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--workers",
             help="Worker processes or Ray tasks; 0 with --backend workers: wait for `optimlab worker`s.",
         ),
-    ] = 2,
+    ] = None,
     members: Annotated[
-        int, typer.Option("--members", help="Trials trained at once by the batched backend.")
-    ] = 64,
+        int | None, typer.Option("--members", help="Trials trained at once by the batched backend.")
+    ] = None,
     ray_address: Annotated[
         str | None, typer.Option("--ray-address", help="Ray cluster to join (default: local).")
     ] = None,
@@ -151,6 +151,7 @@ def compare(
         run_study,
         write_report,
     )
+    from optimlab.study.backends import BackendOptions
     from optimlab.study.export import write_tables
     from optimlab.study.protocols import SEEDS
     from optimlab.study.run import open_studies
@@ -248,9 +249,7 @@ def compare(
                     location,
                     backend=backend,
                     resume=True,
-                    workers=workers,
-                    members=members,
-                    ray_address=ray_address,
+                    options=BackendOptions.given(workers=workers, members=members, ray_address=ray_address),
                     on_progress=progress_of(spec) if live else None,
                 )
             )

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from optuna.storages import BaseStorage
 
+from optimlab.study.backends import POLL_SECONDS
 from optimlab.study.backends.local import run_waiting
 from optimlab.study.protocols import Method, StudySpec
 from optimlab.study.storage import DONE_ATTR, METHOD_ATTR, SPEC_ATTR, open_storage, optimlab_studies
@@ -41,7 +42,7 @@ def work(
     name: str | None = None,
     methods: list[str] | None = None,
     wait: bool = False,
-    poll_seconds: float = 0.5,
+    poll_seconds: float = POLL_SECONDS,
     threads: int = 1,
 ) -> int:
     """Run waiting trials at ``location`` until none waits; returns how many this worker ran.

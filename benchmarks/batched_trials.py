@@ -11,7 +11,8 @@ split evaluated every epoch (34 steps) and at the end, each trial recorded in an
 - ``plain DataLoader``: the same with the batches from a ``DataLoader`` over a ``TensorDataset``, as
   PyTorch's tutorials write it (``--no-dataloader`` leaves it out);
 - ``optimlab local``: ``run_study(backend="local")``, one trial at a time, journal file storage;
-- ``optimlab batched``: ``run_study(backend="batched", members=64)``: the 64 trials as one model.
+- ``optimlab batched``: ``run_study(backend="batched", options=BackendOptions(members=64))``: the 64
+  trials as one model.
 
 Each measurement is a fresh process that runs its row once to warm up (imports, first kernels) and
 once timed, so that no row inherits another's state (allocator settings, caches); the rows alternate
@@ -45,6 +46,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from optimlab.build import build_data
 from optimlab.recipe import Recipe
 from optimlab.study import Dimension, SearchSpace, StudySpec, methods_from, run_study
+from optimlab.study.backends import BackendOptions
 from optimlab.train.loop import epoch_permutation
 
 TRIALS, STEPS, BATCH = 64, 300, 32
@@ -127,7 +129,7 @@ def optimlab_run(device: str, backend: str, results: dict[str, list[float]]) -> 
     def run() -> float:
         with tempfile.TemporaryDirectory() as folder:
             started = time.perf_counter()
-            result = run_study(spec, folder, backend=backend, members=TRIALS)
+            result = run_study(spec, folder, backend=backend, options=BackendOptions(members=TRIALS))
             elapsed = time.perf_counter() - started
         assert len(result.records) == TRIALS and all(r.steps == STEPS for r in result.records)
         results[backend] = [r.value for r in result.records]

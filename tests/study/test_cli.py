@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from optimlab.cli import compare_cmd, worker_cmd
 from optimlab.errors import OptimlabError
 from optimlab.study import StudySpec, methods_from, run_study
+from optimlab.study.backends import BackendOptions
 from optimlab.workloads import get_workload
 
 app = typer.Typer()
@@ -119,7 +120,9 @@ def test_a_worker_started_first_runs_the_trials_a_driver_plans(tmp_path):
     spec = StudySpec.for_workload(
         "w", get_workload("digits_mlp", epochs=1), methods_from("optimizer.name", ["adam"]), budget=3, seeds=1
     )
-    result = run_study(spec, tmp_path, backend="workers", workers=0)  # plans, waits for the worker
+    result = run_study(
+        spec, tmp_path, backend="workers", options=BackendOptions(workers=0)
+    )  # plans, waits for the worker
     out, _ = worker.communicate(timeout=60)
     assert worker.returncode == 0 and "worker ran 4 trials" in out
     assert len(result.records) == 4 and all(r.state == "complete" for r in result.records)

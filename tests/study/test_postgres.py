@@ -7,6 +7,7 @@ import sys
 import optuna
 
 from optimlab.study import StudySpec, methods_from, run_study
+from optimlab.study.backends import BackendOptions
 from optimlab.workloads import get_workload
 
 
@@ -31,7 +32,7 @@ def test_two_workers_share_a_postgres_study(postgres_url):
         budget=4,
         seeds=2,
     )
-    result = run_study(spec, postgres_url, backend="workers", workers=0)
+    result = run_study(spec, postgres_url, backend="workers", options=BackendOptions(workers=0))
     ran = []
     for worker in workers:
         out, _ = worker.communicate(timeout=120)

@@ -14,6 +14,7 @@ import pytest
 from optimlab.errors import OptimlabError
 from optimlab.recipe import Recipe
 from optimlab.study import StudySpec, methods_from, run_study
+from optimlab.study.backends import BackendOptions
 from optimlab.study.protocols import Dimension, SearchSpace
 from optimlab.study.run import counted
 from optimlab.study.storage import JOURNAL_NAME, OWNER_ATTR, load_records, open_storage
@@ -139,7 +140,7 @@ def test_four_workers_on_one_journal_finish_forty_trials_exactly(tmp_path):
     spec = tiny(
         budget=40, seeds=0, space=SearchSpace((Dimension("optimizer.lr", low=1e-4, high=1e-2, log=True),))
     )
-    result = run_study(spec, tmp_path, backend="workers", workers=4)
+    result = run_study(spec, tmp_path, backend="workers", options=BackendOptions(workers=4))
     trials = plain_optuna(tmp_path, "t/adam").get_trials()
     assert len(trials) == 40 and len(result.records) == 40
     assert sorted(t.user_attrs["key"] for t in trials) == sorted(f"tune/{i}" for i in range(40))
@@ -183,7 +184,9 @@ def test_a_killed_worker_leaves_no_trial_running_and_its_key_runs_again(tmp_path
     spec = tiny(epochs=4, budget=4, seeds=0)
     done = {}
     driver = threading.Thread(
-        target=lambda: done.update(result=run_study(spec, tmp_path, backend="workers", workers=1))
+        target=lambda: done.update(
+            result=run_study(spec, tmp_path, backend="workers", options=BackendOptions(workers=1))
+        )
     )
     driver.start()
     storage, deadline, victim = None, time.monotonic() + 120, None

@@ -22,13 +22,15 @@ from optimlab.bench.user_optimizer import is_import_path, load_optimizer
 from optimlab.errors import InvalidValueError
 from optimlab.registry import get_registry
 from optimlab.study import StudySpec, methods_from, run_study
+from optimlab.study.backends import BACKENDS, BackendOptions
 from optimlab.study.run import StudyResult
 from optimlab.study.storage import TrialRecord, open_storage, optimlab_studies
 from optimlab.workloads import Workload
 
 __all__ = ["IN_PROCESS_BACKENDS", "BenchResult", "resolve_methods", "run_bench"]
 
-IN_PROCESS_BACKENDS = ("local", "batched")  # where an optimizer registered in this process is known
+# where an optimizer registered in this process is known
+IN_PROCESS_BACKENDS = tuple(name for name, backend in BACKENDS.items() if backend.in_process)
 
 
 @dataclasses.dataclass
@@ -64,8 +66,7 @@ def run_bench(
     budget: int = 7,
     seeds: int = 3,
     backend: str = "batched",
-    workers: int = 2,
-    members: int = 64,
+    options: BackendOptions | None = None,
     resume: bool = False,
     device: str | None = None,
     cost: str = "steps",
@@ -81,6 +82,7 @@ def run_bench(
         backend: ``batched`` (default: trials that differ only in optimizer numbers train as one
             vectorized model, the rest one at a time, all in this process), ``local``, ``workers`` or
             ``ray``; an imported optimizer needs one of the first two.
+        options: how the backend runs (workers, members; their defaults when None).
         resume: keep what an interrupted run at ``location`` finished, run the rest.
         device: ``cpu``, ``cuda``, ``auto``: overrides every workload's device (None keeps theirs).
         cost: ``steps`` or ``seconds``, what time to target is measured in (see :mod:`.scoring`).
@@ -119,8 +121,7 @@ def run_bench(
                 location,
                 backend=backend,
                 resume=resume and stored,
-                workers=workers,
-                members=members,
+                options=options,
                 on_progress=progress,
             )
         )

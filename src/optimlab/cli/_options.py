@@ -190,17 +190,20 @@ BackendOpt = Annotated[
     ),
 ]
 WorkersOpt = Annotated[
-    int,
+    int | None,
     typer.Option(
         "--workers",
         parser=number(NON_NEGATIVE_INT),
-        help="Worker processes or Ray tasks; 0 with --backend workers: wait for `optimlab worker`s.",
+        help="Worker processes or Ray tasks (default 2); 0 with --backend workers: wait for `optimlab "
+        "worker`s.",
     ),
 ]
 MembersOpt = Annotated[
-    int,
+    int | None,
     typer.Option(
-        "--members", parser=number(POSITIVE_INT), help="Trials trained at once by the batched backend."
+        "--members",
+        parser=number(POSITIVE_INT),
+        help="Trials trained at once by the batched backend (default 64).",
     ),
 ]
 StudyOutOpt = Annotated[
@@ -226,7 +229,7 @@ def require_study(location: str, param: str) -> None:
         raise typer.BadParameter(error.message, param_hint=f"'{param}'") from None
 
 
-def check_workers(workers: int, backend: str) -> None:
+def check_workers(workers: int | None, backend: str) -> None:
     if workers == 0 and backend != "workers":
         raise InvalidValueError(
             "--workers", workers, f"at least 1 with --backend {backend} (0 only with --backend workers)"

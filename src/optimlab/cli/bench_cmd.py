@@ -115,8 +115,8 @@ def bench(
     budget: o.BudgetOpt = None,
     protocol: o.ProtocolOpt = None,
     backend: o.BackendOpt = None,
-    workers: o.WorkersOpt = 2,
-    members: o.MembersOpt = 64,
+    workers: o.WorkersOpt = None,
+    members: o.MembersOpt = None,
     cost: Annotated[
         str | None,
         typer.Option(
@@ -149,6 +149,7 @@ def bench(
     import torch
 
     from optimlab.bench import run_bench, write_bench_report
+    from optimlab.study.backends import BackendOptions
 
     torch.set_num_threads(o.torch_threads(threads, settings["backend"]))
     label, chosen = _workloads(settings["suite"], settings["workloads"], settings["data_dir"])
@@ -169,8 +170,7 @@ def bench(
             budget=settings["budget"],
             seeds=settings["seeds"],
             backend=settings["backend"],
-            workers=workers,
-            members=members,
+            options=BackendOptions.given(workers=workers, members=members),
             resume=resume is not None,
             device=settings["device"],
             cost=settings["cost"],

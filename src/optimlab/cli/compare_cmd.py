@@ -150,8 +150,8 @@ def compare(
     ] = None,
     data_dir: o.DataDirOpt = None,
     backend: o.BackendOpt = None,
-    workers: o.WorkersOpt = 2,
-    members: o.MembersOpt = 64,
+    workers: o.WorkersOpt = None,
+    members: o.MembersOpt = None,
     ray_address: Annotated[
         str | None, typer.Option("--ray-address", help="Ray cluster to join (default: local).")
     ] = None,
@@ -192,6 +192,7 @@ def compare(
     import torch
 
     from optimlab.study import SearchSpace
+    from optimlab.study.backends import BackendOptions
     from optimlab.study.compare import compare as run_comparison
 
     torch.set_num_threads(o.torch_threads(threads, backend))
@@ -226,9 +227,7 @@ def compare(
             resume=resume is not None,
             name=name,
             backend=backend,
-            workers=workers,
-            members=members,
-            ray_address=ray_address,
+            options=BackendOptions.given(workers=workers, members=members, ray_address=ray_address),
             on_start=on_start,
             on_progress=on_progress,
             command=" ".join(["optimlab", *sys.argv[1:]]),

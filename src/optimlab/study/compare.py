@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from optimlab.errors import OptimlabError
+from optimlab.study.backends import BackendOptions
 from optimlab.study.protocols import StudySpec, methods_from
 from optimlab.study.run import StudyResult, load_specs, open_studies, run_study
 from optimlab.study.space import SearchSpace
@@ -76,9 +77,7 @@ def compare(
     resume: bool = False,
     name: str | None = None,
     backend: str = "local",
-    workers: int = 2,
-    members: int = 64,
-    ray_address: str | None = None,
+    options: BackendOptions | None = None,
     on_start: Callable[[list[StudySpec], str], None] | None = None,
     on_progress: Callable[[StudySpec, list[TrialRecord]], None] | None = None,
     command: str | None = None,
@@ -119,9 +118,7 @@ def compare(
             location,
             backend=backend,
             resume=True,
-            workers=workers,
-            members=members,
-            ray_address=ray_address,
+            options=options,
             on_progress=(lambda records, spec=spec: on_progress(spec, records)) if on_progress else None,
         )
         for spec in specs

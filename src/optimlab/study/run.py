@@ -12,13 +12,13 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage
 
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.study.analysis import best_tuning_trial
+from optimlab.study.backends import BACKENDS, POLL_SECONDS, BackendOptions, execute
 from optimlab.study.protocols import SEEDS, TUNE, Method, PlannedTrial, StudySpec
 from optimlab.study.storage import (
     DONE_ATTR,
@@ -32,13 +32,9 @@ from optimlab.study.storage import (
     reclaim_stale,
 )
 
-__all__ = ["BACKENDS", "StudyResult", "counted", "load_specs", "open_studies", "run_study"]
+__all__ = ["StudyResult", "counted", "load_specs", "open_studies", "run_study"]
 
-BACKENDS = ("local", "batched", "workers", "ray")
 MAX_INTERRUPTIONS = 3  # a key whose process dies this often (out of memory?) is given up, not retried forever
-POLL_SECONDS = 0.5
-
-Targets = Sequence[tuple[StudySpec, Method]]
 
 
 @dataclasses.dataclass
@@ -142,58 +138,32 @@ def _pending(
     return any(r.state in states for r in load_records(storage, names))
 
 
-def _execute(
-    backend: str,
-    storage: BaseStorage,
-    location: str,
-    targets: Targets,
-    poll: Callable[[], None],
-    options: dict[str, Any],
-) -> None:
-    if backend == "local":
-        from optimlab.study.backends.local import run_waiting
-
-        run_waiting(storage, targets, after_each=poll)
-    elif backend == "batched":
-        from optimlab.study.backends.batched import run_waiting_batched
-
-        run_waiting_batched(storage, targets, members=options.get("members", 64), after_each=poll)
-    elif backend == "workers":
-        from optimlab.study.backends.workers import run_in_processes
-
-        run_in_processes(location, targets, processes=options.get("workers", 2), poll=poll)
-    else:
-        from optimlab.study.backends.ray import run_on_ray
-
-        run_on_ray(
-            location, targets, tasks=options.get("workers", 2), address=options.get("ray_address"), poll=poll
-        )
-
-
 def run_study(
     spec: StudySpec,
     location: str | Path,
     *,
     backend: str = "local",
+    options: BackendOptions | None = None,
     resume: bool = False,
-    workers: int = 2,
-    members: int = 64,
-    ray_address: str | None = None,
     on_progress: Callable[[list[TrialRecord]], None] | None = None,
 ) -> StudyResult:
     """Run (or resume) ``spec`` in the storage at ``location`` (a folder or an RDB URL).
 
     Args:
-        backend: ``local`` (this process), ``batched`` (``members`` trials of one architecture trained at
-            once as one vectorized model), ``workers`` (``workers`` processes on this machine; 0: none,
-            the driver plans and waits for ``optimlab worker`` processes started anywhere) or ``ray``
-            (``workers`` Ray tasks; ``ray_address`` of a cluster, else a local Ray).
+        backend: a row of :data:`~optimlab.study.backends.BACKENDS`: ``local`` (this process),
+            ``batched`` (``options.members`` trials of one architecture trained at once as one
+            vectorized model), ``workers`` (``options.workers`` processes on this machine; 0: none, the
+            driver plans and waits for ``optimlab worker`` processes started anywhere) or ``ray``
+            (``options.workers`` Ray tasks; ``options.ray_address`` of a cluster, else a local Ray).
+        options: how the backend runs (:class:`~optimlab.study.backends.BackendOptions`, its defaults
+            when None).
         resume: continue the study already in the storage (same spec): finished trials are kept,
             interrupted ones run again.
         on_progress: called with every trial record after each trial (local backends) or poll.
     """
     if backend not in BACKENDS:
         raise InvalidValueError("backend", backend, "one of " + ", ".join(BACKENDS))
+    options = options or BackendOptions()
     location = str(location)
     storage = open_studies(spec, location, resume=resume)
     names = [spec.study_name(m) for m in spec.methods]
@@ -205,18 +175,14 @@ def run_study(
         if on_progress is not None:
             on_progress(load_records(storage, names))
 
-    options = {"workers": workers, "members": members, "ray_address": ray_address}
-    external = (
-        backend == "workers" and workers == 0
-    )  # only plan: `optimlab worker` processes elsewhere run it
-    awaited = ("waiting", "running") if external else ("running",)
     for phase in (TUNE, SEEDS):
         for _ in range(MAX_INTERRUPTIONS + 1):
             poll()  # reclaims what a killed run left running, before planning
             _enqueue_missing(storage, spec, phase)
             if not _pending(storage, names):
                 break
-            _execute(backend, storage, location, targets, poll, options)
+            elsewhere = execute(backend, storage, location, targets, options, poll)
+            awaited = ("waiting", "running") if elsewhere else ("running",)
             while _pending(storage, names, states=awaited):  # trials that other processes take or run
                 time.sleep(POLL_SECONDS)
                 poll()

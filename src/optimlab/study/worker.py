@@ -16,6 +16,7 @@ import torch
 from optuna.storages import BaseStorage
 
 from optimlab.errors import OptimlabError
+from optimlab.study.backends import POLL_SECONDS
 from optimlab.study.backends.local import run_waiting
 from optimlab.study.protocols import Method, StudySpec
 from optimlab.study.storage import (
@@ -50,7 +51,7 @@ def work(
     name: str | None = None,
     methods: list[str] | None = None,
     wait: bool = False,
-    poll_seconds: float = 0.5,
+    poll_seconds: float = POLL_SECONDS,
     threads: int = 1,
 ) -> int:
     """Run waiting trials at ``location`` until none waits; returns how many this worker ran.

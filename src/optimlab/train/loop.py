@@ -51,16 +51,14 @@ class TrainState:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def stop_if_diverged(self) -> bool:
-        """Stop the run if the last loss is not finite, saying so; whether it did."""
-        if math.isfinite(self.train_loss):
-            return False
-        self.diverged = True
-        self.stop_reason = (
-            f"training diverged: the loss became {self.train_loss} at step {self.step} "
-            f"(lr {self.lr:.3g}); lower the learning rate, clip gradients, or check the data scale"
-        )
-        return True
+    def stop_if_diverged(self) -> None:
+        """Stop the run, saying why and what to try, if the last loss is not finite."""
+        if not math.isfinite(self.train_loss):
+            self.diverged = True
+            self.stop_reason = (
+                f"training diverged: the loss became {self.train_loss} at step {self.step} "
+                f"(lr {self.lr:.3g}); lower the learning rate, clip gradients, or check the data scale"
+            )
 
 
 class Callback:

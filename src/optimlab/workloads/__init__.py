@@ -13,20 +13,19 @@ documented in its docstring and in ``docs/workloads.md``, and reproduced by
 >>> get_workload("digits-logistic").name
 'digits_logistic'
 
-Adding a workload: one function registered in a module of this package (a new module is also listed
-in the imports below).
+Adding a workload: one function registered in a module of this package (every module here is imported
+with the package, so a new one registers without being listed), its tuned baseline in
+``optimlab.bench.baselines`` and its row in ``docs/workloads.md``.
 """
 
 from __future__ import annotations
 
-from optimlab.workloads import (  # noqa: F401  (fill the registry)
-    digits,
-    image_files,
-    mnist1d,
-    python_lm,
-    quadratic,
-    teacher_student,
-)
+import importlib
+import pkgutil
+
 from optimlab.workloads.workload import Workload, get_workload, workload_names, workloads_from
 
 __all__ = ["Workload", "get_workload", "workload_names", "workloads_from"]
+
+for _module in pkgutil.iter_modules(__path__):  # fill the registry
+    importlib.import_module(f"{__name__}.{_module.name}")

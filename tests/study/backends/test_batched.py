@@ -6,6 +6,7 @@ import pytest
 
 from optimlab.recipe import Recipe
 from optimlab.study import Dimension, SearchSpace, StudySpec, methods_from, run_study
+from optimlab.study.backends import BackendOptions
 from optimlab.study.backends.batched import batch_key, not_batchable
 from optimlab.workloads import get_workload
 
@@ -39,7 +40,7 @@ def test_a_study_on_the_batched_backend_records_the_local_backends_trials(tmp_pa
         seeds=2,
         space=space,
     )
-    batched = run_study(spec, tmp_path / "batched", backend="batched", members=8)
+    batched = run_study(spec, tmp_path / "batched", backend="batched", options=BackendOptions(members=8))
     local = run_study(spec, tmp_path / "local")
     assert [(r.study, r.key, r.params, r.seed) for r in batched.records] == [
         (r.study, r.key, r.params, r.seed) for r in local.records
@@ -63,7 +64,7 @@ def test_a_batch_that_raises_fails_its_trials_with_the_reason_and_the_study_goes
         "b", get_workload("digits_mlp", epochs=1), methods_from("optimizer.name", ["sgd"]),
         budget=4, seeds=0, space=space,
     )  # fmt: skip
-    result = run_study(spec, tmp_path, backend="batched", members=8)
+    result = run_study(spec, tmp_path, backend="batched", options=BackendOptions(members=8))
     assert len(result.records) == 4
     for record in result.records:
         assert record.state == "fail"

@@ -3,6 +3,7 @@
 import pytest
 
 from optimlab.study import StudySpec, methods_from, run_study
+from optimlab.study.backends import BackendOptions
 from optimlab.workloads import get_workload
 
 ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'optimlab[ray]'")
@@ -23,7 +24,7 @@ def test_ray_tasks_run_the_planned_trials(tmp_path):
         runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}},
     )
     try:
-        result = run_study(spec, tmp_path / "ray", backend="ray", workers=2)
+        result = run_study(spec, tmp_path / "ray", backend="ray", options=BackendOptions(workers=2))
     finally:
         ray.shutdown()
     local = run_study(spec, tmp_path / "local")

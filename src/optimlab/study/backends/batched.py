@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import optuna
@@ -22,6 +22,7 @@ from optuna.storages import BaseStorage
 from optimlab.optim.shells.batched import BATCHABLE
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability, get_registry
+from optimlab.study.backends import BackendOptions, Targets
 from optimlab.study.protocols import Method, StudySpec
 from optimlab.study.storage import deferred_writes, heartbeat, pop_waiting
 from optimlab.study.trial import CurveRecorder, load_method_study, record_outcome, run_trial, trial_recipe
@@ -29,7 +30,7 @@ from optimlab.techniques.choice import name_of
 from optimlab.train.members import train_members
 from optimlab.train.run import TrainResult
 
-__all__ = ["batch_key", "not_batchable", "run_waiting_batched"]
+__all__ = ["batch_key", "execute", "not_batchable"]
 
 
 def _is_number(value: Any) -> bool:
@@ -66,29 +67,25 @@ def not_batchable(recipe: Recipe) -> str | None:
     return next((reason for reason, applies in reasons.items() if applies), None)
 
 
-def run_waiting_batched(
-    storage: BaseStorage,
-    targets: Sequence[tuple[StudySpec, Method]],
-    *,
-    members: int = 64,
-    after_each: Callable[[], None] | None = None,
-) -> int:
-    """Run the waiting trials of each study ``members`` at a time; returns how many ran.
+def execute(
+    storage: BaseStorage, location: str, targets: Targets, options: BackendOptions, poll: Callable[[], None]
+) -> bool:
+    """Run the waiting trials of each study ``options.members`` at a time, here.
 
     The trials taken together are grouped by :func:`batch_key`; a group of one, or of recipes that
     :func:`not_batchable` refuses, runs one trial at a time. Pruning does not apply to batched trials.
     """
-    ran = 0
     for spec, method in targets:
         while True:
             study = load_method_study(storage, spec, method)
-            popped = [p for p in (pop_waiting(study, storage) for _ in range(members)) if p is not None]
+            popped = [
+                p for p in (pop_waiting(study, storage) for _ in range(options.members)) if p is not None
+            ]
             if not popped:
                 break
-            ran += _run_popped(storage, study, spec, method, popped)
-            if after_each is not None:
-                after_each()
-    return ran
+            _run_popped(storage, study, spec, method, popped)
+            poll()
+    return False
 
 
 def _run_popped(
@@ -97,7 +94,7 @@ def _run_popped(
     spec: StudySpec,
     method: Method,
     popped: list[tuple[optuna.Trial, int]],
-) -> int:
+) -> None:
     groups: dict[str, list[tuple[optuna.Trial, int, Recipe]]] = {}
     with heartbeat(storage, [trial_id for _, trial_id in popped]):
         for trial, trial_id in popped:
@@ -141,4 +138,3 @@ def _run_popped(
                         seconds=seconds,
                         curve=recorder.compact(),
                     )
-    return len(popped)

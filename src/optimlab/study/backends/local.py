@@ -11,11 +11,12 @@ from collections.abc import Callable, Sequence
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
+from optimlab.study.backends import BackendOptions, Targets
 from optimlab.study.protocols import Method, StudySpec
 from optimlab.study.storage import heartbeat, pop_waiting
 from optimlab.study.trial import load_method_study, run_trial
 
-__all__ = ["run_waiting"]
+__all__ = ["execute", "run_waiting"]
 
 _FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
 
@@ -49,3 +50,11 @@ def run_waiting(
                 after_each()
         active = still_waiting
     return ran
+
+
+def execute(
+    storage: BaseStorage, location: str, targets: Targets, options: BackendOptions, poll: Callable[[], None]
+) -> bool:
+    """The ``local`` backend: every waiting trial, here (see :func:`optimlab.study.backends.execute`)."""
+    run_waiting(storage, targets, after_each=poll)
+    return False

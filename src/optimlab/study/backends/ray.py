@@ -10,30 +10,26 @@ https://arxiv.org/abs/1712.05889.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+
+from optuna.storages import BaseStorage
 
 from optimlab.errors import OptimlabError
-from optimlab.study.protocols import Method, StudySpec
+from optimlab.study.backends import POLL_SECONDS, BackendOptions, Targets
 from optimlab.study.worker import work
 
-__all__ = ["run_on_ray"]
-
-POLL_SECONDS = 0.5
+__all__ = ["execute"]
 
 
-def run_on_ray(
-    location: str,
-    targets: Sequence[tuple[StudySpec, Method]],
-    *,
-    tasks: int,
-    address: str | None,
-    poll: Callable[[], None],
-) -> None:
-    """Run the waiting trials of ``targets`` in ``tasks`` Ray tasks; return when all have ended.
+def execute(
+    storage: BaseStorage, location: str, targets: Targets, options: BackendOptions, poll: Callable[[], None]
+) -> bool:
+    """Run the waiting trials of ``targets`` in ``options.workers`` Ray tasks; return when all have ended.
 
-    ``address`` joins a running cluster (``auto``, ``ray://host:10001``); None starts a local Ray with
-    ``tasks`` CPUs (and leaves one already started in this process as it is).
+    ``options.ray_address`` joins a running cluster (``auto``, ``ray://host:10001``); None starts a local
+    Ray with that many CPUs (and leaves one already started in this process as it is).
     """
+    tasks, address = options.workers, options.ray_address
     try:
         import ray
     except ImportError:
@@ -54,3 +50,4 @@ def run_on_ray(
         ready, pending = ray.wait(pending, num_returns=len(pending), timeout=POLL_SECONDS)
         ray.get(ready)  # a task's exception surfaces here
         poll()
+    return False

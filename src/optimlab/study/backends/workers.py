@@ -16,29 +16,30 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+
+from optuna.storages import BaseStorage
 
 from optimlab.errors import OptimlabError
-from optimlab.study.protocols import Method, StudySpec
+from optimlab.study.backends import POLL_SECONDS, BackendOptions, Targets
 
-__all__ = ["run_in_processes"]
+__all__ = ["execute"]
 
-POLL_SECONDS = 0.5
 _WORKER = (
     "import json, sys; from optimlab.study.worker import work; work(sys.argv[1], **json.loads(sys.argv[2]))"
 )
 
 
-def run_in_processes(
-    location: str, targets: Sequence[tuple[StudySpec, Method]], *, processes: int, poll: Callable[[], None]
-) -> None:
-    """Run the waiting trials of ``targets`` in ``processes`` worker processes; return when all exit.
-
-    ``poll`` runs every half second meanwhile (progress, and reclaiming the trials of a dead worker).
-    With ``processes=0`` it returns at once: workers started elsewhere take the trials.
+def execute(
+    storage: BaseStorage, location: str, targets: Targets, options: BackendOptions, poll: Callable[[], None]
+) -> bool:
+    """Run the waiting trials of ``targets`` in ``options.workers`` worker processes; return when all
+    exit, ``poll`` running every :data:`POLL_SECONDS` meanwhile (progress, and reclaiming the trials of
+    a dead worker). With 0 workers it returns True at once: workers started elsewhere take the trials.
     """
+    processes = options.workers
     names = sorted({spec.name for spec, _ in targets})
-    options = {"name": names[0] if len(names) == 1 else None, "methods": sorted({m.name for _, m in targets})}
+    scope = {"name": names[0] if len(names) == 1 else None, "methods": sorted({m.name for _, m in targets})}
     # One thread per worker: with one worker per core, more threads oversubscribe the cores.
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     with contextlib.ExitStack() as stack:
@@ -46,7 +47,7 @@ def run_in_processes(
         logs = [stack.enter_context(tempfile.TemporaryFile()) for _ in range(processes)]
         workers = [
             subprocess.Popen(
-                [sys.executable, "-c", _WORKER, location, json.dumps(options)],
+                [sys.executable, "-c", _WORKER, location, json.dumps(scope)],
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=log,
@@ -69,3 +70,4 @@ def run_in_processes(
             raise OptimlabError(
                 f"every worker process failed; the last lines of one: {' | '.join(lines[-3:])}"
             )
+    return processes == 0

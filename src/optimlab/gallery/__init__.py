@@ -18,6 +18,7 @@ from optimlab.gallery import (  # noqa: F401  (fill the registry)
     init_scale,
     input_scale,
     lr_schedule,
+    mnist1d_baselines,
     no_nonlinearity,
     optimizer_ranking,
     tuning_protocol,

@@ -192,6 +192,15 @@ PARTLY = {
     },
 }
 
+
+def mnist1d_baselines(holds):
+    arms = ["logistic regression", "MLP", "CNN"]
+    paper = dict(zip(arms, (0.32, 0.68, 0.94)))
+    # Contradicted: every model far from the paper's number, and the ranking reversed.
+    measured = paper if holds else dict(zip(arms, (0.6, 0.5, 0.4)))
+    return {"arms": arms, "paper": paper, "test_accuracy": {arm: seeds(measured[arm]) for arm in arms}}
+
+
 SYNTHETIC = {
     f.__name__: f
     for f in (
@@ -209,6 +218,7 @@ SYNTHETIC = {
         batch_norm,
         weight_decay,
         tuning_protocol,
+        mnist1d_baselines,
     )
 }
 

@@ -13,14 +13,14 @@ def _layers(net, kind):
 
 def test_the_paper_models_have_the_papers_parameter_counts():
     # Linear 40->10; MLP 40-100-100-10; CNN 1->25 (k5), 25->25 (k3) twice, Linear 125->10.
-    counts = {"mnist1d_logistic": 410, "mnist1d_mlp": 15210, "mnist1d_cnn": 5210}
+    counts = {"mnist1d_baseline_logistic": 410, "mnist1d_baseline_mlp": 15210, "mnist1d_baseline_cnn": 5210}
     for name, count in counts.items():
         net = optimlab.models.create(name, (40,), 10)
         assert sum(p.numel() for p in net.parameters()) == count
 
 
 def test_mlp_forward_is_the_residual_mlp_written_by_hand():
-    net = optimlab.models.create("mnist1d_mlp", (40,), 10)
+    net = optimlab.models.create("mnist1d_baseline_mlp", (40,), 10)
     first, second, head = _layers(net, nn.Linear)
     x = torch.randn(6, 40)
     h1 = F.relu(F.linear(x, first.weight, first.bias))
@@ -29,7 +29,7 @@ def test_mlp_forward_is_the_residual_mlp_written_by_hand():
 
 
 def test_cnn_forward_is_three_strided_convolutions_and_a_linear_head_written_by_hand():
-    net = optimlab.models.create("mnist1d_cnn", (40,), 10)
+    net = optimlab.models.create("mnist1d_baseline_cnn", (40,), 10)
     convs, (head,) = _layers(net, nn.Conv1d), _layers(net, nn.Linear)
     assert [(c.kernel_size, c.stride, c.padding) for c in convs] == [((5,), (2,), (1,))] + [
         ((3,), (2,), (1,))
@@ -43,7 +43,7 @@ def test_cnn_forward_is_three_strided_convolutions_and_a_linear_head_written_by_
 
 
 def test_logistic_regression_is_one_linear_layer_and_takes_an_init():
-    net = optimlab.models.create("mnist1d_logistic", (40,), 10, init="zeros")
+    net = optimlab.models.create("mnist1d_baseline_logistic", (40,), 10, init="zeros")
     (linear,) = _layers(net, nn.Linear)
     assert torch.count_nonzero(linear.weight) == 0
     torch.testing.assert_close(net(torch.randn(3, 40)), linear.bias.expand(3, 10))

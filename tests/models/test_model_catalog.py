@@ -66,7 +66,7 @@ def test_every_norm_and_activation_builds_and_runs(name, norm, activation):
         assert any(getattr(m, "kind", None) == norm for m in model.modules())
     if norm == "instance" and name in (
         "mlp",
-        "mnist1d_mlp",
+        "mnist1d_baseline_mlp",
     ):  # its norms see (N, C) features: nothing to normalize over
         with pytest.raises(InvalidValueError, match="instance"):
             model(x)

@@ -4,10 +4,10 @@ Greydanus & Kobak, Scaling Down Deep Learning with MNIST-1D, 2020, https://arxiv
 (README table: test accuracy 32% logistic regression, 68% MLP, 94% CNN). The architectures follow the
 description in the authors' repository (github.com/greydanus/mnist1d, ``notebooks/models.py``):
 
-* ``mnist1d_logistic``: one Linear layer from the 40 inputs to the 10 classes;
-* ``mnist1d_mlp``: 40 -> 100 -> 100 -> 10 with ReLUs, the second hidden layer added to its input
+* ``mnist1d_baseline_logistic``: one Linear layer from the 40 inputs to the 10 classes;
+* ``mnist1d_baseline_mlp``: 40 -> 100 -> 100 -> 10 with ReLUs, the second hidden layer added to its input
   (h2 = h1 + relu(W2 h1 + b2));
-* ``mnist1d_cnn``: three Conv1d layers of 25 channels with ReLUs, kernel 5 then 3 and 3, stride 2 and
+* ``mnist1d_baseline_cnn``: three Conv1d layers of 25 channels with ReLUs, kernel 5 then 3 and 3, stride 2 and
   padding 1 each (40 -> 19 -> 10 -> 5 positions), then a Linear layer over the flattened 25 x 5 features.
 
 PyTorch's default initialization, as the authors used; the paper's protocol (Adam, lr 1e-2, batches of
@@ -17,7 +17,7 @@ architecture's (a norm after each hidden layer or convolution, none in the paper
 depth and dropout, whose defaults are the paper's.
 
 >>> import torch, optimlab.models
->>> optimlab.models.create("mnist1d_cnn", (40,), 10)(torch.randn(3, 40)).shape
+>>> optimlab.models.create("mnist1d_baseline_cnn", (40,), 10)(torch.randn(3, 40)).shape
 torch.Size([3, 10])
 """
 
@@ -30,22 +30,22 @@ from optimlab.models.layers import AsChannels, LayerTechniques, check_shapes
 from optimlab.registry import POSITIVE_INT, UNIT_OPEN, Capability, new_registry
 from optimlab.techniques.choice import Choice
 
-__all__ = ["mnist1d_cnn", "mnist1d_logistic", "mnist1d_mlp"]
+__all__ = ["mnist1d_baseline_cnn", "mnist1d_baseline_logistic", "mnist1d_baseline_mlp"]
 
 _REGISTRY = new_registry("model")
 PAPER = "Greydanus & Kobak 2020, Scaling Down Deep Learning with MNIST-1D, arXiv:2011.14439"
 
 
 @_REGISTRY.register(
-    "mnist1d_logistic",
+    "mnist1d_baseline_logistic",
     summary="MNIST-1D paper's logistic regression: one Linear layer (32% test accuracy in the paper).",
     paper=PAPER,
     capabilities=(Capability.SEQUENCES, Capability.FEATURES),
 )
-def mnist1d_logistic(
+def mnist1d_baseline_logistic(
     input_shape: tuple[int, ...], num_outputs: int, *, init: Choice = "default"
 ) -> nn.Module:
-    shape = check_shapes("mnist1d_logistic", input_shape, num_outputs, ndims=(1,))
+    shape = check_shapes("mnist1d_baseline_logistic", input_shape, num_outputs, ndims=(1,))
     techniques = LayerTechniques.resolve("identity", "none", init, 0.0)
     return techniques.initialize(nn.Sequential(nn.Flatten(), nn.Linear(shape[0], num_outputs)))
 
@@ -80,13 +80,13 @@ class ResidualMLP(nn.Module):
 
 
 @_REGISTRY.register(
-    "mnist1d_mlp",
+    "mnist1d_baseline_mlp",
     summary="MNIST-1D paper's MLP: 40-100-100-10, ReLU, the second hidden layer residual (68% in the paper).",
     paper=PAPER,
     accepts={"width": POSITIVE_INT, "depth": POSITIVE_INT, "dropout": UNIT_OPEN},
     capabilities=(Capability.SEQUENCES, Capability.FEATURES),
 )
-def mnist1d_mlp(
+def mnist1d_baseline_mlp(
     input_shape: tuple[int, ...],
     num_outputs: int,
     *,
@@ -98,7 +98,7 @@ def mnist1d_mlp(
     dropout: float = 0.0,
 ) -> nn.Module:
     """``depth`` hidden layers of ``width`` (the paper: 2 of 100), every one after the first residual."""
-    shape = check_shapes("mnist1d_mlp", input_shape, num_outputs, ndims=(1,))
+    shape = check_shapes("mnist1d_baseline_mlp", input_shape, num_outputs, ndims=(1,))
     techniques = LayerTechniques.resolve(activation, norm, init, dropout)
     return techniques.initialize(ResidualMLP(shape[0], width, depth, num_outputs, techniques))
 
@@ -109,14 +109,14 @@ def _strided_length(length: int, kernel: int) -> int:
 
 
 @_REGISTRY.register(
-    "mnist1d_cnn",
+    "mnist1d_baseline_cnn",
     summary="MNIST-1D paper's CNN: 3 strided Conv1d of 25 channels (kernels 5, 3, 3), ReLU, a Linear head "
     "(94% in the paper).",
     paper=PAPER,
     accepts={"width": POSITIVE_INT, "depth": POSITIVE_INT, "dropout": UNIT_OPEN},
     capabilities=(Capability.SEQUENCES,),
 )
-def mnist1d_cnn(
+def mnist1d_baseline_cnn(
     input_shape: tuple[int, ...],
     num_outputs: int,
     *,
@@ -129,9 +129,11 @@ def mnist1d_cnn(
 ) -> nn.Module:
     """``depth`` convolutions of ``width`` channels (the paper: 3 of 25), kernel 5 then 3, stride 2 and
     padding 1; the head sees width x (positions left) features, after dropout when it is on."""
-    (length,) = check_shapes("mnist1d_cnn", input_shape, num_outputs, ndims=(1,))
+    (length,) = check_shapes("mnist1d_baseline_cnn", input_shape, num_outputs, ndims=(1,))
     if length < 3:  # the first convolution (kernel 5, padding 1) needs 3 positions
-        raise InvalidValueError("input_shape of mnist1d_cnn", input_shape, "a sequence of at least 3 values")
+        raise InvalidValueError(
+            "input_shape of mnist1d_baseline_cnn", input_shape, "a sequence of at least 3 values"
+        )
     techniques = LayerTechniques.resolve(activation, norm, init, dropout)
     layers: list[nn.Module] = [AsChannels((1, length))]
     channels = 1

@@ -153,15 +153,25 @@ def test_a_signal_stops_cleanly_saves_and_the_resumed_run_ends_as_an_uninterrupt
     assert same_weights(weights(tmp_path / "run"), weights(tmp_path / "reference"))
 
 
-def test_resume_refuses_a_changed_recipe_and_names_the_fields(tmp_path):
+def contents(folder):
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+def test_resume_refuses_a_changed_recipe_and_names_the_fields_touching_nothing(tmp_path):
     recipe = Recipe.from_dict(TINY)
-    train(recipe, tmp_path, callbacks=[SignalAt(5)])
+    train(recipe, tmp_path)
+    before = contents(tmp_path)
     changed = recipe.with_updates({"optimizer.lr": 0.1, "model.width": 32})
     with pytest.raises(
         OptimlabError, match=r"model\.width: 16 in the checkpoint, 32 now; optimizer\.lr: 0\.003"
     ):
         train(changed, tmp_path, resume=True)
-    assert read_checkpoint(tmp_path)["state"]["step"] == 5  # nothing touched
+    with pytest.raises(OptimlabError, match="taken 27 steps, more than the 10 the recipe now asks for"):
+        train(recipe.with_updates({"training.steps": 10}), tmp_path, resume=True)
+    assert contents(tmp_path) == before
+    with pytest.raises(OptimlabError, match="no folder"):
+        train(recipe, tmp_path / "nonexistent", resume=True)
+    assert not (tmp_path / "nonexistent").exists()
 
 
 def test_resume_with_more_epochs_continues_exactly_and_records_the_change(tmp_path):
@@ -245,7 +255,11 @@ def test_an_output_folder_that_cannot_be_written_is_refused_before_any_work(tmp_
 def test_a_folder_in_use_by_another_run_is_refused(tmp_path):
     import fcntl
 
-    with open(tmp_path / ".lock", "a") as held:
+    held = os.open(tmp_path, os.O_RDONLY)  # what a live run holds
+    try:
         fcntl.flock(held, fcntl.LOCK_EX)
         with pytest.raises(OptimlabError, match="in use: another optimlab run"):
             train(Recipe.from_dict(TINY), tmp_path)
+    finally:
+        os.close(held)
+    assert train(Recipe.from_dict(TINY), tmp_path).status == "completed"  # free once its holder is gone

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import fcntl
 import json
 import math
@@ -35,7 +36,7 @@ from optimlab.train.loop import Callback, TrainState, fit
 
 __all__ = ["RESUMABLE_FIELDS", "TrainResult", "evaluate", "evaluate_members", "train"]
 
-MODEL_NAME, RESULT_NAME, LOCK_NAME = "model.pt", "result.json", ".lock"
+RECIPE_NAME, MODEL_NAME, RESULT_NAME = "recipe.yaml", "model.pt", "result.json"
 
 EVAL_BATCH = 4096  # rows per forward pass at evaluation; the built-in sets fit in one or two
 
@@ -137,7 +138,7 @@ def train(
     if out_dir is None:
         return _train(recipe, None, None, [], callbacks)
     out = Path(out_dir)
-    with _run_lock(out):
+    with _run_lock(out, resume=resume):
         checkpoint, changes = _prepare_out_dir(out, recipe, resume)
         return _train(recipe, out, checkpoint, changes, callbacks)
 
@@ -181,6 +182,7 @@ def _train(
                     f"{built.total_steps} the recipe now asks for (training.epochs/steps)"
                 )
             changes = [*checkpoint.get("recipe_changes", []), *({**c, "step": state.step} for c in changes)]
+        _begin_writing(out, recipe)
 
         def save(state: TrainState) -> None:
             save_checkpoint(
@@ -262,34 +264,40 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _run_lock(out: Path) -> Iterator[None]:
+def _run_lock(out: Path, *, resume: bool) -> Iterator[None]:
     """Hold ``out`` for this process: a second run in the same folder is refused while this one lives
-    (``flock``: the kernel releases it when its holder dies, even by SIGKILL)."""
+    (``flock`` on the folder itself: no file added, and the kernel releases it when its holder dies,
+    even by SIGKILL)."""
+    if resume and not out.is_dir():
+        raise OptimlabError(f"cannot resume: there is no folder {str(out)!r}")
     try:
         out.mkdir(parents=True, exist_ok=True)
-        handle = open(out / LOCK_NAME, "a")  # noqa: SIM115  (held open until the run ends: the fd is the lock)
+        if not os.access(out, os.W_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+        handle = os.open(out, os.O_RDONLY)
     except OSError as error:
         raise OptimlabError(
-            f"cannot write to the output folder {str(out)!r}: {error.strerror or error}; choose a folder you can write"
+            f"cannot write to the output folder {str(out)!r}: {error.strerror or error}; "
+            "choose a folder you can write"
         ) from None
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise OptimlabError(
-                f"{str(out)!r} is in use: another optimlab run is training there; wait for it, or choose another folder"
+                f"{str(out)!r} is in use: another optimlab run is training there; wait for it, "
+                "or choose another folder"
             ) from None
         yield
     finally:
-        handle.close()
+        os.close(handle)
 
 
 def _prepare_out_dir(
     out: Path, recipe: Recipe, resume: bool
 ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-    """Check ``out`` against ``resume`` before any work; returns the checkpoint to resume from (None:
-    start at step 0) and the recipe's changes against it."""
-    saved = out / "recipe.yaml"
+    """Check ``out`` against ``resume`` before any work, writing nothing; returns the checkpoint to
+    resume from (None: start at step 0) and the recipe's changes against it."""
     checkpoint, changes = None, []
     if resume:
         if has_checkpoint(out):
@@ -299,20 +307,25 @@ def _prepare_out_dir(
                     f"cannot resume: the checkpoint in {str(out)!r} holds no recipe to check this one against"
                 )
             changes = _recipe_changes(Recipe.from_dict(checkpoint["recipe"]), recipe)
-        elif not saved.is_file():
+        elif not (out / RECIPE_NAME).is_file():
             raise OptimlabError(
-                f"cannot resume: {str(out)!r} holds no run (no {CHECKPOINT_NAME}, no recipe.yaml)"
+                f"cannot resume: {str(out)!r} holds no run (no {CHECKPOINT_NAME}, no {RECIPE_NAME})"
             )
         # else: stopped before its first checkpoint, nothing trained: it starts again at step 0
-        for stale in (MODEL_NAME, RESULT_NAME):  # a continued run is not finished until it ends again
-            (out / stale).unlink(missing_ok=True)
     elif has_checkpoint(out) or (out / RESULT_NAME).exists():
         raise OptimlabError(
             f"{str(out)!r} already holds a run: pass resume=True (--resume) to continue "
             "it, or choose another output folder"
         )
-    _write_atomically(saved, recipe.to_yaml())
     return checkpoint, changes
+
+
+def _begin_writing(out: Path, recipe: Recipe) -> None:
+    """Once every check passed: the folder's recipe is this one, and a continued run is not finished
+    (no final weights or result) until it ends again."""
+    for stale in (MODEL_NAME, RESULT_NAME):
+        (out / stale).unlink(missing_ok=True)
+    _write_atomically(out / RECIPE_NAME, recipe.to_yaml())
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -1,0 +1,167 @@
+"""Fault injection: a run killed (SIGKILL) at 20 random moments, resumed each time, ends bitwise equal to
+an uninterrupted run, with a metrics log that has every step once.
+
+Each segment runs in a forked child (no interpreter start-up: 20 segments in seconds) that dies by a
+real SIGKILL at a point drawn from a seeded generator: after some steps, inside a checkpoint's write
+(the temporary file torn at a random byte), between the renames that replace the latest checkpoint,
+or at a random moment chosen by the parent's timer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import stat
+import subprocess
+import sys
+import time
+import traceback
+
+import pytest
+import torch
+
+from optimlab.recipe import Recipe
+from optimlab.train import Callback, train
+from optimlab.train.checkpoint import has_checkpoint, read_checkpoint
+
+RECIPE = Recipe.from_dict(
+    {
+        "data": {"name": "digits", "scaling": "standardize"},
+        "model": {"name": "mlp", "width": 16},
+        "optimizer": {"name": "adam", "lr": 3e-3},
+        "schedule": {"name": "cosine"},  # the scheduler's state must resume too
+        "training": {"epochs": 4, "batch_size": 128, "checkpoint_every": 4},  # 9 steps an epoch
+    }
+)
+KILLS = 20
+
+
+def die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class DieAfter(Callback):
+    def __init__(self, steps: int) -> None:
+        self.left = steps
+
+    def on_step_end(self, state) -> None:
+        self.left -= 1
+        if self.left == 0:
+            die()
+
+
+def die_in_call(name: str, call: int, rng: random.Random) -> None:
+    """Make the ``call``-th ``os.<name>`` of this (child) process its last: a rename is done or not,
+    an fsync'd file is first cut at a random byte of its last 200 (a write the kill tore)."""
+    real, calls = getattr(os, name), [0]
+
+    def dying(*args):
+        calls[0] += 1
+        if calls[0] == call:
+            if name == "fsync" and stat.S_ISREG(os.fstat(args[0]).st_mode):
+                size = os.fstat(args[0]).st_size  # what was written since the last fsync is at risk
+                os.ftruncate(args[0], rng.randrange(max(0, size - 200), size + 1))
+            elif rng.random() < 0.5:
+                real(*args)
+            die()
+        return real(*args)
+
+    setattr(os, name, dying)
+
+
+def segment(folder, fault: str, rng: random.Random) -> int:
+    """Run (or resume) the training in a forked child that meets ``fault``; its wait status."""
+    resume = has_checkpoint(folder) or (folder / "recipe.yaml").exists()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 0
+        try:
+            callbacks = []
+            if fault == "steps":
+                callbacks = [DieAfter(rng.randint(1, 12))]
+            elif fault in ("replace", "fsync"):
+                die_in_call(fault, rng.randint(1, 6), rng)
+            train(RECIPE, folder, resume=resume, callbacks=callbacks)
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        os._exit(code)
+    if fault == "timer":
+        time.sleep(rng.uniform(0.0, 0.4))
+        os.kill(pid, signal.SIGKILL)  # a child that already ended is a zombie: no error
+    _, status = os.waitpid(pid, 0)
+    return status
+
+
+def test_a_run_killed_at_20_random_moments_ends_bitwise_equal_to_an_uninterrupted_one(tmp_path):
+    # First, in this process: the children fork from it with every lazy import done (seconds each).
+    reference = train(RECIPE, tmp_path / "reference")
+    rng = random.Random(13)
+    killed = tmp_path / "killed"
+    faults = [rng.choice(["steps", "steps", "replace", "fsync", "timer"]) for _ in range(KILLS)]
+    deaths = []
+    for fault in faults:
+        status = segment(killed, fault, rng)
+        assert os.WIFSIGNALED(status) or os.WEXITSTATUS(status) == 0, f"the segment failed ({fault})"
+        deaths.append(os.WIFSIGNALED(status))
+        if not os.WIFSIGNALED(status):  # it finished before its fault: start again from scratch
+            for child in killed.iterdir():
+                child.unlink()
+    assert sum(deaths) >= KILLS - 3  # nearly every fault hit a live run
+    assert segment(killed, "none", rng) == 0
+
+    got = torch.load(killed / "model.pt", weights_only=True)["model"]
+    want = torch.load(tmp_path / "reference" / "model.pt", weights_only=True)["model"]
+    assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)
+    assert json.loads((killed / "result.json").read_text())["metrics"] == reference.metrics
+    lines = [json.loads(line) for line in (killed / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines if "train_loss" in line] == list(range(1, 37))
+    assert [line["step"] for line in lines if "val_loss" in line] == [9, 18, 27, 36]
+
+
+def test_ctrl_c_on_the_command_line_saves_prints_the_resume_command_and_resume_continues(tmp_path):
+    """A real process and the CLI: SIGINT stops after the step, exit 130, the command that resumes."""
+    out = tmp_path / "run"
+    long = RECIPE.with_updates({"training.steps": 10**6, "training.checkpoint_every": None})
+    long.save(tmp_path / "recipe.yaml")
+    command = [sys.executable, "-c", "from optimlab.cli.app import main; main()"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(
+        [*command, "train", str(tmp_path / "recipe.yaml"), "--out", str(out), "--no-progress"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not has_checkpoint(out):  # the first epoch's checkpoint: training is under way
+        assert process.poll() is None, process.stderr.read()
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    printed = " ".join((stdout + stderr).split())  # the terminal may wrap the line
+    assert f"optimlab train --resume {out}" in printed and "Traceback" not in stderr
+    taken = read_checkpoint(out)["state"]["step"]
+    assert json.loads((out / "result.json").read_text())["steps"] == taken
+
+    # Resumed here (a second process start costs seconds): a longer or shorter run may continue it.
+    saved = Recipe.load(out / "recipe.yaml")
+    resumed = train(saved.with_updates({"training.steps": taken + 5}), out, resume=True)
+    result = json.loads((out / "result.json").read_text())
+    assert resumed.status == result["status"] == "completed" and result["steps"] == taken + 5
+    assert result["recipe_changes"] == [
+        {"field": "training.steps", "from": 10**6, "to": taken + 5, "step": taken}
+    ]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Forked children inherit the parent's torch threads; one keeps each segment deterministic."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -90,5 +90,10 @@ def doctor(
         found = diagnosis.lr_range
         suggestion = f"lr {found.suggestion:.3g}" if found.suggestion is not None else "no lr"
         output.result(f"LR range test: {suggestion} ({found.reason})")
+        if found.check is not None:
+            scores = ", ".join(
+                f"{c.lr:.3g}: {'diverged' if c.score is None else f'{c.score:.4g}'}" for c in found.candidates
+            )
+            output.result(f"Candidates ({found.check}): {scores}")
     if html is not None:
         output.result(f"wrote {html}")

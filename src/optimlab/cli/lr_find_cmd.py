@@ -1,4 +1,5 @@
-"""``optimlab lr-find``: the LR range test of a recipe: a suggested lr, and the curve behind it."""
+"""``optimlab lr-find``: the LR range test of a recipe, its candidates checked by short runs: a suggested
+lr, the curve and the candidates' held-out scores behind it."""
 
 from __future__ import annotations
 
@@ -38,15 +39,21 @@ def lr_find(
     start_lr: Annotated[float, typer.Option("--start-lr", help="Smallest lr of the sweep.")] = 1e-7,
     end_lr: Annotated[float, typer.Option("--end-lr", help="Largest lr of the sweep.")] = 10.0,
     sweep_steps: Annotated[int, typer.Option("--sweep-steps", help="Steps of the sweep.")] = 100,
+    check_steps: Annotated[
+        int, typer.Option("--check-steps", help="Steps of each candidate's check run.")
+    ] = 200,
     plot: Annotated[Path | None, typer.Option("--plot", help="Draw the curve to this .png or .svg.")] = None,
     fmt: o.FormatOpt = "human",
 ) -> None:
-    """Sweep the lr exponentially over a short run (Smith 2017) and suggest one; the model is restored."""
-    from optimlab.doctor import lr_range_test_recipe
+    """Sweep the lr exponentially over a short run (Smith 2017), train its candidate lrs briefly, and
+    suggest the one that scores best on the validation split; the model is restored."""
+    from optimlab.doctor import find_lr_recipe
 
     flags = {k: v for k, v in locals().items() if k in o.RECIPE_FLAGS}
     recipe = o.recipe_from_options(recipe_path, flags)
-    result = lr_range_test_recipe(recipe, start_lr=start_lr, end_lr=end_lr, steps=sweep_steps)
+    result = find_lr_recipe(
+        recipe, start_lr=start_lr, end_lr=end_lr, steps=sweep_steps, check_steps=check_steps
+    )
     if plot is not None:
         from optimlab.doctor.report import plot_lr_range
 
@@ -62,6 +69,17 @@ def lr_find(
         ("diverged at", result.stopped_at if result.stopped_at is not None else "did not diverge"),
     ]
     output.table(f"LR range test of {recipe.optimizer.name} on {recipe.data.name}", ("", "lr"), rows)
+    if result.check is not None:
+        evidence = [
+            (
+                c.lr,
+                c.source,
+                "diverged" if c.score is None else c.score,
+                "<- suggested" if c.lr == result.suggestion else "",
+            )
+            for c in result.candidates
+        ]
+        output.table(f"Candidates, {result.check}", ("lr", "from the curve", "score", ""), evidence)
     output.result(result.reason)
     if plot is not None:
         output.result(f"wrote {plot}")

@@ -7,7 +7,7 @@ minimum / 3). So :func:`find_lr` lets evidence decide. The sweep proposes a few 
 plausible region (:func:`~optimlab.doctor.lr_range.lr_candidates`); :func:`score_lrs` trains each from
 the model's current weights for a few hundred steps, with the optimizer's other hyperparameters, and
 scores it on held-out rows (accuracy for classification, the loss otherwise). The suggestion is the
-middle of those whose score cannot be told from the best (:func:`_best`).
+lowest loss, or the middle of the accuracies that cannot be told from the best (:func:`_best`).
 
 The candidates train at once where they can (:func:`stackable`): K copies of the model stacked into
 one (:func:`~optimlab.models.stacked.stacked_forward`) and stepped by the batched optimizer shell
@@ -38,10 +38,9 @@ from optimlab.registry import POSITIVE_INT
 from optimlab.train.loop import epoch_permutation, fit
 from optimlab.train.run import evaluate, evaluate_members
 
-__all__ = ["HELD_OUT_FRACTION", "LOSS_TIE", "find_lr", "score_lrs", "stackable"]
+__all__ = ["HELD_OUT_FRACTION", "find_lr", "score_lrs", "stackable"]
 
 HELD_OUT_FRACTION = 0.2  # of the training rows, held out for the check when no validation split is given
-LOSS_TIE = 0.01  # held-out losses within 1% of the lowest are a tie
 
 
 def find_lr(
@@ -104,29 +103,26 @@ def find_lr(
         suggestion=best.lr,
         check=f"{check_steps} steps each, scored by held-out {metric[4:]}",
         reason=(
-            f"the middle of the best of {len(scored)} candidates after {check_steps} steps each: lr {best.lr:.3g} "
-            f"({best.source}), held-out {metric[4:]} {best.score:.4g}; {result.reason}"
+            f"the best of {len(scored)} candidates after {check_steps} steps each: lr {best.lr:.3g} "
+            f"({best.source}), held-out {metric[4:]} {best.score:.4g}; the curve alone: {result.reason}"
         ),
     )
 
 
 def _best(candidates: Sequence[Candidate], *, accuracy_of: int | None) -> Candidate:
-    """The middle (by lr) of the candidates whose score cannot be told from the best one's.
+    """The lowest held-out loss; for accuracy, the lower middle (by lr) of the candidates whose accuracy
+    is within one standard error sqrt(p (1 - p) / n) of the best p on ``accuracy_of`` = n labels.
 
-    Indistinguishable: an accuracy within one standard error sqrt(p (1 - p) / n) of the best p on
-    ``accuracy_of`` = n held-out labels, or a loss within :data:`LOSS_TIE` of the lowest. A short run
-    favours large lrs (their head start fades over a full run, and their noise stays), and the lowest of
-    a tied plateau can be too slow: its lower middle is the choice both ways (the benchmark
-    ``benchmarks/lr_suggestion.py`` measured it on 5 workloads x 3 optimizers x 3 seeds).
+    Accuracy is coarse (a few held-out rows apart), so a plateau of candidates ties, and a short run
+    favours its large lrs (their head start fades over a full run, their noise stays) while its lowest
+    may be too slow: its lower middle is chosen. A held-out loss compares candidates finely on the
+    same rows. Measured by ``benchmarks/lr_suggestion.py``: 5 workloads x 3 optimizers x 3 seeds.
     """
-    if accuracy_of is not None:
-        top = max(c.score for c in candidates)  # type: ignore[type-var]
-        tolerance = math.sqrt(max(top * (1 - top), 1 / accuracy_of) / accuracy_of)
-        tied = [c for c in candidates if c.score >= top - tolerance]  # type: ignore[operator]
-    else:
-        low = min(c.score for c in candidates)  # type: ignore[type-var]
-        tied = [c for c in candidates if c.score <= low + LOSS_TIE * abs(low)]  # type: ignore[operator]
-    tied.sort(key=lambda c: c.lr)
+    if accuracy_of is None:
+        return min(candidates, key=lambda c: c.score)  # type: ignore[arg-type, return-value]
+    top = max(c.score for c in candidates)  # type: ignore[type-var]
+    tolerance = math.sqrt(max(top * (1 - top), 1 / accuracy_of) / accuracy_of)
+    tied = sorted((c for c in candidates if c.score >= top - tolerance), key=lambda c: c.lr)  # type: ignore[operator]
     return tied[(len(tied) - 1) // 2]
 
 

@@ -163,25 +163,30 @@ def score_lrs(
     return each one's held-out metrics (``val_loss``, ``val_accuracy`` for classification), or ``{}``
     where it diverged. The lr is the first param group's; other groups keep their ratio to it."""
     task = "regression" if held_out[1].is_floating_point() else "classification"
+    run = _Run(train, held_out, steps, batch_size, seed, task)
     if stackable(model, optimizer) is None and isinstance(loss_fn, nn.Module):
-        return _score_stacked(model, loss_fn, train, held_out, optimizer, lrs, steps, batch_size, seed, task)
-    return [
-        _score_one(model, loss_fn, train, held_out, optimizer, lr, steps, batch_size, seed, task)
-        for lr in lrs
-    ]
+        return _score_stacked(model, loss_fn, optimizer, lrs, run)
+    return [_score_one(model, loss_fn, optimizer, lr, run) for lr in lrs]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Run:
+    """What every candidate's check run shares: the data, its length, batch size, seed, and the task."""
+
+    train: tuple[Tensor, Tensor]
+    held_out: tuple[Tensor, Tensor]
+    steps: int
+    batch_size: int
+    seed: int
+    task: str
 
 
 def _score_one(
     model: nn.Module,
     loss_fn: Callable[[Tensor, Tensor], Tensor],
-    train: tuple[Tensor, Tensor],
-    held_out: tuple[Tensor, Tensor],
     optimizer: torch.optim.Optimizer,
     lr: float,
-    steps: int,
-    batch_size: int,
-    seed: int,
-    task: str,
+    run: _Run,
 ) -> dict[str, float]:
     with preserved(model, optimizer):  # the random state: dropout draws
         # One deepcopy of both keeps the optimizer's references to the copied parameters.
@@ -189,27 +194,24 @@ def _score_one(
     base = optimizer.param_groups[0]["lr"]
     for group in member_optimizer.param_groups:
         group["lr"] = lr * (group["lr"] / base if base else 1.0)
-    torch.manual_seed(seed)
+    torch.manual_seed(run.seed)
     state = fit(
-        member, member_optimizer, *train, loss_fn=loss_fn, total_steps=steps, batch_size=batch_size, seed=seed
+        member,
+        member_optimizer,
+        *run.train,
+        loss_fn=loss_fn,
+        total_steps=run.steps,
+        batch_size=run.batch_size,
+        seed=run.seed,
     )
     if state.diverged:
         return {}
-    metrics = evaluate(member, loss_fn, *held_out, task=task, prefix="val")  # type: ignore[arg-type]
+    metrics = evaluate(member, loss_fn, *run.held_out, task=run.task, prefix="val")  # type: ignore[arg-type]
     return metrics if math.isfinite(metrics["val_loss"]) else {}
 
 
 def _score_stacked(
-    model: nn.Module,
-    loss_fn: nn.Module,
-    train: tuple[Tensor, Tensor],
-    held_out: tuple[Tensor, Tensor],
-    optimizer: torch.optim.Optimizer,
-    lrs: Sequence[float],
-    steps: int,
-    batch_size: int,
-    seed: int,
-    task: str,
+    model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, lrs: Sequence[float], run: _Run
 ) -> list[dict[str, float]]:
     """:func:`score_lrs` with the K lrs as members of one stacked model (module docstring)."""
     members = len(lrs)
@@ -224,14 +226,14 @@ def _score_stacked(
     member_losses = stacked_loss(loss_fn, shared_targets=True)
     stepper = BatchedOptimizer(params, entry.name, members=members, lr=list(lrs), **shared)
     stepper.train()
-    x, y = train
+    (x, y), batch_size = run.train, run.batch_size
     n = x.shape[0]
     per_epoch = math.ceil(n / batch_size)
     alive = torch.ones(members, dtype=torch.bool)
-    for step in range(steps):
+    for step in range(run.steps):
         epoch, offset = divmod(step, per_epoch)
         if offset == 0:
-            order = epoch_permutation(seed, epoch, n, x.device)
+            order = epoch_permutation(run.seed, epoch, n, x.device)
         rows = order[offset * batch_size : (offset + 1) * batch_size]
         losses = member_losses(forward(named, buffers, x[rows]), y[rows])
         alive &= torch.isfinite(losses.detach()).cpu()
@@ -243,9 +245,9 @@ def _score_stacked(
     metrics = evaluate_members(
         lambda xb: forward(named, buffers, xb),
         member_losses,
-        *held_out,
+        *run.held_out,
         members=members,
-        task=task,
+        task=run.task,
         prefix="val",
     )
     return [m if ok and math.isfinite(m["val_loss"]) else {} for m, ok in zip(metrics, alive.tolist())]

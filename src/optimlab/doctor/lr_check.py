@@ -1,13 +1,14 @@
 """The short check that decides among the LR range test's candidates: train each briefly, score it held out.
 
-A range-test curve says where the loss falls fastest and where it turns up, not which lr trains best:
-and where the best lr lies relative to its minimum varies with the model and the optimizer (the
-best of a 10-point grid: 3x the minimum for momentum on a teacher-student regression, a third of it
-for Adam on digits; ``benchmarks/lr_suggestion.py``). So :func:`find_lr` lets evidence decide. The sweep proposes a few lrs spread over the
-plausible region (:func:`~optimlab.doctor.lr_range.lr_candidates`); :func:`score_lrs` trains each from
-the model's current weights for a few hundred steps, with the optimizer's other hyperparameters, and
-scores it on held-out rows (accuracy for classification, the loss otherwise). The suggestion is the
-lowest loss, or the middle of the accuracies that cannot be told from the best (:func:`_best`).
+A range-test curve says where the loss falls fastest and where it turns up, not which lr trains best,
+and where the best lr lies relative to its minimum varies with the model and the optimizer (the best
+of a 10-point grid: 3x the minimum for momentum on a teacher-student regression, a third of it for
+Adam on digits; ``benchmarks/lr_suggestion.py``). So :func:`find_lr` lets evidence decide. The sweep
+proposes a few lrs spread over the plausible region (:func:`~optimlab.doctor.lr_range.lr_candidates`);
+:func:`score_lrs` trains each from the model's current weights for a few hundred steps, with the
+optimizer's other hyperparameters, and scores it on held-out rows (accuracy for classification, the
+loss otherwise). The suggestion is the lowest loss, or the middle of the accuracies that cannot be
+told from the best (:func:`_best`).
 
 The candidates train at once where they can (:func:`stackable`): K copies of the model stacked into
 one (:func:`~optimlab.models.stacked.stacked_forward`) and stepped by the batched optimizer shell

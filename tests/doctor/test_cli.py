@@ -44,6 +44,7 @@ def test_doctor_ranks_the_root_cause_first_in_json_and_writes_the_report(capsys,
     data = json.loads(out)
     assert data["findings"][0]["rule"] == "lr_too_high" and not data["healthy"]
     assert data["lr_range"]["suggestion"] < 30 and (tmp_path / "d.html").read_text().count("<svg") >= 3
+    assert data["lr_range"]["candidates"] and "held-out score" in (tmp_path / "d.html").read_text()
     assert data["steps"] <= 40
 
 
@@ -66,6 +67,8 @@ def test_lr_find_suggests_an_lr_and_draws_the_curve(capsys, tmp_path):
         "sgd",
         "--sweep-steps",
         "60",
+        "--check-steps",
+        "30",
         "--plot",
         str(tmp_path / "lr.svg"),
         "--format",
@@ -75,6 +78,16 @@ def test_lr_find_suggests_an_lr_and_draws_the_curve(capsys, tmp_path):
     assert len(data["lrs"]) == len(data["losses"]) > 10 and data["plot"].endswith("lr.svg")
     assert data["suggestion"] is None or 1e-7 <= data["suggestion"] <= 10
     assert "<svg" in (tmp_path / "lr.svg").read_text()
+    # The evidence: each candidate's short-run held-out accuracy, the suggestion among them.
+    if data["suggestion"] is not None:
+        assert data["check"].startswith("30 steps each")
+        assert data["suggestion"] in [c["lr"] for c in data["candidates"]]
+        assert all(c["score"] is None or 0 <= c["score"] <= 1 for c in data["candidates"])
+
+
+def test_lr_find_prints_the_candidates_for_people(capsys):
+    out = run(capsys, "lr-find", "--dataset", "iris", "--scaling", "standardize", "--check-steps", "20")
+    assert "suggested lr" in out and "Candidates, 20 steps each" in out and "<- suggested" in out
 
 
 def test_bad_flags_name_the_field(capsys):

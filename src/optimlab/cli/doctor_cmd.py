@@ -135,3 +135,8 @@ def _print_findings(output: Output, diagnosis: Diagnosis) -> None:
         found = diagnosis.lr_range
         suggestion = f"lr {found.suggestion:.3g}" if found.suggestion is not None else "no lr"
         output.result(f"LR range test: {suggestion} ({found.reason})")
+        if found.check is not None:
+            scores = ", ".join(
+                f"{c.lr:.3g}: {'diverged' if c.score is None else f'{c.score:.4g}'}" for c in found.candidates
+            )
+            output.result(f"Candidates ({found.check}): {scores}")

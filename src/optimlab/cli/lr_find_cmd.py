@@ -1,4 +1,5 @@
-"""``optimlab lr-find``: the LR range test of a recipe: a suggested lr, and the curve behind it."""
+"""``optimlab lr-find``: the LR range test of a recipe, its candidates checked by short runs: a suggested
+lr, the curve and the candidates' held-out scores behind it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
 from optimlab.cli._output import Output
 from optimlab.errors import InvalidValueError
-from optimlab.registry import POSITIVE, Interval
+from optimlab.registry import POSITIVE, POSITIVE_INT, Interval
 
 EXAMPLES = """Examples:
   optimlab lr-find --dataset digits --optimizer adam
@@ -51,6 +52,12 @@ def lr_find(
             "--sweep-steps", parser=o.number(Interval(2, None, integer=True)), help="Steps of the sweep."
         ),
     ] = 100,
+    check_steps: Annotated[
+        int,
+        typer.Option(
+            "--check-steps", parser=o.number(POSITIVE_INT), help="Steps of each candidate's check run."
+        ),
+    ] = 200,
     plot: Annotated[
         Path | None,
         typer.Option(
@@ -59,17 +66,21 @@ def lr_find(
     ] = None,
     fmt: o.FormatOpt = "human",
 ) -> None:
-    """Sweep the lr exponentially over a short run (Smith 2017) and suggest one; the model is restored."""
+    """Sweep the lr exponentially over a short run (Smith 2017), train its candidate lrs briefly, and
+    suggest the one that scores best on the validation split; the model is restored."""
     if end_lr <= start_lr:
         raise InvalidValueError("--end-lr", end_lr, f"a learning rate above --start-lr {start_lr:g}")
     recipe = o.recipe_from_options(recipe_path, ctx.params)
-    from optimlab.doctor import lr_range_test_recipe
+    from optimlab.doctor import find_lr_recipe
 
     output = Output(fmt)
     with output.working(
-        f"LR range test: {sweep_steps} steps of {recipe.optimizer.name}, {start_lr:g} to {end_lr:g}"
+        f"LR range test: {sweep_steps} steps of {recipe.optimizer.name}, {start_lr:g} to {end_lr:g}, "
+        f"then {check_steps} steps of each candidate"
     ):
-        result = lr_range_test_recipe(recipe, start_lr=start_lr, end_lr=end_lr, steps=sweep_steps)
+        result = find_lr_recipe(
+            recipe, start_lr=start_lr, end_lr=end_lr, steps=sweep_steps, check_steps=check_steps
+        )
     if plot is not None:
         from optimlab.doctor.report import plot_lr_range
 
@@ -84,6 +95,17 @@ def lr_find(
         ("diverged at", result.stopped_at if result.stopped_at is not None else "did not diverge"),
     ]
     output.table(f"LR range test of {recipe.optimizer.name} on {recipe.data.name}", ("", "lr"), rows)
+    if result.check is not None:
+        evidence = [
+            (
+                c.lr,
+                c.source,
+                "diverged" if c.score is None else c.score,
+                "<- suggested" if c.lr == result.suggestion else "",
+            )
+            for c in result.candidates
+        ]
+        output.table(f"Candidates, {result.check}", ("lr", "from the curve", "score", ""), evidence)
     output.result(result.reason)
     if plot is not None:
         output.result(f"wrote {plot}")

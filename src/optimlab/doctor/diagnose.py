@@ -251,37 +251,33 @@ def diagnose_recipe(
     )
 
 
-def find_lr_recipe(recipe: Any, **options: Any) -> LRRangeResult:
-    """:func:`optimlab.doctor.find_lr` of ``recipe``'s model and optimizer: the range test on its
-    training split, its candidates checked on its validation split, with its batch size and seed;
-    ``options``: ``check_steps`` and the sweep's (``start_lr``, ``end_lr``, ``steps``)."""
+def _on_recipe(recipe: Any, sweep: Any, **options: Any) -> LRRangeResult:
+    """``sweep`` (:func:`find_lr` or :func:`lr_range_test`) of ``recipe``'s model and optimizer at its
+    peak lr, on its training split, with its batch size and seed."""
     built = _built_at_peak_lr(recipe)
     x, y = _training_tensors(built.splits)
-    return find_lr(
+    if sweep is find_lr:
+        options["held_out"] = _held_out(built.splits, built.device)
+    return sweep(
         built.model,
         built.loss_fn,
         x.to(built.device),
         y.to(built.device),
         built.optimizer,
-        held_out=_held_out(built.splits, built.device),
         batch_size=recipe.training.batch_size,
         seed=recipe.training.seed,
         **options,
     )
+
+
+def find_lr_recipe(recipe: Any, **options: Any) -> LRRangeResult:
+    """:func:`optimlab.doctor.find_lr` of ``recipe``'s model and optimizer: the range test on its
+    training split, its candidates checked on its validation split, with its batch size and seed;
+    ``options``: ``check_steps`` and the sweep's (``start_lr``, ``end_lr``, ``steps``)."""
+    return _on_recipe(recipe, find_lr, **options)
 
 
 def lr_range_test_recipe(recipe: Any, **options: Any) -> LRRangeResult:
     """The LR range test alone (no check) of ``recipe``'s model and optimizer on its training split,
     with its batch size and seed; ``options`` go to :func:`optimlab.doctor.lr_range_test`."""
-    built = _built_at_peak_lr(recipe)
-    x, y = _training_tensors(built.splits)
-    return lr_range_test(
-        built.model,
-        built.loss_fn,
-        x.to(built.device),
-        y.to(built.device),
-        built.optimizer,
-        batch_size=recipe.training.batch_size,
-        seed=recipe.training.seed,
-        **options,
-    )
+    return _on_recipe(recipe, lr_range_test, **options)

@@ -1,13 +1,14 @@
 """The short check that decides among the LR range test's candidates: train each briefly, score it held out.
 
-A range-test curve says where the loss falls fastest and where it turns up, not which lr trains best:
-its minimum sits at the edge of instability, and how far below it the best lr lies varies with the
-model and the optimizer (Adam on MNIST-1D's MLP: at the minimum / 1.5; SGD on a quadratic: about the
-minimum / 3). So :func:`find_lr` lets evidence decide. The sweep proposes a few lrs spread over the
-plausible region (:func:`~optimlab.doctor.lr_find.lr_candidates`); :func:`score_lrs` trains each from
-the model's current weights for a few hundred steps, with the optimizer's other hyperparameters, and
-scores it on held-out rows (accuracy for classification, the loss otherwise). The suggestion is the
-middle of those whose score cannot be told from the best (:func:`_best`).
+A range-test curve says where the loss falls fastest and where it turns up, not which lr trains best,
+and where the best lr lies relative to its minimum varies with the model and the optimizer (the best
+of a 10-point grid: 3x the minimum for momentum on a teacher-student regression, a third of it for
+Adam on digits; ``benchmarks/lr_suggestion.py``). So :func:`find_lr` lets evidence decide. The sweep
+proposes a few lrs spread over the plausible region (:func:`~optimlab.doctor.lr_find.lr_candidates`);
+:func:`score_lrs` trains each from the model's current weights for a few hundred steps, with the
+optimizer's other hyperparameters, and scores it on held-out rows (accuracy for classification, the
+loss otherwise). The suggestion is the lowest loss, or the middle of the accuracies that cannot be
+told from the best (:func:`_best`).
 
 The candidates train at once where they can (:func:`stackable`): K copies of the model stacked into
 one (:func:`~optimlab.models.stacked.stacked_forward`) and stepped by the batched optimizer shell
@@ -38,10 +39,9 @@ from optimlab.registry import POSITIVE_INT
 from optimlab.train.loop import epoch_permutation, fit
 from optimlab.train.run import evaluate, evaluate_members
 
-__all__ = ["HELD_OUT_FRACTION", "LOSS_TIE", "find_lr", "score_lrs", "stackable"]
+__all__ = ["HELD_OUT_FRACTION", "find_lr", "score_lrs", "stackable"]
 
 HELD_OUT_FRACTION = 0.2  # of the training rows, held out for the check when no validation split is given
-LOSS_TIE = 0.01  # held-out losses within 1% of the lowest are a tie
 
 
 def find_lr(
@@ -104,29 +104,26 @@ def find_lr(
         suggestion=best.lr,
         check=f"{check_steps} steps each, scored by held-out {metric[4:]}",
         reason=(
-            f"the middle of the best of {len(scored)} candidates after {check_steps} steps each: lr {best.lr:.3g} "
-            f"({best.source}), held-out {metric[4:]} {best.score:.4g}; {result.reason}"
+            f"the best of {len(scored)} candidates after {check_steps} steps each: lr {best.lr:.3g} "
+            f"({best.source}), held-out {metric[4:]} {best.score:.4g}; the curve alone: {result.reason}"
         ),
     )
 
 
 def _best(candidates: Sequence[Candidate], *, accuracy_of: int | None) -> Candidate:
-    """The middle (by lr) of the candidates whose score cannot be told from the best one's.
+    """The lowest held-out loss; for accuracy, the lower middle (by lr) of the candidates whose accuracy
+    is within one standard error sqrt(p (1 - p) / n) of the best p on ``accuracy_of`` = n labels.
 
-    Indistinguishable: an accuracy within one standard error sqrt(p (1 - p) / n) of the best p on
-    ``accuracy_of`` = n held-out labels, or a loss within :data:`LOSS_TIE` of the lowest. A short run
-    favours large lrs (their head start fades over a full run, and their noise stays), and the lowest of
-    a tied plateau can be too slow: its lower middle is the choice both ways (the benchmark
-    ``benchmarks/lr_suggestion.py`` measured it on 5 workloads x 3 optimizers x 3 seeds).
+    Accuracy is coarse (a few held-out rows apart), so a plateau of candidates ties, and a short run
+    favours its large lrs (their head start fades over a full run, their noise stays) while its lowest
+    may be too slow: its lower middle is chosen. A held-out loss compares candidates finely on the
+    same rows. Measured by ``benchmarks/lr_suggestion.py``: 5 workloads x 3 optimizers x 3 seeds.
     """
-    if accuracy_of is not None:
-        top = max(c.score for c in candidates)  # type: ignore[type-var]
-        tolerance = math.sqrt(max(top * (1 - top), 1 / accuracy_of) / accuracy_of)
-        tied = [c for c in candidates if c.score >= top - tolerance]  # type: ignore[operator]
-    else:
-        low = min(c.score for c in candidates)  # type: ignore[type-var]
-        tied = [c for c in candidates if c.score <= low + LOSS_TIE * abs(low)]  # type: ignore[operator]
-    tied.sort(key=lambda c: c.lr)
+    if accuracy_of is None:
+        return min(candidates, key=lambda c: c.score)  # type: ignore[arg-type, return-value]
+    top = max(c.score for c in candidates)  # type: ignore[type-var]
+    tolerance = math.sqrt(max(top * (1 - top), 1 / accuracy_of) / accuracy_of)
+    tied = sorted((c for c in candidates if c.score >= top - tolerance), key=lambda c: c.lr)  # type: ignore[operator]
     return tied[(len(tied) - 1) // 2]
 
 
@@ -167,25 +164,30 @@ def score_lrs(
     return each one's held-out metrics (``val_loss``, ``val_accuracy`` for classification), or ``{}``
     where it diverged. The lr is the first param group's; other groups keep their ratio to it."""
     task = "regression" if held_out[1].is_floating_point() else "classification"
+    run = _Run(train, held_out, steps, batch_size, seed, task)
     if stackable(model, optimizer) is None and isinstance(loss_fn, nn.Module):
-        return _score_stacked(model, loss_fn, train, held_out, optimizer, lrs, steps, batch_size, seed, task)
-    return [
-        _score_one(model, loss_fn, train, held_out, optimizer, lr, steps, batch_size, seed, task)
-        for lr in lrs
-    ]
+        return _score_stacked(model, loss_fn, optimizer, lrs, run)
+    return [_score_one(model, loss_fn, optimizer, lr, run) for lr in lrs]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Run:
+    """What every candidate's check run shares: the data, its length, batch size, seed, and the task."""
+
+    train: tuple[Tensor, Tensor]
+    held_out: tuple[Tensor, Tensor]
+    steps: int
+    batch_size: int
+    seed: int
+    task: str
 
 
 def _score_one(
     model: nn.Module,
     loss_fn: Callable[[Tensor, Tensor], Tensor],
-    train: tuple[Tensor, Tensor],
-    held_out: tuple[Tensor, Tensor],
     optimizer: torch.optim.Optimizer,
     lr: float,
-    steps: int,
-    batch_size: int,
-    seed: int,
-    task: str,
+    run: _Run,
 ) -> dict[str, float]:
     with preserved(model, optimizer):  # the random state: dropout draws
         # One deepcopy of both keeps the optimizer's references to the copied parameters.
@@ -193,27 +195,24 @@ def _score_one(
     base = optimizer.param_groups[0]["lr"]
     for group in member_optimizer.param_groups:
         group["lr"] = lr * (group["lr"] / base if base else 1.0)
-    torch.manual_seed(seed)
+    torch.manual_seed(run.seed)
     state = fit(
-        member, member_optimizer, *train, loss_fn=loss_fn, total_steps=steps, batch_size=batch_size, seed=seed
+        member,
+        member_optimizer,
+        *run.train,
+        loss_fn=loss_fn,
+        total_steps=run.steps,
+        batch_size=run.batch_size,
+        seed=run.seed,
     )
     if state.diverged:
         return {}
-    metrics = evaluate(member, loss_fn, *held_out, task=task, prefix="val")  # type: ignore[arg-type]
+    metrics = evaluate(member, loss_fn, *run.held_out, task=run.task, prefix="val")  # type: ignore[arg-type]
     return metrics if math.isfinite(metrics["val_loss"]) else {}
 
 
 def _score_stacked(
-    model: nn.Module,
-    loss_fn: nn.Module,
-    train: tuple[Tensor, Tensor],
-    held_out: tuple[Tensor, Tensor],
-    optimizer: torch.optim.Optimizer,
-    lrs: Sequence[float],
-    steps: int,
-    batch_size: int,
-    seed: int,
-    task: str,
+    model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, lrs: Sequence[float], run: _Run
 ) -> list[dict[str, float]]:
     """:func:`score_lrs` with the K lrs as members of one stacked model (module docstring)."""
     members = len(lrs)
@@ -228,14 +227,14 @@ def _score_stacked(
     member_losses = stacked_loss(loss_fn, shared_targets=True)
     stepper = BatchedOptimizer(params, entry.name, members=members, lr=list(lrs), **shared)
     stepper.train()
-    x, y = train
+    (x, y), batch_size = run.train, run.batch_size
     n = x.shape[0]
     per_epoch = math.ceil(n / batch_size)
     alive = torch.ones(members, dtype=torch.bool)
-    for step in range(steps):
+    for step in range(run.steps):
         epoch, offset = divmod(step, per_epoch)
         if offset == 0:
-            order = epoch_permutation(seed, epoch, n, x.device)
+            order = epoch_permutation(run.seed, epoch, n, x.device)
         rows = order[offset * batch_size : (offset + 1) * batch_size]
         losses = member_losses(forward(named, buffers, x[rows]), y[rows])
         alive &= torch.isfinite(losses.detach()).cpu()
@@ -247,9 +246,9 @@ def _score_stacked(
     metrics = evaluate_members(
         lambda xb: forward(named, buffers, xb),
         member_losses,
-        *held_out,
+        *run.held_out,
         members=members,
-        task=task,
+        task=run.task,
         prefix="val",
     )
     return [m if ok and math.isfinite(m["val_loss"]) else {} for m, ok in zip(metrics, alive.tolist())]

@@ -164,12 +164,27 @@ def write_html(
     else:
         page.paragraph("No finding: the instruments saw nothing wrong.")
 
-    if diagnosis.lr_range is not None:
-        page.section("Learning-rate range test", diagnosis.lr_range.reason)
+    found = diagnosis.lr_range
+    if found is not None:
+        page.section("Learning-rate range test", found.reason)
         page.figure(
-            lr_range_figure(diagnosis.lr_range),
+            lr_range_figure(found),
             "Loss after each step of an exponential lr sweep (Smith 2017); weights restored afterwards.",
         )
+        if found.check is not None:
+            page.paragraph(f"The candidates the curve proposes, each trained briefly: {found.check}.")
+            page.table(
+                ("lr", "from the curve", "held-out score", ""),
+                [
+                    (
+                        c.lr,
+                        c.source,
+                        "diverged" if c.score is None else c.score,
+                        "suggested" if c.lr == found.suggestion else "",
+                    )
+                    for c in found.candidates
+                ],
+            )
 
     page.section("Training")
     page.figure(_loss_curve(stats, chance_levels(recipe) if recipe is not None else {}))

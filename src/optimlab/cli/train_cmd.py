@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,6 +13,9 @@ from optimlab.cli import _options as o
 from optimlab.cli._output import Output
 from optimlab.errors import OptimlabError
 from optimlab.recipe import Recipe
+
+if TYPE_CHECKING:  # torch is imported when the verb runs, not at start-up
+    from optimlab.train.loop import Callback
 
 EXAMPLES = """Examples:
   optimlab train --dataset digits --model mlp --epochs 5
@@ -102,7 +105,7 @@ def train(
         output.result(result.message)
 
 
-def _trackers(names: list[str], out: Path, recipe: Recipe) -> list:
+def _trackers(names: list[str], out: Path, recipe: Recipe) -> list[Callback]:
     """A tracker callback per name (``--log``), its run named after the output folder."""
     if not names:
         return []

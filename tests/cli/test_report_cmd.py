@@ -5,17 +5,7 @@ import json
 import pytest
 from report.test_run_page import fake_run
 
-from optimlab.cli.app import main
-
-
-def run(capsys, *argv):
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from cli.test_cli import run
 
 
 def test_report_of_one_run_lands_in_its_folder(capsys, tmp_path):

@@ -142,7 +142,7 @@ def _workload(page: Page, result: StudyResult, rows: Sequence[MethodScore], unit
         )
     page.figure(
         curves_figure(result, chance_levels(spec.recipe)),
-        f"{spec.metric} during training (shaded: +- one std over the seeds).",
+        f"{spec.metric} during training (band, or bars at few evaluations: +- one std over the seeds).",
         name=f"{spec.name}-curves",
     )
     if any(_LR in r.params for r in result.records):

@@ -152,7 +152,8 @@ def _add_study(
         )
     page.figure(
         curves_figure(result, chance),
-        f"{spec.metric} during training, best configuration of each method (shaded: +- one std over seeds).",
+        f"{spec.metric} during training, best configuration of each method "
+        "(band, or bars at few evaluations: +- one std over the seeds).",
     )
     if any(_LR in r.params for r in result.records):
         page.figure(

@@ -27,6 +27,8 @@ def test_train_log_tensorboard_holds_every_metric_of_metrics_jsonl(tmp_path):
     out = tmp_path / "iris-run"
     train_with_tracker(out, "tensorboard")
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    seconds = [line["seconds"] for line in lines]  # wall time per line, for the pages' by-time figures
+    assert seconds[0] > 0 and seconds == sorted(seconds)
     expected = {}
     for line in lines:
         for key, value in line.items():

@@ -2,11 +2,8 @@
 goes through ``get_storage`` (a JournalFileBackend with the dashboard's own lock), and its pages through
 ``get_studies`` / ``get_trials``; the served API then lists the study, its trials and their curves."""
 
-import io
-import json
-from wsgiref.util import setup_testing_defaults
-
 import pytest
+from study.test_dashboard import get  # the dashboard's API, called as a WSGI app
 
 from optimlab.study import StudySpec, methods_from, run_study
 from optimlab.study.storage import JOURNAL_NAME
@@ -16,15 +13,6 @@ optuna_dashboard = pytest.importorskip("optuna_dashboard", reason="pip install '
 from optuna_dashboard._inmemory_cache import InMemoryCache  # noqa: E402
 from optuna_dashboard._storage import get_studies, get_trials  # noqa: E402
 from optuna_dashboard._storage_url import get_storage  # noqa: E402
-
-
-def get(app, path):
-    environ = {"PATH_INFO": path, "REQUEST_METHOD": "GET", "wsgi.input": io.BytesIO()}
-    setup_testing_defaults(environ)
-    status = []
-    body = b"".join(app(environ, lambda s, headers, exc_info=None: status.append(s)))
-    assert status[0].startswith("200"), (status, body[:300])
-    return json.loads(body)
 
 
 def test_the_dashboard_loads_the_journal_as_its_command_line_does(tmp_path):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from optimlab.cli.app import main
+from integrations import train_with_tracker
 from optimlab.recipe import Recipe
 from optimlab.report.recipes import flat_fields
 from optimlab.report.run_folder import AXES
@@ -21,12 +21,7 @@ def test_train_log_mlflow_holds_metrics_recipe_and_report(tmp_path, monkeypatch)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.chdir(tmp_path)  # MLflow's artifacts folder, ./mlruns, lands here
     out = tmp_path / "iris-run"
-    with pytest.raises(SystemExit) as done:
-        main(
-        ["train", "--dataset", "iris", "--width", "8", "--steps", "12", "--batch-size", "32",
-         "--out", str(out), "--no-progress", "--log", "mlflow"]
-    )  # fmt: skip
-    assert done.value.code == 0
+    train_with_tracker(out, "mlflow")
     client = MlflowClient(tracking_uri=uri)
     (run,) = client.search_runs([client.get_experiment_by_name("optimlab").experiment_id])
     assert run.info.run_name == "iris-run" and run.info.status == "FINISHED"

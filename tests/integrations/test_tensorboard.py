@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from optimlab.cli.app import main
+from integrations import train_with_tracker
 from optimlab.report.run_folder import AXES
 
 pytest.importorskip("tensorboard", reason="pip install 'optimlab[trackers]'")
@@ -25,13 +25,10 @@ def accumulated(folder):
 
 def test_train_log_tensorboard_holds_every_metric_of_metrics_jsonl(tmp_path):
     out = tmp_path / "iris-run"
-    with pytest.raises(SystemExit) as done:
-        main(
-        ["train", "--dataset", "iris", "--width", "8", "--steps", "12", "--batch-size", "32",
-         "--out", str(out), "--no-progress", "--log", "tensorboard"]
-    )  # fmt: skip
-    assert done.value.code == 0
+    train_with_tracker(out, "tensorboard")
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    seconds = [line["seconds"] for line in lines]  # wall time per line, for the pages' by-time figures
+    assert seconds[0] > 0 and seconds == sorted(seconds)
     expected = {}
     for line in lines:
         for key, value in line.items():

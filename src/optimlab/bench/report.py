@@ -21,7 +21,13 @@ from optimlab.recipe import Recipe
 from optimlab.report import Page, machine_and_versions
 from optimlab.report.chance import chance_levels
 from optimlab.study.protocols import SEEDS
-from optimlab.study.report import config_text, curves_figure, mean_ci, profiles_figure, sensitivity_figure
+from optimlab.study.report import (
+    curves_figure,
+    leaderboard_table,
+    mean_ci,
+    profiles_figure,
+    sensitivity_figure,
+)
 from optimlab.study.run import StudyResult
 
 __all__ = ["write_bench_report"]
@@ -119,33 +125,12 @@ def _workload(page: Page, result: StudyResult, rows: Sequence[MethodScore], unit
         f"{target}; reported on {spec.test_metric}. {spec.budget} tuning trials per method "
         f"({spec.protocol}), then the best configuration on {spec.seeds} fresh seeds.",
     )
-    table = []
-    for rank, row in enumerate(rows):
-        board = row.board
-        table.append(
-            (
-                rank + 1,
-                board.method,
-                mean_ci(row.board),
-                board.test.std,
-                board.test.n,
-                board.tuning_failed + board.seeds_failed,
-                config_text(board.params) + (" (edge)" if board.at_edge else ""),
-                _time_cell(row, unit),
-            )
-        )
     page.table(
-        (
-            "rank",
-            "method",
-            f"{spec.test_metric} mean [95% CI]",
-            "std",
-            "seeds",
-            "failed",
-            "best config",
-            "time to target (reached)",
+        *leaderboard_table(
+            spec,
+            [row.board for row in rows],
+            ("time to target (reached)", [_time_cell(r, unit) for r in rows]),
         ),
-        table,
         caption="Leaderboard",
     )
     edges = [f"{row.method}: {', '.join(row.board.at_edge)}" for row in rows if row.board.at_edge]
@@ -157,7 +142,7 @@ def _workload(page: Page, result: StudyResult, rows: Sequence[MethodScore], unit
         )
     page.figure(
         curves_figure(result, chance_levels(spec.recipe)),
-        f"{spec.metric} during training (shaded: +- one std over the seeds).",
+        f"{spec.metric} during training (band, or bars at few evaluations: +- one std over the seeds).",
         name=f"{spec.name}-curves",
     )
     if any(_LR in r.params for r in result.records):

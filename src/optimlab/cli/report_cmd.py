@@ -59,6 +59,14 @@ def report(
         )
     else:
         from optimlab.report.study_history import write_history_report
+        from optimlab.study.storage import JOURNAL_NAME, is_url
+
+        for path in paths:  # opening a missing folder as a storage would create an empty study there
+            if not is_url(path) and not (Path(path) / JOURNAL_NAME).is_file():
+                raise OptimlabError(
+                    f"{path!r} is neither a run folder (recipe.yaml, metrics.jsonl) nor a study "
+                    f"(a folder with {JOURNAL_NAME}, or a storage URL)"
+                )
 
         page = write_history_report(paths, out or default, command=command)
     sent = _send(paths, runs=bool(runs), trackers=log or [], page=page)

@@ -18,6 +18,9 @@ from optimlab.registry import POSITIVE_INT
 if TYPE_CHECKING:
     from optimlab.recipe import Recipe
 
+if TYPE_CHECKING:  # torch is imported when the verb runs, not at start-up
+    from optimlab.train.loop import Callback
+
 EXAMPLES = """Examples:
   optimlab train --dataset digits --model mlp --epochs 5
   optimlab train recipe.yaml --lr 3e-3 --out runs/try-lr
@@ -130,7 +133,7 @@ def train(
         sys.exit(INTERRUPTED)
 
 
-def _trackers(names: list[str], out: Path, recipe: Recipe) -> list:
+def _trackers(names: list[str], out: Path, recipe: Recipe) -> list[Callback]:
     """A tracker callback per name (``--log``), its run named after the output folder."""
     if not names:
         return []

@@ -78,7 +78,7 @@ def curve_figure(
     )
     return (
         figure,
-        f"{ylabel.capitalize()} during training, mean over seeds, shaded +- one standard deviation "
+        f"{ylabel.capitalize()} during training, mean over seeds +- one standard deviation "
         "(runs that diverged are left out).",
     )
 

@@ -17,6 +17,7 @@ from optimlab.report import Page, figures, machine_and_versions
 from optimlab.report.chance import chance_levels
 from optimlab.report.recipes import flat_fields
 from optimlab.study.analysis import LeaderboardRow, leaderboard, performance_profiles, seed_band, sensitivity
+from optimlab.study.protocols import StudySpec
 from optimlab.study.run import StudyResult
 
 __all__ = [
@@ -46,6 +47,29 @@ def mean_ci(row: LeaderboardRow) -> str:
     if math.isnan(test.mean):
         return "no result"
     return f"{test.mean:.4g}" + ("" if math.isnan(test.low) else f" [{test.low:.4g}, {test.high:.4g}]")
+
+
+def leaderboard_table(
+    spec: StudySpec, board: Sequence[LeaderboardRow], last: tuple[str, Sequence[Any]]
+) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+    """The leaderboard's columns and rows, best first; ``last`` is the heading and cells of a last column
+    (the time to target, as each report counts it)."""
+    heading, cells = last
+    columns = ("rank", "method", f"{spec.test_metric} mean [95% CI]", "std", "seeds", "failed", "best config")
+    rows = [
+        (
+            rank + 1,
+            row.method,
+            mean_ci(row),
+            row.test.std if row.test.n else "",
+            row.test.n,
+            row.tuning_failed + row.seeds_failed,
+            config_text(row.params) + (" (edge)" if row.at_edge else ""),
+            cell,
+        )
+        for rank, (row, cell) in enumerate(zip(board, cells))
+    ]
+    return (*columns, heading), rows
 
 
 def curves_figure(result: StudyResult, chance: Mapping[str, float] | None = None) -> Figure:
@@ -112,33 +136,12 @@ def _add_study(
         f"configuration on {spec.seeds} fresh seeds; tuned on {spec.metric} ({spec.goal}), reported on "
         f"{spec.test_metric} with Student-t 95% confidence intervals over the seeds.",
     )
-    rows = [
-        (
-            rank + 1,
-            row.method,
-            mean_ci(row),
-            row.test.std if row.test.n else "",
-            row.test.n,
-            row.tuning_failed + row.seeds_failed,
-            config_text(row.params) + (" (edge)" if row.at_edge else ""),
-            "" if math.isnan(row.tuned) else row.tuned,
-            f"{row.steps_to_target:.0f} ({row.reached}/{row.test.n})" if row.reached else "not reached",
-        )
-        for rank, row in enumerate(board)
+    targets = [
+        f"{row.steps_to_target:.0f} ({row.reached}/{row.test.n})" if row.reached else "not reached"
+        for row in board
     ]
     page.table(
-        (
-            "rank",
-            "method",
-            f"{spec.test_metric} mean [95% CI]",
-            "std",
-            "seeds",
-            "failed",
-            "best config",
-            f"tuned {spec.metric}",
-            "steps to target (seed runs that reached it)",
-        ),
-        rows,
+        *leaderboard_table(spec, board, ("steps to target (seed runs that reached it)", targets)),
         caption="Leaderboard",
     )
     edges = [f"{row.method}: {', '.join(row.at_edge)}" for row in board if row.at_edge]
@@ -149,7 +152,8 @@ def _add_study(
         )
     page.figure(
         curves_figure(result, chance),
-        f"{spec.metric} during training, best configuration of each method (shaded: +- one std over seeds).",
+        f"{spec.metric} during training, best configuration of each method "
+        "(band, or bars at few evaluations: +- one std over the seeds).",
     )
     if any(_LR in r.params for r in result.records):
         page.figure(

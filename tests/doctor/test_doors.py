@@ -12,8 +12,8 @@ from doctor.setups import OPTIMIZERS, NamedExamples, ReturnsItsLoss, Setup
 from doctor.test_rules import BROKEN
 from optimlab.doctor import diagnose, lr_range_test
 
-# One broken setup of each kind the issue names: too-small init, too-large lr, unnormalized inputs,
-# dead units; the root cause each must give first.
+# One broken setup of each kind the issue names (too-small init, too-large lr, unnormalized inputs,
+# dead units) and a NaN in the data; the root cause each must give first.
 DOOR_CASES = {
     case[0]: (case[1], case[2])
     for case in BROKEN
@@ -23,6 +23,7 @@ DOOR_CASES = {
         "Adam lr 100x too high, no range test",
         "relu mlp, pixels 0..255",
         "relu mlp, biases -5",
+        "NaN in one input row",
     )
 }
 

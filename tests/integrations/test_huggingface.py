@@ -118,7 +118,8 @@ def test_the_callback_finds_the_root_cause_the_other_doors_find(case):
     doctor = DoctorCallback(print_findings=False)
     trainer(model, NamedExamples(*setup.data()), setup.steps, trainer_optimizers(optimizer), [doctor]).train()
     assert [f.rule for f in doctor.diagnosis.findings][:1] == [rule], doctor.diagnosis.findings
-    assert len(doctor.diagnosis.statistics.steps) == setup.steps
+    steps = doctor.diagnosis.statistics.steps  # all, or up to the first NaN
+    assert steps == list(range(1, len(steps) + 1)) and (len(steps) == setup.steps or rule == "nan_inf")
 
 
 def test_a_text_classifier_with_dict_batches_is_doctored_directly_and_in_the_trainer():
@@ -185,3 +186,19 @@ def test_an_optimlab_schedule_drives_the_trainers_lr_and_schedule_free_ends_at_i
     assert not torch.allclose(with_modes.state_dict()[weight], without.state_dict()[weight])
     optimizer.eval()  # what the callback does for the user
     assert torch.allclose(with_modes.state_dict()[weight], without.state_dict()[weight], atol=1e-6)
+
+
+def test_a_loss_computed_outside_the_model_is_named_at_the_first_step():
+    model = tiny_vit()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    # With label smoothing the Trainer keeps the labels from the model and computes the loss itself.
+    hf = trainer(
+        model,
+        Images(),
+        3,
+        trainer_optimizers(optimizer),
+        [DoctorCallback(print_findings=False)],
+        label_smoothing_factor=0.1,
+    )
+    with pytest.raises(InvalidValueError, match="cannot see a loss computed outside the model"):
+        hf.train()

@@ -67,7 +67,8 @@ def test_the_callback_finds_the_root_cause_the_other_doors_find(case):
     doctor = DoctorCallback(print_findings=False)
     fit(module, setup.data(), setup.steps, [doctor])
     assert [f.rule for f in doctor.diagnosis.findings][:1] == [rule], doctor.diagnosis.findings
-    assert doctor.diagnosis.statistics.steps == list(range(1, setup.steps + 1))
+    steps = doctor.diagnosis.statistics.steps  # all, or up to the first NaN
+    assert steps == list(range(1, len(steps) + 1)) and (len(steps) == setup.steps or rule == "nan_inf")
 
 
 def test_the_findings_reach_the_terminal_json_and_html(tmp_path, capsys):
@@ -161,3 +162,40 @@ def test_schedule_free_ends_at_its_evaluation_point_as_in_a_plain_loop():
     assert torch.allclose(run([ScheduleFreeModes()]), net.weight, atol=1e-6)
     with pytest.raises(OptimlabError, match="eval mode"):  # without it, nobody calls train()
         run([])
+
+
+def test_the_gradients_read_are_those_of_each_step_as_in_a_hand_written_loop():
+    """Lightning runs backward inside optimizer.step (a closure): the callback must read each step's
+    own gradients, not the previous step's."""
+    from optimlab.doctor import Instruments
+
+    x, y = standardized()
+    x, y = x[:320], y[:320]
+
+    def make(p):
+        return torch.optim.SGD(p, lr=0.05)
+
+    torch.manual_seed(0)
+    module = Classifier(
+        nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)), nn.CrossEntropyLoss(), make
+    )
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    optimizer = make(net.parameters())
+    instruments = Instruments(net, optimizer)
+    instruments.start()
+    for step in range(1, 21):  # 10 batches an epoch, in order
+        rows = slice((step - 1) % 10 * 32, (step - 1) % 10 * 32 + 32)
+        loss = nn.functional.cross_entropy(net(x[rows]), y[rows])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        instruments.record_step(step, loss.item(), 0.05)
+    instruments.stop()
+    doctor = DoctorCallback(print_findings=False)
+    fit(module, (x, y), 20, [doctor], shuffle=False)
+    seen = doctor.diagnosis.statistics
+    assert torch.allclose(seen.global_grad_norms(), instruments.statistics.global_grad_norms(), rtol=1e-5)
+    assert seen.losses == pytest.approx(instruments.statistics.losses, rel=1e-5)
+    _, ratios = seen.update_to_weight_ratios()
+    assert torch.allclose(ratios, instruments.statistics.update_to_weight_ratios()[1], rtol=1e-4)

@@ -390,6 +390,7 @@ class Instruments:
         self._pending_norms: Tensor | None = None
         self._weights_before: list[Tensor] | None = None
         self._last_input: tuple[Any, ...] = ()
+        self._last_kwargs: dict[str, Any] = {}  # a model called with named inputs (Hugging Face)
         self._order_known = False
         self._first_layer_seen = False
         self._last_layer_is_conv = False  # of the Linear/Conv layer that ran last, for the units' axis
@@ -405,13 +406,17 @@ class Instruments:
 
     # --- lifecycle ----------------------------------------------------------------------------
 
-    def start(self, step: int = 0) -> None:
-        """Attach the every-step instruments; ``step`` is the number of steps already taken."""
+    def start(self, step: int = 0, *, gradients_at_step: bool = True) -> None:
+        """Attach the every-step instruments; ``step`` is the number of steps already taken.
+
+        ``gradients_at_step=False``: the gradients are not ready when ``optimizer.step`` begins (a
+        trainer that runs the backward pass in a closure inside the step, as Lightning does), so the
+        caller calls :meth:`gradients_ready` once they are, before the weights move.
+        """
         self._step = step
-        self._permanent = [
-            self.optimizer.register_step_pre_hook(self._before_optimizer_step),
-            self.model.register_forward_pre_hook(self._keep_input),
-        ]
+        self._permanent = [self.model.register_forward_pre_hook(self._keep_input, with_kwargs=True)]
+        if gradients_at_step:
+            self._permanent.append(self.optimizer.register_step_pre_hook(self._before_optimizer_step))
         if self.schedule.is_detailed(step + 1):
             self._attach_forward_hooks()
 
@@ -444,14 +449,18 @@ class Instruments:
         for handle in [*self._handles, *self._permanent]:
             handle.remove()
         self._handles, self._permanent = [], []
-        self._weights_before, self._last_input = None, ()
+        self._weights_before, self._last_input, self._last_kwargs = None, (), {}
 
     # --- every step ---------------------------------------------------------------------------
 
-    def _keep_input(self, module: nn.Module, args: tuple[Any, ...]) -> None:
+    def _keep_input(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         # A reference, not a copy: only the NaN origin replay reads it, and only once.
         if module.training:
-            self._last_input = args
+            self._last_input, self._last_kwargs = args, kwargs
+
+    def gradients_ready(self) -> None:
+        """Read the gradients of this step (after ``start(gradients_at_step=False)``)."""
+        self._before_optimizer_step(self.optimizer, (), {})
 
     def _before_optimizer_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         grads = [self._zero if p.grad is None else p.grad for p in self._params]
@@ -464,6 +473,7 @@ class Instruments:
             self.statistics.non_finite = locate_non_finite(
                 self.model,
                 self._last_input,
+                self._last_kwargs,
                 step=step,
                 gradients={
                     layer.name: self._layer_grads_finite(i) for i, layer in enumerate(self.statistics.layers)

@@ -55,6 +55,7 @@ def _first_bad_feature(x: Tensor) -> int | None:
 def locate_non_finite(
     model: nn.Module,
     inputs: Sequence[Any],
+    named_inputs: Mapping[str, Any] | None = None,
     *,
     step: int,
     gradients: Mapping[str, bool],
@@ -65,11 +66,13 @@ def locate_non_finite(
     Args:
         model: the model, with the weights that produced the bad gradient.
         inputs: the positional arguments of the forward pass that produced it (the batch).
+        named_inputs: its keyword arguments (a model called as ``model(**batch)``).
         step: the 1-based step, for the record.
         gradients: for each layer (module owning parameters), whether all of its gradients are finite.
         forward_order: layer names in the order they run.
     """
-    tensors = [x for x in inputs if isinstance(x, Tensor)]
+    named_inputs = dict(named_inputs or {})
+    tensors = [x for x in (*inputs, *named_inputs.values()) if isinstance(x, Tensor)]
     for x in tensors:
         bad = _count_bad(x)
         if bad:
@@ -90,7 +93,7 @@ def locate_non_finite(
 
     largest = None
     if tensors:
-        module_name, detail, largest = _replay_forward(model, inputs)
+        module_name, detail, largest = _replay_forward(model, inputs, named_inputs)
         if module_name is not None:
             module_type = type(model.get_submodule(module_name if module_name != "(model)" else "")).__name__
             return NonFiniteOrigin(step, "forward", module_name, detail, module_type=module_type)
@@ -119,7 +122,9 @@ def locate_non_finite(
     )
 
 
-def _replay_forward(model: nn.Module, inputs: Sequence[Any]) -> tuple[str | None, str, float | None]:
+def _replay_forward(
+    model: nn.Module, inputs: Sequence[Any], named_inputs: Mapping[str, Any]
+) -> tuple[str | None, str, float | None]:
     """Run the forward pass again: the first module to finish with a non-finite output and why, or
     (None, "", the largest |output| of the model) when every output is finite."""
     found: list[tuple[str, str]] = []
@@ -153,10 +158,11 @@ def _replay_forward(model: nn.Module, inputs: Sequence[Any]) -> tuple[str | None
     handles = [
         module.register_forward_hook(watch(name or "(model)")) for name, module in model.named_modules()
     ]
-    devices = sorted({x.device.index for x in inputs if isinstance(x, Tensor) and x.device.type == "cuda"})
+    tensors = [x for x in (*inputs, *named_inputs.values()) if isinstance(x, Tensor)]
+    devices = sorted({x.device.index for x in tensors if x.device.type == "cuda"})
     try:
         with torch.no_grad(), torch.random.fork_rng(devices=devices):
-            output = model(*inputs)
+            output = model(*inputs, **named_inputs)
     finally:
         for handle in handles:
             handle.remove()

@@ -72,7 +72,9 @@ class DoctorCallback(pl.Callback):
         return self.doctor.diagnosis
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.doctor.start(pl_module, trainer.optimizers[0], trainer.global_step)
+        # Lightning runs the backward pass in a closure inside optimizer.step, and calls
+        # on_before_optimizer_step between it and the update: the gradients are read there.
+        self.doctor.start(pl_module, trainer.optimizers[0], trainer.global_step, gradients_at_step=False)
 
     def on_before_optimizer_step(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: torch.optim.Optimizer

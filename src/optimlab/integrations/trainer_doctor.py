@@ -88,24 +88,36 @@ class TrainerDoctor:
         self.html_path = Path(html_path) if html_path is not None else None
         self.instruments: Instruments | None = None
         self.diagnosis: Diagnosis | None = None
-        self._lr, self._last_step = math.nan, -1
+        self._lr, self._last_step, self._diverged = math.nan, -1, False
+        self._gradients_at_step = True
 
-    def start(self, model: nn.Module, optimizer: Any, step: int) -> None:
-        """Attach the instruments; ``step``: optimizer steps already taken (a resumed run)."""
+    def start(self, model: nn.Module, optimizer: Any, step: int, *, gradients_at_step: bool = True) -> None:
+        """Attach the instruments; ``step``: optimizer steps already taken (a resumed run);
+        ``gradients_at_step=False``: the trainer's backward pass runs inside ``optimizer.step``, and
+        :meth:`before_optimizer_step` is called after it (Lightning)."""
         self.instruments = Instruments(model, unwrapped(optimizer), self.schedule)
-        self.instruments.start(step)
-        self._last_step, self.diagnosis = step, None
+        self.instruments.start(step, gradients_at_step=gradients_at_step)
+        self._gradients_at_step = gradients_at_step
+        self._last_step, self._diverged, self.diagnosis = step, False, None
 
     def before_optimizer_step(self, optimizer: Any) -> None:
+        """The gradients are ready and the weights have not moved yet."""
         self._lr = optimizer.param_groups[0]["lr"]
+        if not self._gradients_at_step and self.instruments is not None and not self._diverged:
+            self.instruments.gradients_ready()
 
     def step_ended(self, step: int, loss: float) -> None:
         """Record optimizer step ``step`` (1-based) and its loss; a repeated step (a micro-batch of
-        gradient accumulation) is skipped."""
-        if self.instruments is None or step <= self._last_step:
+        gradient accumulation) is skipped. The first non-finite loss ends the record, as it ends the
+        doctor's own run: what follows a NaN says nothing about its cause, and would pass for a
+        learning rate that is too high."""
+        if self.instruments is None or self._diverged or step <= self._last_step:
             return
         self._last_step = step
         self.instruments.record_step(step, loss, self._lr)
+        if not math.isfinite(loss):
+            self._diverged = True
+            self.instruments.stop()  # no hook costs the rest of the run anything
 
     def finish(self, *, report: bool = True) -> Diagnosis | None:
         """Detach the instruments, apply the rules, and report (``report``: this process reports;

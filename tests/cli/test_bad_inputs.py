@@ -55,6 +55,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("schedule typo", ["train", "--schedule", "cosin"], "--schedule"),
     ("scaling typo", ["train", "--scaling", "standardise"], "--scaling"),
     ("dataset typo", ["train", "--dataset", "digitz"], "--dataset"),
+    ("dataset file missing", ["train", "--dataset", "nothere.csv"], "nothere.csv"),
     # --- train: recipe files missing or garbage
     ("recipe missing", ["train", "nothere.yaml"], "nothere.yaml"),
     ("recipe binary", ["train", "BINARY"], "binary.yaml"),

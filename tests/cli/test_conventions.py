@@ -153,3 +153,35 @@ def test_a_name_is_checked_against_the_catalog_naming_the_flag():
         _catalog.check_name("optimizer", "adamm", "--optimizer")
     _catalog.check_name("optimizer", "Adam", "--optimizer")  # names normalised as the registry does
     _catalog.check_name("init", "he", "--init")  # aliases accepted
+
+
+def test_starting_the_cli_loads_no_heavy_library():
+    import subprocess
+    import sys
+
+    probe = "import sys; import optimlab.cli.app; print(sorted({m.split('.')[0] for m in sys.modules}))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    for heavy in ("torch", "optuna", "matplotlib", "sklearn", "pydantic", "rich"):
+        assert f"'{heavy}'" not in loaded, heavy
+
+
+def test_a_study_whose_every_trial_failed_says_why_and_exits_1(capsys):
+    from types import SimpleNamespace
+
+    from optimlab.cli._output import Output
+    from optimlab.cli._progress import ALL_FAILED, exit_if_all_failed
+
+    def study(*states):
+        records = [
+            SimpleNamespace(state=s, message="data file is garbage" if s == "fail" else None) for s in states
+        ]
+        return SimpleNamespace(spec=SimpleNamespace(name="w"), records=records)
+
+    exit_if_all_failed(Output(), [study("fail", "complete"), study("pruned", "fail")])
+    assert capsys.readouterr().err == ""
+    with pytest.raises(SystemExit) as stopped:
+        exit_if_all_failed(Output(), [study("complete"), study("fail", "fail")])
+    assert stopped.value.code == ALL_FAILED
+    assert (
+        capsys.readouterr().err == "error: every trial of study 'w' failed; the first: data file is garbage\n"
+    )

@@ -276,6 +276,10 @@ def recipe_flags(params: Mapping[str, Any]) -> dict[str, Any]:
     given = {name: value for name, value in params.items() if name in RECIPE_FLAGS and value is not None}
     for name, value in given.items():
         looks_like_path = name == "dataset" and any(c in value for c in "/\\.")
+        if looks_like_path and not Path(value).expanduser().exists():
+            raise InvalidValueError(
+                "--dataset", value, "a built-in data set or an existing CSV/NumPy/IDX file"
+            )
         if name in NAMED_FLAGS and not looks_like_path and ":" not in value:
             check_name(NAMED_FLAGS[name], value, flag(name))
     return given

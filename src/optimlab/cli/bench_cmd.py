@@ -13,7 +13,7 @@ import typer
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
 from optimlab.cli._output import Output
-from optimlab.cli._progress import StudyProgress
+from optimlab.cli._progress import StudyProgress, exit_if_all_failed
 from optimlab.errors import OptimlabError
 
 EXAMPLES = """Examples:
@@ -204,6 +204,7 @@ def bench(
             "seconds": round(result.seconds, 1),
         },
     )
+    exit_if_all_failed(output, result.results)
 
 
 def _print_scores(output: Output, result: Any) -> None:

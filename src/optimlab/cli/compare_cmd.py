@@ -12,7 +12,7 @@ import typer
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
 from optimlab.cli._output import Output, rich_table
-from optimlab.cli._progress import StudyProgress
+from optimlab.cli._progress import StudyProgress, exit_if_all_failed
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.registry import POSITIVE_INT
 
@@ -239,3 +239,4 @@ def compare(
         f"report: {done.report}\ntables: {', '.join(str(f) for f in done.tables)}\nstorage: {done.location}",
         {"report": str(done.report), "tables": [str(f) for f in done.tables], "storage": done.location},
     )
+    exit_if_all_failed(output, done.results)

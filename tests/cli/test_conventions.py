@@ -12,20 +12,10 @@ import pytest
 import typer
 
 from optimlab.cli import _catalog, _errors
-from optimlab.cli.app import app, main
+from optimlab.cli.app import app
 from optimlab.errors import InvalidValueError, UnknownNameError
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-
-
-def run(capsys, *argv):
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(autouse=True)
@@ -33,37 +23,37 @@ def _own_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "catalog-cache"))
 
 
-def test_version_and_short_help(capsys):
+def test_version_and_short_help(cli):
     from optimlab import __version__
 
-    assert run(capsys, "--version") == (0, f"optimlab {__version__}\n", "")
-    code, out, _ = run(capsys, "train", "-h")
+    assert cli("--version") == (0, f"optimlab {__version__}\n", "")
+    code, out, _ = cli("train", "-h")
     assert code == 0 and out.startswith("Usage: optimlab train")
-    code, out, _ = run(capsys)
+    code, out, _ = cli()
     assert code == 0 and "Commands" in out and "compare" in out
 
 
-def test_shell_completion_is_offered(capsys):
-    code, out, _ = run(capsys, "--help")
+def test_shell_completion_is_offered(cli):
+    code, out, _ = cli("--help")
     assert code == 0 and "--install-completion" in out and "--show-completion" in out
 
 
 @pytest.mark.parametrize(
     "verb", ["list", "train", "doctor", "lr-find", "compare", "worker", "bench", "plot-schedule"]
 )
-def test_each_example_is_printed_on_its_own_line(capsys, monkeypatch, verb):
+def test_each_example_is_printed_on_its_own_line(cli, monkeypatch, verb):
     monkeypatch.setenv("COLUMNS", "80")
     module = {"lr-find": "lr_find_cmd", "plot-schedule": "plot_schedule"}.get(verb, f"{verb}_cmd")
     examples = __import__(f"optimlab.cli.{module}", fromlist=["EXAMPLES"]).EXAMPLES
-    _, out, _ = run(capsys, verb, "--help")
+    _, out, _ = cli(verb, "--help")
     printed = [line.strip() for line in out.splitlines()]
     for example in examples.strip().splitlines()[1:]:
         assert example.strip() in printed, example
 
 
-def test_list_at_80_columns_keeps_every_name_whole(capsys, monkeypatch):
+def test_list_at_80_columns_keeps_every_name_whole(cli, monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")
-    code, out, _ = run(capsys, "list")
+    code, out, _ = cli("list")
     words = set(re.findall(r"[\w.-]+", out))
     assert code == 0
     for row in _catalog.live_rows():
@@ -100,13 +90,13 @@ def test_the_readmes_commands_are_accepted_as_written(tmp_path, monkeypatch):
     assert len(parsed) == len(commands)
 
 
-def test_doctor_fail_on_exits_1_when_findings_that_severe_exist(capsys):
+def test_doctor_fail_on_exits_1_when_findings_that_severe_exist(cli):
     diverging = ["doctor", "--dataset", "iris", "--optimizer", "sgd", "--lr", "100", "--steps", "20"]
-    code, out, _ = run(capsys, *diverging, "--no-lr-find", "--format", "json")
+    code, out, _ = cli(*diverging, "--no-lr-find", "--format", "json")
     assert code == 0 and '"severity": "error"' in out
-    assert run(capsys, *diverging, "--no-lr-find", "--fail-on", "error", "--format", "json")[0] == 1
+    assert cli(*diverging, "--no-lr-find", "--fail-on", "error", "--format", "json")[0] == 1
     healthy = ["doctor", "--dataset", "iris", "--scaling", "standardize", "--steps", "20", "--no-lr-find"]
-    code, out, _ = run(capsys, *healthy, "--fail-on", "error", "--format", "json")
+    code, out, _ = cli(*healthy, "--fail-on", "error", "--format", "json")
     assert code == 0 and '"severity": "error"' not in out
 
 

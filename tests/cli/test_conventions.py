@@ -175,3 +175,10 @@ def test_a_study_whose_every_trial_failed_says_why_and_exits_1(capsys):
     assert (
         capsys.readouterr().err == "error: every trial of study 'w' failed; the first: data file is garbage\n"
     )
+
+
+def test_bench_offers_every_suite_and_only_those():
+    from optimlab.bench import SUITES
+    from optimlab.cli.bench_cmd import SUITE_NAMES
+
+    assert set(SUITE_NAMES) == set(SUITES)

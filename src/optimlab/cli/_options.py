@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from optimlab.cli import _checks as checks
-from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.errors import InvalidValueError, OptimlabError, close_matches
 from optimlab.registry import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, Interval
 
 if TYPE_CHECKING:
@@ -49,9 +49,12 @@ def number(interval: Interval) -> Callable[[str], float | int]:
 
 def choice(*accepted: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
-        if text.strip().lower() not in accepted:
-            raise typer.BadParameter(f"{text!r} is not one of {', '.join(accepted)}")
-        return text.strip().lower()
+        value = text.strip().lower()
+        if value not in accepted:
+            near = close_matches(value, accepted)
+            hint = f"; did you mean {' or '.join(repr(n) for n in near)}?" if near else ""
+            raise typer.BadParameter(f"{text!r} is not one of {', '.join(accepted)}{hint}")
+        return value
 
     return parse
 

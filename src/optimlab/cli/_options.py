@@ -269,7 +269,8 @@ NAMED_FLAGS = {
 
 
 def flag(parameter: str) -> str:
-    return {"act": "--act"}.get(parameter, "--" + parameter.replace("_", "-"))
+    """The flag a recipe parameter is typed as: ``warmup_steps`` -> ``--warmup-steps``."""
+    return "--" + parameter.replace("_", "-")
 
 
 def recipe_flags(params: Mapping[str, Any]) -> dict[str, Any]:

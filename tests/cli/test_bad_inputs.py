@@ -36,6 +36,11 @@ CASES: list[tuple[str, list[str], str]] = [
     ("grad clip zero", ["train", "--grad-clip", "0"], "--grad-clip"),
     ("warmup negative", ["train", "--warmup-steps", "-5"], "--warmup-steps"),
     ("seed negative", ["train", "--seed", "-1"], "--seed"),
+    (
+        "warmup past the end",
+        ["train", "--steps", "2", "--warmup-steps", "5", "--out", "late"],
+        "--warmup-steps",
+    ),
     ("checkpoint every zero", ["train", "--checkpoint-every", "0"], "--checkpoint-every"),
     # --- train: choices, devices, formats
     ("format xml", ["train", "--format", "xml"], "--format"),

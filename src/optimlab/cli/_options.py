@@ -286,6 +286,10 @@ def recipe_flags(params: Mapping[str, Any]) -> dict[str, Any]:
             )
         if name in NAMED_FLAGS and not looks_like_path and ":" not in value:
             check_name(NAMED_FLAGS[name], value, flag(name))
+    if given.get("warmup_steps", 0) > given.get("steps", math.inf):
+        raise InvalidValueError(
+            "--warmup-steps", given["warmup_steps"], f"at most --steps ({given['steps']})"
+        )
     return given
 
 

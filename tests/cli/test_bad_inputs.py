@@ -107,6 +107,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("compare optimizer typo", ["compare", "--optimizers", "sgd,adamm"], "adamm"),
     ("compare field without values", ["compare", "--compare", "model.activation"], "--compare"),
     ("compare nothing", ["compare"], "--optimizers"),
+    ("compare workload typo", ["compare", "--optimizers", "sgd", "--workload", "digits-mpl"], "digits_mlp"),
     ("compare resume no study", ["compare", "--resume", "RUN"], "--resume"),
     ("compare resume with budget", ["compare", "--resume", "RUN", "--budget", "3"], "--budget"),
     (

@@ -175,6 +175,11 @@ def compare(
         values = None
     else:
         field, values = _compared(optimizers, compare_field)
+        from optimlab.cli._catalog import check_name
+
+        for chosen in (w.strip() for w in (workload or "").split(",")):
+            if chosen:
+                check_name("workload", chosen, "--workload")
         plan = {
             "field": field,
             "workloads": (workload or "").split(",") if workload else None,

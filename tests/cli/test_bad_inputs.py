@@ -36,6 +36,11 @@ CASES: list[tuple[str, list[str], str]] = [
     ("grad clip zero", ["train", "--grad-clip", "0"], "--grad-clip"),
     ("warmup negative", ["train", "--warmup-steps", "-5"], "--warmup-steps"),
     ("seed negative", ["train", "--seed", "-1"], "--seed"),
+    (
+        "warmup past the end",
+        ["train", "--steps", "2", "--warmup-steps", "5", "--out", "late"],
+        "--warmup-steps",
+    ),
     ("checkpoint every zero", ["train", "--checkpoint-every", "0"], "--checkpoint-every"),
     # --- train: choices, devices, formats
     ("format xml", ["train", "--format", "xml"], "--format"),
@@ -55,6 +60,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("schedule typo", ["train", "--schedule", "cosin"], "--schedule"),
     ("scaling typo", ["train", "--scaling", "standardise"], "--scaling"),
     ("dataset typo", ["train", "--dataset", "digitz"], "--dataset"),
+    ("dataset file missing", ["train", "--dataset", "nothere.csv"], "nothere.csv"),
     # --- train: recipe files missing or garbage
     ("recipe missing", ["train", "nothere.yaml"], "nothere.yaml"),
     ("recipe binary", ["train", "BINARY"], "binary.yaml"),
@@ -101,6 +107,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("compare optimizer typo", ["compare", "--optimizers", "sgd,adamm"], "adamm"),
     ("compare field without values", ["compare", "--compare", "model.activation"], "--compare"),
     ("compare nothing", ["compare"], "--optimizers"),
+    ("compare workload typo", ["compare", "--optimizers", "sgd", "--workload", "digits-mpl"], "digits_mlp"),
     ("compare resume no study", ["compare", "--resume", "RUN"], "--resume"),
     ("compare resume with budget", ["compare", "--resume", "RUN", "--budget", "3"], "--budget"),
     (

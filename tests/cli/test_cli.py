@@ -4,22 +4,11 @@ import json
 
 import pytest
 
-from optimlab.cli.app import main
 from optimlab.registry import categories, get_registry
 
 
-def run(capsys, *argv):
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def test_list_shows_every_registered_name(capsys):
-    code, out, _ = run(capsys, "list", "--format", "json")
+def test_list_shows_every_registered_name(cli):
+    code, out, _ = cli("list", "--format", "json")
     assert code == 0
     rows = [json.loads(line) for line in out.splitlines()]
     listed = {(row["category"], row["name"]) for row in rows}
@@ -28,15 +17,14 @@ def test_list_shows_every_registered_name(capsys):
             assert (category, entry.name) in listed
 
 
-def test_list_filters_with_wildcards(capsys):
-    code, out, _ = run(capsys, "list", "init", "--filter", "kaiming*", "--format", "json")
+def test_list_filters_with_wildcards(cli):
+    code, out, _ = cli("list", "init", "--filter", "kaiming*", "--format", "json")
     names = {json.loads(line)["name"] for line in out.splitlines()}
     assert code == 0 and names == {"kaiming_uniform", "kaiming_normal"}
 
 
-def test_train_with_flags_writes_metrics_and_model(capsys, tmp_path):
-    code, out, err = run(
-        capsys,
+def test_train_with_flags_writes_metrics_and_model(cli, tmp_path):
+    code, out, err = cli(
         "train",
         "--dataset",
         "iris",
@@ -73,15 +61,14 @@ def test_train_with_flags_writes_metrics_and_model(capsys, tmp_path):
         (["bench", "--workloads", "digits_mlp", "--threads", "-1"], "Invalid value for '--threads'"),
     ],
 )
-def test_bad_input_gets_one_clear_line_and_exit_2(capsys, argv, expected):
-    code, out, err = run(capsys, *argv)
+def test_bad_input_gets_one_clear_line_and_exit_2(cli, argv, expected):
+    code, out, err = cli(*argv)
     assert code == 2 and expected in err and "Traceback" not in err + out
 
 
-def test_plot_schedule_writes_an_image(capsys, tmp_path):
+def test_plot_schedule_writes_an_image(cli, tmp_path):
     path = tmp_path / "s.png"
-    code, _, err = run(
-        capsys,
+    code, _, err = cli(
         "plot-schedule",
         "cosine",
         "constant",

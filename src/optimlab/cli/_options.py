@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from optimlab.cli import _checks as checks
-from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.errors import InvalidValueError, OptimlabError, close_matches
 from optimlab.registry import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, Interval
 
 if TYPE_CHECKING:
@@ -49,9 +49,12 @@ def number(interval: Interval) -> Callable[[str], float | int]:
 
 def choice(*accepted: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
-        if text.strip().lower() not in accepted:
-            raise typer.BadParameter(f"{text!r} is not one of {', '.join(accepted)}")
-        return text.strip().lower()
+        value = text.strip().lower()
+        if value not in accepted:
+            near = close_matches(value, accepted)
+            hint = f"; did you mean {' or '.join(repr(n) for n in near)}?" if near else ""
+            raise typer.BadParameter(f"{text!r} is not one of {', '.join(accepted)}{hint}")
+        return value
 
     return parse
 
@@ -284,7 +287,8 @@ NAMED_FLAGS = {
 
 
 def flag(parameter: str) -> str:
-    return {"act": "--act"}.get(parameter, "--" + parameter.replace("_", "-"))
+    """The flag a recipe parameter is typed as: ``warmup_steps`` -> ``--warmup-steps``."""
+    return "--" + parameter.replace("_", "-")
 
 
 def recipe_flags(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -294,8 +298,16 @@ def recipe_flags(params: Mapping[str, Any]) -> dict[str, Any]:
     given = {name: value for name, value in params.items() if name in RECIPE_FLAGS and value is not None}
     for name, value in given.items():
         looks_like_path = name == "dataset" and any(c in value for c in "/\\.")
+        if looks_like_path and not Path(value).expanduser().exists():
+            raise InvalidValueError(
+                "--dataset", value, "a built-in data set or an existing CSV/NumPy/IDX file"
+            )
         if name in NAMED_FLAGS and not looks_like_path and ":" not in value:
             check_name(NAMED_FLAGS[name], value, flag(name))
+    if given.get("warmup_steps", 0) > given.get("steps", math.inf):
+        raise InvalidValueError(
+            "--warmup-steps", given["warmup_steps"], f"at most --steps ({given['steps']})"
+        )
     return given
 
 

@@ -1,11 +1,27 @@
-"""The one progress display of the verbs that run studies (compare, bench): a bar of finished trials, and
-under it, when given, a table of the results so far."""
+"""What the verbs that run studies (compare, bench) show: one progress display (a bar of finished trials,
+and under it, when given, a table of the results so far), and a study whose every trial failed."""
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from optimlab.cli._output import Output
+
+if TYPE_CHECKING:
+    from optimlab.study import StudyResult
+
+ALL_FAILED = 1  # exit code when a study has no trial that finished well: the tables would be all NaN
+
+
+def exit_if_all_failed(output: Output, results: Sequence[StudyResult]) -> None:
+    """A study whose every trial failed says so and why (its first error), and the verb exits 1."""
+    for result in results:
+        if result.records and all(r.state == "fail" for r in result.records):
+            reason = next((r.message for r in result.records if r.message), "no message recorded")
+            output.error(f"every trial of study {result.spec.name!r} failed; the first: {reason}")
+            sys.exit(ALL_FAILED)
 
 
 class StudyProgress:

@@ -13,7 +13,7 @@ import typer
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
 from optimlab.cli._output import Output
-from optimlab.cli._progress import StudyProgress
+from optimlab.cli._progress import StudyProgress, exit_if_all_failed
 from optimlab.errors import OptimlabError
 
 EXAMPLES = """Examples:
@@ -28,6 +28,7 @@ EXAMPLES = """Examples:
 """
 
 FIGURE_FORMATS = ("html", "png", "svg")
+SUITE_NAMES = ("small", "full")  # optimlab.bench.SUITES, named here so a typo is refused before torch loads
 SETTINGS_FILE = "bench.json"  # the flags a benchmark ran with, kept in its folder for --resume
 # the flags that decide a benchmark's trials: saved with it, refused on --resume
 SETTINGS = (
@@ -75,6 +76,10 @@ def _settings(ctx: typer.Context, resume: Path | None) -> dict[str, Any]:
         if bool(given["suite"]) == bool(given["workloads"]):
             raise OptimlabError("say what to run: --suite small|full or --workloads a,b,c (one of them)")
         given["data_dir"] = str(given["data_dir"]) if given["data_dir"] else None
+        from optimlab.cli._catalog import check_name
+
+        for name in _names(given["workloads"]):
+            check_name("workload", name, "--workloads")
         return {k: DEFAULTS[k] if v is None and k in DEFAULTS else v for k, v in given.items()}
     o.refuse_with_resume(ctx, SETTINGS)
     saved = resume / SETTINGS_FILE
@@ -95,7 +100,12 @@ def _command(settings: dict[str, Any]) -> str:
 
 def bench(
     ctx: typer.Context,
-    suite: Annotated[str | None, typer.Option("--suite", help="Workload suite: small or full.")] = None,
+    suite: Annotated[
+        str | None,
+        typer.Option(
+            "--suite", parser=o.choice(*SUITE_NAMES), metavar="|".join(SUITE_NAMES), help="Workload suite."
+        ),
+    ] = None,
     workloads: Annotated[
         str | None,
         typer.Option(
@@ -194,6 +204,7 @@ def bench(
             "seconds": round(result.seconds, 1),
         },
     )
+    exit_if_all_failed(output, result.results)
 
 
 def _print_scores(output: Output, result: Any) -> None:

@@ -13,7 +13,7 @@ import typer
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
 from optimlab.cli._output import Output, rich_table
-from optimlab.cli._progress import StudyProgress
+from optimlab.cli._progress import StudyProgress, exit_if_all_failed
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.registry import POSITIVE_INT
 
@@ -179,6 +179,11 @@ def compare(
         values = None
     else:
         field, values = _compared(optimizers, compare_field)
+        from optimlab.cli._catalog import check_name
+
+        for chosen in (w.strip() for w in (workload or "").split(",")):
+            if chosen:
+                check_name("workload", chosen, "--workload")
         plan = {
             "field": field,
             "workloads": (workload or "").split(",") if workload else None,
@@ -244,3 +249,4 @@ def compare(
         f"report: {done.report}\ntables: {', '.join(str(f) for f in done.tables)}\nstorage: {done.location}",
         {"report": str(done.report), "tables": [str(f) for f in done.tables], "storage": done.location},
     )
+    exit_if_all_failed(output, done.results)

@@ -11,6 +11,7 @@ import typer
 
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
+from optimlab.cli._errors import INTERRUPTED
 from optimlab.cli._output import Output
 from optimlab.errors import OptimlabError
 from optimlab.registry import POSITIVE_INT
@@ -32,7 +33,6 @@ EXAMPLES = """Examples:
 """
 
 DIVERGED = 3  # exit code of a run that diverged: it ran, so it is no usage error
-INTERRUPTED = 130  # stopped by Ctrl-C or SIGTERM after saving a checkpoint
 
 
 def train(
@@ -129,7 +129,9 @@ def train(
         sys.exit(DIVERGED)
     if result.message:
         output.result(result.message)
-    if result.status == "interrupted":  # the message says how to resume
+    if (
+        result.status == "interrupted"
+    ):  # stopped by Ctrl-C or SIGTERM after a checkpoint; the message says how to resume
         sys.exit(INTERRUPTED)
 
 

@@ -1,0 +1,184 @@
+"""The command line's conventions: --version, -h, examples one per line, names whole at 80 columns, the
+README's commands accepted as written, doctor --fail-on, the one error path, the cached catalog."""
+
+from __future__ import annotations
+
+import pickle
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import typer
+
+from optimlab.cli import _catalog, _errors
+from optimlab.cli.app import app
+from optimlab.errors import InvalidValueError, UnknownNameError
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "catalog-cache"))
+
+
+def test_version_and_short_help(cli):
+    from optimlab import __version__
+
+    assert cli("--version") == (0, f"optimlab {__version__}\n", "")
+    code, out, _ = cli("train", "-h")
+    assert code == 0 and out.startswith("Usage: optimlab train")
+    code, out, _ = cli()
+    assert code == 0 and "Commands" in out and "compare" in out
+
+
+def test_shell_completion_is_offered(cli):
+    code, out, _ = cli("--help")
+    assert code == 0 and "--install-completion" in out and "--show-completion" in out
+
+
+@pytest.mark.parametrize(
+    "verb", ["list", "train", "doctor", "lr-find", "compare", "worker", "bench", "plot-schedule"]
+)
+def test_each_example_is_printed_on_its_own_line(cli, monkeypatch, verb):
+    monkeypatch.setenv("COLUMNS", "80")
+    module = {"lr-find": "lr_find_cmd", "plot-schedule": "plot_schedule"}.get(verb, f"{verb}_cmd")
+    examples = __import__(f"optimlab.cli.{module}", fromlist=["EXAMPLES"]).EXAMPLES
+    _, out, _ = cli(verb, "--help")
+    printed = [line.strip() for line in out.splitlines()]
+    for example in examples.strip().splitlines()[1:]:
+        assert example.strip() in printed, example
+
+
+def test_list_at_80_columns_keeps_every_name_whole(cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _ = cli("list")
+    words = set(re.findall(r"[\w.-]+", out))
+    assert code == 0
+    for row in _catalog.live_rows():
+        assert row["name"] in words, row["name"]
+
+
+def _readme_commands() -> list[list[str]]:
+    blocks = re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.S)
+    joined = "\n".join(blocks).replace("\\\n", " ")
+    return [
+        shlex.split(line, comments=True)[1:] for line in joined.splitlines() if line.startswith("optimlab ")
+    ]
+
+
+def test_the_readmes_commands_are_accepted_as_written(tmp_path, monkeypatch):
+    """Parsed (every flag and value checked) but not run: the verbs themselves are tested elsewhere."""
+    recipe = re.findall(r"```yaml\n(.*?)```", README.read_text(), flags=re.S)[0]
+    (tmp_path / "recipe.yaml").write_text(recipe)
+    monkeypatch.chdir(tmp_path)
+    group = typer.main.get_command(app)
+    parsed: list[dict] = []
+
+    def keep_values(command) -> None:  # every verb records its parsed values instead of running
+        for sub in getattr(command, "commands", {}).values():
+            keep_values(sub)
+        if not hasattr(command, "commands"):
+            command.callback = lambda **values: parsed.append(values)
+
+    keep_values(group)
+    commands = _readme_commands()
+    assert len(commands) >= 8
+    for args in commands:
+        assert group.main(args=args, prog_name="optimlab", standalone_mode=False) is None, args
+    assert len(parsed) == len(commands)
+
+
+def test_doctor_fail_on_exits_1_when_findings_that_severe_exist(cli):
+    diverging = ["doctor", "--dataset", "iris", "--optimizer", "sgd", "--lr", "100", "--steps", "20"]
+    code, out, _ = cli(*diverging, "--no-lr-find", "--format", "json")
+    assert code == 0 and '"severity": "error"' in out
+    assert cli(*diverging, "--no-lr-find", "--fail-on", "error", "--format", "json")[0] == 1
+    healthy = ["doctor", "--dataset", "iris", "--scaling", "standardize", "--steps", "20", "--no-lr-find"]
+    code, out, _ = cli(*healthy, "--fail-on", "error", "--format", "json")
+    assert code == 0 and '"severity": "error"' not in out
+
+
+@pytest.mark.parametrize(
+    "error, expected",
+    [
+        (InvalidValueError("--lr", float("inf"), "a number in (0, inf)"), "invalid value inf for --lr"),
+        (PermissionError(13, "Permission denied", "/root/x"), "'/root/x': Permission denied"),
+        (FileNotFoundError(2, "No such file or directory", "data.csv"), "'data.csv': No such file"),
+        (UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"), "binary"),
+        (pickle.UnpicklingError("invalid load key, 'x'."), "not one"),
+        (EOFError("Ran out of input"), "truncated"),
+        (UnknownNameError("optimizer", "adam[beta]", ["adam"]), "'adam[beta]'"),
+    ],
+)
+def test_every_expected_failure_is_one_plain_line_with_exit_2(capsys, monkeypatch, error, expected):
+    monkeypatch.delenv(_errors.DEBUG_VARIABLE, raising=False)
+    assert _errors.report(error) == _errors.USAGE_ERROR
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and expected in err
+
+
+def test_a_bug_keeps_its_traceback_and_the_debug_variable_shows_every_one(monkeypatch):
+    with pytest.raises(ZeroDivisionError):
+        _errors.report(ZeroDivisionError("a bug"))
+    monkeypatch.setenv(_errors.DEBUG_VARIABLE, "1")
+    with pytest.raises(InvalidValueError):
+        _errors.report(InvalidValueError("--lr", -1, "a number in (0, inf)"))
+
+
+def test_the_cached_catalog_is_the_registries(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    live = _catalog.live_rows()
+    assert _catalog.rows() == live  # built
+    assert list(tmp_path.glob("optimlab/catalog-*.json"))
+    assert _catalog.rows() == live  # read back
+    stale = tmp_path / "optimlab" / "catalog-0000000000000000.json"
+    stale.write_text("[]")
+    assert _catalog.rows() == live  # another tree's catalog is never read
+
+
+def test_a_name_is_checked_against_the_catalog_naming_the_flag():
+    with pytest.raises(UnknownNameError, match=r"--optimizer.*Did you mean 'adam'"):
+        _catalog.check_name("optimizer", "adamm", "--optimizer")
+    _catalog.check_name("optimizer", "Adam", "--optimizer")  # names normalised as the registry does
+    _catalog.check_name("init", "he", "--init")  # aliases accepted
+
+
+def test_starting_the_cli_loads_no_heavy_library():
+    import subprocess
+    import sys
+
+    probe = "import sys; import optimlab.cli.app; print(sorted({m.split('.')[0] for m in sys.modules}))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    for heavy in ("torch", "optuna", "matplotlib", "sklearn", "pydantic", "rich"):
+        assert f"'{heavy}'" not in loaded, heavy
+
+
+def test_a_study_whose_every_trial_failed_says_why_and_exits_1(capsys):
+    from types import SimpleNamespace
+
+    from optimlab.cli._output import Output
+    from optimlab.cli._progress import ALL_FAILED, exit_if_all_failed
+
+    def study(*states):
+        records = [
+            SimpleNamespace(state=s, message="data file is garbage" if s == "fail" else None) for s in states
+        ]
+        return SimpleNamespace(spec=SimpleNamespace(name="w"), records=records)
+
+    exit_if_all_failed(Output(), [study("fail", "complete"), study("pruned", "fail")])
+    assert capsys.readouterr().err == ""
+    with pytest.raises(SystemExit) as stopped:
+        exit_if_all_failed(Output(), [study("complete"), study("fail", "fail")])
+    assert stopped.value.code == ALL_FAILED
+    assert (
+        capsys.readouterr().err == "error: every trial of study 'w' failed; the first: data file is garbage\n"
+    )
+
+
+def test_bench_offers_every_suite_and_only_those():
+    from optimlab.bench import SUITES
+    from optimlab.cli.bench_cmd import SUITE_NAMES
+
+    assert set(SUITE_NAMES) == set(SUITES)

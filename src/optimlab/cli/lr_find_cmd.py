@@ -40,8 +40,11 @@ def lr_find(
     end_lr: Annotated[float, typer.Option("--end-lr", help="Largest lr of the sweep.")] = 10.0,
     sweep_steps: Annotated[int, typer.Option("--sweep-steps", help="Steps of the sweep.")] = 100,
     check_steps: Annotated[
-        int, typer.Option("--check-steps", help="Steps of each candidate's check run.")
-    ] = 200,
+        int | None,
+        typer.Option(
+            "--check-steps", help="Steps of each candidate's check (default: the recipe's run, at most 1000)."
+        ),
+    ] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="Draw the curve to this .png or .svg.")] = None,
     fmt: o.FormatOpt = "human",
 ) -> None:
@@ -51,9 +54,8 @@ def lr_find(
 
     flags = {k: v for k, v in locals().items() if k in o.RECIPE_FLAGS}
     recipe = o.recipe_from_options(recipe_path, flags)
-    result = find_lr_recipe(
-        recipe, start_lr=start_lr, end_lr=end_lr, steps=sweep_steps, check_steps=check_steps
-    )
+    checks = {} if check_steps is None else {"check_steps": check_steps}
+    result = find_lr_recipe(recipe, start_lr=start_lr, end_lr=end_lr, steps=sweep_steps, **checks)
     if plot is not None:
         from optimlab.doctor.report import plot_lr_range
 

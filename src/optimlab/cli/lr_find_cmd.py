@@ -53,11 +53,13 @@ def lr_find(
         ),
     ] = 100,
     check_steps: Annotated[
-        int,
+        int | None,
         typer.Option(
-            "--check-steps", parser=o.number(POSITIVE_INT), help="Steps of each candidate's check run."
+            "--check-steps",
+            parser=o.number(POSITIVE_INT),
+            help="Steps of each candidate's check (default: the recipe's run, at most 1000).",
         ),
-    ] = 200,
+    ] = None,
     plot: Annotated[
         Path | None,
         typer.Option(
@@ -74,13 +76,12 @@ def lr_find(
     from optimlab.doctor import find_lr_recipe
 
     output = Output(fmt)
+    checked = {} if check_steps is None else {"check_steps": check_steps}
     with output.working(
         f"LR range test: {sweep_steps} steps of {recipe.optimizer.name}, {start_lr:g} to {end_lr:g}, "
-        f"then {check_steps} steps of each candidate"
+        "then a short run of each candidate"
     ):
-        result = find_lr_recipe(
-            recipe, start_lr=start_lr, end_lr=end_lr, steps=sweep_steps, check_steps=check_steps
-        )
+        result = find_lr_recipe(recipe, start_lr=start_lr, end_lr=end_lr, steps=sweep_steps, **checked)
     if plot is not None:
         from optimlab.doctor.report import plot_lr_range
 

@@ -35,6 +35,7 @@ from optimlab.registry import POSITIVE_INT
 from optimlab.train.loop import Callback, TrainState
 
 __all__ = [
+    "MAX_CHECK_STEPS",
     "Diagnosis",
     "DoctorCallback",
     "diagnose",
@@ -144,6 +145,11 @@ def _training_tensors(data: Any) -> tuple[Tensor, Tensor]:
     return pair
 
 
+# Steps of a recipe's candidate checks at most: its whole run up to this (10 candidates of an MLP on
+# digits, stacked: a few seconds), since a shorter check favours large lrs (docs/benchmarks.md).
+MAX_CHECK_STEPS = 1000
+
+
 def _held_out(data: Any, device: torch.device) -> tuple[Tensor, Tensor] | None:
     """The validation split of ``data`` (splits from :func:`optimlab.data.load`), if it has rows."""
     split = getattr(data, "val", None)
@@ -163,6 +169,7 @@ def diagnose(
     steps: int = 200,
     batch_size: int = 64,
     lr_find: bool = True,
+    check_steps: int = 200,
     seed: int = 0,
     schedule: InstrumentSchedule | None = None,
     rule_options: Mapping[str, Mapping[str, Any]] | None = None,
@@ -187,6 +194,8 @@ def diagnose(
             check of its candidates on the validation split or on rows held out of ``(x, y)``
             (:func:`optimlab.doctor.find_lr`), so that the learning-rate rules can compare the lr
             with its suggestion.
+        check_steps: steps of each candidate's check run: best the length of the real run (a shorter
+            check favours large lrs; ``docs/benchmarks.md``).
         seed: batch order and every random draw (dropout) during the diagnosis.
         schedule: when the costlier instruments run (default :class:`InstrumentSchedule`).
         rule_options: thresholds by rule name, e.g. ``{"dead_units": {"warn_fraction": 0.5}}``.
@@ -208,7 +217,15 @@ def diagnose(
             x, y = (tensor.to(device) for tensor in pair)
             held_out = _held_out(data, device)
             lr_range = find_lr(
-                model, loss_fn, x, y, optimizer, held_out=held_out, batch_size=batch_size, seed=seed
+                model,
+                loss_fn,
+                x,
+                y,
+                optimizer,
+                held_out=held_out,
+                batch_size=batch_size,
+                check_steps=check_steps,
+                seed=seed,
             )
         else:
             lr_range = lr_range_test(model, None, batches, optimizer=optimizer)
@@ -233,7 +250,8 @@ def diagnose_recipe(
     recipe: Any, *, steps: int | None = None, lr_find: bool = True, max_steps: int = 300
 ) -> Diagnosis:
     """Build ``recipe`` (:func:`optimlab.build.build`) and diagnose it at its peak lr, on its training
-    split with its batch size and seed, for ``steps`` steps (default: its run, at most ``max_steps``).
+    split with its batch size and seed, for ``steps`` steps (default: its run, at most ``max_steps``);
+    the lr candidates are checked over the recipe's run (at most :data:`MAX_CHECK_STEPS` steps).
 
     The schedule is left out on purpose: a warmup would hide what the peak lr does.
     """
@@ -247,6 +265,7 @@ def diagnose_recipe(
         steps=length,
         batch_size=recipe.training.batch_size,
         lr_find=lr_find,
+        check_steps=min(built.total_steps, MAX_CHECK_STEPS),
         seed=recipe.training.seed,
     )
 
@@ -258,6 +277,7 @@ def _on_recipe(recipe: Any, sweep: Any, **options: Any) -> LRRangeResult:
     x, y = _training_tensors(built.splits)
     if sweep is find_lr:
         options["held_out"] = _held_out(built.splits, built.device)
+        options.setdefault("check_steps", min(built.total_steps, MAX_CHECK_STEPS))
     return sweep(
         built.model,
         built.loss_fn,
@@ -273,7 +293,8 @@ def _on_recipe(recipe: Any, sweep: Any, **options: Any) -> LRRangeResult:
 def find_lr_recipe(recipe: Any, **options: Any) -> LRRangeResult:
     """:func:`optimlab.doctor.find_lr` of ``recipe``'s model and optimizer: the range test on its
     training split, its candidates checked on its validation split, with its batch size and seed;
-    ``options``: ``check_steps`` and the sweep's (``start_lr``, ``end_lr``, ``steps``)."""
+    ``options``: ``check_steps`` (default: the recipe's run, at most :data:`MAX_CHECK_STEPS`) and the
+    sweep's (``start_lr``, ``end_lr``, ``steps``)."""
     return _on_recipe(recipe, find_lr, **options)
 
 

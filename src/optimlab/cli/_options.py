@@ -18,6 +18,7 @@ import typer
 from optimlab.cli import _checks as checks
 from optimlab.errors import InvalidValueError, OptimlabError, close_matches
 from optimlab.registry import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, Interval
+from optimlab.study.backends import BACKENDS
 
 if TYPE_CHECKING:
     from optimlab.recipe import Recipe
@@ -186,11 +187,7 @@ ProtocolOpt = Annotated[
 ]
 BackendOpt = Annotated[
     str | None,
-    typer.Option(
-        "--backend",
-        parser=choice("local", "batched", "workers", "ray"),
-        help="local, batched, workers or ray.",
-    ),
+    typer.Option("--backend", parser=choice(*BACKENDS), help=", ".join(BACKENDS) + "."),
 ]
 WorkersOpt = Annotated[
     int | None,

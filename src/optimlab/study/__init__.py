@@ -8,17 +8,48 @@
 >>> leaderboard(spec, result.records)[0].method  # doctest: +SKIP
 'adam'
 
-``write_report`` (matplotlib) is imported on first use.
+Each name is imported on first use (optuna, torch and matplotlib load with the modules that need them).
 """
 
-from typing import Any
+from __future__ import annotations
 
-from optimlab.study.analysis import LeaderboardRow, confidence_interval, leaderboard, performance_profiles
-from optimlab.study.protocols import Method, StudySpec, methods_from
-from optimlab.study.run import StudyResult, load_specs, run_study
-from optimlab.study.space import Dimension, SearchSpace
-from optimlab.study.storage import TrialRecord, open_storage
-from optimlab.study.worker import work
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from optimlab.study.analysis import (
+        LeaderboardRow,
+        confidence_interval,
+        leaderboard,
+        performance_profiles,
+    )
+    from optimlab.study.protocols import Method, StudySpec, methods_from
+    from optimlab.study.report import write_report
+    from optimlab.study.run import StudyResult, load_specs, run_study
+    from optimlab.study.space import Dimension, SearchSpace
+    from optimlab.study.storage import TrialRecord, open_storage
+    from optimlab.study.worker import work
+
+# Where each public name lives. They load on first use, so that the light parts of the package (the
+# backends table, read by the command line to check ``--backend``) cost no optuna or torch import.
+_HOMES = {
+    "Dimension": "space",
+    "LeaderboardRow": "analysis",
+    "Method": "protocols",
+    "SearchSpace": "space",
+    "StudyResult": "run",
+    "StudySpec": "protocols",
+    "TrialRecord": "storage",
+    "confidence_interval": "analysis",
+    "leaderboard": "analysis",
+    "load_specs": "run",
+    "methods_from": "protocols",
+    "open_storage": "storage",
+    "performance_profiles": "analysis",
+    "run_study": "run",
+    "work": "worker",
+    "write_report": "report",
+}
 
 __all__ = [
     "Dimension",
@@ -41,8 +72,6 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name == "write_report":
-        from optimlab.study.report import write_report
-
-        return write_report
-    raise AttributeError(f"module 'optimlab.study' has no attribute {name!r}")
+    if name not in _HOMES:
+        raise AttributeError(f"module 'optimlab.study' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"optimlab.study.{_HOMES[name]}"), name)

@@ -13,6 +13,7 @@ from doctor.setups import (
     HEALTHY,
     Setup,
     cnn,
+    digits,
     feature_times_1000,
     mlp,
     noisy_labels,
@@ -206,6 +207,28 @@ def test_the_root_cause_is_reported_first_with_its_evidence(setup, rule, check, 
     assert first.severity in ("error", "warning") and not first.consequence_of
     assert first.recommendation and first.explanation
     check(first)
+    assert_no_contradiction(diagnosis)
+
+
+def assert_no_contradiction(diagnosis) -> None:
+    """No two findings move the lr in opposite directions."""
+    rules = {f.rule for f in diagnosis.findings}
+    assert not {"lr_too_high", "lr_too_low"} <= rules, [
+        (f.rule, f.recommendation) for f in diagnosis.findings
+    ]
+    lrs = {f.evidence["lr"] for f in diagnosis.findings if "lr" in f.evidence}
+    advised = [
+        f.recipe_changes["optimizer.lr"] for f in diagnosis.findings if "optimizer.lr" in f.recipe_changes
+    ]
+    for lr in lrs:
+        assert not (any(a > lr for a in advised) and any(a < lr for a in advised)), advised
+
+
+def test_a_diverging_run_on_raw_pixels_gets_one_direction_for_its_lr():
+    """The case from the issue: SGD at lr 10 on unscaled digits was told both "lr: 1" and "lr: 100"."""
+    diagnosis = Setup(mlp, digits, "sgd", 10.0).diagnose()
+    assert diagnosis.findings[0].rule == "lr_too_high"
+    assert_no_contradiction(diagnosis)
 
 
 @pytest.mark.parametrize("rule", rule_names())

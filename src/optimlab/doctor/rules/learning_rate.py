@@ -162,7 +162,11 @@ def lr_too_low(
     ``range_factor`` x more or the weights move by under ``tiny_update`` of their norm a step."""
     lr = _lr(stats)
     start, end = _loss_levels(stats)
-    if math.isnan(lr) or not math.isfinite(end):
+    if math.isnan(lr) or not math.isfinite(end) or stats.non_finite is not None:
+        return None
+    # A loss that rose is no sign of too small a step: lr_too_high reads it, and the two must never
+    # both advise (``optimlab doctor --optimizer sgd --lr 10`` once said "lr: 1" and "lr: 100").
+    if end > start or (lr_range is not None and lr_range.suggestion is not None and lr_range.suggestion < lr):
         return None
     progress = 1 - end / start if start > 0 else 0.0
     if progress >= min_progress:

@@ -7,6 +7,7 @@ import pytest
 from optimlab.study.analysis import (
     confidence_interval,
     leaderboard,
+    metric_bounds,
     performance_profiles,
     seed_band,
     sensitivity,
@@ -52,6 +53,27 @@ def test_confidence_interval_of_a_known_sample():
     one = confidence_interval([0.5])
     assert one.mean == 0.5 and one.std == 0.0 and math.isnan(one.low)
     assert math.isnan(confidence_interval([]).mean)
+
+
+def test_an_accuracy_interval_stays_within_zero_and_one():
+    """Two seeds, 0.5 and 1.0: t_{0.975, 1} = 12.706 makes mean +- 3.18, an interval no accuracy has."""
+    loose = confidence_interval([0.5, 1.0])
+    assert loose.low == pytest.approx(0.75 - 12.706 * 0.25, abs=1e-3)
+    bounded = confidence_interval([0.5, 1.0], metric_bounds("test_accuracy"))
+    assert (bounded.low, bounded.high, bounded.mean) == (0.0, 1.0, 0.75)
+    assert metric_bounds("val_loss") == (0.0, math.inf) and metric_bounds("score") == (-math.inf, math.inf)
+
+
+def test_time_to_target_is_the_median_with_misses_as_never():
+    """As bench scores it: 2 of 3 seed runs at steps 10 and 30 -> 30; 1 of 3 -> never (inf)."""
+    reach = lambda step: {"step": [step], "seconds": [step / 10], "val_accuracy": [0.97]}  # noqa: E731
+    miss = {"step": [50], "seconds": [5.0], "val_accuracy": [0.5]}
+    for curves, expected in (([reach(10), reach(30), miss], 30), ([reach(10), miss, miss], math.inf)):
+        records = [record("sgd", "tune/0", 0.9, lr=1e-2)] + [
+            record("sgd", f"seeds/{i}", 0.9, test=0.9, lr=1e-2, curve=c) for i, c in enumerate(curves)
+        ]
+        [row] = [r for r in leaderboard(SPEC, records) if r.method == "sgd"]
+        assert row.steps_to_target == expected and row.reached == sum(c is not miss for c in curves)
 
 
 def test_t_quantiles_match_scipy():
@@ -116,7 +138,7 @@ def test_leaderboard_ranks_by_mean_test_metric_and_flags_edges():
     assert sgd.params == {"optimizer.lr": 1e-2} and sgd.at_edge == () and sgd.tuning_failed == 1
     assert sgd.test.half_width == pytest.approx(4.3027 * 0.02 / math.sqrt(3))
     assert (sgd.reached, sgd.steps_to_target, sgd.seconds_to_target) == (3, 10, 1.0)  # target 0.96
-    assert adam.reached == 0 and math.isnan(adam.steps_to_target)
+    assert adam.reached == 0 and adam.steps_to_target == math.inf  # no seed run got there
 
 
 def test_a_method_whose_tuning_all_failed_ranks_last():

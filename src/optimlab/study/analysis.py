@@ -6,7 +6,8 @@
   Descending through a Crowded Valley, 2021, https://arxiv.org/abs/2007.01547). A best value on the
   edge of its tuned range is flagged: the tuning range, not the method, may have decided it.
 - **Time-to-target**: the first evaluation whose tuned metric meets the workload's target, in steps
-  and in seconds.
+  and in seconds; a method's is the median over its seed runs, a run that never met it counting as
+  infinite (as ``bench`` scores it). An interval of a bounded metric (accuracy) stays within its bounds.
 - **Sensitivity**: the tuned metric against one searched field (the learning rate) in tuning.
 - **Performance profiles** across workloads (Dolan & More, Benchmarking optimization software with
   performance profiles, 2002, https://arxiv.org/abs/cs/0102001, as AlgoPerf uses them: Dahl et al.,
@@ -35,6 +36,7 @@ __all__ = [
     "best_tuning_trial",
     "confidence_interval",
     "leaderboard",
+    "metric_bounds",
     "performance_profiles",
     "seed_band",
     "sensitivity",
@@ -113,8 +115,14 @@ class Summary:
         return (self.high - self.low) / 2
 
 
-def confidence_interval(values: Sequence[float]) -> Summary:
-    """Student-t 95% interval of the mean; one value gives std 0 and an unbounded interval (NaN)."""
+def confidence_interval(
+    values: Sequence[float], bounds: tuple[float, float] = (-math.inf, math.inf)
+) -> Summary:
+    """Student-t 95% interval of the mean; one value gives std 0 and an unbounded interval (NaN).
+
+    ``bounds`` are the values the metric can take (an accuracy: 0 and 1): the mean of such values lies
+    within them, so the interval is cut there. With few seeds the t interval is wide (2 seeds: 12.7
+    standard errors), and an accuracy's interval would otherwise reach below 0 or above 1."""
     values = [float(v) for v in values]
     n = len(values)
     if n == 0:
@@ -124,7 +132,16 @@ def confidence_interval(values: Sequence[float]) -> Summary:
         return Summary(1, mean, 0.0, math.nan, math.nan)
     std = statistics.stdev(values)
     half = t_quantile_975(n - 1) * std / math.sqrt(n)
-    return Summary(n, mean, std, mean - half, mean + half)
+    return Summary(n, mean, std, max(mean - half, bounds[0]), min(mean + half, bounds[1]))
+
+
+def metric_bounds(metric: str) -> tuple[float, float]:
+    """The values ``metric`` can take: [0, 1] for an accuracy, [0, inf) for a loss or an error."""
+    if metric.endswith("accuracy"):
+        return 0.0, 1.0
+    if metric.endswith(("loss", "rmse", "error")):
+        return 0.0, math.inf
+    return -math.inf, math.inf
 
 
 def time_to_target(
@@ -161,7 +178,9 @@ class LeaderboardRow:
     test: Summary  # the test metric over the seed reruns that completed
     seeds_failed: int
     at_edge: tuple[str, ...]  # searched fields whose best value is the smallest or largest tried
-    steps_to_target: float  # mean over the seed runs that reached the target (NaN if none)
+    # The median over the seed runs, a run that never met the target counting as infinite (so inf when
+    # half of them or more missed): what ``bench`` calls a method's time to target. NaN: no target.
+    steps_to_target: float
     seconds_to_target: float
     reached: int  # seed runs that reached the target
 
@@ -187,12 +206,11 @@ def leaderboard(spec: StudySpec, records: Sequence[TrialRecord]) -> list[Leaderb
         completed = [
             r for r in seeds if r.state == "complete" and r.metrics.get(spec.test_metric) is not None
         ]
-        hits = []
+        hits = []  # per completed seed run: (steps, seconds) to the target, inf where it never got there
         if spec.target is not None:
             hits = [
-                h
-                for h in (time_to_target(r.curve, spec.metric, spec.target, spec.goal) for r in completed)
-                if h
+                time_to_target(r.curve, spec.metric, spec.target, spec.goal) or (math.inf, math.inf)
+                for r in completed
             ]
         rows.append(
             LeaderboardRow(
@@ -200,12 +218,14 @@ def leaderboard(spec: StudySpec, records: Sequence[TrialRecord]) -> list[Leaderb
                 params={} if best is None else dict(best.params),
                 tuned=math.nan if best is None else best.value,
                 tuning_failed=len(tune) - len(done),
-                test=confidence_interval([r.metrics[spec.test_metric] for r in completed]),
+                test=confidence_interval(
+                    [r.metrics[spec.test_metric] for r in completed], metric_bounds(spec.test_metric)
+                ),
                 seeds_failed=len(seeds) - len(completed),
                 at_edge=() if best is None else _edge_fields(spec, done, best.params),
-                steps_to_target=statistics.fmean(h[0] for h in hits) if hits else math.nan,
-                seconds_to_target=statistics.fmean(h[1] for h in hits) if hits else math.nan,
-                reached=len(hits),
+                steps_to_target=statistics.median(h[0] for h in hits) if hits else math.nan,
+                seconds_to_target=statistics.median(h[1] for h in hits) if hits else math.nan,
+                reached=sum(math.isfinite(h[0]) for h in hits),
             )
         )
     sign = -1.0 if spec.goal == "max" else 1.0

@@ -137,11 +137,15 @@ def _add_study(
         f"{spec.test_metric} with Student-t 95% confidence intervals over the seeds.",
     )
     targets = [
-        f"{row.steps_to_target:.0f} ({row.reached}/{row.test.n})" if row.reached else "not reached"
+        f"{row.steps_to_target:.0f} ({row.reached}/{row.test.n} reached)"
+        if math.isfinite(row.steps_to_target)
+        else f"not reached ({row.reached}/{row.test.n})"
         for row in board
     ]
     page.table(
-        *leaderboard_table(spec, board, ("steps to target (seed runs that reached it)", targets)),
+        *leaderboard_table(
+            spec, board, ("steps to target (median over seed runs; a miss counts as never)", targets)
+        ),
         caption="Leaderboard",
     )
     edges = [f"{row.method}: {', '.join(row.at_edge)}" for row in board if row.at_edge]
@@ -187,7 +191,7 @@ def write_report(results: Sequence[StudyResult], path: str | Path, *, command: s
         _add_study(page, result, board, chance_levels(result.spec.recipe))
     if len(results) > 1:
         costs = {
-            r.spec.name: {row.method: row.seconds_to_target if row.reached else math.inf for row in board}
+            r.spec.name: {row.method: row.seconds_to_target for row in board}
             for r, board in zip(results, boards)
         }
         page.section("Across workloads")

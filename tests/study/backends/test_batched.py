@@ -23,6 +23,9 @@ def test_what_cannot_be_batched_says_why():
     assert "not elementwise" in not_batchable(BASE.with_updates({"optimizer.name": "muon"}))
     assert "dropout" in not_batchable(BASE.with_updates({"model.dropout": 0.1}))
     assert "bf16" in not_batchable(BASE.with_updates({"training.precision": "bf16"}))
+    assert "batch norm" in not_batchable(BASE.with_updates({"model.norm": {"name": "bn", "momentum": 0.3}}))
+    assert "sequential" in not_batchable(BASE.with_updates({"training.shuffle": False}))
+    assert "drop_last" in not_batchable(BASE.with_updates({"training.drop_last": True}))
     assert batch_key(BASE.with_updates({"optimizer.lr": 0.1})) != batch_key(
         BASE.with_updates({"training.batch_size": 16})
     )

@@ -5,12 +5,12 @@ import textwrap
 import pytest
 import torch
 
-from optimlab.optim.user import load_optimizer
-from optimlab.user_code import is_import_path
 from optimlab.errors import OptimlabError
 from optimlab.optim import create
+from optimlab.optim.user import load_optimizer
 from optimlab.registry import get_registry
 from optimlab.study.protocols import lr_range
+from optimlab.user_code import is_import_path
 
 USER_MODULE = '''
 import torch

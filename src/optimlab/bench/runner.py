@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from optimlab.bench.scoring import BenchScores, score
-from optimlab.optim.user import load_optimizer
-from optimlab.user_code import is_import_path
 from optimlab.errors import InvalidValueError
+from optimlab.optim.user import load_optimizer
 from optimlab.registry import get_registry
 from optimlab.study import StudySpec, methods_from, run_study
 from optimlab.study.backends import BACKENDS, BackendOptions
 from optimlab.study.run import StudyResult
 from optimlab.study.storage import TrialRecord, open_storage, optimlab_studies
+from optimlab.user_code import is_import_path
 from optimlab.workloads import Workload
 
 __all__ = ["IN_PROCESS_BACKENDS", "BenchResult", "resolve_methods", "run_bench"]

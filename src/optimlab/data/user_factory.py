@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -80,7 +81,7 @@ def as_data(value: Any, name: str) -> Examples | Splits:
             )
             ends = np.cumsum([0, *(len(p) for p in parts)])
             train, val, *test = (
-                joined.examples.subset(torch.arange(a, b)) for a, b in zip(ends[:-1], ends[1:])
+                joined.examples.subset(torch.arange(a, b)) for a, b in itertools.pairwise(ends)
             )
             info = {f.name: getattr(joined, f.name) for f in dataclasses.fields(DatasetInfo)}
             return Splits(**info, train=train, val=val, test=test[0] if test else val.subset(torch.arange(0)))

@@ -86,12 +86,18 @@ RecipeArg = Annotated[
     ),
 ]
 DatasetOpt = Annotated[
-    str | None, typer.Option("--dataset", help="Built-in data set, a CSV/NumPy/IDX path, or your factory pkg.mod:load.")
+    str | None,
+    typer.Option("--dataset", help="Built-in data set, a CSV/NumPy/IDX path, or your factory pkg.mod:load."),
 ]
 ScalingOpt = Annotated[
     str | None, typer.Option("--scaling", help="Input scaling: none, standardize, minmax, ...")
 ]
-ModelOpt = Annotated[str | None, typer.Option("--model", help="Architecture: mlp, cnn, resnet, transformer, or your factory pkg.mod:build.")]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model", help="Architecture: mlp, cnn, resnet, transformer, or your factory pkg.mod:build."
+    ),
+]
 WidthOpt = Annotated[
     int | None, typer.Option("--width", parser=number(POSITIVE_INT), help="Hidden width (channels for CNNs).")
 ]

@@ -167,3 +167,11 @@ def test_what_a_factory_returns_is_checked(user_package):
 def test_categories_without_an_importer_refuse_paths():
     with pytest.raises(OptimlabError, match="takes no import paths"):
         get_registry("activation").get("collections:OrderedDict")
+
+
+def test_examples_in_the_docstrings_run():
+    import doctest
+
+    import optimlab.user_code
+
+    assert doctest.testmod(optimlab.user_code).failed == 0

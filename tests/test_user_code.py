@@ -1,8 +1,6 @@
 """The user's code by import path: a model, a data set, a loss and an optimizer named ``pkg.mod:attr`` in a
 recipe are imported, checked, and trained like built-ins; the recipe keeps the path."""
 
-import textwrap
-
 import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
@@ -66,13 +64,8 @@ def text():
 
 
 @pytest.fixture(scope="module")
-def user_package(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("user_code")
-    (folder / "optimlab_test_nets.py").write_text(textwrap.dedent(NETS))
-    (folder / "optimlab_test_data.py").write_text(textwrap.dedent(DATA))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(folder))
-        yield folder
+def user_package(write_modules):
+    return write_modules(optimlab_test_nets=NETS, optimlab_test_data=DATA)
 
 
 def test_import_paths_are_told_from_names_and_files():

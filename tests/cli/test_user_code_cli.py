@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -29,13 +28,8 @@ def load(n=60):
 
 
 @pytest.fixture(scope="module")
-def user_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("cli_user_code")
-    (folder / "optimlab_cli_nets.py").write_text(textwrap.dedent(NETS))
-    (folder / "optimlab_cli_data.py").write_text(textwrap.dedent(DATA))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(folder))
-        yield folder
+def user_folder(write_modules):
+    return write_modules(optimlab_cli_nets=NETS, optimlab_cli_data=DATA)
 
 
 def test_train_runs_the_users_code_in_a_fresh_process(user_folder, tmp_path):

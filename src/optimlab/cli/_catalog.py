@@ -44,7 +44,8 @@ def live_rows() -> list[dict[str, Any]]:
 
     rows = []
     for category in categories():
-        for entry in get_registry(category):
+        # the user's code imported in this process is not optimlab's catalog: never cached
+        for entry in (e for e in get_registry(category) if "user" not in e.capabilities):
             rows.append(
                 {
                     "category": category,

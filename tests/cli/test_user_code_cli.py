@@ -32,19 +32,23 @@ def user_folder(write_modules):
     return write_modules(optimlab_cli_nets=NETS, optimlab_cli_data=DATA)
 
 
-def test_train_runs_the_users_code_in_a_fresh_process(user_folder, tmp_path):
-    source = Path(__file__).resolve().parents[2] / "src"
+@pytest.mark.parametrize("found_on", ["PYTHONPATH", "current folder"])
+def test_train_runs_the_users_code_in_a_fresh_process(user_folder, tmp_path, found_on):
+    source = str(Path(__file__).resolve().parents[2] / "src")
+    on_path = found_on == "PYTHONPATH"
+    # -P: Python itself does not put the current folder on sys.path (as the `optimlab` script does not)
+    python = [sys.executable] if on_path else [sys.executable, "-P"]
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(user_folder), str(source)]),
+        "PYTHONPATH": os.pathsep.join([str(user_folder), source] if on_path else [source]),
         "OMP_NUM_THREADS": "1",
     }
     argv = ["train", "--model", "optimlab_cli_nets:build", "--dataset", "optimlab_cli_data:load"]
-    command = [sys.executable, "-c", "from optimlab.cli.app import main; main()", *argv]
+    command = [*python, "-c", "from optimlab.cli.app import main; main()", *argv]
     done = subprocess.run(
         [*command, "--epochs", "1", "--out", str(tmp_path / "run"), "--format", "json"],
         env=env,
-        cwd=tmp_path,
+        cwd=tmp_path if on_path else user_folder,
         capture_output=True,
         text=True,
         timeout=300,

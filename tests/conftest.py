@@ -1,10 +1,30 @@
 """Shared test setup: one torch thread per test process (the suite runs under xdist on 2 cores)."""
 
+import importlib
 import os
+import textwrap
 
 # Two processes with 2 torch threads each made a training loop 100x slower on this 2-core machine.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import pytest
 import torch
 
 torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def write_modules(tmp_path_factory):
+    """``write_modules(name=source, ...)`` writes the user's modules into a folder on ``sys.path`` (for
+    tests that name code by import path, ``mod:attr``) and returns that folder."""
+    folder = tmp_path_factory.mktemp("importable")
+
+    def write(**sources: str):
+        for name, source in sources.items():
+            (folder / f"{name}.py").write_text(textwrap.dedent(source))
+        importlib.invalidate_caches()
+        return folder
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(folder))
+        yield write

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 from optimlab.registry import get_registry, normalize_name
+from optimlab.user_code import is_import_path
 
 __all__ = ["DataSpec", "ModelSpec", "OptimizerSpec", "Recipe", "RecipeError", "ScheduleSpec", "TrainingSpec"]
 
@@ -77,7 +78,7 @@ class DataSpec(_Spec):
 
     NAMED_FIELDS = {"scaling": "scaling"}
 
-    name: str = "digits"  # a registered data set, or a path to a CSV/NumPy/IDX file
+    name: str = "digits"  # a registered data set, a path to a CSV/NumPy/IDX file, or mypkg.data:load
     scaling: str = "none"  # fitted on the training split only, stored with the model
     val_fraction: float = Field(0.2, ge=0.0, lt=1.0)
     test_fraction: float = Field(0.2, ge=0.0, lt=1.0)
@@ -87,7 +88,7 @@ class DataSpec(_Spec):
     @field_validator("name")
     @classmethod
     def _known_dataset(cls, name: str) -> str:
-        looks_like_path = any(c in name for c in "/\\.")
+        looks_like_path = any(c in name for c in "/\\.") and not is_import_path(name)
         return name if looks_like_path else _canonical("dataset", name)
 
 

@@ -24,6 +24,7 @@ from types import ModuleType
 from typing import Any, Generic, TypeVar
 
 from optimlab.errors import InvalidValueError, UnknownNameError
+from optimlab.user_code import import_object, is_import_path
 
 __all__ = [
     "CAPABILITIES",
@@ -48,9 +49,12 @@ T = TypeVar("T", bound=Callable[..., Any])
 
 
 def normalize_name(name: str) -> str:
-    """The one place where names are normalised: case, dashes and spaces do not matter."""
+    """The one place where names are normalised: case, dashes and spaces do not matter, except in an
+    import path (``mypkg.nets:Build``), which Python reads case-sensitively: it is only stripped."""
     if not isinstance(name, str):
         raise InvalidValueError("name", name, "a string")
+    if is_import_path(name):
+        return name.strip()
     return name.strip().lower().replace("-", "_").replace(" ", "_")
 
 
@@ -114,7 +118,7 @@ class Capability(str, enum.Enum):
     TRAIN_EVAL_MODES = "train_eval_modes"  # parameters differ between train() and eval() (schedule-free)
     WRAPPER = "wrapper"  # wraps a base optimizer given by name (Lookahead, SAM)
     NEEDS_CLOSURE = "needs_closure"  # step(closure) re-evaluates the loss (SAM)
-    USER = "user"  # a user's optimizer, loaded by import path
+    USER = "user"  # the user's code, loaded by import path (any category)
     # schedule
     NEEDS_TOTAL_STEPS = "needs_total_steps"  # its default hyperparameters derive from the horizon
     WARMUP_AWARE = "warmup_aware"  # it takes the warmup's length as its second argument
@@ -226,12 +230,19 @@ def _signature_hyperparameters(
 
 
 class Registry(Generic[T]):
-    """Entries of one category, looked up by normalised name or alias."""
+    """Entries of one category, looked up by normalised name or alias.
+
+    A category whose catalog sets :attr:`adapt_import` also takes the user's code by import path
+    (:mod:`optimlab.user_code`): the first lookup of ``mypkg.nets:build`` imports it, gives it to
+    ``adapt_import(path, obj)``, which checks it and returns the callable to register (in the
+    category's calling convention), and registers that under the path.
+    """
 
     def __init__(self, category: str) -> None:
         self.category = category
         self._entries: dict[str, Entry[T]] = {}
         self._aliases: dict[str, str] = {}
+        self.adapt_import: Callable[[str, Any], T] | None = None
 
     def register(
         self,
@@ -280,12 +291,31 @@ class Registry(Generic[T]):
         return decorate(obj) if obj is not None else decorate
 
     def resolve(self, name: str) -> str:
-        """The canonical name for ``name`` or one of its aliases."""
+        """The canonical name for ``name`` or one of its aliases; an import path is imported once."""
         key = normalize_name(name)
         key = self._aliases.get(key, key)
+        if key not in self._entries and is_import_path(key):
+            self._import(key)
         if key not in self._entries:
             raise UnknownNameError(self.category, name, [*self._entries, *self._aliases])
         return key
+
+    def _import(self, path: str) -> None:
+        if self.adapt_import is None:
+            raise InvalidValueError(
+                f"{self.category} {path!r}",
+                path,
+                f"a registered {self.category}: {self.category} takes no import paths",
+            )
+        target = import_object(path, self.category)
+        summary = ((getattr(target, "__doc__", None) or "").strip().splitlines() or [""])[0]
+        self.register(
+            path,
+            summary=summary or f"User {self.category} {path}.",
+            paper=f"user code: {path}",
+            capabilities=(Capability.USER,),
+            obj=self.adapt_import(path, target),
+        )
 
     def get(self, name: str) -> Entry[T]:
         return self._entries[self.resolve(name)]

@@ -8,7 +8,7 @@ import pytest
 MODULES = [
     "optimlab.bench.scoring",
     "optimlab.bench.baselines",
-    "optimlab.bench.user_optimizer",
+    "optimlab.optim.user",
     "optimlab.data.python_source",
     "optimlab.report.environment",
 ]

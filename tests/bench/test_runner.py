@@ -22,7 +22,7 @@ def tiny_workloads():
 def test_every_method_runs_on_every_workload_and_an_imported_torch_sgd_equals_the_built_in(tmp_path):
     result = run_bench(tiny_workloads(), ["sgd", "torch.optim:SGD"], tmp_path, **TINY)
     assert [r.spec.name for r in result.results] == ["digits_mlp", "two_spirals_mlp"]
-    assert result.settings["methods"] == ["sgd", "torch.optim:sgd"] and result.seconds > 0
+    assert result.settings["methods"] == ["sgd", "torch.optim:SGD"] and result.seconds > 0
     for study in result.results:  # 2 methods x (2 tuning trials + 2 seeds), all finished
         assert len(study.records) == 8 and all(r.state == "complete" for r in study.records)
     for rows in result.scores.workloads.values():
@@ -31,7 +31,7 @@ def test_every_method_runs_on_every_workload_and_an_imported_torch_sgd_equals_th
         assert ours.board.params == theirs.board.params
         assert ours.board.test.mean == pytest.approx(theirs.board.test.mean, abs=1e-6)
         assert ours.costs == theirs.costs
-    assert set(result.scores.area) == {"sgd", "torch.optim:sgd"}
+    assert set(result.scores.area) == {"sgd", "torch.optim:SGD"}
 
     again = run_bench(tiny_workloads(), ["sgd", "torch.optim:SGD"], tmp_path, resume=True, **TINY)
     assert [len(r.records) for r in again.results] == [8, 8]  # nothing rerun

@@ -5,11 +5,12 @@ import textwrap
 import pytest
 import torch
 
-from optimlab.bench.user_optimizer import is_import_path, load_optimizer
 from optimlab.errors import OptimlabError
 from optimlab.optim import create
+from optimlab.optim.user import load_optimizer
 from optimlab.registry import get_registry
 from optimlab.study.protocols import lr_range
+from optimlab.user_code import is_import_path
 
 USER_MODULE = '''
 import torch
@@ -82,7 +83,7 @@ def _train(optimizer_factory, steps=8):
 def test_a_torch_optimizer_by_path_steps_exactly_as_itself_under_a_schedule():
     name = load_optimizer("torch.optim:SGD")
     assert (
-        name == "torch.optim:sgd" and load_optimizer("torch.optim:SGD") == name
+        name == "torch.optim:SGD" and load_optimizer("torch.optim:SGD") == name
     )  # loading again: the same entry
     ours = _train(lambda params: create(name, params, lr=0.1, momentum=0.9, nesterov=True))
     theirs = _train(lambda params: torch.optim.SGD(params, lr=0.1, momentum=0.9, nesterov=True))
@@ -125,5 +126,5 @@ def test_paths_that_do_not_import_say_so():
     assert is_import_path("a.b:C") and not is_import_path("adam") and not is_import_path(":C")
     with pytest.raises(OptimlabError, match="cannot import 'no_such_package_xyz.mod'"):
         load_optimizer("no_such_package_xyz.mod:Opt")
-    with pytest.raises(OptimlabError, match="package.module:ClassOrFactory"):
+    with pytest.raises(OptimlabError, match="package.module:attribute"):
         load_optimizer("not_a_path")

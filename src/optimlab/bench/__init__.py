@@ -13,7 +13,7 @@ from typing import Any
 from optimlab.bench.runner import BenchResult, resolve_methods, run_bench
 from optimlab.bench.scoring import BenchScores, MethodScore, area_score, score
 from optimlab.bench.suites import SUITES, suite
-from optimlab.bench.user_optimizer import load_optimizer
+from optimlab.optim.user import load_optimizer
 
 __all__ = [
     "SUITES",

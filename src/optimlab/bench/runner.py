@@ -5,7 +5,7 @@ method (``budget`` tuning trials over its learning rate, then its best configura
 seeds), as the optimizer benchmarks compare (Schmidt et al., Descending through a Crowded Valley, 2021,
 https://arxiv.org/abs/2007.01547; Dahl et al., AlgoPerf, 2023, https://arxiv.org/abs/2306.07179). A
 method is a registered optimizer name or the import path of the user's own
-(``package.module:Name``, see :mod:`optimlab.bench.user_optimizer`). A benchmark stopped at any point
+(``package.module:Name``, see :mod:`optimlab.optim.user`). A benchmark stopped at any point
 resumes with ``resume=True``: finished workloads and trials are kept.
 """
 
@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from optimlab.bench.scoring import BenchScores, score
-from optimlab.bench.user_optimizer import is_import_path, load_optimizer
 from optimlab.errors import InvalidValueError
+from optimlab.optim.user import load_optimizer
 from optimlab.registry import get_registry
 from optimlab.study import StudySpec, methods_from, run_study
 from optimlab.study.backends import BACKENDS, BackendOptions
 from optimlab.study.run import StudyResult
 from optimlab.study.storage import TrialRecord, open_storage, optimlab_studies
+from optimlab.user_code import is_import_path
 from optimlab.workloads import Workload
 
 __all__ = ["IN_PROCESS_BACKENDS", "BenchResult", "resolve_methods", "run_bench"]

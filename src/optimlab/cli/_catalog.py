@@ -18,6 +18,7 @@ from typing import Any
 import optimlab
 from optimlab.errors import UnknownNameError
 from optimlab.registry import normalize_name
+from optimlab.user_code import is_import_path
 
 COLUMNS = ("category", "name", "aliases", "summary", "hyperparameters", "paper")
 PACKAGE = Path(optimlab.__file__).parent
@@ -43,7 +44,8 @@ def live_rows() -> list[dict[str, Any]]:
 
     rows = []
     for category in categories():
-        for entry in get_registry(category):
+        # the user's code imported in this process is not optimlab's catalog: never cached
+        for entry in (e for e in get_registry(category) if "user" not in e.capabilities):
             rows.append(
                 {
                     "category": category,
@@ -89,7 +91,10 @@ def listing(category: str | None = None, pattern: str | None = None) -> list[dic
 
 
 def check_name(category: str, value: str, flag: str) -> None:
-    """Raise, naming ``flag``, when ``value`` is neither a name nor an alias of ``category``."""
+    """Raise, naming ``flag``, when ``value`` is neither a name nor an alias of ``category``. An import
+    path (``mypkg.nets:build``) passes: it is imported, and checked, where it is used."""
+    if is_import_path(value):
+        return
     accepted = [name for row in listing(category) for name in (row["name"], *row["aliases"])]
     if normalize_name(value) not in accepted:
         raise UnknownNameError(f"{category} (for {flag})", value, accepted)

@@ -87,12 +87,18 @@ RecipeArg = Annotated[
     ),
 ]
 DatasetOpt = Annotated[
-    str | None, typer.Option("--dataset", help="Built-in data set or a CSV/NumPy/IDX path.")
+    str | None,
+    typer.Option("--dataset", help="Built-in data set, a CSV/NumPy/IDX path, or your factory pkg.mod:load."),
 ]
 ScalingOpt = Annotated[
     str | None, typer.Option("--scaling", help="Input scaling: none, standardize, minmax, ...")
 ]
-ModelOpt = Annotated[str | None, typer.Option("--model", help="Architecture: mlp, cnn, resnet, transformer.")]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model", help="Architecture: mlp, cnn, resnet, transformer, or your factory pkg.mod:build."
+    ),
+]
 WidthOpt = Annotated[
     int | None, typer.Option("--width", parser=number(POSITIVE_INT), help="Hidden width (channels for CNNs).")
 ]
@@ -291,10 +297,11 @@ def flag(parameter: str) -> str:
 def recipe_flags(params: Mapping[str, Any]) -> dict[str, Any]:
     """The recipe flags given on the command line (``ctx.params``), their names checked."""
     from optimlab.cli._catalog import check_name
+    from optimlab.user_code import is_import_path
 
     given = {name: value for name, value in params.items() if name in RECIPE_FLAGS and value is not None}
     for name, value in given.items():
-        looks_like_path = name == "dataset" and any(c in value for c in "/\\.")
+        looks_like_path = name == "dataset" and any(c in value for c in "/\\.") and not is_import_path(value)
         if looks_like_path and not Path(value).expanduser().exists():
             raise InvalidValueError(
                 "--dataset", value, "a built-in data set or an existing CSV/NumPy/IDX file"

@@ -28,6 +28,7 @@ EXAMPLES = """Examples:
   optimlab compare --compare model.activation=relu,tanh,gelu --space optimizer.lr=1e-4:1e-1:log \\
       --protocol tpe --budget 12
   optimlab compare --optimizers adam,lion --backend batched --out runs/adam-lion
+  optimlab compare --optimizers sgd,adam --model mynets:build --dataset mydata:load   # your own code
   optimlab compare --resume runs/adam-lion
   optimlab compare --optimizers sgd,adam --storage postgresql://user@host/db --name sweep1 --backend workers
 """
@@ -56,6 +57,8 @@ PLAN_FLAGS = (
     "pruner",
     "epochs",
     "data_dir",
+    "model",
+    "dataset",
 )
 
 
@@ -151,6 +154,8 @@ def compare(
         typer.Option("--epochs", parser=o.number(POSITIVE_INT), help="Override the workload's epochs."),
     ] = None,
     data_dir: o.DataDirOpt = None,
+    model: o.ModelOpt = None,
+    dataset: o.DatasetOpt = None,
     backend: o.BackendOpt = None,
     workers: o.WorkersOpt = None,
     members: o.MembersOpt = None,
@@ -191,6 +196,8 @@ def compare(
             "workloads": (workload or "").split(",") if workload else None,
             "epochs": epochs,
             "data_dir": data_dir,
+            "model": model,
+            "dataset": dataset,
             "protocol": protocol,
             "budget": budget,
             "seeds": seeds,

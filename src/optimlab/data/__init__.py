@@ -30,6 +30,10 @@ from optimlab.data.numpy_file import load_numpy
 from optimlab.data.sources import load
 from optimlab.data.splits import Splits, split
 from optimlab.data.torch_dataset import from_torch_dataset
+from optimlab.data.user_factory import adapt_dataset
+from optimlab.registry import get_registry
+
+get_registry("dataset").adapt_import = adapt_dataset
 
 __all__ = [
     "DatasetInfo",

@@ -15,6 +15,7 @@ from optimlab.data.numpy_file import load_numpy
 from optimlab.data.splits import Splits, check_fractions, split
 from optimlab.errors import InvalidValueError, UnknownNameError
 from optimlab.registry import new_registry
+from optimlab.user_code import is_import_path
 
 __all__ = ["FILE_KINDS", "load"]
 
@@ -75,8 +76,9 @@ def load(
     """Load a registered data set or a file, and split it deterministically from ``seed``.
 
     Args:
-        name_or_path: a name in the ``dataset`` registry (``digits``, ``mnist1d``, ``two_spirals``...) or
-            a path to a .csv, .npy, .npz or IDX file (``*-ubyte``, ``*.idx*``, gzipped or not).
+        name_or_path: a name in the ``dataset`` registry (``digits``, ``mnist1d``, ``two_spirals``...),
+            a path to a .csv, .npy, .npz or IDX file (``*-ubyte``, ``*.idx*``, gzipped or not), or the
+            user's factory by import path (``mypkg.data:load``, :mod:`optimlab.data.user_factory`).
         seed: draws synthetic data and decides the split (and nothing else).
         val_fraction, test_fraction: shares held out for validation and test, per class for
             classification; each in [0, 1), together below 1.
@@ -93,7 +95,7 @@ def load(
     text = os.fspath(name_or_path)
     path = Path(text)
     reader = _reader(path)
-    if text in _REGISTRY:
+    if text in _REGISTRY or is_import_path(text):  # the user's factory is imported on this lookup
         entry = _REGISTRY.get(text)
         entry.validate(options)
         data = entry.obj(seed, **{**entry.defaults, **options})

@@ -46,3 +46,8 @@ def create(name: str, input_shape: tuple[int, ...], num_outputs: int, **hyperpar
 def names(pattern: str | None = None) -> list[str]:
     """Registered architectures, optionally filtered by a shell wildcard."""
     return _REGISTRY.names(pattern)
+
+
+from optimlab.models.user import adapt_model  # noqa: E402
+
+_REGISTRY.adapt_import = adapt_model

@@ -150,3 +150,8 @@ def create(name: str, params: Iterable[Any], **hyperparameters: Any) -> torch.op
         base, own, rest = _split_wrapper_keywords(entry, hyperparameters)
         return entry.create(params, base, rest, **own)
     return Optimizer(params, entry, **hyperparameters)
+
+
+from optimlab.optim.user import adapt_optimizer  # noqa: E402  (after the registry is filled: it imports it)
+
+_REGISTRY.adapt_import = adapt_optimizer

@@ -48,14 +48,20 @@ def plan_comparison(
     epochs: int | None = None,
     data_dir: str | Path | None = None,
     name: str | None = None,
+    model: str | None = None,
+    dataset: str | None = None,
     **options: Any,
 ) -> list[StudySpec]:
     """One study per workload comparing ``field`` = each of ``values``; ``options`` go to
     :class:`StudySpec` (``protocol``, ``budget``, ``seeds``, ``pruner``). A ``name`` names the single
     study, or prefixes the workload's name when there are several; ``data_dir`` is the folder of the
-    user's files for the workloads that read them."""
+    user's files for the workloads that read them. ``model`` replaces each workload's model section (a
+    name, or the user's factory ``pkg.mod:build`` at its own defaults), ``dataset`` its data set's name."""
     methods = methods_from(field, [v.strip() for v in values if v.strip()])
     chosen = workloads_from(",".join(workloads), epochs=epochs, path=data_dir)
+    updates = {k: v for k, v in (("model", model and {"name": model}), ("data.name", dataset)) if v}
+    if updates:
+        chosen = [dataclasses.replace(w, recipe=w.recipe.with_updates(updates)) for w in chosen]
     prefix = f"{name}-" if name and len(chosen) > 1 else ""
     return [
         StudySpec.for_workload(

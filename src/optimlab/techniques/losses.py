@@ -13,11 +13,13 @@ from typing import Any
 from torch import Tensor, nn
 
 from optimlab.errors import InvalidValueError
+from optimlab.models.user import adapt_loss
 from optimlab.registry import POSITIVE, UNIT_OPEN, Capability, new_registry
 
 __all__ = ["PointwiseLoss", "bce", "create", "cross_entropy", "huber", "mse"]
 
 _REGISTRY = new_registry("loss")
+_REGISTRY.adapt_import = adapt_loss  # the user's loss by import path
 
 
 class PointwiseLoss(nn.Module):

@@ -1,4 +1,4 @@
-"""A user's own optimizer, benchmarked by its import path, without editing optimlab.
+"""A user's own optimizer, named by its import path, without editing optimlab.
 
 ``package.module:Name`` names either
 
@@ -7,23 +7,21 @@
 - a factory of optimlab transforms, ``def my_opt(*, lr=1e-3, ...) -> GradientTransformation`` (a
   :func:`~optimlab.optim.chain`), exactly like optimlab's own named optimizers.
 
-Either is registered in the ``optimizer`` registry under its import path (normalised: lower case), so
-recipes and studies name it like any built-in optimizer. A torch optimizer runs as a gradient
+Either is registered in the ``optimizer`` registry under its import path on first lookup
+(:mod:`optimlab.user_code`), so recipes, studies and the CLI name it like any built-in optimizer. A torch optimizer runs as a gradient
 transformation (:func:`torch_optimizer_transform`): it steps a private copy of the parameters and
 returns the change as the update, so it goes through the same shell, schedules and study engine as
 every other optimizer, at the cost of one copy of the parameters and two passes over them a step.
 
-The registration lives in this process: backends that train here (``local``, ``batched``) see it;
-worker processes (``workers``, ``ray``) would have to import it too, so the runner refuses them.
+A recipe stores the path, so a worker process that validates it imports the same code.
 
 >>> name = load_optimizer("torch.optim:SGD")
 >>> name, "lr" in get_registry("optimizer").get(name).hyperparameter_names
-('torch.optim:sgd', True)
+('torch.optim:SGD', True)
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -33,35 +31,10 @@ from torch import Tensor
 
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.optim.base import GradientTransformation, Params, Updates
-from optimlab.registry import Capability, get_registry, normalize_name
+from optimlab.registry import get_registry
+from optimlab.user_code import IMPORT_PATH, is_import_path
 
-__all__ = ["TorchOptimizerState", "is_import_path", "load_optimizer", "torch_optimizer_transform"]
-
-
-def is_import_path(text: str) -> bool:
-    """Whether ``text`` reads as ``package.module:Name`` rather than a registered name."""
-    module, sep, attribute = text.partition(":")
-    return bool(sep and module and attribute)
-
-
-def _import(path: str) -> Any:
-    if not is_import_path(path):
-        raise InvalidValueError("optimizer import path", path, "package.module:ClassOrFactory")
-    module_name, _, attribute = path.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise OptimlabError(
-            f"cannot import {module_name!r} for optimizer {path!r}: {error} "
-            "(is its folder on PYTHONPATH, or the package installed?)"
-        ) from None
-    target = module
-    for part in attribute.split("."):
-        if not hasattr(target, part):
-            public = [n for n in dir(module) if not n.startswith("_")]
-            raise OptimlabError(f"{module_name!r} has no {attribute!r} (it has: {', '.join(public[:20])})")
-        target = getattr(target, part)
-    return target
+__all__ = ["TorchOptimizerState", "adapt_optimizer", "load_optimizer", "torch_optimizer_transform"]
 
 
 def _keyword_signature(target: Callable[..., Any], skip: int, owner: str) -> inspect.Signature:
@@ -138,21 +111,12 @@ def _torch_factory(
     return factory
 
 
-def load_optimizer(path: str) -> str:
-    """Import ``package.module:Name`` and register it as an optimizer; returns its registry name.
-
-    Loading the same path again returns the same name. Raises with the fix when the path does not
-    import, or names neither a ``torch.optim.Optimizer`` subclass nor a transform factory with an ``lr``.
-    """
-    registry = get_registry("optimizer")
-    name = normalize_name(path)
-    if name in registry:
-        return registry.resolve(name)
-    target = _import(path)
-    summary = ((target.__doc__ or "").strip().splitlines() or [""])[0]
+def adapt_optimizer(path: str, target: Any) -> Callable[..., GradientTransformation]:
+    """The factory to register for the object at ``path``: a torch optimizer class wrapped, or a factory
+    of optimlab transforms as it is. Raises with the fix when it is neither, or takes no ``lr``."""
     if inspect.isclass(target) and issubclass(target, torch.optim.Optimizer):
-        factory = _torch_factory(target, path)
-    elif callable(target):
+        return _torch_factory(target, path)
+    if callable(target):
         _keyword_signature(target, 0, path)  # every keyword has a default, lr among them
         built = target()
         if not isinstance(built, GradientTransformation):
@@ -160,17 +124,16 @@ def load_optimizer(path: str) -> str:
                 f"{path} returned {type(built).__name__}, not a GradientTransformation: name a "
                 "torch.optim.Optimizer subclass or a factory of optimlab transforms"
             )
-        factory = target
-    else:
-        raise OptimlabError(
-            f"{path} is a {type(target).__name__}: name a torch.optim.Optimizer subclass or a "
-            "factory `def f(*, lr=..., ...) -> GradientTransformation`"
-        )
-    registry.register(
-        name,
-        summary=summary or f"User optimizer {path}.",
-        paper=f"user code: {path}",
-        capabilities=(Capability.USER,),
-        obj=factory,
+        return target
+    raise OptimlabError(
+        f"{path} is a {type(target).__name__}: name a torch.optim.Optimizer subclass or a "
+        "factory `def f(*, lr=..., ...) -> GradientTransformation`"
     )
-    return name
+
+
+def load_optimizer(path: str) -> str:
+    """Import ``package.module:Name`` and register it as an optimizer; returns its registry name (the
+    path). Loading the same path again returns the same name."""
+    if not is_import_path(path):
+        raise InvalidValueError("optimizer import path", path, IMPORT_PATH)
+    return get_registry("optimizer").resolve(path)

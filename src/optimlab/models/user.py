@@ -1,0 +1,61 @@
+"""The user's own architecture or loss by import path: ``model: {name: "mypkg.nets:build", options: {...}}``,
+``training: {loss: "mypkg.losses:Focal", loss_options: {...}}``.
+
+A model factory gets the recipe's model options as keywords (its keywords with defaults are the entry's
+hyperparameters, checked like a built-in's), and the data's ``input_shape`` and ``num_outputs`` too
+when its signature names them; it returns an ``nn.Module``. A loss factory gets ``loss_options`` and
+returns an ``nn.Module`` called as ``loss(outputs, targets)``. An ``nn.Module`` class is its own
+factory. Both are registered on first lookup (:mod:`optimlab.user_code`).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+from optimlab.errors import InvalidValueError
+
+__all__ = ["DATA_KEYWORDS", "adapt_loss", "adapt_model"]
+
+DATA_KEYWORDS = ("input_shape", "num_outputs")  # what a model factory may ask of the data, by name
+
+
+def _module_factory(
+    path: str, target: Any, what: str, data_keywords: tuple[str, ...]
+) -> Callable[..., nn.Module]:
+    """``target`` as ``fn(*data, **options) -> nn.Module``: ``data`` (values of ``data_keywords``) go to
+    it by name when its signature names them; what it returns is checked."""
+    if not callable(target):
+        raise InvalidValueError(
+            f"{what} {path!r}", type(target).__name__, "a function or class returning an nn.Module"
+        )
+    signature = inspect.signature(target)
+    wanted = [name for name in data_keywords if name in signature.parameters]
+
+    def factory(*data: Any, **options: Any) -> nn.Module:
+        given = dict(zip(data_keywords, data))
+        built = target(**{name: given[name] for name in wanted}, **options)
+        if not isinstance(built, nn.Module):
+            raise InvalidValueError(
+                f"what {what} {path!r} returned", f"a {type(built).__name__}", "an nn.Module"
+            )
+        return built
+
+    factory.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[p for p in signature.parameters.values() if p.name not in data_keywords]
+    )
+    factory.__doc__ = target.__doc__
+    return factory
+
+
+def adapt_model(path: str, target: Any) -> Callable[..., nn.Module]:
+    """``target`` as a model factory ``fn(input_shape, num_outputs, **options) -> nn.Module``."""
+    return _module_factory(path, target, "model", DATA_KEYWORDS)
+
+
+def adapt_loss(path: str, target: Any) -> Callable[..., nn.Module]:
+    """``target`` as a loss factory ``fn(**loss_options) -> nn.Module``."""
+    return _module_factory(path, target, "loss", ())

@@ -1,0 +1,73 @@
+"""The user's own code, named by import path: ``package.module:attribute``.
+
+One home for reading such a path: a registry lookup of a name that is an import path
+(:meth:`optimlab.registry.Registry.resolve`) imports it here and registers it as an entry of its
+category, so recipes, studies and every CLI flag that takes a name take the user's model, data set,
+loss or optimizer the same way. The path is the entry's name as written (Python names are case
+sensitive), so a recipe stores it and a resumed study, or a worker process, imports the same code.
+
+The current directory is searched after ``sys.path``, as ``python -m`` does, so that
+``optimlab train --model mynets:build`` finds ``./mynets.py`` from the ``optimlab`` command too.
+This module imports no torch: the CLI checks names with it before torch loads.
+
+>>> is_import_path("mypkg.nets:build"), is_import_path("mlp"), is_import_path("C:/data.csv")
+(True, False, False)
+>>> import_object("collections:OrderedDict", "model").__name__
+'OrderedDict'
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import sys
+from typing import Any
+
+from optimlab.errors import InvalidValueError, OptimlabError
+
+__all__ = ["IMPORT_PATH", "import_object", "is_import_path"]
+
+IMPORT_PATH = "package.module:attribute"
+_DOTTED = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
+_PATTERN = re.compile(rf"{_DOTTED}:{_DOTTED}")
+
+
+def is_import_path(text: object) -> bool:
+    """Whether ``text`` reads as ``package.module:attribute`` rather than a registered name or a file."""
+    return isinstance(text, str) and _PATTERN.fullmatch(text.strip()) is not None
+
+
+def _import_module(module_name: str, path: str, what: str) -> Any:
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        cwd = os.getcwd()
+        if error.name == module_name.split(".")[0] and cwd not in sys.path:
+            sys.path.append(cwd)
+            return _import_module(module_name, path, what)
+        reason = error
+    except Exception as error:  # the user's module raised while importing: say which and why
+        reason = error
+    raise OptimlabError(
+        f"cannot import {module_name!r} for {what} {path!r}: {type(reason).__name__}: {reason} "
+        "(is its folder on PYTHONPATH, or the package installed?)"
+    ) from None
+
+
+def import_object(path: str, what: str) -> Any:
+    """The object at ``path`` (``package.module:attribute``, the attribute may be dotted); ``what``
+    (``model``, ``dataset``...) names it in the errors, which say what is missing."""
+    if not is_import_path(path):
+        raise InvalidValueError(f"{what} import path", path, IMPORT_PATH)
+    module_name, _, attribute = path.strip().partition(":")
+    module = _import_module(module_name, path, what)
+    target = module
+    for part in attribute.split("."):
+        if not hasattr(target, part):
+            public = [n for n in dir(target) if not n.startswith("_")]
+            raise OptimlabError(
+                f"{module_name!r} has no {attribute!r} for {what} {path!r} (it has: {', '.join(public[:20])})"
+            )
+        target = getattr(target, part)
+    return target

@@ -1,0 +1,110 @@
+"""Every verb on the user's own model and data, named by import path on the command line or in a recipe."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+NETS = """
+from torch import nn
+
+def build(input_shape, num_outputs, width=8):
+    return nn.Sequential(nn.Flatten(), nn.Linear(input_shape[0], width), nn.ReLU(), nn.Linear(width, num_outputs))
+
+def text():
+    return "a model"
+"""
+
+DATA = """
+import torch
+
+def load(n=60):
+    x = torch.randn(n, 4, generator=torch.Generator().manual_seed(0))
+    return x, (x[:, 0] > 0).long()
+"""
+
+
+@pytest.fixture(scope="module")
+def user_folder(write_modules):
+    return write_modules(optimlab_cli_nets=NETS, optimlab_cli_data=DATA)
+
+
+@pytest.mark.parametrize("found_on", ["PYTHONPATH", "current folder"])
+def test_train_runs_the_users_code_in_a_fresh_process(user_folder, tmp_path, found_on):
+    source = str(Path(__file__).resolve().parents[2] / "src")
+    on_path = found_on == "PYTHONPATH"
+    # -P: Python itself does not put the current folder on sys.path (as the `optimlab` script does not)
+    python = [sys.executable] if on_path else [sys.executable, "-P"]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(user_folder), source] if on_path else [source]),
+        "OMP_NUM_THREADS": "1",
+    }
+    argv = ["train", "--model", "optimlab_cli_nets:build", "--dataset", "optimlab_cli_data:load"]
+    command = [*python, "-c", "from optimlab.cli.app import main; main()", *argv]
+    done = subprocess.run(
+        [*command, "--epochs", "1", "--out", str(tmp_path / "run"), "--format", "json"],
+        env=env,
+        cwd=tmp_path if on_path else user_folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    recipe = (tmp_path / "run" / "recipe.yaml").read_text()
+    assert "optimlab_cli_nets:build" in recipe and "optimlab_cli_data:load" in recipe
+
+
+def test_a_recipe_names_the_users_code_for_doctor(cli, user_folder, tmp_path):
+    recipe = tmp_path / "mine.yaml"
+    recipe.write_text(
+        "data: {name: optimlab_cli_data:load, options: {n: 80}}\n"
+        "model: {name: optimlab_cli_nets:build, options: {width: 6}}\n"
+        "training: {epochs: 1}\n"
+    )
+    code, out, err = cli("doctor", str(recipe), "--steps", "5", "--no-lr-find", "--format", "json")
+    assert code == 0, err
+    from optimlab.recipe import Recipe
+
+    report = json.loads(out)
+    assert report["recipe_id"] == Recipe.load(recipe).id
+    assert [layer["name"] for layer in report["layers"]][:2] == ["net.1", "net.3"]  # the factory's layers
+
+
+def test_compare_runs_on_the_users_code_and_stores_the_path(cli, user_folder, tmp_path):
+    out_dir = tmp_path / "cmp"
+    code, out, err = cli(
+        "compare", "--optimizers", "sgd,adam", "--model", "optimlab_cli_nets:build",
+        "--dataset", "optimlab_cli_data:load", "--budget", "1", "--seeds", "1", "--epochs", "1",
+        "--no-progress", "--out", str(out_dir), "--format", "json",
+    )  # fmt: skip
+    assert code == 0, err
+    from optimlab.study import load_specs
+
+    (spec,) = load_specs(str(out_dir))
+    assert (spec.recipe.model.name, spec.recipe.data.name) == (
+        "optimlab_cli_nets:build",
+        "optimlab_cli_data:load",
+    )
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert {row["method"] for row in rows if "method" in row} == {"sgd", "adam"}
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--model", "optimlab_no_such_module:build"], "cannot import 'optimlab_no_such_module'"),
+        (["--model", "optimlab_cli_nets:missing"], "has no 'missing'"),
+        (
+            ["--model", "optimlab_cli_nets:text"],
+            "invalid value 'a str' for what model 'optimlab_cli_nets:text'",
+        ),
+        (["--dataset", "optimlab_cli_nets:text"], "invalid value 'a model' for what dataset"),
+    ],
+)
+def test_bad_paths_give_one_line_and_exit_2(cli, user_folder, tmp_path, flags, message):
+    code, _, err = cli("train", *flags, "--epochs", "1", "--out", str(tmp_path / "bad"))
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err

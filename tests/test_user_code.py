@@ -1,0 +1,170 @@
+"""The user's code by import path: a model, a data set, a loss and an optimizer named ``pkg.mod:attr`` in a
+recipe are imported, checked, and trained like built-ins; the recipe keeps the path."""
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from optimlab.build import build
+from optimlab.data import load
+from optimlab.data.user_factory import as_data
+from optimlab.errors import OptimlabError
+from optimlab.recipe import Recipe, RecipeError
+from optimlab.registry import get_registry
+from optimlab.train import train
+from optimlab.user_code import is_import_path
+
+NETS = '''
+import torch
+from torch import nn
+
+def build(input_shape, num_outputs, width=8):
+    """A one-hidden-layer MLP."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(input_shape[0], width), nn.ReLU(), nn.Linear(width, num_outputs))
+
+def Linear(width=3):
+    return nn.Linear(4, 2)
+
+class Halved(nn.Module):
+    """Half the mean squared error."""
+    def forward(self, outputs, targets):
+        return 0.5 * ((outputs.squeeze(-1) - targets.squeeze(-1)) ** 2).mean()
+
+def not_a_model():
+    return "a model"
+
+NUMBER = 3
+'''
+
+DATA = """
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+def _xy(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 4, generator=g)
+    return x, (x[:, 0] > 0).long()
+
+def tensors(n=50, seed=0):
+    return _xy(n, seed)
+
+def loader(n=40):
+    return DataLoader(TensorDataset(*_xy(n, 1)), batch_size=16)
+
+def fixed():
+    return _xy(30, 2), TensorDataset(*_xy(10, 3)), DataLoader(TensorDataset(*_xy(10, 4)), batch_size=4)
+
+def regression():
+    x = torch.randn(40, 4, generator=torch.Generator().manual_seed(5))
+    return x, x.sum(1, keepdim=True)
+
+def text():
+    return "rows"
+"""
+
+
+@pytest.fixture(scope="module")
+def user_package(write_modules):
+    return write_modules(optimlab_test_nets=NETS, optimlab_test_data=DATA)
+
+
+def test_import_paths_are_told_from_names_and_files():
+    assert is_import_path("pkg.mod:build") and is_import_path("mod:Obj.attr")
+    assert not any(map(is_import_path, ["mlp", "C:/data.csv", "C:\\x.npy", ":f", "m:", "a.csv"]))
+
+
+def test_a_recipe_trains_the_users_model_on_the_users_data(user_package):
+    recipe = Recipe.from_dict(
+        {
+            "data": {"name": "optimlab_test_data:tensors", "options": {"n": 60}},
+            "model": {"name": "optimlab_test_nets:build", "options": {"width": 5}},
+            "training": {"epochs": 1, "batch_size": 8},
+        }
+    )
+    built = build(recipe)
+    hidden = built.model.net[1]
+    assert (hidden.in_features, hidden.out_features, built.model.net[3].out_features) == (4, 5, 2)
+    assert len(built.splits.train) + len(built.splits.val) + len(built.splits.test) == 60
+    # The id hashes the path as written, so it is stable and differs from another factory's.
+    again = Recipe.from_yaml(recipe.to_yaml())
+    assert again == recipe and again.id == recipe.id
+    assert "optimlab_test_nets:build" in recipe.to_yaml() and "optimlab_test_data:tensors" in recipe.to_yaml()
+    other = recipe.with_updates({"data.name": "optimlab_test_data:loader", "data.options": {}})
+    assert other.id != recipe.id
+    result = train(recipe)
+    assert result.status == "completed" and result.recipe_id == recipe.id and result.steps == 5
+
+
+def test_model_options_are_checked_against_the_factorys_keywords(user_package):
+    entry = get_registry("model").get("optimlab_test_nets:build")
+    assert entry.hyperparameter_names == ("width",) and "user" in entry.capabilities
+    with pytest.raises(RecipeError, match="widht"):
+        Recipe.from_dict({"model": {"name": "optimlab_test_nets:build", "options": {"widht": 3}}})
+
+
+def test_the_path_keeps_its_case(user_package):
+    assert get_registry("model").resolve("optimlab_test_nets:Linear") == "optimlab_test_nets:Linear"
+
+
+def test_data_in_each_shape_a_factory_returns(user_package):
+    from_loader = load("optimlab_test_data:loader", seed=0)
+    assert len(from_loader.train) + len(from_loader.val) + len(from_loader.test) == 40
+    fixed = load("optimlab_test_data:fixed")
+    assert (len(fixed.train), len(fixed.val), len(fixed.test)) == (30, 10, 10)
+    expected = torch.cat([torch.randn(10, 4, generator=torch.Generator().manual_seed(4))])
+    assert torch.equal(fixed.test.x, expected) and fixed.num_classes == 2
+    regression = load("optimlab_test_data:regression", val_fraction=0.25, test_fraction=0.25)
+    assert regression.task == "regression" and len(regression.train) == 20
+    pair = as_data(DataLoader(TensorDataset(torch.ones(5, 2), torch.arange(5) % 2), batch_size=2), "x")
+    assert pair.examples.x.shape == (5, 2)
+
+
+def test_a_users_loss_is_the_runs_loss(user_package):
+    recipe = Recipe.from_dict(
+        {
+            "data": {"name": "optimlab_test_data:regression"},
+            "model": {"name": "optimlab_test_nets:build"},
+            "training": {"loss": "optimlab_test_nets:Halved", "epochs": 1},
+        }
+    )
+    built = build(recipe)
+    outputs, targets = torch.zeros(3, 1), torch.full((3, 1), 2.0)
+    assert built.loss_fn(outputs, targets).item() == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize(
+    "section, path, message",
+    [
+        ("model", "optimlab_no_such_module:build", "cannot import 'optimlab_no_such_module'"),
+        ("model", "optimlab_test_nets:missing", "has no 'missing'"),
+        ("model", "optimlab_test_nets:NUMBER", "invalid value 'int' for model"),
+        ("data", "optimlab_test_data:nothing", "has no 'nothing'"),
+    ],
+)
+def test_what_does_not_import_is_refused_at_validation(user_package, section, path, message):
+    with pytest.raises(RecipeError, match=message):
+        Recipe.from_dict({section: {"name": path}})
+
+
+def test_what_a_factory_returns_is_checked(user_package):
+    with pytest.raises(
+        OptimlabError, match="invalid value 'a str' for what model 'optimlab_test_nets:not_a_model'"
+    ):
+        build(Recipe.from_dict({"model": {"name": "optimlab_test_nets:not_a_model"}}))
+    with pytest.raises(
+        OptimlabError, match="invalid value 'rows' for what dataset 'optimlab_test_data:text'"
+    ):
+        load("optimlab_test_data:text")
+
+
+def test_categories_without_an_importer_refuse_paths():
+    with pytest.raises(OptimlabError, match="takes no import paths"):
+        get_registry("activation").get("collections:OrderedDict")
+
+
+def test_examples_in_the_docstrings_run():
+    import doctest
+
+    import optimlab.user_code
+
+    assert doctest.testmod(optimlab.user_code).failed == 0

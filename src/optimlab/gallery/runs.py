@@ -18,8 +18,8 @@ from optimlab.gallery.experiment import RunRecord
 from optimlab.gallery.probes import LayerGradients, layer_gradients
 from optimlab.recipe import Recipe
 from optimlab.study.trial import CurveRecorder
-from optimlab.train.loop import Callback, fit
-from optimlab.train.run import evaluate
+from optimlab.train.loop import Callback
+from optimlab.train.run import evaluate, fit_built
 
 __all__ = ["PROBE_ROWS", "Run", "RunResult", "by_arm", "mean_curve", "train_run", "tune_then_rerun"]
 
@@ -86,7 +86,7 @@ def train_run(
     :data:`PROBE_ROWS` training rows), ``instrumented`` records the doctor's statistics during training,
     ``keep`` keeps the trained model with its data in ``RunResult.built``."""
     built = build(run.recipe)
-    splits, device, spec = built.splits, built.device, run.recipe.training
+    splits, device = built.splits, built.device
     x, y = splits.train.x.to(device), splits.train.y.to(device)
     at_init = layer_gradients(built.model, built.loss_fn, x[:PROBE_ROWS], y[:PROBE_ROWS]) if probe else None
 
@@ -108,23 +108,7 @@ def train_run(
 
         doctor = DoctorCallback(built.model, built.optimizer)
         extra.append(doctor)
-    state = fit(
-        built.model,
-        built.optimizer,
-        x,
-        y,
-        loss_fn=built.loss_fn,
-        total_steps=built.total_steps,
-        batch_size=spec.batch_size,
-        seed=spec.seed,
-        shuffle=spec.shuffle,
-        drop_last=spec.drop_last,
-        scheduler=built.scheduler,
-        grad_clip_norm=spec.grad_clip_norm,
-        evaluate=validate,
-        eval_every=spec.eval_every,
-        callbacks=extra,
-    )
+    state = fit_built(built, x, y, evaluate=validate, callbacks=extra)
     metrics: dict[str, float] = {}
     if not state.diverged:
         for prefix, pair in (("val", splits.val), ("test", splits.test)):

@@ -10,7 +10,6 @@ a trainer's model and data, and optimlab's optimizers and schedules for ``Traine
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,7 +18,6 @@ from torch import Tensor, nn
 from transformers import Trainer, TrainerCallback
 
 from optimlab.doctor.diagnose import Diagnosis
-from optimlab.doctor.instruments import InstrumentSchedule
 from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.lr_find import lr_range_test as _sweep
 from optimlab.errors import InvalidValueError
@@ -41,22 +39,8 @@ class DoctorCallback(TrainerCallback):
     :class:`~optimlab.integrations.trainer_doctor.TrainerDoctor` (terminal, ``json_path``, ``html_path``).
     """
 
-    def __init__(
-        self,
-        *,
-        schedule: InstrumentSchedule | None = None,
-        rule_options: Mapping[str, Mapping[str, Any]] | None = None,
-        print_findings: bool = True,
-        json_path: str | os.PathLike[str] | None = None,
-        html_path: str | os.PathLike[str] | None = None,
-    ) -> None:
-        self.doctor = TrainerDoctor(
-            schedule=schedule,
-            rule_options=rule_options,
-            print_findings=print_findings,
-            json_path=json_path,
-            html_path=html_path,
-        )
+    def __init__(self, **options: Any) -> None:
+        self.doctor = TrainerDoctor(**options)  # checks the options: a misspelt one is a TypeError
         self._losses: list[Tensor] = []
         self._hook: Any = None
 

@@ -10,7 +10,6 @@ optimlab's optimizers and schedules in ``configure_optimizers`` (``pip install o
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -20,7 +19,6 @@ import torch
 from torch import Tensor
 
 from optimlab.doctor.diagnose import Diagnosis
-from optimlab.doctor.instruments import InstrumentSchedule
 from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.lr_find import lr_range_test as _sweep
 from optimlab.errors import InvalidValueError
@@ -49,22 +47,8 @@ class DoctorCallback(pl.Callback):
     :class:`~optimlab.integrations.trainer_doctor.TrainerDoctor` (terminal, ``json_path``, ``html_path``).
     """
 
-    def __init__(
-        self,
-        *,
-        schedule: InstrumentSchedule | None = None,
-        rule_options: Mapping[str, Mapping[str, Any]] | None = None,
-        print_findings: bool = True,
-        json_path: str | os.PathLike[str] | None = None,
-        html_path: str | os.PathLike[str] | None = None,
-    ) -> None:
-        self.doctor = TrainerDoctor(
-            schedule=schedule,
-            rule_options=rule_options,
-            print_findings=print_findings,
-            json_path=json_path,
-            html_path=html_path,
-        )
+    def __init__(self, **options: Any) -> None:
+        self.doctor = TrainerDoctor(**options)  # checks the options: a misspelt one is a TypeError
 
     @property
     def diagnosis(self) -> Diagnosis | None:

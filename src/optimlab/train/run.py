@@ -34,7 +34,7 @@ from optimlab.train.checkpoint import (
 )
 from optimlab.train.loop import Callback, TrainState, fit
 
-__all__ = ["RESUMABLE_FIELDS", "TrainResult", "evaluate", "evaluate_members", "train"]
+__all__ = ["RESUMABLE_FIELDS", "TrainResult", "evaluate", "evaluate_members", "fit_built", "train"]
 
 RECIPE_NAME, MODEL_NAME, RESULT_NAME = "recipe.yaml", "model.pt", "result.json"
 
@@ -201,30 +201,51 @@ def _train(
     else:
         resumable_and_saving = resumable
 
-    spec = recipe.training
     # Signals stop only a run that can resume (one with an output folder); elsewhere Ctrl-C raises.
     with stop if out is not None else contextlib.nullcontext():
-        state = fit(
-            built.model,
-            built.optimizer,
+        state = fit_built(
+            built,
             x,
             y,
-            loss_fn=built.loss_fn,
-            total_steps=built.total_steps,
-            batch_size=spec.batch_size,
-            seed=spec.seed,
-            shuffle=spec.shuffle,
-            drop_last=spec.drop_last,
-            scheduler=built.scheduler,
-            grad_clip_norm=spec.grad_clip_norm,
             evaluate=validate,
-            eval_every=spec.eval_every,
             # The stop last: a signal that arrives during this step's callbacks stops after it.
             callbacks=[*resumable_and_saving, *callbacks, *([stop] if out is not None else [])],
             state=state,
-            autocast_dtype=torch.bfloat16 if spec.precision == "bf16" else None,
         )
     return _finish(built, state, out, interrupted=stop.received is not None, changes=changes)
+
+
+def fit_built(
+    built: Built,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    evaluate: Callable[[], dict[str, float]] | None,
+    callbacks: Sequence[Callback] = (),
+    state: TrainState | None = None,
+) -> TrainState:
+    """:func:`~optimlab.train.loop.fit` of ``built`` on ``(x, y)`` with everything its recipe's training
+    section decides: batch size and order, seed, clipping, evaluation cadence, precision."""
+    spec = built.recipe.training
+    return fit(
+        built.model,
+        built.optimizer,
+        x,
+        y,
+        loss_fn=built.loss_fn,
+        total_steps=built.total_steps,
+        batch_size=spec.batch_size,
+        seed=spec.seed,
+        shuffle=spec.shuffle,
+        drop_last=spec.drop_last,
+        scheduler=built.scheduler,
+        grad_clip_norm=spec.grad_clip_norm,
+        evaluate=evaluate,
+        eval_every=spec.eval_every,
+        callbacks=callbacks,
+        state=state,
+        autocast_dtype=torch.bfloat16 if spec.precision == "bf16" else None,
+    )
 
 
 # Fields that may differ from the checkpoint's recipe on resume: how long to train and how often to

@@ -7,8 +7,9 @@ its test loss), with the same training budget, on five workloads of different ki
 
 For each workload x optimizer: a 10-point log grid of lrs (1e-4..1e-1 for Adam and AdamW, 1e-3..1 for
 SGD with momentum 0.9) trains on 3 seeds; the grid's best lr is the one with the best mean test metric
-over the seeds (``--grid-by val``: validation metric, the way the suggestion is chosen). On each seed, the suggestion is found on that seed's recipe, trained for the same budget
-and compared with the grid's best lr on the same seed (same data draw, initial weights and batch order).
+over the seeds (``--grid-by val``: validation metric, the way the suggestion is chosen). On each seed,
+the suggestion is found on that seed's recipe, trained for the same budget and compared with the
+grid's best lr on the same seed (same data draw, initial weights and batch order).
 The grid and the suggestions train through the batched engine (:func:`~optimlab.study.backends.batched
 .train_members`: all 30 grid runs as one stacked model); the suggestion's own check trains its
 candidates stacked too. Each run's metric is its final one (after the last step).

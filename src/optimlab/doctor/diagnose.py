@@ -225,6 +225,7 @@ def diagnose(
             y,
             optimizer,
             held_out=_held_out(data, device),
+            check_steps=check_steps,
             batch_size=batch_size,
             seed=seed,
         )

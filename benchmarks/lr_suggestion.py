@@ -160,6 +160,9 @@ def main() -> None:
     parser.add_argument(
         "--check-steps", type=int, default=None, help="default: the recipe's run, at most 1000"
     )
+    parser.add_argument(
+        "--grid-by", choices=("test", "val"), default="test", help="metric that picks the grid's best lr"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     seeds = [int(s) for s in args.seeds.split(",")]

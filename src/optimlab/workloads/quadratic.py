@@ -24,7 +24,7 @@ _REGISTRY = new_registry("workload")
 
 @_REGISTRY.register(
     "noisy_quadratic",
-    summary="DeepOBS quadratic_deep: 100-d noisy quadratic, deep-learning spectrum; tuned on validation loss.",
+    summary="A DeepOBS-like 100-d noisy quadratic, its own draws (not DeepOBS's instance: quadratic_deep); tuned on val loss.",
     paper="Schneider et al. 2019, DeepOBS, arXiv:1903.05499",
     accepts={"epochs": POSITIVE_INT, "batch_size": POSITIVE_INT, "n": POSITIVE_INT},
 )

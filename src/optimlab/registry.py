@@ -242,6 +242,9 @@ class Registry(Generic[T]):
         self.category = category
         self._entries: dict[str, Entry[T]] = {}
         self._aliases: dict[str, str] = {}
+        # The user's code, imported by path: found by name, never listed (the listing is optimlab's own
+        # catalogue, the same whatever a process happened to import).
+        self._imported: set[str] = set()
         self.adapt_import: Callable[[str, Any], T] | None = None
 
     def register(
@@ -316,6 +319,7 @@ class Registry(Generic[T]):
             capabilities=(Capability.USER,),
             obj=self.adapt_import(path, target),
         )
+        self._imported.add(path)
 
     def get(self, name: str) -> Entry[T]:
         return self._entries[self.resolve(name)]
@@ -325,7 +329,11 @@ class Registry(Generic[T]):
 
     def names(self, pattern: str | None = None) -> list[str]:
         """Canonical names, optionally filtered by a shell wildcard (``adam*``)."""
-        return [n for n in self._entries if pattern is None or fnmatch.fnmatch(n, pattern)]
+        return [
+            n
+            for n in self._entries
+            if n not in self._imported and (pattern is None or fnmatch.fnmatch(n, pattern))
+        ]
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
@@ -334,10 +342,10 @@ class Registry(Generic[T]):
         return key in self._entries or key in self._aliases
 
     def __iter__(self) -> Iterator[Entry[T]]:
-        return iter(self._entries.values())
+        return (entry for name, entry in self._entries.items() if name not in self._imported)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._entries) - len(self._imported)
 
 
 _REGISTRIES: dict[str, Registry[Any]] = {}

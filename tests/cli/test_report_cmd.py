@@ -5,33 +5,31 @@ import json
 import pytest
 from report.test_run_page import fake_run
 
-from cli.test_cli import run
 
-
-def test_report_of_one_run_lands_in_its_folder(capsys, tmp_path):
+def test_report_of_one_run_lands_in_its_folder(cli, tmp_path):
     folder = fake_run(tmp_path / "r")
-    code, out, err = run(capsys, "report", str(folder), "--format", "json")
+    code, out, err = cli("report", str(folder), "--format", "json")
     assert code == 0, err
     assert json.loads(out)["report"] == str(folder / "report.html")
     assert "<h1>optimlab run: r</h1>" in (folder / "report.html").read_text()
 
 
-def test_runs_and_studies_are_not_mixed_and_unknown_trackers_are_named(capsys, tmp_path):
+def test_runs_and_studies_are_not_mixed_and_unknown_trackers_are_named(cli, tmp_path):
     folder = fake_run(tmp_path / "r")
-    code, _, err = run(capsys, "report", str(folder), str(tmp_path))
+    code, _, err = cli("report", str(folder), str(tmp_path))
     assert code == 2 and "not a run folder" in err and "Traceback" not in err
-    code, _, err = run(capsys, "report", str(tmp_path / "typo"))
+    code, _, err = cli("report", str(tmp_path / "typo"))
     assert code == 2 and "neither a run folder" in err and not (tmp_path / "typo").exists()
-    code, _, err = run(capsys, "report", str(folder), "--log", "tensorbord")
+    code, _, err = cli("report", str(folder), "--log", "tensorbord")
     assert code == 2 and "tensorboard" in err and not (folder / "report.html").exists()
 
 
-def test_report_log_tensorboard_replays_every_line(capsys, tmp_path):
+def test_report_log_tensorboard_replays_every_line(cli, tmp_path):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
 
     folder = fake_run(tmp_path / "r", steps=50, eval_every=10)
-    code, _, err = run(capsys, "report", str(folder), "--log", "tensorboard")
+    code, _, err = cli("report", str(folder), "--log", "tensorboard")
     assert code == 0, err
     board = EventAccumulator(str(folder / "tensorboard" / "r"), size_guidance={SCALARS: 0})
     board.Reload()

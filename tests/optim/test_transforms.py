@@ -21,22 +21,32 @@ from optimlab.optim.transforms import (
 # Arguments for every exported transform (a new transform must be added here to be tested).
 EXAMPLES = {
     "add_decayed_weights": dict(weight_decay=0.1),
+    "orthogonalize_by_newton_schulz": dict(ns_dtype=torch.float64),
     "clip_by_global_norm": dict(max_norm=0.5),
     "clip_by_value": dict(max_delta=0.3),
+    "partition": dict(
+        select=lambda p: p.ndim >= 2, on_selected=scale_by_momentum(), on_others=scale(factor=0.5)
+    ),
     "scale": dict(factor=0.5),
     "scale_by_adadelta": {},
     "scale_by_adagrad": dict(initial_accumulator_value=0.1),
     "scale_by_adam": dict(amsgrad=True),
     "scale_by_adamax": {},
     "scale_by_adan": {},
+    "scale_by_factored_rms": {},
     "scale_by_learning_rate": dict(learning_rate=0.1),
     "scale_by_lion": {},
     "scale_by_momentum": dict(dampening=0.1, nesterov=True),
     "scale_by_nadam": {},
     "scale_by_radam": {},
     "scale_by_rms": dict(centered=True, bias_correction=True),
+    "scale_by_trust_ratio": dict(weight_decay=0.01),
     "schedule_free": dict(learning_rate=0.1),
 }
+
+
+# Transforms of matrices alone (Muon's orthogonalization) are given matrices.
+MATRICES_ONLY = {"orthogonalize_by_newton_schulz"}
 
 
 def test_every_exported_transform_has_an_example():
@@ -46,7 +56,7 @@ def test_every_exported_transform_has_an_example():
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_never_writes_into_updates_or_params(name):
     tx = getattr(transforms, name)(**EXAMPLES[name])
-    params = [torch.randn(3, 2), torch.randn(4)]
+    params = [torch.randn(3, 2), torch.randn(4, 5) if name in MATRICES_ONLY else torch.randn(4)]
     state = tx.init(params)
     assert tx.init([]) is not None  # shells read the state's layout from init([])
     for _ in range(3):

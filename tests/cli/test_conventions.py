@@ -6,6 +6,8 @@ from __future__ import annotations
 import pickle
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -182,3 +184,32 @@ def test_bench_offers_every_suite_and_only_those():
     from optimlab.cli.bench_cmd import SUITE_NAMES
 
     assert set(SUITE_NAMES) == set(SUITES)
+
+
+def test_a_repaired_checkpoint_is_one_warning_line_and_the_run_goes_on(tmp_path):
+    """A damaged latest checkpoint gives way to the previous one: said on one line, as errors are."""
+    out = tmp_path / "run"
+    train = [sys.executable, "-m", "optimlab.cli.app", "train", "--dataset", "iris", "--epochs", "2"]
+    subprocess.run([*train, "--out", str(out), "--no-progress"], check=True, capture_output=True)
+    latest = out / "checkpoint.pt"
+    raw = bytearray(latest.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF  # a flipped byte inside the tensors
+    latest.write_bytes(bytes(raw))
+    resumed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "optimlab.cli.app",
+            "train",
+            "--resume",
+            str(out),
+            "--epochs",
+            "3",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    lines = resumed.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: ") and "previous checkpoint" in lines[0], lines

@@ -8,6 +8,7 @@ Set ``OPTIMLAB_DEBUG=1`` to see the full traceback of an error.
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import Annotated
 
 import typer
@@ -27,6 +28,7 @@ from optimlab.cli import (
 )
 from optimlab.cli._errors import report
 from optimlab.cli._options import CONTEXT, epilog
+from optimlab.errors import OptimlabWarning
 
 app = typer.Typer(
     name="optimlab",
@@ -67,8 +69,21 @@ app.command("plot-schedule", epilog=epilog(plot_schedule.EXAMPLES))(plot_schedul
 app.command("report", epilog=epilog(report_cmd.EXAMPLES))(report_cmd.report)
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """optimlab's own warnings (a damaged checkpoint or journal record set aside) as one ``warning:``
+    line on stderr, like errors; other libraries' warnings keep Python's format."""
+    if issubclass(category, OptimlabWarning):
+        print(f"warning: {message}", file=file or sys.stderr)
+    else:
+        _python_warning(message, category, filename, lineno, file, line)
+
+
+_python_warning = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the verb; an expected failure prints one line and exits 2 (see ``_errors``)."""
+    warnings.showwarning = _one_line_warning
     command = typer.main.get_command(app)
     try:
         code = command.main(args=argv, prog_name="optimlab", standalone_mode=False)

@@ -23,7 +23,7 @@ from optimlab.report import figures
 from optimlab.report.environment import machine_and_versions
 from optimlab.report.html import Page
 from optimlab.report.recipes import differing_fields
-from optimlab.study.analysis import confidence_interval
+from optimlab.study.analysis import confidence_interval, metric_bounds
 from optimlab.study.protocols import SEEDS
 from optimlab.study.run import StudyResult, counted, load_specs
 from optimlab.study.storage import load_records, open_storage
@@ -98,10 +98,10 @@ def _workload(result: StudyResult) -> str:
     return f"{recipe.data.name} / {recipe.model.name} ({result.spec.test_metric})"
 
 
-def _cell(values: Sequence[float]) -> str:
+def _cell(values: Sequence[float], bounds: tuple[float, float]) -> str:
     if not values:
         return "no result"
-    summary = confidence_interval(values)
+    summary = confidence_interval(values, bounds)
     interval = "" if math.isnan(summary.low) else f" [{summary.low:.4g}, {summary.high:.4g}]"
     return f"{summary.mean:.4g}{interval} (n={summary.n})"
 
@@ -129,6 +129,7 @@ def _add_workload(page: Page, label: str, studies: Sequence[tuple[str, StudyResu
         key: dataclasses.replace(c, adjusted=a) for (key, c), a in zip(comparisons.items(), adjusted)
     }
     metric = first.spec.test_metric
+    bounds = metric_bounds(metric)  # an accuracy's interval stays within [0, 1], as on the leaderboard
     page.section(
         label,
         f"{metric}: mean [95% CI] over the seed reruns of each method's best configuration, in each study; "
@@ -137,7 +138,7 @@ def _add_workload(page: Page, label: str, studies: Sequence[tuple[str, StudyResu
     rows = [
         (
             m,
-            *(_cell(values[(name, m)]) for name, _ in studies),
+            *(_cell(values[(name, m)], bounds) for name, _ in studies),
             *(_change(comparisons[(name, m)]) for name, _ in later),
         )
         for m in methods
@@ -161,7 +162,7 @@ def _add_workload(page: Page, label: str, studies: Sequence[tuple[str, StudyResu
         m: {
             name: (s.mean, s.low, s.high)
             for name, _ in studies
-            if (s := confidence_interval(values[(name, m)])).n
+            if (s := confidence_interval(values[(name, m)], bounds)).n
         }
         for m in methods
     }

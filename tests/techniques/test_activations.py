@@ -108,3 +108,19 @@ def test_bad_hyperparameters_are_named():
         activations.create("elu", alpah=1.0)
     with pytest.raises(InvalidValueError, match="approximate"):
         activations.gain("gelu", approximate="erf")
+
+
+@pytest.mark.parametrize(
+    "qualified", [name for name in activations._FOREIGN if name.startswith("transformers.")]
+)
+def test_hugging_face_activations_count_as_the_function_they_compute(qualified):
+    module_name, _, class_name = qualified.rpartition(".")
+    cls = getattr(pytest.importorskip(module_name), class_name, None)
+    if cls is None:
+        pytest.skip(f"{qualified} is not in this version of transformers")
+    module = cls()
+    name = activations.activation_name(module)
+    _, hyperparameters = activations._FOREIGN[qualified]
+    x = torch.linspace(-6.0, 6.0, 1001)
+    torch.testing.assert_close(module(x), activations.create(name, **hyperparameters)(x), atol=2e-3, rtol=0)
+    assert activations.module_gain(module) == activations.gain(name, **hyperparameters)

@@ -137,19 +137,51 @@ def gain(name: str, **hyperparameters: Any) -> float:
     return _gain(entry, hyperparameters)
 
 
+# Activation modules of other libraries that compute a registered function, by qualified class name (so
+# that recognising them imports nothing): the entry and the hyperparameters they fix. Hugging Face's
+# ``transformers.activations`` (``ACT2CLS``): exact GELU, and its tanh approximations.
+_FOREIGN: dict[str, tuple[str, dict[str, Any]]] = {
+    "transformers.activations.GELUActivation": ("gelu", {"approximate": "none"}),
+    "transformers.activations.NewGELUActivation": ("gelu", {"approximate": "tanh"}),
+    "transformers.activations.FastGELUActivation": ("gelu", {"approximate": "tanh"}),
+    "transformers.activations.GELUTanh": ("gelu", {"approximate": "tanh"}),
+    "transformers.activations.PytorchGELUTanh": ("gelu", {"approximate": "tanh"}),
+    "transformers.activations.AccurateGELUActivation": ("gelu", {"approximate": "tanh"}),
+    "transformers.activations.SiLUActivation": ("silu", {}),
+    "transformers.activations.MishActivation": ("mish", {}),
+    "transformers.activations.LinearActivation": ("identity", {}),
+}
+
+
+def _recognise(module: nn.Module) -> tuple[str, dict[str, Any]] | None:
+    """The entry an activation module computes and its hyperparameters, or None if it is no activation."""
+    by_class = {entry.obj: entry for entry in _REGISTRY}
+    for cls in type(module).__mro__:
+        if cls in by_class:
+            entry = by_class[cls]
+            return entry.name, {h.name: getattr(module, h.name) for h in entry.hyperparameters}
+        foreign = _FOREIGN.get(f"{cls.__module__}.{cls.__qualname__}")
+        if foreign is not None:
+            return foreign
+    return None
+
+
 def activation_name(module: nn.Module) -> str | None:
-    """The registry name of an activation module (``nn.Tanh()`` -> ``"tanh"``), or None if it is none."""
-    by_class = {entry.obj: entry.name for entry in _REGISTRY}
-    return next((by_class[c] for c in type(module).__mro__ if c in by_class), None)
+    """The registry name of an activation module (``nn.Tanh()`` -> ``"tanh"``), or None if it is none.
+
+    Hugging Face's activation modules count as the function they compute (``GELUActivation`` is gelu).
+    """
+    found = _recognise(module)
+    return found[0] if found else None
 
 
 def module_gain(module: nn.Module) -> float | None:
     """The gain of an activation module, read with its own hyperparameters; None for other modules."""
-    name = activation_name(module)
-    if name is None:
+    found = _recognise(module)
+    if found is None:
         return None
-    entry = _REGISTRY.get(name)
-    return _gain(entry, {h.name: getattr(module, h.name) for h in entry.hyperparameters})
+    name, hyperparameters = found
+    return _gain(_REGISTRY.get(name), hyperparameters)
 
 
 def _gain(entry: Entry[Any], hyperparameters: dict[str, Any]) -> float:

@@ -28,3 +28,16 @@ def write_modules(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.syspath_prepend(str(folder))
         yield write
+
+
+USER_PACKAGE_FOLDER = os.path.join(os.path.dirname(__file__), "fixtures")
+
+
+@pytest.fixture
+def user_package(monkeypatch):
+    """``tests/fixtures`` on ``sys.path`` and ``PYTHONPATH``: the package ``optimlab_userpkg`` (a stable
+    MLP, data factories) imports by path here and in every process started from here (workers, Ray)."""
+    monkeypatch.syspath_prepend(USER_PACKAGE_FOLDER)
+    paths = [USER_PACKAGE_FOLDER, *filter(None, [os.environ.get("PYTHONPATH")])]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
+    return USER_PACKAGE_FOLDER

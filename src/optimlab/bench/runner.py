@@ -22,16 +22,13 @@ from optimlab.errors import InvalidValueError
 from optimlab.optim.user import load_optimizer
 from optimlab.registry import get_registry
 from optimlab.study import StudySpec, methods_from, run_study
-from optimlab.study.backends import BACKENDS, BackendOptions
+from optimlab.study.backends import BackendOptions
 from optimlab.study.run import StudyResult
 from optimlab.study.storage import TrialRecord, open_storage, optimlab_studies
 from optimlab.user_code import is_import_path
 from optimlab.workloads import Workload
 
-__all__ = ["IN_PROCESS_BACKENDS", "BenchResult", "resolve_methods", "run_bench"]
-
-# where an optimizer registered in this process is known
-IN_PROCESS_BACKENDS = tuple(name for name, backend in BACKENDS.items() if backend.in_process)
+__all__ = ["BenchResult", "resolve_methods", "run_bench"]
 
 
 @dataclasses.dataclass
@@ -82,7 +79,7 @@ def run_bench(
             :class:`~optimlab.study.StudySpec`).
         backend: ``batched`` (default: trials that differ only in optimizer numbers train as one
             vectorized model, the rest one at a time, all in this process), ``local``, ``workers`` or
-            ``ray``; an imported optimizer needs one of the first two.
+            ``ray`` (whose processes import the user's optimizer by its path, as a recipe names it).
         options: how the backend runs (workers, members; their defaults when None).
         resume: keep what an interrupted run at ``location`` finished, run the rest.
         device: ``cpu``, ``cuda``, ``auto``: overrides every workload's device (None keeps theirs).
@@ -90,13 +87,6 @@ def run_bench(
         on_progress: called with the workload's name and its trial records after each trial or poll.
     """
     names = resolve_methods(methods)
-    imported = [n for n, given in zip(names, methods) if is_import_path(given)]
-    if imported and backend not in IN_PROCESS_BACKENDS:
-        raise InvalidValueError(
-            "backend for an imported optimizer",
-            backend,
-            f"{' or '.join(IN_PROCESS_BACKENDS)}: worker processes do not import {imported[0]!r}",
-        )
     workload_names = [w.name for w in workloads]
     if not workloads or len(set(workload_names)) != len(workload_names):
         raise InvalidValueError("workloads", workload_names, "at least one, each once")

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from optimlab.build import Built, build
+from optimlab.data.user_batches import prediction
 from optimlab.errors import OptimlabError
 from optimlab.recipe import Recipe
 from optimlab.train.callbacks import Checkpointing, EarlyStopping, MetricsLog, StopOnSignal
@@ -32,13 +33,11 @@ from optimlab.train.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
-from optimlab.train.loop import Callback, TrainState, fit
+from optimlab.train.loop import EVAL_BATCH, Callback, TrainState, fit
 
 __all__ = ["RESUMABLE_FIELDS", "TrainResult", "evaluate", "evaluate_members", "fit_built", "train"]
 
 RECIPE_NAME, MODEL_NAME, RESULT_NAME = "recipe.yaml", "model.pt", "result.json"
-
-EVAL_BATCH = 4096  # rows per forward pass at evaluation; the built-in sets fit in one or two
 
 
 @dataclasses.dataclass
@@ -65,7 +64,7 @@ def evaluate(
     """Mean loss and accuracy (classification) or RMSE (regression) of ``model`` on ``(x, y)``."""
     model.eval()
     [metrics] = evaluate_members(
-        lambda xb: model(xb).unsqueeze(0), lambda out, yb: loss_fn(out[0], yb).reshape(1), x, y,
+        lambda xb: prediction(model(xb)).unsqueeze(0), lambda out, yb: loss_fn(out[0], yb).reshape(1), x, y,
         members=1, task=task, prefix=prefix,
     )  # fmt: skip
     return metrics

@@ -41,3 +41,20 @@ def user_package(monkeypatch):
     paths = [USER_PACKAGE_FOLDER, *filter(None, [os.environ.get("PYTHONPATH")])]
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
     return USER_PACKAGE_FOLDER
+
+
+@pytest.fixture
+def cli(capsys):
+    """The command line run in this process: ``cli("train", "--lr", "inf")`` -> (exit code, stdout, stderr)."""
+    from optimlab.cli.app import main
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        try:
+            main(list(argv))
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run

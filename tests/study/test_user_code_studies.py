@@ -125,3 +125,18 @@ def test_the_user_package_is_reached_only_through_the_path_given(user_package):
     done = subprocess.run([sys.executable, "-P", "-c", "import optimlab_userpkg"], capture_output=True,
                           env={**os.environ, "PYTHONPATH": ""}, cwd="/")  # fmt: skip
     assert done.returncode != 0 and "optimlab_userpkg" in done.stderr.decode()
+
+
+def test_bench_runs_on_the_users_model_and_keeps_the_path_for_resume(cli, user_package, tmp_path):
+    code, _, err = cli(
+        "bench", "--workloads", "two_spirals_mlp", "--optimizers", "sgd", "--model", PLAN["model"],
+        "--budget", "1", "--seeds", "1", "--backend", "local", "--no-progress", "--out", str(tmp_path),
+        "--format", "json",
+    )  # fmt: skip
+    assert code == 0, err
+    (spec,) = load_specs(str(tmp_path))
+    assert spec.recipe.model.name == PLAN["model"] and spec.recipe.data.name == "two_spirals"
+    assert len(finished(tmp_path)) == 2
+    code, _, err = cli("bench", "--resume", str(tmp_path), "--no-progress", "--format", "json")
+    assert code == 0, err  # the saved settings name the model: nothing to rerun, nothing refused
+    assert len(finished(tmp_path)) == 2

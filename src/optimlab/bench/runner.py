@@ -23,6 +23,7 @@ from optimlab.optim.user import load_optimizer
 from optimlab.registry import get_registry
 from optimlab.study import StudySpec, methods_from, run_study
 from optimlab.study.backends import BackendOptions
+from optimlab.study.compare import check_user_code
 from optimlab.study.run import StudyResult
 from optimlab.study.storage import TrialRecord, open_storage, optimlab_studies
 from optimlab.user_code import is_import_path
@@ -90,11 +91,9 @@ def run_bench(
     workload_names = [w.name for w in workloads]
     if not workloads or len(set(workload_names)) != len(workload_names):
         raise InvalidValueError("workloads", workload_names, "at least one, each once")
-    storage = open_storage(location)
     started = time.perf_counter()
-    results = []
-    for workload in workloads:
-        spec = StudySpec.for_workload(
+    specs = [
+        StudySpec.for_workload(
             workload.name,
             _on_device(workload, device),
             methods_from("optimizer.name", names),
@@ -102,16 +101,24 @@ def run_bench(
             budget=budget,
             seeds=seeds,
         )
-        stored = bool(optimlab_studies(storage, spec.name))
+        for workload in workloads
+    ]
+    if not resume:  # the user's code fails here, in one line, before anything is written
+        for spec in specs:
+            check_user_code(spec)
+    storage = open_storage(location)
+    stored = {spec.name: resume and bool(optimlab_studies(storage, spec.name)) for spec in specs}
+    results = []
+    for spec in specs:
         progress = (
-            None if on_progress is None else (lambda records, name=workload.name: on_progress(name, records))
+            None if on_progress is None else (lambda records, name=spec.name: on_progress(name, records))
         )
         results.append(
             run_study(
                 spec,
                 location,
                 backend=backend,
-                resume=resume and stored,
+                resume=stored[spec.name],
                 options=options,
                 on_progress=progress,
             )

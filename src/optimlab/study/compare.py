@@ -27,7 +27,7 @@ from optimlab.study.space import SearchSpace
 from optimlab.study.storage import TrialRecord
 from optimlab.workloads import Workload, workloads_from
 
-__all__ = ["DEFAULT_WORKLOAD", "Comparison", "check_user_code", "compare", "plan_comparison"]
+__all__ = ["DEFAULT_WORKLOAD", "Comparison", "check_user_code", "compare", "on_user_code", "plan_comparison"]
 
 DEFAULT_WORKLOAD = "digits_mlp"
 
@@ -52,6 +52,18 @@ class Comparison:
             )
         (result,) = self.results
         return leaderboard(result.spec, result.records)
+
+
+def on_user_code(
+    workloads: Sequence[Workload], *, model: str | None = None, dataset: str | None = None
+) -> list[Workload]:
+    """``workloads`` with ``model`` as each one's model section (a name, or the user's factory
+    ``pkg.mod:build`` at its own defaults) and ``dataset`` as its data set's name: the verbs' ``--model``
+    and ``--dataset``."""
+    updates = {k: v for k, v in (("model", model and {"name": model}), ("data.name", dataset)) if v}
+    return [
+        dataclasses.replace(w, recipe=w.recipe.with_updates(updates)) if updates else w for w in workloads
+    ]
 
 
 def plan_comparison(
@@ -86,9 +98,7 @@ def plan_comparison(
             else workloads_from(workload, epochs=epochs, path=data_dir)
         )
     ]
-    updates = {k: v for k, v in (("model", model and {"name": model}), ("data.name", dataset)) if v}
-    if updates:
-        chosen = [dataclasses.replace(w, recipe=w.recipe.with_updates(updates)) for w in chosen]
+    chosen = on_user_code(chosen, model=model, dataset=dataset)
     prefix = f"{name}-" if name and len(chosen) > 1 else ""
     return [
         StudySpec.for_workload(

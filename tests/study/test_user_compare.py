@@ -94,3 +94,28 @@ def test_a_comparison_resumes_from_python_with_the_same_objects(tmp_path):
     assert [(r.key, r.value) for r in again.results[0].records] == [
         (r.key, r.value) for r in first.results[0].records
     ]
+
+
+def test_objects_train_on_the_batched_backend_as_on_local(tmp_path):
+    x, y = torch.randn(96, 4, generator=torch.Generator().manual_seed(2)), torch.arange(96) % 3
+
+    def build(input_shape, num_outputs):
+        return nn.Sequential(nn.Linear(input_shape[0], 8), nn.Tanh(), nn.Linear(8, num_outputs))
+
+    runs = {
+        backend: optimlab.compare(
+            ["sgd", "adam"],
+            model=build,
+            data=(x, y),
+            backend=backend,
+            out=tmp_path / backend,
+            budget=2,
+            seeds=1,
+            epochs=2,
+        )
+        for backend in ("local", "batched")
+    }
+    local, batched = (runs[b].results[0].records for b in ("local", "batched"))
+    assert [(r.key, r.params) for r in batched] == [(r.key, r.params) for r in local]
+    assert all(r.state == "complete" for r in batched)
+    assert [r.value for r in batched] == pytest.approx([r.value for r in local], abs=1e-5)

@@ -119,3 +119,30 @@ def test_objects_train_on_the_batched_backend_as_on_local(tmp_path):
     assert [(r.key, r.params) for r in batched] == [(r.key, r.params) for r in local]
     assert all(r.state == "complete" for r in batched)
     assert [r.value for r in batched] == pytest.approx([r.value for r in local], abs=1e-5)
+
+
+def test_a_metric_by_import_path_is_tuned_on_and_reported(user_package, tmp_path):
+    from sklearn.metrics import f1_score
+
+    from optimlab.recipe import Recipe, RecipeError
+    from optimlab.train.run import evaluate, user_metrics
+
+    done = optimlab.compare(
+        ["sgd"], model="optimlab_userpkg.nets:build", data="optimlab_userpkg.data:blobs",
+        metric="optimlab_userpkg.metrics:f1", epochs=1, budget=2, seeds=1, out=tmp_path,
+    )  # fmt: skip
+    (result,) = done.results
+    assert (result.spec.metric, result.spec.test_metric, result.spec.goal) == ("val_f1", "test_f1", "max")
+    assert all(r.value == r.metrics["val_f1"] and 0 <= r.metrics["test_f1"] <= 1 for r in result.records)
+    assert done.leaderboard[0].test.mean == result.records[-1].metrics["test_f1"]
+    # The value is scikit-learn's F1 of the model's predictions on the whole split.
+    recipe = Recipe.from_dict({"training": {"metrics": ["optimlab_userpkg.metrics:f1"]}})
+    x, y = torch.randn(50, 3, generator=torch.Generator().manual_seed(4)), torch.arange(50) % 2
+    model = nn.Linear(3, 2)
+    found = evaluate(model, nn.CrossEntropyLoss(), x, y, task="classification", prefix="val",
+                     metrics=user_metrics(recipe))  # fmt: skip
+    with torch.no_grad():
+        expected = f1_score(y.numpy(), model(x).argmax(1).numpy())
+    assert found["val_f1"] == pytest.approx(expected)
+    with pytest.raises(RecipeError, match="has no 'f2'"):
+        Recipe.from_dict({"training": {"metrics": ["optimlab_userpkg.metrics:f2"]}})

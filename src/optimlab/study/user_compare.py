@@ -45,6 +45,7 @@ from optimlab.study.compare import compare as run_comparison
 from optimlab.study.protocols import StudySpec
 from optimlab.study.space import SearchSpace
 from optimlab.study.storage import TrialRecord
+from optimlab.train.run import metric_name
 from optimlab.user_code import import_object, is_import_path
 from optimlab.workloads import Workload, get_workload
 
@@ -128,7 +129,9 @@ def _loss_name(loss: Any) -> tuple[str, bool]:
     )
 
 
-def _workload(recipe: Recipe, name: str, metric: str | None, target: float | None) -> Workload:
+def _workload(
+    recipe: Recipe, name: str, metric: str | None, target: float | None, goal: str | None
+) -> Workload:
     """The user's data as a workload: tuned on validation accuracy for classes, else validation loss;
     reported on the test split, or on the validation split of the fresh seeds when there is no test split."""
     splits = build_data(recipe)
@@ -139,7 +142,7 @@ def _workload(recipe: Recipe, name: str, metric: str | None, target: float | Non
             "metric", metric, "a validation metric: val_accuracy, val_loss (val_rmse for regression)"
         )
     reported = tuned.replace("val_", "test_", 1) if len(splits.test) else tuned
-    goal = "max" if tuned.endswith("accuracy") else "min"
+    goal = goal or ("max" if tuned.endswith("accuracy") else "min")
     return Workload(name, recipe, metric=tuned, goal=goal, test_metric=reported, target=target)
 
 
@@ -158,6 +161,7 @@ def compare(
     epochs: int | None = None,
     recipe: Mapping[str, Any] | None = None,
     metric: str | None = None,
+    goal: str | None = None,
     target: float | None = None,
     workload: str | None = None,
     backend: str = "local",
@@ -184,8 +188,10 @@ def compare(
         budget, seeds, protocol, pruner: as ``optimlab compare``'s flags (defaults 7, 3, grid, none).
         epochs: passes over the training split each trial trains (default: the recipe's, 10).
         recipe: other recipe fields held constant, dotted: ``{"training.batch_size": 64}``.
-        metric, target: the validation metric tuned on (``val_accuracy``, ``val_loss``) and a target
-            of it for time to target.
+        metric, goal, target: the validation metric tuned on (``val_accuracy``, ``val_loss``), or the
+            user's by import path (``"mypkg.metrics:f1"``: ``f1(outputs, targets) -> float`` over a whole
+            split, tuned as ``val_f1``, reported as ``test_f1``); ``"max"`` or ``"min"`` (default: max
+            for accuracy and the user's, min for a loss); a target of it for time to target.
         backend, workers, members, ray_address: where trials run (``local``, ``batched``, ``workers``,
             ``ray``); objects held in this process need ``local`` or ``batched``.
         out, storage, name, resume: where the study is kept and the report written, as the CLI's.
@@ -231,16 +237,23 @@ def compare(
         updates["training.loss"] = named["loss"][0]
     if epochs is not None:
         updates["training.epochs"] = epochs
+    if metric is not None and is_import_path(metric):  # the user's: computed at each evaluation
+        updates["training.metrics"] = [metric]
+        metric, goal = f"val_{metric_name(metric)}", goal or "max"
     updates.update(recipe or {})
     if "data" in named:
         base = Recipe().with_updates({"data": {"name": named["data"][0]}, **updates})
-        chosen = _workload(base, name or STUDY_NAME, metric, target)
+        chosen = _workload(base, name or STUDY_NAME, metric, target, goal)
     else:
         chosen = get_workload(workload or DEFAULT_WORKLOAD)
         chosen = Workload(
-            chosen.name, chosen.recipe.with_updates(updates), metric=metric or chosen.metric, goal=chosen.goal,
-            test_metric=chosen.test_metric, target=chosen.target if target is None else target,
-        )  # fmt: skip
+            chosen.name,
+            chosen.recipe.with_updates(updates),
+            metric=metric or chosen.metric,
+            goal=goal or chosen.goal,
+            test_metric=metric.replace("val_", "test_", 1) if metric else chosen.test_metric,
+            target=chosen.target if target is None else target,
+        )
     field, values = (
         ("optimizer.name", list(optimizers)) if optimizers is not None else next(iter(compare.items()))
     )

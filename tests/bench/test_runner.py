@@ -6,6 +6,7 @@ import pytest
 
 from optimlab.bench import resolve_methods, run_bench
 from optimlab.errors import InvalidValueError, UnknownNameError
+from optimlab.study.backends import BackendOptions
 from optimlab.workloads import get_workload
 
 TINY = {"budget": 2, "seeds": 2}
@@ -53,8 +54,13 @@ def test_worker_processes_import_the_users_optimizer_by_its_path(user_package, t
     workload = [dataclasses.replace(get_workload("digits_mlp", epochs=1), target=0.5)]
     options = {"budget": 2, "seeds": 1}
     elsewhere = run_bench(
-        workload, ["optimlab_userpkg.optim:Signum"], tmp_path / "w", backend="workers", **options
-    )
+        workload,
+        ["optimlab_userpkg.optim:Signum"],
+        tmp_path / "w",
+        backend="workers",
+        options=BackendOptions(workers=1),
+        **options,
+    )  # one worker: one more process start is all the test needs
     here = run_bench(workload, ["optimlab_userpkg.optim:Signum"], tmp_path / "l", backend="local", **options)
     (theirs,), (ours,) = elsewhere.results, here.results
     assert len(ours.records) == 3 and all(r.state == "complete" for r in theirs.records)

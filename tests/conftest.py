@@ -28,3 +28,33 @@ def write_modules(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.syspath_prepend(str(folder))
         yield write
+
+
+USER_PACKAGE_FOLDER = os.path.join(os.path.dirname(__file__), "fixtures")
+
+
+@pytest.fixture
+def user_package(monkeypatch):
+    """``tests/fixtures`` on ``sys.path`` and ``PYTHONPATH``: the package ``optimlab_userpkg`` (a stable
+    MLP, data factories) imports by path here and in every process started from here (workers, Ray)."""
+    monkeypatch.syspath_prepend(USER_PACKAGE_FOLDER)
+    paths = [USER_PACKAGE_FOLDER, *filter(None, [os.environ.get("PYTHONPATH")])]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
+    return USER_PACKAGE_FOLDER
+
+
+@pytest.fixture
+def cli(capsys):
+    """The command line run in this process: ``cli("train", "--lr", "inf")`` -> (exit code, stdout, stderr)."""
+    from optimlab.cli.app import main
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        try:
+            main(list(argv))
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run

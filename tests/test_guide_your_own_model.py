@@ -21,10 +21,18 @@ def sections() -> dict[str, list[str]]:
     return found
 
 
+def compared(namespace, folder, methods):
+    """The section's comparison: every method tuned and rerun on its 2 seeds, the report written."""
+    rows = namespace["done"].leaderboard
+    assert {row.method for row in rows} == methods and (folder / "report.html").is_file()
+    assert all(row.test.n == 2 and row.test.low <= row.test.mean <= row.test.high for row in rows)
+
+
 def plain(namespace, tmp_path, printed):
     assert "Unnormalized inputs" in printed.splitlines()[0]  # the raw pixels, named first
     assert namespace["diagnosis"].statistics.steps == list(range(1, 21))  # the compute_loss run
     assert namespace["sweep"].lrs and len(namespace["batches"]) == 16
+    compared(namespace, tmp_path / "runs" / "cnn", {"sgd", "adam", "lion"})
 
 
 def lightning(namespace, tmp_path, printed):
@@ -33,16 +41,19 @@ def lightning(namespace, tmp_path, printed):
     assert namespace["sweep"].suggestion is not None and namespace["sweep"].suggestion < 1.0
     optimizer = namespace["trainer"].optimizers[0]
     assert all(not group["train_mode"] for group in optimizer.param_groups)  # left at the evaluation point
+    compared(namespace, tmp_path / "runs" / "lit", {"sgd", "adam"})
 
 
 def text(namespace, tmp_path, printed):
     assert len(namespace["diagnosis"].statistics.steps) == 20
     assert namespace["doctor"].diagnosis.statistics.steps == list(range(1, 31))
     assert (tmp_path / "bert-doctor.html").exists() and namespace["sweep"].lrs
+    compared(namespace, tmp_path / "runs" / "bert", {"adamw", "lion"})
 
 
 def vision(namespace, tmp_path, printed):
     assert namespace["diagnosis"].findings[0].rule == "input_scale"
+    compared(namespace, tmp_path / "runs" / "vit", {"none", "standardize"})
 
 
 CHECKS = {

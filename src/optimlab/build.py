@@ -102,7 +102,7 @@ def build_optimizer(recipe: Recipe, model: nn.Module) -> torch.optim.Optimizer:
 
 
 def total_steps(recipe: Recipe, num_train: int) -> int:
-    from optimlab.train.loop import steps_per_epoch
+    from optimlab.data.batches import steps_per_epoch
 
     spec = recipe.training
     if spec.steps is not None:

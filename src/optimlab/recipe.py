@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 from optimlab.registry import get_registry, normalize_name
-from optimlab.user_code import is_import_path
+from optimlab.user_code import import_object, is_import_path
 
 __all__ = ["DataSpec", "ModelSpec", "OptimizerSpec", "Recipe", "RecipeError", "ScheduleSpec", "TrainingSpec"]
 
@@ -162,7 +162,7 @@ class TrainingSpec(_Spec):
     """How long, in what batches, with which loss and safeguards."""
 
     NAMED_FIELDS = {"loss": "loss"}
-    OMITTED_AT_DEFAULT = ("shuffle", "drop_last")
+    OMITTED_AT_DEFAULT = ("shuffle", "drop_last", "metrics")
 
     epochs: int | None = Field(10, ge=1)  # ignored when steps is set
     steps: int | None = Field(None, ge=1)
@@ -178,6 +178,19 @@ class TrainingSpec(_Spec):
     seed: int = 0
     device: str = "cpu"  # "auto" takes a GPU when there is one
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast of forward and loss
+    # The user's metrics by import path, `mypkg.metrics:f1`: f1(outputs, targets) -> float over a whole
+    # split, evaluated as val_f1 and test_f1 beside the loss (optimlab.train.run.user_metrics).
+    metrics: list[str] = []
+
+    @field_validator("metrics")
+    @classmethod
+    def _importable_metrics(cls, paths: list[str]) -> list[str]:
+        for path in paths:
+            if not callable(import_object(path, "metric")):
+                raise InvalidValueError(
+                    f"metric {path!r}", "not callable", "a function f(outputs, targets) -> float"
+                )
+        return paths
 
     @field_validator("device")
     @classmethod

@@ -304,22 +304,33 @@ class Registry(Generic[T]):
         return key
 
     def _import(self, path: str) -> None:
+        self._register_user(path, lambda: import_object(path, self.category), f"user code: {path}")
+
+    def adopt(self, name: str, target: Any) -> str:
+        """Register ``target``, the user's object held in this process, under ``name`` as an import path is
+        registered (through :attr:`adapt_import`); returns the entry's name. No other process can import
+        it: backends that run trials elsewhere need the import path instead."""
+        key = normalize_name(name)
+        self._register_user(key, lambda: target, "the user's object, in this process")
+        return key
+
+    def _register_user(self, name: str, target: Callable[[], Any], origin: str) -> None:
         if self.adapt_import is None:
             raise InvalidValueError(
-                f"{self.category} {path!r}",
-                path,
-                f"a registered {self.category}: {self.category} takes no import paths",
+                f"{self.category} {name!r}",
+                name,
+                f"a registered {self.category}: {self.category} takes no import paths (nor the user's objects)",
             )
-        target = import_object(path, self.category)
-        summary = ((getattr(target, "__doc__", None) or "").strip().splitlines() or [""])[0]
+        found = target()
+        summary = ((getattr(found, "__doc__", None) or "").strip().splitlines() or [""])[0]
         self.register(
-            path,
-            summary=summary or f"User {self.category} {path}.",
-            paper=f"user code: {path}",
+            name,
+            summary=summary or f"User {self.category} {name}.",
+            paper=origin,
             capabilities=(Capability.USER,),
-            obj=self.adapt_import(path, target),
+            obj=self.adapt_import(name, found),
         )
-        self._imported.add(path)
+        self._imported.add(name)
 
     def get(self, name: str) -> Entry[T]:
         return self._entries[self.resolve(name)]

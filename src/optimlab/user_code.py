@@ -22,11 +22,12 @@ import importlib
 import os
 import re
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from optimlab.errors import InvalidValueError, OptimlabError
 
-__all__ = ["IMPORT_PATH", "import_object", "is_import_path"]
+__all__ = ["IMPORT_PATH", "extend_sys_path", "import_object", "is_import_path"]
 
 IMPORT_PATH = "package.module:attribute"
 _DOTTED = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
@@ -53,6 +54,12 @@ def _import_module(module_name: str, path: str, what: str) -> Any:
         f"cannot import {module_name!r} for {what} {path!r}: {type(reason).__name__}: {reason} "
         "(is its folder on PYTHONPATH, or the package installed?)"
     ) from None
+
+
+def extend_sys_path(folders: Sequence[str]) -> None:
+    """Search ``folders`` too, after ``sys.path``: a worker process given its driver's ``sys.path`` imports
+    the user's code as the driver did (from a script's own folder, or a folder added at run time)."""
+    sys.path.extend(folder for folder in folders if folder not in sys.path)
 
 
 def import_object(path: str, what: str) -> Any:

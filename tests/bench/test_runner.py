@@ -6,6 +6,7 @@ import pytest
 
 from optimlab.bench import resolve_methods, run_bench
 from optimlab.errors import InvalidValueError, UnknownNameError
+from optimlab.study.backends import BackendOptions
 from optimlab.workloads import get_workload
 
 TINY = {"budget": 2, "seeds": 2}
@@ -42,8 +43,27 @@ def test_bad_methods_backends_and_workload_lists_are_refused_before_any_trial(tm
     assert resolve_methods(["Adam", "heavy_ball"]) == ["adam", "momentum"]
     with pytest.raises(UnknownNameError, match="Did you mean .*'adam'"):
         resolve_methods(["adma"])
-    with pytest.raises(InvalidValueError, match="worker processes do not import"):
-        run_bench(tiny_workloads(), ["torch.optim:Adam"], tmp_path, backend="workers")
     with pytest.raises(InvalidValueError, match="each once"):
         run_bench(tiny_workloads() * 2, ["sgd"], tmp_path)
     assert not (tmp_path / "study.journal").exists()
+
+
+def test_worker_processes_import_the_users_optimizer_by_its_path(user_package, tmp_path):
+    # optimlab_userpkg.optim:Signum exists only in the user's package: worker processes import it from the
+    # path stored in each trial's recipe, and train the trials local training trains.
+    workload = [dataclasses.replace(get_workload("digits_mlp", epochs=1), target=0.5)]
+    options = {"budget": 2, "seeds": 1}
+    elsewhere = run_bench(
+        workload,
+        ["optimlab_userpkg.optim:Signum"],
+        tmp_path / "w",
+        backend="workers",
+        options=BackendOptions(workers=1),
+        **options,
+    )  # one worker: one more process start is all the test needs
+    here = run_bench(workload, ["optimlab_userpkg.optim:Signum"], tmp_path / "l", backend="local", **options)
+    (theirs,), (ours,) = elsewhere.results, here.results
+    assert len(ours.records) == 3 and all(r.state == "complete" for r in theirs.records)
+    assert [(r.key, r.params, r.value) for r in theirs.records] == [
+        (r.key, r.params, r.value) for r in ours.records
+    ]

@@ -22,16 +22,14 @@ from optimlab.errors import InvalidValueError
 from optimlab.optim.user import load_optimizer
 from optimlab.registry import get_registry
 from optimlab.study import StudySpec, methods_from, run_study
-from optimlab.study.backends import BACKENDS, BackendOptions
+from optimlab.study.backends import BackendOptions
+from optimlab.study.compare import check_user_code
 from optimlab.study.run import StudyResult
 from optimlab.study.storage import TrialRecord, open_storage, optimlab_studies
 from optimlab.user_code import is_import_path
 from optimlab.workloads import Workload
 
-__all__ = ["IN_PROCESS_BACKENDS", "BenchResult", "resolve_methods", "run_bench"]
-
-# where an optimizer registered in this process is known
-IN_PROCESS_BACKENDS = tuple(name for name, backend in BACKENDS.items() if backend.in_process)
+__all__ = ["BenchResult", "resolve_methods", "run_bench"]
 
 
 @dataclasses.dataclass
@@ -82,7 +80,7 @@ def run_bench(
             :class:`~optimlab.study.StudySpec`).
         backend: ``batched`` (default: trials that differ only in optimizer numbers train as one
             vectorized model, the rest one at a time, all in this process), ``local``, ``workers`` or
-            ``ray``; an imported optimizer needs one of the first two.
+            ``ray`` (whose processes import the user's optimizer by its path, as a recipe names it).
         options: how the backend runs (workers, members; their defaults when None).
         resume: keep what an interrupted run at ``location`` finished, run the rest.
         device: ``cpu``, ``cuda``, ``auto``: overrides every workload's device (None keeps theirs).
@@ -90,21 +88,12 @@ def run_bench(
         on_progress: called with the workload's name and its trial records after each trial or poll.
     """
     names = resolve_methods(methods)
-    imported = [n for n, given in zip(names, methods) if is_import_path(given)]
-    if imported and backend not in IN_PROCESS_BACKENDS:
-        raise InvalidValueError(
-            "backend for an imported optimizer",
-            backend,
-            f"{' or '.join(IN_PROCESS_BACKENDS)}: worker processes do not import {imported[0]!r}",
-        )
     workload_names = [w.name for w in workloads]
     if not workloads or len(set(workload_names)) != len(workload_names):
         raise InvalidValueError("workloads", workload_names, "at least one, each once")
-    storage = open_storage(location)
     started = time.perf_counter()
-    results = []
-    for workload in workloads:
-        spec = StudySpec.for_workload(
+    specs = [
+        StudySpec.for_workload(
             workload.name,
             _on_device(workload, device),
             methods_from("optimizer.name", names),
@@ -112,16 +101,24 @@ def run_bench(
             budget=budget,
             seeds=seeds,
         )
-        stored = bool(optimlab_studies(storage, spec.name))
+        for workload in workloads
+    ]
+    if not resume:  # the user's code fails here, in one line, before anything is written
+        for spec in specs:
+            check_user_code(spec)
+    storage = open_storage(location)
+    stored = {spec.name: resume and bool(optimlab_studies(storage, spec.name)) for spec in specs}
+    results = []
+    for spec in specs:
         progress = (
-            None if on_progress is None else (lambda records, name=workload.name: on_progress(name, records))
+            None if on_progress is None else (lambda records, name=spec.name: on_progress(name, records))
         )
         results.append(
             run_study(
                 spec,
                 location,
                 backend=backend,
-                resume=resume and stored,
+                resume=stored[spec.name],
                 options=options,
                 on_progress=progress,
             )

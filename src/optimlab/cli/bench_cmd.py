@@ -20,6 +20,7 @@ EXAMPLES = """Examples:
   optimlab bench --suite small
   optimlab bench --suite small --optimizers sgd,momentum,adam --seeds 3 --out runs/bench-small
   optimlab bench --suite small --optimizers adam --optimizer-path mypkg.optim:MyOpt
+  optimlab bench --workloads digits_mlp --optimizers sgd,adam --model mynets:build --backend workers
   optimlab bench --workloads digits_mlp,noisy_quadratic --optimizers adam,lion --budget 5
   optimlab bench --workloads mnist_cnn --data-dir ~/data/mnist --device auto --backend local
   optimlab bench --suite small --figure-format png --out runs/paper
@@ -43,6 +44,8 @@ SETTINGS = (
     "cost",
     "data_dir",
     "device",
+    "model",
+    "dataset",
 )
 DEFAULTS = {
     "optimizers": "sgd,momentum,adam",
@@ -58,15 +61,19 @@ def _names(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
-def _workloads(suite: str | None, workloads: str | None, data_dir: str | None) -> tuple[str, list[Any]]:
-    """(label, workloads) from ``--suite`` or ``--workloads``, the user's files folder passed on as ``path``."""
+def _workloads(settings: dict[str, Any]) -> tuple[str, list[Any]]:
+    """(label, workloads) from ``--suite`` or ``--workloads``, the user's files folder passed on as ``path``,
+    on the user's ``--model`` and ``--dataset`` when given."""
     from optimlab.bench import suite as suite_workloads
+    from optimlab.study.compare import on_user_code
     from optimlab.workloads import workloads_from
 
-    if suite:
-        return suite, suite_workloads(suite)
-    chosen = workloads_from(workloads, path=data_dir)
-    return "-".join(w.name for w in chosen), chosen
+    if settings["suite"]:
+        label, chosen = settings["suite"], suite_workloads(settings["suite"])
+    else:
+        chosen = workloads_from(settings["workloads"], path=settings["data_dir"])
+        label = "-".join(w.name for w in chosen)
+    return label, on_user_code(chosen, model=settings.get("model"), dataset=settings.get("dataset"))
 
 
 def _settings(ctx: typer.Context, resume: Path | None) -> dict[str, Any]:
@@ -135,6 +142,8 @@ def bench(
     ] = None,
     data_dir: o.DataDirOpt = None,
     device: o.DeviceOpt = None,
+    model: o.ModelOpt = None,
+    dataset: o.DatasetOpt = None,
     out_dir: o.StudyOutOpt = None,
     resume: o.ResumeOpt = None,
     threads: o.ThreadsOpt = None,
@@ -162,7 +171,7 @@ def bench(
     from optimlab.study.backends import BackendOptions
 
     torch.set_num_threads(o.torch_threads(threads, settings["backend"]))
-    label, chosen = _workloads(settings["suite"], settings["workloads"], settings["data_dir"])
+    label, chosen = _workloads(settings)
     methods = _names(settings["optimizers"]) + list(settings["optimizer_path"] or [])
     out = resume or out_dir or Path("runs") / f"bench-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
     if resume is None:

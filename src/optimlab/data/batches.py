@@ -7,6 +7,7 @@ slice per batch instead.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import torch
@@ -15,13 +16,30 @@ from torch import Tensor
 from optimlab.data.examples import TensorPair
 from optimlab.errors import InvalidValueError
 
-__all__ = ["batches", "epoch_permutation"]
+__all__ = ["batches", "epoch_order", "epoch_permutation", "steps_per_epoch"]
 
 
 def epoch_permutation(seed: int, epoch: int, n: int, device: torch.device | str = "cpu") -> Tensor:
     """The order of the ``n`` training rows in ``epoch``: a function of (seed, epoch) alone."""
     generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     return torch.randperm(n, generator=generator).to(device)
+
+
+def epoch_order(
+    seed: int, epoch: int, n: int, device: torch.device | str = "cpu", *, shuffle: bool = True
+) -> Tensor:
+    """The rows of ``epoch`` in batch order: :func:`epoch_permutation`, or 0..n-1 unless ``shuffle``."""
+    return epoch_permutation(seed, epoch, n, device) if shuffle else torch.arange(n, device=device)
+
+
+def steps_per_epoch(n: int, batch_size: int, drop_last: bool = False) -> int:
+    """Batches in an epoch of ``n`` rows; ``drop_last`` drops the last one when it is smaller."""
+    steps = n // batch_size if drop_last else math.ceil(n / batch_size)
+    if steps == 0:
+        raise InvalidValueError(
+            "batch_size", batch_size, f"at most the {n} training rows when drop_last drops smaller batches"
+        )
+    return steps
 
 
 def batches(

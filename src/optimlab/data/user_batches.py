@@ -4,12 +4,12 @@ Data (what :class:`UserBatches` accepts):
 
 * **two tensors** ``(x, y)`` with the same number of rows (or splits with ``.train.x``/``.train.y``,
   as :func:`optimlab.data.load` returns): batches of ``batch_size`` rows in the order of
-  :func:`~optimlab.data.batches.epoch_permutation`, the order :func:`optimlab.train.fit` draws;
+  :func:`~optimlab.data.batches.epoch_order`, the order :func:`optimlab.train.fit` draws;
 * a map-style **Dataset** (``torch.utils.data.Dataset``, or anything with ``__getitem__`` and
   ``__len__`` that is not a list): the same order, items collated by torch's ``default_collate``;
 * an **IterableDataset**: batched in reading order;
 * a **DataLoader**, or any other re-iterable of batches (a list of batches): read as it is, epoch
-  after epoch. A one-shot iterator (a generator) is refused: the doctor reads the data more than once.
+  after epoch. A one-shot iterator (a generator) is refused: training reads the data more than once.
 
 Batches: a tuple or list ``(inputs..., target)``, a dict of named inputs (Hugging Face style), or a
 lone tensor. The loss of a batch (:meth:`UserBatches.compute_loss`) is one of:
@@ -25,14 +25,16 @@ lone tensor. The loss of a batch (:meth:`UserBatches.compute_loss`) is one of:
 >>> from torch import nn
 >>> data = UserBatches((torch.randn(10, 3), torch.randint(0, 2, (10,))), nn.CrossEntropyLoss(), batch_size=4)
 >>> model = nn.Linear(3, 2)
->>> [tuple(x.shape) for x, _ in data.epoch(0)]
-[(4, 3), (4, 3), (2, 3)]
+>>> [tuple(x.shape) for x, _ in data.epoch(0)], data.steps_per_epoch
+([(4, 3), (4, 3), (2, 3)], 3)
 >>> data.compute_loss(model, next(data.stream("cpu"))).ndim
 0
 """
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -40,11 +42,11 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, IterableDataset, default_collate
 
-from optimlab.data.batches import epoch_permutation
+from optimlab.data.batches import epoch_order, steps_per_epoch
 from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE_INT
 
-__all__ = ["ACCEPTED_DATA", "TARGET_KEYS", "UserBatches"]
+__all__ = ["ACCEPTED_DATA", "TARGET_KEYS", "Forward", "UserBatches", "prediction"]
 
 ACCEPTED_DATA = (
     "a pair of tensors (x, y) with the same number of rows, splits with .train.x and .train.y "
@@ -53,6 +55,7 @@ ACCEPTED_DATA = (
 # Where a dict batch keeps its target when a loss_fn is given; Hugging Face's own name first.
 TARGET_KEYS = ("labels", "label", "targets", "target", "y")
 _BATCHES = "a tuple or list (inputs..., target), a dict of named inputs, or a tensor"
+_NOTHING = object()  # no batch read ahead yet
 
 
 def _describe(value: Any) -> Any:
@@ -108,6 +111,24 @@ def _is_map_dataset(data: Any) -> bool:
     )
 
 
+def _length(data: Any) -> int | None:
+    """``len(data)``, or None for data that does not know it (a loader over an IterableDataset)."""
+    try:
+        return len(data)
+    except TypeError:
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Forward:
+    """What a model made of one batch: the loss, and, where the batch shows them, the prediction
+    (outputs, or their logits) and the target it was compared with (for metrics such as accuracy)."""
+
+    loss: Tensor
+    prediction: Any = None
+    target: Any = None
+
+
 class UserBatches:
     """The user's data as epochs of batches, with the loss the model makes of one batch.
 
@@ -118,9 +139,14 @@ class UserBatches:
         compute_loss: ``compute_loss(model, batch) -> scalar``, for any other way to get the loss.
         batch_size: rows per batch of tensors and Datasets (a DataLoader keeps its own).
         seed: the order of tensors' and Datasets' rows in each epoch.
+        shuffle, drop_last: for tensors and Datasets, what they mean to a DataLoader: each epoch's rows
+            permuted from (seed, epoch) or taken in order, and an epoch's last, smaller batch kept or
+            dropped (a DataLoader keeps its own).
 
     ``tensors`` holds ``(x, y)`` when the data came as two tensors (loops that index in-memory
-    tensors directly can use them); ``source`` says what the data was, for messages.
+    tensors directly can use them); ``source`` says what the data was, for messages;
+    ``steps_per_epoch`` is the number of batches in an epoch (None until an epoch of data that does not
+    know its length has been read).
     """
 
     def __init__(
@@ -131,6 +157,8 @@ class UserBatches:
         compute_loss: Callable[[nn.Module, Any], Tensor] | None = None,
         batch_size: int = 64,
         seed: int = 0,
+        shuffle: bool = True,
+        drop_last: bool = False,
     ) -> None:
         if not POSITIVE_INT.contains(batch_size):
             raise InvalidValueError("batch_size", batch_size, str(POSITIVE_INT))
@@ -144,12 +172,15 @@ class UserBatches:
             if value is not None and not callable(value):
                 raise InvalidValueError(name, _describe(value), "a callable")
         self.loss_fn, self._custom_loss = loss_fn, compute_loss
-        self.batch_size, self.seed = batch_size, seed
+        self.batch_size, self.seed, self.shuffle, self.drop_last = batch_size, seed, shuffle, drop_last
         self.tensors = _tensor_pair(data)
         self._data = data
+        self._epoch: Callable[[int, int], Iterable[Any]]
+        self.steps_per_epoch: int | None
         if self.tensors is not None:
             self.source = f"a pair of tensors ({len(self.tensors[0])} rows)"
-            self._epoch: Callable[[int], Iterable[Any]] = self._tensor_epoch
+            self._epoch = self._tensor_epoch
+            self.steps_per_epoch = steps_per_epoch(len(self.tensors[0]), batch_size, drop_last)
         elif isinstance(data, (str, bytes, Tensor, Mapping)) or not (
             _is_map_dataset(data) or isinstance(data, Iterable)
         ):
@@ -157,9 +188,12 @@ class UserBatches:
         elif _is_map_dataset(data):
             self.source = f"a {type(data).__name__} of {len(data)} examples"
             self._epoch = self._dataset_epoch
+            self.steps_per_epoch = steps_per_epoch(len(data), batch_size, drop_last) if len(data) else None
         elif isinstance(data, IterableDataset):
             self.source = f"an iterable {type(data).__name__}"
-            self._epoch = lambda epoch: DataLoader(data, batch_size=batch_size)
+            loader = DataLoader(data, batch_size=batch_size, drop_last=drop_last)
+            self._epoch = lambda epoch, start: itertools.islice(loader, start, None)
+            self.steps_per_epoch = _length(loader)
         elif iter(data) is data:
             raise InvalidValueError(
                 "data",
@@ -168,42 +202,72 @@ class UserBatches:
             )
         else:
             self.source = f"a {type(data).__name__}"
-            self._epoch = lambda epoch: data
+            self._epoch = lambda epoch, start: itertools.islice(data, start, None)
+            self.steps_per_epoch = _length(data) or None
 
     # --- batches --------------------------------------------------------------------------------
 
-    def _tensor_epoch(self, epoch: int) -> Iterator[tuple[Tensor, Tensor]]:
+    def _tensor_epoch(self, epoch: int, start: int) -> Iterator[tuple[Tensor, Tensor]]:
         x, y = self.tensors  # type: ignore[misc]
-        order = epoch_permutation(self.seed, epoch, len(x), x.device)
-        for start in range(0, len(x), self.batch_size):
-            rows = order[start : start + self.batch_size]
+        order = epoch_order(self.seed, epoch, len(x), x.device, shuffle=self.shuffle)
+        size = self.batch_size
+        for i in range(start, self.steps_per_epoch):  # type: ignore[arg-type]
+            rows = order[i * size : (i + 1) * size]
             yield x[rows], y[rows]
 
-    def _dataset_epoch(self, epoch: int) -> Iterator[Any]:
-        order = epoch_permutation(self.seed, epoch, len(self._data)).tolist()
-        for start in range(0, len(order), self.batch_size):
-            yield default_collate([self._data[i] for i in order[start : start + self.batch_size]])
+    def _dataset_epoch(self, epoch: int, start: int) -> Iterator[Any]:
+        order = epoch_order(self.seed, epoch, len(self._data), shuffle=self.shuffle).tolist()
+        size = self.batch_size
+        for i in range(start, self.steps_per_epoch or 0):
+            yield default_collate([self._data[j] for j in order[i * size : (i + 1) * size]])
 
-    def epoch(self, epoch: int) -> Iterable[Any]:
-        """The batches of one epoch, where the data keeps them."""
-        return self._epoch(epoch)
+    def epoch(self, epoch: int, start: int = 0) -> Iterable[Any]:
+        """The batches of one epoch from its ``start``-th on, where the data keeps them."""
+        return self._epoch(epoch, start)
 
-    def stream(self, device: torch.device | str) -> Iterator[Any]:
-        """Batches on ``device``, epoch after epoch, without end; the first one is checked
-        (:meth:`check_batch`), and an epoch without a batch is an error."""
+    def from_step(self, step: int, device: torch.device | str) -> Iterator[tuple[int, Any]]:
+        """``(epoch, batch)`` of every step from ``step`` on, on ``device``, without end: the batches an
+        uninterrupted run takes at those steps (for a loader that shuffles itself, its own order).
+
+        The first batch is checked (:meth:`check_batch`); an epoch without a batch is an error. Data
+        that does not know its length has ``steps_per_epoch`` set before the last batch of its first
+        epoch is yielded (one batch is read ahead), so a loop knows that batch ends the epoch.
+        """
         if self.tensors is not None:  # move once, not every batch
             self.tensors = (self.tensors[0].to(device), self.tensors[1].to(device))
-        epoch = 0
+        known = self.steps_per_epoch
+        epoch, start = divmod(step, known) if known else (0, 0)
+        skip = 0 if known else step  # a length not known: count the batches already taken
+        checked = False
         while True:
-            empty = True
-            for batch in self.epoch(epoch):
-                if epoch == 0 and empty:
+            ahead, taken = _NOTHING, start
+            for batch in self.epoch(epoch, start):
+                taken += 1
+                if skip:
+                    skip -= 1
+                    continue
+                if not checked:
                     self.check_batch(batch)
-                empty = False
-                yield _to_device(batch, device)
-            if empty:
+                    checked = True
+                if ahead is not _NOTHING:
+                    yield epoch, ahead
+                ahead = batch if self.tensors is not None else _to_device(batch, device)
+            if taken == 0:
                 raise InvalidValueError("data", f"{self.source} with no batch", ACCEPTED_DATA)
-            epoch += 1
+            if self.steps_per_epoch is None:
+                self.steps_per_epoch = taken
+            if ahead is not _NOTHING:
+                yield epoch, ahead
+            epoch, start = epoch + 1, 0
+
+    def one_pass(self, device: torch.device | str) -> Iterator[Any]:
+        """Every batch once (the first epoch), on ``device``: what an evaluation reads."""
+        for batch in self.epoch(0):
+            yield _to_device(batch, device)
+
+    def stream(self, device: torch.device | str) -> Iterator[Any]:
+        """Batches on ``device``, epoch after epoch, without end (:meth:`from_step` from the start)."""
+        return (batch for _, batch in self.from_step(0, device))
 
     def check_batch(self, batch: Any) -> None:
         """Raise, naming the batch, when the loss cannot be computed from batches like it."""
@@ -237,14 +301,17 @@ class UserBatches:
             "(or no loss_fn, when the model returns its loss)",
         )
 
-    def compute_loss(self, model: nn.Module, batch: Any) -> Tensor:
-        """The scalar loss ``model`` makes of ``batch`` (see the module docstring)."""
+    def forward(self, model: nn.Module, batch: Any) -> Forward:
+        """The loss ``model`` makes of ``batch`` (see the module docstring), with its prediction and
+        target where the batch shows them."""
+        predicted = target = None
         if self._custom_loss is not None:
             loss = self._custom_loss(model, batch)
         elif self.loss_fn is not None:
             inputs, target = self._split_target(batch)
             outputs = model(**inputs) if isinstance(inputs, Mapping) else model(*inputs)
-            loss = self.loss_fn(_prediction(outputs), target)
+            predicted = prediction(outputs)
+            loss = self.loss_fn(predicted, target)
         else:
             outputs = (
                 model(**batch)
@@ -254,15 +321,33 @@ class UserBatches:
                 else model(batch)
             )
             loss = _own_loss(outputs)
+            predicted = prediction(outputs)
+            if isinstance(batch, Mapping):
+                target = next((batch[k] for k in TARGET_KEYS if k in batch), None)
         if not isinstance(loss, Tensor) or loss.numel() != 1:
             raise InvalidValueError(
                 "the loss", _describe(loss), "a tensor with one element (reduce it: .mean())"
             )
-        return loss
+        return Forward(loss, predicted, target)
+
+    def compute_loss(self, model: nn.Module, batch: Any) -> Tensor:
+        """The scalar loss ``model`` makes of ``batch`` (see the module docstring)."""
+        return self.forward(model, batch).loss
+
+    def loss_function(self, model: nn.Module) -> Callable[[Any], Tensor]:
+        """``batch -> loss`` of ``model``: :meth:`compute_loss`, or for two tensors and a ``loss_fn``,
+        the same in one call (the fast path of a loop over in-memory tensors: no checks a step)."""
+        loss_fn = self.loss_fn
+        if self.tensors is not None and loss_fn is not None:
+            return lambda batch: loss_fn(prediction(model(batch[0])), batch[1])
+        return lambda batch: self.compute_loss(model, batch)
 
 
-def _prediction(outputs: Any) -> Any:
-    """What ``loss_fn`` compares with the target: the logits of a Hugging Face output, else the output."""
+def prediction(outputs: Any) -> Any:
+    """What a loss or a metric compares with the target: the logits of a Hugging Face output (``.logits``,
+    ``["logits"]``), else the output itself."""
+    if isinstance(outputs, Tensor):  # the common case first: one check per step
+        return outputs
     logits = outputs.get("logits") if isinstance(outputs, Mapping) else getattr(outputs, "logits", None)
     return outputs if logits is None else logits
 

@@ -16,15 +16,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from optimlab.errors import OptimlabError
+from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.recipe import Recipe
+from optimlab.registry import Capability, get_registry
+from optimlab.study.analysis import LeaderboardRow, leaderboard
 from optimlab.study.backends import BackendOptions
 from optimlab.study.protocols import StudySpec, methods_from
 from optimlab.study.run import StudyResult, load_specs, open_studies, run_study
 from optimlab.study.space import SearchSpace
 from optimlab.study.storage import TrialRecord
-from optimlab.workloads import workloads_from
+from optimlab.workloads import Workload, workloads_from
 
-__all__ = ["DEFAULT_WORKLOAD", "Comparison", "compare", "plan_comparison"]
+__all__ = ["DEFAULT_WORKLOAD", "Comparison", "check_user_code", "compare", "on_user_code", "plan_comparison"]
 
 DEFAULT_WORKLOAD = "digits_mlp"
 
@@ -38,12 +41,36 @@ class Comparison:
     report: Path
     tables: list[Path]
 
+    @property
+    def leaderboard(self) -> list[LeaderboardRow]:
+        """The one study's leaderboard, best first: each method's best configuration over fresh seeds, with
+        its mean, standard deviation and 95% confidence interval (:func:`~optimlab.study.leaderboard`)."""
+        if len(self.results) != 1:
+            raise OptimlabError(
+                f"this comparison holds {len(self.results)} studies: read each one's with "
+                "optimlab.study.leaderboard(result.spec, result.records) for result in .results"
+            )
+        (result,) = self.results
+        return leaderboard(result.spec, result.records)
+
+
+def on_user_code(
+    workloads: Sequence[Workload], *, model: str | None = None, dataset: str | None = None
+) -> list[Workload]:
+    """``workloads`` with ``model`` as each one's model section (a name, or the user's factory
+    ``pkg.mod:build`` at its own defaults) and ``dataset`` as its data set's name: the verbs' ``--model``
+    and ``--dataset``."""
+    updates = {k: v for k, v in (("model", model and {"name": model}), ("data.name", dataset)) if v}
+    return [
+        dataclasses.replace(w, recipe=w.recipe.with_updates(updates)) if updates else w for w in workloads
+    ]
+
 
 def plan_comparison(
-    values: Sequence[str],
+    values: Sequence[Any],
     *,
     field: str = "optimizer.name",
-    workloads: Sequence[str] = (DEFAULT_WORKLOAD,),
+    workloads: Sequence[str | Workload] = (DEFAULT_WORKLOAD,),
     space: SearchSpace | None = None,
     epochs: int | None = None,
     data_dir: str | Path | None = None,
@@ -53,15 +80,25 @@ def plan_comparison(
     **options: Any,
 ) -> list[StudySpec]:
     """One study per workload comparing ``field`` = each of ``values``; ``options`` go to
-    :class:`StudySpec` (``protocol``, ``budget``, ``seeds``, ``pruner``). A ``name`` names the single
-    study, or prefixes the workload's name when there are several; ``data_dir`` is the folder of the
+    :class:`StudySpec` (``protocol``, ``budget``, ``seeds``, ``pruner``). ``workloads`` are registered
+    names or :class:`~optimlab.workloads.Workload` objects (the user's code, from :func:`optimlab.compare`).
+    A ``name`` names the single study, or prefixes the workload's name when there are several; ``data_dir`` is the folder of the
     user's files for the workloads that read them. ``model`` replaces each workload's model section (a
     name, or the user's factory ``pkg.mod:build`` at its own defaults), ``dataset`` its data set's name."""
-    methods = methods_from(field, [v.strip() for v in values if v.strip()])
-    chosen = workloads_from(",".join(workloads), epochs=epochs, path=data_dir)
-    updates = {k: v for k, v in (("model", model and {"name": model}), ("data.name", dataset)) if v}
-    if updates:
-        chosen = [dataclasses.replace(w, recipe=w.recipe.with_updates(updates)) for w in chosen]
+    given = [v.strip() if isinstance(v, str) else v for v in values]
+    methods = methods_from(field, [v for v in given if v != ""])
+    if not workloads:
+        raise InvalidValueError("workloads", list(workloads), "at least one workload")
+    chosen = [
+        found
+        for workload in workloads
+        for found in (
+            [workload]
+            if isinstance(workload, Workload)
+            else workloads_from(workload, epochs=epochs, path=data_dir)
+        )
+    ]
+    chosen = on_user_code(chosen, model=model, dataset=dataset)
     prefix = f"{name}-" if name and len(chosen) > 1 else ""
     return [
         StudySpec.for_workload(
@@ -73,6 +110,44 @@ def plan_comparison(
         )
         for w in chosen
     ]
+
+
+def _names_user_code(recipe: Recipe) -> bool:
+    named = [
+        ("model", recipe.model.name),
+        ("dataset", recipe.data.name),
+        ("optimizer", recipe.optimizer.name),
+        ("loss", recipe.training.loss),
+    ]
+    return any(
+        name in get_registry(category) and Capability.USER in get_registry(category).get(name).capabilities
+        for category, name in named
+        if name is not None
+    )
+
+
+def check_user_code(spec: StudySpec) -> None:
+    """Before any trial of a study on the user's code: its first method's recipe builds and trains one
+    step. A factory that returns the wrong thing, or a batch the model or the loss cannot take, then
+    stops the comparison with one error naming it, instead of failing every trial the same way."""
+    method = spec.methods[0]
+    recipe = spec.recipe.with_updates({**method.updates, **spec.space_for(method).grid(1)[0]})
+    if not _names_user_code(recipe):
+        return
+    from optimlab.build import build
+    from optimlab.train.loop import fit
+
+    built = build(recipe)
+    x, y = built.splits.train.x.to(built.device), built.splits.train.y.to(built.device)
+    fit(
+        built.model,
+        built.optimizer,
+        x,
+        y,
+        loss_fn=built.loss_fn,
+        total_steps=1,
+        batch_size=recipe.training.batch_size,
+    )
 
 
 def compare(
@@ -109,6 +184,8 @@ def compare(
         if not values:
             raise OptimlabError("nothing to compare: give the methods (optimizer names or field values)")
         specs = plan_comparison(values, name=name, **plan)
+        for spec in specs:
+            check_user_code(spec)
     label = "+".join(spec.name for spec in specs)
     folder = (
         Path(out) if out is not None else Path("runs") / f"compare-{label}-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -10,6 +10,7 @@ on a 2-core machine).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -28,6 +29,7 @@ from optimlab.study.storage import (
     open_storage,
     optimlab_studies,
 )
+from optimlab.user_code import extend_sys_path
 
 __all__ = ["method_targets", "work"]
 
@@ -53,13 +55,17 @@ def work(
     wait: bool = False,
     poll_seconds: float = POLL_SECONDS,
     threads: int = 1,
+    import_from: Sequence[str] = (),
 ) -> int:
     """Run waiting trials at ``location`` until none waits; returns how many this worker ran.
 
     With ``wait``, keep polling until every study is marked done by its driver (start workers before
     or after ``optimlab compare``, in any order). ``methods`` restricts the worker to those studies.
+    ``import_from``: folders searched for the user's code named in the recipes (``mypkg.nets:build``)
+    after this process's ``sys.path``; the backends pass their driver's.
     """
     torch.set_num_threads(threads)
+    extend_sys_path(import_from)
     while wait and not is_url(location) and not (Path(location) / JOURNAL_NAME).is_file():
         time.sleep(poll_seconds)  # started before the driver: the study does not exist yet
     storage = open_storage(location, create=False)  # a worker never starts a journal of its own

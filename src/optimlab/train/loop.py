@@ -1,8 +1,11 @@
 """The training loop: as lean as a hand-written one, extended through callbacks.
 
-Batches are drawn from in-memory tensors by a permutation that depends only on (seed, epoch), or in the
-rows' own order (``shuffle=False``, the sequential batches of DeepOBS's and MNIST-1D's protocols), so a
-run resumed at any step sees exactly the batches an uninterrupted run would have seen.
+It takes the user's data as it comes (:class:`~optimlab.data.user_batches.UserBatches`: tensors, a
+Dataset, a DataLoader, batches as tuples or dicts, a loss function or the model's own loss). In-memory
+tensors and Datasets are drawn by a permutation that depends only on (seed, epoch), or in the rows' own
+order (``shuffle=False``, the sequential batches of DeepOBS's and MNIST-1D's protocols), so a run
+resumed at any step sees exactly the batches an uninterrupted run would have seen; two tensors with a
+``loss_fn`` take the fast path, indexed directly with no checks a step.
 """
 
 from __future__ import annotations
@@ -11,26 +14,31 @@ import contextlib
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from optimlab.data.batches import epoch_permutation
-from optimlab.errors import InvalidValueError
+from optimlab.data.batches import epoch_order, epoch_permutation, steps_per_epoch
+from optimlab.data.user_batches import UserBatches, _describe
+from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.schedules.torch_adapter import PlateauLR
 
 __all__ = [
+    "EVAL_BATCH",
     "Callback",
     "TrainState",
     "clip_grad_norm_",
     "epoch_order",
     "epoch_permutation",
+    "evaluate_batches",
     "evaluates_after",
     "fit",
     "steps_per_epoch",
 ]
+
+EVAL_BATCH = 4096  # rows per forward pass at evaluation; the built-in sets fit in one or two
 
 
 @dataclasses.dataclass
@@ -76,23 +84,6 @@ class Callback:
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
-def epoch_order(
-    seed: int, epoch: int, n: int, device: torch.device | str = "cpu", *, shuffle: bool = True
-) -> torch.Tensor:
-    """The rows of ``epoch`` in batch order: :func:`epoch_permutation`, or 0..n-1 unless ``shuffle``."""
-    return epoch_permutation(seed, epoch, n, device) if shuffle else torch.arange(n, device=device)
-
-
-def steps_per_epoch(n: int, batch_size: int, drop_last: bool = False) -> int:
-    """Batches in an epoch of ``n`` rows; ``drop_last`` drops the last one when it is smaller."""
-    steps = n // batch_size if drop_last else math.ceil(n / batch_size)
-    if steps == 0:
-        raise InvalidValueError(
-            "batch_size", batch_size, f"at most the {n} training rows when drop_last drops smaller batches"
-        )
-    return steps
-
-
 def evaluates_after(step: int, *, eval_every: int | None, steps_per_epoch: int, total_steps: int) -> bool:
     """Whether a loop evaluates after its ``step``-th step: every ``eval_every`` steps (default: once an
     epoch) and after the last."""
@@ -119,15 +110,17 @@ def clip_grad_norm_(grads: Sequence[torch.Tensor], max_norm: float, *, stacked: 
 def fit(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
-    x: torch.Tensor,
-    y: torch.Tensor,
+    data: Any,
+    y: torch.Tensor | None = None,
     *,
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    loss_fn: Callable[[Any, Any], torch.Tensor] | None = None,
+    compute_loss: Callable[[nn.Module, Any], torch.Tensor] | None = None,
     total_steps: int,
-    batch_size: int,
+    batch_size: int = 32,
     seed: int = 0,
     scheduler: Any | None = None,
     grad_clip_norm: float | None = None,
+    val_data: Any | None = None,
     evaluate: Callable[[], dict[str, float]] | None = None,
     eval_every: int | None = None,
     callbacks: Sequence[Callback] = (),
@@ -137,21 +130,52 @@ def fit(
     drop_last: bool = False,
     shuffle: bool = True,
 ) -> TrainState:
-    """Train ``model`` on ``(x, y)`` for ``total_steps`` minibatch steps (continuing ``state``).
+    """Train ``model`` on ``data`` for ``total_steps`` optimizer steps (continuing ``state``).
+
+    Args:
+        data: the training data as a PyTorch user has it (:class:`~optimlab.data.user_batches.UserBatches`
+            takes it: tensors ``x`` with their targets ``y``, a pair ``(x, y)``, a Dataset, a DataLoader or
+            any re-iterable of batches, tuples, lists or dicts; or a ``UserBatches`` itself).
+        loss_fn: ``loss_fn(outputs, targets)``; None when the model returns its own loss
+            (``model(**batch).loss``) or ``compute_loss(model, batch)`` is given.
+        batch_size, seed, shuffle, drop_last: the batches of tensors and Datasets (a DataLoader keeps
+            its own): rows permuted from (seed, epoch), or in order unless ``shuffle``, and an epoch's
+            last, smaller batch kept or dropped, as a DataLoader means them.
+        val_data: validation data in any of the same shapes, evaluated to ``val_loss`` (and
+            ``val_accuracy`` where predictions are class scores of integer targets); or ``evaluate``,
+            any ``() -> metrics``.
+        eval_every: evaluate every this many steps (default: once an epoch) and at the end; the metrics
+            reach callbacks.
 
     ``scheduler`` is stepped once per optimizer step (any torch LRScheduler); a reduce-on-plateau
-    scheduler also sees ``plateau_metric`` of each evaluation. ``evaluate`` runs every
-    ``eval_every`` steps (default: once an epoch) and at the end; its metrics reach callbacks. A
-    non-finite loss stops the run with ``state.diverged`` and a message in ``state.stop_reason``.
-    ``shuffle`` and ``drop_last`` mean what they mean to a DataLoader: each epoch's rows permuted from
-    (seed, epoch) or taken in order, and the last, smaller batch of an epoch kept or dropped.
+    scheduler also sees ``plateau_metric`` of each evaluation. A non-finite loss stops the run with
+    ``state.diverged`` and a message in ``state.stop_reason``. A first batch the model or the loss cannot
+    use raises :class:`~optimlab.errors.InvalidValueError` naming it.
+
+    >>> from torch.utils.data import DataLoader, TensorDataset
+    >>> x, y = torch.randn(64, 3), torch.randint(0, 2, (64,))
+    >>> model = nn.Linear(3, 2)
+    >>> state = fit(model, torch.optim.SGD(model.parameters(), lr=0.1), DataLoader(TensorDataset(x, y), batch_size=16),
+    ...             loss_fn=nn.CrossEntropyLoss(), total_steps=8, val_data=(x, y))
+    >>> state.step, state.steps_per_epoch, sorted(state.last_metrics)
+    (8, 4, ['val_accuracy', 'val_loss'])
     """
-    n = x.shape[0]
-    per_epoch = steps_per_epoch(n, batch_size, drop_last)
+    batches = _training_batches(
+        data, y, loss_fn, compute_loss, batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last
+    )
+    if val_data is not None:
+        if evaluate is not None:
+            raise InvalidValueError("evaluate", "both val_data and evaluate", "one of them")
+        validation = UserBatches(
+            val_data, loss_fn, compute_loss=compute_loss, batch_size=EVAL_BATCH, shuffle=False
+        )
+        evaluate = lambda: evaluate_batches(model, validation, prefix="val")  # noqa: E731
+    device = next(model.parameters()).device
     state = state or TrainState()
-    state.steps_per_epoch, state.total_steps, state.stop_reason = per_epoch, total_steps, None
+    state.steps_per_epoch = batches.steps_per_epoch or 0  # 0: not known until an epoch has been read
+    state.total_steps, state.stop_reason = total_steps, None
     amp = (
-        torch.autocast(x.device.type, dtype=autocast_dtype)
+        torch.autocast(device.type, dtype=autocast_dtype)
         if autocast_dtype is not None
         else contextlib.nullcontext()
     )
@@ -165,24 +189,24 @@ def fit(
     if switches_modes:
         optimizer.train()
     needs_closure = getattr(optimizer, "needs_closure", False)  # SAM: a second gradient a step
-    order, order_epoch = None, -1
+    loss_of = batches.loss_function(model)
+    stream = batches.from_step(state.step, device)
+    first = True
     while state.step < total_steps and state.stop_reason is None:
-        state.epoch, offset = divmod(state.step, per_epoch)
-        if state.epoch != order_epoch:
-            order, order_epoch = epoch_order(seed, state.epoch, n, x.device, shuffle=shuffle), state.epoch
-        rows = order[offset * batch_size : (offset + 1) * batch_size]
-        xb, yb = x[rows], y[rows]
+        state.epoch, batch = next(stream)
+        state.steps_per_epoch = batches.steps_per_epoch or 0
 
         def closure() -> torch.Tensor:
             with amp:
-                loss = loss_fn(model(xb), yb)  # noqa: B023  (called within this iteration only)
+                loss = loss_of(batch)  # noqa: B023  (called within this iteration only)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if grad_clip_norm is not None:
                 clip_grad_norm_([p.grad for p in model.parameters() if p.grad is not None], grad_clip_norm)
             return loss
 
-        loss = closure()
+        loss = _first_loss(closure, batch) if first else closure()
+        first = False
         state.lr = optimizer.param_groups[0]["lr"]
         optimizer.step(closure) if needs_closure else optimizer.step()
         if scheduler is not None:
@@ -191,9 +215,15 @@ def fit(
         state.train_loss = loss.item()
 
         state.stop_if_diverged()
-        due = evaluates_after(
-            state.step, eval_every=eval_every, steps_per_epoch=per_epoch, total_steps=total_steps
-        )
+        if state.steps_per_epoch:
+            due = evaluates_after(
+                state.step,
+                eval_every=eval_every,
+                steps_per_epoch=state.steps_per_epoch,
+                total_steps=total_steps,
+            )
+        else:  # the epoch's length is not known yet: it has not ended
+            due = (bool(eval_every) and state.step % eval_every == 0) or state.step >= total_steps
         if evaluate is not None and not state.diverged and (due or state.stop_reason is not None):
             if switches_modes:
                 optimizer.eval()
@@ -215,3 +245,80 @@ def fit(
     for callback in callbacks:
         callback.on_train_end(state)
     return state
+
+
+def _training_batches(
+    data: Any,
+    y: torch.Tensor | None,
+    loss_fn: Callable[[Any, Any], torch.Tensor] | None,
+    compute_loss: Callable[[nn.Module, Any], torch.Tensor] | None,
+    **batching: Any,
+) -> UserBatches:
+    """``data`` (with ``y``: the inputs beside their targets) as :class:`UserBatches`."""
+    if isinstance(data, UserBatches):
+        if y is not None or loss_fn is not None or compute_loss is not None:
+            raise InvalidValueError(
+                "data", "UserBatches with y, loss_fn or compute_loss", "UserBatches alone (it holds its loss)"
+            )
+        return data
+    if y is not None:
+        if not isinstance(data, torch.Tensor) or not isinstance(y, torch.Tensor):
+            raise InvalidValueError(
+                "y",
+                _describe(y),
+                f"targets beside input tensors x (got data {_describe(data)}); "
+                "a Dataset or DataLoader holds its own targets",
+            )
+        data = (data, y)
+    return UserBatches(data, loss_fn, compute_loss=compute_loss, **batching)
+
+
+def _first_loss(closure: Callable[[], torch.Tensor], batch: Any) -> torch.Tensor:
+    """The first step's loss; a batch that the model or the loss cannot take is named in one line, as
+    bad input, rather than surfacing as a traceback from deep inside the user's model."""
+    try:
+        return closure()
+    except (RuntimeError, TypeError, ValueError, IndexError, KeyError, AttributeError) as error:
+        if isinstance(error, OptimlabError):
+            raise
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise InvalidValueError(
+            "the first batch",
+            _describe(batch),
+            f"a batch the model and the loss can use ({type(error).__name__}: {reason})",
+        ) from error
+
+
+@torch.inference_mode()
+def evaluate_batches(model: nn.Module, batches: UserBatches, *, prefix: str) -> dict[str, float]:
+    """Mean loss over one pass of ``batches`` (each batch weighted by its rows), and accuracy where
+    predictions are class scores ``(..., C)`` of integer targets ``(...)``."""
+    model.eval()
+    device = next(model.parameters()).device
+    total = rows = correct = labels = 0.0
+    for batch in batches.one_pass(device):
+        out = batches.forward(model, batch)
+        n = _rows(batch)
+        total, rows = total + out.loss.item() * n, rows + n
+        predicted, target = out.prediction, out.target
+        if (
+            isinstance(predicted, torch.Tensor) and isinstance(target, torch.Tensor)
+            and predicted.is_floating_point() and not target.is_floating_point()
+            and predicted.shape[:-1] == target.shape
+        ):  # fmt: skip
+            correct += (predicted.argmax(-1) == target).sum().item()
+            labels += target.numel()
+    metrics = {f"{prefix}_loss": total / rows}
+    if labels:
+        metrics[f"{prefix}_accuracy"] = correct / labels
+    return metrics
+
+
+def _rows(batch: Any) -> int:
+    """Examples in a batch: the length of its first tensor."""
+    if isinstance(batch, torch.Tensor):
+        return len(batch) if batch.ndim else 1
+    values = (
+        batch.values() if isinstance(batch, Mapping) else batch if isinstance(batch, (tuple, list)) else ()
+    )
+    return next((_rows(v) for v in values if isinstance(v, (torch.Tensor, Mapping, tuple, list))), 1)

@@ -14,7 +14,7 @@ import fcntl
 import json
 import math
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from optimlab.build import Built, build
+from optimlab.data.user_batches import prediction
 from optimlab.errors import OptimlabError
 from optimlab.recipe import Recipe
 from optimlab.train.callbacks import Checkpointing, EarlyStopping, MetricsLog, StopOnSignal
@@ -32,13 +33,21 @@ from optimlab.train.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
-from optimlab.train.loop import Callback, TrainState, fit
+from optimlab.train.loop import EVAL_BATCH, Callback, TrainState, fit
+from optimlab.user_code import import_object
 
-__all__ = ["RESUMABLE_FIELDS", "TrainResult", "evaluate", "evaluate_members", "fit_built", "train"]
+__all__ = [
+    "RESUMABLE_FIELDS",
+    "TrainResult",
+    "evaluate",
+    "evaluate_members",
+    "fit_built",
+    "metric_name",
+    "train",
+    "user_metrics",
+]
 
 RECIPE_NAME, MODEL_NAME, RESULT_NAME = "recipe.yaml", "model.pt", "result.json"
-
-EVAL_BATCH = 4096  # rows per forward pass at evaluation; the built-in sets fit in one or two
 
 
 @dataclasses.dataclass
@@ -60,15 +69,38 @@ class TrainResult:
 
 @torch.inference_mode()
 def evaluate(
-    model: nn.Module, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor, *, task: str, prefix: str
+    model: nn.Module,
+    loss_fn: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    task: str,
+    prefix: str,
+    metrics: Mapping[str, Callable[[torch.Tensor, torch.Tensor], Any]] | None = None,
 ) -> dict[str, float]:
-    """Mean loss and accuracy (classification) or RMSE (regression) of ``model`` on ``(x, y)``."""
+    """Mean loss and accuracy (classification) or RMSE (regression) of ``model`` on ``(x, y)``, and each
+    of the user's ``metrics`` (:func:`user_metrics`) of the outputs of every row as ``{prefix}_{name}``."""
     model.eval()
-    [metrics] = evaluate_members(
-        lambda xb: model(xb).unsqueeze(0), lambda out, yb: loss_fn(out[0], yb).reshape(1), x, y,
+    [found] = evaluate_members(
+        lambda xb: prediction(model(xb)).unsqueeze(0), lambda out, yb: loss_fn(out[0], yb).reshape(1), x, y,
         members=1, task=task, prefix=prefix,
     )  # fmt: skip
-    return metrics
+    if metrics and len(x):
+        outputs = torch.cat([prediction(model(x[i : i + EVAL_BATCH])) for i in range(0, len(x), EVAL_BATCH)])
+        found.update({f"{prefix}_{name}": float(metric(outputs, y)) for name, metric in metrics.items()})
+    return found
+
+
+def user_metrics(recipe: Recipe) -> dict[str, Callable[[torch.Tensor, torch.Tensor], Any]]:
+    """The recipe's ``training.metrics`` by the name they are reported under: ``mypkg.metrics:f1`` is
+    ``f1`` (``val_f1``, ``test_f1``), called as ``f1(outputs, targets)`` on a whole split."""
+    return {metric_name(path): import_object(path, "metric") for path in recipe.training.metrics}
+
+
+def metric_name(path: str) -> str:
+    """The name a metric given by import path is reported under, its attribute's: ``f1`` for
+    ``mypkg.metrics:f1``."""
+    return path.rpartition(":")[2].rpartition(".")[2]
 
 
 @torch.inference_mode()
@@ -155,8 +187,12 @@ def _train(
     x, y = splits.train.x.to(device), splits.train.y.to(device)
     val_x, val_y = splits.val.x.to(device), splits.val.y.to(device)
 
+    metrics = user_metrics(recipe)
+
     def validate() -> dict[str, float]:
-        return evaluate(built.model, built.loss_fn, val_x, val_y, task=splits.task, prefix="val")
+        return evaluate(
+            built.model, built.loss_fn, val_x, val_y, task=splits.task, prefix="val", metrics=metrics
+        )
 
     resumable: list[Callback] = []
     if out is not None:
@@ -376,6 +412,7 @@ def _finish(
                     pair.y.to(device),
                     task=splits.task,
                     prefix=prefix,
+                    metrics=user_metrics(built.recipe),
                 )
             )
     result = TrainResult(

@@ -10,6 +10,7 @@ https://arxiv.org/abs/1712.05889.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 from optuna.storages import BaseStorage
@@ -43,7 +44,12 @@ def execute(
     methods = sorted({method.name for _, method in targets})
     remote_work = ray.remote(num_cpus=1, max_retries=0)(work)
     pending = [
-        remote_work.remote(location, name=names[0] if len(names) == 1 else None, methods=methods)
+        remote_work.remote(
+            location,
+            name=names[0] if len(names) == 1 else None,
+            methods=methods,
+            import_from=sys.path,  # the user's code by import path, found where this process finds it
+        )
         for _ in range(tasks)
     ]
     while pending:

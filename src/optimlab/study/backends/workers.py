@@ -39,7 +39,11 @@ def execute(
     """
     processes = options.workers
     names = sorted({spec.name for spec, _ in targets})
-    scope = {"name": names[0] if len(names) == 1 else None, "methods": sorted({m.name for _, m in targets})}
+    scope = {
+        "name": names[0] if len(names) == 1 else None,
+        "methods": sorted({m.name for _, m in targets}),
+        "import_from": sys.path,  # the user's code by import path, found where this process finds it
+    }
     # One thread per worker: with one worker per core, more threads oversubscribe the cores.
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     with contextlib.ExitStack() as stack:

@@ -1,0 +1,272 @@
+"""``optimlab.compare``: a fair comparison on the user's own model and data, from Python.
+
+A thin layer over :func:`optimlab.study.compare.compare`, the function ``optimlab compare`` calls: the
+user's objects become names a recipe can hold, the data becomes a workload (tuned on validation
+accuracy for classes, validation loss otherwise), and the same protocol runs (each method tuned with
+the same budget, its best configuration rerun on fresh seeds, a leaderboard with confidence intervals
+and a report).
+
+* ``model``: a function or ``nn.Module`` class that builds the model (each trial builds its own, from
+  its seed; it gets ``input_shape`` and ``num_outputs`` when its signature names them), an import path
+  ``"mypkg.nets:build"``, or a registered architecture's name.
+* ``data``: ``(x, y)`` tensors or arrays; ``(train, val)`` or ``(train, val, test)``, each a pair, a
+  ``Dataset`` or a ``DataLoader`` of ``(input, target)`` items; a ``Dataset`` or ``DataLoader`` to split;
+  an import path ``"mypkg.data:load"`` of a factory returning any of these; or a registered data set's
+  name. Read into memory once (:mod:`optimlab.data.user_factory`). Without a test split, the
+  leaderboard reports the validation metric of the fresh-seed reruns.
+
+Objects live in this process: the ``local`` and ``batched`` backends train them; ``workers`` and
+``ray`` run trials in other processes, which import the code by path. A function or class defined in
+an importable module (not ``__main__``) is named by its import path, so it travels too.
+
+>>> import optimlab
+>>> done = optimlab.compare(model=build, data=(train_loader, val_loader),
+...                         optimizers=["sgd", "adam", "lion"], budget=7, seeds=3)  # doctest: +SKIP
+>>> [(row.method, row.test.mean, row.test.low, row.test.high) for row in done.leaderboard]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from optimlab.build import build_data
+from optimlab.data.user_batches import _describe
+from optimlab.data.user_factory import as_data
+from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.recipe import Recipe
+from optimlab.registry import get_registry
+from optimlab.study.backends import BACKENDS, BackendOptions
+from optimlab.study.compare import DEFAULT_WORKLOAD, Comparison
+from optimlab.study.compare import compare as run_comparison
+from optimlab.study.protocols import StudySpec
+from optimlab.study.space import SearchSpace
+from optimlab.study.storage import TrialRecord
+from optimlab.train.run import metric_name
+from optimlab.user_code import import_object, is_import_path
+from optimlab.workloads import Workload, get_workload
+
+__all__ = ["STUDY_NAME", "compare"]
+
+STUDY_NAME = "your_code"  # the study's name on the user's data, unless named
+
+# The user's objects named so far in this process: (category, id) -> (the object, kept alive so that its
+# id is not reused, and its name). The same object gets the same name, so a study resumes in-process.
+_NAMED: dict[tuple[str, int], tuple[Any, str]] = {}
+
+
+def _import_path_of(obj: Any) -> str | None:
+    """``module:qualname`` of a function or class that another process can import, else None."""
+    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    path = f"{module}:{qualname}"
+    if module in (None, "__main__") or not is_import_path(path):
+        return None
+    try:
+        return path if import_object(path, "object") is obj else None
+    except OptimlabError:
+        return None
+
+
+def _name(category: str, obj: Any, factory: Callable[[], Any], base: str) -> tuple[str, bool]:
+    """``obj``'s name in the ``category`` registry, and whether only this process knows it.
+
+    ``factory`` is what the registry adapts (:meth:`~optimlab.registry.Registry.adopt`): what an import
+    path of ``obj`` would name; ``base`` names it otherwise: ``<base>``, ``<base_2>``..."""
+    known = _NAMED.get((category, id(obj)))
+    if known is not None:
+        return known[1], not is_import_path(known[1])
+    registry = get_registry(category)
+    path = _import_path_of(obj)
+    if path is not None:
+        name, local = registry.resolve(path), False
+    else:
+        base = base.strip("<>").lower()
+        name, count = f"<{base}>", 1
+        while name.lower() in registry:
+            count += 1
+            name = f"<{base}_{count}>"
+        name, local = registry.adopt(name, factory()), True
+    _NAMED[(category, id(obj))] = (obj, name)
+    return name, local
+
+
+def _model_name(model: Any) -> tuple[str, bool]:
+    if isinstance(model, str):
+        return get_registry("model").resolve(model), False
+    if isinstance(model, nn.Module) or not callable(model):
+        raise InvalidValueError(
+            "model",
+            _describe(model),
+            "a function or nn.Module class that builds it (each trial builds its own, from its seed), "
+            "an import path 'mypkg.nets:build', or a registered architecture",
+        )
+    return _name("model", model, lambda: model, getattr(model, "__name__", "model"))
+
+
+def _data_name(data: Any) -> tuple[str, bool]:
+    if isinstance(data, str):
+        return data, False
+
+    def factory() -> Callable[[], Any]:
+        held = as_data(data, "data")  # read into memory once, here: every trial splits the same tensors
+        return lambda: held
+
+    return _name("dataset", data, factory, "data")
+
+
+def _loss_name(loss: Any) -> tuple[str, bool]:
+    if isinstance(loss, str):
+        return get_registry("loss").resolve(loss), False
+    if isinstance(loss, nn.Module):  # an instance, shared by the trials: a loss holds no state they change
+        return _name("loss", loss, lambda: lambda: loss, type(loss).__name__)
+    if isinstance(loss, type) and issubclass(loss, nn.Module):
+        return _name("loss", loss, lambda: loss, loss.__name__)
+    raise InvalidValueError(
+        "loss", _describe(loss), "an nn.Module called as loss(outputs, targets), its class, or a name or path"
+    )
+
+
+def _workload(
+    recipe: Recipe, name: str, metric: str | None, target: float | None, goal: str | None
+) -> Workload:
+    """The user's data as a workload: tuned on validation accuracy for classes, else validation loss;
+    reported on the test split, or on the validation split of the fresh seeds when there is no test split."""
+    splits = build_data(recipe)
+    default = "accuracy" if splits.task == "classification" else "loss"
+    tuned = metric or f"val_{default}"
+    if not tuned.startswith("val_"):
+        raise InvalidValueError(
+            "metric", metric, "a validation metric: val_accuracy, val_loss (val_rmse for regression)"
+        )
+    reported = tuned.replace("val_", "test_", 1) if len(splits.test) else tuned
+    goal = goal or ("max" if tuned.endswith("accuracy") else "min")
+    return Workload(name, recipe, metric=tuned, goal=goal, test_metric=reported, target=target)
+
+
+def compare(
+    optimizers: Sequence[str] | None = None,
+    *,
+    model: Any = None,
+    data: Any = None,
+    loss: Any = None,
+    compare: Mapping[str, Sequence[Any]] | None = None,
+    space: SearchSpace | Mapping[str, Any] | None = None,
+    budget: int | None = None,
+    seeds: int | None = None,
+    protocol: str | None = None,
+    pruner: str | None = None,
+    epochs: int | None = None,
+    recipe: Mapping[str, Any] | None = None,
+    metric: str | None = None,
+    goal: str | None = None,
+    target: float | None = None,
+    workload: str | None = None,
+    backend: str = "local",
+    workers: int | None = None,
+    members: int | None = None,
+    ray_address: str | None = None,
+    out: str | Path | None = None,
+    storage: str | None = None,
+    name: str | None = None,
+    resume: bool = False,
+    on_progress: Callable[[StudySpec, list[TrialRecord]], None] | None = None,
+) -> Comparison:
+    """Compare ``optimizers`` (or any recipe field's values: ``compare={"model.width": [64, 128]}``)
+    on the user's ``model`` and ``data``, each tuned with the same ``budget`` then rerun on ``seeds`` fresh
+    seeds; returns the :class:`~optimlab.study.compare.Comparison` (``.leaderboard``, ``.report``).
+
+    Args:
+        model, data: see the module docstring; either may be left out (then the ``workload``'s, by default
+            digits_mlp's MLP and digits).
+        loss: a name, an import path, an ``nn.Module`` (or its class) called as ``loss(outputs,
+            targets)``; default cross-entropy for classes, mean squared error otherwise.
+        space: the searched fields (a :class:`~optimlab.study.SearchSpace`, or ``{field: [choices]}``,
+            ``{field: {low, high, log}}``); default each optimizer's learning rate on a log grid.
+        budget, seeds, protocol, pruner: as ``optimlab compare``'s flags (defaults 7, 3, grid, none).
+        epochs: passes over the training split each trial trains (default: the recipe's, 10).
+        recipe: other recipe fields held constant, dotted: ``{"training.batch_size": 64}``.
+        metric, goal, target: the validation metric tuned on (``val_accuracy``, ``val_loss``), or the
+            user's by import path (``"mypkg.metrics:f1"``: ``f1(outputs, targets) -> float`` over a whole
+            split, tuned as ``val_f1``, reported as ``test_f1``); ``"max"`` or ``"min"`` (default: max
+            for accuracy and the user's, min for a loss); a target of it for time to target.
+        backend, workers, members, ray_address: where trials run (``local``, ``batched``, ``workers``,
+            ``ray``); objects held in this process need ``local`` or ``batched``.
+        out, storage, name, resume: where the study is kept and the report written, as the CLI's.
+        on_progress: called with the study and its trial records after each trial or poll.
+    """
+    if not resume and (optimizers is None) == (compare is None):
+        raise OptimlabError(
+            "say what to compare: optimizers=[...] or compare={field: [values]} (one of them)"
+        )
+    if compare is not None and (not isinstance(compare, Mapping) or len(compare) != 1):
+        raise InvalidValueError(
+            "compare", compare, "one recipe field and its values: {'model.activation': ['relu', 'gelu']}"
+        )
+    if backend not in BACKENDS:
+        raise InvalidValueError("backend", backend, "one of " + ", ".join(BACKENDS))
+    named = {
+        what: make(value)
+        for what, value, make in (
+            ("model", model, _model_name),
+            ("data", data, _data_name),
+            ("loss", loss, _loss_name),
+        )
+        if value is not None
+    }
+    local = [what for what, (_, in_process) in named.items() if in_process]
+    if local and not BACKENDS[backend].in_process:
+        raise OptimlabError(
+            f"the {' and '.join(local)} given as objects live in this process, which the {backend} backend's "
+            f"processes cannot reach: pass {local[0]}='mypkg.module:name' (an import path), or use "
+            "backend='local' or 'batched'"
+        )
+    run = {
+        "out": out, "storage": storage, "name": name, "backend": backend,
+        "options": BackendOptions.given(workers=workers, members=members, ray_address=ray_address),
+        "on_progress": on_progress,
+    }  # fmt: skip
+    if resume:
+        return run_comparison(resume=True, **run)
+    updates: dict[str, Any] = {}  # the model section first: the recipe's fields then refine it
+    if "model" in named:
+        updates["model"] = {"name": named["model"][0]}
+    if "loss" in named:
+        updates["training.loss"] = named["loss"][0]
+    if epochs is not None:
+        updates["training.epochs"] = epochs
+    if metric is not None and is_import_path(metric):  # the user's: computed at each evaluation
+        updates["training.metrics"] = [metric]
+        metric, goal = f"val_{metric_name(metric)}", goal or "max"
+    updates.update(recipe or {})
+    if "data" in named:
+        base = Recipe().with_updates({"data": {"name": named["data"][0]}, **updates})
+        chosen = _workload(base, name or STUDY_NAME, metric, target, goal)
+    else:
+        chosen = get_workload(workload or DEFAULT_WORKLOAD)
+        chosen = Workload(
+            chosen.name,
+            chosen.recipe.with_updates(updates),
+            metric=metric or chosen.metric,
+            goal=goal or chosen.goal,
+            test_metric=metric.replace("val_", "test_", 1) if metric else chosen.test_metric,
+            target=chosen.target if target is None else target,
+        )
+    field, values = (
+        ("optimizer.name", list(optimizers)) if optimizers is not None else next(iter(compare.items()))
+    )
+    if isinstance(space, Mapping):
+        space = SearchSpace.from_dict(space)
+    return run_comparison(
+        list(values),
+        field=field,
+        workloads=[chosen],
+        space=space,
+        budget=budget,
+        seeds=seeds,
+        protocol=protocol,
+        pruner=pruner,
+        **run,
+    )

@@ -1,0 +1,148 @@
+"""optimlab.compare: the user's objects in, the CLI's comparison out (same studies, same numbers)."""
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+import optimlab
+from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.study.compare import compare as cli_compare
+
+SMALL = {"budget": 2, "seeds": 2, "epochs": 2}
+
+
+def test_objects_in_this_process_give_the_numbers_of_the_same_code_by_import_path(user_package, tmp_path):
+    from optimlab_userpkg import data, nets
+
+    # A lambda and two loaders: nothing another process could import.
+    done = optimlab.compare(
+        ["sgd", "adam"],
+        model=lambda input_shape, num_outputs: nets.build(input_shape, num_outputs),
+        data=data.loaders(),
+        out=tmp_path / "objects",
+        **SMALL,
+    )
+    by_path = optimlab.compare(
+        ["sgd", "adam"], model="optimlab_userpkg.nets:build", data="optimlab_userpkg.data:loaders",
+        out=tmp_path / "paths", **SMALL,
+    )  # fmt: skip
+    assert (tmp_path / "objects" / "report.html").is_file()
+    rows, expected = done.leaderboard, by_path.leaderboard
+    assert [r.method for r in rows] == [r.method for r in expected] and len(rows) == 2
+    for row, other in zip(rows, expected):
+        assert row.params == other.params and row.test.n == 2
+        assert row.test.mean == pytest.approx(other.test.mean, abs=1e-6)
+        assert row.test.low <= row.test.mean <= row.test.high  # the 95% interval over the seeds
+    (spec,) = [result.spec for result in done.results]
+    # Fixed splits without a test split: tuned and reported on validation accuracy (fresh seeds).
+    assert (spec.metric, spec.test_metric, spec.goal) == ("val_accuracy", "val_accuracy", "max")
+    assert spec.recipe.model.name.startswith("<lambda") and spec.recipe.data.name.startswith("<data")
+
+
+def test_it_is_the_clis_comparison_and_any_field_can_be_compared(user_package, tmp_path):
+    mine = optimlab.compare(
+        compare={"model.width": [4, 16]}, model="optimlab_userpkg.nets:build",
+        workload="digits_mlp", epochs=1, budget=1, seeds=1, out=tmp_path / "api",
+    )  # fmt: skip
+    theirs = cli_compare(
+        ["4", "16"], field="model.width", model="optimlab_userpkg.nets:build", epochs=1,
+        budget=1, seeds=1, out=tmp_path / "cli",
+    )  # fmt: skip
+    (a,), (b,) = mine.results, theirs.results
+    # The CLI's --model keeps the workload's other fields; so does the API.
+    assert a.spec.recipe == b.spec.recipe and (a.spec.metric, a.spec.target) == (b.spec.metric, b.spec.target)
+    assert [(r.key, r.value) for r in a.records] == [(r.key, r.value) for r in b.records]
+
+
+def test_a_module_class_and_a_loss_object_are_taken(user_package, tmp_path):
+    from optimlab_userpkg import nets
+
+    x = torch.randn(64, 6, generator=torch.Generator().manual_seed(1))
+    y = x[:, :2].sum(1, keepdim=True)  # regression: tuned on validation loss, lower is better
+    done = optimlab.compare(["adam"], model=nets.Wide, data=(x, y), loss=nn.SmoothL1Loss(),
+                            epochs=1, budget=1, seeds=1, out=tmp_path)  # fmt: skip
+    (result,) = done.results
+    assert result.spec.recipe.model.name == "optimlab_userpkg.nets:Wide"  # importable: named by its path
+    assert (result.spec.metric, result.spec.goal, result.spec.test_metric) == ("val_loss", "min", "test_loss")
+    assert result.spec.recipe.training.loss.startswith("<smoothl1loss")
+    assert all(r.state == "complete" for r in result.records)
+
+
+def test_objects_and_a_backend_in_other_processes_are_refused_in_one_line(tmp_path):
+    x, y = torch.randn(32, 3), torch.randint(0, 2, (32,))
+    for backend in ("workers", "ray"):
+        with pytest.raises(OptimlabError, match="pass data='mypkg.module:name'") as error:
+            optimlab.compare(["sgd"], data=(x, y), backend=backend, out=tmp_path / backend)
+        assert "\n" not in str(error.value) and "'local' or 'batched'" in str(error.value)
+    with pytest.raises(InvalidValueError, match="that builds it"):
+        optimlab.compare(["sgd"], model=nn.Linear(3, 2), data=(x, y), out=tmp_path / "instance")
+    with pytest.raises(OptimlabError, match="one of them"):
+        optimlab.compare(["sgd"], compare={"model.width": [1, 2]}, out=tmp_path / "both")
+    assert not any(tmp_path.iterdir())  # refused before anything was written
+
+
+def test_a_comparison_resumes_from_python_with_the_same_objects(tmp_path):
+    x, y = torch.randn(64, 3, generator=torch.Generator().manual_seed(0)), torch.arange(64) % 2
+    loader = DataLoader(TensorDataset(x, y), batch_size=8)
+
+    def build(input_shape, num_outputs):
+        return nn.Linear(input_shape[0], num_outputs)
+
+    first = optimlab.compare(["sgd"], model=build, data=loader, out=tmp_path, budget=1, seeds=1, epochs=1)
+    again = optimlab.compare(model=build, data=loader, out=tmp_path, resume=True, optimizers=None)
+    assert [(r.key, r.value) for r in again.results[0].records] == [
+        (r.key, r.value) for r in first.results[0].records
+    ]
+
+
+def test_objects_train_on_the_batched_backend_as_on_local(tmp_path):
+    x, y = torch.randn(96, 4, generator=torch.Generator().manual_seed(2)), torch.arange(96) % 3
+
+    def build(input_shape, num_outputs):
+        return nn.Sequential(nn.Linear(input_shape[0], 8), nn.Tanh(), nn.Linear(8, num_outputs))
+
+    runs = {
+        backend: optimlab.compare(
+            ["sgd", "adam"],
+            model=build,
+            data=(x, y),
+            backend=backend,
+            out=tmp_path / backend,
+            budget=2,
+            seeds=1,
+            epochs=2,
+        )
+        for backend in ("local", "batched")
+    }
+    local, batched = (runs[b].results[0].records for b in ("local", "batched"))
+    assert [(r.key, r.params) for r in batched] == [(r.key, r.params) for r in local]
+    assert all(r.state == "complete" for r in batched)
+    assert [r.value for r in batched] == pytest.approx([r.value for r in local], abs=1e-5)
+
+
+def test_a_metric_by_import_path_is_tuned_on_and_reported(user_package, tmp_path):
+    from sklearn.metrics import f1_score
+
+    from optimlab.recipe import Recipe, RecipeError
+    from optimlab.train.run import evaluate, user_metrics
+
+    done = optimlab.compare(
+        ["sgd"], model="optimlab_userpkg.nets:build", data="optimlab_userpkg.data:blobs",
+        metric="optimlab_userpkg.metrics:f1", epochs=1, budget=2, seeds=1, out=tmp_path,
+    )  # fmt: skip
+    (result,) = done.results
+    assert (result.spec.metric, result.spec.test_metric, result.spec.goal) == ("val_f1", "test_f1", "max")
+    assert all(r.value == r.metrics["val_f1"] and 0 <= r.metrics["test_f1"] <= 1 for r in result.records)
+    assert done.leaderboard[0].test.mean == result.records[-1].metrics["test_f1"]
+    # The value is scikit-learn's F1 of the model's predictions on the whole split.
+    recipe = Recipe.from_dict({"training": {"metrics": ["optimlab_userpkg.metrics:f1"]}})
+    x, y = torch.randn(50, 3, generator=torch.Generator().manual_seed(4)), torch.arange(50) % 2
+    model = nn.Linear(3, 2)
+    found = evaluate(model, nn.CrossEntropyLoss(), x, y, task="classification", prefix="val",
+                     metrics=user_metrics(recipe))  # fmt: skip
+    with torch.no_grad():
+        expected = f1_score(y.numpy(), model(x).argmax(1).numpy())
+    assert found["val_f1"] == pytest.approx(expected)
+    with pytest.raises(RecipeError, match="has no 'f2'"):
+        Recipe.from_dict({"training": {"metrics": ["optimlab_userpkg.metrics:f2"]}})

@@ -1,0 +1,172 @@
+"""fit on the user's data as it comes: each shape trains exactly as a hand-written loop over the same
+batches does; validation data of any shape gives the loss and accuracy computed by hand."""
+
+import doctest
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, IterableDataset, TensorDataset
+
+import optimlab.train.loop
+from optimlab.data.batches import epoch_permutation
+from optimlab.errors import InvalidValueError
+from optimlab.train import Callback, TrainState, fit
+
+
+def problem(n=40):
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 3, generator=generator)
+    return x, (x[:, 0] > 0).long()
+
+
+def network():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 2))
+
+
+class Named(nn.Module):
+    """Hugging Face style: named inputs in, .logits out, and .loss when the labels come in too."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = network()
+
+    def forward(self, features, labels=None):
+        logits = self.net(features)
+        return {
+            "logits": logits,
+            "loss": None if labels is None else nn.functional.cross_entropy(logits, labels),
+        }
+
+
+def by_hand(model, batches, steps, lr=0.1):
+    """SGD over ``batches`` (cycled) for ``steps`` steps: the independent truth."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    taken = 0
+    while taken < steps:
+        for x, y in batches:
+            loss = nn.functional.cross_entropy(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            taken += 1
+            if taken == steps:
+                break
+    return [p.detach() for p in model.parameters()]
+
+
+def trained(model, data, steps, **options):
+    fit(model, torch.optim.SGD(model.parameters(), lr=0.1), data, total_steps=steps, **options)
+    return [p.detach() for p in model.parameters()]
+
+
+def same(a, b):
+    return all(torch.allclose(p, q, atol=1e-6) for p, q in zip(a, b))
+
+
+def test_a_dataloader_a_list_of_batches_and_dict_batches_train_as_a_hand_written_loop():
+    x, y = problem()
+    loader = DataLoader(TensorDataset(x, y), batch_size=16)  # 3 batches: 16, 16, 8
+    expected = by_hand(network(), list(loader), 7)
+    ce = nn.CrossEntropyLoss()
+    assert same(trained(network(), loader, 7, loss_fn=ce), expected)
+    assert same(trained(network(), list(loader), 7, loss_fn=ce), expected)
+    dicts = [{"features": a, "labels": b} for a, b in loader]
+    assert same(trained(Named(), dicts, 7, loss_fn=ce), expected)  # the target under "labels"
+    assert same(trained(Named(), dicts, 7), expected)  # no loss_fn: the model's own
+    custom = {
+        "compute_loss": lambda m, b: nn.functional.cross_entropy(m(b["features"])["logits"], b["labels"])
+    }
+    assert same(trained(Named(), dicts, 7, **custom), expected)
+
+
+def test_a_dataset_and_tensors_are_drawn_in_the_same_seeded_order():
+    x, y = problem()
+    order = [epoch_permutation(3, e, 40) for e in range(2)]
+    batches = [(x[rows], y[rows]) for perm in order for rows in perm.split(16)]
+    expected = by_hand(network(), batches, 6)
+    ce = nn.CrossEntropyLoss()
+    common = {"loss_fn": ce, "batch_size": 16, "seed": 3}
+    assert same(trained(network(), TensorDataset(x, y), 6, **common), expected)
+    assert same(trained(network(), (x, y), 6, **common), expected)
+    assert same(trained(network(), x, 6, **common, y=y), expected)  # the tensors' own call: fit(m, o, x, y)
+
+
+def test_a_run_continued_from_its_state_sees_the_batches_of_an_uninterrupted_one():
+    x, y = problem()
+    data, ce = TensorDataset(x, y), nn.CrossEntropyLoss()
+    whole = trained(network(), data, 8, loss_fn=ce, batch_size=16)
+    model = network()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    state = fit(model, optimizer, data, loss_fn=ce, total_steps=4, batch_size=16)
+    fit(model, optimizer, data, loss_fn=ce, total_steps=8, batch_size=16, state=state)
+    assert same([p.detach() for p in model.parameters()], whole)
+
+
+class Evaluations(Callback):
+    def __init__(self):
+        self.seen = []
+
+    def on_evaluate(self, state, metrics):
+        self.seen.append((state.step, metrics))
+
+
+def test_validation_data_in_any_shape_gives_the_loss_and_accuracy_by_hand():
+    x, y = problem()
+    model = network()
+    for val in ((x, y), DataLoader(TensorDataset(x, y), batch_size=7), [(x[:25], y[:25]), (x[25:], y[25:])]):
+        recorder = Evaluations()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # lr 0: the model stays as it is
+        fit(model, optimizer, (x, y), loss_fn=nn.CrossEntropyLoss(), total_steps=3, batch_size=20,
+            val_data=val, callbacks=[recorder])  # fmt: skip
+        with torch.no_grad():
+            logits = model(x)
+        loss = nn.functional.cross_entropy(logits, y).item()
+        accuracy = (logits.argmax(1) == y).float().mean().item()
+        assert [step for step, _ in recorder.seen] == [2, 3]  # once an epoch of 2 batches, and at the end
+        metrics = recorder.seen[-1][1]
+        assert metrics["val_loss"] == pytest.approx(loss, rel=1e-6)
+        assert metrics["val_accuracy"] == pytest.approx(accuracy)
+
+
+def test_an_iterable_of_unknown_length_is_evaluated_once_its_first_epoch_has_ended():
+    x, y = problem(n=30)
+
+    class Rows(IterableDataset):  # no __len__: the epoch's length is learnt by reading it
+        def __iter__(self):
+            return iter(zip(x, y))
+
+    recorder = Evaluations()
+    model = network()
+    state = fit(model, torch.optim.SGD(model.parameters(), lr=0.1), Rows(), loss_fn=nn.CrossEntropyLoss(),
+                total_steps=7, batch_size=10, evaluate=lambda: {"val_loss": 0.0}, callbacks=[recorder])  # fmt: skip
+    assert [step for step, _ in recorder.seen] == [3, 6, 7] and state.steps_per_epoch == 3
+    assert state.epoch == 2
+
+
+@pytest.mark.parametrize(
+    ("data", "options", "message"),
+    [
+        ([{"features": torch.zeros(4, 3)}], {"loss_fn": nn.CrossEntropyLoss()}, "one of labels, label"),
+        ([(torch.zeros(4, 5), torch.zeros(4).long())], {"loss_fn": nn.CrossEntropyLoss()}, "the first batch"),
+        (DataLoader(TensorDataset(*problem())), {"y": torch.zeros(40)}, "targets beside input tensors"),
+    ],
+)
+def test_a_batch_the_model_or_loss_cannot_use_is_named_in_one_error(data, options, message):
+    model = network()
+    with pytest.raises(InvalidValueError, match="invalid value") as error:
+        fit(model, torch.optim.SGD(model.parameters(), lr=0.1), data, total_steps=2, **options)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_the_module_examples_run():
+    assert doctest.testmod(optimlab.train.loop).failed == 0
+
+
+def test_a_fresh_state_is_filled_in():
+    x, y = problem()
+    model = network()
+    state = fit(model, torch.optim.SGD(model.parameters(), lr=0.1), (x, y), loss_fn=nn.CrossEntropyLoss(),
+                total_steps=3, batch_size=16)  # fmt: skip
+    assert isinstance(state, TrainState) and (state.step, state.steps_per_epoch, state.epoch) == (3, 3, 0)

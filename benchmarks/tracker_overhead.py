@@ -9,8 +9,10 @@ reference, MLflow with its client in the training process (``background=False``,
 the fact). Timed: opening the tracker and the ``train`` call (build, loop, evaluations, final write,
 and the close of the tracker, which waits for MLflow's writer to log the rest and end the run).
 Printed: the median over rounds of the ratio within each round, with its 95% bootstrap interval
-(benchmarks/paired.py); apart, the median time to open the tracker and the wait at its close; and the
-writer's startup (a fresh process until its MLflow run exists), which overlaps training.
+(benchmarks/paired.py), of wall time and of this process's CPU time (its threads included: a shared
+machine's load moves it less); apart, the median time to open the tracker and the wait at its close,
+the CPU time MLflow's writer process spends per run (Linux), and its startup (a fresh process until
+its MLflow run exists), which overlaps the first run of a process.
 
 Recipe: ``--model`` on ``--dataset`` (default: MLP 64-128-128-10 on digits, 34 steps an epoch; ``--model
 cnn --dataset mnist1d`` for a heavier step), Adam, batch 32, 1 torch thread, ``--epochs`` epochs,
@@ -36,7 +38,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from paired import paired_ratio
 
-from optimlab.integrations import open_tracker
+from optimlab.integrations import mlflow, open_tracker
 from optimlab.recipe import Recipe
 from optimlab.train import train
 from optimlab.train.loop import Callback, TrainState
@@ -54,21 +56,32 @@ class Stamp(Callback):
         self.at = time.perf_counter()
 
 
-def writer_startup(settings: dict) -> float:
-    """Seconds from starting MLflow's writer process to its first answer (the run exists)."""
+def writer_startup(work: Path) -> float:
+    """Seconds from starting a fresh MLflow writer process to its first answer (its run exists)."""
+    settings = {"run_name": "startup", "params": {}, "experiment": "startup", "tracking_uri": None}
+    settings.update(
+        cwd=str(work), environment={k: v for k, v in os.environ.items() if k.startswith("MLFLOW_")}
+    )
     started = time.perf_counter()
     writer = subprocess.Popen(
         [sys.executable, "-m", "optimlab.integrations.mlflow_writer"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
     )
-    writer.stdin.write(pickle.dumps(settings))
+    writer.stdin.write(pickle.dumps((0, "open", settings)))
     writer.stdin.flush()
-    writer.stdout.readline()
+    answer = writer.stdout.readline()
     seconds = time.perf_counter() - started
     writer.stdin.close()
     writer.wait()
+    assert b"run_id" in answer, answer
     return seconds
+
+
+def process_seconds(pid: int) -> float:
+    """CPU seconds (user + system) that process ``pid`` has spent so far (Linux: /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -94,19 +107,25 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="tracker-overhead-"))
     os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{work / 'mlflow.db'}")
     os.chdir(work)  # MLflow's artifacts folder
-    steps = train(recipe).steps  # warm-up: imports, data, allocator
-    warm = open_tracker("mlflow", folder=work, run_name="warm-up", params=recipe.to_dict(), background=False)
-    warm.finish()  # creates the store
-    settings = {"run_name": "startup", "params": {}, "experiment": "startup", "tracking_uri": None}
-    startup = [writer_startup(settings) for _ in range(3)]
+    startup = [writer_startup(work) for _ in range(3)]  # idle, before anything else runs
+    # Warm-up: imports, data, allocator; each tracker's first opening (MLflow's store created, its
+    # library imported here and in this process's writer process).
+    warm_up = [
+        open_tracker(arm.split()[0], folder=work, run_name="warm-up", background=arm == "mlflow")
+        for arm in arms[1:]
+    ]
+    steps = train(recipe, work / "warm-up", callbacks=warm_up).steps
     times: dict[str, list[float]] = {arm: [] for arm in arms}
+    cpu: dict[str, list[float]] = {arm: [] for arm in arms}  # of this process, its threads included
+    writer_cpu: list[float] = []  # of the MLflow writer process, per run
     opening: dict[str, list[float]] = {arm: [] for arm in arms[1:]}
     closing: dict[str, list[float]] = {arm: [] for arm in arms[1:]}
     for round_ in range(args.rounds):
         for arm in arms[round_ % len(arms) :] + arms[: round_ % len(arms)]:
             out = work / f"{arm.replace(' ', '-')}-{round_}"
             before, after = Stamp(), Stamp()
-            started = time.perf_counter()
+            writer_before = process_seconds(mlflow._writer.process.pid) if arm == "mlflow" else 0.0
+            started, started_cpu = time.perf_counter(), time.process_time()
             callbacks = []
             if arm != "plain":
                 name, background = arm.split()[0], arm == "mlflow"
@@ -117,20 +136,29 @@ def main() -> None:
                 opening[arm].append(time.perf_counter() - started)
             train(recipe, out, callbacks=callbacks)
             times[arm].append(time.perf_counter() - started)
+            cpu[arm].append(time.process_time() - started_cpu)
             if arm != "plain":
                 closing[arm].append(after.at - before.at)
+            if arm == "mlflow":
+                writer_cpu.append(process_seconds(mlflow._writer.process.pid) - writer_before)
     print(
         f"{args.rounds} rounds, {args.model} on {args.dataset}, {steps} steps a run, load average "
         f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; MLflow's writer starts in "
-        f"{statistics.median(startup):.2f} s (median of 3, idle)"
+        f"{statistics.median(startup):.2f} s (median of 3, idle) and spends "
+        f"{statistics.median(writer_cpu):.3f} s of CPU a run (median)"
     )
-    print("| run | median s | ratio to plain [95% CI] | opening the tracker, median s | close, median s |")
-    print("| --- | ---: | ---: | ---: | ---: |")
-    print(f"| plain | {statistics.median(times['plain']):.3f} | 1 | | |")
+    print(
+        "| run | median s | ratio to plain [95% CI] | CPU ratio to plain [95% CI] | opening the tracker, "
+        "median s | close, median s |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print(f"| plain | {statistics.median(times['plain']):.3f} | 1 | 1 | | |")
     for arm in arms[1:]:
         ratio, low, high = paired_ratio(times[arm], times["plain"])
+        cpu_ratio, cpu_low, cpu_high = paired_ratio(cpu[arm], cpu["plain"])
         print(
             f"| {arm} | {statistics.median(times[arm]):.3f} | {ratio:.3f} [{low:.3f}, {high:.3f}] "
+            f"| {cpu_ratio:.3f} [{cpu_low:.3f}, {cpu_high:.3f}] "
             f"| {statistics.median(opening[arm]):.3f} | {statistics.median(closing[arm]):.3f} |"
         )
 

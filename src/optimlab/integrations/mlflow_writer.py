@@ -45,8 +45,8 @@ Record = tuple[int, float, dict[str, float]]  # (step, wall time as Unix seconds
 
 
 class MLflowRun:
-    """One MLflow run of ``experiment`` at ``tracking_uri`` (None: MLflow's default), through MLflow's
-    own client: created with ``params`` (flat ``field -> value``), or an existing one by ``run_id``."""
+    """A new MLflow run of ``experiment`` (created if need be) at ``tracking_uri`` (None: MLflow's
+    default), through MLflow's own client, with ``params`` (flat ``field -> value``) as parameters."""
 
     def __init__(
         self,
@@ -55,21 +55,29 @@ class MLflowRun:
         params: Mapping[str, Any] | None = None,
         tracking_uri: str | None = None,
         experiment: str = EXPERIMENT,
-        run_id: str | None = None,
     ) -> None:
         from mlflow.entities import Param
         from mlflow.tracking import MlflowClient
 
         self.client = MlflowClient(tracking_uri=tracking_uri)
-        if run_id is not None:
-            self.run_id = run_id
-            return
-        found = self.client.get_experiment_by_name(experiment)
-        experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
-        self.run_id = self.client.create_run(experiment_id, run_name=run_name).info.run_id
+        self.run_id = self.client.create_run(self._experiment_id(experiment), run_name=run_name).info.run_id
         entries = [Param(k, str(v)[:_PARAM_LENGTH]) for k, v in (params or {}).items()]
         for start in range(0, len(entries), _PARAMS):
             self.client.log_batch(self.run_id, params=entries[start : start + _PARAMS])
+
+    def _experiment_id(self, name: str) -> str:
+        from mlflow.exceptions import MlflowException
+
+        found = self.client.get_experiment_by_name(name)
+        if found is not None:
+            return found.experiment_id
+        try:
+            return self.client.create_experiment(name)
+        except MlflowException:  # another process created it meanwhile
+            found = self.client.get_experiment_by_name(name)
+            if found is None:
+                raise
+            return found.experiment_id
 
     def log_records(self, records: Iterable[Record]) -> int:
         """Log every metric of ``records`` at its step and wall time; returns the number of points."""

@@ -2,8 +2,8 @@
 
 It sees what ``metrics.jsonl`` holds (:class:`~optimlab.train.MetricsLog`): the training loss and the
 learning rate of each logged step, and every metric of each evaluation, each with its step and wall time.
-Records are kept in memory and sent at evaluations and at the end (and every ``flush_seconds`` where a
-tracker asks), so the loop pays a list append per step, not a write (``benchmarks/tracker_overhead.py``).
+Records are kept in memory and sent at evaluations (or every ``flush_seconds``, where a tracker sets it)
+and at the end, so the loop pays a list append per step, not a write (``benchmarks/tracker_overhead.py``).
 Finished runs and study trials are sent after the fact by :func:`log_run` and :func:`log_study`.
 
 >>> from optimlab.integrations import TRACKERS
@@ -34,9 +34,9 @@ class Tracker(Callback):
     """Buffers ``(step, wall time, metrics)`` records and hands them to :meth:`write` in batches.
 
     Subclasses implement :meth:`write`, :meth:`close` and, where the tracker keeps files,
-    :meth:`log_artifact`. ``every`` logs one step in that many, as :class:`~optimlab.train.MetricsLog`;
-    ``flush_seconds`` also hands the records over once that many seconds have passed (for a tracker whose
-    writer works beside training: it is never far behind when the run ends).
+    :meth:`log_artifact`. ``every`` logs one step in that many, as :class:`~optimlab.train.MetricsLog`.
+    Records are handed over at each evaluation or, with ``flush_seconds``, once that many seconds have
+    passed (a tracker whose writer works beside training, each hand-over a transaction of its store).
     """
 
     def __init__(self, *, every: int = 1, flush_seconds: float | None = None) -> None:
@@ -47,14 +47,16 @@ class Tracker(Callback):
 
     def on_step_end(self, state: TrainState) -> None:
         if state.step % self.every == 0 or state.diverged:
-            now = time.time()
-            self._pending.append((state.step, now, {"train_loss": state.train_loss, "lr": state.lr}))
-            if self.flush_seconds is not None and now - self._flushed >= self.flush_seconds:
-                self.flush()
+            self._add(state.step, {"train_loss": state.train_loss, "lr": state.lr}, evaluation=False)
 
     def on_evaluate(self, state: TrainState, metrics: dict[str, float]) -> None:
-        self._pending.append((state.step, time.time(), dict(metrics)))
-        self.flush()
+        self._add(state.step, dict(metrics), evaluation=True)
+
+    def _add(self, step: int, metrics: dict[str, float], *, evaluation: bool) -> None:
+        now = time.time()
+        self._pending.append((step, now, metrics))
+        if evaluation if self.flush_seconds is None else now - self._flushed >= self.flush_seconds:
+            self.flush()
 
     def on_train_end(self, state: TrainState) -> None:
         self.flush()

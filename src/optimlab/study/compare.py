@@ -18,7 +18,7 @@ from typing import Any
 
 from optimlab.errors import OptimlabError
 from optimlab.study.backends import BackendOptions
-from optimlab.study.protocols import StudySpec, methods_from
+from optimlab.study.protocols import StudySpec, evaluated_often, methods_from
 from optimlab.study.run import StudyResult, load_specs, open_studies, run_study
 from optimlab.study.space import SearchSpace
 from optimlab.study.storage import TrialRecord
@@ -60,8 +60,8 @@ def plan_comparison(
     methods = methods_from(field, [v.strip() for v in values if v.strip()])
     chosen = workloads_from(",".join(workloads), epochs=epochs, path=data_dir)
     updates = {k: v for k, v in (("model", model and {"name": model}), ("data.name", dataset)) if v}
-    if updates:
-        chosen = [dataclasses.replace(w, recipe=w.recipe.with_updates(updates)) for w in chosen]
+    # A curve of each trial, even over a budget of 1 epoch (--epochs 1), has MIN_EVALUATIONS points.
+    chosen = [dataclasses.replace(w, recipe=evaluated_often(w.recipe.with_updates(updates))) for w in chosen]
     prefix = f"{name}-" if name and len(chosen) > 1 else ""
     return [
         StudySpec.for_workload(

@@ -143,37 +143,29 @@ def _place_axes(figure: Figure, axes: Axes) -> None:
             labels += ticker.formatter.format_ticks([x for x in ticker.locator() if low <= x <= high])
         return [label for label in labels if label], axis.major.formatter.get_offset()
 
-    fontsize = matplotlib.rcParams
+    style = matplotlib.rcParams
     x_labels, x_offset = tick_labels(axes.xaxis)
     y_labels, y_offset = tick_labels(axes.yaxis)
-    x_ticks = [size(label, fontsize["xtick.labelsize"]) for label in x_labels]
-    y_ticks = [size(label, fontsize["ytick.labelsize"]) for label in y_labels]
-    tick_gap = (fontsize["xtick.major.size"] + fontsize["xtick.major.pad"]) / 72
-    label_gap = fontsize["axes.labelpad"] / 72
-    title = size(axes.get_title(), fontsize["axes.titlesize"])[1]
+    x_ticks = [size(label, style["xtick.labelsize"]) for label in x_labels]
+    y_ticks = [size(label, style["ytick.labelsize"]) for label in y_labels]
+    tick_gap = (style["xtick.major.size"] + style["xtick.major.pad"]) / 72
+    label_gap = style["axes.labelpad"] / 72
+    title = size(axes.get_title(), style["axes.titlesize"])[1]
     # The y offset sits above the axes, under the title; the x offset under the tick labels, at the right.
-    above = size(y_offset, fontsize["ytick.labelsize"])[1]
-    below = size(x_offset, fontsize["xtick.labelsize"])[1]
-    left = (
-        _PAD
-        + size(axes.get_ylabel(), fontsize["axes.labelsize"])[1]
-        + label_gap
-        + max((w for w, _ in y_ticks), default=0.0)
-        + tick_gap
-    )
-    bottom = (
-        _PAD
-        + size(axes.get_xlabel(), fontsize["axes.labelsize"])[1]
-        + label_gap
-        + max((h for _, h in x_ticks), default=0.0)
-        + below
-        + tick_gap
-    )
+    above = size(y_offset, style["ytick.labelsize"])[1]
+    below = size(x_offset, style["xtick.labelsize"])[1]
+
+    def margin(label: str, ticks: float) -> float:
+        """From the figure's edge to the axes: the axis label, its gap, the tick labels, the ticks."""
+        return _PAD + size(label, style["axes.labelsize"])[1] + label_gap + ticks + tick_gap
+
+    left = margin(axes.get_ylabel(), max((w for w, _ in y_ticks), default=0.0))
+    bottom = margin(axes.get_xlabel(), max((h for _, h in x_ticks), default=0.0) + below)
     # Without a title, the top y tick label still reaches half its height above the axes.
     top = (
         _PAD
         + above
-        + (title + fontsize["axes.titlepad"] / 72 if title else max((h for _, h in y_ticks), default=0.0) / 2)
+        + (title + style["axes.titlepad"] / 72 if title else max((h for _, h in y_ticks), default=0.0) / 2)
     )
     right = _PAD + max((w for w, _ in x_ticks), default=0.0) / 2  # a label may be centred on the right edge
     width, height = figure.get_size_inches()

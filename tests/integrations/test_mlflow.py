@@ -2,6 +2,9 @@
 the recipe as parameters, the run's page as an artifact."""
 
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -37,3 +40,44 @@ def test_train_log_mlflow_holds_metrics_recipe_and_report(tmp_path, monkeypatch)
     assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["report.html"]
     page = client.download_artifacts(run.info.run_id, "report.html", str(tmp_path / "back"))
     assert Path(page).read_text() == (out / "report.html").read_text()
+
+
+def _finished(client, run_id, seconds=120.0):
+    """The run once its writer has ended it (a trainer that died leaves the writer to finish alone)."""
+    deadline = time.monotonic() + seconds
+    while (run := client.get_run(run_id)).info.status == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return run
+
+
+@pytest.mark.slow
+def test_a_trainer_that_dies_leaves_its_run_killed_with_every_record_it_sent(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    trainer = f"""
+import os
+from optimlab.integrations.mlflow import MLflowTracker
+tracker = MLflowTracker(run_name="dies", tracking_uri={uri!r})
+for step in range(1, 51):
+    tracker.log(step, 1.7e9 + step, {{"train_loss": 1.0 / step}})
+tracker.flush()
+print(tracker.run_id, flush=True)
+os._exit(3)  # no close, no clean-up: as if killed
+"""
+    done = subprocess.run([sys.executable, "-c", trainer], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 3, done.stderr
+    client = MlflowClient(tracking_uri=uri)
+    run = _finished(client, done.stdout.split()[-1])
+    assert run.info.status == "KILLED"
+    history = sorted(client.get_metric_history(run.info.run_id, "train_loss"), key=lambda m: m.step)
+    assert [(m.step, m.value) for m in history] == pytest.approx([(s, 1.0 / s) for s in range(1, 51)])
+
+
+@pytest.mark.slow
+def test_a_tracking_uri_mlflow_refuses_is_an_error_naming_the_run(tmp_path):
+    from optimlab.errors import OptimlabError
+    from optimlab.integrations.mlflow import MLflowTracker
+
+    tracker = MLflowTracker(run_name="lost", tracking_uri="no-such-scheme://anywhere")
+    tracker.log(1, 1.7e9, {"train_loss": 1.0})
+    with pytest.raises(OptimlabError, match="MLflow did not record run 'lost'"):
+        tracker.finish()

@@ -95,3 +95,38 @@ def test_intervals_draw_each_mean_with_its_interval():
     (first, second) = axes.containers
     assert list(first.lines[0].get_ydata()) == [0.5] and list(second.lines[0].get_ydata()) == [0.7]
     assert [t.get_text() for t in axes.get_xticklabels()] == ["sgd"]
+
+
+FIGURES = {
+    "log loss with a chance line": lambda: figures.lines(
+        list(range(1, 200)), {"loss": [2.3 / s for s in range(1, 200)]}, log_y=True, levels={"chance": 2.3},
+        title="Training loss by step", xlabel="step (optimizer steps)", ylabel="training loss (last batch)",
+    ),
+    "a two-line title, big numbers, a legend": lambda: figures.lines(
+        [0, 50_000, 100_000], {"a": [1e6, 2e6, 3e6], "b": [-1e6, 0.0, 1e6]}, title="a very long title " * 5,
+        xlabel="wall time (s)", ylabel="count",
+    ),
+    "a learning rate on log axes, marked": lambda: figures.lines(
+        [1e-6, 1e-4, 1e-2, 1.0], {"loss": [2.0, 1.0, 0.5, 9.0]}, log_x=True, log_y=True,
+        markers={"suggestion 1e-4": 1e-4}, xlabel="learning rate", ylabel="training loss",
+    ),
+    "a small offset range, no title": lambda: figures.lines(
+        [1000.0001, 1000.0002, 1000.0003], {"x": [0.123456, 0.123457, 0.123458]}, xlabel="x", ylabel="y"
+    ),
+    "intervals": lambda: figures.intervals(
+        {"sgd": {"week 1": (0.5, 0.4, 0.6)}, "adam": {"week 1": (0.7, 0.65, 0.75)}},
+        title="Test accuracy", ylabel="test accuracy (fraction correct)",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", FIGURES)
+def test_every_text_of_a_figure_lies_within_it_and_the_axes_fill_most_of_it(kind):
+    figure = FIGURES[kind]()
+    figure.canvas.draw()
+    drawn = figure.get_tightbbox()  # inches: every artist drawn, tick labels, title and legend included
+    width, height = figure.get_size_inches()
+    assert drawn.x0 >= -0.01 and drawn.y0 >= -0.01, drawn
+    assert drawn.x1 <= width + 0.01 and drawn.y1 <= height + 0.01, drawn
+    axes = figure.axes[0].get_position()  # figure fractions
+    assert axes.width > 0.7 and axes.height > 0.6, axes

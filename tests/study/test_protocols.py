@@ -5,7 +5,8 @@ import pytest
 from optimlab.errors import InvalidValueError
 from optimlab.recipe import RecipeError
 from optimlab.registry import get_registry
-from optimlab.study.protocols import StudySpec, lr_range, methods_from
+from optimlab.study.compare import plan_comparison
+from optimlab.study.protocols import MIN_EVALUATIONS, StudySpec, evaluated_often, lr_range, methods_from
 from optimlab.study.space import SearchSpace
 from optimlab.workloads import get_workload
 
@@ -98,3 +99,11 @@ def test_bad_method_or_field_fails_before_any_trial():
         spec(space=SearchSpace.from_flags(["model.widht=8,16"]))
     with pytest.raises(InvalidValueError, match="distinct"):
         methods_from("optimizer.name", ["adam", "adam"])
+
+
+def test_a_budget_of_few_epochs_evaluates_often_enough_for_a_curve():
+    short = evaluated_often(get_workload("digits_mlp", epochs=1).recipe).training  # 1 epoch of 34 steps
+    assert short.eval_every == 34 // MIN_EVALUATIONS
+    assert evaluated_often(get_workload("digits_mlp").recipe).training.eval_every is None  # 20 epochs
+    (planned,) = plan_comparison(["sgd", "adam"], epochs=1)  # `optimlab compare sgd,adam --epochs 1`
+    assert planned.recipe.training.eval_every == 3

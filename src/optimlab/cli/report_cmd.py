@@ -98,7 +98,9 @@ def _send(paths: list[str], *, runs: bool, trackers: list[str], page: Path) -> d
         for path in paths:
             if runs:
                 run = read_run(path)
-                tracker = open_tracker(name, folder=path, run_name=run.name, params=run.recipe)
+                tracker = open_tracker(
+                    name, folder=path, run_name=run.name, params=run.recipe, background=False
+                )
                 log_run(run, tracker, artifacts=[page])
             else:
                 log_study(path, name, folder=path)

@@ -7,9 +7,19 @@
   (:mod:`.huggingface`, ``pip install 'optimlab[transformers]'``).
 - optuna-dashboard reads a study's storage as it is (``optuna-dashboard runs/compare-.../study.journal``).
 
-Nothing below this package imports it; each tracker imports its library only when opened.
+Nothing below this package imports it; each tracker imports its library only when opened. The names
+below load :mod:`.tracking` (and torch) on first use, so that MLflow's writer process
+(:mod:`.mlflow_writer`), started as a module of this package, starts without torch.
 """
 
-from optimlab.integrations.tracking import TRACKERS, Tracker, check_trackers, log_run, log_study, open_tracker
+from typing import Any
 
 __all__ = ["TRACKERS", "Tracker", "check_trackers", "log_run", "log_study", "open_tracker"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from optimlab.integrations import tracking
+
+        return getattr(tracking, name)
+    raise AttributeError(f"module 'optimlab.integrations' has no attribute {name!r}")

@@ -2,9 +2,9 @@
 
 It sees what ``metrics.jsonl`` holds (:class:`~optimlab.train.MetricsLog`): the training loss and the
 learning rate of each logged step, and every metric of each evaluation, each with its step and wall time.
-Records are kept in memory and sent at evaluations and at the end, so the loop pays a list append per
-step, not a write (``benchmarks/tracker_overhead.py``). Finished runs and study trials are sent after
-the fact by :func:`log_run` and :func:`log_study`.
+Records are kept in memory and sent at evaluations (or every ``flush_seconds``, where a tracker sets it)
+and at the end, so the loop pays a list append per step, not a write (``benchmarks/tracker_overhead.py``).
+Finished runs and study trials are sent after the fact by :func:`log_run` and :func:`log_study`.
 
 >>> from optimlab.integrations import TRACKERS
 >>> TRACKERS
@@ -35,20 +35,28 @@ class Tracker(Callback):
 
     Subclasses implement :meth:`write`, :meth:`close` and, where the tracker keeps files,
     :meth:`log_artifact`. ``every`` logs one step in that many, as :class:`~optimlab.train.MetricsLog`.
+    Records are handed over at each evaluation or, with ``flush_seconds``, once that many seconds have
+    passed (a tracker whose writer works beside training, each hand-over a transaction of its store).
     """
 
-    def __init__(self, *, every: int = 1) -> None:
-        self.every = every
+    def __init__(self, *, every: int = 1, flush_seconds: float | None = None) -> None:
+        self.every, self.flush_seconds = every, flush_seconds
         self._pending: list[Record] = []
+        self._flushed = time.time()
         self.closed = False
 
     def on_step_end(self, state: TrainState) -> None:
         if state.step % self.every == 0 or state.diverged:
-            self._pending.append((state.step, time.time(), {"train_loss": state.train_loss, "lr": state.lr}))
+            self._add(state.step, {"train_loss": state.train_loss, "lr": state.lr}, evaluation=False)
 
     def on_evaluate(self, state: TrainState, metrics: dict[str, float]) -> None:
-        self._pending.append((state.step, time.time(), dict(metrics)))
-        self.flush()
+        self._add(state.step, dict(metrics), evaluation=True)
+
+    def _add(self, step: int, metrics: dict[str, float], *, evaluation: bool) -> None:
+        now = time.time()
+        self._pending.append((step, now, metrics))
+        if evaluation if self.flush_seconds is None else now - self._flushed >= self.flush_seconds:
+            self.flush()
 
     def on_train_end(self, state: TrainState) -> None:
         self.flush()
@@ -62,6 +70,7 @@ class Tracker(Callback):
         if self._pending:
             self.write(self._pending)
             self._pending = []
+        self._flushed = time.time()
 
     def finish(self, *, failed: bool = False) -> None:
         """Send what is left and close the run (``failed``: it diverged); later calls do nothing."""
@@ -81,12 +90,18 @@ class Tracker(Callback):
 
 
 def open_tracker(
-    name: str, *, folder: str | Path, run_name: str, params: Mapping[str, Any] | None = None
+    name: str,
+    *,
+    folder: str | Path,
+    run_name: str,
+    params: Mapping[str, Any] | None = None,
+    background: bool = True,
 ) -> Tracker:
     """The tracker ``name`` for one run: TensorBoard event files in ``folder/tensorboard/run_name``; an
     MLflow run named ``run_name`` at MLflow's tracking URI (``MLFLOW_TRACKING_URI``, else MLflow's own
     default: a local database file, ``mlflow.db`` in the working folder). ``params``: the recipe,
-    nested or flat, recorded as the run's parameters."""
+    nested or flat, recorded as the run's parameters. ``background``: MLflow's calls are made by a
+    writer process beside training; False makes them in this process (for a run sent after the fact)."""
     flat = dict(flat_fields(params or {}))
     if name == "tensorboard":
         from optimlab.integrations.tensorboard import TensorBoardTracker
@@ -95,7 +110,7 @@ def open_tracker(
     if name == "mlflow":
         from optimlab.integrations.mlflow import MLflowTracker
 
-        return MLflowTracker(run_name=run_name, params=flat)
+        return MLflowTracker(run_name=run_name, params=flat, background=background)
     check_trackers([name])
     raise AssertionError(name)  # unreachable: every name in TRACKERS is opened above
 
@@ -147,6 +162,7 @@ def log_study(location: str | Path, tracker_name: str, *, folder: str | Path) ->
                 folder=folder,
                 run_name=f"{record.study}/{record.key}".replace("/", "-"),
                 params={**params, "method": record.method, "phase": record.phase, "seed": record.seed},
+                background=False,
             )
             curve = record.curve
             metrics = [k for k in curve if k not in ("step", "seconds")]

@@ -21,7 +21,7 @@ from optimlab.recipe import Recipe
 from optimlab.registry import Capability, get_registry
 from optimlab.study.analysis import LeaderboardRow, leaderboard
 from optimlab.study.backends import BackendOptions
-from optimlab.study.protocols import StudySpec, methods_from
+from optimlab.study.protocols import StudySpec, evaluated_often, methods_from
 from optimlab.study.run import StudyResult, load_specs, open_studies, run_study
 from optimlab.study.space import SearchSpace
 from optimlab.study.storage import TrialRecord
@@ -99,6 +99,8 @@ def plan_comparison(
         )
     ]
     chosen = on_user_code(chosen, model=model, dataset=dataset)
+    # A curve of each trial, even over a budget of 1 epoch (--epochs 1), has MIN_EVALUATIONS points.
+    chosen = [dataclasses.replace(w, recipe=evaluated_often(w.recipe)) for w in chosen]
     prefix = f"{name}-" if name and len(chosen) > 1 else ""
     return [
         StudySpec.for_workload(

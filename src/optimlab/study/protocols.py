@@ -32,7 +32,17 @@ from optimlab.registry import Capability, get_registry
 from optimlab.study.space import Dimension, SearchSpace
 from optimlab.workloads import Workload
 
-__all__ = ["PROTOCOLS", "PRUNERS", "Method", "PlannedTrial", "StudySpec", "lr_range", "methods_from"]
+__all__ = [
+    "MIN_EVALUATIONS",
+    "PROTOCOLS",
+    "PRUNERS",
+    "Method",
+    "PlannedTrial",
+    "StudySpec",
+    "evaluated_often",
+    "lr_range",
+    "methods_from",
+]
 
 PROTOCOLS = ("grid", "random", "tpe")
 PRUNERS = ("none", "median", "halving")
@@ -89,6 +99,22 @@ def lr_range(optimizer: str, base: str | None = None) -> tuple[float, float]:
     if steps[1] > 10 * steps[0]:
         center = 1e-2
     return center / 100, center * 100
+
+
+MIN_EVALUATIONS = 10  # a trial's curve has at least this many points, even over a budget of 1 epoch
+
+
+def evaluated_often(recipe: Recipe) -> Recipe:
+    """``recipe``, evaluating every ``total steps / MIN_EVALUATIONS`` steps where it would evaluate once an
+    epoch over fewer than :data:`MIN_EVALUATIONS` epochs (``compare --epochs 1``: a curve of 10 points
+    rather than one); unchanged otherwise."""
+    spec = recipe.training
+    if spec.eval_every is not None or spec.steps is not None or spec.epochs >= MIN_EVALUATIONS:
+        return recipe
+    from optimlab.build import build_data, total_steps
+
+    steps = total_steps(recipe, len(build_data(recipe).train.y))
+    return recipe.with_updates({"training.eval_every": max(1, steps // MIN_EVALUATIONS)})
 
 
 @dataclasses.dataclass(frozen=True)

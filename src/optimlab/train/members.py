@@ -215,7 +215,9 @@ def _train_stack(
             rows = torch.stack([orders[s][batch] for s in seeds])  # (K, B)
             xb, yb = x[member_index, rows], y[member_index, rows]
         losses = member_losses(forward(params, buffers, xb), yb)  # (K,)
-        grads = list(torch.autograd.grad(losses.sum(), [params[n] for n in names]))
+        # Dense gradients: under vmap a Linear's weight gradient comes out strided, and the optimizer's
+        # fused kernel, which takes dense ones only, would give way to the chain of foreach ops.
+        grads = [g.contiguous() for g in torch.autograd.grad(losses.sum(), [params[n] for n in names])]
         if first.training.grad_clip_norm is not None:
             clip_grad_norm_(grads, first.training.grad_clip_norm, stacked=True)
         optimizer.step(grads)

@@ -1,12 +1,14 @@
 """K stacked members in one forward: each member's output and gradient equal its own model's."""
 
+import copy
+
 import pytest
 import torch
 from torch import nn
 from torch.func import stack_module_state
 
 import optimlab.models
-from optimlab.models.stacked import by_matrix_products, stacked_forward
+from optimlab.models.stacked import PROBE_ROWS, by_matrix_products, stacked_forward, unstackable
 from optimlab.techniques.scaling import create as create_scaler
 
 K = 3
@@ -36,6 +38,51 @@ def scaled_mlp(fit_seed=None, name="standardize"):
     return build
 
 
+class ConvBN(nn.Module):
+    """A user's CNN with batch norm, written as users write one: its own forward, rows viewed as images."""
+
+    def __init__(self, channels=2):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, channels, 3, padding=1), nn.BatchNorm2d(channels), nn.ReLU(), nn.MaxPool2d(2)
+        )
+        self.head = nn.Sequential(nn.BatchNorm1d(channels * 4), nn.Linear(channels * 4, 4))
+
+    def forward(self, x):
+        return self.head(self.features(x.view(-1, 1, 4, 4)).flatten(1))
+
+
+class TinyEncoder(nn.Module):
+    """Token ids -> embedding + learned positions -> a transformer encoder block -> mean -> logits."""
+
+    def __init__(self, vocab=11, width=8, length=5):
+        super().__init__()
+        self.embed, self.positions = nn.Embedding(vocab, width), nn.Parameter(torch.randn(length, width))
+        self.block = nn.TransformerEncoderLayer(width, 2, dim_feedforward=16, dropout=0.0, batch_first=True)
+        self.head = nn.Linear(width, 4)
+
+    def forward(self, tokens):
+        return self.head(self.block(self.embed(tokens) + self.positions).mean(1))
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, attention):
+        super().__init__()
+        self.attention = attention
+
+    def forward(self, x):
+        return self.attention(x, x, x, need_weights=False)[0]
+
+
+TOKENS = ("tokens", 11, 5)  # an input shape meaning token ids below 11, 5 a row
+
+
+def inputs(shape, leading):
+    if shape == TOKENS:
+        return torch.randint(0, TOKENS[1], (*leading, TOKENS[2]))
+    return torch.randn(*leading, *shape, dtype=torch.float64)
+
+
 CASES = {
     "mlp relu": (mlp(), (6,), True),
     "mlp gelu depth 3": (mlp(activation="gelu", depth=3), (6,), True),
@@ -57,25 +104,45 @@ CASES = {
     "layer norm (vmap)": (mlp(norm="layer"), (6,), False),
     "prelu (vmap)": (mlp(activation="prelu"), (6,), False),
     "cnn (vmap)": (lambda: optimlab.models.create("cnn", (1, 8, 8), 4, width=2, depth=1), (1, 8, 8), False),
+    "cnn with batch norm (vmap)": (
+        lambda: optimlab.models.create("cnn", (1, 8, 8), 4, width=2, depth=1, norm="batch"),
+        (1, 8, 8),
+        False,
+    ),
+    "user cnn, batch norm 2d and 1d (vmap)": (ConvBN, (16,), False),
+    "batch norm on the input (vmap)": (
+        lambda: nn.Sequential(nn.BatchNorm1d(6), nn.Linear(6, 4)),
+        (6,),
+        False,
+    ),
+    "embedding, attention, layer norm (vmap)": (TinyEncoder, TOKENS, False),
+    "multi-head attention (vmap)": (
+        lambda: nn.Sequential(SelfAttention(nn.MultiheadAttention(6, 2, batch_first=True)), nn.Linear(6, 4)),
+        (3, 6),
+        False,
+    ),
 }
 
 
 @pytest.mark.parametrize("shared", [True, False], ids=["shared batch", "a batch each"])
 @pytest.mark.parametrize("case", CASES)
-def test_each_member_gets_its_own_models_output_and_gradient(case, shared):
+def test_each_member_gets_its_own_models_output_gradient_and_buffers(case, shared):
+    """In train mode each member's output and gradient are its model's, and the buffers its forward
+    updates (batch norm's running statistics, num_batches_tracked) are updated as its model's are; in
+    eval mode each member's output reads its own running statistics."""
     build, shape, matmul = CASES[case]
     models = members(build)
-    template = models[0]
+    template = copy.deepcopy(models[0])
     assert by_matrix_products(template) is matmul
-    params, buffers = stack_module_state(models)
+    params, buffers = stack_module_state(models)  # copies: the models keep their own tensors
     params = {n: p.detach().requires_grad_() for n, p in params.items()}
-    x = (
-        torch.randn(4, *shape, dtype=torch.float64)
-        if shared
-        else torch.randn(K, 4, *shape, dtype=torch.float64)
-    )
-    out = stacked_forward(template, K, shared_input=shared)(params, buffers, x)
+    x = inputs(shape, (4,) if shared else (K, 4))
+    forward = stacked_forward(template, K, shared_input=shared)
+    out = forward(params, buffers, x)
     grads = torch.autograd.grad(out.pow(2).sum(), list(params.values()))
+    template.eval()
+    with torch.inference_mode():  # as evaluations run: attention may take another path there
+        evaluated = forward(params, buffers, x)
     for k, model in enumerate(models):
         xk = x if shared else x[k]
         expected = model(xk)
@@ -83,6 +150,10 @@ def test_each_member_gets_its_own_models_output_and_gradient(case, shared):
         member_grads = torch.autograd.grad(expected.pow(2).sum(), list(model.parameters()))
         for got, want in zip(grads, member_grads):
             torch.testing.assert_close(got[k], want, rtol=1e-12, atol=1e-12)
+        for name, buffer in model.named_buffers():
+            torch.testing.assert_close(buffers[name][k], buffer, rtol=1e-12, atol=1e-12)
+        with torch.inference_mode():
+            torch.testing.assert_close(evaluated[k], model.eval()(xk), rtol=1e-12, atol=1e-12)
     if matmul:  # the optimizers' fused kernels index a gradient like its parameter: contiguous
         assert all(g.is_contiguous() for g in grads)
 
@@ -112,3 +183,93 @@ def test_each_members_loss_is_its_own(loss, shared):
     got = stacked_loss(loss, shared_targets=shared)(outputs, targets)
     want = torch.stack([loss(outputs[k], targets if shared else targets[k]) for k in range(K)])
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+class SignBranch(nn.Module):
+    """Python control flow on a value each member computes: vmap cannot run it."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(6, 4)
+
+    def forward(self, x):
+        h = self.linear(x)
+        return h if h.sum() > 0 else -h
+
+
+class CountsCalls(nn.Module):
+    """A buffer replaced by assignment in the forward, not updated in place."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(6, 4)
+        self.register_buffer("calls", torch.zeros((), dtype=torch.float64))
+
+    def forward(self, x):
+        self.calls = self.calls + 1
+        return self.linear(x) * self.calls
+
+
+def frozen_first_layer():
+    model = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 4))
+    model[0].requires_grad_(False)
+    return model
+
+
+class UnusedHead(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear, self.spare = nn.Linear(6, 4), nn.Linear(6, 4)
+
+    def forward(self, x):
+        return self.linear(x)
+
+
+UNSTACKABLE = {
+    "dropout": (
+        lambda: nn.Sequential(nn.Linear(6, 4), nn.Dropout(0.2)),
+        (6,),
+        "dropout in '1' (Dropout, p=0.2)",
+    ),
+    "attention dropout": (
+        lambda: SelfAttention(nn.MultiheadAttention(6, 2, dropout=0.1, batch_first=True)),
+        (3, 6),
+        "dropout in 'attention' (MultiheadAttention, p=0.1)",
+    ),
+    "sparse embedding": (
+        lambda: nn.Embedding(11, 4, sparse=True),
+        TOKENS,
+        "sparse gradients of the model (Embedding",
+    ),
+    "frozen parameters": (frozen_first_layer, (6,), "frozen parameters (0.weight, 0.bias)"),
+    "an unused parameter": (UnusedHead, (6,), "parameters without a gradient (spare.weight, spare.bias)"),
+    "batch norm's cumulative average": (
+        lambda: nn.Sequential(nn.Linear(6, 4), nn.BatchNorm1d(4, momentum=None)),
+        (6,),
+        "its stacked forward raised RuntimeError",
+    ),
+    "data-dependent control flow": (SignBranch, (6,), "its stacked forward raised RuntimeError"),
+    "a buffer assigned": (CountsCalls, (6,), "buffer calls after a training step"),
+}
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["shared batch", "a batch each"])
+@pytest.mark.parametrize("case", UNSTACKABLE)
+def test_what_cannot_stack_says_why(case, shared):
+    build, shape, reason = UNSTACKABLE[case]
+    [model] = members(build, seeds=[0])
+    x, y = inputs(shape, (PROBE_ROWS,)), torch.randint(0, 4, (PROBE_ROWS,))
+    before = copy.deepcopy(model.state_dict())
+    found = unstackable(model, nn.CrossEntropyLoss(), x, y, shared_input=shared)
+    assert found is not None and found.startswith(reason), found
+    assert all(torch.equal(before[n], t) for n, t in model.state_dict().items())  # tried on copies
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["shared batch", "a batch each"])
+@pytest.mark.parametrize("case", CASES)
+def test_what_stacks_is_found_stackable(case, shared):
+    build, shape, _ = CASES[case]
+    [model] = members(build, seeds=[0])
+    x = inputs(shape, (PROBE_ROWS,))
+    y = torch.zeros_like(copy.deepcopy(model)(x))  # any output shape: a mean-square loss
+    assert unstackable(model, nn.MSELoss(), x, y, shared_input=shared) is None

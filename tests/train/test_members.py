@@ -6,7 +6,7 @@ from optimlab.recipe import Recipe
 from optimlab.study.backends.batched import batch_key, not_batchable
 from optimlab.study.trial import CurveRecorder
 from optimlab.train import train
-from optimlab.train.members import train_members
+from optimlab.train.members import Unstackable, train_members
 
 BASE = Recipe.from_dict(
     {
@@ -99,3 +99,58 @@ def test_members_trained_as_two_stacks_on_two_threads_follow_the_same_curves():
         assert a == pytest.approx(b, abs=1e-6)
     for a, b in zip(one_curves, two_curves):
         assert a["step"] == b["step"] and a["val_loss"] == pytest.approx(b["val_loss"], abs=1e-6)
+
+
+USER_CNN = """
+from torch import nn
+
+
+class BatchNormCNN(nn.Module):
+    '''A user's CNN with batch norm: digits' 64 features viewed as 8x8 images. No bias before a batch
+    norm, as usual: it would get a zero gradient, only rounding noise, which Adam (g / (|g| + eps))
+    amplifies, and curves that differ by 1e-3 between any two ways of rounding (docs/architecture.md).'''
+
+    def __init__(self, input_shape, num_outputs, width=4):
+        super().__init__()
+        self.shape = tuple(input_shape)
+        self.features = nn.Sequential(
+            nn.Conv2d(self.shape[0], width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1, bias=False), nn.BatchNorm2d(2 * width), nn.ReLU(),
+        )
+        self.head = nn.Linear(2 * width, num_outputs)
+
+    def forward(self, x):
+        return self.head(self.features(x.view(-1, *self.shape)).mean((2, 3)))
+"""
+
+
+@pytest.mark.parametrize("seeds", [(0, 0), (1, 2)], ids=["one seed, one batch", "a seed each"])
+def test_members_of_a_users_cnn_with_batch_norm_follow_their_one_at_a_time_curves(write_modules, seeds):
+    """Every evaluation is in eval mode, so it reads each member's own running statistics: curves that
+    agree within 1e-5 at each evaluation mean statistics that were updated as the member's own."""
+    write_modules(optimlab_members_nets=USER_CNN)
+    model = {"name": "optimlab_members_nets:BatchNormCNN", "options": {"width": 3}}
+    recipes = [
+        BASE.with_updates(
+            {"model": model, "optimizer.name": "momentum", "optimizer.lr": lr, "training.seed": seed}
+        )
+        for lr, seed in zip((0.01, 0.03), seeds)
+    ]
+    assert not_batchable(recipes[0]) is None
+    recorders = [CurveRecorder(None, "val_accuracy") for _ in recipes]
+    results = train_members(recipes, recorders)
+    for recipe, result, recorder in zip(recipes, results, recorders):
+        assert_same_run((result, recorder.curve), one_at_a_time(recipe))
+
+
+def test_a_model_that_cannot_stack_raises_before_training(write_modules):
+    write_modules(optimlab_members_dropout="from torch import nn\n\n"
+                  "def build(input_shape, num_outputs):\n"
+                  "    return nn.Sequential(nn.Linear(input_shape[0], 8), nn.Dropout(0.3), nn.Linear(8, num_outputs))\n")  # fmt: skip
+    recipes = [BASE.with_updates({"model": {"name": "optimlab_members_dropout:build"}, "optimizer.lr": lr})
+               for lr in (1e-3, 3e-3)]  # fmt: skip
+    recorders = [CurveRecorder(None, "val_accuracy") for _ in recipes]
+    with pytest.raises(Unstackable, match=r"dropout in 'net.1' \(Dropout, p=0.3\)") as refused:
+        train_members(recipes, recorders)
+    assert refused.value.reason.startswith("dropout in 'net.1'")
+    assert all(recorder.curve["step"] == [] for recorder in recorders)

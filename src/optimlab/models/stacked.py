@@ -15,24 +15,32 @@ Two ways, one result (within float rounding; ``tests/models/test_stacked.py``):
   contiguous, as the optimizers' fused kernels need it. On 64 MLPs 64-128-128-10 with a batch of 32 (2
   threads, this repo's machine) a forward and backward takes 2.5 ms, against 3.0 ms for ``vmap``.
 - otherwise ``torch.func.vmap`` of ``functional_call`` over the template: any module torch can
-  vectorize (convolutions, attention, norms with weights).
+  vectorize (convolutions, attention, embeddings, norms with weights). The template runs in its own
+  mode (``train()``/``eval()``, the caller's to set), and buffers that its forward updates in place
+  (batch norm's running statistics and ``num_batches_tracked``) are updated member by member in the
+  stacked ``buffers``, as each member's own forward updates its own. A random operation (dropout)
+  raises rather than draw masks that a one-at-a-time run would draw differently.
+
+Whether a module built by anyone (the user's own) stacks at all is :func:`unstackable`'s to judge,
+from its modules and by trying it.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call, vmap
+from torch.func import functional_call, stack_module_state, vmap
 from torch.nn import functional as F
 
 from optimlab.registry import get_registry
 from optimlab.techniques.norms import Norm
 from optimlab.techniques.scaling import Scaler
 
-__all__ = ["StackedForward", "by_matrix_products", "stacked_forward", "stacked_loss"]
+__all__ = ["StackedForward", "by_matrix_products", "stacked_forward", "stacked_loss", "unstackable"]
 
 Tensors = Mapping[str, Tensor]
 # forward(params, buffers, x) -> outputs (K, B, ...); x is (B, ...) if shared, else (K, B, ...)
@@ -93,11 +101,100 @@ def by_matrix_products(template: nn.Module) -> bool:
     return _layers(template, "") is not None
 
 
+PROBE_ROWS = 8  # training rows :func:`unstackable` tries: 4 a member, as batch norm needs 2 or more
+
+
+def unstackable(
+    template: nn.Module, loss_fn: nn.Module, x: Tensor, y: Tensor, *, shared_input: bool
+) -> str | None:
+    """Why K members of ``template`` cannot train as one stacked model and follow their one-at-a-time
+    runs, or None if they can.
+
+    First from its modules: dropout (a one-at-a-time run draws each member's masks from the global
+    generator in turn), frozen parameters (the stacked optimizer steps every parameter), sparse
+    embedding gradients. Then by trying: two members, on copies (``template`` is left as it is), through
+    the stacked forward, loss and gradient in train mode and the forward in eval mode, on ``x, y`` (a
+    few training rows, :data:`PROBE_ROWS`; halves of them, one a member, unless ``shared_input``),
+    against the module's own. An operation ``vmap`` cannot run, a parameter without a gradient, a
+    buffer that changes other than in place, or any difference beyond rounding is a reason.
+    """
+    for name, module in template.named_modules():
+        if isinstance(module, nn.modules.dropout._DropoutNd):
+            p = module.p
+        else:
+            p = module.dropout if isinstance(module, nn.MultiheadAttention) else 0.0
+        if p > 0:
+            return (
+                f"dropout in {name!r} ({type(module).__name__}, p={p:g}): its masks would differ from "
+                "a one-at-a-time run's"
+            )
+        if isinstance(module, (nn.Embedding, nn.EmbeddingBag)) and module.sparse:
+            return f"sparse gradients of {repr(name) if name else 'the model'} ({type(module).__name__}, sparse=True)"
+    frozen = [name for name, p in template.named_parameters() if not p.requires_grad]
+    if frozen:
+        return f"frozen parameters ({', '.join(frozen[:3])}): the stacked optimizer would step them"
+    try:
+        return _probe(template, loss_fn, x, y, shared_input)
+    except Exception as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        return f"its stacked forward raised {type(error).__name__}: {message[:200]}"
+
+
+def _probe(template: nn.Module, loss_fn: nn.Module, x: Tensor, y: Tensor, shared_input: bool) -> str | None:
+    """:func:`unstackable`'s trial run: the first difference between a stacked member and its model."""
+    half = x.shape[0] // 2
+    if shared_input:
+        xs, ys, own_inputs = x, y, [(x, y), (x, y)]
+    else:
+        xs, ys = torch.stack([x[:half], x[half : 2 * half]]), torch.stack([y[:half], y[half : 2 * half]])
+        own_inputs = list(zip(xs, ys))
+    own = [copy.deepcopy(template) for _ in range(2)]
+    stacked_params, stacked_buffers = stack_module_state(own)  # copies: ``own`` keep theirs
+    params = {n: p.detach().requires_grad_() for n, p in stacked_params.items()}
+    buffers = {n: b.detach() for n, b in stacked_buffers.items()}
+    stacked = copy.deepcopy(template)
+    forward = stacked_forward(stacked, 2, shared_input=shared_input)
+    stacked.train()
+    losses = stacked_loss(loss_fn, shared_targets=shared_input)(forward(params, buffers, xs), ys)
+    grads = torch.autograd.grad(losses.sum(), list(params.values()), allow_unused=True)
+    stacked.eval()
+    with torch.inference_mode():
+        evaluated = forward(params, buffers, xs)
+    for k, (model, (xk, yk)) in enumerate(zip(own, own_inputs)):
+        model.train()
+        loss = loss_fn(model(xk), yk)
+        named = dict(model.named_parameters())
+        wanted = torch.autograd.grad(loss, [named[n] for n in params], allow_unused=True)
+        unused = [n for n, g in zip(params, wanted) if g is None]
+        if unused:
+            return f"parameters without a gradient ({', '.join(unused[:3])}): the stacked optimizer would step them"
+        model.eval()
+        with torch.inference_mode():
+            output = model(xk)
+        compared = [
+            ("the training loss", losses[k], loss),
+            *(
+                (f"the gradient of {n}", None if g is None else g[k], w)
+                for n, g, w in zip(params, grads, wanted)
+            ),
+            *((f"buffer {n} after a training step", buffers[n][k], b) for n, b in model.named_buffers()),
+            ("the output in eval mode", evaluated[k], output),
+        ]
+        for what, got, want in compared:
+            if (
+                got is None
+                or got.shape != want.shape
+                or not torch.allclose(got.detach().double(), want.detach().double(), rtol=1e-3, atol=1e-5)
+            ):
+                return f"{what} of a stacked member differs from the model's own"
+    return None
+
+
 def _vmapped(template: nn.Module, shared_input: bool) -> StackedForward:
     def member(params: Tensors, buffers: Tensors, x: Tensor) -> Tensor:
         return functional_call(template, (params, buffers), (x,))
 
-    return vmap(member, in_dims=(0, 0, None if shared_input else 0), randomness="different")
+    return vmap(member, in_dims=(0, 0, None if shared_input else 0), randomness="error")
 
 
 def _layers(module: nn.Module, prefix: str) -> list[_Layer] | None:

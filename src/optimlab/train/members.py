@@ -12,6 +12,14 @@ recipe k's one-at-a-time curve within float rounding (1e-5, tested). A step mean
 clipping, divergence check and evaluation cadence (the loop's own functions). A member that diverges
 stops at the step it did; the others go on.
 
+The model may be anyone's, the user's own by import path among them: its buffers are stacked like its
+parameters, so batch norm keeps each member's running statistics, updated at each of its training
+steps and read when it is evaluated (the stacked template switches between ``train()`` and ``eval()``
+where :func:`~optimlab.train.loop.fit` switches the model). Before anything trains, the built model is
+judged (:func:`~optimlab.models.stacked.unstackable`: dropout, an operation ``vmap`` cannot run...);
+a model that cannot stack raises :class:`Unstackable` with the reason, for the caller to train the
+recipes one at a time.
+
 Why: K small models are K times the Python and kernel-launch overhead that dominates small-model
 training on a CPU or a GPU; one vectorized model pays it once, and its larger operations use every core
 (``docs/benchmarks.md``: 64 lr trials of an MLP on digits). Which recipes may train together is the
@@ -33,7 +41,8 @@ from torch import Tensor, nn
 from torch.func import stack_module_state
 
 from optimlab.build import build_data, build_loss, build_model, build_schedule, resolve_device, total_steps
-from optimlab.models.stacked import stacked_forward, stacked_loss
+from optimlab.errors import OptimlabError
+from optimlab.models.stacked import PROBE_ROWS, stacked_forward, stacked_loss, unstackable
 from optimlab.optim.shells.batched import BatchedOptimizer
 from optimlab.recipe import Recipe
 from optimlab.registry import get_registry
@@ -41,9 +50,17 @@ from optimlab.train.heap import retained_heap
 from optimlab.train.loop import Callback, TrainState, clip_grad_norm_, epoch_permutation, evaluates_after
 from optimlab.train.run import TrainResult, evaluate_members
 
-__all__ = ["MIN_STACK", "train_members"]
+__all__ = ["MIN_STACK", "Unstackable", "train_members"]
 
 MIN_STACK = 8  # members: below, a stack of its own is not worth a thread
+
+
+class Unstackable(OptimlabError):
+    """The recipes' model cannot train as one stacked model; ``reason`` says why (nothing was trained)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"these trials cannot train as one stacked model: {reason}")
+        self.reason = reason
 
 
 def train_members(
@@ -58,6 +75,8 @@ def train_members(
     between its large operations (64 MLPs 64-128-128-10, 300 steps on 2 cores: 1.08 s as 2 stacks on a
     thread each, 1.5 s as one on 2 threads). Members are independent, so how they are stacked changes
     no result beyond float rounding (tested).
+
+    Raises :class:`Unstackable`, before any training, if the built model cannot stack.
     """
     threads = torch.get_num_threads()
     count = stacks or max(1, min(threads, len(recipes) // MIN_STACK))
@@ -69,6 +88,14 @@ def train_members(
     device = resolve_device(recipes[0].training.device)
     splits = {seed: build_data(recipe) for seed, recipe in first_of.items()}
     models = {seed: build_model(recipe, splits[seed]).to(device) for seed, recipe in first_of.items()}
+    seed, split = next(iter(splits.items()))
+    reason = unstackable(
+        models[seed], build_loss(recipes[0], split).to(device),
+        split.train.x[:PROBE_ROWS].to(device), split.train.y[:PROBE_ROWS].to(device),
+        shared_input=len(splits) == 1,
+    )  # fmt: skip
+    if reason is not None:
+        raise Unstackable(reason)
     bounds = [round(i * len(recipes) / count) for i in range(count + 1)]
     parts = [slice(a, b) for a, b in itertools.pairwise(bounds)]
     results: list[list[TrainResult] | BaseException | None] = [None] * count
@@ -133,7 +160,8 @@ def _train_stack(
     # times). Several seeds: each member its own split and batches.
     shared = len(splits) == 1
     # A template of the stack's own: vmap's functional_call swaps a module's tensors while it runs.
-    forward = stacked_forward(copy.deepcopy(models[0]), members, shared_input=shared)
+    template = copy.deepcopy(models[0]).train()
+    forward = stacked_forward(template, members, shared_input=shared)
     member_losses = stacked_loss(loss_fn, shared_targets=shared)
 
     def split_of(name: str) -> tuple[Tensor, Tensor]:
@@ -146,10 +174,13 @@ def _train_stack(
 
     def evaluate_all(name: str) -> list[dict[str, float]]:
         x_split, y_split = held_out[name]
-        return evaluate_members(
+        template.eval()  # as evaluate() and fit() switch one model: batch norm's running statistics
+        metrics = evaluate_members(
             lambda xb: forward(params, buffers, xb), member_losses, x_split, y_split,
             members=members, task=task, prefix=name, shared=shared,
         )  # fmt: skip
+        template.train()
+        return metrics
 
     x, y = split_of("train")
     n, batch_size = x.shape[1 - shared], first.training.batch_size
@@ -184,7 +215,9 @@ def _train_stack(
             rows = torch.stack([orders[s][batch] for s in seeds])  # (K, B)
             xb, yb = x[member_index, rows], y[member_index, rows]
         losses = member_losses(forward(params, buffers, xb), yb)  # (K,)
-        grads = list(torch.autograd.grad(losses.sum(), [params[n] for n in names]))
+        # Dense gradients: under vmap a Linear's weight gradient comes out strided, and the optimizer's
+        # fused kernel, which takes dense ones only, would give way to the chain of foreach ops.
+        grads = [g.contiguous() for g in torch.autograd.grad(losses.sum(), [params[n] for n in names])]
         if first.training.grad_clip_norm is not None:
             clip_grad_norm_(grads, first.training.grad_clip_norm, stacked=True)
         optimizer.step(grads)

@@ -3,22 +3,27 @@
 The waiting trials taken together are grouped by :func:`batch_key` (everything but the optimizer's
 numbers and the seed); a group trains at once with :func:`optimlab.train.members.train_members`, whose
 curves equal the one-at-a-time ones within float rounding (1e-5, tested), and its trials' curves and
-outcomes are written to the storage in one append. Recipes that cannot be batched (:func:`not_batchable`:
-an optimizer whose math is not elementwise, bf16, dropout, batch norm's running statistics, early
-stopping, a metric-driven schedule) run one at a time. A group that raises fails its trials with the
-reason; the study goes on.
+outcomes are written to the storage in one append. Recipes that cannot be batched run one at a time,
+as the ``local`` backend runs them, and a warning (:class:`~optimlab.errors.OptimlabWarning`) says why,
+once a study and reason: what the recipe asks (:func:`not_batchable`: an optimizer whose math is not
+elementwise, bf16, sequential batches, early stopping, a metric-driven schedule), or what the built
+model is (:class:`~optimlab.train.members.Unstackable`: dropout, an operation ``vmap`` cannot run, ...;
+any model, the user's own by import path among them, is judged). A group that raises while training
+fails its trials with the reason; the study goes on.
 """
 
 from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage
 
+from optimlab.errors import OptimlabWarning
 from optimlab.optim.shells.batched import BATCHABLE
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability, get_registry
@@ -26,8 +31,7 @@ from optimlab.study.backends import BackendOptions, Targets
 from optimlab.study.protocols import Method, StudySpec
 from optimlab.study.storage import deferred_writes, heartbeat, pop_waiting
 from optimlab.study.trial import CurveRecorder, load_method_study, record_outcome, run_trial, trial_recipe
-from optimlab.techniques.choice import name_of
-from optimlab.train.members import train_members
+from optimlab.train.members import Unstackable, train_members
 from optimlab.train.run import TrainResult
 
 __all__ = ["batch_key", "execute", "not_batchable"]
@@ -50,15 +54,14 @@ def batch_key(recipe: Recipe) -> str:
 
 
 def not_batchable(recipe: Recipe) -> str | None:
-    """Why ``recipe`` must train alone, or None if it can train in a batch."""
+    """Why ``recipe`` must train alone, or None if it can train in a batch, from the recipe alone (the
+    built model is judged when its group trains: :func:`optimlab.train.members.train_members`)."""
     entry = get_registry("optimizer").get(recipe.optimizer.name)
     schedule = get_registry("schedule").get(recipe.schedule.name)
     reasons = {
         f"optimizer {entry.name!r} is not elementwise": BATCHABLE not in entry.capabilities,
         "bf16 autocast": recipe.training.precision != "fp32",
         "sequential batches or drop_last": not recipe.training.shuffle or recipe.training.drop_last,
-        "dropout draws differ from a one-at-a-time run": recipe.model.dropout > 0,
-        "batch norm's running statistics": name_of(recipe.model.norm) == "batch",
         "early stopping stops members at different steps": recipe.training.early_stopping_patience
         is not None,
         f"schedule {schedule.name!r} is driven by a metric": Capability.METRIC_DRIVEN
@@ -72,8 +75,9 @@ def execute(
 ) -> bool:
     """Run the waiting trials of each study ``options.members`` at a time, here.
 
-    The trials taken together are grouped by :func:`batch_key`; a group of one, or of recipes that
-    :func:`not_batchable` refuses, runs one trial at a time. Pruning does not apply to batched trials.
+    The trials taken together are grouped by :func:`batch_key`; a group of one, of recipes that
+    :func:`not_batchable` refuses, or of a model that cannot stack runs one trial at a time (the reason
+    said once, module docstring). Pruning does not apply to batched trials.
     """
     for spec, method in targets:
         while True:
@@ -83,17 +87,34 @@ def execute(
             ]
             if not popped:
                 break
-            _run_popped(storage, study, spec, method, popped)
+            _run_popped(storage, location, study, spec, method, popped, poll)
             poll()
     return False
 
 
+# What this process has said (:func:`_say_once`): (storage location, study name, reason).
+_SAID: set[tuple[str, str, str]] = set()
+
+
+def _say_once(location: str, spec: StudySpec, reason: str) -> None:
+    """Warn that trials of study ``spec`` run one at a time and why: once a study and reason, not once
+    a trial or a group (a study of 50 trials would repeat the same line 50 times)."""
+    if (location, spec.name, reason) in _SAID:
+        return
+    _SAID.add((location, spec.name, reason))
+    warnings.warn(
+        f"study {spec.name!r}: trials run one at a time, not batched: {reason}", OptimlabWarning, stacklevel=2
+    )
+
+
 def _run_popped(
     storage: BaseStorage,
+    location: str,
     study: optuna.Study,
     spec: StudySpec,
     method: Method,
     popped: list[tuple[optuna.Trial, int]],
+    poll: Callable[[], None],
 ) -> None:
     groups: dict[str, list[tuple[optuna.Trial, int, Recipe]]] = {}
     with heartbeat(storage, [trial_id for _, trial_id in popped]):
@@ -103,7 +124,10 @@ def _run_popped(
             except Exception:
                 run_trial(study, trial, spec, method)
                 continue
-            key = batch_key(recipe) if not_batchable(recipe) is None else f"alone/{trial_id}"
+            reason = not_batchable(recipe)
+            if reason is not None:
+                _say_once(location, spec, reason)
+            key = batch_key(recipe) if reason is None else f"alone/{trial_id}"
             groups.setdefault(key, []).append((trial, trial_id, recipe))
         for group in groups.values():
             if len(group) == 1:
@@ -115,6 +139,12 @@ def _run_popped(
             started = time.perf_counter()
             try:
                 results = train_members([recipe for _, _, recipe in group], recorders)
+            except Unstackable as refused:  # raised before any training: the trials run as local runs them
+                _say_once(location, spec, refused.reason)
+                for trial, _, _ in group:
+                    run_trial(study, trial, spec, method)
+                    poll()  # progress after each trial, as the local backend reports it
+                continue
             except Exception as error:
                 message = f"{type(error).__name__} in a batch of {len(group)} trials: {error}"
                 results = [

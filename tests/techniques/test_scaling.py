@@ -102,3 +102,12 @@ def test_bad_data_and_values_are_explained():
         scaling.create("minmax", feature_range=(0.0, 1.0, 2.0))
     with pytest.raises(UnknownNameError, match="Did you mean 'standardize'"):
         scaling.create("standardise")
+
+
+def test_no_scaling_keeps_integer_token_ids_as_they_are():
+    tokens = torch.randint(0, 50, (4, 7))
+    scaler = scaling.create("none").fit(tokens)
+    out = scaler(tokens)
+    assert out.dtype == torch.int64 and torch.equal(out, tokens)
+    embedding = nn.Embedding(50, 3)
+    torch.testing.assert_close(nn.Sequential(scaler, embedding)(tokens), embedding.weight[tokens])

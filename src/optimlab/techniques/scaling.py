@@ -101,6 +101,15 @@ class NoScaling(Scaler):
     def statistics(self, x: Tensor) -> tuple[Tensor, Tensor]:
         return torch.zeros((), dtype=x.dtype), torch.ones((), dtype=x.dtype)
 
+    def fit(self, x: Tensor) -> Scaler:
+        """Nothing to learn: any tensor is accepted, integer token ids included."""
+        return self
+
+    @staticmethod
+    def scaled(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
+        """``x`` itself, in its own dtype (integer token ids stay integers for an embedding)."""
+        return x
+
 
 @_REGISTRY.register("minmax", summary="Each feature mapped linearly from its [min, max] to feature_range.")
 class MinMax(Scaler):

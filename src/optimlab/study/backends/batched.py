@@ -66,6 +66,7 @@ def not_batchable(recipe: Recipe) -> str | None:
         is not None,
         f"schedule {schedule.name!r} is driven by a metric": Capability.METRIC_DRIVEN
         in schedule.capabilities,
+        "the user's metrics": bool(recipe.training.metrics),
     }
     return next((reason for reason, applies in reasons.items() if applies), None)
 

@@ -2,6 +2,7 @@
 the recipe as parameters, the run's page as an artifact."""
 
 import json
+import math
 import subprocess
 import sys
 import time
@@ -81,3 +82,39 @@ def test_a_tracking_uri_mlflow_refuses_is_an_error_naming_the_run(tmp_path):
     tracker.log(1, 1.7e9, {"train_loss": 1.0})
     with pytest.raises(OptimlabError, match="MLflow did not record run 'lost'"):
         tracker.finish()
+
+
+def test_the_writers_rows_read_back_as_mlflows_own_log_batch(tmp_path, monkeypatch):
+    """The writer's multi-row insert against MLflow's log_batch: the same history and latest values,
+    NaN and infinities included; a point sent twice falls back to log_batch, which deduplicates it."""
+    from mlflow.entities import Metric
+
+    from optimlab.integrations.mlflow_writer import MLflowRun
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    records = [(step, 1000.0 + step, {"loss": 1.0 / (step + 1), "lr": 0.1}) for step in range(1500)]
+    records += [(1500, 2600.0, {"loss": math.nan, "lr": math.inf}), (1501, 2601.0, {"loss": None})]
+    ours = MLflowRun(run_name="ours", tracking_uri=uri)
+    assert ours.log_records(records) == 3003
+    assert ours.log_records(records[:2]) == 4  # already there: log_batch's deduplication
+    assert ours._insert_rows([Metric("loss", 0.5, 5_000_000, 1502)])  # a new point takes the fast path
+    records.append((1502, 5000.0, {"loss": 0.5}))
+    client = MlflowClient(tracking_uri=uri)
+    theirs = client.create_run(ours._experiment_id("optimlab")).info.run_id
+    points = [
+        Metric(k, math.nan if v is None else float(v), int(t * 1000), s)
+        for s, t, m in records
+        for k, v in m.items()
+    ]
+    for start in range(0, len(points), 1000):
+        client.log_batch(theirs, metrics=points[start : start + 1000])
+
+    def history(run_id, key):
+        return [(m.step, m.timestamp, m.value) for m in client.get_metric_history(run_id, key)]
+
+    for key in ("loss", "lr"):
+        assert repr(sorted(history(ours.run_id, key), key=repr)) == repr(
+            sorted(history(theirs, key), key=repr)
+        )
+    assert repr(client.get_run(ours.run_id).data.metrics) == repr(client.get_run(theirs).data.metrics)

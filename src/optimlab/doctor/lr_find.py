@@ -27,7 +27,7 @@ When the loss never falls by 5% over the sweep there is no suggestion (``None``)
 
 That reading is a rule of thumb, and off its home workload it can be a decade too low (MNIST-1D's MLP
 with Adam: it reads 1.5e-3 where 1e-2 trains best). So the sweep also proposes candidates
-(:func:`lr_candidates`) for :func:`optimlab.doctor.lr_check.find_lr` to decide among by a short check.
+(:func:`lr_candidates`) for :func:`optimlab.doctor.lr_check.find_lr` to decide among by a check.
 """
 
 from __future__ import annotations

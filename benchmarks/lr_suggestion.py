@@ -40,6 +40,9 @@ from optimlab.study.trial import CurveRecorder
 GRID_POINTS = 10
 ACCURACY_SLACK = 0.01  # 1 percentage point of accuracy
 LOSS_SLACK = 0.02  # 2% of the grid-best loss
+# "Within" includes the slack itself: 10 rows of MNIST-1D's 1,000 test rows are 0.601 - 0.591, which
+# floating point makes 0.01000000000000001.
+ROUNDING = 1e-9
 
 # Five kinds of workload: an image MLP, a 1-d signal MLP and CNN, a 2-d non-linear boundary, a regression.
 WORKLOADS: dict[str, dict[str, Any]] = {
@@ -97,9 +100,9 @@ def _gaps(per_seed_best: list[float], ours: list[float], classification: bool) -
     whether every seed is within the slack."""
     if classification:
         gaps = [best - mine for best, mine in zip(per_seed_best, ours)]
-        return gaps, all(g <= ACCURACY_SLACK for g in gaps)
+        return gaps, all(g <= ACCURACY_SLACK + ROUNDING for g in gaps)
     gaps = [mine / best - 1 for best, mine in zip(per_seed_best, ours)]
-    return gaps, all(g <= LOSS_SLACK for g in gaps)
+    return gaps, all(g <= LOSS_SLACK + ROUNDING for g in gaps)
 
 
 def measure(workload: str, optimizer: str, seeds: list[int], check_steps: int | None) -> dict[str, Any]:

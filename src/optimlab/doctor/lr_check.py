@@ -264,18 +264,22 @@ def _score_one(
         group["lr"] = lr * (group["lr"] / base if base else 1.0)
     torch.manual_seed(run.seed)
     recorder = _Recorder(run.steps)
-    state = fit(
-        member,
-        member_optimizer,
-        *run.train,
-        loss_fn=loss_fn,
-        total_steps=run.steps,
-        batch_size=run.batch_size,
-        seed=run.seed,
-        evaluate=lambda: evaluate(member, loss_fn, *run.held_out, task=run.task, prefix="val"),  # type: ignore[arg-type]
-        eval_every=max(1, run.steps // EVALUATIONS),
-        callbacks=[recorder],
-    )
+    common = {"loss_fn": loss_fn, "batch_size": run.batch_size, "seed": run.seed}
+    # Up to the last quarter without evaluations (the loop's batch order follows the step), then with.
+    first = next(step for step in range(1, run.steps + 1) if _evaluated_after(step, run.steps))
+    state = fit(member, member_optimizer, *run.train, total_steps=first - 1, **common)
+    if not state.diverged:
+        state = fit(
+            member,
+            member_optimizer,
+            *run.train,
+            total_steps=run.steps,
+            state=state,
+            evaluate=lambda: evaluate(member, loss_fn, *run.held_out, task=run.task, prefix="val"),  # type: ignore[arg-type]
+            eval_every=max(1, run.steps // EVALUATIONS),
+            callbacks=[recorder],
+            **common,
+        )
     return {} if state.diverged else _levels(recorder.records)
 
 

@@ -1,22 +1,25 @@
 """Is the doctor's lr suggestion as good as the best of a 10-point grid? Measured per workload, optimizer, seed.
 
 Claim (issue 15): on every one of 3 seeds, a run at the suggested lr (``optimlab.doctor.find_lr_recipe``:
-the LR range test's candidates, each checked over the recipe's run, scored on the validation split)
-ends within 1 percentage point of test accuracy of the grid's best lr (for a regression: within 2% of
-its test loss), with the same training budget, on five workloads of different kinds and three optimizers.
+the LR range test's candidates, each checked over the recipe's run, scored on the validation split by
+the level its metric ends at) ends within 1 percentage point of test accuracy of the grid's best lr
+(for a regression: within 2% of its test loss), with the same training budget, on five workloads of
+different kinds and three optimizers.
 
 For each workload x optimizer: a 10-point log grid of lrs (1e-4..1e-1 for Adam and AdamW, 1e-3..1 for
-SGD with momentum 0.9) trains on 3 seeds; the grid's best lr is the one with the best mean test metric
-over the seeds (``--grid-by val``: validation metric, the way the suggestion is chosen). On each seed,
-the suggestion is found on that seed's recipe, trained for the same budget and compared with the
+SGD with momentum 0.9) trains on 3 seeds; the grid's best lr is picked two ways, both reported: by the
+best mean test metric over the seeds (an oracle: chosen on the very runs it is compared on), and by the
+best mean validation metric (as issue 15's grid was scored, and as the suggestion is chosen). On each
+seed, the suggestion is found on that seed's recipe, trained for the same budget and compared with the
 grid's best lr on the same seed (same data draw, initial weights and batch order).
 The grid and the suggestions train through the batched engine (:func:`~optimlab.study.backends.batched
 .train_members`: all 30 grid runs as one stacked model); the suggestion's own check trains its
 candidates stacked too. Each run's metric is its final one (after the last step).
 
 Run: nice -n 10 python benchmarks/lr_suggestion.py [--workloads a,b] [--optimizers a,b] [--seeds 0,1,2]
-     [--threads 1] [--json out.json] [--check-steps N] [--grid-by test|val]
-Prints a table (one row per workload x optimizer) and the time taken.
+     [--threads 1] [--json out.json] [--check-steps N]
+Prints a table (one row per workload x optimizer; the gaps to the grid's best by test, then by
+validation) and the time taken; ``--json`` is rewritten after every row.
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ from optimlab.study.trial import CurveRecorder
 GRID_POINTS = 10
 ACCURACY_SLACK = 0.01  # 1 percentage point of accuracy
 LOSS_SLACK = 0.02  # 2% of the grid-best loss
+# "Within" includes the slack itself: 10 rows of MNIST-1D's 1,000 test rows are 0.601 - 0.591, which
+# floating point makes 0.01000000000000001.
+ROUNDING = 1e-9
 
 # Five kinds of workload: an image MLP, a 1-d signal MLP and CNN, a 2-d non-linear boundary, a regression.
 WORKLOADS: dict[str, dict[str, Any]] = {
@@ -89,9 +95,17 @@ def final_metrics(recipes: list[Recipe]) -> list[dict[str, float]]:
     return [r.metrics if r.status == "completed" else {} for r in results]
 
 
-def measure(
-    workload: str, optimizer: str, seeds: list[int], check_steps: int | None, grid_by: str = "test"
-) -> dict[str, Any]:
+def _gaps(per_seed_best: list[float], ours: list[float], classification: bool) -> tuple[list[float], bool]:
+    """Accuracy points below the grid's best lr on each seed (a loss: the relative excess), and
+    whether every seed is within the slack."""
+    if classification:
+        gaps = [best - mine for best, mine in zip(per_seed_best, ours)]
+        return gaps, all(g <= ACCURACY_SLACK + ROUNDING for g in gaps)
+    gaps = [mine / best - 1 for best, mine in zip(per_seed_best, ours)]
+    return gaps, all(g <= LOSS_SLACK + ROUNDING for g in gaps)
+
+
+def measure(workload: str, optimizer: str, seeds: list[int], check_steps: int | None) -> dict[str, Any]:
     low, high = OPTIMIZERS[optimizer][1:]
     grid = [low * (high / low) ** (i / (GRID_POINTS - 1)) for i in range(GRID_POINTS)]
     started = time.perf_counter()
@@ -105,47 +119,56 @@ def measure(
     classification = "test_accuracy" in next(m for m in metrics if m)
     key = "test_accuracy" if classification else "test_loss"
     worst = 0.0 if classification else float("inf")  # a diverged run's score
-    score = [m.get(key, worst) for m in metrics]
-    per_lr = [score[i * len(seeds) : (i + 1) * len(seeds)] for i in range(GRID_POINTS)]
-    # The grid's best lr by its mean test metric (an oracle: chosen on the data it is measured on), or,
-    # with grid_by "val", by its mean validation metric, as the suggestion is chosen.
-    chosen_on = [m.get(key.replace("test", grid_by), worst) for m in metrics] if grid_by == "val" else score
-    means = [statistics.mean(chosen_on[i * len(seeds) : (i + 1) * len(seeds)]) for i in range(GRID_POINTS)]
-    best = (max if classification else min)(range(GRID_POINTS), key=lambda i: means[i])
-    ours = [s if lr is not None else worst for s, lr in zip(score[-len(seeds) :], suggested)]
-    if classification:
-        gaps = [per_lr[best][k] - ours[k] for k in range(len(seeds))]  # accuracy points below the grid's best
-        passed = all(g <= ACCURACY_SLACK for g in gaps)
-    else:
-        gaps = [ours[k] / per_lr[best][k] - 1 for k in range(len(seeds))]  # relative excess loss
-        passed = all(g <= LOSS_SLACK for g in gaps)
-    return {
+    ours = [
+        m.get(key, worst) if lr is not None else worst for m, lr in zip(metrics[-len(seeds) :], suggested)
+    ]
+    row: dict[str, Any] = {
         "workload": workload,
         "optimizer": optimizer,
         "metric": key,
-        "grid_best_lr": grid[best],
-        "grid_best": per_lr[best],
         "suggested_lr": suggested,
         "suggested": ours,
-        "gaps": gaps,
-        "passed": passed,
         "find_seconds_per_seed": find_seconds / len(seeds),
-        "seconds": time.perf_counter() - started,
-        "candidates": [[(c.lr, c.source, c.score) for c in f.candidates] for f in found],
     }
+    for split in ("test", "val"):  # the grid's best lr by its mean test metric (an oracle), or validation
+        chosen_on = [m.get(key.replace("test", split), worst) for m in metrics]
+        means = [
+            statistics.mean(chosen_on[i * len(seeds) : (i + 1) * len(seeds)]) for i in range(GRID_POINTS)
+        ]
+        best = (max if classification else min)(range(GRID_POINTS), key=lambda i: means[i])
+        per_seed = [metrics[best * len(seeds) + k].get(key, worst) for k in range(len(seeds))]
+        gaps, passed = _gaps(per_seed, ours, classification)
+        row[f"by_{split}"] = {
+            "grid_best_lr": grid[best],
+            "grid_best": per_seed,
+            "gaps": gaps,
+            "passed": passed,
+        }
+    row["seconds"] = time.perf_counter() - started
+    row["candidates"] = [[(c.lr, c.source, c.score) for c in f.candidates] for f in found]
+    return row
 
 
 def _row(r: dict[str, Any]) -> str:
     percent = r["metric"] == "test_accuracy"
     fmt = (lambda v: f"{100 * v:.1f}") if percent else (lambda v: f"{v:.4g}")
     gap = (lambda g: f"{100 * g:+.1f}") if percent else (lambda g: f"{100 * g:+.1f}%")
-    return (
-        f"| {r['workload']} | {r['optimizer']} | {r['grid_best_lr']:.3g} | "
-        f"{' / '.join(fmt(v) for v in r['grid_best'])} | "
-        f"{' / '.join(f'{lr:.3g}' if lr else 'none' for lr in r['suggested_lr'])} | "
-        f"{' / '.join(fmt(v) for v in r['suggested'])} | {' / '.join(gap(g) for g in r['gaps'])} | "
-        f"{'yes' if r['passed'] else 'NO'} | {r['find_seconds_per_seed']:.1f} |"
-    )
+    cells = [
+        r["workload"],
+        r["optimizer"],
+        " / ".join(f"{lr:.3g}" if lr else "none" for lr in r["suggested_lr"]),
+        " / ".join(fmt(v) for v in r["suggested"]),
+    ]
+    for split in ("test", "val"):
+        by = r[f"by_{split}"]
+        cells += [
+            f"{by['grid_best_lr']:.3g}",
+            " / ".join(fmt(v) for v in by["grid_best"]),
+            " / ".join(gap(g) for g in by["gaps"]),
+            "yes" if by["passed"] else "NO",
+        ]
+    cells.append(f"{r['find_seconds_per_seed']:.1f}")
+    return "| " + " | ".join(cells) + " |"
 
 
 def main() -> None:
@@ -160,27 +183,26 @@ def main() -> None:
     parser.add_argument(
         "--check-steps", type=int, default=None, help="default: the recipe's run, at most 1000"
     )
-    parser.add_argument(
-        "--grid-by", choices=("test", "val"), default="test", help="metric that picks the grid's best lr"
-    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     seeds = [int(s) for s in args.seeds.split(",")]
     print(
-        "| workload | optimizer | grid-best lr | grid-best metric (per seed) | suggested lr | its metric | "
-        "gap (accuracy points below / loss above) | within | find s/seed |"
+        "| workload | optimizer | suggested lr | its metric | grid-best lr by test | its metric | gap | "
+        "within | grid-best lr by val | its metric | gap | within | find s/seed |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     started, rows = time.perf_counter(), []
     for workload in args.workloads.split(","):
         for optimizer in args.optimizers.split(","):
-            rows.append(measure(workload, optimizer, seeds, args.check_steps, args.grid_by))
+            rows.append(measure(workload, optimizer, seeds, args.check_steps))
             print(_row(rows[-1]), flush=True)
-    passed = sum(r["passed"] for r in rows)
-    print(f"\n{passed}/{len(rows)} rows within the slack; {time.perf_counter() - started:.0f} s in all")
-    if args.json:
-        with open(args.json, "w") as out:
-            json.dump(rows, out, indent=1)
+            if args.json:
+                with open(args.json, "w") as out:
+                    json.dump(rows, out, indent=1)
+    for split in ("test", "val"):
+        passed = sum(r[f"by_{split}"]["passed"] for r in rows)
+        print(f"grid's best by {split}: {passed}/{len(rows)} rows within the slack on every seed")
+    print(f"{time.perf_counter() - started:.0f} s in all")
 
 
 if __name__ == "__main__":

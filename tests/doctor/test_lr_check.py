@@ -11,7 +11,8 @@ from torch import nn
 
 import optimlab.optim
 from optimlab.doctor import find_lr, lr_candidates, score_lrs
-from optimlab.doctor.lr_check import stackable
+from optimlab.doctor.lr_check import _best, _evaluated_after, end_level, stackable
+from optimlab.doctor.lr_find import Candidate
 from optimlab.errors import InvalidValueError
 
 from .setups import standardized
@@ -90,12 +91,47 @@ def test_find_lr_leaves_model_and_optimizer_as_they_were_and_reports_its_evidenc
 
 
 def test_candidates_span_the_minimum_and_the_steepest_descent():
-    found = lr_candidates(0.1, 0.013)
+    found = lr_candidates(0.1, 0.02)
     lrs = [c.lr for c in found]
-    assert lrs == sorted(lrs) and 0.013 in lrs
+    assert lrs == sorted(lrs) and 0.02 in lrs
     assert max(lrs) == pytest.approx(0.1 * 10**0.5) and min(lrs) == pytest.approx(0.1 / 10**1.5)
     assert all(b / a > 1.1 for a, b in itertools.pairwise(lrs))
+    # An eighth of a decade apart around the minimum: 17 of them, and the steepest descent.
+    ladder = [c.lr for c in found if c.source.startswith("lowest loss")]
+    assert len(ladder) == 17 and len(lrs) == 18
+    assert all(b / a == pytest.approx(10 ** (1 / 8)) for a, b in itertools.pairwise(ladder))
+    # A rung within 10% of the steepest descent (0.1 x 10^(-7/8) = 0.0133) is not checked twice.
+    near = [c.lr for c in lr_candidates(0.1, 0.013)]
+    assert len(near) == 17 and 0.013 in near
     assert lr_candidates(None, None) == []
+
+
+def test_end_level_reads_the_line_through_the_evaluations_at_the_last_step():
+    steps = [10, 20, 30, 40]
+    jitter = [1, -1, -1, 1]  # orthogonal to a constant and to the steps: the line ignores it
+    values = [2 + 0.05 * t + 0.1 * j for t, j in zip(steps, jitter)]
+    assert end_level(steps, values) == pytest.approx(4.0)  # the last value is 4.1, their mean 3.25
+    # A loss decaying exponentially with relative jitter: fitted to its logarithm.
+    losses = [math.exp(-0.02 * t + 0.1 * j) for t, j in zip(steps, jitter)]
+    assert end_level(steps, losses, log=True) == pytest.approx(math.exp(-0.8))
+    assert end_level([7], [0.3]) == pytest.approx(0.3)
+
+
+def test_evaluations_cover_the_last_quarter_of_the_run():
+    assert [s for s in range(1, 681) if _evaluated_after(s, 680)] == [510, 544, 578, 612, 646, 680]
+    assert [s for s in range(1, 11) if _evaluated_after(s, 10)] == [8, 9, 10]
+    assert [s for s in range(1, 1001) if _evaluated_after(s, 1000)] == list(range(750, 1001, 50))
+
+
+def test_accuracies_within_one_standard_error_tie_and_the_lower_middle_wins():
+    # 400 held-out labels: at p = 0.9 one standard error is sqrt(0.9 * 0.1 / 400) = 0.015.
+    accuracies = {1e-4: 0.80, 2e-4: 0.886, 4e-4: 0.89, 8e-4: 0.90, 1.6e-3: 0.895, 3.2e-3: 0.88}
+    candidates = [Candidate(lr, "test", score=a) for lr, a in accuracies.items()]
+    # Tied: 2e-4 .. 1.6e-3 (3.2e-3 is 0.02 below the best); their lower middle is 4e-4.
+    assert _best(candidates, accuracy_of=400).lr == 4e-4
+    assert _best(candidates, accuracy_of=40_000).lr == 8e-4  # SE 0.0015: the best alone
+    losses = [Candidate(lr, "test", score=1 - a) for lr, a in accuracies.items()]
+    assert _best(losses, accuracy_of=None).lr == 8e-4  # a loss: the lowest
 
 
 def test_check_steps_are_checked():

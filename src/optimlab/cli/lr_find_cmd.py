@@ -1,4 +1,4 @@
-"""``optimlab lr-find``: the LR range test of a recipe, its candidates checked by short runs: a suggested
+"""``optimlab lr-find``: the LR range test of a recipe, its candidates checked by runs: a suggested
 lr, the curve and the candidates' held-out scores behind it."""
 
 from __future__ import annotations
@@ -68,8 +68,9 @@ def lr_find(
     ] = None,
     fmt: o.FormatOpt = "human",
 ) -> None:
-    """Sweep the lr exponentially over a short run (Smith 2017), train its candidate lrs briefly, and
-    suggest the one that scores best on the validation split; the model is restored."""
+    """Sweep the lr exponentially over a short run (Smith 2017), train each candidate lr over the recipe's
+    run (at most 1000 steps), and suggest the one that scores best on the validation split; the model
+    is restored."""
     if end_lr <= start_lr:
         raise InvalidValueError("--end-lr", end_lr, f"a learning rate above --start-lr {start_lr:g}")
     recipe = o.recipe_from_options(recipe_path, ctx.params)
@@ -79,7 +80,7 @@ def lr_find(
     checked = {} if check_steps is None else {"check_steps": check_steps}
     with output.working(
         f"LR range test: {sweep_steps} steps of {recipe.optimizer.name}, {start_lr:g} to {end_lr:g}, "
-        "then a short run of each candidate"
+        "then a run of each candidate"
     ):
         result = find_lr_recipe(recipe, start_lr=start_lr, end_lr=end_lr, steps=sweep_steps, **checked)
     if plot is not None:

@@ -2,7 +2,7 @@
 
 Instruments gather cheap per-layer statistics inside the training step (:mod:`.instruments`); rules
 turn them into findings ranked root cause first (:mod:`.rules`, :mod:`.findings`); the LR range test
-proposes learning rates off a short sweep (:mod:`.lr_find`) and a short check of each picks one
+proposes learning rates off a short sweep (:mod:`.lr_find`) and a check run of each picks one
 (:mod:`.lr_check`). Use :func:`diagnose` from Python,
 :class:`DoctorCallback` inside :func:`optimlab.train.fit`, or ``optimlab doctor`` from the shell.
 """

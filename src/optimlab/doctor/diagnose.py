@@ -145,8 +145,9 @@ def _training_tensors(data: Any) -> tuple[Tensor, Tensor]:
     return pair
 
 
-# Steps of a recipe's candidate checks at most: its whole run up to this (10 candidates of an MLP on
-# digits, stacked: a few seconds), since a shorter check favours large lrs (docs/benchmarks.md).
+# Steps of a recipe's candidate checks at most: its whole run up to this (18 candidates of an MLP on
+# digits, stacked, 680 steps: about 10 s of one core), since a shorter check favours large lrs
+# (docs/benchmarks.md).
 MAX_CHECK_STEPS = 1000
 
 
@@ -190,7 +191,7 @@ def diagnose(
         compute_loss: ``compute_loss(model, batch) -> scalar``, instead of ``loss_fn``, for anything else.
         steps: training steps to watch; a run that diverges stops earlier.
         batch_size: rows per step, for tensors and Datasets (a DataLoader keeps its own).
-        lr_find: find an lr first: the LR range test, then, for tensors and a ``loss_fn``, a short
+        lr_find: find an lr first: the LR range test, then, for tensors and a ``loss_fn``, a
             check of its candidates on the validation split or on rows held out of ``(x, y)``
             (:func:`optimlab.doctor.find_lr`), so that the learning-rate rules can compare the lr
             with its suggestion.

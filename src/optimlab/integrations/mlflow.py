@@ -6,7 +6,7 @@ store unless ``MLFLOW_ALLOW_FILE_STORE=true``). ``mlflow ui`` shows the runs of 
 ``pip install 'optimlab[trackers]'``.
 
 While a model trains, the client calls are made by a writer process (:mod:`.mlflow_writer`), one per
-training process, shared by its runs: training pickles its records into a pipe 5 times a second
+training process, shared by its runs: training pickles its records into a pipe once a second
 and never imports MLflow. Runs sent after the fact (``background=False``) make the calls in this process.
 """
 
@@ -34,7 +34,7 @@ from optimlab.integrations.tracking import Record, Tracker
 __all__ = ["EXPERIMENT", "MLflowTracker"]
 
 # A pickled batch costs ~30 us; the writer pays ~10 ms of CPU per batch it logs, whatever its size.
-_SEND_SECONDS = 0.2
+_SEND_SECONDS = 1.0
 _WAIT_SECONDS = 120.0  # at close, for the writer to log what is left and end the run
 
 

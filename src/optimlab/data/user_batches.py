@@ -46,7 +46,7 @@ from optimlab.data.batches import epoch_order, steps_per_epoch
 from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE_INT
 
-__all__ = ["ACCEPTED_DATA", "TARGET_KEYS", "Forward", "UserBatches", "prediction"]
+__all__ = ["ACCEPTED_DATA", "TARGET_KEYS", "Forward", "UserBatches", "describe", "prediction"]
 
 ACCEPTED_DATA = (
     "a pair of tensors (x, y) with the same number of rows, splits with .train.x and .train.y "
@@ -58,7 +58,7 @@ _BATCHES = "a tuple or list (inputs..., target), a dict of named inputs, or a te
 _NOTHING = object()  # no batch read ahead yet
 
 
-def _describe(value: Any) -> Any:
+def describe(value: Any) -> Any:
     """A value as messages name it: a tensor by its shape, a dict by its keys, a container by its items'
     types, a number or string as itself, anything else by its type."""
     if value is None or isinstance(value, (str, bytes, int, float)):
@@ -97,7 +97,7 @@ def _tensor_pair(data: Any) -> tuple[Tensor, Tensor] | None:
     if not (
         isinstance(x, Tensor) and isinstance(y, Tensor) and x.ndim and x.shape[:1] == y.shape[:1] and len(x)
     ):
-        raise InvalidValueError("data", _describe(pair), ACCEPTED_DATA)
+        raise InvalidValueError("data", describe(pair), ACCEPTED_DATA)
     return x, y
 
 
@@ -170,7 +170,7 @@ class UserBatches:
             )
         for name, value in (("loss_fn", loss_fn), ("compute_loss", compute_loss)):
             if value is not None and not callable(value):
-                raise InvalidValueError(name, _describe(value), "a callable")
+                raise InvalidValueError(name, describe(value), "a callable")
         self.loss_fn, self._custom_loss = loss_fn, compute_loss
         self.batch_size, self.seed, self.shuffle, self.drop_last = batch_size, seed, shuffle, drop_last
         self.tensors = _tensor_pair(data)
@@ -184,7 +184,7 @@ class UserBatches:
         elif isinstance(data, (str, bytes, Tensor, Mapping)) or not (
             _is_map_dataset(data) or isinstance(data, Iterable)
         ):
-            raise InvalidValueError("data", _describe(data), ACCEPTED_DATA)
+            raise InvalidValueError("data", describe(data), ACCEPTED_DATA)
         elif _is_map_dataset(data):
             self.source = f"a {type(data).__name__} of {len(data)} examples"
             self._epoch = self._dataset_epoch
@@ -274,7 +274,7 @@ class UserBatches:
         if self._custom_loss is not None:
             return
         if not isinstance(batch, (tuple, list, Mapping, Tensor)):
-            raise InvalidValueError("batch", _describe(batch), _BATCHES)
+            raise InvalidValueError("batch", describe(batch), _BATCHES)
         if self.loss_fn is not None:
             self._split_target(batch)
 
@@ -287,7 +287,7 @@ class UserBatches:
             if key is None:
                 raise InvalidValueError(
                     "batch",
-                    _describe(batch),
+                    describe(batch),
                     f"with loss_fn, a dict holding the target under one of {', '.join(TARGET_KEYS)} "
                     "(or no loss_fn, when the model returns its loss)",
                 )
@@ -296,7 +296,7 @@ class UserBatches:
             return batch[:-1], batch[-1]
         raise InvalidValueError(
             "batch",
-            _describe(batch),
+            describe(batch),
             "with loss_fn, (inputs..., target) or a dict with the target under 'labels' "
             "(or no loss_fn, when the model returns its loss)",
         )
@@ -326,7 +326,7 @@ class UserBatches:
                 target = next((batch[k] for k in TARGET_KEYS if k in batch), None)
         if not isinstance(loss, Tensor) or loss.numel() != 1:
             raise InvalidValueError(
-                "the loss", _describe(loss), "a tensor with one element (reduce it: .mean())"
+                "the loss", describe(loss), "a tensor with one element (reduce it: .mean())"
             )
         return Forward(loss, predicted, target)
 
@@ -360,7 +360,7 @@ def _own_loss(outputs: Any) -> Tensor:
     if loss is None:
         raise InvalidValueError(
             "the model's output",
-            _describe(outputs),
+            describe(outputs),
             "a loss (a scalar tensor, .loss, or ['loss']) when no loss_fn is given: pass loss_fn, "
             "the labels in the batch (Hugging Face), or compute_loss(model, batch)",
         )

@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset
 from optimlab.data.examples import DatasetInfo, Examples, TensorPair
 from optimlab.data.splits import Splits
 from optimlab.data.torch_dataset import from_torch_dataset
-from optimlab.data.user_batches import _describe
+from optimlab.data.user_batches import describe
 from optimlab.errors import InvalidValueError
 
 __all__ = ["ACCEPTED_RETURNS", "adapt_dataset", "as_data"]
@@ -56,7 +56,7 @@ def _pair(value: Any, name: str) -> TensorPair | None:
         ]
         if not pieces or len(pieces) != len(value):
             raise InvalidValueError(
-                f"batches of {name}", _describe(next(iter(value), None)), "(input, target) pairs"
+                f"batches of {name}", describe(next(iter(value), None)), "(input, target) pairs"
             )
         return TensorPair(torch.cat([x for x, _ in pieces]), torch.cat([y for _, y in pieces]))
     if isinstance(value, (Dataset, IterableDataset)):
@@ -85,7 +85,7 @@ def as_data(value: Any, name: str) -> Examples | Splits:
             )
             info = {f.name: getattr(joined, f.name) for f in dataclasses.fields(DatasetInfo)}
             return Splits(**info, train=train, val=val, test=test[0] if test else val.subset(torch.arange(0)))
-    raise InvalidValueError(f"what dataset {name!r} returned", _describe(value), ACCEPTED_RETURNS)
+    raise InvalidValueError(f"what dataset {name!r} returned", describe(value), ACCEPTED_RETURNS)
 
 
 def adapt_dataset(path: str, target: Any) -> Callable[..., Examples | Splits]:

@@ -107,7 +107,8 @@ class MLflowRun:
         from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
         from sqlalchemy import insert
 
-        store = self.client._tracking_client.store
+        # MLflow's store and its helpers are not public API: anything missing means log_batch.
+        store = getattr(getattr(self.client, "_tracking_client", None), "store", None)
         if not isinstance(store, SqlAlchemyStore):
             return False
         rows, latest = [], {}

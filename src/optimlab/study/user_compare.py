@@ -34,7 +34,7 @@ from typing import Any
 from torch import nn
 
 from optimlab.build import build_data
-from optimlab.data.user_batches import _describe
+from optimlab.data.user_batches import describe
 from optimlab.data.user_factory import as_data
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.recipe import Recipe
@@ -99,7 +99,7 @@ def _model_name(model: Any) -> tuple[str, bool]:
     if isinstance(model, nn.Module) or not callable(model):
         raise InvalidValueError(
             "model",
-            _describe(model),
+            describe(model),
             "a function or nn.Module class that builds it (each trial builds its own, from its seed), "
             "an import path 'mypkg.nets:build', or a registered architecture",
         )
@@ -125,7 +125,7 @@ def _loss_name(loss: Any) -> tuple[str, bool]:
     if isinstance(loss, type) and issubclass(loss, nn.Module):
         return _name("loss", loss, lambda: loss, loss.__name__)
     raise InvalidValueError(
-        "loss", _describe(loss), "an nn.Module called as loss(outputs, targets), its class, or a name or path"
+        "loss", describe(loss), "an nn.Module called as loss(outputs, targets), its class, or a name or path"
     )
 
 

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from optimlab.data.batches import epoch_order, epoch_permutation, steps_per_epoch
-from optimlab.data.user_batches import UserBatches, _describe
+from optimlab.data.user_batches import UserBatches, describe
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.schedules.torch_adapter import PlateauLR
 
@@ -265,8 +265,8 @@ def _training_batches(
         if not isinstance(data, torch.Tensor) or not isinstance(y, torch.Tensor):
             raise InvalidValueError(
                 "y",
-                _describe(y),
-                f"targets beside input tensors x (got data {_describe(data)}); "
+                describe(y),
+                f"targets beside input tensors x (got data {describe(data)}); "
                 "a Dataset or DataLoader holds its own targets",
             )
         data = (data, y)
@@ -284,7 +284,7 @@ def _first_loss(closure: Callable[[], torch.Tensor], batch: Any) -> torch.Tensor
         reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise InvalidValueError(
             "the first batch",
-            _describe(batch),
+            describe(batch),
             f"a batch the model and the loss can use ({type(error).__name__}: {reason})",
         ) from error
 

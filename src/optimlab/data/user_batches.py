@@ -46,7 +46,15 @@ from optimlab.data.batches import epoch_order, steps_per_epoch
 from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE_INT
 
-__all__ = ["ACCEPTED_DATA", "TARGET_KEYS", "Forward", "UserBatches", "describe", "prediction"]
+__all__ = [
+    "ACCEPTED_DATA",
+    "TARGET_KEYS",
+    "Forward",
+    "UserBatches",
+    "describe",
+    "is_map_dataset",
+    "prediction",
+]
 
 ACCEPTED_DATA = (
     "a pair of tensors (x, y) with the same number of rows, splits with .train.x and .train.y "
@@ -101,7 +109,9 @@ def _tensor_pair(data: Any) -> tuple[Tensor, Tensor] | None:
     return x, y
 
 
-def _is_map_dataset(data: Any) -> bool:
+def is_map_dataset(data: Any) -> bool:
+    """Whether ``data`` is read by index (a map-style ``Dataset``, or anything with ``__getitem__`` and
+    ``__len__`` that is not a list, a tuple, a mapping, a string or a tensor)."""
     if isinstance(data, Dataset):
         return not isinstance(data, IterableDataset)
     return (
@@ -182,10 +192,10 @@ class UserBatches:
             self._epoch = self._tensor_epoch
             self.steps_per_epoch = steps_per_epoch(len(self.tensors[0]), batch_size, drop_last)
         elif isinstance(data, (str, bytes, Tensor, Mapping)) or not (
-            _is_map_dataset(data) or isinstance(data, Iterable)
+            is_map_dataset(data) or isinstance(data, Iterable)
         ):
             raise InvalidValueError("data", describe(data), ACCEPTED_DATA)
-        elif _is_map_dataset(data):
+        elif is_map_dataset(data):
             self.source = f"a {type(data).__name__} of {len(data)} examples"
             self._epoch = self._dataset_epoch
             self.steps_per_epoch = steps_per_epoch(len(data), batch_size, drop_last) if len(data) else None

@@ -38,6 +38,8 @@ __all__ = [
     "build_scheduler",
     "resolve_device",
     "total_steps",
+    "training_steps",
+    "user_batches",
 ]
 
 
@@ -166,16 +168,42 @@ def total_steps(recipe: Recipe, num_train: int) -> int:
     return spec.epochs * steps_per_epoch(num_train, spec.batch_size, spec.drop_last)
 
 
-def _steps_of_batches(recipe: Recipe, steps_per_epoch: int | None) -> int:
-    """``training.steps``, else its epochs of the user's training batches."""
+def training_steps(recipe: Recipe, splits: Any) -> int:
+    """The run's optimizer steps: ``training.steps``, else its epochs of the training split (of the
+    user's dict batches: as many steps an epoch as they make batches)."""
+    if not isinstance(splits, BatchSplits):
+        return total_steps(recipe, splits.train.x.shape[0])
     spec = recipe.training
     if spec.steps is not None:
         return spec.steps
-    if steps_per_epoch is None:
+    epoch = user_batches(recipe, splits.train, None, None, train=True).steps_per_epoch
+    if epoch is None:
         raise InvalidValueError(
             "training.steps", None, "a number of steps: the training batches do not say how many an epoch has"
         )
-    return spec.epochs * steps_per_epoch
+    return spec.epochs * epoch
+
+
+def user_batches(
+    recipe: Recipe,
+    split: Any,
+    loss_fn: nn.Module | None,
+    compute_loss: Callable[[nn.Module, Any], torch.Tensor] | None,
+    *,
+    train: bool,
+) -> UserBatches:
+    """A split of the user's dict batches with its loss: for training, in the recipe's batches and
+    order; else every example once, in order (an evaluation)."""
+    spec = recipe.training
+    return UserBatches(
+        split,
+        loss_fn,
+        compute_loss=compute_loss,
+        batch_size=spec.batch_size,
+        seed=spec.seed,
+        shuffle=spec.shuffle and train,
+        drop_last=spec.drop_last and train,
+    )
 
 
 def build_schedule(recipe: Recipe, steps: int) -> Callable[[int], float]:
@@ -208,18 +236,8 @@ class Built:
     compute_loss: Callable[[nn.Module, Any], torch.Tensor] | None = None  # training.compute_loss
 
     def batches(self, split: Any, *, train: bool = False) -> UserBatches:
-        """A split of the user's dict batches with this run's loss: for training, in the recipe's
-        batches and order; else every example once, in order (an evaluation)."""
-        spec = self.recipe.training
-        return UserBatches(
-            split,
-            self.loss_fn,
-            compute_loss=self.compute_loss,
-            batch_size=spec.batch_size,
-            seed=spec.seed,
-            shuffle=spec.shuffle and train,
-            drop_last=spec.drop_last and train,
-        )
+        """A split of the user's dict batches with this run's loss (:func:`user_batches`)."""
+        return user_batches(self.recipe, split, self.loss_fn, self.compute_loss, train=train)
 
 
 def build(recipe: Recipe) -> Built:
@@ -230,20 +248,15 @@ def build(recipe: Recipe) -> Built:
     optimizer = build_optimizer(recipe, model)
     loss_fn = build_loss(recipe, splits)
     path = recipe.training.compute_loss
-    built = Built(
+    steps = training_steps(recipe, splits)
+    return Built(
         recipe=recipe,
         splits=splits,
         model=model,
         loss_fn=loss_fn.to(device) if loss_fn is not None else None,
         optimizer=optimizer,
-        scheduler=None,
-        total_steps=0,
+        scheduler=build_scheduler(recipe, optimizer, steps),
+        total_steps=steps,
         device=device,
         compute_loss=import_object(path, "compute_loss") if path is not None else None,
     )
-    if isinstance(splits, BatchSplits):  # an epoch is the training batches' own count of steps
-        built.total_steps = _steps_of_batches(recipe, built.batches(splits.train, train=True).steps_per_epoch)
-    else:
-        built.total_steps = total_steps(recipe, splits.train.x.shape[0])
-    built.scheduler = build_scheduler(recipe, optimizer, built.total_steps)
-    return built

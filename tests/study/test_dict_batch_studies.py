@@ -1,0 +1,168 @@
+"""Studies on the user's dict batches with a model that returns its own loss (issue 12): a tiny Hugging
+Face BertForSequenceClassification (built from a config, nothing downloaded) compared directly on its
+dict batches, from Python and from the command line, against a hand-written loop and across backends."""
+
+import math
+import os
+import subprocess
+import sys
+import warnings
+
+import pytest
+import torch
+from torch.utils.data import default_collate
+
+import optimlab
+from optimlab.errors import InvalidValueError, OptimlabWarning
+from optimlab.recipe import Recipe
+from optimlab.study import load_specs
+from optimlab.study.compare import compare
+from optimlab.study.storage import load_records, open_storage
+from optimlab.train.run import train
+
+pytest.importorskip("transformers")
+
+SOURCE = os.path.join(os.path.dirname(__file__), "..", "..", "src")
+TEXT = "optimlab_userpkg.text"
+PLAN = {"model": f"{TEXT}:bert", "dataset": f"{TEXT}:sentences", "budget": 1, "seeds": 1, "epochs": 1}
+
+
+def records_of(folder):
+    (spec,) = load_specs(str(folder))
+    names = [spec.study_name(m) for m in spec.methods]
+    return spec, {(r.study, r.key): r for r in load_records(open_storage(str(folder)), names) if r.finished}
+
+
+def test_a_trial_on_dict_batches_is_a_hand_loop_on_the_models_own_loss(user_package):
+    from optimlab_userpkg.text import bert, sentences
+
+    recipe = Recipe.from_dict({
+        "data": {"name": PLAN["dataset"]}, "model": {"name": PLAN["model"]},
+        "optimizer": {"name": "sgd", "lr": 0.5},
+        "training": {"epochs": 2, "batch_size": 16, "shuffle": False, "seed": 3},
+    })  # fmt: skip
+    result = train(recipe)
+    assert result.status == "completed" and result.steps == 2 * 3  # 48 items, batches of 16
+
+    torch.manual_seed(3)
+    model = bert()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    train_set, val_set = sentences()
+    model.train()
+    for _ in range(2):
+        for start in range(0, len(train_set), 16):
+            batch = default_collate([train_set[i] for i in range(start, min(start + 16, len(train_set)))])
+            optimizer.zero_grad()
+            model(**batch).loss.backward()
+            optimizer.step()
+    model.eval()
+    total = correct = 0.0
+    with torch.no_grad():
+        for start in range(0, len(val_set), 16):
+            batch = default_collate([val_set[i] for i in range(start, min(start + 16, len(val_set)))])
+            out = model(**batch)
+            total += out.loss.item() * len(batch["labels"])
+            correct += (out.logits.argmax(-1) == batch["labels"]).sum().item()
+    assert math.isclose(result.metrics["val_loss"], total / len(val_set), rel_tol=1e-5)
+    assert result.metrics["val_accuracy"] == correct / len(val_set)
+    assert "test_loss" not in result.metrics  # the factory gives no test split
+
+
+def test_optimlab_compare_takes_the_hf_model_and_its_dict_batches_directly(user_package, tmp_path):
+    from optimlab_userpkg.text import Sentences
+    from transformers import BertConfig, BertForSequenceClassification
+
+    config = BertConfig(vocab_size=20, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=8, num_labels=2)  # fmt: skip
+    done = optimlab.compare(
+        ["sgd", "adamw"], model=lambda: BertForSequenceClassification(config), data=(Sentences(24), Sentences(16, seed=1)),
+        epochs=1, budget=1, seeds=1, recipe={"training.batch_size": 8}, out=tmp_path,
+    )  # fmt: skip
+    assert {row.method for row in done.leaderboard} == {"sgd", "adamw"}
+    (result,) = done.results
+    assert result.spec.metric == "val_accuracy" and result.spec.test_metric == "val_accuracy"
+    assert result.spec.recipe.training.loss == "model"  # the model's own loss, written in the recipe
+    finished = [r for r in result.records if r.finished]
+    assert len(finished) == 4 and all(r.state == "complete" for r in finished)
+    assert all(0 <= r.metrics["val_accuracy"] <= 1 and r.steps == 3 for r in finished)  # 24 items / 8
+
+
+def test_the_cli_compares_the_hf_model_by_path_and_workers_resume_it_to_the_same_curves(
+    cli, user_package, tmp_path
+):
+    flags = ["--model", PLAN["model"], "--dataset", PLAN["dataset"], "--budget", "1", "--seeds", "1",
+             "--epochs", "1", "--no-progress", "--format", "json"]  # fmt: skip
+    code, _, err = cli("compare", "--optimizers", "sgd,adamw", *flags, "--out", str(tmp_path / "local"))
+    assert code == 0, err
+    spec, local = records_of(tmp_path / "local")
+    assert spec.recipe.model.name == PLAN["model"] and spec.recipe.training.loss == "model"
+    assert len(local) == 4 and all(r.state == "complete" for r in local.values())
+
+    # Stopped after one trial, then resumed by worker processes that import the stored paths.
+    class Stop(Exception):
+        pass
+
+    def stop_after_one(spec, records):
+        if sum(r.finished for r in records) >= 1:
+            raise Stop
+
+    with pytest.raises(Stop):
+        compare(["sgd", "adamw"], out=tmp_path / "resumed", on_progress=stop_after_one, **PLAN)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([user_package, SOURCE])}
+    done = subprocess.run(
+        [sys.executable, "-P", "-c", "from optimlab.cli.app import main; main()", "compare", "--resume",
+         str(tmp_path / "resumed"), "--backend", "workers", "--workers", "1", "--no-progress"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    _, resumed = records_of(tmp_path / "resumed")
+    assert set(resumed) == set(local)
+    for key, record in local.items():
+        assert record.recipe == resumed[key].recipe
+        for name in ("step", "train_loss", "val_loss", "val_accuracy"):
+            assert record.curve[name] == pytest.approx(resumed[key].curve[name], abs=1e-6), name
+
+
+def test_the_batched_backend_runs_dict_batches_one_at_a_time_saying_why_once(user_package, tmp_path):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        done = compare(["sgd"], out=tmp_path, backend="batched", **{**PLAN, "budget": 2})
+    said = [str(w.message) for w in caught if issubclass(w.category, OptimlabWarning)]
+    assert len(said) == 1 and "dict batches" in said[0], said
+    assert all(r.state == "complete" for r in done.results[0].records)
+
+
+def test_compute_loss_by_path_and_a_dataset_split_by_the_recipe(user_package):
+    recipe = Recipe.from_dict({
+        "data": {"name": f"{TEXT}:all_sentences", "val_fraction": 0.25, "test_fraction": 0.25},
+        "model": {"name": PLAN["model"]},
+        "training": {"compute_loss": f"{TEXT}:smoothed_loss", "epochs": 1, "batch_size": 16},
+    })  # fmt: skip
+    result = train(recipe)
+    assert result.steps == 2  # 64 items: 16 to test, 16 to validation, 32 to train
+    # Label smoothing 0.1 of two classes keeps the loss above its floor -(0.95 ln 0.95 + 0.05 ln 0.05).
+    assert result.metrics["val_loss"] > 0.198 and result.metrics["test_loss"] > 0.198
+    with pytest.raises(InvalidValueError, match="compute_loss"):
+        train(Recipe.from_dict({"training": {"compute_loss": f"{TEXT}:smoothed_loss"}}))  # digits: tensors
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--dataset", f"{TEXT}:unlabelled"], "the model's output"),
+        (["--model", "optimlab_userpkg.nets:build"], "a factory that does not ask for input_shape"),
+    ],
+)
+def test_dict_batches_the_model_or_loss_cannot_use_stop_the_cli_in_one_line(
+    user_package, tmp_path, flags, message
+):
+    given = {"--model": PLAN["model"], "--dataset": PLAN["dataset"], **dict(zip(flags[::2], flags[1::2]))}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([user_package, SOURCE])}
+    done = subprocess.run(
+        [sys.executable, "-P", "-c", "from optimlab.cli.app import main; main()", "compare", "--optimizers",
+         "sgd", "--budget", "1", "--seeds", "1", "--epochs", "1", "--no-progress", "--out",
+         str(tmp_path), *(part for pair in given.items() for part in pair)],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and message in lines[0], done.stderr

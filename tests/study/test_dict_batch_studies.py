@@ -39,7 +39,8 @@ def test_a_trial_on_dict_batches_is_a_hand_loop_on_the_models_own_loss(user_pack
     recipe = Recipe.from_dict({
         "data": {"name": PLAN["dataset"]}, "model": {"name": PLAN["model"]},
         "optimizer": {"name": "sgd", "lr": 0.5},
-        "training": {"epochs": 2, "batch_size": 16, "shuffle": False, "seed": 3},
+        "training": {"epochs": 2, "batch_size": 16, "shuffle": False, "seed": 3,
+                     "metrics": ["optimlab_userpkg.metrics:f1"]},
     })  # fmt: skip
     result = train(recipe)
     assert result.status == "completed" and result.steps == 2 * 3  # 48 items, batches of 16
@@ -56,15 +57,20 @@ def test_a_trial_on_dict_batches_is_a_hand_loop_on_the_models_own_loss(user_pack
             model(**batch).loss.backward()
             optimizer.step()
     model.eval()
-    total = correct = 0.0
+    total, logits = 0.0, []
     with torch.no_grad():
         for start in range(0, len(val_set), 16):
             batch = default_collate([val_set[i] for i in range(start, min(start + 16, len(val_set)))])
             out = model(**batch)
             total += out.loss.item() * len(batch["labels"])
-            correct += (out.logits.argmax(-1) == batch["labels"]).sum().item()
+            logits.append(out.logits)
+    labels = torch.tensor([val_set[i]["labels"] for i in range(len(val_set))])
+    predicted = torch.cat(logits).argmax(-1)
     assert math.isclose(result.metrics["val_loss"], total / len(val_set), rel_tol=1e-5)
-    assert result.metrics["val_accuracy"] == correct / len(val_set)
+    assert result.metrics["val_accuracy"] == (predicted == labels).sum().item() / len(val_set)
+    true_positives = ((predicted == 1) & (labels == 1)).sum().item()  # F1 of class 1, by hand
+    f1 = 2 * true_positives / max(1, (predicted == 1).sum().item() + (labels == 1).sum().item())
+    assert result.metrics["val_f1"] == pytest.approx(f1)
     assert "test_loss" not in result.metrics  # the factory gives no test split
 
 

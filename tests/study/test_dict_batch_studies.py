@@ -175,3 +175,16 @@ def test_a_model_sized_from_the_data_is_refused_on_dict_batches(cli, user_packag
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1, err
     assert "optimlab_userpkg.nets:build asking for input_shape, num_outputs" in lines[0]
+
+
+def test_optimlab_compare_takes_compute_loss_by_its_function_or_path(user_package, tmp_path):
+    from optimlab_userpkg.text import bert, sentences, smoothed_loss
+
+    done = optimlab.compare(["sgd"], model=bert, data=sentences(), compute_loss=smoothed_loss, epochs=1,
+                            budget=1, seeds=1, out=tmp_path)  # fmt: skip
+    (result,) = done.results
+    assert result.spec.recipe.training.compute_loss == f"{TEXT}:smoothed_loss"  # stored as its path
+    assert result.spec.recipe.training.loss is None and result.spec.metric == "val_loss"  # no logits seen
+    assert all(r.state == "complete" and r.metrics["val_loss"] > 0.198 for r in result.records)  # smoothed
+    with pytest.raises(InvalidValueError, match="compute_loss"):
+        optimlab.compare(["sgd"], model=bert, data=sentences(), compute_loss=lambda m, b: m(**b).loss)

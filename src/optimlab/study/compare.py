@@ -131,8 +131,8 @@ def on_dict_batches(workload: Workload) -> Workload:
     """``workload`` fitted to the user's dict batches, where its data are those: a recipe that names no
     loss trains on the model's own, written out (``training.loss: model``) so that the stored recipes
     say so; the batches reach the model as they are (``data.scaling: none``, whatever the workload
-    scaled); a study tunes on ``val_loss`` where the labels are not one class per example (no
-    accuracy to tune on), and reports the validation metric of the fresh seeds where there is no test
+    scaled); a study tunes on ``val_loss`` where no accuracy is measured (labels that are not one class per
+    example, or a ``compute_loss``, which returns the loss alone), and reports the validation metric of the fresh seeds where there is no test
     split. Any other workload is returned as it is."""
     from optimlab.build import build_data
     from optimlab.data.user_factory import BatchSplits
@@ -149,7 +149,8 @@ def on_dict_batches(workload: Workload) -> Workload:
     fitted = dataclasses.replace(workload, recipe=workload.recipe.with_updates(updates))
     if splits.test is None:  # reported on the validation split of the fresh seeds
         fitted = dataclasses.replace(fitted, test_metric=fitted.metric)
-    if splits.task != "classification" and workload.metric == "val_accuracy":
+    no_accuracy = splits.task != "classification" or spec.compute_loss is not None  # shows no logits
+    if no_accuracy and workload.metric == "val_accuracy":
         fitted = with_metric(fitted, "val_loss")
     return fitted
 

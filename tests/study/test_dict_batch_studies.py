@@ -16,6 +16,7 @@ import optimlab
 from optimlab.errors import InvalidValueError, OptimlabWarning
 from optimlab.recipe import Recipe
 from optimlab.study import load_specs
+from optimlab.study.backends import BackendOptions
 from optimlab.study.compare import compare
 from optimlab.study.storage import load_records, open_storage
 from optimlab.train.run import train
@@ -93,18 +94,19 @@ def test_optimlab_compare_takes_the_hf_model_and_its_dict_batches_directly(user_
     assert all(0 <= r.metrics["val_accuracy"] <= 1 and r.steps == 3 for r in finished)  # 24 items / 8
 
 
-def test_the_cli_compares_the_hf_model_by_path_and_workers_resume_it_to_the_same_curves(
+@pytest.mark.slow  # a worker process imports torch and transformers: most of its time on 2 busy cores
+def test_the_cli_compares_the_hf_model_by_path_and_a_worker_resumes_it_to_the_same_curves(
     cli, user_package, tmp_path
 ):
     flags = ["--model", PLAN["model"], "--dataset", PLAN["dataset"], "--budget", "1", "--seeds", "1",
              "--epochs", "1", "--no-progress", "--format", "json"]  # fmt: skip
-    code, _, err = cli("compare", "--optimizers", "sgd,adamw", *flags, "--out", str(tmp_path / "local"))
+    code, _, err = cli("compare", "--optimizers", "sgd", *flags, "--out", str(tmp_path / "local"))
     assert code == 0, err
     spec, local = records_of(tmp_path / "local")
     assert spec.recipe.model.name == PLAN["model"] and spec.recipe.training.loss == "model"
-    assert len(local) == 4 and all(r.state == "complete" for r in local.values())
+    assert len(local) == 2 and all(r.state == "complete" for r in local.values())
 
-    # Stopped after one trial, then resumed by worker processes that import the stored paths.
+    # Stopped after one trial, then resumed by a worker process that imports the stored paths.
     class Stop(Exception):
         pass
 
@@ -113,14 +115,8 @@ def test_the_cli_compares_the_hf_model_by_path_and_workers_resume_it_to_the_same
             raise Stop
 
     with pytest.raises(Stop):
-        compare(["sgd", "adamw"], out=tmp_path / "resumed", on_progress=stop_after_one, **PLAN)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([user_package, SOURCE])}
-    done = subprocess.run(
-        [sys.executable, "-P", "-c", "from optimlab.cli.app import main; main()", "compare", "--resume",
-         str(tmp_path / "resumed"), "--backend", "workers", "--workers", "1", "--no-progress"],
-        env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+        compare(["sgd"], out=tmp_path / "resumed", on_progress=stop_after_one, **PLAN)
+    compare(resume=True, out=tmp_path / "resumed", backend="workers", options=BackendOptions(workers=1))
     _, resumed = records_of(tmp_path / "resumed")
     assert set(resumed) == set(local)
     for key, record in local.items():
@@ -158,13 +154,13 @@ def test_dict_batches_the_model_cannot_take_a_loss_from_stop_the_cli_in_one_line
     done = subprocess.run(
         [sys.executable, "-P", "-c", "from optimlab.cli.app import main; main()", "compare", "--optimizers",
          "sgd", "--budget", "1", "--seeds", "1", "--epochs", "1", "--no-progress", "--out", str(tmp_path),
-         "--model", PLAN["model"], "--dataset", f"{TEXT}:unlabelled"],
+         "--model", f"{TEXT}:BagOfWords", "--dataset", f"{TEXT}:unlabelled"],
         env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1, done.stderr
     assert "the model's output" in lines[0] and "a loss (a scalar tensor, .loss" in lines[0]
-    assert "SequenceClassifierOutput" in lines[0]  # the value, named
+    assert "a dict with keys ['logits']" in lines[0]  # the value, named
 
 
 def test_a_model_sized_from_the_data_is_refused_on_dict_batches(cli, user_package, tmp_path):

@@ -105,30 +105,26 @@ def _model_of_batches(recipe: Recipe, keywords: dict[str, Any], data_dependent: 
     model takes the batch's named inputs as they are)."""
     entry = get_registry("model").get(recipe.model.name)
     wanted = getattr(entry.obj, "data_keywords", None)  # set on the user's factories (models/user.py)
-    refusals = {
-        "model.name": (
+    if wanted is None:
+        raise InvalidValueError(
+            "model.name",
             recipe.model.name,
             "the user's model factory (an import path or an object): a built-in architecture needs "
             "(input, target) tensors to size itself",
         )
-        if wanted is None
-        else (
+    if wanted:
+        raise InvalidValueError(
+            "model.name",
             f"{recipe.model.name} asking for {', '.join(wanted)}",
             "a factory that does not ask for input_shape or num_outputs: dict batches give no shapes "
             "(build the model from its own config)",
         )
-        if wanted
-        else None,
-        "data.scaling": (recipe.data.scaling, "'none': dict batches reach the model as they are")
-        if recipe.data.scaling != "none"
-        else None,
-        "model.init": (recipe.model.init, "an init that needs no data (dict batches)")
-        if data_dependent
-        else None,
-    }
-    for field, refused in refusals.items():
-        if refused is not None:
-            raise InvalidValueError(field, *refused)
+    if recipe.data.scaling != "none":
+        raise InvalidValueError(
+            "data.scaling", recipe.data.scaling, "'none': dict batches reach the model as they are"
+        )
+    if data_dependent:
+        raise InvalidValueError("model.init", recipe.model.init, "an init that needs no data (dict batches)")
     return entry.create(**keywords)
 
 

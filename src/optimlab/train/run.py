@@ -418,29 +418,19 @@ def _finish(
     else:
         status = "diverged" if state.diverged else "stopped" if state.stop_reason else "completed"
     if status in ("completed", "stopped"):
+        own_metrics = user_metrics(built.recipe)
         for prefix, part in (("val", splits.val), ("test", splits.test)):
-            if isinstance(splits, BatchSplits):
-                if part is not None:
-                    metrics.update(
-                        evaluate_batches(
-                            built.model,
-                            built.batches(part),
-                            prefix=prefix,
-                            metrics=user_metrics(built.recipe),
-                        )
+            if not isinstance(splits, BatchSplits):
+                x, y = part.x.to(device), part.y.to(device)
+                metrics.update(
+                    evaluate(
+                        built.model, built.loss_fn, x, y, task=splits.task, prefix=prefix, metrics=own_metrics
                     )
-                continue
-            metrics.update(
-                evaluate(
-                    built.model,
-                    built.loss_fn,
-                    part.x.to(device),
-                    part.y.to(device),
-                    task=splits.task,
-                    prefix=prefix,
-                    metrics=user_metrics(built.recipe),
                 )
-            )
+            elif part is not None:  # the user's dict batches: no test split unless they gave one
+                metrics.update(
+                    evaluate_batches(built.model, built.batches(part), prefix=prefix, metrics=own_metrics)
+                )
     result = TrainResult(
         recipe_id=built.recipe.id,
         status=status,

@@ -184,3 +184,11 @@ def test_optimlab_compare_takes_compute_loss_by_its_function_or_path(user_packag
     assert all(r.state == "complete" and r.metrics["val_loss"] > 0.198 for r in result.records)  # smoothed
     with pytest.raises(InvalidValueError, match="compute_loss"):
         optimlab.compare(["sgd"], model=bert, data=sentences(), compute_loss=lambda m, b: m(**b).loss)
+
+
+def test_a_named_loss_on_dict_batches_gets_the_logits_and_the_labels(user_package):
+    # BERT's own loss for one label per example is the cross-entropy of its logits: the same run.
+    base = {"data": {"name": PLAN["dataset"]}, "model": {"name": PLAN["model"]}, "training": {"epochs": 1}}
+    own = train(Recipe.from_dict(base).with_updates({"training.loss": "model"}))
+    named = train(Recipe.from_dict(base).with_updates({"training.loss": "cross_entropy"}))
+    assert own.metrics == pytest.approx(named.metrics, abs=1e-6) and own.metrics["val_accuracy"] > 0

@@ -66,3 +66,12 @@ def test_load_splits_a_users_dataset_of_dict_items_by_the_recipes_fractions(user
     ]
     with pytest.raises(InvalidValueError, match="fixed splits"):
         load("optimlab_userpkg.text:sentences", val_fraction=0.3)
+
+
+def test_user_batches_given_splits_of_dict_batches_read_their_training_part():
+    from optimlab.data.user_batches import UserBatches
+
+    splits = as_data((Items(6), Items(4)), "items")
+    batches = UserBatches(splits, batch_size=4, shuffle=False)
+    assert batches.steps_per_epoch == 2
+    assert [b["input_ids"][:, 0].tolist() for b in batches.epoch(0)] == [[0, 1, 2, 3], [4, 5]]

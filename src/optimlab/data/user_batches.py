@@ -3,8 +3,9 @@
 Data (what :class:`UserBatches` accepts):
 
 * **two tensors** ``(x, y)`` with the same number of rows (or splits with ``.train.x``/``.train.y``,
-  as :func:`optimlab.data.load` returns): batches of ``batch_size`` rows in the order of
-  :func:`~optimlab.data.batches.epoch_order`, the order :func:`optimlab.train.fit` draws;
+  as :func:`optimlab.data.load` returns; splits of dict batches give their ``.train``, read as below):
+  batches of ``batch_size`` rows in the order of :func:`~optimlab.data.batches.epoch_order`, the order
+  :func:`optimlab.train.fit` draws;
 * a map-style **Dataset** (``torch.utils.data.Dataset``, or anything with ``__getitem__`` and
   ``__len__`` that is not a list): the same order, items collated by torch's ``default_collate``;
 * an **IterableDataset**: batched in reading order;
@@ -109,6 +110,17 @@ def _tensor_pair(data: Any) -> tuple[Tensor, Tensor] | None:
     return x, y
 
 
+def _is_splits(data: Any) -> bool:
+    """Whether ``data`` is splits (``.train``, ``.val``) rather than data itself (a Dataset or batches
+    that happen to have such attributes)."""
+    return (
+        hasattr(data, "train")
+        and hasattr(data, "val")
+        and not is_map_dataset(data)
+        and not isinstance(data, (Iterable, Tensor))
+    )
+
+
 def is_map_dataset(data: Any) -> bool:
     """Whether ``data`` is read by index (a map-style ``Dataset``, or anything with ``__getitem__`` and
     ``__len__`` that is not a list, a tuple, a mapping, a string or a tensor)."""
@@ -184,6 +196,10 @@ class UserBatches:
         self.loss_fn, self._custom_loss = loss_fn, compute_loss
         self.batch_size, self.seed, self.shuffle, self.drop_last = batch_size, seed, shuffle, drop_last
         self.tensors = _tensor_pair(data)
+        if self.tensors is None and _is_splits(
+            data
+        ):  # a recipe's splits of dict batches: their training part
+            data = data.train
         self._data = data
         self._epoch: Callable[[int, int], Iterable[Any]]
         self.steps_per_epoch: int | None

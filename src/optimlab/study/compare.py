@@ -131,9 +131,9 @@ def on_dict_batches(workload: Workload) -> Workload:
     """``workload`` fitted to the user's dict batches, where its data are those: a recipe that names no
     loss trains on the model's own, written out (``training.loss: model``) so that the stored recipes
     say so; the batches reach the model as they are (``data.scaling: none``, whatever the workload
-    scaled); a study tunes on ``val_loss`` where no accuracy is measured (labels that are not one class per
-    example, or a ``compute_loss``, which returns the loss alone), and reports the validation metric of the fresh seeds where there is no test
-    split. Any other workload is returned as it is."""
+    scaled); a study tunes on ``val_loss`` where no accuracy is measured (labels that are not one class
+    per example, or a ``compute_loss``, which returns the loss alone), and reports the validation metric
+    of the fresh seeds where there is no test split. Any other workload is returned as it is."""
     from optimlab.build import build_data
     from optimlab.data.user_factory import BatchSplits
 

@@ -9,8 +9,7 @@ asynchronous mode runs in a thread that competes with training for the interpret
 their records to one writer process, ``python -m optimlab.integrations.mlflow_writer``, started by its
 first run (or earlier, :func:`writer_process`) and shared by the later ones. It:
 
-- lowers its priority (``nice`` 10) and imports MLflow as it starts, so that the import overlaps the
-  trainer's own start-up and training without slowing it where cores are scarce;
+- imports MLflow as it starts, so that the import overlaps the trainer's own start-up and training;
 - reads pickled messages ``(key, kind, payload)`` from its standard input, ``key`` naming the run:
   ``open`` (the run's settings), ``metrics`` (records), ``end`` (a status), ``artifact`` (a path),
   ``report`` (a run folder whose page it writes and attaches) and ``sync`` (a count, answered once every
@@ -293,6 +292,8 @@ class WriterProcess:
             self.changed.notify_all()  # it exited: nobody waits for an answer that cannot come
 
     def send(self, key: int, kind: str, payload: Any) -> None:
+        if self.process.stdin.closed:
+            raise OptimlabError(f"MLflow's writer (process {self.process.pid}) was ended: it takes no more")
         message = pickle.dumps((key, kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
         try:
             with self.sending:
@@ -383,10 +384,6 @@ def end_writer(*, wait: bool) -> None:
 
 def main() -> None:
     """The writer process (see the module's docstring)."""
-    # Nothing here is urgent: where cores are scarce (torch's threads take every core by default) the
-    # trainer comes first, and the writer catches up from its buffer. On an idle core it changes nothing.
-    with contextlib.suppress(OSError):
-        os.nice(10)
     with contextlib.suppress(ImportError):  # now, beside the trainer's start; else each run says why
         import mlflow.tracking  # noqa: F401
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)

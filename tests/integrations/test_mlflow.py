@@ -169,3 +169,27 @@ def test_the_writers_rows_read_back_as_mlflows_own_log_batch(tmp_path, monkeypat
             sorted(history(theirs, key), key=repr)
         )
     assert repr(client.get_run(ours.run_id).data.metrics) == repr(client.get_run(theirs).data.metrics)
+
+
+@pytest.mark.slow
+def test_train_html_log_mlflow_attaches_the_page_the_command_wrote(tmp_path, monkeypatch):
+    from optimlab.cli.app import main
+    from optimlab.integrations.mlflow_writer import end_writer
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "html-run"
+    with pytest.raises(SystemExit) as done:
+        main(
+            ["train", "--dataset", "iris", "--width", "8", "--steps", "6", "--out", str(out), "--no-progress",
+             "--html", "--log", "mlflow"]
+        )  # fmt: skip
+    assert done.value.code == 0
+    written = (out / "report.html").read_text()  # by the command itself, before it returned
+    end_writer(wait=True)
+    client = MlflowClient(tracking_uri=uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("optimlab").experiment_id])
+    assert run.info.status == "FINISHED"
+    page = client.download_artifacts(run.info.run_id, "report.html", str(tmp_path / "back"))
+    assert Path(page).read_text() == written

@@ -278,7 +278,8 @@ class WriterProcess:
         self.changed = threading.Condition()
         self.sending = threading.Lock()
         self.detached = False  # ended with wait=False: left to finish alone, even at exit
-        threading.Thread(target=self._gather, daemon=True).start()
+        self.gatherer = threading.Thread(target=self._gather, daemon=True)
+        self.gatherer.start()
         atexit.register(self._at_exit)
 
     def _gather(self) -> None:
@@ -348,17 +349,18 @@ class WriterProcess:
             self.detached = not wait
         if not wait:
             return
-        try:
-            self.process.wait(WAIT_SECONDS)
-        except subprocess.TimeoutExpired:
+        self.gatherer.join(WAIT_SECONDS)  # until the writer exited and every answer is in
+        if self.gatherer.is_alive():
             warnings.warn(
                 f"MLflow's writer (process {self.process.pid}) is still logging after {WAIT_SECONDS:g} s; "
                 "it has every record, and ends its runs before it exits",
                 OptimlabWarning,
                 stacklevel=2,
             )
-        for key, answers in sorted(self.answers.items()):
-            if "error" in answers and key not in self.told:
+        with self.changed:
+            errors = sorted((key, answers) for key, answers in self.answers.items() if "error" in answers)
+        for key, answers in errors:
+            if key not in self.told:
                 self.told.add(key)
                 message = f"MLflow did not record run {self.names.get(key)!r}: {answers['error']}"
                 warnings.warn(message, OptimlabWarning, stacklevel=2)
@@ -384,12 +386,12 @@ def end_writer(*, wait: bool) -> None:
 
 def main() -> None:
     """The writer process (see the module's docstring)."""
-    with contextlib.suppress(ImportError):  # now, beside the trainer's start; else each run says why
-        import mlflow.tracking  # noqa: F401
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # MLflow's own prints must not mix with answers
     inbox: queue.SimpleQueue = queue.SimpleQueue()
     threading.Thread(target=_read, args=(sys.stdin.buffer, inbox), daemon=True).start()
+    with contextlib.suppress(ImportError):  # now, beside the trainer's start; else each run says why
+        import mlflow.tracking  # noqa: F401
     writer = _Writer(answers)
     while (message := inbox.get()) is not None:
         writer.handle(*message)

@@ -54,9 +54,9 @@ def page_attached(client, run_name: str, deadline: float) -> None:
         runs = client.search_runs(
             [experiment], f"attributes.run_name = '{run_name}'", run_view_type=ViewType.ALL
         )
-        if runs and runs[0].info.status == "FINISHED":
-            if "report.html" in [a.path for a in client.list_artifacts(runs[0].info.run_id)]:
-                return
+        finished = runs and runs[0].info.status == "FINISHED"
+        if finished and "report.html" in [a.path for a in client.list_artifacts(runs[0].info.run_id)]:
+            return
         time.sleep(0.05)
     raise TimeoutError(f"no page attached to MLflow run {run_name!r}")
 

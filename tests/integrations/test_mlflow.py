@@ -25,12 +25,10 @@ def test_train_log_mlflow_holds_metrics_recipe_and_report(tmp_path, monkeypatch)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.chdir(tmp_path)  # MLflow's artifacts folder, ./mlruns, lands here
-    from optimlab.integrations.mlflow_writer import end_writer
-
     out = tmp_path / "iris-run"
     train_with_tracker(out, "mlflow")
     client = MlflowClient(tracking_uri=uri)
-    # The command waited for the run's records and its end, not for its page.
+    # The command returned with the run whole: its records, its end and its page.
     (run,) = client.search_runs([client.get_experiment_by_name("optimlab").experiment_id])
     assert run.info.run_name == "iris-run" and run.info.status == "FINISHED"
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -42,7 +40,6 @@ def test_train_log_mlflow_holds_metrics_recipe_and_report(tmp_path, monkeypatch)
         assert [(m.step, m.value) for m in history] == pytest.approx(expected), key
     recipe = Recipe.load(out / "recipe.yaml")
     assert run.data.params == {k: str(v) for k, v in flat_fields(recipe.to_dict())}
-    end_writer(wait=True)  # the page, written and attached by the writer after the command
     assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["report.html"]
     page = client.download_artifacts(run.info.run_id, "report.html", str(tmp_path / "back"))
     assert Path(page).read_text() == (out / "report.html").read_text()

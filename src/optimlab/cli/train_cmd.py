@@ -84,10 +84,10 @@ def train(
 ) -> None:
     """Train a model; print progress and final metrics; write metrics.jsonl and model.pt."""
     mlflow = "mlflow" in (log or [])
-    if mlflow:  # first: its writer imports MLflow (~3 s) while this process imports torch and trains
+    if mlflow:  # first: its writer imports MLflow (~3 s) and the page's code while this process trains
         from optimlab.integrations.mlflow_writer import writer_process
 
-        writer_process()
+        writer_process(report=True)
     if resume is not None:
         if recipe_path is not None or out_dir is not None:
             raise OptimlabError(
@@ -114,7 +114,7 @@ def train(
     result = run_training(recipe, out, resume=resume is not None, callbacks=[*callbacks, *trackers.values()])
     for tracker in trackers.values():
         tracker.wait()  # every record and the run's end in the tracker's store; MLflow's refusal raises
-    data, command, background = result.to_dict(), " ".join(sys.argv), ""
+    data, command = result.to_dict(), " ".join(sys.argv)
     if html:
         from optimlab.report.run_folder import read_run
         from optimlab.report.run_page import write_run_report
@@ -122,18 +122,16 @@ def train(
         data["report"] = str(write_run_report([read_run(out)], out / "report.html", command=command))
         for tracker in trackers.values():
             tracker.log_artifact(data["report"])
-    elif mlflow:
-        # MLflow keeps the page with the run. Its writer writes it after this command returns: here it
-        # cost 1-2 s of a 10 s command (benchmarks/tracker_cli_overhead.py, docs/benchmarks.md).
-        data["report"], background = str(out / "report.html"), " (written in the background)"
+    elif mlflow:  # MLflow keeps the page with the run: its writer, which imported the code, writes it
+        data["report"] = str(out / "report.html")
         trackers["mlflow"].attach_report(out, command=command)
-    if mlflow:  # the files it attaches, and the page, are the writer's to finish alone
+    if mlflow:  # the command returns with the run whole in MLflow: records, end, page
         from optimlab.integrations.mlflow_writer import end_writer
 
-        end_writer(wait=False)
+        end_writer(wait=True)
     output.result(
         f"{result.status} after {result.steps} steps in {result.seconds:.1f} s; results in {out}"
-        + (f"; page {data['report']}{background}" if "report" in data else ""),
+        + (f"; page {data['report']}" if "report" in data else ""),
         data,
     )
     if output.human:

@@ -127,7 +127,7 @@ class MLflowTracker(Tracker):
 
     def attach_report(self, folder: str | Path, *, command: str) -> None:
         """Have the writer write the page of the run in ``folder`` (``folder/report.html``, as ``train
-        --html``) and attach it: ``optimlab train --log mlflow`` does not wait for the page."""
+        --html``) and attach it (``optimlab train --log mlflow``, which then waits for its writer)."""
         if self._run is not None:
             self._run.log_artifact(write_report(str(folder), command))
         else:

@@ -258,12 +258,12 @@ class WriterProcess:
     a refusal that no caller was told of is then a warning.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, report: bool = False) -> None:
         # The writer imports the optimlab this process runs, wherever that one was found.
         path = [str(Path(optimlab.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]
         self.errors = tempfile.TemporaryFile()  # noqa: SIM115  (its stderr for its lifetime: read when it stops)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "optimlab.integrations.mlflow_writer"],
+            [sys.executable, "-m", "optimlab.integrations.mlflow_writer", *(["--report"] if report else [])],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.errors,
@@ -369,12 +369,14 @@ class WriterProcess:
 _writer: WriterProcess | None = None
 
 
-def writer_process() -> WriterProcess:
+def writer_process(*, report: bool = False) -> WriterProcess:
     """This process's writer, started on first use (again once it ended or stopped, or in a forked
-    child). ``optimlab train --log mlflow`` calls it first thing, so MLflow's import overlaps torch's."""
+    child). ``optimlab train --log mlflow`` calls it first thing, so MLflow's import overlaps torch's;
+    ``report``: the writer also imports the run page's code (matplotlib) as it starts, for a page it
+    will be asked to write (``report`` messages)."""
     global _writer
     if _writer is None or not _writer.open():
-        _writer = WriterProcess()
+        _writer = WriterProcess(report=report)
     return _writer
 
 
@@ -392,6 +394,8 @@ def main() -> None:
     threading.Thread(target=_read, args=(sys.stdin.buffer, inbox), daemon=True).start()
     with contextlib.suppress(ImportError):  # now, beside the trainer's start; else each run says why
         import mlflow.tracking  # noqa: F401
+    if "--report" in sys.argv[1:]:  # a page to write at the end: its imports, now, beside the training
+        import optimlab.report.run_page  # noqa: F401
     writer = _Writer(answers)
     while (message := inbox.get()) is not None:
         writer.handle(*message)

@@ -192,3 +192,19 @@ def test_a_named_loss_on_dict_batches_gets_the_logits_and_the_labels(user_packag
     own = train(Recipe.from_dict(base).with_updates({"training.loss": "model"}))
     named = train(Recipe.from_dict(base).with_updates({"training.loss": "cross_entropy"}))
     assert own.metrics == pytest.approx(named.metrics, abs=1e-6) and own.metrics["val_accuracy"] > 0
+
+
+def test_bench_runs_the_hf_model_by_path_and_a_seed_run_is_its_stored_recipe_trained(
+    cli, user_package, tmp_path
+):
+    flags = ["--workloads", "digits_mlp", "--model", PLAN["model"], "--dataset", PLAN["dataset"],
+             "--optimizers", "sgd", "--budget", "1", "--seeds", "1", "--no-progress", "--format", "json"]  # fmt: skip
+    code, _, err = cli("bench", *flags, "--out", str(tmp_path / "bench"))
+    assert code == 0, err
+    spec, records = records_of(tmp_path / "bench")
+    # The workload's scaling and loss gave way to the dict batches': as they are, the model's own loss.
+    assert spec.recipe.data.scaling == "none" and spec.recipe.training.loss == "model"
+    seed_run = next(r for r in records.values() if r.phase == "seeds")
+    again = train(Recipe.from_dict(seed_run.recipe))
+    assert seed_run.metrics["val_loss"] == pytest.approx(again.metrics["val_loss"], rel=1e-5)
+    assert seed_run.metrics["val_accuracy"] == again.metrics["val_accuracy"]

@@ -84,10 +84,10 @@ def train(
 ) -> None:
     """Train a model; print progress and final metrics; write metrics.jsonl and model.pt."""
     mlflow = "mlflow" in (log or [])
-    if mlflow:  # first: its writer imports MLflow (~3 s) and the page's code while this process trains
+    if mlflow:  # first: its writer imports MLflow (~3 s) while this process imports torch and trains
         from optimlab.integrations.mlflow_writer import writer_process
 
-        writer_process(report=True)
+        writer_process()
     if resume is not None:
         if recipe_path is not None or out_dir is not None:
             raise OptimlabError(
@@ -114,17 +114,16 @@ def train(
     result = run_training(recipe, out, resume=resume is not None, callbacks=[*callbacks, *trackers.values()])
     for tracker in trackers.values():
         tracker.wait()  # every record and the run's end in the tracker's store; MLflow's refusal raises
-    data, command = result.to_dict(), " ".join(sys.argv)
-    if html:
+    data = result.to_dict()
+    if html or mlflow:  # MLflow keeps the page with the run
         from optimlab.report.run_folder import read_run
         from optimlab.report.run_page import write_run_report
 
-        data["report"] = str(write_run_report([read_run(out)], out / "report.html", command=command))
+        data["report"] = str(
+            write_run_report([read_run(out)], out / "report.html", command=" ".join(sys.argv))
+        )
         for tracker in trackers.values():
             tracker.log_artifact(data["report"])
-    elif mlflow:  # MLflow keeps the page with the run: its writer, which imported the code, writes it
-        data["report"] = str(out / "report.html")
-        trackers["mlflow"].attach_report(out, command=command)
     if mlflow:  # the command returns with the run whole in MLflow: records, end, page
         from optimlab.integrations.mlflow_writer import end_writer
 

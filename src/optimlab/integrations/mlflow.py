@@ -27,7 +27,6 @@ from optimlab.integrations.mlflow_writer import (
     EXPERIMENT,
     WAIT_SECONDS,
     MLflowRun,
-    write_report,
     writer_process,
 )
 from optimlab.integrations.tracking import Record, Tracker
@@ -124,14 +123,6 @@ class MLflowTracker(Tracker):
             self._run.log_artifact(path)
         else:
             self._send("artifact", str(path))
-
-    def attach_report(self, folder: str | Path, *, command: str) -> None:
-        """Have the writer write the page of the run in ``folder`` (``folder/report.html``, as ``train
-        --html``) and attach it (``optimlab train --log mlflow``, which then waits for its writer)."""
-        if self._run is not None:
-            self._run.log_artifact(write_report(str(folder), command))
-        else:
-            self._send("report", {"folder": str(Path(folder).resolve()), "command": command})
 
     def wait(self) -> None:
         """Return once the writer has done everything sent for this run so far (its records logged, its

@@ -11,8 +11,8 @@ first run (or earlier, :func:`writer_process`) and shared by the later ones. It:
 
 - imports MLflow as it starts, so that the import overlaps the trainer's own start-up and training;
 - reads pickled messages ``(key, kind, payload)`` from its standard input, ``key`` naming the run:
-  ``open`` (the run's settings), ``metrics`` (records), ``end`` (a status), ``artifact`` (a path),
-  ``report`` (a run folder whose page it writes and attaches) and ``sync`` (a count, answered once every
+  ``open`` (the run's settings), ``metrics`` (records), ``end`` (a status), ``artifact`` (a path)
+  and ``sync`` (a count, answered once every
   earlier message of the run is done). A reader thread drains the pipe, so the trainer never waits on a
   full pipe while the store is busy;
 - logs the records that have arrived in one ``log_batch`` call per run;
@@ -55,7 +55,6 @@ __all__ = [
     "WriterProcess",
     "end_writer",
     "main",
-    "write_report",
     "writer_process",
 ]
 
@@ -169,14 +168,6 @@ def _read(source: BinaryIO, inbox: queue.SimpleQueue) -> None:
             return
 
 
-def write_report(folder: str, command: str) -> Path:
-    """The page of the run in ``folder``, written there as report.html (as ``train --html`` does)."""
-    from optimlab.report.run_folder import read_run
-    from optimlab.report.run_page import write_run_report
-
-    return write_run_report([read_run(folder)], Path(folder) / "report.html", command=command)
-
-
 def _open(settings: dict[str, Any]) -> MLflowRun:
     """A new run, created as the trainer would have created it: in its working folder (where MLflow's
     default store and artifacts go) and with its ``MLFLOW_*`` environment at the time."""
@@ -220,8 +211,6 @@ class _Writer:
                 self.answer(key, points=self.points[key])
             elif kind == "artifact":
                 self.runs[key].log_artifact(payload)
-            elif kind == "report":
-                self.runs[key].log_artifact(write_report(**payload))
             elif kind == "sync":
                 self.log(key)
                 self.answer(key, synced=payload)
@@ -258,12 +247,12 @@ class WriterProcess:
     a refusal that no caller was told of is then a warning.
     """
 
-    def __init__(self, *, report: bool = False) -> None:
+    def __init__(self) -> None:
         # The writer imports the optimlab this process runs, wherever that one was found.
         path = [str(Path(optimlab.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]
         self.errors = tempfile.TemporaryFile()  # noqa: SIM115  (its stderr for its lifetime: read when it stops)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "optimlab.integrations.mlflow_writer", *(["--report"] if report else [])],
+            [sys.executable, "-m", "optimlab.integrations.mlflow_writer"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.errors,
@@ -369,14 +358,12 @@ class WriterProcess:
 _writer: WriterProcess | None = None
 
 
-def writer_process(*, report: bool = False) -> WriterProcess:
+def writer_process() -> WriterProcess:
     """This process's writer, started on first use (again once it ended or stopped, or in a forked
-    child). ``optimlab train --log mlflow`` calls it first thing, so MLflow's import overlaps torch's;
-    ``report``: the writer also imports the run page's code (matplotlib) as it starts, for a page it
-    will be asked to write (``report`` messages)."""
+    child). ``optimlab train --log mlflow`` calls it first thing, so MLflow's import overlaps torch's."""
     global _writer
     if _writer is None or not _writer.open():
-        _writer = WriterProcess(report=report)
+        _writer = WriterProcess()
     return _writer
 
 
@@ -394,8 +381,6 @@ def main() -> None:
     threading.Thread(target=_read, args=(sys.stdin.buffer, inbox), daemon=True).start()
     with contextlib.suppress(ImportError):  # now, beside the trainer's start; else each run says why
         import mlflow.tracking  # noqa: F401
-    if "--report" in sys.argv[1:]:  # a page to write at the end: its imports, now, beside the training
-        import optimlab.report.run_page  # noqa: F401
     writer = _Writer(answers)
     while (message := inbox.get()) is not None:
         writer.handle(*message)

@@ -40,10 +40,11 @@ def test_on_a_quadratic_of_known_curvature_the_suggestion_lands_near_one_over_l(
     optimizer = optimlab.optim.create("sgd", params, lr=0.1) if stacked else torch.optim.SGD(params, lr=0.1)
     assert (stackable(model, optimizer) is None) == stacked
     result = find_lr(
-        model, nn.MSELoss(), x, y, optimizer, held_out=held_out, check_steps=20, batch_size=len(x),
+        model, nn.MSELoss(), x, y, optimizer, held_out=held_out, check_steps=8, batch_size=len(x),
         start_lr=1e-4 * inverse_l, end_lr=1e3 * inverse_l,
     )  # fmt: skip
-    # Candidates a quarter decade apart: the nearest one to 1/L contracts fastest.
+    # The nearest candidate to 1/L contracts fastest. (8 steps: by 20, lrs 1.33x either side of it
+    # also reach float32's floor, where their losses honestly tie.)
     assert inverse_l / 1.5 < result.suggestion < 1.5 * inverse_l
     chosen = next(c for c in result.candidates if c.lr == result.suggestion)
     assert result.check is not None and chosen.score == min(

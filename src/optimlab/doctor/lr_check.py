@@ -45,7 +45,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch.func import stack_module_state
+from torch.utils.data import DataLoader, RandomSampler, Subset
 
+from optimlab.data.user_batches import UserBatches
 from optimlab.doctor.lr_find import Candidate, LRRangeResult, lr_range_test
 from optimlab.doctor.snapshot import preserved
 from optimlab.errors import InvalidValueError
@@ -53,24 +55,25 @@ from optimlab.models.stacked import stacked_forward, stacked_loss
 from optimlab.optim.shells.batched import BATCHABLE, BatchedOptimizer
 from optimlab.optim.shells.torch_optim import Optimizer as OptimlabOptimizer
 from optimlab.registry import POSITIVE_INT
-from optimlab.train.loop import Callback, TrainState, epoch_permutation, fit
+from optimlab.train.loop import EVAL_BATCH, Callback, TrainState, epoch_permutation, evaluate_batches, fit
 from optimlab.train.run import evaluate, evaluate_members
 
 __all__ = ["HELD_OUT_FRACTION", "end_level", "find_lr", "score_lrs", "stackable"]
 
-HELD_OUT_FRACTION = 0.2  # of the training rows, held out for the check when no validation split is given
+HELD_OUT_FRACTION = 0.2  # of the training data, held out for the check when no held-out data is given
 EVALUATIONS = 20  # held-out evaluations over a check's run: 6 in its last quarter (module docstring)
 LEVEL_FRACTION = 0.25  # the end of the run whose evaluations give a candidate's level
 
 
 def find_lr(
     model: nn.Module,
-    loss_fn: Callable[[Tensor, Tensor], Tensor],
-    x: Tensor,
-    y: Tensor,
-    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable[[Any, Any], Tensor] | None,
+    data: Any,
+    y: Tensor | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
     *,
-    held_out: tuple[Tensor, Tensor] | None = None,
+    compute_loss: Callable[[nn.Module, Any], Tensor] | None = None,
+    held_out: Any = None,
     check_steps: int = 200,
     batch_size: int = 64,
     seed: int = 0,
@@ -78,36 +81,114 @@ def find_lr(
 ) -> LRRangeResult:
     """The LR range test of ``model``, then a ``check_steps`` run of each candidate scored on ``held_out``.
 
-    Returns the range test's result with its candidates scored (the held-out metric's level at the
-    end of the run) and ``suggestion`` the best of them (module docstring; the curve's own reading
-    when the sweep proposes none). ``held_out`` defaults to a
-    :data:`HELD_OUT_FRACTION` of ``(x, y)`` drawn with ``seed``, which the check then does not train on.
-    ``sweep`` goes to :func:`~optimlab.doctor.lr_find.lr_range_test` (``start_lr``, ``end_lr``, ``steps``).
-    Model and optimizer are left as they were.
+    ``data``, ``loss_fn`` and ``compute_loss`` are the data in any shape and its loss, as
+    :func:`~optimlab.doctor.lr_find.lr_range_test` takes them (``find_lr(model, loss_fn, x, y,
+    optimizer)`` for tensors); ``held_out`` is data of the same shape (a validation set), by default a
+    :data:`HELD_OUT_FRACTION` of ``data`` drawn with ``seed``, which the check then does not train on
+    (module docstring). Returns the range test's result with its candidates scored (the held-out
+    metric's level at the end of the run) and ``suggestion`` the chosen one; the curve's own reading
+    when the sweep proposes none or no held-out data can be had. ``sweep`` goes to the range test
+    (``start_lr``, ``end_lr``, ``steps``). Model and optimizer are left as they were.
     """
     if not POSITIVE_INT.contains(check_steps):
         raise InvalidValueError("check_steps", check_steps, str(POSITIVE_INT))
-    result = lr_range_test(model, loss_fn, x, y, optimizer, batch_size=batch_size, seed=seed, **sweep)
+    if optimizer is None:
+        from optimlab.optim import create
+
+        optimizer = create("adam", model.parameters())
+    batching = {"compute_loss": compute_loss, "batch_size": batch_size, "seed": seed}
+    if isinstance(data, UserBatches):
+        train = data
+    else:
+        train = UserBatches(data if y is None else (data, y), loss_fn, **batching)
+    result = lr_range_test(model, None, train, optimizer=optimizer, batch_size=batch_size, seed=seed, **sweep)
     if not result.candidates:
         return result
     if held_out is None:
-        if x.shape[0] < 10:
-            raise InvalidValueError(
-                "rows of x", x.shape[0], "at least 10 (a fifth is held out for the check)"
+        split = _hold_out(train, seed)
+        if split is None:
+            return dataclasses.replace(
+                result,
+                reason=f"no held-out data for the check (give a validation set); {result.reason}",
             )
-        order = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(seed)).to(x.device)
-        cut = round(x.shape[0] * (1 - HELD_OUT_FRACTION))
-        (x, y), held_out = (x[order[:cut]], y[order[:cut]]), (x[order[cut:]], y[order[cut:]])
-    lrs = [c.lr for c in result.candidates]
-    scores = score_lrs(
-        model, loss_fn, (x, y), held_out, optimizer, lrs, steps=check_steps, batch_size=batch_size, seed=seed
+        train, held_out = split
+    elif not isinstance(held_out, UserBatches):
+        held_out = UserBatches(held_out, train.loss_fn, **{**batching, "shuffle": False})
+    candidates = result.candidates
+    stacked = train.tensors is not None and stackable(model, optimizer) is None
+    if not stacked:
+        candidates = candidates[::2]  # one at a time: quarter decades (module docstring, cost)
+    checks = _check(model, optimizer, [c.lr for c in candidates], train, held_out, check_steps, seed)
+    return _decided(result, candidates, checks, check_steps)
+
+
+def _hold_out(data: UserBatches, seed: int) -> tuple[UserBatches, UserBatches] | None:
+    """``data`` split into what the check trains on and a :data:`HELD_OUT_FRACTION` it scores on:
+    rows drawn with ``seed`` of tensors, a Dataset or a DataLoader's Dataset (rebatched as the loader
+    batches), the last batches of a list of batches; None for data that cannot be split (an
+    iterable of unknown length)."""
+    source = data._data  # the user's data, to split as it is
+    rebatch = {"compute_loss": data._custom_loss, "batch_size": data.batch_size, "seed": data.seed}
+    if data.tensors is not None:
+        x, y = data.tensors
+        source, n = None, x.shape[0]
+    elif isinstance(source, DataLoader) and _is_sized(source.dataset) and source.batch_size is not None:
+        n = len(source.dataset)
+    elif isinstance(source, (list, tuple)) or (_is_sized(source) and not isinstance(source, DataLoader)):
+        n = len(source)
+    else:
+        return None
+    if n < 2 or (data.tensors is not None and n < 10):
+        if data.tensors is not None:
+            raise InvalidValueError("rows of x", n, "at least 10 (a fifth is held out for the check)")
+        return None
+    if isinstance(source, (list, tuple)):  # batches: the last ones, in their order
+        cut = min(n - 1, max(1, round(n * (1 - HELD_OUT_FRACTION))))
+        return (
+            UserBatches(list(source[:cut]), data.loss_fn, **rebatch),
+            UserBatches(list(source[cut:]), data.loss_fn, **rebatch, shuffle=False),
+        )
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    cut = round(n * (1 - HELD_OUT_FRACTION))
+    kept, out = order[:cut], order[cut:]
+    if source is None:
+        kept, out = kept.to(x.device), out.to(x.device)
+        parts = ((x[kept], y[kept]), (x[out], y[out]))
+    elif isinstance(source, DataLoader):
+        parts = tuple(
+            DataLoader(
+                Subset(source.dataset, rows.tolist()),
+                batch_size=source.batch_size,
+                shuffle=shuffle and isinstance(source.sampler, RandomSampler),
+                collate_fn=source.collate_fn,
+                drop_last=source.drop_last and shuffle,
+            )
+            for rows, shuffle in ((kept, True), (out, False))
+        )
+    else:
+        parts = (Subset(source, kept.tolist()), Subset(source, out.tolist()))
+    return (
+        UserBatches(parts[0], data.loss_fn, **rebatch),
+        UserBatches(parts[1], data.loss_fn, **rebatch, shuffle=False),
     )
-    metric = "val_accuracy" if "val_accuracy" in next(iter(s for s in scores if s), {}) else "val_loss"
+
+
+def _is_sized(data: Any) -> bool:
+    return hasattr(data, "__len__") and hasattr(data, "__getitem__")
+
+
+def _decided(
+    result: LRRangeResult, candidates: list[Candidate], checks: list[_Checked], check_steps: int
+) -> LRRangeResult:
+    """``result`` with ``candidates`` scored by their ``checks`` and the suggestion chosen among them."""
+    metric = next(
+        ("val_accuracy" if "val_accuracy" in c.levels else "val_loss" for c in checks if c.levels), "val_loss"
+    )
     scored = [
-        dataclasses.replace(c, score=s.get(metric), held_out_loss=s.get("val_loss"))
-        for c, s in zip(result.candidates, scores, strict=True)
+        dataclasses.replace(c, score=k.levels.get(metric), held_out_loss=k.levels.get("val_loss"))
+        for c, k in zip(candidates, checks, strict=True)
     ]
-    alive = [c for c in scored if c.score is not None and math.isfinite(c.score)]
+    alive = [(c, k.units) for c, k in zip(scored, checks) if c.score is not None and math.isfinite(c.score)]
     check = f"{check_steps} steps each, scored by held-out {metric[4:]} at the end of the run"
     if not alive:
         return dataclasses.replace(
@@ -117,8 +198,8 @@ def find_lr(
             check=check,
             reason=f"every candidate diverged within {check_steps} steps; {result.reason}",
         )
-    labels = held_out[1].numel() if metric == "val_accuracy" else None
-    best = _best(alive, accuracy_of=labels)
+    labels = next((k.labels for k in checks if k.labels), None) if metric == "val_accuracy" else None
+    best = _best([c for c, _ in alive], accuracy_of=labels, units=[u for _, u in alive])
     return dataclasses.replace(
         result,
         candidates=scored,
@@ -131,20 +212,39 @@ def find_lr(
     )
 
 
-def _best(candidates: Sequence[Candidate], *, accuracy_of: int | None) -> Candidate:
-    """The lowest held-out loss; for accuracy, the lower middle (by lr) of the candidates whose accuracy
-    is within one standard error sqrt(p (1 - p) / n) of the best p on ``accuracy_of`` = n labels.
+def _best(
+    candidates: Sequence[Candidate],
+    *,
+    accuracy_of: int | None,
+    units: Sequence[Tensor | None] | None = None,
+) -> Candidate:
+    """The lower middle (by lr) of the candidates tied with the best (module docstring, point 2).
 
-    Accuracy is coarse (a few held-out rows apart), so a plateau of candidates ties; among them the
-    largest lrs carry the most risk and the smallest may be too slow (module docstring, point 2). A
-    held-out loss compares candidates finely on the same rows.
+    Accuracy (``accuracy_of`` = n held-out labels): tied within one standard error sqrt(p (1 - p) / n)
+    of the best p. A loss: tied when its paired difference to the lowest, over the held-out ``units``
+    (each row's or batch's loss level), is within one standard error of that difference; the lowest
+    alone where units are not known.
     """
-    if accuracy_of is None:
-        return min(candidates, key=lambda c: c.score)  # type: ignore[arg-type, return-value]
-    top = max(c.score for c in candidates)  # type: ignore[type-var]
-    tolerance = math.sqrt(max(top * (1 - top), 1 / accuracy_of) / accuracy_of)
-    tied = sorted((c for c in candidates if c.score >= top - tolerance), key=lambda c: c.lr)  # type: ignore[operator]
+    if accuracy_of is not None:
+        top = max(c.score for c in candidates)  # type: ignore[type-var]
+        tolerance = math.sqrt(max(top * (1 - top), 1 / accuracy_of) / accuracy_of)
+        tied = [c for c in candidates if c.score >= top - tolerance]  # type: ignore[operator]
+    else:
+        lowest = min(range(len(candidates)), key=lambda i: candidates[i].score)  # type: ignore[arg-type, return-value]
+        base = units[lowest] if units else None
+        if base is None or base.numel() < 2:
+            return candidates[lowest]
+        tied = [
+            c for c, u in zip(candidates, units, strict=True) if u is not None and _within_one_se(u - base)
+        ]  # type: ignore[arg-type]
+    tied.sort(key=lambda c: c.lr)
     return tied[(len(tied) - 1) // 2]
+
+
+def _within_one_se(differences: Tensor) -> bool:
+    """Whether the mean of paired ``differences`` is at most one standard error of it above zero."""
+    d = differences.double()
+    return d.mean().item() <= (d.std() / math.sqrt(d.numel())).item()
 
 
 def stackable(model: nn.Module, optimizer: torch.optim.Optimizer) -> str | None:
@@ -184,24 +284,25 @@ def score_lrs(
     return each one's held-out metrics (``val_loss``, ``val_accuracy`` for classification, ``val_rmse``
     for regression) at the end of its run (:func:`end_level` of its late evaluations), or ``{}`` where
     it diverged. The lr is the first param group's; other groups keep their ratio to it."""
-    task = "regression" if held_out[1].is_floating_point() else "classification"
-    run = _Run(train, held_out, steps, batch_size, seed, task)
-    if stackable(model, optimizer) is None and isinstance(loss_fn, nn.Module):
-        return _score_stacked(model, loss_fn, optimizer, lrs, run)
-    return [_score_one(model, loss_fn, optimizer, lr, run) for lr in lrs]
+    batches = UserBatches(train, loss_fn, batch_size=batch_size, seed=seed)
+    validation = UserBatches(held_out, loss_fn, batch_size=batch_size, shuffle=False)
+    return [c.levels for c in _check(model, optimizer, lrs, batches, validation, steps, seed)]
 
 
 def end_level(steps: Sequence[int], values: Sequence[float], *, log: bool = False) -> float:
     """The level a run's metric ends at: the least-squares line through ``(steps, values)`` read at the
     last step; ``log``: fitted to the logarithms (a loss, whose noise is relative). One evaluation is
     one draw of the run's end-of-run jitter; a mean of several lags a metric still moving."""
-    t = torch.tensor(steps, dtype=torch.float64)
     v = torch.tensor(values, dtype=torch.float64)
-    v = v.log() if log else v
-    dt = t - t.mean()
-    slope = (dt * (v - v.mean())).sum() / dt.square().sum().clamp_min(1e-12)
-    level = v.mean() + slope * dt[-1]
+    level = (_line_weights(steps) * (v.log() if log else v)).sum()
     return level.exp().item() if log else level.item()
+
+
+def _line_weights(steps: Sequence[int]) -> Tensor:
+    """w with sum(w * values) the least-squares line through ``(steps, values)`` read at the last step."""
+    t = torch.tensor(steps, dtype=torch.float64)
+    dt = t - t.mean()
+    return 1 / len(steps) + dt * dt[-1] / dt.square().sum().clamp_min(1e-12)
 
 
 def _evaluated_after(step: int, steps: int) -> bool:
@@ -211,82 +312,155 @@ def _evaluated_after(step: int, steps: int) -> bool:
     return (step % every == 0 or step == steps) and step >= (1 - LEVEL_FRACTION) * steps
 
 
-def _levels(records: Sequence[tuple[int, dict[str, float]]]) -> dict[str, float]:
-    """Each metric's :func:`end_level` over ``(step, metrics)`` records; ``{}`` if any is not finite."""
-    if not records or not all(math.isfinite(v) for _, m in records for v in m.values()):
-        return {}
-    steps = [step for step, _ in records]
+@dataclasses.dataclass(frozen=True)
+class _Checked:
+    """One candidate's check: each metric's level (``{}``: diverged), each held-out unit's (row's or
+    batch's) loss level where known, and the held-out labels behind an accuracy."""
+
+    levels: dict[str, float]
+    units: Tensor | None = None
+    labels: int | None = None
+
+
+def _checked(records: Sequence[tuple[int, dict[str, float], Tensor | None]], labels: int | None) -> _Checked:
+    """Each metric's :func:`end_level` over ``(step, metrics, unit losses)`` records, and each unit's
+    level (the same line, on the raw losses); empty if any metric is not finite."""
+    if not records or not all(math.isfinite(v) for _, m, _ in records for v in m.values()):
+        return _Checked({})
+    steps = [step for step, _, _ in records]
     levels = {}
     for name in records[-1][1]:
-        values = [m[name] for _, m in records]
+        values = [m[name] for _, m, _ in records]
         if name.endswith("accuracy"):
             levels[name] = min(1.0, max(0.0, end_level(steps, values)))
         else:
             levels[name] = end_level(steps, values, log=all(v > 0 for v in values))
-    return levels
+    units = None
+    if all(u is not None for _, _, u in records):
+        losses = torch.stack([u.double() for _, _, u in records])  # type: ignore[union-attr]
+        log = bool((losses > 0).all())  # as the mean loss's level: relative noise
+        units = (_line_weights(steps)[:, None] * (losses.log() if log else losses)).sum(0)
+        units = units.exp() if log else units
+    return _Checked(levels, units, labels)
 
 
-@dataclasses.dataclass(frozen=True)
-class _Run:
-    """What every candidate's check run shares: the data, its length, batch size, seed, and the task."""
-
-    train: tuple[Tensor, Tensor]
-    held_out: tuple[Tensor, Tensor]
-    steps: int
-    batch_size: int
-    seed: int
-    task: str
+def _row_losses(loss_fn: Callable[[Tensor, Tensor], Tensor], outputs: Tensor, y: Tensor) -> Tensor:
+    """Each member's loss of each row, ``(K, B)``, of outputs ``(K, B, ...)`` against targets ``(B, ...)``:
+    every row a member of its own (:func:`~optimlab.models.stacked.stacked_loss`)."""
+    members, rows = outputs.shape[:2]
+    targets = y.expand(members, *y.shape).reshape(members * rows, 1, *y.shape[1:])
+    per_row = stacked_loss(loss_fn, shared_targets=False)  # type: ignore[arg-type]
+    return per_row(outputs.reshape(members * rows, 1, *outputs.shape[2:]), targets).view(members, rows)
 
 
 class _Recorder(Callback):
-    """Keeps the evaluations of :func:`fit` that :func:`_evaluated_after` selects, with their steps."""
+    """Keeps the evaluations of :func:`fit` that :func:`_evaluated_after` selects, with their steps and
+    the unit losses the evaluation left in ``units``."""
 
-    def __init__(self, steps: int) -> None:
-        self.steps, self.records = steps, []
+    def __init__(self, steps: int, units: list[Tensor | None]) -> None:
+        self.steps, self.units, self.records = steps, units, []
 
     def on_evaluate(self, state: TrainState, metrics: dict[str, float]) -> None:
         if _evaluated_after(state.step, self.steps):
-            self.records.append((state.step, metrics))
+            self.records.append((state.step, metrics, self.units[-1]))
 
 
-def _score_one(
+def _check(
     model: nn.Module,
-    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    optimizer: torch.optim.Optimizer,
+    lrs: Sequence[float],
+    train: UserBatches,
+    held_out: UserBatches,
+    steps: int,
+    seed: int,
+) -> list[_Checked]:
+    """Each lr's check (module docstring): stacked where :func:`stackable`, else one at a time."""
+    tensors = train.tensors is not None and held_out.tensors is not None
+    if tensors and isinstance(train.loss_fn, nn.Module) and stackable(model, optimizer) is None:
+        return _check_stacked(model, train.loss_fn, optimizer, lrs, train, held_out.tensors, steps, seed)
+    return [_check_one(model, optimizer, lr, train, held_out, steps, seed) for lr in lrs]
+
+
+def _check_one(
+    model: nn.Module,
     optimizer: torch.optim.Optimizer,
     lr: float,
-    run: _Run,
-) -> dict[str, float]:
+    train: UserBatches,
+    held_out: UserBatches,
+    steps: int,
+    seed: int,
+) -> _Checked:
     with preserved(model, optimizer):  # the random state: dropout draws
         # One deepcopy of both keeps the optimizer's references to the copied parameters.
         member, member_optimizer = copy.deepcopy((model, optimizer))
     base = optimizer.param_groups[0]["lr"]
     for group in member_optimizer.param_groups:
         group["lr"] = lr * (group["lr"] / base if base else 1.0)
-    torch.manual_seed(run.seed)
-    recorder = _Recorder(run.steps)
-    common = {"loss_fn": loss_fn, "batch_size": run.batch_size, "seed": run.seed}
+    torch.manual_seed(seed)
+    units: list[Tensor | None] = []
+    loss_fn, pair = train.loss_fn, held_out.tensors
+    task = "regression" if pair is not None and pair[1].is_floating_point() else "classification"
+
+    def evaluation() -> dict[str, float]:
+        if pair is not None and loss_fn is not None:  # tensors: every row a unit
+            member.eval()
+            with torch.no_grad():
+                outputs = torch.cat(
+                    [member(pair[0][i : i + EVAL_BATCH]) for i in range(0, len(pair[0]), EVAL_BATCH)]
+                )
+                units.append(_row_losses(loss_fn, outputs.unsqueeze(0), pair[1])[0])
+            return evaluate(member, loss_fn, *pair, task=task, prefix="val")  # type: ignore[arg-type]
+        per_batch: list[float] = []
+        metrics = evaluate_batches(member, held_out, prefix="val", per_batch=per_batch)
+        units.append(torch.tensor(per_batch))
+        return metrics
+
+    recorder = _Recorder(steps, units)
     # Up to the last quarter without evaluations (the loop's batch order follows the step), then with.
-    first = next(step for step in range(1, run.steps + 1) if _evaluated_after(step, run.steps))
-    state = fit(member, member_optimizer, *run.train, total_steps=first - 1, **common)
+    first = next(step for step in range(1, steps + 1) if _evaluated_after(step, steps))
+    state = fit(member, member_optimizer, train, total_steps=first - 1)
     if not state.diverged:
         state = fit(
             member,
             member_optimizer,
-            *run.train,
-            total_steps=run.steps,
+            train,
+            total_steps=steps,
             state=state,
-            evaluate=lambda: evaluate(member, loss_fn, *run.held_out, task=run.task, prefix="val"),  # type: ignore[arg-type]
-            eval_every=max(1, run.steps // EVALUATIONS),
+            evaluate=evaluation,
+            eval_every=max(1, steps // EVALUATIONS),
             callbacks=[recorder],
-            **common,
         )
-    return {} if state.diverged else _levels(recorder.records)
+    labels = pair[1].numel() if pair is not None and task == "classification" else _labels(held_out)
+    return _Checked({}) if state.diverged else _checked(recorder.records, labels)
 
 
-def _score_stacked(
-    model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, lrs: Sequence[float], run: _Run
-) -> list[dict[str, float]]:
-    """:func:`score_lrs` with the K lrs as members of one stacked model (module docstring)."""
+def _labels(held_out: UserBatches) -> int | None:
+    """Integer targets in one pass of ``held_out`` (the n of an accuracy's standard error), if any."""
+    count = 0
+    for batch in held_out.one_pass("cpu"):
+        target = (
+            batch.get("labels")
+            if isinstance(batch, dict)
+            else batch[-1]
+            if isinstance(batch, (tuple, list))
+            else None
+        )
+        if isinstance(target, Tensor) and not target.is_floating_point():
+            count += target.numel()
+    return count or None
+
+
+def _check_stacked(
+    model: nn.Module,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    lrs: Sequence[float],
+    train: UserBatches,
+    held_out: tuple[Tensor, Tensor],
+    steps: int,
+    seed: int,
+) -> list[_Checked]:
+    """:func:`_check` with the K lrs as members of one stacked model (module docstring)."""
     members = len(lrs)
     entry = optimizer._entry  # type: ignore[attr-defined]
     group = optimizer.param_groups[0]
@@ -299,15 +473,18 @@ def _score_stacked(
     member_losses = stacked_loss(loss_fn, shared_targets=True)
     stepper = BatchedOptimizer(params, entry.name, members=members, lr=list(lrs), **shared)
     stepper.train()
-    (x, y), batch_size = run.train, run.batch_size
+    (x, y), batch_size = train.tensors, train.batch_size  # type: ignore[misc]
+    device = next(model.parameters()).device
+    x, y = x.to(device), y.to(device)
+    task = "regression" if held_out[1].is_floating_point() else "classification"
     n = x.shape[0]
     per_epoch = math.ceil(n / batch_size)
     alive = torch.ones(members, dtype=torch.bool)
-    records: list[tuple[int, list[dict[str, float]]]] = []
-    for step in range(run.steps):
+    records: list[tuple[int, list[dict[str, float]], Tensor]] = []
+    for step in range(steps):
         epoch, offset = divmod(step, per_epoch)
         if offset == 0:
-            order = epoch_permutation(run.seed, epoch, n, x.device)
+            order = epoch_permutation(seed, epoch, n, x.device)
         rows = order[offset * batch_size : (offset + 1) * batch_size]
         losses = member_losses(forward(named, buffers, x[rows]), y[rows])
         alive &= torch.isfinite(losses.detach()).cpu()
@@ -315,19 +492,34 @@ def _score_stacked(
             break
         grads = torch.autograd.grad(losses.sum(), params)
         stepper.step(list(grads))
-        if _evaluated_after(step + 1, run.steps):
+        if _evaluated_after(step + 1, steps):
             stepper.eval()  # schedule-free optimizers evaluate at another point than they train at
-            metrics = evaluate_members(
-                lambda xb: forward(named, buffers, xb),
-                member_losses,
-                *run.held_out,
-                members=members,
-                task=run.task,
-                prefix="val",
-            )
-            records.append((step + 1, metrics))
+            with torch.no_grad():
+                metrics = evaluate_members(
+                    lambda xb: forward(named, buffers, xb),
+                    member_losses,
+                    *held_out,
+                    members=members,
+                    task=task,
+                    prefix="val",
+                )
+                units = torch.cat(
+                    [
+                        _row_losses(
+                            loss_fn,
+                            forward(named, buffers, held_out[0][i : i + EVAL_BATCH]),
+                            held_out[1][i : i + EVAL_BATCH],
+                        )
+                        for i in range(0, len(held_out[0]), EVAL_BATCH)
+                    ],
+                    dim=1,
+                )
+            records.append((step + 1, metrics, units))
             stepper.train()
+    labels = held_out[1].numel() if task == "classification" else None
     return [
-        _levels([(step, metrics[k]) for step, metrics in records]) if ok else {}
+        _checked([(step, metrics[k], units[k]) for step, metrics, units in records], labels)
+        if ok
+        else _Checked({})
         for k, ok in enumerate(alive.tolist())
     ]

@@ -290,9 +290,12 @@ def _first_loss(closure: Callable[[], torch.Tensor], batch: Any) -> torch.Tensor
 
 
 @torch.inference_mode()
-def evaluate_batches(model: nn.Module, batches: UserBatches, *, prefix: str) -> dict[str, float]:
+def evaluate_batches(
+    model: nn.Module, batches: UserBatches, *, prefix: str, per_batch: list[float] | None = None
+) -> dict[str, float]:
     """Mean loss over one pass of ``batches`` (each batch weighted by its rows), and accuracy where
-    predictions are class scores ``(..., C)`` of integer targets ``(...)``."""
+    predictions are class scores ``(..., C)`` of integer targets ``(...)``; each batch's loss is also
+    appended to ``per_batch`` if given (the lr check pairs candidates batch by batch)."""
     model.eval()
     device = next(model.parameters()).device
     total = rows = correct = labels = 0.0
@@ -300,6 +303,8 @@ def evaluate_batches(model: nn.Module, batches: UserBatches, *, prefix: str) -> 
         out = batches.forward(model, batch)
         n = _rows(batch)
         total, rows = total + out.loss.item() * n, rows + n
+        if per_batch is not None:
+            per_batch.append(out.loss.item())
         predicted, target = out.prediction, out.target
         if (
             isinstance(predicted, torch.Tensor) and isinstance(target, torch.Tensor)

@@ -227,10 +227,11 @@ class NamedExamples(Dataset):
     data set hands them out."""
 
     def __init__(self, x: Tensor, y: Tensor) -> None:
-        self.x, self.y = x, y
+        # Not named .x and .y: data with those attributes is read as a pair of tensors.
+        self.inputs, self.labels = x, y
 
     def __len__(self) -> int:
-        return len(self.x)
+        return len(self.inputs)
 
     def __getitem__(self, i: int) -> dict[str, Tensor]:
-        return {"pixel_values": self.x[i], "labels": self.y[i]}
+        return {"pixel_values": self.inputs[i], "labels": self.labels[i]}

@@ -8,14 +8,16 @@ import math
 import pytest
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
 import optimlab.optim
+from optimlab.data.user_batches import UserBatches
 from optimlab.doctor import find_lr, lr_candidates, score_lrs
 from optimlab.doctor.lr_check import _best, _evaluated_after, end_level, stackable
 from optimlab.doctor.lr_find import Candidate
 from optimlab.errors import InvalidValueError
 
-from .setups import standardized
+from .setups import NamedExamples, ReturnsItsLoss, standardized
 
 
 def isotropic_regression(n=256, d=8, scale=1.0, seed=0):
@@ -140,3 +142,75 @@ def test_check_steps_are_checked():
     model = nn.Linear(8, 1, bias=False)
     with pytest.raises(InvalidValueError, match="check_steps"):
         find_lr(model, nn.MSELoss(), x, y, torch.optim.SGD(model.parameters(), lr=0.1), check_steps=0)
+
+
+def small_digits(rows=400):
+    x, y = standardized()
+    return x[:rows], y[:rows]
+
+
+def small_mlp():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
+
+
+QUICK = {"check_steps": 12, "steps": 30, "batch_size": 32}
+
+
+def test_dict_batches_of_a_model_with_its_own_loss_get_the_check_of_the_same_tensors():
+    """A Dataset of dicts is read in the tensors' order: the same runs, hence the same scores."""
+    x, y = small_digits()
+    net = small_mlp()
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)  # not stackable: one at a time either way
+    tensors = find_lr(
+        net, nn.CrossEntropyLoss(), x[:300], y[:300], optimizer, held_out=(x[300:], y[300:]), **QUICK
+    )
+    dicts = find_lr(
+        ReturnsItsLoss(net, nn.CrossEntropyLoss()), None, NamedExamples(x[:300], y[:300]), optimizer=optimizer,
+        held_out=NamedExamples(x[300:], y[300:]), **QUICK,
+    )  # fmt: skip
+    assert dicts.check is not None and "accuracy" in dicts.check
+    scores = [c.score for c in dicts.candidates]
+    assert len(scores) == 9 and all(s is not None for s in scores)  # quarter decades, one at a time
+    assert scores == pytest.approx([c.score for c in tensors.candidates], abs=1e-6)
+    assert [c.held_out_loss for c in dicts.candidates] == pytest.approx(
+        [c.held_out_loss for c in tensors.candidates], rel=1e-5
+    )
+    assert dicts.suggestion == tensors.suggestion
+
+
+def test_a_dataloader_is_checked_on_rows_held_out_of_its_dataset_as_tensors_are():
+    """Tensors taken in order, as a loader without shuffling takes them, and the same rows held out:
+    the same check."""
+    x, y = small_digits()
+    net = small_mlp()
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    in_order = UserBatches((x, y), nn.CrossEntropyLoss(), batch_size=32, shuffle=False)
+    tensors = find_lr(net, None, in_order, optimizer=optimizer, **QUICK)
+    loader = DataLoader(TensorDataset(x, y), batch_size=32)
+    from_loader = find_lr(net, nn.CrossEntropyLoss(), loader, optimizer=optimizer, **QUICK)
+    assert from_loader.check is not None and all(c.score is not None for c in from_loader.candidates)
+    assert [c.score for c in from_loader.candidates] == pytest.approx(
+        [c.score for c in tensors.candidates], abs=1e-6
+    )
+    assert from_loader.suggestion == tensors.suggestion
+
+
+def test_losses_tie_by_a_paired_standard_error_and_the_lower_middle_wins():
+    rows = torch.linspace(-1, 1, 100)
+    # Per-row loss levels: the best (lr 4e-4), one whose every row is 0.01 above it (a clear loss),
+    # two whose differences to it scatter around a mean below one standard error (ties).
+    best = 1 + rows.abs()
+    units = {
+        1e-4: best + 0.01,
+        2e-4: best + 0.01 * rows + 3e-4,
+        4e-4: best,
+        8e-4: best - 0.02 * rows + 0.001,
+    }
+    candidates = [Candidate(lr, "test", score=u.mean().item()) for lr, u in units.items()]
+    differences = units[2e-4] - best
+    assert 0 < differences.mean() < differences.std() / 10  # within one SE: sqrt(100) = 10
+    # Tied: 2e-4, 4e-4, 8e-4 (1e-4 is 0.01 above on every row: its SE is 0); lower middle 4e-4.
+    assert _best(candidates, accuracy_of=None, units=list(units.values())).lr == 4e-4
+    assert _best(candidates[:3], accuracy_of=None, units=list(units.values())[:3]).lr == 2e-4
+    assert _best(candidates, accuracy_of=None).lr == 4e-4  # units unknown: the lowest

@@ -167,6 +167,7 @@ def diagnose(
     optimizer: torch.optim.Optimizer | None = None,
     *,
     compute_loss: Any = None,
+    val_data: Any = None,
     steps: int = 200,
     batch_size: int = 64,
     lr_find: bool = True,
@@ -191,8 +192,9 @@ def diagnose(
         compute_loss: ``compute_loss(model, batch) -> scalar``, instead of ``loss_fn``, for anything else.
         steps: training steps to watch; a run that diverges stops earlier.
         batch_size: rows per step, for tensors and Datasets (a DataLoader keeps its own).
-        lr_find: find an lr first: the LR range test, then, for tensors and a ``loss_fn``, a
-            check of its candidates on the validation split or on rows held out of ``(x, y)``
+        val_data: held-out data in any shape ``data`` takes, on which the lr check scores its
+            candidates; default the validation split of splits, else a fifth of ``data`` held out.
+        lr_find: find an lr first: the LR range test, then a check of its candidates on ``val_data``
             (:func:`optimlab.doctor.find_lr`), so that the learning-rate rules can compare the lr
             with its suggestion.
         check_steps: steps of each candidate's check run: best the length of the real run (a shorter
@@ -212,24 +214,17 @@ def diagnose(
         optimizer = create("adam", model.parameters())
     lr_range = None
     if lr_find:
-        pair = batches.tensors
-        if pair is not None and loss_fn is not None:  # the candidates' check trains stacked copies on tensors
-            device = next(model.parameters()).device
-            x, y = (tensor.to(device) for tensor in pair)
-            held_out = _held_out(data, device)
-            lr_range = find_lr(
-                model,
-                loss_fn,
-                x,
-                y,
-                optimizer,
-                held_out=held_out,
-                batch_size=batch_size,
-                check_steps=check_steps,
-                seed=seed,
-            )
-        else:
-            lr_range = lr_range_test(model, None, batches, optimizer=optimizer)
+        held_out = val_data if val_data is not None else _held_out(data, next(model.parameters()).device)
+        lr_range = find_lr(
+            model,
+            None,
+            batches,
+            optimizer=optimizer,
+            held_out=held_out,
+            batch_size=batch_size,
+            check_steps=check_steps,
+            seed=seed,
+        )
     doctor = DoctorCallback(model, optimizer, schedule=schedule)
     with preserved(model, optimizer):
         torch.manual_seed(seed)

@@ -128,7 +128,12 @@ def _hold_out(data: UserBatches, seed: int) -> tuple[UserBatches, UserBatches] |
     batches), the last batches of a list of batches; None for data that cannot be split (an
     iterable of unknown length)."""
     source = data._data  # the user's data, to split as it is
-    rebatch = {"compute_loss": data._custom_loss, "batch_size": data.batch_size, "seed": data.seed}
+    rebatch = {
+        "compute_loss": data._custom_loss,
+        "batch_size": data.batch_size,
+        "seed": data.seed,
+        "drop_last": data.drop_last,
+    }
     if data.tensors is not None:
         x, y = data.tensors
         source, n = None, x.shape[0]
@@ -145,7 +150,7 @@ def _hold_out(data: UserBatches, seed: int) -> tuple[UserBatches, UserBatches] |
     if isinstance(source, (list, tuple)):  # batches: the last ones, in their order
         cut = min(n - 1, max(1, round(n * (1 - HELD_OUT_FRACTION))))
         return (
-            UserBatches(list(source[:cut]), data.loss_fn, **rebatch),
+            UserBatches(list(source[:cut]), data.loss_fn, **rebatch, shuffle=data.shuffle),
             UserBatches(list(source[cut:]), data.loss_fn, **rebatch, shuffle=False),
         )
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
@@ -168,7 +173,7 @@ def _hold_out(data: UserBatches, seed: int) -> tuple[UserBatches, UserBatches] |
     else:
         parts = (Subset(source, kept.tolist()), Subset(source, out.tolist()))
     return (
-        UserBatches(parts[0], data.loss_fn, **rebatch),
+        UserBatches(parts[0], data.loss_fn, **rebatch, shuffle=data.shuffle),
         UserBatches(parts[1], data.loss_fn, **rebatch, shuffle=False),
     )
 
@@ -375,6 +380,9 @@ def _check(
     seed: int,
 ) -> list[_Checked]:
     """Each lr's check (module docstring): stacked where :func:`stackable`, else one at a time."""
+    if held_out.tensors is not None:  # moved once, as the training tensors are
+        device = next(model.parameters()).device
+        held_out.tensors = (held_out.tensors[0].to(device), held_out.tensors[1].to(device))
     tensors = train.tensors is not None and held_out.tensors is not None
     if tensors and isinstance(train.loss_fn, nn.Module) and stackable(model, optimizer) is None:
         return _check_stacked(model, train.loss_fn, optimizer, lrs, train, held_out.tensors, steps, seed)

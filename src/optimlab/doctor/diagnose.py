@@ -198,7 +198,10 @@ def diagnose(
             (:func:`optimlab.doctor.find_lr`), so that the learning-rate rules can compare the lr
             with its suggestion.
         check_steps: steps of each candidate's check run: best the length of the real run (a shorter
-            check favours large lrs; ``docs/benchmarks.md``).
+            check favours large lrs; ``docs/benchmarks.md``). 17 candidates train at once as one
+            stacked model where they can (tensors, an ``nn.Module`` loss, optimlab's elementwise
+            optimizers); otherwise 9 train one after another, costing 9 runs of ``check_steps``
+            (:mod:`optimlab.doctor.lr_check`).
         seed: batch order and every random draw (dropout) during the diagnosis.
         schedule: when the costlier instruments run (default :class:`InstrumentSchedule`).
         rule_options: thresholds by rule name, e.g. ``{"dead_units": {"warn_fraction": 0.5}}``.

@@ -170,7 +170,7 @@ def test_the_range_test_of_a_trainer_uses_its_data_and_loss_and_restores_the_mod
 def test_the_check_of_a_trainer_scores_its_candidates_on_rows_held_out_of_its_data():
     model = tiny_vit()
     hf = trainer(model, Images(), 10, trainer_optimizers(torch.optim.Adam(model.parameters(), lr=1e-3)))
-    result = lr_range_test(hf, steps=30, start_lr=1e-5, end_lr=1.0, check_steps=6)
+    result = lr_range_test(hf, steps=50, start_lr=1e-4, end_lr=1.0, check_steps=6)
     assert result.check is not None and result.suggestion in [c.lr for c in result.candidates]
     assert all(c.score is not None and c.score > 0 for c in result.candidates)
 

@@ -118,10 +118,10 @@ def test_the_range_test_of_a_module_is_the_range_test_of_its_net_and_loss():
 
 
 def test_the_check_of_a_module_scores_its_candidates_as_find_lr_scores_its_net():
-    net, (x, y) = cnn(), standardized()
+    net, (x, y) = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)), standardized()
     train, held_out = (x[:300], y[:300]), (x[300:400], y[300:400])
     module = Classifier(net, nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.1))
-    quick = {"check_steps": 8, "steps": 30, "batch_size": 32}
+    quick = {"check_steps": 8, "steps": 30, "batch_size": 32, "start_lr": 1e-3, "end_lr": 10.0}
     result = lr_range_test(module, train, held_out, **quick)
     reference = find_lr(
         net,

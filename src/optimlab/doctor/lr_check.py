@@ -55,7 +55,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -63,7 +63,7 @@ from torch import Tensor, nn
 from torch.func import stack_module_state
 from torch.utils.data import DataLoader, RandomSampler, Subset
 
-from optimlab.data.user_batches import UserBatches
+from optimlab.data.user_batches import TARGET_KEYS, UserBatches
 from optimlab.doctor.lr_find import Candidate, LRRangeResult, lr_range_test
 from optimlab.doctor.snapshot import preserved
 from optimlab.errors import InvalidValueError
@@ -135,7 +135,7 @@ def find_lr(
     if not stacked:
         candidates = candidates[::2]  # one at a time: quarter decades (module docstring, cost)
     checks = _check(model, optimizer, [c.lr for c in candidates], train, held_out, check_steps, seed)
-    return _decided(result, candidates, checks, check_steps)
+    return _decided(result, candidates, checks, check_steps, held_out)
 
 
 def _hold_out(data: UserBatches, seed: int) -> tuple[UserBatches, UserBatches] | None:
@@ -153,7 +153,7 @@ def _hold_out(data: UserBatches, seed: int) -> tuple[UserBatches, UserBatches] |
     if data.tensors is not None:
         x, y = data.tensors
         source, n = None, x.shape[0]
-    elif isinstance(source, DataLoader) and _is_sized(source.dataset) and source.batch_size is not None:
+    elif isinstance(source, DataLoader) and _is_sized(source.dataset) and _loader_batch_size(source):
         n = len(source.dataset)
     elif isinstance(source, (list, tuple)) or (_is_sized(source) and not isinstance(source, DataLoader)):
         n = len(source)
@@ -179,8 +179,8 @@ def _hold_out(data: UserBatches, seed: int) -> tuple[UserBatches, UserBatches] |
         parts = tuple(
             DataLoader(
                 Subset(source.dataset, rows.tolist()),
-                batch_size=source.batch_size,
-                shuffle=shuffle and isinstance(source.sampler, RandomSampler),
+                batch_size=_loader_batch_size(source),
+                shuffle=shuffle and _shuffles(source),
                 collate_fn=source.collate_fn,
                 drop_last=source.drop_last and shuffle,
             )
@@ -198,8 +198,23 @@ def _is_sized(data: Any) -> bool:
     return hasattr(data, "__len__") and hasattr(data, "__getitem__")
 
 
+def _loader_batch_size(loader: DataLoader) -> int | None:
+    """Rows per batch of ``loader``: its own, or its batch sampler's (Hugging Face's prepared loaders)."""
+    return loader.batch_size or getattr(loader.batch_sampler, "batch_size", None)
+
+
+def _shuffles(loader: DataLoader) -> bool:
+    """Whether ``loader`` draws its rows at random (its sampler, or its batch sampler's)."""
+    samplers = (loader.sampler, getattr(loader.batch_sampler, "sampler", None))
+    return any(isinstance(sampler, RandomSampler) for sampler in samplers)
+
+
 def _decided(
-    result: LRRangeResult, candidates: list[Candidate], checks: list[_Checked], check_steps: int
+    result: LRRangeResult,
+    candidates: list[Candidate],
+    checks: list[_Checked],
+    check_steps: int,
+    held_out: UserBatches,
 ) -> LRRangeResult:
     """``result`` with ``candidates`` scored by their ``checks`` and the suggestion chosen among them."""
     metric = next(
@@ -219,7 +234,7 @@ def _decided(
             check=check,
             reason=f"every candidate diverged within {check_steps} steps; {result.reason}",
         )
-    labels = next((k.labels for k in checks if k.labels), None) if metric == "val_accuracy" else None
+    labels = _labels(held_out) if metric == "val_accuracy" else None
     best = _best([c for c, _ in alive], accuracy_of=labels, units=[u for _, u in alive])
     return dataclasses.replace(
         result,
@@ -335,15 +350,14 @@ def _evaluated_after(step: int, steps: int) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class _Checked:
-    """One candidate's check: each metric's level (``{}``: diverged), each held-out unit's (row's or
-    batch's) loss level where known, and the held-out labels behind an accuracy."""
+    """One candidate's check: each metric's level (``{}``: diverged), and each held-out unit's (row's
+    or batch's) loss level where known."""
 
     levels: dict[str, float]
     units: Tensor | None = None
-    labels: int | None = None
 
 
-def _checked(records: Sequence[tuple[int, dict[str, float], Tensor | None]], labels: int | None) -> _Checked:
+def _checked(records: Sequence[tuple[int, dict[str, float], Tensor | None]]) -> _Checked:
     """Each metric's :func:`end_level` over ``(step, metrics, unit losses)`` records, and each unit's
     level (the same line, on the raw losses); empty if any metric is not finite."""
     if not records or not all(math.isfinite(v) for _, m, _ in records for v in m.values()):
@@ -362,7 +376,7 @@ def _checked(records: Sequence[tuple[int, dict[str, float], Tensor | None]], lab
         log = bool((losses > 0).all())  # as the mean loss's level: relative noise
         units = (_line_weights(steps)[:, None] * (losses.log() if log else losses)).sum(0)
         units = units.exp() if log else units
-    return _Checked(levels, units, labels)
+    return _Checked(levels, units)
 
 
 def _row_losses(loss_fn: Callable[[Tensor, Tensor], Tensor], outputs: Tensor, y: Tensor) -> Tensor:
@@ -454,24 +468,22 @@ def _check_one(
             eval_every=max(1, steps // EVALUATIONS),
             callbacks=[recorder],
         )
-    labels = pair[1].numel() if pair is not None and task == "classification" else _labels(held_out)
-    return _Checked({}) if state.diverged else _checked(recorder.records, labels)
+    return _Checked({}) if state.diverged else _checked(recorder.records)
 
 
-def _labels(held_out: UserBatches) -> int | None:
-    """Integer targets in one pass of ``held_out`` (the n of an accuracy's standard error), if any."""
+def _labels(held_out: UserBatches) -> int:
+    """Integer targets in one pass of ``held_out``: the n of an accuracy's standard error."""
+    if held_out.tensors is not None:
+        return held_out.tensors[1].numel()
     count = 0
     for batch in held_out.one_pass("cpu"):
-        target = (
-            batch.get("labels")
-            if isinstance(batch, dict)
-            else batch[-1]
-            if isinstance(batch, (tuple, list))
-            else None
-        )
+        if isinstance(batch, Mapping):
+            target = next((batch[k] for k in TARGET_KEYS if k in batch), None)
+        else:
+            target = batch[-1] if isinstance(batch, (tuple, list)) else None
         if isinstance(target, Tensor) and not target.is_floating_point():
             count += target.numel()
-    return count or None
+    return max(1, count)
 
 
 def _check_stacked(
@@ -540,10 +552,7 @@ def _check_stacked(
                 )
             records.append((step + 1, metrics, units))
             stepper.train()
-    labels = held_out[1].numel() if task == "classification" else None
     return [
-        _checked([(step, metrics[k], units[k]) for step, metrics, units in records], labels)
-        if ok
-        else _Checked({})
+        _checked([(step, metrics[k], units[k]) for step, metrics, units in records]) if ok else _Checked({})
         for k, ok in enumerate(alive.tolist())
     ]

@@ -121,6 +121,20 @@ def test_a_dataloader_and_dict_batches_get_a_suggestion_decided_by_the_check():
         check_steps=8,
         val_data=NamedExamples(x[:60], y[:60]),
     )
-    for found in (from_loader.lr_range, from_dicts.lr_range):
+
+    def compute_loss(model, batch):
+        return nn.functional.cross_entropy(model(batch[0]), batch[1])
+
+    by_hand = diagnose(
+        model,
+        loader,
+        None,
+        optimizer,
+        compute_loss=compute_loss,
+        steps=5,
+        check_steps=8,
+        val_data=(x[:60], y[:60]),
+    )
+    for found in (from_loader.lr_range, from_dicts.lr_range, by_hand.lr_range):
         assert found.check is not None and found.suggestion in [c.lr for c in found.candidates]
         assert all(c.score is not None for c in found.candidates)

@@ -129,7 +129,13 @@ def find_lr(
             )
         train, held_out = split
     elif not isinstance(held_out, UserBatches):
-        held_out = UserBatches(held_out, train.loss_fn, **{**batching, "shuffle": False})
+        held_out = UserBatches(
+            held_out,
+            train.loss_fn,
+            compute_loss=train._custom_loss,  # the training data's loss, however it was given
+            batch_size=train.batch_size,
+            shuffle=False,
+        )
     candidates = result.candidates
     stacked = train.tensors is not None and stackable(model, optimizer) is None
     if not stacked:

@@ -224,6 +224,7 @@ def diagnose(
             batches,
             optimizer=optimizer,
             held_out=held_out,
+            cross_fit=val_data is None,  # the given rows as they are; splits' validation drawn at random
             batch_size=batch_size,
             check_steps=check_steps,
             seed=seed,
@@ -276,6 +277,7 @@ def _on_recipe(recipe: Any, sweep: Any, **options: Any) -> LRRangeResult:
     x, y = _training_tensors(built.splits)
     if sweep is find_lr:
         options["held_out"] = _held_out(built.splits, built.device)
+        options["cross_fit"] = True  # a validation split drawn at random, as the training split is
         options.setdefault("check_steps", min(built.total_steps, MAX_CHECK_STEPS))
     return sweep(
         built.model,

@@ -13,7 +13,16 @@ from torch.utils.data import DataLoader, TensorDataset
 import optimlab.optim
 from optimlab.data.user_batches import UserBatches
 from optimlab.doctor import find_lr, lr_candidates, score_lrs
-from optimlab.doctor.lr_check import _best, _evaluated_after, end_level, stackable
+from optimlab.doctor.lr_check import (
+    _best,
+    _Checked,
+    _evaluated_after,
+    _pooled,
+    _swapped,
+    _within_one_se,
+    end_level,
+    stackable,
+)
 from optimlab.doctor.lr_find import Candidate
 from optimlab.errors import InvalidValueError
 
@@ -214,3 +223,58 @@ def test_losses_tie_by_a_paired_standard_error_and_the_lower_middle_wins():
     assert _best(candidates, accuracy_of=None, units=list(units.values())).lr == 4e-4
     assert _best(candidates[:3], accuracy_of=None, units=list(units.values())[:3]).lr == 2e-4
     assert _best(candidates, accuracy_of=None).lr == 4e-4  # units unknown: the lowest
+
+
+def test_a_loss_tie_is_the_run_of_tied_candidates_next_to_the_best():
+    # A far lr whose rows scatter widely ties by its noise alone; it is not next to the best.
+    rows = torch.linspace(-1, 1, 100)
+    best = 1 + rows.abs()
+    units = [best + 0.01 * rows + 3e-4, best, best + 0.05, best + rows + 0.01]  # lrs 1e-4 .. 8e-4
+    assert _within_one_se(units[3] - best) and _within_one_se(units[0] - best)
+    losses = [Candidate(10**-4 * 2**k, "test", score=u.mean().item()) for k, u in enumerate(units)]
+    assert _best(losses, accuracy_of=None, units=units).lr == 1e-4  # the run 1e-4, 2e-4: lower middle
+
+
+def test_pooled_checks_weigh_levels_by_rows_and_keep_both_folds_units():
+    a = [_Checked({"val_loss": 1.0}, torch.ones(3)), _Checked({"val_loss": 2.0}, torch.zeros(3))]
+    b = [_Checked({"val_loss": 4.0}, torch.ones(1)), _Checked({})]  # the second diverged here
+    folds = [UserBatches((torch.zeros(n, 2), torch.zeros(n)), nn.MSELoss()) for n in (3, 1)]
+    pooled = _pooled(a, b, *folds)
+    assert pooled[0].levels == {"val_loss": (3 * 1.0 + 1 * 4.0) / 4} and pooled[0].units.tolist() == [1.0] * 4
+    assert pooled[1].levels == {}
+
+
+def test_cross_fitting_swaps_a_fold_of_training_rows_for_the_held_out_rows_and_pools_both_checks():
+    x, y = small_digits()
+    net = small_mlp()
+    optimizer = optimlab.optim.create("adam", net.parameters(), lr=1e-3)  # stackable: cross-fitted
+    train, held_out = (x[:300], y[:300]), (x[300:], y[300:])
+    given = find_lr(net, nn.CrossEntropyLoss(), *train, optimizer, held_out=held_out, **QUICK)
+    assert "cross-fitted" not in given.check  # rows given apart stay held out, by default
+    crossed = find_lr(
+        net, nn.CrossEntropyLoss(), *train, optimizer, held_out=held_out, cross_fit=True, **QUICK
+    )
+    assert "2 cross-fitted checks" in crossed.check
+    # The fold: 100 of the training rows; those left and the held-out rows train, 300 as before.
+    batching = {"batch_size": QUICK["batch_size"]}
+    swapped_train, fold = _swapped(
+        UserBatches(train, nn.CrossEntropyLoss(), **batching), UserBatches(held_out, nn.CrossEntropyLoss()), 0
+    )
+    (sx, _), (fx, _) = swapped_train.tensors, fold.tensors
+    assert len(sx) == 300 and len(fx) == 100
+    as_rows = lambda t: {tuple(r.tolist()) for r in t}  # noqa: E731
+    assert as_rows(fx) <= as_rows(x[:300]) and as_rows(sx) | as_rows(fx) == as_rows(x)
+    # Each candidate's score: the two checks' accuracies weighted by rows (100 and 100).
+    lrs = [c.lr for c in crossed.candidates]
+    first = score_lrs(net, nn.CrossEntropyLoss(), train, held_out, optimizer, lrs, steps=12, **batching)
+    second = score_lrs(
+        net, nn.CrossEntropyLoss(), swapped_train.tensors, fold.tensors, optimizer, lrs, steps=12, **batching
+    )
+    expected = [
+        (p.get("val_accuracy", math.nan) + q.get("val_accuracy", math.nan)) / 2 for p, q in zip(first, second)
+    ]
+    scores = [c.score if c.score is not None else math.nan for c in crossed.candidates]
+    assert scores == pytest.approx(expected, abs=1e-6, nan_ok=True)
+    assert [c.score for c in given.candidates] == pytest.approx(
+        [p.get("val_accuracy") for p in first], abs=1e-6
+    )

@@ -177,9 +177,10 @@ def find_lr(
 
 def _swapped(train: UserBatches, held_out: UserBatches, seed: int) -> tuple[UserBatches, UserBatches] | None:
     """The cross-fitting fold of tensors (module docstring, point 3): as many training rows as are held
-    out, drawn with ``seed``, held out in their turn, the held-out rows training in their place (the
-    same number of training rows, hence the same epochs); None where the held-out rows are
-    :data:`CROSS_FIT_ROWS` or more, or not fewer than the training rows."""
+    out, drawn with ``seed + 1`` (another draw than :func:`_hold_out`'s), held out in their turn, the
+    held-out rows training in their place (the same number of training rows, hence the same epochs);
+    None where the held-out rows are :data:`CROSS_FIT_ROWS` or more, or not fewer than the training
+    rows."""
     if train.tensors is None or held_out.tensors is None:
         return None
     (x, y), (hx, hy) = train.tensors, held_out.tensors

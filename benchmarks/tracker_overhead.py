@@ -4,10 +4,13 @@ without it.
 Claim (issue 16): sending every metric of ``metrics.jsonl`` (each step's loss and lr, each evaluation) to
 a tracker costs at most 1.05x the run without it. Each round trains the same recipe once per arm, in a
 rotating order: plain ``train(recipe, out)``, and with a :class:`~optimlab.integrations.Tracker` callback
-for TensorBoard, for MLflow (a local SQLite store; its client in a writer process, the default) and, for
-reference, MLflow with its client in the training process (``background=False``, how runs are sent after
-the fact). Timed: opening the tracker and the ``train`` call (build, loop, evaluations, final write,
-and the close of the tracker, which waits for MLflow's writer to log the rest and end the run).
+for TensorBoard, for MLflow (a local SQLite store; its client in a writer process, the default: its close
+hands over the run's end and returns), for MLflow waited for (the same, and ``tracker.wait()``, what a
+caller that reads the run back in the same process pays) and, for reference, MLflow with its client in
+the training process (``background=False``, how runs are sent after the fact). Timed: opening the tracker
+and the ``train`` call (build, loop, evaluations, final write, the tracker's close), plus the wait in the
+"waited" arm. After the timing of each MLflow run the script waits for the writer to complete it, so that
+its work never lands in the next run's timing; that lag is printed too.
 Printed: the median over rounds of the ratio within each round, with its 95% bootstrap interval
 (benchmarks/paired.py), of wall time and of this process's CPU time (its threads included: a shared
 machine's load moves it less); apart, the median time to open the tracker and the wait at its close,
@@ -38,12 +41,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from paired import paired_ratio
 
-from optimlab.integrations import mlflow, open_tracker
+from optimlab.integrations import mlflow_writer, open_tracker
 from optimlab.recipe import Recipe
 from optimlab.train import train
 from optimlab.train.loop import Callback, TrainState
 
-ARMS = ("plain", "tensorboard", "mlflow", "mlflow in process")
+ARMS = ("plain", "tensorboard", "mlflow", "mlflow waited", "mlflow in process")
 
 
 class Stamp(Callback):
@@ -111,41 +114,55 @@ def main() -> None:
     # Warm-up: imports, data, allocator; each tracker's first opening (MLflow's store created, its
     # library imported here and in this process's writer process).
     warm_up = [
-        open_tracker(arm.split()[0], folder=work, run_name="warm-up", background=arm == "mlflow")
+        open_tracker(arm.split()[0], folder=work, run_name="warm-up", background=arm != "mlflow in process")
         for arm in arms[1:]
     ]
     steps = train(recipe, work / "warm-up", callbacks=warm_up).steps
+    for tracker in warm_up:
+        tracker.wait()
     times: dict[str, list[float]] = {arm: [] for arm in arms}
     cpu: dict[str, list[float]] = {arm: [] for arm in arms}  # of this process, its threads included
     writer_cpu: list[float] = []  # of the MLflow writer process, per run
     opening: dict[str, list[float]] = {arm: [] for arm in arms[1:]}
     closing: dict[str, list[float]] = {arm: [] for arm in arms[1:]}
+    lag: list[float] = []  # from train's return until the writer has completed an "mlflow" run
     for round_ in range(args.rounds):
         for arm in arms[round_ % len(arms) :] + arms[: round_ % len(arms)]:
             out = work / f"{arm.replace(' ', '-')}-{round_}"
             before, after = Stamp(), Stamp()
-            writer_before = process_seconds(mlflow._writer.process.pid) if arm == "mlflow" else 0.0
+            background = arm in ("mlflow", "mlflow waited")
+            writer = mlflow_writer.writer_process().process.pid
+            writer_before = process_seconds(writer) if background else 0.0
             started, started_cpu = time.perf_counter(), time.process_time()
             callbacks = []
             if arm != "plain":
-                name, background = arm.split()[0], arm == "mlflow"
                 tracker = open_tracker(
-                    name, folder=out, run_name=out.name, params=recipe.to_dict(), background=background
+                    arm.split()[0],
+                    folder=out,
+                    run_name=out.name,
+                    params=recipe.to_dict(),
+                    background=background,
                 )
                 callbacks = [before, tracker, after]
                 opening[arm].append(time.perf_counter() - started)
             train(recipe, out, callbacks=callbacks)
+            if arm == "mlflow waited":
+                tracker.wait()
             times[arm].append(time.perf_counter() - started)
             cpu[arm].append(time.process_time() - started_cpu)
             if arm != "plain":
                 closing[arm].append(after.at - before.at)
             if arm == "mlflow":
-                writer_cpu.append(process_seconds(mlflow._writer.process.pid) - writer_before)
+                tracker.wait()  # outside the timing: the writer's work stays out of the next run's
+                lag.append(time.perf_counter() - started - times[arm][-1])
+            if background:
+                writer_cpu.append(process_seconds(writer) - writer_before)
     print(
         f"{args.rounds} rounds, {args.model} on {args.dataset}, {steps} steps a run, load average "
         f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; MLflow's writer starts in "
         f"{statistics.median(startup):.2f} s (median of 3, idle) and spends "
         f"{statistics.median(writer_cpu):.3f} s of CPU a run (median)"
+        + (f"; an unwaited run is complete {statistics.median(lag):.3f} s after train returns" if lag else "")
     )
     print(
         "| run | median s | ratio to plain [95% CI] | CPU ratio to plain [95% CI] | opening the tracker, "

@@ -49,11 +49,16 @@ def text(namespace, tmp_path, printed):
     assert namespace["doctor"].diagnosis.statistics.steps == list(range(1, 31))
     assert (tmp_path / "bert-doctor.html").exists() and namespace["sweep"].lrs
     compared(namespace, tmp_path / "runs" / "bert", {"adamw", "lion"})
+    (result,) = namespace["done"].results  # BERT compared on its dict batches, its own loss recorded
+    assert result.spec.recipe.training.loss == "model" and result.spec.metric == "val_accuracy"
+    assert "FromIds" not in namespace  # no wrapper: the model as the user has it
 
 
 def vision(namespace, tmp_path, printed):
     assert namespace["diagnosis"].findings[0].rule == "input_scale"
-    compared(namespace, tmp_path / "runs" / "vit", {"none", "standardize"})
+    compared(namespace, tmp_path / "runs" / "vit", {"constant", "cosine"})
+    (result,) = namespace["done"].results
+    assert result.spec.recipe.training.loss == "model"  # the ViT's own loss, on its dict batches
 
 
 CHECKS = {

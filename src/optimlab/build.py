@@ -3,6 +3,11 @@
 Every random choice takes its seed from the recipe: the data split and subsample from
 ``training.seed`` through the data loader, the initial weights from ``torch.manual_seed(seed)`` right
 before the model is built.
+
+Data comes as tensors (every built-in set, and the user's ``(input, target)`` data), or as the user's
+dict batches (:class:`~optimlab.data.user_factory.BatchSplits`, kept as given): then the model is the
+user's factory alone (no input scaler, no shapes given), and the loss is the model's own unless the
+recipe names one (``training.loss``, or ``training.compute_loss`` by import path).
 """
 
 from __future__ import annotations
@@ -15,8 +20,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from optimlab.recipe import Recipe
+from optimlab.data.user_batches import UserBatches
+from optimlab.data.user_factory import BatchSplits
+from optimlab.errors import InvalidValueError
+from optimlab.recipe import MODEL_LOSS, Recipe
 from optimlab.registry import Capability, get_registry
+from optimlab.user_code import import_object
 
 __all__ = [
     "Built",
@@ -29,6 +38,8 @@ __all__ = [
     "build_scheduler",
     "resolve_device",
     "total_steps",
+    "training_steps",
+    "user_batches",
 ]
 
 
@@ -77,6 +88,8 @@ def build_model(recipe: Recipe, splits: Any) -> nn.Module:
     keywords = recipe.model.keywords()
     init, init_options = resolve("init", recipe.model.init)
     data_dependent = Capability.DATA_DEPENDENT in get_registry("init").get(init).capabilities
+    if isinstance(splits, BatchSplits):
+        return _model_of_batches(recipe, keywords, data_dependent)
     if data_dependent:  # built plain, then initialized on a batch of scaled training inputs
         keywords["init"] = "default"
     shape = splits.image_shape or splits.input_shape  # CNNs see digits as 8x8 images; MLPs flatten
@@ -87,12 +100,53 @@ def build_model(recipe: Recipe, splits: Any) -> nn.Module:
     return nn.Sequential(OrderedDict(scaling=scaler, net=net))
 
 
-def build_loss(recipe: Recipe, splits: Any) -> nn.Module:
-    """The recipe's loss; else the data set's own (noisy quadratic); else the task's usual one."""
-    if recipe.training.loss is None and splits.loss is not None:
+def _model_of_batches(recipe: Recipe, keywords: dict[str, Any], data_dependent: bool) -> nn.Module:
+    """The user's model for dict batches: their factory with the recipe's options, nothing around it (the
+    model takes the batch's named inputs as they are)."""
+    entry = get_registry("model").get(recipe.model.name)
+    wanted = getattr(entry.obj, "data_keywords", None)  # set on the user's factories (models/user.py)
+    if wanted is None:
+        raise InvalidValueError(
+            "model.name",
+            recipe.model.name,
+            "the user's model factory (an import path or an object): a built-in architecture needs "
+            "(input, target) tensors to size itself",
+        )
+    if wanted:
+        raise InvalidValueError(
+            "model.name",
+            f"{recipe.model.name} asking for {', '.join(wanted)}",
+            "a factory that does not ask for input_shape or num_outputs: dict batches give no shapes "
+            "(build the model from its own config)",
+        )
+    if recipe.data.scaling != "none":
+        raise InvalidValueError(
+            "data.scaling", recipe.data.scaling, "'none': dict batches reach the model as they are"
+        )
+    if data_dependent:
+        raise InvalidValueError("model.init", recipe.model.init, "an init that needs no data (dict batches)")
+    return entry.create(**keywords)
+
+
+def build_loss(recipe: Recipe, splits: Any) -> nn.Module | None:
+    """The recipe's loss; else the data set's own (noisy quadratic); else the task's usual one. None for
+    dict batches whose loss the model returns (``training.loss: model``, the default for them) or
+    ``training.compute_loss`` computes."""
+    spec = recipe.training
+    if isinstance(splits, BatchSplits):
+        if spec.loss in (None, MODEL_LOSS) or spec.compute_loss is not None:
+            return None
+    elif spec.loss == MODEL_LOSS or spec.compute_loss is not None:
+        raise InvalidValueError(
+            "training.loss" if spec.compute_loss is None else "training.compute_loss",
+            spec.loss or spec.compute_loss,
+            "a loss of (outputs, targets) for (input, target) data: the model's own loss and "
+            "compute_loss(model, batch) are for dict batches",
+        )
+    elif spec.loss is None and splits.loss is not None:
         return splits.loss
-    name = recipe.training.loss or ("cross_entropy" if splits.task == "classification" else "mse")
-    return get_registry("loss").create(name, **recipe.training.loss_options)
+    name = spec.loss or ("cross_entropy" if splits.task == "classification" else "mse")
+    return get_registry("loss").create(name, **spec.loss_options)
 
 
 def build_optimizer(recipe: Recipe, model: nn.Module) -> torch.optim.Optimizer:
@@ -108,6 +162,44 @@ def total_steps(recipe: Recipe, num_train: int) -> int:
     if spec.steps is not None:
         return spec.steps
     return spec.epochs * steps_per_epoch(num_train, spec.batch_size, spec.drop_last)
+
+
+def training_steps(recipe: Recipe, splits: Any) -> int:
+    """The run's optimizer steps: ``training.steps``, else its epochs of the training split (of the
+    user's dict batches: as many steps an epoch as they make batches)."""
+    if not isinstance(splits, BatchSplits):
+        return total_steps(recipe, splits.train.x.shape[0])
+    spec = recipe.training
+    if spec.steps is not None:
+        return spec.steps
+    epoch = user_batches(recipe, splits.train, None, None, train=True).steps_per_epoch
+    if epoch is None:
+        raise InvalidValueError(
+            "training.steps", None, "a number of steps: the training batches do not say how many an epoch has"
+        )
+    return spec.epochs * epoch
+
+
+def user_batches(
+    recipe: Recipe,
+    split: Any,
+    loss_fn: nn.Module | None,
+    compute_loss: Callable[[nn.Module, Any], torch.Tensor] | None,
+    *,
+    train: bool,
+) -> UserBatches:
+    """A split of the user's dict batches with its loss: for training, in the recipe's batches and
+    order; else every example once, in order (an evaluation)."""
+    spec = recipe.training
+    return UserBatches(
+        split,
+        loss_fn,
+        compute_loss=compute_loss,
+        batch_size=spec.batch_size,
+        seed=spec.seed,
+        shuffle=spec.shuffle and train,
+        drop_last=spec.drop_last and train,
+    )
 
 
 def build_schedule(recipe: Recipe, steps: int) -> Callable[[int], float]:
@@ -132,11 +224,16 @@ class Built:
     recipe: Recipe
     splits: Any
     model: nn.Module
-    loss_fn: nn.Module
+    loss_fn: nn.Module | None  # None: dict batches, the model's own loss or compute_loss
     optimizer: torch.optim.Optimizer
     scheduler: Any
     total_steps: int
     device: torch.device
+    compute_loss: Callable[[nn.Module, Any], torch.Tensor] | None = None  # training.compute_loss
+
+    def batches(self, split: Any, *, train: bool = False) -> UserBatches:
+        """A split of the user's dict batches with this run's loss (:func:`user_batches`)."""
+        return user_batches(self.recipe, split, self.loss_fn, self.compute_loss, train=train)
 
 
 def build(recipe: Recipe) -> Built:
@@ -145,14 +242,17 @@ def build(recipe: Recipe) -> Built:
     splits = build_data(recipe)
     model = build_model(recipe, splits).to(device)
     optimizer = build_optimizer(recipe, model)
-    steps = total_steps(recipe, splits.train.x.shape[0])
+    loss_fn = build_loss(recipe, splits)
+    path = recipe.training.compute_loss
+    steps = training_steps(recipe, splits)
     return Built(
         recipe=recipe,
         splits=splits,
         model=model,
-        loss_fn=build_loss(recipe, splits).to(device),
+        loss_fn=loss_fn.to(device) if loss_fn is not None else None,
         optimizer=optimizer,
         scheduler=build_scheduler(recipe, optimizer, steps),
         total_steps=steps,
         device=device,
+        compute_loss=import_object(path, "compute_loss") if path is not None else None,
     )

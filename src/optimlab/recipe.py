@@ -29,7 +29,20 @@ from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 from optimlab.registry import get_registry, normalize_name
 from optimlab.user_code import import_object, is_import_path
 
-__all__ = ["DataSpec", "ModelSpec", "OptimizerSpec", "Recipe", "RecipeError", "ScheduleSpec", "TrainingSpec"]
+__all__ = [
+    "MODEL_LOSS",
+    "DataSpec",
+    "ModelSpec",
+    "OptimizerSpec",
+    "Recipe",
+    "RecipeError",
+    "ScheduleSpec",
+    "TrainingSpec",
+]
+
+# ``training.loss`` that names no function: the model returns its own loss from the whole batch,
+# ``model(**batch).loss`` (Hugging Face, the batch holding its ``labels``). The default for dict batches.
+MODEL_LOSS = "model"
 
 
 class RecipeError(OptimlabError):
@@ -161,16 +174,20 @@ class ScheduleSpec(_Spec):
 class TrainingSpec(_Spec):
     """How long, in what batches, with which loss and safeguards."""
 
-    NAMED_FIELDS = {"loss": "loss"}
-    OMITTED_AT_DEFAULT = ("shuffle", "drop_last", "metrics")
+    OMITTED_AT_DEFAULT = ("shuffle", "drop_last", "metrics", "compute_loss")
 
     epochs: int | None = Field(10, ge=1)  # ignored when steps is set
     steps: int | None = Field(None, ge=1)
     batch_size: int = Field(32, ge=1)  # digits: 1078 training rows -> 34 steps an epoch
     shuffle: bool = True  # False: every epoch in the rows' own order (DeepOBS's, MNIST-1D's protocols)
     drop_last: bool = False  # True: an epoch's last batch is dropped when smaller than batch_size
-    loss: str | None = None  # None: cross_entropy for classification, mse for regression
+    # None: cross_entropy for classification, mse for regression, the model's own for dict batches;
+    # a registered loss or one by import path, called as loss(outputs, targets); or "model" (MODEL_LOSS)
+    loss: str | None = None
     loss_options: dict[str, Any] = {}
+    # The user's compute_loss(model, batch) -> scalar by import path (`mypkg.losses:step`), for dict
+    # batches a loss of (outputs, targets) does not fit; instead of loss.
+    compute_loss: str | None = None
     grad_clip_norm: float | None = Field(None, gt=0.0)
     eval_every: int | None = Field(None, ge=1)  # steps; None: once an epoch
     early_stopping_patience: int | None = Field(None, ge=1)  # evaluations without improvement
@@ -191,6 +208,22 @@ class TrainingSpec(_Spec):
                     f"metric {path!r}", "not callable", "a function f(outputs, targets) -> float"
                 )
         return paths
+
+    @field_validator("loss")
+    @classmethod
+    def _known_loss(cls, name: str | None) -> str | None:
+        if name is None or normalize_name(name) == MODEL_LOSS:
+            return None if name is None else MODEL_LOSS
+        return _canonical("loss", name)
+
+    @field_validator("compute_loss")
+    @classmethod
+    def _importable_compute_loss(cls, path: str | None) -> str | None:
+        if path is not None and not callable(import_object(path, "compute_loss")):
+            raise InvalidValueError(
+                f"compute_loss {path!r}", "not callable", "a function compute_loss(model, batch) -> loss"
+            )
+        return path
 
     @field_validator("device")
     @classmethod
@@ -225,8 +258,15 @@ class Recipe(_Spec):
                 check(keywords)
             except OptimlabError as error:
                 raise ValueError(f"{field}: {error}") from None
-        if self.training.loss is not None:
-            get_registry("loss").get(self.training.loss).validate(self.training.loss_options)
+        spec = self.training
+        if spec.compute_loss is not None and spec.loss is not None:
+            raise ValueError(
+                f"training: loss {spec.loss!r} and compute_loss {spec.compute_loss!r}: give one of them"
+            )
+        if spec.loss == MODEL_LOSS and spec.loss_options:
+            raise ValueError("training.loss_options: the model's own loss (loss: model) takes none")
+        if spec.loss not in (None, MODEL_LOSS):
+            get_registry("loss").get(spec.loss).validate(spec.loss_options)
         return self
 
     # --- construction and serialisation -------------------------------------------------------

@@ -1,5 +1,6 @@
 """`optimlab train --log mlflow` read back with MLflow's client: the metrics of metrics.jsonl at their steps,
-the recipe as parameters, the run's page as an artifact."""
+the recipe as parameters, the run's page as an artifact; a run is complete after `wait()`, or once the
+process that trained it has exited."""
 
 import json
 import math
@@ -27,6 +28,7 @@ def test_train_log_mlflow_holds_metrics_recipe_and_report(tmp_path, monkeypatch)
     out = tmp_path / "iris-run"
     train_with_tracker(out, "mlflow")
     client = MlflowClient(tracking_uri=uri)
+    # The command returned with the run whole: its records, its end and its page.
     (run,) = client.search_runs([client.get_experiment_by_name("optimlab").experiment_id])
     assert run.info.run_name == "iris-run" and run.info.status == "FINISHED"
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -81,7 +83,53 @@ def test_a_tracking_uri_mlflow_refuses_is_an_error_naming_the_run(tmp_path):
     tracker = MLflowTracker(run_name="lost", tracking_uri="no-such-scheme://anywhere")
     tracker.log(1, 1.7e9, {"train_loss": 1.0})
     with pytest.raises(OptimlabError, match="MLflow did not record run 'lost'"):
-        tracker.finish()
+        tracker.finish()  # raises here if the refusal has come back already, else:
+        tracker.wait()
+
+
+@pytest.mark.slow
+def test_a_run_is_complete_after_wait(tmp_path, monkeypatch):
+    from optimlab.integrations.mlflow import MLflowTracker
+
+    monkeypatch.chdir(tmp_path)  # the artifacts folder
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    (tmp_path / "notes.txt").write_text("kept with the run")
+    tracker = MLflowTracker(run_name="waited", tracking_uri=uri)
+    for step in range(1, 31):
+        tracker.log(step, 1.7e9 + step, {"train_loss": 1.0 / step})
+    tracker.finish()
+    tracker.log_artifact("notes.txt")
+    tracker.wait()
+    client = MlflowClient(tracking_uri=uri)
+    run = client.get_run(tracker.run_id)  # read at once: no polling
+    assert run.info.status == "FINISHED"
+    history = sorted(client.get_metric_history(run.info.run_id, "train_loss"), key=lambda m: m.step)
+    assert [(m.step, m.value) for m in history] == pytest.approx([(s, 1.0 / s) for s in range(1, 31)])
+    assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["notes.txt"]
+
+
+@pytest.mark.slow
+def test_a_script_that_exits_without_waiting_leaves_its_run_complete_and_says_what_mlflow_refused(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    trainer = f"""
+from optimlab.integrations.mlflow import MLflowTracker
+lost = MLflowTracker(run_name="lost", tracking_uri="no-such-scheme://anywhere")
+lost.log(1, 1.7e9, {{"train_loss": 1.0}})
+tracker = MLflowTracker(run_name="exits", tracking_uri={uri!r})
+for step in range(1, 51):
+    tracker.log(step, 1.7e9 + step, {{"train_loss": 1.0 / step}})
+tracker.finish()
+lost.flush()
+print(tracker.run_id, flush=True)
+"""  # neither wait() nor lost.finish(): the interpreter's exit waits for the writer
+    done = subprocess.run([sys.executable, "-c", trainer], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "MLflow did not record run 'lost'" in done.stderr
+    client = MlflowClient(tracking_uri=uri)
+    run = client.get_run(done.stdout.split()[-1])  # read at once: no polling
+    assert run.info.status == "FINISHED"
+    history = sorted(client.get_metric_history(run.info.run_id, "train_loss"), key=lambda m: m.step)
+    assert [(m.step, m.value) for m in history] == pytest.approx([(s, 1.0 / s) for s in range(1, 51)])
 
 
 def test_the_writers_rows_read_back_as_mlflows_own_log_batch(tmp_path, monkeypatch):
@@ -118,3 +166,27 @@ def test_the_writers_rows_read_back_as_mlflows_own_log_batch(tmp_path, monkeypat
             sorted(history(theirs, key), key=repr)
         )
     assert repr(client.get_run(ours.run_id).data.metrics) == repr(client.get_run(theirs).data.metrics)
+
+
+@pytest.mark.slow
+def test_train_html_log_mlflow_attaches_the_page_the_command_wrote(tmp_path, monkeypatch):
+    from optimlab.cli.app import main
+    from optimlab.integrations.mlflow_writer import end_writer
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "html-run"
+    with pytest.raises(SystemExit) as done:
+        main(
+            ["train", "--dataset", "iris", "--width", "8", "--steps", "6", "--out", str(out), "--no-progress",
+             "--html", "--log", "mlflow"]
+        )  # fmt: skip
+    assert done.value.code == 0
+    written = (out / "report.html").read_text()  # by the command itself, before it returned
+    end_writer(wait=True)
+    client = MlflowClient(tracking_uri=uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("optimlab").experiment_id])
+    assert run.info.status == "FINISHED"
+    page = client.download_artifacts(run.info.run_id, "report.html", str(tmp_path / "back"))
+    assert Path(page).read_text() == written

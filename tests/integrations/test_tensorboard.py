@@ -42,8 +42,23 @@ def test_train_log_tensorboard_holds_every_metric_of_metrics_jsonl(tmp_path):
         assert [e.step for e in events] == [step for step, _ in points], tag
         # TensorBoard keeps scalars as float32
         assert [e.value for e in events] == pytest.approx([v for _, v in points], rel=1e-6), tag
-    assert "recipe" in board.Tags()["tensors"]  # the recipe, as a text summary
+    (recipe,) = board.Tensors("recipe")  # the recipe, as a text summary
+    assert recipe.tensor_proto.string_val[0].decode().startswith("| field | value |")
+    assert "| model.name | mlp |" in recipe.tensor_proto.string_val[0].decode()
     assert all(later.wall_time >= earlier.wall_time for earlier, later in itertools.pairwise(events))
+
+
+def test_the_event_checksum_is_crc32c_masked_as_tensorboard_s_own():
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c as theirs
+
+    from optimlab.integrations.tensorboard import masked_crc32c
+
+    # CRC-32C of "123456789" is 0xE3069283 (RFC 3720's check value); masked as a TFRecord's checksum.
+    assert (
+        masked_crc32c(b"123456789") == (((0xE3069283 >> 15) | (0xE3069283 << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+    )
+    for data in (b"", b"\x00", bytes(range(256)), b"optimlab" * 37):
+        assert masked_crc32c(data) == theirs(data)
 
 
 def test_a_study_s_trials_go_to_tensorboard_one_run_each(tmp_path):

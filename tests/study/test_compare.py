@@ -26,3 +26,40 @@ def test_a_resumed_comparison_takes_no_new_plan_and_needs_its_place(tmp_path):
         compare(resume=True)
     with pytest.raises(OptimlabError, match="nothing to compare"):
         compare([], out=tmp_path)
+
+
+def test_a_plan_tunes_on_the_metric_asked_for_in_its_direction(user_package):
+    (loss,) = plan_comparison(["sgd"], metric="val_loss", epochs=1)
+    assert (loss.metric, loss.goal, loss.test_metric, loss.target) == ("val_loss", "min", "test_loss", None)
+    (f1,) = plan_comparison(["sgd"], metric="optimlab_userpkg.metrics:f1", epochs=1)
+    assert (f1.metric, f1.goal, f1.test_metric) == ("val_f1", "max", "test_f1")
+    assert f1.recipe.training.metrics == ["optimlab_userpkg.metrics:f1"]  # computed at each evaluation
+    (chosen,) = plan_comparison(["sgd"], metric="val_accuracy", goal="min", epochs=1)
+    assert (chosen.metric, chosen.goal) == ("val_accuracy", "min")
+    (kept,) = plan_comparison(["sgd"], epochs=1)
+    assert (kept.metric, kept.goal, kept.target) == ("val_accuracy", "max", 0.96)  # the workload's own
+
+
+def test_metric_on_the_cli_tunes_each_trial_on_it_and_a_bad_one_is_one_line(cli, tmp_path):
+    code, _, err = cli("compare", "--optimizers", "sgd", "--metric", "val_f2", "--no-progress",
+                       "--out", str(tmp_path / "bad"))  # fmt: skip
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert (
+        "'val_f2'" in lines[0] and "--metric" in lines[0] and "val_loss, val_rmse, val_accuracy" in lines[0]
+    )
+    code, _, err = cli("compare", "--optimizers", "sgd", "--metric", "val_loss", "--budget", "2", "--seeds",
+                       "1", "--epochs", "1", "--no-progress", "--out", str(tmp_path / "loss"))  # fmt: skip
+    assert code == 0, err
+    from optimlab.study import load_specs
+    from optimlab.study.storage import load_records, open_storage
+
+    (spec,) = load_specs(str(tmp_path / "loss"))
+    assert (spec.metric, spec.goal) == ("val_loss", "min")
+    records = [
+        r for r in load_records(open_storage(str(tmp_path / "loss")), [spec.study_name(spec.methods[0])])
+    ]
+    tuning = [r for r in records if r.phase != "seeds"]
+    assert len(records) == 3 and all(r.value == r.metrics["val_loss"] for r in records)
+    best = min(tuning, key=lambda r: r.value)  # the lower loss is the better: its lr is rerun
+    assert [r.params for r in records if r.phase == "seeds"] == [best.params]

@@ -90,7 +90,7 @@ def test_a_worker_process_started_elsewhere_imports_the_stored_path(cli, user_pa
             ["--model", "optimlab_userpkg.nets:not_a_model"],
             "for what model 'optimlab_userpkg.nets:not_a_model'",
         ),
-        (["--dataset", "optimlab_userpkg.data:dict_batches"], "(input, target) pairs"),
+        (["--dataset", "optimlab_userpkg.data:dict_batches"], "of dict batches, to split"),
         (["--model", "optimlab_userpkg.nets:fixed"], "the first batch"),
     ],
 )

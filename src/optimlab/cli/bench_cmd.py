@@ -63,9 +63,10 @@ def _names(text: str | None) -> list[str]:
 
 def _workloads(settings: dict[str, Any]) -> tuple[str, list[Any]]:
     """(label, workloads) from ``--suite`` or ``--workloads``, the user's files folder passed on as ``path``,
-    on the user's ``--model`` and ``--dataset`` when given."""
+    on the user's ``--model`` and ``--dataset`` when given (dict batches: the model's own loss, no scaling,
+    as ``compare`` runs them)."""
     from optimlab.bench import suite as suite_workloads
-    from optimlab.study.compare import on_user_code
+    from optimlab.study.compare import on_dict_batches, on_user_code
     from optimlab.workloads import workloads_from
 
     if settings["suite"]:
@@ -73,7 +74,8 @@ def _workloads(settings: dict[str, Any]) -> tuple[str, list[Any]]:
     else:
         chosen = workloads_from(settings["workloads"], path=settings["data_dir"])
         label = "-".join(w.name for w in chosen)
-    return label, on_user_code(chosen, model=settings.get("model"), dataset=settings.get("dataset"))
+    users = on_user_code(chosen, model=settings.get("model"), dataset=settings.get("dataset"))
+    return label, [on_dict_batches(workload) for workload in users]
 
 
 def _settings(ctx: typer.Context, resume: Path | None) -> dict[str, Any]:

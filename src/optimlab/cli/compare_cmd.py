@@ -29,6 +29,8 @@ EXAMPLES = """Examples:
       --protocol tpe --budget 12
   optimlab compare --optimizers adam,lion --backend batched --out runs/adam-lion
   optimlab compare --optimizers sgd,adam --model mynets:build --dataset mydata:load   # your own code
+  optimlab compare --optimizers adamw,lion --model mytext:bert --dataset mytext:load --metric val_loss
+  optimlab compare --optimizers sgd,adam --metric mymetrics:f1                        # tuned on val_f1
   optimlab compare --resume runs/adam-lion
   optimlab compare --optimizers sgd,adam --storage postgresql://user@host/db --name sweep1 --backend workers
 """
@@ -59,6 +61,8 @@ PLAN_FLAGS = (
     "data_dir",
     "model",
     "dataset",
+    "metric",
+    "goal",
 )
 
 
@@ -156,6 +160,23 @@ def compare(
     data_dir: o.DataDirOpt = None,
     model: o.ModelOpt = None,
     dataset: o.DatasetOpt = None,
+    metric: Annotated[
+        str | None,
+        typer.Option(
+            "--metric",
+            help="Validation metric each study tunes on: val_loss, val_accuracy, val_rmse, val_NAME of the "
+            "recipe's training.metrics, or yours by import path (mymetrics:f1 -> val_f1). "
+            "Default: the workload's.",
+        ),
+    ] = None,
+    goal: Annotated[
+        str | None,
+        typer.Option(
+            "--goal",
+            parser=o.choice("max", "min"),
+            help="Direction of --metric: max or min (default: min for val_loss and val_rmse, else max).",
+        ),
+    ] = None,
     backend: o.BackendOpt = None,
     workers: o.WorkersOpt = None,
     members: o.MembersOpt = None,
@@ -202,6 +223,8 @@ def compare(
             "budget": budget,
             "seeds": seeds,
             "pruner": pruner,
+            "metric": metric,
+            "goal": goal,
         }
     import torch
 

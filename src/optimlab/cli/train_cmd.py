@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from optimlab.recipe import Recipe
 
 if TYPE_CHECKING:  # torch is imported when the verb runs, not at start-up
-    from optimlab.train.loop import Callback
+    from optimlab.integrations.tracking import Tracker
 
 EXAMPLES = """Examples:
   optimlab train --dataset digits --model mlp --epochs 5
@@ -83,6 +83,11 @@ def train(
     fmt: o.FormatOpt = "human",
 ) -> None:
     """Train a model; print progress and final metrics; write metrics.jsonl and model.pt."""
+    mlflow = "mlflow" in (log or [])
+    if mlflow:  # first: its writer imports MLflow (~3 s) and the page's code while this process trains
+        from optimlab.integrations.mlflow_writer import writer_process
+
+        writer_process(report=True)
     if resume is not None:
         if recipe_path is not None or out_dir is not None:
             raise OptimlabError(
@@ -106,17 +111,24 @@ def train(
         [ProgressBar(f"{recipe.model.name} on {recipe.data.name}")] if progress and output.human else []
     )
     trackers = _trackers(log or [], out, recipe)
-    result = run_training(recipe, out, resume=resume is not None, callbacks=[*callbacks, *trackers])
-    data = result.to_dict()
-    if html or "mlflow" in (log or []):  # MLflow keeps the page with the run
+    result = run_training(recipe, out, resume=resume is not None, callbacks=[*callbacks, *trackers.values()])
+    for tracker in trackers.values():
+        tracker.wait()  # every record and the run's end in the tracker's store; MLflow's refusal raises
+    data, command = result.to_dict(), " ".join(sys.argv)
+    if html:
         from optimlab.report.run_folder import read_run
         from optimlab.report.run_page import write_run_report
 
-        data["report"] = str(
-            write_run_report([read_run(out)], out / "report.html", command=" ".join(sys.argv))
-        )
-        for tracker in trackers:
+        data["report"] = str(write_run_report([read_run(out)], out / "report.html", command=command))
+        for tracker in trackers.values():
             tracker.log_artifact(data["report"])
+    elif mlflow:  # MLflow keeps the page with the run: its writer, which imported the code, writes it
+        data["report"] = str(out / "report.html")
+        trackers["mlflow"].attach_report(out, command=command)
+    if mlflow:  # the command returns with the run whole in MLflow: records, end, page
+        from optimlab.integrations.mlflow_writer import end_writer
+
+        end_writer(wait=True)
     output.result(
         f"{result.status} after {result.steps} steps in {result.seconds:.1f} s; results in {out}"
         + (f"; page {data['report']}" if "report" in data else ""),
@@ -135,11 +147,13 @@ def train(
         sys.exit(INTERRUPTED)
 
 
-def _trackers(names: list[str], out: Path, recipe: Recipe) -> list[Callback]:
+def _trackers(names: list[str], out: Path, recipe: Recipe) -> dict[str, Tracker]:
     """A tracker callback per name (``--log``), its run named after the output folder."""
     if not names:
-        return []
+        return {}
     from optimlab.integrations import check_trackers, open_tracker
 
     check_trackers(names)
-    return [open_tracker(name, folder=out, run_name=out.name, params=recipe.to_dict()) for name in names]
+    return {
+        name: open_tracker(name, folder=out, run_name=out.name, params=recipe.to_dict()) for name in names
+    }

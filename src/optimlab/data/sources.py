@@ -13,6 +13,7 @@ from optimlab.data.examples import Examples
 from optimlab.data.idx_file import load_idx
 from optimlab.data.numpy_file import load_numpy
 from optimlab.data.splits import Splits, check_fractions, split
+from optimlab.data.user_factory import BatchDataset, BatchSplits
 from optimlab.errors import InvalidValueError, UnknownNameError
 from optimlab.registry import new_registry
 from optimlab.user_code import is_import_path
@@ -72,7 +73,7 @@ def load(
     test_fraction: float = 0.2,
     data_fraction: float = 1.0,
     **options: Any,
-) -> Splits:
+) -> Splits | BatchSplits:
     """Load a registered data set or a file, and split it deterministically from ``seed``.
 
     Args:
@@ -105,7 +106,11 @@ def load(
         raise InvalidValueError("data file", text, f"a file of a known kind: {FILE_KINDS}")
     else:
         raise UnknownNameError("dataset", text, [name for e in _REGISTRY for name in (e.name, *e.aliases)])
-    if isinstance(data, Splits):  # a data set with its own fixed splits (DeepOBS's quadratic_deep)
+    if isinstance(data, BatchDataset):  # the user's dict items: split by index, not read into memory
+        return data.split(
+            seed=seed, val_fraction=val_fraction, test_fraction=test_fraction, data_fraction=data_fraction
+        )
+    if isinstance(data, (Splits, BatchSplits)):  # its own fixed splits (DeepOBS's quadratic_deep, the user's)
         fractions = ("val_fraction", "test_fraction", "data_fraction")
         given, defaults = (
             (val_fraction, test_fraction, data_fraction),

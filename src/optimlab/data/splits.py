@@ -17,7 +17,7 @@ from torch import Tensor
 from optimlab.data.examples import DatasetInfo, Examples, TensorPair
 from optimlab.errors import InvalidValueError
 
-__all__ = ["Splits", "check_fractions", "split"]
+__all__ = ["Splits", "check_fractions", "rounded", "split"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -51,7 +51,7 @@ def check_fractions(val_fraction: float, test_fraction: float, data_fraction: fl
         raise InvalidValueError("data_fraction", data_fraction, "a number in (0, 1]")
 
 
-def _rounded(count: int, fraction: float) -> int:
+def rounded(count: int, fraction: float) -> int:
     return int(count * fraction + 0.5)  # half up, unlike Python's round-half-even
 
 
@@ -92,11 +92,11 @@ def split(
         strata = [order]
     parts: dict[str, list[Tensor]] = {"test": [], "val": [], "train": []}
     for indices in strata:
-        n_test, n_val = _rounded(len(indices), test_fraction), _rounded(len(indices), val_fraction)
+        n_test, n_val = rounded(len(indices), test_fraction), rounded(len(indices), val_fraction)
         rest = indices[n_test + n_val :]
         parts["test"].append(indices[:n_test])
         parts["val"].append(indices[n_test : n_test + n_val])
-        parts["train"].append(rest[: max(1, _rounded(len(rest), data_fraction))])
+        parts["train"].append(rest[: max(1, rounded(len(rest), data_fraction))])
     # Shuffle each split so that no consumer sees classes in blocks; train last, since its size alone
     # depends on data_fraction, so that val and test stay the same draws whatever the subsample.
     chosen = {}

@@ -3,8 +3,9 @@
 Data (what :class:`UserBatches` accepts):
 
 * **two tensors** ``(x, y)`` with the same number of rows (or splits with ``.train.x``/``.train.y``,
-  as :func:`optimlab.data.load` returns): batches of ``batch_size`` rows in the order of
-  :func:`~optimlab.data.batches.epoch_order`, the order :func:`optimlab.train.fit` draws;
+  as :func:`optimlab.data.load` returns; splits of dict batches give their ``.train``, read as below):
+  batches of ``batch_size`` rows in the order of :func:`~optimlab.data.batches.epoch_order`, the order
+  :func:`optimlab.train.fit` draws;
 * a map-style **Dataset** (``torch.utils.data.Dataset``, or anything with ``__getitem__`` and
   ``__len__`` that is not a list): the same order, items collated by torch's ``default_collate``;
 * an **IterableDataset**: batched in reading order;
@@ -46,7 +47,15 @@ from optimlab.data.batches import epoch_order, steps_per_epoch
 from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE_INT
 
-__all__ = ["ACCEPTED_DATA", "TARGET_KEYS", "Forward", "UserBatches", "describe", "prediction"]
+__all__ = [
+    "ACCEPTED_DATA",
+    "TARGET_KEYS",
+    "Forward",
+    "UserBatches",
+    "describe",
+    "is_map_dataset",
+    "prediction",
+]
 
 ACCEPTED_DATA = (
     "a pair of tensors (x, y) with the same number of rows, splits with .train.x and .train.y "
@@ -101,7 +110,20 @@ def _tensor_pair(data: Any) -> tuple[Tensor, Tensor] | None:
     return x, y
 
 
-def _is_map_dataset(data: Any) -> bool:
+def _is_splits(data: Any) -> bool:
+    """Whether ``data`` is splits (``.train``, ``.val``) rather than data itself (a Dataset or batches
+    that happen to have such attributes)."""
+    return (
+        hasattr(data, "train")
+        and hasattr(data, "val")
+        and not is_map_dataset(data)
+        and not isinstance(data, (Iterable, Tensor))
+    )
+
+
+def is_map_dataset(data: Any) -> bool:
+    """Whether ``data`` is read by index (a map-style ``Dataset``, or anything with ``__getitem__`` and
+    ``__len__`` that is not a list, a tuple, a mapping, a string or a tensor)."""
     if isinstance(data, Dataset):
         return not isinstance(data, IterableDataset)
     return (
@@ -174,6 +196,10 @@ class UserBatches:
         self.loss_fn, self._custom_loss = loss_fn, compute_loss
         self.batch_size, self.seed, self.shuffle, self.drop_last = batch_size, seed, shuffle, drop_last
         self.tensors = _tensor_pair(data)
+        if self.tensors is None and _is_splits(
+            data
+        ):  # a recipe's splits of dict batches: their training part
+            data = data.train
         self._data = data
         self._epoch: Callable[[int, int], Iterable[Any]]
         self.steps_per_epoch: int | None
@@ -182,10 +208,10 @@ class UserBatches:
             self._epoch = self._tensor_epoch
             self.steps_per_epoch = steps_per_epoch(len(self.tensors[0]), batch_size, drop_last)
         elif isinstance(data, (str, bytes, Tensor, Mapping)) or not (
-            _is_map_dataset(data) or isinstance(data, Iterable)
+            is_map_dataset(data) or isinstance(data, Iterable)
         ):
             raise InvalidValueError("data", describe(data), ACCEPTED_DATA)
-        elif _is_map_dataset(data):
+        elif is_map_dataset(data):
             self.source = f"a {type(data).__name__} of {len(data)} examples"
             self._epoch = self._dataset_epoch
             self.steps_per_epoch = steps_per_epoch(len(data), batch_size, drop_last) if len(data) else None

@@ -8,11 +8,15 @@ returns one of:
   kept as the user's fixed splits (no test split: an empty one), so the recipe's fractions stay at
   their defaults;
 * a ``Dataset`` or ``DataLoader`` of ``(input, target)`` items, read once into memory and split;
-* optimlab's own :class:`~optimlab.data.Examples` or :class:`~optimlab.data.Splits`.
+* optimlab's own :class:`~optimlab.data.Examples` or :class:`~optimlab.data.Splits`;
+* the user's **dict batches** (Hugging Face style, ``{"input_ids": ..., "labels": ...}``): a map-style
+  ``Dataset`` of dict items (split by the recipe's fractions and seed, unstratified), or
+  ``(train, val[, test])`` each a ``Dataset`` of dict items, a ``DataLoader`` or a list of dict batches.
 
-Everything is materialised into tensors, as every optimlab data set is: fine for data that fits in
-memory; for larger data give the doctor and the LR range test the loader itself
-(:mod:`optimlab.data.user_batches`). Registered on first lookup (:mod:`optimlab.user_code`).
+``(input, target)`` data is materialised into tensors, as every optimlab data set is (fast, and the
+batched backend stacks it). Dict batches are kept as they are (:class:`BatchSplits`): a trial trains and
+evaluates on them as :func:`optimlab.train.fit` does (:mod:`optimlab.data.user_batches`), with the
+model's own loss unless the recipe names one. Registered on first lookup (:mod:`optimlab.user_code`).
 """
 
 from __future__ import annotations
@@ -20,26 +24,120 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, IterableDataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset, Subset
 
 from optimlab.data.examples import DatasetInfo, Examples, TensorPair
-from optimlab.data.splits import Splits
+from optimlab.data.splits import Splits, check_fractions, rounded
 from optimlab.data.torch_dataset import from_torch_dataset
-from optimlab.data.user_batches import describe
+from optimlab.data.user_batches import TARGET_KEYS, describe, is_map_dataset
 from optimlab.errors import InvalidValueError
 
-__all__ = ["ACCEPTED_RETURNS", "adapt_dataset", "as_data"]
+__all__ = ["ACCEPTED_RETURNS", "BatchDataset", "BatchSplits", "adapt_dataset", "as_data"]
 
 ACCEPTED_RETURNS = (
     "(x, y) tensors or arrays, (train, val[, test]) splits each a pair, Dataset or DataLoader, "
-    "a Dataset or DataLoader of (input, target) items, or optimlab Examples or Splits"
+    "a Dataset or DataLoader of (input, target) items, optimlab Examples or Splits, "
+    "or dict batches: a Dataset of dict items, or (train, val[, test]) of them"
 )
+
+
+def _first(data: Any) -> Any:
+    """The first item of a Dataset, or the first batch of a DataLoader or a list of batches; None for
+    anything else (or nothing in it)."""
+    if isinstance(data, (Tensor, np.ndarray, str, bytes, Mapping, tuple)):
+        return None
+    if is_map_dataset(data):
+        return data[0] if len(data) else None
+    if isinstance(data, (DataLoader, IterableDataset, list)):
+        return next(iter(data), None)
+    return None
+
+
+def _holds_dicts(data: Any) -> bool:
+    return isinstance(_first(data), Mapping)
+
+
+def _one_class_each(data: Any) -> bool:
+    """Whether ``data``'s targets (under :data:`~optimlab.data.user_batches.TARGET_KEYS`) are one class
+    index per example: an int per item, an integer vector per batch."""
+    first = _first(data)
+    labels = next((first[k] for k in TARGET_KEYS if k in first), None)
+    batched = isinstance(data, (DataLoader, list))  # a Dataset gives items, a loader or list batches
+    if isinstance(labels, int) and not isinstance(labels, bool):
+        return not batched
+    return (
+        isinstance(labels, Tensor)
+        and not (labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool)
+        and labels.ndim == int(batched)
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchSplits:
+    """The user's own dict batches, kept as given (not read into memory): ``train``, ``val`` and ``test``
+    (None: no test split), each a Dataset of dict items, a DataLoader or a list of dict batches.
+
+    ``task`` is ``"classification"`` when the validation targets are one class index per example (a
+    study then tunes on ``val_accuracy``), else ``"batches"`` (tuned on ``val_loss``).
+    """
+
+    name: str
+    train: Any
+    val: Any
+    test: Any = None
+    task: str = "batches"
+    loss: None = None  # a data set's own loss (DatasetInfo.loss): the user's batches bring none
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchDataset:
+    """A Dataset of dict items, to split by the recipe's fractions (:meth:`split`)."""
+
+    name: str
+    dataset: Any
+
+    def split(
+        self, *, seed: int, val_fraction: float, test_fraction: float, data_fraction: float
+    ) -> BatchSplits:
+        """Items shuffled from ``seed`` (not stratified: the labels are not read), the first
+        ``test_fraction`` to test, the next ``val_fraction`` to validation, a ``data_fraction`` of the rest
+        (at least one) to training, as :func:`optimlab.data.split` does for tensors."""
+        check_fractions(val_fraction, test_fraction, data_fraction)
+        n = len(self.dataset)
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+        n_test, n_val = rounded(n, test_fraction), rounded(n, val_fraction)
+        rest = order[n_test + n_val :]
+        train = rest[: max(1, rounded(len(rest), data_fraction))]
+        parts = [Subset(self.dataset, rows) for rows in (train, order[n_test : n_test + n_val])]
+        test = Subset(self.dataset, order[:n_test]) if n_test else None
+        return BatchSplits(self.name, *parts, test=test, task=_task(parts[1] if len(parts[1]) else parts[0]))
+
+
+def _task(data: Any) -> str:
+    return "classification" if _one_class_each(data) else "batches"
+
+
+def _dict_batches(value: Any, name: str) -> BatchSplits | BatchDataset | None:
+    """``value`` as the user's dict batches, or None when it holds none."""
+    if _holds_dicts(value):
+        if not is_map_dataset(value):
+            raise InvalidValueError(
+                f"what dataset {name!r} returned",
+                f"{describe(value)} of dict batches, to split",
+                "a Dataset of dict items (split by the recipe's fractions), or your own splits "
+                "(train, val[, test]) each a Dataset, DataLoader or list of dict batches",
+            )
+        return BatchDataset(name, value)
+    if isinstance(value, (tuple, list)) and len(value) in (2, 3) and all(map(_holds_dicts, value)):
+        train, val, *test = value
+        return BatchSplits(name, train, val, test[0] if test else None, task=_task(val))
+    return None
 
 
 def _is_array(value: Any) -> bool:
@@ -65,10 +163,14 @@ def _pair(value: Any, name: str) -> TensorPair | None:
     return None
 
 
-def as_data(value: Any, name: str) -> Examples | Splits:
-    """What the user's factory returned, as optimlab's examples to split or fixed splits."""
-    if isinstance(value, (Examples, Splits)):
+def as_data(value: Any, name: str) -> Examples | Splits | BatchSplits | BatchDataset:
+    """What the user's factory returned, as optimlab's examples to split or fixed splits, or as the user's
+    dict batches (kept as they are)."""
+    if isinstance(value, (Examples, Splits, BatchSplits, BatchDataset)):
         return value
+    batches = _dict_batches(value, name)
+    if batches is not None:
+        return batches
     whole = _pair(value, name)
     if whole is not None:
         return Examples.from_arrays(whole.x, whole.y, name=name)
@@ -88,14 +190,14 @@ def as_data(value: Any, name: str) -> Examples | Splits:
     raise InvalidValueError(f"what dataset {name!r} returned", describe(value), ACCEPTED_RETURNS)
 
 
-def adapt_dataset(path: str, target: Any) -> Callable[..., Examples | Splits]:
-    """``target`` as a data set entry ``fn(seed, **options) -> Examples | Splits``."""
+def adapt_dataset(path: str, target: Any) -> Callable[..., Any]:
+    """``target`` as a data set entry ``fn(seed, **options)`` returning what :func:`as_data` returns."""
     if not callable(target):
         raise InvalidValueError(f"dataset {path!r}", type(target).__name__, "a function returning data")
     signature = inspect.signature(target)
     takes_seed = "seed" in signature.parameters
 
-    def factory(seed: int, **options: Any) -> Examples | Splits:
+    def factory(seed: int, **options: Any) -> Any:
         return as_data(target(**({"seed": seed} if takes_seed else {}), **options), path)
 
     factory.__signature__ = signature.replace(  # type: ignore[attr-defined]

@@ -7,112 +7,35 @@ store unless ``MLFLOW_ALLOW_FILE_STORE=true``). ``mlflow ui`` shows the runs of 
 
 While a model trains, the client calls are made by a writer process (:mod:`.mlflow_writer`), one per
 training process, shared by its runs: training pickles its records into a pipe once a second
-and never imports MLflow. Runs sent after the fact (``background=False``) make the calls in this process.
+and never imports MLflow. Closing a run does not wait for the writer: :meth:`MLflowTracker.wait` does,
+and so does the interpreter's exit. Runs sent after the fact (``background=False``) make the calls in
+this process.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import itertools
-import json
 import os
-import pickle
-import subprocess
 import sys
-import tempfile
-import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import optimlab
 from optimlab.errors import OptimlabError, OptimlabWarning
-from optimlab.integrations.mlflow_writer import EXPERIMENT, MLflowRun
+from optimlab.integrations.mlflow_writer import (
+    EXPERIMENT,
+    WAIT_SECONDS,
+    MLflowRun,
+    write_report,
+    writer_process,
+)
 from optimlab.integrations.tracking import Record, Tracker
 
 __all__ = ["EXPERIMENT", "MLflowTracker"]
 
 # A pickled batch costs ~30 us; the writer pays ~10 ms of CPU per batch it logs, whatever its size.
 _SEND_SECONDS = 1.0
-_WAIT_SECONDS = 120.0  # at close, for the writer to log what is left and end the run
-
-
-class _WriterProcess:
-    """This process's MLflow writer: a pipe of messages to it, and its answers gathered by a thread."""
-
-    def __init__(self) -> None:
-        # The writer imports the optimlab this process runs, wherever that one was found.
-        path = [str(Path(optimlab.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]
-        self.errors = tempfile.TemporaryFile()  # noqa: SIM115  (its stderr for its lifetime: read when it stops)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "optimlab.integrations.mlflow_writer"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self.errors,
-            env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, path))},
-            start_new_session=True,  # a Ctrl-C in the terminal stops the trainer, which ends its runs
-        )
-        self.pid = os.getpid()  # a forked child starts its own writer rather than share this pipe
-        self.keys = itertools.count()
-        self.answers: dict[int, dict[str, Any]] = {}
-        self.changed = threading.Condition()
-        self.sending = threading.Lock()
-        threading.Thread(target=self._gather, daemon=True).start()
-
-    def _gather(self) -> None:
-        for line in self.process.stdout:
-            answer = json.loads(line)
-            with self.changed:
-                self.answers.setdefault(answer.pop("key"), {}).update(answer)
-                self.changed.notify_all()
-        self.process.wait()
-        with self.changed:
-            self.changed.notify_all()  # it exited: nobody waits for an answer that cannot come
-
-    def send(self, key: int, kind: str, payload: Any) -> None:
-        message = pickle.dumps((key, kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
-        try:
-            with self.sending:
-                self.process.stdin.write(message)
-                self.process.stdin.flush()
-        except BrokenPipeError:
-            self.process.wait()
-            raise self.stopped() from None
-
-    def wait(self, key: int, field: str, seconds: float) -> dict[str, Any] | None:
-        """The answers about run ``key`` once one holds ``field`` or an error; None after ``seconds``."""
-        with self.changed:
-            self.changed.wait_for(
-                lambda: field in (a := self.answers.get(key, {})) or "error" in a or not self.alive(), seconds
-            )
-            answers = self.answers.get(key, {})
-        return answers if field in answers or "error" in answers or not self.alive() else None
-
-    def error(self, key: int) -> str | None:
-        return self.answers.get(key, {}).get("error")
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def stopped(self) -> OptimlabError:
-        self.errors.seek(0)
-        lines = [line for line in self.errors.read().decode(errors="replace").splitlines() if line.strip()]
-        return OptimlabError(
-            f"MLflow's writer process stopped (exit status {self.process.returncode}): "
-            + (lines[-1] if lines else "no message")
-        )
-
-
-_writer: _WriterProcess | None = None
-
-
-def _writer_process() -> _WriterProcess:
-    """This process's writer, started on first use (again if it stopped, or in a forked child)."""
-    global _writer
-    if _writer is None or _writer.pid != os.getpid() or not _writer.alive():
-        _writer = _WriterProcess()
-    return _writer
 
 
 def _tracking_uri(given: str | None) -> str | None:
@@ -127,10 +50,12 @@ class MLflowTracker(Tracker):
     """One MLflow run in ``experiment``; ``params`` (flat ``field -> value``) logged when it opens.
 
     ``background`` (the default): the calls are made by this process's writer process, so training
-    pays a pickle and a pipe write per batch of records (``benchmarks/tracker_overhead.py``);
-    :meth:`close` waits up to ``wait_seconds`` for the writer to log the rest and end the run, and
-    raises if MLflow refused a call. A trainer that dies leaves its run ``KILLED`` with every record it
-    sent. ``background=False``: the calls are made here (runs and trials sent after training).
+    pays a pickle and a pipe write per batch of records (``benchmarks/tracker_overhead.py``).
+    :meth:`close` hands over the end of the run and returns: :meth:`wait` returns once the writer has
+    done everything sent so far (call it before reading the run back in this process), and raises if
+    MLflow refused a call; at interpreter exit the writer is waited for, and a refusal nobody was told
+    of is a warning. A trainer that dies leaves its run ``KILLED`` with every record it sent.
+    ``background=False``: the calls are made here (runs and trials sent after training).
     """
 
     def __init__(
@@ -142,7 +67,7 @@ class MLflowTracker(Tracker):
         experiment: str = EXPERIMENT,
         every: int = 1,
         background: bool = True,
-        wait_seconds: float = _WAIT_SECONDS,
+        wait_seconds: float = WAIT_SECONDS,
     ) -> None:
         super().__init__(every=every, flush_seconds=_SEND_SECONDS if background else None)
         if importlib.util.find_spec("mlflow") is None:
@@ -157,12 +82,13 @@ class MLflowTracker(Tracker):
             "tracking_uri": _tracking_uri(tracking_uri),
         }
         self._run: MLflowRun | None = None
-        self._writer: _WriterProcess | None = None
         if background:
-            self._writer = _writer_process()
+            self._writer = writer_process()
             self._key = next(self._writer.keys)
+            self._writer.names[self._key] = run_name
+            self._syncs = 0
             environment = {k: v for k, v in os.environ.items() if k.startswith("MLFLOW_")}
-            self._writer.send(self._key, "open", {**settings, "cwd": os.getcwd(), "environment": environment})
+            self._send("open", {**settings, "cwd": os.getcwd(), "environment": environment})
         else:
             self._run = MLflowRun(**settings)
 
@@ -171,39 +97,59 @@ class MLflowTracker(Tracker):
         """The MLflow run's id (a background run's: waits for its writer to create it)."""
         if self._run is not None:
             return self._run.run_id
-        answers = self._answer("run_id")
+        answers = self._answer(lambda answers: "run_id" in answers)
         if "run_id" not in answers:
             raise OptimlabError(f"MLflow's writer has not created run {self.run_name!r} yet")
         return answers["run_id"]
 
     def write(self, records: list[Record]) -> None:
-        if self._writer is None:
+        if self._run is not None:
             self._run.log_records(records)
-            return
-        if self._writer.error(self._key):  # refused already (the opening): stop, rather than train unseen
-            self._answer("points")
-        self._writer.send(self._key, "metrics", records)
+        else:
+            self._send("metrics", records)
 
     def close(self, *, failed: bool) -> None:
         status = "FAILED" if failed else "FINISHED"
-        if self._writer is None:
+        if self._run is not None:
             self._run.end(status)
-            return
-        self._writer.send(self._key, "end", status)
-        self._answer("points")
+        else:
+            # Not waited for: the end's store transaction and fsync (20-26 ms) were a tenth of a
+            # quarter-second run (benchmarks/tracker_overhead.py, docs/benchmarks.md).
+            self._send("end", status)
 
     def log_artifact(self, path: str | Path) -> None:
         """Attach ``path`` (absolute, or from the working folder) to the run, even once it has ended."""
         path = Path(path).resolve()
-        if self._writer is None:
+        if self._run is not None:
             self._run.log_artifact(path)
-            return
-        self._writer.send(self._key, "artifact", str(path))
-        self._answer("artifact")
+        else:
+            self._send("artifact", str(path))
 
-    def _answer(self, field: str) -> dict[str, Any]:
-        """The writer's answers once they hold ``field``; raises on its error or its exit."""
-        answers = self._writer.wait(self._key, field, self.wait_seconds)
+    def attach_report(self, folder: str | Path, *, command: str) -> None:
+        """Have the writer write the page of the run in ``folder`` (``folder/report.html``, as ``train
+        --html``) and attach it (``optimlab train --log mlflow``, which then waits for its writer)."""
+        if self._run is not None:
+            self._run.log_artifact(write_report(str(folder), command))
+        else:
+            self._send("report", {"folder": str(Path(folder).resolve()), "command": command})
+
+    def wait(self) -> None:
+        """Return once the writer has done everything sent for this run so far (its records logged, its
+        end, its files attached); raise if MLflow refused a call."""
+        if self._run is None:
+            self._syncs += 1
+            self._send("sync", self._syncs)
+            self._answer(lambda answers, count=self._syncs: answers.get("synced", 0) >= count)
+
+    def _send(self, kind: str, payload: Any) -> None:
+        """Hand a message to the writer; raise first if MLflow already refused this run."""
+        if (error := self._writer.error(self._key)) is not None:
+            raise self._refused(error)
+        self._writer.send(self._key, kind, payload)
+
+    def _answer(self, done: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        """The writer's answers once ``done`` holds of them; raises on its error or its exit."""
+        answers = self._writer.wait(self._key, done, self.wait_seconds)
         if answers is None:
             warnings.warn(
                 f"MLflow's writer (process {self._writer.process.pid}) is still logging run "
@@ -214,7 +160,11 @@ class MLflowTracker(Tracker):
             )
             return {}
         if "error" in answers:
-            raise OptimlabError(f"MLflow did not record run {self.run_name!r}: {answers['error']}")
-        if field not in answers:
+            raise self._refused(answers["error"])
+        if not done(answers):
             raise self._writer.stopped()
         return answers
+
+    def _refused(self, error: str) -> OptimlabError:
+        self._writer.told.add(self._key)  # not repeated as a warning at exit
+        return OptimlabError(f"MLflow did not record run {self.run_name!r}: {error}")

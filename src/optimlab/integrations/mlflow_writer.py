@@ -7,41 +7,63 @@ A training process does not make them itself (:class:`~optimlab.integrations.mlf
 even so, MLflow's calls cost it CPU and the interpreter, and MLflow's own
 asynchronous mode runs in a thread that competes with training for the interpreter. So its runs hand
 their records to one writer process, ``python -m optimlab.integrations.mlflow_writer``, started by its
-first run and shared by the later ones (MLflow is imported once, as it would be in the trainer). It:
+first run (or earlier, :func:`writer_process`) and shared by the later ones. It:
 
+- imports MLflow as it starts, so that the import overlaps the trainer's own start-up and training;
 - reads pickled messages ``(key, kind, payload)`` from its standard input, ``key`` naming the run:
-  ``open`` (the run's settings), ``metrics`` (records), ``end`` (a status) and ``artifact`` (a path).
-  A reader thread drains the pipe, so the trainer never waits on a full pipe while the store is busy;
+  ``open`` (the run's settings), ``metrics`` (records), ``end`` (a status), ``artifact`` (a path),
+  ``report`` (a run folder whose page it writes and attaches) and ``sync`` (a count, answered once every
+  earlier message of the run is done). A reader thread drains the pipe, so the trainer never waits on a
+  full pipe while the store is busy;
 - logs the records that have arrived in one ``log_batch`` call per run;
 - answers on its standard output, one JSON object a line: ``{"key", "run_id"}`` once a run exists,
-  ``{"key", "points"}`` once it has ended, ``{"key", "artifact"}``, or ``{"key", "error"}`` when a call
+  ``{"key", "points"}`` once it has ended, ``{"key", "synced"}``, or ``{"key", "error"}`` when a call
   failed (that run is dropped, the others go on). MLflow's own prints go to standard error;
-- at the end of its input (the trainer exited, or died), logs what it has and ends every run left
-  open as ``KILLED``: a run is never lost.
+- at the end of its input (the trainer exited, died, or called :meth:`WriterProcess.end`), logs what it
+  has and ends every run left open as ``KILLED``: a run is never lost.
 
-This module imports neither torch nor optimlab's training code, so the process is ready as soon as
-MLflow is imported (``benchmarks/tracker_overhead.py`` times it).
+:class:`WriterProcess` is the trainer's end of the pipe. This module imports neither torch nor
+optimlab's training code, so the writer is ready as soon as MLflow is imported, and ``optimlab train``
+starts it before it imports torch (``benchmarks/tracker_overhead.py`` times it).
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import itertools
 import json
 import os
 import pickle
 import queue
+import subprocess
 import sys
+import tempfile
 import threading
-from collections.abc import Iterable, Mapping
+import warnings
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
-__all__ = ["BATCH", "EXPERIMENT", "MLflowRun", "main"]
+import optimlab
+from optimlab.errors import OptimlabError, OptimlabWarning
+
+__all__ = [
+    "BATCH",
+    "EXPERIMENT",
+    "MLflowRun",
+    "WriterProcess",
+    "end_writer",
+    "main",
+    "write_report",
+    "writer_process",
+]
 
 EXPERIMENT = "optimlab"
 BATCH = 1000  # MLflow's limit of metrics per log_batch call
 _PARAMS = 100  # and of parameters
 _PARAM_LENGTH = 6000  # characters of a parameter value
+WAIT_SECONDS = 120.0  # for the writer to answer, or to finish its work at exit
 Record = tuple[int, float, dict[str, float]]  # (step, wall time as Unix seconds, metrics), as tracking.Record
 
 
@@ -147,6 +169,14 @@ def _read(source: BinaryIO, inbox: queue.SimpleQueue) -> None:
             return
 
 
+def write_report(folder: str, command: str) -> Path:
+    """The page of the run in ``folder``, written there as report.html (as ``train --html`` does)."""
+    from optimlab.report.run_folder import read_run
+    from optimlab.report.run_page import write_run_report
+
+    return write_run_report([read_run(folder)], Path(folder) / "report.html", command=command)
+
+
 def _open(settings: dict[str, Any]) -> MLflowRun:
     """A new run, created as the trainer would have created it: in its working folder (where MLflow's
     default store and artifacts go) and with its ``MLFLOW_*`` environment at the time."""
@@ -190,7 +220,11 @@ class _Writer:
                 self.answer(key, points=self.points[key])
             elif kind == "artifact":
                 self.runs[key].log_artifact(payload)
-                self.answer(key, artifact=str(payload))
+            elif kind == "report":
+                self.runs[key].log_artifact(write_report(**payload))
+            elif kind == "sync":
+                self.log(key)
+                self.answer(key, synced=payload)
         except Exception as error:
             self.drop(key, error)
 
@@ -217,12 +251,151 @@ class _Writer:
             self.handle(key, "end", "KILLED")
 
 
+class WriterProcess:
+    """The trainer's end of a writer process: a pipe of messages to it, its answers gathered by a thread.
+
+    At interpreter exit (``atexit``) it is ended and waited for, unless :meth:`end` let it finish alone;
+    a refusal that no caller was told of is then a warning.
+    """
+
+    def __init__(self, *, report: bool = False) -> None:
+        # The writer imports the optimlab this process runs, wherever that one was found.
+        path = [str(Path(optimlab.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]
+        self.errors = tempfile.TemporaryFile()  # noqa: SIM115  (its stderr for its lifetime: read when it stops)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "optimlab.integrations.mlflow_writer", *(["--report"] if report else [])],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.errors,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, path))},
+            start_new_session=True,  # a Ctrl-C in the terminal stops the trainer, which ends its runs
+        )
+        self.pid = os.getpid()  # a forked child starts its own writer rather than share this pipe
+        self.keys = itertools.count()
+        self.names: dict[int, str] = {}  # run names, for the messages
+        self.told: set[int] = set()  # runs whose refusal a caller was told of
+        self.answers: dict[int, dict[str, Any]] = {}
+        self.changed = threading.Condition()
+        self.sending = threading.Lock()
+        self.detached = False  # ended with wait=False: left to finish alone, even at exit
+        self.gatherer = threading.Thread(target=self._gather, daemon=True)
+        self.gatherer.start()
+        atexit.register(self._at_exit)
+
+    def _gather(self) -> None:
+        for line in self.process.stdout:
+            answer = json.loads(line)
+            with self.changed:
+                self.answers.setdefault(answer.pop("key"), {}).update(answer)
+                self.changed.notify_all()
+        self.process.wait()
+        with self.changed:
+            self.changed.notify_all()  # it exited: nobody waits for an answer that cannot come
+
+    def send(self, key: int, kind: str, payload: Any) -> None:
+        if self.process.stdin.closed:
+            raise OptimlabError(f"MLflow's writer (process {self.process.pid}) was ended: it takes no more")
+        message = pickle.dumps((key, kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            with self.sending:
+                self.process.stdin.write(message)
+                self.process.stdin.flush()
+        except BrokenPipeError:
+            self.process.wait()
+            raise self.stopped() from None
+
+    def wait(self, key: int, done: Callable[[dict[str, Any]], bool], seconds: float) -> dict[str, Any] | None:
+        """The answers about run ``key`` once ``done`` holds of them, or they hold an error, or the writer
+        exited; None after ``seconds``."""
+
+        def settled() -> bool:
+            answers = self.answers.get(key, {})
+            return done(answers) or "error" in answers or not self.alive()
+
+        with self.changed:
+            return dict(self.answers.get(key, {})) if self.changed.wait_for(settled, seconds) else None
+
+    def error(self, key: int) -> str | None:
+        return self.answers.get(key, {}).get("error")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def open(self) -> bool:
+        """Whether it takes messages: alive, not ended, and this process's own (not a forked parent's)."""
+        return self.pid == os.getpid() and self.alive() and not self.process.stdin.closed
+
+    def stopped(self) -> OptimlabError:
+        self.errors.seek(0)
+        lines = [line for line in self.errors.read().decode(errors="replace").splitlines() if line.strip()]
+        return OptimlabError(
+            f"MLflow's writer process stopped (exit status {self.process.returncode}): "
+            + (lines[-1] if lines else "no message")
+        )
+
+    def _at_exit(self) -> None:
+        if not self.detached:
+            self.end(wait=True)
+
+    def end(self, *, wait: bool) -> None:
+        """No more messages: the writer logs what it has, ends the runs left open as ``KILLED``, writes
+        the pages asked for, and exits. ``wait``: until it has (up to :data:`WAIT_SECONDS`), then warn of
+        each refusal that no caller was told of; else it finishes alone, after this process if need be."""
+        if self.pid != os.getpid():
+            return
+        if not self.process.stdin.closed:
+            with self.sending, contextlib.suppress(BrokenPipeError):
+                self.process.stdin.close()
+            self.detached = not wait
+        if not wait:
+            return
+        self.gatherer.join(WAIT_SECONDS)  # until the writer exited and every answer is in
+        if self.gatherer.is_alive():
+            warnings.warn(
+                f"MLflow's writer (process {self.process.pid}) is still logging after {WAIT_SECONDS:g} s; "
+                "it has every record, and ends its runs before it exits",
+                OptimlabWarning,
+                stacklevel=2,
+            )
+        with self.changed:
+            errors = sorted((key, answers) for key, answers in self.answers.items() if "error" in answers)
+        for key, answers in errors:
+            if key not in self.told:
+                self.told.add(key)
+                message = f"MLflow did not record run {self.names.get(key)!r}: {answers['error']}"
+                warnings.warn(message, OptimlabWarning, stacklevel=2)
+
+
+_writer: WriterProcess | None = None
+
+
+def writer_process(*, report: bool = False) -> WriterProcess:
+    """This process's writer, started on first use (again once it ended or stopped, or in a forked
+    child). ``optimlab train --log mlflow`` calls it first thing, so MLflow's import overlaps torch's;
+    ``report``: the writer also imports the run page's code (matplotlib) as it starts, for a page it
+    will be asked to write (``report`` messages)."""
+    global _writer
+    if _writer is None or not _writer.open():
+        _writer = WriterProcess(report=report)
+    return _writer
+
+
+def end_writer(*, wait: bool) -> None:
+    """End this process's writer, where it has one (:meth:`WriterProcess.end`)."""
+    if _writer is not None:
+        _writer.end(wait=wait)
+
+
 def main() -> None:
     """The writer process (see the module's docstring)."""
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # MLflow's own prints must not mix with answers
     inbox: queue.SimpleQueue = queue.SimpleQueue()
     threading.Thread(target=_read, args=(sys.stdin.buffer, inbox), daemon=True).start()
+    with contextlib.suppress(ImportError):  # now, beside the trainer's start; else each run says why
+        import mlflow.tracking  # noqa: F401
+    if "--report" in sys.argv[1:]:  # a page to write at the end: its imports, now, beside the training
+        import optimlab.report.run_page  # noqa: F401
     writer = _Writer(answers)
     while (message := inbox.get()) is not None:
         writer.handle(*message)

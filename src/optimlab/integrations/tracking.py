@@ -79,6 +79,10 @@ class Tracker(Callback):
             self.close(failed=failed)
             self.closed = True
 
+    def wait(self) -> None:
+        """Return once the tracker's store holds everything sent so far (at once for a tracker that
+        writes as it goes; MLflow's writer process works beside training)."""
+
     def write(self, records: list[Record]) -> None:
         raise NotImplementedError
 

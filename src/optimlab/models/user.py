@@ -48,6 +48,7 @@ def _module_factory(
         parameters=[p for p in signature.parameters.values() if p.name not in data_keywords]
     )
     factory.__doc__ = target.__doc__
+    factory.data_keywords = tuple(wanted)  # type: ignore[attr-defined]  # what it asks of the data
     return factory
 
 

@@ -24,7 +24,7 @@ def chance_levels(recipe: Any) -> dict[str, float]:
     any other, or when its data can no longer be loaded (a user file moved since the run)."""
     from optimlab.build import build_data
 
-    if recipe.training.loss not in (None, "cross_entropy"):
+    if recipe.training.loss not in (None, "cross_entropy") or recipe.training.compute_loss is not None:
         return {}
     try:
         splits = build_data(recipe)

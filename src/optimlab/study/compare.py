@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from optimlab.errors import InvalidValueError, OptimlabError
-from optimlab.recipe import Recipe
+from optimlab.recipe import MODEL_LOSS, Recipe
 from optimlab.registry import Capability, get_registry
 from optimlab.study.analysis import LeaderboardRow, leaderboard
 from optimlab.study.backends import BackendOptions
@@ -25,9 +25,19 @@ from optimlab.study.protocols import StudySpec, evaluated_often, methods_from
 from optimlab.study.run import StudyResult, load_specs, open_studies, run_study
 from optimlab.study.space import SearchSpace
 from optimlab.study.storage import TrialRecord
+from optimlab.user_code import is_import_path
 from optimlab.workloads import Workload, workloads_from
 
-__all__ = ["DEFAULT_WORKLOAD", "Comparison", "check_user_code", "compare", "on_user_code", "plan_comparison"]
+__all__ = [
+    "DEFAULT_WORKLOAD",
+    "Comparison",
+    "check_user_code",
+    "compare",
+    "on_dict_batches",
+    "on_user_code",
+    "plan_comparison",
+    "with_metric",
+]
 
 DEFAULT_WORKLOAD = "digits_mlp"
 
@@ -66,6 +76,85 @@ def on_user_code(
     ]
 
 
+# Metrics every evaluation gives, by task; lower is better for the first two.
+BUILT_IN_METRICS = ("val_loss", "val_rmse", "val_accuracy")
+
+
+def with_metric(workload: Workload, metric: str | None, goal: str | None = None) -> Workload:
+    """``workload`` tuned on ``metric`` (a validation metric: ``val_loss``; ``val_accuracy`` for classes,
+    ``val_rmse`` for regression; ``val_NAME`` of a metric in the recipe's ``training.metrics``; or the
+    user's metric by import path, ``mypkg.metrics:f1``, added to them and tuned as ``val_f1``) towards
+    ``goal`` (default: min for a loss or an error, max otherwise), reported as the same metric of the test
+    split. A new metric drops the workload's target (it was of the old one)."""
+    from optimlab.train.run import metric_name
+
+    if metric is None and goal is None:
+        return workload
+    recipe, target = workload.recipe, workload.target
+    if metric is not None:
+        metric = metric.strip()
+        if is_import_path(metric):  # the user's: computed at each evaluation
+            if metric not in recipe.training.metrics:
+                recipe = recipe.with_updates({"training.metrics": [*recipe.training.metrics, metric]})
+            metric = f"val_{metric_name(metric)}"
+        accepted = [*BUILT_IN_METRICS, *(f"val_{metric_name(p)}" for p in recipe.training.metrics)]
+        if metric not in accepted:
+            raise InvalidValueError(
+                "metric (--metric)",
+                metric,
+                f"one of {', '.join(accepted)} (val_accuracy for classes, val_rmse for regression), or a "
+                "metric of yours by import path, mypkg.metrics:f1",
+            )
+        if metric != workload.metric:
+            target = None
+    tuned = metric or workload.metric
+    goal = goal or ("min" if tuned in BUILT_IN_METRICS[:2] else "max" if metric else workload.goal)
+    if goal not in ("max", "min"):
+        raise InvalidValueError("goal (--goal)", goal, "max or min")
+    reported = (
+        workload.test_metric
+        if metric is None or workload.test_metric.startswith("val_")  # no test split: the val metric
+        else tuned.replace("val_", "test_", 1)
+    )
+    return dataclasses.replace(
+        workload, recipe=recipe, metric=tuned, goal=goal, test_metric=reported, target=target
+    )
+
+
+def _names_user_data(recipe: Recipe) -> bool:
+    registry = get_registry("dataset")
+    name = recipe.data.name
+    return is_import_path(name) or (name in registry and Capability.USER in registry.get(name).capabilities)
+
+
+def on_dict_batches(workload: Workload) -> Workload:
+    """``workload`` fitted to the user's dict batches, where its data are those: a recipe that names no
+    loss trains on the model's own, written out (``training.loss: model``) so that the stored recipes
+    say so; the batches reach the model as they are (``data.scaling: none``, whatever the workload
+    scaled); a study tunes on ``val_loss`` where no accuracy is measured (labels that are not one class
+    per example, or a ``compute_loss``, which returns the loss alone), and reports the validation metric
+    of the fresh seeds where there is no test split. Any other workload is returned as it is."""
+    from optimlab.build import build_data
+    from optimlab.data.user_factory import BatchSplits
+
+    if not _names_user_data(workload.recipe):
+        return workload
+    splits = build_data(workload.recipe)
+    if not isinstance(splits, BatchSplits):
+        return workload
+    spec = workload.recipe.training
+    updates: dict[str, Any] = {"data.scaling": "none"}
+    if spec.loss is None and spec.compute_loss is None:
+        updates["training.loss"] = MODEL_LOSS
+    fitted = dataclasses.replace(workload, recipe=workload.recipe.with_updates(updates))
+    if splits.test is None:  # reported on the validation split of the fresh seeds
+        fitted = dataclasses.replace(fitted, test_metric=fitted.metric)
+    no_accuracy = splits.task != "classification" or spec.compute_loss is not None  # shows no logits
+    if no_accuracy and workload.metric == "val_accuracy":
+        fitted = with_metric(fitted, "val_loss")
+    return fitted
+
+
 def plan_comparison(
     values: Sequence[Any],
     *,
@@ -77,6 +166,8 @@ def plan_comparison(
     name: str | None = None,
     model: str | None = None,
     dataset: str | None = None,
+    metric: str | None = None,
+    goal: str | None = None,
     **options: Any,
 ) -> list[StudySpec]:
     """One study per workload comparing ``field`` = each of ``values``; ``options`` go to
@@ -84,7 +175,8 @@ def plan_comparison(
     names or :class:`~optimlab.workloads.Workload` objects (the user's code, from :func:`optimlab.compare`).
     A ``name`` names the single study, or prefixes the workload's name when there are several; ``data_dir`` is the folder of the
     user's files for the workloads that read them. ``model`` replaces each workload's model section (a
-    name, or the user's factory ``pkg.mod:build`` at its own defaults), ``dataset`` its data set's name."""
+    name, or the user's factory ``pkg.mod:build`` at its own defaults), ``dataset`` its data set's name;
+    ``metric`` and ``goal`` what each study tunes on (:func:`with_metric`)."""
     given = [v.strip() if isinstance(v, str) else v for v in values]
     methods = methods_from(field, [v for v in given if v != ""])
     if not workloads:
@@ -98,7 +190,10 @@ def plan_comparison(
             else workloads_from(workload, epochs=epochs, path=data_dir)
         )
     ]
-    chosen = on_user_code(chosen, model=model, dataset=dataset)
+    chosen = [
+        with_metric(on_dict_batches(w), metric, goal)
+        for w in on_user_code(chosen, model=model, dataset=dataset)
+    ]
     # A curve of each trial, even over a budget of 1 epoch (--epochs 1), has MIN_EVALUATIONS points.
     chosen = [dataclasses.replace(w, recipe=evaluated_often(w.recipe)) for w in chosen]
     prefix = f"{name}-" if name and len(chosen) > 1 else ""
@@ -121,7 +216,7 @@ def _names_user_code(recipe: Recipe) -> bool:
         ("optimizer", recipe.optimizer.name),
         ("loss", recipe.training.loss),
     ]
-    return any(
+    return recipe.training.compute_loss is not None or any(
         name in get_registry(category) and Capability.USER in get_registry(category).get(name).capabilities
         for category, name in named
         if name is not None
@@ -137,9 +232,13 @@ def check_user_code(spec: StudySpec) -> None:
     if not _names_user_code(recipe):
         return
     from optimlab.build import build
+    from optimlab.data.user_factory import BatchSplits
     from optimlab.train.loop import fit
 
     built = build(recipe)
+    if isinstance(built.splits, BatchSplits):  # the user's dict batches, with the loss they train on
+        fit(built.model, built.optimizer, built.batches(built.splits.train, train=True), total_steps=1)
+        return
     x, y = built.splits.train.x.to(built.device), built.splits.train.y.to(built.device)
     fit(
         built.model,

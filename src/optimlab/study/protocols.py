@@ -111,9 +111,9 @@ def evaluated_often(recipe: Recipe) -> Recipe:
     spec = recipe.training
     if spec.eval_every is not None or spec.steps is not None or spec.epochs >= MIN_EVALUATIONS:
         return recipe
-    from optimlab.build import build_data, total_steps
+    from optimlab.build import build_data, training_steps
 
-    steps = total_steps(recipe, len(build_data(recipe).train.y))
+    steps = training_steps(recipe, build_data(recipe))
     return recipe.with_updates({"training.eval_every": max(1, steps // MIN_EVALUATIONS)})
 
 

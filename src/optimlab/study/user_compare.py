@@ -12,7 +12,11 @@ and a report).
 * ``data``: ``(x, y)`` tensors or arrays; ``(train, val)`` or ``(train, val, test)``, each a pair, a
   ``Dataset`` or a ``DataLoader`` of ``(input, target)`` items; a ``Dataset`` or ``DataLoader`` to split;
   an import path ``"mypkg.data:load"`` of a factory returning any of these; or a registered data set's
-  name. Read into memory once (:mod:`optimlab.data.user_factory`). Without a test split, the
+  name. Read into memory once (:mod:`optimlab.data.user_factory`). Or dict batches (Hugging Face
+  style): a ``Dataset`` of dict items to split, or ``(train, val[, test])`` each a ``Dataset`` of dict
+  items, a ``DataLoader`` or a list of dict batches, kept as they are; the model gets ``model(**batch)``
+  and its own loss is trained on (``loss="model"``, recorded in the recipe) unless a ``loss`` (given the
+  logits and the batch's ``labels``) or ``compute_loss`` is given. Without a test split, the
   leaderboard reports the validation metric of the fresh-seed reruns.
 
 Objects live in this process: the ``local`` and ``batched`` backends train them; ``workers`` and
@@ -27,6 +31,7 @@ an importable module (not ``__main__``) is named by its import path, so it trave
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,15 +42,14 @@ from optimlab.build import build_data
 from optimlab.data.user_batches import describe
 from optimlab.data.user_factory import as_data
 from optimlab.errors import InvalidValueError, OptimlabError
-from optimlab.recipe import Recipe
-from optimlab.registry import get_registry
+from optimlab.recipe import MODEL_LOSS, Recipe
+from optimlab.registry import get_registry, normalize_name
 from optimlab.study.backends import BACKENDS, BackendOptions
-from optimlab.study.compare import DEFAULT_WORKLOAD, Comparison
+from optimlab.study.compare import DEFAULT_WORKLOAD, Comparison, on_dict_batches, with_metric
 from optimlab.study.compare import compare as run_comparison
 from optimlab.study.protocols import StudySpec
 from optimlab.study.space import SearchSpace
 from optimlab.study.storage import TrialRecord
-from optimlab.train.run import metric_name
 from optimlab.user_code import import_object, is_import_path
 from optimlab.workloads import Workload, get_workload
 
@@ -119,7 +123,9 @@ def _data_name(data: Any) -> tuple[str, bool]:
 
 def _loss_name(loss: Any) -> tuple[str, bool]:
     if isinstance(loss, str):
-        return get_registry("loss").resolve(loss), False
+        return (
+            MODEL_LOSS if normalize_name(loss) == MODEL_LOSS else get_registry("loss").resolve(loss)
+        ), False
     if isinstance(loss, nn.Module):  # an instance, shared by the trials: a loss holds no state they change
         return _name("loss", loss, lambda: lambda: loss, type(loss).__name__)
     if isinstance(loss, type) and issubclass(loss, nn.Module):
@@ -129,21 +135,28 @@ def _loss_name(loss: Any) -> tuple[str, bool]:
     )
 
 
-def _workload(
-    recipe: Recipe, name: str, metric: str | None, target: float | None, goal: str | None
-) -> Workload:
+def _compute_loss_path(compute_loss: Any) -> str:
+    """The import path a recipe stores for ``compute_loss(model, batch)``: every backend imports it."""
+    path = compute_loss if isinstance(compute_loss, str) else _import_path_of(compute_loss)
+    if path is None or not is_import_path(path):
+        raise InvalidValueError(
+            "compute_loss",
+            describe(compute_loss),
+            "an import path 'mypkg.losses:step', or a function defined in an importable module (not "
+            "__main__): the recipe stores its path",
+        )
+    return path
+
+
+def _workload(recipe: Recipe, name: str) -> Workload:
     """The user's data as a workload: tuned on validation accuracy for classes, else validation loss;
     reported on the test split, or on the validation split of the fresh seeds when there is no test split."""
     splits = build_data(recipe)
-    default = "accuracy" if splits.task == "classification" else "loss"
-    tuned = metric or f"val_{default}"
-    if not tuned.startswith("val_"):
-        raise InvalidValueError(
-            "metric", metric, "a validation metric: val_accuracy, val_loss (val_rmse for regression)"
-        )
-    reported = tuned.replace("val_", "test_", 1) if len(splits.test) else tuned
-    goal = goal or ("max" if tuned.endswith("accuracy") else "min")
-    return Workload(name, recipe, metric=tuned, goal=goal, test_metric=reported, target=target)
+    tuned = "val_accuracy" if splits.task == "classification" else "val_loss"
+    has_test = splits.test is not None and len(splits.test) > 0
+    reported = tuned.replace("val_", "test_", 1) if has_test else tuned
+    goal = "max" if tuned == "val_accuracy" else "min"
+    return on_dict_batches(Workload(name, recipe, metric=tuned, goal=goal, test_metric=reported))
 
 
 def compare(
@@ -152,6 +165,7 @@ def compare(
     model: Any = None,
     data: Any = None,
     loss: Any = None,
+    compute_loss: Any = None,
     compare: Mapping[str, Sequence[Any]] | None = None,
     space: SearchSpace | Mapping[str, Any] | None = None,
     budget: int | None = None,
@@ -182,7 +196,10 @@ def compare(
         model, data: see the module docstring; either may be left out (then the ``workload``'s, by default
             digits_mlp's MLP and digits).
         loss: a name, an import path, an ``nn.Module`` (or its class) called as ``loss(outputs,
-            targets)``; default cross-entropy for classes, mean squared error otherwise.
+            targets)``, or ``"model"``: the model's own, ``model(**batch).loss``; default cross-entropy
+            for classes, mean squared error otherwise, the model's own for dict batches.
+        compute_loss: ``compute_loss(model, batch) -> loss`` for dict batches, by import path (or a
+            function of an importable module), instead of ``loss``.
         space: the searched fields (a :class:`~optimlab.study.SearchSpace`, or ``{field: [choices]}``,
             ``{field: {low, high, log}}``); default each optimizer's learning rate on a log grid.
         budget, seeds, protocol, pruner: as ``optimlab compare``'s flags (defaults 7, 3, grid, none).
@@ -190,8 +207,10 @@ def compare(
         recipe: other recipe fields held constant, dotted: ``{"training.batch_size": 64}``.
         metric, goal, target: the validation metric tuned on (``val_accuracy``, ``val_loss``), or the
             user's by import path (``"mypkg.metrics:f1"``: ``f1(outputs, targets) -> float`` over a whole
-            split, tuned as ``val_f1``, reported as ``test_f1``); ``"max"`` or ``"min"`` (default: max
-            for accuracy and the user's, min for a loss); a target of it for time to target.
+            split, tuned as ``val_f1``, reported as ``test_f1``; on dict batches it gets the logits and
+            the ``labels`` of the whole split); ``"max"`` or ``"min"`` (default: max for accuracy and the
+            user's, min for a loss); a target of it for time to target
+            (:func:`~optimlab.study.compare.with_metric`).
         backend, workers, members, ray_address: where trials run (``local``, ``batched``, ``workers``,
             ``ray``); objects held in this process need ``local`` or ``batched``.
         out, storage, name, resume: where the study is kept and the report written, as the CLI's.
@@ -235,25 +254,20 @@ def compare(
         updates["model"] = {"name": named["model"][0]}
     if "loss" in named:
         updates["training.loss"] = named["loss"][0]
+    if compute_loss is not None:
+        updates["training.compute_loss"] = _compute_loss_path(compute_loss)
     if epochs is not None:
         updates["training.epochs"] = epochs
-    if metric is not None and is_import_path(metric):  # the user's: computed at each evaluation
-        updates["training.metrics"] = [metric]
-        metric, goal = f"val_{metric_name(metric)}", goal or "max"
     updates.update(recipe or {})
     if "data" in named:
         base = Recipe().with_updates({"data": {"name": named["data"][0]}, **updates})
-        chosen = _workload(base, name or STUDY_NAME, metric, target, goal)
+        chosen = _workload(base, name or STUDY_NAME)
     else:
         chosen = get_workload(workload or DEFAULT_WORKLOAD)
-        chosen = Workload(
-            chosen.name,
-            chosen.recipe.with_updates(updates),
-            metric=metric or chosen.metric,
-            goal=goal or chosen.goal,
-            test_metric=metric.replace("val_", "test_", 1) if metric else chosen.test_metric,
-            target=chosen.target if target is None else target,
-        )
+        chosen = dataclasses.replace(chosen, recipe=chosen.recipe.with_updates(updates))
+    chosen = with_metric(chosen, metric, goal)
+    if target is not None:
+        chosen = dataclasses.replace(chosen, target=target)
     field, values = (
         ("optimizer.name", list(optimizers)) if optimizers is not None else next(iter(compare.items()))
     )

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from optimlab.data.batches import epoch_order, epoch_permutation, steps_per_epoch
-from optimlab.data.user_batches import UserBatches, describe
+from optimlab.data.user_batches import TARGET_KEYS, UserBatches, describe
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.schedules.torch_adapter import PlateauLR
 
@@ -291,14 +291,23 @@ def _first_loss(closure: Callable[[], torch.Tensor], batch: Any) -> torch.Tensor
 
 @torch.inference_mode()
 def evaluate_batches(
-    model: nn.Module, batches: UserBatches, *, prefix: str, per_batch: list[float] | None = None
+    model: nn.Module,
+    batches: UserBatches,
+    *,
+    prefix: str,
+    metrics: Mapping[str, Callable[[torch.Tensor, torch.Tensor], Any]] | None = None,
+    per_batch: list[float] | None = None,
 ) -> dict[str, float]:
     """Mean loss over one pass of ``batches`` (each batch weighted by its rows), and accuracy where
-    predictions are class scores ``(..., C)`` of integer targets ``(...)``; each batch's loss is also
-    appended to ``per_batch`` if given (the lr check pairs candidates batch by batch)."""
+    predictions are class scores ``(..., C)`` of integer targets ``(...)``: a dict batch's targets are
+    under ``labels`` (:data:`~optimlab.data.user_batches.TARGET_KEYS`), its predictions the outputs'
+    ``.logits``. Each of the user's ``metrics`` (``f1(outputs, targets)``) gets the predictions and
+    targets of the whole pass, as ``{prefix}_{name}``; each batch's loss is also appended to
+    ``per_batch`` if given (the lr check pairs candidates batch by batch)."""
     model.eval()
     device = next(model.parameters()).device
     total = rows = correct = labels = 0.0
+    kept: list[tuple[Any, Any]] = []  # (prediction, target) of each batch, for the user's metrics
     for batch in batches.one_pass(device):
         out = batches.forward(model, batch)
         n = _rows(batch)
@@ -313,10 +322,24 @@ def evaluate_batches(
         ):  # fmt: skip
             correct += (predicted.argmax(-1) == target).sum().item()
             labels += target.numel()
-    metrics = {f"{prefix}_loss": total / rows}
+        if metrics:
+            if not (isinstance(predicted, torch.Tensor) and isinstance(target, torch.Tensor)):
+                raise InvalidValueError(
+                    f"batches for the metrics {', '.join(metrics)}",
+                    describe(batch),
+                    f"batches holding their targets (under {TARGET_KEYS[0]!r}) and outputs a tensor or "
+                    ".logits",
+                )
+            kept.append((predicted, target))
+    found = {f"{prefix}_loss": total / rows}
     if labels:
-        metrics[f"{prefix}_accuracy"] = correct / labels
-    return metrics
+        found[f"{prefix}_accuracy"] = correct / labels
+    if metrics and kept:
+        outputs, targets = (torch.cat(parts) for parts in zip(*kept))
+        found.update(
+            {f"{prefix}_{name}": float(metric(outputs, targets)) for name, metric in metrics.items()}
+        )
+    return found
 
 
 def _rows(batch: Any) -> int:

@@ -41,6 +41,7 @@ from torch import Tensor, nn
 from torch.func import stack_module_state
 
 from optimlab.build import build_data, build_loss, build_model, build_schedule, resolve_device, total_steps
+from optimlab.data.user_factory import BatchSplits
 from optimlab.errors import OptimlabError
 from optimlab.models.stacked import PROBE_ROWS, stacked_forward, stacked_loss, unstackable
 from optimlab.optim.shells.batched import BatchedOptimizer
@@ -87,6 +88,8 @@ def train_members(
         first_of.setdefault(recipe.training.seed, recipe)
     device = resolve_device(recipes[0].training.device)
     splits = {seed: build_data(recipe) for seed, recipe in first_of.items()}
+    if any(isinstance(split, BatchSplits) for split in splits.values()):
+        raise Unstackable("the data are the user's dict batches, not (input, target) tensors")
     models = {seed: build_model(recipe, splits[seed]).to(device) for seed, recipe in first_of.items()}
     seed, split = next(iter(splits.items()))
     reason = unstackable(

@@ -22,7 +22,8 @@ import torch
 from torch import nn
 
 from optimlab.build import Built, build
-from optimlab.data.user_batches import prediction
+from optimlab.data.user_batches import UserBatches, prediction
+from optimlab.data.user_factory import BatchSplits
 from optimlab.errors import OptimlabError
 from optimlab.recipe import Recipe
 from optimlab.train.callbacks import Checkpointing, EarlyStopping, MetricsLog, StopOnSignal
@@ -33,7 +34,7 @@ from optimlab.train.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
-from optimlab.train.loop import EVAL_BATCH, Callback, TrainState, fit
+from optimlab.train.loop import EVAL_BATCH, Callback, TrainState, evaluate_batches, fit
 from optimlab.user_code import import_object
 
 __all__ = [
@@ -184,15 +185,20 @@ def _train(
 ) -> TrainResult:
     built = build(recipe)
     splits, device = built.splits, built.device
-    x, y = splits.train.x.to(device), splits.train.y.to(device)
-    val_x, val_y = splits.val.x.to(device), splits.val.y.to(device)
-
     metrics = user_metrics(recipe)
+    validate: Callable[[], dict[str, float]]
+    if isinstance(splits, BatchSplits):  # the user's dict batches, trained on as they are
+        x, y = built.batches(splits.train, train=True), None
+        val = built.batches(splits.val)
+        validate = lambda: evaluate_batches(built.model, val, prefix="val", metrics=metrics)  # noqa: E731
+    else:
+        x, y = splits.train.x.to(device), splits.train.y.to(device)
+        val_x, val_y = splits.val.x.to(device), splits.val.y.to(device)
 
-    def validate() -> dict[str, float]:
-        return evaluate(
-            built.model, built.loss_fn, val_x, val_y, task=splits.task, prefix="val", metrics=metrics
-        )
+        def validate() -> dict[str, float]:
+            return evaluate(
+                built.model, built.loss_fn, val_x, val_y, task=splits.task, prefix="val", metrics=metrics
+            )
 
     resumable: list[Callback] = []
     if out is not None:
@@ -253,27 +259,36 @@ def _train(
 
 def fit_built(
     built: Built,
-    x: torch.Tensor,
-    y: torch.Tensor,
+    x: torch.Tensor | UserBatches,
+    y: torch.Tensor | None,
     *,
     evaluate: Callable[[], dict[str, float]] | None,
     callbacks: Sequence[Callback] = (),
     state: TrainState | None = None,
 ) -> TrainState:
-    """:func:`~optimlab.train.loop.fit` of ``built`` on ``(x, y)`` with everything its recipe's training
-    section decides: batch size and order, seed, clipping, evaluation cadence, precision."""
+    """:func:`~optimlab.train.loop.fit` of ``built`` on ``(x, y)``, or on the user's batches ``x`` (y
+    None: :meth:`~optimlab.build.Built.batches`, which hold their loss and order), with everything its
+    recipe's training section decides: batch size and order, seed, clipping, evaluation cadence,
+    precision."""
     spec = built.recipe.training
+    batching = (
+        {}
+        if y is None
+        else {
+            "loss_fn": built.loss_fn,
+            "batch_size": spec.batch_size,
+            "seed": spec.seed,
+            "shuffle": spec.shuffle,
+            "drop_last": spec.drop_last,
+        }
+    )
     return fit(
         built.model,
         built.optimizer,
         x,
         y,
-        loss_fn=built.loss_fn,
+        **batching,
         total_steps=built.total_steps,
-        batch_size=spec.batch_size,
-        seed=spec.seed,
-        shuffle=spec.shuffle,
-        drop_last=spec.drop_last,
         scheduler=built.scheduler,
         grad_clip_norm=spec.grad_clip_norm,
         evaluate=evaluate,
@@ -403,18 +418,19 @@ def _finish(
     else:
         status = "diverged" if state.diverged else "stopped" if state.stop_reason else "completed"
     if status in ("completed", "stopped"):
-        for prefix, pair in (("val", splits.val), ("test", splits.test)):
-            metrics.update(
-                evaluate(
-                    built.model,
-                    built.loss_fn,
-                    pair.x.to(device),
-                    pair.y.to(device),
-                    task=splits.task,
-                    prefix=prefix,
-                    metrics=user_metrics(built.recipe),
+        own_metrics = user_metrics(built.recipe)
+        for prefix, part in (("val", splits.val), ("test", splits.test)):
+            if not isinstance(splits, BatchSplits):
+                x, y = part.x.to(device), part.y.to(device)
+                metrics.update(
+                    evaluate(
+                        built.model, built.loss_fn, x, y, task=splits.task, prefix=prefix, metrics=own_metrics
+                    )
                 )
-            )
+            elif part is not None:  # the user's dict batches: no test split unless they gave one
+                metrics.update(
+                    evaluate_batches(built.model, built.batches(part), prefix=prefix, metrics=own_metrics)
+                )
     result = TrainResult(
         recipe_id=built.recipe.id,
         status=status,

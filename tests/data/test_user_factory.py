@@ -1,0 +1,77 @@
+"""What a user's data factory returns: dict batches are kept as they are (BatchSplits), split by index
+when one Dataset of dict items is given; (input, target) data goes on to tensors as before."""
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from optimlab.data import Examples, load
+from optimlab.data.user_factory import BatchDataset, BatchSplits, as_data
+from optimlab.errors import InvalidValueError
+
+
+class Items(Dataset):
+    def __init__(self, n, labels=None):
+        self.labels = torch.arange(n) % 3 if labels is None else labels
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return {"input_ids": torch.full((4,), i), "labels": self.labels[i]}
+
+
+def ids(split):
+    return sorted(int(split[i]["input_ids"][0]) for i in range(len(split)))
+
+
+def test_a_dataset_of_dict_items_is_split_by_index_from_the_seed():
+    whole = as_data(Items(50), "items")
+    assert isinstance(whole, BatchDataset)
+    splits = whole.split(seed=1, val_fraction=0.2, test_fraction=0.2, data_fraction=1.0)
+    parts = [ids(splits.train), ids(splits.val), ids(splits.test)]
+    assert [len(p) for p in parts] == [30, 10, 10] and sorted(i for part in parts for i in part) == list(
+        range(50)
+    )
+    again = whole.split(seed=1, val_fraction=0.2, test_fraction=0.2, data_fraction=1.0)
+    assert [ids(again.train), ids(again.val), ids(again.test)] == parts  # the seed decides it all
+    half = whole.split(seed=1, val_fraction=0.2, test_fraction=0.2, data_fraction=0.5)
+    assert set(ids(half.train)) < set(parts[0]) and ids(half.val) == parts[1]  # nested, val unchanged
+    assert splits.task == "classification"  # one integer label per item
+    assert whole.split(seed=2, val_fraction=0.2, test_fraction=0.0, data_fraction=1.0).test is None
+
+
+def test_splits_of_dict_batches_are_kept_as_given_and_their_task_read_from_the_labels():
+    train, val = DataLoader(Items(12), batch_size=4), DataLoader(Items(8), batch_size=4)
+    kept = as_data((train, val), "loaders")
+    assert isinstance(kept, BatchSplits) and kept.train is train and kept.val is val and kept.test is None
+    assert kept.task == "classification"
+    soft = as_data((Items(6, torch.rand(6)), Items(4, torch.rand(4))), "soft")
+    assert soft.task == "batches"  # float targets: no accuracy, tuned on the loss
+
+
+def test_a_loader_of_dict_batches_to_split_is_refused_and_tensors_go_on_as_before():
+    with pytest.raises(InvalidValueError, match="of dict batches, to split"):
+        as_data(DataLoader(Items(8), batch_size=4), "one loader")
+    assert isinstance(as_data((torch.randn(6, 2), torch.arange(6) % 2), "pair"), Examples)
+
+
+def test_load_splits_a_users_dataset_of_dict_items_by_the_recipes_fractions(user_package):
+
+    splits = load("optimlab_userpkg.text:all_sentences", seed=0, val_fraction=0.25, test_fraction=0.25)
+    assert isinstance(splits, BatchSplits) and [len(splits.train), len(splits.val), len(splits.test)] == [
+        32,
+        16,
+        16,
+    ]
+    with pytest.raises(InvalidValueError, match="fixed splits"):
+        load("optimlab_userpkg.text:sentences", val_fraction=0.3)
+
+
+def test_user_batches_given_splits_of_dict_batches_read_their_training_part():
+    from optimlab.data.user_batches import UserBatches
+
+    splits = as_data((Items(6), Items(4)), "items")
+    batches = UserBatches(splits, batch_size=4, shuffle=False)
+    assert batches.steps_per_epoch == 2
+    assert [b["input_ids"][:, 0].tolist() for b in batches.epoch(0)] == [[0, 1, 2, 3], [4, 5]]

@@ -278,3 +278,22 @@ def test_cross_fitting_swaps_a_fold_of_training_rows_for_the_held_out_rows_and_p
     assert [c.score for c in given.candidates] == pytest.approx(
         [p.get("val_accuracy") for p in first], abs=1e-6
     )
+
+
+def test_a_recipe_on_the_users_dict_batches_gets_the_check(user_package):
+    """``lr-find`` on a recipe naming a Hugging Face model and its dict batches by import path: the
+    candidates are checked (one at a time, the model's own loss) on the factory's validation set, where
+    the recipe's path used to refuse the data."""
+    pytest.importorskip("transformers")
+    from optimlab.doctor.diagnose import find_lr_recipe
+    from optimlab.recipe import Recipe
+
+    recipe = Recipe.from_dict({
+        "data": {"name": "optimlab_userpkg.text:sentences"}, "model": {"name": "optimlab_userpkg.text:bert"},
+        "optimizer": {"name": "adam", "lr": 1e-3},
+        "training": {"epochs": 1, "batch_size": 16, "seed": 3},
+    })  # fmt: skip
+    found = find_lr_recipe(recipe, steps=60, check_steps=6)
+    assert found.check and found.candidates
+    assert all(c.score is not None and 0.0 <= c.score <= 1.0 for c in found.candidates)  # accuracies
+    assert found.suggestion in [c.lr for c in found.candidates]

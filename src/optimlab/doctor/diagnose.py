@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from optimlab.data.user_batches import UserBatches
+from optimlab.data.user_factory import BatchSplits
 from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import INSTRUMENTS, Instruments, InstrumentSchedule, RunStatistics
 from optimlab.doctor.lr_check import find_lr
@@ -257,11 +258,14 @@ def diagnose_recipe(
     """
     built = _built_at_peak_lr(recipe)
     length = steps if steps is not None else min(built.total_steps, max_steps)
+    batches = isinstance(built.splits, BatchSplits)  # the user's dict batches: the check on their val
     return diagnose(
         built.model,
         built.splits,
         built.loss_fn,
         built.optimizer,
+        compute_loss=built.compute_loss,
+        val_data=built.splits.val if batches else None,
         steps=length,
         batch_size=recipe.training.batch_size,
         lr_find=lr_find,
@@ -274,16 +278,21 @@ def _on_recipe(recipe: Any, sweep: Any, **options: Any) -> LRRangeResult:
     """``sweep`` (:func:`find_lr` or :func:`lr_range_test`) of ``recipe``'s model and optimizer at its
     peak lr, on its training split, with its batch size and seed."""
     built = _built_at_peak_lr(recipe)
-    x, y = _training_tensors(built.splits)
+    if isinstance(built.splits, BatchSplits):  # the user's dict batches, with the recipe's loss
+        data, y, held_out = built.batches(built.splits.train, train=True), None, built.splits.val
+    else:
+        x, y = _training_tensors(built.splits)
+        data, y, held_out = x.to(built.device), y.to(built.device), _held_out(built.splits, built.device)
     if sweep is find_lr:
-        options["held_out"] = _held_out(built.splits, built.device)
-        options["cross_fit"] = True  # a validation split drawn at random, as the training split is
+        options["held_out"] = held_out
+        # a validation split drawn at random, as the training split is (the user's may be apart)
+        options["cross_fit"] = not isinstance(built.splits, BatchSplits)
         options.setdefault("check_steps", min(built.total_steps, MAX_CHECK_STEPS))
     return sweep(
         built.model,
         built.loss_fn,
-        x.to(built.device),
-        y.to(built.device),
+        data,
+        y,
         built.optimizer,
         batch_size=recipe.training.batch_size,
         seed=recipe.training.seed,

@@ -145,7 +145,7 @@ def measure(workload: str, optimizer: str, seeds: list[int], check_steps: int | 
             "passed": passed,
         }
     row["seconds"] = time.perf_counter() - started
-    row["candidates"] = [[(c.lr, c.source, c.score) for c in f.candidates] for f in found]
+    row["candidates"] = [[(c.lr, c.source, c.score, c.held_out_loss) for c in f.candidates] for f in found]
     return row
 
 

@@ -125,6 +125,7 @@ class Setup:
     lr: float
     loss: nn.Module = dataclasses.field(default_factory=nn.CrossEntropyLoss)
     steps: int = 200
+    check_steps: int = 200  # of each lr candidate's check run (lr_check)
 
     def diagnose(self, **options: Any) -> Any:
         from optimlab.doctor import diagnose
@@ -132,7 +133,12 @@ class Setup:
         model = self.model()
         optimizer = OPTIMIZERS[self.optimizer](model.parameters(), self.lr)
         return diagnose(
-            model, self.data(), self.loss, optimizer, batch_size=32, **{"steps": self.steps, **options}
+            model,
+            self.data(),
+            self.loss,
+            optimizer,
+            batch_size=32,
+            **{"steps": self.steps, "check_steps": self.check_steps, **options},
         )
 
 
@@ -201,9 +207,11 @@ HEALTHY: dict[str, Setup] = {
         lambda: mlp(depth=6, init="he"), standardized, "momentum", 0.01
     ),
     "optimlab resnet, batch norm, He init, momentum 0.05": Setup(
-        resnet, standardized, "momentum", 0.05, steps=100
+        resnet, standardized, "momentum", 0.05, steps=100, check_steps=40
     ),
-    "optimlab transformer on rows, Adam 1e-3": Setup(transformer, rows_as_sequences, "adam", 1e-3, steps=100),
+    "optimlab transformer on rows, Adam 1e-3": Setup(
+        transformer, rows_as_sequences, "adam", 1e-3, steps=100, check_steps=40
+    ),
     "regression mlp, MSE, Adam 1e-3": Setup(
         lambda: mlp(inputs=8, outputs=1, width=64, depth=1), regression, "adam", 1e-3, nn.MSELoss()
     ),
@@ -227,10 +235,11 @@ class NamedExamples(Dataset):
     data set hands them out."""
 
     def __init__(self, x: Tensor, y: Tensor) -> None:
-        self.x, self.y = x, y
+        # Not named .x and .y: data with those attributes is read as a pair of tensors.
+        self.inputs, self.labels = x, y
 
     def __len__(self) -> int:
-        return len(self.x)
+        return len(self.inputs)
 
     def __getitem__(self, i: int) -> dict[str, Tensor]:
-        return {"pixel_values": self.x[i], "labels": self.y[i]}
+        return {"pixel_values": self.inputs[i], "labels": self.labels[i]}

@@ -8,9 +8,10 @@ import types
 import pytest
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
 import optimlab.doctor
-from doctor.setups import mlp, pixels, standardized
+from doctor.setups import NamedExamples, ReturnsItsLoss, mlp, pixels, standardized
 from optimlab.doctor import DoctorCallback, diagnose
 from optimlab.errors import InvalidValueError
 from optimlab.train import fit
@@ -101,3 +102,39 @@ def test_a_diverged_run_still_gives_strict_json():
     assert diagnosis.statistics.non_finite is not None
     text = json.dumps(diagnosis.to_dict(), allow_nan=False)
     assert json.loads(text)["non_finite"]["step"] == diagnosis.statistics.non_finite.step
+
+
+def test_a_dataloader_and_dict_batches_get_a_suggestion_decided_by_the_check():
+    x, y = standardized()
+    x, y = x[:300], y[:300]
+    loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True)
+    model = mlp(width=16)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    from_loader = diagnose(model, loader, nn.CrossEntropyLoss(), optimizer, steps=5, check_steps=8)
+    own_loss = ReturnsItsLoss(model, nn.CrossEntropyLoss())
+    from_dicts = diagnose(
+        own_loss,
+        NamedExamples(x, y),
+        None,
+        optimizer,
+        steps=5,
+        check_steps=8,
+        val_data=NamedExamples(x[:60], y[:60]),
+    )
+
+    def compute_loss(model, batch):
+        return nn.functional.cross_entropy(model(batch[0]), batch[1])
+
+    by_hand = diagnose(
+        model,
+        loader,
+        None,
+        optimizer,
+        compute_loss=compute_loss,
+        steps=5,
+        check_steps=8,
+        val_data=(x[:60], y[:60]),
+    )
+    for found in (from_loader.lr_range, from_dicts.lr_range, by_hand.lr_range):
+        assert found.check is not None and found.suggestion in [c.lr for c in found.candidates]
+        assert all(c.score is not None for c in found.candidates)

@@ -8,14 +8,25 @@ import math
 import pytest
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
 import optimlab.optim
+from optimlab.data.user_batches import UserBatches
 from optimlab.doctor import find_lr, lr_candidates, score_lrs
-from optimlab.doctor.lr_check import _best, _evaluated_after, end_level, stackable
+from optimlab.doctor.lr_check import (
+    _best,
+    _Checked,
+    _evaluated_after,
+    _pooled,
+    _swapped,
+    _within_one_se,
+    end_level,
+    stackable,
+)
 from optimlab.doctor.lr_find import Candidate
 from optimlab.errors import InvalidValueError
 
-from .setups import standardized
+from .setups import NamedExamples, ReturnsItsLoss, standardized
 
 
 def isotropic_regression(n=256, d=8, scale=1.0, seed=0):
@@ -40,10 +51,11 @@ def test_on_a_quadratic_of_known_curvature_the_suggestion_lands_near_one_over_l(
     optimizer = optimlab.optim.create("sgd", params, lr=0.1) if stacked else torch.optim.SGD(params, lr=0.1)
     assert (stackable(model, optimizer) is None) == stacked
     result = find_lr(
-        model, nn.MSELoss(), x, y, optimizer, held_out=held_out, check_steps=20, batch_size=len(x),
+        model, nn.MSELoss(), x, y, optimizer, held_out=held_out, check_steps=8, batch_size=len(x),
         start_lr=1e-4 * inverse_l, end_lr=1e3 * inverse_l,
     )  # fmt: skip
-    # Candidates a quarter decade apart: the nearest one to 1/L contracts fastest.
+    # The nearest candidate to 1/L contracts fastest. (8 steps: by 20, lrs 1.33x either side of it
+    # also reach float32's floor, where their losses honestly tie.)
     assert inverse_l / 1.5 < result.suggestion < 1.5 * inverse_l
     chosen = next(c for c in result.candidates if c.lr == result.suggestion)
     assert result.check is not None and chosen.score == min(
@@ -139,3 +151,149 @@ def test_check_steps_are_checked():
     model = nn.Linear(8, 1, bias=False)
     with pytest.raises(InvalidValueError, match="check_steps"):
         find_lr(model, nn.MSELoss(), x, y, torch.optim.SGD(model.parameters(), lr=0.1), check_steps=0)
+
+
+def small_digits(rows=400):
+    x, y = standardized()
+    return x[:rows], y[:rows]
+
+
+def small_mlp():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
+
+
+QUICK = {"check_steps": 12, "steps": 30, "batch_size": 32}
+
+
+def test_dict_batches_of_a_model_with_its_own_loss_get_the_check_of_the_same_tensors():
+    """A Dataset of dicts is read in the tensors' order: the same runs, hence the same scores."""
+    x, y = small_digits()
+    net = small_mlp()
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)  # not stackable: one at a time either way
+    tensors = find_lr(
+        net, nn.CrossEntropyLoss(), x[:300], y[:300], optimizer, held_out=(x[300:], y[300:]), **QUICK
+    )
+    dicts = find_lr(
+        ReturnsItsLoss(net, nn.CrossEntropyLoss()), None, NamedExamples(x[:300], y[:300]), optimizer=optimizer,
+        held_out=NamedExamples(x[300:], y[300:]), **QUICK,
+    )  # fmt: skip
+    assert dicts.check is not None and "accuracy" in dicts.check
+    scores = [c.score for c in dicts.candidates]
+    assert len(scores) == 9 and all(s is not None for s in scores)  # quarter decades, one at a time
+    assert scores == pytest.approx([c.score for c in tensors.candidates], abs=1e-6)
+    assert [c.held_out_loss for c in dicts.candidates] == pytest.approx(
+        [c.held_out_loss for c in tensors.candidates], rel=1e-5
+    )
+    assert dicts.suggestion == tensors.suggestion
+
+
+def test_a_dataloader_is_checked_on_rows_held_out_of_its_dataset_as_tensors_are():
+    """Tensors taken in order, as a loader without shuffling takes them, and the same rows held out:
+    the same check."""
+    x, y = small_digits()
+    net = small_mlp()
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    in_order = UserBatches((x, y), nn.CrossEntropyLoss(), batch_size=32, shuffle=False)
+    tensors = find_lr(net, None, in_order, optimizer=optimizer, **QUICK)
+    loader = DataLoader(TensorDataset(x, y), batch_size=32)
+    from_loader = find_lr(net, nn.CrossEntropyLoss(), loader, optimizer=optimizer, **QUICK)
+    assert from_loader.check is not None and all(c.score is not None for c in from_loader.candidates)
+    assert [c.score for c in from_loader.candidates] == pytest.approx(
+        [c.score for c in tensors.candidates], abs=1e-6
+    )
+    assert from_loader.suggestion == tensors.suggestion
+
+
+def test_losses_tie_by_a_paired_standard_error_and_the_lower_middle_wins():
+    rows = torch.linspace(-1, 1, 100)
+    # Per-row loss levels: the best (lr 4e-4), one whose every row is 0.01 above it (a clear loss),
+    # two whose differences to it scatter around a mean below one standard error (ties).
+    best = 1 + rows.abs()
+    units = {
+        1e-4: best + 0.01,
+        2e-4: best + 0.01 * rows + 3e-4,
+        4e-4: best,
+        8e-4: best - 0.02 * rows + 0.001,
+    }
+    candidates = [Candidate(lr, "test", score=u.mean().item()) for lr, u in units.items()]
+    differences = units[2e-4] - best
+    assert 0 < differences.mean() < differences.std() / 10  # within one SE: sqrt(100) = 10
+    # Tied: 2e-4, 4e-4, 8e-4 (1e-4 is 0.01 above on every row: its SE is 0); lower middle 4e-4.
+    assert _best(candidates, accuracy_of=None, units=list(units.values())).lr == 4e-4
+    assert _best(candidates[:3], accuracy_of=None, units=list(units.values())[:3]).lr == 2e-4
+    assert _best(candidates, accuracy_of=None).lr == 4e-4  # units unknown: the lowest
+
+
+def test_a_loss_tie_is_the_run_of_tied_candidates_next_to_the_best():
+    # A far lr whose rows scatter widely ties by its noise alone; it is not next to the best.
+    rows = torch.linspace(-1, 1, 100)
+    best = 1 + rows.abs()
+    units = [best + 0.01 * rows + 3e-4, best, best + 0.05, best + rows + 0.01]  # lrs 1e-4 .. 8e-4
+    assert _within_one_se(units[3] - best) and _within_one_se(units[0] - best)
+    losses = [Candidate(10**-4 * 2**k, "test", score=u.mean().item()) for k, u in enumerate(units)]
+    assert _best(losses, accuracy_of=None, units=units).lr == 1e-4  # the run 1e-4, 2e-4: lower middle
+
+
+def test_pooled_checks_weigh_levels_by_rows_and_keep_both_folds_units():
+    a = [_Checked({"val_loss": 1.0}, torch.ones(3)), _Checked({"val_loss": 2.0}, torch.zeros(3))]
+    b = [_Checked({"val_loss": 4.0}, torch.ones(1)), _Checked({})]  # the second diverged here
+    folds = [UserBatches((torch.zeros(n, 2), torch.zeros(n)), nn.MSELoss()) for n in (3, 1)]
+    pooled = _pooled(a, b, *folds)
+    assert pooled[0].levels == {"val_loss": (3 * 1.0 + 1 * 4.0) / 4} and pooled[0].units.tolist() == [1.0] * 4
+    assert pooled[1].levels == {}
+
+
+def test_cross_fitting_swaps_a_fold_of_training_rows_for_the_held_out_rows_and_pools_both_checks():
+    x, y = small_digits()
+    net = small_mlp()
+    optimizer = optimlab.optim.create("adam", net.parameters(), lr=1e-3)  # stackable: cross-fitted
+    train, held_out = (x[:300], y[:300]), (x[300:], y[300:])
+    given = find_lr(net, nn.CrossEntropyLoss(), *train, optimizer, held_out=held_out, **QUICK)
+    assert "cross-fitted" not in given.check  # rows given apart stay held out, by default
+    crossed = find_lr(
+        net, nn.CrossEntropyLoss(), *train, optimizer, held_out=held_out, cross_fit=True, **QUICK
+    )
+    assert "2 cross-fitted checks" in crossed.check
+    # The fold: 100 of the training rows; those left and the held-out rows train, 300 as before.
+    batching = {"batch_size": QUICK["batch_size"]}
+    swapped_train, fold = _swapped(
+        UserBatches(train, nn.CrossEntropyLoss(), **batching), UserBatches(held_out, nn.CrossEntropyLoss()), 0
+    )
+    (sx, _), (fx, _) = swapped_train.tensors, fold.tensors
+    assert len(sx) == 300 and len(fx) == 100
+    as_rows = lambda t: {tuple(r.tolist()) for r in t}  # noqa: E731
+    assert as_rows(fx) <= as_rows(x[:300]) and as_rows(sx) | as_rows(fx) == as_rows(x)
+    # Each candidate's score: the two checks' accuracies weighted by rows (100 and 100).
+    lrs = [c.lr for c in crossed.candidates]
+    first = score_lrs(net, nn.CrossEntropyLoss(), train, held_out, optimizer, lrs, steps=12, **batching)
+    second = score_lrs(
+        net, nn.CrossEntropyLoss(), swapped_train.tensors, fold.tensors, optimizer, lrs, steps=12, **batching
+    )
+    expected = [
+        (p.get("val_accuracy", math.nan) + q.get("val_accuracy", math.nan)) / 2 for p, q in zip(first, second)
+    ]
+    scores = [c.score if c.score is not None else math.nan for c in crossed.candidates]
+    assert scores == pytest.approx(expected, abs=1e-6, nan_ok=True)
+    assert [c.score for c in given.candidates] == pytest.approx(
+        [p.get("val_accuracy") for p in first], abs=1e-6
+    )
+
+
+def test_a_recipe_on_the_users_dict_batches_gets_the_check(user_package):
+    """``lr-find`` on a recipe naming a Hugging Face model and its dict batches by import path: the
+    candidates are checked (one at a time, the model's own loss) on the factory's validation set, where
+    the recipe's path used to refuse the data."""
+    pytest.importorskip("transformers")
+    from optimlab.doctor.diagnose import find_lr_recipe
+    from optimlab.recipe import Recipe
+
+    recipe = Recipe.from_dict({
+        "data": {"name": "optimlab_userpkg.text:sentences"}, "model": {"name": "optimlab_userpkg.text:bert"},
+        "optimizer": {"name": "adam", "lr": 1e-3},
+        "training": {"epochs": 1, "batch_size": 16, "seed": 3},
+    })  # fmt: skip
+    found = find_lr_recipe(recipe, steps=60, check_steps=6)
+    assert found.check and found.candidates
+    assert all(c.score is not None and 0.0 <= c.score <= 1.0 for c in found.candidates)  # accuracies
+    assert found.suggestion in [c.lr for c in found.candidates]

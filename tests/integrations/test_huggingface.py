@@ -167,6 +167,14 @@ def test_the_range_test_of_a_trainer_uses_its_data_and_loss_and_restores_the_mod
     assert all(torch.equal(v, weights[k]) for k, v in model.state_dict().items())
 
 
+def test_the_check_of_a_trainer_scores_its_candidates_on_rows_held_out_of_its_data():
+    model = tiny_vit()
+    hf = trainer(model, Images(), 10, trainer_optimizers(torch.optim.Adam(model.parameters(), lr=1e-3)))
+    result = lr_range_test(hf, steps=50, start_lr=1e-4, end_lr=1.0, check_steps=6)
+    assert result.check is not None and result.suggestion in [c.lr for c in result.candidates]
+    assert all(c.score is not None and c.score > 0 for c in result.candidates)
+
+
 def test_an_optimlab_schedule_drives_the_trainers_lr_and_schedule_free_ends_at_its_evaluation_point():
     schedule = schedules.create("cosine", total_steps=20, warmup_steps=5)
     model = tiny_bert()

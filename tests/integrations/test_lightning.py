@@ -15,6 +15,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from optimlab import optim, schedules
+from optimlab.doctor import find_lr
 from optimlab.doctor import lr_range_test as plain_lr_range_test
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.integrations.lightning import (
@@ -114,6 +115,27 @@ def test_the_range_test_of_a_module_is_the_range_test_of_its_net_and_loss():
     assert all(torch.equal(v, weights[k]) for k, v in module.state_dict().items())
     loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True)
     assert len(lr_range_test(module, loader, steps=20).lrs) == 20
+
+
+def test_the_check_of_a_module_scores_its_candidates_as_find_lr_scores_its_net():
+    net, (x, y) = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)), standardized()
+    train, held_out = (x[:300], y[:300]), (x[300:400], y[300:400])
+    module = Classifier(net, nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.1))
+    quick = {"check_steps": 8, "steps": 30, "batch_size": 32, "start_lr": 1e-3, "end_lr": 10.0}
+    result = lr_range_test(module, train, held_out, **quick)
+    reference = find_lr(
+        net,
+        nn.CrossEntropyLoss(),
+        *train,
+        torch.optim.SGD(net.parameters(), lr=0.1),
+        held_out=held_out,
+        **quick,
+    )
+    # training_step gives the loss alone: the candidates are scored by their held-out loss
+    assert result.check is not None and "loss" in result.check and len(result.candidates) > 3
+    assert [c.score for c in result.candidates] == pytest.approx(
+        [c.held_out_loss for c in reference.candidates], rel=1e-4
+    )
 
 
 def test_configure_optimizers_forms_are_read_and_others_refused():

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from optimlab.data.user_batches import UserBatches
+from optimlab.data.user_factory import BatchSplits
 from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import INSTRUMENTS, Instruments, InstrumentSchedule, RunStatistics
 from optimlab.doctor.lr_check import find_lr
@@ -167,6 +168,7 @@ def diagnose(
     optimizer: torch.optim.Optimizer | None = None,
     *,
     compute_loss: Any = None,
+    val_data: Any = None,
     steps: int = 200,
     batch_size: int = 64,
     lr_find: bool = True,
@@ -191,12 +193,16 @@ def diagnose(
         compute_loss: ``compute_loss(model, batch) -> scalar``, instead of ``loss_fn``, for anything else.
         steps: training steps to watch; a run that diverges stops earlier.
         batch_size: rows per step, for tensors and Datasets (a DataLoader keeps its own).
-        lr_find: find an lr first: the LR range test, then, for tensors and a ``loss_fn``, a
-            check of its candidates on the validation split or on rows held out of ``(x, y)``
+        val_data: held-out data in any shape ``data`` takes, on which the lr check scores its
+            candidates; default the validation split of splits, else a fifth of ``data`` held out.
+        lr_find: find an lr first: the LR range test, then a check of its candidates on ``val_data``
             (:func:`optimlab.doctor.find_lr`), so that the learning-rate rules can compare the lr
             with its suggestion.
         check_steps: steps of each candidate's check run: best the length of the real run (a shorter
-            check favours large lrs; ``docs/benchmarks.md``).
+            check favours large lrs; ``docs/benchmarks.md``). 17 candidates train at once as one
+            stacked model where they can (tensors, an ``nn.Module`` loss, optimlab's elementwise
+            optimizers); otherwise 9 train one after another, costing 9 runs of ``check_steps``
+            (:mod:`optimlab.doctor.lr_check`).
         seed: batch order and every random draw (dropout) during the diagnosis.
         schedule: when the costlier instruments run (default :class:`InstrumentSchedule`).
         rule_options: thresholds by rule name, e.g. ``{"dead_units": {"warn_fraction": 0.5}}``.
@@ -212,24 +218,18 @@ def diagnose(
         optimizer = create("adam", model.parameters())
     lr_range = None
     if lr_find:
-        pair = batches.tensors
-        if pair is not None and loss_fn is not None:  # the candidates' check trains stacked copies on tensors
-            device = next(model.parameters()).device
-            x, y = (tensor.to(device) for tensor in pair)
-            held_out = _held_out(data, device)
-            lr_range = find_lr(
-                model,
-                loss_fn,
-                x,
-                y,
-                optimizer,
-                held_out=held_out,
-                batch_size=batch_size,
-                check_steps=check_steps,
-                seed=seed,
-            )
-        else:
-            lr_range = lr_range_test(model, None, batches, optimizer=optimizer)
+        held_out = val_data if val_data is not None else _held_out(data, next(model.parameters()).device)
+        lr_range = find_lr(
+            model,
+            None,
+            batches,
+            optimizer=optimizer,
+            held_out=held_out,
+            cross_fit=val_data is None,  # the given rows as they are; splits' validation drawn at random
+            batch_size=batch_size,
+            check_steps=check_steps,
+            seed=seed,
+        )
     doctor = DoctorCallback(model, optimizer, schedule=schedule)
     with preserved(model, optimizer):
         torch.manual_seed(seed)
@@ -258,11 +258,14 @@ def diagnose_recipe(
     """
     built = _built_at_peak_lr(recipe)
     length = steps if steps is not None else min(built.total_steps, max_steps)
+    batches = isinstance(built.splits, BatchSplits)  # the user's dict batches: the check on their val
     return diagnose(
         built.model,
         built.splits,
         built.loss_fn,
         built.optimizer,
+        compute_loss=built.compute_loss,
+        val_data=built.splits.val if batches else None,
         steps=length,
         batch_size=recipe.training.batch_size,
         lr_find=lr_find,
@@ -275,15 +278,21 @@ def _on_recipe(recipe: Any, sweep: Any, **options: Any) -> LRRangeResult:
     """``sweep`` (:func:`find_lr` or :func:`lr_range_test`) of ``recipe``'s model and optimizer at its
     peak lr, on its training split, with its batch size and seed."""
     built = _built_at_peak_lr(recipe)
-    x, y = _training_tensors(built.splits)
+    if isinstance(built.splits, BatchSplits):  # the user's dict batches, with the recipe's loss
+        data, y, held_out = built.batches(built.splits.train, train=True), None, built.splits.val
+    else:
+        x, y = _training_tensors(built.splits)
+        data, y, held_out = x.to(built.device), y.to(built.device), _held_out(built.splits, built.device)
     if sweep is find_lr:
-        options["held_out"] = _held_out(built.splits, built.device)
+        options["held_out"] = held_out
+        # a validation split drawn at random, as the training split is (the user's may be apart)
+        options["cross_fit"] = not isinstance(built.splits, BatchSplits)
         options.setdefault("check_steps", min(built.total_steps, MAX_CHECK_STEPS))
     return sweep(
         built.model,
         built.loss_fn,
-        x.to(built.device),
-        y.to(built.device),
+        data,
+        y,
         built.optimizer,
         batch_size=recipe.training.batch_size,
         seed=recipe.training.seed,

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from transformers import Trainer, TrainerCallback
 
 from optimlab.doctor.diagnose import Diagnosis
+from optimlab.doctor.lr_check import find_lr
 from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.lr_find import lr_range_test as _sweep
 from optimlab.errors import InvalidValueError
@@ -117,20 +118,21 @@ def trainer_optimizers(
     )
 
 
-def lr_range_test(trainer: Trainer, **options: Any) -> LRRangeResult:
+def lr_range_test(trainer: Trainer, *, check_steps: int | None = None, **options: Any) -> LRRangeResult:
     """The LR range test of ``trainer``'s model on its training data, through its own
     ``compute_loss``, with its optimizer (created as ``train()`` would, if it has none yet); the
     model and optimizer come back untouched.
 
-    ``options`` go to :func:`optimlab.doctor.lr_range_test` (``start_lr``, ``end_lr``, ``steps``, ...).
-    Set the suggestion as ``TrainingArguments(learning_rate=...)`` or the optimizer's lr.
+    ``check_steps``: also decide among the sweep's candidates by a check
+    (:func:`optimlab.doctor.find_lr`): each trains ``check_steps`` steps, one at a time, scored by
+    ``compute_loss`` on the trainer's ``eval_dataset`` (default: a fifth of the training data held
+    out). ``options`` go to :func:`optimlab.doctor.lr_range_test` (``start_lr``, ``end_lr``,
+    ``steps``, ...). Set the suggestion as ``TrainingArguments(learning_rate=...)`` or the optimizer's lr.
     """
     optimizer = trainer.optimizer if trainer.optimizer is not None else trainer.create_optimizer()
-    return _sweep(
-        trainer.model,
-        None,
-        trainer.get_train_dataloader(),
-        optimizer=optimizer,
-        compute_loss=lambda model, batch: trainer.compute_loss(model, batch),
-        **options,
-    )
+    data = (trainer.model, None, trainer.get_train_dataloader())
+    loss = {"optimizer": optimizer, "compute_loss": lambda model, batch: trainer.compute_loss(model, batch)}
+    if check_steps is not None:
+        held_out = trainer.get_eval_dataloader() if trainer.eval_dataset is not None else None
+        return find_lr(*data, held_out=held_out, check_steps=check_steps, **loss, **options)
+    return _sweep(*data, **loss, **options)

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from optimlab.doctor.diagnose import Diagnosis
+from optimlab.doctor.lr_check import find_lr
 from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.lr_find import lr_range_test as _sweep
 from optimlab.errors import InvalidValueError
@@ -141,23 +142,38 @@ def _first_optimizer(configured: Any) -> torch.optim.Optimizer:
     return found
 
 
-def lr_range_test(module: pl.LightningModule, train_dataloaders: Any, **options: Any) -> LRRangeResult:
+def lr_range_test(
+    module: pl.LightningModule,
+    train_dataloaders: Any,
+    val_dataloaders: Any = None,
+    *,
+    check_steps: int | None = None,
+    **options: Any,
+) -> LRRangeResult:
     """The LR range test of ``module`` on ``train_dataloaders`` (a DataLoader or any data
     :class:`~optimlab.data.user_batches.UserBatches` accepts), with the optimizer of its
     ``configure_optimizers`` and the loss of its ``training_step``; the module comes back untouched.
 
+    ``check_steps``: also decide among the sweep's candidates by a check
+    (:func:`optimlab.doctor.find_lr`): each trains ``check_steps`` steps, one at a time, scored by
+    ``training_step``'s loss on ``val_dataloaders`` (default: a fifth of the training data held out).
     ``options`` go to :func:`optimlab.doctor.lr_range_test` (``start_lr``, ``end_lr``, ``steps``, ...).
     Set the suggestion as the lr of ``configure_optimizers`` before ``Trainer.fit``.
     """
     optimizer = _first_optimizer(module.configure_optimizers())
+    loss = {"compute_loss": lambda model, batch: _step_loss(model.training_step(batch, 0))}
     with warnings.catch_warnings():
         # training_step's self.log() calls warn outside a Trainer; the sweep needs only the loss
         warnings.filterwarnings("ignore", message=r"You are trying to `self.log\(\)`")
-        return _sweep(
-            module,
-            None,
-            train_dataloaders,
-            optimizer=optimizer,
-            compute_loss=lambda model, batch: _step_loss(model.training_step(batch, 0)),
-            **options,
-        )
+        if check_steps is not None:
+            return find_lr(
+                module,
+                None,
+                train_dataloaders,
+                optimizer=optimizer,
+                held_out=val_dataloaders,
+                check_steps=check_steps,
+                **loss,
+                **options,
+            )
+        return _sweep(module, None, train_dataloaders, optimizer=optimizer, **loss, **options)

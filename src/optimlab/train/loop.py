@@ -296,12 +296,14 @@ def evaluate_batches(
     *,
     prefix: str,
     metrics: Mapping[str, Callable[[torch.Tensor, torch.Tensor], Any]] | None = None,
+    per_batch: list[float] | None = None,
 ) -> dict[str, float]:
     """Mean loss over one pass of ``batches`` (each batch weighted by its rows), and accuracy where
     predictions are class scores ``(..., C)`` of integer targets ``(...)``: a dict batch's targets are
     under ``labels`` (:data:`~optimlab.data.user_batches.TARGET_KEYS`), its predictions the outputs'
     ``.logits``. Each of the user's ``metrics`` (``f1(outputs, targets)``) gets the predictions and
-    targets of the whole pass, as ``{prefix}_{name}``."""
+    targets of the whole pass, as ``{prefix}_{name}``; each batch's loss is also appended to
+    ``per_batch`` if given (the lr check pairs candidates batch by batch)."""
     model.eval()
     device = next(model.parameters()).device
     total = rows = correct = labels = 0.0
@@ -310,6 +312,8 @@ def evaluate_batches(
         out = batches.forward(model, batch)
         n = _rows(batch)
         total, rows = total + out.loss.item() * n, rows + n
+        if per_batch is not None:
+            per_batch.append(out.loss.item())
         predicted, target = out.prediction, out.target
         if (
             isinstance(predicted, torch.Tensor) and isinstance(target, torch.Tensor)

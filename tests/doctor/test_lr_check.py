@@ -280,11 +280,14 @@ def test_cross_fitting_swaps_a_fold_of_training_rows_for_the_held_out_rows_and_p
     )
 
 
-def test_a_recipe_on_the_users_dict_batches_gets_the_check(user_package):
+def test_a_recipe_on_the_users_dict_batches_is_checked_as_find_lr_by_hand(user_package):
     """``lr-find`` on a recipe naming a Hugging Face model and its dict batches by import path: the
-    candidates are checked (one at a time, the model's own loss) on the factory's validation set, where
-    the recipe's path used to refuse the data."""
+    candidates checked (one at a time, the model's own loss) on the factory's validation set, as
+    :func:`find_lr` called by hand on the same Datasets. The recipe's optimizer carries its lr
+    scheduler's wrapper of ``step``: a candidate's copy must step itself, not the original."""
     pytest.importorskip("transformers")
+    from optimlab_userpkg.text import bert, sentences
+
     from optimlab.doctor.diagnose import find_lr_recipe
     from optimlab.recipe import Recipe
 
@@ -294,6 +297,15 @@ def test_a_recipe_on_the_users_dict_batches_gets_the_check(user_package):
         "training": {"epochs": 1, "batch_size": 16, "seed": 3},
     })  # fmt: skip
     found = find_lr_recipe(recipe, steps=60, check_steps=6)
-    assert found.check and found.candidates
-    assert all(c.score is not None and 0.0 <= c.score <= 1.0 for c in found.candidates)  # accuracies
-    assert found.suggestion in [c.lr for c in found.candidates]
+    assert found.check and all(c.score is not None for c in found.candidates)
+
+    torch.manual_seed(3)
+    model = bert()
+    train_set, val_set = sentences()
+    by_hand = find_lr(
+        model, None, train_set, optimizer=optimlab.optim.create("adam", model.parameters(), lr=1e-3),
+        held_out=val_set, cross_fit=False, steps=60, check_steps=6, batch_size=16, seed=3,
+    )  # fmt: skip
+    assert [c.lr for c in found.candidates] == pytest.approx([c.lr for c in by_hand.candidates])
+    assert [c.score for c in found.candidates] == pytest.approx([c.score for c in by_hand.candidates])
+    assert found.suggestion == pytest.approx(by_hand.suggestion)

@@ -523,6 +523,9 @@ def _check_one(
     with preserved(model, optimizer):  # the random state: dropout draws
         # One deepcopy of both keeps the optimizer's references to the copied parameters.
         member, member_optimizer = copy.deepcopy((model, optimizer))
+    # An lr scheduler wraps its optimizer's step in an instance attribute, which deepcopy keeps as it is
+    # (functions are not copied): the copy's step would step the original. The class's step it is.
+    vars(member_optimizer).pop("step", None)
     base = optimizer.param_groups[0]["lr"]
     for group in member_optimizer.param_groups:
         group["lr"] = lr * (group["lr"] / base if base else 1.0)

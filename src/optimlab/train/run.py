@@ -186,19 +186,11 @@ def _train(
     built = build(recipe)
     splits, device = built.splits, built.device
     metrics = user_metrics(recipe)
-    validate: Callable[[], dict[str, float]]
     if isinstance(splits, BatchSplits):  # the user's dict batches, trained on as they are
         x, y = built.batches(splits.train, train=True), None
-        val = built.batches(splits.val)
-        validate = lambda: evaluate_batches(built.model, val, prefix="val", metrics=metrics)  # noqa: E731
     else:
         x, y = splits.train.x.to(device), splits.train.y.to(device)
-        val_x, val_y = splits.val.x.to(device), splits.val.y.to(device)
-
-        def validate() -> dict[str, float]:
-            return evaluate(
-                built.model, built.loss_fn, val_x, val_y, task=splits.task, prefix="val", metrics=metrics
-            )
+    validate = _split_evaluator(built, splits.val, prefix="val", metrics=metrics)
 
     resumable: list[Callback] = []
     if out is not None:
@@ -255,6 +247,24 @@ def _train(
             state=state,
         )
     return _finish(built, state, out, interrupted=stop.received is not None, changes=changes)
+
+
+def _split_evaluator(
+    built: Built,
+    split: Any,
+    *,
+    prefix: str,
+    metrics: Mapping[str, Callable[[torch.Tensor, torch.Tensor], Any]],
+) -> Callable[[], dict[str, float]]:
+    """A function evaluating ``built``'s model on ``split`` (``{prefix}_loss``...): rows of tensors
+    (:func:`evaluate`, moved to the device once, here) or the user's dict batches
+    (:func:`~optimlab.train.loop.evaluate_batches`)."""
+    if isinstance(built.splits, BatchSplits):
+        batches = built.batches(split)
+        return lambda: evaluate_batches(built.model, batches, prefix=prefix, metrics=metrics)
+    x, y = split.x.to(built.device), split.y.to(built.device)
+    task = built.splits.task
+    return lambda: evaluate(built.model, built.loss_fn, x, y, task=task, prefix=prefix, metrics=metrics)
 
 
 def fit_built(
@@ -409,7 +419,7 @@ def _write_atomically(path: Path, text: str) -> None:
 def _finish(
     built: Built, state: TrainState, out: Path | None, *, interrupted: bool, changes: list[dict[str, Any]]
 ) -> TrainResult:
-    splits, device = built.splits, built.device
+    splits = built.splits
     metrics: dict[str, float] = {}
     message = state.stop_reason
     if interrupted:
@@ -420,17 +430,8 @@ def _finish(
     if status in ("completed", "stopped"):
         own_metrics = user_metrics(built.recipe)
         for prefix, part in (("val", splits.val), ("test", splits.test)):
-            if not isinstance(splits, BatchSplits):
-                x, y = part.x.to(device), part.y.to(device)
-                metrics.update(
-                    evaluate(
-                        built.model, built.loss_fn, x, y, task=splits.task, prefix=prefix, metrics=own_metrics
-                    )
-                )
-            elif part is not None:  # the user's dict batches: no test split unless they gave one
-                metrics.update(
-                    evaluate_batches(built.model, built.batches(part), prefix=prefix, metrics=own_metrics)
-                )
+            if part is not None:  # the user's dict batches: no test split unless they gave one
+                metrics.update(_split_evaluator(built, part, prefix=prefix, metrics=own_metrics)())
     result = TrainResult(
         recipe_id=built.recipe.id,
         status=status,

@@ -7,7 +7,7 @@ import pytest
 
 from optimlab.errors import OptimlabError
 from optimlab.recipe import Recipe
-from optimlab.report.figures import _thinned
+from optimlab.report.line_chart import thinned
 from optimlab.report.run_folder import read_run
 from optimlab.report.run_page import run_page, write_run_report
 
@@ -71,7 +71,7 @@ def test_runs_overlaid_show_only_the_differing_fields(tmp_path):
 def test_thinning_keeps_the_ends_and_every_spike():
     values = [1.0] * 10_000
     values[4321], values[8765] = 50.0, -3.0
-    keep = _thinned(len(values), values)
+    keep = thinned(len(values), values)
     assert len(keep) <= 1002 and {0, 4321, 8765, 9999} <= set(keep)
 
 

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
-import numpy
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
@@ -32,6 +31,7 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from optimlab.errors import InvalidValueError
+from optimlab.report.line_chart import MAX_POINTS, SPARSE, plain, spans_decades, thinned
 
 __all__ = [
     "MAX_POINTS",
@@ -46,38 +46,7 @@ __all__ = [
 ]
 
 _FORMATS = (".png", ".svg")
-MAX_POINTS = 1000  # per series: 500 buckets of (min, max) keep every spike of a long run visible
-_SPARSE = 25  # a series with fewer points is marked at each one (a curve of 2 evaluations is 1 segment)
 _CHARACTERS_PER_INCH = 11  # of an 11-point title: wrap before the right edge clips it
-
-
-def spans_decades(values: Sequence[float], decades: float = 1.0) -> bool:
-    """Whether the positive finite ``values`` span more than ``decades`` powers of ten (a log axis helps)."""
-    positive = [v for v in values if math.isfinite(v) and v > 0]
-    return bool(positive) and max(positive) > min(positive) * 10**decades
-
-
-def _thinned(count: int, ys: Sequence[float], limit: int = MAX_POINTS) -> list[int]:
-    """Indices to draw of a series of ``count`` points: all, or the first, the last and each bucket's
-    minimum and maximum (in order), so a long curve keeps its shape and its spikes. A bucket of NaN
-    keeps NaN: a gap stays a gap. Vectorized: 10 series of 10,000 points take ms, not s."""
-    if count <= limit:
-        return list(range(count))
-    buckets = limit // 2
-    values = numpy.asarray(ys[:count], dtype=float)
-    finite = numpy.isfinite(values)
-    bucket = numpy.arange(count) * buckets // count  # non-decreasing, every bucket non-empty
-    # Sorted by bucket, then by value (non-finite values last for the minimum, first for the maximum).
-    by_low = numpy.lexsort((numpy.where(finite, values, numpy.inf), bucket))
-    by_high = numpy.lexsort((numpy.where(finite, values, -numpy.inf), bucket))
-    starts = numpy.searchsorted(bucket, numpy.arange(buckets))
-    ends = numpy.append(starts[1:], count) - 1
-    return sorted({0, count - 1, *by_low[starts].tolist(), *by_high[ends].tolist()})
-
-
-def _plain(value: float, _position: float | None = None) -> str:
-    """A tick label as a person writes the number: 0.5, 2, 1e-05 (``:g``), not 5x10^-1."""
-    return f"{value:g}"
 
 
 def _log_axis(axes: Axes, which: str) -> None:
@@ -85,10 +54,10 @@ def _log_axis(axes: Axes, which: str) -> None:
     axis = axes.yaxis if which == "y" else axes.xaxis
     (axes.set_yscale if which == "y" else axes.set_xscale)("log")
     low, high = axes.get_ylim() if which == "y" else axes.get_xlim()
-    axis.set_major_formatter(FuncFormatter(_plain))
+    axis.set_major_formatter(FuncFormatter(plain))
     if high < low * 100:  # under two decades: label the 2s and 5s too, else there are 0 to 2 labels
         axis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
-        axis.set_minor_formatter(FuncFormatter(_plain))
+        axis.set_minor_formatter(FuncFormatter(plain))
     else:
         axis.set_minor_formatter(NullFormatter())
 
@@ -222,7 +191,7 @@ def lines(
     axes = figure.subplots()
     for label, ys in series.items():
         xs = (x[label] if isinstance(x, Mapping) else x)[: len(ys)]
-        keep = _thinned(len(ys), ys)
+        keep = thinned(len(ys), ys)
         shown = [_plottable(ys[i], log_y) for i in keep]
         xs = [xs[i] for i in keep]
         (line,) = axes.plot(
@@ -230,7 +199,7 @@ def lines(
             shown,
             label=label,
             drawstyle="steps-post" if steps else "default",
-            marker="o" if points or len(keep) < _SPARSE else None,
+            marker="o" if points or len(keep) < SPARSE else None,
             markersize=4 if points else 3,
         )
         if bands is not None and label in bands:
@@ -238,7 +207,7 @@ def lines(
             spread = [(ys[i], bands[label][i]) for i in keep]
             low = [_plottable(max(floor, v - b), log_y) for v, b in spread]
             high = [_plottable(v + b, log_y) for v, b in spread]
-            if len(keep) < _SPARSE:  # a band between a few points hides them; bars show each one's spread
+            if len(keep) < SPARSE:  # a band between a few points hides them; bars show each one's spread
                 below = [v - lo if math.isfinite(lo) else 0.0 for (v, _), lo in zip(spread, low)]
                 above = [hi - v if math.isfinite(hi) else 0.0 for (v, _), hi in zip(spread, high)]
                 axes.errorbar(xs, shown, yerr=[below, above], fmt="none", ecolor=line.get_color(), capsize=3)
@@ -320,10 +289,10 @@ def heatmap(
     axes.set_yticks(range(len(row_labels)), labels=row_labels, fontsize=8)
     axes.set(title=_title(figure, title), xlabel=xlabel)
     bar = figure.colorbar(image, ax=axes, label=colorbar)
-    bar.ax.yaxis.set_major_formatter(FuncFormatter(_plain))
+    bar.ax.yaxis.set_major_formatter(FuncFormatter(plain))
     if norm is not None and norm.vmax < norm.vmin * 100:  # as on a log axis: the 2s and 5s labelled too
         bar.ax.yaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
-        bar.ax.yaxis.set_minor_formatter(FuncFormatter(_plain))
+        bar.ax.yaxis.set_minor_formatter(FuncFormatter(plain))
     else:
         bar.ax.yaxis.set_minor_formatter(NullFormatter())
     return figure

@@ -19,11 +19,12 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from matplotlib.figure import Figure
+from optimlab.report.line_chart import LineChart
 
-from optimlab.report.figures import save, to_svg
+if TYPE_CHECKING:  # matplotlib is imported only by a page that holds one of its figures
+    from matplotlib.figure import Figure
 
 __all__ = ["Page"]
 
@@ -64,7 +65,7 @@ class Page:
     def __init__(self, title: str, subtitle: str | None = None) -> None:
         self.title = title
         self._blocks: list[str] = [f"<h1>{html.escape(title)}</h1>"]
-        self._figures: list[tuple[str, Figure]] = []  # (file stem, figure), for save_figures
+        self._figures: list[tuple[str, Figure | LineChart]] = []  # (file stem, figure), for save_figures
         if subtitle:
             self._blocks.append(f'<p class="subtitle">{html.escape(subtitle)}</p>')
 
@@ -103,10 +104,19 @@ class Page:
         )
         return self
 
-    def figure(self, figure: Figure, caption: str | None = None, *, name: str | None = None) -> Page:
-        """A matplotlib figure, inlined as SVG; ``name`` is its file stem in :meth:`save_figures`."""
+    def figure(
+        self, figure: Figure | LineChart, caption: str | None = None, *, name: str | None = None
+    ) -> Page:
+        """A matplotlib figure or a :class:`~optimlab.report.line_chart.LineChart`, inlined as SVG;
+        ``name`` is its file stem in :meth:`save_figures`."""
         text = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
-        self._blocks.append(f"<figure>{to_svg(figure)}{text}</figure>")
+        if isinstance(figure, LineChart):
+            svg = figure.svg
+        else:
+            from optimlab.report.figures import to_svg
+
+            svg = to_svg(figure)
+        self._blocks.append(f"<figure>{svg}{text}</figure>")
         number = len(self._figures) + 1
         self._figures.append((f"{number:02d}-{_file_stem(name or caption or 'figure')}", figure))
         return self
@@ -129,8 +139,15 @@ class Page:
         return self
 
     def save_figures(self, folder: str | os.PathLike[str], fmt: str = "png") -> list[Path]:
-        """Write every figure of the page to ``folder`` as ``NN-name.png`` (or ``.svg``), in page order."""
-        return [save(figure, Path(folder) / f"{stem}.{fmt}") for stem, figure in self._figures]
+        """Write every figure of the page to ``folder`` as ``NN-name.png`` (or ``.svg``), in page order
+        (a line chart: as .svg only)."""
+        from optimlab.report.figures import save
+
+        return [
+            figure.save(path) if isinstance(figure, LineChart) else save(figure, path)
+            for stem, figure in self._figures
+            for path in [Path(folder) / f"{stem}.{fmt}"]
+        ]
 
     def render(self) -> str:
         body = "\n".join(self._blocks)

@@ -1,0 +1,129 @@
+"""Line charts written straight to SVG: valid SVG, points where the axes' ticks say, gaps, log axes, the
+house style's legend and reference lines, thinning; no matplotlib."""
+
+import itertools
+import math
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ElementTree
+
+import pytest
+
+from optimlab.errors import InvalidValueError
+from optimlab.report.line_chart import MAX_POINTS, line_chart
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _parsed(chart):
+    return ElementTree.fromstring(chart.svg)
+
+
+def _ticks(root, anchor):
+    """(label, x, y) of the tick labels anchored ``middle`` (the x axis) or ``end`` (the y axis)."""
+    return [
+        (t.text, float(t.get("x")), float(t.get("y")))
+        for t in root.iter(f"{SVG}text")
+        if t.get("text-anchor") == anchor and t.get("font-size") == "10"
+    ]
+
+
+def _curves(root):
+    """Each curve's list of pieces (a gap starts a new one), each piece a list of (x, y) pixels."""
+    curves = []
+    for path in root.iter(f"{SVG}path"):
+        if path.find(f"{SVG}title") is None:
+            continue
+        pieces = []
+        for command, x, y in re.findall(r"([ML])([-\d.]+) ([-\d.]+)", path.get("d")):
+            if command == "M":
+                pieces.append([])
+            pieces[-1].append((float(x), float(y)))
+        curves.append(pieces)
+    return curves
+
+
+def test_points_lie_where_the_ticks_say():
+    xs, ys = [0, 1, 2, 3, 4], [0.0, 10.0, 20.0, 30.0, 40.0]
+    root = _parsed(line_chart({"a": xs}, {"a": ys}, xlabel="step", ylabel="loss"))
+    x_ticks = {float(label): x for label, x, _ in _ticks(root, "middle")}
+    y_ticks = {float(label): y for label, _, y in _ticks(root, "end")}
+    assert len(x_ticks) >= 4 and len(y_ticks) >= 4
+    # Pixels per unit from two ticks, then every point placed by that map (labels sit 0.35 em low).
+    (u0, p0), (u1, p1) = sorted(x_ticks.items())[:2]
+    (v0, q0), (v1, q1) = sorted(y_ticks.items())[:2]
+    [[points]] = _curves(root)
+    for (x, y), (u, v) in zip(points, zip(xs, ys)):
+        assert x == pytest.approx(p0 + (u - u0) * (p1 - p0) / (u1 - u0), abs=0.3)
+        assert y == pytest.approx(q0 - 3.5 + (v - v0) * (q1 - q0) / (v1 - v0), abs=0.3)
+    # Ticks on round numbers, with the data inside the axis.
+    assert all(v % 10 == 0 for v in y_ticks) or all((v * 2) % 10 == 0 for v in y_ticks)
+    assert min(y_ticks) <= 0.0 and max(y_ticks) >= 40.0 - 10
+
+
+def test_a_log_axis_has_plain_labels_spaced_by_decades():
+    ys = [10.0**-k for k in range(5)]  # 1 .. 1e-4
+    root = _parsed(line_chart({"a": range(5)}, {"a": ys}, log_y=True))
+    ticks = {label: y for label, _, y in _ticks(root, "end")}
+    assert {"1", "0.1", "0.01", "0.001", "0.0001"} <= set(ticks)
+    gaps = [ticks["0.1"] - ticks["1"], ticks["0.01"] - ticks["0.1"], ticks["0.001"] - ticks["0.01"]]
+    assert max(gaps) - min(gaps) < 0.2 and min(gaps) > 0
+    [[points]] = _curves(root)
+    steps = [b[1] - a[1] for a, b in itertools.pairwise(points)]
+    assert max(steps) - min(steps) < 0.2  # a geometric series is a straight line on a log axis
+
+
+def test_under_two_decades_the_twos_and_fives_are_labelled_too():
+    root = _parsed(line_chart({"a": [0, 1]}, {"a": [0.3, 2.0]}, log_y=True))
+    assert {"0.5", "1", "2"} <= {label for label, _, _ in _ticks(root, "end")}
+
+
+def test_non_finite_values_and_non_positive_ones_on_a_log_axis_leave_gaps():
+    ys = [1.0, 0.5, math.nan, 0.25, 0.0, 0.1, math.inf, 0.05]
+    [pieces] = _curves(_parsed(line_chart({"a": range(8)}, {"a": ys}, log_y=True)))
+    assert [len(piece) for piece in pieces] == [2, 1, 1, 1]
+
+
+def test_a_legend_names_every_series_when_there_are_several_and_levels_are_named():
+    one = line_chart({"loss": [1, 2, 3]}, {"loss": [3.0, 2.0, 1.0]}, levels={"chance 2.3": 2.3})
+    assert "chance 2.3" in one.svg and "stroke-dasharray" in one.svg
+    assert len(_curves(_parsed(one))) == 1
+    assert all(t.find(f"{SVG}title") is None for t in _parsed(one).iter(f"{SVG}text"))  # no legend
+    two = line_chart({"train": [1, 2], "val": [1, 2]}, {"train": [2.0, 1.0], "val": [2.5, 1.5]})
+    legend = [t for t in _parsed(two).iter(f"{SVG}text") if t.find(f"{SVG}title") is not None]
+    assert [t.find(f"{SVG}title").text for t in legend] == ["train", "val"]
+
+
+def test_a_few_points_are_marked_and_a_long_series_is_thinned():
+    sparse = line_chart({"a": [1, 2, 3]}, {"a": [1.0, 2.0, 3.0]})
+    assert sparse.svg.count("a3 3 0 1 0 6 0") == 3  # a dot (two half circles) at each point
+    count = 10_000
+    ys = [math.sin(i / 100) for i in range(count)]
+    ys[4321] = 50.0
+    [[points]] = _curves(_parsed(line_chart({"a": range(count)}, {"a": ys})))
+    assert len(points) <= MAX_POINTS + 2
+    ys_shown = sorted(y for _, y in points)  # SVG's y grows downwards: the spike is the smallest
+    assert ys_shown[1] - ys_shown[0] > 200  # kept, alone, far above a curve in [-1, 1]
+
+
+def test_a_chart_saves_as_svg_only(tmp_path):
+    chart = line_chart({"a": [0, 1]}, {"a": [1.0, 2.0]}, title="t")
+    saved = chart.save(tmp_path / "c.svg")
+    assert ElementTree.parse(saved).getroot().tag == f"{SVG}svg"
+    with pytest.raises(InvalidValueError, match=r"\.png.*\.svg"):
+        chart.save(tmp_path / "c.png")
+
+
+def test_the_run_page_does_not_import_matplotlib(tmp_path):
+    from report.test_run_page import fake_run
+
+    folder = fake_run(tmp_path / "run")
+    code = (
+        "import sys; from optimlab.report.run_folder import read_run; "
+        "from optimlab.report.run_page import write_run_report; "
+        f"write_run_report([read_run({str(folder)!r})], {str(tmp_path / 'page.html')!r}); "
+        "print('matplotlib' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False" and (tmp_path / "page.html").stat().st_size > 10_000

@@ -112,8 +112,6 @@ def train(
     )
     trackers = _trackers(log or [], out, recipe)
     result = run_training(recipe, out, resume=resume is not None, callbacks=[*callbacks, *trackers.values()])
-    for tracker in trackers.values():
-        tracker.wait()  # every record and the run's end in the tracker's store; MLflow's refusal raises
     data = result.to_dict()
     if html or mlflow:  # MLflow keeps the page with the run
         from optimlab.report.run_folder import read_run
@@ -124,10 +122,12 @@ def train(
         )
         for tracker in trackers.values():
             tracker.log_artifact(data["report"])
-    if mlflow:  # the command returns with the run whole in MLflow: records, end, page
+    for tracker in trackers.values():  # the command returns with each run whole: records, end, page
+        tracker.wait()  # MLflow's refusal raises
+    if mlflow:  # its writer exits on its own; the command does not wait for MLflow's teardown
         from optimlab.integrations.mlflow_writer import end_writer
 
-        end_writer(wait=True)
+        end_writer(wait=False)
     output.result(
         f"{result.status} after {result.steps} steps in {result.seconds:.1f} s; results in {out}"
         + (f"; page {data['report']}" if "report" in data else ""),

@@ -44,6 +44,7 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
+from urllib.parse import unquote
 
 import optimlab
 from optimlab.errors import OptimlabError, OptimlabWarning
@@ -66,6 +67,36 @@ WAIT_SECONDS = 120.0  # for the writer to answer, or to finish its work at exit
 Record = tuple[int, float, dict[str, float]]  # (step, wall time as Unix seconds, metrics), as tracking.Record
 
 
+_clients: dict[tuple[str, str], Any] = {}  # (working folder, tracking URI) -> its MlflowClient
+
+
+def _client(tracking_uri: str | None) -> Any:
+    """An ``MlflowClient`` of ``tracking_uri`` (None: MLflow's default here), one per store: opening a
+    database store checks its schema with alembic (0.3-2 s), which the runs of one process pay once."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    uri = tracking_uri or mlflow.get_tracking_uri()
+    key = (os.getcwd(), uri)
+    if key not in _clients:
+        _clients[key] = MlflowClient(tracking_uri=uri)
+    return _clients[key]
+
+
+def _open_default_store() -> None:
+    """Open, ahead of the first run, the store a trainer's runs go to by default (its environment and
+    working folder are this process's at the start): a database that exists, or a server. A SQLite file
+    not yet there is left for a run to create, in case the trainer names another store."""
+    import mlflow
+
+    uri = mlflow.get_tracking_uri()
+    scheme = uri.partition(":")[0] if ":" in uri else "file"
+    if scheme == "sqlite" and not Path(unquote(uri.removeprefix("sqlite:///"))).is_file():
+        return
+    if scheme != "file":  # the file store is refused by MLflow 3, and opens in no time where allowed
+        _client(uri)
+
+
 class MLflowRun:
     """A new MLflow run of ``experiment`` (created if need be) at ``tracking_uri`` (None: MLflow's
     default), through MLflow's own client, with ``params`` (flat ``field -> value``) as parameters."""
@@ -79,9 +110,8 @@ class MLflowRun:
         experiment: str = EXPERIMENT,
     ) -> None:
         from mlflow.entities import Param
-        from mlflow.tracking import MlflowClient
 
-        self.client = MlflowClient(tracking_uri=tracking_uri)
+        self.client = _client(tracking_uri)
         self.run_id = self.client.create_run(self._experiment_id(experiment), run_name=run_name).info.run_id
         entries = [Param(k, str(v)[:_PARAM_LENGTH]) for k, v in (params or {}).items()]
         for start in range(0, len(entries), _PARAMS):
@@ -379,8 +409,9 @@ def main() -> None:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # MLflow's own prints must not mix with answers
     inbox: queue.SimpleQueue = queue.SimpleQueue()
     threading.Thread(target=_read, args=(sys.stdin.buffer, inbox), daemon=True).start()
-    with contextlib.suppress(ImportError):  # now, beside the trainer's start; else each run says why
-        import mlflow.tracking  # noqa: F401
+    # Now, beside the trainer's start: MLflow's import and its default store (else each run says why).
+    with contextlib.suppress(Exception):
+        _open_default_store()
     writer = _Writer(answers)
     while (message := inbox.get()) is not None:
         writer.handle(*message)

@@ -5,7 +5,7 @@ training split. The seed of :func:`optimlab.data.load` only decides the split; t
 
 The files are read here, from scikit-learn's ``datasets/data`` folder, found without importing
 scikit-learn: ``sklearn.datasets`` pulls in SciPy and most of scikit-learn, about 3 s of CPU on every
-``optimlab train --dataset digits`` (``benchmarks/cli_latency.py --startup``), to parse a file of a
+``optimlab train --dataset digits`` (``benchmarks/cli_startup.py``), to parse a file of a
 quarter megabyte. The arrays are the ones scikit-learn's ``load_*`` return (``tests/data/
 test_sklearn_sets.py``); a file that is missing or laid out otherwise (another scikit-learn) falls
 back to scikit-learn's own loader.

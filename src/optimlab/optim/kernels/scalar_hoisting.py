@@ -96,7 +96,7 @@ def inductor_with_scalars_hoisted(
 ) -> Callable[..., Any]:
     """A ``torch.compile`` backend: Inductor on ``gm`` with its scalar coefficients hoisted (see above)."""
     # Imported here, where a graph is compiled: Inductor and Dynamo take about 4 s of CPU to import, which
-    # every command that builds an optimizer would pay otherwise (benchmarks/cli_latency.py --startup).
+    # every command that builds an optimizer would pay otherwise (benchmarks/cli_startup.py).
     from torch._inductor.compile_fx import compile_fx
 
     graph = torch.fx.Graph()

@@ -46,7 +46,7 @@ def _torch_method(name: str) -> Callable[..., Any]:
 
     torch wraps ``add_param_group``, ``zero_grad`` and the state-dict methods to keep Dynamo from compiling
     them, and the wrapper imports Dynamo on its first call: about 3 s of CPU (torch 2.13) that every
-    ``optimlab train`` paid at its first ``add_param_group`` (``benchmarks/cli_latency.py --startup``).
+    ``optimlab train`` paid at its first ``add_param_group`` (``benchmarks/cli_startup.py``).
     While Dynamo is not imported nothing is being compiled, so there is nothing to keep out.
     """
     method = getattr(torch.optim.Optimizer, name)

@@ -3,15 +3,16 @@
 Claim: ``optimlab train --dataset digits --model mlp --epochs 5 --no-progress`` costs little more than
 ``import torch`` plus its training (about 0.3 s here): it imports no compiler (Dynamo, Inductor), no
 scikit-learn, SciPy or pandas. Each round runs, in rotating order, ``python -c "import torch"`` (the
-floor), the command on this tree and, with ``--before SRC``, on another source tree (``src`` of an older
-checkout); the table gives median wall and median CPU (user + system of the child) and, with
-``--before``, the median over rounds of the within-round wall and CPU ratios with a 95% bootstrap
-interval (``paired.py``). Each tree gets its own catalog cache (``$XDG_CACHE_HOME``), warmed by one
+floor), the command on this tree and, with ``--before SRC`` (repeatable), on other source trees (``src``
+of older checkouts); the table gives median wall and median CPU (user + system of the child) and, for
+each other tree, the median over rounds of the within-round wall and CPU ratios of this tree to it, with
+a 95% bootstrap interval (``paired.py``). Each tree gets its own catalog cache (``$XDG_CACHE_HOME``), warmed by one
 untimed run, so that no round rebuilds it. ``--importtime`` prints, once, the modules the command
 imports sorted by cumulative time (``python -X importtime``).
 
     python benchmarks/cli_startup.py --rounds 7
-    git archive 001f97f src | tar -x -C /tmp/before && python benchmarks/cli_startup.py --before /tmp/before/src
+    mkdir /tmp/before && git archive 001f97f src | tar -x -C /tmp/before
+    python benchmarks/cli_startup.py --rounds 7 --before /tmp/before/src
 """
 
 from __future__ import annotations
@@ -66,10 +67,12 @@ def _import_breakdown(env: dict[str, str], out: Path, top: int = 25) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--before", type=Path, help="another tree's src folder, timed side by side")
+    parser.add_argument(
+        "--before", type=Path, action="append", default=[], help="another tree's src folder, timed alongside"
+    )
     parser.add_argument("--importtime", action="store_true", help="also print the imports by cumulative time")
     options = parser.parse_args()
-    trees = {"this tree": THIS_TREE, **({"before": options.before.resolve()} if options.before else {})}
+    trees = {"this tree": THIS_TREE, **{str(src): src.resolve() for src in options.before}}
     with tempfile.TemporaryDirectory() as scratch:
         envs = {
             name: {
@@ -99,11 +102,12 @@ def main() -> None:
         for arm, runs in times.items():
             wall, cpu = statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs)
             print(f"| {arm} | {wall:.2f} | {cpu:.2f} |")
-        if options.before:
-            now, before = times["optimlab train (this tree)"], times["optimlab train (before)"]
+        now = times["optimlab train (this tree)"]
+        for src in options.before:
+            before = times[f"optimlab train ({src})"]
             for label, index in (("wall", 0), ("CPU", 1)):
                 ratio, low, high = paired_ratio([t[index] for t in now], [t[index] for t in before])
-                print(f"this tree / before, {label}: {ratio:.3f} [{low:.3f}, {high:.3f}]")
+                print(f"this tree / {src}, {label}: {ratio:.3f} [{low:.3f}, {high:.3f}]")
         if options.importtime:
             _import_breakdown(envs["this tree"], next(outs))
 

@@ -219,7 +219,7 @@ def test_a_state_dict_of_another_optimizer_is_refused_not_silently_ignored():
 
 
 # In a fresh interpreter, since Dynamo stays imported once any test compiles: three steps of the drop-in,
-# a state dict round trip, and which compiler modules got imported (torch.optim.Adam, the reference,
+# a state dict round trip (a wrapper's too), and which compiler modules got imported (torch.optim.Adam, the reference,
 # would import Dynamo itself, so it runs in the test's process).
 _WITHOUT_COMPILING = """
 import json, sys
@@ -233,6 +233,8 @@ for _ in range(3):
     optimizer.step()
 copy = create("adam", [torch.nn.Parameter(w.detach().clone())], lr=0.1)
 copy.load_state_dict(optimizer.state_dict())
+wrapped = create("lookahead", [torch.nn.Parameter(w.detach().clone())], base="adam")
+wrapped.load_state_dict(wrapped.state_dict())
 print(json.dumps({
     "parameters": w.tolist(),
     "same state": str(copy.state_dict()["state"]) == str(optimizer.state_dict()["state"]),

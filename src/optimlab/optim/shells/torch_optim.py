@@ -32,7 +32,7 @@ from optimlab.optim.base import GradientTransformation, State
 from optimlab.optim.shells.fused import FusedPath
 from optimlab.registry import Capability, Entry
 
-__all__ = ["Optimizer"]
+__all__ = ["Optimizer", "torch_method"]
 
 Factory = Callable[..., GradientTransformation]
 _TORCH_GROUP_KEYS = frozenset({"params", "param_names"})
@@ -41,7 +41,7 @@ _TORCH_GROUP_KEYS = frozenset({"params", "param_names"})
 _COMPILED_KINDS = frozenset({Capability.ELEMENTWISE, Capability.LAYERWISE})
 
 
-def _torch_method(name: str) -> Callable[..., Any]:
+def torch_method(name: str) -> Callable[..., Any]:
     """``torch.optim.Optimizer``'s method ``name`` as written while Dynamo is not loaded, torch's own after.
 
     torch wraps ``add_param_group``, ``zero_grad`` and the state-dict methods to keep Dynamo from compiling
@@ -170,10 +170,10 @@ class Optimizer(torch.optim.Optimizer):
         )
         if self._modes and self.param_groups:
             param_group.setdefault("train_mode", self.param_groups[0]["train_mode"])
-        _torch_method("add_param_group")(self, param_group)
+        torch_method("add_param_group")(self, param_group)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        _torch_method("zero_grad")(self, set_to_none)
+        torch_method("zero_grad")(self, set_to_none)
 
     # -- state: lists in the chain, per-parameter dicts in self.state --------------------------------
 
@@ -237,11 +237,11 @@ class Optimizer(torch.optim.Optimizer):
 
     def state_dict(self) -> dict[str, Any]:
         self._flush()
-        return _torch_method("state_dict")(self)
+        return torch_method("state_dict")(self)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._check_layout(state_dict)
-        _torch_method("load_state_dict")(self, state_dict)
+        torch_method("load_state_dict")(self, state_dict)
         self._bound.clear()
 
     def _check_layout(self, state_dict: dict[str, Any]) -> None:

@@ -4,7 +4,7 @@ Features are raw (digits are pixel intensities 0..16): scaling is a technique of
 training split. The seed of :func:`optimlab.data.load` only decides the split; the data are fixed.
 
 The files are read here, from scikit-learn's ``datasets/data`` folder, found without importing
-scikit-learn: ``sklearn.datasets`` pulls in SciPy and most of scikit-learn, about 3 s of CPU on every
+scikit-learn: ``sklearn.datasets`` pulls in SciPy and most of scikit-learn, 2-3 s of CPU on every
 ``optimlab train --dataset digits`` (``benchmarks/cli_startup.py``), to parse a file of a
 quarter megabyte. The arrays are the ones scikit-learn's ``load_*`` return (``tests/data/
 test_sklearn_sets.py``); a file that is missing or laid out otherwise (another scikit-learn) falls

@@ -2,11 +2,23 @@
 
 Features are raw (digits are pixel intensities 0..16): scaling is a technique of its own, fitted on the
 training split. The seed of :func:`optimlab.data.load` only decides the split; the data are fixed.
+
+The files are read here, from scikit-learn's ``datasets/data`` folder, found without importing
+scikit-learn: ``sklearn.datasets`` pulls in SciPy and most of scikit-learn, 2-3 s of CPU on every
+``optimlab train --dataset digits`` (``benchmarks/cli_startup.py``), to parse a file of a
+quarter megabyte. The arrays are the ones scikit-learn's ``load_*`` return (``tests/data/
+test_sklearn_sets.py``); a file that is missing or laid out otherwise (another scikit-learn) falls
+back to scikit-learn's own loader.
 """
 
 from __future__ import annotations
 
 import functools
+import gzip
+import importlib.util
+from pathlib import Path
+
+import numpy as np
 
 from optimlab.data.examples import Examples
 from optimlab.registry import Capability, new_registry
@@ -16,18 +28,67 @@ __all__: list[str] = []  # reached by name: optimlab.data.load("digits")
 _REGISTRY = new_registry("dataset")
 
 
-def _bundled(loader_name: str, name: str, image_shape: tuple[int, ...] | None, seed: int) -> Examples:
-    del seed  # fixed data: the seed only decides the split
-    from sklearn import datasets  # imported on use: scikit-learn takes a second to import
+def _data_folder() -> Path | None:
+    """scikit-learn's folder of bundled files, located without importing scikit-learn."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data"
 
-    x, y = getattr(datasets, loader_name)(return_X_y=True)
+
+def _read_bundled_file(file_name: str, n: int, features: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Inputs (float64) and class labels (int) of a bundled file of ``n`` rows of ``features`` numbers
+    and a label; None where the file is missing or not laid out so.
+
+    Two layouts: a gzipped CSV of rows alone (digits), and a CSV whose first row reads ``n, features,
+    class names...`` (iris, wine, breast cancer).
+    """
+    folder = _data_folder()
+    if folder is None:
+        return None
+    path = folder / file_name
+    try:
+        if file_name.endswith(".gz"):
+            with gzip.open(path, "rt", encoding="utf-8") as file:
+                table = np.loadtxt(file, delimiter=",", dtype=np.float64, ndmin=2)
+        else:
+            with path.open(encoding="utf-8") as file:
+                header = file.readline().split(",")
+                if header[:2] != [str(n), str(features)]:
+                    return None
+                table = np.loadtxt(file, delimiter=",", dtype=np.float64, ndmin=2)
+    except (OSError, ValueError, EOFError):  # missing, unreadable or not numbers
+        return None
+    labels = table[:, -1]
+    if table.shape != (n, features + 1) or not np.array_equal(labels, np.round(labels)):
+        return None
+    return np.ascontiguousarray(table[:, :-1]), labels.astype(int)
+
+
+def _bundled(
+    loader_name: str,
+    file_name: str,
+    shape: tuple[int, int],
+    name: str,
+    image_shape: tuple[int, ...] | None,
+    seed: int,
+) -> Examples:
+    del seed  # fixed data: the seed only decides the split
+    arrays = _read_bundled_file(file_name, *shape)
+    if arrays is None:
+        from sklearn import datasets  # another scikit-learn's files: its own loader reads them
+
+        arrays = getattr(datasets, loader_name)(return_X_y=True)
+    x, y = arrays
     return Examples.from_arrays(x, y, name=name, task="classification", image_shape=image_shape)
 
 
-# name: (scikit-learn loader, image shape, aliases, summary, source)
+# name: (scikit-learn loader, its file, (examples, features), image shape, aliases, summary, source)
 _BUNDLED = {
     "digits": (
         "load_digits",
+        "digits.csv.gz",
+        (1797, 64),
         (1, 8, 8),
         (),
         "1,797 handwritten digits, 8x8 pixels as 64 features (image shape (1, 8, 8)), 10 classes.",
@@ -35,6 +96,8 @@ _BUNDLED = {
     ),
     "iris": (
         "load_iris",
+        "iris.csv",
+        (150, 4),
         None,
         (),
         "150 iris flowers, 4 measurements, 3 species.",
@@ -42,6 +105,8 @@ _BUNDLED = {
     ),
     "wine": (
         "load_wine",
+        "wine_data.csv",
+        (178, 13),
         None,
         (),
         "178 wines, 13 chemical measurements, 3 cultivars.",
@@ -49,6 +114,8 @@ _BUNDLED = {
     ),
     "breast_cancer": (
         "load_breast_cancer",
+        "breast_cancer.csv",
+        (569, 30),
         None,
         ("cancer",),
         "569 breast masses, 30 features of cell nuclei, malignant or benign.",
@@ -56,7 +123,7 @@ _BUNDLED = {
     ),
 }
 
-for _name, (_loader, _image_shape, _aliases, _summary, _source) in _BUNDLED.items():
+for _name, (_loader, _file, _shape, _image_shape, _aliases, _summary, _source) in _BUNDLED.items():
     _REGISTRY.register(
         _name,
         summary=_summary,
@@ -65,5 +132,5 @@ for _name, (_loader, _image_shape, _aliases, _summary, _source) in _BUNDLED.item
         capabilities=(Capability.CLASSIFICATION, Capability.IMAGES)
         if _image_shape
         else (Capability.CLASSIFICATION,),
-        obj=functools.partial(_bundled, _loader, _name, _image_shape),
+        obj=functools.partial(_bundled, _loader, _file, _shape, _name, _image_shape),
     )

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import doctest
+import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -213,3 +216,46 @@ def test_a_state_dict_of_another_optimizer_is_refused_not_silently_ignored():
         ours.load_state_dict(theirs.state_dict())
     ours.step()
     create("adam", model.parameters()).load_state_dict(ours.state_dict())  # its own: loads
+
+
+# In a fresh interpreter, since Dynamo stays imported once any test compiles: three steps of the drop-in,
+# a state dict round trip (a wrapper's too), and which compiler modules got imported (torch.optim.Adam, the reference,
+# would import Dynamo itself, so it runs in the test's process).
+_WITHOUT_COMPILING = """
+import json, sys
+import torch
+from optimlab.optim import create
+w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+optimizer = create("adam", [w], lr=0.1)
+for _ in range(3):
+    optimizer.zero_grad()
+    (w**3).sum().backward()
+    optimizer.step()
+copy = create("adam", [torch.nn.Parameter(w.detach().clone())], lr=0.1)
+copy.load_state_dict(optimizer.state_dict())
+wrapped = create("lookahead", [torch.nn.Parameter(w.detach().clone())], base="adam")
+wrapped.load_state_dict(wrapped.state_dict())
+print(json.dumps({
+    "parameters": w.tolist(),
+    "same state": str(copy.state_dict()["state"]) == str(optimizer.state_dict()["state"]),
+    "imported": sorted({"torch._dynamo", "torch._inductor"} & set(sys.modules)),
+}))
+"""
+
+
+def test_the_drop_in_imports_no_compiler_while_nothing_compiles():
+    """torch's optimizer methods import Dynamo on first call (about 3 s); the drop-in skips that import
+    while nothing compiles, and still steps like torch and round-trips its state."""
+    result = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_COMPILING], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout)
+    w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    reference = torch.optim.Adam([w], lr=0.1)
+    for _ in range(3):
+        reference.zero_grad()
+        (w**3).sum().backward()
+        reference.step()
+    assert max(abs(a - b) for a, b in zip(outcome["parameters"], w.tolist())) <= TOLERANCE
+    assert outcome["same state"] and outcome["imported"] == []

@@ -27,7 +27,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
-from torch._inductor.compile_fx import compile_fx
 
 __all__ = ["inductor_with_scalars_hoisted"]
 
@@ -96,6 +95,10 @@ def inductor_with_scalars_hoisted(
     gm: torch.fx.GraphModule, example_inputs: Sequence[Any]
 ) -> Callable[..., Any]:
     """A ``torch.compile`` backend: Inductor on ``gm`` with its scalar coefficients hoisted (see above)."""
+    # Imported here, where a graph is compiled: Inductor and Dynamo take about 4 s of CPU to import, which
+    # every command that builds an optimizer would pay otherwise (benchmarks/cli_startup.py).
+    from torch._inductor.compile_fx import compile_fx
+
     graph = torch.fx.Graph()
     outputs = graph.graph_copy(gm.graph, {})
     if not isinstance(outputs, tuple):  # Dynamo returns a tuple; anything else is left as captured

@@ -20,6 +20,7 @@ where one computes the chain's update exactly, the composed chain otherwise; bot
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
@@ -31,13 +32,25 @@ from optimlab.optim.base import GradientTransformation, State
 from optimlab.optim.shells.fused import FusedPath
 from optimlab.registry import Capability, Entry
 
-__all__ = ["Optimizer"]
+__all__ = ["Optimizer", "torch_method"]
 
 Factory = Callable[..., GradientTransformation]
 _TORCH_GROUP_KEYS = frozenset({"params", "param_names"})
 # Optimizers whose compiled step is a pass or two over memory; matrix products (Muon) and factored
 # statistics (Adafactor) are not worth a compile, and do not trace in one graph.
 _COMPILED_KINDS = frozenset({Capability.ELEMENTWISE, Capability.LAYERWISE})
+
+
+def torch_method(name: str) -> Callable[..., Any]:
+    """``torch.optim.Optimizer``'s method ``name`` as written while Dynamo is not loaded, torch's own after.
+
+    torch wraps ``add_param_group``, ``zero_grad`` and the state-dict methods to keep Dynamo from compiling
+    them, and the wrapper imports Dynamo on its first call: about 3 s of CPU (torch 2.13) that every
+    ``optimlab train`` paid at its first ``add_param_group`` (``benchmarks/cli_startup.py``).
+    While Dynamo is not imported nothing is being compiled, so there is nothing to keep out.
+    """
+    method = getattr(torch.optim.Optimizer, name)
+    return method if "torch._dynamo" in sys.modules else getattr(method, "__wrapped__", method)
 
 
 def _leaves(state: State, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -157,7 +170,10 @@ class Optimizer(torch.optim.Optimizer):
         )
         if self._modes and self.param_groups:
             param_group.setdefault("train_mode", self.param_groups[0]["train_mode"])
-        super().add_param_group(param_group)
+        torch_method("add_param_group")(self, param_group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        torch_method("zero_grad")(self, set_to_none)
 
     # -- state: lists in the chain, per-parameter dicts in self.state --------------------------------
 
@@ -221,11 +237,11 @@ class Optimizer(torch.optim.Optimizer):
 
     def state_dict(self) -> dict[str, Any]:
         self._flush()
-        return super().state_dict()
+        return torch_method("state_dict")(self)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._check_layout(state_dict)
-        super().load_state_dict(state_dict)
+        torch_method("load_state_dict")(self, state_dict)
         self._bound.clear()
 
     def _check_layout(self, state_dict: dict[str, Any]) -> None:

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from optimlab.errors import InvalidValueError
-from optimlab.optim.shells.torch_optim import Optimizer
+from optimlab.optim.shells.torch_optim import Optimizer, torch_method
 from optimlab.registry import Capability, get_registry
 
 __all__ = ["BaseSpec", "WrappedOptimizer", "base_optimizer"]
@@ -77,7 +77,7 @@ class WrappedOptimizer(torch.optim.Optimizer):
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         base = self.__dict__.get("base_optimizer")
         if base is None:  # torch.optim.Optimizer.__init__ registering the base's existing groups
-            super().add_param_group(param_group)
+            torch_method("add_param_group")(self, param_group)  # no Dynamo import (see torch_method)
         else:
             base.add_param_group(param_group)
 

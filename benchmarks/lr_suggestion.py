@@ -20,9 +20,11 @@ Held out (``--held-out``, :data:`HELD_OUT`): three workloads of other kinds, nev
 method, to try it where it was not tuned.
 
 Run: nice -n 10 python benchmarks/lr_suggestion.py [--held-out] [--workloads a,b] [--optimizers a,b]
-     [--seeds 0,1,2] [--threads 1] [--json out.json] [--check-steps N]
+     [--seeds 0,1,2] [--threads 1] [--json out.json] [--check-steps N] [--chaos]
 Prints a table (one row per workload x optimizer; the gaps to the grid's best by test, then by
-validation) and the time taken; ``--json`` is rewritten after every row.
+validation), with ``--chaos`` each row's chaos probe (:data:`CHAOS_FACTORS`: how far one run's final
+metric moves when the lr moves by 1e-4, against the slack), and the time taken; ``--json`` is rewritten
+after every row, with every grid run's final test and validation metric.
 """
 
 from __future__ import annotations
@@ -133,7 +135,16 @@ def _gaps(per_seed_best: list[float], ours: list[float], classification: bool) -
     return gaps, all(g <= LOSS_SLACK + ROUNDING for g in gaps)
 
 
-def measure(workload: str, optimizer: str, seeds: list[int], check_steps: int | None) -> dict[str, Any]:
+# The chaos probe (``--chaos``): the grid's best lr (by test) times 1 + k * CHAOS_STEP, k = +-1..+-4. A
+# change of 1e-4 in the lr moves no smooth curve measurably, so the final metrics' spread over these 8
+# runs is the run's own noise at that lr: where it reaches the slack, a gap at the slack is a draw.
+CHAOS_STEP = 1e-4
+CHAOS_FACTORS = [1 + k * CHAOS_STEP for k in (-4, -3, -2, -1, 1, 2, 3, 4)]
+
+
+def measure(
+    workload: str, optimizer: str, seeds: list[int], check_steps: int | None, chaos: bool = False
+) -> dict[str, Any]:
     low, high = OPTIMIZERS[optimizer][1:]
     grid = [low * (high / low) ** (i / (GRID_POINTS - 1)) for i in range(GRID_POINTS)]
     started = time.perf_counter()
@@ -172,6 +183,23 @@ def measure(workload: str, optimizer: str, seeds: list[int], check_steps: int | 
             "gaps": gaps,
             "passed": passed,
         }
+    row["grid"] = {"lrs": grid}  # every grid run's final metric, [lr][seed], on both splits
+    for split in ("test", "val"):
+        name = key.replace("test", split)
+        row["grid"][split] = [
+            [m.get(name, worst) for m in metrics[i * len(seeds) : (i + 1) * len(seeds)]]
+            for i in range(GRID_POINTS)
+        ]
+    if chaos:
+        best_lr = row["by_test"]["grid_best_lr"]
+        probe = final_metrics(
+            [recipe_for(workload, optimizer, best_lr * f, seed) for seed in seeds for f in CHAOS_FACTORS]
+        )
+        per_seed = [
+            [m.get(key, worst) for m in probe[k * len(CHAOS_FACTORS) : (k + 1) * len(CHAOS_FACTORS)]]
+            for k in range(len(seeds))
+        ]
+        row["chaos"] = {"lr": best_lr, "factors": CHAOS_FACTORS, "test": per_seed}
     row["seconds"] = time.perf_counter() - started
     row["candidates"] = [[(c.lr, c.source, c.score, c.held_out_loss) for c in f.candidates] for f in found]
     return row
@@ -199,6 +227,23 @@ def _row(r: dict[str, Any]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def _chaos_line(r: dict[str, Any]) -> list[str]:
+    """The chaos probe's spread (max - min of the final test metric) per seed, beside the slack."""
+    if "chaos" not in r:
+        return []
+    percent = r["metric"] == "test_accuracy"
+    spreads = [
+        (max(v) - min(v)) / (1 if percent else min(v))
+        for v in r["chaos"]["test"]  # a loss: relative
+    ]
+    slack = ACCURACY_SLACK if percent else LOSS_SLACK
+    return [
+        f"chaos {r['workload']} {r['optimizer']}: lr {r['chaos']['lr']:.3g} x (1 +- 1e-4..4e-4), spread of "
+        f"the test metric per seed {' / '.join(f'{100 * v:.1f}' for v in spreads)}"
+        f"{'' if percent else '%'} (slack {100 * slack:g}{'' if percent else '%'})"
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -212,6 +257,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", default=None, help="also write every row, candidates included, here")
     parser.add_argument(
+        "--chaos", action="store_true", help="also the spread at the grid's best lr times 1 +- 1e-4..4e-4"
+    )
+    parser.add_argument(
         "--check-steps", type=int, default=None, help="default: the recipe's run, at most 1000"
     )
     args = parser.parse_args()
@@ -222,18 +270,20 @@ def main() -> None:
         "within | grid-best lr by val | its metric | gap | within | find s/seed |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    started, rows = time.perf_counter(), []
+    started, rows, chaos = time.perf_counter(), [], []
     workloads = args.workloads or ",".join(HELD_OUT if args.held_out else WORKLOADS)
     for workload in workloads.split(","):
         for optimizer in args.optimizers.split(","):
-            rows.append(measure(workload, optimizer, seeds, args.check_steps))
+            rows.append(measure(workload, optimizer, seeds, args.check_steps, args.chaos))
             print(_row(rows[-1]), flush=True)
+            chaos.extend(_chaos_line(rows[-1]))
             if args.json:
                 with open(args.json, "w") as out:
                     json.dump(rows, out, indent=1)
     for split in ("test", "val"):
         passed = sum(r[f"by_{split}"]["passed"] for r in rows)
         print(f"grid's best by {split}: {passed}/{len(rows)} rows within the slack on every seed")
+    print(*chaos, sep="\n")
     print(f"{time.perf_counter() - started:.0f} s in all")
 
 

@@ -228,19 +228,25 @@ def _row(r: dict[str, Any]) -> str:
 
 
 def _chaos_line(r: dict[str, Any]) -> list[str]:
-    """The chaos probe's spread (max - min of the final test metric) per seed, beside the slack."""
+    """The chaos probe per seed: the spread (max - min) of the final test metric, beside the slack, and
+    the suggestion's gap to the probe's median (the grid's best lr's typical run, not its luckiest)."""
     if "chaos" not in r:
         return []
     percent = r["metric"] == "test_accuracy"
-    spreads = [
-        (max(v) - min(v)) / (1 if percent else min(v))
-        for v in r["chaos"]["test"]  # a loss: relative
-    ]
+    probes = r["chaos"]["test"]
+    if percent:
+        spreads = [max(v) - min(v) for v in probes]
+        gaps = [statistics.median(v) - mine for v, mine in zip(probes, r["suggested"])]
+    else:  # a loss: relative, as the slack
+        spreads = [max(v) / min(v) - 1 for v in probes]
+        gaps = [mine / statistics.median(v) - 1 for v, mine in zip(probes, r["suggested"])]
+    unit = "" if percent else "%"
     slack = ACCURACY_SLACK if percent else LOSS_SLACK
     return [
         f"chaos {r['workload']} {r['optimizer']}: lr {r['chaos']['lr']:.3g} x (1 +- 1e-4..4e-4), spread of "
-        f"the test metric per seed {' / '.join(f'{100 * v:.1f}' for v in spreads)}"
-        f"{'' if percent else '%'} (slack {100 * slack:g}{'' if percent else '%'})"
+        f"the test metric per seed {' / '.join(f'{100 * v:.1f}' for v in spreads)}{unit} (slack "
+        f"{100 * slack:g}{unit}); the suggestion's gap to their median "
+        f"{' / '.join(f'{100 * g:+.1f}' for g in gaps)}{unit}"
     ]
 
 

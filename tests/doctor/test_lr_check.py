@@ -14,12 +14,13 @@ import optimlab.optim
 from optimlab.data.user_batches import UserBatches
 from optimlab.doctor import find_lr, lr_candidates, score_lrs
 from optimlab.doctor.lr_check import (
-    _best,
     _Checked,
     _decided,
     _evaluated_after,
+    _lower_middle,
     _pooled,
     _swapped,
+    _tied,
     _within_one_se,
     end_level,
     stackable,
@@ -28,6 +29,11 @@ from optimlab.doctor.lr_find import Candidate, LRRangeResult
 from optimlab.errors import InvalidValueError
 
 from .setups import NamedExamples, ReturnsItsLoss, standardized
+
+
+def _best(candidates, **tie):
+    """The candidate the check chooses: the lower middle of those tied with the best."""
+    return _lower_middle(candidates, _tied(candidates, **tie))
 
 
 def isotropic_regression(n=256, d=8, scale=1.0, seed=0):
@@ -159,7 +165,7 @@ def test_the_reason_says_how_many_candidates_tied_and_when_the_check_told_none_a
         return _decided(curve, candidates, checks, 100, [held_out]).reason
 
     # 10 labels: one standard error sqrt(0.9 * 0.1 / 10) = 0.095, every candidate within it.
-    assert reason(10).startswith("all 3 candidates tied: the check could not tell them apart")
+    assert reason(10).startswith("the lower middle of all 3 candidates, tied (the check told none apart),")
     # 400 labels: 0.015; 0.89 ties with 0.90, 0.80 does not.
     assert reason(400).startswith("the lower middle of 2 of 3 candidates tied with the best")
     assert "lr 0.001 " in reason(400) and "the curve alone: the curve's reading" in reason(400)

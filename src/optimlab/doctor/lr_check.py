@@ -20,7 +20,7 @@ How a candidate is scored and chosen, and why:
    best lr. The held-out data is evaluated every twentieth of the run; the score is the
    least-squares line through the evaluations of the last quarter, read at the last step (a mean of
    them would lag a metric still moving; a loss: fitted to its logarithm, its noise being relative).
-2. **The lower middle of the candidates tied with the best** (:func:`_best`). Candidates a factor
+2. **The lower middle of the candidates tied with the best** (:func:`_tied`). Candidates a factor
    1.33 apart often differ by less than the held-out data can tell; among those tied, the larger lrs
    are the riskier (their end-of-run jitter, their divergence on another draw), the smallest may be
    too slow: the lower middle by lr is chosen. Accuracy: tied within one standard error
@@ -327,7 +327,7 @@ def _decided(
     # ladder the curve proposed, not a measured best (a saturated accuracy on few held-out rows).
     evidence = f"the lower middle of {sum(tied)} of {len(living)} candidates tied with the best"
     if len(living) > 1 and all(tied):
-        evidence = f"all {len(living)} candidates tied: the check could not tell them apart; their middle"
+        evidence = f"the lower middle of all {len(living)} candidates, tied (the check told none apart),"
     return dataclasses.replace(
         result,
         candidates=scored,
@@ -340,17 +340,8 @@ def _decided(
     )
 
 
-def _best(
-    candidates: Sequence[Candidate],
-    *,
-    accuracy_of: int | None,
-    units: Sequence[Tensor | None] | None = None,
-) -> Candidate:
-    """The lower middle (by lr) of the candidates tied with the best (module docstring, point 2)."""
-    return _lower_middle(candidates, _tied(candidates, accuracy_of=accuracy_of, units=units))
-
-
 def _lower_middle(candidates: Sequence[Candidate], tied: Sequence[bool]) -> Candidate:
+    """The lower middle (by lr) of the ``tied`` candidates (module docstring, point 2)."""
     run = sorted((c for c, t in zip(candidates, tied, strict=True) if t), key=lambda c: c.lr)
     return run[(len(run) - 1) // 2]
 

@@ -22,8 +22,9 @@ method, to try it where it was not tuned.
 Run: nice -n 10 python benchmarks/lr_suggestion.py [--held-out] [--workloads a,b] [--optimizers a,b]
      [--seeds 0,1,2] [--threads 1] [--json out.json] [--check-steps N] [--chaos]
 Prints a table (one row per workload x optimizer; the gaps to the grid's best by test, then by
-validation), with ``--chaos`` each row's chaos probe (:data:`CHAOS_FACTORS`: how far one run's final
-metric moves when the lr moves by 1e-4, against the slack), and the time taken; ``--json`` is rewritten
+validation), with ``--chaos`` each row's chaos probe (:data:`CHAOS_FACTORS` at the grid's best lr and
+at each suggestion: how far one run's final metric moves when the lr moves by 1e-4, against the slack,
+and the gap between the two probes' medians), and the time taken; ``--json`` is rewritten
 after every row, with every grid run's final test and validation metric.
 """
 
@@ -135,9 +136,10 @@ def _gaps(per_seed_best: list[float], ours: list[float], classification: bool) -
     return gaps, all(g <= LOSS_SLACK + ROUNDING for g in gaps)
 
 
-# The chaos probe (``--chaos``): the grid's best lr (by test) times 1 + k * CHAOS_STEP, k = +-1..+-4. A
-# change of 1e-4 in the lr moves no smooth curve measurably, so the final metrics' spread over these 8
-# runs is the run's own noise at that lr: where it reaches the slack, a gap at the slack is a draw.
+# The chaos probe (``--chaos``): the grid's best lr (by test) and each seed's suggestion times
+# 1 + k * CHAOS_STEP, k = +-1..+-4. A change of 1e-4 in the lr moves no smooth curve measurably, so the
+# final metrics' spread over these 8 runs is the run's own noise at that lr: where it reaches the
+# slack, a gap at the slack is a draw, and the medians of the two probes compare like with like.
 CHAOS_STEP = 1e-4
 CHAOS_FACTORS = [1 + k * CHAOS_STEP for k in (-4, -3, -2, -1, 1, 2, 3, 4)]
 
@@ -190,16 +192,24 @@ def measure(
             [m.get(name, worst) for m in metrics[i * len(seeds) : (i + 1) * len(seeds)]]
             for i in range(GRID_POINTS)
         ]
-    if chaos:
+    if chaos:  # the grid's best lr on every seed, then each seed's suggestion, 8 runs each
         best_lr = row["by_test"]["grid_best_lr"]
-        probe = final_metrics(
-            [recipe_for(workload, optimizer, best_lr * f, seed) for seed in seeds for f in CHAOS_FACTORS]
-        )
-        per_seed = [
-            [m.get(key, worst) for m in probe[k * len(CHAOS_FACTORS) : (k + 1) * len(CHAOS_FACTORS)]]
-            for k in range(len(seeds))
+        centres = [(best_lr, seed) for seed in seeds] + [
+            (lr or grid[0], s) for lr, s in zip(suggested, seeds)
         ]
-        row["chaos"] = {"lr": best_lr, "factors": CHAOS_FACTORS, "test": per_seed}
+        probe = final_metrics(
+            [recipe_for(workload, optimizer, lr * f, s) for lr, s in centres for f in CHAOS_FACTORS]
+        )
+        runs = [
+            [m.get(key, worst) for m in probe[k * len(CHAOS_FACTORS) : (k + 1) * len(CHAOS_FACTORS)]]
+            for k in range(len(centres))
+        ]
+        row["chaos"] = {
+            "lr": best_lr,
+            "factors": CHAOS_FACTORS,
+            "test": runs[: len(seeds)],
+            "suggested": runs[len(seeds) :],
+        }
     row["seconds"] = time.perf_counter() - started
     row["candidates"] = [[(c.lr, c.source, c.score, c.held_out_loss) for c in f.candidates] for f in found]
     return row
@@ -228,25 +238,34 @@ def _row(r: dict[str, Any]) -> str:
 
 
 def _chaos_line(r: dict[str, Any]) -> list[str]:
-    """The chaos probe per seed: the spread (max - min) of the final test metric, beside the slack, and
-    the suggestion's gap to the probe's median (the grid's best lr's typical run, not its luckiest)."""
+    """The chaos probe per seed: the spread (max - min) of the final test metric at the grid's best lr,
+    beside the slack; the suggestion's gap to the median of those runs (the grid's best lr's typical
+    run, not its luckiest); and the gap between the medians of the suggestion's probe and the grid's
+    (like with like)."""
     if "chaos" not in r:
         return []
     percent = r["metric"] == "test_accuracy"
-    probes = r["chaos"]["test"]
+    grid, ours = r["chaos"]["test"], r["chaos"]["suggested"]
+    medians = [statistics.median(v) for v in grid]
+    our_medians = [statistics.median(v) for v in ours]
     if percent:
-        spreads = [max(v) - min(v) for v in probes]
-        gaps = [statistics.median(v) - mine for v, mine in zip(probes, r["suggested"])]
+        spreads = [max(v) - min(v) for v in grid]
+        gaps = [m - mine for m, mine in zip(medians, r["suggested"])]
+        like = [m - mine for m, mine in zip(medians, our_medians)]
     else:  # a loss: relative, as the slack
-        spreads = [max(v) / min(v) - 1 for v in probes]
-        gaps = [mine / statistics.median(v) - 1 for v, mine in zip(probes, r["suggested"])]
+        spreads = [max(v) / min(v) - 1 for v in grid]
+        gaps = [mine / m - 1 for m, mine in zip(medians, r["suggested"])]
+        like = [mine / m - 1 for m, mine in zip(medians, our_medians)]
     unit = "" if percent else "%"
     slack = ACCURACY_SLACK if percent else LOSS_SLACK
+
+    def cells(values: list[float], sign: str = "+") -> str:
+        return " / ".join(f"{100 * v:{sign}.1f}" for v in values) + unit
+
     return [
         f"chaos {r['workload']} {r['optimizer']}: lr {r['chaos']['lr']:.3g} x (1 +- 1e-4..4e-4), spread of "
-        f"the test metric per seed {' / '.join(f'{100 * v:.1f}' for v in spreads)}{unit} (slack "
-        f"{100 * slack:g}{unit}); the suggestion's gap to their median "
-        f"{' / '.join(f'{100 * g:+.1f}' for g in gaps)}{unit}"
+        f"the test metric per seed {cells(spreads, '')} (slack {100 * slack:g}{unit}); the suggestion's "
+        f"gap to their median {cells(gaps)}; median to median {cells(like)}"
     ]
 
 
@@ -263,7 +282,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", default=None, help="also write every row, candidates included, here")
     parser.add_argument(
-        "--chaos", action="store_true", help="also the spread at the grid's best lr times 1 +- 1e-4..4e-4"
+        "--chaos",
+        action="store_true",
+        help="also 8 runs at lr x (1 +- 1e-4..4e-4), at the grid's best and each suggestion",
     )
     parser.add_argument(
         "--check-steps", type=int, default=None, help="default: the recipe's run, at most 1000"

@@ -54,6 +54,10 @@ How a candidate is scored and chosen, and why:
 Measured by ``benchmarks/lr_suggestion.py`` (docs/benchmarks.md, "LR suggestion against a 10-point
 grid"): scoring the last evaluation alone missed the grid's best by more than a point on 5 of 27
 classification seeds, the level with quarter-decade candidates on 2, with eighth-decade ones on none.
+On three workloads held out from that design ("Held-out workloads" there) 3 of 9 rows pass every seed:
+the misses are chaotic runs (one run's spread beyond the slack) and, on a small tabular set whose
+accuracy ties every candidate, a lower middle above the best lr; the reason then says the check told
+none apart.
 
 The candidates train at once where they can (:func:`stackable`, tensors with an ``nn.Module`` loss):
 K copies of the model stacked into one (:func:`~optimlab.models.stacked.stacked_forward`) and stepped

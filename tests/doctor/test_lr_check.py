@@ -14,19 +14,26 @@ import optimlab.optim
 from optimlab.data.user_batches import UserBatches
 from optimlab.doctor import find_lr, lr_candidates, score_lrs
 from optimlab.doctor.lr_check import (
-    _best,
     _Checked,
+    _decided,
     _evaluated_after,
+    _lower_middle,
     _pooled,
     _swapped,
+    _tied,
     _within_one_se,
     end_level,
     stackable,
 )
-from optimlab.doctor.lr_find import Candidate
+from optimlab.doctor.lr_find import Candidate, LRRangeResult
 from optimlab.errors import InvalidValueError
 
 from .setups import NamedExamples, ReturnsItsLoss, standardized
+
+
+def _best(candidates, **tie):
+    """The candidate the check chooses: the lower middle of those tied with the best."""
+    return _lower_middle(candidates, _tied(candidates, **tie))
 
 
 def isotropic_regression(n=256, d=8, scale=1.0, seed=0):
@@ -144,6 +151,24 @@ def test_accuracies_within_one_standard_error_tie_and_the_lower_middle_wins():
     assert _best(candidates, accuracy_of=40_000).lr == 8e-4  # SE 0.0015: the best alone
     losses = [Candidate(lr, "test", score=1 - a) for lr, a in accuracies.items()]
     assert _best(losses, accuracy_of=None).lr == 8e-4  # a loss: the lowest
+
+
+def test_the_reason_says_how_many_candidates_tied_and_when_the_check_told_none_apart():
+    curve = LRRangeResult([], [], [], 1e-3, 1e-2, 1e-3, None, "the curve's reading")
+    candidates = [Candidate(lr, "test") for lr in (1e-4, 1e-3, 1e-2)]
+    checks = [_Checked({"val_accuracy": a, "val_loss": 1.0}) for a in (0.80, 0.89, 0.90)]
+
+    def reason(rows: int) -> str:
+        held_out = UserBatches(
+            (torch.zeros(rows, 2), torch.zeros(rows, dtype=torch.long)), nn.CrossEntropyLoss()
+        )
+        return _decided(curve, candidates, checks, 100, [held_out]).reason
+
+    # 10 labels: one standard error sqrt(0.9 * 0.1 / 10) = 0.095, every candidate within it.
+    assert reason(10).startswith("the lower middle of all 3 candidates, tied (the check told none apart),")
+    # 400 labels: 0.015; 0.89 ties with 0.90, 0.80 does not.
+    assert reason(400).startswith("the lower middle of 2 of 3 candidates tied with the best")
+    assert "lr 0.001 " in reason(400) and "the curve alone: the curve's reading" in reason(400)
 
 
 def test_check_steps_are_checked():

@@ -167,7 +167,7 @@ def suggest_lr(
 # Candidates around the lowest-loss lr, in eighth decades (a factor 1.33) from 3.2x above it to 1/32 of
 # it: the best of a 10-point grid lay at 3x the minimum (momentum, teacher-student) and at a twentieth
 # of it (Adam, two spirals). Eighth rather than quarter decades: the check's choice among near-equal
-# candidates (lr_check._best) is the middle of a plateau, which a finer ladder locates more finely;
+# candidates (lr_check._lower_middle) is the middle of a plateau, which a finer ladder locates more finely;
 # on 3 classification workloads x 3 optimizers x 3 seeds it missed none of 27 seeds, quarter decades 2
 # (docs/benchmarks.md).
 # Above the minimum, a candidate that diverges drops out of the check.

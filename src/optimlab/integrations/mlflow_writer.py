@@ -9,7 +9,9 @@ asynchronous mode runs in a thread that competes with training for the interpret
 their records to one writer process, ``python -m optimlab.integrations.mlflow_writer``, started by its
 first run (or earlier, :func:`writer_process`) and shared by the later ones. It:
 
-- imports MLflow as it starts, so that the import overlaps the trainer's own start-up and training;
+- writes each run straight into MLflow's SQLite store where :mod:`.mlflow_sqlite` knows that store
+  (MLflow's default; no MLflow import at all), else imports MLflow as it starts, so that the import
+  (4 s of CPU) overlaps the trainer's own start-up, and opens the default store ahead of the first run;
 - reads pickled messages ``(key, kind, payload)`` from its standard input, ``key`` naming the run:
   ``open`` (the run's settings), ``metrics`` (records), ``end`` (a status), ``artifact`` (a path)
   and ``sync`` (a count, answered once every
@@ -48,6 +50,7 @@ from urllib.parse import unquote
 
 import optimlab
 from optimlab.errors import OptimlabError, OptimlabWarning
+from optimlab.integrations.mlflow_sqlite import SqliteRun, sqlite_store
 
 __all__ = [
     "BATCH",
@@ -56,6 +59,7 @@ __all__ = [
     "WriterProcess",
     "end_writer",
     "main",
+    "open_run",
     "writer_process",
 ]
 
@@ -188,6 +192,12 @@ class MLflowRun:
         self.client.log_artifact(self.run_id, str(path))
 
 
+def open_run(**settings: Any) -> MLflowRun | SqliteRun:
+    """A new run: written straight into MLflow's SQLite store where that store is one
+    :mod:`.mlflow_sqlite` knows (no MLflow import: 4 s of CPU saved), else through MLflow's client."""
+    return SqliteRun.open(**settings, param_length=_PARAM_LENGTH) or MLflowRun(**settings)
+
+
 def _read(source: BinaryIO, inbox: queue.SimpleQueue) -> None:
     """Put each message of ``source`` in ``inbox``, then None at its end (or at a torn last message)."""
     while True:
@@ -205,7 +215,7 @@ def _open(settings: dict[str, Any]) -> MLflowRun:
     for name in [name for name in os.environ if name.startswith("MLFLOW_")]:
         del os.environ[name]
     os.environ.update(settings.pop("environment"))
-    return MLflowRun(**settings)
+    return open_run(**settings)
 
 
 class _Writer:
@@ -409,9 +419,11 @@ def main() -> None:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # MLflow's own prints must not mix with answers
     inbox: queue.SimpleQueue = queue.SimpleQueue()
     threading.Thread(target=_read, args=(sys.stdin.buffer, inbox), daemon=True).start()
-    # Now, beside the trainer's start: MLflow's import and its default store (else each run says why).
-    with contextlib.suppress(Exception):
-        _open_default_store()
+    # Now, beside the trainer's start: MLflow's import and its default store (else each run says why),
+    # unless the runs go straight into a SQLite store.
+    if sqlite_store(None) is None:
+        with contextlib.suppress(Exception):
+            _open_default_store()
     writer = _Writer(answers)
     while (message := inbox.get()) is not None:
         writer.handle(*message)

@@ -1,0 +1,169 @@
+"""An MLflow run written straight into MLflow's own SQLite store, with the standard library's sqlite3.
+
+MLflow's import costs about 4.4 s of CPU: ``mlflow/__init__`` pulls in pandas, fastapi and
+``mlflow.genai``, and its SQLAlchemy store alembic. On 2 cores that CPU either competes with training's
+threads or is waited for: it was all but 0.1 s of what ``optimlab train --log mlflow`` added to a
+command (+1.8-2.0 s, ``benchmarks/tracker_cli_overhead.py``). A run is five tables of MLflow's schema
+(``runs``, ``tags``, ``params``, ``metrics``, ``latest_metrics``) and files copied under the run's
+artifact folder. :class:`SqliteRun` writes them as MLflow's ``SqlAlchemyStore`` does: the run created
+``RUNNING`` with its ``mlflow.runName`` tag and its artifact folder under the experiment's, a NaN
+stored as 0 flagged ``is_nan``, an infinity as the largest float, the latest value of each key the
+greatest by (step, timestamp, value), the end a status and an end time. MLflow's client reads such a
+run back exactly as one it wrote itself (``tests/integrations/test_mlflow_sqlite.py``).
+
+Only where that is known to hold (:meth:`SqliteRun.open` returns None otherwise, and MLflow's client
+makes the run): a SQLite store that exists, at a schema revision this module was checked against
+(:data:`REVISIONS`), workspaces off, its experiment there and active, with a local artifact folder.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+__all__ = ["REVISIONS", "SqliteRun", "sqlite_store"]
+
+# alembic heads of MLflow's tracking schema whose five tables are written here as MLflow writes them
+REVISIONS = frozenset({"dc11669786a5"})  # MLflow 3.17
+_LARGEST = 1.7976931348623157e308  # what MLflow stores for an infinity
+Record = tuple[int, float, dict[str, float]]  # (step, wall time as Unix seconds, metrics), as tracking.Record
+
+
+def sqlite_store(tracking_uri: str | None) -> Path | None:
+    """The SQLite file of ``tracking_uri`` (None: ``MLFLOW_TRACKING_URI``, else MLflow's default here,
+    ``mlflow.db``, where no ``mlruns`` folder makes MLflow pick the old file store); None for any other
+    store, or a file that does not exist yet (MLflow creates it, with its tables)."""
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if uri is None:
+        path = None if Path("mlruns").exists() else Path("mlflow.db")
+    elif uri.startswith("sqlite:///") and "?" not in uri:
+        path = Path(unquote(uri.removeprefix("sqlite:///")))
+    else:
+        path = None
+    return path.resolve() if path is not None and path.is_file() else None
+
+
+def _artifact_folder(location: str) -> str | None:
+    """An experiment's artifact location as a local folder (a path, or a ``file:`` URI); else None."""
+    if location.startswith("file:"):
+        return unquote(urlparse(location).path)
+    return location if location.startswith("/") else None
+
+
+def _stored(value: float | None) -> tuple[float, int]:
+    """(value, is_nan) as MLflow stores a metric's value."""
+    value = math.nan if value is None else float(value)
+    if math.isnan(value):
+        return 0.0, 1
+    if math.isinf(value):
+        return math.copysign(_LARGEST, value), 0
+    return value, 0
+
+
+class SqliteRun:
+    """A run in an MLflow SQLite store, made by :meth:`open`; the interface of
+    :class:`~optimlab.integrations.mlflow_writer.MLflowRun`."""
+
+    def __init__(self, connection: sqlite3.Connection, run_id: str, artifacts: Path) -> None:
+        self.connection, self.run_id, self.artifacts = connection, run_id, artifacts
+
+    @classmethod
+    def open(
+        cls,
+        *,
+        run_name: str = "",
+        params: Mapping[str, Any] | None = None,
+        tracking_uri: str | None = None,
+        experiment: str,
+        param_length: int,
+    ) -> SqliteRun | None:
+        """A new run of ``experiment``, or None where this store is not one written here (module doc)."""
+        path = sqlite_store(tracking_uri)
+        if path is None or os.environ.get("MLFLOW_ENABLE_WORKSPACES", "").lower() in ("1", "true"):
+            return None
+        connection = sqlite3.connect(path, timeout=60.0)
+        try:
+            (revision,) = connection.execute("SELECT version_num FROM alembic_version").fetchone() or (None,)
+            found = connection.execute(
+                "SELECT experiment_id, artifact_location FROM experiments "
+                "WHERE name = ? AND lifecycle_stage = 'active'",
+                (experiment,),
+            ).fetchall()
+        except sqlite3.Error:  # not MLflow's store, or not yet
+            connection.close()
+            return None
+        folder = _artifact_folder(found[0][1]) if len(found) == 1 else None
+        if revision not in REVISIONS or folder is None or not run_name:
+            connection.close()
+            return None
+        run_id, started = uuid.uuid4().hex, int(time.time() * 1000)
+        artifacts = f"{folder.rstrip('/')}/{run_id}/artifacts"
+        with connection:  # one transaction: the run, its name and its parameters
+            connection.execute(
+                "INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id, "
+                "status, start_time, end_time, source_version, lifecycle_stage, artifact_uri, "
+                "experiment_id, deleted_time) VALUES (?, ?, 'UNKNOWN', '', '', 'unknown', 'RUNNING', ?, "
+                "NULL, '', 'active', ?, ?, NULL)",
+                (run_id, run_name, started, artifacts, found[0][0]),
+            )
+            connection.execute(
+                "INSERT INTO tags (key, value, run_uuid) VALUES ('mlflow.runName', ?, ?)", (run_name, run_id)
+            )
+            connection.executemany(
+                "INSERT INTO params (key, value, run_uuid) VALUES (?, ?, ?)",
+                [(k, str(v)[:param_length], run_id) for k, v in (params or {}).items()],
+            )
+        return cls(connection, run_id, Path(artifacts))
+
+    def log_records(self, records: Iterable[Record]) -> int:
+        """Log every metric of ``records`` at its step and wall time; returns the number of points."""
+        rows, latest = [], {}
+        for step, wall_time, values in records:
+            for key, value in values.items():
+                stored, is_nan = _stored(value)
+                row = (key, stored, int(wall_time * 1000), self.run_id, int(step), is_nan)
+                rows.append(row)
+                if key not in latest or (row[4], row[2], row[1]) > (
+                    latest[key][4],
+                    latest[key][2],
+                    latest[key][1],
+                ):
+                    latest[key] = row
+        with self.connection:
+            self.connection.executemany(
+                "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            for key, value, timestamp, run_id, step, is_nan in latest.values():
+                before = self.connection.execute(
+                    "SELECT step, timestamp, value FROM latest_metrics WHERE run_uuid = ? AND key = ?",
+                    (run_id, key),
+                ).fetchone()
+                if before is None or (step, timestamp, value) > tuple(before):
+                    self.connection.execute(
+                        "INSERT OR REPLACE INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (key, value, timestamp, step, is_nan, run_id),
+                    )
+        return len(rows)
+
+    def end(self, status: str) -> None:
+        """End the run: ``FINISHED``, ``FAILED`` or ``KILLED``."""
+        with self.connection:
+            self.connection.execute(
+                "UPDATE runs SET status = ?, end_time = ? WHERE run_uuid = ?",
+                (status, int(time.time() * 1000), self.run_id),
+            )
+
+    def log_artifact(self, path: str | Path) -> None:
+        """Copy the file ``path`` into the run's artifact folder, as MLflow's local repository does."""
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, self.artifacts / Path(path).name)

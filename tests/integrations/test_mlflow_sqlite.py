@@ -1,0 +1,128 @@
+"""Runs written straight into MLflow's SQLite store read back by MLflow's client exactly as runs MLflow's
+client wrote itself; any store this writer does not know is left to MLflow's client."""
+
+import math
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("mlflow", reason="pip install 'optimlab[trackers]'")
+from mlflow.tracking import MlflowClient
+
+from optimlab.integrations.mlflow_sqlite import SqliteRun
+from optimlab.integrations.mlflow_writer import EXPERIMENT, MLflowRun, open_run
+
+PARAMS = {"optimizer.name": "adam", "optimizer.lr": 0.001, "model.depth": None}
+T0 = 1_790_000_000.0
+RECORDS = [
+    (1, T0 + 0.1, {"train_loss": 2.3, "lr": 1e-3}),
+    (2, T0 + 0.2, {"train_loss": math.nan, "lr": 1e-3}),
+    (3, T0 + 0.3, {"train_loss": math.inf, "val_accuracy": 0.5}),
+    (3, T0 + 0.3, {"train_loss": -math.inf}),  # the same step twice: latest by (step, time, value)
+    (4, T0 + 0.25, {"train_loss": 1.5, "val_loss": None}),
+]
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """A SQLite store and its experiment, both created by MLflow's client (as a first run makes them)."""
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    MLflowRun(run_name="first", tracking_uri=uri).end("FINISHED")
+    return uri
+
+
+def _written(run, page):
+    run.log_records(RECORDS[:2])
+    run.log_records(RECORDS[2:])
+    run.end("FINISHED")
+    run.log_artifact(page)
+    return run.run_id
+
+
+def _seen(client, run_id):
+    """Everything MLflow's client shows of a run, but its id and times."""
+    run = client.get_run(run_id)
+    info = run.info
+    histories = {
+        key: sorted((m.step, m.timestamp, m.value) for m in client.get_metric_history(run_id, key))
+        for key in run.data.metrics
+    }
+    return {
+        "info": (info.run_name, info.status, info.user_id, info.lifecycle_stage, info.experiment_id),
+        "artifact_uri": info.artifact_uri.replace(run_id, "RUN"),
+        "ended": info.end_time >= info.start_time > 0,
+        "params": run.data.params,
+        "tags": run.data.tags,
+        "latest": {k: str(v) for k, v in run.data.metrics.items()},  # NaN == NaN as text
+        "histories": {k: [(s, t, str(v)) for s, t, v in h] for k, h in histories.items()},
+        "artifacts": [(a.path, a.file_size) for a in client.list_artifacts(run_id)],
+        "searched": [r.info.run_id for r in client.search_runs([info.experiment_id], f"attributes.run_name = '{info.run_name}'")],
+    }  # fmt: skip
+
+
+def test_a_run_written_straight_reads_back_as_one_mlflow_wrote(store, tmp_path):
+    page = tmp_path / "report.html"
+    page.write_text("<html>page</html>")
+    direct = SqliteRun.open(
+        run_name="run", params=PARAMS, tracking_uri=store, experiment=EXPERIMENT, param_length=6000
+    )
+    assert isinstance(direct, SqliteRun)
+    by_mlflow = MLflowRun(run_name="run", params=PARAMS, tracking_uri=store)
+    ours, theirs = _written(direct, page), _written(by_mlflow, page)
+    client = MlflowClient(tracking_uri=store)
+    seen, expected = _seen(client, ours), _seen(client, theirs)
+    assert set(seen.pop("searched")) == set(expected.pop("searched")) == {ours, theirs}  # both named "run"
+    assert seen == expected
+    assert seen["latest"]["train_loss"] == "1.5" and seen["histories"]["train_loss"][1][2] == "nan"
+    back = client.download_artifacts(ours, "report.html", str(tmp_path / "back"))
+    assert Path(back).read_text() == "<html>page</html>"
+
+
+def test_open_run_writes_straight_only_where_the_store_is_known(store, tmp_path, monkeypatch):
+    def opened(**settings):
+        return type(open_run(run_name="r", experiment=EXPERIMENT, **settings)).__name__
+
+    assert opened(tracking_uri=store) == "SqliteRun"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    assert opened() == "SqliteRun"
+    assert opened(tracking_uri=store, params={}) == "SqliteRun"
+    # An experiment not there yet: MLflow's client creates it.
+    assert type(open_run(run_name="r", experiment="other", tracking_uri=store)).__name__ == "MLflowRun"
+    # A store at a schema revision not checked here, and a store that is not SQLite.
+    path = str(tmp_path / "mlflow.db")
+    with sqlite3.connect(path) as connection:
+        (revision,) = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+        connection.execute("UPDATE alembic_version SET version_num = 'another'")
+    assert SqliteRun.open(run_name="r", tracking_uri=store, experiment=EXPERIMENT, param_length=10) is None
+    with sqlite3.connect(path) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = ?", (revision,))
+    assert (
+        SqliteRun.open(run_name="r", tracking_uri=store + "?mode=ro", experiment=EXPERIMENT, param_length=10)
+        is None
+    )
+    assert (
+        SqliteRun.open(
+            run_name="r", tracking_uri="http://localhost:5000", experiment=EXPERIMENT, param_length=10
+        )
+        is None
+    )
+    missing = f"sqlite:///{tmp_path / 'none.db'}"
+    assert SqliteRun.open(run_name="r", tracking_uri=missing, experiment=EXPERIMENT, param_length=10) is None
+
+
+def test_a_run_written_straight_never_imports_mlflow(store, tmp_path):
+    code = (
+        "import sys; from optimlab.integrations.mlflow_writer import open_run; "
+        f"run = open_run(run_name='r', tracking_uri={store!r}, experiment='optimlab'); "
+        f"run.log_records([(1, {time.time()}, {{'loss': 1.0}})]); run.end('FINISHED'); "
+        "print(type(run).__name__, 'mlflow' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    assert done.stdout.split() == ["SqliteRun", "False"]

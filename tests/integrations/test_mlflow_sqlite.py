@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("mlflow", reason="pip install 'optimlab[trackers]'")
 from mlflow.tracking import MlflowClient
 
-from optimlab.integrations.mlflow_sqlite import SqliteRun
+from optimlab.integrations.mlflow_sqlite import SqliteRun, sqlite_store
 from optimlab.integrations.mlflow_writer import EXPERIMENT, MLflowRun, open_run
 
 PARAMS = {"optimizer.name": "adam", "optimizer.lr": 0.001, "model.depth": None}
@@ -88,6 +88,13 @@ def test_open_run_writes_straight_only_where_the_store_is_known(store, tmp_path,
         return type(open_run(run_name="r", experiment=EXPERIMENT, **settings)).__name__
 
     assert opened(tracking_uri=store) == "SqliteRun"
+    # MLflow's default here: ./mlflow.db (its artifacts in ./mlruns), unless ./mlruns holds a file store.
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (tmp_path / "mlruns" / "1").mkdir(parents=True)  # a SQLite store's artifacts of experiment 1
+    assert sqlite_store(None) == tmp_path / "mlflow.db"
+    (tmp_path / "mlruns" / "0").mkdir()
+    (tmp_path / "mlruns" / "0" / "meta.yaml").write_text("name: Default\n")
+    assert sqlite_store(None) is None
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
     assert opened() == "SqliteRun"
     assert opened(tracking_uri=store, params={}) == "SqliteRun"

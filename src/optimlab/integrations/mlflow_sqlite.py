@@ -39,16 +39,29 @@ Record = tuple[int, float, dict[str, float]]  # (step, wall time as Unix seconds
 
 def sqlite_store(tracking_uri: str | None) -> Path | None:
     """The SQLite file of ``tracking_uri`` (None: ``MLFLOW_TRACKING_URI``, else MLflow's default here,
-    ``mlflow.db``, where no ``mlruns`` folder makes MLflow pick the old file store); None for any other
+    ``mlflow.db``, unless ``mlruns`` holds a file store, which MLflow then keeps); None for any other
     store, or a file that does not exist yet (MLflow creates it, with its tables)."""
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
     if uri is None:
-        path = None if Path("mlruns").exists() else Path("mlflow.db")
+        path = None if _file_store_here() else Path("mlflow.db")
     elif uri.startswith("sqlite:///") and "?" not in uri:
         path = Path(unquote(uri.removeprefix("sqlite:///")))
     else:
         path = None
     return path.resolve() if path is not None and path.is_file() else None
+
+
+def _file_store_here() -> bool:
+    """Whether ``./mlruns`` holds an old file store's experiments (a numbered folder with its
+    ``meta.yaml``): MLflow 3 then stays on the file store by default. (The SQLite store keeps its
+    artifacts in ``./mlruns`` too, without ``meta.yaml``.)"""
+    try:
+        entries = list(os.scandir("mlruns"))
+    except OSError:
+        return False
+    return any(
+        e.is_dir() and e.name.isdigit() and os.path.lexists(Path(e.path, "meta.yaml")) for e in entries
+    )
 
 
 def _artifact_folder(location: str) -> str | None:

@@ -213,7 +213,7 @@ def _read(source: BinaryIO, inbox: queue.SimpleQueue) -> None:
             return
 
 
-def _open(settings: dict[str, Any]) -> MLflowRun:
+def _open(settings: dict[str, Any]) -> MLflowRun | SqliteRun:
     """A new run, created as the trainer would have created it: in its working folder (where MLflow's
     default store and artifacts go) and with its ``MLFLOW_*`` environment at the time."""
     os.chdir(settings.pop("cwd"))
@@ -228,7 +228,7 @@ class _Writer:
 
     def __init__(self, answers: TextIO) -> None:
         self.answers = answers
-        self.runs: dict[int, MLflowRun] = {}
+        self.runs: dict[int, MLflowRun | SqliteRun] = {}
         self.points: dict[int, int] = {}
         self.pending: dict[int, list[Record]] = {}  # arrived, not yet logged
         self.ended: set[int] = set()

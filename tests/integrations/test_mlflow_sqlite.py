@@ -100,14 +100,14 @@ def test_open_run_writes_straight_only_where_the_store_is_known(store, tmp_path,
     assert opened(tracking_uri=store, params={}) == "SqliteRun"
     # An experiment not there yet: MLflow's client creates it.
     assert type(open_run(run_name="r", experiment="other", tracking_uri=store)).__name__ == "MLflowRun"
-    # A store at a schema revision not checked here, and a store that is not SQLite.
+    # A store whose runs need a column not written here, and a store that is not SQLite.
     path = str(tmp_path / "mlflow.db")
     with sqlite3.connect(path) as connection:
-        (revision,) = connection.execute("SELECT version_num FROM alembic_version").fetchone()
-        connection.execute("UPDATE alembic_version SET version_num = 'another'")
-    assert SqliteRun.open(run_name="r", tracking_uri=store, experiment=EXPERIMENT, param_length=10) is None
+        connection.execute("ALTER TABLE runs ADD COLUMN owner TEXT NOT NULL DEFAULT 'x'")
+    assert opened(tracking_uri=store) == "SqliteRun"  # a column with a default fills itself
     with sqlite3.connect(path) as connection:
-        connection.execute("UPDATE alembic_version SET version_num = ?", (revision,))
+        connection.execute("ALTER TABLE tags RENAME COLUMN value TO text")
+    assert SqliteRun.open(run_name="r", tracking_uri=store, experiment=EXPERIMENT, param_length=10) is None
     assert (
         SqliteRun.open(run_name="r", tracking_uri=store + "?mode=ro", experiment=EXPERIMENT, param_length=10)
         is None

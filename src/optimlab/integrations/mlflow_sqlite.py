@@ -12,8 +12,10 @@ greatest by (step, timestamp, value), the end a status and an end time. MLflow's
 run back exactly as one it wrote itself (``tests/integrations/test_mlflow_sqlite.py``).
 
 Only where that is known to hold (:meth:`SqliteRun.open` returns None otherwise, and MLflow's client
-makes the run): a SQLite store that exists, at a schema revision this module was checked against
-(:data:`REVISIONS`), workspaces off, its experiment there and active, with a local artifact folder.
+makes the run): a SQLite store that exists, whose tables have the columns written here and fill any
+other themselves (:data:`COLUMNS`: MLflow's schema of these tables has kept them through MLflow 2 and 3,
+while its other tables grew), workspaces off, its experiment there and active, with a local artifact
+folder.
 """
 
 from __future__ import annotations
@@ -29,10 +31,23 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-__all__ = ["REVISIONS", "SqliteRun", "sqlite_store"]
+__all__ = ["COLUMNS", "SqliteRun", "sqlite_store"]
 
-# alembic heads of MLflow's tracking schema whose five tables are written here as MLflow writes them
-REVISIONS = frozenset({"dc11669786a5"})  # MLflow 3.17
+# The columns written (and read) here, per table of MLflow's tracking schema. These tables have kept
+# these columns through MLflow 2 and 3; a store is written straight only where they are all there and
+# every other column of theirs fills itself (a default, or NULL allowed).
+COLUMNS = {
+    "experiments": ("experiment_id", "name", "artifact_location", "lifecycle_stage"),
+    "runs": (
+        "run_uuid", "name", "source_type", "source_name", "entry_point_name", "user_id", "status",
+        "start_time", "end_time", "source_version", "lifecycle_stage", "artifact_uri", "experiment_id",
+        "deleted_time",
+    ),
+    "tags": ("key", "value", "run_uuid"),
+    "params": ("key", "value", "run_uuid"),
+    "metrics": ("key", "value", "timestamp", "run_uuid", "step", "is_nan"),
+    "latest_metrics": ("key", "value", "timestamp", "step", "is_nan", "run_uuid"),
+}  # fmt: skip
 _LARGEST = 1.7976931348623157e308  # what MLflow stores for an infinity
 Record = tuple[int, float, dict[str, float]]  # (step, wall time as Unix seconds, metrics), as tracking.Record
 
@@ -62,6 +77,23 @@ def _file_store_here() -> bool:
     return any(
         e.is_dir() and e.name.isdigit() and os.path.lexists(Path(e.path, "meta.yaml")) for e in entries
     )
+
+
+def _schema_known(connection: sqlite3.Connection) -> bool:
+    """Whether the store's tables have the columns written here, fill any other column themselves, and
+    key the latest values by (run, metric), as :data:`COLUMNS` requires."""
+    for table, written in COLUMNS.items():
+        # PRAGMA table_info: (position, name, type, not null, default, position in the primary key)
+        columns = connection.execute(f"PRAGMA table_info({table})").fetchall()
+        names = {column[1] for column in columns}
+        if not set(written) <= names or any(
+            required and default is None and name not in written
+            for _, name, _, required, default, _ in columns
+        ):
+            return False
+        if table == "latest_metrics" and {c[1] for c in columns if c[5]} != {"key", "run_uuid"}:
+            return False
+    return True
 
 
 def _artifact_folder(location: str) -> str | None:
@@ -104,7 +136,7 @@ class SqliteRun:
             return None
         connection = sqlite3.connect(path, timeout=60.0)
         try:
-            (revision,) = connection.execute("SELECT version_num FROM alembic_version").fetchone() or (None,)
+            known = _schema_known(connection)
             found = connection.execute(
                 "SELECT experiment_id, artifact_location FROM experiments "
                 "WHERE name = ? AND lifecycle_stage = 'active'",
@@ -114,7 +146,7 @@ class SqliteRun:
             connection.close()
             return None
         folder = _artifact_folder(found[0][1]) if len(found) == 1 else None
-        if revision not in REVISIONS or folder is None or not run_name:
+        if not known or folder is None or not run_name:
             connection.close()
             return None
         run_id, started = uuid.uuid4().hex, int(time.time() * 1000)

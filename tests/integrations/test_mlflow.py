@@ -137,6 +137,7 @@ def test_the_writers_rows_read_back_as_mlflows_own_log_batch(tmp_path, monkeypat
     NaN and infinities included; a point sent twice falls back to log_batch, which deduplicates it."""
     from mlflow.entities import Metric
 
+    from optimlab.integrations.mlflow_sqlite import metric_rows
     from optimlab.integrations.mlflow_writer import MLflowRun
 
     monkeypatch.chdir(tmp_path)
@@ -146,8 +147,8 @@ def test_the_writers_rows_read_back_as_mlflows_own_log_batch(tmp_path, monkeypat
     ours = MLflowRun(run_name="ours", tracking_uri=uri)
     assert ours.log_records(records) == 3003
     assert ours.log_records(records[:2]) == 4  # already there: log_batch's deduplication
-    assert ours._insert_rows([Metric("loss", 0.5, 5_000_000, 1502)])  # a new point takes the fast path
     records.append((1502, 5000.0, {"loss": 0.5}))
+    assert ours._insert_rows(*metric_rows(ours.run_id, records[-1:]))  # a new point takes the fast path
     client = MlflowClient(tracking_uri=uri)
     theirs = client.create_run(ours._experiment_id("optimlab")).info.run_id
     points = [

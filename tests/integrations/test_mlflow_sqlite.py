@@ -68,9 +68,7 @@ def _seen(client, run_id):
 def test_a_run_written_straight_reads_back_as_one_mlflow_wrote(store, tmp_path):
     page = tmp_path / "report.html"
     page.write_text("<html>page</html>")
-    direct = SqliteRun.open(
-        run_name="run", params=PARAMS, tracking_uri=store, experiment=EXPERIMENT, param_length=6000
-    )
+    direct = SqliteRun.open(run_name="run", params=PARAMS, tracking_uri=store, experiment=EXPERIMENT)
     assert isinstance(direct, SqliteRun)
     by_mlflow = MLflowRun(run_name="run", params=PARAMS, tracking_uri=store)
     ours, theirs = _written(direct, page), _written(by_mlflow, page)
@@ -107,19 +105,11 @@ def test_open_run_writes_straight_only_where_the_store_is_known(store, tmp_path,
     assert opened(tracking_uri=store) == "SqliteRun"  # a column with a default fills itself
     with sqlite3.connect(path) as connection:
         connection.execute("ALTER TABLE tags RENAME COLUMN value TO text")
-    assert SqliteRun.open(run_name="r", tracking_uri=store, experiment=EXPERIMENT, param_length=10) is None
-    assert (
-        SqliteRun.open(run_name="r", tracking_uri=store + "?mode=ro", experiment=EXPERIMENT, param_length=10)
-        is None
-    )
-    assert (
-        SqliteRun.open(
-            run_name="r", tracking_uri="http://localhost:5000", experiment=EXPERIMENT, param_length=10
-        )
-        is None
-    )
+    assert SqliteRun.open(run_name="r", tracking_uri=store, experiment=EXPERIMENT) is None
+    assert SqliteRun.open(run_name="r", tracking_uri=store + "?mode=ro", experiment=EXPERIMENT) is None
+    assert SqliteRun.open(run_name="r", tracking_uri="http://localhost:5000", experiment=EXPERIMENT) is None
     missing = f"sqlite:///{tmp_path / 'none.db'}"
-    assert SqliteRun.open(run_name="r", tracking_uri=missing, experiment=EXPERIMENT, param_length=10) is None
+    assert SqliteRun.open(run_name="r", tracking_uri=missing, experiment=EXPERIMENT) is None
 
 
 def test_a_run_written_straight_never_imports_mlflow(store, tmp_path):

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-__all__ = ["COLUMNS", "SqliteRun", "sqlite_store"]
+__all__ = ["COLUMNS", "PARAM_LENGTH", "SqliteRun", "metric_rows", "sqlite_store"]
 
 # The columns written (and read) here, per table of MLflow's tracking schema. These tables have kept
 # these columns through MLflow 2 and 3; a store is written straight only where they are all there and
@@ -49,6 +49,7 @@ COLUMNS = {
     "latest_metrics": ("key", "value", "timestamp", "step", "is_nan", "run_uuid"),
 }  # fmt: skip
 _LARGEST = 1.7976931348623157e308  # what MLflow stores for an infinity
+PARAM_LENGTH = 6000  # MLflow's limit on a parameter value's characters
 Record = tuple[int, float, dict[str, float]]  # (step, wall time as Unix seconds, metrics), as tracking.Record
 
 
@@ -113,6 +114,26 @@ def _stored(value: float | None) -> tuple[float, int]:
     return value, 0
 
 
+def metric_rows(run_id: str, records: Iterable[Record]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rows of MLflow's ``metrics`` table for every metric of ``records`` (a NaN as 0 flagged
+    ``is_nan``, an infinity as the largest float, the time in ms), and each key's latest row, the
+    greatest by (step, timestamp, value), as MLflow keeps it in ``latest_metrics``."""
+    rows, latest = [], {}
+    for step, wall_time, values in records:
+        for key, value in values.items():
+            stored, is_nan = _stored(value)
+            row = {"key": key, "value": stored, "timestamp": int(wall_time * 1000), "run_uuid": run_id,
+                   "step": int(step), "is_nan": is_nan}  # fmt: skip
+            rows.append(row)
+            if key not in latest or _order(row) > _order(latest[key]):
+                latest[key] = row
+    return rows, list(latest.values())
+
+
+def _order(row: Mapping[str, Any]) -> tuple[int, int, float]:
+    return row["step"], row["timestamp"], row["value"]
+
+
 class SqliteRun:
     """A run in an MLflow SQLite store, made by :meth:`open`; the interface of
     :class:`~optimlab.integrations.mlflow_writer.MLflowRun`."""
@@ -128,7 +149,6 @@ class SqliteRun:
         params: Mapping[str, Any] | None = None,
         tracking_uri: str | None = None,
         experiment: str,
-        param_length: int,
     ) -> SqliteRun | None:
         """A new run of ``experiment``, or None where this store is not one written here (module doc)."""
         path = sqlite_store(tracking_uri)
@@ -164,39 +184,29 @@ class SqliteRun:
             )
             connection.executemany(
                 "INSERT INTO params (key, value, run_uuid) VALUES (?, ?, ?)",
-                [(k, str(v)[:param_length], run_id) for k, v in (params or {}).items()],
+                [(k, str(v)[:PARAM_LENGTH], run_id) for k, v in (params or {}).items()],
             )
         return cls(connection, run_id, Path(artifacts))
 
     def log_records(self, records: Iterable[Record]) -> int:
         """Log every metric of ``records`` at its step and wall time; returns the number of points."""
-        rows, latest = [], {}
-        for step, wall_time, values in records:
-            for key, value in values.items():
-                stored, is_nan = _stored(value)
-                row = (key, stored, int(wall_time * 1000), self.run_id, int(step), is_nan)
-                rows.append(row)
-                if key not in latest or (row[4], row[2], row[1]) > (
-                    latest[key][4],
-                    latest[key][2],
-                    latest[key][1],
-                ):
-                    latest[key] = row
+        rows, latest = metric_rows(self.run_id, records)
         with self.connection:
             self.connection.executemany(
-                "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) "
+                "VALUES (:key, :value, :timestamp, :run_uuid, :step, :is_nan)",
                 rows,
             )
-            for key, value, timestamp, run_id, step, is_nan in latest.values():
+            for row in latest:
                 before = self.connection.execute(
                     "SELECT step, timestamp, value FROM latest_metrics WHERE run_uuid = ? AND key = ?",
-                    (run_id, key),
+                    (row["run_uuid"], row["key"]),
                 ).fetchone()
-                if before is None or (step, timestamp, value) > tuple(before):
+                if before is None or _order(row) > tuple(before):
                     self.connection.execute(
                         "INSERT OR REPLACE INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        (key, value, timestamp, step, is_nan, run_id),
+                        "VALUES (:key, :value, :timestamp, :step, :is_nan, :run_uuid)",
+                        row,
                     )
         return len(rows)
 

@@ -38,6 +38,7 @@ import atexit
 import contextlib
 import itertools
 import json
+import math
 import os
 import pickle
 import queue
@@ -50,11 +51,10 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
-from urllib.parse import unquote
 
 import optimlab
 from optimlab.errors import OptimlabError, OptimlabWarning
-from optimlab.integrations.mlflow_sqlite import SqliteRun, sqlite_store
+from optimlab.integrations.mlflow_sqlite import PARAM_LENGTH, SqliteRun, metric_rows, sqlite_store
 
 __all__ = [
     "BATCH",
@@ -70,7 +70,6 @@ __all__ = [
 EXPERIMENT = "optimlab"
 BATCH = 1000  # MLflow's limit of metrics per log_batch call
 _PARAMS = 100  # and of parameters
-_PARAM_LENGTH = 6000  # characters of a parameter value
 WRITE_SECONDS = 10.0  # between a run's transactions while it trains (its end and a sync write at once)
 WAIT_SECONDS = 120.0  # for the writer to answer, or to finish its work at exit
 Record = tuple[int, float, dict[str, float]]  # (step, wall time as Unix seconds, metrics), as tracking.Record
@@ -94,15 +93,13 @@ def _client(tracking_uri: str | None) -> Any:
 
 def _open_default_store() -> None:
     """Open, ahead of the first run, the store a trainer's runs go to by default (its environment and
-    working folder are this process's at the start): a database that exists, or a server. A SQLite file
-    not yet there is left for a run to create, in case the trainer names another store."""
+    working folder are this process's at the start) where it is a server or a database other than
+    SQLite: a SQLite file is written straight, or created by the first run, and the file store (refused
+    by MLflow 3 unless allowed) opens in no time."""
     import mlflow
 
     uri = mlflow.get_tracking_uri()
-    scheme = uri.partition(":")[0] if ":" in uri else "file"
-    if scheme == "sqlite" and not Path(unquote(uri.removeprefix("sqlite:///"))).is_file():
-        return
-    if scheme != "file":  # the file store is refused by MLflow 3, and opens in no time where allowed
+    if ":" in uri and uri.partition(":")[0] not in ("file", "sqlite"):
         _client(uri)
 
 
@@ -122,7 +119,7 @@ class MLflowRun:
 
         self.client = _client(tracking_uri)
         self.run_id = self.client.create_run(self._experiment_id(experiment), run_name=run_name).info.run_id
-        entries = [Param(k, str(v)[:_PARAM_LENGTH]) for k, v in (params or {}).items()]
+        entries = [Param(k, str(v)[:PARAM_LENGTH]) for k, v in (params or {}).items()]
         for start in range(0, len(entries), _PARAMS):
             self.client.log_batch(self.run_id, params=entries[start : start + _PARAMS])
 
@@ -144,21 +141,21 @@ class MLflowRun:
         """Log every metric of ``records`` at its step and wall time; returns the number of points."""
         from mlflow.entities import Metric
 
-        metrics = [
-            Metric(name, float("nan") if value is None else float(value), int(wall_time * 1000), step)
-            for step, wall_time, values in records
-            for name, value in values.items()
-        ]
-        for start in range(0, len(metrics), BATCH):
-            batch = metrics[start : start + BATCH]
-            if not self._insert_rows(batch):
-                self.client.log_batch(self.run_id, metrics=batch)
-        return len(metrics)
+        rows, latest = metric_rows(self.run_id, records)
+        if not self._insert_rows(rows, latest):
+            metrics = [
+                Metric(r["key"], math.nan if r["is_nan"] else r["value"], r["timestamp"], r["step"])
+                for r in rows
+            ]
+            for start in range(0, len(metrics), BATCH):
+                self.client.log_batch(self.run_id, metrics=metrics[start : start + BATCH])
+        return len(rows)
 
-    def _insert_rows(self, metrics: list[Any]) -> bool:
-        """Into a database store, ``metrics`` as one multi-row insert into MLflow's own ``metrics``
-        table, and the latest value of each key as ``log_batch`` keeps it; False where that cannot be
-        (another store, or the insert refused: a point logged twice), and ``log_batch`` then logs them.
+    def _insert_rows(self, rows: list[dict[str, Any]], latest: list[dict[str, Any]]) -> bool:
+        """Into a database store, ``rows`` (:func:`~.mlflow_sqlite.metric_rows`) inserted into MLflow's own
+        ``metrics`` table in one transaction, and the ``latest`` of each key as ``log_batch`` keeps it;
+        False where that cannot be (another store, or the insert refused: a point logged twice), and
+        ``log_batch`` then logs them.
 
         ``log_batch`` builds an ORM object per point, about 0.2 ms of CPU each, as much as a small
         model's step; a plain insert of the same rows costs about 13 us (benchmarks/tracker_overhead.py).
@@ -169,21 +166,15 @@ class MLflowRun:
 
         # MLflow's store and its helpers are not public API: anything missing means log_batch.
         store = getattr(getattr(self.client, "_tracking_client", None), "store", None)
-        if not isinstance(store, SqlAlchemyStore):
+        if not isinstance(store, SqlAlchemyStore) or not rows:
             return False
-        rows, latest = [], {}
-        for metric in metrics:
-            is_nan, value = store.sanitize_metric_value(metric.value)
-            row = {"run_uuid": self.run_id, "key": metric.key, "value": value}
-            rows.append(row | {"timestamp": metric.timestamp, "step": metric.step, "is_nan": is_nan})
-            order = (metric.step, metric.timestamp, value)
-            if metric.key not in latest or order > latest[metric.key][0]:
-                latest[metric.key] = (order, rows[-1])
         try:
             with store.ManagedSessionMaker(read_only=False) as session:
                 store._check_run_is_active(store._get_run(run_uuid=self.run_id, session=session))
-                session.execute(insert(SqlMetric.__table__), rows)
-                newest = [SqlMetric(**row) for _, row in latest.values()]
+                session.execute(
+                    insert(SqlMetric.__table__), [r | {"is_nan": bool(r["is_nan"])} for r in rows]
+                )
+                newest = [SqlMetric(**r | {"is_nan": bool(r["is_nan"])}) for r in latest]
                 store._update_latest_metrics_if_necessary(newest, session)
         except Exception:  # rolled back whole: log_batch logs the batch (and deduplicates it)
             return False
@@ -200,7 +191,7 @@ class MLflowRun:
 def open_run(**settings: Any) -> MLflowRun | SqliteRun:
     """A new run: written straight into MLflow's SQLite store where that store is one
     :mod:`.mlflow_sqlite` knows (no MLflow import: 4 s of CPU saved), else through MLflow's client."""
-    return SqliteRun.open(**settings, param_length=_PARAM_LENGTH) or MLflowRun(**settings)
+    return SqliteRun.open(**settings) or MLflowRun(**settings)
 
 
 def _read(source: BinaryIO, inbox: queue.SimpleQueue) -> None:

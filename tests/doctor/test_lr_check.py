@@ -15,11 +15,11 @@ from optimlab.data.user_batches import UserBatches
 from optimlab.doctor import find_lr, lr_candidates, score_lrs
 from optimlab.doctor.lr_check import (
     _Checked,
+    _cross_folds,
     _decided,
     _evaluated_after,
     _lower_middle,
     _pooled,
-    _swapped,
     _tied,
     _within_one_se,
     end_level,
@@ -153,6 +153,24 @@ def test_accuracies_within_one_standard_error_tie_and_the_lower_middle_wins():
     assert _best(losses, accuracy_of=None).lr == 8e-4  # a loss: the lowest
 
 
+def test_among_candidates_tied_by_accuracy_the_held_out_loss_decides():
+    # 100 held-out labels, every accuracy within one standard error (0.017) of the best: accuracy alone
+    # cannot tell them apart. Their per-row losses can: 4e-4 and 8e-4 are 0.05 above the lowest on
+    # every row, 1e-4 and 2e-4 tie with it (paired differences within one standard error).
+    rows = torch.linspace(-1, 1, 100)
+    base = 0.2 + 0.1 * rows.abs()
+    units = [base + 0.01 * rows + 1e-4, base, base + 0.05, base + 0.05]
+    candidates = [
+        Candidate(lr, "test", score=a, held_out_loss=u.mean().item())
+        for lr, a, u in zip((1e-4, 2e-4, 4e-4, 8e-4), (0.96, 0.96, 0.97, 0.96), units)
+    ]
+    assert _best(candidates, accuracy_of=100).lr == 2e-4  # units unknown: the accuracy tie's lower middle
+    assert _best(candidates, accuracy_of=100, units=units).lr == 1e-4  # the tie by loss: 1e-4, 2e-4
+    # A candidate outside the accuracy tie does not enter the loss tie, however low its loss.
+    worse = [*candidates, Candidate(1.6e-3, "test", score=0.80, held_out_loss=0.01)]
+    assert _best(worse, accuracy_of=100, units=[*units, base - 0.1]).lr == 1e-4
+
+
 def test_the_reason_says_how_many_candidates_tied_and_when_the_check_told_none_apart():
     curve = LRRangeResult([], [], [], 1e-3, 1e-2, 1e-3, None, "the curve's reading")
     candidates = [Candidate(lr, "test") for lr in (1e-4, 1e-3, 1e-2)]
@@ -169,6 +187,16 @@ def test_the_reason_says_how_many_candidates_tied_and_when_the_check_told_none_a
     # 400 labels: 0.015; 0.89 ties with 0.90, 0.80 does not.
     assert reason(400).startswith("the lower middle of 2 of 3 candidates tied with the best")
     assert "lr 0.001 " in reason(400) and "the curve alone: the curve's reading" in reason(400)
+    # With each row's loss known, the loss narrows the accuracy tie: 1e-2 is 0.1 above on every row.
+    rows = torch.linspace(0, 1, 10)
+    checks = [_Checked(k.levels, rows + extra) for k, extra in zip(checks, (0.0, 0.0, 0.1))]
+    assert reason(10).startswith(
+        "the lower middle of the 2 tied with the lowest held-out loss among the 3 of 3 candidates tied "
+        "with the best by accuracy"
+    )
+    checks[1] = _Checked(checks[1].levels, rows + 0.1)
+    assert reason(10).startswith("the lowest held-out loss among the 3 of 3 candidates tied with the best")
+    assert reason(40_000).startswith("the best of 3 candidates (none tied with it)")
 
 
 def test_check_steps_are_checked():
@@ -260,16 +288,19 @@ def test_a_loss_tie_is_the_run_of_tied_candidates_next_to_the_best():
     assert _best(losses, accuracy_of=None, units=units).lr == 1e-4  # the run 1e-4, 2e-4: lower middle
 
 
-def test_pooled_checks_weigh_levels_by_rows_and_keep_both_folds_units():
+def test_pooled_checks_weigh_levels_by_rows_and_keep_every_folds_units():
     a = [_Checked({"val_loss": 1.0}, torch.ones(3)), _Checked({"val_loss": 2.0}, torch.zeros(3))]
     b = [_Checked({"val_loss": 4.0}, torch.ones(1)), _Checked({})]  # the second diverged here
-    folds = [UserBatches((torch.zeros(n, 2), torch.zeros(n)), nn.MSELoss()) for n in (3, 1)]
-    pooled = _pooled(a, b, *folds)
-    assert pooled[0].levels == {"val_loss": (3 * 1.0 + 1 * 4.0) / 4} and pooled[0].units.tolist() == [1.0] * 4
+    c = [_Checked({"val_loss": 0.5}, torch.zeros(2)), _Checked({"val_loss": 1.0}, torch.ones(2))]
+    folds = [UserBatches((torch.zeros(n, 2), torch.zeros(n)), nn.MSELoss()) for n in (3, 1, 2)]
+    pooled = _pooled([a, b, c], folds)
+    assert pooled[0].levels == {"val_loss": (3 * 1.0 + 1 * 4.0 + 2 * 0.5) / 6}
+    assert pooled[0].units.tolist() == [1.0] * 4 + [0.0] * 2
     assert pooled[1].levels == {}
+    assert _pooled([a], folds[:1]) == a
 
 
-def test_cross_fitting_swaps_a_fold_of_training_rows_for_the_held_out_rows_and_pools_both_checks():
+def test_cross_fitting_holds_out_disjoint_folds_of_training_rows_and_pools_every_check():
     x, y = small_digits()
     net = small_mlp()
     optimizer = optimlab.optim.create("adam", net.parameters(), lr=1e-3)  # stackable: cross-fitted
@@ -279,29 +310,31 @@ def test_cross_fitting_swaps_a_fold_of_training_rows_for_the_held_out_rows_and_p
     crossed = find_lr(
         net, nn.CrossEntropyLoss(), *train, optimizer, held_out=held_out, cross_fit=True, **QUICK
     )
-    assert "2 cross-fitted checks" in crossed.check
-    # The fold: 100 of the training rows; those left and the held-out rows train, 300 as before.
+    # 100 held-out rows: 3 folds of 100 training rows (all there are) bring them to 400 of 1,000.
+    assert "4 cross-fitted checks" in crossed.check
     batching = {"batch_size": QUICK["batch_size"]}
-    swapped_train, fold = _swapped(
+    folds = _cross_folds(
         UserBatches(train, nn.CrossEntropyLoss(), **batching), UserBatches(held_out, nn.CrossEntropyLoss()), 0
     )
-    (sx, _), (fx, _) = swapped_train.tensors, fold.tensors
-    assert len(sx) == 300 and len(fx) == 100
     as_rows = lambda t: {tuple(r.tolist()) for r in t}  # noqa: E731
-    assert as_rows(fx) <= as_rows(x[:300]) and as_rows(sx) | as_rows(fx) == as_rows(x)
-    # Each candidate's score: the two checks' accuracies weighted by rows (100 and 100).
+    assert len(folds) == 3
+    out = [as_rows(fold.tensors[0]) for _, fold in folds]
+    assert all(len(o) == 100 for o in out) and set.union(*out) == as_rows(x[:300])  # disjoint, all
+    for (fold_train, _), fold_rows in zip(folds, out):  # the rest and the held-out rows train: 300
+        assert len(fold_train.tensors[0]) == 300
+        assert as_rows(fold_train.tensors[0]) == as_rows(x) - fold_rows
+    # Each candidate's score: the four checks' accuracies weighted by rows (100 each).
     lrs = [c.lr for c in crossed.candidates]
-    first = score_lrs(net, nn.CrossEntropyLoss(), train, held_out, optimizer, lrs, steps=12, **batching)
-    second = score_lrs(
-        net, nn.CrossEntropyLoss(), swapped_train.tensors, fold.tensors, optimizer, lrs, steps=12, **batching
-    )
-    expected = [
-        (p.get("val_accuracy", math.nan) + q.get("val_accuracy", math.nan)) / 2 for p, q in zip(first, second)
+    runs = [score_lrs(net, nn.CrossEntropyLoss(), train, held_out, optimizer, lrs, steps=12, **batching)]
+    runs += [
+        score_lrs(net, nn.CrossEntropyLoss(), t.tensors, f.tensors, optimizer, lrs, steps=12, **batching)
+        for t, f in folds
     ]
+    expected = [sum(r.get("val_accuracy", math.nan) for r in per_lr) / 4 for per_lr in zip(*runs)]
     scores = [c.score if c.score is not None else math.nan for c in crossed.candidates]
     assert scores == pytest.approx(expected, abs=1e-6, nan_ok=True)
     assert [c.score for c in given.candidates] == pytest.approx(
-        [p.get("val_accuracy") for p in first], abs=1e-6
+        [p.get("val_accuracy") for p in runs[0]], abs=1e-6
     )
 
 

@@ -103,8 +103,28 @@ def test_a_curve_without_descent_gets_no_suggestion_and_says_why():
     lrs = [10 ** (-6 + 6 * i / 49) for i in range(50)]
     suggestion, details = suggest_lr(lrs, [2.3] * 50)
     assert suggestion is None and "never fell" in details["reason"]
+    assert details["stable_edge_lr"] == lrs[-1]  # never turned up either: the sweep's end
+    turning = [2.3] * 40 + [2.3 * 1.5**k for k in range(1, 11)]
+    assert suggest_lr(lrs, turning)[1]["stable_edge_lr"] == pytest.approx(lrs[39], rel=0.5)
     suggestion, details = suggest_lr(lrs[:5], [2.3, 2.2, 2.1, float("nan"), 1.0])
     assert suggestion is None and "only 3 finite losses" in details["reason"]
+
+
+def test_a_flat_curve_proposes_candidates_around_where_the_loss_turns_up():
+    # Targets independent of x: zero weights are already optimal, so no lr makes the loss fall, and
+    # plain gradient descent on this quadratic diverges above lr = 2 / lambda_max = 1 (as above).
+    x, _ = linear_regression()
+    y = 0.5 * torch.randn(len(x), 1, generator=torch.Generator().manual_seed(1))
+    model = nn.Linear(4, 1, bias=False)
+    nn.init.zeros_(model.weight)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    result = lr_range_test(model, nn.MSELoss(), x, y, optimizer, start_lr=1e-5, end_lr=100.0, batch_size=256)
+    assert result.suggestion is None and "never fell" in result.reason
+    edge = next(c.lr for c in result.candidates if c.source == "stable edge")
+    assert 1 / 3 < edge < 3  # where the loss turns up: the divergence bound, not the flat curve's noise
+    assert all(c.source.startswith("stable edge") for c in result.candidates) and len(result.candidates) == 17
+    suggestion, details = suggest_lr([1e-3, 1e-2, 1e-1, 1.0] * 1, [1.0, 1.0, 1.0, 1.0] * 1)
+    assert suggestion is None and details.get("stable_edge_lr") is None  # too few points: no curve
 
 
 def test_arguments_are_checked():

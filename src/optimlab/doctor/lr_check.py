@@ -169,58 +169,64 @@ def find_lr(
     if not stacked:
         candidates = candidates[::2]  # one at a time: quarter decades (module docstring, cost)
     lrs = [c.lr for c in candidates]
-    checks = _check(model, optimizer, lrs, train, held_out, check_steps, seed)
+    checks = [_check(model, optimizer, lrs, train, held_out, check_steps, seed)]
     folds = [held_out]
-    swapped = _swapped(train, held_out, seed) if stacked and cross_fit else None
-    if swapped is not None:  # cross-fitted (module docstring, point 3)
-        checks = _pooled(
-            checks, _check(model, optimizer, lrs, *swapped, check_steps, seed), held_out, swapped[1]
-        )
-        folds.append(swapped[1])
-    return _decided(result, candidates, checks, check_steps, folds)
+    for fold_train, fold in _cross_folds(train, held_out, seed) if stacked and cross_fit else []:
+        checks.append(_check(model, optimizer, lrs, fold_train, fold, check_steps, seed))
+        folds.append(fold)  # cross-fitted (module docstring, point 3)
+    return _decided(result, candidates, _pooled(checks, folds), check_steps, folds)
 
 
-def _swapped(train: UserBatches, held_out: UserBatches, seed: int) -> tuple[UserBatches, UserBatches] | None:
-    """The cross-fitting fold of tensors (module docstring, point 3): as many training rows as are held
-    out, drawn with ``seed + 1`` (another draw than :func:`_hold_out`'s), held out in their turn, the
-    held-out rows training in their place (the same number of training rows, hence the same epochs);
-    None where the held-out rows are :data:`CROSS_FIT_ROWS` or more, or not fewer than the training
-    rows."""
+def _cross_folds(
+    train: UserBatches, held_out: UserBatches, seed: int
+) -> list[tuple[UserBatches, UserBatches]]:
+    """The cross-fitting folds of tensors (module docstring, point 3): disjoint draws of as many
+    training rows as are held out (a permutation drawn with ``seed + 1``, another draw than
+    :func:`_hold_out`'s), each held out in its turn with the held-out rows training in its place (the
+    same number of training rows, hence the same epochs); as many as bring the held-out rows to
+    :data:`CROSS_FIT_ROWS`, at most as many as the training rows hold; none where the held-out rows
+    are that many already."""
     if train.tensors is None or held_out.tensors is None:
-        return None
+        return []
     (x, y), (hx, hy) = train.tensors, held_out.tensors
-    n, fold = x.shape[0], hx.shape[0]
-    if fold >= CROSS_FIT_ROWS or fold >= n:
-        return None
+    n, size = x.shape[0], hx.shape[0]
+    if size >= CROSS_FIT_ROWS:
+        return []
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed + 1)).to(x.device)
-    out, kept = order[:fold], order[fold:]
     hx, hy = hx.to(x.device), hy.to(x.device)
     batching = {"compute_loss": train._custom_loss, "batch_size": train.batch_size}
-    return (
-        UserBatches(
+    folds = []
+    for k in range(min(math.ceil(CROSS_FIT_ROWS / size) - 1, n // size)):
+        out = order[k * size : (k + 1) * size]
+        kept = torch.cat([order[: k * size], order[(k + 1) * size :]])
+        fold_train = UserBatches(
             (torch.cat([x[kept], hx]), torch.cat([y[kept], hy])),
             train.loss_fn,
             **batching,
             seed=train.seed,
             drop_last=train.drop_last,
             shuffle=train.shuffle,
-        ),
-        UserBatches((x[out], y[out]), train.loss_fn, **batching, shuffle=False),
-    )
+        )
+        folds.append((fold_train, UserBatches((x[out], y[out]), train.loss_fn, **batching, shuffle=False)))
+    return folds
 
 
-def _pooled(first: list[_Checked], second: list[_Checked], *folds: UserBatches) -> list[_Checked]:
-    """Each candidate's two cross-fitted checks as one: each metric's level the mean of the two weighted
-    by held-out rows, the held-out units of both; diverged where either diverged."""
-    n, m = (fold.tensors[0].shape[0] for fold in folds)  # type: ignore[index]
+def _pooled(checks: Sequence[list[_Checked]], folds: Sequence[UserBatches]) -> list[_Checked]:
+    """Each candidate's cross-fitted checks (one list per fold) as one: each metric's level the mean
+    over the folds weighted by held-out rows, the held-out units of all; diverged where any diverged."""
+    if len(checks) == 1:
+        return checks[0]
+    rows = [fold.tensors[0].shape[0] for fold in folds]  # type: ignore[index]
     pooled = []
-    for a, b in zip(first, second, strict=True):
-        if not a.levels or not b.levels:
+    for per_fold in zip(*checks, strict=True):
+        if not all(c.levels for c in per_fold):
             pooled.append(_Checked({}))
             continue
-        levels = {k: (n * a.levels[k] + m * b.levels[k]) / (n + m) for k in a.levels}
-        units = None if a.units is None or b.units is None else torch.cat([a.units, b.units])
-        pooled.append(_Checked(levels, units))
+        levels = {
+            k: sum(n * c.levels[k] for n, c in zip(rows, per_fold)) / sum(rows) for k in per_fold[0].levels
+        }
+        units = [c.units for c in per_fold]
+        pooled.append(_Checked(levels, None if any(u is None for u in units) else torch.cat(units)))  # type: ignore[arg-type]
     return pooled
 
 
@@ -328,10 +334,21 @@ def _decided(
     tied = _tied(living, accuracy_of=labels, units=[u for _, u in alive])
     best = _lower_middle(living, tied)
     # How much the check told apart: where every candidate ties, the choice is the middle of the
-    # ladder the curve proposed, not a measured best (a saturated accuracy on few held-out rows).
-    evidence = f"the lower middle of {sum(tied)} of {len(living)} candidates tied with the best"
-    if len(living) > 1 and all(tied):
-        evidence = f"the lower middle of all {len(living)} candidates, tied (the check told none apart),"
+    # ladder the curve proposed, not a measured best.
+    n, t = len(living), sum(tied)
+    if labels is not None and t < (by_accuracy := len(_accuracy_tied(living, labels))):
+        among = f"among the {by_accuracy} of {n} candidates tied with the best by accuracy"
+        evidence = (
+            f"the lowest held-out loss {among}"
+            if t == 1
+            else f"the lower middle of the {t} tied with the lowest held-out loss {among}"
+        )
+    elif n > 1 and t == n:
+        evidence = f"the lower middle of all {n} candidates, tied (the check told none apart),"
+    elif t == 1:
+        evidence = f"the best of {n} candidates (none tied with it)"
+    else:
+        evidence = f"the lower middle of {t} of {n} candidates tied with the best"
     return dataclasses.replace(
         result,
         candidates=scored,
@@ -358,28 +375,39 @@ def _tied(
 ) -> list[bool]:
     """Which candidates are tied with the best (module docstring, point 2).
 
-    Accuracy (``accuracy_of`` = n held-out labels): within one standard error sqrt(p (1 - p) / n) of
-    the best p. A loss: its paired difference to the lowest, over the held-out ``units`` (each row's
-    or batch's loss level), within one standard error of that difference, and in the run of such
-    candidates next to the lowest by lr; the lowest alone where units are not known.
+    A loss: its paired difference to the lowest, over the held-out ``units`` (each row's or batch's
+    loss level), within one standard error of that difference, and in the run of such candidates
+    next to the lowest by lr; the lowest alone where units are not known. Accuracy (``accuracy_of`` =
+    n held-out labels): within one standard error sqrt(p (1 - p) / n) of the best p, and among those
+    the held-out loss decides the same way (all of them where units are not known).
     """
+    ids = list(range(len(candidates)))
+    loss = [c.score for c in candidates]
     if accuracy_of is not None:
-        top = max(c.score for c in candidates)  # type: ignore[type-var]
-        tolerance = math.sqrt(max(top * (1 - top), 1 / accuracy_of) / accuracy_of)
-        return [c.score >= top - tolerance for c in candidates]  # type: ignore[operator]
-    order = sorted(range(len(candidates)), key=lambda i: candidates[i].lr)
-    best = min(order, key=lambda i: candidates[i].score)  # type: ignore[arg-type, return-value]
+        ids = _accuracy_tied(candidates, accuracy_of)
+        loss = [c.held_out_loss for c in candidates]
+        if not units or any(units[i] is None or loss[i] is None for i in ids):
+            return [i in ids for i in range(len(candidates))]
+    order = sorted(ids, key=lambda i: candidates[i].lr)
+    best = min(order, key=lambda i: loss[i])  # type: ignore[arg-type, return-value]
     base = units[best] if units else None
     if base is None or base.numel() < 2:
         return [i == best for i in range(len(candidates))]
-    tied = [u is not None and _within_one_se(u - base) for u in units]  # type: ignore[union-attr]
+    tied = {i: units[i] is not None and _within_one_se(units[i] - base) for i in order}  # type: ignore[index, operator]
     # Only the run next to the best: a candidate's own scatter widens its own paired tie.
     low = high = order.index(best)
     while low > 0 and tied[order[low - 1]]:
         low -= 1
     while high < len(order) - 1 and tied[order[high + 1]]:
         high += 1
-    return [low <= order.index(i) <= high for i in range(len(candidates))]
+    return [i in order[low : high + 1] for i in range(len(candidates))]
+
+
+def _accuracy_tied(candidates: Sequence[Candidate], labels: int) -> list[int]:
+    """The candidates whose held-out accuracy is within one standard error of the best's, by index."""
+    top = max(c.score for c in candidates)  # type: ignore[type-var]
+    tolerance = math.sqrt(max(top * (1 - top), 1 / labels) / labels)
+    return [i for i, c in enumerate(candidates) if c.score >= top - tolerance]  # type: ignore[operator]
 
 
 def _within_one_se(differences: Tensor) -> bool:

@@ -15,12 +15,14 @@ from optimlab.data.user_batches import UserBatches
 from optimlab.doctor import find_lr, lr_candidates, score_lrs
 from optimlab.doctor.lr_check import (
     _Checked,
+    _checked,
     _cross_folds,
     _decided,
     _evaluated_after,
     _lower_middle,
     _pooled,
     _tied,
+    _unit_levels,
     _within_one_se,
     end_level,
     stackable,
@@ -171,6 +173,26 @@ def test_among_candidates_tied_by_accuracy_the_held_out_loss_decides():
     assert _best(worse, accuracy_of=100, units=[*units, base - 0.1]).lr == 1e-4
 
 
+def test_unit_levels_are_alike_for_every_candidate_a_zero_loss_counting_as_the_smallest_one():
+    # Three evaluations of 3 rows: the line through them read at the last step, per row. Rows steady
+    # at 0.3 with one exactly 0 at the middle evaluation (a loss below float precision) are taken
+    # through the logarithms like the others, that 0 counting as the smallest positive loss (0.01).
+    def evaluations(*rows):
+        return _checked([(step, {"val_loss": 0.3}, torch.tensor(r)) for step, r in enumerate(rows, 1)])
+
+    jittery = evaluations([0.01] * 3, [1.0] * 3, [0.01] * 3)
+    steady = evaluations([0.3] * 3, [0.3, 0.3, 0.0], [0.3] * 3)
+    a, b = _unit_levels([jittery, steady])
+    assert a.tolist() == pytest.approx([0.01 ** (2 / 3)] * 3)  # a flat line: the mean of the logarithms
+    assert b.tolist() == pytest.approx([0.3, 0.3, (0.3 * 0.01 * 0.3) ** (1 / 3)])
+    # A negative loss (a custom one) has no logarithm: every candidate on the raw losses.
+    signed = evaluations([-0.1] * 3, [0.1] * 3, [-0.1] * 3)
+    a, b, c = _unit_levels([jittery, steady, signed])
+    assert a.tolist() == pytest.approx([0.34] * 3) and b.tolist() == pytest.approx([0.3, 0.3, 0.2])
+    assert c.tolist() == pytest.approx([-1 / 30] * 3)
+    assert _unit_levels([jittery, _Checked({"val_loss": 0.3})]) == [None, None]  # not known for all
+
+
 def test_the_reason_says_how_many_candidates_tied_and_when_the_check_told_none_apart():
     curve = LRRangeResult([], [], [], 1e-3, 1e-2, 1e-3, None, "the curve's reading")
     candidates = [Candidate(lr, "test") for lr in (1e-4, 1e-3, 1e-2)]
@@ -189,12 +211,12 @@ def test_the_reason_says_how_many_candidates_tied_and_when_the_check_told_none_a
     assert "lr 0.001 " in reason(400) and "the curve alone: the curve's reading" in reason(400)
     # With each row's loss known, the loss narrows the accuracy tie: 1e-2 is 0.1 above on every row.
     rows = torch.linspace(0, 1, 10)
-    checks = [_Checked(k.levels, rows + extra) for k, extra in zip(checks, (0.0, 0.0, 0.1))]
+    checks = [_Checked(k.levels, (rows + extra)[None], (100,)) for k, extra in zip(checks, (0.0, 0.0, 0.1))]
     assert reason(10).startswith(
         "the lower middle of the 2 tied with the lowest held-out loss among the 3 of 3 candidates tied "
         "with the best by accuracy"
     )
-    checks[1] = _Checked(checks[1].levels, rows + 0.1)
+    checks[1] = _Checked(checks[1].levels, (rows + 0.1)[None], (100,))
     assert reason(10).startswith("the lowest held-out loss among the 3 of 3 candidates tied with the best")
     assert reason(40_000).startswith("the best of 3 candidates (none tied with it)")
 
@@ -289,13 +311,16 @@ def test_a_loss_tie_is_the_run_of_tied_candidates_next_to_the_best():
 
 
 def test_pooled_checks_weigh_levels_by_rows_and_keep_every_folds_units():
-    a = [_Checked({"val_loss": 1.0}, torch.ones(3)), _Checked({"val_loss": 2.0}, torch.zeros(3))]
-    b = [_Checked({"val_loss": 4.0}, torch.ones(1)), _Checked({})]  # the second diverged here
-    c = [_Checked({"val_loss": 0.5}, torch.zeros(2)), _Checked({"val_loss": 1.0}, torch.ones(2))]
+    def check(level, units):  # one evaluation, at step 10
+        return _Checked({"val_loss": level}, torch.tensor([units], dtype=torch.float64), (10,))
+
+    a = [check(1.0, [1.0] * 3), check(2.0, [0.0] * 3)]
+    b = [check(4.0, [1.0]), _Checked({})]  # the second diverged here
+    c = [check(0.5, [0.0] * 2), check(1.0, [1.0] * 2)]
     folds = [UserBatches((torch.zeros(n, 2), torch.zeros(n)), nn.MSELoss()) for n in (3, 1, 2)]
     pooled = _pooled([a, b, c], folds)
     assert pooled[0].levels == {"val_loss": (3 * 1.0 + 1 * 4.0 + 2 * 0.5) / 6}
-    assert pooled[0].units.tolist() == [1.0] * 4 + [0.0] * 2
+    assert pooled[0].unit_losses.tolist() == [[1.0] * 4 + [0.0] * 2] and pooled[0].steps == (10,)
     assert pooled[1].levels == {}
     assert _pooled([a], folds[:1]) == a
 

@@ -23,41 +23,47 @@ How a candidate is scored and chosen, and why:
 2. **The lower middle of the candidates tied with the best** (:func:`_tied`). Candidates a factor
    1.33 apart often differ by less than the held-out data can tell; among those tied, the larger lrs
    are the riskier (their end-of-run jitter, their divergence on another draw), the smallest may be
-   too slow: the lower middle by lr is chosen. Accuracy: tied within one standard error
-   sqrt(p (1 - p) / n) of the best p. A loss: tied when the *paired* difference to the lowest is
-   within one standard error: every held-out unit (a row of tensors, else a batch) has its own
-   loss level (the same line, per unit), and two candidates' units are the same rows, so the mean of
-   their per-unit differences has far less noise than either loss (the row-to-row spread cancels);
-   the lowest alone where units are not known. Measured: on teacher-student regression (200
-   validation rows) the lowest validation loss missed the grid's best by more than 2% on 4 of 9
-   seeds (Adam and AdamW: +2.3 to +7.7%); the paired one-standard-error tie on 1 (AdamW, +2.3%).
-   An unpaired band (one standard error of the best's own loss) missed 4, being as wide as the
+   too slow: the lower middle by lr is chosen. A loss: tied when the *paired* difference to the
+   lowest is within one standard error: every held-out unit (a row of tensors, else a batch) has its
+   own loss level (the same line, per unit), and two candidates' units are the same rows, so the mean
+   of their per-unit differences has far less noise than either loss (the row-to-row spread
+   cancels); the lowest alone where units are not known. Measured: on teacher-student regression
+   (200 validation rows) the lowest validation loss missed the grid's best by more than 2% on 4 of 9
+   seeds (Adam and AdamW: +2.3 to +7.7%); the paired one-standard-error tie on 1 (AdamW, +2.3%). An
+   unpaired band (one standard error of the best's own loss) missed 4, being as wide as the
    row-to-row spread. A loss's tie is then kept to the run of tied candidates next to the best by
    lr: a paired standard error is the candidate's own, so a jagged large lr whose rows scatter widely
-   ties by its own noise, beyond clearly worse candidates, and pulled the middle towards it (the
-   accuracy band, the best's standard error, is as wide for every candidate; kept to the run, the
-   MNIST-1D MLP with momentum missed by 3 points where the whole tie passes).
-3. **Twice the held-out evidence where the held-out rows are few** (:func:`_swapped`, cross-fitting).
-   One standard error of an accuracy near 1/2 is 1/(2 sqrt n): 1.6 points at 1,000 held-out rows, 3.5
-   at 200, more than the differences the check is to resolve. Below :data:`CROSS_FIT_ROWS` held-out
-   rows, where the stacked check is cheap, it runs a second time with as many training rows held out
-   and the held-out rows training in their place, and each candidate's levels are the two checks'
-   means weighted by rows, its units those of both: the standard error shrinks by sqrt(2), and the
-   level is averaged over two training runs (two draws of a chaotic run's end). It costs a second
-   check, so not where the check runs one candidate at a time, and it needs held-out rows exchangeable
-   with the training rows: by default only a held-out part drawn by :func:`find_lr` itself, or a
-   validation split drawn at random (``cross_fit=True``, as the doctor passes for a recipe's or
-   splits' validation split). Measured on teacher-student (200 validation rows,
-   3 optimizers x 3 seeds): the run of the tie alone missed 1 seed of 9 (AdamW, +2.3%),
-   cross-fitting alone 2 (its doubled rows still tied a jagged large lr), both none.
+   ties by its own noise, beyond clearly worse candidates, and pulled the middle towards it.
+   Accuracy: tied within one standard error sqrt(p (1 - p) / n) of the best p (the best's standard
+   error, as wide for every candidate, so a noisy candidate cannot tie by its own noise), and **among
+   those the held-out loss decides** as for a regression (the paired tie over the same rows, its run,
+   then the lower middle). Accuracy is quantized and saturates where rows are few: on a breast-cancer
+   MLP (569 rows) it tied all 17 candidates, whose lower middle, the ladder's middle, was 6-16x the
+   grid's best lr and 2-3 of 114 test rows worse; the loss of the same rows, a proper score with more
+   information per row, rises with the lr there (the larger lrs over-fit), and chose within a row.
+3. **More held-out evidence where the held-out rows are few** (:func:`_cross_folds`, cross-fitting).
+   One standard error of an accuracy near 1/2 is 1/(2 sqrt n): 1.6 points at 1,000 held-out rows,
+   3.5 at 200, more than the differences the check is to resolve. Below :data:`CROSS_FIT_ROWS`
+   held-out rows, where the stacked check is cheap, it runs again on disjoint folds of as many
+   training rows, each held out in its turn with the held-out rows training in its place, as many
+   folds as bring the held-out rows to :data:`CROSS_FIT_ROWS` (at most all the training rows); each
+   candidate's levels are the checks' means weighted by rows, its units those of all: the standard
+   error shrinks by the square root of the folds, and the level is averaged over as many training
+   runs (draws of a chaotic run's end). It costs a check per fold, so not where the check runs one
+   candidate at a time, and it needs held-out rows exchangeable with the training rows: by default
+   only a held-out part drawn by :func:`find_lr` itself, or a validation split drawn at random
+   (``cross_fit=True``, as the doctor passes for a recipe's or splits' validation split). Measured on
+   teacher-student (200 validation rows, 3 optimizers x 3 seeds): the run of the tie alone missed 1
+   seed of 9 (AdamW, +2.3%), one cross-fitted fold alone 2, both none; on 13 workloads (below), folds
+   up to 1,000 rows rather than one passed 1 more row of 39.
 
 Measured by ``benchmarks/lr_suggestion.py`` (docs/benchmarks.md, "LR suggestion against a 10-point
 grid"): scoring the last evaluation alone missed the grid's best by more than a point on 5 of 27
 classification seeds, the level with quarter-decade candidates on 2, with eighth-decade ones on none.
-On three workloads held out from that design ("Held-out workloads" there) 3 of 9 rows pass every seed:
-the misses are chaotic runs (one run's spread beyond the slack) and, on a small tabular set whose
-accuracy ties every candidate, a lower middle above the best lr; the reason then says the check told
-none apart.
+On workloads held out from that design ("Held-out workloads" there) many rows miss on some seed: runs
+so chaotic that one run's spread at a fixed lr exceeds the slack, test sets so small that one row is
+3 points; a one-off analysis of the candidates' own runs found that even knowing the test results and
+taking the third best of the ~17 candidates passes fewer rows than the check.
 
 The candidates train at once where they can (:func:`stackable`, tensors with an ``nn.Module`` loss):
 K copies of the model stacked into one (:func:`~optimlab.models.stacked.stacked_forward`) and stepped
@@ -100,7 +106,7 @@ __all__ = ["HELD_OUT_FRACTION", "end_level", "find_lr", "score_lrs", "stackable"
 HELD_OUT_FRACTION = 0.2  # of the training data, held out for the check when no held-out data is given
 EVALUATIONS = 20  # held-out evaluations over a check's run: 6 in its last quarter (module docstring)
 LEVEL_FRACTION = 0.25  # the end of the run whose evaluations give a candidate's level
-CROSS_FIT_ROWS = 1000  # fewer held-out rows than this: a second, cross-fitted check (module docstring)
+CROSS_FIT_ROWS = 1000  # fewer held-out rows than this: cross-fitted checks up to it (module docstring)
 
 
 def find_lr(
@@ -124,7 +130,7 @@ def find_lr(
     :func:`~optimlab.doctor.lr_find.lr_range_test` takes them (``find_lr(model, loss_fn, x, y,
     optimizer)`` for tensors); ``held_out`` is data of the same shape (a validation set), by default a
     :data:`HELD_OUT_FRACTION` of ``data`` drawn with ``seed``, which the check then does not train on
-    (module docstring). ``cross_fit``: whether the held-out rows may train in a second check, a fold of
+    (module docstring). ``cross_fit``: whether the held-out rows may train in further checks, folds of
     the training rows held out in their place (module docstring, point 3); by default only where
     ``held_out`` is drawn here, since rows given apart may be meant to differ from the training data
     (True for a validation split drawn at random from the same data). Returns the range test's result
@@ -225,8 +231,9 @@ def _pooled(checks: Sequence[list[_Checked]], folds: Sequence[UserBatches]) -> l
         levels = {
             k: sum(n * c.levels[k] for n, c in zip(rows, per_fold)) / sum(rows) for k in per_fold[0].levels
         }
-        units = [c.units for c in per_fold]
-        pooled.append(_Checked(levels, None if any(u is None for u in units) else torch.cat(units)))  # type: ignore[arg-type]
+        losses = [c.unit_losses for c in per_fold]
+        joined = None if any(u is None for u in losses) else torch.cat(losses, dim=1)  # type: ignore[arg-type]
+        pooled.append(_Checked(levels, joined, per_fold[0].steps))
     return pooled
 
 
@@ -309,7 +316,7 @@ def _decided(
     folds: Sequence[UserBatches],
 ) -> LRRangeResult:
     """``result`` with ``candidates`` scored by their ``checks`` and the suggestion chosen among them,
-    ``folds`` the held-out data they were scored on (two where cross-fitted)."""
+    ``folds`` the held-out data they were scored on (several where cross-fitted)."""
     metric = next(
         ("val_accuracy" if "val_accuracy" in c.levels else "val_loss" for c in checks if c.levels), "val_loss"
     )
@@ -317,7 +324,7 @@ def _decided(
         dataclasses.replace(c, score=k.levels.get(metric), held_out_loss=k.levels.get("val_loss"))
         for c, k in zip(candidates, checks, strict=True)
     ]
-    alive = [(c, k.units) for c, k in zip(scored, checks) if c.score is not None and math.isfinite(c.score)]
+    alive = [(c, k) for c, k in zip(scored, checks) if c.score is not None and math.isfinite(c.score)]
     check = f"{check_steps} steps each, scored by held-out {metric[4:]} at the end of the run"
     if len(folds) > 1:
         check += f" ({len(folds)} cross-fitted checks, pooled)"
@@ -331,7 +338,7 @@ def _decided(
         )
     labels = sum(_labels(fold) for fold in folds) if metric == "val_accuracy" else None
     living = [c for c, _ in alive]
-    tied = _tied(living, accuracy_of=labels, units=[u for _, u in alive])
+    tied = _tied(living, accuracy_of=labels, units=_unit_levels([k for _, k in alive]))
     best = _lower_middle(living, tied)
     # How much the check told apart: where every candidate ties, the choice is the middle of the
     # ladder the curve proposed, not a measured best.
@@ -483,19 +490,20 @@ def _evaluated_after(step: int, steps: int) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class _Checked:
-    """One candidate's check: each metric's level (``{}``: diverged), and each held-out unit's (row's
-    or batch's) loss level where known."""
+    """One candidate's check: each metric's level (``{}``: diverged), and where known each held-out
+    unit's (row's or batch's) loss at each of its ``steps`` (evaluations x units)."""
 
     levels: dict[str, float]
-    units: Tensor | None = None
+    unit_losses: Tensor | None = None
+    steps: tuple[int, ...] = ()
 
 
 def _checked(records: Sequence[tuple[int, dict[str, float], Tensor | None]]) -> _Checked:
-    """Each metric's :func:`end_level` over ``(step, metrics, unit losses)`` records, and each unit's
-    level (the same line, on the raw losses); empty if any metric is not finite."""
+    """Each metric's :func:`end_level` over ``(step, metrics, unit losses)`` records, and the unit
+    losses; empty if any metric is not finite."""
     if not records or not all(math.isfinite(v) for _, m, _ in records for v in m.values()):
         return _Checked({})
-    steps = [step for step, _, _ in records]
+    steps = tuple(step for step, _, _ in records)
     levels = {}
     for name in records[-1][1]:
         values = [m[name] for _, m, _ in records]
@@ -503,13 +511,28 @@ def _checked(records: Sequence[tuple[int, dict[str, float], Tensor | None]]) -> 
             levels[name] = min(1.0, max(0.0, end_level(steps, values)))
         else:
             levels[name] = end_level(steps, values, log=all(v > 0 for v in values))
-    units = None
-    if all(u is not None for _, _, u in records):
-        losses = torch.stack([u.double() for _, _, u in records])  # type: ignore[union-attr]
-        log = bool((losses > 0).all())  # as the mean loss's level: relative noise
-        units = (_line_weights(steps)[:, None] * (losses.log() if log else losses)).sum(0)
-        units = units.exp() if log else units
-    return _Checked(levels, units)
+    if not all(u is not None for _, _, u in records):
+        return _Checked(levels)
+    return _Checked(levels, torch.stack([u.double() for _, _, u in records]), steps)  # type: ignore[union-attr]
+
+
+def _unit_levels(checks: Sequence[_Checked]) -> list[Tensor | None]:
+    """Each unit's loss level in each of ``checks`` (the line of :func:`end_level`, per unit), all
+    alike so that paired differences compare like with like: through the logarithms (a loss's noise
+    is relative) where no loss is negative, a loss of exactly 0 (below float precision) counting as
+    the smallest positive one of any check; else on the raw losses. None for all where a check's
+    units are not known."""
+    if any(c.unit_losses is None for c in checks):
+        return [None] * len(checks)
+    losses = [c.unit_losses for c in checks]
+    every = torch.cat([u.flatten() for u in losses])  # type: ignore[union-attr]
+    log = bool((every >= 0).all() and (every > 0).any())
+    floor = every[every > 0].min() if log else None
+    levels: list[Tensor | None] = []
+    for check, u in zip(checks, losses, strict=True):
+        weights = _line_weights(check.steps)[:, None]
+        levels.append((weights * u.clamp_min(floor).log()).sum(0).exp() if log else (weights * u).sum(0))  # type: ignore[union-attr]
+    return levels
 
 
 def _row_losses(loss_fn: Callable[[Tensor, Tensor], Tensor], outputs: Tensor, y: Tensor) -> Tensor:

@@ -33,7 +33,11 @@ How a candidate is scored and chosen, and why:
    unpaired band (one standard error of the best's own loss) missed 4, being as wide as the
    row-to-row spread. A loss's tie is then kept to the run of tied candidates next to the best by
    lr: a paired standard error is the candidate's own, so a jagged large lr whose rows scatter widely
-   ties by its own noise, beyond clearly worse candidates, and pulled the middle towards it.
+   ties by its own noise, beyond clearly worse candidates, and pulled the middle towards it. The
+   units' levels are taken alike for every candidate (:func:`_unit_levels`): a level through the
+   logarithms is near a geometric mean, below the raw line's for a jittering row, so a candidate
+   with a row's loss at exactly 0 (confident classifications underflow) must not be taken raw beside
+   others taken through logarithms.
    Accuracy: tied within one standard error sqrt(p (1 - p) / n) of the best p (the best's standard
    error, as wide for every candidate, so a noisy candidate cannot tie by its own noise), and **among
    those the held-out loss decides** as for a regression (the paired tie over the same rows, its run,
@@ -54,7 +58,7 @@ How a candidate is scored and chosen, and why:
    only a held-out part drawn by :func:`find_lr` itself, or a validation split drawn at random
    (``cross_fit=True``, as the doctor passes for a recipe's or splits' validation split). Measured on
    teacher-student (200 validation rows, 3 optimizers x 3 seeds): the run of the tie alone missed 1
-   seed of 9 (AdamW, +2.3%), one cross-fitted fold alone 2, both none; on 13 workloads (below), folds
+   seed of 9 (AdamW, +2.3%), one cross-fitted fold alone 2, both none; on 13 workloads (docs), folds
    up to 1,000 rows rather than one passed 1 more row of 39.
 
 Measured by ``benchmarks/lr_suggestion.py`` (docs/benchmarks.md, "LR suggestion against a 10-point

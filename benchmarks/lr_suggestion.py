@@ -138,6 +138,13 @@ HELD_OUT |= {
         "model": {"name": "mlp", "width": 128, "depth": 2, "activation": "gelu"},
         "training": {"steps": 600, "batch_size": 32},
     },
+    # Batch norm: the one workload whose candidates train one at a time (quarter decades, no
+    # cross-fitting, a loss's tie paired over held-out batches).
+    "digits_mlp_bn": {
+        "data": {"name": "digits", "scaling": "standardize"},
+        "model": {"name": "mlp", "width": 64, "depth": 2, "norm": "batch"},
+        "training": {"steps": 340, "batch_size": 32},  # 10 epochs of 1,078 rows
+    },
 }
 
 # name -> (optimizer spec without lr, grid's lowest and highest lr)

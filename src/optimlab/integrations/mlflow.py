@@ -3,7 +3,8 @@
 Into MLflow's SQLite store straight (:mod:`.mlflow_sqlite`, where it knows the store: MLflow's import
 is 4 s of CPU), else through MLflow's own client, at any tracking URI: ``MLFLOW_TRACKING_URI`` when
 set, else MLflow's default, a local database file (``mlflow.db`` in the working folder; MLflow 3
-refuses the old ``./mlruns`` file store unless ``MLFLOW_ALLOW_FILE_STORE=true``). ``mlflow ui`` shows the runs of experiment ``optimlab``.
+refuses the old ``./mlruns`` file store unless ``MLFLOW_ALLOW_FILE_STORE=true``). ``mlflow ui`` shows
+the runs of experiment ``optimlab``.
 ``pip install 'optimlab[trackers]'``.
 
 While a model trains, the client calls are made by a writer process (:mod:`.mlflow_writer`), one per

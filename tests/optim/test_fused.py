@@ -9,6 +9,7 @@ batched shell joins them in a three-shell test.
 
 from __future__ import annotations
 
+import copy
 import doctest
 
 import pytest
@@ -237,6 +238,38 @@ def test_a_failing_compiler_falls_back_to_the_chain_silently(monkeypatch):
     fast = run("lion", dict(weight_decay=0.1), fused_path=True)
     assert fast[1].fused_path.last_path(0) == "eager"
     assert_same_run(fast, run("lion", dict(weight_decay=0.1), fused_path=False))
+
+
+@pytest.mark.parametrize("name", ["adamw", "momentum"])
+def test_a_whole_step_compiled_by_the_user_equals_torch_eager(name):
+    """Inside the user's ``torch.compile`` of a training step the shell steps the composed chain, which
+    the user's graph traces (torch's in-place fused kernel on state made outside the graph cannot be
+    traced: functionalization refused it). AOT autograd's eager backend traces exactly what inductor
+    would, without its code generation."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2))
+    reference, start = copy.deepcopy(model), copy.deepcopy(model)
+    hyperparameters = dict(lr=0.01, weight_decay=0.1) if name == "adamw" else dict(lr=0.01, momentum=0.9)
+    optimizer = create(name, model.parameters(), **hyperparameters)
+    torch_class = torch.optim.AdamW if name == "adamw" else torch.optim.SGD
+    torch_optimizer = torch_class(reference.parameters(), **hyperparameters)
+    x, y = torch.randn(16, 8), torch.randint(0, 2, (16,))
+
+    def step(net: torch.nn.Module, opt: torch.optim.Optimizer) -> torch.Tensor:
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(net(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    compiled = torch.compile(step, backend="aot_eager")
+    for _ in range(4):
+        compiled(model, optimizer)
+        step(reference, torch_optimizer)
+    for p, q in zip(model.parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-6)
+    assert optimizer.fused_path.last_path(0) == "eager"
+    assert any(not torch.equal(p, q) for p, q in zip(model.parameters(), start.parameters(), strict=True))
 
 
 def test_docstring_example_runs():

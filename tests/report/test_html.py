@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import html.parser
+from xml.etree import ElementTree
 
 from optimlab.report import Page, figures
+from optimlab.report.line_chart import line_chart
 
 
 class Outline(html.parser.HTMLParser):
@@ -84,3 +86,13 @@ def test_links_are_escaped_and_point_where_they_say():
     assert ("href", "he init.html?a=1&b=2") in parsed.attributes  # the parser unescapes the attribute
     assert "He <init>" in parsed.text and " supported & measured" in parsed.text
     assert '<a href="he init.html?a=1&amp;b=2">He &lt;init&gt;</a>' in text
+
+
+def test_save_figures_writes_each_figure_in_page_order_a_line_chart_as_svg(tmp_path):
+    """A PNG asked of a page with a line chart (SVG only) writes that chart as SVG, the rest as PNG."""
+    chart = line_chart({"loss": [1, 2, 3]}, {"loss": [3.0, 2.0, 1.0]}, title="run")
+    page = Page("t").figure(figures.lines([1, 2], {"a": [1.0, 2.0]}), "first").figure(chart, name="curves")
+    paths = page.save_figures(tmp_path / "figures")
+    assert [p.name for p in paths] == ["01-first.png", "02-curves.svg"]
+    assert paths[0].read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert ElementTree.parse(paths[1]).getroot().tag == "{http://www.w3.org/2000/svg}svg"

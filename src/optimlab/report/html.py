@@ -139,14 +139,16 @@ class Page:
         return self
 
     def save_figures(self, folder: str | os.PathLike[str], fmt: str = "png") -> list[Path]:
-        """Write every figure of the page to ``folder`` as ``NN-name.png`` (or ``.svg``), in page order
-        (a line chart: as .svg only)."""
+        """Write every figure of the page to ``folder`` as ``NN-name.png`` (or ``.svg``), in page order;
+        a line chart is drawn as SVG only, so it is written as ``NN-name.svg`` whatever ``fmt``."""
         from optimlab.report.figures import save
 
+        folder = Path(folder)
         return [
-            figure.save(path) if isinstance(figure, LineChart) else save(figure, path)
+            figure.save(folder / f"{stem}.svg")
+            if isinstance(figure, LineChart)
+            else save(figure, folder / f"{stem}.{fmt}")
             for stem, figure in self._figures
-            for path in [Path(folder) / f"{stem}.{fmt}"]
         ]
 
     def render(self) -> str:

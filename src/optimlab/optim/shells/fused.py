@@ -12,8 +12,10 @@ and falls back to the composed chain whenever no kernel applies. Chosen per grou
    coefficients computed once per step (:mod:`~optimlab.optim.kernels.scalar_hoisting`).
 3. **the composed chain**, eagerly: always correct; used for schedules and per-member tensors as
    hyperparameters, for bfloat16, sparse, non-contiguous or multi-device tensors, for the other
-   optimizers (Muon, Adafactor), for the first step of a compiled group, until compiling pays, and
-   whenever compiling fails.
+   optimizers (Muon, Adafactor), for the first step of a compiled group, until compiling pays,
+   whenever compiling fails, and inside the user's own ``torch.compile`` (of a whole training step):
+   there the chain is traced into the user's graph and fused by it, where an in-place fused kernel
+   on tensors made outside the graph cannot be traced.
 
 All three read and write the same state tensors (the chain's layout), so ``state_dict`` is the same
 whichever ran and a run may switch paths at any step; ``tests/optim/test_fused.py`` proves the kernels
@@ -147,6 +149,9 @@ class FusedPath:
         ``grads`` are the parameters' ``.grad`` (torch gives them their parameter's dtype, device and
         shape when they are set).
         """
+        if torch.compiler.is_compiling():  # the user's compile traces the chain (module docstring, 3.)
+            self._last[key] = "eager"
+            return eager()
         if self._supported(key, params, grads) and plain_numbers(hyperparameters):
             if self._kernel is not None:
                 self._last[key] = "torch_fused"

@@ -16,7 +16,7 @@ The grid and the suggestions train through the batched engine (:func:`~optimlab.
 .train_members`: all 30 grid runs as one stacked model); the suggestion's own check trains its
 candidates stacked too. Each run's metric is its final one (after the last step).
 
-Held out (``--held-out``, :data:`HELD_OUT`): three workloads of other kinds, never used to design the
+Held out (``--held-out``, :data:`HELD_OUT`): nine workloads of other kinds, never used to design the
 method, to try it where it was not tuned.
 
 Run: nice -n 10 python benchmarks/lr_suggestion.py [--held-out] [--workloads a,b] [--optimizers a,b]

@@ -26,11 +26,12 @@ validation), with ``--chaos`` each row's chaos probe (:data:`CHAOS_FACTORS` at t
 at each suggestion: how far one run's final metric moves when the lr moves by 1e-4, against the slack,
 and the gap between the two probes' medians), and the time taken; ``--json`` is rewritten
 after every row, with every grid run's final test and validation metric.
-Two ceilings are printed beside the totals, the protocol judged by itself: issue 15's own grid (its best
-lr by mean validation metric, 30 full runs) against the grid's best by test, seed by seed as the
-suggestion is judged; and with ``--chaos``, each redraw of the grid's best lr itself (its 8 probe runs,
-one factor on every seed) against its own runs: the rows a method picking that very lr would be
-expected to pass, where one run at a fixed lr is a draw.
+Beside the totals, the protocol judged by itself: issue 15's own grid (its best lr by mean validation
+metric, 30 full runs) against the grid's best by test, seed by seed as the suggestion is judged; and
+with ``--chaos``, each redraw of the grid's best lr itself (its 8 probe runs, one factor on every seed)
+against its own runs (the rows a method picking that very lr would be expected to pass, where one run
+at a fixed lr is a draw), and the rows where the suggestion's typical run (its probe's median) is
+within the slack of the grid's best lr's on every seed.
 """
 
 from __future__ import annotations
@@ -267,6 +268,8 @@ def measure(
             "test": runs[: len(seeds)],
             "suggested": runs[len(seeds) :],
             "redraws_passed": sum(redraws),
+            # The suggestion's typical run (median of its probe) against the grid's lr's, seed by seed.
+            "typical_passed": _gaps(*_probe_medians(runs, len(seeds)), classification)[1],
         }
     row["seconds"] = time.perf_counter() - started
     row["candidates"] = [[(c.lr, c.source, c.score, c.held_out_loss) for c in f.candidates] for f in found]
@@ -295,6 +298,12 @@ def _row(r: dict[str, Any]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def _probe_medians(runs: list[list[float]], seeds: int) -> tuple[list[float], list[float]]:
+    """The chaos probe's median run per seed: at the grid's best lr, then at each suggestion."""
+    medians = [statistics.median(v) for v in runs]
+    return medians[:seeds], medians[seeds:]
+
+
 def _chaos_line(r: dict[str, Any]) -> list[str]:
     """The chaos probe per seed: the spread (max - min) of the final test metric at the grid's best lr,
     beside the slack; the suggestion's gap to the median of those runs (the grid's best lr's typical
@@ -304,16 +313,10 @@ def _chaos_line(r: dict[str, Any]) -> list[str]:
         return []
     percent = r["metric"] == "test_accuracy"
     grid, ours = r["chaos"]["test"], r["chaos"]["suggested"]
-    medians = [statistics.median(v) for v in grid]
-    our_medians = [statistics.median(v) for v in ours]
-    if percent:
-        spreads = [max(v) - min(v) for v in grid]
-        gaps = [m - mine for m, mine in zip(medians, r["suggested"])]
-        like = [m - mine for m, mine in zip(medians, our_medians)]
-    else:  # a loss: relative, as the slack
-        spreads = [max(v) / min(v) - 1 for v in grid]
-        gaps = [mine / m - 1 for m, mine in zip(medians, r["suggested"])]
-        like = [mine / m - 1 for m, mine in zip(medians, our_medians)]
+    medians, our_medians = _probe_medians(grid + ours, len(grid))
+    like = _gaps(medians, our_medians, percent)[0]
+    gaps = _gaps(medians, r["suggested"], percent)[0]
+    spreads = [max(v) - min(v) if percent else max(v) / min(v) - 1 for v in grid]  # a loss: relative
     unit = "" if percent else "%"
     slack = ACCURACY_SLACK if percent else LOSS_SLACK
 
@@ -374,6 +377,8 @@ def main() -> None:
     if args.chaos:
         redrawn = sum(r["chaos"]["redraws_passed"] for r in rows) / len(CHAOS_FACTORS)
         print(f"the grid's best lr redrawn (8 draws a row): {redrawn:.1f}/{len(rows)} rows within the slack")
+        typical = sum(r["chaos"]["typical_passed"] for r in rows)
+        print(f"typical run to typical run (probe medians): {typical}/{len(rows)} rows within the slack")
     print(*chaos, sep="\n")
     print(f"{time.perf_counter() - started:.0f} s in all")
 

@@ -262,14 +262,15 @@ def measure(
             _gaps(row["by_test"]["grid_best"], [runs[s][j] for s in range(len(seeds))], classification)[1]
             for j in range(len(CHAOS_FACTORS))
         ]
+        # The suggestion's typical run (median of its probe) against the grid's lr's, seed by seed.
+        typical = _gaps(_medians(runs[: len(seeds)]), _medians(runs[len(seeds) :]), classification)[1]
         row["chaos"] = {
             "lr": best_lr,
             "factors": CHAOS_FACTORS,
             "test": runs[: len(seeds)],
             "suggested": runs[len(seeds) :],
             "redraws_passed": sum(redraws),
-            # The suggestion's typical run (median of its probe) against the grid's lr's, seed by seed.
-            "typical_passed": _gaps(*_probe_medians(runs, len(seeds)), classification)[1],
+            "typical_passed": typical,
         }
     row["seconds"] = time.perf_counter() - started
     row["candidates"] = [[(c.lr, c.source, c.score, c.held_out_loss) for c in f.candidates] for f in found]
@@ -298,10 +299,9 @@ def _row(r: dict[str, Any]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def _probe_medians(runs: list[list[float]], seeds: int) -> tuple[list[float], list[float]]:
-    """The chaos probe's median run per seed: at the grid's best lr, then at each suggestion."""
-    medians = [statistics.median(v) for v in runs]
-    return medians[:seeds], medians[seeds:]
+def _medians(runs: list[list[float]]) -> list[float]:
+    """The median run of each seed's chaos probe."""
+    return [statistics.median(v) for v in runs]
 
 
 def _chaos_line(r: dict[str, Any]) -> list[str]:
@@ -313,7 +313,7 @@ def _chaos_line(r: dict[str, Any]) -> list[str]:
         return []
     percent = r["metric"] == "test_accuracy"
     grid, ours = r["chaos"]["test"], r["chaos"]["suggested"]
-    medians, our_medians = _probe_medians(grid + ours, len(grid))
+    medians, our_medians = _medians(grid), _medians(ours)
     like = _gaps(medians, our_medians, percent)[0]
     gaps = _gaps(medians, r["suggested"], percent)[0]
     spreads = [max(v) - min(v) if percent else max(v) / min(v) - 1 for v in grid]  # a loss: relative
@@ -376,7 +376,8 @@ def main() -> None:
     print(f"the grid's own best by val against its best by test: {reach}/{len(rows)} rows within the slack")
     if args.chaos:
         redrawn = sum(r["chaos"]["redraws_passed"] for r in rows) / len(CHAOS_FACTORS)
-        print(f"the grid's best lr redrawn (8 draws a row): {redrawn:.1f}/{len(rows)} rows within the slack")
+        draws = f"{len(CHAOS_FACTORS)} draws a row"
+        print(f"the grid's best lr redrawn ({draws}): {redrawn:.1f}/{len(rows)} rows within the slack")
         typical = sum(r["chaos"]["typical_passed"] for r in rows)
         print(f"typical run to typical run (probe medians): {typical}/{len(rows)} rows within the slack")
     print(*chaos, sep="\n")

@@ -61,9 +61,16 @@ def test_group_count_is_lowered_to_a_divisor_of_the_width(num_features, num_grou
 
 
 def test_group_norm_of_features_keeps_two_per_group_so_it_does_not_output_a_constant():
-    norm = norms.create("group", 16)  # 32 groups asked; (N, C) input has no positions to normalize over
+    norm = norms.create("group", 16).double()  # 32 asked; an (N, C) input has no positions to pool
     assert norm.inner.num_groups == 8
-    assert norm(torch.randn(5, 16)).std(dim=0).min() > 0.1
+    x = torch.randn(5, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    # A pair (a, b) normalizes to +-h / sqrt(h^2 + eps), h = (a - b) / 2: about +-1, where a group of one
+    # feature would give 0 everywhere.
+    pairs = x.view(5, 8, 2)
+    half_gap = (pairs - pairs.flip(-1)) / 2
+    expected = (half_gap / (half_gap**2 + 1e-5).sqrt()).view(5, 16)
+    torch.testing.assert_close(norm(x), expected)
+    assert (expected.abs() > 0.9).float().mean() > 0.9
 
 
 def test_torch_norm_layers_are_named():

@@ -199,9 +199,7 @@ def test_the_reason_says_how_many_candidates_tied_and_when_the_check_told_none_a
     checks = [_Checked({"val_accuracy": a, "val_loss": 1.0}) for a in (0.80, 0.89, 0.90)]
 
     def reason(rows: int) -> str:
-        held_out = UserBatches(
-            (torch.zeros(rows, 2), torch.zeros(rows, dtype=torch.long)), nn.CrossEntropyLoss()
-        )
+        held_out = UserBatches((torch.zeros(rows, 2), torch.arange(rows) % 10), nn.CrossEntropyLoss())
         return _decided(curve, candidates, checks, 100, [held_out]).reason
 
     # 10 labels: one standard error sqrt(0.9 * 0.1 / 10) = 0.095, every candidate within it.
@@ -219,6 +217,49 @@ def test_the_reason_says_how_many_candidates_tied_and_when_the_check_told_none_a
     checks[1] = _Checked(checks[1].levels, (rows + 0.1)[None], (100,))
     assert reason(10).startswith("the lowest held-out loss among the 3 of 3 candidates tied with the best")
     assert reason(40_000).startswith("the best of 3 candidates (none tied with it)")
+
+
+def test_no_suggestion_where_no_candidate_beats_answering_the_most_frequent_class():
+    curve = LRRangeResult([], [], [], 1e-3, 1e-2, 1e-3, None, "the curve's reading")
+    candidates = [Candidate(lr, "test") for lr in (1e-4, 1e-3, 1e-2)]
+    # 500 labels, 60% of them class 0: chance is 0.6, three standard errors 3 sqrt(0.24 / 500) = 0.066.
+    held_out = UserBatches((torch.zeros(500, 2), (torch.arange(500) % 5 > 2).long()), nn.CrossEntropyLoss())
+
+    def decided(*accuracies):
+        checks = [_Checked({"val_accuracy": a, "val_loss": 1.0}) for a in accuracies]
+        return _decided(curve, candidates, checks, 100, [held_out])
+
+    at_chance = decided(0.58, 0.61, 0.66)
+    assert at_chance.suggestion is None
+    assert at_chance.reason.startswith(
+        "no candidate's held-out accuracy beat answering the most frequent class after 100 steps "
+        "(at best 0.66; that class alone: 0.6)"
+    )
+    assert [c.score for c in at_chance.candidates] == [0.58, 0.61, 0.66]  # the evidence is kept
+    assert decided(0.58, 0.61, 0.67).suggestion == 1e-2
+
+
+def test_labels_drawn_apart_from_the_inputs_get_no_suggestion():
+    """No lr can predict held-out labels that are independent of the inputs: the check says so."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(600, 8, generator=generator)
+    y = torch.randint(0, 3, (600,), generator=generator)
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3))
+    optimizer = optimlab.optim.create("adam", model.parameters())
+    found = find_lr(model, nn.CrossEntropyLoss(), x, y, optimizer, check_steps=100, steps=40, batch_size=32)
+    assert found.suggestion is None and all(c.score is not None for c in found.candidates)
+    assert found.reason.startswith("no candidate's held-out accuracy beat answering the most frequent class")
+    learnable = find_lr(
+        model,
+        nn.CrossEntropyLoss(),
+        x,
+        x[:, :3].argmax(1),
+        optimizer,
+        check_steps=100,
+        steps=40,
+        batch_size=32,
+    )
+    assert learnable.suggestion is not None
 
 
 def test_check_steps_are_checked():

@@ -61,6 +61,11 @@ How a candidate is scored and chosen, and why:
    seed of 9 (AdamW, +2.3%), one cross-fitted fold alone 2, both none; on 13 workloads (docs), folds
    up to 1,000 rows rather than one passed 1 more row of 39.
 
+Where no candidate's held-out accuracy beats answering the most frequent class (by
+:data:`CHANCE_ERRORS` standard errors: the best of ~17 candidates at chance lies up to ~2 above
+it), there is no suggestion: the best of candidates that learn nothing is noise, and no lr trains
+that setup (a vanishing signal, labels unrelated to the inputs).
+
 Measured by ``benchmarks/lr_suggestion.py`` (docs/benchmarks.md, "LR suggestion against a 10-point
 grid"): scoring the last evaluation alone missed the grid's best by more than a point on 5 of 27
 classification seeds, the level with quarter-decade candidates on 2, with eighth-decade ones on none.
@@ -86,6 +91,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -111,6 +117,7 @@ HELD_OUT_FRACTION = 0.2  # of the training data, held out for the check when no 
 EVALUATIONS = 20  # held-out evaluations over a check's run: 6 in its last quarter (module docstring)
 LEVEL_FRACTION = 0.25  # the end of the run whose evaluations give a candidate's level
 CROSS_FIT_ROWS = 1000  # fewer held-out rows than this: cross-fitted checks up to it (module docstring)
+CHANCE_ERRORS = 3.0  # standard errors above the most frequent class's share: a candidate beats chance
 
 
 def find_lr(
@@ -340,8 +347,24 @@ def _decided(
             check=check,
             reason=f"every candidate diverged within {check_steps} steps; {result.reason}",
         )
-    labels = sum(_labels(fold) for fold in folds) if metric == "val_accuracy" else None
     living = [c for c, _ in alive]
+    labels = None
+    if metric == "val_accuracy":
+        counts = sum((_label_counts(fold) for fold in folds), Counter())
+        labels = max(1, counts.total())
+        top, majority = max(c.score for c in living), max(counts.values(), default=0) / labels  # type: ignore[type-var]
+        if counts and _at_chance(top, majority, labels):
+            return dataclasses.replace(
+                result,
+                candidates=scored,
+                suggestion=None,
+                check=check,
+                reason=(
+                    f"no candidate's held-out accuracy beat answering the most frequent class after "
+                    f"{check_steps} steps (at best {top:.4g}; that class alone: {majority:.4g}): no lr "
+                    f"trains this setup, the cause lies elsewhere; the curve alone: {result.reason}"
+                ),
+            )
     tied = _tied(living, accuracy_of=labels, units=_unit_levels([k for _, k in alive]))
     best = _lower_middle(living, tied)
     # How much the check told apart: where every candidate ties, the choice is the middle of the
@@ -419,6 +442,13 @@ def _accuracy_tied(candidates: Sequence[Candidate], labels: int) -> list[int]:
     top = max(c.score for c in candidates)  # type: ignore[type-var]
     tolerance = math.sqrt(max(top * (1 - top), 1 / labels) / labels)
     return [i for i, c in enumerate(candidates) if c.score >= top - tolerance]  # type: ignore[operator]
+
+
+def _at_chance(best: float, majority: float, labels: int) -> bool:
+    """Whether the best held-out accuracy is within :data:`CHANCE_ERRORS` standard errors of the
+    ``majority`` class's share of ``labels`` rows: the best of ~17 candidates that all answer at
+    chance lies up to ~2 standard errors above it."""
+    return best <= majority + CHANCE_ERRORS * math.sqrt(majority * (1 - majority) / labels)
 
 
 def _within_one_se(differences: Tensor) -> bool:
@@ -634,19 +664,26 @@ def _check_one(
     return _Checked({}) if state.diverged else _checked(recorder.records)
 
 
-def _labels(held_out: UserBatches) -> int:
-    """Integer targets in one pass of ``held_out``: the n of an accuracy's standard error."""
+def _label_counts(held_out: UserBatches) -> Counter[int]:
+    """How often each class is the target in one pass of ``held_out`` (integer targets; a negative
+    one is a label the loss ignores, as cross-entropy's ``ignore_index``): their total is the n of an
+    accuracy's standard error, the most frequent one's share the accuracy of answering it always."""
     if held_out.tensors is not None:
-        return held_out.tensors[1].numel()
-    count = 0
-    for batch in held_out.one_pass("cpu"):
-        if isinstance(batch, Mapping):
-            target = next((batch[k] for k in TARGET_KEYS if k in batch), None)
-        else:
-            target = batch[-1] if isinstance(batch, (tuple, list)) else None
-        if isinstance(target, Tensor) and not target.is_floating_point():
-            count += target.numel()
-    return max(1, count)
+        targets = [held_out.tensors[1]]
+    else:
+        targets = []
+        for batch in held_out.one_pass("cpu"):
+            if isinstance(batch, Mapping):
+                target = next((batch[k] for k in TARGET_KEYS if k in batch), None)
+            else:
+                target = batch[-1] if isinstance(batch, (tuple, list)) else None
+            if isinstance(target, Tensor) and not target.is_floating_point():
+                targets.append(target)
+    counts: Counter[int] = Counter()
+    for target in targets:
+        labels, times = target[target >= 0].unique(return_counts=True)
+        counts.update(dict(zip(labels.tolist(), times.tolist())))
+    return counts
 
 
 def _check_stacked(

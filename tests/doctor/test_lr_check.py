@@ -93,6 +93,35 @@ def test_stacked_and_one_at_a_time_checks_agree_with_torch_adam():
     assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before))  # the model is untouched
 
 
+def test_per_position_scores_in_torchs_layout_are_checked_stacked_as_one_at_a_time():
+    """Class scores (N, C, T) against targets (N, T), some ignored: the stacked members' accuracy reads
+    the class dimension as a single model's does."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 6, 4, generator=generator)
+    y = (x[..., 0] > 0).long() + (x[..., 1] > 0).long()
+    y[:, -1] = -100
+    train, held_out = (x[:200], y[:200]), (x[200:], y[200:])
+
+    class Tagger(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
+
+        def forward(self, rows):
+            return self.net(rows).transpose(1, 2)
+
+    torch.manual_seed(0)
+    model = Tagger()
+    ours = optimlab.optim.create("adam", model.parameters(), lr=1e-3)
+    reference = torch.optim.Adam(model.parameters(), lr=1e-3)
+    lrs = [1e-3, 1e-2]
+    stacked = score_lrs(model, nn.CrossEntropyLoss(), train, held_out, ours, lrs, steps=30, batch_size=32)
+    alone = score_lrs(model, nn.CrossEntropyLoss(), train, held_out, reference, lrs, steps=30, batch_size=32)
+    for a, b in zip(stacked, alone, strict=True):
+        assert 0.5 < a["val_accuracy"] == pytest.approx(b["val_accuracy"], abs=1.5 / 500)
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-4)
+
+
 def test_find_lr_leaves_model_and_optimizer_as_they_were_and_reports_its_evidence():
     x, y = standardized()
     torch.manual_seed(0)

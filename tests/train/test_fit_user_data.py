@@ -130,6 +130,44 @@ def test_validation_data_in_any_shape_gives_the_loss_and_accuracy_by_hand():
         assert metrics["val_accuracy"] == pytest.approx(accuracy)
 
 
+class Tagger(nn.Module):
+    """Scores 3 classes at each of a sequence's positions: ``(N, T, C)``, or torch's losses'
+    ``(N, C, T)`` layout where ``classes_second``."""
+
+    def __init__(self, classes_second):
+        super().__init__()
+        torch.manual_seed(0)
+        self.net, self.classes_second = nn.Linear(4, 3), classes_second
+
+    def forward(self, x):
+        scores = self.net(x)
+        return scores.transpose(1, 2) if self.classes_second else scores
+
+
+def flat_cross_entropy(scores, targets):
+    return nn.functional.cross_entropy(scores.flatten(0, -2), targets.flatten())
+
+
+@pytest.mark.parametrize(
+    ("classes_second", "loss_fn"), [(True, nn.CrossEntropyLoss()), (False, flat_cross_entropy)]
+)
+def test_per_position_accuracy_reads_the_class_dimension_and_skips_ignored_targets(classes_second, loss_fn):
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(24, 5, 4, generator=generator)
+    y = torch.randint(0, 3, (24, 5), generator=generator)
+    y[:, -2:] = -100  # padding: cross-entropy's ignore_index
+    model = Tagger(classes_second)
+    with torch.no_grad():
+        predicted = model.net(x).argmax(-1)
+    counted = y >= 0
+    accuracy = ((predicted == y) & counted).sum().item() / counted.sum().item()
+    for val in ((x, y), DataLoader(TensorDataset(x, y), batch_size=10)):
+        recorder = Evaluations()
+        fit(model, torch.optim.SGD(model.parameters(), lr=0.0), (x, y), loss_fn=loss_fn, total_steps=1,
+            batch_size=24, val_data=val, callbacks=[recorder])  # fmt: skip
+        assert recorder.seen[-1][1]["val_accuracy"] == pytest.approx(accuracy)
+
+
 def test_an_iterable_of_unknown_length_is_evaluated_once_its_first_epoch_has_ended():
     x, y = problem(n=30)
 

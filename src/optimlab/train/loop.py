@@ -29,6 +29,7 @@ __all__ = [
     "EVAL_BATCH",
     "Callback",
     "TrainState",
+    "class_dim",
     "clip_grad_norm_",
     "epoch_order",
     "epoch_permutation",
@@ -315,13 +316,16 @@ def evaluate_batches(
         if per_batch is not None:
             per_batch.append(out.loss.item())
         predicted, target = out.prediction, out.target
-        if (
-            isinstance(predicted, torch.Tensor) and isinstance(target, torch.Tensor)
+        dim = (
+            class_dim(predicted.shape, target.shape)
+            if isinstance(predicted, torch.Tensor) and isinstance(target, torch.Tensor)
             and predicted.is_floating_point() and not target.is_floating_point()
-            and predicted.shape[:-1] == target.shape
-        ):  # fmt: skip
-            correct += (predicted.argmax(-1) == target).sum().item()
-            labels += target.numel()
+            else None
+        )  # fmt: skip
+        if dim is not None:
+            counted = target >= 0  # a negative target is ignored, as by cross-entropy's ignore_index
+            correct += ((predicted.argmax(dim) == target) & counted).sum().item()
+            labels += counted.sum().item()
         if metrics:
             if not (isinstance(predicted, torch.Tensor) and isinstance(target, torch.Tensor)):
                 raise InvalidValueError(
@@ -340,6 +344,18 @@ def evaluate_batches(
             {f"{prefix}_{name}": float(metric(outputs, targets)) for name, metric in metrics.items()}
         )
     return found
+
+
+def class_dim(scores: Sequence[int], targets: Sequence[int]) -> int | None:
+    """The dimension of class scores shaped ``scores`` that holds the classes of integer targets shaped
+    ``targets``: the last, ``(..., C)`` against ``(...)``, or torch's losses' second, ``(N, C, d1, ...)``
+    against ``(N, d1, ...)``; None where neither fits."""
+    scores, targets = tuple(scores), tuple(targets)
+    if scores[:-1] == targets:
+        return len(scores) - 1
+    if len(scores) > 2 and scores[:1] + scores[2:] == targets:
+        return 1
+    return None
 
 
 def _rows(batch: Any) -> int:

@@ -34,7 +34,7 @@ from optimlab.train.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
-from optimlab.train.loop import EVAL_BATCH, Callback, TrainState, evaluate_batches, fit
+from optimlab.train.loop import EVAL_BATCH, Callback, TrainState, class_dim, evaluate_batches, fit
 from optimlab.user_code import import_object
 
 __all__ = [
@@ -126,8 +126,7 @@ def evaluate_members(
     n = x.shape[0 if shared else 1]
     if n == 0:
         return [{} for _ in range(members)]
-    totals = torch.zeros(3, members, dtype=torch.float64, device=x.device)  # loss, correct, squared
-    labels = 0
+    totals = torch.zeros(4, members, dtype=torch.float64, device=x.device)  # loss, correct, squared, labels
     for start in range(0, n, EVAL_BATCH):
         rows = slice(start, start + EVAL_BATCH)
         xb, yb = (x[rows], y[rows]) if shared else (x[:, rows], y[:, rows])
@@ -135,16 +134,19 @@ def evaluate_members(
         targets = yb.shape if shared else yb.shape[1:]  # (B, ...): one label per example or position
         totals[0] += member_losses(out, yb).double() * targets[0]
         if task == "classification":
+            dim = class_dim(out.shape[1:], targets)
             # max's indices: the first maximum, as argmax, 8x faster than argmax on stacked outputs
-            totals[1] += (out.max(dim=-1).indices == yb).reshape(members, -1).sum(1)
-            labels += math.prod(targets)
+            hit = out.max(dim=1 + (out.dim() - 2 if dim is None else dim)).indices == yb
+            counted = (yb >= 0).expand_as(hit)  # a negative target is ignored, as by ignore_index
+            totals[1] += (hit & counted).reshape(members, -1).sum(1)
+            totals[3] += counted.reshape(members, -1).sum(1)
         else:
             errors = out.reshape(members, *targets) - yb
             totals[2] += errors.double().pow(2).reshape(members, -1).sum(1) / max(1, math.prod(targets[1:]))
     results = []
-    for loss, correct, squared in totals.T.tolist():
+    for loss, correct, squared, labels in totals.T.tolist():
         metrics = {f"{prefix}_loss": loss / n}
-        if task == "classification":
+        if task == "classification" and labels:
             metrics[f"{prefix}_accuracy"] = correct / labels
         else:
             metrics[f"{prefix}_rmse"] = math.sqrt(squared / n)

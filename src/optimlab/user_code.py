@@ -22,12 +22,15 @@ import importlib
 import os
 import re
 import sys
-from collections.abc import Sequence
-from typing import Any
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from optimlab.errors import InvalidValueError, OptimlabError
 
-__all__ = ["IMPORT_PATH", "extend_sys_path", "import_object", "is_import_path"]
+__all__ = ["IMPORT_PATH", "call_user", "extend_sys_path", "import_object", "is_import_path"]
+
+T = TypeVar("T")
 
 IMPORT_PATH = "package.module:attribute"
 _DOTTED = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
@@ -78,3 +81,20 @@ def import_object(path: str, what: str) -> Any:
             )
         target = getattr(target, part)
     return target
+
+
+def call_user(what: str, path: str, target: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``target(*args, **kwargs)``, the user's ``what`` at ``path``; an exception raised in it is said in
+    one line, with the line of the user's code it came from, rather than as a traceback (an optimlab
+    error, already one line, passes as it is)."""
+    try:
+        return target(*args, **kwargs)
+    except OptimlabError:
+        raise
+    except Exception as error:
+        frames = traceback.extract_tb(error.__traceback__)[1:]  # without this function's own frame
+        own = [f for f in frames if "site-packages" not in f.filename and "/optimlab/" not in f.filename]
+        where = (own or frames or [None])[-1]
+        at = f" ({os.path.basename(where.filename)}, line {where.lineno})" if where is not None else ""
+        reason = (str(error).strip().splitlines() or [""])[0]
+        raise OptimlabError(f"{what} {path!r} raised {type(error).__name__}: {reason}{at}") from error

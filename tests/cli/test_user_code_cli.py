@@ -16,6 +16,14 @@ def build(input_shape, num_outputs, width=8):
 
 def text():
     return "a model"
+
+
+def broken(input_shape, num_outputs):
+    raise ValueError("no layers yet")
+
+
+def too_narrow(input_shape, num_outputs):
+    return nn.Linear(input_shape[0] + 1, num_outputs)  # one input feature more than the data has
 """
 
 DATA = """
@@ -24,6 +32,10 @@ import torch
 def load(n=60):
     x = torch.randn(n, 4, generator=torch.Generator().manual_seed(0))
     return x, (x[:, 0] > 0).long()
+
+
+def missing_file():
+    return open("/no/such/optimlab/file.csv")
 """
 
 
@@ -108,3 +120,33 @@ def test_compare_runs_on_the_users_code_and_stores_the_path(cli, user_folder, tm
 def test_bad_paths_give_one_line_and_exit_2(cli, user_folder, tmp_path, flags, message):
     code, _, err = cli("train", *flags, "--epochs", "1", "--out", str(tmp_path / "bad"))
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (
+            ["--model", "optimlab_cli_nets:broken"],
+            "model 'optimlab_cli_nets:broken' raised ValueError: no layers yet (optimlab_cli_nets.py, line 12)",
+        ),
+        (
+            ["--dataset", "optimlab_cli_data:missing_file"],
+            "dataset 'optimlab_cli_data:missing_file' raised FileNotFoundError: [Errno 2] No such file or "
+            "directory: '/no/such/optimlab/file.csv' (optimlab_cli_data.py, line 10)",
+        ),
+        (["--model", "optimlab_cli_nets:too_narrow"], "for the first batch: accepted a batch the model and"),
+    ],
+)
+@pytest.mark.parametrize("verb", ["train", "doctor", "lr-find"])
+def test_users_code_that_fails_gives_one_line_and_exit_2_in_every_verb(
+    cli, user_folder, verb, flags, message
+):
+    extra = (
+        ["--dataset", "optimlab_cli_data:load"]
+        if "--dataset" not in flags
+        else ["--model", "optimlab_cli_nets:build"]
+    )
+    code, _, err = cli(verb, *flags, *extra, *(["--epochs", "1"] if verb == "train" else []))
+    *progress, last = err.strip().splitlines()  # doctor and lr-find say first what they examine
+    assert code == 2 and last.startswith("error: ") and message in last, err
+    assert len(progress) <= 1 and "Traceback" not in err

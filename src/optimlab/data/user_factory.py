@@ -37,6 +37,7 @@ from optimlab.data.splits import Splits, check_fractions, rounded
 from optimlab.data.torch_dataset import from_torch_dataset
 from optimlab.data.user_batches import TARGET_KEYS, describe, is_map_dataset
 from optimlab.errors import InvalidValueError
+from optimlab.user_code import call_user
 
 __all__ = ["ACCEPTED_RETURNS", "BatchDataset", "BatchSplits", "adapt_dataset", "as_data"]
 
@@ -198,7 +199,9 @@ def adapt_dataset(path: str, target: Any) -> Callable[..., Any]:
     takes_seed = "seed" in signature.parameters
 
     def factory(seed: int, **options: Any) -> Any:
-        return as_data(target(**({"seed": seed} if takes_seed else {}), **options), path)
+        return as_data(
+            call_user("dataset", path, target, **({"seed": seed} if takes_seed else {}), **options), path
+        )
 
     factory.__signature__ = signature.replace(  # type: ignore[attr-defined]
         parameters=[p for p in signature.parameters.values() if p.name != "seed"]

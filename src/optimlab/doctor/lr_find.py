@@ -48,6 +48,7 @@ from optimlab.data.user_batches import UserBatches
 from optimlab.doctor.snapshot import preserved
 from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE, POSITIVE_INT, Interval
+from optimlab.train.loop import first_loss
 
 __all__ = ["Candidate", "LRRangeResult", "lr_candidates", "lr_range_test", "smooth", "suggest_lr"]
 
@@ -266,7 +267,12 @@ def lr_range_test(
         model.train()
         stream = data.stream(next(model.parameters()).device)
         for i in range(steps + 1):  # batch i measures the loss after the step at lrs[i - 1]
-            loss = data.compute_loss(model, next(stream))
+            batch = next(stream)
+            loss = (
+                data.compute_loss(model, batch)
+                if i
+                else first_loss(lambda: data.compute_loss(model, batch), batch)  # noqa: B023  (called here)
+            )
             value = loss.item()
             if i > 0:
                 losses.append(value)

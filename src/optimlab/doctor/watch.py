@@ -16,6 +16,7 @@ from torch import nn
 
 from optimlab.data.user_batches import UserBatches
 from optimlab.doctor.instruments import Instruments
+from optimlab.train.loop import first_loss
 
 __all__ = ["watch"]
 
@@ -48,7 +49,7 @@ def watch(
                 loss.backward()
                 return loss
 
-            loss = closure()
+            loss = closure() if step > 1 else first_loss(closure, batch)
             lr = optimizer.param_groups[0]["lr"]
             optimizer.step(closure) if needs_closure else optimizer.step()
             value = loss.item()

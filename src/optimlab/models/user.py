@@ -17,6 +17,7 @@ from typing import Any
 from torch import nn
 
 from optimlab.errors import InvalidValueError
+from optimlab.user_code import call_user
 
 __all__ = ["DATA_KEYWORDS", "adapt_loss", "adapt_model"]
 
@@ -37,7 +38,7 @@ def _module_factory(
 
     def factory(*data: Any, **options: Any) -> nn.Module:
         given = dict(zip(data_keywords, data))
-        built = target(**{name: given[name] for name in wanted}, **options)
+        built = call_user(what, path, target, **{name: given[name] for name in wanted}, **options)
         if not isinstance(built, nn.Module):
             raise InvalidValueError(
                 f"what {what} {path!r} returned", f"a {type(built).__name__}", "an nn.Module"

@@ -32,7 +32,7 @@ from torch import Tensor
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.optim.base import GradientTransformation, Params, Updates
 from optimlab.registry import get_registry
-from optimlab.user_code import IMPORT_PATH, is_import_path
+from optimlab.user_code import IMPORT_PATH, call_user, is_import_path
 
 __all__ = ["TorchOptimizerState", "adapt_optimizer", "load_optimizer", "torch_optimizer_transform"]
 
@@ -118,7 +118,7 @@ def adapt_optimizer(path: str, target: Any) -> Callable[..., GradientTransformat
         return _torch_factory(target, path)
     if callable(target):
         _keyword_signature(target, 0, path)  # every keyword has a default, lr among them
-        built = target()
+        built = call_user("optimizer", path, target)
         if not isinstance(built, GradientTransformation):
             raise OptimlabError(
                 f"{path} returned {type(built).__name__}, not a GradientTransformation: name a "

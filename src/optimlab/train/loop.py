@@ -35,6 +35,7 @@ __all__ = [
     "epoch_permutation",
     "evaluate_batches",
     "evaluates_after",
+    "first_loss",
     "fit",
     "steps_per_epoch",
 ]
@@ -206,7 +207,7 @@ def fit(
                 clip_grad_norm_([p.grad for p in model.parameters() if p.grad is not None], grad_clip_norm)
             return loss
 
-        loss = _first_loss(closure, batch) if first else closure()
+        loss = first_loss(closure, batch) if first else closure()
         first = False
         state.lr = optimizer.param_groups[0]["lr"]
         optimizer.step(closure) if needs_closure else optimizer.step()
@@ -274,7 +275,7 @@ def _training_batches(
     return UserBatches(data, loss_fn, compute_loss=compute_loss, **batching)
 
 
-def _first_loss(closure: Callable[[], torch.Tensor], batch: Any) -> torch.Tensor:
+def first_loss(closure: Callable[[], torch.Tensor], batch: Any) -> torch.Tensor:
     """The first step's loss; a batch that the model or the loss cannot take is named in one line, as
     bad input, rather than surfacing as a traceback from deep inside the user's model."""
     try:

@@ -42,6 +42,13 @@ def test_a_diverging_run_is_recorded_not_lost(tmp_path):
     assert json.loads((tmp_path / "run" / "result.json").read_text())["status"] == "diverged"
 
 
+def test_a_run_with_nothing_held_out_says_so_instead_of_reporting_no_metrics():
+    recipe = Recipe.from_dict({**SMALL, "data": {"name": "digits", "val_fraction": 0, "test_fraction": 0}})
+    result = train(recipe.with_updates({"training.steps": 3}))
+    assert result.status == "completed" and result.metrics == {}
+    assert result.message.startswith("nothing held out to score: the validation and test splits hold no rows")
+
+
 def test_an_existing_run_is_not_overwritten(tmp_path):
     recipe = Recipe.from_dict({**SMALL, "training": {"steps": 3}})
     train(recipe, tmp_path / "run")

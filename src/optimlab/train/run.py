@@ -434,6 +434,11 @@ def _finish(
         for prefix, part in (("val", splits.val), ("test", splits.test)):
             if part is not None:  # the user's dict batches: no test split unless they gave one
                 metrics.update(_split_evaluator(built, part, prefix=prefix, metrics=own_metrics)())
+        if not metrics:
+            message = (
+                "nothing held out to score: the validation and test splits hold no rows (too few examples "
+                "for data.val_fraction and data.test_fraction)"
+            )
     result = TrainResult(
         recipe_id=built.recipe.id,
         status=status,

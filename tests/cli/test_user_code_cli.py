@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 NETS = """
+import torch
 from torch import nn
 
 def build(input_shape, num_outputs, width=8):
@@ -24,6 +25,11 @@ def broken(input_shape, num_outputs):
 
 def too_narrow(input_shape, num_outputs):
     return nn.Linear(input_shape[0] + 1, num_outputs)  # one input feature more than the data has
+
+
+class Unfinished(torch.optim.Optimizer):
+    def __init__(self, params, lr=0.1):
+        raise NotImplementedError("step rule to come")
 """
 
 DATA = """
@@ -37,6 +43,11 @@ def load(n=60):
 def missing_file():
     return open("/no/such/optimlab/file.csv")
 """
+
+
+def line_of(source: str, text: str) -> int:
+    """The line of the module written from ``source`` that holds ``text``."""
+    return next(i for i, line in enumerate(source.splitlines(), 1) if text in line)
 
 
 @pytest.fixture(scope="module")
@@ -127,14 +138,19 @@ def test_bad_paths_give_one_line_and_exit_2(cli, user_folder, tmp_path, flags, m
     [
         (
             ["--model", "optimlab_cli_nets:broken"],
-            "model 'optimlab_cli_nets:broken' raised ValueError: no layers yet (optimlab_cli_nets.py, line 12)",
+            f"model 'optimlab_cli_nets:broken' raised ValueError: no layers yet (optimlab_cli_nets.py, line {line_of(NETS, 'no layers')})",
         ),
         (
             ["--dataset", "optimlab_cli_data:missing_file"],
             "dataset 'optimlab_cli_data:missing_file' raised FileNotFoundError: [Errno 2] No such file or "
-            "directory: '/no/such/optimlab/file.csv' (optimlab_cli_data.py, line 10)",
+            f"directory: '/no/such/optimlab/file.csv' (optimlab_cli_data.py, line {line_of(DATA, 'open(')})",
         ),
         (["--model", "optimlab_cli_nets:too_narrow"], "for the first batch: accepted a batch the model and"),
+        (
+            ["--optimizer", "optimlab_cli_nets:Unfinished"],
+            "optimizer 'optimlab_cli_nets:Unfinished' raised NotImplementedError: step rule to come "
+            f"(optimlab_cli_nets.py, line {line_of(NETS, 'step rule')})",
+        ),
     ],
 )
 @pytest.mark.parametrize("verb", ["train", "doctor", "lr-find"])

@@ -80,7 +80,9 @@ def torch_optimizer_transform(
         if not params:  # the layout a shell asks for: no optimizer over no parameters
             return TorchOptimizerState([], [])
         shadows = [p.detach().clone() for p in params]
-        return TorchOptimizerState(shadows, [optimizer_class(shadows, **hyperparameters)] * len(params))
+        path = f"{optimizer_class.__module__}:{optimizer_class.__qualname__}"
+        built = call_user("optimizer", path, optimizer_class, shadows, **hyperparameters)
+        return TorchOptimizerState(shadows, [built] * len(params))
 
     @torch.no_grad()
     def update(

@@ -43,3 +43,33 @@ def test_stratified_split_draws_the_data_from_the_seed():
 def test_unknown_split_is_refused():
     with pytest.raises(InvalidValueError, match="'original'"):
         optimlab.data.load("mnist1d", split="paper")
+
+
+def test_generated_once_then_read_from_the_cache_folder_as_the_package_makes_it(tmp_path, monkeypatch):
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    monkeypatch.setenv("OPTIMLAB_CACHE_DIR", str(tmp_path))
+    args = get_dataset_args()
+    args.num_samples, args.seed = 200, 3
+    made = make_dataset(args)
+    first = optimlab.data.load("mnist1d", seed=3, n=200)
+    (kept,) = tmp_path.iterdir()
+    monkeypatch.setattr("mnist1d.data.make_dataset", lambda args: pytest.fail("generated again"))
+    second = optimlab.data.load("mnist1d", seed=3, n=200)
+    for a, b in ((first.train, second.train), (first.val, second.val), (first.test, second.test)):
+        assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y)
+    everything = torch.cat([first.train.x, first.val.x, first.test.x]).numpy()
+    expected = np.concatenate([made["x"], made["x_test"]]).astype(np.float32)
+    assert sorted(map(tuple, everything.round(5))) == sorted(map(tuple, expected.round(5)))
+    kept.write_bytes(kept.read_bytes()[:100])  # cut short (a full disk): made again, and the same
+    monkeypatch.undo()
+    monkeypatch.setenv("OPTIMLAB_CACHE_DIR", str(tmp_path))
+    again = optimlab.data.load("mnist1d", seed=3, n=200)
+    assert torch.equal(again.test.x, first.test.x) and kept.stat().st_size > 100
+
+
+def test_a_cache_folder_that_cannot_be_written_only_costs_the_time(tmp_path, monkeypatch):
+    blocked = tmp_path / "file"
+    blocked.write_text("")  # a file where the folder should be
+    monkeypatch.setenv("OPTIMLAB_CACHE_DIR", str(blocked / "cache"))
+    assert len(optimlab.data.load("mnist1d", seed=0, n=100).train) == 60

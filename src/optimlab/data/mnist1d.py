@@ -16,11 +16,14 @@ Small enough for a CPU, yet a CNN beats an MLP on it, as on MNIST. Generated pro
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import random
+from typing import Any
 
 import numpy as np
 import torch
 
+from optimlab.data.cache import cached_arrays
 from optimlab.data.examples import Examples
 from optimlab.registry import Capability, Interval, new_registry
 
@@ -41,19 +44,14 @@ SPLITS = ("stratified", "original")
 )
 def mnist1d(seed: int, *, n: int = 5000, split: str = "stratified") -> Examples:
     """``n`` sequences (rounded down to a multiple of 10: the classes are balanced), input shape (40,)."""
-    from mnist1d.data import get_dataset_args, make_dataset  # imported on use: it pulls in matplotlib
+    from mnist1d.data import get_dataset_args  # imported on use: it pulls in matplotlib
 
     args = get_dataset_args()
     args.num_samples = n
     if split == "stratified":
         args.seed = seed
-    # make_dataset seeds NumPy's and Python's global generators; give the caller's state back.
-    numpy_state, python_state = np.random.get_state(), random.getstate()
-    try:
-        made = make_dataset(args)
-    finally:
-        np.random.set_state(numpy_state)
-        random.setstate(python_state)
+    key = {"mnist1d": importlib.metadata.version("mnist1d"), **vars(args)}
+    made = cached_arrays("mnist1d", key, lambda: _generated(args))
     x = np.concatenate([made["x"], made["x_test"]])
     y = np.concatenate([made["y"], made["y_test"]])
     examples = Examples.from_arrays(x, y, name="mnist1d", task="classification")
@@ -66,3 +64,17 @@ def mnist1d(seed: int, *, n: int = 5000, split: str = "stratified") -> Examples:
         examples=rows.subset(torch.arange(train)),
         test=rows.subset(torch.arange(train, len(rows))),
     )
+
+
+def _generated(args: Any) -> dict[str, np.ndarray]:
+    """The package's ``make_dataset(args)`` arrays, the global random state left as it was."""
+    from mnist1d.data import make_dataset
+
+    # make_dataset seeds NumPy's and Python's global generators; give the caller's state back.
+    numpy_state, python_state = np.random.get_state(), random.getstate()
+    try:
+        made = make_dataset(args)
+    finally:
+        np.random.set_state(numpy_state)
+        random.setstate(python_state)
+    return {k: made[k] for k in ("x", "y", "x_test", "y_test")}

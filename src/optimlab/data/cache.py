@@ -1,0 +1,55 @@
+"""Generated data kept on disk, so that a data set that is slow to generate is generated once per machine.
+
+MNIST-1D takes ~4 s to generate, as long as the rest of a short run; every process that loads it (a
+training run, each study worker) would pay it again. :func:`cached_arrays` keeps what a generator made
+under the cache folder, ``$OPTIMLAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/optimlab``, else
+``~/.cache/optimlab``, named by a hash of everything the arrays depend on. A file that cannot be read
+is generated again; a folder that cannot be written only costs the time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["cache_folder", "cached_arrays"]
+
+
+def cache_folder() -> Path:
+    """Where generated data is kept: ``$OPTIMLAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/optimlab``, else
+    ``~/.cache/optimlab``."""
+    if os.environ.get("OPTIMLAB_CACHE_DIR"):
+        return Path(os.environ["OPTIMLAB_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "optimlab"
+
+
+def cached_arrays(
+    name: str, key: Mapping[str, Any], make: Callable[[], Mapping[str, np.ndarray]]
+) -> dict[str, np.ndarray]:
+    """The arrays ``make()`` returns for ``key`` (JSON-able: every input of the generator, its version
+    included), read from the cache folder where an earlier call kept them, else made and kept there."""
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    path = cache_folder() / f"{name}-{digest}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as kept:
+            return {k: kept[k] for k in kept.files}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # absent, or cut short: again
+        pass
+    arrays = {k: np.asarray(v) for k, v in make().items()}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".partial", delete=False) as partial:
+            np.savez(partial, **arrays)
+        os.replace(partial.name, path)  # whole or not at all, whichever process writes last
+    except OSError:
+        pass
+    return arrays

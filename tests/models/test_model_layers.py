@@ -1,10 +1,13 @@
-"""Shared layer pieces: technique names resolved once, shapes checked, flat rows viewed as channels."""
+"""Shared layer pieces: technique names resolved once, shapes checked, flat rows viewed as channels, and
+MaxPool1d against torch's (the same outputs and gradients, alone and vmapped)."""
 
 import pytest
 import torch
+from torch import nn
+from torch.func import vmap
 
 from optimlab.errors import InvalidValueError, UnknownNameError
-from optimlab.models.layers import AsChannels, LayerTechniques, channels_first, check_shapes
+from optimlab.models.layers import AsChannels, LayerTechniques, MaxPool1d, channels_first, check_shapes
 
 
 def test_aliases_resolve_to_canonical_names():
@@ -36,3 +39,38 @@ def test_as_channels_views_flat_rows_without_copying_values():
     rows = torch.arange(24.0).reshape(2, 12)
     images = AsChannels((3, 2, 2))(rows)
     assert images.shape == (2, 3, 2, 2) and images[1, 2, 1, 0].item() == 12 + 2 * 4 + 2
+
+
+def ties(shape):
+    """Values with many exact ties in a window (ReLU's zeros, repeated values), where which element
+    gets the gradient is decided by the rule, not by the values."""
+    generator = torch.Generator().manual_seed(0)
+    return torch.randint(-2, 3, shape, generator=generator).float().relu()
+
+
+@pytest.mark.parametrize(
+    "options", [{"kernel_size": 2}, {"kernel_size": 3}, {"kernel_size": 2, "stride": 1}, {"kernel_size": 3, "padding": 1},
+                {"kernel_size": 2, "ceil_mode": True}, {"kernel_size": 2, "dilation": 2}],
+)  # fmt: skip
+@pytest.mark.parametrize("length", [8, 9, 11])
+def test_outputs_and_gradients_equal_torchs(options, length):
+    for values in (
+        ties((4, 3, length)),
+        torch.randn(4, 3, length, generator=torch.Generator().manual_seed(1)),
+    ):
+        ours_in, torch_in = values.clone().requires_grad_(), values.clone().requires_grad_()
+        ours, reference = MaxPool1d(**options)(ours_in), nn.MaxPool1d(**options)(torch_in)
+        assert torch.equal(ours, reference)
+        upstream = torch.randn(reference.shape, generator=torch.Generator().manual_seed(2))
+        ours.backward(upstream)
+        reference.backward(upstream)
+        assert torch.equal(ours_in.grad, torch_in.grad)
+
+
+def test_vmapped_over_members_equals_each_member_alone():
+    x = ties((5, 4, 3, 10))  # 5 members, batch 4, 3 channels, length 10
+    pool = MaxPool1d(2)
+    torch.testing.assert_close(
+        vmap(pool)(x), torch.stack([nn.MaxPool1d(2)(member) for member in x]), rtol=0, atol=0
+    )
+    assert MaxPool1d(2)(x[0, 0]).shape == (3, 5)  # unbatched (C, L), as torch's takes it

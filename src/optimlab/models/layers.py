@@ -28,13 +28,35 @@ __all__ = [
     "MAX_POOL",
     "AsChannels",
     "LayerTechniques",
+    "MaxPool1d",
     "channels_first",
     "check_shapes",
 ]
 
+
+class MaxPool1d(nn.MaxPool1d):
+    """torch's ``MaxPool1d``, the same outputs and gradients (the first maximum of each window gets it),
+    faster where the windows tile the sequence (stride = kernel, no padding, dilation 1, ceil_mode and
+    return_indices off): a max over the last dimension reshaped into windows. Forward and backward on
+    CPU it takes 0.6x torch's time on the lr check's 17 stacked MNIST-1D CNNs, 0.85x on one
+    (``benchmarks/max_pool.py``)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        (kernel,), (stride,) = _single(self.kernel_size), _single(self.stride)
+        tiled = (stride, _single(self.padding)[0], _single(self.dilation)[0]) == (kernel, 0, 1)
+        if not tiled or self.ceil_mode or self.return_indices:
+            return super().forward(x)
+        windows = x.shape[-1] // kernel
+        return x[..., : windows * kernel].unflatten(-1, (windows, kernel)).max(-1).values
+
+
+def _single(value: int | tuple[int, ...]) -> tuple[int, ...]:
+    return (value,) if isinstance(value, int) else tuple(value)
+
+
 # Layer classes by number of spatial dimensions: 1 for sequences (C, L), 2 for images (C, H, W).
 CONV: dict[int, type[nn.Module]] = {1: nn.Conv1d, 2: nn.Conv2d}
-MAX_POOL: dict[int, type[nn.Module]] = {1: nn.MaxPool1d, 2: nn.MaxPool2d}
+MAX_POOL: dict[int, type[nn.Module]] = {1: MaxPool1d, 2: nn.MaxPool2d}
 GLOBAL_AVERAGE_POOL: dict[int, type[nn.Module]] = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d}
 
 

@@ -1,8 +1,12 @@
 """Building a recipe: seeds, the scaler in front, data-dependent init on training inputs."""
 
+import math
+
+import pytest
 import torch
 
 from optimlab.build import build
+from optimlab.errors import InvalidValueError
 from optimlab.recipe import Recipe
 
 
@@ -74,3 +78,31 @@ def test_drop_last_counts_only_full_batches_in_an_epoch():
     recipe = Recipe.from_dict({"training": {"epochs": 2, "batch_size": 100}})
     assert total_steps(recipe, 1078) == 2 * 11
     assert total_steps(recipe.with_updates({"training.drop_last": True}), 1078) == 2 * 10
+
+
+def test_a_transformer_on_next_characters_is_causal_per_position_and_embeds_the_ids():
+    """``--model transformer`` on python_source, nothing else set: one output row per position, each
+    reading only the positions up to it (a later character changed leaves earlier outputs as they
+    were), and the ids embedded, as the python_lm workload sets by hand."""
+    text = {"name": "python_source", "options": {"chars": 2000, "context": 16}}
+    built = build(Recipe.from_dict({"data": text, "model": {"name": "transformer"}}))
+    net = built.model.net
+    assert isinstance(net.embed, torch.nn.Embedding) and net.embed.num_embeddings == 97
+    x = built.splits.train.x[:4]
+    changed = x.clone()
+    changed[:, 10] = (changed[:, 10] + 1) % 97
+    with torch.no_grad():
+        out, out_changed = built.model(x), built.model(changed)
+    assert out.shape == (4, 16, 97)
+    assert torch.equal(out[:, :10], out_changed[:, :10]) and not torch.equal(out[:, 10:], out_changed[:, 10:])
+    loss = built.loss_fn(out, built.splits.train.y[:4])
+    assert abs(loss.item() - math.log(97)) < 1.0  # an untrained model: near uniform over 97 characters
+
+
+def test_the_recipe_overrides_what_the_data_asks_and_a_model_without_positions_is_refused():
+    text = {"name": "python_source", "options": {"chars": 2000, "context": 16}}
+    model = {"name": "transformer", "options": {"causal": False}}
+    net = build(Recipe.from_dict({"data": text, "model": model})).model.net
+    assert net.per_token and not net.blocks[0].attention.causal
+    with pytest.raises(InvalidValueError, match="an output per position .* transformer"):
+        build(Recipe.from_dict({"data": text, "model": {"name": "mlp"}}))

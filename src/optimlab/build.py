@@ -93,11 +93,32 @@ def build_model(recipe: Recipe, splits: Any) -> nn.Module:
     if data_dependent:  # built plain, then initialized on a batch of scaled training inputs
         keywords["init"] = "default"
     shape = splits.image_shape or splits.input_shape  # CNNs see digits as 8x8 images; MLPs flatten
+    keywords = {**_asked_by_data(recipe.model.name, splits), **keywords}
     net = get_registry("model").create(recipe.model.name, tuple(shape), num_outputs(splits), **keywords)
     scaler = get_registry("scaling").create(recipe.data.scaling).fit(splits.train.x)
     if data_dependent:
         apply(net, init, data=scaler(splits.train.x[:INIT_BATCH]), **init_options)
     return nn.Sequential(OrderedDict(scaling=scaler, net=net))
+
+
+def _asked_by_data(name: str, splits: Any) -> dict[str, Any]:
+    """The architecture's options that the data decides, where the recipe leaves them unset: token ids
+    are embedded (``vocab_size``), and next-token targets need an output per position that sees only
+    earlier positions (``per_token``, ``causal``)."""
+    registry = get_registry("model")
+    takes = registry.get(name).hyperparameter_names
+    asked: dict[str, Any] = {"vocab_size": splits.vocab_size} if splits.vocab_size else {}
+    if splits.next_token:
+        if "per_token" not in takes:
+            able = [n for n in registry.names() if "per_token" in registry.get(n).hyperparameter_names]
+            raise InvalidValueError(
+                "model.name",
+                name,
+                f"an architecture with an output per position for {splits.name}'s next-token targets: "
+                + ", ".join(able),
+            )
+        asked.update(per_token=True, causal=True)
+    return {k: v for k, v in asked.items() if k in takes}
 
 
 def _model_of_batches(recipe: Recipe, keywords: dict[str, Any], data_dependent: bool) -> nn.Module:

@@ -50,7 +50,10 @@ class DatasetInfo:
     ``image_shape`` is set when each example (whatever its stored shape) can be viewed as an image
     (C, H, W), e.g. digits: 64 features, image shape (1, 8, 8); pass it to CNNs. ``loss`` is set when
     the data set defines its own loss (the noisy quadratic); otherwise the task's usual one applies
-    (cross-entropy for classification, mean squared error for regression).
+    (cross-entropy for classification, mean squared error for regression). ``vocab_size`` is set when
+    the inputs are token ids in [0, vocab_size) (stored as floats), and ``next_token`` when each
+    position's target is the next position's input (a language model's): the model must then give one
+    output per position and look only at earlier positions.
     """
 
     name: str
@@ -59,6 +62,8 @@ class DatasetInfo:
     num_classes: int | None = None
     image_shape: tuple[int, ...] | None = None
     loss: nn.Module | None = None
+    vocab_size: int | None = None
+    next_token: bool = False
 
     @property
     def num_outputs(self) -> int:

@@ -98,4 +98,6 @@ def python_source(seed: int, *, chars: int = 200_000, context: int = 64) -> Exam
         num_classes=VOCABULARY_SIZE,
         examples=TensorPair(x.float(), y),
         loss=NextTokenCrossEntropy(),
+        vocab_size=VOCABULARY_SIZE,
+        next_token=True,
     )

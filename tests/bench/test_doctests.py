@@ -1,4 +1,4 @@
-"""The examples in the docstrings of the bench's modules (and the data and report modules it added) run."""
+"""The examples in the docstrings of the bench's modules (and of other modules that have some) run."""
 
 import doctest
 import importlib
@@ -11,6 +11,7 @@ MODULES = [
     "optimlab.optim.user",
     "optimlab.data.python_source",
     "optimlab.report.environment",
+    "optimlab.doctor.progress",
 ]
 
 

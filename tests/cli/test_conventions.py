@@ -3,6 +3,7 @@ README's commands accepted as written, doctor --fail-on, the one error path, the
 
 from __future__ import annotations
 
+import json
 import pickle
 import re
 import shlex
@@ -213,3 +214,19 @@ def test_a_repaired_checkpoint_is_one_warning_line_and_the_run_goes_on(tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     lines = resumed.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("warning: ") and "previous checkpoint" in lines[0], lines
+
+
+def test_the_doctor_says_which_phase_runs_once_a_phase_off_a_terminal(cli):
+    """Off a terminal (a log), each phase is one line on stderr with its length; stdout keeps the JSON."""
+    code, out, err = cli("doctor", "--dataset", "iris", "--steps", "20", "--format", "json")
+    assert code == 0 and json.loads(out)["lr_range"]["suggestion"] is not None
+    lines = err.splitlines()
+    checks = [line for line in lines if ": lr check: " in line]
+    assert lines[:2] == ["examining mlp on iris", "examining mlp on iris: LR range test (100 steps)"]
+    assert lines[-1] == "examining mlp on iris: watching the run (20 steps)"
+    # iris: 30 held-out rows, so 4 cross-fitted checks; each trains over the recipe's run, 30 steps
+    assert checks == [
+        f"examining mlp on iris: lr check: 18 candidates at once, check {k} of 4 (30 steps)"
+        for k in (1, 2, 3, 4)
+    ]
+    assert len(lines) == 7

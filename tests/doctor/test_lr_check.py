@@ -28,6 +28,7 @@ from optimlab.doctor.lr_check import (
     stackable,
 )
 from optimlab.doctor.lr_find import Candidate, LRRangeResult
+from optimlab.doctor.progress import listening
 from optimlab.errors import InvalidValueError
 
 from .setups import NamedExamples, ReturnsItsLoss, standardized
@@ -462,3 +463,38 @@ def test_a_recipe_on_the_users_dict_batches_is_checked_as_find_lr_by_hand(user_p
     assert [c.lr for c in found.candidates] == pytest.approx([c.lr for c in by_hand.candidates])
     assert [c.score for c in found.candidates] == pytest.approx([c.score for c in by_hand.candidates])
     assert found.suggestion == pytest.approx(by_hand.suggestion)
+
+
+@pytest.mark.parametrize("stacked", [True, False])
+def test_every_phase_reports_its_steps_to_a_listener(stacked):
+    """The range test, each check (stacked: all candidates at once, in each cross-fitted check; else
+    each candidate in turn) and nothing else report, each step once, in order, up to their length."""
+    x, y = small_digits()
+    net = small_mlp()
+    params = net.parameters()
+    optimizer = (
+        optimlab.optim.create("adam", params, lr=1e-3) if stacked else torch.optim.Adam(params, lr=1e-3)
+    )
+    train, held_out = (x[:300], y[:300]), (x[300:], y[300:])
+    heard = []
+    with listening(lambda *step: heard.append(step)):
+        result = find_lr(
+            net, nn.CrossEntropyLoss(), *train, optimizer, held_out=held_out, cross_fit=True, **QUICK
+        )
+    by_phase = {phase: [(done, total) for p, done, total in heard if p == phase] for phase, _, _ in heard}
+    sweep = by_phase.pop("LR range test")  # up to its end, or to where the loss diverged
+    assert sweep == [(i, QUICK["steps"]) for i in range(len(sweep))] and len(sweep) > QUICK["steps"] // 2
+    if stacked:
+        checks = [
+            f"lr check: {len(result.candidates)} candidates at once, check {k} of 4" for k in range(1, 5)
+        ]
+    else:
+        checks = [
+            f"lr check: candidate {i} of {len(result.candidates)} (lr {c.lr:.3g})"
+            for i, c in enumerate(result.candidates, 1)
+        ]
+    assert list(by_phase) == checks
+    steps = QUICK["check_steps"]
+    for phase in checks:
+        assert by_phase[phase] == [(i, steps) for i in range(1, steps + 1)], phase
+    find_lr(net, nn.CrossEntropyLoss(), *train, optimizer, held_out=held_out, **QUICK)  # nobody listens

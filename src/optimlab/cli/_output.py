@@ -5,10 +5,18 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Protocol
 
 MAX_WORD = 24  # a column keeps at least its longest word, up to this many characters
+REDRAW_SECONDS = 0.2  # a long step's counter is redrawn at most this often
+
+
+class Update(Protocol):
+    """What :meth:`Output.working` yields: replace the message, with how far its step is."""
+
+    def __call__(self, message: str, done: int | None = None, total: int | None = None) -> None: ...
 
 
 class Output:
@@ -50,17 +58,35 @@ class Output:
         print(message, file=sys.stderr, flush=True)
 
     @contextlib.contextmanager
-    def working(self, message: str) -> Iterator[Callable[[str], None]]:
-        """Show that a long step runs: a spinner on a terminal, else a line on stderr. Yields a function
-        that replaces the message (the step now running)."""
+    def working(self, message: str) -> Iterator[Update]:
+        """Show that a long step runs: a spinner on a terminal, else a line on stderr. Yields
+        ``update(message, done=None, total=None)``, which replaces the message (the step now running)
+        and, on a terminal, shows how far it is (``done`` of ``total`` steps, redrawn at most
+        :data:`REDRAW_SECONDS` apart); elsewhere each new message is one line (with its ``total``)."""
         if not sys.stderr.isatty():
+            shown = [message]
             self.note(message)
-            yield self.note
+
+            def note_new(message: str, done: int | None = None, total: int | None = None) -> None:
+                if message != shown[0]:
+                    shown[0] = message
+                    self.note(message if total is None else f"{message} ({total:,} steps)")
+
+            yield note_new
             return
         from rich.console import Console
 
         with Console(stderr=True).status(message) as status:
-            yield status.update
+            drawn = [message, 0.0]
+
+            def redraw(message: str, done: int | None = None, total: int | None = None) -> None:
+                now = time.monotonic()
+                if message == drawn[0] and now - drawn[1] < REDRAW_SECONDS and done != total:
+                    return
+                drawn[:] = message, now
+                status.update(message if done is None else f"{message}: step {done:,} of {total:,}")
+
+            yield redraw
 
     def error(self, message: str) -> None:
         print(f"error: {message}", file=sys.stderr)

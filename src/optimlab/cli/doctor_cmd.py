@@ -84,9 +84,14 @@ def doctor(
     # --steps here is how long the doctor watches, not the recipe's training.steps
     recipe = o.recipe_from_options(recipe_path, {k: v for k, v in ctx.params.items() if k != "steps"})
     from optimlab.doctor import diagnose_recipe
+    from optimlab.doctor.progress import listening
 
     output = Output(fmt)
-    with output.working(f"examining {recipe.model.name} on {recipe.data.name}"):
+    doing = f"examining {recipe.model.name} on {recipe.data.name}"
+    with (
+        output.working(doing) as update,
+        listening(lambda phase, *steps: update(f"{doing}: {phase}", *steps)),
+    ):
         diagnosis = diagnose_recipe(recipe, steps=steps, lr_find=lr_find)
     if html is not None:
         from optimlab.doctor.report import write_html

@@ -75,13 +75,15 @@ def lr_find(
         raise InvalidValueError("--end-lr", end_lr, f"a learning rate above --start-lr {start_lr:g}")
     recipe = o.recipe_from_options(recipe_path, ctx.params)
     from optimlab.doctor import find_lr_recipe
+    from optimlab.doctor.progress import listening
 
     output = Output(fmt)
     checked = {} if check_steps is None else {"check_steps": check_steps}
-    with output.working(
+    doing = (
         f"LR range test: {sweep_steps} steps of {recipe.optimizer.name}, {start_lr:g} to {end_lr:g}, "
         "then a run of each candidate"
-    ):
+    )
+    with output.working(doing) as update, listening(update):
         result = find_lr_recipe(recipe, start_lr=start_lr, end_lr=end_lr, steps=sweep_steps, **checked)
     if plot is not None:
         from optimlab.doctor.report import plot_lr_range

@@ -102,6 +102,7 @@ from torch.utils.data import DataLoader, RandomSampler, Subset
 
 from optimlab.data.user_batches import TARGET_KEYS, UserBatches
 from optimlab.doctor.lr_find import Candidate, LRRangeResult, lr_range_test
+from optimlab.doctor.progress import report
 from optimlab.doctor.snapshot import preserved
 from optimlab.errors import InvalidValueError
 from optimlab.models.stacked import stacked_forward, stacked_loss
@@ -186,11 +187,12 @@ def find_lr(
     if not stacked:
         candidates = candidates[::2]  # one at a time: quarter decades (module docstring, cost)
     lrs = [c.lr for c in candidates]
-    checks = [_check(model, optimizer, lrs, train, held_out, check_steps, seed)]
-    folds = [held_out]
-    for fold_train, fold in _cross_folds(train, held_out, seed) if stacked and cross_fit else []:
-        checks.append(_check(model, optimizer, lrs, fold_train, fold, check_steps, seed))
-        folds.append(fold)  # cross-fitted (module docstring, point 3)
+    runs = [(train, held_out), *(_cross_folds(train, held_out, seed) if stacked and cross_fit else [])]
+    checks = [
+        _check(model, optimizer, lrs, fold_train, fold, check_steps, seed, of=(k, len(runs)))
+        for k, (fold_train, fold) in enumerate(runs, 1)
+    ]
+    folds = [fold for _, fold in runs]  # beyond the first: cross-fitted (module docstring, point 3)
     return _decided(result, candidates, _pooled(checks, folds), check_steps, folds)
 
 
@@ -590,6 +592,16 @@ class _Recorder(Callback):
             self.records.append((state.step, metrics, self.units[-1]))
 
 
+class _Progress(Callback):
+    """Reports each step of :func:`fit` as ``phase`` (:mod:`optimlab.doctor.progress`)."""
+
+    def __init__(self, phase: str, steps: int) -> None:
+        self.phase, self.steps = phase, steps
+
+    def on_step_end(self, state: TrainState) -> None:
+        report(self.phase, state.step, self.steps)
+
+
 def _check(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -598,15 +610,34 @@ def _check(
     held_out: UserBatches,
     steps: int,
     seed: int,
+    *,
+    of: tuple[int, int] = (1, 1),
 ) -> list[_Checked]:
-    """Each lr's check (module docstring): stacked where :func:`stackable`, else one at a time."""
+    """Each lr's check (module docstring): stacked where :func:`stackable`, else one at a time; ``of``:
+    this check's number among the cross-fitted checks, for the progress it reports."""
+    fold = f", check {of[0]} of {of[1]}" if of[1] > 1 else ""
     if held_out.tensors is not None:  # moved once, as the training tensors are
         device = next(model.parameters()).device
         held_out.tensors = (held_out.tensors[0].to(device), held_out.tensors[1].to(device))
     tensors = train.tensors is not None and held_out.tensors is not None
     if tensors and isinstance(train.loss_fn, nn.Module) and stackable(model, optimizer) is None:
-        return _check_stacked(model, train.loss_fn, optimizer, lrs, train, held_out.tensors, steps, seed)
-    return [_check_one(model, optimizer, lr, train, held_out, steps, seed) for lr in lrs]
+        phase = f"lr check: {len(lrs)} candidates at once{fold}"
+        return _check_stacked(
+            model, train.loss_fn, optimizer, lrs, train, held_out.tensors, steps, seed, phase
+        )
+    return [
+        _check_one(
+            model,
+            optimizer,
+            lr,
+            train,
+            held_out,
+            steps,
+            seed,
+            f"lr check: candidate {i} of {len(lrs)} (lr {lr:.3g}){fold}",
+        )
+        for i, lr in enumerate(lrs, 1)
+    ]
 
 
 def _check_one(
@@ -617,6 +648,7 @@ def _check_one(
     held_out: UserBatches,
     steps: int,
     seed: int,
+    phase: str,
 ) -> _Checked:
     with preserved(model, optimizer):  # the random state: dropout draws
         # One deepcopy of both keeps the optimizer's references to the copied parameters.
@@ -646,10 +678,10 @@ def _check_one(
         units.append(torch.tensor(per_batch))
         return metrics
 
-    recorder = _Recorder(steps, units)
+    recorder, progress = _Recorder(steps, units), _Progress(phase, steps)
     # Up to the last quarter without evaluations (the loop's batch order follows the step), then with.
     first = next(step for step in range(1, steps + 1) if _evaluated_after(step, steps))
-    state = fit(member, member_optimizer, train, total_steps=first - 1)
+    state = fit(member, member_optimizer, train, total_steps=first - 1, callbacks=[progress])
     if not state.diverged:
         state = fit(
             member,
@@ -659,7 +691,7 @@ def _check_one(
             state=state,
             evaluate=evaluation,
             eval_every=max(1, steps // EVALUATIONS),
-            callbacks=[recorder],
+            callbacks=[recorder, progress],
         )
     return _Checked({}) if state.diverged else _checked(recorder.records)
 
@@ -695,6 +727,7 @@ def _check_stacked(
     held_out: tuple[Tensor, Tensor],
     steps: int,
     seed: int,
+    phase: str,
 ) -> list[_Checked]:
     """:func:`_check` with the K lrs as members of one stacked model (module docstring)."""
     members = len(lrs)
@@ -728,6 +761,7 @@ def _check_stacked(
             break
         grads = torch.autograd.grad(losses.sum(), params)
         stepper.step(list(grads))
+        report(phase, step + 1, steps)
         if _evaluated_after(step + 1, steps):
             stepper.eval()  # schedule-free optimizers evaluate at another point than they train at
             with torch.no_grad():

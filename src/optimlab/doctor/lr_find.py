@@ -45,6 +45,7 @@ import torch
 from torch import Tensor, nn
 
 from optimlab.data.user_batches import UserBatches
+from optimlab.doctor.progress import report
 from optimlab.doctor.snapshot import preserved
 from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE, POSITIVE_INT, Interval
@@ -274,6 +275,7 @@ def lr_range_test(
                 else first_loss(lambda: data.compute_loss(model, batch), batch)  # noqa: B023  (called here)
             )
             value = loss.item()
+            report("LR range test", i, steps)
             if i > 0:
                 losses.append(value)
                 ema = value if math.isnan(ema) else 0.9 * ema + 0.1 * value

@@ -16,6 +16,7 @@ from torch import nn
 
 from optimlab.data.user_batches import UserBatches
 from optimlab.doctor.instruments import Instruments
+from optimlab.doctor.progress import report
 from optimlab.train.loop import first_loss
 
 __all__ = ["watch"]
@@ -54,6 +55,7 @@ def watch(
             optimizer.step(closure) if needs_closure else optimizer.step()
             value = loss.item()
             instruments.record_step(step, value, lr)
+            report("watching the run", step, steps)
             if not math.isfinite(value):
                 return step
     finally:

@@ -37,8 +37,8 @@ def resolve(category: str, choice: Choice) -> tuple[str, dict[str, Any]]:
         raise InvalidValueError(
             category,
             choice,
-            f"a {category} name, or a mapping of its name and hyperparameters "
-            "({name: ..., <hyperparameter>: <value>})",
+            f"{'an' if category[0] in 'aeiou' else 'a'} {category} name, or a mapping of its name and "
+            "hyperparameters ({name: ..., <hyperparameter>: <value>})",
         )
     entry = get_registry(category).get(name)
     entry.validate(hyperparameters)

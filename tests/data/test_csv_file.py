@@ -71,3 +71,29 @@ def test_a_missing_or_infinite_value_is_refused_with_file_row_and_column(tmp_pat
     file.write_text(f"a,b,y\n1,2,0.5\n3,4,{bad}\n")
     with pytest.raises(InvalidValueError, match=r"t\.csv at row 3, target column 'y'"):
         load_csv(file)
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|", ","])
+def test_the_delimiter_is_the_one_that_splits_every_line_alike(tmp_path, delimiter):
+    """Semicolons (a decimal-comma locale's CSV), tabs, pipes, commas: read alike without being told;
+    a comma inside a quoted label is not a delimiter."""
+    rows = [["height", "width", "label"], ["1.5", "2", "a, b"], ["2.5", "3", "c"], ["3.5", "4", "a, b"]]
+    text = "\n".join(delimiter.join(f'"{f}"' if "," in f else f for f in row) for row in rows) + "\n"
+    data = load_csv(write(tmp_path, text))
+    assert data.examples.x.tolist() == [[1.5, 2.0], [2.5, 3.0], [3.5, 4.0]]
+    assert data.examples.y.tolist() == [0, 1, 0] and data.num_classes == 2
+
+
+def test_a_file_of_one_column_names_the_delimiter_it_split_at(tmp_path):
+    with pytest.raises(InvalidValueError, match=r"'1 column' for CSV file .* split by ','"):
+        load_csv(write(tmp_path, "label\n1\n2\n"))
+    with pytest.raises(InvalidValueError, match=r"'1 column' .* split by ';'"):
+        load_csv(write(tmp_path, "a,b,label\n1,2,0\n3,4,1\n"), delimiter=";")
+
+
+def test_a_tsv_file_is_read_by_name(tmp_path):
+    from optimlab.data import load
+
+    write(tmp_path, "a\tb\ty\n" + "".join(f"{i}\t{i % 3}\t{i % 2}\n" for i in range(20)), name="rows.tsv")
+    splits = load(tmp_path / "rows.tsv", seed=0)
+    assert splits.input_shape == (2,) and splits.num_classes == 2

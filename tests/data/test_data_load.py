@@ -58,5 +58,5 @@ def test_missing_file_and_unknown_kind_of_file(tmp_path):
     with pytest.raises(InvalidValueError, match="there is none at"):
         optimlab.data.load(tmp_path / "absent.csv")
     (tmp_path / "notes.txt").write_text("hello")
-    with pytest.raises(InvalidValueError, match="a file of a known kind: .csv, .npy, .npz, IDX"):
+    with pytest.raises(InvalidValueError, match="a file of a known kind: .csv, .tsv, .npy, .npz, IDX"):
         optimlab.data.load(tmp_path / "notes.txt")

@@ -1,8 +1,10 @@
 """User data from a CSV file: numeric feature columns and one target column.
 
-The first row is a header when none of its fields is a number (override with ``header``). Targets
-that are not numbers, or whole numbers, are class labels (mapped to 0..K-1 in sorted order), others
-regression targets; ``task`` overrides the guess.
+The delimiter is the one of ``, ; tab |`` that splits the first lines alike (``csv.Sniffer``; a
+comma where none does, as in a one-column file; override with ``delimiter``). The first row is a
+header when none of its fields is a number (override with ``header``). Targets that are not numbers,
+or whole numbers, are class labels (mapped to 0..K-1 in sorted order), others regression targets;
+``task`` overrides the guess.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ import numpy as np
 from optimlab.data.examples import Examples, Task, reject_non_finite
 from optimlab.errors import InvalidValueError, UnknownNameError
 
-__all__ = ["load_csv"]
+__all__ = ["DELIMITERS", "load_csv"]
+
+DELIMITERS = ",;\t|"  # what a delimiter is guessed among
+SNIFFED_LINES = 20  # the first lines the guess reads
 
 
 def _is_number(field: str) -> bool:
@@ -25,6 +30,16 @@ def _is_number(field: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _delimiter(path: Path) -> str:
+    """The delimiter of :data:`DELIMITERS` that splits the first lines of ``path`` alike; else a comma."""
+    with path.open(newline="") as handle:
+        sample = "".join(line for _, line in zip(range(SNIFFED_LINES), handle))
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:  # one column, or no delimiter splits every line alike
+        return ","
 
 
 def _target_column(target: str | int, header: list[str] | None, width: int, path: Path) -> int:
@@ -48,7 +63,7 @@ def load_csv(
     target: str | int = -1,
     *,
     task: Task | None = None,
-    delimiter: str = ",",
+    delimiter: str | None = None,
     header: bool | None = None,
 ) -> Examples:
     """Examples from the CSV at ``path``; ``target`` is the target column's name or index (last by default).
@@ -61,6 +76,7 @@ def load_csv(
     ('classification', 2, [0, 1, 0])
     """
     path = Path(path)
+    delimiter = _delimiter(path) if delimiter is None else delimiter
     with path.open(newline="") as handle:
         rows = [row for row in csv.reader(handle, delimiter=delimiter) if row]
     if header is None:
@@ -72,6 +88,12 @@ def load_csv(
             f"CSV file {str(path)!r}", "no data rows", "a file with at least one row of values"
         )
     width = len(body[0])
+    if width < 2:
+        raise InvalidValueError(
+            f"CSV file {str(path)!r}",
+            "1 column",
+            f"feature columns and a target column, split by {delimiter!r} (another delimiter: delimiter=...)",
+        )
     column = _target_column(target, names, width, path)
     features, labels, lines = [], [], []
     for line, row in enumerate(body, start=2 if header else 1):

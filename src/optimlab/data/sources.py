@@ -22,7 +22,7 @@ __all__ = ["FILE_KINDS", "load"]
 
 _REGISTRY = new_registry("dataset")
 
-FILE_KINDS = ".csv, .npy, .npz, IDX (*-ubyte, *.idx*, optionally .gz)"
+FILE_KINDS = ".csv, .tsv, .npy, .npz, IDX (*-ubyte, *.idx*, optionally .gz)"
 
 
 def _load_idx_images(path: Path, labels_path: str | os.PathLike[str] | None = None) -> Examples:
@@ -44,7 +44,7 @@ def _load_idx_images(path: Path, labels_path: str | os.PathLike[str] | None = No
 def _reader(path: Path) -> Callable[..., Examples] | None:
     """The loader for ``path`` by its name, or None when the name says no known format."""
     name = path.name.lower()
-    if name.endswith(".csv"):
+    if name.endswith((".csv", ".tsv")):
         return load_csv
     if name.endswith((".npy", ".npz")):
         return load_numpy
@@ -78,7 +78,7 @@ def load(
 
     Args:
         name_or_path: a name in the ``dataset`` registry (``digits``, ``mnist1d``, ``two_spirals``...),
-            a path to a .csv, .npy, .npz or IDX file (``*-ubyte``, ``*.idx*``, gzipped or not), or the
+            a path to a .csv, .tsv, .npy, .npz or IDX file (``*-ubyte``, ``*.idx*``, gzipped or not), or the
             user's factory by import path (``mypkg.data:load``, :mod:`optimlab.data.user_factory`).
         seed: draws synthetic data and decides the split (and nothing else).
         val_fraction, test_fraction: shares held out for validation and test, per class for

@@ -26,8 +26,23 @@ def test_npy_table_takes_the_target_column(tmp_path):
 
 def test_missing_key_lists_the_archive_keys(tmp_path):
     np.savez(tmp_path / "d.npz", inputs=np.zeros((2, 2)), y=np.zeros(2))
-    with pytest.raises(UnknownNameError, match="unknown array in d.npz 'x'.*Accepted: inputs, y"):
+    with pytest.raises(InvalidValueError, match="'inputs, y' for arrays of d.npz: accepted a pair .* x/y"):
         load_numpy(tmp_path / "d.npz")
+    with pytest.raises(UnknownNameError, match="unknown array in d.npz 'x'.*Accepted: inputs, y"):
+        load_numpy(tmp_path / "d.npz", y_key="y")
+    assert load_numpy(tmp_path / "d.npz", x_key="inputs").input_shape == (2,)
+
+
+@pytest.mark.parametrize(
+    "names", [("x", "y"), ("X", "y"), ("features", "labels"), ("data", "target"), None], ids=str
+)
+def test_an_archive_of_a_usual_pair_of_names_needs_no_keys(tmp_path, names):
+    """Names as scikit-learn, Keras and numpy.savez's positional arrays (arr_0, arr_1) leave them."""
+    x, y = np.arange(12.0).reshape(4, 3), np.array([0, 1, 1, 0])
+    arrays = dict(zip(names, (x, y))) if names else {}
+    np.savez(tmp_path / "d.npz", *([] if names else [x, y]), other=np.zeros(1), **arrays)
+    data = load_numpy(tmp_path / "d.npz")
+    assert data.examples.x.tolist() == x.tolist() and data.examples.y.tolist() == y.tolist()
 
 
 def test_a_one_dimensional_npy_is_not_a_table(tmp_path):

@@ -14,19 +14,34 @@ import numpy as np
 from optimlab.data.examples import Examples, Task, reject_non_finite
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 
-__all__ = ["load_numpy"]
+__all__ = ["ARRAY_PAIRS", "load_numpy"]
+
+# (inputs, targets) names an .npz is read by when none are given, the first pair it holds
+ARRAY_PAIRS = (
+    ("x", "y"),
+    ("X", "y"),
+    ("inputs", "targets"),
+    ("features", "labels"),
+    ("features", "targets"),
+    ("images", "labels"),
+    ("data", "target"),
+    ("data", "labels"),
+    ("arr_0", "arr_1"),  # numpy.savez(file, x, y) without names
+)
 
 
 def load_numpy(
     path: str | os.PathLike[str],
-    x_key: str = "x",
-    y_key: str = "y",
+    x_key: str | None = None,
+    y_key: str | None = None,
     *,
     target: int = -1,
     task: Task | None = None,
 ) -> Examples:
-    """Examples from ``path``: arrays ``x_key`` (N, ...) and ``y_key`` (N,) of an ``.npz``, or a 2-d
-    ``.npy`` table whose column ``target`` holds the targets (like a CSV).
+    """Examples from ``path``: arrays ``x_key`` (N, ...) and ``y_key`` (N,) of an ``.npz`` (by default
+    the first of :data:`ARRAY_PAIRS` it holds: ``x``/``y``, ``features``/``labels``, unnamed
+    ``arr_0``/``arr_1``, ...), or a 2-d ``.npy`` table whose column ``target`` holds the targets (like
+    a CSV).
 
     Integer targets are class labels, others regression targets; ``task`` overrides the guess.
 
@@ -41,9 +56,7 @@ def load_numpy(
     try:
         if path.suffix.lower() == ".npz":
             with np.load(path, allow_pickle=False) as archive:
-                for key in (x_key, y_key):
-                    if key not in archive.files:
-                        raise UnknownNameError(f"array in {path.name}", key, archive.files)
+                x_key, y_key = _keys(archive.files, x_key, y_key, path)
                 x, y = archive[x_key], archive[y_key]
             reject_non_finite(x, f"array {x_key!r} of {path.name}")
             reject_non_finite(y, f"array {y_key!r} of {path.name}")
@@ -75,6 +88,26 @@ def load_numpy(
     column = target % table.shape[1]
     x, y = np.delete(table, column, axis=1), table[:, column]
     return Examples.from_arrays(x, y, name=path.stem, task=task)
+
+
+def _keys(files: list[str], x_key: str | None, y_key: str | None, path: Path) -> tuple[str, str]:
+    """The names of the inputs and the targets in an archive holding ``files``."""
+    if x_key is None and y_key is None:
+        pair = next((pair for pair in ARRAY_PAIRS if set(pair) <= set(files)), None)
+        if pair is None:
+            raise InvalidValueError(
+                f"arrays of {path.name}",
+                ", ".join(files) or "none",
+                "a pair of inputs and targets named "
+                + ", ".join("/".join(pair) for pair in ARRAY_PAIRS)
+                + "; or name them in the recipe's data.options: x_key, y_key",
+            )
+        return pair
+    x_key, y_key = x_key or "x", y_key or "y"
+    for key in (x_key, y_key):
+        if key not in files:
+            raise UnknownNameError(f"array in {path.name}", key, files)
+    return x_key, y_key
 
 
 _ACCEPTED = (

@@ -93,6 +93,10 @@ def build_model(recipe: Recipe, splits: Any) -> nn.Module:
     if data_dependent:  # built plain, then initialized on a batch of scaled training inputs
         keywords["init"] = "default"
     shape = splits.image_shape or splits.input_shape  # CNNs see digits as 8x8 images; MLPs flatten
+    if splits.vocab_size and recipe.data.scaling != "none":
+        raise InvalidValueError(
+            "data.scaling", recipe.data.scaling, f"'none': {splits.name}'s inputs are token ids"
+        )
     keywords = {**_asked_by_data(recipe.model.name, splits), **keywords}
     net = get_registry("model").create(recipe.model.name, tuple(shape), num_outputs(splits), **keywords)
     scaler = get_registry("scaling").create(recipe.data.scaling).fit(splits.train.x)

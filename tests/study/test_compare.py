@@ -19,6 +19,24 @@ def test_a_plan_has_one_study_per_workload_with_the_given_budget():
     ).model.activation == "tanh"
 
 
+def test_a_workload_on_another_model_or_data_is_named_for_them_and_keeps_no_target(user_package, tmp_path):
+    """The workload's name and its target were of its own setup: on rows.csv, an import path or
+    python_source the study says what it trains, and reaches for no target; token ids stay unscaled."""
+    (own,) = plan_comparison(["sgd"], epochs=1)
+    assert (own.name, own.target, own.recipe.data.scaling) == ("digits_mlp", 0.96, "standardize")
+    rows = tmp_path / "rows.csv"
+    rows.write_text("".join(f"{i},{i % 3},{i % 2}\n" for i in range(30)))
+    (csv,) = plan_comparison(["sgd"], dataset=str(rows), epochs=1)
+    assert (csv.name, csv.target, csv.recipe.data.name) == ("mlp-on-rows", None, str(rows))
+    assert csv.recipe.data.scaling == "standardize"  # numbers: the workload's scaling
+    (user,) = plan_comparison(["sgd"], model="optimlab_userpkg.nets:build", epochs=1)
+    assert user.name == "optimlab_userpkg.nets.build-on-digits" and user.target is None
+    (text,) = plan_comparison(["sgd"], dataset="python_source", model="transformer", epochs=1)
+    assert (text.name, text.recipe.data.scaling) == ("transformer-on-python_source", "none")
+    several = plan_comparison(["sgd"], workloads=["digits_mlp", "two_spirals_mlp"], dataset="wine", epochs=1)
+    assert [s.name for s in several] == ["digits_mlp-mlp-on-wine", "two_spirals_mlp-mlp-on-wine"]
+
+
 def test_a_resumed_comparison_takes_no_new_plan_and_needs_its_place(tmp_path):
     with pytest.raises(OptimlabError, match="drop budget"):
         compare(resume=True, out=tmp_path, budget=3)

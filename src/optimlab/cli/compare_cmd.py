@@ -90,7 +90,9 @@ def leaderboard_rows(spec: StudySpec, records: Sequence[TrialRecord]) -> list[tu
                 row.test.n,
                 row.tuning_failed + row.seeds_failed,
                 _config(row.params) + (" (edge)" if row.at_edge else ""),
-                f"{row.steps_to_target:.0f} ({row.reached}/{row.test.n} reached)"
+                "no target"
+                if spec.target is None
+                else f"{row.steps_to_target:.0f} ({row.reached}/{row.test.n} reached)"
                 if math.isfinite(row.steps_to_target)
                 else f"- ({row.reached}/{row.test.n} reached)",
             )

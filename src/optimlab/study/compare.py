@@ -11,6 +11,7 @@ PosixPath('runs/sgd-adam/report.html')
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -69,11 +70,32 @@ def on_user_code(
 ) -> list[Workload]:
     """``workloads`` with ``model`` as each one's model section (a name, or the user's factory
     ``pkg.mod:build`` at its own defaults) and ``dataset`` as its data set's name: the verbs' ``--model``
-    and ``--dataset``."""
-    updates = {k: v for k, v in (("model", model and {"name": model}), ("data.name", dataset)) if v}
-    return [
-        dataclasses.replace(w, recipe=w.recipe.with_updates(updates)) if updates else w for w in workloads
-    ]
+    and ``--dataset``. Each is then named for what it trains (``mlp-on-rows`` for an MLP on
+    ``rows.csv``; after its workload's name where there are several), has no target (the workload's was
+    of its own setup), and leaves token ids unscaled."""
+    updates: dict[str, Any] = {
+        k: v for k, v in (("model", model and {"name": model}), ("data.name", dataset)) if v
+    }
+    if not updates:
+        return list(workloads)
+    registry = get_registry("dataset")
+    known = bool(dataset) and not is_import_path(dataset) and dataset in registry
+    if known and Capability.TOKENS in registry.get(dataset).capabilities:
+        updates["data.scaling"] = "none"
+    replaced = []
+    for w in workloads:
+        recipe = w.recipe.with_updates(updates)
+        name = f"{_label(recipe.model.name)}-on-{_label(recipe.data.name)}"
+        name = f"{w.name}-{name}" if len(workloads) > 1 else name
+        replaced.append(dataclasses.replace(w, name=name, recipe=recipe, target=None))
+    return replaced
+
+
+def _label(name: str) -> str:
+    """A model's or a data set's name as a study name's part: a file's stem, an import path's dots."""
+    if not is_import_path(name) and any(c in name for c in "/\\."):
+        name = Path(name).stem
+    return re.sub(r"[^A-Za-z0-9_.]+", ".", name).strip(".") or "data"
 
 
 # Metrics every evaluation gives, by task; lower is better for the first two.

@@ -137,7 +137,9 @@ def _add_study(
         f"{spec.test_metric} with Student-t 95% confidence intervals over the seeds.",
     )
     targets = [
-        f"{row.steps_to_target:.0f} ({row.reached}/{row.test.n} reached)"
+        "no target"
+        if spec.target is None
+        else f"{row.steps_to_target:.0f} ({row.reached}/{row.test.n} reached)"
         if math.isfinite(row.steps_to_target)
         else f"not reached ({row.reached}/{row.test.n})"
         for row in board

@@ -45,7 +45,7 @@ from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.recipe import MODEL_LOSS, Recipe
 from optimlab.registry import get_registry, normalize_name
 from optimlab.study.backends import BACKENDS, BackendOptions
-from optimlab.study.compare import DEFAULT_WORKLOAD, Comparison, on_dict_batches, with_metric
+from optimlab.study.compare import DEFAULT_WORKLOAD, Comparison, on_dict_batches, on_user_code, with_metric
 from optimlab.study.compare import compare as run_comparison
 from optimlab.study.protocols import StudySpec
 from optimlab.study.space import SearchSpace
@@ -264,6 +264,8 @@ def compare(
         chosen = _workload(base, name or STUDY_NAME)
     else:
         chosen = get_workload(workload or DEFAULT_WORKLOAD)
+        if "model" in named:  # named for what it trains, as the CLI's --model does
+            (chosen,) = on_user_code([chosen], model=named["model"][0])
         chosen = dataclasses.replace(chosen, recipe=chosen.recipe.with_updates(updates))
     chosen = with_metric(chosen, metric, goal)
     if target is not None:

@@ -20,8 +20,8 @@ def test_a_plan_has_one_study_per_workload_with_the_given_budget():
 
 
 def test_a_workload_on_another_model_or_data_is_named_for_them_and_keeps_no_target(user_package, tmp_path):
-    """The workload's name and its target were of its own setup: on rows.csv, an import path or
-    python_source the study says what it trains, and reaches for no target; token ids stay unscaled."""
+    """The study says what it trains: the user's model, rows.csv, python_source; on other data the
+    workload's target (a level of its own data) is dropped, and token ids stay unscaled."""
     (own,) = plan_comparison(["sgd"], epochs=1)
     assert (own.name, own.target, own.recipe.data.scaling) == ("digits_mlp", 0.96, "standardize")
     rows = tmp_path / "rows.csv"
@@ -30,7 +30,7 @@ def test_a_workload_on_another_model_or_data_is_named_for_them_and_keeps_no_targ
     assert (csv.name, csv.target, csv.recipe.data.name) == ("mlp-on-rows", None, str(rows))
     assert csv.recipe.data.scaling == "standardize"  # numbers: the workload's scaling
     (user,) = plan_comparison(["sgd"], model="optimlab_userpkg.nets:build", epochs=1)
-    assert user.name == "optimlab_userpkg.nets.build-on-digits" and user.target is None
+    assert user.name == "optimlab_userpkg.nets.build-on-digits" and user.target == 0.96  # same data
     (text,) = plan_comparison(["sgd"], dataset="python_source", model="transformer", epochs=1)
     assert (text.name, text.recipe.data.scaling) == ("transformer-on-python_source", "none")
     several = plan_comparison(["sgd"], workloads=["digits_mlp", "two_spirals_mlp"], dataset="wine", epochs=1)

@@ -71,8 +71,8 @@ def on_user_code(
     """``workloads`` with ``model`` as each one's model section (a name, or the user's factory
     ``pkg.mod:build`` at its own defaults) and ``dataset`` as its data set's name: the verbs' ``--model``
     and ``--dataset``. Each is then named for what it trains (``mlp-on-rows`` for an MLP on
-    ``rows.csv``; after its workload's name where there are several), has no target (the workload's was
-    of its own setup), and leaves token ids unscaled."""
+    ``rows.csv``; after its workload's name where there are several); on other data it has no target
+    (the workload's was a level of its own data) and leaves token ids unscaled."""
     updates: dict[str, Any] = {
         k: v for k, v in (("model", model and {"name": model}), ("data.name", dataset)) if v
     }
@@ -87,7 +87,8 @@ def on_user_code(
         recipe = w.recipe.with_updates(updates)
         name = f"{_label(recipe.model.name)}-on-{_label(recipe.data.name)}"
         name = f"{w.name}-{name}" if len(workloads) > 1 else name
-        replaced.append(dataclasses.replace(w, name=name, recipe=recipe, target=None))
+        target = None if dataset else w.target
+        replaced.append(dataclasses.replace(w, name=name, recipe=recipe, target=target))
     return replaced
 
 

@@ -14,6 +14,7 @@ import optimlab.optim
 from optimlab.data.user_batches import UserBatches
 from optimlab.doctor import find_lr, lr_candidates, score_lrs
 from optimlab.doctor.lr_check import (
+    CHANCE_ERRORS,
     _Checked,
     _checked,
     _cross_folds,
@@ -498,3 +499,26 @@ def test_every_phase_reports_its_steps_to_a_listener(stacked):
     for phase in checks:
         assert by_phase[phase] == [(i, steps) for i in range(1, steps + 1)], phase
     find_lr(net, nn.CrossEntropyLoss(), *train, optimizer, held_out=held_out, **QUICK)  # nobody listens
+
+
+def test_on_imbalanced_classes_a_loss_below_the_labels_entropy_shows_learning_that_accuracy_hides():
+    """94% of one class: the best accuracy stays within 3 standard errors of always answering it, yet
+    the held-out cross-entropy is below that of answering the class frequencies, row by row: the model
+    learned, and gets a suggestion. With the same imbalance drawn apart from the inputs, none."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(3000, 8, generator=generator)
+    w = torch.randn(8, generator=generator)
+    signal = (x @ w / w.norm() > 2.0).long()
+    flipped = torch.rand(3000, generator=generator) < 0.04
+    y = torch.where(flipped, 1 - signal, signal)
+    unrelated = (torch.rand(3000, generator=generator) < y.float().mean()).long()
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 2))
+    optimizer = optimlab.optim.create("adam", model.parameters())
+    runs = {"check_steps": 300, "batch_size": 64}
+    for labels, learns in ((y, True), (unrelated, False)):
+        found = find_lr(model, nn.CrossEntropyLoss(), x[:2000], labels[:2000], optimizer,
+                        held_out=(x[2000:], labels[2000:]), **runs)  # fmt: skip
+        majority = 1 - labels[2000:].float().mean().item()
+        best = max(c.score for c in found.candidates if c.score is not None)
+        assert best <= majority + CHANCE_ERRORS * math.sqrt(majority * (1 - majority) / 1000)
+        assert (found.suggestion is not None) == learns, found.reason

@@ -63,8 +63,10 @@ How a candidate is scored and chosen, and why:
 
 Where no candidate's held-out accuracy beats answering the most frequent class (by
 :data:`CHANCE_ERRORS` standard errors: the best of ~17 candidates at chance lies up to ~2 above
-it), there is no suggestion: the best of candidates that learn nothing is noise, and no lr trains
-that setup (a vanishing signal, labels unrelated to the inputs).
+it), nor its held-out cross-entropy the labels' entropy (by as many; the plain cross-entropy only,
+for imbalanced classes, where accuracy barely moves), there is no suggestion: the best of candidates
+that learn nothing is noise, and no lr trains that setup (a vanishing signal, labels unrelated to
+the inputs).
 
 Measured by ``benchmarks/lr_suggestion.py`` (docs/benchmarks.md, "LR suggestion against a 10-point
 grid"): scoring the last evaluation alone missed the grid's best by more than a point on 5 of 27
@@ -355,7 +357,7 @@ def _decided(
         counts = sum((_label_counts(fold) for fold in folds), Counter())
         labels = max(1, counts.total())
         top, majority = max(c.score for c in living), max(counts.values(), default=0) / labels  # type: ignore[type-var]
-        if counts and _at_chance(top, majority, labels):
+        if counts and _at_chance(top, majority, labels) and not _below_entropy(alive, counts, folds):
             return dataclasses.replace(
                 result,
                 candidates=scored,
@@ -451,6 +453,41 @@ def _at_chance(best: float, majority: float, labels: int) -> bool:
     ``majority`` class's share of ``labels`` rows: the best of ~17 candidates that all answer at
     chance lies up to ~2 standard errors above it."""
     return best <= majority + CHANCE_ERRORS * math.sqrt(majority * (1 - majority) / labels)
+
+
+def _below_entropy(
+    alive: Sequence[tuple[Candidate, _Checked]], counts: Counter[int], folds: Sequence[UserBatches]
+) -> bool:
+    """Whether some candidate's held-out cross-entropy at its last evaluation lies :data:`CHANCE_ERRORS`
+    standard errors below that of answering the labels' frequencies (the labels' entropy), paired row
+    by row: it learned what its accuracy cannot show, as on imbalanced classes, where a rare class made
+    likelier where it occurs seldom turns an answer. Only for the plain mean cross-entropy, whose scale
+    that is, and rows of tensors."""
+    loss = folds[0].loss_fn
+    plain = isinstance(loss, nn.CrossEntropyLoss) and loss.weight is None and loss.label_smoothing == 0
+    if not plain or loss.reduction != "mean" or any(fold.tensors is None for fold in folds):
+        return False
+    total = counts.total()
+    surprise = torch.zeros(max(counts) + 1, dtype=torch.float64)  # -log of each class's frequency
+    for label, n in counts.items():
+        surprise[label] = -math.log(n / total)
+    prior = torch.cat([_mean_per_row(surprise, fold.tensors[1]) for fold in folds])  # type: ignore[index]
+    for _, check in alive:
+        if check.unit_losses is None or check.unit_losses.shape[-1] != prior.numel() or prior.numel() < 2:
+            continue
+        gain = prior - check.unit_losses[-1].double().cpu()
+        if gain.mean() > CHANCE_ERRORS * gain.std() / math.sqrt(gain.numel()):
+            return True
+    return False
+
+
+def _mean_per_row(surprise: Tensor, targets: Tensor) -> Tensor:
+    """Each row's mean ``surprise`` of its labels (a row of per-position labels: over its positions,
+    negative labels ignored as cross-entropy ignores them)."""
+    y = targets.detach().cpu().long().reshape(targets.shape[0], -1)
+    kept = y >= 0
+    values = surprise[y.clamp_min(0)] * kept
+    return values.sum(1) / kept.sum(1).clamp_min(1)
 
 
 def _within_one_se(differences: Tensor) -> bool:

@@ -72,7 +72,8 @@ def encode(text: str) -> Tensor:
 @_REGISTRY.register(
     "python_source",
     summary="Next-character prediction on the Python standard library's source (97 symbols, windows of "
-    "context characters); per-position targets.",
+    "context characters); per-position targets: --model transformer gets embedded ids, per-position "
+    "causal outputs.",
     paper="Vaswani et al. 2017, Attention Is All You Need, arXiv:1706.03762 (char-level LM as in nanoGPT)",
     accepts={"chars": Interval(2, None, integer=True), "context": Interval(1, None, integer=True)},
     aliases=("stdlib_text",),

@@ -81,3 +81,13 @@ def test_metric_on_the_cli_tunes_each_trial_on_it_and_a_bad_one_is_one_line(cli,
     assert len(records) == 3 and all(r.value == r.metrics["val_loss"] for r in records)
     best = min(tuning, key=lambda r: r.value)  # the lower loss is the better: its lr is rerun
     assert [r.params for r in records if r.phase == "seeds"] == [best.params]
+
+
+def test_a_model_that_does_not_fit_the_data_stops_the_comparison_before_any_trial(cli, tmp_path):
+    """Built-in pieces that do not fit together (an MLP on next-character targets) are one line and exit
+    2 before anything is written, not a study whose every trial failed alike."""
+    code, _, err = cli("compare", "--optimizers", "adam,sgd", "--dataset", "python_source", "--model", "mlp",
+                       "--epochs", "1", "--no-progress", "--out", str(tmp_path / "study"))  # fmt: skip
+    assert code == 2 and err.strip().splitlines()[-1].startswith("error: invalid value 'mlp' for model.name")
+    assert "output per position" in err and "Traceback" not in err
+    assert not (tmp_path / "study").exists()

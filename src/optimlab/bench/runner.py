@@ -23,7 +23,7 @@ from optimlab.optim.user import load_optimizer
 from optimlab.registry import get_registry
 from optimlab.study import StudySpec, methods_from, run_study
 from optimlab.study.backends import BackendOptions
-from optimlab.study.compare import check_user_code
+from optimlab.study.compare import check_trains
 from optimlab.study.run import StudyResult
 from optimlab.study.storage import TrialRecord, open_storage, optimlab_studies
 from optimlab.user_code import is_import_path
@@ -105,7 +105,7 @@ def run_bench(
     ]
     if not resume:  # the user's code fails here, in one line, before anything is written
         for spec in specs:
-            check_user_code(spec)
+            check_trains(spec)
     storage = open_storage(location)
     stored = {spec.name: resume and bool(optimlab_studies(storage, spec.name)) for spec in specs}
     results = []

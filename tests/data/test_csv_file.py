@@ -89,6 +89,9 @@ def test_a_file_of_one_column_names_the_delimiter_it_split_at(tmp_path):
         load_csv(write(tmp_path, "label\n1\n2\n"))
     with pytest.raises(InvalidValueError, match=r"'1 column' .* split by ';'"):
         load_csv(write(tmp_path, "a,b,label\n1,2,0\n3,4,1\n"), delimiter=";")
+    for bad in ("", ";;", 5):
+        with pytest.raises(InvalidValueError, match="delimiter of data.csv: accepted one character"):
+            load_csv(write(tmp_path, "a,b\n1,0\n"), delimiter=bad)
 
 
 def test_a_tsv_file_is_read_by_name(tmp_path):

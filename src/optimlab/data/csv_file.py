@@ -76,6 +76,8 @@ def load_csv(
     ('classification', 2, [0, 1, 0])
     """
     path = Path(path)
+    if delimiter is not None and (not isinstance(delimiter, str) or len(delimiter) != 1):
+        raise InvalidValueError(f"delimiter of {path.name}", delimiter, "one character, e.g. ';'")
     delimiter = _delimiter(path) if delimiter is None else delimiter
     with path.open(newline="") as handle:
         rows = [row for row in csv.reader(handle, delimiter=delimiter) if row]

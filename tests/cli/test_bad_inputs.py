@@ -85,6 +85,8 @@ CASES: list[tuple[str, list[str], str]] = [
     ("lr-find one step", ["lr-find", "--sweep-steps", "1"], "--sweep-steps"),
     ("lr-find plot suffix", ["lr-find", "--plot", "lr.pdf"], "--plot"),
     ("lr-find end inf", ["lr-find", "--end-lr", "inf"], "--end-lr"),
+    ("lr-find budget negative", ["lr-find", "--check-budget", "-1"], "--check-budget"),
+    ("doctor budget not a number", ["doctor", "--check-budget", "soon"], "--check-budget"),
     # --- compare
     ("compare epochs zero", ["compare", "--optimizers", "sgd", "--epochs", "0"], "--epochs"),
     ("compare seeds zero", ["compare", "--optimizers", "sgd", "--seeds", "0"], "--seeds"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 
 import pytest
 import torch
@@ -522,3 +523,28 @@ def test_on_imbalanced_classes_a_loss_below_the_labels_entropy_shows_learning_th
         best = max(c.score for c in found.candidates if c.score is not None)
         assert best <= majority + CHANCE_ERRORS * math.sqrt(majority * (1 - majority) / 1000)
         assert (found.suggestion is not None) == learns, found.reason
+
+
+def test_a_check_over_its_budget_says_what_it_left_out():
+    """Any real step takes more than a nanosecond: a budget of one nanosecond cuts the check to the
+    half-decade ladder over a quarter of the run, in one check, and the result says so; no budget
+    checks every candidate over the whole run in every cross-fitted check."""
+    x, y = standardized()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    optimizer = optimlab.optim.create("adam", model.parameters(), lr=1e-3)
+    held_out = (x[:300], y[:300])  # 300 rows: cross-fitted up to 1,000
+    common = {"held_out": held_out, "cross_fit": True, "check_steps": 40, "batch_size": 64}
+    whole = find_lr(model, nn.CrossEntropyLoss(), x[300:], y[300:], optimizer, **common)
+    cut = find_lr(model, nn.CrossEntropyLoss(), x[300:], y[300:], optimizer, check_budget=1e-9, **common)
+    assert [c.lr for c in cut.candidates] == [c.lr for c in whole.candidates][::4]
+    folds = re.search(r"\((\d+) cross-fitted checks, pooled\)$", whole.check)
+    assert whole.check.startswith("40 steps each") and folds and int(folds[1]) > 1
+    assert cut.check.startswith("10 steps each") and "cross-fitted" not in cut.check.partition(";")[0]
+    assert f"to keep within the 1e-09 s budget: 1 of {folds[1]} cross-fitted checks; " in cut.check
+    assert (
+        f"of the curve's {len(whole.candidates)} candidates (every fourth); 10 of the run's 40 steps"
+        in cut.check
+    )
+    with pytest.raises(InvalidValueError, match="check_budget"):
+        find_lr(model, nn.CrossEntropyLoss(), x, y, optimizer, check_budget=0)

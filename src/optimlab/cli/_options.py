@@ -212,6 +212,27 @@ MembersOpt = Annotated[
         help="Trials trained at once by the batched backend (default 64).",
     ),
 ]
+CHECK_BUDGET = 30.0  # seconds: the doctor on any built-in example stays within a minute (issue 15)
+CheckBudgetOpt = Annotated[
+    float,
+    typer.Option(
+        "--check-budget",
+        parser=number(NON_NEGATIVE),
+        metavar="SECONDS",
+        help=(
+            f"Seconds the check of the lr candidates may take, estimated from the range test (default "
+            f"{CHECK_BUDGET:g}; 0: no limit). Over it, the check leaves out cross-fitted checks, then "
+            "candidates, then steps, and says so."
+        ),
+    ),
+]
+
+
+def check_budget(seconds: float) -> float | None:
+    """``--check-budget`` as :func:`optimlab.doctor.find_lr` takes it: 0 is no limit (None)."""
+    return seconds or None
+
+
 StudyOutOpt = Annotated[
     Path | None,
     typer.Option("--out", parser=checks.writable_folder, help="Output folder (default runs/VERB-NAME-TIME)."),

@@ -68,6 +68,7 @@ def doctor(
     lr_find: Annotated[
         bool, typer.Option("--lr-find/--no-lr-find", help="Run the LR range test first.")
     ] = True,
+    check_budget: o.CheckBudgetOpt = o.CHECK_BUDGET,
     fail_on: Annotated[
         str | None,
         typer.Option(
@@ -92,7 +93,9 @@ def doctor(
         output.working(doing) as update,
         listening(lambda phase, *steps: update(f"{doing}: {phase}", *steps)),
     ):
-        diagnosis = diagnose_recipe(recipe, steps=steps, lr_find=lr_find)
+        diagnosis = diagnose_recipe(
+            recipe, steps=steps, lr_find=lr_find, check_budget=o.check_budget(check_budget)
+        )
     if html is not None:
         from optimlab.doctor.report import write_html
 

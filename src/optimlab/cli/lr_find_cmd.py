@@ -4,7 +4,7 @@ lr, the curve and the candidates' held-out scores behind it."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -60,6 +60,7 @@ def lr_find(
             help="Steps of each candidate's check (default: the recipe's run, at most 1000).",
         ),
     ] = None,
+    check_budget: o.CheckBudgetOpt = o.CHECK_BUDGET,
     plot: Annotated[
         Path | None,
         typer.Option(
@@ -78,7 +79,9 @@ def lr_find(
     from optimlab.doctor.progress import listening
 
     output = Output(fmt)
-    checked = {} if check_steps is None else {"check_steps": check_steps}
+    checked: dict[str, Any] = {"check_budget": o.check_budget(check_budget)}
+    if check_steps is not None:
+        checked["check_steps"] = check_steps
     doing = (
         f"LR range test: {sweep_steps} steps of {recipe.optimizer.name}, {start_lr:g} to {end_lr:g}, "
         "then a run of each candidate"

@@ -173,6 +173,7 @@ def diagnose(
     batch_size: int = 64,
     lr_find: bool = True,
     check_steps: int = 200,
+    check_budget: float | None = None,
     seed: int = 0,
     schedule: InstrumentSchedule | None = None,
     rule_options: Mapping[str, Mapping[str, Any]] | None = None,
@@ -203,6 +204,9 @@ def diagnose(
             stacked model where they can (tensors, an ``nn.Module`` loss, optimlab's elementwise
             optimizers); otherwise 9 train one after another, costing 9 runs of ``check_steps``
             (:mod:`optimlab.doctor.lr_check`).
+        check_budget: seconds the check may take, as estimated from the range test; over it, it
+            leaves out cross-fitted checks, then candidates, then steps, and says so
+            (:mod:`optimlab.doctor.check_plan`); None: no limit.
         seed: batch order and every random draw (dropout) during the diagnosis.
         schedule: when the costlier instruments run (default :class:`InstrumentSchedule`).
         rule_options: thresholds by rule name, e.g. ``{"dead_units": {"warn_fraction": 0.5}}``.
@@ -228,6 +232,7 @@ def diagnose(
             cross_fit=val_data is None,  # the given rows as they are; splits' validation drawn at random
             batch_size=batch_size,
             check_steps=check_steps,
+            check_budget=check_budget,
             seed=seed,
         )
     doctor = DoctorCallback(model, optimizer, schedule=schedule)
@@ -248,11 +253,17 @@ def _built_at_peak_lr(recipe: Any) -> Any:
 
 
 def diagnose_recipe(
-    recipe: Any, *, steps: int | None = None, lr_find: bool = True, max_steps: int = 300
+    recipe: Any,
+    *,
+    steps: int | None = None,
+    lr_find: bool = True,
+    max_steps: int = 300,
+    check_budget: float | None = None,
 ) -> Diagnosis:
     """Build ``recipe`` (:func:`optimlab.build.build`) and diagnose it at its peak lr, on its training
     split with its batch size and seed, for ``steps`` steps (default: its run, at most ``max_steps``);
-    the lr candidates are checked over the recipe's run (at most :data:`MAX_CHECK_STEPS` steps).
+    the lr candidates are checked over the recipe's run (at most :data:`MAX_CHECK_STEPS` steps), within
+    ``check_budget`` seconds where given (:func:`diagnose`).
 
     The schedule is left out on purpose: a warmup would hide what the peak lr does.
     """
@@ -270,6 +281,7 @@ def diagnose_recipe(
         batch_size=recipe.training.batch_size,
         lr_find=lr_find,
         check_steps=min(built.total_steps, MAX_CHECK_STEPS),
+        check_budget=check_budget,
         seed=recipe.training.seed,
     )
 
@@ -303,8 +315,8 @@ def _on_recipe(recipe: Any, sweep: Any, **options: Any) -> LRRangeResult:
 def find_lr_recipe(recipe: Any, **options: Any) -> LRRangeResult:
     """:func:`optimlab.doctor.find_lr` of ``recipe``'s model and optimizer: the range test on its
     training split, its candidates checked on its validation split, with its batch size and seed;
-    ``options``: ``check_steps`` (default: the recipe's run, at most :data:`MAX_CHECK_STEPS`) and the
-    sweep's (``start_lr``, ``end_lr``, ``steps``)."""
+    ``options``: ``check_steps`` (default: the recipe's run, at most :data:`MAX_CHECK_STEPS`),
+    ``check_budget`` and the sweep's (``start_lr``, ``end_lr``, ``steps``)."""
     return _on_recipe(recipe, find_lr, **options)
 
 

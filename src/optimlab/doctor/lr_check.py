@@ -85,7 +85,8 @@ model returning its own loss) trains them one at a time, each from a copy, throu
 (``tests/doctor/test_lr_check.py``). One at a time, a candidate costs a whole run, so only every
 other candidate is checked (quarter decades, 9 runs instead of 17): the price is the resolution that
 missed 2 of 27 classification seeds instead of none; the length of the run is kept, since a shorter
-check favours large lrs.
+check favours large lrs. Given a time budget (``check_budget``; the CLI's ``--check-budget``), a
+check estimated over it gives up evidence in a stated order (:mod:`optimlab.doctor.check_plan`).
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -102,7 +104,8 @@ from torch import Tensor, nn
 from torch.func import stack_module_state
 from torch.utils.data import DataLoader, RandomSampler, Subset
 
-from optimlab.data.user_batches import TARGET_KEYS, UserBatches
+from optimlab.data.user_batches import TARGET_KEYS, UserBatches, prediction
+from optimlab.doctor.check_plan import another_fold_fits, plan_check
 from optimlab.doctor.lr_find import Candidate, LRRangeResult, lr_range_test
 from optimlab.doctor.progress import report
 from optimlab.doctor.snapshot import preserved
@@ -110,9 +113,9 @@ from optimlab.errors import InvalidValueError
 from optimlab.models.stacked import stacked_forward, stacked_loss
 from optimlab.optim.shells.batched import BATCHABLE, BatchedOptimizer
 from optimlab.optim.shells.torch_optim import Optimizer as OptimlabOptimizer
-from optimlab.registry import POSITIVE_INT
-from optimlab.train.loop import EVAL_BATCH, Callback, TrainState, epoch_permutation, evaluate_batches, fit
-from optimlab.train.run import evaluate, evaluate_members
+from optimlab.registry import POSITIVE, POSITIVE_INT
+from optimlab.train.loop import Callback, TrainState, epoch_permutation, evaluate_batches, fit
+from optimlab.train.run import evaluate_members
 
 __all__ = ["HELD_OUT_FRACTION", "end_level", "find_lr", "score_lrs", "stackable"]
 
@@ -134,6 +137,7 @@ def find_lr(
     held_out: Any = None,
     cross_fit: bool | None = None,
     check_steps: int = 200,
+    check_budget: float | None = None,
     batch_size: int = 64,
     seed: int = 0,
     **sweep: Any,
@@ -150,11 +154,15 @@ def find_lr(
     (True for a validation split drawn at random from the same data). Returns the range test's result
     with its candidates scored (the held-out metric's level at the end of the run) and ``suggestion``
     the chosen one; the curve's own reading when the sweep proposes none or no held-out data can be
-    had. ``sweep`` goes to the range test (``start_lr``, ``end_lr``, ``steps``). Model and optimizer
-    are left as they were.
+    had. ``check_budget``: seconds the check may take, as estimated from the range test's steps; over
+    it, the check gives up cross-fitted checks, then candidates, then steps, and says so in ``check``
+    (:mod:`optimlab.doctor.check_plan`); None: the whole check. ``sweep`` goes to the range test
+    (``start_lr``, ``end_lr``, ``steps``). Model and optimizer are left as they were.
     """
     if not POSITIVE_INT.contains(check_steps):
         raise InvalidValueError("check_steps", check_steps, str(POSITIVE_INT))
+    if check_budget is not None and not POSITIVE.contains(check_budget):
+        raise InvalidValueError("check_budget", check_budget, f"seconds, {POSITIVE}, or None for no limit")
     if optimizer is None:
         from optimlab.optim import create
 
@@ -164,7 +172,9 @@ def find_lr(
         train = data
     else:
         train = UserBatches(data if y is None else (data, y), loss_fn, **batching)
+    started = time.perf_counter()
     result = lr_range_test(model, None, train, optimizer=optimizer, batch_size=batch_size, seed=seed, **sweep)
+    seconds = time.perf_counter() - started
     if not result.candidates:
         return result
     if held_out is None:
@@ -184,18 +194,33 @@ def find_lr(
             batch_size=train.batch_size,
             shuffle=False,
         )
-    candidates = result.candidates
     stacked = train.tensors is not None and stackable(model, optimizer) is None
-    if not stacked:
-        candidates = candidates[::2]  # one at a time: quarter decades (module docstring, cost)
+    plan = plan_check(
+        len(result.candidates),
+        check_steps,
+        stride=1 if stacked else 2,  # one at a time: quarter decades (module docstring, cost)
+        seconds_per_step=seconds / max(1, len(result.lrs)),
+        budget=check_budget,
+    )
+    candidates = result.candidates[:: plan.stride]
     lrs = [c.lr for c in candidates]
     runs = [(train, held_out), *(_cross_folds(train, held_out, seed) if stacked and cross_fit else [])]
-    checks = [
-        _check(model, optimizer, lrs, fold_train, fold, check_steps, seed, of=(k, len(runs)))
-        for k, (fold_train, fold) in enumerate(runs, 1)
-    ]
-    folds = [fold for _, fold in runs]  # beyond the first: cross-fitted (module docstring, point 3)
-    return _decided(result, candidates, _pooled(checks, folds), check_steps, folds)
+    checks: list[list[_Checked]] = []
+    started = time.perf_counter()
+    for k, (fold_train, fold) in enumerate(runs, 1):
+        if checks and not another_fold_fits(time.perf_counter() - started, len(checks), check_budget):
+            break
+        checks.append(_check(model, optimizer, lrs, fold_train, fold, plan.steps, seed, of=(k, len(runs))))
+    cuts = plan.cuts
+    if len(checks) < len(runs):
+        cuts = (f"{len(checks)} of {len(runs)} cross-fitted checks", *cuts)
+    folds = [fold for _, fold in runs[: len(checks)]]  # beyond the first: cross-fitted (point 3)
+    decided = _decided(result, candidates, _pooled(checks, folds), plan.steps, folds)
+    if not cuts:
+        return decided
+    return dataclasses.replace(
+        decided, check=f"{decided.check}; to keep within the {check_budget:g} s budget: {'; '.join(cuts)}"
+    )
 
 
 def _cross_folds(
@@ -608,6 +633,32 @@ def _unit_levels(checks: Sequence[_Checked]) -> list[Tensor | None]:
     return levels
 
 
+def _held_out_scores(
+    forward: Callable[[Tensor], Tensor],
+    member_losses: Callable[[Tensor, Tensor], Tensor],
+    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    held_out: tuple[Tensor, Tensor],
+    *,
+    members: int,
+    task: str,
+) -> tuple[list[dict[str, float]], Tensor]:
+    """The ``members``' held-out metrics (:func:`~optimlab.train.run.evaluate_members`) and each one's
+    loss of each held-out row, ``(K, N)``, from one forward pass of each batch."""
+    x, y = held_out
+    rows: list[Tensor] = []
+
+    def forward_keeping_rows(xb: Tensor) -> Tensor:
+        outputs = forward(xb)
+        start = sum(r.shape[1] for r in rows)  # evaluate_members goes through the rows in order
+        rows.append(_row_losses(loss_fn, outputs, y[start : start + xb.shape[0]]))
+        return outputs
+
+    metrics = evaluate_members(
+        forward_keeping_rows, member_losses, x, y, members=members, task=task, prefix="val"
+    )
+    return metrics, torch.cat(rows, dim=1)
+
+
 def _row_losses(loss_fn: Callable[[Tensor, Tensor], Tensor], outputs: Tensor, y: Tensor) -> Tensor:
     """Each member's loss of each row, ``(K, B)``, of outputs ``(K, B, ...)`` against targets ``(B, ...)``:
     every row a member of its own (:func:`~optimlab.models.stacked.stacked_loss`)."""
@@ -704,12 +755,16 @@ def _check_one(
     def evaluation() -> dict[str, float]:
         if pair is not None and loss_fn is not None:  # tensors: every row a unit
             member.eval()
-            with torch.no_grad():
-                outputs = torch.cat(
-                    [member(pair[0][i : i + EVAL_BATCH]) for i in range(0, len(pair[0]), EVAL_BATCH)]
-                )
-                units.append(_row_losses(loss_fn, outputs.unsqueeze(0), pair[1])[0])
-            return evaluate(member, loss_fn, *pair, task=task, prefix="val")  # type: ignore[arg-type]
+            [metrics], rows = _held_out_scores(
+                lambda xb: prediction(member(xb)).unsqueeze(0),
+                lambda out, yb: loss_fn(out[0], yb).reshape(1),
+                loss_fn,
+                pair,
+                members=1,
+                task=task,
+            )
+            units.append(rows[0])
+            return metrics
         per_batch: list[float] = []
         metrics = evaluate_batches(member, held_out, prefix="val", per_batch=per_batch)
         units.append(torch.tensor(per_batch))
@@ -801,26 +856,14 @@ def _check_stacked(
         report(phase, step + 1, steps)
         if _evaluated_after(step + 1, steps):
             stepper.eval()  # schedule-free optimizers evaluate at another point than they train at
-            with torch.no_grad():
-                metrics = evaluate_members(
-                    lambda xb: forward(named, buffers, xb),
-                    member_losses,
-                    *held_out,
-                    members=members,
-                    task=task,
-                    prefix="val",
-                )
-                units = torch.cat(
-                    [
-                        _row_losses(
-                            loss_fn,
-                            forward(named, buffers, held_out[0][i : i + EVAL_BATCH]),
-                            held_out[1][i : i + EVAL_BATCH],
-                        )
-                        for i in range(0, len(held_out[0]), EVAL_BATCH)
-                    ],
-                    dim=1,
-                )
+            metrics, units = _held_out_scores(
+                lambda xb: forward(named, buffers, xb),
+                member_losses,
+                loss_fn,
+                held_out,
+                members=members,
+                task=task,
+            )
             records.append((step + 1, metrics, units))
             stepper.train()
     return [

@@ -1,0 +1,82 @@
+"""How much of the lr check fits a time budget: which candidates, how many steps, how many checks.
+
+The whole check (:mod:`optimlab.doctor.lr_check`) trains every candidate over the recipe's run, up to
+three times where cross-fitted; on a model whose step costs milliseconds one at a time (a Transformer
+on CPU: 9 runs of 940 steps, over a minute) that is more than a diagnosis should take. Given a budget
+in seconds, the evidence given up is, in the order that costs the suggestion least: the cross-fitted
+checks beyond the first, left out as the check runs when the ones done say the next would overrun
+(:func:`another_fold_fits`); then, where :func:`plan_check` estimates one check over the budget
+from the seconds one training step took in the range test (a stacked step of K members costed as K
+steps, an upper bound: stacking shares the work), every other candidate (a coarser ladder, down to
+half decades), then the end of the run (down to :data:`MIN_STEPS_FRACTION` of it: a shorter check
+favours large lrs, so this comes last). Every cut is said in the result: the same command can check
+less on a slower or busier machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+__all__ = ["MAX_STRIDE", "MIN_STEPS_FRACTION", "CheckPlan", "another_fold_fits", "plan_check"]
+
+MAX_STRIDE = 4  # every 4th candidate of the range test's eighth-decade ladder: half decades
+MIN_STEPS_FRACTION = 0.25  # of the run: a check shorter than this measures another regime
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckPlan:
+    """Every ``stride``-th candidate checked over ``steps`` steps; ``cuts``: what the budget left out,
+    in words (empty where nothing), for the result's description."""
+
+    stride: int
+    steps: int
+    cuts: tuple[str, ...] = ()
+
+
+def plan_check(
+    candidates: int,
+    steps: int,
+    *,
+    stride: int,
+    seconds_per_step: float,
+    budget: float | None,
+) -> CheckPlan:
+    """One check of ``candidates`` (every ``stride``-th checked) over ``steps`` steps, cut to an
+    estimated ``budget`` seconds (module docstring); as it is where ``budget`` is None.
+    ``seconds_per_step``: one training step of one model, all candidates' steps costed alike."""
+
+    def seconds(plan: CheckPlan) -> float:
+        return math.ceil(candidates / plan.stride) * plan.steps * seconds_per_step
+
+    plan = CheckPlan(stride, steps)
+    if budget is None or seconds(plan) <= budget:
+        return plan
+    whole = seconds(plan)
+    while plan.stride < MAX_STRIDE and seconds(plan) > budget:
+        plan = dataclasses.replace(plan, stride=plan.stride * 2)
+    if seconds(plan) > budget:
+        per_step = seconds(plan) / plan.steps
+        plan = dataclasses.replace(
+            plan, steps=max(math.ceil(MIN_STEPS_FRACTION * steps), min(steps, int(budget / per_step)))
+        )
+    cuts = []
+    if plan.stride > stride:
+        checked = math.ceil(candidates / plan.stride)
+        cuts.append(f"{checked} of the curve's {candidates} candidates (every {_nth(plan.stride)})")
+    if plan.steps < steps:
+        cuts.append(f"{plan.steps} of the run's {steps} steps")
+    estimate = f"the whole check estimated at {whole:.3g} s"
+    if seconds(plan) > budget * 1.05:
+        estimate += f", this one at {seconds(plan):.3g} s"
+    return dataclasses.replace(plan, cuts=(*cuts, estimate))
+
+
+def another_fold_fits(elapsed: float, done: int, budget: float | None) -> bool:
+    """Whether a further cross-fitted check fits ``budget`` seconds, ``done`` checks having taken
+    ``elapsed`` seconds: at their mean time, the next one ends within it."""
+    return budget is None or elapsed * (done + 1) / done <= budget
+
+
+def _nth(stride: int) -> str:
+    return {2: "other", 4: "fourth"}.get(stride, f"{stride}th")

@@ -26,10 +26,13 @@ def test_then_steps_down_to_what_fits():
     assert plan.cuts[1] == "400 of the run's 1000 steps"
 
 
-def test_never_below_a_quarter_of_the_run_and_says_the_overrun():
-    plan = plan_check(17, 1000, stride=2, seconds_per_step=0.01, budget=1.0)
-    assert (plan.stride, plan.steps) == (4, 250)  # 5 x 250 x 10 ms = 12.5 s, over the 1 s
-    assert plan.cuts[-1] == "the whole check estimated at 90 s, this one at 12.5 s"
+def test_no_check_where_even_a_quarter_of_the_run_is_over():
+    # every fourth (5) over 250 steps x 10 ms = 12.5 s: over 12 s, no check; within 12.5 s, that one.
+    over = plan_check(17, 1000, stride=2, seconds_per_step=0.01, budget=12.0)
+    assert over == CheckPlan(
+        4, 0, ("the smallest, 5 candidates over 250 of the run's 1000 steps, estimated at 12.5 s",)
+    )
+    assert plan_check(17, 1000, stride=2, seconds_per_step=0.01, budget=12.5).steps == 250
 
 
 @pytest.mark.parametrize(

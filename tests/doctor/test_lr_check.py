@@ -525,10 +525,13 @@ def test_on_imbalanced_classes_a_loss_below_the_labels_entropy_shows_learning_th
         assert (found.suggestion is not None) == learns, found.reason
 
 
-def test_a_check_over_its_budget_says_what_it_left_out():
-    """Any real step takes more than a nanosecond: a budget of one nanosecond cuts the check to the
-    half-decade ladder over a quarter of the run, in one check, and the result says so; no budget
-    checks every candidate over the whole run in every cross-fitted check."""
+def test_a_check_over_its_budget_says_what_it_left_out(monkeypatch):
+    """Every step estimated at 1 s (the real plan_check), the next fold over the budget: a 100 s budget
+    checks every fourth candidate over 20 of the run's 40 steps (5 x 20 x 1 s), in one check, and says
+    so; no budget checks every candidate over the whole run in every cross-fitted check; a budget that
+    not even a quarter of the run fits leaves the curve's own reading, saying why."""
+    import optimlab.doctor.lr_check as lr_check
+
     x, y = standardized()
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
@@ -536,15 +539,25 @@ def test_a_check_over_its_budget_says_what_it_left_out():
     held_out = (x[:300], y[:300])  # 300 rows: cross-fitted up to 1,000
     common = {"held_out": held_out, "cross_fit": True, "check_steps": 40, "batch_size": 64}
     whole = find_lr(model, nn.CrossEntropyLoss(), x[300:], y[300:], optimizer, **common)
-    cut = find_lr(model, nn.CrossEntropyLoss(), x[300:], y[300:], optimizer, check_budget=1e-9, **common)
+    planned = lr_check.plan_check
+    monkeypatch.setattr(lr_check, "plan_check", lambda *a, **k: planned(*a, **{**k, "seconds_per_step": 1.0}))
+    monkeypatch.setattr(lr_check, "another_fold_fits", lambda *a: False)
+    cut = find_lr(model, nn.CrossEntropyLoss(), x[300:], y[300:], optimizer, check_budget=100, **common)
     assert [c.lr for c in cut.candidates] == [c.lr for c in whole.candidates][::4]
     folds = re.search(r"\((\d+) cross-fitted checks, pooled\)$", whole.check)
     assert whole.check.startswith("40 steps each") and folds and int(folds[1]) > 1
-    assert cut.check.startswith("10 steps each") and "cross-fitted" not in cut.check.partition(";")[0]
-    assert f"to keep within the 1e-09 s budget: 1 of {folds[1]} cross-fitted checks; " in cut.check
-    assert (
-        f"of the curve's {len(whole.candidates)} candidates (every fourth); 10 of the run's 40 steps"
-        in cut.check
+    n = len(whole.candidates)
+    assert cut.check == (
+        "20 steps each, scored by held-out accuracy at the end of the run; to keep within the 100 s budget: "
+        f"1 of {folds[1]} cross-fitted checks; 5 of the curve's {n} candidates (every fourth); 20 of the "
+        f"run's 40 steps; the whole check estimated at {n * 40} s"
+    )
+    none = find_lr(model, nn.CrossEntropyLoss(), x[300:], y[300:], optimizer, check_budget=49, **common)
+    assert none.check is None and none.lrs == whole.lrs and none.suggestion is not None  # the curve's
+    assert all(c.score is None for c in none.candidates)
+    assert none.reason.startswith(
+        "not checked within the 49 s budget (the smallest, 5 candidates over 10 of the run's 40 steps, "
+        "estimated at 50 s); "
     )
     with pytest.raises(InvalidValueError, match="check_budget"):
         find_lr(model, nn.CrossEntropyLoss(), x, y, optimizer, check_budget=0)

@@ -222,7 +222,7 @@ CheckBudgetOpt = Annotated[
         help=(
             f"Seconds the check of the lr candidates may take, estimated from the range test (default "
             f"{CHECK_BUDGET:g}; 0: no limit). Over it, the check leaves out cross-fitted checks, then "
-            "candidates, then steps, and says so."
+            "candidates, then steps down to a quarter of the run, else it is not run; it says so."
         ),
     ),
 ]

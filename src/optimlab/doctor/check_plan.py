@@ -9,8 +9,9 @@ checks beyond the first, left out as the check runs when the ones done say the n
 from the seconds one training step took in the range test (a stacked step of K members costed as K
 steps, an upper bound: stacking shares the work), every other candidate (a coarser ladder, down to
 half decades), then the end of the run (down to :data:`MIN_STEPS_FRACTION` of it: a shorter check
-favours large lrs, so this comes last). Every cut is said in the result: the same command can check
-less on a slower or busier machine.
+favours large lrs, so this comes last). Where even that is over the budget there is no check: the
+suggestion is the curve's own reading, and the result says why. Every cut is said in the result: the
+same command can check less on a slower or busier machine.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ MIN_STEPS_FRACTION = 0.25  # of the run: a check shorter than this measures anot
 
 @dataclasses.dataclass(frozen=True)
 class CheckPlan:
-    """Every ``stride``-th candidate checked over ``steps`` steps; ``cuts``: what the budget left out,
-    in words (empty where nothing), for the result's description."""
+    """Every ``stride``-th candidate checked over ``steps`` steps (0: not even the smallest check fits
+    the budget); ``cuts``: what the budget left out, in words (empty where nothing), for the result's
+    description."""
 
     stride: int
     steps: int
@@ -52,24 +54,24 @@ def plan_check(
     plan = CheckPlan(stride, steps)
     if budget is None or seconds(plan) <= budget:
         return plan
-    whole = seconds(plan)
+    whole = f"the whole check estimated at {seconds(plan):.3g} s"
     while plan.stride < MAX_STRIDE and seconds(plan) > budget:
         plan = dataclasses.replace(plan, stride=plan.stride * 2)
+    checked = math.ceil(candidates / plan.stride)
     if seconds(plan) > budget:
-        per_step = seconds(plan) / plan.steps
-        plan = dataclasses.replace(
-            plan, steps=max(math.ceil(MIN_STEPS_FRACTION * steps), min(steps, int(budget / per_step)))
-        )
+        shortest = dataclasses.replace(plan, steps=math.ceil(MIN_STEPS_FRACTION * steps))
+        if seconds(shortest) > budget:
+            smallest = f"{checked} candidates over {shortest.steps} of the run's {steps} steps"
+            return CheckPlan(
+                plan.stride, 0, (f"the smallest, {smallest}, estimated at {seconds(shortest):.3g} s",)
+            )
+        plan = dataclasses.replace(plan, steps=int(budget / (seconds(plan) / plan.steps)))
     cuts = []
     if plan.stride > stride:
-        checked = math.ceil(candidates / plan.stride)
         cuts.append(f"{checked} of the curve's {candidates} candidates (every {_nth(plan.stride)})")
     if plan.steps < steps:
         cuts.append(f"{plan.steps} of the run's {steps} steps")
-    estimate = f"the whole check estimated at {whole:.3g} s"
-    if seconds(plan) > budget * 1.05:
-        estimate += f", this one at {seconds(plan):.3g} s"
-    return dataclasses.replace(plan, cuts=(*cuts, estimate))
+    return dataclasses.replace(plan, cuts=(*cuts, whole))
 
 
 def another_fold_fits(elapsed: float, done: int, budget: float | None) -> bool:

@@ -205,8 +205,8 @@ def diagnose(
             optimizers); otherwise 9 train one after another, costing 9 runs of ``check_steps``
             (:mod:`optimlab.doctor.lr_check`).
         check_budget: seconds the check may take, as estimated from the range test; over it, it
-            leaves out cross-fitted checks, then candidates, then steps, and says so
-            (:mod:`optimlab.doctor.check_plan`); None: no limit.
+            leaves out cross-fitted checks, then candidates, then steps (to a quarter of the run;
+            below, no check), and says so (:mod:`optimlab.doctor.check_plan`); None: no limit.
         seed: batch order and every random draw (dropout) during the diagnosis.
         schedule: when the costlier instruments run (default :class:`InstrumentSchedule`).
         rule_options: thresholds by rule name, e.g. ``{"dead_units": {"warn_fraction": 0.5}}``.

@@ -155,8 +155,9 @@ def find_lr(
     with its candidates scored (the held-out metric's level at the end of the run) and ``suggestion``
     the chosen one; the curve's own reading when the sweep proposes none or no held-out data can be
     had. ``check_budget``: seconds the check may take, as estimated from the range test's steps; over
-    it, the check gives up cross-fitted checks, then candidates, then steps, and says so in ``check``
-    (:mod:`optimlab.doctor.check_plan`); None: the whole check. ``sweep`` goes to the range test
+    it, the check gives up cross-fitted checks, then candidates, then steps, and says so in ``check``,
+    or where even its smallest form is over there is none (the curve's reading, ``reason`` says why;
+    :mod:`optimlab.doctor.check_plan`); None: the whole check. ``sweep`` goes to the range test
     (``start_lr``, ``end_lr``, ``steps``). Model and optimizer are left as they were.
     """
     if not POSITIVE_INT.contains(check_steps):
@@ -202,6 +203,11 @@ def find_lr(
         seconds_per_step=seconds / max(1, len(result.lrs)),
         budget=check_budget,
     )
+    if not plan.steps:
+        return dataclasses.replace(
+            result,
+            reason=f"not checked within the {check_budget:g} s budget ({plan.cuts[0]}); {result.reason}",
+        )
     candidates = result.candidates[:: plan.stride]
     lrs = [c.lr for c in candidates]
     runs = [(train, held_out), *(_cross_folds(train, held_out, seed) if stacked and cross_fit else [])]

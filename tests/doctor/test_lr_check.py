@@ -526,10 +526,11 @@ def test_on_imbalanced_classes_a_loss_below_the_labels_entropy_shows_learning_th
 
 
 def test_a_check_over_its_budget_says_what_it_left_out(monkeypatch):
-    """Every step estimated at 1 s (the real plan_check), the next fold over the budget: a 100 s budget
-    checks every fourth candidate over 20 of the run's 40 steps (5 x 20 x 1 s), in one check, and says
-    so; no budget checks every candidate over the whole run in every cross-fitted check; a budget that
-    not even a quarter of the run fits leaves the curve's own reading, saying why."""
+    """A stacked check whose first steps overrun its budget is planned again (the real plan_check, a
+    member's step taken as 2^-30 s, exact in binary), the next fold over the budget: 100 steps' worth
+    checks every fourth candidate over 20 of the run's 40 steps (5 x 20), in one check, and says so;
+    no budget checks every candidate over the whole run in every cross-fitted check; 49 steps' worth,
+    under a quarter of the run (5 x 10), leaves the curve's own reading, saying why."""
     import optimlab.doctor.lr_check as lr_check
 
     x, y = standardized()
@@ -539,25 +540,53 @@ def test_a_check_over_its_budget_says_what_it_left_out(monkeypatch):
     held_out = (x[:300], y[:300])  # 300 rows: cross-fitted up to 1,000
     common = {"held_out": held_out, "cross_fit": True, "check_steps": 40, "batch_size": 64}
     whole = find_lr(model, nn.CrossEntropyLoss(), x[300:], y[300:], optimizer, **common)
+    step = 2.0**-30
     planned = lr_check.plan_check
-    monkeypatch.setattr(lr_check, "plan_check", lambda *a, **k: planned(*a, **{**k, "seconds_per_step": 1.0}))
+    monkeypatch.setattr(
+        lr_check, "plan_check", lambda *a, **k: planned(*a, **{**k, "seconds_per_step": step})
+    )
     monkeypatch.setattr(lr_check, "another_fold_fits", lambda *a: False)
-    cut = find_lr(model, nn.CrossEntropyLoss(), x[300:], y[300:], optimizer, check_budget=100, **common)
+    cut = find_lr(
+        model, nn.CrossEntropyLoss(), x[300:], y[300:], optimizer, check_budget=100 * step, **common
+    )
     assert [c.lr for c in cut.candidates] == [c.lr for c in whole.candidates][::4]
     folds = re.search(r"\((\d+) cross-fitted checks, pooled\)$", whole.check)
     assert whole.check.startswith("40 steps each") and folds and int(folds[1]) > 1
     n = len(whole.candidates)
     assert cut.check == (
-        "20 steps each, scored by held-out accuracy at the end of the run; to keep within the 100 s budget: "
-        f"1 of {folds[1]} cross-fitted checks; 5 of the curve's {n} candidates (every fourth); 20 of the "
-        f"run's 40 steps; the whole check estimated at {n * 40} s"
+        f"20 steps each, scored by held-out accuracy at the end of the run; to keep within the "
+        f"{100 * step:g} s budget: 1 of {folds[1]} cross-fitted checks; 5 of the curve's {n} candidates "
+        f"(every fourth); 20 of the run's 40 steps; the whole check estimated at {n * 40 * step:.3g} s"
     )
-    none = find_lr(model, nn.CrossEntropyLoss(), x[300:], y[300:], optimizer, check_budget=49, **common)
+    none = find_lr(
+        model, nn.CrossEntropyLoss(), x[300:], y[300:], optimizer, check_budget=49 * step, **common
+    )
     assert none.check is None and none.lrs == whole.lrs and none.suggestion is not None  # the curve's
     assert all(c.score is None for c in none.candidates)
     assert none.reason.startswith(
-        "not checked within the 49 s budget (the smallest, 5 candidates over 10 of the run's 40 steps, "
-        "estimated at 50 s); "
+        f"not checked within the {49 * step:g} s budget (the smallest, 5 candidates over 10 of the run's "
+        f"40 steps, estimated at {50 * step:.3g} s); "
     )
     with pytest.raises(InvalidValueError, match="check_budget"):
         find_lr(model, nn.CrossEntropyLoss(), x, y, optimizer, check_budget=0)
+
+
+def test_one_at_a_time_the_range_tests_step_plans_the_check(monkeypatch):
+    """A model with dropout trains its candidates one at a time, every other one; a step taken as 1 s,
+    the plan (real plan_check) of a 45 s budget checks every fourth over all 9 steps (5 x 9 = 45)."""
+    import optimlab.doctor.lr_check as lr_check
+
+    x, y = standardized()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Dropout(0.1), nn.Linear(32, 10))
+    optimizer = optimlab.optim.create("adam", model.parameters(), lr=1e-3)
+    common = {"held_out": (x[:300], y[:300]), "check_steps": 9, "steps": 30, "batch_size": 64}
+    whole = find_lr(model, nn.CrossEntropyLoss(), x[300:], y[300:], optimizer, **common)
+    planned = lr_check.plan_check
+    monkeypatch.setattr(lr_check, "plan_check", lambda *a, **k: planned(*a, **{**k, "seconds_per_step": 1.0}))
+    cut = find_lr(model, nn.CrossEntropyLoss(), x[300:], y[300:], optimizer, check_budget=45, **common)
+    assert [c.lr for c in whole.candidates] == [c.lr for c in whole.candidates[::1]]
+    assert (
+        len(cut.candidates) == 5 and [c.lr for c in cut.candidates] == [c.lr for c in whole.candidates][::2]
+    )
+    assert cut.check.startswith("9 steps each") and "5 of the curve's" in cut.check

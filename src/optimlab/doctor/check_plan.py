@@ -1,17 +1,17 @@
 """How much of the lr check fits a time budget: which candidates, how many steps, how many checks.
 
-The whole check (:mod:`optimlab.doctor.lr_check`) trains every candidate over the recipe's run, up to
-three times where cross-fitted; on a model whose step costs milliseconds one at a time (a Transformer
-on CPU: 9 runs of 940 steps, over a minute) that is more than a diagnosis should take. Given a budget
-in seconds, the evidence given up is, in the order that costs the suggestion least: the cross-fitted
+The whole check (:mod:`optimlab.doctor.lr_check`) trains every candidate over the recipe's run, several
+times where cross-fitted; on a model whose step costs milliseconds one at a time (a Transformer on
+CPU: 9 runs of 940 steps, over a minute) that is more than a diagnosis should take. Given a budget in
+seconds, the evidence given up is, in the order that costs the suggestion least: the cross-fitted
 checks beyond the first, left out as the check runs when the ones done say the next would overrun
-(:func:`another_fold_fits`); then, where :func:`plan_check` estimates one check over the budget
-from the seconds one training step took in the range test (a stacked step of K members costed as K
-steps, an upper bound: stacking shares the work), every other candidate (a coarser ladder, down to
-half decades), then the end of the run (down to :data:`MIN_STEPS_FRACTION` of it: a shorter check
-favours large lrs, so this comes last). Where even that is over the budget there is no check: the
-suggestion is the curve's own reading, and the result says why. Every cut is said in the result: the
-same command can check less on a slower or busier machine.
+(:func:`another_fold_fits`); then, where :func:`plan_check` estimates one check over the budget (one
+at a time, from the seconds a step of the range test took; stacked, from the check's own first steps,
+since stacking shares the work of its K members unevenly), every other candidate (a coarser ladder,
+down to half decades), then the end of the run (down to :data:`MIN_STEPS_FRACTION` of it: a shorter
+check favours large lrs, so this comes last). Where even that is over the budget there is no check:
+the suggestion is the curve's own reading, and the result says why. Every cut is said in the result:
+the same command can check less on a slower or busier machine.
 """
 
 from __future__ import annotations

@@ -93,6 +93,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import math
 import time
 from collections import Counter
@@ -105,7 +106,7 @@ from torch.func import stack_module_state
 from torch.utils.data import DataLoader, RandomSampler, Subset
 
 from optimlab.data.user_batches import TARGET_KEYS, UserBatches, prediction
-from optimlab.doctor.check_plan import another_fold_fits, plan_check
+from optimlab.doctor.check_plan import CheckPlan, another_fold_fits, plan_check
 from optimlab.doctor.lr_find import Candidate, LRRangeResult, lr_range_test
 from optimlab.doctor.progress import report
 from optimlab.doctor.snapshot import preserved
@@ -123,6 +124,7 @@ HELD_OUT_FRACTION = 0.2  # of the training data, held out for the check when no 
 EVALUATIONS = 20  # held-out evaluations over a check's run: 6 in its last quarter (module docstring)
 LEVEL_FRACTION = 0.25  # the end of the run whose evaluations give a candidate's level
 CROSS_FIT_ROWS = 1000  # fewer held-out rows than this: cross-fitted checks up to it (module docstring)
+PROBE_STEPS = 5  # a stacked check's steps timed to tell whether it fits its budget (:class:`_OverBudget`)
 CHANCE_ERRORS = 3.0  # standard errors above the most frequent class's share: a candidate beats chance
 
 
@@ -195,28 +197,76 @@ def find_lr(
             batch_size=train.batch_size,
             shuffle=False,
         )
-    stacked = train.tensors is not None and stackable(model, optimizer) is None
-    plan = plan_check(
-        len(result.candidates),
-        check_steps,
-        stride=1 if stacked else 2,  # one at a time: quarter decades (module docstring, cost)
-        seconds_per_step=seconds / max(1, len(result.lrs)),
-        budget=check_budget,
+    stacked = _stacks(model, optimizer, train, held_out)
+    runs = [(train, held_out), *(_cross_folds(train, held_out, seed) if stacked and cross_fit else [])]
+    # One at a time, a candidate's step costs what a range test's step did; stacked, it is measured
+    # on the check's first steps (:class:`_OverBudget`), and the check planned again where it is over.
+    n = len(result.candidates)
+    checking = functools.partial(_checked_within, model, optimizer, result, runs, seed, check_budget)
+    if not stacked:
+        one_step = seconds / max(1, len(result.lrs))
+        return checking(plan_check(n, check_steps, stride=2, seconds_per_step=one_step, budget=check_budget))
+    try:
+        return checking(CheckPlan(1, check_steps), stacked=True, probe=True)
+    except _OverBudget as over:
+        per_member = over.seconds_per_member_step
+        plan = plan_check(n, check_steps, stride=1, seconds_per_step=per_member, budget=check_budget)
+        return checking(plan, stacked=True)
+
+
+def _stacks(
+    model: nn.Module, optimizer: torch.optim.Optimizer, train: UserBatches, held_out: UserBatches
+) -> bool:
+    """Whether the candidates train as one stacked model: tensors, an ``nn.Module`` loss, :func:`stackable`."""
+    return (
+        train.tensors is not None
+        and held_out.tensors is not None
+        and isinstance(train.loss_fn, nn.Module)
+        and stackable(model, optimizer) is None
     )
+
+
+class _OverBudget(Exception):
+    """A stacked check's first steps say it would overrun its budget: planned again at
+    ``seconds_per_member_step`` (:mod:`optimlab.doctor.check_plan`)."""
+
+    def __init__(self, seconds_per_member_step: float) -> None:
+        super().__init__(seconds_per_member_step)
+        self.seconds_per_member_step = seconds_per_member_step
+
+
+def _checked_within(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    result: LRRangeResult,
+    runs: Sequence[tuple[UserBatches, UserBatches]],
+    seed: int,
+    budget: float | None,
+    plan: CheckPlan,
+    *,
+    stacked: bool = False,
+    probe: bool = False,
+) -> LRRangeResult:
+    """``result`` decided by the check ``plan`` sets out (every ``plan.stride``-th candidate, ``plan.steps``
+    steps) on ``runs`` (the training and held-out data, then the cross-fitted folds), as many of
+    them as fit ``budget``; ``probe``: a stacked check raises :class:`_OverBudget` where its first
+    steps say the budget is too short."""
     if not plan.steps:
         return dataclasses.replace(
-            result,
-            reason=f"not checked within the {check_budget:g} s budget ({plan.cuts[0]}); {result.reason}",
+            result, reason=f"not checked within the {budget:g} s budget ({plan.cuts[0]}); {result.reason}"
         )
     candidates = result.candidates[:: plan.stride]
     lrs = [c.lr for c in candidates]
-    runs = [(train, held_out), *(_cross_folds(train, held_out, seed) if stacked and cross_fit else [])]
     checks: list[list[_Checked]] = []
     started = time.perf_counter()
     for k, (fold_train, fold) in enumerate(runs, 1):
-        if checks and not another_fold_fits(time.perf_counter() - started, len(checks), check_budget):
+        if checks and not another_fold_fits(time.perf_counter() - started, len(checks), budget):
             break
-        checks.append(_check(model, optimizer, lrs, fold_train, fold, plan.steps, seed, of=(k, len(runs))))
+        phase = f"check {k} of {len(runs)}" if len(runs) > 1 else ""
+        within = budget if probe and not checks else None
+        checks.append(
+            _check(model, optimizer, lrs, fold_train, fold, plan.steps, seed, stacked, phase, within)
+        )
     cuts = plan.cuts
     if len(checks) < len(runs):
         cuts = (f"{len(checks)} of {len(runs)} cross-fitted checks", *cuts)
@@ -225,7 +275,7 @@ def find_lr(
     if not cuts:
         return decided
     return dataclasses.replace(
-        decided, check=f"{decided.check}; to keep within the {check_budget:g} s budget: {'; '.join(cuts)}"
+        decided, check=f"{decided.check}; to keep within the {budget:g} s budget: {'; '.join(cuts)}"
     )
 
 
@@ -566,7 +616,8 @@ def score_lrs(
     it diverged. The lr is the first param group's; other groups keep their ratio to it."""
     batches = UserBatches(train, loss_fn, batch_size=batch_size, seed=seed)
     validation = UserBatches(held_out, loss_fn, batch_size=batch_size, shuffle=False)
-    return [c.levels for c in _check(model, optimizer, lrs, batches, validation, steps, seed)]
+    stacked = _stacks(model, optimizer, batches, validation)
+    return [c.levels for c in _check(model, optimizer, lrs, batches, validation, steps, seed, stacked)]
 
 
 def end_level(steps: Sequence[int], values: Sequence[float], *, log: bool = False) -> float:
@@ -704,20 +755,22 @@ def _check(
     held_out: UserBatches,
     steps: int,
     seed: int,
-    *,
-    of: tuple[int, int] = (1, 1),
+    stacked: bool,
+    fold: str = "",
+    budget: float | None = None,
 ) -> list[_Checked]:
-    """Each lr's check (module docstring): stacked where :func:`stackable`, else one at a time; ``of``:
-    this check's number among the cross-fitted checks, for the progress it reports."""
-    fold = f", check {of[0]} of {of[1]}" if of[1] > 1 else ""
+    """Each lr's check (module docstring): ``stacked`` (tensors, an ``nn.Module`` loss,
+    :func:`stackable`) or one at a time; ``fold``: which of the cross-fitted checks this is, for the
+    progress it reports; ``budget``: seconds a stacked check may take, as its first steps tell
+    (:class:`_OverBudget`)."""
+    fold = f", {fold}" if fold else ""
     if held_out.tensors is not None:  # moved once, as the training tensors are
         device = next(model.parameters()).device
         held_out.tensors = (held_out.tensors[0].to(device), held_out.tensors[1].to(device))
-    tensors = train.tensors is not None and held_out.tensors is not None
-    if tensors and isinstance(train.loss_fn, nn.Module) and stackable(model, optimizer) is None:
+    if stacked:
         phase = f"lr check: {len(lrs)} candidates at once{fold}"
         return _check_stacked(
-            model, train.loss_fn, optimizer, lrs, train, held_out.tensors, steps, seed, phase
+            model, train.loss_fn, optimizer, lrs, train, held_out.tensors, steps, seed, phase, budget
         )
     return [
         _check_one(
@@ -826,8 +879,11 @@ def _check_stacked(
     steps: int,
     seed: int,
     phase: str,
+    budget: float | None = None,
 ) -> list[_Checked]:
-    """:func:`_check` with the K lrs as members of one stacked model (module docstring)."""
+    """:func:`_check` with the K lrs as members of one stacked model (module docstring); where its
+    steps after the first (:data:`PROBE_STEPS` of them) say its run would take more than ``budget``
+    seconds, :class:`_OverBudget` with their time per member."""
     members = len(lrs)
     entry = optimizer._entry  # type: ignore[attr-defined]
     group = optimizer.param_groups[0]
@@ -848,7 +904,13 @@ def _check_stacked(
     per_epoch = math.ceil(n / batch_size)
     alive = torch.ones(members, dtype=torch.bool)
     records: list[tuple[int, list[dict[str, float]], Tensor]] = []
+    clock = 0.0
     for step in range(steps):
+        if budget is not None and step in (1, 1 + PROBE_STEPS):  # the first step warms up
+            if step == 1:
+                clock = time.perf_counter()
+            elif (rate := (time.perf_counter() - clock) / PROBE_STEPS) * steps > budget:
+                raise _OverBudget(rate / members)
         epoch, offset = divmod(step, per_epoch)
         if offset == 0:
             order = epoch_permutation(seed, epoch, n, x.device)

@@ -54,6 +54,16 @@ def test_cnn_sees_digits_as_8x8_images():
     assert convs and convs[0].in_channels == 1
 
 
+def test_a_transformer_reads_digits_as_a_sequence_of_64_pixels():
+    """A sequence model, not an image one, is built for the flat rows: 64 positions of one value each,
+    its logits those of the rows' own forward (no 8x8 image shape it cannot take)."""
+    built = build(Recipe.from_dict({"data": {"name": "digits"}, "model": {"name": "transformer"}}))
+    net = built.model.net
+    assert net.position.shape[0] == 64 and net.embed.in_features == 1
+    rows = built.splits.train.x[:5]
+    assert built.model(rows).shape == (5, 10)
+
+
 def test_noisy_quadratic_trains_a_parameter_vector_on_its_own_loss():
     from optimlab.train import train
 

@@ -92,17 +92,27 @@ def build_model(recipe: Recipe, splits: Any) -> nn.Module:
         return _model_of_batches(recipe, keywords, data_dependent)
     if data_dependent:  # built plain, then initialized on a batch of scaled training inputs
         keywords["init"] = "default"
-    shape = splits.image_shape or splits.input_shape  # CNNs see digits as 8x8 images; MLPs flatten
+    shape = _input_shape(recipe.model.name, splits)
     if splits.vocab_size and recipe.data.scaling != "none":
         raise InvalidValueError(
             "data.scaling", recipe.data.scaling, f"'none': {splits.name}'s inputs are token ids"
         )
     keywords = {**_asked_by_data(recipe.model.name, splits), **keywords}
-    net = get_registry("model").create(recipe.model.name, tuple(shape), num_outputs(splits), **keywords)
+    net = get_registry("model").create(recipe.model.name, shape, num_outputs(splits), **keywords)
     scaler = get_registry("scaling").create(recipe.data.scaling).fit(splits.train.x)
     if data_dependent:
         apply(net, init, data=scaler(splits.train.x[:INIT_BATCH]), **init_options)
     return nn.Sequential(OrderedDict(scaling=scaler, net=net))
+
+
+def _input_shape(name: str, splits: Any) -> tuple[int, ...]:
+    """The shape an architecture is built for: images as images (CNNs see digits as 8x8 images; MLPs
+    flatten them) where it takes images, as the user's own code may; else the flat rows, which a
+    sequence model reads as a sequence of values (a Transformer: digits' 64 pixels, one a position)."""
+    capabilities = get_registry("model").get(name).capabilities
+    if splits.image_shape and (Capability.IMAGES in capabilities or Capability.USER in capabilities):
+        return tuple(splits.image_shape)
+    return tuple(splits.input_shape)
 
 
 def _asked_by_data(name: str, splits: Any) -> dict[str, Any]:

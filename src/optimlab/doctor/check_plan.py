@@ -68,7 +68,8 @@ def plan_check(
         plan = dataclasses.replace(plan, steps=int(budget / (seconds(plan) / plan.steps)))
     cuts = []
     if plan.stride > stride:
-        cuts.append(f"{checked} of the curve's {candidates} candidates (every {_nth(plan.stride)})")
+        every = "other" if plan.stride == 2 else "fourth"  # doubled up to MAX_STRIDE
+        cuts.append(f"{checked} of the curve's {candidates} candidates (every {every})")
     if plan.steps < steps:
         cuts.append(f"{plan.steps} of the run's {steps} steps")
     return dataclasses.replace(plan, cuts=(*cuts, whole))
@@ -78,7 +79,3 @@ def another_fold_fits(elapsed: float, done: int, budget: float | None) -> bool:
     """Whether a further cross-fitted check fits ``budget`` seconds, ``done`` checks having taken
     ``elapsed`` seconds: at their mean time, the next one ends within it."""
     return budget is None or elapsed * (done + 1) / done <= budget
-
-
-def _nth(stride: int) -> str:
-    return {2: "other", 4: "fourth"}.get(stride, f"{stride}th")

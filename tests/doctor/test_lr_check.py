@@ -11,7 +11,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+import optimlab.models
 import optimlab.optim
+import optimlab.techniques.losses
 from optimlab.data.user_batches import UserBatches
 from optimlab.doctor import find_lr, lr_candidates, score_lrs
 from optimlab.doctor.lr_check import (
@@ -23,6 +25,7 @@ from optimlab.doctor.lr_check import (
     _evaluated_after,
     _lower_middle,
     _pooled,
+    _spread_about_mean,
     _tied,
     _unit_levels,
     _within_one_se,
@@ -76,6 +79,16 @@ def test_on_a_quadratic_of_known_curvature_the_suggestion_lands_near_one_over_l(
     # Beyond 2 / L the error grows every step: such candidates diverge or end far behind.
     unstable = [c for c in result.candidates if c.lr > 2.2 * inverse_l]
     assert unstable and all(c.score is None or c.score > 100 * chosen.score for c in unstable)
+
+
+def test_dropout_at_zero_stacks_and_dropout_that_drops_does_not():
+    """Dropout with p = 0 is the identity, so a Transformer built without dropout (its modules are
+    there) trains its candidates stacked; with p > 0 each member would draw other masks."""
+    for dropout, reason in ((0.0, None), (0.1, "the model has dropout")):
+        model = optimlab.models.create("transformer", input_shape=(10, 1), num_outputs=3, dropout=dropout)
+        assert any(isinstance(m, nn.Dropout) for m in model.modules())
+        optimizer = optimlab.optim.create("adam", model.parameters())
+        assert stackable(model, optimizer) == reason
 
 
 def test_stacked_and_one_at_a_time_checks_agree_with_torch_adam():
@@ -292,6 +305,31 @@ def test_labels_drawn_apart_from_the_inputs_get_no_suggestion():
         batch_size=32,
     )
     assert learnable.suggestion is not None
+
+
+def test_regression_targets_drawn_apart_from_the_inputs_get_no_suggestion():
+    """No lr predicts held-out targets independent of the inputs better than their mean: the check
+    says so; with targets that depend on the inputs it suggests an lr."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(600, 8, generator=generator)
+    noise = torch.randn(600, 1, generator=generator)
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1))
+    optimizer = optimlab.optim.create("adam", model.parameters())
+    for loss in (nn.MSELoss(), optimlab.techniques.losses.create("mse")):
+        found = find_lr(model, loss, x, noise, optimizer, check_steps=200, steps=60, batch_size=32)
+        assert found.suggestion is None and all(c.score is not None for c in found.candidates)
+        assert found.reason.startswith("no candidate's held-out loss beat predicting the targets' mean")
+    signal = x[:, :2].sum(1, keepdim=True) + 0.5 * noise
+    learnable = find_lr(model, nn.MSELoss(), x, signal, optimizer, check_steps=200, steps=60, batch_size=32)
+    assert learnable.suggestion is not None
+
+
+def test_the_mean_as_a_prediction_loses_each_rows_squared_deviation():
+    targets = torch.tensor([[1.0, 0.0], [3.0, 4.0], [2.0, 2.0]])  # column means 2 and 2
+    folds = [UserBatches((torch.zeros(3, 1), targets), nn.MSELoss())]
+    expected = torch.tensor([(1 + 4) / 2, (1 + 4) / 2, 0.0], dtype=torch.float64)
+    assert torch.equal(_spread_about_mean(folds), expected)
+    assert _spread_about_mean([UserBatches((torch.zeros(3, 1), targets), nn.L1Loss())]) is None
 
 
 def test_check_steps_are_checked():
@@ -541,14 +579,20 @@ def test_a_check_over_its_budget_says_what_it_left_out(monkeypatch):
     common = {"held_out": held_out, "cross_fit": True, "check_steps": 40, "batch_size": 64}
     whole = find_lr(model, nn.CrossEntropyLoss(), x[300:], y[300:], optimizer, **common)
     step = 2.0**-30
-    planned = lr_check.plan_check
-    monkeypatch.setattr(
-        lr_check, "plan_check", lambda *a, **k: planned(*a, **{**k, "seconds_per_step": step})
-    )
+    planned, plans = lr_check.plan_check, []
+
+    def plan_at_step(*a, **k):
+        plans.append(planned(*a, **{**k, "seconds_per_step": step}))
+        return plans[-1]
+
+    monkeypatch.setattr(lr_check, "plan_check", plan_at_step)
     monkeypatch.setattr(lr_check, "another_fold_fits", lambda *a: False)
     cut = find_lr(
         model, nn.CrossEntropyLoss(), x[300:], y[300:], optimizer, check_budget=100 * step, **common
     )
+    # The whole check's probe overran, then the smaller check's own (its real steps take more than
+    # 100 * 2^-30 s): planned twice (REPLANS), the last plan run without a probe.
+    assert len(plans) == lr_check.REPLANS and plans[0] == plans[-1]
     assert [c.lr for c in cut.candidates] == [c.lr for c in whole.candidates][::4]
     folds = re.search(r"\((\d+) cross-fitted checks, pooled\)$", whole.check)
     assert whole.check.startswith("40 steps each") and folds and int(folds[1]) > 1
@@ -569,6 +613,31 @@ def test_a_check_over_its_budget_says_what_it_left_out(monkeypatch):
     )
     with pytest.raises(InvalidValueError, match="check_budget"):
         find_lr(model, nn.CrossEntropyLoss(), x, y, optimizer, check_budget=0)
+
+
+def test_a_stacked_step_dearer_than_a_models_own_trains_the_candidates_one_at_a_time(monkeypatch):
+    """Where a stacked member's step costs more than a range-test step (torch runs the operation member
+    by member), a check over its budget trains every other candidate one at a time, as an unstackable
+    model's, on the given split alone (no cross-fitting)."""
+    import optimlab.doctor.lr_check as lr_check
+
+    def over(*args):
+        if args[-1] is not None:  # a budget: probed
+            raise lr_check._OverBudget(seconds_per_member_step=1e9)
+        return stacked(*args)
+
+    stacked = lr_check._check_stacked
+    monkeypatch.setattr(lr_check, "_check_stacked", over)
+    x, y = standardized()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    optimizer = optimlab.optim.create("adam", model.parameters(), lr=1e-3)
+    common = {"held_out": (x[:300], y[:300]), "cross_fit": True, "check_steps": 9, "batch_size": 64}
+    whole = find_lr(model, nn.CrossEntropyLoss(), x[300:], y[300:], optimizer, **common)
+    alone = find_lr(model, nn.CrossEntropyLoss(), x[300:], y[300:], optimizer, check_budget=1e6, **common)
+    assert "cross-fitted" in whole.check
+    assert alone.check == "9 steps each, scored by held-out accuracy at the end of the run"
+    assert [c.lr for c in alone.candidates] == [c.lr for c in whole.candidates][::2]
 
 
 def test_one_at_a_time_the_range_tests_step_plans_the_check(monkeypatch):

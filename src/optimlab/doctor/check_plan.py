@@ -6,8 +6,9 @@ CPU: 9 runs of 940 steps, over a minute) that is more than a diagnosis should ta
 seconds, the evidence given up is, in the order that costs the suggestion least: the cross-fitted
 checks beyond the first, left out as the check runs when the ones done say the next would overrun
 (:func:`another_fold_fits`); then, where :func:`plan_check` estimates one check over the budget (one
-at a time, from the seconds a step of the range test took; stacked, from the check's own first steps,
-since stacking shares the work of its K members unevenly), every other candidate (a coarser ladder,
+at a time, from the seconds a step of the range test took; stacked, from the check's own first steps
+and one held-out evaluation, measured again on the smaller check, since stacking shares the work of
+its K members unevenly), every other candidate (a coarser ladder,
 down to half decades), then the end of the run (down to :data:`MIN_STEPS_FRACTION` of it: a shorter
 check favours large lrs, so this comes last). Where even that is over the budget there is no check:
 the suggestion is the curve's own reading, and the result says why. Every cut is said in the result:

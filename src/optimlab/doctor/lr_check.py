@@ -64,9 +64,10 @@ How a candidate is scored and chosen, and why:
 Where no candidate's held-out accuracy beats answering the most frequent class (by
 :data:`CHANCE_ERRORS` standard errors: the best of ~17 candidates at chance lies up to ~2 above
 it), nor its held-out cross-entropy the labels' entropy (by as many; the plain cross-entropy only,
-for imbalanced classes, where accuracy barely moves), there is no suggestion: the best of candidates
-that learn nothing is noise, and no lr trains that setup (a vanishing signal, labels unrelated to
-the inputs).
+for imbalanced classes, where accuracy barely moves), and where no candidate's held-out squared error
+lies as far below that of predicting the targets' mean (a regression with the plain mean squared
+error), there is no suggestion: the best of candidates that learn nothing is noise, and no lr trains
+that setup (a vanishing signal, labels or targets unrelated to the inputs).
 
 Measured by ``benchmarks/lr_suggestion.py`` (docs/benchmarks.md, "LR suggestion against a 10-point
 grid"): scoring the last evaluation alone missed the grid's best by more than a point on 5 of 27
@@ -86,7 +87,11 @@ model returning its own loss) trains them one at a time, each from a copy, throu
 other candidate is checked (quarter decades, 9 runs instead of 17): the price is the resolution that
 missed 2 of 27 classification seeds instead of none; the length of the run is kept, since a shorter
 check favours large lrs. Given a time budget (``check_budget``; the CLI's ``--check-budget``), a
-check estimated over it gives up evidence in a stated order (:mod:`optimlab.doctor.check_plan`).
+check estimated over it gives up evidence in a stated order (:mod:`optimlab.doctor.check_plan`); and
+where a stacked member's step, as measured, costs more than a range-test step of the model alone
+(torch runs some operations member by member under ``vmap``: CPU flash attention), it runs one at a
+time (a Transformer on MNIST-1D within 30 s: 5 candidates over 510 of the run's 940 steps stacked,
+over 783 one at a time).
 """
 
 from __future__ import annotations
@@ -111,10 +116,11 @@ from optimlab.doctor.lr_find import Candidate, LRRangeResult, lr_range_test
 from optimlab.doctor.progress import report
 from optimlab.doctor.snapshot import preserved
 from optimlab.errors import InvalidValueError
-from optimlab.models.stacked import stacked_forward, stacked_loss
+from optimlab.models.stacked import random_dropout, stacked_forward, stacked_loss
 from optimlab.optim.shells.batched import BATCHABLE, BatchedOptimizer
 from optimlab.optim.shells.torch_optim import Optimizer as OptimlabOptimizer
 from optimlab.registry import POSITIVE, POSITIVE_INT
+from optimlab.techniques.losses import PointwiseLoss
 from optimlab.train.loop import Callback, TrainState, epoch_permutation, evaluate_batches, fit
 from optimlab.train.run import evaluate_members
 
@@ -125,6 +131,7 @@ EVALUATIONS = 20  # held-out evaluations over a check's run: 6 in its last quart
 LEVEL_FRACTION = 0.25  # the end of the run whose evaluations give a candidate's level
 CROSS_FIT_ROWS = 1000  # fewer held-out rows than this: cross-fitted checks up to it (module docstring)
 PROBE_STEPS = 5  # a stacked check's steps timed to tell whether it fits its budget (:class:`_OverBudget`)
+REPLANS = 2  # stacked checks planned again from their own probe, the last one then run as planned
 CHANCE_ERRORS = 3.0  # standard errors above the most frequent class's share: a candidate beats chance
 
 
@@ -200,18 +207,27 @@ def find_lr(
     stacked = _stacks(model, optimizer, train, held_out)
     runs = [(train, held_out), *(_cross_folds(train, held_out, seed) if stacked and cross_fit else [])]
     # One at a time, a candidate's step costs what a range test's step did; stacked, it is measured
-    # on the check's first steps (:class:`_OverBudget`), and the check planned again where it is over.
+    # on the check's first steps (:class:`_OverBudget`), and the check planned again where it is over,
+    # then measured again: K members share a step's work, so fewer cost more each.
     n = len(result.candidates)
-    checking = functools.partial(_checked_within, model, optimizer, result, runs, seed, check_budget)
+    checking = functools.partial(_checked_within, model, optimizer, result)
+    one_step = seconds / max(1, len(result.lrs))
+
+    def alone() -> CheckPlan:
+        return plan_check(n, check_steps, stride=2, seconds_per_step=one_step, budget=check_budget)
+
     if not stacked:
-        one_step = seconds / max(1, len(result.lrs))
-        return checking(plan_check(n, check_steps, stride=2, seconds_per_step=one_step, budget=check_budget))
-    try:
-        return checking(CheckPlan(1, check_steps), stacked=True, probe=True)
-    except _OverBudget as over:
-        per_member = over.seconds_per_member_step
-        plan = plan_check(n, check_steps, stride=1, seconds_per_step=per_member, budget=check_budget)
-        return checking(plan, stacked=True)
+        return checking(runs, seed, check_budget, alone())
+    plan = CheckPlan(1, check_steps)
+    for probe in (True,) * REPLANS + (False,):  # fewer members share less: each plan probed again
+        try:
+            return checking(runs, seed, check_budget, plan, stacked=True, probe=probe)
+        except _OverBudget as over:
+            if over.seconds_per_member_step > one_step:  # stacking shares nothing (module docstring)
+                return checking(runs[:1], seed, check_budget, alone())
+            per_member = over.seconds_per_member_step
+            plan = plan_check(n, check_steps, stride=1, seconds_per_step=per_member, budget=check_budget)
+    raise AssertionError("the last plan is not probed")  # pragma: no cover
 
 
 def _stacks(
@@ -228,7 +244,8 @@ def _stacks(
 
 class _OverBudget(Exception):
     """A stacked check's first steps say it would overrun its budget: planned again at
-    ``seconds_per_member_step`` (:mod:`optimlab.doctor.check_plan`)."""
+    ``seconds_per_member_step``, its held-out evaluations spread over its steps
+    (:mod:`optimlab.doctor.check_plan`)."""
 
     def __init__(self, seconds_per_member_step: float) -> None:
         super().__init__(seconds_per_member_step)
@@ -450,6 +467,19 @@ def _decided(
                     f"trains this setup, the cause lies elsewhere; the curve alone: {result.reason}"
                 ),
             )
+    elif (spread := _spread_about_mean(folds)) is not None and _beats(alive, spread) is False:
+        top = min(c.score for c in living)  # type: ignore[type-var]
+        return dataclasses.replace(
+            result,
+            candidates=scored,
+            suggestion=None,
+            check=check,
+            reason=(
+                f"no candidate's held-out loss beat predicting the targets' mean after {check_steps} "
+                f"steps (at best {top:.4g}; the mean alone: {spread.mean().item():.4g}): no lr trains "
+                f"this setup, the cause lies elsewhere; the curve alone: {result.reason}"
+            ),
+        )
     tied = _tied(living, accuracy_of=labels, units=_unit_levels([k for _, k in alive]))
     best = _lower_middle(living, tied)
     # How much the check told apart: where every candidate ties, the choice is the middle of the
@@ -553,10 +583,40 @@ def _below_entropy(
     for label, n in counts.items():
         surprise[label] = -math.log(n / total)
     prior = torch.cat([_mean_per_row(surprise, fold.tensors[1]) for fold in folds])  # type: ignore[index]
-    for _, check in alive:
-        if check.unit_losses is None or check.unit_losses.shape[-1] != prior.numel() or prior.numel() < 2:
-            continue
-        gain = prior - check.unit_losses[-1].double().cpu()
+    return _beats(alive, prior) is True
+
+
+def _spread_about_mean(folds: Sequence[UserBatches]) -> Tensor | None:
+    """Each held-out row's squared error about the held-out targets' mean (over its entries): the
+    loss of a model that learned only that mean. Only for the plain mean squared error, whose scale
+    that is, and rows of tensors; None otherwise."""
+    loss = _unwrapped(folds[0].loss_fn)
+    if not isinstance(loss, nn.MSELoss) or loss.reduction != "mean":
+        return None
+    if any(fold.tensors is None for fold in folds):
+        return None
+    targets = torch.cat([fold.tensors[1].detach().cpu().double() for fold in folds])  # type: ignore[index]
+    if not targets.is_floating_point() or targets.shape[0] < 2:
+        return None
+    rows = (targets - targets.mean(0)).reshape(targets.shape[0], -1)
+    return rows.square().mean(1)
+
+
+def _unwrapped(loss: Any) -> Any:
+    """The torch loss inside optimlab's :class:`~optimlab.techniques.losses.PointwiseLoss`, else
+    ``loss`` itself."""
+    return loss.loss if isinstance(loss, PointwiseLoss) else loss
+
+
+def _beats(alive: Sequence[tuple[Candidate, _Checked]], prior: Tensor) -> bool | None:
+    """Whether some candidate's held-out loss of each row at its last evaluation lies
+    :data:`CHANCE_ERRORS` paired standard errors below the ``prior`` loss of the same rows: it learned
+    more than the targets' distribution alone. None where no candidate's rows are known."""
+    known = [c for _, c in alive if c.unit_losses is not None and c.unit_losses.shape[-1] == prior.numel()]
+    if not known or prior.numel() < 2:
+        return None
+    for check in known:
+        gain = prior - check.unit_losses[-1].double().cpu()  # type: ignore[index]
         if gain.mean() > CHANCE_ERRORS * gain.std() / math.sqrt(gain.numel()):
             return True
     return False
@@ -587,9 +647,10 @@ def stackable(model: nn.Module, optimizer: torch.optim.Optimizer) -> str | None:
         "the optimizer has several param groups": len(optimizer.param_groups) > 1,
         "the optimizer has state already": bool(optimizer.state_dict()["state"]),
         "a hyperparameter is a schedule": any(callable(v) for k, v in group.items() if k != "params"),
-        "the model has batch norm or dropout": any(
-            isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.Dropout)) for m in model.modules()
+        "the model has batch norm": any(
+            isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()
         ),
+        "the model has dropout": random_dropout(model) is not None,
         "the model's parameters are not all in the optimizer": sum(
             len(g["params"]) for g in optimizer.param_groups
         )
@@ -882,8 +943,8 @@ def _check_stacked(
     budget: float | None = None,
 ) -> list[_Checked]:
     """:func:`_check` with the K lrs as members of one stacked model (module docstring); where its
-    steps after the first (:data:`PROBE_STEPS` of them) say its run would take more than ``budget``
-    seconds, :class:`_OverBudget` with their time per member."""
+    steps after the first (:data:`PROBE_STEPS` of them) and one held-out evaluation say its run would
+    take more than ``budget`` seconds, :class:`_OverBudget` with their time per member and step."""
     members = len(lrs)
     entry = optimizer._entry  # type: ignore[attr-defined]
     group = optimizer.param_groups[0]
@@ -904,13 +965,36 @@ def _check_stacked(
     per_epoch = math.ceil(n / batch_size)
     alive = torch.ones(members, dtype=torch.bool)
     records: list[tuple[int, list[dict[str, float]], Tensor]] = []
+
+    def evaluate() -> tuple[list[dict[str, float]], Tensor]:
+        stepper.eval()  # schedule-free optimizers evaluate at another point than they train at
+        try:
+            scores = _held_out_scores(
+                lambda xb: forward(named, buffers, xb),
+                member_losses,
+                loss_fn,
+                held_out,
+                members=members,
+                task=task,
+            )
+        finally:
+            stepper.train()
+        return scores
+
     clock = 0.0
     for step in range(steps):
         if budget is not None and step in (1, 1 + PROBE_STEPS):  # the first step warms up
             if step == 1:
                 clock = time.perf_counter()
-            elif (rate := (time.perf_counter() - clock) / PROBE_STEPS) * steps > budget:
-                raise _OverBudget(rate / members)
+            else:
+                per_step = (time.perf_counter() - clock) / PROBE_STEPS
+                if per_step * steps <= budget:  # and with the held-out evaluations?
+                    clock = time.perf_counter()
+                    evaluate()
+                    evaluations = sum(_evaluated_after(s, steps) for s in range(1, steps + 1))
+                    per_step += (time.perf_counter() - clock) * evaluations / steps
+                if per_step * steps > budget:
+                    raise _OverBudget(per_step / members)
         epoch, offset = divmod(step, per_epoch)
         if offset == 0:
             order = epoch_permutation(seed, epoch, n, x.device)
@@ -923,17 +1007,7 @@ def _check_stacked(
         stepper.step(list(grads))
         report(phase, step + 1, steps)
         if _evaluated_after(step + 1, steps):
-            stepper.eval()  # schedule-free optimizers evaluate at another point than they train at
-            metrics, units = _held_out_scores(
-                lambda xb: forward(named, buffers, xb),
-                member_losses,
-                loss_fn,
-                held_out,
-                members=members,
-                task=task,
-            )
-            records.append((step + 1, metrics, units))
-            stepper.train()
+            records.append((step + 1, *evaluate()))
     return [
         _checked([(step, metrics[k], units[k]) for step, metrics, units in records]) if ok else _Checked({})
         for k, ok in enumerate(alive.tolist())

@@ -28,6 +28,7 @@ from its modules and by trying it.
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -40,7 +41,14 @@ from optimlab.registry import get_registry
 from optimlab.techniques.norms import Norm
 from optimlab.techniques.scaling import Scaler
 
-__all__ = ["StackedForward", "by_matrix_products", "stacked_forward", "stacked_loss", "unstackable"]
+__all__ = [
+    "StackedForward",
+    "by_matrix_products",
+    "random_dropout",
+    "stacked_forward",
+    "stacked_loss",
+    "unstackable",
+]
 
 Tensors = Mapping[str, Tensor]
 # forward(params, buffers, x) -> outputs (K, B, ...); x is (B, ...) if shared, else (K, B, ...)
@@ -101,6 +109,19 @@ def by_matrix_products(template: nn.Module) -> bool:
     return _layers(template, "") is not None
 
 
+def random_dropout(template: nn.Module) -> str | None:
+    """The first module of ``template`` that drops at random (dropout p > 0), named; None if none does
+    (dropout at p = 0 is the identity)."""
+    for name, module in template.named_modules():
+        if isinstance(module, nn.modules.dropout._DropoutNd):
+            p = module.p
+        else:
+            p = module.dropout if isinstance(module, nn.MultiheadAttention) else 0.0
+        if p > 0:
+            return f"dropout in {name!r} ({type(module).__name__}, p={p:g})"
+    return None
+
+
 PROBE_ROWS = 8  # training rows :func:`unstackable` tries: 4 a member, as batch norm needs 2 or more
 
 
@@ -118,16 +139,10 @@ def unstackable(
     against the module's own. An operation ``vmap`` cannot run, a parameter without a gradient, a
     buffer that changes other than in place, or any difference beyond rounding is a reason.
     """
+    dropout = random_dropout(template)
+    if dropout:
+        return f"{dropout}: its masks would differ from a one-at-a-time run's"
     for name, module in template.named_modules():
-        if isinstance(module, nn.modules.dropout._DropoutNd):
-            p = module.p
-        else:
-            p = module.dropout if isinstance(module, nn.MultiheadAttention) else 0.0
-        if p > 0:
-            return (
-                f"dropout in {name!r} ({type(module).__name__}, p={p:g}): its masks would differ from "
-                "a one-at-a-time run's"
-            )
         if isinstance(module, (nn.Embedding, nn.EmbeddingBag)) and module.sparse:
             return f"sparse gradients of {repr(name) if name else 'the model'} ({type(module).__name__}, sparse=True)"
     frozen = [name for name, p in template.named_parameters() if not p.requires_grad]
@@ -190,9 +205,16 @@ def _probe(template: nn.Module, loss_fn: nn.Module, x: Tensor, y: Tensor, shared
     return None
 
 
+# torch's notice that an operation (CPU flash attention, for one) runs member by member under vmap:
+# the result is the same, the user can do nothing about it, and it would land in the doctor's output.
+_NO_BATCHING_RULE = "There is a performance drop because we have not yet implemented the batching rule"
+
+
 def _vmapped(template: nn.Module, shared_input: bool) -> StackedForward:
     def member(params: Tensors, buffers: Tensors, x: Tensor) -> Tensor:
-        return functional_call(template, (params, buffers), (x,))
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_NO_BATCHING_RULE)
+            return functional_call(template, (params, buffers), (x,))
 
     return vmap(member, in_dims=(0, 0, None if shared_input else 0), randomness="error")
 

@@ -52,6 +52,9 @@ def test_bad_data_is_rejected_with_what_is_accepted(data):
 def test_bad_numbers_are_rejected():
     with pytest.raises(InvalidValueError, match="steps"):
         diagnose(mlp(), standardized(), nn.CrossEntropyLoss(), steps=0)
+    for bad in ({"check_steps": 0}, {"check_budget": -1.0}):  # refused even where no check runs
+        with pytest.raises(InvalidValueError, match=next(iter(bad))):
+            diagnose(mlp(), standardized(), nn.CrossEntropyLoss(), steps=5, lr_find=False, **bad)
 
 
 def test_the_callback_diagnoses_a_run_of_fit_and_the_result_is_json():

@@ -26,7 +26,7 @@ from optimlab.data.user_batches import UserBatches
 from optimlab.data.user_factory import BatchSplits
 from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import INSTRUMENTS, Instruments, InstrumentSchedule, RunStatistics
-from optimlab.doctor.lr_check import find_lr
+from optimlab.doctor.lr_check import find_lr, validate_check
 from optimlab.doctor.lr_find import LRRangeResult, json_ready, lr_range_test
 from optimlab.doctor.rules import run_rules
 from optimlab.doctor.snapshot import preserved
@@ -203,7 +203,7 @@ def diagnose(
             check favours large lrs; ``docs/benchmarks.md``). 17 candidates train at once as one
             stacked model where they can (tensors, an ``nn.Module`` loss, optimlab's elementwise
             optimizers); otherwise 9 train one after another, costing 9 runs of ``check_steps``
-            (:mod:`optimlab.doctor.lr_check`).
+            (:mod:`optimlab.doctor.lr_check`); 4 more past the ladder's end where that end scores best.
         check_budget: seconds the check may take, as estimated from the range test; over it, it
             leaves out cross-fitted checks, then candidates, then steps (to a quarter of the run;
             below, no check), and says so (:mod:`optimlab.doctor.check_plan`); None: no limit.
@@ -213,6 +213,7 @@ def diagnose(
     """
     if not POSITIVE_INT.contains(steps):
         raise InvalidValueError("steps", steps, str(POSITIVE_INT))
+    validate_check(check_steps, check_budget)  # even where lr_find is off: a bad value is not ignored
     if not isinstance(model, nn.Module):
         raise InvalidValueError("model", type(model).__name__, "a torch.nn.Module")
     batches = UserBatches(data, loss_fn, compute_loss=compute_loss, batch_size=batch_size, seed=seed)

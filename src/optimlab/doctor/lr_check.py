@@ -131,7 +131,7 @@ from optimlab.techniques.losses import PointwiseLoss
 from optimlab.train.loop import Callback, TrainState, epoch_permutation, evaluate_batches, fit
 from optimlab.train.run import evaluate_members
 
-__all__ = ["HELD_OUT_FRACTION", "end_level", "find_lr", "score_lrs", "stackable"]
+__all__ = ["HELD_OUT_FRACTION", "end_level", "find_lr", "score_lrs", "stackable", "validate_check"]
 
 HELD_OUT_FRACTION = 0.2  # of the training data, held out for the check when no held-out data is given
 EVALUATIONS = 20  # held-out evaluations over a check's run: 6 in its last quarter (module docstring)
@@ -177,10 +177,7 @@ def find_lr(
     :mod:`optimlab.doctor.check_plan`); None: the whole check. ``sweep`` goes to the range test
     (``start_lr``, ``end_lr``, ``steps``). Model and optimizer are left as they were.
     """
-    if not POSITIVE_INT.contains(check_steps):
-        raise InvalidValueError("check_steps", check_steps, str(POSITIVE_INT))
-    if check_budget is not None and not POSITIVE.contains(check_budget):
-        raise InvalidValueError("check_budget", check_budget, f"seconds, {POSITIVE}, or None for no limit")
+    validate_check(check_steps, check_budget)
     if optimizer is None:
         from optimlab.optim import create
 
@@ -236,6 +233,14 @@ def find_lr(
             per_member = over.seconds_per_member_step
             plan = plan_check(n, check_steps, stride=1, seconds_per_step=per_member, budget=check_budget)
     raise AssertionError("the last plan is not probed")  # pragma: no cover
+
+
+def validate_check(check_steps: int, check_budget: float | None) -> None:
+    """Raise :class:`~optimlab.errors.InvalidValueError` for a check's steps or budget out of range."""
+    if not POSITIVE_INT.contains(check_steps):
+        raise InvalidValueError("check_steps", check_steps, str(POSITIVE_INT))
+    if check_budget is not None and not POSITIVE.contains(check_budget):
+        raise InvalidValueError("check_budget", check_budget, f"seconds, {POSITIVE}, or None for no limit")
 
 
 def _stacks(

@@ -10,8 +10,9 @@ with ``input_shape`` excluding the batch dimension; activation, norm and init ar
 name and its hyperparameters such as ``init={"name": "kaiming_normal", "mode": "fan_out"}``
 (:mod:`optimlab.techniques.choice`); ``parameter_vector`` (for quadratic problems) takes
 none of the layer techniques. For data stored flat but made of images (digits: input shape (64,), image
-shape (1, 8, 8)), pass ``splits.image_shape or splits.input_shape``: CNNs then see 8x8 images, and MLPs
-flatten either way.
+shape (1, 8, 8)), pass ``splits.image_shape`` to an architecture that takes images (the ``images``
+capability: CNNs then see 8x8 images, MLPs flatten either way) and ``splits.input_shape`` to a sequence
+model, which reads the flat row as a sequence (:func:`optimlab.build.build_model` chooses so).
 """
 
 from __future__ import annotations

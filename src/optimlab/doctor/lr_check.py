@@ -61,13 +61,6 @@ How a candidate is scored and chosen, and why:
    seed of 9 (AdamW, +2.3%), one cross-fitted fold alone 2, both none; on 13 workloads (docs), folds
    up to 1,000 rows rather than one passed 1 more row of 39.
 
-4. **Past the ladder where its end is best** (:func:`_best_at_end`). The ladder reaches 3.2x the
-   lowest-loss lr; where the largest lr checked (or the smallest) scores strictly better than every
-   other candidate, the best lr may lie past it (a range test of 100 steps is short for a model
-   whose loss falls late: on teacher-student a Transformer's largest candidate was the best, its
-   loss falling with every step up the ladder), so :data:`EXTENSION` more lrs are checked past that
-   end, as far apart, on the same folds and steps, and the choice is made among all.
-
 Where no candidate's held-out accuracy beats answering the most frequent class (by
 :data:`CHANCE_ERRORS` standard errors: the best of ~17 candidates at chance lies up to ~2 above
 it), nor its held-out cross-entropy the labels' entropy (by as many; the plain cross-entropy only,
@@ -138,7 +131,6 @@ EVALUATIONS = 20  # held-out evaluations over a check's run: 6 in its last quart
 LEVEL_FRACTION = 0.25  # the end of the run whose evaluations give a candidate's level
 CROSS_FIT_ROWS = 1000  # fewer held-out rows than this: cross-fitted checks up to it (module docstring)
 PROBE_STEPS = 5  # a stacked check's steps timed to tell whether it fits its budget (:class:`_OverBudget`)
-EXTENSION = 4  # candidates past the ladder's end where the best is there (module docstring, point 4)
 REPLANS = 2  # stacked checks planned again from their own probe, the last one then run as planned
 CHANCE_ERRORS = 3.0  # standard errors above the most frequent class's share: a candidate beats chance
 
@@ -286,88 +278,26 @@ def _checked_within(
             result, reason=f"not checked within the {budget:g} s budget ({plan.cuts[0]}); {result.reason}"
         )
     candidates = result.candidates[:: plan.stride]
+    lrs = [c.lr for c in candidates]
     checks: list[list[_Checked]] = []
-    extended, cuts = "", plan.cuts
     started = time.perf_counter()
     for k, (fold_train, fold) in enumerate(runs, 1):
         if checks and not another_fold_fits(time.perf_counter() - started, len(checks), budget):
             break
         phase = f"check {k} of {len(runs)}" if len(runs) > 1 else ""
         within = budget if probe and not checks else None
-        lrs = [c.lr for c in candidates]
         checks.append(
             _check(model, optimizer, lrs, fold_train, fold, plan.steps, seed, stacked, phase, within)
         )
-        done = [fold for _, fold in runs[:k]]
-        if extended or not (side := _best_at_end(candidates, _pooled(checks, done))):
-            continue
-        # The best at the ladder's end: lrs past it join the ladder, in the checks done and the next.
-        if budget is not None and (time.perf_counter() - started) * (1 + EXTENSION / len(lrs)) > budget:
-            if not cuts or not cuts[-1].startswith("the ladder not extended"):
-                cuts = (*cuts, f"the ladder not extended past its {_END[side]}, its best")
-            continue
-        beyond = _beyond(candidates, side, 10 ** (plan.stride / 8))
-        for i, (done_train, done_fold) in enumerate(runs[:k]):
-            phase = f"past the ladder's {_END[side]}" + (
-                f", check {i + 1} of {len(runs)}" if len(runs) > 1 else ""
-            )
-            more = _check(
-                model,
-                optimizer,
-                [c.lr for c in beyond],
-                done_train,
-                done_fold,
-                plan.steps,
-                seed,
-                stacked,
-                phase,
-            )
-            checks[i] = [*checks[i], *more] if side > 0 else [*more, *checks[i]]
-        candidates = [*candidates, *beyond] if side > 0 else [*beyond, *candidates]
-        extended = f"; the ladder extended past its {_END[side]}, its best, by {EXTENSION} candidates"
+    cuts = plan.cuts
     if len(checks) < len(runs):
         cuts = (f"{len(checks)} of {len(runs)} cross-fitted checks", *cuts)
     folds = [fold for _, fold in runs[: len(checks)]]  # beyond the first: cross-fitted (point 3)
     decided = _decided(result, candidates, _pooled(checks, folds), plan.steps, folds)
-    decided = dataclasses.replace(decided, check=decided.check + extended)
     if not cuts:
         return decided
     return dataclasses.replace(
         decided, check=f"{decided.check}; to keep within the {budget:g} s budget: {'; '.join(cuts)}"
-    )
-
-
-_END = {1: "top", -1: "bottom"}
-
-
-def _best_at_end(candidates: Sequence[Candidate], checks: Sequence[_Checked]) -> int:
-    """1 where the largest lr checked scores strictly better than every other candidate, -1 where the
-    smallest does, else 0: the best lr may lie past the ladder (module docstring, point 4)."""
-    metric = _metric(checks)
-    sign = 1 if metric == "val_accuracy" else -1
-    scores = [sign * k.levels[metric] if metric in k.levels else -math.inf for k in checks]
-    if len(scores) < 2:
-        return 0
-    order = sorted(range(len(candidates)), key=lambda i: candidates[i].lr)
-    for side, end in ((1, order[-1]), (-1, order[0])):
-        if all(scores[end] > scores[i] for i in order if i != end):
-            return side
-    return 0
-
-
-def _beyond(candidates: Sequence[Candidate], side: int, ratio: float) -> list[Candidate]:
-    """:data:`EXTENSION` lrs past the ladder's end on ``side`` (1: above its largest, -1: below its
-    smallest), ``ratio`` apart as the ladder's, in increasing order."""
-    end = max(candidates, key=lambda c: c.lr) if side > 0 else min(candidates, key=lambda c: c.lr)
-    factors = [ratio ** (side * j) for j in range(1, EXTENSION + 1)]
-    beyond = [Candidate(end.lr * f, f"past the ladder's {_END[side]} x {f:.2g}") for f in factors]
-    return sorted(beyond, key=lambda c: c.lr)
-
-
-def _metric(checks: Sequence[_Checked]) -> str:
-    """The held-out metric candidates are scored by: accuracy where measured, else the loss."""
-    return next(
-        ("val_accuracy" if "val_accuracy" in c.levels else "val_loss" for c in checks if c.levels), "val_loss"
     )
 
 
@@ -505,7 +435,9 @@ def _decided(
 ) -> LRRangeResult:
     """``result`` with ``candidates`` scored by their ``checks`` and the suggestion chosen among them,
     ``folds`` the held-out data they were scored on (several where cross-fitted)."""
-    metric = _metric(checks)
+    metric = next(
+        ("val_accuracy" if "val_accuracy" in c.levels else "val_loss" for c in checks if c.levels), "val_loss"
+    )
     scored = [
         dataclasses.replace(c, score=k.levels.get(metric), held_out_loss=k.levels.get("val_loss"))
         for c, k in zip(candidates, checks, strict=True)

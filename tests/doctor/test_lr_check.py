@@ -332,44 +332,6 @@ def test_the_mean_as_a_prediction_loses_each_rows_squared_deviation():
     assert _spread_about_mean([UserBatches((torch.zeros(3, 1), targets), nn.L1Loss())]) is None
 
 
-@pytest.mark.parametrize("side", ["top", "bottom"])
-def test_where_the_ladders_end_scores_best_the_check_goes_past_it(monkeypatch, side):
-    """A held-out loss that falls all the way up (or down) the ladder, its minimum at 4x past the end:
-    four more lrs, 10^(1/8) apart as the ladder's, are checked on every fold, and the choice is made
-    among all. With no time left for them, the ladder stays and the result says so."""
-    import optimlab.doctor.lr_check as lr_check
-
-    ladder = [1e-3 * 10 ** (k / 8) for k in range(9)]
-    peak = ladder[-1] * 4 if side == "top" else ladder[0] / 4
-
-    def check(model, optimizer, lrs, *args):
-        return [_Checked({"val_loss": 1 + math.log(lr / peak) ** 2}) for lr in lrs]
-
-    monkeypatch.setattr(lr_check, "_check", check)
-    held_out = UserBatches((torch.zeros(4, 1), torch.zeros(4, 1)), nn.MSELoss())
-    runs = [(held_out, held_out)] * 2  # two folds
-    curve = LRRangeResult(
-        [], [], [], None, None, None, None, "the curve's reading", [Candidate(lr, "x") for lr in ladder]
-    )
-    decided = lr_check._checked_within(None, None, curve, runs, 0, None, lr_check.CheckPlan(1, 10))
-    beyond = (
-        [ladder[-1] * 10 ** (j / 8) for j in (1, 2, 3, 4)]
-        if side == "top"
-        else [ladder[0] / 10 ** (j / 8) for j in (4, 3, 2, 1)]
-    )
-    expected = [*ladder, *beyond] if side == "top" else [*beyond, *ladder]
-    assert [c.lr for c in decided.candidates] == pytest.approx(expected)
-    assert decided.suggestion == pytest.approx(min(expected, key=lambda lr: abs(math.log(lr / peak))))
-    assert decided.check.endswith(
-        f"(2 cross-fitted checks, pooled); the ladder extended past its {side}, its best, by 4 candidates"
-    )
-    # A budget the first fold has used up: no extension (nor second fold), and the cut is said.
-    monkeypatch.setattr(lr_check, "another_fold_fits", lambda *a: False)
-    kept = lr_check._checked_within(None, None, curve, runs, 0, 1e-9, lr_check.CheckPlan(1, 10))
-    assert [c.lr for c in kept.candidates] == ladder
-    assert kept.check.endswith(f"the ladder not extended past its {side}, its best")
-
-
 def test_check_steps_are_checked():
     x, y, _ = isotropic_regression()
     model = nn.Linear(8, 1, bias=False)

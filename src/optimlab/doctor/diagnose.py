@@ -203,7 +203,7 @@ def diagnose(
             check favours large lrs; ``docs/benchmarks.md``). 17 candidates train at once as one
             stacked model where they can (tensors, an ``nn.Module`` loss, optimlab's elementwise
             optimizers); otherwise 9 train one after another, costing 9 runs of ``check_steps``
-            (:mod:`optimlab.doctor.lr_check`); 4 more past the ladder's end where that end scores best.
+            (:mod:`optimlab.doctor.lr_check`).
         check_budget: seconds the check may take, as estimated from the range test; over it, it
             leaves out cross-fitted checks, then candidates, then steps (to a quarter of the run;
             below, no check), and says so (:mod:`optimlab.doctor.check_plan`); None: no limit.

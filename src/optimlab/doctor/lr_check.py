@@ -203,12 +203,16 @@ def find_lr(
         )
     stacked = _stacks(model, optimizer, train, held_out)
     runs = [(train, held_out), *(_cross_folds(train, held_out, seed) if stacked and cross_fit else [])]
-    # One at a time, a candidate's step costs what a range test's step did; stacked, it is measured
-    # on the check's first steps (:class:`_OverBudget`), and the check planned again where it is over,
-    # then measured again: K members share a step's work, so fewer cost more each.
+    # One at a time, a candidate's step costs what a range test's step did, and its held-out
+    # evaluations what one of the model's does; stacked, both are measured on the check's first steps
+    # (:class:`_OverBudget`), and the check planned again where it is over, then measured again: K
+    # members share a step's work, so fewer cost more each.
     n = len(result.candidates)
     checking = functools.partial(_checked_within, model, optimizer, result)
     one_step = seconds / max(1, len(result.lrs))
+    if check_budget is not None:
+        evaluations = sum(_evaluated_after(step, check_steps) for step in range(1, check_steps + 1))
+        one_step += _evaluation_seconds(model, optimizer, held_out) * evaluations / check_steps
 
     def alone() -> CheckPlan:
         return plan_check(n, check_steps, stride=2, seconds_per_step=one_step, budget=check_budget)
@@ -233,6 +237,14 @@ def validate_check(check_steps: int, check_budget: float | None) -> None:
         raise InvalidValueError("check_steps", check_steps, str(POSITIVE_INT))
     if check_budget is not None and not POSITIVE.contains(check_budget):
         raise InvalidValueError("check_budget", check_budget, f"seconds, {POSITIVE}, or None for no limit")
+
+
+def _evaluation_seconds(model: nn.Module, optimizer: torch.optim.Optimizer, held_out: UserBatches) -> float:
+    """Seconds one evaluation of ``model`` on ``held_out`` takes (model and optimizer left as they were)."""
+    with preserved(model, optimizer), torch.no_grad():
+        started = time.perf_counter()
+        evaluate_batches(model, held_out, prefix="val")
+        return time.perf_counter() - started
 
 
 def _stacks(

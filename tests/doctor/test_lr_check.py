@@ -91,6 +91,32 @@ def test_dropout_at_zero_stacks_and_dropout_that_drops_does_not():
         assert stackable(model, optimizer) == reason
 
 
+def test_a_model_that_cannot_be_stacked_is_checked_one_at_a_time():
+    """Data-dependent control flow runs in a model of its own but not under vmap: the check finds that
+    on a few rows before it starts, and trains the candidates one at a time (every other one)."""
+
+    class Branching(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.hidden, self.out = nn.Linear(64, 32), nn.Linear(32, 10)
+
+        def forward(self, x):
+            h = torch.relu(self.hidden(x))
+            return self.out(h / 2 if h.mean() > 10 else h)
+
+    x, y = standardized()
+    torch.manual_seed(0)
+    model = Branching()
+    optimizer = optimlab.optim.create("adam", model.parameters(), lr=1e-3)
+    assert stackable(model, optimizer) is None  # nothing in its modules says so
+    found = find_lr(model, nn.CrossEntropyLoss(), x, y, optimizer, check_steps=20, steps=30, batch_size=64)
+    plain = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    ladder = find_lr(plain, nn.CrossEntropyLoss(), x, y, optimlab.optim.create("adam", plain.parameters()),
+                     check_steps=20, steps=30, batch_size=64)  # fmt: skip
+    assert found.suggestion is not None and "cross-fitted" not in found.check
+    assert len(found.candidates) == math.ceil(len(ladder.candidates) / 2)
+
+
 def test_stacked_and_one_at_a_time_checks_agree_with_torch_adam():
     x, y = standardized()
     train, held_out = (x[:800], y[:800]), (x[800:], y[800:])

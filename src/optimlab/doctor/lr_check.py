@@ -116,7 +116,7 @@ from optimlab.doctor.lr_find import Candidate, LRRangeResult, lr_range_test
 from optimlab.doctor.progress import report
 from optimlab.doctor.snapshot import preserved
 from optimlab.errors import InvalidValueError
-from optimlab.models.stacked import random_dropout, stacked_forward, stacked_loss
+from optimlab.models.stacked import PROBE_ROWS, random_dropout, stacked_forward, stacked_loss, unstackable
 from optimlab.optim.shells.batched import BATCHABLE, BatchedOptimizer
 from optimlab.optim.shells.torch_optim import Optimizer as OptimlabOptimizer
 from optimlab.registry import POSITIVE, POSITIVE_INT
@@ -250,13 +250,18 @@ def _evaluation_seconds(model: nn.Module, optimizer: torch.optim.Optimizer, held
 def _stacks(
     model: nn.Module, optimizer: torch.optim.Optimizer, train: UserBatches, held_out: UserBatches
 ) -> bool:
-    """Whether the candidates train as one stacked model: tensors, an ``nn.Module`` loss, :func:`stackable`."""
-    return (
-        train.tensors is not None
-        and held_out.tensors is not None
-        and isinstance(train.loss_fn, nn.Module)
-        and stackable(model, optimizer) is None
-    )
+    """Whether the candidates train as one stacked model: tensors, an ``nn.Module`` loss, :func:`stackable`,
+    and two members tried on a few training rows run as the model does
+    (:func:`~optimlab.models.stacked.unstackable`: data-dependent control flow, say, cannot be stacked)."""
+    if train.tensors is None or held_out.tensors is None or not isinstance(train.loss_fn, nn.Module):
+        return False
+    if stackable(model, optimizer) is not None:
+        return False
+    x, y = train.tensors
+    device = next(model.parameters()).device
+    rows = x[:PROBE_ROWS].to(device), y[:PROBE_ROWS].to(device)
+    with preserved(model, optimizer):
+        return unstackable(model, train.loss_fn, *rows, shared_input=True) is None
 
 
 class _OverBudget(Exception):

@@ -211,8 +211,7 @@ def find_lr(
     checking = functools.partial(_checked_within, model, optimizer, result)
     one_step = seconds / max(1, len(result.lrs))
     if check_budget is not None:
-        evaluations = sum(_evaluated_after(step, check_steps) for step in range(1, check_steps + 1))
-        one_step += _evaluation_seconds(model, optimizer, held_out) * evaluations / check_steps
+        one_step += _evaluation_seconds(model, optimizer, held_out) * _evaluations(check_steps) / check_steps
 
     def alone() -> CheckPlan:
         return plan_check(n, check_steps, stride=2, seconds_per_step=one_step, budget=check_budget)
@@ -241,7 +240,7 @@ def validate_check(check_steps: int, check_budget: float | None) -> None:
 
 def _evaluation_seconds(model: nn.Module, optimizer: torch.optim.Optimizer, held_out: UserBatches) -> float:
     """Seconds one evaluation of ``model`` on ``held_out`` takes (model and optimizer left as they were)."""
-    with preserved(model, optimizer), torch.no_grad():
+    with preserved(model, optimizer):  # evaluate_batches runs in inference mode itself
         started = time.perf_counter()
         evaluate_batches(model, held_out, prefix="val")
         return time.perf_counter() - started
@@ -463,14 +462,12 @@ def _decided(
     check = f"{check_steps} steps each, scored by held-out {metric[4:]} at the end of the run"
     if len(folds) > 1:
         check += f" ({len(folds)} cross-fitted checks, pooled)"
+
+    def unsuggested(reason: str) -> LRRangeResult:
+        return dataclasses.replace(result, candidates=scored, suggestion=None, check=check, reason=reason)
+
     if not alive:
-        return dataclasses.replace(
-            result,
-            candidates=scored,
-            suggestion=None,
-            check=check,
-            reason=f"every candidate diverged within {check_steps} steps; {result.reason}",
-        )
+        return unsuggested(f"every candidate diverged within {check_steps} steps; {result.reason}")
     living = [c for c, _ in alive]
     labels = None
     if metric == "val_accuracy":
@@ -478,29 +475,17 @@ def _decided(
         labels = max(1, counts.total())
         top, majority = max(c.score for c in living), max(counts.values(), default=0) / labels  # type: ignore[type-var]
         if counts and _at_chance(top, majority, labels) and not _below_entropy(alive, counts, folds):
-            return dataclasses.replace(
-                result,
-                candidates=scored,
-                suggestion=None,
-                check=check,
-                reason=(
-                    f"no candidate's held-out accuracy beat answering the most frequent class after "
-                    f"{check_steps} steps (at best {top:.4g}; that class alone: {majority:.4g}): no lr "
-                    f"trains this setup, the cause lies elsewhere; the curve alone: {result.reason}"
-                ),
+            return unsuggested(
+                f"no candidate's held-out accuracy beat answering the most frequent class after "
+                f"{check_steps} steps (at best {top:.4g}; that class alone: {majority:.4g}): no lr "
+                f"trains this setup, the cause lies elsewhere; the curve alone: {result.reason}"
             )
     elif (spread := _spread_about_mean(folds)) is not None and _beats(alive, spread) is False:
         top = min(c.score for c in living)  # type: ignore[type-var]
-        return dataclasses.replace(
-            result,
-            candidates=scored,
-            suggestion=None,
-            check=check,
-            reason=(
-                f"no candidate's held-out loss beat predicting the targets' mean after {check_steps} "
-                f"steps (at best {top:.4g}; the mean alone: {spread.mean().item():.4g}): no lr trains "
-                f"this setup, the cause lies elsewhere; the curve alone: {result.reason}"
-            ),
+        return unsuggested(
+            f"no candidate's held-out loss beat predicting the targets' mean after {check_steps} "
+            f"steps (at best {top:.4g}; the mean alone: {spread.mean().item():.4g}): no lr trains "
+            f"this setup, the cause lies elsewhere; the curve alone: {result.reason}"
         )
     tied = _tied(living, accuracy_of=labels, units=_unit_levels([k for _, k in alive]))
     best = _lower_middle(living, tied)
@@ -618,7 +603,7 @@ def _spread_about_mean(folds: Sequence[UserBatches]) -> Tensor | None:
     if any(fold.tensors is None for fold in folds):
         return None
     targets = torch.cat([fold.tensors[1].detach().cpu().double() for fold in folds])  # type: ignore[index]
-    if not targets.is_floating_point() or targets.shape[0] < 2:
+    if targets.shape[0] < 2:
         return None
     rows = (targets - targets.mean(0)).reshape(targets.shape[0], -1)
     return rows.square().mean(1)
@@ -717,6 +702,11 @@ def _line_weights(steps: Sequence[int]) -> Tensor:
     t = torch.tensor(steps, dtype=torch.float64)
     dt = t - t.mean()
     return 1 / len(steps) + dt * dt[-1] / dt.square().sum().clamp_min(1e-12)
+
+
+def _evaluations(steps: int) -> int:
+    """How many held-out evaluations a check of ``steps`` steps records (:func:`_evaluated_after`)."""
+    return sum(_evaluated_after(step, steps) for step in range(1, steps + 1))
 
 
 def _evaluated_after(step: int, steps: int) -> bool:
@@ -1013,8 +1003,7 @@ def _check_stacked(
                 if per_step * steps <= budget:  # and with the held-out evaluations?
                     clock = time.perf_counter()
                     evaluate()
-                    evaluations = sum(_evaluated_after(s, steps) for s in range(1, steps + 1))
-                    per_step += (time.perf_counter() - clock) * evaluations / steps
+                    per_step += (time.perf_counter() - clock) * _evaluations(steps) / steps
                 if per_step * steps > budget:
                     raise _OverBudget(per_step / members)
         epoch, offset = divmod(step, per_epoch)

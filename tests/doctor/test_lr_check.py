@@ -365,6 +365,23 @@ def test_check_steps_are_checked():
         find_lr(model, nn.MSELoss(), x, y, torch.optim.SGD(model.parameters(), lr=0.1), check_steps=0)
 
 
+@pytest.mark.parametrize(
+    ("optimizer", "says"),
+    [
+        (torch.optim.SGD, "the class SGD"),
+        ("sgd", "'sgd'"),
+        (torch.optim.SGD(nn.Linear(8, 1).parameters(), lr=0.1), "none of the model's parameters"),
+    ],
+)
+def test_an_optimizer_that_cannot_step_the_model_is_refused_in_one_line(optimizer, says):
+    x, y, _ = isotropic_regression()
+    with pytest.raises(InvalidValueError, match=re.escape(says)) as refused:
+        find_lr(nn.Linear(8, 1), nn.MSELoss(), x, y, optimizer)
+    assert "torch.optim.Optimizer" in str(refused.value) or "model's parameters" in refused.value.accepted
+    with pytest.raises(InvalidValueError, match="a ReLU without parameters"):
+        find_lr(nn.ReLU(), nn.MSELoss(), x, y)
+
+
 def small_digits(rows=400):
     x, y = standardized()
     return x[:rows], y[:rows]
@@ -398,6 +415,45 @@ def test_dict_batches_of_a_model_with_its_own_loss_get_the_check_of_the_same_ten
         [c.held_out_loss for c in tensors.candidates], rel=1e-5
     )
     assert dicts.suggestion == tensors.suggestion
+
+
+def test_outputs_or_losses_that_cannot_be_scored_row_by_row_are_scored_by_batch_alike():
+    """A model returning a tuple, and cross-entropy with class weights and label smoothing (which torch
+    cannot vmap row by row), are scored on the held-out batches: the same levels as the plain rows'."""
+
+    class WithExtra(nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            return self.net(x), x.sum()
+
+    x, y = small_digits()
+    net = small_mlp()
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)  # not stackable: one at a time throughout
+    data = {"data": x[:300], "y": y[:300], "held_out": (x[300:], y[300:])} | QUICK
+    smoothed = {"label_smoothing": 0.1}
+    plain = find_lr(net, nn.CrossEntropyLoss(**smoothed), optimizer=optimizer, **data)
+    found = [
+        find_lr(
+            WithExtra(net),
+            lambda out, t: nn.functional.cross_entropy(out[0], t, **smoothed),
+            optimizer=optimizer,
+            **data,
+        ),
+        find_lr(net, nn.CrossEntropyLoss(weight=torch.ones(10), **smoothed), optimizer=optimizer, **data),
+    ]
+    for other in found:
+        assert other.suggestion is not None
+        assert [c.held_out_loss for c in other.candidates] == pytest.approx(
+            [c.held_out_loss for c in plain.candidates], rel=1e-5
+        )
+    stacking = optimlab.optim.create("adam", net.parameters(), lr=1e-3)  # the weights refuse to stack
+    weighted = find_lr(
+        net, nn.CrossEntropyLoss(weight=torch.ones(10), **smoothed), optimizer=stacking, **data
+    )
+    assert len(weighted.candidates) == len(plain.candidates) and weighted.suggestion is not None
 
 
 def test_a_dataloader_is_checked_on_rows_held_out_of_its_dataset_as_tensors_are():

@@ -27,7 +27,7 @@ from optimlab.data.user_factory import BatchSplits
 from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import INSTRUMENTS, Instruments, InstrumentSchedule, RunStatistics
 from optimlab.doctor.lr_check import find_lr, validate_check
-from optimlab.doctor.lr_find import LRRangeResult, json_ready, lr_range_test
+from optimlab.doctor.lr_find import LRRangeResult, examined_optimizer, json_ready, lr_range_test
 from optimlab.doctor.rules import run_rules
 from optimlab.doctor.snapshot import preserved
 from optimlab.doctor.watch import watch
@@ -214,13 +214,8 @@ def diagnose(
     if not POSITIVE_INT.contains(steps):
         raise InvalidValueError("steps", steps, str(POSITIVE_INT))
     validate_check(check_steps, check_budget)  # even where lr_find is off: a bad value is not ignored
-    if not isinstance(model, nn.Module):
-        raise InvalidValueError("model", type(model).__name__, "a torch.nn.Module")
+    optimizer = examined_optimizer(model, optimizer)
     batches = UserBatches(data, loss_fn, compute_loss=compute_loss, batch_size=batch_size, seed=seed)
-    if optimizer is None:
-        from optimlab.optim import create
-
-        optimizer = create("adam", model.parameters())
     lr_range = None
     if lr_find:
         held_out = val_data if val_data is not None else _held_out(data, next(model.parameters()).device)

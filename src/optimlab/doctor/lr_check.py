@@ -112,7 +112,7 @@ from torch.utils.data import DataLoader, RandomSampler, Subset
 
 from optimlab.data.user_batches import TARGET_KEYS, UserBatches, prediction
 from optimlab.doctor.check_plan import CheckPlan, another_fold_fits, plan_check
-from optimlab.doctor.lr_find import Candidate, LRRangeResult, lr_range_test
+from optimlab.doctor.lr_find import Candidate, LRRangeResult, examined_optimizer, lr_range_test
 from optimlab.doctor.progress import report
 from optimlab.doctor.snapshot import preserved
 from optimlab.errors import InvalidValueError
@@ -170,10 +170,7 @@ def find_lr(
     (``start_lr``, ``end_lr``, ``steps``). Model and optimizer are left as they were.
     """
     validate_check(check_steps, check_budget)
-    if optimizer is None:
-        from optimlab.optim import create
-
-        optimizer = create("adam", model.parameters())
+    optimizer = examined_optimizer(model, optimizer)
     batching = {"compute_loss": compute_loss, "batch_size": batch_size, "seed": seed}
     if isinstance(data, UserBatches):
         train = data
@@ -250,7 +247,7 @@ def _stacks(
     model: nn.Module, optimizer: torch.optim.Optimizer, train: UserBatches, held_out: UserBatches
 ) -> bool:
     """Whether the candidates train as one stacked model: tensors, an ``nn.Module`` loss, :func:`stackable`,
-    and two members tried on a few training rows run as the model does
+    held-out rows scored apart (:func:`_scored_by_row`), and two members tried on a few training rows run as the model does
     (:func:`~optimlab.models.stacked.unstackable`: data-dependent control flow, say, cannot be stacked)."""
     if train.tensors is None or held_out.tensors is None or not isinstance(train.loss_fn, nn.Module):
         return False
@@ -260,6 +257,8 @@ def _stacks(
     device = next(model.parameters()).device
     rows = x[:PROBE_ROWS].to(device), y[:PROBE_ROWS].to(device)
     with preserved(model, optimizer):
+        if not _scored_by_row(model, train.loss_fn, rows):  # the stacked check scores every row apart
+            return False
         return unstackable(model, train.loss_fn, *rows, shared_input=True) is None
 
 
@@ -884,9 +883,15 @@ def _check_one(
     loss_fn, pair = train.loss_fn, held_out.tensors
     task = "regression" if pair is not None and pair[1].is_floating_point() else "classification"
 
+    rows_apart: list[bool] = []  # whether every held-out row is a unit, told by the first evaluation
+
     def evaluation() -> dict[str, float]:
-        if pair is not None and loss_fn is not None:  # tensors: every row a unit
-            member.eval()
+        member.eval()
+        if not rows_apart:  # tensors scored by a loss, the model's prediction one tensor
+            rows_apart.append(
+                pair is not None and loss_fn is not None and _scored_by_row(member, loss_fn, pair)
+            )
+        if rows_apart[0]:
             [metrics], rows = _held_out_scores(
                 lambda xb: prediction(member(xb)).unsqueeze(0),
                 lambda out, yb: loss_fn(out[0], yb).reshape(1),
@@ -918,6 +923,25 @@ def _check_one(
             callbacks=[recorder, progress],
         )
     return _Checked({}) if state.diverged else _checked(recorder.records)
+
+
+def _scored_by_row(
+    model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor], pair: tuple[Tensor, Tensor]
+) -> bool:
+    """Whether the check can score each held-out row of ``pair`` apart: ``model``'s prediction
+    (:func:`~optimlab.data.user_batches.prediction`) is one tensor (not a tuple or a dict of outputs),
+    and ``loss_fn`` runs row by row under ``vmap`` (not one calling ``.item()``, nor cross-entropy
+    with class weights and label smoothing, which torch cannot ``vmap``); else its units are the held-out batches."""
+    x, y = pair[0][:2], pair[1][:2]
+    with torch.no_grad():
+        outputs = prediction(model(x))
+        if not isinstance(outputs, Tensor):
+            return False
+        try:
+            _row_losses(loss_fn, outputs.unsqueeze(0), y)
+        except RuntimeError:  # vmap's refusal
+            return False
+    return True
 
 
 def _label_counts(held_out: UserBatches) -> Counter[int]:

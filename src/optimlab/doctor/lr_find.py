@@ -51,7 +51,15 @@ from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE, POSITIVE_INT, Interval
 from optimlab.train.loop import first_loss
 
-__all__ = ["Candidate", "LRRangeResult", "lr_candidates", "lr_range_test", "smooth", "suggest_lr"]
+__all__ = [
+    "Candidate",
+    "LRRangeResult",
+    "examined_optimizer",
+    "lr_candidates",
+    "lr_range_test",
+    "smooth",
+    "suggest_lr",
+]
 
 _FACTOR = Interval(1.0, None, open_low=True)
 
@@ -201,6 +209,41 @@ def lr_candidates(
     return sorted(chosen, key=lambda c: c.lr)
 
 
+def examined_optimizer(model: nn.Module, optimizer: Any) -> torch.optim.Optimizer:
+    """The optimizer the doctor examines: ``optimizer``, which must step some of ``model``'s
+    parameters, or optimlab's ``adam`` at its default lr over them where it is None; ``model`` must be
+    an ``nn.Module`` with parameters."""
+    if not isinstance(model, nn.Module):
+        raise InvalidValueError("model", type(model).__name__, "a torch.nn.Module")
+    if not any(True for _ in model.parameters()):
+        raise InvalidValueError(
+            "model", f"a {type(model).__name__} without parameters", "a model with parameters to train"
+        )
+    if optimizer is None:
+        from optimlab.optim import create
+
+        return create("adam", model.parameters())
+    example = "torch.optim.SGD(model.parameters(), lr=0.1)"
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        if isinstance(optimizer, type):
+            got = f"the class {optimizer.__name__}"
+        else:
+            got = optimizer if isinstance(optimizer, str) else type(optimizer).__name__
+        raise InvalidValueError(
+            "optimizer",
+            got,
+            f"a torch.optim.Optimizer over the model's parameters ({example}), or None for adam",
+        )
+    own = {id(p) for p in model.parameters()}
+    if not any(id(p) in own for group in optimizer.param_groups for p in group["params"]):
+        raise InvalidValueError(
+            "optimizer",
+            f"a {type(optimizer).__name__} over none of the model's parameters",
+            f"an optimizer over the model's parameters ({example})",
+        )
+    return optimizer
+
+
 def lr_range_test(
     model: nn.Module,
     loss_fn: Callable[[Any, Any], Tensor] | None,
@@ -254,10 +297,7 @@ def lr_range_test(
             batch_size=batch_size,
             seed=seed,
         )
-    if optimizer is None:
-        from optimlab.optim import create
-
-        optimizer = create("adam", model.parameters())
+    optimizer = examined_optimizer(model, optimizer)
     base = [group["lr"] for group in optimizer.param_groups]
     ratios = [b / base[0] if base[0] else 1.0 for b in base]
     lrs: list[float] = []

@@ -141,3 +141,17 @@ def test_a_dataloader_and_dict_batches_get_a_suggestion_decided_by_the_check():
     for found in (from_loader.lr_range, from_dicts.lr_range, by_hand.lr_range):
         assert found.check is not None and found.suggestion in [c.lr for c in found.candidates]
         assert all(c.score is not None for c in found.candidates)
+
+
+def test_an_optimizer_the_doctor_cannot_watch_is_refused_in_one_line():
+    model = nn.Linear(4, 2)
+    other = torch.optim.SGD(nn.Linear(4, 2).parameters(), lr=0.1)
+    for optimizer, says in [(torch.optim.SGD, "the class SGD"), (other, "none of the model's parameters")]:
+        with pytest.raises(InvalidValueError, match=says):
+            DoctorCallback(model, optimizer)
+        with pytest.raises(InvalidValueError, match=says):
+            diagnose(
+                model, (torch.randn(32, 4), torch.randint(0, 2, (32,))), nn.CrossEntropyLoss(), optimizer
+            )
+    with pytest.raises(InvalidValueError, match="invalid value None for optimizer"):
+        DoctorCallback(model, None)

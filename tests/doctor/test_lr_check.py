@@ -382,6 +382,13 @@ def test_an_optimizer_that_cannot_step_the_model_is_refused_in_one_line(optimize
         find_lr(nn.ReLU(), nn.MSELoss(), x, y)
 
 
+def test_held_out_data_the_model_cannot_take_is_named_before_the_check():
+    x, y, _ = isotropic_regression()
+    with pytest.raises(InvalidValueError, match="the first batch of the held-out data") as refused:
+        find_lr(nn.Linear(8, 1), nn.MSELoss(), x, y, held_out=(torch.zeros(16, 9), torch.zeros(16, 1)))
+    assert "shapes cannot be multiplied" in str(refused.value)
+
+
 def small_digits(rows=400):
     x, y = standardized()
     return x[:rows], y[:rows]

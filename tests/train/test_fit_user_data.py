@@ -198,6 +198,34 @@ def test_a_batch_the_model_or_loss_cannot_use_is_named_in_one_error(data, option
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
+def test_validation_data_the_model_cannot_take_is_named_in_one_error():
+    x, y = problem()
+    model = network()
+    for val_data in [
+        (torch.zeros(8, x.shape[1] + 1), y[:8]),
+        (x[:8], y[:8] + 10),
+    ]:  # a feature more; bad labels
+        with pytest.raises(InvalidValueError, match="the first batch of the val data") as error:
+            fit(model, torch.optim.SGD(model.parameters(), lr=0.1), (x, y), loss_fn=nn.CrossEntropyLoss(),
+                total_steps=2, val_data=val_data)  # fmt: skip
+        assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "steps", "message"),
+    [
+        (torch.optim.SGD, 2, "invalid value 'the class SGD' for optimizer"),
+        ("adam", 2, "invalid value 'adam' for optimizer"),
+        (None, -1, "invalid value -1 for total_steps"),
+    ],
+)
+def test_an_optimizer_that_is_not_one_or_negative_steps_are_refused(optimizer, steps, message):
+    model = network()
+    optimizer = optimizer or torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(InvalidValueError, match=message):
+        fit(model, optimizer, problem(), loss_fn=nn.CrossEntropyLoss(), total_steps=steps)
+
+
 def test_the_module_examples_run():
     assert doctest.testmod(optimlab.train.loop).failed == 0
 

@@ -33,7 +33,7 @@ from optimlab.doctor.snapshot import preserved
 from optimlab.doctor.watch import watch
 from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE_INT
-from optimlab.train.loop import Callback, TrainState
+from optimlab.train.loop import Callback, TrainState, check_optimizer
 
 __all__ = [
     "MAX_CHECK_STEPS",
@@ -110,7 +110,8 @@ class DoctorCallback(Callback):
         *,
         schedule: InstrumentSchedule | None = None,
     ) -> None:
-        self.instruments = Instruments(model, optimizer, schedule)
+        check_optimizer(optimizer)  # the one the loop steps: no default here
+        self.instruments = Instruments(model, examined_optimizer(model, optimizer), schedule)
 
     def on_train_start(self, state: TrainState) -> None:
         self.instruments.start(state.step)

@@ -121,7 +121,7 @@ from optimlab.optim.shells.batched import BATCHABLE, BatchedOptimizer
 from optimlab.optim.shells.torch_optim import Optimizer as OptimlabOptimizer
 from optimlab.registry import POSITIVE, POSITIVE_INT
 from optimlab.techniques.losses import PointwiseLoss
-from optimlab.train.loop import Callback, TrainState, epoch_permutation, evaluate_batches, fit
+from optimlab.train.loop import Callback, TrainState, epoch_permutation, evaluate_batches, first_loss, fit
 from optimlab.train.run import evaluate_members
 
 __all__ = ["HELD_OUT_FRACTION", "end_level", "find_lr", "score_lrs", "stackable", "validate_check"]
@@ -198,6 +198,7 @@ def find_lr(
             batch_size=train.batch_size,
             shuffle=False,
         )
+    _first_held_out_batch(model, optimizer, held_out)
     stacked = _stacks(model, optimizer, train, held_out)
     runs = [(train, held_out), *(_cross_folds(train, held_out, seed) if stacked and cross_fit else [])]
     # One at a time, a candidate's step costs what a range test's step did, and its held-out
@@ -241,6 +242,17 @@ def _evaluation_seconds(model: nn.Module, optimizer: torch.optim.Optimizer, held
         started = time.perf_counter()
         evaluate_batches(model, held_out, prefix="val")
         return time.perf_counter() - started
+
+
+def _first_held_out_batch(model: nn.Module, optimizer: torch.optim.Optimizer, held_out: UserBatches) -> None:
+    """Held-out data the model or its loss cannot take (another number of features, a label out of
+    range) named in one line before the check trains on it (:func:`~optimlab.train.loop.first_loss`)."""
+    with preserved(model, optimizer), torch.no_grad():
+        model.eval()
+        batch = next(held_out.one_pass(next(model.parameters()).device))
+        first_loss(
+            functools.partial(held_out.forward, model, batch), batch, "the first batch of the held-out data"
+        )
 
 
 def _stacks(

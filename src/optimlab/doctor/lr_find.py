@@ -49,7 +49,7 @@ from optimlab.doctor.progress import report
 from optimlab.doctor.snapshot import preserved
 from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE, POSITIVE_INT, Interval
-from optimlab.train.loop import first_loss
+from optimlab.train.loop import OPTIMIZER_EXAMPLE, check_optimizer, first_loss
 
 __all__ = [
     "Candidate",
@@ -223,23 +223,13 @@ def examined_optimizer(model: nn.Module, optimizer: Any) -> torch.optim.Optimize
         from optimlab.optim import create
 
         return create("adam", model.parameters())
-    example = "torch.optim.SGD(model.parameters(), lr=0.1)"
-    if not isinstance(optimizer, torch.optim.Optimizer):
-        if isinstance(optimizer, type):
-            got = f"the class {optimizer.__name__}"
-        else:
-            got = optimizer if isinstance(optimizer, str) else type(optimizer).__name__
-        raise InvalidValueError(
-            "optimizer",
-            got,
-            f"a torch.optim.Optimizer over the model's parameters ({example}), or None for adam",
-        )
+    check_optimizer(optimizer, accepted=", or None for adam")
     own = {id(p) for p in model.parameters()}
     if not any(id(p) in own for group in optimizer.param_groups for p in group["params"]):
         raise InvalidValueError(
             "optimizer",
             f"a {type(optimizer).__name__} over none of the model's parameters",
-            f"an optimizer over the model's parameters ({example})",
+            f"an optimizer over the model's parameters ({OPTIMIZER_EXAMPLE})",
         )
     return optimizer
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -24,6 +25,8 @@ from optimlab.data.batches import epoch_order, epoch_permutation, steps_per_epoc
 from optimlab.data.user_batches import TARGET_KEYS, UserBatches, describe
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.schedules.torch_adapter import PlateauLR
+
+_Out = TypeVar("_Out")
 
 __all__ = [
     "EVAL_BATCH",
@@ -162,6 +165,9 @@ def fit(
     >>> state.step, state.steps_per_epoch, sorted(state.last_metrics)
     (8, 4, ['val_accuracy', 'val_loss'])
     """
+    check_optimizer(optimizer)
+    if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 0:
+        raise InvalidValueError("total_steps", total_steps, "an integer >= 0")
     batches = _training_batches(
         data, y, loss_fn, compute_loss, batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last
     )
@@ -275,9 +281,22 @@ def _training_batches(
     return UserBatches(data, loss_fn, compute_loss=compute_loss, **batching)
 
 
-def first_loss(closure: Callable[[], torch.Tensor], batch: Any) -> torch.Tensor:
-    """The first step's loss; a batch that the model or the loss cannot take is named in one line, as
-    bad input, rather than surfacing as a traceback from deep inside the user's model."""
+OPTIMIZER_EXAMPLE = "torch.optim.SGD(model.parameters(), lr=0.1)"
+
+
+def check_optimizer(optimizer: Any, *, accepted: str = "") -> None:
+    """Refuse in one line anything but an optimizer instance (its class, a name) where one is stepped;
+    ``accepted``: what else the caller takes."""
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        got = f"the class {optimizer.__name__}" if isinstance(optimizer, type) else describe(optimizer)
+        what = f"a torch.optim.Optimizer over the model's parameters ({OPTIMIZER_EXAMPLE}){accepted}"
+        raise InvalidValueError("optimizer", got, what)
+
+
+def first_loss(closure: Callable[[], _Out], batch: Any, field: str = "the first batch") -> _Out:
+    """The first step's loss (or a first evaluation's outputs); a batch that the model or the loss
+    cannot take is named in one line, as bad input, ``field`` saying which, rather than surfacing as a
+    traceback from deep inside the user's model."""
     try:
         return closure()
     except (RuntimeError, TypeError, ValueError, IndexError, KeyError, AttributeError) as error:
@@ -285,7 +304,7 @@ def first_loss(closure: Callable[[], torch.Tensor], batch: Any) -> torch.Tensor:
             raise
         reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise InvalidValueError(
-            "the first batch",
+            field,
             describe(batch),
             f"a batch the model and the loss can use ({type(error).__name__}: {reason})",
         ) from error
@@ -310,8 +329,12 @@ def evaluate_batches(
     device = next(model.parameters()).device
     total = rows = correct = labels = 0.0
     kept: list[tuple[Any, Any]] = []  # (prediction, target) of each batch, for the user's metrics
-    for batch in batches.one_pass(device):
-        out = batches.forward(model, batch)
+    for i, batch in enumerate(batches.one_pass(device)):
+        if i:
+            out = batches.forward(model, batch)
+        else:  # validation data the model or its loss cannot take: named in one line
+            field = f"the first batch of the {prefix} data"
+            out = first_loss(functools.partial(batches.forward, model, batch), batch, field)
         n = _rows(batch)
         total, rows = total + out.loss.item() * n, rows + n
         if per_batch is not None:

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, IterableDataset, TensorDataset
 
 import optimlab.data.user_batches
 from optimlab.data.batches import epoch_permutation
-from optimlab.data.user_batches import UserBatches
+from optimlab.data.user_batches import Forward, UserBatches, own_pairs
 from optimlab.errors import InvalidValueError
 
 
@@ -153,3 +153,19 @@ def test_loss_fn_and_compute_loss_are_exclusive_and_the_batch_size_is_checked():
 
 def test_the_module_examples_run():
     assert doctest.testmod(optimlab.data.user_batches).failed == 0
+
+
+def test_a_models_own_loss_tells_how_its_scores_and_labels_pair():
+    torch.manual_seed(0)
+    scores, labels = torch.randn(3, 6, 5), torch.randint(0, 5, (3, 6))
+    labels[0, 2] = -100  # ignored, as Hugging Face's losses ignore it
+
+    def ce(s, t, **options):
+        return nn.functional.cross_entropy(s.reshape(-1, 5), t.reshape(-1), **options)
+
+    as_they_are = own_pairs(Forward(ce(scores, labels), scores, labels))
+    assert as_they_are is not None and as_they_are[0] is scores and as_they_are[1] is labels
+    shifted = own_pairs(Forward(ce(scores[:, :-1], labels[:, 1:]), scores, labels))
+    assert shifted is not None and torch.equal(shifted[1], labels[:, 1:])
+    assert torch.equal(shifted[0], scores[:, :-1])
+    assert own_pairs(Forward(ce(scores, labels, label_smoothing=0.2), scores, labels)) is None

@@ -12,6 +12,9 @@ from torch.utils.data import Dataset
 from transformers import (
     BertConfig,
     BertForSequenceClassification,
+    BertForTokenClassification,
+    GPT2Config,
+    GPT2LMHeadModel,
     Trainer,
     TrainingArguments,
     ViTConfig,
@@ -19,6 +22,7 @@ from transformers import (
 )
 
 from optimlab import diagnose, optim, schedules
+from optimlab.data.user_batches import UserBatches
 from optimlab.errors import InvalidValueError
 from optimlab.integrations.huggingface import (
     DoctorCallback,
@@ -26,6 +30,7 @@ from optimlab.integrations.huggingface import (
     lr_range_test,
     trainer_optimizers,
 )
+from optimlab.train.loop import evaluate_batches
 
 
 class Sentences(Dataset):
@@ -210,3 +215,32 @@ def test_a_loss_computed_outside_the_model_is_named_at_the_first_step():
     )
     with pytest.raises(InvalidValueError, match="cannot see a loss computed outside the model"):
         hf.train()
+
+
+def test_a_causal_language_models_accuracy_pairs_each_position_with_the_next_token():
+    """GPT-2 takes its inputs as labels and shifts them inside: the held-out accuracy is that of the
+    next token, as a hand count says; a token classifier's labels are paired as they are."""
+    torch.manual_seed(0)
+    ids = torch.randint(0, 40, (24, 10))
+    ids[:, 1::2] = (ids[:, ::2] + 1) % 40  # every second token follows from the one before
+    batches = [{"input_ids": ids[i : i + 8], "labels": ids[i : i + 8]} for i in range(0, 24, 8)]
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=40, n_positions=16, n_embd=16, n_layer=1, n_head=2))
+    metrics = evaluate_batches(model, UserBatches(batches, None), prefix="val")  # a random model's hits
+    model.eval()
+    with torch.no_grad():
+        logits = model(input_ids=ids).logits
+    next_token = (logits[:, :-1].argmax(-1) == ids[:, 1:]).float().mean().item()
+    same_token = (logits.argmax(-1) == ids).float().mean().item()
+    assert metrics["val_accuracy"] == pytest.approx(next_token, abs=1e-6)
+    assert abs(next_token - same_token) > 1e-3  # the two pairings differ here
+
+    tags = (ids % 3).long()
+    tagger = BertForTokenClassification(BertConfig(vocab_size=40, hidden_size=16, num_hidden_layers=1,
+                                                   num_attention_heads=2, intermediate_size=32, num_labels=3))  # fmt: skip
+    tagger.eval()
+    tagged = [{"input_ids": ids[i : i + 8], "labels": tags[i : i + 8]} for i in range(0, 24, 8)]
+    with torch.no_grad():
+        hits = (tagger(input_ids=ids).logits.argmax(-1) == tags).float().mean().item()
+    assert evaluate_batches(tagger, UserBatches(tagged, None), prefix="val")["val_accuracy"] == pytest.approx(
+        hits
+    )

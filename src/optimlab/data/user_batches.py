@@ -54,6 +54,7 @@ __all__ = [
     "UserBatches",
     "describe",
     "is_map_dataset",
+    "own_pairs",
     "prediction",
 ]
 
@@ -376,6 +377,38 @@ def prediction(outputs: Any) -> Any:
         return outputs
     logits = outputs.get("logits") if isinstance(outputs, Mapping) else getattr(outputs, "logits", None)
     return outputs if logits is None else logits
+
+
+def own_pairs(forward: Forward) -> tuple[Any, Any] | None:
+    """The class scores and integer labels of a model's own loss (``forward``: no ``loss_fn``), paired
+    as that loss paired them, for an accuracy; None where the pairing is unknown.
+
+    A causal language model (Hugging Face's ``...ForCausalLM``) takes its inputs as its labels and
+    shifts them inside: the scores at position t predict label t + 1. So for scores ``(..., T, C)`` of
+    labels ``(..., T)``, the pairing whose cross-entropy (labels of -100 ignored, as Hugging Face's)
+    comes nearest the model's own loss, within a relative 1e-3, is taken: as they are, or shifted by
+    one; neither (another loss, label smoothing): none, since an accuracy of pairs the model never
+    compared is no evidence. Scores ``(N, C)`` of labels ``(N,)`` are paired as they are.
+    """
+    scores, labels = forward.prediction, forward.target
+    if not (isinstance(scores, Tensor) and isinstance(labels, Tensor)) or labels.is_floating_point():
+        return scores, labels
+    if scores.ndim < 3 or scores.shape[:-1] != labels.shape or labels.shape[-1] < 2:
+        return scores, labels
+    pairings = {
+        "as they are": (scores, labels),
+        "shifted": (scores[..., :-1, :], labels[..., 1:]),
+    }
+    own = forward.loss.detach().float()
+    gaps = {}
+    with torch.no_grad():
+        for name, (s, t) in pairings.items():
+            loss = torch.nn.functional.cross_entropy(
+                s.reshape(-1, s.shape[-1]).float(), t.reshape(-1), ignore_index=-100
+            )
+            gaps[name] = ((loss - own).abs() / own.abs().clamp_min(1e-12)).item()
+    nearest = min(gaps, key=gaps.__getitem__)
+    return pairings[nearest] if gaps[nearest] <= 1e-3 else None
 
 
 def _own_loss(outputs: Any) -> Tensor:

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from optimlab.data.batches import epoch_order, epoch_permutation, steps_per_epoch
-from optimlab.data.user_batches import TARGET_KEYS, UserBatches, describe
+from optimlab.data.user_batches import TARGET_KEYS, UserBatches, describe, own_pairs
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.schedules.torch_adapter import PlateauLR
 
@@ -340,9 +340,12 @@ def evaluate_batches(
         if per_batch is not None:
             per_batch.append(out.loss.item())
         predicted, target = out.prediction, out.target
+        paired = own_pairs(out) if batches.loss_fn is None else (predicted, target)
+        if paired is not None:  # the model's own loss: its scores and labels as it paired them
+            predicted, target = paired
         dim = (
             class_dim(predicted.shape, target.shape)
-            if isinstance(predicted, torch.Tensor) and isinstance(target, torch.Tensor)
+            if paired is not None and isinstance(predicted, torch.Tensor) and isinstance(target, torch.Tensor)
             and predicted.is_floating_point() and not target.is_floating_point()
             else None
         )  # fmt: skip

@@ -148,6 +148,12 @@ def regression() -> tuple[Tensor, Tensor]:
     return x, x @ torch.randn(8, 1, generator=generator) + 0.1 * torch.randn(1024, 1, generator=generator)
 
 
+def flat_regression() -> tuple[Tensor, Tensor]:
+    """:func:`regression`'s targets as ``(N,)``: against a model's ``(N, 1)`` outputs, MSE broadcasts."""
+    x, y = regression()
+    return x, y[:, 0]
+
+
 def with_nan_row() -> tuple[Tensor, Tensor]:
     x, y = standardized()
     x = x.clone()

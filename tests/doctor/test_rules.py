@@ -15,6 +15,7 @@ from doctor.setups import (
     cnn,
     digits,
     feature_times_1000,
+    flat_regression,
     mlp,
     noisy_labels,
     pixels,
@@ -93,6 +94,12 @@ def check_init_scale(f: Finding) -> None:
 
 def check_plateau(f: Finding) -> None:
     assert f.evidence["improvement"] < 0.02 and f.evidence["best_last_third"] > 0.3 * f.evidence["loss_start"]
+
+
+def check_loss_broadcast(f: Finding) -> None:
+    assert f.severity == "error" and "(32, 1)" in f.title and "(32,)" in f.title and "(32, 32)" in f.title
+    assert f.evidence == {"outputs": [32, 1], "targets": [32], "compared": [32, 32]}
+    assert "squeeze" in f.recommendation
 
 
 BROKEN = [  # (id, setup, first rule expected, evidence check, diagnose options)
@@ -183,6 +190,15 @@ BROKEN = [  # (id, setup, first rule expected, evidence check, diagnose options)
         Setup(lambda: mlp(depth=10, width=64), standardized, "adam", 1e-3),
         "init_scale",
         check_init_scale,
+        {},
+    ),
+    (
+        "regression mlp, outputs (N, 1) against targets (N,)",
+        Setup(
+            lambda: mlp(inputs=8, outputs=1, width=64, depth=1), flat_regression, "adam", 1e-3, nn.MSELoss()
+        ),
+        "loss_broadcast",
+        check_loss_broadcast,
         {},
     ),
     (

@@ -239,6 +239,9 @@ class RunStatistics:
     forward_order: list[str] = dataclasses.field(default_factory=list)  # hooked modules, as they ran
     input_features: FeatureStats | None = None
     non_finite: NonFiniteOrigin | None = None
+    # The shapes of the outputs and the targets the loss compared, at the first step, where both are
+    # tensors of numbers (a regression's targets): the loss_broadcast rule reads them.
+    loss_shapes: tuple[tuple[int, ...], tuple[int, ...]] | None = None
 
     # --- per-layer views ----------------------------------------------------------------------
 
@@ -443,6 +446,12 @@ class Instruments:
         self._step = step
         if self.schedule.is_detailed(step + 1):
             self._attach_forward_hooks()
+
+    def record_loss_inputs(self, prediction: Any, target: Any) -> None:
+        """The outputs and targets the loss compared, kept as shapes where the targets are numbers
+        (:attr:`RunStatistics.loss_shapes`); class labels are compared with scores of another shape."""
+        if isinstance(prediction, Tensor) and isinstance(target, Tensor) and target.is_floating_point():
+            self.statistics.loss_shapes = (tuple(prediction.shape), tuple(target.shape))
 
     def stop(self) -> None:
         """Remove every hook; the statistics stay."""

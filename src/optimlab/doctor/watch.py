@@ -45,7 +45,10 @@ def watch(
             batch = next(stream)
 
             def closure() -> torch.Tensor:
-                loss = batches.compute_loss(model, batch)  # noqa: B023  (called within this step only)
+                made = batches.forward(model, batch)  # noqa: B023  (called within this step only)
+                if step == 1:  # noqa: B023
+                    instruments.record_loss_inputs(made.prediction, made.target)
+                loss = made.loss
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 return loss

@@ -46,6 +46,27 @@ class Classifier(lightning.LightningModule):
         return self.make_optimizer(self.parameters())
 
 
+class ManualClassifier(Classifier):
+    """:class:`Classifier` under manual optimization: ``training_step`` steps the optimizer itself (and
+    a second one, over a probe of its own, after it, as a GAN steps two), returning nothing."""
+
+    def __init__(self, net, loss, make_optimizer):
+        super().__init__(net, loss, make_optimizer)
+        self.automatic_optimization = False
+        self.probe = nn.Linear(net[0].in_features, 2)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        first, second = self.optimizers()
+        for optimizer, loss in ((first, self.loss(self(x), y)), (second, self.probe(x).square().mean())):
+            optimizer.zero_grad()
+            self.manual_backward(loss)
+            optimizer.step()
+
+    def configure_optimizers(self):
+        return [self.make_optimizer(self.net.parameters()), torch.optim.SGD(self.probe.parameters(), lr=0.01)]
+
+
 def fit(module, data, steps, callbacks=(), batch_size=32, shuffle=True):
     trainer = lightning.Trainer(
         max_steps=steps,
@@ -70,6 +91,23 @@ def test_the_callback_finds_the_root_cause_the_other_doors_find(case):
     assert [f.rule for f in doctor.diagnosis.findings][:1] == [rule], doctor.diagnosis.findings
     steps = doctor.diagnosis.statistics.steps  # all, or up to the first NaN
     assert steps == list(range(1, len(steps) + 1)) and (len(steps) == setup.steps or rule == "nan_inf")
+
+
+@pytest.mark.parametrize("case", ["relu mlp, pixels 0..255", "deep sigmoid mlp, tiny init"])
+def test_under_manual_optimization_the_callback_watches_the_first_optimizer_and_its_loss(case):
+    setup, rule = DOOR_CASES[case]
+    torch.manual_seed(0)
+    module = ManualClassifier(setup.model(), setup.loss, lambda p: OPTIMIZERS[setup.optimizer](p, setup.lr))
+    doctor = DoctorCallback(print_findings=False)
+    x, y = setup.data()
+    with torch.no_grad():
+        first_loss = setup.loss(module.net(x[:32]), y[:32]).item()  # the first batch, in order
+    fit(module, (x[:320], y[:320]), 2 * 30, [doctor], shuffle=False)  # 2 optimizers: 30 batches
+    assert [f.rule for f in doctor.diagnosis.findings][:1] == [rule], doctor.diagnosis.findings
+    seen = doctor.diagnosis.statistics
+    assert seen.steps == list(range(1, 31))
+    assert len(seen.layers) == sum(isinstance(m, nn.Linear) for m in module.net.modules())  # not the probe
+    assert seen.losses[0] == pytest.approx(first_loss, rel=1e-5)  # the net's loss, not the probe's
 
 
 def test_the_findings_reach_the_terminal_json_and_html(tmp_path, capsys):

@@ -333,7 +333,8 @@ _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
 class Instruments:
-    """Attaches the instruments to a model and its optimizer, and records into :class:`RunStatistics`.
+    """Attaches the instruments to a model and its optimizer (the layers whose parameters it steps),
+    and records into :class:`RunStatistics`.
 
     In a hand-written loop::
 
@@ -360,8 +361,10 @@ class Instruments:
         self._layer_modules: dict[str, nn.Module] = {}
         self._activation_modules: dict[str, nn.Module] = {}
         activations: dict[str, str] = {}
+        stepped = {id(p) for group in optimizer.param_groups for p in group["params"]}
         for name, module in model.named_modules():
-            own = [p for p in module.parameters(recurse=False) if p.requires_grad]
+            # The parameters this optimizer steps: a layer another one trains (a GAN's) is not its concern.
+            own = [p for p in module.parameters(recurse=False) if p.requires_grad and id(p) in stepped]
             if own:
                 param_layer += [len(layers)] * len(own)
                 params += own

@@ -44,12 +44,20 @@ class DoctorCallback(pl.Callback):
     training ends and kept in :attr:`diagnosis`.
 
     The instruments hook the module and its (first) optimizer as :class:`optimlab.doctor.Instruments`
-    does in any loop; the loss is what ``training_step`` returned. Options as
+    does in any loop; the loss is what ``training_step`` returned. Under manual optimization
+    (``automatic_optimization = False``: ``training_step`` steps its optimizers itself and returns
+    nothing) the loss is the first one of each batch given to ``manual_backward``, and a step is a
+    batch in which the first optimizer stepped. Options as
     :class:`~optimlab.integrations.trainer_doctor.TrainerDoctor` (terminal, ``json_path``, ``html_path``).
     """
 
     def __init__(self, **options: Any) -> None:
         self.doctor = TrainerDoctor(**options)  # checks the options: a misspelt one is a TypeError
+        self._backward_loss: Tensor | None = None  # this batch's first loss backpropagated
+        self._stepped = False  # whether the first optimizer stepped in this batch
+        self._manual_steps = (
+            0  # steps of the first optimizer under manual optimization, resumed ones included
+        )
 
     @property
     def diagnosis(self) -> Diagnosis | None:
@@ -60,17 +68,33 @@ class DoctorCallback(pl.Callback):
         # Lightning runs the backward pass in a closure inside optimizer.step, and calls
         # on_before_optimizer_step between it and the update: the gradients are read there.
         self.doctor.start(pl_module, trainer.optimizers[0], trainer.global_step, gradients_at_step=False)
+        self._manual_steps = trainer.global_step // len(trainer.optimizers)
+
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        self._backward_loss, self._stepped = None, False
+
+    def on_before_backward(self, trainer: pl.Trainer, pl_module: pl.LightningModule, loss: Tensor) -> None:
+        if self._backward_loss is None:
+            self._backward_loss = loss.detach()
 
     def on_before_optimizer_step(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: torch.optim.Optimizer
     ) -> None:
-        self.doctor.before_optimizer_step(optimizer)
+        if optimizer is trainer.optimizers[0]:  # the one instrumented; a second one (a GAN's) is not
+            self._stepped = True
+            self.doctor.before_optimizer_step(optimizer)
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        if outputs is not None:  # None: training_step skipped the batch
-            self.doctor.step_ended(trainer.global_step, _step_loss(outputs).item())
+        if pl_module.automatic_optimization:
+            if outputs is not None:  # None: training_step skipped the batch
+                self.doctor.step_ended(trainer.global_step, _step_loss(outputs).item())
+        elif self._stepped and self._backward_loss is not None:
+            self._manual_steps += 1
+            self.doctor.step_ended(self._manual_steps, self._backward_loss.item())
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.doctor.finish(report=trainer.is_global_zero)

@@ -22,7 +22,7 @@ from doctor.setups import (
     standardized,
     with_nan_row,
 )
-from optimlab.doctor import Finding, rule_names, run_rules
+from optimlab.doctor import Finding, diagnose, rule_names, run_rules
 from optimlab.doctor.rules._readings import _dead_fractions
 from optimlab.errors import InvalidValueError, UnknownNameError
 from optimlab.registry import get_registry
@@ -305,3 +305,26 @@ def test_the_recommended_init_by_name_is_within_the_flagged_scale_of_every_activ
     weight = init.create(recommended_init(activation))(torch.empty(1000, 1000))
     ratio = weight.std().item() * math.sqrt(1000) / gain(activation)  # what the rules measure
     assert 1 / 3 < ratio < 3
+
+
+def test_a_model_that_pairs_its_own_loss_is_not_said_to_broadcast():
+    """Hugging Face's regression heads return logits (N, 1) and squeeze them against labels (N,)
+    inside: the loss the doctor sees is the model's, with nothing broadcast."""
+
+    class SqueezesItsOwn(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = mlp(inputs=8, outputs=1, width=64, depth=1)
+
+        def forward(self, x, labels):
+            logits = self.net(x)
+            return {"logits": logits, "loss": nn.functional.mse_loss(logits.squeeze(-1), labels)}
+
+    x, y = flat_regression()
+    batches = [{"x": x[i : i + 32], "labels": y[i : i + 32]} for i in range(0, 256, 32)]
+    model = SqueezesItsOwn()
+    diagnosis = diagnose(
+        model, batches, optimizer=torch.optim.Adam(model.parameters(), 1e-3), steps=20, lr_find=False
+    )
+    assert diagnosis.statistics.loss_shapes is None
+    assert "loss_broadcast" not in [f.rule for f in diagnosis.findings]

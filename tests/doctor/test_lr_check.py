@@ -25,6 +25,7 @@ from optimlab.doctor.lr_check import (
     _evaluated_after,
     _lower_middle,
     _pooled,
+    _scored_by_row,
     _spread_about_mean,
     _tied,
     _unit_levels,
@@ -461,6 +462,22 @@ def test_outputs_or_losses_that_cannot_be_scored_row_by_row_are_scored_by_batch_
         net, nn.CrossEntropyLoss(weight=torch.ones(10), **smoothed), optimizer=stacking, **data
     )
     assert len(weighted.candidates) == len(plain.candidates) and weighted.suggestion is not None
+
+
+@pytest.mark.parametrize(
+    ("loss", "by_row"),
+    [
+        (nn.CrossEntropyLoss(), True),
+        (nn.CrossEntropyLoss(reduction="sum"), True),
+        (nn.CrossEntropyLoss(label_smoothing=0.1), True),
+        (nn.CrossEntropyLoss(weight=torch.arange(1.0, 11.0)), False),  # a weighted mean of the rows
+        (lambda out, t: nn.functional.cross_entropy(out, t) + out.std(0).mean(), False),  # a term across rows
+        (lambda out, t: nn.functional.cross_entropy(out, t) * float(out.detach().abs().max() > 0), False),
+    ],
+)
+def test_rows_are_scored_apart_only_where_their_losses_make_the_loss_of_the_batch(loss, by_row):
+    x, y = small_digits()
+    assert _scored_by_row(small_mlp(), loss, (x, y)) is by_row
 
 
 def test_a_dataloader_is_checked_on_rows_held_out_of_its_dataset_as_tensors_are():

@@ -940,20 +940,26 @@ def _check_one(
 def _scored_by_row(
     model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor], pair: tuple[Tensor, Tensor]
 ) -> bool:
-    """Whether the check can score each held-out row of ``pair`` apart: ``model``'s prediction
-    (:func:`~optimlab.data.user_batches.prediction`) is one tensor (not a tuple or a dict of outputs),
-    and ``loss_fn`` runs row by row under ``vmap`` (not one calling ``.item()``, nor cross-entropy
-    with class weights and label smoothing, which torch cannot ``vmap``); else its units are the held-out batches."""
-    x, y = pair[0][:2], pair[1][:2]
+    """Whether the check can score each held-out row of ``pair`` apart, as a few rows tell: ``model``'s
+    prediction (:func:`~optimlab.data.user_batches.prediction`) is one tensor (not a tuple or a dict
+    of outputs), and ``loss_fn`` run row by row under ``vmap`` gives losses whose mean (or sum) is its
+    loss of the rows together. Not so: a loss calling ``.item()``, cross-entropy with class weights
+    and label smoothing (which torch cannot ``vmap``), class weights alone (a weighted mean), a term
+    over the batch (a spread across rows). Then the check's units are the held-out batches."""
+    x, y = pair[0][:PROBE_ROWS], pair[1][:PROBE_ROWS]
     with torch.no_grad():
         outputs = prediction(model(x))
         if not isinstance(outputs, Tensor):
             return False
         try:
-            _row_losses(loss_fn, outputs.unsqueeze(0), y)
-        except RuntimeError:  # vmap's refusal
+            rows = _row_losses(loss_fn, outputs.unsqueeze(0), y)[0]
+            together = float(loss_fn(outputs, y))
+        except (RuntimeError, ValueError, TypeError, IndexError):  # vmap's refusal; a loss of several values
             return False
-    return True
+    return any(
+        math.isclose(together, float(of_rows), rel_tol=1e-4, abs_tol=1e-6)
+        for of_rows in (rows.mean(), rows.sum())
+    )
 
 
 def _label_counts(held_out: UserBatches) -> Counter[int]:

@@ -24,8 +24,8 @@ How a candidate is scored and chosen, and why:
    1.33 apart often differ by less than the held-out data can tell; among those tied, the larger lrs
    are the riskier (their end-of-run jitter, their divergence on another draw), the smallest may be
    too slow: the lower middle by lr is chosen. A loss: tied when the *paired* difference to the
-   lowest is within one standard error: every held-out unit (a row of tensors, else a batch) has its
-   own loss level (the same line, per unit), and two candidates' units are the same rows, so the mean
+   lowest is within one standard error: every held-out unit (a row of tensors, where the rows'
+   losses make the batch's, :func:`_scored_by_row`; else a batch) has its own loss level (the same line, per unit), and two candidates' units are the same rows, so the mean
    of their per-unit differences has far less noise than either loss (the row-to-row spread
    cancels); the lowest alone where units are not known. Measured: on teacher-student regression
    (200 validation rows) the lowest validation loss missed the grid's best by more than 2% on 4 of 9

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from collections import defaultdict
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from optimlab.doctor.findings import Finding
-from optimlab.doctor.instruments import RunStatistics
+from optimlab.doctor.instruments import LayerInfo, RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.rules._readings import (
     _ABOVE_ONE,
@@ -22,6 +25,10 @@ from optimlab.doctor.rules._readings import (
 from optimlab.registry import POSITIVE, POSITIVE_INT, UNIT_OPEN
 
 __all__ = ["exploding_gradients", "vanishing_gradients"]
+
+# A layer repeated through depth whose first copy (nearest the input) gets less than this fraction of
+# its last copy's gradient falls with depth; at or above it, its small gradient is not a vanishing one.
+DEPTH_FALL = 0.1
 
 
 @_register(
@@ -40,19 +47,29 @@ def vanishing_gradients(
 ) -> Finding | None:
     """RMS gradient per weight of each Linear/Conv layer over the output layer's: medians over the first
     ``early_steps`` steps and over the whole run, whichever is worse. The early window matters because
-    adaptive optimizers (Adam) rescale tiny gradients into full-size steps and hide the problem later."""
+    adaptive optimizers (Adam) rescale tiny gradients into full-size steps and hide the problem later.
+
+    Vanishing is a fall *with depth*: a layer repeated in every block (:func:`_held_through_depth`)
+    whose first and last copies get alike fractions is not counted, however small the fraction. A
+    Transformer at its usual init (BERT's weights of std 0.02) gets 1e-6..1e-3 of its classifier's
+    gradient in every block alike: a constant offset through a small head, and in the attention's
+    query and key a product of two small weights (Noci et al. 2022, arXiv:2206.03126), not a signal
+    that dies on its way back.
+    """
     windows = []
     for first, where in ((early_steps, f"the first {early_steps} steps"), (None, "the whole run")):
         found = _layer_rms_gradients(stats, first)
         if found is not None and found[1][-1] > 0:
-            windows.append((found[0], found[1] / found[1][-1], found[1], where))
+            ratios = found[1] / found[1][-1]
+            judged = ratios[:-1].masked_fill(_held_through_depth(found[0], ratios), float("inf"))
+            windows.append((found[0], ratios, judged, found[1], where))
     if not windows:
         return None
-    layers, ratios, rms, where = min(windows, key=lambda w: w[1][:-1].min().item())
-    worst = int(ratios[:-1].argmin())
-    if ratios[worst] >= warn_ratio:
+    layers, ratios, judged, rms, where = min(windows, key=lambda w: w[2].min().item())
+    worst = int(judged.argmin())
+    if judged[worst] >= warn_ratio:
         return None
-    weak = {layer.name: ratios[i].item() for i, layer in enumerate(layers[:-1]) if ratios[i] < warn_ratio}
+    weak = {layer.name: ratios[i].item() for i, layer in enumerate(layers[:-1]) if judged[i] < warn_ratio}
     worst_layer, worst_ratio = layers[worst], ratios[worst].item()
     init = _init_problem(layers[:-1])
     saturating = sorted({layer.activation for layer in layers if layer.activation in ("sigmoid", "tanh")})
@@ -99,6 +116,21 @@ def vanishing_gradients(
         score=_score(warn_ratio / max(worst_ratio, 1e-300)),
         explains=explains,
     )
+
+
+def _held_through_depth(layers: list[LayerInfo], ratios: Tensor) -> Tensor:
+    """Which hidden layers (all of ``layers`` but the output one) belong to a layer repeated through
+    depth, blocks apart (its name up to block numbers, its kind and size alike), whose first copy
+    gets at least :data:`DEPTH_FALL` of the last one's gradient fraction ``ratios``: no fall with depth."""
+    families: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+    for i, layer in enumerate(layers[:-1]):
+        families[(re.sub(r"\d+", "#", layer.name), layer.kind, layer.num_params, layer.fan_in)].append(i)
+    held = torch.zeros(len(layers) - 1, dtype=torch.bool)
+    for members in families.values():
+        first, last = ratios[members[0]].item(), ratios[members[-1]].item()
+        if len(members) > 1 and first > 0 and last > 0 and first >= DEPTH_FALL * last:
+            held[members] = True
+    return held
 
 
 @_register(

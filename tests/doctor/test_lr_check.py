@@ -383,6 +383,19 @@ def test_an_optimizer_that_cannot_step_the_model_is_refused_in_one_line(optimize
         find_lr(nn.ReLU(), nn.MSELoss(), x, y)
 
 
+def test_outputs_the_loss_broadcasts_against_the_targets_get_no_suggestion():
+    """Outputs (N, 1) against targets (N,): MSE compares every output with every target of a batch,
+    and no lr trains that; said before any candidate trains."""
+    x, y, _ = isotropic_regression()
+    torch.manual_seed(0)
+    found = find_lr(nn.Linear(8, 1), nn.MSELoss(), x, y[:, 0], **QUICK)
+    assert found.suggestion is None and not any(c.score is not None for c in found.candidates)
+    assert found.reason.startswith(
+        "the loss compares outputs (32, 1) with targets (32,), broadcast to (32, 32)"
+    )
+    assert find_lr(nn.Linear(8, 1), nn.MSELoss(), x, y, **QUICK).suggestion is not None  # paired: checked
+
+
 def test_held_out_data_the_model_cannot_take_is_named_before_the_check():
     x, y, _ = isotropic_regression()
     with pytest.raises(InvalidValueError, match="the first batch of the held-out data") as refused:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -52,6 +53,7 @@ __all__ = [
     "TARGET_KEYS",
     "Forward",
     "UserBatches",
+    "broadcast_mix_up",
     "describe",
     "is_map_dataset",
     "own_pairs",
@@ -377,6 +379,20 @@ def prediction(outputs: Any) -> Any:
         return outputs
     logits = outputs.get("logits") if isinstance(outputs, Mapping) else getattr(outputs, "logits", None)
     return outputs if logits is None else logits
+
+
+def broadcast_mix_up(outputs: tuple[int, ...], targets: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The shape an elementwise loss compares where outputs and targets of numbers (a regression's),
+    shaped ``outputs`` and ``targets``, broadcast to more values than either holds: ``(64, 1)`` against
+    ``(64,)`` is ``(64, 64)``, every output scored against every target of its batch. None where they
+    pair one to one (or one is repeated along the other, or they do not broadcast at all)."""
+    if outputs == targets:
+        return None
+    try:
+        compared = tuple(torch.broadcast_shapes(outputs, targets))
+    except RuntimeError:
+        return None
+    return compared if math.prod(compared) > max(math.prod(outputs), math.prod(targets)) else None
 
 
 def own_pairs(forward: Forward) -> tuple[Any, Any] | None:

@@ -110,7 +110,7 @@ from torch import Tensor, nn
 from torch.func import stack_module_state
 from torch.utils.data import DataLoader, RandomSampler, Subset
 
-from optimlab.data.user_batches import TARGET_KEYS, UserBatches, prediction
+from optimlab.data.user_batches import TARGET_KEYS, Forward, UserBatches, broadcast_mix_up, prediction
 from optimlab.doctor.check_plan import CheckPlan, another_fold_fits, plan_check
 from optimlab.doctor.lr_find import Candidate, LRRangeResult, examined_optimizer, lr_range_test
 from optimlab.doctor.progress import report
@@ -198,7 +198,11 @@ def find_lr(
             batch_size=train.batch_size,
             shuffle=False,
         )
-    _first_held_out_batch(model, optimizer, held_out)
+    first = _first_held_out_batch(model, optimizer, held_out)
+    if held_out.loss_fn is not None and (mix_up := _broadcast(first)) is not None:
+        return dataclasses.replace(
+            result, suggestion=None, reason=f"{mix_up}: no lr trains this setup; {result.reason}"
+        )
     stacked = _stacks(model, optimizer, train, held_out)
     runs = [(train, held_out), *(_cross_folds(train, held_out, seed) if stacked and cross_fit else [])]
     # One at a time, a candidate's step costs what a range test's step did, and its held-out
@@ -244,15 +248,30 @@ def _evaluation_seconds(model: nn.Module, optimizer: torch.optim.Optimizer, held
         return time.perf_counter() - started
 
 
-def _first_held_out_batch(model: nn.Module, optimizer: torch.optim.Optimizer, held_out: UserBatches) -> None:
-    """Held-out data the model or its loss cannot take (another number of features, a label out of
-    range) named in one line before the check trains on it (:func:`~optimlab.train.loop.first_loss`)."""
+def _first_held_out_batch(
+    model: nn.Module, optimizer: torch.optim.Optimizer, held_out: UserBatches
+) -> Forward:
+    """What the model makes of the first held-out batch; data the model or its loss cannot take (another
+    number of features, a label out of range) is named in one line before the check trains on it
+    (:func:`~optimlab.train.loop.first_loss`)."""
     with preserved(model, optimizer), torch.no_grad():
         model.eval()
         batch = next(held_out.one_pass(next(model.parameters()).device))
-        first_loss(
+        return first_loss(
             functools.partial(held_out.forward, model, batch), batch, "the first batch of the held-out data"
         )
+
+
+def _broadcast(made: Forward) -> str | None:
+    """Outputs and targets of numbers that the loss broadcasts into more pairs than either holds
+    (:func:`~optimlab.data.user_batches.broadcast_mix_up`), said; None where they pair one to one."""
+    outputs, targets = made.prediction, made.target
+    if not (isinstance(outputs, Tensor) and isinstance(targets, Tensor) and targets.is_floating_point()):
+        return None
+    compared = broadcast_mix_up(tuple(outputs.shape), tuple(targets.shape))
+    if compared is None:
+        return None
+    return f"the loss compares outputs {tuple(outputs.shape)} with targets {tuple(targets.shape)}, broadcast to {compared}"
 
 
 def _stacks(

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import math
 
-import torch
-
+from optimlab.data.user_batches import broadcast_mix_up
 from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult
@@ -26,14 +25,9 @@ def loss_broadcast(stats: RunStatistics, lr_range: LRRangeResult | None = None) 
     if stats.loss_shapes is None:
         return None
     outputs, targets = stats.loss_shapes
-    if outputs == targets:
+    compared = broadcast_mix_up(outputs, targets)
+    if compared is None:
         return None
-    try:
-        compared = tuple(torch.broadcast_shapes(outputs, targets))
-    except RuntimeError:  # not broadcastable: the loss itself refused it, or it reshaped them
-        return None
-    if math.prod(compared) <= max(math.prod(outputs), math.prod(targets)):
-        return None  # one side repeated along the other (a target per row for several outputs): no mix-up
     fix = (
         "squeeze the model's last dimension"
         if outputs[-1:] == (1,) and outputs[:-1] == targets
@@ -42,10 +36,10 @@ def loss_broadcast(stats: RunStatistics, lr_range: LRRangeResult | None = None) 
     return Finding(
         rule="loss_broadcast",
         severity="error",
-        title=f"The loss compares outputs {_shape(outputs)} with targets {_shape(targets)}: broadcast to {_shape(compared)}",
+        title=f"The loss compares outputs {outputs} with targets {targets}: broadcast to {compared}",
         explanation=(
-            f"At the first step the model's outputs were {_shape(outputs)} and the targets {_shape(targets)}; "
-            f"the loss broadcast them to {_shape(compared)}, so every output was scored against every "
+            f"At the first step the model's outputs were {outputs} and the targets {targets}; "
+            f"the loss broadcast them to {compared}, so every output was scored against every "
             "target of its batch. The best such a model can do is predict the batch's mean: whatever "
             "the optimizer and the learning rate, it learns nothing of the inputs."
         ),
@@ -54,8 +48,3 @@ def loss_broadcast(stats: RunStatistics, lr_range: LRRangeResult | None = None) 
         score=math.log10(math.prod(compared) / max(math.prod(outputs), math.prod(targets))),
         explains=("plateau", "lr_too_low", "lr_too_high"),
     )
-
-
-def _shape(dims: tuple[int, ...]) -> str:
-    """A shape as Python writes a tuple: ``(64, 1)``, ``(64,)``."""
-    return f"({', '.join(map(str, dims))}{',' if len(dims) == 1 else ''})"

@@ -20,31 +20,31 @@ How a candidate is scored and chosen, and why:
    best lr. The held-out data is evaluated every twentieth of the run; the score is the
    least-squares line through the evaluations of the last quarter, read at the last step (a mean of
    them would lag a metric still moving; a loss: fitted to its logarithm, its noise being relative).
-2. **The lower middle of the candidates tied with the best** (:func:`_tied`). Candidates a factor
-   1.33 apart often differ by less than the held-out data can tell; among those tied, the larger lrs
-   are the riskier (their end-of-run jitter, their divergence on another draw), the smallest may be
-   too slow: the lower middle by lr is chosen. A loss: tied when the *paired* difference to the
-   lowest is within one standard error: every held-out unit (a row of tensors, where the rows'
-   losses make the batch's, :func:`_scored_by_row`; else a batch) has its own loss level (the same line, per unit), and two candidates' units are the same rows, so the mean
-   of their per-unit differences has far less noise than either loss (the row-to-row spread
-   cancels); the lowest alone where units are not known. Measured: on teacher-student regression
-   (200 validation rows) the lowest validation loss missed the grid's best by more than 2% on 4 of 9
-   seeds (Adam and AdamW: +2.3 to +7.7%); the paired one-standard-error tie on 1 (AdamW, +2.3%). An
-   unpaired band (one standard error of the best's own loss) missed 4, being as wide as the
-   row-to-row spread. A loss's tie is then kept to the run of tied candidates next to the best by
-   lr: a paired standard error is the candidate's own, so a jagged large lr whose rows scatter widely
-   ties by its own noise, beyond clearly worse candidates, and pulled the middle towards it. The
-   units' levels are taken alike for every candidate (:func:`_unit_levels`): a level through the
-   logarithms is near a geometric mean, below the raw line's for a jittering row, so a candidate
-   with a row's loss at exactly 0 (confident classifications underflow) must not be taken raw beside
-   others taken through logarithms.
-   Accuracy: tied within one standard error sqrt(p (1 - p) / n) of the best p (the best's standard
-   error, as wide for every candidate, so a noisy candidate cannot tie by its own noise), and **among
-   those the held-out loss decides** as for a regression (the paired tie over the same rows, its run,
-   then the lower middle). Accuracy is quantized and saturates where rows are few: on a breast-cancer
-   MLP (569 rows) it tied all 17 candidates, whose lower middle, the ladder's middle, was 6-16x the
-   grid's best lr and 2-3 of 114 test rows worse; the loss of the same rows, a proper score with more
-   information per row, rises with the lr there (the larger lrs over-fit), and chose within a row.
+2. **The lower middle of the candidates tied with the best** (:func:`_tied`). Candidates a factor 1.33
+   apart often differ by less than the held-out data can tell; among those tied, the larger lrs are the
+   riskier (their end-of-run jitter, their divergence on another draw), the smallest may be too slow:
+   the lower middle by lr is chosen. A loss: tied when the *paired* difference to the lowest is within
+   one standard error: every held-out unit (a row of tensors, where the rows' losses make the batch's,
+   :func:`_scored_by_row`; else a batch) has its own loss level (the same line, per unit), and two
+   candidates' units are the same rows, so the mean of their per-unit differences has far less noise
+   than either loss (the row-to-row spread cancels); the lowest alone where units are not known.
+   Measured: on teacher-student regression (200 validation rows) the lowest validation loss missed the
+   grid's best by more than 2% on 4 of 9 seeds (Adam and AdamW: +2.3 to +7.7%); the paired
+   one-standard-error tie on 1 (AdamW, +2.3%). An unpaired band (one standard error of the best's own
+   loss) missed 4, being as wide as the row-to-row spread. A loss's tie is then kept to the run of tied
+   candidates next to the best by lr: a paired standard error is the candidate's own, so a jagged large
+   lr whose rows scatter widely ties by its own noise, beyond clearly worse candidates, and pulled the
+   middle towards it. The units' levels are taken alike for every candidate (:func:`_unit_levels`): a
+   level through the logarithms is near a geometric mean, below the raw line's for a jittering row, so a
+   candidate with a row's loss at exactly 0 (confident classifications underflow) must not be taken raw
+   beside others taken through logarithms. Accuracy: tied within one standard error sqrt(p (1 - p) / n)
+   of the best p (the best's standard error, as wide for every candidate, so a noisy candidate cannot
+   tie by its own noise), and **among those the held-out loss decides** as for a regression (the paired
+   tie over the same rows, its run, then the lower middle). Accuracy is quantized and saturates where
+   rows are few: on a breast-cancer MLP (569 rows) it tied all 17 candidates, whose lower middle, the
+   ladder's middle, was 6-16x the grid's best lr and 2-3 of 114 test rows worse; the loss of the same
+   rows, a proper score with more information per row, rises with the lr there (the larger lrs
+   over-fit), and chose within a row.
 3. **More held-out evidence where the held-out rows are few** (:func:`_cross_folds`, cross-fitting).
    One standard error of an accuracy near 1/2 is 1/(2 sqrt n): 1.6 points at 1,000 held-out rows,
    3.5 at 200, more than the differences the check is to resolve. Below :data:`CROSS_FIT_ROWS`
@@ -271,15 +271,17 @@ def _broadcast(made: Forward) -> str | None:
     compared = broadcast_mix_up(tuple(outputs.shape), tuple(targets.shape))
     if compared is None:
         return None
-    return f"the loss compares outputs {tuple(outputs.shape)} with targets {tuple(targets.shape)}, broadcast to {compared}"
+    shapes = f"outputs {tuple(outputs.shape)} with targets {tuple(targets.shape)}"
+    return f"the loss compares {shapes}, broadcast to {compared}"
 
 
 def _stacks(
     model: nn.Module, optimizer: torch.optim.Optimizer, train: UserBatches, held_out: UserBatches
 ) -> bool:
-    """Whether the candidates train as one stacked model: tensors, an ``nn.Module`` loss, :func:`stackable`,
-    held-out rows scored apart (:func:`_scored_by_row`), and two members tried on a few training rows run as the model does
-    (:func:`~optimlab.models.stacked.unstackable`: data-dependent control flow, say, cannot be stacked)."""
+    """Whether the candidates train as one stacked model: tensors, an ``nn.Module`` loss,
+    :func:`stackable`, held-out rows scored apart (:func:`_scored_by_row`), and two members tried on a
+    few training rows run as the model does (:func:`~optimlab.models.stacked.unstackable`:
+    data-dependent control flow, say, cannot be stacked)."""
     if train.tensors is None or held_out.tensors is None or not isinstance(train.loss_fn, nn.Module):
         return False
     if stackable(model, optimizer) is not None:

@@ -55,9 +55,8 @@ class DoctorCallback(pl.Callback):
         self.doctor = TrainerDoctor(**options)  # checks the options: a misspelt one is a TypeError
         self._backward_loss: Tensor | None = None  # this batch's first loss backpropagated
         self._stepped = False  # whether the first optimizer stepped in this batch
-        self._manual_steps = (
-            0  # steps of the first optimizer under manual optimization, resumed ones included
-        )
+        # Steps of the first optimizer under manual optimization, those of a resumed run included.
+        self._manual_steps = 0
 
     @property
     def diagnosis(self) -> Diagnosis | None:

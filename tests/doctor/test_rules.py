@@ -3,6 +3,7 @@ setups of several architectures get no error or warning. Every registered rule h
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -328,3 +329,37 @@ def test_a_model_that_pairs_its_own_loss_is_not_said_to_broadcast():
     )
     assert diagnosis.statistics.loss_shapes is None
     assert "loss_broadcast" not in [f.rule for f in diagnosis.findings]
+
+
+class ZeroStartShift(nn.Module):
+    """A learnt shift of the inputs that starts at zero, as a positional embedding or a LoRA B does."""
+
+    def __init__(self, features: int) -> None:
+        super().__init__()
+        self.shift = nn.Parameter(torch.zeros(features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.shift
+
+
+def test_a_parameter_that_starts_at_zero_is_not_read_as_too_large_a_step():
+    """Each Adam step moves a zero-started parameter by about 1 / step of its norm, whatever the lr."""
+    model = nn.Sequential(ZeroStartShift(64), *mlp(init="he"))
+    diagnosis = diagnose(model, standardized(), nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), 1e-3),
+                         batch_size=32, steps=40, lr_find=False)  # fmt: skip
+    _, ratios = diagnosis.statistics.update_to_weight_ratios()
+    names = [layer.name for layer in diagnosis.statistics.layers]
+    assert ratios[:, names.index("0")].median() > 0.3  # what the rule used to read as "lr too high"
+    assert "lr_too_high" not in [f.rule for f in diagnosis.findings]
+
+
+def test_the_checks_larger_lr_outweighs_mild_signs_of_too_large_a_step():
+    """Large steps alone (here any step, the threshold lowered) say "lr too high" unless the lr check
+    trained larger lrs and found them better held out."""
+    diagnosis = Setup(lambda: mlp(init="he"), standardized, "adam", 1e-3, steps=60, check_steps=40).diagnose()
+    sensitive = {"lr_too_high": {"update_ratio": 1e-9}}
+    assert diagnosis.lr_range is not None and diagnosis.lr_range.check is not None
+    for suggestion, flagged in ((1e-2, False), (1e-3, False), (1e-5, True)):
+        checked = dataclasses.replace(diagnosis.lr_range, suggestion=suggestion)
+        found = [f.rule for f in run_rules(diagnosis.statistics, checked, options=sensitive)]
+        assert ("lr_too_high" in found) is flagged, (suggestion, found)

@@ -100,13 +100,13 @@ def lr_too_high(
             + ", ".join(f"{_label(stats, m)} {w.start:.0%} -> {w.end:.0%}" for m, w in collapsed.items())
             + ")"
         )
-    _, ratios = stats.update_to_weight_ratios()
-    finite_ratios = ratios[torch.isfinite(ratios).all(1)] if ratios.numel() else ratios
-    big_update = finite_ratios.max(1).values.median().item() if finite_ratios.numel() else 0.0
+    big_update = _largest_update_ratio(stats)
     if big_update > update_ratio:
         seen.append(f"each step moves the weights by {_g(big_update)} of their norm (median, worst layer)")
     if not seen:
         return None
+    if not errors and lr_range is not None and lr_range.check is not None and (suggestion or 0.0) >= lr:
+        return None  # the check trained larger lrs and found them better held out: no divergence outweighs it
     severity: Severity = "error" if errors or (beyond and end > 0.9 * start) else "warning"
     suggested = suggestion is not None and suggestion < lr
     target = suggestion if suggested and suggestion is not None else lr / 10
@@ -144,6 +144,20 @@ def lr_too_high(
     )
 
 
+def _largest_update_ratio(stats: RunStatistics) -> float:
+    """The median over detailed steps of the largest |w_after - w_before| / |w_before| of a layer (NaN
+    where none was measured). A layer that starts at zero (a positional embedding, a zero-initialized
+    gain) is left out: its norm is its first updates', so each step moves it by about 1 / step
+    whatever the lr."""
+    _, ratios = stats.update_to_weight_ratios()
+    if not ratios.numel():
+        return math.nan
+    _, norms = stats.layer_weight_norms()
+    ratios = ratios[:, norms[0] > 1e-12]
+    finite = ratios[torch.isfinite(ratios).all(1)] if ratios.numel() else ratios
+    return finite.max(1).values.median().item() if finite.numel() else math.nan
+
+
 @_register(
     "lr_too_low",
     "No progress: the loss barely moves while the lr sits far below what the data allows.",
@@ -171,9 +185,7 @@ def lr_too_low(
     progress = 1 - end / start if start > 0 else 0.0
     if progress >= min_progress:
         return None
-    _, ratios = stats.update_to_weight_ratios()
-    finite_ratios = ratios[torch.isfinite(ratios).all(1)] if ratios.numel() else ratios
-    update = finite_ratios.max(1).values.median().item() if finite_ratios.numel() else math.nan
+    update = _largest_update_ratio(stats)
     suggestion = lr_range.suggestion if lr_range is not None else None
     below = suggestion is not None and lr * range_factor < suggestion
     if not (below or update < tiny_update):

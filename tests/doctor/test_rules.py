@@ -363,3 +363,31 @@ def test_the_checks_larger_lr_outweighs_mild_signs_of_too_large_a_step():
         checked = dataclasses.replace(diagnosis.lr_range, suggestion=suggestion)
         found = [f.rule for f in run_rules(diagnosis.statistics, checked, options=sensitive)]
         assert ("lr_too_high" in found) is flagged, (suggestion, found)
+
+
+def separable() -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(1000, 10, generator=generator)
+    return x, (x[:, 0] + x[:, 1] > 0).float()[:, None]
+
+
+@pytest.mark.parametrize(
+    ("head", "loss"),
+    [(nn.Sigmoid, nn.BCELoss()), (nn.Identity, nn.BCEWithLogitsLoss())],
+    ids=["sigmoid output", "tanh hidden"],
+)
+def test_units_that_saturate_as_the_net_fits_are_not_a_problem(head, loss):
+    """A binary classifier fit to separable data grows confident: its output sigmoid and its hidden
+    tanh units end on their tails (the answer, and the fit), while the loss falls a hundredfold."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Linear(10, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 1), head()
+    )
+    diagnosis = diagnose(model, separable(), loss, torch.optim.Adam(model.parameters(), 1e-2), steps=300,
+                         lr_find=False)  # fmt: skip
+    stats = diagnosis.statistics
+    saturated = [
+        stats.outputs[m][stats.detailed_steps[-1]].saturated_fraction for m in stats.activation_modules()
+    ]
+    assert max(f for f in saturated if f is not None) > 0.4 and stats.losses[-1] < stats.losses[0] / 50
+    assert not {"saturation", "lr_too_high"} & {f.rule for f in diagnosis.findings}, diagnosis.findings

@@ -49,6 +49,10 @@ def _median(values: list[float] | Tensor) -> float:
     return t.median().item() if t.numel() else math.nan
 
 
+# A run whose loss ends at or below this fraction of its start has fit its training data.
+FIT_FRACTION = 0.1
+
+
 def _loss_levels(stats: RunStatistics) -> tuple[float, float]:
     """The loss at the start (the first finite one: measured before any update, so a too-high lr cannot
     have spoiled it) and at the end (median of the last 10%)."""
@@ -163,18 +167,38 @@ def _windows(stats: RunStatistics, module: str) -> tuple[list[int], list[int]]:
 
 
 def _saturated_fractions(stats: RunStatistics) -> dict[str, _Windows]:
-    """Median saturated fraction of each saturating activation over its first and last windows."""
+    """Median saturated fraction of each saturating activation over its first and last windows.
+
+    Saturation is read where it stops learning, not where it is the answer: the model's output
+    activation (no weight layer after it: a sigmoid before a binary loss) is left out, its tails being
+    confident predictions; and where the run has fit (its loss down to :data:`FIT_FRACTION` of its
+    start), the last window counts as the first, since a net that fits grows confident and its hidden
+    units saturate as it does (a tanh MLP on separable data: 60% by the end of a run whose loss fell
+    from 0.67 to 0.0025)."""
+    start_loss, end_loss = _loss_levels(stats)
+    fit = end_loss <= FIT_FRACTION * start_loss
     found = {}
     for module in stats.activation_modules():
         records = stats.outputs.get(module, {})
+        if _is_output(stats, module):
+            continue
         if records and next(iter(records.values())).saturated_fraction is not None:
             first, last = _windows(stats, module)
             start, end = (
                 _median([f for s in steps if (f := records[s].saturated_fraction) is not None])
                 for steps in (first, last)
             )
-            found[module] = _Windows(start, end, first, last)
+            found[module] = _Windows(start, start if fit else end, first, last)
     return found
+
+
+def _is_output(stats: RunStatistics, module: str) -> bool:
+    """Whether ``module`` ran after every weight layer of the forward pass: the model's output."""
+    layers = {layer.name for layer in stats.layers}
+    after = (
+        stats.forward_order[stats.forward_order.index(module) + 1 :] if module in stats.forward_order else []
+    )
+    return module in stats.forward_order and not any(name in layers for name in after)
 
 
 def _silent_fraction(records: dict[int, OutputStats], steps: list[int]) -> float:

@@ -97,6 +97,11 @@ def check_plateau(f: Finding) -> None:
     assert f.evidence["improvement"] < 0.02 and f.evidence["best_last_third"] > 0.3 * f.evidence["loss_start"]
 
 
+def check_softmax_into_cross_entropy(f: Finding) -> None:
+    assert f.title.startswith("Softmax outputs into CrossEntropyLoss") and f.evidence["sum_gap"] < 1e-3
+    assert "remove the model's final Softmax" in f.recommendation
+
+
 def check_loss_broadcast(f: Finding) -> None:
     assert f.severity == "error" and "(32, 1)" in f.title and "(32,)" in f.title and "(32, 32)" in f.title
     assert f.evidence == {"outputs": [32, 1], "targets": [32], "compared": [32, 32]}
@@ -200,6 +205,13 @@ BROKEN = [  # (id, setup, first rule expected, evidence check, diagnose options)
         ),
         "loss_broadcast",
         check_loss_broadcast,
+        {},
+    ),
+    (
+        "relu mlp ending in Softmax, CrossEntropyLoss",
+        Setup(lambda: nn.Sequential(*mlp(), nn.Softmax(dim=1)), standardized, "adam", 1e-3),
+        "outputs_for_loss",
+        check_softmax_into_cross_entropy,
         {},
     ),
     (
@@ -327,7 +339,7 @@ def test_a_model_that_pairs_its_own_loss_is_not_said_to_broadcast():
     diagnosis = diagnose(
         model, batches, optimizer=torch.optim.Adam(model.parameters(), 1e-3), steps=20, lr_find=False
     )
-    assert diagnosis.statistics.loss_shapes is None
+    assert diagnosis.statistics.loss_inputs is None
     assert "loss_broadcast" not in [f.rule for f in diagnosis.findings]
 
 
@@ -391,3 +403,32 @@ def test_units_that_saturate_as_the_net_fits_are_not_a_problem(head, loss):
     ]
     assert max(f for f in saturated if f is not None) > 0.4 and stats.losses[-1] < stats.losses[0] / 50
     assert not {"saturation", "lr_too_high"} & {f.rule for f in diagnosis.findings}, diagnosis.findings
+
+
+def zero_last_layer() -> nn.Sequential:
+    model = mlp(outputs=1)
+    nn.init.zeros_(model[-1].weight)
+    nn.init.zeros_(model[-1].bias)
+    return model
+
+
+@pytest.mark.parametrize(
+    ("model", "loss", "binary", "title"),
+    [
+        (lambda: nn.Sequential(*mlp(outputs=1), nn.Sigmoid()), nn.BCEWithLogitsLoss(), True, "Sigmoid outputs"),
+        (mlp, nn.NLLLoss(), False, "not log-probabilities into NLLLoss"),
+        (lambda: nn.Sequential(*mlp(), nn.LogSoftmax(dim=1)), nn.NLLLoss(), False, None),
+        (zero_last_layer, nn.BCEWithLogitsLoss(), True, None),  # logits of exactly 0: not a sigmoid's
+        (lambda: mlp(outputs=1), nn.BCEWithLogitsLoss(), True, None),
+    ],
+    ids=["sigmoid into BCEWithLogitsLoss", "logits into NLLLoss", "LogSoftmax into NLLLoss",
+         "zero-initialized last layer", "logits into BCEWithLogitsLoss"],
+)  # fmt: skip
+def test_outputs_of_another_kind_than_the_loss_takes_are_named(model, loss, binary, title):
+    x, y = standardized()
+    torch.manual_seed(0)
+    net = model()
+    data = (x, (y < 5).float()[:, None]) if binary else (x, y)
+    diagnosis = diagnose(net, data, loss, torch.optim.Adam(net.parameters(), 1e-3), steps=30, lr_find=False)
+    found = [f for f in diagnosis.findings if f.rule == "outputs_for_loss"]
+    assert [f.title for f in found if title in f.title] if title else not found, diagnosis.findings

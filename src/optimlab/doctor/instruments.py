@@ -49,6 +49,7 @@ __all__ = [
     "InstrumentSchedule",
     "Instruments",
     "LayerInfo",
+    "LossInputs",
     "OutputStats",
     "RunStatistics",
 ]
@@ -214,6 +215,44 @@ class FeatureStats:
         return stats
 
 
+@dataclasses.dataclass(frozen=True)
+class LossInputs:
+    """What a loss given apart from the model (``loss_fn``) compared at the first step: the outputs'
+    and targets' shapes, whether the targets are numbers (a regression's) or labels, the loss's class
+    (None for a function), and what the outputs look like as scores: their range, and over the class
+    dimension of integer labels (:func:`~optimlab.train.loop.class_dim`) how far their sums are from 1
+    and their log-sum-exps from 0 (probabilities, log-probabilities); None where there is none."""
+
+    outputs: tuple[int, ...]
+    targets: tuple[int, ...]
+    numeric_targets: bool
+    loss: str | None
+    low: float
+    high: float
+    sum_gap: float | None = None
+    logsumexp_gap: float | None = None
+
+    @classmethod
+    def of(cls, outputs: Tensor, targets: Tensor, loss_fn: Any) -> LossInputs:
+        from optimlab.train.loop import class_dim
+
+        scores = outputs.detach().float()
+        dim = None if targets.is_floating_point() else class_dim(scores.shape, targets.shape)
+        gaps: dict[str, float] = {}
+        if dim is not None and scores.numel():
+            gaps["sum_gap"] = (scores.sum(dim) - 1).abs().max().item()
+            gaps["logsumexp_gap"] = scores.logsumexp(dim).abs().max().item()
+        return cls(
+            outputs=tuple(outputs.shape),
+            targets=tuple(targets.shape),
+            numeric_targets=targets.is_floating_point(),
+            loss=type(loss_fn).__name__ if isinstance(loss_fn, nn.Module) else None,
+            low=scores.min().item() if scores.numel() else math.nan,
+            high=scores.max().item() if scores.numel() else math.nan,
+            **gaps,
+        )
+
+
 @dataclasses.dataclass
 class RunStatistics:
     """Everything the instruments recorded; the rules read only this.
@@ -239,9 +278,7 @@ class RunStatistics:
     forward_order: list[str] = dataclasses.field(default_factory=list)  # hooked modules, as they ran
     input_features: FeatureStats | None = None
     non_finite: NonFiniteOrigin | None = None
-    # The shapes of the outputs and the targets the loss compared, at the first step, where both are
-    # tensors of numbers (a regression's targets): the loss_broadcast rule reads them.
-    loss_shapes: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+    loss_inputs: LossInputs | None = None  # what the loss compared at the first step (its rules read it)
 
     # --- per-layer views ----------------------------------------------------------------------
 
@@ -450,11 +487,11 @@ class Instruments:
         if self.schedule.is_detailed(step + 1):
             self._attach_forward_hooks()
 
-    def record_loss_inputs(self, prediction: Any, target: Any) -> None:
-        """The outputs and targets the loss compared, kept as shapes where the targets are numbers
-        (:attr:`RunStatistics.loss_shapes`); class labels are compared with scores of another shape."""
-        if isinstance(prediction, Tensor) and isinstance(target, Tensor) and target.is_floating_point():
-            self.statistics.loss_shapes = (tuple(prediction.shape), tuple(target.shape))
+    def record_loss_inputs(self, prediction: Any, target: Any, loss_fn: Any) -> None:
+        """What ``loss_fn`` (given apart from the model) compared: :class:`LossInputs`, where the
+        outputs and the targets are tensors."""
+        if isinstance(prediction, Tensor) and isinstance(target, Tensor) and prediction.is_floating_point():
+            self.statistics.loss_inputs = LossInputs.of(prediction, target, loss_fn)
 
     def stop(self) -> None:
         """Remove every hook; the statistics stay."""

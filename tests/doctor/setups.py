@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from sklearn.datasets import load_digits
 from torch import Tensor, nn
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 
 @functools.cache
@@ -152,6 +152,13 @@ def flat_regression() -> tuple[Tensor, Tensor]:
     """:func:`regression`'s targets as ``(N,)``: against a model's ``(N, 1)`` outputs, MSE broadcasts."""
     x, y = regression()
     return x, y[:, 0]
+
+
+def sorted_by_label() -> DataLoader:
+    """:func:`standardized` digits ordered by label, batched in that order (no shuffling)."""
+    x, y = standardized()
+    order = torch.argsort(y, stable=True)
+    return DataLoader(TensorDataset(x[order], y[order]), batch_size=32, shuffle=False)
 
 
 def with_nan_row() -> tuple[Tensor, Tensor]:

@@ -20,6 +20,7 @@ from doctor.setups import (
     mlp,
     noisy_labels,
     pixels,
+    sorted_by_label,
     standardized,
     with_nan_row,
 )
@@ -100,6 +101,11 @@ def check_plateau(f: Finding) -> None:
 def check_softmax_into_cross_entropy(f: Finding) -> None:
     assert f.title.startswith("Softmax outputs into CrossEntropyLoss") and f.evidence["sum_gap"] < 1e-3
     assert "remove the model's final Softmax" in f.recommendation
+
+
+def check_unshuffled(f: Finding) -> None:
+    assert f.evidence["classes_per_batch"] <= 2 and f.evidence["expected_at_random"] > 9
+    assert f.recipe_changes == {"training.shuffle": True}
 
 
 def check_loss_broadcast(f: Finding) -> None:
@@ -212,6 +218,13 @@ BROKEN = [  # (id, setup, first rule expected, evidence check, diagnose options)
         Setup(lambda: nn.Sequential(*mlp(), nn.Softmax(dim=1)), standardized, "adam", 1e-3),
         "outputs_for_loss",
         check_softmax_into_cross_entropy,
+        {},
+    ),
+    (
+        "relu mlp, digits ordered by label, not shuffled",
+        Setup(mlp, sorted_by_label, "adam", 1e-3),
+        "unshuffled_data",
+        check_unshuffled,
         {},
     ),
     (

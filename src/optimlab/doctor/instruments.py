@@ -215,6 +215,9 @@ class FeatureStats:
         return stats
 
 
+TARGET_BATCHES = 50  # batches whose targets the doctor keeps: how the batches mix the data
+
+
 @dataclasses.dataclass(frozen=True)
 class LossInputs:
     """What a loss given apart from the model (``loss_fn``) compared at the first step: the outputs'
@@ -279,6 +282,9 @@ class RunStatistics:
     input_features: FeatureStats | None = None
     non_finite: NonFiniteOrigin | None = None
     loss_inputs: LossInputs | None = None  # what the loss compared at the first step (its rules read it)
+    # The targets of the first TARGET_BATCHES batches, flattened to (rows, ...) on the CPU: how the
+    # batches mix the data (the unshuffled_data rule).
+    batch_targets: list[Tensor] = dataclasses.field(default_factory=list)
 
     # --- per-layer views ----------------------------------------------------------------------
 
@@ -486,6 +492,13 @@ class Instruments:
         self._step = step
         if self.schedule.is_detailed(step + 1):
             self._attach_forward_hooks()
+
+    def record_targets(self, step: int, target: Any) -> None:
+        """Keep the targets of step ``step``'s batch (tensors; the first :data:`TARGET_BATCHES` steps;
+        once a step, however often its closure runs)."""
+        kept = self.statistics.batch_targets
+        if isinstance(target, Tensor) and target.ndim >= 1 and len(kept) < min(step, TARGET_BATCHES):
+            kept.append(target.detach().to("cpu", copy=True))
 
     def record_loss_inputs(self, prediction: Any, target: Any, loss_fn: Any) -> None:
         """What ``loss_fn`` (given apart from the model) compared: :class:`LossInputs`, where the

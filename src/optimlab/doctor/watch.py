@@ -46,6 +46,7 @@ def watch(
 
             def closure() -> torch.Tensor:
                 made = batches.forward(model, batch)  # noqa: B023  (called within this step only)
+                instruments.record_targets(step, made.target)  # noqa: B023
                 if step == 1 and batches.loss_fn is not None:  # noqa: B023  (a model's own loss pairs its own)
                     instruments.record_loss_inputs(made.prediction, made.target, batches.loss_fn)
                 loss = made.loss

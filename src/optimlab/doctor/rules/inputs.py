@@ -1,6 +1,9 @@
-"""Rules on the data as the model sees it: inputs far from unit scale, features on different scales."""
+"""Rules on the data as the model sees it: inputs far from unit scale, features on different scales,
+batches that each hold a narrow slice of the data."""
 
 from __future__ import annotations
+
+import statistics
 
 import torch
 from torch import Tensor
@@ -9,9 +12,9 @@ from optimlab.doctor.findings import Finding, Severity
 from optimlab.doctor.instruments import RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.rules._readings import _ABOVE_ONE, _g, _register, _score
-from optimlab.registry import POSITIVE
+from optimlab.registry import POSITIVE, POSITIVE_INT, UNIT_OPEN
 
-__all__ = ["input_scale"]
+__all__ = ["input_scale", "unshuffled_data"]
 
 
 @_register(
@@ -113,4 +116,75 @@ def _describe_features(low: Tensor, high: Tensor, rms: Tensor, varying: Tensor) 
     return (
         f"{int(varying.sum())} varying features range {_g(low.min().item())}..{_g(high.max().item())} "
         f"(largest in feature {widest}: {_g(low[widest].item())}..{_g(high[widest].item())})"
+    )
+
+
+@_register(
+    "unshuffled_data",
+    "Batches that each hold a narrow slice of the data: ordered by label or target, not shuffled.",
+    "Bottou 2012, Stochastic Gradient Descent Tricks (shuffle the examples); LeCun et al. 1998, "
+    "Efficient BackProp, sec. 4.2",
+    accepts={"narrow": UNIT_OPEN, "min_batches": POSITIVE_INT},
+)
+def unshuffled_data(
+    stats: RunStatistics,
+    lr_range: LRRangeResult | None = None,
+    *,
+    narrow: float = 0.5,
+    min_batches: int = 5,
+) -> Finding | None:
+    """The targets of the first batches (:attr:`RunStatistics.batch_targets`) against batches drawn at
+    random from the same rows. Labels: the median number of classes a batch holds against the number
+    expected of a random batch of its size, sum over classes of 1 - (1 - p)^n; flagged at ``narrow``
+    of it or below. Numbers (a regression's targets): the median spread (standard deviation) of a
+    batch's targets against that of all of them, flagged at ``narrow`` or below."""
+    # Numbers as (rows, values); labels as one row each (per-position labels: every position one).
+    batches = [t.reshape(len(t), -1) if t.is_floating_point() else t.flatten() for t in stats.batch_targets]
+    batches = [t for t in batches if len(t) > 1]
+    if len(batches) < min_batches:
+        return None
+    if all(not t.is_floating_point() for t in batches):
+        batches = [t[t >= 0] for t in batches]  # a negative label is one the loss ignores
+        pooled = torch.cat(batches)
+        if pooled.numel() == 0:
+            return None
+        shares = torch.bincount(pooled - pooled.min()).double() / pooled.numel()
+        rows = statistics.median(len(t) for t in batches)
+        expected = (1 - (1 - shares[shares > 0]) ** rows).sum().item()
+        held = statistics.median(len(t.unique()) for t in batches)
+        ratio = held / expected
+        classes = int((shares > 0).sum())
+        title = f"each batch holds {held:g} of {classes} classes"
+        problem = (
+            f"each batch of {rows:g} rows holds {held:g} of the {classes} classes seen, where batches "
+            f"drawn at random would hold {expected:.1f}"
+        )
+        evidence = {"classes_per_batch": held, "expected_at_random": expected, "classes": classes}
+    elif all(t.is_floating_point() for t in batches):
+        pooled = torch.cat(batches).double()
+        spread = pooled.std(0).mean().item()
+        if not spread > 0:
+            return None
+        ratio = statistics.median(t.double().std(0).mean().item() for t in batches) / spread
+        title = f"each batch's targets spread over {ratio:.0%} of the data's"
+        problem = f"the targets of each batch spread over {ratio:.0%} of the spread of all of them"
+        evidence = {"spread_within_batches": ratio}
+    else:
+        return None
+    if ratio > narrow or (evidence.get("expected_at_random", 2.0) < 2):
+        return None
+    return Finding(
+        rule="unshuffled_data",
+        severity="warning",
+        title=f"Unshuffled batches: {title}",
+        explanation=(
+            f"Over the first {len(batches)} batches, {problem}: the data comes ordered (by label or "
+            "target) and is not shuffled, so the steps pull the weights towards one slice of the data "
+            "after another instead of following the gradient of the whole."
+        ),
+        recommendation="data: shuffle the batches (DataLoader(..., shuffle=True); training.shuffle: true)",
+        recipe_changes={"training.shuffle": True},
+        evidence=evidence,
+        score=_score(narrow / max(ratio, 1e-6)),
+        explains=("plateau", "lr_too_high", "lr_too_low"),
     )

@@ -148,6 +148,12 @@ def regression() -> tuple[Tensor, Tensor]:
     return x, x @ torch.randn(8, 1, generator=generator) + 0.1 * torch.randn(1024, 1, generator=generator)
 
 
+def regression_in_thousands() -> tuple[Tensor, Tensor]:
+    """:func:`regression` with its targets in the thousands (prices, say), not standardized."""
+    x, y = regression()
+    return x, 1000 * y
+
+
 def flat_regression() -> tuple[Tensor, Tensor]:
     """:func:`regression`'s targets as ``(N,)``: against a model's ``(N, 1)`` outputs, MSE broadcasts."""
     x, y = regression()

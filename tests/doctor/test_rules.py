@@ -20,6 +20,8 @@ from doctor.setups import (
     mlp,
     noisy_labels,
     pixels,
+    regression,
+    regression_in_thousands,
     sorted_by_label,
     standardized,
     with_nan_row,
@@ -106,6 +108,11 @@ def check_softmax_into_cross_entropy(f: Finding) -> None:
 def check_unshuffled(f: Finding) -> None:
     assert f.evidence["classes_per_batch"] <= 2 and f.evidence["expected_at_random"] > 9
     assert f.recipe_changes == {"training.shuffle": True}
+
+
+def check_target_scale(f: Finding) -> None:
+    assert f.severity == "error" and "large" in f.title and f.evidence["rms"][0] > 1000
+    assert f.recommendation.startswith("data: standardize the targets")
 
 
 def check_loss_broadcast(f: Finding) -> None:
@@ -225,6 +232,19 @@ BROKEN = [  # (id, setup, first rule expected, evidence check, diagnose options)
         Setup(mlp, sorted_by_label, "adam", 1e-3),
         "unshuffled_data",
         check_unshuffled,
+        {},
+    ),
+    (
+        "regression mlp, targets in the thousands",
+        Setup(
+            lambda: mlp(inputs=8, outputs=1, width=64, depth=1),
+            regression_in_thousands,
+            "adam",
+            1e-3,
+            nn.MSELoss(),
+        ),
+        "target_scale",
+        check_target_scale,
         {},
     ),
     (
@@ -445,3 +465,18 @@ def test_outputs_of_another_kind_than_the_loss_takes_are_named(model, loss, bina
     diagnosis = diagnose(net, data, loss, torch.optim.Adam(net.parameters(), 1e-3), steps=30, lr_find=False)
     found = [f for f in diagnosis.findings if f.rule == "outputs_for_loss"]
     assert [f.title for f in found if title in f.title] if title else not found, diagnosis.findings
+
+
+def test_tiny_regression_targets_are_named_and_a_binary_losss_probabilities_are_not():
+    x, y = regression()
+    torch.manual_seed(0)
+    model = mlp(inputs=8, outputs=1, width=64, depth=1)
+    tiny = diagnose(model, (x, y / 1000), nn.MSELoss(), torch.optim.Adam(model.parameters(), 1e-3), steps=30,
+                    lr_find=False)  # fmt: skip
+    assert next(f.title for f in tiny.findings if f.rule == "target_scale").startswith(
+        "Unscaled targets: the regression's targets are tiny"
+    )
+    sparse = (torch.rand(len(x), 1, generator=torch.Generator().manual_seed(0)) < 1e-3).float()  # RMS ~0.03
+    labels = diagnose(model, (x, sparse / 10), nn.BCEWithLogitsLoss(), torch.optim.Adam(model.parameters(), 1e-3),
+                      steps=30, lr_find=False)  # fmt: skip
+    assert "target_scale" not in [f.rule for f in labels.findings]

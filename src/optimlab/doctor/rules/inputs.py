@@ -1,5 +1,5 @@
 """Rules on the data as the model sees it: inputs far from unit scale, features on different scales,
-batches that each hold a narrow slice of the data."""
+a regression's targets far from unit scale, batches that each hold a narrow slice of the data."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.rules._readings import _ABOVE_ONE, _g, _register, _score
 from optimlab.registry import POSITIVE, POSITIVE_INT, UNIT_OPEN
 
-__all__ = ["input_scale", "unshuffled_data"]
+__all__ = ["input_scale", "target_scale", "unshuffled_data"]
 
 
 @_register(
@@ -187,4 +187,78 @@ def unshuffled_data(
         evidence=evidence,
         score=_score(narrow / max(ratio, 1e-6)),
         explains=("plateau", "lr_too_high", "lr_too_low"),
+    )
+
+
+@_register(
+    "target_scale",
+    "A regression's targets far from unit scale: the output layer must reach them before learning.",
+    "LeCun et al. 1998, Efficient BackProp, sec. 4.3 and 4.5 (normalized inputs, targets within the "
+    "outputs' range)",
+    accepts={"warn_scale": POSITIVE, "error_scale": POSITIVE, "tiny_scale": POSITIVE},
+)
+def target_scale(
+    stats: RunStatistics,
+    lr_range: LRRangeResult | None = None,
+    *,
+    warn_scale: float = 20.0,
+    error_scale: float = 100.0,
+    tiny_scale: float = 1e-2,
+) -> Finding | None:
+    """RMS (sqrt(mean^2 + std^2)) of each value of a regression's targets over the first batches
+    (:attr:`RunStatistics.batch_targets`), against unit scale: a network starts with outputs of about
+    unit scale, so targets in the thousands make the first steps' loss and gradients huge (and Adam's
+    lr-sized steps take forever to reach them), and targets of a hundredth leave the outputs' own
+    initial scale and the steps' noise larger than the signal. Not for a binary or soft-label loss,
+    whose targets are probabilities."""
+    seen = stats.loss_inputs
+    if seen is not None and seen.loss is not None and seen.loss.startswith("BCE"):
+        return None
+    targets = [t.reshape(len(t), -1) for t in stats.batch_targets if t.is_floating_point() and len(t)]
+    if not targets:
+        return None
+    pooled = torch.cat(targets).double()
+    rms = pooled.square().mean(0).sqrt()
+    largest, smallest = rms.max().item(), rms.min().item()
+    if largest > error_scale:
+        severity: Severity = "error"
+    elif largest > warn_scale or 0 < largest < tiny_scale:
+        severity = "warning"
+    else:
+        return None
+    mean, spread = pooled.mean(0), pooled.std(0)
+    worst = int(rms.argmax())
+    describe = f"mean {_g(mean[worst].item())}, standard deviation {_g(spread[worst].item())}" + (
+        f" (value {worst} of {len(rms)})" if len(rms) > 1 else ""
+    )
+    size = "large" if largest > warn_scale else "tiny"
+    return Finding(
+        rule="target_scale",
+        severity=severity,
+        title=f"Unscaled targets: the regression's targets are {size} (RMS {_g(largest)}; {describe})",
+        explanation=(
+            f"Over {pooled.shape[0]} training rows the targets have RMS {_g(largest)}"
+            + (f" (smallest value's {_g(smallest)})" if len(rms) > 1 else "")
+            + f": {describe}. A network's outputs start at about unit scale, so "
+            + (
+                "the loss and its gradients start huge, and the output layer spends the run reaching "
+                "the targets' scale instead of learning their shape."
+                if size == "large"
+                else "their initial size and each step's noise are larger than the targets' signal."
+            )
+        ),
+        recommendation=(
+            "data: standardize the targets (subtract their training mean, divide by their standard "
+            "deviation; map predictions back with the same two numbers)"
+        ),
+        evidence={"rms": rms.tolist(), "mean": mean.tolist(), "std": spread.tolist()},
+        score=_score(largest / warn_scale if size == "large" else tiny_scale / largest),
+        explains=(
+            "exploding_gradients",
+            "lr_too_high",
+            "lr_too_low",
+            "plateau",
+            "nan_inf",
+            "vanishing_gradients",
+        ),
     )

@@ -259,3 +259,11 @@ def test_the_gradients_read_are_those_of_each_step_as_in_a_hand_written_loop():
     assert seen.losses == pytest.approx(instruments.statistics.losses, rel=1e-5)
     _, ratios = seen.update_to_weight_ratios()
     assert torch.allclose(ratios, instruments.statistics.update_to_weight_ratios()[1], rtol=1e-4)
+
+
+def test_the_range_test_of_a_module_under_manual_optimization_is_refused_in_one_line():
+    setup, _ = DOOR_CASES["relu mlp, pixels 0..255"]
+    module = ManualClassifier(setup.model(), setup.loss, lambda p: OPTIMIZERS[setup.optimizer](p, setup.lr))
+    with pytest.raises(InvalidValueError, match="under manual optimization") as refused:
+        lr_range_test(module, DataLoader(TensorDataset(*setup.data()), batch_size=32), steps=20)
+    assert "\n" not in str(refused.value)

@@ -183,6 +183,12 @@ def lr_range_test(
     ``options`` go to :func:`optimlab.doctor.lr_range_test` (``start_lr``, ``end_lr``, ``steps``, ...).
     Set the suggestion as the lr of ``configure_optimizers`` before ``Trainer.fit``.
     """
+    if not module.automatic_optimization:  # training_step steps its optimizers itself, inside a Trainer
+        raise InvalidValueError(
+            "module",
+            f"{type(module).__name__} under manual optimization (automatic_optimization = False)",
+            "a module whose training_step returns its loss, for the range test steps the optimizer itself",
+        )
     optimizer = _first_optimizer(module.configure_optimizers())
     loss = {"compute_loss": lambda model, batch: _step_loss(model.training_step(batch, 0))}
     with warnings.catch_warnings():

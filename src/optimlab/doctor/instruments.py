@@ -40,6 +40,7 @@ from torch import Tensor, nn
 from optimlab.doctor.nan_origin import NonFiniteOrigin, locate_non_finite
 from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE_INT, Capability, get_registry
+from optimlab.train.loop import class_dim
 
 __all__ = [
     "INSTRUMENTS",
@@ -237,8 +238,6 @@ class LossInputs:
 
     @classmethod
     def of(cls, outputs: Tensor, targets: Tensor, loss_fn: Any) -> LossInputs:
-        from optimlab.train.loop import class_dim
-
         scores = outputs.detach().float()
         dim = None if targets.is_floating_point() else class_dim(scores.shape, targets.shape)
         gaps: dict[str, float] = {}
@@ -282,8 +281,8 @@ class RunStatistics:
     input_features: FeatureStats | None = None
     non_finite: NonFiniteOrigin | None = None
     loss_inputs: LossInputs | None = None  # what the loss compared at the first step (its rules read it)
-    # The targets of the first TARGET_BATCHES batches, flattened to (rows, ...) on the CPU: how the
-    # batches mix the data (the unshuffled_data rule).
+    # The targets of the first TARGET_BATCHES batches as they came, on the CPU: how the batches mix
+    # the data (the unshuffled_data and target_scale rules).
     batch_targets: list[Tensor] = dataclasses.field(default_factory=list)
 
     # --- per-layer views ----------------------------------------------------------------------

@@ -267,3 +267,17 @@ def test_the_range_test_of_a_module_under_manual_optimization_is_refused_in_one_
     with pytest.raises(InvalidValueError, match="under manual optimization") as refused:
         lr_range_test(module, DataLoader(TensorDataset(*setup.data()), batch_size=32), steps=20)
     assert "\n" not in str(refused.value)
+
+
+def test_the_callback_sees_how_the_loader_mixes_the_data():
+    """Digits ordered by label in a loader that does not shuffle: the callback finds what the doctor's
+    own run finds from the same batches."""
+    x, y = standardized()
+    order = torch.argsort(y, stable=True)
+    torch.manual_seed(0)
+    module = Classifier(nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)), nn.CrossEntropyLoss(),
+                        lambda p: torch.optim.Adam(p, 1e-3))  # fmt: skip
+    doctor = DoctorCallback(print_findings=False)
+    fit(module, (x[order], y[order]), 60, [doctor], shuffle=False)
+    assert "unshuffled_data" in [f.rule for f in doctor.diagnosis.findings], doctor.diagnosis.findings
+    assert len(doctor.diagnosis.statistics.batch_targets) == 50

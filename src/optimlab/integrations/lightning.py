@@ -90,9 +90,11 @@ class DoctorCallback(pl.Callback):
     ) -> None:
         if pl_module.automatic_optimization:
             if outputs is not None:  # None: training_step skipped the batch
+                self.doctor.batch_seen(trainer.global_step, batch)
                 self.doctor.step_ended(trainer.global_step, _step_loss(outputs).item())
         elif self._stepped and self._backward_loss is not None:
             self._manual_steps += 1
+            self.doctor.batch_seen(self._manual_steps, batch)
             self.doctor.step_ended(self._manual_steps, self._backward_loss.item())
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from optimlab.data.user_batches import TARGET_KEYS
 from optimlab.doctor.diagnose import Diagnosis
 from optimlab.doctor.instruments import Instruments, InstrumentSchedule
 from optimlab.doctor.rules import run_rules
@@ -118,6 +119,17 @@ class TrainerDoctor:
         if not math.isfinite(loss):
             self._diverged = True
             self.instruments.stop()  # no hook costs the rest of the run anything
+
+    def batch_seen(self, step: int, batch: Any) -> None:
+        """Keep the targets of step ``step``'s batch, where the batch shows them (a tuple's last element,
+        a dict's ``labels`` or another of :data:`~optimlab.data.user_batches.TARGET_KEYS`): how the
+        trainer's batches mix the data, and a regression's scale."""
+        if isinstance(batch, Mapping):
+            target = next((batch[k] for k in TARGET_KEYS if k in batch), None)
+        else:
+            target = batch[-1] if isinstance(batch, (tuple, list)) and len(batch) >= 2 else None
+        if self.instruments is not None and not self._diverged:
+            self.instruments.record_targets(step, target)
 
     def finish(self, *, report: bool = True) -> Diagnosis | None:
         """Detach the instruments, apply the rules, and report (``report``: this process reports;

@@ -258,3 +258,15 @@ def test_bert_at_its_own_init_is_not_said_to_have_vanishing_gradients():
         relative[layers.index("bert.encoder.layer.0.attention.self.query")] < 1e-3
     )  # small, as the rule saw
     assert "vanishing_gradients" not in [f.rule for f in diagnosis.findings]
+
+
+def test_the_callback_sees_the_labels_of_each_step():
+    """The Trainer's batches reach the model as keywords: the callback keeps each step's labels, as
+    the doctor's own run keeps its batches' targets."""
+    doctor = DoctorCallback(print_findings=False)
+    data, model = Sentences(), tiny_bert()
+    optimizer = optim.create("adamw", model.parameters(), lr=1e-3)
+    trainer(model, data, 12, trainer_optimizers(optimizer), [doctor]).train()
+    kept = doctor.diagnosis.statistics.batch_targets
+    assert len(kept) == 12 and all(t.dtype == torch.long and len(t) == 32 for t in kept)
+    assert set(torch.cat(kept).tolist()) == set(data.labels.tolist())

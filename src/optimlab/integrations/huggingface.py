@@ -36,13 +36,15 @@ class DoctorCallback(TrainerCallback):
     The instruments hook the model and the trainer's optimizer as :class:`optimlab.doctor.Instruments`
     does in any loop. The loss of a step is the one the model returns (``outputs.loss``, what the
     Trainer's default ``compute_loss`` trains on), averaged over the step's micro-batches; it is read
-    by a forward hook, so nothing runs twice. Options as
+    by a forward hook, so nothing runs twice, as are the labels of the step's first micro-batch (how
+    the batches mix the data). Options as
     :class:`~optimlab.integrations.trainer_doctor.TrainerDoctor` (terminal, ``json_path``, ``html_path``).
     """
 
     def __init__(self, **options: Any) -> None:
         self.doctor = TrainerDoctor(**options)  # checks the options: a misspelt one is a TypeError
         self._losses: list[Tensor] = []
+        self._labels: Any = None  # the labels of the step's first micro-batch
         self._hook: Any = None
 
     @property
@@ -50,14 +52,16 @@ class DoctorCallback(TrainerCallback):
         """The findings of the last run, once it ended."""
         return self.doctor.diagnosis
 
-    def _keep_loss(self, module: nn.Module, args: Any, output: Any) -> None:
+    def _keep_loss(self, module: nn.Module, args: Any, kwargs: dict[str, Any], output: Any) -> None:
         loss = output.get("loss") if isinstance(output, Mapping) else getattr(output, "loss", None)
         if module.training and isinstance(loss, Tensor):
+            if not self._losses:  # the step's first micro-batch: its labels, for how the batches mix
+                self._labels = kwargs.get("labels")
             self._losses.append(loss.detach())
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         model = kwargs["model"]
-        self._hook = model.register_forward_hook(self._keep_loss)
+        self._hook = model.register_forward_hook(self._keep_loss, with_kwargs=True)
         self.doctor.start(model, kwargs["optimizer"], state.global_step)
 
     def on_pre_optimizer_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
@@ -73,6 +77,7 @@ class DoctorCallback(TrainerCallback):
             )
         loss = torch.stack(self._losses).float().mean().item()
         self._losses = []
+        self.doctor.batch_seen(state.global_step, {"labels": self._labels})
         self.doctor.step_ended(state.global_step, loss)
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:

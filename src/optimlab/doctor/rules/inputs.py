@@ -148,7 +148,7 @@ def unshuffled_data(
         pooled = torch.cat(batches)
         if pooled.numel() == 0:
             return None
-        shares = torch.bincount(pooled - pooled.min()).double() / pooled.numel()
+        shares = torch.unique(pooled, return_counts=True)[1].double() / pooled.numel()
         rows = statistics.median(len(t) for t in batches)
         expected = (1 - (1 - shares[shares > 0]) ** rows).sum().item()
         held = statistics.median(len(t.unique()) for t in batches)

@@ -480,3 +480,20 @@ def test_tiny_regression_targets_are_named_and_a_binary_losss_probabilities_are_
     labels = diagnose(model, (x, sparse / 10), nn.BCEWithLogitsLoss(), torch.optim.Adam(model.parameters(), 1e-3),
                       steps=30, lr_find=False)  # fmt: skip
     assert "target_scale" not in [f.rule for f in labels.findings]
+
+
+class LogOfInputs(nn.Module):
+    """log(x) of standardized inputs: half of them negative, NaN before any update."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.log(x)
+
+
+def test_a_nan_before_any_update_is_an_operation_to_guard_and_explains_the_rest():
+    model = nn.Sequential(LogOfInputs(), *mlp())
+    diagnosis = diagnose(model, standardized(), nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), 1e-3),
+                         steps=30, lr_find=False)  # fmt: skip
+    first, *rest = diagnosis.findings
+    assert first.rule == "nan_inf" and first.title.startswith("NaN/Inf at step 1: first output by 0")
+    assert first.recommendation.startswith("model: guard the operation in 0 (LogOfInputs)")
+    assert first.recipe_changes == {} and all(f.consequence_of == ("nan_inf",) for f in rest), rest

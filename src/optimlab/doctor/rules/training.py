@@ -64,6 +64,13 @@ def nan_inf(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Find
         ),
     }
     recommendation, changes = advice[origin.kind]
+    before_any_step = origin.step == 1  # the weights as they were built: nothing has overflowed yet
+    if before_any_step and origin.kind == "forward":
+        recommendation = (
+            f"model: guard the operation in {module}: its finite inputs gave NaN/Inf before any update "
+            "(log or sqrt of a negative, a division by 0): clamp its input or add an eps"
+        )
+        changes = {}
     blew_up = (len(finite_before) >= 2 and finite_before[-1] > 10 * finite_before[0]) or (
         origin.largest_output is not None and origin.largest_output > 1e4
     )
@@ -81,6 +88,10 @@ def nan_inf(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Find
         recipe_changes=changes,
         evidence=origin.to_dict(),
         score=_SCORE_CAP / 2,
+        # At the first step every other statistic was read through the NaN (a NaN unit never fires).
+        explains=("dead_units", "saturation", "vanishing_gradients", "exploding_gradients")
+        if before_any_step
+        else (),
     )
 
 

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, TensorDataset
 import optimlab.models
 import optimlab.optim
 import optimlab.techniques.losses
-from optimlab.data.user_batches import UserBatches
+from optimlab.data.user_batches import Forward, UserBatches
 from optimlab.doctor import find_lr, lr_candidates, score_lrs
 from optimlab.doctor.lr_check import (
     CHANCE_ERRORS,
@@ -490,7 +490,9 @@ def test_outputs_or_losses_that_cannot_be_scored_row_by_row_are_scored_by_batch_
 )
 def test_rows_are_scored_apart_only_where_their_losses_make_the_loss_of_the_batch(loss, by_row):
     x, y = small_digits()
-    assert _scored_by_row(small_mlp(), loss, (x, y)) is by_row
+    with torch.no_grad():
+        outputs = small_mlp()(x)
+    assert _scored_by_row(Forward(loss(outputs, y), outputs, y), loss) is by_row
 
 
 def test_a_dataloader_is_checked_on_rows_held_out_of_its_dataset_as_tensors_are():

@@ -198,19 +198,19 @@ def find_lr(
             batch_size=train.batch_size,
             shuffle=False,
         )
-    first = _first_held_out_batch(model, optimizer, held_out)
+    first, by_row = _first_held_out_batch(model, optimizer, held_out)
     if held_out.loss_fn is not None and (mix_up := _broadcast(first)) is not None:
         return dataclasses.replace(
             result, suggestion=None, reason=f"{mix_up}: no lr trains this setup; {result.reason}"
         )
-    stacked = _stacks(model, optimizer, train, held_out)
+    stacked = _stacks(model, optimizer, train, held_out, by_row)
     runs = [(train, held_out), *(_cross_folds(train, held_out, seed) if stacked and cross_fit else [])]
     # One at a time, a candidate's step costs what a range test's step did, and its held-out
     # evaluations what one of the model's does; stacked, both are measured on the check's first steps
     # (:class:`_OverBudget`), and the check planned again where it is over, then measured again: K
     # members share a step's work, so fewer cost more each.
     n = len(result.candidates)
-    checking = functools.partial(_checked_within, model, optimizer, result)
+    checking = functools.partial(_checked_within, model, optimizer, result, by_row)
     one_step = seconds / max(1, len(result.lrs))
     if check_budget is not None:
         one_step += _evaluation_seconds(model, optimizer, held_out) * _evaluations(check_steps) / check_steps
@@ -250,16 +250,19 @@ def _evaluation_seconds(model: nn.Module, optimizer: torch.optim.Optimizer, held
 
 def _first_held_out_batch(
     model: nn.Module, optimizer: torch.optim.Optimizer, held_out: UserBatches
-) -> Forward:
-    """What the model makes of the first held-out batch; data the model or its loss cannot take (another
-    number of features, a label out of range) is named in one line before the check trains on it
-    (:func:`~optimlab.train.loop.first_loss`)."""
+) -> tuple[Forward, bool]:
+    """What the model makes of the first held-out batch, and whether the check scores held-out rows
+    apart (tensors with a loss, :func:`_scored_by_row`); data the model or its loss cannot take
+    (another number of features, a label out of range) is named in one line before the check trains
+    on it (:func:`~optimlab.train.loop.first_loss`)."""
     with preserved(model, optimizer), torch.no_grad():
         model.eval()
         batch = next(held_out.one_pass(next(model.parameters()).device))
-        return first_loss(
+        made = first_loss(
             functools.partial(held_out.forward, model, batch), batch, "the first batch of the held-out data"
         )
+        loss_fn = held_out.loss_fn
+        return made, held_out.tensors is not None and loss_fn is not None and _scored_by_row(made, loss_fn)
 
 
 def _broadcast(made: Forward) -> str | None:
@@ -276,22 +279,24 @@ def _broadcast(made: Forward) -> str | None:
 
 
 def _stacks(
-    model: nn.Module, optimizer: torch.optim.Optimizer, train: UserBatches, held_out: UserBatches
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    train: UserBatches,
+    held_out: UserBatches,
+    by_row: bool,
 ) -> bool:
     """Whether the candidates train as one stacked model: tensors, an ``nn.Module`` loss,
-    :func:`stackable`, held-out rows scored apart (:func:`_scored_by_row`), and two members tried on a
+    :func:`stackable`, held-out rows scored apart (``by_row``: :func:`_scored_by_row`), and two members tried on a
     few training rows run as the model does (:func:`~optimlab.models.stacked.unstackable`:
     data-dependent control flow, say, cannot be stacked)."""
     if train.tensors is None or held_out.tensors is None or not isinstance(train.loss_fn, nn.Module):
         return False
-    if stackable(model, optimizer) is not None:
+    if not by_row or stackable(model, optimizer) is not None:
         return False
     x, y = train.tensors
     device = next(model.parameters()).device
     rows = x[:PROBE_ROWS].to(device), y[:PROBE_ROWS].to(device)
     with preserved(model, optimizer):
-        if not _scored_by_row(model, train.loss_fn, rows):  # the stacked check scores every row apart
-            return False
         return unstackable(model, train.loss_fn, *rows, shared_input=True) is None
 
 
@@ -309,6 +314,7 @@ def _checked_within(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     result: LRRangeResult,
+    by_row: bool,
     runs: Sequence[tuple[UserBatches, UserBatches]],
     seed: int,
     budget: float | None,
@@ -318,7 +324,8 @@ def _checked_within(
     probe: bool = False,
 ) -> LRRangeResult:
     """``result`` decided by the check ``plan`` sets out (every ``plan.stride``-th candidate, ``plan.steps``
-    steps) on ``runs`` (the training and held-out data, then the cross-fitted folds), as many of
+    steps) on ``runs`` (the training and held-out data, then the cross-fitted folds; ``by_row``: their
+    held-out rows scored apart), as many of
     them as fit ``budget``; ``probe``: a stacked check raises :class:`_OverBudget` where its first
     steps say the budget is too short."""
     if not plan.steps:
@@ -335,7 +342,7 @@ def _checked_within(
         phase = f"check {k} of {len(runs)}" if len(runs) > 1 else ""
         within = budget if probe and not checks else None
         checks.append(
-            _check(model, optimizer, lrs, fold_train, fold, plan.steps, seed, stacked, phase, within)
+            _check(model, optimizer, lrs, fold_train, fold, plan.steps, seed, stacked, by_row, phase, within)
         )
     cuts = plan.cuts
     if len(checks) < len(runs):
@@ -716,8 +723,10 @@ def score_lrs(
     it diverged. The lr is the first param group's; other groups keep their ratio to it."""
     batches = UserBatches(train, loss_fn, batch_size=batch_size, seed=seed)
     validation = UserBatches(held_out, loss_fn, batch_size=batch_size, shuffle=False)
-    stacked = _stacks(model, optimizer, batches, validation)
-    return [c.levels for c in _check(model, optimizer, lrs, batches, validation, steps, seed, stacked)]
+    _, by_row = _first_held_out_batch(model, optimizer, validation)
+    stacked = _stacks(model, optimizer, batches, validation, by_row)
+    checks = _check(model, optimizer, lrs, batches, validation, steps, seed, stacked, by_row)
+    return [c.levels for c in checks]
 
 
 def end_level(steps: Sequence[int], values: Sequence[float], *, log: bool = False) -> float:
@@ -861,11 +870,13 @@ def _check(
     steps: int,
     seed: int,
     stacked: bool,
+    by_row: bool,
     fold: str = "",
     budget: float | None = None,
 ) -> list[_Checked]:
     """Each lr's check (module docstring): ``stacked`` (tensors, an ``nn.Module`` loss,
-    :func:`stackable`) or one at a time; ``fold``: which of the cross-fitted checks this is, for the
+    :func:`stackable`) or one at a time; ``by_row``: held-out rows scored apart, else batches
+    (:func:`_scored_by_row`); ``fold``: which of the cross-fitted checks this is, for the
     progress it reports; ``budget``: seconds a stacked check may take, as its first steps tell
     (:class:`_OverBudget`)."""
     fold = f", {fold}" if fold else ""
@@ -886,6 +897,7 @@ def _check(
             held_out,
             steps,
             seed,
+            by_row,
             f"lr check: candidate {i} of {len(lrs)} (lr {lr:.3g}){fold}",
         )
         for i, lr in enumerate(lrs, 1)
@@ -900,6 +912,7 @@ def _check_one(
     held_out: UserBatches,
     steps: int,
     seed: int,
+    by_row: bool,
     phase: str,
 ) -> _Checked:
     with preserved(model, optimizer):  # the random state: dropout draws
@@ -916,15 +929,9 @@ def _check_one(
     loss_fn, pair = train.loss_fn, held_out.tensors
     task = "regression" if pair is not None and pair[1].is_floating_point() else "classification"
 
-    rows_apart: list[bool] = []  # whether every held-out row is a unit, told by the first evaluation
-
     def evaluation() -> dict[str, float]:
-        member.eval()
-        if not rows_apart:  # tensors scored by a loss, the model's prediction one tensor
-            rows_apart.append(
-                pair is not None and loss_fn is not None and _scored_by_row(member, loss_fn, pair)
-            )
-        if rows_apart[0]:
+        if by_row:  # every held-out row a unit
+            member.eval()
             [metrics], rows = _held_out_scores(
                 lambda xb: prediction(member(xb)).unsqueeze(0),
                 lambda out, yb: loss_fn(out[0], yb).reshape(1),
@@ -958,25 +965,21 @@ def _check_one(
     return _Checked({}) if state.diverged else _checked(recorder.records)
 
 
-def _scored_by_row(
-    model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor], pair: tuple[Tensor, Tensor]
-) -> bool:
-    """Whether the check can score each held-out row of ``pair`` apart, as a few rows tell: ``model``'s
-    prediction (:func:`~optimlab.data.user_batches.prediction`) is one tensor (not a tuple or a dict
-    of outputs), and ``loss_fn`` run row by row under ``vmap`` gives losses whose mean (or sum) is its
-    loss of the rows together. Not so: a loss calling ``.item()``, cross-entropy with class weights
-    and label smoothing (which torch cannot ``vmap``), class weights alone (a weighted mean), a term
-    over the batch (a spread across rows). Then the check's units are the held-out batches."""
-    x, y = pair[0][:PROBE_ROWS], pair[1][:PROBE_ROWS]
-    with torch.no_grad():
-        outputs = prediction(model(x))
-        if not isinstance(outputs, Tensor):
-            return False
-        try:
-            rows = _row_losses(loss_fn, outputs.unsqueeze(0), y)[0]
-            together = float(loss_fn(outputs, y))
-        except (RuntimeError, ValueError, TypeError, IndexError):  # vmap's refusal; a loss of several values
-            return False
+def _scored_by_row(made: Forward, loss_fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
+    """Whether the check can score each held-out row apart, as a few rows of a held-out batch's
+    forward ``made`` tell: the model's prediction is one tensor (not a tuple or a dict of outputs), and
+    ``loss_fn`` run row by row under ``vmap`` gives losses whose mean (or sum) is its loss of the rows
+    together. Not so: a loss calling ``.item()``, cross-entropy with class weights and label smoothing
+    (which torch cannot ``vmap``), class weights alone (a weighted mean), a term over the batch (a
+    spread across rows). Then the check's units are the held-out batches."""
+    if not (isinstance(made.prediction, Tensor) and isinstance(made.target, Tensor)):
+        return False
+    outputs, targets = made.prediction[:PROBE_ROWS], made.target[:PROBE_ROWS]
+    try:
+        rows = _row_losses(loss_fn, outputs.unsqueeze(0), targets)[0]
+        together = float(loss_fn(outputs, targets))
+    except (RuntimeError, ValueError, TypeError, IndexError):  # vmap's refusal; a loss of several values
+        return False
     return any(
         math.isclose(together, float(of_rows), rel_tol=1e-4, abs_tol=1e-6)
         for of_rows in (rows.mean(), rows.sum())

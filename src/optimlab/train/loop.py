@@ -24,6 +24,7 @@ from torch import nn
 from optimlab.data.batches import epoch_order, epoch_permutation, steps_per_epoch
 from optimlab.data.user_batches import TARGET_KEYS, UserBatches, describe, own_pairs
 from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.registry import NON_NEGATIVE_INT
 from optimlab.schedules.torch_adapter import PlateauLR
 
 _Out = TypeVar("_Out")
@@ -166,8 +167,8 @@ def fit(
     (8, 4, ['val_accuracy', 'val_loss'])
     """
     check_optimizer(optimizer)
-    if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 0:
-        raise InvalidValueError("total_steps", total_steps, "an integer >= 0")
+    if not NON_NEGATIVE_INT.contains(total_steps):
+        raise InvalidValueError("total_steps", total_steps, str(NON_NEGATIVE_INT))
     batches = _training_batches(
         data, y, loss_fn, compute_loss, batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last
     )

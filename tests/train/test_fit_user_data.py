@@ -226,6 +226,25 @@ def test_an_optimizer_that_is_not_one_or_negative_steps_are_refused(optimizer, s
         fit(model, optimizer, problem(), loss_fn=nn.CrossEntropyLoss(), total_steps=steps)
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        # -1 scaled every gradient by -1/norm: 60 steps of gradient ascent (val_loss 0.69 -> 26)
+        ({"grad_clip_norm": -1.0}, "invalid value -1.0 for grad_clip_norm"),
+        ({"grad_clip_norm": 0.0}, "invalid value 0.0 for grad_clip_norm"),  # zeroed every gradient
+        ({"eval_every": -1}, "invalid value -1 for eval_every"),  # evaluated after every step
+        ({"eval_every": 0}, "invalid value 0 for eval_every"),  # read as once an epoch
+    ],
+)
+def test_a_clipping_norm_or_evaluation_interval_out_of_range_is_refused(options, message):
+    model = network()
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(InvalidValueError, match=message) as error:
+        fit(model, torch.optim.SGD(model.parameters(), lr=0.1), problem(), loss_fn=nn.CrossEntropyLoss(),
+            total_steps=2, val_data=problem(), **options)  # fmt: skip
+    assert "\n" not in str(error.value) and same([p.detach() for p in model.parameters()], before)
+
+
 def test_the_module_examples_run():
     assert doctest.testmod(optimlab.train.loop).failed == 0
 

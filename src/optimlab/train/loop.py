@@ -24,7 +24,7 @@ from torch import nn
 from optimlab.data.batches import epoch_order, epoch_permutation, steps_per_epoch
 from optimlab.data.user_batches import TARGET_KEYS, UserBatches, describe, own_pairs
 from optimlab.errors import InvalidValueError, OptimlabError
-from optimlab.registry import NON_NEGATIVE_INT
+from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT
 from optimlab.schedules.torch_adapter import PlateauLR
 
 _Out = TypeVar("_Out")
@@ -169,6 +169,14 @@ def fit(
     check_optimizer(optimizer)
     if not NON_NEGATIVE_INT.contains(total_steps):
         raise InvalidValueError("total_steps", total_steps, str(NON_NEGATIVE_INT))
+    # The recipe's ranges (TrainingSpec): a norm of 0 zeroes every gradient and a negative one turns
+    # descent into ascent; an interval of 0 would evaluate once an epoch, a negative one every step.
+    for name, value, allowed in (
+        ("grad_clip_norm", grad_clip_norm, POSITIVE),
+        ("eval_every", eval_every, POSITIVE_INT),
+    ):
+        if value is not None and not allowed.contains(value):
+            raise InvalidValueError(name, value, f"{allowed}, or None")
     batches = _training_batches(
         data, y, loss_fn, compute_loss, batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last
     )

@@ -60,6 +60,23 @@ def test_a_folder_that_is_not_a_run_is_refused_by_name(tmp_path):
         read_run(folder)
 
 
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("recipe.yaml", "garbage: [\n", "recipe.yaml' is not a recipe"),  # was a yaml ScannerError
+        ("recipe.yaml", "- a\n- b\n", "recipe.yaml' is not a recipe"),
+        ("result.json", "not json\n", "result.json' is not a result"),  # was a JSONDecodeError
+        ("result.json", "[1, 2]\n", "result.json' is not a result"),
+    ],
+)
+def test_a_run_folder_with_a_corrupt_recipe_or_result_is_named_in_one_line(tmp_path, name, content, message):
+    folder = fake_run(tmp_path / "bad")
+    (folder / name).write_text(content)
+    with pytest.raises(OptimlabError, match=message) as error:
+        read_run(folder)
+    assert "\n" not in str(error.value) and str(folder) in str(error.value)
+
+
 def test_runs_overlaid_show_only_the_differing_fields(tmp_path):
     runs = [read_run(fake_run(tmp_path / name, lr=lr)) for name, lr in (("a", 1e-3), ("b", 3e-2))]
     page = run_page(runs).render()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +63,27 @@ def read_run(path: str | Path, name: str | None = None) -> RunFolder:
                 raise OptimlabError(f"{str(log)!r} line {number} is not a metrics line: {error}") from None
         raise
     result_file = path / "result.json"
-    result = json.loads(result_file.read_text(encoding="utf-8")) if result_file.is_file() else {}
-    recipe = yaml.safe_load((path / "recipe.yaml").read_text(encoding="utf-8"))
+    result = _mapping(result_file, json.loads, "a result") if result_file.is_file() else {}
+    recipe = _mapping(path / "recipe.yaml", yaml.safe_load, "a recipe")
     return RunFolder(name or path.name, path, recipe, result, series)
+
+
+def _mapping(file: Path, parse: Callable[[str], Any], what: str) -> dict[str, Any]:
+    """The mapping ``file`` holds; a file cut short or overwritten is named in one line."""
+    try:
+        data = parse(file.read_text(encoding="utf-8"))
+    except (ValueError, yaml.YAMLError) as error:
+        mark = getattr(error, "problem_mark", None)  # YAML's: what it found, and where
+        reason = (
+            f"{error.problem} at line {mark.line + 1}"  # type: ignore[union-attr]
+            if mark is not None
+            else str(error).strip().splitlines()[0]
+        )
+    else:
+        if isinstance(data, dict):
+            return data
+        reason = f"it holds a {type(data).__name__}, not a mapping"
+    raise OptimlabError(f"{str(file)!r} is not {what}: {reason}")
 
 
 def _series(records: list[dict[str, Any]]) -> dict[str, tuple[list[int], list[float], list[float]]]:

@@ -147,6 +147,11 @@ CASES: list[tuple[str, list[str], str]] = [
         "--warmup-steps",
     ),
     ("schedule none named", ["plot-schedule"], "SCHEDULE"),
+    # --- report: its page (was an OSError's bare "File exists"/"Is a directory", or a page in r.txt)
+    ("report out not writable", ["report", "RUN", "--out", "/proc/r.html"], "--out"),
+    ("report out is a folder", ["report", "RUN", "--out", "EMPTY_DIR"], "--out"),
+    ("report out under a file", ["report", "RUN", "--out", "a-file.txt/r.html"], "--out"),
+    ("report out suffix", ["report", "RUN", "--out", "r.txt"], "--out"),
     ("list unknown category", ["list", "nope"], "nope"),
     ("gallery unknown experiment", ["gallery", "run", "nope"], "nope"),
     ("gallery size", ["gallery", "run", "all", "--size", "huge"], "--size"),

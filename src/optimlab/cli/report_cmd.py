@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
 from optimlab.cli._output import Output
 from optimlab.errors import OptimlabError
@@ -31,7 +32,9 @@ def report(
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", help="The page (default: RUN/report.html for one run, else runs/report-TIME.html)."
+            "--out",
+            parser=checks.writable_file(".html"),
+            help="The page (default: RUN/report.html for one run, else runs/report-TIME.html).",
         ),
     ] = None,
     log: o.LogOpt = None,

@@ -128,6 +128,8 @@ def test_techniques_carry_their_hyperparameters_through_yaml():
         ({"activation": {"negative_slope": 0.1}}, r"model.activation.*a mapping of its name"),
         ({"norm": {"name": "batch", "momentum": 2.0}}, r"model.norm.*'momentum'.*\[0, 1\]"),
         ({"init": {"name": "lecun_normal", "gain": 2.0}}, r"model.init.*'gain'"),
+        ({"init": {"name": "xavier_normal", "gain": [1.0, 2.0]}}, r"model.init.*\[1.0, 2.0\].*'gain'"),
+        ({"norm": {"name": "batch", "eps": float("inf")}}, r"model.norm.*inf.*'eps'"),
     ],
 )
 def test_bad_technique_hyperparameters_are_named(technique, expected):

@@ -75,7 +75,7 @@ class Interval:
             return False
         if self.integer and not float(value).is_integer():
             return False
-        if math.isnan(value):
+        if isinstance(value, float) and not math.isfinite(value):  # nan, and inf: outside every (a, inf)
             return False
         if self.low is not None and (value < self.low or (self.open_low and value == self.low)):
             return False
@@ -169,7 +169,10 @@ class HyperparameterSpec:
         if self.accepts is None or (value is None and self.default is None):
             return
         if isinstance(self.accepts, Interval):
-            ok = self.accepts.contains(value)
+            # A range applies to each number of a sequence (betas) only where the default is one: a list
+            # for a number (gain: [1, 2]) would pass elementwise, then fail inside the technique.
+            number = isinstance(self.default, (int, float)) and not isinstance(self.default, bool)
+            ok = self.accepts.contains(value) and not (number and isinstance(value, (tuple, list)))
             accepted = str(self.accepts)
         else:
             ok = value in self.accepts

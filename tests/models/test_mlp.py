@@ -77,6 +77,14 @@ def test_techniques_take_their_hyperparameters_as_mappings():
         ({"norm": {"name": "batch", "momentun": 0.1}}, "Did you mean 'momentum'"),
         ({"activation": {"negative_slope": 0.1}}, "a mapping of its name"),
         ({"init": {"name": "xavier_normal", "gain": -1.0}}, "'auto'"),
+        # A list where one number goes: it passed the range check elementwise, then the init raised
+        # TypeError (can't multiply sequence by float) and LeakyReLU failed only at the first batch.
+        ({"init": {"name": "xavier_normal", "gain": [1.0, 2.0]}}, r"\[1.0, 2.0\].*'gain'"),
+        ({"activation": {"name": "leaky_relu", "negative_slope": [0.1]}}, r"\[0.1\].*'negative_slope'"),
+        # (0, inf) is open: an infinite gain filled every weight with inf, an infinite eps zeroed the norm.
+        ({"init": {"name": "kaiming_normal", "gain": math.inf}}, r"inf.*'gain'"),
+        ({"norm": {"name": "batch", "eps": math.inf}}, r"inf.*'eps'"),
+        ({"activation": {"name": "elu", "alpha": math.inf}}, r"inf.*'alpha'"),
     ],
 )
 def test_bad_technique_hyperparameters_are_explained(technique, match):

@@ -32,6 +32,7 @@ __all__ = [
     "NON_NEGATIVE_INT",
     "POSITIVE",
     "POSITIVE_INT",
+    "REAL",
     "UNIT",
     "UNIT_OPEN",
     "Capability",
@@ -90,6 +91,7 @@ class Interval:
         return f"{kind} in {left}{low}, {high}{right}"
 
 
+REAL = Interval()  # any finite number
 POSITIVE = Interval(0, None, open_low=True)
 NON_NEGATIVE = Interval(0, None)
 UNIT = Interval(0, 1)

@@ -280,6 +280,26 @@ def test_bad_names_and_values_are_explained():
         init.apply(nn.Linear(2, 2), "lecun_normal", gain=2.0)
 
 
+@pytest.mark.parametrize(
+    ("scheme", "hyperparameter"),
+    [
+        ("uniform", "a"),
+        ("uniform", "b"),
+        ("constant", "value"),
+        ("normal", "mean"),
+        ("truncated_normal", "mean"),
+        ("truncated_normal", "a"),
+        ("truncated_normal", "b"),
+    ],
+)
+@pytest.mark.parametrize("value", ["0.1", [0.1], math.inf, True])
+def test_every_number_of_a_scheme_is_checked(scheme, hyperparameter, value):
+    """Each one had no range: a string reached torch (TypeError from fill_ or '<'), a recipe's
+    ``init: {name: uniform, a: "x"}`` ended in a traceback."""
+    with pytest.raises(InvalidValueError, match=f"'{hyperparameter}'.*accepted a number"):
+        init.apply(nn.Linear(2, 2), scheme, **{hyperparameter: value})
+
+
 @pytest.mark.slow
 def test_thirty_relu_layers_stall_with_xavier_by_name_and_train_with_he():
     """He et al. 2015 (arXiv:1502.01852, Figure 3): a 30-layer ReLU net "completely stalls" from Xavier's

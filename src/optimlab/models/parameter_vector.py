@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from optimlab.models.layers import check_shapes
-from optimlab.registry import Capability, new_registry
+from optimlab.registry import REAL, Capability, new_registry
 
 __all__ = ["ParameterVector", "parameter_vector"]
 
@@ -38,6 +38,7 @@ class ParameterVector(nn.Module):
     "parameter_vector",
     summary="Bias-only model theta (its output ignores the input), for quadratic test problems.",
     paper="Schneider et al. 2019, DeepOBS, arXiv:1903.05499",
+    accepts={"init_value": REAL},
     capabilities=(Capability.FEATURES,),
 )
 def parameter_vector(

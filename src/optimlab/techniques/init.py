@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from optimlab.errors import InvalidValueError
-from optimlab.registry import POSITIVE, POSITIVE_INT, Capability, Interval, new_registry
+from optimlab.registry import POSITIVE, POSITIVE_INT, REAL, Capability, Interval, new_registry
 from optimlab.techniques.activations import activation_name, module_gain
 
 __all__ = [
@@ -108,13 +108,15 @@ def zeros(weight: Tensor) -> Tensor:
     return weight.zero_()
 
 
-@_REGISTRY.register("constant", summary="Every entry equal to value.")
+@_REGISTRY.register("constant", summary="Every entry equal to value.", accepts={"value": REAL})
 @torch.no_grad()
 def constant(weight: Tensor, *, value: float = 0.0) -> Tensor:
     return weight.fill_(value)
 
 
-@_REGISTRY.register("uniform", summary="Uniform on [a, b], whatever the layer's size.")
+@_REGISTRY.register(
+    "uniform", summary="Uniform on [a, b], whatever the layer's size.", accepts={"a": REAL, "b": REAL}
+)
 @torch.no_grad()
 def uniform(weight: Tensor, *, a: float = -0.05, b: float = 0.05) -> Tensor:
     """U(a, b); the default +-0.05 is Keras's ``RandomUniform``."""
@@ -126,7 +128,7 @@ def uniform(weight: Tensor, *, a: float = -0.05, b: float = 0.05) -> Tensor:
     "normal",
     summary="Normal N(mean, std^2), whatever the layer's size.",
     paper="Krizhevsky et al. 2012, NeurIPS (AlexNet: std 0.01)",
-    accepts={"std": POSITIVE},
+    accepts={"mean": REAL, "std": POSITIVE},
 )
 @torch.no_grad()
 def normal(weight: Tensor, *, mean: float = 0.0, std: float = 0.01) -> Tensor:
@@ -137,7 +139,7 @@ def normal(weight: Tensor, *, mean: float = 0.0, std: float = 0.01) -> Tensor:
     "truncated_normal",
     summary="Normal N(mean, std^2) resampled outside [mean + a std, mean + b std].",
     paper="Devlin et al. 2018, arXiv:1810.04805 (BERT: std 0.02, +-2 std)",
-    accepts={"std": POSITIVE},
+    accepts={"mean": REAL, "std": POSITIVE, "a": REAL, "b": REAL},
 )
 @torch.no_grad()
 def truncated_normal(

@@ -159,6 +159,23 @@ def test_bad_fields_are_named_with_value_and_accepted(section, field, value, exp
         Recipe.from_dict(data)
 
 
+@pytest.mark.parametrize(
+    ("section", "field"),
+    [
+        ("optimizer", "lr"),
+        ("optimizer", "weight_decay"),
+        ("training", "grad_clip_norm"),
+        ("data", "val_fraction"),
+    ],
+)
+@pytest.mark.parametrize("value", [float("inf"), float("nan")])
+def test_non_finite_numbers_are_refused(section, field, value):
+    """lr: .inf was accepted and stored as null: the recipe had the id of the default lr, and a flag
+    override (with_updates, as `train recipe.yaml --steps 2` does) trained at the default lr instead."""
+    with pytest.raises(RecipeError, match=f"{section}.{field}"):
+        Recipe.from_dict({section: {field: value}})
+
+
 def test_hyperparameters_of_the_named_technique_are_checked():
     with pytest.raises(RecipeError, match=r"optimizer.*'betaz'.*Did you mean 'betas'"):
         Recipe.from_dict({"optimizer": {"name": "adam", "options": {"betaz": [0.9, 0.99]}}})

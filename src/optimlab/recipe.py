@@ -54,8 +54,9 @@ def _canonical(category: str, name: str) -> str:
 
 
 class _Spec(BaseModel):
-    # Unknown fields are typos more often than intent: reject them. Frozen, so ids stay valid.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Unknown fields are typos more often than intent: reject them. Frozen, so ids stay valid. No inf or
+    # NaN: JSON stores them as null, which would give lr: .inf the id (and, reloaded, the lr) of no lr.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     NAMED_FIELDS: ClassVar[dict[str, str]] = {}  # field -> the registry category whose names it holds
     # Fields added after studies were stored: left out of the serialised form while at their default, so
     # that the canonical JSON, hence the id, of a recipe that does not use them is what it always was.

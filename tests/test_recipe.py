@@ -183,6 +183,23 @@ def test_hyperparameters_of_the_named_technique_are_checked():
         Recipe.from_dict({"model": {"options": {"widht": 3}}})
 
 
+def test_exponents_without_a_dot_are_numbers_in_yaml():
+    """YAML 1.2 reads 1e-5 as a number; PyYAML (YAML 1.1) read the string '1e-5', so norm eps: 1e-5 and
+    optimizer options eps: 1e-8 were refused as not numbers while lr: 1e-3 passed (pydantic parsed it)."""
+    recipe = Recipe.from_yaml(
+        "model: {norm: {name: batch, eps: 1e-3}, init: {name: kaiming_normal, gain: 2E0}}\n"
+        "optimizer: {name: adam, lr: 3e-4, options: {eps: 1e-8}}\n"
+        "schedule: {name: cosine, options: {final: 1e-2}}"
+    )
+    assert recipe.model.norm == {"name": "batch", "eps": 1e-3}
+    assert recipe.model.init == {"name": "kaiming_normal", "gain": 2.0}
+    assert recipe.optimizer.options == {"eps": 1e-8} and recipe.optimizer.lr == 3e-4
+    assert recipe.schedule.options == {"final": 0.01}
+    assert Recipe.from_yaml(recipe.to_yaml()) == recipe
+    with pytest.raises(RecipeError, match=r"model.norm.*'1e-3'.*'eps'"):  # quoted: a string, refused
+        Recipe.from_yaml('model: {norm: {name: batch, eps: "1e-3"}}')
+
+
 def test_unknown_section_and_bad_yaml():
     with pytest.raises(RecipeError, match=r"unknown field 'optimiser'.*Did you mean 'optimizer'"):
         Recipe.from_dict({"optimiser": {"name": "adam"}})

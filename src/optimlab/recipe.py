@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
@@ -47,6 +48,18 @@ MODEL_LOSS = "model"
 
 class RecipeError(OptimlabError):
     """A recipe that does not validate; the message lists every bad field."""
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2's floats: YAML 1.1 wants a dot, so ``eps: 1e-8`` was the string
+    ``'1e-8'`` (refused as not a number by every hyperparameter, while a typed field parsed it)."""
+
+
+_YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 def _canonical(category: str, name: str) -> str:
@@ -291,7 +304,7 @@ class Recipe(_Spec):
     @classmethod
     def from_yaml(cls, text: str) -> Recipe:
         try:
-            data = yaml.safe_load(text) or {}
+            data = yaml.load(text, Loader=_YamlLoader) or {}  # a SafeLoader: no arbitrary objects
         except yaml.YAMLError as error:
             raise RecipeError(f"recipe is not valid YAML: {error}") from None
         if not isinstance(data, dict):

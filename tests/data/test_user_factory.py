@@ -75,3 +75,27 @@ def test_user_batches_given_splits_of_dict_batches_read_their_training_part():
     batches = UserBatches(splits, batch_size=4, shuffle=False)
     assert batches.steps_per_epoch == 2
     assert [b["input_ids"][:, 0].tolist() for b in batches.epoch(0)] == [[0, 1, 2, 3], [4, 5]]
+
+
+def test_a_loader_that_drops_its_last_batch_is_read_whole_in_its_own_rows():
+    """Read into memory once, drop_last lost a split's last rows for good (a test loader of 50 rows in
+    batches of 32 was scored on 32), and a loader without len() raised TypeError; a sampler's rows stay
+    the loader's own."""
+    from torch.utils.data import IterableDataset, SubsetRandomSampler, TensorDataset
+
+    x = torch.arange(100.0).reshape(100, 1)
+    y = torch.arange(100) % 2
+    whole = TensorDataset(x, y)
+
+    class Stream(IterableDataset):
+        def __iter__(self):
+            return iter(zip(x[:50], y[:50]))
+
+    train = DataLoader(whole, batch_size=16, sampler=SubsetRandomSampler(range(60)), drop_last=True)
+    val = DataLoader(TensorDataset(x[60:80], y[60:80]), batch_size=7, drop_last=True)
+    test = DataLoader(Stream(), batch_size=32, drop_last=True)
+    splits = as_data((train, val, test), "mine")
+    rows = [sorted(split.x[:, 0].long().tolist()) for split in (splits.train, splits.val, splits.test)]
+    assert rows == [list(range(60)), list(range(60, 80)), list(range(50))]
+    assert torch.equal(splits.test.y, torch.arange(50) % 2)
+    assert len(as_data(DataLoader(Stream(), batch_size=32), "mine").examples.x) == 50  # no len(): read

@@ -150,10 +150,11 @@ def _pair(value: Any, name: str) -> TensorPair | None:
     if isinstance(value, (tuple, list)) and len(value) == 2 and all(map(_is_array, value)):
         return TensorPair(torch.as_tensor(value[0]), torch.as_tensor(value[1]))
     if isinstance(value, DataLoader):
+        batches = list(_every_row(value))
         pieces = [
-            (batch[0], batch[1]) for batch in value if isinstance(batch, (tuple, list)) and len(batch) == 2
+            (batch[0], batch[1]) for batch in batches if isinstance(batch, (tuple, list)) and len(batch) == 2
         ]
-        if not pieces or len(pieces) != len(value):
+        if not pieces or len(pieces) != len(batches):
             raise InvalidValueError(
                 f"batches of {name}", describe(next(iter(value), None)), "(input, target) pairs"
             )
@@ -162,6 +163,18 @@ def _pair(value: Any, name: str) -> TensorPair | None:
         data = from_torch_dataset(value, name=name)
         return data.examples
     return None
+
+
+def _every_row(loader: DataLoader) -> DataLoader:
+    """``loader`` with its last, smaller batch kept: read into memory once, ``drop_last`` would lose
+    those rows for good (from training, and from the validation or test score); its sampler's rows
+    and its collate function stay its own."""
+    if not loader.drop_last:
+        return loader
+    kept = {"batch_size": loader.batch_size, "collate_fn": loader.collate_fn}
+    if isinstance(loader.dataset, IterableDataset):  # it takes no sampler
+        return DataLoader(loader.dataset, **kept)
+    return DataLoader(loader.dataset, sampler=loader.sampler, **kept)
 
 
 def as_data(value: Any, name: str) -> Examples | Splits | BatchSplits | BatchDataset:

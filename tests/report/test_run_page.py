@@ -99,3 +99,21 @@ def test_ten_runs_of_ten_thousand_steps_make_a_page_under_2_mb(tmp_path):
     ]
     path = write_run_report(runs, tmp_path / "ten.html")
     assert path.stat().st_size < 2_000_000
+
+
+def test_the_page_of_a_run_on_dict_batches_is_written(tmp_path, user_package):
+    """A Hugging Face style run (the model's own loss on dict batches) has no class count to draw a
+    chance line from: `train --html` and `report` on it raised AttributeError (BatchSplits.num_classes)."""
+    from optimlab.train import train
+
+    recipe = Recipe.from_dict(
+        {
+            "data": {"name": "optimlab_userpkg.text:sentences"},
+            "model": {"name": "optimlab_userpkg.text:BagOfWords"},
+            "training": {"epochs": 1, "batch_size": 16},
+        }
+    )
+    result = train(recipe, tmp_path / "run")
+    page = write_run_report([read_run(tmp_path / "run")], tmp_path / "run" / "report.html")
+    html = page.read_text()
+    assert result.metrics["val_accuracy"] >= 0 and "val_accuracy" in html and "chance" not in html

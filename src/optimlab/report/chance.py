@@ -21,7 +21,8 @@ __all__ = ["chance_levels"]
 
 def chance_levels(recipe: Any) -> dict[str, float]:
     """``{"loss": ln C, "accuracy": 1/C}`` for a classification recipe with the cross-entropy loss; {} for
-    any other, or when its data can no longer be loaded (a user file moved since the run)."""
+    any other (the user's dict batches among them), or when its data can no longer be loaded (a user
+    file moved since the run)."""
     from optimlab.build import build_data
 
     if recipe.training.loss not in (None, "cross_entropy") or recipe.training.compute_loss is not None:
@@ -30,6 +31,8 @@ def chance_levels(recipe: Any) -> dict[str, float]:
         splits = build_data(recipe)
     except (OptimlabError, OSError):
         return {}
-    if splits.task != "classification" or splits.loss is not None or splits.num_classes < 2:
+    # The user's dict batches (BatchSplits) keep no class count: their model's own loss says none.
+    classes = getattr(splits, "num_classes", None)
+    if splits.task != "classification" or splits.loss is not None or classes is None or classes < 2:
         return {}
-    return {"loss": math.log(splits.num_classes), "accuracy": 1.0 / splits.num_classes}
+    return {"loss": math.log(classes), "accuracy": 1.0 / classes}

@@ -200,6 +200,19 @@ def test_exponents_without_a_dot_are_numbers_in_yaml():
         Recipe.from_yaml('model: {norm: {name: batch, eps: "1e-3"}}')
 
 
+def test_data_options_are_checked_when_the_recipe_is_made():
+    """They were checked only when the data loaded: Recipe.from_dict took them, and the train verb's
+    line named no field and no accepted option ('... 'noise'. Accepted: .')."""
+    with pytest.raises(RecipeError, match=r"data: unknown hyperparameter of dataset 'digits' 'noise'.*none"):
+        Recipe.from_dict({"data": {"name": "digits", "options": {"noise": 0.1}}})
+    with pytest.raises(RecipeError, match=r"data: invalid value 'paper'.*'split'.*'original'"):
+        Recipe.from_dict({"data": {"name": "mnist1d", "options": {"split": "paper"}}})
+    with pytest.raises(RecipeError, match=r"data: invalid value '100'.*'n'"):
+        Recipe.from_yaml("data: {name: mnist1d, options: {n: '100'}}")
+    # A file's options are its reader's keywords, checked when it is read.
+    assert Recipe.from_dict({"data": {"name": "rows.csv", "options": {"target": "y"}}}).data.options
+
+
 def test_unknown_section_and_bad_yaml():
     with pytest.raises(RecipeError, match=r"unknown field 'optimiser'.*Did you mean 'optimizer'"):
         Recipe.from_dict({"optimiser": {"name": "adam"}})

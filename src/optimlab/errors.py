@@ -29,7 +29,7 @@ class UnknownNameError(OptimlabError, KeyError):
         accepted = sorted(set(accepted))
         suggestions = close_matches(str(name), accepted)
         hint = f" Did you mean {' or '.join(repr(s) for s in suggestions)}?" if suggestions else ""
-        message = f"unknown {kind} {name!r}.{hint} Accepted: {', '.join(accepted)}."
+        message = f"unknown {kind} {name!r}.{hint} Accepted: {', '.join(accepted) or 'none'}."
         super().__init__(message)
         self.kind, self.name, self.accepted, self.suggestions = kind, name, accepted, suggestions
 

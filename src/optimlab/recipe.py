@@ -262,11 +262,14 @@ class Recipe(_Spec):
         """Check the free-form keyword sections against the registries, naming the field."""
         from optimlab.optim import validate as validate_optimizer
 
-        checks = (
+        checks = [
             ("model", get_registry("model").get(self.model.name).validate, self.model.keywords()),
             ("optimizer", partial(validate_optimizer, self.optimizer.name), self.optimizer.keywords()),
             ("schedule", get_registry("schedule").get(self.schedule.name).validate, self.schedule.options),
-        )
+        ]
+        datasets = get_registry("dataset")
+        if self.data.name in datasets:  # a file's options are its reader's keywords, checked on reading
+            checks.append(("data", datasets.get(self.data.name).validate, self.data.options))
         for field, check, keywords in checks:
             try:
                 check(keywords)

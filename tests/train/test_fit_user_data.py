@@ -130,6 +130,26 @@ def test_validation_data_in_any_shape_gives_the_loss_and_accuracy_by_hand():
         assert metrics["val_accuracy"] == pytest.approx(accuracy)
 
 
+def test_dict_batches_holding_text_are_weighted_by_their_rows():
+    """default_collate makes a list of a batch's strings; read as one row, each of 16, 16 and 8 rows
+    counted alike, and val_loss was 0.9486 where the mean over the 40 rows is 0.9609."""
+    x, y = problem()
+    items = [{"text": f"row {i}", "features": x[i], "labels": y[i]} for i in range(len(x))]
+
+    class Captioned(Named):
+        def forward(self, text, features, labels=None):
+            return super().forward(features, labels)
+
+    model = Captioned()
+    fit(model, torch.optim.SGD(model.parameters(), lr=0.0), DataLoader(items, batch_size=16), total_steps=1,
+        val_data=DataLoader(items, batch_size=16), callbacks=[recorder := Evaluations()])  # fmt: skip
+    with torch.no_grad():
+        logits = model.net(x)
+    metrics = recorder.seen[-1][1]
+    assert metrics["val_loss"] == pytest.approx(nn.functional.cross_entropy(logits, y).item(), rel=1e-6)
+    assert metrics["val_accuracy"] == pytest.approx((logits.argmax(1) == y).float().mean().item())
+
+
 class Tagger(nn.Module):
     """Scores 3 classes at each of a sequence's positions: ``(N, T, C)``, or torch's losses'
     ``(N, C, T)`` layout where ``classes_second``."""

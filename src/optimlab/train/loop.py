@@ -15,7 +15,7 @@ import dataclasses
 import functools
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import torch
@@ -395,10 +395,15 @@ def class_dim(scores: Sequence[int], targets: Sequence[int]) -> int | None:
 
 
 def _rows(batch: Any) -> int:
-    """Examples in a batch: the length of its first tensor."""
+    """Examples in a batch: the length of its first tensor that has a dimension. Tensors come first: a
+    list beside them (``default_collate`` makes one of a batch's strings) may hold anything."""
+    return next((len(t) for t in _tensors(batch) if t.ndim), 1)
+
+
+def _tensors(batch: Any) -> Iterator[torch.Tensor]:
+    """The tensors of a batch, depth first through dicts, tuples and lists."""
     if isinstance(batch, torch.Tensor):
-        return len(batch) if batch.ndim else 1
-    values = (
-        batch.values() if isinstance(batch, Mapping) else batch if isinstance(batch, (tuple, list)) else ()
-    )
-    return next((_rows(v) for v in values if isinstance(v, (torch.Tensor, Mapping, tuple, list))), 1)
+        yield batch
+    elif isinstance(batch, (Mapping, tuple, list)):
+        for value in batch.values() if isinstance(batch, Mapping) else batch:
+            yield from _tensors(value)

@@ -195,6 +195,20 @@ def test_resume_with_more_epochs_continues_exactly_and_records_the_change(tmp_pa
     assert same_weights(weights(tmp_path / "run"), weights(tmp_path / "reference"))
 
 
+def test_a_resumed_run_counts_the_wall_time_of_every_segment(tmp_path):
+    """The last step's checkpoint held the wall time of the segments before this one only: a finished
+    run resumed with more epochs reported its second segment's seconds alone (0.395 s of 0.81), and
+    its metrics.jsonl went back from 0.4093 s at step 1500 to 0.0024 s at step 1501."""
+    first = train(Recipe.from_dict(TINY), tmp_path / "run")
+    assert 0 < read_checkpoint(tmp_path / "run")["state"]["seconds"] <= first.seconds
+    longer = Recipe.from_dict({**TINY, "training": {**TINY["training"], "epochs": 5}})
+    result = train(longer, tmp_path / "run", resume=True)
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    seconds = [json.loads(line)["seconds"] for line in lines]
+    assert seconds == sorted(seconds) and seconds[-1] > round(first.seconds, 4)
+    assert result.seconds > first.seconds
+
+
 def test_a_damaged_latest_checkpoint_gives_way_to_the_previous_one_with_a_warning(tmp_path):
     recipe = Recipe.from_dict(TINY)
     train(recipe, tmp_path / "run")

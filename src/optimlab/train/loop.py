@@ -57,7 +57,7 @@ class TrainState:
     total_steps: int = 0
     train_loss: float = math.nan  # loss of the last batch
     lr: float = math.nan  # learning rate of the first param group used by the last step
-    seconds: float = 0.0  # wall time spent in fit, summed over resumed segments
+    seconds: float = 0.0  # wall time spent in fit up to the last step, summed over resumed segments
     stop_reason: str | None = None  # set to stop the loop after the current step
     diverged: bool = False  # a non-finite loss stopped the run
     last_metrics: dict[str, float] = dataclasses.field(default_factory=dict)  # of the last evaluation
@@ -199,7 +199,7 @@ def fit(
     for callback in callbacks:
         callback.on_train_start(state)
 
-    started = time.perf_counter()
+    started, earlier = time.perf_counter(), state.seconds
     model.train()
     # Schedule-free optimizers hold a training point in the weights and evaluate at another.
     switches_modes = hasattr(optimizer, "train") and hasattr(optimizer, "eval")
@@ -229,6 +229,9 @@ def fit(
         if scheduler is not None:
             scheduler.step()
         state.step += 1
+        # Kept current, not added at the end: the last step's checkpoint, taken in on_step_end, must
+        # hold this segment's time too, or a resumed run's clock starts again from the earlier ones.
+        state.seconds = earlier + time.perf_counter() - started
         state.train_loss = loss.item()
 
         state.stop_if_diverged()
@@ -256,7 +259,7 @@ def fit(
         for callback in callbacks:
             callback.on_step_end(state)
 
-    state.seconds += time.perf_counter() - started
+    state.seconds = earlier + time.perf_counter() - started
     if switches_modes:  # leave the weights at the point the optimizer evaluates at
         optimizer.eval()
     for callback in callbacks:

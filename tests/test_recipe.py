@@ -213,6 +213,31 @@ def test_data_options_are_checked_when_the_recipe_is_made():
     assert Recipe.from_dict({"data": {"name": "rows.csv", "options": {"target": "y"}}}).data.options
 
 
+@pytest.mark.parametrize(
+    "model",
+    [
+        {"name": "mnist1d_baseline_logistic", "activation": "tanh"},
+        {"name": "mnist1d_baseline_logistic", "norm": {"name": "batch", "momentum": 0.01}},
+        {"name": "mnist1d_baseline_logistic", "dropout": 0.5},
+        {"name": "parameter_vector", "init": "xavier_normal"},
+    ],
+)
+def test_a_technique_the_architecture_does_not_take_is_refused(model):
+    """It was dropped without a word: the logistic baseline with activation tanh built one Linear layer,
+    parameter_vector with init xavier_normal started at ones."""
+    field = next(k for k in model if k != "name")
+    with pytest.raises(
+        RecipeError, match=rf"model: invalid value .* for {field}: .*{model['name']} takes no"
+    ):
+        Recipe.from_dict({"model": model})
+
+
+def test_techniques_at_their_defaults_go_with_every_architecture():
+    recipe = Recipe.from_dict({"model": {"name": "parameter_vector"}})
+    assert Recipe.from_dict(recipe.to_dict()) == recipe  # stored recipes spell the defaults out
+    assert Recipe().with_updates({"model.name": "mnist1d_baseline_logistic"}).model.activation == "relu"
+
+
 def test_unknown_section_and_bad_yaml():
     with pytest.raises(RecipeError, match=r"unknown field 'optimiser'.*Did you mean 'optimizer'"):
         Recipe.from_dict({"optimiser": {"name": "adam"}})

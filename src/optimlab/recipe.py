@@ -128,6 +128,7 @@ class ModelSpec(_Spec):
     """
 
     NAMED_FIELDS = {"name": "model"}
+    TECHNIQUES: ClassVar[tuple[str, ...]] = ("activation", "norm", "init", "dropout")  # of layered models
 
     name: str = "mlp"
     width: int | None = Field(None, ge=1)  # None: the architecture's default
@@ -146,18 +147,24 @@ class ModelSpec(_Spec):
 
         return canonical(info.field_name, value)
 
+    @pydantic.model_validator(mode="after")
+    def _techniques_taken(self) -> ModelSpec:
+        """A technique away from its default for an architecture that takes none (parameter_vector's
+        init, the logistic baseline's activation) is refused: :meth:`keywords` would drop it."""
+        takes = get_registry("model").get(self.name).hyperparameter_names
+        for field in self.TECHNIQUES:
+            value, default = getattr(self, field), type(self).model_fields[field].default
+            if field not in takes and value != default:
+                raise InvalidValueError(field, value, f"{default!r} ({self.name} takes no {field})")
+        return self
+
     def keywords(self) -> dict[str, Any]:
         """Keywords for the architecture's factory; unset sizes fall back to its defaults, and layer
         techniques go only to architectures that have layers (not ``parameter_vector``)."""
         takes = get_registry("model").get(self.name).hyperparameter_names
-        techniques = {
-            "activation": self.activation,
-            "norm": self.norm,
-            "init": self.init,
-            "dropout": self.dropout,
-        }
+        techniques = {k: getattr(self, k) for k in self.TECHNIQUES if k in takes}
         sizes = {k: v for k, v in (("width", self.width), ("depth", self.depth)) if v is not None}
-        return {**{k: v for k, v in techniques.items() if k in takes}, **sizes, **self.options}
+        return {**techniques, **sizes, **self.options}
 
 
 class OptimizerSpec(_Spec):

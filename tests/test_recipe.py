@@ -238,6 +238,27 @@ def test_techniques_at_their_defaults_go_with_every_architecture():
     assert Recipe().with_updates({"model.name": "mnist1d_baseline_logistic"}).model.activation == "relu"
 
 
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("optimizer", "lr", 0.1),
+        ("optimizer", "weight_decay", 0.01),
+        ("model", "width", 32),
+        ("model", "activation", "tanh"),
+    ],
+)
+def test_options_may_not_contradict_a_field_that_is_set(section, key, value):
+    """options won silently: optimizer lr 0.1 with options lr 0.5 trained at 0.5 (the recipe, hence a
+    leaderboard, read 0.1); model width 32 with options width 64 built 64 units."""
+    other = {"lr": 0.5, "weight_decay": 0.1, "width": 64, "activation": "relu"}[key]
+    with pytest.raises(RecipeError, match=rf"{section}.options: '{key}' is set twice"):
+        Recipe.from_dict({section: {key: value, "options": {key: other}}})
+    # Where the field is left at its default, options may carry it (the user's model: options: {width: 64}).
+    assert Recipe.from_dict({section: {"options": {key: other}}}).to_dict()[section]["options"] == {
+        key: other
+    }
+
+
 def test_unknown_section_and_bad_yaml():
     with pytest.raises(RecipeError, match=r"unknown field 'optimiser'.*Did you mean 'optimizer'"):
         Recipe.from_dict({"optimiser": {"name": "adam"}})

@@ -92,6 +92,16 @@ class _Spec(BaseModel):
                     raise UnknownNameError("field", key, cls.model_fields)
         return data
 
+    @field_validator("options", check_fields=False)
+    @classmethod
+    def _options_repeat_no_set_field(cls, options: dict[str, Any], info: pydantic.ValidationInfo) -> Any:
+        """``options`` (declared last) may carry a field's keyword only while the field is at its default:
+        with both set, options would win over the field the recipe, and a leaderboard, shows."""
+        for key in options:
+            if key in info.data and info.data[key] != cls.model_fields[key].default:
+                raise ValueError(f"{key!r} is set twice, as {key} and in options: keep one")
+        return options
+
     @field_validator("*")
     @classmethod
     def _known_name(cls, value: Any, info: pydantic.ValidationInfo) -> Any:

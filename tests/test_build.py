@@ -8,6 +8,7 @@ import torch
 from optimlab.build import build
 from optimlab.errors import InvalidValueError
 from optimlab.recipe import Recipe
+from optimlab.train.run import train
 
 
 def test_same_recipe_builds_identical_weights_and_a_fitted_scaler():
@@ -116,3 +117,35 @@ def test_the_recipe_overrides_what_the_data_asks_and_a_model_without_positions_i
     assert net.per_token and not net.blocks[0].attention.causal
     with pytest.raises(InvalidValueError, match="an output per position .* transformer"):
         build(Recipe.from_dict({"data": text, "model": {"name": "mlp"}}))
+
+
+def test_bce_on_two_classes_builds_one_logit_whose_sign_is_the_accuracy(tmp_path):
+    recipe = Recipe.from_dict(
+        {
+            "data": {"name": "breast_cancer", "scaling": "standardize"},
+            "model": {"name": "mlp", "width": 16, "depth": 1},
+            "training": {"steps": 200, "loss": "bce"},
+        }
+    )
+    result = train(recipe, tmp_path)
+    built = build(recipe)
+    assert built.model.net[-1].out_features == 1
+    built.model.load_state_dict(torch.load(tmp_path / "model.pt")["model"])
+    with torch.no_grad():
+        logits = built.model.eval()(built.splits.val.x).squeeze(1)
+    by_hand = ((logits > 0).long() == built.splits.val.y).float().mean().item()
+    assert result.metrics["val_accuracy"] == pytest.approx(by_hand)
+    assert result.metrics["val_accuracy"] > 0.9  # a separable set: not the share of class 0 (0.37)
+
+
+@pytest.mark.parametrize(
+    "data, loss, accepted",
+    [
+        ("digits", "mse", "a 10-class loss for digits: cross_entropy"),
+        ("digits", "bce", "a 10-class loss for digits: cross_entropy"),
+        ("teacher_student", "cross_entropy", "a regression loss for teacher_student: mse, huber"),
+    ],
+)
+def test_a_loss_of_the_other_task_or_of_two_classes_is_refused_by_its_field(data, loss, accepted):
+    with pytest.raises(InvalidValueError, match=f"'{loss}' for training.loss: accepted {accepted}"):
+        build(Recipe.from_dict({"data": {"name": data}, "training": {"loss": loss}}))

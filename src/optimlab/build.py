@@ -68,9 +68,11 @@ def build_data(recipe: Recipe) -> Any:
     )
 
 
-def num_outputs(splits: Any) -> int:
+def num_outputs(splits: Any, loss: str | None = None) -> int:
+    """The model's outputs: a score per class (one, the logit of class 1, under a binary loss such as
+    bce), or per regression target."""
     if splits.task == "classification":
-        return int(splits.num_classes)
+        return 1 if loss is not None and _binary(loss) else int(splits.num_classes)
     y = splits.train.y
     return 1 if y.ndim == 1 else int(y.shape[1])
 
@@ -98,7 +100,8 @@ def build_model(recipe: Recipe, splits: Any) -> nn.Module:
             "data.scaling", recipe.data.scaling, f"'none': {splits.name}'s inputs are token ids"
         )
     keywords = {**_asked_by_data(recipe.model.name, splits), **keywords}
-    net = get_registry("model").create(recipe.model.name, shape, num_outputs(splits), **keywords)
+    outputs = num_outputs(splits, recipe.training.loss)
+    net = get_registry("model").create(recipe.model.name, shape, outputs, **keywords)
     scaler = get_registry("scaling").create(recipe.data.scaling).fit(splits.train.x)
     if data_dependent:
         apply(net, init, data=scaler(splits.train.x[:INIT_BATCH]), **init_options)
@@ -181,7 +184,35 @@ def build_loss(recipe: Recipe, splits: Any) -> nn.Module | None:
     elif spec.loss is None and splits.loss is not None:
         return splits.loss
     name = spec.loss or ("cross_entropy" if splits.task == "classification" else "mse")
+    _check_fits_task(name, splits)
     return get_registry("loss").create(name, **spec.loss_options)
+
+
+def _binary(loss: str) -> bool:
+    entry = get_registry("loss").get(loss)
+    return Capability.BINARY in entry.capabilities
+
+
+def _check_fits_task(loss: str, splits: Any) -> None:
+    """Refuse a built-in loss of the other task (cross-entropy of one regression target is 0: nothing
+    trains), or a binary one (one logit of class 1) of more than 2 classes; the user's are theirs."""
+    registry = get_registry("loss")
+    capabilities = registry.get(loss).capabilities
+    if Capability.USER in capabilities:
+        return
+    two_classes = splits.task != "classification" or splits.num_classes == 2
+    fitting = [
+        e.name
+        for e in registry
+        if splits.task in e.capabilities
+        and Capability.USER not in e.capabilities
+        and (two_classes or Capability.BINARY not in e.capabilities)
+    ]
+    if loss not in fitting:
+        what = splits.task if two_classes else f"{splits.num_classes}-class"
+        raise InvalidValueError(
+            "training.loss", loss, f"a {what} loss for {splits.name}: {', '.join(fitting)}"
+        )
 
 
 def build_optimizer(recipe: Recipe, model: nn.Module) -> torch.optim.Optimizer:

@@ -138,6 +138,7 @@ class Capability(str, enum.Enum):
     SEQUENCES = "sequences"
     TOKENS = "tokens"
     CLASSIFICATION = "classification"
+    BINARY = "binary"  # a loss of one logit per 0/1 target (bce): 2 classes get a single output
     REGRESSION = "regression"
     CUSTOM_LOSS = "custom_loss"  # brings its own loss
     USER_FILES = "user_files"  # reads the user's files

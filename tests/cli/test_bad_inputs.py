@@ -67,6 +67,8 @@ CASES: list[tuple[str, list[str], str]] = [
     ("recipe not yaml", ["train", "BROKEN_YAML"], "YAML"),
     ("recipe a list", ["train", "LIST_YAML"], "mapping"),
     ("recipe unknown field", ["train", "TYPO_YAML"], "epochz"),
+    ("recipe loss of the other task", ["train", "CE_REGRESSION_YAML", "--steps", "2"], "training.loss"),
+    ("recipe binary loss of 10 classes", ["train", "BCE_DIGITS_YAML", "--steps", "2"], "cross_entropy"),
     ("recipe is a folder", ["train", "RUN"], "not a file"),
     # --- train: output folders
     ("out holds a run", ["train", "--steps", "2", "--out", "RUN"], "RUN"),
@@ -193,6 +195,12 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
         ("BROKEN_YAML", "broken.yaml", b"training: [epochs: 3\n  :: }"),
         ("LIST_YAML", "list.yaml", b"- a\n- b\n"),
         ("TYPO_YAML", "typo.yaml", b"training:\n  epochz: 3\n"),
+        (
+            "CE_REGRESSION_YAML",
+            "ce.yaml",
+            b"data: {name: teacher_student}\ntraining: {loss: cross_entropy}\n",
+        ),
+        ("BCE_DIGITS_YAML", "bce.yaml", b"data: {name: digits}\ntraining: {loss: bce}\n"),
     ):
         paths[key] = root / name
         paths[key].write_bytes(content)

@@ -188,6 +188,24 @@ def test_per_position_accuracy_reads_the_class_dimension_and_skips_ignored_targe
         assert recorder.seen[-1][1]["val_accuracy"] == pytest.approx(accuracy)
 
 
+def binary_logit_loss(logit, label):
+    return nn.functional.binary_cross_entropy_with_logits(logit.squeeze(1), label.float())
+
+
+def test_a_single_logit_of_integer_labels_is_right_where_its_sign_is():
+    generator = torch.Generator().manual_seed(0)
+    x, y = torch.randn(40, 4, generator=generator), torch.randint(0, 2, (40,), generator=generator)
+    model = nn.Linear(4, 1)
+    with torch.no_grad():
+        accuracy = ((model(x).squeeze(1) > 0).long() == y).float().mean().item()
+    assert accuracy not in (y.eq(0).float().mean().item(), 0.0)  # not argmax over one column
+    recorder = Evaluations()
+    fit(model, torch.optim.SGD(model.parameters(), lr=0.0), (x, y), loss_fn=binary_logit_loss,
+        total_steps=1, batch_size=40, val_data=DataLoader(TensorDataset(x, y), batch_size=16),
+        callbacks=[recorder])  # fmt: skip
+    assert recorder.seen[-1][1]["val_accuracy"] == pytest.approx(accuracy)
+
+
 def test_an_iterable_of_unknown_length_is_evaluated_once_its_first_epoch_has_ended():
     x, y = problem(n=30)
 

@@ -76,7 +76,7 @@ def huber(*, delta: float = 1.0) -> nn.Module:
     "bce",
     summary="Binary cross-entropy of logits against 0/1 or soft float targets.",
     aliases=("binary_cross_entropy",),
-    capabilities=(Capability.CLASSIFICATION,),
+    capabilities=(Capability.CLASSIFICATION, Capability.BINARY),
 )
 def bce() -> nn.Module:
     return PointwiseLoss(nn.BCEWithLogitsLoss())

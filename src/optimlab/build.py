@@ -184,7 +184,8 @@ def build_loss(recipe: Recipe, splits: Any) -> nn.Module | None:
     elif spec.loss is None and splits.loss is not None:
         return splits.loss
     name = spec.loss or ("cross_entropy" if splits.task == "classification" else "mse")
-    _check_fits_task(name, splits)
+    if not isinstance(splits, BatchSplits):  # the user's batches: the loss is theirs to pair
+        _check_fits_task(name, splits)
     return get_registry("loss").create(name, **spec.loss_options)
 
 

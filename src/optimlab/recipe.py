@@ -39,6 +39,7 @@ __all__ = [
     "RecipeError",
     "ScheduleSpec",
     "TrainingSpec",
+    "load_yaml",
 ]
 
 # ``training.loss`` that names no function: the model returns its own loss from the whole batch,
@@ -60,6 +61,11 @@ _YamlLoader.add_implicit_resolver(
     re.compile(r"^[-+]?[0-9][0-9_]*(\.[0-9_]*)?[eE][-+]?[0-9]+$"),
     list("-+0123456789"),
 )
+
+
+def load_yaml(text: str) -> Any:
+    """YAML as recipes, search spaces and options read it: safely, with YAML 1.2's floats (``1e-8``)."""
+    return yaml.load(text, Loader=_YamlLoader)  # a SafeLoader: no arbitrary objects
 
 
 def _canonical(category: str, name: str) -> str:
@@ -324,7 +330,7 @@ class Recipe(_Spec):
     @classmethod
     def from_yaml(cls, text: str) -> Recipe:
         try:
-            data = yaml.load(text, Loader=_YamlLoader) or {}  # a SafeLoader: no arbitrary objects
+            data = load_yaml(text) or {}
         except yaml.YAMLError as error:
             raise RecipeError(f"recipe is not valid YAML: {error}") from None
         if not isinstance(data, dict):

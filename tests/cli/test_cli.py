@@ -81,3 +81,9 @@ def test_plot_schedule_writes_an_image(cli, tmp_path):
     )
     assert code == 0, err
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_schedule_reads_an_exponent_without_a_dot_as_a_number(cli, tmp_path):
+    """YAML 1.2's floats, as recipes read them: PyYAML alone made final=1e-3 the string '1e-3'."""
+    code, _, err = cli("plot-schedule", "cosine", "--option", "final=1e-3", "--out", str(tmp_path / "s.svg"))
+    assert code == 0, err

@@ -102,3 +102,12 @@ def test_yaml_file(tmp_path):
     assert math.isclose(space.dimensions[0].low, 1e-4)
     with pytest.raises(OptimlabError, match="does not exist"):
         SearchSpace.load(tmp_path / "missing.yaml")
+
+
+def test_exponents_without_a_dot_are_numbers_in_flags_and_files(tmp_path):
+    """YAML 1.2's floats, as recipes read them: PyYAML's 1.1 rules made '1e-8' a string choice."""
+    space = SearchSpace.from_flags(["optimizer.options.eps=1e-8,1e-6"])
+    assert space.dimensions[0].choices == (1e-8, 1e-6)
+    path = tmp_path / "space.yaml"
+    path.write_text("optimizer.weight_decay: [0, 1e-4]\n")
+    assert SearchSpace.load(path).dimensions[0].choices == (0, 1e-4)

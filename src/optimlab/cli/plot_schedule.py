@@ -23,11 +23,13 @@ EXAMPLES = """Examples:
 def _parse_option(text: str) -> tuple[str, object]:
     import yaml
 
+    from optimlab.recipe import load_yaml
+
     if "=" not in text:
         raise OptimlabError(f"invalid --option {text!r}: write NAME=VALUE, e.g. gamma=0.5")
     key, value = text.split("=", 1)
     try:
-        return key.strip(), yaml.safe_load(value)
+        return key.strip(), load_yaml(value)
     except yaml.YAMLError:
         raise OptimlabError(f"invalid --option {text!r}: the value is not a number, word or list") from None
 

@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import yaml
 
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
+from optimlab.recipe import load_yaml
 
 __all__ = ["Dimension", "SearchSpace"]
 
@@ -199,7 +199,7 @@ class SearchSpace:
                 low, high, *flags_ = values.split(":")
                 data[field] = {"low": low, "high": high, "log": "log" in flags_, "integer": "int" in flags_}
             else:
-                data[field] = [yaml.safe_load(v) for v in values.split(",")]
+                data[field] = [load_yaml(v) for v in values.split(",")]
         return cls.from_dict(data)
 
     @classmethod
@@ -207,7 +207,7 @@ class SearchSpace:
         path = Path(path)
         if not path.is_file():
             raise OptimlabError(f"search space file {str(path)!r} does not exist")
-        return cls.from_dict(yaml.safe_load(path.read_text()) or {})
+        return cls.from_dict(load_yaml(path.read_text()) or {})
 
 
 def _number(field: str, value: Any) -> float:

@@ -49,3 +49,14 @@ def test_two_workers_share_a_postgres_study(postgres_url):
     assert all(
         t.state == optuna.trial.TrialState.COMPLETE and t.user_attrs["curve"]["step"] == [34] for t in trials
     )
+
+
+def test_a_postgresql_url_without_a_driver_opens_with_the_installed_one(postgres_url):
+    """``postgresql://`` as --help and the README write it: SQLAlchemy 2.1 reads it as psycopg (3),
+    while optimlab[postgres] installs psycopg2; opening it failed ('needs a database driver ... pip
+    install optimlab[postgres]', the extra already installed)."""
+    from optimlab.study.storage import open_storage
+
+    plain = postgres_url.replace("postgresql+psycopg2://", "postgresql://")
+    optuna.create_study(storage=open_storage(plain), study_name="plain-url")
+    assert "plain-url" in [s.study_name for s in optuna.get_all_study_summaries(postgres_url)]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import importlib.util
 import json
 import math
 import os
@@ -113,11 +114,25 @@ def open_storage(location: str | Path, *, create: bool = True) -> BaseStorage:
     return storage
 
 
+# Drivers of a URL that names none, in SQLAlchemy's order of preference: 2.1 reads a bare postgresql://
+# as psycopg (3) alone, while optimlab[postgres] installs psycopg2, so the URL --help shows failed there.
+_DRIVERS = {"postgresql": ("psycopg", "psycopg2")}
+
+
+def _with_installed_driver(url: str) -> str:
+    """``url`` naming the first installed driver of its database, where it names none."""
+    scheme, separator, rest = url.partition("://")
+    for driver in _DRIVERS.get(scheme.lower(), ()):
+        if importlib.util.find_spec(driver) is not None:
+            return f"{scheme}+{driver}{separator}{rest}"
+    return url
+
+
 def _open_rdb(url: str) -> BaseStorage:
     import sqlalchemy.exc
 
     try:
-        rdb = optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+        rdb = optuna.storages.RDBStorage(_with_installed_driver(url), engine_kwargs={"pool_pre_ping": True})
     except ImportError as error:
         raise OptimlabError(
             f"storage {_shown(url)!r} needs a database driver: {error} "

@@ -60,3 +60,20 @@ def test_a_postgresql_url_without_a_driver_opens_with_the_installed_one(postgres
     plain = postgres_url.replace("postgresql+psycopg2://", "postgresql://")
     optuna.create_study(storage=open_storage(plain), study_name="plain-url")
     assert "plain-url" in [s.study_name for s in optuna.get_all_study_summaries(postgres_url)]
+
+
+def test_the_page_of_studies_in_postgresql_hides_the_password(postgres_url, tmp_path):
+    """`optimlab report postgresql://user:password@host/db` showed the password on the page, twice."""
+    from optimlab.report.study_history import write_history_report
+
+    url = postgres_url.replace("optimlab@", "optimlab:s3cret@")  # the server trusts, and ignores it
+    spec = StudySpec.for_workload(
+        "pg-page",
+        get_workload("digits_mlp", epochs=1),
+        methods_from("optimizer.name", ["sgd"]),
+        budget=1,
+        seeds=1,
+    )
+    run_study(spec, url)
+    page = write_history_report([url], tmp_path / "page.html", command=f"optimlab report {url}").read_text()
+    assert "s3cret" not in page and page.count("optimlab:***@") == 2

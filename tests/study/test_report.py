@@ -64,3 +64,16 @@ def test_report_across_workloads_adds_performance_profiles(tmp_path):
     other = StudyResult(dataclasses.replace(SPEC, name="w2"), str(tmp_path), RECORDS)
     page = write_report([StudyResult(SPEC, str(tmp_path), RECORDS), other], tmp_path / "r.html").read_text()
     assert "<h2>w2</h2>" in page and "Across workloads" in page and page.count("<svg") == 5
+
+
+def test_a_storage_password_stays_off_the_page(tmp_path):
+    """The page is shared (and sent to MLflow): a PostgreSQL password in --storage was shown three times,
+    as the storage and within the command, while errors already hid it."""
+    url = "postgresql://probe:s3cret@db-host/studies"
+    page = write_report(
+        [StudyResult(SPEC, url, RECORDS)],
+        tmp_path / "report.html",
+        command=f"optimlab compare --optimizers sgd,adam --storage {url} --backend workers",
+    ).read_text()
+    assert "s3cret" not in page
+    assert page.count("postgresql://probe:***@db-host/studies") == 3

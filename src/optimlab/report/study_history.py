@@ -26,7 +26,7 @@ from optimlab.report.recipes import differing_fields
 from optimlab.study.analysis import confidence_interval, metric_bounds
 from optimlab.study.protocols import SEEDS
 from optimlab.study.run import StudyResult, counted, load_specs
-from optimlab.study.storage import load_records, open_storage
+from optimlab.study.storage import load_records, open_storage, without_passwords
 
 __all__ = ["ALPHA", "Comparison", "compare_seeds", "holm", "load_results", "write_history_report"]
 
@@ -214,7 +214,10 @@ def write_history_report(
     page.section("How this was run")
     page.table(
         ("setting", "value"),
-        [("command", command or ""), *(("storage", str(location)) for location in locations)],
+        [
+            ("command", without_passwords(command or "")),
+            *(("storage", without_passwords(str(location))) for location in locations),
+        ],
     )
     page.table(("machine and libraries (of this report)", "value"), machine_and_versions())
     return page.write(path)

@@ -19,6 +19,7 @@ from optimlab.report.recipes import flat_fields
 from optimlab.study.analysis import LeaderboardRow, leaderboard, performance_profiles, seed_band, sensitivity
 from optimlab.study.protocols import StudySpec
 from optimlab.study.run import StudyResult
+from optimlab.study.storage import without_passwords
 
 __all__ = [
     "PROFILE_TAUS",
@@ -178,7 +179,10 @@ def _add_study(
         flat_fields(spec.recipe.to_dict()),
         caption="Base recipe (what every trial shares)",
     )
-    page.paragraph(f"Storage: {result.location} (an Optuna storage: optuna-dashboard reads it).", note=True)
+    page.paragraph(
+        f"Storage: {without_passwords(result.location)} (an Optuna storage: optuna-dashboard reads it).",
+        note=True,
+    )
 
 
 def write_report(results: Sequence[StudyResult], path: str | Path, *, command: str | None = None) -> Path:
@@ -205,7 +209,10 @@ def write_report(results: Sequence[StudyResult], path: str | Path, *, command: s
     page.section("How this was run")
     page.table(
         ("setting", "value"),
-        [("command", command or ""), *(("storage", r.location) for r in results[:1])],
+        [
+            ("command", without_passwords(command or "")),
+            *(("storage", without_passwords(r.location)) for r in results[:1]),
+        ],
     )
     page.table(("machine and libraries", "value"), machine_and_versions())
     return page.write(path)

@@ -57,6 +57,7 @@ __all__ = [
     "optimlab_studies",
     "pop_waiting",
     "reclaim_stale",
+    "without_passwords",
 ]
 
 JOURNAL_NAME = "study.journal"
@@ -144,6 +145,12 @@ def _open_rdb(url: str) -> BaseStorage:
     # Optuna wraps an RDB storage in a cache inside every Study; wrap it once here, so that the
     # trials taken through this storage and the studies loaded over it share that one cache.
     return optuna.storages.get_storage(rdb)
+
+
+def without_passwords(text: str) -> str:
+    """``text`` (a storage location, or a command line naming one) as pages show it: each URL's password
+    hidden, as errors hide it."""
+    return " ".join(_shown(word) if is_url(word) else word for word in text.split(" "))
 
 
 def _shown(url: str) -> str:

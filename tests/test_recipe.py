@@ -276,3 +276,36 @@ def test_batch_order_fields_are_stored_only_when_set_and_change_the_id():
     assert "shuffle" not in Recipe().to_dict()["training"] and sequential.id != Recipe().id
     with pytest.raises(RecipeError, match="training.shuffle"):
         Recipe.from_dict({"training": {"shuffle": "sometimes"}})
+
+
+def test_an_activation_or_norm_left_out_is_the_architectures_own_as_models_create_builds_it():
+    from torch import nn
+
+    from optimlab import models
+    from optimlab.build import build_model
+    from optimlab.data import load
+
+    def kinds(net):
+        return {type(m) for m in net.modules()}
+
+    digits = load("digits")  # 8x8 images: a ResNet sees them as images, a Transformer as 64 pixels
+    for name, own, shape in (
+        ("resnet", {nn.BatchNorm2d}, (1, 8, 8)),
+        ("transformer", {nn.GELU, nn.LayerNorm}, (64,)),
+    ):
+        recipe = Recipe.from_dict({"model": {"name": name, "width": 8, "depth": 1}})
+        built = kinds(build_model(recipe, digits))
+        assert own <= built and own <= kinds(models.create(name, shape, 10, width=8, depth=1))
+        assert Recipe.from_dict(recipe.to_dict()).id == recipe.id  # stored spelt out: the same recipe
+    plain = Recipe.from_dict({"model": {"name": "resnet", "norm": "none"}})
+    assert nn.BatchNorm2d not in kinds(build_model(plain, digits))
+    assert Recipe.from_dict({"model": {"name": "mlp"}}).id == Recipe().id
+
+
+def test_changing_the_architecture_moves_techniques_left_at_the_old_ones_own():
+    switched = Recipe().with_updates({"model.name": "transformer"})
+    assert (switched.model.activation, switched.model.norm) == ("gelu", "layer")
+    kept = Recipe.from_dict({"model": {"activation": "tanh"}}).with_updates({"model.name": "transformer"})
+    assert (kept.model.activation, kept.model.norm) == ("tanh", "layer")
+    asked = Recipe().with_updates({"model.name": "resnet", "model.norm": "layer"})
+    assert asked.model.norm == "layer"

@@ -135,6 +135,22 @@ class DataSpec(_Spec):
         return name if looks_like_path else _canonical("dataset", name)
 
 
+def architecture_techniques(name: Any) -> dict[str, str]:
+    """The activation and norm that architecture ``name`` builds by default, where its factory takes
+    them and names registered ones; {} for a name that is not one (the name's own check reports it)."""
+    try:
+        entry = get_registry("model").get(name)
+    except (OptimlabError, TypeError):
+        return {}
+    return {
+        h.name: h.default
+        for h in entry.hyperparameters
+        if h.name in ("activation", "norm")
+        and isinstance(h.default, str)
+        and h.default in get_registry(h.name)
+    }
+
+
 class ModelSpec(_Spec):
     """Architecture and the techniques built into it.
 
@@ -154,6 +170,16 @@ class ModelSpec(_Spec):
     init: str | dict[str, Any] = "default"  # "default" keeps PyTorch's own initialization
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     options: dict[str, Any] = {}  # other keywords of the architecture
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _architecture_techniques(cls, data: Any) -> Any:
+        """An activation or norm the recipe leaves out is the architecture's own, as ``models.create``
+        and ``optimlab list`` have it (a ResNet's batch norm, a Transformer's GELU and layer norm), not
+        the MLP's; stored recipes spell both out, so their meaning and ids stay."""
+        if not isinstance(data, Mapping):
+            return data
+        return {**architecture_techniques(data.get("name", "mlp")), **data}
 
     @field_validator("activation", "norm", "init")
     @classmethod
@@ -357,6 +383,10 @@ class Recipe(_Spec):
     def with_updates(self, updates: Mapping[str, Any]) -> Recipe:
         """A new recipe with dotted fields replaced: ``{"optimizer.lr": 1e-2, "model.depth": 30}``."""
         data = self.to_dict()
+        if "model.name" in updates:  # techniques left at the old architecture's own follow the new one
+            for field, own in architecture_techniques(self.model.name).items():
+                if f"model.{field}" not in updates and data["model"][field] == own:
+                    del data["model"][field]
         for dotted, value in updates.items():
             *sections, leaf = dotted.split(".")
             node = data

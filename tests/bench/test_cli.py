@@ -55,3 +55,51 @@ def test_bench_refuses_calls_it_cannot_run_and_says_how_to_fix_them(tmp_path):
         said = str(result.exception) + result.output  # a value refused while parsing is a usage error
         assert result.exit_code != 0 and message in said, (flags, said)
     assert "optimlab bench --suite small" in runner.invoke(app, ["bench", "--help"]).output
+
+
+def test_ctrl_c_says_how_to_resume_and_the_resumed_bench_runs_each_trial_once(tmp_path):
+    """Ctrl-C on a bench exited 130 in silence (typer turns KeyboardInterrupt into that code)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+
+    command = [sys.executable, "-c", "from optimlab.cli.app import main; main()"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "b"
+    flags = [*TINY, "--backend", "local", "--threads", "1", "--out", str(out)]
+    bench = subprocess.Popen(
+        [*command, "bench", *flags],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as a terminal's Ctrl-C finds it
+    )
+    deadline = time.monotonic() + 60
+    while not (out / "study.journal").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    bench.send_signal(signal.SIGINT)
+    _, err = bench.communicate(timeout=60)
+    assert bench.returncode == 130 and not (out / "report.html").exists()
+    assert err.startswith("interrupted") and f"optimlab bench --resume {out}" in err, err
+    again = subprocess.run(
+        [*command, "bench", "--resume", str(out), "--no-progress"], env=env, capture_output=True
+    )
+    assert again.returncode == 0, again.stderr
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(out / "study.journal")))
+    keys = sorted(
+        (s.study_name, t.user_attrs["key"])
+        for s in optuna.get_all_study_summaries(storage)
+        for t in optuna.load_study(study_name=s.study_name, storage=storage).get_trials()
+        if t.state == optuna.trial.TrialState.COMPLETE
+    )  # each key once: none lost, none run twice
+    assert keys == sorted(
+        (f"two_spirals_mlp/{m}", k)
+        for m in ("sgd", "adam")
+        for k in ("tune/0", "tune/1", "seeds/0", "seeds/1")
+    )

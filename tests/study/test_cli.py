@@ -126,3 +126,39 @@ def test_a_worker_started_first_runs_the_trials_a_driver_plans(tmp_path):
     out, _ = worker.communicate(timeout=60)
     assert worker.returncode == 0 and "worker ran 4 trials" in out
     assert len(result.records) == 4 and all(r.state == "complete" for r in result.records)
+
+
+def test_ctrl_c_says_where_the_comparison_is_kept_and_its_resume_command_finishes_it(tmp_path):
+    """Ctrl-C on a comparison at its default folder (runs/compare-NAME-TIME) exited 130 in silence
+    (typer turns KeyboardInterrupt into that code): not even 'interrupted', nor which folder to resume."""
+    import signal
+    import time
+
+    command = [sys.executable, "-c", "from optimlab.cli.app import main; main()"]
+    flags = ["--optimizers", "sgd,adam", "--budget", "2", "--seeds", "2", "--epochs", "40", "--no-progress"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    driver = subprocess.Popen(
+        [*command, "compare", *flags],
+        cwd=tmp_path,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as a terminal's Ctrl-C finds it
+    )
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob("runs/compare-*/study.journal")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.5)  # a trial or two in
+    driver.send_signal(signal.SIGINT)
+    _, err = driver.communicate(timeout=60)
+    (folder,) = tmp_path.glob("runs/compare-digits_mlp-*")
+    assert driver.returncode == 130 and not (folder / "report.html").exists()
+    resume = f"optimlab compare --resume {folder.relative_to(tmp_path)}"
+    assert err.startswith("interrupted") and resume in err, err
+    again = subprocess.run(
+        [*command, *resume.split()[1:], "--no-progress"], cwd=tmp_path, env=env, capture_output=True
+    )
+    assert again.returncode == 0, again.stderr
+    with open(folder / "trials.csv") as handle:
+        keys = sorted((t["method"], t["key"]) for t in csv.DictReader(handle))
+    assert keys == sorted((m, k) for m in ("sgd", "adam") for k in ("tune/0", "tune/1", "seeds/0", "seeds/1"))

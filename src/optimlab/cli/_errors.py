@@ -21,6 +21,10 @@ USAGE_ERROR = 2  # click's code for a bad call; every expected failure shares it
 INTERRUPTED = 130  # the shell's code for a process ended by Ctrl-C (128 + SIGINT)
 
 
+class Interrupted(Exception):
+    """Ctrl-C while a verb's work is kept on disk: the message says how to continue it."""
+
+
 def debugging() -> bool:
     return os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
 
@@ -74,8 +78,8 @@ def report(error: BaseException) -> int:
     """Print the line for ``error`` on stderr and return the exit code; re-raise a bug."""
     if isinstance(error, typer.Abort) and isinstance(error.__cause__, EOFError):
         error = error.__cause__  # typer turns every EOFError (a truncated file, too) into Abort
-    if isinstance(error, (KeyboardInterrupt, typer.Abort)):
-        print("interrupted", file=sys.stderr)
+    if isinstance(error, (KeyboardInterrupt, typer.Abort, Interrupted)):
+        print("interrupted" + (f": {error}" if isinstance(error, Interrupted) else ""), file=sys.stderr)
         return INTERRUPTED
     message = expected_message(error)
     if message is None or debugging():

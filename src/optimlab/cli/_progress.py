@@ -1,12 +1,15 @@
 """What the verbs that run studies (compare, bench) show: one progress display (a bar of finished trials,
-and under it, when given, a table of the results so far), and a study whose every trial failed."""
+and under it, when given, a table of the results so far), a study whose every trial failed, and the
+command that continues one stopped by Ctrl-C."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from optimlab.cli._errors import Interrupted
 from optimlab.cli._output import Output
 
 if TYPE_CHECKING:
@@ -22,6 +25,19 @@ def exit_if_all_failed(output: Output, results: Sequence[StudyResult]) -> None:
             reason = next((r.message for r in result.records if r.message), "no message recorded")
             output.error(f"every trial of study {result.spec.name!r} failed; the first: {reason}")
             sys.exit(ALL_FAILED)
+
+
+@contextlib.contextmanager
+def resumable(resume_command: Callable[[], str | None]) -> Iterator[None]:
+    """Ctrl-C in the block ends the verb saying how to continue: ``resume_command()``, once the work is
+    kept somewhere (None before: a plain interruption)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        command = resume_command()
+        if command is None:
+            raise
+        raise Interrupted(f"the finished trials are kept; continue with `{command}`") from None
 
 
 class StudyProgress:

@@ -28,7 +28,7 @@ from optimlab.cli import (
     train_cmd,
     worker_cmd,
 )
-from optimlab.cli._errors import report
+from optimlab.cli._errors import INTERRUPTED, report
 from optimlab.cli._options import CONTEXT, epilog
 from optimlab.errors import OptimlabWarning
 
@@ -95,6 +95,8 @@ def main(argv: list[str] | None = None) -> None:
     command = typer.main.get_command(app)
     try:
         code = command.main(args=argv, prog_name="optimlab", standalone_mode=False)
+        if code == INTERRUPTED:  # typer turns a KeyboardInterrupt into this code alone
+            code = report(KeyboardInterrupt())
     except Exception as error:
         code = report(error)
     except KeyboardInterrupt as error:

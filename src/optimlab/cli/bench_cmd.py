@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,7 +14,7 @@ import typer
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
 from optimlab.cli._output import Output
-from optimlab.cli._progress import StudyProgress, exit_if_all_failed
+from optimlab.cli._progress import StudyProgress, exit_if_all_failed, resumable
 from optimlab.errors import OptimlabError
 
 EXAMPLES = """Examples:
@@ -180,29 +181,33 @@ def bench(
         checks.writable_folder(str(out)).mkdir(parents=True, exist_ok=True)
         (out / SETTINGS_FILE).write_text(json.dumps(settings, indent=1))
     output = Output(fmt)
-    with StudyProgress(output, progress) as shown:
-        per_workload = (settings["budget"] + settings["seeds"]) * len(methods)
-        shown.start(f"{len(chosen)} workloads x {len(methods)} methods", per_workload * len(chosen))
-        result = run_bench(
-            chosen,
-            methods,
-            out,
-            protocol=settings["protocol"],
-            budget=settings["budget"],
-            seeds=settings["seeds"],
-            backend=settings["backend"],
-            options=BackendOptions.given(workers=workers, members=members),
-            resume=resume is not None,
-            device=settings["device"],
-            cost=settings["cost"],
-            on_progress=lambda workload, records: shown.update(workload, sum(r.finished for r in records)),
+    again = shlex.join(["optimlab", "bench", "--resume", str(out)])
+    with resumable(lambda: again):  # the trials, then the report they make
+        with StudyProgress(output, progress) as shown:
+            per_workload = (settings["budget"] + settings["seeds"]) * len(methods)
+            shown.start(f"{len(chosen)} workloads x {len(methods)} methods", per_workload * len(chosen))
+            result = run_bench(
+                chosen,
+                methods,
+                out,
+                protocol=settings["protocol"],
+                budget=settings["budget"],
+                seeds=settings["seeds"],
+                backend=settings["backend"],
+                options=BackendOptions.given(workers=workers, members=members),
+                resume=resume is not None,
+                device=settings["device"],
+                cost=settings["cost"],
+                on_progress=lambda workload, records: shown.update(
+                    workload, sum(r.finished for r in records)
+                ),
+            )
+        report, files = write_bench_report(
+            result,
+            out / "report.html",
+            figure_format=None if figure_format == "html" else figure_format,
+            command=_command(settings),
         )
-    report, files = write_bench_report(
-        result,
-        out / "report.html",
-        figure_format=None if figure_format == "html" else figure_format,
-        command=_command(settings),
-    )
     _print_scores(output, result)
     output.result(
         f"report: {report}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,7 +14,7 @@ import typer
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
 from optimlab.cli._output import Output, rich_table
-from optimlab.cli._progress import StudyProgress, exit_if_all_failed
+from optimlab.cli._progress import StudyProgress, exit_if_all_failed, resumable
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.registry import POSITIVE_INT
 
@@ -241,9 +242,13 @@ def compare(
         )
         plan = {k: v for k, v in plan.items() if v is not None}
     output = Output(fmt)
-    with StudyProgress(output, progress) as shown:
+    kept: list[str] = []  # the command that continues the comparison, once its studies are stored
+    with resumable(lambda: kept[0] if kept else None), StudyProgress(output, progress) as shown:
 
-        def on_start(specs: list[StudySpec], location: str) -> None:
+        def on_start(specs: list[StudySpec], location: str, folder: Path) -> None:
+            again = ["optimlab", "compare", "--resume", str(folder)]
+            again += ["--storage", storage] if storage else []
+            kept.append(shlex.join(again + (["--name", name] if name else [])))
             total = sum(len(spec.tune_plan(m)) + spec.seeds for spec in specs for m in spec.methods)
             shown.start(f"{len(specs[0].methods)} methods", total)
             if backend == "workers" and workers == 0:

@@ -269,7 +269,7 @@ def compare(
     name: str | None = None,
     backend: str = "local",
     options: BackendOptions | None = None,
-    on_start: Callable[[list[StudySpec], str], None] | None = None,
+    on_start: Callable[[list[StudySpec], str, Path], None] | None = None,
     on_progress: Callable[[StudySpec, list[TrialRecord]], None] | None = None,
     command: str | None = None,
     **plan: Any,
@@ -280,7 +280,7 @@ def compare(
 
     A resumed comparison reads its studies (only study ``name``'s, if given) from the storage and takes
     no plan. Every study is stored before the first trial runs, so a kill at any point leaves all of them
-    resumable. ``on_start`` sees the studies and their storage before they run; ``on_progress`` each study's records after
+    resumable. ``on_start`` sees the studies, their storage and ``out`` before they run; ``on_progress`` each study's records after
     every trial or poll; ``command``, the command line that ran it, is shown on the report.
     """
     if resume:
@@ -304,7 +304,7 @@ def compare(
     for spec in specs:
         open_studies(spec, location, resume=resume)
     if on_start is not None:
-        on_start(specs, location)
+        on_start(specs, location, folder)
     results = [
         run_study(
             spec,

@@ -103,3 +103,26 @@ def test_ctrl_c_says_how_to_resume_and_the_resumed_bench_runs_each_trial_once(tm
         for m in ("sgd", "adam")
         for k in ("tune/0", "tune/1", "seeds/0", "seeds/1")
     )
+
+
+def _strict(line):
+    """A line as a strict JSON parser (JavaScript's, RFC 8259) reads it: no NaN, no Infinity."""
+
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(line, parse_constant=refuse)
+
+
+def test_json_lines_are_strict_json_a_missed_target_null(tmp_path):
+    """A method that never reached the target printed "time to target (steps)": Infinity, which
+    JavaScript's JSON.parse refuses and jq reads as 1.7976931348623157e+308 steps."""
+    args = ["bench", *TINY[:-3], "--seeds", "1", "--no-progress", "--out", str(tmp_path), "--format", "json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    rows = [_strict(line) for line in result.output.splitlines()]
+    per_workload = [row for row in rows if "reached" in row]
+    assert {row["method"] for row in per_workload} == {"sgd", "adam"}
+    assert any(row["reached"] == "0/1" for row in per_workload)  # sgd misses at this budget
+    for row in per_workload:
+        assert (row["time to target (steps)"] is None) == (row["reached"] == "0/1")

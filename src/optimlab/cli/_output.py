@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -17,6 +18,21 @@ class Update(Protocol):
     """What :meth:`Output.working` yields: replace the message, with how far its step is."""
 
     def __call__(self, message: str, done: int | None = None, total: int | None = None) -> None: ...
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every float that is not finite as None (a missed target, a mean of no seeds)."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _json_line(data: dict[str, Any]) -> str:
+    """One line of strict JSON (RFC 8259): Python's NaN and Infinity, which JavaScript's JSON.parse
+    refuses and jq reads as 1.8e308, are null; the row's other columns (``reached 0/3``) say why."""
+    return json.dumps(_finite(data), allow_nan=False)
 
 
 class Output:
@@ -43,13 +59,13 @@ class Output:
         """``unbroken`` columns (names) are never wrapped; the others wrap between words."""
         if self.format == "json":
             for row in rows:
-                print(json.dumps(dict(zip(columns, row, strict=True))))
+                print(_json_line(dict(zip(columns, row, strict=True))))
             return
         self.console.print(rich_table(title, columns, rows, unbroken=unbroken))
 
     def result(self, message: str, data: dict[str, Any] | None = None) -> None:
         if self.format == "json":
-            print(json.dumps(data if data is not None else {"message": message}))
+            print(_json_line(data if data is not None else {"message": message}))
         else:
             self.console.print(message, markup=False)
 

@@ -101,6 +101,21 @@ def test_bad_method_or_field_fails_before_any_trial():
         methods_from("optimizer.name", ["adam", "adam"])
 
 
+@pytest.mark.parametrize(
+    "flag, match",
+    [
+        ("optimizer.lr=0.1,-1", r"optimizer.lr: .*greater than 0 \(got -1\)"),  # a later choice
+        ("optimizer.weight_decay=-1:1", r"optimizer.weight_decay: .*-1"),  # a range's low end
+        ("model.activation=relu,nope", r"model.activation: unknown activation 'nope'"),
+    ],
+)
+def test_every_value_a_space_may_try_fails_before_any_trial(flag, match):
+    """Only the space's first grid point was checked: --space optimizer.lr=0.1,-1 ran, spent a trial of
+    the budget on lr -1 (failed: RecipeError) and exited 0; a range's ends were never checked."""
+    with pytest.raises(RecipeError, match=match):
+        spec(space=SearchSpace.from_flags([flag]))
+
+
 def test_a_budget_of_few_epochs_evaluates_often_enough_for_a_curve():
     short = evaluated_often(get_workload("digits_mlp", epochs=1).recipe).training  # 1 epoch of 34 steps
     assert short.eval_every == 34 // MIN_EVALUATIONS

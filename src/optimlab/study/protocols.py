@@ -149,8 +149,11 @@ class StudySpec:
         if len(set(names)) != len(names) or any("/" in n for n in names):
             raise InvalidValueError("method names", names, "distinct names without '/'")
         for method in self.methods:  # a bad field or value fails here, before any trial starts
-            probe = self.space_for(method).grid(1)[0]
-            self.recipe.with_updates({**method.updates, **probe})
+            space = self.space_for(method)
+            first = space.grid(1)[0]
+            for dimension in space.dimensions:  # every choice, and both ends of a range
+                for value in dimension.grid(2):
+                    self.recipe.with_updates({**method.updates, **first, dimension.field: value})
 
     @classmethod
     def for_workload(

@@ -91,3 +91,23 @@ def test_a_model_that_does_not_fit_the_data_stops_the_comparison_before_any_tria
     assert code == 2 and err.strip().splitlines()[-1].startswith("error: invalid value 'mlp' for model.name")
     assert "output per position" in err and "Traceback" not in err
     assert not (tmp_path / "study").exists()
+
+
+@pytest.mark.parametrize(
+    "flags, metric, task",
+    [
+        (["--metric", "val_rmse"], "val_rmse", "classification"),  # digits' classes have no RMSE
+        (["--workload", "teacher_student", "--metric", "val_accuracy"], "val_accuracy", "regression"),
+    ],
+)
+def test_a_metric_the_task_never_measures_stops_the_comparison_before_any_trial(
+    cli, tmp_path, flags, metric, task
+):
+    """'compare --optimizers sgd --metric val_rmse' on digits trained every trial to its end, each failed
+    ("no finite 'val_rmse' at the end"), and the verb exited 1: now one line, exit 2, nothing written."""
+    code, _, err = cli("compare", "--optimizers", "sgd", *flags, "--budget", "2", "--seeds", "1",
+                       "--epochs", "1", "--no-progress", "--out", str(tmp_path / "study"))  # fmt: skip
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert f"'{metric}'" in lines[0] and "--metric" in lines[0] and task in lines[0]
+    assert not (tmp_path / "study").exists()

@@ -232,6 +232,22 @@ def plan_comparison(
     ]
 
 
+# The task whose evaluation gives each built-in metric (train.run.evaluate_members): never the other's.
+_MEASURED_FOR = {"val_accuracy": "classification", "val_rmse": "regression"}
+
+
+def _check_measured(spec: StudySpec, splits: Any) -> None:
+    """Refuse a metric the data set's task never measures: every trial would train, then fail on it."""
+    task = getattr(splits, "task", None)
+    needed = _MEASURED_FOR.get(spec.metric)
+    if needed is None or task not in _MEASURED_FOR.values() or task == needed:
+        return
+    other = next(m for m, t in _MEASURED_FOR.items() if t == task)
+    raise InvalidValueError(
+        "metric (--metric)", spec.metric, f"val_loss or {other}: {spec.recipe.data.name} is a {task} data set"
+    )
+
+
 def check_trains(spec: StudySpec) -> None:
     """Before any trial of a study: its first method's recipe builds and trains one step (tens of
     milliseconds on the built-in workloads). The user's factory returning the wrong thing, a batch the
@@ -245,6 +261,7 @@ def check_trains(spec: StudySpec) -> None:
     from optimlab.train.loop import fit
 
     built = build(recipe)
+    _check_measured(spec, built.splits)
     if isinstance(built.splits, BatchSplits):  # the user's dict batches, with the loss they train on
         fit(built.model, built.optimizer, built.batches(built.splits.train, train=True), total_steps=1)
         return

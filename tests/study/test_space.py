@@ -82,6 +82,7 @@ def test_round_trip_through_a_dict():
         ({"model.activation": []}, InvalidValueError),
         ({"optimizer.lr": 0.1}, InvalidValueError),
         ({}, OptimlabError),
+        ({"training.batch_size": {"low": 8.5, "high": 64, "integer": True}}, InvalidValueError),
     ],
 )
 def test_bad_spaces_name_the_field(bad, error):
@@ -111,3 +112,10 @@ def test_exponents_without_a_dot_are_numbers_in_flags_and_files(tmp_path):
     path = tmp_path / "space.yaml"
     path.write_text("optimizer.weight_decay: [0, 1e-4]\n")
     assert SearchSpace.load(path).dimensions[0].choices == (0, 1e-4)
+
+
+@pytest.mark.parametrize("flag", ["optimizer.lr=0.1:1:lg", "training.batch_size=8:64:integer"])
+def test_a_range_flag_refuses_a_word_it_does_not_know(flag):
+    """It was ignored: ``:lg`` searched a linear range where a log one was meant."""
+    with pytest.raises(InvalidValueError, match="followed by log and/or int"):
+        SearchSpace.from_flags([flag])

@@ -65,6 +65,10 @@ class Dimension:
             raise InvalidValueError(f"search range of {self.field!r}", (self.low, self.high), "low <= high")
         if self.log and self.low <= 0:
             raise InvalidValueError(f"log-scaled range of {self.field!r}", self.low, "a low bound above 0")
+        if self.integer and not (float(self.low).is_integer() and float(self.high).is_integer()):
+            raise InvalidValueError(
+                f"integer range of {self.field!r}", (self.low, self.high), "whole-number bounds"
+            )
 
     @property
     def categorical(self) -> bool:
@@ -197,6 +201,10 @@ class SearchSpace:
                 raise InvalidValueError("--space", flag, "FIELD=a,b,c or FIELD=LOW:HIGH[:log][:int]")
             if ":" in values:
                 low, high, *flags_ = values.split(":")
+                if unknown := [f for f in flags_ if f not in ("log", "int")]:
+                    raise InvalidValueError(
+                        "--space", flag, f"LOW:HIGH followed by log and/or int, not {unknown[0]!r}"
+                    )
                 data[field] = {"low": low, "high": high, "log": "log" in flags_, "integer": "int" in flags_}
             else:
                 data[field] = [load_yaml(v) for v in values.split(",")]

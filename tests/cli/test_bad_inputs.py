@@ -136,6 +136,12 @@ CASES: list[tuple[str, list[str], str]] = [
     ("bench seeds zero", ["bench", "--suite", "small", "--seeds", "0"], "--seeds"),
     ("bench cost", ["bench", "--suite", "small", "--cost", "minutes"], "--cost"),
     ("bench resume no bench", ["bench", "--resume", "RUN"], "bench.json"),
+    ("bench workload twice", ["bench", "--workloads", "digits_mlp,digits_mlp"], "each once"),
+    (
+        "bench optimizer path missing",
+        ["bench", "--workloads", "digits_mlp", "--optimizers", "sgd", "--optimizer-path", "nomod:X"],
+        "nomod",
+    ),
     ("bench data dir missing", ["bench", "--workloads", "mnist_cnn", "--data-dir", "/no/such"], "--data-dir"),
     # --- plot-schedule, list, gallery
     ("plot-schedule name typo", ["plot-schedule", "cosne"], "cosne"),

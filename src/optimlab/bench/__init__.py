@@ -10,7 +10,7 @@
 
 from typing import Any
 
-from optimlab.bench.runner import BenchResult, resolve_methods, run_bench
+from optimlab.bench.runner import BenchResult, check_workloads, resolve_methods, run_bench
 from optimlab.bench.scoring import BenchScores, MethodScore, area_score, score
 from optimlab.bench.suites import SUITES, suite
 from optimlab.optim.user import load_optimizer
@@ -21,6 +21,7 @@ __all__ = [
     "BenchScores",
     "MethodScore",
     "area_score",
+    "check_workloads",
     "load_optimizer",
     "resolve_methods",
     "run_bench",

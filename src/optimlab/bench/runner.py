@@ -29,7 +29,7 @@ from optimlab.study.storage import TrialRecord, open_storage, optimlab_studies
 from optimlab.user_code import is_import_path
 from optimlab.workloads import Workload
 
-__all__ = ["BenchResult", "resolve_methods", "run_bench"]
+__all__ = ["BenchResult", "check_workloads", "resolve_methods", "run_bench"]
 
 
 @dataclasses.dataclass
@@ -48,6 +48,13 @@ def resolve_methods(names: Sequence[str]) -> list[str]:
         raise InvalidValueError("methods", list(names), "at least one optimizer name or import path")
     registry = get_registry("optimizer")
     return [load_optimizer(n) if is_import_path(n) else registry.resolve(n) for n in names]
+
+
+def check_workloads(workloads: Sequence[Workload]) -> None:
+    """At least one workload, each once (one study per workload name)."""
+    names = [w.name for w in workloads]
+    if not workloads or len(set(names)) != len(names):
+        raise InvalidValueError("workloads", names, "at least one, each once")
 
 
 def _on_device(workload: Workload, device: str | None) -> Workload:
@@ -88,9 +95,7 @@ def run_bench(
         on_progress: called with the workload's name and its trial records after each trial or poll.
     """
     names = resolve_methods(methods)
-    workload_names = [w.name for w in workloads]
-    if not workloads or len(set(workload_names)) != len(workload_names):
-        raise InvalidValueError("workloads", workload_names, "at least one, each once")
+    check_workloads(workloads)
     started = time.perf_counter()
     specs = [
         StudySpec.for_workload(
@@ -125,7 +130,7 @@ def run_bench(
         )
     settings = {
         "methods": names,
-        "workloads": workload_names,
+        "workloads": [w.name for w in workloads],
         "protocol": protocol,
         "budget": budget,
         "seeds": seeds,

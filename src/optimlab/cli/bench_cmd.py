@@ -170,14 +170,16 @@ def bench(
     o.check_workers(workers, settings["backend"])
     import torch
 
-    from optimlab.bench import run_bench, write_bench_report
+    from optimlab.bench import check_workloads, resolve_methods, run_bench, write_bench_report
     from optimlab.study.backends import BackendOptions
 
     torch.set_num_threads(o.torch_threads(threads, settings["backend"]))
     label, chosen = _workloads(settings)
     methods = _names(settings["optimizers"]) + list(settings["optimizer_path"] or [])
     out = resume or out_dir or Path("runs") / f"bench-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if resume is None:
+    if resume is None:  # refused before anything is written: a folder left would look resumable
+        check_workloads(chosen)
+        resolve_methods(methods)
         checks.writable_folder(str(out)).mkdir(parents=True, exist_ok=True)
         (out / SETTINGS_FILE).write_text(json.dumps(settings, indent=1))
     output = Output(fmt)

@@ -190,8 +190,10 @@ def build_loss(recipe: Recipe, splits: Any) -> nn.Module | None:
 
 
 def _binary(loss: str) -> bool:
-    entry = get_registry("loss").get(loss)
-    return Capability.BINARY in entry.capabilities
+    """Whether ``loss`` is a registered binary loss; the model's own loss (refused for tensors by
+    :func:`build_loss`, with its reason) and a user's loss by import path are not."""
+    registry = get_registry("loss")
+    return loss in registry and Capability.BINARY in registry.get(loss).capabilities
 
 
 def _check_fits_task(loss: str, splits: Any) -> None:

@@ -69,6 +69,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("recipe unknown field", ["train", "TYPO_YAML"], "epochz"),
     ("recipe loss of the other task", ["train", "CE_REGRESSION_YAML", "--steps", "2"], "training.loss"),
     ("recipe binary loss of 10 classes", ["train", "BCE_DIGITS_YAML", "--steps", "2"], "cross_entropy"),
+    ("recipe model's own loss on tensors", ["train", "MODEL_LOSS_YAML", "--steps", "2"], "dict batches"),
     ("recipe is a folder", ["train", "RUN"], "not a file"),
     # --- train: output folders
     ("out holds a run", ["train", "--steps", "2", "--out", "RUN"], "RUN"),
@@ -207,6 +208,7 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
             b"data: {name: teacher_student}\ntraining: {loss: cross_entropy}\n",
         ),
         ("BCE_DIGITS_YAML", "bce.yaml", b"data: {name: digits}\ntraining: {loss: bce}\n"),
+        ("MODEL_LOSS_YAML", "own.yaml", b"data: {name: digits}\ntraining: {loss: model}\n"),
     ):
         paths[key] = root / name
         paths[key].write_bytes(content)

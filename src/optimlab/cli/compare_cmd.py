@@ -242,13 +242,14 @@ def compare(
         )
         plan = {k: v for k, v in plan.items() if v is not None}
     output = Output(fmt)
-    kept: list[str] = []  # the command that continues the comparison, once its studies are stored
-    with resumable(lambda: kept[0] if kept else None), StudyProgress(output, progress) as shown:
+    again: str | None = None  # the command that continues the comparison, once its studies are stored
+    with resumable(lambda: again), StudyProgress(output, progress) as shown:
 
         def on_start(specs: list[StudySpec], location: str, folder: Path) -> None:
-            again = ["optimlab", "compare", "--resume", str(folder)]
-            again += ["--storage", storage] if storage else []
-            kept.append(shlex.join(again + (["--name", name] if name else [])))
+            nonlocal again
+            words = ["optimlab", "compare", "--resume", str(folder)]
+            words += ["--storage", storage] if storage else []
+            again = shlex.join(words + (["--name", name] if name else []))
             total = sum(len(spec.tune_plan(m)) + spec.seeds for spec in specs for m in spec.methods)
             shown.start(f"{len(specs[0].methods)} methods", total)
             if backend == "workers" and workers == 0:

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from optimlab.errors import OptimlabError
+from optimlab.recipe import load_yaml
 
 __all__ = ["AXES", "RunFolder", "is_run_folder", "read_run"]
 
@@ -64,7 +65,7 @@ def read_run(path: str | Path, name: str | None = None) -> RunFolder:
         raise
     result_file = path / "result.json"
     result = _mapping(result_file, json.loads, "a result") if result_file.is_file() else {}
-    recipe = _mapping(path / "recipe.yaml", yaml.safe_load, "a recipe")
+    recipe = _mapping(path / "recipe.yaml", load_yaml, "a recipe")
     return RunFolder(name or path.name, path, recipe, result, series)
 
 

@@ -120,6 +120,21 @@ CASES: list[tuple[str, list[str], str]] = [
         ["compare", "--optimizers", "sgd", "--space-file", "nothere.yaml"],
         "nothere",
     ),
+    (
+        "compare grid over budget",
+        [
+            "compare",
+            "--optimizers",
+            "sgd",
+            "--space",
+            "model.activation=relu,tanh,gelu",
+            "--space",
+            "model.norm=none,batch,layer",
+            "--budget",
+            "4",
+        ],
+        "(--budget): accepted a budget >= 9",
+    ),
     ("compare threads zero", ["compare", "--optimizers", "sgd", "--threads", "0"], "--threads"),
     # --- worker
     ("worker folder missing", ["worker", "runs/nonexistent"], "runs/nonexistent"),

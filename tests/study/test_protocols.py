@@ -31,6 +31,26 @@ def test_every_method_gets_the_same_budget(protocol):
         assert len(set(lrs)) == 5 and all(1e-4 <= lr <= 1.0 for lr in lrs)
 
 
+def test_a_grid_never_plans_more_trials_than_the_budget():
+    space = SearchSpace.from_flags(
+        ["model.activation=relu,tanh,gelu", "model.norm=none,batch,layer", "optimizer.lr=1e-3:1e-1:log"]
+    )
+    for budget in (9, 10, 17, 18, 30):
+        s = spec(space=space, budget=budget)
+        assert [len(s.tune_plan(m)) for m in s.methods] == [9 * (budget // 9)] * 2
+    with pytest.raises(
+        InvalidValueError,
+        match=r"4 for budget \(--budget\): accepted a budget >= 9, .* over "
+        r"model.activation x model.norm; or protocol random or tpe",
+    ):
+        spec(space=space, budget=4)
+    assert [
+        len(spec(space=space, budget=4, protocol=p).tune_plan(m))
+        for p in ("random", "tpe")
+        for m in spec(space=space, budget=4, protocol=p).methods
+    ] == [4] * 4
+
+
 def test_default_grid_spans_four_decades_around_the_optimizer_scale():
     s = spec(budget=7)
     sgd, adam = (s.tune_plan(m) for m in s.methods)

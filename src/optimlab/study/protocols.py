@@ -150,10 +150,26 @@ class StudySpec:
             raise InvalidValueError("method names", names, "distinct names without '/'")
         for method in self.methods:  # a bad field or value fails here, before any trial starts
             space = self.space_for(method)
+            self._check_grid_fits(space)
             first = space.grid(1)[0]
             for dimension in space.dimensions:  # every choice, and both ends of a range
                 for value in dimension.grid(2):
                     self.recipe.with_updates({**method.updates, **first, dimension.field: value})
+
+    def _check_grid_fits(self, space: SearchSpace) -> None:
+        """A grid keeps every categorical choice, so it needs a budget of at least their combinations: a
+        smaller one is refused (dropping choices would compare less than asked; exceeding the budget
+        would cost more than promised)."""
+        least = space.choice_combinations
+        if self.protocol != "grid" or self.budget >= least:
+            return
+        fields = " x ".join(d.field for d in space.dimensions if d.categorical)
+        raise InvalidValueError(
+            "budget (--budget)",
+            self.budget,
+            f"a budget >= {least}, the points of the grid over {fields}; or protocol random or tpe "
+            f"(--protocol), which try {self.budget} of them",
+        )
 
     @classmethod
     def for_workload(

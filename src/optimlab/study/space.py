@@ -137,13 +137,18 @@ class SearchSpace:
         axes = [d.grid(points) for d in self.dimensions]
         return [dict(zip(self.fields, values)) for values in itertools.product(*axes)]
 
+    @property
+    def choice_combinations(self) -> int:
+        """The combinations of every categorical field's choices: the fewest points a grid holds."""
+        return math.prod(len(d.choices) for d in self.dimensions if d.categorical)
+
     def grid_points_for(self, budget: int) -> int:
-        """Points per numeric axis so that the grid holds at most ``budget`` trials (at least 1 each)."""
-        combos = math.prod(len(d.choices) for d in self.dimensions if d.categorical)
+        """Points per numeric axis so that the grid holds at most ``budget`` trials (at least 1 each), where
+        ``budget`` covers :attr:`choice_combinations`."""
         numeric = sum(not d.categorical for d in self.dimensions)
         if numeric == 0:
             return 1
-        return max(1, int((budget / combos) ** (1 / numeric) + 1e-9))
+        return max(1, int((budget / self.choice_combinations) ** (1 / numeric) + 1e-9))
 
     def sample(self, count: int, seed: int) -> list[dict[str, Any]]:
         """``count`` independent draws of every dimension, reproducible from ``seed``."""

@@ -1,7 +1,9 @@
 """The recipe: validation with field-naming errors, lossless YAML, stable ids."""
 
 import pytest
+import torch
 
+from optimlab.build import build_data, build_model
 from optimlab.recipe import Recipe, RecipeError
 
 FULL = {
@@ -250,13 +252,24 @@ def test_techniques_at_their_defaults_go_with_every_architecture():
 def test_options_may_not_contradict_a_field_that_is_set(section, key, value):
     """options won silently: optimizer lr 0.1 with options lr 0.5 trained at 0.5 (the recipe, hence a
     leaderboard, read 0.1); model width 32 with options width 64 built 64 units."""
-    other = {"lr": 0.5, "weight_decay": 0.1, "width": 64, "activation": "relu"}[key]
-    with pytest.raises(RecipeError, match=rf"{section}.options: '{key}' is set twice"):
+    other = {"lr": 0.5, "weight_decay": 0.1, "width": 64, "activation": "gelu"}[key]
+    with pytest.raises(RecipeError, match=rf"{section}: '{key}' is set twice, as {key}: {value!r}"):
         Recipe.from_dict({section: {key: value, "options": {key: other}}})
-    # Where the field is left at its default, options may carry it (the user's model: options: {width: 64}).
-    assert Recipe.from_dict({section: {"options": {key: other}}}).to_dict()[section]["options"] == {
-        key: other
-    }
+    # Left to options alone, the keyword is the field's: the recipe shows what is built.
+    moved = Recipe.from_dict({section: {"options": {key: other}}})
+    assert getattr(moved, section).model_dump()[key] == other
+    assert getattr(moved, section).options == {}
+    assert moved == Recipe.from_dict({section: {key: other}})
+
+
+def test_an_activation_in_options_is_what_is_built_and_shown():
+    """model options {activation: tanh} built tanh while the recipe (its id, a leaderboard) read relu;
+    on a Transformer, options {activation: relu} was refused as set twice against the GELU it defaults to."""
+    mlp = Recipe.from_dict({"model": {"options": {"activation": "tanh"}}})
+    assert mlp.model.activation == "tanh"
+    assert any(isinstance(m, torch.nn.Tanh) for m in build_model(mlp, build_data(mlp)).modules())
+    transformer = Recipe.from_dict({"model": {"name": "transformer", "options": {"activation": "relu"}}})
+    assert (transformer.model.activation, transformer.model.norm) == ("relu", "layer")
 
 
 def test_unknown_section_and_bad_yaml():

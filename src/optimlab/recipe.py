@@ -98,15 +98,23 @@ class _Spec(BaseModel):
                     raise UnknownNameError("field", key, cls.model_fields)
         return data
 
-    @field_validator("options", check_fields=False)
+    @pydantic.model_validator(mode="before")
     @classmethod
-    def _options_repeat_no_set_field(cls, options: dict[str, Any], info: pydantic.ValidationInfo) -> Any:
-        """``options`` (declared last) may carry a field's keyword only while the field is at its default:
-        with both set, options would win over the field the recipe, and a leaderboard, shows."""
-        for key in options:
-            if key in info.data and info.data[key] != cls.model_fields[key].default:
-                raise ValueError(f"{key!r} is set twice, as {key} and in options: keep one")
-        return options
+    def _field_keywords_out_of_options(cls, data: Any) -> Any:
+        """A field's keyword in ``options`` is moved to the field, so the recipe, its id and a leaderboard
+        show what is built (``keywords()`` would let options win unseen: ``options: {activation: tanh}``
+        built tanh under ``activation: relu``); set both ways to different values, it is refused."""
+        options = data.get("options") if isinstance(data, Mapping) else None
+        if not isinstance(options, Mapping):
+            return data
+        moved = {k: v for k, v in options.items() if k in cls.model_fields and k != "options"}
+        for key, value in moved.items():
+            if key in data and data[key] != value:
+                raise ValueError(
+                    f"{key!r} is set twice, as {key}: {data[key]!r} and in options: {value!r}: keep one"
+                )
+        kept = {k: v for k, v in options.items() if k not in moved}
+        return {**data, **moved, "options": kept} if moved else data
 
     @field_validator("*")
     @classmethod
@@ -179,7 +187,10 @@ class ModelSpec(_Spec):
         the MLP's; stored recipes spell both out, so their meaning and ids stay."""
         if not isinstance(data, Mapping):
             return data
-        return {**architecture_techniques(data.get("name", "mlp")), **data}
+        options = data.get("options")
+        given = {*data, *(options if isinstance(options, Mapping) else ())}
+        own = architecture_techniques(data.get("name", "mlp"))
+        return {**{k: v for k, v in own.items() if k not in given}, **data}
 
     @field_validator("activation", "norm", "init")
     @classmethod

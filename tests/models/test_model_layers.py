@@ -6,6 +6,7 @@ import torch
 from torch import nn
 from torch.func import vmap
 
+from optimlab import models
 from optimlab.errors import InvalidValueError, UnknownNameError
 from optimlab.models.layers import AsChannels, LayerTechniques, MaxPool1d, channels_first, check_shapes
 
@@ -20,6 +21,25 @@ def test_aliases_resolve_to_canonical_names():
 def test_unknown_activation_lists_close_matches():
     with pytest.raises(UnknownNameError, match="unknown activation 'tahn'.*Did you mean 'tanh'"):
         LayerTechniques.resolve("tahn", "none", "default", 0.0)
+
+
+@pytest.mark.parametrize("architecture", ["mlp", "cnn", "resnet", "mnist1d_baseline_cnn"])
+def test_prelu_with_a_slope_per_channel_is_refused_when_built_not_at_the_first_batch(architecture):
+    """torch's PReLU(num_parameters=C) needs C channels on dim 1, and the layers of a built-in differ in
+    width: num_parameters 7 built, then failed on the first batch as a bad batch."""
+    prelu = {"name": "prelu", "num_parameters": 7}
+    with pytest.raises(InvalidValueError, match="invalid value 7 for activation prelu's num_parameters"):
+        models.create(
+            architecture, (1, 8, 8) if architecture != "mnist1d_baseline_cnn" else (40,), 3, activation=prelu
+        )
+    shared = models.create(
+        architecture,
+        (1, 8, 8) if architecture != "mnist1d_baseline_cnn" else (40,),
+        3,
+        activation={"name": "prelu", "num_parameters": 1, "init": 0.1},
+    )
+    slopes = [m.weight for m in shared.modules() if isinstance(m, nn.PReLU)]
+    assert slopes and all(w.shape == (1,) and float(w) == pytest.approx(0.1) for w in slopes)
 
 
 @pytest.mark.parametrize("shape, expected", [((40,), (1, 40)), ((8, 8), (1, 8, 8)), ((3, 8, 8), (3, 8, 8))])

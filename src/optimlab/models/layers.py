@@ -86,6 +86,12 @@ class LayerTechniques:
                 "data=a_batch_of_inputs)",
             )
         activation_name, activation_options = resolve("activation", activation)
+        if activation_options.get("num_parameters", 1) != 1:  # prelu: torch's slopes per channel of dim 1
+            raise InvalidValueError(
+                f"activation {activation_name}'s num_parameters",
+                activation_options["num_parameters"],
+                "1, one slope per layer: the layers of a built-in architecture differ in width",
+            )
         norm_name, norm_options = resolve("norm", norm)
         return cls(
             activation=activation_name,

@@ -1,10 +1,14 @@
 """Studies over time: Welch's t-test and Holm's adjustment against published numbers, and the page."""
 
+import html
 import math
+import re
 
 import pytest
 
-from optimlab.report.study_history import compare_seeds, holm
+from optimlab.report.study_history import compare_seeds, holm, write_history_report
+from optimlab.study import StudySpec, methods_from, run_study
+from optimlab.workloads import get_workload
 
 # Welch's t-test, worked example 1 of Wikipedia's "Welch's t-test" (t = -2.46, df = 24.9, p = 0.021)
 A1 = [27.5, 21.0, 19.0, 23.6, 17.0, 17.9, 16.9, 20.1, 21.9, 22.6, 23.1, 19.6, 19.0, 21.7, 21.4]
@@ -26,3 +30,38 @@ def test_holm_adjusts_step_down_and_keeps_order():
     # Holm 1979: sorted p times (m - rank), running maximum, capped at 1; NaN (no test) not counted
     assert holm([0.01, 0.04, 0.03, math.nan]) == pytest.approx([0.03, 0.06, 0.06, math.nan], nan_ok=True)
     assert holm([0.5, 0.9]) == [1.0, 1.0]
+
+
+def _text(page):
+    """The page's words, tags dropped."""
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page.read_text())))
+
+
+def test_an_interrupted_study_shows_what_finished_and_how_to_continue(tmp_path):
+    """An interrupted study read 'no result' in every cell; its finished trials and the command that
+    continues it are now on the page."""
+    spec = StudySpec.for_workload(
+        "digits", get_workload("digits_mlp", epochs=1), methods_from("optimizer.name", ["sgd", "adam"]),
+        budget=2, seeds=2,
+    )  # fmt: skip
+    run_study(spec, tmp_path / "week-1")
+
+    def ctrl_c_after_three(records):
+        if sum(r.finished for r in records) >= 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_study(spec, tmp_path / "week-2", on_progress=ctrl_c_after_three)
+    stopped = tmp_path / "week-2"
+    alone = _text(write_history_report([stopped], tmp_path / "alone.html"))
+    side_by_side = _text(write_history_report([tmp_path / "week-1", stopped], tmp_path / "both.html"))
+    resume = f"Continue it with `optimlab compare --resume {stopped}`"
+    for text in (alone, side_by_side):
+        assert "week-2/digits was interrupted: 3 of 8 trials finished (sgd: tuning 2/2, seed reruns 0/2; " \
+            "adam: tuning 1/2, seed reruns 0/2)." in text and resume in text  # fmt: skip
+    assert "interrupted: tuning 2/2, seed reruns 0/2" in side_by_side
+    assert "no seed reruns to compare yet" in side_by_side and "no result" not in side_by_side
+
+    run_study(spec, stopped, resume=True)
+    finished = _text(write_history_report([tmp_path / "week-1", stopped], tmp_path / "after.html"))
+    assert "was interrupted" not in finished and "(n=2)" in finished

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,23 +25,74 @@ from optimlab.report.environment import machine_and_versions
 from optimlab.report.html import Page
 from optimlab.report.recipes import differing_fields
 from optimlab.study.analysis import confidence_interval, metric_bounds
-from optimlab.study.protocols import SEEDS
-from optimlab.study.run import StudyResult, counted, load_specs
-from optimlab.study.storage import load_records, open_storage, without_passwords
+from optimlab.study.protocols import SEEDS, TUNE
+from optimlab.study.run import Progress, StudyResult, counted, load_specs, progress
+from optimlab.study.storage import is_url, load_records, open_storage, without_passwords
 
-__all__ = ["ALPHA", "Comparison", "compare_seeds", "holm", "load_results", "write_history_report"]
+__all__ = [
+    "ALPHA",
+    "Comparison",
+    "compare_seeds",
+    "holm",
+    "load_results",
+    "resume_command",
+    "write_history_report",
+]
 
 ALPHA = 0.05
 
 
-def load_results(location: str | Path) -> list[StudyResult]:
-    """Every optimlab study kept at ``location`` (a folder or an RDB URL), with its counted trials."""
+def load_results(location: str | Path) -> list[tuple[StudyResult, Progress]]:
+    """Every optimlab study kept at ``location`` (a folder or an RDB URL), with its counted trials and
+    how far it got."""
     storage = open_storage(location)
     results = []
     for spec in load_specs(location):
         names = [spec.study_name(m) for m in spec.methods]
-        results.append(StudyResult(spec, str(location), counted(load_records(storage, names))))
+        result = StudyResult(spec, str(location), counted(load_records(storage, names)))
+        results.append((result, progress(spec, storage)))
     return results
+
+
+def resume_command(location: str | Path, name: str) -> str:
+    """The command that continues study ``name`` kept at ``location``, as compare prints it on Ctrl-C."""
+    if is_url(location):  # the folder only receives the report and tables
+        words = ["--resume", f"runs/{name}", "--storage", without_passwords(str(location)), "--name", name]
+    else:
+        words = ["--resume", str(location)]
+    return shlex.join(["optimlab", "compare", *words])
+
+
+@dataclasses.dataclass(frozen=True)
+class _Study:
+    """One study on the page: its label, trials, how far it got, and where it is kept."""
+
+    label: str
+    result: StudyResult
+    progress: Progress
+    location: str
+
+    def so_far(self, method: str | None = None) -> str:
+        """``tuning 3/6, seed reruns 0/2`` of ``method``; of each method, and in all, without one."""
+        if method is not None:
+            done = self.progress.finished
+            planned = self.progress.planned
+            return ", ".join(
+                f"{what} {done.get((method, phase), 0)}/{planned[(method, phase)]}"
+                for what, phase in (("tuning", TUNE), ("seed reruns", SEEDS))
+            )
+        finished, planned = self.progress.count()
+        each = "; ".join(f"{m.name}: {self.so_far(m.name)}" for m in self.result.spec.methods)
+        return f"{finished} of {planned} trials finished ({each})"
+
+    def status(self) -> str | None:
+        """What a study that did not reach its end holds, and how to continue it; None for one that did."""
+        if self.progress.ended:
+            return None
+        if self.progress.interrupted:
+            command = resume_command(self.location, self.result.spec.name)
+            return f"{self.label} was interrupted: {self.so_far()}. Continue it with `{command}`."
+        return f"{self.label} is still running ({self.progress.running} trials now): {self.so_far()}."
 
 
 def seed_values(result: StudyResult, method: str) -> list[float]:
@@ -98,56 +150,62 @@ def _workload(result: StudyResult) -> str:
     return f"{recipe.data.name} / {recipe.model.name} ({result.spec.test_metric})"
 
 
-def _cell(values: Sequence[float], bounds: tuple[float, float]) -> str:
+def _cell(values: Sequence[float], bounds: tuple[float, float], study: _Study, method: str) -> str:
+    unfinished = "" if study.progress.ended else "interrupted" if study.progress.interrupted else "running"
     if not values:
-        return "no result"
+        return f"{unfinished}: {study.so_far(method)}" if unfinished else "no result"
     summary = confidence_interval(values, bounds)
     interval = "" if math.isnan(summary.low) else f" [{summary.low:.4g}, {summary.high:.4g}]"
-    return f"{summary.mean:.4g}{interval} (n={summary.n})"
+    of = f" of {study.result.spec.seeds}, {unfinished}" if unfinished else ""
+    return f"{summary.mean:.4g}{interval} (n={summary.n}{of})"
 
 
-def _change(comparison: Comparison) -> str:
+def _change(comparison: Comparison, unfinished: bool) -> str:
     if math.isnan(comparison.difference):
-        return "no result"
+        return "no seed reruns to compare yet" if unfinished else "no result"
     if math.isnan(comparison.p_value):
         return f"{comparison.difference:+.4g} (too few seeds to test)"
     verdict = "significant" if comparison.significant else "not significant"
     return f"{comparison.difference:+.4g}, p={comparison.adjusted:.3g} ({verdict})"
 
 
-def _add_workload(page: Page, label: str, studies: Sequence[tuple[str, StudyResult]]) -> None:
-    (first_name, first), later = studies[0], studies[1:]
-    methods = list(dict.fromkeys(m.name for _, r in studies for m in r.spec.methods))
-    values = {(name, m): seed_values(r, m) for name, r in studies for m in methods}
+def _add_workload(page: Page, label: str, studies: Sequence[_Study]) -> None:
+    first, later = studies[0], studies[1:]
+    first_name = first.label
+    methods = list(dict.fromkeys(m.name for s in studies for m in s.result.spec.methods))
+    values = {(s.label, m): seed_values(s.result, m) for s in studies for m in methods}
     comparisons = {
-        (name, m): compare_seeds(values[(first_name, m)], values[(name, m)])
-        for name, _ in later
+        (s.label, m): compare_seeds(values[(first_name, m)], values[(s.label, m)])
+        for s in later
         for m in methods
     }
     adjusted = holm([c.p_value for c in comparisons.values()])
     comparisons = {
         key: dataclasses.replace(c, adjusted=a) for (key, c), a in zip(comparisons.items(), adjusted)
     }
-    metric = first.spec.test_metric
+    metric = first.result.spec.test_metric
     bounds = metric_bounds(metric)  # an accuracy's interval stays within [0, 1], as on the leaderboard
     page.section(
         label,
         f"{metric}: mean [95% CI] over the seed reruns of each method's best configuration, in each study; "
         f"then each later study against {first_name}.",
     )
+    for status in filter(None, (s.status() for s in studies)):
+        page.paragraph(status)
+    unfinished = not first.progress.ended
     rows = [
         (
             m,
-            *(_cell(values[(name, m)], bounds) for name, _ in studies),
-            *(_change(comparisons[(name, m)]) for name, _ in later),
+            *(_cell(values[(s.label, m)], bounds, s, m) for s in studies),
+            *(_change(comparisons[(s.label, m)], unfinished or not s.progress.ended) for s in later),
         )
         for m in methods
     ]
     page.table(
         (
             "method",
-            *(f"{name}: {metric}" for name, _ in studies),
-            *(f"{name} - {first_name}" for name, _ in later),
+            *(f"{s.label}: {metric}" for s in studies),
+            *(f"{s.label} - {first_name}" for s in later),
         ),
         rows,
         caption="Leaderboards side by side",
@@ -160,9 +218,9 @@ def _add_workload(page: Page, label: str, studies: Sequence[tuple[str, StudyResu
     )
     groups = {
         m: {
-            name: (s.mean, s.low, s.high)
-            for name, _ in studies
-            if (s := confidence_interval(values[(name, m)], bounds)).n
+            study.label: (s.mean, s.low, s.high)
+            for study in studies
+            if (s := confidence_interval(values[(study.label, m)], bounds)).n
         }
         for m in methods
     }
@@ -176,16 +234,17 @@ def _add_workload(page: Page, label: str, studies: Sequence[tuple[str, StudyResu
         "Markers: the mean over seeds; bars: its 95% Student-t confidence interval (none with one seed).",
         name=f"{label}-intervals",
     )
-    differing = differing_fields([r.spec.recipe.to_dict() for _, r in studies])
+    specs = [s.result.spec for s in studies]
+    differing = differing_fields([spec.recipe.to_dict() for spec in specs])
     settings = {
-        "budget": [r.spec.budget for _, r in studies],
-        "seeds": [r.spec.seeds for _, r in studies],
-        "protocol": [r.spec.protocol for _, r in studies],
+        "budget": [spec.budget for spec in specs],
+        "seeds": [spec.seeds for spec in specs],
+        "protocol": [spec.protocol for spec in specs],
     }
     differing.update({k: v for k, v in settings.items() if any(x != v[0] for x in v)})
     if differing:
         page.table(
-            ("field", *(name for name, _ in studies)),
+            ("field", *(s.label for s in studies)),
             [(k, *v) for k, v in differing.items()],
             caption="What differs between the studies' setups (a change may explain a difference)",
         )
@@ -197,18 +256,20 @@ def write_history_report(
     locations: Sequence[str | Path], path: str | Path, *, command: str | None = None
 ) -> Path:
     """Write the page comparing the studies kept at ``locations`` (oldest first), workload by workload."""
-    studies: dict[str, list[tuple[str, StudyResult]]] = {}
+    studies: dict[str, list[_Study]] = {}
     for location in locations:
-        for result in load_results(location):
+        for result, got in load_results(location):
             label = f"{Path(str(location)).name}/{result.spec.name}"
-            studies.setdefault(_workload(result), []).append((label, result))
+            studies.setdefault(_workload(result), []).append(_Study(label, result, got, str(location)))
     page = Page(
         "optimlab report: studies over time",
         f"{len(locations)} storage(s); the first study of each workload is the baseline.",
     )
     for label, group in studies.items():
         if len(group) == 1:
-            page.section(label, f"Only {group[0][0]} ran this workload: nothing to compare it with.")
+            page.section(label, f"Only {group[0].label} ran this workload: nothing to compare it with.")
+            if status := group[0].status():
+                page.paragraph(status)
         else:
             _add_workload(page, label, group)
     page.section("How this was run")

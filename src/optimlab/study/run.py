@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import optuna
@@ -26,13 +27,14 @@ from optimlab.study.storage import (
     METHOD_ATTR,
     SPEC_ATTR,
     TrialRecord,
+    live_trials,
     load_records,
     open_storage,
     optimlab_studies,
     reclaim_stale,
 )
 
-__all__ = ["StudyResult", "counted", "load_specs", "open_studies", "run_study"]
+__all__ = ["Progress", "StudyResult", "counted", "load_specs", "open_studies", "progress", "run_study"]
 
 MAX_INTERRUPTIONS = 3  # a key whose process dies this often (out of memory?) is given up, not retried forever
 
@@ -53,6 +55,39 @@ def counted(records: Sequence[TrialRecord]) -> list[TrialRecord]:
         if record.finished and (record.study, record.key) not in seen:
             seen[(record.study, record.key)] = record
     return list(seen.values())
+
+
+@dataclasses.dataclass(frozen=True)
+class Progress:
+    """How far a stored study got: each method's finished trials of those its protocol plans, by phase."""
+
+    finished: Mapping[tuple[str, str], int]  # (method, phase) -> trials finished and counted
+    planned: Mapping[tuple[str, str], int]  # (method, phase) -> trials planned (seeds: once tuned)
+    ended: bool  # its run reached the end; otherwise it stopped part way or is still going
+    running: int  # trials whose process is alive now
+
+    @property
+    def interrupted(self) -> bool:
+        """Stopped part way (Ctrl-C, a kill, a crash) with nothing running: resumable."""
+        return not self.ended and self.running == 0
+
+    def count(self, method: str | None = None) -> tuple[int, int]:
+        """(finished, planned) trials of ``method``, or of every method, over both phases."""
+        keys = [k for k in self.planned if method is None or k[0] == method]
+        return sum(self.finished.get(k, 0) for k in keys), sum(self.planned[k] for k in keys)
+
+
+def progress(spec: StudySpec, storage: BaseStorage) -> Progress:
+    """How far ``spec``'s study in ``storage`` got (see :class:`Progress`)."""
+    names = [spec.study_name(m) for m in spec.methods]
+    finished = Counter((r.method, r.phase) for r in counted(load_records(storage, names)))
+    planned = {}
+    for method in spec.methods:
+        planned[(method.name, TUNE)] = len(spec.tune_plan(method))
+        planned[(method.name, SEEDS)] = spec.seeds
+    studies = optimlab_studies(storage, spec.name)
+    ended = bool(studies) and all(s.user_attrs.get(DONE_ATTR, False) for s in studies)
+    return Progress(dict(finished), planned, ended, sum(live_trials(storage, n) for n in names))
 
 
 def load_specs(location: str | Path, name: str | None = None) -> list[StudySpec]:

@@ -52,6 +52,7 @@ __all__ = [
     "deferred_writes",
     "heartbeat",
     "is_url",
+    "live_trials",
     "load_records",
     "open_storage",
     "optimlab_studies",
@@ -448,6 +449,14 @@ def _stale(trial: FrozenTrial, now: float, grace: float) -> bool:
     if owner["host"] == socket.gethostname() and _process_gone(int(owner["pid"])):
         return True
     return now - float(owner["beat"]) > grace
+
+
+def live_trials(storage: BaseStorage, study_name: str, grace: float = GRACE_SECONDS) -> int:
+    """How many running trials of ``study_name`` have a live process: a run or workers still at it."""
+    study_id = storage.get_study_id_from_name(study_name)
+    now = time.time()
+    running = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
+    return sum(not _stale(trial, now, grace) for trial in running)
 
 
 def reclaim_stale(storage: BaseStorage, study_name: str, grace: float = GRACE_SECONDS) -> int:

@@ -30,6 +30,9 @@ class Halved(nn.Module):
     def forward(self, outputs, targets):
         return 0.5 * ((outputs.squeeze(-1) - targets.squeeze(-1)) ** 2).mean()
 
+def sized(in_features, num_classes):
+    return nn.Linear(in_features, num_classes)
+
 def not_a_model():
     return "a model"
 
@@ -155,6 +158,18 @@ def test_what_a_factory_returns_is_checked(user_package):
         OptimlabError, match="invalid value 'rows' for what dataset 'optimlab_test_data:text'"
     ):
         load("optimlab_test_data:text")
+
+
+def test_a_parameter_nothing_fills_is_named_with_what_fills_one(user_package):
+    """build(in_features, num_classes) failed as "raised TypeError: build() missing 2 required positional
+    arguments", without saying that the data gives input_shape and num_outputs by those names."""
+    with pytest.raises(RecipeError) as refused:
+        Recipe.from_dict({"model": {"name": "optimlab_test_nets:sized"}})
+    assert str(refused.value).splitlines()[1].strip() == (
+        "model.name: invalid value 'in_features, num_classes' for the parameters of model "
+        "'optimlab_test_nets:sized': accepted parameters with a default, which model.options may set, "
+        "or named input_shape / num_outputs, which the data gives."
+    )
 
 
 def test_categories_without_an_importer_refuse_paths():

@@ -35,6 +35,7 @@ def _module_factory(
         )
     signature = inspect.signature(target)
     wanted = [name for name in data_keywords if name in signature.parameters]
+    _check_required(path, what, signature, set(wanted), data_keywords)
 
     def factory(*data: Any, **options: Any) -> nn.Module:
         given = dict(zip(data_keywords, data))
@@ -51,6 +52,27 @@ def _module_factory(
     factory.__doc__ = target.__doc__
     factory.data_keywords = tuple(wanted)  # type: ignore[attr-defined]  # what it asks of the data
     return factory
+
+
+def _check_required(
+    path: str, what: str, signature: inspect.Signature, given: set[str], data_keywords: tuple[str, ...]
+) -> None:
+    """A parameter without a default that nothing fills is named when the factory is looked up, with
+    what fills one, rather than as the TypeError of a call with it missing."""
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    missing = [
+        p.name
+        for p in signature.parameters.values()
+        if p.kind not in variadic and p.default is p.empty and p.name not in given
+    ]
+    if missing:
+        options = "model.options" if what == "model" else "training.loss_options"
+        by_data = f", or named {' / '.join(data_keywords)}, which the data gives" if data_keywords else ""
+        raise InvalidValueError(
+            f"the parameters of {what} {path!r}",
+            ", ".join(missing),
+            f"parameters with a default, which {options} may set{by_data}",
+        )
 
 
 def adapt_model(path: str, target: Any) -> Callable[..., nn.Module]:

@@ -30,6 +30,9 @@ class Halved(nn.Module):
     def forward(self, outputs, targets):
         return 0.5 * ((outputs.squeeze(-1) - targets.squeeze(-1)) ** 2).mean()
 
+def double(input_shape, num_outputs):
+    return build(input_shape, num_outputs).double()
+
 def sized(in_features, num_classes):
     return nn.Linear(in_features, num_classes)
 
@@ -96,6 +99,27 @@ def test_a_recipe_trains_the_users_model_on_the_users_data(user_package):
     assert other.id != recipe.id
     result = train(recipe)
     assert result.status == "completed" and result.recipe_id == recipe.id and result.steps == 5
+
+
+@pytest.mark.parametrize("task", ["tensors", "regression"])
+def test_a_model_in_double_precision_trains_on_the_float32_data(user_package, task):
+    """A .double() model failed on the first batch (mat1 and mat2 must have the same dtype): its inputs
+    are cast as a hand loop would, model(x.double()), and its own precision is kept."""
+    recipe = Recipe.from_dict(
+        {
+            "data": {"name": f"optimlab_test_data:{task}"},
+            "model": {"name": "optimlab_test_nets:double"},
+            "training": {"epochs": 2, "batch_size": 8},
+        }
+    )
+    built = build(recipe)
+    x = built.splits.val.x
+    assert x.dtype == torch.float32 and {p.dtype for p in built.model.parameters()} == {torch.float64}
+    assert torch.equal(built.model(x), built.model.net(built.model.scaling(x).double()))
+    loss_fn = torch.nn.functional.cross_entropy if task == "tensors" else torch.nn.functional.mse_loss
+    untrained = loss_fn(built.model(x), built.splits.val.y).item()
+    result = train(recipe.with_updates({"training.epochs": 30, "optimizer.lr": 0.01}))
+    assert result.status == "completed" and result.metrics["val_loss"] < untrained
 
 
 def test_model_options_are_checked_against_the_factorys_keywords(user_package):

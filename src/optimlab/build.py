@@ -23,6 +23,7 @@ from torch import nn
 from optimlab.data.user_batches import UserBatches
 from optimlab.data.user_factory import BatchSplits
 from optimlab.errors import InvalidValueError
+from optimlab.models.user import InputsAs, parameter_dtype
 from optimlab.recipe import MODEL_LOSS, Recipe
 from optimlab.registry import Capability, get_registry
 from optimlab.user_code import import_object
@@ -105,6 +106,9 @@ def build_model(recipe: Recipe, splits: Any) -> nn.Module:
     scaler = get_registry("scaling").create(recipe.data.scaling).fit(splits.train.x)
     if data_dependent:
         apply(net, init, data=scaler(splits.train.x[:INIT_BATCH]), **init_options)
+    dtype = parameter_dtype(net)
+    if splits.train.x.is_floating_point() and dtype not in (None, splits.train.x.dtype):
+        return nn.Sequential(OrderedDict(scaling=scaler, inputs_as=InputsAs(dtype), net=net))
     return nn.Sequential(OrderedDict(scaling=scaler, net=net))
 
 

@@ -14,12 +14,13 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
 from optimlab.errors import InvalidValueError
 from optimlab.user_code import call_user
 
-__all__ = ["DATA_KEYWORDS", "adapt_loss", "adapt_model"]
+__all__ = ["DATA_KEYWORDS", "InputsAs", "adapt_loss", "adapt_model", "parameter_dtype"]
 
 DATA_KEYWORDS = ("input_shape", "num_outputs")  # what a model factory may ask of the data, by name
 
@@ -83,3 +84,23 @@ def adapt_model(path: str, target: Any) -> Callable[..., nn.Module]:
 def adapt_loss(path: str, target: Any) -> Callable[..., nn.Module]:
     """``target`` as a loss factory ``fn(**loss_options) -> nn.Module``."""
     return _module_factory(path, target, "loss", ())
+
+
+def parameter_dtype(model: nn.Module) -> torch.dtype | None:
+    """The floating dtype of a model's parameters (the first one's), None for a model without one."""
+    return next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
+
+
+class InputsAs(nn.Module):
+    """Floating inputs cast to ``dtype``: the data (float32) fed to the user's model built in another
+    precision (``.double()``), as ``model(x.to(dtype))`` would in a hand loop."""
+
+    def __init__(self, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.dtype = dtype
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.to(self.dtype) if x.is_floating_point() else x
+
+    def extra_repr(self) -> str:
+        return str(self.dtype)

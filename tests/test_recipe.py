@@ -270,6 +270,10 @@ def test_an_activation_in_options_is_what_is_built_and_shown():
     assert any(isinstance(m, torch.nn.Tanh) for m in build_model(mlp, build_data(mlp)).modules())
     transformer = Recipe.from_dict({"model": {"name": "transformer", "options": {"activation": "relu"}}})
     assert (transformer.model.activation, transformer.model.norm) == ("relu", "layer")
+    # An update in options (--compare model.options.activation=...) is the field's, as validation has it:
+    # it does not contradict the activation the recipe spells out.
+    updated = Recipe().with_updates({"model.options.activation": "tanh", "optimizer.options.lr": 0.5})
+    assert updated == Recipe.from_dict({"model": {"activation": "tanh"}, "optimizer": {"lr": 0.5}})
 
 
 def test_unknown_section_and_bad_yaml():

@@ -394,6 +394,7 @@ class Recipe(_Spec):
     def with_updates(self, updates: Mapping[str, Any]) -> Recipe:
         """A new recipe with dotted fields replaced: ``{"optimizer.lr": 1e-2, "model.depth": 30}``."""
         data = self.to_dict()
+        updates = {_field_of_option(data, dotted): value for dotted, value in updates.items()}
         if "model.name" in updates:  # techniques left at the old architecture's own follow the new one
             for field, own in architecture_techniques(self.model.name).items():
                 if f"model.{field}" not in updates and data["model"][field] == own:
@@ -407,6 +408,15 @@ class Recipe(_Spec):
                 node = node[section]
             node[normalize_name(leaf) if leaf not in node else leaf] = value
         return Recipe.from_dict(data)
+
+
+def _field_of_option(data: Mapping[str, Any], dotted: str) -> str:
+    """``model.options.activation`` is ``model.activation``, as validation moves it (a field's keyword
+    in options is the field): updated in options, it would contradict the field the recipe spells out."""
+    parts = dotted.split(".")
+    if len(parts) == 3 and parts[1] == "options" and parts[2] in data.get(parts[0], {}):
+        return f"{parts[0]}.{parts[2]}"
+    return dotted
 
 
 def _describe(error: pydantic.ValidationError) -> str:

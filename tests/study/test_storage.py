@@ -101,6 +101,24 @@ def test_pop_claims_the_trial_before_it_runs(study):
     assert (owner["host"], owner["pid"]) == (socket.gethostname(), os.getpid())
 
 
+@pytest.mark.parametrize(
+    "url, says",
+    [
+        ("mysql://u@localhost/db", "needs a MySQL driver, and none is installed: pip install 'mysqlclient', or pip install 'PyMySQL'"),
+        ("mariadb://u@localhost/db", "needs a MariaDB driver, and none is installed: pip install 'mysqlclient', or pip install 'PyMySQL', or pip install 'mariadb'"),
+        ("mysql+pymysql://u@localhost/db", "needs the MySQL driver 'pymysql', which is not installed: pip install 'PyMySQL'"),
+        ("postgresql+psycopg://u@localhost/db", "needs the PostgreSQL driver 'psycopg', which is not installed: pip install 'psycopg'"),
+    ],
+)  # fmt: skip
+def test_a_missing_driver_is_named_for_its_own_database(monkeypatch, url, says):
+    """mysql:// without a driver answered 'for PostgreSQL: pip install optimlab[postgres]'."""
+    for module in ("MySQLdb", "pymysql", "mariadb", "psycopg"):  # None in sys.modules: not installed
+        monkeypatch.setitem(sys.modules, module, None)
+    with pytest.raises(OptimlabError) as error:
+        open_storage(url)
+    assert str(error.value) == f"storage {url!r} (--storage) {says}"
+
+
 def test_a_file_is_no_study_location(tmp_path):
     (tmp_path / "f").write_text("")
     with pytest.raises(OptimlabError, match="is a file"):

@@ -116,18 +116,53 @@ def open_storage(location: str | Path, *, create: bool = True) -> BaseStorage:
     return storage
 
 
-# Drivers of a URL that names none, in SQLAlchemy's order of preference: 2.1 reads a bare postgresql://
-# as psycopg (3) alone, while optimlab[postgres] installs psycopg2, so the URL --help shows failed there.
-_DRIVERS = {"postgresql": ("psycopg", "psycopg2")}
+@dataclasses.dataclass(frozen=True)
+class _Driver:
+    """A database driver as SQLAlchemy names it in a URL (``mysql+pymysql://``), the module it
+    imports, and what installs it."""
+
+    name: str
+    module: str
+    install: str
+
+
+# Each database's drivers, in the order a URL that names none takes the first installed: SQLAlchemy 2.1
+# reads a bare postgresql:// as psycopg (3) alone, while optimlab[postgres] installs psycopg2, so the URL
+# --help shows failed there; mysql:// reads as mysqlclient alone, though PyMySQL serves it as well.
+_MYSQL = (_Driver("mysqldb", "MySQLdb", "mysqlclient"), _Driver("pymysql", "pymysql", "PyMySQL"))
+_DRIVERS = {  # database -> (its name, its drivers)
+    "postgresql": (
+        "PostgreSQL",
+        (_Driver("psycopg", "psycopg", "psycopg"), _Driver("psycopg2", "psycopg2", "optimlab[postgres]")),
+    ),
+    "mysql": ("MySQL", _MYSQL),
+    "mariadb": ("MariaDB", (*_MYSQL, _Driver("mariadbconnector", "mariadb", "mariadb"))),
+}
 
 
 def _with_installed_driver(url: str) -> str:
     """``url`` naming the first installed driver of its database, where it names none."""
     scheme, separator, rest = url.partition("://")
-    for driver in _DRIVERS.get(scheme.lower(), ()):
-        if importlib.util.find_spec(driver) is not None:
-            return f"{scheme}+{driver}{separator}{rest}"
+    for driver in _DRIVERS.get(scheme.lower(), ("", ()))[1]:
+        if importlib.util.find_spec(driver.module) is not None:
+            return f"{scheme}+{driver.name}{separator}{rest}"
     return url
+
+
+def _missing_driver(url: str) -> str:
+    """Why ``url`` cannot be opened: its database's driver is not installed, and what installs it."""
+    import sqlalchemy.engine
+
+    database, _, named = url.partition("://")[0].lower().partition("+")
+    label, drivers = _DRIVERS.get(database, (database, ()))
+    if not named:  # any of its drivers would do (see _with_installed_driver)
+        if drivers:
+            options = ", or ".join(f"pip install '{d.install}'" for d in drivers)
+            return f"needs a {label} driver, and none is installed: {options}"
+        named = sqlalchemy.engine.make_url(url).get_dialect().driver  # SQLAlchemy's default for it
+    known = [d for d in drivers if d.name == named]
+    install = f": pip install '{known[0].install}'" if known else " (install the package that provides it)"
+    return f"needs the {label} driver {named!r}, which is not installed{install}"
 
 
 def _open_rdb(url: str) -> BaseStorage:
@@ -135,11 +170,8 @@ def _open_rdb(url: str) -> BaseStorage:
 
     try:
         rdb = optuna.storages.RDBStorage(_with_installed_driver(url), engine_kwargs={"pool_pre_ping": True})
-    except ImportError as error:
-        raise OptimlabError(
-            f"storage {_shown(url)!r} needs a database driver: {error} "
-            "(for PostgreSQL: pip install 'optimlab[postgres]')"
-        ) from None
+    except ImportError:
+        raise OptimlabError(f"storage {_shown(url)!r} (--storage) {_missing_driver(url)}") from None
     except sqlalchemy.exc.SQLAlchemyError as error:
         cause = str(getattr(error, "orig", None) or error).splitlines()[0]
         raise OptimlabError(f"cannot open storage {_shown(url)!r}: {cause}") from None

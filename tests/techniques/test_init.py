@@ -149,6 +149,43 @@ def test_a_scheme_by_name_draws_what_torch_draws_before_every_activation(activat
     torch.testing.assert_close([model[0].weight.data, model[2].weight.data], expected, rtol=0, atol=1e-7)
 
 
+@pytest.mark.parametrize("scheme", ["kaiming_normal", "kaiming_uniform"])
+@pytest.mark.parametrize(
+    "torch_arguments",
+    [
+        {"nonlinearity": "tanh"},
+        {"nonlinearity": "selu", "mode": "fan_out"},
+        {"a": 0.2},
+        {"nonlinearity": "leaky_relu", "a": 0.5},
+        {"nonlinearity": "relu"},
+        {"nonlinearity": "linear"},
+    ],
+)
+def test_kaiming_takes_torchs_nonlinearity_and_slope(scheme, torch_arguments):
+    """kaiming_normal_(w, a, mode, nonlinearity) as torch takes it: the same numbers from the same state,
+    where {nonlinearity: tanh} was refused as an unknown hyperparameter."""
+    reference = getattr(nn.init, f"{scheme}_")
+    model = nn.Sequential(nn.Linear(30, 20), nn.ReLU(), nn.Linear(20, 20))
+    torch.manual_seed(3)
+    init.apply(model, scheme, **torch_arguments)
+    torch.manual_seed(3)
+    expected = [
+        reference(torch.empty(20, 30), **torch_arguments),
+        reference(torch.empty(20, 20), **torch_arguments),
+    ]
+    torch.testing.assert_close([model[0].weight.data, model[2].weight.data], expected, rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize("gain", [2.0, "auto"])
+def test_kaiming_refuses_a_gain_beside_torchs_nonlinearity(gain):
+    with pytest.raises(InvalidValueError, match="a gain or nonlinearity / a, not both"):
+        init.apply(
+            nn.Sequential(nn.Linear(3, 3), nn.Tanh()), "kaiming_normal", gain=gain, nonlinearity="tanh"
+        )
+    with pytest.raises(InvalidValueError, match="invalid value 'swish' for init 'kaiming_normal'"):
+        init.apply(nn.Linear(3, 3), "kaiming_normal", nonlinearity="swish")
+
+
 @pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid", "selu", "gelu"])
 def test_xavier_normal_of_a_built_model_has_torchs_distribution(activation):
     """Through models.create: the hidden layer's weights against sqrt(2 / (fan_in + fan_out)) and,

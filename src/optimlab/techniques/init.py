@@ -60,6 +60,11 @@ _REGISTRY = new_registry("init")
 LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _BIAS_CHOICES = ("zeros", "keep")
 AUTO_GAIN = "auto"  # the gain of the activation after each layer, read by apply()
+# The nonlinearities torch.nn.init.calculate_gain knows, which kaiming_* take as torch's kaiming_normal_.
+TORCH_NONLINEARITIES = (
+    *("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"),
+    *("sigmoid", "tanh", "relu", "leaky_relu", "selu"),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,14 +171,31 @@ def xavier(weight: Tensor, *, gain: float = 1.0, distribution: str = "normal") -
 
 @torch.no_grad()
 def kaiming(
-    weight: Tensor, *, gain: float = math.sqrt(2.0), mode: str = "fan_in", distribution: str = "normal"
+    weight: Tensor,
+    *,
+    gain: float = math.sqrt(2.0),
+    mode: str = "fan_in",
+    nonlinearity: str | None = None,
+    a: float | None = None,
+    distribution: str = "normal",
 ) -> Tensor:
     """He et al.: Var(w) = gain^2 / fan; the default gain sqrt(2) is the ReLU's (He initialization).
 
-    ``mode="fan_in"`` preserves the forward signal's scale, ``"fan_out"`` the backward gradient's.
+    ``mode="fan_in"`` preserves the forward signal's scale, ``"fan_out"`` the backward gradient's. As
+    torch's ``kaiming_normal_`` takes it, the gain may instead come from ``nonlinearity`` and ``a``, the
+    negative slope of a leaky ReLU: ``calculate_gain(nonlinearity, a)``, with torch's defaults
+    ``"leaky_relu"`` and 0 for the one left out (both left out: sqrt(2)).
 
     He et al. 2015, Delving Deep into Rectifiers, https://arxiv.org/abs/1502.01852
     """
+    if nonlinearity is not None or a is not None:
+        if gain != math.sqrt(2.0):
+            raise InvalidValueError(
+                "init kaiming gain",
+                gain,
+                "a gain or nonlinearity / a, not both: either sets it",
+            )
+        gain = nn.init.calculate_gain(nonlinearity or "leaky_relu", 0.0 if a is None else a)
     fan_in, fan_out = fans(weight)
     return _fill(weight, gain / math.sqrt(fan_in if mode == "fan_in" else fan_out), distribution)
 
@@ -207,7 +229,12 @@ for _distribution in ("uniform", "normal"):
         defaults={"distribution": _distribution},
         summary=f"He {_distribution}: Var(w) = gain^2 / fan (fan_in or fan_out), gain sqrt(2) (or auto).",
         paper="He et al. 2015, arXiv:1502.01852",
-        accepts={"gain": GAIN, "mode": ("fan_in", "fan_out")},
+        accepts={
+            "gain": GAIN,
+            "mode": ("fan_in", "fan_out"),
+            "nonlinearity": TORCH_NONLINEARITIES,
+            "a": REAL,
+        },
         aliases=(f"he_{_distribution}", *(("kaiming", "he") if _short else ())),
         capabilities=(Capability.ACTIVATION_GAIN,),
     )
@@ -388,6 +415,10 @@ def apply(
         needs_data = {"data": data} if Capability.DATA_DEPENDENT in entry.capabilities else {}
         return entry.obj(model, **needs_data, **entry.defaults, **hyperparameters)
     derive_gain = hyperparameters.get("gain") == AUTO_GAIN
+    if derive_gain and {"nonlinearity", "a"} & hyperparameters.keys():
+        raise InvalidValueError(
+            f"init {entry.name!r} gain", AUTO_GAIN, "a gain or nonlinearity / a, not both: either sets it"
+        )
     for layer, gain in layer_gains(model):
         chosen = {**hyperparameters, "gain": gain} if derive_gain else hyperparameters
         entry.obj(layer.weight, **entry.defaults, **chosen)

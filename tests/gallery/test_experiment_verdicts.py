@@ -4,6 +4,8 @@ numbers where it fails give "contradicted", and a mix gives "partly supported".
 Every registered experiment must have both made-up sets below: a new experiment fails here until it does.
 """
 
+import re
+
 import pytest
 
 from optimlab.gallery import LABELS, experiment_names, get_experiment
@@ -249,3 +251,29 @@ def test_mixed_numbers_give_partly_supported(name):
             mixes += [{**good, key: {**value, part: bad[key][part]}} for part in value]
     labels = {verdict(mix).label for mix in mixes}
     assert labels <= set(LABELS) and "partly supported" in labels
+
+
+def _near_one(numbers):
+    """``numbers`` with every list of accuracies set to 1 but its last seed's 0.5: mean 0.9, and over 5 seeds
+    a t interval of 0.9 +- 2.776 * 0.2236 / sqrt(5) = 0.9 +- 0.278, whose upper end 1.178 an accuracy
+    cannot reach."""
+    if isinstance(numbers, dict):
+        return {k: _near_one(v) for k, v in numbers.items()}
+    if isinstance(numbers, list) and len(numbers) > 1 and all(isinstance(v, float) for v in numbers):
+        return [1.0] * (len(numbers) - 1) + [0.5]
+    return numbers
+
+
+@pytest.mark.parametrize("name", experiment_names())
+def test_an_accuracy_interval_stays_within_its_bounds(name):
+    """A mean accuracy of 0.9 over 5 seeds read '95% CI 0.622 to 1.18' in a verdict: every interval of an
+    accuracy (or of a difference of two) now ends at 1 at most."""
+    verdict = get_experiment(name).verdict
+    for holds in (True, False):
+        numbers = SYNTHETIC[name](holds)
+        near_one = {k: _near_one(v) if "accuracy" in k else v for k, v in numbers.items()}
+        for check in verdict(near_one).checks:
+            if "accuracy" not in check.evidence.split("(")[0]:
+                continue
+            for low, high in re.findall(r"95% CI (\S+) to ([-\d.e+]+)", check.evidence):
+                assert -1 <= float(low) <= float(high) <= 1, (name, check.evidence)

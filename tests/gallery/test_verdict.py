@@ -6,6 +6,7 @@ import statistics
 import pytest
 
 from optimlab.gallery.verdict import (
+    ACCURACY,
     CONTRADICTED,
     PARTLY,
     SUPPORTED,
@@ -110,3 +111,27 @@ def test_describe_says_when_there_is_no_interval():
     assert "1 run, no interval" in describe(summarize([0.5]))
     assert describe(summarize([])) == "no finite runs"
     assert "3 runs" in describe(summarize([1.0, 2.0, 3.0]))
+
+
+def test_an_accuracy_interval_stays_within_its_bounds_worked_by_hand(monkeypatch):
+    """Five seeds 1, 1, 1, 1, 0.5: mean 0.9, std sqrt(0.05) = 0.2236, half width 2.7764 * 0.2236 / sqrt(5)
+    = 0.2776, so the t interval is 0.6224..1.1776; an accuracy cannot pass 1, so it ends there. Their
+    differences from 0, 0, 0, 0, 0.5 are 1, 1, 1, 1, 0: mean 0.8, half width 2.7764 * sqrt(0.2) / sqrt(5)
+    = 0.5553, so 0.2447..1.3553, ending at 1 (two accuracies differ by 1 at most)."""
+    from optimlab.gallery import plots
+
+    high, low = [1.0, 1.0, 1.0, 1.0, 0.5], [0.0, 0.0, 0.0, 0.0, 0.5]
+    s = summarize(high, ACCURACY)
+    assert (s.mean, s.low, s.high) == pytest.approx((0.9, 0.9 - 0.27764, 1.0), abs=1e-5)
+    assert summarize(high).high == pytest.approx(0.9 + 0.27764, abs=1e-5)  # unbounded: the t interval
+    d = paired_difference(high, low, ACCURACY)
+    assert (d.mean, d.low, d.high) == pytest.approx((0.8, 0.8 - 0.55528, 1.0), abs=1e-5)
+    below = interval_check("at most 1.05", high, below=1.05, measure="test accuracy", bounds=ACCURACY)
+    assert below.holds and "95% CI 0.622 to 1," in below.evidence
+    check = paired_check("a above b", high, low, names=("a", "b"), above=0, measure="acc", bounds=ACCURACY)
+    assert "a 0.9 (95% CI 0.622 to 1, 5 runs)" in check.evidence
+    assert "difference 0.8 (95% CI 0.245 to 1, 5 runs)" in check.evidence
+    drawn = {}
+    monkeypatch.setattr(plots.figures, "intervals", lambda summaries, **_: drawn.update(summaries))
+    plots.interval_figure({"g": {"a": high}}, title="t", ylabel="test accuracy", bounds=ACCURACY)
+    assert drawn["g"]["a"] == pytest.approx((0.9, 0.62236, 1.0), abs=1e-5)

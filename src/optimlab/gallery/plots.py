@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 
 from optimlab.gallery.verdict import summarize
 from optimlab.report import figures
+from optimlab.study.analysis import UNBOUNDED
 
 __all__ = ["curve_figure", "interval_figure", "layer_profile_figures", "sensitivity_figure"]
 
@@ -84,11 +85,18 @@ def curve_figure(
 
 
 def interval_figure(
-    groups: Mapping[str, Mapping[str, Sequence[float]]], *, title: str, ylabel: str
+    groups: Mapping[str, Mapping[str, Sequence[float]]],
+    *,
+    title: str,
+    ylabel: str,
+    bounds: tuple[float, float] = UNBOUNDED,
 ) -> Figure:
-    """Means with 95% intervals of ``{group: {arm: values over seeds}}``, arms side by side in each group."""
+    """Means with 95% intervals of ``{group: {arm: values over seeds}}``, arms side by side in each group;
+    ``bounds`` are the values they can take (:data:`~optimlab.gallery.verdict.ACCURACY`)."""
     summaries = {
-        group: {arm: (s.mean, s.low, s.high) for arm, s in ((a, summarize(v)) for a, v in per.items())}
+        group: {
+            arm: (s.mean, s.low, s.high) for arm, s in ((a, summarize(v, bounds)) for a, v in per.items())
+        }
         for group, per in groups.items()
     }
     return figures.intervals(summaries, title=title, ylabel=ylabel)

@@ -12,7 +12,9 @@ A check holds only when the interval, not just the point estimate, clears its th
 never support a claim by luck. The intervals are Student-t intervals of a mean over seeds (as the
 optimizer benchmarks report them: Schmidt et al., Descending through a Crowded Valley, 2021,
 https://arxiv.org/abs/2007.01547) and Wilson score intervals of a proportion (Wilson, Probable Inference,
-the Law of Succession, and Statistical Inference, JASA 1927, doi:10.1080/01621459.1927.10502953).
+the Law of Succession, and Statistical Inference, JASA 1927, doi:10.1080/01621459.1927.10502953). An
+interval stays within the ``bounds`` its values can take (an accuracy's, :data:`ACCURACY`, within
+[0, 1]; a difference of two accuracies within [-1, 1]), as on a study's leaderboard.
 
 >>> d = paired_difference([0.9, 0.92, 0.95], [0.8, 0.83, 0.84])
 >>> round(d.mean, 3), d.low > 0
@@ -27,9 +29,10 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 
-from optimlab.study.analysis import Summary, confidence_interval
+from optimlab.study.analysis import ACCURACY, UNBOUNDED, Summary, confidence_interval, difference_bounds
 
 __all__ = [
+    "ACCURACY",
     "CONTRADICTED",
     "LABELS",
     "PARTLY",
@@ -86,20 +89,25 @@ def decide(checks: Sequence[Check]) -> Verdict:
     return Verdict(label=label, paragraph=" ".join([opening, *sentences]), checks=tuple(checks))
 
 
-def summarize(values: Sequence[float]) -> Summary:
-    """Mean and Student-t 95% interval of the finite ``values`` (NaN marks a failed run, left out)."""
-    return confidence_interval([v for v in values if math.isfinite(v)])
+def summarize(values: Sequence[float], bounds: tuple[float, float] = UNBOUNDED) -> Summary:
+    """Mean and Student-t 95% interval of the finite ``values`` (NaN marks a failed run, left out), within
+    the ``bounds`` they can take."""
+    return confidence_interval([v for v in values if math.isfinite(v)], bounds)
 
 
-def paired_difference(a: Sequence[float], b: Sequence[float]) -> Summary:
-    """Mean and 95% interval of ``a[i] - b[i]``: runs paired by seed, pairs with a NaN left out.
+def paired_difference(
+    a: Sequence[float], b: Sequence[float], bounds: tuple[float, float] = UNBOUNDED
+) -> Summary:
+    """Mean and 95% interval of ``a[i] - b[i]``: runs paired by seed, pairs with a NaN left out; ``bounds``
+    are those of ``a`` and ``b`` (a difference of two accuracies lies within [-1, 1]).
 
     Pairing removes what both arms of a seed share (the data split, the batch order), so the interval is
     narrower than that of two independent means.
     """
     if len(a) != len(b):
         raise ValueError(f"paired values need equal lengths, got {len(a)} and {len(b)}")
-    return summarize([x - y for x, y in zip(a, b) if math.isfinite(x) and math.isfinite(y)])
+    differences = [x - y for x, y in zip(a, b) if math.isfinite(x) and math.isfinite(y)]
+    return summarize(differences, difference_bounds(bounds))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,21 +158,21 @@ def paired_check(
     below: float | None = None,
     above: float | None = None,
     unit: str = "",
+    bounds: tuple[float, float] = UNBOUNDED,
 ) -> Check:
-    """The check that ``a - b`` (paired by seed) lies entirely ``below`` or entirely ``above`` a threshold.
+    """The check that ``a - b`` (paired by seed) lies entirely ``below`` or entirely ``above`` a threshold;
+    ``bounds`` are the values ``a`` and ``b`` can take (:data:`ACCURACY`), which the intervals keep.
 
     The evidence names both arms' means and the difference with its interval, e.g. "test accuracy: tiny
     init 0.11 (...), Xavier 0.95 (...); difference -0.84 (95% CI ...)".
     """
     if (below is None) == (above is None):
         raise ValueError("give exactly one of below and above")
-    d = paired_difference(a, b)
+    d = paired_difference(a, b, bounds)
     holds = d.n >= 2 and (d.high < below if below is not None else d.low > above)  # type: ignore[operator]
     bound = f"below {below:.3g}" if below is not None else f"above {above:.3g}"
-    evidence = (
-        f"{measure}: {names[0]} {describe(summarize(a), unit)}, {names[1]} {describe(summarize(b), unit)}; "
-        f"difference {describe(d, unit)}, required entirely {bound}"
-    )
+    arms = [f"{name} {describe(summarize(v, bounds), unit)}" for name, v in zip(names, (a, b))]
+    evidence = f"{measure}: {', '.join(arms)}; difference {describe(d, unit)}, required entirely {bound}"
     return Check(statement, holds, evidence)
 
 
@@ -186,11 +194,13 @@ def interval_check(
     above: float | None = None,
     below: float | None = None,
     unit: str = "",
+    bounds: tuple[float, float] = UNBOUNDED,
 ) -> Check:
-    """The check that the 95% interval of the mean of ``values`` lies entirely ``above`` and/or ``below``."""
+    """The check that the 95% interval of the mean of ``values`` lies entirely ``above`` and/or ``below``;
+    ``bounds`` are the values they can take (:data:`ACCURACY`), which the interval keeps."""
     if above is None and below is None:
         raise ValueError("give above, below or both")
-    s = summarize(values)
+    s = summarize(values, bounds)
     holds = s.n >= 2 and (above is None or s.low > above) and (below is None or s.high < below)
     bounds = " and ".join(
         f"{side} {bound:.3g}" for side, bound in (("above", above), ("below", below)) if bound is not None

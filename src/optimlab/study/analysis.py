@@ -31,10 +31,13 @@ from optimlab.study.protocols import SEEDS, TUNE, StudySpec
 from optimlab.study.storage import TrialRecord
 
 __all__ = [
+    "ACCURACY",
+    "UNBOUNDED",
     "LeaderboardRow",
     "Summary",
     "best_tuning_trial",
     "confidence_interval",
+    "difference_bounds",
     "leaderboard",
     "metric_bounds",
     "performance_profiles",
@@ -115,9 +118,11 @@ class Summary:
         return (self.high - self.low) / 2
 
 
-def confidence_interval(
-    values: Sequence[float], bounds: tuple[float, float] = (-math.inf, math.inf)
-) -> Summary:
+UNBOUNDED = (-math.inf, math.inf)
+ACCURACY = (0.0, 1.0)  # the values an accuracy (or any fraction) can take
+
+
+def confidence_interval(values: Sequence[float], bounds: tuple[float, float] = UNBOUNDED) -> Summary:
     """Student-t 95% interval of the mean; one value gives std 0 and an unbounded interval (NaN).
 
     ``bounds`` are the values the metric can take (an accuracy: 0 and 1): the mean of such values lies
@@ -138,10 +143,16 @@ def confidence_interval(
 def metric_bounds(metric: str) -> tuple[float, float]:
     """The values ``metric`` can take: [0, 1] for an accuracy, [0, inf) for a loss or an error."""
     if metric.endswith("accuracy"):
-        return 0.0, 1.0
+        return ACCURACY
     if metric.endswith(("loss", "rmse", "error")):
         return 0.0, math.inf
-    return -math.inf, math.inf
+    return UNBOUNDED
+
+
+def difference_bounds(bounds: tuple[float, float]) -> tuple[float, float]:
+    """The values a difference of two values within ``bounds`` can take: of two accuracies, [-1, 1]."""
+    low, high = bounds
+    return low - high, high - low
 
 
 def time_to_target(

@@ -24,7 +24,7 @@ from optimlab.gallery.experiment import Evidence, Experiment, device_for, regist
 from optimlab.gallery.plots import curve_figure, sensitivity_figure
 from optimlab.gallery.probes import log10
 from optimlab.gallery.runs import Run, RunResult, by_arm, mean_curve, tune_then_rerun
-from optimlab.gallery.verdict import Verdict, decide, paired_check
+from optimlab.gallery.verdict import ACCURACY, Verdict, decide, paired_check
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability
 from optimlab.report import figures
@@ -145,6 +145,7 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
                 names=names,
                 above=0,
                 measure="test accuracy at the tuned lr",
+                bounds=ACCURACY,
             ),
             paired_check(
                 f"Batch normalization reaches {TARGET:g} validation accuracy in fewer steps",

@@ -29,7 +29,7 @@ from optimlab.gallery.experiment import Evidence, Experiment, device_for, regist
 from optimlab.gallery.plots import curve_figure, layer_profile_figures
 from optimlab.gallery.probes import geometric_mean_profile, log10
 from optimlab.gallery.runs import Run, RunResult, by_arm, mean_curve, train_run
-from optimlab.gallery.verdict import Verdict, decide, interval_check, paired_check
+from optimlab.gallery.verdict import ACCURACY, Verdict, decide, interval_check, paired_check
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability
 from optimlab.report import figures
@@ -199,6 +199,7 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
                 names=(normalized, standard),
                 above=0,
                 measure="test accuracy",
+                bounds=ACCURACY,
             ),
             paired_check(
                 "With sigmoid units, the top hidden layer is driven toward 0 during training while the first "

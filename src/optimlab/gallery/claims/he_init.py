@@ -20,7 +20,7 @@ from optimlab.gallery.experiment import Evidence, Experiment, device_for, regist
 from optimlab.gallery.plots import curve_figure, layer_profile_figures
 from optimlab.gallery.probes import geometric_mean_profile, log10
 from optimlab.gallery.runs import NetSize, Run, by_arm, mean_curve, train_run
-from optimlab.gallery.verdict import Verdict, decide, interval_check, paired_check
+from optimlab.gallery.verdict import ACCURACY, Verdict, decide, interval_check, paired_check
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability
 
@@ -110,12 +110,14 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
                 accuracy[he],
                 above=TRAINS_ABOVE,
                 measure=f"{he}: test accuracy",
+                bounds=ACCURACY,
             ),
             interval_check(
                 f"The Xavier-initialized network stalls: test accuracy within {STALL_MARGIN:g} of chance",
                 accuracy[xavier],
                 below=chance + STALL_MARGIN,
                 measure=f"{xavier}: test accuracy",
+                bounds=ACCURACY,
             ),
         ]
     )

@@ -23,7 +23,7 @@ from optimlab.gallery.experiment import Evidence, Experiment, device_for, regist
 from optimlab.gallery.plots import curve_figure, layer_profile_figures
 from optimlab.gallery.probes import geometric_mean_profile, log10
 from optimlab.gallery.runs import PROBE_ROWS, NetSize, Run, RunResult, by_arm, mean_curve, train_run
-from optimlab.gallery.verdict import Check, Verdict, decide, paired_check, rate_check
+from optimlab.gallery.verdict import ACCURACY, Check, Verdict, decide, paired_check, rate_check
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability
 
@@ -155,6 +155,7 @@ def verdict_small_init(numbers: Mapping[str, Any]) -> Verdict:
                 names=names,
                 below=0,
                 measure="test accuracy",
+                bounds=ACCURACY,
             ),
         ]
     )

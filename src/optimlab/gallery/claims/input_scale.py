@@ -24,7 +24,7 @@ from optimlab.data import load
 from optimlab.gallery.experiment import Evidence, Experiment, device_for, register
 from optimlab.gallery.plots import interval_figure, sensitivity_figures
 from optimlab.gallery.tuned import run_tuned, seed_values, sensitivity_curves, trial_records
-from optimlab.gallery.verdict import Verdict, decide, interval_check, paired_check, summarize
+from optimlab.gallery.verdict import ACCURACY, Verdict, decide, interval_check, paired_check, summarize
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability
 from optimlab.study import StudySpec, methods_from
@@ -132,6 +132,7 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
                 names=("raw", "standardized"),
                 below=0,
                 measure="test accuracy",
+                bounds=ACCURACY,
             )
             for optimizer, per in accuracy.items()
         ),
@@ -142,6 +143,7 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
             names=("raw", "standardized"),
             above=0,
             measure="absolute deviation of a seed's test accuracy from its arm's mean, both optimizers",
+            bounds=ACCURACY,
         ),
     ]
     return decide(checks)
@@ -152,6 +154,7 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
         evidence.numbers["test_accuracy"],
         title="Tuned test accuracy by input scaling",
         ylabel="test accuracy",
+        bounds=ACCURACY,
     )
     return [
         (bars, "Test accuracy of each scaling at its tuned learning rate: mean and 95% CI over the seeds."),

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from optimlab.gallery.experiment import Evidence, Experiment, device_for, register
 from optimlab.gallery.plots import interval_figure, sensitivity_figures
 from optimlab.gallery.tuned import run_tuned, seed_values, sensitivity_curves, trial_records
-from optimlab.gallery.verdict import Verdict, decide, paired_check
+from optimlab.gallery.verdict import ACCURACY, Verdict, decide, paired_check
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability
 from optimlab.study import StudySpec, methods_from
@@ -122,6 +122,7 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
                 names=(schedule, "constant"),
                 above=0,
                 measure="tuned test accuracy",
+                bounds=ACCURACY,
             )
             for workload, per in numbers["test_accuracy"].items()
             for schedule in per
@@ -132,7 +133,10 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
 
 def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
     bars = interval_figure(
-        evidence.numbers["test_accuracy"], title="Tuned test accuracy by schedule", ylabel="test accuracy"
+        evidence.numbers["test_accuracy"],
+        title="Tuned test accuracy by schedule",
+        ylabel="test accuracy",
+        bounds=ACCURACY,
     )
     return [
         (bars, "Each schedule at its own tuned peak learning rate: mean and 95% CI over the seeds."),

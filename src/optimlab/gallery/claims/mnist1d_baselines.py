@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from optimlab.gallery.experiment import Evidence, Experiment, device_for, register
 from optimlab.gallery.plots import interval_figure
 from optimlab.gallery.runs import Run, by_arm, train_run
-from optimlab.gallery.verdict import Verdict, decide, interval_check, paired_check
+from optimlab.gallery.verdict import ACCURACY, Verdict, decide, interval_check, paired_check
 from optimlab.recipe import Recipe
 
 __all__ = ["mnist1d_baselines"]
@@ -88,6 +88,7 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
             above=paper[arm] - WITHIN,
             below=paper[arm] + WITHIN,
             measure=f"{arm}: test accuracy",
+            bounds=ACCURACY,
         )
         for arm in (logistic, mlp, cnn)
     ]
@@ -101,6 +102,7 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
                 names=(cnn, mlp),
                 above=CNN_OVER_MLP,
                 measure="test accuracy",
+                bounds=ACCURACY,
             ),
             paired_check(
                 f"Non-linearity matters: the MLP at least {MLP_OVER_LOGISTIC * 100:.0f} points above "
@@ -110,6 +112,7 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
                 names=(mlp, logistic),
                 above=MLP_OVER_LOGISTIC,
                 measure="test accuracy",
+                bounds=ACCURACY,
             ),
         ]
     )
@@ -124,6 +127,7 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
         },
         title="MNIST-1D: test accuracy of the paper's baselines",
         ylabel="test accuracy",
+        bounds=ACCURACY,
     )
     return [(bars, "Test accuracy of each model: optimlab's runs (mean, 95% CI) beside the paper's table.")]
 

@@ -24,9 +24,10 @@ from optimlab.gallery.experiment import Evidence, Experiment, device_for, regist
 from optimlab.gallery.plots import curve_figure, interval_figure
 from optimlab.gallery.probes import log10
 from optimlab.gallery.runs import NetSize, Run, RunResult, by_arm, mean_curve, train_run
-from optimlab.gallery.verdict import Verdict, decide, interval_check, paired_check, summarize
+from optimlab.gallery.verdict import ACCURACY, Verdict, decide, interval_check, paired_check, summarize
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability
+from optimlab.study.analysis import difference_bounds
 
 __all__ = ["collapsed", "no_nonlinearity"]
 
@@ -143,6 +144,7 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
                 below=SAME_WITHIN,
                 measure=f"test accuracy, {deep_linear} minus {logistic} (paired by seed; {logistic} "
                 f"{summarize(accuracy[logistic]).mean:.3g})",
+                bounds=difference_bounds(ACCURACY),
             ),
             paired_check(
                 f"A non-linearity makes the difference: the same network with ReLU is at least {BETTER_BY:g} "
@@ -152,6 +154,7 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
                 names=(relu, deep_linear),
                 above=BETTER_BY,
                 measure="test accuracy",
+                bounds=ACCURACY,
             ),
         ]
     )
@@ -162,6 +165,7 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
         {"test accuracy": evidence.numbers["test_accuracy"]},
         title="Two spirals: test accuracy (mean and 95% CI over seeds)",
         ylabel="test accuracy",
+        bounds=ACCURACY,
     )
     return [
         (bars, "Test accuracy of each model, mean over seeds with its 95% confidence interval."),

@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 from optimlab.gallery.experiment import Evidence, Experiment, device_for, register
 from optimlab.gallery.plots import interval_figure
 from optimlab.gallery.tuned import run_tuned, seed_values, trial_records
-from optimlab.gallery.verdict import Check, Verdict, decide, paired_difference, ranked
+from optimlab.gallery.verdict import ACCURACY, Check, Verdict, decide, paired_difference, ranked
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability
 from optimlab.study import StudySpec, methods_from
@@ -124,7 +124,7 @@ def _evidence(size: str, experiment: str) -> Evidence:
 
 def _significant(a: Sequence[float], b: Sequence[float]) -> int:
     """+1 if a beats b (paired 95% interval above 0), -1 if b beats a, 0 if the interval holds 0."""
-    d = paired_difference(a, b)
+    d = paired_difference(a, b, ACCURACY)
     if d.n < 2:
         return 0
     return 1 if d.low > 0 else -1 if d.high < 0 else 0
@@ -186,7 +186,10 @@ def _figures(evidence: Evidence) -> list[tuple[Figure, str]]:
     return [
         (
             interval_figure(
-                table, title="Tuned test accuracy by optimizer and workload", ylabel="test accuracy"
+                table,
+                title="Tuned test accuracy by optimizer and workload",
+                ylabel="test accuracy",
+                bounds=ACCURACY,
             ),
             (
                 "Each optimizer at its tuned learning rate: mean and 95% CI over the seeds (paired across "

@@ -25,6 +25,7 @@ from optimlab.gallery.experiment import Evidence, Experiment, device_for, regist
 from optimlab.gallery.plots import interval_figure
 from optimlab.gallery.tuned import run_tuned, seed_values, trial_records
 from optimlab.gallery.verdict import (
+    ACCURACY,
     Check,
     Verdict,
     decide,
@@ -35,6 +36,7 @@ from optimlab.gallery.verdict import (
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability
 from optimlab.study import Dimension, Method, SearchSpace, StudySpec, methods_from
+from optimlab.study.analysis import difference_bounds
 
 __all__ = ["tuning_protocol"]
 
@@ -146,7 +148,10 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
     rank_first, rank_second = ranked(first), ranked(second)
     reversals = []
     for a, b in itertools.combinations(first, 2):
-        d1, d2 = paired_difference(first[a], first[b]), paired_difference(second[a], second[b])
+        d1, d2 = (
+            paired_difference(first[a], first[b], ACCURACY),
+            paired_difference(second[a], second[b], ACCURACY),
+        )
         if (d1.low > 0 and d2.high < 0) or (d1.high < 0 and d2.low > 0):
             reversals.append(f"{a} vs {b}: {d1.mean:+.3g} with {LR_ONLY}, {d2.mean:+.3g} with {FULL}")
     gap = [a - b for a, b in zip(second["adam"], second["momentum"])]
@@ -170,6 +175,7 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
                 gap,
                 above=-NO_WORSE_BY,
                 measure=f"test accuracy, adam minus momentum, {FULL} (paired by seed)",
+                bounds=difference_bounds(ACCURACY),
             ),
         ]
     )
@@ -182,6 +188,7 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
                 evidence.numbers["test_accuracy"],
                 title="Tuned test accuracy by tuning protocol",
                 ylabel="test accuracy",
+                bounds=ACCURACY,
             ),
             "Each optimizer's best configuration under each protocol: mean and 95% CI over the same seeds.",
         )

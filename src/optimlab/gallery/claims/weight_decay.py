@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 
 from optimlab.gallery.experiment import Evidence, Experiment, device_for, register
 from optimlab.gallery.runs import Run, RunResult, by_arm, train_run
-from optimlab.gallery.verdict import Check, Verdict, decide, paired_check
+from optimlab.gallery.verdict import ACCURACY, Check, Verdict, decide, paired_check
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability
 from optimlab.report import figures
@@ -158,6 +158,7 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
                 names=(decoupled, l2),
                 above=0,
                 measure="test accuracy at each one's best grid cell",
+                bounds=ACCURACY,
             ),
             Check(
                 f"With {decoupled}, the best learning rate moves less with the weight decay",

@@ -276,6 +276,38 @@ def test_an_activation_in_options_is_what_is_built_and_shown():
     assert updated == Recipe.from_dict({"model": {"activation": "tanh"}, "optimizer": {"lr": 0.5}})
 
 
+def test_a_keyword_beside_the_fields_is_the_named_entrys_option():
+    """optimizer: {name: sgd, momentum: 0.9} was refused as an unknown field; it is what options hold,
+    stored there (the same recipe and id as written in options), and checked as options are."""
+    beside = Recipe.from_dict(
+        {
+            "data": {"name": "two_spirals", "noise": 0.3},
+            "model": {"name": "transformer", "heads": 2},
+            "optimizer": {"name": "sgd", "momentum": 0.9},
+            "schedule": {"name": "cosine", "final": 0.1},
+        }
+    )
+    in_options = Recipe.from_dict(
+        {
+            "data": {"name": "two_spirals", "options": {"noise": 0.3}},
+            "model": {"name": "transformer", "options": {"heads": 2}},
+            "optimizer": {"name": "sgd", "options": {"momentum": 0.9}},
+            "schedule": {"name": "cosine", "options": {"final": 0.1}},
+        }
+    )
+    assert beside == in_options and beside.id == in_options.id
+    # A typo of a keyword is told by the entry; one of a field by the section; both at once are refused.
+    with pytest.raises(RecipeError, match=r"optimizer 'sgd' 'momentun'. Did you mean 'momentum'"):
+        Recipe.from_dict({"optimizer": {"name": "sgd", "momentun": 0.9}})
+    with pytest.raises(RecipeError, match=r"data: unknown field 'val_fractoin'. Did you mean 'val_fraction'"):
+        Recipe.from_dict({"data": {"val_fractoin": 0.1}})
+    with pytest.raises(RecipeError, match=r"'momentum' is set twice, as momentum: 0.9 and in options: 0.5"):
+        Recipe.from_dict({"optimizer": {"name": "sgd", "momentum": 0.9, "options": {"momentum": 0.5}}})
+    # An update goes where validation keeps it, so it replaces the stored value instead of contradicting it.
+    assert beside.with_updates({"optimizer.momentum": 0.5}).optimizer.options == {"momentum": 0.5}
+    assert beside.with_updates({"optimizer.weight-decay": 0.1}).optimizer.weight_decay == 0.1
+
+
 def test_unknown_section_and_bad_yaml():
     with pytest.raises(RecipeError, match=r"unknown field 'optimiser'.*Did you mean 'optimizer'"):
         Recipe.from_dict({"optimiser": {"name": "adam"}})

@@ -26,7 +26,7 @@ import pydantic
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
+from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError, close_matches
 from optimlab.registry import get_registry, normalize_name
 from optimlab.user_code import import_object, is_import_path
 
@@ -77,6 +77,7 @@ class _Spec(BaseModel):
     # NaN: JSON stores them as null, which would give lr: .inf the id (and, reloaded, the lr) of no lr.
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     NAMED_FIELDS: ClassVar[dict[str, str]] = {}  # field -> the registry category whose names it holds
+    OPTIONS_OF: ClassVar[str | None] = None  # the registry category of what ``options`` are keywords of
     # Fields added after studies were stored: left out of the serialised form while at their default, so
     # that the canonical JSON, hence the id, of a recipe that does not use them is what it always was.
     OMITTED_AT_DEFAULT: ClassVar[tuple[str, ...]] = ()
@@ -92,11 +93,35 @@ class _Spec(BaseModel):
     @pydantic.model_validator(mode="before")
     @classmethod
     def _fields_known(cls, data: Any) -> Any:
-        if isinstance(data, Mapping):
-            for key in data:
-                if key not in cls.model_fields:
-                    raise UnknownNameError("field", key, cls.model_fields)
-        return data
+        """A key that is no field is refused, except where the section has ``options`` and the key is a
+        keyword of what it names (``optimizer: {name: sgd, momentum: 0.9}``) or close to no field: it is
+        moved to options, whose check names it (a typo of a keyword still gets "did you mean")."""
+        if not isinstance(data, Mapping):
+            return data
+        unknown = {k: v for k, v in data.items() if k not in cls.model_fields}
+        options = data.get("options", {})
+        takes_options = "options" in cls.model_fields and isinstance(options, Mapping)
+        for key, value in unknown.items():
+            a_typo = key not in cls._keywords_of(data) and close_matches(key, cls.model_fields)
+            if not takes_options or a_typo:
+                raise UnknownNameError("field", key, cls.model_fields)
+            if key in options and options[key] != value:
+                raise ValueError(
+                    f"{key!r} is set twice, as {key}: {value!r} and in options: {options[key]!r}: keep one"
+                )
+        if not unknown:
+            return data
+        return {**{k: v for k, v in data.items() if k not in unknown}, "options": {**options, **unknown}}
+
+    @classmethod
+    def _keywords_of(cls, data: Mapping[str, Any]) -> tuple[str, ...]:
+        """The hyperparameters of the entry the section names, where its ``name`` is a registered one."""
+        category = cls.OPTIONS_OF
+        name = data.get("name", cls.model_fields["name"].default if "name" in cls.model_fields else None)
+        try:
+            return get_registry(category).get(name).hyperparameter_names if category else ()
+        except (OptimlabError, TypeError):
+            return ()
 
     @pydantic.model_validator(mode="before")
     @classmethod
@@ -128,6 +153,7 @@ class DataSpec(_Spec):
     """Which data, how it is split and scaled."""
 
     NAMED_FIELDS = {"scaling": "scaling"}
+    OPTIONS_OF = "dataset"
 
     name: str = "digits"  # a registered data set, a path to a CSV/NumPy/IDX file, or mypkg.data:load
     scaling: str = "none"  # fitted on the training split only, stored with the model
@@ -168,6 +194,7 @@ class ModelSpec(_Spec):
     """
 
     NAMED_FIELDS = {"name": "model"}
+    OPTIONS_OF = "model"
     TECHNIQUES: ClassVar[tuple[str, ...]] = ("activation", "norm", "init", "dropout")  # of layered models
 
     name: str = "mlp"
@@ -224,6 +251,7 @@ class OptimizerSpec(_Spec):
     """Optimizer by name; None leaves a hyperparameter at the optimizer's default."""
 
     NAMED_FIELDS = {"name": "optimizer"}
+    OPTIONS_OF = "optimizer"
 
     name: str = "adam"
     lr: float | None = Field(None, gt=0.0)
@@ -239,6 +267,7 @@ class ScheduleSpec(_Spec):
     """Learning-rate schedule: a multiplier of the optimizer's lr, 1 at its peak."""
 
     NAMED_FIELDS = {"name": "schedule"}
+    OPTIONS_OF = "schedule"
 
     name: str = "constant"
     warmup_steps: int = Field(0, ge=0)
@@ -394,7 +423,7 @@ class Recipe(_Spec):
     def with_updates(self, updates: Mapping[str, Any]) -> Recipe:
         """A new recipe with dotted fields replaced: ``{"optimizer.lr": 1e-2, "model.depth": 30}``."""
         data = self.to_dict()
-        updates = {_field_of_option(data, dotted): value for dotted, value in updates.items()}
+        updates = {_home_of(data, dotted): value for dotted, value in updates.items()}
         if "model.name" in updates:  # techniques left at the old architecture's own follow the new one
             for field, own in architecture_techniques(self.model.name).items():
                 if f"model.{field}" not in updates and data["model"][field] == own:
@@ -410,12 +439,18 @@ class Recipe(_Spec):
         return Recipe.from_dict(data)
 
 
-def _field_of_option(data: Mapping[str, Any], dotted: str) -> str:
-    """``model.options.activation`` is ``model.activation``, as validation moves it (a field's keyword
-    in options is the field): updated in options, it would contradict the field the recipe spells out."""
+def _home_of(data: Mapping[str, Any], dotted: str) -> str:
+    """Where validation keeps an update: ``model.options.activation`` is ``model.activation`` (a field's
+    keyword in options is the field) and ``optimizer.momentum`` is ``optimizer.options.momentum`` (a
+    keyword beside the fields goes to options), so an update never contradicts what is stored."""
     parts = dotted.split(".")
-    if len(parts) == 3 and parts[1] == "options" and parts[2] in data.get(parts[0], {}):
+    section = data.get(parts[0])
+    if not isinstance(section, Mapping) or "options" not in section:
+        return dotted
+    if len(parts) == 3 and parts[1] == "options" and parts[2] in section:
         return f"{parts[0]}.{parts[2]}"
+    if len(parts) == 2 and parts[1] not in section and normalize_name(parts[1]) not in section:
+        return f"{parts[0]}.options.{parts[1]}"
     return dotted
 
 

@@ -112,8 +112,8 @@ def test_compare_runs_on_the_users_code_and_stores_the_path(cli, user_folder, tm
         "optimlab_cli_nets:build",
         "optimlab_cli_data:load",
     )
-    rows = [json.loads(line) for line in out.splitlines()]
-    assert {row["method"] for row in rows if "method" in row} == {"sgd", "adam"}
+    (study,) = json.loads(out)["studies"]
+    assert {row["method"] for row in study["leaderboard"]} == {"sgd", "adam"}
 
 
 @pytest.mark.parametrize(

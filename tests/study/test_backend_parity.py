@@ -24,7 +24,8 @@ def run(cli, folder, *flags):
     assert spec.recipe.model.name == "optimlab_userpkg.nets:build"  # the path, stored with the study
     names = [spec.study_name(m) for m in spec.methods]
     records = {(r.study, r.key): r for r in load_records(open_storage(str(folder)), names)}
-    board = [json.loads(line) for line in out.splitlines() if '"method"' in line]
+    (study,) = json.loads(out)["studies"]
+    board = study["leaderboard"]
     return records, board
 
 
@@ -60,4 +61,4 @@ def test_every_backend_gives_the_leaderboard_of_local(cli, user_package, tmp_pat
         same_curves(other.curve, mine.curve)
     assert [row["method"] for row in their_board] == [row["method"] for row in our_board]
     for theirs_row, ours_row in zip(their_board, our_board):
-        assert theirs_row["test mean"] == pytest.approx(ours_row["test mean"], abs=1e-5)
+        assert theirs_row["test_mean"] == pytest.approx(ours_row["test_mean"], abs=1e-5)

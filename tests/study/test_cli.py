@@ -1,6 +1,7 @@
 """The compare and worker verbs: a tiny comparison writes its leaderboard, tables and report; resume."""
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -45,7 +46,17 @@ def test_compare_prints_the_leaderboard_and_writes_tables_and_report(tmp_path):
 
     again = runner.invoke(app, ["compare", "--resume", str(tmp_path), "--no-progress", "--format", "json"])
     assert again.exit_code == 0, again.output
-    assert again.output.count('"method"') == 2  # the same leaderboard, nothing rerun
+    # One JSON document (it was JSON Lines: a row per method, then the files, which json.load refused).
+    document = json.loads(again.stdout)
+    (study,) = document["studies"]
+    assert (study["study"], study["test_metric"], study["seeds"]) == ("digits_mlp", "test_accuracy", 2)
+    assert [(row["rank"], row["method"]) for row in study["leaderboard"]] == [
+        (i + 1, row["method"]) for i, row in enumerate(board)
+    ]  # the same leaderboard as leaderboard.csv, nothing rerun
+    first = study["leaderboard"][0]
+    assert first["test_mean"] == pytest.approx(float(board[0]["test_mean"]))
+    assert set(first["best_config"]) == {"optimizer.lr"} and 0 <= first["ci95_high"] <= 1
+    assert document["report"] == str(tmp_path / "report.html") and document["storage"] == str(tmp_path)
 
 
 def test_several_workloads_get_a_study_each_and_performance_profiles(tmp_path):
@@ -81,7 +92,12 @@ def test_several_workloads_get_a_study_each_and_performance_profiles(tmp_path):
         and "Across workloads" in report
     )
     again = runner.invoke(app, ["compare", "--resume", str(tmp_path), "--no-progress", "--format", "json"])
-    assert again.exit_code == 0 and again.output.count('"method"') == 4
+    assert again.exit_code == 0, again.output
+    studies = json.loads(again.stdout)["studies"]
+    assert [(s["study"], len(s["leaderboard"])) for s in studies] == [
+        ("digits_mlp", 2),
+        ("two_spirals_mlp", 2),
+    ]
 
 
 def _has_pyarrow():

@@ -199,7 +199,11 @@ def compare(
     progress: o.ProgressOpt = True,
     fmt: o.FormatOpt = "human",
 ) -> None:
-    """Tune each method with the same budget, rerun its best config on fresh seeds, report with CIs."""
+    """Tune each method with the same budget, rerun its best config on fresh seeds, report with CIs.
+
+    With --format json, one JSON object on stdout: each study's leaderboard (the columns of
+    leaderboard.csv), the report, the tables and the storage; progress and errors go to stderr.
+    """
     backend = backend or "local"
     o.check_workers(workers, backend)
     if resume is not None:
@@ -278,7 +282,7 @@ def compare(
             command=" ".join(["optimlab", *sys.argv[1:]]),
             **plan,
         )
-    for result in done.results:
+    for result in done.results if output.human else ():  # JSON: the leaderboards go in the one document
         spec = result.spec
         output.table(
             f"{spec.name}: {spec.test_metric} of each method's best configuration over {spec.seeds} seeds",
@@ -287,6 +291,32 @@ def compare(
         )
     output.result(
         f"report: {done.report}\ntables: {', '.join(str(f) for f in done.tables)}\nstorage: {done.location}",
-        {"report": str(done.report), "tables": [str(f) for f in done.tables], "storage": done.location},
+        {
+            "studies": [_study_document(result.spec, result.records) for result in done.results],
+            "report": str(done.report),
+            "tables": [str(f) for f in done.tables],
+            "storage": done.location,
+        },
     )
     exit_if_all_failed(output, done.results)
+
+
+def _study_document(spec: StudySpec, records: Sequence[TrialRecord]) -> dict[str, Any]:
+    """A study in ``--format json``: its leaderboard with the columns of leaderboard.csv, the best
+    configuration as a mapping and the fields at the edge of their range as a list."""
+    from optimlab.study import leaderboard
+    from optimlab.study.export import leaderboard_rows as table_rows
+
+    board = leaderboard(spec, records)
+    rows = [
+        {k: v for k, v in row.items() if k != "study"}
+        | {"best_config": best.params, "at_edge": list(best.at_edge)}
+        for row, best in zip(table_rows(board), board)
+    ]
+    return {
+        "study": spec.name,
+        "test_metric": spec.test_metric,
+        "target": spec.target,  # null: none, so no steps to it
+        "seeds": spec.seeds,
+        "leaderboard": rows,
+    }

@@ -100,6 +100,42 @@ def test_several_workloads_get_a_study_each_and_performance_profiles(tmp_path):
     ]
 
 
+def test_a_recipe_file_is_the_workload_and_compared_values_are_typed(tmp_path):
+    """compare took workloads by name only (train, doctor and lr-find take a recipe file); and a compared
+    value went to the recipe as the string '0.9', which an optimizer's option refused as no number."""
+    recipe = tmp_path / "spirals-sgd.yaml"
+    recipe.write_text(
+        "data: {name: two_spirals, scaling: standardize, options: {n: 300}}\n"
+        "model: {width: 16}\noptimizer: {name: sgd, momentum: 0.5}\ntraining: {epochs: 3}\n"
+    )
+    out = tmp_path / "out"
+    args = [str(recipe), "--compare", "optimizer.momentum=0.5,0.9", "--budget", "1", "--seeds", "1"]
+    result = runner.invoke(app, ["compare", *args, "--epochs", "1", "--no-progress", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    with open(out / "trials.csv") as handle:
+        trials = list(csv.DictReader(handle))
+    assert {t["study"] for t in trials} == {"spirals-sgd/0.5", "spirals-sgd/0.9"} and len(trials) == 4
+    (spec,) = run_study_specs(out)
+    assert spec.metric == "val_accuracy" and spec.test_metric == "test_accuracy"
+    momenta = sorted(m.updates["optimizer.momentum"] for m in spec.methods)
+    assert momenta == [0.5, 0.9]
+    base = spec.recipe
+    assert (base.data.name, base.model.width, base.optimizer.name, base.training.epochs) == (
+        "two_spirals",
+        16,
+        "sgd",
+        1,
+    )  # the file's recipe, --epochs applied
+    both = runner.invoke(app, ["compare", str(recipe), "--workload", "digits_mlp", "--optimizers", "sgd"])
+    assert isinstance(both.exception, OptimlabError) and "give one of them" in str(both.exception)
+
+
+def run_study_specs(folder):
+    from optimlab.study.run import load_specs
+
+    return load_specs(str(folder), None)
+
+
 def _has_pyarrow():
     try:
         import pyarrow  # noqa: F401

@@ -20,6 +20,7 @@ from optimlab.registry import POSITIVE_INT
 
 if TYPE_CHECKING:  # the study package (optuna, torch) is imported when the verb runs, not at start-up
     from optimlab.study import StudySpec, TrialRecord
+    from optimlab.workloads import Workload
 
 EXAMPLES = """Examples:
   optimlab compare --workload digits_mlp --optimizers sgd,momentum,rmsprop,adagrad,adam
@@ -29,6 +30,7 @@ EXAMPLES = """Examples:
   optimlab compare --compare model.activation=relu,tanh,gelu --space optimizer.lr=1e-4:1e-1:log \\
       --protocol tpe --budget 12
   optimlab compare --optimizers adam,lion --backend batched --out runs/adam-lion
+  optimlab compare recipe.yaml --optimizers sgd,adam,lion        # your recipe, tuned on val accuracy/loss
   optimlab compare --optimizers sgd,adam --model mynets:build --dataset mydata:load   # your own code
   optimlab compare --optimizers adamw,lion --model mytext:bert --dataset mytext:load --metric val_loss
   optimlab compare --optimizers sgd,adam --metric mymetrics:f1                        # tuned on val_f1
@@ -49,6 +51,7 @@ LEADERBOARD_COLUMNS = (
 )
 # the flags a resumed comparison refuses: the stored study keeps its own
 PLAN_FLAGS = (
+    "recipe_path",
     "workload",
     "optimizers",
     "compare_field",
@@ -101,7 +104,7 @@ def leaderboard_rows(spec: StudySpec, records: Sequence[TrialRecord]) -> list[tu
     return rows
 
 
-def _compared(optimizers: str | None, compare_field: str | None) -> tuple[str, list[str]]:
+def _compared(optimizers: str | None, compare_field: str | None) -> tuple[str, list[Any]]:
     """(recipe field, values) from ``--optimizers a,b`` or ``--compare FIELD=a,b``."""
     if bool(optimizers) == bool(compare_field):
         raise OptimlabError("say what to compare: --optimizers a,b,c or --compare FIELD=a,b,c (one of them)")
@@ -115,11 +118,15 @@ def _compared(optimizers: str | None, compare_field: str | None) -> tuple[str, l
         for name in names:
             if ":" not in name:
                 check_name("optimizer", name, "--optimizers")
-    return field, names
+        return field, names
+    from optimlab.recipe import load_yaml
+
+    return field, [load_yaml(name) for name in names]  # typed as YAML types them: 0.9 a number, as --space
 
 
 def compare(
     ctx: typer.Context,
+    recipe_path: o.RecipeArg = None,
     workload: Annotated[
         str | None,
         typer.Option(
@@ -219,9 +226,12 @@ def compare(
         for chosen in (w.strip() for w in (workload or "").split(",")):
             if chosen:
                 check_name("workload", chosen, "--workload")
+        workloads: list[Any] | None = workload.split(",") if workload else None
+        if recipe_path is not None:
+            workloads = _recipe_workloads(recipe_path, epochs, workload)
         plan = {
             "field": field,
-            "workloads": (workload or "").split(",") if workload else None,
+            "workloads": workloads,
             "epochs": epochs,
             "data_dir": data_dir,
             "model": model,
@@ -299,6 +309,17 @@ def compare(
         },
     )
     exit_if_all_failed(output, done.results)
+
+
+def _recipe_workloads(path: Path, epochs: int | None, workload: str | None) -> list[Workload]:
+    """The recipe file as the one workload, named after the file (tuned on validation accuracy for
+    classes, else validation loss), ``--epochs`` applied."""
+    from optimlab.study.compare import recipe_workload
+
+    if workload:
+        raise OptimlabError(f"compare {str(path)!r} or --workload {workload}: give one of them")
+    recipe = o.recipe_from_options(path, {"epochs": epochs})
+    return [recipe_workload(recipe, path.stem)]
 
 
 def _study_document(spec: StudySpec, records: Sequence[TrialRecord]) -> dict[str, Any]:

@@ -37,6 +37,7 @@ __all__ = [
     "on_dict_batches",
     "on_user_code",
     "plan_comparison",
+    "recipe_workload",
     "with_metric",
 ]
 
@@ -148,6 +149,19 @@ def _names_user_data(recipe: Recipe) -> bool:
     registry = get_registry("dataset")
     name = recipe.data.name
     return is_import_path(name) or (name in registry and Capability.USER in registry.get(name).capabilities)
+
+
+def recipe_workload(recipe: Recipe, name: str) -> Workload:
+    """A recipe of the user's as a workload: tuned on validation accuracy for classes, else validation
+    loss; reported on the test split, or on the validation split of the fresh seeds without one."""
+    from optimlab.build import build_data
+
+    splits = build_data(recipe)
+    tuned = "val_accuracy" if splits.task == "classification" else "val_loss"
+    has_test = splits.test is not None and len(splits.test) > 0
+    reported = tuned.replace("val_", "test_", 1) if has_test else tuned
+    goal = "max" if tuned == "val_accuracy" else "min"
+    return on_dict_batches(Workload(name, recipe, metric=tuned, goal=goal, test_metric=reported))
 
 
 def on_dict_batches(workload: Workload) -> Workload:

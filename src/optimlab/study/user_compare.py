@@ -38,20 +38,25 @@ from typing import Any
 
 from torch import nn
 
-from optimlab.build import build_data
 from optimlab.data.user_batches import describe
 from optimlab.data.user_factory import as_data
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.recipe import MODEL_LOSS, Recipe
 from optimlab.registry import get_registry, normalize_name
 from optimlab.study.backends import BACKENDS, BackendOptions
-from optimlab.study.compare import DEFAULT_WORKLOAD, Comparison, on_dict_batches, on_user_code, with_metric
+from optimlab.study.compare import (
+    DEFAULT_WORKLOAD,
+    Comparison,
+    on_user_code,
+    recipe_workload,
+    with_metric,
+)
 from optimlab.study.compare import compare as run_comparison
 from optimlab.study.protocols import StudySpec
 from optimlab.study.space import SearchSpace
 from optimlab.study.storage import TrialRecord
 from optimlab.user_code import import_object, is_import_path
-from optimlab.workloads import Workload, get_workload
+from optimlab.workloads import get_workload
 
 __all__ = ["STUDY_NAME", "compare"]
 
@@ -146,17 +151,6 @@ def _compute_loss_path(compute_loss: Any) -> str:
             "__main__): the recipe stores its path",
         )
     return path
-
-
-def _workload(recipe: Recipe, name: str) -> Workload:
-    """The user's data as a workload: tuned on validation accuracy for classes, else validation loss;
-    reported on the test split, or on the validation split of the fresh seeds when there is no test split."""
-    splits = build_data(recipe)
-    tuned = "val_accuracy" if splits.task == "classification" else "val_loss"
-    has_test = splits.test is not None and len(splits.test) > 0
-    reported = tuned.replace("val_", "test_", 1) if has_test else tuned
-    goal = "max" if tuned == "val_accuracy" else "min"
-    return on_dict_batches(Workload(name, recipe, metric=tuned, goal=goal, test_metric=reported))
 
 
 def compare(
@@ -261,7 +255,7 @@ def compare(
     updates.update(recipe or {})
     if "data" in named:
         base = Recipe().with_updates({"data": {"name": named["data"][0]}, **updates})
-        chosen = _workload(base, name or STUDY_NAME)
+        chosen = recipe_workload(base, name or STUDY_NAME)
     else:
         chosen = get_workload(workload or DEFAULT_WORKLOAD)
         if "model" in named:  # named for what it trains, as the CLI's --model does

@@ -99,3 +99,14 @@ def test_a_loader_that_drops_its_last_batch_is_read_whole_in_its_own_rows():
     assert rows == [list(range(60)), list(range(60, 80)), list(range(50))]
     assert torch.equal(splits.test.y, torch.arange(50) % 2)
     assert len(as_data(DataLoader(Stream(), batch_size=32), "mine").examples.x) == 50  # no len(): read
+
+
+def test_multi_label_targets_are_refused_saying_what_is_accepted():
+    """A (N, K) matrix of 0/1 labels is refused by name and shape, not trained as something else."""
+    labels = (torch.randn(20, 3) > 0).float()
+    with pytest.raises(InvalidValueError) as refused:
+        as_data((torch.randn(20, 4), labels), "tags")
+    assert str(refused.value) == (
+        "invalid value 'shape (20, 3)' for class labels of tags: accepted one label per example, shape (N,) "
+        "or (N, 1): several per example (multi-label 0/1 columns) are not supported."
+    )

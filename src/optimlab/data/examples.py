@@ -120,7 +120,10 @@ class Examples(DatasetInfo):
         if task == "classification":
             if y_array.ndim > 1 and y_array.size != len(y_array):
                 raise InvalidValueError(
-                    f"class labels of {name}", f"shape {y_array.shape}", "one label per example"
+                    f"class labels of {name}",
+                    f"shape {y_array.shape}",
+                    "one label per example, shape (N,) or (N, 1): several per example (multi-label "
+                    "0/1 columns) are not supported",
                 )
             classes, ids = np.unique(y_array.reshape(len(y_array)), return_inverse=True)
             targets, num_classes = torch.as_tensor(ids.reshape(-1), dtype=torch.long), len(classes)

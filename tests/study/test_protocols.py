@@ -1,5 +1,7 @@
 """Protocols: every method gets the same budget; seeds are fresh; the lr range follows the optimizer."""
 
+import dataclasses
+
 import pytest
 
 from optimlab.errors import InvalidValueError
@@ -49,6 +51,10 @@ def test_a_grid_never_plans_more_trials_than_the_budget():
         for p in ("random", "tpe")
         for m in spec(space=space, budget=4, protocol=p).methods
     ] == [4] * 4
+    # A study stored before the check (its grid over its budget) still loads, so it resumes as planned.
+    stored = dataclasses.replace(spec(space=space, budget=9), budget=4).to_dict()
+    resumed = StudySpec.from_dict(stored)
+    assert [len(resumed.tune_plan(m)) for m in resumed.methods] == [9, 9]
 
 
 def test_default_grid_spans_four_decades_around_the_optimizer_scale():

@@ -150,7 +150,6 @@ class StudySpec:
             raise InvalidValueError("method names", names, "distinct names without '/'")
         for method in self.methods:  # a bad field or value fails here, before any trial starts
             space = self.space_for(method)
-            self._check_grid_fits(space)
             first = space.grid(1)[0]
             for dimension in space.dimensions:  # every choice, and both ends of a range
                 for value in dimension.grid(2):
@@ -158,8 +157,9 @@ class StudySpec:
 
     def _check_grid_fits(self, space: SearchSpace) -> None:
         """A grid keeps every categorical choice, so it needs a budget of at least their combinations: a
-        smaller one is refused (dropping choices would compare less than asked; exceeding the budget
-        would cost more than promised)."""
+        smaller one is refused when a study is planned (dropping choices would compare less than asked;
+        exceeding the budget would cost more than promised). A stored study, planned before this check,
+        resumes with the grid it has."""
         least = space.choice_combinations
         if self.protocol != "grid" or self.budget >= least:
             return
@@ -175,7 +175,7 @@ class StudySpec:
     def for_workload(
         cls, name: str, workload: Workload, methods: Sequence[Method], **options: Any
     ) -> StudySpec:
-        return cls(
+        spec = cls(
             name=name,
             recipe=workload.recipe,
             methods=tuple(methods),
@@ -185,6 +185,9 @@ class StudySpec:
             target=workload.target,
             **options,
         )
+        for method in spec.methods:
+            spec._check_grid_fits(spec.space_for(method))
+        return spec
 
     def study_name(self, method: Method) -> str:
         """The Optuna study holding ``method``'s trials: ``<study>/<method>``."""

@@ -36,9 +36,9 @@ def test_bench_prints_scores_and_writes_the_report_and_png_figures(tmp_path):
 
     again = runner.invoke(app, ["bench", "--resume", str(tmp_path), "--no-progress", "--format", "json"])
     assert again.exit_code == 0, again.output
-    lines = [json.loads(line) for line in again.output.splitlines()]
-    assert {line["method"] for line in lines if "area score" in line} == {"sgd", "adam"}
-    assert lines[-1]["report"].endswith("report.html")
+    document = json.loads(again.stdout)
+    assert {row["method"] for row in document["scores"]} == {"sgd", "adam"}
+    assert document["report"].endswith("report.html")
 
 
 def test_bench_refuses_calls_it_cannot_run_and_says_how_to_fix_them(tmp_path):
@@ -105,23 +105,22 @@ def test_ctrl_c_says_how_to_resume_and_the_resumed_bench_runs_each_trial_once(tm
     )
 
 
-def _strict(line):
-    """A line as a strict JSON parser (JavaScript's, RFC 8259) reads it: no NaN, no Infinity."""
+def _strict(text):
+    """``text`` as a strict JSON parser (JavaScript's, RFC 8259) reads it: no NaN, no Infinity."""
 
     def refuse(constant):
         raise ValueError(f"{constant} is not JSON")
 
-    return json.loads(line, parse_constant=refuse)
+    return json.loads(text, parse_constant=refuse)
 
 
-def test_json_lines_are_strict_json_a_missed_target_null(tmp_path):
+def test_json_is_strict_json_a_missed_target_null(tmp_path):
     """A method that never reached the target printed "time to target (steps)": Infinity, which
     JavaScript's JSON.parse refuses and jq reads as 1.7976931348623157e+308 steps."""
     args = ["bench", *TINY[:-3], "--seeds", "1", "--no-progress", "--out", str(tmp_path), "--format", "json"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    rows = [_strict(line) for line in result.output.splitlines()]
-    per_workload = [row for row in rows if "reached" in row]
+    per_workload = _strict(result.stdout)["workloads"]
     assert {row["method"] for row in per_workload} == {"sgd", "adam"}
     assert any(row["reached"] == "0/1" for row in per_workload)  # sgd misses at this budget
     for row in per_workload:

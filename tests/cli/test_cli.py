@@ -10,8 +10,7 @@ from optimlab.registry import categories, get_registry
 def test_list_shows_every_registered_name(cli):
     code, out, _ = cli("list", "--format", "json")
     assert code == 0
-    rows = [json.loads(line) for line in out.splitlines()]
-    listed = {(row["category"], row["name"]) for row in rows}
+    listed = {(category, row["name"]) for category, rows in json.loads(out).items() for row in rows}
     for category in categories():
         for entry in get_registry(category):
             assert (category, entry.name) in listed
@@ -19,8 +18,8 @@ def test_list_shows_every_registered_name(cli):
 
 def test_list_filters_with_wildcards(cli):
     code, out, _ = cli("list", "init", "--filter", "kaiming*", "--format", "json")
-    names = {json.loads(line)["name"] for line in out.splitlines()}
-    assert code == 0 and names == {"kaiming_uniform", "kaiming_normal"}
+    (listed,) = json.loads(out).values()
+    assert code == 0 and {row["name"] for row in listed} == {"kaiming_uniform", "kaiming_normal"}
 
 
 def test_train_with_flags_writes_metrics_and_model(cli, tmp_path):

@@ -102,7 +102,7 @@ def cli():
 def test_cli_lists_every_experiment(cli):
     result = cli("gallery", "--format", "json")
     assert result.exit_code == 0, result.output
-    listed = [json.loads(line) for line in result.output.splitlines()]
+    listed = json.loads(result.stdout)["experiments"]
     assert [row["name"] for row in listed] == experiment_names()
 
 
@@ -111,7 +111,7 @@ def test_cli_runs_one_experiment_and_writes_its_page(cli, tmp_path):
         "gallery", "run", "no_nonlinearity", "--size", "tiny", "--out", str(tmp_path), "--format", "json"
     )
     assert result.exit_code == 0, result.output
-    reported = json.loads(result.output.splitlines()[-1])
+    reported = json.loads(result.stdout)
     assert reported["verdict"] in LABELS and (tmp_path / "no_nonlinearity.html").is_file()
     assert not (tmp_path / "index.html").exists()  # the index is written by 'all' only
 

@@ -62,7 +62,12 @@ def choice(*accepted: str) -> Callable[[str], str]:
 
 FormatOpt = Annotated[
     str,
-    typer.Option("--format", parser=choice(*FORMATS), help="Output: human or json.", metavar="human|json"),
+    typer.Option(
+        "--format",
+        parser=choice(*FORMATS),
+        help="Output: human, or json: one JSON document on stdout (progress and errors on stderr).",
+        metavar="human|json",
+    ),
 ]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress while it runs.")]
 ThreadsOpt = Annotated[

@@ -1,4 +1,4 @@
-"""The one object verbs print through: human tables on a terminal, or JSON with ``--format json``."""
+"""The one object verbs print through: human tables, or one JSON document with ``--format json``."""
 
 from __future__ import annotations
 
@@ -29,20 +29,23 @@ def _finite(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-def _json_line(data: dict[str, Any]) -> str:
-    """One line of strict JSON (RFC 8259): Python's NaN and Infinity, which JavaScript's JSON.parse
-    refuses and jq reads as 1.8e308, are null; the row's other columns (``reached 0/3``) say why."""
+def _strict_json(data: dict[str, Any]) -> str:
+    """Strict JSON (RFC 8259): Python's NaN and Infinity, which JavaScript's JSON.parse refuses and jq
+    reads as 1.8e308, are null; the row's other columns (``reached 0/3``) say why."""
     return json.dumps(_finite(data), allow_nan=False)
 
 
 class Output:
-    """Prints results as rich tables (human) or JSON lines (machines); messages to stderr are plain text."""
+    """Prints results as rich tables (human), or as one JSON document that ``json.load`` and ``jq`` read
+    (``--format json``): tables given a key are gathered, and the verb's result prints them with its data.
+    Messages to stderr are plain text."""
 
     def __init__(self, fmt: str = "human") -> None:
         from rich.console import Console  # rich loads when a verb prints, not when the CLI starts
 
         self.format = fmt
         self.console = Console(highlight=False)
+        self.gathered: dict[str, list[Any]] = {}  # JSON: what the result prints beside its data
 
     @property
     def human(self) -> bool:
@@ -54,20 +57,27 @@ class Output:
         columns: Sequence[str],
         rows: Sequence[Sequence[Any]],
         *,
+        key: str | None = None,
         unbroken: Iterable[str] = (),
     ) -> None:
-        """``unbroken`` columns (names) are never wrapped; the others wrap between words."""
-        if self.format == "json":
-            for row in rows:
-                print(_json_line(dict(zip(columns, row, strict=True))))
-            return
-        self.console.print(rich_table(title, columns, rows, unbroken=unbroken))
+        """``key``: the table's name in the JSON document, a list of rows keyed by ``columns`` (None: a
+        table for people only, its data in the result). ``unbroken`` columns (names) are never wrapped;
+        the others wrap between words."""
+        if self.human:
+            self.console.print(rich_table(title, columns, rows, unbroken=unbroken))
+        elif key is not None:
+            self.gathered[key] = [dict(zip(columns, row, strict=True)) for row in rows]
 
-    def result(self, message: str, data: dict[str, Any] | None = None) -> None:
-        if self.format == "json":
-            print(_json_line(data if data is not None else {"message": message}))
-        else:
+    def result(self, message: str, data: dict[str, Any] | None = None, *, under: str | None = None) -> None:
+        """``message`` for people; in JSON, ``data`` and the tables gathered, printed as the one document
+        (``data`` None: the message is for people only). With ``under``, ``data`` is gathered in that
+        key's list instead, for the verb's last result to print (one per experiment of a gallery)."""
+        if self.human:
             self.console.print(message, markup=False)
+        elif under is not None:
+            self.gathered.setdefault(under, []).append(data)
+        elif data is not None:
+            print(_strict_json({**self.gathered, **data}))
 
     def note(self, message: str) -> None:
         """A line for the person watching (progress, a waiting state): stderr, so JSON stays clean."""

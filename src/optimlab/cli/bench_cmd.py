@@ -231,6 +231,7 @@ def _print_scores(output: Output, result: Any) -> None:
         f"area score (time to target in {scores.cost}; 1: fastest on every workload)",
         ("rank", "method", "area score"),
         [(i + 1, m, a) for i, (m, a) in enumerate(scores.ranking())],
+        key="scores",
     )
     rows = []
     for workload, per in scores.workloads.items():
@@ -250,4 +251,5 @@ def _print_scores(output: Output, result: Any) -> None:
         "per workload: final test metric (mean over seeds) and time to target (median)",
         ("workload", "method", "test mean", "seeds", f"time to target ({scores.cost})", "reached"),
         rows,
+        key="workloads",
     )

@@ -41,13 +41,13 @@ def gallery(ctx: typer.Context, fmt: o.FormatOpt = "human") -> None:
         return
     from optimlab.gallery import experiments
 
+    columns = ("name", "kind", "summary", "source")
     rows = [(e.name, e.obj.kind.replace("_", " "), e.summary, e.paper) for e in experiments()]
-    Output(fmt).table(
-        "Experiments (optimlab gallery run NAME, or all)",
-        ("name", "kind", "summary", "source"),
-        rows,
-        unbroken=("name",),
-    )
+    output = Output(fmt)
+    if not output.human:
+        output.result("", {"experiments": [dict(zip(columns, row, strict=True)) for row in rows]})
+        return
+    output.table("Experiments (optimlab gallery run NAME, or all)", columns, rows, unbroken=("name",))
 
 
 @app.command("run", epilog=o.epilog(EXAMPLES))
@@ -89,6 +89,7 @@ def run(
                     "seconds": round(outcome.seconds, 1),
                     "page": str(page),
                 },
+                under="experiments" if name == ALL else None,  # all: a list, and the index
             )
 
         from optimlab.gallery import run_experiment, run_gallery

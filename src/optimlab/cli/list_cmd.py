@@ -43,11 +43,13 @@ def list_techniques(
 
     out = Output(fmt)
     found = listing(category, filter)
-    if not out.human:
-        out.table(
-            "", COLUMNS, [tuple(", ".join(r[c]) if c == "aliases" else r[c] for c in COLUMNS) for r in found]
+    shown = dict.fromkeys(row["category"] for row in listing(category))
+    if not out.human:  # a key per category, as the tables; a field per column, the aliases a list
+        fields = COLUMNS[1:]
+        out.result(
+            "", {name: [{f: r[f] for f in fields} for r in found if r["category"] == name] for name in shown}
         )
         return
-    for name in dict.fromkeys(row["category"] for row in listing(category)):
+    for name in shown:
         rows = [(row["name"], _about(row)) for row in found if row["category"] == name]
         out.table(f"{name} ({len(rows)})", ("name", "about"), rows, unbroken=("name",))

@@ -133,7 +133,7 @@ def train(
         + (f"; page {data['report']}" if "report" in data else ""),
         data,
     )
-    if output.human and result.metrics:
+    if result.metrics:
         output.table("final metrics", ("metric", "value"), sorted(result.metrics.items()))
     if result.status == "diverged":
         output.error(result.message or "diverged")

@@ -1,0 +1,98 @@
+"""--format json: every verb that takes it prints one JSON document on stdout, holding what its human
+output shows; bench and gallery printed JSON Lines (a line per table row, then the result)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+
+from optimlab.cli.app import app
+from optimlab.registry import get_registry
+
+TINY_STUDY = ["--optimizers", "sgd", "--budget", "1", "--seeds", "1", "--no-progress"]
+
+
+def _verbs_taking_format(command: Any, path: tuple[str, ...] = ()) -> set[str]:
+    """Every verb's name as typed (``gallery run``) whose options include --format."""
+    found = {" ".join(path)} if any("--format" in p.opts for p in command.params) else set()
+    for name, sub in getattr(command, "commands", {}).items():
+        found |= _verbs_taking_format(sub, (*path, name))
+    return found
+
+
+def _strict(text: str) -> dict:
+    """``text`` as ``json.load`` and a strict parser (JavaScript's: no NaN, no Infinity) read it."""
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.fixture
+def run_json(cli):
+    def run(*argv: str) -> dict:
+        code, out, err = cli(*argv, "--format", "json")
+        assert code == 0, err
+        return _strict(out)
+
+    return run
+
+
+def test_every_verb_prints_one_json_document_holding_what_people_see(run_json, tmp_path):
+    checked = set()
+
+    def check(verb: str, *flags: str) -> dict:
+        checked.add(verb)
+        return run_json(*verb.split(), *flags)
+
+    listed = check("list", "optimizer")
+    assert [row["name"] for row in listed["optimizer"]] == [e.name for e in get_registry("optimizer")]
+
+    from optimlab.gallery import experiments
+
+    shown = check("gallery")["experiments"]
+    assert [(row["name"], row["source"]) for row in shown] == [(e.name, e.paper) for e in experiments()]
+
+    plotted = check("plot-schedule", "cosine", "--steps", "10", "--out", str(tmp_path / "lr.png"))
+    assert plotted == {"path": str(tmp_path / "lr.png")} and (tmp_path / "lr.png").is_file()
+
+    run = tmp_path / "run"
+    trained = check("train", "--dataset", "iris", "--steps", "3", "--no-progress", "--out", str(run))
+    assert (
+        trained["status"] == "completed" and trained["steps"] == 3 and "test_accuracy" in trained["metrics"]
+    )
+    assert check("report", str(run)) == {"report": str(run / "report.html"), "trackers": {}}
+
+    examined = check("doctor", "--dataset", "iris", "--steps", "5", "--no-lr-find")
+    assert {"findings", "recipe_id"} <= set(examined) and examined["lr_range"] is None
+
+    found = check("lr-find", "--dataset", "iris", "--sweep-steps", "10", "--check-steps", "5")
+    assert found["candidates"] and found["reason"]
+
+    study = tmp_path / "compare"
+    compared = check(
+        "compare", "--workload", "two_spirals_mlp", *TINY_STUDY, "--epochs", "1", "--out", str(study)
+    )
+    (board,) = compared["studies"]
+    assert [row["method"] for row in board["leaderboard"]] == ["sgd"]
+    assert check("worker", str(study)) == {"trials": 0, "storage": compared["storage"]}
+
+    bench = tmp_path / "bench"
+    benched = check(
+        "bench", "--workloads", "two_spirals_mlp", *TINY_STUDY, "--backend", "local", "--out", str(bench)
+    )
+    assert [row["method"] for row in benched["scores"]] == ["sgd"]
+    assert [(row["workload"], row["method"], row["seeds"]) for row in benched["workloads"]] == [
+        ("two_spirals_mlp", "sgd", 1)
+    ]
+    assert benched["report"] == str(bench / "report.html") and Path(benched["report"]).is_file()
+
+    ran = check("gallery run", "all", "--size", "tiny", "--out", str(tmp_path / "gallery"))  # ~12 s
+    assert [row["name"] for row in ran["experiments"]] == [e.name for e in experiments()]
+    assert ran["index"] == str(tmp_path / "gallery" / "index.html")
+    assert _verbs_taking_format(typer.main.get_command(app)) == checked

@@ -65,3 +65,39 @@ def test_an_interrupted_study_shows_what_finished_and_how_to_continue(tmp_path):
     run_study(spec, stopped, resume=True)
     finished = _text(write_history_report([tmp_path / "week-1", stopped], tmp_path / "after.html"))
     assert "was interrupted" not in finished and "(n=2)" in finished
+
+
+def test_an_interrupted_bench_is_continued_by_bench_which_runs_the_workloads_not_started(cli, tmp_path):
+    """A bench stopped in its first workload read `optimlab compare --resume FOLDER`, which continued that
+    study alone: the second workload never ran and no bench report was written."""
+    import shlex
+
+    import optimlab.bench.runner as runner
+
+    folder = tmp_path / "bench"
+    flags = ["--workloads", "two_spirals_mlp,digits_mlp", "--optimizers", "sgd", "--budget", "2", "--seeds", "1",
+             "--backend", "local", "--no-progress"]  # fmt: skip
+    run_study_until_ctrl_c = runner.run_study
+
+    def ctrl_c_after_one_trial(spec, location, **options):
+        def stop(records):
+            if any(r.finished for r in records):
+                raise KeyboardInterrupt
+
+        return run_study_until_ctrl_c(spec, location, **(options | {"on_progress": stop}))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runner, "run_study", ctrl_c_after_one_trial)
+        code, _, err = cli("bench", *flags, "--out", str(folder))
+    assert code == 130 and f"optimlab bench --resume {folder}" in err, err
+
+    stopped = _text(write_history_report([folder], tmp_path / "stopped.html"))
+    assert "bench/two_spirals_mlp was interrupted" in stopped and "digits_mlp" not in stopped
+    (command,) = re.findall(r"Continue it with `([^`]+)`", stopped)
+    assert command == f"optimlab bench --resume {folder}"
+
+    code, _, err = cli(*shlex.split(command)[1:], "--no-progress")
+    assert code == 0, err
+    done = _text(write_history_report([folder], tmp_path / "done.html"))
+    assert "bench/digits_mlp" in done and "was interrupted" not in done
+    assert (folder / "report.html").is_file()

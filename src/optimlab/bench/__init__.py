@@ -5,17 +5,23 @@
 >>> result.scores.ranking()[0]  # doctest: +SKIP
 ('adam', 0.83)
 
-``write_bench_report`` (matplotlib) is imported on first use.
+Importing the package loads nothing heavy: :data:`SETTINGS_FILE` is read by the CLI before torch loads
+and by the study history page; every other name imports its module (torch, optuna, matplotlib for the
+report) on first use.
 """
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from optimlab.bench.runner import BenchResult, check_workloads, resolve_methods, run_bench
-from optimlab.bench.scoring import BenchScores, MethodScore, area_score, score
-from optimlab.bench.suites import SUITES, suite
-from optimlab.optim.user import load_optimizer
+if TYPE_CHECKING:
+    from optimlab.bench.report import write_bench_report
+    from optimlab.bench.runner import BenchResult, check_workloads, resolve_methods, run_bench
+    from optimlab.bench.scoring import BenchScores, MethodScore, area_score, score
+    from optimlab.bench.suites import SUITES, suite
+    from optimlab.optim.user import load_optimizer
 
 __all__ = [
+    "SETTINGS_FILE",
     "SUITES",
     "BenchResult",
     "BenchScores",
@@ -30,10 +36,25 @@ __all__ = [
     "write_bench_report",
 ]
 
+SETTINGS_FILE = "bench.json"  # the settings `optimlab bench` ran with, kept in its folder for --resume
+
+_MODULES = {  # each public name and the module that defines it
+    "BenchResult": "optimlab.bench.runner",
+    "check_workloads": "optimlab.bench.runner",
+    "resolve_methods": "optimlab.bench.runner",
+    "run_bench": "optimlab.bench.runner",
+    "BenchScores": "optimlab.bench.scoring",
+    "MethodScore": "optimlab.bench.scoring",
+    "area_score": "optimlab.bench.scoring",
+    "score": "optimlab.bench.scoring",
+    "SUITES": "optimlab.bench.suites",
+    "suite": "optimlab.bench.suites",
+    "load_optimizer": "optimlab.optim.user",
+    "write_bench_report": "optimlab.bench.report",
+}
+
 
 def __getattr__(name: str) -> Any:
-    if name == "write_bench_report":
-        from optimlab.bench.report import write_bench_report
-
-        return write_bench_report
+    if name in _MODULES:
+        return getattr(importlib.import_module(_MODULES[name]), name)
     raise AttributeError(f"module 'optimlab.bench' has no attribute {name!r}")

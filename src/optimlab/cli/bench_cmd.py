@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from optimlab.bench import SETTINGS_FILE
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
 from optimlab.cli._output import Output
@@ -31,7 +32,6 @@ EXAMPLES = """Examples:
 
 FIGURE_FORMATS = ("html", "png", "svg")
 SUITE_NAMES = ("small", "full")  # optimlab.bench.SUITES, named here so a typo is refused before torch loads
-SETTINGS_FILE = "bench.json"  # the flags a benchmark ran with, kept in its folder for --resume
 # the flags that decide a benchmark's trials: saved with it, refused on --resume
 SETTINGS = (
     "suite",

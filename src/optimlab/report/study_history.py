@@ -20,6 +20,7 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
+from optimlab.bench import SETTINGS_FILE
 from optimlab.report import figures
 from optimlab.report.environment import machine_and_versions
 from optimlab.report.html import Page
@@ -55,12 +56,16 @@ def load_results(location: str | Path) -> list[tuple[StudyResult, Progress]]:
 
 
 def resume_command(location: str | Path, name: str) -> str:
-    """The command that continues study ``name`` kept at ``location``, as compare prints it on Ctrl-C."""
-    if is_url(location):  # the folder only receives the report and tables
-        words = ["--resume", f"runs/{name}", "--storage", without_passwords(str(location)), "--name", name]
+    """The command that continues study ``name`` kept at ``location``, as the verb that ran it prints it on
+    Ctrl-C: a bench's folder (its settings file) is continued by bench, which also runs the workloads it
+    had not started and writes its report; any other study by compare."""
+    if is_url(location):  # the folder only receives the report and tables (a bench keeps a folder)
+        words = ["compare", "--resume", f"runs/{name}", "--storage", without_passwords(str(location))]
+        words += ["--name", name]
     else:
-        words = ["--resume", str(location)]
-    return shlex.join(["optimlab", "compare", *words])
+        verb = "bench" if (Path(location) / SETTINGS_FILE).is_file() else "compare"
+        words = [verb, "--resume", str(location)]
+    return shlex.join(["optimlab", *words])
 
 
 @dataclasses.dataclass(frozen=True)

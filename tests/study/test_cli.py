@@ -150,6 +150,7 @@ def _has_pyarrow():
         (["--optimizers", "sgd", "--compare", "model.activation=relu"], "one of them"),
         (["--budget", "2"], "say what to compare"),
         (["--resume", ".", "--budget", "3"], "drop --budget"),
+        ([__file__, "--resume", "."], "drop RECIPE"),  # any readable file: refused first
         (["--compare", "model.activation"], "FIELD=a,b,c"),
     ],
 )

@@ -271,7 +271,13 @@ def check_workers(workers: int | None, backend: str) -> None:
 def refuse_with_resume(ctx: typer.Context, settings: Sequence[str]) -> None:
     """``--resume`` continues with the settings saved in its folder: refuse the flags that would change
     them (and ``--out``, since ``--resume`` names the folder)."""
-    typed = {param.name: param.opts[0] for param in ctx.command.params if param.opts}
+    typed = {  # as typed: --budget, or an argument's metavar (RECIPE)
+        param.name: param.opts[0]
+        if param.param_type_name == "option"
+        else (param.metavar or param.name.upper())
+        for param in ctx.command.params
+        if param.opts
+    }
     given = [typed[k] for k in (*settings, "out_dir") if ctx.params.get(k) not in (None, [], ())]
     if given:
         raise OptimlabError(

@@ -17,7 +17,7 @@ from torch import nn
 from optimlab.data.user_batches import UserBatches
 from optimlab.doctor.instruments import Instruments
 from optimlab.doctor.progress import report
-from optimlab.train.loop import first_loss
+from optimlab.train.loop import first_loss, step_with, switches_modes
 
 __all__ = ["watch"]
 
@@ -34,10 +34,9 @@ def watch(
     (fewer when the loss stops being finite)."""
     device = next(model.parameters()).device
     model.train()
-    switches_modes = hasattr(optimizer, "train") and hasattr(optimizer, "eval")
-    if switches_modes:  # schedule-free: gradients are taken at the training point
+    two_points = switches_modes(optimizer)
+    if two_points:  # schedule-free: gradients are taken at the training point
         optimizer.train()
-    needs_closure = getattr(optimizer, "needs_closure", False)  # SAM: a second gradient a step
     stream = batches.stream(device)
     instruments.start(0)
     try:
@@ -56,7 +55,7 @@ def watch(
 
             loss = closure() if step > 1 else first_loss(closure, batch)
             lr = optimizer.param_groups[0]["lr"]
-            optimizer.step(closure) if needs_closure else optimizer.step()
+            step_with(optimizer, closure)
             value = loss.item()
             instruments.record_step(step, value, lr)
             report("watching the run", step, steps)
@@ -64,6 +63,6 @@ def watch(
                 return step
     finally:
         instruments.stop()
-        if switches_modes:
+        if two_points:
             optimizer.eval()
     return steps

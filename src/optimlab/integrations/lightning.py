@@ -25,6 +25,7 @@ from optimlab.doctor.lr_find import lr_range_test as _sweep
 from optimlab.errors import InvalidValueError
 from optimlab.integrations.trainer_doctor import TrainerDoctor
 from optimlab.schedules import Schedule, as_lr_scheduler
+from optimlab.train.loop import switches_modes
 
 __all__ = ["DoctorCallback", "ScheduleFreeModes", "configure_optimizers", "lr_range_test"]
 
@@ -112,7 +113,7 @@ class ScheduleFreeModes(pl.Callback):
     @staticmethod
     def _switch(trainer: pl.Trainer, mode: str) -> None:
         for optimizer in trainer.optimizers:
-            if hasattr(optimizer, "train") and hasattr(optimizer, "eval"):
+            if switches_modes(optimizer):
                 getattr(optimizer, mode)()
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

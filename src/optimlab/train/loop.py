@@ -42,7 +42,9 @@ __all__ = [
     "first_loss",
     "fit",
     "hits",
+    "step_with",
     "steps_per_epoch",
+    "switches_modes",
 ]
 
 EVAL_BATCH = 4096  # rows per forward pass at evaluation; the built-in sets fit in one or two
@@ -202,11 +204,9 @@ def fit(
 
     started, earlier = time.perf_counter(), state.seconds
     model.train()
-    # Schedule-free optimizers hold a training point in the weights and evaluate at another.
-    switches_modes = hasattr(optimizer, "train") and hasattr(optimizer, "eval")
-    if switches_modes:
+    two_points = switches_modes(optimizer)
+    if two_points:
         optimizer.train()
-    needs_closure = getattr(optimizer, "needs_closure", False)  # SAM: a second gradient a step
     loss_of = batches.loss_function(model)
     stream = batches.from_step(state.step, device)
     first = True
@@ -226,7 +226,7 @@ def fit(
         loss = first_loss(closure, batch) if first else closure()
         first = False
         state.lr = optimizer.param_groups[0]["lr"]
-        optimizer.step(closure) if needs_closure else optimizer.step()
+        step_with(optimizer, closure)
         if scheduler is not None:
             scheduler.step()
         state.step += 1
@@ -246,10 +246,10 @@ def fit(
         else:  # the epoch's length is not known yet: it has not ended
             due = (bool(eval_every) and state.step % eval_every == 0) or state.step >= total_steps
         if evaluate is not None and not state.diverged and (due or state.stop_reason is not None):
-            if switches_modes:
+            if two_points:
                 optimizer.eval()
             state.last_metrics = evaluate()
-            if switches_modes:
+            if two_points:
                 optimizer.train()
             if isinstance(scheduler, PlateauLR):  # reduce-on-plateau decides from evaluations
                 scheduler.plateau.step(state.last_metrics[plateau_metric])
@@ -261,7 +261,7 @@ def fit(
             callback.on_step_end(state)
 
     state.seconds = earlier + time.perf_counter() - started
-    if switches_modes:  # leave the weights at the point the optimizer evaluates at
+    if two_points:  # leave the weights at the point the optimizer evaluates at
         optimizer.eval()
     for callback in callbacks:
         callback.on_train_end(state)
@@ -292,6 +292,21 @@ def _training_batches(
             )
         data = (data, y)
     return UserBatches(data, loss_fn, compute_loss=compute_loss, **batching)
+
+
+def switches_modes(optimizer: Any) -> bool:
+    """Whether ``optimizer`` keeps two points, as schedule-free ones do (Defazio et al. 2024,
+    arXiv:2405.15682): ``optimizer.train()`` before its steps, ``optimizer.eval()`` before evaluating."""
+    return hasattr(optimizer, "train") and hasattr(optimizer, "eval")
+
+
+def step_with(optimizer: torch.optim.Optimizer, closure: Callable[[], torch.Tensor]) -> None:
+    """``optimizer.step(closure)`` where the optimizer evaluates the loss again in its step (SAM: a
+    second gradient at a perturbed point), else ``optimizer.step()`` on the gradients already taken."""
+    if getattr(optimizer, "needs_closure", False):
+        optimizer.step(closure)
+    else:
+        optimizer.step()
 
 
 OPTIMIZER_EXAMPLE = "torch.optim.SGD(model.parameters(), lr=0.1)"

@@ -125,3 +125,24 @@ def test_json_is_strict_json_a_missed_target_null(tmp_path):
     assert any(row["reached"] == "0/1" for row in per_workload)  # sgd misses at this budget
     for row in per_workload:
         assert (row["time to target (steps)"] is None) == (row["reached"] == "0/1")
+
+
+def test_each_verb_refuses_to_resume_the_others_folder_and_names_the_verb_that_does(cli, tmp_path):
+    """compare --resume on a bench's folder resumed the workloads begun alone and wrote its report over the
+    bench's, so the folder looked finished; bench --resume on a comparison's said only 'no bench.json'."""
+    tiny = ["--optimizers", "sgd", "--budget", "1", "--seeds", "1", "--backend", "local", "--no-progress"]
+    bench, comparison = tmp_path / "bench", tmp_path / "compare"
+    assert cli("bench", "--workloads", "two_spirals_mlp", *tiny, "--out", str(bench))[0] == 0
+    assert cli("compare", "--workload", "two_spirals_mlp", *tiny, "--out", str(comparison))[0] == 0
+    before = {p.name: p.read_bytes() for p in bench.iterdir()}
+
+    code, out, err = cli("compare", "--resume", str(bench), "--no-progress")
+    assert (code, out) == (2, "") and err == (
+        f"error: --resume '{bench}' is a bench's folder: resume it with `optimlab bench --resume {bench}`\n"
+    )
+    assert {p.name: p.read_bytes() for p in bench.iterdir()} == before  # no compare report over the bench's
+    code, out, err = cli("bench", "--resume", str(comparison), "--no-progress")
+    assert (code, out) == (2, "") and err == (
+        f"error: --resume '{comparison}' is a comparison's folder (no bench.json): "
+        f"resume it with `optimlab compare --resume {comparison}`\n"
+    )

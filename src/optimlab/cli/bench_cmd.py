@@ -94,6 +94,14 @@ def _settings(ctx: typer.Context, resume: Path | None) -> dict[str, Any]:
     o.refuse_with_resume(ctx, SETTINGS)
     saved = resume / SETTINGS_FILE
     if not saved.is_file():
+        from optimlab.study.storage import JOURNAL_NAME  # loads optuna: only to explain the refusal
+
+        if (resume / JOURNAL_NAME).is_file():  # studies without a bench's settings: compare's
+            again = shlex.join(["optimlab", "compare", "--resume", str(resume)])
+            raise OptimlabError(
+                f"--resume {str(resume)!r} is a comparison's folder (no {SETTINGS_FILE}): "
+                f"resume it with `{again}`"
+            )
         raise OptimlabError(f"--resume {str(resume)!r}: that folder holds no benchmark (no {SETTINGS_FILE})")
     return json.loads(saved.read_text())
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from optimlab.bench import SETTINGS_FILE
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
 from optimlab.cli._output import Output, rich_table
@@ -214,6 +215,7 @@ def compare(
     backend = backend or "local"
     o.check_workers(workers, backend)
     if resume is not None:
+        _refuse_a_bench(resume)
         o.refuse_with_resume(ctx, PLAN_FLAGS)
         if storage is None:
             o.require_study(str(resume), "--resume")
@@ -309,6 +311,14 @@ def compare(
         },
     )
     exit_if_all_failed(output, done.results)
+
+
+def _refuse_a_bench(folder: Path) -> None:
+    """A bench's folder is continued by bench: compare would resume only the workloads begun and write its
+    report over the bench's, so the folder would look finished."""
+    if (folder / SETTINGS_FILE).is_file():
+        again = shlex.join(["optimlab", "bench", "--resume", str(folder)])
+        raise OptimlabError(f"--resume {str(folder)!r} is a bench's folder: resume it with `{again}`")
 
 
 def _recipe_workloads(path: Path, epochs: int | None, workload: str | None) -> list[Workload]:

@@ -1,6 +1,7 @@
 """Studies over time: Welch's t-test and Holm's adjustment against published numbers, and the page."""
 
 import html
+import json
 import math
 import re
 
@@ -92,8 +93,9 @@ def test_an_interrupted_bench_is_continued_by_bench_which_runs_the_workloads_not
     assert code == 130 and f"optimlab bench --resume {folder}" in err, err
 
     stopped = _text(write_history_report([folder], tmp_path / "stopped.html"))
-    assert "bench/two_spirals_mlp was interrupted" in stopped and "digits_mlp" not in stopped
-    (command,) = re.findall(r"Continue it with `([^`]+)`", stopped)
+    assert "bench/two_spirals_mlp was interrupted" in stopped and "bench/digits_mlp" not in stopped
+    assert "0 of its 2 planned workloads finished; begun: two_spirals_mlp; not started: digits_mlp" in stopped
+    (command,) = set(re.findall(r"Continue it with `([^`]+)`", stopped))  # the study's and the bench's
     assert command == f"optimlab bench --resume {folder}"
 
     code, _, err = cli(*shlex.split(command)[1:], "--no-progress")
@@ -101,3 +103,36 @@ def test_an_interrupted_bench_is_continued_by_bench_which_runs_the_workloads_not
     done = _text(write_history_report([folder], tmp_path / "done.html"))
     assert "bench/digits_mlp" in done and "was interrupted" not in done
     assert (folder / "report.html").is_file()
+
+
+def test_a_bench_stopped_between_workloads_or_before_its_report_shows_what_is_left(cli, tmp_path):
+    """A bench stopped after one workload's studies finished and before the next began, or while writing
+    its report, kept only finished studies: the page showed no interruption and no command."""
+    folder = tmp_path / "bench"
+    flags = ["--optimizers", "sgd", "--budget", "1", "--seeds", "1", "--backend", "local", "--no-progress"]
+    assert cli("bench", "--workloads", "two_spirals_mlp", *flags, "--out", str(folder))[0] == 0
+    assert "interrupted" not in _text(write_history_report([folder], tmp_path / "done.html"))
+    resume = f"Continue it with `optimlab bench --resume {folder}`, which runs what is left"
+
+    (folder / "report.html").unlink()  # stopped while writing the report
+    no_report = _text(write_history_report([folder], tmp_path / "no-report.html"))
+    assert (
+        f"The bench in {folder} was interrupted: 1 of its 1 planned workloads finished (two_spirals_mlp); "
+        "no report (report.html) yet."
+        in no_report
+        and resume in no_report
+    )
+    settings = folder / "bench.json"
+    planned = json.loads(settings.read_text()) | {"workloads": "two_spirals_mlp,digits_mlp"}
+    settings.write_text(json.dumps(planned))  # stopped before the second workload began
+    between = _text(write_history_report([folder], tmp_path / "between.html"))
+    assert (
+        f"The bench in {folder} was interrupted: 1 of its 2 planned workloads finished (two_spirals_mlp); "
+        "not started: digits_mlp; no report (report.html) yet."
+        in between
+        and resume in between
+    )
+
+    assert cli("bench", "--resume", str(folder), "--no-progress")[0] == 0
+    resumed = _text(write_history_report([folder], tmp_path / "resumed.html"))
+    assert "interrupted" not in resumed and "bench/digits_mlp" in resumed

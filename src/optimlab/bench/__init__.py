@@ -5,8 +5,8 @@
 >>> result.scores.ranking()[0]  # doctest: +SKIP
 ('adam', 0.83)
 
-Importing the package loads nothing heavy: :data:`SETTINGS_FILE` is read by the CLI before torch loads
-and by the study history page; every other name imports its module (torch, optuna, matplotlib for the
+Importing the package loads nothing heavy: :data:`SETTINGS_FILE` and :data:`REPORT_FILE` are read by the
+CLI before torch loads and by the study history page; every other name imports its module (torch, optuna, matplotlib for the
 report) on first use.
 """
 
@@ -17,10 +17,12 @@ if TYPE_CHECKING:
     from optimlab.bench.report import write_bench_report
     from optimlab.bench.runner import BenchResult, check_workloads, resolve_methods, run_bench
     from optimlab.bench.scoring import BenchScores, MethodScore, area_score, score
+    from optimlab.bench.settings import planned_workloads, read_settings
     from optimlab.bench.suites import SUITES, suite
     from optimlab.optim.user import load_optimizer
 
 __all__ = [
+    "REPORT_FILE",
     "SETTINGS_FILE",
     "SUITES",
     "BenchResult",
@@ -29,6 +31,8 @@ __all__ = [
     "area_score",
     "check_workloads",
     "load_optimizer",
+    "planned_workloads",
+    "read_settings",
     "resolve_methods",
     "run_bench",
     "score",
@@ -37,6 +41,7 @@ __all__ = [
 ]
 
 SETTINGS_FILE = "bench.json"  # the settings `optimlab bench` ran with, kept in its folder for --resume
+REPORT_FILE = "report.html"  # the bench's report, written in its folder once every workload has run
 
 _MODULES = {  # each public name and the module that defines it
     "BenchResult": "optimlab.bench.runner",
@@ -47,6 +52,8 @@ _MODULES = {  # each public name and the module that defines it
     "MethodScore": "optimlab.bench.scoring",
     "area_score": "optimlab.bench.scoring",
     "score": "optimlab.bench.scoring",
+    "planned_workloads": "optimlab.bench.settings",
+    "read_settings": "optimlab.bench.settings",
     "SUITES": "optimlab.bench.suites",
     "suite": "optimlab.bench.suites",
     "load_optimizer": "optimlab.optim.user",

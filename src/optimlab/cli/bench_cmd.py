@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from optimlab.bench import SETTINGS_FILE
+from optimlab.bench import REPORT_FILE, SETTINGS_FILE, read_settings
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
 from optimlab.cli._output import Output
@@ -63,20 +63,13 @@ def _names(text: str | None) -> list[str]:
 
 
 def _workloads(settings: dict[str, Any]) -> tuple[str, list[Any]]:
-    """(label, workloads) from ``--suite`` or ``--workloads``, the user's files folder passed on as ``path``,
-    on the user's ``--model`` and ``--dataset`` when given (dict batches: the model's own loss, no scaling,
-    as ``compare`` runs them)."""
-    from optimlab.bench import suite as suite_workloads
-    from optimlab.study.compare import on_dict_batches, on_user_code
-    from optimlab.workloads import workloads_from
+    """(label, workloads) of ``--suite`` or ``--workloads`` (:func:`optimlab.bench.planned_workloads`), on
+    the user's dict batches as ``compare`` runs them (the model's own loss, no scaling)."""
+    from optimlab.bench import planned_workloads
+    from optimlab.study.compare import on_dict_batches
 
-    if settings["suite"]:
-        label, chosen = settings["suite"], suite_workloads(settings["suite"])
-    else:
-        chosen = workloads_from(settings["workloads"], path=settings["data_dir"])
-        label = "-".join(w.name for w in chosen)
-    users = on_user_code(chosen, model=settings.get("model"), dataset=settings.get("dataset"))
-    return label, [on_dict_batches(workload) for workload in users]
+    label = settings["suite"] or "-".join(_names(settings["workloads"]))
+    return label, [on_dict_batches(workload) for workload in planned_workloads(settings)]
 
 
 def _settings(ctx: typer.Context, resume: Path | None) -> dict[str, Any]:
@@ -92,8 +85,8 @@ def _settings(ctx: typer.Context, resume: Path | None) -> dict[str, Any]:
             check_name("workload", name, "--workloads")
         return {k: DEFAULTS[k] if v is None and k in DEFAULTS else v for k, v in given.items()}
     o.refuse_with_resume(ctx, SETTINGS)
-    saved = resume / SETTINGS_FILE
-    if not saved.is_file():
+    saved = read_settings(resume)
+    if saved is None:
         from optimlab.study.storage import JOURNAL_NAME  # loads optuna: only to explain the refusal
 
         if (resume / JOURNAL_NAME).is_file():  # studies without a bench's settings: compare's
@@ -103,7 +96,7 @@ def _settings(ctx: typer.Context, resume: Path | None) -> dict[str, Any]:
                 f"resume it with `{again}`"
             )
         raise OptimlabError(f"--resume {str(resume)!r}: that folder holds no benchmark (no {SETTINGS_FILE})")
-    return json.loads(saved.read_text())
+    return saved
 
 
 def _command(settings: dict[str, Any]) -> str:
@@ -214,7 +207,7 @@ def bench(
             )
         report, files = write_bench_report(
             result,
-            out / "report.html",
+            out / REPORT_FILE,
             figure_format=None if figure_format == "html" else figure_format,
             command=_command(settings),
         )

@@ -20,7 +20,7 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
-from optimlab.bench import SETTINGS_FILE
+from optimlab.bench import REPORT_FILE, SETTINGS_FILE, planned_workloads, read_settings
 from optimlab.report import figures
 from optimlab.report.environment import machine_and_versions
 from optimlab.report.html import Page
@@ -98,6 +98,36 @@ class _Study:
             command = resume_command(self.location, self.result.spec.name)
             return f"{self.label} was interrupted: {self.so_far()}. Continue it with `{command}`."
         return f"{self.label} is still running ({self.progress.running} trials now): {self.so_far()}."
+
+
+def _bench_status(location: str | Path, studies: Sequence[_Study]) -> str | None:
+    """Where ``location`` is a bench's folder that did not reach its end, what finished of what its
+    settings plan (each workload's study, then the bench's report) and how to continue it; None for any
+    other location, and for a bench that ended. A bench stopped between two workloads or while writing
+    its report keeps only finished studies: they alone do not show that it stopped."""
+    settings = None if is_url(location) else read_settings(location)
+    if settings is None:
+        return None
+    progress = {s.result.spec.name: s.progress for s in studies}
+    planned = [w.name for w in planned_workloads(settings)]
+    finished = [n for n in planned if n in progress and progress[n].ended]
+    begun = [n for n in planned if n in progress and not progress[n].ended]
+    not_started = [n for n in planned if n not in progress]
+    has_report = (Path(location) / REPORT_FILE).is_file()
+    if has_report and len(finished) == len(planned):
+        return None
+    so_far = f"{len(finished)} of its {len(planned)} planned workloads finished"
+    so_far += f" ({', '.join(finished)})" if finished else ""
+    for what, names in (("begun", begun), ("not started", not_started)):
+        so_far += f"; {what}: {', '.join(names)}" if names else ""
+    so_far += "" if has_report else f"; no report ({REPORT_FILE}) yet"
+    if running := sum(progress[n].running for n in begun):
+        return f"The bench in {location} is still running ({running} trials now): {so_far}."
+    command = resume_command(location, planned[0])
+    return (
+        f"The bench in {location} was interrupted: {so_far}. Continue it with `{command}`, which runs what "
+        "is left and writes the report."
+    )
 
 
 def seed_values(result: StudyResult, method: str) -> list[float]:
@@ -262,14 +292,21 @@ def write_history_report(
 ) -> Path:
     """Write the page comparing the studies kept at ``locations`` (oldest first), workload by workload."""
     studies: dict[str, list[_Study]] = {}
+    benches = []  # what each bench's folder says of its plan, where it did not reach its end
     for location in locations:
-        for result, got in load_results(location):
-            label = f"{Path(str(location)).name}/{result.spec.name}"
-            studies.setdefault(_workload(result), []).append(_Study(label, result, got, str(location)))
+        kept = [
+            _Study(f"{Path(str(location)).name}/{result.spec.name}", result, got, str(location))
+            for result, got in load_results(location)
+        ]
+        for study in kept:
+            studies.setdefault(_workload(study.result), []).append(study)
+        benches.append(_bench_status(location, kept))
     page = Page(
         "optimlab report: studies over time",
         f"{len(locations)} storage(s); the first study of each workload is the baseline.",
     )
+    for status in filter(None, benches):
+        page.paragraph(status)
     for label, group in studies.items():
         if len(group) == 1:
             page.section(label, f"Only {group[0].label} ran this workload: nothing to compare it with.")

@@ -262,3 +262,16 @@ class NamedExamples(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Tensor]:
         return {"pixel_values": self.inputs[i], "labels": self.labels[i]}
+
+
+class WithSpareLayer(nn.Module):
+    """``net`` beside a layer its forward never calls (a head left out of it, say): the optimizer steps
+    that layer, the loss does not reach it."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+        self.spare = nn.Linear(128, 128)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)

@@ -155,3 +155,37 @@ def test_an_optimizer_the_doctor_cannot_watch_is_refused_in_one_line():
             )
     with pytest.raises(InvalidValueError, match="invalid value None for optimizer"):
         DoctorCallback(model, None)
+
+
+class _Branches(nn.Module):
+    """A classifier with a layer it never calls and a branch whose output it detaches."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Linear(4, 8)
+        self.unused = nn.Linear(8, 8)
+        self.detached = nn.Linear(4, 8)
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.relu(self.body(x)) + self.detached(x).detach())
+
+
+def test_parameters_the_loss_does_not_depend_on_are_found_unless_frozen():
+    """A layer never called, or detached before the loss, keeps grad None: the optimizer steps nothing
+    there. Frozen on purpose (requires_grad False), it is not the doctor's concern."""
+    x = torch.randn(256, 4, generator=torch.Generator().manual_seed(0))
+    data = (x, (x[:, 0] > 0).long())
+    model = _Branches()
+    diagnosis = diagnose(model, data, nn.CrossEntropyLoss(), steps=20, lr_find=False)
+    (found,) = [f for f in diagnosis.findings if f.rule == "unused_parameters"]
+    assert found.severity == "warning" and found.evidence == {
+        "modules": {"unused": 2, "detached": 2},
+        "tensors": 4,
+        "values": (8 * 8 + 8) + (4 * 8 + 8),  # unused, then detached: weights and biases
+        "steps": 20,
+    }
+    for module in (model.unused, model.detached):
+        module.requires_grad_(False)
+    frozen = diagnose(model, data, nn.CrossEntropyLoss(), steps=20, lr_find=False)
+    assert not [f for f in frozen.findings if f.rule == "unused_parameters"]

@@ -13,6 +13,7 @@ from torch import nn
 from doctor.setups import (
     HEALTHY,
     Setup,
+    WithSpareLayer,
     cnn,
     digits,
     feature_times_1000,
@@ -40,6 +41,11 @@ def check_vanishing_sigmoid(f: Finding) -> None:
 def check_vanishing_tanh(f: Finding) -> None:
     assert f.evidence["window"] == "the first 5 steps"  # Adam rescales the tiny gradients later
     assert f.recipe_changes == {"model.init": "xavier_normal"}
+
+
+def check_unused(f: Finding) -> None:
+    assert f.title == "No gradient in 200 steps: spare (Linear)"
+    assert f.evidence == {"modules": {"spare": 2}, "tensors": 2, "values": 128 * 128 + 128, "steps": 200}
 
 
 def check_dead_bias(f: Finding) -> None:
@@ -253,6 +259,13 @@ BROKEN = [  # (id, setup, first rule expected, evidence check, diagnose options)
         "plateau",
         check_plateau,
         {"steps": 300},
+    ),
+    (
+        "mlp beside a layer forward never calls",
+        Setup(lambda: WithSpareLayer(mlp()), standardized, "adam", 1e-3),
+        "unused_parameters",
+        check_unused,
+        {"lr_find": False},
     ),
 ]
 

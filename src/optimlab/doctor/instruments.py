@@ -284,6 +284,9 @@ class RunStatistics:
     # The targets of the first TARGET_BATCHES batches as they came, on the CPU: how the batches mix
     # the data (the unshuffled_data and target_scale rules).
     batch_targets: list[Tensor] = dataclasses.field(default_factory=list)
+    # The instrumented parameters (indices) that had no gradient at any step so far: the loss does not
+    # depend on them (the unused_parameters rule). None before the first step.
+    never_graded: set[int] | None = None
 
     # --- per-layer views ----------------------------------------------------------------------
 
@@ -525,6 +528,9 @@ class Instruments:
 
     def _before_optimizer_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         grads = [self._zero if p.grad is None else p.grad for p in self._params]
+        ungraded = {i for i, p in enumerate(self._params) if p.grad is None}
+        seen = self.statistics.never_graded
+        self.statistics.never_graded = ungraded if seen is None else seen & ungraded
         norms = torch.stack(torch._foreach_norm(grads))
         self._pending_norms = norms
         step = self._step + 1

@@ -24,7 +24,7 @@ from optimlab.doctor.rules._readings import (
 )
 from optimlab.registry import POSITIVE, POSITIVE_INT, UNIT_OPEN
 
-__all__ = ["exploding_gradients", "vanishing_gradients"]
+__all__ = ["exploding_gradients", "unused_parameters", "vanishing_gradients"]
 
 # A layer repeated through depth whose first copy (nearest the input) gets less than this fraction of
 # its last copy's gradient falls with depth; at or above it, its small gradient is not a vanishing one.
@@ -205,4 +205,45 @@ def exploding_gradients(
         },
         score=_score(max(signals.values())),
         explains=explains,
+    )
+
+
+@_register(
+    "unused_parameters",
+    "Parameters the optimizer steps never got a gradient: the loss does not depend on them.",
+    "Paszke et al. 2019, NeurIPS (PyTorch: a parameter outside the autograd graph keeps grad None)",
+)
+def unused_parameters(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Finding | None:
+    """Reports trainable parameters whose ``grad`` stayed None at every step watched: a layer built and
+    never called in ``forward``, or an output detached before the loss (``.detach()``, ``.item()``,
+    ``torch.no_grad``). They keep their initial values, which is a bug unless they are meant to be frozen."""
+    never = sorted(stats.never_graded or ())
+    if not never or not stats.steps:
+        return None
+    by_layer: dict[str, int] = defaultdict(int)
+    for index in never:
+        by_layer[stats.layers[stats.param_layer[index]].name] += 1
+    values = sum(layer.num_params for layer in stats.layers if layer.name in by_layer)
+    names = ", ".join(_label(stats, name) for name in list(by_layer)[:5])
+    more = f" and {len(by_layer) - 5} more" if len(by_layer) > 5 else ""
+    return Finding(
+        rule="unused_parameters",
+        severity="warning",
+        title=f"No gradient in {len(stats.steps)} steps: {names}{more}",
+        explanation=(
+            f"{len(never)} parameter tensors, in {len(by_layer)} modules of {values} values, are stepped by "
+            f"the optimizer but had no gradient at any of the {len(stats.steps)} steps watched: the loss "
+            "does not depend on them, so they stay as initialized."
+        ),
+        recommendation=(
+            "model: call these modules in forward (or stop detaching their output before the loss); if "
+            "they are frozen on purpose, set requires_grad False or leave them out of the optimizer"
+        ),
+        evidence={
+            "modules": dict(by_layer),
+            "tensors": len(never),
+            "values": values,
+            "steps": len(stats.steps),
+        },
+        score=_score(values),
     )

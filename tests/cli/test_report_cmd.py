@@ -20,6 +20,11 @@ def test_runs_and_studies_are_not_mixed_and_unknown_trackers_are_named(cli, tmp_
     assert code == 2 and "not a run folder" in err and "Traceback" not in err
     code, _, err = cli("report", str(tmp_path / "typo"))
     assert code == 2 and "neither a run folder" in err and not (tmp_path / "typo").exists()
+    stopped = tmp_path / "bench"  # a bench stopped before its first study: its settings alone
+    stopped.mkdir()
+    (stopped / "bench.json").write_text("{}")
+    code, _, err = cli("report", str(stopped))
+    assert code == 2 and f"run it with `optimlab bench --resume {stopped}`" in err
     code, _, err = cli("report", str(folder), "--log", "tensorbord")
     assert code == 2 and "tensorboard" in err and not (folder / "report.html").exists()
 

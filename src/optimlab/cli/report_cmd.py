@@ -61,11 +61,17 @@ def report(
             folders, out or (Path(paths[0]) / "report.html" if len(paths) == 1 else default), command=command
         )
     else:
+        from optimlab.bench import SETTINGS_FILE
         from optimlab.report.study_history import write_history_report
         from optimlab.study.storage import JOURNAL_NAME, is_url
 
         for path in paths:  # opening a missing folder as a storage would create an empty study there
             if not is_url(path) and not (Path(path) / JOURNAL_NAME).is_file():
+                if (Path(path) / SETTINGS_FILE).is_file():
+                    raise OptimlabError(
+                        f"{path!r} is a bench stopped before its first study was stored: nothing to report "
+                        f"yet; run it with `optimlab bench --resume {path}`"
+                    )
                 raise OptimlabError(
                     f"{path!r} is neither a run folder (recipe.yaml, metrics.jsonl) nor a study "
                     f"(a folder with {JOURNAL_NAME}, or a storage URL)"

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 from optimlab.errors import InvalidValueError, OptimlabError
 
-__all__ = ["IMPORT_PATH", "call_user", "extend_sys_path", "import_object", "is_import_path"]
+__all__ = ["IMPORT_PATH", "call_user", "code_folders", "extend_sys_path", "import_object", "is_import_path"]
 
 T = TypeVar("T")
 
@@ -63,6 +63,19 @@ def extend_sys_path(folders: Sequence[str]) -> None:
     """Search ``folders`` too, after ``sys.path``: a worker process given its driver's ``sys.path`` imports
     the user's code as the driver did (from a script's own folder, or a folder added at run time)."""
     sys.path.extend(folder for folder in folders if folder not in sys.path)
+
+
+def code_folders() -> list[str]:
+    """The folders this process finds the user's code in, for another process to search too: the current
+    directory and ``sys.path``, without the interpreter's own (its standard library and site-packages)."""
+    own = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    folders = []
+    for folder in (os.getcwd(), *sys.path):
+        real = os.path.realpath(folder or os.getcwd())
+        ours = any(real == p or real.startswith(p + os.sep) for p in own) or "site-packages" in real
+        if os.path.isdir(real) and not ours and real not in folders:
+            folders.append(real)
+    return folders
 
 
 def import_object(path: str, what: str) -> Any:

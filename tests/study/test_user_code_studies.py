@@ -11,7 +11,7 @@ import pytest
 
 from optimlab.study import load_specs
 from optimlab.study.compare import compare
-from optimlab.study.storage import load_records, open_storage
+from optimlab.study.storage import IMPORT_FROM_ATTR, load_records, open_storage
 
 SOURCE = str(Path(__file__).resolve().parents[2] / "src")
 PLAN = {
@@ -111,12 +111,27 @@ def test_bench_and_worker_on_bad_paths_exit_2_in_one_line(user_package, tmp_path
                      "--out", str(tmp_path / "bench"), "--no-progress", user_package=user_package)  # fmt: skip
     assert bench.returncode == 2 and len(bench.stderr.strip().splitlines()) == 1, bench.stderr
     assert "cannot import 'optimlab_userpkg.nowhere'" in bench.stderr
-    # A study on the user's code, then a worker that cannot import it (its PYTHONPATH lacks the package).
+    # A study on the user's code, then a worker that cannot import it: its PYTHONPATH lacks the package,
+    # and the folder the driver found it in is not on this machine.
     compare(["sgd"], out=tmp_path / "study", **{**PLAN, "budget": 1, "seeds": 0})
+    storage = open_storage(str(tmp_path / "study"))
+    for study in storage.get_all_studies():
+        storage.set_study_user_attr(study._study_id, IMPORT_FROM_ATTR, [str(tmp_path / "elsewhere")])
     worker = optimlab("worker", str(tmp_path / "study"))
     errors = [line for line in worker.stderr.splitlines() if line.startswith("error:")]
     assert worker.returncode == 2 and len(errors) == 1 and "Traceback" not in worker.stderr, worker.stderr
     assert "No module named 'optimlab_userpkg'" in errors[0] and "PYTHONPATH" in errors[0]
+
+
+def test_a_report_or_worker_started_elsewhere_finds_the_code_where_the_driver_did(user_package, tmp_path):
+    """The study keeps the folders its driver found the user's code in: `optimlab report` or `optimlab
+    worker` run from another folder, without PYTHONPATH, said "cannot import 'optimlab_userpkg'"."""
+    compare(["sgd"], out=tmp_path / "study", **{**PLAN, "budget": 1, "seeds": 0})
+    page = optimlab("report", str(tmp_path / "study"), "--out", str(tmp_path / "page.html"))
+    assert page.returncode == 0, page.stderr
+    assert "optimlab_userpkg.nets:build" in (tmp_path / "page.html").read_text()
+    worker = optimlab("worker", str(tmp_path / "study"), "--format", "json")
+    assert worker.returncode == 0 and '"trials": 0' in worker.stdout, worker.stderr
 
 
 def test_the_user_package_is_reached_only_through_the_path_given(user_package):

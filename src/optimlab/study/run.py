@@ -23,6 +23,7 @@ from optimlab.study.backends import BACKENDS, POLL_SECONDS, BackendOptions, exec
 from optimlab.study.protocols import SEEDS, TUNE, Method, PlannedTrial, StudySpec
 from optimlab.study.storage import (
     DONE_ATTR,
+    IMPORT_FROM_ATTR,
     INTERRUPTED,
     METHOD_ATTR,
     SPEC_ATTR,
@@ -33,8 +34,18 @@ from optimlab.study.storage import (
     optimlab_studies,
     reclaim_stale,
 )
+from optimlab.user_code import code_folders, extend_sys_path
 
-__all__ = ["Progress", "StudyResult", "counted", "load_specs", "open_studies", "progress", "run_study"]
+__all__ = [
+    "Progress",
+    "StudyResult",
+    "counted",
+    "load_specs",
+    "open_studies",
+    "progress",
+    "run_study",
+    "stored_spec",
+]
 
 MAX_INTERRUPTIONS = 3  # a key whose process dies this often (out of memory?) is given up, not retried forever
 
@@ -93,10 +104,17 @@ def progress(spec: StudySpec, storage: BaseStorage) -> Progress:
 def load_specs(location: str | Path, name: str | None = None) -> list[StudySpec]:
     """The specs of the studies kept at ``location`` (only study ``name``'s, if given), oldest first."""
     studies = optimlab_studies(open_storage(location), name)
-    stored = {s.user_attrs[SPEC_ATTR]["name"]: s.user_attrs[SPEC_ATTR] for s in studies}
+    stored = {s.user_attrs[SPEC_ATTR]["name"]: s for s in studies}
     if not stored:
         raise OptimlabError(f"no optimlab study{'' if name is None else f' {name!r}'} at {str(location)!r}")
-    return [StudySpec.from_dict(data) for data in stored.values()]
+    return [stored_spec(study) for study in stored.values()]
+
+
+def stored_spec(study: optuna.study.FrozenStudy) -> StudySpec:
+    """A stored study's spec, the user's code it names searched in the folders its driver found it in
+    too (after ``sys.path``): a worker, a report or a resume started from another folder imports it."""
+    extend_sys_path([f for f in study.user_attrs.get(IMPORT_FROM_ATTR, ()) if Path(f).is_dir()])
+    return StudySpec.from_dict(study.user_attrs[SPEC_ATTR])
 
 
 def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False) -> BaseStorage:
@@ -131,6 +149,8 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
         )
         study.set_user_attr(SPEC_ATTR, spec.to_dict())
         study.set_user_attr(METHOD_ATTR, method.name)
+        if not existing:
+            study.set_user_attr(IMPORT_FROM_ATTR, code_folders())
     return storage
 
 

@@ -63,6 +63,7 @@ __all__ = [
 
 JOURNAL_NAME = "study.journal"
 SPEC_ATTR = "optimlab.spec"
+IMPORT_FROM_ATTR = "optimlab.import_from"  # folders its driver found the user's code in (user_code)
 METHOD_ATTR = "optimlab.method"
 DONE_ATTR = "optimlab.done"
 OWNER_ATTR = "optimlab:owner"

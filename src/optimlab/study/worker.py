@@ -20,11 +20,11 @@ from optimlab.errors import OptimlabError
 from optimlab.study.backends import POLL_SECONDS
 from optimlab.study.backends.local import run_waiting
 from optimlab.study.protocols import Method, StudySpec
+from optimlab.study.run import stored_spec
 from optimlab.study.storage import (
     DONE_ATTR,
     JOURNAL_NAME,
     METHOD_ATTR,
-    SPEC_ATTR,
     is_url,
     open_storage,
     optimlab_studies,
@@ -40,7 +40,7 @@ def method_targets(
     """``(spec, method, done)`` of every method study in ``storage`` (of study ``name``, or all)."""
     targets = []
     for study in optimlab_studies(storage, name):
-        spec = StudySpec.from_dict(study.user_attrs[SPEC_ATTR])
+        spec = stored_spec(study)
         method = next(m for m in spec.methods if m.name == study.user_attrs[METHOD_ATTR])
         if methods is None or method.name in methods:
             targets.append((spec, method, bool(study.user_attrs.get(DONE_ATTR, False))))

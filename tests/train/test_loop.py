@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from optimlab.errors import InvalidValueError
 from optimlab.train import Callback, EarlyStopping, TrainState, fit
 from optimlab.train.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from optimlab.train.loop import clip_grad_norm_, epoch_permutation
@@ -237,3 +238,44 @@ def test_clipping_is_torchs_for_one_model_and_each_members_own_for_a_stack():
         for g, expected in zip(stacked, reference[k]):
             torch.testing.assert_close(g[k], expected, rtol=1e-6, atol=0)
     assert all(torch.equal(s[1], g[1]) for s, g in zip(stacked, grads))
+
+
+def test_torchs_reduce_on_plateau_steps_on_each_evaluations_metric_as_in_a_hand_written_loop():
+    x, y = problem()
+    model = network()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=0)
+    seen = [0.9, 0.8, 0.85, 0.86]  # improves once, then stalls twice
+    metrics = iter(seen)
+
+    class Lrs(Callback):
+        def __init__(self):
+            self.lrs = []
+
+        def on_step_end(self, state):
+            self.lrs.append(optimizer.param_groups[0]["lr"])
+
+    lrs = Lrs()
+    evaluate = lambda: {"val_loss": next(metrics)}  # noqa: E731
+    fit(model, optimizer, x, y, loss_fn=nn.CrossEntropyLoss(), total_steps=8, eval_every=2,
+        evaluate=evaluate, scheduler=scheduler, callbacks=[lrs])  # fmt: skip
+    twin = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    truth = torch.optim.lr_scheduler.ReduceLROnPlateau(twin, factor=0.5, patience=0)
+    expected = []
+    for metric in seen:  # torch's own scheduler, stepped by hand at every other step's end
+        expected.append(twin.param_groups[0]["lr"])
+        truth.step(metric)
+        expected.append(twin.param_groups[0]["lr"])
+    assert lrs.lrs == pytest.approx(expected) and expected[-1] == pytest.approx(0.025)
+
+
+def test_a_plateau_scheduler_without_evaluations_or_its_metric_is_refused_by_name():
+    x, y = problem()
+    model = network()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer)
+    common = {"loss_fn": nn.CrossEntropyLoss(), "total_steps": 4, "scheduler": scheduler}
+    with pytest.raises(InvalidValueError, match="ReduceLROnPlateau.*for scheduler.*val_data"):
+        fit(model, optimizer, x, y, **common)
+    with pytest.raises(InvalidValueError, match="val_acc.*for plateau_metric.*val_accuracy, val_loss"):
+        fit(model, optimizer, x, y, **common, val_data=(x, y), plateau_metric="val_acc")

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import torch
 from torch import nn
+from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from optimlab.data.batches import epoch_order, epoch_permutation, steps_per_epoch
 from optimlab.data.user_batches import TARGET_KEYS, UserBatches, describe, own_pairs
@@ -157,9 +158,11 @@ def fit(
             reach callbacks.
 
     ``scheduler`` is stepped once per optimizer step (any torch LRScheduler); a reduce-on-plateau
-    scheduler also sees ``plateau_metric`` of each evaluation. A non-finite loss stops the run with
-    ``state.diverged`` and a message in ``state.stop_reason``. A first batch the model or the loss cannot
-    use raises :class:`~optimlab.errors.InvalidValueError` naming it.
+    scheduler (torch's ``ReduceLROnPlateau``, or :class:`~optimlab.schedules.PlateauLR`) sees
+    ``plateau_metric`` of each evaluation instead, so it needs ``val_data`` or ``evaluate``. A
+    non-finite loss stops the run with ``state.diverged`` and a message in ``state.stop_reason``. A
+    first batch the model or the loss cannot use raises :class:`~optimlab.errors.InvalidValueError`
+    naming it.
 
     >>> from torch.utils.data import DataLoader, TensorDataset
     >>> x, y = torch.randn(64, 3), torch.randint(0, 2, (64,))
@@ -190,6 +193,12 @@ def fit(
             val_data, loss_fn, compute_loss=compute_loss, batch_size=EVAL_BATCH, shuffle=False
         )
         evaluate = lambda: evaluate_batches(model, validation, prefix="val")  # noqa: E731
+    if isinstance(scheduler, (PlateauLR, ReduceLROnPlateau)) and evaluate is None:
+        raise InvalidValueError(
+            "scheduler",
+            f"a {type(scheduler).__name__} with no evaluation to read {plateau_metric} from",
+            "a reduce-on-plateau scheduler together with val_data (or evaluate), or any other scheduler",
+        )
     device = next(model.parameters()).device
     state = state or TrainState()
     state.steps_per_epoch = batches.steps_per_epoch or 0  # 0: not known until an epoch has been read
@@ -227,7 +236,7 @@ def fit(
         first = False
         state.lr = optimizer.param_groups[0]["lr"]
         step_with(optimizer, closure)
-        if scheduler is not None:
+        if scheduler is not None and not isinstance(scheduler, ReduceLROnPlateau):  # it steps on metrics
             scheduler.step()
         state.step += 1
         # Kept current, not added at the end: the last step's checkpoint, taken in on_step_end, must
@@ -251,8 +260,8 @@ def fit(
             state.last_metrics = evaluate()
             if two_points:
                 optimizer.train()
-            if isinstance(scheduler, PlateauLR):  # reduce-on-plateau decides from evaluations
-                scheduler.plateau.step(state.last_metrics[plateau_metric])
+            if isinstance(scheduler, (PlateauLR, ReduceLROnPlateau)):  # it decides from evaluations
+                _step_on_plateau(scheduler, state.last_metrics, plateau_metric)
             model.train()
             for callback in callbacks:
                 callback.on_evaluate(state, state.last_metrics)
@@ -266,6 +275,21 @@ def fit(
     for callback in callbacks:
         callback.on_train_end(state)
     return state
+
+
+def _step_on_plateau(
+    scheduler: PlateauLR | ReduceLROnPlateau, metrics: Mapping[str, float], plateau_metric: str
+) -> None:
+    """Give a reduce-on-plateau ``scheduler`` the evaluation's ``plateau_metric`` (a PlateauLR counts
+    steps apart, once per optimizer step; torch's ReduceLROnPlateau counts only evaluations)."""
+    if plateau_metric not in metrics:
+        raise InvalidValueError(
+            "plateau_metric", plateau_metric, f"a metric the evaluation gives: {', '.join(sorted(metrics))}"
+        )
+    if isinstance(scheduler, PlateauLR):
+        scheduler.plateau.step(metrics[plateau_metric])
+    else:
+        scheduler.step(metrics[plateau_metric])
 
 
 def _training_batches(

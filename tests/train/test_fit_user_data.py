@@ -93,6 +93,18 @@ def test_a_dataset_and_tensors_are_drawn_in_the_same_seeded_order():
     assert same(trained(network(), x, 6, **common, y=y), expected)  # the tensors' own call: fit(m, o, x, y)
 
 
+def test_numpy_arrays_train_as_the_tensors_torch_makes_of_them():
+    """A pair of arrays was read as a list of two batches, each refused as 'a ndarray for batch'."""
+    x, y = problem()
+    ce = nn.CrossEntropyLoss()
+    common = {"loss_fn": ce, "batch_size": 16, "seed": 3}
+    expected = trained(network(), (x, y), 6, **common)
+    assert same(trained(network(), (x.numpy(), y.numpy()), 6, **common), expected)
+    assert same(trained(network(), x.numpy(), 6, **common, y=y.numpy()), expected)
+    with pytest.raises(InvalidValueError, match="dtype <U.*for data.*arrays of numbers"):
+        trained(network(), (x.numpy(), y.numpy().astype(str)), 6, **common)
+
+
 def test_a_run_continued_from_its_state_sees_the_batches_of_an_uninterrupted_one():
     x, y = problem()
     data, ce = TensorDataset(x, y), nn.CrossEntropyLoss()

@@ -2,8 +2,9 @@
 
 Data (what :class:`UserBatches` accepts):
 
-* **two tensors** ``(x, y)`` with the same number of rows (or splits with ``.train.x``/``.train.y``,
-  as :func:`optimlab.data.load` returns; splits of dict batches give their ``.train``, read as below):
+* **two tensors** ``(x, y)`` with the same number of rows, or numpy arrays (tensors of their own
+  dtype, as ``torch.from_numpy`` makes them), or splits with ``.train.x``/``.train.y`` (as
+  :func:`optimlab.data.load` returns; splits of dict batches give their ``.train``, read as below):
   batches of ``batch_size`` rows in the order of :func:`~optimlab.data.batches.epoch_order`, the order
   :func:`optimlab.train.fit` draws;
 * a map-style **Dataset** (``torch.utils.data.Dataset``, or anything with ``__getitem__`` and
@@ -40,6 +41,7 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, IterableDataset, default_collate
@@ -61,8 +63,8 @@ __all__ = [
 ]
 
 ACCEPTED_DATA = (
-    "a pair of tensors (x, y) with the same number of rows, splits with .train.x and .train.y "
-    "(optimlab.data.load), a Dataset, a DataLoader or a list of batches (tuples, lists or dicts)"
+    "a pair of tensors or numpy arrays (x, y) with the same number of rows, splits with .train.x and "
+    ".train.y (optimlab.data.load), a Dataset, a DataLoader or a list of batches (tuples, lists or dicts)"
 )
 # Where a dict batch keeps its target when a loss_fn is given; Hugging Face's own name first.
 TARGET_KEYS = ("labels", "label", "targets", "target", "y")
@@ -103,6 +105,10 @@ def _tensor_pair(data: Any) -> tuple[Tensor, Tensor] | None:
         pair = (split.x, split.y)
     elif isinstance(split, (tuple, list)) and len(split) == 2 and all(isinstance(v, Tensor) for v in split):
         pair = tuple(split)
+    elif (
+        isinstance(split, (tuple, list)) and len(split) == 2 and any(isinstance(v, np.ndarray) for v in split)
+    ):
+        pair = tuple(_from_numpy(v) for v in split)
     else:
         return None
     x, y = pair
@@ -111,6 +117,19 @@ def _tensor_pair(data: Any) -> tuple[Tensor, Tensor] | None:
     ):
         raise InvalidValueError("data", describe(pair), ACCEPTED_DATA)
     return x, y
+
+
+def _from_numpy(value: Any) -> Any:
+    """A numpy array as a tensor of its own dtype, sharing its memory (``torch.from_numpy``: float64
+    stays float64, as a DataLoader's ``default_collate`` keeps it); anything else as it is."""
+    if not isinstance(value, np.ndarray):
+        return value
+    try:
+        return torch.from_numpy(value)
+    except TypeError:
+        raise InvalidValueError(
+            "data", f"an array of dtype {value.dtype}", "arrays of numbers (bool, integer or float)"
+        ) from None
 
 
 def _is_splits(data: Any) -> bool:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
+import numpy as np
 import torch
 from torch import nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
@@ -307,11 +308,11 @@ def _training_batches(
             )
         return data
     if y is not None:
-        if not isinstance(data, torch.Tensor) or not isinstance(y, torch.Tensor):
+        if not isinstance(data, (torch.Tensor, np.ndarray)) or not isinstance(y, (torch.Tensor, np.ndarray)):
             raise InvalidValueError(
                 "y",
                 describe(y),
-                f"targets beside input tensors x (got data {describe(data)}); "
+                f"targets beside input tensors or arrays x (got data {describe(data)}); "
                 "a Dataset or DataLoader holds its own targets",
             )
         data = (data, y)

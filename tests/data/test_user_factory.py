@@ -110,3 +110,26 @@ def test_multi_label_targets_are_refused_saying_what_is_accepted():
         "invalid value 'shape (20, 3)' for class labels of tags: accepted one label per example, shape (N,) "
         "or (N, 1): several per example (multi-label 0/1 columns) are not supported."
     )
+
+
+def test_one_float_target_per_example_is_a_regressions_whatever_its_values():
+    """Whole-valued float targets (a count; the 0/1 target of BCEWithLogitsLoss) were read as class ids:
+    a count of 0..10 trained as 11 classes, and with loss=nn.MSELoss() compare reported an accuracy."""
+    from torch.utils.data import TensorDataset
+
+    x = torch.randn(30, 4)
+    counts = torch.arange(30.0) % 11
+    for given in (
+        (x, counts),
+        (x.numpy(), counts.numpy()),
+        (x, counts[:, None]),
+        TensorDataset(x, counts),
+        DataLoader(TensorDataset(x, counts), batch_size=8),
+    ):
+        data = as_data(given, "counts")
+        assert data.task == "regression" and data.num_classes is None
+        assert torch.equal(data.examples.y, counts[:, None])  # the values as given, one column
+    splits = as_data(((x[:20], counts[:20]), (x[20:], counts[20:])), "counts")
+    assert splits.task == "regression" and torch.equal(splits.val.y, counts[20:, None])
+    labels = as_data((x, torch.arange(30) % 3), "labels")  # integers are still classes
+    assert labels.task == "classification" and labels.num_classes == 3

@@ -69,6 +69,27 @@ def test_a_module_class_and_a_loss_object_are_taken(user_package, tmp_path):
     assert all(r.state == "complete" for r in result.records)
 
 
+def test_an_optimizer_class_gives_the_numbers_of_its_import_path(tmp_path):
+    """A class in optimizers= was refused by the recipe ('optimizer.name: Input should be a valid
+    string'), where model= and loss= take objects."""
+    x, y = torch.randn(64, 3, generator=torch.Generator().manual_seed(0)), torch.arange(64) % 2
+    common = {"model": "mlp", "data": (x, y), "budget": 2, "seeds": 1, "epochs": 1}
+    done = optimlab.compare([torch.optim.AdamW], out=tmp_path / "class", **common)
+    by_path = optimlab.compare(["torch.optim.adamw:AdamW"], out=tmp_path / "path", **common)
+    (row,), (other,) = done.leaderboard, by_path.leaderboard
+    assert row.method == other.method == "torch.optim.adamw:AdamW"
+    assert row.params == other.params and row.test.mean == pytest.approx(other.test.mean, abs=1e-6)
+
+    class Local(torch.optim.SGD):  # only this process knows it
+        def __init__(self, params, lr=0.1):
+            super().__init__(params, lr=lr)
+
+    with pytest.raises(OptimlabError, match="optimizers.*'local' or 'batched'"):
+        optimlab.compare([Local], backend="workers", out=tmp_path / "workers", **common)
+    with pytest.raises(InvalidValueError, match="'a SGD' for optimizers.*subclasses"):
+        optimlab.compare([torch.optim.SGD([torch.zeros(1)])], out=tmp_path / "instance", **common)
+
+
 def test_objects_and_a_backend_in_other_processes_are_refused_in_one_line(tmp_path):
     x, y = torch.randn(32, 3), torch.randint(0, 2, (32,))
     for backend in ("workers", "ray"):

@@ -36,6 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from optimlab.data.user_batches import describe
@@ -115,6 +116,22 @@ def _model_name(model: Any) -> tuple[str, bool]:
     return _name("model", model, lambda: model, getattr(model, "__name__", "model"))
 
 
+def _optimizer_name(optimizer: Any) -> tuple[str, bool]:
+    """A name as it is (the study resolves it); a ``torch.optim.Optimizer`` subclass or a factory of
+    optimlab transforms named as its import path would name it (:mod:`optimlab.optim.user`)."""
+    if isinstance(optimizer, str):
+        return optimizer, False
+    if isinstance(optimizer, torch.optim.Optimizer) or not callable(optimizer):
+        raise InvalidValueError(
+            "optimizers",
+            describe(optimizer),
+            "names ('adam'), import paths ('torch.optim:AdamW'), torch.optim.Optimizer subclasses "
+            "(torch.optim.AdamW: each trial builds its own, at the lr it tunes) or factories of optimlab "
+            "transforms",
+        )
+    return _name("optimizer", optimizer, lambda: optimizer, getattr(optimizer, "__name__", "optimizer"))
+
+
 def _data_name(data: Any) -> tuple[str, bool]:
     if isinstance(data, str):
         return data, False
@@ -154,7 +171,7 @@ def _compute_loss_path(compute_loss: Any) -> str:
 
 
 def compare(
-    optimizers: Sequence[str] | None = None,
+    optimizers: Sequence[Any] | None = None,
     *,
     model: Any = None,
     data: Any = None,
@@ -187,6 +204,9 @@ def compare(
     seeds; returns the :class:`~optimlab.study.compare.Comparison` (``.leaderboard``, ``.report``).
 
     Args:
+        optimizers: names (``"adam"``), import paths, or the classes themselves: a
+            ``torch.optim.Optimizer`` subclass (``torch.optim.AdamW``) or a factory of optimlab
+            transforms, tuned over its ``lr``.
         model, data: see the module docstring; either may be left out (then the ``workload``'s, by default
             digits_mlp's MLP and digits).
         loss: a name, an import path, an ``nn.Module`` (or its class) called as ``loss(outputs,
@@ -229,7 +249,10 @@ def compare(
         )
         if value is not None
     }
+    chosen_optimizers = None if optimizers is None else [_optimizer_name(o) for o in optimizers]
     local = [what for what, (_, in_process) in named.items() if in_process]
+    if any(in_process for _, in_process in chosen_optimizers or ()):
+        local.append("optimizers")
     if local and not BACKENDS[backend].in_process:
         raise OptimlabError(
             f"the {' and '.join(local)} given as objects live in this process, which the {backend} backend's "
@@ -265,7 +288,9 @@ def compare(
     if target is not None:
         chosen = dataclasses.replace(chosen, target=target)
     field, values = (
-        ("optimizer.name", list(optimizers)) if optimizers is not None else next(iter(compare.items()))
+        ("optimizer.name", [name for name, _ in chosen_optimizers])
+        if chosen_optimizers is not None
+        else next(iter(compare.items()))
     )
     if isinstance(space, Mapping):
         space = SearchSpace.from_dict(space)

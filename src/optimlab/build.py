@@ -26,6 +26,7 @@ from optimlab.errors import InvalidValueError
 from optimlab.models.user import InputsAs, parameter_dtype
 from optimlab.recipe import MODEL_LOSS, Recipe
 from optimlab.registry import Capability, get_registry
+from optimlab.techniques.losses import PointwiseLoss
 from optimlab.user_code import import_object
 
 __all__ = [
@@ -190,14 +191,28 @@ def build_loss(recipe: Recipe, splits: Any) -> nn.Module | None:
     name = spec.loss or ("cross_entropy" if splits.task == "classification" else "mse")
     if not isinstance(splits, BatchSplits):  # the user's batches: the loss is theirs to pair
         _check_fits_task(name, splits)
-    return get_registry("loss").create(name, **spec.loss_options)
+    made = get_registry("loss").create(name, **spec.loss_options)
+    if not isinstance(splits, BatchSplits) and splits.task == "classification" and _is_bce(made):
+        return PointwiseLoss(made)  # the user's BCE gets the class ids as the 0/1 floats it takes, as bce
+    return made
 
 
 def _binary(loss: str) -> bool:
-    """Whether ``loss`` is a registered binary loss; the model's own loss (refused for tensors by
-    :func:`build_loss`, with its reason) and a user's loss by import path are not."""
+    """Whether ``loss`` takes one logit per 0/1 target: a registered binary loss (bce), or the user's
+    when it is torch's ``BCEWithLogitsLoss`` or ``BCELoss``; not the model's own loss (refused for
+    tensors by :func:`build_loss`, with its reason)."""
     registry = get_registry("loss")
-    return loss in registry and Capability.BINARY in registry.get(loss).capabilities
+    if loss not in registry:
+        return False
+    entry = registry.get(loss)
+    if Capability.USER in entry.capabilities:
+        return _is_bce(entry.create())
+    return Capability.BINARY in entry.capabilities
+
+
+def _is_bce(loss: nn.Module) -> bool:
+    """torch's binary cross-entropy, of logits or of probabilities (Goodfellow et al. 2016, sec. 6.2.2.2)."""
+    return isinstance(loss, (nn.BCEWithLogitsLoss, nn.BCELoss))
 
 
 def _check_fits_task(loss: str, splits: Any) -> None:

@@ -510,3 +510,30 @@ def test_a_nan_before_any_update_is_an_operation_to_guard_and_explains_the_rest(
     assert first.rule == "nan_inf" and first.title.startswith("NaN/Inf at step 1: first output by 0")
     assert first.recommendation.startswith("model: guard the operation in 0 (LogOfInputs)")
     assert first.recipe_changes == {} and all(f.consequence_of == ("nan_inf",) for f in rest), rest
+
+
+def test_two_classes_in_label_order_are_unshuffled_and_random_batches_of_a_rare_class_are_not():
+    """A batch of one of two classes held 1 class where random ones hold 2: a count ratio of 1/2 at
+    best, never at or below the threshold, so two sorted classes were never flagged. The labels' Gini
+    impurity within batches against a random batch's, (n - 1) / n of the pool's, tells them."""
+    from optimlab.doctor.instruments import RunStatistics
+    from optimlab.doctor.rules.inputs import unshuffled_data
+
+    def finding(batches):
+        stats = RunStatistics(layers=[], param_layer=[], schedule=None, batch_targets=list(batches))
+        return unshuffled_data(stats)
+
+    sorted_pairs = torch.arange(50 * 32).div(25 * 32, rounding_mode="floor")  # 0 ... 0, 1 ... 1
+    found = finding(sorted_pairs.split(32))
+    assert found is not None and found.title == "Unshuffled batches: each batch holds 1 of 2 classes"
+    assert found.evidence["impurity_within_batches"] == pytest.approx(0.0)
+    # One batch in the middle holds both, half and half: impurity 0.5 against the pool's (49% and 51%)
+    # times 31/32 at random, for each of the 50 batches.
+    straddling = torch.cat([torch.zeros(25 * 32 - 16), torch.ones(25 * 32 + 16)]).long()
+    expected = 0.5 / (50 * (1 - 0.49**2 - 0.51**2) * 31 / 32)
+    assert finding(straddling.split(32)).evidence["impurity_within_batches"] == pytest.approx(expected)
+    generator = torch.Generator().manual_seed(0)
+    for share, rows in ((0.5, 32), (0.01, 32), (0.5, 2), (0.005, 2)):
+        for _ in range(50):  # random batches; a class in 1 row of 200 is no evidence either way
+            labels = (torch.rand(50 * rows, generator=generator) < share).long()
+            assert finding(labels.split(rows)) is None

@@ -119,6 +119,11 @@ def _describe_features(low: Tensor, high: Tensor, rms: Tensor, varying: Tensor) 
     )
 
 
+def _impurity(counts: Tensor) -> float:
+    """Gini impurity of labels counted ``counts``: the chance that two drawn with replacement differ."""
+    return 1 - (counts / counts.sum()).square().sum().item()
+
+
 @_register(
     "unshuffled_data",
     "Batches that each hold a narrow slice of the data: ordered by label or target, not shuffled.",
@@ -134,32 +139,49 @@ def unshuffled_data(
     min_batches: int = 5,
 ) -> Finding | None:
     """The targets of the first batches (:attr:`RunStatistics.batch_targets`) against batches drawn at
-    random from the same rows. Labels: the median number of classes a batch holds against the number
-    expected of a random batch of its size, sum over classes of 1 - (1 - p)^n; flagged at ``narrow``
-    of it or below. Numbers (a regression's targets): the median spread (standard deviation) of a
-    batch's targets against that of all of them, flagged at ``narrow`` or below."""
+    random from the same rows. Labels: the mean Gini impurity of a batch's labels, 1 - sum_c q_c^2 (the
+    spread of one-hot labels), against that expected of a random batch of its n rows, (n - 1) / n of
+    the pool's (Simpson 1949, Measurement of Diversity, Nature 163: the index of a sample of n);
+    flagged at ``narrow`` or below. Unlike the count of classes a batch holds, it tells two sorted classes (a
+    random batch holds both, a sorted one one: a count ratio of 1/2 at best) and is not fooled by a
+    rare class that random batches miss too. Numbers (a regression's targets): the median spread
+    (standard deviation) of a batch's targets against that of all of them, flagged at ``narrow`` or
+    below."""
     # Numbers as (rows, values); labels as one row each (per-position labels: every position one).
     batches = [t.reshape(len(t), -1) if t.is_floating_point() else t.flatten() for t in stats.batch_targets]
     batches = [t for t in batches if len(t) > 1]
     if len(batches) < min_batches:
         return None
     if all(not t.is_floating_point() for t in batches):
-        batches = [t[t >= 0] for t in batches]  # a negative label is one the loss ignores
-        pooled = torch.cat(batches)
-        if pooled.numel() == 0:
+        # a negative label is one the loss ignores
+        batches = [kept for t in batches if len(kept := t[t >= 0]) > 1]
+        if len(batches) < min_batches:
             return None
-        shares = torch.unique(pooled, return_counts=True)[1].double() / pooled.numel()
+        counts = torch.unique(torch.cat(batches), return_counts=True)[1].double()
+        shares = counts / counts.sum()
+        # Batches that random draws would mix (hold two classes or more): too few (a class in a few rows
+        # of the pool) and a batch of one class is no evidence
+        if sum(1 - (shares ** len(t)).sum().item() for t in batches) < min_batches:
+            return None
+        pool = _impurity(counts)
+        ratio = sum(_impurity(torch.unique(t, return_counts=True)[1].double()) for t in batches) / sum(
+            pool * (len(t) - 1) / len(t) for t in batches
+        )
         rows = statistics.median(len(t) for t in batches)
-        expected = (1 - (1 - shares[shares > 0]) ** rows).sum().item()
+        expected = (1 - (1 - shares) ** rows).sum().item()
         held = statistics.median(len(t.unique()) for t in batches)
-        ratio = held / expected
-        classes = int((shares > 0).sum())
+        classes = len(shares)
         title = f"each batch holds {held:g} of {classes} classes"
         problem = (
             f"each batch of {rows:g} rows holds {held:g} of the {classes} classes seen, where batches "
             f"drawn at random would hold {expected:.1f}"
         )
-        evidence = {"classes_per_batch": held, "expected_at_random": expected, "classes": classes}
+        evidence = {
+            "classes_per_batch": held,
+            "expected_at_random": expected,
+            "classes": classes,
+            "impurity_within_batches": ratio,
+        }
     elif all(t.is_floating_point() for t in batches):
         pooled = torch.cat(batches).double()
         spread = pooled.std(0).mean().item()
@@ -171,7 +193,7 @@ def unshuffled_data(
         evidence = {"spread_within_batches": ratio}
     else:
         return None
-    if ratio > narrow or (evidence.get("expected_at_random", 2.0) < 2):
+    if ratio > narrow:
         return None
     return Finding(
         rule="unshuffled_data",

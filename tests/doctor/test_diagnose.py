@@ -27,6 +27,35 @@ def test_the_model_and_optimizer_are_examined_not_treated():
     assert len(diagnosis.statistics.steps) == 30 and diagnosis.lr_range is not None
 
 
+class KeepsItsOwnMean(nn.Module):
+    """A running mean of the inputs kept out of the state dict (persistent=False), as a model's caches
+    and counters are."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = mlp()
+        self.register_buffer("seen", torch.zeros(()), persistent=False)
+        self.register_buffer("mean", torch.zeros(64), persistent=False)
+
+    def forward(self, x):
+        if self.training:
+            self.seen += 1
+            self.mean.mul_(0.9).add_(0.1 * x.mean(0))
+        return self.net(x)
+
+
+def test_buffers_left_out_of_the_state_dict_are_restored_too():
+    """diagnose() left 10 forward passes in such a buffer (and the lr check its own), though it
+    promises the model back as it was."""
+    model = KeepsItsOwnMean()
+    model.seen.fill_(3.0)
+    before = model.mean.clone()
+    buffers = [model.seen, model.mean]
+    diagnose(model, standardized(), nn.CrossEntropyLoss(), steps=10, check_steps=10)
+    assert model.seen.item() == 3.0 and torch.equal(model.mean, before)
+    assert all(a is b for a, b in zip([model.seen, model.mean], buffers))  # the same tensors
+
+
 def test_splits_are_read_from_their_training_part_and_the_default_optimizer_is_adam():
     x, y = pixels()
     splits = types.SimpleNamespace(train=types.SimpleNamespace(x=x, y=y), val=None)

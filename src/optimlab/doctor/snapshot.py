@@ -18,12 +18,16 @@ __all__ = ["preserved"]
 
 @contextlib.contextmanager
 def preserved(model: nn.Module, optimizer: torch.optim.Optimizer) -> Iterator[None]:
-    """Restore the state dicts of ``model`` and ``optimizer``, the train/eval mode and the torch random
-    state (CPU, and the GPUs the model lives on) on exit, even when the body raises.
+    """Restore the state dicts of ``model`` and ``optimizer``, the buffers left out of the state dict
+    (``persistent=False``: a counter, a running mean the model keeps for itself), the train/eval mode
+    and the torch random state (CPU, and the GPUs the model lives on) on exit, even when the body raises.
 
-    Weights are copied back *into* the same tensors, so the optimizer keeps pointing at them.
+    Weights and buffers are copied back *into* the same tensors, so the optimizer keeps pointing at them.
     """
     model_state = copy.deepcopy(model.state_dict())
+    unsaved = {
+        name: buffer.detach().clone() for name, buffer in model.named_buffers() if name not in model_state
+    }
     optimizer_state = copy.deepcopy(optimizer.state_dict())
     modes = {name: module.training for name, module in model.named_modules()}
     devices = sorted({p.device.index or 0 for p in model.parameters() if p.device.type == "cuda"})
@@ -32,6 +36,9 @@ def preserved(model: nn.Module, optimizer: torch.optim.Optimizer) -> Iterator[No
             yield
         finally:
             model.load_state_dict(model_state)
+            with torch.no_grad():
+                for name, value in unsaved.items():
+                    model.get_buffer(name).copy_(value)
             optimizer.load_state_dict(optimizer_state)
             for name, module in model.named_modules():
                 module.training = modes[name]

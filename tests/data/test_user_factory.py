@@ -112,9 +112,10 @@ def test_multi_label_targets_are_refused_saying_what_is_accepted():
     )
 
 
-def test_one_float_target_per_example_is_a_regressions_whatever_its_values():
-    """Whole-valued float targets (a count; the 0/1 target of BCEWithLogitsLoss) were read as class ids:
-    a count of 0..10 trained as 11 classes, and with loss=nn.MSELoss() compare reported an accuracy."""
+def test_one_float_target_per_example_is_a_regressions_unless_it_is_a_0_1_label():
+    """Whole-valued float targets (a count) were read as class ids: a count of 0..10 trained as 11
+    classes, and with loss=nn.MSELoss() compare reported an accuracy. Float 0/1 targets, as
+    BCEWithLogitsLoss takes them, stay binary labels: two classes, with an accuracy and loss: bce."""
     from torch.utils.data import TensorDataset
 
     x = torch.randn(30, 4)
@@ -133,3 +134,8 @@ def test_one_float_target_per_example_is_a_regressions_whatever_its_values():
     assert splits.task == "regression" and torch.equal(splits.val.y, counts[20:, None])
     labels = as_data((x, torch.arange(30) % 3), "labels")  # integers are still classes
     assert labels.task == "classification" and labels.num_classes == 3
+    for binary in ((torch.arange(30) % 2).float(), (torch.arange(30) % 2).float()[:, None]):
+        for given in ((x, binary), TensorDataset(x, binary)):
+            data = as_data(given, "binary")
+            assert data.task == "classification" and data.num_classes == 2
+            assert torch.equal(data.examples.y, torch.arange(30) % 2)

@@ -7,6 +7,7 @@ for classification, and float32 of shape (N, num_targets) for regression.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from typing import Literal
 
@@ -16,7 +17,7 @@ from torch import Tensor, nn
 
 from optimlab.errors import InvalidValueError
 
-__all__ = ["TASKS", "DatasetInfo", "Examples", "Task", "TensorPair", "reject_non_finite"]
+__all__ = ["TASKS", "DatasetInfo", "Examples", "Task", "TensorPair", "float_task", "reject_non_finite"]
 
 Task = Literal["classification", "regression"]
 TASKS: tuple[str, ...] = ("classification", "regression")
@@ -141,6 +142,20 @@ class Examples(DatasetInfo):
             image_shape=image_shape,
             examples=TensorPair(features, targets),
         )
+
+
+def float_task(targets: Tensor | np.ndarray) -> Task | None:
+    """``"regression"`` for a float target per example (rows first) that is not a 0/1 label: a count or
+    a rating is what its dtype says (torch's classification losses take integer class ids), however
+    whole its values; float 0/1 targets are binary labels, as ``BCEWithLogitsLoss`` takes them (two
+    classes, with an accuracy). None otherwise: the values decide
+    (:meth:`~optimlab.data.Examples.from_arrays`, as for files, where every column is a number)."""
+    floating = targets.is_floating_point() if isinstance(targets, Tensor) else targets.dtype.kind == "f"
+    one_each = len(targets) > 0 and math.prod(targets.shape) == len(targets)
+    if not (floating and one_each):
+        return None
+    labels = bool(((targets == 0) | (targets == 1)).all())
+    return None if labels else "regression"
 
 
 def reject_non_finite(

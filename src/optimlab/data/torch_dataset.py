@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset
 
-from optimlab.data.examples import Examples, Task
+from optimlab.data.examples import Examples, Task, float_task
 from optimlab.errors import InvalidValueError
 
 __all__ = ["from_torch_dataset"]
@@ -27,8 +27,9 @@ def from_torch_dataset(
     """Read every (input, target) pair of ``dataset`` once and stack them.
 
     Map-style datasets are read by index 0..len-1, iterable ones by iteration. Inputs may be tensors,
-    arrays or anything NumPy converts (PIL images); integer targets are class labels, others regression
-    targets, unless ``task`` says otherwise. Split it with :func:`optimlab.data.split`.
+    arrays or anything NumPy converts (PIL images); integer targets are class labels, float ones
+    regression targets but for 0/1 labels (:func:`~optimlab.data.examples.float_task`), unless ``task``
+    says otherwise. Split it with :func:`optimlab.data.split`.
 
     >>> ds = torch.utils.data.TensorDataset(torch.randn(6, 3), torch.tensor([0, 1, 2, 0, 1, 2]))
     >>> from_torch_dataset(ds).num_classes
@@ -46,4 +47,5 @@ def from_torch_dataset(
         targets.append(_as_tensor(item[1]))
     if not inputs:
         raise InvalidValueError(name, "an empty dataset", "at least one (input, target) pair")
-    return Examples.from_arrays(torch.stack(inputs), torch.stack(targets), name=name, task=task)
+    y = torch.stack(targets)
+    return Examples.from_arrays(torch.stack(inputs), y, name=name, task=task or float_task(y))

@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import itertools
-import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -34,7 +33,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Subset
 
-from optimlab.data.examples import DatasetInfo, Examples, Task, TensorPair
+from optimlab.data.examples import DatasetInfo, Examples, TensorPair, float_task
 from optimlab.data.splits import Splits, check_fractions, rounded
 from optimlab.data.torch_dataset import from_torch_dataset
 from optimlab.data.user_batches import TARGET_KEYS, describe, is_map_dataset
@@ -147,17 +146,6 @@ def _is_array(value: Any) -> bool:
     return isinstance(value, (Tensor, np.ndarray))
 
 
-def _task_of(targets: Tensor | np.ndarray) -> Task | None:
-    """``"regression"`` for a float target per example (rows first), whatever its values (a count, a
-    rating, the 0/1 target of ``BCEWithLogitsLoss``): the user's dtype says what it is, as for dict
-    batches, where float labels give no accuracy; None otherwise, the values deciding
-    (:meth:`~optimlab.data.Examples.from_arrays`: whole floats are class ids only in files, where every
-    column is a number)."""
-    floating = targets.is_floating_point() if isinstance(targets, Tensor) else targets.dtype.kind == "f"
-    one_each = len(targets) > 0 and math.prod(targets.shape) == len(targets)
-    return "regression" if floating and one_each else None
-
-
 def _pair(value: Any, name: str) -> TensorPair | None:
     """``value`` as two tensors, or None when it is not a pair, a Dataset or a DataLoader."""
     if isinstance(value, (tuple, list)) and len(value) == 2 and all(map(_is_array, value)):
@@ -173,11 +161,7 @@ def _pair(value: Any, name: str) -> TensorPair | None:
             )
         return TensorPair(torch.cat([x for x, _ in pieces]), torch.cat([y for _, y in pieces]))
     if isinstance(value, (Dataset, IterableDataset)):
-        first = _first(value)
-        target = first[1] if isinstance(first, (tuple, list)) and len(first) == 2 else None
-        one = target.unsqueeze(0) if isinstance(target, Tensor) else np.asarray([target])
-        data = from_torch_dataset(value, name=name, task=_task_of(one))
-        return data.examples
+        return from_torch_dataset(value, name=name).examples
     return None
 
 
@@ -203,13 +187,13 @@ def as_data(value: Any, name: str) -> Examples | Splits | BatchSplits | BatchDat
         return batches
     whole = _pair(value, name)
     if whole is not None:
-        return Examples.from_arrays(whole.x, whole.y, name=name, task=_task_of(whole.y))
+        return Examples.from_arrays(whole.x, whole.y, name=name, task=float_task(whole.y))
     if isinstance(value, (tuple, list)) and len(value) in (2, 3):
         parts = [_pair(part, f"{name} split {i}") for i, part in enumerate(value)]
         if all(part is not None for part in parts):
             # Labels of all splits are mapped together, so a class has one id in each.
             y = torch.cat([p.y for p in parts])
-            joined = Examples.from_arrays(torch.cat([p.x for p in parts]), y, name=name, task=_task_of(y))
+            joined = Examples.from_arrays(torch.cat([p.x for p in parts]), y, name=name, task=float_task(y))
             ends = np.cumsum([0, *(len(p) for p in parts)])
             train, val, *test = (
                 joined.examples.subset(torch.arange(a, b)) for a, b in itertools.pairwise(ends)

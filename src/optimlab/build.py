@@ -199,8 +199,8 @@ def build_loss(recipe: Recipe, splits: Any) -> nn.Module | None:
 
 def _binary(loss: str) -> bool:
     """Whether ``loss`` takes one logit per 0/1 target: a registered binary loss (bce), or the user's
-    when it is torch's ``BCEWithLogitsLoss`` or ``BCELoss``; not the model's own loss (refused for
-    tensors by :func:`build_loss`, with its reason)."""
+    when it is torch's ``BCEWithLogitsLoss``; not the model's own loss (refused for tensors by
+    :func:`build_loss`, with its reason)."""
     registry = get_registry("loss")
     if loss not in registry:
         return False
@@ -211,8 +211,9 @@ def _binary(loss: str) -> bool:
 
 
 def _is_bce(loss: nn.Module) -> bool:
-    """torch's binary cross-entropy, of logits or of probabilities (Goodfellow et al. 2016, sec. 6.2.2.2)."""
-    return isinstance(loss, (nn.BCEWithLogitsLoss, nn.BCELoss))
+    """torch's binary cross-entropy of a logit (Goodfellow et al. 2016, sec. 6.2.2.2). Not ``BCELoss``:
+    its model outputs a probability, which the accuracy, reading a logit's sign, would misread."""
+    return isinstance(loss, nn.BCEWithLogitsLoss)
 
 
 def _check_fits_task(loss: str, splits: Any) -> None:

@@ -279,3 +279,19 @@ def test_a_plateau_scheduler_without_evaluations_or_its_metric_is_refused_by_nam
         fit(model, optimizer, x, y, **common)
     with pytest.raises(InvalidValueError, match="val_acc.*for plateau_metric.*val_accuracy, val_loss"):
         fit(model, optimizer, x, y, **common, val_data=(x, y), plateau_metric="val_acc")
+
+
+@pytest.mark.parametrize("column", [False, True])
+def test_a_one_logit_bce_classifier_on_float_labels_gets_its_accuracy(column):
+    """BCEWithLogitsLoss takes float 0/1 targets: fit evaluated its loss but no accuracy, which it gives
+    integer labels. The accuracy is the share of rows whose logit's sign is the label, by hand here."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 3, generator=generator)
+    y = (x[:, 0] - x[:, 1] > 0).float()
+    y = y[:, None] if column else y  # the logit's shape, as BCEWithLogitsLoss wants it
+    model = nn.Linear(3, 1) if column else nn.Sequential(nn.Linear(3, 1), nn.Flatten(0))
+    state = fit(model, torch.optim.SGD(model.parameters(), lr=0.5), x[:200], y[:200],
+                loss_fn=nn.BCEWithLogitsLoss(), total_steps=30, val_data=(x[200:], y[200:]))  # fmt: skip
+    with torch.no_grad():
+        by_hand = ((model(x[200:]).reshape(-1) > 0).float() == y[200:].reshape(-1)).float().mean().item()
+    assert state.last_metrics["val_accuracy"] == pytest.approx(by_hand) and by_hand > 0.9

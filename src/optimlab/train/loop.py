@@ -393,7 +393,7 @@ def evaluate_batches(
         if per_batch is not None:
             per_batch.append(out.loss.item())
         predicted, target = out.prediction, out.target
-        paired = own_pairs(out) if batches.loss_fn is None else (predicted, target)
+        paired = own_pairs(out) if batches.loss_fn is None else _as_labels(batches.loss_fn, predicted, target)
         if paired is not None:  # the model's own loss: its scores and labels as it paired them
             predicted, target = paired
         found = (
@@ -435,6 +435,18 @@ def class_dim(scores: Sequence[int], targets: Sequence[int]) -> int | None:
     if len(scores) > 2 and scores[:1] + scores[2:] == targets:
         return 1
     return None
+
+
+def _as_labels(loss_fn: Any, predicted: Any, target: Any) -> tuple[Any, Any]:
+    """``(predicted, target)``, where torch's ``BCEWithLogitsLoss`` pairs one logit per row with float
+    0/1 targets: as the logit ``(N, 1)`` and class ids ``(N,)`` that :func:`hits` reads."""
+    binary = (
+        isinstance(loss_fn, nn.BCEWithLogitsLoss)
+        and isinstance(predicted, torch.Tensor) and isinstance(target, torch.Tensor)
+        and predicted.numel() == target.numel() == len(target)
+        and target.is_floating_point() and bool(((target == 0) | (target == 1)).all())
+    )  # fmt: skip
+    return (predicted.reshape(-1, 1), target.reshape(-1).long()) if binary else (predicted, target)
 
 
 def hits(

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, IterableDataset, TensorDataset
 
 import optimlab.data.user_batches
 from optimlab.data.batches import epoch_permutation
-from optimlab.data.user_batches import Forward, UserBatches, own_pairs
+from optimlab.data.user_batches import Forward, UserBatches, describe, own_pairs
 from optimlab.errors import InvalidValueError
 
 
@@ -169,3 +169,12 @@ def test_a_models_own_loss_tells_how_its_scores_and_labels_pair():
     assert shifted is not None and torch.equal(shifted[1], labels[:, 1:])
     assert torch.equal(shifted[0], scores[:, :-1])
     assert own_pairs(Forward(ce(scores, labels, label_smoothing=0.2), scores, labels)) is None
+
+
+def test_a_batch_is_described_with_its_tensors_dtypes_and_shapes():
+    """A first batch the model or loss cannot take read 'a tuple of 2 (Tensor, Tensor)': the shapes and
+    dtypes a mismatch is about were left to torch's own message."""
+    pair = (torch.zeros(32, 64), torch.zeros(32, dtype=torch.long))
+    assert describe(pair) == "a tuple of 2 (float32 (32, 64), int64 (32,))"
+    assert describe(torch.zeros(2, 3, dtype=torch.float64)) == "a float64 tensor of shape (2, 3)"
+    assert describe([torch.ones(1), "text", 3]) == "a list of 3 (float32 (1,), str, int)"

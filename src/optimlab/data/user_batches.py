@@ -73,17 +73,28 @@ _NOTHING = object()  # no batch read ahead yet
 
 
 def describe(value: Any) -> Any:
-    """A value as messages name it: a tensor by its shape, a dict by its keys, a container by its items'
-    types, a number or string as itself, anything else by its type."""
+    """A value as messages name it: a tensor by its dtype and shape, a dict by its keys, a container by
+    its items (tensors by dtype and shape, the rest by type), a number or string as itself, anything
+    else by its type."""
     if value is None or isinstance(value, (str, bytes, int, float)):
         return value
     if isinstance(value, Tensor):
-        return f"a tensor of shape {tuple(value.shape)}"
+        return f"a {_dtype(value)} tensor of shape {tuple(value.shape)}"
     if isinstance(value, Mapping):
         return f"a {type(value).__name__} with keys {sorted(map(str, value))}"
     if isinstance(value, (tuple, list)):
-        return f"a {type(value).__name__} of {len(value)} ({', '.join(type(v).__name__ for v in value)})"
+        items = (_tensor(v) if isinstance(v, Tensor) else type(v).__name__ for v in value)
+        return f"a {type(value).__name__} of {len(value)} ({', '.join(items)})"
     return f"a {type(value).__name__}"
+
+
+def _tensor(value: Tensor) -> str:
+    """``float32 (32, 64)``: what a batch's tensor is, as a shape or dtype mismatch needs it told."""
+    return f"{_dtype(value)} {tuple(value.shape)}"
+
+
+def _dtype(value: Tensor) -> str:
+    return str(value.dtype).removeprefix("torch.")
 
 
 def _to_device(batch: Any, device: torch.device | str) -> Any:

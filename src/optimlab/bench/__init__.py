@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from optimlab.bench.report import write_bench_report
     from optimlab.bench.runner import BenchResult, check_workloads, resolve_methods, run_bench
     from optimlab.bench.scoring import BenchScores, MethodScore, area_score, score
-    from optimlab.bench.settings import planned_workloads, read_settings
+    from optimlab.bench.settings import is_bench, planned_workloads, read_settings, resume_command
     from optimlab.bench.suites import SUITES, suite
     from optimlab.optim.user import load_optimizer
 
@@ -30,10 +30,12 @@ __all__ = [
     "MethodScore",
     "area_score",
     "check_workloads",
+    "is_bench",
     "load_optimizer",
     "planned_workloads",
     "read_settings",
     "resolve_methods",
+    "resume_command",
     "run_bench",
     "score",
     "suite",
@@ -52,8 +54,10 @@ _MODULES = {  # each public name and the module that defines it
     "MethodScore": "optimlab.bench.scoring",
     "area_score": "optimlab.bench.scoring",
     "score": "optimlab.bench.scoring",
+    "is_bench": "optimlab.bench.settings",
     "planned_workloads": "optimlab.bench.settings",
     "read_settings": "optimlab.bench.settings",
+    "resume_command": "optimlab.bench.settings",
     "SUITES": "optimlab.bench.suites",
     "suite": "optimlab.bench.suites",
     "load_optimizer": "optimlab.optim.user",

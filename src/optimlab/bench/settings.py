@@ -5,6 +5,7 @@ Reading the file loads nothing heavy: the CLI refuses a folder without one befor
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,13 +15,23 @@ from optimlab.bench import SETTINGS_FILE
 if TYPE_CHECKING:
     from optimlab.workloads import Workload
 
-__all__ = ["planned_workloads", "read_settings"]
+__all__ = ["is_bench", "planned_workloads", "read_settings", "resume_command"]
+
+
+def is_bench(folder: str | Path) -> bool:
+    """Whether ``folder`` is a bench's: it holds the bench's settings."""
+    return (Path(folder) / SETTINGS_FILE).is_file()
 
 
 def read_settings(folder: str | Path) -> dict[str, Any] | None:
     """The settings saved in ``folder``; None where it holds none (it is not a bench's folder)."""
-    saved = Path(folder) / SETTINGS_FILE
-    return json.loads(saved.read_text()) if saved.is_file() else None
+    return json.loads((Path(folder) / SETTINGS_FILE).read_text()) if is_bench(folder) else None
+
+
+def resume_command(folder: str | Path) -> str:
+    """The command that continues the work kept in ``folder``: bench's for a bench's folder (it also runs
+    the workloads not begun and writes the bench's report), compare's for any other study folder."""
+    return shlex.join(["optimlab", "bench" if is_bench(folder) else "compare", "--resume", str(folder)])
 
 
 def planned_workloads(settings: Mapping[str, Any]) -> list[Workload]:

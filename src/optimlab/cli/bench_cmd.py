@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import shlex
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from optimlab.bench import REPORT_FILE, SETTINGS_FILE, read_settings
+from optimlab.bench import REPORT_FILE, SETTINGS_FILE, read_settings, resume_command
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
 from optimlab.cli._output import Output
@@ -90,10 +89,9 @@ def _settings(ctx: typer.Context, resume: Path | None) -> dict[str, Any]:
         from optimlab.study.storage import JOURNAL_NAME  # loads optuna: only to explain the refusal
 
         if (resume / JOURNAL_NAME).is_file():  # studies without a bench's settings: compare's
-            again = shlex.join(["optimlab", "compare", "--resume", str(resume)])
             raise OptimlabError(
                 f"--resume {str(resume)!r} is a comparison's folder (no {SETTINGS_FILE}): "
-                f"resume it with `{again}`"
+                f"resume it with `{resume_command(resume)}`"
             )
         raise OptimlabError(f"--resume {str(resume)!r}: that folder holds no benchmark (no {SETTINGS_FILE})")
     return saved
@@ -184,8 +182,7 @@ def bench(
         checks.writable_folder(str(out)).mkdir(parents=True, exist_ok=True)
         (out / SETTINGS_FILE).write_text(json.dumps(settings, indent=1))
     output = Output(fmt)
-    again = shlex.join(["optimlab", "bench", "--resume", str(out)])
-    with resumable(lambda: again):  # the trials, then the report they make
+    with resumable(lambda: resume_command(out)):  # the trials, then the report they make
         with StudyProgress(output, progress) as shown:
             per_workload = (settings["budget"] + settings["seeds"]) * len(methods)
             shown.start(f"{len(chosen)} workloads x {len(methods)} methods", per_workload * len(chosen))

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from optimlab.bench import SETTINGS_FILE
+from optimlab.bench import is_bench, resume_command
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
 from optimlab.cli._output import Output, rich_table
@@ -316,9 +316,10 @@ def compare(
 def _refuse_a_bench(folder: Path) -> None:
     """A bench's folder is continued by bench: compare would resume only the workloads begun and write its
     report over the bench's, so the folder would look finished."""
-    if (folder / SETTINGS_FILE).is_file():
-        again = shlex.join(["optimlab", "bench", "--resume", str(folder)])
-        raise OptimlabError(f"--resume {str(folder)!r} is a bench's folder: resume it with `{again}`")
+    if is_bench(folder):
+        raise OptimlabError(
+            f"--resume {str(folder)!r} is a bench's folder: resume it with `{resume_command(folder)}`"
+        )
 
 
 def _recipe_workloads(path: Path, epochs: int | None, workload: str | None) -> list[Workload]:

@@ -61,16 +61,16 @@ def report(
             folders, out or (Path(paths[0]) / "report.html" if len(paths) == 1 else default), command=command
         )
     else:
-        from optimlab.bench import SETTINGS_FILE
+        from optimlab.bench import is_bench, resume_command
         from optimlab.report.study_history import write_history_report
         from optimlab.study.storage import JOURNAL_NAME, is_url
 
         for path in paths:  # opening a missing folder as a storage would create an empty study there
             if not is_url(path) and not (Path(path) / JOURNAL_NAME).is_file():
-                if (Path(path) / SETTINGS_FILE).is_file():
+                if is_bench(path):
                     raise OptimlabError(
                         f"{path!r} is a bench stopped before its first study was stored: nothing to report "
-                        f"yet; run it with `optimlab bench --resume {path}`"
+                        f"yet; run it with `{resume_command(path)}`"
                     )
                 raise OptimlabError(
                     f"{path!r} is neither a run folder (recipe.yaml, metrics.jsonl) nor a study "

@@ -20,7 +20,8 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
-from optimlab.bench import REPORT_FILE, SETTINGS_FILE, planned_workloads, read_settings
+from optimlab.bench import REPORT_FILE, planned_workloads, read_settings
+from optimlab.bench import resume_command as folder_resume_command
 from optimlab.report import figures
 from optimlab.report.environment import machine_and_versions
 from optimlab.report.html import Page
@@ -59,12 +60,11 @@ def resume_command(location: str | Path, name: str) -> str:
     """The command that continues study ``name`` kept at ``location``, as the verb that ran it prints it on
     Ctrl-C: a bench's folder (its settings file) is continued by bench, which also runs the workloads it
     had not started and writes its report; any other study by compare."""
-    if is_url(location):  # the folder only receives the report and tables (a bench keeps a folder)
-        words = ["compare", "--resume", f"runs/{name}", "--storage", without_passwords(str(location))]
-        words += ["--name", name]
-    else:
-        verb = "bench" if (Path(location) / SETTINGS_FILE).is_file() else "compare"
-        words = [verb, "--resume", str(location)]
+    if not is_url(location):
+        return folder_resume_command(location)
+    # the folder only receives the report and tables (a bench keeps a folder)
+    words = ["compare", "--resume", f"runs/{name}", "--storage", without_passwords(str(location))]
+    words += ["--name", name]
     return shlex.join(["optimlab", *words])
 
 

@@ -92,54 +92,49 @@ class _Spec(BaseModel):
 
     @pydantic.model_validator(mode="before")
     @classmethod
-    def _fields_known(cls, data: Any) -> Any:
-        """A key that is no field is refused, except where the section has ``options`` and the key is a
-        keyword of what it names (``optimizer: {name: sgd, momentum: 0.9}``) or close to no field: it is
-        moved to options, whose check names it (a typo of a keyword still gets "did you mean")."""
+    def _fields_and_options_apart(cls, data: Any) -> Any:
+        """Each key where validation keeps it. A key that is no field is refused, except in a section with
+        ``options`` where it is a keyword of what the section names (``optimizer: {name: sgd, momentum:
+        0.9}``) or close to no field: it goes to options, whose check names it (a typo of a keyword
+        still gets "did you mean"). A field's keyword in options goes to the field, so the recipe, its
+        id and a leaderboard show what is built (``keywords()`` would let options win unseen). Either
+        way, a key set twice to different values is refused."""
         if not isinstance(data, Mapping):
             return data
         unknown = {k: v for k, v in data.items() if k not in cls.model_fields}
         options = data.get("options", {})
-        takes_options = "options" in cls.model_fields and isinstance(options, Mapping)
-        for key, value in unknown.items():
-            a_typo = key not in cls._keywords_of(data) and close_matches(key, cls.model_fields)
-            if not takes_options or a_typo:
+        if "options" not in cls.model_fields or not isinstance(options, Mapping):
+            for key in unknown:
                 raise UnknownNameError("field", key, cls.model_fields)
-            if key in options and options[key] != value:
-                raise ValueError(
-                    f"{key!r} is set twice, as {key}: {value!r} and in options: {options[key]!r}: keep one"
-                )
-        if not unknown:
             return data
-        return {**{k: v for k, v in data.items() if k not in unknown}, "options": {**options, **unknown}}
+        for key in unknown:
+            if key not in cls._keywords_of(data) and close_matches(key, cls.model_fields):
+                raise UnknownNameError("field", key, cls.model_fields)
+        fields = {k: v for k, v in options.items() if k in cls.model_fields and k != "options"}
+        for key in {*unknown, *fields}:
+            if key in data and key in options and data[key] != options[key]:
+                raise ValueError(
+                    f"{key!r} is set twice, as {key}: {data[key]!r} and in options: {options[key]!r}: keep one"
+                )
+        if not unknown and not fields:
+            return data
+        kept = {k: v for k, v in options.items() if k not in fields}
+        known = {k: v for k, v in data.items() if k not in unknown}
+        return {**known, **fields, "options": {**kept, **unknown}}
 
     @classmethod
     def _keywords_of(cls, data: Mapping[str, Any]) -> tuple[str, ...]:
         """The hyperparameters of the entry the section names, where its ``name`` is a registered one."""
-        category = cls.OPTIONS_OF
-        name = data.get("name", cls.model_fields["name"].default if "name" in cls.model_fields else None)
+        if cls.OPTIONS_OF is None:
+            return ()
         try:
-            return get_registry(category).get(name).hyperparameter_names if category else ()
+            return (
+                get_registry(cls.OPTIONS_OF)
+                .get(data.get("name", cls.model_fields["name"].default))
+                .hyperparameter_names
+            )
         except (OptimlabError, TypeError):
             return ()
-
-    @pydantic.model_validator(mode="before")
-    @classmethod
-    def _field_keywords_out_of_options(cls, data: Any) -> Any:
-        """A field's keyword in ``options`` is moved to the field, so the recipe, its id and a leaderboard
-        show what is built (``keywords()`` would let options win unseen: ``options: {activation: tanh}``
-        built tanh under ``activation: relu``); set both ways to different values, it is refused."""
-        options = data.get("options") if isinstance(data, Mapping) else None
-        if not isinstance(options, Mapping):
-            return data
-        moved = {k: v for k, v in options.items() if k in cls.model_fields and k != "options"}
-        for key, value in moved.items():
-            if key in data and data[key] != value:
-                raise ValueError(
-                    f"{key!r} is set twice, as {key}: {data[key]!r} and in options: {value!r}: keep one"
-                )
-        kept = {k: v for k, v in options.items() if k not in moved}
-        return {**data, **moved, "options": kept} if moved else data
 
     @field_validator("*")
     @classmethod

@@ -17,7 +17,16 @@ from torch import Tensor, nn
 
 from optimlab.errors import InvalidValueError
 
-__all__ = ["TASKS", "DatasetInfo", "Examples", "Task", "TensorPair", "float_task", "reject_non_finite"]
+__all__ = [
+    "TASKS",
+    "DatasetInfo",
+    "Examples",
+    "Task",
+    "TensorPair",
+    "float_task",
+    "reject_non_finite",
+    "zero_one",
+]
 
 Task = Literal["classification", "regression"]
 TASKS: tuple[str, ...] = ("classification", "regression")
@@ -154,8 +163,12 @@ def float_task(targets: Tensor | np.ndarray) -> Task | None:
     one_each = len(targets) > 0 and math.prod(targets.shape) == len(targets)
     if not (floating and one_each):
         return None
-    labels = bool(((targets == 0) | (targets == 1)).all())
-    return None if labels else "regression"
+    return None if zero_one(targets) else "regression"
+
+
+def zero_one(targets: Tensor | np.ndarray) -> bool:
+    """Whether every target is 0 or 1: binary labels, as ``BCEWithLogitsLoss`` takes them."""
+    return bool(((targets == 0) | (targets == 1)).all())
 
 
 def reject_non_finite(

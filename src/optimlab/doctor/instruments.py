@@ -528,9 +528,9 @@ class Instruments:
 
     def _before_optimizer_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         grads = [self._zero if p.grad is None else p.grad for p in self._params]
-        ungraded = {i for i, p in enumerate(self._params) if p.grad is None}
-        seen = self.statistics.never_graded
-        self.statistics.never_graded = ungraded if seen is None else seen & ungraded
+        seen = self.statistics.never_graded  # only those still without one are looked at again
+        still = range(len(self._params)) if seen is None else seen
+        self.statistics.never_graded = {i for i in still if self._params[i].grad is None}
         norms = torch.stack(torch._foreach_norm(grads))
         self._pending_norms = norms
         step = self._step + 1

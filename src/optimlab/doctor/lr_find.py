@@ -49,7 +49,7 @@ from optimlab.doctor.progress import report
 from optimlab.doctor.snapshot import preserved
 from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE, POSITIVE_INT, Interval
-from optimlab.train.loop import OPTIMIZER_EXAMPLE, check_optimizer, first_loss, step_with, switches_modes
+from optimlab.train.loop import OPTIMIZER_EXAMPLE, at_training_point, check_optimizer, first_loss, step_with
 
 __all__ = [
     "Candidate",
@@ -294,48 +294,41 @@ def lr_range_test(
     losses: list[float] = []
     stopped_at = None
     ema, best = math.nan, math.inf
-    two_points = switches_modes(optimizer)
-    with preserved(model, optimizer):
+    with preserved(model, optimizer), at_training_point(optimizer):
         model.train()
-        if two_points:  # schedule-free: the loss and its gradients at the training point
-            optimizer.train()
-        try:
-            stream = data.stream(next(model.parameters()).device)
-            for i in range(steps + 1):  # batch i measures the loss after the step at lrs[i - 1]
-                batch = next(stream)
+        stream = data.stream(next(model.parameters()).device)
+        for i in range(steps + 1):  # batch i measures the loss after the step at lrs[i - 1]
+            batch = next(stream)
 
-                def closure() -> Tensor:  # SAM's second gradient, on the same batch
-                    optimizer.zero_grad(set_to_none=True)
-                    again = data.compute_loss(model, batch)  # noqa: B023  (called within this step only)
-                    again.backward()
-                    return again
-
-                loss = (
-                    data.compute_loss(model, batch)
-                    if i
-                    else first_loss(lambda: data.compute_loss(model, batch), batch)  # noqa: B023  (called here)
-                )
-                value = loss.item()
-                report("LR range test", i, steps)
-                if i > 0:
-                    losses.append(value)
-                    ema = value if math.isnan(ema) else 0.9 * ema + 0.1 * value
-                    best = min(best, ema)
-                    if not math.isfinite(value) or (i > 5 and ema > diverge_factor * best):
-                        stopped_at = lrs[-1]
-                        break
-                if i == steps:
-                    break
-                lr = start_lr * (end_lr / start_lr) ** (i / (steps - 1))
-                for group, ratio in zip(optimizer.param_groups, ratios, strict=True):
-                    group["lr"] = lr * ratio
-                lrs.append(lr)
+            def closure() -> Tensor:  # SAM's second gradient, on the same batch
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                step_with(optimizer, closure)
-        finally:
-            if two_points:  # back at the point it evaluates at, before the state is restored
-                optimizer.eval()
+                again = data.compute_loss(model, batch)  # noqa: B023  (called within this step only)
+                again.backward()
+                return again
+
+            loss = (
+                data.compute_loss(model, batch)
+                if i
+                else first_loss(lambda: data.compute_loss(model, batch), batch)  # noqa: B023  (called here)
+            )
+            value = loss.item()
+            report("LR range test", i, steps)
+            if i > 0:
+                losses.append(value)
+                ema = value if math.isnan(ema) else 0.9 * ema + 0.1 * value
+                best = min(best, ema)
+                if not math.isfinite(value) or (i > 5 and ema > diverge_factor * best):
+                    stopped_at = lrs[-1]
+                    break
+            if i == steps:
+                break
+            lr = start_lr * (end_lr / start_lr) ** (i / (steps - 1))
+            for group, ratio in zip(optimizer.param_groups, ratios, strict=True):
+                group["lr"] = lr * ratio
+            lrs.append(lr)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            step_with(optimizer, closure)
     suggestion, details = suggest_lr(lrs[: len(losses)], losses, margin=margin)
     if suggestion is not None:
         candidates = lr_candidates(details["min_loss_lr"], details["steepest_lr"])

@@ -17,7 +17,7 @@ from torch import nn
 from optimlab.data.user_batches import UserBatches
 from optimlab.doctor.instruments import Instruments
 from optimlab.doctor.progress import report
-from optimlab.train.loop import first_loss, step_with, switches_modes
+from optimlab.train.loop import at_training_point, first_loss, step_with
 
 __all__ = ["watch"]
 
@@ -34,35 +34,31 @@ def watch(
     (fewer when the loss stops being finite)."""
     device = next(model.parameters()).device
     model.train()
-    two_points = switches_modes(optimizer)
-    if two_points:  # schedule-free: gradients are taken at the training point
-        optimizer.train()
     stream = batches.stream(device)
-    instruments.start(0)
-    try:
-        for step in range(1, steps + 1):
-            batch = next(stream)
+    with at_training_point(optimizer):  # schedule-free: gradients are taken at the training point
+        instruments.start(0)
+        try:
+            for step in range(1, steps + 1):
+                batch = next(stream)
 
-            def closure() -> torch.Tensor:
-                made = batches.forward(model, batch)  # noqa: B023  (called within this step only)
-                instruments.record_targets(step, made.target)  # noqa: B023
-                if step == 1 and batches.loss_fn is not None:  # noqa: B023  (a model's own loss pairs its own)
-                    instruments.record_loss_inputs(made.prediction, made.target, batches.loss_fn)
-                loss = made.loss
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                return loss
+                def closure() -> torch.Tensor:
+                    made = batches.forward(model, batch)  # noqa: B023  (called within this step only)
+                    instruments.record_targets(step, made.target)  # noqa: B023
+                    if step == 1 and batches.loss_fn is not None:  # noqa: B023  (a model's own loss pairs its own)
+                        instruments.record_loss_inputs(made.prediction, made.target, batches.loss_fn)
+                    loss = made.loss
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    return loss
 
-            loss = closure() if step > 1 else first_loss(closure, batch)
-            lr = optimizer.param_groups[0]["lr"]
-            step_with(optimizer, closure)
-            value = loss.item()
-            instruments.record_step(step, value, lr)
-            report("watching the run", step, steps)
-            if not math.isfinite(value):
-                return step
-    finally:
-        instruments.stop()
-        if two_points:
-            optimizer.eval()
+                loss = closure() if step > 1 else first_loss(closure, batch)
+                lr = optimizer.param_groups[0]["lr"]
+                step_with(optimizer, closure)
+                value = loss.item()
+                instruments.record_step(step, value, lr)
+                report("watching the run", step, steps)
+                if not math.isfinite(value):
+                    return step
+        finally:
+            instruments.stop()
     return steps

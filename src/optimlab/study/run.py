@@ -140,6 +140,7 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
                 f"cannot resume study {spec.name!r}: its {', '.join(changed)} differ from the "
                 "stored study; resume with the same settings (or omit them to reuse them)"
             )
+    folders = code_folders()
     for method in spec.methods:
         study = optuna.create_study(
             storage=storage,
@@ -150,7 +151,7 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
         study.set_user_attr(SPEC_ATTR, spec.to_dict())
         study.set_user_attr(METHOD_ATTR, method.name)
         if not existing:
-            study.set_user_attr(IMPORT_FROM_ATTR, code_folders())
+            study.set_user_attr(IMPORT_FROM_ATTR, folders)
     return storage
 
 

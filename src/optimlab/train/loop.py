@@ -24,6 +24,7 @@ from torch import nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from optimlab.data.batches import epoch_order, epoch_permutation, steps_per_epoch
+from optimlab.data.examples import zero_one
 from optimlab.data.user_batches import TARGET_KEYS, UserBatches, describe, own_pairs
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT
@@ -35,6 +36,7 @@ __all__ = [
     "EVAL_BATCH",
     "Callback",
     "TrainState",
+    "at_training_point",
     "class_dim",
     "clip_grad_norm_",
     "epoch_order",
@@ -325,6 +327,20 @@ def switches_modes(optimizer: Any) -> bool:
     return hasattr(optimizer, "train") and hasattr(optimizer, "eval")
 
 
+@contextlib.contextmanager
+def at_training_point(optimizer: Any) -> Iterator[None]:
+    """The block steps ``optimizer`` at its training point (:func:`switches_modes`), and leaves it at the
+    point it evaluates at, even when the block raises; optimizers with one point are left alone."""
+    two_points = switches_modes(optimizer)
+    if two_points:
+        optimizer.train()
+    try:
+        yield
+    finally:
+        if two_points:
+            optimizer.eval()
+
+
 def step_with(optimizer: torch.optim.Optimizer, closure: Callable[[], torch.Tensor]) -> None:
     """``optimizer.step(closure)`` where the optimizer evaluates the loss again in its step (SAM: a
     second gradient at a perturbed point), else ``optimizer.step()`` on the gradients already taken."""
@@ -444,7 +460,7 @@ def _as_labels(loss_fn: Any, predicted: Any, target: Any) -> tuple[Any, Any]:
         isinstance(loss_fn, nn.BCEWithLogitsLoss)
         and isinstance(predicted, torch.Tensor) and isinstance(target, torch.Tensor)
         and predicted.numel() == target.numel() == len(target)
-        and target.is_floating_point() and bool(((target == 0) | (target == 1)).all())
+        and target.is_floating_point() and zero_one(target)
     )  # fmt: skip
     return (predicted.reshape(-1, 1), target.reshape(-1).long()) if binary else (predicted, target)
 

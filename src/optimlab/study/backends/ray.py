@@ -10,7 +10,6 @@ https://arxiv.org/abs/1712.05889.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 
 from optuna.storages import BaseStorage
@@ -18,6 +17,7 @@ from optuna.storages import BaseStorage
 from optimlab.errors import OptimlabError
 from optimlab.study.backends import POLL_SECONDS, BackendOptions, Targets
 from optimlab.study.worker import work
+from optimlab.user_code import code_folders
 
 __all__ = ["execute"]
 
@@ -48,7 +48,7 @@ def execute(
             location,
             name=names[0] if len(names) == 1 else None,
             methods=methods,
-            import_from=sys.path,  # the user's code by import path, found where this process finds it
+            import_from=code_folders(),  # the user's code by import path, found where this process finds it
         )
         for _ in range(tasks)
     ]

@@ -22,6 +22,7 @@ from optuna.storages import BaseStorage
 
 from optimlab.errors import OptimlabError
 from optimlab.study.backends import POLL_SECONDS, BackendOptions, Targets
+from optimlab.user_code import code_folders
 
 __all__ = ["execute"]
 
@@ -42,7 +43,7 @@ def execute(
     scope = {
         "name": names[0] if len(names) == 1 else None,
         "methods": sorted({m.name for _, m in targets}),
-        "import_from": sys.path,  # the user's code by import path, found where this process finds it
+        "import_from": code_folders(),  # the user's code by import path, found where this process finds it
     }
     # One thread per worker: with one worker per core, more threads oversubscribe the cores.
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}

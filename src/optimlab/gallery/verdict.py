@@ -202,10 +202,10 @@ def interval_check(
         raise ValueError("give above, below or both")
     s = summarize(values, bounds)
     holds = s.n >= 2 and (above is None or s.low > above) and (below is None or s.high < below)
-    bounds = " and ".join(
+    required = " and ".join(
         f"{side} {bound:.3g}" for side, bound in (("above", above), ("below", below)) if bound is not None
     )
-    return Check(statement, holds, f"{measure}: {describe(s, unit)}, required entirely {bounds}")
+    return Check(statement, holds, f"{measure}: {describe(s, unit)}, required entirely {required}")
 
 
 def ranked(values: Mapping[str, Sequence[float]]) -> list[str]:

@@ -62,9 +62,9 @@ _BIAS_CHOICES = ("zeros", "keep")
 AUTO_GAIN = "auto"  # the gain of the activation after each layer, read by apply()
 # The nonlinearities torch.nn.init.calculate_gain knows, which kaiming_* take as torch's kaiming_normal_.
 TORCH_NONLINEARITIES = (
-    *("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"),
-    *("sigmoid", "tanh", "relu", "leaky_relu", "selu"),
-)
+    "linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+    "sigmoid", "tanh", "relu", "leaky_relu", "selu",
+)  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,7 +28,9 @@ REFERENCE = {
     "layer": lambda y, spatial_dims: _standardize(y, (1,) if spatial_dims == 0 else (1, *_positions(y))),
     "group": lambda y, spatial_dims: _standardize(y.reshape(len(y), 4, -1), (2,)).reshape(y.shape),
     "instance": lambda y, spatial_dims: _standardize(y, _positions(y)),
-    "rms": lambda y, spatial_dims: y / torch.sqrt(y.square().mean(dim=1, keepdim=True) + EPS),
+    "rms": lambda y, spatial_dims: (
+        y / torch.sqrt(y.square().mean(dim=1, keepdim=True) + torch.finfo(y.dtype).eps)
+    ),
     "none": lambda y, spatial_dims: y,
 }
 HYPERPARAMETERS = {"group": {"num_groups": 4}}
@@ -46,6 +48,52 @@ def test_each_kind_normalizes_what_its_definition_says(name, spatial_dims, shape
     channels_first = x.movedim(-1, 1) if spatial_dims == 0 else x
     expected = REFERENCE[name](channels_first, spatial_dims)
     torch.testing.assert_close(norm(x), expected.movedim(1, -1) if spatial_dims == 0 else expected)
+
+
+# What each kind is in torch, at torch's defaults: (spatial_dims, input shape, the torch module).
+TORCH_MODULES = {
+    "batch": [
+        (0, (6, 8), nn.BatchNorm1d(8)),
+        (0, (6, 5, 8), nn.BatchNorm1d(8)),
+        (2, (6, 8, 3, 4), nn.BatchNorm2d(8)),
+    ],
+    "layer": [(0, (6, 5, 8), nn.LayerNorm(8)), (2, (6, 8, 3, 4), nn.GroupNorm(1, 8))],
+    "group": [(2, (6, 8, 3, 4), nn.GroupNorm(32 // 4, 8))],  # 32 groups asked, lowered to 8
+    "instance": [
+        (1, (6, 8, 5), nn.InstanceNorm1d(8)),
+        (2, (6, 8, 3, 4), nn.InstanceNorm2d(8)),
+        (3, (6, 8, 2, 3, 2), nn.InstanceNorm3d(8)),
+    ],
+    "rms": [(0, (6, 5, 8), nn.RMSNorm(8)), (0, (6, 8), nn.RMSNorm(8))],
+    "none": [(0, (6, 8), nn.Identity())],
+}
+
+
+def _shapes(tensors):
+    return sorted(tuple(t.shape) for t in tensors)
+
+
+def test_every_kind_has_its_torch_module():
+    assert sorted(TORCH_MODULES) == sorted(NAMES)
+
+
+@pytest.mark.parametrize(
+    ("name", "spatial_dims", "shape", "reference"),
+    [(name, *case) for name, cases in TORCH_MODULES.items() for case in cases],
+)
+def test_defaults_are_those_of_the_torch_module(name, spatial_dims, shape, reference):
+    norm = norms.create(name, 8, spatial_dims)
+    assert _shapes(norm.parameters()) == _shapes(reference.parameters())  # affine or not
+    assert _shapes(norm.buffers()) == _shapes(reference.buffers())  # running statistics or not
+    # Small float32 inputs: a variance of 1e-6 shows any other eps.
+    x = 1e-3 * torch.randn(shape, generator=torch.Generator().manual_seed(0)) + 1e-3
+    moved = (
+        (lambda t: t.movedim(-1, 1)) if spatial_dims == 0 and isinstance(reference, nn.BatchNorm1d) else None
+    )
+    for _ in range(2):  # training (running statistics updated), then evaluation
+        expected = reference(moved(x)).movedim(1, -1) if moved else reference(x)
+        torch.testing.assert_close(norm(x), expected)
+        norm.eval(), reference.eval()
 
 
 def test_instance_norm_refuses_features_without_positions():
@@ -153,3 +201,8 @@ def test_bad_layouts_are_explained():
         norms.create("rms", 8, 4)
     with pytest.raises(InvalidValueError, match="'eps'"):
         norms.create("batch", 8, eps=-1.0)
+
+
+def test_instance_norm_learns_a_scale_and_shift_when_asked_as_torchs_does():
+    norm, reference = norms.create("instance", 8, 2, affine=True), nn.InstanceNorm2d(8, affine=True)
+    assert _shapes(norm.parameters()) == _shapes(reference.parameters())

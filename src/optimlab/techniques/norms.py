@@ -15,6 +15,11 @@ rms         root mean square over C               root mean square over C at eac
 none        nothing                               nothing
 ==========  ====================================  ===========================================
 
+Defaults are those of the torch module each kind is (``nn.BatchNorm*d``, ``nn.LayerNorm``,
+``nn.GroupNorm``, ``nn.InstanceNorm*d``, ``nn.RMSNorm``): eps 1e-5 (RMSNorm's: the dtype's epsilon),
+learned scale and shift except for instance norm, running statistics for batch norm alone. Layer norm
+over positions is Wu & He's (GroupNorm with one group: a scale and shift per channel).
+
 All come as a :class:`Norm` holding the torch module that does the work, which :func:`swap_norm` reads
 to put another kind in its place, as it does for plain torch norm layers in any model.
 """
@@ -144,14 +149,16 @@ def group(num_features: int, spatial_dims: int = 0, *, num_groups: int = 32, eps
     "instance",
     summary="Instance normalization: each channel of each sample over its positions.",
     paper="Ulyanov et al. 2016, arXiv:1607.08022",
-    accepts={"eps": POSITIVE},
+    accepts={"eps": POSITIVE, "affine": (False, True)},
     aliases=("instancenorm",),
     skip=("spatial_dims",),
 )
-def instance(num_features: int, spatial_dims: int = 0, *, eps: float = 1e-5) -> Norm:
+def instance(num_features: int, spatial_dims: int = 0, *, eps: float = 1e-5, affine: bool = False) -> Norm:
+    """As ``torch.nn.InstanceNorm{1,2,3}d``: no learned scale and shift unless ``affine``, no running
+    statistics (the same at training and evaluation)."""
     _check_layout(num_features, spatial_dims)
     group_norm = _InstanceNormOverTokens if spatial_dims == 0 else nn.GroupNorm
-    inner = group_norm(num_features, num_features, eps=eps)
+    inner = group_norm(num_features, num_features, eps=eps, affine=affine)
     return Norm("instance", num_features, spatial_dims, inner, inner_features_at=1)
 
 
@@ -163,7 +170,8 @@ def instance(num_features: int, spatial_dims: int = 0, *, eps: float = 1e-5) -> 
     aliases=("rmsnorm",),
     skip=("spatial_dims",),
 )
-def rms(num_features: int, spatial_dims: int = 0, *, eps: float = 1e-5) -> Norm:
+def rms(num_features: int, spatial_dims: int = 0, *, eps: float | None = None) -> Norm:
+    """As ``torch.nn.RMSNorm``: ``eps`` None is the machine epsilon of the input's dtype."""
     _check_layout(num_features, spatial_dims)
     inner = nn.RMSNorm(num_features, eps=eps)
     return Norm("rms", num_features, spatial_dims, inner, inner_features_at=-1)

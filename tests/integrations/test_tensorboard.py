@@ -1,6 +1,7 @@
 """`optimlab train --log tensorboard` read back with TensorBoard's own reader (EventAccumulator): every metric
 of metrics.jsonl, at its step; and a study's trials sent to TensorBoard after the fact."""
 
+import contextlib
 import itertools
 import json
 
@@ -76,3 +77,34 @@ def test_a_study_s_trials_go_to_tensorboard_one_run_each(tmp_path):
         accuracy = board.Scalars("val_accuracy")
         assert [e.step for e in accuracy] == record.curve["step"]
         assert [e.value for e in accuracy] == pytest.approx(record.curve["val_accuracy"], rel=1e-6)
+
+
+def test_a_run_killed_past_its_checkpoint_and_resumed_reads_back_as_its_metrics_jsonl(tmp_path):
+    """Killed at step 8 with the evaluation of step 6 sent and its checkpoint at step 5, then resumed:
+    steps 6 to 8 are trained and sent again, and TensorBoard shows each step once, as metrics.jsonl."""
+    from optimlab.integrations import open_tracker
+    from optimlab.recipe import Recipe
+    from optimlab.train import train
+    from optimlab.train.loop import Callback
+
+    class Killed(Callback):
+        def on_step_end(self, state):
+            if state.step == 8:
+                raise SystemExit("killed")
+
+    recipe = Recipe.from_dict(
+        {"data": {"name": "iris"}, "model": {"width": 8},
+         "training": {"steps": 12, "batch_size": 32, "checkpoint_every": 5}}
+    )  # fmt: skip
+    out = tmp_path / "run"
+    for callbacks in ([Killed()], []):
+        tracker = open_tracker("tensorboard", folder=out, run_name="run", params=recipe.to_dict())
+        with contextlib.suppress(SystemExit):
+            train(recipe, out, resume=not callbacks, callbacks=[tracker, *callbacks])
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    board = accumulated(out / "tensorboard" / "run")
+    assert len(list((out / "tensorboard" / "run").iterdir())) == 2
+    for tag in ("train_loss", "val_loss"):
+        expected = [(line["step"], line[tag]) for line in lines if tag in line]
+        assert [(e.step, e.value) for e in board.Scalars(tag)] == pytest.approx(expected, rel=1e-6), tag
+    assert [e.step for e in board.Scalars("val_loss")] == [3, 6, 9, 12]

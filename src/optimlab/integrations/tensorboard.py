@@ -21,13 +21,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tensorboard.compat.proto.event_pb2 import Event
+from tensorboard.compat.proto.event_pb2 import Event, SessionLog
 from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.compat.proto.tensor_pb2 import TensorProto
 from tensorboard.compat.proto.types_pb2 import DT_STRING
 from tensorboard.plugins.text.metadata import create_summary_metadata
 
 from optimlab.integrations.tracking import Record, Tracker
+from optimlab.train.loop import TrainState
 
 __all__ = ["TensorBoardTracker", "masked_crc32c"]
 
@@ -55,6 +56,19 @@ def masked_crc32c(data: bytes) -> int:
     return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
+_EVENTS = "events.out.tfevents."
+
+
+def _seconds_after(log_dir: Path) -> int:
+    """The time stamp of a new event file in ``log_dir``: now, or later than every file there. TensorBoard
+    reads a run's event files in the order of their names; a resumed run's must follow the ones it
+    continues, even within the second they were written."""
+    stamps = [
+        name[len(_EVENTS) :].partition(".")[0] for name in os.listdir(log_dir) if name.startswith(_EVENTS)
+    ]
+    return max([int(time.time()), *(int(s) + 1 for s in stamps if s.isdigit())])
+
+
 class TensorBoardTracker(Tracker):
     """Scalars (one tag per metric) in an event file in ``log_dir``; ``params`` as a text table."""
 
@@ -67,8 +81,8 @@ class TensorBoardTracker(Tracker):
         # The file name and first event TensorBoard's reader expects of an event file. Events are written
         # here, a batch at each evaluation (about 30 us an event, its CRC in pure Python), rather than by
         # tensorboard's writer thread, whose queue and GIL hand-offs cost 4x that (benchmarks/tracker_overhead.py).
-        name = f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}.{os.getpid()}.{id(self)}"
-        self.path = self.log_dir / name
+        name = f"{_seconds_after(self.log_dir):010d}.{socket.gethostname()}.{os.getpid()}.{id(self)}"
+        self.path = self.log_dir / f"{_EVENTS}{name}"
         self._file = open(self.path, "wb")  # noqa: SIM115  (closed by close())
         self._write_event(Event(wall_time=time.time(), file_version="brain.Event:2"))
         if params:
@@ -80,6 +94,15 @@ class TensorBoardTracker(Tracker):
             summary = Summary(value=[Summary.Value(tag="recipe", metadata=metadata, tensor=text)])
             self._write_event(Event(step=0, summary=summary))
         self._file.flush()
+
+    def on_train_start(self, state: TrainState) -> None:
+        """A resumed run restarts at its checkpoint: the step after it opens a session, and TensorBoard's
+        reader drops what an earlier session wrote from that step on (a killed run's steps past its last
+        checkpoint, written again by this one), as it does after a TensorFlow restart."""
+        if state.step > 0:
+            start = SessionLog(status=SessionLog.START)
+            self._write_event(Event(wall_time=time.time(), step=state.step + 1, session_log=start))
+            self._file.flush()
 
     def _write_event(self, event: Event) -> None:
         data = event.SerializeToString()

@@ -26,11 +26,26 @@ def _data(seed: int, shape=(200, 5)) -> torch.Tensor:
         ("robust", {}, preprocessing.RobustScaler()),
     ],
 )
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # scikit-learn's, on the feature with no values
 def test_fitted_on_train_applied_to_test_like_scikit_learn(name, hyperparameters, reference):
-    train, test = _data(0), _data(1, (50, 5))
+    train, test = _data(0, (200, 6)), _data(1, (50, 6))
+    train[:, 3] = 2.5  # constant: scikit-learn's spread 1 (a data range of 1 for minmax)
+    train[::7, 1] = train[3, 2] = test[::5, 0] = torch.nan  # missing: left out of the fit, kept
+    train[:, 5] = torch.nan  # no values at all: NaN out
     scaler = scaling.create(name, **hyperparameters).fit(train)
     expected = reference.fit(train.numpy()).transform(test.numpy())
-    torch.testing.assert_close(scaler(test), torch.from_numpy(expected), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        scaler(test), torch.from_numpy(expected), rtol=1e-12, atol=1e-12, equal_nan=True
+    )
+
+
+def test_per_channel_is_scikit_learns_standard_scaler_over_each_channels_pixels():
+    images = _data(5, (40, 3, 4, 5))
+    images[0, 1, 2, 3] = torch.nan
+    pixels = images.movedim(1, -1).reshape(-1, 3).numpy()
+    expected = preprocessing.StandardScaler().fit(pixels).transform(pixels)
+    scaled = scaling.create("per_channel").fit(images)(images).movedim(1, -1).reshape(-1, 3)
+    torch.testing.assert_close(scaled, torch.from_numpy(expected), rtol=1e-12, atol=1e-12, equal_nan=True)
 
 
 # What each scaler promises about the training data it was fitted on, checked on its output y.
@@ -100,6 +115,8 @@ def test_bad_data_and_values_are_explained():
         scaling.create("minmax", feature_range=(1.0, 0.0))
     with pytest.raises(InvalidValueError, match="feature_range"):
         scaling.create("minmax", feature_range=(0.0, 1.0, 2.0))
+    with pytest.raises(InvalidValueError, match="feature_range"):
+        scaling.create("minmax", feature_range=(0.0, float("inf")))
     with pytest.raises(UnknownNameError, match="Did you mean 'standardize'"):
         scaling.create("standardise")
 

@@ -2,7 +2,8 @@
 
 Every scaler is the per-feature affine map ``y = (x - shift) / scale`` with ``shift`` and ``scale`` held
 as buffers, so they are saved in the model's ``state_dict``, and :meth:`Scaler.inverse` undoes it
-exactly. A feature that is constant on the training data gets scale 1 instead of 0 (no NaN, no inf).
+exactly. As in scikit-learn's scalers, a feature that is constant on the training data gets a spread of
+1 instead of 0 (no NaN, no inf), and NaNs are missing values: left out of the fit, kept by the map.
 
 >>> import torch
 >>> scaler = create("standardize").fit(torch.tensor([[1.0, 5.0], [3.0, 5.0]]))
@@ -12,6 +13,7 @@ tensor([[1., 0.]])
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -29,10 +31,11 @@ class Scaler(nn.Module):
     """``y = (x - shift) / scale`` per feature, the statistics fitted by :meth:`fit` on training data.
 
     A subclass gives :meth:`statistics`, a ``(center, spread)`` pair; the map sends ``center`` to
-    ``offset`` and one ``spread`` to one unit: ``y = offset + (x - center) / spread``.
+    ``offset`` and one ``spread`` to ``span`` units: ``y = offset + span * (x - center) / spread``.
     """
 
     offset = 0.0
+    span = 1.0
 
     def __init__(self) -> None:
         super().__init__()
@@ -41,7 +44,7 @@ class Scaler(nn.Module):
         self.register_load_state_dict_pre_hook(_take_saved_shapes)
 
     def statistics(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """(center, spread) of training data ``x``, with the batch dimensions reduced away."""
+        """(center, spread) of training data ``x``, NaNs left out, with the batch dimensions reduced away."""
         raise NotImplementedError
 
     def fit(self, x: Tensor) -> Scaler:
@@ -53,12 +56,13 @@ class Scaler(nn.Module):
             )
         center, spread = self.statistics(x.double())
         # Constant features: a spread at rounding level of the values (or one that underflows in x's
-        # dtype) would blow them up; scale 1 maps them to offset. Small but real spreads are kept.
+        # dtype) would blow them up; a spread of 1 (scikit-learn's) maps them to offset. Small but real
+        # spreads are kept.
         finfo = torch.finfo(x.dtype)
         negligible = (10 * finfo.eps * center.abs()).clamp(min=finfo.tiny)
-        spread = torch.where(spread > negligible, spread, torch.ones_like(spread))
-        self.shift = (center - self.offset * spread).to(x.dtype)
-        self.scale = spread.to(x.dtype)
+        scale = torch.where(spread > negligible, spread, torch.ones_like(spread)) / self.span
+        self.shift = (center - self.offset * scale).to(x.dtype)
+        self.scale = scale.to(x.dtype)
         return self
 
     def forward(self, x: Tensor) -> Tensor:
@@ -117,23 +121,31 @@ class MinMax(Scaler):
         low, high = _ordered_pair(feature_range)
         super().__init__()
         self.feature_range = (low, high)
-        self.offset = low
+        self.offset, self.span = low, high - low
 
     def statistics(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        low, high = x.amin(dim=0), x.amax(dim=0)
-        return low, (high - low) / (self.feature_range[1] - self.feature_range[0])
+        missing = x.isnan()
+        low = torch.where(missing, torch.inf, x).amin(dim=0)
+        high = torch.where(missing, -torch.inf, x).amax(dim=0)
+        low = torch.where(missing.all(dim=0), torch.nan, low)  # a feature with no values at all
+        return low, high - low
 
 
 def _ordered_pair(feature_range: Any) -> tuple[float, float]:
     ok = (
         isinstance(feature_range, (tuple, list))
         and len(feature_range) == 2
-        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in feature_range)
+        and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            for v in feature_range
+        )
         and feature_range[0] < feature_range[1]
     )
     if not ok:
         raise InvalidValueError(
-            "scaling 'minmax' hyperparameter 'feature_range'", feature_range, "(low, high) with low < high"
+            "scaling 'minmax' hyperparameter 'feature_range'",
+            feature_range,
+            "finite (low, high) with low < high",
         )
     return float(feature_range[0]), float(feature_range[1])
 
@@ -147,7 +159,8 @@ def _ordered_pair(feature_range: Any) -> tuple[float, float]:
 class Standardize(Scaler):
     def statistics(self, x: Tensor) -> tuple[Tensor, Tensor]:
         dims = self.batch_dims(x)
-        std, mean = torch.std_mean(x, dim=dims, correction=0, keepdim=True)
+        mean = x.nanmean(dim=dims, keepdim=True)
+        std = (x - mean).square().nanmean(dim=dims, keepdim=True).sqrt()  # ddof 0, as scikit-learn's
         return mean[0], std[0]
 
     def batch_dims(self, x: Tensor) -> tuple[int, ...]:
@@ -173,7 +186,7 @@ class PerChannel(Standardize):
 class Robust(Scaler):
     def statistics(self, x: Tensor) -> tuple[Tensor, Tensor]:
         levels = torch.tensor([0.25, 0.5, 0.75], dtype=x.dtype, device=x.device)
-        quartiles = torch.quantile(x, levels, dim=0)
+        quartiles = torch.nanquantile(x, levels, dim=0)  # linear interpolation, as numpy's
         return quartiles[1], quartiles[2] - quartiles[0]
 
 

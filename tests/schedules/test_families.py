@@ -203,3 +203,22 @@ def test_explicit_period_lifts_the_need_for_total_steps() -> None:
     }
     for name, options in explicit.items():
         assert create(name, **options)(7) < 1.0, name
+
+
+def test_trapezoidal_is_a_linear_warmup_a_plateau_and_a_linear_cooldown() -> None:
+    """The trapezoid through (0, 0), (w, 1), (T - d, 1), (T, 0), d = 20% of the steps after warmup."""
+    total, warmup = 110, 10
+    schedule = create("trapezoidal", total_steps=total, warmup_steps=warmup)
+    corners = torch.tensor([0.0, warmup, total - 20, total], dtype=torch.float64)
+    steps = torch.arange(total + 5, dtype=torch.float64)
+    expected = torch.ones_like(steps)
+    expected[steps < warmup] = steps[steps < warmup] / warmup
+    cooldown = steps > corners[2]
+    expected[cooldown] = ((corners[3] - steps[cooldown]) / 20).clamp(min=0.0)
+    assert [schedule(t) for t in range(total + 5)] == pytest.approx(expected.tolist(), rel=1e-12, abs=1e-15)
+
+
+def test_multistep_milestones_must_be_a_list() -> None:
+    with pytest.raises(InvalidValueError, match="milestones") as error:
+        create("multistep", total_steps=100, milestones=30)
+    assert error.value.value == 30 and "list" in error.value.accepted

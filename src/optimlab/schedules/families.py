@@ -132,6 +132,10 @@ def multistep_decay(
     if milestones is None:
         horizon = _horizon(total_steps, "multistep", "milestones default to 50% and 75% of it")
         milestones = (horizon // 2, 3 * horizon // 4)
+    if not isinstance(milestones, (list, tuple)):  # the registry's range checks each item of a list
+        raise InvalidValueError(
+            "schedule 'multistep' hyperparameter 'milestones'", milestones, "a list of steps, e.g. [30, 60]"
+        )
     ordered = sorted(milestones)
     return lambda step: gamma ** bisect.bisect_right(ordered, step)
 
@@ -401,12 +405,15 @@ def inverse_sqrt(
     return lambda step: math.sqrt(scale / (step + scale))
 
 
+_COOLDOWN = {"decay_fraction": UNIT, "final": UNIT}
+
+
 @_register(
     "wsd",
     summary="Warmup-stable-decay: hold 1, then decay in the last decay_fraction of the run.",
     paper="Hu et al. 2024, arXiv:2404.06395",
-    aliases=("warmup_stable_decay", "trapezoidal"),
-    accepts={"decay_fraction": UNIT, "decay_shape": tuple(_ANNEAL_WEIGHTS), "final": UNIT},
+    aliases=("warmup_stable_decay",),
+    accepts={**_COOLDOWN, "decay_shape": tuple(_ANNEAL_WEIGHTS)},
     capabilities=(Capability.NEEDS_TOTAL_STEPS,),
 )
 def warmup_stable_decay(
@@ -433,3 +440,14 @@ def warmup_stable_decay(
         return _anneal(1.0, final, min(step / decay_steps, 1.0) if decay_steps else 1.0, weight)
 
     return join([constant(), decay], [horizon - decay_steps])
+
+
+_register(
+    "trapezoidal",
+    summary="Hold 1, then a linear cooldown in the last decay_fraction of the run (wsd's linear shape).",
+    paper="Hägele et al. 2024, arXiv:2405.18392",
+    accepts=_COOLDOWN,
+    capabilities=(Capability.NEEDS_TOTAL_STEPS,),
+    defaults={"decay_shape": "linear"},
+    obj=warmup_stable_decay,
+)

@@ -67,8 +67,9 @@ class ManualClassifier(Classifier):
         return [self.make_optimizer(self.net.parameters()), torch.optim.SGD(self.probe.parameters(), lr=0.01)]
 
 
-def fit(module, data, steps, callbacks=(), batch_size=32, shuffle=True):
+def fit(module, data, steps, callbacks=(), batch_size=32, shuffle=True, **trainer_args):
     trainer = lightning.Trainer(
+        **trainer_args,
         max_steps=steps,
         callbacks=list(callbacks),
         accelerator="cpu",
@@ -281,3 +282,50 @@ def test_the_callback_sees_how_the_loader_mixes_the_data():
     fit(module, (x[order], y[order]), 60, [doctor], shuffle=False)
     assert "unshuffled_data" in [f.rule for f in doctor.diagnosis.findings], doctor.diagnosis.findings
     assert len(doctor.diagnosis.statistics.batch_targets) == 50
+
+
+class Recorded(Classifier):
+    """:class:`Classifier` keeping the loss of each batch its ``training_step`` computed."""
+
+    def __init__(self, net, loss, make_optimizer):
+        super().__init__(net, loss, make_optimizer)
+        self.losses = []
+
+    def training_step(self, batch, batch_idx):
+        out = super().training_step(batch, batch_idx)
+        self.losses.append(out["loss"].item())
+        return out
+
+
+def test_under_gradient_accumulation_a_steps_loss_is_the_mean_of_its_batches():
+    x, y = standardized()
+    torch.manual_seed(0)
+    module = Recorded(nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)), nn.CrossEntropyLoss(),
+                      lambda p: torch.optim.SGD(p, lr=0.05))  # fmt: skip
+    doctor = DoctorCallback(print_findings=False)
+    fit(module, (x[:256], y[:256]), 6, [doctor], shuffle=False, accumulate_grad_batches=4)
+    seen = doctor.diagnosis.statistics
+    assert seen.steps == list(range(1, 7)) and len(module.losses) == 24
+    means = [sum(module.losses[i : i + 4]) / 4 for i in range(0, 24, 4)]
+    assert seen.losses == pytest.approx(means, rel=1e-5)
+
+
+class NeedsTrainer(Classifier):
+    """Sizes its OneCycleLR by the Trainer's count of steps, as Lightning's docs show."""
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.SGD(self.parameters(), lr=0.1)
+        steps = self.trainer.estimated_stepping_batches
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.1, total_steps=steps)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def test_the_range_test_of_a_module_whose_optimizers_need_a_trainer_says_so_and_takes_one_given():
+    module = NeedsTrainer(nn.Linear(64, 10), nn.CrossEntropyLoss(), None)
+    with pytest.raises(InvalidValueError, match="reads self.trainer.*optimizer=") as refused:
+        lr_range_test(module, standardized(), steps=10)
+    assert "\n" not in str(refused.value)
+    optimizer = torch.optim.SGD(module.parameters(), lr=0.1)
+    assert len(lr_range_test(module, standardized(), steps=10, optimizer=optimizer).lrs) == 10
+    with pytest.raises(InvalidValueError, match="'Linear' for module: accepted a lightning.LightningModule"):
+        lr_range_test(nn.Linear(64, 10), standardized(), steps=10)

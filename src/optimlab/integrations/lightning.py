@@ -45,9 +45,10 @@ class DoctorCallback(pl.Callback):
     training ends and kept in :attr:`diagnosis`.
 
     The instruments hook the module and its (first) optimizer as :class:`optimlab.doctor.Instruments`
-    does in any loop; the loss is what ``training_step`` returned. Under manual optimization
+    does in any loop; the loss of a step is what ``training_step`` returned, averaged over the step's
+    batches under gradient accumulation (``accumulate_grad_batches``). Under manual optimization
     (``automatic_optimization = False``: ``training_step`` steps its optimizers itself and returns
-    nothing) the loss is the first one of each batch given to ``manual_backward``, and a step is a
+    nothing) the loss of a batch is the first one given to ``manual_backward``, and a step ends with a
     batch in which the first optimizer stepped. Options as
     :class:`~optimlab.integrations.trainer_doctor.TrainerDoctor` (terminal, ``json_path``, ``html_path``).
     """
@@ -55,6 +56,7 @@ class DoctorCallback(pl.Callback):
     def __init__(self, **options: Any) -> None:
         self.doctor = TrainerDoctor(**options)  # checks the options: a misspelt one is a TypeError
         self._backward_loss: Tensor | None = None  # this batch's first loss backpropagated
+        self._losses: list[Tensor] = []  # of the batches since the first optimizer last stepped
         self._stepped = False  # whether the first optimizer stepped in this batch
         # Steps of the first optimizer under manual optimization, those of a resumed run included.
         self._manual_steps = 0
@@ -69,6 +71,7 @@ class DoctorCallback(pl.Callback):
         # on_before_optimizer_step between it and the update: the gradients are read there.
         self.doctor.start(pl_module, trainer.optimizers[0], trainer.global_step, gradients_at_step=False)
         self._manual_steps = trainer.global_step // len(trainer.optimizers)
+        self._losses = []
 
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
@@ -89,14 +92,24 @@ class DoctorCallback(pl.Callback):
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        if pl_module.automatic_optimization:
-            if outputs is not None:  # None: training_step skipped the batch
-                self.doctor.batch_seen(trainer.global_step, batch)
-                self.doctor.step_ended(trainer.global_step, _step_loss(outputs).item())
-        elif self._stepped and self._backward_loss is not None:
-            self._manual_steps += 1
-            self.doctor.batch_seen(self._manual_steps, batch)
-            self.doctor.step_ended(self._manual_steps, self._backward_loss.item())
+        if not pl_module.automatic_optimization:
+            loss = self._backward_loss
+        elif outputs is not None:  # None: training_step skipped the batch
+            # The loss handed on here is divided by accumulate_grad_batches (Lightning's doc of this hook).
+            loss = _step_loss(outputs).detach() * trainer.accumulate_grad_batches
+        else:
+            loss = None
+        if loss is not None:
+            self._losses.append(loss)
+        if self._stepped and self._losses:
+            if pl_module.automatic_optimization:
+                step = trainer.global_step
+            else:
+                self._manual_steps += 1
+                step = self._manual_steps
+            self.doctor.batch_seen(step, batch)
+            self.doctor.step_ended(step, torch.stack(self._losses).float().mean().item())
+            self._losses = []
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.doctor.finish(report=trainer.is_global_zero)
@@ -151,8 +164,19 @@ def configure_optimizers(
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
-def _first_optimizer(configured: Any) -> torch.optim.Optimizer:
-    """The first optimizer among the forms ``configure_optimizers`` may return."""
+def _first_optimizer(module: pl.LightningModule) -> torch.optim.Optimizer:
+    """The first optimizer among the forms ``module.configure_optimizers()`` may return."""
+    try:
+        configured = module.configure_optimizers()
+    except RuntimeError as error:  # it reads self.trainer (estimated_stepping_batches, a OneCycleLR's)
+        if "not attached to a `Trainer`" not in str(error):
+            raise
+        raise InvalidValueError(
+            "module",
+            f"{type(module).__name__}, whose configure_optimizers() reads self.trainer",
+            "a module whose configure_optimizers() runs outside a Trainer, or the optimizer to sweep "
+            "given as lr_range_test(..., optimizer=...)",
+        ) from error
     found = configured
     while not isinstance(found, torch.optim.Optimizer):
         if isinstance(found, Mapping) and "optimizer" in found:
@@ -174,11 +198,13 @@ def lr_range_test(
     val_dataloaders: Any = None,
     *,
     check_steps: int | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
     **options: Any,
 ) -> LRRangeResult:
     """The LR range test of ``module`` on ``train_dataloaders`` (a DataLoader or any data
-    :class:`~optimlab.data.user_batches.UserBatches` accepts), with the optimizer of its
-    ``configure_optimizers`` and the loss of its ``training_step``; the module comes back untouched.
+    :class:`~optimlab.data.user_batches.UserBatches` accepts), with ``optimizer`` (default: the first
+    of its ``configure_optimizers``) and the loss of its ``training_step``; the module comes back
+    untouched.
 
     ``check_steps``: also decide among the sweep's candidates by a check
     (:func:`optimlab.doctor.find_lr`): each trains ``check_steps`` steps, one at a time, scored by
@@ -186,13 +212,20 @@ def lr_range_test(
     ``options`` go to :func:`optimlab.doctor.lr_range_test` (``start_lr``, ``end_lr``, ``steps``, ...).
     Set the suggestion as the lr of ``configure_optimizers`` before ``Trainer.fit``.
     """
+    if not isinstance(module, pl.LightningModule):
+        raise InvalidValueError(
+            "module",
+            type(module).__name__,
+            "a lightning.LightningModule (a plain nn.Module: optimlab.doctor.lr_range_test)",
+        )
     if not module.automatic_optimization:  # training_step steps its optimizers itself, inside a Trainer
         raise InvalidValueError(
             "module",
             f"{type(module).__name__} under manual optimization (automatic_optimization = False)",
             "a module whose training_step returns its loss, for the range test steps the optimizer itself",
         )
-    optimizer = _first_optimizer(module.configure_optimizers())
+    if optimizer is None:
+        optimizer = _first_optimizer(module)
     loss = {"compute_loss": lambda model, batch: _step_loss(model.training_step(batch, 0))}
     with warnings.catch_warnings():
         # training_step's self.log() calls warn outside a Trainer; the sweep needs only the loss

@@ -327,5 +327,7 @@ def test_the_range_test_of_a_module_whose_optimizers_need_a_trainer_says_so_and_
     assert "\n" not in str(refused.value)
     optimizer = torch.optim.SGD(module.parameters(), lr=0.1)
     assert len(lr_range_test(module, standardized(), steps=10, optimizer=optimizer).lrs) == 10
-    with pytest.raises(InvalidValueError, match="'Linear' for module: accepted a lightning.LightningModule"):
+    with pytest.raises(
+        InvalidValueError, match="'Linear' for module: accepted a LightningModule, with training_step"
+    ):
         lr_range_test(nn.Linear(64, 10), standardized(), steps=10)

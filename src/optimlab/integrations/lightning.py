@@ -212,11 +212,13 @@ def lr_range_test(
     ``options`` go to :func:`optimlab.doctor.lr_range_test` (``start_lr``, ``end_lr``, ``steps``, ...).
     Set the suggestion as the lr of ``configure_optimizers`` before ``Trainer.fit``.
     """
-    if not isinstance(module, pl.LightningModule):
+    if not all(hasattr(module, name) for name in ("training_step", "configure_optimizers")):
+        # by its methods: pytorch_lightning's LightningModule is another class than lightning's
         raise InvalidValueError(
             "module",
             type(module).__name__,
-            "a lightning.LightningModule (a plain nn.Module: optimlab.doctor.lr_range_test)",
+            "a LightningModule, with training_step and configure_optimizers (a plain nn.Module: "
+            "optimlab.doctor.lr_range_test)",
         )
     if not module.automatic_optimization:  # training_step steps its optimizers itself, inside a Trainer
         raise InvalidValueError(

@@ -26,12 +26,14 @@ def _data(seed: int, shape=(200, 5)) -> torch.Tensor:
         ("robust", {}, preprocessing.RobustScaler()),
     ],
 )
+@pytest.mark.parametrize("missing", [False, True])
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # scikit-learn's, on the feature with no values
-def test_fitted_on_train_applied_to_test_like_scikit_learn(name, hyperparameters, reference):
+def test_fitted_on_train_applied_to_test_like_scikit_learn(name, hyperparameters, reference, missing):
     train, test = _data(0, (200, 6)), _data(1, (50, 6))
     train[:, 3] = 2.5  # constant: scikit-learn's spread 1 (a data range of 1 for minmax)
-    train[::7, 1] = train[3, 2] = test[::5, 0] = torch.nan  # missing: left out of the fit, kept
-    train[:, 5] = torch.nan  # no values at all: NaN out
+    if missing:
+        train[::7, 1] = train[3, 2] = test[::5, 0] = torch.nan  # missing: left out of the fit, kept
+        train[:, 5] = torch.nan  # no values at all: NaN out
     scaler = scaling.create(name, **hyperparameters).fit(train)
     expected = reference.fit(train.numpy()).transform(test.numpy())
     torch.testing.assert_close(

@@ -2,9 +2,10 @@
 
 import pytest
 import torch
+from torch.nn import functional
 
 from optimlab.errors import InvalidValueError, UnknownNameError
-from optimlab.registry import get_registry
+from optimlab.registry import Capability, get_registry
 from optimlab.techniques import losses
 
 
@@ -42,6 +43,31 @@ def test_bce_with_logits_takes_labels_or_soft_targets(target):
     p, t = torch.sigmoid(logits[:, 0]), target.float()
     expected = -(t * p.log() + (1 - t) * (1 - p).log()).mean()
     torch.testing.assert_close(losses.create("bce")(logits, target), expected)
+
+
+# Every name or alias that torch.nn.functional also has, with the loss it names.
+TORCH_NAMED = [
+    (entry.name, alias)
+    for entry in get_registry("loss")
+    for alias in (entry.name, *entry.aliases)
+    if hasattr(functional, alias)
+]
+
+
+def test_torch_named_losses_are_found():
+    assert {alias for _, alias in TORCH_NAMED} >= {"cross_entropy", "binary_cross_entropy_with_logits"}
+
+
+@pytest.mark.parametrize(("name", "alias"), TORCH_NAMED)
+def test_a_name_torch_has_means_torchs_loss(name, alias):
+    if Capability.BINARY in get_registry("loss").get(name).capabilities:
+        # Values in (0, 1): torch's binary_cross_entropy would take them as probabilities.
+        prediction, target = torch.rand(8, dtype=torch.float64), torch.randint(0, 2, (8,)).double()
+    else:
+        prediction, target = torch.randn(8, 5, dtype=torch.float64), torch.randint(0, 5, (8,))
+    torch.testing.assert_close(
+        losses.create(alias)(prediction, target), getattr(functional, alias)(prediction, target)
+    )
 
 
 @pytest.mark.parametrize("name", get_registry("loss").names())

@@ -75,7 +75,8 @@ def huber(*, delta: float = 1.0) -> nn.Module:
 @_REGISTRY.register(
     "bce",
     summary="Binary cross-entropy of logits against 0/1 or soft float targets.",
-    aliases=("binary_cross_entropy",),
+    # torch's binary_cross_entropy (BCELoss) takes probabilities: that name would be another loss here.
+    aliases=("bce_with_logits", "binary_cross_entropy_with_logits"),
     capabilities=(Capability.CLASSIFICATION, Capability.BINARY),
 )
 def bce() -> nn.Module:

@@ -16,6 +16,7 @@ from transformers import (
     GPT2Config,
     GPT2LMHeadModel,
     Trainer,
+    TrainerCallback,
     TrainingArguments,
     ViTConfig,
     ViTForImageClassification,
@@ -100,15 +101,17 @@ def tiny_vit():
 def trainer(model, data, steps, optimizer, callbacks=(), tmp="/tmp/optimlab-hf-tests", **args):
     arguments = TrainingArguments(
         tmp,
-        max_steps=steps,
-        per_device_train_batch_size=32,
-        report_to=[],
-        use_cpu=True,
-        save_strategy="no",
-        logging_strategy="no",
-        disable_tqdm=True,
-        seed=0,
-        **args,
+        **{
+            "max_steps": steps,
+            "per_device_train_batch_size": 32,
+            "report_to": [],
+            "use_cpu": True,
+            "save_strategy": "no",
+            "logging_strategy": "no",
+            "disable_tqdm": True,
+            "seed": 0,
+            **args,
+        },
     )
     return Trainer(
         model=model, args=arguments, train_dataset=data, optimizers=optimizer, callbacks=list(callbacks)
@@ -270,3 +273,60 @@ def test_the_callback_sees_the_labels_of_each_step():
     kept = doctor.diagnosis.statistics.batch_targets
     assert len(kept) == 12 and all(t.dtype == torch.long and len(t) == 32 for t in kept)
     assert set(torch.cat(kept).tolist()) == set(data.labels.tolist())
+
+
+class LoggedLosses(TrainerCallback):
+    """The training loss the Trainer logs at each step."""
+
+    def __init__(self):
+        self.losses = []
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            self.losses.append(float(logs["loss"]))
+
+
+class PaddedText(Dataset):
+    """Token sequences of random lengths, padded, the padding's labels -100; ``label`` one class each."""
+
+    def __init__(self, n=64, length=12, seed=0):
+        generator = torch.Generator().manual_seed(seed)
+        self.ids = torch.randint(1, 40, (n, length), generator=generator)
+        self.mask = (torch.arange(length) < torch.randint(3, length + 1, (n, 1), generator=generator)).long()
+        self.ids[self.mask == 0] = 0
+
+    def __len__(self):
+        return len(self.ids)
+
+    def __getitem__(self, i):
+        tokens = self.ids[i].masked_fill(self.mask[i] == 0, -100)
+        return {
+            "input_ids": self.ids[i],
+            "attention_mask": self.mask[i],
+            "labels": tokens,
+            "label": self.ids[i, 0] % 2,
+        }
+
+
+@pytest.mark.parametrize(
+    "kind", ["causal lm, loss over the step's tokens", "classifier, loss per micro-batch"]
+)
+def test_under_gradient_accumulation_a_steps_loss_is_the_one_the_trainer_logs(kind):
+    """GPT-2 divides its loss by the step's count of tokens the Trainer hands it (num_items_in_batch),
+    BERT's classifier ignores it: either way the callback's loss is the Trainer's own."""
+    torch.manual_seed(0)
+    if kind.startswith("causal"):
+        model = GPT2LMHeadModel(GPT2Config(vocab_size=40, n_positions=16, n_embd=16, n_layer=1, n_head=2))
+        data = [{k: v for k, v in row.items() if k != "label"} for row in PaddedText()]
+    else:
+        model = BertForSequenceClassification(BertConfig(vocab_size=40, hidden_size=16, num_hidden_layers=1,
+                                                         num_attention_heads=2, intermediate_size=32))  # fmt: skip
+        data = [
+            {**{k: v for k, v in row.items() if k != "label"}, "labels": row["label"]} for row in PaddedText()
+        ]
+    doctor, logged = DoctorCallback(print_findings=False), LoggedLosses()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    trainer(model, data, 4, trainer_optimizers(optimizer), [doctor, logged], per_device_train_batch_size=8,
+            gradient_accumulation_steps=2, logging_strategy="steps", logging_steps=1).train()  # fmt: skip
+    assert len(logged.losses) == 4
+    assert doctor.diagnosis.statistics.losses == pytest.approx(logged.losses, rel=1e-5)

@@ -35,15 +35,18 @@ class DoctorCallback(TrainerCallback):
 
     The instruments hook the model and the trainer's optimizer as :class:`optimlab.doctor.Instruments`
     does in any loop. The loss of a step is the one the model returns (``outputs.loss``, what the
-    Trainer's default ``compute_loss`` trains on), averaged over the step's micro-batches; it is read
-    by a forward hook, so nothing runs twice, as are the labels of the step's first micro-batch (how
-    the batches mix the data). Options as
+    Trainer's default ``compute_loss`` trains on) over the step's micro-batches, as the Trainer logs it:
+    their mean, or their sum where the Trainer gave the model the step's count of labels
+    (``num_items_in_batch``: a model that divides by it returns its part of the step's mean). It is read
+    by a forward hook, so nothing runs twice, as are the labels of the step's first micro-batch (how the
+    batches mix the data). Options as
     :class:`~optimlab.integrations.trainer_doctor.TrainerDoctor` (terminal, ``json_path``, ``html_path``).
     """
 
     def __init__(self, **options: Any) -> None:
         self.doctor = TrainerDoctor(**options)  # checks the options: a misspelt one is a TypeError
         self._losses: list[Tensor] = []
+        self._summed = False  # whether the Trainer sums the step's losses (num_items_in_batch given)
         self._labels: Any = None  # the labels of the step's first micro-batch
         self._hook: Any = None
 
@@ -57,6 +60,7 @@ class DoctorCallback(TrainerCallback):
         if module.training and isinstance(loss, Tensor):
             if not self._losses:  # the step's first micro-batch: its labels, for how the batches mix
                 self._labels = kwargs.get("labels")
+                self._summed = kwargs.get("num_items_in_batch") is not None
             self._losses.append(loss.detach())
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
@@ -75,7 +79,8 @@ class DoctorCallback(TrainerCallback):
                 "a loss the model returns itself (outputs.loss: the labels in the batch); the doctor "
                 "cannot see a loss computed outside the model (label smoothing, a custom compute_loss)",
             )
-        loss = torch.stack(self._losses).float().mean().item()
+        losses = torch.stack(self._losses).float()
+        loss = (losses.sum() if self._summed else losses.mean()).item()
         self._losses = []
         self.doctor.batch_seen(state.global_step, {"labels": self._labels})
         self.doctor.step_ended(state.global_step, loss)

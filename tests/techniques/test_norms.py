@@ -101,11 +101,20 @@ def test_instance_norm_refuses_features_without_positions():
         norms.create("instance", 8)(torch.randn(6, 8))
 
 
-@pytest.mark.parametrize(
-    ("num_features", "num_groups", "groups"), [(48, 32, 24), (6, 32, 6), (64, 32, 32), (7, 4, 1)]
-)
-def test_group_count_is_lowered_to_a_divisor_of_the_width(num_features, num_groups, groups):
-    assert norms.create("group", num_features, 2, num_groups=num_groups).inner.num_groups == groups
+@pytest.mark.parametrize(("num_features", "groups"), [(48, 24), (6, 6), (64, 32), (7, 7), (96, 32)])
+def test_default_group_count_is_32_lowered_to_a_divisor_of_the_width(num_features, groups):
+    assert norms.create("group", num_features, 2).inner.num_groups == groups
+
+
+def test_a_group_count_that_does_not_divide_the_width_is_refused_as_torch_refuses_it():
+    with pytest.raises(ValueError, match="divisible"):
+        nn.GroupNorm(5, 64)
+    with pytest.raises(InvalidValueError, match="num_groups") as error:
+        norms.create("group", 64, 2, num_groups=5)
+    assert error.value.value == 5 and error.value.accepted.endswith("1, 2, 4, 8, 16, 32, 64")
+    assert norms.create("group", 64, 2, num_groups=64).inner.num_groups == 64
+    with pytest.raises(InvalidValueError, match="at least 2 features"):  # (N, C): groups of one give 0
+        norms.create("group", 8, 0, num_groups=8)
 
 
 def test_group_norm_of_features_keeps_two_per_group_so_it_does_not_output_a_constant():
@@ -190,6 +199,10 @@ def test_swap_norm_checks_before_touching_the_model():
     with pytest.raises(InvalidValueError, match="num_groups"):
         norms.swap_norm(model, "group", num_groups=0)
     assert _norm_kinds(model) == [("none", 6, 0), ("batch", 6, 0)]
+    model.head[1] = norms.create("batch", 4)  # 3 groups fit the first width, not this one
+    with pytest.raises(InvalidValueError, match="width of 4"):
+        norms.swap_norm(model, "group", num_groups=3)
+    assert _norm_kinds(model) == [("none", 6, 0), ("batch", 4, 0)]
 
 
 def test_bad_layouts_are_explained():

@@ -130,18 +130,34 @@ def layer(num_features: int, spatial_dims: int = 0, *, eps: float = 1e-5) -> Nor
 
 @_REGISTRY.register(
     "group",
-    summary="Group normalization: groups of channels (num_groups lowered to divide the width).",
+    summary="Group normalization: groups of channels (by default 32, lowered to divide the width).",
     paper="Wu & He 2018, arXiv:1803.08494",
     accepts={"num_groups": POSITIVE_INT, "eps": POSITIVE},
     aliases=("groupnorm", "gn"),
     skip=("spatial_dims",),
 )
-def group(num_features: int, spatial_dims: int = 0, *, num_groups: int = 32, eps: float = 1e-5) -> Norm:
+def group(
+    num_features: int, spatial_dims: int = 0, *, num_groups: int | None = None, eps: float = 1e-5
+) -> Norm:
+    """``nn.GroupNorm(num_groups, num_features)``, whose groups must divide the width.
+
+    None takes Wu & He's 32 groups, lowered to the largest count that divides the width, so that one
+    choice fits every layer of a model.
+    """
     _check_layout(num_features, spatial_dims)
     # Features last, an (N, C) input has no positions: a group of one feature would normalize to 0.
     most = max(num_features // 2, 1) if spatial_dims == 0 else num_features
-    groups = max(g for g in range(1, min(num_groups, most) + 1) if num_features % g == 0)
-    inner = nn.GroupNorm(groups, num_features, eps=eps)
+    divisors = [g for g in range(1, most + 1) if num_features % g == 0]
+    if num_groups is None:
+        num_groups = max(g for g in divisors if g <= 32)
+    elif num_groups not in divisors:
+        pairs = " (each group of at least 2 features)" if spatial_dims == 0 else ""
+        raise InvalidValueError(
+            f"norm 'group' hyperparameter 'num_groups' for a width of {num_features}",
+            num_groups,
+            f"a divisor of the width{pairs}: {', '.join(map(str, divisors))}",
+        )
+    inner = nn.GroupNorm(num_groups, num_features, eps=eps)
     return Norm("group", num_features, spatial_dims, inner, inner_features_at=1)
 
 
@@ -237,10 +253,11 @@ def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
     """Replace every norm layer inside ``model`` by a ``name`` norm of the same width and layout, in place.
 
     Finds the :class:`Norm` layers made here and plain torch ones (BatchNorm, InstanceNorm, LayerNorm,
-    GroupNorm, RMSNorm); the new layers take the device and dtype of the ones they replace.
+    GroupNorm, RMSNorm); the new layers take the device and dtype of the ones they replace. Nothing is
+    replaced unless every layer can be (an explicit ``num_groups`` must divide each width).
     """
     _REGISTRY.get(name).validate(hyperparameters)
-    replaced: list[str] = []
+    replaced: dict[str, Norm] = {}
     preceding_dims = 1
     for qualified, module in list(model.named_modules()):
         if any(qualified.startswith(prefix + ".") for prefix in replaced):
@@ -254,7 +271,8 @@ def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
         reference = next((t for t in tensors if t.is_floating_point()), None)
         if reference is not None:
             new = new.to(device=reference.device, dtype=reference.dtype)
+        replaced[qualified] = new
+    for qualified, new in replaced.items():  # once every layer could be made (num_groups fits each width)
         parent, _, child = qualified.rpartition(".")
         setattr(model.get_submodule(parent), child, new)
-        replaced.append(qualified)
     return model

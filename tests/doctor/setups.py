@@ -190,6 +190,12 @@ def noisy_labels() -> tuple[Tensor, Tensor]:
     )
 
 
+def shuffled_labels() -> tuple[Tensor, Tensor]:
+    """:func:`standardized` digits whose labels were permuted apart from their inputs: nothing to learn."""
+    x, y = standardized()
+    return x, y[torch.randperm(len(y), generator=torch.Generator().manual_seed(1))]
+
+
 def resnet() -> nn.Module:
     import optimlab.models
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import types
 
@@ -11,8 +12,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import optimlab.doctor
-from doctor.setups import NamedExamples, ReturnsItsLoss, mlp, pixels, standardized
-from optimlab.doctor import DoctorCallback, diagnose
+from doctor.setups import NamedExamples, ReturnsItsLoss, mlp, pixels, shuffled_labels, standardized
+from optimlab.doctor import DoctorCallback, diagnose, run_rules
 from optimlab.errors import InvalidValueError
 from optimlab.train import fit
 
@@ -218,3 +219,24 @@ def test_parameters_the_loss_does_not_depend_on_are_found_unless_frozen():
         module.requires_grad_(False)
     frozen = diagnose(model, data, nn.CrossEntropyLoss(), steps=20, lr_find=False)
     assert not [f for f in frozen.findings if f.rule == "unused_parameters"]
+
+
+def test_labels_shuffled_apart_from_their_inputs_are_a_finding_not_a_healthy_run():
+    """No lr predicts held-out labels drawn apart from the inputs, so the lr is not what to change;
+    the training loss that still falls shows the rows memorized (Zhang et al. 2017)."""
+    x, y = standardized()
+    for labels, trains in ((y, True), (shuffled_labels()[1], False)):
+        torch.manual_seed(0)
+        found = diagnose(mlp(), (x[:400], labels[:400]), nn.CrossEntropyLoss(), steps=60, check_steps=100)
+        assert found.lr_range.trains is trains and found.healthy is trains
+        if not trains:
+            (finding,) = found.findings
+            assert finding.rule == "no_learning" and finding.recommendation.startswith("data: check that")
+            assert finding.evidence["loss_end"] < 0.9 * finding.evidence["loss_start"]
+            assert len(finding.evidence["candidates"]) == len(found.lr_range.candidates)
+            json.dumps(found.to_dict(), allow_nan=False)
+    # A loss that never fell: nothing was memorized, so the labels are one suspect among others.
+    stats = found.statistics
+    flat = dataclasses.replace(stats, losses=[stats.losses[0]] * len(stats.losses))
+    (finding,) = [f for f in run_rules(flat, found.lr_range) if f.rule == "no_learning"]
+    assert finding.recommendation.startswith("model or data: make sure the model can see")

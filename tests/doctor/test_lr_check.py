@@ -308,7 +308,9 @@ def test_no_suggestion_where_no_candidate_beats_answering_the_most_frequent_clas
         "(at best 0.66; that class alone: 0.6)"
     )
     assert [c.score for c in at_chance.candidates] == [0.58, 0.61, 0.66]  # the evidence is kept
-    assert decided(0.58, 0.61, 0.67).suggestion == 1e-2
+    assert at_chance.trains is False and at_chance.chance == pytest.approx(0.6)
+    learned = decided(0.58, 0.61, 0.67)
+    assert learned.suggestion == 1e-2 and learned.trains is True and learned.chance is None
 
 
 def test_labels_drawn_apart_from_the_inputs_get_no_suggestion():
@@ -321,6 +323,7 @@ def test_labels_drawn_apart_from_the_inputs_get_no_suggestion():
     found = find_lr(model, nn.CrossEntropyLoss(), x, y, optimizer, check_steps=100, steps=40, batch_size=32)
     assert found.suggestion is None and all(c.score is not None for c in found.candidates)
     assert found.reason.startswith("no candidate's held-out accuracy beat answering the most frequent class")
+    assert found.trains is False
     learnable = find_lr(
         model,
         nn.CrossEntropyLoss(),
@@ -331,7 +334,7 @@ def test_labels_drawn_apart_from_the_inputs_get_no_suggestion():
         steps=40,
         batch_size=32,
     )
-    assert learnable.suggestion is not None
+    assert learnable.suggestion is not None and learnable.trains is True
 
 
 def test_regression_targets_drawn_apart_from_the_inputs_get_no_suggestion():
@@ -346,9 +349,10 @@ def test_regression_targets_drawn_apart_from_the_inputs_get_no_suggestion():
         found = find_lr(model, loss, x, noise, optimizer, check_steps=200, steps=60, batch_size=32)
         assert found.suggestion is None and all(c.score is not None for c in found.candidates)
         assert found.reason.startswith("no candidate's held-out loss beat predicting the targets' mean")
+        assert found.trains is False and found.chance > 0.5  # unit-variance noise about its mean
     signal = x[:, :2].sum(1, keepdim=True) + 0.5 * noise
     learnable = find_lr(model, nn.MSELoss(), x, signal, optimizer, check_steps=200, steps=60, batch_size=32)
-    assert learnable.suggestion is not None
+    assert learnable.suggestion is not None and learnable.trains is True
 
 
 def test_the_mean_as_a_prediction_loses_each_rows_squared_deviation():
@@ -390,6 +394,7 @@ def test_outputs_the_loss_broadcasts_against_the_targets_get_no_suggestion():
     torch.manual_seed(0)
     found = find_lr(nn.Linear(8, 1), nn.MSELoss(), x, y[:, 0], **QUICK)
     assert found.suggestion is None and not any(c.score is not None for c in found.candidates)
+    assert found.trains is False
     assert found.reason.startswith(
         "the loss compares outputs (32, 1) with targets (32,), broadcast to (32, 32)"
     )

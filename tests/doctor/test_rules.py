@@ -23,6 +23,7 @@ from doctor.setups import (
     pixels,
     regression,
     regression_in_thousands,
+    shuffled_labels,
     sorted_by_label,
     standardized,
     with_nan_row,
@@ -125,6 +126,12 @@ def check_loss_broadcast(f: Finding) -> None:
     assert f.severity == "error" and "(32, 1)" in f.title and "(32,)" in f.title and "(32, 32)" in f.title
     assert f.evidence == {"outputs": [32, 1], "targets": [32], "compared": [32, 32]}
     assert "squeeze" in f.recommendation
+
+
+def check_no_learning(f: Finding) -> None:
+    assert 0.1 <= f.evidence["chance"] < 0.2  # the most frequent of 10 classes in the held-out rows
+    assert all(c["score"] < f.evidence["chance"] + 0.05 for c in f.evidence["candidates"])
+    assert f.recommendation.startswith("data: check that each label belongs to its input")
 
 
 BROKEN = [  # (id, setup, first rule expected, evidence check, diagnose options)
@@ -261,6 +268,13 @@ BROKEN = [  # (id, setup, first rule expected, evidence check, diagnose options)
         {"steps": 300},
     ),
     (
+        "relu mlp, labels permuted apart from their inputs",
+        Setup(mlp, shuffled_labels, "adam", 1e-3),
+        "no_learning",
+        check_no_learning,
+        {"steps": 300, "check_steps": 100},
+    ),
+    (
         "mlp beside a layer forward never calls",
         Setup(lambda: WithSpareLayer(mlp()), standardized, "adam", 1e-3),
         "unused_parameters",
@@ -283,6 +297,8 @@ def test_the_root_cause_is_reported_first_with_its_evidence(setup, rule, check, 
     assert first.recommendation and first.explanation
     check(first)
     assert_no_contradiction(diagnosis)
+    # Where no lr trains a broken setup, that follows from the cause found, never stands in for it.
+    assert all(f.consequence_of for f in diagnosis.findings[1:] if f.rule == "no_learning"), ranking
 
 
 def assert_no_contradiction(diagnosis) -> None:

@@ -201,7 +201,10 @@ def find_lr(
     first, by_row = _first_held_out_batch(model, optimizer, held_out)
     if held_out.loss_fn is not None and (mix_up := _broadcast(first)) is not None:
         return dataclasses.replace(
-            result, suggestion=None, reason=f"{mix_up}: no lr trains this setup; {result.reason}"
+            result,
+            suggestion=None,
+            trains=False,
+            reason=f"{mix_up}: no lr trains this setup; {result.reason}",
         )
     stacked = _stacks(model, optimizer, train, held_out, by_row)
     runs = [(train, held_out), *(_cross_folds(train, held_out, seed) if stacked and cross_fit else [])]
@@ -502,8 +505,16 @@ def _decided(
     if len(folds) > 1:
         check += f" ({len(folds)} cross-fitted checks, pooled)"
 
-    def unsuggested(reason: str) -> LRRangeResult:
-        return dataclasses.replace(result, candidates=scored, suggestion=None, check=check, reason=reason)
+    def unsuggested(reason: str, chance: float | None = None) -> LRRangeResult:
+        return dataclasses.replace(
+            result,
+            candidates=scored,
+            suggestion=None,
+            check=check,
+            reason=reason,
+            trains=False,
+            chance=chance,
+        )
 
     if not alive:
         return unsuggested(f"every candidate diverged within {check_steps} steps; {result.reason}")
@@ -517,14 +528,16 @@ def _decided(
             return unsuggested(
                 f"no candidate's held-out accuracy beat answering the most frequent class after "
                 f"{check_steps} steps (at best {top:.4g}; that class alone: {majority:.4g}): no lr "
-                f"trains this setup, the cause lies elsewhere; the curve alone: {result.reason}"
+                f"trains this setup, the cause lies elsewhere; the curve alone: {result.reason}",
+                majority,
             )
     elif (spread := _spread_about_mean(folds)) is not None and _beats(alive, spread) is False:
         top = min(c.score for c in living)  # type: ignore[type-var]
         return unsuggested(
             f"no candidate's held-out loss beat predicting the targets' mean after {check_steps} "
             f"steps (at best {top:.4g}; the mean alone: {spread.mean().item():.4g}): no lr trains "
-            f"this setup, the cause lies elsewhere; the curve alone: {result.reason}"
+            f"this setup, the cause lies elsewhere; the curve alone: {result.reason}",
+            spread.mean().item(),
         )
     tied = _tied(living, accuracy_of=labels, units=_unit_levels([k for _, k in alive]))
     best = _lower_middle(living, tied)
@@ -549,6 +562,7 @@ def _decided(
         candidates=scored,
         suggestion=best.lr,
         check=check,
+        trains=True,
         reason=(
             f"{evidence} after {check_steps} steps each: lr {best.lr:.3g} ({best.source}), held-out "
             f"{metric[4:]} {best.score:.4g}; the curve alone: {result.reason}"

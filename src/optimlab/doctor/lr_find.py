@@ -93,6 +93,13 @@ class LRRangeResult:
     reason: str  # how the suggestion was chosen, or why there is none
     candidates: list[Candidate] = dataclasses.field(default_factory=list)
     check: str | None = None  # how the candidates were checked (steps, metric); None: not checked
+    # What the check found of the setup: False where no candidate learned (every one diverged, none
+    # beat the trivial predictor, or the loss cannot compare outputs with targets); True where one
+    # did; None where nothing was checked.
+    trains: bool | None = None
+    # The trivial predictor's held-out score, which no candidate beat (trains False): the most
+    # frequent class's accuracy, or the loss of predicting the targets' mean.
+    chance: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return json_ready(dataclasses.asdict(self))

@@ -76,7 +76,7 @@ def saturation(
         evidence={"saturated_fraction": per_layer, "steps": steps, "init_ratio": ratio},
         score=_score(fraction / warn_fraction) * 10,
         # Units that saturate only later cannot have starved the first steps of gradient.
-        explains=("plateau", "lr_too_low")
+        explains=("plateau", "no_learning", "lr_too_low")
         + (("vanishing_gradients",) if windows.start >= warn_fraction else ()),
     )
 
@@ -117,7 +117,13 @@ def dead_units(
         "dead_at_end": at_end,
         "windows": {"start": windows.start_steps, "end": windows.end_steps},
     }
-    explains: tuple[str, ...] = ("vanishing_gradients", "plateau", "lr_too_low", "exploding_gradients")
+    explains: tuple[str, ...] = (
+        "vanishing_gradients",
+        "plateau",
+        "no_learning",
+        "lr_too_low",
+        "exploding_gradients",
+    )
     detail = ""
     if feeding is not None and pre is not None:
         evidence.update(
@@ -143,7 +149,7 @@ def dead_units(
     elif at_end > at_start + 0.2:
         recommendation = "lr: lower it (units died during training), or activation: leaky_relu"
         changes = {"model.activation": "leaky_relu"}
-        explains = ("vanishing_gradients", "plateau", "lr_too_low")
+        explains = ("vanishing_gradients", "plateau", "no_learning", "lr_too_low")
     else:
         recommendation = "activation: leaky_relu, or norm: batch before the activation"
         changes = {"model.activation": "leaky_relu"}

@@ -73,7 +73,7 @@ def vanishing_gradients(
     worst_layer, worst_ratio = layers[worst], ratios[worst].item()
     init = _init_problem(layers[:-1])
     saturating = sorted({layer.activation for layer in layers if layer.activation in ("sigmoid", "tanh")})
-    explains: tuple[str, ...] = ("plateau", "lr_too_low")
+    explains: tuple[str, ...] = ("plateau", "no_learning", "lr_too_low")
     if init is not None and init[0] < 1:
         mean, activation, scheme = init
         recommendation = f"init: {scheme} for {activation} layers (the weights are {_g(mean)}x that scale)"
@@ -183,11 +183,18 @@ def exploding_gradients(
         mean, activation, scheme = init
         recommendation = f"init: {scheme} for {activation} layers (the weights are {_g(mean)}x that scale)"
         changes: dict[str, Any] = {"model.init": scheme}
-        explains: tuple[str, ...] = ("nan_inf", "init_scale", "lr_too_high", "saturation", "dead_units")
+        explains: tuple[str, ...] = (
+            "nan_inf",
+            "init_scale",
+            "lr_too_high",
+            "saturation",
+            "dead_units",
+            "no_learning",
+        )
     else:
         recommendation = "training: grad_clip_norm 1.0, and lower the lr"
         changes = {"training.grad_clip_norm": 1.0}
-        explains = ("nan_inf",)
+        explains = ("nan_inf", "no_learning")
     return Finding(
         rule="exploding_gradients",
         severity="error" if error else "warning",

@@ -94,5 +94,5 @@ def init_scale(
         },
         score=_score(strength / warn_change),
         # A shrinking signal leaves the biases in charge, and units whose bias is negative go silent.
-        explains=("plateau", "lr_too_low") + (("dead_units",) if change < 1 else ()),
+        explains=("plateau", "no_learning", "lr_too_low") + (("dead_units",) if change < 1 else ()),
     )

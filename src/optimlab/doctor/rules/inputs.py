@@ -97,6 +97,7 @@ def input_scale(
             "dead_units",
             "init_scale",
             "plateau",
+            "no_learning",
         ),
     )
 
@@ -208,7 +209,7 @@ def unshuffled_data(
         recipe_changes={"training.shuffle": True},
         evidence=evidence,
         score=_score(narrow / max(ratio, 1e-6)),
-        explains=("plateau", "lr_too_high", "lr_too_low"),
+        explains=("plateau", "no_learning", "lr_too_high", "lr_too_low"),
     )
 
 
@@ -280,6 +281,7 @@ def target_scale(
             "lr_too_high",
             "lr_too_low",
             "plateau",
+            "no_learning",
             "nan_inf",
             "vanishing_gradients",
         ),

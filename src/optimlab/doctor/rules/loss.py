@@ -51,7 +51,7 @@ def loss_broadcast(stats: RunStatistics, lr_range: LRRangeResult | None = None) 
         recommendation=f"model or data: give outputs and targets one shape ({fix})",
         evidence={"outputs": list(outputs), "targets": list(targets), "compared": list(compared)},
         score=math.log10(math.prod(compared) / max(math.prod(outputs), math.prod(targets))),
-        explains=("plateau", "lr_too_low", "lr_too_high"),
+        explains=("plateau", "no_learning", "lr_too_low", "lr_too_high"),
     )
 
 
@@ -106,7 +106,7 @@ def outputs_for_loss(stats: RunStatistics, lr_range: LRRangeResult | None = None
             "logsumexp_gap": seen.logsumexp_gap,
         },
         score=3.0,
-        explains=("plateau", "lr_too_low", "lr_too_high", "vanishing_gradients", "saturation"),
+        explains=("plateau", "no_learning", "lr_too_low", "lr_too_high", "vanishing_gradients", "saturation"),
     )
 
 

@@ -1,4 +1,5 @@
-"""Rules on the course of the loss: non-finite values (and where they began), and plateaus."""
+"""Rules on the course of the loss: non-finite values (and where they began), plateaus, and a setup
+that no learning rate trains."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ import torch
 from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult
-from optimlab.doctor.rules._readings import _SCORE_CAP, _finite, _g, _label, _register, _score
+from optimlab.doctor.rules._readings import _SCORE_CAP, _finite, _g, _label, _loss_levels, _register, _score
 from optimlab.registry import POSITIVE_INT, UNIT_OPEN
 
-__all__ = ["nan_inf", "plateau"]
+__all__ = ["nan_inf", "no_learning", "plateau"]
 
 
 @_register(
@@ -148,4 +149,56 @@ def plateau(
             "steps": steps,
         },
         score=_score(min_improvement / max(improvement, 1e-4)),
+    )
+
+
+@_register(
+    "no_learning",
+    "No learning rate trains the setup: the lr check's candidates all diverged or none beat chance.",
+    "Zhang et al. 2017, Understanding deep learning requires rethinking generalization, arXiv:1611.03530",
+)
+def no_learning(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Finding | None:
+    """The lr check (:func:`optimlab.doctor.find_lr`) trained every candidate lr and none learned.
+
+    Then the lr is not the cause. Where the training loss still fell, the model fits its training
+    batches without generalizing: labels that do not follow from their inputs (shuffled, misaligned),
+    which a network memorizes all the same (Zhang et al. 2017).
+    """
+    if lr_range is None or lr_range.trains is not False:
+        return None
+    start, end = _loss_levels(stats)
+    lrs = sorted(c.lr for c in lr_range.candidates)
+    seen = (
+        f"The lr check trained {len(lrs)} learning rates from {_g(lrs[0])} to {_g(lrs[-1])}: " if lrs else ""
+    )
+    seen += lr_range.reason + "."
+    if start > 0 and end < 0.9 * start:  # a fall of 10%, as the plateau rule counts learning
+        seen += (
+            f" Yet the training loss fell from {_g(start)} to {_g(end)}: the model fits its training "
+            "batches and learns nothing that holds on other rows."
+        )
+        recommendation = (
+            "data: check that each label belongs to its input (a shuffled or misaligned label column "
+            "is memorized, never learned)"
+        )
+    else:
+        recommendation = (
+            "model or data: make sure the model can see what decides the target (inputs, labels, "
+            "the loss's outputs); if it needs longer than the check to start learning, give the "
+            "check the run's length (check_steps)"
+        )
+    return Finding(
+        rule="no_learning",
+        severity="warning",
+        title="No learning rate trains this setup: the cause lies elsewhere than the lr",
+        explanation=seen,
+        recommendation=recommendation,
+        evidence={
+            "chance": lr_range.chance,
+            "candidates": [{"lr": c.lr, "score": c.score} for c in lr_range.candidates],
+            "check": lr_range.check,
+            "loss_start": start,
+            "loss_end": end,
+        },
+        score=_score(2.0),
     )

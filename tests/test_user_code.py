@@ -33,6 +33,14 @@ class Halved(nn.Module):
 def double(input_shape, num_outputs):
     return build(input_shape, num_outputs).double()
 
+class Embedded(nn.Module):
+    """Token ids (N, 5) embedded, then a linear layer: nn.Embedding takes int64 only."""
+    def __init__(self, num_outputs):
+        super().__init__()
+        self.embed, self.out = nn.Embedding(12, 8), nn.Linear(40, num_outputs)
+    def forward(self, ids):
+        return self.out(self.embed(ids).flatten(1))
+
 def sized(in_features, num_classes):
     return nn.Linear(in_features, num_classes)
 
@@ -63,6 +71,12 @@ def fixed():
 def regression():
     x = torch.randn(40, 4, generator=torch.Generator().manual_seed(5))
     return x, x.sum(1, keepdim=True)
+
+def tokens(n=200, largest=11):
+    g = torch.Generator().manual_seed(6)
+    ids = torch.randint(0, 12, (n, 5), generator=g)
+    ids[0, 0] = largest
+    return ids, ids[:, 0] % 2
 
 def text():
     return "rows"
@@ -120,6 +134,31 @@ def test_a_model_in_double_precision_trains_on_the_float32_data(user_package, ta
     untrained = loss_fn(built.model(x), built.splits.val.y).item()
     result = train(recipe.with_updates({"training.epochs": 30, "optimizer.lr": 0.01}))
     assert result.status == "completed" and result.metrics["val_loss"] < untrained
+
+
+def test_token_ids_reach_the_users_embedding_as_int64(user_package):
+    """A model with an nn.Embedding failed on the first batch ("Expected tensor for argument #1
+    'indices' to have one of the following scalar types: Long, Int; but got torch.FloatTensor"): the
+    ids, stored as float32 like every input, reach it as the int64 its embedding takes."""
+    recipe = Recipe.from_dict(
+        {
+            "data": {"name": "optimlab_test_data:tokens"},
+            "model": {"name": "optimlab_test_nets:Embedded"},
+            "training": {"epochs": 2, "batch_size": 16},
+        }
+    )
+    built = build(recipe)
+    x, y = built.splits.val.x, built.splits.val.y
+    assert x.dtype == torch.float32 and torch.equal(built.model(x), built.model.net(x.long()))
+    assert (built.model(x).argmax(1) == y).float().mean() < 0.8
+    result = train(recipe.with_updates({"training.epochs": 20, "optimizer.lr": 0.01}))
+    assert result.status == "completed" and result.metrics["val_accuracy"] == 1.0  # the first id's parity
+    with pytest.raises(OptimlabError, match="invalid value 'standardize' for data.scaling: accepted 'none'"):
+        build(recipe.with_updates({"data.scaling": "standardize"}))
+    # Ids past 2^24 cannot be float32 exactly: refused, not merged with their neighbours.
+    huge = recipe.with_updates({"data.options": {"largest": 2**24 + 1}})
+    with pytest.raises(OptimlabError, match="integers up to 16,777,217"):
+        build(huge)
 
 
 def test_model_options_are_checked_against_the_factorys_keywords(user_package):

@@ -23,7 +23,7 @@ from torch import nn
 from optimlab.data.user_batches import UserBatches
 from optimlab.data.user_factory import BatchSplits
 from optimlab.errors import InvalidValueError
-from optimlab.models.user import InputsAs, parameter_dtype
+from optimlab.models.user import InputsAs, embeds_ids, parameter_dtype
 from optimlab.recipe import MODEL_LOSS, Recipe
 from optimlab.registry import Capability, get_registry
 from optimlab.techniques.losses import PointwiseLoss
@@ -97,17 +97,20 @@ def build_model(recipe: Recipe, splits: Any) -> nn.Module:
     if data_dependent:  # built plain, then initialized on a batch of scaled training inputs
         keywords["init"] = "default"
     shape = _input_shape(recipe.model.name, splits)
-    if splits.vocab_size and recipe.data.scaling != "none":
+    keywords = {**_asked_by_data(recipe.model.name, splits), **keywords}
+    outputs = num_outputs(splits, recipe.training.loss)
+    entry = get_registry("model").get(recipe.model.name)
+    net = entry.create(shape, outputs, **keywords)
+    # The user's model embeds the inputs as they come: ids it gets as int64 (a built-in embeds its own).
+    ids = Capability.USER in entry.capabilities and embeds_ids(net, splits.train.x)
+    if (splits.vocab_size or ids) and recipe.data.scaling != "none":
         raise InvalidValueError(
             "data.scaling", recipe.data.scaling, f"'none': {splits.name}'s inputs are token ids"
         )
-    keywords = {**_asked_by_data(recipe.model.name, splits), **keywords}
-    outputs = num_outputs(splits, recipe.training.loss)
-    net = get_registry("model").create(recipe.model.name, shape, outputs, **keywords)
     scaler = get_registry("scaling").create(recipe.data.scaling).fit(splits.train.x)
     if data_dependent:
         apply(net, init, data=scaler(splits.train.x[:INIT_BATCH]), **init_options)
-    dtype = parameter_dtype(net)
+    dtype = torch.long if ids else parameter_dtype(net)
     if splits.train.x.is_floating_point() and dtype not in (None, splits.train.x.dtype):
         return nn.Sequential(OrderedDict(scaling=scaler, inputs_as=InputsAs(dtype), net=net))
     return nn.Sequential(OrderedDict(scaling=scaler, net=net))

@@ -1,7 +1,8 @@
 """In-memory labelled examples: every data set optimlab trains on fits in memory as two tensors.
 
-``x`` is float32 of shape (N, *input_shape). ``y`` is int64 class ids in [0, num_classes) of shape (N,)
-for classification, and float32 of shape (N, num_targets) for regression.
+``x`` is float32 of shape (N, *input_shape), token ids too (whole numbers; the user's model that embeds
+them gets them as int64: :func:`optimlab.models.user.embeds_ids`). ``y`` is int64 class ids in
+[0, num_classes) of shape (N,) for classification, and float32 of shape (N, num_targets) for regression.
 """
 
 from __future__ import annotations
@@ -124,6 +125,7 @@ class Examples(DatasetInfo):
         elif task not in TASKS:
             raise InvalidValueError("task", task, "one of " + ", ".join(map(repr, TASKS)))
         reject_non_finite(x_array, f"inputs of {name}")
+        _reject_inexact_integers(x_array, f"inputs of {name}")
         features = torch.as_tensor(
             x_array.reshape(len(x_array), -1) if x_array.ndim == 1 else x_array, dtype=torch.float32
         )
@@ -169,6 +171,19 @@ def float_task(targets: Tensor | np.ndarray) -> Task | None:
 def zero_one(targets: Tensor | np.ndarray) -> bool:
     """Whether every target is 0 or 1: binary labels, as ``BCEWithLogitsLoss`` takes them."""
     return bool(((targets == 0) | (targets == 1)).all())
+
+
+FLOAT32_EXACT = 2**24  # every integer up to this in magnitude is a float32 exactly; not all above it
+
+
+def _reject_inexact_integers(values: np.ndarray, what: str) -> None:
+    """Refuse integers that float32 cannot hold exactly (ids past 16,777,216 would merge silently)."""
+    if values.dtype.kind in "iu" and values.size and (largest := int(np.abs(values).max())) > FLOAT32_EXACT:
+        raise InvalidValueError(
+            what,
+            f"integers up to {largest:,}",
+            f"integers within ±{FLOAT32_EXACT:,}, which float32 holds exactly",
+        )
 
 
 def reject_non_finite(

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from optimlab.errors import InvalidValueError
 from optimlab.user_code import call_user
 
-__all__ = ["DATA_KEYWORDS", "InputsAs", "adapt_loss", "adapt_model", "parameter_dtype"]
+__all__ = ["DATA_KEYWORDS", "InputsAs", "adapt_loss", "adapt_model", "embeds_ids", "parameter_dtype"]
 
 DATA_KEYWORDS = ("input_shape", "num_outputs")  # what a model factory may ask of the data, by name
 
@@ -91,9 +91,17 @@ def parameter_dtype(model: nn.Module) -> torch.dtype | None:
     return next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
 
 
+def embeds_ids(model: nn.Module, x: Tensor) -> bool:
+    """Whether ``x`` holds token ids for ``model``: whole numbers >= 0 (stored as float32, as every input
+    in :mod:`optimlab.data`), and the model embeds something (an ``nn.Embedding``), which takes int64."""
+    embeds = any(isinstance(m, (nn.Embedding, nn.EmbeddingBag)) for m in model.modules())
+    return embeds and x.is_floating_point() and bool(((x >= 0) & (x == x.round())).all())
+
+
 class InputsAs(nn.Module):
     """Floating inputs cast to ``dtype``: the data (float32) fed to the user's model built in another
-    precision (``.double()``), as ``model(x.to(dtype))`` would in a hand loop."""
+    precision (``.double()``), or as the int64 token ids its embedding takes, as ``model(x.to(dtype))``
+    would in a hand loop."""
 
     def __init__(self, dtype: torch.dtype) -> None:
         super().__init__()

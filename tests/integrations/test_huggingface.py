@@ -330,3 +330,14 @@ def test_under_gradient_accumulation_a_steps_loss_is_the_one_the_trainer_logs(ki
             gradient_accumulation_steps=2, logging_strategy="steps", logging_steps=1).train()  # fmt: skip
     assert len(logged.losses) == 4
     assert doctor.diagnosis.statistics.losses == pytest.approx(logged.losses, rel=1e-5)
+
+
+def test_a_model_for_a_trainer_or_a_wrong_schedule_is_refused_in_one_line():
+    with pytest.raises(
+        InvalidValueError, match="'ViTForImageClassification' for trainer: accepted a transformers"
+    ):
+        lr_range_test(tiny_vit(), steps=10)
+    with pytest.raises(
+        InvalidValueError, match="for schedule: accepted an optimlab.doctor.InstrumentSchedule"
+    ):
+        DoctorCallback(schedule=20)

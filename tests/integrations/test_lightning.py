@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from optimlab import optim, schedules
 from optimlab.doctor import find_lr
 from optimlab.doctor import lr_range_test as plain_lr_range_test
-from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 from optimlab.integrations.lightning import (
     DoctorCallback,
     ScheduleFreeModes,
@@ -331,3 +331,14 @@ def test_the_range_test_of_a_module_whose_optimizers_need_a_trainer_says_so_and_
         InvalidValueError, match="'Linear' for module: accepted a LightningModule, with training_step"
     ):
         lr_range_test(nn.Linear(64, 10), standardized(), steps=10)
+
+
+def test_a_wrong_optimizer_or_a_misspelt_rule_is_refused_before_training():
+    with pytest.raises(InvalidValueError, match="'str' for optimizer: accepted a torch.optim.Optimizer"):
+        configure_optimizers("sgd")
+    with pytest.raises(UnknownNameError, match="'dead_unit'. Did you mean 'dead_units'"):
+        DoctorCallback(rule_options={"dead_unit": {"warn_fraction": 0.5}})
+    with pytest.raises(
+        InvalidValueError, match="2 for doctor_rule 'dead_units' hyperparameter 'warn_fraction'"
+    ):
+        DoctorCallback(rule_options={"dead_units": {"warn_fraction": 2}})

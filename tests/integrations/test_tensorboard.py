@@ -8,6 +8,7 @@ import json
 import pytest
 
 from integrations import train_with_tracker
+from optimlab.cli.app import main
 from optimlab.report.run_folder import AXES
 
 pytest.importorskip("tensorboard", reason="pip install 'optimlab[trackers]'")
@@ -24,25 +25,33 @@ def accumulated(folder):
     return accumulator
 
 
-def test_train_log_tensorboard_holds_every_metric_of_metrics_jsonl(tmp_path):
-    out = tmp_path / "iris-run"
-    train_with_tracker(out, "tensorboard")
+def same_as_metrics_jsonl(out):
+    """TensorBoard's reading of run ``out``, once each tag has been checked against its metrics.jsonl:
+    every line's metric, at its step, each step once."""
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    seconds = [line["seconds"] for line in lines]  # wall time per line, for the pages' by-time figures
-    assert seconds[0] > 0 and seconds == sorted(seconds)
     expected = {}
     for line in lines:
         for key, value in line.items():
             if key not in AXES:
                 expected.setdefault(key, []).append((line["step"], value))
     assert {"train_loss", "lr", "val_loss", "val_accuracy"} <= set(expected)
-    board = accumulated(out / "tensorboard" / "iris-run")
+    board = accumulated(out / "tensorboard" / out.name)
     assert set(board.Tags()["scalars"]) == set(expected)
     for tag, points in expected.items():
         events = board.Scalars(tag)
         assert [e.step for e in events] == [step for step, _ in points], tag
         # TensorBoard keeps scalars as float32
         assert [e.value for e in events] == pytest.approx([v for _, v in points], rel=1e-6), tag
+    return board
+
+
+def test_train_log_tensorboard_holds_every_metric_of_metrics_jsonl(tmp_path):
+    out = tmp_path / "iris-run"
+    train_with_tracker(out, "tensorboard")
+    seconds = [json.loads(line)["seconds"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert seconds[0] > 0 and seconds == sorted(seconds)  # wall time per line, for the by-time figures
+    board = same_as_metrics_jsonl(out)
+    events = board.Scalars("val_loss")
     (recipe,) = board.Tensors("recipe")  # the recipe, as a text summary
     assert recipe.tensor_proto.string_val[0].decode().startswith("| field | value |")
     assert "| model.name | mlp |" in recipe.tensor_proto.string_val[0].decode()
@@ -101,10 +110,14 @@ def test_a_run_killed_past_its_checkpoint_and_resumed_reads_back_as_its_metrics_
         tracker = open_tracker("tensorboard", folder=out, run_name="run", params=recipe.to_dict())
         with contextlib.suppress(SystemExit):
             train(recipe, out, resume=not callbacks, callbacks=[tracker, *callbacks])
-    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    board = accumulated(out / "tensorboard" / "run")
     assert len(list((out / "tensorboard" / "run").iterdir())) == 2
-    for tag in ("train_loss", "val_loss"):
-        expected = [(line["step"], line[tag]) for line in lines if tag in line]
-        assert [(e.step, e.value) for e in board.Scalars(tag)] == pytest.approx(expected, rel=1e-6), tag
-    assert [e.step for e in board.Scalars("val_loss")] == [3, 6, 9, 12]
+    assert [e.step for e in same_as_metrics_jsonl(out).Scalars("val_loss")] == [3, 6, 9, 12]
+
+
+def test_a_run_sent_again_by_report_shows_each_step_once(tmp_path):
+    out = tmp_path / "iris-run"
+    train_with_tracker(out, "tensorboard")
+    with pytest.raises(SystemExit) as done:
+        main(["report", str(out), "--log", "tensorboard"])
+    assert done.value.code == 0 and len(list((out / "tensorboard" / out.name).iterdir())) == 2
+    same_as_metrics_jsonl(out)

@@ -139,6 +139,12 @@ def lr_range_test(trainer: Trainer, *, check_steps: int | None = None, **options
     out). ``options`` go to :func:`optimlab.doctor.lr_range_test` (``start_lr``, ``end_lr``,
     ``steps``, ...). Set the suggestion as ``TrainingArguments(learning_rate=...)`` or the optimizer's lr.
     """
+    if not isinstance(trainer, Trainer):
+        raise InvalidValueError(
+            "trainer",
+            type(trainer).__name__,
+            "a transformers.Trainer (a model alone: optimlab.doctor.lr_range_test)",
+        )
     optimizer = trainer.optimizer if trainer.optimizer is not None else trainer.create_optimizer()
     data = (trainer.model, None, trainer.get_train_dataloader())
     loss = {"optimizer": optimizer, "compute_loss": lambda model, batch: trainer.compute_loss(model, batch)}

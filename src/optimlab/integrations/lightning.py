@@ -158,6 +158,12 @@ def configure_optimizers(
     The schedule is stepped after every optimizer step (``interval: "step"``): optimlab's schedules
     count steps, and Lightning's default interval would step it once an epoch.
     """
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise InvalidValueError(
+            "optimizer",
+            type(optimizer).__name__,
+            "a torch.optim.Optimizer, e.g. optimlab.optim.create('lion', self.parameters(), lr=1e-4)",
+        )
     if schedule is None:
         return {"optimizer": optimizer}
     scheduler = as_lr_scheduler(optimizer, schedule)

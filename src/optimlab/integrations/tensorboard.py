@@ -96,13 +96,15 @@ class TensorBoardTracker(Tracker):
         self._file.flush()
 
     def on_train_start(self, state: TrainState) -> None:
-        """A resumed run restarts at its checkpoint: the step after it opens a session, and TensorBoard's
-        reader drops what an earlier session wrote from that step on (a killed run's steps past its last
-        checkpoint, written again by this one), as it does after a TensorFlow restart."""
-        if state.step > 0:
-            start = SessionLog(status=SessionLog.START)
-            self._write_event(Event(wall_time=time.time(), step=state.step + 1, session_log=start))
-            self._file.flush()
+        if state.step > 0:  # resumed at its checkpoint: a killed run may have sent the steps after it
+            self.restart(state.step + 1)
+
+    def restart(self, step: int) -> None:
+        """A session starts at ``step``: TensorBoard's reader drops what the run's earlier sessions wrote
+        from that step on, as it does after a TensorFlow restart."""
+        start = SessionLog(status=SessionLog.START)
+        self._write_event(Event(wall_time=time.time(), step=step, session_log=start))
+        self._file.flush()
 
     def _write_event(self, event: Event) -> None:
         data = event.SerializeToString()

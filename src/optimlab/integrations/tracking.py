@@ -19,9 +19,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from optimlab.errors import UnknownNameError
+from optimlab.errors import InvalidValueError, UnknownNameError
 from optimlab.report.recipes import flat_fields
-from optimlab.report.run_folder import RunFolder
+from optimlab.report.run_folder import RunFolder, read_run
 from optimlab.train.loop import Callback, TrainState
 
 __all__ = ["TRACKERS", "Record", "Tracker", "check_trackers", "log_run", "log_study", "open_tracker"]
@@ -92,6 +92,11 @@ class Tracker(Callback):
     def log_artifact(self, path: str | Path) -> None:
         """Attach a file (the run's report) to the run, where the tracker keeps files."""
 
+    def restart(self, step: int) -> None:
+        """What is sent from now on replaces what earlier sessions of the run sent from ``step`` on (a
+        resumed run's steps past its checkpoint, a finished run sent again), where the tracker's runs
+        outlive a session: each MLflow tracker is a run of its own."""
+
 
 def open_tracker(
     name: str,
@@ -106,6 +111,10 @@ def open_tracker(
     default: a local database file, ``mlflow.db`` in the working folder). ``params``: the recipe,
     nested or flat, recorded as the run's parameters. ``background``: MLflow's calls are made by a
     writer process beside training; False makes them in this process (for a run sent after the fact)."""
+    if params is not None and not isinstance(params, Mapping):
+        raise InvalidValueError(
+            "params", type(params).__name__, "a mapping of field -> value (a recipe's to_dict())"
+        )
     flat = dict(flat_fields(params or {}))
     if name == "tensorboard":
         from optimlab.integrations.tensorboard import TensorBoardTracker
@@ -126,17 +135,27 @@ def check_trackers(names: Sequence[str]) -> None:
             raise UnknownNameError("tracker", name, TRACKERS)
 
 
-def log_run(run: RunFolder, tracker: Tracker, *, artifacts: Sequence[str | Path] = ()) -> Tracker:
-    """Send a finished run's metrics (every line of its metrics.jsonl) and ``artifacts`` (its report) to
-    ``tracker``, and close it.
+def log_run(
+    run: RunFolder | str | Path, tracker: Tracker, *, artifacts: Sequence[str | Path] = ()
+) -> Tracker:
+    """Send a finished run (its folder, or :func:`~optimlab.report.run_folder.read_run` of it): its
+    metrics (every line of its metrics.jsonl) and ``artifacts`` (its report) to ``tracker``, and close it.
 
     Wall times are the run's start (when recipe.yaml was written) plus each line's ``seconds``.
     """
+    if not isinstance(run, RunFolder):
+        run = read_run(run)
+    if not isinstance(tracker, Tracker):
+        raise InvalidValueError(
+            "tracker", type(tracker).__name__, "a Tracker, e.g. open_tracker('mlflow', ...)"
+        )
     started = (run.path / "recipe.yaml").stat().st_mtime
     lines: dict[tuple[int, float], dict[str, float]] = {}
     for metric, (steps, seconds, values) in run.series.items():
         for step, second, value in zip(steps, seconds, values):
             lines.setdefault((step, second), {})[metric] = value
+    if lines:
+        tracker.restart(min(step for step, _ in lines))
     for (step, second), metrics in sorted(lines.items(), key=lambda item: item[0][0]):
         tracker.log(step, started + (second if math.isfinite(second) else 0.0), metrics)
     for artifact in artifacts:
@@ -170,6 +189,8 @@ def log_study(location: str | Path, tracker_name: str, *, folder: str | Path) ->
             )
             curve = record.curve
             metrics = [k for k in curve if k not in ("step", "seconds")]
+            if curve.get("step"):
+                tracker.restart(int(min(curve["step"])))
             for i, step in enumerate(curve.get("step", [])):
                 values = {k: curve[k][i] for k in metrics if i < len(curve[k]) and curve[k][i] is not None}
                 tracker.log(int(step), now + float(curve["seconds"][i]), values)

@@ -24,6 +24,7 @@ from optimlab.doctor.diagnose import Diagnosis
 from optimlab.doctor.instruments import Instruments, InstrumentSchedule
 from optimlab.doctor.rules import run_rules
 from optimlab.errors import InvalidValueError
+from optimlab.registry import get_registry
 
 __all__ = ["TrainerDoctor", "summary", "unwrapped"]
 
@@ -83,6 +84,12 @@ class TrainerDoctor:
         json_path: str | os.PathLike[str] | None = None,
         html_path: str | os.PathLike[str] | None = None,
     ) -> None:
+        if schedule is not None and not isinstance(schedule, InstrumentSchedule):
+            raise InvalidValueError("schedule", schedule, "an optimlab.doctor.InstrumentSchedule, or None")
+        # Checked now, not when training ends: a misspelt rule or threshold would lose the run's findings.
+        rules = get_registry("doctor_rule")
+        for name, keywords in (rule_options or {}).items():
+            rules.get(name).validate(keywords)
         self.schedule, self.rule_options = schedule, rule_options
         self.print_findings = print_findings
         self.json_path = Path(json_path) if json_path is not None else None

@@ -3,6 +3,7 @@
 import pytest
 
 from optimlab.errors import OptimlabError
+from optimlab.recipe import Recipe
 from optimlab.study.compare import compare, plan_comparison
 
 
@@ -31,6 +32,10 @@ def test_a_workload_on_another_model_or_data_is_named_for_them_and_keeps_no_targ
     assert csv.recipe.data.scaling == "standardize"  # numbers: the workload's scaling
     (user,) = plan_comparison(["sgd"], model="optimlab_userpkg.nets:build", epochs=1)
     assert user.name == "optimlab_userpkg.nets.build-on-digits" and user.target == 0.96  # same data
+    assert user.recipe.data.scaling == "standardize"
+    # The user's data set as its code gives it, as optimlab.compare(data=...) takes it.
+    (theirs,) = plan_comparison(["sgd"], dataset="optimlab_userpkg.data:blobs", epochs=1)
+    assert theirs.recipe.data.scaling == Recipe().data.scaling == "none"
     (text,) = plan_comparison(["sgd"], dataset="python_source", model="transformer", epochs=1)
     assert (text.name, text.recipe.data.scaling) == ("transformer-on-python_source", "none")
     several = plan_comparison(["sgd"], workloads=["digits_mlp", "two_spirals_mlp"], dataset="wine", epochs=1)

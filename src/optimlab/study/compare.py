@@ -73,7 +73,10 @@ def on_user_code(
     ``pkg.mod:build`` at its own defaults) and ``dataset`` as its data set's name: the verbs' ``--model``
     and ``--dataset``. Each is then named for what it trains (``mlp-on-rows`` for an MLP on
     ``rows.csv``; after its workload's name where there are several); on other data it has no target
-    (the workload's was a level of its own data) and leaves token ids unscaled."""
+    (the workload's was a level of its own data). Token ids stay unscaled, and so does what the user's
+    code returns (``mydata:load``: as it gives it, as ``optimlab.compare(data=...)`` and a hand loop
+    take it; token ids that its model embeds could not be scaled); files of numbers get the workload's
+    scaling."""
     updates: dict[str, Any] = {
         k: v for k, v in (("model", model and {"name": model}), ("data.name", dataset)) if v
     }
@@ -81,7 +84,8 @@ def on_user_code(
         return list(workloads)
     registry = get_registry("dataset")
     known = bool(dataset) and not is_import_path(dataset) and dataset in registry
-    if known and Capability.TOKENS in registry.get(dataset).capabilities:
+    tokens = known and Capability.TOKENS in registry.get(dataset).capabilities
+    if tokens or (dataset and is_import_path(dataset)):
         updates["data.scaling"] = "none"
     replaced = []
     for w in workloads:

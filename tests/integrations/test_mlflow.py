@@ -191,3 +191,19 @@ def test_train_html_log_mlflow_attaches_the_page_the_command_wrote(tmp_path, mon
     assert run.info.status == "FINISHED"
     page = client.download_artifacts(run.info.run_id, "report.html", str(tmp_path / "back"))
     assert Path(page).read_text() == written
+
+
+@pytest.mark.slow
+def test_a_refusal_known_while_training_does_not_stop_the_run_and_wait_raises_it(tmp_path):
+    from optimlab.errors import OptimlabError
+    from optimlab.integrations.mlflow import MLflowTracker
+    from optimlab.train import train
+
+    tracker = MLflowTracker(run_name="refused", tracking_uri="no-such-scheme://anywhere")
+    with pytest.raises(OptimlabError, match="MLflow did not record run 'refused'"):
+        assert tracker.run_id  # the writer's answer: the refusal, known before training starts
+    recipe = Recipe.from_dict({"data": {"name": "iris"}, "model": {"width": 8}, "training": {"steps": 12}})
+    result = train(recipe, tmp_path / "run", callbacks=[tracker])
+    assert result.status == "completed" and result.steps == 12 and (tmp_path / "run" / "model.pt").is_file()
+    with pytest.raises(OptimlabError, match="MLflow did not record run 'refused'"):
+        tracker.wait()

@@ -57,7 +57,8 @@ class MLflowTracker(Tracker):
     :meth:`close` hands over the end of the run and returns: :meth:`wait` returns once the writer has
     done everything sent so far (call it before reading the run back in this process), and raises if
     MLflow refused a call; at interpreter exit the writer is waited for, and a refusal nobody was told
-    of is a warning. A trainer that dies leaves its run ``KILLED`` with every record it sent.
+    of is a warning. A refusal never stops training: the records are no longer sent, and :meth:`wait`
+    raises. A trainer that dies leaves its run ``KILLED`` with every record it sent.
     ``background=False``: the calls are made here (runs and trials sent after training).
     """
 
@@ -137,10 +138,16 @@ class MLflowTracker(Tracker):
             self._answer(lambda answers, count=self._syncs: answers.get("synced", 0) >= count)
 
     def _send(self, kind: str, payload: Any) -> None:
-        """Hand a message to the writer; raise first if MLflow already refused this run."""
-        if (error := self._writer.error(self._key)) is not None:
-            raise self._refused(error)
-        self._writer.send(self._key, kind, payload)
+        """Hand a message to the writer. Once MLflow refused this run, or the writer stopped, nothing more
+        is sent and nothing is raised here: training goes on to its end (its folder whole), and
+        :meth:`wait` raises why."""
+        if self._writer.error(self._key) is not None or not self._writer.alive():
+            return
+        try:
+            self._writer.send(self._key, kind, payload)
+        except OptimlabError:
+            if self._writer.alive():  # ended by end_writer: it takes no more
+                raise
 
     def _answer(self, done: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
         """The writer's answers once ``done`` holds of them; raises on its error or its exit."""

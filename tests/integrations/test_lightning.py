@@ -46,6 +46,14 @@ class Classifier(lightning.LightningModule):
         return self.make_optimizer(self.parameters())
 
 
+class Validated(Classifier):
+    """:class:`Classifier` with a validation step."""
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self.log("val_loss", self.loss(self(x), y))
+
+
 class ManualClassifier(Classifier):
     """:class:`Classifier` under manual optimization: ``training_step`` steps the optimizer itself (and
     a second one, over a probe of its own, after it, as a GAN steps two), returning nothing."""
@@ -67,7 +75,7 @@ class ManualClassifier(Classifier):
         return [self.make_optimizer(self.net.parameters()), torch.optim.SGD(self.probe.parameters(), lr=0.01)]
 
 
-def fit(module, data, steps, callbacks=(), batch_size=32, shuffle=True, **trainer_args):
+def fit(module, data, steps, callbacks=(), batch_size=32, shuffle=True, val=None, **trainer_args):
     trainer = lightning.Trainer(
         **trainer_args,
         max_steps=steps,
@@ -79,7 +87,8 @@ def fit(module, data, steps, callbacks=(), batch_size=32, shuffle=True, **traine
         enable_progress_bar=False,
         enable_model_summary=False,
     )
-    trainer.fit(module, DataLoader(TensorDataset(*data), batch_size=batch_size, shuffle=shuffle))
+    val_loader = DataLoader(TensorDataset(*val), batch_size=batch_size) if val is not None else None
+    trainer.fit(module, DataLoader(TensorDataset(*data), batch_size=batch_size, shuffle=shuffle), val_loader)
     return trainer
 
 
@@ -204,10 +213,10 @@ def test_schedule_free_ends_at_its_evaluation_point_as_in_a_plain_loop():
     def make(p):
         return optim.create("schedule_free_adamw", p, lr=1e-2)
 
-    def run(callbacks):
+    def run(callbacks, **validation):
         torch.manual_seed(0)
-        module = Classifier(nn.Linear(64, 10), nn.CrossEntropyLoss(), make)
-        fit(module, (x, y), 16, callbacks, shuffle=False)
+        module = Validated(nn.Linear(64, 10), nn.CrossEntropyLoss(), make)
+        fit(module, (x, y), 16, callbacks, shuffle=False, **validation)
         return module.net.weight.detach().clone()
 
     torch.manual_seed(0)
@@ -221,6 +230,9 @@ def test_schedule_free_ends_at_its_evaluation_point_as_in_a_plain_loop():
         optimizer.step()
     optimizer.eval()
     assert torch.allclose(run([ScheduleFreeModes()]), net.weight, atol=1e-6)
+    # validated within each epoch (every 3 batches) and at its end: the same weights
+    validated = run([ScheduleFreeModes()], val=(x[:64], y[:64]), val_check_interval=3, num_sanity_val_steps=1)
+    assert torch.allclose(validated, net.weight, atol=1e-6)
     with pytest.raises(OptimlabError, match="eval mode"):  # without it, nobody calls train()
         run([])
 

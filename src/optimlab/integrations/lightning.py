@@ -117,8 +117,9 @@ class DoctorCallback(pl.Callback):
 
 class ScheduleFreeModes(pl.Callback):
     """Switch optimizers that keep two points (schedule-free: train at ``y``, evaluate at ``x``) as
-    Lightning switches the module: ``train()`` while training, ``eval()`` for validation, testing,
-    prediction and after training. Optimizers without modes are left alone.
+    Lightning switches the module: ``train()`` before each training batch, ``eval()`` for validation
+    (at an epoch's end or within it, ``val_check_interval``), testing, prediction and after training.
+    Optimizers without modes are left alone.
 
     Defazio et al., The Road Less Scheduled, NeurIPS 2024, https://arxiv.org/abs/2405.15682
     """
@@ -129,15 +130,13 @@ class ScheduleFreeModes(pl.Callback):
             if switches_modes(optimizer):
                 getattr(optimizer, mode)()
 
-    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._switch(trainer, "train")
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        self._switch(trainer, "train")  # a no-op but after an evaluation
 
     def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._switch(trainer, "eval")
-
-    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.training:
-            self._switch(trainer, "train")
 
     def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._switch(trainer, "eval")

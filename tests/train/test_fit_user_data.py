@@ -57,7 +57,9 @@ def by_hand(model, batches, steps, lr=0.1):
 
 
 def trained(model, data, steps, **options):
-    fit(model, torch.optim.SGD(model.parameters(), lr=0.1), data, total_steps=steps, **options)
+    fit(
+        model, torch.optim.SGD(model.parameters(), lr=0.1), data, total_steps=steps, **options
+    )  # steps None: epochs=
     return [p.detach() for p in model.parameters()]
 
 
@@ -231,6 +233,31 @@ def test_an_iterable_of_unknown_length_is_evaluated_once_its_first_epoch_has_end
                 total_steps=7, batch_size=10, evaluate=lambda: {"val_loss": 0.0}, callbacks=[recorder])  # fmt: skip
     assert [step for step, _ in recorder.seen] == [3, 6, 7] and state.steps_per_epoch == 3
     assert state.epoch == 2
+
+
+def test_epochs_train_as_many_passes_as_a_hand_written_loop():
+    """``epochs=2`` over a DataLoader of 3 batches is the hand loop's 6 steps; over 40 rows in
+    batches of 16 (drop_last: 2 a pass) the 4 steps of ``total_steps=4``."""
+    x, y = problem()
+    loader = DataLoader(TensorDataset(x, y), batch_size=16)
+    ce = nn.CrossEntropyLoss()
+    assert same(trained(network(), loader, None, epochs=2, loss_fn=ce), by_hand(network(), list(loader), 6))
+    common = {"loss_fn": ce, "batch_size": 16, "drop_last": True}
+    assert same(trained(network(), (x, y), None, epochs=2, **common), trained(network(), (x, y), 4, **common))
+
+    class Rows(IterableDataset):  # no __len__: how many steps an epoch is cannot be known beforehand
+        def __iter__(self):
+            return iter(zip(x, y))
+
+    for data, options, message in [
+        (Rows(), {"epochs": 1}, "invalid value 1 for epochs: accepted None for an iterable Rows"),
+        (loader, {"epochs": 1, "total_steps": 3}, "for total_steps and epochs: accepted one of them"),
+        (loader, {}, "invalid value 'None and None' for total_steps and epochs"),
+        (loader, {"epochs": -1}, "invalid value -1 for epochs"),
+    ]:
+        model = network()
+        with pytest.raises(InvalidValueError, match=message):
+            fit(model, torch.optim.SGD(model.parameters(), lr=0.1), data, loss_fn=ce, **options)
 
 
 @pytest.mark.parametrize(

@@ -128,7 +128,8 @@ def fit(
     *,
     loss_fn: Callable[[Any, Any], torch.Tensor] | None = None,
     compute_loss: Callable[[nn.Module, Any], torch.Tensor] | None = None,
-    total_steps: int,
+    total_steps: int | None = None,
+    epochs: int | None = None,
     batch_size: int = 32,
     seed: int = 0,
     scheduler: Any | None = None,
@@ -143,7 +144,8 @@ def fit(
     drop_last: bool = False,
     shuffle: bool = True,
 ) -> TrainState:
-    """Train ``model`` on ``data`` for ``total_steps`` optimizer steps (continuing ``state``).
+    """Train ``model`` on ``data`` for ``total_steps`` optimizer steps, or ``epochs`` passes over it
+    (continuing ``state``).
 
     Args:
         data: the training data as a PyTorch user has it (:class:`~optimlab.data.user_batches.UserBatches`
@@ -151,6 +153,8 @@ def fit(
             any re-iterable of batches, tuples, lists or dicts; or a ``UserBatches`` itself).
         loss_fn: ``loss_fn(outputs, targets)``; None when the model returns its own loss
             (``model(**batch).loss``) or ``compute_loss(model, batch)`` is given.
+        total_steps, epochs: how long to train, one of the two (epochs: a known number of batches
+            each, so not for data whose length is unknown).
         batch_size, seed, shuffle, drop_last: the batches of tensors and Datasets (a DataLoader keeps
             its own): rows permuted from (seed, epoch), or in order unless ``shuffle``, and an epoch's
             last, smaller batch kept or dropped, as a DataLoader means them.
@@ -176,8 +180,13 @@ def fit(
     (8, 4, ['val_accuracy', 'val_loss'])
     """
     check_optimizer(optimizer)
-    if not NON_NEGATIVE_INT.contains(total_steps):
-        raise InvalidValueError("total_steps", total_steps, str(NON_NEGATIVE_INT))
+    if (total_steps is None) == (epochs is None):
+        raise InvalidValueError(
+            "total_steps and epochs", f"{total_steps} and {epochs}", "one of them, the other None"
+        )
+    for name, value in (("total_steps", total_steps), ("epochs", epochs)):
+        if value is not None and not NON_NEGATIVE_INT.contains(value):
+            raise InvalidValueError(name, value, str(NON_NEGATIVE_INT))
     # The recipe's ranges (TrainingSpec): a norm of 0 zeroes every gradient and a negative one turns
     # descent into ascent; an interval of 0 would evaluate once an epoch, a negative one every step.
     for name, value, allowed in (
@@ -202,6 +211,13 @@ def fit(
             f"a {type(scheduler).__name__} with no evaluation to read {plateau_metric} from",
             "a reduce-on-plateau scheduler together with val_data (or evaluate), or any other scheduler",
         )
+    if epochs is not None:
+        if not batches.steps_per_epoch:
+            raise InvalidValueError(
+                "epochs", epochs, f"None for {batches.source}, whose length is not known: total_steps"
+            )
+        total_steps = epochs * batches.steps_per_epoch
+    assert total_steps is not None  # checked above: exactly one of the two was given
     device = next(model.parameters()).device
     state = state or TrainState()
     state.steps_per_epoch = batches.steps_per_epoch or 0  # 0: not known until an epoch has been read

@@ -38,8 +38,13 @@ def train(
     scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
     groups: bool = False,
     params: list[torch.nn.Parameter] | None = None,
+    skipping: bool = False,
 ) -> list[torch.Tensor]:
-    """Run ``steps`` full-batch steps from the fixed start; ``groups`` splits weights and biases."""
+    """Run ``steps`` full-batch steps from the fixed start; ``groups`` splits weights and biases.
+
+    ``skipping`` leaves parameters without a gradient on some steps, as a frozen or unused layer:
+    the first weight on every third step, the last bias on the first ten.
+    """
     params = params if params is not None else [torch.nn.Parameter(p) for p in initial_parameters()]
     spec = (
         [{"params": params[0::2]}, {"params": params[1::2], "lr": 0.02, "weight_decay": 0.3}]
@@ -48,9 +53,13 @@ def train(
     )
     optimizer = make_optimizer(spec)
     schedule = scheduler(optimizer) if scheduler else None
-    for _ in range(steps):
+    for step in range(steps):
         optimizer.zero_grad()
         loss(params).backward()
+        if skipping and step % 3 == 1:
+            params[0].grad = None
+        if skipping and step < 10:
+            params[-1].grad = None
         optimizer.step()
         if schedule is not None:
             schedule.step()

@@ -7,11 +7,16 @@ hyperparameter may also be a schedule ``step -> float``, evaluated by the transf
 
 The chain keeps its state as lists (one foreach pass per op over the group). ``self.state[p]`` holds
 the same tensors under path keys (``"1.mu"``: field ``mu`` of the chain's second transform), plus the
-shared counters (``"1.count"``); those counters are written there when the state is saved, or when
-the set of parameters with gradients changes. So ``state_dict()`` / ``load_state_dict()`` round-trip
-with torch's own format, a parameter that first gets a gradient late starts fresh state (its counters
-are then the group's, where torch keeps one step count per parameter), and a changed flag that alters
-the chain's layout (momentum switched on) starts the new buffers fresh.
+counters a list shares (``"1.count"``); those counters are written there when the state is saved, or
+when the set of parameters with gradients changes. So ``state_dict()`` / ``load_state_dict()``
+round-trip with torch's own format, and a changed flag that alters the chain's layout (momentum
+switched on) starts the new buffers fresh.
+
+Counters are per parameter, as torch's ``state[p]["step"]``: a parameter without a gradient on some
+steps (frozen for a while, unused by a batch) skips them, its count included, and a parameter that
+first gets a gradient late starts at step 1. The shell runs the chain once per *cohort*, the
+parameters of a group whose counters agree: one list in the common case where every parameter gets
+a gradient every step, more only while counts differ.
 
 Each step goes through the fused path (:mod:`~optimlab.optim.shells.fused`): a single-pass kernel
 where one computes the chain's update exactly, the composed chain otherwise; both keep the same state.
@@ -72,15 +77,27 @@ def _rebuild(template: State, leaf: Callable[[str, Any], Any], prefix: str = "")
     return type(template)(*values) if names is not None else tuple(values)
 
 
+class _Cohort(NamedTuple):
+    """Parameters of a group whose counters agree, and their list state."""
+
+    params: tuple[Tensor, ...]
+    state: State
+
+
 class _Bound(NamedTuple):
-    """A group's live transform and list state, and what they were built for."""
+    """A group's live transform and list states, and what they were built for."""
 
     values: tuple[Any, ...]  # the group's hyperparameters the transform was built from
     transform: GradientTransformation
     layout: tuple[tuple[str, type], ...]  # the state's leaf paths and kinds; it changes only with flags
     template: State  # transform.init([]): the shape of the state
-    params: tuple[Tensor, ...]
-    state: State
+    params: tuple[Tensor, ...]  # the group's parameters with a gradient, in group order
+    cohorts: tuple[_Cohort, ...]  # the same parameters by counters (one cohort unless some skipped steps)
+
+
+def _counter_value(value: Any) -> Any:
+    """A shared counter (a step count, NAdam's running product) as a hashable value."""
+    return tuple(value.reshape(-1).tolist()) if isinstance(value, Tensor) else value
 
 
 class Optimizer(torch.optim.Optimizer):
@@ -178,7 +195,7 @@ class Optimizer(torch.optim.Optimizer):
     # -- state: lists in the chain, per-parameter dicts in self.state --------------------------------
 
     def _bind(self, index: int, group: dict[str, Any], params: list[Tensor]) -> _Bound:
-        """The group's transform and list state for ``params``, rebuilt only where something changed."""
+        """The group's transform and list states for ``params``, rebuilt only where something changed."""
         bound = self._bound.get(index)
         values = tuple(group[name] for name in self._names)
         if bound is not None and bound.values == values:
@@ -193,12 +210,26 @@ class Optimizer(torch.optim.Optimizer):
             and len(bound.params) == len(params)
             and all(a is b for a, b in zip(bound.params, params))
         ):
-            state = bound.state
+            cohorts = bound.cohorts
         else:
             if bound is not None:
-                self._store(bound.params, bound.state)
-            state = self._load(transform, template, params)
-        return _Bound(values, transform, layout, template, tuple(params), state)
+                for cohort in bound.cohorts:
+                    self._store(cohort.params, cohort.state)
+            cohorts = tuple(
+                _Cohort(tuple(members), self._load(transform, template, members))
+                for members in self._by_counters(template, params)
+            )
+        return _Bound(values, transform, layout, template, tuple(params), cohorts)
+
+    def _by_counters(self, template: State, params: list[Tensor]) -> list[list[Tensor]]:
+        """``params`` split by the values of their stored counters (missing ones count as ``None``)."""
+        paths = [path for path, leaf in _leaves(template) if leaf is not None and not isinstance(leaf, list)]
+        cohorts: dict[tuple[Any, ...], list[Tensor]] = {}
+        for p in params:
+            state = self.state.get(p, {})
+            key = tuple(_counter_value(state[path]) if path in state else None for path in paths)
+            cohorts.setdefault(key, []).append(p)
+        return list(cohorts.values())
 
     def _store(self, params: Iterable[Tensor], state: State, *, keep_existing: bool = False) -> None:
         """Write list state into the per-parameter dicts of ``self.state``."""
@@ -214,11 +245,9 @@ class Optimizer(torch.optim.Optimizer):
                     self.state[p][path] = value
 
     def _load(self, transform: GradientTransformation, template: State, params: list[Tensor]) -> State:
-        """List state for ``params`` from ``self.state``, initialising what is missing."""
+        """List state for a cohort's ``params`` from ``self.state``, initialising what is missing."""
         paths = [path for path, leaf in _leaves(template) if leaf is not None]
         missing = [p for p in params if not all(path in self.state[p] for path in paths)]
-        missing_ids = {id(p) for p in missing}
-        source = next((p for p in params if id(p) not in missing_ids), params[0])  # shared counters' source
         if missing:
             self._store(missing, transform.init(missing), keep_existing=True)
 
@@ -227,13 +256,14 @@ class Optimizer(torch.optim.Optimizer):
                 return None
             if isinstance(kind, list):
                 return [self.state[p][path] for p in params]
-            return self.state[source][path]
+            return self.state[params[0]][path]  # a counter: the cohort's members agree on it
 
         return _rebuild(template, leaf)
 
     def _flush(self) -> None:
         for bound in self._bound.values():
-            self._store(bound.params, bound.state)
+            for cohort in bound.cohorts:
+                self._store(cohort.params, cohort.state)
 
     def state_dict(self) -> dict[str, Any]:
         self._flush()
@@ -286,19 +316,28 @@ class Optimizer(torch.optim.Optimizer):
             if not params:
                 continue
             bound = self._bind(index, group, params)
-            grads = [p.grad for p in params]
+            cohorts = []
+            for number, (members, state) in enumerate(bound.cohorts):
+                grads = [p.grad for p in members]
 
-            def eager(bound: _Bound = bound, grads: list[Tensor] = grads) -> State:
-                updates, state = bound.transform.update(grads, bound.state, bound.params)
-                torch._foreach_add_(bound.params, updates)
-                return state
+                def eager(
+                    transform: GradientTransformation = bound.transform,
+                    members: tuple[Tensor, ...] = members,
+                    grads: list[Tensor] = grads,
+                    state: State = state,
+                ) -> State:
+                    updates, state = transform.update(grads, state, members)
+                    torch._foreach_add_(members, updates)
+                    return state
 
-            if self.fused_path is None:
-                state = eager()
-            else:
-                hyperparameters = dict(zip(self._names, bound.values))
-                state = self.fused_path.step(index, hyperparameters, bound.params, grads, bound.state, eager)
-            self._bound[index] = bound._replace(state=state)
+                if self.fused_path is None:
+                    state = eager()
+                else:
+                    hyperparameters = dict(zip(self._names, bound.values))
+                    key = (index, number) if number else index
+                    state = self.fused_path.step(key, hyperparameters, members, grads, state, eager)
+                cohorts.append(_Cohort(members, state))
+            self._bound[index] = bound._replace(cohorts=tuple(cohorts))
         return loss
 
     def train(self) -> None:
@@ -320,6 +359,9 @@ class Optimizer(torch.optim.Optimizer):
             if params:  # parameters without state are still at their start, where every point agrees
                 bound = self._bind(index, group, params)
                 self._bound[index] = bound._replace(
-                    state=bound.transform.set_mode(params, bound.state, train)
+                    cohorts=tuple(
+                        _Cohort(c.params, bound.transform.set_mode(c.params, c.state, train))
+                        for c in bound.cohorts
+                    )
                 )
             group["train_mode"] = train

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -27,7 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError, close_matches
-from optimlab.registry import get_registry, normalize_name
+from optimlab.registry import SEED, get_registry, normalize_name
 from optimlab.user_code import import_object, is_import_path
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "ScheduleSpec",
     "TrainingSpec",
     "load_yaml",
+    "yaml_problem",
 ]
 
 # ``training.loss`` that names no function: the model returns its own loss from the whole batch,
@@ -53,7 +54,24 @@ class RecipeError(OptimlabError):
 
 class _YamlLoader(yaml.SafeLoader):
     """PyYAML's safe loader with YAML 1.2's floats: YAML 1.1 wants a dot, so ``eps: 1e-8`` was the string
-    ``'1e-8'`` (refused as not a number by every hyperparameter, while a typed field parsed it)."""
+    ``'1e-8'`` (refused as not a number by every hyperparameter, while a typed field parsed it). A key given
+    twice is refused: PyYAML keeps the last, so a second ``training:`` section silently replaced the first."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # ``<<: *base``: its keys may be overridden
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, Hashable) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"found the key {key!r} twice (the second would replace the first)",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 _YamlLoader.add_implicit_resolver(
@@ -66,6 +84,13 @@ _YamlLoader.add_implicit_resolver(
 def load_yaml(text: str) -> Any:
     """YAML as recipes, search spaces and options read it: safely, with YAML 1.2's floats (``1e-8``)."""
     return yaml.load(text, Loader=_YamlLoader)  # a SafeLoader: no arbitrary objects
+
+
+def yaml_problem(error: yaml.YAMLError) -> str:
+    """``line 2, column 1: found character '\\t' ...``: where and what, without PyYAML's snippet and caret."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error)
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark else problem
 
 
 def _canonical(category: str, name: str) -> str:
@@ -290,7 +315,7 @@ class TrainingSpec(_Spec):
     eval_every: int | None = Field(None, ge=1)  # steps; None: once an epoch
     early_stopping_patience: int | None = Field(None, ge=1)  # evaluations without improvement
     checkpoint_every: int | None = Field(None, ge=1)  # steps; None: once an epoch (and every 5 min)
-    seed: int = 0
+    seed: int = Field(0, ge=SEED.low, le=SEED.high)
     device: str = "cpu"  # "auto" takes a GPU when there is one
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast of forward and loss
     # The user's metrics by import path, `mypkg.metrics:f1`: f1(outputs, targets) -> float over a whole
@@ -393,7 +418,7 @@ class Recipe(_Spec):
         try:
             data = load_yaml(text) or {}
         except yaml.YAMLError as error:
-            raise RecipeError(f"recipe is not valid YAML: {error}") from None
+            raise RecipeError(f"recipe is not valid YAML: {yaml_problem(error)}") from None
         if not isinstance(data, dict):
             raise RecipeError(f"a recipe is a mapping of sections, got {type(data).__name__}")
         return cls.from_dict(data)

@@ -86,9 +86,13 @@ class Interval:
         kind = "an integer" if self.integer else "a number"
         left = "(" if self.open_low or self.low is None else "["
         right = ")" if self.open_high or self.high is None else "]"
-        low = "-inf" if self.low is None else f"{self.low:g}"
-        high = "inf" if self.high is None else f"{self.high:g}"
+        low = "-inf" if self.low is None else self._bound(self.low)
+        high = "inf" if self.high is None else self._bound(self.high)
         return f"{kind} in {left}{low}, {high}{right}"
+
+    def _bound(self, value: float) -> str:
+        """Whole, as typed, for integers (4294967295, not 4.29497e+09); else short (1e-08)."""
+        return str(int(value)) if self.integer else f"{value:g}"
 
 
 REAL = Interval()  # any finite number
@@ -98,6 +102,9 @@ UNIT = Interval(0, 1)
 UNIT_OPEN = Interval(0, 1, open_high=True)
 POSITIVE_INT = Interval(1, None, integer=True)
 NON_NEGATIVE_INT = Interval(0, None, integer=True)
+# NumPy's legacy RandomState takes seeds below 2^32; torch's generators overflow (a traceback) past 2^64,
+# and the batch order is drawn from seed * 1_000_003 + epoch (optimlab.data.batches).
+SEED = Interval(0, 2**32 - 1, integer=True)
 
 
 class Capability(str, enum.Enum):

@@ -36,6 +36,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("grad clip zero", ["train", "--grad-clip", "0"], "--grad-clip"),
     ("warmup negative", ["train", "--warmup-steps", "-5"], "--warmup-steps"),
     ("seed negative", ["train", "--seed", "-1"], "--seed"),
+    ("seed past 2^32", ["train", "--seed", "4294967296"], "[0, 4294967295]"),
     (
         "warmup past the end",
         ["train", "--steps", "2", "--warmup-steps", "5", "--out", "late"],
@@ -71,10 +72,15 @@ CASES: list[tuple[str, list[str], str]] = [
     ("recipe binary loss of 10 classes", ["train", "BCE_DIGITS_YAML", "--steps", "2"], "cross_entropy"),
     ("recipe model's own loss on tensors", ["train", "MODEL_LOSS_YAML", "--steps", "2"], "dict batches"),
     ("recipe is a folder", ["train", "RUN"], "not a file"),
+    ("recipe path empty", ["train", ""], "'RECIPE': '' is empty"),
+    ("recipe key twice", ["train", "TWICE_YAML"], "'training' twice"),
+    # --- train: more than the memory holds (25 PB of weights: refused by any allocator)
+    ("width past the memory", ["train", "--dataset", "iris", "--width", "100000000000000"], "out of memory"),
     # --- train: output folders
     ("out holds a run", ["train", "--steps", "2", "--out", "RUN"], "RUN"),
     ("out not writable", ["train", "--out", "/proc/optimlab-out"], "--out"),
     ("out is a file", ["train", "--out", "A_FILE"], "--out"),
+    ("out empty", ["train", "--out", ""], "'--out': '' is empty"),
     ("resume no run", ["train", "--resume", "EMPTY_DIR"], "--resume"),
     ("resume with out", ["train", "--resume", "RUN", "--out", "EMPTY_DIR"], "--out"),
     ("resume changed lr", ["train", "--resume", "RUN", "--lr", "0.5"], "resume"),
@@ -136,11 +142,28 @@ CASES: list[tuple[str, list[str], str]] = [
         "(--budget): accepted a budget >= 9",
     ),
     ("compare threads zero", ["compare", "--optimizers", "sgd", "--threads", "0"], "--threads"),
+    (
+        "compare threads past the cores",
+        ["compare", "--optimizers", "sgd", "--threads", "100000"],
+        "--threads",
+    ),
+    ("compare optimizers none named", ["compare", "--optimizers", ",,"], "--optimizers"),
+    ("compare workload none named", ["compare", "--optimizers", "sgd", "--workload", ","], "--workload"),
+    ("compare resume empty", ["compare", "--resume", ""], "'--resume': '' is empty"),
+    ("compare data dir missing", ["compare", "--optimizers", "sgd", "--data-dir", "/no/such"], "--data-dir"),
+    (
+        "compare space file with a tab",
+        ["compare", "--optimizers", "sgd", "--space-file", "TAB_YAML"],
+        "line 2, column 1",
+    ),
     # --- worker
     ("worker folder missing", ["worker", "runs/nonexistent"], "runs/nonexistent"),
     ("worker not a url", ["worker", "notaurl:::"], "notaurl:::"),
     ("worker folder without study", ["worker", "RUN"], "study"),
     ("worker threads zero", ["worker", "RUN", "--threads", "0"], "--threads"),
+    ("worker threads past the cores", ["worker", "RUN", "--threads", "100000"], "--threads"),
+    ("worker location empty", ["worker", ""], "'LOCATION': '' is empty"),
+    ("worker methods none named", ["worker", "RUN", "--methods", ",,"], "--methods"),
     ("worker sqlite missing", ["worker", "sqlite:///no/such/x.db"], "sqlite"),
     # --- bench
     ("bench nothing", ["bench"], "--suite"),
@@ -159,6 +182,13 @@ CASES: list[tuple[str, list[str], str]] = [
         "nomod",
     ),
     ("bench data dir missing", ["bench", "--workloads", "mnist_cnn", "--data-dir", "/no/such"], "--data-dir"),
+    ("bench data dir empty", ["bench", "--workloads", "mnist_cnn", "--data-dir", ""], "--data-dir"),
+    ("bench optimizer typo", ["bench", "--workloads", "digits_mlp", "--optimizers", "adamm"], "--optimizers"),
+    (
+        "bench optimizer path not one",
+        ["bench", "--workloads", "digits_mlp", "--optimizer-path", "nocolon"],
+        "--optimizer-path",
+    ),
     # --- plot-schedule, list, gallery
     ("plot-schedule name typo", ["plot-schedule", "cosne"], "cosne"),
     ("schedule out suffix", ["plot-schedule", "cosine", "--out", "x.pdf"], "--out"),
@@ -217,6 +247,8 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
         ("BROKEN_YAML", "broken.yaml", b"training: [epochs: 3\n  :: }"),
         ("LIST_YAML", "list.yaml", b"- a\n- b\n"),
         ("TYPO_YAML", "typo.yaml", b"training:\n  epochz: 3\n"),
+        ("TWICE_YAML", "twice.yaml", b"training: {epochs: 1}\ntraining: {epochs: 2}\n"),
+        ("TAB_YAML", "tab.yaml", b"optimizer.lr:\n\t[0.1, 0.01]\n"),
         (
             "CE_REGRESSION_YAML",
             "ce.yaml",

@@ -18,8 +18,16 @@ DATABASES = ("sqlite", "postgresql", "mysql", "mariadb", "oracle", "mssql")  # S
 STORAGE_EXAMPLE = "a database URL such as sqlite:///runs/studies.db or postgresql://user@host/db"
 
 
+def _path(text: str) -> Path:
+    """A path as typed: an empty one is refused, where ``Path("")`` would quietly be the current folder.
+    (click passes an option's default through the parser too: a Path.)"""
+    if not os.fspath(text).strip():
+        raise typer.BadParameter(f"{text!r} is empty: give a path")
+    return Path(text).expanduser()
+
+
 def readable_file(text: str) -> Path:
-    path = Path(text).expanduser()
+    path = _path(text)
     if not path.exists():
         raise typer.BadParameter(f"{text!r} does not exist")
     if not path.is_file():
@@ -51,7 +59,7 @@ def _writable_place(path: Path, text: str) -> None:
 
 def writable_folder(text: str) -> Path:
     """An output folder: one that exists and may be written, or one that can be created."""
-    path = Path(text).expanduser()
+    path = _path(text)
     if path.exists():
         if not path.is_dir():
             raise typer.BadParameter(f"{text!r} is a file; give a folder")
@@ -62,11 +70,19 @@ def writable_folder(text: str) -> Path:
     return path
 
 
+def existing_folder(text: str) -> Path:
+    """An input folder, which must exist."""
+    path = _path(text)
+    if not path.is_dir():
+        raise typer.BadParameter(f"{text!r} is not a folder" + (" (it is a file)" if path.exists() else ""))
+    return path
+
+
 def writable_file(*suffixes: str) -> Callable[[str], Path]:
     """An output file with one of ``suffixes``, in a place that may be written."""
 
     def parse(text: str) -> Path:
-        path = Path(text).expanduser()
+        path = _path(text)
         if path.suffix.lower() not in suffixes:
             raise typer.BadParameter(f"{text!r}: accepted a file ending in {' or '.join(suffixes)}")
         if path.is_dir():
@@ -138,7 +154,7 @@ def study_location(text: str) -> str:
         if url.lower().startswith("sqlite") and not Path(url.partition("://")[2][1:]).expanduser().is_file():
             raise typer.BadParameter(f"{text!r}: no SQLite file there, so no study to work on")
         return url
-    folder = Path(text).expanduser()
+    folder = _path(text)
     if not folder.is_dir():
         raise typer.BadParameter(f"{text!r} is not a folder: give the --out folder of `optimlab compare`")
     from optimlab.study.storage import JOURNAL_NAME  # loads optuna: only for a folder that exists

@@ -2,7 +2,7 @@
 
 Expected failures are the user's to fix: a bad flag or value (click's usage errors, optimlab's errors),
 a file or folder that cannot be read or written, a file that is not what it claims to be, a storage
-that cannot be reached. Anything else is a bug in optimlab and keeps its traceback. Set
+that cannot be reached, a model or run too large for the memory. Anything else is a bug in optimlab and keeps its traceback. Set
 ``OPTIMLAB_DEBUG=1`` to see the traceback of an expected failure too.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import sys
 
 import typer
@@ -18,6 +19,9 @@ from optimlab.errors import OptimlabError
 
 DEBUG_VARIABLE = "OPTIMLAB_DEBUG"
 USAGE_ERROR = 2  # click's code for a bad call; every expected failure shares it
+# torch's messages for a CPU allocation refused: too large a tensor, or too many of them
+CPU_ALLOCATION_FAILED = ("DefaultCPUAllocator: can't allocate memory", "std::bad_alloc")
+ALLOCATION = re.compile(r"tried to allocate ([\d.]+) ?(\w+)", re.IGNORECASE)
 INTERRUPTED = 130  # the shell's code for a process ended by Ctrl-C (128 + SIGINT)
 
 
@@ -53,6 +57,33 @@ def _storage_error(error: BaseException) -> bool:
     )
 
 
+def _yaml_error(error: BaseException) -> bool:
+    yaml = sys.modules.get("yaml")
+    return yaml is not None and isinstance(error, yaml.YAMLError)
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    """Python's MemoryError, or torch's: a GPU's OutOfMemoryError, a CPU allocation refused (RuntimeError)."""
+    torch = sys.modules.get("torch")
+    return (
+        isinstance(error, MemoryError)
+        or (torch is not None and isinstance(error, torch.OutOfMemoryError))
+        or (isinstance(error, RuntimeError) and any(s in str(error) for s in CPU_ALLOCATION_FAILED))
+    )
+
+
+def _asked(message: str) -> str:
+    """`` (1,490,116 GiB asked for)`` from torch's "tried to allocate N bytes" (CPU) or "Tried to allocate
+    2.00 GiB" (GPU); empty when the message does not say."""
+    found = ALLOCATION.search(message)
+    if found is None:
+        return ""
+    size, unit = found.groups()
+    return (
+        f" ({float(size) / 2**30:,.1f} GiB asked for)" if unit == "bytes" else f" ({size} {unit} asked for)"
+    )
+
+
 def expected_message(error: BaseException) -> str | None:
     """The one line that explains an expected failure, or None for a bug (which keeps its traceback)."""
     if isinstance(error, typer.TyperException):  # a bad call: unknown verb or flag, a value rejected
@@ -65,6 +96,12 @@ def expected_message(error: BaseException) -> str | None:
         return _os_message(error)
     if isinstance(error, UnicodeDecodeError):
         return f"a file expected to be text is binary or not UTF-8 ({error.reason} at byte {error.start})"
+    if _yaml_error(error):
+        from optimlab.recipe import yaml_problem
+
+        return f"a file is not valid YAML: {yaml_problem(error)}"
+    if _out_of_memory(error):
+        return f"out of memory{_asked(str(error))}: make the model (--width, --depth), the batch or the run smaller"
     if isinstance(error, EOFError):
         return "a file ended early: it is truncated or empty"
     if isinstance(error, pickle.UnpicklingError):

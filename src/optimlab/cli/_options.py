@@ -9,6 +9,7 @@ starts, and the message names the flag as typed.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -17,7 +18,7 @@ import typer
 
 from optimlab.cli import _checks as checks
 from optimlab.errors import InvalidValueError, OptimlabError, close_matches
-from optimlab.registry import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, Interval
+from optimlab.registry import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, SEED, Interval
 from optimlab.study.backends import BACKENDS
 
 if TYPE_CHECKING:
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 FORMATS = ("human", "json")
+# More torch threads than cores only slows a run down, and a huge count overflows torch's C int (a
+# traceback) or crashes it (100000 threads: a segmentation fault at exit).
+THREADS = Interval(1, os.cpu_count() or 1, integer=True)
 
 
 def epilog(examples: str) -> str:
@@ -74,9 +78,9 @@ ThreadsOpt = Annotated[
     int | None,
     typer.Option(
         "--threads",
-        parser=number(POSITIVE_INT),
+        parser=number(THREADS),
         help=(
-            "Torch threads of this process (default: torch's own, every core unless OMP_NUM_THREADS says "
+            "Torch threads of this process, at most its cores (default: torch's own, every core unless OMP_NUM_THREADS says "
             "otherwise, with --backend batched, whose stacked models use them; else 1, fastest for one small "
             "model, and each worker process takes one)."
         ),
@@ -150,7 +154,7 @@ ClipOpt = Annotated[
 ]
 SeedOpt = Annotated[
     int | None,
-    typer.Option("--seed", parser=number(NON_NEGATIVE_INT), help="Seed of split, init and batch order."),
+    typer.Option("--seed", parser=number(SEED), help="Seed of split, init and batch order."),
 ]
 DeviceOpt = Annotated[
     str | None,
@@ -174,6 +178,7 @@ DataDirOpt = Annotated[
     Path | None,
     typer.Option(
         "--data-dir",
+        parser=checks.existing_folder,
         help="Folder of your MNIST/Fashion-MNIST/CIFAR-10 files, for the workloads that read them.",
     ),
 ]
@@ -251,6 +256,26 @@ ResumeOpt = Annotated[
         help="Continue the work kept in FOLDER (the --out of the stopped run) with the settings saved there.",
     ),
 ]
+
+
+def split_names(text: str | None) -> list[str]:
+    """``sgd, adam,`` -> ``["sgd", "adam"]``: a comma-separated flag's names."""
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def check_names(text: str | None, flag: str, category: str | None = None) -> None:
+    """A comma-separated flag, if given, names at least one thing (``,,`` names none), each one a name of
+    ``category`` (close matches offered) or an import path (``pkg.mod:Name``)."""
+    if text is None:
+        return
+    if not split_names(text):
+        raise InvalidValueError(flag, text, "one name or more, comma-separated (a,b,c)")
+    if category is not None:
+        from optimlab.cli._catalog import check_name
+
+        for name in split_names(text):
+            if ":" not in name:
+                check_name(category, name, flag)
 
 
 def require_study(location: str, param: str) -> None:

@@ -15,7 +15,8 @@ from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
 from optimlab.cli._output import Output
 from optimlab.cli._progress import StudyProgress, exit_if_all_failed, resumable
-from optimlab.errors import OptimlabError
+from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.user_code import is_import_path
 
 EXAMPLES = """Examples:
   optimlab bench --suite small
@@ -57,17 +58,13 @@ DEFAULTS = {
 }
 
 
-def _names(text: str | None) -> list[str]:
-    return [part.strip() for part in (text or "").split(",") if part.strip()]
-
-
 def _workloads(settings: dict[str, Any]) -> tuple[str, list[Any]]:
     """(label, workloads) of ``--suite`` or ``--workloads`` (:func:`optimlab.bench.planned_workloads`), on
     the user's dict batches as ``compare`` runs them (the model's own loss, no scaling)."""
     from optimlab.bench import planned_workloads
     from optimlab.study.compare import on_dict_batches
 
-    label = settings["suite"] or "-".join(_names(settings["workloads"]))
+    label = settings["suite"] or "-".join(o.split_names(settings["workloads"]))
     return label, [on_dict_batches(workload) for workload in planned_workloads(settings)]
 
 
@@ -78,10 +75,11 @@ def _settings(ctx: typer.Context, resume: Path | None) -> dict[str, Any]:
         if bool(given["suite"]) == bool(given["workloads"]):
             raise OptimlabError("say what to run: --suite small|full or --workloads a,b,c (one of them)")
         given["data_dir"] = str(given["data_dir"]) if given["data_dir"] else None
-        from optimlab.cli._catalog import check_name
-
-        for name in _names(given["workloads"]):
-            check_name("workload", name, "--workloads")
+        o.check_names(given["workloads"], "--workloads", "workload")
+        o.check_names(given["optimizers"], "--optimizers", "optimizer")
+        for path in given["optimizer_path"] or []:
+            if not is_import_path(path):
+                raise InvalidValueError("--optimizer-path", path, "package.module:ClassOrFactory")
         return {k: DEFAULTS[k] if v is None and k in DEFAULTS else v for k, v in given.items()}
     o.refuse_with_resume(ctx, SETTINGS)
     saved = read_settings(resume)
@@ -163,8 +161,6 @@ def bench(
 ) -> None:
     """Benchmark optimizers on a suite of workloads: equal tuning budget, fresh seeds, time to target,
     performance profiles and area scores; writes a self-contained HTML report."""
-    if data_dir is not None and not data_dir.is_dir():
-        raise typer.BadParameter(f"{str(data_dir)!r} is not a folder", param_hint="'--data-dir'")
     settings = _settings(ctx, resume)
     o.check_workers(workers, settings["backend"])
     import torch
@@ -174,7 +170,7 @@ def bench(
 
     torch.set_num_threads(o.torch_threads(threads, settings["backend"]))
     label, chosen = _workloads(settings)
-    methods = _names(settings["optimizers"]) + list(settings["optimizer_path"] or [])
+    methods = o.split_names(settings["optimizers"]) + list(settings["optimizer_path"] or [])
     out = resume or out_dir or Path("runs") / f"bench-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
     if resume is None:  # refused before anything is written: a folder left would look resumable
         check_workloads(chosen)

@@ -109,17 +109,13 @@ def _compared(optimizers: str | None, compare_field: str | None) -> tuple[str, l
     """(recipe field, values) from ``--optimizers a,b`` or ``--compare FIELD=a,b``."""
     if bool(optimizers) == bool(compare_field):
         raise OptimlabError("say what to compare: --optimizers a,b,c or --compare FIELD=a,b,c (one of them)")
-    field, values = ("optimizer.name", optimizers) if optimizers else compare_field.partition("=")[::2]
-    names = [v.strip() for v in values.split(",") if v.strip()]
+    if optimizers:
+        o.check_names(optimizers, "--optimizers", "optimizer")
+        return "optimizer.name", o.split_names(optimizers)
+    field, values = compare_field.partition("=")[::2]
+    names = o.split_names(values)
     if not field or not names:
         raise InvalidValueError("--compare", compare_field, "FIELD=a,b,c, e.g. model.activation=relu,gelu")
-    if optimizers:
-        from optimlab.cli._catalog import check_name
-
-        for name in names:
-            if ":" not in name:
-                check_name("optimizer", name, "--optimizers")
-        return field, names
     from optimlab.recipe import load_yaml
 
     return field, [load_yaml(name) for name in names]  # typed as YAML types them: 0.9 a number, as --space
@@ -223,12 +219,8 @@ def compare(
         values = None
     else:
         field, values = _compared(optimizers, compare_field)
-        from optimlab.cli._catalog import check_name
-
-        for chosen in (w.strip() for w in (workload or "").split(",")):
-            if chosen:
-                check_name("workload", chosen, "--workload")
-        workloads: list[Any] | None = workload.split(",") if workload else None
+        o.check_names(workload, "--workload", "workload")
+        workloads: list[Any] | None = o.split_names(workload) or None
         if recipe_path is not None:
             workloads = _recipe_workloads(recipe_path, epochs, workload)
         plan = {

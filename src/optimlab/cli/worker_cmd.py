@@ -9,7 +9,6 @@ import typer
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
 from optimlab.cli._output import Output
-from optimlab.registry import POSITIVE_INT
 
 EXAMPLES = """Examples:
   optimlab worker runs/compare-digits_mlp-20260101-120000
@@ -44,19 +43,20 @@ def worker(
         int,
         typer.Option(
             "--threads",
-            parser=o.number(POSITIVE_INT),
-            help="Torch threads (1 per worker; one worker per core).",
+            parser=o.number(o.THREADS),
+            help="Torch threads, at most the cores (1 per worker; one worker per core).",
         ),
     ] = 1,
     fmt: o.FormatOpt = "human",
 ) -> None:
     """Take waiting trials from the storage and train them until none waits (or, with --wait, until done)."""
+    o.check_names(methods, "--methods")
     if not wait:  # a worker started before the driver (--wait) finds its study later
         o.require_study(location, "LOCATION")
     from optimlab.study import work
 
     output = Output(fmt)
-    chosen = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
+    chosen = o.split_names(methods) or None
     until = "the studies are done" if wait else "none waits"
     with output.working(f"worker: training the waiting trials of {location} until {until} (Ctrl-C stops)"):
         ran = work(location, name=name, methods=chosen, wait=wait, threads=threads)

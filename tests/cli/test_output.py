@@ -96,3 +96,16 @@ def test_every_verb_prints_one_json_document_holding_what_people_see(run_json, t
     assert [row["name"] for row in ran["experiments"]] == [e.name for e in experiments()]
     assert ran["index"] == str(tmp_path / "gallery" / "index.html")
     assert _verbs_taking_format(typer.main.get_command(app)) == checked
+
+
+def test_results_are_whole_lines_on_stdout_and_the_progress_is_on_stderr(cli, tmp_path, monkeypatch):
+    """A result longer than the terminal is one line (rich wrapped it, splitting the storage's path in two),
+    and the studies' progress bar is drawn on stderr (it was among the results on stdout)."""
+    monkeypatch.setenv("COLUMNS", "40")
+    study = tmp_path / "a-folder-whose-name-is-longer-than-forty-columns"
+    code, out, err = cli(
+        "compare", "--workload", "two_spirals_mlp", *TINY_STUDY[:-1], "--epochs", "1", "--out", str(study)
+    )
+    assert code == 0, err
+    assert f"storage: {study}" in out.splitlines()
+    assert "━" in err and "━" not in out

@@ -72,8 +72,8 @@ class Output:
         """``message`` for people; in JSON, ``data`` and the tables gathered, printed as the one document
         (``data`` None: the message is for people only). With ``under``, ``data`` is gathered in that
         key's list instead, for the verb's last result to print (one per experiment of a gallery)."""
-        if self.human:
-            self.console.print(message, markup=False)
+        if self.human:  # never wrapped: a path or a command split over two lines is no longer one
+            self.console.print(message, markup=False, soft_wrap=True)
         elif under is not None:
             self.gathered.setdefault(under, []).append(data)
         elif data is not None:

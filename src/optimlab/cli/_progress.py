@@ -52,6 +52,7 @@ class StudyProgress:
     def start(self, description: str, total: int) -> None:
         if not self.enabled:
             return
+        from rich.console import Console
         from rich.live import Live
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -59,7 +60,8 @@ class StudyProgress:
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
         )
         self.task = self.bar.add_task(description, total=total)
-        self.live = Live(self.bar, console=self.output.console, refresh_per_second=4)
+        # stderr, as every progress display: stdout holds the results alone
+        self.live = Live(self.bar, console=Console(stderr=True), refresh_per_second=4)
         self.live.start()
 
     def update(self, key: str, finished: int, table: Any = None) -> None:

@@ -179,13 +179,20 @@ class HyperparameterSpec:
         if self.accepts is None or (value is None and self.default is None):
             return
         if isinstance(self.accepts, Interval):
-            # A range applies to each number of a sequence (betas) only where the default is one: a list
-            # for a number (gain: [1, 2]) would pass elementwise, then fail inside the technique.
-            number = isinstance(self.default, (int, float)) and not isinstance(self.default, bool)
-            ok = self.accepts.contains(value) and not (number and isinstance(value, (tuple, list)))
-            accepted = str(self.accepts)
+            # A range applies to each number of a sequence (betas) only where the default is one, and of
+            # the default's length: a list for a number (gain: [1, 2]) or betas: 0.9 would pass, then fail
+            # inside the technique with a traceback naming nothing.
+            sequence = isinstance(value, (tuple, list))
+            if isinstance(self.default, tuple):
+                ok = sequence and len(value) == len(self.default) and self.accepts.contains(value)
+                accepted = f"a sequence of {len(self.default)}, each {self.accepts}"
+            else:
+                number = isinstance(self.default, (int, float)) and not isinstance(self.default, bool)
+                ok = self.accepts.contains(value) and not (number and sequence)
+                accepted = str(self.accepts)
         else:
-            ok = value in self.accepts
+            # 1 == True in Python: a flag's choices take booleans only, and a number's no boolean.
+            ok = any(value == c and isinstance(value, bool) == isinstance(c, bool) for c in self.accepts)
             accepted = "one of " + ", ".join(repr(c) for c in self.accepts)
         if not ok:
             raise InvalidValueError(f"{owner} hyperparameter {self.name!r}", value, accepted)

@@ -113,6 +113,23 @@ def test_rejects_out_of_range_values(name, hyperparameter, bad):
         create(name, [matrix_parameter()], **{hyperparameter: bad})
 
 
+def sequence_cases():
+    for entry in REGISTRY:
+        for h in entry.hyperparameters:
+            if isinstance(h.default, tuple):
+                for bad in (h.default[0], h.default[:-1], (*h.default, h.default[-1])):
+                    yield pytest.param(
+                        entry.name, h.name, bad, len(h.default), id=f"{entry.name}-{h.name}-{bad}"
+                    )
+
+
+@pytest.mark.parametrize(("name", "hyperparameter", "bad", "length"), list(sequence_cases()))
+def test_rejects_a_number_or_a_sequence_of_another_length(name, hyperparameter, bad, length):
+    """betas=0.9 or a pair for Adan's three: refused naming the keyword, not a bare unpacking error."""
+    with pytest.raises(InvalidValueError, match=rf"'{hyperparameter}'.*a sequence of {length}"):
+        create(name, [matrix_parameter()], **{hyperparameter: bad})
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_entry_documents_itself(name):
     entry = REGISTRY.get(name)

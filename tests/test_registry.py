@@ -24,9 +24,20 @@ def make_registry() -> Registry:
         summary="A coil.",
         paper="Hooke 1678",
         aliases=("coil",),
-        accepts={"stiffness": POSITIVE, "damping": UNIT, "shape": ("round", "square")},
+        accepts={
+            "stiffness": POSITIVE,
+            "damping": UNIT,
+            "shape": ("round", "square"),
+            "hollow": (True, False),
+        },
     )
-    def spring_coil(length: float, stiffness: float = 1.0, damping: float = 0.1, shape: str = "round"):
+    def spring_coil(
+        length: float,
+        stiffness: float = 1.0,
+        damping: float = 0.1,
+        shape: str = "round",
+        hollow: bool = False,
+    ):
         return (length, stiffness, damping, shape)
 
     return registry
@@ -41,8 +52,8 @@ def test_lookup_normalises_case_dashes_and_aliases():
 
 def test_hyperparameters_and_defaults_come_from_the_signature():
     entry = make_registry().get("spring_coil")
-    assert entry.hyperparameter_names == ("stiffness", "damping", "shape")
-    assert [h.default for h in entry.hyperparameters] == [1.0, 0.1, "round"]
+    assert entry.hyperparameter_names == ("stiffness", "damping", "shape", "hollow")
+    assert [h.default for h in entry.hyperparameters] == [1.0, 0.1, "round", False]
     assert entry.create(2.0, damping=0.5) == (2.0, 1.0, 0.5, "round")
 
 
@@ -53,7 +64,7 @@ def test_unknown_name_suggests_close_matches():
 
 def test_unknown_keyword_suggests_close_matches_and_lists_accepted():
     with pytest.raises(
-        UnknownNameError, match=r"'stifness'.*Did you mean 'stiffness'.*Accepted: damping, shape"
+        UnknownNameError, match=r"'stifness'.*Did you mean 'stiffness'.*Accepted: damping, hollow, shape"
     ):
         make_registry().create("coil", 1.0, stifness=2.0)
 
@@ -66,6 +77,8 @@ def test_unknown_keyword_suggests_close_matches_and_lists_accepted():
         ({"shape": "oval"}, "shape"),
         ({"stiffness": float("nan")}, "stiffness"),
         ({"damping": "high"}, "damping"),
+        ({"hollow": 1}, "hollow"),  # 1 == True in Python; a recipe's 1 is not the flag's true
+        ({"hollow": 0.0}, "hollow"),
     ],
 )
 def test_out_of_range_values_name_field_value_and_range(kwargs, field):

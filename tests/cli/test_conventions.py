@@ -4,9 +4,11 @@ README's commands accepted as written, doctor --fail-on, the one error path, the
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import re
 import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -230,3 +232,45 @@ def test_the_doctor_says_which_phase_runs_once_a_phase_off_a_terminal(cli):
         for k in (1, 2, 3, 4)
     ]
     assert len(lines) == 7
+
+
+def _terminate_this_process(*args: object, **kwargs: object) -> None:
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_sigterm_ends_a_verb_as_ctrl_c_does(cli, monkeypatch):
+    """SIGTERM (kill, a scheduler) was Python's default: the process gone at once, no line, no code 130."""
+    import optimlab.doctor
+
+    def unhandled(number: int, frame: object) -> None:  # not the default, which would end pytest too
+        raise AssertionError("SIGTERM reached the test's handler: main handled it not")
+
+    before = signal.signal(signal.SIGTERM, unhandled)
+    try:
+        monkeypatch.setattr(optimlab.doctor, "diagnose_recipe", _terminate_this_process)
+        code, out, err = cli("doctor", "--dataset", "iris", "--no-lr-find")
+        assert (code, out, err.splitlines()[-1]) == (_errors.INTERRUPTED, "", "interrupted")
+        assert signal.getsignal(signal.SIGTERM) is unhandled  # main leaves the handler as it found it
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def test_a_stopped_run_says_how_to_resume_on_stderr(cli, monkeypatch, tmp_path):
+    """The resume command goes where compare's and bench's go, stderr: it was on stdout, so a run whose
+    output went to a file stopped without a word on the terminal."""
+    import optimlab.train
+    from optimlab.train.loop import Callback
+
+    class StopAtFirstStep(Callback):
+        def __init__(self, *args: object) -> None:
+            pass
+
+        def on_step_end(self, state: object) -> None:
+            _terminate_this_process()
+
+    monkeypatch.setattr(optimlab.train, "ProgressBar", StopAtFirstStep)
+    run = tmp_path / "run"
+    code, out, err = cli("train", "--dataset", "iris", "--steps", "50", "--out", str(run))
+    assert code == _errors.INTERRUPTED
+    assert err.strip().endswith(f"checkpoint saved. Resume with: optimlab train --resume {run}")
+    assert "Resume with" not in out and out.startswith("interrupted after 1 steps")

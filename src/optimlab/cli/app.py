@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import gc
+import signal
 import sys
 import warnings
 from typing import Annotated
@@ -83,8 +84,22 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 _python_warning = warnings.showwarning
 
 
+def _terminated(number: int, frame: object) -> None:
+    """SIGTERM (``kill``, a job scheduler's stop) ends a verb as Ctrl-C does: the work kept, the command
+    that continues it printed, exit 130; Python's default ended the process at once, saying nothing."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the verb; an expected failure prints one line and exits 2 (see ``_errors``)."""
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        sys.exit(_run(argv))
+    finally:
+        signal.signal(signal.SIGTERM, previous)  # main called in a process that goes on (tests)
+
+
+def _run(argv: list[str] | None) -> int:
     warnings.showwarning = _one_line_warning
     # Interpreter exit runs a last garbage collection over every object alive, torch's thousands of
     # functions and tables included: about 0.4-0.8 s of a command's wall time (benchmarks/cli_startup.py).
@@ -101,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
         code = report(error)
     except KeyboardInterrupt as error:
         code = report(error)
-    sys.exit(code if isinstance(code, int) else 0)
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -138,12 +138,11 @@ def train(
     if result.status == "diverged":
         output.error(result.message or "diverged")
         sys.exit(DIVERGED)
+    if result.status == "interrupted":  # by Ctrl-C or SIGTERM, after a checkpoint: the message says how to
+        output.note(result.message)  # resume, on stderr as every verb's, seen when stdout goes to a file
+        sys.exit(INTERRUPTED)
     if result.message:
         output.result(result.message)
-    if (
-        result.status == "interrupted"
-    ):  # stopped by Ctrl-C or SIGTERM after a checkpoint; the message says how to resume
-        sys.exit(INTERRUPTED)
 
 
 def _trackers(names: list[str], out: Path, recipe: Recipe) -> dict[str, Tracker]:

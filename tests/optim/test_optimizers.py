@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from optim.problem import max_difference, train
+from optimlab.errors import OptimlabError
 from optimlab.optim import create, optimizers
 from optimlab.registry import Capability, get_registry
 
@@ -97,6 +98,39 @@ def test_a_parameter_without_gradient_skips_its_step_and_count_like_torch(name, 
     """torch counts steps per parameter (``state[p]["step"]``): bias corrections and lr decays of a
     parameter left without a gradient on some steps go by its own count, not by its neighbours'."""
     compare_with_torch(name, {}, skipping=True)
+
+
+def complex_run(make_optimizer, steps: int = 30) -> torch.Tensor:
+    """A complex weight fitted to complex targets (the loss and gradient of torch's Wirtinger calculus)."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(16, 4, dtype=torch.complex128, generator=generator)
+    y = torch.randn(16, 3, dtype=torch.complex128, generator=generator)
+    w = torch.nn.Parameter(0.5 * torch.randn(4, 3, dtype=torch.complex128, generator=generator))
+    optimizer = make_optimizer([w])
+    for _ in range(steps):
+        optimizer.zero_grad()
+        (x @ w - y).abs().square().mean().backward()
+        optimizer.step()
+    return w.detach()
+
+
+@pytest.mark.parametrize("name", sorted(TORCH_CASES))
+def test_complex_parameters_step_as_their_real_and_imaginary_parts_like_torch(name):
+    """torch steps a complex tensor through torch.view_as_real: Adam's g^2 is re^2 and im^2, not g*g."""
+    torch_class, shared, bound = TORCH_CASES[name]
+    ours = complex_run(lambda p: create(name, p, **shared))
+    reference = complex_run(lambda p: torch_class(p, **shared, **bound))
+    assert (ours - complex_run(lambda p: create(name, p, **shared), steps=0)).abs().max() > 1e-2
+    assert (ours - reference).abs().max() <= TOLERANCE
+
+
+@pytest.mark.parametrize(
+    "name", [e.name for e in REGISTRY if e.capabilities & {Capability.MATRIX, Capability.FACTORED}]
+)
+def test_optimizers_that_read_shapes_refuse_complex_parameters(name):
+    w = torch.nn.Parameter(torch.zeros(4, 3, dtype=torch.complex64))
+    with pytest.raises(OptimlabError, match="complex"):
+        create(name, [torch.nn.Parameter(torch.zeros(2)), w])
 
 
 @pytest.mark.parametrize("name", sorted(TORCH_CASES))

@@ -18,6 +18,11 @@ first gets a gradient late starts at step 1. The shell runs the chain once per *
 parameters of a group whose counters agree: one list in the common case where every parameter gets
 a gradient every step, more only while counts differ.
 
+Complex parameters are stepped as their real and imaginary parts, as ``torch.optim`` does
+(``torch.view_as_real``): an elementwise optimizer treats the two as separate coordinates, and Adam's
+``g^2`` is then ``re^2`` and ``im^2``, not the complex square. Optimizers that read a tensor's shape
+(Adafactor's factored statistics, Muon's matrices) refuse them, as torch's do.
+
 Each step goes through the fused path (:mod:`~optimlab.optim.shells.fused`): a single-pass kernel
 where one computes the chain's update exactly, the composed chain otherwise; both keep the same state.
 """
@@ -26,7 +31,7 @@ from __future__ import annotations
 
 import inspect
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import torch
@@ -78,10 +83,16 @@ def _rebuild(template: State, leaf: Callable[[str, Any], Any], prefix: str = "")
 
 
 class _Cohort(NamedTuple):
-    """Parameters of a group whose counters agree, and their list state."""
+    """Parameters of a group whose counters agree, their list state, and the tensors the chain steps."""
 
     params: tuple[Tensor, ...]
     state: State
+    real: tuple[Tensor, ...] | None  # the parameters as real views when some are complex, else None
+
+
+def _as_real(tensors: Iterable[Tensor]) -> list[Tensor]:
+    """Complex tensors as real views with a last dimension (real, imaginary); real ones as they are."""
+    return [torch.view_as_real(t) if t.is_complex() else t for t in tensors]
 
 
 class _Bound(NamedTuple):
@@ -188,6 +199,14 @@ class Optimizer(torch.optim.Optimizer):
         if self._modes and self.param_groups:
             param_group.setdefault("train_mode", self.param_groups[0]["train_mode"])
         torch_method("add_param_group")(self, param_group)
+        shaped = self._entry is not None and not self._entry.capabilities & _COMPILED_KINDS
+        if shaped and any(p.is_complex() for p in self.param_groups[-1]["params"]):
+            self.param_groups.pop()
+            raise OptimlabError(
+                f"{self._owner} does not take complex parameters: it reads a tensor's shape (factored "
+                "statistics, matrices), which a complex tensor's real and imaginary parts would change. "
+                "Give them to an elementwise optimizer (adam, sgd, ...) in an optimizer of their own."
+            )
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         torch_method("zero_grad")(self, set_to_none)
@@ -216,10 +235,13 @@ class Optimizer(torch.optim.Optimizer):
                 for cohort in bound.cohorts:
                     self._store(cohort.params, cohort.state)
             cohorts = tuple(
-                _Cohort(tuple(members), self._load(transform, template, members))
-                for members in self._by_counters(template, params)
+                self._cohort(transform, template, members) for members in self._by_counters(template, params)
             )
         return _Bound(values, transform, layout, template, tuple(params), cohorts)
+
+    def _cohort(self, transform: GradientTransformation, template: State, members: list[Tensor]) -> _Cohort:
+        real = tuple(_as_real(members)) if any(p.is_complex() for p in members) else None
+        return _Cohort(tuple(members), self._load(transform, template, members, real or members), real)
 
     def _by_counters(self, template: State, params: list[Tensor]) -> list[list[Tensor]]:
         """``params`` split by the values of their stored counters (missing ones count as ``None``)."""
@@ -244,12 +266,20 @@ class Optimizer(torch.optim.Optimizer):
                 else:
                     self.state[p][path] = value
 
-    def _load(self, transform: GradientTransformation, template: State, params: list[Tensor]) -> State:
-        """List state for a cohort's ``params`` from ``self.state``, initialising what is missing."""
+    def _load(
+        self,
+        transform: GradientTransformation,
+        template: State,
+        params: list[Tensor],
+        tensors: Sequence[Tensor],
+    ) -> State:
+        """List state for a cohort's ``params`` (stepped as ``tensors``) from ``self.state``, initialising
+        what is missing."""
         paths = [path for path, leaf in _leaves(template) if leaf is not None]
-        missing = [p for p in params if not all(path in self.state[p] for path in paths)]
+        missing = [i for i, p in enumerate(params) if not all(path in self.state[p] for path in paths)]
         if missing:
-            self._store(missing, transform.init(missing), keep_existing=True)
+            fresh = transform.init([tensors[i] for i in missing])
+            self._store([params[i] for i in missing], fresh, keep_existing=True)
 
         def leaf(path: str, kind: Any) -> Any:
             if kind is None:
@@ -317,17 +347,19 @@ class Optimizer(torch.optim.Optimizer):
                 continue
             bound = self._bind(index, group, params)
             cohorts = []
-            for number, (members, state) in enumerate(bound.cohorts):
-                grads = [p.grad for p in members]
+            for number, cohort in enumerate(bound.cohorts):
+                tensors, grads = cohort.params, [p.grad for p in cohort.params]
+                if cohort.real is not None:
+                    tensors, grads = cohort.real, _as_real(grads)
 
                 def eager(
                     transform: GradientTransformation = bound.transform,
-                    members: tuple[Tensor, ...] = members,
+                    tensors: Sequence[Tensor] = tensors,
                     grads: list[Tensor] = grads,
-                    state: State = state,
+                    state: State = cohort.state,
                 ) -> State:
-                    updates, state = transform.update(grads, state, members)
-                    torch._foreach_add_(members, updates)
+                    updates, state = transform.update(grads, state, tensors)
+                    torch._foreach_add_(tensors, updates)
                     return state
 
                 if self.fused_path is None:
@@ -335,8 +367,8 @@ class Optimizer(torch.optim.Optimizer):
                 else:
                     hyperparameters = dict(zip(self._names, bound.values))
                     key = (index, number) if number else index
-                    state = self.fused_path.step(key, hyperparameters, members, grads, state, eager)
-                cohorts.append(_Cohort(members, state))
+                    state = self.fused_path.step(key, hyperparameters, tensors, grads, cohort.state, eager)
+                cohorts.append(cohort._replace(state=state))
             self._bound[index] = bound._replace(cohorts=tuple(cohorts))
         return loss
 
@@ -360,7 +392,7 @@ class Optimizer(torch.optim.Optimizer):
                 bound = self._bind(index, group, params)
                 self._bound[index] = bound._replace(
                     cohorts=tuple(
-                        _Cohort(c.params, bound.transform.set_mode(c.params, c.state, train))
+                        c._replace(state=bound.transform.set_mode(c.real or c.params, c.state, train))
                         for c in bound.cohorts
                     )
                 )

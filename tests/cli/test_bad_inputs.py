@@ -141,6 +141,12 @@ CASES: list[tuple[str, list[str], str]] = [
         ],
         "(--budget): accepted a budget >= 9",
     ),
+    ("compare members without batched", ["compare", "--optimizers", "sgd", "--members", "3"], "--members"),
+    (
+        "compare ray address without ray",
+        ["compare", "--optimizers", "sgd", "--ray-address", "auto"],
+        "only with --backend ray",
+    ),
     ("compare threads zero", ["compare", "--optimizers", "sgd", "--threads", "0"], "--threads"),
     (
         "compare threads past the cores",
@@ -182,6 +188,7 @@ CASES: list[tuple[str, list[str], str]] = [
         "nomod",
     ),
     ("bench data dir missing", ["bench", "--workloads", "mnist_cnn", "--data-dir", "/no/such"], "--data-dir"),
+    ("bench workers with batched", ["bench", "--workloads", "digits_mlp", "--workers", "2"], "--workers"),
     ("bench data dir empty", ["bench", "--workloads", "mnist_cnn", "--data-dir", ""], "--data-dir"),
     ("bench optimizer typo", ["bench", "--workloads", "digits_mlp", "--optimizers", "adamm"], "--optimizers"),
     (
@@ -206,6 +213,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("report out is a folder", ["report", "RUN", "--out", "EMPTY_DIR"], "--out"),
     ("report out under a file", ["report", "RUN", "--out", "a-file.txt/r.html"], "--out"),
     ("report out suffix", ["report", "RUN", "--out", "r.txt"], "--out"),
+    ("report sqlite missing", ["report", "sqlite:///nothere.db"], "nothere.db"),  # was created, empty
     ("list unknown category", ["list", "nope"], "nope"),
     ("gallery unknown experiment", ["gallery", "run", "nope"], "nope"),
     ("gallery size", ["gallery", "run", "all", "--size", "huge"], "--size"),

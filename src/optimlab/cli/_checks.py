@@ -152,7 +152,7 @@ def study_location(text: str) -> str:
     if "://" in text or _url_like(text):
         url = storage_url(text)
         if url.lower().startswith("sqlite") and not Path(url.partition("://")[2][1:]).expanduser().is_file():
-            raise typer.BadParameter(f"{text!r}: no SQLite file there, so no study to work on")
+            raise typer.BadParameter(f"{text!r}: no SQLite file there, so no study")
         return url
     folder = _path(text)
     if not folder.is_dir():

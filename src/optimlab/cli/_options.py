@@ -286,10 +286,16 @@ def require_study(location: str, param: str) -> None:
         raise typer.BadParameter(error.message, param_hint=f"'{param}'") from None
 
 
-def check_workers(workers: int | None, backend: str) -> None:
-    if workers == 0 and backend != "workers":
+def check_backend_options(backend: str, **given: Any) -> None:
+    """Each backend option given (``workers=3``) is one that ``backend`` reads, where it was silently
+    ignored (``--members`` is the batched backend's alone); ``--workers 0`` is the workers backend's."""
+    for name, value in given.items():
+        if value is not None and name not in BACKENDS[backend].options:
+            readers = " or ".join(b for b, entry in BACKENDS.items() if name in entry.options)
+            raise InvalidValueError(flag(name), value, f"only with --backend {readers}, not {backend}")
+    if given.get("workers") == 0 and backend != "workers":
         raise InvalidValueError(
-            "--workers", workers, f"at least 1 with --backend {backend} (0 only with --backend workers)"
+            "--workers", 0, f"at least 1 with --backend {backend} (0 only with --backend workers)"
         )
 
 

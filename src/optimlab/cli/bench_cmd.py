@@ -162,7 +162,7 @@ def bench(
     """Benchmark optimizers on a suite of workloads: equal tuning budget, fresh seeds, time to target,
     performance profiles and area scores; writes a self-contained HTML report."""
     settings = _settings(ctx, resume)
-    o.check_workers(workers, settings["backend"])
+    o.check_backend_options(settings["backend"], workers=workers, members=members)
     import torch
 
     from optimlab.bench import check_workloads, resolve_methods, run_bench, write_bench_report

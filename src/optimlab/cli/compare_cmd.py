@@ -209,7 +209,7 @@ def compare(
     leaderboard.csv), the report, the tables and the storage; progress and errors go to stderr.
     """
     backend = backend or "local"
-    o.check_workers(workers, backend)
+    o.check_backend_options(backend, workers=workers, members=members, ray_address=ray_address)
     if resume is not None:
         _refuse_a_bench(resume)
         o.refuse_with_resume(ctx, PLAN_FLAGS)

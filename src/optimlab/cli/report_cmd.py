@@ -65,8 +65,10 @@ def report(
         from optimlab.report.study_history import write_history_report
         from optimlab.study.storage import JOURNAL_NAME, is_url
 
-        for path in paths:  # opening a missing folder as a storage would create an empty study there
-            if not is_url(path) and not (Path(path) / JOURNAL_NAME).is_file():
+        for path in paths:  # opening a missing folder or SQLite file as a storage would create it, empty
+            if is_url(path):
+                o.require_study(path, "PATHS")
+            elif not (Path(path) / JOURNAL_NAME).is_file():
                 if is_bench(path):
                     raise OptimlabError(
                         f"{path!r} is a bench stopped before its first study was stored: nothing to report "

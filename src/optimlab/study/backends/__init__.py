@@ -62,6 +62,7 @@ class Backend:
     module: str  # holds ``execute``; imported when the backend is chosen
     summary: str
     in_process: bool  # trials run in this process, so an optimizer registered here is known to them
+    options: tuple[str, ...] = ()  # the fields of BackendOptions it reads; the CLI refuses the others
 
 
 BACKENDS = {
@@ -73,9 +74,22 @@ BACKENDS = {
             "optimlab.study.backends.batched",
             "this process, trials that differ only in optimizer numbers as one stacked model",
             True,
+            ("members",),
         ),
-        Backend("workers", "optimlab.study.backends.workers", "worker processes on this machine", False),
-        Backend("ray", "optimlab.study.backends.ray", "Ray tasks, on this machine or a cluster", False),
+        Backend(
+            "workers",
+            "optimlab.study.backends.workers",
+            "worker processes on this machine",
+            False,
+            ("workers",),
+        ),
+        Backend(
+            "ray",
+            "optimlab.study.backends.ray",
+            "Ray tasks, on this machine or a cluster",
+            False,
+            ("workers", "ray_address"),
+        ),
     )
 }
 

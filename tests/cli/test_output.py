@@ -109,3 +109,22 @@ def test_results_are_whole_lines_on_stdout_and_the_progress_is_on_stderr(cli, tm
     assert code == 0, err
     assert f"storage: {study}" in out.splitlines()
     assert "━" in err and "━" not in out
+
+
+def test_a_huge_members_count_asks_the_storage_only_for_the_trials_there_are(cli, tmp_path, monkeypatch):
+    """--members 1000000 took a minute for two trials: the batched backend asked for a waiting trial a
+    million times per group, after the storage had said none waits."""
+    from optimlab.study.backends import batched
+
+    asked = []
+
+    def pop_waiting(*args: Any) -> Any:
+        asked.append(args)
+        return real(*args)
+
+    real = batched.pop_waiting
+    monkeypatch.setattr(batched, "pop_waiting", pop_waiting)
+    study = ["--workload", "two_spirals_mlp", *TINY_STUDY, "--epochs", "1", "--out", str(tmp_path / "s")]
+    code, _, err = cli("compare", *study, "--backend", "batched", "--members", "1000000")
+    assert code == 0, err
+    assert len(asked) <= 6  # per phase (tuning, seeds): a trial, then None once, then None again to stop

@@ -14,6 +14,7 @@ fails its trials with the reason; the study goes on.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import warnings
@@ -83,9 +84,9 @@ def execute(
     for spec, method in targets:
         while True:
             study = load_method_study(storage, spec, method)
-            popped = [
-                p for p in (pop_waiting(study, storage) for _ in range(options.members)) if p is not None
-            ]
+            # up to the first None: --members 1000000 asked the storage a million times for one trial
+            taking = (pop_waiting(study, storage) for _ in range(options.members))
+            popped = list(itertools.takewhile(lambda p: p is not None, taking))
             if not popped:
                 break
             _run_popped(storage, location, study, spec, method, popped, poll)

@@ -133,6 +133,42 @@ def test_optimizers_that_read_shapes_refuse_complex_parameters(name):
         create(name, [torch.nn.Parameter(torch.zeros(2)), w])
 
 
+def embedding_run(make_optimizer, *, sparse: bool, steps: int = 20) -> torch.Tensor:
+    """An embedding table of which each step reads three rows, with sparse or dense gradients."""
+    table = torch.nn.Embedding(12, 3, sparse=sparse)
+    with torch.no_grad():
+        table.weight.copy_(torch.randn(12, 3, generator=torch.Generator().manual_seed(0)))
+    optimizer = make_optimizer(table.parameters())
+    if hasattr(optimizer, "train"):
+        optimizer.train()
+    for step in range(steps):
+        optimizer.zero_grad()
+        rows = table(torch.tensor([step % 12, 3 * step % 12, 1]))
+        (rows**2 + rows).sum().backward()
+        optimizer.step()
+    return table.weight.detach()
+
+
+# torch.optim's classes that take sparse gradients (Adam and the others refuse them).
+TORCH_SPARSE = ["sgd", "momentum", "nesterov", "adagrad"]
+
+
+@pytest.mark.parametrize("name", TORCH_SPARSE)
+def test_sparse_gradients_step_like_torch(name, float64):
+    torch_class, shared, bound = TORCH_CASES[name]
+    shared = {k: v for k, v in shared.items() if k != "weight_decay"}  # torch refuses decay of sparse ones
+    ours = embedding_run(lambda p: create(name, p, **shared), sparse=True)
+    reference = embedding_run(lambda p: torch_class(p, **shared, **bound), sparse=True)
+    assert max_difference([ours], [reference]) <= TOLERANCE
+
+
+@pytest.mark.parametrize("name", [e.name for e in REGISTRY if Capability.NEEDS_CLOSURE not in e.capabilities])
+def test_sparse_gradients_step_as_their_dense_equals(name, float64):
+    """A sparse gradient is made dense: the update of ``nn.Embedding(sparse=False)``."""
+    ours = embedding_run(lambda p: create(name, p), sparse=True)
+    assert max_difference([ours], [embedding_run(lambda p: create(name, p), sparse=False)]) == 0
+
+
 @pytest.mark.parametrize("name", sorted(TORCH_CASES))
 def test_defaults_equal_torch(name):
     torch_class, _, bound = TORCH_CASES[name]

@@ -21,7 +21,10 @@ a gradient every step, more only while counts differ.
 Complex parameters are stepped as their real and imaginary parts, as ``torch.optim`` does
 (``torch.view_as_real``): an elementwise optimizer treats the two as separate coordinates, and Adam's
 ``g^2`` is then ``re^2`` and ``im^2``, not the complex square. Optimizers that read a tensor's shape
-(Adafactor's factored statistics, Muon's matrices) refuse them, as torch's do.
+(Adafactor's factored statistics, Muon's matrices) refuse them, as torch's do. Sparse gradients
+(``nn.Embedding(sparse=True)``) are made dense: every optimizer steps as with ``sparse=False``, which
+for SGD (with momentum) and Adagrad is the update torch computes from the sparse gradient; torch's
+Adam and most others refuse them.
 
 Each step goes through the fused path (:mod:`~optimlab.optim.shells.fused`): a single-pass kernel
 where one computes the chain's update exactly, the composed chain otherwise; both keep the same state.
@@ -92,12 +95,14 @@ class _Cohort:
 
     params: tuple[Tensor, ...]
     state: State
-    real: tuple[Tensor, ...] | None  # the parameters as real views when some are complex, else None
+    tensors: tuple[Tensor, ...]  # what the chain steps: the parameters, complex ones as real views
+    convert: bool  # some gradient is complex or sparse: each step passes it through _steppable
 
 
-def _as_real(tensors: Iterable[Tensor]) -> list[Tensor]:
-    """Complex tensors as real views with a last dimension (real, imaginary); real ones as they are."""
-    return [torch.view_as_real(t) if t.is_complex() else t for t in tensors]
+def _steppable(tensors: Iterable[Tensor]) -> list[Tensor]:
+    """Sparse tensors made dense, complex ones viewed as real with a last dimension (real, imaginary)."""
+    dense = (t if t.layout == torch.strided else t.to_dense() for t in tensors)
+    return [torch.view_as_real(t) if t.is_complex() else t for t in dense]
 
 
 class _Bound(NamedTuple):
@@ -246,8 +251,11 @@ class Optimizer(torch.optim.Optimizer):
         return _Bound(values, transform, layout, template, tuple(params), cohorts)
 
     def _cohort(self, transform: GradientTransformation, template: State, members: list[Tensor]) -> _Cohort:
-        real = tuple(_as_real(members)) if any(p.is_complex() for p in members) else None
-        return _Cohort(tuple(members), self._load(transform, template, members, real or members), real)
+        convert = any(
+            p.is_complex() or (p.grad is not None and p.grad.layout != torch.strided) for p in members
+        )
+        tensors = tuple(_steppable(members))
+        return _Cohort(tuple(members), self._load(transform, template, members, tensors), tensors, convert)
 
     def _by_counters(self, template: State, params: list[Tensor]) -> list[list[Tensor]]:
         """``params`` split by the values of their stored counters (missing ones count as ``None``)."""
@@ -353,9 +361,9 @@ class Optimizer(torch.optim.Optimizer):
                 continue
             bound = self._bind(index, group, params)
             for number, cohort in enumerate(bound.cohorts):
-                tensors, grads = cohort.params, [p.grad for p in cohort.params]
-                if cohort.real is not None:
-                    tensors, grads = cohort.real, _as_real(grads)
+                tensors, grads = cohort.tensors, [p.grad for p in cohort.params]
+                if cohort.convert:
+                    grads = _steppable(grads)
 
                 def eager(
                     transform: GradientTransformation = bound.transform,
@@ -396,6 +404,7 @@ class Optimizer(torch.optim.Optimizer):
             if params:  # parameters without state are still at their start, where every point agrees
                 bound = self._bind(index, group, params)
                 for c in bound.cohorts:
-                    c.state = bound.transform.set_mode(c.real or c.params, c.state, train)
-                self._bound[index] = bound
+                    self._store(c.params, bound.transform.set_mode(c.tensors, c.state, train))
+                # The next step binds the parameters with a gradient, and sees what their gradients are.
+                self._bound.pop(index, None)
             group["train_mode"] = train

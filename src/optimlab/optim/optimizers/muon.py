@@ -88,8 +88,9 @@ def muon(
     :mod:`optimlab.optim.transforms.orthogonal`); ``W <- W (1 - lr wd) - lr s O``, with
     ``s = sqrt(max(1, A / B))`` ("original") or ``0.2 sqrt(max(A, B))`` ("match_rms_adamw", so that the
     update's RMS matches AdamW's and AdamW's lr and weight decay carry over). Every other parameter
-    (biases, norm gains, scalars) takes :func:`~optimlab.optim.optimizers.adam.adamw` steps, so
-    ``create("muon", model.parameters())`` works on any model. Embeddings and the output layer are
+    (biases, norm gains, scalars, and convolution kernels: 4-D, which torch's Muon refuses and Keller
+    Jordan's flattens to ``out x (in kh kw)``) takes :func:`~optimlab.optim.optimizers.adam.adamw`
+    steps, so ``create("muon", model.parameters())`` works on any model. Embeddings and the output layer are
     2-D but are better left to AdamW (Jordan et al.): give them a param group with ``use_muon=False``.
 
     Args:

@@ -222,10 +222,10 @@ CASES: list[tuple[str, list[str], str]] = [
 
 
 def _digest(folder: Path) -> dict[str, str]:
+    """Every file's hash, and every folder (a refused run left its empty --out folder behind)."""
     return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "folder"
         for p in sorted(folder.rglob("*"))
-        if p.is_file()
     }
 
 

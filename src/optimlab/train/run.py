@@ -349,9 +349,11 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def _run_lock(out: Path, *, resume: bool) -> Iterator[None]:
     """Hold ``out`` for this process: a second run in the same folder is refused while this one lives
     (``flock`` on the folder itself: no file added, and the kernel releases it when its holder dies,
-    even by SIGKILL)."""
+    even by SIGKILL). A run that fails before writing a file removes the folders it created: a refused
+    recipe left an empty ``runs/train-ID-TIME`` behind."""
     if resume and not out.is_dir():
         raise OptimlabError(f"cannot resume: there is no folder {str(out)!r}")
+    created = [folder for folder in (out, *out.parents) if not folder.exists()]  # deepest first
     try:
         out.mkdir(parents=True, exist_ok=True)
         if not os.access(out, os.W_OK):
@@ -371,6 +373,11 @@ def _run_lock(out: Path, *, resume: bool) -> Iterator[None]:
                 "or choose another folder"
             ) from None
         yield
+    except BaseException:
+        with contextlib.suppress(OSError):  # rmdir removes only empty folders: a file written stays
+            for folder in created:
+                folder.rmdir()
+        raise
     finally:
         os.close(handle)
 

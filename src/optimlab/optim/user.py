@@ -91,9 +91,10 @@ def torch_optimizer_transform(
         torch._foreach_copy_(state.shadows, list(params))
         for shadow, gradient in zip(state.shadows, updates):
             shadow.grad = gradient
-        optimizer = state.optimizer[0]
-        optimizer.param_groups[0].update(hyperparameters)
-        optimizer.step()
+        # A parameter that first got a gradient late has its own optimizer (init builds one per call).
+        for optimizer in dict.fromkeys(state.optimizer):
+            optimizer.param_groups[0].update(hyperparameters)
+            optimizer.step()
         for shadow in state.shadows:
             shadow.grad = None
         return list(torch._foreach_sub(state.shadows, list(params))), state

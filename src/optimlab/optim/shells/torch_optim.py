@@ -16,7 +16,9 @@ Counters are per parameter, as torch's ``state[p]["step"]``: a parameter without
 steps (frozen for a while, unused by a batch) skips them, its count included, and a parameter that
 first gets a gradient late starts at step 1. The shell runs the chain once per *cohort*, the
 parameters of a group whose counters agree: one list in the common case where every parameter gets
-a gradient every step, more only while counts differ.
+a gradient every step; a layer frozen for the first N steps stays N behind, in a cohort of its own.
+(The authors' Schedule-Free and Adan count steps per group; the two agree where every parameter
+gets a gradient every step.)
 
 Complex parameters are stepped as their real and imaginary parts, as ``torch.optim`` does
 (``torch.view_as_real``): an elementwise optimizer treats the two as separate coordinates, and Adam's

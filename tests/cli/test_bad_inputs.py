@@ -147,6 +147,24 @@ CASES: list[tuple[str, list[str], str]] = [
         ["compare", "--optimizers", "sgd", "--ray-address", "auto"],
         "only with --backend ray",
     ),
+    (
+        "compare space field twice",
+        [
+            "compare",
+            "--optimizers",
+            "sgd",
+            "--space",
+            "optimizer.lr=1e-4:1e-1",
+            "--space",
+            "optimizer.lr=1e-3:1e-2",
+        ],
+        "optimizer.lr is given twice",
+    ),
+    (
+        "compare space and space file",
+        ["compare", "--optimizers", "sgd", "--space", "optimizer.lr=1e-4:1e-1", "--space-file", "TAB_YAML"],
+        "--space-file",
+    ),
     ("compare threads zero", ["compare", "--optimizers", "sgd", "--threads", "0"], "--threads"),
     (
         "compare threads past the cores",

@@ -219,6 +219,8 @@ def compare(
         values = None
     else:
         field, values = _compared(optimizers, compare_field)
+        if space and space_file:  # --space was silently dropped
+            raise OptimlabError("--space and --space-file both give the search space: give one of them")
         o.check_names(workload, "--workload", "workload")
         workloads: list[Any] | None = o.split_names(workload) or None
         if recipe_path is not None:

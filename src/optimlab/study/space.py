@@ -204,6 +204,8 @@ class SearchSpace:
             field, sep, values = flag.partition("=")
             if not sep or not field or not values:
                 raise InvalidValueError("--space", flag, "FIELD=a,b,c or FIELD=LOW:HIGH[:log][:int]")
+            if field in data:  # the last one silently won
+                raise InvalidValueError("--space", flag, f"one --space per field; {field} is given twice")
             if ":" in values:
                 low, high, *flags_ = values.split(":")
                 if unknown := [f for f in flags_ if f not in ("log", "int")]:

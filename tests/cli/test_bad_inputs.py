@@ -80,6 +80,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("out holds a run", ["train", "--steps", "2", "--out", "RUN"], "RUN"),
     ("out not writable", ["train", "--out", "/proc/optimlab-out"], "--out"),
     ("out is a file", ["train", "--out", "A_FILE"], "--out"),
+    ("out holds a study", ["train", "--out", "STUDY"], "holds a study"),
     ("out empty", ["train", "--out", ""], "'--out': '' is empty"),
     ("resume no run", ["train", "--resume", "EMPTY_DIR"], "--resume"),
     ("resume with out", ["train", "--resume", "RUN", "--out", "EMPTY_DIR"], "--out"),
@@ -165,6 +166,8 @@ CASES: list[tuple[str, list[str], str]] = [
         ["compare", "--optimizers", "sgd", "--space", "optimizer.lr=1e-4:1e-1", "--space-file", "TAB_YAML"],
         "--space-file",
     ),
+    ("compare out holds a run", ["compare", "--optimizers", "sgd", "--out", "RUN"], "holds a training run"),
+    ("compare name empty", ["compare", "--optimizers", "sgd", "--name", ""], "'--name': '' is empty"),
     ("compare threads zero", ["compare", "--optimizers", "sgd", "--threads", "0"], "--threads"),
     (
         "compare threads past the cores",
@@ -186,6 +189,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("worker folder without study", ["worker", "RUN"], "study"),
     ("worker threads zero", ["worker", "RUN", "--threads", "0"], "--threads"),
     ("worker threads past the cores", ["worker", "RUN", "--threads", "100000"], "--threads"),
+    ("worker name empty", ["worker", "RUN", "--name", " "], "'--name': ' ' is empty"),
     ("worker location empty", ["worker", ""], "'LOCATION': '' is empty"),
     ("worker methods none named", ["worker", "RUN", "--methods", ",,"], "--methods"),
     ("worker sqlite missing", ["worker", "sqlite:///no/such/x.db"], "sqlite"),
@@ -267,6 +271,9 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
     assert run.returncode == 0, run.stderr
     paths = {"RUN": root / "run", "EMPTY_DIR": root / "empty", "A_FILE": root / "a-file.txt"}
     paths["EMPTY_DIR"].mkdir()
+    paths["STUDY"] = root / "study"  # a study's journal, as compare leaves it (empty: only its name counts)
+    paths["STUDY"].mkdir()
+    (paths["STUDY"] / "study.journal").touch()
     paths["A_FILE"].write_text("not a folder\n")
     for key, name, content in (
         ("BINARY", "binary.yaml", b"\x89PNG\r\n\x1a\n\x00\xff\xfe garbage"),

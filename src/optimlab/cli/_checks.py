@@ -18,12 +18,20 @@ DATABASES = ("sqlite", "postgresql", "mysql", "mariadb", "oracle", "mssql")  # S
 STORAGE_EXAMPLE = "a database URL such as sqlite:///runs/studies.db or postgresql://user@host/db"
 
 
-def _path(text: str) -> Path:
-    """A path as typed: an empty one is refused, where ``Path("")`` would quietly be the current folder.
+def given(text: str, what: str = "a path") -> str:
+    """``text`` unless empty: ``--out ""`` was the current folder (``Path("")``), ``--name ""`` the default.
     (click passes an option's default through the parser too: a Path.)"""
     if not os.fspath(text).strip():
-        raise typer.BadParameter(f"{text!r} is empty: give a path")
-    return Path(text).expanduser()
+        raise typer.BadParameter(f"{text!r} is empty: give {what}")
+    return text
+
+
+def name(text: str) -> str:
+    return given(text, "a name")
+
+
+def _path(text: str) -> Path:
+    return Path(given(text)).expanduser()
 
 
 def readable_file(text: str) -> Path:
@@ -76,6 +84,38 @@ def existing_folder(text: str) -> Path:
     if not path.is_dir():
         raise typer.BadParameter(f"{text!r} is not a folder" + (" (it is a file)" if path.exists() else ""))
     return path
+
+
+def _holds_run(folder: Path) -> bool:
+    from optimlab.report.run_folder import is_run_folder
+
+    return is_run_folder(folder)
+
+
+def _holds_study(folder: Path) -> bool:
+    from optimlab.bench import is_bench
+    from optimlab.study.storage import JOURNAL_NAME  # loads optuna: only for a folder that exists
+
+    return is_bench(folder) or (folder / JOURNAL_NAME).is_file()
+
+
+def _own_folder(text: str, holds: Callable[[Path], bool], what: str) -> Path:
+    """An output folder to write that holds no ``what``: a run and a study in one folder each wrote their
+    page as report.html over the other's, and ``optimlab report`` read the folder as one of them."""
+    path = writable_folder(text)
+    if path.is_dir() and holds(path):
+        raise typer.BadParameter(f"{text!r} holds {what}: give a folder of its own")
+    return path
+
+
+def study_folder(text: str) -> Path:
+    """compare's and bench's output folder."""
+    return _own_folder(text, _holds_run, "a training run")
+
+
+def run_folder(text: str) -> Path:
+    """train's output folder."""
+    return _own_folder(text, _holds_study, "a study (of compare or bench)")
 
 
 def writable_file(*suffixes: str) -> Callable[[str], Path]:

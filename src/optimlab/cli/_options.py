@@ -245,7 +245,7 @@ def check_budget(seconds: float) -> float | None:
 
 StudyOutOpt = Annotated[
     Path | None,
-    typer.Option("--out", parser=checks.writable_folder, help="Output folder (default runs/VERB-NAME-TIME)."),
+    typer.Option("--out", parser=checks.study_folder, help="Output folder (default runs/VERB-NAME-TIME)."),
 ]
 ResumeOpt = Annotated[
     Path | None,

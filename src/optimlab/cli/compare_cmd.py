@@ -188,7 +188,12 @@ def compare(
     workers: o.WorkersOpt = None,
     members: o.MembersOpt = None,
     ray_address: Annotated[
-        str | None, typer.Option("--ray-address", help="Ray cluster to join (default: local).")
+        str | None,
+        typer.Option(
+            "--ray-address",
+            parser=lambda text: checks.given(text, "an address: auto or ray://HOST:PORT"),
+            help="Ray cluster to join (default: local).",
+        ),
     ] = None,
     storage: Annotated[
         str | None,
@@ -196,7 +201,9 @@ def compare(
             "--storage", parser=checks.storage_url, help="Optuna RDB URL (default: a journal file in --out)."
         ),
     ] = None,
-    name: Annotated[str | None, typer.Option("--name", help="Study name (default: the workload's).")] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", parser=checks.name, help="Study name (default: the workload's).")
+    ] = None,
     out_dir: o.StudyOutOpt = None,
     resume: o.ResumeOpt = None,
     threads: o.ThreadsOpt = None,

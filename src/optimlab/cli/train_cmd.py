@@ -60,9 +60,7 @@ def train(
     precision: o.PrecisionOpt = None,
     out_dir: Annotated[
         Path | None,
-        typer.Option(
-            "--out", parser=checks.writable_folder, help="Output folder (default runs/train-ID-TIME)."
-        ),
+        typer.Option("--out", parser=checks.run_folder, help="Output folder (default runs/train-ID-TIME)."),
     ] = None,
     resume: Annotated[
         Path | None,

@@ -27,7 +27,8 @@ def worker(
         ),
     ],
     name: Annotated[
-        str | None, typer.Option("--name", help="Only this study (default: every study there).")
+        str | None,
+        typer.Option("--name", parser=checks.name, help="Only this study (default: every study there)."),
     ] = None,
     methods: Annotated[
         str | None, typer.Option("--methods", help="Only these methods, comma-separated.")

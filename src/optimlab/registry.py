@@ -44,9 +44,20 @@ __all__ = [
     "get_registry",
     "import_submodules",
     "normalize_name",
+    "plain_numbers",
 ]
 
 T = TypeVar("T", bound=Callable[..., Any])
+
+
+def plain_numbers(value: Any) -> Any:
+    """``value`` with NumPy scalars (``np.float32(1e-3)``, as array code hands them out) turned into the
+    Python numbers they hold, which torch's own optimizers take alike; in a tuple or list too."""
+    if isinstance(value, (tuple, list)):
+        return type(value)(plain_numbers(v) for v in value)
+    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
+        return value.item()
+    return value
 
 
 def normalize_name(name: str) -> str:
@@ -176,6 +187,7 @@ class HyperparameterSpec:
     accepts: Interval | tuple[Any, ...] | None = None  # an Interval, a tuple of choices, or anything
 
     def validate(self, value: Any, owner: str) -> None:
+        value = plain_numbers(value)
         if self.accepts is None or (value is None and self.default is None):
             return
         if isinstance(self.accepts, Interval):
@@ -226,6 +238,7 @@ class Entry(Generic[T]):
 
     def create(self, *args: Any, **kwargs: Any) -> Any:
         """Validate ``kwargs``, then call the registered object with the entry's bound defaults."""
+        kwargs = {k: plain_numbers(v) for k, v in kwargs.items()}
         self.validate(kwargs)
         return self.obj(*args, **{**self.defaults, **kwargs})
 

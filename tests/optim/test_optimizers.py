@@ -11,6 +11,7 @@ import doctest
 import importlib
 import inspect
 
+import numpy
 import pytest
 import torch
 
@@ -91,6 +92,30 @@ def test_flag_variants_match_torch(name, extra, float64):
 @pytest.mark.parametrize("name", ["momentum", "adam", "adamw", "radam"])
 def test_per_group_hyperparameters_match_torch(name, float64):
     compare_with_torch(name, {}, groups=True)
+
+
+@pytest.mark.parametrize("name", sorted(TORCH_CASES))
+def test_numpy_scalar_hyperparameters_are_taken_as_torch_takes_them(name, float64):
+    """np.float32(0.01) from array code was refused as not a number; torch's classes take it (betas
+    aside), as the number it holds."""
+    torch_class, shared, bound = TORCH_CASES[name]
+    as_numpy = {k: numpy_scalars(v) for k, v in shared.items()}
+    held = {k: tuple(map(float, v)) if isinstance(v, tuple) else v.item() for k, v in as_numpy.items()}
+    ours = train(lambda p: create(name, p, **as_numpy), scheduler=lr_drop)
+    reference = train(lambda p: torch_class(p, **held, **bound), scheduler=lr_drop)
+    assert max_difference(ours, reference) <= TOLERANCE
+    defaults = create(name, [torch.zeros(1, requires_grad=True)], **as_numpy).defaults.values()
+    stored = [v for value in defaults for v in (value if isinstance(value, tuple) else (value,))]
+    assert not any(type(v).__module__ == "numpy" for v in stored)  # Python's numbers, as a recipe's
+
+
+def numpy_scalars(value):
+    """``value``'s numbers as NumPy's float32 scalars (tuples element by element)."""
+    if isinstance(value, tuple):
+        return tuple(numpy_scalars(v) for v in value)
+    if isinstance(value, bool):
+        return value
+    return numpy.float32(value) if isinstance(value, float) else numpy.int64(value)
 
 
 @pytest.mark.parametrize("name", sorted(TORCH_CASES))

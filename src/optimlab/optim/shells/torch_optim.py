@@ -46,7 +46,7 @@ from torch import Tensor
 from optimlab.errors import OptimlabError, UnknownNameError, close_matches
 from optimlab.optim.base import GradientTransformation, State
 from optimlab.optim.shells.fused import FusedPath
-from optimlab.registry import Capability, Entry
+from optimlab.registry import Capability, Entry, plain_numbers
 
 __all__ = ["Optimizer", "torch_method"]
 
@@ -168,6 +168,7 @@ class Optimizer(torch.optim.Optimizer):
         factory_defaults = {p.name: p.default for p in signature if p.default is not inspect.Parameter.empty}
         self._names = tuple(factory_defaults)
         self._accepted = entry.hyperparameter_names if entry else self._names
+        hyperparameters = {k: plain_numbers(v) for k, v in hyperparameters.items()}
         self._check(hyperparameters)
         defaults = {**factory_defaults, **(entry.defaults if entry else {}), **hyperparameters}
         self._modes = self._factory(**defaults).set_mode is not None
@@ -201,6 +202,7 @@ class Optimizer(torch.optim.Optimizer):
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         # Keys close to a hyperparameter are typos; other keys (a user's tags) pass, as in torch.
+        param_group.update({k: plain_numbers(v) for k, v in param_group.items() if k in self._accepted})
         self._check(
             {
                 k: v

@@ -553,3 +553,32 @@ def test_two_classes_in_label_order_are_unshuffled_and_random_batches_of_a_rare_
         for _ in range(50):  # random batches; a class in 1 row of 200 is no evidence either way
             labels = (torch.rand(50 * rows, generator=generator) < share).long()
             assert finding(labels.split(rows)) is None
+
+
+class Embedded(nn.Module):
+    """Digits' 64 pixel values (0..16) as token ids, embedded (N(0, scale^2) vectors), then an MLP."""
+
+    def __init__(self, scale: float) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed = nn.Embedding(17, 8)
+        nn.init.normal_(self.embed.weight, std=scale)
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(64 * 8, 64), nn.Tanh(), nn.Linear(64, 10))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.net(self.embed(ids))
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+def test_embedded_token_ids_are_no_inputs_to_standardize(frozen):
+    """The first Linear layer's inputs were read as the data's: an embedding's vectors of std 10 were
+    'unnormalized inputs', with the advice to standardize the data, which are token ids."""
+    x, y = digits()
+    for scale, rule in ((1.0, None), (10.0, "saturation")):
+        model = Embedded(scale).requires_grad_(True)
+        model.embed.requires_grad_(not frozen)
+        params = [p for p in model.parameters() if p.requires_grad]
+        diagnosis = diagnose(model, (x.long(), y), nn.CrossEntropyLoss(), torch.optim.Adam(params, 1e-3),
+                             steps=60, lr_find=False)  # fmt: skip
+        assert diagnosis.statistics.input_features is None
+        assert [f.rule for f in diagnosis.problems][:1] == ([rule] if rule else [])

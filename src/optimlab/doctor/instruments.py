@@ -405,6 +405,9 @@ class Instruments:
         layers, params, param_layer = [], [], []
         self._layer_modules: dict[str, nn.Module] = {}
         self._activation_modules: dict[str, nn.Module] = {}
+        # Embeddings, trained or frozen: where one runs before any Linear/Conv layer, that layer's inputs
+        # are its vectors, not the data (token ids, which have no scale to fix).
+        self._embeddings = [m for m in model.modules() if isinstance(m, (nn.Embedding, nn.EmbeddingBag))]
         activations: dict[str, str] = {}
         stepped = {id(p) for group in optimizer.param_groups for p in group["params"]}
         for name, module in model.named_modules():
@@ -447,7 +450,9 @@ class Instruments:
         self._last_layer_is_conv = False  # of the Linear/Conv layer that ran last, for the units' axis
         self._conv_feeds: dict[str, bool] = {}  # activation -> fed by a Conv, once the forward order is known
         # (register, hook) pairs, built once: a detailed step only registers them.
-        self._hook_plan: list[tuple[Callable[[Callable[..., None]], Any], Callable[..., None]]] = []
+        self._hook_plan: list[tuple[Callable[[Callable[..., None]], Any], Callable[..., None]]] = [
+            (module.register_forward_pre_hook, self._record_inputs) for module in self._embeddings
+        ]
         for name, module in self._layer_modules.items():
             if isinstance(module, (nn.Linear, *_CONV)):
                 self._hook_plan.append((module.register_forward_pre_hook, self._record_inputs))
@@ -573,12 +578,13 @@ class Instruments:
             self.statistics.forward_order.append(name)
 
     def _record_inputs(self, module: nn.Module, args: tuple[Any, ...]) -> None:
-        """Forward pre-hook of every Linear/Conv layer; only the first to run in a step records."""
+        """Forward pre-hook of every Linear/Conv layer and embedding; only the first to run in a step
+        records, and not an embedding's ids."""
         if self._first_layer_seen or not module.training or not args:
             return
         self._first_layer_seen = True
         x = args[0].detach()
-        if not x.is_floating_point() or x.ndim == 0:
+        if isinstance(module, (nn.Embedding, nn.EmbeddingBag)) or not x.is_floating_point() or x.ndim == 0:
             return
         rows = _as_rows(x.float(), _units_axis(x, isinstance(module, _CONV)))
         stats = self.statistics
@@ -669,10 +675,8 @@ class Instruments:
         inputs_wanted = first is not None and len(stats.detailed_steps) < self.schedule.window
         plan = (
             [
-                (
-                    self._layer_modules[first.name].register_forward_pre_hook,  # type: ignore[union-attr]
-                    self._record_inputs,
-                )
+                (module.register_forward_pre_hook, self._record_inputs)
+                for module in (*self._embeddings, self._layer_modules[first.name])  # type: ignore[union-attr]
             ]
             if inputs_wanted
             else []

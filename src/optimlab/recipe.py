@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import typing
 from collections.abc import Hashable, Mapping
 from functools import partial
 from pathlib import Path
@@ -114,6 +115,16 @@ class _Spec(BaseModel):
             if getattr(self, field) == type(self).model_fields[field].default:
                 data.pop(field, None)
         return data
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_yes_for_a_number(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
+        """YAML reads ``true``, ``yes`` and ``on`` as True, which pydantic took for 1 (``epochs: yes``)."""
+        annotation = cls.model_fields[info.field_name].annotation
+        kinds = set(typing.get_args(annotation)) or {annotation}
+        if isinstance(value, bool) and bool not in kinds and kinds & {int, float}:
+            raise ValueError(f"{value} is a yes/no value: give a number")
+        return value
 
     @pydantic.model_validator(mode="before")
     @classmethod

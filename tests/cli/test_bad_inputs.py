@@ -74,6 +74,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("recipe is a folder", ["train", "RUN"], "not a file"),
     ("recipe path empty", ["train", ""], "'RECIPE': '' is empty"),
     ("recipe key twice", ["train", "TWICE_YAML"], "'training' twice"),
+    ("recipe yes for a number", ["train", "YES_YAML"], "training.epochs: True is a yes/no value"),
     # --- train: more than the memory holds (25 PB of weights: refused by any allocator)
     ("width past the memory", ["train", "--dataset", "iris", "--width", "100000000000000"], "out of memory"),
     # --- train: output folders
@@ -281,6 +282,7 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
         ("LIST_YAML", "list.yaml", b"- a\n- b\n"),
         ("TYPO_YAML", "typo.yaml", b"training:\n  epochz: 3\n"),
         ("TWICE_YAML", "twice.yaml", b"training: {epochs: 1}\ntraining: {epochs: 2}\n"),
+        ("YES_YAML", "yes.yaml", b"training: {epochs: yes}\n"),  # YAML 1.1: True, which pydantic took for 1
         ("TAB_YAML", "tab.yaml", b"optimizer.lr:\n\t[0.1, 0.01]\n"),
         (
             "CE_REGRESSION_YAML",

@@ -128,3 +128,11 @@ def test_a_huge_members_count_asks_the_storage_only_for_the_trials_there_are(cli
     code, _, err = cli("compare", *study, "--backend", "batched", "--members", "1000000")
     assert code == 0, err
     assert len(asked) <= 6  # per phase (tuning, seeds): a trial, then None once, then None again to stop
+
+
+def test_a_runs_progress_bar_is_on_stderr(cli, tmp_path):
+    """train's bar is progress, as the studies' is: its last frame was the first line of stdout."""
+    code, out, err = cli("train", "--dataset", "iris", "--steps", "3", "--out", str(tmp_path / "run"))
+    assert code == 0, err
+    assert "mlp on iris" in err and "━" in err
+    assert "━" not in out and out.startswith("completed after 3 steps")

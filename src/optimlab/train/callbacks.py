@@ -201,7 +201,8 @@ class StopOnSignal(Callback):
 
 
 class ProgressBar(Callback):
-    """A rich progress bar with the latest loss and validation metrics (for the CLI)."""
+    """A rich progress bar with the latest loss and validation metrics (for the CLI), on stderr: stdout
+    holds the results alone (the bar's last frame was the first line of a run's output sent to a file)."""
 
     def __init__(self, description: str = "training") -> None:
         self.description = description
@@ -209,6 +210,7 @@ class ProgressBar(Callback):
         self._task: Any = None
 
     def on_train_start(self, state: TrainState) -> None:
+        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self._progress = Progress(
@@ -218,6 +220,7 @@ class ProgressBar(Callback):
             TimeRemainingColumn(),
             TextColumn("{task.fields[status]}"),
             transient=False,
+            console=Console(stderr=True),
         )
         self._progress.start()
         self._task = self._progress.add_task(

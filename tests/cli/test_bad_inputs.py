@@ -51,6 +51,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("device gpu", ["train", "--device", "gpu"], "--device"),
     ("unknown flag", ["train", "--learning-rate", "1"], "--learning-rate"),
     ("unknown verb", ["trian"], "train"),
+    ("flag without its value", ["train", "--lr"], "requires an argument. (see 'optimlab train -h')"),
     # --- train: unknown names, shown as typed (no markup eaten)
     ("optimizer typo", ["train", "--optimizer", "adamm"], "adam"),
     ("optimizer with brackets", ["train", "--optimizer", "adam[beta]"], "adam[beta]"),
@@ -241,6 +242,11 @@ CASES: list[tuple[str, list[str], str]] = [
     ("gallery unknown experiment", ["gallery", "run", "nope"], "nope"),
     ("gallery size", ["gallery", "run", "all", "--size", "huge"], "--size"),
     ("gallery format", ["gallery", "--format", "xml"], "--format"),
+    (
+        "gallery flag without its value",
+        ["gallery", "run", "all", "--size"],
+        "(see 'optimlab gallery run -h')",
+    ),
 ]
 
 

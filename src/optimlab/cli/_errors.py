@@ -84,11 +84,12 @@ def _asked(message: str) -> str:
     )
 
 
-def expected_message(error: BaseException) -> str | None:
-    """The one line that explains an expected failure, or None for a bug (which keeps its traceback)."""
+def expected_message(error: BaseException, verb: str = "optimlab") -> str | None:
+    """The one line that explains an expected failure, or None for a bug (which keeps its traceback).
+    ``verb``: the command typed, for an error of click's that carries no context ("requires an argument")."""
     if isinstance(error, typer.TyperException):  # a bad call: unknown verb or flag, a value rejected
         context = getattr(error, "ctx", None)
-        command = context.command_path if context is not None else "optimlab"
+        command = context.command_path if context is not None else verb
         return f"{one_line(error.format_message())} (see '{command} -h')"
     if isinstance(error, OptimlabError):
         return one_line(str(error))
@@ -111,14 +112,14 @@ def expected_message(error: BaseException) -> str | None:
     return None
 
 
-def report(error: BaseException) -> int:
+def report(error: BaseException, verb: str = "optimlab") -> int:
     """Print the line for ``error`` on stderr and return the exit code; re-raise a bug."""
     if isinstance(error, typer.Abort) and isinstance(error.__cause__, EOFError):
         error = error.__cause__  # typer turns every EOFError (a truncated file, too) into Abort
     if isinstance(error, (KeyboardInterrupt, typer.Abort, Interrupted)):
         print("interrupted" + (f": {error}" if isinstance(error, Interrupted) else ""), file=sys.stderr)
         return INTERRUPTED
-    message = expected_message(error)
+    message = expected_message(error, verb)
     if message is None or debugging():
         raise error
     validated = isinstance(error, (typer.TyperException, OptimlabError))  # the message is the whole story

@@ -84,6 +84,16 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 _python_warning = warnings.showwarning
 
 
+def _verb(command: typer.core.TyperGroup, argv: list[str]) -> str:
+    """``optimlab gallery run``: the verb that ``argv`` names, its groups' words followed down the tree."""
+    words, commands = ["optimlab"], command.commands
+    for word in argv:
+        if word in commands:
+            words.append(word)
+            commands = getattr(commands[word], "commands", {})
+    return " ".join(words)
+
+
 def _terminated(number: int, frame: object) -> None:
     """SIGTERM (``kill``, a job scheduler's stop) ends a verb as Ctrl-C does: the work kept, the command
     that continues it printed, exit 130; Python's default ended the process at once, saying nothing."""
@@ -113,7 +123,7 @@ def _run(argv: list[str] | None) -> int:
         if code == INTERRUPTED:  # typer turns a KeyboardInterrupt into this code alone
             code = report(KeyboardInterrupt())
     except Exception as error:
-        code = report(error)
+        code = report(error, _verb(command, sys.argv[1:] if argv is None else argv))
     except KeyboardInterrupt as error:
         code = report(error)
     return code if isinstance(code, int) else 0

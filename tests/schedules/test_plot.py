@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -32,3 +33,16 @@ def test_bad_arguments_are_rejected(tmp_path: Path, arguments: tuple, field: str
     total_steps, name, *base_lr = arguments
     with pytest.raises(InvalidValueError, match=field):
         plot(create("constant"), total_steps, tmp_path / name, **({"base_lr": base_lr[0]} if base_lr else {}))
+
+
+def test_a_long_run_is_drawn_from_evenly_spaced_steps_the_last_included(tmp_path: Path) -> None:
+    """``optimlab plot-schedule --steps 1e11`` hung, evaluating every one of 10^11 steps."""
+    from optimlab.schedules.plot import MAX_POINTS, _drawn_steps
+
+    assert _drawn_steps(5) == [0, 1, 2, 3, 4] and _drawn_steps(MAX_POINTS) == list(range(MAX_POINTS))
+    for total in (MAX_POINTS + 1, 10**11 + 7):
+        steps = _drawn_steps(total)
+        gaps = {b - a for a, b in itertools.pairwise(steps[:-1])}  # the last step closes the run
+        assert steps[0] == 0 and steps[-1] == total - 1 and len(gaps) == 1 and len(steps) <= MAX_POINTS + 1
+    path = plot(create("cosine", total_steps=10**11), 10**11, tmp_path / "long.png")
+    assert path.read_bytes()[:4] == b"\x89PNG"

@@ -13,6 +13,7 @@ from optimlab.schedules.join import Schedule
 __all__ = ["plot"]
 
 _FORMATS = (".png", ".svg")
+MAX_POINTS = 10_000  # more than a figure's pixels across: a longer run is drawn from this many steps
 
 
 def plot(
@@ -22,7 +23,8 @@ def plot(
     *,
     base_lr: float = 1.0,
 ) -> Path:
-    """Draw ``base_lr * schedule(t)`` for ``t`` in ``0 .. total_steps - 1``; the format follows the suffix.
+    """Draw ``base_lr * schedule(t)`` for ``t`` in ``0 .. total_steps - 1`` (every step up to
+    :data:`MAX_POINTS`, evenly spaced ones beyond); the format follows the suffix.
 
     Args:
         schedules: one schedule, or several by the label of each curve.
@@ -48,7 +50,7 @@ def plot(
     figure = Figure(figsize=(6.4, 3.6), layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots()
-    steps = range(total_steps)
+    steps = _drawn_steps(total_steps)
     for label, schedule in curves.items():
         axes.plot(steps, [base_lr * schedule(t) for t in steps], label=label or None)
     axes.set_xlabel("step")
@@ -60,3 +62,11 @@ def plot(
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
     return path
+
+
+def _drawn_steps(total_steps: int) -> list[int]:
+    """Every step, or about :data:`MAX_POINTS` evenly spaced ones from 0, the last step included."""
+    if total_steps <= MAX_POINTS:
+        return list(range(total_steps))
+    stride = -(-total_steps // MAX_POINTS)
+    return [*range(0, total_steps - 1, stride), total_steps - 1]

@@ -210,3 +210,16 @@ def test_a_killed_worker_leaves_no_trial_running_and_its_key_runs_again(tmp_path
     # one is interrupted, and nothing is left running.
     assert [r.status for r in records if not r.finished] in (["interrupted"], [])
     assert not any(r.state == "running" for r in records)
+
+
+def test_a_worker_asked_for_a_method_no_study_has_names_the_methods_there(tmp_path):
+    """It said "no optimlab study at ... to work on", though the study was there."""
+    from optimlab.study import work
+
+    run_study(tiny(optimizers=("sgd", "adam"), budget=1, seeds=0), tmp_path)
+    with pytest.raises(
+        OptimlabError,
+        match="invalid value 'adamm' for methods .--methods.: accepted methods of the studies there: adam, sgd",
+    ):
+        work(tmp_path, methods=["adam", "adamm"])
+    assert work(tmp_path, methods=["adam"]) == 0  # known, and nothing left waiting

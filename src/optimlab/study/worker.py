@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from optuna.storages import BaseStorage
 
-from optimlab.errors import OptimlabError
+from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.study.backends import POLL_SECONDS
 from optimlab.study.backends.local import run_waiting
 from optimlab.study.protocols import Method, StudySpec
@@ -69,6 +69,15 @@ def work(
     while wait and not is_url(location) and not (Path(location) / JOURNAL_NAME).is_file():
         time.sleep(poll_seconds)  # started before the driver: the study does not exist yet
     storage = open_storage(location, create=False)  # a worker never starts a journal of its own
+    # A method no study there has: named, where it found none "to work on" (a study started later,
+    # by a driver the worker waits for, cannot be checked yet).
+    known = {method.name for _, method, _ in method_targets(storage, name)}
+    if unknown := [m for m in methods or () if known and m not in known]:
+        raise InvalidValueError(
+            "methods (--methods)",
+            ",".join(unknown),
+            "methods of the studies there: " + ", ".join(sorted(known)),
+        )
     ran = 0
     while True:
         targets = method_targets(storage, name, methods)

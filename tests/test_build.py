@@ -160,3 +160,18 @@ def test_torchs_own_bce_on_two_classes_trains_as_bce_does():
 def test_a_loss_of_the_other_task_or_of_two_classes_is_refused_by_its_field(data, loss, accepted):
     with pytest.raises(InvalidValueError, match=f"'{loss}' for training.loss: accepted {accepted}"):
         build(Recipe.from_dict({"data": {"name": data}, "training": {"loss": loss}}))
+
+
+def test_a_warmup_past_the_run_is_named_by_its_recipe_field():
+    """It was "warmup_steps ... at most total_steps (3)", names the recipe (and --warmup-steps) lack."""
+    recipe = Recipe.from_dict({"data": {"name": "iris"}, "training": {"epochs": 1, "batch_size": 64}})
+    steps = build(recipe).total_steps  # 90 training rows in batches of 64
+    assert steps == 2
+    with pytest.raises(
+        InvalidValueError,
+        match="invalid value 2 for schedule.warmup_steps: accepted at most 1: the run's 2 steps less one, for cosine",
+    ):
+        build(recipe.with_updates({"schedule.name": "cosine", "schedule.warmup_steps": 2}))
+    assert (
+        build(recipe.with_updates({"schedule.name": "constant", "schedule.warmup_steps": 2})).total_steps == 2
+    )

@@ -296,9 +296,11 @@ def user_batches(
 
 def build_schedule(recipe: Recipe, steps: int) -> Callable[[int], float]:
     """The recipe's schedule over ``steps`` steps: ``step -> multiplier`` of the peak lr."""
-    from optimlab.schedules import create
+    from optimlab.schedules.create import create, most_warmup
 
     spec = recipe.schedule
+    if spec.warmup_steps > (most := most_warmup(spec.name, steps))[0]:
+        raise InvalidValueError("schedule.warmup_steps", spec.warmup_steps, f"at most {most[0]}: {most[1]}")
     return create(spec.name, total_steps=steps, warmup_steps=spec.warmup_steps, **spec.options)
 
 

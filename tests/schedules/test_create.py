@@ -111,8 +111,16 @@ def test_bad_run_lengths_are_rejected(keywords: dict, field: str) -> None:
 
 
 def test_no_steps_left_after_warmup_is_a_clear_error() -> None:
-    with pytest.raises(InvalidValueError, match="after any warmup"):
-        create("cosine", total_steps=10, warmup_steps=10)
+    """A family that spans the steps after the warmup needs one at least; a constant lr does not.
+    (trapezoidal's error named the function behind it, wsd.)"""
+    for name in ("cosine", "trapezoidal"):
+        with pytest.raises(
+            InvalidValueError, match=f"at most 9: the run's 10 steps less one, for {name} after"
+        ):
+            create(name, total_steps=10, warmup_steps=10)
+    assert create("constant", total_steps=10, warmup_steps=10)(10) == 1.0
+    with pytest.raises(InvalidValueError, match="invalid value 11 for warmup_steps: accepted at most 10"):
+        create("constant", total_steps=10, warmup_steps=11)
 
 
 def test_reduce_on_plateau_is_created_without_horizon_and_refuses_warmup() -> None:

@@ -57,13 +57,14 @@ def plot_schedule(
 ) -> None:
     """Plot learning rate against step for each schedule named."""
     from optimlab.cli._catalog import check_name
+    from optimlab.schedules import create, plot
+    from optimlab.schedules.create import most_warmup
 
-    if warmup_steps > steps:
-        raise InvalidValueError("--warmup-steps", warmup_steps, f"at most --steps ({steps})")
     for name in names:
         check_name("schedule", name, "SCHEDULE")
+        if warmup_steps > (most := most_warmup(name, steps))[0]:
+            raise InvalidValueError("--warmup-steps", warmup_steps, f"at most {most[0]}: {most[1]} (--steps)")
     options = dict(_parse_option(text) for text in option or [])
-    from optimlab.schedules import create, plot
 
     schedules = {
         name: create(name, total_steps=steps, warmup_steps=warmup_steps, **options) for name in names

@@ -12,12 +12,25 @@ from pathlib import Path
 import pytest
 
 from integrations import train_with_tracker
+from optimlab.errors import OptimlabWarning
 from optimlab.recipe import Recipe
 from optimlab.report.recipes import flat_fields
 from optimlab.report.run_folder import AXES
 
 pytest.importorskip("mlflow", reason="pip install 'optimlab[trackers]'")
 from mlflow.tracking import MlflowClient
+
+
+def _same_as_metrics_jsonl(client, run, out: Path) -> None:
+    """Each metric's history and latest value in ``run`` are those of ``out``'s metrics.jsonl."""
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    metrics = {key for line in lines for key in line if key not in AXES}
+    assert set(run.data.metrics) == metrics
+    for key in metrics:
+        history = sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)
+        expected = [(line["step"], line[key]) for line in lines if key in line]
+        assert [(m.step, m.value) for m in history] == pytest.approx(expected), key
+        assert run.data.metrics[key] == pytest.approx(expected[-1][1]), key  # latest_metrics
 
 
 @pytest.mark.slow
@@ -31,13 +44,7 @@ def test_train_log_mlflow_holds_metrics_recipe_and_report(tmp_path, monkeypatch)
     # The command returned with the run whole: its records, its end and its page.
     (run,) = client.search_runs([client.get_experiment_by_name("optimlab").experiment_id])
     assert run.info.run_name == "iris-run" and run.info.status == "FINISHED"
-    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    metrics = {key for line in lines for key in line if key not in AXES}
-    assert set(run.data.metrics) == metrics
-    for key in metrics:
-        history = sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)
-        expected = [(line["step"], line[key]) for line in lines if key in line]
-        assert [(m.step, m.value) for m in history] == pytest.approx(expected), key
+    _same_as_metrics_jsonl(client, run, out)
     recipe = Recipe.load(out / "recipe.yaml")
     assert run.data.params == {k: str(v) for k, v in flat_fields(recipe.to_dict())}
     assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["report.html"]
@@ -207,3 +214,125 @@ def test_a_refusal_known_while_training_does_not_stop_the_run_and_wait_raises_it
     assert result.status == "completed" and result.steps == 12 and (tmp_path / "run" / "model.pt").is_file()
     with pytest.raises(OptimlabError, match="MLflow did not record run 'refused'"):
         tracker.wait()
+
+
+RESUMED = Recipe.from_dict(
+    {
+        "data": {"name": "iris"},
+        "model": {"width": 8},
+        "training": {"steps": 12, "batch_size": 32, "checkpoint_every": 5},
+    }
+)  # fmt: skip  (evaluated at steps 3, 6, 9 and 12; checkpoints at 5 and 10)
+
+
+@pytest.fixture
+def sqlite_uri(tmp_path, monkeypatch):
+    """MLflow's SQLite store, created by its client as a first run makes it, as the tracking URI."""
+    from optimlab.integrations.mlflow_writer import MLflowRun
+
+    monkeypatch.chdir(tmp_path)  # the artifacts folder
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    MLflowRun(run_name="first", tracking_uri=uri).end("FINISHED")
+    return uri
+
+
+def _stop_at_step_8(out: Path, how: str) -> None:
+    """Train RESUMED into ``out`` as `optimlab train --log mlflow` does, in a forked child stopped at step 8
+    (its checkpoint at step 5): by SIGKILL once its tracker has sent steps 1 to 8, by SIGKILL before it
+    has sent any, or by SIGINT (Ctrl-C)."""
+    import os
+    import signal
+
+    from optimlab.integrations import open_tracker
+    from optimlab.train import Callback, train
+
+    class Stop(Callback):
+        def on_step_end(self, state):
+            if state.step == 8:
+                if how == "sent":
+                    tracker.flush()
+                os.kill(os.getpid(), signal.SIGINT if how == "sigint" else signal.SIGKILL)
+
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        tracker = open_tracker("mlflow", folder=out, run_name=out.name, params={}, resumable=True)
+        train(RESUMED, out, callbacks=[tracker, Stop()])
+        tracker.wait()
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert status == (0 if how == "sigint" else signal.SIGKILL)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["sent", "unsent", "sigint"])
+def test_a_run_stopped_and_resumed_is_one_mlflow_run_holding_its_metrics_jsonl(tmp_path, sqlite_uri, how):
+    """Stopped at step 8 past its checkpoint at 5 (SIGKILL with steps 6 to 8 sent, SIGKILL with nothing
+    sent, Ctrl-C), the run is KILLED; `train --resume` continues that MLflow run, which ends FINISHED with
+    every step of metrics.jsonl once."""
+    from optimlab.cli.app import main
+
+    out = tmp_path / "stopped"
+    _stop_at_step_8(out, how)
+    client = MlflowClient(tracking_uri=sqlite_uri)
+    experiment = client.get_experiment_by_name("optimlab").experiment_id
+    deadline = time.monotonic() + 60  # a killed trainer's writer goes on alone: the run once it exists
+    while not client.search_runs([experiment], f"attributes.run_name = '{out.name}'"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    (run,) = client.search_runs([experiment], f"attributes.run_name = '{out.name}'")
+    run_id = run.info.run_id
+    assert _finished(client, run_id).info.status == "KILLED"
+    with pytest.raises(SystemExit) as done:
+        main(["train", "--resume", str(out), "--no-progress", "--log", "mlflow"])
+    assert done.value.code == 0
+    runs = client.search_runs([experiment], f"attributes.run_name = '{out.name}'")
+    assert [r.info.run_id for r in runs] == [run_id] and runs[0].info.status == "FINISHED"
+    _same_as_metrics_jsonl(client, runs[0], out)
+
+
+def test_a_run_reopened_through_mlflows_client_warns_of_the_steps_shown_twice(tmp_path, monkeypatch):
+    """Any store but a SQLite file written straight (here one with URL options) deletes no point: the
+    steps past the checkpoint are named, and the lines of metrics.jsonl the run lacks are added."""
+    from optimlab.integrations.mlflow_writer import EXPERIMENT, RUN_FILE, MLflowRun, end_run, open_run
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}?timeout=20"
+    settings = {"run_name": "run", "tracking_uri": uri, "experiment": EXPERIMENT}
+    first = open_run(run_folder=tmp_path, **settings)
+    assert isinstance(first, MLflowRun)
+    first.log_records([(step, 1.7e9 + step, {"train_loss": 1.0 / step}) for step in range(3, 9)])
+    end_run(first, "KILLED")  # as the writer of a trainer that died: the run file unlocked
+    lines = [(step, 1.7e9 + step, {"train_loss": 1.0 / step}) for step in range(1, 6)]
+    with pytest.warns(OptimlabWarning, match=f"run {first.run_id} at .* holds steps 6 to 8 .* show twice"):
+        again = open_run(run_folder=tmp_path, step=5, records=lines, seen=first.run_id, **settings)
+    assert again.run_id == first.run_id == json.loads((tmp_path / RUN_FILE).read_text())["run_id"]
+    client = MlflowClient(tracking_uri=uri)
+    assert client.get_run(first.run_id).info.status == "RUNNING"
+    history = sorted(m.step for m in client.get_metric_history(first.run_id, "train_loss"))
+    assert history == [1, 2, 3, 4, 5, 6, 7, 8]
+    end_run(again, "FINISHED")
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_a_kept_run_the_tracking_uri_does_not_have_gives_way_to_a_new_run_with_a_warning(
+    tmp_path, monkeypatch, direct
+):
+    """A run folder's MLflow run kept at another URI (or deleted): a new run there, the warning naming
+    the run, where it was kept, and the URI that lacks it; the new run holds the folder's lines."""
+    from optimlab.integrations.mlflow_writer import EXPERIMENT, RUN_FILE, MLflowRun, end_run, open_run
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}" + ("" if direct else "?timeout=20")
+    MLflowRun(run_name="first", tracking_uri=uri).end("FINISHED")  # the store and its experiment
+    (tmp_path / RUN_FILE).write_text(json.dumps({"run_id": "f" * 32, "tracking_uri": "sqlite:///old.db"}))
+    lines = [(step, 1.7e9 + step, {"train_loss": 1.0 / step}) for step in range(1, 6)]
+    settings = {"run_name": "run", "tracking_uri": uri, "experiment": EXPERIMENT}
+    with pytest.warns(
+        OptimlabWarning, match=f"run {'f' * 32} .* at sqlite:///old.db\\) is not at sqlite:///"
+    ):
+        run = open_run(run_folder=tmp_path, step=5, records=lines, seen="f" * 32, **settings)
+    end_run(run, "FINISHED")
+    assert run.run_id != "f" * 32 and json.loads((tmp_path / RUN_FILE).read_text())["run_id"] == run.run_id
+    client = MlflowClient(tracking_uri=uri)
+    assert sorted(m.step for m in client.get_metric_history(run.run_id, "train_loss")) == [1, 2, 3, 4, 5]

@@ -144,12 +144,14 @@ def train(
 
 
 def _trackers(names: list[str], out: Path, recipe: Recipe) -> dict[str, Tracker]:
-    """A tracker callback per name (``--log``), its run named after the output folder."""
+    """A tracker callback per name (``--log``), its run named after the output folder, continued when
+    the run resumes."""
     if not names:
         return {}
     from optimlab.integrations import check_trackers, open_tracker
 
     check_trackers(names)
     return {
-        name: open_tracker(name, folder=out, run_name=out.name, params=recipe.to_dict()) for name in names
+        name: open_tracker(name, folder=out, run_name=out.name, params=recipe.to_dict(), resumable=True)
+        for name in names
     }

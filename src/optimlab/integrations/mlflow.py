@@ -16,9 +16,11 @@ this process.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import sys
+import time
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -28,12 +30,17 @@ from optimlab.errors import OptimlabError, OptimlabWarning
 from optimlab.integrations.mlflow_sqlite import SqliteRun
 from optimlab.integrations.mlflow_writer import (
     EXPERIMENT,
+    RUN_FILE,
     WAIT_SECONDS,
     MLflowRun,
+    end_run,
+    kept_run,
     open_run,
     writer_process,
 )
-from optimlab.integrations.tracking import Record, Tracker
+from optimlab.integrations.tracking import Record, Tracker, run_records
+from optimlab.report.run_folder import is_run_folder, read_run
+from optimlab.train.loop import TrainState
 
 __all__ = ["EXPERIMENT", "MLflowTracker"]
 
@@ -58,8 +65,18 @@ class MLflowTracker(Tracker):
     done everything sent so far (call it before reading the run back in this process), and raises if
     MLflow refused a call; at interpreter exit the writer is waited for, and a refusal nobody was told
     of is a warning. A refusal never stops training: the records are no longer sent, and :meth:`wait`
-    raises. A trainer that dies leaves its run ``KILLED`` with every record it sent.
-    ``background=False``: the calls are made here (runs and trials sent after training).
+    raises. A run stopped by a signal (Ctrl-C, SIGTERM) ends ``KILLED``; so does one whose trainer dies
+    (SIGKILL), with every record it sent, ended by the writer (were the writer killed too, MLflow would
+    show it ``RUNNING`` until it resumes). ``background=False``: the calls are made here (runs and trials
+    sent after training).
+
+    ``run_folder`` (a training run's output folder): the run opens as training starts there, its id kept
+    in the folder's ``mlflow.json``, and a run resumed there (``train --resume``) continues that MLflow
+    run: ``RUNNING`` again, holding the folder's metrics.jsonl up to the checkpoint (the lines a killed
+    trainer had not yet sent are added). What the killed session logged past the checkpoint is deleted
+    from a SQLite store written straight (:mod:`.mlflow_sqlite`); MLflow's client deletes no metric, so
+    in any other store those steps show twice, as a warning says. Where the tracking URI no longer has
+    the run (another URI, or the run deleted), a new run takes over, with a warning naming both.
     """
 
     def __init__(
@@ -72,6 +89,7 @@ class MLflowTracker(Tracker):
         every: int = 1,
         background: bool = True,
         wait_seconds: float = WAIT_SECONDS,
+        run_folder: str | Path | None = None,
     ) -> None:
         super().__init__(every=every, flush_seconds=_SEND_SECONDS if background else None)
         if importlib.util.find_spec("mlflow") is None:
@@ -79,7 +97,8 @@ class MLflowTracker(Tracker):
                 "logging to MLflow needs the mlflow package: pip install 'optimlab[trackers]'"
             )
         self.run_name, self.wait_seconds = run_name, wait_seconds
-        settings = {
+        self.run_folder = None if run_folder is None else Path(run_folder).resolve()
+        self._settings = {
             "run_name": run_name,
             "params": dict(params or {}),
             "experiment": experiment,
@@ -91,15 +110,38 @@ class MLflowTracker(Tracker):
             self._key = next(self._writer.keys)
             self._writer.names[self._key] = run_name
             self._syncs = 0
+        self.background = background
+        if self.run_folder is None:
+            self._open({})
+
+    def on_train_start(self, state: TrainState) -> None:
+        """With a run folder, the run opens as training starts: the folder's own MLflow run where it keeps
+        one (a resumed run), continued at ``state.step`` (:func:`~.mlflow_writer.open_run`)."""
+        if self.run_folder is None:
+            return
+        seen = None
+        with contextlib.suppress(FileNotFoundError):
+            seen = kept_run((self.run_folder / RUN_FILE).read_bytes()).get("run_id")
+        records = []
+        if state.step > 0 and is_run_folder(self.run_folder):  # its lines up to the checkpoint
+            records = run_records(read_run(self.run_folder), time.time() - state.seconds)
+        self._open({"run_folder": str(self.run_folder), "step": state.step, "records": records, "seen": seen})
+        if seen is not None and self.background:  # what reopening warns of is said before training goes on
+            answers = self._writer.wait(self._key, lambda answers: "run_id" in answers, self.wait_seconds)
+            for message in (answers or {}).get("warnings", []):
+                warnings.warn(message, OptimlabWarning, stacklevel=2)
+
+    def _open(self, resumed: dict[str, Any]) -> None:
+        if self.background:
             environment = {k: v for k, v in os.environ.items() if k.startswith("MLFLOW_")}
-            self._send("open", {**settings, "cwd": os.getcwd(), "environment": environment})
+            self._send("open", {**self._settings, **resumed, "cwd": os.getcwd(), "environment": environment})
         else:
-            self._run = open_run(**settings)
+            self._run = open_run(**self._settings, **resumed)
 
     @property
     def run_id(self) -> str:
         """The MLflow run's id (a background run's: waits for its writer to create it)."""
-        if self._run is not None:
+        if not self.background:
             return self._run.run_id
         answers = self._answer(lambda answers: "run_id" in answers)
         if "run_id" not in answers:
@@ -107,15 +149,15 @@ class MLflowTracker(Tracker):
         return answers["run_id"]
 
     def write(self, records: list[Record]) -> None:
-        if self._run is not None:
+        if not self.background:
             self._run.log_records(records)
         else:
             self._send("metrics", records)
 
-    def close(self, *, failed: bool) -> None:
-        status = "FAILED" if failed else "FINISHED"
-        if self._run is not None:
-            self._run.end(status)
+    def close(self, *, failed: bool, interrupted: bool = False) -> None:
+        status = "FAILED" if failed else "KILLED" if interrupted else "FINISHED"
+        if not self.background:
+            end_run(self._run, status)
         else:
             # Not waited for: the end's store transaction and fsync (20-26 ms) were a tenth of a
             # quarter-second run (benchmarks/tracker_overhead.py, docs/benchmarks.md).
@@ -124,7 +166,7 @@ class MLflowTracker(Tracker):
     def log_artifact(self, path: str | Path) -> None:
         """Attach ``path`` (absolute, or from the working folder) to the run, even once it has ended."""
         path = Path(path).resolve()
-        if self._run is not None:
+        if not self.background:
             self._run.log_artifact(path)
         else:
             self._send("artifact", str(path))
@@ -132,7 +174,7 @@ class MLflowTracker(Tracker):
     def wait(self) -> None:
         """Return once the writer has done everything sent for this run so far (its records logged, its
         end, its files attached); raise if MLflow refused a call."""
-        if self._run is None:
+        if self.background:
             self._syncs += 1
             self._send("sync", self._syncs)
             self._answer(lambda answers, count=self._syncs: answers.get("synced", 0) >= count)

@@ -10,6 +10,9 @@ artifact folder. :class:`SqliteRun` writes them as MLflow's ``SqlAlchemyStore`` 
 stored as 0 flagged ``is_nan``, an infinity as the largest float, the latest value of each key the
 greatest by (step, timestamp, value), the end a status and an end time. MLflow's client reads such a
 run back exactly as one it wrote itself (``tests/integrations/test_mlflow_sqlite.py``).
+A resumed training run (:meth:`SqliteRun.resume`) is ``RUNNING`` again with the points a killed session
+logged past its checkpoint deleted, and each key's latest value found again among the points left: MLflow's
+client has no call that deletes a metric.
 
 Only where that is known to hold (:meth:`SqliteRun.open` returns None otherwise, and MLflow's client
 makes the run): a SQLite store that exists, whose tables have the columns written here and fill any
@@ -31,7 +34,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-__all__ = ["COLUMNS", "PARAM_LENGTH", "SqliteRun", "metric_rows", "sqlite_store"]
+__all__ = ["COLUMNS", "PARAM_LENGTH", "RunNotFound", "SqliteRun", "metric_rows", "sqlite_store"]
 
 # The columns written (and read) here, per table of MLflow's tracking schema. These tables have kept
 # these columns through MLflow 2 and 3; a store is written straight only where they are all there and
@@ -51,6 +54,10 @@ COLUMNS = {
 _LARGEST = 1.7976931348623157e308  # what MLflow stores for an infinity
 PARAM_LENGTH = 6000  # MLflow's limit on a parameter value's characters
 Record = tuple[int, float, dict[str, float]]  # (step, wall time as Unix seconds, metrics), as tracking.Record
+
+
+class RunNotFound(LookupError):
+    """A run to reopen is not at the tracking URI (its message); it was deleted, or kept elsewhere."""
 
 
 def sqlite_store(tracking_uri: str | None) -> Path | None:
@@ -130,6 +137,15 @@ def metric_rows(run_id: str, records: Iterable[Record]) -> tuple[list[dict[str, 
     return rows, list(latest.values())
 
 
+def missing_records(records: Iterable[Record], have: set[tuple[str, int]]) -> list[Record]:
+    """``records`` less the metrics a run holds already, ``have`` as (key, step) pairs."""
+    kept = [
+        (step, wall, {k: v for k, v in values.items() if (k, step) not in have})
+        for step, wall, values in records
+    ]
+    return [record for record in kept if record[2]]
+
+
 def _order(row: Mapping[str, Any]) -> tuple[int, int, float]:
     return row["step"], row["timestamp"], row["value"]
 
@@ -138,8 +154,11 @@ class SqliteRun:
     """A run in an MLflow SQLite store, made by :meth:`open`; the interface of
     :class:`~optimlab.integrations.mlflow_writer.MLflowRun`."""
 
-    def __init__(self, connection: sqlite3.Connection, run_id: str, artifacts: Path) -> None:
+    def __init__(
+        self, connection: sqlite3.Connection, run_id: str, artifacts: Path, tracking_uri: str
+    ) -> None:
         self.connection, self.run_id, self.artifacts = connection, run_id, artifacts
+        self.tracking_uri = tracking_uri
 
     @classmethod
     def open(
@@ -149,26 +168,35 @@ class SqliteRun:
         params: Mapping[str, Any] | None = None,
         tracking_uri: str | None = None,
         experiment: str,
+        run_id: str | None = None,
     ) -> SqliteRun | None:
-        """A new run of ``experiment``, or None where this store is not one written here (module doc)."""
+        """A new run of ``experiment``, or run ``run_id`` reopened (:class:`RunNotFound` where the store
+        has no such active run); None where this store is not one written here (module doc)."""
         path = sqlite_store(tracking_uri)
         if path is None or os.environ.get("MLFLOW_ENABLE_WORKSPACES", "").lower() in ("1", "true"):
             return None
+        store = f"sqlite:///{path}"
         connection = sqlite3.connect(path, timeout=60.0)
+        # The experiment's artifact location for a new run, the run's own for a run reopened.
+        query, key = (
+            ("SELECT experiment_id, artifact_location FROM experiments WHERE name = ?", experiment)
+            if run_id is None
+            else ("SELECT experiment_id, artifact_uri FROM runs WHERE run_uuid = ?", run_id)
+        )
         try:
             known = _schema_known(connection)
-            found = connection.execute(
-                "SELECT experiment_id, artifact_location FROM experiments "
-                "WHERE name = ? AND lifecycle_stage = 'active'",
-                (experiment,),
-            ).fetchall()
+            found = connection.execute(query + " AND lifecycle_stage = 'active'", (key,)).fetchall()
         except sqlite3.Error:  # not MLflow's store, or not yet
             connection.close()
             return None
         folder = _artifact_folder(found[0][1]) if len(found) == 1 else None
         if not known or folder is None or not run_name:
             connection.close()
+            if known and run_id is not None and not found:
+                raise RunNotFound(store)
             return None
+        if run_id is not None:
+            return cls(connection, run_id, Path(folder), store)
         run_id, started = uuid.uuid4().hex, int(time.time() * 1000)
         artifacts = f"{folder.rstrip('/')}/{run_id}/artifacts"
         with connection:  # one transaction: the run, its name and its parameters
@@ -186,7 +214,29 @@ class SqliteRun:
                 "INSERT INTO params (key, value, run_uuid) VALUES (?, ?, ?)",
                 [(k, str(v)[:PARAM_LENGTH], run_id) for k, v in (params or {}).items()],
             )
-        return cls(connection, run_id, Path(artifacts))
+        return cls(connection, run_id, Path(artifacts), store)
+
+    def resume(self, step: int, records: Iterable[Record]) -> None:
+        """Continue the run at ``step`` (``RUNNING`` again): the points logged past ``step`` (by a session
+        killed after its checkpoint) are deleted, those of ``records`` (the run folder's lines up to
+        ``step``) that it lacks are added, and each key's latest value is found again among the rest."""
+        run = self.run_id
+        with self.connection:  # the run as it was at its checkpoint, in one transaction
+            self.connection.execute("DELETE FROM metrics WHERE run_uuid = ? AND step > ?", (run, step))
+            have = set(self.connection.execute("SELECT key, step FROM metrics WHERE run_uuid = ?", (run,)))
+            self.connection.execute("DELETE FROM latest_metrics WHERE run_uuid = ?", (run,))
+            # Each key's greatest by (step, timestamp, value), as MLflow's store keeps it.
+            self.connection.execute(
+                "INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) "
+                "SELECT key, value, timestamp, step, is_nan, run_uuid FROM (SELECT *, ROW_NUMBER() OVER "
+                "(PARTITION BY key ORDER BY step DESC, timestamp DESC, value DESC) AS rank "
+                "FROM metrics WHERE run_uuid = ?) WHERE rank = 1",
+                (run,),
+            )
+            self.connection.execute(
+                "UPDATE runs SET status = 'RUNNING', end_time = NULL WHERE run_uuid = ?", (run,)
+            )
+        self.log_records(missing_records(records, have))
 
     def log_records(self, records: Iterable[Record]) -> int:
         """Log every metric of ``records`` at its step and wall time; returns the number of points."""

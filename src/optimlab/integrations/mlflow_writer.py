@@ -21,7 +21,8 @@ first run (or earlier, :func:`writer_process`) and shared by the later ones. It:
   while the run trains (each write wakes this process, and on 2 cores a process woken beside
   training's two threads stalls them: 1.07x at 1,700 steps when it wrote on each arrival, once a
   second, against 0.96x), and at once for a run's end and for a ``sync``;
-- answers on its standard output, one JSON object a line: ``{"key", "run_id"}`` once a run exists,
+- answers on its standard output, one JSON object a line: ``{"key", "run_id", "warnings"}`` once a run
+  exists (what opening it warned of: a resumed run's steps shown twice, its run not found),
   ``{"key", "points"}`` once it has ended, ``{"key", "synced"}``, or ``{"key", "error"}`` when a call
   failed (that run is dropped, the others go on). MLflow's own prints go to standard error;
 - at the end of its input (the trainer exited, died, or called :meth:`WriterProcess.end`), logs what it
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
 import itertools
 import json
 import math
@@ -54,14 +56,24 @@ from typing import Any, BinaryIO, TextIO
 
 import optimlab
 from optimlab.errors import OptimlabError, OptimlabWarning
-from optimlab.integrations.mlflow_sqlite import PARAM_LENGTH, SqliteRun, metric_rows, sqlite_store
+from optimlab.integrations.mlflow_sqlite import (
+    PARAM_LENGTH,
+    RunNotFound,
+    SqliteRun,
+    metric_rows,
+    missing_records,
+    sqlite_store,
+)
 
 __all__ = [
     "BATCH",
     "EXPERIMENT",
+    "RUN_FILE",
     "MLflowRun",
     "WriterProcess",
+    "end_run",
     "end_writer",
+    "kept_run",
     "main",
     "open_run",
     "writer_process",
@@ -72,6 +84,7 @@ BATCH = 1000  # MLflow's limit of metrics per log_batch call
 _PARAMS = 100  # and of parameters
 WRITE_SECONDS = 10.0  # between a run's transactions while it trains (its end and a sync write at once)
 WAIT_SECONDS = 120.0  # for the writer to answer, or to finish its work at exit
+RUN_FILE = "mlflow.json"  # in a training run's folder: the id and tracking URI of the MLflow run logging it
 Record = tuple[int, float, dict[str, float]]  # (step, wall time as Unix seconds, metrics), as tracking.Record
 
 
@@ -105,7 +118,8 @@ def _open_default_store() -> None:
 
 class MLflowRun:
     """A new MLflow run of ``experiment`` (created if need be) at ``tracking_uri`` (None: MLflow's
-    default), through MLflow's own client, with ``params`` (flat ``field -> value``) as parameters."""
+    default), through MLflow's own client, with ``params`` (flat ``field -> value``) as parameters;
+    or run ``run_id`` reopened (:class:`~.mlflow_sqlite.RunNotFound` where it is not there, or deleted)."""
 
     def __init__(
         self,
@@ -114,10 +128,22 @@ class MLflowRun:
         params: Mapping[str, Any] | None = None,
         tracking_uri: str | None = None,
         experiment: str = EXPERIMENT,
+        run_id: str | None = None,
     ) -> None:
         from mlflow.entities import Param
+        from mlflow.exceptions import MlflowException
 
         self.client = _client(tracking_uri)
+        self.tracking_uri = self.client.tracking_uri
+        if run_id is not None:
+            try:
+                active = self.client.get_run(run_id).info.lifecycle_stage == "active"
+            except MlflowException:  # no such run here
+                active = False
+            if not active:
+                raise RunNotFound(self.tracking_uri)
+            self.run_id = run_id
+            return
         self.run_id = self.client.create_run(self._experiment_id(experiment), run_name=run_name).info.run_id
         entries = [Param(k, str(v)[:PARAM_LENGTH]) for k, v in (params or {}).items()]
         for start in range(0, len(entries), _PARAMS):
@@ -180,6 +206,28 @@ class MLflowRun:
             return False
         return True
 
+    def resume(self, step: int, records: Iterable[Record]) -> None:
+        """Continue the run at ``step`` (``RUNNING`` again), adding those of ``records`` (the run folder's
+        lines up to ``step``) that it lacks. MLflow's client deletes no point: steps logged past ``step`` (by
+        a session killed after its checkpoint) are logged again, and shown twice, as a warning says."""
+        self.client.update_run(self.run_id, status="RUNNING")
+        logged = {
+            (key, point.step)
+            for key in self.client.get_run(self.run_id).data.metrics
+            for point in self.client.get_metric_history(self.run_id, key)
+        }
+        past = sorted({logged_step for _, logged_step in logged if logged_step > step})
+        if past:
+            warnings.warn(
+                f"MLflow run {self.run_id} at {self.tracking_uri} holds steps {past[0]} to {past[-1]} from "
+                f"before training stopped; they are trained again from the checkpoint at step {step} and "
+                "show twice, as MLflow's client deletes no metric (a SQLite store is written straight, "
+                "those steps replaced)",
+                OptimlabWarning,
+                stacklevel=2,
+            )
+        self.log_records(missing_records(records, logged))
+
     def end(self, status: str) -> None:
         """End the run: ``FINISHED``, ``FAILED`` (it diverged) or ``KILLED`` (its trainer died)."""
         self.client.set_terminated(self.run_id, status=status)
@@ -188,10 +236,78 @@ class MLflowRun:
         self.client.log_artifact(self.run_id, str(path))
 
 
-def open_run(**settings: Any) -> MLflowRun | SqliteRun:
+def kept_run(text: bytes) -> dict[str, Any]:
+    """What a run folder's :data:`RUN_FILE` holds: its MLflow run's ``run_id`` and ``tracking_uri``;
+    {} where it is empty, or torn by a kill."""
+    with contextlib.suppress(ValueError):
+        kept = json.loads(text)
+        if isinstance(kept, dict) and isinstance(kept.get("run_id"), str):
+            return kept
+    return {}
+
+
+def open_run(
+    *,
+    run_folder: str | Path | None = None,
+    step: int = 0,
+    records: Iterable[Record] = (),
+    seen: str | None = None,
+    **settings: Any,
+) -> MLflowRun | SqliteRun:
     """A new run: written straight into MLflow's SQLite store where that store is one
-    :mod:`.mlflow_sqlite` knows (no MLflow import: 4 s of CPU saved), else through MLflow's client."""
-    return SqliteRun.open(**settings) or MLflowRun(**settings)
+    :mod:`.mlflow_sqlite` knows (no MLflow import: 4 s of CPU saved), else through MLflow's client.
+
+    With ``run_folder`` (a training run's), the MLflow run kept in its :data:`RUN_FILE` is reopened where
+    there is one (else, or where the tracking URI no longer has that run, a new one, with a warning), its
+    id kept there, and the run resumed at ``step`` with ``records``, the folder's metrics up to it
+    (``resume`` of :class:`MLflowRun` or :class:`~.mlflow_sqlite.SqliteRun`). The file stays locked
+    until :func:`end_run`, so a writer left ending the run of a trainer that died ends it first.
+    ``seen``: the run id the trainer read there as it started; a file that names another by now was
+    taken over by a later session of the training run (this writer lagged behind its dead trainer),
+    and this open is refused.
+    """
+    if run_folder is None:
+        return SqliteRun.open(**settings) or MLflowRun(**settings)
+    path = Path(run_folder, RUN_FILE)
+    held = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)  # released by end_run, or by the kernel when its holder dies
+        kept = kept_run(os.pread(held, 1 << 16, 0))
+        if kept.get("run_id") != seen:
+            raise OptimlabError(f"{path} names MLflow run {kept['run_id']} now: a later session logs there")
+        run = None
+        if seen is not None:
+            try:
+                run = SqliteRun.open(**settings, run_id=seen) or MLflowRun(**settings, run_id=seen)
+            except RunNotFound as missing:
+                warnings.warn(
+                    f"MLflow run {seen} (kept in {path}, at {kept.get('tracking_uri')}) is not at "
+                    f"{missing}: the training goes on in a new MLflow run there",
+                    OptimlabWarning,
+                    stacklevel=2,
+                )
+        reopened = run is not None
+        run = run or SqliteRun.open(**settings) or MLflowRun(**settings)
+        if reopened or step > 0:
+            run.resume(step, records)
+        os.ftruncate(held, 0)
+        os.pwrite(held, json.dumps({"run_id": run.run_id, "tracking_uri": run.tracking_uri}).encode(), 0)
+        os.fsync(held)
+    except BaseException:
+        os.close(held)
+        raise
+    _held[run.run_id] = held
+    return run
+
+
+_held: dict[str, int] = {}  # run id -> its run folder's RUN_FILE, locked while the run is open here
+
+
+def end_run(run: MLflowRun | SqliteRun, status: str) -> None:
+    """End ``run`` with ``status`` and unlock its run folder's :data:`RUN_FILE`, where it has one."""
+    run.end(status)
+    if run.run_id in _held:
+        os.close(_held.pop(run.run_id))
 
 
 def _read(source: BinaryIO, inbox: queue.SimpleQueue) -> None:
@@ -232,15 +348,18 @@ class _Writer:
         """One message; a run whose calls fail is dropped, its error the answer (the others go on)."""
         try:
             if kind == "open":
-                self.runs[key], self.points[key] = _open(payload), 0
-                self.answer(key, run_id=self.runs[key].run_id)
+                with warnings.catch_warnings(record=True) as caught:  # the trainer's to show
+                    warnings.simplefilter("always", OptimlabWarning)
+                    self.runs[key], self.points[key] = _open(payload), 0
+                said = [str(w.message) for w in caught if issubclass(w.category, OptimlabWarning)]
+                self.answer(key, run_id=self.runs[key].run_id, warnings=said)
             elif key not in self.runs:
                 return  # its opening failed, and its trainer was told
             elif kind == "metrics":
                 self.pending.setdefault(key, []).extend(payload)
             elif kind == "end":
                 self.log(key)
-                self.runs[key].end(payload)
+                end_run(self.runs[key], payload)
                 self.ended.add(key)
                 self.answer(key, points=self.points[key])
             elif kind == "artifact":

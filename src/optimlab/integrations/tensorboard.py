@@ -122,5 +122,5 @@ class TensorBoardTracker(Tracker):
             self._write_event(Event(wall_time=wall_time, step=step, summary=Summary(value=values)))
         self._file.flush()  # readers (TensorBoard itself) see each batch as it is written
 
-    def close(self, *, failed: bool) -> None:
+    def close(self, *, failed: bool, interrupted: bool = False) -> None:
         self._file.close()

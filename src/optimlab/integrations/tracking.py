@@ -24,7 +24,16 @@ from optimlab.report.recipes import flat_fields
 from optimlab.report.run_folder import RunFolder, read_run
 from optimlab.train.loop import Callback, TrainState
 
-__all__ = ["TRACKERS", "Record", "Tracker", "check_trackers", "log_run", "log_study", "open_tracker"]
+__all__ = [
+    "TRACKERS",
+    "Record",
+    "Tracker",
+    "check_trackers",
+    "log_run",
+    "log_study",
+    "open_tracker",
+    "run_records",
+]
 
 TRACKERS = ("tensorboard", "mlflow")
 Record = tuple[int, float, dict[str, float]]  # (step, wall time as Unix seconds, metrics)
@@ -60,7 +69,7 @@ class Tracker(Callback):
 
     def on_train_end(self, state: TrainState) -> None:
         self.flush()
-        self.finish(failed=state.diverged)
+        self.finish(failed=state.diverged, interrupted=state.interrupted)
 
     def log(self, step: int, wall_time: float, metrics: Mapping[str, float]) -> None:
         """Add one record by hand (runs and trials sent after the fact)."""
@@ -72,11 +81,12 @@ class Tracker(Callback):
             self._pending = []
         self._flushed = time.time()
 
-    def finish(self, *, failed: bool = False) -> None:
-        """Send what is left and close the run (``failed``: it diverged); later calls do nothing."""
+    def finish(self, *, failed: bool = False, interrupted: bool = False) -> None:
+        """Send what is left and close the run (``failed``: it diverged; ``interrupted``: a signal stopped
+        it, to resume); later calls do nothing."""
         if not self.closed:
             self.flush()
-            self.close(failed=failed)
+            self.close(failed=failed, interrupted=interrupted)
             self.closed = True
 
     def wait(self) -> None:
@@ -86,7 +96,7 @@ class Tracker(Callback):
     def write(self, records: list[Record]) -> None:
         raise NotImplementedError
 
-    def close(self, *, failed: bool) -> None:
+    def close(self, *, failed: bool, interrupted: bool = False) -> None:
         raise NotImplementedError
 
     def log_artifact(self, path: str | Path) -> None:
@@ -95,7 +105,8 @@ class Tracker(Callback):
     def restart(self, step: int) -> None:
         """What is sent from now on replaces what earlier sessions of the run sent from ``step`` on (a
         resumed run's steps past its checkpoint, a finished run sent again), where the tracker's runs
-        outlive a session: each MLflow tracker is a run of its own."""
+        outlive a session: each MLflow tracker sent after the fact is a run of its own (a training run's
+        MLflow tracker resumes its run as it opens: :class:`~.mlflow.MLflowTracker`)."""
 
 
 def open_tracker(
@@ -105,12 +116,16 @@ def open_tracker(
     run_name: str,
     params: Mapping[str, Any] | None = None,
     background: bool = True,
+    resumable: bool = False,
 ) -> Tracker:
     """The tracker ``name`` for one run: TensorBoard event files in ``folder/tensorboard/run_name``; an
     MLflow run named ``run_name`` at MLflow's tracking URI (``MLFLOW_TRACKING_URI``, else MLflow's own
     default: a local database file, ``mlflow.db`` in the working folder). ``params``: the recipe,
     nested or flat, recorded as the run's parameters. ``background``: MLflow's calls are made by a
-    writer process beside training; False makes them in this process (for a run sent after the fact)."""
+    writer process beside training; False makes them in this process (for a run sent after the fact).
+    ``resumable``: ``folder`` is the training run's own, and a resumed run (``train --resume``) goes on in
+    the MLflow run that logged it (its id kept in ``folder/mlflow.json``), as TensorBoard's does in its
+    event files."""
     if params is not None and not isinstance(params, Mapping):
         raise InvalidValueError(
             "params", type(params).__name__, "a mapping of field -> value (a recipe's to_dict())"
@@ -123,7 +138,9 @@ def open_tracker(
     if name == "mlflow":
         from optimlab.integrations.mlflow import MLflowTracker
 
-        return MLflowTracker(run_name=run_name, params=flat, background=background)
+        return MLflowTracker(
+            run_name=run_name, params=flat, background=background, run_folder=folder if resumable else None
+        )
     check_trackers([name])
     raise AssertionError(name)  # unreachable: every name in TRACKERS is opened above
 
@@ -149,19 +166,28 @@ def log_run(
         raise InvalidValueError(
             "tracker", type(tracker).__name__, "a Tracker, e.g. open_tracker('mlflow', ...)"
         )
-    started = (run.path / "recipe.yaml").stat().st_mtime
-    lines: dict[tuple[int, float], dict[str, float]] = {}
-    for metric, (steps, seconds, values) in run.series.items():
-        for step, second, value in zip(steps, seconds, values):
-            lines.setdefault((step, second), {})[metric] = value
-    if lines:
-        tracker.restart(min(step for step, _ in lines))
-    for (step, second), metrics in sorted(lines.items(), key=lambda item: item[0][0]):
-        tracker.log(step, started + (second if math.isfinite(second) else 0.0), metrics)
+    records = run_records(run, (run.path / "recipe.yaml").stat().st_mtime)
+    if records:
+        tracker.restart(records[0][0])
+    for record in records:
+        tracker.log(*record)
     for artifact in artifacts:
         tracker.log_artifact(artifact)
     tracker.finish(failed=run.result.get("status") == "diverged")
     return tracker
+
+
+def run_records(run: RunFolder, started: float) -> list[Record]:
+    """The lines of a run's metrics.jsonl as records in step order, each at ``started`` plus its
+    ``seconds`` (Unix time)."""
+    lines: dict[tuple[int, float], dict[str, float]] = {}
+    for metric, (steps, seconds, values) in run.series.items():
+        for step, second, value in zip(steps, seconds, values):
+            lines.setdefault((step, second), {})[metric] = value
+    return [
+        (step, started + (second if math.isfinite(second) else 0.0), metrics)
+        for (step, second), metrics in sorted(lines.items(), key=lambda item: item[0][0])
+    ]
 
 
 def log_study(location: str | Path, tracker_name: str, *, folder: str | Path) -> int:

@@ -198,6 +198,7 @@ class StopOnSignal(Callback):
     def on_step_end(self, state: TrainState) -> None:
         if self.received is not None and state.stop_reason is None:
             state.stop_reason = f"interrupted by {self.received} at step {state.step} of {state.total_steps}"
+            state.interrupted = True
 
 
 class ProgressBar(Callback):

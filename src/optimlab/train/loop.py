@@ -67,6 +67,7 @@ class TrainState:
     seconds: float = 0.0  # wall time spent in fit up to the last step, summed over resumed segments
     stop_reason: str | None = None  # set to stop the loop after the current step
     diverged: bool = False  # a non-finite loss stopped the run
+    interrupted: bool = False  # a signal (Ctrl-C, SIGTERM) stopped the run, to resume later
     last_metrics: dict[str, float] = dataclasses.field(default_factory=dict)  # of the last evaluation
 
     def to_dict(self) -> dict[str, Any]:
@@ -221,7 +222,7 @@ def fit(
     device = next(model.parameters()).device
     state = state or TrainState()
     state.steps_per_epoch = batches.steps_per_epoch or 0  # 0: not known until an epoch has been read
-    state.total_steps, state.stop_reason = total_steps, None
+    state.total_steps, state.stop_reason, state.interrupted = total_steps, None, False
     amp = (
         torch.autocast(device.type, dtype=autocast_dtype)
         if autocast_dtype is not None

@@ -93,6 +93,9 @@ CASES: list[tuple[str, list[str], str]] = [
     ("doctor html suffix", ["doctor", "--html", "report.txt"], "--html"),
     ("doctor fail-on info", ["doctor", "--fail-on", "info"], "--fail-on"),
     ("doctor format yaml", ["doctor", "--format", "yaml"], "--format"),
+    # found only when the work begins: the progress line waits for it, so stderr holds the error alone
+    ("doctor ragged csv", ["doctor", "--dataset", "RAGGED_CSV"], "row 3 of ragged.csv"),
+    ("lr-find ragged csv", ["lr-find", "--dataset", "RAGGED_CSV"], "row 3 of ragged.csv"),
     ("lr-find range reversed", ["lr-find", "--start-lr", "1", "--end-lr", "0.1"], "--end-lr"),
     ("lr-find one step", ["lr-find", "--sweep-steps", "1"], "--sweep-steps"),
     ("lr-find plot suffix", ["lr-find", "--plot", "lr.pdf"], "--plot"),
@@ -297,6 +300,7 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
         ),
         ("BCE_DIGITS_YAML", "bce.yaml", b"data: {name: digits}\ntraining: {loss: bce}\n"),
         ("MODEL_LOSS_YAML", "own.yaml", b"data: {name: digits}\ntraining: {loss: model}\n"),
+        ("RAGGED_CSV", "ragged.csv", b"1,2,0\n3,4,1\n5,6\n"),
     ):
         paths[key] = root / name
         paths[key].write_bytes(content)

@@ -84,16 +84,23 @@ class Output:
         print(message, file=sys.stderr, flush=True)
 
     @contextlib.contextmanager
-    def working(self, message: str) -> Iterator[Update]:
+    def working(self, message: str, *, lazy: bool = False) -> Iterator[Update]:
         """Show that a long step runs: a spinner on a terminal, else a line on stderr. Yields
         ``update(message, done=None, total=None)``, which replaces the message (the step now running)
         and, on a terminal, shows how far it is (``done`` of ``total`` steps, redrawn at most
-        :data:`REDRAW_SECONDS` apart); elsewhere each new message is one line (with its ``total``)."""
+        :data:`REDRAW_SECONDS` apart); elsewhere each new message is one line (with its ``total``).
+        ``lazy``: off a terminal, the first line waits for the first update, so that input refused
+        before the work begins (a data file that does not load) stays one line on stderr."""
         if not sys.stderr.isatty():
             shown = [message]
-            self.note(message)
+            waiting = [lazy]
+            if not lazy:
+                self.note(message)
 
             def note_new(message: str, done: int | None = None, total: int | None = None) -> None:
+                if waiting[0]:
+                    waiting[0] = False
+                    self.note(shown[0])
                 if message != shown[0]:
                     shown[0] = message
                     self.note(message if total is None else f"{message} ({total:,} steps)")

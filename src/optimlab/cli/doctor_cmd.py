@@ -90,7 +90,7 @@ def doctor(
     output = Output(fmt)
     doing = f"examining {recipe.model.name} on {recipe.data.name}"
     with (
-        output.working(doing) as update,
+        output.working(doing, lazy=True) as update,
         listening(lambda phase, *steps: update(f"{doing}: {phase}", *steps)),
     ):
         diagnosis = diagnose_recipe(

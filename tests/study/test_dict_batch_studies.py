@@ -17,7 +17,7 @@ from optimlab.errors import InvalidValueError, OptimlabWarning
 from optimlab.recipe import Recipe
 from optimlab.study import load_specs
 from optimlab.study.backends import BackendOptions
-from optimlab.study.compare import compare
+from optimlab.study.compare import compare, plan_comparison
 from optimlab.study.storage import load_records, open_storage
 from optimlab.train.run import train
 
@@ -208,3 +208,9 @@ def test_bench_runs_the_hf_model_by_path_and_a_seed_run_is_its_stored_recipe_tra
     again = train(Recipe.from_dict(seed_run.recipe))
     assert seed_run.metrics["val_loss"] == pytest.approx(again.metrics["val_loss"], rel=1e-5)
     assert seed_run.metrics["val_accuracy"] == again.metrics["val_accuracy"]
+
+
+def test_a_language_model_without_a_test_split_is_reported_on_what_it_is_tuned_on(user_package):
+    # Token labels (no class per example): tuned on val_loss, and the fresh seeds reported on it too.
+    (spec,) = plan_comparison(["sgd"], model=f"{TEXT}:gpt", dataset=f"{TEXT}:counting", budget=1, seeds=1)
+    assert (spec.metric, spec.goal, spec.test_metric) == ("val_loss", "min", "val_loss")

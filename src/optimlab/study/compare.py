@@ -188,11 +188,11 @@ def on_dict_batches(workload: Workload) -> Workload:
     if spec.loss is None and spec.compute_loss is None:
         updates["training.loss"] = MODEL_LOSS
     fitted = dataclasses.replace(workload, recipe=workload.recipe.with_updates(updates))
-    if splits.test is None:  # reported on the validation split of the fresh seeds
-        fitted = dataclasses.replace(fitted, test_metric=fitted.metric)
     no_accuracy = splits.task != "classification" or spec.compute_loss is not None  # shows no logits
     if no_accuracy and workload.metric == "val_accuracy":
         fitted = with_metric(fitted, "val_loss")
+    if splits.test is None:  # reported on the validation split of the fresh seeds, as tuned
+        fitted = dataclasses.replace(fitted, test_metric=fitted.metric)
     return fitted
 
 

@@ -79,6 +79,20 @@ def test_under_two_decades_the_twos_and_fives_are_labelled_too():
     assert {"0.5", "1", "2"} <= {label for label, _, _ in _ticks(root, "end")}
 
 
+def test_a_loss_over_thirty_decades_labels_at_most_eight_powers_of_ten():
+    root = _parsed(line_chart({"a": [1, 2, 3]}, {"a": [1.14, 3.8e29, math.nan]}, log_y=True))
+    labels = [float(label) for label, _, _ in _ticks(root, "end")]
+    assert 2 <= len(labels) <= 8 and min(labels) <= 1.14 and max(labels) >= 1e25
+    assert all(math.log10(v) == round(math.log10(v)) for v in labels)
+
+
+@pytest.mark.parametrize("steps", [[1], [1, 2, 3], [1, 2, 3, 4, 5, 6, 7, 8, 9]])
+def test_a_step_axis_has_whole_numbers_only(steps):
+    root = _parsed(line_chart({"a": steps}, {"a": [1.0] * len(steps)}, whole_x=True))
+    labels = [label for label, _, _ in _ticks(root, "middle")]
+    assert labels and all(label.isdigit() for label in labels)
+
+
 def test_non_finite_values_and_non_positive_ones_on_a_log_axis_leave_gaps():
     ys = [1.0, 0.5, math.nan, 0.25, 0.0, 0.1, math.inf, 0.05]
     [pieces] = _curves(_parsed(line_chart({"a": range(8)}, {"a": ys}, log_y=True)))

@@ -114,15 +114,16 @@ class _Axis:
         return (value - self.low) / (self.high - self.low)
 
 
-def _linear_axis(values: Sequence[float], *, margin: float = 0.05) -> _Axis:
-    """Limits 5% beyond the data (matplotlib's margins), ticks on 1, 2, 2.5 or 5 times a power of ten."""
+def _linear_axis(values: Sequence[float], *, margin: float = 0.05, whole: bool = False) -> _Axis:
+    """Limits 5% beyond the data (matplotlib's margins), ticks on 1, 2, 2.5 or 5 times a power of ten;
+    ``whole``: ticks on whole numbers only (a count of steps has no step 1.5)."""
     low, high = (min(values), max(values)) if values else (0.0, 1.0)
     if high == low:  # a flat series: one unit around it, or 10% of its size
         half = abs(low) * 0.1 or 0.5
         low, high = low - half, high + half
     span = high - low
     low, high = low - margin * span, high + margin * span
-    raw = (high - low) / 6
+    raw = max((high - low) / 6, 1.0 if whole else 0.0)
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
     decimals = max(0, -math.floor(math.log10(step)) + (1 if step / power == 2.5 else 0))
@@ -147,11 +148,13 @@ def _log_axis(values: Sequence[float], *, margin: float = 0.05) -> _Axis:
     span = high - low
     low, high = 10 ** (low - margin * span), 10 ** (high + margin * span)
     multiples = (1, 2, 5) if high < low * 100 else (1,)
+    # At most 8 powers labelled: 30 decades (a diverged run's loss) labelled one by one overlap.
+    every = next(k for k in (1, 2, 3, 5, 10, 20, 50, 100) if span / k <= 8)
     ticks = [
         (m * 10.0**power, plain(float(f"{m * 10.0**power:.6g}")))
         for power in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
         for m in multiples
-        if low <= m * 10.0**power <= high
+        if low <= m * 10.0**power <= high and power % every == 0
     ]
     if len(ticks) < 2:  # within a decade and between its 1, 2 and 5: linear ticks, as matplotlib's minor ones
         ticks = [(v, t) for v, t in _linear_axis([low, high], margin=0.0).ticks if low <= v <= high and v > 0]
@@ -187,9 +190,11 @@ def line_chart(
     xlabel: str = "",
     ylabel: str = "",
     log_y: bool = False,
+    whole_x: bool = False,
     levels: Mapping[str, float] | None = None,
 ) -> LineChart:
-    """One line per series over its own ``x``; ``levels`` draws named horizontal lines (a target, chance).
+    """One line per series over its own ``x``; ``levels`` draws named horizontal lines (a target, chance);
+    ``whole_x``: x is a count (steps), its ticks whole numbers.
 
     Non-finite values leave gaps; on a log axis values that are not positive do too. Series longer than
     :data:`MAX_POINTS` are thinned (:func:`thinned`), series shorter than :data:`SPARSE` marked at each point.
@@ -205,7 +210,7 @@ def line_chart(
     x_values = [px for points in shown.values() for px, _ in points if math.isfinite(px)]
     y_values = [py for points in shown.values() for _, py in points if py is not None]
     y_values += [v for v in (levels or {}).values() if math.isfinite(v) and (v > 0 or not log_y)]
-    x_axis = _linear_axis(x_values, margin=0.05)
+    x_axis = _linear_axis(x_values, margin=0.05, whole=whole_x)
     y_axis = _log_axis(y_values) if log_y else _linear_axis(y_values)
 
     # Margins that just fit the text: title, axis labels, tick labels, the legend at the right.

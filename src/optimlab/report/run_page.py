@@ -82,6 +82,7 @@ def _figure(
         xlabel=_SECONDS if by_time else _STEP,
         ylabel=ylabel,
         log_y=spans_decades(values),
+        whole_x=not by_time,
         levels=levels,
     )
 

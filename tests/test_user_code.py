@@ -47,6 +47,20 @@ def sized(in_features, num_classes):
 def not_a_model():
     return "a model"
 
+class WithAuxiliary(nn.Module):
+    """Class scores and an auxiliary loss, as a tuple."""
+    def __init__(self):
+        super().__init__()
+        self.out = nn.Linear(4, 2)
+    def forward(self, x):
+        scores = self.out(x)
+        return scores, scores.pow(2).mean()
+
+class PlusAuxiliary(nn.Module):
+    def forward(self, outputs, targets):
+        scores, auxiliary = outputs
+        return nn.functional.cross_entropy(scores, targets) + auxiliary
+
 NUMBER = 3
 '''
 
@@ -196,6 +210,24 @@ def test_a_users_loss_is_the_runs_loss(user_package):
     built = build(recipe)
     outputs, targets = torch.zeros(3, 1), torch.full((3, 1), 2.0)
     assert built.loss_fn(outputs, targets).item() == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("loss", [None, "optimlab_test_nets:PlusAuxiliary"])
+def test_a_model_of_tensors_returning_a_tuple_is_refused_at_its_first_step(user_package, loss):
+    """A model returning (scores, aux) with a loss that takes the tuple trained, then died in a traceback
+    at its evaluation ('tuple' object has no attribute 'unsqueeze'); under cross-entropy the first
+    batch was blamed."""
+    recipe = Recipe.from_dict({
+        "data": {"name": "optimlab_test_data:tensors"},
+        "model": {"name": "optimlab_test_nets:WithAuxiliary"},
+        "training": {"loss": loss, "epochs": 1},
+    })  # fmt: skip
+    with pytest.raises(OptimlabError) as refused:
+        train(recipe)
+    assert str(refused.value).startswith(
+        "invalid value 'a tuple of 2 (float32 (30, 2), float32 ())' for the model's output: accepted one "
+        "tensor of scores (or outputs with .logits) on (input, target) data"
+    )
 
 
 @pytest.mark.parametrize(

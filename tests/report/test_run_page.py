@@ -1,7 +1,9 @@
 """The page of a run, and of runs overlaid: read from run folders, what differs between recipes, size."""
 
+import html
 import json
 import math
+import re
 
 import pytest
 
@@ -117,3 +119,43 @@ def test_the_page_of_a_run_on_dict_batches_is_written(tmp_path, user_package):
     page = write_run_report([read_run(tmp_path / "run")], tmp_path / "run" / "report.html")
     html = page.read_text()
     assert result.metrics["val_accuracy"] >= 0 and "val_accuracy" in html and "chance" not in html
+
+
+def test_a_diverged_run_is_said_to_be_so_and_its_page_shows_result_json(tmp_path):
+    """The page of a run that diverged titled it like a finished one ('optimlab run: div'), its table
+    captioned 'Results at the end of training'."""
+    import xml.etree.ElementTree as ElementTree
+
+    from optimlab.train import train
+
+    recipe = {"data": {"name": "iris"}, "optimizer": {"name": "sgd", "lr": 1e10}, "training": {"epochs": 3}}
+    train(Recipe.from_dict(recipe), tmp_path / "div")
+    result = json.loads((tmp_path / "div" / "result.json").read_text())
+    page = run_page([read_run(tmp_path / "div")]).render()
+    assert result["status"] == "diverged"
+    assert "<title>optimlab run: div (diverged)</title>" in page and "Results where training stopped" in page
+    assert f'<td>diverged</td><td class="number">{result["steps"]}</td>' in page
+    assert html.escape(result["message"]) in page
+    for svg in re.findall(r"<svg.*?</svg>", page, flags=re.S):  # the NaN loss breaks no figure
+        assert ElementTree.fromstring(svg).tag.endswith("svg") and "nan" not in svg.lower()
+
+
+@pytest.mark.parametrize(("status", "shown"), [("interrupted", "interrupted"), (None, "not finished")])
+def test_an_interrupted_or_unfinished_run_is_titled_so(tmp_path, status, shown):
+    folder = fake_run(tmp_path / "run")
+    if status is None:  # killed: no result.json
+        (folder / "result.json").unlink()
+    else:
+        (folder / "result.json").write_text(json.dumps({"status": status, "steps": 42, "metrics": {}}))
+    finished = read_run(fake_run(tmp_path / "done"))
+    assert run_page([read_run(folder)]).title == f"optimlab run: run ({shown})"
+    assert run_page([read_run(folder), finished]).title == f"optimlab runs: 2 runs overlaid (1 {shown})"
+    assert run_page([finished]).title == "optimlab run: done"
+    assert "Results at the end of training" in run_page([finished]).render()
+
+
+def test_a_null_recipe_field_shows_as_its_default_not_a_blank(tmp_path):
+    run = read_run(fake_run(tmp_path / "a"))
+    assert run.recipe["model"]["width"] is None
+    recipe = run_page([run]).render().split("<h2>Recipe</h2>")[1].split("<h2>")[0]
+    assert "<td>model.width</td><td>(default)</td>" in recipe and "<td></td>" not in recipe

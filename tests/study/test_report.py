@@ -77,3 +77,13 @@ def test_a_storage_password_stays_off_the_page(tmp_path):
     ).read_text()
     assert "s3cret" not in page
     assert page.count("postgresql://probe:***@db-host/studies") == 3
+
+
+def test_the_base_recipe_says_which_fields_the_methods_set_and_tuning_searches(tmp_path):
+    """'Base recipe (what every trial shares)' listed optimizer.name: adam and a blank optimizer.lr, where
+    half the trials ran sgd and every trial had its own lr."""
+    page = write_report([StudyResult(SPEC, str(tmp_path), RECORDS)], tmp_path / "report.html").read_text()
+    base = page.split("Base recipe (what every trial shares)")[1].split("</table>")[0]
+    assert "<td>optimizer.name</td><td>set by each method (sgd: sgd, adam: adam)</td>" in base
+    assert "<td>optimizer.lr</td><td>tuned (best value per method in the leaderboard)</td>" in base
+    assert "<td>optimizer.weight_decay</td><td>(default)</td>" in base and "<td></td>" not in base

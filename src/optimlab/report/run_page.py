@@ -9,6 +9,7 @@ curves are :mod:`.line_chart`'s, so writing it costs milliseconds, not matplotli
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from optimlab.report.chance import chance_levels
 from optimlab.report.environment import machine_and_versions
 from optimlab.report.html import Page
 from optimlab.report.line_chart import LineChart, line_chart, spans_decades
-from optimlab.report.recipes import differing_fields, flat_fields
+from optimlab.report.recipes import DEFAULT, differing_fields, flat_fields
 from optimlab.report.run_folder import RunFolder
 
 __all__ = ["run_page", "write_run_report"]
@@ -99,19 +100,38 @@ def _has_times(runs: Sequence[RunFolder]) -> bool:
     return all(math.isfinite(t) for run in runs for _, seconds, _ in run.series.values() for t in seconds[:1])
 
 
+_FINISHED = ("completed", "stopped")  # result.json's statuses of a run that ran to its end (or early stop)
+
+
+def _status(run: RunFolder) -> str:
+    """The run's status in result.json; a run without one is still running, or was killed."""
+    return str(run.result.get("status", "not finished"))
+
+
+def _unfinished(runs: Sequence[RunFolder]) -> str:
+    """`` (diverged)`` for one run, `` (1 diverged, 1 interrupted)`` for several; '' when all finished."""
+    counts = Counter(_status(run) for run in runs if _status(run) not in _FINISHED)
+    if not counts:
+        return ""
+    if len(runs) == 1:
+        return f" ({_status(runs[0])})"
+    return " (" + ", ".join(f"{count} {status}" for status, count in counts.items()) + ")"
+
+
 def _results_table(page: Page, runs: Sequence[RunFolder]) -> None:
     names = list(dict.fromkeys(k for run in runs for k in run.result.get("metrics", {})))
     rows = [
         (
             run.name,
-            run.result.get("status", "not finished"),
+            _status(run),
             run.result.get("steps", ""),
             run.result.get("seconds", ""),
             *(run.result.get("metrics", {}).get(k, "") for k in names),
         )
         for run in runs
     ]
-    page.table(("run", "status", "steps", "seconds", *names), rows, caption="Results at the end of training")
+    caption = "Results where training stopped" if _unfinished(runs) else "Results at the end of training"
+    page.table(("run", "status", "steps", "seconds", *names), rows, caption=caption)
     for run in runs:
         if run.result.get("message"):
             page.paragraph(f"{run.name}: {run.result['message']}", note=True)
@@ -121,10 +141,10 @@ def run_page(runs: Sequence[RunFolder], *, command: str | None = None) -> Page:
     """The page of one run, or of several overlaid (one colour per run)."""
     if len(runs) == 1:
         run = runs[0]
-        page = Page(f"optimlab run: {run.name}", f"Training run in {run.path}.")
+        page = Page(f"optimlab run: {run.name}{_unfinished(runs)}", f"Training run in {run.path}.")
     else:
         page = Page(
-            f"optimlab runs: {len(runs)} runs overlaid",
+            f"optimlab runs: {len(runs)} runs overlaid{_unfinished(runs)}",
             "Runs: " + ", ".join(run.name for run in runs) + ".",
         )
     page.section("Results")
@@ -140,16 +160,16 @@ def run_page(runs: Sequence[RunFolder], *, command: str | None = None) -> Page:
                 page.figure(_figure(runs, metrics, True, chance), name=f"{'-'.join(metrics)}-by-time")
     if len(runs) == 1:
         page.section("Recipe")
-        page.table(("field", "value"), flat_fields(runs[0].recipe))
+        page.table(("field", "value"), flat_fields(runs[0].recipe, null=DEFAULT))
     else:
-        differing = differing_fields([run.recipe for run in runs])
+        differing = differing_fields([run.recipe for run in runs], null=DEFAULT)
         page.section(
             "What differs between the recipes",
             f"{len(differing)} field(s) differ; every other field of the recipes is the same.",
         )
         page.table(
             ("field", *(run.name for run in runs)),
-            [(k, *("(default)" if x is None else x for x in v)) for k, v in differing.items()],
+            [(k, *v) for k, v in differing.items()],
         )
         for run in runs:
             page.code(yaml.safe_dump(run.recipe, sort_keys=False), summary=f"Recipe of {run.name}")

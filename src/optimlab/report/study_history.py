@@ -25,7 +25,7 @@ from optimlab.bench import resume_command as folder_resume_command
 from optimlab.report import figures
 from optimlab.report.environment import machine_and_versions
 from optimlab.report.html import Page
-from optimlab.report.recipes import differing_fields
+from optimlab.report.recipes import DEFAULT, differing_fields
 from optimlab.study.analysis import confidence_interval, metric_bounds
 from optimlab.study.protocols import SEEDS, TUNE
 from optimlab.study.run import Progress, StudyResult, counted, load_specs, progress
@@ -270,7 +270,7 @@ def _add_workload(page: Page, label: str, studies: Sequence[_Study]) -> None:
         name=f"{label}-intervals",
     )
     specs = [s.result.spec for s in studies]
-    differing = differing_fields([spec.recipe.to_dict() for spec in specs])
+    differing = differing_fields([spec.recipe.to_dict() for spec in specs], null=DEFAULT)
     settings = {
         "budget": [spec.budget for spec in specs],
         "seeds": [spec.seeds for spec in specs],

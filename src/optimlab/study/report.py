@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from optimlab.report import Page, figures, machine_and_versions
 from optimlab.report.chance import chance_levels
-from optimlab.report.recipes import flat_fields
+from optimlab.report.recipes import DEFAULT, flat_fields
 from optimlab.study.analysis import LeaderboardRow, leaderboard, performance_profiles, seed_band, sensitivity
 from optimlab.study.protocols import StudySpec
 from optimlab.study.run import StudyResult
@@ -71,6 +71,27 @@ def leaderboard_table(
         for rank, (row, cell) in enumerate(zip(board, cells))
     ]
     return (*columns, heading), rows
+
+
+def base_recipe_rows(spec: StudySpec) -> list[tuple[str, Any]]:
+    """The base recipe as ``(field, value)`` rows; a field a method sets, or tuning searches, says so in
+    place of its base value, which no trial keeps."""
+    per_method: dict[str, list[str]] = {}
+    for method in spec.methods:
+        for field, value in method.updates.items():
+            per_method.setdefault(field, []).append(f"{method.name}: {value}")
+    tuned = {field for method in spec.methods for field in spec.space_for(method).fields}
+    return [
+        (
+            field,
+            "set by each method (" + ", ".join(per_method[field]) + ")"
+            if field in per_method
+            else "tuned (best value per method in the leaderboard)"
+            if field in tuned
+            else value,
+        )
+        for field, value in flat_fields(spec.recipe.to_dict(), null=DEFAULT)
+    ]
 
 
 def curves_figure(result: StudyResult, chance: Mapping[str, float] | None = None) -> Figure:
@@ -174,11 +195,7 @@ def _add_study(
             [(r.method, r.key, r.status, r.message or "") for r in failed],
             caption=f"Failed, diverged or pruned trials ({len(failed)})",
         )
-    page.table(
-        ("field", "value"),
-        flat_fields(spec.recipe.to_dict()),
-        caption="Base recipe (what every trial shares)",
-    )
+    page.table(("field", "value"), base_recipe_rows(spec), caption="Base recipe (what every trial shares)")
     page.paragraph(
         f"Storage: {without_passwords(result.location)} (an Optuna storage: optuna-dashboard reads it).",
         note=True,

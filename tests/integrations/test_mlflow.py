@@ -336,3 +336,29 @@ def test_a_kept_run_the_tracking_uri_does_not_have_gives_way_to_a_new_run_with_a
     assert run.run_id != "f" * 32 and json.loads((tmp_path / RUN_FILE).read_text())["run_id"] == run.run_id
     client = MlflowClient(tracking_uri=uri)
     assert sorted(m.step for m in client.get_metric_history(run.run_id, "train_loss")) == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("logged", [True, False])
+def test_report_log_mlflow_sends_a_run_into_the_mlflow_run_its_folder_keeps(tmp_path, sqlite_uri, logged):
+    """`optimlab report RUN --log mlflow` opened a new MLflow run each time, after `train --log mlflow`
+    too: now the run its folder keeps (or one it then keeps) gets the lines it lacks and the page."""
+    from optimlab.cli.app import main
+
+    out = tmp_path / "iris-run"
+    if logged:
+        train_with_tracker(out, "mlflow")
+    else:
+        with pytest.raises(SystemExit):
+            main(["train", "--dataset", "iris", "--steps", "12", "--out", str(out), "--no-progress"])
+    for _ in range(2):
+        with pytest.raises(SystemExit) as done:
+            main(["report", str(out), "--log", "mlflow", "--out", str(tmp_path / "page.html")])
+        assert done.value.code == 0
+    client = MlflowClient(tracking_uri=sqlite_uri)
+    experiment = client.get_experiment_by_name("optimlab").experiment_id
+    (run,) = client.search_runs([experiment], f"attributes.run_name = '{out.name}'")
+    assert run.info.status == "FINISHED" and "page.html" in [
+        a.path for a in client.list_artifacts(run.info.run_id)
+    ]
+    _same_as_metrics_jsonl(client, run, out)

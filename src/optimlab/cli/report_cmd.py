@@ -109,8 +109,8 @@ def _send(paths: list[str], *, runs: bool, trackers: list[str], page: Path) -> d
         for path in paths:
             if runs:
                 run = read_run(path)
-                tracker = open_tracker(
-                    name, folder=path, run_name=run.name, params=run.recipe, background=False
+                tracker = open_tracker(  # resumable: into the MLflow run the folder keeps, where it has one
+                    name, folder=path, run_name=run.name, params=run.recipe, background=False, resumable=True
                 )
                 log_run(run, tracker, artifacts=[page])
             else:

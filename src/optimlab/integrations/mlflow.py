@@ -119,17 +119,31 @@ class MLflowTracker(Tracker):
         one (a resumed run), continued at ``state.step`` (:func:`~.mlflow_writer.open_run`)."""
         if self.run_folder is None:
             return
-        seen = None
-        with contextlib.suppress(FileNotFoundError):
-            seen = kept_run((self.run_folder / RUN_FILE).read_bytes()).get("run_id")
         records = []
         if state.step > 0 and is_run_folder(self.run_folder):  # its lines up to the checkpoint
             records = run_records(read_run(self.run_folder), time.time() - state.seconds)
-        self._open({"run_folder": str(self.run_folder), "step": state.step, "records": records, "seen": seen})
+        seen = self._reopen(state.step, records)
         if seen is not None and self.background:  # what reopening warns of is said before training goes on
             answers = self._writer.wait(self._key, lambda answers: "run_id" in answers, self.wait_seconds)
             for message in (answers or {}).get("warnings", []):
                 warnings.warn(message, OptimlabWarning, stacklevel=2)
+
+    def send(self, records: list[Record]) -> None:
+        """A finished run's records: with a run folder, into the MLflow run it keeps (or a new one, then
+        kept there), only those it lacks, so ``optimlab report --log mlflow`` after ``train --log mlflow``,
+        or twice, leaves one run holding metrics.jsonl once; else as any tracker sends them."""
+        if self.run_folder is None:
+            super().send(records)
+        else:
+            self._reopen(records[-1][0] if records else 0, records)
+
+    def _reopen(self, step: int, records: list[Record]) -> str | None:
+        """Open the run folder's own MLflow run at ``step``, holding ``records``; the id it kept, if any."""
+        seen = None
+        with contextlib.suppress(FileNotFoundError):
+            seen = kept_run((self.run_folder / RUN_FILE).read_bytes()).get("run_id")  # type: ignore[operator]
+        self._open({"run_folder": str(self.run_folder), "step": step, "records": records, "seen": seen})
+        return seen
 
     def _open(self, resumed: dict[str, Any]) -> None:
         if self.background:

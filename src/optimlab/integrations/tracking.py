@@ -102,6 +102,14 @@ class Tracker(Callback):
     def log_artifact(self, path: str | Path) -> None:
         """Attach a file (the run's report) to the run, where the tracker keeps files."""
 
+    def send(self, records: list[Record]) -> None:
+        """Send a finished run's ``records`` (:func:`log_run`), in step order: they replace what earlier
+        sessions sent from the first of them on."""
+        if records:
+            self.restart(records[0][0])
+        for record in records:
+            self.log(*record)
+
     def restart(self, step: int) -> None:
         """What is sent from now on replaces what earlier sessions of the run sent from ``step`` on (a
         resumed run's steps past its checkpoint, a finished run sent again), where the tracker's runs
@@ -166,14 +174,11 @@ def log_run(
         raise InvalidValueError(
             "tracker", type(tracker).__name__, "a Tracker, e.g. open_tracker('mlflow', ...)"
         )
-    records = run_records(run, (run.path / "recipe.yaml").stat().st_mtime)
-    if records:
-        tracker.restart(records[0][0])
-    for record in records:
-        tracker.log(*record)
+    tracker.send(run_records(run, (run.path / "recipe.yaml").stat().st_mtime))
     for artifact in artifacts:
         tracker.log_artifact(artifact)
-    tracker.finish(failed=run.result.get("status") == "diverged")
+    status = run.result.get("status")
+    tracker.finish(failed=status == "diverged", interrupted=status == "interrupted")
     return tracker
 
 

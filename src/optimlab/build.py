@@ -13,6 +13,7 @@ recipe names one (``training.loss``, or ``training.compute_loss`` by import path
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -241,6 +242,22 @@ def _check_fits_task(loss: str, splits: Any) -> None:
         )
 
 
+def _check_takes_targets(name: str, model: nn.Module, target: str | None) -> None:
+    """Refuse the model's own loss (the default for dict batches) of a model whose ``forward`` cannot take
+    the batches' ``target`` (``labels``), so cannot return a loss of them: a plain module of named inputs
+    that returns scores. It said "forward() got an unexpected keyword argument 'labels'" of the batch."""
+    parameters = inspect.signature(model.forward).parameters.values()
+    if target is None or any(p.name == target or p.kind is p.VAR_KEYWORD for p in parameters):
+        return
+    raise InvalidValueError(
+        "training.loss",
+        f"{MODEL_LOSS} (the default for dict batches): {name}'s forward takes no {target!r}, so returns "
+        "no loss of them",
+        f"a loss of its outputs and the batch's {target!r} (training.loss: cross_entropy in a recipe), "
+        "or training.compute_loss: mypkg.losses:step",
+    )
+
+
 def build_optimizer(recipe: Recipe, model: nn.Module) -> torch.optim.Optimizer:
     from optimlab.optim import create
 
@@ -338,6 +355,8 @@ def build(recipe: Recipe) -> Built:
     optimizer = build_optimizer(recipe, model)
     loss_fn = build_loss(recipe, splits)
     path = recipe.training.compute_loss
+    if isinstance(splits, BatchSplits) and loss_fn is None and path is None:
+        _check_takes_targets(recipe.model.name, model, splits.target)
     steps = training_steps(recipe, splits)
     return Built(
         recipe=recipe,

@@ -214,3 +214,25 @@ def test_a_language_model_without_a_test_split_is_reported_on_what_it_is_tuned_o
     # Token labels (no class per example): tuned on val_loss, and the fresh seeds reported on it too.
     (spec,) = plan_comparison(["sgd"], model=f"{TEXT}:gpt", dataset=f"{TEXT}:counting", budget=1, seeds=1)
     assert (spec.metric, spec.goal, spec.test_metric) == ("val_loss", "min", "val_loss")
+
+
+def test_a_model_that_takes_no_labels_is_refused_its_own_loss_naming_the_fix(user_package, tmp_path):
+    from optimlab_userpkg.text import Scorer, sentences
+
+    base = {"data": {"name": PLAN["dataset"]}, "model": {"name": f"{TEXT}:Scorer"}, "training": {"epochs": 1}}
+    with pytest.raises(InvalidValueError) as refused:
+        train(Recipe.from_dict(base))
+    assert str(refused.value).startswith(
+        f"invalid value \"model (the default for dict batches): {TEXT}:Scorer's forward takes no 'labels', "
+        "so returns no loss of them\" for training.loss: accepted a loss of its outputs and the batch's "
+        "'labels' (training.loss: cross_entropy in a recipe)"
+    )
+    # Named, the loss gets the scores and the labels: val_loss and val_accuracy as a hand loop finds them.
+    found = train(Recipe.from_dict(base).with_updates({"training.loss": "cross_entropy"}), tmp_path).metrics
+    model = Scorer()
+    model.load_state_dict(torch.load(tmp_path / "model.pt", weights_only=True)["model"])
+    batch = default_collate(list(sentences()[1]))  # 24 items: one batch of 32
+    scores = model(batch["input_ids"])
+    loss = torch.nn.functional.cross_entropy(scores, batch["labels"]).item()
+    accuracy = (scores.argmax(1) == batch["labels"]).float().mean().item()
+    assert found == pytest.approx({"val_loss": loss, "val_accuracy": accuracy}, abs=1e-6)

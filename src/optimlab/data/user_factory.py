@@ -65,11 +65,18 @@ def _holds_dicts(data: Any) -> bool:
     return isinstance(_first(data), Mapping)
 
 
-def _one_class_each(data: Any) -> bool:
-    """Whether ``data``'s targets (under :data:`~optimlab.data.user_batches.TARGET_KEYS`) are one class
-    index per example: an int per item, an integer vector per batch."""
+def _target_key(data: Any) -> str | None:
+    """The key of ``data``'s targets in its first item or batch, the first of
+    :data:`~optimlab.data.user_batches.TARGET_KEYS` there; None where it holds none."""
     first = _first(data)
-    labels = next((first[k] for k in TARGET_KEYS if k in first), None)
+    return next((k for k in TARGET_KEYS if k in first), None)
+
+
+def _one_class_each(data: Any) -> bool:
+    """Whether ``data``'s targets (:func:`_target_key`) are one class index per example: an int per item,
+    an integer vector per batch."""
+    key = _target_key(data)
+    labels = None if key is None else _first(data)[key]
     batched = isinstance(data, (DataLoader, list))  # a Dataset gives items, a loader or list batches
     if isinstance(labels, int) and not isinstance(labels, bool):
         return not batched
@@ -86,7 +93,8 @@ class BatchSplits:
     (None: no test split), each a Dataset of dict items, a DataLoader or a list of dict batches.
 
     ``task`` is ``"classification"`` when the validation targets are one class index per example (a
-    study then tunes on ``val_accuracy``), else ``"batches"`` (tuned on ``val_loss``).
+    study then tunes on ``val_accuracy``), else ``"batches"`` (tuned on ``val_loss``); ``target`` is the
+    key of the training batches' targets (``labels``...), None where they hold none.
     """
 
     name: str
@@ -94,6 +102,7 @@ class BatchSplits:
     val: Any
     test: Any = None
     task: str = "batches"
+    target: str | None = None
     loss: None = None  # a data set's own loss (DatasetInfo.loss): the user's batches bring none
 
 
@@ -118,7 +127,8 @@ class BatchDataset:
         train = rest[: max(1, rounded(len(rest), data_fraction))]
         parts = [Subset(self.dataset, rows) for rows in (train, order[n_test : n_test + n_val])]
         test = Subset(self.dataset, order[:n_test]) if n_test else None
-        return BatchSplits(self.name, *parts, test=test, task=_task(parts[1] if len(parts[1]) else parts[0]))
+        task = _task(parts[1] if len(parts[1]) else parts[0])
+        return BatchSplits(self.name, *parts, test=test, task=task, target=_target_key(parts[0]))
 
 
 def _task(data: Any) -> str:
@@ -138,7 +148,8 @@ def _dict_batches(value: Any, name: str) -> BatchSplits | BatchDataset | None:
         return BatchDataset(name, value)
     if isinstance(value, (tuple, list)) and len(value) in (2, 3) and all(map(_holds_dicts, value)):
         train, val, *test = value
-        return BatchSplits(name, train, val, test[0] if test else None, task=_task(val))
+        test = test[0] if test else None
+        return BatchSplits(name, train, val, test, task=_task(val), target=_target_key(train))
     return None
 
 

@@ -159,3 +159,19 @@ def test_a_null_recipe_field_shows_as_its_default_not_a_blank(tmp_path):
     assert run.recipe["model"]["width"] is None
     recipe = run_page([run]).render().split("<h2>Recipe</h2>")[1].split("<h2>")[0]
     assert "<td>model.width</td><td>(default)</td>" in recipe and "<td></td>" not in recipe
+
+
+def test_a_run_keeps_its_colour_in_every_figure_where_another_has_no_line(tmp_path):
+    """A diverged run has no validation curve: the runs after it took the next colour in those figures, so
+    one run was red in the training loss and green in the validation loss."""
+    runs = [fake_run(tmp_path / name) for name in ("a", "diverged", "c")]
+    log = runs[1] / "metrics.jsonl"
+    log.write_text("".join(line for line in log.open() if "val_loss" not in line))
+    page = run_page([read_run(folder) for folder in runs]).render()
+    by_figure = [
+        dict(re.findall(r'stroke="(#[0-9a-f]{6})" stroke-width="1.5" [^>]*><title>([^<]+)</title>', svg))
+        for svg in re.findall(r"<svg.*?</svg>", page, flags=re.S)
+    ]
+    colours = [{run: colour for colour, run in figure.items()} for figure in by_figure]
+    assert {"a", "diverged", "c"} == set(colours[0]) and {"a", "c"} == set(colours[1])  # train, val loss
+    assert all(figure[run] == colours[0][run] for figure in colours for run in figure)

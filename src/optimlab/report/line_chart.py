@@ -27,7 +27,7 @@ import numpy
 
 from optimlab.errors import InvalidValueError
 
-__all__ = ["MAX_POINTS", "SPARSE", "LineChart", "line_chart", "plain", "spans_decades", "thinned"]
+__all__ = ["COLOURS", "MAX_POINTS", "SPARSE", "LineChart", "line_chart", "plain", "spans_decades", "thinned"]
 
 MAX_POINTS = 1000  # per series: 500 buckets of (min, max) keep every spike of a long run visible
 SPARSE = 25  # a series with fewer points is marked at each one (a curve of 2 evaluations is 1 segment)
@@ -192,13 +192,17 @@ def line_chart(
     log_y: bool = False,
     whole_x: bool = False,
     levels: Mapping[str, float] | None = None,
+    colours: Mapping[str, str] | None = None,
 ) -> LineChart:
     """One line per series over its own ``x``; ``levels`` draws named horizontal lines (a target, chance);
-    ``whole_x``: x is a count (steps), its ticks whole numbers.
+    ``whole_x``: x is a count (steps), its ticks whole numbers; ``colours`` gives a series its colour (one
+    run one colour in every chart of a page, whichever series a chart lacks), else :data:`COLOURS` in turn.
 
     Non-finite values leave gaps; on a log axis values that are not positive do too. Series longer than
     :data:`MAX_POINTS` are thinned (:func:`thinned`), series shorter than :data:`SPARSE` marked at each point.
     """
+    colour_of = {label: COLOURS[number % len(COLOURS)] for number, label in enumerate(series)}
+    colour_of.update(colours or {})
     shown: dict[str, list[tuple[float, float | None]]] = {}
     for label, ys in series.items():
         xs = x[label]
@@ -271,8 +275,8 @@ def line_chart(
                 f'<path d="M{x0:.1f} {at:.1f}H{x1:.1f}" stroke="gray" stroke-width="1" stroke-dasharray="1.5 2.5"/>'
             )
             parts.append(_text(x0 + 3, at - 3, label, 8, fill="dimgray"))
-    for number, (label, points) in enumerate(shown.items()):
-        colour = COLOURS[number % len(COLOURS)]
+    for label, points in shown.items():
+        colour = colour_of[label]
         xy = [None if v is None or not math.isfinite(u) else (px(u), py(v)) for u, v in points]
         parts.append(
             f'<path d="{_path(xy)}" fill="none" stroke="{colour}" stroke-width="1.5" '
@@ -290,7 +294,7 @@ def line_chart(
         lx, spacing = x1 + 12, min(_TICK + 5, (y0 - y1 - 8) / len(series))
         for number, label in enumerate(series):
             at = y1 + 8 + number * spacing
-            colour = COLOURS[number % len(COLOURS)]
+            colour = colour_of[label]
             parts.append(f'<path d="M{lx:.1f} {at:.1f}h16" stroke="{colour}" stroke-width="2"/>')
             parts.append(
                 f'<text x="{lx + 20:.1f}" y="{at + _TICK * 0.35:.1f}" font-size="{_TICK}">'

@@ -20,7 +20,7 @@ from optimlab.recipe import Recipe
 from optimlab.report.chance import chance_levels
 from optimlab.report.environment import machine_and_versions
 from optimlab.report.html import Page
-from optimlab.report.line_chart import LineChart, line_chart, spans_decades
+from optimlab.report.line_chart import COLOURS, LineChart, line_chart, spans_decades
 from optimlab.report.recipes import DEFAULT, differing_fields, flat_fields
 from optimlab.report.run_folder import RunFolder
 
@@ -61,8 +61,8 @@ def _figure(
     runs: Sequence[RunFolder], metrics: Sequence[str], by_time: bool, chance: Mapping[str, float]
 ) -> LineChart:
     """``metrics`` of every run over step (or seconds): one line per (run, metric)."""
-    xs, ys = {}, {}
-    for run in runs:
+    xs, ys, colours = {}, {}, {}
+    for number, run in enumerate(runs):
         for metric in metrics:
             if metric in run.series:
                 steps, seconds, values = run.series[metric]
@@ -70,6 +70,8 @@ def _figure(
                 if len(runs) > 1 and len(metrics) > 1:
                     label = f"{run.name}: {label}"
                 xs[label], ys[label] = (seconds if by_time else steps), values
+                if len(runs) > 1:  # a run keeps its colour in every figure, also where another has no line
+                    colours[label] = COLOURS[number % len(COLOURS)]
     values = [v for series in ys.values() for v in series]
     ylabel = _LABELS.get(metrics[0], metrics[0]) if len(metrics) == 1 else "loss"
     what = ylabel if len(metrics) == 1 else "training and validation loss"
@@ -85,6 +87,7 @@ def _figure(
         log_y=spans_decades(values),
         whole_x=not by_time,
         levels=levels,
+        colours=colours,
     )
 
 

@@ -362,3 +362,16 @@ def test_report_log_mlflow_sends_a_run_into_the_mlflow_run_its_folder_keeps(tmp_
         a.path for a in client.list_artifacts(run.info.run_id)
     ]
     _same_as_metrics_jsonl(client, run, out)
+
+
+def test_a_torn_kept_run_file_is_said_and_a_new_run_takes_over(tmp_path, sqlite_uri):
+    """A run folder's mlflow.json cut short by a kill was read as no file at all, silently."""
+    from optimlab.integrations.mlflow import MLflowTracker
+    from optimlab.integrations.mlflow_writer import RUN_FILE
+
+    (tmp_path / RUN_FILE).write_bytes(b'{"run_id": "ab')
+    tracker = MLflowTracker(run_name="torn", background=False, run_folder=tmp_path)
+    with pytest.warns(OptimlabWarning, match=r"mlflow.json names no MLflow run \(torn by a kill\?\)"):
+        tracker.send([(1, 1.7e9, {"train_loss": 1.0})])
+    tracker.finish()
+    assert json.loads((tmp_path / RUN_FILE).read_text())["run_id"] == tracker.run_id

@@ -139,9 +139,16 @@ class MLflowTracker(Tracker):
 
     def _reopen(self, step: int, records: list[Record]) -> str | None:
         """Open the run folder's own MLflow run at ``step``, holding ``records``; the id it kept, if any."""
-        seen = None
+        seen, path = None, self.run_folder / RUN_FILE  # type: ignore[operator]
         with contextlib.suppress(FileNotFoundError):
-            seen = kept_run((self.run_folder / RUN_FILE).read_bytes()).get("run_id")  # type: ignore[operator]
+            text = path.read_bytes()
+            seen = kept_run(text).get("run_id")
+            if seen is None and text.strip():
+                warnings.warn(
+                    f"{path} names no MLflow run (torn by a kill?): a new MLflow run takes over from it",
+                    OptimlabWarning,
+                    stacklevel=3,
+                )
         self._open({"run_folder": str(self.run_folder), "step": step, "records": records, "seen": seen})
         return seen
 

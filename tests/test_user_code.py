@@ -47,6 +47,10 @@ def sized(in_features, num_classes):
 def not_a_model():
     return "a model"
 
+def validated(n_layer=1):
+    """A config that checks its fields, as transformers' do: the reason on the second line."""
+    raise TypeError(f"Validation error for field 'n_layer':\\n    Field 'n_layer' expected int, got {n_layer!r}")
+
 class WithAuxiliary(nn.Module):
     """Class scores and an auxiliary loss, as a tuple."""
     def __init__(self):
@@ -253,6 +257,18 @@ def test_what_a_factory_returns_is_checked(user_package):
         OptimlabError, match="invalid value 'rows' for what dataset 'optimlab_test_data:text'"
     ):
         load("optimlab_test_data:text")
+
+
+def test_an_error_of_the_users_code_keeps_its_reason_after_a_heading(user_package):
+    recipe = Recipe.from_dict(
+        {"model": {"name": "optimlab_test_nets:validated", "options": {"n_layer": "two"}}}
+    )
+    with pytest.raises(OptimlabError) as refused:
+        build(recipe)
+    assert str(refused.value) == (
+        "model 'optimlab_test_nets:validated' raised TypeError: Validation error for field 'n_layer': "
+        "Field 'n_layer' expected int, got 'two' (optimlab_test_nets.py, line 36)"
+    )
 
 
 def test_a_parameter_nothing_fills_is_named_with_what_fills_one(user_package):

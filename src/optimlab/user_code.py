@@ -109,5 +109,12 @@ def call_user(what: str, path: str, target: Callable[..., T], *args: Any, **kwar
         own = [f for f in frames if "site-packages" not in f.filename and "/optimlab/" not in f.filename]
         where = (own or frames or [None])[-1]
         at = f" ({os.path.basename(where.filename)}, line {where.lineno})" if where is not None else ""
-        reason = (str(error).strip().splitlines() or [""])[0]
+        reason = _reason(str(error))
         raise OptimlabError(f"{what} {path!r} raised {type(error).__name__}: {reason}{at}") from error
+
+
+def _reason(message: str) -> str:
+    """The first line of an exception's ``message``, with the next one where it ends in a colon: the
+    reason of a heading such as transformers' "Validation error for field 'n_layer':"."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()] or [""]
+    return " ".join(lines[:2]) if lines[0].endswith(":") else lines[0]

@@ -49,3 +49,14 @@ def test_the_lr_range_figure_is_not_flattened_by_the_divergence():
     result = LRRangeResult(lrs, losses, losses, 1e-3, lrs[39], 1e-3, lrs[-1], "test")
     low, high = lr_range_figure(result).axes[0].get_ylim()
     assert math.isclose(high, 1.5 * 2.3) and low == 0.0  # the part that chooses the lr fills the axes
+
+
+def test_the_title_names_the_model_and_data_examined(tmp_path):
+    """`optimlab doctor --html` pages were all titled 'optimlab doctor', whatever they examined."""
+    from optimlab.recipe import Recipe
+
+    diagnosis = Setup(mlp, pixels, "adam", 1e-3).diagnose(steps=5)
+    recipe = Recipe.from_dict({"data": {"name": "digits"}, "model": {"name": "mlp"}})
+    page = write_html(diagnosis, tmp_path / "doctor.html", recipe=recipe).read_text(encoding="utf-8")
+    assert "<title>optimlab doctor: mlp on digits</title>" in page
+    assert "<title>optimlab doctor</title>" in write_html(diagnosis, tmp_path / "bare.html").read_text()

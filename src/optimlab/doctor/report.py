@@ -124,12 +124,15 @@ def write_html(
     diagnosis: Diagnosis,
     path: str | os.PathLike[str],
     *,
-    title: str = "optimlab doctor",
+    title: str | None = None,
     subtitle: str | None = None,
     recipe: Recipe | None = None,
 ) -> Path:
-    """A self-contained report of ``diagnosis`` at ``path``; with the ``recipe`` it examined, the loss
-    curve shows the chance level (ln C for C classes)."""
+    """A self-contained report of ``diagnosis`` at ``path``; with the ``recipe`` it examined, the title
+    names its model and data (unless ``title`` is given) and the loss curve shows the chance level (ln C
+    for C classes)."""
+    if title is None:
+        title = "optimlab doctor" + (f": {recipe.model.name} on {recipe.data.name}" if recipe else "")
     stats = diagnosis.statistics
     verdict = (
         "Healthy: no error or warning."

@@ -133,6 +133,27 @@ def test_a_batch_the_loss_cannot_use_is_refused_at_the_first_batch(batch, loss, 
     assert message in str(error.value)
 
 
+def test_a_dataset_of_unpadded_token_ids_is_refused_naming_the_keys_and_how_to_pad():
+    """Items of unequal lengths died in default_collate's traceback ('stack expects each tensor to be
+    equal size'), exit 1 on the command line."""
+    ragged = [{"input_ids": torch.arange(n), "labels": torch.arange(n), "id": 0} for n in (3, 5, 3)]
+
+    class Ragged(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(ragged)
+
+        def __getitem__(self, i):
+            return ragged[i]
+
+    with pytest.raises(InvalidValueError) as refused:
+        next(UserBatches(Ragged(), batch_size=3).stream("cpu"))
+    assert str(refused.value).startswith(
+        "invalid value \"'input_ids' of shapes (3,), (5,); 'labels' of shapes (3,), (5,)\" for the items "
+        "of a batch of a Ragged of 3 examples: accepted items that torch's default_collate stacks"
+    )
+    assert "DataCollatorWithPadding" in str(refused.value)
+
+
 def test_a_model_without_a_loss_or_a_loss_that_is_not_scalar_is_named():
     x, y = pair()
     data = UserBatches([(x,)])

@@ -279,7 +279,7 @@ class UserBatches:
         order = epoch_order(self.seed, epoch, len(self._data), shuffle=self.shuffle).tolist()
         size = self.batch_size
         for i in range(start, self.steps_per_epoch or 0):
-            yield default_collate([self._data[j] for j in order[i * size : (i + 1) * size]])
+            yield _collate([self._data[j] for j in order[i * size : (i + 1) * size]], self.source)
 
     def epoch(self, epoch: int, start: int = 0) -> Iterable[Any]:
         """The batches of one epoch from its ``start``-th on, where the data keeps them."""
@@ -401,6 +401,28 @@ class UserBatches:
         if self.tensors is not None and loss_fn is not None:
             return lambda batch: loss_fn(tensor_prediction(model(batch[0])), batch[1])
         return lambda batch: self.compute_loss(model, batch)
+
+
+def _collate(items: list[Any], source: str) -> Any:
+    """``default_collate`` of a batch's items; items it cannot stack (token ids of unequal lengths, left
+    unpadded) are refused naming the keys that differ and the two ways to pad them."""
+    try:
+        return default_collate(items)
+    except (RuntimeError, TypeError) as error:
+        first = items[0]
+        uneven = [
+            f"{key!r} of shapes {', '.join(map(str, sorted({tuple(item[key].shape) for item in items})[:3]))}"
+            for key, value in (first.items() if isinstance(first, Mapping) else ())
+            if isinstance(value, Tensor) and any(item[key].shape != value.shape for item in items)
+        ]
+        reason = (str(error).strip().splitlines() or [""])[0]
+        raise InvalidValueError(
+            f"the items of a batch of {source}",
+            "; ".join(uneven) or f"{type(error).__name__}: {reason}",
+            "items that torch's default_collate stacks, each tensor of one shape: pad them in the Dataset "
+            "(with attention_mask, and labels of -100 where padded), or give your splits as DataLoaders "
+            "whose collate_fn pads (transformers' DataCollatorWithPadding)",
+        ) from error
 
 
 def prediction(outputs: Any) -> Any:

@@ -1,5 +1,9 @@
 """CSV files: header detection, target by name or index, text labels, clear errors on bad rows."""
 
+import io
+import re
+
+import numpy as np
 import pytest
 import torch
 
@@ -100,3 +104,60 @@ def test_a_tsv_file_is_read_by_name(tmp_path):
     write(tmp_path, "a\tb\ty\n" + "".join(f"{i}\t{i % 3}\t{i % 2}\n" for i in range(20)), name="rows.tsv")
     splits = load(tmp_path / "rows.tsv", seed=0)
     assert splits.input_shape == (2,) and splits.num_classes == 2
+
+
+def numpy_reads(text, skiprows=0):
+    """The table as numpy reads the same text: the independent truth."""
+    return np.loadtxt(io.StringIO(text), delimiter=",", skiprows=skiprows, ndmin=2)
+
+
+@pytest.mark.parametrize("head", ["", "a,b,label\n"])
+def test_a_byte_order_mark_is_not_part_of_the_first_field(tmp_path, head):
+    text = head + "1,2,0\n3,4,1\n5,6,0\n"
+    (tmp_path / "bom.csv").write_text(text, encoding="utf-8-sig")
+    data = load_csv(tmp_path / "bom.csv", target="label" if head else -1)
+    table = numpy_reads(text, skiprows=1 if head else 0)
+    assert data.examples.x.tolist() == table[:, :2].tolist() and data.examples.y.tolist() == [0, 1, 0]
+
+
+def test_a_file_that_is_not_utf8_names_the_byte_and_line(tmp_path):
+    (tmp_path / "data.csv").write_bytes("a,b,label\n1,2,café\n".encode("latin-1"))
+    with pytest.raises(
+        InvalidValueError, match=r"'byte 0xe9 in line 2' for encoding of data.csv: accepted UTF-8"
+    ):
+        load_csv(tmp_path / "data.csv")
+
+
+def test_a_delimiter_ending_every_line_is_not_an_empty_target_column(tmp_path):
+    """Spreadsheets write "1,2,0,": the label stays the target, not an empty last column."""
+    text = "a,b,label\n1,2,0\n3,4,1\n5,6,2\n"
+    data = load_csv(write(tmp_path, text.replace("\n", ",\r\n")))
+    table = numpy_reads(text, skiprows=1)
+    assert data.examples.x.tolist() == table[:, :2].tolist()
+    assert data.examples.y.tolist() == table[:, 2].tolist() and data.num_classes == 3
+
+
+def test_a_header_of_numbered_columns_is_a_header(tmp_path):
+    """pandas writes a frame of unnamed columns as 0,1,...: the header is not read as a row of data."""
+    text = "0,1,label\n1.5,2,0\n3,4,1\n5,6,1\n"
+    data = load_csv(write(tmp_path, text))
+    table = numpy_reads(text, skiprows=1)
+    assert data.examples.x.tolist() == table[:, :2].tolist()
+    assert data.examples.y.tolist() == [0, 1, 1] and data.num_classes == 2
+
+
+@pytest.mark.parametrize("missing", ["", "NA", "?", "null"])
+def test_a_missing_target_is_refused_not_made_a_class(tmp_path, missing):
+    with pytest.raises(
+        InvalidValueError,
+        match=rf"'{re.escape(missing)}' for target 'label' in row 3 of data.csv: accepted a target",
+    ):
+        load_csv(write(tmp_path, f"a,b,label\n1,2,cat\n3,4,{missing}\n5,6,dog\n"))
+
+
+def test_a_missing_feature_says_so_and_rows_are_counted_as_lines(tmp_path):
+    """Row numbers are the file's lines, empty lines included, so the editor finds the row."""
+    with pytest.raises(
+        InvalidValueError, match=r"'NA' for feature 'b' in row 4 of data.csv: .*missing values"
+    ):
+        load_csv(write(tmp_path, "a,b,label\n1,2,0\n\n3,NA,1\n"))

@@ -1,15 +1,20 @@
 """User data from a CSV file: numeric feature columns and one target column.
 
-The delimiter is the one of ``, ; tab |`` that splits the first lines alike (``csv.Sniffer``; a
-comma where none does, as in a one-column file; override with ``delimiter``). The first row is a
-header when none of its fields is a number (override with ``header``). Targets that are not numbers,
-or whole numbers, are class labels (mapped to 0..K-1 in sorted order), others regression targets;
-``task`` overrides the guess.
+The file is UTF-8 text (a byte-order mark is skipped). The delimiter is the one of ``, ; tab |``
+that splits the first lines alike (``csv.Sniffer``; a comma where none does, as in a one-column file;
+override with ``delimiter``). The first row is a header when none of its fields is a number, or when
+one of its text fields heads a column of numbers (``0,1,2,label`` as pandas writes it); override with
+``header``. Empty lines, and the empty last field of a delimiter ending every line (spreadsheet
+exports), are not data. The target is the last column unless ``target`` names another. Targets that are
+not numbers, or whole numbers, are class labels (mapped to 0..K-1 in sorted order), others regression
+targets; ``task`` overrides the guess. A missing value (an empty field, ``NA``, ``?``, ...) is refused
+with its row and column, never filled.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import os
 from pathlib import Path
 
@@ -21,7 +26,11 @@ from optimlab.errors import InvalidValueError, UnknownNameError
 __all__ = ["DELIMITERS", "load_csv"]
 
 DELIMITERS = ",;\t|"  # what a delimiter is guessed among
-SNIFFED_LINES = 20  # the first lines the guess reads
+SNIFFED_LINES = 20  # the first lines the guesses of delimiter and header read
+# what spreadsheets, R and pandas write for a missing value (pandas' defaults), and UCI's "?"
+MISSING = frozenset(
+    ("", "?", "NA", "N/A", "n/a", "NaN", "nan", "-nan", "-NaN", "null", "NULL", "None", "#N/A", "#NA", "<NA>")
+)
 
 
 def _is_number(field: str) -> bool:
@@ -32,14 +41,39 @@ def _is_number(field: str) -> bool:
     return True
 
 
-def _delimiter(path: Path) -> str:
-    """The delimiter of :data:`DELIMITERS` that splits the first lines of ``path`` alike; else a comma."""
-    with path.open(newline="") as handle:
-        sample = "".join(line for _, line in zip(range(SNIFFED_LINES), handle))
+def _text(path: Path) -> str:
+    """The file's text, decoded as UTF-8 without a byte-order mark."""
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = error.object[: error.start].count(b"\n") + 1
+        raise InvalidValueError(
+            f"encoding of {path.name}",
+            f"byte {error.object[error.start]:#04x} in line {line}",
+            "UTF-8 text (save it as 'CSV UTF-8', or re-encode it: iconv -f latin1 -t utf-8)",
+        ) from None
+
+
+def _delimiter(text: str) -> str:
+    """The delimiter of :data:`DELIMITERS` that splits the first lines of ``text`` alike; else a comma."""
+    sample = "".join(text.splitlines(keepends=True)[:SNIFFED_LINES])
     try:
         return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
     except csv.Error:  # one column, or no delimiter splits every line alike
         return ","
+
+
+def _is_header(rows: list[list[str]]) -> bool:
+    """Whether the first row names the columns: no field of it is a number, or a text field of it (not a
+    missing-value marker) heads a column of numbers in the next lines."""
+    first, below = rows[0], rows[1 : SNIFFED_LINES + 1]
+    if not any(_is_number(field) for field in first):
+        return True
+    return any(
+        not _is_number(name) and name.strip() not in MISSING and all(_is_number(row[j]) for row in below)
+        for j, name in enumerate(first)
+        if below and all(len(row) > j for row in below)
+    )
 
 
 def _target_column(target: str | int, header: list[str] | None, width: int, path: Path) -> int:
@@ -78,13 +112,20 @@ def load_csv(
     path = Path(path)
     if delimiter is not None and (not isinstance(delimiter, str) or len(delimiter) != 1):
         raise InvalidValueError(f"delimiter of {path.name}", delimiter, "one character, e.g. ';'")
-    delimiter = _delimiter(path) if delimiter is None else delimiter
-    with path.open(newline="") as handle:
-        rows = [row for row in csv.reader(handle, delimiter=delimiter) if row]
+    text = _text(path)
+    delimiter = _delimiter(text) if delimiter is None else delimiter
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    rows, row_lines = [], []  # the fields of each row that holds any, and its line in the file
+    for row in reader:
+        if any(field.strip() for field in row):
+            rows.append(row)
+            row_lines.append(reader.line_num)
+    if rows and all(len(row) > 1 and not row[-1].strip() for row in rows):  # "1,2,0," on every line
+        rows = [row[:-1] for row in rows]
     if header is None:
-        header = bool(rows) and not any(_is_number(field) for field in rows[0])
+        header = bool(rows) and _is_header(rows)
     names = [name.strip() for name in rows[0]] if header and rows else None
-    body = rows[1:] if header else rows
+    body, body_lines = (rows[1:], row_lines[1:]) if header else (rows, row_lines)
     if not body:
         raise InvalidValueError(
             f"CSV file {str(path)!r}", "no data rows", "a file with at least one row of values"
@@ -97,8 +138,9 @@ def load_csv(
             f"feature columns and a target column, split by {delimiter!r} (another delimiter: delimiter=...)",
         )
     column = _target_column(target, names, width, path)
-    features, labels, lines = [], [], []
-    for line, row in enumerate(body, start=2 if header else 1):
+    target_name = names[column] if names else column
+    features, labels = [], []
+    for line, row in zip(body_lines, body):
         if len(row) != width:
             raise InvalidValueError(
                 f"row {line} of {path.name}", f"{len(row)} fields", f"{width} fields, as in the first row"
@@ -110,24 +152,34 @@ def load_csv(
             try:
                 values.append(float(field))
             except ValueError:
-                column_name = names[index] if names else index
                 raise InvalidValueError(
-                    f"feature {column_name!r} in row {line} of {path.name}",
+                    f"feature {names[index] if names else index!r} in row {line} of {path.name}",
                     field,
-                    "a number (features must be numeric; only the target may be text)",
+                    "a number: "
+                    + (
+                        "missing values are not filled; fill or drop them"
+                        if field.strip() in MISSING
+                        else f"only the target ({target_name!r}) may be text; another target column: "
+                        "target=NAME or INDEX (data.options.target in a recipe)"
+                    ),
                 ) from None
+        label = row[column].strip()
+        if label in MISSING and not _is_number(label):
+            raise InvalidValueError(
+                f"target {target_name!r} in row {line} of {path.name}",
+                label,
+                "a target in every row: missing ones are not guessed; fill or drop those rows",
+            )
         features.append(values)
-        labels.append(row[column].strip())
-        lines.append(line)
+        labels.append(label)
     y = np.array([float(v) for v in labels]) if all(_is_number(v) for v in labels) else np.array(labels)
     x = np.array(features, dtype=np.float64)
     feature_columns = [i for i in range(width) if i != column]
     reject_non_finite(
         x,
         path.name,
-        row_name=lambda i: f"row {lines[i]}",
+        row_name=lambda i: f"row {body_lines[i]}",
         column_name=lambda j: f"column {names[feature_columns[j]] if names else feature_columns[j]!r}",
     )
-    target_name = names[column] if names else column
-    reject_non_finite(y, path.name, row_name=lambda i: f"row {lines[i]}, target column {target_name!r}")
+    reject_non_finite(y, path.name, row_name=lambda i: f"row {body_lines[i]}, target column {target_name!r}")
     return Examples.from_arrays(x, y, name=path.stem, task=task)

@@ -93,3 +93,30 @@ def test_values_that_are_not_finite_are_refused_with_their_row_and_column(tmp_pa
     np.savez(tmp_path / "a.npz", x=table[:, :2], y=np.array([0.5, 1.5, 2.5, 3.5]))
     with pytest.raises(InvalidValueError, match=r"array 'x' of a\.npz at example 2, column 1"):
         load_numpy(tmp_path / "a.npz")
+
+
+@pytest.mark.parametrize(
+    ("array", "found"),
+    [
+        (np.array([[1 + 2j, 0], [3, 1]]), "dtype complex128"),  # the imaginary part was dropped
+        (np.array([["1", "2", "a"], ["3", "4", "b"]]), "dtype <U1"),  # a traceback from torch
+        (np.zeros(3, dtype=[("a", "f8"), ("label", "i8")]), "a structured array of fields a, label"),
+    ],
+    ids=["complex", "text", "structured"],
+)
+def test_arrays_that_are_not_real_numbers_are_refused_naming_the_file(tmp_path, array, found):
+    np.save(tmp_path / "t.npy", array)
+    with pytest.raises(InvalidValueError, match=rf"'{found}' for array in t\.npy: accepted an array of bool"):
+        load_numpy(tmp_path / "t.npy")
+    np.savez(tmp_path / "a.npz", x=array, y=np.arange(len(array)))
+    with pytest.raises(InvalidValueError, match=rf"'{found}' for array 'x' of a\.npz"):
+        load_numpy(tmp_path / "a.npz")
+
+
+def test_targets_of_another_length_than_the_inputs_name_the_file_and_both_shapes(tmp_path):
+    np.savez(tmp_path / "a.npz", x=np.zeros((5, 2)), y=np.zeros(4))
+    with pytest.raises(
+        InvalidValueError,
+        match=r"'shape \(4,\)' for array 'y' of a\.npz: accepted one target per row of 'x', whose shape is \(5, 2\)",
+    ):
+        load_numpy(tmp_path / "a.npz")

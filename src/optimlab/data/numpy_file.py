@@ -58,6 +58,14 @@ def load_numpy(
             with np.load(path, allow_pickle=False) as archive:
                 x_key, y_key = _keys(archive.files, x_key, y_key, path)
                 x, y = archive[x_key], archive[y_key]
+            _check_kind(x, f"array {x_key!r} of {path.name}", "biuf")
+            _check_kind(y, f"array {y_key!r} of {path.name}", "biufUS")
+            if y.ndim == 0 or len(y) != len(x):
+                raise InvalidValueError(
+                    f"array {y_key!r} of {path.name}",
+                    f"shape {y.shape}",
+                    f"one target per row of {x_key!r}, whose shape is {x.shape}",
+                )
             reject_non_finite(x, f"array {x_key!r} of {path.name}")
             reject_non_finite(y, f"array {y_key!r} of {path.name}")
             return Examples.from_arrays(x, y, name=path.stem, task=task)
@@ -70,6 +78,8 @@ def load_numpy(
         raise
     except (ValueError, EOFError, zipfile.BadZipFile) as error:
         raise InvalidValueError(f"NumPy file {path.name}", _problem(path, error), _ACCEPTED) from None
+    if isinstance(table, np.ndarray):
+        _check_kind(table, f"array in {path.name}", "biuf")
     if not isinstance(table, np.ndarray) or table.ndim != 2 or table.shape[1] < 2:
         raise InvalidValueError(
             f"array in {path.name}",
@@ -88,6 +98,25 @@ def load_numpy(
     column = target % table.shape[1]
     x, y = np.delete(table, column, axis=1), table[:, column]
     return Examples.from_arrays(x, y, name=path.stem, task=task)
+
+
+_KINDS = {"b": "bool", "i": "integer", "u": "unsigned integer", "f": "float", "U": "text", "S": "bytes"}
+
+
+def _check_kind(array: np.ndarray, what: str, kinds: str) -> None:
+    """Refuse an array whose dtype is none of ``kinds`` (NumPy's kind codes): complex numbers would
+    lose their imaginary part, text inputs and records cannot be cast to a tensor."""
+    if array.dtype.kind in kinds:
+        return
+    found = f"a structured array of fields {', '.join(array.dtype.names)}" if array.dtype.names else None
+    raise InvalidValueError(
+        what,
+        found or f"dtype {array.dtype}",
+        "an array of "
+        + ", ".join(_KINDS[kind] for kind in kinds)
+        + " values"
+        + (" (numpy.lib.recfunctions.structured_to_unstructured makes it a 2-d table)" if found else ""),
+    )
 
 
 def _keys(files: list[str], x_key: str | None, y_key: str | None, path: Path) -> tuple[str, str]:

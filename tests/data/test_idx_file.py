@@ -59,10 +59,27 @@ def test_bad_magic_and_truncated_files_are_errors(tmp_path):
         read_idx(tmp_path / "short.idx")
 
 
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda raw: raw[:7], r"'7 bytes' for size of v.idx: accepted a header of 16 bytes for 3 dimensions"),
+        (lambda raw: gzip.compress(raw)[:-20], r"'damaged \(Compressed file ended.*' for gzip file v.idx"),
+        (lambda raw: b"\x1f\x8b" + raw, r"'damaged \(.*\)' for gzip file v.idx: accepted a whole gzip file"),
+    ],
+    ids=["header cut short", "gzip cut short", "gzip magic only"],
+)
+def test_a_file_cut_short_anywhere_is_named_not_a_traceback(tmp_path, damage, reason):
+    (tmp_path / "v.idx").write_bytes(damage(idx_bytes(IMAGES, 0x08, ">u1")))
+    with pytest.raises(InvalidValueError, match=reason):
+        read_idx(tmp_path / "v.idx")
+
+
 def test_labels_must_match_the_inputs(tmp_path):
     (tmp_path / "i.idx").write_bytes(idx_bytes(IMAGES, 0x08, ">u1"))
     (tmp_path / "l.idx").write_bytes(idx_bytes(LABELS[:3], 0x08, ">u1"))
-    with pytest.raises(InvalidValueError, match=r"one label per input: shape \(5,\)"):
+    with pytest.raises(
+        InvalidValueError, match=r"'shape \(3,\)' for labels in l.idx: .* input of i.idx: shape \(5,\)"
+    ):
         load_idx(tmp_path / "i.idx", tmp_path / "l.idx")
 
 

@@ -12,6 +12,7 @@ import gzip
 import math
 import os
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,12 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     path = Path(path)
     raw = path.read_bytes()
     if raw[:2] == _GZIP_MAGIC:
-        raw = gzip.decompress(raw)
+        try:
+            raw = gzip.decompress(raw)
+        except (EOFError, OSError, zlib.error) as error:  # cut short, or not gzip after all
+            raise InvalidValueError(
+                f"gzip file {path.name}", f"damaged ({error})", "a whole gzip file (download it again)"
+            ) from None
     if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] not in IDX_TYPES:
         raise InvalidValueError(
             f"IDX magic number of {path.name}",
@@ -40,6 +46,10 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
         )
     ndim = raw[3]
     header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise InvalidValueError(
+            f"size of {path.name}", f"{len(raw)} bytes", f"a header of {header} bytes for {ndim} dimensions"
+        )
     shape = struct.unpack(f">{ndim}I", raw[4:header])
     dtype = np.dtype(IDX_TYPES[raw[2]])
     expected = header + math.prod(shape) * dtype.itemsize
@@ -62,7 +72,7 @@ def load_idx(images_path: str | os.PathLike[str], labels_path: str | os.PathLike
         raise InvalidValueError(
             f"labels in {Path(labels_path).name}",
             f"shape {labels.shape}",
-            f"one label per input: shape ({len(images)},)",
+            f"one label per input of {Path(images_path).name}: shape ({len(images)},)",
         )
     return Examples.from_arrays(
         images, labels, name=Path(images_path).name.split(".")[0], task="classification"

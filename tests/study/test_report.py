@@ -87,3 +87,13 @@ def test_the_base_recipe_says_which_fields_the_methods_set_and_tuning_searches(t
     assert "<td>optimizer.name</td><td>set by each method (sgd: sgd, adam: adam)</td>" in base
     assert "<td>optimizer.lr</td><td>tuned (best value per method in the leaderboard)</td>" in base
     assert "<td>optimizer.weight_decay</td><td>(default)</td>" in base and "<td></td>" not in base
+
+
+def test_the_metric_axes_say_what_the_metric_is_and_its_unit(tmp_path):
+    """The curves and the lr sensitivity were labelled 'val_accuracy', where the run page says
+    'validation accuracy (fraction correct)'."""
+    from optimlab.study.report import curves_figure, sensitivity_figure
+
+    result = StudyResult(SPEC, str(tmp_path), RECORDS)
+    for figure in (curves_figure(result), sensitivity_figure(result)):
+        assert figure.axes[0].get_ylabel() == "validation accuracy (fraction correct)"

@@ -21,30 +21,24 @@ from optimlab.report.chance import chance_levels
 from optimlab.report.environment import machine_and_versions
 from optimlab.report.html import Page
 from optimlab.report.line_chart import COLOURS, LineChart, line_chart, spans_decades
+from optimlab.report.metric_labels import axis_label
 from optimlab.report.recipes import DEFAULT, differing_fields, flat_fields
 from optimlab.report.run_folder import RunFolder
 
 __all__ = ["run_page", "write_run_report"]
 
-# metric -> axis label, with its unit; a metric not listed is labelled by its own name
-_LABELS = {
-    "train_loss": "training loss (last batch)",
-    "val_loss": "validation loss",
-    "val_accuracy": "validation accuracy (fraction correct)",
-    "val_rmse": "validation RMSE (units of the target)",
-    "lr": "learning rate",
-    "grad_norm": "gradient norm (global L2)",
-}
+# the metrics a reader looks for first, in reading order: losses, validation metrics, lr, gradient norm
+_FIRST = ("train_loss", "val_loss", "val_accuracy", "val_rmse", "lr", "grad_norm")
 _STEP, _SECONDS = "step (optimizer steps)", "wall time (s)"
 
 
 def _order(metrics: Sequence[str]) -> list[str]:
     """The known metrics in reading order (losses, validation metrics, lr, gradient norm), then the rest."""
-    known = [m for m in _LABELS if m in metrics]
+    known = [m for m in _FIRST if m in metrics]
     return (
         known
-        + [m for m in metrics if m not in _LABELS and m.startswith("val_")]
-        + [m for m in metrics if m not in _LABELS and not m.startswith("val_")]
+        + [m for m in metrics if m not in _FIRST and m.startswith("val_")]
+        + [m for m in metrics if m not in _FIRST and not m.startswith("val_")]
     )
 
 
@@ -66,14 +60,14 @@ def _figure(
         for metric in metrics:
             if metric in run.series:
                 steps, seconds, values = run.series[metric]
-                label = run.name if len(metrics) == 1 else _LABELS.get(metric, metric)
+                label = run.name if len(metrics) == 1 else axis_label(metric)
                 if len(runs) > 1 and len(metrics) > 1:
                     label = f"{run.name}: {label}"
                 xs[label], ys[label] = (seconds if by_time else steps), values
                 if len(runs) > 1:  # a run keeps its colour in every figure, also where another has no line
                     colours[label] = COLOURS[number % len(COLOURS)]
     values = [v for series in ys.values() for v in series]
-    ylabel = _LABELS.get(metrics[0], metrics[0]) if len(metrics) == 1 else "loss"
+    ylabel = axis_label(metrics[0]) if len(metrics) == 1 else "loss"
     what = ylabel if len(metrics) == 1 else "training and validation loss"
     kinds = {metric.rpartition("_")[2] for metric in metrics}
     kind = kinds.pop() if len(kinds) == 1 else ""

@@ -25,6 +25,7 @@ from optimlab.bench import resume_command as folder_resume_command
 from optimlab.report import figures
 from optimlab.report.environment import machine_and_versions
 from optimlab.report.html import Page
+from optimlab.report.metric_labels import axis_label
 from optimlab.report.recipes import DEFAULT, differing_fields
 from optimlab.study.analysis import confidence_interval, metric_bounds
 from optimlab.study.protocols import SEEDS, TUNE
@@ -264,7 +265,7 @@ def _add_workload(page: Page, label: str, studies: Sequence[_Study]) -> None:
             groups,
             title=f"{label}: each study's result per method",
             xlabel="method",
-            ylabel=f"{metric} (mean, 95% CI)",
+            ylabel=f"{axis_label(metric)}: mean, 95% CI",
         ),
         "Markers: the mean over seeds; bars: its 95% Student-t confidence interval (none with one seed).",
         name=f"{label}-intervals",

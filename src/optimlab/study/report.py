@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 
 from optimlab.report import Page, figures, machine_and_versions
 from optimlab.report.chance import chance_levels
+from optimlab.report.metric_labels import axis_label
 from optimlab.report.recipes import DEFAULT, flat_fields
 from optimlab.study.analysis import LeaderboardRow, leaderboard, performance_profiles, seed_band, sensitivity
 from optimlab.study.protocols import StudySpec
@@ -115,7 +116,7 @@ def curves_figure(result: StudyResult, chance: Mapping[str, float] | None = None
         levels=levels or None,
         log_y=kind == "loss" and figures.spans_decades(values),
         xlabel="step (optimizer steps)",
-        ylabel=spec.metric,
+        ylabel=axis_label(spec.metric),
         title=f"{spec.name}: best configuration of each method, mean +- std over seeds",
     )
 
@@ -130,7 +131,7 @@ def sensitivity_figure(result: StudyResult, field: str = _LR) -> Figure:
         log_x=True,
         points=True,
         xlabel="learning rate" if field == _LR else field,
-        ylabel=result.spec.metric,
+        ylabel=axis_label(result.spec.metric),
         title=f"{result.spec.name}: tuning, {result.spec.metric} against {'the learning rate' if field == _LR else field}",
     )
 

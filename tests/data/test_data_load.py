@@ -60,3 +60,16 @@ def test_missing_file_and_unknown_kind_of_file(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(InvalidValueError, match="a file of a known kind: .csv, .tsv, .npy, .npz, IDX"):
         optimlab.data.load(tmp_path / "notes.txt")
+
+
+def test_a_file_of_one_class_is_refused_naming_the_way_to_regress(tmp_path):
+    """One class gives a loss of 0 from the first step: nothing would be learnt, silently."""
+    (tmp_path / "one.csv").write_text("a,b,label\n1,2,7\n3,4,7\n5,6,7\n")
+    with pytest.raises(
+        InvalidValueError, match=r"'one class in all 3 rows' for targets of one.csv: .*task='regression'"
+    ):
+        optimlab.data.load(tmp_path / "one.csv")
+    regression = optimlab.data.load(
+        tmp_path / "one.csv", task="regression", val_fraction=0.0, test_fraction=0.0
+    )
+    assert sorted(regression.train.y.flatten().tolist()) == [7.0, 7.0, 7.0]

@@ -62,7 +62,15 @@ def _read_file(path: Path, reader: Callable[..., Examples], options: dict[str, A
     for key in options:
         if key not in keywords:
             raise UnknownNameError(f"option for {path.name}", key, keywords)
-    return reader(path, **options)
+    data = reader(path, **options)
+    if data.task == "classification" and data.num_classes < 2:  # nothing to learn: the loss is 0 from step 0
+        raise InvalidValueError(
+            f"targets of {path.name}",
+            f"one class in all {len(data.examples)} rows",
+            "at least two classes; a target of numbers to regress: task='regression' "
+            "(data.options.task in a recipe)",
+        )
+    return data
 
 
 def load(

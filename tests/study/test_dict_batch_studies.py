@@ -160,7 +160,7 @@ def test_dict_batches_the_model_cannot_take_a_loss_from_stop_the_cli_in_one_line
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1, done.stderr
     assert "the model's output" in lines[0] and "a loss (a scalar tensor, .loss" in lines[0]
-    assert "a dict with keys ['logits']" in lines[0]  # the value, named
+    assert "a dict of {'logits': float32 (8, 2)}" in lines[0]  # the value, named
 
 
 def test_a_model_sized_from_the_data_is_refused_on_dict_batches(cli, user_package, tmp_path):

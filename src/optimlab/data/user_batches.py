@@ -74,19 +74,25 @@ _NOTHING = object()  # no batch read ahead yet
 
 
 def describe(value: Any) -> Any:
-    """A value as messages name it: a tensor by its dtype and shape, a dict by its keys, a container by
-    its items (tensors by dtype and shape, the rest by type), a number or string as itself, anything
-    else by its type."""
+    """A value as messages name it: a tensor by its dtype and shape, a container by its items (a dict's
+    under their keys; tensors by dtype and shape, the rest by type), a number or string as itself,
+    anything else by its type."""
     if value is None or isinstance(value, (str, bytes, int, float)):
         return value
     if isinstance(value, Tensor):
         return f"a {_dtype(value)} tensor of shape {tuple(value.shape)}"
     if isinstance(value, Mapping):
-        return f"a {type(value).__name__} with keys {sorted(map(str, value))}"
+        keys = sorted(value, key=str)
+        items = (f"{key!r}: {_item(value[key])}" for key in keys)
+        return f"a {type(value).__name__} of {{{', '.join(items)}}}"
     if isinstance(value, (tuple, list)):
-        items = (_tensor(v) if isinstance(v, Tensor) else type(v).__name__ for v in value)
-        return f"a {type(value).__name__} of {len(value)} ({', '.join(items)})"
+        return f"a {type(value).__name__} of {len(value)} ({', '.join(map(_item, value))})"
     return f"a {type(value).__name__}"
+
+
+def _item(value: Any) -> str:
+    """An item of a container as :func:`describe` names it: a tensor by dtype and shape, else its type."""
+    return _tensor(value) if isinstance(value, Tensor) else type(value).__name__
 
 
 def _tensor(value: Tensor) -> str:

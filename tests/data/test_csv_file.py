@@ -161,3 +161,16 @@ def test_a_missing_feature_says_so_and_rows_are_counted_as_lines(tmp_path):
         InvalidValueError, match=r"'NA' for feature 'b' in row 4 of data.csv: .*missing values"
     ):
         load_csv(write(tmp_path, "a,b,label\n1,2,0\n\n3,NA,1\n"))
+
+
+@pytest.mark.parametrize("name", ["label", "Class", "target", "y"])
+def test_a_column_named_as_a_target_is_the_target_wherever_it_stands(tmp_path, name):
+    """Not the last column, a feature, while the labels are trained on as a feature."""
+    text = f"{name},a,b\n0,1.5,2\n1,3,4\n0,5,6\n2,7,8\n"
+    data = load_csv(write(tmp_path, text))
+    table = numpy_reads(text, skiprows=1)
+    assert data.examples.x.tolist() == table[:, 1:].tolist()
+    assert data.examples.y.tolist() == table[:, 0].tolist() and data.num_classes == 3
+    both = load_csv(write(tmp_path, text.replace(",b\n", ",label\n").replace(f"{name},", "y,", 1)))
+    last = np.unique(table[:, 2], return_inverse=True)[1]  # two such names: the last column, as before
+    assert both.examples.y.tolist() == last.tolist()

@@ -5,7 +5,8 @@ that splits the first lines alike (``csv.Sniffer``; a comma where none does, as 
 override with ``delimiter``). The first row is a header when none of its fields is a number, or when
 one of its text fields heads a column of numbers (``0,1,2,label`` as pandas writes it); override with
 ``header``. Empty lines, and the empty last field of a delimiter ending every line (spreadsheet
-exports), are not data. The target is the last column unless ``target`` names another. Targets that are
+exports), are not data. The target is the column ``target`` names; by default the one column whose
+header is a usual target's name (:data:`TARGET_NAMES`, any case), else the last. Targets that are
 not numbers, or whole numbers, are class labels (mapped to 0..K-1 in sorted order), others regression
 targets; ``task`` overrides the guess. A missing value (an empty field, ``NA``, ``?``, ...) is refused
 with its row and column, never filled.
@@ -23,10 +24,12 @@ import numpy as np
 from optimlab.data.examples import Examples, Task, reject_non_finite
 from optimlab.errors import InvalidValueError, UnknownNameError
 
-__all__ = ["DELIMITERS", "load_csv"]
+__all__ = ["DELIMITERS", "MISSING", "TARGET_NAMES", "load_csv"]
 
 DELIMITERS = ",;\t|"  # what a delimiter is guessed among
 SNIFFED_LINES = 20  # the first lines the guesses of delimiter and header read
+# headers that name the target wherever the column stands (Kaggle's "label", scikit-learn's "target")
+TARGET_NAMES = frozenset(("label", "labels", "target", "targets", "class", "y"))
 # what spreadsheets, R and pandas write for a missing value (pandas' defaults), and UCI's "?"
 MISSING = frozenset(
     ("", "?", "NA", "N/A", "n/a", "NaN", "nan", "-nan", "-NaN", "null", "NULL", "None", "#N/A", "#NA", "<NA>")
@@ -76,7 +79,10 @@ def _is_header(rows: list[list[str]]) -> bool:
     )
 
 
-def _target_column(target: str | int, header: list[str] | None, width: int, path: Path) -> int:
+def _target_column(target: str | int | None, header: list[str] | None, width: int, path: Path) -> int:
+    if target is None:
+        named = [j for j, name in enumerate(header or []) if name.lower() in TARGET_NAMES]
+        return named[0] if len(named) == 1 else width - 1
     if isinstance(target, str):
         if header is None:
             raise InvalidValueError(
@@ -94,13 +100,14 @@ def _target_column(target: str | int, header: list[str] | None, width: int, path
 
 def load_csv(
     path: str | os.PathLike[str],
-    target: str | int = -1,
+    target: str | int | None = None,
     *,
     task: Task | None = None,
     delimiter: str | None = None,
     header: bool | None = None,
 ) -> Examples:
-    """Examples from the CSV at ``path``; ``target`` is the target column's name or index (last by default).
+    """Examples from the CSV at ``path``; ``target`` is the target column's name or index (by default
+    the column named ``label``, ``target``, ``class`` or ``y``, else the last).
 
     >>> import tempfile, pathlib
     >>> file = pathlib.Path(tempfile.mkdtemp()) / "toy.csv"

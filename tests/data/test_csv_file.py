@@ -174,3 +174,11 @@ def test_a_column_named_as_a_target_is_the_target_wherever_it_stands(tmp_path, n
     both = load_csv(write(tmp_path, text.replace(",b\n", ",label\n").replace(f"{name},", "y,", 1)))
     last = np.unique(table[:, 2], return_inverse=True)[1]  # two such names: the last column, as before
     assert both.examples.y.tolist() == last.tolist()
+
+
+def test_a_decimal_comma_is_named_as_such(tmp_path):
+    """A semicolon file from a decimal-comma locale: the comma is named, not a 'text feature'."""
+    with pytest.raises(
+        InvalidValueError, match=r"'1,5' for feature 'a' in row 2 of data.csv: .*decimal comma"
+    ):
+        load_csv(write(tmp_path, "a;b;label\n1,5;2;0\n3;4;1\n"))

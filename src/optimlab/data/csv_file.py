@@ -66,6 +66,18 @@ def _delimiter(text: str) -> str:
         return ","
 
 
+def _not_a_number(field: str, target_name: str | int) -> str:
+    """Why a feature's field is not read, and how to fix it."""
+    if field.strip() in MISSING:
+        return "missing values are not filled; fill or drop them"
+    if _is_number(field.replace(",", ".", 1)):
+        return "with a decimal point, not a decimal comma; replace the commas, or export with points"
+    return (
+        f"only the target ({target_name!r}) may be text; another target column: target=NAME or INDEX "
+        "(data.options.target in a recipe)"
+    )
+
+
 def _is_header(rows: list[list[str]]) -> bool:
     """Whether the first row names the columns: no field of it is a number, or a text field of it (not a
     missing-value marker) heads a column of numbers in the next lines."""
@@ -162,13 +174,7 @@ def load_csv(
                 raise InvalidValueError(
                     f"feature {names[index] if names else index!r} in row {line} of {path.name}",
                     field,
-                    "a number: "
-                    + (
-                        "missing values are not filled; fill or drop them"
-                        if field.strip() in MISSING
-                        else f"only the target ({target_name!r}) may be text; another target column: "
-                        "target=NAME or INDEX (data.options.target in a recipe)"
-                    ),
+                    f"a number: {_not_a_number(field, target_name)}",
                 ) from None
         label = row[column].strip()
         if label in MISSING and not _is_number(label):

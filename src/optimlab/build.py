@@ -21,11 +21,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from optimlab.data.user_batches import UserBatches
+from optimlab.data.user_batches import UserBatches, describe, is_map_dataset
 from optimlab.data.user_factory import BatchSplits
 from optimlab.errors import InvalidValueError
 from optimlab.models.user import InputsAs, embeds_ids, parameter_dtype
-from optimlab.recipe import MODEL_LOSS, Recipe
+from optimlab.recipe import MODEL_LOSS, Recipe, TrainingSpec
 from optimlab.registry import Capability, get_registry
 from optimlab.techniques.losses import PointwiseLoss
 from optimlab.user_code import import_object
@@ -273,11 +273,30 @@ def total_steps(recipe: Recipe, num_train: int) -> int:
     return spec.epochs * steps_per_epoch(num_train, spec.batch_size, spec.drop_last)
 
 
+def _check_batched_as_given(recipe: Recipe, splits: BatchSplits) -> None:
+    """Refuse a batch size, shuffle or drop_last of the recipe's for training batches that come batched
+    (a DataLoader, a list of batches): they keep their own, so the value, recorded with the run, would
+    never be used (--batch-size 4 trained on the loader's batches of 8)."""
+    if is_map_dataset(splits.train):
+        return
+    spec, fields = recipe.training, TrainingSpec.model_fields
+    for name in ("batch_size", "shuffle", "drop_last"):
+        if getattr(spec, name) != fields[name].default:
+            raise InvalidValueError(
+                f"training.{name}",
+                getattr(spec, name),
+                f"its default, {fields[name].default}: the training batches of {splits.name} come batched "
+                f"({describe(splits.train)}), so set it there, or give a Dataset of dict items, which the "
+                "recipe batches",
+            )
+
+
 def training_steps(recipe: Recipe, splits: Any) -> int:
     """The run's optimizer steps: ``training.steps``, else its epochs of the training split (of the
     user's dict batches: as many steps an epoch as they make batches)."""
     if not isinstance(splits, BatchSplits):
         return total_steps(recipe, splits.train.x.shape[0])
+    _check_batched_as_given(recipe, splits)
     spec = recipe.training
     if spec.steps is not None:
         return spec.steps

@@ -236,3 +236,17 @@ def test_a_model_that_takes_no_labels_is_refused_its_own_loss_naming_the_fix(use
     loss = torch.nn.functional.cross_entropy(scores, batch["labels"]).item()
     accuracy = (scores.argmax(1) == batch["labels"]).float().mean().item()
     assert found == pytest.approx({"val_loss": loss, "val_accuracy": accuracy}, abs=1e-6)
+
+
+@pytest.mark.parametrize("field, value", [("batch_size", 4), ("shuffle", False), ("drop_last", True)])
+def test_batching_of_batches_that_come_batched_is_refused(user_package, field, value):
+    """--batch-size 4 on the user's DataLoaders trained on their own batches, the 4 recorded with the run."""
+    base = {"data": {"name": f"{TEXT}:loaders"}, "model": {"name": PLAN["model"]}}
+    with pytest.raises(InvalidValueError) as refused:
+        train(Recipe.from_dict({**base, "training": {field: value, "epochs": 1}}))
+    assert str(refused.value).startswith(
+        f"invalid value {value} for training.{field}: accepted its default, "
+        f"{not value if field != 'batch_size' else 32}: the training batches of {TEXT}:loaders come batched "
+        "(a DataLoader), so set it there"
+    )
+    assert train(Recipe.from_dict({**base, "training": {"epochs": 1}})).steps == 3  # 48 items, 16 a batch

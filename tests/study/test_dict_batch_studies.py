@@ -250,3 +250,13 @@ def test_batching_of_batches_that_come_batched_is_refused(user_package, field, v
         "(a DataLoader), so set it there"
     )
     assert train(Recipe.from_dict({**base, "training": {"epochs": 1}})).steps == 3  # 48 items, 16 a batch
+
+
+def test_a_dataset_of_dict_items_split_with_nothing_held_out_trains_unscored(user_package):
+    """val_fraction 0 died in a ZeroDivisionError (the mean loss of no batch) after training."""
+    recipe = Recipe.from_dict({
+        "data": {"name": f"{TEXT}:all_sentences", "val_fraction": 0.0, "test_fraction": 0.0},
+        "model": {"name": PLAN["model"]}, "training": {"epochs": 1},
+    })  # fmt: skip
+    result = train(recipe)
+    assert (result.status, result.steps, result.metrics) == ("completed", 2, {})

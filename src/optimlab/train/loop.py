@@ -447,6 +447,8 @@ def evaluate_batches(
                     ".logits",
                 )
             kept.append((predicted, target))
+    if not rows:  # an empty split (data.val_fraction 0): nothing to score, as for tensors
+        return {}
     found = {f"{prefix}_loss": total / rows}
     if labels:
         found[f"{prefix}_accuracy"] = correct / labels

@@ -527,8 +527,10 @@ def _decided(
         if counts and _at_chance(top, majority, labels) and not _below_entropy(alive, counts, folds):
             return unsuggested(
                 f"no candidate's held-out accuracy beat answering the most frequent class after "
-                f"{check_steps} steps (at best {top:.4g}; that class alone: {majority:.4g}): no lr "
-                f"trains this setup, the cause lies elsewhere; the curve alone: {result.reason}",
+                f"{check_steps} steps (at best {top:.4g}; that class alone: {majority:.4g}, "
+                f"{CHANCE_ERRORS:g} standard errors on {labels} held-out labels reaching "
+                f"{_chance_bound(majority, labels):.4g}): "
+                f"no lr trains this setup, the cause lies elsewhere; the curve alone: {result.reason}",
                 majority,
             )
     elif (spread := _spread_about_mean(folds)) is not None and _beats(alive, spread) is False:
@@ -623,7 +625,12 @@ def _at_chance(best: float, majority: float, labels: int) -> bool:
     """Whether the best held-out accuracy is within :data:`CHANCE_ERRORS` standard errors of the
     ``majority`` class's share of ``labels`` rows: the best of ~17 candidates that all answer at
     chance lies up to ~2 standard errors above it."""
-    return best <= majority + CHANCE_ERRORS * math.sqrt(majority * (1 - majority) / labels)
+    return best <= _chance_bound(majority, labels)
+
+
+def _chance_bound(majority: float, labels: int) -> float:
+    """The accuracy a candidate must pass to beat answering the ``majority`` class (:func:`_at_chance`)."""
+    return majority + CHANCE_ERRORS * math.sqrt(majority * (1 - majority) / labels)
 
 
 def _below_entropy(

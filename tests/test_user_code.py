@@ -217,10 +217,10 @@ def test_a_users_loss_is_the_runs_loss(user_package):
 
 
 @pytest.mark.parametrize("loss", [None, "optimlab_test_nets:PlusAuxiliary"])
-def test_a_model_of_tensors_returning_a_tuple_is_refused_at_its_first_step(user_package, loss):
+def test_a_model_of_tensors_returning_a_tuple_is_refused_before_training(user_package, loss):
     """A model returning (scores, aux) with a loss that takes the tuple trained, then died in a traceback
     at its evaluation ('tuple' object has no attribute 'unsqueeze'); under cross-entropy the first
-    batch was blamed."""
+    batch was blamed. (Python's fit and the doctor take such a model with such a loss.)"""
     recipe = Recipe.from_dict({
         "data": {"name": "optimlab_test_data:tensors"},
         "model": {"name": "optimlab_test_nets:WithAuxiliary"},
@@ -229,7 +229,7 @@ def test_a_model_of_tensors_returning_a_tuple_is_refused_at_its_first_step(user_
     with pytest.raises(OptimlabError) as refused:
         train(recipe)
     assert str(refused.value).startswith(
-        "invalid value 'a tuple of 2 (float32 (30, 2), float32 ())' for the model's output: accepted one "
+        "invalid value 'a tuple of 2 (float32 (2, 2), float32 ())' for the model's output: accepted one "
         "tensor of scores (or outputs with .logits) on (input, target) data"
     )
 

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from optimlab.data.user_batches import UserBatches, describe, is_map_dataset
+from optimlab.data.user_batches import UserBatches, describe, is_map_dataset, prediction
 from optimlab.data.user_factory import BatchSplits
 from optimlab.errors import InvalidValueError
 from optimlab.models.user import InputsAs, embeds_ids, parameter_dtype
@@ -113,8 +113,34 @@ def build_model(recipe: Recipe, splits: Any) -> nn.Module:
         apply(net, init, data=scaler(splits.train.x[:INIT_BATCH]), **init_options)
     dtype = torch.long if ids else parameter_dtype(net)
     if splits.train.x.is_floating_point() and dtype not in (None, splits.train.x.dtype):
-        return nn.Sequential(OrderedDict(scaling=scaler, inputs_as=InputsAs(dtype), net=net))
-    return nn.Sequential(OrderedDict(scaling=scaler, net=net))
+        model = nn.Sequential(OrderedDict(scaling=scaler, inputs_as=InputsAs(dtype), net=net))
+    else:
+        model = nn.Sequential(OrderedDict(scaling=scaler, net=net))
+    if Capability.USER in entry.capabilities:
+        _check_one_tensor(model, splits.train.x[:2])
+    return model
+
+
+def _check_one_tensor(model: nn.Module, rows: torch.Tensor) -> None:
+    """Refuse, before training, a user's model whose output on ``(input, target)`` rows is no tensor of
+    scores (a tuple such as ``(scores, aux)``): a recipe's run reads one (its loss, accuracy and every
+    evaluation, the batched backend's members). A model that fails on the rows is left to the first
+    step, which names what it cannot take; the random state is left as it was."""
+    mode = model.training
+    try:
+        with torch.random.fork_rng(), torch.no_grad():
+            outputs = model.eval()(rows)
+    except Exception:  # the first training step reports it, with the batch it failed on
+        return
+    finally:
+        model.train(mode)
+    if not isinstance(prediction(outputs), torch.Tensor):
+        raise InvalidValueError(
+            "the model's output",
+            describe(outputs),
+            "one tensor of scores (or outputs with .logits) on (input, target) data; for more, such as an "
+            "auxiliary loss, give dict batches and training.compute_loss",
+        )
 
 
 def _input_shape(name: str, splits: Any) -> tuple[int, ...]:

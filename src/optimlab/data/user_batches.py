@@ -60,7 +60,6 @@ __all__ = [
     "is_map_dataset",
     "own_pairs",
     "prediction",
-    "tensor_prediction",
 ]
 
 ACCEPTED_DATA = (
@@ -376,7 +375,7 @@ class UserBatches:
         elif self.loss_fn is not None:
             inputs, target = self._split_target(batch)
             outputs = model(**inputs) if isinstance(inputs, Mapping) else model(*inputs)
-            predicted = prediction(outputs) if self.tensors is None else tensor_prediction(outputs)
+            predicted = prediction(outputs)
             loss = self.loss_fn(predicted, target)
         else:
             outputs = (
@@ -405,7 +404,7 @@ class UserBatches:
         the same in one call (the fast path of a loop over in-memory tensors: no checks a step)."""
         loss_fn = self.loss_fn
         if self.tensors is not None and loss_fn is not None:
-            return lambda batch: loss_fn(tensor_prediction(model(batch[0])), batch[1])
+            return lambda batch: loss_fn(prediction(model(batch[0])), batch[1])
         return lambda batch: self.compute_loss(model, batch)
 
 
@@ -438,21 +437,6 @@ def prediction(outputs: Any) -> Any:
         return outputs
     logits = outputs.get("logits") if isinstance(outputs, Mapping) else getattr(outputs, "logits", None)
     return outputs if logits is None else logits
-
-
-def tensor_prediction(outputs: Any) -> Tensor:
-    """:func:`prediction` on ``(input, target)`` tensors, where the loss, the accuracy and every
-    evaluation (the batched backend's stacked members too) read one tensor: a tuple such as
-    ``(logits, aux)`` is refused, naming what the model returned and what to give instead."""
-    predicted = prediction(outputs)
-    if isinstance(predicted, Tensor):
-        return predicted
-    raise InvalidValueError(
-        "the model's output",
-        describe(outputs),
-        "one tensor of scores (or outputs with .logits) on (input, target) data; for more, such as an "
-        "auxiliary loss, give dict batches and compute_loss(model, batch)",
-    )
 
 
 def broadcast_mix_up(outputs: tuple[int, ...], targets: tuple[int, ...]) -> tuple[int, ...] | None:

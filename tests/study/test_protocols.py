@@ -91,6 +91,10 @@ def test_seed_plan_reruns_the_best_config_on_fresh_seeds():
     assert [(t.key, t.seed, dict(t.params)) for t in plan] == [
         (f"seeds/{i}", i + 1, {"optimizer.lr": 3e-3}) for i in range(3)
     ]
+    # From the largest seed a recipe takes, the reruns go on from 0 (2^32 was refused: a failed rerun).
+    last = dataclasses.replace(WORKLOAD, recipe=WORKLOAD.recipe.with_updates({"training.seed": 2**32 - 1}))
+    top = StudySpec.for_workload("t", last, methods_from("optimizer.name", ["sgd"]), seeds=2)
+    assert [t.seed for t in top.seed_plan({})] == [0, 1]
 
 
 def test_spec_round_trips_through_its_stored_form():

@@ -28,7 +28,7 @@ import torch
 
 from optimlab.errors import InvalidValueError
 from optimlab.recipe import Recipe
-from optimlab.registry import Capability, get_registry
+from optimlab.registry import SEED, Capability, get_registry
 from optimlab.study.space import Dimension, SearchSpace
 from optimlab.workloads import Workload
 
@@ -215,9 +215,12 @@ class StudySpec:
         return [PlannedTrial(f"{TUNE}/{i}", TUNE, config, seed) for i, config in enumerate(configs)]
 
     def seed_plan(self, best: Mapping[str, Any]) -> list[PlannedTrial]:
-        """Reruns of the best configuration with fresh seeds, counted from the tuning seed + 1."""
-        first = self.recipe.training.seed + 1
-        return [PlannedTrial(f"{SEEDS}/{i}", SEEDS, dict(best), first + i) for i in range(self.seeds)]
+        """Reruns of the best configuration with fresh seeds, counted from the tuning seed + 1 (past the
+        largest seed, from 0 again)."""
+        first, seeds = self.recipe.training.seed + 1, int(SEED.high) + 1  # type: ignore[arg-type]
+        return [
+            PlannedTrial(f"{SEEDS}/{i}", SEEDS, dict(best), (first + i) % seeds) for i in range(self.seeds)
+        ]
 
     def better(self, a: float, b: float) -> bool:
         """Whether metric value ``a`` beats ``b`` (NaN never does)."""

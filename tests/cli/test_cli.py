@@ -20,6 +20,14 @@ def test_list_filters_with_wildcards(cli):
     code, out, _ = cli("list", "init", "--filter", "kaiming*", "--format", "json")
     (listed,) = json.loads(out).values()
     assert code == 0 and {row["name"] for row in listed} == {"kaiming_uniform", "kaiming_normal"}
+    # A table per category it matched in; where it matched nothing, one line saying so, not empty tables.
+    code, out, _ = cli("list", "--filter", "kaiming*")
+    assert code == 0 and out.lstrip().startswith("init (2)") and "optimizer (" not in out
+    code, out, _ = cli("list", "optimizer", "--filter", "zzz*")
+    assert (code, out.strip()) == (
+        0,
+        "no optimizer name matches 'zzz*'; optimlab list optimizer shows them all",
+    )
 
 
 def test_train_with_flags_writes_metrics_and_model(cli, tmp_path):

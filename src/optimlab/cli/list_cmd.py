@@ -50,6 +50,12 @@ def list_techniques(
             "", {name: [{f: r[f] for f in fields} for r in found if r["category"] == name] for name in shown}
         )
         return
+    if filter is not None:  # only the categories it matched in; where it matched nothing, that line alone
+        shown = dict.fromkeys(row["category"] for row in found)
+        if not shown:
+            every = " ".join(["optimlab list", *([category] if category else [])])
+            out.result(f"no {category or 'technique'} name matches {filter!r}; {every} shows them all")
+            return
     for name in shown:
         rows = [(row["name"], _about(row)) for row in found if row["category"] == name]
         out.table(f"{name} ({len(rows)})", ("name", "about"), rows, unbroken=("name",))

@@ -358,11 +358,10 @@ def user_batches(
 
 def build_schedule(recipe: Recipe, steps: int) -> Callable[[int], float]:
     """The recipe's schedule over ``steps`` steps: ``step -> multiplier`` of the peak lr."""
-    from optimlab.schedules.create import create, most_warmup
+    from optimlab.schedules.create import check_warmup, create
 
     spec = recipe.schedule
-    if spec.warmup_steps > (most := most_warmup(spec.name, steps))[0]:
-        raise InvalidValueError("schedule.warmup_steps", spec.warmup_steps, f"at most {most[0]}: {most[1]}")
+    check_warmup(spec.name, steps, spec.warmup_steps, "schedule.warmup_steps")
     return create(spec.name, total_steps=steps, warmup_steps=spec.warmup_steps, **spec.options)
 
 

@@ -10,7 +10,7 @@ import typer
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
 from optimlab.cli._output import Output
-from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.errors import OptimlabError
 from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT
 
 EXAMPLES = """Examples:
@@ -58,12 +58,11 @@ def plot_schedule(
     """Plot learning rate against step for each schedule named."""
     from optimlab.cli._catalog import check_name
     from optimlab.schedules import create, plot
-    from optimlab.schedules.create import most_warmup
+    from optimlab.schedules.create import check_warmup
 
     for name in names:
         check_name("schedule", name, "SCHEDULE")
-        if warmup_steps > (most := most_warmup(name, steps))[0]:
-            raise InvalidValueError("--warmup-steps", warmup_steps, f"at most {most[0]}: {most[1]} (--steps)")
+        check_warmup(name, steps, warmup_steps, "--warmup-steps")
     options = dict(_parse_option(text) for text in option or [])
 
     schedules = {

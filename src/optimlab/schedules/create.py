@@ -18,7 +18,7 @@ from optimlab.registry import NON_NEGATIVE_INT, POSITIVE_INT, UNIT, Capability, 
 from optimlab.schedules.families import linear
 from optimlab.schedules.join import Schedule, join
 
-__all__ = ["create", "linear_warmup", "most_warmup"]
+__all__ = ["check_warmup", "create", "linear_warmup"]
 
 _REGISTRY = new_registry("schedule")
 
@@ -42,13 +42,20 @@ def linear_warmup(schedule: Schedule, warmup_steps: int, *, start: float = 0.0) 
     return join([ramp, schedule], [warmup_steps])
 
 
-def most_warmup(name: str, total_steps: int) -> tuple[int, str]:
-    """The most warmup steps schedule ``name`` takes in a run of ``total_steps``, and why: the whole run,
-    or one step fewer where the family spans the steps after the warmup (cosine's decay, wsd's)."""
+def check_warmup(name: str, total_steps: int, warmup_steps: int, field: str = "warmup_steps") -> None:
+    """Refuse, as ``field`` (the recipe's or a flag's name for it), more warmup steps than schedule
+    ``name`` takes in a run of ``total_steps``: the whole run, or one step fewer where the family spans
+    the steps after the warmup (cosine's decay, wsd's)."""
     entry = _REGISTRY.get(name)
     if Capability.NEEDS_TOTAL_STEPS in entry.capabilities:
-        return total_steps - 1, f"the run's {total_steps} steps less one, for {entry.name} after the warmup"
-    return total_steps, f"the run's {total_steps} steps"
+        most, why = (
+            total_steps - 1,
+            f"the run's {total_steps} steps less one, for {entry.name} after the warmup",
+        )
+    else:
+        most, why = total_steps, f"the run's {total_steps} steps"
+    if warmup_steps > most:
+        raise InvalidValueError(field, warmup_steps, f"at most {most}: {why}")
 
 
 def create(
@@ -77,8 +84,8 @@ def create(
         raise InvalidValueError("total_steps", total_steps, f"None or {POSITIVE_INT}")
     if not NON_NEGATIVE_INT.contains(warmup_steps):
         raise InvalidValueError("warmup_steps", warmup_steps, str(NON_NEGATIVE_INT))
-    if total_steps is not None and warmup_steps > (most := most_warmup(name, total_steps))[0]:
-        raise InvalidValueError("warmup_steps", warmup_steps, f"at most {most[0]}: {most[1]} (total_steps)")
+    if total_steps is not None:
+        check_warmup(name, total_steps, warmup_steps)
     if Capability.METRIC_DRIVEN in entry.capabilities:
         if warmup_steps:
             raise InvalidValueError(

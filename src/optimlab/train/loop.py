@@ -206,7 +206,10 @@ def fit(
             val_data, loss_fn, compute_loss=compute_loss, batch_size=EVAL_BATCH, shuffle=False
         )
         evaluate = lambda: evaluate_batches(model, validation, prefix="val")  # noqa: E731
-    if isinstance(scheduler, (PlateauLR, ReduceLROnPlateau)) and evaluate is None:
+    # A PlateauLR also counts optimizer steps; torch's ReduceLROnPlateau steps on evaluations only.
+    on_evaluations = isinstance(scheduler, (PlateauLR, ReduceLROnPlateau))
+    each_step = scheduler is not None and not isinstance(scheduler, ReduceLROnPlateau)
+    if on_evaluations and evaluate is None:
         raise InvalidValueError(
             "scheduler",
             f"a {type(scheduler).__name__} with no evaluation to read {plateau_metric} from",
@@ -256,7 +259,7 @@ def fit(
         first = False
         state.lr = optimizer.param_groups[0]["lr"]
         step_with(optimizer, closure)
-        if scheduler is not None and not isinstance(scheduler, ReduceLROnPlateau):  # it steps on metrics
+        if each_step:
             scheduler.step()
         state.step += 1
         # Kept current, not added at the end: the last step's checkpoint, taken in on_step_end, must
@@ -280,7 +283,7 @@ def fit(
             state.last_metrics = evaluate()
             if two_points:
                 optimizer.train()
-            if isinstance(scheduler, (PlateauLR, ReduceLROnPlateau)):  # it decides from evaluations
+            if on_evaluations:
                 _step_on_plateau(scheduler, state.last_metrics, plateau_metric)
             model.train()
             for callback in callbacks:

@@ -364,6 +364,8 @@ class Optimizer(torch.optim.Optimizer):
             if not params:
                 continue
             bound = self._bind(index, group, params)
+            fused = self.fused_path  # its hyperparameters built once a group, not once a cohort
+            hyperparameters = dict(zip(self._names, bound.values)) if fused is not None else {}
             for number, cohort in enumerate(bound.cohorts):
                 tensors, grads = cohort.tensors, [p.grad for p in cohort.params]
                 if cohort.convert:
@@ -379,14 +381,13 @@ class Optimizer(torch.optim.Optimizer):
                     torch._foreach_add_(tensors, updates)
                     return state
 
-                if self.fused_path is None:
+                if fused is None:
                     state = eager()
                 else:
-                    hyperparameters = dict(zip(self._names, bound.values))
                     key = (index, number) if number else index
-                    state = self.fused_path.step(key, hyperparameters, tensors, grads, cohort.state, eager)
+                    state = fused.step(key, hyperparameters, tensors, grads, cohort.state, eager)
                 cohort.state = state
-            self._bound[index] = bound
+            self._bound[index] = bound  # new where _bind rebuilt it; its cohorts' states written in place
         return loss
 
     def train(self) -> None:

@@ -57,6 +57,8 @@ def test_a_plan_tunes_on_the_metric_asked_for_in_its_direction(user_package):
     (f1,) = plan_comparison(["sgd"], metric="optimlab_userpkg.metrics:f1", epochs=1)
     assert (f1.metric, f1.goal, f1.test_metric) == ("val_f1", "max", "test_f1")
     assert f1.recipe.training.metrics == ["optimlab_userpkg.metrics:f1"]  # computed at each evaluation
+    (error,) = plan_comparison(["sgd"], metric="optimlab_userpkg.metrics:zero_one_loss", epochs=1)
+    assert (error.metric, error.goal) == ("val_zero_one_loss", "min")  # was tuned to the most errors
     (chosen,) = plan_comparison(["sgd"], metric="val_accuracy", goal="min", epochs=1)
     assert (chosen.metric, chosen.goal) == ("val_accuracy", "min")
     (kept,) = plan_comparison(["sgd"], epochs=1)

@@ -9,7 +9,7 @@ from optimlab.bench import SUITES, suite
 from optimlab.errors import InvalidValueError, UnknownNameError
 from optimlab.registry import get_registry
 from optimlab.train.run import train
-from optimlab.workloads import get_workload, workload_names, workloads_from
+from optimlab.workloads import Workload, get_workload, metric_goal, workload_names, workloads_from
 
 REGISTRY = get_registry("workload")
 BUILT_IN = [e.name for e in REGISTRY if "user_files" not in e.capabilities]
@@ -72,3 +72,20 @@ def test_old_spellings_resolve_to_the_canonical_names():
         workloads_from(" , ")
     with pytest.raises(UnknownNameError, match="digits_mlp"):
         workloads_from("digits_mpl")
+
+
+@pytest.mark.parametrize(
+    ("metric", "goal"),
+    [("train_loss", "min"), ("val_loss", "min"), ("test_rmse", "min"), ("val_accuracy", "max"),
+     ("val_zero_one_loss", "min"), ("lr", None), ("grad_norm", None), ("val_f1", None), ("seconds", None)],
+)  # fmt: skip
+def test_a_metric_is_better_the_way_its_kind_says_and_unknown_ones_have_no_way(metric, goal):
+    assert metric_goal(metric) == goal
+
+
+def test_a_workload_decides_the_way_of_the_metrics_it_tunes_on_and_reports():
+    digits = get_workload("digits_mlp")
+    f1 = Workload("f1", digits.recipe, metric="val_f1", goal="max", test_metric="test_f1")
+    assert metric_goal("val_f1", f1) == metric_goal("test_f1", f1) == "max"
+    assert metric_goal("val_loss", f1) == "min" and metric_goal("val_score", f1) is None
+    assert metric_goal(digits.metric, digits) == digits.goal == "max"

@@ -181,7 +181,8 @@ def compare(
         typer.Option(
             "--goal",
             parser=o.choice("max", "min"),
-            help="Direction of --metric: max or min (default: min for val_loss and val_rmse, else max).",
+            help="Direction of --metric: max or min (default: min for a loss or an RMSE, val_loss, val_rmse, "
+            "val_NAME_loss; else max).",
         ),
     ] = None,
     backend: o.BackendOpt = None,

@@ -27,7 +27,7 @@ from optimlab.study.run import StudyResult, load_specs, open_studies, run_study
 from optimlab.study.space import SearchSpace
 from optimlab.study.storage import TrialRecord
 from optimlab.user_code import is_import_path
-from optimlab.workloads import Workload, workloads_from
+from optimlab.workloads import Workload, metric_goal, workloads_from
 
 __all__ = [
     "DEFAULT_WORKLOAD",
@@ -104,7 +104,7 @@ def _label(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.]+", ".", name).strip(".") or "data"
 
 
-# Metrics every evaluation gives, by task; lower is better for the first two.
+# Metrics every evaluation gives, by task.
 BUILT_IN_METRICS = ("val_loss", "val_rmse", "val_accuracy")
 
 
@@ -112,7 +112,8 @@ def with_metric(workload: Workload, metric: str | None, goal: str | None = None)
     """``workload`` tuned on ``metric`` (a validation metric: ``val_loss``; ``val_accuracy`` for classes,
     ``val_rmse`` for regression; ``val_NAME`` of a metric in the recipe's ``training.metrics``; or the
     user's metric by import path, ``mypkg.metrics:f1``, added to them and tuned as ``val_f1``) towards
-    ``goal`` (default: min for a loss or an error, max otherwise), reported as the same metric of the test
+    ``goal`` (default: :func:`~optimlab.workloads.metric_goal`, the workload's own for its metric, min
+    for a loss or an RMSE, max for any other), reported as the same metric of the test
     split. A new metric drops the workload's target (it was of the old one)."""
     from optimlab.train.run import metric_name
 
@@ -136,7 +137,7 @@ def with_metric(workload: Workload, metric: str | None, goal: str | None = None)
         if metric != workload.metric:
             target = None
     tuned = metric or workload.metric
-    goal = goal or ("min" if tuned in BUILT_IN_METRICS[:2] else "max" if metric else workload.goal)
+    goal = goal or metric_goal(tuned, workload) or "max"  # a user's metric the name says nothing of
     if goal not in ("max", "min"):
         raise InvalidValueError("goal (--goal)", goal, "max or min")
     reported = (
@@ -164,8 +165,9 @@ def recipe_workload(recipe: Recipe, name: str) -> Workload:
     tuned = "val_accuracy" if splits.task == "classification" else "val_loss"
     has_test = splits.test is not None and len(splits.test) > 0
     reported = tuned.replace("val_", "test_", 1) if has_test else tuned
-    goal = "max" if tuned == "val_accuracy" else "min"
-    return on_dict_batches(Workload(name, recipe, metric=tuned, goal=goal, test_metric=reported))
+    return on_dict_batches(
+        Workload(name, recipe, metric=tuned, goal=metric_goal(tuned) or "min", test_metric=reported)
+    )
 
 
 def on_dict_batches(workload: Workload) -> Workload:

@@ -26,6 +26,7 @@ __all__ = [
     "Workload",
     "digits_mlp",
     "get_workload",
+    "metric_goal",
     "mnist1d_cnn",
     "two_spirals_mlp",
     "workload_names",
@@ -45,6 +46,24 @@ class Workload:
     goal: Literal["max", "min"] = "max"
     test_metric: str = "test_accuracy"  # reported: the same metric on the held-out test split
     target: float | None = None  # of ``metric``, for time-to-target
+
+
+# The way a metric is better by its kind, the last word of its name (``val_loss``, ``test_rmse``): the
+# kinds every evaluation gives (:func:`optimlab.train.run.evaluate_members`), and a user metric named so.
+_GOAL_OF_KIND: dict[str, Literal["max", "min"]] = {"loss": "min", "rmse": "min", "accuracy": "max"}
+
+
+def metric_goal(metric: str, workload: Workload | None = None) -> Literal["max", "min"] | None:
+    """Which way ``metric`` is better: ``workload``'s goal for the metric it tunes on or reports, else
+    by the kind its name ends in; None where the name does not say (``lr``, ``grad_norm``, a user's
+    ``val_f1``): no direction is guessed.
+
+    >>> metric_goal("val_loss"), metric_goal("test_accuracy"), metric_goal("val_f1")
+    ('min', 'max', None)
+    """
+    if workload is not None and metric in (workload.metric, workload.test_metric):
+        return workload.goal
+    return _GOAL_OF_KIND.get(metric.rpartition("_")[2])
 
 
 @_REGISTRY.register(

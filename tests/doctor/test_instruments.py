@@ -221,6 +221,37 @@ def test_layers_are_put_in_forward_order_and_paired_with_their_activation():
     )
 
 
+def test_layers_reading_one_computed_tensor_are_paired_and_branches_from_the_data_are_not():
+    class Attention(nn.Module):
+        """Two branches from the data; the query, key and value read one hidden tensor."""
+
+        def __init__(self):
+            super().__init__()
+            self.wide, self.embed = nn.Linear(8, 4), nn.Linear(8, 16)
+            self.query, self.key, self.value = nn.Linear(16, 16), nn.Linear(16, 16), nn.Linear(16, 16)
+            self.head = nn.Linear(16, 4)
+
+        def forward(self, x):
+            h = self.embed(x)
+            scores = (self.query(h) @ self.key(h).T).softmax(-1)
+            return self.head(scores @ self.value(h)) + self.wide(x)
+
+    model = Attention()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    stats = manual_steps(
+        model, optimizer, torch.randn(32, 8), torch.randint(0, 4, (32,)), 2, Instruments(model, optimizer)
+    )
+    shared = {layer.name: layer.shares_input_with for layer in stats.layers}
+    assert shared == {
+        "embed": None,
+        "query": None,
+        "key": "query",
+        "value": "query",
+        "head": None,
+        "wide": None,
+    }
+
+
 def test_a_model_without_trainable_parameters_is_rejected():
     model = nn.Sequential(nn.ReLU())
     with pytest.raises(InvalidValueError, match="trainable parameters"):

@@ -153,6 +153,9 @@ class LayerInfo:
     activation: str | None = None  # registry name of the activation this layer feeds (forward order)
     activation_module: str | None = None
     normalized: bool = False  # a norm layer runs between this layer and its activation
+    # The layer that ran first on the very tensor this one reads (an attention's query, key and value
+    # read one; not the data), once the forward order is known; None where no other layer reads it.
+    shares_input_with: str | None = None
 
     @property
     def has_weight_matrix(self) -> bool:
@@ -447,6 +450,9 @@ class Instruments:
         self._last_kwargs: dict[str, Any] = {}  # a model called with named inputs (Hugging Face)
         self._order_known = False
         self._first_layer_seen = False
+        # On the first detailed step: each input tensor a layer read, kept alive so that its id is not
+        # reused, with the first layer that read it.
+        self._first_readers: dict[int, tuple[Tensor, str]] = {}
         self._last_layer_is_conv = False  # of the Linear/Conv layer that ran last, for the units' axis
         self._conv_feeds: dict[str, bool] = {}  # activation -> fed by a Conv, once the forward order is known
         # (register, hook) pairs, built once: a detailed step only registers them.
@@ -593,11 +599,23 @@ class Instruments:
         elif stats.input_features.minimum.shape[0] == rows.shape[1]:
             stats.input_features.add(rows)
 
+    def _note_reader(self, name: str, x: Tensor) -> None:
+        """Pair layer ``name`` with the first layer that read its input ``x``; not where ``x`` is the
+        data: branches from the model's input have no layer upstream the signal could reach."""
+        if any(x is given for given in (*self._last_input, *self._last_kwargs.values())):
+            return
+        first = self._first_readers.setdefault(id(x), (x, name))[1]
+        if first != name:
+            layer = self.statistics.layers[self.statistics.layer_index(name)]
+            layer.shares_input_with = layer.shares_input_with or first
+
     def _layer_hook(self, name: str) -> Callable[..., None]:
         def hook(module: nn.Module, args: Any, output: Any) -> None:
             if not module.training or not isinstance(output, Tensor):
                 return
             self._ran(name)
+            if not self._order_known and args and isinstance(args[0], Tensor):
+                self._note_reader(name, args[0])
             if isinstance(module, (nn.Linear, *_CONV)):
                 self._last_layer_is_conv = isinstance(module, _CONV)
             y = output.detach().float()
@@ -637,6 +655,7 @@ class Instruments:
             stats.update_norms[step] = torch.stack(torch._foreach_norm(before)).cpu()
         if not self._order_known and stats.forward_order:
             self._order_known = True
+            self._first_readers.clear()
             self._apply_forward_order()
         if self._order_known:
             self._trim_hook_plan()

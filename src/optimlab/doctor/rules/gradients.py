@@ -54,14 +54,16 @@ def vanishing_gradients(
     Transformer at its usual init (BERT's weights of std 0.02) gets 1e-6..1e-3 of its classifier's
     gradient in every block alike: a constant offset through a small head, and in the attention's
     query and key a product of two small weights (Noci et al. 2022, arXiv:2206.03126), not a signal
-    that dies on its way back.
+    that dies on its way back. Nor is a layer the signal got past alive (:func:`_reached_alive`): one
+    block's query and key beside its value projection.
     """
     windows = []
     for first, where in ((early_steps, f"the first {early_steps} steps"), (None, "the whole run")):
         found = _layer_rms_gradients(stats, first)
         if found is not None and found[1][-1] > 0:
             ratios = found[1] / found[1][-1]
-            judged = ratios[:-1].masked_fill(_held_through_depth(found[0], ratios), float("inf"))
+            held = _held_through_depth(found[0], ratios) | _reached_alive(found[0], ratios, warn_ratio)
+            judged = ratios[:-1].masked_fill(held, float("inf"))
             windows.append((found[0], ratios, judged, found[1], where))
     if not windows:
         return None
@@ -116,6 +118,21 @@ def vanishing_gradients(
         score=_score(warn_ratio / max(worst_ratio, 1e-300)),
         explains=explains,
     )
+
+
+def _reached_alive(layers: list[LayerInfo], ratios: Tensor, warn_ratio: float) -> Tensor:
+    """Which hidden layers the backward signal reaches alive, judged by the output layer's gradient
+    fraction ``ratios``: a layer at least ``warn_ratio`` runs at or before its depth, nearer the input
+    in forward order, or reads the very input it reads (:attr:`LayerInfo.shares_input_with`). The
+    signal got past such a layer, so its own small gradient comes from its own path: an attention's
+    query and key get little through a near-uniform softmax (Noci et al. 2022, arXiv:2206.03126), a
+    Transformer block's wide layer sits after its value projection."""
+    hidden, root = layers[:-1], {layer.name: layer.shares_input_with or layer.name for layer in layers}
+    best: dict[str, float] = defaultdict(float)
+    for layer, ratio in zip(hidden, ratios[:-1].tolist(), strict=True):
+        best[root[layer.name]] = max(best[root[layer.name]], ratio)
+    at_depth = torch.tensor([best[root[layer.name]] for layer in hidden], dtype=torch.float64)
+    return at_depth.cummax(0).values >= warn_ratio
 
 
 def _held_through_depth(layers: list[LayerInfo], ratios: Tensor) -> Tensor:

@@ -14,30 +14,18 @@ from optimlab.report.run_folder import read_run
 from optimlab.report.run_page import run_page, write_run_report
 
 
-def fake_run(folder, *, lr=1e-3, steps=100, eval_every=20, spike=None):
-    """A run folder as `optimlab train` leaves it, with made-up curves (no training)."""
+def fake_run(folder, *, lr=1e-3, steps=100, eval_every=20, spike=None, val_loss=lambda step: 1.0, epoch=100):
+    """A run folder as `optimlab train` leaves it, with made-up curves (no training); ``epoch`` steps an
+    epoch."""
     folder.mkdir(parents=True)
     Recipe.from_dict({"optimizer": {"name": "adam", "lr": lr}}).save(folder / "recipe.yaml")
     with open(folder / "metrics.jsonl", "w") as lines:
         for step in range(1, steps + 1):
             loss = 2.3 * math.exp(-step / steps) if step != spike else None
-            lines.write(
-                json.dumps({"step": step, "epoch": 0, "train_loss": loss, "lr": lr, "seconds": step / 100})
-                + "\n"
-            )
+            at = {"step": step, "epoch": (step - 1) // epoch, "seconds": step / 100}
+            lines.write(json.dumps({**at, "train_loss": loss, "lr": lr}) + "\n")
             if step % eval_every == 0:
-                lines.write(
-                    json.dumps(
-                        {
-                            "step": step,
-                            "epoch": 0,
-                            "val_loss": 1.0,
-                            "val_accuracy": 0.5,
-                            "seconds": step / 100,
-                        }
-                    )
-                    + "\n"
-                )
+                lines.write(json.dumps({**at, "val_loss": val_loss(step), "val_accuracy": 0.5}) + "\n")
     (folder / "result.json").write_text(
         json.dumps({"status": "completed", "steps": steps, "metrics": {"test_accuracy": 0.5}})
     )
@@ -175,3 +163,76 @@ def test_a_run_keeps_its_colour_in_every_figure_where_another_has_no_line(tmp_pa
     colours = [{run: colour for colour, run in figure.items()} for figure in by_figure]
     assert {"a", "diverged", "c"} == set(colours[0]) and {"a", "c"} == set(colours[1])  # train, val loss
     assert all(figure[run] == colours[0][run] for figure in colours for run in figure)
+
+
+def best_rows(page_reader, page: str) -> dict[str, dict[str, str]]:
+    """The table of best values along the way, by metric."""
+    (table,) = [t for t in page_reader(page).tables if t.caption.startswith("Best value along the way")]
+    return {row["metric"]: {**row, "class": c} for row, c in zip(table.records(), table.classes, strict=True)}
+
+
+def test_the_best_along_the_way_is_the_one_in_the_runs_metrics_file(tmp_path, page_reader):
+    """The page showed the final metrics only: where the validation loss was best, and how much worse it
+    ended, could not be seen. Checked against the run's own metrics.jsonl, read here line by line."""
+    from optimlab.train import train
+
+    recipe = {
+        "data": {"name": "digits"},
+        "optimizer": {"name": "adam", "lr": 0.01},
+        "training": {"epochs": 6},
+    }
+    train(Recipe.from_dict(recipe), tmp_path / "run")
+    lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    page = run_page([read_run(tmp_path / "run")]).render()
+    rows = best_rows(page_reader, page)
+    assert list(rows) == ["val_loss", "val_accuracy"]  # no training loss (a batch's), no lr (no direction)
+    for metric, pick in (("val_loss", min), ("val_accuracy", max)):
+        evaluations = [line for line in lines if metric in line]
+        best = pick(evaluations, key=lambda line: line[metric])  # of ties, the first
+        row = rows[metric]
+        assert float(row["best"]) == pytest.approx(best[metric], rel=5e-4)
+        assert (int(row["at step"]), int(row["in epoch"])) == (best["step"], best["epoch"] + 1)
+        assert float(row["last"]) == pytest.approx(evaluations[-1][metric], rel=5e-4)
+        assert int(row["at step 6"]) == evaluations[-1]["step"] == lines[-1]["step"]
+        assert (row["class"] == "warning") == (best is not evaluations[-1])
+        assert row["better"] == ("lower" if pick is min else "higher")
+        assert f"best {best[metric]:.4g} at {best['step']}" in " ".join(page_reader(page).rings)
+
+
+def test_an_over_fitting_run_shows_its_best_step_and_how_much_worse_it_ended(tmp_path, page_reader):
+    folder = fake_run(
+        tmp_path / "over",
+        steps=1000,
+        eval_every=100,
+        val_loss=lambda step: 0.2 + 0.01 * (step / 100 - 3) ** 2,
+    )
+    page = run_page([read_run(folder)]).render()
+    row = best_rows(page_reader, page)["val_loss"]
+    assert (row["best"], row["at step"], row["in epoch"], row["last"], row["at step 6"]) == (
+        "0.2", "300", "3", "0.69", "1000"
+    )  # fmt: skip
+    assert row["class"] == "warning" and row[""] == "ended worse than its best by 0.49"
+    by_step, by_time = [r for r in page_reader(page).rings if r.startswith("validation loss")]
+    assert by_step == "validation loss: best 0.2 at 300" and by_time == "validation loss: best 0.2 at 3"
+
+
+def test_a_run_that_diverged_shows_its_best_finite_value_and_that_it_stopped(tmp_path, page_reader):
+    folder = fake_run(tmp_path / "div", val_loss=lambda step: None if step == 100 else 1 - step / 1000)
+    (folder / "result.json").write_text(json.dumps({"status": "diverged", "steps": 100, "metrics": {}}))
+    row = best_rows(page_reader, run_page([read_run(folder)]).render())["val_loss"]
+    assert (row["best"], row["at step"], row["last"]) == ("0.92", "80", "nan")
+    assert (
+        row["class"] == "warning"
+        and row[""] == "stopped at step 100 (diverged): the best of the values before"
+    )
+
+
+def test_runs_overlaid_each_have_their_best(tmp_path, page_reader):
+    runs = [
+        read_run(fake_run(tmp_path / name, val_loss=lambda step, at=at: abs(step - at) / 100))
+        for name, at in (("a", 40), ("b", 100))
+    ]
+    (table,) = [t for t in page_reader(run_page(runs).render()).tables if t.caption.startswith("Best")]
+    steps = {(r["run"], r["metric"]): r["at step"] for r in table.records()}
+    assert steps == {("a", "val_loss"): "40", ("a", "val_accuracy"): "20", ("b", "val_loss"): "100",
+                     ("b", "val_accuracy"): "20"}  # fmt: skip

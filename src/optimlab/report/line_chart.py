@@ -193,10 +193,12 @@ def line_chart(
     whole_x: bool = False,
     levels: Mapping[str, float] | None = None,
     colours: Mapping[str, str] | None = None,
+    marks: Mapping[str, tuple[float, float]] | None = None,
 ) -> LineChart:
     """One line per series over its own ``x``; ``levels`` draws named horizontal lines (a target, chance);
     ``whole_x``: x is a count (steps), its ticks whole numbers; ``colours`` gives a series its colour (one
-    run one colour in every chart of a page, whichever series a chart lacks), else :data:`COLOURS` in turn.
+    run one colour in every chart of a page, whichever series a chart lacks), else :data:`COLOURS` in turn;
+    ``marks`` rings one point ``(x, y)`` of a series in its colour (its best value), named when hovered.
 
     Non-finite values leave gaps; on a log axis values that are not positive do too. Series longer than
     :data:`MAX_POINTS` are thinned (:func:`thinned`), series shorter than :data:`SPARSE` marked at each point.
@@ -287,6 +289,12 @@ def line_chart(
                 f"M{p[0] - 3:.1f} {p[1]:.1f}a3 3 0 1 0 6 0a3 3 0 1 0 -6 0" for p in xy if p is not None
             )
             parts.append(f'<path d="{dots}" fill="{colour}"/>')
+    for label, (u, v) in (marks or {}).items():
+        if math.isfinite(u) and math.isfinite(v) and (v > 0 or not log_y):
+            parts.append(
+                f'<circle cx="{px(u):.1f}" cy="{py(v):.1f}" r="5" fill="white" stroke="{colour_of[label]}" '
+                f'stroke-width="2"><title>{html.escape(f"{label}: best {v:.4g} at {u:g}")}</title></circle>'
+            )
     parts.append(
         f'<path d="M{x0:.1f} {y1:.1f}H{x1:.1f}V{y0:.1f}H{x0:.1f}Z" fill="none" stroke="#222" stroke-width="0.8"/>'
     )

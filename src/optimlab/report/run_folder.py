@@ -33,6 +33,7 @@ class RunFolder:
     recipe: dict[str, Any]
     result: dict[str, Any]  # result.json; {} while the run has not finished
     series: dict[str, tuple[list[int], list[float], list[float]]]
+    epochs: dict[int, int]  # the epoch of each step logged with one, counted from 0 as metrics.jsonl does
 
     @property
     def metrics(self) -> list[str]:
@@ -55,7 +56,7 @@ def read_run(path: str | Path, name: str | None = None) -> RunFolder:
     log = path / "metrics.jsonl"
     lines = log.read_text(encoding="utf-8").splitlines()
     try:  # one parse of the whole file: twice as fast as a json.loads per line (10,000 lines)
-        series = _series(json.loads("[" + ",".join(line for line in lines if line.strip()) + "]"))
+        series, epochs = _series(json.loads("[" + ",".join(line for line in lines if line.strip()) + "]"))
     except (ValueError, KeyError, TypeError):
         for number, line in enumerate(lines, 1):  # find the line to name
             try:
@@ -66,7 +67,7 @@ def read_run(path: str | Path, name: str | None = None) -> RunFolder:
     result_file = path / "result.json"
     result = _mapping(result_file, json.loads, "a result") if result_file.is_file() else {}
     recipe = _mapping(path / "recipe.yaml", load_yaml, "a recipe")
-    return RunFolder(name or path.name, path, recipe, result, series)
+    return RunFolder(name or path.name, path, recipe, result, series, epochs)
 
 
 def _mapping(file: Path, parse: Callable[[str], Any], what: str) -> dict[str, Any]:
@@ -87,11 +88,16 @@ def _mapping(file: Path, parse: Callable[[str], Any], what: str) -> dict[str, An
     raise OptimlabError(f"{str(file)!r} is not {what}: {reason}")
 
 
-def _series(records: list[dict[str, Any]]) -> dict[str, tuple[list[int], list[float], list[float]]]:
-    """``{metric: (steps, seconds, values)}`` of metrics.jsonl's records."""
+def _series(
+    records: list[dict[str, Any]],
+) -> tuple[dict[str, tuple[list[int], list[float], list[float]]], dict[int, int]]:
+    """``{metric: (steps, seconds, values)}`` of metrics.jsonl's records, and ``{step: epoch}``."""
     series: dict[str, tuple[list[int], list[float], list[float]]] = {}
+    epochs: dict[int, int] = {}
     for record in records:
         step, seconds = int(record["step"]), float(record.get("seconds", math.nan))
+        if record.get("epoch") is not None:
+            epochs[step] = int(record["epoch"])
         for key, value in record.items():
             if key in AXES:
                 continue
@@ -99,4 +105,4 @@ def _series(records: list[dict[str, Any]]) -> dict[str, tuple[list[int], list[fl
             steps.append(step)
             times.append(seconds)
             values.append(math.nan if value is None else float(value))
-    return series
+    return series, epochs

@@ -8,10 +8,12 @@ curves are :mod:`.line_chart`'s, so writing it costs milliseconds, not matplotli
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Literal
 
 import yaml
 
@@ -24,6 +26,7 @@ from optimlab.report.line_chart import COLOURS, LineChart, line_chart, spans_dec
 from optimlab.report.metric_labels import axis_label
 from optimlab.report.recipes import DEFAULT, differing_fields, flat_fields
 from optimlab.report.run_folder import RunFolder
+from optimlab.workloads import metric_goal
 
 __all__ = ["run_page", "write_run_report"]
 
@@ -51,11 +54,38 @@ def _chance(runs: Sequence[RunFolder]) -> dict[str, float]:
         return {}
 
 
+@dataclasses.dataclass(frozen=True)
+class _Best:
+    """The best finite value of a run's metric along the way (its index in the series), and its last."""
+
+    goal: Literal["max", "min"]
+    index: int
+    value: float
+    last: float  # NaN where the last evaluation was not finite
+
+    def worse_at_the_end(self) -> bool:
+        return self.last != self.value  # a NaN last too
+
+
+def _best(run: RunFolder, metric: str) -> _Best | None:
+    """The best of ``metric`` where it has a direction (:func:`~optimlab.workloads.metric_goal`) and a
+    finite value; never of the training loss, a single batch's (its minimum is a lucky batch)."""
+    goal = metric_goal(metric)
+    if goal is None or metric == "train_loss" or metric not in run.series:
+        return None
+    values = run.series[metric][2]
+    finite = [i for i, v in enumerate(values) if math.isfinite(v)]
+    if not finite:
+        return None
+    index = (min if goal == "min" else max)(finite, key=values.__getitem__)  # of ties, the first
+    return _Best(goal, index, values[index], values[-1])
+
+
 def _figure(
     runs: Sequence[RunFolder], metrics: Sequence[str], by_time: bool, chance: Mapping[str, float]
 ) -> LineChart:
-    """``metrics`` of every run over step (or seconds): one line per (run, metric)."""
-    xs, ys, colours = {}, {}, {}
+    """``metrics`` of every run over step (or seconds): one line per (run, metric), its best ringed."""
+    xs, ys, colours, marks = {}, {}, {}, {}
     for number, run in enumerate(runs):
         for metric in metrics:
             if metric in run.series:
@@ -66,6 +96,9 @@ def _figure(
                 xs[label], ys[label] = (seconds if by_time else steps), values
                 if len(runs) > 1:  # a run keeps its colour in every figure, also where another has no line
                     colours[label] = COLOURS[number % len(COLOURS)]
+                best = _best(run, metric)
+                if best is not None:
+                    marks[label] = (xs[label][best.index], best.value)
     values = [v for series in ys.values() for v in series]
     ylabel = axis_label(metrics[0]) if len(metrics) == 1 else "loss"
     what = ylabel if len(metrics) == 1 else "training and validation loss"
@@ -82,6 +115,7 @@ def _figure(
         whole_x=not by_time,
         levels=levels,
         colours=colours,
+        marks=marks,
     )
 
 
@@ -134,6 +168,60 @@ def _results_table(page: Page, runs: Sequence[RunFolder]) -> None:
             page.paragraph(f"{run.name}: {run.result['message']}", note=True)
 
 
+def _best_table(page: Page, runs: Sequence[RunFolder]) -> None:
+    """Each evaluated metric with a direction: its best value along the way, where, and its last; a row
+    that ended worse than its best (over-fitting, a divergence) is marked."""
+    rows, classes = [], []
+    for run in runs:
+        for metric in _order(run.metrics):
+            best = _best(run, metric)
+            if best is None:
+                continue
+            steps = run.series[metric][0]
+            step, last_step = steps[best.index], steps[-1]
+            epoch = run.epochs.get(step)
+            if _status(run) not in _FINISHED:
+                stop = run.result.get("steps", max(s for steps, _, _ in run.series.values() for s in steps))
+                note = f"stopped at step {stop} ({_status(run)}): the best of the values before"
+            elif best.worse_at_the_end():
+                note = f"ended worse than its best by {abs(best.last - best.value):.3g}"
+            else:
+                note = ""
+            rows.append(
+                (
+                    *((run.name,) if len(runs) > 1 else ()),
+                    metric,
+                    "lower" if best.goal == "min" else "higher",
+                    best.value,
+                    step,
+                    "" if epoch is None else epoch + 1,
+                    best.last,
+                    last_step,
+                    note,
+                )
+            )
+            classes.append("warning" if note else "")
+    if not rows:
+        return
+    page.table(
+        (
+            *(("run",) if len(runs) > 1 else ()),
+            "metric",
+            "better",
+            "best",
+            "at step",
+            "in epoch",
+            "last",
+            "at step",
+            "",
+        ),
+        rows,
+        row_classes=classes,
+        caption="Best value along the way (ringed on the curves), and the last evaluation's; epochs counted "
+        "from 1",
+    )
+
+
 def run_page(runs: Sequence[RunFolder], *, command: str | None = None) -> Page:
     """The page of one run, or of several overlaid (one colour per run)."""
     if len(runs) == 1:
@@ -146,6 +234,7 @@ def run_page(runs: Sequence[RunFolder], *, command: str | None = None) -> Page:
         )
     page.section("Results")
     _results_table(page, runs)
+    _best_table(page, runs)
     groups, chance = _groups(runs), _chance(runs)
     page.section("By step")
     for metrics in groups:

@@ -182,3 +182,37 @@ def test_a_decimal_comma_is_named_as_such(tmp_path):
         InvalidValueError, match=r"'1,5' for feature 'a' in row 2 of data.csv: .*decimal comma"
     ):
         load_csv(write(tmp_path, "a;b;label\n1,5;2;0\n3;4;1\n"))
+
+
+def test_pandas_row_index_is_left_out_as_read_csv_index_col_reads_it(tmp_path):
+    """``DataFrame.to_csv`` writes the index as a first column with an empty header (``Unnamed: 0`` once
+    read back and saved again): row labels, not a feature, as ``read_csv(path, index_col=0)`` says."""
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"a": [1.5, 2.0, 3.0, 4.5], "b": [4.0, 5.0, 6.0, 7.0], "label": list("xyxy")})
+    frame = frame[frame.a > 1.8]  # a filtered frame: its index is 1, 2, 3, not a range from 0
+    frame.to_csv(tmp_path / "once.csv")
+    pd.read_csv(tmp_path / "once.csv").to_csv(tmp_path / "twice.csv")
+    truth = pd.read_csv(tmp_path / "once.csv", index_col=0)
+    for name, index in (("once.csv", "''"), ("twice.csv", "'', 'Unnamed: 0'")):
+        data = load_csv(tmp_path / name)
+        assert data.examples.x.tolist() == truth[["a", "b"]].to_numpy().tolist()
+        assert data.examples.y.tolist() == [1, 0, 1]  # x = 0, y = 1
+        assert data.reading == f"target column 'label'; pandas' row index ({index}) left out, not a feature"
+    assert load_csv(tmp_path / "once.csv", target=3).reading.startswith("target column 'label'")  # counted
+    with pytest.raises(InvalidValueError, match=r"after pandas' row index \(columns 0\.\.1\)"):
+        load_csv(tmp_path / "twice.csv", target=1)
+
+
+def test_a_target_position_given_as_text_is_a_position_unless_a_header_says_otherwise(tmp_path):
+    path = write(tmp_path, "a,b,c,d\n1,2,0,7\n3,4,1,8\n5,6,0,9\n")
+    assert load_csv(path, target="2").examples.y.tolist() == [0, 1, 0]
+    assert load_csv(path, target="2").reading == "target column 'c'"
+    assert load_csv(write(tmp_path, "1,2,0,7\n3,4,1,8\n", "h.csv"), target="-2").reading == "target column 2"
+    numbered = load_csv(write(tmp_path, "x,2,0\n1.5,0,1\n2.5,1,0\n3.5,0,1\n", "n.csv"), target="2")
+    assert numbered.examples.y.tolist() == [0, 1, 0]  # the column headed '2', not position 2
+    with pytest.raises(UnknownNameError, match=r"unknown column of data.csv 'e'.* Accepted: a, b, c, d"):
+        load_csv(path, target="e")
+    with pytest.raises(
+        InvalidValueError, match=r"target of data.csv: accepted a column name or an index in \[-4, 4\)"
+    ):
+        load_csv(path, target="4")

@@ -21,7 +21,16 @@ def test_npy_table_takes_the_target_column(tmp_path):
     np.save(tmp_path / "t.npy", table)
     data = load_numpy(tmp_path / "t.npy", target=0)
     assert data.task == "regression" and data.examples.x.tolist() == [[1, 2], [3, 4]]
-    assert data.examples.y.tolist() == [[0.5], [1.5]]
+    assert data.examples.y.tolist() == [[0.5], [1.5]] and data.reading == "target column 0"
+    assert load_numpy(tmp_path / "t.npy").reading == "target column 2"  # by default the last
+
+
+def test_an_archive_refuses_a_target_column_rather_than_ignoring_it(tmp_path):
+    """An .npz names its targets (y_key): a target column given for one was silently ignored."""
+    np.savez(tmp_path / "d.npz", x=np.zeros((2, 3)), y=np.array([0, 1]))
+    assert load_numpy(tmp_path / "d.npz").reading == "inputs 'x', targets 'y'"
+    with pytest.raises(InvalidValueError, match=r"'2' for target of d.npz: accepted none for an .npz.*y_key"):
+        load_numpy(tmp_path / "d.npz", target="2")
 
 
 def test_missing_key_lists_the_archive_keys(tmp_path):

@@ -5,8 +5,12 @@ that splits the first lines alike (``csv.Sniffer``; a comma where none does, as 
 override with ``delimiter``). The first row is a header when none of its fields is a number, or when
 one of its text fields heads a column of numbers (``0,1,2,label`` as pandas writes it); override with
 ``header``. Empty lines, and the empty last field of a delimiter ending every line (spreadsheet
-exports), are not data. The target is the column ``target`` names; by default the one column whose
-header is a usual target's name (:data:`TARGET_NAMES`, any case), else the last. Targets that are
+exports), are not data. Leading columns with an empty header, or pandas' name for one (``Unnamed: 0``),
+are the row index that ``DataFrame.to_csv`` writes (what ``pandas.read_csv(path, index_col=0)`` reads
+back as the index): row labels, not features, so they are left out. The target is the column
+``target`` names, by its header or its 0-based position among the file's columns (the index columns
+counted); by default the one column whose header is a usual target's name (:data:`TARGET_NAMES`, any
+case), else the last. Targets that are
 not numbers, or whole numbers, are class labels (mapped to 0..K-1 in sorted order), others regression
 targets; ``task`` overrides the guess. A missing value (an empty field, ``NA``, ``?``, ...) is refused
 with its row and column, never filled.
@@ -17,6 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +29,7 @@ import numpy as np
 from optimlab.data.examples import Examples, Task, reject_non_finite
 from optimlab.errors import InvalidValueError, UnknownNameError
 
-__all__ = ["DELIMITERS", "MISSING", "TARGET_NAMES", "load_csv"]
+__all__ = ["DELIMITERS", "MISSING", "TARGET_NAMES", "index_columns", "load_csv"]
 
 DELIMITERS = ",;\t|"  # what a delimiter is guessed among
 SNIFFED_LINES = 20  # the first lines the guesses of delimiter and header read
@@ -91,23 +96,54 @@ def _is_header(rows: list[list[str]]) -> bool:
     )
 
 
-def _target_column(target: str | int | None, header: list[str] | None, width: int, path: Path) -> int:
+# pandas' header for a column whose header is empty: "Unnamed: 0", de-duplicated as "Unnamed: 0.1"
+_PANDAS_UNNAMED = re.compile(r"Unnamed: \d+(\.\d+)?")
+
+
+def index_columns(header: list[str] | None) -> int:
+    """How many leading columns of ``header`` are a pandas row index: an empty header, as
+    ``DataFrame.to_csv`` writes an unnamed index (one per level), or ``Unnamed: N``, as a frame read
+    back without ``index_col`` writes it again; only before a named column (a header of nothing but
+    empty names is no frame's)."""
+    for count, name in enumerate(header or []):
+        if name and not _PANDAS_UNNAMED.fullmatch(name):
+            return count
+    return 0
+
+
+def _target_column(
+    target: str | int | None, header: list[str] | None, width: int, index: int, path: Path
+) -> int:
+    """The target's position among the ``width`` columns, the first ``index`` of them pandas' index."""
+    if isinstance(target, str) and (header is None or target not in header):
+        try:  # a position given as text, as on the command line (--target 3)
+            target = int(target)
+        except ValueError:
+            if header is None:
+                raise InvalidValueError(
+                    f"target of {path.name}",
+                    target,
+                    f"a column index in [{-width}, {width}): the file has no header row",
+                ) from None
+            raise UnknownNameError(f"column of {path.name}", target, header[index:]) from None
     if target is None:
         named = [j for j, name in enumerate(header or []) if name.lower() in TARGET_NAMES]
         return named[0] if len(named) == 1 else width - 1
     if isinstance(target, str):
-        if header is None:
-            raise InvalidValueError(
-                f"target of {path.name}", target, "a column index: the file has no header row"
-            )
-        if target not in header:
-            raise UnknownNameError(f"column of {path.name}", target, header)
-        return header.index(target)
-    if isinstance(target, bool) or not isinstance(target, int) or not -width <= target < width:
+        column = header.index(target)
+    elif isinstance(target, bool) or not isinstance(target, int) or not -width <= target < width:
         raise InvalidValueError(
             f"target of {path.name}", target, f"a column name or an index in [{-width}, {width})"
         )
-    return target % width
+    else:
+        column = target % width
+    if column < index:
+        raise InvalidValueError(
+            f"target of {path.name}",
+            target,
+            f"a column after pandas' row index (columns 0..{index - 1}): a name or an index in [{index}, {width})",
+        )
+    return column
 
 
 def load_csv(
@@ -150,13 +186,14 @@ def load_csv(
             f"CSV file {str(path)!r}", "no data rows", "a file with at least one row of values"
         )
     width = len(body[0])
-    if width < 2:
+    index = index_columns(names)
+    if width - index < 2:
         raise InvalidValueError(
             f"CSV file {str(path)!r}",
-            "1 column",
+            f"{width - index} column" + (f" besides pandas' row index ({index})" if index else ""),
             f"feature columns and a target column, split by {delimiter!r} (another delimiter: delimiter=...)",
         )
-    column = _target_column(target, names, width, path)
+    column = _target_column(target, names, width, index, path)
     target_name = names[column] if names else column
     features, labels = [], []
     for line, row in zip(body_lines, body):
@@ -165,14 +202,14 @@ def load_csv(
                 f"row {line} of {path.name}", f"{len(row)} fields", f"{width} fields, as in the first row"
             )
         values = []
-        for index, field in enumerate(row):
-            if index == column:
+        for position, field in enumerate(row[index:], start=index):
+            if position == column:
                 continue
             try:
                 values.append(float(field))
             except ValueError:
                 raise InvalidValueError(
-                    f"feature {names[index] if names else index!r} in row {line} of {path.name}",
+                    f"feature {names[position] if names else position!r} in row {line} of {path.name}",
                     field,
                     f"a number: {_not_a_number(field, target_name)}",
                 ) from None
@@ -187,7 +224,7 @@ def load_csv(
         labels.append(label)
     y = np.array([float(v) for v in labels]) if all(_is_number(v) for v in labels) else np.array(labels)
     x = np.array(features, dtype=np.float64)
-    feature_columns = [i for i in range(width) if i != column]
+    feature_columns = [i for i in range(index, width) if i != column]
     reject_non_finite(
         x,
         path.name,
@@ -195,4 +232,8 @@ def load_csv(
         column_name=lambda j: f"column {names[feature_columns[j]] if names else feature_columns[j]!r}",
     )
     reject_non_finite(y, path.name, row_name=lambda i: f"row {body_lines[i]}, target column {target_name!r}")
-    return Examples.from_arrays(x, y, name=path.stem, task=task)
+    reading = f"target column {target_name!r}" if names else f"target column {column}"
+    if index:
+        left_out = ", ".join(repr(name) for name in names[:index])
+        reading += f"; pandas' row index ({left_out}) left out, not a feature"
+    return Examples.from_arrays(x, y, name=path.stem, task=task, reading=reading)

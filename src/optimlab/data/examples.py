@@ -64,7 +64,8 @@ class DatasetInfo:
     (cross-entropy for classification, mean squared error for regression). ``vocab_size`` is set when
     the inputs are token ids in [0, vocab_size) (stored as floats), and ``next_token`` when each
     position's target is the next position's input (a language model's): the model must then give one
-    output per position and look only at earlier positions.
+    output per position and look only at earlier positions. ``reading`` says, in words, how a user's file
+    was read where that was a choice (``target column 'price'``), for the line a verb shows on loading it.
     """
 
     name: str
@@ -75,6 +76,7 @@ class DatasetInfo:
     loss: nn.Module | None = None
     vocab_size: int | None = None
     next_token: bool = False
+    reading: str | None = None
 
     @property
     def num_outputs(self) -> int:
@@ -111,6 +113,7 @@ class Examples(DatasetInfo):
         name: str,
         task: Task | None = None,
         image_shape: tuple[int, ...] | None = None,
+        reading: str | None = None,
     ) -> Examples:
         """Labelled examples from arrays; ``task`` None infers it from the targets.
 
@@ -151,6 +154,7 @@ class Examples(DatasetInfo):
             input_shape=tuple(features.shape[1:]),
             num_classes=num_classes,
             image_shape=image_shape,
+            reading=reading,
             examples=TensorPair(features, targets),
         )
 

@@ -35,13 +35,13 @@ def load_numpy(
     x_key: str | None = None,
     y_key: str | None = None,
     *,
-    target: int = -1,
+    target: int | None = None,
     task: Task | None = None,
 ) -> Examples:
     """Examples from ``path``: arrays ``x_key`` (N, ...) and ``y_key`` (N,) of an ``.npz`` (by default
     the first of :data:`ARRAY_PAIRS` it holds: ``x``/``y``, ``features``/``labels``, unnamed
-    ``arr_0``/``arr_1``, ...), or a 2-d ``.npy`` table whose column ``target`` holds the targets (like
-    a CSV).
+    ``arr_0``/``arr_1``, ...), or a 2-d ``.npy`` table whose column ``target`` (by default the last)
+    holds the targets, like a CSV; an archive's targets are named by ``y_key``, not by ``target``.
 
     Integer targets are class labels, others regression targets; ``task`` overrides the guess.
 
@@ -55,6 +55,12 @@ def load_numpy(
     path = Path(path)
     try:
         if path.suffix.lower() == ".npz":
+            if target is not None:
+                raise InvalidValueError(
+                    f"target of {path.name}",
+                    target,
+                    "none for an .npz archive: its arrays are named, the targets by y_key (data.options.y_key)",
+                )
             with np.load(path, allow_pickle=False) as archive:
                 x_key, y_key = _keys(archive.files, x_key, y_key, path)
                 x, y = archive[x_key], archive[y_key]
@@ -68,7 +74,8 @@ def load_numpy(
                 )
             reject_non_finite(x, f"array {x_key!r} of {path.name}")
             reject_non_finite(y, f"array {y_key!r} of {path.name}")
-            return Examples.from_arrays(x, y, name=path.stem, task=task)
+            reading = f"inputs {x_key!r}, targets {y_key!r}"
+            return Examples.from_arrays(x, y, name=path.stem, task=task, reading=reading)
         table = np.load(path, allow_pickle=False)
     except OSError as error:
         raise InvalidValueError(
@@ -86,6 +93,7 @@ def load_numpy(
             f"shape {getattr(table, 'shape', None)}",
             "a 2-d table (examples x columns, one of them the target), or an .npz of x and y",
         )
+    target = -1 if target is None else target
     if (
         isinstance(target, bool)
         or not isinstance(target, int)
@@ -97,7 +105,7 @@ def load_numpy(
     reject_non_finite(table, path.name, row_name="row {}".format)
     column = target % table.shape[1]
     x, y = np.delete(table, column, axis=1), table[:, column]
-    return Examples.from_arrays(x, y, name=path.stem, task=task)
+    return Examples.from_arrays(x, y, name=path.stem, task=task, reading=f"target column {column}")
 
 
 _KINDS = {"b": "bool", "i": "integer", "u": "unsigned integer", "f": "float", "U": "text", "S": "bytes"}

@@ -126,12 +126,16 @@ class Setup:
     loss: nn.Module = dataclasses.field(default_factory=nn.CrossEntropyLoss)
     steps: int = 200
     check_steps: int = 200  # of each lr candidate's check run (lr_check)
+    # What the user's code does to the model once the optimizer is built (replaces its head, say).
+    then: Callable[[nn.Module], None] | None = None
 
     def diagnose(self, **options: Any) -> Any:
         from optimlab.doctor import diagnose
 
         model = self.model()
         optimizer = OPTIMIZERS[self.optimizer](model.parameters(), self.lr)
+        if self.then is not None:
+            self.then(model)
         return diagnose(
             model,
             self.data(),

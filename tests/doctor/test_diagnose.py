@@ -221,6 +221,24 @@ def test_parameters_the_loss_does_not_depend_on_are_found_unless_frozen():
     assert not [f for f in frozen.findings if f.rule == "unused_parameters"]
 
 
+def test_a_head_replaced_after_the_optimizer_was_built_is_found_and_the_rest_of_the_run_is_not():
+    """Fine-tuning code that builds the optimizer, then swaps the head: the new head gets gradients
+    that nothing applies. Frozen on purpose (requires_grad False), it is not reported."""
+    x, y = standardized()
+    model = mlp()
+    optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+    model[4] = nn.Linear(128, 10)
+    before = model[4].weight.detach().clone()
+    diagnosis = diagnose(model, (x[:512], y[:512]), nn.CrossEntropyLoss(), optimizer, steps=20, lr_find=False)
+    (found,) = [f for f in diagnosis.findings if f.rule == "unstepped_parameters"]
+    assert found.evidence == {"modules": {"4": 128 * 10 + 10}, "values": 1290, "steps": 20}
+    assert found.severity == "warning" and "requires_grad_(False)" in found.recommendation
+    assert torch.equal(model[4].weight, before)
+    model[4].requires_grad_(False)
+    frozen = diagnose(model, (x[:512], y[:512]), nn.CrossEntropyLoss(), optimizer, steps=20, lr_find=False)
+    assert "unstepped_parameters" not in [f.rule for f in frozen.findings]
+
+
 def test_labels_shuffled_apart_from_their_inputs_are_a_finding_not_a_healthy_run():
     """No lr predicts held-out labels drawn apart from the inputs, so the lr is not what to change;
     the training loss that still falls shows the rows memorized (Zhang et al. 2017)."""

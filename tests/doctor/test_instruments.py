@@ -252,6 +252,18 @@ def test_layers_reading_one_computed_tensor_are_paired_and_branches_from_the_dat
     }
 
 
+def test_parameters_outside_the_optimizer_are_unstepped_unless_another_optimizer_steps_them():
+    """A GAN's other half has gradients and is stepped by its own optimizer: not this one's concern."""
+    x, y = torch.randn(32, 64), torch.randint(0, 10, (32,))
+    for other_steps in (False, True):
+        model = mlp()
+        optimizer = torch.optim.SGD(model[:4].parameters(), lr=0.1)
+        other = torch.optim.SGD(model[4].parameters(), lr=0.1)
+        step_other = (lambda _, other=other: other.step()) if other_steps else None
+        stats = manual_steps(model, optimizer, x, y, 3, Instruments(model, optimizer), step_other)
+        assert stats.unstepped == ({} if other_steps else {"4": 128 * 10 + 10})
+
+
 def test_a_model_without_trainable_parameters_is_rejected():
     model = nn.Sequential(nn.ReLU())
     with pytest.raises(InvalidValueError, match="trainable parameters"):

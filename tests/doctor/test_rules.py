@@ -44,6 +44,16 @@ def check_vanishing_tanh(f: Finding) -> None:
     assert f.recipe_changes == {"model.init": "xavier_normal"}
 
 
+def new_head(model: nn.Sequential) -> None:
+    torch.manual_seed(1)
+    model[-1] = nn.Linear(128, 10)
+
+
+def check_unstepped(f: Finding) -> None:
+    assert f.title == "Not in the optimizer: 4 get gradients but never change"
+    assert f.evidence == {"modules": {"4": 128 * 10 + 10}, "values": 1290, "steps": 200}
+
+
 def check_unused(f: Finding) -> None:
     assert f.title == "No gradient in 200 steps: spare (Linear)"
     assert f.evidence == {"modules": {"spare": 2}, "tensors": 2, "values": 128 * 128 + 128, "steps": 200}
@@ -279,6 +289,13 @@ BROKEN = [  # (id, setup, first rule expected, evidence check, diagnose options)
         Setup(lambda: WithSpareLayer(mlp()), standardized, "adam", 1e-3),
         "unused_parameters",
         check_unused,
+        {"lr_find": False},
+    ),
+    (
+        "mlp whose head is replaced after the optimizer was built",
+        Setup(mlp, standardized, "adam", 1e-3, then=new_head),
+        "unstepped_parameters",
+        check_unstepped,
         {"lr_find": False},
     ),
 ]

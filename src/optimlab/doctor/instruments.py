@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -290,6 +291,10 @@ class RunStatistics:
     # The instrumented parameters (indices) that had no gradient at any step so far: the loss does not
     # depend on them (the unused_parameters rule). None before the first step.
     never_graded: set[int] | None = None
+    # Trainable parameters this optimizer does not step that had a gradient and kept their values over
+    # the steps watched (no other optimizer stepped them either): their module -> values (the
+    # unstepped_parameters rule). Filled when the instruments stop.
+    unstepped: dict[str, int] = dataclasses.field(default_factory=dict)
 
     # --- per-layer views ----------------------------------------------------------------------
 
@@ -427,6 +432,12 @@ class Instruments:
                 self._activation_modules[name] = module
         if not params:
             raise InvalidValueError("model", type(model).__name__, "a module with trainable parameters")
+        # Trainable, yet outside this optimizer: a GAN's other half, a frozen part, or a forgotten one.
+        self._outside = {
+            name: p for name, p in model.named_parameters() if p.requires_grad and id(p) not in stepped
+        }
+        self._outside_graded: set[str] = set()
+        self._outside_norms: Tensor | None = None
         self._params = params
         self._zero = torch.zeros((), device=params[0].device)
         self.statistics = RunStatistics(
@@ -476,6 +487,8 @@ class Instruments:
         caller calls :meth:`gradients_ready` once they are, before the weights move.
         """
         self._step = step
+        if self._outside and self._outside_norms is None:
+            self._outside_norms = _norms(self._outside.values())
         self._permanent = [self.model.register_forward_pre_hook(self._keep_input, with_kwargs=True)]
         if gradients_at_step:
             self._permanent.append(self.optimizer.register_step_pre_hook(self._before_optimizer_step))
@@ -525,6 +538,13 @@ class Instruments:
             handle.remove()
         self._handles, self._permanent = [], []
         self._weights_before, self._last_input, self._last_kwargs = None, (), {}
+        if self._outside_norms is not None:
+            kept = _norms(self._outside.values()) == self._outside_norms
+            unstepped: dict[str, int] = defaultdict(int)
+            for (name, p), same in zip(self._outside.items(), kept.tolist(), strict=True):
+                if same and name in self._outside_graded:
+                    unstepped[name.rpartition(".")[0] or "(model)"] += p.numel()
+            self.statistics.unstepped = dict(unstepped)
 
     # --- every step ---------------------------------------------------------------------------
 
@@ -542,6 +562,7 @@ class Instruments:
         seen = self.statistics.never_graded  # only those still without one are looked at again
         still = range(len(self._params)) if seen is None else seen
         self.statistics.never_graded = {i for i in still if self._params[i].grad is None}
+        self._outside_graded.update(name for name, p in self._outside.items() if p.grad is not None)
         norms = torch.stack(torch._foreach_norm(grads))
         self._pending_norms = norms
         step = self._step + 1
@@ -705,6 +726,11 @@ class Instruments:
             self._conv_feeds[name] = feeding is not None and feeding.kind.startswith("Conv")
             plan.append((module.register_forward_hook, self._activation_hook(name)))
         self._hook_plan = plan
+
+
+def _norms(tensors: Iterable[Tensor]) -> Tensor:
+    """Each tensor's norm in float64, on the CPU: a fingerprint of its values."""
+    return torch.stack([t.detach().double().norm() for t in tensors]).cpu()
 
 
 def _describe_layer(name: str, module: nn.Module, params: list[nn.Parameter]) -> LayerInfo:

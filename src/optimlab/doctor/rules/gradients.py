@@ -24,7 +24,7 @@ from optimlab.doctor.rules._readings import (
 )
 from optimlab.registry import POSITIVE, POSITIVE_INT, UNIT_OPEN
 
-__all__ = ["exploding_gradients", "unused_parameters", "vanishing_gradients"]
+__all__ = ["exploding_gradients", "unstepped_parameters", "unused_parameters", "vanishing_gradients"]
 
 # A layer repeated through depth whose first copy (nearest the input) gets less than this fraction of
 # its last copy's gradient falls with depth; at or above it, its small gradient is not a vanishing one.
@@ -269,5 +269,38 @@ def unused_parameters(stats: RunStatistics, lr_range: LRRangeResult | None = Non
             "values": values,
             "steps": len(stats.steps),
         },
+        score=_score(values),
+    )
+
+
+@_register(
+    "unstepped_parameters",
+    "Parameters with a gradient that no optimizer steps: left out of the optimizer.",
+    "Paszke et al. 2019, NeurIPS (torch.optim steps only the parameters it was given)",
+)
+def unstepped_parameters(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Finding | None:
+    """Reports trainable parameters outside the optimizer that got a gradient and kept their values
+    over the steps watched: a layer added or replaced after the optimizer was built (a new head), or
+    a part frozen by leaving it out while autograd still computes its gradient. Parameters another
+    optimizer steps (a GAN's other half) change, and are not reported."""
+    if not stats.unstepped or not stats.steps:
+        return None
+    modules = list(stats.unstepped)
+    values = sum(stats.unstepped.values())
+    more = f" and {len(modules) - 5} more" if len(modules) > 5 else ""
+    return Finding(
+        rule="unstepped_parameters",
+        severity="warning",
+        title=f"Not in the optimizer: {', '.join(modules[:5])}{more} get gradients but never change",
+        explanation=(
+            f"{values} trainable values in {len(modules)} modules had a gradient, but the optimizer was "
+            f"not given them and no other stepped them: over the {len(stats.steps)} steps watched they "
+            "kept their initial values, and the backward pass computed their gradient for nothing."
+        ),
+        recommendation=(
+            "optimizer: build it after the model is complete, from model.parameters() (a layer replaced "
+            "afterwards is not in it); if these are frozen on purpose, call requires_grad_(False) on them"
+        ),
+        evidence={"modules": dict(stats.unstepped), "values": values, "steps": len(stats.steps)},
         score=_score(values),
     )

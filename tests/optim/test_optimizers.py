@@ -7,6 +7,7 @@ scheduler), the authors' packages otherwise, and hand-written transcriptions of 
 
 from __future__ import annotations
 
+import copy
 import doctest
 import importlib
 import inspect
@@ -15,7 +16,7 @@ import numpy
 import pytest
 import torch
 
-from optim.problem import max_difference, train
+from optim.problem import initial_parameters, loss, max_difference, train
 from optimlab.errors import OptimlabError
 from optimlab.optim import create, optimizers
 from optimlab.registry import Capability, get_registry
@@ -239,39 +240,94 @@ def hand_lion(params, lr, betas, weight_decay):
     return step
 
 
-def hand_adan(params, lr, betas, eps, weight_decay, max_grad_norm, no_prox):
-    """Xie et al. 2022, Algorithm 1 with the authors' bias corrections, one tensor at a time."""
-    b1, b2, b3 = betas
-    m = [torch.zeros_like(p) for p in params]
-    d = [torch.zeros_like(p) for p in params]
-    n = [torch.zeros_like(p) for p in params]
-    previous: list[torch.Tensor] = []
-    t = 0
+class HandAdan(torch.optim.Optimizer):
+    """sail-sg/Adan ``adan.py`` (the authors' code), its step transcribed one tensor at a time: the step
+    ``t`` of the bias corrections is the group's, counted by every step; the previous gradient is each
+    parameter's own, its gradient itself the first time it has one (Xie et al. 2022, Algorithm 1)."""
 
-    def step():
-        nonlocal t, previous
-        t += 1
-        with torch.no_grad():
-            grads = [p.grad.clone() for p in params]
-            if max_grad_norm > 0:
-                norm = torch.sqrt(sum((g**2).sum() for g in grads))
-                grads = [g * min(1.0, float(max_grad_norm / (norm + eps))) for g in grads]
-            if t == 1:
-                previous = [g.clone() for g in grads]
-            for i, (p, g) in enumerate(zip(params, grads)):
-                diff = g - previous[i]
-                m[i] = b1 * m[i] + (1 - b1) * g
-                d[i] = b2 * d[i] + (1 - b2) * diff
-                n[i] = b3 * n[i] + (1 - b3) * (g + b2 * diff) ** 2
-                den = torch.sqrt(n[i] / (1 - b3**t)) + eps
-                s = m[i] / (1 - b1**t) / den + b2 * d[i] / (1 - b2**t) / den
-                if no_prox:
-                    p.copy_(p * (1 - lr * weight_decay) - lr * s)
+    def __init__(self, params, lr, betas, eps, weight_decay, max_grad_norm, no_prox):
+        super().__init__(
+            params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, no_prox=no_prox)
+        )
+        self.max_grad_norm = max_grad_norm
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        clip = 1.0
+        if self.max_grad_norm > 0:  # one norm over every group's gradients; eps of the last group
+            norm = torch.sqrt(
+                sum((p.grad**2).sum() for g in self.param_groups for p in g["params"] if p.grad is not None)
+            )
+            clip = min(1.0, float(self.max_grad_norm / (norm + self.param_groups[-1]["eps"])))
+        for group in self.param_groups:
+            group["step"] = t = group.get("step", 0) + 1
+            (b1, b2, b3), lr, eps, wd = group["betas"], group["lr"], group["eps"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad * clip
+                state = self.state[p]
+                if not state:
+                    state.update(m=torch.zeros_like(p), d=torch.zeros_like(p), n=torch.zeros_like(p))
+                if "previous" not in state or t == 1:
+                    state["previous"] = g.clone()
+                diff = g - state["previous"]
+                state["m"] = b1 * state["m"] + (1 - b1) * g
+                state["d"] = b2 * state["d"] + (1 - b2) * diff
+                state["n"] = b3 * state["n"] + (1 - b3) * (g + b2 * diff) ** 2
+                den = torch.sqrt(state["n"] / (1 - b3**t)) + eps
+                s = state["m"] / (1 - b1**t) / den + b2 * state["d"] / (1 - b2**t) / den
+                if group["no_prox"]:
+                    p.copy_(p * (1 - lr * wd) - lr * s)
                 else:
-                    p.copy_((p - lr * s) / (1 + lr * weight_decay))
-            previous = grads
+                    p.copy_((p - lr * s) / (1 + lr * wd))
+                state["previous"] = g.clone()
 
-    return step
+
+class HandScheduleFree(torch.optim.Optimizer):
+    """``schedulefree`` 1.4.1's ``SGDScheduleFree`` (``b2=None``) and ``AdamWScheduleFree`` step, transcribed
+    one tensor at a time (Defazio et al. 2024): ``k``, the weight sum and the largest lr are the group's,
+    advanced by every step; a parameter gets its ``z`` (and second moment) at its first gradient."""
+
+    def __init__(self, params, lr, beta, b2, eps, weight_decay, warmup_steps, r, weight_lr_power=2.0):
+        defaults = dict(
+            lr=lr, beta=beta, b2=b2, eps=eps, weight_decay=weight_decay, warmup_steps=warmup_steps
+        )
+        super().__init__(
+            params, dict(defaults, r=r, weight_lr_power=weight_lr_power, k=0, weight_sum=0.0, lr_max=0.0)
+        )
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            k, beta, b2 = group["k"], group["beta"], group["b2"]
+            lr = group["lr"] * ((k + 1) / group["warmup_steps"] if k < group["warmup_steps"] else 1.0)
+            group["lr_max"] = lr_max = max(lr, group["lr_max"])
+            weight = (k + 1) ** group["r"] * lr_max ** group["weight_lr_power"]
+            group["weight_sum"] += weight
+            c = weight / group["weight_sum"] if group["weight_sum"] else 0.0
+            for y in group["params"]:
+                if y.grad is None:
+                    continue
+                state = self.state[y]
+                if not state:
+                    state.update(z=y.clone(), v=torch.zeros_like(y))
+                u = y.grad.clone()
+                if b2 is not None:
+                    state["v"] = b2 * state["v"] + (1 - b2) * u * u
+                    u = u / (torch.sqrt(state["v"] / (1 - b2 ** (k + 1))) + group["eps"])
+                u = u + group["weight_decay"] * y
+                y.copy_((1 - c) * y + c * state["z"] + lr * (beta * (1 - c) - 1) * u)
+                state["z"] = state["z"] - lr * u
+            group["k"] = k + 1
+
+    @torch.no_grad()
+    def eval(self):
+        """The parameters at x: ``x = y + (1 - 1/beta)(z - y)``."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if self.state.get(p):
+                    p.copy_(p + (1 - 1 / group["beta"]) * (self.state[p]["z"] - p))
 
 
 class HandOptimizer(torch.optim.Optimizer):
@@ -313,7 +369,7 @@ def test_adan_matches_the_authors_algorithm(no_prox, max_grad_norm, float64):
     )
     ours = train(lambda p: create("adan", p, **hp))
     assert max_difference(ours, train(lambda p: create("adan", p, **hp), steps=0)) > 1e-2
-    assert max_difference(ours, train(lambda p: HandOptimizer(p, hand_adan, **hp))) <= TOLERANCE
+    assert max_difference(ours, train(lambda p: HandAdan(p, **hp))) <= TOLERANCE
 
 
 SCHEDULE_FREE = {
@@ -348,6 +404,83 @@ def test_schedule_free_matches_schedulefree_in_both_modes(name, r, float64):
     assert max_difference(x_ours, y_ours) > 1e-3  # the two points differ, so comparing both means something
     assert max_difference(y_ours, y_ref) <= TOLERANCE
     assert max_difference(x_ours, x_ref) <= TOLERANCE
+
+
+def without_some_gradients(step: int) -> list[int]:
+    """The parameters (of w1, b1 | w2, b2) without a gradient at ``step``: b1 until step 5 (a late
+    start), w1 every fourth step (gaps), and the whole second group on steps 7 and 8."""
+    return [i for i, off in enumerate([step % 4 == 2, step < 5, step in (7, 8), step in (7, 8)]) if off]
+
+
+def gapped_run(make_optimizer, steps: int = 40) -> tuple[list[torch.Tensor], torch.optim.Optimizer]:
+    """Two param groups (the second with its own lr), full-batch steps with the gaps above."""
+    params = [torch.nn.Parameter(p) for p in initial_parameters()]
+    optimizer = make_optimizer([{"params": params[:2]}, {"params": params[2:], "lr": 0.02}])
+    if hasattr(optimizer, "train"):
+        optimizer.train()
+    for step in range(steps):
+        optimizer.zero_grad()
+        loss(params).backward()
+        for i in without_some_gradients(step):
+            params[i].grad = None
+        optimizer.step()
+    return params, optimizer
+
+
+@pytest.mark.parametrize("no_prox", [False, True])
+def test_adan_counts_steps_per_group_like_the_authors_code(no_prox, float64):
+    """A parameter without a gradient on some steps: the bias corrections go by the group's step, its
+    first difference is 0 whenever its first gradient comes, later differences are from its last one."""
+    hp = dict(lr=0.01, betas=(0.9, 0.8, 0.95), eps=1e-3, weight_decay=0.1, max_grad_norm=0.0, no_prox=no_prox)
+    ours, _ = gapped_run(lambda groups: create("adan", groups, **hp))
+    reference, _ = gapped_run(lambda groups: HandAdan(groups, **hp))
+    assert max_difference(ours, reference) <= TOLERANCE
+    pytorch_optimizer = pytest.importorskip("pytorch_optimizer")  # a second implementation of the same
+    peer, _ = gapped_run(lambda groups: pytorch_optimizer.Adan(groups, **{**hp, "weight_decouple": no_prox}))
+    assert max_difference(ours, peer) <= TOLERANCE
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULE_FREE))
+def test_schedule_free_counts_steps_per_group_like_the_authors_code(name, float64):
+    """A parameter without a gradient on some steps keeps its y and z while the group's k and averaging
+    weights move on; one that starts late averages with the group's weight, not with 1."""
+    _, hp = SCHEDULE_FREE[name]
+    hp = {**hp, "weight_decay": 0.01, "warmup_steps": 10, "r": 1.0}
+    beta, b2 = hp["betas"] if "betas" in hp else (hp["momentum"], None)
+    hand = dict(
+        lr=hp["lr"], beta=beta, b2=b2, eps=hp.get("eps", 0.0), weight_decay=0.01, warmup_steps=10, r=1.0
+    )
+    ours, optimizer = gapped_run(lambda groups: create(name, groups, **hp))
+    reference, hand_optimizer = gapped_run(lambda groups: HandScheduleFree(groups, **hand))
+    assert max_difference(ours, reference) <= TOLERANCE  # y
+    optimizer.eval()
+    hand_optimizer.eval()
+    assert max_difference(ours, reference) <= TOLERANCE  # x
+    schedulefree = pytest.importorskip("schedulefree")  # the authors' package itself
+    class_name, _ = SCHEDULE_FREE[name]
+    package, package_optimizer = gapped_run(lambda groups: getattr(schedulefree, class_name)(groups, **hp))
+    package_optimizer.eval()
+    assert max_difference(ours, package) <= TOLERANCE
+
+
+@pytest.mark.parametrize("name", ["adan", *sorted(SCHEDULE_FREE)])
+def test_counts_kept_per_group_resume_from_a_state_dict(name, float64):
+    """Stopped mid-run (after the steps without some gradients) and resumed from the saved state: the
+    same parameters as the uninterrupted run."""
+    whole, _ = gapped_run(lambda groups: create(name, groups, lr=0.01))
+    params, optimizer = gapped_run(lambda groups: create(name, groups, lr=0.01), steps=12)
+    saved = copy.deepcopy(optimizer.state_dict())
+    resumed = create(name, [{"params": params[:2]}, {"params": params[2:], "lr": 0.02}], lr=0.01)
+    resumed.load_state_dict(saved)
+    if hasattr(resumed, "train"):
+        resumed.train()
+    for step in range(12, 40):
+        resumed.zero_grad()
+        loss(params).backward()
+        for i in without_some_gradients(step):
+            params[i].grad = None
+        resumed.step()
+    assert max_difference(params, whole) == 0
 
 
 @pytest.mark.parametrize("module", ["optimlab.optim", *(m.__name__ for m in optimizers.MODULES.values())])

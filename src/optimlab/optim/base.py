@@ -25,7 +25,10 @@ Rules a transform keeps, so that transforms compose without copies:
   returns: tuples are nodes of the state tree); any other field (a step counter, a running
   product) is shared by the whole list and must be a Python scalar or a tensor of hyperparameter shape.
   Optional per-parameter state is ``None`` when unused. Shells rely on this to store state per parameter
-  (``torch.optim`` state dicts) and to rebuild list state from it.
+  (``torch.optim`` state dicts) and to rebuild list state from it. Counters are the list's, and the
+  ``torch.optim`` shell keeps them per parameter, as torch does; a record whose reference counts per
+  param group (the authors' Adan and Schedule-Free) sets the class attribute ``counts_per_group = True``,
+  and the shell then keeps every counter of the chain per group.
 - ``init([])`` must work: shells use it as the layout of the state.
 - State has the dtype and device of its parameter (``torch.zeros_like``), so float32 stays float32.
 

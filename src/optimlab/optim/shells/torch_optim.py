@@ -17,8 +17,14 @@ steps (frozen for a while, unused by a batch) skips them, its count included, an
 first gets a gradient late starts at step 1. The shell runs the chain once per *cohort*, the
 parameters of a group whose counters agree: one list in the common case where every parameter gets
 a gradient every step; a layer frozen for the first N steps stays N behind, in a cohort of its own.
-(The authors' Schedule-Free and Adan count steps per group; the two agree where every parameter
-gets a gradient every step.)
+
+Except where the reference counts per group: the authors' Schedule-Free (``group['k']`` and its weight
+sums) and Adan (``group['step']``) count the steps of a param group, every ``step()`` whether or not a
+parameter has a gradient, and a parameter without a gradient only skips its own update. A chain whose
+state record says so (``counts_per_group``, :mod:`optimlab.optim.base`) gets that: its counters live in
+the group (``group["counters"]``, written there when the state is saved or the parameters with
+gradients change) and its parameters step as one cohort; a step where no parameter of the group has
+a gradient moves only the counters.
 
 Complex parameters are stepped as their real and imaginary parts, as ``torch.optim`` does
 (``torch.view_as_real``): an elementwise optimizer treats the two as separate coordinates, and Adam's
@@ -52,6 +58,7 @@ __all__ = ["Optimizer", "torch_method"]
 
 Factory = Callable[..., GradientTransformation]
 _TORCH_GROUP_KEYS = frozenset({"params", "param_names"})
+_COUNTERS = "counters"  # the group key of a chain's counters, where it counts steps per group
 # Optimizers whose compiled step is a pass or two over memory; matrix products (Muon) and factored
 # statistics (Adafactor) are not worth a compile, and do not trace in one graph.
 _COMPILED_KINDS = frozenset({Capability.ELEMENTWISE, Capability.LAYERWISE})
@@ -118,6 +125,18 @@ class _Bound(NamedTuple):
     cohorts: tuple[_Cohort, ...]  # the same parameters by counters (one cohort unless some skipped steps)
 
 
+def _is_counter(leaf: Any) -> bool:
+    """A state leaf shared by a list (a step count, a running product), not a per-parameter list."""
+    return leaf is not None and not isinstance(leaf, list)
+
+
+def _counts_per_group(state: State) -> bool:
+    """Whether a state record of the chain counts steps per param group (``counts_per_group``)."""
+    if not isinstance(state, tuple):
+        return False
+    return getattr(type(state), "counts_per_group", False) or any(_counts_per_group(s) for s in state)
+
+
 def _counter_value(value: Any) -> Any:
     """A shared counter (a step count, NAdam's running product) as a hashable value."""
     return tuple(value.reshape(-1).tolist()) if isinstance(value, Tensor) else value
@@ -171,7 +190,9 @@ class Optimizer(torch.optim.Optimizer):
         hyperparameters = {k: plain_numbers(v) for k, v in hyperparameters.items()}
         self._check(hyperparameters)
         defaults = {**factory_defaults, **(entry.defaults if entry else {}), **hyperparameters}
-        self._modes = self._factory(**defaults).set_mode is not None
+        transform = self._factory(**defaults)
+        self._modes = transform.set_mode is not None
+        self._per_group = _counts_per_group(transform.init([]))
         if self._modes:
             defaults["train_mode"] = False
         self._bound: dict[int, _Bound] = {}
@@ -247,19 +268,63 @@ class Optimizer(torch.optim.Optimizer):
                 return bound
             return bound._replace(values=values, transform=transform, template=template)
         if bound is not None:
-            for cohort in bound.cohorts:
-                self._store(cohort.params, cohort.state)
-        cohorts = tuple(
-            self._cohort(transform, template, members) for members in self._by_counters(template, params)
-        )
+            self._release(index, bound)
+        if self._per_group:
+            counters = self._group_counters(group, template)
+            cohorts = (self._cohort(transform, template, params, counters),)
+        else:
+            cohorts = tuple(
+                self._cohort(transform, template, members) for members in self._by_counters(template, params)
+            )
         return _Bound(values, transform, layout, template, tuple(params), cohorts)
 
-    def _cohort(self, transform: GradientTransformation, template: State, members: list[Tensor]) -> _Cohort:
+    def _cohort(
+        self,
+        transform: GradientTransformation,
+        template: State,
+        members: list[Tensor],
+        counters: Mapping[str, Any] | None = None,
+    ) -> _Cohort:
         convert = any(
             p.is_complex() or (p.grad is not None and p.grad.layout != torch.strided) for p in members
         )
         tensors = tuple(_steppable(members))
-        return _Cohort(tuple(members), self._load(transform, template, members, tensors), tensors, convert)
+        state = self._load(transform, template, members, tensors, counters)
+        return _Cohort(tuple(members), state, tensors, convert)
+
+    def _group_counters(self, group: dict[str, Any], template: State) -> dict[str, Any]:
+        """A group's counters (of a chain counting per group), the chain's initial ones where unknown.
+
+        A state saved before counters moved to the group holds them per parameter: taken from there."""
+        saved = group.get(_COUNTERS, {})
+        held = next((self.state[p] for p in group["params"] if self.state.get(p)), {})
+        return {
+            path: saved.get(path, held.get(path, leaf))
+            for path, leaf in _leaves(template)
+            if _is_counter(leaf)
+        }
+
+    def _count_a_step_without_gradients(self, index: int, group: dict[str, Any]) -> None:
+        """Advance the counters of a group none of whose parameters has a gradient, as the authors'
+        code does: the chain steps one empty tensor, which moves nothing but its counters."""
+        bound = self._bound.pop(index, None)
+        if bound is not None:
+            self._release(index, bound)
+        transform = self._factory(**{name: group[name] for name in self._names})
+        counters = self._group_counters(group, transform.init([]))
+        like = group["params"][0] if group["params"] else torch.empty(0)
+        empty = [torch.empty(0, dtype=like.real.dtype, device=like.device)]
+        state = _rebuild(transform.init(empty), lambda path, leaf: counters.get(path, leaf))
+        _, state = transform.update(empty, state, empty)
+        group[_COUNTERS] = {path: leaf for path, leaf in _leaves(state) if _is_counter(leaf)}
+
+    def _release(self, index: int, bound: _Bound) -> None:
+        """Write a group's list state into ``self.state``, and counters kept per group into the group."""
+        for cohort in bound.cohorts:
+            self._store(cohort.params, cohort.state)
+        if self._per_group:
+            state = bound.cohorts[0].state
+            self.param_groups[index][_COUNTERS] = {p: v for p, v in _leaves(state) if _is_counter(v)}
 
     def _by_counters(self, template: State, params: list[Tensor]) -> list[list[Tensor]]:
         """``params`` split by the values of their stored counters (missing ones count as ``None``)."""
@@ -272,10 +337,11 @@ class Optimizer(torch.optim.Optimizer):
         return list(cohorts.values())
 
     def _store(self, params: Iterable[Tensor], state: State, *, keep_existing: bool = False) -> None:
-        """Write list state into the per-parameter dicts of ``self.state``."""
+        """Write list state into the per-parameter dicts of ``self.state`` (counters too, unless they are
+        the group's)."""
         params = list(params)
         for path, leaf in _leaves(state):
-            if leaf is None:
+            if leaf is None or (self._per_group and _is_counter(leaf)):
                 continue
             per_param = leaf if isinstance(leaf, list) else [leaf] * len(params)
             for p, value in zip(params, per_param):
@@ -290,10 +356,15 @@ class Optimizer(torch.optim.Optimizer):
         template: State,
         params: list[Tensor],
         tensors: Sequence[Tensor],
+        counters: Mapping[str, Any] | None = None,
     ) -> State:
         """List state for a cohort's ``params`` (stepped as ``tensors``) from ``self.state``, initialising
-        what is missing."""
-        paths = [path for path, leaf in _leaves(template) if leaf is not None]
+        what is missing; the counters from ``counters`` where given (the group's)."""
+        paths = [
+            path
+            for path, leaf in _leaves(template)
+            if leaf is not None and (counters is None or isinstance(leaf, list))
+        ]
         missing = [i for i, p in enumerate(params) if not all(path in self.state[p] for path in paths)]
         if missing:
             fresh = transform.init([tensors[i] for i in missing])
@@ -304,14 +375,15 @@ class Optimizer(torch.optim.Optimizer):
                 return None
             if isinstance(kind, list):
                 return [self.state[p][path] for p in params]
+            if counters is not None:
+                return counters[path]
             return self.state[params[0]][path]  # a counter: the cohort's members agree on it
 
         return _rebuild(template, leaf)
 
     def _flush(self) -> None:
-        for bound in self._bound.values():
-            for cohort in bound.cohorts:
-                self._store(cohort.params, cohort.state)
+        for index, bound in self._bound.items():
+            self._release(index, bound)
 
     def state_dict(self) -> dict[str, Any]:
         self._flush()
@@ -362,6 +434,8 @@ class Optimizer(torch.optim.Optimizer):
                 )
             params = [p for p in group["params"] if p.grad is not None]
             if not params:
+                if self._per_group:
+                    self._count_a_step_without_gradients(index, group)
                 continue
             bound = self._bind(index, group, params)
             fused = self.fused_path  # its hyperparameters built once a group, not once a cohort
@@ -409,7 +483,8 @@ class Optimizer(torch.optim.Optimizer):
             if params:  # parameters without state are still at their start, where every point agrees
                 bound = self._bind(index, group, params)
                 for c in bound.cohorts:
-                    self._store(c.params, bound.transform.set_mode(c.tensors, c.state, train))
+                    c.state = bound.transform.set_mode(c.tensors, c.state, train)
+                self._release(index, bound)
                 # The next step binds the parameters with a gradient, and sees what their gradients are.
                 self._bound.pop(index, None)
             group["train_mode"] = train

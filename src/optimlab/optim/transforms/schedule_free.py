@@ -11,6 +11,10 @@ with ``g_t = lr * min(1, t / warmup_steps)``, weights ``w_t = t^r * max_{i<=t}(g
 ``c_{t+1} = w_t / sum_{i<=t} w_i``. Like the authors' efficient implementation (``schedulefree``), the
 parameters hold ``y`` while training and ``x`` to evaluate; only ``z`` is stored, and
 ``set_mode`` moves the parameters between ``y`` and ``x`` in place.
+
+Its counters (``k``, the weight sum, the largest lr) are those of a param group, as in ``schedulefree``:
+in the ``torch.optim`` shell every step advances them, and a parameter without a gradient on a step
+keeps its ``z`` and ``y`` while the average's weights move on.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ __all__ = ["ScheduleFreeState", "schedule_free"]
 
 
 class ScheduleFreeState(NamedTuple):
+    counts_per_group = True  # the authors' code counts k and the weight sums per param group
+
     count: int
     z: list[Tensor]  # the base sequence z_t
     weight_sum: Coefficient  # sum of the averaging weights w_i so far

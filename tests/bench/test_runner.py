@@ -43,7 +43,7 @@ def test_bad_methods_backends_and_workload_lists_are_refused_before_any_trial(tm
     assert resolve_methods(["Adam", "heavy_ball"]) == ["adam", "momentum"]
     with pytest.raises(UnknownNameError, match="Did you mean .*'adam'"):
         resolve_methods(["adma"])
-    with pytest.raises(InvalidValueError, match="each once"):
+    with pytest.raises(InvalidValueError, match="each workload once"):
         run_bench(tiny_workloads() * 2, ["sgd"], tmp_path)
     assert not (tmp_path / "study.journal").exists()
 

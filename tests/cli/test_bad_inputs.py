@@ -208,7 +208,53 @@ CASES: list[tuple[str, list[str], str]] = [
     ("bench seeds zero", ["bench", "--suite", "small", "--seeds", "0"], "--seeds"),
     ("bench cost", ["bench", "--suite", "small", "--cost", "minutes"], "--cost"),
     ("bench resume no bench", ["bench", "--resume", "RUN"], "bench.json"),
-    ("bench workload twice", ["bench", "--workloads", "digits_mlp,digits_mlp"], "each once"),
+    ("bench workload twice", ["bench", "--workloads", "digits_mlp,digits_mlp"], "--workloads"),
+    # an optimizer twice, by another spelling or alias: refused before the folder, naming the flag
+    (
+        "bench optimizer twice",
+        ["bench", "--workloads", "digits_mlp", "--optimizers", "sgd,SGD"],
+        "--optimizers",
+    ),
+    (
+        "bench optimizer alias twice",
+        ["bench", "--workloads", "digits_mlp", "--optimizers", "momentum,heavy_ball"],
+        "'momentum' and 'heavy_ball'",
+    ),
+    (
+        "bench optimizer path twice",
+        [
+            "bench",
+            "--workloads",
+            "digits_mlp",
+            "--optimizer-path",
+            "torch.optim:SGD",
+            "--optimizer-path",
+            "torch.optim:SGD",
+        ],
+        "--optimizer-path",
+    ),
+    ("bench budget zero", ["bench", "--suite", "small", "--budget", "0"], "--budget"),
+    ("bench budget negative", ["bench", "--suite", "small", "--budget", "-2"], "--budget"),
+    ("bench seeds negative", ["bench", "--suite", "small", "--seeds", "-1"], "--seeds"),
+    # a user optimizer whose first step fails (the second method: only the first was tried), or unreadable
+    (
+        "bench user optimizer cannot step",
+        [
+            "bench",
+            "--workloads",
+            "digits_mlp",
+            "--optimizers",
+            "sgd",
+            "--optimizer-path",
+            "torch.optim:LBFGS",
+        ],
+        "closure",
+    ),
+    (
+        "bench user optimizer without a signature",
+        ["bench", "--workloads", "digits_mlp", "--optimizer-path", "torch:tensor"],
+        "torch:tensor",
+    ),
     (
         "bench optimizer path missing",
         ["bench", "--workloads", "digits_mlp", "--optimizers", "sgd", "--optimizer-path", "nomod:X"],
@@ -245,6 +291,8 @@ CASES: list[tuple[str, list[str], str]] = [
     ("gallery unknown experiment", ["gallery", "run", "nope"], "nope"),
     ("gallery size", ["gallery", "run", "all", "--size", "huge"], "--size"),
     ("gallery format", ["gallery", "--format", "xml"], "--format"),
+    ("gallery out is a file", ["gallery", "run", "he_init", "--out", "A_FILE"], "--out"),
+    ("gallery out not writable", ["gallery", "run", "he_init", "--out", "/proc/g"], "--out"),
     (
         "gallery flag without its value",
         ["gallery", "run", "all", "--size"],

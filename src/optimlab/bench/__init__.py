@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from optimlab.bench.report import write_bench_report
-    from optimlab.bench.runner import BenchResult, check_workloads, resolve_methods, run_bench
+    from optimlab.bench.runner import BenchResult, check_bench, check_workloads, resolve_methods, run_bench
     from optimlab.bench.scoring import BenchScores, MethodScore, area_score, score
     from optimlab.bench.settings import is_bench, planned_workloads, read_settings, resume_command
     from optimlab.bench.suites import SUITES, suite
@@ -29,6 +29,7 @@ __all__ = [
     "BenchScores",
     "MethodScore",
     "area_score",
+    "check_bench",
     "check_workloads",
     "is_bench",
     "load_optimizer",
@@ -47,6 +48,7 @@ REPORT_FILE = "report.html"  # the bench's report, written in its folder once ev
 
 _MODULES = {  # each public name and the module that defines it
     "BenchResult": "optimlab.bench.runner",
+    "check_bench": "optimlab.bench.runner",
     "check_workloads": "optimlab.bench.runner",
     "resolve_methods": "optimlab.bench.runner",
     "run_bench": "optimlab.bench.runner",

@@ -165,7 +165,7 @@ def bench(
     o.check_backend_options(settings["backend"], workers=workers, members=members)
     import torch
 
-    from optimlab.bench import check_workloads, resolve_methods, run_bench, write_bench_report
+    from optimlab.bench import check_bench, run_bench, write_bench_report
     from optimlab.study.backends import BackendOptions
 
     torch.set_num_threads(o.torch_threads(threads, settings["backend"]))
@@ -173,8 +173,8 @@ def bench(
     methods = o.split_names(settings["optimizers"]) + list(settings["optimizer_path"] or [])
     out = resume or out_dir or Path("runs") / f"bench-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
     if resume is None:  # refused before anything is written: a folder left would look resumable
-        check_workloads(chosen)
-        resolve_methods(methods)
+        given = "--optimizers" + (" and --optimizer-path" if settings["optimizer_path"] else "")
+        check_bench(chosen, methods, device=settings["device"], fields=("--workloads", given))
         checks.writable_folder(str(out)).mkdir(parents=True, exist_ok=True)
         (out / SETTINGS_FILE).write_text(json.dumps(settings, indent=1))
     output = Output(fmt)
@@ -194,6 +194,7 @@ def bench(
                 resume=resume is not None,
                 device=settings["device"],
                 cost=settings["cost"],
+                checked=True,  # above, or resumed
                 on_progress=lambda workload, records: shown.update(
                     workload, sum(r.finished for r in records)
                 ),

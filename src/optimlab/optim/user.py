@@ -39,7 +39,13 @@ __all__ = ["TorchOptimizerState", "adapt_optimizer", "load_optimizer", "torch_op
 
 def _keyword_signature(target: Callable[..., Any], skip: int, owner: str) -> inspect.Signature:
     """The keyword hyperparameters of ``target`` after its first ``skip`` parameters, all with defaults."""
-    parameters = list(inspect.signature(target).parameters.values())[skip:]
+    try:
+        parameters = list(inspect.signature(target).parameters.values())[skip:]
+    except (TypeError, ValueError):  # a builtin (torch:tensor) has none Python can read
+        raise OptimlabError(
+            f"{owner}: its arguments cannot be read (no Python signature): name a torch.optim.Optimizer "
+            "subclass or a factory `def f(*, lr=..., ...) -> GradientTransformation`"
+        ) from None
     keywords = []
     for p in parameters:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
@@ -76,11 +82,12 @@ def torch_optimizer_transform(
     ``shadow - param``. Its internal state (momentum buffers, step counts) lives in the wrapped optimizer.
     """
 
+    path = f"{optimizer_class.__module__}:{optimizer_class.__qualname__}"
+
     def init(params: Params) -> TorchOptimizerState:
         if not params:  # the layout a shell asks for: no optimizer over no parameters
             return TorchOptimizerState([], [])
         shadows = [p.detach().clone() for p in params]
-        path = f"{optimizer_class.__module__}:{optimizer_class.__qualname__}"
         built = call_user("optimizer", path, optimizer_class, shadows, **hyperparameters)
         return TorchOptimizerState(shadows, [built] * len(params))
 
@@ -94,7 +101,7 @@ def torch_optimizer_transform(
         # A parameter that first got a gradient late has its own optimizer (init builds one per call).
         for optimizer in dict.fromkeys(state.optimizer):
             optimizer.param_groups[0].update(hyperparameters)
-            optimizer.step()
+            call_user("optimizer", path, optimizer.step)  # LBFGS wants a closure: one line, not a traceback
         for shadow in state.shadows:
             shadow.grad = None
         return list(torch._foreach_sub(state.shadows, list(params))), state

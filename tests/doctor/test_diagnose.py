@@ -239,6 +239,39 @@ def test_a_head_replaced_after_the_optimizer_was_built_is_found_and_the_rest_of_
     assert "unstepped_parameters" not in [f.rule for f in frozen.findings]
 
 
+class _TokenTagger(nn.Module):
+    """Eight token ids -> their vectors, side by side -> tanh -> two classes."""
+
+    def __init__(self, std: float) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed = nn.Embedding(50, 32)
+        nn.init.normal_(self.embed.weight, std=std)
+        self.hidden, self.act, self.head = nn.Linear(256, 64), nn.Tanh(), nn.Linear(64, 2)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.head(self.act(self.hidden(self.embed(ids).flatten(1))))
+
+
+def test_tanh_saturated_by_an_embedding_drawn_too_large_points_at_the_embedding():
+    """The layer the vectors feed is at torch's default init: its inputs, ten times torch's N(0, 1),
+    are what push the tanh onto its tails, so the fix is the embedding's scale, not a norm layer."""
+    ids = torch.randint(0, 50, (1024, 8), generator=torch.Generator().manual_seed(0))
+    labels = (ids < 25).sum(1).gt(4).long()
+    for std in (1.0, 10.0):
+        model = _TokenTagger(std)
+        diagnosis = diagnose(model, (ids, labels), nn.CrossEntropyLoss(), steps=100, lr_find=False)
+        if std == 1.0:
+            assert diagnosis.healthy, diagnosis.findings
+            continue
+        (found,) = diagnosis.findings
+        assert found.rule == "saturation" and found.recommendation.startswith("init: embed (Embedding)'s")
+        first_batch = model.embed.weight.detach()[
+            ids[:64]
+        ]  # the weights as they were: the doctor restores them
+        assert found.evidence["embedding_std"] == pytest.approx(first_batch.std().item(), rel=0.05)
+
+
 def test_labels_shuffled_apart_from_their_inputs_are_a_finding_not_a_healthy_run():
     """No lr predicts held-out labels drawn apart from the inputs, so the lr is not what to change;
     the training loss that still falls shows the rows memorized (Zhang et al. 2017)."""

@@ -20,7 +20,11 @@ from optimlab.doctor.rules._readings import (
 )
 from optimlab.registry import UNIT_OPEN
 
-__all__ = ["dead_units", "saturation"]
+__all__ = ["LARGE_EMBEDDING_STD", "dead_units", "saturation"]
+
+# Vectors of an embedding over this std (torch's nn.Embedding draws N(0, 1)) drive the layer they feed
+# past the unit scale its init is made for.
+LARGE_EMBEDDING_STD = 2.0
 
 
 @_register(
@@ -51,12 +55,19 @@ def saturation(
     activation = stats.activations[module]
     feeding = stats.feeding_layer(module)
     ratio = _init_ratio(feeding) if feeding is not None else None
+    embedding = _large_embedding(stats, feeding.name) if feeding is not None else None
     if feeding is not None and ratio is not None and ratio > 2:
         recommendation = (
             f"init: xavier_normal for {activation} layers ({_label(stats, feeding.name)} "
             f"is {_g(ratio)}x that scale)"
         )
         changes: dict[str, Any] = {"model.init": "xavier_normal"}
+    elif embedding is not None:
+        recommendation = (
+            f"init: {_label(stats, embedding[0])}'s vectors at std 1 or less (torch's nn.Embedding draws "
+            f"N(0, 1), BERT and GPT-2 N(0, 0.02)); they have std {_g(embedding[1])}"
+        )
+        changes = {}
     else:
         recommendation = f"norm: batch before the {activation}, or activation: relu with init: kaiming_normal"
         changes = {"model.norm": "batch"}
@@ -73,12 +84,31 @@ def saturation(
         ),
         recommendation=recommendation,
         recipe_changes=changes,
-        evidence={"saturated_fraction": per_layer, "steps": steps, "init_ratio": ratio},
+        evidence={
+            "saturated_fraction": per_layer,
+            "steps": steps,
+            "init_ratio": ratio,
+            "embedding_std": None if embedding is None else embedding[1],
+        },
         score=_score(fraction / warn_fraction) * 10,
         # Units that saturate only later cannot have starved the first steps of gradient.
         explains=("plateau", "no_learning", "lr_too_low")
         + (("vanishing_gradients",) if windows.start >= warn_fraction else ()),
     )
+
+
+def _large_embedding(stats: RunStatistics, before: str) -> tuple[str, float] | None:
+    """The embedding running before layer ``before`` whose vectors, at the first detailed step, have
+    the largest std, where it is over :data:`LARGE_EMBEDDING_STD`: (its name, that std)."""
+    found = []
+    for layer in stats.layers:
+        if layer.name == before:
+            break
+        outputs = stats.outputs.get(layer.name)
+        if layer.kind in ("Embedding", "EmbeddingBag") and outputs:
+            found.append((layer.name, outputs[min(outputs)].std))
+    largest = max(found, key=lambda item: item[1], default=None)
+    return largest if largest is not None and largest[1] > LARGE_EMBEDDING_STD else None
 
 
 @_register(

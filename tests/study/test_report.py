@@ -97,3 +97,21 @@ def test_the_metric_axes_say_what_the_metric_is_and_its_unit(tmp_path):
     result = StudyResult(SPEC, str(tmp_path), RECORDS)
     for figure in (curves_figure(result), sensitivity_figure(result)):
         assert figure.axes[0].get_ylabel() == "validation accuracy (fraction correct)"
+
+
+def test_the_leaderboard_interval_is_students_with_the_decimals_it_supports(tmp_path, page_reader):
+    """The cell read '0.8454 [0.01366, 1]': each number to 4 significant digits, a bound to five decimals
+    beside one to none. Checked against scipy's Student-t interval of the seeds' test accuracies."""
+    from scipy import stats
+
+    accuracies = [0.91, 0.95, 0.972]
+    seeds = [
+        dataclasses.replace(record("sgd", f"seeds/{i}", 0.96, lr=1e-1), metrics={"test_accuracy": a})
+        for i, a in enumerate(accuracies)
+    ]
+    page = write_report([StudyResult(SPEC, str(tmp_path), [*RECORDS[:3], *seeds])], tmp_path / "r.html")
+    (board,) = [t for t in page_reader(page.read_text()).tables if t.caption == "Leaderboard"]
+    cell = next(r for r in board.records() if r["method"] == "sgd")["test_accuracy mean [95% CI]"]
+    mean = sum(accuracies) / 3
+    low, high = stats.t.interval(0.95, 2, loc=mean, scale=stats.sem(accuracies))
+    assert cell == f"{mean:.3f} [{low:.3f}, {min(high, 1.0):.3f}]" == "0.944 [0.866, 1.000]"  # <= 1

@@ -25,6 +25,7 @@ from optimlab.bench import resume_command as folder_resume_command
 from optimlab.report import figures
 from optimlab.report.environment import machine_and_versions
 from optimlab.report.html import Page
+from optimlab.report.intervals import mean_and_interval
 from optimlab.report.metric_labels import axis_label
 from optimlab.report.recipes import DEFAULT, differing_fields
 from optimlab.study.analysis import confidence_interval, metric_bounds
@@ -191,9 +192,8 @@ def _cell(values: Sequence[float], bounds: tuple[float, float], study: _Study, m
     if not values:
         return f"{unfinished}: {study.so_far(method)}" if unfinished else "no result"
     summary = confidence_interval(values, bounds)
-    interval = "" if math.isnan(summary.low) else f" [{summary.low:.4g}, {summary.high:.4g}]"
     of = f" of {study.result.spec.seeds}, {unfinished}" if unfinished else ""
-    return f"{summary.mean:.4g}{interval} (n={summary.n}{of})"
+    return f"{mean_and_interval(summary.mean, summary.low, summary.high)} (n={summary.n}{of})"
 
 
 def _change(comparison: Comparison, unfinished: bool) -> str:

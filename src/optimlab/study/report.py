@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 
 from optimlab.report import Page, figures, machine_and_versions
 from optimlab.report.chance import chance_levels
+from optimlab.report.intervals import mean_and_interval
 from optimlab.report.metric_labels import axis_label
 from optimlab.report.recipes import DEFAULT, flat_fields
 from optimlab.study.analysis import LeaderboardRow, leaderboard, performance_profiles, seed_band, sensitivity
@@ -44,11 +45,12 @@ def config_text(params: Mapping[str, Any]) -> str:
 
 
 def mean_ci(row: LeaderboardRow) -> str:
-    """``0.9512 [0.9403, 0.9621]``: the mean test metric and its 95% interval ("no result" without one)."""
+    """``0.951 [0.940, 0.962]``: the mean test metric and its 95% interval, to the decimals the interval
+    supports (:mod:`optimlab.report.intervals`); "no result" without one."""
     test = row.test
     if math.isnan(test.mean):
         return "no result"
-    return f"{test.mean:.4g}" + ("" if math.isnan(test.low) else f" [{test.low:.4g}, {test.high:.4g}]")
+    return mean_and_interval(test.mean, test.low, test.high)
 
 
 def leaderboard_table(

@@ -1,0 +1,38 @@
+"""A mean and its confidence interval as a reader reads them: the three numbers to the same decimal place,
+the one where the interval's half-width has its second significant digit.
+
+Each number printed on its own with 4 significant digits gave ``0.8454 [0.01366, 1]``: one bound to five
+decimals beside the other to none, and a mean stated far more precisely than its interval knows it. The
+rule is the usual one for a measured value (Taylor, An Introduction to Error Analysis, 2nd ed. 1997,
+section 2.2: the uncertainty to one or two significant figures, the value to the same decimal place as it).
+
+>>> mean_and_interval(0.8454, 0.01366, 1.0)
+'0.85 [0.01, 1.00]'
+>>> mean_and_interval(0.5641, 0.511, 0.6172)
+'0.564 [0.511, 0.617]'
+>>> mean_and_interval(1234.5, 1190.0, 1279.0)
+'1234 [1190, 1279]'
+>>> mean_and_interval(0.9512, math.nan, math.nan)
+'0.9512'
+"""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["mean_and_interval"]
+
+_MOST_DECIMALS = 6  # a narrower interval (a loss of 1e-7) is written in 3 significant digits each, 1.23e-07
+
+
+def mean_and_interval(mean: float, low: float, high: float) -> str:
+    """``mean [low, high]`` to the decimals the interval supports; the mean alone (4 significant digits)
+    without an interval (one seed: NaN bounds)."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return f"{mean:.4g}"
+    half = (high - low) / 2
+    decimals = 1 - math.floor(math.log10(half)) if half > 0 else _MOST_DECIMALS + 1
+    if decimals > _MOST_DECIMALS:  # or no width at all (every seed alike): significant digits instead
+        return f"{mean:.3g} [{low:.3g}, {high:.3g}]"
+    decimals = max(0, decimals)
+    return f"{mean:.{decimals}f} [{low:.{decimals}f}, {high:.{decimals}f}]"

@@ -1,0 +1,38 @@
+"""A mean and its interval: the same decimals for the three, as many as the interval's width supports."""
+
+import doctest
+import math
+import re
+
+import pytest
+
+from optimlab.report import intervals
+from optimlab.report.intervals import mean_and_interval
+
+
+def test_docstring_examples():
+    result = doctest.testmod(intervals)
+    assert result.failed == 0 and result.attempted > 0
+
+
+@pytest.mark.parametrize(
+    ("mean", "low", "high"),
+    [(0.8454, 0.01366, 1.0), (0.5641, 0.511, 0.6172), (0.97312, 0.97201, 0.97423), (2.318, 1.2, 3.43),
+     (1234.5, 1190.0, 1279.0), (-0.0696, -1.07, 0.934), (0.001234, 0.001201, 0.001267)],
+)  # fmt: skip
+def test_the_three_numbers_share_the_decimals_the_interval_supports(mean, low, high):
+    """Each number printed with 4 significant digits gave '0.8454 [0.01366, 1]'."""
+    text = mean_and_interval(mean, low, high)
+    numbers = re.fullmatch(r"(\S+) \[(\S+), (\S+)\]", text).groups()
+    decimals = {len(n.partition(".")[2]) for n in numbers}
+    assert len(decimals) == 1, text
+    unit = 10.0 ** -decimals.pop()
+    for shown, true in zip(numbers, (mean, low, high), strict=True):
+        assert abs(float(shown) - true) <= unit / 2 * (1 + 1e-9), text
+    half = (high - low) / 2
+    assert half / 100 < unit <= half / 5 or (unit == 1 and half >= 5), text  # 2 significant digits of it
+
+
+def test_without_an_interval_the_mean_keeps_four_significant_digits():
+    assert mean_and_interval(0.97312, math.nan, math.nan) == "0.9731"
+    assert mean_and_interval(1e-7, 1e-7, 1e-7) == "1e-07 [1e-07, 1e-07]"  # seeds all alike: no width

@@ -6,6 +6,7 @@ import math
 import re
 
 import pytest
+import yaml
 
 from optimlab.errors import OptimlabError
 from optimlab.recipe import Recipe
@@ -236,3 +237,29 @@ def test_runs_overlaid_each_have_their_best(tmp_path, page_reader):
     steps = {(r["run"], r["metric"]): r["at step"] for r in table.records()}
     assert steps == {("a", "val_loss"): "40", ("a", "val_accuracy"): "20", ("b", "val_loss"): "100",
                      ("b", "val_accuracy"): "20"}  # fmt: skip
+
+
+def test_runs_whose_init_is_a_name_in_one_and_a_mapping_in_the_other_differ_in_that_field(
+    tmp_path, page_reader
+):
+    """Overlaid, a run with `init: he` and one with `init: {name: orthogonal, gain: 2}` read 'model.init:
+    kaiming_normal | (default)', then 'model.init.name: (default) | orthogonal': the second run's init
+    shown as the default. Likewise 'optimizer.options: {} | (default)' beside the options' fields."""
+    first, second = fake_run(tmp_path / "he"), fake_run(tmp_path / "orthogonal")
+    Recipe.from_dict({"model": {"init": "he"}}).save(first / "recipe.yaml")
+    Recipe.from_dict(
+        {
+            "model": {"init": {"name": "orthogonal", "gain": 2.0}},
+            "optimizer": {"options": {"betas": [0.8, 0.99]}},
+        }
+    ).save(second / "recipe.yaml")
+    runs = [read_run(first), read_run(second)]
+    reader = page_reader(run_page(runs).render())
+    (table,) = [t for t in reader.tables if t.header == ["field", "he", "orthogonal"]]
+    rows = {row[0]: row[1:] for row in table.rows}
+    recipes = [yaml.safe_load((folder / "recipe.yaml").read_text()) for folder in (first, second)]
+    assert recipes[0]["model"]["init"] == "kaiming_normal" and recipes[0]["optimizer"]["options"] == {}
+    assert rows == {
+        "model.init": ["kaiming_normal", "{name: orthogonal, gain: 2.0}"],
+        "optimizer.options": ["{}", "{betas: [0.8, 0.99]}"],
+    }

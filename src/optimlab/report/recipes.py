@@ -4,12 +4,17 @@
 [('optimizer.name', 'adam'), ('optimizer.lr', 0.001), ('seed', 0)]
 >>> differing_fields([{"a": {"b": 1, "c": 2}}, {"a": {"b": 1, "c": 3}}])
 {'a.c': [2, 3]}
+>>> differing_fields([{"init": "he"}, {"init": {"name": "orthogonal", "gain": 2}}])
+{'init': ['he', '{name: orthogonal, gain: 2}']}
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
+
+import yaml
 
 __all__ = ["DEFAULT", "differing_fields", "flat_fields"]
 
@@ -17,23 +22,39 @@ __all__ = ["DEFAULT", "differing_fields", "flat_fields"]
 DEFAULT = "(default)"  # what a page shows for a null field: the component's own default, not a blank
 
 
-def flat_fields(data: Mapping[str, Any], prefix: str = "", *, null: Any = None) -> list[tuple[str, Any]]:
-    """A nested recipe as ``(dotted field, value)`` rows; lists and empty mappings shown as text, a null
-    value as ``null``."""
+def flat_fields(
+    data: Mapping[str, Any], prefix: str = "", *, null: Any = None, whole: Collection[str] = ()
+) -> list[tuple[str, Any]]:
+    """A nested recipe as ``(dotted field, value)`` rows; lists, empty mappings and the fields in
+    ``whole`` shown as inline YAML, a null value as ``null``."""
     rows = []
     for key, value in data.items():
-        if isinstance(value, Mapping) and value:
-            rows += flat_fields(value, f"{prefix}{key}.", null=null)
+        field = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value and field not in whole:
+            rows += flat_fields(value, f"{field}.", null=null, whole=whole)
         else:
-            shown = null if value is None else str(value) if isinstance(value, (dict, list)) else value
-            rows.append((f"{prefix}{key}", shown))
+            rows.append(
+                (field, null if value is None else _text(value) if isinstance(value, (dict, list)) else value)
+            )
     return rows
+
+
+def _text(value: dict[str, Any] | list[Any]) -> str:
+    """A mapping or a list as a recipe's YAML writes it inline: ``{name: orthogonal, gain: 2.0}``."""
+    return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=math.inf).strip()
 
 
 def differing_fields(recipes: Sequence[Mapping[str, Any]], *, null: Any = None) -> dict[str, list[Any]]:
     """``{field: [value in each recipe]}`` for the fields whose values are not all equal; a field null or
-    absent in a recipe (its default) shows as ``null``."""
+    absent in a recipe (its default) shows as ``null``. A field that is a value in one recipe and a
+    mapping in another (``model.init: he`` beside ``{name: orthogonal, gain: 2}``, ``options: {}`` beside
+    ``{betas: ...}``) is compared whole: flattened, each recipe showed ``null`` where the other had a
+    value, ``model.init: (default)`` for an orthogonal init."""
     flats = [dict(flat_fields(recipe, null=null)) for recipe in recipes]
+    leaves = {field for flat in flats for field in flat}
+    whole = {field for field in leaves if any(other.startswith(f"{field}.") for other in leaves)}
+    if whole:
+        flats = [dict(flat_fields(recipe, null=null, whole=whole)) for recipe in recipes]
     fields = list(dict.fromkeys(field for flat in flats for field in flat))
     values = {field: [flat.get(field, null) for flat in flats] for field in fields}
     return {field: row for field, row in values.items() if any(v != row[0] for v in row)}

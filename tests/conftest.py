@@ -90,12 +90,14 @@ class Table:
 
 
 class PageReader(html.parser.HTMLParser):
-    """The tables, the section headings, and the hover text of each figure's ringed points."""
+    """The tables, the section headings, the paragraphs, and the hover text of each figure's ringed
+    points."""
 
     def __init__(self) -> None:
         super().__init__()
         self.tables: list[Table] = []
         self.headings: list[str] = []
+        self.paragraphs: list[str] = []
         self.rings: list[str] = []
         self._text: list[str] | None = None  # the text being collected: of a cell, caption, heading, title
         self._in_head = self._in_ring = False
@@ -110,17 +112,19 @@ class PageReader(html.parser.HTMLParser):
             self.tables[-1].classes.append(dict(attrs).get("class") or "")
         elif tag == "circle":
             self._in_ring = True
-        if tag in ("td", "th", "caption", "h2") or (tag == "title" and self._in_ring):
+        if tag in ("td", "th", "caption", "h2", "p") or (tag == "title" and self._in_ring):
             self._text = []
 
     def handle_endtag(self, tag):
         if tag in ("thead", "circle"):
             self._in_head = self._in_ring = False
-        if self._text is None or tag not in ("td", "th", "caption", "h2", "title"):
+        if self._text is None or tag not in ("td", "th", "caption", "h2", "p", "title"):
             return
         text, self._text = "".join(self._text).strip(), None
         if tag == "h2":
             self.headings.append(text)
+        elif tag == "p":
+            self.paragraphs.append(text)
         elif tag == "title":
             self.rings.append(text)
         elif tag == "caption":

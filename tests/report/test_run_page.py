@@ -212,7 +212,7 @@ def test_an_over_fitting_run_shows_its_best_step_and_how_much_worse_it_ended(tmp
     assert (row["best"], row["at step"], row["in epoch"], row["last"], row["at step 6"]) == (
         "0.2", "300", "3", "0.69", "1000"
     )  # fmt: skip
-    assert row["class"] == "warning" and row[""] == "ended worse than its best by 0.49"
+    assert row["class"] == "warning" and row["note"] == "ended worse than its best by 0.49"
     by_step, by_time = [r for r in page_reader(page).rings if r.startswith("validation loss")]
     assert by_step == "validation loss: best 0.2 at 300" and by_time == "validation loss: best 0.2 at 3"
 
@@ -224,7 +224,7 @@ def test_a_run_that_diverged_shows_its_best_finite_value_and_that_it_stopped(tmp
     assert (row["best"], row["at step"], row["last"]) == ("0.92", "80", "nan")
     assert (
         row["class"] == "warning"
-        and row[""] == "stopped at step 100 (diverged): the best of the values before"
+        and row["note"] == "stopped at step 100 (diverged): the best of the values before"
     )
 
 
@@ -263,3 +263,19 @@ def test_runs_whose_init_is_a_name_in_one_and_a_mapping_in_the_other_differ_in_t
         "model.init": ["kaiming_normal", "{name: orthogonal, gain: 2.0}"],
         "optimizer.options": ["{}", "{betas: [0.8, 0.99]}"],
     }
+
+
+def test_runs_overlaid_with_other_budgets_or_seeds_are_said_to_be_no_like_for_like(tmp_path, page_reader):
+    """The results table set a 2-epoch run of seed 0 beside a 5-epoch run of seed 1 as if comparable;
+    only the recipe section, far below, showed that they differ."""
+    folders = [fake_run(tmp_path / name) for name in ("short", "long", "same")]
+    for folder, epochs, seed in zip(folders, (2, 5, 2), (0, 1, 0), strict=True):
+        Recipe.from_dict({"training": {"epochs": epochs, "seed": seed}}).save(folder / "recipe.yaml")
+    unlike = [read_run(folder) for folder in folders]
+    said = [p for p in page_reader(run_page(unlike).render()).paragraphs if p.startswith("Not like for like")]
+    assert said == [
+        "Not like for like: the runs differ in training.epochs (2, 5, 2); training.seed (0, 1, 0). "
+        "A difference in their results may come from these."
+    ]
+    alike = run_page([unlike[0], unlike[2]]).render()
+    assert not [p for p in page_reader(alike).paragraphs if p.startswith("Not like for like")]

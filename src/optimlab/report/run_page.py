@@ -74,6 +74,8 @@ def _best(run: RunFolder, metric: str) -> _Best | None:
     if goal is None or metric == "train_loss" or metric not in run.series:
         return None
     values = run.series[metric][2]
+    if len(values) < 2:  # one evaluation: nothing along the way, its best is its last
+        return None
     finite = [i for i, v in enumerate(values) if math.isfinite(v)]
     if not finite:
         return None
@@ -131,6 +133,9 @@ def _has_times(runs: Sequence[RunFolder]) -> bool:
     return all(math.isfinite(t) for run in runs for _, seconds, _ in run.series.values() for t in seconds[:1])
 
 
+# The fields that set how much a run trains, and its seed: runs overlaid that differ in them are no fair
+# comparison, and the results table says so where a reader compares.
+_BUDGET = ("training.epochs", "training.steps", "training.batch_size", "data.data_fraction", "training.seed")
 _FINISHED = ("completed", "stopped")  # result.json's statuses of a run that ran to its end (or early stop)
 
 
@@ -213,7 +218,7 @@ def _best_table(page: Page, runs: Sequence[RunFolder]) -> None:
             "in epoch",
             "last",
             "at step",
-            "",
+            "note",
         ),
         rows,
         row_classes=classes,
@@ -232,8 +237,16 @@ def run_page(runs: Sequence[RunFolder], *, command: str | None = None) -> Page:
             f"optimlab runs: {len(runs)} runs overlaid{_unfinished(runs)}",
             "Runs: " + ", ".join(run.name for run in runs) + ".",
         )
+    differing = differing_fields([run.recipe for run in runs], null=DEFAULT)
     page.section("Results")
     _results_table(page, runs)
+    unlike = {field: values for field, values in differing.items() if field in _BUDGET}
+    if unlike:
+        page.paragraph(
+            "Not like for like: the runs differ in "
+            + "; ".join(f"{field} ({', '.join(map(str, values))})" for field, values in unlike.items())
+            + ". A difference in their results may come from these."
+        )
     _best_table(page, runs)
     groups, chance = _groups(runs), _chance(runs)
     page.section("By step")
@@ -248,7 +261,6 @@ def run_page(runs: Sequence[RunFolder], *, command: str | None = None) -> Page:
         page.section("Recipe")
         page.table(("field", "value"), flat_fields(runs[0].recipe, null=DEFAULT))
     else:
-        differing = differing_fields([run.recipe for run in runs], null=DEFAULT)
         page.section(
             "What differs between the recipes",
             f"{len(differing)} field(s) differ; every other field of the recipes is the same.",

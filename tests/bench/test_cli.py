@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -146,3 +147,91 @@ def test_each_verb_refuses_to_resume_the_others_folder_and_names_the_verb_that_d
         f"error: --resume '{comparison}' is a comparison's folder (no bench.json): "
         f"resume it with `optimlab compare --resume {comparison}`\n"
     )
+
+
+def test_the_tables_recompute_by_hand_from_the_trials_in_the_folder(tmp_path):
+    """Every number of the scores, the per-workload rows and the report's final-metric intervals, recomputed
+    from the seed runs in the folder's journal (read with optuna, not optimlab): Student-t intervals from
+    scipy, cut at the metric's bounds; the median time to target (a failed or missing run: never); ratios to
+    the fastest, area scores and ranks, where equal scores share a rank (two methods at 0 were ranked 2
+    and 3 by their names); and the page names the range each method's learning rate was tuned over."""
+    import math
+
+    import numpy as np
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+    from scipy import stats
+
+    from optimlab.report.intervals import mean_and_interval
+
+    flags = ["--workloads", "noisy_quadratic,two_spirals_mlp", "--optimizers", "sgd,momentum,adam"]
+    flags += ["--budget", "2", "--seeds", "3", "--no-progress", "--format", "json", "--out", str(tmp_path)]
+    result = runner.invoke(app, ["bench", *flags])
+    assert result.exit_code == 0, result.output
+    shown = _strict(result.stdout)
+    rows = {(r["workload"], r["method"]): r for r in shown["workloads"]}
+    page = (tmp_path / "report.html").read_text()
+
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(tmp_path / "study.journal")))
+    costs: dict[str, dict[str, float]] = {}
+    for study in storage.get_all_studies():
+        workload, method = study.study_name.split("/")
+        spec = study.user_attrs["optimlab.spec"]
+        runs = [
+            t
+            for t in storage.get_all_trials(study._study_id)
+            if t.user_attrs.get("phase") == "seeds"
+            and t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL)
+        ]
+        assert len(runs) == 3 and spec["budget"] == 2 and spec["seeds"] == 3  # the same for every method
+        # the page says what each method's tuning searched: a grid of 2 is the ends of its range
+        lrs = [
+            t.params["optimizer.lr"]
+            for t in storage.get_all_trials(study._study_id)
+            if "tune" in t.user_attrs["phase"]
+        ]
+        assert len(lrs) == 2 and f"{method}: optimizer.lr {min(lrs):g} to {max(lrs):g} (log)" in page
+        done = [t for t in runs if t.state == optuna.trial.TrialState.COMPLETE]
+        values = np.array([t.user_attrs["metrics"][spec["test_metric"]] for t in done])
+        half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
+        low, high = (0.0, 1.0) if spec["test_metric"].endswith("accuracy") else (0.0, math.inf)
+        row = rows[(workload, method)]
+        assert row["seeds"] == len(values) and row["test mean"] == pytest.approx(values.mean())
+        interval = mean_and_interval(
+            values.mean(), max(values.mean() - half, low), min(values.mean() + half, high)
+        )
+        assert interval in page, (workload, method, interval)
+
+        better = np.greater_equal if spec["goal"] == "max" else np.less_equal
+        hits = []
+        for t in runs:
+            curve = t.user_attrs["curve"] if t.state == optuna.trial.TrialState.COMPLETE else {}
+            met = [
+                s
+                for s, v in zip(curve.get("step", []), curve.get(spec["metric"], []))
+                if better(v, spec["target"])
+            ]
+            hits.append(float(met[0]) if met else math.inf)
+        cost = float(np.median(hits))
+        costs.setdefault(workload, {})[method] = cost
+        assert row["reached"] == f"{sum(map(math.isfinite, hits))}/3"
+        assert row["time to target (steps)"] == (cost if math.isfinite(cost) else None)
+
+    area = {}
+    for method in ("sgd", "momentum", "adam"):
+        ratios = [per[method] / min(per.values()) for per in costs.values()]
+        area[method] = float(
+            np.mean([max(0.0, 4 - max(1.0, r)) / 3 if math.isfinite(r) else 0.0 for r in ratios])
+        )
+    expected = sorted(
+        (
+            {
+                "rank": 1 + sum(a > area[m] for a in area.values()),
+                "method": m,
+                "area score": pytest.approx(area[m]),
+            }
+            for m in area
+        ),
+        key=lambda r: (r["rank"], r["method"]),
+    )
+    assert sorted(shown["scores"], key=lambda r: (r["rank"], r["method"])) == expected

@@ -81,6 +81,11 @@ class BenchScores:
         """Methods by area score, best first."""
         return sorted(self.area.items(), key=lambda item: -item[1])
 
+    def ranks(self) -> list[tuple[int, str, float]]:
+        """``(rank, method, area score)``, best first; equal scores share a rank (1, 2, 2, 4), where the
+        order of the names would have ranked one above the other."""
+        return [(1 + sum(a > area for a in self.area.values()), m, area) for m, area in self.ranking()]
+
 
 def run_costs(result: StudyResult, method: str, cost: str = "steps") -> list[float]:
     """Time to target of each of ``method``'s seed runs; inf where it missed or failed."""

@@ -225,7 +225,7 @@ def _print_scores(output: Output, result: Any) -> None:
     output.table(
         f"area score (time to target in {scores.cost}; 1: fastest on every workload)",
         ("rank", "method", "area score"),
-        [(i + 1, m, a) for i, (m, a) in enumerate(scores.ranking())],
+        scores.ranks(),
         key="scores",
     )
     rows = []

@@ -145,7 +145,6 @@ def measure(size: str) -> Evidence:
 def verdict(numbers: Mapping[str, Any]) -> Verdict:
     table = numbers["test_accuracy"]
     first, second = table[LR_ONLY], table[FULL]
-    rank_first, rank_second = ranked(first), ranked(second)
     reversals = []
     for a, b in itertools.combinations(first, 2):
         d1, d2 = (
@@ -157,17 +156,17 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
     gap = [a - b for a, b in zip(second["adam"], second["momentum"])]
     return decide(
         [
+            # A ranking by the means alone changes on noise: a change counts when a pair swaps significantly.
             Check(
-                "The ranking of the optimizers changes with the tuning protocol",
-                rank_first != rank_second,
-                f"by mean test accuracy, {LR_ONLY}: {' > '.join(rank_first)}; {FULL}: "
-                f"{' > '.join(rank_second)}",
-            ),
-            Check(
-                "Some comparison reverses with both differences significant",
+                "The ranking of the optimizers changes with the tuning protocol: some comparison reverses, "
+                "with both differences significant",
                 bool(reversals),
-                "; ".join(reversals)
-                or "no pair swaps with paired 95% intervals excluding 0 under both protocols",
+                (
+                    "; ".join(reversals)
+                    or "no pair swaps with paired 95% intervals excluding 0 under both protocols"
+                )
+                + f" (by mean test accuracy, {LR_ONLY}: {' > '.join(ranked(first))}; {FULL}: "
+                f"{' > '.join(ranked(second))})",
             ),
             interval_check(
                 f"With {FULL} tuned, Adam does no worse than momentum SGD, its special case (never more "

@@ -40,3 +40,27 @@ def test_report_log_tensorboard_replays_every_line(cli, tmp_path):
     board.Reload()
     assert [e.step for e in board.Scalars("train_loss")] == list(range(1, 51))
     assert [e.step for e in board.Scalars("val_accuracy")] == [10, 20, 30, 40, 50]
+
+
+@pytest.mark.parametrize("verb", ["train", "report"])
+def test_the_page_keeps_the_command_as_typed_and_quoted_to_paste_back(
+    cli, tmp_path, monkeypatch, page_reader, verb
+):
+    """`train --html` kept '/usr/.../bin/optimlab train ... --out runs/a b&c', the executable's path and
+    an unquoted folder that a shell splits at the space and runs in the background at the '&'; the
+    row read 'command' under 'How this was run', also for the `report` that wrote the page alone."""
+    import shlex
+    import sys
+
+    folder = tmp_path / "a b&c"
+    typed = (
+        ["train", "--dataset", "iris", "--epochs", "1", "--out", str(folder), "--html", "--no-progress"]
+        if verb == "train"
+        else ["report", str(fake_run(folder))]
+    )
+    monkeypatch.setattr(sys, "argv", ["/opt/venv/bin/optimlab", *typed])
+    code, _, err = cli(*typed)
+    assert code == 0, err
+    tables = page_reader((folder / "report.html").read_text()).tables
+    rows = dict(next(t for t in tables if t.header == ["setting", "value"]).rows)
+    assert shlex.split(rows["command that wrote this page"]) == ["optimlab", *typed]

@@ -235,6 +235,13 @@ BROKEN = [  # (id, setup, first rule expected, evidence check, diagnose options)
         {},
     ),
     (
+        "30-layer relu mlp, Glorot's init (0.71x He's scale a layer)",
+        Setup(lambda: mlp(depth=30, width=64, weight_std=(2 / (64 + 64)) ** 0.5), standardized, "adam", 1e-3),
+        "init_scale",
+        check_init_scale,
+        {"lr_find": False},
+    ),
+    (
         "regression mlp, outputs (N, 1) against targets (N,)",
         Setup(
             lambda: mlp(inputs=8, outputs=1, width=64, depth=1), flat_regression, "adam", 1e-3, nn.MSELoss()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import shlex
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -18,6 +19,12 @@ class Update(Protocol):
     """What :meth:`Output.working` yields: replace the message, with how far its step is."""
 
     def __call__(self, message: str, done: int | None = None, total: int | None = None) -> None: ...
+
+
+def typed_command() -> str:
+    """The command line as typed, for a page to keep: ``optimlab VERB ...`` (not the executable's path),
+    quoted for a POSIX shell so that it pastes back whole (an --out with a space or ``&``)."""
+    return shlex.join(["optimlab", *sys.argv[1:]])
 
 
 def _finite(value: Any) -> Any:

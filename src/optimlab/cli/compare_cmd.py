@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import shlex
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -14,7 +13,7 @@ import typer
 from optimlab.bench import is_bench, resume_command
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
-from optimlab.cli._output import Output, rich_table
+from optimlab.cli._output import Output, rich_table, typed_command
 from optimlab.cli._progress import StudyProgress, exit_if_all_failed, resumable
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.registry import POSITIVE_INT
@@ -293,7 +292,7 @@ def compare(
             options=BackendOptions.given(workers=workers, members=members, ray_address=ray_address),
             on_start=on_start,
             on_progress=on_progress,
-            command=" ".join(["optimlab", *sys.argv[1:]]),
+            command=typed_command(),
             **plan,
         )
     for result in done.results if output.human else ():  # JSON: the leaderboards go in the one document

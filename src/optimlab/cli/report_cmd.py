@@ -3,7 +3,6 @@ the same runs and trials sent to a tracker (TensorBoard, MLflow)."""
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -12,7 +11,7 @@ import typer
 
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
-from optimlab.cli._output import Output
+from optimlab.cli._output import Output, typed_command
 from optimlab.errors import OptimlabError
 
 EXAMPLES = """Examples:
@@ -51,7 +50,7 @@ def report(
         from optimlab.integrations import check_trackers
 
         check_trackers(log)  # before any work
-    command = " ".join(["optimlab", *sys.argv[1:]])
+    command = typed_command()
     default = Path("runs") / f"report-{time.strftime('%Y%m%d-%H%M%S')}.html"
     if runs:
         from optimlab.report.run_page import write_run_report

@@ -12,7 +12,7 @@ import typer
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
 from optimlab.cli._errors import INTERRUPTED
-from optimlab.cli._output import Output
+from optimlab.cli._output import Output, typed_command
 from optimlab.errors import OptimlabError
 from optimlab.registry import POSITIVE_INT
 
@@ -115,9 +115,7 @@ def train(
         from optimlab.report.run_folder import read_run
         from optimlab.report.run_page import write_run_report
 
-        data["report"] = str(
-            write_run_report([read_run(out)], out / "report.html", command=" ".join(sys.argv))
-        )
+        data["report"] = str(write_run_report([read_run(out)], out / "report.html", command=typed_command()))
         for tracker in trackers.values():
             tracker.log_artifact(data["report"])
     for tracker in trackers.values():  # the command returns with each run whole: records, end, page

@@ -274,7 +274,10 @@ def run_page(runs: Sequence[RunFolder], *, command: str | None = None) -> Page:
     page.section("How this was run")
     page.table(
         ("setting", "value"),
-        [("command", command or ""), *(("run folder", str(run.path)) for run in runs)],
+        [
+            *((("command that wrote this page", command),) if command else ()),
+            *(("run folder", str(run.path)) for run in runs),
+        ],
     )
     page.table(("machine and libraries (of this report)", "value"), machine_and_versions())
     return page

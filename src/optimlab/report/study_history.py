@@ -319,7 +319,7 @@ def write_history_report(
     page.table(
         ("setting", "value"),
         [
-            ("command", without_passwords(command or "")),
+            *((("command that wrote this page", without_passwords(command)),) if command else ()),
             *(("storage", without_passwords(str(location))) for location in locations),
         ],
     )

@@ -34,14 +34,17 @@ def init_scale(
     warn_change: float = 30.0,
     error_change: float = 1000.0,
 ) -> Finding | None:
-    """Weight gain off by ``off_by`` x AND the signal shrinking or growing ``warn_change`` x through the layers.
+    """Weight gain off by ``off_by`` x (or by less, where it compounds over the layers to ``warn_change``
+    x) AND the signal shrinking or growing ``warn_change`` x through the layers.
 
     The signal is the spread across examples of each activation's output at the first step; a shallow
     net with PyTorch's default init (0.41x He's scale for ReLU) keeps it and is not flagged, nor is a net
     whose norm layers reset the scale.
     """
     layers = [layer for _, layer in _weight_layers(stats) if layer.activation is not None]
-    problem = _init_problem(layers, off_by)
+    # Deep enough, a gain off by less compounds to as large a change (Xavier's before 30 ReLU layers:
+    # 0.71x He's scale, 0.71^30 = 3e-5).
+    problem = _init_problem(layers, min(off_by, warn_change ** (1 / max(len(layers), 1))))
     first = stats.detailed_steps[0] if stats.detailed_steps else None
     if problem is None or first is None or len(layers) < 2 or any(layer.normalized for layer in layers):
         return None  # norm layers set the signal's scale, whatever the init

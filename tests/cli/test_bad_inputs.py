@@ -96,6 +96,24 @@ CASES: list[tuple[str, list[str], str]] = [
     # found only when the work begins: the progress line waits for it, so stderr holds the error alone
     ("doctor ragged csv", ["doctor", "--dataset", "RAGGED_CSV"], "row 3 of ragged.csv"),
     ("lr-find ragged csv", ["lr-find", "--dataset", "RAGGED_CSV"], "row 3 of ragged.csv"),
+    ("doctor target not a header", ["doctor", "--dataset", "PANDAS_CSV", "--target", "lable"], "'label'"),
+    ("doctor target out of range", ["doctor", "--dataset", "PANDAS_CSV", "--target", "4"], "[-4, 4)"),
+    (
+        "lr-find target pandas' index",
+        ["lr-find", "--dataset", "PANDAS_CSV", "--target", "0"],
+        "pandas' row index",
+    ),
+    ("doctor empty image folder", ["doctor", "--dataset", "EMPTY_DIR"], "no sub-folder"),
+    ("doctor damaged image", ["doctor", "--dataset", "DAMAGED_IMAGES"], "2.png"),
+    ("doctor target of an image folder", ["doctor", "--dataset", "IMAGES", "--target", "1"], "image folder"),
+    ("train folder by its bare name", ["train", "--dataset", "images"], "./images"),
+    ("train target of a built-in", ["train", "--dataset", "iris", "--target", "1"], "--target"),
+    ("compare target without a file", ["compare", "--optimizers", "sgd", "--target", "y"], "--target"),
+    (
+        "bench target of a built-in",
+        ["bench", "--workloads", "digits_mlp", "--dataset", "iris", "--target", "y"],
+        "'iris' is a built-in data set",
+    ),
     ("lr-find range reversed", ["lr-find", "--start-lr", "1", "--end-lr", "0.1"], "--end-lr"),
     ("lr-find one step", ["lr-find", "--sweep-steps", "1"], "--sweep-steps"),
     ("lr-find plot suffix", ["lr-find", "--plot", "lr.pdf"], "--plot"),
@@ -349,9 +367,18 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
         ("BCE_DIGITS_YAML", "bce.yaml", b"data: {name: digits}\ntraining: {loss: bce}\n"),
         ("MODEL_LOSS_YAML", "own.yaml", b"data: {name: digits}\ntraining: {loss: model}\n"),
         ("RAGGED_CSV", "ragged.csv", b"1,2,0\n3,4,1\n5,6\n"),
+        ("PANDAS_CSV", "pandas.csv", b",a,b,label\n0,1,2,0\n1,3,4,1\n2,5,6,0\n3,7,8,1\n"),
     ):
         paths[key] = root / name
         paths[key].write_bytes(content)
+    from PIL import Image
+
+    paths["IMAGES"], paths["DAMAGED_IMAGES"] = root / "images", root / "damaged"
+    for folder in (paths["IMAGES"], paths["DAMAGED_IMAGES"]):
+        for value, name in ((0, "dark"), (255, "light")):
+            (folder / name).mkdir(parents=True)
+            Image.new("L", (4, 4), value).save(folder / name / "1.png")
+    (paths["DAMAGED_IMAGES"] / "light" / "2.png").write_bytes(b"\x89PNG\r\n\x1a\n cut short")
     return root, env, paths
 
 

@@ -94,3 +94,101 @@ def test_plot_schedule_reads_an_exponent_without_a_dot_as_a_number(cli, tmp_path
     """YAML 1.2's floats, as recipes read them: PyYAML alone made final=1e-3 the string '1e-3'."""
     code, _, err = cli("plot-schedule", "cosine", "--option", "final=1e-3", "--out", str(tmp_path / "s.svg"))
     assert code == 0, err
+
+
+def test_train_on_a_pandas_csv_says_the_target_it_took_and_records_it(cli, tmp_path):
+    """--target by header on a file df.to_csv wrote: one line on stderr says what was read (the index
+    left out), stdout stays one JSON document, and the recipe keeps the target for resume and report."""
+    pd = pytest.importorskip("pandas")
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 4))
+    frame = pd.DataFrame(x, columns=["a", "b", "c", "d"])
+    frame.insert(2, "price", 3 * x[:, 0] - x[:, 1])  # column 3 of the file, not a usual target's name
+    frame.to_csv(tmp_path / "houses.csv")
+    file = str(tmp_path / "houses.csv")
+    code, out, err = cli(
+        "train",
+        "--dataset",
+        file,
+        "--target",
+        "price",
+        "--steps",
+        "5",
+        "--out",
+        str(tmp_path / "r"),
+        "--no-progress",
+        "--format",
+        "json",
+    )
+    assert code == 0, err
+    assert err.splitlines()[0] == (
+        f"data: {file}, 120 rows x 4 features, target column 'price'; pandas' row index ('') left out, "
+        "not a feature (regression)"
+    )
+    assert {"val_rmse", "test_rmse"} <= set(json.loads(out)["metrics"])
+    from optimlab.recipe import Recipe
+
+    assert Recipe.load(tmp_path / "r" / "recipe.yaml").data.options == {"target": "price"}
+    code, _, err = cli("train", "--resume", str(tmp_path / "r"), "--steps", "8", "--no-progress")
+    assert code == 0 and "target column 'price'" in err.splitlines()[0]
+    code, _, err = cli(
+        "train",
+        "--dataset",
+        file,
+        "--target",
+        "3",
+        "--steps",
+        "1",
+        "--out",
+        str(tmp_path / "p"),
+        "--no-progress",
+    )
+    assert code == 0 and "target column 'price'" in err  # by position, the index column counted
+
+
+def test_train_on_an_image_folder_learns_with_a_cnn_and_the_users_model(cli, tmp_path, write_modules):
+    """Two classes of 8x8 gray images, dark and bright: far above chance (0.5) after a short run."""
+    Image = pytest.importorskip("PIL.Image")
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for name, low in (("dark", 0), ("bright", 128)):
+        (tmp_path / "shapes" / name).mkdir(parents=True)
+        for i in range(30):
+            pixels = rng.integers(low, low + 128, (8, 8)).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "shapes" / name / f"{i}.png")
+    write_modules(
+        optimlab_image_nets="""
+        import math
+        from torch import nn
+
+        def build(input_shape, num_outputs):
+            assert tuple(input_shape) == (1, 8, 8), input_shape  # the images as images
+            return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(input_shape), num_outputs))
+        """
+    )
+    folder = str(tmp_path / "shapes")
+    for model in ("cnn", "optimlab_image_nets:build"):
+        code, out, err = cli(
+            "train",
+            "--dataset",
+            folder,
+            "--model",
+            model,
+            "--steps",
+            "60",
+            "--lr",
+            "0.05",
+            "--out",
+            str(tmp_path / model.replace(":", "-")),
+            "--no-progress",
+            "--format",
+            "json",
+        )
+        assert code == 0, err
+        assert err.splitlines()[0] == (
+            f"data: {folder}, 60 images of 1x8x8, classes from the folders bright, dark (classification, 2 classes)"
+        )
+        assert json.loads(out)["metrics"]["test_accuracy"] >= 0.9, model

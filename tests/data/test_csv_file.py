@@ -199,7 +199,9 @@ def test_pandas_row_index_is_left_out_as_read_csv_index_col_reads_it(tmp_path):
         assert data.examples.y.tolist() == [1, 0, 1]  # x = 0, y = 1
         assert data.reading == f"target column 'label'; pandas' row index ({index}) left out, not a feature"
     assert load_csv(tmp_path / "once.csv", target=3).reading.startswith("target column 'label'")  # counted
-    with pytest.raises(InvalidValueError, match=r"after pandas' row index \(columns 0\.\.1\)"):
+    with pytest.raises(
+        InvalidValueError, match=r"after pandas. row index \(columns 0\.\.1\): a name or an index in \[2, 5\)"
+    ):
         load_csv(tmp_path / "twice.csv", target=1)
 
 

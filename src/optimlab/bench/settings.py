@@ -36,7 +36,8 @@ def resume_command(folder: str | Path) -> str:
 
 def planned_workloads(settings: Mapping[str, Any]) -> list[Workload]:
     """The workloads ``settings`` plan, each named as its study is: the suite's, or those named (the user's
-    files folder passed on as ``path``), on the user's ``model`` and ``dataset`` when given."""
+    files folder passed on as ``path``), on the user's ``model`` and ``dataset`` (and its ``target``
+    column) when given."""
     from optimlab.bench.suites import suite
     from optimlab.study.compare import on_user_code
     from optimlab.workloads import workloads_from
@@ -45,4 +46,6 @@ def planned_workloads(settings: Mapping[str, Any]) -> list[Workload]:
         chosen = suite(settings["suite"])
     else:
         chosen = workloads_from(settings["workloads"], path=settings["data_dir"])
-    return on_user_code(chosen, model=settings.get("model"), dataset=settings.get("dataset"))
+    return on_user_code(
+        chosen, model=settings.get("model"), dataset=settings.get("dataset"), target=settings.get("target")
+    )

@@ -8,20 +8,22 @@ starts, and the message names the flag as typed.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from optimlab.cli import _checks as checks
-from optimlab.errors import InvalidValueError, OptimlabError, close_matches
+from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError, close_matches
 from optimlab.registry import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, SEED, Interval
 from optimlab.study.backends import BACKENDS
 
 if TYPE_CHECKING:
+    from optimlab.cli._output import Output
     from optimlab.recipe import Recipe
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -97,7 +99,31 @@ RecipeArg = Annotated[
 ]
 DatasetOpt = Annotated[
     str | None,
-    typer.Option("--dataset", help="Built-in data set, a CSV/NumPy/IDX path, or your factory pkg.mod:load."),
+    typer.Option(
+        "--dataset",
+        help="Built-in data set, a CSV/NumPy/IDX path, a folder of class folders of images, or your factory "
+        "pkg.mod:load.",
+    ),
+]
+
+
+def column(text: str) -> str | int:
+    """``--target``: a whole number is a column's 0-based position, anything else its header."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+TargetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--target",
+        parser=column,
+        metavar="COLUMN",
+        help="Target column of a CSV/TSV file or a .npy table: its header, or its 0-based position (default: "
+        "the one headed label, target, class or y, else the last).",
+    ),
 ]
 ScalingOpt = Annotated[
     str | None, typer.Option("--scaling", help="Input scaling: none, standardize, minmax, ...")
@@ -319,6 +345,7 @@ def refuse_with_resume(ctx: typer.Context, settings: Sequence[str]) -> None:
 # flag parameter -> dotted recipe field
 RECIPE_FLAGS = {
     "dataset": "data.name",
+    "target": "data.options.target",
     "scaling": "data.scaling",
     "model": "model.name",
     "width": "model.width",
@@ -357,6 +384,35 @@ def flag(parameter: str) -> str:
     return "--" + parameter.replace("_", "-")
 
 
+def check_target(target: str | int | None, data: str | None) -> None:
+    """``--target`` names a column of the data ``data`` (None: the workloads' own): a CSV/TSV file or a
+    .npy table."""
+    from optimlab.data.sources import TARGET_KINDS, takes_target
+    from optimlab.user_code import is_import_path
+
+    if target is None or (data is not None and takes_target(data)):
+        return
+    if data is None:
+        raise InvalidValueError(
+            "--target",
+            target,
+            f"only with a --dataset of {TARGET_KINDS} files; the workloads bring their own data",
+        )
+    if is_import_path(data):
+        kind = "your factory, whose code says what the target is"
+    elif data.lower().endswith(".npz"):
+        kind = "an .npz archive, whose targets are named by data.options.y_key"
+    elif Path(data).expanduser().is_dir():
+        kind = "an image folder, whose classes are its folders"
+    elif any(c in data for c in "/\\."):
+        kind = "a file whose targets are no column of it"
+    else:
+        kind = "a built-in data set"
+    raise InvalidValueError(
+        "--target", target, f"only with {TARGET_KINDS} files as --dataset; {data!r} is {kind}"
+    )
+
+
 def recipe_flags(params: Mapping[str, Any]) -> dict[str, Any]:
     """The recipe flags given on the command line (``ctx.params``), their names checked."""
     from optimlab.cli._catalog import check_name
@@ -367,10 +423,19 @@ def recipe_flags(params: Mapping[str, Any]) -> dict[str, Any]:
         looks_like_path = name == "dataset" and any(c in value for c in "/\\.") and not is_import_path(value)
         if looks_like_path and not Path(value).expanduser().exists():
             raise InvalidValueError(
-                "--dataset", value, "a built-in data set or an existing CSV/NumPy/IDX file"
+                "--dataset", value, "a built-in data set or an existing CSV/NumPy/IDX file or image folder"
             )
         if name in NAMED_FLAGS and not looks_like_path and ":" not in value:
-            check_name(NAMED_FLAGS[name], value, flag(name))
+            try:
+                check_name(NAMED_FLAGS[name], value, flag(name))
+            except UnknownNameError:
+                if name == "dataset" and Path(value).is_dir():  # a folder's bare name
+                    raise InvalidValueError(
+                        "--dataset",
+                        value,
+                        f"a built-in data set; for the folder {value!r}, its path: ./{value}",
+                    ) from None
+                raise
     if given.get("warmup_steps", 0) > given.get("steps", math.inf):
         raise InvalidValueError(
             "--warmup-steps", given["warmup_steps"], f"at most --steps ({given['steps']})"
@@ -390,6 +455,7 @@ def recipe_from_options(recipe_path: Path | None, params: Mapping[str, Any]) -> 
         recipe = Recipe.load(recipe_path) if recipe_path is not None else Recipe()
     except UnicodeDecodeError:
         raise OptimlabError(f"recipe file {str(recipe_path)!r} is not a YAML text file") from None
+    check_target(given.get("target"), given.get("dataset", recipe.data.name))
     if not given:
         return recipe
     try:
@@ -399,6 +465,23 @@ def recipe_from_options(recipe_path: Path | None, params: Mapping[str, Any]) -> 
         for name in given:
             message = message.replace(RECIPE_FLAGS[name], flag(name))
         raise OptimlabError(message) from None
+
+
+@contextlib.contextmanager
+def noting_data(output: Output) -> Iterator[None]:
+    """Say once on stderr each user file or folder the block loads, and how it was read: ``data:
+    rows.csv, 1,000 rows x 9 features, target column 'price' (regression)``."""
+    from optimlab.data.sources import noting_files
+
+    said: set[str] = set()
+
+    def note(line: str) -> None:
+        if line not in said:  # a comparison's trials load the same file again
+            said.add(line)
+            output.note(f"data: {line}")
+
+    with noting_files(note):
+        yield
 
 
 def torch_threads(threads: int | None, backend: str) -> int:

@@ -47,6 +47,7 @@ SETTINGS = (
     "device",
     "model",
     "dataset",
+    "target",
 )
 DEFAULTS = {
     "optimizers": "sgd,momentum,adam",
@@ -77,6 +78,7 @@ def _settings(ctx: typer.Context, resume: Path | None) -> dict[str, Any]:
         given["data_dir"] = str(given["data_dir"]) if given["data_dir"] else None
         o.check_names(given["workloads"], "--workloads", "workload")
         o.check_names(given["optimizers"], "--optimizers", "optimizer")
+        o.check_target(given["target"], given["dataset"])
         for path in given["optimizer_path"] or []:
             if not is_import_path(path):
                 raise InvalidValueError("--optimizer-path", path, "package.module:ClassOrFactory")
@@ -144,6 +146,7 @@ def bench(
     device: o.DeviceOpt = None,
     model: o.ModelOpt = None,
     dataset: o.DatasetOpt = None,
+    target: o.TargetOpt = None,
     out_dir: o.StudyOutOpt = None,
     resume: o.ResumeOpt = None,
     threads: o.ThreadsOpt = None,
@@ -169,15 +172,16 @@ def bench(
     from optimlab.study.backends import BackendOptions
 
     torch.set_num_threads(o.torch_threads(threads, settings["backend"]))
+    output = Output(fmt)
     label, chosen = _workloads(settings)
     methods = o.split_names(settings["optimizers"]) + list(settings["optimizer_path"] or [])
     out = resume or out_dir or Path("runs") / f"bench-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
     if resume is None:  # refused before anything is written: a folder left would look resumable
         given = "--optimizers" + (" and --optimizer-path" if settings["optimizer_path"] else "")
-        check_bench(chosen, methods, device=settings["device"], fields=("--workloads", given))
+        with o.noting_data(output):  # its first step on each workload loads the data
+            check_bench(chosen, methods, device=settings["device"], fields=("--workloads", given))
         checks.writable_folder(str(out)).mkdir(parents=True, exist_ok=True)
         (out / SETTINGS_FILE).write_text(json.dumps(settings, indent=1))
-    output = Output(fmt)
     with resumable(lambda: resume_command(out)):  # the trials, then the report they make
         with StudyProgress(output, progress) as shown:
             per_workload = (settings["budget"] + settings["seeds"]) * len(methods)

@@ -65,6 +65,7 @@ PLAN_FLAGS = (
     "data_dir",
     "model",
     "dataset",
+    "target",
     "metric",
     "goal",
 )
@@ -166,6 +167,7 @@ def compare(
     data_dir: o.DataDirOpt = None,
     model: o.ModelOpt = None,
     dataset: o.DatasetOpt = None,
+    target: o.TargetOpt = None,
     metric: Annotated[
         str | None,
         typer.Option(
@@ -231,7 +233,8 @@ def compare(
         o.check_names(workload, "--workload", "workload")
         workloads: list[Any] | None = o.split_names(workload) or None
         if recipe_path is not None:
-            workloads = _recipe_workloads(recipe_path, epochs, workload)
+            workloads = _recipe_workloads(recipe_path, epochs, workload, None if dataset else target)
+        o.check_target(target, dataset or (workloads[0].recipe.data.name if recipe_path else None))
         plan = {
             "field": field,
             "workloads": workloads,
@@ -239,6 +242,7 @@ def compare(
             "data_dir": data_dir,
             "model": model,
             "dataset": dataset,
+            "target": target,
             "protocol": protocol,
             "budget": budget,
             "seeds": seeds,
@@ -260,7 +264,7 @@ def compare(
         plan = {k: v for k, v in plan.items() if v is not None}
     output = Output(fmt)
     again: str | None = None  # the command that continues the comparison, once its studies are stored
-    with resumable(lambda: again), StudyProgress(output, progress) as shown:
+    with resumable(lambda: again), StudyProgress(output, progress) as shown, o.noting_data(output):
 
         def on_start(specs: list[StudySpec], location: str, folder: Path) -> None:
             nonlocal again
@@ -323,14 +327,16 @@ def _refuse_a_bench(folder: Path) -> None:
         )
 
 
-def _recipe_workloads(path: Path, epochs: int | None, workload: str | None) -> list[Workload]:
+def _recipe_workloads(
+    path: Path, epochs: int | None, workload: str | None, target: str | int | None
+) -> list[Workload]:
     """The recipe file as the one workload, named after the file (tuned on validation accuracy for
-    classes, else validation loss), ``--epochs`` applied."""
+    classes, else validation loss), ``--epochs`` and ``--target`` applied."""
     from optimlab.study.compare import recipe_workload
 
     if workload:
         raise OptimlabError(f"compare {str(path)!r} or --workload {workload}: give one of them")
-    recipe = o.recipe_from_options(path, {"epochs": epochs})
+    recipe = o.recipe_from_options(path, {"epochs": epochs, "target": target})
     return [recipe_workload(recipe, path.stem)]
 
 

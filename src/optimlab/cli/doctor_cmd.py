@@ -33,6 +33,7 @@ def doctor(
     ctx: typer.Context,
     recipe_path: o.RecipeArg = None,
     dataset: o.DatasetOpt = None,
+    target: o.TargetOpt = None,
     scaling: o.ScalingOpt = None,
     model: o.ModelOpt = None,
     width: o.WidthOpt = None,
@@ -90,6 +91,7 @@ def doctor(
     output = Output(fmt)
     doing = f"examining {recipe.model.name} on {recipe.data.name}"
     with (
+        o.noting_data(output),
         output.working(doing, lazy=True) as update,
         listening(lambda phase, *steps: update(f"{doing}: {phase}", *steps)),
     ):

@@ -26,6 +26,7 @@ def lr_find(
     ctx: typer.Context,
     recipe_path: o.RecipeArg = None,
     dataset: o.DatasetOpt = None,
+    target: o.TargetOpt = None,
     scaling: o.ScalingOpt = None,
     model: o.ModelOpt = None,
     width: o.WidthOpt = None,
@@ -86,7 +87,7 @@ def lr_find(
         f"LR range test: {sweep_steps} steps of {recipe.optimizer.name}, {start_lr:g} to {end_lr:g}, "
         "then a run of each candidate"
     )
-    with output.working(doing, lazy=True) as update, listening(update):
+    with o.noting_data(output), output.working(doing, lazy=True) as update, listening(update):
         result = find_lr_recipe(recipe, start_lr=start_lr, end_lr=end_lr, steps=sweep_steps, **checked)
     if plot is not None:
         from optimlab.doctor.report import plot_lr_range

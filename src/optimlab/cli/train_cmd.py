@@ -39,6 +39,7 @@ def train(
     ctx: typer.Context,
     recipe_path: o.RecipeArg = None,
     dataset: o.DatasetOpt = None,
+    target: o.TargetOpt = None,
     scaling: o.ScalingOpt = None,
     model: o.ModelOpt = None,
     width: o.WidthOpt = None,
@@ -109,7 +110,10 @@ def train(
         [ProgressBar(f"{recipe.model.name} on {recipe.data.name}")] if progress and output.human else []
     )
     trackers = _trackers(log or [], out, recipe)
-    result = run_training(recipe, out, resume=resume is not None, callbacks=[*callbacks, *trackers.values()])
+    with o.noting_data(output):
+        result = run_training(
+            recipe, out, resume=resume is not None, callbacks=[*callbacks, *trackers.values()]
+        )
     data = result.to_dict()
     if html or mlflow:  # MLflow keeps the page with the run
         from optimlab.report.run_folder import read_run

@@ -6,7 +6,8 @@
 (torch.Size([64]), (1, 8, 8), 10)
 
 Built-in sets (``optimlab list dataset``): digits, iris, wine, breast_cancer (scikit-learn), mnist1d,
-two_spirals, teacher_student, noisy_quadratic, quadratic_deep (DeepOBS's own splits). Files: .csv (.tsv), .npy, .npz, IDX. Any torch Dataset:
+two_spirals, teacher_student, noisy_quadratic, quadratic_deep (DeepOBS's own splits). Files: .csv (.tsv), .npy, .npz, IDX;
+folders of images, one sub-folder per class. Any torch Dataset:
 ``split(from_torch_dataset(ds), seed=0)``.
 """
 
@@ -25,6 +26,7 @@ from optimlab.data.batches import batches
 from optimlab.data.csv_file import load_csv
 from optimlab.data.examples import DatasetInfo, Examples, TensorPair
 from optimlab.data.idx_file import load_idx, read_idx
+from optimlab.data.image_folder import load_image_folder
 from optimlab.data.noisy_quadratic import QuadraticLoss
 from optimlab.data.numpy_file import load_numpy
 from optimlab.data.sources import load
@@ -46,6 +48,7 @@ __all__ = [
     "load",
     "load_csv",
     "load_idx",
+    "load_image_folder",
     "load_numpy",
     "read_idx",
     "split",

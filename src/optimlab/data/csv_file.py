@@ -78,7 +78,7 @@ def _not_a_number(field: str, target_name: str | int) -> str:
     if _is_number(field.replace(",", ".", 1)):
         return "with a decimal point, not a decimal comma; replace the commas, or export with points"
     return (
-        f"only the target ({target_name!r}) may be text; another target column: target=NAME or INDEX "
+        f"only the target ({target_name!r}) may be text; another target column: --target NAME or INDEX "
         "(data.options.target in a recipe)"
     )
 
@@ -141,7 +141,8 @@ def _target_column(
         raise InvalidValueError(
             f"target of {path.name}",
             target,
-            f"a column after pandas' row index (columns 0..{index - 1}): a name or an index in [{index}, {width})",
+            f"a column after pandas' row index ({'column 0' if index == 1 else f'columns 0..{index - 1}'}): "
+            f"a name or an index in [{index}, {width})",
         )
     return column
 

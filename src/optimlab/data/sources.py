@@ -1,16 +1,23 @@
-"""One entry point for every source of data: a registered name or a file path, split by the seed."""
+"""One entry point for every source of data: a registered name, a file or a folder, split by the seed.
+
+Whoever shows what was read listens (:func:`noting_files`): each user file or folder loaded inside the
+block is described in one line (:func:`describe`), at the cost of one lookup when nobody listens.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 from optimlab.data.csv_file import load_csv
-from optimlab.data.examples import Examples
+from optimlab.data.examples import DatasetInfo, Examples
 from optimlab.data.idx_file import load_idx
+from optimlab.data.image_folder import load_image_folder
 from optimlab.data.numpy_file import load_numpy
 from optimlab.data.splits import Splits, check_fractions, split
 from optimlab.data.user_factory import BatchDataset, BatchSplits
@@ -18,11 +25,51 @@ from optimlab.errors import InvalidValueError, UnknownNameError
 from optimlab.registry import new_registry
 from optimlab.user_code import is_import_path
 
-__all__ = ["FILE_KINDS", "load"]
+__all__ = ["FILE_KINDS", "TARGET_KINDS", "describe", "load", "noting_files", "takes_target"]
 
 _REGISTRY = new_registry("dataset")
 
-FILE_KINDS = ".csv, .tsv, .npy, .npz, IDX (*-ubyte, *.idx*, optionally .gz)"
+FILE_KINDS = (
+    ".csv, .tsv, .npy, .npz, IDX (*-ubyte, *.idx*, optionally .gz), a folder of class folders of images"
+)
+TARGET_KINDS = ".csv, .tsv and .npy"  # the files whose target is one of their columns (the option target)
+
+_LISTENER: ContextVar[Callable[[str], None] | None] = ContextVar("optimlab_data_listener", default=None)
+
+
+@contextlib.contextmanager
+def noting_files(listener: Callable[[str], None]) -> Iterator[None]:
+    """Send the description of every user file or folder :func:`load` reads inside the block (in this
+    thread) to ``listener``."""
+    token = _LISTENER.set(listener)
+    try:
+        yield
+    finally:
+        _LISTENER.reset(token)
+
+
+def takes_target(name: str | os.PathLike[str]) -> bool:
+    """Whether the data named ``name`` is a file whose target is a column: :data:`TARGET_KINDS`."""
+    return os.fspath(name).lower().endswith((".csv", ".tsv", ".npy"))
+
+
+def describe(source: str, data: DatasetInfo) -> str:
+    """``rows.csv, 1,000 rows x 9 features, target column 'price' (regression)``: what was read from
+    ``source``, all splits together, and how."""
+    parts = [data.train, data.val, data.test] if hasattr(data, "train") else [data.examples, data.test]
+    rows = sum(len(part) for part in parts if part is not None)
+    shape = data.image_shape or data.input_shape
+    if data.image_shape:
+        size = f"{rows:,} images of {'x'.join(map(str, shape))}"
+    elif len(shape) == 1:
+        size = f"{rows:,} rows x {shape[0]:,} features"
+    else:
+        size = f"{rows:,} rows of {'x'.join(map(str, shape))} values"
+    if data.task == "classification":
+        task = f"classification, {data.num_classes} classes"
+    else:
+        task = "regression" + (f", {data.num_outputs} targets" if data.num_outputs > 1 else "")
+    return f"{source}, {size}" + (f", {data.reading}" if data.reading else "") + f" ({task})"
 
 
 def _load_idx_images(path: Path, labels_path: str | os.PathLike[str] | None = None) -> Examples:
@@ -42,7 +89,10 @@ def _load_idx_images(path: Path, labels_path: str | os.PathLike[str] | None = No
 
 
 def _reader(path: Path) -> Callable[..., Examples] | None:
-    """The loader for ``path`` by its name, or None when the name says no known format."""
+    """The loader for ``path`` by its name (a folder: of images), or None when the name says no known
+    format."""
+    if path.is_dir():
+        return load_image_folder
     name = path.name.lower()
     if name.endswith((".csv", ".tsv")):
         return load_csv
@@ -54,7 +104,7 @@ def _reader(path: Path) -> Callable[..., Examples] | None:
 
 
 def _read_file(path: Path, reader: Callable[..., Examples], options: dict[str, Any]) -> Examples:
-    if not path.is_file():
+    if not path.exists():
         raise InvalidValueError(
             "data file", str(path), f"an existing file; there is none at {str(path.resolve())!r}"
         )
@@ -86,7 +136,8 @@ def load(
 
     Args:
         name_or_path: a name in the ``dataset`` registry (``digits``, ``mnist1d``, ``two_spirals``...),
-            a path to a .csv, .tsv, .npy, .npz or IDX file (``*-ubyte``, ``*.idx*``, gzipped or not), or the
+            a path to a .csv, .tsv, .npy, .npz or IDX file (``*-ubyte``, ``*.idx*``, gzipped or not), a
+            folder of images in one sub-folder per class (:mod:`optimlab.data.image_folder`), or the
             user's factory by import path (``mypkg.data:load``, :mod:`optimlab.data.user_factory`).
         seed: draws synthetic data and decides the split (and nothing else).
         val_fraction, test_fraction: shares held out for validation and test, per class for
@@ -110,6 +161,9 @@ def load(
         data = entry.obj(seed, **{**entry.defaults, **options})
     elif reader is not None:
         data = _read_file(path, reader, options)
+        listener = _LISTENER.get()
+        if listener is not None:
+            listener(describe(text, data))
     elif path.exists() or any(separator in text for separator in "/\\"):
         raise InvalidValueError("data file", text, f"a file of a known kind: {FILE_KINDS}")
     else:

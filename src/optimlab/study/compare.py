@@ -67,19 +67,28 @@ class Comparison:
 
 
 def on_user_code(
-    workloads: Sequence[Workload], *, model: str | None = None, dataset: str | None = None
+    workloads: Sequence[Workload],
+    *,
+    model: str | None = None,
+    dataset: str | None = None,
+    target: str | int | None = None,
 ) -> list[Workload]:
     """``workloads`` with ``model`` as each one's model section (a name, or the user's factory
-    ``pkg.mod:build`` at its own defaults) and ``dataset`` as its data set's name: the verbs' ``--model``
-    and ``--dataset``. Each is then named for what it trains (``mlp-on-rows`` for an MLP on
-    ``rows.csv``; after its workload's name where there are several); on other data it has no target
-    (the workload's was a level of its own data). Token ids stay unscaled, and so does what the user's
+    ``pkg.mod:build`` at its own defaults) and ``dataset`` as its data set's name, at its own defaults
+    (the workload's data options were its own data set's), ``target`` its target column (a file's): the
+    verbs' ``--model``, ``--dataset`` and ``--target``. Each is then named for what it trains
+    (``mlp-on-rows`` for an MLP on ``rows.csv``; after its workload's name where there are several); on
+    other data it has no target (the workload's was a level of its own data). Token ids stay unscaled, and so does what the user's
     code returns (``mydata:load``: as it gives it, as ``optimlab.compare(data=...)`` and a hand loop
     take it; token ids that its model embeds could not be scaled); files of numbers get the workload's
     scaling."""
     updates: dict[str, Any] = {
         k: v for k, v in (("model", model and {"name": model}), ("data.name", dataset)) if v
     }
+    if dataset:
+        updates["data.options"] = {} if target is None else {"target": target}
+    elif target is not None:
+        updates["data.options.target"] = target
     if not updates:
         return list(workloads)
     registry = get_registry("dataset")
@@ -209,6 +218,7 @@ def plan_comparison(
     name: str | None = None,
     model: str | None = None,
     dataset: str | None = None,
+    target: str | int | None = None,
     metric: str | None = None,
     goal: str | None = None,
     **options: Any,
@@ -218,7 +228,8 @@ def plan_comparison(
     names or :class:`~optimlab.workloads.Workload` objects (the user's code, from :func:`optimlab.compare`).
     A ``name`` names the single study, or prefixes the workload's name when there are several; ``data_dir`` is the folder of the
     user's files for the workloads that read them. ``model`` replaces each workload's model section (a
-    name, or the user's factory ``pkg.mod:build`` at its own defaults), ``dataset`` its data set's name;
+    name, or the user's factory ``pkg.mod:build`` at its own defaults), ``dataset`` its data set's name
+    and ``target`` the target column of that file (:func:`on_user_code`);
     ``metric`` and ``goal`` what each study tunes on (:func:`with_metric`)."""
     given = [v.strip() if isinstance(v, str) else v for v in values]
     methods = methods_from(field, [v for v in given if v != ""])
@@ -235,7 +246,7 @@ def plan_comparison(
     ]
     chosen = [
         with_metric(on_dict_batches(w), metric, goal)
-        for w in on_user_code(chosen, model=model, dataset=dataset)
+        for w in on_user_code(chosen, model=model, dataset=dataset, target=target)
     ]
     # A curve of each trial, even over a budget of 1 epoch (--epochs 1), has MIN_EVALUATIONS points.
     chosen = [dataclasses.replace(w, recipe=evaluated_often(w.recipe)) for w in chosen]

@@ -1,0 +1,250 @@
+"""User data as a folder of images, one sub-folder per class: the layout of torchvision's ``ImageFolder``.
+
+``root/cat/001.png``, ``root/dog/xyz.jpg``: the classes are the sorted sub-folder names, class ``i`` the
+``i``-th of them (``torchvision.datasets.ImageFolder``'s ``find_classes``). Where ``root`` holds
+``train/`` and ``test/`` (and ``val/``) folders instead, each laid out so, they are the data set's own
+splits, as in common data sets: ``test/`` is kept as the test split and validation is drawn from
+``train/``; with ``val/`` every split is fixed. The classes are ``train/``'s; another split may lack
+one, never add one.
+
+Images (PNG, JPEG, BMP, GIF, TIFF, WebP, PPM/PGM) are read with Pillow into float32 tensors
+(N, C, H, W) scaled to [0, 1] (8-bit values / 255). Gray images give one channel, colour ones three;
+an alpha channel is kept as one more channel where some pixel is not opaque, and dropped (nothing
+lost) where every pixel is; a palette image is read as the colours it shows (RGB, or RGBA with a
+transparent colour). Where modes are mixed, every image takes the richest (gray replicated into
+red, green and blue; an opaque alpha added), which loses nothing. Other modes (16-bit, float, CMYK)
+are refused, as are animated images, images of different sizes (unless ``size`` resizes every one,
+bilinearly), an empty or damaged file, a class folder without images, and a folder without class
+folders, each naming the file or folder. Files and folders whose names start with a dot are not
+data; other files that are not images are skipped, and the reading says how many.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from optimlab.data.examples import DatasetInfo, Examples, TensorPair
+from optimlab.data.splits import Splits
+from optimlab.errors import InvalidValueError
+
+__all__ = ["IMAGE_SUFFIXES", "SPLIT_FOLDERS", "load_image_folder"]
+
+IMAGE_SUFFIXES = frozenset(
+    (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+)
+SPLIT_FOLDERS = ("train", "val", "test")
+# Pillow mode -> the mode it is read in (8 bits a channel); anything else is refused
+_MODES = {"1": "L", "L": "L", "LA": "LA", "P": "RGB", "PA": "RGBA", "RGB": "RGB", "RGBA": "RGBA"}
+_CHANNELS = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
+_SHOWN_CLASSES = 6  # class names the reading lists before "..."
+
+
+def _visible(entries: Sequence[Path]) -> list[Path]:
+    return sorted(e for e in entries if not e.name.startswith("."))
+
+
+@dataclasses.dataclass
+class _Found:
+    """The image files of one split folder, by class, and the files skipped."""
+
+    classes: list[str]
+    files: list[tuple[Path, str]]  # (file, class name), classes in order
+    skipped: list[Path]
+
+
+def _find(folder: Path, where: str) -> _Found:
+    entries = _visible(list(folder.iterdir()))
+    classes = [e.name for e in entries if e.is_dir()]
+    skipped = [e for e in entries if not e.is_dir()]
+    if not classes:
+        images = [e for e in skipped if e.suffix.lower() in IMAGE_SUFFIXES]
+        raise InvalidValueError(
+            f"image folder {where}",
+            f"{len(images)} images and no sub-folder" if images else "no sub-folder",
+            "one sub-folder per class holding its images (cat/1.png, dog/2.png), as torchvision's ImageFolder reads",
+        )
+    files = []
+    for name in classes:
+        inside = _visible(list((folder / name).rglob("*")))
+        images = [f for f in inside if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
+        skipped += [f for f in inside if f.is_file() and f.suffix.lower() not in IMAGE_SUFFIXES]
+        if not images:
+            raise InvalidValueError(
+                f"class folder {str(folder / name)!r}",
+                "no images",
+                "PNG, JPEG, BMP, GIF, TIFF, WebP or PPM/PGM files in every class folder",
+            )
+        files += [(image, name) for image in images]
+    return _Found(classes, files, skipped)
+
+
+def _read(file: Path, size: tuple[int, int] | None) -> tuple[np.ndarray, str]:
+    """The image at ``file`` as uint8 (H, W, C) and the mode it was read in."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(file) as image:
+            if getattr(image, "n_frames", 1) > 1:
+                raise InvalidValueError(
+                    f"image {str(file)!r}", f"{image.n_frames} frames", "one frame (an animation is no image)"
+                )
+            if image.mode not in _MODES:
+                raise InvalidValueError(
+                    f"image mode of {str(file)!r}",
+                    image.mode,
+                    "8-bit gray, colour or palette images (Pillow modes " + ", ".join(_MODES) + ")",
+                )
+            mode = _MODES[image.mode]
+            if image.mode == "P" and "transparency" in image.info:
+                mode = "RGBA"
+            image = image.convert(mode)  # reads the whole file, so a damaged one fails here
+            if size is not None and image.size != (size[1], size[0]):
+                image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+            pixels = np.asarray(image, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        if isinstance(error, InvalidValueError):
+            raise
+        raise InvalidValueError(
+            f"image file {str(file)!r}", f"unreadable ({error})", "a whole image file that Pillow opens"
+        ) from None
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if mode.endswith("A") and (pixels[:, :, -1] == 255).all():  # opaque: the alpha says nothing
+        pixels, mode = pixels[:, :, :-1], mode[:-1]
+    return pixels, mode
+
+
+def _richest(modes: set[str]) -> str:
+    """The mode that every one of ``modes`` converts to without loss."""
+    colour = "RGB" if modes & {"RGB", "RGBA"} else "L"
+    return colour + ("A" if modes & {"LA", "RGBA"} else "")
+
+
+def _to_mode(pixels: np.ndarray, mode: str, target: str) -> np.ndarray:
+    """``pixels`` (H, W, C) of ``mode`` in ``target``: gray replicated into three channels, an opaque
+    alpha added."""
+    colour = pixels[:, :, :3] if mode.startswith("RGB") else pixels[:, :, :1]
+    alpha = pixels[:, :, -1:] if mode.endswith("A") else np.full_like(pixels[:, :, :1], 255)
+    if target.startswith("RGB"):
+        colour = np.broadcast_to(colour, (*colour.shape[:2], 3))
+    return np.concatenate([colour, alpha], axis=2) if target.endswith("A") else colour
+
+
+def _images(found: list[_Found], size: tuple[int, int] | None) -> list[np.ndarray]:
+    """Every split's images as one float32 array (N, C, H, W) in [0, 1], split by split."""
+    read = [[_read(file, size) for file, _ in split.files] for split in found]
+    flat = [
+        (pixels, mode, file)
+        for split, r in zip(found, read)
+        for (pixels, mode), (file, _) in zip(r, split.files)
+    ]
+    first_pixels, _, first_file = flat[0]
+    for pixels, _, file in flat:
+        if pixels.shape[:2] != first_pixels.shape[:2]:
+            (h1, w1), (h2, w2) = first_pixels.shape[:2], pixels.shape[:2]
+            raise InvalidValueError(
+                f"image size of {str(file)!r}",
+                f"{w2}x{h2}",
+                f"{w1}x{h1} (width x height) as {str(first_file)!r}: images of one size; or resize every "
+                "one with the option size: [HEIGHT, WIDTH] (data.options.size in a recipe)",
+            )
+    target = _richest({mode for _, mode, _ in flat})
+    return [
+        np.stack([_to_mode(pixels, mode, target) for pixels, mode in r])
+        .transpose(0, 3, 1, 2)
+        .astype(np.float32)
+        / 255.0
+        for r in read
+    ]
+
+
+def _size(size: int | Sequence[int] | None, where: str) -> tuple[int, int] | None:
+    if size is None:
+        return None
+    pair = (size, size) if isinstance(size, int) else tuple(size) if isinstance(size, (list, tuple)) else ()
+    if len(pair) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in pair):
+        raise InvalidValueError(
+            f"size of {where}", size, "a positive whole number, or [HEIGHT, WIDTH] of them"
+        )
+    return pair
+
+
+def load_image_folder(
+    path: str | os.PathLike[str], *, size: int | Sequence[int] | None = None
+) -> Examples | Splits:
+    """The labelled images under the folder ``path`` (see the module's description); ``size`` (an int,
+    or ``[height, width]``) resizes every image to it.
+
+    >>> import tempfile, pathlib
+    >>> from PIL import Image
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> for name, value in (("dark", 0), ("light", 255)):
+    ...     (root / name).mkdir()
+    ...     Image.new("L", (4, 4), value).save(root / name / "a.png")
+    >>> data = load_image_folder(root)
+    >>> data.image_shape, data.num_classes, data.examples.y.tolist()
+    ((1, 4, 4), 2, [0, 1])
+    """
+    root = Path(path).expanduser()
+    where = repr(str(path))
+    if not root.is_dir():
+        raise InvalidValueError("image folder", str(path), "an existing folder")
+    resize = _size(size, where)
+    named = {e.name.lower(): e for e in _visible(list(root.iterdir())) if e.is_dir()}
+    # split folders where train/ is there and nothing else but val/ and test/ (else train is a class)
+    splits = (
+        [s for s in SPLIT_FOLDERS if s in named]
+        if "train" in named and set(named) <= set(SPLIT_FOLDERS)
+        else []
+    )
+    found = [_find(named[s], repr(str(named[s]))) for s in splits] if splits else [_find(root, where)]
+    classes = found[0].classes
+    for split, seen in zip(splits[1:], found[1:]):
+        extra = sorted(set(seen.classes) - set(classes))
+        if extra:
+            raise InvalidValueError(
+                f"class folders of {str(named[split])!r}",
+                ", ".join(extra),
+                f"classes of train/: {', '.join(classes)}",
+            )
+    if len(classes) < 2:
+        raise InvalidValueError(
+            f"image folder {where}",
+            f"1 class folder ({classes[0]})",
+            "one sub-folder per class, at least two",
+        )
+    images = _images(found, resize)
+    labels = [np.array([classes.index(name) for _, name in split.files]) for split in found]
+    shown = ", ".join(classes[:_SHOWN_CLASSES]) + (", ..." if len(classes) > _SHOWN_CLASSES else "")
+    reading = f"classes from the folders {shown}"
+    if resize is not None:
+        reading += f"; resized to {resize[0]}x{resize[1]}"
+    if splits:
+        reading += "; split by its " + ", ".join(f"{s}/" for s in splits) + " folders"
+    skipped = [f for split in found for f in split.skipped]
+    if skipped:
+        reading += f"; {len(skipped)} other file{'s' * (len(skipped) > 1)} skipped, not images ({skipped[0].name}...)"
+    data = Examples.from_arrays(
+        images[0],
+        labels[0],
+        name=root.name,
+        task="classification",
+        image_shape=tuple(images[0].shape[1:]),
+        reading=reading,
+    )
+    parts = {
+        s: TensorPair(torch.from_numpy(x), torch.from_numpy(y)) for s, x, y in zip(splits, images, labels)
+    }
+    if "val" in parts:
+        info = {f.name: getattr(data, f.name) for f in dataclasses.fields(DatasetInfo)}
+        test = parts.get("test", data.examples.subset(torch.arange(0)))
+        return Splits(**info, train=data.examples, val=parts["val"], test=test)
+    if "test" in parts:
+        return dataclasses.replace(data, test=parts["test"])
+    return data

@@ -1,0 +1,156 @@
+"""Image folders: one sub-folder per class, read with Pillow into float32 NCHW in [0, 1], as torchvision's
+ImageFolder finds its classes; every refusal names the file or folder."""
+
+import numpy as np
+import pytest
+import torch
+
+from optimlab.data import load
+from optimlab.data.image_folder import load_image_folder
+from optimlab.data.sources import noting_files
+from optimlab.errors import InvalidValueError
+
+Image = pytest.importorskip("PIL.Image")
+
+
+def save(path, pixels):
+    """Write ``pixels`` (uint8, H x W or H x W x C) as an image at ``path``; the array is the truth."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.asarray(pixels, dtype=np.uint8)).save(path)
+    return np.asarray(pixels, dtype=np.uint8)
+
+
+def two_classes(root, n=6, size=8, seed=0):
+    """Class 'zebra' dark, class 'ant' bright (sorted: ant = 0, zebra = 1), written zebra first."""
+    rng = np.random.default_rng(seed)
+    truth = {}
+    for name, low in (("zebra", 0), ("ant", 160)):
+        for i in range(n):
+            truth[(name, i)] = save(root / name / f"{i}.png", rng.integers(low, low + 96, (size, size)))
+    return truth
+
+
+def test_pixels_and_labels_are_what_was_written_in_sorted_class_order(tmp_path):
+    truth = two_classes(tmp_path)
+    data = load_image_folder(tmp_path)
+    assert data.image_shape == (1, 8, 8) and data.examples.x.shape == (12, 1, 8, 8)
+    assert data.examples.x.dtype == torch.float32 and data.num_classes == 2
+    expected_x = np.stack([truth[("ant", i)] for i in range(6)] + [truth[("zebra", i)] for i in range(6)])
+    assert torch.equal(data.examples.x[:, 0], torch.from_numpy(expected_x.astype(np.float32) / 255))
+    assert data.examples.y.tolist() == [0] * 6 + [1] * 6  # sorted(["zebra", "ant"]): ant first
+    assert data.reading == "classes from the folders ant, zebra"
+
+
+def test_colour_gray_palette_and_alpha_channels(tmp_path):
+    rng = np.random.default_rng(1)
+    rgb = save(tmp_path / "rgb" / "a" / "1.png", rng.integers(0, 256, (4, 5, 3)))
+    save(tmp_path / "rgb" / "b" / "1.jpg", rng.integers(0, 256, (4, 5, 3)))
+    data = load_image_folder(tmp_path / "rgb")
+    assert data.image_shape == (3, 4, 5)  # channels, height, width
+    assert torch.equal(data.examples.x[0], torch.from_numpy(rgb.transpose(2, 0, 1) / 255).float())
+    # gray beside colour: replicated into red, green and blue (no loss); an opaque alpha says nothing
+    gray = save(tmp_path / "mixed" / "a" / "1.png", rng.integers(0, 256, (4, 4)))
+    opaque = np.concatenate([rng.integers(0, 256, (4, 4, 3)), np.full((4, 4, 1), 255)], axis=2)
+    save(tmp_path / "mixed" / "b" / "1.png", opaque)
+    mixed = load_image_folder(tmp_path / "mixed")
+    assert mixed.image_shape == (3, 4, 4)
+    assert torch.equal(mixed.examples.x[0], torch.from_numpy(np.stack([gray] * 3) / 255).float())
+    assert torch.equal(
+        mixed.examples.x[1], torch.from_numpy(opaque[:, :, :3].transpose(2, 0, 1) / 255).float()
+    )
+    # a transparent pixel: the alpha is kept as a fourth channel, an opaque one added to the others
+    see_through = opaque.copy()
+    see_through[0, 0, 3] = 0
+    save(tmp_path / "mixed" / "b" / "2.png", see_through)
+    with_alpha = load_image_folder(tmp_path / "mixed")
+    assert with_alpha.image_shape == (4, 4, 4)
+    assert with_alpha.examples.x[0, 3].eq(1).all() and with_alpha.examples.x[2, 3, 0, 0] == 0
+    # a palette image is the colours it shows, as Pillow converts it
+    palette = Image.fromarray(rng.integers(0, 256, (4, 4, 3)).astype(np.uint8)).quantize(8)
+    (tmp_path / "pal" / "a").mkdir(parents=True)
+    palette.save(tmp_path / "pal" / "a" / "1.gif")
+    save(tmp_path / "pal" / "b" / "1.bmp", rng.integers(0, 256, (4, 4, 3)))
+    shown = np.asarray(palette.convert("RGB")).transpose(2, 0, 1) / 255
+    assert torch.equal(load_image_folder(tmp_path / "pal").examples.x[0], torch.from_numpy(shown).float())
+
+
+def test_train_and_test_folders_are_the_splits(tmp_path):
+    for split, n in (("train", 10), ("test", 4)):
+        two_classes(tmp_path / split, n=n, seed=len(split))
+    splits = load(tmp_path, seed=0, val_fraction=0.2)
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (16, 4, 8)
+    assert splits.test.y.tolist() == [0] * 4 + [1] * 4  # the test folder as it is
+    assert torch.equal(splits.test.x, load_image_folder(tmp_path / "test").examples.x)
+    two_classes(tmp_path / "val", n=3, seed=7)
+    fixed = load(tmp_path, seed=0)
+    assert (len(fixed.train), len(fixed.val), len(fixed.test)) == (20, 6, 8)
+    with pytest.raises(InvalidValueError, match="fixed splits"):
+        load(tmp_path, seed=0, val_fraction=0.1)
+    save(tmp_path / "test" / "bee" / "1.png", np.zeros((8, 8)))
+    with pytest.raises(
+        InvalidValueError,
+        match=r"'bee' for class folders of .*test'?: accepted classes of train/: ant, zebra",
+    ):
+        load(tmp_path, seed=0)
+
+
+def test_different_sizes_are_refused_naming_both_files_unless_resized(tmp_path):
+    save(tmp_path / "a" / "1.png", np.zeros((8, 8)))
+    save(tmp_path / "b" / "1.png", np.full((6, 10), 255))
+    with pytest.raises(
+        InvalidValueError,
+        match=r"'10x6' for image size of '.*b/1.png': accepted 8x8 \(width x height\) as '.*a/1.png'",
+    ):
+        load_image_folder(tmp_path)
+    resized = load_image_folder(tmp_path, size=[4, 5])
+    assert resized.image_shape == (1, 4, 5) and resized.reading.endswith("resized to 4x5")
+    assert resized.examples.x[1].eq(1).all() and resized.examples.x[0].eq(0).all()
+    with pytest.raises(InvalidValueError, match=r"size of .*: accepted a positive whole number"):
+        load_image_folder(tmp_path, size=[4, 0])
+
+
+def test_bad_folders_and_files_are_named(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InvalidValueError, match=r"'no sub-folder' for image folder .*empty'"):
+        load_image_folder(tmp_path / "empty")
+    save(tmp_path / "flat" / "1.png", np.zeros((4, 4)))
+    with pytest.raises(InvalidValueError, match=r"'1 images and no sub-folder' for image folder"):
+        load_image_folder(tmp_path / "flat")
+    save(tmp_path / "one" / "cat" / "1.png", np.zeros((4, 4)))
+    with pytest.raises(InvalidValueError, match=r"'1 class folder \(cat\)'.*at least two"):
+        load_image_folder(tmp_path / "one")
+    save(tmp_path / "ok" / "cat" / "1.png", np.zeros((4, 4)))
+    (tmp_path / "ok" / "dog").mkdir()
+    (tmp_path / "ok" / "dog" / "notes.txt").write_text("to do")
+    with pytest.raises(InvalidValueError, match=r"'no images' for class folder '.*ok/dog'"):
+        load_image_folder(tmp_path / "ok")
+    (tmp_path / "ok" / "dog" / "2.png").write_bytes(b"\x89PNG\r\n\x1a\n cut short")
+    with pytest.raises(InvalidValueError, match=r"image file '.*ok/dog/2.png'.*accepted a whole image file"):
+        load_image_folder(tmp_path / "ok")
+    save(tmp_path / "ok" / "dog" / "2.png", np.full((4, 4), 9))
+    (tmp_path / "ok" / ".DS_Store").write_bytes(b"\x00")
+    (tmp_path / "ok" / ".ipynb_checkpoints").mkdir()
+    data = load_image_folder(tmp_path / "ok")  # hidden entries are no data; the notes are said skipped
+    assert data.num_classes == 2 and data.reading.endswith("1 other file skipped, not images (notes.txt...)")
+    sixteen_bits = Image.fromarray(np.full((4, 4), 4000, dtype=np.uint16))
+    sixteen_bits.save(tmp_path / "ok" / "dog" / "3.png")
+    with pytest.raises(InvalidValueError, match=r"'I;16' for image mode of '.*3.png'"):
+        load_image_folder(tmp_path / "ok")
+    (tmp_path / "ok" / "dog" / "3.png").unlink()
+    frames = [Image.new("L", (4, 4), value) for value in (0, 255)]
+    frames[0].save(tmp_path / "ok" / "dog" / "4.gif", save_all=True, append_images=frames[1:])
+    with pytest.raises(InvalidValueError, match=r"'2 frames' for image '.*4.gif': accepted one frame"):
+        load_image_folder(tmp_path / "ok")
+
+
+def test_a_folder_is_loaded_by_path_and_described(tmp_path):
+    two_classes(tmp_path / "shapes", n=5)
+    seen = []
+    with noting_files(seen.append):
+        splits = load(tmp_path / "shapes", seed=0)
+    assert splits.image_shape == (1, 8, 8) and len(splits.train) + len(splits.val) + len(splits.test) == 10
+    assert seen == [
+        f"{tmp_path / 'shapes'}, 10 images of 1x8x8, classes from the folders ant, zebra (classification, 2 classes)"
+    ]
+    load(tmp_path / "shapes", seed=0)  # nobody listens: nothing said
+    assert len(seen) == 1

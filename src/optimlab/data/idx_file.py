@@ -75,5 +75,9 @@ def load_idx(images_path: str | os.PathLike[str], labels_path: str | os.PathLike
             f"one label per input of {Path(images_path).name}: shape ({len(images)},)",
         )
     return Examples.from_arrays(
-        images, labels, name=Path(images_path).name.split(".")[0], task="classification"
+        images,
+        labels,
+        name=Path(images_path).name.split(".")[0],
+        task="classification",
+        reading=f"labels from {Path(labels_path).name}",  # the file beside it, guessed by name or given
     )

@@ -61,8 +61,17 @@ CHECK_AFTER_LOAD = """<script>window.addEventListener("load", () => {
   });
   const out = document.createElement("pre");
   out.id = "optimlab-check";
+  // Text a reader cannot see whole: the page wider than the window, a figure's text past its edge.
+  const clipped = [...document.querySelectorAll("figure svg")].flatMap(svg => {
+    const box = svg.getBoundingClientRect();
+    return [...svg.querySelectorAll("text")].filter(t => {
+      const r = t.getBoundingClientRect();
+      return r.width > 0 && (r.left < box.left - 1 || r.right > box.right + 1);
+    }).map(t => t.textContent);
+  });
   out.textContent = JSON.stringify({errors: window.__errors, figures, headings: document.querySelectorAll("h1, h2").length,
-                                    tables: document.querySelectorAll("table").length});
+                                    tables: document.querySelectorAll("table").length, clipped,
+                                    overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth});
   document.body.appendChild(out);
 });</script>"""
 

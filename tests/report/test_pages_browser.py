@@ -58,3 +58,30 @@ def test_page_renders_every_figure_in_chromium_and_keeps_a_screenshot(pages, kin
     assert_every_figure_rendered(seen, page)
     assert seen["headings"] >= 3 and seen["tables"] >= 2
     assert screenshot(page, tmp_path).name == f"{kind}.png"
+
+
+def test_long_names_of_the_users_model_and_run_stay_within_the_page_and_its_figures(tmp_path, user_package):
+    """A study named after the user's model (mypkg.models:build_a_very_long_name...) ran its heading past
+    the page's right edge, and its figure titles were cut at the figure's edge."""
+    import dataclasses
+
+    from study.test_report import RECORDS, SPEC
+
+    from optimlab.recipe import Recipe
+    from optimlab.report.run_folder import read_run
+    from optimlab.report.run_page import write_run_report
+    from optimlab.study import write_report
+    from optimlab.study.run import StudyResult
+    from report.test_run_page import fake_run
+
+    name = "mypkg.models.build_a_very_long_name_for_a_residual_multilayer_perceptron_model-on-digits"
+    folder = fake_run(tmp_path / name)
+    Recipe.from_dict({"model": {"name": "optimlab_userpkg.nets:build"}}).save(folder / "recipe.yaml")
+    study = StudyResult(dataclasses.replace(SPEC, name=name), str(tmp_path), RECORDS)
+    for page in (
+        write_run_report([read_run(folder)], tmp_path / "run.html", command=f"optimlab train --out {name}"),
+        write_report([study], tmp_path / "study.html", command="optimlab compare --model mypkg.models:build"),
+    ):
+        seen = rendered(page, tmp_path)
+        assert_every_figure_rendered(seen, page)
+        assert seen["overflow"] == 0 and seen["clipped"] == [], (page.name, seen["overflow"], seen["clipped"])

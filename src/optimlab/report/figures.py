@@ -63,8 +63,10 @@ def _log_axis(axes: Axes, which: str) -> None:
 
 
 def _title(figure: Figure, title: str) -> str:
-    """``title`` wrapped to the figure's width."""
-    width = int(figure.get_figwidth() * _CHARACTERS_PER_INCH)
+    """``title`` wrapped to the figure's width, less the inch that the axes' title, centred over the axes
+    (which the y labels push right), loses at the right edge: a 77-character line of a 7-inch figure
+    was clipped at its 75th (a study named after the user's model, mypkg.models.build_a_very_...)."""
+    width = int((figure.get_figwidth() - 1) * _CHARACTERS_PER_INCH)
     return textwrap.fill(title, width) if title else ""
 
 

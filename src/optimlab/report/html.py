@@ -38,6 +38,7 @@ td.number{text-align:right;font-variant-numeric:tabular-nums}figure{margin:1.5em
 figure svg{max-width:100%;height:auto}tr.error td:first-child{border-left:4px solid #c0392b}
 tr.warning td:first-child{border-left:4px solid #e67e22}tr.info td:first-child{border-left:4px solid #2980b9}
 .note{color:#666;font-size:.9em}code{background:#f6f6f6;padding:0 .2em}
+h1,h2,p,td:not(.number),caption,figcaption,li,summary{overflow-wrap:anywhere}
 pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:.85em}summary{cursor:pointer;color:#333}
 """
 

@@ -375,3 +375,44 @@ def test_a_torn_kept_run_file_is_said_and_a_new_run_takes_over(tmp_path, sqlite_
         tracker.send([(1, 1.7e9, {"train_loss": 1.0})])
     tracker.finish()
     assert json.loads((tmp_path / RUN_FILE).read_text())["run_id"] == tracker.run_id
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_parameters_over_mlflows_limits_are_logged_alike_on_both_paths_and_said(
+    tmp_path, monkeypatch, direct
+):
+    """A key over MLflow's 250 characters, which MLflow's client refuses, was written as it was into a
+    SQLite store and lost the run's parameters through the client; now both log it under its start and
+    a hash, and cut a value over 6,000 characters as MLflow's client does, with a warning naming each."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from optimlab.integrations.mlflow_sqlite import SqliteRun
+    from optimlab.integrations.mlflow_writer import EXPERIMENT, MLflowRun, open_run
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}" + ("" if direct else "?timeout=20")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow_own = MLflowRun(run_name="first", tracking_uri=uri)  # the store and its experiment
+    client = mlflow.MlflowClient(uri)
+    long_key, other_long_key = "model.kwargs." + "k" * 300, "model.kwargs." + "k" * 299 + "j"
+    long_value = "v" * 6500
+    with pytest.raises(MlflowException, match="exceeds the maximum length of 250"):
+        client.log_param(mlflow_own.run_id, long_key, 1)  # MLflow's own refusal of the key
+    client.log_param(mlflow_own.run_id, "value", long_value)  # and its own cut of the value
+    params = {long_key: 1, other_long_key: 2, "value": long_value, "optimizer.lr": 0.1}
+    with pytest.warns(OptimlabWarning) as said:
+        run = open_run(run_name="run", params=params, tracking_uri=uri, experiment=EXPERIMENT)
+    assert isinstance(run, SqliteRun if direct else MLflowRun)
+    run.end("FINISHED")
+    logged = mlflow.get_run(run.run_id).data.params
+    shortened = {k: v for k, v in logged.items() if k.startswith("model.kwargs.")}
+    assert sorted(shortened.values()) == ["1", "2"] and all(len(k) == 250 for k in shortened)
+    assert logged["value"] == mlflow.get_run(mlflow_own.run_id).data.params["value"] == long_value[:6000]
+    assert logged["optimizer.lr"] == "0.1"
+    text = " ".join(str(w.message) for w in said)
+    assert all(repr(k) in text for k in (long_key, other_long_key, *shortened, "value"))
+    with pytest.warns(OptimlabWarning):
+        again = open_run(run_name="again", params=params, tracking_uri=uri, experiment=EXPERIMENT)
+    again.end("FINISHED")
+    assert set(mlflow.get_run(again.run_id).data.params) == set(logged)  # the same names in every run

@@ -19,22 +19,40 @@ makes the run): a SQLite store that exists, whose tables have the columns writte
 other themselves (:data:`COLUMNS`: MLflow's schema of these tables has kept them through MLflow 2 and 3,
 while its other tables grew), workspaces off, its experiment there and active, with a local artifact
 folder.
+
+A run's parameters meet MLflow's limits the same way on both paths (:func:`param_entries`): a value
+over :data:`PARAM_LENGTH` characters is cut there, as MLflow's client cuts it; a key over
+:data:`KEY_LENGTH` characters, which MLflow's client refuses, is logged under its first characters and a
+hash of the whole (the same key, the same name in every run); a warning names each key affected.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import shutil
 import sqlite3
 import time
 import uuid
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-__all__ = ["COLUMNS", "PARAM_LENGTH", "RunNotFound", "SqliteRun", "metric_rows", "sqlite_store"]
+from optimlab.errors import OptimlabWarning
+
+__all__ = [
+    "COLUMNS",
+    "KEY_LENGTH",
+    "PARAM_LENGTH",
+    "RunNotFound",
+    "SqliteRun",
+    "metric_rows",
+    "param_entries",
+    "sqlite_store",
+]
 
 # The columns written (and read) here, per table of MLflow's tracking schema. These tables have kept
 # these columns through MLflow 2 and 3; a store is written straight only where they are all there and
@@ -52,7 +70,9 @@ COLUMNS = {
     "latest_metrics": ("key", "value", "timestamp", "step", "is_nan", "run_uuid"),
 }  # fmt: skip
 _LARGEST = 1.7976931348623157e308  # what MLflow stores for an infinity
-PARAM_LENGTH = 6000  # MLflow's limit on a parameter value's characters
+PARAM_LENGTH = 6000  # MLflow's limit on a parameter value's characters (MAX_PARAM_VAL_LENGTH)
+KEY_LENGTH = 250  # and on a parameter key's (MAX_ENTITY_KEY_LENGTH)
+_HASH_LENGTH = 8  # hex digits of a shortened key's hash
 Record = tuple[int, float, dict[str, float]]  # (step, wall time as Unix seconds, metrics), as tracking.Record
 
 
@@ -119,6 +139,42 @@ def _stored(value: float | None) -> tuple[float, int]:
     if math.isinf(value):
         return math.copysign(_LARGEST, value), 0
     return value, 0
+
+
+def param_entries(params: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(key, value)`` of each parameter within MLflow's limits, with a warning naming the keys changed.
+
+    A value over :data:`PARAM_LENGTH` characters keeps its first ones (MLflow's client does the same,
+    ``MLFLOW_TRUNCATE_LONG_VALUES``); a key over :data:`KEY_LENGTH`, which MLflow's client refuses,
+    becomes its first characters, ``-`` and :data:`_HASH_LENGTH` hex digits of its SHA-256: distinct keys
+    stay distinct, and a key has the same name in every run."""
+    entries, shortened, cut = [], [], []
+    for key, value in params.items():
+        key, value = str(key), str(value)
+        if len(key) > KEY_LENGTH:
+            digest = hashlib.sha256(key.encode()).hexdigest()[:_HASH_LENGTH]
+            short = f"{key[: KEY_LENGTH - _HASH_LENGTH - 1]}-{digest}"
+            shortened.append(f"{key!r} as {short!r}")
+            key = short
+        if len(value) > PARAM_LENGTH:
+            cut.append(f"{key!r} ({len(value)} characters)")
+            value = value[:PARAM_LENGTH]
+        entries.append((key, value))
+    if shortened:
+        warnings.warn(
+            f"MLflow takes parameter keys of at most {KEY_LENGTH} characters: logged " + "; ".join(shortened),
+            OptimlabWarning,
+            stacklevel=2,
+        )
+    if cut:
+        warnings.warn(
+            f"MLflow keeps parameter values of at most {PARAM_LENGTH} characters: the values of "
+            + ", ".join(cut)
+            + " are cut there",
+            OptimlabWarning,
+            stacklevel=2,
+        )
+    return entries
 
 
 def metric_rows(run_id: str, records: Iterable[Record]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -212,7 +268,7 @@ class SqliteRun:
             )
             connection.executemany(
                 "INSERT INTO params (key, value, run_uuid) VALUES (?, ?, ?)",
-                [(k, str(v)[:PARAM_LENGTH], run_id) for k, v in (params or {}).items()],
+                [(k, v, run_id) for k, v in param_entries(params or {})],
             )
         return cls(connection, run_id, Path(artifacts), store)
 

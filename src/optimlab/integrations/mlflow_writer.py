@@ -57,11 +57,11 @@ from typing import Any, BinaryIO, TextIO
 import optimlab
 from optimlab.errors import OptimlabError, OptimlabWarning
 from optimlab.integrations.mlflow_sqlite import (
-    PARAM_LENGTH,
     RunNotFound,
     SqliteRun,
     metric_rows,
     missing_records,
+    param_entries,
     sqlite_store,
 )
 
@@ -145,7 +145,7 @@ class MLflowRun:
             self.run_id = run_id
             return
         self.run_id = self.client.create_run(self._experiment_id(experiment), run_name=run_name).info.run_id
-        entries = [Param(k, str(v)[:PARAM_LENGTH]) for k, v in (params or {}).items()]
+        entries = [Param(k, v) for k, v in param_entries(params or {})]
         for start in range(0, len(entries), _PARAMS):
             self.client.log_batch(self.run_id, params=entries[start : start + _PARAMS])
 

@@ -218,3 +218,21 @@ def test_a_target_position_given_as_text_is_a_position_unless_a_header_says_othe
         InvalidValueError, match=r"target of data.csv: accepted a column name or an index in \[-4, 4\)"
     ):
         load_csv(path, target="4")
+
+
+@pytest.mark.parametrize("index", [False, True])
+def test_numbered_columns_over_text_labels_are_a_header_as_pandas_writes_them(tmp_path, index):
+    """pd.DataFrame(x) with a text label column: the header ``0,1,2,label`` was read as a first row of
+    data, its 'label' a class of one example; a class recurs in its column, a column's name does not."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(9, 3)))
+    frame["label"] = ["cat", "dog", "owl"] * 3
+    frame.to_csv(tmp_path / "f.csv", index=index)
+    truth = pd.read_csv(tmp_path / "f.csv", index_col=0 if index else None)
+    data = load_csv(tmp_path / "f.csv")
+    assert np.allclose(data.examples.x.numpy(), truth[["0", "1", "2"]].to_numpy(), rtol=1e-6)
+    assert data.examples.y.tolist() == [0, 1, 2] * 3 and data.num_classes == 3
+    assert data.reading.startswith("target column 'label'")
+    headless = load_csv(write(tmp_path, "1.5,2,cat\n3,4,dog\n5,6,cat\n7,8,dog\n"))  # the first class recurs
+    assert len(headless.examples) == 4 and headless.num_classes == 2

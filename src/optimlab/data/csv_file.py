@@ -3,8 +3,8 @@
 The file is UTF-8 text (a byte-order mark is skipped). The delimiter is the one of ``, ; tab |``
 that splits the first lines alike (``csv.Sniffer``; a comma where none does, as in a one-column file;
 override with ``delimiter``). The first row is a header when none of its fields is a number, or when
-one of its text fields heads a column of numbers (``0,1,2,label`` as pandas writes it); override with
-``header``. Empty lines, and the empty last field of a delimiter ending every line (spreadsheet
+one of its text fields heads a column of numbers, or a column of class labels that each recur while
+it never does (``0,1,2,label`` as pandas writes a frame of numbered columns); override with ``header``. Empty lines, and the empty last field of a delimiter ending every line (spreadsheet
 exports), are not data. Leading columns with an empty header, or pandas' name for one (``Unnamed: 0``),
 are the row index that ``DataFrame.to_csv`` writes (what ``pandas.read_csv(path, index_col=0)`` reads
 back as the index): row labels, not features, so they are left out. The target is the column
@@ -22,6 +22,7 @@ import csv
 import io
 import os
 import re
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -84,16 +85,22 @@ def _not_a_number(field: str, target_name: str | int) -> str:
 
 
 def _is_header(rows: list[list[str]]) -> bool:
-    """Whether the first row names the columns: no field of it is a number, or a text field of it (not a
-    missing-value marker) heads a column of numbers in the next lines."""
+    """Whether the first row names the columns: no field of it is a number; or a text field of it (not a
+    missing-value marker) heads a column of numbers in the next lines; or it heads a column of class
+    labels that each recur while it never does (``0,1,label`` over ``x``, ``y``, ``x``..., as pandas
+    writes a frame of numbered columns and a label column: a class would recur, a name does not)."""
     first, below = rows[0], rows[1 : SNIFFED_LINES + 1]
     if not any(_is_number(field) for field in first):
         return True
-    return any(
-        not _is_number(name) and name.strip() not in MISSING and all(_is_number(row[j]) for row in below)
-        for j, name in enumerate(first)
-        if below and all(len(row) > j for row in below)
-    )
+    for j, name in enumerate(first):
+        if _is_number(name) or name.strip() in MISSING:
+            continue
+        if below and all(len(row) > j and _is_number(row[j]) for row in below):
+            return True
+        labels = Counter(row[j].strip() for row in rows[1:] if len(row) > j)
+        if labels and name.strip() not in labels and min(labels.values()) > 1:
+            return True
+    return False
 
 
 # pandas' header for a column whose header is empty: "Unnamed: 0", de-duplicated as "Unnamed: 0.1"

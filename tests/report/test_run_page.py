@@ -68,12 +68,27 @@ def test_a_run_folder_with_a_corrupt_recipe_or_result_is_named_in_one_line(tmp_p
     assert "\n" not in str(error.value) and str(folder) in str(error.value)
 
 
-def test_runs_overlaid_show_only_the_differing_fields(tmp_path):
+def test_runs_overlaid_show_only_the_differing_fields(tmp_path, page_reader):
     runs = [read_run(fake_run(tmp_path / name, lr=lr)) for name, lr in (("a", 1e-3), ("b", 3e-2))]
     page = run_page(runs).render()
     assert "<td>optimizer.lr</td>" in page and "<td>optimizer.name</td>" not in page
     assert "1 field(s) differ" in page
-    assert page.count("<figure>") == 4 + 3  # loss, val loss, val accuracy, lr by step; the three by time
+    assert page.count("<figure>") == 3 + 3  # loss, val loss, val accuracy by step; the three by time
+    assert (
+        "Learning rate: constant, a 0.001, b 0.03." in page_reader(page).paragraphs
+    )  # flat lines drawn before
+
+
+def test_a_learning_rate_that_changes_is_drawn(tmp_path, page_reader):
+    folder = fake_run(tmp_path / "warmup")
+    lines = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    for line in lines:
+        if "lr" in line:
+            line["lr"] = 1e-3 * min(1.0, line["step"] / 10)
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    page = run_page([read_run(folder)]).render()
+    assert page.count("<figure>") == 3 + 2 and 'aria-label="Learning rate by step"' in page
+    assert not [p for p in page_reader(page).paragraphs if p.startswith("Learning rate")]
 
 
 def test_thinning_keeps_the_ends_and_every_spike():

@@ -129,6 +129,16 @@ def _groups(runs: Sequence[RunFolder]) -> list[list[str]]:
     return [[m] for m in metrics]
 
 
+def _constant(runs: Sequence[RunFolder], metric: str) -> str | None:
+    """``0.001`` (one run) or ``a 0.001, b 0.003`` where ``metric`` kept one value in every run that
+    logged it, said in words rather than drawn as flat lines; None where it varied."""
+    values = {run.name: set(run.series[metric][2]) for run in runs if metric in run.series}
+    if not values or any(len(v) != 1 for v in values.values()):
+        return None
+    shown = {name: f"{next(iter(v)):g}" for name, v in values.items()}
+    return next(iter(shown.values())) if len(runs) == 1 else ", ".join(f"{n} {v}" for n, v in shown.items())
+
+
 def _has_times(runs: Sequence[RunFolder]) -> bool:
     return all(math.isfinite(t) for run in runs for _, seconds, _ in run.series.values() for t in seconds[:1])
 
@@ -251,7 +261,11 @@ def run_page(runs: Sequence[RunFolder], *, command: str | None = None) -> Page:
     groups, chance = _groups(runs), _chance(runs)
     page.section("By step")
     for metrics in groups:
-        page.figure(_figure(runs, metrics, False, chance), name=f"{'-'.join(metrics)}-by-step")
+        constant = _constant(runs, metrics[0]) if metrics == ["lr"] else None
+        if constant:
+            page.paragraph(f"Learning rate: constant, {constant}.")
+        else:
+            page.figure(_figure(runs, metrics, False, chance), name=f"{'-'.join(metrics)}-by-step")
     if _has_times(runs):
         page.section("By wall time", "The same curves against the seconds spent in the training loop.")
         for metrics in groups:

@@ -131,3 +131,78 @@ def test_sizes_are_the_documented_ones():
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_kept_page_is_one_at_this_size_whose_numbers_still_give_its_verdict(tiny_gallery, tmp_path):
+    """--resume keeps a page only when its numbers, read back (NaN from JSON's null), give the verdict it
+    shows under the current code; another size, a changed verdict or a damaged file runs it again."""
+    import shutil
+
+    from optimlab.gallery.page import kept_outcome
+
+    for name, outcome in tiny_gallery.outcomes.items():
+        kept = kept_outcome(get_experiment(name), "tiny", tiny_gallery.folder)
+        assert kept is not None, name
+        assert (kept.verdict, len(kept.evidence.runs)) == (outcome.verdict, len(outcome.evidence.runs))
+        assert kept_outcome(get_experiment(name), "small", tiny_gallery.folder) is None
+    for suffix in ("html", "json"):
+        shutil.copy(tiny_gallery.folder / f"he_init.{suffix}", tmp_path)
+    record = json.loads((tmp_path / "he_init.json").read_text())
+    record["verdict"]["paragraph"] = "Supported: written by an older verdict."
+    (tmp_path / "he_init.json").write_text(json.dumps(record))
+    assert kept_outcome(get_experiment("he_init"), "tiny", tmp_path) is None
+    (tmp_path / "he_init.json").write_text('{"size": "tiny", "verd')  # cut short by a crash
+    assert kept_outcome(get_experiment("he_init"), "tiny", tmp_path) is None
+
+
+def _gallery_process(out, signal_number, *flags):
+    """``optimlab gallery run all --size tiny`` in a fresh process, stopped by ``signal_number`` once its
+    first page is written; returns the process, finished, and its stderr."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    command = [sys.executable, "-c", "from optimlab.cli.app import main; main()", "gallery", "run", "all"]
+    process = subprocess.Popen(
+        [*command, "--size", "tiny", "--out", str(out), "--format", "json", *flags],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as a terminal's Ctrl-C finds it
+    )
+    deadline = time.monotonic() + 120
+    while not list(out.glob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal_number)
+    out_text, err = process.communicate(timeout=120)
+    return process, out_text, err
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_an_interrupted_gallery_keeps_its_pages_and_resume_runs_only_the_rest(cli, tmp_path, name):
+    """Ctrl-C or SIGTERM in 'gallery run all' ended with exit 130 and the bare word 'interrupted': the
+    finished pages lay in the folder with no index, and the only way on was to run all fifteen again."""
+    import signal
+
+    out = tmp_path / "g"
+    process, stdout, err = _gallery_process(out, getattr(signal, name))
+    lines = err.strip().splitlines()
+    assert process.returncode == 130 and stdout == "", err
+    assert lines[-1].startswith("interrupted: the pages of ") and lines[-1].endswith(
+        f"continue with `optimlab gallery run all --size tiny --out {out} --resume`"
+    ), lines[-1]
+    finished = sorted(p.stem for p in out.glob("*.json"))
+    links = re.findall(r'<a href="([^"]+)">', (out / "index.html").read_text(encoding="utf-8"))
+    assert finished and sorted(links) == [f"{n}.html" for n in finished]
+    if name == "SIGTERM":
+        return
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.stem in finished}
+    result = cli("gallery", "run", "all", "--size", "tiny", "--out", str(out), "--resume", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert [row["name"] for row in json.loads(result.stdout)["experiments"]] == experiment_names()
+    assert {p: (out / p).stat().st_mtime_ns for p in before} == before  # kept, not written again
+    links = re.findall(r'<a href="([^"]+)">', (out / "index.html").read_text(encoding="utf-8"))
+    assert sorted(links) == sorted(f"{n}.html" for n in experiment_names())

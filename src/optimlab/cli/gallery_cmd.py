@@ -10,6 +10,7 @@ import typer
 
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
+from optimlab.cli._errors import Interrupted
 from optimlab.cli._output import Output
 
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ EXAMPLES = """Examples:
   optimlab gallery
   optimlab gallery run small_init
   optimlab gallery run all --out gallery
+  optimlab gallery run all --out gallery --resume
   optimlab gallery run adam_best --size large --out gallery-gpu
   optimlab gallery --format json
 """
@@ -66,6 +68,14 @@ def run(
         Path,
         typer.Option("--out", parser=checks.writable_folder, help="Folder for the pages and their numbers."),
     ] = Path("gallery"),
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Keep the pages an earlier (interrupted) run left in --out, at this size and with the verdict "
+            "their numbers still give, and run the rest.",
+        ),
+    ] = False,
     fmt: o.FormatOpt = "human",
 ) -> None:
     """Run an experiment (or all of them) and write its page: figures, the verdict computed from the numbers,
@@ -92,11 +102,31 @@ def run(
                 under="experiments" if name == ALL else None,  # all: a list, and the index
             )
 
-        from optimlab.gallery import run_experiment, run_gallery
+        from optimlab.gallery import get_experiment, run_experiment, run_gallery
+        from optimlab.gallery.page import kept_outcome, page_path
 
         if name != ALL:
+            kept = kept_outcome(get_experiment(name), size, out) if resume else None
+            if kept is not None:
+                done(kept, page_path(out, name))
+                return
             started(name, 0, 1)
             done(*run_experiment(name, size=size, out=out))
             return
-        index = run_gallery(size=size, out=out, on_start=started, on_done=done)
+        finished: list[str] = []
+
+        def count(outcome: Outcome, page: Path) -> None:
+            finished.append(outcome.name)
+            done(outcome, page)
+
+        try:
+            index = run_gallery(size=size, out=out, resume=resume, on_start=started, on_done=count)
+        except KeyboardInterrupt:
+            if not finished:
+                raise
+            again = f"optimlab gallery run all --size {size} --out {out} --resume"
+            raise Interrupted(
+                f"the pages of {len(finished)} finished experiments are kept in {out} (indexed); continue "
+                f"with `{again}`"
+            ) from None
     output.result(f"index: {index}", {"index": str(index)})

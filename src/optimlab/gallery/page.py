@@ -16,11 +16,11 @@ from typing import Any
 
 import yaml
 
-from optimlab.gallery.experiment import KINDS, Experiment, Outcome
+from optimlab.gallery.experiment import KINDS, Evidence, Experiment, Outcome, RunRecord
 from optimlab.gallery.verdict import CONTRADICTED, SUPPORTED
 from optimlab.report import Page
 
-__all__ = ["INDEX_NAME", "write_index", "write_page"]
+__all__ = ["INDEX_NAME", "kept_outcome", "page_path", "write_index", "write_page"]
 
 INDEX_NAME = "index.html"
 # Page's coloured row edges: blue for supported, orange for partly, red for contradicted.
@@ -59,9 +59,13 @@ def _json_ready(value: Any) -> Any:
     return value
 
 
+def page_path(folder: str | os.PathLike[str], name: str) -> Path:
+    """Where experiment ``name``'s page lies in ``folder``; its numbers beside it, ``.json``."""
+    return Path(folder) / f"{name}.html"
+
+
 def write_page(experiment: Experiment, outcome: Outcome, folder: str | os.PathLike[str]) -> Path:
     """Write ``<name>.html`` and ``<name>.json`` into ``folder``; returns the page's path."""
-    folder = Path(folder)
     evidence, verdict = outcome.evidence, outcome.verdict
     page = Page(experiment.title, f"Claim: \u201c{experiment.claim}\u201d")
     page.section("Verdict")
@@ -114,7 +118,7 @@ def write_page(experiment: Experiment, outcome: Outcome, folder: str | os.PathLi
                 yaml.safe_dump(others, sort_keys=False, width=120),
                 summary="Every other run: the fields of its recipe that differ from run 0's (YAML)",
             )
-    path = page.write(folder / f"{experiment.name}.html")
+    path = page.write(page_path(folder, experiment.name))
     record = {
         "name": experiment.name,
         "size": outcome.size,
@@ -125,8 +129,38 @@ def write_page(experiment: Experiment, outcome: Outcome, folder: str | os.PathLi
             {"arm": r.arm, "status": r.status, "result": r.result, "spec": r.spec} for r in evidence.runs
         ],
     }
-    (folder / f"{experiment.name}.json").write_text(json.dumps(_json_ready(record), indent=1) + "\n")
+    path.with_suffix(".json").write_text(json.dumps(_json_ready(record), indent=1) + "\n")
     return path
+
+
+def _nan_for_none(value: Any) -> Any:
+    """The inverse of :func:`_json_ready` for the numbers: None (a NaN or infinity, as JSON keeps them) back
+    to NaN, which every verdict reads as a failed run."""
+    if isinstance(value, dict):
+        return {k: _nan_for_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nan_for_none(v) for v in value]
+    return math.nan if value is None else value
+
+
+def kept_outcome(experiment: Experiment, size: str, folder: str | os.PathLike[str]) -> Outcome | None:
+    """The outcome an earlier run left in ``folder`` (its page and ``<name>.json``), when it ran at ``size``
+    and its numbers still give the verdict it wrote (the verdict's code unchanged since); None otherwise,
+    the experiment then to run again. Its figures' series are not kept: the page stays as it was written."""
+    page = page_path(folder, experiment.name)
+    try:
+        record = json.loads(page.with_suffix(".json").read_text())
+        if record["size"] != size or not page.is_file():
+            return None
+        numbers = _nan_for_none(record["numbers"])
+        verdict = experiment.verdict(numbers)
+        runs = [RunRecord(r["arm"], r["spec"], r["status"], r["result"]) for r in record["runs"]]
+    except (OSError, ValueError, KeyError, TypeError, IndexError):  # unreadable or from other code: rerun
+        return None
+    if verdict.paragraph != record["verdict"]["paragraph"]:
+        return None
+    evidence = Evidence(numbers=numbers, series={}, runs=runs, setup="")
+    return Outcome(experiment.name, size, evidence, verdict, float(record["seconds"]))
 
 
 def write_index(outcomes: Sequence[tuple[Experiment, Outcome]], folder: str | os.PathLike[str]) -> Path:

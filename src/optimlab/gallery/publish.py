@@ -3,6 +3,7 @@
 >>> from optimlab.gallery import run_gallery
 >>> outcome, page = run_experiment("he_init", size="small", out="gallery")  # doctest: +SKIP
 >>> index = run_gallery(size="small", out="gallery")  # doctest: +SKIP
+>>> index = run_gallery(size="small", out="gallery", resume=True)  # after Ctrl-C: the rest  # doctest: +SKIP
 
 Runs at the ``tiny`` and ``small`` sizes use one torch thread (the sizes' timings assume it, and several
 experiments may share a machine's cores); ``large`` keeps torch's own setting and takes a GPU when there
@@ -20,7 +21,7 @@ import torch
 
 from optimlab.errors import InvalidValueError
 from optimlab.gallery.experiment import SIZES, Experiment, Outcome, experiment_names, get_experiment
-from optimlab.gallery.page import write_index, write_page
+from optimlab.gallery.page import kept_outcome, page_path, write_index, write_page
 
 __all__ = ["run_experiment", "run_gallery"]
 
@@ -58,19 +59,32 @@ def run_gallery(
     *,
     size: str = "small",
     out: str | os.PathLike[str] = "gallery",
+    resume: bool = False,
     on_start: Callable[[str, int, int], None] | None = None,
     on_done: Callable[[Outcome, Path], None] | None = None,
 ) -> Path:
     """Run every experiment, one after the other, write their pages and an index linking them; returns the
-    index's path. ``on_start(name, i, count)`` and ``on_done(outcome, page)`` report progress."""
+    index's path. ``resume`` keeps the pages an earlier run left in ``out`` (see
+    :func:`~optimlab.gallery.page.kept_outcome`) and runs the rest. ``on_start(name, i, count)`` (not
+    called for a kept page) and ``on_done(outcome, page)`` report progress. Interrupted (Ctrl-C), it
+    indexes the pages finished so far before it stops."""
     _check_size(size)
     names = experiment_names()
     done: list[tuple[Experiment, Outcome]] = []
-    for i, name in enumerate(names):
-        if on_start is not None:
-            on_start(name, i, len(names))
-        outcome, page = run_experiment(name, size=size, out=out)
-        done.append((get_experiment(name), outcome))
-        if on_done is not None:
-            on_done(outcome, page)
+    try:
+        for i, name in enumerate(names):
+            experiment = get_experiment(name)
+            outcome = kept_outcome(experiment, size, out) if resume else None
+            page = page_path(out, name)
+            if outcome is None:
+                if on_start is not None:
+                    on_start(name, i, len(names))
+                outcome, page = run_experiment(name, size=size, out=out)
+            done.append((experiment, outcome))
+            if on_done is not None:
+                on_done(outcome, page)
+    except KeyboardInterrupt:
+        if done:
+            write_index(done, Path(out))
+        raise
     return write_index(done, Path(out))

@@ -136,3 +136,27 @@ def test_a_bench_stopped_between_workloads_or_before_its_report_shows_what_is_le
     assert cli("bench", "--resume", str(folder), "--no-progress")[0] == 0
     resumed = _text(write_history_report([folder], tmp_path / "resumed.html"))
     assert "interrupted" not in resumed and "bench/digits_mlp" in resumed
+
+
+def test_studies_of_other_budgets_or_seeds_are_said_to_be_no_like_for_like_where_changes_are_judged(
+    tmp_path, page_reader
+):
+    """The verdict 'No significant change' (or a significant one) read as the methods' doing while the
+    studies trained 1 and 2 epochs on 2 and 3 seeds: only a table below the figure said so."""
+    for week, epochs, seeds in (("week-1", 1, 2), ("week-2", 2, 3), ("week-3", 1, 2)):
+        spec = StudySpec.for_workload(
+            "digits", get_workload("digits_mlp", epochs=epochs), methods_from("optimizer.name", ["sgd"]),
+            budget=1, seeds=seeds,
+        )  # fmt: skip
+        run_study(spec, tmp_path / week)
+
+    def verdict(*weeks):
+        page = write_history_report([tmp_path / w for w in weeks], tmp_path / "page.html").read_text()
+        (said,) = [p for p in page_reader(page).paragraphs if "Welch's t-test" in p]
+        return said
+
+    assert verdict("week-1", "week-2").endswith(
+        "Not like for like: the studies' setups differ in training.epochs, seeds (below); "
+        "a change may come from these rather than from the methods."
+    )
+    assert "like for like" not in verdict("week-1", "week-3")

@@ -247,10 +247,24 @@ def _add_workload(page: Page, label: str, studies: Sequence[_Study]) -> None:
         caption="Leaderboards side by side",
     )
     significant = [f"{m} in {name}" for (name, m), c in comparisons.items() if c.significant]
+    specs = [s.result.spec for s in studies]
+    differing = differing_fields([spec.recipe.to_dict() for spec in specs], null=DEFAULT)
+    settings = {
+        "budget": [spec.budget for spec in specs],
+        "seeds": [spec.seeds for spec in specs],
+        "protocol": [spec.protocol for spec in specs],
+    }
+    differing.update({k: v for k, v in settings.items() if any(x != v[0] for x in v)})
     page.paragraph(
         ("Significant changes: " + ", ".join(significant) + "." if significant else "No significant change.")
         + f" Welch's t-test, two-sided, Holm-adjusted over the {sum(math.isfinite(c.p_value) for c in comparisons.values())} "
-        f"tests of this table, at {ALPHA:g}.",
+        f"tests of this table, at {ALPHA:g}."
+        + (
+            f" Not like for like: the studies' setups differ in {', '.join(differing)} (below); a change may "
+            "come from these rather than from the methods."
+            if differing
+            else ""
+        ),
     )
     groups = {
         m: {
@@ -270,14 +284,6 @@ def _add_workload(page: Page, label: str, studies: Sequence[_Study]) -> None:
         "Markers: the mean over seeds; bars: its 95% Student-t confidence interval (none with one seed).",
         name=f"{label}-intervals",
     )
-    specs = [s.result.spec for s in studies]
-    differing = differing_fields([spec.recipe.to_dict() for spec in specs], null=DEFAULT)
-    settings = {
-        "budget": [spec.budget for spec in specs],
-        "seeds": [spec.seeds for spec in specs],
-        "protocol": [spec.protocol for spec in specs],
-    }
-    differing.update({k: v for k, v in settings.items() if any(x != v[0] for x in v)})
     if differing:
         page.table(
             ("field", *(s.label for s in studies)),

@@ -142,6 +142,7 @@ def check_no_learning(f: Finding) -> None:
     assert 0.1 <= f.evidence["chance"] < 0.2  # the most frequent of 10 classes in the held-out rows
     assert all(c["score"] < f.evidence["chance"] + 0.05 for c in f.evidence["candidates"])
     assert f.recommendation.startswith("data: check that each label belongs to its input")
+    assert "no lr trains" not in f.explanation and f.explanation.startswith("The lr check trained")
 
 
 BROKEN = [  # (id, setup, first rule expected, evidence check, diagnose options)

@@ -204,6 +204,7 @@ def find_lr(
             result,
             suggestion=None,
             trains=False,
+            verdict=mix_up,
             reason=f"{mix_up}: no lr trains this setup; {result.reason}",
         )
     stacked = _stacks(model, optimizer, train, held_out, by_row)
@@ -505,7 +506,12 @@ def _decided(
     if len(folds) > 1:
         check += f" ({len(folds)} cross-fitted checks, pooled)"
 
-    def unsuggested(reason: str, chance: float | None = None) -> LRRangeResult:
+    def unsuggested(verdict: str, chance: float | None = None) -> LRRangeResult:
+        reason = (
+            f"{verdict}; {result.reason}"
+            if chance is None
+            else f"{verdict}: no lr trains this setup, the cause lies elsewhere; the curve alone: {result.reason}"
+        )
         return dataclasses.replace(
             result,
             candidates=scored,
@@ -513,11 +519,12 @@ def _decided(
             check=check,
             reason=reason,
             trains=False,
+            verdict=verdict,
             chance=chance,
         )
 
     if not alive:
-        return unsuggested(f"every candidate diverged within {check_steps} steps; {result.reason}")
+        return unsuggested(f"every candidate diverged within {check_steps} steps")
     living = [c for c, _ in alive]
     labels = None
     if metric == "val_accuracy":
@@ -529,16 +536,14 @@ def _decided(
                 f"no candidate's held-out accuracy beat answering the most frequent class after "
                 f"{check_steps} steps (at best {top:.4g}; that class alone: {majority:.4g}, "
                 f"{CHANCE_ERRORS:g} standard errors on {labels} held-out labels reaching "
-                f"{_chance_bound(majority, labels):.4g}): "
-                f"no lr trains this setup, the cause lies elsewhere; the curve alone: {result.reason}",
+                f"{_chance_bound(majority, labels):.4g})",
                 majority,
             )
     elif (spread := _spread_about_mean(folds)) is not None and _beats(alive, spread) is False:
         top = min(c.score for c in living)  # type: ignore[type-var]
         return unsuggested(
             f"no candidate's held-out loss beat predicting the targets' mean after {check_steps} "
-            f"steps (at best {top:.4g}; the mean alone: {spread.mean().item():.4g}): no lr trains "
-            f"this setup, the cause lies elsewhere; the curve alone: {result.reason}",
+            f"steps (at best {top:.4g}; the mean alone: {spread.mean().item():.4g})",
             spread.mean().item(),
         )
     tied = _tied(living, accuracy_of=labels, units=_unit_levels([k for _, k in alive]))

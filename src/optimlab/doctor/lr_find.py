@@ -97,6 +97,8 @@ class LRRangeResult:
     # beat the trivial predictor, or the loss cannot compare outputs with targets); True where one
     # did; None where nothing was checked.
     trains: bool | None = None
+    # Where no candidate learned (trains False): what the check saw, in words.
+    verdict: str | None = None
     # The trivial predictor's held-out score, which no candidate beat (trains False): the most
     # frequent class's accuracy, or the loss of predicting the targets' mean.
     chance: float | None = None

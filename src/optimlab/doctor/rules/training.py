@@ -171,7 +171,7 @@ def no_learning(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> 
     seen = (
         f"The lr check trained {len(lrs)} learning rates from {_g(lrs[0])} to {_g(lrs[-1])}: " if lrs else ""
     )
-    seen += lr_range.reason + "."
+    seen += (lr_range.verdict or lr_range.reason) + "."
     if start > 0 and end < 0.9 * start:  # a fall of 10%, as the plateau rule counts learning
         seen += (
             f" Yet the training loss fell from {_g(start)} to {_g(end)}: the model fits its training "

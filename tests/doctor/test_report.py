@@ -60,3 +60,16 @@ def test_the_title_names_the_model_and_data_examined(tmp_path):
     page = write_html(diagnosis, tmp_path / "doctor.html", recipe=recipe).read_text(encoding="utf-8")
     assert "<title>optimlab doctor: mlp on digits</title>" in page
     assert "<title>optimlab doctor</title>" in write_html(diagnosis, tmp_path / "bare.html").read_text()
+
+
+def test_a_subtitle_given_keeps_the_steps_examined_and_the_verdict(tmp_path, page_reader):
+    """`optimlab doctor --html` passed its recipe line as the subtitle, which replaced '60 training steps
+    examined. 2 problem(s) found...': the CLI's page never said how many steps it read, nor its verdict."""
+    diagnosis = Setup(mlp, pixels, "sgd", 0.1).diagnose(steps=12)
+    path = write_html(diagnosis, tmp_path / "doctor.html", subtitle="recipe 52db6f36ec6c: mlp on digits")
+    (subtitle,) = page_reader(path.read_text(encoding="utf-8")).paragraphs[:1]
+    problems = [f for f in diagnosis.findings if f.severity in ("error", "warning")]
+    assert subtitle.startswith("recipe 52db6f36ec6c: mlp on digits. 12 training steps examined. ")
+    assert (
+        subtitle.endswith(f"{len(problems)} problem(s) found; the root cause is listed first.") and problems
+    )

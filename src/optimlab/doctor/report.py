@@ -130,7 +130,7 @@ def write_html(
 ) -> Path:
     """A self-contained report of ``diagnosis`` at ``path``; with the ``recipe`` it examined, the title
     names its model and data (unless ``title`` is given) and the loss curve shows the chance level (ln C
-    for C classes)."""
+    for C classes). A ``subtitle`` comes before the steps examined and the verdict, which stay."""
     if title is None:
         title = "optimlab doctor" + (f": {recipe.model.name} on {recipe.data.name}" if recipe else "")
     stats = diagnosis.statistics
@@ -139,7 +139,10 @@ def write_html(
         if diagnosis.healthy
         else f"{len(diagnosis.problems)} problem(s) found; the root cause is listed first."
     )
-    page = Page(title, subtitle or f"{len(stats.steps)} training steps examined. {verdict}")
+    page = Page(
+        title,
+        (f"{subtitle}. " if subtitle else "") + f"{len(stats.steps)} training steps examined. {verdict}",
+    )
 
     page.section("Findings")
     if diagnosis.findings:

@@ -238,6 +238,33 @@ def test_sam_state_dict_round_trip_mid_run_continues_identically(float64):
 # -- the shared wrapper contract ---------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("name", ["lookahead", "sam"])
+def test_state_dict_hooks_registered_on_a_wrapper_run_as_torchs_do(name):
+    """torch.optim's four state-dict hooks, registered on the wrapper: each runs once, in torch's
+    order, and what a hook returns is what is saved or loaded."""
+    from optimlab.optim import create
+
+    params = [torch.nn.Parameter(p.float()) for p in initial_parameters()]
+    optimizer, calls = create(name, params), []
+    optimizer.register_state_dict_pre_hook(lambda o: calls.append("save pre"))
+    optimizer.register_state_dict_post_hook(lambda o, sd: calls.append("save post") or {**sd, "tag": 1})
+    optimizer.register_load_state_dict_pre_hook(
+        lambda o, sd: calls.append(f"load pre {sd.get('tag')}") or {k: v for k, v in sd.items() if k != "tag"}
+    )
+    optimizer.register_load_state_dict_post_hook(lambda o: calls.append("load post"))
+    saved = optimizer.state_dict()
+    assert saved["tag"] == 1
+    optimizer.load_state_dict(saved)
+    reference = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))])  # torch's own order of the four
+    torch_calls = []
+    reference.register_state_dict_pre_hook(lambda o: torch_calls.append("save pre"))
+    reference.register_state_dict_post_hook(lambda o, sd: torch_calls.append("save post") or {**sd, "tag": 1})
+    reference.register_load_state_dict_pre_hook(lambda o, sd: torch_calls.append(f"load pre {sd.get('tag')}"))
+    reference.register_load_state_dict_post_hook(lambda o: torch_calls.append("load post"))
+    reference.load_state_dict(reference.state_dict())
+    assert calls == torch_calls == ["save pre", "save post", "load pre 1", "load post"]
+
+
 def test_wrappers_are_registered_and_created_through_the_registry():
     w = torch.nn.Parameter(torch.ones(2))
     opt = REGISTRY.create("lookahead", [w], "sgd", {"lr": 0.1}, k=3)

@@ -4,7 +4,9 @@ A wrapper (Lookahead, SAM) steps a *base* optimizer and does something around th
 the base's param groups (the same list of the same dicts), so an lr scheduler attached to the wrapper
 drives the base, and ``add_param_group`` reaches both. Its state dict is the base's, in torch's
 format, with the wrapper's own per-parameter tensors added under prefixed keys
-(``"lookahead.slow_param"``), so checkpoints hold one dict and any code that reads ``state`` works.
+(``"lookahead.slow_param"``), so checkpoints hold one dict and any code that reads ``state`` works;
+the state-dict hooks registered on the wrapper (``register_state_dict_pre_hook`` and the like) run as
+torch's own ``state_dict`` and ``load_state_dict`` run them.
 """
 
 from __future__ import annotations
@@ -86,6 +88,10 @@ class WrappedOptimizer(torch.optim.Optimizer):
         return [p for group in self.param_groups for p in group["params"]]
 
     def state_dict(self) -> dict[str, Any]:
+        for (
+            pre_hook
+        ) in self._optimizer_state_dict_pre_hooks.values():  # torch's hooks, run as torch runs them
+            pre_hook(self)
         packed = self.base_optimizer.state_dict()
         state = dict(packed["state"])  # the base's per-parameter dicts are its live ones: copy, not update
         for index, p in enumerate(self._parameters()):
@@ -95,9 +101,16 @@ class WrappedOptimizer(torch.optim.Optimizer):
                     **state.get(index, {}),
                     **{f"{self.state_prefix}.{k}": v for k, v in own.items()},
                 }
-        return {**packed, "state": state}
+        state_dict = {**packed, "state": state}
+        for post_hook in self._optimizer_state_dict_post_hooks.values():
+            returned = post_hook(self, state_dict)
+            state_dict = state_dict if returned is None else returned
+        return state_dict
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        for pre_hook in self._optimizer_load_state_dict_pre_hooks.values():
+            returned = pre_hook(self, state_dict)
+            state_dict = state_dict if returned is None else returned
         prefix = f"{self.state_prefix}."
         base_state = {
             index: {k: v for k, v in entry.items() if not k.startswith(prefix)}
@@ -110,6 +123,8 @@ class WrappedOptimizer(torch.optim.Optimizer):
             for key, value in state_dict["state"].get(index, {}).items():
                 if key.startswith(prefix):
                     self.state[p][key[len(prefix) :]] = value.to(device=p.device, dtype=p.dtype, copy=True)
+        for post_hook in self._optimizer_load_state_dict_post_hooks.values():
+            post_hook(self)
 
     def __getstate__(self) -> dict[str, Any]:
         return dict(self.__dict__)  # torch keeps only defaults, state and groups: the base would be lost

@@ -294,3 +294,14 @@ def test_runs_overlaid_with_other_budgets_or_seeds_are_said_to_be_no_like_for_li
     ]
     alike = run_page([unlike[0], unlike[2]]).render()
     assert not [p for p in page_reader(alike).paragraphs if p.startswith("Not like for like")]
+
+
+def test_a_killed_run_shows_the_last_step_and_time_its_log_reached(tmp_path, page_reader):
+    """A run killed before result.json showed blank steps and seconds, though metrics.jsonl said where it
+    stopped."""
+    folder = fake_run(tmp_path / "killed", steps=73)
+    (folder / "result.json").unlink()
+    last = json.loads((folder / "metrics.jsonl").read_text().splitlines()[-1])
+    tables = page_reader(run_page([read_run(folder)]).render()).tables
+    (row,) = next(t for t in tables if t.caption == "Results where training stopped").records()
+    assert (row["status"], int(row["steps"]), float(row["seconds"])) == ("not finished", 73, last["seconds"])

@@ -164,14 +164,23 @@ def _unfinished(runs: Sequence[RunFolder]) -> str:
     return " (" + ", ".join(f"{count} {status}" for status, count in counts.items()) + ")"
 
 
+def _last_logged(run: RunFolder) -> tuple[int | str, float | str]:
+    """The last step metrics.jsonl logged and its seconds: where a killed run, which left no result.json,
+    stopped ('' for a log without a line)."""
+    logged = [
+        (step, seconds) for steps, times, _ in run.series.values() for step, seconds in zip(steps, times)
+    ]
+    return max(logged) if logged else ("", "")
+
+
 def _results_table(page: Page, runs: Sequence[RunFolder]) -> None:
     names = list(dict.fromkeys(k for run in runs for k in run.result.get("metrics", {})))
     rows = [
         (
             run.name,
             _status(run),
-            run.result.get("steps", ""),
-            run.result.get("seconds", ""),
+            run.result.get("steps", _last_logged(run)[0]),
+            run.result.get("seconds", _last_logged(run)[1]),
             *(run.result.get("metrics", {}).get(k, "") for k in names),
         )
         for run in runs
@@ -196,7 +205,7 @@ def _best_table(page: Page, runs: Sequence[RunFolder]) -> None:
             step, last_step = steps[best.index], steps[-1]
             epoch = run.epochs.get(step)
             if _status(run) not in _FINISHED:
-                stop = run.result.get("steps", max(s for steps, _, _ in run.series.values() for s in steps))
+                stop = run.result.get("steps", _last_logged(run)[0])
                 note = f"stopped at step {stop} ({_status(run)}): the best of the values before"
             elif best.worse_at_the_end():
                 note = f"ended worse than its best by {abs(best.last - best.value):.3g}"

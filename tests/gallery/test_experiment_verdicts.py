@@ -155,7 +155,7 @@ def batch_norm(holds):
             plain: seeds(3.0 if holds else 2.0),
             normalized: seeds(2.0 if holds else 3.0),
         },
-        "last_hidden_mean_drift_log10": {plain: seeds(-0.3), normalized: seeds(-1.0 if holds else -0.3)},
+        "sigmoid_input_drift_log10": {plain: seeds(0.5), normalized: seeds(-0.5 if holds else 0.5)},
     }
 
 

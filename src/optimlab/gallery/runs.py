@@ -55,6 +55,7 @@ class RunResult:
     at_init: LayerGradients | None = None
     statistics: Any = None  # optimlab.doctor.RunStatistics, for instrumented runs
     built: Built | None = None  # the trained model, data and optimizer, when asked to keep them
+    watched: Callback | None = None  # the callback ``watch`` made, with what it recorded
 
     @property
     def diverged(self) -> bool:
@@ -81,10 +82,12 @@ def train_run(
     instrumented: bool = False,
     keep: bool = False,
     callbacks: Sequence[Callback] = (),
+    watch: Callable[[Built], Callback] | None = None,
 ) -> RunResult:
     """Build and train ``run``; ``probe`` measures the gradients at initialization first (on the first
     :data:`PROBE_ROWS` training rows), ``instrumented`` records the doctor's statistics during training,
-    ``keep`` keeps the trained model with its data in ``RunResult.built``."""
+    ``keep`` keeps the trained model with its data in ``RunResult.built``, ``watch(built)`` makes one more
+    callback from the built model (hooks on a layer), returned in ``RunResult.watched``."""
     built = build(run.recipe)
     splits, device = built.splits, built.device
     x, y = splits.train.x.to(device), splits.train.y.to(device)
@@ -101,7 +104,8 @@ def train_run(
         )
 
     recorder = CurveRecorder(None, "")
-    extra: list[Callback] = [recorder, *callbacks]
+    watched = None if watch is None else watch(built)
+    extra: list[Callback] = [recorder, *callbacks, *([] if watched is None else [watched])]
     doctor = None
     if instrumented:
         from optimlab.doctor import DoctorCallback
@@ -132,6 +136,7 @@ def train_run(
         at_init=at_init,
         statistics=None if doctor is None else doctor.statistics,
         built=built if keep else None,
+        watched=watched,
     )
 
 

@@ -176,7 +176,10 @@ def test_a_dataloader_and_dict_batches_get_a_suggestion_decided_by_the_check():
 def test_an_optimizer_the_doctor_cannot_watch_is_refused_in_one_line():
     model = nn.Linear(4, 2)
     other = torch.optim.SGD(nn.Linear(4, 2).parameters(), lr=0.1)
-    for optimizer, says in [(torch.optim.SGD, "the class SGD"), (other, "none of the model's parameters")]:
+    for optimizer, says in [
+        (torch.optim.SGD, "the class SGD"),
+        (other, "none of the model's trainable parameters"),
+    ]:
         with pytest.raises(InvalidValueError, match=says):
             DoctorCallback(model, optimizer)
         with pytest.raises(InvalidValueError, match=says):

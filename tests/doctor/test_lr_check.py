@@ -375,7 +375,7 @@ def test_check_steps_are_checked():
     [
         (torch.optim.SGD, "the class SGD"),
         ("sgd", "'sgd'"),
-        (torch.optim.SGD(nn.Linear(8, 1).parameters(), lr=0.1), "none of the model's parameters"),
+        (torch.optim.SGD(nn.Linear(8, 1).parameters(), lr=0.1), "none of the model's trainable parameters"),
     ],
 )
 def test_an_optimizer_that_cannot_step_the_model_is_refused_in_one_line(optimizer, says):

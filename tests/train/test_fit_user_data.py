@@ -294,10 +294,14 @@ def test_validation_data_the_model_cannot_take_is_named_in_one_error():
         (torch.optim.SGD, 2, "invalid value 'the class SGD' for optimizer"),
         ("adam", 2, "invalid value 'adam' for optimizer"),
         (None, -1, "invalid value -1 for total_steps"),
+        # built over another model: the run would train nothing, and say nothing
+        (lambda: torch.optim.SGD(network().parameters(), lr=0.1), 2, "over none of the model's trainable"),
     ],
 )
 def test_an_optimizer_that_is_not_one_or_negative_steps_are_refused(optimizer, steps, message):
     model = network()
+    if callable(optimizer) and not isinstance(optimizer, type):
+        optimizer = optimizer()
     optimizer = optimizer or torch.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(InvalidValueError, match=message):
         fit(model, optimizer, problem(), loss_fn=nn.CrossEntropyLoss(), total_steps=steps)

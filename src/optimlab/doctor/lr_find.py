@@ -49,7 +49,7 @@ from optimlab.doctor.progress import report
 from optimlab.doctor.snapshot import preserved
 from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE, POSITIVE_INT, Interval
-from optimlab.train.loop import OPTIMIZER_EXAMPLE, at_training_point, check_optimizer, first_loss, step_with
+from optimlab.train.loop import at_training_point, check_optimizer, first_loss, step_with
 
 __all__ = [
     "Candidate",
@@ -232,14 +232,7 @@ def examined_optimizer(model: nn.Module, optimizer: Any) -> torch.optim.Optimize
         from optimlab.optim import create
 
         return create("adam", model.parameters())
-    check_optimizer(optimizer, accepted=", or None for adam")
-    own = {id(p) for p in model.parameters()}
-    if not any(id(p) in own for group in optimizer.param_groups for p in group["params"]):
-        raise InvalidValueError(
-            "optimizer",
-            f"a {type(optimizer).__name__} over none of the model's parameters",
-            f"an optimizer over the model's parameters ({OPTIMIZER_EXAMPLE})",
-        )
+    check_optimizer(optimizer, model, accepted=", or None for adam")
     return optimizer
 
 

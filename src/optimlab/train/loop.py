@@ -180,7 +180,7 @@ def fit(
     >>> state.step, state.steps_per_epoch, sorted(state.last_metrics)
     (8, 4, ['val_accuracy', 'val_loss'])
     """
-    check_optimizer(optimizer)
+    check_optimizer(optimizer, model)
     if (total_steps is None) == (epochs is None):
         raise InvalidValueError(
             "total_steps and epochs", f"{total_steps} and {epochs}", "one of them, the other None"
@@ -373,13 +373,21 @@ def step_with(optimizer: torch.optim.Optimizer, closure: Callable[[], torch.Tens
 OPTIMIZER_EXAMPLE = "torch.optim.SGD(model.parameters(), lr=0.1)"
 
 
-def check_optimizer(optimizer: Any, *, accepted: str = "") -> None:
-    """Refuse in one line anything but an optimizer instance (its class, a name) where one is stepped;
-    ``accepted``: what else the caller takes."""
+def check_optimizer(optimizer: Any, model: nn.Module | None = None, *, accepted: str = "") -> None:
+    """Refuse in one line anything but an optimizer instance (its class, a name) where one is stepped,
+    and, given ``model``, one that steps none of its trainable parameters (built over another model:
+    training would change nothing); ``accepted``: what else the caller takes."""
     if not isinstance(optimizer, torch.optim.Optimizer):
         got = f"the class {optimizer.__name__}" if isinstance(optimizer, type) else describe(optimizer)
         what = f"a torch.optim.Optimizer over the model's parameters ({OPTIMIZER_EXAMPLE}){accepted}"
         raise InvalidValueError("optimizer", got, what)
+    trainable = {id(p) for p in model.parameters() if p.requires_grad} if model is not None else set()
+    if trainable and not any(id(p) in trainable for group in optimizer.param_groups for p in group["params"]):
+        raise InvalidValueError(
+            "optimizer",
+            f"a {type(optimizer).__name__} over none of the model's trainable parameters",
+            f"an optimizer over the model's parameters ({OPTIMIZER_EXAMPLE})",
+        )
 
 
 def first_loss(closure: Callable[[], _Out], batch: Any, field: str = "the first batch") -> _Out:

@@ -235,3 +235,16 @@ def test_the_tables_recompute_by_hand_from_the_trials_in_the_folder(tmp_path):
         key=lambda r: (r["rank"], r["method"]),
     )
     assert sorted(shown["scores"], key=lambda r: (r["rank"], r["method"])) == expected
+
+
+def test_a_bench_into_a_folder_that_holds_one_is_refused_with_its_settings_kept(cli, tmp_path):
+    """bench --out on an earlier bench's folder (no --resume) wrote its own flags over the folder's
+    bench.json, then refused ('the storage already holds study ...'): a --resume after that continued the
+    earlier trials under the later flags."""
+    tiny = ["--budget", "1", "--seeds", "1", "--backend", "local", "--no-progress", "--out", str(tmp_path)]
+    assert cli("bench", "--workloads", "two_spirals_mlp", "--optimizers", "sgd", *tiny)[0] == 0
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    code, out, err = cli("bench", "--workloads", "two_spirals_mlp", "--optimizers", "adam", *tiny)
+    assert (code, out) == (2, "") and len(err.strip().splitlines()) == 1, err
+    assert f"continue it with `optimlab bench --resume {tmp_path}`" in err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

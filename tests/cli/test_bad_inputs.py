@@ -252,6 +252,8 @@ CASES: list[tuple[str, list[str], str]] = [
         "--optimizer-path",
     ),
     ("bench budget zero", ["bench", "--suite", "small", "--budget", "0"], "--budget"),
+    # a folder that holds a study: its files were written over (bench.json) or mixed with a bench's
+    ("bench out holds a study", ["bench", "--workloads", "digits_mlp", "--out", "STUDY"], "--resume"),
     ("bench budget negative", ["bench", "--suite", "small", "--budget", "-2"], "--budget"),
     ("bench seeds negative", ["bench", "--suite", "small", "--seeds", "-1"], "--seeds"),
     # a user optimizer whose first step fails (the second method: only the first was tried), or unreadable

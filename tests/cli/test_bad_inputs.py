@@ -309,6 +309,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("report sqlite missing", ["report", "sqlite:///nothere.db"], "nothere.db"),  # was created, empty
     ("list unknown category", ["list", "nope"], "nope"),
     ("gallery unknown experiment", ["gallery", "run", "nope"], "nope"),
+    ("gallery all misspelt", ["gallery", "run", "alll"], "Did you mean 'all'?"),  # 'all' was not offered
     ("gallery size", ["gallery", "run", "all", "--size", "huge"], "--size"),
     ("gallery format", ["gallery", "--format", "xml"], "--format"),
     ("gallery out is a file", ["gallery", "run", "he_init", "--out", "A_FILE"], "--out"),

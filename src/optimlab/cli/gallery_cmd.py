@@ -81,9 +81,16 @@ def run(
     """Run an experiment (or all of them) and write its page: figures, the verdict computed from the numbers,
     every run's recipe, and the source it tests."""
     from optimlab.cli._catalog import check_name
+    from optimlab.errors import UnknownNameError
+    from optimlab.registry import normalize_name
 
-    if name != ALL:
-        check_name("experiment", name, "NAME")
+    if normalize_name(name) == ALL:
+        name = ALL
+    else:
+        try:
+            check_name("experiment", name, "NAME")
+        except UnknownNameError as error:  # 'all' is accepted too, and an "ALL" is all
+            raise UnknownNameError(error.kind, error.name, [*error.accepted, ALL]) from None
     output = Output(fmt)
     with output.working(f"gallery: loading {name} ({size})") as show:
 

@@ -243,6 +243,14 @@ def test_a_run_that_diverged_shows_its_best_finite_value_and_that_it_stopped(tmp
     )
 
 
+def test_a_finished_run_whose_last_evaluation_is_not_finite_says_so(tmp_path, page_reader):
+    """A run that completed with a NaN last validation loss read 'ended worse than its best by nan'."""
+    folder = fake_run(tmp_path / "nan", val_loss=lambda step: None if step == 100 else 1 - step / 1000)
+    row = best_rows(page_reader, run_page([read_run(folder)]).render())["val_loss"]
+    assert (row["best"], row["last"], row["class"]) == ("0.92", "nan", "warning")
+    assert row["note"] == "its last evaluation is not finite (NaN or infinite)"
+
+
 def test_runs_overlaid_each_have_their_best(tmp_path, page_reader):
     runs = [
         read_run(fake_run(tmp_path / name, val_loss=lambda step, at=at: abs(step - at) / 100))

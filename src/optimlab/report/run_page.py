@@ -207,6 +207,8 @@ def _best_table(page: Page, runs: Sequence[RunFolder]) -> None:
             if _status(run) not in _FINISHED:
                 stop = run.result.get("steps", _last_logged(run)[0])
                 note = f"stopped at step {stop} ({_status(run)}): the best of the values before"
+            elif not math.isfinite(best.last):
+                note = "its last evaluation is not finite (NaN or infinite)"
             elif best.worse_at_the_end():
                 note = f"ended worse than its best by {abs(best.last - best.value):.3g}"
             else:

@@ -228,6 +228,8 @@ def test_an_over_fitting_run_shows_its_best_step_and_how_much_worse_it_ended(tmp
         "0.2", "300", "3", "0.69", "1000"
     )  # fmt: skip
     assert row["class"] == "warning" and row["note"] == "ended worse than its best by 0.49"
+    (caption,) = [t.caption for t in page_reader(page).tables if t.caption.startswith("Best value")]
+    assert caption.endswith("model.pt holds the last step's weights, not the best's")  # what train saves
     by_step, by_time = [r for r in page_reader(page).rings if r.startswith("validation loss")]
     assert by_step == "validation loss: best 0.2 at 300" and by_time == "validation loss: best 0.2 at 3"
 

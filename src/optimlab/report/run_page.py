@@ -244,7 +244,7 @@ def _best_table(page: Page, runs: Sequence[RunFolder]) -> None:
         rows,
         row_classes=classes,
         caption="Best value along the way (ringed on the curves), and the last evaluation's; epochs counted "
-        "from 1",
+        "from 1. model.pt holds the last step's weights, not the best's",
     )
 
 

@@ -1,5 +1,7 @@
-"""The page of a training run, or of several runs overlaid: curves by step and by wall time, the recipe
-(or what differs between the recipes), the results, and the machine.
+"""The page of a training run, or of several runs overlaid: the results, each evaluated metric's best
+value along the way (the direction is :func:`~optimlab.workloads.metric_goal`'s; a ring marks it on the
+curves), curves by step and by wall time, the recipe (or what differs between the recipes, and a warning
+where budgets or seeds differ), and the machine.
 
 ``optimlab report RUN [RUN...]`` and ``optimlab train --html`` write it from run folders
 (:mod:`.run_folder`). One self-contained :class:`~optimlab.report.Page`: inline SVG, no script; its

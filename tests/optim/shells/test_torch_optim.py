@@ -161,6 +161,19 @@ def test_unknown_keywords_raise_with_close_matches():
     assert optimizer.param_groups[0]["name"] == "embedding"
 
 
+@pytest.mark.parametrize("switch", ["maximize", "foreach", "fused", "capturable", "differentiable"])
+def test_a_group_with_a_torch_optim_switch_is_refused_not_ignored(switch):
+    """torch.optim.Adam([{"params": w, "maximize": True}]) ascends; optimlab's adam took the group and
+    descended. A switch of torch.optim's in a group is refused as an unknown keyword of create is."""
+    w = torch.nn.Parameter(torch.zeros(2))
+    with pytest.raises(UnknownNameError, match=f"hyperparameter of optimizer 'adam' '{switch}'"):
+        create("adam", [{"params": [w], switch: True}])
+    optimizer = create("adam", [w])
+    with pytest.raises(UnknownNameError, match=f"'{switch}'"):
+        optimizer.add_param_group({"params": [torch.nn.Parameter(torch.zeros(1))], switch: False})
+    assert len(optimizer.param_groups) == 1
+
+
 def test_group_values_are_validated_against_the_registry():
     w = torch.nn.Parameter(torch.zeros(2))
     with pytest.raises(OptimlabError, match="eps"):

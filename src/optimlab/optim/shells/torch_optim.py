@@ -59,6 +59,9 @@ __all__ = ["Optimizer", "torch_method"]
 Factory = Callable[..., GradientTransformation]
 _TORCH_GROUP_KEYS = frozenset({"params", "param_names"})
 _COUNTERS = "counters"  # the group key of a chain's counters, where it counts steps per group
+# torch.optim's switches a group may carry (torch.optim.Adam([{"params": ..., "maximize": True}])): a
+# group that holds one of them is refused like an unknown keyword, never stepped as if it did not.
+_TORCH_SWITCHES = frozenset({"maximize", "foreach", "fused", "capturable", "differentiable"})
 # Optimizers whose compiled step is a pass or two over memory; matrix products (Muon) and factored
 # statistics (Adafactor) are not worth a compile, and do not trace in one graph.
 _COMPILED_KINDS = frozenset({Capability.ELEMENTWISE, Capability.LAYERWISE})
@@ -222,13 +225,15 @@ class Optimizer(torch.optim.Optimizer):
             self._entry.validate({k: v for k, v in hyperparameters.items() if not callable(v)})
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
-        # Keys close to a hyperparameter are typos; other keys (a user's tags) pass, as in torch.
+        # Keys close to a hyperparameter are typos, torch.optim's switches are not honoured here; other
+        # keys (a user's tags) pass, as in torch.
         param_group.update({k: plain_numbers(v) for k, v in param_group.items() if k in self._accepted})
         self._check(
             {
                 k: v
                 for k, v in param_group.items()
-                if k not in _TORCH_GROUP_KEYS and (k in self._accepted or close_matches(k, self._accepted))
+                if k not in _TORCH_GROUP_KEYS
+                and (k in self._accepted or k in _TORCH_SWITCHES or close_matches(k, self._accepted))
             }
         )
         if self._modes and self.param_groups:

@@ -183,11 +183,12 @@ class FeatureStats:
     A feature is a column of flat inputs, or a channel of images and sequences.
     """
 
-    count: int
+    count: int  # rows, or values per channel (every position of every example)
     minimum: Tensor
     maximum: Tensor
     total: Tensor  # float64 sums, so that means and variances of 0..255 pixels stay exact
     total_squares: Tensor
+    unit: str = "feature"  # or "channel"
 
     @property
     def mean(self) -> Tensor:
@@ -207,7 +208,7 @@ class FeatureStats:
         self.total_squares += wide.square_().sum(0)
 
     @classmethod
-    def of(cls, x: Tensor) -> FeatureStats:
+    def of(cls, x: Tensor, unit: str = "feature") -> FeatureStats:
         low, high = torch.aminmax(x, dim=0)
         stats = cls(
             0,
@@ -215,6 +216,7 @@ class FeatureStats:
             high,
             torch.zeros(x.shape[1], dtype=torch.float64),
             torch.zeros(x.shape[1], dtype=torch.float64),
+            unit,
         )
         stats.add(x)
         return stats
@@ -613,10 +615,11 @@ class Instruments:
         x = args[0].detach()
         if isinstance(module, (nn.Embedding, nn.EmbeddingBag)) or not x.is_floating_point() or x.ndim == 0:
             return
-        rows = _as_rows(x.float(), _units_axis(x, isinstance(module, _CONV)))
+        conv = isinstance(module, _CONV)
+        rows = _as_rows(x.float(), _units_axis(x, conv))
         stats = self.statistics
         if stats.input_features is None:
-            stats.input_features = FeatureStats.of(rows)
+            stats.input_features = FeatureStats.of(rows, "channel" if conv else "feature")
         elif stats.input_features.minimum.shape[0] == rows.shape[1]:
             stats.input_features.add(rows)
 

@@ -61,19 +61,20 @@ def input_scale(
         severity = "info"
     else:
         return None
-    description = _describe_features(features.minimum, features.maximum, rms, varying)
+    description = _describe_features(features.minimum, features.maximum, rms, varying, features.unit)
     if largest < tiny_scale:
-        problem = f"the inputs are tiny (largest feature RMS {_g(largest)})"
+        problem = f"the inputs are tiny (largest {features.unit} RMS {_g(largest)})"
     elif spread > warn_spread and largest <= warn_scale:
-        problem = f"features differ in scale by {_g(spread)}x"
+        problem = f"{features.unit}s differ in scale by {_g(spread)}x"
     else:
-        problem = f"the inputs are far from unit scale (largest feature RMS {_g(largest)})"
+        problem = f"the inputs are far from unit scale (largest {features.unit} RMS {_g(largest)})"
     return Finding(
         rule="input_scale",
         severity=severity,
         title=f"Unnormalized inputs: {description}",
         explanation=(
-            f"Over {features.count} training rows seen by the first layer, {problem}: {description}. "
+            f"Over {features.count} training {'rows' if features.unit == 'feature' else 'values per channel'} "
+            f"seen by the first layer, {problem}: {description}. "
             "Large or unequal input scales make the first layer's gradients huge along some "
             "directions and tiny along others, so one learning rate fits none of them."
         ),
@@ -102,12 +103,15 @@ def input_scale(
     )
 
 
-def _describe_features(low: Tensor, high: Tensor, rms: Tensor, varying: Tensor) -> str:
-    """ "feature 3 ranges 0..255, others -1.2..1.3", or a summary when many features are large."""
+def _describe_features(low: Tensor, high: Tensor, rms: Tensor, varying: Tensor, unit: str) -> str:
+    """ "feature 3 ranges 0..255, others -1.2..1.3", or a summary when many features are large;
+    ``unit``: what a column of ``low`` is, a feature or a channel."""
+    if low.numel() == 1:
+        return f"the one {unit} ranges {_g(low.item())}..{_g(high.item())}"
     typical = rms[varying].median().item()
     outliers = [int(i) for i in torch.argsort(rms, descending=True) if rms[i] > 10 * typical]
     if 0 < len(outliers) <= 3:
-        named = ", ".join(f"feature {i} ranges {_g(low[i].item())}..{_g(high[i].item())}" for i in outliers)
+        named = ", ".join(f"{unit} {i} ranges {_g(low[i].item())}..{_g(high[i].item())}" for i in outliers)
         rest = torch.ones_like(varying)
         rest[outliers] = False
         if rest.any():
@@ -115,8 +119,8 @@ def _describe_features(low: Tensor, high: Tensor, rms: Tensor, varying: Tensor) 
         return named
     widest = int(rms.argmax())
     return (
-        f"{int(varying.sum())} varying features range {_g(low.min().item())}..{_g(high.max().item())} "
-        f"(largest in feature {widest}: {_g(low[widest].item())}..{_g(high[widest].item())})"
+        f"{int(varying.sum())} varying {unit}s range {_g(low.min().item())}..{_g(high.max().item())} "
+        f"(largest in {unit} {widest}: {_g(low[widest].item())}..{_g(high[widest].item())})"
     )
 
 

@@ -2,6 +2,7 @@
 
 import pytest
 
+from optimlab.bench.settings import planned_workloads
 from optimlab.errors import OptimlabError
 from optimlab.recipe import Recipe
 from optimlab.study.compare import compare, plan_comparison
@@ -40,6 +41,27 @@ def test_a_workload_on_another_model_or_data_is_named_for_them_and_keeps_no_targ
     assert (text.name, text.recipe.data.scaling) == ("transformer-on-python_source", "none")
     several = plan_comparison(["sgd"], workloads=["digits_mlp", "two_spirals_mlp"], dataset="wine", epochs=1)
     assert [s.name for s in several] == ["digits_mlp-mlp-on-wine", "two_spirals_mlp-mlp-on-wine"]
+
+
+def test_other_data_is_tuned_on_a_metric_it_measures_unless_one_is_asked_for(tmp_path):
+    """'compare --dataset prices.csv' on the default workload (digits_mlp, tuned on the accuracy of
+    classes) was refused, 'val_accuracy' being the workload's choice, not the user's: a regression now
+    tunes on val_loss and reports test_loss; classes keep their accuracy; --metric decides."""
+    prices = tmp_path / "prices.csv"
+    prices.write_text("a,b,price\n" + "".join(f"{i},{i % 7},{i * 0.37:.2f}\n" for i in range(40)))
+    (regression,) = plan_comparison(["sgd"], dataset=str(prices), epochs=1)
+    assert (regression.metric, regression.goal, regression.test_metric) == ("val_loss", "min", "test_loss")
+    (built_in,) = plan_comparison(["sgd"], dataset="teacher_student", epochs=1)
+    assert built_in.metric == "val_loss"
+    (classes,) = plan_comparison(["sgd"], dataset="wine", epochs=1)
+    assert (classes.metric, classes.goal) == ("val_accuracy", "max")
+    (asked,) = plan_comparison(["sgd"], dataset=str(prices), metric="val_rmse", epochs=1)
+    assert asked.metric == "val_rmse"
+    (tuned_student,) = plan_comparison(["sgd"], workloads=["teacher_student"], dataset="wine", epochs=1)
+    assert tuned_student.metric == "val_loss"  # teacher-student's loss is measured on classes too
+    settings = {"suite": None, "workloads": "digits_mlp", "data_dir": None, "dataset": str(prices)}
+    (benched,) = planned_workloads(settings)  # bench --dataset prices.csv: the same rule
+    assert benched.metric == "val_loss"
 
 
 def test_a_resumed_comparison_takes_no_new_plan_and_needs_its_place(tmp_path):

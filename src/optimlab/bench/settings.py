@@ -37,15 +37,17 @@ def resume_command(folder: str | Path) -> str:
 def planned_workloads(settings: Mapping[str, Any]) -> list[Workload]:
     """The workloads ``settings`` plan, each named as its study is: the suite's, or those named (the user's
     files folder passed on as ``path``), on the user's ``model`` and ``dataset`` (and its ``target``
-    column) when given."""
+    column) when given, then tuned on a metric that data measures."""
     from optimlab.bench.suites import suite
-    from optimlab.study.compare import on_user_code
+    from optimlab.study.compare import measured_on_its_data, on_user_code
     from optimlab.workloads import workloads_from
 
     if settings["suite"]:
         chosen = suite(settings["suite"])
     else:
         chosen = workloads_from(settings["workloads"], path=settings["data_dir"])
-    return on_user_code(
-        chosen, model=settings.get("model"), dataset=settings.get("dataset"), target=settings.get("target")
+    dataset = settings.get("dataset")
+    planned = on_user_code(
+        chosen, model=settings.get("model"), dataset=dataset, target=settings.get("target")
     )
+    return [measured_on_its_data(w) for w in planned] if dataset else planned

@@ -34,6 +34,7 @@ __all__ = [
     "Comparison",
     "check_trains",
     "compare",
+    "measured_on_its_data",
     "on_dict_batches",
     "on_user_code",
     "plan_comparison",
@@ -115,6 +116,8 @@ def _label(name: str) -> str:
 
 # Metrics every evaluation gives, by task.
 BUILT_IN_METRICS = ("val_loss", "val_rmse", "val_accuracy")
+# The task whose evaluation gives each built-in metric (train.run.evaluate_members): never the other's.
+_MEASURED_FOR = {"val_accuracy": "classification", "val_rmse": "regression"}
 
 
 def with_metric(workload: Workload, metric: str | None, goal: str | None = None) -> Workload:
@@ -156,6 +159,21 @@ def with_metric(workload: Workload, metric: str | None, goal: str | None = None)
     )
     return dataclasses.replace(
         workload, recipe=recipe, metric=tuned, goal=goal, test_metric=reported, target=target
+    )
+
+
+def measured_on_its_data(workload: Workload) -> Workload:
+    """``workload`` tuned on ``val_loss`` where its data set's task never gives its metric: other data
+    given to it (``--dataset prices.csv``, a regression, on the default workload, which counts correct
+    classes), as :func:`recipe_workload` chooses for the user's recipe. Any other is returned as it is."""
+    from optimlab.build import build_data
+
+    needed = _MEASURED_FOR.get(workload.metric)
+    if needed is None:
+        return workload
+    task = getattr(build_data(workload.recipe), "task", None)
+    return (
+        with_metric(workload, "val_loss") if task in _MEASURED_FOR.values() and task != needed else workload
     )
 
 
@@ -244,10 +262,10 @@ def plan_comparison(
             else workloads_from(workload, epochs=epochs, path=data_dir)
         )
     ]
-    chosen = [
-        with_metric(on_dict_batches(w), metric, goal)
-        for w in on_user_code(chosen, model=model, dataset=dataset, target=target)
-    ]
+    chosen = on_user_code(chosen, model=model, dataset=dataset, target=target)
+    if dataset and metric is None:  # the workload's metric was of its own data
+        chosen = [measured_on_its_data(w) for w in chosen]
+    chosen = [with_metric(on_dict_batches(w), metric, goal) for w in chosen]
     # A curve of each trial, even over a budget of 1 epoch (--epochs 1), has MIN_EVALUATIONS points.
     chosen = [dataclasses.replace(w, recipe=evaluated_often(w.recipe)) for w in chosen]
     prefix = f"{name}-" if name and len(chosen) > 1 else ""
@@ -261,10 +279,6 @@ def plan_comparison(
         )
         for w in chosen
     ]
-
-
-# The task whose evaluation gives each built-in metric (train.run.evaluate_members): never the other's.
-_MEASURED_FOR = {"val_accuracy": "classification", "val_rmse": "regression"}
 
 
 def _check_measured(spec: StudySpec, splits: Any) -> None:

@@ -170,6 +170,13 @@ def test_the_tables_recompute_by_hand_from_the_trials_in_the_folder(tmp_path):
     assert result.exit_code == 0, result.output
     shown = _strict(result.stdout)
     rows = {(r["workload"], r["method"]): r for r in shown["workloads"]}
+    assert shown["compared"] == {  # the summary says what was compared, as the journal's specs hold it
+        "methods": ["sgd", "momentum", "adam"],
+        "workloads": ["noisy_quadratic", "two_spirals_mlp"],
+        "protocol": "grid",
+        "budget": 2,
+        "seeds": 3,
+    }
     page = (tmp_path / "report.html").read_text()
 
     storage = optuna.storages.JournalStorage(JournalFileBackend(str(tmp_path / "study.journal")))

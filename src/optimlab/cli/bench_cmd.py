@@ -217,11 +217,16 @@ def bench(
             command=_command(settings),
         )
     _print_scores(output, result)
+    compared = {k: result.settings[k] for k in ("methods", "workloads", "protocol", "budget", "seeds")}
     output.result(
+        f"compared: {', '.join(compared['methods'])} on {', '.join(compared['workloads'])}; each tuned with "
+        f"the same budget ({compared['protocol']}, {compared['budget']} trials over its learning rate), then "
+        f"its best on the same {compared['seeds']} fresh seeds\n"
         f"report: {report}"
         + (f"\nfigures: {report.parent / 'figures'} ({len(files)} files)" if files else "")
         + f"\nstorage: {out}\nwall time: {result.seconds:.0f} s",
         {
+            "compared": compared,
             "report": str(report),
             "figures": [str(f) for f in files],
             "storage": str(out),

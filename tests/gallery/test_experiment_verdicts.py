@@ -164,7 +164,7 @@ def weight_decay(holds):
     return {
         "arms": [l2, decoupled],
         "test_accuracy": {decoupled: seeds(0.95 if holds else 0.90), l2: seeds(0.93 if holds else 0.95)},
-        "best_lr_range_decades": {decoupled: 0.0 if holds else 2.0, l2: 2.0 if holds else 0.0},
+        "best_lr_range_decades": {decoupled: seeds(0.0 if holds else 2.0), l2: seeds(2.0 if holds else 0.0)},
     }
 
 

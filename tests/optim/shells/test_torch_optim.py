@@ -15,6 +15,7 @@ from optim.problem import initial_parameters, loss, max_difference, train
 from optimlab.errors import OptimlabError, UnknownNameError
 from optimlab.optim import Optimizer, adam, create
 from optimlab.optim.shells import torch_optim
+from optimlab.registry import get_registry
 
 TOLERANCE = 1e-6
 
@@ -149,6 +150,42 @@ def test_a_deep_copy_continues_identically(float64):
             loss(ps).backward()
             opt.step()
     assert max_difference(params, twin_params) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [entry.name for entry in get_registry("optimizer")])
+def test_torch_compile_of_step_matches_the_eager_step_and_stops_recompiling(name, float64):
+    """torch.compile(optimizer.step), as torch's tutorial does it: the same parameters as the eager step,
+    and no new graph after the first steps. NAdam's and schedule-free's float state compiled anew at
+    every step, until torch's recompile limit left their step uncompiled. (aot_eager traces as
+    Inductor does, floats included, without its C++ compile.)"""
+    import torch._dynamo
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()  # the limit counts per code object: one optimizer's graphs are not another's
+    counters.clear()
+    runs = []
+    for compiled in (False, True):
+        params = [torch.nn.Parameter(p) for p in initial_parameters()]
+        optimizer = create(name, params, lr=0.01)
+        if hasattr(optimizer, "train"):
+            optimizer.train()
+        step = torch.compile(optimizer.step, backend="aot_eager") if compiled else optimizer.step
+
+        def closure(optimizer=optimizer, params=params):
+            optimizer.zero_grad()
+            value = loss(params)
+            value.backward()
+            return value
+
+        for index in range(16):
+            if index == 8:
+                graphs = counters["stats"]["unique_graphs"]
+            closure()
+            step(closure)
+        runs.append(params)
+    assert 0 < graphs == counters["stats"]["unique_graphs"] < torch._dynamo.config.recompile_limit
+    assert max_difference(*runs) <= TOLERANCE
 
 
 def test_unknown_keywords_raise_with_close_matches():

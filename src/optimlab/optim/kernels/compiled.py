@@ -42,7 +42,7 @@ from optimlab.optim.base import GradientTransformation, Hyperparameter, State
 from optimlab.optim.kernels.scalar_hoisting import inductor_with_scalars_hoisted
 from optimlab.optim.kernels.schedule_free import STEPS
 
-__all__ = ["CompiledChain"]
+__all__ = ["CompiledChain", "lift_floats"]
 
 Factory = Callable[..., GradientTransformation]
 
@@ -125,10 +125,10 @@ def _split(
     return constants, inputs
 
 
-def _lift_floats(state: State) -> State:
+def lift_floats(state: State) -> State:
     """Python floats of the state as 0-d float64 tensors (graph inputs instead of baked constants)."""
     if isinstance(state, tuple):
-        children = [_lift_floats(child) for child in state]
+        children = [lift_floats(child) for child in state]
         return type(state)(*children) if hasattr(state, "_fields") else tuple(children)
     return torch.tensor(state, dtype=torch.float64) if isinstance(state, float) else state
 
@@ -208,7 +208,7 @@ class CompiledChain:
             graphs, started = _graphs_compiled(), time.perf_counter()
             try:
                 lifted = self._compiled[rung.fullgraph](
-                    self._factory, constants, inputs, list(params), list(grads), _lift_floats(state)
+                    self._factory, constants, inputs, list(params), list(grads), lift_floats(state)
                 )
             except torch._dynamo.exc.Unsupported:  # a graph break under fullgraph: try the next rung
                 self.compile_seconds += time.perf_counter() - started

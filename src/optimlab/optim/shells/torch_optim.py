@@ -51,6 +51,7 @@ from torch import Tensor
 
 from optimlab.errors import OptimlabError, UnknownNameError, close_matches
 from optimlab.optim.base import GradientTransformation, State
+from optimlab.optim.kernels.compiled import lift_floats
 from optimlab.optim.shells.fused import FusedPath
 from optimlab.registry import Capability, Entry, plain_numbers
 
@@ -449,12 +450,19 @@ class Optimizer(torch.optim.Optimizer):
                 tensors, grads = cohort.tensors, [p.grad for p in cohort.params]
                 if cohort.convert:
                     grads = _steppable(grads)
+                state = cohort.state
+                if torch.compiler.is_compiling():
+                    # Traced by the user's torch.compile(optimizer.step), a float of the state (NAdam's
+                    # momentum product, schedule-free's weight sum) is a constant of the graph, which
+                    # recompiled at each new value: every step, until torch's limit of 8 left the step
+                    # uncompiled. As a 0-d tensor, kept in the state from then on, it is an input.
+                    state = lift_floats(state)
 
                 def eager(
                     transform: GradientTransformation = bound.transform,
                     tensors: Sequence[Tensor] = tensors,
                     grads: list[Tensor] = grads,
-                    state: State = cohort.state,
+                    state: State = state,
                 ) -> State:
                     updates, state = transform.update(grads, state, tensors)
                     torch._foreach_add_(tensors, updates)
@@ -464,7 +472,7 @@ class Optimizer(torch.optim.Optimizer):
                     state = eager()
                 else:
                     key = (index, number) if number else index
-                    state = fused.step(key, hyperparameters, tensors, grads, cohort.state, eager)
+                    state = fused.step(key, hyperparameters, tensors, grads, state, eager)
                 cohort.state = state
             self._bound[index] = bound  # new where _bind rebuilt it; its cohorts' states written in place
         return loss

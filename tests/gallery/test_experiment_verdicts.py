@@ -303,7 +303,8 @@ def test_noise_supports_no_prediction(name):
     """Three seeds of arms that differ only by noise: the winners by the mean differ from workload to
     workload and from protocol to protocol (workload_dependence and tuning_protocol read that as
     'partly supported'), and nothing beats Adam significantly (adam_best read that as a prediction that
-    holds). With every check on a paired interval, none holds."""
+    holds). With every check on a paired interval, none holds; nor is any refuted: three seeds of noise
+    cannot tell, which the label says (it read 'contradicted')."""
     verdict = get_experiment(name).verdict(NOISE[name])
     assert [c.holds for c in verdict.checks] == [False] * len(verdict.checks), verdict.paragraph
-    assert verdict.label == "contradicted"
+    assert not any(c.refuted for c in verdict.checks) and verdict.label == "inconclusive"

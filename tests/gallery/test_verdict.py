@@ -8,6 +8,7 @@ import pytest
 from optimlab.gallery.verdict import (
     ACCURACY,
     CONTRADICTED,
+    INCONCLUSIVE,
     PARTLY,
     SUPPORTED,
     Check,
@@ -22,25 +23,50 @@ from optimlab.gallery.verdict import (
     summarize,
 )
 
+HOLDS, UNDECIDED, REFUTED = (True, False), (False, False), (False, True)
+SAID = {HOLDS: "holds", UNDECIDED: "is not decided", REFUTED: "is refuted"}
+
 
 @pytest.mark.parametrize(
-    "holds, label",
+    "checks, label",
     [
-        ((True, True, True), SUPPORTED),
-        ((True, False, True), PARTLY),
-        ((False, False), CONTRADICTED),
-        ((True,), SUPPORTED),
+        ((HOLDS, HOLDS, HOLDS), SUPPORTED),
+        ((HOLDS, UNDECIDED, HOLDS), PARTLY),
+        ((HOLDS, REFUTED), PARTLY),
+        ((UNDECIDED, REFUTED), CONTRADICTED),
+        ((REFUTED, REFUTED), CONTRADICTED),
+        ((UNDECIDED, UNDECIDED), INCONCLUSIVE),  # too few runs to tell is not a contradiction
+        ((HOLDS,), SUPPORTED),
     ],
 )
-def test_label_follows_the_checks(holds, label):
-    verdict = decide([Check(f"prediction {i}", h, f"numbers {i}") for i, h in enumerate(holds)])
+def test_label_follows_the_checks(checks, label):
+    verdict = decide([Check(f"prediction {i}", h, f"numbers {i}", r) for i, (h, r) in enumerate(checks)])
     assert verdict.label == label
-    for i, h in enumerate(holds):  # every check is stated in the paragraph with its numbers
-        assert f"prediction {i}: {'holds' if h else 'does not hold'} (numbers {i})" in verdict.paragraph
+    for i, check in enumerate(checks):  # every check is stated in the paragraph with its numbers
+        assert f"prediction {i}: {SAID[check]} (numbers {i})" in verdict.paragraph
 
 
-def test_contradicted_is_said_plainly():
-    assert decide([Check("a", False, "x")]).paragraph.startswith("Contradicted:")
+def test_contradicted_and_inconclusive_are_said_plainly():
+    assert decide([Check("a", False, "x", refuted=True)]).paragraph.startswith("Contradicted:")
+    assert decide([Check("a", False, "x")]).paragraph.startswith("Inconclusive:")
+
+
+@pytest.mark.parametrize(
+    "a, b, expected",
+    [
+        ([0.95, 0.96, 0.97, 0.95], [0.90, 0.91, 0.92, 0.90], HOLDS),  # a ahead by 5 points, every seed
+        ([0.90, 0.91, 0.92, 0.90], [0.95, 0.96, 0.97, 0.95], REFUTED),  # b ahead: the interval below 0
+        ([0.93, 0.90, 0.95, 0.91], [0.92, 0.93, 0.91, 0.92], UNDECIDED),  # within noise
+    ],
+)
+def test_a_check_is_refuted_only_by_an_interval_wholly_on_the_other_side(a, b, expected):
+    check = paired_check("a beats b", a, b, names=("a", "b"), measure="accuracy", above=0.0)
+    assert (check.holds, check.refuted) == expected
+    reversed_rates = rate_check("a diverges more often", (0, 10), (9, 10), names=("a", "b"), event="diverged")
+    assert (reversed_rates.holds, reversed_rates.refuted) == REFUTED
+    inside = interval_check("about equal", [0.01, -0.02, 0.0], measure="gap", above=-0.1, below=0.1)
+    outside = interval_check("about equal", [0.5, 0.52, 0.51], measure="gap", above=-0.1, below=0.1)
+    assert (inside.holds, inside.refuted, outside.holds, outside.refuted) == (True, False, False, True)
 
 
 def test_no_checks_is_an_error():

@@ -1,7 +1,7 @@
 """The evidence gallery: tutorial claims and classic results, each tested by runs and judged by its numbers.
 
 Every experiment (``optimlab gallery`` lists them) trains its runs on built-in data over several seeds,
-computes a verdict (supported, partly supported, contradicted) from the measured numbers only, and writes
+computes a verdict (supported, partly supported, contradicted, inconclusive) from the measured numbers only, and writes
 a page with its figures, the verdict's numbers, the recipe of every run and the sources it tests.
 
 >>> from optimlab.gallery import experiment_names, get_experiment

@@ -23,7 +23,7 @@ from optimlab.report import Page
 __all__ = ["INDEX_NAME", "kept_outcome", "page_path", "write_index", "write_page"]
 
 INDEX_NAME = "index.html"
-# Page's coloured row edges: blue for supported, orange for partly, red for contradicted.
+# Page's coloured row edges: blue for supported, red for contradicted, orange for partly and inconclusive.
 _ROW_CLASS = {SUPPORTED: "info", CONTRADICTED: "error"}
 
 

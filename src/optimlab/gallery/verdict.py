@@ -5,11 +5,13 @@ A claim makes several predictions (gradients shrink, training suffers, ...). Eac
 size, 95% confidence interval, number of runs). :func:`decide` turns the checks into a :class:`Verdict`:
 
 * **supported**: every check holds;
-* **contradicted**: no check holds;
-* **partly supported**: some hold and some do not.
+* **partly supported**: some hold and some do not;
+* **contradicted**: none holds, and the numbers show the opposite of at least one;
+* **inconclusive**: none holds, and none is shown wrong either: the runs cannot tell.
 
 A check holds only when the interval, not just the point estimate, clears its threshold, so too few seeds
-never support a claim by luck. The intervals are Student-t intervals of a mean over seeds (as the
+never support a claim by luck; it is refuted only when the interval lies entirely on the other side, so
+too few seeds never contradict one either. The intervals are Student-t intervals of a mean over seeds (as the
 optimizer benchmarks report them: Schmidt et al., Descending through a Crowded Valley, 2021,
 https://arxiv.org/abs/2007.01547) and Wilson score intervals of a proportion (Wilson, Probable Inference,
 the Law of Succession, and Statistical Inference, JASA 1927, doi:10.1080/01621459.1927.10502953). An
@@ -21,6 +23,10 @@ interval stays within the ``bounds`` its values can take (an accuracy's, :data:`
 (0.1, True)
 >>> decide([Check("a", True, "x"), Check("b", False, "y")]).label
 'partly supported'
+>>> decide([Check("a", False, "x"), Check("b", False, "y", refuted=True)]).label
+'contradicted'
+>>> decide([Check("a", False, "x")]).label
+'inconclusive'
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from optimlab.study.analysis import ACCURACY, UNBOUNDED, Summary, confidence_int
 __all__ = [
     "ACCURACY",
     "CONTRADICTED",
+    "INCONCLUSIVE",
     "LABELS",
     "PARTLY",
     "SUPPORTED",
@@ -52,7 +59,8 @@ __all__ = [
 ]
 
 SUPPORTED, PARTLY, CONTRADICTED = "supported", "partly supported", "contradicted"
-LABELS = (SUPPORTED, PARTLY, CONTRADICTED)
+INCONCLUSIVE = "inconclusive"
+LABELS = (SUPPORTED, PARTLY, CONTRADICTED, INCONCLUSIVE)
 _Z_975 = 1.959963984540054
 
 
@@ -63,6 +71,11 @@ class Check:
     statement: str  # the prediction, e.g. "early layers get smaller gradients than the last one"
     holds: bool
     evidence: str  # the numbers it rests on, in words: effect, 95% CI, runs
+    refuted: bool = False  # the numbers show the opposite: the interval lies entirely on the other side
+
+    @property
+    def outcome(self) -> str:
+        return "holds" if self.holds else "is refuted" if self.refuted else "is not decided"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,17 +88,22 @@ class Verdict:
 
 
 def decide(checks: Sequence[Check]) -> Verdict:
-    """Supported if every check holds, contradicted if none does, partly supported otherwise."""
+    """Supported if every check holds, partly supported if some do; where none does, contradicted if the
+    numbers refute one, inconclusive if they refute none (too few runs to tell)."""
     if not checks:
         raise ValueError("a verdict needs at least one check")
-    held = sum(c.holds for c in checks)
+    held, refuted = sum(c.holds for c in checks), sum(c.refuted for c in checks)
     if held == len(checks):
         label, opening = SUPPORTED, "Supported: every prediction of the claim holds in the measured numbers."
-    elif held == 0:
-        label, opening = CONTRADICTED, "Contradicted: none of the claim's predictions holds in the numbers."
-    else:
+    elif held:
         label, opening = PARTLY, f"Partly supported: {held} of the claim's {len(checks)} predictions hold."
-    sentences = [f"{c.statement}: {'holds' if c.holds else 'does not hold'} ({c.evidence})." for c in checks]
+    elif refuted:
+        label = CONTRADICTED
+        opening = f"Contradicted: no prediction of the claim holds, and the numbers refute {refuted}."
+    else:
+        label = INCONCLUSIVE
+        opening = "Inconclusive: no prediction of the claim holds, nor is any refuted: the runs cannot tell."
+    sentences = [f"{c.statement}: {c.outcome} ({c.evidence})." for c in checks]
     return Verdict(label=label, paragraph=" ".join([opening, *sentences]), checks=tuple(checks))
 
 
@@ -170,10 +188,11 @@ def paired_check(
         raise ValueError("give exactly one of below and above")
     d = paired_difference(a, b, bounds)
     holds = d.n >= 2 and (d.high < below if below is not None else d.low > above)  # type: ignore[operator]
+    refuted = d.n >= 2 and (d.low >= below if below is not None else d.high <= above)  # type: ignore[operator]
     bound = f"below {below:.3g}" if below is not None else f"above {above:.3g}"
     arms = [f"{name} {describe(summarize(v, bounds), unit)}" for name, v in zip(names, (a, b))]
     evidence = f"{measure}: {', '.join(arms)}; difference {describe(d, unit)}, required entirely {bound}"
-    return Check(statement, holds, evidence)
+    return Check(statement, holds, evidence, refuted)
 
 
 def rate_check(
@@ -182,8 +201,9 @@ def rate_check(
     """The check that ``a = (k, n)`` events happen more often than ``b``: Wilson intervals apart."""
     pa, pb = proportion(*a), proportion(*b)
     holds = pa.n > 0 and pb.n > 0 and pa.low > pb.high
+    refuted = pa.n > 0 and pb.n > 0 and pa.high < pb.low  # b's events significantly the more frequent
     evidence = f"{event}: {names[0]} {pa.describe()}, {names[1]} {pb.describe()}; required: intervals apart"
-    return Check(statement, holds, evidence)
+    return Check(statement, holds, evidence, refuted)
 
 
 def interval_check(
@@ -202,10 +222,11 @@ def interval_check(
         raise ValueError("give above, below or both")
     s = summarize(values, bounds)
     holds = s.n >= 2 and (above is None or s.low > above) and (below is None or s.high < below)
+    refuted = s.n >= 2 and ((above is not None and s.high <= above) or (below is not None and s.low >= below))
     required = " and ".join(
         f"{side} {bound:.3g}" for side, bound in (("above", above), ("below", below)) if bound is not None
     )
-    return Check(statement, holds, f"{measure}: {describe(s, unit)}, required entirely {required}")
+    return Check(statement, holds, f"{measure}: {describe(s, unit)}, required entirely {required}", refuted)
 
 
 def ranked(values: Mapping[str, Sequence[float]]) -> list[str]:

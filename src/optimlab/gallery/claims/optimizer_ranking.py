@@ -151,7 +151,7 @@ def verdict_adam_best(numbers: Mapping[str, Any]) -> Verdict:
     """Both readings of "best" need a paired interval over seeds: a rank by the mean alone, or "nobody beats
     Adam significantly", would hold on noise or on too few seeds."""
     table = numbers["test_accuracy"]
-    not_ahead, worse = [], []
+    not_ahead, worse, beaten, far_worse = [], [], False, False
     for w, per in table.items():
         for o in per:
             if o == "adam":
@@ -161,6 +161,9 @@ def verdict_adam_best(numbers: Mapping[str, Any]) -> Verdict:
                 not_ahead.append(f"{o} on {w} ({describe(d)})")
             if not (d.n >= 2 and d.low > -NO_WORSE_BY):
                 worse.append(f"{o} on {w} ({describe(d)})")
+            # refuted: another optimizer significantly ahead, or ahead by more than the margin
+            beaten |= d.n >= 2 and d.high < 0
+            far_worse |= d.n >= 2 and d.high < -NO_WORSE_BY
     return decide(
         [
             Check(
@@ -168,6 +171,7 @@ def verdict_adam_best(numbers: Mapping[str, Any]) -> Verdict:
                 not not_ahead,
                 "test accuracy, Adam minus the other (paired by seed), required entirely above 0; not met "
                 f"for: {'; '.join(not_ahead) or 'none'} (rankings by mean: {_rank_table(table)})",
+                refuted=beaten,
             ),
             Check(
                 f"Adam is never worse: on every workload, no more than {NO_WORSE_BY:g} below any other "
@@ -175,6 +179,7 @@ def verdict_adam_best(numbers: Mapping[str, Any]) -> Verdict:
                 not worse,
                 f"test accuracy, Adam minus the other (paired by seed), required entirely above "
                 f"{-NO_WORSE_BY:g}; not met for: {'; '.join(worse) or 'none'}",
+                refuted=far_worse,
             ),
         ]
     )
@@ -258,6 +263,15 @@ def verdict_workload_dependence(numbers: Mapping[str, Any]) -> Verdict:
             _significant(per[other], per[o]) > 0 for per in table.values() for other in per if other != o
         )
     ]
+    # refuted: one optimizer beats every other significantly on every workload
+    dominant = [
+        o
+        for o in unbeaten
+        if all(
+            o in per and all(_significant(per[o], per[x]) > 0 for x in per if x != o)
+            for per in table.values()
+        )
+    ]
     return decide(
         [
             Check(
@@ -269,6 +283,7 @@ def verdict_workload_dependence(numbers: Mapping[str, Any]) -> Verdict:
                 + ", ".join(f"{w} {o}" for w, o in winners.items())
                 + "; Kendall's tau between rankings: "
                 + ", ".join(taus),
+                refuted=bool(dominant),
             ),
             Check(
                 "Changing the data set (same architecture) reverses a significant comparison",

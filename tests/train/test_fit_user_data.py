@@ -202,6 +202,77 @@ def test_per_position_accuracy_reads_the_class_dimension_and_skips_ignored_targe
         assert recorder.seen[-1][1]["val_accuracy"] == pytest.approx(accuracy)
 
 
+def test_as_many_positions_as_classes_are_read_as_the_loss_reads_them():
+    """Scores (N, 5, 5) of (N, 5) positions: CrossEntropyLoss reads the classes in dimension 1, and the
+    accuracy took the last (0.21 where the loss's own predictions were right at 0.24). A loss that says
+    nothing of its layout gets no accuracy, where the shapes cannot tell classes from positions; a
+    CrossEntropyLoss(ignore_index=2) skips the positions labelled 2 in the accuracy as in the loss."""
+    generator = torch.Generator().manual_seed(0)
+    x, y = torch.randn(40, 3, 5, generator=generator), torch.randint(0, 5, (40, 5), generator=generator)
+    torch.manual_seed(0)
+    model = nn.Conv1d(3, 5, 1)  # (N, 3, L) to (N, C, L), L = C = 5
+    with torch.no_grad():
+        predicted = model(x).argmax(1)
+    assert (predicted == y).float().mean() != (model(x).argmax(2) == y).float().mean()
+    kept = y != 2
+
+    def cross_entropy(scores, targets):
+        return nn.functional.cross_entropy(scores, targets)
+
+    expected = {
+        nn.CrossEntropyLoss(): (predicted == y).float().mean().item(),
+        nn.CrossEntropyLoss(ignore_index=2): (predicted[kept] == y[kept]).float().mean().item(),
+        cross_entropy: None,
+    }
+    for loss_fn, accuracy in expected.items():
+        recorder = Evaluations()
+        fit(model, torch.optim.SGD(model.parameters(), lr=0.0), (x, y), loss_fn=loss_fn, total_steps=1,
+            batch_size=40, val_data=DataLoader(TensorDataset(x, y), batch_size=16), callbacks=[recorder])  # fmt: skip
+        metrics = recorder.seen[-1][1]
+        with torch.no_grad():
+            assert metrics["val_loss"] == pytest.approx(loss_fn(model(x), y).item(), rel=1e-6)
+        assert metrics.get("val_accuracy") == (None if accuracy is None else pytest.approx(accuracy))
+
+
+@pytest.mark.parametrize("weight", [None, torch.tensor([1.0, 2.0, 0.5, 3.0, 1.0])])
+def test_sequences_padded_to_unequal_lengths_score_as_torch_scores_the_whole_split(weight):
+    """Batches of padded sequences hold unequal numbers of real tokens: each batch's mean weighted by its
+    rows gave val_loss 1.8845 where cross-entropy over the split's tokens is 1.8862. Weighted by the
+    tokens each mean divided by (by their class weights, for a weighted loss), it is torch's own."""
+    generator = torch.Generator().manual_seed(0)
+    x, y = torch.randn(40, 3, 6, generator=generator), torch.randint(0, 5, (40, 6), generator=generator)
+    lengths = torch.randint(1, 7, (40,), generator=generator)
+    y[torch.arange(6) >= lengths[:, None]] = -100  # padding past each sequence's end
+    y[:16, 1:] = -100  # the first batch mostly padding: its mean counts for fewer tokens
+    torch.manual_seed(0)
+    model = nn.Conv1d(3, 5, 1)
+    loss_fn = nn.CrossEntropyLoss(weight=weight)
+    recorder = Evaluations()
+    fit(model, torch.optim.SGD(model.parameters(), lr=0.0), (x, y), loss_fn=loss_fn, total_steps=1,
+        batch_size=40, val_data=DataLoader(TensorDataset(x, y), batch_size=16), callbacks=[recorder])  # fmt: skip
+    with torch.no_grad():
+        scores = model(x)
+    counted = y != -100
+    metrics = recorder.seen[-1][1]
+    assert metrics["val_loss"] == pytest.approx(loss_fn(scores, y).item(), rel=1e-6)
+    accuracy = (scores.argmax(1)[counted] == y[counted]).float().mean().item()
+    assert metrics["val_accuracy"] == pytest.approx(accuracy)
+
+
+def test_several_labels_per_example_get_their_loss_and_no_class_accuracy():
+    """Multi-label 0/1 targets under BCEWithLogitsLoss: val_loss is torch's, and no val_accuracy, which
+    an argmax over the labels would count as if each example had one class."""
+    generator = torch.Generator().manual_seed(0)
+    x, y = torch.randn(40, 3, generator=generator), (torch.rand(40, 4, generator=generator) > 0.5).float()
+    torch.manual_seed(0)
+    model, loss_fn = nn.Linear(3, 4), nn.BCEWithLogitsLoss()
+    recorder = Evaluations()
+    fit(model, torch.optim.SGD(model.parameters(), lr=0.0), (x, y), loss_fn=loss_fn, total_steps=1,
+        batch_size=40, val_data=DataLoader(TensorDataset(x, y), batch_size=16), callbacks=[recorder])  # fmt: skip
+    with torch.no_grad():
+        assert recorder.seen[-1][1] == {"val_loss": pytest.approx(loss_fn(model(x), y).item(), rel=1e-6)}
+
+
 def binary_logit_loss(logit, label):
     return nn.functional.binary_cross_entropy_with_logits(logit.squeeze(1), label.float())
 

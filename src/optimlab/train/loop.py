@@ -416,15 +416,16 @@ def evaluate_batches(
     metrics: Mapping[str, Callable[[torch.Tensor, torch.Tensor], Any]] | None = None,
     per_batch: list[float] | None = None,
 ) -> dict[str, float]:
-    """Mean loss over one pass of ``batches`` (each batch weighted by its rows), and accuracy where
-    predictions are class scores ``(..., C)`` of integer targets ``(...)``: a dict batch's targets are
+    """Mean loss over one pass of ``batches`` (each batch weighted by what its mean averaged over: its
+    rows, or for cross-entropy the targets it did not ignore), and accuracy where predictions are class
+    scores of integer targets (positions the loss ignores skipped): a dict batch's targets are
     under ``labels`` (:data:`~optimlab.data.user_batches.TARGET_KEYS`), its predictions the outputs'
     ``.logits``. Each of the user's ``metrics`` (``f1(outputs, targets)``) gets the predictions and
     targets of the whole pass, as ``{prefix}_{name}``; each batch's loss is also appended to
     ``per_batch`` if given (the lr check pairs candidates batch by batch)."""
     model.eval()
     device = next(model.parameters()).device
-    total = rows = correct = labels = 0.0
+    total = rows = correct = labels = 0.0  # rows: what the batches' mean losses averaged over
     kept: list[tuple[Any, Any]] = []  # (prediction, target) of each batch, for the user's metrics
     for i, batch in enumerate(batches.one_pass(device)):
         if i:
@@ -432,8 +433,9 @@ def evaluate_batches(
         else:  # validation data the model or its loss cannot take: named in one line
             field = f"the first batch of the {prefix} data"
             out = first_loss(functools.partial(batches.forward, model, batch), batch, field)
-        n = _rows(batch)
-        total, rows = total + out.loss.item() * n, rows + n
+        weight = _averaged_over(batches.loss_fn, out.target, _rows(batch))
+        if weight:  # a batch of padding alone: its mean is 0 / 0, and it weighs nothing
+            total, rows = total + out.loss.item() * weight, rows + weight
         if per_batch is not None:
             per_batch.append(out.loss.item())
         predicted, target = out.prediction, out.target
@@ -441,7 +443,7 @@ def evaluate_batches(
         if paired is not None:  # the model's own loss: its scores and labels as it paired them
             predicted, target = paired
         found = (
-            hits(predicted, target)
+            hits(predicted, target, **_class_reading(batches.loss_fn, predicted, target))
             if paired is not None and isinstance(predicted, torch.Tensor) and isinstance(target, torch.Tensor)
             and predicted.is_floating_point()
             else None
@@ -471,16 +473,43 @@ def evaluate_batches(
     return found
 
 
+def _averaged_over(loss_fn: Any, target: Any, rows: int) -> float:
+    """What a batch's mean loss divides by, so that batches weighted by it give the split's mean: for
+    torch's ``CrossEntropyLoss`` and ``NLLLoss`` of class ids, the targets not ignored (each by its
+    class's ``weight``, as the loss divides by their sum), which padded sequences hold in unequal numbers
+    from batch to batch; else the batch's rows."""
+    if not (
+        isinstance(loss_fn, (nn.CrossEntropyLoss, nn.NLLLoss)) and loss_fn.reduction == "mean"
+        and isinstance(target, torch.Tensor) and not target.is_floating_point()
+    ):  # fmt: skip
+        return rows
+    counted = target[target != loss_fn.ignore_index]
+    return float(counted.numel() if loss_fn.weight is None else loss_fn.weight[counted].sum())
+
+
 def class_dim(scores: Sequence[int], targets: Sequence[int]) -> int | None:
     """The dimension of class scores shaped ``scores`` that holds the classes of integer targets shaped
     ``targets``: the last, ``(..., C)`` against ``(...)``, or torch's losses' second, ``(N, C, d1, ...)``
-    against ``(N, d1, ...)``; None where neither fits."""
+    against ``(N, d1, ...)``; None where neither fits, or where both do (``(N, 5, 5)`` against ``(N,
+    5)``: the shapes alone cannot tell the classes from the positions)."""
     scores, targets = tuple(scores), tuple(targets)
-    if scores[:-1] == targets:
-        return len(scores) - 1
-    if len(scores) > 2 and scores[:1] + scores[2:] == targets:
-        return 1
-    return None
+    last = scores[:-1] == targets
+    second = len(scores) > 2 and scores[:1] + scores[2:] == targets
+    if last and second:
+        return None
+    return len(scores) - 1 if last else 1 if second else None
+
+
+def _class_reading(loss_fn: Any, scores: torch.Tensor, targets: torch.Tensor) -> dict[str, int | None]:
+    """How ``loss_fn`` reads class scores, as :func:`hits` takes it: torch's ``CrossEntropyLoss`` and
+    ``NLLLoss`` hold the classes in dimension 1 (0 for one example's ``(C,)``) and skip targets equal to
+    their ``ignore_index``; the model's own loss (None) pairs them over the last dimension where that
+    fits (:func:`~optimlab.data.user_batches.own_pairs` checked it); anything else is left to the
+    shapes."""
+    if isinstance(loss_fn, (nn.CrossEntropyLoss, nn.NLLLoss)):
+        return {"dim": min(1, scores.dim() - 1), "ignore_index": loss_fn.ignore_index}
+    last = loss_fn is None and scores.dim() > 0 and scores.shape[:-1] == targets.shape
+    return {"dim": scores.dim() - 1 if last else None, "ignore_index": None}
 
 
 def _as_labels(loss_fn: Any, predicted: Any, target: Any) -> tuple[Any, Any]:
@@ -496,16 +525,27 @@ def _as_labels(loss_fn: Any, predicted: Any, target: Any) -> tuple[Any, Any]:
 
 
 def hits(
-    scores: torch.Tensor, targets: torch.Tensor, *, lead: int = 0
+    scores: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    lead: int = 0,
+    dim: int | None = None,
+    ignore_index: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor] | None:
     """Which predictions of integer ``targets`` are right, and which targets count (a negative one is
-    ignored, as by cross-entropy's ``ignore_index``); None where ``scores`` are no class scores of them
-    (:func:`class_dim`). ``scores`` may lead with ``lead`` dimensions of stacked members, which
-    ``targets`` may share or lack. The prediction is the first maximum over the classes, as argmax; a
-    single score (a binary head under a BCE loss) is the logit of class 1, predicted where positive."""
+    ignored, as by cross-entropy's default ``ignore_index``, and so is ``ignore_index``); None where
+    ``scores`` are no class scores of them. The classes lie along ``dim`` of ``scores`` (after the
+    members), as the loss reads them, else where the shapes say (:func:`class_dim`). ``scores`` may lead
+    with ``lead`` dimensions of stacked members, which ``targets`` may share or lack. The prediction is
+    the first maximum over the classes, as argmax; a single score (a binary head under a BCE loss) is
+    the logit of class 1, predicted where positive."""
     shape = scores.shape[lead:]
     own = lead and targets.dim() == scores.dim() - 1  # the targets lead with the members' dimensions too
-    dim = class_dim(shape, targets.shape[lead:] if own else targets.shape)
+    labels = tuple(targets.shape[lead:] if own else targets.shape)
+    if dim is None:
+        dim = class_dim(shape, labels)
+    elif shape[:dim] + shape[dim + 1 :] != labels:
+        dim = None
     if dim is None or targets.is_floating_point():
         return None
     dim += lead
@@ -513,7 +553,8 @@ def hits(
     one = scores.shape[dim] == 1
     predicted = (scores.squeeze(dim) > 0).long() if one else scores.max(dim=dim).indices
     hit = predicted == targets
-    counted = (targets >= 0).expand_as(hit)
+    counted = targets >= 0 if ignore_index is None else (targets >= 0) & (targets != ignore_index)
+    counted = counted.expand_as(hit)
     return hit & counted, counted
 
 

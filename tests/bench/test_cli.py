@@ -128,6 +128,19 @@ def test_json_is_strict_json_a_missed_target_null(tmp_path):
         assert (row["time to target (steps)"] is None) == (row["reached"] == "0/1")
 
 
+def test_on_other_data_without_a_target_the_area_score_is_said_to_be_none(tmp_path):
+    """bench --dataset rows.csv drops the workloads' targets (levels of their own data): the terminal
+    showed an empty area-score table; it now says there is none, and the JSON's scores are empty."""
+    rows = tmp_path / "rows.csv"
+    rows.write_text("a,b,y\n" + "".join(f"{i % 5},{i % 3},{(i * 7) % 2}\n" for i in range(60)))
+    args = ["bench", *TINY[:-3], "--seeds", "1", "--no-progress", "--dataset", str(rows)]
+    human = runner.invoke(app, [*args, "--out", str(tmp_path / "human")], env={"COLUMNS": "200"})
+    assert human.exit_code == 0, human.output
+    assert "area score: none, no workload has a target here" in human.stdout
+    document = runner.invoke(app, [*args, "--out", str(tmp_path / "json"), "--format", "json"])
+    assert document.exit_code == 0 and _strict(document.stdout)["scores"] == []
+
+
 def test_each_verb_refuses_to_resume_the_others_folder_and_names_the_verb_that_does(cli, tmp_path):
     """compare --resume on a bench's folder resumed the workloads begun alone and wrote its report over the
     bench's, so the folder looked finished; bench --resume on a comparison's said only 'no bench.json'."""

@@ -238,12 +238,17 @@ def bench(
 
 def _print_scores(output: Output, result: Any) -> None:
     scores = result.scores
-    output.table(
-        f"area score (time to target in {scores.cost}; 1: fastest on every workload)",
-        ("rank", "method", "area score"),
-        scores.ranks(),
-        key="scores",
-    )
+    if scores.profiles:
+        output.table(
+            f"area score (time to target in {scores.cost}; 1: fastest on every workload)",
+            ("rank", "method", "area score"),
+            scores.ranks(),
+            key="scores",
+        )
+    else:  # other data (--dataset): a workload's target was a level of its own
+        output.result("area score: none, no workload has a target here, so no time to target")
+        if not output.human:  # the JSON document keeps its key
+            output.table("area score", ("rank", "method", "area score"), [], key="scores")
     rows = []
     for workload, per in scores.workloads.items():
         for row in per:

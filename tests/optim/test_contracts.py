@@ -1,11 +1,13 @@
 """Contracts every registered optimizer meets, parametrized from the registry (new entries included).
 
 Each runs with its registered defaults: it decreases a quadratic, keeps float32 parameters and state in
-float32, resumes identically from a state dict saved to disk, and rejects unknown keywords (with close
-matches) and out-of-range values.
+float32, resumes identically from a state dict saved to disk, leaves no trace of a step that
+torch.amp.GradScaler skips, and rejects unknown keywords (with close matches) and out-of-range values.
 """
 
 from __future__ import annotations
+
+import copy
 
 import pytest
 import torch
@@ -80,6 +82,51 @@ def test_resumes_identically_from_a_state_dict_on_disk(name, tmp_path):
     run(fresh, resumed, 5, name)
     assert not torch.equal(resumed, checkpoint["p"])
     assert torch.equal(resumed, p)
+
+
+def same(a: object, b: object) -> bool:
+    """Equal state dicts: the same keys and numbers, tensors equal element for element."""
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(map(same, a, b))
+    return a == b
+
+
+@pytest.mark.parametrize(
+    "name", [n for n in NAMES if Capability.NEEDS_CLOSURE not in REGISTRY.get(n).capabilities]
+)
+def test_a_step_grad_scaler_skips_for_an_infinite_gradient_leaves_no_trace(name):
+    """torch.amp.GradScaler on CPU under bfloat16 autocast: the step of an infinite gradient is skipped,
+    parameters and state untouched, and the run goes on exactly as one without that step (the scale's
+    powers of two unscale exactly). torch's scaler takes no closure, so SAM is left out."""
+
+    def scaled_run(skipped: bool) -> torch.Tensor:
+        p = matrix_parameter()
+        optimizer, scaler = create(name, [p]), torch.amp.GradScaler("cpu", init_scale=2.0**10)
+        optimizer.train()
+        for step in range(7):
+            if step == 3 and not skipped:
+                continue
+            optimizer.zero_grad()
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                loss = quadratic(p @ torch.eye(5))
+            scaler.scale(loss).backward()
+            if step == 3:
+                p.grad[0, 0] = torch.inf
+                before = (p.detach().clone(), copy.deepcopy(optimizer.state_dict()))
+            scaler.step(optimizer)
+            scaler.update()
+            if step == 3:
+                assert torch.equal(p, before[0]) and same(optimizer.state_dict(), before[1])
+                assert scaler.get_scale() == 2.0**9
+        return p.detach()
+
+    with_skip, without = scaled_run(skipped=True), scaled_run(skipped=False)
+    assert not torch.equal(with_skip, matrix_parameter())
+    assert torch.equal(with_skip, without)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -131,6 +131,17 @@ def test_bad_method_or_field_fails_before_any_trial():
         methods_from("optimizer.name", ["adam", "adam"])
 
 
+@pytest.mark.parametrize("names", [["adam", "Adam"], ["sgd", "momentum", "heavy_ball"]])
+def test_two_names_of_one_optimizer_are_refused_naming_both(names):
+    """["adam", "Adam"] ran Adam twice, a comparison of one optimizer with itself under two names; so did
+    an alias (heavy_ball is momentum)."""
+    first, second = names[-2:]
+    meant = get_registry("optimizer").resolve(second)
+    assert get_registry("optimizer").resolve(first) == meant
+    with pytest.raises(InvalidValueError, match=f"'{first}' and '{second}' are both '{meant}'"):
+        methods_from("optimizer.name", names)
+
+
 @pytest.mark.parametrize(
     "flag, match",
     [

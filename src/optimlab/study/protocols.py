@@ -19,6 +19,7 @@ runs exactly the keys that have no finished trial, so none is lost or repeated.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
@@ -26,7 +27,7 @@ from typing import Any, Literal
 
 import torch
 
-from optimlab.errors import InvalidValueError
+from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.recipe import Recipe
 from optimlab.registry import SEED, Capability, get_registry
 from optimlab.study.space import Dimension, SearchSpace
@@ -58,13 +59,29 @@ class Method:
 
 
 def methods_from(field: str, values: Sequence[Any]) -> tuple[Method, ...]:
-    """One method per value of a compared field: ``methods_from("optimizer.name", ["sgd", "adam"])``."""
+    """One method per value of a compared field: ``methods_from("optimizer.name", ["sgd", "adam"])``.
+
+    The values are distinct, optimizers by what they name: ``"Adam"`` is ``"adam"``, ``"heavy_ball"``
+    an alias of ``"momentum"``, and either pair would train one optimizer twice under two names (an
+    unknown one is left to the recipe, which refuses it)."""
     if not values:
         raise InvalidValueError(f"values compared for {field!r}", values, "at least one value")
-    names = [str(v) for v in values]
-    if len(set(names)) != len(names):
-        raise InvalidValueError(f"values compared for {field!r}", values, "distinct values")
+    meant = [_meant(field, v) for v in values]
+    first: dict[str, Any] = {}
+    for value, key in zip(values, meant):
+        if key in first:
+            same = f": {first[key]!r} and {value!r} are both {key!r}" if first[key] != value else ""
+            raise InvalidValueError(f"values compared for {field!r}", values, f"distinct values{same}")
+        first[key] = value
     return tuple(Method(str(v), {field: v}) for v in values)
+
+
+def _meant(field: str, value: Any) -> str:
+    """The optimizer ``value`` names (its registry entry's name), for ``optimizer.name``; else the value."""
+    if field == "optimizer.name" and isinstance(value, str):
+        with contextlib.suppress(OptimlabError):
+            return get_registry("optimizer").resolve(value)
+    return str(value)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -64,16 +64,22 @@ def test_the_numbers_and_every_recipe_are_kept_beside_the_page(tiny_gallery):
             assert Recipe.from_dict(spec).to_dict() == spec  # every run's recipe loads back as it was
 
 
-def test_recipes_on_the_page_are_yaml_of_the_runs(tiny_gallery):
-    page = tiny_gallery.pages["he_init"].read_text(encoding="utf-8")
+@pytest.mark.parametrize("name", ["he_init", "small_init", "large_init"])
+def test_recipes_on_the_page_are_yaml_of_the_runs(tiny_gallery, name):
+    """Run 0's recipe in full, then each other run's fields that differ from it; an init that is a name
+    in one run and a mapping in another ({name: xavier_normal, gain: auto} beside normal) is shown whole,
+    where it read 'model.init: null' beside 'model.init.name'."""
+    page = tiny_gallery.pages[name].read_text(encoding="utf-8")
     blocks = [
         yaml.safe_load(b.replace("&#x27;", "'").replace("&quot;", '"').replace("&amp;", "&"))
         for b in re.findall(r"<pre>(.*?)</pre>", page, re.DOTALL)
     ]
-    runs = tiny_gallery.outcomes["he_init"].evidence.runs  # run 0 in full, then the other runs' differences
+    runs = tiny_gallery.outcomes[name].evidence.runs
     assert any(block == runs[0].spec for block in blocks)
     differences = next(block for block in blocks if isinstance(block, dict) and "run 1" in block)
-    assert differences["run 1"]["model.init"] == runs[1].spec["model"]["init"]
+    for i, run in enumerate(runs[1:], start=1):  # a mapping compared whole is written in YAML's flow style
+        shown = differences[f"run {i}"].get("model.init", runs[0].spec["model"]["init"])
+        assert (yaml.safe_load(shown) if isinstance(shown, str) else shown) == run.spec["model"]["init"]
 
 
 def test_the_index_links_every_page(tiny_gallery):

@@ -19,33 +19,13 @@ import yaml
 from optimlab.gallery.experiment import KINDS, Evidence, Experiment, Outcome, RunRecord
 from optimlab.gallery.verdict import CONTRADICTED, SUPPORTED
 from optimlab.report import Page
+from optimlab.report.recipes import differing_fields
 
 __all__ = ["INDEX_NAME", "kept_outcome", "page_path", "write_index", "write_page"]
 
 INDEX_NAME = "index.html"
 # Page's coloured row edges: blue for supported, red for contradicted, orange for partly and inconclusive.
 _ROW_CLASS = {SUPPORTED: "info", CONTRADICTED: "error"}
-
-
-def _flat(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A nested spec as ``{dotted field: value}``."""
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, Mapping) and value:
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-def _differences(base: Mapping[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The dotted fields of ``spec`` that differ from ``base`` (a field only one has counts)."""
-    flat_base, flat_spec = _flat(base), _flat(spec)
-    return {
-        k: flat_spec.get(k)
-        for k in sorted(flat_base.keys() | flat_spec.keys())
-        if flat_base.get(k) != flat_spec.get(k)
-    }
 
 
 def _json_ready(value: Any) -> Any:
@@ -112,7 +92,11 @@ def write_page(experiment: Experiment, outcome: Outcome, folder: str | os.PathLi
             yaml.safe_dump(_json_ready(base), sort_keys=False),
             summary="Recipe of run 0, in full (YAML: optimlab train reads it)",
         )
-        others = {f"run {i}": _differences(base, r.spec) for i, r in enumerate(evidence.runs) if i > 0}
+        others = {
+            f"run {i}": {field: values[1] for field, values in differing_fields([base, r.spec]).items()}
+            for i, r in enumerate(evidence.runs)
+            if i > 0
+        }
         if others:
             page.code(
                 yaml.safe_dump(others, sort_keys=False, width=120),

@@ -167,3 +167,33 @@ def test_a_metric_by_import_path_is_tuned_on_and_reported(user_package, tmp_path
     assert found["val_f1"] == pytest.approx(expected)
     with pytest.raises(RecipeError, match="has no 'f2'"):
         Recipe.from_dict({"training": {"metrics": ["optimlab_userpkg.metrics:f2"]}})
+
+
+def test_a_dataloaders_batch_size_order_and_drop_last_are_the_trials_own(tmp_path):
+    """A DataLoader(batch_size=7, shuffle=False, drop_last=True) was read into memory and trained in
+    the recipe's default batches of 32, shuffled: the loader's batching was lost without a word. Now
+    it is the recipe's (its numbers those of the same recipe given by hand); a recipe field given
+    keeps its value, and a loader of unsized batches is refused in one line naming the field to set."""
+    x, y = torch.randn(64, 3, generator=torch.Generator().manual_seed(0)), torch.arange(64) % 2
+    common = {"model": "mlp", "budget": 1, "seeds": 1, "epochs": 1}
+    loader = DataLoader(TensorDataset(x, y), batch_size=7, drop_last=True)
+    done = optimlab.compare(["sgd"], data=loader, out=tmp_path / "loader", **common)
+    by_hand = {"training.batch_size": 7, "training.shuffle": False, "training.drop_last": True}
+    expected = optimlab.compare(["sgd"], data=(x, y), recipe=by_hand, out=tmp_path / "recipe", **common)
+    (result,), (other,) = done.results, expected.results
+    training = result.spec.recipe.training
+    assert (training.batch_size, training.shuffle, training.drop_last) == (7, False, True)
+    assert [r.metrics for r in result.records] == [r.metrics for r in other.records]
+
+    shuffled = (DataLoader(TensorDataset(x[:48], y[:48]), batch_size=5, shuffle=True), (x[48:], y[48:]))
+    done = optimlab.compare(
+        ["sgd"], data=shuffled, recipe={"training.batch_size": 16}, out=tmp_path / "s", **common
+    )
+    training = done.results[0].spec.recipe.training
+    assert (training.batch_size, training.shuffle, training.drop_last) == (16, True, False)
+
+    with pytest.raises(InvalidValueError, match="no size.*'training.batch_size'") as error:
+        optimlab.compare(
+            ["sgd"], data=DataLoader(TensorDataset(x, y), batch_size=None), out=tmp_path / "n", **common
+        )
+    assert "\n" not in str(error.value)

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset, IterableDataset, default_collate
+from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler, default_collate
 
 from optimlab.data.batches import epoch_order, steps_per_epoch
 from optimlab.errors import InvalidValueError
@@ -58,6 +58,8 @@ __all__ = [
     "broadcast_mix_up",
     "describe",
     "is_map_dataset",
+    "loader_batch_size",
+    "loader_shuffles",
     "own_pairs",
     "prediction",
 ]
@@ -406,6 +408,17 @@ class UserBatches:
         if self.tensors is not None and loss_fn is not None:
             return lambda batch: loss_fn(prediction(model(batch[0])), batch[1])
         return lambda batch: self.compute_loss(model, batch)
+
+
+def loader_batch_size(loader: DataLoader) -> int | None:
+    """Rows per batch of ``loader``: its own, or its batch sampler's (Hugging Face's prepared loaders)."""
+    return loader.batch_size or getattr(loader.batch_sampler, "batch_size", None)
+
+
+def loader_shuffles(loader: DataLoader) -> bool:
+    """Whether ``loader`` draws its rows at random (its sampler, or its batch sampler's)."""
+    samplers = (loader.sampler, getattr(loader.batch_sampler, "sampler", None))
+    return any(isinstance(sampler, RandomSampler) for sampler in samplers)
 
 
 def _collate(items: list[Any], source: str) -> Any:

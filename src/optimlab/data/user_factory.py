@@ -36,7 +36,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, Subset
 from optimlab.data.examples import DatasetInfo, Examples, TensorPair, float_task
 from optimlab.data.splits import Splits, check_fractions, rounded
 from optimlab.data.torch_dataset import from_torch_dataset
-from optimlab.data.user_batches import TARGET_KEYS, describe, is_map_dataset
+from optimlab.data.user_batches import TARGET_KEYS, describe, is_map_dataset, loader_batch_size
 from optimlab.errors import InvalidValueError
 from optimlab.user_code import call_user
 
@@ -170,7 +170,8 @@ def _pair(value: Any, name: str) -> TensorPair | None:
             raise InvalidValueError(
                 f"batches of {name}", describe(next(iter(value), None)), "(input, target) pairs"
             )
-        return TensorPair(torch.cat([x for x, _ in pieces]), torch.cat([y for _, y in pieces]))
+        join = torch.cat if loader_batch_size(value) else torch.stack  # batch_size=None: it yields rows
+        return TensorPair(join([x for x, _ in pieces]), join([y for _, y in pieces]))
     if isinstance(value, (Dataset, IterableDataset)):
         return from_torch_dataset(value, name=name).examples
     return None

@@ -108,9 +108,17 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch.func import stack_module_state
-from torch.utils.data import DataLoader, RandomSampler, Subset
+from torch.utils.data import DataLoader, Subset
 
-from optimlab.data.user_batches import TARGET_KEYS, Forward, UserBatches, broadcast_mix_up, prediction
+from optimlab.data.user_batches import (
+    TARGET_KEYS,
+    Forward,
+    UserBatches,
+    broadcast_mix_up,
+    loader_batch_size,
+    loader_shuffles,
+    prediction,
+)
 from optimlab.doctor.check_plan import CheckPlan, another_fold_fits, plan_check
 from optimlab.doctor.lr_find import Candidate, LRRangeResult, examined_optimizer, lr_range_test
 from optimlab.doctor.progress import report
@@ -429,7 +437,7 @@ def _hold_out(data: UserBatches, seed: int) -> tuple[UserBatches, UserBatches] |
     if data.tensors is not None:
         x, y = data.tensors
         source, n = None, x.shape[0]
-    elif isinstance(source, DataLoader) and _is_sized(source.dataset) and _loader_batch_size(source):
+    elif isinstance(source, DataLoader) and _is_sized(source.dataset) and loader_batch_size(source):
         n = len(source.dataset)
     elif isinstance(source, (list, tuple)) or (_is_sized(source) and not isinstance(source, DataLoader)):
         n = len(source)
@@ -455,8 +463,8 @@ def _hold_out(data: UserBatches, seed: int) -> tuple[UserBatches, UserBatches] |
         parts = tuple(
             DataLoader(
                 Subset(source.dataset, rows.tolist()),
-                batch_size=_loader_batch_size(source),
-                shuffle=shuffle and _shuffles(source),
+                batch_size=loader_batch_size(source),
+                shuffle=shuffle and loader_shuffles(source),
                 collate_fn=source.collate_fn,
                 drop_last=source.drop_last and shuffle,
             )
@@ -472,17 +480,6 @@ def _hold_out(data: UserBatches, seed: int) -> tuple[UserBatches, UserBatches] |
 
 def _is_sized(data: Any) -> bool:
     return hasattr(data, "__len__") and hasattr(data, "__getitem__")
-
-
-def _loader_batch_size(loader: DataLoader) -> int | None:
-    """Rows per batch of ``loader``: its own, or its batch sampler's (Hugging Face's prepared loaders)."""
-    return loader.batch_size or getattr(loader.batch_sampler, "batch_size", None)
-
-
-def _shuffles(loader: DataLoader) -> bool:
-    """Whether ``loader`` draws its rows at random (its sampler, or its batch sampler's)."""
-    samplers = (loader.sampler, getattr(loader.batch_sampler, "sampler", None))
-    return any(isinstance(sampler, RandomSampler) for sampler in samplers)
 
 
 def _decided(

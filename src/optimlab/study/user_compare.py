@@ -12,7 +12,8 @@ and a report).
 * ``data``: ``(x, y)`` tensors or arrays; ``(train, val)`` or ``(train, val, test)``, each a pair, a
   ``Dataset`` or a ``DataLoader`` of ``(input, target)`` items; a ``Dataset`` or ``DataLoader`` to split;
   an import path ``"mypkg.data:load"`` of a factory returning any of these; or a registered data set's
-  name. Read into memory once (:mod:`optimlab.data.user_factory`). Or dict batches (Hugging Face
+  name. Read into memory once (:mod:`optimlab.data.user_factory`); a ``DataLoader``'s batch size, order
+  and ``drop_last`` (the training one's) become the recipe's, unless ``recipe`` sets them. Or dict batches (Hugging Face
   style): a ``Dataset`` of dict items to split, or ``(train, val[, test])`` each a ``Dataset`` of dict
   items, a ``DataLoader`` or a list of dict batches, kept as they are; the model gets ``model(**batch)``
   and its own loss is trained on (``loss="model"``, recorded in the recipe) unless a ``loss`` (given the
@@ -38,8 +39,9 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
-from optimlab.data.user_batches import describe
+from optimlab.data.user_batches import describe, loader_batch_size, loader_shuffles
 from optimlab.data.user_factory import as_data
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.recipe import MODEL_LOSS, Recipe
@@ -141,6 +143,29 @@ def _data_name(data: Any) -> tuple[str, bool]:
         return lambda: held
 
     return _name("dataset", data, factory, "data")
+
+
+def _loader_batching(data: Any, given: Mapping[str, Any]) -> dict[str, Any]:
+    """The training fields of the user's ``DataLoader`` of ``(input, target)`` batches (``data``, or the
+    training one of their splits) that the ``given`` recipe fields leave open: its rows are read into
+    memory and trained in the recipe's batches, so its batch size, order and ``drop_last`` become the
+    recipe's. A loader of dict batches is read as it is and keeps its own; other data sets nothing."""
+    train = data[0] if isinstance(data, (tuple, list)) and data else data
+    if not isinstance(train, DataLoader) or isinstance(next(iter(train), None), Mapping):
+        return {}
+    found = {
+        "training.batch_size": loader_batch_size(train),
+        "training.shuffle": loader_shuffles(train),
+        "training.drop_last": train.drop_last,
+    }
+    found = {field: value for field, value in found.items() if field not in given}
+    if found.get("training.batch_size", 1) is None:
+        raise InvalidValueError(
+            "data",
+            "a DataLoader whose batches have no size (batch_size=None, or a batch_sampler without one)",
+            "a DataLoader of batch_size rows, or the size in recipe={'training.batch_size': N}",
+        )
+    return found
 
 
 def _loss_name(loss: Any) -> tuple[str, bool]:
@@ -275,6 +300,8 @@ def compare(
         updates["training.compute_loss"] = _compute_loss_path(compute_loss)
     if epochs is not None:
         updates["training.epochs"] = epochs
+    if "data" in named:
+        updates.update(_loader_batching(data, recipe or {}))
     updates.update(recipe or {})
     if "data" in named:
         base = Recipe().with_updates({"data": {"name": named["data"][0]}, **updates})

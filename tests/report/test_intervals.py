@@ -7,7 +7,7 @@ import re
 import pytest
 
 from optimlab.report import intervals
-from optimlab.report.intervals import mean_and_interval
+from optimlab.report.intervals import interval, mean_and_interval
 
 
 def test_docstring_examples():
@@ -36,3 +36,11 @@ def test_the_three_numbers_share_the_decimals_the_interval_supports(mean, low, h
 def test_without_an_interval_the_mean_keeps_four_significant_digits():
     assert mean_and_interval(0.97312, math.nan, math.nan) == "0.9731"
     assert mean_and_interval(1e-7, 1e-7, 1e-7) == "1e-07 [1e-07, 1e-07]"  # seeds all alike: no width
+
+
+@pytest.mark.parametrize(("low", "high"), [(0.01366, 1.0), (0.511, 0.6172), (1190.0, 1279.0), (1e-7, 1e-7)])
+def test_an_interval_alone_is_written_as_beside_its_mean(low, high):
+    """compare's terminal table has the mean and the interval in columns of their own: the interval
+    read '[0.01366, 1]' there, where the pages wrote '[0.01, 1.00]'."""
+    assert mean_and_interval(0.5, low, high).endswith(" " + interval(low, high))
+    assert interval(math.nan, math.nan) == ""

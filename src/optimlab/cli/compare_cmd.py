@@ -71,30 +71,23 @@ PLAN_FLAGS = (
 )
 
 
-def _config(params: dict[str, Any]) -> str:
-    """``lr=0.004642 activation=gelu``: the last part of each field keeps the table narrow."""
-    return " ".join(
-        f"{k.rsplit('.', 1)[-1]}={v:.4g}" if isinstance(v, float) else f"{k.rsplit('.', 1)[-1]}={v}"
-        for k, v in params.items()
-    )
-
-
 def leaderboard_rows(spec: StudySpec, records: Sequence[TrialRecord]) -> list[tuple[Any, ...]]:
+    from optimlab.report.intervals import interval
     from optimlab.study import leaderboard
+    from optimlab.study.report import config_text
 
     rows = []
     for i, row in enumerate(leaderboard(spec, records)):
-        ci = "" if math.isnan(row.test.low) else f"[{row.test.low:.4g}, {row.test.high:.4g}]"
         rows.append(
             (
                 i + 1,
                 row.method,
                 row.test.mean,
                 row.test.std,
-                ci,
+                interval(row.test.low, row.test.high),
                 row.test.n,
                 row.tuning_failed + row.seeds_failed,
-                _config(row.params) + (" (edge)" if row.at_edge else ""),
+                config_text(row.params) + (" (edge)" if row.at_edge else ""),
                 "no target"
                 if spec.target is None
                 else f"{row.steps_to_target:.0f} ({row.reached}/{row.test.n} reached)"

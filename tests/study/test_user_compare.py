@@ -197,3 +197,42 @@ def test_a_dataloaders_batch_size_order_and_drop_last_are_the_trials_own(tmp_pat
             ["sgd"], data=DataLoader(TensorDataset(x, y), batch_size=None), out=tmp_path / "n", **common
         )
     assert "\n" not in str(error.value)
+
+
+def explodes(input_shape, num_outputs):
+    raise RuntimeError("no such layer")
+
+
+BAD_INPUTS = [
+    ({"optimizers": "adam"}, "'adam' for optimizers: accepted a list of them"),
+    ({"optimizers": torch.optim.AdamW}, "'the class AdamW' for optimizers: accepted a list"),
+    ({"optimizers": []}, "nothing to compare"),
+    ({"optimizers": ["adam", "Adam"]}, "'adam' and 'Adam' are both 'adam'"),
+    ({"optimizers": ["adamm"]}, "unknown optimizer 'adamm'. Did you mean 'adam'"),
+    ({"seeds": 0}, "0 for seeds: accepted an integer in \\[1, inf\\)"),
+    ({"budget": 0}, "0 for budget: accepted an integer >= 1"),
+    ({"space": {"optimizer.lr": {"low": -1.0, "high": 1.0, "log": True}}}, "-1.0 for log-scaled range"),
+    ({"space": {"optimizer.lr": [0.0, 0.1]}}, "optimizer.lr: .*greater than 0"),
+    ({"model": explodes}, "model '.*explodes' raised RuntimeError: no such layer"),
+]
+
+
+@pytest.mark.parametrize(("given", "match"), BAD_INPUTS, ids=[str(g) for g, _ in BAD_INPUTS])
+def test_bad_input_is_one_optimlab_error_naming_it(given, match, tmp_path):
+    """Each refused before any trial, in one line naming the argument and what it accepts: a string
+    of optimizers was read letter by letter (['a', 'd', 'a', 'm'] for values compared), and seeds=0,
+    which --seeds refuses, gave a leaderboard of no test metric (nan for every method)."""
+    x, y = torch.randn(32, 3, generator=torch.Generator().manual_seed(0)), torch.arange(32) % 2
+    call = {
+        "optimizers": ["sgd"],
+        "model": "mlp",
+        "data": (x, y),
+        "budget": 1,
+        "seeds": 1,
+        "epochs": 1,
+        **given,
+    }
+    with pytest.raises(OptimlabError, match=match) as error:
+        optimlab.compare(call.pop("optimizers"), out=tmp_path / "run", **call)
+    assert "\n" not in str(error.value) or "invalid recipe" in str(error.value)
+    assert not (tmp_path / "run").exists()  # refused before anything was written

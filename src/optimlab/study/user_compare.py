@@ -33,7 +33,7 @@ an importable module (not ``__main__``) is named by its import path, so it trave
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ from optimlab.data.user_batches import describe, loader_batch_size, loader_shuff
 from optimlab.data.user_factory import as_data
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.recipe import MODEL_LOSS, Recipe
-from optimlab.registry import get_registry, normalize_name
+from optimlab.registry import POSITIVE_INT, get_registry, normalize_name
 from optimlab.study.backends import BACKENDS, BackendOptions
 from optimlab.study.compare import (
     DEFAULT_WORKLOAD,
@@ -265,6 +265,15 @@ def compare(
         )
     if backend not in BACKENDS:
         raise InvalidValueError("backend", backend, "one of " + ", ".join(BACKENDS))
+    if isinstance(optimizers, (str, bytes)) or not isinstance(optimizers, Iterable | None):
+        got = f"the class {optimizers.__name__}" if isinstance(optimizers, type) else describe(optimizers)
+        raise InvalidValueError(
+            "optimizers", got, "a list of them, even of one: ['adam'], [torch.optim.AdamW]"
+        )
+    if seeds is not None and not POSITIVE_INT.contains(seeds):  # as --seeds: no rerun, no test metric
+        raise InvalidValueError(
+            "seeds", seeds, f"{POSITIVE_INT}: the fresh seeds each method's best configuration reruns on"
+        )
     named = {
         what: make(value)
         for what, value, make in (

@@ -213,6 +213,7 @@ BAD_INPUTS = [
     ({"budget": 0}, "0 for budget: accepted an integer >= 1"),
     ({"space": {"optimizer.lr": {"low": -1.0, "high": 1.0, "log": True}}}, "-1.0 for log-scaled range"),
     ({"space": {"optimizer.lr": [0.0, 0.1]}}, "optimizer.lr: .*greater than 0"),
+    ({"loss": nn.CrossEntropyLoss(reduction="none")}, "for the loss: accepted a tensor with one element"),
     ({"model": explodes}, "model '.*explodes' raised RuntimeError: no such layer"),
 ]
 

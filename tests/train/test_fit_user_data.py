@@ -337,6 +337,18 @@ def test_epochs_train_as_many_passes_as_a_hand_written_loop():
         ([{"features": torch.zeros(4, 3)}], {"loss_fn": nn.CrossEntropyLoss()}, "one of labels, label"),
         ([(torch.zeros(4, 5), torch.zeros(4).long())], {"loss_fn": nn.CrossEntropyLoss()}, "the first batch"),
         (DataLoader(TensorDataset(*problem())), {"y": torch.zeros(40)}, "targets beside input tensors"),
+        # Two tensors take the fast path, which named the batch ('grad can be implicitly created only for
+        # scalar outputs'), not the loss of one value per row:
+        (
+            problem(),
+            {"loss_fn": nn.CrossEntropyLoss(reduction="none")},
+            "(32,)' for the loss: accepted a tensor",
+        ),
+        (
+            [problem(n=20)] * 2,
+            {"loss_fn": nn.CrossEntropyLoss(reduction="none")},
+            "(20,)' for the loss: accepted",
+        ),
     ],
 )
 def test_a_batch_the_model_or_loss_cannot_use_is_named_in_one_error(data, options, message):

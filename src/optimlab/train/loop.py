@@ -239,7 +239,8 @@ def fit(
     two_points = switches_modes(optimizer)
     if two_points:
         optimizer.train()
-    loss_of = batches.loss_function(model)
+    # The first batch takes the checked path, so that a loss of the wrong shape is named as the loss.
+    loss_of, checked = batches.loss_function(model), functools.partial(batches.compute_loss, model)
     stream = batches.from_step(state.step, device)
     first = True
     while state.step < total_steps and state.stop_reason is None:
@@ -248,7 +249,7 @@ def fit(
 
         def closure() -> torch.Tensor:
             with amp:
-                loss = loss_of(batch)  # noqa: B023  (called within this iteration only)
+                loss = (checked if first else loss_of)(batch)  # noqa: B023  (called within this iteration only)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if grad_clip_norm is not None:

@@ -153,10 +153,10 @@ def test_an_accuracy_interval_stays_within_its_bounds_worked_by_hand(monkeypatch
     d = paired_difference(high, low, ACCURACY)
     assert (d.mean, d.low, d.high) == pytest.approx((0.8, 0.8 - 0.55528, 1.0), abs=1e-5)
     below = interval_check("at most 1.05", high, below=1.05, measure="test accuracy", bounds=ACCURACY)
-    assert below.holds and "95% CI 0.622 to 1," in below.evidence
+    assert below.holds and "95% CI 0.62 to 1.00," in below.evidence  # half-width 0.19: two decimals
     check = paired_check("a above b", high, low, names=("a", "b"), above=0, measure="acc", bounds=ACCURACY)
-    assert "a 0.9 (95% CI 0.622 to 1, 5 runs)" in check.evidence
-    assert "difference 0.8 (95% CI 0.245 to 1, 5 runs)" in check.evidence
+    assert "a 0.90 (95% CI 0.62 to 1.00, 5 runs)" in check.evidence
+    assert "difference 0.80 (95% CI 0.24 to 1.00, 5 runs)" in check.evidence  # half-width 0.38: 0.01s
     drawn = {}
     monkeypatch.setattr(plots.figures, "intervals", lambda summaries, **_: drawn.update(summaries))
     plots.interval_figure({"g": {"a": high}}, title="t", ylabel="test accuracy", bounds=ACCURACY)

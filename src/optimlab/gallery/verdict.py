@@ -35,6 +35,7 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 
+from optimlab.report.intervals import rounded
 from optimlab.study.analysis import ACCURACY, UNBOUNDED, Summary, confidence_interval, difference_bounds
 
 __all__ = [
@@ -156,14 +157,15 @@ def proportion(k: int, n: int) -> Proportion:
     return Proportion(k, n, max(0.0, center - half), min(1.0, center + half))
 
 
-def describe(summary: Summary, unit: str = "", digits: int = 3) -> str:
-    """``0.12 (95% CI 0.08 to 0.16, 5 runs)``; one run has no interval, none is ``no finite runs``."""
+def describe(summary: Summary, unit: str = "") -> str:
+    """``0.12 (95% CI 0.08 to 0.16, 5 runs)``, to the decimals the interval supports
+    (:func:`optimlab.report.intervals.rounded`); one run has no interval, none is ``no finite runs``."""
     if summary.n == 0:
         return "no finite runs"
-    value = f"{summary.mean:.{digits}g}{unit}"
     if summary.n == 1 or not math.isfinite(summary.low):
-        return f"{value} (1 run, no interval)"
-    return f"{value} (95% CI {summary.low:.{digits}g} to {summary.high:.{digits}g}{unit}, {summary.n} runs)"
+        return f"{summary.mean:.3g}{unit} (1 run, no interval)"
+    mean, low, high = rounded(summary.mean, summary.low, summary.high)
+    return f"{mean}{unit} (95% CI {low} to {high}{unit}, {summary.n} runs)"
 
 
 def paired_check(

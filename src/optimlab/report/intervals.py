@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["interval", "mean_and_interval"]
+__all__ = ["interval", "mean_and_interval", "rounded"]
 
 _MOST_DECIMALS = 6  # a narrower interval (a loss of 1e-7) is written in 3 significant digits each, 1.23e-07
 
@@ -32,21 +32,19 @@ def mean_and_interval(mean: float, low: float, high: float) -> str:
     without an interval (one seed: NaN bounds)."""
     if not (math.isfinite(low) and math.isfinite(high)):
         return f"{mean:.4g}"
-    return " ".join(_written((mean,), low, high))
+    return "{} [{}, {}]".format(*rounded(mean, low, high))
 
 
 def interval(low: float, high: float) -> str:
     """``[low, high]`` to the decimals it supports, as :func:`mean_and_interval` writes it; empty without
     one (NaN bounds)."""
-    return _written((), low, high)[0] if math.isfinite(low) and math.isfinite(high) else ""
+    return "[{1}, {2}]".format(*rounded(low, low, high)) if math.isfinite(low) and math.isfinite(high) else ""
 
 
-def _written(values: tuple[float, ...], low: float, high: float) -> list[str]:
-    """``values`` each, then ``[low, high]``, all to the decimal place of the half-width's second
-    significant digit (3 significant digits each where that is past :data:`_MOST_DECIMALS`)."""
+def rounded(mean: float, low: float, high: float) -> tuple[str, str, str]:
+    """The three numbers as text, to the decimal place of the half-width's second significant digit (3
+    significant digits each where that is past :data:`_MOST_DECIMALS`, or the interval has no width)."""
     half = (high - low) / 2
     decimals = 1 - math.floor(math.log10(half)) if half > 0 else _MOST_DECIMALS + 1
-    if decimals > _MOST_DECIMALS:  # or no width at all (every seed alike): significant digits instead
-        return [*(f"{v:.3g}" for v in values), f"[{low:.3g}, {high:.3g}]"]
-    decimals = max(0, decimals)
-    return [*(f"{v:.{decimals}f}" for v in values), f"[{low:.{decimals}f}, {high:.{decimals}f}]"]
+    style = ".3g" if decimals > _MOST_DECIMALS else f".{max(0, decimals)}f"
+    return f"{mean:{style}}", f"{low:{style}}", f"{high:{style}}"

@@ -203,6 +203,17 @@ def explodes(input_shape, num_outputs):
     raise RuntimeError("no such layer")
 
 
+class NotANumber(nn.Module):
+    """Scores that are NaN from the start, whatever the weights: a bug no learning rate fixes."""
+
+    def __init__(self, input_shape, num_outputs):
+        super().__init__()
+        self.linear = nn.Linear(input_shape[0], num_outputs)
+
+    def forward(self, x):
+        return self.linear(x) * float("nan")
+
+
 BAD_INPUTS = [
     ({"optimizers": "adam"}, "'adam' for optimizers: accepted a list of them"),
     ({"optimizers": torch.optim.AdamW}, "'the class AdamW' for optimizers: accepted a list"),
@@ -214,6 +225,7 @@ BAD_INPUTS = [
     ({"space": {"optimizer.lr": {"low": -1.0, "high": 1.0, "log": True}}}, "-1.0 for log-scaled range"),
     ({"space": {"optimizer.lr": [0.0, 0.1]}}, "optimizer.lr: .*greater than 0"),
     ({"loss": nn.CrossEntropyLoss(reduction="none")}, "for the loss: accepted a tensor with one element"),
+    ({"model": NotANumber}, "nan for the loss of the first batch: .*check the model's forward"),
     ({"model": explodes}, "model '.*explodes' raised RuntimeError: no such layer"),
 ]
 
@@ -237,3 +249,16 @@ def test_bad_input_is_one_optimlab_error_naming_it(given, match, tmp_path):
         optimlab.compare(call.pop("optimizers"), out=tmp_path / "run", **call)
     assert "\n" not in str(error.value) or "invalid recipe" in str(error.value)
     assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+def test_a_first_loss_of_nan_is_left_to_the_trials_where_the_compared_field_may_change_it(tmp_path):
+    """Refused where only optimizers differ (the table above); a compared field outside the optimizer
+    and its schedule may give another first loss, so each trial runs and fails on its own."""
+    x, y = torch.randn(32, 3, generator=torch.Generator().manual_seed(0)), torch.arange(32) % 2
+    done = optimlab.compare(
+        compare={"training.batch_size": [8, 16]}, model=NotANumber, data=(x, y), budget=1, seeds=1,
+        epochs=1, out=tmp_path,
+    )  # fmt: skip
+    records = done.results[0].records
+    assert {r.method for r in records} == {"8", "16"}  # each method's tuning trial ran (none to rerun)
+    assert all(r.state == "fail" and r.status == "diverged" for r in records)

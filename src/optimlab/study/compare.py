@@ -11,6 +11,7 @@ PosixPath('runs/sgd-adam/report.html')
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -308,17 +309,40 @@ def check_trains(spec: StudySpec) -> None:
     built = build(recipe)
     _check_measured(spec, built.splits)
     if isinstance(built.splits, BatchSplits):  # the user's dict batches, with the loss they train on
-        fit(built.model, built.optimizer, built.batches(built.splits.train, train=True), total_steps=1)
+        state = fit(
+            built.model, built.optimizer, built.batches(built.splits.train, train=True), total_steps=1
+        )
+    else:
+        x, y = built.splits.train.x.to(built.device), built.splits.train.y.to(built.device)
+        state = fit(
+            built.model,
+            built.optimizer,
+            x,
+            y,
+            loss_fn=built.loss_fn,
+            total_steps=1,
+            batch_size=recipe.training.batch_size,
+        )
+    _check_first_loss(spec, state.train_loss)
+
+
+def _check_first_loss(spec: StudySpec, loss: float) -> None:
+    """Refuse a first loss that is not finite where the study varies nothing but the optimizer and its
+    schedule: taken before any step, it owes nothing to them, so every trial would diverge at its first
+    step (a forward that makes NaN, the log of 0) and the leaderboard would rank failures."""
+    varied = {
+        field
+        for m in spec.methods
+        for field in (*m.updates, *(d.field for d in spec.space_for(m).dimensions))
+    }
+    if math.isfinite(loss) or any(field.split(".")[0] not in ("optimizer", "schedule") for field in varied):
         return
-    x, y = built.splits.train.x.to(built.device), built.splits.train.y.to(built.device)
-    fit(
-        built.model,
-        built.optimizer,
-        x,
-        y,
-        loss_fn=built.loss_fn,
-        total_steps=1,
-        batch_size=recipe.training.batch_size,
+    named = spec.recipe.training.loss
+    raise InvalidValueError(
+        "the loss of the first batch",
+        loss,
+        "a finite loss before any step, which no optimizer or learning rate changes: check the model's "
+        f"forward ({spec.recipe.model.name}), the data and the loss{f' ({named})' if named else ''}",
     )
 
 

@@ -216,6 +216,28 @@ def test_a_users_loss_is_the_runs_loss(user_package):
     assert built.loss_fn(outputs, targets).item() == pytest.approx(2.0)
 
 
+def test_a_loss_function_is_the_runs_loss_with_loss_options_as_its_keywords(user_package):
+    """torch.nn.functional:cross_entropy was refused: 'input, target' for the parameters of loss, accepted
+    parameters with a default. A function of (outputs, targets) is the loss itself, its other keywords
+    the loss options, checked by name like a factory's."""
+    options = {"label_smoothing": 0.1, "ignore_index": 1}
+    recipe = Recipe.from_dict(
+        {
+            "data": {"name": "optimlab_test_data:tensors"},
+            "model": {"name": "optimlab_test_nets:build"},
+            "training": {"loss": "torch.nn.functional:cross_entropy", "loss_options": options, "epochs": 1},
+        }
+    )
+    built = build(recipe)
+    outputs, targets = torch.randn(6, 2, generator=torch.Generator().manual_seed(0)), torch.arange(6) % 2
+    expected = torch.nn.functional.cross_entropy(outputs, targets, **options)
+    assert built.loss_fn(outputs, targets).item() == pytest.approx(expected.item())
+    assert expected.item() != pytest.approx(torch.nn.functional.cross_entropy(outputs, targets).item())
+    assert train(recipe).status == "completed"
+    with pytest.raises(RecipeError, match="'label_smothing'. Did you mean 'label_smoothing'"):
+        recipe.with_updates({"training.loss_options": {"label_smothing": 0.1}})
+
+
 @pytest.mark.parametrize("loss", [None, "optimlab_test_nets:PlusAuxiliary"])
 def test_a_model_of_tensors_returning_a_tuple_is_refused_before_training(user_package, loss):
     """A model returning (scores, aux) with a loss that takes the tuple trained, then died in a traceback

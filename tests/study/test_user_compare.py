@@ -262,3 +262,24 @@ def test_a_first_loss_of_nan_is_left_to_the_trials_where_the_compared_field_may_
     records = done.results[0].records
     assert {r.method for r in records} == {"8", "16"}  # each method's tuning trial ran (none to rerun)
     assert all(r.state == "fail" and r.status == "diverged" for r in records)
+
+
+def test_a_loss_function_trains_as_torchs_loss_module_does(tmp_path):
+    """loss=nn.functional.cross_entropy (or a lambda) was refused: 'a function for loss', where fit takes
+    one. Each trains the numbers of torch's own nn.CrossEntropyLoss."""
+    x, y = torch.randn(48, 3, generator=torch.Generator().manual_seed(0)), torch.arange(48) % 3
+    common = {"model": "mlp", "data": (x, y), "budget": 1, "seeds": 1, "epochs": 1}
+    losses = {
+        "module": nn.CrossEntropyLoss(),
+        "function": nn.functional.cross_entropy,
+        "lambda": lambda outputs, targets: nn.functional.cross_entropy(outputs, targets),
+    }
+    runs = {
+        name: optimlab.compare(["sgd"], loss=loss, out=tmp_path / name, **common)
+        for name, loss in losses.items()
+    }
+    expected = [r.metrics for r in runs["module"].results[0].records]
+    assert expected and all(0 <= m["test_accuracy"] <= 1 for m in expected)
+    for name in ("function", "lambda"):
+        assert [r.metrics for r in runs[name].results[0].records] == expected
+    assert runs["function"].results[0].spec.recipe.training.loss == "torch.nn.functional:cross_entropy"

@@ -4,8 +4,8 @@
 A model factory gets the recipe's model options as keywords (its keywords with defaults are the entry's
 hyperparameters, checked like a built-in's), and the data's ``input_shape`` and ``num_outputs`` too
 when its signature names them; it returns an ``nn.Module``. A loss factory gets ``loss_options`` and
-returns an ``nn.Module`` called as ``loss(outputs, targets)``. An ``nn.Module`` class is its own
-factory. Both are registered on first lookup (:mod:`optimlab.user_code`).
+returns an ``nn.Module`` called as ``loss(outputs, targets)``; a loss function ``fn(outputs, targets,
+**loss_options)`` is taken as it is. An ``nn.Module`` class is its own factory. Both are registered on first lookup (:mod:`optimlab.user_code`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,15 @@ from torch import Tensor, nn
 from optimlab.errors import InvalidValueError
 from optimlab.user_code import call_user
 
-__all__ = ["DATA_KEYWORDS", "InputsAs", "adapt_loss", "adapt_model", "embeds_ids", "parameter_dtype"]
+__all__ = [
+    "DATA_KEYWORDS",
+    "InputsAs",
+    "LossFunction",
+    "adapt_loss",
+    "adapt_model",
+    "embeds_ids",
+    "parameter_dtype",
+]
 
 DATA_KEYWORDS = ("input_shape", "num_outputs")  # what a model factory may ask of the data, by name
 
@@ -82,8 +90,48 @@ def adapt_model(path: str, target: Any) -> Callable[..., nn.Module]:
 
 
 def adapt_loss(path: str, target: Any) -> Callable[..., nn.Module]:
-    """``target`` as a loss factory ``fn(**loss_options) -> nn.Module``."""
-    return _module_factory(path, target, "loss", ())
+    """``target`` as a loss factory ``fn(**loss_options) -> nn.Module``: a class or factory of the module,
+    or a loss function ``fn(outputs, targets, **loss_options)`` itself (its first two parameters have no
+    default: ``torch.nn.functional:cross_entropy``), made a module by :class:`LossFunction`."""
+    if not _is_loss_function(target):
+        return _module_factory(path, target, "loss", ())
+    signature = inspect.signature(target)
+    options = list(signature.parameters.values())[2:]
+
+    def factory(**given: Any) -> nn.Module:
+        return LossFunction(target, **given)
+
+    factory.__signature__ = signature.replace(parameters=options)  # type: ignore[attr-defined]
+    factory.__doc__ = target.__doc__
+    return factory
+
+
+def _is_loss_function(target: Any) -> bool:
+    """Whether ``target`` is called as ``target(outputs, targets, ...)``: a function (not a class) whose
+    first two parameters are positional without a default (a factory's have defaults: loss_options)."""
+    if isinstance(target, type) or not callable(target):
+        return False
+    try:
+        parameters = list(inspect.signature(target).parameters.values())[:2]
+    except (TypeError, ValueError):  # a builtin without a signature: left to the factory's checks
+        return False
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return len(parameters) == 2 and all(p.kind in positional and p.default is p.empty for p in parameters)
+
+
+class LossFunction(nn.Module):
+    """A loss function ``fn(outputs, targets, **options)`` as the module a recipe's loss is."""
+
+    def __init__(self, fn: Callable[..., Tensor], **options: Any) -> None:
+        super().__init__()
+        self.fn, self.options = fn, options
+
+    def forward(self, outputs: Any, targets: Any) -> Tensor:
+        return self.fn(outputs, targets, **self.options)
+
+    def extra_repr(self) -> str:
+        given = "".join(f", {k}={v!r}" for k, v in self.options.items())
+        return f"{getattr(self.fn, '__qualname__', self.fn)}{given}"
 
 
 def parameter_dtype(model: nn.Module) -> torch.dtype | None:

@@ -175,10 +175,14 @@ def _loss_name(loss: Any) -> tuple[str, bool]:
         ), False
     if isinstance(loss, nn.Module):  # an instance, shared by the trials: a loss holds no state they change
         return _name("loss", loss, lambda: lambda: loss, type(loss).__name__)
-    if isinstance(loss, type) and issubclass(loss, nn.Module):
-        return _name("loss", loss, lambda: loss, loss.__name__)
+    if callable(loss) and (not isinstance(loss, type) or issubclass(loss, nn.Module)):
+        # its class, or a function loss(outputs, targets) (models.user.adapt_loss)
+        return _name("loss", loss, lambda: loss, getattr(loss, "__name__", "loss"))
     raise InvalidValueError(
-        "loss", describe(loss), "an nn.Module called as loss(outputs, targets), its class, or a name or path"
+        "loss",
+        describe(loss),
+        "an nn.Module called as loss(outputs, targets), its class, a function loss(outputs, targets), or a "
+        "name or path",
     )
 
 
@@ -235,8 +239,9 @@ def compare(
         model, data: see the module docstring; either may be left out (then the ``workload``'s, by default
             digits_mlp's MLP and digits).
         loss: a name, an import path, an ``nn.Module`` (or its class) called as ``loss(outputs,
-            targets)``, or ``"model"``: the model's own, ``model(**batch).loss``; default cross-entropy
-            for classes, mean squared error otherwise, the model's own for dict batches.
+            targets)``, such a function itself, or ``"model"``: the model's own, ``model(**batch).loss``;
+            default cross-entropy for classes, mean squared error otherwise, the model's own for dict
+            batches.
         compute_loss: ``compute_loss(model, batch) -> loss`` for dict batches, by import path (or a
             function of an importable module), instead of ``loss``.
         space: the searched fields (a :class:`~optimlab.study.SearchSpace`, or ``{field: [choices]}``,

@@ -102,13 +102,16 @@ def test_a_loader_that_drops_its_last_batch_is_read_whole_in_its_own_rows():
 
 
 def test_multi_label_targets_are_refused_saying_what_is_accepted():
-    """A (N, K) matrix of 0/1 labels is refused by name and shape, not trained as something else."""
+    """A (N, K) matrix of 0/1 labels is refused by name and shape, not trained as something else; the
+    message names the shape that holds several labels per example (dict batches)."""
     labels = (torch.randn(20, 3) > 0).float()
     with pytest.raises(InvalidValueError) as refused:
         as_data((torch.randn(20, 4), labels), "tags")
     assert str(refused.value) == (
         "invalid value 'shape (20, 3)' for class labels of tags: accepted one label per example, shape (N,) "
-        "or (N, 1): several per example (multi-label 0/1 columns) are not supported."
+        "or (N, 1), in (x, y) rows; several per example (a class per position, multi-label 0/1 columns) "
+        "train as dict batches: a Dataset of {'<forward's argument>': x, 'labels': y} items, kept as they "
+        "are, with your loss."
     )
 
 

@@ -283,3 +283,49 @@ def test_a_loss_function_trains_as_torchs_loss_module_does(tmp_path):
     for name in ("function", "lambda"):
         assert [r.metrics for r in runs[name].results[0].records] == expected
     assert runs["function"].results[0].spec.recipe.training.loss == "torch.nn.functional:cross_entropy"
+
+
+class FixedTagger(nn.Module):
+    """Scores of 5 classes at each of 5 positions, (N, C, L) as CrossEntropyLoss takes them, from fixed
+    weights that training leaves as they are (the one trainable parameter has no effect)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(3, 5, 1).requires_grad_(False)
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.randn(5, 3, 1, generator=torch.Generator().manual_seed(7)))
+            self.conv.bias.zero_()
+        self.unused = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x):
+        return self.conv(x) + 0 * self.unused
+
+
+def test_a_class_per_position_is_refused_as_rows_and_scored_by_hand_as_dict_batches(tmp_path):
+    """(x, y) tensors with a class per position are refused, naming dict batches; as dict batches
+    (train, val, test) of padded sequences, the test accuracy and loss are those computed by hand:
+    positions labelled -100 skipped, the classes read in dimension 1 where positions are as many."""
+    generator = torch.Generator().manual_seed(0)
+    x, y = torch.randn(60, 3, 5, generator=generator), torch.randint(0, 5, (60, 5), generator=generator)
+    y[torch.arange(5) >= torch.randint(1, 6, (60, 1), generator=generator)] = -100  # padded past each end
+    common = {"model": FixedTagger, "loss": nn.CrossEntropyLoss(), "budget": 1, "seeds": 1, "epochs": 1}
+    with pytest.raises(InvalidValueError, match=r"shape \(60, 5\)' for class labels.*train as dict batches"):
+        optimlab.compare(["sgd"], data=(x, y), out=tmp_path / "rows", **common)
+
+    def items(rows):
+        return [{"x": x[i], "labels": y[i]} for i in rows]
+
+    splits = (items(range(36)), items(range(36, 48)), items(range(48, 60)))
+    done = optimlab.compare(
+        ["sgd"], data=tuple(DataLoader(s, batch_size=5) for s in splits), out=tmp_path / "d", **common
+    )
+    with torch.no_grad():
+        scores = FixedTagger()(x[48:])
+    counted = y[48:] != -100
+    accuracy = (scores.argmax(1)[counted] == y[48:][counted]).float().mean().item()
+    assert accuracy != pytest.approx((scores.argmax(2)[counted] == y[48:][counted]).float().mean().item())
+    (rerun,) = [r for r in done.results[0].records if r.phase == "seeds"]
+    loss = nn.functional.cross_entropy(scores, y[48:]).item()
+    assert rerun.metrics["test_accuracy"] == pytest.approx(accuracy)
+    assert rerun.metrics["test_loss"] == pytest.approx(loss, rel=1e-6)
+    assert done.leaderboard[0].test.mean == pytest.approx(loss, rel=1e-6)  # not one class each: tuned on loss

@@ -189,6 +189,23 @@ def _every_row(loader: DataLoader) -> DataLoader:
     return DataLoader(loader.dataset, sampler=loader.sampler, **kept)
 
 
+def _examples(x: Tensor, y: Tensor, name: str) -> Examples:
+    """The user's rows as :class:`~optimlab.data.Examples`; several class labels per example, which rows
+    of (x, y) cannot hold, are refused naming the shape that holds them: dict batches."""
+    try:
+        return Examples.from_arrays(x, y, name=name, task=float_task(y))
+    except InvalidValueError as error:
+        if error.field != f"class labels of {name}":
+            raise
+        raise InvalidValueError(
+            error.field,
+            error.value,
+            "one label per example, shape (N,) or (N, 1), in (x, y) rows; several per example (a class per "
+            "position, multi-label 0/1 columns) train as dict batches: a Dataset of {'<forward's "
+            "argument>': x, 'labels': y} items, kept as they are, with your loss",
+        ) from None
+
+
 def as_data(value: Any, name: str) -> Examples | Splits | BatchSplits | BatchDataset:
     """What the user's factory returned, as optimlab's examples to split or fixed splits, or as the user's
     dict batches (kept as they are)."""
@@ -199,13 +216,13 @@ def as_data(value: Any, name: str) -> Examples | Splits | BatchSplits | BatchDat
         return batches
     whole = _pair(value, name)
     if whole is not None:
-        return Examples.from_arrays(whole.x, whole.y, name=name, task=float_task(whole.y))
+        return _examples(whole.x, whole.y, name)
     if isinstance(value, (tuple, list)) and len(value) in (2, 3):
         parts = [_pair(part, f"{name} split {i}") for i, part in enumerate(value)]
         if all(part is not None for part in parts):
             # Labels of all splits are mapped together, so a class has one id in each.
             y = torch.cat([p.y for p in parts])
-            joined = Examples.from_arrays(torch.cat([p.x for p in parts]), y, name=name, task=float_task(y))
+            joined = _examples(torch.cat([p.x for p in parts]), y, name)
             ends = np.cumsum([0, *(len(p) for p in parts)])
             train, val, *test = (
                 joined.examples.subset(torch.arange(a, b)) for a, b in itertools.pairwise(ends)

@@ -329,3 +329,37 @@ def test_a_class_per_position_is_refused_as_rows_and_scored_by_hand_as_dict_batc
     assert rerun.metrics["test_accuracy"] == pytest.approx(accuracy)
     assert rerun.metrics["test_loss"] == pytest.approx(loss, rel=1e-6)
     assert done.leaderboard[0].test.mean == pytest.approx(loss, rel=1e-6)  # not one class each: tuned on loss
+
+
+class FixedRegressor(nn.Module):
+    """Three outputs from fixed weights that training leaves as they are."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(4, 3).requires_grad_(False)
+        with torch.no_grad():
+            self.linear.weight.copy_(torch.randn(3, 4, generator=torch.Generator().manual_seed(3)))
+            self.linear.bias.zero_()
+        self.unused = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x):
+        return self.linear(x) + 0 * self.unused
+
+
+def test_several_regression_targets_score_their_rmse_over_every_value_in_their_units(tmp_path):
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(60, 4, generator=generator)
+    y = x @ torch.randn(4, 3, generator=generator) * 10 + 5  # far from unit scale: nothing rescaled
+    splits = ((x[:36], y[:36]), (x[36:48], y[36:48]), (x[48:], y[48:]))
+    done = optimlab.compare(
+        ["sgd"], model=FixedRegressor, data=splits, budget=1, seeds=1, epochs=1, out=tmp_path
+    )
+    (rerun,) = [r for r in done.results[0].records if r.phase == "seeds"]
+    with torch.no_grad():
+        squared = (FixedRegressor()(x[48:]) - y[48:]).pow(2)
+    assert rerun.metrics["test_rmse"] == pytest.approx(squared.mean().sqrt().item(), rel=1e-6)
+    assert rerun.metrics["test_loss"] == pytest.approx(squared.mean().item(), rel=1e-6)  # torch's MSELoss
+    assert (
+        done.results[0].spec.metric == "val_loss"
+        and done.leaderboard[0].test.mean == rerun.metrics["test_loss"]
+    )

@@ -363,3 +363,33 @@ def test_several_regression_targets_score_their_rmse_over_every_value_in_their_u
         done.results[0].spec.metric == "val_loss"
         and done.leaderboard[0].test.mean == rerun.metrics["test_loss"]
     )
+
+
+def test_each_trial_starts_from_its_seeds_init_and_a_shared_model_is_refused(tmp_path):
+    """A factory returning one module built outside it handed every trial the weights the trial before
+    had trained (trial 2 started 0.0007 away from trial 1's start, Adam's trials 0.24 away), without a
+    word. Now it is refused before any trial, the shared model left untouched; a factory that builds
+    its own gives every tuning trial (one seed) the same start, the one torch makes from that seed."""
+    x, y = torch.randn(48, 5, generator=torch.Generator().manual_seed(0)), torch.arange(48) % 2
+    common = {"data": (x, y), "budget": 2, "seeds": 1, "epochs": 1}
+    shared = nn.Linear(5, 2)
+    untouched = shared.weight.detach().clone()
+    with pytest.raises(InvalidValueError, match="'the nn.Module it returned before' for what model") as error:
+        optimlab.compare(["sgd", "adam"], model=lambda: shared, out=tmp_path / "shared", **common)
+    assert "\n" not in str(error.value) and torch.equal(shared.weight, untouched)
+
+    starts = []
+
+    def build():
+        model = nn.Linear(5, 2)
+        starts.append(model.weight.detach().clone())
+        return model
+
+    done = optimlab.compare(["sgd", "adam"], model=build, out=tmp_path / "own", **common)
+    tuning = [r for r in done.results[0].records if r.phase == "tune"]
+    assert len(tuning) == 4 and len({r.seed for r in tuning}) == 1
+    torch.manual_seed(tuning[0].seed)
+    expected = nn.Linear(5, 2).weight.detach()
+    # The check before the trials builds two, then 4 tuning trials and 2 reruns on fresh seeds.
+    same = [torch.equal(start, expected) for start in starts]
+    assert len(same) == 8 and sum(same) == 6 and not any(torch.equal(s, expected) for s in starts[-1:])

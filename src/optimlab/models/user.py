@@ -11,6 +11,7 @@ returns an ``nn.Module`` called as ``loss(outputs, targets)``; a loss function `
 from __future__ import annotations
 
 import inspect
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -45,6 +46,9 @@ def _module_factory(
     signature = inspect.signature(target)
     wanted = [name for name in data_keywords if name in signature.parameters]
     _check_required(path, what, signature, set(wanted), data_keywords)
+    # The models it returned that are still alive: one returned again would carry the weights an earlier
+    # run trained into the next (a loss instance may be shared: it trains nothing).
+    returned: weakref.WeakSet[nn.Module] = weakref.WeakSet()
 
     def factory(*data: Any, **options: Any) -> nn.Module:
         given = dict(zip(data_keywords, data))
@@ -53,6 +57,15 @@ def _module_factory(
             raise InvalidValueError(
                 f"what {what} {path!r} returned", f"a {type(built).__name__}", "an nn.Module"
             )
+        if what == "model":
+            if built in returned:
+                raise InvalidValueError(
+                    f"what {what} {path!r} returned",
+                    "the nn.Module it returned before",
+                    "a new one each call (build it inside the function): each run trains its own from its "
+                    "seed, where a shared one starts from the weights the run before it trained",
+                )
+            returned.add(built)
         return built
 
     factory.__signature__ = signature.replace(  # type: ignore[attr-defined]

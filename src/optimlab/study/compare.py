@@ -302,12 +302,14 @@ def check_trains(spec: StudySpec) -> None:
     same way."""
     method = spec.methods[0]
     recipe = spec.recipe.with_updates({**method.updates, **spec.space_for(method).grid(1)[0]})
-    from optimlab.build import build
+    from optimlab.build import build, build_model
     from optimlab.data.user_factory import BatchSplits
     from optimlab.train.loop import fit
 
     built = build(recipe)
     _check_measured(spec, built.splits)
+    if Capability.USER in get_registry("model").get(recipe.model.name).capabilities:
+        build_model(recipe, built.splits)  # a factory that hands every trial one shared model is refused
     if isinstance(built.splits, BatchSplits):  # the user's dict batches, with the loss they train on
         state = fit(
             built.model, built.optimizer, built.batches(built.splits.train, train=True), total_steps=1

@@ -220,6 +220,27 @@ def rows_as_sequences() -> tuple[Tensor, Tensor]:
     return x.reshape(-1, 8, 8), y
 
 
+class LastStepClassifier(nn.Module):
+    """A recurrent layer (``nn.RNN``, ``nn.LSTM``, ``nn.GRU``) over (N, T, F) sequences, and a Linear
+    head on its last step's output."""
+
+    def __init__(self, cell: type[nn.Module], inputs: int, hidden: int, classes: int) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.rnn = cell(inputs, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.rnn(x)[0][:, -1])
+
+
+def first_step_sign(length: int = 200) -> tuple[Tensor, Tensor]:
+    """1,024 sequences of ``length`` N(0, 1) values, labelled by the sign of the first: the rest is
+    noise, so the model must carry one value through every step (Bengio et al. 1994)."""
+    x = torch.randn(1024, length, 1, generator=torch.Generator().manual_seed(0))
+    return x, (x[:, 0, 0] > 0).long()
+
+
 HEALTHY: dict[str, Setup] = {
     "relu mlp, He init, Adam 1e-3": Setup(lambda: mlp(init="he"), standardized, "adam", 1e-3),
     "relu mlp, PyTorch init, Adam 3e-3": Setup(mlp, standardized, "adam", 3e-3),

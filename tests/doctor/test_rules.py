@@ -12,11 +12,13 @@ from torch import nn
 
 from doctor.setups import (
     HEALTHY,
+    LastStepClassifier,
     Setup,
     WithSpareLayer,
     cnn,
     digits,
     feature_times_1000,
+    first_step_sign,
     flat_regression,
     mlp,
     noisy_labels,
@@ -113,6 +115,12 @@ def check_nan_input(f: Finding) -> None:
 
 def check_lr_too_low(f: Finding) -> None:
     assert f.evidence["progress"] < 0.05 and f.recipe_changes["optimizer.lr"] > 1e-2
+
+
+def check_lr_too_low_at_chance(f: Finding) -> None:
+    """The loss ends a little above its first batch's (noise at chance, 0.69 for two classes)."""
+    assert f.evidence["loss_end"] > f.evidence["loss_start"] and f.title.endswith("makes 0% progress")
+    assert f.recipe_changes["optimizer.lr"] > 1e-2 and f.recommendation.endswith("from the range test")
 
 
 def check_init_scale(f: Finding) -> None:
@@ -234,6 +242,20 @@ BROKEN = [  # (id, setup, first rule expected, evidence check, diagnose options)
         {"lr_find": False},
     ),
     ("SGD lr 1000x too low", Setup(mlp, standardized, "sgd", 1e-4), "lr_too_low", check_lr_too_low, {}),
+    (
+        "tanh RNN over 200 steps at chance, Adam 1e-3 (the check trains it at 20x)",
+        Setup(
+            lambda: LastStepClassifier(nn.RNN, 1, 32, 2),
+            first_step_sign,
+            "adam",
+            1e-3,
+            steps=100,
+            check_steps=100,
+        ),
+        "lr_too_low",
+        check_lr_too_low_at_chance,
+        {},
+    ),
     (
         "deep relu mlp, PyTorch init",
         Setup(lambda: mlp(depth=10, width=64), standardized, "adam", 1e-3),

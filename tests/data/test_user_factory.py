@@ -1,6 +1,7 @@
 """What a user's data factory returns: dict batches are kept as they are (BatchSplits), split by index
 when one Dataset of dict items is given; (input, target) data goes on to tensors as before."""
 
+import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -142,3 +143,19 @@ def test_one_float_target_per_example_is_a_regressions_unless_it_is_a_0_1_label(
             data = as_data(given, "binary")
             assert data.task == "classification" and data.num_classes == 2
             assert torch.equal(data.examples.y, torch.arange(30) % 2)
+
+
+def test_class_names_in_an_array_are_classes_numbered_as_scikit_learn_numbers_them():
+    """(x, np.array(['cat', 'dog', ...])) failed with torch's TypeError "can't convert np.ndarray of type
+    numpy.str_"; a CSV's names were read as classes all along. Now they are classes, in sorted order
+    (scikit-learn's LabelEncoder), one id each across the user's splits."""
+    from sklearn.preprocessing import LabelEncoder
+
+    x = torch.randn(30, 3, generator=torch.Generator().manual_seed(0))
+    names = np.array(["eel", "cat", "dog", "cat", "eel"] * 6)
+    expected = torch.as_tensor(LabelEncoder().fit_transform(names))
+    whole = as_data((x, names), "pets")
+    assert (whole.task, whole.num_classes) == ("classification", 3)
+    assert torch.equal(whole.examples.y, expected)
+    splits = as_data(((x[:20], names[:20]), (x[20:], names[20:])), "pets")
+    assert torch.equal(torch.cat([splits.train.y, splits.val.y]), expected) and splits.num_classes == 3

@@ -157,10 +157,16 @@ def _is_array(value: Any) -> bool:
     return isinstance(value, (Tensor, np.ndarray))
 
 
+def _targets(y: Tensor | np.ndarray) -> Any:
+    """Targets as a tensor; class names (an array of strings) stay an array, which
+    :meth:`~optimlab.data.Examples.from_arrays` maps to class ids, over every split at once."""
+    return y if isinstance(y, np.ndarray) and y.dtype.kind in "USO" else torch.as_tensor(y)
+
+
 def _pair(value: Any, name: str) -> TensorPair | None:
     """``value`` as two tensors, or None when it is not a pair, a Dataset or a DataLoader."""
     if isinstance(value, (tuple, list)) and len(value) == 2 and all(map(_is_array, value)):
-        return TensorPair(torch.as_tensor(value[0]), torch.as_tensor(value[1]))
+        return TensorPair(torch.as_tensor(value[0]), _targets(value[1]))
     if isinstance(value, DataLoader):
         batches = list(_every_row(value))
         pieces = [
@@ -221,7 +227,8 @@ def as_data(value: Any, name: str) -> Examples | Splits | BatchSplits | BatchDat
         parts = [_pair(part, f"{name} split {i}") for i, part in enumerate(value)]
         if all(part is not None for part in parts):
             # Labels of all splits are mapped together, so a class has one id in each.
-            y = torch.cat([p.y for p in parts])
+            ys = [p.y for p in parts]
+            y = np.concatenate(ys) if isinstance(ys[0], np.ndarray) else torch.cat(ys)
             joined = _examples(torch.cat([p.x for p in parts]), y, name)
             ends = np.cumsum([0, *(len(p) for p in parts)])
             train, val, *test = (

@@ -112,6 +112,8 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "adam": lambda params, lr: torch.optim.Adam(params, lr=lr),
     "sgd": lambda params, lr: torch.optim.SGD(params, lr=lr),
     "momentum": lambda params, lr: torch.optim.SGD(params, lr=lr, momentum=0.9),
+    # eps 1.0 (TensorFlow's advice for Inception): Adam's steps are lr x gradient / eps, as SGD's
+    "adam, eps 1": lambda params, lr: torch.optim.Adam(params, lr=lr, eps=1.0),
 }
 
 
@@ -262,6 +264,7 @@ HEALTHY: dict[str, Setup] = {
     "optimlab transformer on rows, Adam 1e-3": Setup(
         transformer, rows_as_sequences, "adam", 1e-3, steps=100, check_steps=40
     ),
+    "relu mlp, Adam eps 1 with an lr to match, 0.3": Setup(mlp, standardized, "adam, eps 1", 0.3),
     "regression mlp, MSE, Adam 1e-3": Setup(
         lambda: mlp(inputs=8, outputs=1, width=64, depth=1), regression, "adam", 1e-3, nn.MSELoss()
     ),

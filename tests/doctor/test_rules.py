@@ -123,6 +123,13 @@ def check_lr_too_low_at_chance(f: Finding) -> None:
     assert f.recipe_changes["optimizer.lr"] > 1e-2 and f.recommendation.endswith("from the range test")
 
 
+def check_adaptive_eps(f: Finding) -> None:
+    """Adam's step over the RMS gradient per weight g: g / (g + eps), about g where eps is 1."""
+    assert f.evidence["eps"] == 1.0 and f.recipe_changes == {"optimizer.eps": 1e-8}
+    rms = f.evidence["rms_gradient"]
+    assert f.evidence["step_fraction"] == pytest.approx(rms / (rms + 1.0)) and rms < 0.01
+
+
 def check_init_scale(f: Finding) -> None:
     assert "shrinks" in f.title and f.recipe_changes == {"model.init": "kaiming_normal"}
 
@@ -254,6 +261,13 @@ BROKEN = [  # (id, setup, first rule expected, evidence check, diagnose options)
         ),
         "lr_too_low",
         check_lr_too_low_at_chance,
+        {},
+    ),
+    (
+        "relu mlp, Adam eps 1 at lr 1e-3",
+        Setup(mlp, standardized, "adam, eps 1", 1e-3),
+        "adaptive_eps",
+        check_adaptive_eps,
         {},
     ),
     (

@@ -297,6 +297,9 @@ class RunStatistics:
     # the steps watched (no other optimizer stepped them either): their module -> values (the
     # unstepped_parameters rule). Filled when the instruments stop.
     unstepped: dict[str, int] = dataclasses.field(default_factory=dict)
+    # The eps an Adam-family optimizer (groups with betas) adds to the root of its second moment, the
+    # largest over its groups; None for the others (the adaptive_eps rule).
+    adam_eps: float | None = None
 
     # --- per-layer views ----------------------------------------------------------------------
 
@@ -443,7 +446,11 @@ class Instruments:
         self._params = params
         self._zero = torch.zeros((), device=params[0].device)
         self.statistics = RunStatistics(
-            layers=layers, param_layer=param_layer, schedule=schedule, activations=activations
+            layers=layers,
+            param_layer=param_layer,
+            schedule=schedule,
+            activations=activations,
+            adam_eps=_adam_eps(optimizer),
         )
         capabilities = get_registry("activation")
         self._saturating = {
@@ -729,6 +736,17 @@ class Instruments:
             self._conv_feeds[name] = feeding is not None and feeding.kind.startswith("Conv")
             plan.append((module.register_forward_hook, self._activation_hook(name)))
         self._hook_plan = plan
+
+
+def _adam_eps(optimizer: torch.optim.Optimizer) -> float | None:
+    """The largest eps of the groups with betas and a number eps: Adam's denominator sqrt(v) + eps
+    (Adam, AdamW, NAdam, RAdam, Adamax, LAMB; not Adadelta, whose eps sits inside the root)."""
+    found = [
+        float(group["eps"])
+        for group in optimizer.param_groups
+        if "betas" in group and isinstance(group.get("eps"), (int, float))
+    ]
+    return max(found, default=None)
 
 
 def _norms(tensors: Iterable[Tensor]) -> Tensor:

@@ -130,6 +130,7 @@ class Setup:
     check_steps: int = 200  # of each lr candidate's check run (lr_check)
     # What the user's code does to the model once the optimizer is built (replaces its head, say).
     then: Callable[[nn.Module], None] | None = None
+    batch_size: int = 32
 
     def diagnose(self, **options: Any) -> Any:
         from optimlab.doctor import diagnose
@@ -143,7 +144,7 @@ class Setup:
             self.data(),
             self.loss,
             optimizer,
-            batch_size=32,
+            batch_size=self.batch_size,
             **{"steps": self.steps, "check_steps": self.check_steps, **options},
         )
 

@@ -22,6 +22,7 @@ from doctor.setups import (
     flat_regression,
     mlp,
     noisy_labels,
+    normalized_mlp,
     pixels,
     regression,
     regression_in_thousands,
@@ -128,6 +129,11 @@ def check_adaptive_eps(f: Finding) -> None:
     assert f.evidence["eps"] == 1.0 and f.recipe_changes == {"optimizer.eps": 1e-8}
     rms = f.evidence["rms_gradient"]
     assert f.evidence["step_fraction"] == pytest.approx(rms / (rms + 1.0)) and rms < 0.01
+
+
+def check_batch_norm_batch(f: Finding) -> None:
+    assert f.title == "Batch norm over 2 examples a batch: 1 (BatchNorm1d), 4 (BatchNorm1d)"
+    assert f.evidence["rows"] == {"1": 2, "4": 2} and f.recipe_changes == {"model.norm": "layer"}
 
 
 def check_init_scale(f: Finding) -> None:
@@ -268,6 +274,13 @@ BROKEN = [  # (id, setup, first rule expected, evidence check, diagnose options)
         Setup(mlp, standardized, "adam, eps 1", 1e-3),
         "adaptive_eps",
         check_adaptive_eps,
+        {},
+    ),
+    (
+        "batch-norm mlp at batch size 2",
+        Setup(lambda: normalized_mlp(nn.BatchNorm1d, nn.ReLU), standardized, "adam", 1e-3, batch_size=2),
+        "batch_norm_batch",
+        check_batch_norm_batch,
         {},
     ),
     (
@@ -649,3 +662,21 @@ def test_embedded_token_ids_are_no_inputs_to_standardize(frozen):
                              steps=60, lr_find=False)  # fmt: skip
         assert diagnosis.statistics.input_features is None
         assert [f.rule for f in diagnosis.problems][:1] == ([rule] if rule else [])
+
+
+def test_batch_norm_is_judged_on_its_usual_batch_and_a_conv_net_is_advised_group_norm():
+    """An epoch's short last batch is no evidence; batch norm after conv layers is replaced by group
+    norm (Wu & He 2018), after Linear layers by layer norm."""
+    from optimlab.doctor.instruments import LayerInfo, RunStatistics
+    from optimlab.doctor.rules.normalization import batch_norm_batch
+
+    def finding(rows, kind):
+        layer = LayerInfo("bn", kind, 32, None, None, 0.0, 0.0)
+        stats = RunStatistics(layers=[layer], param_layer=[0, 0], schedule=None, batch_norm_rows={"bn": rows})
+        return batch_norm_batch(stats)
+
+    assert finding([32, 32, 22, 32, 2], "BatchNorm2d") is None
+    assert finding([8, 8, 8], "BatchNorm2d") is None
+    small = finding([4, 4, 2, 4], "BatchNorm2d")
+    assert small.evidence["rows"] == {"bn": 4} and small.recipe_changes == {"model.norm": "group"}
+    assert finding([4, 4], "BatchNorm1d").recipe_changes == {"model.norm": "layer"}

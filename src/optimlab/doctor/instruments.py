@@ -18,6 +18,7 @@ attached for that step only:
 * **layer output mean/std/spread** of every layer with parameters, on the first detailed step (what
   init and biases did), and **input feature ranges** at the first Linear/Conv layer, over the first
   ``window`` detailed steps (the inputs' scale does not change with training).
+* **batch norm rows**: how many examples each batch norm took its batch's statistics over.
 
 Once, at the first non-finite gradient: the **NaN origin**, by replaying that batch's forward pass with
 the weights from before the step (:mod:`optimlab.doctor.nan_origin`).
@@ -97,6 +98,9 @@ INSTRUMENTS: tuple[Instrument, ...] = (
         "layer_output_std, input_feature_ranges",
         "first detailed step; first 5 detailed steps",
         "a forward hook per layer; per-feature min/max/moments at the first Linear/Conv layer",
+    ),
+    Instrument(
+        "batch_norm_rows", "detailed steps", "a forward pre-hook per batch norm reading its input's length"
     ),
     Instrument(
         "nan_origin", "once, at the first non-finite gradient", "one forward pass with a hook on every module"
@@ -300,6 +304,9 @@ class RunStatistics:
     # The eps an Adam-family optimizer (groups with betas) adds to the root of its second moment, the
     # largest over its groups; None for the others (the adaptive_eps rule).
     adam_eps: float | None = None
+    # Each batch norm that normalized by its batch's statistics (training mode, or no running ones) ->
+    # the examples (rows) of each such batch on the detailed steps (the batch_norm_batch rule).
+    batch_norm_rows: dict[str, list[int]] = dataclasses.field(default_factory=dict)
 
     # --- per-layer views ----------------------------------------------------------------------
 
@@ -388,6 +395,7 @@ def _summarize(rows: Tensor) -> OutputStats:
 
 
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 
 class Instruments:
@@ -485,6 +493,12 @@ class Instruments:
             self._hook_plan.append((module.register_forward_hook, self._layer_hook(name)))
         for name, module in self._activation_modules.items():
             self._hook_plan.append((module.register_forward_hook, self._activation_hook(name)))
+        self._batch_norm_hooks = [
+            (module.register_forward_pre_hook, self._batch_norm_hook(name))
+            for name, module in model.named_modules()
+            if isinstance(module, _BATCH_NORMS)
+        ]
+        self._hook_plan += self._batch_norm_hooks
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -672,6 +686,14 @@ class Instruments:
 
         return hook
 
+    def _batch_norm_hook(self, name: str) -> Callable[..., None]:
+        def hook(module: nn.Module, args: Any) -> None:
+            uses_batch = module.training or getattr(module, "running_mean", None) is None
+            if uses_batch and args and isinstance(args[0], Tensor) and args[0].ndim >= 2:
+                self.statistics.batch_norm_rows.setdefault(name, []).append(args[0].shape[0])
+
+        return hook
+
     def _record(self, name: str, stats: OutputStats) -> None:
         self.statistics.outputs.setdefault(name, {})[self._step + 1] = stats
 
@@ -735,7 +757,7 @@ class Instruments:
             feeding = stats.feeding_layer(name)
             self._conv_feeds[name] = feeding is not None and feeding.kind.startswith("Conv")
             plan.append((module.register_forward_hook, self._activation_hook(name)))
-        self._hook_plan = plan
+        self._hook_plan = plan + self._batch_norm_hooks
 
 
 def _adam_eps(optimizer: torch.optim.Optimizer) -> float | None:

@@ -1,0 +1,63 @@
+"""Rules on normalization layers: batch norm whose batches hold too few examples for their statistics."""
+
+from __future__ import annotations
+
+import statistics
+
+from optimlab.doctor.findings import Finding
+from optimlab.doctor.instruments import RunStatistics
+from optimlab.doctor.lr_find import LRRangeResult
+from optimlab.doctor.rules._readings import _label, _register, _score
+from optimlab.registry import POSITIVE_INT
+
+__all__ = ["batch_norm_batch"]
+
+
+@_register(
+    "batch_norm_batch",
+    "Batch norm over batches of a few examples: each is normalized by its own noisy mean and variance.",
+    "Wu & He 2018, Group Normalization, arXiv:1803.08494 (Fig. 1: batch norm degrades below 8 images)",
+    accepts={"min_rows": POSITIVE_INT},
+)
+def batch_norm_batch(
+    stats: RunStatistics,
+    lr_range: LRRangeResult | None = None,
+    *,
+    min_rows: int = 8,
+) -> Finding | None:
+    """A batch norm that took its batch's statistics over fewer than ``min_rows`` examples (the median
+    over the detailed steps: an epoch's short last batch does not count). Its mean and variance are
+    noise (two examples normalize to -1 and +1 whatever they are), so the training outputs depend on
+    which examples share the batch and differ from the running statistics used at evaluation.
+    ResNet-50's ImageNet error with batch norm: 23.6% at 32 images a batch, 24.8% at 8, 27.3% at 4,
+    34.7% at 2; with group norm 24.1% at every size (Wu & He 2018, Fig. 1)."""
+    rows = {name: statistics.median(seen) for name, seen in stats.batch_norm_rows.items() if seen}
+    small = {name: n for name, n in rows.items() if n < min_rows}
+    if not small:
+        return None
+    fewest = min(small.values())
+    names = ", ".join(_label(stats, name) for name in list(small)[:3])
+    more = f" and {len(small) - 3} more" if len(small) > 3 else ""
+    return Finding(
+        rule="batch_norm_batch",
+        severity="warning",
+        title=f"Batch norm over {fewest:g} examples a batch: {names}{more}",
+        explanation=(
+            f"{len(small)} batch norm layers normalize each batch by its own mean and variance over "
+            f"{fewest:g} examples (median over the detailed steps): statistics that noisy make each "
+            "example's output depend on the others in its batch, and evaluation (with the running "
+            "statistics) sees another model. Batch norm needs 16 or more examples a batch (Wu & He 2018)."
+        ),
+        recommendation=(
+            "norm: group for conv layers, or layer (their statistics are per example), or training: "
+            f"batch_size 32 (now {fewest:g})"
+        ),
+        recipe_changes={"model.norm": "group" if all(_is_conv_norm(stats, n) for n in small) else "layer"},
+        evidence={"rows": rows, "min_rows": min_rows},
+        score=_score(min_rows / fewest),
+        explains=("exploding_gradients", "lr_too_high", "lr_too_low", "plateau", "no_learning", "nan_inf"),
+    )
+
+
+def _is_conv_norm(stats: RunStatistics, name: str) -> bool:
+    return any(layer.name == name and layer.kind in ("BatchNorm2d", "BatchNorm3d") for layer in stats.layers)

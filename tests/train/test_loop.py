@@ -81,6 +81,18 @@ def test_non_finite_loss_stops_with_a_message():
     assert not math.isfinite(state.train_loss)
 
 
+def test_a_first_loss_that_is_not_finite_is_not_blamed_on_the_learning_rate():
+    """A NaN in the first batch stopped the run with 'lower the learning rate', though the first loss is
+    taken before any update."""
+    x, y = problem()
+    x[3, 1] = float("nan")
+    model = network()
+    state = fit(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, loss_fn=nn.CrossEntropyLoss(),
+                total_steps=10, batch_size=96)  # fmt: skip
+    assert state.diverged and state.step == 1 and math.isnan(state.train_loss)
+    assert "before any update" in state.stop_reason and "lower the learning rate" not in state.stop_reason
+
+
 def test_early_stopping_stops_after_patience_evaluations_without_improvement():
     x, y = problem()
     model = network()

@@ -78,7 +78,10 @@ class TrainState:
         if not math.isfinite(self.train_loss):
             self.diverged = True
             self.stop_reason = (
-                f"training diverged: the loss became {self.train_loss} at step {self.step} "
+                f"training diverged: the loss was {self.train_loss} at step 1, before any update, which no "
+                "learning rate makes; check the model's outputs and the data for NaN or infinite values"
+                if self.step == 1
+                else f"training diverged: the loss became {self.train_loss} at step {self.step} "
                 f"(lr {self.lr:.3g}); lower the learning rate, clip gradients, or check the data scale"
             )
 

@@ -273,6 +273,26 @@ def test_several_labels_per_example_get_their_loss_and_no_class_accuracy():
         assert recorder.seen[-1][1] == {"val_loss": pytest.approx(loss_fn(model(x), y).item(), rel=1e-6)}
 
 
+@pytest.mark.parametrize("loss_fn", [nn.MSELoss(), nn.L1Loss()])
+def test_several_regression_targets_get_their_rmse_over_every_value(loss_fn):
+    """Three targets per example: val_loss is torch's loss over the split, and val_rmse (fit gave none)
+    the root of the mean squared error over all of its values, computed by hand."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(40, 4, generator=generator)
+    y = x @ torch.randn(4, 3, generator=generator) * 5 + 2
+    torch.manual_seed(0)
+    model = nn.Linear(4, 3)
+    recorder = Evaluations()
+    fit(model, torch.optim.SGD(model.parameters(), lr=0.0), (x, y), loss_fn=loss_fn, total_steps=1,
+        batch_size=40, val_data=DataLoader(TensorDataset(x, y), batch_size=16), callbacks=[recorder])  # fmt: skip
+    with torch.no_grad():
+        outputs = model(x)
+    assert recorder.seen[-1][1] == {
+        "val_loss": pytest.approx(loss_fn(outputs, y).item(), rel=1e-6),
+        "val_rmse": pytest.approx((outputs - y).pow(2).mean().sqrt().item(), rel=1e-6),
+    }
+
+
 def binary_logit_loss(logit, label):
     return nn.functional.binary_cross_entropy_with_logits(logit.squeeze(1), label.float())
 

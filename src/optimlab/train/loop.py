@@ -163,8 +163,9 @@ def fit(
             its own): rows permuted from (seed, epoch), or in order unless ``shuffle``, and an epoch's
             last, smaller batch kept or dropped, as a DataLoader means them.
         val_data: validation data in any of the same shapes, evaluated to ``val_loss`` (and
-            ``val_accuracy`` where predictions are class scores of integer targets); or ``evaluate``,
-            any ``() -> metrics``.
+            ``val_accuracy`` where predictions are class scores of integer targets, ``val_rmse`` where
+            they are a regression's values: :func:`evaluate_batches`); or ``evaluate``, any
+            ``() -> metrics``.
         eval_every: evaluate every this many steps (default: once an epoch) and at the end; the metrics
             reach callbacks.
 
@@ -421,8 +422,9 @@ def evaluate_batches(
     per_batch: list[float] | None = None,
 ) -> dict[str, float]:
     """Mean loss over one pass of ``batches`` (each batch weighted by what its mean averaged over: its
-    rows, or for cross-entropy the targets it did not ignore), and accuracy where predictions are class
-    scores of integer targets (positions the loss ignores skipped): a dict batch's targets are
+    rows, or for cross-entropy the targets it did not ignore), accuracy where predictions are class
+    scores of integer targets (positions the loss ignores skipped), and RMSE over every value where
+    they are a regression's under torch's MSE, L1, smooth L1 or Huber loss: a dict batch's targets are
     under ``labels`` (:data:`~optimlab.data.user_batches.TARGET_KEYS`), its predictions the outputs'
     ``.logits``. Each of the user's ``metrics`` (``f1(outputs, targets)``) gets the predictions and
     targets of the whole pass, as ``{prefix}_{name}``; each batch's loss is also appended to
@@ -430,6 +432,7 @@ def evaluate_batches(
     model.eval()
     device = next(model.parameters()).device
     total = rows = correct = labels = 0.0  # rows: what the batches' mean losses averaged over
+    squared = values = 0.0  # of a regression: squared errors and how many values they cover
     kept: list[tuple[Any, Any]] = []  # (prediction, target) of each batch, for the user's metrics
     for i, batch in enumerate(batches.one_pass(device)):
         if i:
@@ -455,6 +458,9 @@ def evaluate_batches(
         if found is not None:
             correct += found[0].sum().item()
             labels += found[1].sum().item()
+        elif _regresses(batches.loss_fn, predicted, target):
+            squared += (predicted.double() - target.double()).pow(2).sum().item()
+            values += target.numel()
         if metrics:
             if not (isinstance(predicted, torch.Tensor) and isinstance(target, torch.Tensor)):
                 raise InvalidValueError(
@@ -469,12 +475,27 @@ def evaluate_batches(
     found = {f"{prefix}_loss": total / rows}
     if labels:
         found[f"{prefix}_accuracy"] = correct / labels
+    if values:
+        found[f"{prefix}_rmse"] = math.sqrt(squared / values)
     if metrics and kept:
         outputs, targets = (torch.cat(parts) for parts in zip(*kept))
         found.update(
             {f"{prefix}_{name}": float(metric(outputs, targets)) for name, metric in metrics.items()}
         )
     return found
+
+
+_REGRESSION_LOSSES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss)
+
+
+def _regresses(loss_fn: Any, predicted: Any, target: Any) -> bool:
+    """Whether ``predicted`` are a regression's values of ``target``, one each, under one of torch's
+    regression losses: their RMSE over every value is then a metric (as for a recipe's regression)."""
+    return (
+        isinstance(loss_fn, _REGRESSION_LOSSES) and isinstance(predicted, torch.Tensor)
+        and isinstance(target, torch.Tensor) and predicted.shape == target.shape
+        and predicted.is_floating_point() and target.is_floating_point()
+    )  # fmt: skip
 
 
 def _averaged_over(loss_fn: Any, target: Any, rows: int) -> float:

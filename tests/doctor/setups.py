@@ -237,6 +237,12 @@ class LastStepClassifier(nn.Module):
         return self.head(self.rnn(x)[0][:, -1])
 
 
+def pixel_rows() -> tuple[Tensor, Tensor]:
+    """:func:`pixels` as sequences of 8 rows of 8 features: values 0..255."""
+    x, y = pixels()
+    return x.reshape(-1, 8, 8), y
+
+
 def first_step_sign(length: int = 200) -> tuple[Tensor, Tensor]:
     """1,024 sequences of ``length`` N(0, 1) values, labelled by the sign of the first: the rest is
     noise, so the model must carry one value through every step (Bengio et al. 1994)."""
@@ -264,6 +270,14 @@ HEALTHY: dict[str, Setup] = {
     ),
     "optimlab transformer on rows, Adam 1e-3": Setup(
         transformer, rows_as_sequences, "adam", 1e-3, steps=100, check_steps=40
+    ),
+    "lstm on rows, Adam 3e-3": Setup(
+        lambda: LastStepClassifier(nn.LSTM, 8, 64, 10),
+        rows_as_sequences,
+        "adam",
+        3e-3,
+        steps=100,
+        check_steps=40,
     ),
     "relu mlp, Adam eps 1 with an lr to match, 0.3": Setup(mlp, standardized, "adam, eps 1", 0.3),
     "regression mlp, MSE, Adam 1e-3": Setup(

@@ -23,6 +23,7 @@ from doctor.setups import (
     mlp,
     noisy_labels,
     normalized_mlp,
+    pixel_rows,
     pixels,
     regression,
     regression_in_thousands,
@@ -81,6 +82,13 @@ def check_pixels_of_one_channel(f: Finding) -> None:
     check_pixels(f)  # a conv layer's inputs are read per channel: one here, over every pixel
     assert f.title == "Unnormalized inputs: the one channel ranges 0..255"
     assert "training values per channel" in f.explanation
+
+
+def check_pixels_of_each_step(f: Finding) -> None:
+    """The LSTM reads the 8 pixels of each row; its head reads the hidden state (-1..1)."""
+    check_pixels(f)
+    assert len(f.evidence["feature_max"]) == 8 and max(f.evidence["feature_max"]) == 255
+    assert f.evidence["rows"] == 5 * 32 * 8  # 5 detailed steps of 32 sequences of 8 rows
 
 
 def check_one_feature(f: Finding) -> None:
@@ -204,6 +212,13 @@ BROKEN = [  # (id, setup, first rule expected, evidence check, diagnose options)
     ("relu mlp, pixels 0..255", Setup(mlp, pixels, "adam", 1e-3), "input_scale", check_pixels, {}),
     ("relu mlp, pixels 0..255, SGD", Setup(mlp, pixels, "sgd", 0.1), "input_scale", check_pixels, {}),
     ("cnn, pixels 0..255", Setup(cnn, pixels, "adam", 1e-3), "input_scale", check_pixels_of_one_channel, {}),
+    (
+        "lstm on rows of pixels 0..255",
+        Setup(lambda: LastStepClassifier(nn.LSTM, 8, 64, 10), pixel_rows, "adam", 3e-3),
+        "input_scale",
+        check_pixels_of_each_step,
+        {"lr_find": False},
+    ),
     (
         "one feature 1000x the others",
         Setup(mlp, feature_times_1000, "adam", 1e-3),

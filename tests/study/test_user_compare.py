@@ -329,6 +329,38 @@ def test_a_class_per_position_is_refused_as_rows_and_scored_by_hand_as_dict_batc
     assert rerun.metrics["test_accuracy"] == pytest.approx(accuracy)
     assert rerun.metrics["test_loss"] == pytest.approx(loss, rel=1e-6)
     assert done.leaderboard[0].test.mean == pytest.approx(loss, rel=1e-6)  # not one class each: tuned on loss
+    # Asked for, accuracy is tuned on and reported: it was silently replaced by val_loss.
+    loaders = tuple(DataLoader(s, batch_size=5) for s in splits)
+    done = optimlab.compare(["sgd"], data=loaders, metric="val_accuracy", out=tmp_path / "a", **common)
+    (result,) = done.results
+    assert (result.spec.metric, result.spec.test_metric) == ("val_accuracy", "test_accuracy")
+    assert done.leaderboard[0].test.mean == pytest.approx(accuracy)
+
+
+def test_a_metric_the_data_does_not_measure_is_refused_before_any_trial(tmp_path):
+    """Multi-label 0/1 targets under BCEWithLogitsLoss measure no accuracy: metric='val_accuracy' was
+    replaced by val_loss without a word, and metric='val_rmse' failed every trial ("no finite
+    'val_rmse' at the end"). Both are refused in one line naming what the data measures."""
+    generator = torch.Generator().manual_seed(0)
+    x, y = torch.randn(40, 6, generator=generator), (torch.rand(40, 3, generator=generator) > 0.5).float()
+    items = [{"x": x[i], "labels": y[i]} for i in range(40)]
+
+    class Tags(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(6, 3)
+
+        def forward(self, x):
+            return self.linear(x)
+
+    for metric in ("val_accuracy", "val_rmse"):
+        with pytest.raises(
+            InvalidValueError, match=f"'{metric}' for metric.*measures with this model and loss: val_loss."
+        ):
+            data = (DataLoader(items[:30], batch_size=8), DataLoader(items[30:], batch_size=8))
+            optimlab.compare(["sgd"], model=Tags, data=data, loss=nn.BCEWithLogitsLoss(),
+                             metric=metric, budget=1, seeds=1, epochs=1, out=tmp_path / metric)  # fmt: skip
+        assert not (tmp_path / metric).exists()
 
 
 class FixedRegressor(nn.Module):

@@ -305,6 +305,7 @@ def check_trains(spec: StudySpec) -> None:
     from optimlab.build import build, build_model
     from optimlab.data.user_factory import BatchSplits
     from optimlab.train.loop import fit
+    from optimlab.train.run import split_evaluator, user_metrics
 
     built = build(recipe)
     _check_measured(spec, built.splits)
@@ -326,6 +327,13 @@ def check_trains(spec: StudySpec) -> None:
             batch_size=recipe.training.batch_size,
         )
     _check_first_loss(spec, state.train_loss)
+    measured = split_evaluator(built, built.splits.val, prefix="val", metrics=user_metrics(recipe))()
+    if measured and spec.metric not in measured:  # (an empty validation split measures nothing)
+        raise InvalidValueError(
+            "metric (--metric)",
+            spec.metric,
+            f"a metric {recipe.data.name} measures with this model and loss: {', '.join(sorted(measured))}",
+        )
 
 
 def _check_first_loss(spec: StudySpec, loss: float) -> None:

@@ -344,5 +344,7 @@ def compare(
         seeds=seeds,
         protocol=protocol,
         pruner=pruner,
+        metric=metric,  # again after the plan fits the workload to dict batches, which tune on val_loss
+        goal=goal,
         **run,
     )

@@ -44,6 +44,7 @@ __all__ = [
     "evaluate_members",
     "fit_built",
     "metric_name",
+    "split_evaluator",
     "train",
     "user_metrics",
 ]
@@ -190,7 +191,7 @@ def _train(
         x, y = built.batches(splits.train, train=True), None
     else:
         x, y = splits.train.x.to(device), splits.train.y.to(device)
-    validate = _split_evaluator(built, splits.val, prefix="val", metrics=metrics)
+    validate = split_evaluator(built, splits.val, prefix="val", metrics=metrics)
 
     resumable: list[Callback] = []
     if out is not None:
@@ -249,7 +250,7 @@ def _train(
     return _finish(built, state, out, interrupted=stop.received is not None, changes=changes)
 
 
-def _split_evaluator(
+def split_evaluator(
     built: Built,
     split: Any,
     *,
@@ -438,7 +439,7 @@ def _finish(
         own_metrics = user_metrics(built.recipe)
         for prefix, part in (("val", splits.val), ("test", splits.test)):
             if part is not None:  # the user's dict batches: no test split unless they gave one
-                metrics.update(_split_evaluator(built, part, prefix=prefix, metrics=own_metrics)())
+                metrics.update(split_evaluator(built, part, prefix=prefix, metrics=own_metrics)())
         if not metrics:
             message = (
                 "nothing held out to score: the validation and test splits hold no rows (too few examples "

@@ -400,15 +400,27 @@ def test_several_regression_targets_score_their_rmse_over_every_value_in_their_u
 def test_each_trial_starts_from_its_seeds_init_and_a_shared_model_is_refused(tmp_path):
     """A factory returning one module built outside it handed every trial the weights the trial before
     had trained (trial 2 started 0.0007 away from trial 1's start, Adam's trials 0.24 away), without a
-    word. Now it is refused before any trial, the shared model left untouched; a factory that builds
-    its own gives every tuning trial (one seed) the same start, the one torch makes from that seed."""
+    word. Now it is refused before any trial, the shared model left untouched, and so is a model around
+    a trainable layer built outside (a frozen one may be shared); a factory that builds its own gives
+    every tuning trial (one seed) the same start, the one torch makes from that seed."""
     x, y = torch.randn(48, 5, generator=torch.Generator().manual_seed(0)), torch.arange(48) % 2
     common = {"data": (x, y), "budget": 2, "seeds": 1, "epochs": 1}
     shared = nn.Linear(5, 2)
     untouched = shared.weight.detach().clone()
-    with pytest.raises(InvalidValueError, match="'the nn.Module it returned before' for what model") as error:
-        optimlab.compare(["sgd", "adam"], model=lambda: shared, out=tmp_path / "shared", **common)
-    assert "\n" not in str(error.value) and torch.equal(shared.weight, untouched)
+    for name, build in {
+        "one model": lambda: shared,
+        "one layer": lambda: nn.Sequential(shared, nn.Tanh(), nn.Linear(2, 2)),
+    }.items():
+        with pytest.raises(
+            InvalidValueError, match=r"sharing trainable weights \(.*weight, .*bias\)"
+        ) as error:
+            optimlab.compare(["sgd", "adam"], model=build, out=tmp_path / name, **common)
+        assert "\n" not in str(error.value) and torch.equal(shared.weight, untouched)
+    frozen = nn.Linear(5, 2).requires_grad_(False)  # nothing trains it: it may be shared
+    done = optimlab.compare(
+        ["sgd"], model=lambda: nn.Sequential(frozen, nn.Linear(2, 2)), out=tmp_path / "f", **common
+    )
+    assert all(r.state == "complete" for r in done.results[0].records)
 
     starts = []
 

@@ -46,9 +46,10 @@ def _module_factory(
     signature = inspect.signature(target)
     wanted = [name for name in data_keywords if name in signature.parameters]
     _check_required(path, what, signature, set(wanted), data_keywords)
-    # The models it returned that are still alive: one returned again would carry the weights an earlier
-    # run trained into the next (a loss instance may be shared: it trains nothing).
-    returned: weakref.WeakSet[nn.Module] = weakref.WeakSet()
+    # The trainable parameters of the models it returned that are still alive: a model returned again,
+    # or a layer built outside the function, would carry the weights an earlier run trained into the
+    # next (a frozen layer may be shared: nothing trains it; so may a loss instance).
+    returned: weakref.WeakValueDictionary[int, nn.Parameter] = weakref.WeakValueDictionary()  # by id
 
     def factory(*data: Any, **options: Any) -> nn.Module:
         given = dict(zip(data_keywords, data))
@@ -58,14 +59,17 @@ def _module_factory(
                 f"what {what} {path!r} returned", f"a {type(built).__name__}", "an nn.Module"
             )
         if what == "model":
-            if built in returned:
+            trained = [p for p in built.parameters() if p.requires_grad]
+            shared = [n for n, p in built.named_parameters() if p.requires_grad and returned.get(id(p)) is p]
+            if shared:
                 raise InvalidValueError(
                     f"what {what} {path!r} returned",
-                    "the nn.Module it returned before",
-                    "a new one each call (build it inside the function): each run trains its own from its "
-                    "seed, where a shared one starts from the weights the run before it trained",
+                    f"a model sharing trainable weights ({', '.join(shared[:3])}{', ...' if len(shared) > 3 else ''})"
+                    " with one it returned before",
+                    "a new model each call, its layers built inside the function: each run trains its own "
+                    "from its seed, where shared weights start where the run before left them",
                 )
-            returned.add(built)
+            returned.update((id(p), p) for p in trained)
         return built
 
     factory.__signature__ = signature.replace(  # type: ignore[attr-defined]

@@ -131,6 +131,7 @@ class Setup:
     # What the user's code does to the model once the optimizer is built (replaces its head, say).
     then: Callable[[nn.Module], None] | None = None
     batch_size: int = 32
+    compute_loss: Callable[[nn.Module, Any], Tensor] | None = None  # instead of ``loss``
 
     def diagnose(self, **options: Any) -> Any:
         from optimlab.doctor import diagnose
@@ -142,8 +143,9 @@ class Setup:
         return diagnose(
             model,
             self.data(),
-            self.loss,
+            None if self.compute_loss else self.loss,
             optimizer,
+            compute_loss=self.compute_loss,
             batch_size=self.batch_size,
             **{"steps": self.steps, "check_steps": self.check_steps, **options},
         )
@@ -284,6 +286,23 @@ HEALTHY: dict[str, Setup] = {
         lambda: mlp(inputs=8, outputs=1, width=64, depth=1), regression, "adam", 1e-3, nn.MSELoss()
     ),
 }
+
+
+def dropout_mlp() -> nn.Sequential:
+    """:func:`normalized_mlp` with batch norm, and dropout after each ReLU."""
+    layers = list(normalized_mlp(nn.BatchNorm1d, nn.ReLU))
+    return nn.Sequential(*layers[:3], nn.Dropout(0.3), *layers[3:6], nn.Dropout(0.3), layers[6])
+
+
+def loss_then_accuracy_in_eval_mode(model: nn.Module, batch: Any) -> Tensor:
+    """A user's step: the loss, then the batch's accuracy after ``model.eval()``, with no
+    ``model.train()`` after it: from the second step on, the model trains in eval mode."""
+    x, y = batch
+    loss = nn.functional.cross_entropy(model(x), y)
+    model.eval()
+    with torch.no_grad():
+        model(x).argmax(1).eq(y).float().mean()
+    return loss
 
 
 class ReturnsItsLoss(nn.Module):

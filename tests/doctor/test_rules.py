@@ -17,9 +17,11 @@ from doctor.setups import (
     WithSpareLayer,
     cnn,
     digits,
+    dropout_mlp,
     feature_times_1000,
     first_step_sign,
     flat_regression,
+    loss_then_accuracy_in_eval_mode,
     mlp,
     noisy_labels,
     normalized_mlp,
@@ -142,6 +144,13 @@ def check_adaptive_eps(f: Finding) -> None:
 def check_batch_norm_batch(f: Finding) -> None:
     assert f.title == "Batch norm over 2 examples a batch: 1 (BatchNorm1d), 4 (BatchNorm1d)"
     assert f.evidence["rows"] == {"1": 2, "4": 2} and f.recipe_changes == {"model.norm": "layer"}
+
+
+def check_eval_mode(f: Finding) -> None:
+    """Every step but the first took its gradient in eval mode (the first ran before model.eval())."""
+    assert f.evidence["eval_mode_steps"] == 199 and f.evidence["steps"] == 200
+    assert f.evidence["layers"] == {"1": "BatchNorm1d", "3": "Dropout", "5": "BatchNorm1d", "7": "Dropout"}
+    assert "model.train()" in f.recommendation
 
 
 def check_init_scale(f: Finding) -> None:
@@ -297,6 +306,13 @@ BROKEN = [  # (id, setup, first rule expected, evidence check, diagnose options)
         "batch_norm_batch",
         check_batch_norm_batch,
         {},
+    ),
+    (
+        "batch-norm mlp with dropout, trained after model.eval() (an accuracy at each step)",
+        Setup(dropout_mlp, standardized, "adam", 1e-3, compute_loss=loss_then_accuracy_in_eval_mode),
+        "eval_mode_training",
+        check_eval_mode,
+        {"lr_find": False},
     ),
     (
         "deep relu mlp, PyTorch init",
@@ -695,3 +711,37 @@ def test_batch_norm_is_judged_on_its_usual_batch_and_a_conv_net_is_advised_group
     small = finding([4, 4, 2, 4], "BatchNorm2d")
     assert small.evidence["rows"] == {"bn": 4} and small.recipe_changes == {"model.norm": "group"}
     assert finding([4, 4], "BatchNorm1d").recipe_changes == {"model.norm": "layer"}
+
+
+@pytest.mark.parametrize("loop", ["train", "frozen batch norm", "evaluated under no_grad", "eval"])
+def test_only_a_model_trained_in_eval_mode_is_reported(loop):
+    """Batch norm layers set to eval on purpose while the model trains, and evaluation passes under
+    no_grad between the steps, are no training in eval mode; model.eval() before the steps is."""
+    from optimlab.doctor import Instruments
+
+    x, y = standardized()
+    model = nn.Sequential(*mlp(nn.ReLU)[:2], nn.BatchNorm1d(128), nn.Dropout(0.3), *mlp(nn.ReLU)[2:])
+    optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+    instruments = Instruments(model, optimizer)
+    instruments.start(0)
+    for step in range(1, 31):
+        model.train(loop != "eval")
+        if loop == "frozen batch norm":
+            model[2].eval()
+        batch = slice(32 * step, 32 * step + 32)
+        loss = nn.functional.cross_entropy(model(x[batch]), y[batch])
+        optimizer.zero_grad()
+        loss.backward()
+        if loop == "evaluated under no_grad":
+            model.eval()
+            with torch.no_grad():
+                model(x[:64])
+        optimizer.step()
+        instruments.record_step(step, loss.item(), 1e-3)
+    instruments.stop()
+    found = [f for f in run_rules(instruments.statistics) if f.rule == "eval_mode_training"]
+    if loop != "eval":
+        assert found == []
+    else:
+        assert found[0].title == "Trained in eval mode: 30 of 30 steps ran after model.eval()"
+        assert found[0].evidence["layers"] == {"2": "BatchNorm1d", "3": "Dropout"}

@@ -20,6 +20,9 @@ attached for that step only:
   the first ``window`` detailed steps (the inputs' scale does not change with training).
 * **batch norm rows**: how many examples each batch norm took its batch's statistics over.
 
+Every step, from a forward pre-hook on the model: whether the forward pass the gradient came from ran
+in **eval mode** (the other forward hooks read training passes only, so they see nothing of such steps).
+
 Once, at the first non-finite gradient: the **NaN origin**, by replaying that batch's forward pass with
 the weights from before the step (:mod:`optimlab.doctor.nan_origin`).
 
@@ -81,7 +84,9 @@ INSTRUMENTS: tuple[Instrument, ...] = (
     ),
     Instrument("non_finite", "every step", "fused into the gradient norm: a sum and one scalar read"),
     Instrument(
-        "nan_origin input capture", "every step", "a forward pre-hook keeping a reference to the batch"
+        "nan_origin input capture, eval_mode",
+        "every step",
+        "a forward pre-hook keeping a reference to the batch and the model's mode",
     ),
     Instrument(
         "weight_norm, update_norm, update_to_weight_ratio",
@@ -308,6 +313,10 @@ class RunStatistics:
     # Each batch norm that normalized by its batch's statistics (training mode, or no running ones) ->
     # the examples (rows) of each such batch on the detailed steps (the batch_norm_batch rule).
     batch_norm_rows: dict[str, list[int]] = dataclasses.field(default_factory=dict)
+    # Steps whose forward pass ran with the model in eval mode, and the dropout and batch norm layers
+    # (with running statistics) that then behaved as at evaluation (the eval_mode_training rule).
+    eval_mode_steps: int = 0
+    eval_mode_layers: dict[str, str] = dataclasses.field(default_factory=dict)  # name -> class name
 
     # --- per-layer views ----------------------------------------------------------------------
 
@@ -397,6 +406,7 @@ def _summarize(rows: Tensor) -> OutputStats:
 
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+_DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
 
 
 class Instruments:
@@ -433,6 +443,14 @@ class Instruments:
         # Recurrent layers (RNN, LSTM, GRU): where one runs first it reads the data, and the first
         # Linear/Conv layer (a head) reads its hidden state, bounded by its tanh.
         self._recurrent = [m for m in model.modules() if isinstance(m, nn.RNNBase)]
+        # Layers that compute otherwise in eval mode: dropout (off) and batch norm (running statistics).
+        self._mode_dependent = {
+            name: m
+            for name, m in model.named_modules()
+            if (isinstance(m, _DROPOUTS) and m.p > 0)
+            or (isinstance(m, _BATCH_NORMS) and m.track_running_stats)
+        }
+        self._forward_in_eval = False  # the model's last forward pass, in eval mode
         activations: dict[str, str] = {}
         stepped = {id(p) for group in optimizer.param_groups for p in group["params"]}
         for name, module in model.named_modules():
@@ -578,6 +596,8 @@ class Instruments:
 
     def _keep_input(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         # A reference, not a copy: only the NaN origin replay reads it, and only once.
+        if torch.is_grad_enabled():  # a pass under no_grad (an evaluation) gives no gradient
+            self._forward_in_eval = not module.training
         if module.training:
             self._last_input, self._last_kwargs = args, kwargs
 
@@ -591,6 +611,8 @@ class Instruments:
         still = range(len(self._params)) if seen is None else seen
         self.statistics.never_graded = {i for i in still if self._params[i].grad is None}
         self._outside_graded.update(name for name, p in self._outside.items() if p.grad is not None)
+        if self._forward_in_eval:  # the gradient came from a forward pass in eval mode
+            self._note_eval_mode()
         norms = torch.stack(torch._foreach_norm(grads))
         self._pending_norms = norms
         step = self._step + 1
@@ -609,6 +631,13 @@ class Instruments:
             )
         if self._handles and finite:
             self._weights_before = [p.detach().clone() for p in self._params]
+
+    def _note_eval_mode(self) -> None:
+        stats = self.statistics
+        stats.eval_mode_steps += 1
+        stats.eval_mode_layers.update(
+            (name, type(m).__name__) for name, m in self._mode_dependent.items() if not m.training
+        )
 
     def _layer_grads_finite(self, index: int) -> bool:
         return all(

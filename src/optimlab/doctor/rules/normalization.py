@@ -1,4 +1,5 @@
-"""Rules on normalization layers: batch norm whose batches hold too few examples for their statistics."""
+"""Rules on the layers that compute otherwise in training than at evaluation (batch norm, dropout):
+batch norm whose batches hold too few examples for their statistics, a model trained in eval mode."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.rules._readings import _label, _register, _score
-from optimlab.registry import POSITIVE_INT
+from optimlab.registry import POSITIVE_INT, UNIT_OPEN
 
-__all__ = ["batch_norm_batch"]
+__all__ = ["batch_norm_batch", "eval_mode_training"]
 
 
 @_register(
@@ -61,3 +62,48 @@ def batch_norm_batch(
 
 def _is_conv_norm(stats: RunStatistics, name: str) -> bool:
     return any(layer.name == name and layer.kind in ("BatchNorm2d", "BatchNorm3d") for layer in stats.layers)
+
+
+@_register(
+    "eval_mode_training",
+    "Training steps run with the model in eval mode: dropout off, batch norm on its running statistics.",
+    "PyTorch documentation, nn.Module.train and eval (modes of Dropout and BatchNorm)",
+    accepts={"min_share": UNIT_OPEN},
+)
+def eval_mode_training(
+    stats: RunStatistics,
+    lr_range: LRRangeResult | None = None,
+    *,
+    min_share: float = 0.5,
+) -> Finding | None:
+    """At least ``min_share`` of the steps took their gradient from a forward pass with the model in
+    eval mode (``model.eval()`` left on after an evaluation, or called before training), while it
+    holds dropout or batch norm layers that then compute as at evaluation: dropout passes everything,
+    and batch norm divides by running statistics it no longer updates (at their start, mean 0 and
+    variance 1, it passes its inputs unnormalized). Layers set to eval on purpose while the model
+    trains (a frozen batch norm) are not reported: the model itself is then in training mode."""
+    steps = len(stats.steps)
+    if not steps or stats.eval_mode_steps < min_share * steps or not stats.eval_mode_layers:
+        return None
+    layers = stats.eval_mode_layers
+    names = ", ".join(f"{name} ({kind})" for name, kind in list(layers.items())[:4]) + (
+        f" and {len(layers) - 4} more" if len(layers) > 4 else ""
+    )
+    return Finding(
+        rule="eval_mode_training",
+        severity="warning",
+        title=f"Trained in eval mode: {stats.eval_mode_steps} of {steps} steps ran after model.eval()",
+        explanation=(
+            f"{stats.eval_mode_steps} of the {steps} steps watched took their gradient from a forward "
+            f"pass with the model in eval mode, where {names} compute as at evaluation: dropout passes "
+            "everything, batch norm divides by running statistics it no longer updates. The "
+            "instruments read training passes only, so they saw nothing else of these steps."
+        ),
+        recommendation=(
+            "training: call model.train() before the training steps (and again after each evaluation, "
+            "which calls model.eval())"
+        ),
+        evidence={"eval_mode_steps": stats.eval_mode_steps, "steps": steps, "layers": dict(layers)},
+        score=_score(10 * stats.eval_mode_steps / steps),
+        explains=("plateau", "no_learning", "lr_too_low", "lr_too_high", "exploding_gradients", "nan_inf"),
+    )

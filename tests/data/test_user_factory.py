@@ -159,3 +159,19 @@ def test_class_names_in_an_array_are_classes_numbered_as_scikit_learn_numbers_th
     assert torch.equal(whole.examples.y, expected)
     splits = as_data(((x[:20], names[:20]), (x[20:], names[20:])), "pets")
     assert torch.equal(torch.cat([splits.train.y, splits.val.y]), expected) and splits.num_classes == 3
+
+
+def test_a_loader_drawing_rows_with_replacement_is_refused_and_a_shuffled_one_gives_every_row_once():
+    """A DataLoader with a WeightedRandomSampler was read into memory as its one draw: 40 rows of which
+    25 distinct, split afterwards, so copies of training rows were scored as validation and test."""
+    from torch.utils.data import RandomSampler, TensorDataset, WeightedRandomSampler
+
+    x, y = torch.arange(40.0).reshape(40, 1), torch.arange(40) % 2
+    rows = TensorDataset(x, y)
+    for sampler in (WeightedRandomSampler(torch.ones(40), 40), RandomSampler(rows, replacement=True)):
+        with pytest.raises(
+            InvalidValueError, match=f"'a {type(sampler).__name__} drawing rows with replacement'"
+        ):
+            as_data(DataLoader(rows, batch_size=8, sampler=sampler), "rows")
+    read = as_data(DataLoader(rows, batch_size=8, shuffle=True, drop_last=True), "rows")
+    assert sorted(read.examples.x.flatten().tolist()) == x.flatten().tolist()

@@ -168,7 +168,7 @@ def _pair(value: Any, name: str) -> TensorPair | None:
     if isinstance(value, (tuple, list)) and len(value) == 2 and all(map(_is_array, value)):
         return TensorPair(torch.as_tensor(value[0]), _targets(value[1]))
     if isinstance(value, DataLoader):
-        batches = list(_every_row(value))
+        batches = list(_every_row(value, name))
         pieces = [
             (batch[0], batch[1]) for batch in batches if isinstance(batch, (tuple, list)) and len(batch) == 2
         ]
@@ -183,10 +183,21 @@ def _pair(value: Any, name: str) -> TensorPair | None:
     return None
 
 
-def _every_row(loader: DataLoader) -> DataLoader:
+def _every_row(loader: DataLoader, name: str) -> DataLoader:
     """``loader`` with its last, smaller batch kept: read into memory once, ``drop_last`` would lose
     those rows for good (from training, and from the validation or test score); its sampler's rows
-    and its collate function stay its own."""
+    and its collate function stay its own. A sampler that draws rows with replacement (weighted) is
+    refused: read once, its repeated rows would be split into validation and test beside their copies
+    in training."""
+    for sampler in (loader.sampler, getattr(loader.batch_sampler, "sampler", None)):
+        if getattr(sampler, "replacement", False):
+            raise InvalidValueError(
+                f"the sampler of {name}",
+                f"a {type(sampler).__name__} drawing rows with replacement",
+                "a DataLoader that reads each row once: read into memory and split, repeated rows would "
+                "reach validation and test beside their copies in training; give its Dataset (a weighted "
+                "draw does not carry over: each trial trains on every row, in the recipe's order)",
+            )
     if not loader.drop_last:
         return loader
     kept = {"batch_size": loader.batch_size, "collate_fn": loader.collate_fn}

@@ -175,3 +175,15 @@ def test_a_loader_drawing_rows_with_replacement_is_refused_and_a_shuffled_one_gi
             as_data(DataLoader(rows, batch_size=8, sampler=sampler), "rows")
     read = as_data(DataLoader(rows, batch_size=8, shuffle=True, drop_last=True), "rows")
     assert sorted(read.examples.x.flatten().tolist()) == x.flatten().tolist()
+
+
+@pytest.mark.parametrize("label", [lambda i: i % 2, lambda i: torch.tensor(i % 2)])
+def test_a_list_of_dict_items_is_refused_where_a_list_holds_batches(label):
+    """(train_items, val_items), lists of one example each: with 0-dim tensor labels each item trained as
+    a batch of its own, unbatched, and was scored so, without a word (with int labels, cross-entropy's
+    TypeError named the first batch). Refused, saying how to batch them; their DataLoader is taken."""
+    items = [{"x": torch.full((6,), float(i)), "labels": label(i)} for i in range(20)]
+    with pytest.raises(InvalidValueError, match="'a list of 15 dict items, one example each' for split 0"):
+        as_data((items[:15], items[15:]), "mine")
+    splits = as_data((DataLoader(items[:15], batch_size=4), DataLoader(items[15:], batch_size=4)), "mine")
+    assert isinstance(splits, BatchSplits) and splits.task == "classification"

@@ -147,10 +147,26 @@ def _dict_batches(value: Any, name: str) -> BatchSplits | BatchDataset | None:
             )
         return BatchDataset(name, value)
     if isinstance(value, (tuple, list)) and len(value) in (2, 3) and all(map(_holds_dicts, value)):
+        for i, part in enumerate(value):
+            if _one_example_each(part):
+                raise InvalidValueError(
+                    f"split {i} of {name}",
+                    f"a list of {len(part)} dict items, one example each",
+                    "batches, as a list holds them: DataLoader(items, batch_size=32) batches the items "
+                    "(or a Dataset of them, batched by training.batch_size)",
+                )
         train, val, *test = value
         test = test[0] if test else None
         return BatchSplits(name, train, val, test, task=_task(val), target=_target_key(train))
     return None
+
+
+def _one_example_each(part: Any) -> bool:
+    """Whether ``part``, a list (read as batches), holds dict items of one example each instead: its first
+    item's target is a number or a 0-dim tensor, which no batch holds."""
+    key = _target_key(part) if isinstance(part, list) else None
+    label = None if key is None else part[0][key]
+    return isinstance(label, (int, float)) or (isinstance(label, Tensor) and label.ndim == 0)
 
 
 def _is_array(value: Any) -> bool:

@@ -275,7 +275,7 @@ def compare(
         raise InvalidValueError(
             "optimizers", got, "a list of them, even of one: ['adam'], [torch.optim.AdamW]"
         )
-    if seeds is not None and not POSITIVE_INT.contains(seeds):  # as --seeds: no rerun, no test metric
+    if seeds is not None and not (isinstance(seeds, int) and POSITIVE_INT.contains(seeds)):  # as --seeds
         raise InvalidValueError(
             "seeds", seeds, f"{POSITIVE_INT}: the fresh seeds each method's best configuration reruns on"
         )

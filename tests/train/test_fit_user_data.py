@@ -439,3 +439,45 @@ def test_a_fresh_state_is_filled_in():
     state = fit(model, torch.optim.SGD(model.parameters(), lr=0.1), (x, y), loss_fn=nn.CrossEntropyLoss(),
                 total_steps=3, batch_size=16)  # fmt: skip
     assert isinstance(state, TrainState) and (state.step, state.steps_per_epoch, state.epoch) == (3, 3, 0)
+
+
+class TokenTagger(nn.Module):
+    """Hugging Face style: a tag for each token, its own loss (cross-entropy, padding labelled -100)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed = nn.Embedding(20, 4)
+
+    def forward(self, input_ids, labels=None):
+        logits = self.embed(input_ids)  # (B, T, 4)
+        loss = None if labels is None else nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten())
+        return {"logits": logits, "loss": loss}
+
+
+def test_the_models_own_loss_over_padded_tokens_scores_as_torch_scores_the_whole_split():
+    """The model's own mean over each batch's real tokens, weighted by the batch's rows: val_loss was not
+    the split's mean over its tokens when batches hold unequal numbers of them. Weighted by the labels
+    the loss counted (not -100), it is; the accuracy skips the padding too."""
+    generator = torch.Generator().manual_seed(0)
+    ids, tags = (
+        torch.randint(0, 20, (30, 6), generator=generator),
+        torch.randint(0, 4, (30, 6), generator=generator),
+    )
+    tags[torch.arange(6) >= torch.randint(1, 7, (30, 1), generator=generator)] = -100
+    tags[:8, 1:] = -100  # the first batch mostly padding
+    items = [{"input_ids": ids[i], "labels": tags[i]} for i in range(30)]
+    model = TokenTagger()
+    recorder = Evaluations()
+    fit(model, torch.optim.SGD(model.parameters(), lr=0.0), DataLoader(items, batch_size=8), total_steps=1,
+        val_data=DataLoader(items, batch_size=8), callbacks=[recorder])  # fmt: skip
+    with torch.no_grad():
+        logits = model.embed(ids)
+    counted = tags != -100
+    metrics = recorder.seen[-1][1]
+    assert metrics["val_loss"] == pytest.approx(
+        nn.functional.cross_entropy(logits.flatten(0, 1), tags.flatten()).item(), rel=1e-6
+    )
+    assert metrics["val_accuracy"] == pytest.approx(
+        (logits.argmax(-1)[counted] == tags[counted]).float().mean().item()
+    )

@@ -440,15 +440,19 @@ def evaluate_batches(
         else:  # validation data the model or its loss cannot take: named in one line
             field = f"the first batch of the {prefix} data"
             out = first_loss(functools.partial(batches.forward, model, batch), batch, field)
-        weight = _averaged_over(batches.loss_fn, out.target, _rows(batch))
-        if weight:  # a batch of padding alone: its mean is 0 / 0, and it weighs nothing
-            total, rows = total + out.loss.item() * weight, rows + weight
         if per_batch is not None:
             per_batch.append(out.loss.item())
         predicted, target = out.prediction, out.target
         paired = own_pairs(out) if batches.loss_fn is None else _as_labels(batches.loss_fn, predicted, target)
         if paired is not None:  # the model's own loss: its scores and labels as it paired them
             predicted, target = paired
+        weight = (
+            _rows(batch)
+            if paired is None
+            else _averaged_over(batches.loss_fn, predicted, target, _rows(batch))
+        )
+        if weight:  # a batch of padding alone: its mean is 0 / 0, and it weighs nothing
+            total, rows = total + out.loss.item() * weight, rows + weight
         found = (
             hits(predicted, target, **_class_reading(batches.loss_fn, predicted, target))
             if paired is not None and isinstance(predicted, torch.Tensor) and isinstance(target, torch.Tensor)
@@ -498,11 +502,18 @@ def _regresses(loss_fn: Any, predicted: Any, target: Any) -> bool:
     )  # fmt: skip
 
 
-def _averaged_over(loss_fn: Any, target: Any, rows: int) -> float:
+def _averaged_over(loss_fn: Any, scores: Any, target: Any, rows: int) -> float:
     """What a batch's mean loss divides by, so that batches weighted by it give the split's mean: for
     torch's ``CrossEntropyLoss`` and ``NLLLoss`` of class ids, the targets not ignored (each by its
     class's ``weight``, as the loss divides by their sum), which padded sequences hold in unequal numbers
-    from batch to batch; else the batch's rows."""
+    from batch to batch; for the model's own loss over a sequence's positions (scores ``(..., T, C)``
+    that :func:`~optimlab.data.user_batches.own_pairs` found paired with the labels as that loss pairs
+    them), the labels that are not Hugging Face's ignored -100; else the batch's rows."""
+    if (
+        loss_fn is None and isinstance(scores, torch.Tensor) and isinstance(target, torch.Tensor)
+        and target.dim() >= 2 and scores.shape[:-1] == target.shape and not target.is_floating_point()
+    ):  # fmt: skip
+        return float((target != -100).sum())
     if not (
         isinstance(loss_fn, (nn.CrossEntropyLoss, nn.NLLLoss)) and loss_fn.reduction == "mean"
         and isinstance(target, torch.Tensor) and not target.is_floating_point()

@@ -422,9 +422,10 @@ def evaluate_batches(
     per_batch: list[float] | None = None,
 ) -> dict[str, float]:
     """Mean loss over one pass of ``batches`` (each batch weighted by what its mean averaged over: its
-    rows, or for cross-entropy the targets it did not ignore), accuracy where predictions are class
-    scores of integer targets (positions the loss ignores skipped), and RMSE over every value where
-    they are a regression's under torch's MSE, L1, smooth L1 or Huber loss: a dict batch's targets are
+    rows, or the targets a cross-entropy did not ignore: :func:`_averaged_over`), accuracy where
+    predictions are class scores of integer targets (positions the loss ignores skipped), and RMSE over
+    every value where they are a regression's under torch's MSE, L1, smooth L1 or Huber loss: a dict
+    batch's targets are
     under ``labels`` (:data:`~optimlab.data.user_batches.TARGET_KEYS`), its predictions the outputs'
     ``.logits``. Each of the user's ``metrics`` (``f1(outputs, targets)``) gets the predictions and
     targets of the whole pass, as ``{prefix}_{name}``; each batch's loss is also appended to
@@ -446,11 +447,8 @@ def evaluate_batches(
         paired = own_pairs(out) if batches.loss_fn is None else _as_labels(batches.loss_fn, predicted, target)
         if paired is not None:  # the model's own loss: its scores and labels as it paired them
             predicted, target = paired
-        weight = (
-            _rows(batch)
-            if paired is None
-            else _averaged_over(batches.loss_fn, predicted, target, _rows(batch))
-        )
+        n = _rows(batch)
+        weight = n if paired is None else _averaged_over(batches.loss_fn, predicted, target, n)
         if weight:  # a batch of padding alone: its mean is 0 / 0, and it weighs nothing
             total, rows = total + out.loss.item() * weight, rows + weight
         found = (

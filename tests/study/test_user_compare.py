@@ -223,6 +223,7 @@ BAD_INPUTS = [
     ({"seeds": 0}, "0 for seeds: accepted an integer in \\[1, inf\\)"),
     ({"seeds": 2.0}, "2.0 for seeds: accepted an integer in \\[1, inf\\)"),
     ({"budget": 0}, "0 for budget: accepted an integer >= 1"),
+    ({"epochs": 0}, "0 for epochs: accepted an integer in \\[1, inf\\): the passes"),
     ({"space": {"optimizer.lr": {"low": -1.0, "high": 1.0, "log": True}}}, "-1.0 for log-scaled range"),
     ({"space": {"optimizer.lr": [0.0, 0.1]}}, "optimizer.lr: .*greater than 0"),
     ({"loss": nn.CrossEntropyLoss(reduction="none")}, "for the loss: accepted a tensor with one element"),

@@ -275,10 +275,12 @@ def compare(
         raise InvalidValueError(
             "optimizers", got, "a list of them, even of one: ['adam'], [torch.optim.AdamW]"
         )
-    if seeds is not None and not (isinstance(seeds, int) and POSITIVE_INT.contains(seeds)):  # as --seeds
-        raise InvalidValueError(
-            "seeds", seeds, f"{POSITIVE_INT}: the fresh seeds each method's best configuration reruns on"
-        )
+    for field, value, meaning in (
+        ("seeds", seeds, "the fresh seeds each method's best configuration reruns on"),  # as --seeds
+        ("epochs", epochs, "the passes over the training split each trial trains"),
+    ):
+        if value is not None and not (isinstance(value, int) and POSITIVE_INT.contains(value)):
+            raise InvalidValueError(field, value, f"{POSITIVE_INT}: {meaning}")
     named = {
         what: make(value)
         for what, value, make in (

@@ -73,6 +73,8 @@ def check_dead_bias(f: Finding) -> None:
 
 def check_dead_conv(f: Finding) -> None:
     assert "(Conv2d)" in f.explanation and f.evidence["bias_mean"] == pytest.approx(-4.0)
+    assert f.title == "Dead units: 100% of 5 (relu)'s channels never activate"
+    assert "of 5 (relu) output 0 at every position of every example" in f.explanation
 
 
 def check_pixels(f: Finding) -> None:
@@ -745,3 +747,11 @@ def test_only_a_model_trained_in_eval_mode_is_reported(loop):
     else:
         assert found[0].title == "Trained in eval mode: 30 of 30 steps ran after model.eval()"
         assert found[0].evidence["layers"] == {"2": "BatchNorm1d", "3": "Dropout"}
+
+
+def test_layers_without_gradient_are_no_sign_of_too_large_an_eps():
+    """Conv channels all dead from biases of -4 get no gradient: Adam's default eps 'dwarfed' their
+    zero gradients and adaptive_eps called each step 0 of Adam's."""
+    diagnosis = Setup(lambda: cnn(conv_bias=-4.0), standardized, "adam", 1e-3).diagnose(lr_find=False)
+    assert diagnosis.findings[0].rule == "dead_units"
+    assert "adaptive_eps" not in [f.rule for f in diagnosis.findings]

@@ -190,12 +190,17 @@ def dead_units(
     )
     others = {m: w.worst for m, w in found.items() if m != module and w.worst >= warn_fraction}
     also = ("; also " + ", ".join(f"{_label(stats, m)} {f:.0%}" for m, f in others.items())) if others else ""
+    # A conv layer's unit is a channel, dead where it is 0 at every position of every example.
+    conv = feeding is not None and feeding.kind.startswith("Conv")
+    units, where = (
+        ("channels", "at every position of every example") if conv else ("units", "on every example")
+    )
     return Finding(
         rule="dead_units",
         severity="error" if fraction >= error_fraction else "warning",
-        title=f"Dead units: {fraction:.0%} of {_label(stats, module)}'s units never activate",
+        title=f"Dead units: {fraction:.0%} of {_label(stats, module)}'s {units} never activate",
         explanation=(
-            f"{fraction:.0%} of the units of {_label(stats, module)} output 0 on every example {when}{also}. "
+            f"{fraction:.0%} of the {units} of {_label(stats, module)} output 0 {where} {when}{also}. "
             f"A dead unit passes no gradient, so it cannot recover.{detail}"
         ),
         recommendation=recommendation,

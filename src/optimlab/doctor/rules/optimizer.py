@@ -39,13 +39,20 @@ def adaptive_eps(
     eps = stats.adam_eps
     grads = stats.layer_grad_norms()
     grads = grads[torch.isfinite(grads).all(1)] if grads.numel() else grads
-    if eps is None or eps <= 0 or grads.shape[0] == 0:
+    # The default eps is never the cause: gradients it dwarfs vanish (vanishing_gradients, dead_units).
+    if eps is None or eps <= ADAM_EPS or grads.shape[0] == 0:
         return None
     start, end = _loss_levels(stats)
     if not (math.isfinite(end) and start > 0) or abs(1 - end / start) >= min_progress:
         return None
     sizes = torch.tensor([float(layer.num_params) for layer in stats.layers], dtype=torch.float64)
     rms = (grads / sizes.sqrt()).median(0).values
+    # A layer without gradient (its units dead) takes no step whatever eps is: it is no evidence.
+    graded = rms > 0
+    if not graded.any():
+        return None
+    names = [layer.name for layer, kept in zip(stats.layers, graded.tolist(), strict=True) if kept]
+    sizes, rms = sizes[graded], rms[graded]
     fraction = rms / (rms + eps)
     order = torch.argsort(fraction)
     weights = sizes[order].cumsum(0)
@@ -68,9 +75,7 @@ def adaptive_eps(
             "eps": eps,
             "rms_gradient": typical,
             "step_fraction": median,
-            "step_fraction_by_layer": {
-                layer.name: fraction[i].item() for i, layer in enumerate(stats.layers)
-            },
+            "step_fraction_by_layer": dict(zip(names, fraction.tolist(), strict=True)),
             "loss_start": start,
             "loss_end": end,
         },

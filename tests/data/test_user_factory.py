@@ -187,3 +187,15 @@ def test_a_list_of_dict_items_is_refused_where_a_list_holds_batches(label):
         as_data((items[:15], items[15:]), "mine")
     splits = as_data((DataLoader(items[:15], batch_size=4), DataLoader(items[15:], batch_size=4)), "mine")
     assert isinstance(splits, BatchSplits) and splits.task == "classification"
+
+
+def test_the_label_cross_entropy_ignores_is_refused_where_it_would_become_a_class():
+    """(x, y) with y = -100 on unlabelled rows: the labels were mapped to classes in sorted order, so
+    -100 became class 0 of 4, trained and scored as one, where the user's CrossEntropyLoss meant to
+    skip those rows. Labels of -1 and 1 stay two classes."""
+    x, y = torch.randn(30, 4), torch.arange(30) % 3
+    y[:5] = -100
+    with pytest.raises(InvalidValueError, match="'-100 in 5 rows' for class labels of mine"):
+        as_data((x, y), "mine")
+    signs = as_data((x, torch.where(torch.arange(30) % 2 == 0, -1, 1)), "mine")
+    assert signs.num_classes == 2 and torch.equal(signs.examples.y, torch.arange(30) % 2)

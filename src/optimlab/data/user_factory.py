@@ -224,7 +224,18 @@ def _every_row(loader: DataLoader, name: str) -> DataLoader:
 
 def _examples(x: Tensor, y: Tensor, name: str) -> Examples:
     """The user's rows as :class:`~optimlab.data.Examples`; several class labels per example, which rows
-    of (x, y) cannot hold, are refused naming the shape that holds them: dict batches."""
+    of (x, y) cannot hold, are refused naming the shape that holds them: dict batches. So is the label
+    -100, cross-entropy's ``ignore_index``: mapped to a class of its own, the rows meant to be ignored
+    would be trained and scored as one."""
+    one_each = isinstance(y, Tensor) and not y.is_floating_point() and y.numel() == len(y)
+    ignored = int((y == -100).sum()) if one_each else 0  # several per example: refused below
+    if ignored:
+        raise InvalidValueError(
+            f"class labels of {name}",
+            f"-100 in {ignored} rows",
+            "labels of classes only: -100, cross-entropy's ignore_index, would be read as a class of its own "
+            "here; drop those rows, or give dict batches, whose labels reach the loss as they are",
+        )
     try:
         return Examples.from_arrays(x, y, name=name, task=float_task(y))
     except InvalidValueError as error:

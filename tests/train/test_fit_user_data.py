@@ -2,6 +2,7 @@
 batches does; validation data of any shape gives the loss and accuracy computed by hand."""
 
 import doctest
+import functools
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ from torch.utils.data import DataLoader, IterableDataset, TensorDataset
 import optimlab.train.loop
 from optimlab.data.batches import epoch_permutation
 from optimlab.errors import InvalidValueError
+from optimlab.models.user import LossFunction
 from optimlab.train import Callback, TrainState, fit
 
 
@@ -206,7 +208,8 @@ def test_as_many_positions_as_classes_are_read_as_the_loss_reads_them():
     """Scores (N, 5, 5) of (N, 5) positions: CrossEntropyLoss reads the classes in dimension 1, and the
     accuracy took the last (0.21 where the loss's own predictions were right at 0.24). A loss that says
     nothing of its layout gets no accuracy, where the shapes cannot tell classes from positions; a
-    CrossEntropyLoss(ignore_index=2) skips the positions labelled 2 in the accuracy as in the loss."""
+    CrossEntropyLoss(ignore_index=2) skips the positions labelled 2 in the accuracy as in the loss, and
+    so do torch's functions, given as they are, partially applied or as a recipe's loss."""
     generator = torch.Generator().manual_seed(0)
     x, y = torch.randn(40, 3, 5, generator=generator), torch.randint(0, 5, (40, 5), generator=generator)
     torch.manual_seed(0)
@@ -222,6 +225,16 @@ def test_as_many_positions_as_classes_are_read_as_the_loss_reads_them():
     expected = {
         nn.CrossEntropyLoss(): (predicted == y).float().mean().item(),
         nn.CrossEntropyLoss(ignore_index=2): (predicted[kept] == y[kept]).float().mean().item(),
+        # torch's own functions read as their modules (as does a recipe's loss: torch.nn.functional:...)
+        nn.functional.cross_entropy: (predicted == y).float().mean().item(),
+        functools.partial(nn.functional.cross_entropy, ignore_index=2): (predicted[kept] == y[kept])
+        .float()
+        .mean()
+        .item(),
+        LossFunction(nn.functional.cross_entropy, ignore_index=2): (predicted[kept] == y[kept])
+        .float()
+        .mean()
+        .item(),
         cross_entropy: None,
     }
     for loss_fn, accuracy in expected.items():

@@ -27,6 +27,7 @@ from optimlab.data.batches import epoch_order, epoch_permutation, steps_per_epoc
 from optimlab.data.examples import zero_one
 from optimlab.data.user_batches import TARGET_KEYS, UserBatches, describe, own_pairs
 from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.models.user import LossFunction
 from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT
 from optimlab.schedules.torch_adapter import PlateauLR
 
@@ -502,7 +503,7 @@ def _regresses(loss_fn: Any, predicted: Any, target: Any) -> bool:
 
 def _averaged_over(loss_fn: Any, scores: Any, target: Any, rows: int) -> float:
     """What a batch's mean loss divides by, so that batches weighted by it give the split's mean: for
-    torch's ``CrossEntropyLoss`` and ``NLLLoss`` of class ids, the targets not ignored (each by its
+    a cross-entropy of class ids (:func:`_cross_entropy`), the targets not ignored (each by its
     class's ``weight``, as the loss divides by their sum), which padded sequences hold in unequal numbers
     from batch to batch; for the model's own loss over a sequence's positions (scores ``(..., T, C)``
     that :func:`~optimlab.data.user_batches.own_pairs` found paired with the labels as that loss pairs
@@ -512,13 +513,43 @@ def _averaged_over(loss_fn: Any, scores: Any, target: Any, rows: int) -> float:
         and target.dim() >= 2 and scores.shape[:-1] == target.shape and not target.is_floating_point()
     ):  # fmt: skip
         return float((target != -100).sum())
+    reading = _cross_entropy(loss_fn)
     if not (
-        isinstance(loss_fn, (nn.CrossEntropyLoss, nn.NLLLoss)) and loss_fn.reduction == "mean"
+        reading is not None and reading.reduction == "mean"
         and isinstance(target, torch.Tensor) and not target.is_floating_point()
     ):  # fmt: skip
         return rows
-    counted = target[target != loss_fn.ignore_index]
-    return float(counted.numel() if loss_fn.weight is None else loss_fn.weight[counted].sum())
+    counted = target[target != reading.ignore_index]
+    return float(counted.numel() if reading.weight is None else reading.weight[counted].sum())
+
+
+@dataclasses.dataclass(frozen=True)
+class _CrossEntropy:
+    """How a cross-entropy loss reads class ids: the one it ignores, its class weights, its reduction."""
+
+    ignore_index: int = -100
+    weight: torch.Tensor | None = None
+    reduction: str = "mean"
+
+
+_CROSS_ENTROPY_FUNCTIONS = (nn.functional.cross_entropy, nn.functional.nll_loss)
+
+
+def _cross_entropy(loss_fn: Any) -> _CrossEntropy | None:
+    """``loss_fn`` as a cross-entropy of class ids (torch's ``CrossEntropyLoss`` or ``NLLLoss``, their
+    functions, a ``functools.partial`` of these, or a recipe's :class:`~optimlab.models.user.LossFunction`
+    of them), with the keywords it was given; None for any other loss."""
+    if isinstance(loss_fn, (nn.CrossEntropyLoss, nn.NLLLoss)):
+        return _CrossEntropy(loss_fn.ignore_index, loss_fn.weight, loss_fn.reduction)
+    fn, options = loss_fn, {}
+    if isinstance(loss_fn, functools.partial) and not loss_fn.args:
+        fn, options = loss_fn.func, loss_fn.keywords
+    elif isinstance(loss_fn, LossFunction):
+        fn, options = loss_fn.fn, loss_fn.options
+    if fn not in _CROSS_ENTROPY_FUNCTIONS:
+        return None
+    known = {k: v for k, v in options.items() if k in ("ignore_index", "weight", "reduction")}
+    return _CrossEntropy(**known)
 
 
 def class_dim(scores: Sequence[int], targets: Sequence[int]) -> int | None:
@@ -535,13 +566,14 @@ def class_dim(scores: Sequence[int], targets: Sequence[int]) -> int | None:
 
 
 def _class_reading(loss_fn: Any, scores: torch.Tensor, targets: torch.Tensor) -> dict[str, int | None]:
-    """How ``loss_fn`` reads class scores, as :func:`hits` takes it: torch's ``CrossEntropyLoss`` and
-    ``NLLLoss`` hold the classes in dimension 1 (0 for one example's ``(C,)``) and skip targets equal to
-    their ``ignore_index``; the model's own loss (None) pairs them over the last dimension where that
+    """How ``loss_fn`` reads class scores, as :func:`hits` takes it: a cross-entropy (:func:`_cross_entropy`)
+    holds the classes in dimension 1 (0 for one example's ``(C,)``) and skips targets equal to its
+    ``ignore_index``; the model's own loss (None) pairs them over the last dimension where that
     fits (:func:`~optimlab.data.user_batches.own_pairs` checked it); anything else is left to the
     shapes."""
-    if isinstance(loss_fn, (nn.CrossEntropyLoss, nn.NLLLoss)):
-        return {"dim": min(1, scores.dim() - 1), "ignore_index": loss_fn.ignore_index}
+    reading = _cross_entropy(loss_fn)
+    if reading is not None:
+        return {"dim": min(1, scores.dim() - 1), "ignore_index": reading.ignore_index}
     last = loss_fn is None and scores.dim() > 0 and scores.shape[:-1] == targets.shape
     return {"dim": scores.dim() - 1 if last else None, "ignore_index": None}
 

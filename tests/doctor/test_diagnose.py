@@ -294,3 +294,26 @@ def test_labels_shuffled_apart_from_their_inputs_are_a_finding_not_a_healthy_run
     flat = dataclasses.replace(stats, losses=[stats.losses[0]] * len(stats.losses))
     (finding,) = [f for f in run_rules(flat, found.lr_range) if f.rule == "no_learning"]
     assert finding.recommendation.startswith("model or data: make sure the model can see")
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+def test_a_batch_norm_frozen_in_a_training_model_is_examined_frozen(frozen):
+    """model.train() on the whole model put a batch norm its user froze (eval mode inside a model in
+    training mode) back on batch statistics: the doctor and the range test examined another model.
+    A model handed over wholly in eval mode (as from_pretrained returns it) still trains in train mode."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 128), nn.BatchNorm1d(128), nn.ReLU(), nn.Linear(128, 10))
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], 1e-3)
+    if frozen:
+        model[1].eval().requires_grad_(False)
+    modes: list[tuple[bool, bool]] = []
+    model[1].register_forward_pre_hook(lambda module, args: modes.append((model.training, module.training)))
+    x, y = standardized()
+    optimlab.doctor.lr_range_test(model, nn.CrossEntropyLoss(), x, y, optimizer, steps=10)
+    diagnosis = diagnose(model, (x, y), nn.CrossEntropyLoss(), optimizer, steps=20, lr_find=False)
+    assert set(modes) == {(True, not frozen)}
+    assert bool(diagnosis.statistics.batch_norm_rows) is not frozen  # batch statistics, or running ones
+    assert model[1].training is not frozen and model.training
+    modes.clear()
+    diagnose(model.eval(), (x, y), nn.CrossEntropyLoss(), optimizer, steps=5, lr_find=False)
+    assert set(modes) == {(True, True)} and not model.training

@@ -47,6 +47,7 @@ from torch import Tensor, nn
 from optimlab.data.user_batches import UserBatches
 from optimlab.doctor.progress import report
 from optimlab.doctor.snapshot import preserved
+from optimlab.doctor.watch import train_mode
 from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE, POSITIVE_INT, Interval
 from optimlab.train.loop import at_training_point, check_optimizer, first_loss, step_with
@@ -297,7 +298,7 @@ def lr_range_test(
     stopped_at = None
     ema, best = math.nan, math.inf
     with preserved(model, optimizer), at_training_point(optimizer):
-        model.train()
+        train_mode(model)
         stream = data.stream(next(model.parameters()).device)
         for i in range(steps + 1):  # batch i measures the loss after the step at lrs[i - 1]
             batch = next(stream)

@@ -4,7 +4,8 @@ It steps as :func:`optimlab.train.fit` does (train mode, schedule-free optimizer
 mode, a closure for optimizers that need one, a stop at the first non-finite loss), but over a
 :class:`~optimlab.data.user_batches.UserBatches` stream, so that any data a user has reaches the
 instruments. The instruments are hooks on the model and the optimizer: this loop only tells them the
-step, its loss and its lr.
+step, its loss and its lr. Layers its user froze in eval mode inside a training model stay so
+(:func:`train_mode`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,16 @@ from optimlab.doctor.instruments import Instruments
 from optimlab.doctor.progress import report
 from optimlab.train.loop import at_training_point, first_loss, step_with
 
-__all__ = ["watch"]
+__all__ = ["train_mode", "watch"]
+
+
+def train_mode(model: nn.Module) -> None:
+    """Put ``model`` in training mode as its own training would: a model handed over in eval mode (as
+    Hugging Face's ``from_pretrained`` returns it) goes wholly to ``train()``; one already in training
+    mode keeps the layers its user set to eval (a frozen batch norm, which the doctor must examine as
+    it is, on its running statistics)."""
+    if not model.training:
+        model.train()
 
 
 def watch(
@@ -33,7 +43,7 @@ def watch(
     """Train ``model`` for up to ``steps`` optimizer steps on ``batches``; returns the steps taken
     (fewer when the loss stops being finite)."""
     device = next(model.parameters()).device
-    model.train()
+    train_mode(model)
     stream = batches.stream(device)
     with at_training_point(optimizer):  # schedule-free: gradients are taken at the training point
         instruments.start(0)

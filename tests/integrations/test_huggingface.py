@@ -31,7 +31,7 @@ from optimlab.integrations.huggingface import (
     lr_range_test,
     trainer_optimizers,
 )
-from optimlab.train.loop import evaluate_batches
+from optimlab.train.evaluation import evaluate_batches
 
 
 class Sentences(Dataset):

@@ -39,7 +39,7 @@ import dataclasses
 import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -47,7 +47,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler, default_collate
 
 from optimlab.data.batches import epoch_order, steps_per_epoch
-from optimlab.errors import InvalidValueError
+from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.registry import POSITIVE_INT
 
 __all__ = [
@@ -57,6 +57,7 @@ __all__ = [
     "UserBatches",
     "broadcast_mix_up",
     "describe",
+    "first_loss",
     "is_map_dataset",
     "loader_batch_size",
     "loader_shuffles",
@@ -72,6 +73,7 @@ ACCEPTED_DATA = (
 TARGET_KEYS = ("labels", "label", "targets", "target", "y")
 _BATCHES = "a tuple or list (inputs..., target), a dict of named inputs, or a tensor"
 _NOTHING = object()  # no batch read ahead yet
+_Out = TypeVar("_Out")
 
 
 def describe(value: Any) -> Any:
@@ -89,6 +91,23 @@ def describe(value: Any) -> Any:
     if isinstance(value, (tuple, list)):
         return f"a {type(value).__name__} of {len(value)} ({', '.join(map(_item, value))})"
     return f"a {type(value).__name__}"
+
+
+def first_loss(closure: Callable[[], _Out], batch: Any, field: str = "the first batch") -> _Out:
+    """The first step's loss (or a first evaluation's outputs); a batch that the model or the loss
+    cannot take is named in one line, as bad input, ``field`` saying which, rather than surfacing as a
+    traceback from deep inside the user's model."""
+    try:
+        return closure()
+    except (RuntimeError, TypeError, ValueError, IndexError, KeyError, AttributeError) as error:
+        if isinstance(error, OptimlabError):
+            raise
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise InvalidValueError(
+            field,
+            describe(batch),
+            f"a batch the model and the loss can use ({type(error).__name__}: {reason})",
+        ) from error
 
 
 def _item(value: Any) -> str:

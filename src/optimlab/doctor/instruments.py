@@ -45,7 +45,7 @@ from torch import Tensor, nn
 from optimlab.doctor.nan_origin import NonFiniteOrigin, locate_non_finite
 from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE_INT, Capability, get_registry
-from optimlab.train.loop import class_dim
+from optimlab.train.evaluation import class_dim
 
 __all__ = [
     "INSTRUMENTS",
@@ -240,7 +240,7 @@ class LossInputs:
     """What a loss given apart from the model (``loss_fn``) compared at the first step: the outputs'
     and targets' shapes, whether the targets are numbers (a regression's) or labels, the loss's class
     (None for a function), and what the outputs look like as scores: their range, and over the class
-    dimension of integer labels (:func:`~optimlab.train.loop.class_dim`) how far their sums are from 1
+    dimension of integer labels (:func:`~optimlab.train.evaluation.class_dim`) how far their sums are from 1
     and their log-sum-exps from 0 (probabilities, log-probabilities); None where there is none."""
 
     outputs: tuple[int, ...]

@@ -115,6 +115,7 @@ from optimlab.data.user_batches import (
     Forward,
     UserBatches,
     broadcast_mix_up,
+    first_loss,
     loader_batch_size,
     loader_shuffles,
     prediction,
@@ -129,7 +130,8 @@ from optimlab.optim.shells.batched import BATCHABLE, BatchedOptimizer
 from optimlab.optim.shells.torch_optim import Optimizer as OptimlabOptimizer
 from optimlab.registry import POSITIVE, POSITIVE_INT
 from optimlab.techniques.losses import PointwiseLoss
-from optimlab.train.loop import Callback, TrainState, epoch_permutation, evaluate_batches, first_loss, fit
+from optimlab.train.evaluation import evaluate_batches
+from optimlab.train.loop import Callback, TrainState, epoch_permutation, fit
 from optimlab.train.run import evaluate_members
 
 __all__ = ["HELD_OUT_FRACTION", "end_level", "find_lr", "score_lrs", "stackable", "validate_check"]
@@ -266,7 +268,7 @@ def _first_held_out_batch(
     """What the model makes of the first held-out batch, and whether the check scores held-out rows
     apart (tensors with a loss, :func:`_scored_by_row`); data the model or its loss cannot take
     (another number of features, a label out of range) is named in one line before the check trains
-    on it (:func:`~optimlab.train.loop.first_loss`)."""
+    on it (:func:`~optimlab.data.user_batches.first_loss`)."""
     with preserved(model, optimizer), torch.no_grad():
         model.eval()
         batch = next(held_out.one_pass(next(model.parameters()).device))

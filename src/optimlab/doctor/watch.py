@@ -15,10 +15,10 @@ import math
 import torch
 from torch import nn
 
-from optimlab.data.user_batches import UserBatches
+from optimlab.data.user_batches import UserBatches, first_loss
 from optimlab.doctor.instruments import Instruments
 from optimlab.doctor.progress import report
-from optimlab.train.loop import at_training_point, first_loss, step_with
+from optimlab.train.loop import at_training_point, step_with
 
 __all__ = ["train_mode", "watch"]
 

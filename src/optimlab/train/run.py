@@ -34,7 +34,8 @@ from optimlab.train.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
-from optimlab.train.loop import EVAL_BATCH, Callback, TrainState, evaluate_batches, fit, hits
+from optimlab.train.evaluation import EVAL_BATCH, evaluate_batches, hits
+from optimlab.train.loop import Callback, TrainState, fit
 from optimlab.user_code import import_object
 
 __all__ = [
@@ -259,7 +260,7 @@ def split_evaluator(
 ) -> Callable[[], dict[str, float]]:
     """A function evaluating ``built``'s model on ``split`` (``{prefix}_loss``...): rows of tensors
     (:func:`evaluate`, moved to the device once, here) or the user's dict batches
-    (:func:`~optimlab.train.loop.evaluate_batches`)."""
+    (:func:`~optimlab.train.evaluation.evaluate_batches`)."""
     if isinstance(built.splits, BatchSplits):
         batches = built.batches(split)
         return lambda: evaluate_batches(built.model, batches, prefix=prefix, metrics=metrics)

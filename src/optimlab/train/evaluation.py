@@ -1,0 +1,249 @@
+"""Evaluation of a model on the user's batches (:class:`~optimlab.data.user_batches.UserBatches`): the
+mean loss weighted as the loss averages, accuracy where the outputs are class scores, read as the loss
+reads them (the class dimension, ``ignore_index``), and RMSE where they are a regression's."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from optimlab.data.examples import zero_one
+from optimlab.data.user_batches import TARGET_KEYS, UserBatches, describe, first_loss, own_pairs
+from optimlab.errors import InvalidValueError
+from optimlab.models.user import LossFunction
+
+__all__ = ["EVAL_BATCH", "class_dim", "evaluate_batches", "hits"]
+
+EVAL_BATCH = 4096  # rows per forward pass at evaluation; the built-in sets fit in one or two
+
+
+@torch.inference_mode()
+def evaluate_batches(
+    model: nn.Module,
+    batches: UserBatches,
+    *,
+    prefix: str,
+    metrics: Mapping[str, Callable[[torch.Tensor, torch.Tensor], Any]] | None = None,
+    per_batch: list[float] | None = None,
+) -> dict[str, float]:
+    """Mean loss over one pass of ``batches`` (each batch weighted by what its mean averaged over: its
+    rows, or the targets a cross-entropy did not ignore: :func:`_averaged_over`), accuracy where
+    predictions are class scores of integer targets (positions the loss ignores skipped), and RMSE over
+    every value where they are a regression's under torch's MSE, L1, smooth L1 or Huber loss: a dict
+    batch's targets are
+    under ``labels`` (:data:`~optimlab.data.user_batches.TARGET_KEYS`), its predictions the outputs'
+    ``.logits``. Each of the user's ``metrics`` (``f1(outputs, targets)``) gets the predictions and
+    targets of the whole pass, as ``{prefix}_{name}``; each batch's loss is also appended to
+    ``per_batch`` if given (the lr check pairs candidates batch by batch)."""
+    model.eval()
+    device = next(model.parameters()).device
+    total = rows = correct = labels = 0.0  # rows: what the batches' mean losses averaged over
+    squared = values = 0.0  # of a regression: squared errors and how many values they cover
+    kept: list[tuple[Any, Any]] = []  # (prediction, target) of each batch, for the user's metrics
+    for i, batch in enumerate(batches.one_pass(device)):
+        if i:
+            out = batches.forward(model, batch)
+        else:  # validation data the model or its loss cannot take: named in one line
+            field = f"the first batch of the {prefix} data"
+            out = first_loss(functools.partial(batches.forward, model, batch), batch, field)
+        if per_batch is not None:
+            per_batch.append(out.loss.item())
+        predicted, target = out.prediction, out.target
+        paired = own_pairs(out) if batches.loss_fn is None else _as_labels(batches.loss_fn, predicted, target)
+        if paired is not None:  # the model's own loss: its scores and labels as it paired them
+            predicted, target = paired
+        n = _rows(batch)
+        weight = n if paired is None else _averaged_over(batches.loss_fn, predicted, target, n)
+        if weight:  # a batch of padding alone: its mean is 0 / 0, and it weighs nothing
+            total, rows = total + out.loss.item() * weight, rows + weight
+        found = (
+            hits(predicted, target, **_class_reading(batches.loss_fn, predicted, target))
+            if paired is not None and isinstance(predicted, torch.Tensor) and isinstance(target, torch.Tensor)
+            and predicted.is_floating_point()
+            else None
+        )  # fmt: skip
+        if found is not None:
+            correct += found[0].sum().item()
+            labels += found[1].sum().item()
+        elif _regresses(batches.loss_fn, predicted, target):
+            squared += (predicted.double() - target.double()).pow(2).sum().item()
+            values += target.numel()
+        if metrics:
+            if not (isinstance(predicted, torch.Tensor) and isinstance(target, torch.Tensor)):
+                raise InvalidValueError(
+                    f"batches for the metrics {', '.join(metrics)}",
+                    describe(batch),
+                    f"batches holding their targets (under {TARGET_KEYS[0]!r}) and outputs a tensor or "
+                    ".logits",
+                )
+            kept.append((predicted, target))
+    if not rows:  # an empty split (data.val_fraction 0): nothing to score, as for tensors
+        return {}
+    found = {f"{prefix}_loss": total / rows}
+    if labels:
+        found[f"{prefix}_accuracy"] = correct / labels
+    if values:
+        found[f"{prefix}_rmse"] = math.sqrt(squared / values)
+    if metrics and kept:
+        outputs, targets = (torch.cat(parts) for parts in zip(*kept))
+        found.update(
+            {f"{prefix}_{name}": float(metric(outputs, targets)) for name, metric in metrics.items()}
+        )
+    return found
+
+
+_REGRESSION_LOSSES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss)
+
+
+def _regresses(loss_fn: Any, predicted: Any, target: Any) -> bool:
+    """Whether ``predicted`` are a regression's values of ``target``, one each, under one of torch's
+    regression losses: their RMSE over every value is then a metric (as for a recipe's regression)."""
+    return (
+        isinstance(loss_fn, _REGRESSION_LOSSES) and isinstance(predicted, torch.Tensor)
+        and isinstance(target, torch.Tensor) and predicted.shape == target.shape
+        and predicted.is_floating_point() and target.is_floating_point()
+    )  # fmt: skip
+
+
+def _averaged_over(loss_fn: Any, scores: Any, target: Any, rows: int) -> float:
+    """What a batch's mean loss divides by, so that batches weighted by it give the split's mean: for
+    a cross-entropy of class ids (:func:`_cross_entropy`), the targets not ignored (each by its
+    class's ``weight``, as the loss divides by their sum), which padded sequences hold in unequal numbers
+    from batch to batch; for the model's own loss over a sequence's positions (scores ``(..., T, C)``
+    that :func:`~optimlab.data.user_batches.own_pairs` found paired with the labels as that loss pairs
+    them), the labels that are not Hugging Face's ignored -100; else the batch's rows."""
+    if (
+        loss_fn is None and isinstance(scores, torch.Tensor) and isinstance(target, torch.Tensor)
+        and target.dim() >= 2 and scores.shape[:-1] == target.shape and not target.is_floating_point()
+    ):  # fmt: skip
+        return float((target != -100).sum())
+    reading = _cross_entropy(loss_fn)
+    if not (
+        reading is not None and reading.reduction == "mean"
+        and isinstance(target, torch.Tensor) and not target.is_floating_point()
+    ):  # fmt: skip
+        return rows
+    counted = target[target != reading.ignore_index]
+    return float(counted.numel() if reading.weight is None else reading.weight[counted].sum())
+
+
+@dataclasses.dataclass(frozen=True)
+class _CrossEntropy:
+    """How a cross-entropy loss reads class ids: the one it ignores, its class weights, its reduction."""
+
+    ignore_index: int = -100
+    weight: torch.Tensor | None = None
+    reduction: str = "mean"
+
+
+_CROSS_ENTROPY_FUNCTIONS = (nn.functional.cross_entropy, nn.functional.nll_loss)
+
+
+def _cross_entropy(loss_fn: Any) -> _CrossEntropy | None:
+    """``loss_fn`` as a cross-entropy of class ids (torch's ``CrossEntropyLoss`` or ``NLLLoss``, their
+    functions, a ``functools.partial`` of these, or a recipe's :class:`~optimlab.models.user.LossFunction`
+    of them), with the keywords it was given; None for any other loss."""
+    if isinstance(loss_fn, (nn.CrossEntropyLoss, nn.NLLLoss)):
+        return _CrossEntropy(loss_fn.ignore_index, loss_fn.weight, loss_fn.reduction)
+    fn, options = loss_fn, {}
+    if isinstance(loss_fn, functools.partial) and not loss_fn.args:
+        fn, options = loss_fn.func, loss_fn.keywords
+    elif isinstance(loss_fn, LossFunction):
+        fn, options = loss_fn.fn, loss_fn.options
+    if fn not in _CROSS_ENTROPY_FUNCTIONS:
+        return None
+    known = {k: v for k, v in options.items() if k in ("ignore_index", "weight", "reduction")}
+    return _CrossEntropy(**known)
+
+
+def class_dim(scores: Sequence[int], targets: Sequence[int]) -> int | None:
+    """The dimension of class scores shaped ``scores`` that holds the classes of integer targets shaped
+    ``targets``: the last, ``(..., C)`` against ``(...)``, or torch's losses' second, ``(N, C, d1, ...)``
+    against ``(N, d1, ...)``; None where neither fits, or where both do (``(N, 5, 5)`` against ``(N,
+    5)``: the shapes alone cannot tell the classes from the positions)."""
+    scores, targets = tuple(scores), tuple(targets)
+    last = scores[:-1] == targets
+    second = len(scores) > 2 and scores[:1] + scores[2:] == targets
+    if last and second:
+        return None
+    return len(scores) - 1 if last else 1 if second else None
+
+
+def _class_reading(loss_fn: Any, scores: torch.Tensor, targets: torch.Tensor) -> dict[str, int | None]:
+    """How ``loss_fn`` reads class scores, as :func:`hits` takes it: a cross-entropy (:func:`_cross_entropy`)
+    holds the classes in dimension 1 (0 for one example's ``(C,)``) and skips targets equal to its
+    ``ignore_index``; the model's own loss (None) pairs them over the last dimension where that
+    fits (:func:`~optimlab.data.user_batches.own_pairs` checked it); anything else is left to the
+    shapes."""
+    reading = _cross_entropy(loss_fn)
+    if reading is not None:
+        return {"dim": min(1, scores.dim() - 1), "ignore_index": reading.ignore_index}
+    last = loss_fn is None and scores.dim() > 0 and scores.shape[:-1] == targets.shape
+    return {"dim": scores.dim() - 1 if last else None, "ignore_index": None}
+
+
+def _as_labels(loss_fn: Any, predicted: Any, target: Any) -> tuple[Any, Any]:
+    """``(predicted, target)``, where torch's ``BCEWithLogitsLoss`` pairs one logit per row with float
+    0/1 targets: as the logit ``(N, 1)`` and class ids ``(N,)`` that :func:`hits` reads."""
+    binary = (
+        isinstance(loss_fn, nn.BCEWithLogitsLoss)
+        and isinstance(predicted, torch.Tensor) and isinstance(target, torch.Tensor)
+        and predicted.numel() == target.numel() == len(target)
+        and target.is_floating_point() and zero_one(target)
+    )  # fmt: skip
+    return (predicted.reshape(-1, 1), target.reshape(-1).long()) if binary else (predicted, target)
+
+
+def hits(
+    scores: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    lead: int = 0,
+    dim: int | None = None,
+    ignore_index: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Which predictions of integer ``targets`` are right, and which targets count (a negative one is
+    ignored, as by cross-entropy's default ``ignore_index``, and so is ``ignore_index``); None where
+    ``scores`` are no class scores of them. The classes lie along ``dim`` of ``scores`` (after the
+    members), as the loss reads them, else where the shapes say (:func:`class_dim`). ``scores`` may lead
+    with ``lead`` dimensions of stacked members, which ``targets`` may share or lack. The prediction is
+    the first maximum over the classes, as argmax; a single score (a binary head under a BCE loss) is
+    the logit of class 1, predicted where positive."""
+    shape = scores.shape[lead:]
+    own = lead and targets.dim() == scores.dim() - 1  # the targets lead with the members' dimensions too
+    labels = tuple(targets.shape[lead:] if own else targets.shape)
+    if dim is None:
+        dim = class_dim(shape, labels)
+    elif shape[:dim] + shape[dim + 1 :] != labels:
+        dim = None
+    if dim is None or targets.is_floating_point():
+        return None
+    dim += lead
+    # max's indices: the first maximum, as argmax, 8x faster than argmax on stacked outputs
+    one = scores.shape[dim] == 1
+    predicted = (scores.squeeze(dim) > 0).long() if one else scores.max(dim=dim).indices
+    hit = predicted == targets
+    counted = targets >= 0 if ignore_index is None else (targets >= 0) & (targets != ignore_index)
+    counted = counted.expand_as(hit)
+    return hit & counted, counted
+
+
+def _rows(batch: Any) -> int:
+    """Examples in a batch: the length of its first tensor that has a dimension. Tensors come first: a
+    list beside them (``default_collate`` makes one of a batch's strings) may hold anything."""
+    return next((len(t) for t in _tensors(batch) if t.ndim), 1)
+
+
+def _tensors(batch: Any) -> Iterator[torch.Tensor]:
+    """The tensors of a batch, depth first through dicts, tuples and lists."""
+    if isinstance(batch, torch.Tensor):
+        yield batch
+    elif isinstance(batch, (Mapping, tuple, list)):
+        for value in batch.values() if isinstance(batch, Mapping) else batch:
+            yield from _tensors(value)

@@ -16,6 +16,8 @@ from sklearn.datasets import load_digits
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+import optimlab.optim
+
 
 @functools.cache
 def digits() -> tuple[Tensor, Tensor]:
@@ -114,6 +116,7 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "momentum": lambda params, lr: torch.optim.SGD(params, lr=lr, momentum=0.9),
     # eps 1.0 (TensorFlow's advice for Inception): Adam's steps are lr x gradient / eps, as SGD's
     "adam, eps 1": lambda params, lr: torch.optim.Adam(params, lr=lr, eps=1.0),
+    "lion": lambda params, lr: optimlab.optim.create("lion", params, lr=lr),
 }
 
 
@@ -281,6 +284,7 @@ HEALTHY: dict[str, Setup] = {
         steps=100,
         check_steps=40,
     ),
+    "relu mlp, Lion 3e-4 (a third of Adam's lr, Chen et al. 2023)": Setup(mlp, standardized, "lion", 3e-4),
     "relu mlp, Adam eps 1 with an lr to match, 0.3": Setup(mlp, standardized, "adam, eps 1", 0.3),
     "regression mlp, MSE, Adam 1e-3": Setup(
         lambda: mlp(inputs=8, outputs=1, width=64, depth=1), regression, "adam", 1e-3, nn.MSELoss()

@@ -109,6 +109,12 @@ def check_lr_diverges(f: Finding) -> None:
     assert f.recipe_changes["optimizer.lr"] <= 1.0
 
 
+def check_lr_relapse(f: Finding) -> None:
+    """Sign steps of 1e-2: the loss falls, then jumps back above where it began."""
+    assert "the loss jumped back to" in f.explanation and f.evidence["loss_peak"] > f.evidence["loss_start"]
+    assert f.recipe_changes["optimizer.lr"] < 2e-3 and f.recommendation.endswith("from the range test")
+
+
 def check_exploding(f: Finding) -> None:
     assert f.title.startswith("Exploding gradients") and f.evidence["peak_norm"] > 1e5
     assert f.recipe_changes == {"model.init": "kaiming_normal"}
@@ -252,6 +258,13 @@ BROKEN = [  # (id, setup, first rule expected, evidence check, diagnose options)
         {"lr_find": False},
     ),
     ("SGD lr 100x too high", Setup(mlp, standardized, "sgd", 10.0), "lr_too_high", check_lr_diverges, {}),
+    (
+        "relu mlp, Lion at 10x Adam's lr (1e-2)",
+        Setup(mlp, standardized, "lion", 1e-2, steps=150),
+        "lr_too_high",
+        check_lr_relapse,
+        {},
+    ),
     (
         "tanh mlp, SGD lr 100x too high",
         Setup(lambda: mlp(nn.Tanh, init="xavier"), standardized, "sgd", 10.0),

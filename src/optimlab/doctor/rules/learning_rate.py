@@ -54,7 +54,8 @@ def lr_too_high(
 
     * divergence: the loss ends ``rise_factor`` x above its first value, or turns NaN/Inf after finite steps;
     * the lr is ``range_factor`` x the range test's suggestion and past the lr of its lowest loss;
-    * a spike: the loss jumps to ``spike_factor`` x its first value;
+    * a spike: the loss jumps to ``spike_factor`` x its first value, or back above it once it had
+      halved (:func:`_relapse`);
     * collapse during training: a ``collapse`` fraction of units die or saturate that were fine at first;
     * steps that move a layer's weights by ``update_ratio`` of their norm (median over detailed steps).
     """
@@ -86,8 +87,15 @@ def lr_too_high(
             + (f" and above its lowest-loss lr {_g(lowest)}" if lowest is not None else "")
         )
     peak = max(losses)
+    relapse = _relapse(losses, start)
     if peak > spike_factor * start and not grew_to_nan:
         seen.append(f"the loss jumped to {_g(peak)} at step {stats.steps[stats.losses.index(peak)]}")
+    elif relapse is not None and not grew_to_nan:
+        low, high = relapse
+        seen.append(
+            f"after falling to {_g(low)}, the loss jumped back to {_g(high)} at step "
+            f"{stats.steps[stats.losses.index(high)]}, above its start"
+        )
     init_off = _init_problem([layer for _, layer in _weight_layers(stats)]) is not None
     collapsed = {
         m: w
@@ -117,6 +125,7 @@ def lr_too_high(
         end / (rise_factor * start) if math.isfinite(end) else 10.0,
         lr / target / range_factor,
         peak / (spike_factor * start),
+        relapse[1] / start if relapse is not None else 0.0,
         big_update / update_ratio,
         10.0 if grew_to_nan else 0.0,
     )
@@ -142,6 +151,20 @@ def lr_too_high(
         score=_score(strength) + len(seen),
         explains=explains,
     )
+
+
+def _relapse(losses: list[float], start: float) -> tuple[float, float] | None:
+    """(lowest loss before, highest loss after) where the loss, once down to half its start or less,
+    jumps back above its start: a level the untrained model had, which noise in a learning run's
+    batches never reaches again, and steps too large for the basin do (Lion at 10x its lr: down to
+    0.11, then 4.69 from a start of 2.31)."""
+    fallen = next((i for i, loss in enumerate(losses) if loss <= start / 2), None)
+    if fallen is None:
+        return None
+    high = max(losses[fallen:])
+    if high <= start:
+        return None
+    return min(losses[: losses.index(high, fallen)]), high
 
 
 def _largest_update_ratio(stats: RunStatistics) -> float:

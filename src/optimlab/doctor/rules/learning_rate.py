@@ -54,8 +54,8 @@ def lr_too_high(
 
     * divergence: the loss ends ``rise_factor`` x above its first value, or turns NaN/Inf after finite steps;
     * the lr is ``range_factor`` x the range test's suggestion and past the lr of its lowest loss;
-    * a spike: the loss jumps to ``spike_factor`` x its first value, or back above it once it had
-      halved (:func:`_relapse`);
+    * a spike: the loss jumps to ``spike_factor`` x its first value, or its level goes back above it
+      once it had halved (:func:`_relapse`);
     * collapse during training: a ``collapse`` fraction of units die or saturate that were fine at first;
     * steps that move a layer's weights by ``update_ratio`` of their norm (median over detailed steps).
     """
@@ -91,10 +91,10 @@ def lr_too_high(
     if peak > spike_factor * start and not grew_to_nan:
         seen.append(f"the loss jumped to {_g(peak)} at step {stats.steps[stats.losses.index(peak)]}")
     elif relapse is not None and not grew_to_nan:
-        low, high = relapse
+        low, high, at = relapse
         seen.append(
-            f"after falling to {_g(low)}, the loss jumped back to {_g(high)} at step "
-            f"{stats.steps[stats.losses.index(high)]}, above its start"
+            f"after falling to {_g(low)}, the loss went back to {_g(high)} by step {stats.steps[at]} "
+            "(median of 3 batches), above its start"
         )
     init_off = _init_problem([layer for _, layer in _weight_layers(stats)]) is not None
     collapsed = {
@@ -153,18 +153,23 @@ def lr_too_high(
     )
 
 
-def _relapse(losses: list[float], start: float) -> tuple[float, float] | None:
-    """(lowest loss before, highest loss after) where the loss, once down to half its start or less,
-    jumps back above its start: a level the untrained model had, which noise in a learning run's
-    batches never reaches again, and steps too large for the basin do (Lion at 10x its lr: down to
-    0.11, then 4.69 from a start of 2.31)."""
-    fallen = next((i for i, loss in enumerate(losses) if loss <= start / 2), None)
-    if fallen is None:
+def _relapse(losses: list[float], start: float) -> tuple[float, float, int] | None:
+    """(lowest level before, highest level after, its index) where the loss's level (the median of 3
+    batches in a row, so that one hard batch is no level) once down to half its start or less goes
+    back above its start: a level the untrained model had, which a learning run's batches do not
+    reach again (the HEALTHY setups' highest: 0.7x their start, an MSE regression's heavy-tailed
+    batches), and steps too large for the basin do (Lion at 10x its lr: 1.4x)."""
+    if len(losses) < 3:
         return None
-    high = max(losses[fallen:])
-    if high <= start:
+    levels = torch.tensor(losses, dtype=torch.float64).unfold(0, 3, 1).median(1).values
+    fallen = levels <= start / 2
+    if not fallen.any():
         return None
-    return min(losses[: losses.index(high, fallen)]), high
+    first = int(fallen.nonzero()[0])
+    peak = first + int(levels[first:].argmax())
+    if levels[peak] <= start:
+        return None
+    return levels[:peak].min().item(), levels[peak].item(), peak + 2  # the window's last batch
 
 
 def _largest_update_ratio(stats: RunStatistics) -> float:

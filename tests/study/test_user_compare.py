@@ -232,7 +232,15 @@ BAD_INPUTS = [
 ]
 
 
-@pytest.mark.parametrize(("given", "match"), BAD_INPUTS, ids=[str(g) for g, _ in BAD_INPUTS])
+def _case(given: dict) -> str:
+    """A case's id, the same in every process (an object's default repr holds its address)."""
+    return ", ".join(
+        f"{k}={getattr(v, '__name__', None) or type(v).__name__ if callable(v) else v}"
+        for k, v in given.items()
+    )
+
+
+@pytest.mark.parametrize(("given", "match"), BAD_INPUTS, ids=[_case(g) for g, _ in BAD_INPUTS])
 def test_bad_input_is_one_optimlab_error_naming_it(given, match, tmp_path):
     """Each refused before any trial, in one line naming the argument and what it accepts: a string
     of optimizers was read letter by letter (['a', 'd', 'a', 'm'] for values compared), and seeds=0,

@@ -329,3 +329,28 @@ def test_a_step_line_of_the_metrics_log_is_what_json_writes_of_its_record(tmp_pa
         assert finite == {**expected, "train_loss": float(loss) if math.isfinite(loss) else None}
         ordered = {"step": record["step"], "epoch": record["epoch"], "train_loss": finite["train_loss"]}
         assert line == json.dumps({**ordered, "lr": record["lr"], "seconds": record["seconds"]})
+
+
+def test_a_batch_norm_frozen_in_a_training_model_stays_frozen_through_fit_and_its_evaluations():
+    """Fine-tuning with a frozen batch norm (bn.eval(), its parameters off): fit called model.train()
+    at its start and after every evaluation, so the norm took each batch's statistics again and its
+    running ones moved. A model handed over in eval mode still trains in train mode."""
+    torch.manual_seed(0)
+    x, y = torch.randn(256, 8) * 3 + 1, torch.randint(0, 2, (256,))
+    model = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 2))
+    frozen = model[1]
+    frozen.eval()
+    frozen.requires_grad_(False)
+    before = frozen.running_mean.clone(), frozen.running_var.clone()
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    fit(
+        model, optimizer, (x, y), loss_fn=nn.CrossEntropyLoss(), total_steps=16, val_data=(x, y), eval_every=4
+    )
+    assert torch.equal(frozen.running_mean, before[0]) and torch.equal(frozen.running_var, before[1])
+    assert model.training and model[3].training and not frozen.training
+    handed_over = nn.Sequential(nn.Linear(8, 2), nn.Dropout(0.5)).eval()
+    seen = []
+    handed_over[1].register_forward_hook(lambda module, args, out: seen.append(module.training))
+    fit(handed_over, torch.optim.SGD(handed_over.parameters(), lr=0.1), (x, y), loss_fn=nn.CrossEntropyLoss(),
+        total_steps=2)  # fmt: skip
+    assert seen == [True, True] and handed_over.training

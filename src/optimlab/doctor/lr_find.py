@@ -47,10 +47,9 @@ from torch import Tensor, nn
 from optimlab.data.user_batches import UserBatches, first_loss
 from optimlab.doctor.progress import report
 from optimlab.doctor.snapshot import preserved
-from optimlab.doctor.watch import train_mode
 from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE, POSITIVE_INT, Interval
-from optimlab.train.loop import at_training_point, check_optimizer, step_with
+from optimlab.train.loop import at_training_point, check_optimizer, step_with, train_mode
 
 __all__ = [
     "Candidate",

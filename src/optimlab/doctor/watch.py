@@ -5,7 +5,7 @@ mode, a closure for optimizers that need one, a stop at the first non-finite los
 :class:`~optimlab.data.user_batches.UserBatches` stream, so that any data a user has reaches the
 instruments. The instruments are hooks on the model and the optimizer: this loop only tells them the
 step, its loss and its lr. Layers its user froze in eval mode inside a training model stay so
-(:func:`train_mode`).
+(:func:`~optimlab.train.loop.train_mode`).
 """
 
 from __future__ import annotations
@@ -18,18 +18,9 @@ from torch import nn
 from optimlab.data.user_batches import UserBatches, first_loss
 from optimlab.doctor.instruments import Instruments
 from optimlab.doctor.progress import report
-from optimlab.train.loop import at_training_point, step_with
+from optimlab.train.loop import at_training_point, step_with, train_mode
 
-__all__ = ["train_mode", "watch"]
-
-
-def train_mode(model: nn.Module) -> None:
-    """Put ``model`` in training mode as its own training would: a model handed over in eval mode (as
-    Hugging Face's ``from_pretrained`` returns it) goes wholly to ``train()``; one already in training
-    mode keeps the layers its user set to eval (a frozen batch norm, which the doctor must examine as
-    it is, on its running statistics)."""
-    if not model.training:
-        model.train()
+__all__ = ["watch"]
 
 
 def watch(

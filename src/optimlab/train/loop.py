@@ -39,9 +39,11 @@ __all__ = [
     "epoch_permutation",
     "evaluates_after",
     "fit",
+    "modes_kept",
     "step_with",
     "steps_per_epoch",
     "switches_modes",
+    "train_mode",
 ]
 
 
@@ -230,7 +232,7 @@ def fit(
         callback.on_train_start(state)
 
     started, earlier = time.perf_counter(), state.seconds
-    model.train()
+    train_mode(model)
     two_points = switches_modes(optimizer)
     if two_points:
         optimizer.train()
@@ -276,12 +278,12 @@ def fit(
         if evaluate is not None and not state.diverged and (due or state.stop_reason is not None):
             if two_points:
                 optimizer.eval()
-            state.last_metrics = evaluate()
+            with modes_kept(model):  # evaluation puts every layer in eval mode
+                state.last_metrics = evaluate()
             if two_points:
                 optimizer.train()
             if on_evaluations:
                 _step_on_plateau(scheduler, state.last_metrics, plateau_metric)
-            model.train()
             for callback in callbacks:
                 callback.on_evaluate(state, state.last_metrics)
         # After the evaluation, so that a checkpoint taken here holds everything about this step.
@@ -335,6 +337,26 @@ def _training_batches(
             )
         data = (data, y)
     return UserBatches(data, loss_fn, compute_loss=compute_loss, **batching)
+
+
+def train_mode(model: nn.Module) -> None:
+    """Put ``model`` in training mode as its own training would: a model handed over in eval mode (as
+    Hugging Face's ``from_pretrained`` returns it) goes wholly to ``train()``; one already in training
+    mode keeps the layers its user set to eval (a frozen batch norm, whose running statistics stay)."""
+    if not model.training:
+        model.train()
+
+
+@contextlib.contextmanager
+def modes_kept(model: nn.Module) -> Iterator[None]:
+    """Whatever modes the block switches ``model``'s modules to, each gets its own back after it: a
+    batch norm the user froze in a training model stays frozen past an evaluation."""
+    modes = [(module, module.training) for module in model.modules()]
+    try:
+        yield
+    finally:
+        for module, training in modes:  # parents first: each module's call leaves its children to theirs
+            module.train(training)
 
 
 def switches_modes(optimizer: Any) -> bool:

@@ -494,3 +494,22 @@ def test_the_models_own_loss_over_padded_tokens_scores_as_torch_scores_the_whole
     assert metrics["val_accuracy"] == pytest.approx(
         (logits.argmax(-1)[counted] == tags[counted]).float().mean().item()
     )
+
+
+@pytest.mark.parametrize(("setting", "value"), [("batch_size", 16), ("shuffle", False), ("drop_last", True)])
+def test_batch_settings_beside_a_dataloader_are_refused_not_dropped(setting, value):
+    """fit(model, opt, DataLoader(ds, batch_size=8), batch_size=16) trained on batches of 8 without a
+    word: the loader batches its data itself. A setting beside one is refused, naming it; without one,
+    the loader's own batches train."""
+    loader = DataLoader(TensorDataset(*problem()), batch_size=8)
+    model = network()
+    with pytest.raises(
+        InvalidValueError, match=f"invalid value {value!r} for {setting}.*DataLoader"
+    ) as error:
+        fit(model, torch.optim.SGD(model.parameters(), lr=0.1), loader, loss_fn=nn.CrossEntropyLoss(),
+            total_steps=2, **{setting: value})  # fmt: skip
+    assert "\n" not in str(error.value)
+    state = fit(
+        model, torch.optim.SGD(model.parameters(), lr=0.1), loader, loss_fn=nn.CrossEntropyLoss(), epochs=1
+    )
+    assert state.step == state.steps_per_epoch == len(loader) == 5

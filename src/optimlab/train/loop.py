@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
+from torch.utils.data import DataLoader
 
 from optimlab.data.batches import epoch_order, epoch_permutation, steps_per_epoch
 from optimlab.data.user_batches import UserBatches, describe, first_loss
@@ -127,7 +128,7 @@ def fit(
     compute_loss: Callable[[nn.Module, Any], torch.Tensor] | None = None,
     total_steps: int | None = None,
     epochs: int | None = None,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     seed: int = 0,
     scheduler: Any | None = None,
     grad_clip_norm: float | None = None,
@@ -138,8 +139,8 @@ def fit(
     state: TrainState | None = None,
     autocast_dtype: torch.dtype | None = None,
     plateau_metric: str = "val_loss",
-    drop_last: bool = False,
-    shuffle: bool = True,
+    drop_last: bool | None = None,
+    shuffle: bool | None = None,
 ) -> TrainState:
     """Train ``model`` on ``data`` for ``total_steps`` optimizer steps, or ``epochs`` passes over it
     (continuing ``state``).
@@ -152,9 +153,11 @@ def fit(
             (``model(**batch).loss``) or ``compute_loss(model, batch)`` is given.
         total_steps, epochs: how long to train, one of the two (epochs: a known number of batches
             each, so not for data whose length is unknown).
-        batch_size, seed, shuffle, drop_last: the batches of tensors and Datasets (a DataLoader keeps
-            its own): rows permuted from (seed, epoch), or in order unless ``shuffle``, and an epoch's
-            last, smaller batch kept or dropped, as a DataLoader means them.
+        batch_size, seed, shuffle, drop_last: the batches of tensors and Datasets (default 32 rows,
+            shuffled, the last smaller batch kept): rows permuted from (seed, epoch), or in order unless
+            ``shuffle``, and an epoch's last, smaller batch kept or dropped, as a DataLoader means them.
+            A DataLoader batches its data itself: ``batch_size``, ``shuffle`` and ``drop_last`` beside
+            one are refused, never silently dropped.
         val_data: validation data in any of the same shapes, evaluated to ``val_loss`` (and
             ``val_accuracy`` where predictions are class scores of integer targets, ``val_rmse`` where
             they are a regression's values: :func:`evaluate_batches`); or ``evaluate``, any
@@ -193,9 +196,17 @@ def fit(
     ):
         if value is not None and not allowed.contains(value):
             raise InvalidValueError(name, value, f"{allowed}, or None")
-    batches = _training_batches(
-        data, y, loss_fn, compute_loss, batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last
-    )
+    batching = {"batch_size": batch_size, "shuffle": shuffle, "drop_last": drop_last}
+    if isinstance(data, DataLoader) and (given := {k: v for k, v in batching.items() if v is not None}):
+        name, value = next(iter(given.items()))
+        raise InvalidValueError(
+            name,
+            value,
+            f"left unset beside a DataLoader, which batches the data itself: DataLoader(..., {name}=...)",
+        )
+    defaults = {"batch_size": 32, "shuffle": True, "drop_last": False}
+    batching = {k: defaults[k] if v is None else v for k, v in batching.items()}
+    batches = _training_batches(data, y, loss_fn, compute_loss, seed=seed, **batching)
     if val_data is not None:
         if evaluate is not None:
             raise InvalidValueError("evaluate", "both val_data and evaluate", "one of them")

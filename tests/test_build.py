@@ -116,7 +116,10 @@ def test_the_recipe_overrides_what_the_data_asks_and_a_model_without_positions_i
     net = build(Recipe.from_dict({"data": text, "model": model})).model.net
     assert net.per_token and not net.blocks[0].attention.causal
     with pytest.raises(InvalidValueError, match="an output per position .* transformer"):
-        build(Recipe.from_dict({"data": text, "model": {"name": "mlp"}}))
+        build(Recipe.from_dict({"data": text, "model": {"name": "cnn"}}))
+    # `optimlab train --dataset python_source` names no model: the message names the flag and the default
+    with pytest.raises(InvalidValueError, match=r"'mlp' for model.name \(--model; the default is mlp\)"):
+        build(Recipe.from_dict({"data": text}))
 
 
 def test_bce_on_two_classes_builds_one_logit_whose_sign_is_the_accuracy(tmp_path):

@@ -25,7 +25,7 @@ from optimlab.data.user_batches import UserBatches, describe, is_map_dataset, pr
 from optimlab.data.user_factory import BatchSplits
 from optimlab.errors import InvalidValueError
 from optimlab.models.user import InputsAs, embeds_ids, parameter_dtype
-from optimlab.recipe import MODEL_LOSS, Recipe, TrainingSpec
+from optimlab.recipe import MODEL_LOSS, ModelSpec, Recipe, TrainingSpec
 from optimlab.registry import Capability, get_registry
 from optimlab.techniques.losses import PointwiseLoss
 from optimlab.user_code import import_object
@@ -164,7 +164,7 @@ def _asked_by_data(name: str, splits: Any) -> dict[str, Any]:
         if "per_token" not in takes:
             able = [n for n in registry.names() if "per_token" in registry.get(n).hyperparameter_names]
             raise InvalidValueError(
-                "model.name",
+                f"model.name (--model; the default is {ModelSpec.model_fields['name'].default})",
                 name,
                 f"an architecture with an output per position for {splits.name}'s next-token targets: "
                 + ", ".join(able),

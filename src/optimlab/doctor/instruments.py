@@ -471,7 +471,7 @@ class Instruments:
         self._outside = {
             name: p for name, p in model.named_parameters() if p.requires_grad and id(p) not in stepped
         }
-        self._outside_graded: set[str] = set()
+        self._outside_ungraded = dict(self._outside)  # left once one has a gradient: looked at no more
         self._outside_norms: Tensor | None = None
         self._params = params
         self._zero = torch.zeros((), device=params[0].device)
@@ -588,7 +588,7 @@ class Instruments:
             kept = _norms(self._outside.values()) == self._outside_norms
             unstepped: dict[str, int] = defaultdict(int)
             for (name, p), same in zip(self._outside.items(), kept.tolist(), strict=True):
-                if same and name in self._outside_graded:
+                if same and name not in self._outside_ungraded:
                     unstepped[name.rpartition(".")[0] or "(model)"] += p.numel()
             self.statistics.unstepped = dict(unstepped)
 
@@ -610,7 +610,9 @@ class Instruments:
         seen = self.statistics.never_graded  # only those still without one are looked at again
         still = range(len(self._params)) if seen is None else seen
         self.statistics.never_graded = {i for i in still if self._params[i].grad is None}
-        self._outside_graded.update(name for name, p in self._outside.items() if p.grad is not None)
+        if self._outside_ungraded:
+            for name in [n for n, p in self._outside_ungraded.items() if p.grad is not None]:
+                del self._outside_ungraded[name]
         if self._forward_in_eval:  # the gradient came from a forward pass in eval mode
             self._note_eval_mode()
         norms = torch.stack(torch._foreach_norm(grads))

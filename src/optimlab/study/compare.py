@@ -169,13 +169,17 @@ def measured_on_its_data(workload: Workload) -> Workload:
     classes), as :func:`recipe_workload` chooses for the user's recipe. Any other is returned as it is."""
     from optimlab.build import build_data
 
-    needed = _MEASURED_FOR.get(workload.metric)
-    if needed is None:
+    if workload.metric not in _MEASURED_FOR:
         return workload
     task = getattr(build_data(workload.recipe), "task", None)
-    return (
-        with_metric(workload, "val_loss") if task in _MEASURED_FOR.values() and task != needed else workload
-    )
+    return with_metric(workload, "val_loss") if _never_measures(task, workload.metric) else workload
+
+
+def _never_measures(task: str | None, metric: str) -> bool:
+    """Whether data of ``task`` never gives the built-in ``metric`` (an accuracy of a regression, an RMSE
+    of classes); unknown tasks and other metrics are not judged."""
+    needed = _MEASURED_FOR.get(metric)
+    return needed is not None and task in _MEASURED_FOR.values() and task != needed
 
 
 def _names_user_data(recipe: Recipe) -> bool:
@@ -285,8 +289,7 @@ def plan_comparison(
 def _check_measured(spec: StudySpec, splits: Any) -> None:
     """Refuse a metric the data set's task never measures: every trial would train, then fail on it."""
     task = getattr(splits, "task", None)
-    needed = _MEASURED_FOR.get(spec.metric)
-    if needed is None or task not in _MEASURED_FOR.values() or task == needed:
+    if not _never_measures(task, spec.metric):
         return
     other = next(m for m, t in _MEASURED_FOR.items() if t == task)
     raise InvalidValueError(

@@ -30,6 +30,7 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from optimlab.atomic import atomic_path
 from optimlab.errors import InvalidValueError
 from optimlab.report.line_chart import MAX_POINTS, SPARSE, plain, spans_decades, thinned
 
@@ -161,7 +162,8 @@ def save(figure: Figure, path: str | os.PathLike[str]) -> Path:
     if path.suffix.lower() not in _FORMATS:
         raise InvalidValueError("figure path suffix", path.suffix or path.name, " or ".join(_FORMATS))
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
+    with atomic_path(path) as partial:
+        figure.savefig(partial, dpi=120, format=path.suffix[1:].lower())
     return path
 
 

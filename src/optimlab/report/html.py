@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from optimlab.atomic import write_atomically
 from optimlab.report.line_chart import LineChart
 
 if TYPE_CHECKING:  # matplotlib is imported only by a page that holds one of its figures
@@ -162,8 +163,7 @@ class Page:
         )
 
     def write(self, path: str | os.PathLike[str]) -> Path:
-        """Write the page to ``path`` (folders created); returns the path."""
+        """Write the page to ``path`` (folders created), whole or not at all; returns the path."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.render(), encoding="utf-8")
-        return path
+        return write_atomically(path, self.render())

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy
 
+from optimlab.atomic import write_atomically
 from optimlab.errors import InvalidValueError
 
 __all__ = ["COLOURS", "MAX_POINTS", "SPARSE", "LineChart", "line_chart", "plain", "spans_decades", "thinned"]
@@ -94,8 +95,7 @@ class LineChart:
         if path.suffix.lower() != ".svg":
             raise InvalidValueError("chart path suffix", path.suffix or path.name, ".svg")
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text('<?xml version="1.0" encoding="utf-8"?>\n' + self.svg, encoding="utf-8")
-        return path
+        return write_atomically(path, '<?xml version="1.0" encoding="utf-8"?>\n' + self.svg)
 
 
 @dataclass(frozen=True)

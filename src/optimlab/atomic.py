@@ -1,0 +1,58 @@
+"""Files written whole or not at all: a page, a table, a settings or results file that a kill (SIGKILL,
+Ctrl-C, a full disk) interrupts keeps its former content, never a cut one that a resume would read as
+finished.
+
+The new content goes to a temporary file beside the target (same folder, so same file system), is
+fsynced, then renamed over the target (``os.replace``, atomic on POSIX), and the folder is fsynced so the
+rename survives a power cut. Each writer has a temporary file of its own: two processes writing one
+page (two ``compare --resume`` of one folder) leave one whole page, the last one written. A write that
+fails removes its temporary file; a killed one leaves ``.NAME.*.partial`` behind, which nothing reads.
+
+>>> import pathlib, tempfile
+>>> page = pathlib.Path(tempfile.mkdtemp()) / "page.html"
+>>> write_atomically(page, "<p>whole</p>").read_text()
+'<p>whole</p>'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["atomic_path", "write_atomically"]
+
+
+def _fsync(path: str | os.PathLike[str]) -> None:
+    handle = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A fresh temporary path beside ``path`` for the block to write (by any writer that takes a path:
+    ``csv``, pyarrow, ``savefig``; give them the format, as the temporary name ends in ``.partial``); when
+    the block ends it replaces ``path`` whole. An exception in the block leaves ``path`` as it was."""
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
+    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # the umask's permissions
+    try:
+        yield partial
+        _fsync(partial)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    _fsync(path.parent)
+
+
+def write_atomically(path: str | os.PathLike[str], data: str | bytes) -> Path:
+    """Write ``data`` (text as UTF-8) to ``path`` whole or not at all; returns the path."""
+    with atomic_path(path) as partial:
+        partial.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    return Path(path)

@@ -61,14 +61,28 @@ def test_uniform_and_normal_ignore_the_layer_size():
 
 
 def test_truncated_normal_bounds_and_variance():
-    mean, std, a, b = 0.5, 0.02, -2.0, 2.0
-    weight = init.create("truncated_normal", mean=mean, std=std, a=a, b=b)(torch.empty(1000, 1000))
-    low, high = torch.tensor([mean + a * std, mean + b * std])  # the bounds in float32, like the weight
+    mean, std = 0.5, 0.02
+    weight = init.create("truncated_normal", mean=mean, std=std)(torch.empty(1000, 1000))
+    low, high = torch.tensor([mean - 2 * std, mean + 2 * std])  # the bounds in float32, like the weight
     assert weight.min() >= low and weight.max() <= high
     # Variance of a standard normal truncated to [-2, 2]: 1 - 2 * 2 phi(2) / (Phi(2) - Phi(-2)).
     phi = math.exp(-2) / math.sqrt(2 * math.pi)
     mass = math.erf(2 / math.sqrt(2))
     assert weight.var().item() == pytest.approx(std**2 * (1 - 4 * phi / mass), rel=0.02)
+
+
+@pytest.mark.parametrize("name", ["truncated_normal", "trunc_normal"])
+@pytest.mark.parametrize("bounds", [{"a": -0.3, "b": 0.8}, {"a": 0.1}, {"b": -0.05}])
+def test_truncated_normal_bounds_are_torchs_own(name, bounds):
+    """a and b are what they are in nn.init.trunc_normal_: the bounds, not multiples of std (a=-0.3,
+    b=0.8 around mean 0 with std 0.5 were read as -0.15 and 0.4)."""
+    torch.manual_seed(5)
+    weight = init.create(name, std=0.5, **bounds)(torch.empty(50, 40))
+    torch.manual_seed(5)
+    expected = nn.init.trunc_normal_(
+        torch.empty(50, 40), 0.0, 0.5, bounds.get("a", -1.0), bounds.get("b", 1.0)
+    )
+    torch.testing.assert_close(weight, expected, rtol=0, atol=0)
 
 
 def test_constant_and_zeros():
@@ -92,6 +106,18 @@ def test_identity_gives_the_identity_map():
     image = torch.randn(2, 4, 6, 6)
     conv = init.apply(nn.Conv2d(4, 4, 3, padding=1), "dirac")
     torch.testing.assert_close(conv(image), image)
+
+
+@pytest.mark.parametrize("groups", [2, 4])
+def test_identity_of_a_grouped_conv_is_the_identity_map(groups):
+    """Each group's own dirac_ (torch's groups argument): a depthwise conv copied channel 0 alone and
+    zeroed the rest."""
+    image = torch.randn(2, 4, 6, 6)
+    conv = init.apply(nn.Conv2d(4, 4, 3, padding=1, groups=groups), "identity")
+    torch.testing.assert_close(conv(image), image)
+    sequence = torch.randn(2, 4, 9)
+    conv1d = init.apply(nn.Sequential(nn.Conv1d(4, 4, 5, padding=2, groups=groups)), "identity")
+    torch.testing.assert_close(conv1d(sequence), sequence)
 
 
 def test_apply_derives_each_layers_gain_from_the_activation_after_it():

@@ -81,6 +81,20 @@ class _GainRange(Interval):
 GAIN = _GainRange(0, None, open_low=True)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Bound(Interval):
+    """One finite number (not a sequence, which a plain range reads item by item), or None."""
+
+    def contains(self, value: Any) -> bool:
+        return not isinstance(value, (tuple, list)) and super().contains(value)
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}, or None (2 standard deviations from the mean)"
+
+
+_TRUNCATION_BOUND = _Bound()
+
+
 def fans(weight: Tensor) -> tuple[int, int]:
     """(fan_in, fan_out) of a Linear ``(out, in)`` or ConvNd ``(out, in / groups, *kernel)`` weight."""
     if weight.dim() < 2:
@@ -142,17 +156,21 @@ def normal(weight: Tensor, *, mean: float = 0.0, std: float = 0.01) -> Tensor:
 
 @_REGISTRY.register(
     "truncated_normal",
-    summary="Normal N(mean, std^2) resampled outside [mean + a std, mean + b std].",
+    summary="Normal N(mean, std^2) redrawn outside [a, b] (torch's trunc_normal_); by default mean +-2 std.",
     paper="Devlin et al. 2018, arXiv:1810.04805 (BERT: std 0.02, +-2 std)",
-    accepts={"mean": REAL, "std": POSITIVE, "a": REAL, "b": REAL},
+    accepts={"mean": REAL, "std": POSITIVE, "a": _TRUNCATION_BOUND, "b": _TRUNCATION_BOUND},
+    aliases=("trunc_normal",),
 )
 @torch.no_grad()
 def truncated_normal(
-    weight: Tensor, *, mean: float = 0.0, std: float = 0.02, a: float = -2.0, b: float = 2.0
+    weight: Tensor, *, mean: float = 0.0, std: float = 0.02, a: float | None = None, b: float | None = None
 ) -> Tensor:
-    """A truncated normal; ``a`` and ``b`` are in units of ``std`` around ``mean``."""
-    _check_bounds(a, b, "truncated_normal")
-    return nn.init.trunc_normal_(weight, mean, std, mean + a * std, mean + b * std)
+    """``nn.init.trunc_normal_``: ``a`` and ``b`` are the bounds themselves, in the weight's units, as
+    torch's; None puts each 2 standard deviations from ``mean`` (BERT's and TensorFlow's truncation)."""
+    low = mean - 2.0 * std if a is None else a
+    high = mean + 2.0 * std if b is None else b
+    _check_bounds(low, high, "truncated_normal")
+    return nn.init.trunc_normal_(weight, mean, std, low, high)
 
 
 # --- variance-scaling schemes -----------------------------------------------------------------------
@@ -265,15 +283,18 @@ def orthogonal(weight: Tensor, *, gain: float = 1.0) -> Tensor:
     summary="The identity map: eye for Linear, a Dirac delta kernel for ConvNd.",
     paper="Le et al. 2015, arXiv:1504.00941; Zagoruyko & Komodakis 2017, arXiv:1706.00388",
     aliases=("dirac", "eye"),
+    skip=("groups",),
 )
 @torch.no_grad()
-def identity(weight: Tensor) -> Tensor:
-    """Output channel i copies input channel i (extra output channels are zero)."""
+def identity(weight: Tensor, *, groups: int = 1) -> Tensor:
+    """Output channel i copies input channel i (extra output channels are zero), within each of a
+    ConvNd's ``groups`` as torch's ``dirac_``: :func:`apply` passes each layer's own, so a depthwise
+    convolution is the identity too."""
     if weight.dim() not in (2, 3, 4, 5):
         raise InvalidValueError(
             "weight shape", tuple(weight.shape), "2 dimensions (Linear) or 3 to 5 (Conv1d/2d/3d)"
         )
-    return nn.init.eye_(weight) if weight.dim() == 2 else nn.init.dirac_(weight)
+    return nn.init.eye_(weight) if weight.dim() == 2 else nn.init.dirac_(weight, groups)
 
 
 # --- whole-model schemes ----------------------------------------------------------------------------
@@ -421,6 +442,8 @@ def apply(
         )
     for layer, gain in layer_gains(model):
         chosen = {**hyperparameters, "gain": gain} if derive_gain else hyperparameters
+        if entry.obj is identity and layer.weight.dim() > 2:
+            chosen = {**chosen, "groups": layer.groups}  # dirac_ within each group of a grouped conv
         entry.obj(layer.weight, **entry.defaults, **chosen)
         if layer.bias is not None and bias == "zeros":
             zeros(layer.bias)

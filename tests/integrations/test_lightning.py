@@ -354,3 +354,40 @@ def test_a_wrong_optimizer_or_a_misspelt_rule_is_refused_before_training():
         InvalidValueError, match="2 for doctor_rule 'dead_units' hyperparameter 'warn_fraction'"
     ):
         DoctorCallback(rule_options={"dead_units": {"warn_fraction": 2}})
+
+
+class CriticFirst(ManualClassifier):
+    """:class:`ManualClassifier` whose second optimizer steps twice a batch (a WGAN's critic), the
+    first once: Lightning's global_step counts three steps a batch."""
+
+    def training_step(self, batch, batch_idx):
+        x, _ = batch
+        second = self.optimizers()[1]
+        second.zero_grad()
+        self.manual_backward(self.probe(x).square().mean())
+        second.step()
+        super().training_step(batch, batch_idx)
+
+
+@pytest.mark.parametrize("module_class", [ManualClassifier, CriticFirst])
+def test_a_run_under_manual_optimization_resumed_from_its_checkpoint_goes_on_at_its_next_step(
+    module_class, tmp_path
+):
+    """Resumed, the callback started at Lightning's global_step (every optimizer's steps) and counted
+    the first optimizer's from global_step / optimizers: every step was taken for one already seen,
+    and the resumed run was diagnosed on none ('no findings after 0 steps')."""
+    x, y = standardized()
+    data = DataLoader(TensorDataset(x[:256], y[:256]), batch_size=32)  # 8 batches an epoch
+    steps = []
+    for epochs, resume in ((1, None), (2, tmp_path / "last.ckpt")):
+        torch.manual_seed(0)
+        module = module_class(nn.Sequential(nn.Linear(64, 10)), nn.CrossEntropyLoss(),
+                              lambda p: torch.optim.SGD(p, lr=0.05))  # fmt: skip
+        doctor = DoctorCallback(print_findings=False)
+        trainer = lightning.Trainer(max_epochs=epochs, callbacks=[doctor], accelerator="cpu", logger=False,
+                                    enable_checkpointing=False, enable_progress_bar=False,
+                                    enable_model_summary=False)  # fmt: skip
+        trainer.fit(module, data, ckpt_path=resume)
+        trainer.save_checkpoint(tmp_path / "last.ckpt")
+        steps.append(doctor.diagnosis.statistics.steps)
+    assert steps == [list(range(1, 9)), list(range(9, 17))]

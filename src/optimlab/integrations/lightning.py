@@ -58,20 +58,33 @@ class DoctorCallback(pl.Callback):
         self._backward_loss: Tensor | None = None  # this batch's first loss backpropagated
         self._losses: list[Tensor] = []  # of the batches since the first optimizer last stepped
         self._stepped = False  # whether the first optimizer stepped in this batch
-        # Steps of the first optimizer under manual optimization, those of a resumed run included.
+        # Steps of the first optimizer under manual optimization, those of a resumed run included: kept
+        # in Lightning's checkpoints (state_dict), for its global_step counts every optimizer's steps.
         self._manual_steps = 0
+        self._restored_steps: int | None = None  # from the checkpoint a run resumes from
 
     @property
     def diagnosis(self) -> Diagnosis | None:
         """The findings of the last run, once it ended."""
         return self.doctor.diagnosis
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"manual_steps": self._manual_steps}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._restored_steps = int(state_dict["manual_steps"])
+
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if pl_module.automatic_optimization:
+            step = trainer.global_step
+        elif self._restored_steps is not None:
+            step = self._restored_steps
+        else:  # a checkpoint written without this callback: as if every optimizer stepped every batch
+            step = trainer.global_step // len(trainer.optimizers)
+        self._manual_steps, self._restored_steps, self._losses = step, None, []
         # Lightning runs the backward pass in a closure inside optimizer.step, and calls
         # on_before_optimizer_step between it and the update: the gradients are read there.
-        self.doctor.start(pl_module, trainer.optimizers[0], trainer.global_step, gradients_at_step=False)
-        self._manual_steps = trainer.global_step // len(trainer.optimizers)
-        self._losses = []
+        self.doctor.start(pl_module, trainer.optimizers[0], step, gradients_at_step=False)
 
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int

@@ -219,3 +219,37 @@ def test_bad_layouts_are_explained():
 def test_instance_norm_learns_a_scale_and_shift_when_asked_as_torchs_does():
     norm, reference = norms.create("instance", 8, 2, affine=True), nn.InstanceNorm2d(8, affine=True)
     assert _shapes(norm.parameters()) == _shapes(reference.parameters())
+
+
+def _trained_batch_norm_model() -> nn.Sequential:
+    model = nn.Sequential(nn.Linear(5, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+    with torch.no_grad():
+        for _ in range(20):
+            model(3.0 * torch.randn(16, 5) + 1.0)  # running statistics far from (0, 1)
+        model[1].weight.uniform_(0.5, 2.0)
+        model[1].bias.uniform_(-1.0, 1.0)
+    model[1].bias.requires_grad_(False)
+    return model.eval()
+
+
+def test_swap_norm_to_its_own_kind_keeps_the_statistics_scale_shift_and_mode():
+    """A batch norm given another momentum normalizes as before: it lost its running statistics and its
+    scale and shift, and came back in training mode inside a model in eval mode."""
+    model = _trained_batch_norm_model()
+    x = torch.randn(7, 5)
+    with torch.no_grad():
+        before = model(x)
+        norms.swap_norm(model, "batch", momentum=0.01)
+        after = model(x)
+    inner = model[1].inner
+    assert not model[1].training and not inner.training and inner.momentum == 0.01
+    torch.testing.assert_close(after, before, rtol=0, atol=0)
+    assert [p.requires_grad for p in inner.parameters()] == [True, False]
+
+
+def test_swap_norm_to_another_kind_starts_fresh_in_the_models_mode():
+    model = _trained_batch_norm_model()
+    norms.swap_norm(model, "layer")
+    inner = model[1].inner
+    assert not model[1].training and not inner.training
+    assert torch.all(inner.weight == 1) and torch.all(inner.bias == 0)

@@ -249,12 +249,26 @@ def _layout(module: nn.Module, preceding_dims: int) -> tuple[int, int] | None:
     return module.num_features, _TORCH_NORMS[torch_norm][1]
 
 
+def _carry_state(old: nn.Module, new: Norm) -> None:
+    """Give ``new`` the learned scale and shift and the running statistics of ``old``, a norm of its kind,
+    where both hold them with the same shapes (BatchNorm's stats under another momentum or eps)."""
+    source = old.inner if isinstance(old, Norm) else old
+    kept, wanted = source.state_dict(), new.inner.state_dict()
+    if wanted and all(k in kept and kept[k].shape == v.shape for k, v in wanted.items()):
+        new.inner.load_state_dict({k: kept[k] for k in wanted})
+        for key, parameter in new.inner.named_parameters():  # a frozen scale stays frozen
+            parameter.requires_grad_(source.get_parameter(key).requires_grad)
+
+
 def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
     """Replace every norm layer inside ``model`` by a ``name`` norm of the same width and layout, in place.
 
     Finds the :class:`Norm` layers made here and plain torch ones (BatchNorm, InstanceNorm, LayerNorm,
-    GroupNorm, RMSNorm); the new layers take the device and dtype of the ones they replace. Nothing is
-    replaced unless every layer can be (an explicit ``num_groups`` must divide each width).
+    GroupNorm, RMSNorm); the new layers take the device, dtype and train/eval mode of the ones they
+    replace. A layer of the same kind keeps its learned scale and shift and its running statistics (a
+    batch norm given another momentum normalizes as before); one of another kind starts as torch's
+    does (scale 1, shift 0), as the old statistics measure something else. Nothing is replaced unless
+    every layer can be (an explicit ``num_groups`` must divide each width).
     """
     _REGISTRY.get(name).validate(hyperparameters)
     replaced: dict[str, Norm] = {}
@@ -271,7 +285,9 @@ def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
         reference = next((t for t in tensors if t.is_floating_point()), None)
         if reference is not None:
             new = new.to(device=reference.device, dtype=reference.dtype)
-        replaced[qualified] = new
+        if norm_name(module) == new.kind:
+            _carry_state(module, new)
+        replaced[qualified] = new.train(module.training)
     for qualified, new in replaced.items():  # once every layer could be made (num_groups fits each width)
         parent, _, child = qualified.rpartition(".")
         setattr(model.get_submodule(parent), child, new)

@@ -8,7 +8,12 @@ The gain of an activation f is the factor by which a variance-scaling initialize
 standard deviation so that a layer followed by f keeps its signal's scale:
 
 * where PyTorch tabulates one (``torch.nn.init.calculate_gain``) we use that value: identity and
-  sigmoid 1, tanh 5/3, relu sqrt(2), leaky_relu and prelu sqrt(2 / (1 + a^2)), selu 3/4;
+  sigmoid 1, tanh 5/3, relu sqrt(2), leaky_relu and prelu sqrt(2 / (1 + a^2)), selu 3/4. SELU's 3/4 is
+  torch's choice, not the paper's: Klambauer et al. draw weights of variance 1 / fan_in (gain 1 with
+  ``kaiming_*``, i.e. ``lecun_normal``), which makes mean 0, variance 1 a stable fixed point (and
+  E[selu(z)^2] = 1, so the rule below would also give 1); torch's documentation says to use "linear"
+  for self-normalizing networks and that 3/4 trades that fixed point for steadier gradients. Use
+  ``lecun_normal`` for the paper's SELU network;
 * every other activation gets the *second-moment gain* 1 / sqrt(E[f(z)^2]) with z ~ N(0, 1), the
   variance-preserving argument of He et al. 2015 (arXiv:1502.01852, which gives sqrt(2) for relu)
   applied to f, as Klambauer et al. 2017 (arXiv:1706.02515) do for their fixed-point analysis. The

@@ -304,6 +304,10 @@ def one_cycle(
     ``three_phase``, it first falls back to ``1 / div_factor`` by step ``2 * pct_start * T - 2``,
     as in the paper, and only then to the final value.
 
+    The learning rate only: torch's OneCycleLR also cycles momentum (or Adam's beta1) by default
+    (``cycle_momentum=True``), from 0.95 down to 0.85 while the rate rises and back, as Smith advises;
+    here the optimizer's momentum stays what the recipe sets.
+
     References: Smith & Topin, Super-Convergence: Very Fast Training of Neural Networks Using Large
     Learning Rates, 2017, https://arxiv.org/abs/1708.07120
     """
@@ -425,9 +429,11 @@ def warmup_stable_decay(
 ) -> Schedule:
     """1 until the last ``round(decay_fraction * T)`` steps, then down to ``final`` along ``decay_shape``.
 
-    A join of a constant and a decay; the warmup comes from ``create(..., warmup_steps=...)``, and the
-    fraction counts the steps after it. The defaults follow Hägele et al. (2024, arXiv:2405.18392):
-    a ``1-sqrt`` cooldown beat a linear one, and a 20% cooldown matched a cosine run of the same length.
+    A join of a constant and a decay; the warmup comes from ``create(..., warmup_steps=...)`` (none
+    unless asked, as for every family), and the fraction counts the steps after it. Hu et al. leave
+    the decay function free and used an exponential one over about 10% of the run; the defaults follow
+    Hägele et al. (2024, arXiv:2405.18392): a ``1-sqrt`` cooldown beat a linear one, and a 20% cooldown
+    matched a cosine run of the same length.
 
     References: Hu et al., MiniCPM: Unveiling the Potential of Small Language Models with Scalable
     Training Strategies, 2024, https://arxiv.org/abs/2404.06395

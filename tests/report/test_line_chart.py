@@ -141,3 +141,16 @@ def test_the_run_page_does_not_import_matplotlib(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False" and (tmp_path / "page.html").stat().st_size > 10_000
+
+
+def test_long_legend_labels_keep_their_start_and_end_so_runs_stay_apart():
+    stem = "a_very_long_run_name_typed_for_an_experiment_with_adamw_and_cosine_warmup"
+    labels = [f"{stem}_seed1", f"{stem}_seed2", "plain"]
+    chart = line_chart({n: [1, 2] for n in labels}, {n: [2.0, 1.0] for n in labels})
+    legend = [t for t in _parsed(chart).iter(f"{SVG}text") if t.find(f"{SVG}title") is not None]
+    shown = {t.find(f"{SVG}title").text: t.find(f"{SVG}title").tail for t in legend}  # hovered: shown
+    assert shown["plain"] == "plain"
+    assert shown[labels[0]] != shown[labels[1]]  # the seed at the end tells them apart
+    for label in labels[:2]:
+        assert len(shown[label]) <= 40 and shown[label].startswith("a_very_long")
+        assert shown[label].endswith(label[-5:])

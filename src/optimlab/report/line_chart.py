@@ -51,7 +51,7 @@ _TICK = 10  # font sizes in pixels: tick labels and legend
 _LABEL = 11  # axis labels
 _TITLE = 13
 _EM = 0.6  # a character's mean width in ems (DejaVu Sans and system-ui digits are 0.55-0.64)
-_LEGEND_CHARACTERS = 40  # a longer label is cut, shown whole when hovered
+_LEGEND_CHARACTERS = 40  # a longer label is cut in its middle, shown whole when hovered
 
 
 def spans_decades(values: Sequence[float], decades: float = 1.0) -> bool:
@@ -161,6 +161,16 @@ def _log_axis(values: Sequence[float], *, margin: float = 0.05) -> _Axis:
     return _Axis(low, high, True, ticks)
 
 
+def _shortened(label: str, limit: int = _LEGEND_CHARACTERS) -> str:
+    """``label`` cut in its middle to ``limit`` characters: its start and its end (a run's number, the
+    metric after ``run: ``) tell runs apart; textwrap.shorten cut whole words from the end, and wrote
+    a run folder's name of one long word as ``...``."""
+    if len(label) <= limit:
+        return label
+    keep = limit - 3
+    return f"{label[: (keep + 1) // 2]}...{label[len(label) - keep // 2 :]}"
+
+
 def _width(text: str, size: float) -> float:
     return len(text) * size * _EM
 
@@ -222,7 +232,7 @@ def line_chart(
     # Margins that just fit the text: title, axis labels, tick labels, the legend at the right.
     title_lines = textwrap.wrap(title, int((_WIDTH - 2 * _PAD) / (_TITLE * _EM))) if title else []
     legend = len(series) > 1
-    names = {label: textwrap.shorten(label, _LEGEND_CHARACTERS, placeholder="...") for label in series}
+    names = {label: _shortened(label) for label in series}
     legend_width = (max(_width(n, _TICK) for n in names.values()) + 34) if legend else 0.0
     left = (
         _PAD

@@ -161,6 +161,32 @@ def test_a_kept_page_is_one_at_this_size_whose_numbers_still_give_its_verdict(ti
     assert kept_outcome(get_experiment("he_init"), "tiny", tmp_path) is None
 
 
+def test_resume_keeps_a_page_only_beside_the_numbers_written_with_it(tmp_path, monkeypatch):
+    """--resume kept a page whenever numbers of this size lay beside it: a page cut short (a kill or a full
+    disk mid-write, an edit) or written again by a run killed before its numbers were was kept as finished."""
+    import dataclasses
+
+    import optimlab.gallery.page
+    from optimlab.gallery.page import kept_outcome, write_page
+
+    experiment = get_experiment("he_init")
+    outcome, page = run_experiment("he_init", size="tiny", out=tmp_path)
+    assert kept_outcome(experiment, "tiny", tmp_path) is not None
+    whole = page.read_bytes()
+    page.write_bytes(whole[: len(whole) // 2])
+    assert kept_outcome(experiment, "tiny", tmp_path) is None
+    page.write_bytes(whole)
+    assert kept_outcome(experiment, "tiny", tmp_path) is not None
+
+    def killed(path, data):
+        raise KeyboardInterrupt  # after the page, before its numbers
+
+    monkeypatch.setattr(optimlab.gallery.page, "write_atomically", killed)
+    with pytest.raises(KeyboardInterrupt):
+        write_page(experiment, dataclasses.replace(outcome, seconds=outcome.seconds + 60), tmp_path)
+    assert page.read_bytes() != whole and kept_outcome(experiment, "tiny", tmp_path) is None
+
+
 def _gallery_process(out, signal_number, *flags):
     """``optimlab gallery run all --size tiny`` in a fresh process, stopped by ``signal_number`` once its
     first page is written; returns the process, finished, and its stderr."""

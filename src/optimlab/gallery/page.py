@@ -2,11 +2,13 @@
 and an index linking them, each a self-contained :class:`optimlab.report.Page`.
 
 Next to each page, ``<name>.json`` keeps the numbers the verdict read and every run's spec, so a reader
-can recompute the verdict or rerun any run (``optimlab train`` on its recipe).
+can recompute the verdict or rerun any run (``optimlab train`` on its recipe). Each file is written whole
+or not at all (:mod:`optimlab.atomic`), the page first, then its numbers with the page's SHA-256.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -16,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from optimlab.atomic import write_atomically
 from optimlab.gallery.experiment import KINDS, Evidence, Experiment, Outcome, RunRecord
 from optimlab.gallery.verdict import CONTRADICTED, SUPPORTED
 from optimlab.report import Page
@@ -105,6 +108,7 @@ def write_page(experiment: Experiment, outcome: Outcome, folder: str | os.PathLi
     path = page.write(page_path(folder, experiment.name))
     record = {
         "name": experiment.name,
+        "page_sha256": _digest(path),
         "size": outcome.size,
         "seconds": outcome.seconds,
         "verdict": {"label": verdict.label, "paragraph": verdict.paragraph},
@@ -113,7 +117,7 @@ def write_page(experiment: Experiment, outcome: Outcome, folder: str | os.PathLi
             {"arm": r.arm, "status": r.status, "result": r.result, "spec": r.spec} for r in evidence.runs
         ],
     }
-    path.with_suffix(".json").write_text(json.dumps(_json_ready(record), indent=1) + "\n")
+    write_atomically(path.with_suffix(".json"), json.dumps(_json_ready(record), indent=1) + "\n")
     return path
 
 
@@ -127,14 +131,21 @@ def _nan_for_none(value: Any) -> Any:
     return math.nan if value is None else value
 
 
+def _digest(page: Path) -> str:
+    """The SHA-256 of ``page`` as written: its numbers name the page they were written with, so a page
+    written again (a kill before its numbers were) or cut or edited since is not kept with them."""
+    return hashlib.sha256(page.read_bytes()).hexdigest()
+
+
 def kept_outcome(experiment: Experiment, size: str, folder: str | os.PathLike[str]) -> Outcome | None:
-    """The outcome an earlier run left in ``folder`` (its page and ``<name>.json``), when it ran at ``size``
-    and its numbers still give the verdict it wrote (the verdict's code unchanged since); None otherwise,
+    """The outcome an earlier run left in ``folder`` (its page and ``<name>.json``), when it ran at ``size``,
+    the page is the one its numbers were written with (whole, unedited) and its numbers still give the
+    verdict it wrote (the verdict's code unchanged since); None otherwise,
     the experiment then to run again. Its figures' series are not kept: the page stays as it was written."""
     page = page_path(folder, experiment.name)
     try:
         record = json.loads(page.with_suffix(".json").read_text())
-        if record["size"] != size or not page.is_file():
+        if record["size"] != size or record.get("page_sha256") != _digest(page):
             return None
         numbers = _nan_for_none(record["numbers"])
         verdict = experiment.verdict(numbers)

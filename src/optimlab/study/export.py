@@ -2,7 +2,8 @@
 
 One row per trial (``trials.csv``: plan, outcome, searched fields as ``param.<field>``, final metrics as
 ``metric.<name>``) and one per method (``leaderboard.csv``), for pandas, spreadsheets and notebooks.
-Curves stay in the Optuna storage (user attribute ``curve``), where they are one query away.
+Curves stay in the Optuna storage (user attribute ``curve``), where they are one query away. Each file is
+written whole or not at all (:mod:`optimlab.atomic`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from optimlab.atomic import atomic_path
 from optimlab.study.analysis import LeaderboardRow, leaderboard
 from optimlab.study.run import StudyResult
 from optimlab.study.storage import TrialRecord
@@ -70,7 +72,7 @@ def leaderboard_rows(rows: Sequence[LeaderboardRow], study: str = "") -> list[di
 def _write(rows: Sequence[dict[str, Any]], stem: Path) -> list[Path]:
     columns = list(dict.fromkeys(k for row in rows for k in row))  # union, first-seen order
     paths = [stem.with_suffix(".csv")]
-    with open(paths[0], "w", newline="") as handle:
+    with atomic_path(paths[0]) as partial, open(partial, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
@@ -81,7 +83,8 @@ def _write(rows: Sequence[dict[str, Any]], stem: Path) -> list[Path]:
         return paths
     table = pa.table({c: _one_type([row.get(c) for row in rows]) for c in columns})
     paths.append(stem.with_suffix(".parquet"))
-    pq.write_table(table, paths[1])
+    with atomic_path(paths[1]) as partial:
+        pq.write_table(table, partial)
     return paths
 
 

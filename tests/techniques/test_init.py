@@ -175,6 +175,42 @@ def test_a_scheme_by_name_draws_what_torch_draws_before_every_activation(activat
     torch.testing.assert_close([model[0].weight.data, model[2].weight.data], expected, rtol=0, atol=1e-7)
 
 
+# Weights as torch lays them out: Linear (out, in), Conv1d/Conv2d (out, in / groups, *kernel), Embedding
+# (num_embeddings, dim), LSTM weight_ih_l0 (4 * hidden, input).
+WEIGHTS = {
+    "linear": lambda: nn.Linear(30, 20).weight,
+    "conv1d": lambda: nn.Conv1d(6, 8, 5).weight,
+    "conv2d_grouped": lambda: nn.Conv2d(8, 12, 3, groups=2).weight,
+    "embedding": lambda: nn.Embedding(50, 16).weight,
+    "lstm_weight_ih": lambda: nn.LSTM(10, 12).weight_ih_l0,
+}
+# Each tensor scheme by name and torch's function with the arguments that mean the same.
+TORCH_SCHEMES = {
+    "xavier_normal": (nn.init.xavier_normal_, {}),
+    "xavier_uniform": (nn.init.xavier_uniform_, {}),
+    "kaiming_normal": (nn.init.kaiming_normal_, {}),
+    "kaiming_uniform": (nn.init.kaiming_uniform_, {}),
+    "lecun_normal": (nn.init.kaiming_normal_, {"nonlinearity": "linear"}),
+    "lecun_uniform": (nn.init.kaiming_uniform_, {"nonlinearity": "linear"}),
+    "orthogonal": (nn.init.orthogonal_, {}),
+    "truncated_normal": (nn.init.trunc_normal_, {"std": 0.02, "a": -0.04, "b": 0.04}),
+    "zeros": (nn.init.zeros_, {}),
+    "ones": (nn.init.ones_, {}),
+}
+
+
+@pytest.mark.parametrize("weight", sorted(WEIGHTS))
+@pytest.mark.parametrize("scheme", sorted(TORCH_SCHEMES))
+def test_a_tensor_scheme_draws_what_torch_draws_on_every_kind_of_weight(scheme, weight):
+    """On the same generator state, the same numbers as torch's function (fans from the same axes)."""
+    reference, arguments = TORCH_SCHEMES[scheme]
+    shape = WEIGHTS[weight]().shape
+    torch.manual_seed(11)
+    ours = init.create(scheme)(torch.empty(shape))
+    torch.manual_seed(11)
+    torch.testing.assert_close(ours, reference(torch.empty(shape), **arguments), rtol=0, atol=1e-7)
+
+
 @pytest.mark.parametrize("scheme", ["kaiming_normal", "kaiming_uniform"])
 @pytest.mark.parametrize(
     "torch_arguments",

@@ -130,3 +130,18 @@ def test_every_text_of_a_figure_lies_within_it_and_the_axes_fill_most_of_it(kind
     assert drawn.x1 <= width + 0.01 and drawn.y1 <= height + 0.01, drawn
     axes = figure.axes[0].get_position()  # figure fractions
     assert axes.width > 0.7 and axes.height > 0.6, axes
+
+
+@pytest.mark.parametrize(
+    ("ys", "level"),
+    [([2.3 * 0.9**i for i in range(40)], 2.3), ([0.5 + 0.0115 * i for i in range(40)], 0.95)],
+    ids=["loss-from-chance", "accuracy-to-target"],
+)
+def test_a_reference_line_is_named_where_no_curve_passes(ys, level):
+    figure = figures.lines(list(range(40)), {"a": ys}, levels={"reference": level})
+    axes = figure.axes[0]
+    [name] = [t for t in axes.texts if t.get_text() == "reference"]
+    renderer = figure.canvas.get_renderer()
+    box = name.get_window_extent(renderer)
+    pixels = axes.transData.transform(numpy.column_stack([range(40), ys]))
+    assert not any(box.contains(u, v) for u, v in pixels)

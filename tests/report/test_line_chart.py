@@ -154,3 +154,23 @@ def test_long_legend_labels_keep_their_start_and_end_so_runs_stay_apart():
     for label in labels[:2]:
         assert len(shown[label]) <= 40 and shown[label].startswith("a_very_long")
         assert shown[label].endswith(label[-5:])
+
+
+@pytest.mark.parametrize(
+    ("ys", "level"),
+    [
+        ([2.3 * 0.9**i for i in range(40)], 2.3),  # a loss that starts at chance (ln 10)
+        ([0.1 + 0.02 * i for i in range(40)], 0.1),  # an accuracy that starts at chance (1/10)
+        ([0.5 + 0.0115 * i for i in range(40)], 0.95),  # an accuracy that ends at its target
+    ],
+    ids=["loss-from-chance", "accuracy-from-chance", "accuracy-to-target"],
+)
+def test_a_reference_line_is_named_where_no_curve_passes(ys, level):
+    root = _parsed(line_chart({"a": range(40)}, {"a": ys}, levels={"reference": level}))
+    [label] = [t for t in root.iter(f"{SVG}text") if t.text == "reference"]
+    x, y, width = float(label.get("x")), float(label.get("y")), len("reference") * 8 * 0.6
+    left = x - width if label.get("text-anchor") == "end" else x
+    [[points]] = _curves(root)
+    inside = [(u, v) for u, v in points if left - 2 <= u <= left + width + 2 and y - 10 <= v <= y + 2]
+    assert not inside, f"the curve passes under the name at {inside[:3]}"
+    assert label.get("stroke") == "white"  # a halo keeps it legible over a curve that comes close

@@ -6,10 +6,11 @@ Figures are small multiples of one kind each; callers choose what to draw, this 
 
 One house style for every figure: axis labels with their units, a legend whenever there is more than
 one series, a log axis where the values span decades (:func:`spans_decades`) with plain tick labels
-(``0.5``, not ``5x10^-1``), reference lines (chance, target) drawn and named, the spread over seeds
-shaded (and never below zero for a quantity that cannot be), titles wrapped to the figure's width, and
-sparse curves marked at each point. Series longer than :data:`MAX_POINTS` are thinned to the minimum
-and maximum of each bucket, so that a 10,000-step run draws as it looks, in a page of a few hundred kB.
+(``0.5``, not ``5x10^-1``), reference lines (chance, target) drawn and named where no curve passes,
+the spread over seeds shaded (and never below zero for a quantity that cannot be), titles wrapped to
+the figure's width, and sparse curves marked at each point. Series longer than :data:`MAX_POINTS` are
+thinned to the minimum and maximum of each bucket, so that a 10,000-step run draws as it looks, in a
+page of a few hundred kB.
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
+from matplotlib.patheffects import withStroke
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from optimlab.atomic import atomic_path
 from optimlab.errors import InvalidValueError
-from optimlab.report.line_chart import MAX_POINTS, SPARSE, plain, spans_decades, thinned
+from optimlab.report.line_chart import MAX_POINTS, SPARSE, level_label_side, plain, spans_decades, thinned
 
 __all__ = [
     "MAX_POINTS",
@@ -229,16 +231,20 @@ def lines(
             fontsize=8,
             color="dimgray",
         )
+    curves = [((x[label] if isinstance(x, Mapping) else x)[: len(ys)], ys) for label, ys in series.items()]
     for label, at in (levels or {}).items():
         axes.axhline(at, color="gray", linestyle=":", linewidth=1)
+        side = level_label_side(curves, at, log=log_y)  # where no curve passes, over them, on a halo
         axes.annotate(
             label,
-            (0.0, at),
+            (0.0 if side == "left" else 1.0, at),
             xycoords=("axes fraction", "data"),
             va="bottom",
-            ha="left",
+            ha=side,
             fontsize=8,
             color="dimgray",
+            zorder=5,
+            path_effects=[withStroke(linewidth=3, foreground="white")],
         )
     if log_x:
         _log_axis(axes, "x")

@@ -6,11 +6,13 @@ its import, then ~0.2 s an axes drawn (``benchmarks/tracker_cli_overhead.py``). 
 hundred SVG elements formatted directly, in milliseconds. The style is the house style: axis labels
 with their units, a legend when there is more than one series (beside the axes, never over a curve), a
 log axis with plain tick labels (``0.5``, not ``5x10^-1``) where the values span decades, reference
-lines drawn and named, sparse curves marked at each point, gaps where values are not finite, long
-series thinned to the minimum and maximum of each bucket (:func:`thinned`), matplotlib's colours.
+lines drawn and named (at the end of the axes where no curve passes), sparse curves marked at each
+point, gaps where values are not finite, long series thinned to the minimum and maximum of each bucket
+(:func:`thinned`), matplotlib's colours.
 
 This module is also the one home of those matplotlib-free pieces (:func:`thinned`,
-:func:`spans_decades`, :func:`plain`), which :mod:`.figures` uses for its own line plots.
+:func:`spans_decades`, :func:`plain`, :func:`level_label_side`), which :mod:`.figures` uses for its own
+line plots.
 """
 
 from __future__ import annotations
@@ -22,13 +24,24 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy
 
 from optimlab.atomic import write_atomically
 from optimlab.errors import InvalidValueError
 
-__all__ = ["COLOURS", "MAX_POINTS", "SPARSE", "LineChart", "line_chart", "plain", "spans_decades", "thinned"]
+__all__ = [
+    "COLOURS",
+    "MAX_POINTS",
+    "SPARSE",
+    "LineChart",
+    "level_label_side",
+    "line_chart",
+    "plain",
+    "spans_decades",
+    "thinned",
+]
 
 MAX_POINTS = 1000  # per series: 500 buckets of (min, max) keep every spike of a long run visible
 SPARSE = 25  # a series with fewer points is marked at each one (a curve of 2 evaluations is 1 segment)
@@ -76,6 +89,34 @@ def thinned(count: int, ys: Sequence[float], limit: int = MAX_POINTS) -> list[in
     starts = numpy.searchsorted(bucket, numpy.arange(buckets))
     ends = numpy.append(starts[1:], count) - 1
     return sorted({0, count - 1, *by_low[starts].tolist(), *by_high[ends].tolist()})
+
+
+def level_label_side(
+    curves: Sequence[tuple[Sequence[float], Sequence[float]]], level: float, *, log: bool = False
+) -> Literal["left", "right"]:
+    """Where a reference line's name stays clear of the curves ``(xs, ys)``: at the end of the axes (the
+    first or last 30% of x) where the curves pass farthest from ``level`` (in decades on a log axis).
+    A loss starts at chance and a validation accuracy ends near its target: a name always written at the
+    left sat under the curve there."""
+
+    def height(value: float) -> float:
+        return math.log10(value) if log else value
+
+    points = [
+        (u, height(v))
+        for xs, ys in curves
+        for u, v in zip(xs, ys)
+        if math.isfinite(u) and math.isfinite(v) and (v > 0 or not log)
+    ]
+    if not points or not (math.isfinite(level) and (level > 0 or not log)):
+        return "left"
+    low, high = min(u for u, _ in points), max(u for u, _ in points)
+    edge = 0.3 * (high - low)
+    gaps = {
+        side: min((abs(v - height(level)) for u, v in points if inside(u)), default=math.inf)
+        for side, inside in (("left", lambda u: u <= low + edge), ("right", lambda u: u >= high - edge))
+    }
+    return "right" if gaps["right"] > gaps["left"] else "left"
 
 
 def plain(value: float, _position: float | None = None) -> str:
@@ -280,13 +321,16 @@ def line_chart(
             _text(_PAD + _LABEL, middle, ylabel, _LABEL, text_anchor="middle",
                   transform=f"rotate(-90 {_PAD + _LABEL:.1f} {middle:.1f})")
         )  # fmt: skip
-    for label, value in (levels or {}).items():
-        if math.isfinite(value) and (value > 0 or not log_y):
-            at = py(value)
-            parts.append(
-                f'<path d="M{x0:.1f} {at:.1f}H{x1:.1f}" stroke="gray" stroke-width="1" stroke-dasharray="1.5 2.5"/>'
-            )
-            parts.append(_text(x0 + 3, at - 3, label, 8, fill="dimgray"))
+    drawn_levels = {
+        label: value
+        for label, value in (levels or {}).items()
+        if math.isfinite(value) and (value > 0 or not log_y)
+    }
+    for value in drawn_levels.values():
+        at = py(value)
+        parts.append(
+            f'<path d="M{x0:.1f} {at:.1f}H{x1:.1f}" stroke="gray" stroke-width="1" stroke-dasharray="1.5 2.5"/>'
+        )
     for label, points in shown.items():
         colour = colour_of[label]
         xy = [None if v is None or not math.isfinite(u) else (px(u), py(v)) for u, v in points]
@@ -305,6 +349,16 @@ def line_chart(
                 f'<circle cx="{px(u):.1f}" cy="{py(v):.1f}" r="5" fill="white" stroke="{colour_of[label]}" '
                 f'stroke-width="2"><title>{html.escape(f"{label}: best {v:.4g} at {u:g}")}</title></circle>'
             )
+    curves = [
+        ([u for u, _ in points], [math.nan if v is None else v for _, v in points])
+        for points in shown.values()
+    ]
+    for label, value in drawn_levels.items():  # over the curves, on a white halo, where none passes
+        right = level_label_side(curves, value, log=log_y) == "right"
+        parts.append(
+            _text(x1 - 3 if right else x0 + 3, py(value) - 3, label, 8, fill="dimgray", stroke="white",
+                  stroke_width="3", paint_order="stroke", text_anchor="end" if right else "start")
+        )  # fmt: skip
     parts.append(
         f'<path d="M{x0:.1f} {y1:.1f}H{x1:.1f}V{y0:.1f}H{x0:.1f}Z" fill="none" stroke="#222" stroke-width="0.8"/>'
     )

@@ -219,7 +219,8 @@ BAD_INPUTS = [
     ({"optimizers": torch.optim.AdamW}, "'the class AdamW' for optimizers: accepted a list"),
     ({"optimizers": []}, "nothing to compare"),
     ({"optimizers": ["adam", "Adam"]}, "'adam' and 'Adam' are both 'adam'"),
-    ({"optimizers": ["adamm"]}, "unknown optimizer 'adamm'. Did you mean 'adam'"),
+    ({"optimizers": ["adamm"]}, "'adamm' for optimizers: accepted a registered name \\(did you mean 'adam'"),
+    ({"optimizers": ["torch.optim:Adamw"]}, "'torch.optim:Adamw' for optimizers: .*has no 'Adamw'"),
     ({"seeds": 0}, "0 for seeds: accepted an integer in \\[1, inf\\)"),
     ({"seeds": 2.0}, "2.0 for seeds: accepted an integer in \\[1, inf\\)"),
     ({"budget": 0}, "0 for budget: accepted an integer >= 1"),
@@ -258,6 +259,8 @@ def test_bad_input_is_one_optimlab_error_naming_it(given, match, tmp_path):
     with pytest.raises(OptimlabError, match=match) as error:
         optimlab.compare(call.pop("optimizers"), out=tmp_path / "run", **call)
     assert "\n" not in str(error.value) or "invalid recipe" in str(error.value)
+    if "optimizers" in given:  # the recipe's two lines named a field, optimizer.name, the call never wrote
+        assert "\n" not in str(error.value)
     assert not (tmp_path / "run").exists()  # refused before anything was written
 
 
@@ -371,6 +374,36 @@ def test_a_metric_the_data_does_not_measure_is_refused_before_any_trial(tmp_path
             optimlab.compare(["sgd"], model=Tags, data=data, loss=nn.BCEWithLogitsLoss(),
                              metric=metric, budget=1, seeds=1, epochs=1, out=tmp_path / metric)  # fmt: skip
         assert not (tmp_path / metric).exists()
+
+
+def test_a_metric_and_its_target_given_are_the_ones_tuned_and_reported(tmp_path):
+    """metric='val_accuracy', target=0.5 on dict batches of a class per position without a test split
+    (whose default is val_loss) dropped the target and reported val_loss; on (train, val) tensors,
+    metric='val_loss' was tuned on while val_accuracy was reported. Each is now the one tuned, reported
+    (the fresh seeds' value of it, computed here by hand) and targeted."""
+    generator = torch.Generator().manual_seed(0)
+    x, y = torch.randn(48, 3, 5, generator=generator), torch.randint(0, 5, (48, 5), generator=generator)
+    items = [{"x": x[i], "labels": y[i]} for i in range(48)]
+    data = (DataLoader(items[:36], batch_size=6), DataLoader(items[36:], batch_size=6))
+    common = {"model": FixedTagger, "loss": nn.CrossEntropyLoss(), "budget": 1, "seeds": 1, "epochs": 1}
+    done = optimlab.compare(
+        ["sgd"], data=data, metric="val_accuracy", target=0.5, out=tmp_path / "d", **common
+    )
+    (result,) = done.results
+    assert (result.spec.metric, result.spec.test_metric, result.spec.target) == ("val_accuracy",) * 2 + (0.5,)
+    with torch.no_grad():
+        accuracy = (FixedTagger()(x[36:]).argmax(1) == y[36:]).float().mean().item()
+    assert done.leaderboard[0].test.mean == pytest.approx(accuracy)
+
+    x, y = torch.randn(60, 3, generator=generator), torch.arange(60) % 2
+    done = optimlab.compare(
+        ["sgd"], model=lambda: nn.Linear(3, 2), data=((x[:40], y[:40]), (x[40:], y[40:])), metric="val_loss",
+        target=0.6, budget=1, seeds=1, epochs=1, out=tmp_path / "t",
+    )  # fmt: skip
+    (result,) = done.results
+    assert (result.spec.metric, result.spec.test_metric, result.spec.target) == ("val_loss", "val_loss", 0.6)
+    (rerun,) = [r for r in result.records if r.phase == "seeds"]
+    assert done.leaderboard[0].test.mean == rerun.metrics["val_loss"]
 
 
 class FixedRegressor(nn.Module):

@@ -153,33 +153,56 @@ def with_metric(workload: Workload, metric: str | None, goal: str | None = None)
     goal = goal or metric_goal(tuned, workload) or "max"  # a user's metric the name says nothing of
     if goal not in ("max", "min"):
         raise InvalidValueError("goal (--goal)", goal, "max or min")
-    reported = (
-        workload.test_metric
-        if metric is None or workload.test_metric.startswith("val_")  # no test split: the val metric
-        else tuned.replace("val_", "test_", 1)
-    )
+    if metric is None:
+        reported = workload.test_metric
+    elif workload.test_metric.startswith("val_"):  # no test split: the tuned metric of the fresh seeds
+        reported = tuned
+    else:
+        reported = tuned.replace("val_", "test_", 1)
     return dataclasses.replace(
         workload, recipe=recipe, metric=tuned, goal=goal, test_metric=reported, target=target
     )
 
 
 def measured_on_its_data(workload: Workload) -> Workload:
-    """``workload`` tuned on ``val_loss`` where its data set's task never gives its metric: other data
-    given to it (``--dataset prices.csv``, a regression, on the default workload, which counts correct
-    classes), as :func:`recipe_workload` chooses for the user's recipe. Any other is returned as it is."""
+    """``workload`` tuned on ``val_loss`` where its data may not give its built-in metric
+    (:func:`_measures`): other data given to it (``--dataset prices.csv``, a regression, on the default
+    workload, which counts correct classes; the user's dict batches of a class per position), as
+    :func:`recipe_workload` chooses for the user's recipe. Any other is returned as it is."""
     from optimlab.build import build_data
 
     if workload.metric not in _MEASURED_FOR:
         return workload
-    task = getattr(build_data(workload.recipe), "task", None)
-    return with_metric(workload, "val_loss") if _never_measures(task, workload.metric) else workload
+    tuned = _tuned_on(workload.metric, build_data(workload.recipe), workload.recipe)
+    return workload if tuned == workload.metric else with_metric(workload, tuned)
 
 
-def _never_measures(task: str | None, metric: str) -> bool:
-    """Whether data of ``task`` never gives the built-in ``metric`` (an accuracy of a regression, an RMSE
-    of classes); unknown tasks and other metrics are not judged."""
+def _measures(task: str | None, metric: str, *, compute_loss: str | None = None) -> bool | None:
+    """Whether evaluating data of ``task`` gives the built-in ``metric``: True where it surely does (the
+    task it is measured for), False where it never does (an accuracy of a regression, an RMSE of
+    classes, either under a ``compute_loss``, which returns the loss alone), None where only an
+    evaluation tells (the user's dict batches that are not one class each: a class per position gets
+    an accuracy, multi-label columns none). Metrics of every task (``val_loss``) or of the user's: True.
+
+    The two answers short of True are used apart: a workload's default falls back to ``val_loss`` unless
+    its metric is surely given (:func:`_tuned_on`), while a metric the user names is refused before any
+    trial only where it is never given (:func:`_check_measured`; a maybe is settled by
+    :func:`check_trains`'s evaluation)."""
     needed = _MEASURED_FOR.get(metric)
-    return needed is not None and task in _MEASURED_FOR.values() and task != needed
+    if needed is None:
+        return True
+    if compute_loss is not None:
+        return False
+    if task == needed:
+        return True
+    return False if task in _MEASURED_FOR.values() else None
+
+
+def _tuned_on(metric: str, splits: Any, recipe: Recipe) -> str:
+    """A workload's default ``metric`` where ``splits`` surely give it (:func:`_measures`), else ``val_loss``."""
+    task = getattr(splits, "task", None)
+    surely = _measures(task, metric, compute_loss=recipe.training.compute_loss) is True
+    return metric if surely else "val_loss"
 
 
 def _names_user_data(recipe: Recipe) -> bool:
@@ -189,12 +212,13 @@ def _names_user_data(recipe: Recipe) -> bool:
 
 
 def recipe_workload(recipe: Recipe, name: str) -> Workload:
-    """A recipe of the user's as a workload: tuned on validation accuracy for classes, else validation
-    loss; reported on the test split, or on the validation split of the fresh seeds without one."""
+    """A recipe of the user's as a workload: tuned on validation accuracy where its data are surely scored
+    so (one class per example, no ``compute_loss``: :func:`_measures`), else validation loss; reported
+    on the test split, or on the validation split of the fresh seeds without one."""
     from optimlab.build import build_data
 
     splits = build_data(recipe)
-    tuned = "val_accuracy" if splits.task == "classification" else "val_loss"
+    tuned = _tuned_on("val_accuracy", splits, recipe)
     has_test = splits.test is not None and len(splits.test) > 0
     reported = tuned.replace("val_", "test_", 1) if has_test else tuned
     return on_dict_batches(
@@ -206,9 +230,10 @@ def on_dict_batches(workload: Workload) -> Workload:
     """``workload`` fitted to the user's dict batches, where its data are those: a recipe that names no
     loss trains on the model's own, written out (``training.loss: model``) so that the stored recipes
     say so; the batches reach the model as they are (``data.scaling: none``, whatever the workload
-    scaled); a study tunes on ``val_loss`` where no accuracy is measured (labels that are not one class
-    per example, or a ``compute_loss``, which returns the loss alone), and reports the validation metric
-    of the fresh seeds where there is no test split. Any other workload is returned as it is."""
+    scaled); a study reports the validation metric of the fresh seeds where there is no test split. Its
+    metric is left as it is: a default was chosen for the data (:func:`recipe_workload`,
+    :func:`measured_on_its_data`), and one the user names is theirs. Any other workload is returned as
+    it is."""
     from optimlab.build import build_data
     from optimlab.data.user_factory import BatchSplits
 
@@ -222,9 +247,6 @@ def on_dict_batches(workload: Workload) -> Workload:
     if spec.loss is None and spec.compute_loss is None:
         updates["training.loss"] = MODEL_LOSS
     fitted = dataclasses.replace(workload, recipe=workload.recipe.with_updates(updates))
-    no_accuracy = splits.task != "classification" or spec.compute_loss is not None  # shows no logits
-    if no_accuracy and workload.metric == "val_accuracy":
-        fitted = with_metric(fitted, "val_loss")
     if splits.test is None:  # reported on the validation split of the fresh seeds, as tuned
         fitted = dataclasses.replace(fitted, test_metric=fitted.metric)
     return fitted
@@ -288,13 +310,15 @@ def plan_comparison(
 
 def _check_measured(spec: StudySpec, splits: Any) -> None:
     """Refuse a metric the data set's task never measures: every trial would train, then fail on it."""
-    task = getattr(splits, "task", None)
-    if not _never_measures(task, spec.metric):
+    task, compute_loss = getattr(splits, "task", None), spec.recipe.training.compute_loss
+    if _measures(task, spec.metric, compute_loss=compute_loss) is not False:
         return
-    other = next(m for m, t in _MEASURED_FOR.items() if t == task)
-    raise InvalidValueError(
-        "metric (--metric)", spec.metric, f"val_loss or {other}: {spec.recipe.data.name} is a {task} data set"
-    )
+    if compute_loss is not None:
+        accepted = f"val_loss: compute_loss ({compute_loss}) returns the loss alone, no predictions to score"
+    else:
+        other = next(m for m, t in _MEASURED_FOR.items() if t == task)
+        accepted = f"val_loss or {other}: {spec.recipe.data.name} is a {task} data set"
+    raise InvalidValueError("metric (--metric)", spec.metric, accepted)
 
 
 def check_trains(spec: StudySpec) -> None:

@@ -43,7 +43,7 @@ from torch.utils.data import DataLoader
 
 from optimlab.data.user_batches import describe, loader_batch_size, loader_shuffles
 from optimlab.data.user_factory import as_data
-from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 from optimlab.recipe import MODEL_LOSS, Recipe
 from optimlab.registry import POSITIVE_INT, get_registry, normalize_name
 from optimlab.study.backends import BACKENDS, BackendOptions
@@ -118,19 +118,34 @@ def _model_name(model: Any) -> tuple[str, bool]:
     return _name("model", model, lambda: model, getattr(model, "__name__", "model"))
 
 
+_OPTIMIZERS = (
+    "names ('adam'), import paths ('torch.optim:AdamW'), torch.optim.Optimizer subclasses "
+    "(torch.optim.AdamW: each trial builds its own, at the lr it tunes) or factories of optimlab transforms"
+)
+
+
 def _optimizer_name(optimizer: Any) -> tuple[str, bool]:
-    """A name as it is (the study resolves it); a ``torch.optim.Optimizer`` subclass or a factory of
-    optimlab transforms named as its import path would name it (:mod:`optimlab.optim.user`)."""
+    """A name or import path as given, once the registry knows it (the study keeps the user's spelling);
+    a ``torch.optim.Optimizer`` subclass or a factory of optimlab transforms named as its import path
+    would name it (:mod:`optimlab.optim.user`)."""
     if isinstance(optimizer, str):
+        try:
+            get_registry("optimizer").resolve(optimizer)
+        except UnknownNameError as error:
+            hint = (
+                f" (did you mean {' or '.join(map(repr, error.suggestions))}?)" if error.suggestions else ""
+            )
+            raise InvalidValueError(
+                "optimizers",
+                optimizer,
+                f"a registered name{hint}: {', '.join(error.accepted)}; or import paths ('torch.optim:AdamW'), "
+                "torch.optim.Optimizer subclasses or factories of optimlab transforms",
+            ) from None
+        except OptimlabError as error:  # an import path that does not import
+            raise InvalidValueError("optimizers", optimizer, f"{_OPTIMIZERS} ({error})") from None
         return optimizer, False
     if isinstance(optimizer, torch.optim.Optimizer) or not callable(optimizer):
-        raise InvalidValueError(
-            "optimizers",
-            describe(optimizer),
-            "names ('adam'), import paths ('torch.optim:AdamW'), torch.optim.Optimizer subclasses "
-            "(torch.optim.AdamW: each trial builds its own, at the lr it tunes) or factories of optimlab "
-            "transforms",
-        )
+        raise InvalidValueError("optimizers", describe(optimizer), _OPTIMIZERS)
     return _name("optimizer", optimizer, lambda: optimizer, getattr(optimizer, "__name__", "optimizer"))
 
 
@@ -346,7 +361,5 @@ def compare(
         seeds=seeds,
         protocol=protocol,
         pruner=pruner,
-        metric=metric,  # again after the plan fits the workload to dict batches, which tune on val_loss
-        goal=goal,
         **run,
     )

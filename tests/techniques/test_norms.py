@@ -253,3 +253,14 @@ def test_swap_norm_to_another_kind_starts_fresh_in_the_models_mode():
     inner = model[1].inner
     assert not model[1].training and not inner.training
     assert torch.all(inner.weight == 1) and torch.all(inner.bias == 0)
+
+
+def test_batch_norm_takes_torchs_cumulative_average():
+    """momentum=None is torch's cumulative average of the batches' statistics (it was refused)."""
+    norm, reference = norms.create("batch", 3, momentum=None), nn.BatchNorm1d(3, momentum=None)
+    torch.manual_seed(0)
+    for _ in range(4):
+        x = torch.randn(8, 3) * 2 + 1
+        norm(x), reference(x)
+    torch.testing.assert_close(norm.inner.running_mean, reference.running_mean, rtol=0, atol=0)
+    torch.testing.assert_close(norm.inner.running_var, reference.running_var, rtol=0, atol=0)

@@ -26,17 +26,29 @@ to put another kind in its place, as it does for plain torch norm layers in any 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from typing import Any
 
 from torch import Tensor, nn
 
 from optimlab.errors import InvalidValueError
-from optimlab.registry import POSITIVE, POSITIVE_INT, UNIT, new_registry
+from optimlab.registry import POSITIVE, POSITIVE_INT, Interval, new_registry
 
 __all__ = ["Norm", "create", "norm_name", "swap_norm"]
 
 _REGISTRY = new_registry("norm")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Momentum(Interval):
+    """Batch norm's momentum in [0, 1], or None: torch's cumulative average of every batch's statistics."""
+
+    def contains(self, value: Any) -> bool:
+        return value is None or super().contains(value)
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}, or None (a cumulative average, as torch's)"
 
 
 class Norm(nn.Module):
@@ -100,11 +112,15 @@ def _check_layout(num_features: int, spatial_dims: int) -> None:
     "batch",
     summary="Batch normalization: each feature over the batch (and positions).",
     paper="Ioffe & Szegedy 2015, arXiv:1502.03167",
-    accepts={"eps": POSITIVE, "momentum": UNIT},
+    accepts={"eps": POSITIVE, "momentum": _Momentum(0, 1)},
     aliases=("batchnorm", "bn"),
     skip=("spatial_dims",),
 )
-def batch(num_features: int, spatial_dims: int = 0, *, eps: float = 1e-5, momentum: float = 0.1) -> Norm:
+def batch(
+    num_features: int, spatial_dims: int = 0, *, eps: float = 1e-5, momentum: float | None = 0.1
+) -> Norm:
+    """``nn.BatchNorm{1,2,3}d``: running statistics by an average of weight ``momentum`` on each batch's,
+    or with None the cumulative average of all batches so far (torch's ``momentum=None``)."""
     _check_layout(num_features, spatial_dims)
     batch_norm = (nn.BatchNorm1d, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[spatial_dims]
     inner = batch_norm(num_features, eps=eps, momentum=momentum)

@@ -10,9 +10,10 @@ import pytest
 import torch
 from torch.optim import lr_scheduler
 
+from optimlab import optim
 from optimlab.errors import InvalidValueError
 from optimlab.registry import Capability, get_registry
-from optimlab.schedules import create
+from optimlab.schedules import as_lr_scheduler, create, one_cycle_momentum
 from optimlab.schedules.families import (
     constant,
     cosine,
@@ -222,3 +223,45 @@ def test_multistep_milestones_must_be_a_list() -> None:
     with pytest.raises(InvalidValueError, match="milestones") as error:
         create("multistep", total_steps=100, milestones=30)
     assert error.value.value == 30 and "list" in error.value.accepted
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"three_phase": True, "anneal_strategy": "linear", "pct_start": 0.25}],
+    ids=["two", "three"],
+)
+def test_one_cycle_with_its_momentum_trains_as_torchs_one_cycle_lr(options: dict) -> None:
+    """OneCycleLR's default cycle_momentum=True: an optimlab SGD with one_cycle's rate and
+    one_cycle_momentum ends where torch's SGD under OneCycleLR does (at a fixed momentum, 0.1 away)."""
+    steps, target = 40, torch.linspace(-1.0, 2.0, 5, dtype=torch.float64)
+
+    def train(optimizer_of, scheduler_of) -> torch.Tensor:
+        x = torch.zeros(5, dtype=torch.float64, requires_grad=True)
+        optimizer = optimizer_of([x])
+        scheduler = scheduler_of(optimizer)
+        for _ in range(steps):
+            optimizer.zero_grad()
+            ((x - target) ** 2).sum().backward()
+            optimizer.step()
+            scheduler.step()
+        return x.detach()
+
+    expected = train(
+        lambda p: torch.optim.SGD(p, lr=BASE_LR, momentum=0.9),
+        lambda o: lr_scheduler.OneCycleLR(o, BASE_LR, total_steps=steps, **options),
+    )
+    ours = train(
+        lambda p: optim.create("momentum", p, lr=BASE_LR, momentum=one_cycle_momentum(steps, **options)),
+        lambda o: as_lr_scheduler(o, create("one_cycle", total_steps=steps, **options)),
+    )
+    torch.testing.assert_close(ours, expected, rtol=0, atol=1e-12)
+    fixed = train(
+        lambda p: optim.create("momentum", p, lr=BASE_LR, momentum=0.9),
+        lambda o: as_lr_scheduler(o, create("one_cycle", total_steps=steps, **options)),
+    )
+    assert (fixed - expected).abs().max() > 1e-3
+
+
+def test_one_cycle_momentum_refuses_a_base_above_the_maximum() -> None:
+    with pytest.raises(InvalidValueError, match="base_momentum"):
+        one_cycle_momentum(100, base_momentum=0.99)

@@ -7,10 +7,12 @@
 
 ``create`` builds any family of the ``schedule`` registry (``optimlab list schedule``) with an optional
 linear warmup; ``join`` composes schedules; ``as_lr_scheduler`` drives a torch optimizer with one;
-``ReduceOnPlateau`` is the metric-driven one; ``plot`` draws them.
+``ReduceOnPlateau`` is the metric-driven one; ``plot`` draws them; ``one_cycle_momentum`` is the momentum
+torch's OneCycleLR cycles beside the rate.
 """
 
 from optimlab.schedules.create import create, linear_warmup
+from optimlab.schedules.families import one_cycle_momentum
 from optimlab.schedules.join import Schedule, join
 from optimlab.schedules.plateau import ReduceOnPlateau
 from optimlab.schedules.plot import plot
@@ -24,5 +26,6 @@ __all__ = [
     "create",
     "join",
     "linear_warmup",
+    "one_cycle_momentum",
     "plot",
 ]

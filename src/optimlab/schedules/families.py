@@ -40,6 +40,7 @@ __all__ = [
     "linear",
     "multistep_decay",
     "one_cycle",
+    "one_cycle_momentum",
     "polynomial_decay",
     "sgdr",
     "step_decay",
@@ -274,6 +275,25 @@ def sgdr(
     return schedule
 
 
+def _one_cycle_phases(
+    horizon: int, pct_start: float, anneal_strategy: str, three_phase: bool, values: Sequence[float]
+) -> Schedule:
+    """OneCycleLR's phases, through ``values`` (one more than the phases): the first ends at step
+    ``pct_start * T - 1``, the second (of three) at ``2 * pct_start * T - 2``, the last at ``T - 1``."""
+    weight = _ANNEAL_WEIGHTS["cosine" if anneal_strategy == "cos" else "linear"]
+    peak_step, last = pct_start * horizon - 1, horizon - 1
+    # Phase i runs from bounds[i - 1] to bounds[i], from values[i - 1] to values[i] (torch's phases).
+    bounds = [0.0, peak_step, 2 * peak_step, last] if three_phase else [0.0, peak_step, last]
+
+    def schedule(step: int) -> float:
+        step = min(step, last)
+        i = next((i for i in range(1, len(bounds) - 1) if step <= bounds[i]), len(bounds) - 1)
+        span = bounds[i] - bounds[i - 1]
+        return _anneal(values[i - 1], values[i], (step - bounds[i - 1]) / span if span > 0 else 1.0, weight)
+
+    return schedule
+
+
 @_register(
     "one_cycle",
     summary="Smith's 1cycle: up from max/div_factor to 1, then down to a tiny final.",
@@ -304,29 +324,50 @@ def one_cycle(
     ``three_phase``, it first falls back to ``1 / div_factor`` by step ``2 * pct_start * T - 2``,
     as in the paper, and only then to the final value.
 
-    The learning rate only: torch's OneCycleLR also cycles momentum (or Adam's beta1) by default
+    The learning rate only: torch's OneCycleLR also cycles momentum by default
     (``cycle_momentum=True``), from 0.95 down to 0.85 while the rate rises and back, as Smith advises;
-    here the optimizer's momentum stays what the recipe sets.
+    a recipe keeps the optimizer's momentum as it sets it. In Python, :func:`one_cycle_momentum` is
+    that momentum, for an optimizer's ``momentum`` (or Adam's beta1 in torch's own optimizers).
 
     References: Smith & Topin, Super-Convergence: Very Fast Training of Neural Networks Using Large
     Learning Rates, 2017, https://arxiv.org/abs/1708.07120
     """
     horizon = _horizon(total_steps, "one_cycle", "the cycle spans the run")
-    weight = _ANNEAL_WEIGHTS["cosine" if anneal_strategy == "cos" else "linear"]
     initial = 1.0 / div_factor
     lowest = initial / final_div_factor
-    peak_step, last = pct_start * horizon - 1, horizon - 1
-    # Phase i runs from bounds[i - 1] to bounds[i], from values[i - 1] to values[i] (torch's phases).
-    bounds = [0.0, peak_step, 2 * peak_step, last] if three_phase else [0.0, peak_step, last]
     values = [initial, 1.0, initial, lowest] if three_phase else [initial, 1.0, lowest]
+    return _one_cycle_phases(horizon, pct_start, anneal_strategy, three_phase, values)
 
-    def schedule(step: int) -> float:
-        step = min(step, last)
-        i = next((i for i in range(1, len(bounds) - 1) if step <= bounds[i]), len(bounds) - 1)
-        span = bounds[i] - bounds[i - 1]
-        return _anneal(values[i - 1], values[i], (step - bounds[i - 1]) / span if span > 0 else 1.0, weight)
 
-    return schedule
+def one_cycle_momentum(
+    total_steps: int,
+    *,
+    base_momentum: float = 0.85,
+    max_momentum: float = 0.95,
+    pct_start: float = 0.3,
+    anneal_strategy: str = "cos",
+    three_phase: bool = False,
+) -> Schedule:
+    """The momentum OneCycleLR cycles beside :func:`one_cycle` (torch's ``cycle_momentum=True``).
+
+    From ``max_momentum`` down to ``base_momentum`` while the rate rises, then back up while it falls
+    (with ``three_phase``, back up in the second phase and held in the third). A value, not a
+    multiplier: pass it as an optimizer's momentum, e.g.
+    ``optim.create("momentum", params, momentum=one_cycle_momentum(1000))``.
+
+    References: Smith, A disciplined approach to neural network hyper-parameters: Part 1, 2018,
+    https://arxiv.org/abs/1803.09820
+    """
+    horizon = _horizon(total_steps, "one_cycle_momentum", "the cycle spans the run")
+    if not 0.0 <= base_momentum <= max_momentum <= 1.0:
+        raise InvalidValueError(
+            "one_cycle_momentum (base_momentum, max_momentum)",
+            (base_momentum, max_momentum),
+            "0 <= base_momentum <= max_momentum <= 1",
+        )
+    high, low = max_momentum, base_momentum
+    values = [high, low, high, high] if three_phase else [high, low, high]
+    return _one_cycle_phases(horizon, pct_start, anneal_strategy, three_phase, values)
 
 
 @_register(

@@ -1,6 +1,7 @@
 """A mean and its interval: the same decimals for the three, as many as the interval's width supports."""
 
 import doctest
+import itertools
 import math
 import re
 
@@ -44,3 +45,32 @@ def test_an_interval_alone_is_written_as_beside_its_mean(low, high):
     read '[0.01366, 1]' there, where the pages wrote '[0.01, 1.00]'."""
     assert mean_and_interval(0.5, low, high).endswith(" " + interval(low, high))
     assert interval(math.nan, math.nan) == ""
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [(0.9582, 0.852, 1.0), (0.9568, 0.76, 1.0)],  # bench: two seeds, the second shown above the first
+        [
+            (0.909, 0.8331, 0.9849),
+            (0.8904, 0.8039, 0.977),
+            (0.8756, 0.6675, 1.0),
+            (0.8751, math.nan, math.nan),
+        ],
+        [(0.12, 0.1199, 0.1201), (0.1204, 0.05, 0.19), (0.3, 0.3, 0.3)],  # one row's seeds all alike
+    ],
+    ids=["two-seeds", "three-methods-and-one-seed", "no-width"],
+)
+def test_a_column_of_intervals_shares_one_decimal_place_and_orders_as_the_means(rows):
+    texts = intervals.means_and_intervals(rows)
+    shown = [re.fullmatch(r"(\S+)(?: \[(\S+), (\S+)\])?", text).groups() for text in texts]
+    places = {len(n.partition(".")[2]) for numbers in shown for n in numbers if n}
+    assert len(places) == 1, texts
+    unit = 10.0 ** -places.pop()
+    for numbers, true in zip(shown, rows, strict=True):
+        for number, value in zip(numbers, true):
+            assert number is None or abs(float(number) - value) <= unit / 2 * (1 + 1e-9), texts
+    means = [float(numbers[0]) for numbers in shown]
+    for (a, b), (x, y) in zip(itertools.pairwise(means), itertools.pairwise(r[0] for r in rows)):
+        assert (a - b) * (x - y) >= 0, texts  # two means never shown in the reverse of their order
+    assert intervals.means_and_intervals([(math.nan, math.nan, math.nan)]) == ["no result"]

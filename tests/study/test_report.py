@@ -115,3 +115,22 @@ def test_the_leaderboard_interval_is_students_with_the_decimals_it_supports(tmp_
     mean = sum(accuracies) / 3
     low, high = stats.t.interval(0.95, 2, loc=mean, scale=stats.sem(accuracies))
     assert cell == f"{mean:.3f} [{low:.3f}, {min(high, 1.0):.3f}]" == "0.944 [0.866, 1.000]"  # <= 1
+
+
+def test_the_leaderboard_column_reads_in_the_order_of_the_ranking(tmp_path, page_reader):
+    """bench's two seeds gave adam 0.9582 [0.852, 1.000] and sgd 0.9568 [0.76, 1.00]: each mean to the
+    decimals of its own interval, the column read 0.958 above 0.96, the second shown above the first."""
+    accuracies = {"adam": [0.9499, 0.9666], "sgd": [0.9415, 0.9721]}
+    seeds = [
+        dataclasses.replace(record(m, f"seeds/{i}", 0.96), metrics={"test_accuracy": a})
+        for m, values in accuracies.items()
+        for i, a in enumerate(values)
+    ]
+    page = write_report(
+        [StudyResult(SPEC, str(tmp_path), [*RECORDS[:3], RECORDS[5], *seeds])], tmp_path / "r.html"
+    )
+    (board,) = [t for t in page_reader(page.read_text()).tables if t.caption == "Leaderboard"]
+    cells = [r["test_accuracy mean [95% CI]"] for r in board.records()]
+    means = [float(cell.split()[0]) for cell in cells]
+    assert [r["method"] for r in board.records()] == ["adam", "sgd"] and means[0] > means[1], cells
+    assert len({len(cell.split()[0]) for cell in cells}) == 1, cells

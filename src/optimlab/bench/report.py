@@ -24,7 +24,7 @@ from optimlab.study.protocols import SEEDS, StudySpec
 from optimlab.study.report import (
     curves_figure,
     leaderboard_table,
-    mean_ci,
+    mean_cis,
     profiles_figure,
     sensitivity_figure,
 )
@@ -91,7 +91,7 @@ def _across_workloads(page: Page, result: BenchResult) -> None:
     page.table(
         ("workload", "metric", *methods),
         [
-            (w, result.results[i].spec.test_metric, *(mean_ci(per[m].board) for m in methods))
+            (w, result.results[i].spec.test_metric, *mean_cis([per[m].board for m in methods]))
             for i, (w, per) in enumerate(by_method.items())
         ],
         caption="Final test metric: mean [95% CI] over the seed runs of the best configuration",

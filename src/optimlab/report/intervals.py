@@ -16,13 +16,21 @@ section 2.2: the uncertainty to one or two significant figures, the value to the
 '0.9512'
 >>> interval(0.01366, 1.0)
 '[0.01, 1.00]'
+
+Down a leaderboard's column every row takes the decimals of the narrowest interval: written each to its
+own, 0.9568 [0.76, 1.16] (two seeds) read ``0.96`` above 0.9582 [0.852, 1.06]'s ``0.958``, the second
+of the ranking shown above the first.
+
+>>> means_and_intervals([(0.9582, 0.852, 1.0), (0.9568, 0.76, 1.0)])
+['0.958 [0.852, 1.000]', '0.957 [0.760, 1.000]']
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
-__all__ = ["interval", "mean_and_interval", "rounded"]
+__all__ = ["interval", "mean_and_interval", "means_and_intervals", "rounded"]
 
 _MOST_DECIMALS = 6  # a narrower interval (a loss of 1e-7) is written in 3 significant digits each, 1.23e-07
 
@@ -41,10 +49,41 @@ def interval(low: float, high: float) -> str:
     return "[{1}, {2}]".format(*rounded(low, low, high)) if math.isfinite(low) and math.isfinite(high) else ""
 
 
+def means_and_intervals(rows: Sequence[tuple[float, float, float]]) -> list[str]:
+    """Each ``(mean, low, high)`` as :func:`mean_and_interval` writes it, all to one decimal place: the
+    one the narrowest interval supports, so that a column read down orders its rows as their means do.
+    A row without an interval is its mean alone at that place (4 significant digits in a column without
+    any); a NaN mean is ``no result``."""
+    finite = [(low, high) for _, low, high in rows if math.isfinite(low) and math.isfinite(high)]
+    # an interval of no width (seeds all alike) supports any decimals: it sets them only when alone
+    widths = [_decimals(low, high) for low, high in finite if high > low]
+    decimals = max(widths) if widths else _MOST_DECIMALS + 1 if finite else None
+    texts = []
+    for mean, low, high in rows:
+        if math.isnan(mean):
+            texts.append("no result")
+        elif decimals is None:
+            texts.append(f"{mean:.4g}")
+        else:
+            style = _style(decimals)
+            bounds = f" [{low:{style}}, {high:{style}}]" if math.isfinite(low) and math.isfinite(high) else ""
+            texts.append(f"{mean:{style}}{bounds}")
+    return texts
+
+
 def rounded(mean: float, low: float, high: float) -> tuple[str, str, str]:
     """The three numbers as text, to the decimal place of the half-width's second significant digit (3
     significant digits each where that is past :data:`_MOST_DECIMALS`, or the interval has no width)."""
-    half = (high - low) / 2
-    decimals = 1 - math.floor(math.log10(half)) if half > 0 else _MOST_DECIMALS + 1
-    style = ".3g" if decimals > _MOST_DECIMALS else f".{max(0, decimals)}f"
+    style = _style(_decimals(low, high))
     return f"{mean:{style}}", f"{low:{style}}", f"{high:{style}}"
+
+
+def _decimals(low: float, high: float) -> int:
+    """The decimal place of the half-width's second significant digit; past :data:`_MOST_DECIMALS` for
+    an interval of no width."""
+    half = (high - low) / 2
+    return 1 - math.floor(math.log10(half)) if half > 0 else _MOST_DECIMALS + 1
+
+
+def _style(decimals: int) -> str:
+    return ".3g" if decimals > _MOST_DECIMALS else f".{max(0, decimals)}f"

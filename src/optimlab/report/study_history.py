@@ -25,7 +25,7 @@ from optimlab.bench import resume_command as folder_resume_command
 from optimlab.report import figures
 from optimlab.report.environment import machine_and_versions
 from optimlab.report.html import Page
-from optimlab.report.intervals import mean_and_interval
+from optimlab.report.intervals import means_and_intervals
 from optimlab.report.metric_labels import axis_label
 from optimlab.report.recipes import DEFAULT, differing_fields
 from optimlab.study.analysis import confidence_interval, metric_bounds
@@ -187,13 +187,25 @@ def _workload(result: StudyResult) -> str:
     return f"{recipe.data.name} / {recipe.model.name} ({result.spec.test_metric})"
 
 
-def _cell(values: Sequence[float], bounds: tuple[float, float], study: _Study, method: str) -> str:
-    unfinished = "" if study.progress.ended else "interrupted" if study.progress.interrupted else "running"
-    if not values:
-        return f"{unfinished}: {study.so_far(method)}" if unfinished else "no result"
-    summary = confidence_interval(values, bounds)
-    of = f" of {study.result.spec.seeds}, {unfinished}" if unfinished else ""
-    return f"{mean_and_interval(summary.mean, summary.low, summary.high)} (n={summary.n}{of})"
+def _cells(
+    values: Sequence[Sequence[float]], bounds: tuple[float, float], studies: Sequence[_Study], method: str
+) -> list[str]:
+    """One method's cells, a study each: mean [95% CI] (n=...), all to one decimal place
+    (:func:`~optimlab.report.intervals.means_and_intervals`), so that the row reads in the order of the
+    means it compares; how far a study without a result got."""
+    summaries = [confidence_interval(v, bounds) for v in values]
+    texts = means_and_intervals([(s.mean, s.low, s.high) for s in summaries])
+    cells = []
+    for study, summary, text in zip(studies, summaries, texts):
+        unfinished = (
+            "" if study.progress.ended else "interrupted" if study.progress.interrupted else "running"
+        )
+        if not summary.n:
+            cells.append(f"{unfinished}: {study.so_far(method)}" if unfinished else "no result")
+        else:
+            of = f" of {study.result.spec.seeds}, {unfinished}" if unfinished else ""
+            cells.append(f"{text} (n={summary.n}{of})")
+    return cells
 
 
 def _change(comparison: Comparison, unfinished: bool) -> str:
@@ -232,7 +244,7 @@ def _add_workload(page: Page, label: str, studies: Sequence[_Study]) -> None:
     rows = [
         (
             m,
-            *(_cell(values[(s.label, m)], bounds, s, m) for s in studies),
+            *_cells([values[(s.label, m)] for s in studies], bounds, studies, m),
             *(_change(comparisons[(s.label, m)], unfinished or not s.progress.ended) for s in later),
         )
         for m in methods

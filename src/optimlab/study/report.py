@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from optimlab.report import Page, figures, machine_and_versions
 from optimlab.report.chance import chance_levels
-from optimlab.report.intervals import mean_and_interval
+from optimlab.report.intervals import means_and_intervals
 from optimlab.report.metric_labels import axis_label
 from optimlab.report.recipes import DEFAULT, flat_fields
 from optimlab.study.analysis import LeaderboardRow, leaderboard, performance_profiles, seed_band, sensitivity
@@ -26,7 +26,7 @@ from optimlab.study.storage import without_passwords
 __all__ = [
     "PROFILE_TAUS",
     "curves_figure",
-    "mean_ci",
+    "mean_cis",
     "profiles_figure",
     "sensitivity_figure",
     "write_report",
@@ -44,13 +44,11 @@ def config_text(params: Mapping[str, Any]) -> str:
     )
 
 
-def mean_ci(row: LeaderboardRow) -> str:
-    """``0.951 [0.940, 0.962]``: the mean test metric and its 95% interval, to the decimals the interval
-    supports (:mod:`optimlab.report.intervals`); "no result" without one."""
-    test = row.test
-    if math.isnan(test.mean):
-        return "no result"
-    return mean_and_interval(test.mean, test.low, test.high)
+def mean_cis(board: Sequence[LeaderboardRow]) -> list[str]:
+    """``0.951 [0.940, 0.962]`` of each row: the mean test metric and its 95% interval, every row to the
+    decimals the narrowest interval supports, so the column reads in the order of the ranking
+    (:func:`optimlab.report.intervals.means_and_intervals`); "no result" without one."""
+    return means_and_intervals([(row.test.mean, row.test.low, row.test.high) for row in board])
 
 
 def leaderboard_table(
@@ -64,14 +62,14 @@ def leaderboard_table(
         (
             rank + 1,
             row.method,
-            mean_ci(row),
+            mean_ci,
             row.test.std if row.test.n else "",
             row.test.n,
             row.tuning_failed + row.seeds_failed,
             config_text(row.params) + (" (edge)" if row.at_edge else ""),
             cell,
         )
-        for rank, (row, cell) in enumerate(zip(board, cells))
+        for rank, (row, mean_ci, cell) in enumerate(zip(board, mean_cis(board), cells))
     ]
     return (*columns, heading), rows
 

@@ -326,8 +326,8 @@ def one_cycle(
 
     The learning rate only: torch's OneCycleLR also cycles momentum by default
     (``cycle_momentum=True``), from 0.95 down to 0.85 while the rate rises and back, as Smith advises;
-    a recipe keeps the optimizer's momentum as it sets it. In Python, :func:`one_cycle_momentum` is
-    that momentum, for an optimizer's ``momentum`` (or Adam's beta1 in torch's own optimizers).
+    a recipe keeps the optimizer's momentum as it sets it. In Python, :func:`one_cycle_momentum` gives
+    that momentum to an optimizer's ``momentum`` (torch cycles Adam's beta1 the same way).
 
     References: Smith & Topin, Super-Convergence: Very Fast Training of Neural Networks Using Large
     Learning Rates, 2017, https://arxiv.org/abs/1708.07120

@@ -133,9 +133,7 @@ def constant(weight: Tensor, *, value: float = 0.0) -> Tensor:
     return weight.fill_(value)
 
 
-_REGISTRY.register(
-    "ones", obj=constant, defaults={"value": 1.0}, summary="All ones (torch's ones_; for norm scales)."
-)
+_REGISTRY.register("ones", obj=constant, defaults={"value": 1.0}, summary="All ones (torch's ones_).")
 
 
 @_REGISTRY.register(

@@ -17,7 +17,13 @@ if TYPE_CHECKING:
     from optimlab.bench.report import write_bench_report
     from optimlab.bench.runner import BenchResult, check_bench, check_workloads, resolve_methods, run_bench
     from optimlab.bench.scoring import BenchScores, MethodScore, area_score, score
-    from optimlab.bench.settings import is_bench, planned_workloads, read_settings, resume_command
+    from optimlab.bench.settings import (
+        is_bench,
+        planned_workloads,
+        read_settings,
+        resume_command,
+        write_settings,
+    )
     from optimlab.bench.suites import SUITES, suite
     from optimlab.optim.user import load_optimizer
 
@@ -41,6 +47,7 @@ __all__ = [
     "score",
     "suite",
     "write_bench_report",
+    "write_settings",
 ]
 
 SETTINGS_FILE = "bench.json"  # the settings `optimlab bench` ran with, kept in its folder for --resume
@@ -60,6 +67,7 @@ _MODULES = {  # each public name and the module that defines it
     "planned_workloads": "optimlab.bench.settings",
     "read_settings": "optimlab.bench.settings",
     "resume_command": "optimlab.bench.settings",
+    "write_settings": "optimlab.bench.settings",
     "SUITES": "optimlab.bench.suites",
     "suite": "optimlab.bench.suites",
     "load_optimizer": "optimlab.optim.user",

@@ -10,12 +10,29 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from optimlab.atomic import write_atomically
 from optimlab.bench import SETTINGS_FILE
+from optimlab.errors import OptimlabError
 
 if TYPE_CHECKING:
     from optimlab.workloads import Workload
 
-__all__ = ["is_bench", "planned_workloads", "read_settings", "resume_command"]
+__all__ = ["is_bench", "planned_workloads", "read_settings", "resume_command", "write_settings"]
+
+# What every bench has saved since the first (model, dataset and target came later: read with .get).
+SAVED = (
+    "suite",
+    "workloads",
+    "optimizers",
+    "optimizer_path",
+    "seeds",
+    "budget",
+    "protocol",
+    "backend",
+    "cost",
+    "data_dir",
+    "device",
+)
 
 
 def is_bench(folder: str | Path) -> bool:
@@ -23,9 +40,30 @@ def is_bench(folder: str | Path) -> bool:
     return (Path(folder) / SETTINGS_FILE).is_file()
 
 
+def write_settings(folder: str | Path, settings: Mapping[str, Any]) -> Path:
+    """Save ``settings`` in ``folder``, whole or not at all (a kill mid-write keeps no cut file)."""
+    return write_atomically(Path(folder) / SETTINGS_FILE, json.dumps(settings, indent=1))
+
+
 def read_settings(folder: str | Path) -> dict[str, Any] | None:
-    """The settings saved in ``folder``; None where it holds none (it is not a bench's folder)."""
-    return json.loads((Path(folder) / SETTINGS_FILE).read_text()) if is_bench(folder) else None
+    """The settings saved in ``folder``; None where it holds none (it is not a bench's folder). A file that
+    does not parse, or lacks a setting every bench saved, is refused naming what is wrong."""
+    if not is_bench(folder):
+        return None
+    path = Path(folder) / SETTINGS_FILE
+    try:
+        settings = json.loads(path.read_text())
+    except ValueError as error:  # not JSON, or not UTF-8
+        problem = f"it does not parse: {error}"
+    else:
+        missing = [key for key in SAVED if not isinstance(settings, dict) or key not in settings]
+        if not missing:
+            return settings
+        problem = f"it lacks {', '.join(missing)}"
+    raise OptimlabError(
+        f"the bench's settings {str(path)!r} are damaged ({problem}); restore the file, or run the bench "
+        "again in another folder"
+    )
 
 
 def resume_command(folder: str | Path) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -10,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from optimlab.bench import REPORT_FILE, SETTINGS_FILE, is_bench, read_settings, resume_command
+from optimlab.bench import REPORT_FILE, SETTINGS_FILE, is_bench, read_settings, resume_command, write_settings
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
 from optimlab.cli._output import Output
@@ -188,7 +187,7 @@ def bench(
         with o.noting_data(output):  # its first step on each workload loads the data
             check_bench(chosen, methods, device=settings["device"], fields=("--workloads", given))
         checks.writable_folder(str(out)).mkdir(parents=True, exist_ok=True)
-        (out / SETTINGS_FILE).write_text(json.dumps(settings, indent=1))
+        write_settings(out, settings)
     with resumable(lambda: resume_command(out)):  # the trials, then the report they make
         with StudyProgress(output, progress) as shown:
             per_workload = (settings["budget"] + settings["seeds"]) * len(methods)

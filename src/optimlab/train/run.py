@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from optimlab.atomic import write_atomically
 from optimlab.build import Built, build
 from optimlab.data.user_batches import UserBatches, prediction
 from optimlab.data.user_factory import BatchSplits
@@ -416,13 +417,7 @@ def _begin_writing(out: Path, recipe: Recipe) -> None:
     (no final weights or result) until it ends again."""
     for stale in (MODEL_NAME, RESULT_NAME):
         (out / stale).unlink(missing_ok=True)
-    _write_atomically(out / RECIPE_NAME, recipe.to_yaml())
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text)
-    os.replace(partial, path)
+    write_atomically(out / RECIPE_NAME, recipe.to_yaml())
 
 
 def _finish(
@@ -461,5 +456,5 @@ def _finish(
             torch.save(
                 {"model": built.model.state_dict(), "recipe": built.recipe.to_dict()}, out / MODEL_NAME
             )
-        _write_atomically(out / RESULT_NAME, json.dumps(result.to_dict(), indent=2) + "\n")
+        write_atomically(out / RESULT_NAME, json.dumps(result.to_dict(), indent=2) + "\n")
     return result

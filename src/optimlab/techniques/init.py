@@ -429,7 +429,9 @@ def apply(
         hyperparameters: the scheme's own, e.g. ``std=0.02`` or ``gain=1.0``; ``gain="auto"`` gives each
             layer the gain of the activation that follows it (:func:`layer_gains`).
 
-    Norm layers, embeddings and other modules keep their weights (norms start at weight 1, bias 0).
+    Norm layers, embeddings, recurrent layers (nn.RNN/LSTM/GRU) and other modules keep their weights
+    (norms start at weight 1, bias 0); a tensor scheme called on one of their weights draws what torch's
+    function of the same name draws, with the fans torch reads from the same axes.
     """
     entry = _REGISTRY.get(scheme)
     entry.validate(hyperparameters)

@@ -326,7 +326,10 @@ def training_steps(recipe: Recipe, splits: Any) -> int:
     spec = recipe.training
     if spec.steps is not None:
         return spec.steps
-    epoch = user_batches(recipe, splits.train, None, None, train=True).steps_per_epoch
+    batches = user_batches(recipe, splits.train, None, None, train=True)
+    epoch = batches.steps_per_epoch
+    if epoch == 0:  # not 0 steps: a run that trains nothing, without a word
+        raise batches.no_batch()
     if epoch is None:
         raise InvalidValueError(
             "training.steps", None, "a number of steps: the training batches do not say how many an epoch has"

@@ -3,6 +3,7 @@ batches does; validation data of any shape gives the loss and accuracy computed 
 
 import doctest
 import functools
+import re
 
 import pytest
 import torch
@@ -402,6 +403,38 @@ def test_validation_data_the_model_cannot_take_is_named_in_one_error():
             fit(model, torch.optim.SGD(model.parameters(), lr=0.1), (x, y), loss_fn=nn.CrossEntropyLoss(),
                 total_steps=2, val_data=val_data)  # fmt: skip
         assert "\n" not in str(error.value)
+
+
+def _empty(rows, batch_size=4, drop_last=False):
+    x, y = problem()
+    return DataLoader(TensorDataset(x[:rows], y[:rows]), batch_size=batch_size, drop_last=drop_last)
+
+
+EMPTY = {  # data that hold no batch, each refused naming the argument that gave it
+    "empty Dataset, epochs": ({"data": TensorDataset(*problem(0)), "epochs": 1}, "'a TensorDataset of 0"),
+    "empty DataLoader, epochs": ({"data": _empty(0), "epochs": 1}, "'a DataLoader with no batch' for data"),
+    "one short batch dropped": (
+        {"data": _empty(3, drop_last=True), "epochs": 2},
+        "'a DataLoader with no batch'",
+    ),
+    "empty tensors": ({"data": problem(0), "total_steps": 2}, "(0,)), no rows' for data"),
+    "empty val tensors": ({"val_data": problem(0), "total_steps": 2}, "no rows' for val_data"),
+    "empty val DataLoader": ({"val_data": _empty(0), "total_steps": 2}, "with no batch' for val_data"),
+    "val_data not data": ({"val_data": "val.csv", "total_steps": 2}, "'val.csv' for val_data"),
+}
+
+
+@pytest.mark.parametrize(("given", "message"), EMPTY.values(), ids=EMPTY)
+def test_data_without_a_batch_is_refused_naming_the_argument_that_gave_it(given, message):
+    """Empty data or data whose one short batch drop_last drops, with epochs, were said to have 'a length
+    not known' (it was 0); validation data that could not be read were named 'data', the argument that
+    was fine; an empty validation loader gave no metric at all, without a word."""
+    model = network()
+    given = {"data": problem(), **given}
+    with pytest.raises(InvalidValueError, match=re.escape(message)) as error:
+        fit(model, torch.optim.SGD(model.parameters(), lr=0.1), given.pop("data"), loss_fn=nn.CrossEntropyLoss(),
+            **given)  # fmt: skip
+    assert "\n" not in str(error.value) and "not known" not in str(error.value)
 
 
 @pytest.mark.parametrize(

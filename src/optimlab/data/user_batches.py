@@ -135,9 +135,9 @@ def _to_device(batch: Any, device: torch.device | str) -> Any:
     return batch
 
 
-def _tensor_pair(data: Any) -> tuple[Tensor, Tensor] | None:
+def _tensor_pair(data: Any, field: str = "data") -> tuple[Tensor, Tensor] | None:
     """(x, y) from a pair of tensors, an object with ``.x``/``.y``, or splits with ``.train``; None if
-    ``data`` is none of these."""
+    ``data`` is none of these. ``field`` names the data in errors."""
     split = getattr(data, "train", data)
     if hasattr(split, "x") and hasattr(split, "y"):
         pair = (split.x, split.y)
@@ -146,18 +146,18 @@ def _tensor_pair(data: Any) -> tuple[Tensor, Tensor] | None:
     elif (
         isinstance(split, (tuple, list)) and len(split) == 2 and any(isinstance(v, np.ndarray) for v in split)
     ):
-        pair = tuple(_from_numpy(v) for v in split)
+        pair = tuple(_from_numpy(v, field) for v in split)
     else:
         return None
     x, y = pair
-    if not (
-        isinstance(x, Tensor) and isinstance(y, Tensor) and x.ndim and x.shape[:1] == y.shape[:1] and len(x)
-    ):
-        raise InvalidValueError("data", describe(pair), ACCEPTED_DATA)
+    if not (isinstance(x, Tensor) and isinstance(y, Tensor) and x.ndim and x.shape[:1] == y.shape[:1]):
+        raise InvalidValueError(field, describe(pair), ACCEPTED_DATA)
+    if not len(x):
+        raise InvalidValueError(field, f"{describe(pair)}, no rows", "tensors of at least one row")
     return x, y
 
 
-def _from_numpy(value: Any) -> Any:
+def _from_numpy(value: Any, field: str) -> Any:
     """A numpy array as a tensor of its own dtype, sharing its memory (``torch.from_numpy``: float64
     stays float64, as a DataLoader's ``default_collate`` keeps it); anything else as it is."""
     if not isinstance(value, np.ndarray):
@@ -166,7 +166,7 @@ def _from_numpy(value: Any) -> Any:
         return torch.from_numpy(value)
     except TypeError:
         raise InvalidValueError(
-            "data", f"an array of dtype {value.dtype}", "arrays of numbers (bool, integer or float)"
+            field, f"an array of dtype {value.dtype}", "arrays of numbers (bool, integer or float)"
         ) from None
 
 
@@ -224,11 +224,12 @@ class UserBatches:
         shuffle, drop_last: for tensors and Datasets, what they mean to a DataLoader: each epoch's rows
             permuted from (seed, epoch) or taken in order, and an epoch's last, smaller batch kept or
             dropped (a DataLoader keeps its own).
+        field: the argument that gave ``data``, as errors name it (``val_data``).
 
     ``tensors`` holds ``(x, y)`` when the data came as two tensors (loops that index in-memory
     tensors directly can use them); ``source`` says what the data was, for messages;
-    ``steps_per_epoch`` is the number of batches in an epoch (None until an epoch of data that does not
-    know its length has been read).
+    ``steps_per_epoch`` is the number of batches in an epoch (0 for data known to hold none; None until
+    an epoch of data that does not know its length has been read).
     """
 
     def __init__(
@@ -241,6 +242,7 @@ class UserBatches:
         seed: int = 0,
         shuffle: bool = True,
         drop_last: bool = False,
+        field: str = "data",
     ) -> None:
         if not POSITIVE_INT.contains(batch_size):
             raise InvalidValueError("batch_size", batch_size, str(POSITIVE_INT))
@@ -255,7 +257,8 @@ class UserBatches:
                 raise InvalidValueError(name, describe(value), "a callable")
         self.loss_fn, self._custom_loss = loss_fn, compute_loss
         self.batch_size, self.seed, self.shuffle, self.drop_last = batch_size, seed, shuffle, drop_last
-        self.tensors = _tensor_pair(data)
+        self.field = field
+        self.tensors = _tensor_pair(data, field)
         if self.tensors is None and _is_splits(
             data
         ):  # a recipe's splits of dict batches: their training part
@@ -270,11 +273,11 @@ class UserBatches:
         elif isinstance(data, (str, bytes, Tensor, Mapping)) or not (
             is_map_dataset(data) or isinstance(data, Iterable)
         ):
-            raise InvalidValueError("data", describe(data), ACCEPTED_DATA)
+            raise InvalidValueError(field, describe(data), ACCEPTED_DATA)
         elif is_map_dataset(data):
             self.source = f"a {type(data).__name__} of {len(data)} examples"
             self._epoch = self._dataset_epoch
-            self.steps_per_epoch = steps_per_epoch(len(data), batch_size, drop_last) if len(data) else None
+            self.steps_per_epoch = steps_per_epoch(len(data), batch_size, drop_last) if len(data) else 0
         elif isinstance(data, IterableDataset):
             self.source = f"an iterable {type(data).__name__}"
             loader = DataLoader(data, batch_size=batch_size, drop_last=drop_last)
@@ -282,14 +285,14 @@ class UserBatches:
             self.steps_per_epoch = _length(loader)
         elif iter(data) is data:
             raise InvalidValueError(
-                "data",
+                field,
                 f"a one-shot {type(data).__name__} (it can be read only once)",
                 f"{ACCEPTED_DATA}: something that can be read again, epoch after epoch",
             )
         else:
             self.source = f"a {type(data).__name__}"
             self._epoch = lambda epoch, start: itertools.islice(data, start, None)
-            self.steps_per_epoch = _length(data) or None
+            self.steps_per_epoch = _length(data)
 
     # --- batches --------------------------------------------------------------------------------
 
@@ -339,12 +342,20 @@ class UserBatches:
                     yield epoch, ahead
                 ahead = batch if self.tensors is not None else _to_device(batch, device)
             if taken == 0:
-                raise InvalidValueError("data", f"{self.source} with no batch", ACCEPTED_DATA)
+                raise self.no_batch()
             if self.steps_per_epoch is None:
                 self.steps_per_epoch = taken
             if ahead is not _NOTHING:
                 yield epoch, ahead
             epoch, start = epoch + 1, 0
+
+    def no_batch(self) -> InvalidValueError:
+        """The error for data that holds no batch (empty, or whose only batch ``drop_last`` drops)."""
+        return InvalidValueError(
+            self.field,
+            f"{self.source} with no batch",
+            f"{ACCEPTED_DATA}, of at least one batch (drop_last drops a last batch smaller than batch_size)",
+        )
 
     def one_pass(self, device: torch.device | str) -> Iterator[Any]:
         """Every batch once (the first epoch), on ``device``: what an evaluation reads."""

@@ -211,8 +211,15 @@ def fit(
         if evaluate is not None:
             raise InvalidValueError("evaluate", "both val_data and evaluate", "one of them")
         validation = UserBatches(
-            val_data, loss_fn, compute_loss=compute_loss, batch_size=EVAL_BATCH, shuffle=False
+            val_data,
+            loss_fn,
+            compute_loss=compute_loss,
+            batch_size=EVAL_BATCH,
+            shuffle=False,
+            field="val_data",
         )
+        if validation.steps_per_epoch == 0:  # else every evaluation would give no metric, without a word
+            raise validation.no_batch()
         evaluate = lambda: evaluate_batches(model, validation, prefix="val")  # noqa: E731
     # A PlateauLR also counts optimizer steps; torch's ReduceLROnPlateau steps on evaluations only.
     on_evaluations = isinstance(scheduler, (PlateauLR, ReduceLROnPlateau))
@@ -224,7 +231,9 @@ def fit(
             "a reduce-on-plateau scheduler together with val_data (or evaluate), or any other scheduler",
         )
     if epochs is not None:
-        if not batches.steps_per_epoch:
+        if batches.steps_per_epoch == 0:
+            raise batches.no_batch()
+        if batches.steps_per_epoch is None:
             raise InvalidValueError(
                 "epochs", epochs, f"None for {batches.source}, whose length is not known: total_steps"
             )

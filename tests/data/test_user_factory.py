@@ -199,3 +199,23 @@ def test_the_label_cross_entropy_ignores_is_refused_where_it_would_become_a_clas
         as_data((x, y), "mine")
     signs = as_data((x, torch.where(torch.arange(30) % 2 == 0, -1, 1)), "mine")
     assert signs.num_classes == 2 and torch.equal(signs.examples.y, torch.arange(30) % 2)
+
+
+def test_a_shuffling_loader_is_read_in_its_datasets_order_whatever_torchs_random_state():
+    """A DataLoader(shuffle=True) was read into memory in its sampler's order, drawn from torch's global
+    random state at the call: optimlab.compare on the same data and seeds gave other numbers from one
+    call to the next (a rerun's val_accuracy 0.967, then 1.0). Its rows, and a SubsetRandomSampler's, now
+    come in the dataset's order, which the recipe's seed then shuffles."""
+    from torch.utils.data import SubsetRandomSampler, TensorDataset
+
+    x, y = torch.arange(40.0).reshape(40, 1), torch.arange(40) % 2
+    rows = TensorDataset(x, y)
+    for loader, kept in (
+        (DataLoader(rows, batch_size=8, shuffle=True), x),
+        (DataLoader(rows, batch_size=8, shuffle=True, drop_last=True), x),
+        (DataLoader(rows, batch_size=8, sampler=SubsetRandomSampler([5, 30, 2, 17])), x[[2, 5, 17, 30]]),
+    ):
+        for seed in (0, 1):
+            torch.manual_seed(seed)
+            read = as_data(loader, "rows").examples
+            assert torch.equal(read.x, kept) and torch.equal(read.y, y[kept.flatten().long()])

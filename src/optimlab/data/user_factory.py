@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, IterableDataset, Subset
+from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler, Subset, SubsetRandomSampler
 
 from optimlab.data.examples import DatasetInfo, Examples, TensorPair, float_task
 from optimlab.data.splits import Splits, check_fractions, rounded
@@ -201,10 +201,12 @@ def _pair(value: Any, name: str) -> TensorPair | None:
 
 def _every_row(loader: DataLoader, name: str) -> DataLoader:
     """``loader`` with its last, smaller batch kept: read into memory once, ``drop_last`` would lose
-    those rows for good (from training, and from the validation or test score); its sampler's rows
-    and its collate function stay its own. A sampler that draws rows with replacement (weighted) is
-    refused: read once, its repeated rows would be split into validation and test beside their copies
-    in training."""
+    those rows for good (from training, and from the validation or test score); its sampler's rows, in
+    the order of the dataset, and its collate function stay its own. Read in a shuffling sampler's order,
+    the rows in memory (so each trial's batches and the split) would follow torch's global random state
+    at the call, and the same seed would not give the same numbers; the recipe's seed orders them. A
+    sampler that draws rows with replacement (weighted) is refused: read once, its repeated rows would
+    be split into validation and test beside their copies in training."""
     for sampler in (loader.sampler, getattr(loader.batch_sampler, "sampler", None)):
         if getattr(sampler, "replacement", False):
             raise InvalidValueError(
@@ -214,12 +216,14 @@ def _every_row(loader: DataLoader, name: str) -> DataLoader:
                 "reach validation and test beside their copies in training; give its Dataset (a weighted "
                 "draw does not carry over: each trial trains on every row, in the recipe's order)",
             )
-    if not loader.drop_last:
+    shuffles = isinstance(loader.sampler, (RandomSampler, SubsetRandomSampler))
+    own_batches = loader.batch_size is None and loader.batch_sampler is not None  # read as they come
+    if not (loader.drop_last or shuffles) or own_batches:
         return loader
     kept = {"batch_size": loader.batch_size, "collate_fn": loader.collate_fn}
     if isinstance(loader.dataset, IterableDataset):  # it takes no sampler
         return DataLoader(loader.dataset, **kept)
-    return DataLoader(loader.dataset, sampler=loader.sampler, **kept)
+    return DataLoader(loader.dataset, sampler=sorted(loader.sampler) if shuffles else loader.sampler, **kept)
 
 
 def _examples(x: Tensor, y: Tensor, name: str) -> Examples:

@@ -1,6 +1,7 @@
 """The page of a run, and of runs overlaid: read from run folders, what differs between recipes, size."""
 
 import html
+import itertools
 import json
 import math
 import re
@@ -315,3 +316,89 @@ def test_a_killed_run_shows_the_last_step_and_time_its_log_reached(tmp_path, pag
     tables = page_reader(run_page([read_run(folder)]).render()).tables
     (row,) = next(t for t in tables if t.caption == "Results where training stopped").records()
     assert (row["status"], int(row["steps"]), float(row["seconds"])) == ("not finished", 73, last["seconds"])
+
+
+def _rewrite(folder, change):
+    """metrics.jsonl with ``change(line)`` applied to each line."""
+    lines = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(change(line)) + "\n" for line in lines))
+
+
+def test_a_schedule_that_decays_to_zero_is_drawn_on_a_linear_axis(tmp_path):
+    """Warmup then cosine to ~1e-7 was drawn on a log axis (the values span 4 decades): the tail's last
+    steps filled the chart, the warmup's straight line bent."""
+    import xml.etree.ElementTree as ElementTree
+
+    folder = fake_run(tmp_path / "cosine")
+
+    def scheduled(line):
+        if "lr" in line:
+            step = line["step"]
+            line["lr"] = 1e-2 * (
+                step / 20 if step <= 20 else 0.5 * (1 + math.cos(math.pi * (step - 20) / 80))
+            )
+            line["lr"] = max(line["lr"], 1e-7)
+        return line
+
+    _rewrite(folder, scheduled)
+    page = run_page([read_run(folder)]).render()
+    svg = next(
+        s for s in re.findall(r"<svg.*?</svg>", page, flags=re.S) if 'aria-label="Learning rate by step"' in s
+    )
+    ticks = [
+        float(t.text)
+        for t in ElementTree.fromstring(svg).iter("{http://www.w3.org/2000/svg}text")
+        if t.get("text-anchor") == "end" and t.get("font-size") == "10"
+    ]
+    gaps = {round(b - a, 12) for a, b in itertools.pairwise(ticks)}
+    assert len(ticks) >= 4 and len(gaps) == 1 and min(ticks) <= 1e-7 < 1e-2 <= max(ticks), ticks
+
+
+def test_an_overlay_of_learning_rates_decades_apart_keeps_a_log_axis(tmp_path):
+    runs = [read_run(fake_run(tmp_path / name, lr=lr)) for name, lr in (("a", 1e-4), ("b", 1e-1))]
+    for run in runs:  # not constant: a warmup each, so the lr is drawn
+        _rewrite(
+            run.path,
+            lambda line: {**line, "lr": line["lr"] * min(1, line["step"] / 10)} if "lr" in line else line,
+        )
+    page = run_page([read_run(run.path) for run in runs]).render()
+    svg = next(
+        s for s in re.findall(r"<svg.*?</svg>", page, flags=re.S) if 'aria-label="Learning rate by step"' in s
+    )
+    assert ">0.0001<" in svg and ">0.1<" in svg  # labelled at powers of ten
+
+
+def test_a_metric_without_a_finite_value_is_said_in_words_not_drawn_as_empty_axes(tmp_path, page_reader):
+    """Every validation value NaN drew empty axes from 0.09 to 0.11 and a legend line for nothing."""
+    folder = fake_run(tmp_path / "nan")
+    _rewrite(folder, lambda line: {k: (None if k.startswith("val_") else v) for k, v in line.items()})
+    page = run_page([read_run(folder)]).render()
+    assert (
+        "Validation accuracy (fraction correct): no finite value (NaN or infinite at all 5 points logged)."
+        in (page_reader(page).paragraphs)
+    )
+    assert 'aria-label="Validation accuracy (fraction correct) by step"' not in page
+    assert "validation loss (no finite value)" in page  # beside the training loss, in its legend
+
+
+def test_a_run_resumed_with_a_changed_recipe_says_what_changed_and_when(tmp_path, page_reader):
+    """`train --resume --epochs 130` of a run of 500 epochs: the page showed the recipe of 130 epochs
+    only, which does not repeat the run (its schedule followed 500 epochs up to step 4000)."""
+    folder = fake_run(tmp_path / "run")
+    result = json.loads((folder / "result.json").read_text())
+    result["recipe_changes"] = [{"field": "training.epochs", "from": 500, "to": 130, "step": 4000}]
+    (folder / "result.json").write_text(json.dumps(result))
+    paragraphs = page_reader(run_page([read_run(folder)]).render()).paragraphs
+    (said,) = [p for p in paragraphs if "resumed at" in p]
+    assert said.startswith("run: resumed at step 4000 with training.epochs changed from 500 to 130.")
+
+
+@pytest.mark.parametrize("checkpoint", [True, False], ids=["checkpoint", "no-checkpoint"])
+def test_a_killed_run_says_how_to_continue_it(tmp_path, page_reader, checkpoint):
+    folder = fake_run(tmp_path / "my run")
+    (folder / "result.json").unlink()
+    if checkpoint:
+        (folder / "checkpoint.pt").write_bytes(b"")
+    said = [p for p in page_reader(run_page([read_run(folder)]).render()).paragraphs if "--resume" in p]
+    assert said == ([f"my run: no result.json: the run is still going, or was stopped without one (killed). "
+                     f"`optimlab train --resume '{folder}'` continues it from its last checkpoint."] if checkpoint else [])  # fmt: skip

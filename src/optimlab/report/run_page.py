@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import shlex
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -97,6 +98,8 @@ def _figure(
                 label = run.name if len(metrics) == 1 else axis_label(metric)
                 if len(runs) > 1 and len(metrics) > 1:
                     label = f"{run.name}: {label}"
+                if not any(math.isfinite(v) for v in values):  # its line is missing: the legend says why
+                    label += " (no finite value)"
                 xs[label], ys[label] = (seconds if by_time else steps), values
                 if len(runs) > 1:  # a run keeps its colour in every figure, also where another has no line
                     colours[label] = COLOURS[number % len(COLOURS)]
@@ -104,6 +107,8 @@ def _figure(
                 if best is not None:
                     marks[label] = (xs[label][best.index], best.value)
     values = [v for series in ys.values() for v in series]
+    if metrics == ["lr"]:  # a schedule read on a linear axis; a log one where the runs' peaks differ
+        values = [max((v for v in series if math.isfinite(v)), default=math.nan) for series in ys.values()]
     ylabel = axis_label(metrics[0]) if len(metrics) == 1 else "loss"
     what = ylabel if len(metrics) == 1 else "training and validation loss"
     kinds = {metric.rpartition("_")[2] for metric in metrics}
@@ -139,6 +144,18 @@ def _constant(runs: Sequence[RunFolder], metric: str) -> str | None:
         return None
     shown = {name: f"{next(iter(v)):g}" for name, v in values.items()}
     return next(iter(shown.values())) if len(runs) == 1 else ", ".join(f"{n} {v}" for n, v in shown.items())
+
+
+def _not_finite(runs: Sequence[RunFolder], metrics: Sequence[str]) -> str | None:
+    """``Validation accuracy: no finite value (NaN or infinite at all 5 evaluations).`` where no run has a
+    finite value of ``metrics``, said in words rather than drawn as empty axes; None where one has."""
+    values = [v for run in runs for m in metrics if m in run.series for v in run.series[m][2]]
+    if any(math.isfinite(v) for v in values):
+        return None
+    what = axis_label(metrics[0]) if len(metrics) == 1 else "training and validation loss"
+    return (
+        f"{what[0].upper()}{what[1:]}: no finite value (NaN or infinite at all {len(values)} points logged)."
+    )
 
 
 def _has_times(runs: Sequence[RunFolder]) -> bool:
@@ -192,6 +209,35 @@ def _results_table(page: Page, runs: Sequence[RunFolder]) -> None:
     for run in runs:
         if run.result.get("message"):
             page.paragraph(f"{run.name}: {run.result['message']}", note=True)
+        if not run.result and _checkpointed(run):
+            page.paragraph(
+                f"{run.name}: no result.json: the run is still going, or was stopped without one (killed). "
+                f"`optimlab train --resume {shlex.quote(str(run.path))}` continues it from its last checkpoint."
+            )
+        for step, changes in _changes(run).items():
+            page.paragraph(
+                f"{run.name}: resumed at step {step} with "
+                + ", ".join(f"{c['field']} changed from {c['from']} to {c['to']}" for c in changes)
+                + f". Its recipe (below) is the one it ended with; up to step {step} it trained with the "
+                "earlier values (a schedule over the run's length followed them), which that recipe run from "
+                "the start would not repeat."
+            )
+
+
+def _checkpointed(run: RunFolder) -> bool:
+    """Whether the run's folder keeps a checkpoint to resume from (the training loop, 0.2 s of imports,
+    only asked for a run that did not finish)."""
+    from optimlab.train.checkpoint import CHECKPOINT_NAME
+
+    return (run.path / CHECKPOINT_NAME).is_file()
+
+
+def _changes(run: RunFolder) -> dict[int, list[dict[str, object]]]:
+    """The recipe's changes made on resuming the run (result.json's ``recipe_changes``), by step."""
+    by_step: dict[int, list[dict[str, object]]] = {}
+    for change in run.result.get("recipe_changes") or ():
+        by_step.setdefault(int(change["step"]), []).append(change)
+    return by_step
 
 
 def _best_table(page: Page, runs: Sequence[RunFolder]) -> None:
@@ -277,12 +323,14 @@ def run_page(runs: Sequence[RunFolder], *, command: str | None = None) -> Page:
         constant = _constant(runs, metrics[0]) if metrics == ["lr"] else None
         if constant:
             page.paragraph(f"Learning rate: constant, {constant}.")
+        elif said := _not_finite(runs, metrics):
+            page.paragraph(said)
         else:
             page.figure(_figure(runs, metrics, False, chance), name=f"{'-'.join(metrics)}-by-step")
     if _has_times(runs):
         page.section("By wall time", "The same curves against the seconds spent in the training loop.")
         for metrics in groups:
-            if metrics[0] != "lr":
+            if metrics[0] != "lr" and not _not_finite(runs, metrics):
                 page.figure(_figure(runs, metrics, True, chance), name=f"{'-'.join(metrics)}-by-time")
     if len(runs) == 1:
         page.section("Recipe")

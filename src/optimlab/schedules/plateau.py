@@ -2,8 +2,10 @@
 
 The one stateful schedule. Feed it each evaluation with ``step(metric)``; calling it with a step count
 returns the multiplier as it stands, so it fits wherever a ``step -> value`` schedule does. Its
-decisions are those of ``torch.optim.lr_scheduler.ReduceLROnPlateau`` (whose ``eps``, ignoring decays
-smaller than 1e-8 of the lr, is left out: a multiplier floored at ``min_factor`` needs no such guard).
+decisions are those of ``torch.optim.lr_scheduler.ReduceLROnPlateau`` with ``eps=0``. Torch's default
+``eps=1e-8`` skips a reduction that moves the lr itself by 1e-8 or less, so its lr stalls near 1e-8
+(with lr 1 and factor 0.1: 1e-8, where this multiplier goes on to 1e-9); a multiplier does not know the
+lr it scales, and ``min_factor`` is the floor to set instead.
 
 >>> from optimlab.schedules import ReduceOnPlateau
 >>> plateau = ReduceOnPlateau(patience=1, factor=0.5)

@@ -134,3 +134,25 @@ def test_the_leaderboard_column_reads_in_the_order_of_the_ranking(tmp_path, page
     means = [float(cell.split()[0]) for cell in cells]
     assert [r["method"] for r in board.records()] == ["adam", "sgd"] and means[0] > means[1], cells
     assert len({len(cell.split()[0]) for cell in cells}) == 1, cells
+
+
+def test_a_method_keeps_its_colour_in_every_figure_where_another_has_no_line(tmp_path):
+    """sgd's tuning all diverged: the curves figure drew adam in sgd's blue, the sensitivity figure in
+    orange, so the page's two figures named different lines by one colour."""
+    from optimlab.study.report import curves_figure, sensitivity_figure
+
+    records = [
+        record("sgd", "tune/0", lr=1e3),
+        record("sgd", "tune/1", state="fail", lr=1e4),
+        record("adam", "tune/0", 0.9, lr=1e-3),
+        record("adam", "seeds/0", 0.9, lr=1e-3),
+    ]
+    result = StudyResult(SPEC, str(tmp_path), records)
+    colour = {
+        figure_name: {line.get_label(): line.get_color() for line in figure.axes[0].lines}
+        for figure_name, figure in (
+            ("curves", curves_figure(result)),
+            ("sensitivity", sensitivity_figure(result)),
+        )
+    }
+    assert "sgd" not in colour["curves"] and colour["curves"]["adam"] == colour["sensitivity"]["adam"]

@@ -184,6 +184,7 @@ def lines(
     steps: bool = False,
     points: bool = False,
     ylim: tuple[float, float] | None = None,
+    colours: Mapping[str, str] | None = None,
 ) -> Figure:
     """One line per series over ``x`` (shared, or one sequence per series).
 
@@ -192,6 +193,8 @@ def lines(
     on a sparse series), cut at zero when the series is never negative (a loss, an accuracy); ``steps`` draws step functions
     (performance profiles), ``points`` marks each value (as do series of few points). Non-finite values
     leave gaps; a log axis skips values that are not positive. Long series are thinned (:data:`MAX_POINTS`).
+    ``colours`` gives a series its colour (a method keeps one in every figure of a page, whichever series
+    a figure lacks), else matplotlib's cycle in turn.
     """
     figure = new_figure(constrained=False)
     axes = figure.subplots()
@@ -207,6 +210,7 @@ def lines(
             drawstyle="steps-post" if steps else "default",
             marker="o" if points or len(keep) < SPARSE else None,
             markersize=4 if points else 3,
+            **({"color": colours[label]} if colours and label in colours else {}),
         )
         if bands is not None and label in bands:
             floor = 0.0 if all(v >= 0 for v in ys if math.isfinite(v)) else -math.inf

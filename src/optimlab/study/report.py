@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from optimlab.report import Page, figures, machine_and_versions
 from optimlab.report.chance import chance_levels
 from optimlab.report.intervals import means_and_intervals
+from optimlab.report.line_chart import COLOURS
 from optimlab.report.metric_labels import axis_label
 from optimlab.report.recipes import DEFAULT, flat_fields
 from optimlab.study.analysis import LeaderboardRow, leaderboard, performance_profiles, seed_band, sensitivity
@@ -95,6 +96,12 @@ def base_recipe_rows(spec: StudySpec) -> list[tuple[str, Any]]:
     ]
 
 
+def method_colours(spec: StudySpec) -> dict[str, str]:
+    """Each method's colour, by its place in the study: the same in every figure of the page, also
+    where a method has no line (every trial failed)."""
+    return {method.name: COLOURS[i % len(COLOURS)] for i, method in enumerate(spec.methods)}
+
+
 def curves_figure(result: StudyResult, chance: Mapping[str, float] | None = None) -> Figure:
     """The tuned metric during training, mean +- std over the seed runs of each method's best
     configuration, with the target line (and the chance level of an accuracy, when known)."""
@@ -117,6 +124,7 @@ def curves_figure(result: StudyResult, chance: Mapping[str, float] | None = None
         log_y=kind == "loss" and figures.spans_decades(values),
         xlabel="step (optimizer steps)",
         ylabel=axis_label(spec.metric),
+        colours=method_colours(spec),
         title=f"{spec.name}: best configuration of each method, mean +- std over seeds",
     )
 
@@ -130,6 +138,7 @@ def sensitivity_figure(result: StudyResult, field: str = _LR) -> Figure:
         {n: [y for _, y in p] for n, p in points.items()},
         log_x=True,
         points=True,
+        colours=method_colours(result.spec),
         xlabel="learning rate" if field == _LR else field,
         ylabel=axis_label(result.spec.metric),
         title=f"{result.spec.name}: tuning, {result.spec.metric} against {'the learning rate' if field == _LR else field}",

@@ -456,6 +456,19 @@ def test_an_optimizer_that_is_not_one_or_negative_steps_are_refused(optimizer, s
         fit(model, optimizer, problem(), loss_fn=nn.CrossEntropyLoss(), total_steps=steps)
 
 
+def test_a_model_with_nothing_to_train_is_refused_naming_the_model():
+    """A wholly frozen model was refused as 'the first batch' ('element 0 of tensors does not require
+    grad'), blaming data that were fine."""
+    frozen = network().requires_grad_(False)
+    with pytest.raises(
+        InvalidValueError, match="'a Sequential with no parameter that requires grad' for model"
+    ):
+        fit(frozen, torch.optim.SGD(frozen.parameters(), lr=0.1), problem(), loss_fn=nn.CrossEntropyLoss(),
+            total_steps=2)  # fmt: skip
+    with pytest.raises(InvalidValueError, match="'a function' for model: accepted an nn.Module"):
+        fit(lambda x: x, torch.optim.SGD(network().parameters(), lr=0.1), problem(), total_steps=2)
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

@@ -35,6 +35,7 @@ __all__ = [
     "Callback",
     "TrainState",
     "at_training_point",
+    "check_model",
     "clip_grad_norm_",
     "epoch_order",
     "epoch_permutation",
@@ -180,6 +181,7 @@ def fit(
     >>> state.step, state.steps_per_epoch, sorted(state.last_metrics)
     (8, 4, ['val_accuracy', 'val_loss'])
     """
+    check_model(model)
     check_optimizer(optimizer, model)
     if (total_steps is None) == (epochs is None):
         raise InvalidValueError(
@@ -409,6 +411,19 @@ def step_with(optimizer: torch.optim.Optimizer, closure: Callable[[], torch.Tens
 
 
 OPTIMIZER_EXAMPLE = "torch.optim.SGD(model.parameters(), lr=0.1)"
+
+
+def check_model(model: Any) -> None:
+    """Refuse in one line anything but an ``nn.Module`` with a parameter to train: a model wholly frozen
+    (or without parameters) would fail at its first backward, blamed on the batch, and could not change."""
+    if not isinstance(model, nn.Module):
+        raise InvalidValueError("model", describe(model), "an nn.Module")
+    if not any(p.requires_grad for p in model.parameters()):
+        raise InvalidValueError(
+            "model",
+            f"a {type(model).__name__} with no parameter that requires grad",
+            "a model with parameters to train (unfreeze some: module.requires_grad_(True))",
+        )
 
 
 def check_optimizer(optimizer: Any, model: nn.Module | None = None, *, accepted: str = "") -> None:

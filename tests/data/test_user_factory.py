@@ -219,3 +219,16 @@ def test_a_shuffling_loader_is_read_in_its_datasets_order_whatever_torchs_random
             torch.manual_seed(seed)
             read = as_data(loader, "rows").examples
             assert torch.equal(read.x, kept) and torch.equal(read.y, y[kept.flatten().long()])
+
+
+def test_bfloat16_rows_are_refused_in_one_line_naming_them():
+    """optimlab.compare(data=(x.bfloat16(), y)), or a Dataset of them, failed deep inside numpy with
+    'TypeError: Got unsupported ScalarType BFloat16'."""
+    from torch.utils.data import TensorDataset
+
+    x, y = torch.randn(12, 3).bfloat16(), torch.arange(12) % 2
+    for data in ((x, y), TensorDataset(x, y), DataLoader(TensorDataset(x, y), batch_size=4)):
+        with pytest.raises(
+            InvalidValueError, match=r"'a bfloat16 tensor of shape \(12, 3\)' for inputs of rows"
+        ):
+            as_data(data, "rows")

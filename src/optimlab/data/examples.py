@@ -33,6 +33,10 @@ Task = Literal["classification", "regression"]
 TASKS: tuple[str, ...] = ("classification", "regression")
 
 
+# Tensor dtypes numpy has no type for: np.asarray raises "Got unsupported ScalarType BFloat16".
+_NOT_IN_NUMPY = (torch.bfloat16, *(getattr(torch, n) for n in dir(torch) if n.startswith("float8_")))
+
+
 @dataclasses.dataclass(frozen=True)
 class TensorPair:
     """Inputs ``x`` and targets ``y`` with the same number of rows."""
@@ -120,6 +124,14 @@ class Examples(DatasetInfo):
         Targets that are not numbers, or integers (in any dtype), are class labels; anything else is a
         regression target. Class labels are mapped to 0..K-1 in sorted order.
         """
+        for what, values in (("inputs", x), ("targets", y)):
+            if isinstance(values, Tensor) and values.dtype in _NOT_IN_NUMPY:
+                raise InvalidValueError(
+                    f"{what} of {name}",
+                    f"a {str(values.dtype).removeprefix('torch.')} tensor of shape {tuple(values.shape)}",
+                    "tensors of a dtype numpy holds, as rows read into memory are (float16, float32, float64, "
+                    "integers): give .float(), and train in bfloat16 with recipe={'training.precision': 'bf16'}",
+                )
         x_array, y_array = np.asarray(x), np.asarray(y)
         if x_array.ndim < 1 or x_array.shape[0] == 0:
             raise InvalidValueError(f"inputs of {name}", f"shape {x_array.shape}", "at least one example")

@@ -156,3 +156,19 @@ def test_a_method_keeps_its_colour_in_every_figure_where_another_has_no_line(tmp
         )
     }
     assert "sgd" not in colour["curves"] and colour["curves"]["adam"] == colour["sensitivity"]["adam"]
+
+
+def test_the_leaderboard_says_which_ranks_the_seeds_tell_apart(tmp_path, page_reader):
+    """Ranks 1 and 2 were given with overlapping intervals and no word that the seeds could not tell
+    the two methods apart."""
+    accuracies = {"adam": [0.8914, 0.9443, 0.8914], "sgd": [0.7799, 0.9109, 0.9359]}
+    seeds = [
+        dataclasses.replace(record(m, f"seeds/{i}", 0.96), metrics={"test_accuracy": a})
+        for m, values in accuracies.items()
+        for i, a in enumerate(values)
+    ]
+    page = write_report(
+        [StudyResult(SPEC, str(tmp_path), [*RECORDS[:3], RECORDS[5], *seeds])], tmp_path / "r.html"
+    )
+    (note,) = [p for p in page_reader(page.read_text()).paragraphs if p.startswith("Ranking:")]
+    assert "its lead over sgd is within the noise of the seeds (not significant)" in note

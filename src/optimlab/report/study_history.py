@@ -2,14 +2,7 @@
 and this week's), and which differences are significant.
 
 Each method's test metric over its seed reruns in a later study is compared with the first study's by
-Welch's t-test (two-sided, unequal variances: Welch, The generalization of Student's problem when several
-different population variances are involved, Biometrika 1947, doi:10.2307/2332510), as scipy computes it.
-The p-values of one workload's table are adjusted for the number of comparisons by Holm's step-down
-method (Holm, A simple sequentially rejective multiple test procedure, Scand. J. Statist. 1979), and a
-difference is called significant at adjusted p < 0.05. Fewer than two seeds on either side: no test.
-
->>> [round(p, 3) for p in holm([0.01, 0.04, 0.03])]
-[0.03, 0.06, 0.06]
+Welch's t-test, Holm-adjusted over the workload's table (:mod:`.significance`).
 """
 
 from __future__ import annotations
@@ -28,22 +21,18 @@ from optimlab.report.html import Page
 from optimlab.report.intervals import means_and_intervals
 from optimlab.report.metric_labels import axis_label
 from optimlab.report.recipes import DEFAULT, differing_fields
+from optimlab.report.significance import ALPHA, Comparison, compare_seeds, holm
 from optimlab.study.analysis import confidence_interval, metric_bounds
 from optimlab.study.protocols import SEEDS, TUNE
+from optimlab.study.report import seed_values
 from optimlab.study.run import Progress, StudyResult, counted, load_specs, progress
 from optimlab.study.storage import is_url, load_records, open_storage, without_passwords
 
 __all__ = [
-    "ALPHA",
-    "Comparison",
-    "compare_seeds",
-    "holm",
     "load_results",
     "resume_command",
     "write_history_report",
 ]
-
-ALPHA = 0.05
 
 
 def load_results(location: str | Path) -> list[tuple[StudyResult, Progress]]:
@@ -130,56 +119,6 @@ def _bench_status(location: str | Path, studies: Sequence[_Study]) -> str | None
         f"The bench in {location} was interrupted: {so_far}. Continue it with `{command}`, which runs what "
         "is left and writes the report."
     )
-
-
-def seed_values(result: StudyResult, method: str) -> list[float]:
-    """The test metric of each completed seed rerun of ``method``'s best configuration."""
-    metric = result.spec.test_metric
-    return [
-        r.metrics[metric]
-        for r in result.records
-        if r.method == method
-        and r.phase == SEEDS
-        and r.state == "complete"
-        and r.metrics.get(metric) is not None
-    ]
-
-
-@dataclasses.dataclass(frozen=True)
-class Comparison:
-    """A later study's values against the first study's, for one method."""
-
-    difference: float  # mean(later) - mean(first)
-    p_value: float  # Welch's two-sided p; NaN when a side has fewer than 2 values
-    adjusted: float = math.nan  # Holm-adjusted over the table's comparisons
-
-    @property
-    def significant(self) -> bool:
-        return self.adjusted < ALPHA
-
-
-def compare_seeds(first: Sequence[float], later: Sequence[float]) -> Comparison:
-    """Welch's t-test of ``later`` against ``first`` (scipy's ``ttest_ind(equal_var=False)``)."""
-    from scipy import stats  # scikit-learn's dependency: always installed with optimlab
-
-    difference = (
-        math.fsum(later) / len(later) - math.fsum(first) / len(first) if first and later else math.nan
-    )
-    if len(first) < 2 or len(later) < 2:
-        return Comparison(difference, math.nan)
-    p = float(stats.ttest_ind(later, first, equal_var=False).pvalue)
-    return Comparison(difference, p)  # NaN when both sides are constant: no variance, no test
-
-
-def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm's step-down adjusted p-values (NaN stays NaN and is not counted)."""
-    tested = sorted((p, i) for i, p in enumerate(p_values) if math.isfinite(p))
-    adjusted = [math.nan] * len(p_values)
-    running = 0.0
-    for rank, (p, i) in enumerate(tested):
-        running = max(running, min(1.0, (len(tested) - rank) * p))
-        adjusted[i] = running
-    return adjusted
 
 
 def _workload(result: StudyResult) -> str:

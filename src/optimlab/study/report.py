@@ -19,8 +19,9 @@ from optimlab.report.intervals import means_and_intervals
 from optimlab.report.line_chart import COLOURS
 from optimlab.report.metric_labels import axis_label
 from optimlab.report.recipes import DEFAULT, flat_fields
+from optimlab.report.significance import ranking_note
 from optimlab.study.analysis import LeaderboardRow, leaderboard, performance_profiles, seed_band, sensitivity
-from optimlab.study.protocols import StudySpec
+from optimlab.study.protocols import SEEDS, StudySpec
 from optimlab.study.run import StudyResult
 from optimlab.study.storage import without_passwords
 
@@ -158,6 +159,19 @@ def profiles_figure(taus: Sequence[float], profiles: Mapping[str, Sequence[float
     )
 
 
+def seed_values(result: StudyResult, method: str) -> list[float]:
+    """The test metric of each completed seed rerun of ``method``'s best configuration."""
+    metric = result.spec.test_metric
+    return [
+        r.metrics[metric]
+        for r in result.records
+        if r.method == method
+        and r.phase == SEEDS
+        and r.state == "complete"
+        and r.metrics.get(metric) is not None
+    ]
+
+
 def _add_study(
     page: Page, result: StudyResult, board: Sequence[LeaderboardRow], chance: Mapping[str, float]
 ) -> None:
@@ -182,6 +196,8 @@ def _add_study(
         ),
         caption="Leaderboard",
     )
+    if note := ranking_note([(row.method, seed_values(result, row.method)) for row in board]):
+        page.paragraph(note)
     edges = [f"{row.method}: {', '.join(row.at_edge)}" for row in board if row.at_edge]
     if edges:
         page.paragraph(

@@ -1,0 +1,55 @@
+"""Welch's t-test and Holm's adjustment against published numbers and scipy; what they say of a ranking."""
+
+import math
+import re
+
+import pytest
+from scipy import stats
+
+from optimlab.report.significance import compare_seeds, holm, ranking_note
+
+# Welch's t-test, worked example 1 of Wikipedia's "Welch's t-test" (t = -2.46, df = 24.9, p = 0.021)
+A1 = [27.5, 21.0, 19.0, 23.6, 17.0, 17.9, 16.9, 20.1, 21.9, 22.6, 23.1, 19.6, 19.0, 21.7, 21.4]
+A2 = [27.1, 22.0, 20.8, 23.4, 23.4, 23.5, 25.8, 22.0, 24.8, 20.2, 21.9, 22.1, 22.9, 20.5, 24.4]
+
+
+def test_welch_matches_the_published_example():
+    comparison = compare_seeds(A1, A2)
+    assert comparison.p_value == pytest.approx(0.021, abs=0.0015)
+    assert comparison.difference == pytest.approx(sum(A2) / 15 - sum(A1) / 15)
+
+
+def test_too_few_seeds_are_not_tested():
+    assert math.isnan(compare_seeds([0.9], [0.8, 0.85]).p_value)
+    assert math.isnan(compare_seeds([0.9, 0.9], [0.9, 0.9]).p_value)  # no variance: no test
+
+
+def test_holm_adjusts_step_down_and_keeps_order():
+    # Holm 1979: sorted p times (m - rank), running maximum, capped at 1; NaN (no test) not counted
+    assert holm([0.01, 0.04, 0.03, math.nan]) == pytest.approx([0.03, 0.06, 0.06, math.nan], nan_ok=True)
+    assert holm([0.5, 0.9]) == [1.0, 1.0]
+
+
+# compare digits_mlp, 3 seeds: adam, lion and sgd ranked 1, 2, 3, their 95% intervals overlapping
+ADAM, LION, SGD = [0.8914, 0.9443, 0.8914], [0.8552, 0.9248, 0.8914], [0.7799, 0.9109, 0.9359]
+
+
+def test_a_ranking_within_the_noise_of_the_seeds_is_said_to_be_so():
+    """The leaderboard ranked adam, lion, sgd 1, 2, 3 with nothing to say that no rank was significant."""
+    note = ranking_note([("adam", ADAM), ("lion", LION), ("sgd", SGD)])
+    assert "its lead over lion, sgd is within the noise of the seeds (not significant)" in note
+    assert "significantly" not in note
+    raw = [stats.ttest_ind(ADAM, other, equal_var=False).pvalue for other in (LION, SGD)]
+    by_hand = [min(1.0, 2 * min(raw)), max(min(1.0, 2 * min(raw)), min(1.0, max(raw)))]  # Holm, 2 tests
+    order = sorted(range(2), key=raw.__getitem__)
+    adjusted = [0.0, 0.0]
+    adjusted[order[0]], adjusted[order[1]] = by_hand
+    shown = [float(p) for p in re.findall(r"p=([\d.e-]+)", note)]
+    assert shown == pytest.approx(adjusted, rel=0.05)
+
+
+def test_a_lead_the_seeds_establish_is_said_to_be_significant():
+    note = ranking_note([("adam", [0.95, 0.96, 0.97]), ("sgd", [0.50, 0.51, 0.52]), ("lion", [0.9])])
+    assert note.startswith("Ranking: adam ranks above sgd significantly")
+    assert "against lion there are too few seeds" in note
+    assert ranking_note([("adam", [0.9, 0.91]), ("sgd", [])]) == ""  # nothing to rank against

@@ -171,4 +171,4 @@ def test_the_leaderboard_says_which_ranks_the_seeds_tell_apart(tmp_path, page_re
         [StudyResult(SPEC, str(tmp_path), [*RECORDS[:3], RECORDS[5], *seeds])], tmp_path / "r.html"
     )
     (note,) = [p for p in page_reader(page.read_text()).paragraphs if p.startswith("Ranking:")]
-    assert "its lead over sgd is within the noise of the seeds (not significant)" in note
+    assert "adam's lead over sgd is within the noise of the seeds (not significant)" in note

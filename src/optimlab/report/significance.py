@@ -77,16 +77,18 @@ def ranking_note(ranked: Sequence[tuple[str, Sequence[float]]]) -> str:
     untested = [m for (m, _), c in zip(others, tests) if not math.isfinite(c.p_value)]
     said = [f"{leader} ranks above {', '.join(apart)} significantly"] if apart else []
     if close:
-        said.append(f"its lead over {', '.join(close)} is within the noise of the seeds (not significant)")
+        said.append(
+            f"{leader}'s lead over {', '.join(close)} is within the noise of the seeds (not significant)"
+        )
     if untested:
         said.append(f"against {', '.join(untested)} there are too few seeds (or no spread) to test")
-    details = ", ".join(
-        f"{m} {c.difference:+.3g} p={c.adjusted:.2g}"
+    details = "; ".join(
+        f"{m} {c.difference:+.3g}, p={c.adjusted:.2g}"
         for (m, _), c in zip(others, tests)
         if math.isfinite(c.p_value)
     )
     return (
         f"Ranking: {'; '.join(said)}. Welch's t-test of the first against each other, two-sided, "
-        f"Holm-adjusted over {sum(math.isfinite(c.p_value) for c in tests)} tests, at {ALPHA:g}"
-        + (f" (the first's lead over: {details})." if details else ".")
+        f"Holm-adjusted over {sum(math.isfinite(c.p_value) for c in tests)} test(s), at {ALPHA:g}"
+        + (f" (the first's mean minus each other's: {details})." if details else ".")
     )

@@ -138,3 +138,25 @@ def test_studies_of_other_budgets_or_seeds_are_said_to_be_no_like_for_like_where
         "a change may come from these rather than from the methods."
     )
     assert "like for like" not in verdict("week-1", "week-3")
+
+
+def test_a_method_left_out_or_failed_says_which_and_a_changed_search_space_is_no_like_for_like(tmp_path):
+    """'no result' stood both for lion, not in the later study, and for sgd, all of whose trials diverged;
+    a later study searching lr in 1e4..1e6 was called like for like but for its budget and seeds."""
+    from optimlab.study.space import Dimension, SearchSpace
+
+    workload = get_workload("digits_mlp", epochs=1)
+    first = StudySpec.for_workload(
+        "digits", workload, methods_from("optimizer.name", ["sgd", "adam"]), budget=1, seeds=1
+    )
+    diverging = SearchSpace((Dimension("optimizer.lr", low=1e4, high=1e6, log=True),))
+    later = StudySpec.for_workload(
+        "digits", workload, methods_from("optimizer.name", ["sgd"]), budget=1, seeds=1, space=diverging
+    )
+    run_study(first, tmp_path / "week-1")
+    run_study(later, tmp_path / "week-2")
+    text = _text(write_history_report([tmp_path / "week-1", tmp_path / "week-2"], tmp_path / "page.html"))
+    assert "no result: 1 of its 1 trials failed (diverged, errored or pruned)" in text  # sgd in week-2
+    assert "not in this study" in text  # adam in week-2
+    assert "the studies' setups differ in search space" in text
+    assert "sgd: optimizer.lr 10000 to 1e+06 (log)" in text

@@ -172,3 +172,15 @@ def test_the_leaderboard_says_which_ranks_the_seeds_tell_apart(tmp_path, page_re
     )
     (note,) = [p for p in page_reader(page.read_text()).paragraphs if p.startswith("Ranking:")]
     assert "adam's lead over sgd is within the noise of the seeds (not significant)" in note
+
+
+def test_the_page_says_what_each_method_searched(tmp_path, page_reader):
+    """compare's page said '3 tuning trials per method' and 'optimizer.lr: tuned', never over what range:
+    a study of lr in 10..1000 read like one of the defaults."""
+    from optimlab.study.space import Dimension, SearchSpace
+
+    space = SearchSpace((Dimension("optimizer.lr", low=10.0, high=1000.0, log=True),))
+    spec = dataclasses.replace(SPEC, space=space)
+    page = write_report([StudyResult(spec, str(tmp_path), RECORDS)], tmp_path / "r.html")
+    (said,) = [p for p in page_reader(page.read_text()).paragraphs if p.startswith("Protocol grid")]
+    assert "over sgd: optimizer.lr 10 to 1000 (log); adam: optimizer.lr 10 to 1000 (log), then" in said

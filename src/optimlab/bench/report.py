@@ -20,16 +20,16 @@ from optimlab.bench.scoring import MethodScore
 from optimlab.recipe import Recipe
 from optimlab.report import Page, machine_and_versions
 from optimlab.report.chance import chance_levels
-from optimlab.study.protocols import SEEDS, StudySpec
+from optimlab.study.protocols import SEEDS
 from optimlab.study.report import (
     curves_figure,
     leaderboard_table,
     mean_cis,
     profiles_figure,
+    searched,
     sensitivity_figure,
 )
 from optimlab.study.run import StudyResult
-from optimlab.study.space import Dimension
 
 __all__ = ["write_bench_report"]
 
@@ -113,20 +113,6 @@ def _recipes(page: Page, result: StudyResult) -> None:
             )
 
 
-def _searched(spec: StudySpec) -> str:
-    """What each method's tuning searched, ``sgd: optimizer.lr 0.0001 to 1 (log)``: the same budget, but a
-    range around each optimizer's own scale, which the reader must see to judge the comparison."""
-
-    def words(d: Dimension) -> str:
-        if d.choices is not None:
-            return f"{d.field} in {', '.join(map(str, d.choices))}"
-        return f"{d.field} {d.low:g} to {d.high:g}{' (log)' if d.log else ''}"
-
-    return "; ".join(
-        f"{m.name}: {', '.join(words(d) for d in spec.space_for(m).dimensions)}" for m in spec.methods
-    )
-
-
 def _workload(page: Page, result: StudyResult, rows: Sequence[MethodScore], unit: str) -> None:
     spec = result.spec
     target = (
@@ -138,7 +124,7 @@ def _workload(page: Page, result: StudyResult, rows: Sequence[MethodScore], unit
         spec.name,
         f"Tuned on {spec.metric} ({'higher' if spec.goal == 'max' else 'lower'} is better), "
         f"{target}; reported on {spec.test_metric}. {spec.budget} tuning trials per method "
-        f"({spec.protocol}, on seed {spec.recipe.training.seed}) over {_searched(spec)}; then the best "
+        f"({spec.protocol}, on seed {spec.recipe.training.seed}) over {searched(spec)}; then the best "
         f"configuration on {spec.seeds} fresh seeds, the same for every method.",
     )
     page.table(

@@ -24,7 +24,7 @@ from optimlab.report.recipes import DEFAULT, differing_fields
 from optimlab.report.significance import ALPHA, Comparison, compare_seeds, holm
 from optimlab.study.analysis import confidence_interval, metric_bounds
 from optimlab.study.protocols import SEEDS, TUNE
-from optimlab.study.report import seed_values
+from optimlab.study.report import searched, seed_values
 from optimlab.study.run import Progress, StudyResult, counted, load_specs, progress
 from optimlab.study.storage import is_url, load_records, open_storage, without_passwords
 
@@ -139,12 +139,22 @@ def _cells(
         unfinished = (
             "" if study.progress.ended else "interrupted" if study.progress.interrupted else "running"
         )
-        if not summary.n:
-            cells.append(f"{unfinished}: {study.so_far(method)}" if unfinished else "no result")
+        if method not in {m.name for m in study.result.spec.methods}:
+            cells.append("not in this study")
+        elif not summary.n:
+            cells.append(f"{unfinished}: {study.so_far(method)}" if unfinished else _no_result(study, method))
         else:
             of = f" of {study.result.spec.seeds}, {unfinished}" if unfinished else ""
             cells.append(f"{text} (n={summary.n}{of})")
     return cells
+
+
+def _no_result(study: _Study, method: str) -> str:
+    """``no result: its 3 trials failed (diverged, errored or pruned)``: why a study that ended has no seed
+    result of a method it compared."""
+    trials = [r for r in study.result.records if r.method == method]
+    failed = sum(r.state != "complete" for r in trials)
+    return f"no result: {failed} of its {len(trials)} trials failed (diverged, errored or pruned)"
 
 
 def _change(comparison: Comparison, unfinished: bool) -> str:
@@ -204,6 +214,7 @@ def _add_workload(page: Page, label: str, studies: Sequence[_Study]) -> None:
         "budget": [spec.budget for spec in specs],
         "seeds": [spec.seeds for spec in specs],
         "protocol": [spec.protocol for spec in specs],
+        "search space": [searched(spec) for spec in specs],
     }
     differing.update({k: v for k, v in settings.items() if any(x != v[0] for x in v)})
     page.paragraph(
@@ -242,7 +253,9 @@ def _add_workload(page: Page, label: str, studies: Sequence[_Study]) -> None:
             caption="What differs between the studies' setups (a change may explain a difference)",
         )
     else:
-        page.paragraph("The studies share the same base recipe, budget, seeds and protocol.", note=True)
+        page.paragraph(
+            "The studies share the same base recipe, budget, seeds, protocol and search space.", note=True
+        )
 
 
 def write_history_report(

@@ -23,6 +23,7 @@ from optimlab.report.significance import ranking_note
 from optimlab.study.analysis import LeaderboardRow, leaderboard, performance_profiles, seed_band, sensitivity
 from optimlab.study.protocols import SEEDS, StudySpec
 from optimlab.study.run import StudyResult
+from optimlab.study.space import Dimension
 from optimlab.study.storage import without_passwords
 
 __all__ = [
@@ -30,6 +31,8 @@ __all__ = [
     "curves_figure",
     "mean_cis",
     "profiles_figure",
+    "searched",
+    "seed_values",
     "sensitivity_figure",
     "write_report",
 ]
@@ -74,6 +77,20 @@ def leaderboard_table(
         for rank, (row, mean_ci, cell) in enumerate(zip(board, mean_cis(board), cells))
     ]
     return (*columns, heading), rows
+
+
+def searched(spec: StudySpec) -> str:
+    """What each method's tuning searched, ``sgd: optimizer.lr 0.0001 to 1 (log)``: the same budget, but a
+    range around each optimizer's own scale, which the reader must see to judge the comparison."""
+
+    def words(d: Dimension) -> str:
+        if d.choices is not None:
+            return f"{d.field} in {', '.join(map(str, d.choices))}"
+        return f"{d.field} {d.low:g} to {d.high:g}{' (log)' if d.log else ''}"
+
+    return "; ".join(
+        f"{m.name}: {', '.join(words(d) for d in spec.space_for(m).dimensions)}" for m in spec.methods
+    )
 
 
 def base_recipe_rows(spec: StudySpec) -> list[tuple[str, Any]]:
@@ -178,9 +195,9 @@ def _add_study(
     spec = result.spec
     page.section(
         spec.name,
-        f"Protocol {spec.protocol}: {spec.budget} tuning trials per method, then the best "
-        f"configuration on {spec.seeds} fresh seeds; tuned on {spec.metric} ({spec.goal}), reported on "
-        f"{spec.test_metric} with Student-t 95% confidence intervals over the seeds.",
+        f"Protocol {spec.protocol}: {spec.budget} tuning trials per method over {searched(spec)}, then "
+        f"the best configuration on {spec.seeds} fresh seeds; tuned on {spec.metric} ({spec.goal}), "
+        f"reported on {spec.test_metric} with Student-t 95% confidence intervals over the seeds.",
     )
     targets = [
         "no target"

@@ -117,6 +117,11 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     # eps 1.0 (TensorFlow's advice for Inception): Adam's steps are lr x gradient / eps, as SGD's
     "adam, eps 1": lambda params, lr: torch.optim.Adam(params, lr=lr, eps=1.0),
     "lion": lambda params, lr: optimlab.optim.create("lion", params, lr=lr),
+    # Weight decay: AdamW's usual 0.1 and SGD's 5e-4 (Loshchilov & Hutter 2019), and 100x those
+    "adamw, wd 0.1": lambda params, lr: torch.optim.AdamW(params, lr=lr, weight_decay=0.1),
+    "adamw, wd 10": lambda params, lr: torch.optim.AdamW(params, lr=lr, weight_decay=10.0),
+    "momentum, wd 5e-4": lambda params, lr: torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=5e-4),
+    "sgd, wd 0.1": lambda params, lr: torch.optim.SGD(params, lr=lr, weight_decay=0.1),
 }
 
 
@@ -286,6 +291,10 @@ HEALTHY: dict[str, Setup] = {
     ),
     "relu mlp, Lion 3e-4 (a third of Adam's lr, Chen et al. 2023)": Setup(mlp, standardized, "lion", 3e-4),
     "relu mlp, Adam eps 1 with an lr to match, 0.3": Setup(mlp, standardized, "adam, eps 1", 0.3),
+    "relu mlp, AdamW 3e-3 with wd 0.1": Setup(mlp, standardized, "adamw, wd 0.1", 3e-3),
+    "batch-norm mlp, momentum 0.05 with wd 5e-4": Setup(
+        lambda: normalized_mlp(nn.BatchNorm1d, nn.ReLU), standardized, "momentum, wd 5e-4", 0.05
+    ),
     "regression mlp, MSE, Adam 1e-3": Setup(
         lambda: mlp(inputs=8, outputs=1, width=64, depth=1), regression, "adam", 1e-3, nn.MSELoss()
     ),

@@ -250,6 +250,7 @@ def test_layers_reading_one_computed_tensor_are_paired_and_branches_from_the_dat
         "head": None,
         "wide": None,
     }
+    assert {layer.name for layer in stats.layers if layer.reads_data} == {"embed", "wide"}
 
 
 def test_parameters_outside_the_optimizer_are_unstepped_unless_another_optimizer_steps_them():

@@ -149,6 +149,16 @@ def check_adaptive_eps(f: Finding) -> None:
     assert f.evidence["step_fraction"] == pytest.approx(rms / (rms + 1.0)) and rms < 0.01
 
 
+def check_weight_decay(f: Finding) -> None:
+    """Decay alone leaves exp(-lr wd steps) of the weights; the gradient holds the hidden layers above
+    that, yet under 0.8 of their init while the loss stays far above a learning run's 0.06."""
+    e = f.evidence
+    assert e["decay_alone"] == pytest.approx(math.exp(-e["lr"] * e["weight_decay"] * e["steps"]))
+    hidden = [e["weight_norm_ratio"][name] for name in ("0", "2")]
+    assert all(e["decay_alone"] < r < 0.8 for r in hidden) and e["loss_end"] > 0.3
+    assert f.recipe_changes == {"optimizer.weight_decay": e["weight_decay"] / 100}
+
+
 def check_batch_norm_batch(f: Finding) -> None:
     assert f.title == "Batch norm over 2 examples a batch: 1 (BatchNorm1d), 4 (BatchNorm1d)"
     assert f.evidence["rows"] == {"1": 2, "4": 2} and f.recipe_changes == {"model.norm": "layer"}
@@ -313,6 +323,20 @@ BROKEN = [  # (id, setup, first rule expected, evidence check, diagnose options)
         Setup(mlp, standardized, "adam, eps 1", 1e-3),
         "adaptive_eps",
         check_adaptive_eps,
+        {},
+    ),
+    (
+        "relu mlp, AdamW 1e-3 with wd 10",
+        Setup(mlp, standardized, "adamw, wd 10", 1e-3),
+        "weight_decay_too_high",
+        check_weight_decay,
+        {},
+    ),
+    (
+        "relu mlp, SGD 0.5 with wd 0.1",
+        Setup(mlp, standardized, "sgd, wd 0.1", 0.5),
+        "weight_decay_too_high",
+        check_weight_decay,
         {},
     ),
     (
@@ -779,3 +803,39 @@ def test_one_hard_batch_above_the_start_is_no_sign_of_too_large_a_step():
     halved = next(i for i, loss in enumerate(losses) if loss <= losses[0] / 2)
     assert max(losses[halved:]) > losses[0]  # the hard batch
     assert diagnosis.healthy, [(f.rule, f.explanation) for f in diagnosis.problems]
+
+
+class WideAndDeep(nn.Module):
+    """A linear "wide" layer and a deep tower, both reading the data, their logits summed
+    (Cheng et al. 2016); ``wide_first``: the wide layer runs before the tower."""
+
+    def __init__(self, deep: nn.Module, *, wide_first: bool) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.wide, self.deep, self.wide_first = nn.Linear(64, 10), deep, wide_first
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.wide_first:
+            wide = self.wide(x)
+            return wide + self.deep(x)
+        return self.deep(x) + self.wide(x)
+
+
+@pytest.mark.parametrize("wide_first", [True, False], ids=["wide layer first", "deep tower first"])
+def test_a_wide_layer_beside_a_vanishing_deep_tower_does_not_excuse_it(wide_first):
+    """The wide layer, alive beside the output, ran first and read as a layer the signal got past:
+    the tower behind it (sigmoid, weights of std 0.01) went unreported. A tower at He's init is not."""
+    for deep, vanishing in (
+        (mlp(nn.Sigmoid, depth=8, width=64, weight_std=0.01), True),
+        (mlp(init="he"), False),
+    ):
+        model = WideAndDeep(deep, wide_first=wide_first)
+        diagnosis = diagnose(model, standardized(), nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), 1e-3),
+                             steps=30, lr_find=False)  # fmt: skip
+        found = [f for f in diagnosis.findings if f.rule == "vanishing_gradients"]
+        assert bool(found) is vanishing, diagnosis.findings
+        if vanishing:
+            assert (
+                found[0].evidence["relative_gradient"]["deep.0"] < 1e-6
+                and "deep.0 (Linear)" in found[0].title
+            )

@@ -166,6 +166,7 @@ class LayerInfo:
     # The layer that ran first on the very tensor this one reads (an attention's query, key and value
     # read one; not the data), once the forward order is known; None where no other layer reads it.
     shares_input_with: str | None = None
+    reads_data: bool = False  # its input is the model's own input (a batch), once the forward order is known
 
     @property
     def has_weight_matrix(self) -> bool:
@@ -310,6 +311,9 @@ class RunStatistics:
     # The eps an Adam-family optimizer (groups with betas) adds to the root of its second moment, the
     # largest over its groups; None for the others (the adaptive_eps rule).
     adam_eps: float | None = None
+    # The weight decay of each instrumented parameter's group (0 where it has none, or one that is no
+    # number: a schedule, a tensor per member); the weight_decay_too_high rule reads it.
+    weight_decays: list[float] = dataclasses.field(default_factory=list)
     # Each batch norm that normalized by its batch's statistics (training mode, or no running ones) ->
     # the examples (rows) of each such batch on the detailed steps (the batch_norm_batch rule).
     batch_norm_rows: dict[str, list[int]] = dataclasses.field(default_factory=dict)
@@ -481,6 +485,7 @@ class Instruments:
             schedule=schedule,
             activations=activations,
             adam_eps=_adam_eps(optimizer),
+            weight_decays=_weight_decays(optimizer, params),
         )
         capabilities = get_registry("activation")
         self._saturating = {
@@ -684,9 +689,11 @@ class Instruments:
             stats.input_features.add(rows)
 
     def _note_reader(self, name: str, x: Tensor) -> None:
-        """Pair layer ``name`` with the first layer that read its input ``x``; not where ``x`` is the
-        data: branches from the model's input have no layer upstream the signal could reach."""
+        """Pair layer ``name`` with the first layer that read its input ``x``; where ``x`` is the data,
+        note that it reads the data instead: branches from the model's input have no layer upstream
+        the signal could reach."""
         if any(x is given for given in (*self._last_input, *self._last_kwargs.values())):
+            self.statistics.layers[self.statistics.layer_index(name)].reads_data = True
             return
         first = self._first_readers.setdefault(id(x), (x, name))[1]
         if first != name:
@@ -809,6 +816,16 @@ def _adam_eps(optimizer: torch.optim.Optimizer) -> float | None:
         if "betas" in group and isinstance(group.get("eps"), (int, float))
     ]
     return max(found, default=None)
+
+
+def _weight_decays(optimizer: torch.optim.Optimizer, params: list[nn.Parameter]) -> list[float]:
+    """The weight decay of each of ``params``' param group: a number, else 0."""
+    by_param = {}
+    for group in optimizer.param_groups:
+        decay = group.get("weight_decay", 0.0)
+        number = float(decay) if isinstance(decay, (int, float)) and not isinstance(decay, bool) else 0.0
+        by_param.update((id(p), number) for p in group["params"])
+    return [by_param.get(id(p), 0.0) for p in params]
 
 
 def _norms(tensors: Iterable[Tensor]) -> Tensor:

@@ -1,4 +1,22 @@
-"""Rules on the gradients' sizes across layers: vanishing and exploding."""
+"""Rules on the gradients' sizes across layers: vanishing and exploding.
+
+Vanishing *through time* (Bengio et al. 1994; Pascanu et al. 2013) has no rule, for want of a
+reading that tells a failing RNN from a healthy one. Measured by the input gradient of each step of
+a last-step classifier (hidden 32, Adam, batch 32, one feature), the steps back over which it stays
+above 1% of its largest: at PyTorch's init a tanh RNN reaches 12, an LSTM 9, a GRU 6 (gates at 0.5
+halve the cell's gradient each step). On a task needing all 200 steps (the sign of their sum) each
+grows to the whole sequence as it learns, the RNN slowest (25 at step 200, the LSTM and GRU 200; on
+100 steps all three reach 100 by step 300); on one needing the last step only, all three keep 2-7,
+as they should; on one needing the first step, none learns (200 steps of 200, 600 of 100) and their
+horizons stay 8-23, the RNN's the longest. Yet at 20x the lr (2e-2) the RNN learns the first-step
+task of 200 in 200 steps (loss 0.69 to 0.24) with a horizon of 5 at the end: the lr_too_low finding
+it gets is right. A short horizon with a stuck loss is as true of an LSTM as of an RNN, and says no
+more than that the loss is stuck; what sets the RNN apart is how slowly its horizon grows, which
+needs a gated model beside it to compare with, not one run. An LSTM's forget-gate bias sets its
+horizon (Gers et al. 2000): biases 0, 1 and 3 give 6-8, 20-29 and 100 steps on the first-step task
+of 100, where only 3 learns it in 300 steps (loss 0.18); on that of 200 it does not in 200 steps,
+and a stuck loss over long sequences does not say the task needs them.
+"""
 
 from __future__ import annotations
 
@@ -126,12 +144,21 @@ def _reached_alive(layers: list[LayerInfo], ratios: Tensor, warn_ratio: float) -
     in forward order, or reads the very input it reads (:attr:`LayerInfo.shares_input_with`). The
     signal got past such a layer, so its own small gradient comes from its own path: an attention's
     query and key get little through a near-uniform softmax (Noci et al. 2022, arXiv:2206.03126), a
-    Transformer block's wide layer sits after its value projection."""
+    Transformer block's wide layer sits after its value projection.
+
+    Where several layers read the data, each starts a branch of its own, and one that runs first is
+    no layer the others' signal got past: a wide-and-deep model's wide layer (Cheng et al. 2016,
+    arXiv:1606.07792), alive beside its output, would excuse a deep tower whose first layer gets
+    1e-14 of it. Such a layer excuses itself only."""
     hidden, root = layers[:-1], {layer.name: layer.shares_input_with or layer.name for layer in layers}
     best: dict[str, float] = defaultdict(float)
     for layer, ratio in zip(hidden, ratios[:-1].tolist(), strict=True):
         best[root[layer.name]] = max(best[root[layer.name]], ratio)
     at_depth = torch.tensor([best[root[layer.name]] for layer in hidden], dtype=torch.float64)
+    branches = torch.tensor([layer.reads_data for layer in hidden])
+    if int(branches.sum()) > 1:
+        own = at_depth >= warn_ratio
+        return own | (at_depth.masked_fill(branches, 0.0).cummax(0).values >= warn_ratio)
     return at_depth.cummax(0).values >= warn_ratio
 
 

@@ -406,6 +406,40 @@ def test_a_metric_and_its_target_given_are_the_ones_tuned_and_reported(tmp_path)
     assert done.leaderboard[0].test.mean == rerun.metrics["val_loss"]
 
 
+def test_outputs_the_loss_broadcasts_against_their_targets_are_refused_before_any_trial(tmp_path):
+    """nn.MSELoss() of a model's (N, 1) outputs and integer labels (N,), or of dict batches' float labels
+    (N,), trained and scored every output against every target of its batch ((N, N)), with torch's
+    warning alone: a val_loss of 0.45 and a val_accuracy of 0.58 that meant nothing. Now refused in one
+    line naming both shapes; outputs shaped as their targets train."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(48, 3, generator=generator)
+    labels = (x[:, 0] > 0).long()
+    items = [{"x": x[i], "labels": x[i, 0]} for i in range(48)]
+    common = {"loss": nn.MSELoss(), "budget": 1, "seeds": 1, "epochs": 1}
+
+    class Named(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(3, 1)
+
+        def forward(self, x):
+            return self.linear(x)
+
+    for model, data in (
+        (lambda: nn.Linear(3, 1), (x, labels)),
+        (Named, (DataLoader(items[:32], batch_size=8), DataLoader(items[32:], batch_size=8))),
+    ):
+        with pytest.raises(
+            InvalidValueError, match=r"'outputs \(\d+, 1\) against targets \(\d+,\)' for the loss"
+        ):
+            optimlab.compare(["sgd"], model=model, data=data, out=tmp_path / "b", **common)
+        assert not (tmp_path / "b").exists()
+    done = optimlab.compare(
+        ["sgd"], model=lambda: nn.Linear(3, 1), data=(x, x[:, 0]), out=tmp_path / "r", **common
+    )
+    assert done.results[0].spec.metric == "val_loss"  # float targets (N,) are read as (N, 1): one each
+
+
 class FixedRegressor(nn.Module):
     """Three outputs from fixed weights that training leaves as they are."""
 

@@ -354,6 +354,7 @@ def check_trains(spec: StudySpec) -> None:
             batch_size=recipe.training.batch_size,
         )
     _check_first_loss(spec, state.train_loss)
+    _check_paired(built)
     measured = split_evaluator(built, built.splits.val, prefix="val", metrics=user_metrics(recipe))()
     if measured and spec.metric not in measured:  # (an empty validation split measures nothing)
         raise InvalidValueError(
@@ -361,6 +362,41 @@ def check_trains(spec: StudySpec) -> None:
             spec.metric,
             f"a metric {recipe.data.name} measures with this model and loss: {', '.join(sorted(measured))}",
         )
+
+
+def _check_paired(built: Any) -> None:
+    """Refuse outputs that the loss compares with targets of another shape by broadcasting (a model's
+    ``(N, 1)`` against labels ``(N,)``, under ``MSELoss``: ``(N, N)``, every output scored against every
+    target of its batch): every trial would train and score that, torch's warning aside."""
+    import torch
+
+    from optimlab.data.user_batches import UserBatches, broadcast_mix_up
+    from optimlab.data.user_factory import BatchSplits
+    from optimlab.train.evaluation import REGRESSION_LOSSES
+
+    train = built.splits.train
+    if isinstance(built.splits, BatchSplits):
+        batches = built.batches(train, train=True)
+    else:
+        batches = UserBatches((train.x, train.y), built.loss_fn, batch_size=built.recipe.training.batch_size)
+    with torch.no_grad():
+        out = batches.forward(built.model, next(batches.stream(built.device)))
+    outputs, targets = out.prediction, out.target
+    if not (isinstance(outputs, torch.Tensor) and isinstance(targets, torch.Tensor)):
+        return
+    numbers = targets.is_floating_point() or isinstance(built.loss_fn, REGRESSION_LOSSES)
+    compared = broadcast_mix_up(tuple(outputs.shape), tuple(targets.shape)) if numbers else None
+    if compared is None:
+        return
+    fix = (
+        "squeeze the model's last dimension" if outputs.shape[:-1] == targets.shape else "reshape the targets"
+    )
+    raise InvalidValueError(
+        f"the loss ({built.recipe.training.loss or 'the default'})",
+        f"outputs {tuple(outputs.shape)} against targets {tuple(targets.shape)}",
+        f"outputs and targets of one shape: the loss broadcasts these to {compared}, every output scored "
+        f"against every target of its batch ({fix})",
+    )
 
 
 def _check_first_loss(spec: StudySpec, loss: float) -> None:

@@ -18,7 +18,7 @@ from optimlab.data.user_batches import TARGET_KEYS, UserBatches, describe, first
 from optimlab.errors import InvalidValueError
 from optimlab.models.user import LossFunction
 
-__all__ = ["EVAL_BATCH", "class_dim", "evaluate_batches", "hits"]
+__all__ = ["EVAL_BATCH", "REGRESSION_LOSSES", "class_dim", "evaluate_batches", "hits"]
 
 EVAL_BATCH = 4096  # rows per forward pass at evaluation; the built-in sets fit in one or two
 
@@ -98,14 +98,15 @@ def evaluate_batches(
     return found
 
 
-_REGRESSION_LOSSES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss)
+# torch's losses of a regression's values, compared elementwise with their targets.
+REGRESSION_LOSSES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss)
 
 
 def _regresses(loss_fn: Any, predicted: Any, target: Any) -> bool:
     """Whether ``predicted`` are a regression's values of ``target``, one each, under one of torch's
     regression losses: their RMSE over every value is then a metric (as for a recipe's regression)."""
     return (
-        isinstance(loss_fn, _REGRESSION_LOSSES) and isinstance(predicted, torch.Tensor)
+        isinstance(loss_fn, REGRESSION_LOSSES) and isinstance(predicted, torch.Tensor)
         and isinstance(target, torch.Tensor) and predicted.shape == target.shape
         and predicted.is_floating_point() and target.is_floating_point()
     )  # fmt: skip

@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader, IterableDataset, TensorDataset
 
 import optimlab.train.loop
 from optimlab.data.batches import epoch_permutation
+from optimlab.doctor import lr_range_test
 from optimlab.errors import InvalidValueError
 from optimlab.models.user import LossFunction
 from optimlab.train import Callback, TrainState, fit
@@ -457,8 +458,8 @@ def test_an_optimizer_that_is_not_one_or_negative_steps_are_refused(optimizer, s
 
 
 def test_a_model_with_nothing_to_train_is_refused_naming_the_model():
-    """A wholly frozen model was refused as 'the first batch' ('element 0 of tensors does not require
-    grad'), blaming data that were fine."""
+    """A wholly frozen model was refused by fit as 'the first batch' ('element 0 of tensors does not
+    require grad'), blaming data that were fine; the LR range test raised torch's RuntimeError."""
     frozen = network().requires_grad_(False)
     with pytest.raises(
         InvalidValueError, match="'a Sequential with no parameter that requires grad' for model"
@@ -467,6 +468,9 @@ def test_a_model_with_nothing_to_train_is_refused_naming_the_model():
             total_steps=2)  # fmt: skip
     with pytest.raises(InvalidValueError, match="'a function' for model: accepted an nn.Module"):
         fit(lambda x: x, torch.optim.SGD(network().parameters(), lr=0.1), problem(), total_steps=2)
+    # The LR range test failed with torch's RuntimeError and its traceback.
+    with pytest.raises(InvalidValueError, match="'a Sequential with no parameter that requires grad'"):
+        lr_range_test(frozen, nn.CrossEntropyLoss(), *problem(), torch.optim.SGD(frozen.parameters(), lr=0.1))
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,7 @@ from optimlab.doctor.progress import report
 from optimlab.doctor.snapshot import preserved
 from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE, POSITIVE_INT, Interval
-from optimlab.train.loop import at_training_point, check_optimizer, step_with, train_mode
+from optimlab.train.loop import at_training_point, check_model, check_optimizer, step_with, train_mode
 
 __all__ = [
     "Candidate",
@@ -221,13 +221,8 @@ def lr_candidates(
 def examined_optimizer(model: nn.Module, optimizer: Any) -> torch.optim.Optimizer:
     """The optimizer the doctor examines: ``optimizer``, which must step some of ``model``'s
     parameters, or optimlab's ``adam`` at its default lr over them where it is None; ``model`` must be
-    an ``nn.Module`` with parameters."""
-    if not isinstance(model, nn.Module):
-        raise InvalidValueError("model", type(model).__name__, "a torch.nn.Module")
-    if not any(True for _ in model.parameters()):
-        raise InvalidValueError(
-            "model", f"a {type(model).__name__} without parameters", "a model with parameters to train"
-        )
+    an ``nn.Module`` with parameters to train (:func:`~optimlab.train.loop.check_model`)."""
+    check_model(model)
     if optimizer is None:
         from optimlab.optim import create
 

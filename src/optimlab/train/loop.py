@@ -418,10 +418,14 @@ def check_model(model: Any) -> None:
     (or without parameters) would fail at its first backward, blamed on the batch, and could not change."""
     if not isinstance(model, nn.Module):
         raise InvalidValueError("model", describe(model), "an nn.Module")
-    if not any(p.requires_grad for p in model.parameters()):
+    parameters = list(model.parameters())
+    if not any(p.requires_grad for p in parameters):
+        name = type(model).__name__
         raise InvalidValueError(
             "model",
-            f"a {type(model).__name__} with no parameter that requires grad",
+            f"a {name} with no parameter that requires grad"
+            if parameters
+            else f"a {name} without parameters",
             "a model with parameters to train (unfreeze some: module.requires_grad_(True))",
         )
 

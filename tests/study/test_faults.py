@@ -20,6 +20,7 @@ import optuna
 import pytest
 import torch
 
+import optimlab.study.backends.local
 import optimlab.study.run
 from optimlab.study import run_study
 from optimlab.study.run import counted
@@ -103,6 +104,32 @@ def test_a_study_killed_at_20_random_moments_resumes_each_time_to_the_same_trial
         optuna.storages.journal.JournalFileBackend(str(killed / JOURNAL_NAME))
     )
     assert len(plain.get_all_studies()) == 2  # Optuna itself reads the repaired journal
+
+
+def test_a_tpe_study_killed_in_a_trial_resumes_to_the_values_an_uninterrupted_one_draws(tmp_path):
+    """TPE's seed counted the interrupted trial as finished, and the key run again ran after the keys
+    planned behind it: a TPE study killed in its third trial resumed with other learning rates."""
+    spec = tiny(optimizers=("sgd",), protocol="tpe", budget=4, seeds=1)
+    killed = tmp_path / "killed"
+    pid = os.fork()
+    if pid == 0:  # the child: killed in the trial of tune/2, after it was taken and claimed
+        real = optimlab.study.backends.local.run_trial
+
+        def dying(study, trial, spec, method):
+            if trial.user_attrs["key"] == "tune/2":
+                os.kill(os.getpid(), signal.SIGKILL)
+            real(study, trial, spec, method)
+
+        optimlab.study.backends.local.run_trial = dying
+        try:
+            run_study(spec, killed)
+        finally:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status)
+    resumed = run_study(spec, killed, resume=True)
+    reference = run_study(spec, tmp_path / "reference")
+    assert len(reference.records) == 5 and outcome(resumed.records) == outcome(reference.records)
 
 
 @pytest.fixture(autouse=True)

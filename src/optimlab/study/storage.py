@@ -514,14 +514,24 @@ def reclaim_stale(storage: BaseStorage, study_name: str, grace: float = GRACE_SE
     return reclaimed
 
 
-def pop_waiting(study: optuna.Study, storage: BaseStorage) -> tuple[optuna.Trial, int] | None:
-    """Take the oldest waiting (enqueued) trial of ``study``, atomically across processes.
+def _plan_position(trial: FrozenTrial) -> tuple[int, int]:
+    """Where ``trial``'s key sits in its phase's plan (``tune/3``: 3), then its number."""
+    index = trial.user_attrs.get("key", "").rpartition("/")[2]
+    return (int(index) if index.isdigit() else trial.number, trial.number)
 
-    Returns the trial and its storage id, or None when none waits. Unlike ``Study.ask``, never creates
-    a trial: only the planner decides how many trials a study has.
+
+def pop_waiting(study: optuna.Study, storage: BaseStorage) -> tuple[optuna.Trial, int] | None:
+    """Take the waiting (enqueued) trial of ``study`` planned first, atomically across processes.
+
+    Planned first, not enqueued first: a key run again after an interruption (enqueued after the keys
+    planned behind it) runs before them, as an uninterrupted study ran it, so a TPE study draws each key
+    from the same trials before it and resumes to the same values. Returns the trial and its storage
+    id, or None when none waits. Unlike ``Study.ask``, never creates a trial: only the planner decides
+    how many trials a study has.
     """
     study_id = storage.get_study_id_from_name(study.study_name)
-    for frozen in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
+    waiting = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,))
+    for frozen in sorted(waiting, key=_plan_position):
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, frozen.number)
         try:
             # Claimed before it runs: a process killed right after taking it (before its heartbeat

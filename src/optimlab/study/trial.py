@@ -17,18 +17,27 @@ from optuna.trial import TrialState
 
 from optimlab.recipe import Recipe
 from optimlab.study.protocols import Method, StudySpec
+from optimlab.study.storage import INTERRUPTED
 from optimlab.train.loop import Callback, TrainState
 
 __all__ = [
     "MAX_CURVE_POINTS",
     "CurveRecorder",
+    "counted_trials",
     "load_method_study",
     "record_outcome",
     "run_trial",
     "trial_recipe",
 ]
 
+_FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
 MAX_CURVE_POINTS = 200  # evaluations kept per trial: curves stay small in any storage's attribute column
+
+
+def counted_trials(storage: optuna.storages.BaseStorage, study_id: int) -> int:
+    """How many trials of the study finished and count: not those interrupted, whose keys run again."""
+    finished = storage.get_all_trials(study_id, deepcopy=False, states=_FINISHED)
+    return sum(trial.user_attrs.get("status") != INTERRUPTED for trial in finished)
 
 
 def load_method_study(
@@ -36,8 +45,9 @@ def load_method_study(
 ) -> optuna.Study:
     """``method``'s Optuna study with the spec's sampler and pruner.
 
-    TPE's seed counts the trials already ``finished``, so a sequential study draws the same values when
-    it is run again; random and grid trials are planned up front and never consult the sampler.
+    TPE's seed counts the trials already ``finished`` (:func:`counted_trials`), so a sequential study
+    draws the same values when it is run again, or resumed after a kill; random and grid trials are
+    planned up front and never consult the sampler.
     """
     seed = spec.sampler_seed + finished
     if spec.protocol == "tpe":

@@ -9,16 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from optuna.storages import BaseStorage
-from optuna.trial import TrialState
 
 from optimlab.study.backends import BackendOptions, Targets
 from optimlab.study.protocols import Method, StudySpec
 from optimlab.study.storage import heartbeat, pop_waiting
-from optimlab.study.trial import load_method_study, run_trial
+from optimlab.study.trial import counted_trials, load_method_study, run_trial
 
 __all__ = ["execute", "run_waiting"]
-
-_FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
 
 
 def run_waiting(
@@ -36,8 +33,7 @@ def run_waiting(
         still_waiting = []
         for spec, method in active:
             study_id = storage.get_study_id_from_name(spec.study_name(method))
-            finished = len(storage.get_all_trials(study_id, deepcopy=False, states=_FINISHED))
-            study = load_method_study(storage, spec, method, finished=finished)
+            study = load_method_study(storage, spec, method, finished=counted_trials(storage, study_id))
             popped = pop_waiting(study, storage)
             if popped is None:
                 continue

@@ -140,11 +140,13 @@ def test_studies_of_other_budgets_or_seeds_are_said_to_be_no_like_for_like_where
     assert "like for like" not in verdict("week-1", "week-3")
 
 
-def test_a_method_left_out_or_failed_says_which_and_a_changed_search_space_is_no_like_for_like(tmp_path):
-    """'no result' stood both for lion, not in the later study, and for sgd, all of whose trials diverged;
-    a later study searching lr in 1e4..1e6 was called like for like but for its budget and seeds."""
+@pytest.fixture(scope="module")
+def two_weeks(tmp_path_factory):
+    """Two studies of one workload, a seed each: week-1 compares sgd and adam, week-2 only sgd, over lr in
+    1e4..1e6, where every trial diverges."""
     from optimlab.study.space import Dimension, SearchSpace
 
+    folder = tmp_path_factory.mktemp("history")
     workload = get_workload("digits_mlp", epochs=1)
     first = StudySpec.for_workload(
         "digits", workload, methods_from("optimizer.name", ["sgd", "adam"]), budget=1, seeds=1
@@ -153,10 +155,27 @@ def test_a_method_left_out_or_failed_says_which_and_a_changed_search_space_is_no
     later = StudySpec.for_workload(
         "digits", workload, methods_from("optimizer.name", ["sgd"]), budget=1, seeds=1, space=diverging
     )
-    run_study(first, tmp_path / "week-1")
-    run_study(later, tmp_path / "week-2")
-    text = _text(write_history_report([tmp_path / "week-1", tmp_path / "week-2"], tmp_path / "page.html"))
+    run_study(first, folder / "week-1")
+    run_study(later, folder / "week-2")
+    return folder
+
+
+def test_a_method_left_out_or_failed_says_which_and_a_changed_search_space_is_no_like_for_like(two_weeks):
+    """'no result' stood both for lion, not in the later study, and for sgd, all of whose trials diverged;
+    a later study searching lr in 1e4..1e6 was called like for like but for its budget and seeds; with
+    one seed a side, 'No significant change ... over the 0 tests' though nothing was tested."""
+    text = _text(write_history_report([two_weeks / "week-1", two_weeks / "week-2"], two_weeks / "page.html"))
     assert "no result: 1 of its 1 trials failed (diverged, errored or pruned)" in text  # sgd in week-2
     assert "not in this study" in text  # adam in week-2
     assert "the studies' setups differ in search space" in text
     assert "sgd: optimizer.lr 10000 to 1e+06 (log)" in text
+    assert "Nothing tested: no method has two seed results or more" in text and "No significant" not in text
+
+
+def test_a_study_alone_shows_its_results(two_weeks, page_reader):
+    """`optimlab report runs/compare-x` of one study wrote a page of 'nothing to compare it with' and no
+    result at all."""
+    page = write_history_report([two_weeks / "week-1"], two_weeks / "alone.html")
+    (table,) = [t for t in page_reader(page.read_text()).tables if t.caption == "Results"]
+    cells = {r["method"]: r["week-1/digits: test_accuracy"] for r in table.records()}
+    assert set(cells) == {"sgd", "adam"} and all(cell.endswith("(n=1)") for cell in cells.values()), cells

@@ -22,7 +22,7 @@ from optimlab.report.intervals import means_and_intervals
 from optimlab.report.metric_labels import axis_label
 from optimlab.report.recipes import DEFAULT, differing_fields
 from optimlab.report.significance import ALPHA, Comparison, compare_seeds, holm
-from optimlab.study.analysis import confidence_interval, metric_bounds
+from optimlab.study.analysis import Summary, confidence_interval, metric_bounds
 from optimlab.study.protocols import SEEDS, TUNE
 from optimlab.study.report import searched, seed_values
 from optimlab.study.run import Progress, StudyResult, counted, load_specs, progress
@@ -126,27 +126,16 @@ def _workload(result: StudyResult) -> str:
     return f"{recipe.data.name} / {recipe.model.name} ({result.spec.test_metric})"
 
 
-def _cells(
-    values: Sequence[Sequence[float]], bounds: tuple[float, float], studies: Sequence[_Study], method: str
-) -> list[str]:
-    """One method's cells, a study each: mean [95% CI] (n=...), all to one decimal place
-    (:func:`~optimlab.report.intervals.means_and_intervals`), so that the row reads in the order of the
-    means it compares; how far a study without a result got."""
-    summaries = [confidence_interval(v, bounds) for v in values]
-    texts = means_and_intervals([(s.mean, s.low, s.high) for s in summaries])
-    cells = []
-    for study, summary, text in zip(studies, summaries, texts):
-        unfinished = (
-            "" if study.progress.ended else "interrupted" if study.progress.interrupted else "running"
-        )
-        if method not in {m.name for m in study.result.spec.methods}:
-            cells.append("not in this study")
-        elif not summary.n:
-            cells.append(f"{unfinished}: {study.so_far(method)}" if unfinished else _no_result(study, method))
-        else:
-            of = f" of {study.result.spec.seeds}, {unfinished}" if unfinished else ""
-            cells.append(f"{text} (n={summary.n}{of})")
-    return cells
+def _cell(study: _Study, method: str, summary: Summary, text: str) -> str:
+    """``text`` (the mean [95% CI] of ``summary``) with its number of seeds, or how far a study without a
+    result got, or that ``method`` is not in it."""
+    unfinished = "" if study.progress.ended else "interrupted" if study.progress.interrupted else "running"
+    if method not in {m.name for m in study.result.spec.methods}:
+        return "not in this study"
+    if not summary.n:
+        return f"{unfinished}: {study.so_far(method)}" if unfinished else _no_result(study, method)
+    of = f" of {study.result.spec.seeds}, {unfinished}" if unfinished else ""
+    return f"{text} (n={summary.n}{of})"
 
 
 def _no_result(study: _Study, method: str) -> str:
@@ -185,15 +174,29 @@ def _add_workload(page: Page, label: str, studies: Sequence[_Study]) -> None:
     page.section(
         label,
         f"{metric}: mean [95% CI] over the seed reruns of each method's best configuration, in each study; "
-        f"then each later study against {first_name}.",
+        f"then each later study against {first_name}."
+        if later
+        else f"Only {first_name} ran this workload: nothing to compare it with. {metric}: mean [95% CI] over "
+        "the seed reruns of each method's best configuration.",
     )
     for status in filter(None, (s.status() for s in studies)):
         page.paragraph(status)
     unfinished = not first.progress.ended
+    summaries = {key: confidence_interval(v, bounds) for key, v in values.items()}
+    # the cells compared to one decimal place, so that they read in the order of their means: a method's
+    # row across studies, or a lone study's column of methods
+    texts = {}
+    for keys in [[(s.label, m) for s in studies] for m in methods] if later else [list(summaries)]:
+        texts.update(
+            zip(
+                keys,
+                means_and_intervals([(summaries[k].mean, summaries[k].low, summaries[k].high) for k in keys]),
+            )
+        )
     rows = [
         (
             m,
-            *_cells([values[(s.label, m)] for s in studies], bounds, studies, m),
+            *(_cell(s, m, summaries[(s.label, m)], texts[(s.label, m)]) for s in studies),
             *(_change(comparisons[(s.label, m)], unfinished or not s.progress.ended) for s in later),
         )
         for m in methods
@@ -205,35 +208,12 @@ def _add_workload(page: Page, label: str, studies: Sequence[_Study]) -> None:
             *(f"{s.label} - {first_name}" for s in later),
         ),
         rows,
-        caption="Leaderboards side by side",
+        caption="Leaderboards side by side" if later else "Results",
     )
-    significant = [f"{m} in {name}" for (name, m), c in comparisons.items() if c.significant]
-    specs = [s.result.spec for s in studies]
-    differing = differing_fields([spec.recipe.to_dict() for spec in specs], null=DEFAULT)
-    settings = {
-        "budget": [spec.budget for spec in specs],
-        "seeds": [spec.seeds for spec in specs],
-        "protocol": [spec.protocol for spec in specs],
-        "search space": [searched(spec) for spec in specs],
-    }
-    differing.update({k: v for k, v in settings.items() if any(x != v[0] for x in v)})
-    page.paragraph(
-        ("Significant changes: " + ", ".join(significant) + "." if significant else "No significant change.")
-        + f" Welch's t-test, two-sided, Holm-adjusted over the {sum(math.isfinite(c.p_value) for c in comparisons.values())} "
-        f"tests of this table, at {ALPHA:g}."
-        + (
-            f" Not like for like: the studies' setups differ in {', '.join(differing)} (below); a change may "
-            "come from these rather than from the methods."
-            if differing
-            else ""
-        ),
-    )
+    if later:
+        _significance(page, comparisons, studies)
     groups = {
-        m: {
-            study.label: (s.mean, s.low, s.high)
-            for study in studies
-            if (s := confidence_interval(values[(study.label, m)], bounds)).n
-        }
+        m: {study.label: (s.mean, s.low, s.high) for study in studies if (s := summaries[(study.label, m)]).n}
         for m in methods
     }
     page.figure(
@@ -245,6 +225,45 @@ def _add_workload(page: Page, label: str, studies: Sequence[_Study]) -> None:
         ),
         "Markers: the mean over seeds; bars: its 95% Student-t confidence interval (none with one seed).",
         name=f"{label}-intervals",
+    )
+
+
+def _significance(
+    page: Page, comparisons: dict[tuple[str, str], Comparison], studies: Sequence[_Study]
+) -> None:
+    """Which changes are significant, or that none could be tested, and what differs between the setups."""
+    tested = sum(math.isfinite(c.p_value) for c in comparisons.values())
+    significant = [f"{m} in {name}" for (name, m), c in comparisons.items() if c.significant]
+    specs = [s.result.spec for s in studies]
+    differing = differing_fields([spec.recipe.to_dict() for spec in specs], null=DEFAULT)
+    settings = {
+        "budget": [spec.budget for spec in specs],
+        "seeds": [spec.seeds for spec in specs],
+        "protocol": [spec.protocol for spec in specs],
+        "search space": [searched(spec) for spec in specs],
+    }
+    differing.update({k: v for k, v in settings.items() if any(x != v[0] for x in v)})
+    verdict = (
+        "Significant changes: " + ", ".join(significant) + "."
+        if significant
+        else "No significant change."
+        if tested
+        else "Nothing tested: no method has two seed results or more, with a spread, in the first study and a "
+        "later one."
+    )
+    page.paragraph(
+        verdict
+        + (
+            f" Welch's t-test, two-sided, Holm-adjusted over the {tested} test(s) of this table, at {ALPHA:g}."
+            if tested
+            else ""
+        )
+        + (
+            f" Not like for like: the studies' setups differ in {', '.join(differing)} (below); a change may "
+            "come from these rather than from the methods."
+            if differing
+            else ""
+        ),
     )
     if differing:
         page.table(
@@ -279,12 +298,7 @@ def write_history_report(
     for status in filter(None, benches):
         page.paragraph(status)
     for label, group in studies.items():
-        if len(group) == 1:
-            page.section(label, f"Only {group[0].label} ran this workload: nothing to compare it with.")
-            if status := group[0].status():
-                page.paragraph(status)
-        else:
-            _add_workload(page, label, group)
+        _add_workload(page, label, group)
     page.section("How this was run")
     page.table(
         ("setting", "value"),

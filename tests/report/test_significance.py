@@ -51,5 +51,10 @@ def test_a_ranking_within_the_noise_of_the_seeds_is_said_to_be_so():
 def test_a_lead_the_seeds_establish_is_said_to_be_significant():
     note = ranking_note([("adam", [0.95, 0.96, 0.97]), ("sgd", [0.50, 0.51, 0.52]), ("lion", [0.9])])
     assert note.startswith("Ranking: adam ranks above sgd significantly")
-    assert "against lion there are too few seeds" in note
+    assert "adam's order against lion is untested (fewer than two seed results a side" in note
+    alone = ranking_note([("sgd", [0.78]), ("adam", [0.57])])  # one seed each: no test at all
+    assert alone == (
+        "Ranking: sgd first; sgd's order against adam is untested (fewer than two seed results a side, "
+        "or no spread) and may be chance."
+    )
     assert ranking_note([("adam", [0.9, 0.91]), ("sgd", [])]) == ""  # nothing to rank against

@@ -53,7 +53,10 @@ def test_report_of_one_study(tmp_path):
     assert page.count("<svg") == 2 and "<h2>w1</h2>" in page and "Across workloads" not in page
     assert "Best value at the edge of the tuned range (sgd: optimizer.lr)" in page
     assert "training diverged: the loss became nan" in page  # the failed trial and its reason
-    assert "<td>data.scaling</td><td>standardize</td>" in page and "<td>0.95</td>" in page
+    assert (
+        "<td>data.scaling</td><td>standardize</td>" in page
+        and "<td>0.95 (one seed: no interval)</td>" in page
+    )
     # the leaderboard speaks words, not CSV columns, and shows no 'nan'; the command and machine are stated
     assert "<th>test_accuracy mean [95% CI]</th>" in page and "test_mean" not in page and ">nan<" not in page
     assert "<h2>How this was run</h2>" in page and "<td>torch</td>" in page
@@ -184,3 +187,14 @@ def test_the_page_says_what_each_method_searched(tmp_path, page_reader):
     page = write_report([StudyResult(spec, str(tmp_path), RECORDS)], tmp_path / "r.html")
     (said,) = [p for p in page_reader(page.read_text()).paragraphs if p.startswith("Protocol grid")]
     assert "over sgd: optimizer.lr 10 to 1000 (log); adam: optimizer.lr 10 to 1000 (log), then" in said
+
+
+def test_one_seed_has_no_interval_and_no_standard_deviation_and_says_so(tmp_path, page_reader):
+    """One seed each: the leaderboard showed std 0 and a bare mean under '95% CI', and the page called the
+    order of two single runs a ranking without a word."""
+    page = write_report([StudyResult(SPEC, str(tmp_path), RECORDS)], tmp_path / "r.html")
+    reader = page_reader(page.read_text())
+    (board,) = [t for t in reader.tables if t.caption == "Leaderboard"]
+    for row in board.records():
+        assert row["std"] == "" and row["test_accuracy mean [95% CI]"].endswith(" (one seed: no interval)")
+    assert any(p.startswith("Ranking: ") and "untested" in p for p in reader.paragraphs)

@@ -81,14 +81,19 @@ def ranking_note(ranked: Sequence[tuple[str, Sequence[float]]]) -> str:
             f"{leader}'s lead over {', '.join(close)} is within the noise of the seeds (not significant)"
         )
     if untested:
-        said.append(f"against {', '.join(untested)} there are too few seeds (or no spread) to test")
+        said.append(
+            f"{leader}'s order against {', '.join(untested)} is untested (fewer than two seed results a "
+            "side, or no spread) and may be chance"
+        )
+    tested = len(others) - len(untested)
     details = "; ".join(
         f"{m} {c.difference:+.3g}, p={c.adjusted:.2g}"
         for (m, _), c in zip(others, tests)
         if math.isfinite(c.p_value)
     )
+    if not tested:
+        return f"Ranking: {leader} first; {'; '.join(said)}."
     return (
         f"Ranking: {'; '.join(said)}. Welch's t-test of the first against each other, two-sided, "
-        f"Holm-adjusted over {sum(math.isfinite(c.p_value) for c in tests)} test(s), at {ALPHA:g}"
-        + (f" (the first's mean minus each other's: {details})." if details else ".")
+        f"Holm-adjusted over {tested} test(s), at {ALPHA:g} (the first's mean minus each other's: {details})."
     )

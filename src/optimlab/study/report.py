@@ -53,7 +53,8 @@ def mean_cis(board: Sequence[LeaderboardRow]) -> list[str]:
     """``0.951 [0.940, 0.962]`` of each row: the mean test metric and its 95% interval, every row to the
     decimals the narrowest interval supports, so the column reads in the order of the ranking
     (:func:`optimlab.report.intervals.means_and_intervals`); "no result" without one."""
-    return means_and_intervals([(row.test.mean, row.test.low, row.test.high) for row in board])
+    texts = means_and_intervals([(row.test.mean, row.test.low, row.test.high) for row in board])
+    return [text + (" (one seed: no interval)" if row.test.n == 1 else "") for row, text in zip(board, texts)]
 
 
 def leaderboard_table(
@@ -68,7 +69,7 @@ def leaderboard_table(
             rank + 1,
             row.method,
             mean_ci,
-            row.test.std if row.test.n else "",
+            row.test.std if row.test.n > 1 else "",  # of one value: none, not 0
             row.test.n,
             row.tuning_failed + row.seeds_failed,
             config_text(row.params) + (" (edge)" if row.at_edge else ""),

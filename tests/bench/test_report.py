@@ -100,3 +100,12 @@ def test_a_benchmark_without_targets_says_so_instead_of_drawing_profiles(tmp_pat
         dataclasses.replace(result, results=results, scores=score(results)), tmp_path / "r.html"
     )[0].read_text()
     assert "No workload has a target" in page and "no target" in page and page.count("<svg") == 2
+
+
+def test_each_workload_says_which_ranks_the_seeds_tell_apart(tmp_path):
+    """bench ranked adam over sgd on two seeds each, all equal, without a word that nothing was tested."""
+    path, _ = write_bench_report(bench_result(("w1",)), tmp_path / "report.html")
+    assert (
+        "order against" in path.read_text()
+        and "is untested (fewer than two seed results a side, or no spread)" in (path.read_text())
+    )

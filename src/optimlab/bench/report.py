@@ -20,6 +20,7 @@ from optimlab.bench.scoring import MethodScore
 from optimlab.recipe import Recipe
 from optimlab.report import Page, machine_and_versions
 from optimlab.report.chance import chance_levels
+from optimlab.report.significance import ranking_note
 from optimlab.study.protocols import SEEDS
 from optimlab.study.report import (
     curves_figure,
@@ -27,6 +28,7 @@ from optimlab.study.report import (
     mean_cis,
     profiles_figure,
     searched,
+    seed_values,
     sensitivity_figure,
 )
 from optimlab.study.run import StudyResult
@@ -135,6 +137,8 @@ def _workload(page: Page, result: StudyResult, rows: Sequence[MethodScore], unit
         ),
         caption="Leaderboard",
     )
+    if note := ranking_note([(row.method, seed_values(result, row.method)) for row in rows]):
+        page.paragraph(note)
     edges = [f"{row.method}: {', '.join(row.board.at_edge)}" for row in rows if row.board.at_edge]
     if edges:
         page.paragraph(

@@ -221,6 +221,12 @@ BAD_INPUTS = [
     ({"optimizers": ["adam", "Adam"]}, "'adam' and 'Adam' are both 'adam'"),
     ({"optimizers": ["adamm"]}, "'adamm' for optimizers: accepted a registered name \\(did you mean 'adam'"),
     ({"optimizers": ["torch.optim:Adamw"]}, "'torch.optim:Adamw' for optimizers: .*has no 'Adamw'"),
+    ({"model": "mpl"}, "'mpl' for model: accepted a registered name \\(did you mean 'mlp'"),
+    (
+        {"loss": "crossentropy"},
+        "'crossentropy' for loss: accepted a registered name \\(did you mean 'cross_entropy'",
+    ),
+    ({"members": 4}, "4 for members: accepted only with backend='batched', not 'local'"),  # was unused
     ({"seeds": 0}, "0 for seeds: accepted an integer in \\[1, inf\\)"),
     ({"seeds": 2.0}, "2.0 for seeds: accepted an integer in \\[1, inf\\)"),
     ({"budget": 0}, "0 for budget: accepted an integer >= 1"),
@@ -259,7 +265,7 @@ def test_bad_input_is_one_optimlab_error_naming_it(given, match, tmp_path):
     with pytest.raises(OptimlabError, match=match) as error:
         optimlab.compare(call.pop("optimizers"), out=tmp_path / "run", **call)
     assert "\n" not in str(error.value) or "invalid recipe" in str(error.value)
-    if "optimizers" in given:  # the recipe's two lines named a field, optimizer.name, the call never wrote
+    if {"optimizers", "model", "loss"} & set(given):  # named a field, optimizer.name, the call never wrote
         assert "\n" not in str(error.value)
     assert not (tmp_path / "run").exists()  # refused before anything was written
 

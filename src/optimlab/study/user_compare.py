@@ -105,9 +105,23 @@ def _name(category: str, obj: Any, factory: Callable[[], Any], base: str) -> tup
     return name, local
 
 
+def _known(category: str, name: str, argument: str, others: str) -> str:
+    """``name`` resolved in the ``category`` registry (an import path imported); an unknown one is
+    refused in one line naming ``argument``, with close matches, the registered names and ``others``
+    (what else the argument takes)."""
+    try:
+        return get_registry(category).resolve(name)
+    except UnknownNameError as error:
+        hint = f" (did you mean {' or '.join(map(repr, error.suggestions))}?)" if error.suggestions else ""
+        accepted = f"a registered name{hint}: {', '.join(error.accepted)}; or {others}"
+        raise InvalidValueError(argument, name, accepted) from None
+    except OptimlabError as error:  # an import path that does not import
+        raise InvalidValueError(argument, name, f"{others} ({error})") from None
+
+
 def _model_name(model: Any) -> tuple[str, bool]:
     if isinstance(model, str):
-        return get_registry("model").resolve(model), False
+        return _known("model", model, "model", "an import path 'mypkg.nets:build'"), False
     if isinstance(model, nn.Module) or not callable(model):
         raise InvalidValueError(
             "model",
@@ -118,9 +132,10 @@ def _model_name(model: Any) -> tuple[str, bool]:
     return _name("model", model, lambda: model, getattr(model, "__name__", "model"))
 
 
-_OPTIMIZERS = (
-    "names ('adam'), import paths ('torch.optim:AdamW'), torch.optim.Optimizer subclasses "
-    "(torch.optim.AdamW: each trial builds its own, at the lr it tunes) or factories of optimlab transforms"
+# What optimizers takes besides registered names.
+_OPTIMIZER_OBJECTS = (
+    "import paths ('torch.optim:AdamW'), torch.optim.Optimizer subclasses (torch.optim.AdamW: each trial "
+    "builds its own, at the lr it tunes) or factories of optimlab transforms"
 )
 
 
@@ -129,23 +144,10 @@ def _optimizer_name(optimizer: Any) -> tuple[str, bool]:
     a ``torch.optim.Optimizer`` subclass or a factory of optimlab transforms named as its import path
     would name it (:mod:`optimlab.optim.user`)."""
     if isinstance(optimizer, str):
-        try:
-            get_registry("optimizer").resolve(optimizer)
-        except UnknownNameError as error:
-            hint = (
-                f" (did you mean {' or '.join(map(repr, error.suggestions))}?)" if error.suggestions else ""
-            )
-            raise InvalidValueError(
-                "optimizers",
-                optimizer,
-                f"a registered name{hint}: {', '.join(error.accepted)}; or import paths ('torch.optim:AdamW'), "
-                "torch.optim.Optimizer subclasses or factories of optimlab transforms",
-            ) from None
-        except OptimlabError as error:  # an import path that does not import
-            raise InvalidValueError("optimizers", optimizer, f"{_OPTIMIZERS} ({error})") from None
+        _known("optimizer", optimizer, "optimizers", _OPTIMIZER_OBJECTS)
         return optimizer, False
     if isinstance(optimizer, torch.optim.Optimizer) or not callable(optimizer):
-        raise InvalidValueError("optimizers", describe(optimizer), _OPTIMIZERS)
+        raise InvalidValueError("optimizers", describe(optimizer), f"names ('adam'), {_OPTIMIZER_OBJECTS}")
     return _name("optimizer", optimizer, lambda: optimizer, getattr(optimizer, "__name__", "optimizer"))
 
 
@@ -185,9 +187,10 @@ def _loader_batching(data: Any, given: Mapping[str, Any]) -> dict[str, Any]:
 
 def _loss_name(loss: Any) -> tuple[str, bool]:
     if isinstance(loss, str):
-        return (
-            MODEL_LOSS if normalize_name(loss) == MODEL_LOSS else get_registry("loss").resolve(loss)
-        ), False
+        if normalize_name(loss) == MODEL_LOSS:
+            return MODEL_LOSS, False
+        others = f"'{MODEL_LOSS}' (the model's own), an import path, an nn.Module or a function"
+        return _known("loss", loss, "loss", others), False
     if isinstance(loss, nn.Module):  # an instance, shared by the trials: a loss holds no state they change
         return _name("loss", loss, lambda: lambda: loss, type(loss).__name__)
     if callable(loss) and (not isinstance(loss, type) or issubclass(loss, nn.Module)):
@@ -285,6 +288,10 @@ def compare(
         )
     if backend not in BACKENDS:
         raise InvalidValueError("backend", backend, "one of " + ", ".join(BACKENDS))
+    for option, value in (("workers", workers), ("members", members), ("ray_address", ray_address)):
+        if value is not None and option not in BACKENDS[backend].options:  # else silently unused
+            readers = " or ".join(repr(b) for b, entry in BACKENDS.items() if option in entry.options)
+            raise InvalidValueError(option, value, f"only with backend={readers}, not {backend!r}")
     if isinstance(optimizers, (str, bytes)) or not isinstance(optimizers, Iterable | None):
         got = f"the class {optimizers.__name__}" if isinstance(optimizers, type) else describe(optimizers)
         raise InvalidValueError(

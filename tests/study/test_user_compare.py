@@ -226,6 +226,8 @@ BAD_INPUTS = [
         {"loss": "crossentropy"},
         "'crossentropy' for loss: accepted a registered name \\(did you mean 'cross_entropy'",
     ),
+    ({"target": "0.9"}, "'0.9' for target: accepted a finite number"),  # was a TypeError of '>='
+    ({"target": float("nan")}, "nan for target: accepted a finite number"),  # was 'cannot resume'
     ({"members": 4}, "4 for members: accepted only with backend='batched', not 'local'"),  # was unused
     ({"seeds": 0}, "0 for seeds: accepted an integer in \\[1, inf\\)"),
     ({"seeds": 2.0}, "2.0 for seeds: accepted an integer in \\[1, inf\\)"),

@@ -33,6 +33,7 @@ an importable module (not ``__main__``) is named by its import path, so it trave
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -303,6 +304,11 @@ def compare(
     ):
         if value is not None and not (isinstance(value, int) and POSITIVE_INT.contains(value)):
             raise InvalidValueError(field, value, f"{POSITIVE_INT}: {meaning}")
+    finite = isinstance(target, (int, float)) and not isinstance(target, bool) and math.isfinite(target)
+    if target is not None and not finite:  # a string failed in a comparison, NaN as a changed setting
+        raise InvalidValueError(
+            "target", target, "a finite number: the level of the metric to reach, for time to target"
+        )
     named = {
         what: make(value)
         for what, value, make in (

@@ -136,6 +136,31 @@ def test_a_study_killed_mid_way_resumes_to_the_uninterrupted_set_of_trials(tmp_p
     assert all(r.status == "interrupted" for r in raw if not r.finished)  # at most the trial the kill hit
 
 
+def test_a_key_two_drivers_planned_at_once_trains_once(tmp_path, monkeypatch):
+    """Two drivers on one study (two 'compare --resume' of one folder) each enqueued the keys they found
+    missing, both before either wrote: every such key trained twice."""
+    import optimlab.study.run
+    from optimlab.study.protocols import TUNE
+    from optimlab.study.run import open_studies
+
+    spec = tiny(budget=2, seeds=1)
+    storage = open_studies(spec, tmp_path)
+    optimlab.study.run._enqueue_missing(storage, spec, TUNE)
+    with monkeypatch.context() as patched:  # the second driver read the storage before the first wrote
+        patched.setattr(optimlab.study.run, "load_records", lambda storage, names: [])
+        optimlab.study.run._enqueue_missing(storage, spec, TUNE)
+    result = run_study(spec, tmp_path, resume=True)
+    raw = load_records(open_storage(tmp_path), ["t/adam"])
+    assert sorted((r.key, r.status) for r in raw) == [
+        ("seeds/0", "completed"),
+        ("tune/0", "completed"),
+        ("tune/0", "duplicate"),
+        ("tune/1", "completed"),
+        ("tune/1", "duplicate"),
+    ]
+    assert len(result.records) == 3 == sum(r.finished for r in raw)
+
+
 def test_four_workers_on_one_journal_finish_forty_trials_exactly(tmp_path):
     spec = tiny(
         budget=40, seeds=0, space=SearchSpace((Dimension("optimizer.lr", low=1e-4, high=1e-2, log=True),))

@@ -32,7 +32,7 @@ def study(request, tmp_path):
 
 
 def running_trial(study, storage, owner):
-    study.enqueue_trial({}, user_attrs={"key": "tune/0"})
+    study.enqueue_trial({}, user_attrs={"key": f"tune/{len(study.get_trials(deepcopy=False))}"})
     _, trial_id = pop_waiting(study, storage)
     if owner is not None:
         storage.set_trial_system_attr(trial_id, OWNER_ATTR, owner)

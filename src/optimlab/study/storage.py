@@ -70,6 +70,8 @@ OWNER_ATTR = "optimlab:owner"
 HEARTBEAT_SECONDS = 5.0  # a beat is one journal line; trials last seconds to minutes
 GRACE_SECONDS = 60.0  # 12 missed beats: a process that paused (swap, GC) is not declared dead
 INTERRUPTED = "interrupted"
+DUPLICATE = "duplicate"  # a second trial of a key that two drivers planned at once: never trained
+UNCOUNTED = (INTERRUPTED, DUPLICATE)  # statuses of ended trials that do not count for their key
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)  # library code never prints; Optuna logs each trial
 
@@ -380,8 +382,9 @@ class TrialRecord:
 
     @property
     def finished(self) -> bool:
-        """Finished and counted: interrupted trials are replaced by a rerun of their key."""
-        return self.state in ("complete", "fail", "pruned") and self.status != INTERRUPTED
+        """Finished and counted: interrupted trials are replaced by a rerun of their key, duplicates were
+        never trained."""
+        return self.state in ("complete", "fail", "pruned") and self.status not in UNCOUNTED
 
     @classmethod
     def from_frozen(cls, study: str, trial: FrozenTrial) -> TrialRecord:
@@ -537,8 +540,26 @@ def pop_waiting(study: optuna.Study, storage: BaseStorage) -> tuple[optuna.Trial
             # Claimed before it runs: a process killed right after taking it (before its heartbeat
             # starts) is then seen dead at once, not after the grace period.
             _claim(storage, trial_id)
-            if storage.set_trial_state_values(trial_id, TrialState.RUNNING):
-                return optuna.Trial(study, trial_id), trial_id
+            if not storage.set_trial_state_values(trial_id, TrialState.RUNNING):
+                continue
         except UpdateFinishedTrialError:
             continue
+        if _key_taken(storage, study_id, frozen):
+            storage.set_trial_user_attr(trial_id, "status", DUPLICATE)
+            storage.set_trial_user_attr(trial_id, "message", "its key was planned twice; the other trial ran")
+            storage.set_trial_state_values(trial_id, TrialState.FAIL)
+            continue
+        return optuna.Trial(study, trial_id), trial_id
     return None
+
+
+def _key_taken(storage: BaseStorage, study_id: int, trial: FrozenTrial) -> bool:
+    """Whether a trial of ``trial``'s key numbered before it waits, runs or has counted: two drivers on one
+    study (two ``compare --resume`` of one folder) may both enqueue a key they found missing."""
+    key = trial.user_attrs.get("key")
+    return any(
+        other.number < trial.number
+        and other.user_attrs.get("key") == key
+        and other.user_attrs.get("status") not in UNCOUNTED
+        for other in storage.get_all_trials(study_id, deepcopy=False)
+    )

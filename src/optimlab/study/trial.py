@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 
 from optimlab.recipe import Recipe
 from optimlab.study.protocols import Method, StudySpec
-from optimlab.study.storage import INTERRUPTED
+from optimlab.study.storage import UNCOUNTED
 from optimlab.train.loop import Callback, TrainState
 
 __all__ = [
@@ -35,9 +35,10 @@ MAX_CURVE_POINTS = 200  # evaluations kept per trial: curves stay small in any s
 
 
 def counted_trials(storage: optuna.storages.BaseStorage, study_id: int) -> int:
-    """How many trials of the study finished and count: not those interrupted, whose keys run again."""
+    """How many trials of the study finished and count: not those interrupted, whose keys run again, nor
+    duplicates, never trained."""
     finished = storage.get_all_trials(study_id, deepcopy=False, states=_FINISHED)
-    return sum(trial.user_attrs.get("status") != INTERRUPTED for trial in finished)
+    return sum(trial.user_attrs.get("status") not in UNCOUNTED for trial in finished)
 
 
 def load_method_study(

@@ -563,3 +563,32 @@ def test_batch_settings_beside_a_dataloader_are_refused_not_dropped(setting, val
         model, torch.optim.SGD(model.parameters(), lr=0.1), loader, loss_fn=nn.CrossEntropyLoss(), epochs=1
     )
     assert state.step == state.steps_per_epoch == len(loader) == 5
+
+
+class Stream(IterableDataset):
+    """Rows in reading order, without a length."""
+
+    def __iter__(self):
+        return iter(zip(*problem()))
+
+
+def test_a_batch_setting_the_data_does_not_read_is_refused_not_dropped():
+    """fit(model, opt, [batches], batch_size=16) trained on the list's own batches, and
+    fit(model, opt, an IterableDataset, shuffle=True) in its reading order, without a word; the
+    settings it reads (an IterableDataset's batch_size and drop_last) still batch it."""
+    model = network()
+    batches = [tuple(t[:8] for t in problem())] * 3
+    for data, setting, says in (
+        (batches, {"batch_size": 16}, "16 for batch_size: accepted left unset beside a list, which batches"),
+        (
+            Stream(),
+            {"shuffle": True},
+            "True for shuffle: accepted left unset beside an iterable Stream, which reads",
+        ),
+    ):
+        with pytest.raises(InvalidValueError, match=re.escape(says)):
+            fit(model, torch.optim.SGD(model.parameters(), lr=0.1), data, loss_fn=nn.CrossEntropyLoss(),
+                total_steps=2, **setting)  # fmt: skip
+    state = fit(model, torch.optim.SGD(model.parameters(), lr=0.1), Stream(), loss_fn=nn.CrossEntropyLoss(),
+                total_steps=6, batch_size=16, drop_last=True)  # fmt: skip
+    assert state.steps_per_epoch == 2  # 40 rows: two batches of 16, the last 8 dropped

@@ -226,7 +226,9 @@ class UserBatches:
             dropped (a DataLoader keeps its own).
         field: the argument that gave ``data``, as errors name it (``val_data``).
 
-    ``tensors`` holds ``(x, y)`` when the data came as two tensors (loops that index in-memory
+    ``settings`` names the batching arguments the data reads (tensors and Datasets all three, an
+    IterableDataset ``batch_size`` and ``drop_last``, batches already made none). ``tensors`` holds
+    ``(x, y)`` when the data came as two tensors (loops that index in-memory
     tensors directly can use them); ``source`` says what the data was, for messages;
     ``steps_per_epoch`` is the number of batches in an epoch (0 for data known to hold none; None until
     an epoch of data that does not know its length has been read).
@@ -266,6 +268,7 @@ class UserBatches:
         self._data = data
         self._epoch: Callable[[int, int], Iterable[Any]]
         self.steps_per_epoch: int | None
+        self.settings: tuple[str, ...] = ("batch_size", "shuffle", "drop_last")
         if self.tensors is not None:
             self.source = f"a pair of tensors ({len(self.tensors[0])} rows)"
             self._epoch = self._tensor_epoch
@@ -280,6 +283,7 @@ class UserBatches:
             self.steps_per_epoch = steps_per_epoch(len(data), batch_size, drop_last) if len(data) else 0
         elif isinstance(data, IterableDataset):
             self.source = f"an iterable {type(data).__name__}"
+            self.settings = ("batch_size", "drop_last")
             loader = DataLoader(data, batch_size=batch_size, drop_last=drop_last)
             self._epoch = lambda epoch, start: itertools.islice(loader, start, None)
             self.steps_per_epoch = _length(loader)
@@ -290,7 +294,7 @@ class UserBatches:
                 f"{ACCEPTED_DATA}: something that can be read again, epoch after epoch",
             )
         else:
-            self.source = f"a {type(data).__name__}"
+            self.source, self.settings = f"a {type(data).__name__}", ()
             self._epoch = lambda epoch, start: itertools.islice(data, start, None)
             self.steps_per_epoch = _length(data)
 

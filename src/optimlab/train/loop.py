@@ -198,17 +198,17 @@ def fit(
     ):
         if value is not None and not allowed.contains(value):
             raise InvalidValueError(name, value, f"{allowed}, or None")
-    batching = {"batch_size": batch_size, "shuffle": shuffle, "drop_last": drop_last}
-    if isinstance(data, DataLoader) and (given := {k: v for k, v in batching.items() if v is not None}):
-        name, value = next(iter(given.items()))
-        raise InvalidValueError(
-            name,
-            value,
-            f"left unset beside a DataLoader, which batches the data itself: DataLoader(..., {name}=...)",
-        )
+    given = {"batch_size": batch_size, "shuffle": shuffle, "drop_last": drop_last}
     defaults = {"batch_size": 32, "shuffle": True, "drop_last": False}
-    batching = {k: defaults[k] if v is None else v for k, v in batching.items()}
+    batching = {k: defaults[k] if v is None else v for k, v in given.items()}
     batches = _training_batches(data, y, loss_fn, compute_loss, seed=seed, **batching)
+    reads = () if isinstance(data, UserBatches) else batches.settings
+    unread = [(k, v) for k, v in given.items() if v is not None and k not in reads]
+    if unread:  # else silently dropped
+        (name, value), *_ = unread
+        does = "reads its items in their own order" if reads else "batches the data itself"
+        how = f": DataLoader(..., {name}=...)" if isinstance(data, DataLoader) else ""
+        raise InvalidValueError(name, value, f"left unset beside {batches.source}, which {does}{how}")
     if val_data is not None:
         if evaluate is not None:
             raise InvalidValueError("evaluate", "both val_data and evaluate", "one of them")

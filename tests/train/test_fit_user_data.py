@@ -592,3 +592,24 @@ def test_a_batch_setting_the_data_does_not_read_is_refused_not_dropped():
     state = fit(model, torch.optim.SGD(model.parameters(), lr=0.1), Stream(), loss_fn=nn.CrossEntropyLoss(),
                 total_steps=6, batch_size=16, drop_last=True)  # fmt: skip
     assert state.steps_per_epoch == 2  # 40 rows: two batches of 16, the last 8 dropped
+
+
+def test_a_scheduler_fit_cannot_step_or_that_moves_another_optimizer_is_refused():
+    """A schedule function failed after the first step with AttributeError ('function' object has no
+    attribute 'step'), a scheduler class with TypeError, and a StepLR over another optimizer trained at
+    a constant lr, without a word."""
+    from optimlab import schedules
+
+    model = network()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for scheduler, says in (
+        (schedules.create("cosine", total_steps=10), "'a function' for scheduler: accepted a torch LR scheduler"),
+        (torch.optim.lr_scheduler.StepLR, "'the class StepLR' for scheduler"),
+        (torch.optim.lr_scheduler.StepLR(torch.optim.SGD(network().parameters(), lr=0.1), 1),
+         "'a StepLR over another optimizer' for scheduler"),
+    ):  # fmt: skip
+        with pytest.raises(InvalidValueError, match=re.escape(says)):
+            fit(
+                model, optimizer, problem(), loss_fn=nn.CrossEntropyLoss(), total_steps=2, scheduler=scheduler
+            )
+    assert optimizer.state == {}  # refused before any step

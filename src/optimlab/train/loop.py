@@ -36,6 +36,7 @@ __all__ = [
     "TrainState",
     "at_training_point",
     "check_model",
+    "check_scheduler",
     "clip_grad_norm_",
     "epoch_order",
     "epoch_permutation",
@@ -183,6 +184,7 @@ def fit(
     """
     check_model(model)
     check_optimizer(optimizer, model)
+    check_scheduler(scheduler, optimizer)
     if (total_steps is None) == (epochs is None):
         raise InvalidValueError(
             "total_steps and epochs", f"{total_steps} and {epochs}", "one of them, the other None"
@@ -427,6 +429,27 @@ def check_model(model: Any) -> None:
             if parameters
             else f"a {name} without parameters",
             "a model with parameters to train (unfreeze some: module.requires_grad_(True))",
+        )
+
+
+def check_scheduler(scheduler: Any, optimizer: torch.optim.Optimizer) -> None:
+    """Refuse in one line a ``scheduler`` that is no scheduler instance (a schedule function, a class),
+    or one over another optimizer than ``optimizer``: stepped, it would change no lr fit uses."""
+    if scheduler is None:
+        return
+    if isinstance(scheduler, type) or not callable(getattr(scheduler, "step", None)):
+        got = f"the class {scheduler.__name__}" if isinstance(scheduler, type) else describe(scheduler)
+        raise InvalidValueError(
+            "scheduler",
+            got,
+            "a torch LR scheduler over the optimizer (StepLR(optimizer, ...)); an optimlab schedule as one: "
+            "optimlab.schedules.as_lr_scheduler(optimizer, schedule)",
+        )
+    if getattr(scheduler, "optimizer", optimizer) is not optimizer:
+        raise InvalidValueError(
+            "scheduler",
+            f"a {type(scheduler).__name__} over another optimizer",
+            "a scheduler over the optimizer fit steps",
         )
 
 

@@ -69,8 +69,21 @@ CHECK_AFTER_LOAD = """<script>window.addEventListener("load", () => {
       return r.width > 0 && (r.left < box.left - 1 || r.right > box.right + 1);
     }).map(t => t.textContent);
   });
+  // Words of a table cell split across two lines ('complet' / 'ed'); a cell of a long name may break it
+  const broken = [...document.querySelectorAll("td:not(.long), th:not(.long)")].flatMap(cell => {
+    const words = [], walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    for (let node; (node = walker.nextNode());) {
+      for (const word of node.textContent.matchAll(/\S+/g)) {
+        const range = document.createRange();
+        range.setStart(node, word.index);
+        range.setEnd(node, word.index + word[0].length);
+        if (new Set([...range.getClientRects()].map(r => Math.round(r.top))).size > 1) words.push(word[0]);
+      }
+    }
+    return words;
+  });
   out.textContent = JSON.stringify({errors: window.__errors, figures, headings: document.querySelectorAll("h1, h2").length,
-                                    tables: document.querySelectorAll("table").length, clipped,
+                                    tables: document.querySelectorAll("table").length, clipped, broken,
                                     overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth});
   document.body.appendChild(out);
 });</script>"""

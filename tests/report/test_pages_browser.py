@@ -85,3 +85,20 @@ def test_long_names_of_the_users_model_and_run_stay_within_the_page_and_its_figu
         seen = rendered(page, tmp_path)
         assert_every_figure_rendered(seen, page)
         assert seen["overflow"] == 0 and seen["clipped"] == [], (page.name, seen["overflow"], seen["clipped"])
+
+
+def test_only_a_long_run_name_breaks_in_a_table_and_the_page_keeps_its_width(tmp_path):
+    """Beside a run named a_very_long_run_name_..._0001, every column of the results table shrank below its
+    words: 'complet' / 'ed', 'val_accura' / 'cy'."""
+    from optimlab.report.run_folder import read_run
+    from optimlab.report.run_page import write_run_report
+    from report.test_run_page import fake_run
+
+    names = [
+        "plain",
+        "a_very_long_run_name_that_someone_typed_for_an_experiment_with_adamw_and_cosine_warmup_0001",
+    ]
+    runs = [read_run(fake_run(tmp_path / name)) for name in names]
+    page = write_run_report(runs, tmp_path / "overlaid.html")
+    seen = rendered(page, tmp_path)
+    assert seen["broken"] == [] and seen["overflow"] == 0, (seen["broken"], seen["overflow"])

@@ -39,7 +39,7 @@ td.number{text-align:right;font-variant-numeric:tabular-nums}figure{margin:1.5em
 figure svg{max-width:100%;height:auto}tr.error td:first-child{border-left:4px solid #c0392b}
 tr.warning td:first-child{border-left:4px solid #e67e22}tr.info td:first-child{border-left:4px solid #2980b9}
 .note{color:#666;font-size:.9em}code{background:#f6f6f6;padding:0 .2em}
-h1,h2,p,td:not(.number),caption,figcaption,li,summary{overflow-wrap:anywhere}
+h1,h2,p,caption,figcaption,li,summary,.long{overflow-wrap:anywhere}
 pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:.85em}summary{cursor:pointer;color:#333}
 """
 
@@ -48,6 +48,17 @@ def _file_stem(text: str) -> str:
     """``Learning-rate sensitivity (adam)`` -> ``learning-rate-sensitivity-adam``, at most 60 characters."""
     words = re.findall(r"[a-z0-9]+(?:[-.][a-z0-9]+)*", text.lower())
     return "-".join(words)[:60].strip("-.") or "figure"
+
+
+_LONG_WORD = 30  # characters: a cell holding a longer word (a run folder's name, a URL) may break it anywhere
+
+
+def _css(text: str) -> str:
+    """`` class="long"`` for a cell holding a word too long for a column, which may break it anywhere;
+    every other cell keeps its words whole. All cells breakable anywhere let the browser shrink every
+    column below its words: beside a run named ``a_very_long_run_name_...``, 'completed' was written
+    'complet' / 'ed'."""
+    return ' class="long"' if any(len(word) > _LONG_WORD for word in text.split()) else ""
 
 
 def _cell(value: Any) -> tuple[str, bool]:
@@ -91,13 +102,15 @@ class Page:
         caption: str | None = None,
     ) -> Page:
         """A table; ``row_classes`` tags rows (``error``/``warning``/``info`` get a coloured edge)."""
-        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+        head = "".join(f"<th{_css(str(c))}>{html.escape(str(c))}</th>" for c in columns)
         body = []
         for i, row in enumerate(rows):
             cells = []
             for value in row:
                 text, number = _cell(value)
-                cells.append(f'<td class="number">{text}</td>' if number else f"<td>{text}</td>")
+                cells.append(
+                    f'<td class="number">{text}</td>' if number else f"<td{_css(str(value))}>{text}</td>"
+                )
             css = f' class="{html.escape(row_classes[i])}"' if row_classes else ""
             body.append(f"<tr{css}>{''.join(cells)}</tr>")
         title = f"<caption>{html.escape(caption)}</caption>" if caption else ""

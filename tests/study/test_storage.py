@@ -220,6 +220,26 @@ def test_a_journal_damaged_before_its_end_is_refused_and_left_untouched(tmp_path
     assert journal.read_bytes() == damaged and not list(tmp_path.glob("*.bak-*"))
 
 
+@pytest.mark.parametrize(
+    "record",
+    ['{"op_code": 99, "worker_id": "w"}', '{"op_code": 8, "worker_id": "w"}', '{"op_code": 0}', "[1]"],
+    ids=["unknown_operation", "no_trial_id", "no_study_name", "not_an_object"],
+)
+def test_a_journal_record_edited_into_one_optuna_cannot_replay_is_refused(tmp_path, record):
+    """A record that parses but that Optuna's replay trips on (an edit by hand) ended every verb on the
+    folder in a traceback (AssertionError: Should not reach., KeyError, TypeError)."""
+    journal = journal_with_trials(tmp_path)
+    lines = journal.read_bytes().split(b"\n")
+    lines[2] = record.encode()
+    journal.write_bytes(b"\n".join(lines))
+    damaged = journal.read_bytes()
+    with pytest.raises(
+        OptimlabError, match=r"damaged \(record 3 cannot be replayed: .*\); nothing was written"
+    ):
+        open_storage(tmp_path)
+    assert journal.read_bytes() == damaged
+
+
 def test_a_worker_pointed_at_a_folder_without_a_study_refuses_and_creates_nothing(tmp_path):
     from optimlab.study import work
 

@@ -40,6 +40,7 @@ from typing import Any
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage
+from optuna.storages.journal._storage import JournalStorageReplayResult  # to check a journal whole
 from optuna.trial import FrozenTrial, TrialState
 
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
@@ -228,14 +229,24 @@ class _JournalFile(optuna.storages.journal.JournalFileBackend):
             self._lock.release()
 
     def _check_whole(self) -> None:
-        """Every complete record must parse; a cut last one (no newline) is set aside."""
+        """Every complete record must parse and replay; a cut last one (no newline) is set aside.
+
+        Replayed as no worker's (Optuna raises for a record of the replaying worker only, on the
+        storage's API: a trial updated after it finished), a record fails only where it is malformed: an
+        operation Optuna does not know, a field missing or of another type (an edit by hand).
+        """
         with open(self._file_path, "rb") as handle:
             *complete, cut = handle.read().split(b"\n")  # cut: what follows the last newline
+        replay = JournalStorageReplayResult(worker_id_prefix="optimlab-check-")
         for number, line in enumerate(complete, start=1):
             try:
-                json.loads(line)
+                log = json.loads(line)
             except ValueError:
                 self._refuse(f"record {number} does not parse")
+            try:
+                replay.apply_logs([log])
+            except Exception as error:  # whatever Optuna's replay trips on: the record is malformed
+                self._refuse(f"record {number} cannot be replayed: {type(error).__name__}: {error}")
         if cut:
             self._set_aside_tail()
 

@@ -177,6 +177,18 @@ def flat_regression() -> tuple[Tensor, Tensor]:
     return x, y[:, 0]
 
 
+def signed_halves() -> tuple[Tensor, Tensor]:
+    """:func:`standardized` digits labelled -1 (digits 0-4) or +1 (5-9), as (N, 1) floats: an SVM's labels."""
+    x, y = standardized()
+    return x, (2.0 * (y >= 5).float() - 1.0)[:, None]
+
+
+def standardized_regression() -> tuple[Tensor, Tensor]:
+    """:func:`regression` with its targets standardized: about half of them negative."""
+    x, y = regression()
+    return x, (y - y.mean()) / y.std()
+
+
 def sorted_by_label() -> DataLoader:
     """:func:`standardized` digits ordered by label, batched in that order (no shuffling)."""
     x, y = standardized()

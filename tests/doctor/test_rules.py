@@ -30,8 +30,10 @@ from doctor.setups import (
     regression,
     regression_in_thousands,
     shuffled_labels,
+    signed_halves,
     sorted_by_label,
     standardized,
+    standardized_regression,
     with_nan_row,
 )
 from optimlab.doctor import Finding, diagnose, rule_names, run_rules
@@ -198,6 +200,25 @@ def check_loss_broadcast(f: Finding) -> None:
     assert f.severity == "error" and "(32, 1)" in f.title and "(32,)" in f.title and "(32, 32)" in f.title
     assert f.evidence == {"outputs": [32, 1], "targets": [32], "compared": [32, 32]}
     assert "squeeze" in f.recommendation
+
+
+def check_targets_for_loss(f: Finding) -> None:
+    """Labels -1/+1: half the targets out of [0, 1], and a loss that no probability reaches, below 0."""
+    assert (
+        f.evidence["values"] == [-1.0, 1.0]
+        and f.recommendation == "data: map labels in {-1, +1} to {0, 1}: (y + 1) / 2"
+    )
+    assert 0.4 < f.evidence["outside_fraction"] < 0.6 and f.evidence["loss_end"] < 0
+
+
+def check_output_range(f: Finding) -> None:
+    """A final ReLU gives no negative output: the negative targets' mean square is MSE's floor."""
+    y = standardized_regression()[1]
+    assert f.evidence["outside_fraction"] == pytest.approx((y < 0).float().mean().item(), abs=0.05)
+    assert f.evidence["loss_floor"] == pytest.approx(y.clamp(max=0).square().mean().item(), rel=0.2)
+    assert f.evidence["loss_end"] > 0.8 * f.evidence["loss_floor"] and f.recommendation.startswith(
+        "model: remove"
+    )
 
 
 def check_no_learning(f: Finding) -> None:
@@ -381,6 +402,26 @@ BROKEN = [  # (id, setup, first rule expected, evidence check, diagnose options)
         Setup(lambda: nn.Sequential(*mlp(), nn.Softmax(dim=1)), standardized, "adam", 1e-3),
         "outputs_for_loss",
         check_softmax_into_cross_entropy,
+        {},
+    ),
+    (
+        "binary classifier, labels -1/+1 into BCEWithLogitsLoss",
+        Setup(lambda: mlp(outputs=1), signed_halves, "adam", 1e-3, nn.BCEWithLogitsLoss()),
+        "targets_for_loss",
+        check_targets_for_loss,
+        {},
+    ),
+    (
+        "regression mlp ending in ReLU, standardized targets",
+        Setup(
+            lambda: nn.Sequential(*mlp(inputs=8, outputs=1, width=64, depth=1), nn.ReLU()),
+            standardized_regression,
+            "adam",
+            1e-3,
+            nn.MSELoss(),
+        ),
+        "output_range",
+        check_output_range,
         {},
     ),
     (
@@ -839,3 +880,28 @@ def test_a_wide_layer_beside_a_vanishing_deep_tower_does_not_excuse_it(wide_firs
                 found[0].evidence["relative_gradient"]["deep.0"] < 1e-6
                 and "deep.0 (Linear)" in found[0].title
             )
+
+
+@pytest.mark.parametrize(
+    ("end", "targets", "loss", "rule"),
+    [
+        (nn.Sigmoid, lambda y: y, nn.MSELoss(), "output_range"),
+        (nn.Tanh, lambda y: 5 * y.clamp(-1, 1), nn.L1Loss(), "output_range"),
+        (nn.Identity, lambda y: (y > 0).float() * 3, nn.BCEWithLogitsLoss(), "targets_for_loss"),
+        (nn.Sigmoid, torch.sigmoid, nn.MSELoss(), None),
+        (nn.ReLU, torch.abs, nn.MSELoss(), None),
+        (nn.Tanh, lambda y: y.clamp(-1, 1), nn.MSELoss(), None),
+        (nn.Identity, lambda y: (y > 0).float(), nn.BCEWithLogitsLoss(), None),
+        (nn.Sigmoid, lambda y: (y > 0).float(), nn.BCELoss(), None),
+    ],
+    ids=["sigmoid, standardized", "tanh, within 5", "logits, targets 0 or 3", "sigmoid, within (0, 1)",
+         "relu, non-negative", "tanh, within 1", "logits, targets 0 or 1", "sigmoid into BCELoss"],
+)  # fmt: skip
+def test_targets_out_of_the_outputs_or_the_losss_range_are_named_and_others_not(end, targets, loss, rule):
+    x, y = standardized_regression()
+    torch.manual_seed(0)
+    model = nn.Sequential(*mlp(inputs=8, outputs=1, width=64, depth=1), end())
+    diagnosis = diagnose(model, (x, targets(y)), loss, torch.optim.Adam(model.parameters(), 1e-3), steps=40,
+                         lr_find=False)  # fmt: skip
+    found = {f.rule for f in diagnosis.findings} & {"output_range", "targets_for_loss"}
+    assert found == ({rule} if rule else set()), diagnosis.findings

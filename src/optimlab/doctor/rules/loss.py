@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import math
 
+import torch
+from torch import Tensor
+
 from optimlab.data.user_batches import broadcast_mix_up
 from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import LossInputs, RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult
-from optimlab.doctor.rules._readings import _is_output, _register
+from optimlab.doctor.rules._readings import _g, _is_output, _label, _loss_levels, _register, _score
+from optimlab.registry import UNIT_OPEN
 
-__all__ = ["loss_broadcast", "outputs_for_loss"]
+__all__ = ["loss_broadcast", "output_range", "outputs_for_loss", "targets_for_loss"]
 
 # Outputs within this of a probability distribution (sums of 1) or of log-probabilities (log-sum-exps
 # of 0) over the classes are read as such; a Linear layer's logits are nowhere near either.
@@ -117,3 +121,147 @@ def _sigmoid_like(stats: RunStatistics, seen: LossInputs) -> bool:
         return False
     last = [m for m in stats.activation_modules() if _is_output(stats, m)]
     return any(stats.activations[m] == "sigmoid" for m in last) or seen.high - seen.low > 0.1
+
+
+def _float_targets(stats: RunStatistics) -> Tensor | None:
+    """The float targets of the first batches (:attr:`RunStatistics.batch_targets`), pooled flat."""
+    kept = [t.flatten() for t in stats.batch_targets if t.is_floating_point() and t.numel()]
+    return torch.cat(kept).double() if kept else None
+
+
+@_register(
+    "targets_for_loss",
+    "Targets outside [0, 1] into a binary cross-entropy, which reads them as probabilities: the loss "
+    "has no lower bound.",
+    "PyTorch documentation: BCELoss and BCEWithLogitsLoss take targets between 0 and 1",
+)
+def targets_for_loss(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Finding | None:
+    """``BCEWithLogitsLoss`` computes ``-[y log sigmoid(z) + (1 - y) log(1 - sigmoid(z))]``: for a
+    target y in [0, 1] its least value is at ``sigmoid(z) = y``; for y = -1 (labels in {-1, +1}) or
+    y = 3 (a class index) it falls without end as z goes to -inf or +inf, so the model learns to
+    inflate its logits and the loss goes negative (digits' two classes as -1/+1: 0.72 to -1275 in
+    200 steps, read as exploding gradients)."""
+    seen = stats.loss_inputs
+    targets = _float_targets(stats)
+    if seen is None or seen.loss not in ("BCELoss", "BCEWithLogitsLoss") or targets is None:
+        return None
+    low, high = targets.min().item(), targets.max().item()
+    if low >= 0 and high <= 1:
+        return None
+    values = torch.unique(targets)
+    if set(values.tolist()) <= {-1.0, 1.0}:
+        fix = "map labels in {-1, +1} to {0, 1}: (y + 1) / 2"
+    elif torch.equal(values, values.round()) and low >= 0:
+        fix = (
+            f"for {int(high) + 1} classes numbered 0..{int(high)}, use CrossEntropyLoss over as many outputs"
+        )
+    else:
+        fix = "scale the targets into [0, 1], or use a regression loss (MSELoss)"
+    outside = ((targets < 0) | (targets > 1)).double().mean().item()
+    start, end = _loss_levels(stats)
+    return Finding(
+        rule="targets_for_loss",
+        severity="error",
+        title=f"Targets from {_g(low)} to {_g(high)} into {seen.loss}, which takes probabilities in [0, 1]",
+        explanation=(
+            f"{outside:.0%} of the targets of the first batches lie outside [0, 1] ({_g(low)}..{_g(high)}). "
+            f"{seen.loss} reads a target as the probability of the positive class; outside [0, 1] its loss "
+            "has no lower bound, and the model learns to push its logits to infinity"
+            + (f": the loss went from {_g(start)} to {_g(end)}." if math.isfinite(end) else ".")
+        ),
+        recommendation=f"data: {fix}",
+        evidence={
+            "loss": seen.loss,
+            "target_low": low,
+            "target_high": high,
+            "outside_fraction": outside,
+            "values": values[:10].tolist(),
+            "loss_start": start,
+            "loss_end": end,
+        },
+        score=3.0,
+        explains=("exploding_gradients", "lr_too_high", "nan_inf", "plateau", "no_learning", "target_scale"),
+    )
+
+
+# The outputs each bounded activation can give, (low, high).
+OUTPUT_RANGES: dict[str, tuple[float, float]] = {
+    "sigmoid": (0.0, 1.0),
+    "tanh": (-1.0, 1.0),
+    "relu": (0.0, math.inf),
+    "softplus": (0.0, math.inf),
+}
+# The least loss an output clamped into the range leaves on each target, for the losses that say it.
+_FLOORS = {"MSELoss": lambda gap: gap.square().mean(), "L1Loss": lambda gap: gap.abs().mean()}
+
+
+@_register(
+    "output_range",
+    "A regression whose model ends in a bounded activation (ReLU, sigmoid, tanh) that cannot reach "
+    "some of its targets.",
+    "LeCun et al. 1998, Efficient BackProp, sec. 4.5 (targets within the range of the output's activation)",
+    accepts={"min_fraction": UNIT_OPEN},
+)
+def output_range(
+    stats: RunStatistics, lr_range: LRRangeResult | None = None, *, min_fraction: float = 0.01
+) -> Finding | None:
+    """The model's output module (no weight layer after it) is a bounded activation, the outputs the
+    loss compared at the first step lie within its range (nothing rescaled them after it), and at
+    least ``min_fraction`` of the regression's targets lie outside it: no output the model can give
+    reaches them, and MSE or L1 keep a floor above 0 (standardized targets under a final ReLU: half
+    of them negative, an MSE floor of 0.5; a sigmoid's, 0.6). Not for a binary cross-entropy, whose
+    targets are probabilities (:func:`targets_for_loss`)."""
+    seen = stats.loss_inputs
+    targets = _float_targets(stats)
+    if seen is None or not seen.numeric_targets or targets is None or (seen.loss or "").startswith("BCE"):
+        return None
+    ends = [
+        m
+        for m in stats.activation_modules()
+        if _is_output(stats, m) and stats.activations[m] in OUTPUT_RANGES
+    ]
+    if not ends:
+        return None
+    module = ends[-1]
+    low, high = OUTPUT_RANGES[stats.activations[module]]
+    if not (low <= seen.low and seen.high <= high):
+        return None
+    gap = targets - targets.clamp(low, high)
+    outside = (gap != 0).double().mean().item()
+    if outside < min_fraction:
+        return None
+    floor = _FLOORS[seen.loss](gap).item() if seen.loss in _FLOORS else None
+    start, end = _loss_levels(stats)
+    shown = f"{_g(low)}..{_g(high)}" if math.isfinite(high) else f"at least {_g(low)}"
+    return Finding(
+        rule="output_range",
+        severity="error",
+        title=f"The model's last {_label(stats, module)} cannot reach {outside:.0%} of the targets: it gives {shown}",
+        explanation=(
+            f"The model ends in {_label(stats, module)}, whose outputs are {shown}, while {outside:.0%} "
+            f"of the regression's targets of the first batches lie outside ({_g(targets.min().item())}.."
+            f"{_g(targets.max().item())}): no output reaches them"
+            + (
+                f": those alone cost {seen.loss} {_g(floor)} over them, whatever the model learns (the "
+                f"loss went from {_g(start)} to {_g(end)})."
+                if floor is not None
+                else "."
+            )
+        ),
+        recommendation=(
+            f"model: remove the final {_label(stats, module)} (a regression's output layer is linear), or "
+            "scale the targets into its range"
+        ),
+        evidence={
+            "module": module,
+            "activation": stats.activations[module],
+            "output_low": low,
+            "output_high": high,
+            "outside_fraction": outside,
+            "loss_floor": floor,
+            "loss_start": start,
+            "loss_end": end,
+        },
+        score=_score(outside / min_fraction),
+        explains=("plateau", "lr_too_low", "no_learning", "dead_units", "saturation", "vanishing_gradients"),
+    )

@@ -184,5 +184,5 @@ def weight_decay_too_high(
             "steps": len(stats.steps),
         },
         score=_score(shrink / max(min(shrunk.values()), 1e-30)),
-        explains=("plateau", "lr_too_low", "no_learning", "lr_too_high"),
+        explains=("plateau", "lr_too_low", "no_learning"),
     )

@@ -402,3 +402,22 @@ def test_a_killed_run_says_how_to_continue_it(tmp_path, page_reader, checkpoint)
     said = [p for p in page_reader(run_page([read_run(folder)]).render()).paragraphs if "--resume" in p]
     assert said == ([f"my run: no result.json: the run is still going, or was stopped without one (killed). "
                      f"`optimlab train --resume '{folder}'` continues it from its last checkpoint."] if checkpoint else [])  # fmt: skip
+
+
+def test_the_page_gives_the_command_that_repeats_the_run_and_it_does(tmp_path, page_reader, cli):
+    """The page gave the command that wrote it (`optimlab report RUN`), not one that trains the run again."""
+    import shlex
+
+    from optimlab.train import train
+
+    recipe = {"data": {"name": "iris"}, "training": {"epochs": 2, "seed": 3}}
+    train(Recipe.from_dict(recipe), tmp_path / "iris")
+    tables = page_reader(
+        run_page([read_run(tmp_path / "iris")], command="optimlab report iris").render()
+    ).tables
+    settings = dict(next(t for t in tables if t.header == ["setting", "value"]).rows)
+    command = settings["command that repeats iris"]
+    assert shlex.split(command)[:2] == ["optimlab", "train"]
+    assert cli(*shlex.split(command)[1:], "--no-progress")[0] == 0
+    again = json.loads((tmp_path / "iris-again" / "result.json").read_text())
+    assert again["metrics"] == json.loads((tmp_path / "iris" / "result.json").read_text())["metrics"]

@@ -352,10 +352,18 @@ def run_page(runs: Sequence[RunFolder], *, command: str | None = None) -> Page:
         [
             *((("command that wrote this page", command),) if command else ()),
             *(("run folder", str(run.path)) for run in runs),
+            *((f"command that repeats {run.name}", _repeat(run)) for run in runs),
         ],
     )
     page.table(("machine and libraries (of this report)", "value"), machine_and_versions())
     return page
+
+
+def _repeat(run: RunFolder) -> str:
+    """The command that trains ``run``'s recipe again, into a folder beside it (the same numbers on the
+    same machine: every random choice takes its seed from the recipe)."""
+    again = run.path.with_name(f"{run.path.name}-again")
+    return shlex.join(["optimlab", "train", str(run.path / "recipe.yaml"), "--out", str(again)])
 
 
 def write_run_report(runs: Sequence[RunFolder], path: str | Path, *, command: str | None = None) -> Path:

@@ -285,3 +285,28 @@ def test_a_folder_in_use_by_another_run_is_refused(tmp_path):
     finally:
         os.close(held)
     assert train(Recipe.from_dict(TINY), tmp_path).status == "completed"  # free once its holder is gone
+
+
+def test_evaluate_gives_each_module_its_mode_back_and_refuses_an_unknown_task():
+    """optimlab.train.evaluate left the user's model in eval mode, so a hand loop going on after it
+    trained its batch norm on running statistics it no longer updated; task='classifcation' failed with
+    "shape '[1, 40]' is invalid". The loss is torch's on the model in eval mode."""
+    from torch import nn
+
+    from optimlab.errors import InvalidValueError
+    from optimlab.train import evaluate
+
+    torch.manual_seed(0)
+    x, y = torch.randn(40, 3), torch.arange(40) % 2
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+    model[1].eval()  # frozen by its user, in a model that trains
+    found = evaluate(model, nn.CrossEntropyLoss(), x, y, task="classification", prefix="val")
+    assert model.training and not model[1].training and model[0].training
+    with torch.no_grad():
+        model.eval()
+        expected = nn.functional.cross_entropy(model(x), y).item()
+    assert found["val_loss"] == pytest.approx(expected)
+    with pytest.raises(
+        InvalidValueError, match="'classifcation' for task: accepted classification or regression"
+    ):
+        evaluate(model, nn.CrossEntropyLoss(), x, y, task="classifcation", prefix="val")

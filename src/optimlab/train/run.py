@@ -23,9 +23,10 @@ from torch import nn
 
 from optimlab.atomic import write_atomically
 from optimlab.build import Built, build
+from optimlab.data.examples import TASKS
 from optimlab.data.user_batches import UserBatches, prediction
 from optimlab.data.user_factory import BatchSplits
-from optimlab.errors import OptimlabError
+from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.recipe import Recipe
 from optimlab.train.callbacks import Checkpointing, EarlyStopping, MetricsLog, StopOnSignal
 from optimlab.train.checkpoint import (
@@ -36,7 +37,7 @@ from optimlab.train.checkpoint import (
     save_checkpoint,
 )
 from optimlab.train.evaluation import EVAL_BATCH, evaluate_batches, hits
-from optimlab.train.loop import Callback, TrainState, fit
+from optimlab.train.loop import Callback, TrainState, fit, modes_kept
 from optimlab.user_code import import_object
 
 __all__ = [
@@ -83,15 +84,22 @@ def evaluate(
     metrics: Mapping[str, Callable[[torch.Tensor, torch.Tensor], Any]] | None = None,
 ) -> dict[str, float]:
     """Mean loss and accuracy (classification) or RMSE (regression) of ``model`` on ``(x, y)``, and each
-    of the user's ``metrics`` (:func:`user_metrics`) of the outputs of every row as ``{prefix}_{name}``."""
-    model.eval()
-    [found] = evaluate_members(
-        lambda xb: prediction(model(xb)).unsqueeze(0), lambda out, yb: loss_fn(out[0], yb).reshape(1), x, y,
-        members=1, task=task, prefix=prefix,
-    )  # fmt: skip
-    if metrics and len(x):
-        outputs = torch.cat([prediction(model(x[i : i + EVAL_BATCH])) for i in range(0, len(x), EVAL_BATCH)])
-        found.update({f"{prefix}_{name}": float(metric(outputs, y)) for name, metric in metrics.items()})
+    of the user's ``metrics`` (:func:`user_metrics`) of the outputs of every row as ``{prefix}_{name}``.
+    The model is evaluated in eval mode, and each module gets its own mode back afterwards."""
+    if task not in TASKS:
+        raise InvalidValueError("task", task, " or ".join(TASKS))
+    with modes_kept(model):
+        model.eval()
+        [found] = evaluate_members(
+            lambda xb: prediction(model(xb)).unsqueeze(0), lambda out, yb: loss_fn(out[0], yb).reshape(1), x, y,
+            members=1, task=task, prefix=prefix,
+        )  # fmt: skip
+        if metrics and len(x):
+            with torch.no_grad():
+                outputs = torch.cat(
+                    [prediction(model(x[i : i + EVAL_BATCH])) for i in range(0, len(x), EVAL_BATCH)]
+                )
+            found.update({f"{prefix}_{name}": float(metric(outputs, y)) for name, metric in metrics.items()})
     return found
 
 

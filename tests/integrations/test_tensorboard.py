@@ -10,6 +10,7 @@ import pytest
 from integrations import train_with_tracker
 from optimlab.cli.app import main
 from optimlab.report.run_folder import AXES
+from optimlab.train.loop import Callback
 
 pytest.importorskip("tensorboard", reason="pip install 'optimlab[trackers]'")
 from tensorboard.backend.event_processing.event_accumulator import (
@@ -121,3 +122,50 @@ def test_a_run_sent_again_by_report_shows_each_step_once(tmp_path):
         main(["report", str(out), "--log", "tensorboard"])
     assert done.value.code == 0 and len(list((out / "tensorboard" / out.name).iterdir())) == 2
     same_as_metrics_jsonl(out)
+
+
+class KilledAt(Callback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, state):
+        if state.step == self.step:
+            raise SystemExit("killed")
+
+
+# Each session of a 12-step run: (whether it logs to TensorBoard, the step it is killed at, or None).
+RESUMED_SESSIONS = {
+    "killed with steps unwritten": [(True, 11), (True, None)],
+    "a session without the tracker": [(True, 7), (False, 11), (True, None)],
+}
+
+
+@pytest.mark.parametrize("how", RESUMED_SESSIONS)
+def test_a_resumed_run_adds_the_steps_its_event_files_lack(tmp_path, how):
+    """Killed at step 11 with its checkpoint at step 10 and steps 9 and 10 not yet written (they wait
+    for the next evaluation), then resumed at 10: TensorBoard lacked steps 9 and 10 for good, and the
+    steps of a session resumed without the tracker (train --resume without --log) once a later one logs
+    again. Now the event files hold metrics.jsonl step for step, and the recipe once."""
+    from optimlab.integrations import open_tracker
+    from optimlab.recipe import Recipe
+    from optimlab.train import train
+
+    recipe = Recipe.from_dict(
+        {"data": {"name": "iris"}, "model": {"width": 8},
+         "training": {"steps": 12, "batch_size": 32, "checkpoint_every": 5}}
+    )  # fmt: skip
+    out = tmp_path / "run"
+    for number, (logs, killed_at) in enumerate(RESUMED_SESSIONS[how]):
+        callbacks = [KilledAt(killed_at)]
+        if logs:
+            params = recipe.to_dict()
+            callbacks.append(
+                open_tracker("tensorboard", folder=out, run_name="run", params=params, resumable=True)
+            )
+        with contextlib.suppress(SystemExit):
+            train(recipe, out, resume=number > 0, callbacks=callbacks)
+    board = same_as_metrics_jsonl(out)
+    assert [e.step for e in board.Scalars("train_loss")] == list(range(1, 13))
+    assert [e.step for e in board.Tensors("recipe")] == [0]
+    walls = [e.wall_time for e in board.Scalars("train_loss")]
+    assert walls == sorted(walls)

@@ -20,7 +20,6 @@ import contextlib
 import importlib.util
 import os
 import sys
-import time
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -38,8 +37,7 @@ from optimlab.integrations.mlflow_writer import (
     open_run,
     writer_process,
 )
-from optimlab.integrations.tracking import Record, Tracker, run_records
-from optimlab.report.run_folder import is_run_folder, read_run
+from optimlab.integrations.tracking import Record, Tracker, resumed_records
 from optimlab.train.loop import TrainState
 
 __all__ = ["EXPERIMENT", "MLflowTracker"]
@@ -119,9 +117,7 @@ class MLflowTracker(Tracker):
         one (a resumed run), continued at ``state.step`` (:func:`~.mlflow_writer.open_run`)."""
         if self.run_folder is None:
             return
-        records = []
-        if state.step > 0 and is_run_folder(self.run_folder):  # its lines up to the checkpoint
-            records = run_records(read_run(self.run_folder), time.time() - state.seconds)
+        records = resumed_records(self.run_folder, state.step) if state.step > 0 else []
         seen = self._reopen(state.step, records)
         if seen is not None and self.background:  # what reopening warns of is said before training goes on
             answers = self._writer.wait(self._key, lambda answers: "run_id" in answers, self.wait_seconds)

@@ -27,7 +27,7 @@ from tensorboard.compat.proto.tensor_pb2 import TensorProto
 from tensorboard.compat.proto.types_pb2 import DT_STRING
 from tensorboard.plugins.text.metadata import create_summary_metadata
 
-from optimlab.integrations.tracking import Record, Tracker
+from optimlab.integrations.tracking import Record, Tracker, resumed_records
 from optimlab.train.loop import TrainState
 
 __all__ = ["TensorBoardTracker", "masked_crc32c"]
@@ -69,15 +69,47 @@ def _seconds_after(log_dir: Path) -> int:
     return max([int(time.time()), *(int(s) + 1 for s in stamps if s.isdigit())])
 
 
+def _shown(log_dir: Path) -> dict[tuple[str, int], Summary.Value]:
+    """What TensorBoard's reader shows of the event files in ``log_dir``: ``(tag, step) -> value``, read
+    in the order of the files' names, each session's start dropping what was written from its step on
+    (a record cut by a kill ends its file, as it ends the reader's)."""
+    shown: dict[tuple[str, int], Summary.Value] = {}
+    for path in sorted(log_dir.glob(_EVENTS + "*")):
+        data, offset = path.read_bytes(), 0
+        while offset + 12 <= len(data):  # a record: length, its checksum, the event, its checksum
+            (length,) = struct.unpack_from("<Q", data, offset)
+            if offset + 16 + length > len(data):
+                break
+            event = Event.FromString(data[offset + 12 : offset + 12 + length])
+            offset += 16 + length
+            if event.session_log.status == SessionLog.START:
+                shown = {key: value for key, value in shown.items() if key[1] < event.step}
+            for value in event.summary.value:
+                shown[value.tag, event.step] = value
+    return shown
+
+
 class TensorBoardTracker(Tracker):
-    """Scalars (one tag per metric) in an event file in ``log_dir``; ``params`` as a text table."""
+    """Scalars (one tag per metric) in an event file in ``log_dir``; ``params`` as a text table.
+
+    ``run_folder`` (a training run's output folder): a run resumed there (``train --resume``) adds what
+    its event files lack of the folder's metrics.jsonl up to the checkpoint (the records a killed session
+    had not yet written, or a session run without this tracker), so that they hold it step for step.
+    """
 
     def __init__(
-        self, log_dir: str | Path, *, params: Mapping[str, Any] | None = None, every: int = 1
+        self,
+        log_dir: str | Path,
+        *,
+        params: Mapping[str, Any] | None = None,
+        every: int = 1,
+        run_folder: str | Path | None = None,
     ) -> None:
         super().__init__(every=every)
         self.log_dir = Path(log_dir)
+        self.run_folder = None if run_folder is None else Path(run_folder)
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        shown = _shown(self.log_dir)
         # The file name and first event TensorBoard's reader expects of an event file. Events are written
         # here, a batch at each evaluation (about 30 us an event, its CRC in pure Python), rather than by
         # tensorboard's writer thread, whose queue and GIL hand-offs cost 4x that (benchmarks/tracker_overhead.py).
@@ -85,10 +117,11 @@ class TensorBoardTracker(Tracker):
         self.path = self.log_dir / f"{_EVENTS}{name}"
         self._file = open(self.path, "wb")  # noqa: SIM115  (closed by close())
         self._write_event(Event(wall_time=time.time(), file_version="brain.Event:2"))
-        if params:
-            table = "| field | value |\n| --- | --- |\n" + "".join(
-                f"| {k} | {v} |\n" for k, v in params.items()
-            )
+        table = "| field | value |\n| --- | --- |\n" + "".join(
+            f"| {k} | {v} |\n" for k, v in (params or {}).items()
+        )
+        kept = shown.get(("recipe", 0))
+        if params and (kept is None or list(kept.tensor.string_val) != [table.encode()]):  # not twice
             text = TensorProto(dtype=DT_STRING, string_val=[table.encode()])  # a scalar string tensor
             metadata = create_summary_metadata(display_name=None, description=None)
             summary = Summary(value=[Summary.Value(tag="recipe", metadata=metadata, tensor=text)])
@@ -96,8 +129,23 @@ class TensorBoardTracker(Tracker):
         self._file.flush()
 
     def on_train_start(self, state: TrainState) -> None:
-        if state.step > 0:  # resumed at its checkpoint: a killed run may have sent the steps after it
-            self.restart(state.step + 1)
+        if state.step == 0:
+            return
+        # Resumed at its checkpoint: a killed session may have written the steps after it, and lacked
+        # steps before it (records not yet written); the run folder's lines up to it are written again
+        # from the first one the event files lack.
+        records = []
+        if self.run_folder is not None:
+            records = resumed_records(self.run_folder, state.step)
+            shown = _shown(self.log_dir)
+            lacking = [
+                i
+                for i, (step, _, metrics) in enumerate(records)
+                if any((k, step) not in shown for k in metrics)
+            ]
+            records = records[lacking[0] :] if lacking else []
+        self.restart(records[0][0] if records else state.step + 1)
+        self.write(records)
 
     def restart(self, step: int) -> None:
         """A session starts at ``step``: TensorBoard's reader drops what the run's earlier sessions wrote

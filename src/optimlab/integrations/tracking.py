@@ -21,7 +21,7 @@ from typing import Any
 
 from optimlab.errors import InvalidValueError, UnknownNameError
 from optimlab.report.recipes import flat_fields
-from optimlab.report.run_folder import RunFolder, read_run
+from optimlab.report.run_folder import RunFolder, is_run_folder, read_run
 from optimlab.train.loop import Callback, TrainState
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "log_run",
     "log_study",
     "open_tracker",
+    "resumed_records",
     "run_records",
 ]
 
@@ -133,7 +134,7 @@ def open_tracker(
     writer process beside training; False makes them in this process (for a run sent after the fact).
     ``resumable``: ``folder`` is the training run's own, and a resumed run (``train --resume``) goes on in
     the MLflow run that logged it (its id kept in ``folder/mlflow.json``), as TensorBoard's does in its
-    event files."""
+    event files; either adds what it lacks of the folder's metrics.jsonl up to the checkpoint."""
     if params is not None and not isinstance(params, Mapping):
         raise InvalidValueError(
             "params", type(params).__name__, "a mapping of field -> value (a recipe's to_dict())"
@@ -142,7 +143,9 @@ def open_tracker(
     if name == "tensorboard":
         from optimlab.integrations.tensorboard import TensorBoardTracker
 
-        return TensorBoardTracker(Path(folder) / "tensorboard" / run_name, params=flat)
+        return TensorBoardTracker(
+            Path(folder) / "tensorboard" / run_name, params=flat, run_folder=folder if resumable else None
+        )
     if name == "mlflow":
         from optimlab.integrations.mlflow import MLflowTracker
 
@@ -193,6 +196,17 @@ def run_records(run: RunFolder, started: float) -> list[Record]:
         (step, started + (second if math.isfinite(second) else 0.0), metrics)
         for (step, second), metrics in sorted(lines.items(), key=lambda item: item[0][0])
     ]
+
+
+def resumed_records(folder: str | Path, step: int) -> list[Record]:
+    """The lines of run folder ``folder``'s metrics.jsonl up to ``step`` (a resumed run's checkpoint) as
+    records, the last of them now, the others as long before as the run's clock says: a session
+    resumed now goes on after them (none where ``folder`` holds no run)."""
+    if not is_run_folder(folder):
+        return []
+    records = [record for record in run_records(read_run(folder), 0.0) if record[0] <= step]
+    shift = time.time() - max((wall for _, wall, _ in records), default=0.0)
+    return [(step, wall + shift, metrics) for step, wall, metrics in records]
 
 
 def log_study(location: str | Path, tracker_name: str, *, folder: str | Path) -> int:

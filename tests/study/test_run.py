@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -159,6 +160,30 @@ def test_a_key_two_drivers_planned_at_once_trains_once(tmp_path, monkeypatch):
         ("tune/1", "duplicate"),
     ]
     assert len(result.records) == 3 == sum(r.finished for r in raw)
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (lambda spec: spec.pop("recipe", None), "a study spec needs the key 'recipe'"),
+        (lambda spec: spec.update(colour=1), "not a study spec: .*unexpected keyword argument 'colour'"),
+        (lambda spec: spec.update(methods=[1]), "not a study spec: 'int' object is not subscriptable"),
+        (lambda spec: spec.update(budget="x"), "invalid value 'x' for budget"),
+    ],
+    ids=["key_deleted", "key_unknown", "methods_not_methods", "budget_not_a_number"],
+)
+def test_a_stored_spec_edited_by_hand_is_refused_in_one_line(cli, tmp_path, edit, problem):
+    """A study whose stored spec lost or gained a key ended 'compare --resume' (and worker, report) in a
+    traceback (KeyError: 'recipe', TypeError)."""
+    run_study(tiny(budget=1, seeds=0), tmp_path)
+    journal = tmp_path / JOURNAL_NAME
+    records = [json.loads(line) for line in journal.read_text().splitlines()]
+    for record in records:
+        edit(record.get("user_attr", {}).get("optimlab.spec", {}))
+    journal.write_text("".join(json.dumps(record) + "\n" for record in records))
+    code, out, err = cli("compare", "--resume", str(tmp_path))
+    assert code == 2 and out == "" and "Traceback" not in err, err
+    assert re.match(f"error: the stored study 't/adam' cannot be read: {problem}", err), err
 
 
 def test_four_workers_on_one_journal_finish_forty_trials_exactly(tmp_path):

@@ -264,8 +264,15 @@ class StudySpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> StudySpec:
-        fields = dict(data)
-        fields["recipe"] = Recipe.from_dict(fields["recipe"])
-        fields["methods"] = tuple(Method(m["name"], m["updates"]) for m in fields["methods"])
-        fields["space"] = None if fields["space"] is None else SearchSpace.from_dict(fields["space"])
-        return cls(**fields)
+        """The spec :meth:`to_dict` wrote; anything else (a key missing or unknown, a value of another
+        shape: a stored spec edited by hand) is refused naming what is wrong."""
+        try:
+            fields = dict(data)
+            fields["recipe"] = Recipe.from_dict(fields["recipe"])
+            fields["methods"] = tuple(Method(m["name"], m["updates"]) for m in fields["methods"])
+            fields["space"] = None if fields["space"] is None else SearchSpace.from_dict(fields["space"])
+            return cls(**fields)
+        except KeyError as error:
+            raise OptimlabError(f"a study spec needs the key {error}") from None
+        except (TypeError, AttributeError) as error:
+            raise OptimlabError(f"not a study spec: {error}") from None

@@ -114,7 +114,10 @@ def stored_spec(study: optuna.study.FrozenStudy) -> StudySpec:
     """A stored study's spec, the user's code it names searched in the folders its driver found it in
     too (after ``sys.path``): a worker, a report or a resume started from another folder imports it."""
     extend_sys_path([f for f in study.user_attrs.get(IMPORT_FROM_ATTR, ()) if Path(f).is_dir()])
-    return StudySpec.from_dict(study.user_attrs[SPEC_ATTR])
+    try:
+        return StudySpec.from_dict(study.user_attrs[SPEC_ATTR])
+    except OptimlabError as error:  # edited by hand, or naming what this version no longer has
+        raise OptimlabError(f"the stored study {study.study_name!r} cannot be read: {error}") from None
 
 
 def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False) -> BaseStorage:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy
 import pytest
@@ -145,3 +146,11 @@ def test_a_reference_line_is_named_where_no_curve_passes(ys, level):
     box = name.get_window_extent(renderer)
     pixels = axes.transData.transform(numpy.column_stack([range(40), ys]))
     assert not any(box.contains(u, v) for u, v in pixels)
+
+
+def test_a_log_axis_writes_its_labels_in_one_notation():
+    """The lr axis of a sensitivity figure read 1e-06, 1e-05, 0.0001, 0.001: two notations on one axis."""
+    figure = figures.lines([1e-6, 1e-4, 1e-2, 1.0], {"a": [0.1, 0.5, 0.9, 0.2]}, log_x=True)
+    figure.canvas.draw()
+    labels = [t.get_text() for t in figure.axes[0].get_xticklabels() if t.get_text()]
+    assert len(labels) >= 4 and all(re.fullmatch(r"\de[+-]\d\d", label) for label in labels), labels

@@ -174,3 +174,11 @@ def test_a_reference_line_is_named_where_no_curve_passes(ys, level):
     inside = [(u, v) for u, v in points if left - 2 <= u <= left + width + 2 and y - 10 <= v <= y + 2]
     assert not inside, f"the curve passes under the name at {inside[:3]}"
     assert label.get("stroke") == "white"  # a halo keeps it legible over a curve that comes close
+
+
+def test_a_log_axis_writes_its_labels_in_one_notation():
+    """A diverged loss's axis read 1, 100000, 1e+10, 1e+15: two notations down one axis."""
+    root = _parsed(line_chart({"a": [1, 2, 3]}, {"a": [1.14, 3.8e29, math.nan]}, log_y=True))
+    labels = [label for label, _, _ in _ticks(root, "end")]
+    assert all(re.fullmatch(r"\d(\.\d+)?e[+-]\d\d", label) for label in labels), labels
+    assert [float(label) for label in labels] == sorted(float(label) for label in labels)

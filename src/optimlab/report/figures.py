@@ -57,10 +57,12 @@ def _log_axis(axes: Axes, which: str) -> None:
     axis = axes.yaxis if which == "y" else axes.xaxis
     (axes.set_yscale if which == "y" else axes.set_xscale)("log")
     low, high = axes.get_ylim() if which == "y" else axes.get_xlim()
-    axis.set_major_formatter(FuncFormatter(plain))
+    # one notation down the axis, as line_chart's: 1e-06 ... 1e+00 where a label needs an exponent
+    label = FuncFormatter(lambda v, _: f"{v:.0e}") if low < 1e-4 or high >= 1e6 else FuncFormatter(plain)
+    axis.set_major_formatter(label)
     if high < low * 100:  # under two decades: label the 2s and 5s too, else there are 0 to 2 labels
         axis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
-        axis.set_minor_formatter(FuncFormatter(plain))
+        axis.set_minor_formatter(label)
     else:
         axis.set_minor_formatter(NullFormatter())
 

@@ -199,6 +199,8 @@ def _log_axis(values: Sequence[float], *, margin: float = 0.05) -> _Axis:
     ]
     if len(ticks) < 2:  # within a decade and between its 1, 2 and 5: linear ticks, as matplotlib's minor ones
         ticks = [(v, t) for v, t in _linear_axis([low, high], margin=0.0).ticks if low <= v <= high and v > 0]
+    if any("e" in t for _, t in ticks):  # one notation down the axis: 1e+00 ... 1e+25, not 1, 100000, 1e+10
+        ticks = [(v, f"{v:.0e}") for v, _ in ticks]
     return _Axis(low, high, True, ticks)
 
 

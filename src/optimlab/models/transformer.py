@@ -27,9 +27,14 @@ from optimlab.models.layers import LayerTechniques, check_shapes
 from optimlab.registry import POSITIVE_INT, UNIT_OPEN, Capability, new_registry
 from optimlab.techniques.choice import Choice
 
-__all__ = ["SelfAttention", "Transformer", "TransformerBlock", "transformer"]
+__all__ = ["TOKEN_NORMS", "SelfAttention", "Transformer", "TransformerBlock", "transformer"]
 
 _REGISTRY = new_registry("model")
+
+# Norms of each token alone. Batch, group and instance norm pool statistics over positions (group and
+# instance over the T positions of each sequence, batch over the batch's in training), so with them a
+# causal model's output at t changes with the tokens after t: the next-token targets leak.
+TOKEN_NORMS = ("layer", "rms", "none")
 
 
 class SelfAttention(nn.Module):
@@ -155,7 +160,8 @@ def transformer(
         depth: number of Transformer blocks.
         activation, norm, init: names in the ``activation``, ``norm`` and ``init`` registries,
             or mappings of a name and its hyperparameters (:mod:`optimlab.techniques.choice`); norm is
-            applied over the last (width) dimension.
+            applied over the last (width) dimension; a causal model takes a norm of each token
+            alone (:data:`TOKEN_NORMS`).
         dropout: on the embedding, the attention weights and each residual branch.
         heads: attention heads; each has width // heads dimensions.
         mlp_ratio: hidden units of each block's MLP, in multiples of width.
@@ -167,6 +173,14 @@ def transformer(
     techniques = LayerTechniques.resolve(activation, norm, init, dropout)
     if width % heads:
         raise InvalidValueError("transformer hyperparameter 'heads'", heads, f"a divisor of width {width}")
+    if causal and techniques.norm not in TOKEN_NORMS:
+        raise InvalidValueError(
+            "norm of a causal transformer",
+            techniques.norm,
+            "a norm of each token alone, "
+            + ", ".join(TOKEN_NORMS)
+            + f": {techniques.norm} norm pools over positions, so position t would see the tokens after t",
+        )
     embed = (
         nn.Embedding(vocab_size, width)
         if vocab_size

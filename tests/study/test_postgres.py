@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import optuna
+import pytest
 
 from optimlab.study import StudySpec, methods_from, run_study
 from optimlab.study.backends import BackendOptions
@@ -77,3 +78,17 @@ def test_the_page_of_studies_in_postgresql_hides_the_password(postgres_url, tmp_
     run_study(spec, url)
     page = write_history_report([url], tmp_path / "page.html", command=f"optimlab report {url}").read_text()
     assert "s3cret" not in page and page.count("optimlab:***@") == 2
+
+
+def test_a_worker_never_shows_the_password_of_its_url(postgres_url, capsys):
+    """`optimlab worker postgresql://user:password@host/db` printed the password in its first line, its
+    last, and its error (a terminal's scrollback, a CI log)."""
+    from optimlab.cli.app import main
+
+    url = postgres_url.replace("optimlab@", "optimlab:s3cret@")  # the server trusts, and ignores it
+    with pytest.raises(SystemExit) as done:
+        main(["worker", url, "--name", "no-such-study"])
+    shown = capsys.readouterr()
+    assert done.value.code == 2 and "s3cret" not in shown.out + shown.err
+    assert shown.err.splitlines()[-1].startswith("error: no optimlab study 'no-such-study' at 'postgresql")
+    assert "optimlab:***@" in shown.err.splitlines()[0] and "optimlab:***@" in shown.err.splitlines()[-1]

@@ -248,6 +248,7 @@ def compare(
     from optimlab.study import SearchSpace
     from optimlab.study.backends import BackendOptions
     from optimlab.study.compare import compare as run_comparison
+    from optimlab.study.storage import without_passwords
 
     torch.set_num_threads(o.torch_threads(threads, backend))
     if not resume:
@@ -267,7 +268,9 @@ def compare(
             total = sum(len(spec.tune_plan(m)) + spec.seeds for spec in specs for m in spec.methods)
             shown.start(f"{len(specs[0].methods)} methods", total)
             if backend == "workers" and workers == 0:
-                output.note(f"waiting for `optimlab worker {location}` processes to run the trials")
+                output.note(
+                    f"waiting for `optimlab worker {without_passwords(location)}` processes to run the trials"
+                )
 
         def on_progress(spec: StudySpec, records: list[TrialRecord]) -> None:
             from optimlab.study.protocols import SEEDS

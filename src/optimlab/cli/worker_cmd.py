@@ -55,10 +55,12 @@ def worker(
     if not wait:  # a worker started before the driver (--wait) finds its study later
         o.require_study(location, "LOCATION")
     from optimlab.study import work
+    from optimlab.study.storage import without_passwords
 
     output = Output(fmt)
     chosen = o.split_names(methods) or None
     until = "the studies are done" if wait else "none waits"
-    with output.working(f"worker: training the waiting trials of {location} until {until} (Ctrl-C stops)"):
+    shown = without_passwords(location)  # a URL's password never reaches a terminal or a CI log
+    with output.working(f"worker: training the waiting trials of {shown} until {until} (Ctrl-C stops)"):
         ran = work(location, name=name, methods=chosen, wait=wait, threads=threads)
-    output.result(f"worker ran {ran} trials from {location}", {"trials": ran, "storage": location})
+    output.result(f"worker ran {ran} trials from {shown}", {"trials": ran, "storage": shown})

@@ -33,6 +33,7 @@ from optimlab.study.storage import (
     open_storage,
     optimlab_studies,
     reclaim_stale,
+    without_passwords,
 )
 from optimlab.user_code import code_folders, extend_sys_path
 
@@ -106,7 +107,8 @@ def load_specs(location: str | Path, name: str | None = None) -> list[StudySpec]
     studies = optimlab_studies(open_storage(location), name)
     stored = {s.user_attrs[SPEC_ATTR]["name"]: s for s in studies}
     if not stored:
-        raise OptimlabError(f"no optimlab study{'' if name is None else f' {name!r}'} at {str(location)!r}")
+        shown = without_passwords(str(location))
+        raise OptimlabError(f"no optimlab study{'' if name is None else f' {name!r}'} at {shown!r}")
     return [stored_spec(study) for study in stored.values()]
 
 

@@ -28,6 +28,7 @@ from optimlab.study.storage import (
     is_url,
     open_storage,
     optimlab_studies,
+    without_passwords,
 )
 from optimlab.user_code import extend_sys_path
 
@@ -83,7 +84,9 @@ def work(
         targets = method_targets(storage, name, methods)
         if not targets and not wait:
             which = "" if name is None else f" {name!r}"
-            raise OptimlabError(f"no optimlab study{which} at {str(location)!r} to work on")
+            raise OptimlabError(
+                f"no optimlab study{which} at {without_passwords(str(location))!r} to work on"
+            )
         ran_now = run_waiting(storage, [(spec, method) for spec, method, _ in targets])
         ran += ran_now
         finished = bool(targets) and all(done for _, _, done in targets)

@@ -421,3 +421,41 @@ def test_the_page_gives_the_command_that_repeats_the_run_and_it_does(tmp_path, p
     assert cli(*shlex.split(command)[1:], "--no-progress")[0] == 0
     again = json.loads((tmp_path / "iris-again" / "result.json").read_text())
     assert again["metrics"] == json.loads((tmp_path / "iris" / "result.json").read_text())["metrics"]
+
+
+def test_where_a_diverged_loss_stops_being_finite_is_drawn(tmp_path):
+    """A loss gone NaN at step 91 of 100 drew its curve to step 90 and nothing after: the chart did not
+    say the curve ended, nor where."""
+    import xml.etree.ElementTree as ElementTree
+
+    folder = fake_run(tmp_path / "diverged")
+    _rewrite(
+        folder,
+        lambda line: {**line, "train_loss": None} if line["step"] > 90 and "train_loss" in line else line,
+    )
+    page = run_page([read_run(folder)]).render()
+    svg = next(
+        s
+        for s in re.findall(r"<svg.*?</svg>", page, flags=re.S)
+        if "Training and validation loss by step" in s
+    )
+    root = ElementTree.fromstring(svg)
+    titles = {
+        t.text: path
+        for path in root.iter("{http://www.w3.org/2000/svg}path")
+        if (t := path.find("{http://www.w3.org/2000/svg}title")) is not None
+    }
+    stop = titles["training loss (last batch): not finite from 91"]
+    [[*_, last]] = [  # the training loss curve's last point, at step 90
+        [tuple(map(float, p)) for p in re.findall(r"[ML]([-\d.]+) ([-\d.]+)", path.get("d"))]
+        for label, path in titles.items()
+        if label == "training loss (last batch)"
+    ]
+    ticks = {
+        float(t.text): float(t.get("x"))
+        for t in root.iter("{http://www.w3.org/2000/svg}text")
+        if t.get("text-anchor") == "middle" and t.get("font-size") == "10"
+    }
+    (s0, x0), (s1, x1) = sorted(ticks.items())[:2]
+    at = float(re.match(r"M([-\d.]+)", stop.get("d")).group(1))
+    assert at == pytest.approx(x0 + (91 - s0) * (x1 - x0) / (s1 - s0), abs=0.3) and at > last[0]

@@ -247,11 +247,14 @@ def line_chart(
     levels: Mapping[str, float] | None = None,
     colours: Mapping[str, str] | None = None,
     marks: Mapping[str, tuple[float, float]] | None = None,
+    stops: Mapping[str, float] | None = None,
 ) -> LineChart:
     """One line per series over its own ``x``; ``levels`` draws named horizontal lines (a target, chance);
     ``whole_x``: x is a count (steps), its ticks whole numbers; ``colours`` gives a series its colour (one
     run one colour in every chart of a page, whichever series a chart lacks), else :data:`COLOURS` in turn;
-    ``marks`` rings one point ``(x, y)`` of a series in its colour (its best value), named when hovered.
+    ``marks`` rings one point ``(x, y)`` of a series in its colour (its best value), named when hovered;
+    ``stops`` draws, at the ``x`` from which a series is no longer finite (a loss gone NaN), a dashed line
+    in its colour named ``not finite``: its curve ends there, not at the axis' edge.
 
     Non-finite values leave gaps; on a log axis values that are not positive do too. Series longer than
     :data:`MAX_POINTS` are thinned (:func:`thinned`), series shorter than :data:`SPARSE` marked at each point.
@@ -351,6 +354,17 @@ def line_chart(
                 f'<circle cx="{px(u):.1f}" cy="{py(v):.1f}" r="5" fill="white" stroke="{colour_of[label]}" '
                 f'stroke-width="2"><title>{html.escape(f"{label}: best {v:.4g} at {u:g}")}</title></circle>'
             )
+    for label, u in (stops or {}).items():
+        if math.isfinite(u):
+            at, colour = px(u), colour_of[label]
+            parts.append(
+                f'<path d="M{at:.1f} {y1:.1f}V{y0:.1f}" stroke="{colour}" stroke-width="1" stroke-dasharray="4 3">'
+                f"<title>{html.escape(f'{label}: not finite from {u:g}')}</title></path>"
+            )
+            parts.append(
+                _text(at - 3, y1 + 4, "not finite", 8, fill=colour, text_anchor="end",
+                      transform=f"rotate(-90 {at - 3:.1f} {y1 + 4:.1f})")
+            )  # fmt: skip
     curves = [
         ([u for u, _ in points], [math.nan if v is None else v for _, v in points])
         for points in shown.values()

@@ -86,11 +86,18 @@ def _best(run: RunFolder, metric: str) -> _Best | None:
     return _Best(goal, index, values[index], values[-1])
 
 
+def _stop(values: Sequence[float]) -> int | None:
+    """The index from which ``values`` are no longer finite (a diverged loss's last lines), None where
+    the last is finite or none is."""
+    finite = [i for i, v in enumerate(values) if math.isfinite(v)]
+    return finite[-1] + 1 if finite and finite[-1] < len(values) - 1 else None
+
+
 def _figure(
     runs: Sequence[RunFolder], metrics: Sequence[str], by_time: bool, chance: Mapping[str, float]
 ) -> LineChart:
     """``metrics`` of every run over step (or seconds): one line per (run, metric), its best ringed."""
-    xs, ys, colours, marks = {}, {}, {}, {}
+    xs, ys, colours, marks, stops = {}, {}, {}, {}, {}
     for number, run in enumerate(runs):
         for metric in metrics:
             if metric in run.series:
@@ -106,6 +113,8 @@ def _figure(
                 best = _best(run, metric)
                 if best is not None:
                     marks[label] = (xs[label][best.index], best.value)
+                if (stop := _stop(values)) is not None:
+                    stops[label] = xs[label][stop]
     values = [v for series in ys.values() for v in series]
     if metrics == ["lr"]:  # a schedule read on a linear axis; a log one where the runs' peaks differ
         values = [max((v for v in series if math.isfinite(v)), default=math.nan) for series in ys.values()]
@@ -125,6 +134,7 @@ def _figure(
         levels=levels,
         colours=colours,
         marks=marks,
+        stops=stops,
     )
 
 

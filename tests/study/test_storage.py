@@ -116,7 +116,7 @@ def test_a_missing_driver_is_named_for_its_own_database(monkeypatch, url, says):
         monkeypatch.setitem(sys.modules, module, None)
     with pytest.raises(OptimlabError) as error:
         open_storage(url)
-    assert str(error.value) == f"storage {url!r} (--storage) {says}"
+    assert str(error.value) == f"storage {url!r} {says}"  # not "(--storage)": worker and report take LOCATION
 
 
 def test_a_file_is_no_study_location(tmp_path):

@@ -175,7 +175,7 @@ def _open_rdb(url: str) -> BaseStorage:
     try:
         rdb = optuna.storages.RDBStorage(_with_installed_driver(url), engine_kwargs={"pool_pre_ping": True})
     except ImportError:
-        raise OptimlabError(f"storage {_shown(url)!r} (--storage) {_missing_driver(url)}") from None
+        raise OptimlabError(f"storage {_shown(url)!r} {_missing_driver(url)}") from None
     except sqlalchemy.exc.SQLAlchemyError as error:
         cause = str(getattr(error, "orig", None) or error).splitlines()[0]
         raise OptimlabError(f"cannot open storage {_shown(url)!r}: {cause}") from None

@@ -42,6 +42,16 @@ CASES: list[tuple[str, list[str], str]] = [
         ["train", "--steps", "2", "--warmup-steps", "5", "--out", "late"],
         "--warmup-steps",
     ),
+    (  # found once the data says how many steps an epoch is: named as typed, not schedule.warmup_steps
+        "warmup past the epochs",
+        ["train", "--dataset", "iris", "--epochs", "1", "--warmup-steps", "10", "--out", "late"],
+        "for --warmup-steps",
+    ),
+    (
+        "doctor warmup past the epochs",
+        ["doctor", "--dataset", "iris", "--epochs", "1", "--warmup-steps", "10", "--no-lr-find"],
+        "for --warmup-steps",
+    ),
     ("checkpoint every zero", ["train", "--checkpoint-every", "0"], "--checkpoint-every"),
     # --- train: choices, devices, formats
     ("format xml", ["train", "--format", "xml"], "--format"),
@@ -78,6 +88,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("recipe yes for a number", ["train", "YES_YAML"], "training.epochs: True is a yes/no value"),
     # --- train: more than the memory holds (25 PB of weights: refused by any allocator)
     ("width past the memory", ["train", "--dataset", "iris", "--width", "100000000000000"], "out of memory"),
+    ("width past torch's sizes", ["train", "--dataset", "iris", "--width", "1" + "0" * 22], "out of memory"),
     # --- train: output folders
     ("out holds a run", ["train", "--steps", "2", "--out", "RUN"], "RUN"),
     ("out not writable", ["train", "--out", "/proc/optimlab-out"], "--out"),

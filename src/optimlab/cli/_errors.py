@@ -21,6 +21,8 @@ DEBUG_VARIABLE = "OPTIMLAB_DEBUG"
 USAGE_ERROR = 2  # click's code for a bad call; every expected failure shares it
 # torch's messages for a CPU allocation refused: too large a tensor, or too many of them
 CPU_ALLOCATION_FAILED = ("DefaultCPUAllocator: can't allocate memory", "std::bad_alloc")
+# torch's message for a size past its 64-bit integers (a width of 1e23): more than any memory holds
+SIZE_OVERFLOW = "Overflow when unpacking long"
 ALLOCATION = re.compile(r"tried to allocate ([\d.]+) ?(\w+)", re.IGNORECASE)
 INTERRUPTED = 130  # the shell's code for a process ended by Ctrl-C (128 + SIGINT)
 
@@ -63,12 +65,14 @@ def _yaml_error(error: BaseException) -> bool:
 
 
 def _out_of_memory(error: BaseException) -> bool:
-    """Python's MemoryError, or torch's: a GPU's OutOfMemoryError, a CPU allocation refused (RuntimeError)."""
+    """Python's MemoryError, or torch's: a GPU's OutOfMemoryError, a CPU allocation refused (RuntimeError),
+    a tensor size past 2^63 (TypeError)."""
     torch = sys.modules.get("torch")
     return (
         isinstance(error, MemoryError)
         or (torch is not None and isinstance(error, torch.OutOfMemoryError))
         or (isinstance(error, RuntimeError) and any(s in str(error) for s in CPU_ALLOCATION_FAILED))
+        or (isinstance(error, TypeError) and SIZE_OVERFLOW in str(error))
     )
 
 

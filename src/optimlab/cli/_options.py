@@ -443,11 +443,26 @@ def recipe_flags(params: Mapping[str, Any]) -> dict[str, Any]:
     return given
 
 
-def recipe_from_options(recipe_path: Path | None, params: Mapping[str, Any]) -> Recipe:
-    """The recipe file (or the default recipe) with every recipe flag in ``params`` applied on top.
+@contextlib.contextmanager
+def flags_named(params: Mapping[str, Any]) -> Iterator[None]:
+    """An error in the block names the flag typed (``--warmup-steps``), not the recipe field it set
+    (``schedule.warmup_steps``): the user never wrote the field. Some are found only once the data is
+    loaded (a warmup longer than the run its --epochs make)."""
+    given = [name for name, value in params.items() if name in RECIPE_FLAGS and value is not None]
+    try:
+        yield
+    except OptimlabError as error:
+        message = str(error)
+        for name in given:
+            message = message.replace(RECIPE_FLAGS[name], flag(name))
+        if message == str(error):
+            raise
+        raise OptimlabError(message) from None
 
-    An error names the flag typed (``--epochs``), not the recipe field it sets (``training.epochs``).
-    """
+
+def recipe_from_options(recipe_path: Path | None, params: Mapping[str, Any]) -> Recipe:
+    """The recipe file (or the default recipe) with every recipe flag in ``params`` applied on top;
+    an error names the flag typed (:func:`flags_named`)."""
     from optimlab.recipe import Recipe
 
     given = recipe_flags(params)
@@ -458,13 +473,8 @@ def recipe_from_options(recipe_path: Path | None, params: Mapping[str, Any]) -> 
     check_target(given.get("target"), given.get("dataset", recipe.data.name))
     if not given:
         return recipe
-    try:
+    with flags_named(given):
         return recipe.with_updates({RECIPE_FLAGS[name]: value for name, value in given.items()})
-    except OptimlabError as error:
-        message = str(error)
-        for name in given:
-            message = message.replace(RECIPE_FLAGS[name], flag(name))
-        raise OptimlabError(message) from None
 
 
 @contextlib.contextmanager

@@ -84,7 +84,8 @@ def doctor(
     """Diagnose a training setup: vanishing/exploding gradients, NaN origin, saturation, dead units,
     input scale, init scale, learning rate, plateau; each finding with its evidence and fix."""
     # --steps here is how long the doctor watches, not the recipe's training.steps
-    recipe = o.recipe_from_options(recipe_path, {k: v for k, v in ctx.params.items() if k != "steps"})
+    flags = {k: v for k, v in ctx.params.items() if k != "steps"}
+    recipe = o.recipe_from_options(recipe_path, flags)
     from optimlab.doctor import diagnose_recipe
     from optimlab.doctor.progress import listening
 
@@ -92,6 +93,7 @@ def doctor(
     doing = f"examining {recipe.model.name} on {recipe.data.name}"
     with (
         o.noting_data(output),
+        o.flags_named(flags),
         output.working(doing, lazy=True) as update,
         listening(lambda phase, *steps: update(f"{doing}: {phase}", *steps)),
     ):

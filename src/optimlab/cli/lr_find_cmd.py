@@ -87,7 +87,12 @@ def lr_find(
         f"LR range test: {sweep_steps} steps of {recipe.optimizer.name}, {start_lr:g} to {end_lr:g}, "
         "then a run of each candidate"
     )
-    with o.noting_data(output), output.working(doing, lazy=True) as update, listening(update):
+    with (
+        o.noting_data(output),
+        o.flags_named(ctx.params),
+        output.working(doing, lazy=True) as update,
+        listening(update),
+    ):
         result = find_lr_recipe(recipe, start_lr=start_lr, end_lr=end_lr, steps=sweep_steps, **checked)
     if plot is not None:
         from optimlab.doctor.report import plot_lr_range

@@ -110,7 +110,7 @@ def train(
         [ProgressBar(f"{recipe.model.name} on {recipe.data.name}")] if progress and output.human else []
     )
     trackers = _trackers(log or [], out, recipe)
-    with o.noting_data(output):
+    with o.noting_data(output), o.flags_named(ctx.params):
         result = run_training(
             recipe, out, resume=resume is not None, callbacks=[*callbacks, *trackers.values()]
         )

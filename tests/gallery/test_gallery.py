@@ -187,6 +187,22 @@ def test_resume_keeps_a_page_only_beside_the_numbers_written_with_it(tmp_path, m
     assert page.read_bytes() != whole and kept_outcome(experiment, "tiny", tmp_path) is None
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("verdict", {}), ("seconds", "abc")],
+    ids=["verdict_without_paragraph", "seconds_not_a_number"],
+)
+def test_numbers_edited_by_hand_run_the_experiment_again(cli, tmp_path, field, value):
+    """A page's numbers edited into another shape ended 'gallery run --resume' in a traceback (KeyError:
+    'paragraph', ValueError) instead of running the experiment again."""
+    run_experiment("he_init", size="tiny", out=tmp_path)
+    numbers = tmp_path / "he_init.json"
+    numbers.write_text(json.dumps(json.loads(numbers.read_text()) | {field: value}))
+    result = cli("gallery", "run", "he_init", "--size", "tiny", "--out", str(tmp_path), "--resume")
+    assert result.exit_code == 0 and "[1/1] he_init (tiny) running" in result.output, result.output
+    assert json.loads(numbers.read_text())[field] != value
+
+
 def _gallery_process(out, signal_number, *flags):
     """``optimlab gallery run all --size tiny`` in a fresh process, stopped by ``signal_number`` once its
     first page is written; returns the process, finished, and its stderr."""

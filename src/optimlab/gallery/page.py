@@ -150,12 +150,13 @@ def kept_outcome(experiment: Experiment, size: str, folder: str | os.PathLike[st
         numbers = _nan_for_none(record["numbers"])
         verdict = experiment.verdict(numbers)
         runs = [RunRecord(r["arm"], r["spec"], r["status"], r["result"]) for r in record["runs"]]
-    except (OSError, ValueError, KeyError, TypeError, IndexError):  # unreadable or from other code: rerun
-        return None
-    if verdict.paragraph != record["verdict"]["paragraph"]:
-        return None
+        if verdict.paragraph != record["verdict"]["paragraph"]:
+            return None
+        seconds = float(record["seconds"])
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):  # unreadable, edited
+        return None  # or from other code: run it again
     evidence = Evidence(numbers=numbers, series={}, runs=runs, setup="")
-    return Outcome(experiment.name, size, evidence, verdict, float(record["seconds"]))
+    return Outcome(experiment.name, size, evidence, verdict, seconds)
 
 
 def write_index(outcomes: Sequence[tuple[Experiment, Outcome]], folder: str | os.PathLike[str]) -> Path:

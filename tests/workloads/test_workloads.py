@@ -2,6 +2,9 @@
 
 import doctest
 import importlib
+import math
+import re
+import sys
 
 import pytest
 
@@ -89,3 +92,27 @@ def test_a_workload_decides_the_way_of_the_metrics_it_tunes_on_and_reports():
     assert metric_goal("val_f1", f1) == metric_goal("test_f1", f1) == "max"
     assert metric_goal("val_loss", f1) == "min" and metric_goal("val_score", f1) is None
     assert metric_goal(digits.metric, digits) == digits.goal == "max"
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_the_sizes_a_workload_states_are_those_of_its_data(name):
+    """'(1,078 training rows)', '4,000 sequences', '20 epochs of 34 steps', '10 epochs (940 steps)' in a
+    summary or docstring (the workload's or its module's): each number is counted again from the
+    splits the recipe loads (a count of sequences or rows not said to be training ones: of all splits)."""
+    from optimlab.build import build_data
+
+    entry, workload = REGISTRY.get(name), get_workload(name)
+    docs = (entry.summary, entry.obj.__doc__, sys.modules[entry.obj.__module__].__doc__)
+    text = " ".join(filter(None, docs)).replace("\n", " ")
+    training = workload.recipe.training
+    if training.steps is not None:  # a budget in steps: the epochs it states are a paper's
+        return
+    splits = build_data(workload.recipe)
+    rows, every = len(splits.train), len(splits.train) + len(splits.val) + len(splits.test)
+    steps = math.ceil(rows / training.batch_size)
+    for count, training_rows in re.findall(r"([\d,]+) (training )?(?:rows|sequences)\b", text):
+        assert int(count.replace(",", "")) in ((rows,) if training_rows else (rows, every)), count
+    for epochs, per_epoch in re.findall(r"(\d+) epochs of (\d+) steps", text):
+        assert (int(epochs), int(per_epoch)) == (training.epochs, steps)
+    for epochs, total in re.findall(r"(\d+) epochs \(([\d,]+) steps\)", text):
+        assert (int(epochs), int(total.replace(",", ""))) == (training.epochs, training.epochs * steps)

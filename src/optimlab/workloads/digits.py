@@ -1,4 +1,4 @@
-"""Workloads on scikit-learn's 8x8 digits (1,078 training rows): convex, very deep, and convolutional.
+"""Workloads on scikit-learn's 8x8 digits (1,079 training rows): convex, very deep, and convolutional.
 
 Three models on the same bundled data (Alpaydin & Kaynak 1998, UCI optical digits), standardised per
 pixel on the training split: logistic regression (convex: any good optimizer must solve it), a plain

@@ -68,7 +68,7 @@ def metric_goal(metric: str, workload: Workload | None = None) -> Literal["max",
 
 @_REGISTRY.register(
     "digits_mlp",
-    summary="8x8 digits (1,078 training rows) with an MLP 64-128-128-10; tuned on validation accuracy.",
+    summary="8x8 digits (1,079 training rows) with an MLP 64-128-128-10; tuned on validation accuracy.",
     paper="Alpaydin & Kaynak 1998, UCI optical digits; scikit-learn load_digits",
     accepts={"epochs": POSITIVE_INT, "batch_size": POSITIVE_INT},
     aliases=("digits",),
@@ -115,7 +115,7 @@ def two_spirals_mlp(*, epochs: int = 20, batch_size: int = 32) -> Workload:
 
 @_REGISTRY.register(
     "mnist1d_cnn",
-    summary="MNIST-1D (4,000 sequences of 40 points) with the default CNN; tuned on validation accuracy.",
+    summary="MNIST-1D (3,000 training sequences of 40 points) with the default CNN; tuned on validation accuracy.",
     paper="Greydanus & Kobak 2020, Scaling Down Deep Learning with MNIST-1D, arXiv:2011.14439",
     accepts={"epochs": POSITIVE_INT, "batch_size": POSITIVE_INT},
 )

@@ -182,3 +182,25 @@ def test_a_log_axis_writes_its_labels_in_one_notation():
     labels = [label for label, _, _ in _ticks(root, "end")]
     assert all(re.fullmatch(r"\d(\.\d+)?e[+-]\d\d", label) for label in labels), labels
     assert [float(label) for label in labels] == sorted(float(label) for label in labels)
+
+
+@pytest.mark.parametrize(
+    ("ys", "drawn"),
+    [
+        ([0.89, 0.95, 0.97, 0.975, 0.98], False),  # accuracies far above chance: the axis stays on them
+        ([0.1, 0.5, 0.9, 0.95, 0.97], True),  # a run that learns from chance
+        ([2.302, 2.301, 2.3025, 2.3024, 2.3022], True),  # a loss stuck at chance (ln 10)
+    ],
+    ids=["far", "from-chance", "stuck-at-chance"],
+)
+def test_a_reference_line_far_from_the_curves_is_named_at_the_edge_not_drawn(ys, drawn):
+    """Validation accuracies of 0.89 to 0.98 filled the top tenth of an axis stretched down to chance (0.1)."""
+    level = 2.302585 if ys[0] > 2 else 0.1
+    root = _parsed(line_chart({"a": range(5)}, {"a": ys}, levels={"chance": level}))
+    y_ticks = [float(label) for label, _, _ in _ticks(root, "end")]
+    names = [t.text for t in root.iter(f"{SVG}text") if t.text and t.text.startswith("chance")]
+    dashed = [p for p in root.iter(f"{SVG}path") if p.get("stroke-dasharray") == "1.5 2.5"]
+    if drawn:
+        assert names == ["chance"] and len(dashed) == 1
+    else:
+        assert names == ["chance (below the axis)"] and not dashed and min(y_ticks) > 0.5

@@ -613,3 +613,16 @@ def test_a_scheduler_fit_cannot_step_or_that_moves_another_optimizer_is_refused(
                 model, optimizer, problem(), loss_fn=nn.CrossEntropyLoss(), total_steps=2, scheduler=scheduler
             )
     assert optimizer.state == {}  # refused before any step
+
+
+def test_a_loss_without_a_graph_to_the_model_is_named_as_the_loss():
+    """A loss through .item(), or fit called under torch.no_grad(), was refused as 'the first batch'
+    (RuntimeError: element 0 of tensors does not require grad): data that were fine."""
+    model = network()
+    detached = lambda outputs, targets: torch.tensor(nn.functional.cross_entropy(outputs, targets).item())  # noqa: E731
+    for loss_fn, context in ((detached, torch.enable_grad()), (nn.CrossEntropyLoss(), torch.no_grad())):
+        with (
+            context,
+            pytest.raises(InvalidValueError, match=r"shape \(\) that does not require grad' for the loss"),
+        ):
+            fit(model, torch.optim.SGD(model.parameters(), lr=0.1), problem(), loss_fn=loss_fn, total_steps=2)

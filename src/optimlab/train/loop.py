@@ -261,7 +261,7 @@ def fit(
     if two_points:
         optimizer.train()
     # The first batch takes the checked path, so that a loss of the wrong shape is named as the loss.
-    loss_of, checked = batches.loss_function(model), functools.partial(batches.compute_loss, model)
+    loss_of, checked = batches.loss_function(model), functools.partial(_graphed_loss, batches, model)
     stream = batches.from_step(state.step, device)
     first = True
     while state.step < total_steps and state.stop_reason is None:
@@ -320,6 +320,21 @@ def fit(
     for callback in callbacks:
         callback.on_train_end(state)
     return state
+
+
+def _graphed_loss(batches: UserBatches, model: nn.Module, batch: Any) -> torch.Tensor:
+    """The loss of ``batch`` (:meth:`UserBatches.compute_loss`), refused in one line where it has no graph
+    back to the model's parameters (check_model saw some that train), so that backward would fail with
+    torch's 'element 0 of tensors does not require grad', blamed on the batch."""
+    loss = batches.compute_loss(model, batch)
+    if not loss.requires_grad:
+        raise InvalidValueError(
+            "the loss",
+            f"{describe(loss)} that does not require grad",
+            "a loss computed from the model's outputs with autograd on: not under torch.no_grad() or "
+            "inference_mode, nor through .item(), .detach() or numpy",
+        )
+    return loss
 
 
 def _step_on_plateau(

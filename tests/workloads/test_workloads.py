@@ -116,3 +116,15 @@ def test_the_sizes_a_workload_states_are_those_of_its_data(name):
         assert (int(epochs), int(per_epoch)) == (training.epochs, steps)
     for epochs, total in re.findall(r"(\d+) epochs \(([\d,]+) steps\)", text):
         assert (int(epochs), int(total.replace(",", ""))) == (training.epochs, training.epochs * steps)
+
+
+def test_the_noise_floors_the_quadratics_state_are_those_of_their_hessians():
+    """The expected loss at theta = 0, 0.5 noise^2 tr(H): 91.6 for noisy_quadratic's H, 86.0 for
+    DeepOBS's; the docstrings said about 89."""
+    from optimlab.data.noisy_quadratic import deep_learning_hessian
+    from optimlab.data.quadratic_deep import NOISE, deepobs_hessian
+
+    module = sys.modules[REGISTRY.get("noisy_quadratic").obj.__module__]
+    text = " ".join((module.__doc__, REGISTRY.get("noisy_quadratic").obj.__doc__))
+    for hessian in (deep_learning_hessian().double().numpy(), deepobs_hessian()):
+        assert f"{0.5 * NOISE**2 * hessian.trace():.1f}" in text

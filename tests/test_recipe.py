@@ -317,6 +317,45 @@ def test_unknown_section_and_bad_yaml():
         Recipe.load("no/such/recipe.yaml")
 
 
+@pytest.mark.parametrize("text", ["0", "[]", "false", "''", "- training"])
+def test_a_recipe_that_is_no_mapping_is_refused_even_when_yaml_reads_it_as_false(text):
+    """0, [] and false were read as an empty recipe, so the default recipe trained without a word."""
+    with pytest.raises(RecipeError, match=r"a recipe is a mapping of sections \(data, model"):
+        Recipe.from_yaml(text)
+
+
+def test_a_recipe_or_a_section_left_empty_holds_the_defaults():
+    assert Recipe.from_yaml("") == Recipe.from_yaml("# nothing yet\n") == Recipe()
+    assert Recipe.from_yaml("training:\n  # epochs: 3\noptimizer: {name: sgd}\n") == Recipe.from_dict(
+        {"optimizer": {"name": "sgd"}}
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "optimizer: adam",
+            "optimizer: Input should be a mapping of the section's fields, e.g. optimizer: {name: adam} "
+            "(got 'adam')",
+        ),
+        ("training: 3", "training: Input should be a mapping of the section's fields (got 3)"),
+        (
+            "model: {init: [1]}",
+            "model.init: [1] is neither a name nor a mapping of a name and hyperparameters, "
+            "e.g. init: {name: xavier_normal, gain: 1.0}",
+        ),
+    ],
+    ids=["section as a name", "section as a number", "technique as a list"],
+)
+def test_a_value_of_the_wrong_kind_is_one_line_in_the_recipes_words(text, expected):
+    """pydantic named our classes ("instance of OptimizerSpec") and gave a line to each kind a union
+    takes ("model.init.str", "model.init.dict[str,any]")."""
+    with pytest.raises(RecipeError) as raised:
+        Recipe.from_yaml(text)
+    assert str(raised.value).splitlines() == ["invalid recipe:", f"  {expected}"]
+
+
 def test_batch_order_fields_are_stored_only_when_set_and_change_the_id():
     sequential = Recipe.from_dict({"training": {"shuffle": False, "drop_last": True}})
     assert Recipe.from_yaml(sequential.to_yaml()) == sequential

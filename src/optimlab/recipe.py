@@ -227,6 +227,11 @@ class ModelSpec(_Spec):
     NAMED_FIELDS = {"name": "model"}
     OPTIONS_OF = "model"
     TECHNIQUES: ClassVar[tuple[str, ...]] = ("activation", "norm", "init", "dropout")  # of layered models
+    TECHNIQUE_EXAMPLES: ClassVar[dict[str, str]] = {
+        "activation": "{name: leaky_relu, negative_slope: 0.1}",
+        "norm": "{name: batch, momentum: 0.01}",
+        "init": "{name: xavier_normal, gain: 1.0}",
+    }
 
     name: str = "mlp"
     width: int | None = Field(None, ge=1)  # None: the architecture's default
@@ -249,6 +254,18 @@ class ModelSpec(_Spec):
         given = {*data, *(options if isinstance(options, Mapping) else ())}
         own = architecture_techniques(data.get("name", "mlp"))
         return {**{k: v for k, v in own.items() if k not in given}, **data}
+
+    @field_validator("activation", "norm", "init", mode="before")
+    @classmethod
+    def _name_or_mapping(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
+        """One line for a value of neither kind, where pydantic reported each kind of the union apart
+        under its type's name (``model.init.dict[str,any]``)."""
+        if not isinstance(value, (str, Mapping)):
+            raise ValueError(
+                f"{value!r} is neither a name nor a mapping of a name and hyperparameters, "
+                f"e.g. {info.field_name}: {cls.TECHNIQUE_EXAMPLES[info.field_name]}"
+            )
+        return value
 
     @field_validator("activation", "norm", "init")
     @classmethod
@@ -377,6 +394,17 @@ class Recipe(_Spec):
     schedule: ScheduleSpec = ScheduleSpec()
     training: TrainingSpec = TrainingSpec()
 
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _empty_sections(cls, data: Any) -> Any:
+        """A section left empty (``training:`` with its fields commented out, which YAML reads as null)
+        holds every field at its default, as a recipe left empty does."""
+        if not isinstance(data, Mapping):
+            return data
+        return {
+            key: {} if key in cls.model_fields and value is None else value for key, value in data.items()
+        }
+
     @pydantic.model_validator(mode="after")
     def _hyperparameters_known(self) -> Recipe:
         """Check the free-form keyword sections against the registries, naming the field."""
@@ -427,11 +455,16 @@ class Recipe(_Spec):
     @classmethod
     def from_yaml(cls, text: str) -> Recipe:
         try:
-            data = load_yaml(text) or {}
+            data = load_yaml(text)
         except yaml.YAMLError as error:
             raise RecipeError(f"recipe is not valid YAML: {yaml_problem(error)}") from None
+        if data is None:  # an empty file, or comments alone: every field at its default
+            data = {}
         if not isinstance(data, dict):
-            raise RecipeError(f"a recipe is a mapping of sections, got {type(data).__name__}")
+            raise RecipeError(
+                f"a recipe is a mapping of sections ({', '.join(cls.model_fields)}), "
+                f"got {type(data).__name__} {data!r}"
+            )
         return cls.from_dict(data)
 
     def to_dict(self) -> dict[str, Any]:
@@ -490,7 +523,18 @@ def _describe(error: pydantic.ValidationError) -> str:
     for problem in error.errors():
         field = ".".join(str(part) for part in problem["loc"])
         message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "model_type":  # pydantic's words name our classes: "instance of OptimizerSpec"
+            message = "Input should be a mapping of the section's fields" + _named_section(
+                field, problem["input"]
+            )
         if "input" in problem and problem["type"] != "value_error":
             message = f"{message} (got {problem['input']!r})"
         lines.append(f"  {field}: {message}" if field else f"  {message}")
     return "invalid recipe:\n" + "\n".join(lines)
+
+
+def _named_section(field: str, value: Any) -> str:
+    """``, e.g. optimizer: {name: adam}`` for a section given as the name of what it holds."""
+    section = Recipe.model_fields.get(field)
+    named = section is not None and "name" in section.annotation.model_fields
+    return f", e.g. {field}: {{name: {value}}}" if named and isinstance(value, str) else ""

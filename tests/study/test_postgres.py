@@ -80,9 +80,9 @@ def test_the_page_of_studies_in_postgresql_hides_the_password(postgres_url, tmp_
     assert "s3cret" not in page and page.count("optimlab:***@") == 2
 
 
-def test_a_worker_never_shows_the_password_of_its_url(postgres_url, capsys):
+def test_the_commands_never_show_the_password_of_a_storage_url(postgres_url, capsys, tmp_path):
     """`optimlab worker postgresql://user:password@host/db` printed the password in its first line, its
-    last, and its error (a terminal's scrollback, a CI log)."""
+    last, and its error, and `optimlab compare --storage` in its last (a terminal's scrollback, a CI log)."""
     from optimlab.cli.app import main
 
     url = postgres_url.replace("optimlab@", "optimlab:s3cret@")  # the server trusts, and ignores it
@@ -92,3 +92,11 @@ def test_a_worker_never_shows_the_password_of_its_url(postgres_url, capsys):
     assert done.value.code == 2 and "s3cret" not in shown.out + shown.err
     assert shown.err.splitlines()[-1].startswith("error: no optimlab study 'no-such-study' at 'postgresql")
     assert "optimlab:***@" in shown.err.splitlines()[0] and "optimlab:***@" in shown.err.splitlines()[-1]
+    compare = ["compare", "--workload", "digits_mlp", "--optimizers", "sgd", "--budget", "1", "--seeds", "1"]
+    with pytest.raises(SystemExit) as done:
+        main(
+            [*compare, "--epochs", "1", "--name", "pg-shown", "--storage", url, "--out", str(tmp_path / "c")]
+        )
+    shown = capsys.readouterr()
+    assert done.value.code == 0 and "s3cret" not in shown.out + shown.err
+    assert "storage: postgresql+psycopg2://optimlab:***@" in shown.out

@@ -302,13 +302,14 @@ def compare(
             LEADERBOARD_COLUMNS,
             leaderboard_rows(spec, result.records),
         )
+    storage_shown = without_passwords(done.location)
     output.result(
-        f"report: {done.report}\ntables: {', '.join(str(f) for f in done.tables)}\nstorage: {done.location}",
+        f"report: {done.report}\ntables: {', '.join(str(f) for f in done.tables)}\nstorage: {storage_shown}",
         {
             "studies": [_study_document(result.spec, result.records) for result in done.results],
             "report": str(done.report),
             "tables": [str(f) for f in done.tables],
-            "storage": done.location,
+            "storage": storage_shown,
         },
     )
     exit_if_all_failed(output, done.results)

@@ -154,3 +154,13 @@ def test_a_log_axis_writes_its_labels_in_one_notation():
     figure.canvas.draw()
     labels = [t.get_text() for t in figure.axes[0].get_xticklabels() if t.get_text()]
     assert len(labels) >= 4 and all(re.fullmatch(r"\de[+-]\d\d", label) for label in labels), labels
+
+
+def test_a_reference_line_far_from_the_curves_is_named_at_the_edge_not_drawn():
+    """compare's curves of 0.89 to 0.98 accuracy were squeezed into the top of an axis down to chance, 0.1."""
+    figure = figures.lines(
+        [1, 2, 3, 4], {"a": [0.89, 0.95, 0.97, 0.98]}, levels={"chance 0.1": 0.1, "target 0.96": 0.96}
+    )
+    axes = figure.axes[0]
+    assert axes.get_ylim()[0] > 0.5 and len(axes.lines) == 2  # the curve and the target's line
+    assert {t.get_text() for t in axes.texts} == {"chance 0.1 (below the axis)", "target 0.96"}

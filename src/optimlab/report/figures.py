@@ -34,7 +34,15 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from optimlab.atomic import atomic_path
 from optimlab.errors import InvalidValueError
-from optimlab.report.line_chart import MAX_POINTS, SPARSE, level_label_side, plain, spans_decades, thinned
+from optimlab.report.line_chart import (
+    MAX_POINTS,
+    SPARSE,
+    level_label_side,
+    plain,
+    spans_decades,
+    thinned,
+    within_reach,
+)
 
 __all__ = [
     "MAX_POINTS",
@@ -238,7 +246,25 @@ def lines(
             color="dimgray",
         )
     curves = [((x[label] if isinstance(x, Mapping) else x)[: len(ys)], ys) for label, ys in series.items()]
+    values = [v for _, ys in curves for v in ys if math.isfinite(v) and (v > 0 or not log_y)]
+    halo = [withStroke(linewidth=3, foreground="white")]
     for label, at in (levels or {}).items():
+        if not within_reach(values, at, log=log_y):  # named at the edge it lies beyond, the curves readable
+            below = bool(values) and at < min(values)
+            axes.annotate(
+                f"{label} ({'below' if below else 'above'} the axis)",
+                (1.0, 0.0 if below else 1.0),
+                xycoords="axes fraction",
+                xytext=(-3, 3 if below else -3),
+                textcoords="offset points",
+                va="bottom" if below else "top",
+                ha="right",
+                fontsize=8,
+                color="dimgray",
+                zorder=5,
+                path_effects=halo,
+            )
+            continue
         axes.axhline(at, color="gray", linestyle=":", linewidth=1)
         side = level_label_side(curves, at, log=log_y)  # where no curve passes, over them, on a halo
         axes.annotate(
@@ -250,7 +276,7 @@ def lines(
             fontsize=8,
             color="dimgray",
             zorder=5,
-            path_effects=[withStroke(linewidth=3, foreground="white")],
+            path_effects=halo,
         )
     if log_x:
         _log_axis(axes, "x")

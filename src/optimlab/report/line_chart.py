@@ -11,8 +11,8 @@ point, gaps where values are not finite, long series thinned to the minimum and 
 (:func:`thinned`), matplotlib's colours.
 
 This module is also the one home of those matplotlib-free pieces (:func:`thinned`,
-:func:`spans_decades`, :func:`plain`, :func:`level_label_side`), which :mod:`.figures` uses for its own
-line plots.
+:func:`spans_decades`, :func:`plain`, :func:`level_label_side`, :func:`within_reach`), which
+:mod:`.figures` uses for its own line plots.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ __all__ = [
     "plain",
     "spans_decades",
     "thinned",
+    "within_reach",
 ]
 
 MAX_POINTS = 1000  # per series: 500 buckets of (min, max) keep every spike of a long run visible
@@ -64,6 +65,8 @@ _TICK = 10  # font sizes in pixels: tick labels and legend
 _LABEL = 11  # axis labels
 _TITLE = 13
 _EM = 0.6  # a character's mean width in ems (DejaVu Sans and system-ui digits are 0.55-0.64)
+# a reference line's name: grey on a white halo, legible where a curve passes under it
+_HALO = {"fill": "dimgray", "stroke": "white", "stroke_width": "3", "paint_order": "stroke"}
 _LEGEND_CHARACTERS = 40  # a longer label is cut in its middle, shown whole when hovered
 
 
@@ -119,7 +122,7 @@ def level_label_side(
     return "right" if gaps["right"] > gaps["left"] else "left"
 
 
-def _within_reach(values: Sequence[float], level: float, *, log: bool) -> bool:
+def within_reach(values: Sequence[float], level: float, *, log: bool) -> bool:
     """Whether a reference line at ``level`` lies within the span of ``values`` beyond their range (in
     decades on a log axis): drawn farther off, it squeezed the curves into a strip (validation accuracies
     of 0.89 to 0.98 in the top tenth of an axis stretched down to chance, 0.1)."""
@@ -285,7 +288,7 @@ def line_chart(
     x_values = [px for points in shown.values() for px, _ in points if math.isfinite(px)]
     y_values = [py for points in shown.values() for _, py in points if py is not None]
     drawable = {k: v for k, v in (levels or {}).items() if math.isfinite(v) and (v > 0 or not log_y)}
-    drawn_levels = {k: v for k, v in drawable.items() if _within_reach(y_values, v, log=log_y)}
+    drawn_levels = {k: v for k, v in drawable.items() if within_reach(y_values, v, log=log_y)}
     y_values += list(drawn_levels.values())
     x_axis = _linear_axis(x_values, margin=0.05, whole=whole_x)
     y_axis = _log_axis(y_values) if log_y else _linear_axis(y_values)
@@ -367,9 +370,10 @@ def line_chart(
     for label, u in (stops or {}).items():
         if math.isfinite(u):
             at, colour = px(u), colour_of[label]
+            name = html.escape(f"{label}: not finite from {u:g}")
             parts.append(
-                f'<path d="M{at:.1f} {y1:.1f}V{y0:.1f}" stroke="{colour}" stroke-width="1" stroke-dasharray="4 3">'
-                f"<title>{html.escape(f'{label}: not finite from {u:g}')}</title></path>"
+                f'<path d="M{at:.1f} {y1:.1f}V{y0:.1f}" stroke="{colour}" stroke-width="1" '
+                f'stroke-dasharray="4 3"><title>{name}</title></path>'
             )
             parts.append(
                 _text(at - 3, y1 + 4, "not finite", 8, fill=colour, text_anchor="end",
@@ -381,17 +385,13 @@ def line_chart(
     ]
     for label, value in drawn_levels.items():  # over the curves, on a white halo, where none passes
         right = level_label_side(curves, value, log=log_y) == "right"
-        parts.append(
-            _text(x1 - 3 if right else x0 + 3, py(value) - 3, label, 8, fill="dimgray", stroke="white",
-                  stroke_width="3", paint_order="stroke", text_anchor="end" if right else "start")
-        )  # fmt: skip
+        at, anchor = (x1 - 3, "end") if right else (x0 + 3, "start")
+        parts.append(_text(at, py(value) - 3, label, 8, text_anchor=anchor, **_HALO))
     for label, value in drawable.items():  # named at the edge it lies beyond, the curves kept readable
         if label not in drawn_levels:
             below = value < y_axis.low
-            parts.append(
-                _text(x1 - 3, y0 - 4 if below else y1 + 10, f"{label} ({'below' if below else 'above'} the axis)",
-                      8, fill="dimgray", stroke="white", stroke_width="3", paint_order="stroke", text_anchor="end")
-            )  # fmt: skip
+            name = f"{label} ({'below' if below else 'above'} the axis)"
+            parts.append(_text(x1 - 3, y0 - 4 if below else y1 + 10, name, 8, text_anchor="end", **_HALO))
     parts.append(
         f'<path d="M{x0:.1f} {y1:.1f}H{x1:.1f}V{y0:.1f}H{x0:.1f}Z" fill="none" stroke="#222" stroke-width="0.8"/>'
     )

@@ -37,9 +37,31 @@ def test_batches_keep_the_channel_planes_and_every_batch_is_read(tmp_path):
         and list(y) == list(range(10))
     )
     data = cifar10(0, path=str(tmp_path))
-    assert len(data.examples) == 14 and data.image_shape == (3, 32, 32) and data.num_classes == 10
+    assert len(data.examples) + len(data.test) == 14 and data.image_shape == (3, 32, 32)
+    assert data.num_classes == 10
     splits = load("cifar10", seed=0, path=str(tmp_path), val_fraction=0.2, test_fraction=0.2)
     assert splits.train.x.shape[1:] == (3, 32, 32)
+
+
+def test_test_batch_is_the_test_split_and_validation_comes_from_the_data_batches(tmp_path):
+    """Krizhevsky's split: the data batches train, test_batch tests. Each image is marked by its row's
+    value at pixel (0, 0, 0) and its file's at (0, 0, 1); before, the 60,000 were pooled, so 20% of the
+    data batches' images were tested on and test_batch's were trained on."""
+    for file, count in (("data_batch_1", 50), ("data_batch_2", 50), ("test_batch", 50)):
+        images = np.zeros((count, 3, 32, 32), dtype=np.uint8)
+        images[:, 0, 0, 0] = np.arange(count)
+        images[:, 0, 0, 1] = 9 if file == "test_batch" else 1
+        write_batch(tmp_path / file, images, np.arange(count) % 10)
+    splits = load("cifar10", seed=0, path=str(tmp_path), val_fraction=0.2, test_fraction=0.2)
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (80, 20, 50)
+    assert (splits.test.x[:, 0, 0, 1] == 9).all() and splits.test.x[:, 0, 0, 0].tolist() == list(range(50))
+    assert splits.test.y.tolist() == [i % 10 for i in range(50)]
+    for part in (splits.train, splits.val):
+        assert (part.x[:, 0, 0, 1] == 1).all()
+    (tmp_path / "data_batch_1").unlink()
+    (tmp_path / "data_batch_2").unlink()
+    alone = load("cifar10", seed=0, path=str(tmp_path), val_fraction=0.2, test_fraction=0.2)
+    assert (len(alone.train), len(alone.val), len(alone.test)) == (30, 10, 10)
 
 
 class Payload:

@@ -4,8 +4,11 @@ Krizhevsky, Learning Multiple Layers of Features from Tiny Images, 2009,
 https://www.cs.toronto.edu/~kriz/learning-features-2009-TR.pdf. The folder holds ``data_batch_1`` ..
 ``data_batch_5`` and ``test_batch``, each a pickled dict with ``b"data"``, a uint8 array (10000, 3072)
 of images stored channel by channel (1024 red, 1024 green, 1024 blue values, each row-major 32x32), and
-``b"labels"``, a list of 10000 class ids. Every batch found is read (60,000 images when all six are
-there) and optimlab's own stratified split decides train, val and test, as for every data set.
+``b"labels"``, a list of 10000 class ids. Every batch found is read. The split is Krizhevsky's: the
+data batches (50,000 images) are the training set, from which the load's validation share is drawn,
+and ``test_batch`` (10,000) is the test set, kept whole (``test_fraction`` does not apply), so a
+test accuracy is the one papers report. A folder of data batches alone, or of ``test_batch`` alone,
+is split by optimlab's stratified split, as every data set without a test set of its own.
 
 Pickles can run code when loaded, so the batches are read by an unpickler that builds only what the
 format needs (dicts, lists, bytes, NumPy arrays) and refuses anything else.
@@ -17,6 +20,7 @@ format needs (dicts, lists, bytes, NumPy arrays) and refuses anything else.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import pickle
@@ -24,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from optimlab.data.examples import Examples
 from optimlab.errors import InvalidValueError
@@ -89,7 +94,8 @@ def read_batch(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     capabilities=(Capability.CLASSIFICATION, Capability.IMAGES, Capability.USER_FILES),
 )
 def cifar10(seed: int, *, path: str | None = None) -> Examples:
-    """Every batch file in the folder ``path`` (``~`` expanded), images (3, 32, 32) with raw values 0..255."""
+    """Every batch file in the folder ``path`` (``~`` expanded), images (3, 32, 32) with raw values 0..255;
+    ``test_batch`` as the test set where data batches are there too (module docstring)."""
     del seed  # fixed data: the seed only decides the split
     if path is None:
         raise InvalidValueError(
@@ -106,10 +112,19 @@ def cifar10(seed: int, *, path: str | None = None) -> Examples:
             f"a folder holding {', '.join(BATCH_NAMES)} (CIFAR-10 python version)",
         )
     images, labels = zip(*(read_batch(file) for file in found))
-    return Examples.from_arrays(
+    data = Examples.from_arrays(
         np.concatenate(images),
         np.concatenate(labels),
         name="cifar10",
         task="classification",
         image_shape=IMAGE_SHAPE,
+    )
+    training = sum(len(y) for file, y in zip(found, labels) if file.name != "test_batch")
+    if found[-1].name != "test_batch" or training == 0:  # no test set of its own, or nothing else
+        return data
+    rows = data.examples  # the data batches first, test_batch last (BATCH_NAMES' order)
+    return dataclasses.replace(
+        data,
+        examples=rows.subset(torch.arange(training)),
+        test=rows.subset(torch.arange(training, len(rows))),
     )

@@ -4,7 +4,8 @@ Nothing is downloaded: ``path`` is the folder where the files are. MNIST and Fas
 al. 1998; Xiao et al., Fashion-MNIST, 2017, https://arxiv.org/abs/1708.07747) are read from their
 training files ``train-images-idx3-ubyte[.gz]`` and ``train-labels-idx1-ubyte[.gz]`` (60,000 images,
 split 60/20/20 by optimlab); CIFAR-10 (Krizhevsky 2009) from the python-version batches
-(:mod:`optimlab.data.cifar10`: all 60,000 images). These workloads have no target yet: none of these
+(:mod:`optimlab.data.cifar10`: Krizhevsky's split, validation drawn from the 50,000 training images,
+``test_batch``'s 10,000 the test set). These workloads have no target yet: none of these
 files is available offline where the targets were measured; ``benchmarks/workload_targets.py
 --data-dir`` measures one where they are.
 

@@ -522,3 +522,14 @@ def test_each_trial_starts_from_its_seeds_init_and_a_shared_model_is_refused(tmp
     # The check before the trials builds two, then 4 tuning trials and 2 reruns on fresh seeds.
     same = [torch.equal(start, expected) for start in starts]
     assert len(same) == 8 and sum(same) == 6 and not any(torch.equal(s, expected) for s in starts[-1:])
+
+
+def test_a_validation_split_without_rows_is_refused_before_any_trial(tmp_path):
+    """(train, val) with an empty val, or 2 rows split 60/20/20, ran every trial and ranked them on a
+    validation metric of nan. Now refused in one line, nothing written."""
+    x, y = torch.randn(40, 3, generator=torch.Generator().manual_seed(0)), torch.arange(40) % 2
+    for data in (((x, y), (x[:0], y[:0])), (x[:2], y[:2])):
+        with pytest.raises(InvalidValueError, match="'no rows' for the validation split of"):
+            optimlab.compare(["sgd"], model=lambda: nn.Linear(3, 2), data=data, budget=1, seeds=1, epochs=1,
+                             out=tmp_path / "v")  # fmt: skip
+        assert not (tmp_path / "v").exists()

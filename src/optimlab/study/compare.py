@@ -356,7 +356,14 @@ def check_trains(spec: StudySpec) -> None:
     _check_first_loss(spec, state.train_loss)
     _check_paired(built)
     measured = split_evaluator(built, built.splits.val, prefix="val", metrics=user_metrics(recipe))()
-    if measured and spec.metric not in measured:  # (an empty validation split measures nothing)
+    if not measured:  # every trial would be scored NaN, and the leaderboard rank them so
+        raise InvalidValueError(
+            f"the validation split of {recipe.data.name}",
+            "no rows",
+            f"rows to tune {spec.metric} on: more data, a larger data.val_fraction (now "
+            f"{recipe.data.val_fraction}), or a validation split of your own, (train, val)",
+        )
+    if spec.metric not in measured:
         raise InvalidValueError(
             "metric (--metric)",
             spec.metric,

@@ -73,6 +73,10 @@ CASES: list[tuple[str, list[str], str]] = [
     ("scaling typo", ["train", "--scaling", "standardise"], "--scaling"),
     ("dataset typo", ["train", "--dataset", "digitz"], "--dataset"),
     ("dataset file missing", ["train", "--dataset", "nothere.csv"], "nothere.csv"),
+    ("dataset empty", ["train", "--dataset", ""], "'--dataset': '' is empty"),  # was "its path: ./."
+    ("doctor norm blank", ["doctor", "--norm", " "], "'--norm': ' ' is empty"),
+    ("tracker unknown", ["train", "--log", "wandb"], "'--log': 'wandb' is not one of tensorboard, mlflow"),
+    ("report tracker typo", ["report", "RUN", "--log", "mlfow"], "'--log'"),
     # --- train: recipe files missing or garbage
     ("recipe missing", ["train", "nothere.yaml"], "nothere.yaml"),
     ("recipe binary", ["train", "BINARY"], "binary.yaml"),

@@ -66,6 +66,13 @@ def choice(*accepted: str) -> Callable[[str], str]:
     return parse
 
 
+def tracker(text: str) -> str:
+    """``--log``: a tracker's name (its module loads only when the flag is given)."""
+    from optimlab.integrations import TRACKERS
+
+    return choice(*TRACKERS)(text)
+
+
 FormatOpt = Annotated[
     str,
     typer.Option(
@@ -101,6 +108,7 @@ DatasetOpt = Annotated[
     str | None,
     typer.Option(
         "--dataset",
+        parser=checks.name,
         help="Built-in data set, a CSV/NumPy/IDX path, a folder of class folders of images, or your factory "
         "pkg.mod:load.",
     ),
@@ -126,12 +134,15 @@ TargetOpt = Annotated[
     ),
 ]
 ScalingOpt = Annotated[
-    str | None, typer.Option("--scaling", help="Input scaling: none, standardize, minmax, ...")
+    str | None,
+    typer.Option("--scaling", parser=checks.name, help="Input scaling: none, standardize, minmax, ..."),
 ]
 ModelOpt = Annotated[
     str | None,
     typer.Option(
-        "--model", help="Architecture: mlp, cnn, resnet, transformer, or your factory pkg.mod:build."
+        "--model",
+        parser=checks.name,
+        help="Architecture: mlp, cnn, resnet, transformer, or your factory pkg.mod:build.",
     ),
 ]
 WidthOpt = Annotated[
@@ -143,13 +154,20 @@ DepthOpt = Annotated[
         "--depth", parser=number(NON_NEGATIVE_INT), help="Hidden layers (blocks per stage for ResNets)."
     ),
 ]
-InitOpt = Annotated[str | None, typer.Option("--init", help="Weight init: he, xavier_normal, lsuv, ...")]
-ActOpt = Annotated[
-    str | None, typer.Option("--act", "--activation", help="Activation: relu, tanh, gelu, ...")
+InitOpt = Annotated[
+    str | None, typer.Option("--init", parser=checks.name, help="Weight init: he, xavier_normal, lsuv, ...")
 ]
-NormOpt = Annotated[str | None, typer.Option("--norm", help="Normalization layer: batch, layer, none, ...")]
+ActOpt = Annotated[
+    str | None,
+    typer.Option("--act", "--activation", parser=checks.name, help="Activation: relu, tanh, gelu, ..."),
+]
+NormOpt = Annotated[
+    str | None,
+    typer.Option("--norm", parser=checks.name, help="Normalization layer: batch, layer, none, ..."),
+]
 OptimizerOpt = Annotated[
-    str | None, typer.Option("--optimizer", "--opt", help="Optimizer: sgd, adam, lion, ...")
+    str | None,
+    typer.Option("--optimizer", "--opt", parser=checks.name, help="Optimizer: sgd, adam, lion, ..."),
 ]
 LrOpt = Annotated[
     float | None,
@@ -159,7 +177,8 @@ WeightDecayOpt = Annotated[
     float | None, typer.Option("--weight-decay", "--wd", parser=number(NON_NEGATIVE), help="Weight decay.")
 ]
 ScheduleOpt = Annotated[
-    str | None, typer.Option("--schedule", help="LR schedule: constant, cosine, wsd, ...")
+    str | None,
+    typer.Option("--schedule", parser=checks.name, help="LR schedule: constant, cosine, wsd, ..."),
 ]
 WarmupOpt = Annotated[
     int | None, typer.Option("--warmup-steps", parser=number(NON_NEGATIVE_INT), help="Linear warmup steps.")
@@ -196,6 +215,8 @@ LogOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--log",
+        parser=tracker,
+        metavar="tensorboard|mlflow",
         help="Also send the metrics to a tracker: tensorboard (event files in the run folder's tensorboard/) "
         "or mlflow (MLFLOW_TRACKING_URI, else ./mlflow.db); repeat for both. pip install 'optimlab[trackers]'.",
     ),

@@ -184,6 +184,15 @@ def test_a_decimal_comma_is_named_as_such(tmp_path):
         load_csv(write(tmp_path, "a;b;label\n1,5;2;0\n3;4;1\n"))
 
 
+def test_a_thousands_separator_is_named_as_such(tmp_path):
+    """A spreadsheet's grouped number, quoted: "1,000" was read as a decimal comma ('with a decimal point,
+    not a decimal comma'), the advice turning it into 1.000."""
+    with pytest.raises(InvalidValueError, match=r"'1,000' for feature 'a' in row 2 .*thousands separators"):
+        load_csv(write(tmp_path, 'a,b,label\n"1,000",2,0\n3,4,1\n'))
+    with pytest.raises(InvalidValueError, match=r"'-12,345.5' for feature 'b' .*thousands separators"):
+        load_csv(write(tmp_path, 'a,b,label\n1,"-12,345.5",0\n3,4,1\n'))
+
+
 def test_pandas_row_index_is_left_out_as_read_csv_index_col_reads_it(tmp_path):
     """``DataFrame.to_csv`` writes the index as a first column with an empty header (``Unnamed: 0`` once
     read back and saved again): row labels, not a feature, as ``read_csv(path, index_col=0)`` says."""

@@ -72,10 +72,19 @@ def _delimiter(text: str) -> str:
         return ","
 
 
+# 1,000 or 12,345,678.5: digits grouped by threes (spreadsheets' number format), quoted in a CSV
+_THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
+
+
 def _not_a_number(field: str, target_name: str | int) -> str:
     """Why a feature's field is not read, and how to fix it."""
     if field.strip() in MISSING:
         return "missing values are not filled; fill or drop them"
+    if _THOUSANDS.fullmatch(field.strip()):
+        return (
+            "without thousands separators (or a decimal comma): export the numbers plain, 1000 or 1.5, "
+            "with a decimal point"
+        )
     if _is_number(field.replace(",", ".", 1)):
         return "with a decimal point, not a decimal comma; replace the commas, or export with points"
     return (

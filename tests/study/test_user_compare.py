@@ -447,6 +447,17 @@ def test_outputs_the_loss_broadcasts_against_their_targets_are_refused_before_an
     )
     assert done.results[0].spec.metric == "val_loss"  # float targets (N,) are read as (N, 1): one each
 
+    class OwnLoss(Named):  # pairs (N, 1) with (N,) itself, as Hugging Face's regression head does
+        def forward(self, x, labels):
+            logits = self.linear(x)
+            return {"logits": logits, "loss": nn.functional.mse_loss(logits.squeeze(-1), labels)}
+
+    data = (DataLoader(items[:32], batch_size=8), DataLoader(items[32:], batch_size=8))
+    done = optimlab.compare(
+        ["sgd"], model=OwnLoss, data=data, budget=1, seeds=1, epochs=1, out=tmp_path / "o"
+    )
+    assert done.results[0].spec.recipe.training.loss == "model"
+
 
 class FixedRegressor(nn.Module):
     """Three outputs from fixed weights that training leaves as they are."""

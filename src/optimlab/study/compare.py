@@ -374,7 +374,10 @@ def check_trains(spec: StudySpec) -> None:
 def _check_paired(built: Any) -> None:
     """Refuse outputs that the loss compares with targets of another shape by broadcasting (a model's
     ``(N, 1)`` against labels ``(N,)``, under ``MSELoss``: ``(N, N)``, every output scored against every
-    target of its batch): every trial would train and score that, torch's warning aside."""
+    target of its batch): every trial would train and score that, torch's warning aside. A model's own
+    loss pairs them itself (Hugging Face's regression squeezes its logits) and is left to it."""
+    if built.loss_fn is None:
+        return
     import torch
 
     from optimlab.data.user_batches import UserBatches, broadcast_mix_up

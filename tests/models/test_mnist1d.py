@@ -12,8 +12,14 @@ def _layers(net, kind):
 
 
 def test_the_paper_models_have_the_papers_parameter_counts():
-    # Linear 40->10; MLP 40-100-100-10; CNN 1->25 (k5), 25->25 (k3) twice, Linear 125->10.
-    counts = {"mnist1d_baseline_logistic": 410, "mnist1d_baseline_mlp": 15210, "mnist1d_baseline_cnn": 5210}
+    # Linear 40->10; MLP 40-100-100-10; CNN 1->25 (k5), 25->25 (k3) twice, Linear 125->10; GRU: two
+    # directions of 3 gates x (6 x 1 + 6 x 6 + 6 + 6), then Linear 2 x 6 x 40 -> 10.
+    counts = {
+        "mnist1d_baseline_logistic": 410,
+        "mnist1d_baseline_mlp": 15210,
+        "mnist1d_baseline_cnn": 5210,
+        "mnist1d_baseline_gru": 2 * 3 * (6 + 36 + 6 + 6) + 480 * 10 + 10,
+    }
     for name, count in counts.items():
         net = optimlab.models.create(name, (40,), 10)
         assert sum(p.numel() for p in net.parameters()) == count
@@ -47,3 +53,15 @@ def test_logistic_regression_is_one_linear_layer_and_takes_an_init():
     (linear,) = _layers(net, nn.Linear)
     assert torch.count_nonzero(linear.weight) == 0
     torch.testing.assert_close(net(torch.randn(3, 40)), linear.bias.expand(3, 10))
+
+
+def test_gru_forward_is_the_authors_bidirectional_gru_and_linear_head():
+    """GRUBase of the authors' notebooks/models.py: values as (N, 40, 1) steps, a zero state, the
+    outputs of both directions at all 40 positions flattened into the head."""
+    net = optimlab.models.create("mnist1d_baseline_gru", (40,), 10)
+    (head,) = _layers(net, nn.Linear)
+    reference = nn.GRU(1, 6, batch_first=True, bidirectional=True)
+    reference.load_state_dict(_layers(net, nn.GRU)[0].state_dict())
+    x = torch.randn(5, 40)
+    states, _ = reference(x.view(5, 40, 1), torch.zeros(2, 5, 6))
+    torch.testing.assert_close(net(x), F.linear(states.reshape(5, -1), head.weight, head.bias))

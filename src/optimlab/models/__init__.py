@@ -3,7 +3,7 @@
 >>> import optimlab.models
 >>> net = optimlab.models.create("mlp", (64,), 10, depth=30, activation="tanh", init="xavier_normal")
 >>> sorted(optimlab.models.names())
-['cnn', 'mlp', 'mnist1d_baseline_cnn', 'mnist1d_baseline_logistic', 'mnist1d_baseline_mlp', 'parameter_vector', 'resnet', 'transformer']
+['cnn', 'mlp', 'mnist1d_baseline_cnn', 'mnist1d_baseline_gru', 'mnist1d_baseline_logistic', 'mnist1d_baseline_mlp', 'parameter_vector', 'resnet', 'transformer']
 
 Every factory is ``fn(input_shape, num_outputs, *, width, depth, activation, norm, init, dropout, ...)``
 with ``input_shape`` excluding the batch dimension; activation, norm and init are names, or mappings of a

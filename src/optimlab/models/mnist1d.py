@@ -1,20 +1,23 @@
-"""The baseline models of the MNIST-1D paper, by name: logistic regression, an MLP and a CNN.
+"""The baseline models of the MNIST-1D paper, by name: logistic regression, an MLP, a CNN and a GRU.
 
 Greydanus & Kobak, Scaling Down Deep Learning with MNIST-1D, 2020, https://arxiv.org/abs/2011.14439
-(README table: test accuracy 32% logistic regression, 68% MLP, 94% CNN). The architectures follow the
-description in the authors' repository (github.com/greydanus/mnist1d, ``notebooks/models.py``):
+(README table: test accuracy 32% logistic regression, 68% MLP, 94% CNN, 91% GRU). The architectures
+follow the description in the authors' repository (github.com/greydanus/mnist1d, ``notebooks/models.py``):
 
 * ``mnist1d_baseline_logistic``: one Linear layer from the 40 inputs to the 10 classes;
 * ``mnist1d_baseline_mlp``: 40 -> 100 -> 100 -> 10 with ReLUs, the second hidden layer added to its input
   (h2 = h1 + relu(W2 h1 + b2));
 * ``mnist1d_baseline_cnn``: three Conv1d layers of 25 channels with ReLUs, kernel 5 then 3 and 3, stride 2 and
-  padding 1 each (40 -> 19 -> 10 -> 5 positions), then a Linear layer over the flattened 25 x 5 features.
+  padding 1 each (40 -> 19 -> 10 -> 5 positions), then a Linear layer over the flattened 25 x 5 features;
+* ``mnist1d_baseline_gru``: a bidirectional GRU of 6 units reading one value per step from a zero state,
+  then a Linear layer over its outputs at all 40 positions (2 x 6 x 40 features); 5,134 parameters.
 
 PyTorch's default initialization, as the authors used; the paper's protocol (Adam, lr 1e-2, batches of
 100 in order, 6,000 steps, on the data set's own split) is recipe fields: see
 :mod:`optimlab.gallery.mnist1d_baselines`. Activation, norm and init are accepted like every
 architecture's (a norm after each hidden layer or convolution, none in the paper), and so are width,
-depth and dropout, whose defaults are the paper's.
+depth and dropout, whose defaults are the paper's; the GRU takes its width (units) and an init of its
+head (the GRU keeps PyTorch's, as :func:`optimlab.techniques.init.apply` leaves recurrent layers).
 
 >>> import torch, optimlab.models
 >>> optimlab.models.create("mnist1d_baseline_cnn", (40,), 10)(torch.randn(3, 40)).shape
@@ -30,7 +33,12 @@ from optimlab.models.layers import AsChannels, LayerTechniques, check_shapes
 from optimlab.registry import POSITIVE_INT, UNIT_OPEN, Capability, new_registry
 from optimlab.techniques.choice import Choice
 
-__all__ = ["mnist1d_baseline_cnn", "mnist1d_baseline_logistic", "mnist1d_baseline_mlp"]
+__all__ = [
+    "mnist1d_baseline_cnn",
+    "mnist1d_baseline_gru",
+    "mnist1d_baseline_logistic",
+    "mnist1d_baseline_mlp",
+]
 
 _REGISTRY = new_registry("model")
 PAPER = "Greydanus & Kobak 2020, Scaling Down Deep Learning with MNIST-1D, arXiv:2011.14439"
@@ -147,3 +155,35 @@ def mnist1d_baseline_cnn(
         channels = width
     layers += [nn.Flatten(), *techniques.dropout_layers(), nn.Linear(width * length, num_outputs)]
     return techniques.initialize(nn.Sequential(*layers))
+
+
+class BidirectionalGRU(nn.Module):
+    """One value of the sequence per step into a GRU read both ways from a zero state; logits =
+    head(its outputs at every position, flattened)."""
+
+    def __init__(self, length: int, width: int, outputs: int) -> None:
+        super().__init__()
+        self.gru = nn.GRU(1, width, batch_first=True, bidirectional=True)
+        self.head = nn.Linear(2 * width * length, outputs)
+
+    def forward(self, x: Tensor) -> Tensor:
+        states, _ = self.gru(x.reshape(x.shape[0], -1, 1))  # (N, T, 2 * width)
+        return self.head(states.flatten(1))
+
+
+@_REGISTRY.register(
+    "mnist1d_baseline_gru",
+    summary="MNIST-1D paper's GRU: bidirectional, 6 units, a Linear head over all 40 positions' outputs "
+    "(91% in the paper).",
+    paper=PAPER,
+    accepts={"width": POSITIVE_INT},
+    capabilities=(Capability.SEQUENCES,),
+)
+def mnist1d_baseline_gru(
+    input_shape: tuple[int, ...], num_outputs: int, *, width: int = 6, init: Choice = "default"
+) -> nn.Module:
+    """A bidirectional GRU of ``width`` units (the paper: 6) over the ``L`` values of a sequence, its
+    2 x width x L outputs read by a Linear head."""
+    (length,) = check_shapes("mnist1d_baseline_gru", input_shape, num_outputs, ndims=(1,))
+    techniques = LayerTechniques.resolve("identity", "none", init, 0.0)
+    return techniques.initialize(BidirectionalGRU(length, width, num_outputs))

@@ -164,3 +164,17 @@ def test_a_reference_line_far_from_the_curves_is_named_at_the_edge_not_drawn():
     axes = figure.axes[0]
     assert axes.get_ylim()[0] > 0.5 and len(axes.lines) == 2  # the curve and the target's line
     assert {t.get_text() for t in axes.texts} == {"chance 0.1 (below the axis)", "target 0.96"}
+
+
+@pytest.mark.parametrize("kind", ["lines", "intervals"])
+def test_a_legend_sits_beside_the_axes_within_the_figure(kind):
+    """matplotlib's 'best' place put compare's legend inside the axes, over the chance line's name."""
+    names = ["adam", "a-much-longer-method-name"]
+    if kind == "lines":
+        figure = figures.lines([1, 2, 3], {n: [0.2, 0.15, 0.1] for n in names}, levels={"chance 0.1": 0.1})
+    else:
+        figure = figures.intervals({"w": {n: (0.5, 0.4, 0.6) for n in names}})
+    renderer = figure.canvas.get_renderer()
+    axes = figure.axes[0]
+    legend, frame = axes.get_legend().get_window_extent(renderer), axes.get_window_extent(renderer)
+    assert legend.x0 >= frame.x1 and legend.x1 <= figure.bbox.x1  # beside the axes, not cut off

@@ -4,8 +4,8 @@ No pyplot and no global backend: each figure owns an Agg canvas, so drawing is t
 no display. :func:`to_svg` gives inline SVG for an HTML page, :func:`save` a PNG or SVG file.
 Figures are small multiples of one kind each; callers choose what to draw, this module how.
 
-One house style for every figure: axis labels with their units, a legend whenever there is more than
-one series, a log axis where the values span decades (:func:`spans_decades`) with plain tick labels
+One house style for every figure: axis labels with their units, a legend beside the axes whenever there
+is more than one series, a log axis where the values span decades (:func:`spans_decades`) with plain tick labels
 (``0.5``, not ``5x10^-1``), reference lines (chance, target) drawn and named where no curve passes,
 the spread over seeds shaded (and never below zero for a quantity that cannot be), titles wrapped to
 the figure's width, and sparse curves marked at each point. Series longer than :data:`MAX_POINTS` are
@@ -92,6 +92,14 @@ def new_figure(width: float = 7.0, height: float = 4.0, *, constrained: bool = T
 
 
 _PAD = 4 / 72  # inches between the outermost text and the figure's edge (constrained layout's default)
+_LEGEND_PAD = 0.6  # font sizes (of 8 points) between the axes and a legend beside them
+_LEGEND_GAP = _LEGEND_PAD * 8 / 72  # the same in inches
+
+
+def _legend(axes: Axes) -> None:
+    """A legend beside the axes, at their top right, never over a curve or a reference line's name
+    (inside them, matplotlib's 'best' place covered the chance line's name)."""
+    axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), borderaxespad=_LEGEND_PAD)
 
 
 def _place_axes(figure: Figure, axes: Axes) -> None:
@@ -152,6 +160,8 @@ def _place_axes(figure: Figure, axes: Axes) -> None:
         + (title + style["axes.titlepad"] / 72 if title else max((h for _, h in y_ticks), default=0.0) / 2)
     )
     right = _PAD + max((w for w, _ in x_ticks), default=0.0) / 2  # a label may be centred on the right edge
+    if (legend := axes.get_legend()) is not None:  # beside the axes (_legend): its width, and a gap
+        right = max(right, _PAD + legend.get_window_extent(renderer).width / figure.dpi + _LEGEND_GAP)
     width, height = figure.get_size_inches()
     figure.subplots_adjust(
         left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height
@@ -287,7 +297,7 @@ def lines(
     axes.set(title=_title(figure, title), xlabel=xlabel, ylabel=ylabel)
     axes.grid(alpha=0.3)
     if len(series) > 1:
-        axes.legend(fontsize=8)
+        _legend(axes)
     _place_axes(figure, axes)
     return figure
 
@@ -403,6 +413,6 @@ def intervals(
     axes.set(title=_title(figure, title), xlabel=xlabel, ylabel=ylabel)
     axes.grid(alpha=0.3)
     if len(arms) > 1:
-        axes.legend(fontsize=8)
+        _legend(axes)
     _place_axes(figure, axes)
     return figure

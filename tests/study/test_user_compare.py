@@ -447,7 +447,9 @@ def test_outputs_the_loss_broadcasts_against_their_targets_are_refused_before_an
     )
     assert done.results[0].spec.metric == "val_loss"  # float targets (N,) are read as (N, 1): one each
 
-    class OwnLoss(Named):  # pairs (N, 1) with (N,) itself, as Hugging Face's regression head does
+    # A model's own loss, or a function's, that pairs (N, 1) with (N,) itself (as Hugging Face's
+    # regression head does) trains.
+    class OwnLoss(Named):
         def forward(self, x, labels):
             logits = self.linear(x)
             return {"logits": logits, "loss": nn.functional.mse_loss(logits.squeeze(-1), labels)}
@@ -457,6 +459,10 @@ def test_outputs_the_loss_broadcasts_against_their_targets_are_refused_before_an
         ["sgd"], model=OwnLoss, data=data, budget=1, seeds=1, epochs=1, out=tmp_path / "o"
     )
     assert done.results[0].spec.recipe.training.loss == "model"
+    squeezed = lambda outputs, targets: nn.functional.mse_loss(outputs.squeeze(-1), targets)  # noqa: E731
+    optimlab.compare(
+        ["sgd"], model=Named, data=data, loss=squeezed, budget=1, seeds=1, epochs=1, out=tmp_path / "f"
+    )
 
 
 class FixedRegressor(nn.Module):

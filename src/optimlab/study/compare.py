@@ -374,15 +374,17 @@ def check_trains(spec: StudySpec) -> None:
 def _check_paired(built: Any) -> None:
     """Refuse outputs that the loss compares with targets of another shape by broadcasting (a model's
     ``(N, 1)`` against labels ``(N,)``, under ``MSELoss``: ``(N, N)``, every output scored against every
-    target of its batch): every trial would train and score that, torch's warning aside. A model's own
-    loss pairs them itself (Hugging Face's regression squeezes its logits) and is left to it."""
-    if built.loss_fn is None:
-        return
+    target of its batch): every trial would train and score that, torch's warning aside. Only torch's
+    elementwise losses are judged: a model's own loss (Hugging Face's regression squeezes its logits) or
+    a function of the user's may pair them itself."""
     import torch
 
     from optimlab.data.user_batches import UserBatches, broadcast_mix_up
     from optimlab.data.user_factory import BatchSplits
     from optimlab.train.evaluation import REGRESSION_LOSSES
+
+    if not isinstance(built.loss_fn, REGRESSION_LOSSES):
+        return
 
     train = built.splits.train
     if isinstance(built.splits, BatchSplits):
@@ -394,8 +396,7 @@ def _check_paired(built: Any) -> None:
     outputs, targets = out.prediction, out.target
     if not (isinstance(outputs, torch.Tensor) and isinstance(targets, torch.Tensor)):
         return
-    numbers = targets.is_floating_point() or isinstance(built.loss_fn, REGRESSION_LOSSES)
-    compared = broadcast_mix_up(tuple(outputs.shape), tuple(targets.shape)) if numbers else None
+    compared = broadcast_mix_up(tuple(outputs.shape), tuple(targets.shape))
     if compared is None:
         return
     fix = (

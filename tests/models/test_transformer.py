@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 import optimlab.models
-from optimlab.errors import InvalidValueError
+from optimlab.errors import InvalidValueError, UnknownNameError
 from optimlab.models.transformer import SelfAttention
 from optimlab.registry import get_registry
 
@@ -97,3 +97,10 @@ def test_heads_must_divide_the_width():
 def test_token_ids_need_a_one_dimensional_input_shape():
     with pytest.raises(InvalidValueError, match="input_shape of transformer"):
         optimlab.models.create("transformer", (16, 3), 2, vocab_size=10)
+
+
+def test_no_alias_calls_it_gpt():
+    """'gpt' named this encoder, which attends both ways and pools unless asked (causal, per_token): a
+    GPT is a causal language model (Radford et al. 2018)."""
+    with pytest.raises(UnknownNameError):
+        optimlab.models.create("gpt", (12,), 30)

@@ -132,7 +132,6 @@ class Transformer(nn.Module):
         "causal": (False, True),
         "per_token": (False, True),
     },
-    aliases=("gpt",),
     capabilities=(Capability.SEQUENCES, Capability.TOKENS),
 )
 def transformer(

@@ -21,7 +21,6 @@ import pytest
 import torch
 
 import optimlab.study.backends.local
-import optimlab.study.run
 from optimlab.study import run_study
 from optimlab.study.run import counted
 from optimlab.study.storage import JOURNAL_NAME, load_records, open_storage, optimlab_studies
@@ -77,10 +76,7 @@ def outcome(records):
     return {(r.study, r.key): (r.params, r.seed, r.value, r.metrics) for r in records}
 
 
-def test_a_study_killed_at_20_random_moments_resumes_each_time_to_the_same_trials(tmp_path, monkeypatch):
-    # A key whose process dies 3 times is given up (an out-of-memory trial must not loop forever);
-    # here the kills are the test's, not the trial's fault.
-    monkeypatch.setattr(optimlab.study.run, "MAX_INTERRUPTIONS", 100)
+def test_a_study_killed_at_20_random_moments_resumes_each_time_to_the_same_trials(tmp_path):
     reference = run_study(SPEC, tmp_path / "reference")  # first: the children fork with imports done
     rng = random.Random(7)
     killed = tmp_path / "killed"
@@ -106,30 +102,46 @@ def test_a_study_killed_at_20_random_moments_resumes_each_time_to_the_same_trial
     assert len(plain.get_all_studies()) == 2  # Optuna itself reads the repaired journal
 
 
-def test_a_tpe_study_killed_in_a_trial_resumes_to_the_values_an_uninterrupted_one_draws(tmp_path):
-    """TPE's seed counted the interrupted trial as finished, and the key run again ran after the keys
-    planned behind it: a TPE study killed in its third trial resumed with other learning rates."""
-    spec = tiny(optimizers=("sgd",), protocol="tpe", budget=4, seeds=1)
-    killed = tmp_path / "killed"
+def killed_in(spec, folder, key: str) -> None:
+    """Run (or resume) ``spec`` at ``folder`` in a forked child killed (SIGKILL) in the trial of ``key``,
+    after it was taken and claimed."""
     pid = os.fork()
-    if pid == 0:  # the child: killed in the trial of tune/2, after it was taken and claimed
+    if pid == 0:  # the child: never returns into pytest
         real = optimlab.study.backends.local.run_trial
 
         def dying(study, trial, spec, method):
-            if trial.user_attrs["key"] == "tune/2":
+            if trial.user_attrs["key"] == key:
                 os.kill(os.getpid(), signal.SIGKILL)
             real(study, trial, spec, method)
 
         optimlab.study.backends.local.run_trial = dying
         try:
-            run_study(spec, killed)
+            run_study(spec, folder, resume=bool(optimlab_studies(open_storage(folder), spec.name)))
         finally:
             os._exit(1)
     _, status = os.waitpid(pid, 0)
     assert os.WIFSIGNALED(status)
-    resumed = run_study(spec, killed, resume=True)
+
+
+def test_a_tpe_study_killed_in_a_trial_resumes_to_the_values_an_uninterrupted_one_draws(tmp_path):
+    """TPE's seed counted the interrupted trial as finished, and the key run again ran after the keys
+    planned behind it: a TPE study killed in its third trial resumed with other learning rates."""
+    spec = tiny(optimizers=("sgd",), protocol="tpe", budget=4, seeds=1)
+    killed_in(spec, tmp_path / "killed", "tune/2")
+    resumed = run_study(spec, tmp_path / "killed", resume=True)
     reference = run_study(spec, tmp_path / "reference")
     assert len(reference.records) == 5 and outcome(resumed.records) == outcome(reference.records)
+
+
+def test_a_key_killed_in_three_runs_runs_again_when_resumed(tmp_path):
+    """A key interrupted three times over all runs was given up for good: a bench killed three times (by the
+    user) in the same batch of trials resumed, ended with exit 0 and reported the method without them."""
+    spec = tiny(budget=2, seeds=1)
+    for _ in range(3):
+        killed_in(spec, tmp_path / "killed", "tune/0")
+    resumed = run_study(spec, tmp_path / "killed", resume=True)
+    reference = run_study(spec, tmp_path / "reference")
+    assert len(reference.records) == 3 and outcome(resumed.records) == outcome(reference.records)
 
 
 @pytest.fixture(autouse=True)

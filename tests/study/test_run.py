@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 
 import optuna
 import pytest
@@ -146,10 +147,10 @@ def test_a_key_two_drivers_planned_at_once_trains_once(tmp_path, monkeypatch):
 
     spec = tiny(budget=2, seeds=1)
     storage = open_studies(spec, tmp_path)
-    optimlab.study.run._enqueue_missing(storage, spec, TUNE)
+    optimlab.study.run._enqueue_missing(storage, spec, TUNE, Counter())
     with monkeypatch.context() as patched:  # the second driver read the storage before the first wrote
         patched.setattr(optimlab.study.run, "load_records", lambda storage, names: [])
-        optimlab.study.run._enqueue_missing(storage, spec, TUNE)
+        optimlab.study.run._enqueue_missing(storage, spec, TUNE, Counter())
     result = run_study(spec, tmp_path, resume=True)
     raw = load_records(open_storage(tmp_path), ["t/adam"])
     assert sorted((r.key, r.status) for r in raw) == [

@@ -48,7 +48,7 @@ __all__ = [
     "stored_spec",
 ]
 
-MAX_INTERRUPTIONS = 3  # a key whose process dies this often (out of memory?) is given up, not retried forever
+MAX_INTERRUPTIONS = 3  # a key whose process dies this often in one run (out of memory?) is given up
 
 
 @dataclasses.dataclass
@@ -167,19 +167,25 @@ def _plan(spec: StudySpec, method: Method, phase: str, records: Sequence[TrialRe
     return [] if best is None else spec.seed_plan(best.params)
 
 
-def _enqueue_missing(storage: BaseStorage, spec: StudySpec, phase: str) -> None:
-    """Enqueue each planned key of ``phase`` that has no waiting, running or finished trial."""
+def _interruptions(records: Sequence[TrialRecord]) -> Counter[tuple[str, str]]:
+    """How many times each (study, key) was interrupted."""
+    return Counter((r.study, r.key) for r in records if r.status == INTERRUPTED)
+
+
+def _enqueue_missing(
+    storage: BaseStorage, spec: StudySpec, phase: str, earlier: Counter[tuple[str, str]]
+) -> None:
+    """Enqueue each planned key of ``phase`` that has no waiting, running or finished trial, unless its
+    process died :data:`MAX_INTERRUPTIONS` times in this run (beyond the ``earlier`` runs' interruptions:
+    those were the user's kills and Ctrl-Cs as often as a trial's fault, and a resume retries them)."""
     for method in spec.methods:
         name = spec.study_name(method)
         records = load_records(storage, [name])
         present = {r.key for r in records if r.finished or r.state in ("waiting", "running")}
-        interruptions: dict[str, int] = {}
-        for r in records:
-            if r.status == INTERRUPTED:
-                interruptions[r.key] = interruptions.get(r.key, 0) + 1
+        interruptions = _interruptions(records) - earlier
         study = optuna.load_study(study_name=name, storage=storage)
         for planned in _plan(spec, method, phase, records):
-            if planned.key in present or interruptions.get(planned.key, 0) >= MAX_INTERRUPTIONS:
+            if planned.key in present or interruptions[(name, planned.key)] >= MAX_INTERRUPTIONS:
                 continue
             study.enqueue_trial(
                 dict(planned.params or {}),
@@ -236,10 +242,12 @@ def run_study(
         if on_progress is not None:
             on_progress(load_records(storage, names))
 
+    poll()  # reclaims what a killed run left running, before planning
+    earlier = _interruptions(load_records(storage, names))
     for phase in (TUNE, SEEDS):
         for _ in range(MAX_INTERRUPTIONS + 1):
-            poll()  # reclaims what a killed run left running, before planning
-            _enqueue_missing(storage, spec, phase)
+            poll()
+            _enqueue_missing(storage, spec, phase, earlier)
             if not _pending(storage, names):
                 break
             elsewhere = execute(backend, storage, location, targets, options, poll)

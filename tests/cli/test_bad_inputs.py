@@ -316,6 +316,13 @@ CASES: list[tuple[str, list[str], str]] = [
         "--warmup-steps",
     ),
     ("schedule none named", ["plot-schedule"], "SCHEDULE"),
+    (
+        "schedule option none takes",
+        ["plot-schedule", "cosine", "wsd", "--option", "gama=2"],
+        "(for --option)",
+    ),
+    ("schedule option out of range", ["plot-schedule", "cosine", "--option", "final=2"], "'--option'"),
+    ("schedule option without a name", ["plot-schedule", "cosine", "--option", "=2"], "--option '=2'"),
     # --- report: its page (was an OSError's bare "File exists"/"Is a directory", or a page in r.txt)
     ("report out not writable", ["report", "RUN", "--out", "/proc/r.html"], "--out"),
     ("report out is a folder", ["report", "RUN", "--out", "EMPTY_DIR"], "--out"),

@@ -96,6 +96,15 @@ def test_plot_schedule_reads_an_exponent_without_a_dot_as_a_number(cli, tmp_path
     assert code == 0, err
 
 
+def test_plot_schedule_gives_each_option_to_the_schedules_that_take_it(cli, tmp_path):
+    """cosine wsd --option decay_fraction=0.5 was refused as cosine's unknown hyperparameter, so two
+    schedules could be drawn side by side only at their defaults."""
+    path = tmp_path / "s.svg"
+    code, _, err = cli("plot-schedule", "cosine", "wsd", "--option", "decay_fraction=0.5", "--out", str(path))
+    assert code == 0, err
+    assert path.is_file()
+
+
 def test_train_on_a_pandas_csv_says_the_target_it_took_and_records_it(cli, tmp_path):
     """--target by header on a file df.to_csv wrote: one line on stderr says what was read (the index
     left out), stdout stays one JSON document, and the recipe keeps the target for resume and report."""

@@ -10,8 +10,8 @@ import typer
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
 from optimlab.cli._output import Output
-from optimlab.errors import OptimlabError
-from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT
+from optimlab.errors import OptimlabError, UnknownNameError
+from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, get_registry, normalize_name
 
 EXAMPLES = """Examples:
   optimlab plot-schedule cosine --steps 1000 --warmup-steps 100
@@ -25,11 +25,11 @@ def _parse_option(text: str) -> tuple[str, object]:
 
     from optimlab.recipe import load_yaml
 
-    if "=" not in text:
+    key, equals, value = text.partition("=")
+    if not equals or not key.strip():
         raise OptimlabError(f"invalid --option {text!r}: write NAME=VALUE, e.g. gamma=0.5")
-    key, value = text.split("=", 1)
     try:
-        return key.strip(), load_yaml(value)
+        return normalize_name(key), load_yaml(value)
     except yaml.YAMLError:
         raise OptimlabError(f"invalid --option {text!r}: the value is not a number, word or list") from None
 
@@ -64,9 +64,22 @@ def plot_schedule(
         check_name("schedule", name, "SCHEDULE")
         check_warmup(name, steps, warmup_steps, "--warmup-steps")
     options = dict(_parse_option(text) for text in option or [])
-
-    schedules = {
-        name: create(name, total_steps=steps, warmup_steps=warmup_steps, **options) for name in names
-    }
+    takes = {name: get_registry("schedule").get(name).hyperparameter_names for name in names}
+    for key in options:
+        if not any(key in keys for keys in takes.values()):
+            accepted = {k for keys in takes.values() for k in keys}
+            raise UnknownNameError(f"hyperparameter (for --option) of {', '.join(names)}", key, accepted)
+    try:  # each option goes to the schedules that take it: cosine wsd --option decay_fraction=0.5
+        schedules = {
+            name: create(
+                name,
+                total_steps=steps,
+                warmup_steps=warmup_steps,
+                **{k: v for k, v in options.items() if k in takes[name]},
+            )
+            for name in names
+        }
+    except OptimlabError as error:
+        raise typer.BadParameter(str(error), param_hint="'--option'") from None
     path = plot(schedules, steps, out_path, base_lr=lr)
     Output(fmt).result(f"wrote {path}", {"path": str(path)})

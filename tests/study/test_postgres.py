@@ -7,8 +7,10 @@ import sys
 import optuna
 import pytest
 
+from optimlab.errors import OptimlabError
 from optimlab.study import StudySpec, methods_from, run_study
 from optimlab.study.backends import BackendOptions
+from optimlab.study.storage import open_storage
 from optimlab.workloads import get_workload
 
 
@@ -56,8 +58,6 @@ def test_a_postgresql_url_without_a_driver_opens_with_the_installed_one(postgres
     """``postgresql://`` as --help and the README write it: SQLAlchemy 2.1 reads it as psycopg (3),
     while optimlab[postgres] installs psycopg2; opening it failed ('needs a database driver ... pip
     install optimlab[postgres]', the extra already installed)."""
-    from optimlab.study.storage import open_storage
-
     plain = postgres_url.replace("postgresql+psycopg2://", "postgresql://")
     optuna.create_study(storage=open_storage(plain), study_name="plain-url")
     assert "plain-url" in [s.study_name for s in optuna.get_all_study_summaries(postgres_url)]
@@ -100,3 +100,32 @@ def test_the_commands_never_show_the_password_of_a_storage_url(postgres_url, cap
     shown = capsys.readouterr()
     assert done.value.code == 0 and "s3cret" not in shown.out + shown.err
     assert "storage: postgresql+psycopg2://optimlab:***@" in shown.out
+
+
+def test_tables_set_up_by_another_optuna_are_refused_in_one_line_naming_the_upgrade(postgres_url):
+    """Tables of an older Optuna schema (alembic's revision) raised Optuna's RuntimeError: a traceback,
+    exit 1, from optimlab worker, report and compare."""
+    import sqlalchemy
+
+    from optimlab.cli.app import main
+
+    engine = sqlalchemy.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(sqlalchemy.text("CREATE DATABASE older_schema"))
+    engine.dispose()
+    url = postgres_url.rsplit("/", 1)[0] + "/older_schema"
+    optuna.storages.RDBStorage(url).engine.dispose()  # today's tables, then stamped as Optuna 3.0's
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text("UPDATE alembic_version SET version_num = 'v3.0.0.a'"))
+    engine.dispose()
+    with pytest.raises(OptimlabError) as refused:
+        open_storage(url)
+    assert str(refused.value) == (
+        f"cannot open storage {url!r}: The runtime optuna version {optuna.__version__} is no longer compatible "
+        f"with the table schema (set up by optuna {optuna.__version__}). Please execute `$ optuna storage "
+        f"upgrade --storage {url!r}` for upgrading the storage."
+    )
+    with pytest.raises(SystemExit) as done:
+        main(["worker", url])
+    assert done.value.code == 2

@@ -179,6 +179,11 @@ def _open_rdb(url: str) -> BaseStorage:
     except sqlalchemy.exc.SQLAlchemyError as error:
         cause = str(getattr(error, "orig", None) or error).splitlines()[0]
         raise OptimlabError(f"cannot open storage {_shown(url)!r}: {cause}") from None
+    except RuntimeError as error:  # tables set up by another Optuna: its message says what to run
+        if "table schema" not in str(error):
+            raise
+        cause = str(error).replace("$STORAGE_URL", repr(_shown(url)))
+        raise OptimlabError(f"cannot open storage {_shown(url)!r}: {cause}") from None
     # Optuna wraps an RDB storage in a cache inside every Study; wrap it once here, so that the
     # trials taken through this storage and the studies loaded over it share that one cache.
     return optuna.storages.get_storage(rdb)

@@ -198,3 +198,13 @@ def test_one_seed_has_no_interval_and_no_standard_deviation_and_says_so(tmp_path
     for row in board.records():
         assert row["std"] == "" and row["test_accuracy mean [95% CI]"].endswith(" (one seed: no interval)")
     assert any(p.startswith("Ranking: ") and "untested" in p for p in reader.paragraphs)
+
+
+def test_a_method_whose_every_trial_failed_says_so_in_the_sensitivity_legend(tmp_path):
+    """sgd's three trials all diverged: the legend named 'sgd' beside no point at all."""
+    from optimlab.study.report import sensitivity_figure
+
+    records = [record("sgd", f"tune/{i}", state="fail", lr=lr) for i, lr in enumerate((10.0, 100.0))]
+    records += [record("adam", "tune/0", 0.9, lr=1e-3), record("adam", "tune/1", 0.8, lr=1e-2)]
+    axes = sensitivity_figure(StudyResult(SPEC, str(tmp_path), records)).axes[0]
+    assert [t.get_text() for t in axes.get_legend().get_texts()] == ["sgd (every trial failed)", "adam"]

@@ -151,13 +151,19 @@ def curves_figure(result: StudyResult, chance: Mapping[str, float] | None = None
 def sensitivity_figure(result: StudyResult, field: str = _LR) -> Figure:
     """The tuned metric against ``field`` in tuning, one line per method (a NaN, a failed trial: a gap)."""
     points = {m.name: sensitivity(result.records, m.name, field) for m in result.spec.methods}
-    points = {name: p for name, p in points.items() if p}
+    # a method whose every trial failed has no point: its legend entry says so, not an empty line
+    label = {
+        n: n if any(math.isfinite(y) for _, y in p) else f"{n} (every trial failed)"
+        for n, p in points.items()
+    }
+    points = {label[n]: p for n, p in points.items() if p}
+    colours = method_colours(result.spec)
     return figures.lines(
         {n: [x for x, _ in p] for n, p in points.items()},
         {n: [y for _, y in p] for n, p in points.items()},
         log_x=True,
         points=True,
-        colours=method_colours(result.spec),
+        colours={label[n]: c for n, c in colours.items() if n in label},
         xlabel="learning rate" if field == _LR else field,
         ylabel=axis_label(result.spec.metric),
         title=f"{result.spec.name}: tuning, {result.spec.metric} against {'the learning rate' if field == _LR else field}",

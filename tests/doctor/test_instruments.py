@@ -269,3 +269,26 @@ def test_a_model_without_trainable_parameters_is_rejected():
     model = nn.Sequential(nn.ReLU())
     with pytest.raises(InvalidValueError, match="trainable parameters"):
         Instruments(model, torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1))
+
+
+def test_the_decays_pull_is_its_step_against_the_rest_of_the_update():
+    """AdamW takes lr wd w off the weights beside Adam's step: the pull on each detailed step is
+    |lr wd w| / |(w_before - w_after) - lr wd w_before| per layer, as computed from the weights by hand."""
+    x, y = standardized()
+    model = mlp()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=2.0)
+    instruments = Instruments(model, optimizer)
+    before: dict[int, list[torch.Tensor]] = {}
+    stats = manual_steps(model, optimizer, x[:64], y[:64], 3, instruments,
+                         lambda step: before.__setitem__(step, [p.detach().clone() for p in model.parameters()]))  # fmt: skip
+    steps, pulls = stats.decay_pulls()
+    assert steps == [1, 2, 3] and stats.weight_decays == [2.0] * 6
+    for row, step in zip(pulls, steps, strict=True):
+        after = [p.detach() for p in model.parameters()] if step == 3 else before[step + 1]
+        for layer, (w, b) in enumerate(zip(before[step][::2], before[step][1::2], strict=True)):
+            wa, ba = after[2 * layer], after[2 * layer + 1]
+            decay = 1e-2 * 2.0 * torch.cat([w.flatten(), b.flatten()])
+            update = torch.cat([(w - wa).flatten(), (b - ba).flatten()])
+            assert row[layer].item() == pytest.approx(
+                (decay.norm() / (update - decay).norm()).item(), rel=1e-4
+            )

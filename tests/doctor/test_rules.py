@@ -29,6 +29,7 @@ from doctor.setups import (
     pixels,
     regression,
     regression_in_thousands,
+    rows_as_sequences,
     shuffled_labels,
     signed_halves,
     sorted_by_label,
@@ -159,6 +160,7 @@ def check_weight_decay(f: Finding) -> None:
     hidden = [e["weight_norm_ratio"][name] for name in ("0", "2")]
     assert all(e["decay_alone"] < r < 0.8 for r in hidden) and e["loss_end"] > 0.3
     assert f.recipe_changes == {"optimizer.weight_decay": e["weight_decay"] / 100}
+    assert all(e["decay_pull"][name] > 0.4 for name in ("0", "2"))  # healthy setups: 0.002-0.23
 
 
 def check_batch_norm_batch(f: Finding) -> None:
@@ -905,3 +907,18 @@ def test_targets_out_of_the_outputs_or_the_losss_range_are_named_and_others_not(
                          lr_find=False)  # fmt: skip
     found = {f.rule for f in diagnosis.findings} & {"output_range", "targets_for_loss"}
     assert found == ({rule} if rule else set()), diagnosis.findings
+
+
+@pytest.mark.parametrize("weight_decay", [0.1, 10.0])
+def test_weight_decay_on_a_recurrent_layer_is_read_from_its_weights(weight_decay):
+    """An LSTM's weights are no Linear/Conv layer's: the rule read only its head (0.83x, under half
+    the weights), and AdamW's wd 10 (loss 2.3 to 1.1, against 0.16 at wd 0.1) went unreported."""
+    model = LastStepClassifier(nn.LSTM, 8, 64, 10)
+    optimizer = torch.optim.AdamW(model.parameters(), 3e-3, weight_decay=weight_decay)
+    diagnosis = diagnose(
+        model, rows_as_sequences(), nn.CrossEntropyLoss(), optimizer, steps=150, lr_find=False
+    )
+    found = [f for f in diagnosis.findings if f.rule == "weight_decay_too_high"]
+    assert bool(found) is (weight_decay == 10.0), diagnosis.findings
+    if found:
+        assert found[0].evidence["weight_norm_ratio"]["rnn"] < 0.8 and "rnn (LSTM)" in found[0].explanation

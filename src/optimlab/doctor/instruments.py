@@ -105,6 +105,9 @@ INSTRUMENTS: tuple[Instrument, ...] = (
         "a forward hook per layer; per-feature min/max/moments at the first Linear/Conv or recurrent layer",
     ),
     Instrument(
+        "update_dots", "detailed steps", "one dot product a parameter: the update against the weights"
+    ),
+    Instrument(
         "batch_norm_rows", "detailed steps", "a forward pre-hook per batch norm reading its input's length"
     ),
     Instrument(
@@ -292,6 +295,9 @@ class RunStatistics:
         default_factory=dict
     )  # step -> per parameter, before it
     update_norms: dict[int, Tensor] = dataclasses.field(default_factory=dict)
+    # step -> per parameter, <w_before - w_after, w_before>: how far the update points toward 0, from
+    # which the weight_decay_too_high rule separates the decay from the rest of the step.
+    update_dots: dict[int, Tensor] = dataclasses.field(default_factory=dict)
     outputs: dict[str, dict[int, OutputStats]] = dataclasses.field(default_factory=dict)  # module -> step
     activations: dict[str, str] = dataclasses.field(default_factory=dict)  # activation module -> name
     forward_order: list[str] = dataclasses.field(default_factory=list)  # hooked modules, as they ran
@@ -358,6 +364,25 @@ class RunStatistics:
         updates = self._per_layer(torch.stack([self.update_norms[s] for s in steps]))
         weights = self._per_layer(torch.stack([self.weight_norms[s] for s in steps]))
         return steps, updates / weights.clamp_min(1e-30)
+
+    def decay_pulls(self) -> tuple[list[int], Tensor]:
+        """Detailed steps, and the (steps, layers) ratio |lr wd w| / |u - lr wd w| of the weight decay
+        to the rest of the step u = w_before - w_after, whatever moved it (Adam's direction, the
+        gradient): |u - c w|^2 = |u|^2 - 2 c <u, w> + c^2 |w|^2 with c = lr wd. Exact for decoupled
+        decay (Loshchilov & Hutter 2019) and for SGD's L2 without momentum; momentum spreads the decay
+        over later steps. The lr is the first param group's."""
+        steps = sorted(set(self.update_dots) & set(self.update_norms) & set(self.weight_norms))
+        if not steps or not self.weight_decays:
+            return [], torch.zeros(0, len(self.layers), dtype=torch.float64)
+        lr_at = dict(zip(self.steps, self.lrs, strict=True))
+        c = torch.tensor([[lr_at.get(s, math.nan)] for s in steps], dtype=torch.float64) * torch.tensor(
+            self.weight_decays, dtype=torch.float64
+        )
+        weights = torch.stack([self.weight_norms[s] for s in steps]).double()
+        update = torch.stack([self.update_norms[s] for s in steps]).double()
+        dots = torch.stack([self.update_dots[s] for s in steps])
+        rest = (update.square() - 2 * c * dots + (c * weights).square()).clamp_min(0).sqrt()
+        return steps, self._per_layer(c * weights) / self._per_layer(rest).clamp_min(1e-30)
 
     def layer_index(self, name: str) -> int:
         return next(i for i, layer in enumerate(self.layers) if layer.name == name)
@@ -750,8 +775,13 @@ class Instruments:
         if self._weights_before is not None:
             before, self._weights_before = self._weights_before, None
             stats.weight_norms[step] = torch.stack(torch._foreach_norm(before)).cpu()
-            torch._foreach_sub_(before, [p.detach() for p in self._params])  # in place: minus the update
-            stats.update_norms[step] = torch.stack(torch._foreach_norm(before)).cpu()
+            after = [p.detach() for p in self._params]
+            torch._foreach_sub_(before, after)  # in place: minus the update
+            norms = torch.stack(torch._foreach_norm(before))
+            stats.update_norms[step] = norms.cpu()
+            # <w - w', w> = <w - w', w'> + |w - w'|^2: one dot a parameter, the weights before being gone
+            dots = torch.stack([_inner(d, w) for d, w in zip(before, after, strict=True)])
+            stats.update_dots[step] = (dots.double() + norms.double().square()).cpu()
         if not self._order_known and stats.forward_order:
             self._order_known = True
             self._first_readers.clear()
@@ -826,6 +856,16 @@ def _weight_decays(optimizer: torch.optim.Optimizer, params: list[nn.Parameter])
         number = float(decay) if isinstance(decay, (int, float)) and not isinstance(decay, bool) else 0.0
         by_param.update((id(p), number) for p in group["params"])
     return [by_param.get(id(p), 0.0) for p in params]
+
+
+def _inner(a: Tensor, b: Tensor) -> Tensor:
+    """The real inner product of two tensors of one shape (torch.dot takes float32 and float64 only)."""
+    a, b = a.reshape(-1), b.reshape(-1)
+    if a.is_complex():
+        return torch.vdot(a, b).real
+    if a.dtype not in (torch.float32, torch.float64):
+        a, b = a.float(), b.float()
+    return torch.dot(a, b)
 
 
 def _norms(tensors: Iterable[Tensor]) -> Tensor:

@@ -317,3 +317,14 @@ def test_a_batch_norm_frozen_in_a_training_model_is_examined_frozen(frozen):
     modes.clear()
     diagnose(model.eval(), (x, y), nn.CrossEntropyLoss(), optimizer, steps=5, lr_find=False)
     assert set(modes) == {(True, True)} and not model.training
+
+
+def test_validation_data_it_cannot_read_are_named_val_data():
+    """diagnose(..., val_data=(x[:0], y[:0])) was refused as 'data', the training argument, which was fine."""
+    from optimlab.errors import InvalidValueError
+
+    x, y = torch.randn(40, 3), torch.arange(40) % 2
+    with pytest.raises(InvalidValueError, match="no rows' for val_data"):
+        optimlab.doctor.diagnose(
+            nn.Linear(3, 2), (x, y), nn.CrossEntropyLoss(), val_data=(x[:0], y[:0]), steps=5
+        )

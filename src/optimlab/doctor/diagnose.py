@@ -219,7 +219,18 @@ def diagnose(
     batches = UserBatches(data, loss_fn, compute_loss=compute_loss, batch_size=batch_size, seed=seed)
     lr_range = None
     if lr_find:
-        held_out = val_data if val_data is not None else _held_out(data, next(model.parameters()).device)
+        held_out = (
+            UserBatches(
+                val_data,
+                loss_fn,
+                compute_loss=compute_loss,
+                batch_size=batch_size,
+                shuffle=False,
+                field="val_data",
+            )
+            if val_data is not None
+            else _held_out(data, next(model.parameters()).device)
+        )
         lr_range = find_lr(
             model,
             None,

@@ -207,6 +207,7 @@ def find_lr(
             compute_loss=train._custom_loss,  # the training data's loss, however it was given
             batch_size=train.batch_size,
             shuffle=False,
+            field="held_out",
         )
     first, by_row = _first_held_out_batch(model, optimizer, held_out)
     if held_out.loss_fn is not None and (mix_up := _broadcast(first)) is not None:

@@ -459,3 +459,18 @@ def test_where_a_diverged_loss_stops_being_finite_is_drawn(tmp_path):
     (s0, x0), (s1, x1) = sorted(ticks.items())[:2]
     at = float(re.match(r"M([-\d.]+)", stop.get("d")).group(1))
     assert at == pytest.approx(x0 + (91 - s0) * (x1 - x0) / (s1 - s0), abs=0.3) and at > last[0]
+
+
+def test_runs_overlaid_on_other_data_are_said_to_be_no_like_for_like(tmp_path, page_reader):
+    """Runs on digits, a regression CSV and wine were said to differ in training.epochs only."""
+    folders = [fake_run(tmp_path / name) for name in ("digits", "wine")]
+    for folder, data in zip(folders, ("digits", "wine"), strict=True):
+        Recipe.from_dict({"data": {"name": data}}).save(folder / "recipe.yaml")
+    said = [
+        p
+        for p in page_reader(run_page([read_run(f) for f in folders]).render()).paragraphs
+        if p.startswith("Not like for like")
+    ]
+    assert said == [
+        "Not like for like: the runs differ in data.name (digits, wine). A difference in their results may come from these."
+    ]

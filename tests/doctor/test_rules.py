@@ -160,7 +160,7 @@ def check_weight_decay(f: Finding) -> None:
     hidden = [e["weight_norm_ratio"][name] for name in ("0", "2")]
     assert all(e["decay_alone"] < r < 0.8 for r in hidden) and e["loss_end"] > 0.3
     assert f.recipe_changes == {"optimizer.weight_decay": e["weight_decay"] / 100}
-    assert all(e["decay_pull"][name] > 0.4 for name in ("0", "2"))  # healthy setups: 0.002-0.23
+    assert all(e["decay_pull"][name] > 0.4 for name in ("0", "2"))  # healthy setups: 0.002-0.29
 
 
 def check_batch_norm_batch(f: Finding) -> None:

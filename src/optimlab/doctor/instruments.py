@@ -105,7 +105,9 @@ INSTRUMENTS: tuple[Instrument, ...] = (
         "a forward hook per layer; per-feature min/max/moments at the first Linear/Conv or recurrent layer",
     ),
     Instrument(
-        "update_dots", "detailed steps", "one dot product a parameter: the update against the weights"
+        "update_dots",
+        "detailed steps",
+        "one foreach norm of the weights after the step: the update against them",
     ),
     Instrument(
         "batch_norm_rows", "detailed steps", "a forward pre-hook per batch norm reading its input's length"
@@ -777,11 +779,12 @@ class Instruments:
             stats.weight_norms[step] = torch.stack(torch._foreach_norm(before)).cpu()
             after = [p.detach() for p in self._params]
             torch._foreach_sub_(before, after)  # in place: minus the update
-            norms = torch.stack(torch._foreach_norm(before))
-            stats.update_norms[step] = norms.cpu()
-            # <w - w', w> = <w - w', w'> + |w - w'|^2: one dot a parameter, the weights before being gone
-            dots = torch.stack([_inner(d, w) for d, w in zip(before, after, strict=True)])
-            stats.update_dots[step] = (dots.double() + norms.double().square()).cpu()
+            stats.update_norms[step] = torch.stack(torch._foreach_norm(before)).cpu()
+            # <w - w', w> = (|w|^2 + |w - w'|^2 - |w'|^2) / 2, the weights before being gone: one more
+            # foreach norm (16 us on the digits MLP, against 73 us for a torch.dot a parameter)
+            now = torch.stack(torch._foreach_norm(after)).cpu()
+            squares = [n.double().square() for n in (stats.weight_norms[step], stats.update_norms[step], now)]
+            stats.update_dots[step] = (squares[0] + squares[1] - squares[2]) / 2
         if not self._order_known and stats.forward_order:
             self._order_known = True
             self._first_readers.clear()
@@ -856,16 +859,6 @@ def _weight_decays(optimizer: torch.optim.Optimizer, params: list[nn.Parameter])
         number = float(decay) if isinstance(decay, (int, float)) and not isinstance(decay, bool) else 0.0
         by_param.update((id(p), number) for p in group["params"])
     return [by_param.get(id(p), 0.0) for p in params]
-
-
-def _inner(a: Tensor, b: Tensor) -> Tensor:
-    """The real inner product of two tensors of one shape (torch.dot takes float32 and float64 only)."""
-    a, b = a.reshape(-1), b.reshape(-1)
-    if a.is_complex():
-        return torch.vdot(a, b).real
-    if a.dtype not in (torch.float32, torch.float64):
-        a, b = a.float(), b.float()
-    return torch.dot(a, b)
 
 
 def _norms(tensors: Iterable[Tensor]) -> Tensor:

@@ -124,7 +124,7 @@ def weight_decay_too_high(
     decay; 0.04-0.06 under Adam's L2, which normalizes it); an LSTM and a Transformer of std 0.02
     under AdamW with wd 10 shrink to 0.75-0.83x and 0.23-0.5x (digits' rows). AdamW 1e-3 to 1e-2 with
     wd 0.01-1 and SGD with wd 5e-4 (momentum or not, batch norm or not, a conv net) grow theirs to
-    1.0-2.3x, the decay's pull 0.002-0.23. The pull alone is no trigger: weights drawn N(0, 1) under
+    1.0-2.3x, the decay's pull 0.002-0.29. The pull alone is no trigger: weights drawn N(0, 1) under
     AdamW 1e-2 with wd 0.1 get one of 0.9, the decay trimming an init too large.
     """
     decays = stats.weight_decays

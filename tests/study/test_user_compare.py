@@ -228,6 +228,11 @@ BAD_INPUTS = [
     ),
     ({"target": "0.9"}, "'0.9' for target: accepted a finite number"),  # was a TypeError of '>='
     ({"target": float("nan")}, "nan for target: accepted a finite number"),  # was 'cannot resume'
+    ({"recipe": {"training.batchsize": 8}}, "for recipe: accepted .*unknown field 'batchsize'. Did you mean"),
+    (
+        {"recipe": ["training.batch_size", 8]},
+        "'a list of 2 \\(str, int\\)' for recipe: accepted dotted fields",
+    ),
     ({"members": 4}, "4 for members: accepted only with backend='batched', not 'local'"),  # was unused
     ({"seeds": 0}, "0 for seeds: accepted an integer in \\[1, inf\\)"),
     ({"seeds": 2.0}, "2.0 for seeds: accepted an integer in \\[1, inf\\)"),
@@ -267,7 +272,9 @@ def test_bad_input_is_one_optimlab_error_naming_it(given, match, tmp_path):
     with pytest.raises(OptimlabError, match=match) as error:
         optimlab.compare(call.pop("optimizers"), out=tmp_path / "run", **call)
     assert "\n" not in str(error.value) or "invalid recipe" in str(error.value)
-    if {"optimizers", "model", "loss"} & set(given):  # named a field, optimizer.name, the call never wrote
+    if {"optimizers", "model", "loss", "recipe"} & set(
+        given
+    ):  # named a field, optimizer.name, the call never wrote
         assert "\n" not in str(error.value)
     assert not (tmp_path / "run").exists()  # refused before anything was written
 

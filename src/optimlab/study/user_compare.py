@@ -45,7 +45,7 @@ from torch.utils.data import DataLoader
 from optimlab.data.user_batches import describe, loader_batch_size, loader_shuffles
 from optimlab.data.user_factory import as_data
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
-from optimlab.recipe import MODEL_LOSS, Recipe
+from optimlab.recipe import MODEL_LOSS, Recipe, RecipeError
 from optimlab.registry import POSITIVE_INT, get_registry, normalize_name
 from optimlab.study.backends import BACKENDS, BackendOptions
 from optimlab.study.compare import (
@@ -218,6 +218,19 @@ def _compute_loss_path(compute_loss: Any) -> str:
     return path
 
 
+def _with_fields(base: Recipe, updates: Mapping[str, Any], given: Mapping[str, Any] | None) -> Recipe:
+    """``base`` with ``updates``, the arguments' fields and the ``given`` ``recipe=`` fields: every other
+    argument was checked already, so a field that does not validate is refused as the ``recipe``
+    argument's, in one line (the recipe's own message lists each bad field on a line)."""
+    try:
+        return base.with_updates(updates)
+    except RecipeError as error:
+        if not given:
+            raise
+        reasons = "; ".join(line.strip() for line in str(error).splitlines()[1:]) or str(error)
+        raise InvalidValueError("recipe", dict(given), f"fields a recipe takes ({reasons})") from None
+
+
 def compare(
     optimizers: Sequence[Any] | None = None,
     *,
@@ -304,6 +317,10 @@ def compare(
     ):
         if value is not None and not (isinstance(value, int) and POSITIVE_INT.contains(value)):
             raise InvalidValueError(field, value, f"{POSITIVE_INT}: {meaning}")
+    if recipe is not None and not isinstance(recipe, Mapping):
+        raise InvalidValueError(
+            "recipe", describe(recipe), "dotted fields held constant: {'training.batch_size': 64}"
+        )
     finite = isinstance(target, (int, float)) and not isinstance(target, bool) and math.isfinite(target)
     if target is not None and not finite:  # a string failed in a comparison, NaN as a changed setting
         raise InvalidValueError(
@@ -348,13 +365,13 @@ def compare(
         updates.update(_loader_batching(data, recipe or {}))
     updates.update(recipe or {})
     if "data" in named:
-        base = Recipe().with_updates({"data": {"name": named["data"][0]}, **updates})
+        base = _with_fields(Recipe(), {"data": {"name": named["data"][0]}, **updates}, recipe)
         chosen = recipe_workload(base, name or STUDY_NAME)
     else:
         chosen = get_workload(workload or DEFAULT_WORKLOAD)
         if "model" in named:  # named for what it trains, as the CLI's --model does
             (chosen,) = on_user_code([chosen], model=named["model"][0])
-        chosen = dataclasses.replace(chosen, recipe=chosen.recipe.with_updates(updates))
+        chosen = dataclasses.replace(chosen, recipe=_with_fields(chosen.recipe, updates, recipe))
     chosen = with_metric(chosen, metric, goal)
     if target is not None:
         chosen = dataclasses.replace(chosen, target=target)

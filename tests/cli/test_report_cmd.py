@@ -19,7 +19,7 @@ def test_runs_and_studies_are_not_mixed_and_unknown_trackers_are_named(cli, tmp_
     code, _, err = cli("report", str(folder), str(tmp_path))
     assert code == 2 and "not a run folder" in err and "Traceback" not in err
     code, _, err = cli("report", str(tmp_path / "typo"))
-    assert code == 2 and "neither a run folder" in err and not (tmp_path / "typo").exists()
+    assert code == 2 and "typo' does not exist" in err and not (tmp_path / "typo").exists()
     stopped = tmp_path / "bench"  # a bench stopped before its first study: its settings alone
     stopped.mkdir()
     (stopped / "bench.json").write_text("{}")

@@ -182,6 +182,15 @@ def _url_like(text: str) -> bool:
     return ":" in text and not Path(text).exists()
 
 
+def existing_location(text: str) -> str:
+    """A storage URL (checked where it is opened), or a folder or file that exists."""
+    if "://" in text or _url_like(text):
+        return text
+    if not _path(text).exists():
+        raise typer.BadParameter(f"{text!r} does not exist")
+    return text
+
+
 def location(text: str) -> str:
     """A storage URL (checked) or a folder (written into)."""
     return storage_url(text) if "://" in text or _url_like(text) else str(writable_folder(text))

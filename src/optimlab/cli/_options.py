@@ -325,10 +325,12 @@ def check_names(text: str | None, flag: str, category: str | None = None) -> Non
                 check_name(category, name, flag)
 
 
-def require_study(location: str, param: str) -> None:
-    """``location`` (given as ``param``) must already hold a study: none is created there."""
+def checked(check: Callable[[str], object], text: str, param: str) -> None:
+    """A check of ``_checks`` run after parsing, its error naming ``param`` as parsing would: for checks
+    that depend on other flags (``--resume`` holds a study unless ``--storage`` does) or on what an
+    argument turns out to be (a run folder, or a study)."""
     try:
-        checks.study_location(location)
+        check(text)
     except typer.BadParameter as error:
         raise typer.BadParameter(error.message, param_hint=f"'{param}'") from None
 

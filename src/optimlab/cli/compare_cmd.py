@@ -216,7 +216,7 @@ def compare(
         _refuse_a_bench(resume)
         o.refuse_with_resume(ctx, PLAN_FLAGS)
         if storage is None:
-            o.require_study(str(resume), "--resume")
+            o.checked(checks.study_location, str(resume), "--resume")
         plan: dict[str, Any] = {}
         values = None
     else:

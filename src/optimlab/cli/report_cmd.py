@@ -42,6 +42,8 @@ def report(
     """Write the HTML page of runs or of studies; with --log, send their metrics to a tracker too."""
     from optimlab.report.run_folder import is_run_folder, read_run
 
+    for path in paths:
+        o.checked(checks.existing_location, path, "PATHS")
     runs = [p for p in paths if is_run_folder(p)]
     if runs and len(runs) != len(paths):
         others = ", ".join(p for p in paths if p not in runs)
@@ -66,7 +68,7 @@ def report(
 
         for path in paths:  # opening a missing folder or SQLite file as a storage would create it, empty
             if is_url(path):
-                o.require_study(path, "PATHS")
+                o.checked(checks.study_location, path, "PATHS")
             elif not (Path(path) / JOURNAL_NAME).is_file():
                 if is_bench(path):
                     raise OptimlabError(

@@ -53,7 +53,7 @@ def worker(
     """Take waiting trials from the storage and train them until none waits (or, with --wait, until done)."""
     o.check_names(methods, "--methods")
     if not wait:  # a worker started before the driver (--wait) finds its study later
-        o.require_study(location, "LOCATION")
+        o.checked(checks.study_location, location, "LOCATION")
     from optimlab.study import work
     from optimlab.study.storage import without_passwords
 

@@ -202,3 +202,24 @@ def test_a_batch_is_described_with_its_tensors_dtypes_and_shapes():
     # A dict batch (Hugging Face's) by its keys and what each holds: a GPT-2 given sentence labels.
     batch = {"labels": torch.zeros(32, dtype=torch.long), "input_ids": torch.zeros(32, 10, dtype=torch.long)}
     assert describe(batch) == "a dict of {'input_ids': int64 (32, 10), 'labels': int64 (32,)}"
+
+
+def test_a_model_without_its_loss_is_told_where_the_batch_keeps_its_labels():
+    """Dict batches with their targets under 'label' (as Hugging Face datasets name the column) reach a
+    Hugging Face model that takes 'labels', which then returns no loss; the refusal said to put 'the
+    labels in the batch', which were there, under another name."""
+
+    class Scorer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(3, 2)
+
+        def forward(self, features, labels=None, **unused):
+            logits = self.linear(features)
+            return {"logits": logits} if labels is None else {"logits": logits, "loss": logits.sum()}
+
+    data = UserBatches([{"features": torch.zeros(2, 3), "label": torch.zeros(2).long()}])
+    with pytest.raises(
+        InvalidValueError, match="this batch holds 'label': Hugging Face models take 'labels'"
+    ):
+        data.compute_loss(Scorer(), next(data.stream("cpu")))

@@ -421,7 +421,7 @@ class UserBatches:
                 if isinstance(batch, (tuple, list))
                 else model(batch)
             )
-            loss = _own_loss(outputs)
+            loss = _own_loss(outputs, batch)
             predicted = prediction(outputs)
             if isinstance(batch, Mapping):
                 target = next((batch[k] for k in TARGET_KEYS if k in batch), None)
@@ -532,16 +532,19 @@ def own_pairs(forward: Forward) -> tuple[Any, Any] | None:
     return pairings[nearest] if gaps[nearest] <= 1e-3 else None
 
 
-def _own_loss(outputs: Any) -> Tensor:
-    """The loss a model returned itself: ``outputs.loss``, ``outputs["loss"]``, or a scalar tensor."""
+def _own_loss(outputs: Any, batch: Any) -> Tensor:
+    """The loss a model returned itself from ``batch``: ``outputs.loss``, ``outputs["loss"]``, or a
+    scalar tensor."""
     loss = outputs.get("loss") if isinstance(outputs, Mapping) else getattr(outputs, "loss", None)
     if loss is None and isinstance(outputs, Tensor) and outputs.numel() == 1:
         loss = outputs
     if loss is None:
+        held = next((k for k in TARGET_KEYS[1:] if isinstance(batch, Mapping) and k in batch), None)
+        renamed = f" (this batch holds {held!r}: Hugging Face models take 'labels')" if held else ""
         raise InvalidValueError(
             "the model's output",
             describe(outputs),
             "a loss (a scalar tensor, .loss, or ['loss']) when no loss_fn is given: pass loss_fn, "
-            "the labels in the batch (Hugging Face), or compute_loss(model, batch)",
+            f"the labels in the batch (Hugging Face){renamed}, or compute_loss(model, batch)",
         )
     return loss

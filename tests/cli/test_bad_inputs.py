@@ -158,6 +158,9 @@ CASES: list[tuple[str, list[str], str]] = [
     ("compare field without values", ["compare", "--compare", "model.activation"], "--compare"),
     ("compare nothing", ["compare"], "--optimizers"),
     ("compare workload typo", ["compare", "--optimizers", "sgd", "--workload", "digits-mpl"], "digits_mlp"),
+    # each verb takes the other's spelling too: "No such option: --workloads" in compare, --workload in bench
+    ("compare workloads in bench's spelling", ["compare", "--optimizers", "sgd", "--workloads", "x"], "'x'"),
+    ("bench workload in compare's spelling", ["bench", "--workload", "digits_mlpp"], "digits_mlp"),
     ("compare resume no study", ["compare", "--resume", "RUN"], "--resume"),
     ("compare resume with budget", ["compare", "--resume", "RUN", "--budget", "3"], "--budget"),
     (

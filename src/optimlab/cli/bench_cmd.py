@@ -117,7 +117,9 @@ def bench(
     workloads: Annotated[
         str | None,
         typer.Option(
-            "--workloads", help="Workloads instead of a suite, comma-separated (optimlab list workload)."
+            "--workloads",
+            "--workload",  # compare's spelling: the same flag in both verbs
+            help="Workloads instead of a suite, comma-separated (optimlab list workload).",
         ),
     ] = None,
     optimizers: o.OptimizersOpt = None,

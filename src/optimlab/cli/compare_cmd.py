@@ -121,6 +121,7 @@ def compare(
         str | None,
         typer.Option(
             "--workload",
+            "--workloads",  # bench's spelling: the same flag in both verbs
             help="Workloads (recipe + metric), comma-separated (optimlab list workload); default digits_mlp.",
         ),
     ] = None,

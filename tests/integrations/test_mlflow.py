@@ -416,3 +416,32 @@ def test_parameters_over_mlflows_limits_are_logged_alike_on_both_paths_and_said(
         again = open_run(run_name="again", params=params, tracking_uri=uri, experiment=EXPERIMENT)
     again.end("FINISHED")
     assert set(mlflow.get_run(again.run_id).data.params) == set(logged)  # the same names in every run
+
+
+@pytest.mark.parametrize("store, background", [("sqlite", True), ("file", False)])
+def test_a_tracker_opened_inside_an_active_run_is_its_child_in_its_experiment(
+    tmp_path, monkeypatch, request, store, background
+):
+    """Opened inside `with mlflow.start_run():` (a sweep's parent run), the tracker's run went to
+    experiment 'optimlab', unrelated to the active run: the user's experiment showed an empty run."""
+    import mlflow
+
+    from optimlab.integrations.mlflow import MLflowTracker
+
+    monkeypatch.chdir(tmp_path)  # the artifacts folder
+    if store == "sqlite":
+        uri = request.getfixturevalue("sqlite_uri")  # a store written straight
+    else:
+        uri = (tmp_path / "mlruns").as_uri()
+        monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    client = MlflowClient(tracking_uri=uri)
+    with mlflow.start_run(experiment_id=client.create_experiment("sweep"), run_name="parent") as parent:
+        tracker = MLflowTracker(run_name="lr-0.1", params={"lr": 0.1}, background=background)
+        tracker.log(1, 1.7e9, {"train_loss": 0.5})
+        tracker.finish()
+        tracker.wait()
+    run = client.get_run(tracker.run_id)
+    assert run.info.run_name == "lr-0.1" and run.info.experiment_id == parent.info.experiment_id
+    assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    assert run.data.metrics == {"train_loss": 0.5} and run.data.params == {"lr": "0.1"}

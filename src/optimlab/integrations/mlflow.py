@@ -4,7 +4,8 @@ Into MLflow's SQLite store straight (:mod:`.mlflow_sqlite`, where it knows the s
 is 4 s of CPU), else through MLflow's own client, at any tracking URI: ``MLFLOW_TRACKING_URI`` when
 set, else MLflow's default, a local database file (``mlflow.db`` in the working folder; MLflow 3
 refuses the old ``./mlruns`` file store unless ``MLFLOW_ALLOW_FILE_STORE=true``). ``mlflow ui`` shows
-the runs of experiment ``optimlab``.
+the runs of experiment ``optimlab``; a tracker opened inside ``mlflow.start_run()`` makes its run a child
+of that run, in its experiment, as ``mlflow.start_run(nested=True)`` would.
 ``pip install 'optimlab[trackers]'``.
 
 While a model trains, the client calls are made by a writer process (:mod:`.mlflow_writer`), one per
@@ -54,8 +55,21 @@ def _tracking_uri(given: str | None) -> str | None:
     return given
 
 
+def _active_run() -> tuple[str, str] | None:
+    """(run id, experiment name) of the run ``mlflow.start_run()`` made active in this process, if any."""
+    mlflow = sys.modules.get("mlflow")
+    active = mlflow.active_run() if mlflow is not None else None
+    if active is None:
+        return None
+    return active.info.run_id, mlflow.get_experiment(active.info.experiment_id).name
+
+
 class MLflowTracker(Tracker):
     """One MLflow run in ``experiment``; ``params`` (flat ``field -> value``) logged when it opens.
+
+    Opened inside ``mlflow.start_run()``, the run is a child of the active run (its
+    ``mlflow.parentRunId`` tag), in the active run's experiment unless ``experiment`` is given; else in
+    experiment ``optimlab``.
 
     ``background`` (the default): the calls are made by this process's writer process, so training
     pays a pickle and a pipe write per batch of records (``benchmarks/tracker_overhead.py``).
@@ -83,7 +97,7 @@ class MLflowTracker(Tracker):
         run_name: str,
         params: Mapping[str, Any] | None = None,
         tracking_uri: str | None = None,
-        experiment: str = EXPERIMENT,
+        experiment: str | None = None,
         every: int = 1,
         background: bool = True,
         wait_seconds: float = WAIT_SECONDS,
@@ -96,10 +110,12 @@ class MLflowTracker(Tracker):
             )
         self.run_name, self.wait_seconds = run_name, wait_seconds
         self.run_folder = None if run_folder is None else Path(run_folder).resolve()
+        parent = _active_run() if tracking_uri is None else None  # at the active run's URI
         self._settings = {
             "run_name": run_name,
             "params": dict(params or {}),
-            "experiment": experiment,
+            "experiment": experiment or (parent[1] if parent else EXPERIMENT),
+            "parent_run_id": parent[0] if parent else None,
             "tracking_uri": _tracking_uri(tracking_uri),
         }
         self._run: MLflowRun | SqliteRun | None = None

@@ -47,6 +47,7 @@ __all__ = [
     "COLUMNS",
     "KEY_LENGTH",
     "PARAM_LENGTH",
+    "PARENT_TAG",
     "RunNotFound",
     "SqliteRun",
     "metric_rows",
@@ -73,6 +74,7 @@ _LARGEST = 1.7976931348623157e308  # what MLflow stores for an infinity
 PARAM_LENGTH = 6000  # MLflow's limit on a parameter value's characters (MAX_PARAM_VAL_LENGTH)
 KEY_LENGTH = 250  # and on a parameter key's (MAX_ENTITY_KEY_LENGTH)
 _HASH_LENGTH = 8  # hex digits of a shortened key's hash
+PARENT_TAG = "mlflow.parentRunId"  # a nested run's tag naming its parent, as mlflow.start_run(nested=True)
 Record = tuple[int, float, dict[str, float]]  # (step, wall time as Unix seconds, metrics), as tracking.Record
 
 
@@ -225,8 +227,9 @@ class SqliteRun:
         tracking_uri: str | None = None,
         experiment: str,
         run_id: str | None = None,
+        parent_run_id: str | None = None,
     ) -> SqliteRun | None:
-        """A new run of ``experiment``, or run ``run_id`` reopened (:class:`RunNotFound` where the store
+        """A new run of ``experiment`` (a child of run ``parent_run_id`` where given), or run ``run_id`` reopened (:class:`RunNotFound` where the store
         has no such active run); None where this store is not one written here (module doc)."""
         path = sqlite_store(tracking_uri)
         if path is None or os.environ.get("MLFLOW_ENABLE_WORKSPACES", "").lower() in ("1", "true"):
@@ -263,8 +266,9 @@ class SqliteRun:
                 "NULL, '', 'active', ?, ?, NULL)",
                 (run_id, run_name, started, artifacts, found[0][0]),
             )
-            connection.execute(
-                "INSERT INTO tags (key, value, run_uuid) VALUES ('mlflow.runName', ?, ?)", (run_name, run_id)
+            tags = [("mlflow.runName", run_name)] + ([(PARENT_TAG, parent_run_id)] if parent_run_id else [])
+            connection.executemany(
+                "INSERT INTO tags (key, value, run_uuid) VALUES (?, ?, ?)", [(*tag, run_id) for tag in tags]
             )
             connection.executemany(
                 "INSERT INTO params (key, value, run_uuid) VALUES (?, ?, ?)",

@@ -57,6 +57,7 @@ from typing import Any, BinaryIO, TextIO
 import optimlab
 from optimlab.errors import OptimlabError, OptimlabWarning
 from optimlab.integrations.mlflow_sqlite import (
+    PARENT_TAG,
     RunNotFound,
     SqliteRun,
     metric_rows,
@@ -118,8 +119,8 @@ def _open_default_store() -> None:
 
 class MLflowRun:
     """A new MLflow run of ``experiment`` (created if need be) at ``tracking_uri`` (None: MLflow's
-    default), through MLflow's own client, with ``params`` (flat ``field -> value``) as parameters;
-    or run ``run_id`` reopened (:class:`~.mlflow_sqlite.RunNotFound` where it is not there, or deleted)."""
+    default), through MLflow's own client, with ``params`` (flat ``field -> value``) as parameters, a
+    child of run ``parent_run_id`` where given; or run ``run_id`` reopened (:class:`~.mlflow_sqlite.RunNotFound` where it is not there, or deleted)."""
 
     def __init__(
         self,
@@ -129,6 +130,7 @@ class MLflowRun:
         tracking_uri: str | None = None,
         experiment: str = EXPERIMENT,
         run_id: str | None = None,
+        parent_run_id: str | None = None,
     ) -> None:
         from mlflow.entities import Param
         from mlflow.exceptions import MlflowException
@@ -144,7 +146,10 @@ class MLflowRun:
                 raise RunNotFound(self.tracking_uri)
             self.run_id = run_id
             return
-        self.run_id = self.client.create_run(self._experiment_id(experiment), run_name=run_name).info.run_id
+        tags = {PARENT_TAG: parent_run_id} if parent_run_id is not None else None
+        self.run_id = self.client.create_run(
+            self._experiment_id(experiment), run_name=run_name, tags=tags
+        ).info.run_id
         entries = [Param(k, v) for k, v in param_entries(params or {})]
         for start in range(0, len(entries), _PARAMS):
             self.client.log_batch(self.run_id, params=entries[start : start + _PARAMS])

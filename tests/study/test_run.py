@@ -187,6 +187,32 @@ def test_a_stored_spec_edited_by_hand_is_refused_in_one_line(cli, tmp_path, edit
     assert re.match(f"error: the stored study 't/adam' cannot be read: {problem}", err), err
 
 
+def test_a_key_whose_process_dies_in_this_run_is_given_up_with_a_warning(tmp_path, monkeypatch):
+    """A key given up after its processes died (out of memory?) left the results without it, and the run
+    ended as if complete, without a word."""
+    import socket
+
+    import optimlab.study.backends.local
+    import optimlab.study.run
+    from optimlab.errors import OptimlabWarning
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    real = optimlab.study.backends.local.run_trial
+
+    def dies(study, trial, spec, method):  # as a worker killed in the trial: its claim names a dead pid
+        if trial.user_attrs["key"] != "tune/0":
+            return real(study, trial, spec, method)
+        owner = {"host": socket.gethostname(), "pid": gone.pid, "beat": time.time()}
+        open_storage(tmp_path).set_trial_system_attr(trial._trial_id, OWNER_ATTR, owner)
+
+    monkeypatch.setattr(optimlab.study.backends.local, "run_trial", dies)
+    monkeypatch.setattr(optimlab.study.run, "MAX_INTERRUPTIONS", 1)
+    with pytest.warns(OptimlabWarning, match=r"given up, .* died 1 times in this run .*: t/adam tune/0;"):
+        result = run_study(tiny(budget=2, seeds=1), tmp_path)
+    assert sorted(r.key for r in result.records) == ["seeds/0", "tune/1"]
+
+
 def test_four_workers_on_one_journal_finish_forty_trials_exactly(tmp_path):
     spec = tiny(
         budget=40, seeds=0, space=SearchSpace((Dimension("optimizer.lr", low=1e-4, high=1e-2, log=True),))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import optuna
 from optuna.storages import BaseStorage
 
-from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 from optimlab.study.analysis import best_tuning_trial
 from optimlab.study.backends import BACKENDS, POLL_SECONDS, BackendOptions, execute
 from optimlab.study.protocols import SEEDS, TUNE, Method, PlannedTrial, StudySpec
@@ -174,10 +175,12 @@ def _interruptions(records: Sequence[TrialRecord]) -> Counter[tuple[str, str]]:
 
 def _enqueue_missing(
     storage: BaseStorage, spec: StudySpec, phase: str, earlier: Counter[tuple[str, str]]
-) -> None:
+) -> set[tuple[str, str]]:
     """Enqueue each planned key of ``phase`` that has no waiting, running or finished trial, unless its
     process died :data:`MAX_INTERRUPTIONS` times in this run (beyond the ``earlier`` runs' interruptions:
-    those were the user's kills and Ctrl-Cs as often as a trial's fault, and a resume retries them)."""
+    those were the user's kills and Ctrl-Cs as often as a trial's fault, and a resume retries them).
+    Returns the (study, key) given up so."""
+    given_up = set()
     for method in spec.methods:
         name = spec.study_name(method)
         records = load_records(storage, [name])
@@ -185,7 +188,10 @@ def _enqueue_missing(
         interruptions = _interruptions(records) - earlier
         study = optuna.load_study(study_name=name, storage=storage)
         for planned in _plan(spec, method, phase, records):
-            if planned.key in present or interruptions[(name, planned.key)] >= MAX_INTERRUPTIONS:
+            if planned.key in present:
+                continue
+            if interruptions[(name, planned.key)] >= MAX_INTERRUPTIONS:
+                given_up.add((name, planned.key))
                 continue
             study.enqueue_trial(
                 dict(planned.params or {}),
@@ -196,6 +202,7 @@ def _enqueue_missing(
                     "seed": planned.seed,
                 },
             )
+    return given_up
 
 
 def _pending(
@@ -244,10 +251,11 @@ def run_study(
 
     poll()  # reclaims what a killed run left running, before planning
     earlier = _interruptions(load_records(storage, names))
+    given_up: set[tuple[str, str]] = set()
     for phase in (TUNE, SEEDS):
         for _ in range(MAX_INTERRUPTIONS + 1):
             poll()
-            _enqueue_missing(storage, spec, phase, earlier)
+            given_up |= _enqueue_missing(storage, spec, phase, earlier)
             if not _pending(storage, names):
                 break
             elsewhere = execute(backend, storage, location, targets, options, poll)
@@ -258,4 +266,12 @@ def run_study(
     for name in names:
         optuna.load_study(study_name=name, storage=storage).set_user_attr(DONE_ATTR, True)
     poll()
+    if given_up:
+        warnings.warn(
+            f"given up, their processes having died {MAX_INTERRUPTIONS} times in this run (out of memory?): "
+            f"{', '.join(f'{name} {key}' for name, key in sorted(given_up))}; the results lack them, and "
+            "resuming the study tries them again",
+            OptimlabWarning,
+            stacklevel=2,
+        )
     return StudyResult(spec=spec, location=location, records=counted(load_records(storage, names)))

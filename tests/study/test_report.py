@@ -208,3 +208,13 @@ def test_a_method_whose_every_trial_failed_says_so_in_the_sensitivity_legend(tmp
     records += [record("adam", "tune/0", 0.9, lr=1e-3), record("adam", "tune/1", 0.8, lr=1e-2)]
     axes = sensitivity_figure(StudyResult(SPEC, str(tmp_path), records)).axes[0]
     assert [t.get_text() for t in axes.get_legend().get_texts()] == ["sgd (every trial failed)", "adam"]
+
+
+def test_a_study_without_a_finished_seed_rerun_ranks_nothing(tmp_path, page_reader):
+    """A study stopped before its first trial ranked sgd 1 and adam 2, both 'no result', above empty axes."""
+    page = write_report([StudyResult(SPEC, str(tmp_path), [])], tmp_path / "r.html")
+    reader = page_reader(page.read_text())
+    (board,) = [t for t in reader.tables if t.caption == "Leaderboard"]
+    assert [r["rank"] for r in board.records()] == ["", ""]
+    assert "<figure>" not in page.read_text()
+    assert "No seed rerun finished: no result to rank, no curve to draw (0 trials)." in reader.paragraphs

@@ -66,7 +66,7 @@ def leaderboard_table(
     columns = ("rank", "method", f"{spec.test_metric} mean [95% CI]", "std", "seeds", "failed", "best config")
     rows = [
         (
-            rank + 1,
+            rank + 1 if row.test.n else "",  # no seed result: no place in the ranking
             row.method,
             mean_ci,
             row.test.std if row.test.n > 1 else "",  # of one value: none, not 0
@@ -228,11 +228,16 @@ def _add_study(
             f"Best value at the edge of the tuned range ({'; '.join(edges)}): widen the range to be sure "
             "the method, not the range, decided."
         )
-    page.figure(
-        curves_figure(result, chance),
-        f"{spec.metric} during training, best configuration of each method "
-        "(band, or bars at few evaluations: +- one std over the seeds).",
-    )
+    if any(row.test.n for row in board):
+        page.figure(
+            curves_figure(result, chance),
+            f"{spec.metric} during training, best configuration of each method "
+            "(band, or bars at few evaluations: +- one std over the seeds).",
+        )
+    else:
+        page.paragraph(
+            f"No seed rerun finished: no result to rank, no curve to draw ({len(result.records)} trials)."
+        )
     if any(_LR in r.params for r in result.records):
         page.figure(
             sensitivity_figure(result),

@@ -227,8 +227,31 @@ def _with_fields(base: Recipe, updates: Mapping[str, Any], given: Mapping[str, A
     except RecipeError as error:
         if not given:
             raise
-        reasons = "; ".join(line.strip() for line in str(error).splitlines()[1:]) or str(error)
-        raise InvalidValueError("recipe", dict(given), f"fields a recipe takes ({reasons})") from None
+        raise InvalidValueError("recipe", dict(given), f"fields a recipe takes ({_reasons(error)})") from None
+
+
+def _reasons(error: RecipeError) -> str:
+    """The bad fields a recipe error lists one a line, on one line."""
+    return "; ".join(line.strip() for line in str(error).splitlines()[1:]) or str(error)
+
+
+def _check_compared(
+    recipe: Recipe, field: str, values: Sequence[Any], space: SearchSpace | None, given: Mapping[str, Any]
+) -> None:
+    """Each compared value of ``field``, alone then with the first point of ``space``, validated on
+    ``recipe`` before any trial: a field that does not validate is refused in one line as the argument's
+    that gave it (``given``: the arguments by name, as the caller wrote them; the values' own is the
+    first), where the study would stop on the recipe's lines, naming a field the call never wrote."""
+    point = space.grid(1)[0] if space is not None else {}
+    compared = next(iter(given))
+    for value in values:
+        for argument, updates in ((compared, {field: value}), ("space", {field: value, **point})):
+            try:
+                recipe.with_updates(updates)
+            except RecipeError as error:
+                raise InvalidValueError(
+                    argument, given[argument], f"fields a recipe takes ({_reasons(error)})"
+                ) from None
 
 
 def compare(
@@ -380,8 +403,11 @@ def compare(
         if chosen_optimizers is not None
         else next(iter(compare.items()))
     )
+    given = {"compare": compare} if compare is not None else {"optimizers": list(values)}
+    given["space"] = space
     if isinstance(space, Mapping):
         space = SearchSpace.from_dict(space)
+    _check_compared(chosen.recipe, field, list(values), space, given)
     return run_comparison(
         list(values),
         field=field,

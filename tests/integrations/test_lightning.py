@@ -391,3 +391,25 @@ def test_a_run_under_manual_optimization_resumed_from_its_checkpoint_goes_on_at_
         trainer.save_checkpoint(tmp_path / "last.ckpt")
         steps.append(doctor.diagnosis.statistics.steps)
     assert steps == [list(range(1, 9)), list(range(9, 17))]
+
+
+def test_a_schedule_free_checkpoint_holds_the_evaluation_point_and_resumes_to_the_same_weights(tmp_path):
+    """A module without validation: Lightning's ModelCheckpoint saved at each epoch's end with the
+    optimizer at its training point, so load_from_checkpoint gave other weights than the trained model
+    (which ScheduleFreeModes leaves at its evaluation point)."""
+    x, y = standardized()
+    data = DataLoader(TensorDataset(x[:256], y[:256]), batch_size=32)  # 8 batches an epoch
+
+    def run(epochs, resume=None):
+        torch.manual_seed(0)
+        module = Classifier(nn.Linear(64, 10), nn.CrossEntropyLoss(),
+                            lambda p: optim.create("schedule_free_adamw", p, lr=1e-2))  # fmt: skip
+        trainer = lightning.Trainer(max_epochs=epochs, callbacks=[ScheduleFreeModes()], accelerator="cpu",
+                                    logger=False, default_root_dir=tmp_path, enable_progress_bar=False,
+                                    enable_model_summary=False)  # fmt: skip
+        trainer.fit(module, data, ckpt_path=resume)
+        return module.net.weight.detach().clone(), trainer.checkpoint_callback.best_model_path
+
+    weights, saved = run(2)
+    assert torch.equal(torch.load(saved, weights_only=False)["state_dict"]["net.weight"], weights)
+    assert torch.allclose(run(3, resume=saved)[0], run(3)[0], atol=1e-6)

@@ -134,6 +134,10 @@ class ScheduleFreeModes(pl.Callback):
     (at an epoch's end or within it, ``val_check_interval``), testing, prediction and after training.
     Optimizers without modes are left alone.
 
+    Also ``eval()`` as a training epoch ends, before ``ModelCheckpoint`` saves there (a module without
+    validation): a checkpoint holds the evaluation point, as the model after training does (one saved
+    within an epoch, ``every_n_train_steps``, holds the training point).
+
     Defazio et al., The Road Less Scheduled, NeurIPS 2024, https://arxiv.org/abs/2405.15682
     """
 
@@ -147,6 +151,9 @@ class ScheduleFreeModes(pl.Callback):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
     ) -> None:
         self._switch(trainer, "train")  # a no-op but after an evaluation
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._switch(trainer, "eval")  # Lightning runs ModelCheckpoint's epoch-end hook after the others
 
     def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._switch(trainer, "eval")

@@ -474,3 +474,23 @@ def test_runs_overlaid_on_other_data_are_said_to_be_no_like_for_like(tmp_path, p
     assert said == [
         "Not like for like: the runs differ in data.name (digits, wine). A difference in their results may come from these."
     ]
+
+
+def test_the_charts_of_a_run_line_up_by_step(tmp_path):
+    """The validation accuracy's chart began at its first evaluation (step 20), under a loss chart that
+    began at step 1: their axes covered different steps."""
+    import xml.etree.ElementTree as ElementTree
+
+    page = run_page([read_run(fake_run(tmp_path / "run"))]).render()
+    ticks = []
+    for svg in re.findall(r"<svg.*?</svg>", page, flags=re.S):
+        if "by step" in svg:
+            root = ElementTree.fromstring(svg)
+            ticks.append(
+                [
+                    t.text
+                    for t in root.iter("{http://www.w3.org/2000/svg}text")
+                    if t.get("text-anchor") == "middle" and t.get("font-size") == "10"
+                ]
+            )
+    assert len(ticks) == 2 and ticks[0] == ticks[1] == ["0", "20", "40", "60", "80", "100"], ticks

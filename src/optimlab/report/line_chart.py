@@ -264,13 +264,15 @@ def line_chart(
     colours: Mapping[str, str] | None = None,
     marks: Mapping[str, tuple[float, float]] | None = None,
     stops: Mapping[str, float] | None = None,
+    x_range: tuple[float, float] | None = None,
 ) -> LineChart:
     """One line per series over its own ``x``; ``levels`` draws named horizontal lines (a target, chance);
     ``whole_x``: x is a count (steps), its ticks whole numbers; ``colours`` gives a series its colour (one
     run one colour in every chart of a page, whichever series a chart lacks), else :data:`COLOURS` in turn;
     ``marks`` rings one point ``(x, y)`` of a series in its colour (its best value), named when hovered;
     ``stops`` draws, at the ``x`` from which a series is no longer finite (a loss gone NaN), a dashed line
-    in its colour named ``not finite``: its curve ends there, not at the axis' edge.
+    in its colour named ``not finite``: its curve ends there, not at the axis' edge; ``x_range`` is
+    the span the x axis covers at least (the whole run, so that a page's charts line up by step).
 
     Non-finite values leave gaps; on a log axis values that are not positive do too. Series longer than
     :data:`MAX_POINTS` are thinned (:func:`thinned`), series shorter than :data:`SPARSE` marked at each point.
@@ -286,6 +288,7 @@ def line_chart(
             for i in thinned(count, ys[:count])
         ]
     x_values = [px for points in shown.values() for px, _ in points if math.isfinite(px)]
+    x_values += [u for u in x_range or () if math.isfinite(u)]
     y_values = [py for points in shown.values() for _, py in points if py is not None]
     drawable = {k: v for k, v in (levels or {}).items() if math.isfinite(v) and (v > 0 or not log_y)}
     drawn_levels = {k: v for k, v in drawable.items() if within_reach(y_values, v, log=log_y)}

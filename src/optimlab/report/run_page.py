@@ -86,6 +86,20 @@ def _best(run: RunFolder, metric: str) -> _Best | None:
     return _Best(goal, index, values[index], values[-1])
 
 
+def _span(runs: Sequence[RunFolder], by_time: bool) -> tuple[float, float]:
+    """The first and last step (or second) any metric of ``runs`` was logged at: every chart of the page
+    covers it, so that they line up (a validation metric's chart started at its first evaluation, under
+    a loss chart starting at step 1)."""
+    xs = [
+        x
+        for run in runs
+        for steps, seconds, _ in run.series.values()
+        for x in (seconds if by_time else steps)
+    ]
+    finite = [x for x in xs if math.isfinite(x)]
+    return (min(finite), max(finite)) if finite else (math.nan, math.nan)
+
+
 def _stop(values: Sequence[float]) -> int | None:
     """The index from which ``values`` are no longer finite (a diverged loss's last lines), None where
     the last is finite or none is."""
@@ -135,6 +149,7 @@ def _figure(
         colours=colours,
         marks=marks,
         stops=stops,
+        x_range=_span(runs, by_time),
     )
 
 

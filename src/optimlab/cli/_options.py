@@ -467,20 +467,30 @@ def recipe_flags(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def flags_named(params: Mapping[str, Any]) -> Iterator[None]:
-    """An error in the block names the flag typed (``--warmup-steps``), not the recipe field it set
-    (``schedule.warmup_steps``): the user never wrote the field. Some are found only once the data is
-    loaded (a warmup longer than the run its --epochs make)."""
-    given = [name for name, value in params.items() if name in RECIPE_FLAGS and value is not None]
+def fields_named(typed: Mapping[str, str]) -> Iterator[None]:
+    """An error in the block names each recipe field in ``typed`` as the user typed it (field -> words)."""
     try:
         yield
     except OptimlabError as error:
         message = str(error)
-        for name in given:
-            message = message.replace(RECIPE_FLAGS[name], flag(name))
+        for field, words in typed.items():
+            message = message.replace(field, words)
         if message == str(error):
             raise
         raise OptimlabError(message) from None
+
+
+def flags_named(params: Mapping[str, Any]) -> contextlib.AbstractContextManager[None]:
+    """An error in the block names the flag typed (``--warmup-steps``), not the recipe field it set
+    (``schedule.warmup_steps``): the user never wrote the field. Some are found only once the data is
+    loaded (a warmup longer than the run its --epochs make)."""
+    return fields_named(
+        {
+            RECIPE_FLAGS[name]: flag(name)
+            for name, value in params.items()
+            if name in RECIPE_FLAGS and value is not None
+        }
+    )
 
 
 def recipe_from_options(recipe_path: Path | None, params: Mapping[str, Any]) -> Recipe:

@@ -109,9 +109,25 @@ def _compared(optimizers: str | None, compare_field: str | None) -> tuple[str, l
     names = o.split_names(values)
     if not field or not names:
         raise InvalidValueError("--compare", compare_field, "FIELD=a,b,c, e.g. model.activation=relu,gelu")
+    if "." not in field:  # a section: optimizer=sgd,adam means its name
+        raise InvalidValueError(
+            "--compare", compare_field, f"a field of a section, e.g. {field}.name={values}"
+        )
+    return field, [_value(name, compare_field) for name in names]
+
+
+def _value(text: str, compare_field: str) -> Any:
+    """One value of ``--compare``, typed as YAML types it (0.9 a number), as ``--space`` does."""
+    import yaml
+
     from optimlab.recipe import load_yaml
 
-    return field, [load_yaml(name) for name in names]  # typed as YAML types them: 0.9 a number, as --space
+    try:
+        return load_yaml(text)
+    except yaml.YAMLError:
+        raise InvalidValueError(
+            "--compare", compare_field, f"values that are numbers or words, not {text!r}"
+        ) from None
 
 
 def compare(
@@ -259,7 +275,13 @@ def compare(
         plan = {k: v for k, v in plan.items() if v is not None}
     output = Output(fmt)
     again: str | None = None  # the command that continues the comparison, once its studies are stored
-    with resumable(lambda: again), StudyProgress(output, progress) as shown, o.noting_data(output):
+    compared = {plan["field"]: f"{plan['field']} (--compare)"} if compare_field and not resume else {}
+    with (
+        resumable(lambda: again),
+        StudyProgress(output, progress) as shown,
+        o.noting_data(output),
+        o.fields_named(compared),
+    ):
 
         def on_start(specs: list[StudySpec], location: str, folder: Path) -> None:
             nonlocal again

@@ -494,3 +494,14 @@ def test_the_charts_of_a_run_line_up_by_step(tmp_path):
                 ]
             )
     assert len(ticks) == 2 and ticks[0] == ticks[1] == ["0", "20", "40", "60", "80", "100"], ticks
+
+
+def test_a_metric_evaluated_once_is_said_in_words_not_drawn_as_a_dot(tmp_path, page_reader):
+    """A one-epoch run drew its single validation accuracy as a dot alone on a chart."""
+    page = run_page([read_run(fake_run(tmp_path / "one", eval_every=100))]).render()
+    assert (
+        "Validation accuracy (fraction correct): one evaluation, 0.5 at step 100."
+        in page_reader(page).paragraphs
+    )
+    assert "Validation accuracy (fraction correct) by" not in page
+    assert 'aria-label="Training and validation loss by step"' in page  # the loss curve, with its one point

@@ -183,6 +183,20 @@ def _not_finite(runs: Sequence[RunFolder], metrics: Sequence[str]) -> str | None
     )
 
 
+def _single(runs: Sequence[RunFolder], metrics: Sequence[str]) -> str | None:
+    """``Validation accuracy (fraction correct): one evaluation, 0.8942 at step 34.`` where ``metrics`` is
+    one metric each run logged at most once (a one-epoch run), said in words rather than drawn as a dot
+    on empty axes; None otherwise."""
+    logged = {run.name: run.series[metrics[0]] for run in runs if metrics[0] in run.series}
+    if len(metrics) != 1 or not logged or any(len(steps) > 1 for steps, _, _ in logged.values()):
+        return None
+    what = axis_label(metrics[0])
+    each = [f"{values[0]:.4g} at step {steps[0]}" for steps, _, values in logged.values()]
+    if len(runs) > 1:
+        each = [f"{name} {text}" for name, text in zip(logged, each)]
+    return f"{what[0].upper()}{what[1:]}: one evaluation, {'; '.join(each)}."
+
+
 def _has_times(runs: Sequence[RunFolder]) -> bool:
     return all(math.isfinite(t) for run in runs for _, seconds, _ in run.series.values() for t in seconds[:1])
 
@@ -361,14 +375,14 @@ def run_page(runs: Sequence[RunFolder], *, command: str | None = None) -> Page:
         constant = _constant(runs, metrics[0]) if metrics == ["lr"] else None
         if constant:
             page.paragraph(f"Learning rate: constant, {constant}.")
-        elif said := _not_finite(runs, metrics):
+        elif said := _not_finite(runs, metrics) or _single(runs, metrics):
             page.paragraph(said)
         else:
             page.figure(_figure(runs, metrics, False, chance), name=f"{'-'.join(metrics)}-by-step")
     if _has_times(runs):
         page.section("By wall time", "The same curves against the seconds spent in the training loop.")
         for metrics in groups:
-            if metrics[0] != "lr" and not _not_finite(runs, metrics):
+            if metrics[0] != "lr" and not (_not_finite(runs, metrics) or _single(runs, metrics)):
                 page.figure(_figure(runs, metrics, True, chance), name=f"{'-'.join(metrics)}-by-time")
     if len(runs) == 1:
         page.section("Recipe")

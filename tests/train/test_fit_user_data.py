@@ -626,3 +626,31 @@ def test_a_loss_without_a_graph_to_the_model_is_named_as_the_loss():
             pytest.raises(InvalidValueError, match=r"shape \(\) that does not require grad' for the loss"),
         ):
             fit(model, torch.optim.SGD(model.parameters(), lr=0.1), problem(), loss_fn=loss_fn, total_steps=2)
+
+
+def test_callbacks_that_are_not_a_list_of_callbacks_are_refused_before_any_step():
+    """callbacks=MetricsLog(...) alone failed with "'MetricsLog' object is not iterable", and
+    callbacks=[print] with AttributeError at the first hook; an object with the four hooks is taken."""
+
+    class Hooks:  # not a Callback subclass: the hooks are what fit calls
+        steps = 0
+
+        def on_train_start(self, state): ...
+        def on_step_end(self, state):
+            self.steps += 1
+
+        def on_evaluate(self, state, metrics): ...
+        def on_train_end(self, state): ...
+
+    model = network()
+    for callbacks, says in (
+        (Callback(), "'a Callback' for callbacks: accepted a list"),
+        ([print], "without on_train_start"),
+    ):
+        with pytest.raises(InvalidValueError, match=says):
+            fit(model, torch.optim.SGD(model.parameters(), lr=0.1), problem(), loss_fn=nn.CrossEntropyLoss(),
+                total_steps=2, callbacks=callbacks)  # fmt: skip
+    hooks = Hooks()
+    fit(model, torch.optim.SGD(model.parameters(), lr=0.1), problem(), loss_fn=nn.CrossEntropyLoss(), total_steps=2,
+        callbacks=[hooks])  # fmt: skip
+    assert hooks.steps == 2

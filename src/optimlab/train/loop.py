@@ -185,6 +185,7 @@ def fit(
     check_model(model)
     check_optimizer(optimizer, model)
     check_scheduler(scheduler, optimizer)
+    _check_callbacks(callbacks)
     if (total_steps is None) == (epochs is None):
         raise InvalidValueError(
             "total_steps and epochs", f"{total_steps} and {epochs}", "one of them, the other None"
@@ -320,6 +321,26 @@ def fit(
     for callback in callbacks:
         callback.on_train_end(state)
     return state
+
+
+_HOOKS = ("on_train_start", "on_step_end", "on_evaluate", "on_train_end")
+
+
+def _check_callbacks(callbacks: Any) -> None:
+    """Refuse in one line ``callbacks`` that are not a list of callbacks (one given alone, a function),
+    which failed only once training had begun, at their first hook."""
+    if not isinstance(callbacks, Sequence) or isinstance(callbacks, str):
+        raise InvalidValueError(
+            "callbacks", describe(callbacks), "a list of them, even of one: [MetricsLog(...)]"
+        )
+    for callback in callbacks:
+        missing = [hook for hook in _HOOKS if not callable(getattr(callback, hook, None))]
+        if missing:
+            raise InvalidValueError(
+                "callbacks",
+                f"{describe(callback)} without {', '.join(missing)}",
+                "optimlab.train.Callback objects (subclass it; every hook is optional)",
+            )
 
 
 def _graphed_loss(batches: UserBatches, model: nn.Module, batch: Any) -> torch.Tensor:

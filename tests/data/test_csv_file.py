@@ -31,6 +31,30 @@ def test_numeric_file_without_header_defaults_to_the_last_column(tmp_path):
     assert data.examples.y.tolist() == [0, 1, 2] and data.num_classes == 3
 
 
+def test_whole_amounts_most_of_them_distinct_are_regression_targets(tmp_path):
+    """Prices in whole dollars written as 123.0: read as 300 classes of one row each, the stratified
+    split held out none of them (300/0/0 rows) and the run ended with no metric; ten classes of whole
+    floats, or three rows of three, stay class labels."""
+    from optimlab.data import load
+
+    rng = np.random.default_rng(0)
+    prices = rng.choice(np.arange(100, 500_000), size=300, replace=False)
+    rows = "".join(f"{a:.3f},{p}.0\n" for a, p in zip(rng.normal(size=300), prices))
+    path = write(tmp_path, "area,price\n" + rows, name="prices.csv")
+    splits = load(path, seed=0)
+    assert splits.task == "regression" and (len(splits.train), len(splits.val), len(splits.test)) == (
+        180,
+        60,
+        60,
+    )
+    assert sorted(torch.cat([splits.train.y, splits.val.y, splits.test.y]).flatten().tolist()) == sorted(
+        prices
+    )
+    labels = "".join(f"{i},{i % 10}.0\n" for i in range(30))
+    assert load_csv(write(tmp_path, "a,label\n" + labels)).num_classes == 10
+    assert load_csv(write(tmp_path, "1,2,0\n3,4,1\n5,6,2\n")).num_classes == 3
+
+
 def test_fractional_targets_are_regression_and_task_overrides_the_guess(tmp_path):
     path = write(tmp_path, "a;y\n1;0.5\n2;1.5\n", name="reg.csv")
     data = load_csv(path, target=1, delimiter=";")

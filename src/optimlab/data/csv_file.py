@@ -10,9 +10,9 @@ are the row index that ``DataFrame.to_csv`` writes (what ``pandas.read_csv(path,
 back as the index): row labels, not features, so they are left out. The target is the column
 ``target`` names, by its header or its 0-based position among the file's columns (the index columns
 counted); by default the one column whose header is a usual target's name (:data:`TARGET_NAMES`, any
-case), else the last. Targets that are
-not numbers, or whole numbers, are class labels (mapped to 0..K-1 in sorted order), others regression
-targets; ``task`` overrides the guess. A missing value (an empty field, ``NA``, ``?``, ...) is refused
+case), else the last. Targets that are not numbers, or whole numbers, are class labels (mapped to 0..K-1
+in sorted order), others regression targets, and so are whole numbers of over ten distinct values, most
+rows' values distinct (prices in whole dollars); ``task`` overrides the guess. A missing value (an empty field, ``NA``, ``?``, ...) is refused
 with its row and column, never filled.
 """
 

@@ -122,7 +122,8 @@ class Examples(DatasetInfo):
         """Labelled examples from arrays; ``task`` None infers it from the targets.
 
         Targets that are not numbers, or integers (in any dtype), are class labels; anything else is a
-        regression target. Class labels are mapped to 0..K-1 in sorted order.
+        regression target, and so are whole floats of over ten distinct values, most rows' values
+        distinct (:data:`MOST_CLASSES_GUESSED`). Class labels are mapped to 0..K-1 in sorted order.
         """
         for what, values in (("inputs", x), ("targets", y)):
             if isinstance(values, Tensor) and values.dtype in _NOT_IN_NUMPY:
@@ -232,7 +233,18 @@ def reject_non_finite(
     )
 
 
+# Whole floats (every number of a CSV) of more distinct values than this, most of them distinct, are
+# amounts, not labels: prices in whole dollars, 300 of them in 300 rows, were 300 classes of one row
+# each, which left the stratified split nothing to hold out (0 validation and 0 test rows).
+MOST_CLASSES_GUESSED = 10
+
+
 def _looks_like_labels(y: np.ndarray) -> bool:
+    """Text and integers are labels; whole floats too, unless :data:`MOST_CLASSES_GUESSED` says they
+    are amounts."""
     if y.dtype.kind in "biuUSO":
         return True
-    return y.dtype.kind == "f" and bool(np.all(np.isfinite(y)) and np.all(y == np.round(y)))
+    if y.dtype.kind != "f" or not (np.all(np.isfinite(y)) and np.all(y == np.round(y))):
+        return False
+    distinct = len(np.unique(y))
+    return distinct <= MOST_CLASSES_GUESSED or distinct <= len(y) / 2

@@ -43,7 +43,9 @@ def load_numpy(
     ``arr_0``/``arr_1``, ...), or a 2-d ``.npy`` table whose column ``target`` (by default the last)
     holds the targets, like a CSV; an archive's targets are named by ``y_key``, not by ``target``.
 
-    Integer targets are class labels, others regression targets; ``task`` overrides the guess.
+    Integer targets are class labels, and so are whole floats (a float table's label column) but for
+    amounts of over ten distinct values (:meth:`~optimlab.data.Examples.from_arrays`); others are
+    regression targets; ``task`` overrides the guess.
 
     >>> import tempfile, pathlib, numpy as np
     >>> file = pathlib.Path(tempfile.mkdtemp()) / "toy.npz"

@@ -130,8 +130,11 @@ def test_bad_folders_and_files_are_named(tmp_path):
     save(tmp_path / "ok" / "dog" / "2.png", np.full((4, 4), 9))
     (tmp_path / "ok" / ".DS_Store").write_bytes(b"\x00")
     (tmp_path / "ok" / ".ipynb_checkpoints").mkdir()
+    save(tmp_path / "ok" / "dog" / ".thumbnails" / "2.png", np.full((4, 4), 255))  # read as a third image
+    save(tmp_path / "ok" / "dog" / "kept" / ".hidden.png", np.full((4, 4), 255))
     data = load_image_folder(tmp_path / "ok")  # hidden entries are no data; the notes are said skipped
     assert data.num_classes == 2 and data.reading.endswith("1 other file skipped, not images (notes.txt...)")
+    assert len(data.examples) == 2 and data.examples.x.amax() == torch.tensor(9 / 255)
     sixteen_bits = Image.fromarray(np.full((4, 4), 4000, dtype=np.uint16))
     sixteen_bits.save(tmp_path / "ok" / "dog" / "3.png")
     with pytest.raises(InvalidValueError, match=r"'I;16' for image mode of '.*3.png'"):

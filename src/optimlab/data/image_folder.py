@@ -71,7 +71,11 @@ def _find(folder: Path, where: str) -> _Found:
         )
     files = []
     for name in classes:
-        inside = _visible(list((folder / name).rglob("*")))
+        inside = sorted(
+            f
+            for f in (folder / name).rglob("*")
+            if not any(part.startswith(".") for part in f.relative_to(folder / name).parts)
+        )  # under a hidden folder (.thumbnails/, .ipynb_checkpoints/) is no data either
         images = [f for f in inside if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
         skipped += [f for f in inside if f.is_file() and f.suffix.lower() not in IMAGE_SUFFIXES]
         if not images:

@@ -135,6 +135,11 @@ CASES: list[tuple[str, list[str], str]] = [
     ("lr-find end inf", ["lr-find", "--end-lr", "inf"], "--end-lr"),
     ("lr-find budget negative", ["lr-find", "--check-budget", "-1"], "--check-budget"),
     ("doctor budget not a number", ["doctor", "--check-budget", "soon"], "--check-budget"),
+    (  # was silently ignored
+        "doctor budget without the lr check",
+        ["doctor", "--no-lr-find", "--check-budget", "5"],
+        "for --check-budget: accepted only with the lr check",
+    ),
     # --- compare
     ("compare epochs zero", ["compare", "--optimizers", "sgd", "--epochs", "0"], "--epochs"),
     ("compare seeds zero", ["compare", "--optimizers", "sgd", "--seeds", "0"], "--seeds"),

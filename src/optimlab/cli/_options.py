@@ -271,7 +271,7 @@ MembersOpt = Annotated[
 ]
 CHECK_BUDGET = 30.0  # seconds: the doctor on any built-in example stays within a minute (issue 15)
 CheckBudgetOpt = Annotated[
-    float,
+    float | None,
     typer.Option(
         "--check-budget",
         parser=number(NON_NEGATIVE),
@@ -285,9 +285,10 @@ CheckBudgetOpt = Annotated[
 ]
 
 
-def check_budget(seconds: float) -> float | None:
-    """``--check-budget`` as :func:`optimlab.doctor.find_lr` takes it: 0 is no limit (None)."""
-    return seconds or None
+def check_budget(seconds: float | None) -> float | None:
+    """``--check-budget`` as :func:`optimlab.doctor.find_lr` takes it: not given, the default; 0 is no
+    limit (None)."""
+    return CHECK_BUDGET if seconds is None else seconds or None
 
 
 StudyOutOpt = Annotated[

@@ -11,6 +11,7 @@ import typer
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
 from optimlab.cli._output import Output
+from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE_INT
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ def doctor(
     lr_find: Annotated[
         bool, typer.Option("--lr-find/--no-lr-find", help="Run the LR range test first.")
     ] = True,
-    check_budget: o.CheckBudgetOpt = o.CHECK_BUDGET,
+    check_budget: o.CheckBudgetOpt = None,
     fail_on: Annotated[
         str | None,
         typer.Option(
@@ -83,6 +84,8 @@ def doctor(
 ) -> None:
     """Diagnose a training setup: vanishing/exploding gradients, NaN origin, saturation, dead units,
     input scale, init scale, learning rate, plateau; each finding with its evidence and fix."""
+    if check_budget is not None and not lr_find:  # it was silently ignored
+        raise InvalidValueError("--check-budget", check_budget, "only with the lr check: drop --no-lr-find")
     # --steps here is how long the doctor watches, not the recipe's training.steps
     flags = {k: v for k, v in ctx.params.items() if k != "steps"}
     recipe = o.recipe_from_options(recipe_path, flags)

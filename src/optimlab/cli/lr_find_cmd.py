@@ -61,7 +61,7 @@ def lr_find(
             help="Steps of each candidate's check (default: the recipe's run, at most 1000).",
         ),
     ] = None,
-    check_budget: o.CheckBudgetOpt = o.CHECK_BUDGET,
+    check_budget: o.CheckBudgetOpt = None,
     plot: Annotated[
         Path | None,
         typer.Option(

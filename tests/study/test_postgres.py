@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 
 import optuna
 import pytest
@@ -109,11 +110,7 @@ def test_tables_set_up_by_another_optuna_are_refused_in_one_line_naming_the_upgr
 
     from optimlab.cli.app import main
 
-    engine = sqlalchemy.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(sqlalchemy.text("CREATE DATABASE older_schema"))
-    engine.dispose()
-    url = postgres_url.rsplit("/", 1)[0] + "/older_schema"
+    url = _new_database(postgres_url, "older_schema")
     optuna.storages.RDBStorage(url).engine.dispose()  # today's tables, then stamped as Optuna 3.0's
     engine = sqlalchemy.create_engine(url)
     with engine.begin() as connection:
@@ -129,3 +126,38 @@ def test_tables_set_up_by_another_optuna_are_refused_in_one_line_naming_the_upgr
     with pytest.raises(SystemExit) as done:
         main(["worker", url])
     assert done.value.code == 2
+
+
+def _new_database(postgres_url, name):
+    """A URL of a new, empty database ``name`` on the test server."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
+    engine.dispose()
+    return postgres_url.rsplit("/", 1)[0] + "/" + name
+
+
+def test_processes_opening_an_empty_database_at_once_all_open_it(postgres_url, tmp_path):
+    """Workers started together on an empty database each created Optuna's tables: all but one were
+    refused ('cannot open storage ...: duplicate key value violates unique constraint
+    "pg_type_typname_nsp_index"')."""
+    url = _new_database(postgres_url, "opened_at_once")
+    go = tmp_path / "go"
+    opener = (
+        "import os, sys, time\n"
+        "from optimlab.study.storage import open_storage\n"
+        "open(sys.argv[1] + '.ready-' + str(os.getpid()), 'w').close()\n"
+        "while not os.path.exists(sys.argv[1]): time.sleep(0.001)\n"  # all released at once
+        "open_storage(sys.argv[2]).get_all_studies()\n"
+    )
+    processes = [
+        subprocess.Popen([sys.executable, "-c", opener, str(go), url], stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    while len(list(tmp_path.glob("go.ready-*"))) < 4 and all(p.poll() is None for p in processes):
+        time.sleep(0.01)  # every process has imported optimlab
+    go.touch()
+    errors = [process.communicate(timeout=120)[1] for process in processes]
+    assert [process.returncode for process in processes] == [0] * 4, errors

@@ -169,21 +169,35 @@ def _missing_driver(url: str) -> str:
     return f"needs the {label} driver {named!r}, which is not installed{install}"
 
 
+# Opening an empty database creates Optuna's tables, its version row and alembic's stamp, each checked
+# first: processes opening it at once (workers started together) collide on each, all but one refused
+# ('duplicate key value violates unique constraint', 'already exists'); after the first to commit,
+# the others find them there. One attempt per step, and one more.
+_CREATE_ATTEMPTS = 4
+
+
 def _open_rdb(url: str) -> BaseStorage:
     import sqlalchemy.exc
 
-    try:
-        rdb = optuna.storages.RDBStorage(_with_installed_driver(url), engine_kwargs={"pool_pre_ping": True})
-    except ImportError:
-        raise OptimlabError(f"storage {_shown(url)!r} {_missing_driver(url)}") from None
-    except sqlalchemy.exc.SQLAlchemyError as error:
-        cause = str(getattr(error, "orig", None) or error).splitlines()[0]
-        raise OptimlabError(f"cannot open storage {_shown(url)!r}: {cause}") from None
-    except RuntimeError as error:  # tables set up by another Optuna: its message says what to run
-        if "table schema" not in str(error):
-            raise
-        cause = str(error).replace("$STORAGE_URL", repr(_shown(url)))
-        raise OptimlabError(f"cannot open storage {_shown(url)!r}: {cause}") from None
+    for attempt in range(1, _CREATE_ATTEMPTS + 1):
+        try:
+            rdb = optuna.storages.RDBStorage(
+                _with_installed_driver(url), engine_kwargs={"pool_pre_ping": True}
+            )
+            break
+        except ImportError:
+            raise OptimlabError(f"storage {_shown(url)!r} {_missing_driver(url)}") from None
+        except sqlalchemy.exc.SQLAlchemyError as error:
+            collided = isinstance(error, (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError))
+            if collided and attempt < _CREATE_ATTEMPTS:
+                continue
+            cause = str(getattr(error, "orig", None) or error).splitlines()[0]
+            raise OptimlabError(f"cannot open storage {_shown(url)!r}: {cause}") from None
+        except RuntimeError as error:  # tables set up by another Optuna: its message says what to run
+            if "table schema" not in str(error):
+                raise
+            cause = str(error).replace("$STORAGE_URL", repr(_shown(url)))
+            raise OptimlabError(f"cannot open storage {_shown(url)!r}: {cause}") from None
     # Optuna wraps an RDB storage in a cache inside every Study; wrap it once here, so that the
     # trials taken through this storage and the studies loaded over it share that one cache.
     return optuna.storages.get_storage(rdb)
@@ -575,7 +589,7 @@ def _key_taken(storage: BaseStorage, study_id: int, trial: FrozenTrial) -> bool:
     """Whether a trial of ``trial``'s key numbered before it waits, runs or has counted: two drivers on one
     study (two ``compare --resume`` of one folder) may both enqueue a key they found missing."""
     key = trial.user_attrs.get("key")
-    return any(
+    return key is not None and any(
         other.number < trial.number
         and other.user_attrs.get("key") == key
         and other.user_attrs.get("status") not in UNCOUNTED

@@ -384,6 +384,9 @@ def test_epochs_train_as_many_passes_as_a_hand_written_loop():
             {"loss_fn": nn.CrossEntropyLoss(reduction="none")},
             "(20,)' for the loss: accepted",
         ),
+        # The class, not an instance: called with the outputs, it made a module of them, and the batch
+        # was blamed ('Boolean value of Tensor with more than one value is ambiguous').
+        (problem(), {"loss_fn": nn.CrossEntropyLoss}, "'the class CrossEntropyLoss' for loss_fn"),
     ],
 )
 def test_a_batch_the_model_or_loss_cannot_use_is_named_in_one_error(data, options, message):

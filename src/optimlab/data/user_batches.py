@@ -255,6 +255,10 @@ class UserBatches:
                 "one of them, or neither when the model returns its loss",
             )
         for name, value in (("loss_fn", loss_fn), ("compute_loss", compute_loss)):
+            if isinstance(value, type):  # called with the outputs, a class makes a module of them
+                raise InvalidValueError(
+                    name, f"the class {value.__name__}", f"an instance, {value.__name__}(), or a function"
+                )
             if value is not None and not callable(value):
                 raise InvalidValueError(name, describe(value), "a callable")
         self.loss_fn, self._custom_loss = loss_fn, compute_loss

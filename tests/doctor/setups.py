@@ -368,3 +368,37 @@ class WithSpareLayer(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
+
+
+def markov_tokens() -> tuple[Tensor, Tensor]:
+    """512 sequences of 17 tokens of 32, each drawn given the one before from a fixed random chain
+    (entropy about 2 nats a token): inputs the first 16, targets the next token of each."""
+    generator = torch.Generator().manual_seed(0)
+    chain = torch.softmax(2 * torch.randn(32, 32, generator=generator), 1)
+    tokens = torch.zeros(512, 17, dtype=torch.long)
+    tokens[:, 0] = torch.randint(0, 32, (512,), generator=generator)
+    for t in range(16):
+        tokens[:, t + 1] = torch.multinomial(chain[tokens[:, t]], 1, generator=generator)[:, 0]
+    return tokens[:, :-1], tokens[:, 1:]
+
+
+def tokens_as_their_own_targets() -> tuple[Tensor, Tensor]:
+    """:func:`markov_tokens` with the inputs as targets: not shifted by one."""
+    x, _ = markov_tokens()
+    return x, x
+
+
+class NextTokenLSTM(nn.Module):
+    """Token ids (N, T) -> an LSTM -> scores (N, 32, T) over the 32 tokens at each position."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed, self.rnn, self.head = (
+            nn.Embedding(32, 32),
+            nn.LSTM(32, 64, batch_first=True),
+            nn.Linear(64, 32),
+        )
+
+    def forward(self, ids: Tensor) -> Tensor:
+        return self.head(self.rnn(self.embed(ids))[0]).transpose(1, 2)

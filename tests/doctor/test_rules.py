@@ -13,6 +13,7 @@ from torch import nn
 from doctor.setups import (
     HEALTHY,
     LastStepClassifier,
+    NextTokenLSTM,
     Setup,
     WithSpareLayer,
     cnn,
@@ -22,6 +23,7 @@ from doctor.setups import (
     first_step_sign,
     flat_regression,
     loss_then_accuracy_in_eval_mode,
+    markov_tokens,
     mlp,
     noisy_labels,
     normalized_mlp,
@@ -35,6 +37,7 @@ from doctor.setups import (
     sorted_by_label,
     standardized,
     standardized_regression,
+    tokens_as_their_own_targets,
     with_nan_row,
 )
 from optimlab.doctor import Finding, diagnose, rule_names, run_rules
@@ -221,6 +224,12 @@ def check_output_range(f: Finding) -> None:
     assert f.evidence["loss_end"] > 0.8 * f.evidence["loss_floor"] and f.recommendation.startswith(
         "model: remove"
     )
+
+
+def check_unshifted(f: Finding) -> None:
+    """The copy is learnt: far below the chain's entropy (about 1.9 nats, where shifted targets end)."""
+    assert f.evidence["targets"] == [32, 16] and f.evidence["outputs"] == [32, 32, 16]
+    assert f.evidence["loss_end"] < 0.5 and "targets tokens[:, 1:]" in f.recommendation
 
 
 def check_no_learning(f: Finding) -> None:
@@ -425,6 +434,13 @@ BROKEN = [  # (id, setup, first rule expected, evidence check, diagnose options)
         "output_range",
         check_output_range,
         {},
+    ),
+    (
+        "lstm language model, its inputs as targets (not shifted)",
+        Setup(NextTokenLSTM, tokens_as_their_own_targets, "adam", 3e-3, steps=100),
+        "unshifted_targets",
+        check_unshifted,
+        {"lr_find": False},
     ),
     (
         "relu mlp, digits ordered by label, not shuffled",
@@ -922,3 +938,18 @@ def test_weight_decay_on_a_recurrent_layer_is_read_from_its_weights(weight_decay
     assert bool(found) is (weight_decay == 10.0), diagnosis.findings
     if found:
         assert found[0].evidence["weight_norm_ratio"]["rnn"] < 0.8 and "rnn (LSTM)" in found[0].explanation
+
+
+def test_next_tokens_and_an_autoencoders_pixels_are_no_unshifted_targets():
+    """The next tokens as targets train to the chain's entropy; an autoencoder's float inputs as its
+    targets are what it is for."""
+    model = NextTokenLSTM()
+    shifted = diagnose(model, markov_tokens(), nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), 3e-3),
+                       steps=100, lr_find=False)  # fmt: skip
+    assert shifted.healthy and not shifted.statistics.loss_inputs.targets_are_inputs, shifted.findings
+    x, _ = standardized()
+    autoencoder = mlp(outputs=64)
+    copied = diagnose(autoencoder, (x, x), nn.MSELoss(), torch.optim.Adam(autoencoder.parameters(), 1e-3), steps=30,
+                      lr_find=False)  # fmt: skip
+    assert not copied.statistics.loss_inputs.targets_are_inputs
+    assert "unshifted_targets" not in [f.rule for f in copied.findings]

@@ -257,9 +257,12 @@ class LossInputs:
     high: float
     sum_gap: float | None = None
     logsumexp_gap: float | None = None
+    targets_are_inputs: bool = False  # integer targets equal, element for element, to a model input
 
     @classmethod
-    def of(cls, outputs: Tensor, targets: Tensor, loss_fn: Any) -> LossInputs:
+    def of(
+        cls, outputs: Tensor, targets: Tensor, loss_fn: Any, *, targets_are_inputs: bool = False
+    ) -> LossInputs:
         scores = outputs.detach().float()
         dim = None if targets.is_floating_point() else class_dim(scores.shape, targets.shape)
         gaps: dict[str, float] = {}
@@ -273,6 +276,7 @@ class LossInputs:
             loss=type(loss_fn).__name__ if isinstance(loss_fn, nn.Module) else None,
             low=scores.min().item() if scores.numel() else math.nan,
             high=scores.max().item() if scores.numel() else math.nan,
+            targets_are_inputs=targets_are_inputs,
             **gaps,
         )
 
@@ -606,9 +610,16 @@ class Instruments:
 
     def record_loss_inputs(self, prediction: Any, target: Any, loss_fn: Any) -> None:
         """What ``loss_fn`` (given apart from the model) compared: :class:`LossInputs`, where the
-        outputs and the targets are tensors."""
+        outputs and the targets are tensors, and whether integer targets are one of the model's inputs
+        (token ids not shifted)."""
         if isinstance(prediction, Tensor) and isinstance(target, Tensor) and prediction.is_floating_point():
-            self.statistics.loss_inputs = LossInputs.of(prediction, target, loss_fn)
+            given = (*self._last_input, *self._last_kwargs.values())
+            copied = not target.is_floating_point() and any(
+                isinstance(x, Tensor) and x.shape == target.shape and torch.equal(x, target) for x in given
+            )
+            self.statistics.loss_inputs = LossInputs.of(
+                prediction, target, loss_fn, targets_are_inputs=copied
+            )
 
     def stop(self) -> None:
         """Remove every hook; the statistics stay."""

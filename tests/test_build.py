@@ -110,11 +110,13 @@ def test_a_transformer_on_next_characters_is_causal_per_position_and_embeds_the_
     assert abs(loss.item() - math.log(97)) < 1.0  # an untrained model: near uniform over 97 characters
 
 
-def test_the_recipe_overrides_what_the_data_asks_and_a_model_without_positions_is_refused():
+def test_a_non_causal_model_on_next_tokens_and_a_model_without_positions_are_refused():
+    """causal: false on next-character targets built a model whose position t attends to t + 1, its own
+    target: a validation loss it reaches by copying."""
     text = {"name": "python_source", "options": {"chars": 2000, "context": 16}}
     model = {"name": "transformer", "options": {"causal": False}}
-    net = build(Recipe.from_dict({"data": text, "model": model})).model.net
-    assert net.per_token and not net.blocks[0].attention.causal
+    with pytest.raises(InvalidValueError, match="model.options.causal.*reads each position's target"):
+        build(Recipe.from_dict({"data": text, "model": model}))
     with pytest.raises(InvalidValueError, match="an output per position .* transformer"):
         build(Recipe.from_dict({"data": text, "model": {"name": "cnn"}}))
     # `optimlab train --dataset python_source` names no model: the message names the flag and the default

@@ -98,7 +98,15 @@ def build_model(recipe: Recipe, splits: Any) -> nn.Module:
     if data_dependent:  # built plain, then initialized on a batch of scaled training inputs
         keywords["init"] = "default"
     shape = _input_shape(recipe.model.name, splits)
-    keywords = {**_asked_by_data(recipe.model.name, splits), **keywords}
+    asked = _asked_by_data(recipe.model.name, splits)
+    if asked.get("causal") and keywords.get("causal") is False:  # position t would read its target, t + 1
+        raise InvalidValueError(
+            "model.options.causal",
+            False,
+            f"true (the default) for {splits.name}'s next-token targets: a model that attends to later "
+            "positions reads each position's target in its input",
+        )
+    keywords = {**asked, **keywords}
     outputs = num_outputs(splits, recipe.training.loss)
     entry = get_registry("model").get(recipe.model.name)
     net = entry.create(shape, outputs, **keywords)

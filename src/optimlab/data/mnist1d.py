@@ -8,7 +8,8 @@ Small enough for a CPU, yet a CNN beats an MLP on it, as on MNIST. Generated pro
   generator's own 80/20 split ignored in favour of optimlab's stratified split from the same seed;
 * ``split="original"``: the paper's data set, i.e. the package's default arguments (its own seed 42,
   ``get_dataset_args``) with its own split, the first 80% (``x``, ``y``: 4,000 of the default 5,000)
-  to train on and the rest (``x_test``, ``y_test``: 1,000) as the test set. The load's seed then
+  to train on and the rest (``x_test``, ``y_test``: 1,000) as the test set; with another ``n``, the
+  package's generator and split at its seed 42 (not the paper's data set). The load's seed then
   decides only the validation rows (``val_fraction``, 0 in the paper's protocol, which keeps the
   training rows in the package's order).
 """

@@ -218,3 +218,11 @@ def test_a_study_without_a_finished_seed_rerun_ranks_nothing(tmp_path, page_read
     assert [r["rank"] for r in board.records()] == ["", ""]
     assert "<figure>" not in page.read_text()
     assert "No seed rerun finished: no result to rank, no curve to draw (0 trials)." in reader.paragraphs
+
+
+def test_the_page_names_the_seeds_of_tuning_and_of_the_reruns(tmp_path, page_reader):
+    """The page said '3 fresh seeds' but not which: a rerun could not be repeated seed for seed."""
+    seeds = [dataclasses.replace(record("sgd", f"seeds/{i}", 0.96), seed=s) for i, s in enumerate((1, 2, 3))]
+    page = write_report([StudyResult(SPEC, str(tmp_path), [*RECORDS[:3], *seeds])], tmp_path / "r.html")
+    (said,) = [p for p in page_reader(page.read_text()).paragraphs if p.startswith("Protocol grid")]
+    assert "tuning trials per method (seed 0) over" in said and "fresh seeds (1, 2, 3);" in said

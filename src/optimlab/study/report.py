@@ -200,11 +200,16 @@ def _add_study(
     page: Page, result: StudyResult, board: Sequence[LeaderboardRow], chance: Mapping[str, float]
 ) -> None:
     spec = result.spec
+    tuned_on = {r.seed for r in result.records if r.phase != SEEDS}
+    reruns = sorted({r.seed for r in result.records if r.phase == SEEDS})
     page.section(
         spec.name,
-        f"Protocol {spec.protocol}: {spec.budget} tuning trials per method over {searched(spec)}, then "
-        f"the best configuration on {spec.seeds} fresh seeds; tuned on {spec.metric} ({spec.goal}), "
-        f"reported on {spec.test_metric} with Student-t 95% confidence intervals over the seeds.",
+        f"Protocol {spec.protocol}: {spec.budget} tuning trials per method"
+        + (f" (seed {', '.join(map(str, sorted(tuned_on)))})" if tuned_on else "")
+        + f" over {searched(spec)}, then the best configuration on {spec.seeds} fresh seeds"
+        + (f" ({', '.join(map(str, reruns))})" if reruns else "")
+        + f"; tuned on {spec.metric} ({spec.goal}), reported on {spec.test_metric} with Student-t 95% "
+        "confidence intervals over the seeds.",
     )
     targets = [
         "no target"

@@ -10,7 +10,9 @@ Every step, from one optimizer step pre-hook (after backward, before the weights
 On *detailed* steps (:class:`InstrumentSchedule`: the first steps and every 20th), with forward hooks
 attached for that step only:
 
-* **weight norm, update norm, update/weight ratio**: a copy of the weights before the step.
+* **weight norm, update norm, update/weight ratio**: a copy of the weights before the step; with the
+  norm of the weights after it, the update's inner product with the weights (**update_dots**): how
+  much of it the weight decay is (Loshchilov & Hutter 2019, https://arxiv.org/abs/1711.05101).
 * **activation mean/std**, **saturated fraction** (sigmoid/tanh within 5% of their flat asymptotes,
   where the derivative is below 5% of its peak: Glorot & Bengio 2010, Understanding the difficulty of
   training deep feedforward neural networks, AISTATS), **dead units** (ReLU family never positive over
@@ -615,7 +617,11 @@ class Instruments:
         if isinstance(prediction, Tensor) and isinstance(target, Tensor) and prediction.is_floating_point():
             given = (*self._last_input, *self._last_kwargs.values())
             copied = not target.is_floating_point() and any(
-                isinstance(x, Tensor) and x.shape == target.shape and torch.equal(x, target) for x in given
+                isinstance(x, Tensor)
+                and not x.is_floating_point()
+                and x.shape == target.shape
+                and torch.equal(x, target)
+                for x in given
             )
             self.statistics.loss_inputs = LossInputs.of(
                 prediction, target, loss_fn, targets_are_inputs=copied

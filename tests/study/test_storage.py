@@ -54,6 +54,15 @@ def test_pop_takes_each_waiting_trial_once_and_never_creates_one(study):
     assert len(study.get_trials()) == 2
 
 
+def test_trials_enqueued_without_a_key_are_each_taken(study):
+    """Trials that another tool enqueued on an optimlab study, without a key, are not duplicates of
+    each other."""
+    study, storage = study
+    for _ in range(2):
+        study.enqueue_trial({})
+    assert pop_waiting(study, storage) is not None and pop_waiting(study, storage) is not None
+
+
 def test_a_trial_of_a_dead_process_is_reclaimed_at_once(study):
     study, storage = study
     trial_id = running_trial(

@@ -41,7 +41,7 @@ def python_lm(
 
     Target: validation loss <= 1.9 nats per character. Tuned on seed 0: adam at lr 4.6e-3 (the
     baseline) 1.765 (lr 1e-3: 2.16, 0.02: 1.85); on seeds 1-5 its best values are 1.76-1.83 (5/5, at the
-    last evaluation, step 295). Needs the changes listed in docs/workloads.md.
+    last evaluation, step 295).
     """
     recipe = Recipe.from_dict(
         {

@@ -152,6 +152,7 @@ def test_bad_technique_hyperparameters_are_named(technique, expected):
         ("schedule", "name", "cosin", r"schedule.name.*Did you mean 'cosine'"),
         ("training", "batch_size", 0, r"training.batch_size.*greater than or equal to 1"),
         ("training", "device", "tpu", r"training.device.*'tpu'.*accepted"),
+        ("training", "device", "cuda:x", r"training.device.*'cuda:x'.*accepted"),  # torch's RuntimeError
         ("training", "epocs", 3, r"training.*unknown field 'epocs'.*Did you mean 'epochs'"),
     ],
 )

@@ -50,10 +50,29 @@ INIT_BATCH = 512  # rows that a data-dependent init (LSUV) measures output varia
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` is the first GPU when there is one, else the CPU."""
+    """``auto`` is the first GPU when there is one, else the CPU; a device this machine lacks (a recipe
+    written on a GPU machine) is refused naming what it has, where torch raised deep in the build."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise InvalidValueError(
+            "training.device", name, "cpu or auto: 'mps' is not available on this machine"
+        )
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            build = "has no CUDA" if torch.version.cuda is None else "finds no CUDA GPU"
+            raise InvalidValueError(
+                "training.device", name, f"cpu or auto: this PyTorch ({torch.__version__}) {build}"
+            )
+        if (device.index or 0) >= count:
+            raise InvalidValueError(
+                "training.device",
+                name,
+                f"cpu, auto or cuda:0..cuda:{count - 1}: this machine has {count} CUDA GPU(s)",
+            )
+    return device
 
 
 def build_data(recipe: Recipe) -> Any:

@@ -28,7 +28,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError, close_matches
-from optimlab.registry import SEED, get_registry, normalize_name
+from optimlab.registry import DEVICE, DEVICES, SEED, get_registry, normalize_name
 from optimlab.user_code import import_object, is_import_path
 
 __all__ = [
@@ -380,8 +380,8 @@ class TrainingSpec(_Spec):
     @classmethod
     def _known_device(cls, device: str) -> str:
         device = device.strip().lower()
-        if device not in ("auto", "cpu") and not device.startswith(("cuda", "mps")):
-            raise InvalidValueError("training.device", device, "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
+        if not DEVICE.match(device):
+            raise InvalidValueError("training.device", device, DEVICES)
         return device
 
 

@@ -19,6 +19,7 @@ import importlib
 import inspect
 import math
 import pkgutil
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import ModuleType
 from typing import Any, Generic, TypeVar
@@ -28,6 +29,8 @@ from optimlab.user_code import import_object, is_import_path
 
 __all__ = [
     "CAPABILITIES",
+    "DEVICE",
+    "DEVICES",
     "NON_NEGATIVE",
     "NON_NEGATIVE_INT",
     "POSITIVE",
@@ -116,6 +119,9 @@ NON_NEGATIVE_INT = Interval(0, None, integer=True)
 # NumPy's legacy RandomState takes seeds below 2^32; torch's generators overflow (a traceback) past 2^64,
 # and the batch order is drawn from seed * 1_000_003 + epoch (optimlab.data.batches).
 SEED = Interval(0, 2**32 - 1, integer=True)
+# The devices a recipe or --device may name (torch takes more, e.g. "cuda:x" fails only when used)
+DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+DEVICES = "auto, cpu, cuda, cuda:N or mps"
 
 
 class Capability(str, enum.Enum):

@@ -90,6 +90,9 @@ CASES: list[tuple[str, list[str], str]] = [
     ("recipe path empty", ["train", ""], "'RECIPE': '' is empty"),
     ("recipe key twice", ["train", "TWICE_YAML"], "'training' twice"),
     ("recipe yes for a number", ["train", "YES_YAML"], "training.epochs: True is a yes/no value"),
+    # a recipe written on a GPU machine: torch's AssertionError or RuntimeError deep in the build
+    ("recipe device this machine lacks", ["train", "GPU_YAML"], f"{CUDA_MISSING!r} for training.device"),
+    ("recipe device torch cannot read", ["train", "BAD_DEVICE_YAML"], "'cuda:x' for training.device"),
     # --- train: more than the memory holds (25 PB of weights: refused by any allocator)
     ("width past the memory", ["train", "--dataset", "iris", "--width", "100000000000000"], "out of memory"),
     ("width past torch's sizes", ["train", "--dataset", "iris", "--width", "1" + "0" * 22], "out of memory"),
@@ -395,7 +398,13 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
         ("LIST_YAML", "list.yaml", b"- a\n- b\n"),
         ("TYPO_YAML", "typo.yaml", b"training:\n  epochz: 3\n"),
         ("TWICE_YAML", "twice.yaml", b"training: {epochs: 1}\ntraining: {epochs: 2}\n"),
-        ("YES_YAML", "yes.yaml", b"training: {epochs: yes}\n"),  # YAML 1.1: True, which pydantic took for 1
+        ("YES_YAML", "yes.yaml", b"training: {epochs: yes}\n"),
+        ("GPU_YAML", "gpu.yaml", f"data: {{name: iris}}\ntraining: {{device: '{CUDA_MISSING}'}}\n".encode()),
+        (
+            "BAD_DEVICE_YAML",
+            "cudax.yaml",
+            b"data: {name: iris}\ntraining: {device: 'cuda:x'}\n",
+        ),  # YAML 1.1: True, which pydantic took for 1
         ("TAB_YAML", "tab.yaml", b"optimizer.lr:\n\t[0.1, 0.01]\n"),
         (
             "CE_REGRESSION_YAML",

@@ -6,14 +6,15 @@ cannot write, and a flag typed wrong answers before torch loads.
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import typer
 
-DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+from optimlab.errors import InvalidValueError
+from optimlab.registry import DEVICE, DEVICES
+
 DATABASES = ("sqlite", "postgresql", "mysql", "mariadb", "oracle", "mssql")  # SQLAlchemy's dialects
 STORAGE_EXAMPLE = "a database URL such as sqlite:///runs/studies.db or postgresql://user@host/db"
 
@@ -139,24 +140,15 @@ def device(text: str) -> str:
     """A device this machine has: torch is imported only to check a GPU that was asked for."""
     name = text.strip().lower()
     if not DEVICE.match(name):
-        raise typer.BadParameter(f"{text!r} is not a device: accepted auto, cpu, cuda, cuda:N or mps")
+        raise typer.BadParameter(f"{text!r} is not a device: accepted {DEVICES}")
     if name in ("auto", "cpu"):
         return name
-    import torch
+    from optimlab.build import resolve_device
 
-    if name == "mps":
-        if not torch.backends.mps.is_available():
-            raise typer.BadParameter("'mps' is not available on this machine: accepted cpu or auto")
-        return name
-    if not torch.cuda.is_available():
-        build = "has no CUDA" if torch.version.cuda is None else "finds no CUDA GPU"
-        raise typer.BadParameter(
-            f"{text!r}: this PyTorch ({torch.__version__}) {build}; accepted cpu or auto"
-        )
-    index = int(name.partition(":")[2] or 0)
-    if index >= torch.cuda.device_count():
-        count = torch.cuda.device_count()
-        raise typer.BadParameter(f"{text!r}: this machine has {count} CUDA GPU(s), cuda:0..cuda:{count - 1}")
+    try:
+        resolve_device(name)
+    except InvalidValueError as error:
+        raise typer.BadParameter(f"{text!r}: accepted {error.accepted}") from None
     return name
 
 

@@ -48,6 +48,22 @@ def test_doctor_ranks_the_root_cause_first_in_json_and_writes_the_report(capsys,
     assert data["steps"] <= 40
 
 
+def test_the_lr_suggestion_names_the_root_causes_it_was_measured_with(capsys):
+    """Wine's raw inputs (proline up to 1,680) give AdamW an lr of about 0.1 that trains to 0.39 where
+    1e-3 reaches 0.67: the suggestion is for the setup as it is, and says so beside the finding that
+    changes it; the lr's own findings (iris at lr 30, above) it answers itself."""
+    raw = json.loads(run(capsys, "doctor", "--dataset", "wine", "--optimizer", "adamw", "--format", "json"))
+    assert raw["findings"][0]["rule"] == "input_scale" and raw["lr_range"]["suggestion"] is not None
+    assert raw["lr_measured_with"] == ["input_scale"]
+    out = run(capsys, "doctor", "--dataset", "wine", "--optimizer", "adamw")
+    assert "measured with #1 as it is" in out
+    scaled = ("doctor", "--dataset", "wine", "--scaling", "standardize", "--optimizer", "adamw")
+    assert json.loads(run(capsys, *scaled, "--format", "json"))["lr_measured_with"] == []
+    iris = ("doctor", "--dataset", "iris", "--scaling", "none", "--optimizer", "sgd", "--lr", "30")
+    data = json.loads(run(capsys, *iris, "--steps", "40", "--format", "json"))
+    assert data["findings"][0]["rule"] == "lr_too_high" and "lr_too_high" not in data["lr_measured_with"]
+
+
 def test_doctor_prints_a_table_for_people(capsys):
     out = run(
         capsys, "doctor", "--dataset", "iris", "--scaling", "standardize", "--steps", "30", "--no-lr-find"

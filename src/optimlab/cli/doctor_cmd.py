@@ -130,8 +130,8 @@ def doctor(
 def _print_findings(output: Output, diagnosis: Diagnosis) -> None:
     """The ranked table; a finding explained by another names it (``consequence of #1``), as JSON does."""
     steps_seen = len(diagnosis.statistics.steps)
+    number = {f.rule: i + 1 for i, f in enumerate(diagnosis.findings)}
     if diagnosis.findings:
-        number = {f.rule: i + 1 for i, f in enumerate(diagnosis.findings)}
         rows = [
             (
                 i + 1,
@@ -150,6 +150,12 @@ def _print_findings(output: Output, diagnosis: Diagnosis) -> None:
         found = diagnosis.lr_range
         suggestion = f"lr {found.suggestion:.3g}" if found.suggestion is not None else "no lr"
         output.result(f"LR range test: {suggestion} ({found.reason})")
+        if diagnosis.lr_measured_with:
+            causes = ", ".join(f"#{number[f.rule]}" for f in diagnosis.lr_measured_with)
+            output.result(
+                f"  measured with {causes} as it is: the best lr moves once that is fixed, so fix it first "
+                "and run the doctor again for the lr"
+            )
         if found.check is not None:
             scores = ", ".join(
                 f"{c.lr:.3g}: {'diverged' if c.score is None else f'{c.score:.4g}'}" for c in found.candidates

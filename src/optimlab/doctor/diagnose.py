@@ -45,6 +45,9 @@ __all__ = [
     "lr_range_test_recipe",
 ]
 
+# Findings the range test's suggestion itself answers.
+_ANSWERED_BY_THE_LR = frozenset({"lr_too_high", "lr_too_low"})
+
 
 @dataclasses.dataclass
 class Diagnosis:
@@ -63,6 +66,15 @@ class Diagnosis:
     def problems(self) -> list[Finding]:
         """The errors and warnings, ranked."""
         return [f for f in self.findings if f.severity in ("error", "warning")]
+
+    @property
+    def lr_measured_with(self) -> list[Finding]:
+        """The root causes other than the lr that the range test's suggestion was measured with: it fits
+        the setup as it is, and the best lr moves once they are fixed (wine's raw inputs: 0.105 for
+        AdamW; standardized: 0.0099)."""
+        if self.lr_range is None or self.lr_range.suggestion is None:
+            return []
+        return [f for f in self.problems if not f.consequence_of and f.rule not in _ANSWERED_BY_THE_LR]
 
     def to_dict(self) -> dict[str, Any]:
         """Everything a reader needs as strict JSON (non-finite numbers become None): findings, per-layer
@@ -89,6 +101,7 @@ class Diagnosis:
                 "layers": layers,
                 "non_finite": stats.non_finite.to_dict() if stats.non_finite else None,
                 "lr_range": self.lr_range.to_dict() if self.lr_range else None,
+                "lr_measured_with": [f.rule for f in self.lr_measured_with],
                 "instruments": [dataclasses.asdict(i) for i in INSTRUMENTS],
             }
         )

@@ -173,6 +173,12 @@ def write_html(
     found = diagnosis.lr_range
     if found is not None:
         page.section("Learning-rate range test", found.reason)
+        if diagnosis.lr_measured_with:
+            causes = ", ".join(f.title for f in diagnosis.lr_measured_with)
+            page.paragraph(
+                f"Measured with the setup as it is ({causes}): the best lr moves once that is fixed, so "
+                "fix it first and run the doctor again for the lr."
+            )
         page.figure(
             lr_range_figure(found),
             "Loss after each step of an exponential lr sweep (Smith 2017); weights restored afterwards.",

@@ -56,6 +56,17 @@ def test_each_example_is_printed_on_its_own_line(cli, monkeypatch, verb):
         assert example.strip() in printed, example
 
 
+@pytest.mark.parametrize(
+    "verb", ["list", "train", "doctor", "lr-find", "compare", "worker", "bench", "plot-schedule", "report"]
+)
+def test_no_option_shows_a_python_type_for_its_value(cli, verb):
+    """--space <list[str]>, --option <list[str]>: a repeatable option's value is named in the user's words
+    (FIELD=RANGE, NAME=VALUE), not by its Python type."""
+    _, out, _ = cli(verb, "--help")
+    options = [line for line in out.splitlines() if line.lstrip().startswith("--")]
+    assert not [line for line in options if "<list[" in line]
+
+
 def test_list_at_80_columns_keeps_every_name_whole(cli, monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")
     code, out, _ = cli("list")

@@ -127,6 +127,7 @@ def bench(
         list[str] | None,
         typer.Option(
             "--optimizer-path",
+            metavar="MODULE:NAME",
             help="Your optimizer, package.module:ClassOrFactory (a torch.optim.Optimizer subclass "
             "or a factory of optimlab transforms); repeat for several.",
         ),

@@ -41,9 +41,8 @@ EXAMPLES = """Examples:
 LEADERBOARD_COLUMNS = (
     "rank",
     "method",
-    "test mean",
+    "test mean [95% CI]",
     "std",
-    "95% CI",
     "seeds",
     "failed",
     "best config",
@@ -72,19 +71,20 @@ PLAN_FLAGS = (
 
 
 def leaderboard_rows(spec: StudySpec, records: Sequence[TrialRecord]) -> list[tuple[Any, ...]]:
-    from optimlab.report.intervals import interval
+    from optimlab.report.intervals import means_and_intervals
     from optimlab.study import leaderboard
     from optimlab.study.report import config_text
 
+    board = leaderboard(spec, records)
+    means = means_and_intervals([(row.test.mean, row.test.low, row.test.high) for row in board])
     rows = []
-    for i, row in enumerate(leaderboard(spec, records)):
+    for i, (row, mean) in enumerate(zip(board, means, strict=True)):
         rows.append(
             (
                 i + 1,
                 row.method,
-                row.test.mean,
+                mean,
                 row.test.std,
-                interval(row.test.low, row.test.high),
                 row.test.n,
                 row.tuning_failed + row.seeds_failed,
                 config_text(row.params) + (" (edge)" if row.at_edge else ""),
@@ -153,6 +153,7 @@ def compare(
         list[str] | None,
         typer.Option(
             "--space",
+            metavar="FIELD=RANGE",
             help="Searched field: FIELD=LOW:HIGH[:log][:int] or FIELD=a,b (repeat). Default: the lr.",
         ),
     ] = None,

@@ -48,7 +48,10 @@ def plot_schedule(
     lr: Annotated[
         float, typer.Option("--lr", parser=o.number(POSITIVE), help="Base (peak) learning rate.")
     ] = 1.0,
-    option: Annotated[list[str] | None, typer.Option("--option", help="Schedule keyword NAME=VALUE.")] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", metavar="NAME=VALUE", help="Schedule keyword NAME=VALUE (repeat)."),
+    ] = None,
     out_path: Annotated[
         Path,
         typer.Option("--out", parser=checks.writable_file(".png", ".svg"), help="Image file (.png or .svg)."),

@@ -42,6 +42,19 @@ def test_a_write_the_disk_cuts_short_leaves_the_former_file_whole(tmp_path):
     assert path.read_text() == "former" and [p.name for p in tmp_path.iterdir()] == ["results.json"]
 
 
+def test_a_write_the_disk_refuses_names_the_file_it_was_for(tmp_path):
+    """A full disk was reported as 'error: File too large', naming no file."""
+    path = tmp_path / "report.html"
+
+    def write():
+        try:
+            write_atomically(path, "x" * (2 * LIMIT))
+        except OSError as error:
+            os._exit(3 if error.filename == str(path) else 4)
+
+    assert in_a_full_disk(write) == 3
+
+
 @pytest.mark.parametrize("kind", ["page", "line_chart", "figure"])
 def test_pages_charts_and_figures_are_written_whole_or_not_at_all(tmp_path, kind):
     """Page.write wrote the page in place: a full disk (or a kill) mid-write left a page cut short, which

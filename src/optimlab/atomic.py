@@ -37,7 +37,8 @@ def _fsync(path: str | os.PathLike[str]) -> None:
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """A fresh temporary path beside ``path`` for the block to write (by any writer that takes a path:
     ``csv``, pyarrow, ``savefig``; give them the format, as the temporary name ends in ``.partial``); when
-    the block ends it replaces ``path`` whole. An exception in the block leaves ``path`` as it was."""
+    the block ends it replaces ``path`` whole. An exception in the block leaves ``path`` as it was; a write
+    the system refused (a full disk) is raised naming ``path``, where it named no file."""
     path = Path(path)
     partial = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
     os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # the umask's permissions
@@ -45,8 +46,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         yield partial
         _fsync(partial)
         os.replace(partial, path)
-    except BaseException:
+    except BaseException as error:
         partial.unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.filename is None and error.errno is not None:
+            raise OSError(error.errno, error.strerror, str(path)) from None  # a full disk names no file
         raise
     _fsync(path.parent)
 

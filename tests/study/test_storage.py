@@ -249,6 +249,21 @@ def test_a_journal_record_edited_into_one_optuna_cannot_replay_is_refused(tmp_pa
     assert journal.read_bytes() == damaged
 
 
+def test_an_append_the_disk_refuses_names_the_journal(tmp_path):
+    """A full disk mid-study was reported as 'error: File too large', naming no file."""
+    from test_atomic import in_a_full_disk
+
+    journal = str(tmp_path / JOURNAL_NAME)
+
+    def append():
+        try:
+            optuna.create_study(storage=open_storage(tmp_path), study_name="x" * 5000)
+        except OSError as error:
+            os._exit(3 if error.filename == journal else 4)
+
+    assert in_a_full_disk(append) == 3
+
+
 def test_a_worker_pointed_at_a_folder_without_a_study_refuses_and_creates_nothing(tmp_path):
     from optimlab.study import work
 

@@ -323,10 +323,15 @@ class _JournalFile(optuna.storages.journal.JournalFileBackend):
         with self._locked():
             if self._tail_is_cut():
                 self._set_aside_tail()
-            with open(self._file_path, "ab") as handle:
-                handle.write(text.encode("utf-8"))
-                handle.flush()
-                os.fsync(handle.fileno())
+            try:
+                with open(self._file_path, "ab") as handle:
+                    handle.write(text.encode("utf-8"))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            except OSError as error:  # a full disk: the cut record is set aside before the next append
+                if error.filename is not None or error.errno is None:
+                    raise
+                raise OSError(error.errno, error.strerror, self._file_path) from None
 
     @contextlib.contextmanager
     def hold(self) -> Iterator[None]:

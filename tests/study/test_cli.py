@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -215,3 +216,19 @@ def test_ctrl_c_says_where_the_comparison_is_kept_and_its_resume_command_finishe
     with open(folder / "trials.csv") as handle:
         keys = sorted((t["method"], t["key"]) for t in csv.DictReader(handle))
     assert keys == sorted((m, k) for m in ("sgd", "adam") for k in ("tune/0", "tune/1", "seeds/0", "seeds/1"))
+
+
+def test_the_terminal_leaderboard_writes_its_intervals_to_one_decimal_place(tmp_path):
+    """Each row's interval was written to its own decimals ('[0.67, 1.00]' above '[0.833, 0.985]'), so a
+    column read down did not order its rows as their means do; the pages write one place a column."""
+    result = runner.invoke(app, ["compare", *TINY, "--out", str(tmp_path)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    cells = re.findall(r"(-?\d+\.?\d*) \[(-?\d+\.?\d*), (-?\d+\.?\d*)\]", result.output)
+    assert len(cells) == 2, result.output
+    places = {len(number.partition(".")[2]) for cell in cells for number in cell}
+    assert len(places) == 1, cells
+    with open(tmp_path / "leaderboard.csv") as handle:
+        board = {row["method"]: row for row in csv.DictReader(handle)}
+    means = sorted(float(m) for m, _, _ in cells)
+    csv_means = sorted(float(next(v for k, v in row.items() if k.endswith("mean"))) for row in board.values())
+    assert means == pytest.approx(csv_means, abs=0.5 * 10 ** -places.pop())

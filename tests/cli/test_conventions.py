@@ -12,6 +12,8 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import typer
@@ -285,3 +287,23 @@ def test_a_stopped_run_says_how_to_resume_on_stderr(cli, monkeypatch, tmp_path):
     assert code == _errors.INTERRUPTED
     assert err.strip().endswith(f"checkpoint saved. Resume with: optimlab train --resume {run}")
     assert "Resume with" not in out and out.startswith("interrupted after 1 steps")
+
+
+def test_a_stopped_comparison_still_prints_its_one_json_document(cli, monkeypatch, tmp_path):
+    """compare --format json stopped by Ctrl-C left stdout empty, which no JSON reader takes; train's
+    stopped run prints its document with its status."""
+    import optimlab.study.compare
+
+    spec = SimpleNamespace(name="digits_mlp", methods=["sgd"], seeds=1, tune_plan=lambda method: [{}])
+
+    def stopped(values: object, *, on_start: Any, out: Path, **_: object) -> None:
+        on_start([spec], str(out), out)  # the study is stored: the comparison can be resumed
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(optimlab.study.compare, "compare", stopped)
+    folder = tmp_path / "study"
+    code, out, err = cli("compare", "--optimizers", "sgd", "--out", str(folder), "--format", "json")
+    again = f"optimlab compare --resume {folder}"
+    assert code == _errors.INTERRUPTED
+    assert json.loads(out) == {"status": "interrupted", "resume": again}
+    assert err.strip() == f"interrupted: the finished trials are kept; continue with `{again}`"

@@ -28,15 +28,17 @@ def exit_if_all_failed(output: Output, results: Sequence[StudyResult]) -> None:
 
 
 @contextlib.contextmanager
-def resumable(resume_command: Callable[[], str | None]) -> Iterator[None]:
+def resumable(output: Output, resume_command: Callable[[], str | None]) -> Iterator[None]:
     """Ctrl-C in the block ends the verb saying how to continue: ``resume_command()``, once the work is
-    kept somewhere (None before: a plain interruption)."""
+    kept somewhere (None before: a plain interruption). With ``--format json``, stdout still gets its one
+    document, as train's: the status and the command (it was empty, which no JSON reader takes)."""
     try:
         yield
     except KeyboardInterrupt:
         command = resume_command()
         if command is None:
             raise
+        output.result("", {"status": "interrupted", "resume": command})
         raise Interrupted(f"the finished trials are kept; continue with `{command}`") from None
 
 

@@ -191,7 +191,7 @@ def bench(
             check_bench(chosen, methods, device=settings["device"], fields=("--workloads", given))
         checks.writable_folder(str(out)).mkdir(parents=True, exist_ok=True)
         write_settings(out, settings)
-    with resumable(lambda: resume_command(out)):  # the trials, then the report they make
+    with resumable(output, lambda: resume_command(out)):  # the trials, then the report they make
         with StudyProgress(output, progress) as shown:
             per_workload = (settings["budget"] + settings["seeds"]) * len(methods)
             shown.start(f"{len(chosen)} workloads x {len(methods)} methods", per_workload * len(chosen))

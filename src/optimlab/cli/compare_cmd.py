@@ -278,7 +278,7 @@ def compare(
     again: str | None = None  # the command that continues the comparison, once its studies are stored
     compared = {plan["field"]: f"{plan['field']} (--compare)"} if compare_field and not resume else {}
     with (
-        resumable(lambda: again),
+        resumable(output, lambda: again),
         StudyProgress(output, progress) as shown,
         o.noting_data(output),
         o.fields_named(compared),

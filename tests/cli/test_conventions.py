@@ -307,3 +307,21 @@ def test_a_stopped_comparison_still_prints_its_one_json_document(cli, monkeypatc
     assert code == _errors.INTERRUPTED
     assert json.loads(out) == {"status": "interrupted", "resume": again}
     assert err.strip() == f"interrupted: the finished trials are kept; continue with `{again}`"
+
+
+def test_a_stopped_gallery_prints_the_experiments_it_finished_as_json(cli, monkeypatch, tmp_path):
+    """gallery run all --format json stopped by Ctrl-C left stdout empty, though its finished pages are kept."""
+    import optimlab.gallery
+
+    outcome = SimpleNamespace(name="he_init", verdict=SimpleNamespace(label="confirmed"), seconds=2.0)
+
+    def stopped(*, on_done: Any, out: Path, **_: object) -> None:
+        on_done(outcome, out / "he_init.html")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(optimlab.gallery, "run_gallery", stopped)
+    code, out, _ = cli("gallery", "run", "all", "--size", "tiny", "--out", str(tmp_path), "--format", "json")
+    page = {"name": "he_init", "verdict": "confirmed", "seconds": 2.0, "page": str(tmp_path / "he_init.html")}
+    again = f"optimlab gallery run all --size tiny --out {tmp_path} --resume"
+    assert code == _errors.INTERRUPTED
+    assert json.loads(out) == {"experiments": [page], "status": "interrupted", "resume": again}

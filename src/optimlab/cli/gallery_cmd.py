@@ -132,6 +132,7 @@ def run(
             if not finished:
                 raise
             again = f"optimlab gallery run all --size {size} --out {out} --resume"
+            output.result("", {"status": "interrupted", "resume": again})  # JSON: the finished ones too
             raise Interrupted(
                 f"the pages of {len(finished)} finished experiments are kept in {out} (indexed); continue "
                 f"with `{again}`"

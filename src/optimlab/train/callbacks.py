@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from optimlab.atomic import write_atomically
 from optimlab.train.loop import Callback, TrainState
 
 __all__ = [
@@ -46,9 +47,7 @@ class MetricsLog(Callback):
     def on_train_start(self, state: TrainState) -> None:
         if self.path.exists():  # resuming: keep only what the checkpoint knows about
             kept = "".join(line + "\n" for line in _lines_up_to(self.path, state.step))
-            partial = self.path.with_name(self.path.name + ".partial")
-            partial.write_text(kept)
-            os.replace(partial, self.path)  # a kill while cutting the log leaves the old one whole
+            write_atomically(self.path, kept)  # a kill while cutting the log leaves the old one whole
         self._handle = open(self.path, "a")  # noqa: SIM115  (held across callbacks, closed at train end)
         self._started, self._earlier = time.perf_counter(), state.seconds
 

@@ -6,8 +6,9 @@ global RNG state (dropout draws from it), each callback's state, and the recipe 
 Batch order needs no saved state: it is a function of (seed, epoch) (see
 :func:`optimlab.train.loop.epoch_permutation`).
 
-Writing: the new checkpoint goes to a temporary file, is fsynced, the latest becomes the previous
-(``checkpoint.prev.pt``) and the new one takes its name (``checkpoint.pt``). A kill at any moment
+Writing (through :mod:`optimlab.atomic`): the new checkpoint goes to a temporary file, the latest
+becomes the previous (``checkpoint.prev.pt``), and the new one, fsynced, takes its name
+(``checkpoint.pt``). A kill at any moment
 leaves a complete latest checkpoint, or none and a complete previous one.
 
 Reading: a torch checkpoint is a zip whose entries carry CRC-32 checksums that ``torch.load`` does not
@@ -28,6 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from optimlab.atomic import atomic_path
 from optimlab.errors import OptimlabError, OptimlabWarning
 from optimlab.train.loop import Callback, TrainState
 
@@ -68,24 +70,12 @@ def save_checkpoint(
         "recipe": recipe,
         "recipe_changes": list(recipe_changes),  # made on resumes, with the step each took effect
     }
-    latest, partial = folder / CHECKPOINT_NAME, folder / (CHECKPOINT_NAME + ".partial")
-    with open(partial, "wb") as handle:
-        torch.save(payload, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    if latest.exists():
-        os.replace(latest, folder / PREVIOUS_NAME)
-    os.replace(partial, latest)
-    _sync_folder(folder)  # the renames themselves survive a power cut
+    latest = folder / CHECKPOINT_NAME
+    with atomic_path(latest) as partial:
+        torch.save(payload, partial)
+        if latest.exists():  # a kill from here to the new one's rename leaves the previous to load
+            os.replace(latest, folder / PREVIOUS_NAME)
     return latest
-
-
-def _sync_folder(folder: Path) -> None:
-    handle = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
 
 
 def has_checkpoint(folder: str | Path) -> bool:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from optimlab.atomic import atomic_path
 
 __all__ = ["cache_folder", "cached_arrays"]
 
@@ -47,9 +48,8 @@ def cached_arrays(
     arrays = {k: np.asarray(v) for k, v in make().items()}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".partial", delete=False) as partial:
-            np.savez(partial, **arrays)
-        os.replace(partial.name, path)  # whole or not at all, whichever process writes last
+        with atomic_path(path) as partial, open(partial, "wb") as handle:  # whichever process writes last
+            np.savez(handle, **arrays)  # a handle: given a path not ending in .npz, savez adds it
     except OSError:
         pass
     return arrays

@@ -119,3 +119,12 @@ def test_a_range_flag_refuses_a_word_it_does_not_know(flag):
     """It was ignored: ``:lg`` searched a linear range where a log one was meant."""
     with pytest.raises(InvalidValueError, match="followed by log and/or int"):
         SearchSpace.from_flags([flag])
+
+
+@pytest.mark.parametrize("key", ["log", "integer"])
+def test_a_range_takes_only_true_or_false_for_its_scale(key):
+    """log: maybe was read as true (bool of a string): the space was searched in log space without a word."""
+    with pytest.raises(
+        InvalidValueError, match=f"invalid value 'maybe' for {key} of the range of 'model.width'"
+    ):
+        SearchSpace.from_dict({"model.width": {"low": 8, "high": 64, key: "maybe"}})

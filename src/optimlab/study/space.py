@@ -184,8 +184,8 @@ class SearchSpace:
                         field,
                         low=_number(field, spec.get("low")),
                         high=_number(field, spec.get("high")),
-                        log=bool(spec.get("log", False)),
-                        integer=bool(spec.get("integer", False)),
+                        log=_yes_or_no(field, spec, "log"),
+                        integer=_yes_or_no(field, spec, "integer"),
                     )
                 )
             else:
@@ -230,3 +230,11 @@ def _number(field: str, value: Any) -> float:
         return float(value)
     except (TypeError, ValueError):
         raise InvalidValueError(f"bound of the range of {field!r}", value, "a number") from None
+
+
+def _yes_or_no(field: str, spec: Mapping[str, Any], key: str) -> bool:
+    """A range's ``log`` or ``integer``: ``log: maybe`` (a string, so true to bool) searched in log space."""
+    value = spec.get(key, False)
+    if not isinstance(value, bool):
+        raise InvalidValueError(f"{key} of the range of {field!r}", value, "true or false")
+    return value

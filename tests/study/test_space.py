@@ -128,3 +128,10 @@ def test_a_range_takes_only_true_or_false_for_its_scale(key):
         InvalidValueError, match=f"invalid value 'maybe' for {key} of the range of 'model.width'"
     ):
         SearchSpace.from_dict({"model.width": {"low": 8, "high": 64, key: "maybe"}})
+
+
+@pytest.mark.parametrize("bounds", ["nan:1", "1:inf", "inf:inf"])
+def test_a_range_takes_finite_bounds_alone(bounds):
+    """nan:1 was refused as 'low <= high', which says nothing of nan; 1:inf and inf:inf were accepted."""
+    with pytest.raises(InvalidValueError, match="accepted finite bounds"):
+        SearchSpace.from_flags([f"optimizer.lr={bounds}"])

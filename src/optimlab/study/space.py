@@ -62,7 +62,11 @@ class Dimension:
                 )
             return
         if self.low is None or self.high is None or not self.low <= self.high:
-            raise InvalidValueError(f"search range of {self.field!r}", (self.low, self.high), "low <= high")
+            raise InvalidValueError(
+                f"search range of {self.field!r}", (self.low, self.high), "finite bounds, low <= high"
+            )
+        if not (math.isfinite(self.low) and math.isfinite(self.high)):  # inf:inf passed low <= high
+            raise InvalidValueError(f"search range of {self.field!r}", (self.low, self.high), "finite bounds")
         if self.log and self.low <= 0:
             raise InvalidValueError(f"log-scaled range of {self.field!r}", self.low, "a low bound above 0")
         if self.integer and not (float(self.low).is_integer() and float(self.high).is_integer()):

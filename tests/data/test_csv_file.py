@@ -269,3 +269,12 @@ def test_numbered_columns_over_text_labels_are_a_header_as_pandas_writes_them(tm
     assert data.reading.startswith("target column 'label'")
     headless = load_csv(write(tmp_path, "1.5,2,cat\n3,4,dog\n5,6,cat\n7,8,dog\n"))  # the first class recurs
     assert len(headless.examples) == 4 and headless.num_classes == 2
+
+
+def test_a_target_named_by_a_header_two_columns_share_is_refused(tmp_path):
+    """--target a took the first of two columns headed 'a' without a word, the second one a feature."""
+    file = tmp_path / "twice.csv"
+    file.write_text("a,a,label\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n")
+    with pytest.raises(InvalidValueError, match=r"'a' heads columns \[0, 1\]: give the position of one"):
+        load_csv(file, target="a")
+    assert load_csv(file, target=1).examples.y.tolist() == [0, 1, 2, 3]

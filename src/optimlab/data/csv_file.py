@@ -147,6 +147,13 @@ def _target_column(
         return named[0] if len(named) == 1 else width - 1
     if isinstance(target, str):
         column = header.index(target)
+        if header.count(target) > 1:  # index() took the first without a word
+            places = [j for j, name in enumerate(header) if name == target]
+            raise InvalidValueError(
+                f"target of {path.name}",
+                target,
+                f"a name that heads one column; {target!r} heads columns {places}: give the position of one",
+            )
     elif isinstance(target, bool) or not isinstance(target, int) or not -width <= target < width:
         raise InvalidValueError(
             f"target of {path.name}", target, f"a column name or an index in [{-width}, {width})"

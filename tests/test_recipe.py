@@ -1,5 +1,7 @@
 """The recipe: validation with field-naming errors, lossless YAML, stable ids."""
 
+import re
+
 import pytest
 import torch
 
@@ -307,6 +309,16 @@ def test_a_keyword_beside_the_fields_is_the_named_entrys_option():
     # An update goes where validation keeps it, so it replaces the stored value instead of contradicting it.
     assert beside.with_updates({"optimizer.momentum": 0.5}).optimizer.options == {"momentum": 0.5}
     assert beside.with_updates({"optimizer.weight-decay": 0.1}).optimizer.weight_decay == 0.1
+
+
+def test_an_error_in_a_recipe_file_names_the_file(tmp_path):
+    """train --resume RUN read RUN/recipe.yaml, a file the user never named: 'recipe is not valid YAML'."""
+    path = tmp_path / "run" / "recipe.yaml"
+    path.parent.mkdir()
+    for text, problem in (("training: [\n", "not valid YAML"), ("trainin: {}\n", "unknown field 'trainin'")):
+        path.write_text(text)
+        with pytest.raises(RecipeError, match=f"(?s)^recipe file {re.escape(repr(str(path)))}: .*{problem}"):
+            Recipe.load(path)
 
 
 def test_unknown_section_and_bad_yaml():

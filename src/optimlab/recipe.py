@@ -450,7 +450,10 @@ class Recipe(_Spec):
         path = Path(path)
         if not path.is_file():
             raise RecipeError(f"recipe file {str(path)!r} does not exist")
-        return cls.from_yaml(path.read_text())
+        try:
+            return cls.from_yaml(path.read_text())
+        except RecipeError as error:  # which file: train --resume reads one the user never named
+            raise RecipeError(f"recipe file {str(path)!r}: {error}") from None
 
     @classmethod
     def from_yaml(cls, text: str) -> Recipe:

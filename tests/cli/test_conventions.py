@@ -325,3 +325,15 @@ def test_a_stopped_gallery_prints_the_experiments_it_finished_as_json(cli, monke
     again = f"optimlab gallery run all --size tiny --out {tmp_path} --resume"
     assert code == _errors.INTERRUPTED
     assert json.loads(out) == {"experiments": [page], "status": "interrupted", "resume": again}
+
+
+@pytest.mark.parametrize("verb", ["train", "doctor", "lr-find", "compare", "worker", "bench", "gallery run"])
+def test_every_verb_that_works_for_long_takes_no_progress(cli, verb):
+    """--no-progress, which train, compare and bench took, was 'No such option' in the others."""
+    _, out, _ = cli(*verb.split(), "--help")
+    assert "--progress / --no-progress" in out
+
+
+def test_no_progress_leaves_stderr_empty(cli):
+    code, out, err = cli("doctor", "--dataset", "iris", "--no-lr-find", "--steps", "3", "--no-progress")
+    assert (code, err) == (0, "") and "3 steps" in out

@@ -91,13 +91,17 @@ class Output:
         print(message, file=sys.stderr, flush=True)
 
     @contextlib.contextmanager
-    def working(self, message: str, *, lazy: bool = False) -> Iterator[Update]:
+    def working(self, message: str, *, lazy: bool = False, shown: bool = True) -> Iterator[Update]:
         """Show that a long step runs: a spinner on a terminal, else a line on stderr. Yields
         ``update(message, done=None, total=None)``, which replaces the message (the step now running)
         and, on a terminal, shows how far it is (``done`` of ``total`` steps, redrawn at most
         :data:`REDRAW_SECONDS` apart); elsewhere each new message is one line (with its ``total``).
         ``lazy``: off a terminal, the first line waits for the first update, so that input refused
-        before the work begins (a data file that does not load) stays one line on stderr."""
+        before the work begins (a data file that does not load) stays one line on stderr.
+        ``shown`` False (``--no-progress``): nothing is shown."""
+        if not shown:
+            yield lambda message, done=None, total=None: None
+            return
         if not sys.stderr.isatty():
             shown = [message]
             waiting = [lazy]

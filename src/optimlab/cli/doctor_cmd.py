@@ -80,6 +80,7 @@ def doctor(
             help="Exit 1 when a finding this severe (or worse) exists: for CI.",
         ),
     ] = None,
+    progress: o.ProgressOpt = True,
     fmt: o.FormatOpt = "human",
 ) -> None:
     """Diagnose a training setup: vanishing/exploding gradients, NaN origin, saturation, dead units,
@@ -97,7 +98,7 @@ def doctor(
     with (
         o.noting_data(output),
         o.flags_named(flags),
-        output.working(doing, lazy=True) as update,
+        output.working(doing, lazy=True, shown=progress) as update,
         listening(lambda phase, *steps: update(f"{doing}: {phase}", *steps)),
     ):
         diagnosis = diagnose_recipe(

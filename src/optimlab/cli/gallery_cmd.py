@@ -76,6 +76,7 @@ def run(
             "their numbers still give, and run the rest.",
         ),
     ] = False,
+    progress: o.ProgressOpt = True,
     fmt: o.FormatOpt = "human",
 ) -> None:
     """Run an experiment (or all of them) and write its page: figures, the verdict computed from the numbers,
@@ -92,7 +93,7 @@ def run(
         except UnknownNameError as error:  # 'all' is accepted too, and an "ALL" is all
             raise UnknownNameError(error.kind, error.name, [*error.accepted, ALL]) from None
     output = Output(fmt)
-    with output.working(f"gallery: loading {name} ({size})") as show:
+    with output.working(f"gallery: loading {name} ({size})", shown=progress) as show:
 
         def started(experiment: str, i: int, count: int) -> None:
             show(f"[{i + 1}/{count}] {experiment} ({size}) running ...")

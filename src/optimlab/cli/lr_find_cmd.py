@@ -68,6 +68,7 @@ def lr_find(
             "--plot", parser=checks.writable_file(".png", ".svg"), help="Draw the curve to this .png or .svg."
         ),
     ] = None,
+    progress: o.ProgressOpt = True,
     fmt: o.FormatOpt = "human",
 ) -> None:
     """Sweep the lr exponentially over a short run (Smith 2017), train each candidate lr over the recipe's
@@ -90,7 +91,7 @@ def lr_find(
     with (
         o.noting_data(output),
         o.flags_named(ctx.params),
-        output.working(doing, lazy=True) as update,
+        output.working(doing, lazy=True, shown=progress) as update,
         listening(update),
     ):
         result = find_lr_recipe(recipe, start_lr=start_lr, end_lr=end_lr, steps=sweep_steps, **checked)

@@ -48,6 +48,7 @@ def worker(
             help="Torch threads, at most the cores (1 per worker; one worker per core).",
         ),
     ] = 1,
+    progress: o.ProgressOpt = True,
     fmt: o.FormatOpt = "human",
 ) -> None:
     """Take waiting trials from the storage and train them until none waits (or, with --wait, until done)."""
@@ -61,6 +62,7 @@ def worker(
     chosen = o.split_names(methods) or None
     until = "the studies are done" if wait else "none waits"
     shown = without_passwords(location)  # a URL's password never reaches a terminal or a CI log
-    with output.working(f"worker: training the waiting trials of {shown} until {until} (Ctrl-C stops)"):
+    doing = f"worker: training the waiting trials of {shown} until {until} (Ctrl-C stops)"
+    with output.working(doing, shown=progress):
         ran = work(location, name=name, methods=chosen, wait=wait, threads=threads)
     output.result(f"worker ran {ran} trials from {shown}", {"trials": ran, "storage": shown})

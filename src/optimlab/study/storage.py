@@ -171,9 +171,22 @@ def _missing_driver(url: str) -> str:
 
 # Opening an empty database creates Optuna's tables, its version row and alembic's stamp, each checked
 # first: processes opening it at once (workers started together) collide on each, all but one refused
-# ('duplicate key value violates unique constraint', 'already exists'); after the first to commit,
-# the others find them there. One attempt per step, and one more.
+# ('duplicate key value violates unique constraint', 'already exists', or a deadlock between their
+# DDL); after the first to commit, the others find them there. One attempt per step, and one more.
 _CREATE_ATTEMPTS = 4
+
+
+def _collided(error: Exception) -> bool:
+    """Whether ``error`` is what a process creating the tables beside another one gets: an integrity
+    violation, an object that exists already, or a transaction rolled back (SQLSTATE class 40: a
+    deadlock, a serialization failure)."""
+    import sqlalchemy.exc
+
+    if isinstance(error, (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError)):
+        return True
+    cause = getattr(error, "orig", None)
+    state = getattr(cause, "pgcode", None) or getattr(cause, "sqlstate", None) or ""
+    return str(state).startswith("40")
 
 
 def _open_rdb(url: str) -> BaseStorage:
@@ -188,8 +201,7 @@ def _open_rdb(url: str) -> BaseStorage:
         except ImportError:
             raise OptimlabError(f"storage {_shown(url)!r} {_missing_driver(url)}") from None
         except sqlalchemy.exc.SQLAlchemyError as error:
-            collided = isinstance(error, (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError))
-            if collided and attempt < _CREATE_ATTEMPTS:
+            if _collided(error) and attempt < _CREATE_ATTEMPTS:
                 continue
             cause = str(getattr(error, "orig", None) or error).splitlines()[0]
             raise OptimlabError(f"cannot open storage {_shown(url)!r}: {cause}") from None

@@ -345,6 +345,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("report sqlite missing", ["report", "sqlite:///nothere.db"], "nothere.db"),  # was created, empty
     ("report path missing", ["report", "RUN", "nothere"], "'PATHS': 'nothere' does not exist"),
     ("report path empty", ["report", ""], "'PATHS': '' is empty"),
+    ("report run twice", ["report", "RUN", "./run"], "'./run' is given twice"),
     ("list unknown category", ["list", "nope"], "nope"),
     ("gallery unknown experiment", ["gallery", "run", "nope"], "nope"),
     ("gallery all misspelt", ["gallery", "run", "alll"], "Did you mean 'all'?"),  # 'all' was not offered

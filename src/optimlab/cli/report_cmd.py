@@ -42,8 +42,12 @@ def report(
     """Write the HTML page of runs or of studies; with --log, send their metrics to a tracker too."""
     from optimlab.report.run_folder import is_run_folder, read_run
 
+    seen: set[Path] = set()
     for path in paths:
         o.checked(checks.existing_location, path, "PATHS")
+        if Path(path).resolve() in seen:  # overlaid on itself, a run was compared with itself
+            raise typer.BadParameter(f"{path!r} is given twice", param_hint="'PATHS'")
+        seen.add(Path(path).resolve())
     runs = [p for p in paths if is_run_folder(p)]
     if runs and len(runs) != len(paths):
         others = ", ".join(p for p in paths if p not in runs)

@@ -413,3 +413,33 @@ def test_a_schedule_free_checkpoint_holds_the_evaluation_point_and_resumes_to_th
     weights, saved = run(2)
     assert torch.equal(torch.load(saved, weights_only=False)["state_dict"]["net.weight"], weights)
     assert torch.allclose(run(3, resume=saved)[0], run(3)[0], atol=1e-6)
+
+
+class StoppedAtStep3(Classifier):
+    """:class:`Classifier` whose third step raises ``stop`` (a bug in the user's code, or Ctrl-C)."""
+
+    stop: BaseException
+
+    def training_step(self, batch, batch_idx):
+        if self.global_step == 2:
+            raise self.stop
+        return super().training_step(batch, batch_idx)
+
+
+@pytest.mark.parametrize("stop", [ValueError("a bug"), KeyboardInterrupt()], ids=["error", "ctrl-c"])
+def test_a_run_stopped_by_an_exception_leaves_no_hook_on_the_model_and_is_diagnosed(stop, capsys):
+    """Lightning calls on_exception, not on_train_end, when training raises (and when Ctrl-C stops it,
+    which it catches, then exits): the instruments' hooks stayed on the user's model (each later forward pass paid
+    for them, and kept its inputs), and a run stopped by Ctrl-C was never diagnosed."""
+    x, y = standardized()
+    module = StoppedAtStep3(nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)),
+                            nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.05))  # fmt: skip
+    module.stop = stop
+    doctor = DoctorCallback()
+    with pytest.raises(
+        ValueError if isinstance(stop, ValueError) else SystemExit
+    ):  # Lightning exits on Ctrl-C
+        fit(module, (x[:256], y[:256]), 8, [doctor])
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in module.modules())
+    assert doctor.diagnosis.statistics.steps == [1, 2]
+    assert ("optimlab doctor:" in capsys.readouterr().out) == isinstance(stop, KeyboardInterrupt)

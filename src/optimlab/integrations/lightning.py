@@ -127,6 +127,13 @@ class DoctorCallback(pl.Callback):
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.doctor.finish(report=trainer.is_global_zero)
 
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        """Training stopped without on_train_end: the hooks come off the model, and the steps seen are
+        diagnosed, reported where the user stopped it (Ctrl-C, which Lightning catches)."""
+        self.doctor.finish(report=trainer.is_global_zero and isinstance(exception, KeyboardInterrupt))
+
 
 class ScheduleFreeModes(pl.Callback):
     """Switch optimizers that keep two points (schedule-free: train at ``y``, evaluate at ``x``) as

@@ -344,3 +344,35 @@ def test_a_model_for_a_trainer_or_a_wrong_schedule_is_refused_in_one_line():
         InvalidValueError, match="for schedule: accepted an optimlab.doctor.InstrumentSchedule"
     ):
         DoctorCallback(schedule=20)
+
+
+class FailsOnce(TrainerCallback):
+    """Raises at step 3 of the first train() (a bug the user then fixes, in a notebook)."""
+
+    def __init__(self):
+        self.failed = False
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == 3 and not self.failed:
+            self.failed = True
+            raise ValueError("a bug")
+
+
+def test_a_train_that_raised_and_a_second_train_count_each_loss_once():
+    """The Trainer has no hook for a train() that raises: the callback's hooks stayed on the model, and
+    the next train() added its own, so each forward pass was counted twice: the summed losses of a
+    step (num_items_in_batch) doubled, and the old instruments watched on."""
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=40, n_positions=16, n_embd=16, n_layer=1, n_head=2))
+    data = [{k: v for k, v in row.items() if k != "label"} for row in PaddedText()]
+    doctor, logged = DoctorCallback(print_findings=False), LoggedLosses()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    run = trainer(model, data, 4, trainer_optimizers(optimizer), [FailsOnce(), doctor, logged],
+                  per_device_train_batch_size=8, logging_strategy="steps", logging_steps=1,
+                  gradient_accumulation_steps=2)  # fmt: skip
+    with pytest.raises(ValueError, match="a bug"):
+        run.train()
+    logged.losses.clear()
+    run.train()
+    assert doctor.diagnosis.statistics.losses == pytest.approx(logged.losses, rel=1e-5)
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())

@@ -64,6 +64,11 @@ class DoctorCallback(TrainerCallback):
             self._losses.append(loss.detach())
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        # A train() that raised ended without on_train_end (the Trainer has no hook for it): its hooks
+        # come off here, or each forward pass would count its loss twice.
+        self._remove_hook()
+        self.doctor.finish(report=False)
+        self._losses = []
         model = kwargs["model"]
         self._hook = model.register_forward_hook(self._keep_loss, with_kwargs=True)
         self.doctor.start(model, kwargs["optimizer"], state.global_step)
@@ -86,10 +91,13 @@ class DoctorCallback(TrainerCallback):
         self.doctor.step_ended(state.global_step, loss)
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._remove_hook()
+        self.doctor.finish(report=state.is_world_process_zero)
+
+    def _remove_hook(self) -> None:
         if self._hook is not None:
             self._hook.remove()
             self._hook = None
-        self.doctor.finish(report=state.is_world_process_zero)
 
 
 class ScheduleFreeModes(TrainerCallback):

@@ -17,7 +17,7 @@ from optimlab.errors import OptimlabError
 if TYPE_CHECKING:
     from optimlab.workloads import Workload
 
-__all__ = ["is_bench", "planned_workloads", "read_settings", "resume_command", "write_settings"]
+__all__ = ["SETTINGS", "is_bench", "planned_workloads", "read_settings", "resume_command", "write_settings"]
 
 # What every bench has saved since the first (model, dataset and target came later: read with .get).
 SAVED = (
@@ -33,6 +33,8 @@ SAVED = (
     "data_dir",
     "device",
 )
+# The flags that decide a bench's trials: saved with it, refused beside --resume.
+SETTINGS = (*SAVED, "model", "dataset", "target")
 
 
 def is_bench(folder: str | Path) -> bool:

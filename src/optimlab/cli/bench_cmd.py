@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from optimlab.bench import REPORT_FILE, SETTINGS_FILE, is_bench, read_settings, resume_command, write_settings
+from optimlab.bench.settings import SETTINGS
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
 from optimlab.cli._output import Output
@@ -31,23 +32,6 @@ EXAMPLES = """Examples:
 
 FIGURE_FORMATS = ("html", "png", "svg")
 SUITE_NAMES = ("small", "full")  # optimlab.bench.SUITES, named here so a typo is refused before torch loads
-# the flags that decide a benchmark's trials: saved with it, refused on --resume
-SETTINGS = (
-    "suite",
-    "workloads",
-    "optimizers",
-    "optimizer_path",
-    "seeds",
-    "budget",
-    "protocol",
-    "backend",
-    "cost",
-    "data_dir",
-    "device",
-    "model",
-    "dataset",
-    "target",
-)
 DEFAULTS = {
     "optimizers": "sgd,momentum,adam",
     "seeds": 3,

@@ -238,7 +238,9 @@ def test_an_interrupted_gallery_keeps_its_pages_and_resume_runs_only_the_rest(cl
     out = tmp_path / "g"
     process, stdout, err = _gallery_process(out, getattr(signal, name))
     lines = err.strip().splitlines()
-    assert process.returncode == 130 and stdout == "", err
+    assert process.returncode == 130, err
+    document = json.loads(stdout)  # --format json: the one document, saying what is kept and how to go on
+    assert document["status"] == "interrupted" and document["resume"].endswith(f"--out {out} --resume")
     assert lines[-1].startswith("interrupted: the pages of ") and lines[-1].endswith(
         f"continue with `optimlab gallery run all --size tiny --out {out} --resume`"
     ), lines[-1]

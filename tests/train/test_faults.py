@@ -166,3 +166,41 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+_TWO_CTRL_C = """
+import os, signal, sys, torch
+from optimlab.recipe import Recipe
+from optimlab.train import Callback, train
+
+real_save = torch.save
+
+def save_during_second_ctrl_c(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGINT)  # the second Ctrl-C, in the middle of the first save
+    real_save(*args, **kwargs)
+
+class FirstCtrlC(Callback):
+    def on_step_end(self, state):
+        if state.step == 3:
+            torch.save = save_during_second_ctrl_c
+            os.kill(os.getpid(), signal.SIGINT)
+
+recipe = Recipe.from_dict({
+    "data": {"name": "digits", "scaling": "standardize"},
+    "model": {"name": "mlp", "width": 8},
+    "training": {"steps": 1000, "batch_size": 128},
+})
+train(recipe, sys.argv[1], callbacks=[FirstCtrlC()])
+"""
+
+
+def test_a_second_ctrl_c_during_the_first_save_keeps_the_checkpoint(tmp_path):
+    """Ctrl-C twice: the save the first one started completes, and the run resumes from its step."""
+    out = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", _TWO_CTRL_C, str(out)], env=env, capture_output=True, text=True
+    )
+    assert done.returncode != 0 and "KeyboardInterrupt" in done.stderr  # the second Ctrl-C still stops
+    assert read_checkpoint(out)["state"]["step"] == 3
+    assert not list(out.glob(".*.partial"))

@@ -310,3 +310,26 @@ def test_evaluate_gives_each_module_its_mode_back_and_refuses_an_unknown_task():
         InvalidValueError, match="'classifcation' for task: accepted classification or regression"
     ):
         evaluate(model, nn.CrossEntropyLoss(), x, y, task="classifcation", prefix="val")
+
+
+def test_a_run_refused_at_its_first_batch_leaves_its_folder_as_it_was(tmp_path):
+    """Batch norm cannot train on one row: the folder created for the run goes, an existing one stays
+    empty, and a resumed run's files stay."""
+    one_row = Recipe.from_dict({**SMALL, "model": {"name": "mlp", "width": 8, "norm": "batch"}}).with_updates(
+        {"training.batch_size": 1}
+    )
+    with pytest.raises(OptimlabError, match="first batch"):
+        train(one_row, tmp_path / "new" / "run")
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(OptimlabError, match="first batch"):
+        train(one_row, tmp_path / "empty")
+    assert list((tmp_path / "empty").iterdir()) == []
+
+    stopped = tmp_path / "stopped"  # a run stopped before its first checkpoint restarts on resume
+    stopped.mkdir()
+    one_row.save(stopped / "recipe.yaml")
+    (stopped / "metrics.jsonl").write_text("")
+    with pytest.raises(OptimlabError, match="first batch"):
+        train(one_row, stopped, resume=True)
+    assert sorted(path.name for path in stopped.iterdir()) == ["metrics.jsonl", "recipe.yaml"]

@@ -52,7 +52,7 @@ __all__ = [
     "user_metrics",
 ]
 
-RECIPE_NAME, MODEL_NAME, RESULT_NAME = "recipe.yaml", "model.pt", "result.json"
+RECIPE_NAME, METRICS_NAME, MODEL_NAME, RESULT_NAME = "recipe.yaml", "metrics.jsonl", "model.pt", "result.json"
 
 
 @dataclasses.dataclass
@@ -205,7 +205,7 @@ def _train(
 
     resumable: list[Callback] = []
     if out is not None:
-        log = MetricsLog(out / "metrics.jsonl")
+        log = MetricsLog(out / METRICS_NAME)
         resumable.append(log)
     if recipe.training.early_stopping_patience is not None:
         resumable.append(EarlyStopping("val_loss", patience=recipe.training.early_stopping_patience))
@@ -227,7 +227,6 @@ def _train(
                     f"{built.total_steps} the recipe now asks for (training.epochs/steps)"
                 )
             changes = [*checkpoint.get("recipe_changes", []), *({**c, "step": state.step} for c in changes)]
-        _begin_writing(out, recipe)
 
         def save(state: TrainState) -> None:
             save_checkpoint(
@@ -247,7 +246,12 @@ def _train(
         resumable_and_saving = resumable
 
     # Signals stop only a run that can resume (one with an output folder); elsewhere Ctrl-C raises.
-    with stop if out is not None else contextlib.nullcontext():
+    with (
+        _removed_unless_trained(out, state) if out is not None else contextlib.nullcontext(),
+        stop if out is not None else contextlib.nullcontext(),
+    ):
+        if out is not None:
+            _begin_writing(out, recipe)
         state = fit_built(
             built,
             x,
@@ -418,6 +422,22 @@ def _prepare_out_dir(
             "it, or choose another output folder"
         )
     return checkpoint, changes
+
+
+@contextlib.contextmanager
+def _removed_unless_trained(out: Path, state: TrainState) -> Iterator[None]:
+    """Remove the files the block adds to ``out`` when it fails before taking a step from ``state``: a
+    run refused at its first batch left ``recipe.yaml`` and an empty ``metrics.jsonl``. A resumed run's
+    own files stay."""
+    added = [out / name for name in (RECIPE_NAME, METRICS_NAME) if not (out / name).exists()]
+    start = state.step
+    try:
+        yield
+    except BaseException:
+        if state.step == start:
+            for path in added:
+                path.unlink(missing_ok=True)
+        raise
 
 
 def _begin_writing(out: Path, recipe: Recipe) -> None:

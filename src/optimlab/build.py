@@ -24,6 +24,7 @@ from torch import nn
 from optimlab.data.user_batches import UserBatches, describe, is_map_dataset, prediction
 from optimlab.data.user_factory import BatchSplits
 from optimlab.errors import InvalidValueError
+from optimlab.models.sizing import check_fits
 from optimlab.models.user import InputsAs, embeds_ids, parameter_dtype
 from optimlab.recipe import MODEL_LOSS, ModelSpec, Recipe, TrainingSpec
 from optimlab.registry import Capability, get_registry
@@ -128,6 +129,8 @@ def build_model(recipe: Recipe, splits: Any) -> nn.Module:
     keywords = {**asked, **keywords}
     outputs = num_outputs(splits, recipe.training.loss)
     entry = get_registry("model").get(recipe.model.name)
+    if Capability.USER not in entry.capabilities:  # the user's factory runs once, in the real build
+        check_fits(recipe.model.name, shape, outputs, resolve_device(recipe.training.device), **keywords)
     net = entry.create(shape, outputs, **keywords)
     # The user's model embeds the inputs as they come: ids it gets as int64 (a built-in embeds its own).
     ids = Capability.USER in entry.capabilities and embeds_ids(net, splits.train.x)

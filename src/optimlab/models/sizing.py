@@ -1,0 +1,76 @@
+"""A model's size, known before it is built: a depth of 99999999999 (or a width times depth past any
+memory) built layer after layer for minutes before torch refused it, or never ended.
+
+The architecture is built on torch's ``meta`` device, which gives every tensor its shape and no memory;
+a depth past :data:`DEPTH_BUILT` is counted at depths 2 and 3 and extrapolated, which is exact for the
+architectures whose layers repeat (MLP, ResNet, Transformer) and a lower bound for those that grow
+faster (a CNN's channels double per block).
+
+>>> parameter_bytes("mlp", (64,), 10, width=32, depth=2) == 4 * ((64 + 1) * 32 + (32 + 1) * 32 + (32 + 1) * 10)
+True
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import torch
+
+from optimlab.errors import OptimlabError
+
+__all__ = ["DEPTH_BUILT", "check_fits", "device_memory", "parameter_bytes"]
+
+DEPTH_BUILT = 64  # deeper: extrapolated from depths 2 and 3 (a meta build of 64 layers takes milliseconds)
+
+
+def parameter_bytes(
+    name: str, input_shape: tuple[int, ...], num_outputs: int, **hyperparameters: Any
+) -> float | None:
+    """Bytes of the parameters of ``optimlab.models.create(name, ...)``, built on the meta device; inf
+    for sizes past torch's 64-bit integers, None when the architecture cannot be built there."""
+    from optimlab.models import create
+
+    def size(depth: int | None) -> float | None:
+        keywords = hyperparameters if depth is None else {**hyperparameters, "depth": depth}
+        try:
+            with torch.device("meta"):
+                net = create(name, input_shape, num_outputs, **keywords)
+        except (RuntimeError, TypeError, OverflowError) as error:
+            return math.inf if "overflow" in str(error).lower() else None
+        except Exception:  # an init or layer with no meta kernel: size unknown, the real build decides
+            return None
+        return float(sum(p.numel() * p.element_size() for p in net.parameters()))
+
+    depth = hyperparameters.get("depth")
+    if not isinstance(depth, int) or depth <= DEPTH_BUILT:
+        return size(None)
+    two, three = size(2), size(3)
+    if two is None or three is None:
+        return None
+    return three + (depth - 3) * max(0.0, three - two)
+
+
+def device_memory(device: torch.device) -> int:
+    """Bytes of memory ``device`` has: a GPU's own, else the machine's."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_fits(
+    name: str, input_shape: tuple[int, ...], num_outputs: int, device: torch.device, **hyperparameters: Any
+) -> None:
+    """Refuse, before building it, a model whose weights alone are more than ``device``'s memory (its
+    gradients and optimizer state need as much again or more, so no model refused could have trained)."""
+    needed = parameter_bytes(name, input_shape, num_outputs, **hyperparameters)
+    memory = device_memory(device)
+    if needed is None or needed <= memory:
+        return
+    sizes = ", ".join(f"{key} {hyperparameters[key]}" for key in ("width", "depth") if key in hyperparameters)
+    asked = "more than 2^63 bytes" if math.isinf(needed) else f"{needed / 2**30:,.1f} GiB asked for"
+    raise OptimlabError(
+        f"out of memory ({asked}): the {name} model ({sizes or 'its defaults'}) has more weights than the "
+        f"{memory / 2**30:,.1f} GiB of {device.type}: make the model (--width, --depth) smaller"
+    )

@@ -1,0 +1,62 @@
+"""A model's size before it is built: exact for every depth built, extrapolated past DEPTH_BUILT, and a
+model whose weights exceed the memory refused in one line, before any layer is made."""
+
+import pytest
+import torch
+
+import optimlab.models
+from optimlab.build import build_model
+from optimlab.data import load
+from optimlab.errors import OptimlabError
+from optimlab.models.sizing import DEPTH_BUILT, check_fits, parameter_bytes
+from optimlab.recipe import Recipe
+
+SHAPES = {
+    "mlp": (64,),
+    "cnn": (1, 8, 8),
+    "resnet": (1, 8, 8),
+    "transformer": (16,),
+    "mnist1d_baseline_mlp": (40,),
+}
+
+
+def real_bytes(name: str, **hyperparameters) -> int:
+    net = optimlab.models.create(name, SHAPES[name], 10, **hyperparameters)
+    return sum(p.numel() * p.element_size() for p in net.parameters())
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_the_size_is_the_built_models(name):
+    assert parameter_bytes(name, SHAPES[name], 10, width=8) == real_bytes(name, width=8)
+
+
+@pytest.mark.parametrize("name", ["mlp", "resnet", "transformer"])
+def test_a_depth_past_those_built_is_extrapolated_exactly_for_repeated_layers(name):
+    depth = DEPTH_BUILT + 3
+    assert parameter_bytes(name, SHAPES[name], 10, width=8, depth=depth) == real_bytes(
+        name, width=8, depth=depth
+    )
+
+
+def test_sizes_past_torchs_integers_are_infinite():
+    assert parameter_bytes("mlp", (64,), 10, width=10**12) == float("inf")
+
+
+@pytest.mark.parametrize(
+    "sizes", [{"width": 10**7}, {"depth": 99_999_999_999}, {"width": 100_000, "depth": 10_000}], ids=str
+)
+def test_a_model_past_the_memory_is_refused_before_it_is_built(sizes):
+    with pytest.raises(
+        OptimlabError, match=r"^out of memory .* make the model \(--width, --depth\) smaller$"
+    ):
+        check_fits("mlp", (64,), 10, torch.device("cpu"), **sizes)
+
+
+def test_build_model_refuses_a_model_past_the_memory():
+    recipe = Recipe.from_dict({"data": {"name": "iris"}, "model": {"name": "mlp", "width": 10**7}})
+    with pytest.raises(OptimlabError, match="out of memory"):
+        build_model(recipe, load("iris"))
+
+
+def test_a_realistic_model_passes():
+    check_fits("transformer", (256,), 10, torch.device("cpu"), width=512, depth=12)

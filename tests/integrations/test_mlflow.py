@@ -445,3 +445,28 @@ def test_a_tracker_opened_inside_an_active_run_is_its_child_in_its_experiment(
     assert run.info.run_name == "lr-0.1" and run.info.experiment_id == parent.info.experiment_id
     assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
     assert run.data.metrics == {"train_loss": 0.5} and run.data.params == {"lr": "0.1"}
+
+
+@pytest.mark.parametrize("variable", ["MLFLOW_EXPERIMENT_NAME", "MLFLOW_EXPERIMENT_ID"])
+@pytest.mark.parametrize("direct", [True, False])
+def test_a_tracker_goes_to_the_experiment_mlflows_environment_names(
+    tmp_path, sqlite_uri, monkeypatch, variable, direct
+):
+    """MLFLOW_EXPERIMENT_NAME and MLFLOW_EXPERIMENT_ID, which mlflow.start_run() honours, were ignored:
+    the run went to experiment 'optimlab'; now it goes where mlflow.start_run() would put it."""
+    import mlflow
+
+    from optimlab.integrations.mlflow import MLflowTracker
+
+    uri = sqlite_uri + ("" if direct else "?timeout=20")
+    client = MlflowClient(tracking_uri=uri)
+    experiment_id = client.create_experiment("mine")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv(variable, "mine" if variable == "MLFLOW_EXPERIMENT_NAME" else experiment_id)
+    tracker = MLflowTracker(run_name="run")
+    tracker.log(1, 1.7e9, {"train_loss": 0.5})
+    tracker.finish()
+    tracker.wait()
+    with mlflow.start_run() as own:  # where MLflow itself puts a run
+        pass
+    assert client.get_run(tracker.run_id).info.experiment_id == own.info.experiment_id == experiment_id

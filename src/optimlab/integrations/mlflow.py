@@ -4,7 +4,8 @@ Into MLflow's SQLite store straight (:mod:`.mlflow_sqlite`, where it knows the s
 is 4 s of CPU), else through MLflow's own client, at any tracking URI: ``MLFLOW_TRACKING_URI`` when
 set, else MLflow's default, a local database file (``mlflow.db`` in the working folder; MLflow 3
 refuses the old ``./mlruns`` file store unless ``MLFLOW_ALLOW_FILE_STORE=true``). ``mlflow ui`` shows
-the runs of experiment ``optimlab``; a tracker opened inside ``mlflow.start_run()`` makes its run a child
+the runs of experiment ``optimlab`` (or ``MLFLOW_EXPERIMENT_NAME``'s, else
+``MLFLOW_EXPERIMENT_ID``'s, where set, as for ``mlflow.start_run()``); a tracker opened inside ``mlflow.start_run()`` makes its run a child
 of that run, in its experiment, as ``mlflow.start_run(nested=True)`` would.
 ``pip install 'optimlab[trackers]'``.
 
@@ -69,7 +70,8 @@ class MLflowTracker(Tracker):
 
     Opened inside ``mlflow.start_run()``, the run is a child of the active run (its
     ``mlflow.parentRunId`` tag), in the active run's experiment unless ``experiment`` is given; else in
-    experiment ``optimlab``.
+    the experiment ``mlflow.start_run()`` would use: ``MLFLOW_EXPERIMENT_NAME`` (created if need be),
+    else ``MLFLOW_EXPERIMENT_ID``, else ``optimlab``.
 
     ``background`` (the default): the calls are made by this process's writer process, so training
     pays a pickle and a pipe write per batch of records (``benchmarks/tracker_overhead.py``).
@@ -114,7 +116,7 @@ class MLflowTracker(Tracker):
         self._settings = {
             "run_name": run_name,
             "params": dict(params or {}),
-            "experiment": experiment or (parent[1] if parent else EXPERIMENT),
+            "experiment": experiment or (parent[1] if parent else None),  # None: MLFLOW_EXPERIMENT_*
             "parent_run_id": parent[0] if parent else None,
             "tracking_uri": _tracking_uri(tracking_uri),
         }

@@ -226,10 +226,11 @@ class SqliteRun:
         params: Mapping[str, Any] | None = None,
         tracking_uri: str | None = None,
         experiment: str,
+        experiment_id: str | None = None,
         run_id: str | None = None,
         parent_run_id: str | None = None,
     ) -> SqliteRun | None:
-        """A new run of ``experiment`` (a child of run ``parent_run_id`` where given), or run ``run_id`` reopened (:class:`RunNotFound` where the store
+        """A new run of ``experiment`` (of ``experiment_id`` where given; a child of run ``parent_run_id`` where given), or run ``run_id`` reopened (:class:`RunNotFound` where the store
         has no such active run); None where this store is not one written here (module doc)."""
         path = sqlite_store(tracking_uri)
         if path is None or os.environ.get("MLFLOW_ENABLE_WORKSPACES", "").lower() in ("1", "true"):
@@ -237,11 +238,11 @@ class SqliteRun:
         store = f"sqlite:///{path}"
         connection = sqlite3.connect(path, timeout=60.0)
         # The experiment's artifact location for a new run, the run's own for a run reopened.
-        query, key = (
-            ("SELECT experiment_id, artifact_location FROM experiments WHERE name = ?", experiment)
-            if run_id is None
-            else ("SELECT experiment_id, artifact_uri FROM runs WHERE run_uuid = ?", run_id)
-        )
+        if run_id is not None:
+            query, key = "SELECT experiment_id, artifact_uri FROM runs WHERE run_uuid = ?", run_id
+        else:
+            column, key = ("name", experiment) if experiment_id is None else ("experiment_id", experiment_id)
+            query = f"SELECT experiment_id, artifact_location FROM experiments WHERE {column} = ?"
         try:
             known = _schema_known(connection)
             found = connection.execute(query + " AND lifecycle_stage = 'active'", (key,)).fetchall()

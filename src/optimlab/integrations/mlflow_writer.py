@@ -118,7 +118,7 @@ def _open_default_store() -> None:
 
 
 class MLflowRun:
-    """A new MLflow run of ``experiment`` (created if need be) at ``tracking_uri`` (None: MLflow's
+    """A new MLflow run of ``experiment`` (created if need be), or of the existing ``experiment_id``, at ``tracking_uri`` (None: MLflow's
     default), through MLflow's own client, with ``params`` (flat ``field -> value``) as parameters, a
     child of run ``parent_run_id`` where given; or run ``run_id`` reopened (:class:`~.mlflow_sqlite.RunNotFound` where it is not there, or deleted)."""
 
@@ -129,6 +129,7 @@ class MLflowRun:
         params: Mapping[str, Any] | None = None,
         tracking_uri: str | None = None,
         experiment: str = EXPERIMENT,
+        experiment_id: str | None = None,
         run_id: str | None = None,
         parent_run_id: str | None = None,
     ) -> None:
@@ -147,8 +148,10 @@ class MLflowRun:
             self.run_id = run_id
             return
         tags = {PARENT_TAG: parent_run_id} if parent_run_id is not None else None
+        if experiment_id is not None:  # MLflow refuses an id it does not have, naming it
+            experiment_id = self.client.get_experiment(experiment_id).experiment_id
         self.run_id = self.client.create_run(
-            self._experiment_id(experiment), run_name=run_name, tags=tags
+            experiment_id or self._experiment_id(experiment), run_name=run_name, tags=tags
         ).info.run_id
         entries = [Param(k, v) for k, v in param_entries(params or {})]
         for start in range(0, len(entries), _PARAMS):
@@ -271,6 +274,8 @@ def open_run(
     taken over by a later session of the training run (this writer lagged behind its dead trainer),
     and this open is refused.
     """
+    if settings.get("experiment") is None:
+        settings.update(_environment_experiment())
     if run_folder is None:
         return SqliteRun.open(**settings) or MLflowRun(**settings)
     path = Path(run_folder, RUN_FILE)
@@ -303,6 +308,18 @@ def open_run(
         raise
     _held[run.run_id] = held
     return run
+
+
+def _environment_experiment() -> dict[str, str]:
+    """The experiment ``mlflow.start_run()`` would use, by this process's environment:
+    ``MLFLOW_EXPERIMENT_NAME`` (created if need be), else ``MLFLOW_EXPERIMENT_ID`` (one that exists),
+    else :data:`EXPERIMENT`."""
+    name, experiment_id = os.environ.get("MLFLOW_EXPERIMENT_NAME"), os.environ.get("MLFLOW_EXPERIMENT_ID")
+    if name:
+        return {"experiment": name}
+    if experiment_id:
+        return {"experiment": EXPERIMENT, "experiment_id": experiment_id}
+    return {"experiment": EXPERIMENT}
 
 
 _held: dict[str, int] = {}  # run id -> its run folder's RUN_FILE, locked while the run is open here

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from optimlab.build import build
+from optimlab.build import build, build_data
 from optimlab.errors import InvalidValueError
 from optimlab.recipe import Recipe
 from optimlab.train.run import train
@@ -180,3 +180,21 @@ def test_a_warmup_past_the_run_is_named_by_its_recipe_field():
     assert (
         build(recipe.with_updates({"schedule.name": "constant", "schedule.warmup_steps": 2})).total_steps == 2
     )
+
+
+@pytest.mark.parametrize(("fraction", "batch_size"), [(1e-6, 32), (0.02, 64)])
+def test_a_data_fraction_keeping_less_than_a_batch_is_refused_naming_the_fraction_that_does(
+    fraction, batch_size
+):
+    recipe = Recipe.from_dict(
+        {"data": {"name": "digits", "data_fraction": fraction}, "training": {"batch_size": batch_size}}
+    )
+    with pytest.raises(InvalidValueError, match=r"data\.data_fraction: accepted ([\d.]+) or more") as refused:
+        build_data(recipe)
+    least = float(refused.value.accepted.split()[0])
+    assert len(build_data(recipe.with_updates({"data.data_fraction": least})).train) >= batch_size
+
+
+def test_a_data_fraction_keeping_a_batch_is_kept():
+    recipe = Recipe.from_dict({"data": {"name": "digits", "data_fraction": 0.05}})
+    assert 32 <= len(build_data(recipe).train) < 60

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -37,9 +38,11 @@ __all__ = [
     "build_data",
     "build_loss",
     "build_model",
+    "build_momentum",
     "build_optimizer",
     "build_schedule",
     "build_scheduler",
+    "optimizer_keywords",
     "resolve_device",
     "total_steps",
     "training_steps",
@@ -81,13 +84,49 @@ def build_data(recipe: Recipe) -> Any:
     from optimlab.data import load
 
     spec = recipe.data
-    return load(
+    splits = load(
         spec.name,
         seed=recipe.training.seed,
         val_fraction=spec.val_fraction,
         test_fraction=spec.test_fraction,
         data_fraction=spec.data_fraction,
         **spec.options,
+    )
+    if spec.data_fraction < 1 and not isinstance(splits, BatchSplits):
+        _check_rows_kept(
+            recipe, len(splits.train), splits.num_classes if splits.task == "classification" else 1
+        )
+    return splits
+
+
+def _check_rows_kept(recipe: Recipe, kept: int, classes: int) -> None:
+    """Refuse a ``data.data_fraction`` that keeps fewer training rows than one batch or than the classes
+    (or, for a split smaller than those, any of its rows): 1e-6 trained on a single row without a word."""
+    from optimlab.data import load
+
+    spec, batch_size = recipe.data, recipe.training.batch_size
+    if kept >= max(batch_size, classes):
+        return
+    whole = len(  # the whole training split, loaded again only to say what fraction would do
+        load(
+            spec.name,
+            seed=recipe.training.seed,
+            val_fraction=spec.val_fraction,
+            test_fraction=spec.test_fraction,
+            **spec.options,
+        ).train
+    )
+    needed = min(max(batch_size, classes), whole)
+    if kept >= needed:
+        return
+    # Split per class, each rounded: up to half a row short per class, asked for here too.
+    least = math.ceil((needed + classes / 2) / whole * 10**4) / 10**4
+    what = f"one batch ({batch_size})" if batch_size >= classes else f"the {classes} classes"
+    raise InvalidValueError(
+        "data.data_fraction",
+        spec.data_fraction,
+        f"{least:g} or more, or a smaller training.batch_size ({spec.data_fraction:g} keeps {kept} of the "
+        f"{whole:,} training rows of {spec.name}, fewer than {what})",
     )
 
 
@@ -314,10 +353,48 @@ def _check_takes_targets(name: str, model: nn.Module, target: str | None) -> Non
     )
 
 
-def build_optimizer(recipe: Recipe, model: nn.Module) -> torch.optim.Optimizer:
+def build_optimizer(recipe: Recipe, model: nn.Module, steps: int) -> torch.optim.Optimizer:
+    """The recipe's optimizer over ``model``'s parameters, for a run of ``steps`` steps."""
     from optimlab.optim import create
 
-    return create(recipe.optimizer.name, model.parameters(), **recipe.optimizer.keywords())
+    keywords = optimizer_keywords(recipe, build_momentum(recipe, steps))
+    return create(recipe.optimizer.name, model.parameters(), **keywords)
+
+
+def build_momentum(recipe: Recipe, steps: int) -> Callable[[int], float] | None:
+    """The momentum the schedule cycles over ``steps`` steps (``schedule.cycle_momentum``), else None.
+
+    torch's OneCycleLR with ``cycle_momentum=True``: :func:`~optimlab.schedules.one_cycle_momentum` over
+    the steps after the warmup, with one_cycle's phases, held at ``max_momentum`` during the warmup.
+    References: Smith 2018, https://arxiv.org/abs/1803.09820
+    """
+    from optimlab.schedules import linear_warmup, one_cycle_momentum
+
+    spec = recipe.schedule
+    if not spec.cycle_momentum:
+        return None
+    takes = inspect.signature(one_cycle_momentum).parameters
+    phases = {k: v for k, v in spec.options.items() if k in takes}
+    cycle = one_cycle_momentum(
+        steps - spec.warmup_steps, base_momentum=spec.base_momentum, max_momentum=spec.max_momentum, **phases
+    )
+    return linear_warmup(cycle, spec.warmup_steps, start=spec.max_momentum)
+
+
+def optimizer_keywords(recipe: Recipe, momentum: Callable[[int], float] | None) -> dict[str, Any]:
+    """The optimizer's keywords, with ``momentum`` (:func:`build_momentum`) as its momentum or its
+    first beta, as torch's OneCycleLR sets them (the second beta is the recipe's)."""
+    from optimlab.schedules.families import momentum_field
+
+    keywords = recipe.optimizer.keywords()
+    if momentum is None:
+        return keywords
+    field = momentum_field(recipe.optimizer.name)
+    if field == "momentum":
+        return {**keywords, "momentum": momentum}
+    entry = get_registry("optimizer").get(recipe.optimizer.name)
+    betas = keywords.get("betas", entry.defaults.get("betas", next(h.default for h in entry.hyperparameters if h.name == "betas")))
+    return {**keywords, "betas": (momentum, *betas[1:])}
 
 
 def total_steps(recipe: Recipe, num_train: int) -> int:
@@ -429,12 +506,12 @@ def build(recipe: Recipe) -> Built:
     device = resolve_device(recipe.training.device)
     splits = build_data(recipe)
     model = build_model(recipe, splits).to(device)
-    optimizer = build_optimizer(recipe, model)
     loss_fn = build_loss(recipe, splits)
     path = recipe.training.compute_loss
     if isinstance(splits, BatchSplits) and loss_fn is None and path is None:
         _check_takes_targets(recipe.model.name, model, splits.target)
     steps = training_steps(recipe, splits)
+    optimizer = build_optimizer(recipe, model, steps)
     return Built(
         recipe=recipe,
         splits=splits,

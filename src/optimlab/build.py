@@ -80,23 +80,45 @@ def resolve_device(name: str) -> torch.device:
 
 
 def build_data(recipe: Recipe) -> Any:
-    """The recipe's train/val/test splits (see :func:`optimlab.data.load`)."""
+    """The recipe's train/val/test splits (see :func:`optimlab.data.load`); the user's targets (a file's,
+    a factory's) of the task its loss decides (:func:`_task_of_loss`), a built-in set's of its own."""
     from optimlab.data import load
+    from optimlab.data.examples import targets_for
 
     spec = recipe.data
-    splits = load(
-        spec.name,
-        seed=recipe.training.seed,
-        val_fraction=spec.val_fraction,
-        test_fraction=spec.test_fraction,
-        data_fraction=spec.data_fraction,
-        **spec.options,
-    )
+    registry = get_registry("dataset")
+    built_in = spec.name in registry and Capability.USER not in registry.get(spec.name).capabilities
+    with targets_for(None if built_in else _task_of_loss(recipe.training.loss)):
+        splits = load(
+            spec.name,
+            seed=recipe.training.seed,
+            val_fraction=spec.val_fraction,
+            test_fraction=spec.test_fraction,
+            data_fraction=spec.data_fraction,
+            **spec.options,
+        )
     if spec.data_fraction < 1 and not isinstance(splits, BatchSplits):
         _check_rows_kept(
             recipe, len(splits.train), splits.num_classes if splits.task == "classification" else 1
         )
     return splits
+
+
+# The user's losses of numbers to regress (torch's): under them integer targets are no classes.
+_REGRESSION_LOSSES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss)
+
+
+def _task_of_loss(loss: str | None) -> str | None:
+    """``"regression"`` where ``loss`` is one (a built-in of regression only, mse; the user's MSELoss...),
+    else None: the targets' values decide."""
+    registry = get_registry("loss")
+    if loss is None or loss not in registry:
+        return None
+    entry = registry.get(loss)
+    if Capability.USER in entry.capabilities:
+        return "regression" if isinstance(entry.create(), _REGRESSION_LOSSES) else None
+    of_numbers = Capability.REGRESSION in entry.capabilities
+    return "regression" if of_numbers and Capability.CLASSIFICATION not in entry.capabilities else None
 
 
 def _check_rows_kept(recipe: Recipe, kept: int, classes: int) -> None:

@@ -278,3 +278,18 @@ def test_a_target_named_by_a_header_two_columns_share_is_refused(tmp_path):
     with pytest.raises(InvalidValueError, match=r"'a' heads columns \[0, 1\]: give the position of one"):
         load_csv(file, target="a")
     assert load_csv(file, target=1).examples.y.tolist() == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("loss", ["mse", "torch.nn:MSELoss"])
+def test_integer_targets_under_a_regression_loss_are_numbers_to_regress(tmp_path, loss):
+    """Read as classes, an output above 0 counted as class 1 and val_accuracy meant nothing."""
+    from optimlab.build import build_data
+    from optimlab.recipe import Recipe
+
+    path = write(tmp_path, "".join(f"{i},{i % 7}\n" for i in range(40)))
+    recipe = Recipe.from_dict({"data": {"name": str(path)}, "training": {"loss": loss}})
+    splits = build_data(recipe)
+    assert splits.task == "regression" and splits.num_classes is None
+    assert splits.train.y.dtype == torch.float32 and set(splits.train.y.flatten().tolist()) <= set(range(7))
+    classes = build_data(Recipe.from_dict({"data": {"name": str(path)}}))
+    assert classes.task == "classification"  # without a loss the values decide

@@ -7,9 +7,11 @@ them gets them as int64: :func:`optimlab.models.user.embeds_ids`). ``y`` is int6
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import Literal
 
 import numpy as np
@@ -26,11 +28,28 @@ __all__ = [
     "TensorPair",
     "float_task",
     "reject_non_finite",
+    "targets_for",
     "zero_one",
 ]
 
 Task = Literal["classification", "regression"]
 TASKS: tuple[str, ...] = ("classification", "regression")
+
+
+# The task the loss chose for targets of numbers read meanwhile (:func:`targets_for`); None: their values.
+_LOSS_TASK: ContextVar[Task | None] = ContextVar("loss_task", default=None)
+
+
+@contextlib.contextmanager
+def targets_for(task: Task | None) -> Iterator[None]:
+    """Targets of numbers read inside take ``task`` where their reader leaves it open: the loss the user
+    chose decides it (integers under mse are numbers to regress; read as classes, an output above 0
+    counted as class 1 and the accuracy meant nothing). None: their values decide."""
+    token = _LOSS_TASK.set(task)
+    try:
+        yield
+    finally:
+        _LOSS_TASK.reset(token)
 
 
 # Tensor dtypes numpy has no type for: np.asarray raises "Got unsupported ScalarType BFloat16".
@@ -119,7 +138,8 @@ class Examples(DatasetInfo):
         image_shape: tuple[int, ...] | None = None,
         reading: str | None = None,
     ) -> Examples:
-        """Labelled examples from arrays; ``task`` None infers it from the targets.
+        """Labelled examples from arrays; ``task`` None takes the loss's (:func:`targets_for`) for targets
+        of numbers, else infers it from the targets.
 
         Targets that are not numbers, or integers (in any dtype), are class labels; anything else is a
         regression target, and so are whole floats of over ten distinct values, most rows' values
@@ -136,6 +156,8 @@ class Examples(DatasetInfo):
         x_array, y_array = np.asarray(x), np.asarray(y)
         if x_array.ndim < 1 or x_array.shape[0] == 0:
             raise InvalidValueError(f"inputs of {name}", f"shape {x_array.shape}", "at least one example")
+        if task is None and y_array.dtype.kind in "biuf":
+            task = _LOSS_TASK.get()
         if task is None:
             task = "classification" if _looks_like_labels(y_array) else "regression"
         elif task not in TASKS:

@@ -157,3 +157,15 @@ def test_a_folder_is_loaded_by_path_and_described(tmp_path):
     ]
     load(tmp_path / "shapes", seed=0)  # nobody listens: nothing said
     assert len(seen) == 1
+
+
+def test_train_and_val_folders_without_test_say_there_is_no_test_split_and_a_missing_class(tmp_path):
+    """Test metrics were missing without a word: the reading says no test split, and names a class that
+    a split lacks."""
+    two_classes(tmp_path / "train", n=4)
+    save(tmp_path / "val" / "ant" / "0.png", np.zeros((8, 8)))
+    data = load_image_folder(tmp_path)
+    assert len(data.test) == 0
+    assert data.reading.endswith(
+        "split by its train/, val/ folders, no test split (no test/ folder); val/ has no zebra"
+    )

@@ -4,8 +4,8 @@
 ``i``-th of them (``torchvision.datasets.ImageFolder``'s ``find_classes``). Where ``root`` holds
 ``train/`` and ``test/`` (and ``val/``) folders instead, each laid out so, they are the data set's own
 splits, as in common data sets: ``test/`` is kept as the test split and validation is drawn from
-``train/``; with ``val/`` every split is fixed. The classes are ``train/``'s; another split may lack
-one, never add one.
+``train/``; with ``val/`` every split is fixed (without ``test/``: no test split, which the reading
+says). The classes are ``train/``'s; another split may lack one (the reading names it), never add one.
 
 Images (PNG, JPEG, BMP, GIF, TIFF, WebP, PPM/PGM) are read with Pillow into float32 tensors
 (N, C, H, W) scaled to [0, 1] (8-bit values / 255). Gray images give one channel, colour ones three;
@@ -231,6 +231,11 @@ def load_image_folder(
         reading += f"; resized to {resize[0]}x{resize[1]}"
     if splits:
         reading += "; split by its " + ", ".join(f"{s}/" for s in splits) + " folders"
+        if "val" in splits and "test" not in splits:  # fixed splits: none is drawn for test
+            reading += ", no test split (no test/ folder)"
+        for split, seen in zip(splits[1:], found[1:]):
+            if missing := [c for c in classes if c not in seen.classes]:
+                reading += f"; {split}/ has no {', '.join(missing[:_SHOWN_CLASSES])}"
     skipped = [f for split in found for f in split.skipped]
     if skipped:
         reading += f"; {len(skipped)} other file{'s' * (len(skipped) > 1)} skipped, not images ({skipped[0].name}...)"

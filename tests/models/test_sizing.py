@@ -8,7 +8,7 @@ import optimlab.models
 from optimlab.build import build_model
 from optimlab.data import load
 from optimlab.errors import OptimlabError
-from optimlab.models.sizing import DEPTH_BUILT, check_fits, parameter_bytes
+from optimlab.models.sizing import DEPTH_BUILT, DEPTH_SIZED, WIDTH_SIZED, check_fits, parameter_bytes
 from optimlab.recipe import Recipe
 
 SHAPES = {
@@ -59,4 +59,21 @@ def test_build_model_refuses_a_model_past_the_memory():
 
 
 def test_a_realistic_model_passes():
-    check_fits("transformer", (256,), 10, torch.device("cpu"), width=512, depth=12)
+    check_fits("mlp", (784,), 10, torch.device("cpu"), width=4096, depth=8)  # sized: 0.5 GB
+
+
+def test_a_model_within_the_sized_widths_and_depths_is_not_built_twice(monkeypatch):
+    monkeypatch.setattr("optimlab.models.sizing.parameter_bytes", lambda *args, **kwargs: float("inf"))
+    check_fits("transformer", (16,), 10, torch.device("cpu"), width=WIDTH_SIZED, depth=DEPTH_SIZED)
+    with pytest.raises(OptimlabError, match="out of memory"):
+        check_fits("transformer", (16,), 10, torch.device("cpu"), width=WIDTH_SIZED + 1)
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_sizing_draws_nothing_from_the_random_generator(name):
+    """The model built after it gets the weights it got before sizing existed."""
+    torch.manual_seed(0)
+    parameter_bytes(name, SHAPES[name], 10, width=8)
+    drawn = torch.rand(3)
+    torch.manual_seed(0)
+    assert torch.equal(drawn, torch.rand(3))

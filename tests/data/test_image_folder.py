@@ -169,3 +169,16 @@ def test_train_and_val_folders_without_test_say_there_is_no_test_split_and_a_mis
     assert data.reading.endswith(
         "split by its train/, val/ folders, no test split (no test/ folder); val/ has no zebra"
     )
+
+
+def test_a_comparison_on_a_folder_without_test_reports_the_validation_metric_of_the_fresh_seeds(tmp_path):
+    """It ranked on test_accuracy, which no seed had: nothing ranked. As for the user's splits without a
+    test split, the tuned validation metric is reported."""
+    from optimlab.study.compare import DEFAULT_WORKLOAD, measured_on_its_data, on_user_code
+    from optimlab.workloads import workloads_from
+
+    for split in ("train", "val"):
+        two_classes(tmp_path / split, n=3)
+    (workload,) = on_user_code(workloads_from(DEFAULT_WORKLOAD), dataset=str(tmp_path))
+    measured = measured_on_its_data(workload)
+    assert (measured.metric, measured.test_metric) == ("val_accuracy", "val_accuracy")

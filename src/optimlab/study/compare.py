@@ -168,13 +168,22 @@ def measured_on_its_data(workload: Workload) -> Workload:
     """``workload`` tuned on ``val_loss`` where its data may not give its built-in metric
     (:func:`_measures`): other data given to it (``--dataset prices.csv``, a regression, on the default
     workload, which counts correct classes; the user's dict batches of a class per position), as
-    :func:`recipe_workload` chooses for the user's recipe. Any other is returned as it is."""
+    :func:`recipe_workload` chooses for the user's recipe. Data without a test split (an image folder of
+    train/ and val/) are reported on the validation split of the fresh seeds, as tuned: the test metric
+    was missing from every seed, and nothing ranked. Any other is returned as it is."""
     from optimlab.build import build_data
 
-    if workload.metric not in _MEASURED_FOR:
-        return workload
-    tuned = _tuned_on(workload.metric, build_data(workload.recipe), workload.recipe)
-    return workload if tuned == workload.metric else with_metric(workload, tuned)
+    splits = build_data(workload.recipe)
+    if workload.metric in _MEASURED_FOR:
+        tuned = _tuned_on(workload.metric, splits, workload.recipe)
+        workload = workload if tuned == workload.metric else with_metric(workload, tuned)
+    if not _has_test(splits):
+        workload = dataclasses.replace(workload, test_metric=workload.metric)
+    return workload
+
+
+def _has_test(splits: Any) -> bool:
+    return splits.test is not None and len(splits.test) > 0
 
 
 def _measures(task: str | None, metric: str, *, compute_loss: str | None = None) -> bool | None:
@@ -219,8 +228,7 @@ def recipe_workload(recipe: Recipe, name: str) -> Workload:
 
     splits = build_data(recipe)
     tuned = _tuned_on("val_accuracy", splits, recipe)
-    has_test = splits.test is not None and len(splits.test) > 0
-    reported = tuned.replace("val_", "test_", 1) if has_test else tuned
+    reported = tuned.replace("val_", "test_", 1) if _has_test(splits) else tuned
     return on_dict_batches(
         Workload(name, recipe, metric=tuned, goal=metric_goal(tuned) or "min", test_metric=reported)
     )

@@ -293,3 +293,20 @@ def test_integer_targets_under_a_regression_loss_are_numbers_to_regress(tmp_path
     assert splits.train.y.dtype == torch.float32 and set(splits.train.y.flatten().tolist()) <= set(range(7))
     classes = build_data(Recipe.from_dict({"data": {"name": str(path)}}))
     assert classes.task == "classification"  # without a loss the values decide
+
+
+def test_the_data_line_says_which_held_out_split_lacks_classes_of_too_few_rows(tmp_path):
+    """Split per class, rounded, a class of one or two rows gives no validation or test row: said."""
+    from optimlab.data import load
+    from optimlab.data.sources import noting_files
+
+    labels = [0] * 20 + [1] * 20 + [2, 2, 3]
+    path = write(tmp_path, "".join(f"{i},{label}\n" for i, label in enumerate(labels)))
+    seen = []
+    with noting_files(seen.append):
+        load(path, seed=0)
+        load(write(tmp_path, "".join(f"{i},{i % 2}\n" for i in range(20)), "even.csv"), seed=0)
+    assert seen[0].endswith(
+        "(classification, 4 classes); val lacks 2 of the 4 classes; test lacks 2 of the 4 classes"
+    )
+    assert seen[1].endswith("(classification, 2 classes)")

@@ -155,6 +155,7 @@ def load(
     text = os.fspath(name_or_path)
     path = Path(text)
     reader = _reader(path)
+    listener = None  # told what a user's file held, once split
     if text in _REGISTRY or is_import_path(text):  # the user's factory is imported on this lookup
         entry = _REGISTRY.get(text)
         entry.validate(options)
@@ -162,7 +163,7 @@ def load(
     elif reader is not None:
         data = _read_file(path, reader, options)
         listener = _LISTENER.get()
-        if listener is not None:
+        if listener is not None and not isinstance(data, Examples):  # its split is said with it, below
             listener(describe(text, data))
     elif path.exists() or any(separator in text for separator in "/\\"):
         raise InvalidValueError("data file", text, f"a file of a known kind: {FILE_KINDS}")
@@ -183,6 +184,22 @@ def load(
                 ", ".join(fractions), given, f"the defaults {defaults}: {text} has fixed splits"
             )
         return data
-    return split(
+    splits = split(
         data, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction, data_fraction=data_fraction
     )
+    if listener is not None:
+        listener(describe(text, data) + _classes_held_out(splits))
+    return splits
+
+
+def _classes_held_out(splits: Splits) -> str:
+    """``"; test lacks 2 of the 5 classes"`` where a held-out split has rows but none of some class (split
+    per class, rounded: a class of one or two rows gives none), else ``""``."""
+    if splits.task != "classification" or splits.train.y.ndim != 1:
+        return ""
+    lacking = [
+        f"{name} lacks {missing} of the {splits.num_classes} classes"
+        for name, part in (("val", splits.val), ("test", splits.test))
+        if len(part) and (missing := splits.num_classes - len(part.y.unique()))
+    ]
+    return "".join(f"; {gap}" for gap in lacking)

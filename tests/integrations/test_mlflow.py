@@ -470,3 +470,53 @@ def test_a_tracker_goes_to_the_experiment_mlflows_environment_names(
     with mlflow.start_run() as own:  # where MLflow itself puts a run
         pass
     assert client.get_run(tracker.run_id).info.experiment_id == own.info.experiment_id == experiment_id
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "f1@5",
+        "top@1/acc",
+        "/a",
+        "a/",
+        "a//b",
+        "./a",
+        "..a",
+        "a/../b",
+        ".",
+        pytest.param("", id="empty"),
+        "é:1",
+        pytest.param("m" * 300, id="long"),
+    ],
+)
+def test_metric_key_gives_a_name_mlflow_takes(key):
+    from mlflow.utils.validation import _validate_metric_name
+
+    from optimlab.integrations.mlflow_sqlite import metric_key
+
+    _validate_metric_name(metric_key(key))  # MLflow's own check of a metric's name
+    assert len(metric_key(key)) <= 250
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_a_metric_name_mlflow_refuses_is_renamed_alike_on_both_paths_and_said(tmp_path, sqlite_uri, direct):
+    """A metric `f1@5` (a user's evaluate) stopped the run's metrics through MLflow's client (wait() then
+    raised) and was stored as it was in a SQLite store; now both log it as `f1_5`, with a warning."""
+    from mlflow.exceptions import MlflowException
+
+    from optimlab.integrations.mlflow import MLflowTracker
+
+    uri = sqlite_uri + ("" if direct else "?timeout=20")
+    client = MlflowClient(tracking_uri=uri)
+    tracker = MLflowTracker(run_name="run", tracking_uri=uri)
+    with pytest.raises(MlflowException):
+        client.log_metric(tracker.run_id, "f1@5", 0.5)  # MLflow's own refusal of the name
+    with pytest.warns(OptimlabWarning, match="'f1@5' as 'f1_5'"):
+        tracker.log(1, 1.7e9, {"train_loss": 0.5, "f1@5": 0.7})
+        tracker.flush()
+    tracker.log(2, 1.7e9 + 1, {"train_loss": 0.4, "f1@5": 0.8})
+    tracker.finish()
+    tracker.wait()
+    run = client.get_run(tracker.run_id)
+    assert run.data.metrics == {"train_loss": 0.4, "f1_5": 0.8} and run.info.status == "FINISHED"
+    assert [m.step for m in client.get_metric_history(tracker.run_id, "f1_5")] == [1, 2]

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from optimlab.errors import OptimlabError, OptimlabWarning
-from optimlab.integrations.mlflow_sqlite import SqliteRun
+from optimlab.integrations.mlflow_sqlite import SqliteRun, metric_key
 from optimlab.integrations.mlflow_writer import (
     EXPERIMENT,
     RUN_FILE,
@@ -82,7 +82,8 @@ class MLflowTracker(Tracker):
     raises. A run stopped by a signal (Ctrl-C, SIGTERM) ends ``KILLED``; so does one whose trainer dies
     (SIGKILL), with every record it sent, ended by the writer (were the writer killed too, MLflow would
     show it ``RUNNING`` until it resumes). ``background=False``: the calls are made here (runs and trials
-    sent after training).
+    sent after training). A metric name MLflow refuses (``f1@5``) is logged as
+    :func:`~.mlflow_sqlite.metric_key` renames it (``f1_5``), with a warning, on either path.
 
     ``run_folder`` (a training run's output folder): the run opens as training starts there, its id kept
     in the folder's ``mlflow.json``, and a run resumed there (``train --resume``) continues that MLflow
@@ -121,6 +122,7 @@ class MLflowTracker(Tracker):
             "tracking_uri": _tracking_uri(tracking_uri),
         }
         self._run: MLflowRun | SqliteRun | None = None
+        self._keys: dict[str, str] = {}  # each metric's key -> its name in MLflow
         if background:
             self._writer = writer_process()
             self._key = next(self._writer.keys)
@@ -163,8 +165,28 @@ class MLflowTracker(Tracker):
                     OptimlabWarning,
                     stacklevel=3,
                 )
-        self._open({"run_folder": str(self.run_folder), "step": step, "records": records, "seen": seen})
+        resumed = {"run_folder": str(self.run_folder), "step": step, "records": self._named(records)}
+        self._open({**resumed, "seen": seen})
         return seen
+
+    def _named(self, records: list[Record]) -> list[Record]:
+        """``records`` with each metric under the name MLflow takes (:func:`~.mlflow_sqlite.metric_key`),
+        on either path alike; a warning names each key renamed, once."""
+        renamed = []
+        for key in {key for _, _, metrics in records for key in metrics} - self._keys.keys():
+            self._keys[key] = metric_key(key)
+            if self._keys[key] != key:
+                renamed.append(f"{key!r} as {self._keys[key]!r}")
+        if renamed:
+            warnings.warn(
+                f"MLflow refuses these metric names in run {self.run_name!r}: logged "
+                + "; ".join(sorted(renamed)),
+                OptimlabWarning,
+                stacklevel=4,
+            )
+        return [
+            (step, wall, {self._keys[k]: v for k, v in metrics.items()}) for step, wall, metrics in records
+        ]
 
     def _open(self, resumed: dict[str, Any]) -> None:
         if self.background:
@@ -184,6 +206,7 @@ class MLflowTracker(Tracker):
         return answers["run_id"]
 
     def write(self, records: list[Record]) -> None:
+        records = self._named(records)
         if not self.background:
             self._run.log_records(records)
         else:

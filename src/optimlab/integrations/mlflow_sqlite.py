@@ -24,6 +24,8 @@ A run's parameters meet MLflow's limits the same way on both paths (:func:`param
 over :data:`PARAM_LENGTH` characters is cut there, as MLflow's client cuts it; a key over
 :data:`KEY_LENGTH` characters, which MLflow's client refuses, is logged under its first characters and a
 hash of the whole (the same key, the same name in every run); a warning names each key affected.
+A metric's name that MLflow's client refuses (``f1@5``) is logged under the name :func:`metric_key`
+gives it (``f1_5``) on both paths, with a warning naming both, so the run's other metrics go on.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import posixpath
+import re
 import shutil
 import sqlite3
 import time
@@ -50,6 +54,7 @@ __all__ = [
     "PARENT_TAG",
     "RunNotFound",
     "SqliteRun",
+    "metric_key",
     "metric_rows",
     "param_entries",
     "sqlite_store",
@@ -74,6 +79,7 @@ _LARGEST = 1.7976931348623157e308  # what MLflow stores for an infinity
 PARAM_LENGTH = 6000  # MLflow's limit on a parameter value's characters (MAX_PARAM_VAL_LENGTH)
 KEY_LENGTH = 250  # and on a parameter key's (MAX_ENTITY_KEY_LENGTH)
 _HASH_LENGTH = 8  # hex digits of a shortened key's hash
+_REFUSED = re.compile(r"[^/\w.\- :]")  # a character MLflow refuses in a metric's name (off Windows)
 PARENT_TAG = "mlflow.parentRunId"  # a nested run's tag naming its parent, as mlflow.start_run(nested=True)
 Record = tuple[int, float, dict[str, float]]  # (step, wall time as Unix seconds, metrics), as tracking.Record
 
@@ -143,6 +149,25 @@ def _stored(value: float | None) -> tuple[float, int]:
     return value, 0
 
 
+def _shortened(key: str) -> str:
+    """A key over :data:`KEY_LENGTH` characters as its first ones, ``-`` and :data:`_HASH_LENGTH` hex
+    digits of its SHA-256 (distinct keys stay distinct); a shorter one as it is."""
+    if len(key) <= KEY_LENGTH:
+        return key
+    return f"{key[: KEY_LENGTH - _HASH_LENGTH - 1]}-{hashlib.sha256(key.encode()).hexdigest()[:_HASH_LENGTH]}"
+
+
+def metric_key(key: str) -> str:
+    """``key`` as a metric name MLflow takes (``mlflow.utils.validation._validate_metric_name``): each
+    character it refuses (any but letters, digits, ``_ - . / :`` and space) as ``_``, and in a name that
+    would not read as a plain path (``/a``, ``a/``, ``a//b``, ``./a``, ``..a``) every ``/`` and ``.`` too;
+    a name over :data:`KEY_LENGTH` characters shortened as a parameter key. ``f1@5`` is logged as ``f1_5``."""
+    name = _REFUSED.sub("_", key)
+    if posixpath.normpath(name) != name or name == "." or name.startswith(("..", "/")):
+        name = name.replace("/", "_").replace(".", "_") or "_"
+    return _shortened(name)
+
+
 def param_entries(params: Mapping[str, Any]) -> list[tuple[str, str]]:
     """``(key, value)`` of each parameter within MLflow's limits, with a warning naming the keys changed.
 
@@ -154,10 +179,8 @@ def param_entries(params: Mapping[str, Any]) -> list[tuple[str, str]]:
     for key, value in params.items():
         key, value = str(key), str(value)
         if len(key) > KEY_LENGTH:
-            digest = hashlib.sha256(key.encode()).hexdigest()[:_HASH_LENGTH]
-            short = f"{key[: KEY_LENGTH - _HASH_LENGTH - 1]}-{digest}"
-            shortened.append(f"{key!r} as {short!r}")
-            key = short
+            shortened.append(f"{key!r} as {_shortened(key)!r}")
+            key = _shortened(key)
         if len(value) > PARAM_LENGTH:
             cut.append(f"{key!r} ({len(value)} characters)")
             value = value[:PARAM_LENGTH]

@@ -182,3 +182,12 @@ def test_a_comparison_on_a_folder_without_test_reports_the_validation_metric_of_
     (workload,) = on_user_code(workloads_from(DEFAULT_WORKLOAD), dataset=str(tmp_path))
     measured = measured_on_its_data(workload)
     assert (measured.metric, measured.test_metric) == ("val_accuracy", "val_accuracy")
+
+
+def test_training_on_a_folder_without_test_says_there_is_no_test_split(cli, tmp_path):
+    for split in ("train", "val"):
+        two_classes(tmp_path / "shapes" / split, n=3)
+    folder, out = str(tmp_path / "shapes"), str(tmp_path / "run")
+    code, _, err = cli("train", "--dataset", folder, "--steps", "2", "--out", out, "--no-progress")
+    assert code == 0, err
+    assert "no test split (no test/ folder)" in err and "no test split: no test metrics" in err

@@ -135,6 +135,8 @@ def train(
     )
     if result.metrics:
         output.table("final metrics", ("metric", "value"), sorted(result.metrics.items()))
+        if not any(name.startswith("test_") for name in result.metrics):  # said, not left to be missed
+            output.note("no test split: no test metrics (the data hold no test rows)")
     if result.status == "diverged":
         output.error(result.message or "diverged")
         sys.exit(DIVERGED)

@@ -45,11 +45,14 @@ class MetricsLog(Callback):
         self._earlier = 0.0  # seconds of the segments before a resume
 
     def on_train_start(self, state: TrainState) -> None:
+        earlier = state.seconds
         if self.path.exists():  # resuming: keep only what the checkpoint knows about
-            kept = "".join(line + "\n" for line in _lines_up_to(self.path, state.step))
-            write_atomically(self.path, kept)  # a kill while cutting the log leaves the old one whole
+            kept = _lines_up_to(self.path, state.step)
+            write_atomically(self.path, "".join(line + "\n" for line in kept))  # a kill leaves the old whole
+            if kept:  # the checkpoint's step was evaluated after its clock stopped: the log's time went back
+                earlier = max(earlier, json.loads(kept[-1]).get("seconds") or 0.0)
         self._handle = open(self.path, "a")  # noqa: SIM115  (held across callbacks, closed at train end)
-        self._started, self._earlier = time.perf_counter(), state.seconds
+        self._started, self._earlier = time.perf_counter(), earlier
 
     def on_step_end(self, state: TrainState) -> None:
         if state.step % self.every == 0 or state.diverged:

@@ -387,7 +387,7 @@ def build_momentum(recipe: Recipe, steps: int) -> Callable[[int], float] | None:
     """The momentum the schedule cycles over ``steps`` steps (``schedule.cycle_momentum``), else None.
 
     torch's OneCycleLR with ``cycle_momentum=True``: :func:`~optimlab.schedules.one_cycle_momentum` over
-    the steps after the warmup, with one_cycle's phases, held at ``max_momentum`` during the warmup.
+    the steps after the warmup, in one_cycle's phases, held at ``max_momentum`` during the warmup.
     References: Smith 2018, https://arxiv.org/abs/1803.09820
     """
     from optimlab.schedules import linear_warmup, one_cycle_momentum
@@ -405,7 +405,7 @@ def build_momentum(recipe: Recipe, steps: int) -> Callable[[int], float] | None:
 
 def optimizer_keywords(recipe: Recipe, momentum: Callable[[int], float] | None) -> dict[str, Any]:
     """The optimizer's keywords, with ``momentum`` (:func:`build_momentum`) as its momentum or its
-    first beta, as torch's OneCycleLR sets them (the second beta is the recipe's)."""
+    first beta, as torch's OneCycleLR sets them (the second beta stays the recipe's)."""
     from optimlab.schedules.families import momentum_field
 
     keywords = recipe.optimizer.keywords()
@@ -415,8 +415,8 @@ def optimizer_keywords(recipe: Recipe, momentum: Callable[[int], float] | None) 
     if field == "momentum":
         return {**keywords, "momentum": momentum}
     entry = get_registry("optimizer").get(recipe.optimizer.name)
-    betas = keywords.get("betas", entry.defaults.get("betas", next(h.default for h in entry.hyperparameters if h.name == "betas")))
-    return {**keywords, "betas": (momentum, *betas[1:])}
+    defaults = {**{h.name: h.default for h in entry.hyperparameters}, **entry.defaults}
+    return {**keywords, "betas": (momentum, *keywords.get("betas", defaults["betas"])[1:])}
 
 
 def total_steps(recipe: Recipe, num_train: int) -> int:

@@ -316,10 +316,42 @@ class ScheduleSpec(_Spec):
 
     NAMED_FIELDS = {"name": "schedule"}
     OPTIONS_OF = "schedule"
+    OMITTED_AT_DEFAULT = ("cycle_momentum", "base_momentum", "max_momentum")
+    CYCLES_MOMENTUM: ClassVar[str] = "one_cycle"  # the family whose momentum cycle Smith 2018 gives
 
     name: str = "constant"
     warmup_steps: int = Field(0, ge=0)
     options: dict[str, Any] = {}
+    # torch's OneCycleLR cycles momentum (or beta1) by default; a recipe asks for it, so that recipes
+    # stored before it existed keep their meaning and id (optimlab.schedules.families.one_cycle).
+    cycle_momentum: bool = False
+    base_momentum: float = Field(0.85, ge=0.0, le=1.0)  # the momentum at the peak lr (torch's default)
+    max_momentum: float = Field(0.95, ge=0.0, le=1.0)  # at the start and the end of the cycle
+
+    @pydantic.model_validator(mode="after")
+    def _momentum_cycled(self) -> ScheduleSpec:
+        """A momentum cycle only for one_cycle, and its bounds only with it: else they would go unread."""
+        fields = type(self).model_fields
+        if self.cycle_momentum and self.name != self.CYCLES_MOMENTUM:
+            raise InvalidValueError(
+                "schedule.cycle_momentum",
+                True,
+                f"false for schedule {self.name!r} (only {self.CYCLES_MOMENTUM} cycles it)",
+            )
+        for field in ("base_momentum", "max_momentum"):
+            if not self.cycle_momentum and getattr(self, field) != fields[field].default:
+                raise InvalidValueError(
+                    f"schedule.{field}",
+                    getattr(self, field),
+                    "unset: it is read only with cycle_momentum: true",
+                )
+        if self.base_momentum > self.max_momentum:
+            raise InvalidValueError(
+                "schedule (base_momentum, max_momentum)",
+                (self.base_momentum, self.max_momentum),
+                "base_momentum <= max_momentum",
+            )
+        return self
 
 
 class TrainingSpec(_Spec):
@@ -416,6 +448,10 @@ class Recipe(_Spec):
             ("schedule", get_registry("schedule").get(self.schedule.name).validate, self.schedule.options),
         ]
         datasets = get_registry("dataset")
+        if self.schedule.cycle_momentum:
+            from optimlab.schedules.families import momentum_field
+
+            checks.append(("schedule", momentum_field, self.optimizer.name))
         if self.data.name in datasets:  # a file's options are its reader's keywords, checked on reading
             checks.append(("data", datasets.get(self.data.name).validate, self.data.options))
         for field, check, keywords in checks:

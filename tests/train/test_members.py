@@ -64,6 +64,25 @@ def assert_same_run(batched, sequential, tolerance=1e-5):
             "adamw",
             [{"optimizer.lr": 1e-3, "optimizer.options.betas": (b1, 0.999)} for b1 in (0.8, 0.9, 0.95)],
         ),
+        *(  # one_cycle's momentum cycle: one schedule for all members (and beta2 per member)
+            (
+                name,
+                [
+                    {
+                        "optimizer.lr": lr,
+                        "optimizer.options": options,
+                        "schedule.name": "one_cycle",
+                        "schedule.cycle_momentum": True,
+                        "schedule.warmup_steps": 5,
+                    }
+                    for lr, options in runs
+                ],
+            )
+            for name, runs in (
+                ("sgd", [(0.02, {}), (0.05, {})]),
+                ("adam", [(1e-3, {"betas": (0.9, 0.99)}), (3e-3, {"betas": (0.9, 0.999)})]),
+            )
+        ),
     ],
 )
 def test_batched_members_follow_their_one_at_a_time_curves(optimizer, updates):

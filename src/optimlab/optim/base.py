@@ -74,6 +74,7 @@ __all__ = [
     "per_tensor",
     "scale_",
     "scaled",
+    "scheduled",
     "value_at",
 ]
 
@@ -136,6 +137,13 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
 def value_at(hyperparameter: Hyperparameter, step: int) -> Coefficient:
     """The value of a hyperparameter at ``step`` (updates already applied): schedules are called."""
     return hyperparameter(step) if callable(hyperparameter) else hyperparameter
+
+
+def scheduled(hyperparameter: Any) -> bool:
+    """Whether a hyperparameter is, or holds (betas), a schedule: no range can check its values."""
+    if isinstance(hyperparameter, (tuple, list)):
+        return any(scheduled(h) for h in hyperparameter)
+    return callable(hyperparameter)
 
 
 def per_tensor(coefficient: Coefficient, tensors: Sequence[Tensor]) -> Coefficient | list[Tensor]:

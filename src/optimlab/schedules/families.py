@@ -27,6 +27,7 @@ from optimlab.registry import (
     UNIT,
     Capability,
     Interval,
+    get_registry,
     new_registry,
 )
 from optimlab.schedules.join import Schedule, join
@@ -38,6 +39,7 @@ __all__ = [
     "exponential_decay",
     "inverse_sqrt",
     "linear",
+    "momentum_field",
     "multistep_decay",
     "one_cycle",
     "one_cycle_momentum",
@@ -324,10 +326,11 @@ def one_cycle(
     ``three_phase``, it first falls back to ``1 / div_factor`` by step ``2 * pct_start * T - 2``,
     as in the paper, and only then to the final value.
 
-    The learning rate only: torch's OneCycleLR also cycles momentum by default
+    The learning rate only. torch's OneCycleLR also cycles momentum by default
     (``cycle_momentum=True``), from 0.95 down to 0.85 while the rate rises and back, as Smith advises;
-    a recipe keeps the optimizer's momentum as it sets it. In Python, :func:`one_cycle_momentum` gives
-    that momentum to an optimizer's ``momentum`` (torch cycles Adam's beta1 the same way).
+    a recipe does so only when it asks, ``schedule: {name: one_cycle, cycle_momentum: true}`` (with
+    ``base_momentum`` and ``max_momentum``), which gives :func:`one_cycle_momentum` to the optimizer's
+    :func:`momentum_field`. Off by default, so that every stored recipe keeps its meaning and its id.
 
     References: Smith & Topin, Super-Convergence: Very Fast Training of Neural Networks Using Large
     Learning Rates, 2017, https://arxiv.org/abs/1708.07120
@@ -368,6 +371,24 @@ def one_cycle_momentum(
     high, low = max_momentum, base_momentum
     values = [high, low, high, high] if three_phase else [high, low, high]
     return _one_cycle_phases(horizon, pct_start, anneal_strategy, three_phase, values)
+
+
+def momentum_field(optimizer: str) -> str:
+    """The keyword a cycled momentum replaces, as torch's OneCycleLR picks it: ``betas`` (its first
+    value) where the optimizer has betas, else ``momentum``; refused for an optimizer with neither."""
+    registry = get_registry("optimizer")
+    entry = registry.get(optimizer)
+    if Capability.HAS_BETAS in entry.capabilities:
+        return "betas"
+    if Capability.HAS_MOMENTUM in entry.capabilities:
+        return "momentum"
+    takers = [e.name for e in registry if {Capability.HAS_BETAS, Capability.HAS_MOMENTUM} & e.capabilities]
+    raise InvalidValueError(
+        "schedule.cycle_momentum",
+        True,
+        f"false for optimizer {entry.name!r}, which has no momentum or betas; it cycles those of "
+        + ", ".join(takers),
+    )
 
 
 @_register(

@@ -40,7 +40,16 @@ import torch
 from torch import Tensor, nn
 from torch.func import stack_module_state
 
-from optimlab.build import build_data, build_loss, build_model, build_schedule, resolve_device, total_steps
+from optimlab.build import (
+    build_data,
+    build_loss,
+    build_model,
+    build_momentum,
+    build_schedule,
+    optimizer_keywords,
+    resolve_device,
+    total_steps,
+)
 from optimlab.data.user_factory import BatchSplits
 from optimlab.errors import OptimlabError
 from optimlab.models.stacked import PROBE_ROWS, stacked_forward, stacked_loss, unstackable
@@ -127,11 +136,13 @@ def train_members(
     return [result for part in results for result in part]  # type: ignore[union-attr]
 
 
-def _member_values(recipes: Sequence[Recipe]) -> dict[str, list[Any]]:
-    """Each optimizer keyword set by any member (and lr) as K values; unset ones get the default."""
+def _member_values(recipes: Sequence[Recipe], steps: int) -> dict[str, list[Any]]:
+    """Each optimizer keyword set by any member (and lr) as K values; unset ones get the default. A
+    cycled momentum is one schedule for all (the schedule is shared), so it stays one hyperparameter."""
     entry = get_registry("optimizer").get(recipes[0].optimizer.name)
     defaults = {**{h.name: h.default for h in entry.hyperparameters}, **entry.defaults}
-    keywords = [r.optimizer.keywords() for r in recipes]
+    momentum = build_momentum(recipes[0], steps)
+    keywords = [optimizer_keywords(r, momentum) for r in recipes]
     names = sorted({"lr", *(k for kw in keywords for k in kw)})
     return {
         n: [list(v) if isinstance(v, tuple) else v for v in (kw.get(n, defaults[n]) for kw in keywords)]
@@ -193,7 +204,7 @@ def _train_stack(
         first.optimizer.name,
         members=members,
         schedule=build_schedule(first, steps),
-        **_member_values(recipes),
+        **_member_values(recipes, steps),
     )
     member_index = torch.arange(members, device=device)[:, None]
 

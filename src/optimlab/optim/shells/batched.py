@@ -34,7 +34,7 @@ import torch
 from torch import Tensor
 
 from optimlab.errors import InvalidValueError, OptimlabError
-from optimlab.optim.base import GradientTransformation, State, add_scaled_, scale_, value_at
+from optimlab.optim.base import GradientTransformation, State, add_scaled_, scale_, scheduled, value_at
 from optimlab.optim.kernels.torch_fused import Kernel, decoupled_decay, kernel_for
 from optimlab.optim.shells.fused import Path, plain_numbers, supported
 from optimlab.registry import Capability, Entry, get_registry
@@ -136,7 +136,7 @@ class BatchedOptimizer:
             )
         for key, value in hyperparameters.items():  # names and ranges, member by member
             for member_value in value if isinstance(value, list) else [value]:
-                if not isinstance(member_value, Tensor):
+                if not isinstance(member_value, Tensor) and not scheduled(member_value):
                     entry.validate(
                         {key: tuple(member_value) if isinstance(member_value, list) else member_value}
                     )

@@ -50,7 +50,7 @@ import torch
 from torch import Tensor
 
 from optimlab.errors import OptimlabError, UnknownNameError, close_matches
-from optimlab.optim.base import GradientTransformation, State
+from optimlab.optim.base import GradientTransformation, State, scheduled
 from optimlab.optim.kernels.compiled import lift_floats
 from optimlab.optim.shells.fused import FusedPath
 from optimlab.registry import Capability, Entry, plain_numbers
@@ -223,7 +223,7 @@ class Optimizer(torch.optim.Optimizer):
             if name not in self._accepted:
                 raise UnknownNameError(f"hyperparameter of {self._owner}", name, self._accepted)
         if self._entry is not None:
-            self._entry.validate({k: v for k, v in hyperparameters.items() if not callable(v)})
+            self._entry.validate({k: v for k, v in hyperparameters.items() if not scheduled(v)})
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         # Keys close to a hyperparameter are typos, torch.optim's switches are not honoured here; other

@@ -169,3 +169,28 @@ def test_a_resumed_run_adds_the_steps_its_event_files_lack(tmp_path, how):
     assert [e.step for e in board.Tensors("recipe")] == [0]
     walls = [e.wall_time for e in board.Scalars("train_loss")]
     assert walls == sorted(walls)
+
+
+def test_a_recipe_changed_on_resume_is_shown_from_the_step_it_took_effect(tmp_path):
+    """A recipe changed on resume (--epochs) was a second text at step 0, as if the run had trained by it
+    from the start; now it is written at the first step the resumed session trains."""
+    from types import SimpleNamespace
+
+    from optimlab.integrations.tensorboard import TensorBoardTracker
+
+    folder = tmp_path / "tensorboard"
+    for params, steps in (({"training.epochs": 2}, range(1, 6)), ({"training.epochs": 3}, range(6, 9))):
+        tracker = TensorBoardTracker(folder, params=params)
+        tracker.on_train_start(SimpleNamespace(step=steps[0] - 1))
+        for step in steps:
+            tracker.log(step, 1.7e9 + step, {"train_loss": 1.0 / step})
+        tracker.finish()
+    board = accumulated(folder)
+    recipes = [(e.step, e.tensor_proto.string_val[0].decode()) for e in board.Tensors("recipe")]
+    assert [
+        (step, "training.epochs | 2" in text, "training.epochs | 3" in text) for step, text in recipes
+    ] == [
+        (0, True, False),
+        (6, False, True),
+    ]
+    assert [e.step for e in board.Scalars("train_loss")] == list(range(1, 9))

@@ -95,6 +95,8 @@ class TensorBoardTracker(Tracker):
     ``run_folder`` (a training run's output folder): a run resumed there (``train --resume``) adds what
     its event files lack of the folder's metrics.jsonl up to the checkpoint (the records a killed session
     had not yet written, or a session run without this tracker), so that they hold it step for step.
+    The recipe is a text at step 0; one changed on resume (``--epochs``) is another at the first step the
+    resumed session trains, so each step shows the recipe it was trained by.
     """
 
     def __init__(
@@ -120,13 +122,20 @@ class TensorBoardTracker(Tracker):
         table = "| field | value |\n| --- | --- |\n" + "".join(
             f"| {k} | {v} |\n" for k, v in (params or {}).items()
         )
-        kept = shown.get(("recipe", 0))
-        if params and (kept is None or list(kept.tensor.string_val) != [table.encode()]):  # not twice
+        # The recipe the run shows last; a changed one (a resumed run's --epochs) waits for its first step.
+        kept = max(((step, v) for (tag, step), v in shown.items() if tag == "recipe"), default=None)
+        self._recipe: Summary | None = None
+        if params and (kept is None or list(kept[1].tensor.string_val) != [table.encode()]):  # not twice
             text = TensorProto(dtype=DT_STRING, string_val=[table.encode()])  # a scalar string tensor
             metadata = create_summary_metadata(display_name=None, description=None)
-            summary = Summary(value=[Summary.Value(tag="recipe", metadata=metadata, tensor=text)])
-            self._write_event(Event(step=0, summary=summary))
+            self._recipe = Summary(value=[Summary.Value(tag="recipe", metadata=metadata, tensor=text)])
+            if kept is None:
+                self._write_recipe(0)
         self._file.flush()
+
+    def _write_recipe(self, step: int) -> None:
+        self._write_event(Event(wall_time=time.time(), step=step, summary=self._recipe))
+        self._recipe = None
 
     def on_train_start(self, state: TrainState) -> None:
         if state.step == 0:
@@ -146,6 +155,9 @@ class TensorBoardTracker(Tracker):
             records = records[lacking[0] :] if lacking else []
         self.restart(records[0][0] if records else state.step + 1)
         self.write(records)
+        if self._recipe is not None:  # changed on resume (--epochs): shown from the first step it trains
+            self._write_recipe(state.step + 1)
+            self._file.flush()
 
     def restart(self, step: int) -> None:
         """A session starts at ``step``: TensorBoard's reader drops what the run's earlier sessions wrote

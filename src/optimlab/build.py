@@ -44,6 +44,7 @@ __all__ = [
     "build_scheduler",
     "optimizer_keywords",
     "resolve_device",
+    "task_of_loss",
     "total_steps",
     "training_steps",
     "user_batches",
@@ -81,14 +82,14 @@ def resolve_device(name: str) -> torch.device:
 
 def build_data(recipe: Recipe) -> Any:
     """The recipe's train/val/test splits (see :func:`optimlab.data.load`); the user's targets (a file's,
-    a factory's) of the task its loss decides (:func:`_task_of_loss`), a built-in set's of its own."""
+    a factory's) of the task its loss decides (:func:`task_of_loss`), a built-in set's of its own."""
     from optimlab.data import load
     from optimlab.data.examples import targets_for
 
     spec = recipe.data
     registry = get_registry("dataset")
     built_in = spec.name in registry and Capability.USER not in registry.get(spec.name).capabilities
-    with targets_for(None if built_in else _task_of_loss(recipe.training.loss)):
+    with targets_for(None if built_in else task_of_loss(recipe.training.loss)):
         splits = load(
             spec.name,
             seed=recipe.training.seed,
@@ -108,7 +109,7 @@ def build_data(recipe: Recipe) -> Any:
 _REGRESSION_LOSSES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss)
 
 
-def _task_of_loss(loss: str | None) -> str | None:
+def task_of_loss(loss: str | None) -> str | None:
     """``"regression"`` where ``loss`` is one (a built-in of regression only, mse; the user's MSELoss...),
     else None: the targets' values decide."""
     registry = get_registry("loss")

@@ -424,10 +424,11 @@ def test_a_metric_and_its_target_given_are_the_ones_tuned_and_reported(tmp_path)
 
 
 def test_outputs_the_loss_broadcasts_against_their_targets_are_refused_before_any_trial(tmp_path):
-    """nn.MSELoss() of a model's (N, 1) outputs and integer labels (N,), or of dict batches' float labels
-    (N,), trained and scored every output against every target of its batch ((N, N)), with torch's
-    warning alone: a val_loss of 0.45 and a val_accuracy of 0.58 that meant nothing. Now refused in one
-    line naming both shapes; outputs shaped as their targets train."""
+    """nn.MSELoss() of dict batches' float labels (N,) and a model's (N, 1) outputs trained and scored
+    every output against every target of its batch ((N, N)), with torch's warning alone. Now refused in
+    one line naming both shapes; outputs shaped as their targets train. Integer labels (N,) under it are
+    regression targets (N, 1), as the loss says: they were classes, with a val_accuracy (an output above
+    0 counted as class 1) that meant nothing."""
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(48, 3, generator=generator)
     labels = (x[:, 0] > 0).long()
@@ -442,19 +443,18 @@ def test_outputs_the_loss_broadcasts_against_their_targets_are_refused_before_an
         def forward(self, x):
             return self.linear(x)
 
-    for model, data in (
-        (lambda: nn.Linear(3, 1), (x, labels)),
-        (Named, (DataLoader(items[:32], batch_size=8), DataLoader(items[32:], batch_size=8))),
+    batches = (DataLoader(items[:32], batch_size=8), DataLoader(items[32:], batch_size=8))
+    with pytest.raises(
+        InvalidValueError, match=r"'outputs \(\d+, 1\) against targets \(\d+,\)' for the loss"
     ):
-        with pytest.raises(
-            InvalidValueError, match=r"'outputs \(\d+, 1\) against targets \(\d+,\)' for the loss"
-        ):
-            optimlab.compare(["sgd"], model=model, data=data, out=tmp_path / "b", **common)
-        assert not (tmp_path / "b").exists()
-    done = optimlab.compare(
-        ["sgd"], model=lambda: nn.Linear(3, 1), data=(x, x[:, 0]), out=tmp_path / "r", **common
-    )
-    assert done.results[0].spec.metric == "val_loss"  # float targets (N,) are read as (N, 1): one each
+        optimlab.compare(["sgd"], model=Named, data=batches, out=tmp_path / "b", **common)
+    assert not (tmp_path / "b").exists()
+    for i, data in enumerate(((x, x[:, 0]), (x, labels))):  # float targets (N,) are read as (N, 1)
+        done = optimlab.compare(
+            ["sgd"], model=lambda: nn.Linear(3, 1), data=data, out=tmp_path / f"r{i}", **common
+        )
+        metrics = done.results[0].records[0].metrics
+        assert done.results[0].spec.metric == "val_loss" and "val_accuracy" not in metrics
 
     # A model's own loss, or a function's, that pairs (N, 1) with (N,) itself (as Hugging Face's
     # regression head does) trains.

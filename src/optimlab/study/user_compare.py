@@ -42,6 +42,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from optimlab.data.examples import targets_for
 from optimlab.data.user_batches import describe, loader_batch_size, loader_shuffles
 from optimlab.data.user_factory import as_data
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
@@ -351,13 +352,14 @@ def compare(
         )
     named = {
         what: make(value)
-        for what, value, make in (
-            ("model", model, _model_name),
-            ("data", data, _data_name),
-            ("loss", loss, _loss_name),
-        )
+        for what, value, make in (("model", model, _model_name), ("loss", loss, _loss_name))
         if value is not None
     }
+    if data is not None:  # read here, its targets of the task the loss decides (mse: numbers, no classes)
+        from optimlab.build import task_of_loss
+
+        with targets_for(task_of_loss(named["loss"][0]) if "loss" in named else None):
+            named["data"] = _data_name(data)
     chosen_optimizers = None if optimizers is None else [_optimizer_name(o) for o in optimizers]
     local = [what for what, (_, in_process) in named.items() if in_process]
     if any(in_process for _, in_process in chosen_optimizers or ()):

@@ -376,3 +376,19 @@ def test_a_train_that_raised_and_a_second_train_count_each_loss_once():
     run.train()
     assert doctor.diagnosis.statistics.losses == pytest.approx(logged.losses, rel=1e-5)
     assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
+
+
+def test_detach_takes_the_hooks_of_a_train_that_raised_off_the_model():
+    """The Trainer calls no callback when train() raises, so the loss hook and the instruments stayed on
+    the model with no way to take them off but another train(); now detach() does."""
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=40, n_positions=16, n_embd=16, n_layer=1, n_head=2))
+    data = [{k: v for k, v in row.items() if k != "label"} for row in PaddedText()]
+    doctor, optimizer = DoctorCallback(print_findings=False), torch.optim.SGD(model.parameters(), lr=0.1)
+    run = trainer(
+        model, data, 4, trainer_optimizers(optimizer), [FailsOnce(), doctor], per_device_train_batch_size=8
+    )
+    with pytest.raises(ValueError, match="a bug"):
+        run.train()
+    assert any(m._forward_hooks for m in model.modules())  # no callback could take them off
+    doctor.detach()
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())

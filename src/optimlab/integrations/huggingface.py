@@ -41,6 +41,10 @@ class DoctorCallback(TrainerCallback):
     by a forward hook, so nothing runs twice, as are the labels of the step's first micro-batch (how the
     batches mix the data). Options as
     :class:`~optimlab.integrations.trainer_doctor.TrainerDoctor` (terminal, ``json_path``, ``html_path``).
+
+    A ``train()`` that raises calls no callback on its way out (transformers has no failure event, and
+    ``on_train_end`` is not in a ``finally``), so the hooks stay on the model until the next ``train()``
+    takes them off, or :meth:`detach` does: call it in an ``except`` or ``finally`` around ``train()``.
     """
 
     def __init__(self, **options: Any) -> None:
@@ -66,9 +70,7 @@ class DoctorCallback(TrainerCallback):
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         # A train() that raised ended without on_train_end (the Trainer has no hook for it): its hooks
         # come off here, or each forward pass would count its loss twice.
-        self._remove_hook()
-        self.doctor.finish(report=False)
-        self._losses = []
+        self.detach()
         model = kwargs["model"]
         self._hook = model.register_forward_hook(self._keep_loss, with_kwargs=True)
         self.doctor.start(model, kwargs["optimizer"], state.global_step)
@@ -93,6 +95,13 @@ class DoctorCallback(TrainerCallback):
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._remove_hook()
         self.doctor.finish(report=state.is_world_process_zero)
+
+    def detach(self) -> None:
+        """Take the loss hook and the instruments off the model, without a report (after a ``train()``
+        that raised: the Trainer tells no callback)."""
+        self._remove_hook()
+        self.doctor.finish(report=False)
+        self._losses = []
 
     def _remove_hook(self) -> None:
         if self._hook is not None:

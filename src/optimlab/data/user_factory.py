@@ -4,7 +4,8 @@ The factory gets the recipe's data options as keywords (and ``seed`` when its si
 returns one of:
 
 * ``(x, y)``: inputs and targets (tensors or arrays), split by the recipe's fractions like a built-in set
-  (integer targets are classes, one float target per example a regression's);
+  (integer targets are classes, one float target per example a regression's; under a regression loss,
+  mse, every number is a regression target: :func:`optimlab.build.task_of_loss`);
 * ``(train, val)`` or ``(train, val, test)``: each a pair ``(x, y)``, a ``Dataset`` or a ``DataLoader``,
   kept as the user's fixed splits (no test split: an empty one), so the recipe's fractions stay at
   their defaults;

@@ -88,3 +88,33 @@ def test_off_by_default_keeps_stored_recipes_as_they_were() -> None:
 def test_a_momentum_cycle_that_would_go_unread_is_refused(schedule: dict) -> None:
     with pytest.raises(RecipeError, match="cycle_momentum"):
         Recipe.from_dict({"optimizer": {"name": "sgd"}, "schedule": schedule})
+
+
+def test_a_cycled_momentum_resumes_from_a_checkpoint(tmp_path) -> None:
+    """The state dict leaves the schedule out (it is code: torch.save could not pickle it, and a
+    weights_only load would refuse it); loaded into the optimizer built again, training goes on as if
+    never stopped."""
+    recipe, path = cycling("sgd"), tmp_path / "checkpoint.pt"
+    torch.manual_seed(0)
+    x, y = torch.randn(16, 3), torch.randn(16, 2)
+
+    def train(model: nn.Module, steps: range, state: dict | None = None) -> dict:
+        optimizer = build_optimizer(recipe, model, STEPS)
+        scheduler = build_scheduler(recipe, optimizer, STEPS)
+        if state is not None:
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+        for _ in steps:
+            optimizer.zero_grad()
+            nn.functional.mse_loss(model(x), y).backward()
+            optimizer.step()
+            scheduler.step()
+        return {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
+
+    straight, stopped = nn.Linear(3, 2), nn.Linear(3, 2)
+    stopped.load_state_dict(straight.state_dict())
+    train(straight, range(STEPS))
+    torch.save(train(stopped, range(5)), path)
+    train(stopped, range(5, STEPS), torch.load(path, weights_only=True))
+    for resumed, expected in zip(stopped.parameters(), straight.parameters()):
+        torch.testing.assert_close(resumed, expected, rtol=0, atol=1e-7)

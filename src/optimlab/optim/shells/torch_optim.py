@@ -392,10 +392,18 @@ class Optimizer(torch.optim.Optimizer):
             self._release(index, bound)
 
     def state_dict(self) -> dict[str, Any]:
+        """torch's, less the scheduled hyperparameters: a schedule is code, not state (torch's LambdaLR
+        leaves its functions out too), and the optimizer built again from its recipe has it."""
         self._flush()
-        return torch_method("state_dict")(self)
+        state = torch_method("state_dict")(self)
+        groups = [{k: v for k, v in g.items() if not scheduled(v)} for g in state["param_groups"]]
+        return {**state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """torch's; each group keeps the schedules it has, which :meth:`state_dict` leaves out."""
+        kept = [{k: v for k, v in g.items() if scheduled(v)} for g in self.param_groups]
+        groups = [{**mine, **saved} for mine, saved in zip(kept, state_dict.get("param_groups", []))]
+        state_dict = {**state_dict, "param_groups": groups or state_dict.get("param_groups", [])}
         self._check_layout(state_dict)
         torch_method("load_state_dict")(self, state_dict)
         self._bound.clear()

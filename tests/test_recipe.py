@@ -98,6 +98,8 @@ def test_recipes_that_set_no_new_field_keep_the_ids_they_had(data, old_id):
             "model.activation": {"name": recipe.model.activation},
             "training.drop_last": False,
             "training.shuffle": True,
+            "schedule.cycle_momentum": False,
+            "schedule.base_momentum": 0.85,
         }
     )
     assert spelled.id == old_id and spelled.to_dict() == recipe.to_dict()

@@ -183,7 +183,8 @@ class StopOnSignal(Callback):
 
     Use as a context manager around :func:`~optimlab.train.loop.fit`: it installs the handlers (main
     thread only) and restores the previous ones. A second signal acts as it would without this
-    callback (Ctrl-C twice raises ``KeyboardInterrupt`` at once).
+    callback (Ctrl-C twice raises ``KeyboardInterrupt`` at once), except that a checkpoint being saved
+    is finished first (:func:`~optimlab.train.checkpoint.save_checkpoint`).
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)

@@ -451,7 +451,9 @@ class Recipe(_Spec):
         if self.schedule.cycle_momentum:
             from optimlab.schedules.families import momentum_field
 
-            checks.append(("schedule", momentum_field, self.optimizer.name))
+            checks.append(
+                ("schedule", partial(momentum_field, self.optimizer.name), self.optimizer.keywords())
+            )
         if self.data.name in datasets:  # a file's options are its reader's keywords, checked on reading
             checks.append(("data", datasets.get(self.data.name).validate, self.data.options))
         for field, check, keywords in checks:

@@ -81,13 +81,19 @@ def test_off_by_default_keeps_stored_recipes_as_they_were() -> None:
 
 
 @pytest.mark.parametrize(
-    "schedule",
-    [{"name": "cosine", "cycle_momentum": True}, {"name": "one_cycle", "base_momentum": 0.8}],
-    ids=["another_family", "bounds_without_the_cycle"],
+    "optimizer, schedule",
+    [
+        ({"name": "sgd"}, {"name": "cosine", "cycle_momentum": True}),
+        ({"name": "sgd"}, {"name": "one_cycle", "base_momentum": 0.8}),
+        ({"name": "sgd", "momentum": 0.9}, {"name": "one_cycle", "cycle_momentum": True}),
+    ],
+    ids=["another_family", "bounds_without_the_cycle", "a_momentum_it_replaces"],
 )
-def test_a_momentum_cycle_that_would_go_unread_is_refused(schedule: dict) -> None:
+def test_a_momentum_cycle_or_a_momentum_that_would_go_unread_is_refused(
+    optimizer: dict, schedule: dict
+) -> None:
     with pytest.raises(RecipeError, match="cycle_momentum"):
-        Recipe.from_dict({"optimizer": {"name": "sgd"}, "schedule": schedule})
+        Recipe.from_dict({"optimizer": optimizer, "schedule": schedule})
 
 
 def test_a_cycled_momentum_resumes_from_a_checkpoint(tmp_path) -> None:

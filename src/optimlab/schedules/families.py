@@ -17,7 +17,8 @@ from __future__ import annotations
 import bisect
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from optimlab.errors import InvalidValueError
 from optimlab.registry import (
@@ -373,14 +374,21 @@ def one_cycle_momentum(
     return _one_cycle_phases(horizon, pct_start, anneal_strategy, three_phase, values)
 
 
-def momentum_field(optimizer: str) -> str:
+def momentum_field(optimizer: str, keywords: Mapping[str, Any] | None = None) -> str:
     """The keyword a cycled momentum replaces, as torch's OneCycleLR picks it: ``betas`` (its first
-    value) where the optimizer has betas, else ``momentum``; refused for an optimizer with neither."""
+    value) where the optimizer has betas, else ``momentum``; refused for an optimizer with neither, and
+    where ``keywords`` (the recipe's) set the momentum it would replace unread."""
     registry = get_registry("optimizer")
     entry = registry.get(optimizer)
     if Capability.HAS_BETAS in entry.capabilities:
         return "betas"
     if Capability.HAS_MOMENTUM in entry.capabilities:
+        if keywords and "momentum" in keywords:
+            raise InvalidValueError(
+                "optimizer.momentum",
+                keywords["momentum"],
+                "unset: schedule.cycle_momentum sets it (base_momentum to max_momentum)",
+            )
         return "momentum"
     takers = [e.name for e in registry if {Capability.HAS_BETAS, Capability.HAS_MOMENTUM} & e.capabilities]
     raise InvalidValueError(

@@ -120,18 +120,21 @@ def test_the_leaderboard_interval_is_students_with_the_decimals_it_supports(tmp_
     assert cell == f"{mean:.3f} [{low:.3f}, {min(high, 1.0):.3f}]" == "0.944 [0.866, 1.000]"  # <= 1
 
 
-def test_the_leaderboard_column_reads_in_the_order_of_the_ranking(tmp_path, page_reader):
-    """bench's two seeds gave adam 0.9582 [0.852, 1.000] and sgd 0.9568 [0.76, 1.00]: each mean to the
-    decimals of its own interval, the column read 0.958 above 0.96, the second shown above the first."""
-    accuracies = {"adam": [0.9499, 0.9666], "sgd": [0.9415, 0.9721]}
+def _page_of_seeds(tmp_path, accuracies: dict[str, list[float]]):
+    """A study's page whose methods' seeds end at ``accuracies`` (test accuracy, one per seed)."""
     seeds = [
         dataclasses.replace(record(m, f"seeds/{i}", 0.96), metrics={"test_accuracy": a})
         for m, values in accuracies.items()
         for i, a in enumerate(values)
     ]
-    page = write_report(
-        [StudyResult(SPEC, str(tmp_path), [*RECORDS[:3], RECORDS[5], *seeds])], tmp_path / "r.html"
-    )
+    records = [*RECORDS[:3], RECORDS[5], *seeds]
+    return write_report([StudyResult(SPEC, str(tmp_path), records)], tmp_path / "r.html")
+
+
+def test_the_leaderboard_column_reads_in_the_order_of_the_ranking(tmp_path, page_reader):
+    """bench's two seeds gave adam 0.9582 [0.852, 1.000] and sgd 0.9568 [0.76, 1.00]: each mean to the
+    decimals of its own interval, the column read 0.958 above 0.96, the second shown above the first."""
+    page = _page_of_seeds(tmp_path, {"adam": [0.9499, 0.9666], "sgd": [0.9415, 0.9721]})
     (board,) = [t for t in page_reader(page.read_text()).tables if t.caption == "Leaderboard"]
     cells = [r["test_accuracy mean [95% CI]"] for r in board.records()]
     means = [float(cell.split()[0]) for cell in cells]
@@ -164,15 +167,7 @@ def test_a_method_keeps_its_colour_in_every_figure_where_another_has_no_line(tmp
 def test_the_leaderboard_says_which_ranks_the_seeds_tell_apart(tmp_path, page_reader):
     """Ranks 1 and 2 were given with overlapping intervals and no word that the seeds could not tell
     the two methods apart."""
-    accuracies = {"adam": [0.8914, 0.9443, 0.8914], "sgd": [0.7799, 0.9109, 0.9359]}
-    seeds = [
-        dataclasses.replace(record(m, f"seeds/{i}", 0.96), metrics={"test_accuracy": a})
-        for m, values in accuracies.items()
-        for i, a in enumerate(values)
-    ]
-    page = write_report(
-        [StudyResult(SPEC, str(tmp_path), [*RECORDS[:3], RECORDS[5], *seeds])], tmp_path / "r.html"
-    )
+    page = _page_of_seeds(tmp_path, {"adam": [0.8914, 0.9443, 0.8914], "sgd": [0.7799, 0.9109, 0.9359]})
     (note,) = [p for p in page_reader(page.read_text()).paragraphs if p.startswith("Ranking:")]
     assert "adam's lead over sgd is within the noise of the seeds (not significant)" in note
 

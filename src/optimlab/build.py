@@ -105,10 +105,6 @@ def build_data(recipe: Recipe) -> Any:
     return splits
 
 
-# The user's losses of numbers to regress (torch's): under them integer targets are no classes.
-_REGRESSION_LOSSES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss)
-
-
 def task_of_loss(loss: str | None) -> str | None:
     """``"regression"`` where ``loss`` is one (a built-in of regression only, mse; the user's MSELoss...),
     else None: the targets' values decide."""
@@ -117,7 +113,9 @@ def task_of_loss(loss: str | None) -> str | None:
         return None
     entry = registry.get(loss)
     if Capability.USER in entry.capabilities:
-        return "regression" if isinstance(entry.create(), _REGRESSION_LOSSES) else None
+        from optimlab.train.evaluation import REGRESSION_LOSSES  # under them integer targets are no classes
+
+        return "regression" if isinstance(entry.create(), REGRESSION_LOSSES) else None
     of_numbers = Capability.REGRESSION in entry.capabilities
     return "regression" if of_numbers and Capability.CLASSIFICATION not in entry.capabilities else None
 

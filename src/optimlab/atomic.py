@@ -18,11 +18,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "write_atomically"]
+__all__ = ["atomic_path", "signals_deferred", "write_atomically"]
+
+_DEFERRED = (signal.SIGINT, signal.SIGTERM)  # held by :func:`signals_deferred`
 
 
 def _fsync(path: str | os.PathLike[str]) -> None:
@@ -59,3 +63,23 @@ def write_atomically(path: str | os.PathLike[str], data: str | bytes) -> Path:
     with atomic_path(path) as partial:
         partial.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
     return Path(path)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block ends, then deliver them as they came: for a write and the
+    record that it happened (a checkpoint and the previous one it keeps, a gallery page and its entry in
+    the index), which a Ctrl-C must not split. A signal sent twice in the block acts once, as it would.
+    Main thread only: elsewhere Python delivers no signal anyway."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = {number: signal.signal(number, lambda n, _: held.append(n)) for number in _DEFERRED}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        for number in dict.fromkeys(held):
+            signal.raise_signal(number)

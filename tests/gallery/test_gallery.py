@@ -13,7 +13,15 @@ from typer.testing import CliRunner
 
 from optimlab.cli import gallery_cmd
 from optimlab.errors import InvalidValueError, UnknownNameError
-from optimlab.gallery import LABELS, SIZES, experiment_names, experiments, get_experiment, run_experiment
+from optimlab.gallery import (
+    LABELS,
+    SIZES,
+    experiment_names,
+    experiments,
+    get_experiment,
+    run_experiment,
+    run_gallery,
+)
 from optimlab.gallery.experiment import KINDS
 from optimlab.recipe import Recipe
 
@@ -185,6 +193,31 @@ def test_resume_keeps_a_page_only_beside_the_numbers_written_with_it(tmp_path, m
     with pytest.raises(KeyboardInterrupt):
         write_page(experiment, dataclasses.replace(outcome, seconds=outcome.seconds + 60), tmp_path)
     assert page.read_bytes() != whole and kept_outcome(experiment, "tiny", tmp_path) is None
+
+
+def test_a_ctrl_c_as_a_page_is_written_leaves_it_indexed_and_reported(tmp_path, monkeypatch):
+    """A SIGTERM that came while the folder was fsynced after the page's numbers were renamed into place
+    ended 'gallery run all --format json' with no document and no index: the page lay whole on disk, and
+    the interrupt left the run before it was counted as finished (one run of the suite in two)."""
+    import os
+    import signal
+
+    import optimlab.gallery.publish
+    from optimlab.gallery.page import write_page
+
+    def interrupted_at_the_end(*args):
+        page = write_page(*args)
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, as the last write ends
+        return page
+
+    monkeypatch.setattr(optimlab.gallery.publish, "experiment_names", lambda: ["he_init", "small_init"])
+    monkeypatch.setattr(optimlab.gallery.publish, "write_page", interrupted_at_the_end)
+    reported = []
+    with pytest.raises(KeyboardInterrupt):
+        run_gallery(size="tiny", out=tmp_path, on_done=lambda outcome, page: reported.append(page.name))
+    assert reported == ["he_init.html"]
+    assert re.findall(r'<a href="([^"]+)">', (tmp_path / "index.html").read_text()) == ["he_init.html"]
+    assert not (tmp_path / "small_init.json").exists()  # the interrupt still stopped the run
 
 
 @pytest.mark.parametrize(

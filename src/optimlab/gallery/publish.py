@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from optimlab.atomic import signals_deferred
 from optimlab.errors import InvalidValueError
 from optimlab.gallery.experiment import SIZES, Experiment, Outcome, experiment_names, get_experiment
 from optimlab.gallery.page import kept_outcome, page_path, write_index, write_page
@@ -50,9 +51,13 @@ def run_experiment(
     """Run experiment ``name`` at ``size`` and write its page (and numbers) into ``out``."""
     _check_size(size)
     experiment = get_experiment(name)
-    with _threads_for(size):
-        outcome = experiment(size)
+    outcome = _outcome(experiment, size)
     return outcome, write_page(experiment, outcome, out)
+
+
+def _outcome(experiment: Experiment, size: str) -> Outcome:
+    with _threads_for(size):
+        return experiment(size)
 
 
 def run_gallery(
@@ -75,14 +80,17 @@ def run_gallery(
         for i, name in enumerate(names):
             experiment = get_experiment(name)
             outcome = kept_outcome(experiment, size, out) if resume else None
-            page = page_path(out, name)
+            fresh = outcome is None
             if outcome is None:
                 if on_start is not None:
                     on_start(name, i, len(names))
-                outcome, page = run_experiment(name, size=size, out=out)
-            done.append((experiment, outcome))
-            if on_done is not None:
-                on_done(outcome, page)
+                outcome = _outcome(experiment, size)
+            # a Ctrl-C while the page is written waits for it: a page on disk is a page indexed and reported
+            with signals_deferred():
+                page = write_page(experiment, outcome, out) if fresh else page_path(out, name)
+                done.append((experiment, outcome))
+                if on_done is not None:
+                    on_done(outcome, page)
     except KeyboardInterrupt:
         if done:
             write_index(done, Path(out))

@@ -18,21 +18,18 @@ fails is set aside for the previous one, with a warning.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
-import signal
-import threading
 import warnings
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from optimlab.atomic import atomic_path
+from optimlab.atomic import atomic_path, signals_deferred
 from optimlab.errors import OptimlabError, OptimlabWarning
 from optimlab.train.loop import Callback, TrainState
 
@@ -48,7 +45,6 @@ __all__ = [
 CHECKPOINT_NAME = "checkpoint.pt"
 PREVIOUS_NAME = "checkpoint.prev.pt"
 _KEYS = ("model", "optimizer", "scheduler", "state", "torch_rng", "callbacks")
-_DEFERRED = (signal.SIGINT, signal.SIGTERM)  # held during a save (:func:`_signals_deferred`)
 
 
 def save_checkpoint(
@@ -75,30 +71,12 @@ def save_checkpoint(
         "recipe_changes": list(recipe_changes),  # made on resumes, with the step each took effect
     }
     latest = folder / CHECKPOINT_NAME
-    with _signals_deferred(), atomic_path(latest) as partial:
+    # a second Ctrl-C during the save that the first one asked for lost the checkpoint it was writing
+    with signals_deferred(), atomic_path(latest) as partial:
         torch.save(payload, partial)
         if latest.exists():  # a kill from here to the new one's rename leaves the previous to load
             os.replace(latest, folder / PREVIOUS_NAME)
     return latest
-
-
-@contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM until the block ends, then deliver them as they came: a second Ctrl-C
-    during the save that the first one asked for lost the checkpoint it was writing (and with it every
-    step, when it was the first). Main thread only: elsewhere Python delivers no signal anyway."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    held: list[int] = []
-    previous = {number: signal.signal(number, lambda n, _: held.append(n)) for number in _DEFERRED}
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-        for number in dict.fromkeys(held):  # a signal sent twice during the save acts once, as it would
-            signal.raise_signal(number)
 
 
 def has_checkpoint(folder: str | Path) -> bool:

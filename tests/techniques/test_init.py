@@ -211,6 +211,60 @@ def test_a_tensor_scheme_draws_what_torch_draws_on_every_kind_of_weight(scheme, 
     torch.testing.assert_close(ours, reference(torch.empty(shape), **arguments), rtol=0, atol=1e-7)
 
 
+# Layers whose weight a whole-model apply initializes beyond Linear and ConvNd, with an input for them.
+OTHER_LAYERS = {
+    "conv_transpose1d": (lambda: nn.ConvTranspose1d(6, 4, 3, stride=2), (2, 6, 5)),
+    "conv_transpose2d_grouped": (lambda: nn.ConvTranspose2d(8, 6, 3, groups=2), (2, 8, 4, 4)),
+    "conv_transpose3d": (lambda: nn.ConvTranspose3d(3, 4, 2), (2, 3, 3, 3, 3)),
+    "bilinear": (lambda: nn.Bilinear(5, 7, 3), None),
+}
+
+
+@pytest.mark.parametrize("layer", sorted(OTHER_LAYERS))
+@pytest.mark.parametrize("scheme", ["xavier_normal", "kaiming_uniform", "orthogonal", "lecun_normal"])
+def test_apply_initializes_transposed_convolutions_and_bilinear_layers_as_torch_does(scheme, layer):
+    """apply() initialized Linear and ConvNd layers only: a decoder's ConvTranspose2d (or a Bilinear)
+    kept PyTorch's default under init: kaiming_normal, without a word. Now each weight gets what
+    torch's function draws on it, and its bias is zeroed."""
+    reference, arguments = TORCH_SCHEMES[scheme]
+    make, _ = OTHER_LAYERS[layer]
+    model = nn.Sequential(make(), nn.ReLU())
+    torch.manual_seed(5)
+    init.apply(model, scheme)
+    torch.manual_seed(5)
+    expected = reference(torch.empty_like(model[0].weight), **arguments)
+    torch.testing.assert_close(model[0].weight.data, expected, rtol=0, atol=1e-7)
+    assert torch.all(model[0].bias == 0)
+
+
+@pytest.mark.parametrize("layer", ["conv_transpose1d", "conv_transpose2d_grouped", "conv_transpose3d"])
+def test_identity_of_a_transposed_convolution_is_the_identity_map(layer):
+    make, shape = OTHER_LAYERS[layer]
+    built = make()
+    channels = built.in_channels
+    same_width = type(built)(channels, channels, 3, padding=1, groups=built.groups)
+    x = torch.randn(shape)
+    init.apply(same_width, "identity")
+    torch.testing.assert_close(same_width(x), x)
+
+
+def test_identity_refuses_a_bilinear_layer_before_touching_the_model():
+    model = nn.Sequential(nn.Linear(3, 3))
+    before = model[0].weight.clone()
+    with pytest.raises(InvalidValueError, match="Bilinear.*has no identity"):
+        init.apply(nn.ModuleList([model, nn.Bilinear(3, 3, 3)]), "identity")
+    assert torch.equal(model[0].weight, before)
+
+
+def test_lsuv_gives_a_decoders_transposed_convolutions_unit_output_variance():
+    model = nn.Sequential(
+        nn.ConvTranspose2d(4, 8, 3, stride=2), nn.ReLU(), nn.ConvTranspose2d(8, 3, 3, stride=2)
+    )
+    data = 3.0 * torch.randn(64, 4, 5, 5)
+    init.apply(model, "lsuv", data=data, tol=0.05)
+    assert _output_variances(model.eval(), data) == pytest.approx([1.0, 1.0], abs=0.05)
+
+
 @pytest.mark.parametrize("scheme", ["kaiming_normal", "kaiming_uniform"])
 @pytest.mark.parametrize(
     "torch_arguments",

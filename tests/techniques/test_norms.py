@@ -171,6 +171,23 @@ def test_swap_norm_keeps_the_image_layout_of_a_cnn():
     assert model(torch.randn(2, 3, 9, 9)).shape == (2, 8 * 5 * 5)
 
 
+def test_swap_norm_reads_the_image_layout_after_a_transposed_convolution():
+    """A decoder's GroupNorm after a ConvTranspose2d took the layout of the Linear before it: swapped
+    to batch it became a BatchNorm1d, which refused the 4-D images at the first forward."""
+    model = nn.Sequential(
+        nn.Linear(4, 32),
+        nn.Unflatten(1, (8, 2, 2)),
+        nn.ConvTranspose2d(8, 6, 3),
+        nn.GroupNorm(3, 6),
+        nn.ReLU(),
+    )
+    norms.swap_norm(model, "batch")
+    assert _norm_kinds(model) == [("batch", 6, 2)]
+    x = torch.randn(5, 4)
+    expected = nn.functional.batch_norm(model[2](model[1](model[0](x))), None, None, training=True)
+    torch.testing.assert_close(model[3](model[2](model[1](model[0](x)))), expected)
+
+
 class _Block(nn.Module):  # norms nested in a custom module and a ModuleList
     def __init__(self):
         super().__init__()

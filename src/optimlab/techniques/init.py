@@ -1,7 +1,7 @@
 """Weight initialization by name: tensor schemes, and :func:`apply` to initialize a whole model.
 
 A *tensor scheme* fills one Linear ``(out, in)`` or ConvNd ``(out, in / groups, *kernel)`` weight in
-place and returns it. A name means what the papers and ``torch.nn.init`` mean: ``xavier_normal`` is
+place and returns it (any other weight too, with the fans torch reads from the same axes). A name means what the papers and ``torch.nn.init`` mean: ``xavier_normal`` is
 Glorot's gain 1 (``nn.init.xavier_normal_``), ``kaiming_normal`` He's gain sqrt(2) (``kaiming_normal_``
 with its defaults), ``orthogonal`` gain 1, whatever activation follows the layer. The activation-aware
 gain is asked for explicitly: ``gain="auto"`` gives each layer the gain of the activation that follows
@@ -57,7 +57,12 @@ __all__ = [
 ]
 
 _REGISTRY = new_registry("init")
-LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+# The layers a whole-model apply initializes: those that map inputs to outputs through one weight,
+# transposed convolutions (a decoder's, a GAN generator's) and bilinear maps included.
+LAYERS = (
+    nn.Linear, nn.Bilinear, nn.Conv1d, nn.Conv2d, nn.Conv3d,
+    nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d,
+)  # fmt: skip
 _BIAS_CHOICES = ("zeros", "keep")
 AUTO_GAIN = "auto"  # the gain of the activation after each layer, read by apply()
 # The nonlinearities torch.nn.init.calculate_gain knows, which kaiming_* take as torch's kaiming_normal_.
@@ -96,7 +101,12 @@ _TRUNCATION_BOUND = _Bound()
 
 
 def fans(weight: Tensor) -> tuple[int, int]:
-    """(fan_in, fan_out) of a Linear ``(out, in)`` or ConvNd ``(out, in / groups, *kernel)`` weight."""
+    """(fan_in, fan_out) of a Linear ``(out, in)`` or ConvNd ``(out, in / groups, *kernel)`` weight.
+
+    Any weight reads as torch's ``_calculate_fan_in_and_fan_out`` reads it: dim 1 (times the kernel) is
+    the fan-in, so a ConvTransposeNd ``(in, out / groups, *kernel)`` has fan-in ``out / groups * kernel``
+    and a Bilinear ``(out, in1, in2)`` ``in1 * in2``, the fans torch's own initializers use on them.
+    """
     if weight.dim() < 2:
         raise InvalidValueError(
             "weight shape", tuple(weight.shape), "at least 2 dimensions: (out, in) or (out, in, *kernel)"
@@ -283,7 +293,7 @@ def orthogonal(weight: Tensor, *, gain: float = 1.0) -> Tensor:
 
 @_REGISTRY.register(
     "identity",
-    summary="The identity map: eye for Linear, a Dirac delta kernel for ConvNd.",
+    summary="The identity map: eye for Linear, a Dirac delta kernel for ConvNd and ConvTransposeNd.",
     paper="Le et al. 2015, arXiv:1504.00941; Zagoruyko & Komodakis 2017, arXiv:1706.00388",
     aliases=("dirac", "eye"),
     skip=("groups",),
@@ -327,7 +337,7 @@ def default(model: nn.Module) -> nn.Module:
 def lsuv(model: nn.Module, *, data: Tensor, tol: float = 0.1, max_iterations: int = 10) -> nn.Module:
     """Layer-sequential unit-variance initialization.
 
-    Every Linear/ConvNd weight starts orthogonal with a zero bias; then, layer by layer in the order the
+    Every layer's weight (:data:`LAYERS`) starts orthogonal with a zero bias; then, layer by layer in the order the
     forward pass reaches them, ``w <- w / sqrt(Var(output))`` until ``|Var(output) - 1| <= tol`` or
     ``max_iterations`` passes over ``data`` (a batch of model inputs). The model runs in eval mode
     meanwhile, so dropout is off and batch-norm statistics are left untouched.
@@ -354,7 +364,7 @@ def lsuv(model: nn.Module, *, data: Tensor, tol: float = 0.1, max_iterations: in
 
 
 def _forward_order(model: nn.Module, data: Tensor) -> list[nn.Module]:
-    """The Linear/ConvNd layers in the order one forward pass first calls them."""
+    """The layers of :data:`LAYERS` in the order one forward pass first calls them."""
     order: dict[nn.Module, None] = {}
     hooks = [
         m.register_forward_hook(lambda module, _, __: order.setdefault(module))
@@ -383,10 +393,10 @@ def _output_variance(model: nn.Module, layer: nn.Module, data: Tensor) -> float:
 
 
 def layer_gains(model: nn.Module) -> list[tuple[nn.Module, float]]:
-    """Each Linear/ConvNd layer of ``model`` with the gain of the activation that follows it.
+    """Each layer of ``model`` (:data:`LAYERS`) with the gain of the activation that follows it.
 
     "Follows" means the first activation module after the layer in ``model.modules()`` order and before
-    the next Linear/ConvNd, so models register submodules in forward order (layer, norm, activation).
+    the next such layer, so models register submodules in forward order (layer, norm, activation).
     ``nn.Identity`` does not end the search, as models use it as a placeholder for a disabled norm,
     dropout or shortcut; a layer with no activation after it gets gain 1 (a linear output).
     """
@@ -419,12 +429,15 @@ def create(name: str, **hyperparameters: Any) -> Callable[..., Any]:
 def apply(
     model: nn.Module, scheme: str, *, data: Tensor | None = None, bias: str = "zeros", **hyperparameters: Any
 ) -> nn.Module:
-    """Initialize every Linear/ConvNd layer of ``model`` with ``scheme``, in place; returns ``model``.
+    """Initialize every layer of :data:`LAYERS` in ``model`` with ``scheme``, in place; returns ``model``.
+
+    Linear, Bilinear, ConvNd and ConvTransposeNd layers: each weight gets what torch's function of the
+    same name draws on it (``nn.init.kaiming_normal_(layer.weight)``).
 
     Args:
         scheme: a name of the "init" registry (``optimlab list init``).
         data: a batch of model inputs, for data-dependent schemes (lsuv); ignored by the others.
-        bias: ``"zeros"`` or ``"keep"``, for Linear/ConvNd biases under tensor schemes; whole-model
+        bias: ``"zeros"`` or ``"keep"``, for those layers' biases under tensor schemes; whole-model
             schemes set biases themselves (``default`` as PyTorch does, ``lsuv`` to zero).
         hyperparameters: the scheme's own, e.g. ``std=0.02`` or ``gain=1.0``; ``gain="auto"`` gives each
             layer the gain of the activation that follows it (:func:`layer_gains`).
@@ -445,7 +458,15 @@ def apply(
         raise InvalidValueError(
             f"init {entry.name!r} gain", AUTO_GAIN, "a gain or nonlinearity / a, not both: either sets it"
         )
-    for layer, gain in layer_gains(model):
+    layers = layer_gains(model)
+    if entry.obj is identity and any(isinstance(layer, nn.Bilinear) for layer, _ in layers):
+        raise InvalidValueError(
+            "init 'identity'",
+            "a model with an nn.Bilinear layer",
+            "a model of Linear, ConvNd and ConvTransposeNd layers: a bilinear map of two inputs has no "
+            "identity",
+        )
+    for layer, gain in layers:
         chosen = {**hyperparameters, "gain": gain} if derive_gain else hyperparameters
         if entry.obj is identity and layer.weight.dim() > 2:
             chosen = {**chosen, "groups": layer.groups}  # dirac_ within each group of a grouped conv

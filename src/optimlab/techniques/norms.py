@@ -237,7 +237,11 @@ _TORCH_NORMS: dict[type[nn.Module], tuple[str, int | None]] = {
     nn.LayerNorm: ("layer", None),
     nn.RMSNorm: ("rms", None),
 }
-_CONV_DIMS = {nn.Linear: 1, nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
+# The layout a plain GroupNorm reads from the layer before it (a decoder's transposed convolutions too).
+_CONV_DIMS = {
+    nn.Linear: 1, nn.Bilinear: 1, nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3,
+    nn.ConvTranspose1d: 1, nn.ConvTranspose2d: 2, nn.ConvTranspose3d: 3,
+}  # fmt: skip
 
 
 def norm_name(module: nn.Module) -> str | None:
@@ -251,7 +255,7 @@ def _layout(module: nn.Module, preceding_dims: int) -> tuple[int, int] | None:
     """(num_features, spatial_dims) of a norm layer, None for other modules.
 
     LayerNorm/RMSNorm over ``(C, *positions)`` read as channels at dim 1; a plain GroupNorm, which takes
-    any rank, gets the layout of the Linear/ConvNd layer before it.
+    any rank, gets the layout of the Linear, ConvNd or ConvTransposeNd layer before it.
     """
     if isinstance(module, Norm):
         return module.num_features, module.spatial_dims

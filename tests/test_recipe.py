@@ -130,7 +130,7 @@ def test_techniques_carry_their_hyperparameters_through_yaml():
     ("technique", "expected"),
     [
         ({"init": {"name": "xavier_normal", "gian": 1.0}}, r"model.init.*'gian'.*Did you mean 'gain'"),
-        ({"norm": {"name": "batch", "momentun": 0.1}}, r"model.norm.*'momentun'.*Accepted: eps, momentum"),
+        ({"norm": {"name": "batch", "momentun": 0.1}}, r"model.norm.*'momentun'.*Accepted: affine, eps, momentum"),
         ({"activation": {"negative_slope": 0.1}}, r"model.activation.*a mapping of its name"),
         ({"norm": {"name": "batch", "momentum": 2.0}}, r"model.norm.*'momentum'.*\[0, 1\]"),
         ({"init": {"name": "lecun_normal", "gain": 2.0}}, r"model.init.*'gain'"),

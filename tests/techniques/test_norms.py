@@ -96,6 +96,62 @@ def test_defaults_are_those_of_the_torch_module(name, spatial_dims, shape, refer
         norm.eval(), reference.eval()
 
 
+# Each kind without a learned scale and shift, and torch's module that is.
+WITHOUT_AFFINE = {
+    "batch": (2, (6, 8, 3, 4), nn.BatchNorm2d(8, affine=False)),
+    "layer": (0, (6, 5, 8), nn.LayerNorm(8, elementwise_affine=False)),
+    "group": (1, (6, 8, 5), nn.GroupNorm(8, 8, affine=False)),
+    "rms": (0, (6, 8), nn.RMSNorm(8, elementwise_affine=False)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WITHOUT_AFFINE))
+def test_affine_false_is_torchs_norm_without_scale_and_shift(name):
+    """torch's affine=False (elementwise_affine=False) could not be asked for: batch, layer, group and
+    rms always learned a scale and shift (only instance took affine)."""
+    spatial_dims, shape, reference = WITHOUT_AFFINE[name]
+    norm = norms.create(name, 8, spatial_dims, affine=False)
+    assert list(norm.parameters()) == [] and _shapes(norm.buffers()) == _shapes(reference.buffers())
+    x = 2.0 * torch.randn(shape, generator=torch.Generator().manual_seed(1)) + 1.0
+    moved = spatial_dims == 0 and isinstance(reference, nn.BatchNorm1d)
+    torch.testing.assert_close(norm(x), reference(x.movedim(-1, 1)).movedim(1, -1) if moved else reference(x))
+
+
+@pytest.mark.parametrize(
+    ("torch_norm", "kind"),
+    [
+        (nn.BatchNorm1d(8, affine=False), "batch"),
+        (nn.LayerNorm(8, elementwise_affine=False), "layer"),
+        (nn.LayerNorm(8, bias=False), "layer"),
+        (nn.GroupNorm(4, 8, affine=False), "group"),
+        (nn.RMSNorm(8, eps=1e-3), "rms"),
+        (nn.BatchNorm1d(8, eps=1e-3, momentum=None), "batch"),
+    ],
+    ids=["batch-no-affine", "layer-no-affine", "layer-no-bias", "group-no-affine", "rms-eps", "batch-eps"],
+)
+def test_swap_norm_to_its_own_kind_keeps_what_it_is_not_told_to_change(torch_norm, kind):
+    """Swapped to its own kind, a norm took optimlab's defaults for what the swap did not set: a
+    BatchNorm1d(affine=False) gained a scale and shift and lost its running statistics (the carried state
+    had to match key for key), a LayerNorm(bias=False) lost its learned scale, a GroupNorm(4, 8) became
+    8 groups, an eps of 1e-3 became 1e-5. Each now normalizes as before."""
+    model = nn.Sequential(nn.Linear(5, 8), torch_norm)
+    with torch.no_grad():
+        for _ in range(10):
+            model(3.0 * torch.randn(16, 5) + 1.0)
+        for p in torch_norm.parameters():
+            p.uniform_(0.5, 2.0)
+    model.eval()
+    x = torch.randn(7, 5)
+    before = model(x)
+    parameters = _shapes(model.parameters())
+    norms.swap_norm(model, kind)
+    torch.testing.assert_close(model(x), before, rtol=0, atol=0)
+    bias_free = (
+        isinstance(torch_norm, nn.LayerNorm) and torch_norm.bias is None and torch_norm.weight is not None
+    )
+    assert _shapes(model.parameters()) == sorted([*parameters, (8,)] if bias_free else parameters)
+
+
 def test_instance_norm_refuses_features_without_positions():
     with pytest.raises(InvalidValueError, match="instance norm"):
         norms.create("instance", 8)(torch.randn(6, 8))

@@ -17,7 +17,8 @@ none        nothing                               nothing
 
 Defaults are those of the torch module each kind is (``nn.BatchNorm*d``, ``nn.LayerNorm``,
 ``nn.GroupNorm``, ``nn.InstanceNorm*d``, ``nn.RMSNorm``): eps 1e-5 (RMSNorm's: the dtype's epsilon),
-learned scale and shift except for instance norm, running statistics for batch norm alone. Layer norm
+learned scale and shift except for instance norm (``affine`` switches them, torch's ``affine`` or
+``elementwise_affine``), running statistics for batch norm alone. Layer norm
 over positions is Wu & He's (GroupNorm with one group: a scale and shift per channel).
 
 All come as a :class:`Norm` holding the torch module that does the work, which :func:`swap_norm` reads
@@ -33,11 +34,12 @@ from typing import Any
 from torch import Tensor, nn
 
 from optimlab.errors import InvalidValueError
-from optimlab.registry import POSITIVE, POSITIVE_INT, Interval, new_registry
+from optimlab.registry import POSITIVE, POSITIVE_INT, Entry, Interval, new_registry
 
 __all__ = ["Norm", "create", "norm_name", "swap_norm"]
 
 _REGISTRY = new_registry("norm")
+_FLAG = (False, True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,18 +114,23 @@ def _check_layout(num_features: int, spatial_dims: int) -> None:
     "batch",
     summary="Batch normalization: each feature over the batch (and positions).",
     paper="Ioffe & Szegedy 2015, arXiv:1502.03167",
-    accepts={"eps": POSITIVE, "momentum": _Momentum(0, 1)},
+    accepts={"eps": POSITIVE, "momentum": _Momentum(0, 1), "affine": _FLAG},
     aliases=("batchnorm", "bn"),
     skip=("spatial_dims",),
 )
 def batch(
-    num_features: int, spatial_dims: int = 0, *, eps: float = 1e-5, momentum: float | None = 0.1
+    num_features: int,
+    spatial_dims: int = 0,
+    *,
+    eps: float = 1e-5,
+    momentum: float | None = 0.1,
+    affine: bool = True,
 ) -> Norm:
     """``nn.BatchNorm{1,2,3}d``: running statistics by an average of weight ``momentum`` on each batch's,
     or with None the cumulative average of all batches so far (torch's ``momentum=None``)."""
     _check_layout(num_features, spatial_dims)
     batch_norm = (nn.BatchNorm1d, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[spatial_dims]
-    inner = batch_norm(num_features, eps=eps, momentum=momentum)
+    inner = batch_norm(num_features, eps=eps, momentum=momentum, affine=affine)
     return Norm("batch", num_features, spatial_dims, inner, inner_features_at=1)
 
 
@@ -131,16 +138,16 @@ def batch(
     "layer",
     summary="Layer normalization: all features of each sample (each token).",
     paper="Ba et al. 2016, arXiv:1607.06450",
-    accepts={"eps": POSITIVE},
+    accepts={"eps": POSITIVE, "affine": _FLAG},
     aliases=("layernorm", "ln"),
     skip=("spatial_dims",),
 )
-def layer(num_features: int, spatial_dims: int = 0, *, eps: float = 1e-5) -> Norm:
+def layer(num_features: int, spatial_dims: int = 0, *, eps: float = 1e-5, affine: bool = True) -> Norm:
     _check_layout(num_features, spatial_dims)
     if spatial_dims == 0:
-        inner: nn.Module = nn.LayerNorm(num_features, eps=eps)
+        inner: nn.Module = nn.LayerNorm(num_features, eps=eps, elementwise_affine=affine)
         return Norm("layer", num_features, spatial_dims, inner, inner_features_at=-1)
-    inner = nn.GroupNorm(1, num_features, eps=eps)
+    inner = nn.GroupNorm(1, num_features, eps=eps, affine=affine)
     return Norm("layer", num_features, spatial_dims, inner, inner_features_at=1)
 
 
@@ -148,12 +155,17 @@ def layer(num_features: int, spatial_dims: int = 0, *, eps: float = 1e-5) -> Nor
     "group",
     summary="Group normalization: groups of channels (by default 32, lowered to divide the width).",
     paper="Wu & He 2018, arXiv:1803.08494",
-    accepts={"num_groups": POSITIVE_INT, "eps": POSITIVE},
+    accepts={"num_groups": POSITIVE_INT, "eps": POSITIVE, "affine": _FLAG},
     aliases=("groupnorm", "gn"),
     skip=("spatial_dims",),
 )
 def group(
-    num_features: int, spatial_dims: int = 0, *, num_groups: int | None = None, eps: float = 1e-5
+    num_features: int,
+    spatial_dims: int = 0,
+    *,
+    num_groups: int | None = None,
+    eps: float = 1e-5,
+    affine: bool = True,
 ) -> Norm:
     """``nn.GroupNorm(num_groups, num_features)``, whose groups must divide the width.
 
@@ -173,7 +185,7 @@ def group(
             num_groups,
             f"a divisor of the width{pairs}: {', '.join(map(str, divisors))}",
         )
-    inner = nn.GroupNorm(num_groups, num_features, eps=eps)
+    inner = nn.GroupNorm(num_groups, num_features, eps=eps, affine=affine)
     return Norm("group", num_features, spatial_dims, inner, inner_features_at=1)
 
 
@@ -181,7 +193,7 @@ def group(
     "instance",
     summary="Instance normalization: each channel of each sample over its positions.",
     paper="Ulyanov et al. 2016, arXiv:1607.08022",
-    accepts={"eps": POSITIVE, "affine": (False, True)},
+    accepts={"eps": POSITIVE, "affine": _FLAG},
     aliases=("instancenorm",),
     skip=("spatial_dims",),
 )
@@ -198,14 +210,14 @@ def instance(num_features: int, spatial_dims: int = 0, *, eps: float = 1e-5, aff
     "rms",
     summary="RMS normalization: features divided by their root mean square (no centering).",
     paper="Zhang & Sennrich 2019, arXiv:1910.07467",
-    accepts={"eps": POSITIVE},
+    accepts={"eps": POSITIVE, "affine": _FLAG},
     aliases=("rmsnorm",),
     skip=("spatial_dims",),
 )
-def rms(num_features: int, spatial_dims: int = 0, *, eps: float | None = None) -> Norm:
+def rms(num_features: int, spatial_dims: int = 0, *, eps: float | None = None, affine: bool = True) -> Norm:
     """As ``torch.nn.RMSNorm``: ``eps`` None is the machine epsilon of the input's dtype."""
     _check_layout(num_features, spatial_dims)
-    inner = nn.RMSNorm(num_features, eps=eps)
+    inner = nn.RMSNorm(num_features, eps=eps, elementwise_affine=affine)
     return Norm("rms", num_features, spatial_dims, inner, inner_features_at=-1)
 
 
@@ -269,14 +281,34 @@ def _layout(module: nn.Module, preceding_dims: int) -> tuple[int, int] | None:
     return module.num_features, _TORCH_NORMS[torch_norm][1]
 
 
+def _inner(module: nn.Module) -> nn.Module:
+    """The torch module that does the work: a :class:`Norm`'s inner one, a plain torch norm itself."""
+    return module.inner if isinstance(module, Norm) else module
+
+
+def _settings(module: nn.Module, entry: Entry) -> dict[str, Any]:
+    """The hyperparameters of ``entry`` that the norm layer ``module``, of its kind, was built with: its
+    eps, momentum and group count, and whether it learns a scale and shift (torch's affine)."""
+    inner = _inner(module)
+    found = {
+        "eps": getattr(inner, "eps", None),
+        "momentum": getattr(inner, "momentum", None),
+        "num_groups": getattr(inner, "num_groups", None),
+        "affine": getattr(inner, "weight", None) is not None,
+    }
+    return {k: v for k, v in found.items() if k in entry.hyperparameter_names}
+
+
 def _carry_state(old: nn.Module, new: Norm) -> None:
-    """Give ``new`` the learned scale and shift and the running statistics of ``old``, a norm of its kind,
-    where both hold them with the same shapes (BatchNorm's stats under another momentum or eps)."""
-    source = old.inner if isinstance(old, Norm) else old
+    """Give ``new`` each learned scale or shift and running statistic of ``old``, a norm of its kind, that
+    both hold with the same shape (BatchNorm's stats under another momentum or eps; a LayerNorm without
+    a bias keeps its scale, the new bias starting at 0)."""
+    source = _inner(old)
     kept, wanted = source.state_dict(), new.inner.state_dict()
-    if wanted and all(k in kept and kept[k].shape == v.shape for k, v in wanted.items()):
-        new.inner.load_state_dict({k: kept[k] for k in wanted})
-        for key, parameter in new.inner.named_parameters():  # a frozen scale stays frozen
+    shared = {k: kept[k] for k, v in wanted.items() if k in kept and kept[k].shape == v.shape}
+    new.inner.load_state_dict(shared, strict=False)
+    for key, parameter in new.inner.named_parameters():  # a frozen scale stays frozen
+        if key in shared:
             parameter.requires_grad_(source.get_parameter(key).requires_grad)
 
 
@@ -285,12 +317,14 @@ def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
 
     Finds the :class:`Norm` layers made here and plain torch ones (BatchNorm, InstanceNorm, LayerNorm,
     GroupNorm, RMSNorm); the new layers take the device, dtype and train/eval mode of the ones they
-    replace. A layer of the same kind keeps its learned scale and shift and its running statistics (a
-    batch norm given another momentum normalizes as before); one of another kind starts as torch's
+    replace. A layer of the same kind keeps its settings except those given (eps, momentum, group
+    count, and ``affine``: whether it learns a scale and shift), its learned scale and shift and its
+    running statistics (a batch norm given another momentum normalizes as before); one of another kind starts as torch's
     does (scale 1, shift 0), as the old statistics measure something else. Nothing is replaced unless
     every layer can be (an explicit ``num_groups`` must divide each width).
     """
-    _REGISTRY.get(name).validate(hyperparameters)
+    entry = _REGISTRY.get(name)
+    entry.validate(hyperparameters)
     replaced: dict[str, Norm] = {}
     preceding_dims = 1
     for qualified, module in list(model.named_modules()):
@@ -300,12 +334,14 @@ def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
         layout = _layout(module, preceding_dims)
         if layout is None or module is model:
             continue
-        new = create(name, *layout, **hyperparameters)
+        own_kind = norm_name(module) == entry.name
+        options = {**_settings(module, entry), **hyperparameters} if own_kind else hyperparameters
+        new = create(name, *layout, **options)
         tensors = itertools.chain(module.parameters(), module.buffers(), model.parameters())
         reference = next((t for t in tensors if t.is_floating_point()), None)
         if reference is not None:
             new = new.to(device=reference.device, dtype=reference.dtype)
-        if norm_name(module) == new.kind:
+        if own_kind:
             _carry_state(module, new)
         replaced[qualified] = new.train(module.training)
     for qualified, new in replaced.items():  # once every layer could be made (num_groups fits each width)

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from optimlab.atomic import write_atomically
+from optimlab.errors import InvalidValueError
+from optimlab.registry import NON_NEGATIVE, POSITIVE_INT
 from optimlab.train.loop import Callback, TrainState
 
 __all__ = [
@@ -39,6 +41,8 @@ class MetricsLog(Callback):
     """
 
     def __init__(self, path: str | Path, *, every: int = 1) -> None:
+        if not POSITIVE_INT.contains(every):  # 0 raised ZeroDivisionError at the first step
+            raise InvalidValueError("MetricsLog every", every, str(POSITIVE_INT))
         self.path, self.every = Path(path), every
         self._handle: TextIO | None = None
         self._started = time.perf_counter()
@@ -118,12 +122,22 @@ class EarlyStopping(Callback):
         self, metric: str = "val_loss", *, patience: int = 5, mode: str = "min", min_delta: float = 0.0
     ) -> None:
         if mode not in ("min", "max"):
-            raise ValueError(f"invalid mode {mode!r}: accepted 'min' or 'max'")
+            raise InvalidValueError("EarlyStopping mode", mode, "'min' or 'max'")
+        if not POSITIVE_INT.contains(patience):
+            raise InvalidValueError("EarlyStopping patience", patience, str(POSITIVE_INT))
+        if not NON_NEGATIVE.contains(min_delta):
+            raise InvalidValueError("EarlyStopping min_delta", min_delta, str(NON_NEGATIVE))
         self.metric, self.patience, self.mode, self.min_delta = metric, patience, mode, min_delta
         self.best: float | None = None
         self.bad_evaluations = 0
 
     def on_evaluate(self, state: TrainState, metrics: dict[str, float]) -> None:
+        if self.metric not in metrics:  # a KeyError once the first epoch had trained
+            raise InvalidValueError(
+                "EarlyStopping metric",
+                self.metric,
+                f"a metric the evaluation gives: {', '.join(sorted(metrics))}",
+            )
         value = metrics[self.metric]
         sign = 1.0 if self.mode == "min" else -1.0
         if self.best is None or sign * (self.best - value) > self.min_delta:
@@ -155,6 +169,8 @@ class Checkpointing(Callback):
         max_seconds: float = CHECKPOINT_SECONDS,
         before_save: Sequence[MetricsLog] = (),
     ) -> None:
+        if every is not None and not POSITIVE_INT.contains(every):
+            raise InvalidValueError("Checkpointing every", every, f"{POSITIVE_INT}, or None (once an epoch)")
         self.save, self.every, self.max_seconds, self.before_save = save, every, max_seconds, before_save
         self._saved_at, self._saved_step = time.monotonic(), -1
 
@@ -162,9 +178,10 @@ class Checkpointing(Callback):
         self._saved_at = time.monotonic()
 
     def on_step_end(self, state: TrainState) -> None:
+        # 0 while the epoch's length is unknown (an IterableDataset's first epoch): time alone saves
         every = self.every or state.steps_per_epoch
         overdue = time.monotonic() - self._saved_at >= self.max_seconds
-        if (state.step % every == 0 or overdue) and not state.diverged:
+        if ((every and state.step % every == 0) or overdue) and not state.diverged:
             self._save(state)
 
     def on_train_end(self, state: TrainState) -> None:

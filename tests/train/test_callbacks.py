@@ -1,0 +1,76 @@
+"""The loop's callbacks on data and arguments their first users did not try: data of unknown length,
+a metric the evaluation lacks, intervals of zero."""
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import IterableDataset
+
+from optimlab.errors import InvalidValueError
+from optimlab.train import Checkpointing, EarlyStopping, MetricsLog, fit
+
+
+class Rows(IterableDataset):
+    """20 labelled rows read in order, with no length: a stream."""
+
+    def __init__(self) -> None:
+        generator = torch.Generator().manual_seed(0)
+        self.x, self.y = (
+            torch.randn(20, 3, generator=generator),
+            torch.randint(0, 2, (20,), generator=generator),
+        )
+
+    def __iter__(self):
+        return zip(self.x, self.y, strict=True)
+
+
+def test_checkpointing_once_an_epoch_saves_at_each_epoch_end_of_data_of_unknown_length():
+    """The epoch's length is 0 (unknown) until the first epoch of an IterableDataset has been read:
+    Checkpointing took ``step % 0`` and raised ZeroDivisionError at the first step."""
+    model = nn.Linear(3, 2)
+    saved = []
+    state = fit(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        Rows(),
+        loss_fn=nn.CrossEntropyLoss(),
+        batch_size=8,  # 3 batches an epoch: 8, 8, 4
+        total_steps=7,
+        callbacks=[Checkpointing(lambda state: saved.append(state.step), max_seconds=float("inf"))],
+    )
+    assert state.steps_per_epoch == 3
+    assert saved == [3, 6, 7]  # each epoch's end, then the last step
+
+
+def test_early_stopping_on_a_metric_the_evaluation_lacks_names_it_and_those_it_gives():
+    """A misspelt or absent metric raised a bare KeyError after the first epoch had trained."""
+    model = nn.Linear(3, 2)
+    data = Rows()
+    with pytest.raises(InvalidValueError, match=r"'val_f1' for EarlyStopping metric.*val_accuracy, val_loss"):
+        fit(
+            model,
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            (data.x, data.y),
+            loss_fn=nn.CrossEntropyLoss(),
+            epochs=2,
+            val_data=(data.x, data.y),
+            callbacks=[EarlyStopping("val_f1")],
+        )
+
+
+@pytest.mark.parametrize(
+    ("make", "field"),
+    [
+        (lambda: MetricsLog("metrics.jsonl", every=0), "MetricsLog every"),
+        (lambda: Checkpointing(lambda state: None, every=0), "Checkpointing every"),
+        (lambda: EarlyStopping(patience=0), "EarlyStopping patience"),
+        (lambda: EarlyStopping(patience=2.5), "EarlyStopping patience"),
+        (lambda: EarlyStopping(min_delta=-1.0), "EarlyStopping min_delta"),
+        (lambda: EarlyStopping(mode="maximize"), "EarlyStopping mode"),
+    ],
+)
+def test_a_callback_interval_or_threshold_out_of_range_is_refused_in_one_line(make, field):
+    """MetricsLog(every=0) raised ZeroDivisionError at the first step; Checkpointing(every=0) saved once
+    an epoch as if unset; EarlyStopping(patience=0) stopped no sooner than patience=1."""
+    with pytest.raises(InvalidValueError, match=f"for {field}: accepted"):
+        make()

@@ -38,6 +38,34 @@ def test_splits_are_read_from_their_training_part():
     assert UserBatches(splits).tensors == (x, y)
 
 
+@pytest.mark.parametrize("kind", ["map", "iterable"])
+def test_a_dataset_keeping_its_rows_as_x_and_y_is_read_through_its_items(kind):
+    """A Dataset holding ``self.x, self.y`` (a common way to write one) was taken for a pair of tensors:
+    its ``__getitem__``/``__iter__`` were never called, so its transform (here +100) was silently
+    skipped and the model trained on the raw rows."""
+    x, y = pair()
+
+    class Shifted(IterableDataset if kind == "iterable" else torch.utils.data.Dataset):
+        def __init__(self):
+            self.x, self.y = x, y
+
+        def __len__(self):
+            return len(self.x)
+
+        def __getitem__(self, i):
+            return self.x[i] + 100, self.y[i]
+
+        def __iter__(self):
+            return ((self.x[i] + 100, self.y[i]) for i in range(len(self.x)))
+
+    if kind == "iterable":
+        del Shifted.__len__, Shifted.__getitem__
+    data = UserBatches(Shifted(), batch_size=4, shuffle=False)
+    assert data.tensors is None
+    inputs, targets = next(data.stream("cpu"))
+    assert torch.equal(inputs, x[:4] + 100) and torch.equal(targets, y[:4])
+
+
 def test_a_dataloader_and_a_list_of_batches_are_read_as_they_are_epoch_after_epoch():
     x, y = pair()
     loader = DataLoader(TensorDataset(x, y), batch_size=3)

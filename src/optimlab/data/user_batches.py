@@ -137,9 +137,10 @@ def _to_device(batch: Any, device: torch.device | str) -> Any:
 
 def _tensor_pair(data: Any, field: str = "data") -> tuple[Tensor, Tensor] | None:
     """(x, y) from a pair of tensors, an object with ``.x``/``.y``, or splits with ``.train``; None if
-    ``data`` is none of these. ``field`` names the data in errors."""
-    split = getattr(data, "train", data)
-    if hasattr(split, "x") and hasattr(split, "y"):
+    ``data`` is none of these. ``field`` names the data in errors. A Dataset that keeps its rows as
+    ``.x``/``.y`` is read through its items: they may be transformed (augmented, scaled) on the way."""
+    split = data if _reads_its_items(data) else getattr(data, "train", data)
+    if hasattr(split, "x") and hasattr(split, "y") and not _reads_its_items(split):
         pair = (split.x, split.y)
     elif isinstance(split, (tuple, list)) and len(split) == 2 and all(isinstance(v, Tensor) for v in split):
         pair = tuple(split)
@@ -155,6 +156,14 @@ def _tensor_pair(data: Any, field: str = "data") -> tuple[Tensor, Tensor] | None
     if not len(x):
         raise InvalidValueError(field, f"{describe(pair)}, no rows", "tensors of at least one row")
     return x, y
+
+
+def _reads_its_items(data: Any) -> bool:
+    """Whether ``data`` gives its examples item by item (a Dataset, an IterableDataset, a DataLoader),
+    rather than being a pair of tensors or splits."""
+    return is_map_dataset(data) or (
+        isinstance(data, Iterable) and not isinstance(data, (tuple, list, Tensor))
+    )
 
 
 def _from_numpy(value: Any, field: str) -> Any:

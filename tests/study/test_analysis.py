@@ -1,11 +1,13 @@
 """Analysis against hand-computed numbers: t intervals, time-to-target, leaderboards, profiles."""
 
+import dataclasses
 import math
 
 import pytest
 
 from optimlab.study.analysis import (
     confidence_interval,
+    failed_share,
     leaderboard,
     metric_bounds,
     performance_profiles,
@@ -115,7 +117,7 @@ def test_performance_profiles_by_hand():
     }
 
 
-def test_leaderboard_ranks_by_mean_test_metric_and_flags_edges():
+def test_leaderboard_ranks_by_failed_seeds_then_mean_test_metric_and_flags_edges():
     curve = {"step": [5, 10], "seconds": [0.5, 1.0], "val_accuracy": [0.9, 0.97]}
     records = [
         record("sgd", "tune/0", 0.90, lr=1e-3),
@@ -132,13 +134,40 @@ def test_leaderboard_ranks_by_mean_test_metric_and_flags_edges():
         record("adam", "seeds/1", 0.9, test=0.96, lr=1e-1),
         record("adam", "seeds/2", state="fail", lr=1e-1),
     ]
-    adam, sgd = leaderboard(SPEC, records)
+    sgd, adam = leaderboard(SPEC, records)  # adam's higher mean is of 2 runs of 3: it ranks below
     assert adam.method == "adam" and adam.test.mean == pytest.approx(0.96) and adam.seeds_failed == 1
     assert adam.params == {"optimizer.lr": 1e-1} and adam.at_edge == ("optimizer.lr",)
     assert sgd.params == {"optimizer.lr": 1e-2} and sgd.at_edge == () and sgd.tuning_failed == 1
     assert sgd.test.half_width == pytest.approx(4.3027 * 0.02 / math.sqrt(3))
     assert (sgd.reached, sgd.steps_to_target, sgd.seconds_to_target) == (3, 10, 1.0)  # target 0.96
     assert adam.reached == 0 and adam.steps_to_target == math.inf  # no seed run got there
+
+
+def test_a_method_that_diverged_on_fresh_seeds_ranks_below_one_that_completed_them_all():
+    """Ranked by the mean of its completed seed runs alone, a configuration that diverged on 2 of 4 fresh
+    seeds ranked first on its 2 survivors (0.92), above one that completed all 4 (0.71)."""
+    records = [
+        record("sgd", "tune/0", 0.7),
+        *(record("sgd", f"seeds/{i}", 0.7, test=t) for i, t in enumerate([0.66, 0.7, 0.72, 0.76])),
+        record("adam", "tune/0", 0.9),
+        record("adam", "seeds/0", 0.9, test=0.93),
+        record("adam", "seeds/1", state="fail"),
+        record("adam", "seeds/2", state="fail"),
+        record("adam", "seeds/3", 0.9, test=0.91),
+        record("lion", "tune/0", 0.9),
+        record("lion", "seeds/0", 0.9, test=0.5),
+        record("lion", "seeds/1", state="fail"),
+        record("lion", "seeds/2", 0.9, test=0.52),
+        record("lion", "seeds/3", 0.9, test=0.54),
+    ]
+    three = dataclasses.replace(SPEC, methods=methods_from("optimizer.name", ["sgd", "adam", "lion"]))
+    board = leaderboard(three, records)
+    assert [(row.method, row.test.n, row.seeds_failed) for row in board] == [
+        ("sgd", 4, 0),
+        ("lion", 3, 1),  # 1 of 4 failed: above adam's 2 of 4, whatever the means
+        ("adam", 2, 2),
+    ]
+    assert [failed_share(row) for row in board] == [0.0, 0.25, 0.5]
 
 
 def test_a_method_whose_tuning_all_failed_ranks_last():

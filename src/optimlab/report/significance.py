@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 __all__ = ["ALPHA", "Comparison", "compare_seeds", "holm", "ranking_note"]
 
@@ -61,15 +61,27 @@ def holm(p_values: Sequence[float]) -> list[float]:
     return adjusted
 
 
-def ranking_note(ranked: Sequence[tuple[str, Sequence[float]]]) -> str:
-    """What the seeds say of a leaderboard's ranking, ``ranked`` best first as ``(method, seed values)``:
-    the first against each other by Welch's t-test, Holm-adjusted over those tests. A rank is a claim
-    only where its difference is significant; with 3 seeds a 95% interval is 2.5 standard deviations
-    wide on each side, and most ranks are not."""
+def ranking_note(
+    ranked: Sequence[tuple[str, Sequence[float]]], failed: Mapping[str, int] | None = None
+) -> str:
+    """What the seeds say of a leaderboard's ranking, ``ranked`` best first as ``(method, seed values)``
+    (the completed seed runs'; ``failed``: each method's seed runs that diverged or failed): the first
+    against each other by Welch's t-test, Holm-adjusted over those tests. A rank is a claim only where
+    its difference is significant; with 3 seeds a 95% interval is 2.5 standard deviations wide on each
+    side, and most ranks are not. A method that failed on a larger share of its seeds than the first
+    ranks below it for that (:func:`optimlab.study.analysis.failed_share`), and is not tested: its
+    completed runs' mean leaves its failures out."""
+    failed = failed or {}
     with_values = [(method, values) for method, values in ranked if values]
     if len(with_values) < 2:
         return ""
-    (leader, first), others = with_values[0], with_values[1:]
+
+    def share(method: str, values: Sequence[float]) -> float:
+        return failed.get(method, 0) / (len(values) + failed.get(method, 0))
+
+    (leader, first), rest = with_values[0], with_values[1:]
+    less_reliable = [(m, v) for m, v in rest if share(m, v) > share(leader, first)]
+    others = [(m, v) for m, v in rest if share(m, v) <= share(leader, first)]
     tests = [compare_seeds(values, first) for _, values in others]
     tests = [dataclasses.replace(c, adjusted=a) for c, a in zip(tests, holm([c.p_value for c in tests]))]
     apart = [m for (m, _), c in zip(others, tests) if c.significant]
@@ -84,6 +96,13 @@ def ranking_note(ranked: Sequence[tuple[str, Sequence[float]]]) -> str:
         said.append(
             f"{leader}'s order against {', '.join(untested)} is untested (fewer than two seed results a "
             "side, or no spread) and may be chance"
+        )
+    if less_reliable:
+        counts = ", ".join(f"{m} {failed[m]} of {len(v) + failed[m]}" for m, v in less_reliable)
+        verb, its = ("ranks", "its") if len(less_reliable) == 1 else ("rank", "their")
+        said.append(
+            f"{', '.join(m for m, _ in less_reliable)} {verb} below {leader} for failing on a larger share "
+            f"of {its} seed runs ({counts} diverged or failed), whatever {its} completed runs' mean"
         )
     tested = len(others) - len(untested)
     details = "; ".join(

@@ -4,7 +4,8 @@
   mean, sample standard deviation and the 95% confidence interval of the mean from Student's t
   (``mean +- t_{0.975, n-1} * std / sqrt(n)``), as the optimizer benchmarks report them (Schmidt et al.,
   Descending through a Crowded Valley, 2021, https://arxiv.org/abs/2007.01547). A best value on the
-  edge of its tuned range is flagged: the tuning range, not the method, may have decided it.
+  edge of its tuned range is flagged: the tuning range, not the method, may have decided it. Methods
+  rank by the share of their seed reruns that diverged or failed, then by the mean of the others.
 - **Time-to-target**: the first evaluation whose tuned metric meets the workload's target, in steps
   and in seconds; a method's is the median over its seed runs, a run that never met it counting as
   infinite (as ``bench`` scores it). An interval of a bounded metric (accuracy) stays within its bounds.
@@ -38,6 +39,7 @@ __all__ = [
     "best_tuning_trial",
     "confidence_interval",
     "difference_bounds",
+    "failed_share",
     "leaderboard",
     "metric_bounds",
     "performance_profiles",
@@ -206,7 +208,9 @@ def _edge_fields(spec: StudySpec, tune: Sequence[TrialRecord], best: Mapping[str
 
 
 def leaderboard(spec: StudySpec, records: Sequence[TrialRecord]) -> list[LeaderboardRow]:
-    """One row per method, best first (by mean test metric; methods without results last)."""
+    """One row per method, best first: by the share of its seed reruns that failed (:func:`failed_share`:
+    a method that diverges on fresh seeds is not the one to pick, however well its survivors did), then
+    by mean test metric; methods without results last."""
     rows = []
     for method in spec.methods:
         mine = [r for r in records if r.method == method.name and r.finished]
@@ -241,11 +245,19 @@ def leaderboard(spec: StudySpec, records: Sequence[TrialRecord]) -> list[Leaderb
         )
     sign = -1.0 if spec.goal == "max" else 1.0
 
-    def rank(row: LeaderboardRow) -> tuple[bool, float]:
+    def rank(row: LeaderboardRow) -> tuple[bool, float, float]:
         missing = math.isnan(row.test.mean)
-        return missing, 0.0 if missing else sign * row.test.mean
+        return missing, failed_share(row), 0.0 if missing else sign * row.test.mean
 
     return sorted(rows, key=rank)
+
+
+def failed_share(row: LeaderboardRow) -> float:
+    """The fraction of ``row``'s seed reruns that diverged or failed: the leaderboard ranks by it before
+    the mean, which is over the completed runs alone. Ranked by the mean first, a configuration that
+    diverged on 2 of 4 fresh seeds ranked first on its 2 survivors, above one that completed all 4."""
+    runs = row.test.n + row.seeds_failed
+    return row.seeds_failed / runs if runs else 0.0
 
 
 def sensitivity(

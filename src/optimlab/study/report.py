@@ -225,7 +225,8 @@ def _add_study(
         ),
         caption="Leaderboard",
     )
-    if note := ranking_note([(row.method, seed_values(result, row.method)) for row in board]):
+    failed = {row.method: row.seeds_failed for row in board}
+    if note := ranking_note([(row.method, seed_values(result, row.method)) for row in board], failed):
         page.paragraph(note)
     edges = [f"{row.method}: {', '.join(row.at_edge)}" for row in board if row.at_edge]
     if edges:

@@ -3,6 +3,7 @@ batches does; validation data of any shape gives the loss and accuracy computed 
 
 import doctest
 import functools
+import math
 import re
 
 import pytest
@@ -474,6 +475,21 @@ def test_a_model_with_nothing_to_train_is_refused_naming_the_model():
     # The LR range test failed with torch's RuntimeError and its traceback.
     with pytest.raises(InvalidValueError, match="'a Sequential with no parameter that requires grad'"):
         lr_range_test(frozen, nn.CrossEntropyLoss(), *problem(), torch.optim.SGD(frozen.parameters(), lr=0.1))
+
+
+def test_a_model_on_the_meta_device_is_refused_before_training_and_trains_once_materialized():
+    """A model built on the meta device (shapes without values, as large models are first built)
+    passed the checks and failed after its first step with torch's 'Tensor.item() cannot be called on
+    meta tensors' traceback."""
+    with torch.device("meta"):
+        model = network()
+    with pytest.raises(InvalidValueError, match=r"on the meta device \(0.weight, ...\)' for model.*to_empty"):
+        fit(model, torch.optim.SGD(model.parameters(), lr=0.1), problem(), loss_fn=nn.CrossEntropyLoss(),
+            total_steps=2)  # fmt: skip
+    model.to_empty(device="cpu").load_state_dict(network().state_dict())
+    state = fit(model, torch.optim.SGD(model.parameters(), lr=0.1), problem(), loss_fn=nn.CrossEntropyLoss(),
+                total_steps=2)  # fmt: skip
+    assert state.step == 2 and math.isfinite(state.train_loss)
 
 
 @pytest.mark.parametrize(

@@ -453,7 +453,8 @@ OPTIMIZER_EXAMPLE = "torch.optim.SGD(model.parameters(), lr=0.1)"
 
 def check_model(model: Any) -> None:
     """Refuse in one line anything but an ``nn.Module`` with a parameter to train: a model wholly frozen
-    (or without parameters) would fail at its first backward, blamed on the batch, and could not change."""
+    (or without parameters) would fail at its first backward, blamed on the batch, and could not change;
+    one built on the meta device (shapes without values) has nothing to train."""
     if not isinstance(model, nn.Module):
         raise InvalidValueError("model", describe(model), "an nn.Module")
     parameters = list(model.parameters())
@@ -465,6 +466,14 @@ def check_model(model: Any) -> None:
             if parameters
             else f"a {name} without parameters",
             "a model with parameters to train (unfreeze some: module.requires_grad_(True))",
+        )
+    on_meta = [name for name, p in model.named_parameters() if p.is_meta]
+    if on_meta:  # no values to train: it failed after its first step, at loss.item()
+        raise InvalidValueError(
+            "model",
+            f"a {type(model).__name__} with {len(on_meta)} parameters on the meta device ({on_meta[0]}, ...)",
+            "a model with values: materialize it first (model.to_empty(device='cpu'), then initialize it, "
+            "or load its weights with load_state_dict(..., assign=True))",
         )
 
 

@@ -21,6 +21,16 @@ def test_same_recipe_builds_identical_weights_and_a_fitted_scaler():
     assert torch.allclose(scaled.std(0, unbiased=False), torch.ones(scaled.shape[1]), atol=1e-4)
 
 
+def test_a_scaling_with_hyperparameters_is_built_with_them():
+    recipe = Recipe.from_dict(
+        {"data": {"name": "wine", "scaling": {"name": "minmax", "feature_range": [-1, 2]}}}
+    )
+    built = build(recipe)
+    scaled = built.model.scaling(built.splits.train.x)
+    torch.testing.assert_close(scaled.amin(0), torch.full((scaled.shape[1],), -1.0))
+    torch.testing.assert_close(scaled.amax(0), torch.full((scaled.shape[1],), 2.0))
+
+
 def test_other_seed_other_weights():
     recipe = Recipe.from_dict({"data": {"name": "iris"}})
     other = recipe.with_updates({"training.seed": 1})

@@ -126,11 +126,51 @@ def test_techniques_carry_their_hyperparameters_through_yaml():
     }
 
 
+def test_data_scaling_carries_its_hyperparameters_through_yaml():
+    """data.scaling took a name only: minmax's feature_range could not be set in a recipe
+    ({name: minmax, feature_range: [-1, 1]} was 'Input should be a valid string')."""
+    recipe = Recipe.from_yaml("data: {scaling: {name: MinMax, feature_range: [-1, 1]}}")
+    assert recipe.data.scaling == {"name": "minmax", "feature_range": [-1, 1]}
+    again = Recipe.from_yaml(recipe.to_yaml())
+    assert again == recipe and again.id == recipe.id
+    # At its default, the plain name: the id every stored recipe with scaling: minmax has.
+    at_default = Recipe.from_yaml("data: {scaling: {name: minmax, feature_range: [0, 1]}}")
+    assert at_default.data.scaling == "minmax"
+    assert at_default.id == Recipe.from_dict({"data": {"scaling": "minmax"}}).id
+
+
+@pytest.mark.parametrize(
+    ("scaling", "expected"),
+    [
+        (
+            {"name": "minmax", "feature_range": [1, -1]},
+            r"data.scaling.*\[1, -1\].*'feature_range'.*low < high",
+        ),
+        ({"name": "minmaxx"}, r"data.scaling.*'minmaxx'.*Did you mean 'minmax'"),
+        ({"name": "standardize", "with_mean": False}, r"data.scaling.*'with_mean'"),
+        (3, r"data.scaling.*neither a name nor a mapping.*feature_range"),
+    ],
+)
+def test_bad_scaling_hyperparameters_are_one_line_when_the_recipe_is_made(scaling, expected):
+    with pytest.raises(RecipeError, match=expected):
+        Recipe.from_dict({"data": {"scaling": scaling}})
+
+
+def test_a_recipe_with_tuples_from_python_equals_itself_read_back_from_yaml():
+    """betas=(0.8, 0.99) from Python came back from YAML as a list: the same id, yet recipe != again."""
+    recipe = Recipe.from_dict({"optimizer": {"name": "adam", "betas": (0.8, 0.99)}})
+    again = Recipe.from_yaml(recipe.to_yaml())
+    assert again == recipe and again.optimizer.options == {"betas": [0.8, 0.99]}
+
+
 @pytest.mark.parametrize(
     ("technique", "expected"),
     [
         ({"init": {"name": "xavier_normal", "gian": 1.0}}, r"model.init.*'gian'.*Did you mean 'gain'"),
-        ({"norm": {"name": "batch", "momentun": 0.1}}, r"model.norm.*'momentun'.*Accepted: affine, eps, momentum"),
+        (
+            {"norm": {"name": "batch", "momentun": 0.1}},
+            r"model.norm.*'momentun'.*Accepted: affine, eps, momentum",
+        ),
         ({"activation": {"negative_slope": 0.1}}, r"model.activation.*a mapping of its name"),
         ({"norm": {"name": "batch", "momentum": 2.0}}, r"model.norm.*'momentum'.*\[0, 1\]"),
         ({"init": {"name": "lecun_normal", "gain": 2.0}}, r"model.init.*'gain'"),

@@ -198,7 +198,8 @@ def build_model(recipe: Recipe, splits: Any) -> nn.Module:
         raise InvalidValueError(
             "data.scaling", recipe.data.scaling, f"'none': {splits.name}'s inputs are token ids"
         )
-    scaler = get_registry("scaling").create(recipe.data.scaling).fit(splits.train.x)
+    scaling, scaling_options = resolve("scaling", recipe.data.scaling)
+    scaler = get_registry("scaling").create(scaling, **scaling_options).fit(splits.train.x)
     if data_dependent:
         apply(net, init, data=scaler(splits.train.x[:INIT_BATCH]), **init_options)
     dtype = torch.long if ids else parameter_dtype(net)

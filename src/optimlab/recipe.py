@@ -94,6 +94,15 @@ def yaml_problem(error: yaml.YAMLError) -> str:
     return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark else problem
 
 
+def _as_lists(value: Any) -> Any:
+    """``value`` with every tuple inside it (in mappings and lists too) a list."""
+    if isinstance(value, Mapping):
+        return {k: _as_lists(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_as_lists(v) for v in value]
+    return value
+
+
 def _canonical(category: str, name: str) -> str:
     return get_registry(category).resolve(name)
 
@@ -104,6 +113,9 @@ class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     NAMED_FIELDS: ClassVar[dict[str, str]] = {}  # field -> the registry category whose names it holds
     OPTIONS_OF: ClassVar[str | None] = None  # the registry category of what ``options`` are keywords of
+    # Fields that hold a technique of the registry category of their name, as a name or a mapping of its
+    # name and hyperparameters, with an example of the mapping.
+    TECHNIQUE_EXAMPLES: ClassVar[dict[str, str]] = {}
     # Fields added after studies were stored: left out of the serialised form while at their default, so
     # that the canonical JSON, hence the id, of a recipe that does not use them is what it always was.
     OMITTED_AT_DEFAULT: ClassVar[tuple[str, ...]] = ()
@@ -125,6 +137,13 @@ class _Spec(BaseModel):
         if isinstance(value, bool) and bool not in kinds and kinds & {int, float}:
             raise ValueError(f"{value} is a yes/no value: give a number")
         return value
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _sequences_as_lists(cls, data: Any) -> Any:
+        """Tuples as the lists YAML and JSON give back (``betas: (0.9, 0.99)`` from Python), so that a
+        recipe equals itself read back from its YAML, as its id already did."""
+        return _as_lists(data) if isinstance(data, Mapping) else data
 
     @pydantic.model_validator(mode="before")
     @classmethod
@@ -172,6 +191,35 @@ class _Spec(BaseModel):
         except (OptimlabError, TypeError):
             return ()
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _name_or_mapping(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
+        """A technique's field (``TECHNIQUE_EXAMPLES``): one line for a value of neither kind, where
+        pydantic reported each kind of the union apart under its type's name (``model.init.dict[str,any]``)."""
+        example = cls.TECHNIQUE_EXAMPLES.get(info.field_name)
+        if example is not None and not isinstance(value, (str, Mapping)):
+            raise ValueError(
+                f"{value!r} is neither a name nor a mapping of a name and hyperparameters, "
+                f"e.g. {info.field_name}: {example}"
+            )
+        return value
+
+    @field_validator("*")
+    @classmethod
+    def _known_technique(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
+        """A technique's name and hyperparameters checked against its registry (the category the field is
+        named after), stored canonically; built once, so a value its ranges cannot check (minmax's
+        feature_range out of order) is refused here, not when the run starts."""
+        if info.field_name not in cls.TECHNIQUE_EXAMPLES:
+            return value
+        from optimlab.techniques.choice import canonical, resolve
+
+        stored = canonical(info.field_name, value)
+        if info.field_name == "scaling":  # a module of two empty buffers: cheap to build
+            name, hyperparameters = resolve("scaling", stored)
+            get_registry("scaling").create(name, **hyperparameters)
+        return stored
+
     @field_validator("*")
     @classmethod
     def _known_name(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
@@ -183,11 +231,13 @@ class _Spec(BaseModel):
 class DataSpec(_Spec):
     """Which data, how it is split and scaled."""
 
-    NAMED_FIELDS = {"scaling": "scaling"}
     OPTIONS_OF = "dataset"
+    TECHNIQUE_EXAMPLES: ClassVar[dict[str, str]] = {"scaling": "{name: minmax, feature_range: [-1, 1]}"}
 
     name: str = "digits"  # a registered data set, a path to a CSV/NumPy/IDX file, or mypkg.data:load
-    scaling: str = "none"  # fitted on the training split only, stored with the model
+    # A name or {name: minmax, feature_range: [-1, 1]}; fitted on the training split only, stored with
+    # the model
+    scaling: str | dict[str, Any] = "none"
     val_fraction: float = Field(0.2, ge=0.0, lt=1.0)
     test_fraction: float = Field(0.2, ge=0.0, lt=1.0)
     data_fraction: float = Field(1.0, gt=0.0, le=1.0)  # subsample the training split, to study data size
@@ -254,26 +304,6 @@ class ModelSpec(_Spec):
         given = {*data, *(options if isinstance(options, Mapping) else ())}
         own = architecture_techniques(data.get("name", "mlp"))
         return {**{k: v for k, v in own.items() if k not in given}, **data}
-
-    @field_validator("activation", "norm", "init", mode="before")
-    @classmethod
-    def _name_or_mapping(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
-        """One line for a value of neither kind, where pydantic reported each kind of the union apart
-        under its type's name (``model.init.dict[str,any]``)."""
-        if not isinstance(value, (str, Mapping)):
-            raise ValueError(
-                f"{value!r} is neither a name nor a mapping of a name and hyperparameters, "
-                f"e.g. {info.field_name}: {cls.TECHNIQUE_EXAMPLES[info.field_name]}"
-            )
-        return value
-
-    @field_validator("activation", "norm", "init")
-    @classmethod
-    def _known_technique(cls, value: str | dict[str, Any], info: pydantic.ValidationInfo) -> Any:
-        """Names and hyperparameters checked against the technique's registry, stored canonically."""
-        from optimlab.techniques.choice import canonical
-
-        return canonical(info.field_name, value)
 
     @pydantic.model_validator(mode="after")
     def _techniques_taken(self) -> ModelSpec:

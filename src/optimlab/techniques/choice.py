@@ -43,7 +43,14 @@ def resolve(category: str, choice: Choice) -> tuple[str, dict[str, Any]]:
     entry = get_registry(category).get(name)
     entry.validate(hyperparameters)
     defaults = {h.name: h.default for h in entry.hyperparameters}
-    return entry.name, {k: v for k, v in hyperparameters.items() if v != defaults[k]}
+    return entry.name, {k: v for k, v in hyperparameters.items() if not _same(v, defaults[k])}
+
+
+def _same(value: Any, default: Any) -> bool:
+    """Equal, a list equal to a tuple of the same items included (YAML's [0, 1] is the default (0, 1))."""
+    if isinstance(value, (tuple, list)) and isinstance(default, (tuple, list)):
+        return list(value) == list(default)
+    return value == default
 
 
 def canonical(category: str, choice: Choice) -> str | dict[str, Any]:

@@ -248,6 +248,11 @@ BAD_INPUTS = [
     ({"loss": nn.CrossEntropyLoss(reduction="none")}, "for the loss: accepted a tensor with one element"),
     ({"model": NotANumber}, "nan for the loss of the first batch: .*check the model's forward"),
     ({"model": explodes}, "model '.*explodes' raised RuntimeError: no such layer"),
+    # the second contender's error was each of its trials', and it ranked last with 'no result'
+    (
+        {"optimizers": None, "compare": {"model.name": ["mlp", f"{__name__}:explodes"]}},
+        f"the compared model.name={__name__}:explodes does not train: model .* raised RuntimeError: no such",
+    ),
 ]
 
 
@@ -545,9 +550,9 @@ def test_each_trial_starts_from_its_seeds_init_and_a_shared_model_is_refused(tmp
     assert len(tuning) == 4 and len({r.seed for r in tuning}) == 1
     torch.manual_seed(tuning[0].seed)
     expected = nn.Linear(5, 2).weight.detach()
-    # The check before the trials builds two, then 4 tuning trials and 2 reruns on fresh seeds.
+    # The check before the trials builds two of each method, then 4 tuning trials and 2 reruns on fresh seeds.
     same = [torch.equal(start, expected) for start in starts]
-    assert len(same) == 8 and sum(same) == 6 and not any(torch.equal(s, expected) for s in starts[-1:])
+    assert len(same) == 10 and sum(same) == 8 and not any(torch.equal(s, expected) for s in starts[-1:])
 
 
 def test_a_validation_split_without_rows_is_refused_before_any_trial(tmp_path):

@@ -16,7 +16,7 @@ from optimlab.data.batches import epoch_permutation
 from optimlab.doctor import lr_range_test
 from optimlab.errors import InvalidValueError
 from optimlab.models.user import LossFunction
-from optimlab.train import Callback, TrainState, fit
+from optimlab.train import Callback, EarlyStopping, TrainState, fit
 
 
 def problem(n=40):
@@ -459,6 +459,50 @@ def test_an_optimizer_that_is_not_one_or_negative_steps_are_refused(optimizer, s
     optimizer = optimizer or torch.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(InvalidValueError, match=message):
         fit(model, optimizer, problem(), loss_fn=nn.CrossEntropyLoss(), total_steps=steps)
+
+
+def test_the_users_own_metric_of_val_data_is_sklearns_on_the_whole_split_and_can_stop_early():
+    """fit took no metric of the user's: their F1 needed an evaluate() of their own, which lost
+    val_loss and val_accuracy, and EarlyStopping could not watch it."""
+    from sklearn.metrics import f1_score
+
+    x, y = problem()
+    val = DataLoader(TensorDataset(x, y), batch_size=16)  # three batches: the metric sees them joined
+    seen = []
+
+    def f1(outputs, targets):
+        seen.append(len(targets))
+        return f1_score(targets.numpy(), outputs.argmax(1).numpy(), average="macro")
+
+    model = network()
+    state = fit(model, torch.optim.SGD(model.parameters(), lr=0.1), (x, y), loss_fn=nn.CrossEntropyLoss(),
+                epochs=2, batch_size=8, val_data=val, metrics={"f1": f1})  # fmt: skip
+    with torch.no_grad():
+        expected = f1_score(y.numpy(), model(x).argmax(1).numpy(), average="macro")
+    assert sorted(state.last_metrics) == ["val_accuracy", "val_f1", "val_loss"]
+    assert state.last_metrics["val_f1"] == pytest.approx(expected, abs=1e-12) and seen == [40, 40]
+    stop = EarlyStopping("val_f1", mode="max", patience=1)
+    model = network()
+    state = fit(model, torch.optim.SGD(model.parameters(), lr=0.0), (x, y), loss_fn=nn.CrossEntropyLoss(),
+                epochs=10, batch_size=8, val_data=val, metrics={"f1": f1}, callbacks=[stop])  # fmt: skip
+    assert state.step == 10 and state.stop_reason.startswith(
+        "early stop: val_f1"
+    )  # lr 0: no better after epoch 1
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"metrics": {"f1": 0.5}}, "for metrics: accepted a dict of name -> metric"),
+        ({"metrics": [len]}, "for metrics: accepted a dict of name -> metric"),
+        ({"metrics": {"f1": len}, "val_data": None}, "'f1 without val_data' for metrics"),
+    ],
+)
+def test_metrics_that_are_no_functions_by_name_or_have_no_val_data_are_refused(options, message):
+    model = network()
+    with pytest.raises(InvalidValueError, match=message):
+        fit(model, torch.optim.SGD(model.parameters(), lr=0.1), problem(), loss_fn=nn.CrossEntropyLoss(),
+            total_steps=2, **{"val_data": problem(), **options})  # fmt: skip
 
 
 def test_a_model_with_nothing_to_train_is_refused_naming_the_model():

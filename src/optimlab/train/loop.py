@@ -135,6 +135,7 @@ def fit(
     scheduler: Any | None = None,
     grad_clip_norm: float | None = None,
     val_data: Any | None = None,
+    metrics: Mapping[str, Callable[[Any, Any], Any]] | None = None,
     evaluate: Callable[[], dict[str, float]] | None = None,
     eval_every: int | None = None,
     callbacks: Sequence[Callback] = (),
@@ -164,6 +165,8 @@ def fit(
             ``val_accuracy`` where predictions are class scores of integer targets, ``val_rmse`` where
             they are a regression's values: :func:`evaluate_batches`); or ``evaluate``, any
             ``() -> metrics``.
+        metrics: the user's own metrics of ``val_data``, ``{"f1": f1}`` reported as ``val_f1``, each
+            called as ``f1(outputs, targets)`` on the predictions and targets of the whole split.
         eval_every: evaluate every this many steps (default: once an epoch) and at the end; the metrics
             reach callbacks.
 
@@ -212,6 +215,7 @@ def fit(
         does = "reads its items in their own order" if reads else "batches the data itself"
         how = f": DataLoader(..., {name}=...)" if isinstance(data, DataLoader) else ""
         raise InvalidValueError(name, value, f"left unset beside {batches.source}, which {does}{how}")
+    _check_metrics(metrics, val_data)
     if val_data is not None:
         if evaluate is not None:
             raise InvalidValueError("evaluate", "both val_data and evaluate", "one of them")
@@ -225,7 +229,7 @@ def fit(
         )
         if validation.steps_per_epoch == 0:  # else every evaluation would give no metric, without a word
             raise validation.no_batch()
-        evaluate = lambda: evaluate_batches(model, validation, prefix="val")  # noqa: E731
+        evaluate = lambda: evaluate_batches(model, validation, prefix="val", metrics=metrics)  # noqa: E731
     # A PlateauLR also counts optimizer steps; torch's ReduceLROnPlateau steps on evaluations only.
     on_evaluations = isinstance(scheduler, (PlateauLR, ReduceLROnPlateau))
     each_step = scheduler is not None and not isinstance(scheduler, ReduceLROnPlateau)
@@ -341,6 +345,25 @@ def _check_callbacks(callbacks: Any) -> None:
                 f"{describe(callback)} without {', '.join(missing)}",
                 "optimlab.train.Callback objects (subclass it; every hook is optional)",
             )
+
+
+def _check_metrics(metrics: Any, val_data: Any) -> None:
+    """Refuse in one line ``metrics`` that are no mapping of names to functions, or that have no
+    ``val_data`` to be computed on (an ``evaluate`` computes its own)."""
+    if metrics is None:
+        return
+    if not isinstance(metrics, Mapping) or not all(
+        isinstance(name, str) and callable(metric) for name, metric in metrics.items()
+    ):
+        raise InvalidValueError(
+            "metrics", describe(metrics), "a dict of name -> metric(outputs, targets): {'f1': f1}"
+        )
+    if val_data is None:
+        raise InvalidValueError(
+            "metrics",
+            f"{', '.join(metrics)} without val_data",
+            "metrics beside val_data, the split they score",
+        )
 
 
 def _graphed_loss(batches: UserBatches, model: nn.Module, batch: Any) -> torch.Tensor:

@@ -340,6 +340,27 @@ def test_default_is_pytorchs_own_initialization():
     torch.testing.assert_close(model.state_dict(), reference.state_dict())
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: nn.MultiheadAttention(8, 2),
+        lambda: nn.MultiheadAttention(8, 2, kdim=5, vdim=3, add_bias_kv=True),
+        lambda: nn.TransformerEncoderLayer(8, 2, 16),
+        lambda: nn.Sequential(nn.Embedding(10, 4), nn.LSTM(4, 6), nn.ConvTranspose1d(6, 3, 2)),
+    ],
+    ids=["attention", "attention-kdim-vdim-bias-kv", "transformer-layer", "embedding-lstm-conv-transpose"],
+)
+def test_default_draws_what_torch_draws_building_each_module(make):
+    """default called every reset_parameters() parents first: nn.MultiheadAttention's in-projection (its
+    private _reset_parameters) was never drawn again and its out-projection got a Linear's nonzero bias."""
+    torch.manual_seed(4)
+    reference = make()
+    model = make()
+    torch.manual_seed(4)
+    init.apply(model, "default")
+    torch.testing.assert_close(model.state_dict(), reference.state_dict(), rtol=0, atol=0)
+
+
 def _output_variances(model, data):
     variances = []
     hooks = [

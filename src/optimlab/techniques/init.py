@@ -319,11 +319,29 @@ def identity(weight: Tensor, *, groups: int = 1) -> Tensor:
     capabilities=(Capability.WHOLE_MODEL,),
 )
 def default(model: nn.Module) -> nn.Module:
-    for module in model.modules():
-        reset_parameters = getattr(module, "reset_parameters", None)
-        if callable(reset_parameters):
-            reset_parameters()
+    """Each module initialized as torch initializes it when built: its ``reset_parameters()``, or the
+    private ``_reset_parameters()`` of ``nn.MultiheadAttention`` and ``nn.Transformer``, children before
+    their parent, as construction runs them (the attention's in-projection drawn by xavier_uniform_ and
+    its out-projection's bias zeroed after its Linear's own reset)."""
+    for module in _children_first(model):
+        reset = getattr(module, "reset_parameters", None) or getattr(module, "_reset_parameters", None)
+        if callable(reset):
+            reset()
     return model
+
+
+def _children_first(module: nn.Module) -> list[nn.Module]:
+    """``module`` and every module inside it once, each after the modules inside it (post-order)."""
+    order: dict[nn.Module, None] = {}
+
+    def visit(node: nn.Module) -> None:
+        for child in node.children():
+            if child not in order:
+                visit(child)
+        order.setdefault(node)
+
+    visit(module)
+    return list(order)
 
 
 @_REGISTRY.register(

@@ -248,12 +248,43 @@ def test_identity_of_a_transposed_convolution_is_the_identity_map(layer):
     torch.testing.assert_close(same_width(x), x)
 
 
-def test_identity_refuses_a_bilinear_layer_before_touching_the_model():
+@pytest.mark.parametrize(
+    "other", [nn.Bilinear(3, 3, 3), nn.MultiheadAttention(4, 2)], ids=["bilinear", "attention"]
+)
+def test_identity_refuses_a_map_without_one_before_touching_the_model(other):
     model = nn.Sequential(nn.Linear(3, 3))
     before = model[0].weight.clone()
-    with pytest.raises(InvalidValueError, match="Bilinear.*has no identity"):
-        init.apply(nn.ModuleList([model, nn.Bilinear(3, 3, 3)]), "identity")
+    with pytest.raises(InvalidValueError, match=f"{type(other).__name__}.*have no identity"):
+        init.apply(nn.ModuleList([model, other]), "identity")
     assert torch.equal(model[0].weight, before)
+
+
+@pytest.mark.parametrize("scheme", ["xavier_normal", "kaiming_uniform", "orthogonal"])
+@pytest.mark.parametrize(
+    ("make", "projections"),
+    [
+        (lambda: nn.MultiheadAttention(8, 2), ["in_proj_weight"]),
+        (
+            lambda: nn.MultiheadAttention(8, 2, kdim=5, vdim=3),
+            ["q_proj_weight", "k_proj_weight", "v_proj_weight"],
+        ),
+    ],
+    ids=["stacked", "kdim-vdim"],
+)
+def test_apply_initializes_an_attentions_projections_as_torch_does(scheme, make, projections):
+    """apply() reached an nn.MultiheadAttention's out-projection (a Linear) but not its input
+    projections, which kept torch's xavier_uniform_ under any scheme: half an attention initialized."""
+    reference, arguments = TORCH_SCHEMES[scheme]
+    attention = make()
+    torch.manual_seed(9)
+    init.apply(nn.Sequential(attention), scheme)
+    torch.manual_seed(9)
+    expected = [reference(torch.empty_like(attention.out_proj.weight), **arguments)]
+    expected += [reference(torch.empty_like(getattr(attention, p)), **arguments) for p in projections]
+    actual = [attention.out_proj.weight.data, *(getattr(attention, p).data for p in projections)]
+    torch.testing.assert_close(actual, expected, rtol=0, atol=1e-7)
+    if attention.in_proj_bias is not None:
+        assert torch.all(attention.in_proj_bias == 0) and torch.all(attention.out_proj.bias == 0)
 
 
 def test_lsuv_gives_a_decoders_transposed_convolutions_unit_output_variance():

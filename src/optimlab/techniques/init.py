@@ -64,6 +64,7 @@ LAYERS = (
     nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d,
 )  # fmt: skip
 _BIAS_CHOICES = ("zeros", "keep")
+_NO_IDENTITY = (nn.Bilinear, nn.MultiheadAttention)  # maps with no identity for the identity scheme
 AUTO_GAIN = "auto"  # the gain of the activation after each layer, read by apply()
 # The nonlinearities torch.nn.init.calculate_gain knows, which kaiming_* take as torch's kaiming_normal_.
 TORCH_NONLINEARITIES = (
@@ -449,8 +450,9 @@ def apply(
 ) -> nn.Module:
     """Initialize every layer of :data:`LAYERS` in ``model`` with ``scheme``, in place; returns ``model``.
 
-    Linear, Bilinear, ConvNd and ConvTransposeNd layers: each weight gets what torch's function of the
-    same name draws on it (``nn.init.kaiming_normal_(layer.weight)``).
+    Linear, Bilinear, ConvNd and ConvTransposeNd layers, and the input projections of an
+    ``nn.MultiheadAttention`` (its out-projection is a Linear): each weight gets what torch's function of
+    the same name draws on it (``nn.init.kaiming_normal_(layer.weight)``).
 
     Args:
         scheme: a name of the "init" registry (``optimlab list init``).
@@ -477,12 +479,15 @@ def apply(
             f"init {entry.name!r} gain", AUTO_GAIN, "a gain or nonlinearity / a, not both: either sets it"
         )
     layers = layer_gains(model)
-    if entry.obj is identity and any(isinstance(layer, nn.Bilinear) for layer, _ in layers):
+    attentions = [m for m in model.modules() if isinstance(m, nn.MultiheadAttention)]
+    modules = (*(layer for layer, _ in layers), *attentions)
+    no_identity = [type(m).__name__ for m in modules if isinstance(m, _NO_IDENTITY)]
+    if entry.obj is identity and no_identity:
         raise InvalidValueError(
             "init 'identity'",
-            "a model with an nn.Bilinear layer",
-            "a model of Linear, ConvNd and ConvTransposeNd layers: a bilinear map of two inputs has no "
-            "identity",
+            f"a model with an nn.{no_identity[0]} layer",
+            "a model of Linear, ConvNd and ConvTransposeNd layers: a bilinear map of two inputs, or an "
+            "attention's query, key and value projections, have no identity",
         )
     for layer, gain in layers:
         chosen = {**hyperparameters, "gain": gain} if derive_gain else hyperparameters
@@ -491,4 +496,15 @@ def apply(
         entry.obj(layer.weight, **entry.defaults, **chosen)
         if layer.bias is not None and bias == "zeros":
             zeros(layer.bias)
+    # An attention's input projections, drawn as torch's own MultiheadAttention draws them (its
+    # in_proj_weight stacked (3 * embed, embed), or q/k/v_proj_weight apart where kdim or vdim differ);
+    # no activation follows them, so gain "auto" is 1. Its out_proj is a Linear, done above.
+    chosen = {**hyperparameters, "gain": 1.0} if derive_gain else hyperparameters
+    for attention in attentions:
+        stacked = attention.in_proj_weight is not None
+        projections = ("in_proj_weight",) if stacked else ("q_proj_weight", "k_proj_weight", "v_proj_weight")
+        for projection in projections:
+            entry.obj(getattr(attention, projection), **entry.defaults, **chosen)
+        if attention.in_proj_bias is not None and bias == "zeros":
+            zeros(attention.in_proj_bias)
     return model

@@ -170,6 +170,22 @@ def test_a_method_that_diverged_on_fresh_seeds_ranks_below_one_that_completed_th
     assert [failed_share(row) for row in board] == [0.0, 0.25, 0.5]
 
 
+def test_a_seed_run_that_failed_counts_as_never_reaching_the_target_as_bench_scores_it():
+    """Time to target was the median over the completed seed runs alone: with 2 of 3 runs diverged, the
+    one survivor's 5 steps were the method's time, and '1/1 reached' hid the others; bench (and the
+    performance profiles across workloads) count a failed run as never."""
+    curve = {"step": [5, 10], "seconds": [0.5, 1.0], "val_accuracy": [0.97, 0.98]}  # target 0.96
+    records = [
+        record("sgd", "tune/0", 0.9),
+        record("sgd", "seeds/0", 0.9, test=0.9, curve=curve),
+        record("sgd", "seeds/1", state="fail", curve=curve),  # met it, then diverged
+        record("sgd", "seeds/2", state="fail"),
+    ]
+    [sgd] = [row for row in leaderboard(SPEC, records) if row.method == "sgd"]
+    assert (sgd.reached, sgd.seed_runs) == (1, 3)
+    assert sgd.steps_to_target == math.inf and sgd.seconds_to_target == math.inf  # median of 5, inf, inf
+
+
 def test_a_method_whose_tuning_all_failed_ranks_last():
     records = [
         record("sgd", "tune/0", state="fail"),

@@ -7,8 +7,9 @@
   edge of its tuned range is flagged: the tuning range, not the method, may have decided it. Methods
   rank by the share of their seed reruns that diverged or failed, then by the mean of the others.
 - **Time-to-target**: the first evaluation whose tuned metric meets the workload's target, in steps
-  and in seconds; a method's is the median over its seed runs, a run that never met it counting as
-  infinite (as ``bench`` scores it). An interval of a bounded metric (accuracy) stays within its bounds.
+  and in seconds; a method's is the median over its seed runs, a run that never met it or failed
+  counting as infinite (as ``bench`` scores it). An interval of a bounded metric (accuracy) stays
+  within its bounds.
 - **Sensitivity**: the tuned metric against one searched field (the learning rate) in tuning.
 - **Performance profiles** across workloads (Dolan & More, Benchmarking optimization software with
   performance profiles, 2002, https://arxiv.org/abs/cs/0102001, as AlgoPerf uses them: Dahl et al.,
@@ -191,11 +192,16 @@ class LeaderboardRow:
     test: Summary  # the test metric over the seed reruns that completed
     seeds_failed: int
     at_edge: tuple[str, ...]  # searched fields whose best value is the smallest or largest tried
-    # The median over the seed runs, a run that never met the target counting as infinite (so inf when
-    # half of them or more missed): what ``bench`` calls a method's time to target. NaN: no target.
+    # The median over the seed runs, a run that never met the target or failed counting as infinite (so
+    # inf when half of them or more missed): what ``bench`` calls a method's time to target. NaN: no target.
     steps_to_target: float
     seconds_to_target: float
     reached: int  # seed runs that reached the target
+
+    @property
+    def seed_runs(self) -> int:
+        """The seed reruns that finished, completed or failed."""
+        return self.test.n + self.seeds_failed
 
 
 def _edge_fields(spec: StudySpec, tune: Sequence[TrialRecord], best: Mapping[str, Any]) -> tuple[str, ...]:
@@ -221,11 +227,12 @@ def leaderboard(spec: StudySpec, records: Sequence[TrialRecord]) -> list[Leaderb
         completed = [
             r for r in seeds if r.state == "complete" and r.metrics.get(spec.test_metric) is not None
         ]
-        hits = []  # per completed seed run: (steps, seconds) to the target, inf where it never got there
+        hits = []  # per seed run: (steps, seconds) to the target, inf where it never got there or failed
         if spec.target is not None:
             hits = [
-                time_to_target(r.curve, spec.metric, spec.target, spec.goal) or (math.inf, math.inf)
-                for r in completed
+                (r.state == "complete" and time_to_target(r.curve, spec.metric, spec.target, spec.goal))
+                or (math.inf, math.inf)
+                for r in seeds
             ]
         rows.append(
             LeaderboardRow(
@@ -256,8 +263,7 @@ def failed_share(row: LeaderboardRow) -> float:
     """The fraction of ``row``'s seed reruns that diverged or failed: the leaderboard ranks by it before
     the mean, which is over the completed runs alone. Ranked by the mean first, a configuration that
     diverged on 2 of 4 fresh seeds ranked first on its 2 survivors, above one that completed all 4."""
-    runs = row.test.n + row.seeds_failed
-    return row.seeds_failed / runs if runs else 0.0
+    return row.seeds_failed / row.seed_runs if row.seed_runs else 0.0
 
 
 def sensitivity(

@@ -214,14 +214,16 @@ def _add_study(
     targets = [
         "no target"
         if spec.target is None
-        else f"{row.steps_to_target:.0f} ({row.reached}/{row.test.n} reached)"
+        else f"{row.steps_to_target:.0f} ({row.reached}/{row.seed_runs} reached)"
         if math.isfinite(row.steps_to_target)
-        else f"not reached ({row.reached}/{row.test.n})"
+        else f"not reached ({row.reached}/{row.seed_runs})"
         for row in board
     ]
     page.table(
         *leaderboard_table(
-            spec, board, ("steps to target (median over seed runs; a miss counts as never)", targets)
+            spec,
+            board,
+            ("steps to target (median over seed runs; a miss or a failure counts as never)", targets),
         ),
         caption="Leaderboard",
     )

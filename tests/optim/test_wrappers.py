@@ -304,3 +304,18 @@ def test_wrappers_by_name_take_their_base_and_its_keywords():
     assert lookahead.param_groups[0]["lr"] == 0.02 and "betas" in lookahead.param_groups[0]
     with pytest.raises(UnknownNameError, match=r"'rhoo'.*Did you mean 'rho'"):
         create("sam", [p], base="momentum", rhoo=0.1)
+
+
+@pytest.mark.parametrize("name", ["sam", "lookahead"])
+def test_a_misspelt_base_is_named_as_the_wrappers_base(name):
+    """base: momentm said "unknown optimizer 'momentm'", as if the optimizer the recipe names were
+    unknown; it now names the wrapper's base."""
+    from optimlab.optim import create
+    from optimlab.recipe import Recipe, RecipeError
+
+    p = torch.nn.Parameter(torch.ones(3))
+    expected = rf"unknown base optimizer of '{name}' 'momentm'. Did you mean 'momentum'"
+    with pytest.raises(UnknownNameError, match=expected):
+        create(name, [p], base="momentm")
+    with pytest.raises(RecipeError, match=rf"optimizer: {expected}"):
+        Recipe.from_dict({"optimizer": {"name": name, "base": "momentm"}})

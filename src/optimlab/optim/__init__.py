@@ -50,6 +50,7 @@ from optimlab.optim.transforms import (
     schedule_free,
 )
 from optimlab.optim.wrappers import SAM, Lookahead
+from optimlab.optim.wrappers.wrapper import base_entry as wrapped_base
 from optimlab.registry import Capability, new_registry
 
 _REGISTRY = new_registry("optimizer")
@@ -126,7 +127,7 @@ def validate(name: str, hyperparameters: dict[str, Any]) -> None:
     base, own, rest = _split_wrapper_keywords(entry, hyperparameters)
     entry.validate(own)
     if base is None or isinstance(base, str):  # a torch.optim class validates its own keywords
-        base_entry = _REGISTRY.get(base or entry.obj.default_base)
+        base_entry = wrapped_base(base or entry.obj.default_base, entry.name)
         accepted = {"base", *entry.hyperparameter_names, *base_entry.hyperparameter_names}
         for key in rest:
             if key not in base_entry.hyperparameter_names:

@@ -18,13 +18,23 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimlab.errors import InvalidValueError
+from optimlab.errors import InvalidValueError, UnknownNameError
 from optimlab.optim.shells.torch_optim import Optimizer, torch_method
-from optimlab.registry import Capability, get_registry
+from optimlab.registry import Capability, Entry, get_registry
 
-__all__ = ["BaseSpec", "WrappedOptimizer", "base_optimizer"]
+__all__ = ["BaseSpec", "WrappedOptimizer", "base_entry", "base_optimizer"]
 
 BaseSpec = str | type[torch.optim.Optimizer] | None  # a registered name or a torch.optim class
+
+
+def base_entry(base: str, owner: str) -> Entry:
+    """The registry entry of the base optimizer ``base`` of wrapper ``owner``; a name no entry has raises
+    naming the wrapper's ``base`` with close matches (not as if the wrapper's own name were unknown)."""
+    registry = get_registry("optimizer")
+    try:
+        return registry.get(base)
+    except UnknownNameError as error:
+        raise UnknownNameError(f"base optimizer of {owner!r}", base, error.accepted) from None
 
 
 def base_optimizer(
@@ -49,7 +59,7 @@ def base_optimizer(
     base = default if base is None else base
     hyperparameters = dict(base_hyperparameters or {})
     if isinstance(base, str):
-        entry = get_registry("optimizer").get(base)
+        entry = base_entry(base, owner)
         if Capability.WRAPPER in entry.capabilities:  # a wrapper of a wrapper, its own base at its default
             return entry.create(params, **hyperparameters)
         return Optimizer(params, entry, **hyperparameters)

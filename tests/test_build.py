@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from optimlab.build import build, build_data
+from optimlab.build import build, build_data, build_schedule
 from optimlab.errors import InvalidValueError
-from optimlab.recipe import Recipe
+from optimlab.recipe import Recipe, RecipeError
 from optimlab.train.run import train
 
 
@@ -29,6 +29,38 @@ def test_a_scaling_with_hyperparameters_is_built_with_them():
     scaled = built.model.scaling(built.splits.train.x)
     torch.testing.assert_close(scaled.amin(0), torch.full((scaled.shape[1],), -1.0))
     torch.testing.assert_close(scaled.amax(0), torch.full((scaled.shape[1],), 2.0))
+
+
+def test_a_warmup_starts_from_the_recipes_warmup_start_as_torchs_linear_lr():
+    """The warmup's start could not be set in a recipe (schedule: {warmup_start: 0.1} was an unknown
+    hyperparameter of cosine): every warmup started at lr 0. The rate is now torch's LinearLR(0.1) joined
+    to CosineAnnealingLR by SequentialLR, step for step."""
+    recipe = Recipe.from_dict(
+        {"schedule": {"name": "cosine", "warmup_steps": 5, "warmup_start": 0.1}, "training": {"steps": 30}}
+    )
+    schedule = build_schedule(recipe, 30)
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    lr_scheduler = torch.optim.lr_scheduler
+    reference = lr_scheduler.SequentialLR(
+        optimizer,
+        [
+            lr_scheduler.LinearLR(optimizer, 0.1, 1.0, total_iters=5),
+            lr_scheduler.CosineAnnealingLR(optimizer, 25),
+        ],
+        [5],
+    )
+    expected = []
+    for _ in range(30):
+        expected.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        reference.step()
+    assert [schedule(t) for t in range(30)] == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    assert (
+        Recipe.from_dict({"schedule": {"name": "cosine", "warmup_steps": 5}}).id
+        == Recipe.from_dict({"schedule": {"name": "cosine", "warmup_steps": 5, "warmup_start": 0.0}}).id
+    )  # at its default, left out: stored ids stay
+    with pytest.raises(RecipeError, match=r"0.1 for schedule.warmup_start.*warmup_steps > 0"):
+        Recipe.from_dict({"schedule": {"name": "cosine", "warmup_start": 0.1}})
 
 
 def test_other_seed_other_weights():

@@ -494,7 +494,13 @@ def build_schedule(recipe: Recipe, steps: int) -> Callable[[int], float]:
 
     spec = recipe.schedule
     check_warmup(spec.name, steps, spec.warmup_steps, "schedule.warmup_steps")
-    return create(spec.name, total_steps=steps, warmup_steps=spec.warmup_steps, **spec.options)
+    return create(
+        spec.name,
+        total_steps=steps,
+        warmup_steps=spec.warmup_steps,
+        warmup_start=spec.warmup_start,
+        **spec.options,
+    )
 
 
 def build_scheduler(recipe: Recipe, optimizer: torch.optim.Optimizer, steps: int) -> Any:

@@ -346,11 +346,13 @@ class ScheduleSpec(_Spec):
 
     NAMED_FIELDS = {"name": "schedule"}
     OPTIONS_OF = "schedule"
-    OMITTED_AT_DEFAULT = ("cycle_momentum", "base_momentum", "max_momentum")
+    OMITTED_AT_DEFAULT = ("warmup_start", "cycle_momentum", "base_momentum", "max_momentum")
     CYCLES_MOMENTUM: ClassVar[str] = "one_cycle"  # the family whose momentum cycle Smith 2018 gives
 
     name: str = "constant"
     warmup_steps: int = Field(0, ge=0)
+    # The multiplier the linear warmup starts from: 0, Goyal et al.'s ramp (torch's LinearLR starts at 1/3).
+    warmup_start: float = Field(0.0, ge=0.0, le=1.0)
     options: dict[str, Any] = {}
     # torch's OneCycleLR cycles momentum (or beta1) by default; a recipe asks for it, so that recipes
     # stored before it existed keep their meaning and id (optimlab.schedules.families.one_cycle).
@@ -359,9 +361,14 @@ class ScheduleSpec(_Spec):
     max_momentum: float = Field(0.95, ge=0.0, le=1.0)  # at the start and the end of the cycle
 
     @pydantic.model_validator(mode="after")
-    def _momentum_cycled(self) -> ScheduleSpec:
-        """A momentum cycle only for one_cycle, and its bounds only with it: else they would go unread."""
+    def _read_together(self) -> ScheduleSpec:
+        """A warmup's start only with a warmup, a momentum cycle only for one_cycle and its bounds only
+        with it: else they would go unread."""
         fields = type(self).model_fields
+        if self.warmup_start != fields["warmup_start"].default and self.warmup_steps == 0:
+            raise InvalidValueError(
+                "schedule.warmup_start", self.warmup_start, "unset: it is read only with warmup_steps > 0"
+            )
         if self.cycle_momentum and self.name != self.CYCLES_MOMENTUM:
             raise InvalidValueError(
                 "schedule.cycle_momentum",

@@ -105,6 +105,40 @@ def test_an_existing_study_is_resumed_only_when_asked_and_only_unchanged(tmp_pat
         run_study(spec, tmp_path / "empty", resume=True)
 
 
+def test_a_study_resumed_with_more_seeds_keeps_its_reruns_and_adds_the_next_fresh_seeds(tmp_path):
+    """Resumed with more seeds, a study was refused ('its seeds differ'): three seeds too few to rank two
+    methods meant running it all again. Now its tuning and reruns are kept, the new reruns run on the
+    next fresh seeds, and it ends with the trials of a study planned with that many seeds; fewer seeds,
+    which would drop results, are refused."""
+    run_study(tiny(optimizers=("sgd", "adam"), budget=2, seeds=1), tmp_path / "grown")
+    storage = open_storage(tmp_path / "grown")
+    first = {(r.study, r.key): r.number for r in load_records(storage, ["t/sgd", "t/adam"])}
+    grown = run_study(tiny(optimizers=("sgd", "adam"), budget=2, seeds=3), tmp_path / "grown", resume=True)
+    planned = run_study(tiny(optimizers=("sgd", "adam"), budget=2, seeds=3), tmp_path / "planned")
+
+    def outcome(records):
+        return sorted((r.study, r.key, r.seed, r.params["optimizer.lr"], r.value) for r in records)
+
+    assert outcome(grown.records) == outcome(planned.records)
+    assert sorted(r.seed for r in grown.records if r.phase == "seeds" and r.method == "adam") == [1, 2, 3]
+    kept = {(r.study, r.key): r.number for r in grown.records if (r.study, r.key) in first}
+    assert kept == first  # the trials run before, not run again
+    with pytest.raises(OptimlabError, match="2 for seeds: accepted at least the 3 of study 't'"):
+        run_study(tiny(optimizers=("sgd", "adam"), budget=2, seeds=2), tmp_path / "grown", resume=True)
+
+
+def test_a_study_being_extended_is_not_done_until_its_new_seeds_ran(tmp_path):
+    """Its studies stayed marked done: a kill while the new seeds ran left a study that progress called
+    ended (not resumable) and that waiting workers had stopped polling."""
+    from optimlab.study.run import open_studies, progress
+
+    run_study(tiny(budget=1, seeds=1), tmp_path)
+    assert progress(tiny(budget=1, seeds=1), open_storage(tmp_path)).ended
+    more = tiny(budget=1, seeds=2)
+    now = progress(more, open_studies(more, tmp_path, resume=True))
+    assert not now.ended and now.interrupted and now.count() == (2, 3)
+
+
 def test_a_study_killed_mid_way_resumes_to_the_uninterrupted_set_of_trials(tmp_path):
     spec = tiny(optimizers=("sgd", "adam"), epochs=3, budget=3, seeds=2)
     killed = tmp_path / "killed"

@@ -117,6 +117,20 @@ def test_a_comparison_resumes_from_python_with_the_same_objects(tmp_path):
     ]
 
 
+def test_a_resumed_comparison_refuses_a_new_plan_and_takes_more_seeds(tmp_path):
+    """optimizers=, budget= and epochs= beside resume=True were dropped without a word: the stored study
+    ran as it was, the lion asked for missing from its leaderboard. Now refused in one line; more seeds
+    extend it, and its page and tables count every rerun."""
+    x, y = torch.randn(64, 3, generator=torch.Generator().manual_seed(0)), torch.arange(64) % 2
+    optimlab.compare(["sgd"], model="mlp", data=(x, y), out=tmp_path, budget=1, seeds=1, epochs=1)
+    with pytest.raises(OptimlabError, match="keeps its stored settings.*: drop optimizers, budget, epochs$"):
+        optimlab.compare(["sgd", "lion"], data=(x, y), out=tmp_path, resume=True, budget=2, epochs=3)
+    more = optimlab.compare(data=(x, y), out=tmp_path, resume=True, seeds=3)
+    [row] = more.leaderboard
+    assert row.test.n == 3 and more.results[0].spec.seeds == 3
+    assert (tmp_path / "leaderboard.csv").read_text().splitlines()[1].split(",")[7] == "3"  # seeds column
+
+
 def test_objects_train_on_the_batched_backend_as_on_local(tmp_path):
     x, y = torch.randn(96, 4, generator=torch.Generator().manual_seed(2)), torch.arange(96) % 3
 

@@ -468,17 +468,24 @@ def compare(
     ``report.html`` into ``out`` (default ``runs/compare-NAME-TIME``).
 
     A resumed comparison reads its studies (only study ``name``'s, if given) from the storage and takes
-    no plan. Every study is stored before the first trial runs, so a kill at any point leaves all of them
-    resumable. ``on_start`` sees the studies, their storage and ``out`` before they run; ``on_progress`` each study's records after
+    no plan but more ``seeds``: each method's best configuration then reruns on that many fresh seeds,
+    those it ran kept (a study extended). Every study is stored before the first trial runs, so a kill
+    at any point leaves all of them resumable. ``on_start`` sees the studies, their storage and ``out`` before they run; ``on_progress`` each study's records after
     every trial or poll; ``command``, the command line that ran it, is shown on the report.
     """
     if resume:
+        seeds = plan.pop("seeds", None)
         given = sorted(k for k, v in plan.items() if v is not None) + (["values"] if values else [])
         if given:
-            raise OptimlabError(f"a resumed comparison keeps its stored settings; drop {', '.join(given)}")
+            raise OptimlabError(
+                f"a resumed comparison keeps its stored settings (it takes more seeds only); drop "
+                f"{', '.join(given)}"
+            )
         if out is None and storage is None:
             raise OptimlabError("resuming needs the comparison's folder (or its storage URL)")
         specs = load_specs(storage or out, name)
+        if seeds is not None:
+            specs = [dataclasses.replace(spec, seeds=seeds) for spec in specs]
     else:
         if not values:
             raise OptimlabError("nothing to compare: give the methods (optimizer names or field values)")

@@ -126,8 +126,9 @@ def stored_spec(study: optuna.study.FrozenStudy) -> StudySpec:
 def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False) -> BaseStorage:
     """Create ``spec``'s Optuna studies at ``location`` (or, with ``resume``, check the stored ones).
 
-    An existing study needs ``resume`` and the same spec; ``resume`` needs an existing study. Returns the
-    opened storage.
+    An existing study needs ``resume`` and the same spec, but for more ``seeds`` (a study extended: its
+    reruns so far are kept, the new ones run on the next fresh seeds); ``resume`` needs an existing
+    study. Returns the opened storage.
     """
     storage = open_storage(location)
     existing = optimlab_studies(storage, spec.name)
@@ -138,10 +139,19 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
         )
     if resume and not existing:
         raise OptimlabError(f"nothing to resume: no study {spec.name!r} in this storage")
+    extended = False
     if existing:
         stored = existing[0].user_attrs[SPEC_ATTR]
         changed = sorted(k for k, v in spec.to_dict().items() if stored.get(k) != v)
-        if changed:
+        if changed == ["seeds"] and spec.seeds < stored["seeds"]:
+            raise InvalidValueError(
+                "seeds",
+                spec.seeds,
+                f"at least the {stored['seeds']} of study {spec.name!r}: resuming adds seed reruns, it never "
+                "drops those it has",
+            )
+        extended = changed == ["seeds"]
+        if changed and not extended:
             raise OptimlabError(
                 f"cannot resume study {spec.name!r}: its {', '.join(changed)} differ from the "
                 "stored study; resume with the same settings (or omit them to reuse them)"
@@ -156,6 +166,8 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
         )
         study.set_user_attr(SPEC_ATTR, spec.to_dict())
         study.set_user_attr(METHOD_ATTR, method.name)
+        if extended:  # not done until the new seeds have run: progress and waiting workers read it
+            study.set_user_attr(DONE_ATTR, False)
         if not existing:
             study.set_user_attr(IMPORT_FROM_ATTR, folders)
     return storage

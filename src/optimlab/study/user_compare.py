@@ -313,7 +313,10 @@ def compare(
             (:func:`~optimlab.study.compare.with_metric`).
         backend, workers, members, ray_address: where trials run (``local``, ``batched``, ``workers``,
             ``ray``); objects held in this process need ``local`` or ``batched``.
-        out, storage, name, resume: where the study is kept and the report written, as the CLI's.
+        out, storage, name, resume: where the study is kept and the report written, as the CLI's. A
+            resumed comparison takes the ``model``, ``data`` and ``loss`` objects it was given again
+            (the stored recipes name them) and more ``seeds`` (each best configuration reruns on more
+            fresh seeds, those it ran kept); any other setting is stored, and refused.
         on_progress: called with the study and its trial records after each trial or poll.
     """
     if not resume and (optimizers is None) == (compare is None):
@@ -375,8 +378,23 @@ def compare(
         "options": BackendOptions.given(workers=workers, members=members, ray_address=ray_address),
         "on_progress": on_progress,
     }  # fmt: skip
-    if resume:
-        return run_comparison(resume=True, **run)
+    if resume:  # the objects are named again, as the stored recipes name them; the plan is stored
+        given = [
+            argument
+            for argument, value in (
+                ("optimizers", optimizers), ("compute_loss", compute_loss), ("compare", compare),
+                ("space", space), ("budget", budget), ("protocol", protocol), ("pruner", pruner),
+                ("epochs", epochs), ("recipe", recipe), ("metric", metric), ("goal", goal),
+                ("target", target), ("workload", workload),
+            )
+            if value is not None
+        ]  # fmt: skip
+        if given:
+            raise OptimlabError(
+                f"a resumed comparison keeps its stored settings (it takes more seeds only, and the "
+                f"model, data and loss objects it was given): drop {', '.join(given)}"
+            )
+        return run_comparison(resume=True, seeds=seeds, **run)
     updates: dict[str, Any] = {}  # the model section first: the recipe's fields then refine it
     if "model" in named:
         updates["model"] = {"name": named["model"][0]}

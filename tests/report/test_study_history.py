@@ -5,6 +5,7 @@ import json
 import re
 
 import pytest
+import torch
 
 from optimlab.report.study_history import write_history_report
 from optimlab.study import StudySpec, methods_from, run_study
@@ -179,3 +180,30 @@ def test_a_study_alone_shows_its_results(two_weeks, page_reader):
     (table,) = [t for t in page_reader(page.read_text()).tables if t.caption == "Results"]
     cells = {r["method"]: r["week-1/digits: test_accuracy"] for r in table.records()}
     assert set(cells) == {"sgd", "adam"} and all(cell.endswith("(n=1)") for cell in cells.values()), cells
+
+
+class DivergesOnSeed2(torch.nn.Module):
+    """A linear model whose outputs turn NaN after its first training step in a run seeded 2."""
+
+    def __init__(self, input_shape, num_outputs):
+        super().__init__()
+        self.linear, self.doomed, self.steps = torch.nn.Linear(input_shape[0], num_outputs), False, 0
+        self.doomed = torch.initial_seed() == 2
+
+    def forward(self, x):
+        self.steps += self.training
+        return self.linear(x) * (float("nan") if self.doomed and self.steps > 1 else 1.0)
+
+
+def test_a_seed_run_that_failed_is_counted_beside_the_mean_of_the_others(tmp_path, page_reader):
+    """A method whose seed run diverged read '0.9 [...] (n=2)', as if it had been run on 2 seeds: the mean
+    of its survivors, its failure nowhere on the page."""
+    import optimlab
+
+    x = torch.randn(90, 3, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] > 0).long()
+    optimlab.compare(["sgd"], model=DivergesOnSeed2, data=(x, y), budget=1, seeds=3, epochs=1, out=tmp_path)
+    page = write_history_report([tmp_path], tmp_path / "alone.html")
+    (table,) = [t for t in page_reader(page.read_text()).tables if t.caption == "Results"]
+    [cell] = [r[f"{tmp_path.name}/your_code: test_accuracy"] for r in table.records()]
+    assert cell.endswith("(n=2, 1 failed)"), cell

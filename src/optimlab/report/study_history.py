@@ -127,15 +127,17 @@ def _workload(result: StudyResult) -> str:
 
 
 def _cell(study: _Study, method: str, summary: Summary, text: str) -> str:
-    """``text`` (the mean [95% CI] of ``summary``) with its number of seeds, or how far a study without a
-    result got, or that ``method`` is not in it."""
+    """``text`` (the mean [95% CI] of ``summary``) with its number of seeds and of seed runs that failed
+    (the mean leaves them out), or how far a study without a result got, or that ``method`` is not in it."""
     unfinished = "" if study.progress.ended else "interrupted" if study.progress.interrupted else "running"
     if method not in {m.name for m in study.result.spec.methods}:
         return "not in this study"
     if not summary.n:
         return f"{unfinished}: {study.so_far(method)}" if unfinished else _no_result(study, method)
     of = f" of {study.result.spec.seeds}, {unfinished}" if unfinished else ""
-    return f"{text} (n={summary.n}{of})"
+    runs = sum(r.method == method and r.phase == SEEDS for r in study.result.records)
+    failed = f", {runs - summary.n} failed" if runs > summary.n else ""  # the mean is of the others
+    return f"{text} (n={summary.n}{of}{failed})"
 
 
 def _no_result(study: _Study, method: str) -> str:

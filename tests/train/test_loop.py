@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
 from optimlab.errors import InvalidValueError
 from optimlab.train import Callback, EarlyStopping, TrainState, fit
@@ -226,6 +227,44 @@ def test_resume_from_checkpoint_matches_an_uninterrupted_run(tmp_path, order):
     state = load_checkpoint(read_checkpoint(tmp_path), model=model, optimizer=optimizer, scheduler=scheduler)
     assert isinstance(state, TrainState) and state.step == 17
     fit(model, optimizer, x, y, scheduler=scheduler, state=state, **common)
+    for got, want in zip(model.parameters(), reference):
+        assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize("stop_at", [17, 15])  # within the fourth epoch of 5 batches; at the third's end
+@pytest.mark.parametrize("own_generator", [False, True])
+def test_a_shuffling_dataloader_resumed_from_a_checkpoint_gives_the_uninterrupted_runs_weights(
+    tmp_path, stop_at, own_generator
+):
+    """A user's DataLoader(shuffle=True) draws its epoch's order as the epoch starts; a run resumed
+    within an epoch drew a new order from the restored RNG, so the rest of that epoch repeated some rows
+    and skipped others (and dropout drew differently from there): the final weights differed. A loader
+    with its own generator restarted it from its seed, drawing the first epoch's order again."""
+    x, y = problem()
+
+    def setup():
+        model = network()  # with dropout: the global RNG must go on as in the uninterrupted run
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+        generator = torch.Generator().manual_seed(3) if own_generator else None
+        loader = DataLoader(TensorDataset(x, y), batch_size=20, shuffle=True, generator=generator)
+        return model, optimizer, loader
+
+    model, optimizer, loader = setup()
+    fit(model, optimizer, loader, loss_fn=nn.CrossEntropyLoss(), total_steps=30)
+    reference = [p.detach().clone() for p in model.parameters()]
+
+    class StopAt(Callback):
+        def on_step_end(self, state):
+            if state.step == stop_at:
+                save_checkpoint(tmp_path, model=model, optimizer=optimizer, scheduler=None, state=state)
+                state.stop_reason = "interrupted"
+
+    model, optimizer, loader = setup()
+    fit(model, optimizer, loader, loss_fn=nn.CrossEntropyLoss(), total_steps=30, callbacks=[StopAt()])
+    torch.manual_seed(999)  # a new process
+    model, optimizer, loader = setup()
+    state = load_checkpoint(read_checkpoint(tmp_path), model=model, optimizer=optimizer, scheduler=None)
+    fit(model, optimizer, loader, loss_fn=nn.CrossEntropyLoss(), total_steps=30, state=state)
     for got, want in zip(model.parameters(), reference):
         assert torch.equal(got, want)
 

@@ -279,6 +279,10 @@ class UserBatches:
         ):  # a recipe's splits of dict batches: their training part
             data = data.train
         self._data = data
+        # A DataLoader draws each epoch's order (and worker seeds) as it starts, from torch's RNG and its
+        # own generators; ``drawn`` keeps their states then, so that a resumed run draws the same epoch.
+        self._generators: list[torch.Generator] | None = None
+        self.drawn: dict[str, Any] | None = None
         self._epoch: Callable[[int, int], Iterable[Any]]
         self.steps_per_epoch: int | None
         self.settings: tuple[str, ...] = ("batch_size", "shuffle", "drop_last")
@@ -300,7 +304,9 @@ class UserBatches:
             loader = DataLoader(data, batch_size=batch_size, drop_last=drop_last)
             self._epoch = lambda epoch, start: itertools.islice(loader, start, None)
             self.steps_per_epoch = _length(loader)
-        elif iter(data) is data:
+        elif isinstance(
+            data, Iterator
+        ):  # not iter(data) is data: a DataLoader's iter() draws from torch's RNG
             raise InvalidValueError(
                 field,
                 f"a one-shot {type(data).__name__} (it can be read only once)",
@@ -310,6 +316,7 @@ class UserBatches:
             self.source, self.settings = f"a {type(data).__name__}", ()
             self._epoch = lambda epoch, start: itertools.islice(data, start, None)
             self.steps_per_epoch = _length(data)
+            self._generators = _loader_generators(data) if isinstance(data, DataLoader) else None
 
     # --- batches --------------------------------------------------------------------------------
 
@@ -331,13 +338,18 @@ class UserBatches:
         """The batches of one epoch from its ``start``-th on, where the data keeps them."""
         return self._epoch(epoch, start)
 
-    def from_step(self, step: int, device: torch.device | str) -> Iterator[tuple[int, Any]]:
+    def from_step(
+        self, step: int, device: torch.device | str, *, drawn: dict[str, Any] | None = None
+    ) -> Iterator[tuple[int, Any]]:
         """``(epoch, batch)`` of every step from ``step`` on, on ``device``, without end: the batches an
-        uninterrupted run takes at those steps (for a loader that shuffles itself, its own order).
+        uninterrupted run takes at those steps.
 
-        The first batch is checked (:meth:`check_batch`); an epoch without a batch is an error. Data
-        that does not know its length has ``steps_per_epoch`` set before the last batch of its first
-        epoch is yielded (one batch is read ahead), so a loop knows that batch ends the epoch.
+        A DataLoader that shuffles itself draws its order as each epoch starts; ``drawn`` (its
+        :attr:`drawn` when the run stopped, kept with the checkpoint) draws the same order again, with
+        torch's RNG left as it was at ``step`` (where dropout goes on drawing). The first batch is
+        checked (:meth:`check_batch`); an epoch without a batch is an error. Data that does not know its
+        length has ``steps_per_epoch`` set before the last batch of its first epoch is yielded (one batch
+        is read ahead), so a loop knows that batch ends the epoch.
         """
         if self.tensors is not None:  # move once, not every batch
             self.tensors = (self.tensors[0].to(device), self.tensors[1].to(device))
@@ -345,9 +357,19 @@ class UserBatches:
         epoch, start = divmod(step, known) if known else (0, 0)
         skip = 0 if known else step  # a length not known: count the batches already taken
         checked = False
+        at_step = self._draw_again(drawn, epoch) if known else None
         while True:
             ahead, taken = _NOTHING, start
+            if self._generators is not None:
+                self.drawn = {
+                    "epoch": epoch,
+                    "rng": torch.get_rng_state(),
+                    "generators": _states(self._generators),
+                }
             for batch in self.epoch(epoch, start):
+                if at_step is not None:  # the epoch's order is drawn: torch's RNG goes on from the step's
+                    torch.set_rng_state(at_step)
+                    at_step = None
                 taken += 1
                 if skip:
                     skip -= 1
@@ -362,9 +384,29 @@ class UserBatches:
                 raise self.no_batch()
             if self.steps_per_epoch is None:
                 self.steps_per_epoch = taken
+            if self._generators is not None:  # the next epoch draws from here, and torch's RNG at its step
+                self.drawn = {"epoch": epoch + 1, "rng": None, "generators": _states(self._generators)}
             if ahead is not _NOTHING:
                 yield epoch, ahead
             epoch, start = epoch + 1, 0
+
+    def _draw_again(self, drawn: dict[str, Any] | None, epoch: int) -> Tensor | None:
+        """Set a DataLoader's RNGs to draw ``epoch``'s order as the run that recorded ``drawn`` did: its
+        own generators as they were, and, for a run stopped within the epoch, torch's RNG as at the
+        epoch's start, whose state now is returned, to be set again once the order is drawn."""
+        if self._generators is None or drawn is None or drawn["epoch"] != epoch:
+            return None
+        at_step = torch.get_rng_state()
+        if epoch and self._data.persistent_workers and self._data.num_workers:
+            # its workers' seed was drawn once, at the first epoch: drawn now, it must not take this one's
+            iter(self._data)
+        for generator, state in zip(self._generators, drawn["generators"], strict=True):
+            generator.set_state(state)
+        if drawn["rng"] is None:  # stopped at the epoch's start: torch's RNG is as the run left it
+            torch.set_rng_state(at_step)
+            return None
+        torch.set_rng_state(drawn["rng"])
+        return at_step
 
     def no_batch(self) -> InvalidValueError:
         """The error for data that holds no batch (empty, or whose only batch ``drop_last`` drops)."""
@@ -455,6 +497,20 @@ class UserBatches:
         if self.tensors is not None and loss_fn is not None:
             return lambda batch: loss_fn(prediction(model(batch[0])), batch[1])
         return lambda batch: self.compute_loss(model, batch)
+
+
+def _loader_generators(loader: DataLoader) -> list[torch.Generator]:
+    """The generators ``loader`` draws from besides torch's global one: its own (worker seeds), its
+    sampler's and its batch sampler's sampler's (the order), each once."""
+    holders = (loader, loader.sampler, getattr(loader.batch_sampler, "sampler", None))
+    found = {
+        id(g): g for g in (getattr(h, "generator", None) for h in holders) if isinstance(g, torch.Generator)
+    }
+    return list(found.values())
+
+
+def _states(generators: list[torch.Generator]) -> list[Tensor]:
+    return [generator.get_state() for generator in generators]
 
 
 def loader_batch_size(loader: DataLoader) -> int | None:

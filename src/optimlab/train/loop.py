@@ -65,6 +65,8 @@ class TrainState:
     diverged: bool = False  # a non-finite loss stopped the run
     interrupted: bool = False  # a signal (Ctrl-C, SIGTERM) stopped the run, to resume later
     last_metrics: dict[str, float] = dataclasses.field(default_factory=dict)  # of the last evaluation
+    # the RNG states a DataLoader drew this epoch's order from (UserBatches.drawn), to draw it on resume
+    data_drawn: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -267,10 +269,11 @@ def fit(
         optimizer.train()
     # The first batch takes the checked path, so that a loss of the wrong shape is named as the loss.
     loss_of, checked = batches.loss_function(model), functools.partial(_graphed_loss, batches, model)
-    stream = batches.from_step(state.step, device)
+    stream = batches.from_step(state.step, device, drawn=state.data_drawn)
     first = True
     while state.step < total_steps and state.stop_reason is None:
         state.epoch, batch = next(stream)
+        state.data_drawn = batches.drawn
         state.steps_per_epoch = batches.steps_per_epoch or 0
 
         def closure() -> torch.Tensor:

@@ -250,6 +250,22 @@ def test_defaults_equal_torch():
     assert all(ours[name] == value for name, value in torch_defaults.items())
 
 
+@pytest.mark.parametrize("name", ["bfloat16", "float32", "float64"])
+def test_ns_dtype_by_name_is_the_dtype_and_a_recipe_can_say_it(name, float64):
+    """ns_dtype took torch.dtype objects only: a recipe's ns_dtype: float64 (any string) was refused,
+    and the message offered torch.float64, which YAML cannot write."""
+    from optimlab.build import build_optimizer
+    from optimlab.recipe import Recipe
+
+    recipe = Recipe.from_yaml(f"optimizer: {{name: muon, lr: 0.02, ns_dtype: {name}}}")
+    assert Recipe.from_yaml(recipe.to_yaml()) == recipe
+    by_name = train(lambda p: build_optimizer(recipe, torch.nn.ParameterList(p), 20))
+    by_dtype = train(lambda p: create("muon", p, lr=0.02, ns_dtype=getattr(torch, name)))
+    assert max_difference(by_name, by_dtype) == 0
+    with pytest.raises(InvalidValueError, match=r"'ns_dtype'.*'bfloat16', 'float32', 'float64'"):
+        create("muon", [torch.nn.Parameter(torch.ones(2, 2))], ns_dtype="float16")
+
+
 def test_state_dict_round_trip_mid_run_continues_identically(float64):
     params = [torch.nn.Parameter(p) for p in initial_parameters()]
     opt = create("muon", params, **HP)

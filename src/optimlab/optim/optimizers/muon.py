@@ -25,7 +25,8 @@ __all__ = ["muon"]
 
 _REGISTRY = new_registry("optimizer")
 
-NS_DTYPES = (torch.bfloat16, torch.float32, torch.float64)
+# The dtypes of the iteration by name, as a recipe writes them (a torch.dtype is taken too).
+NS_DTYPES = ("bfloat16", "float32", "float64")
 
 
 def _ema_momentum(momentum: Hyperparameter, nesterov: bool) -> GradientTransformation:
@@ -51,7 +52,7 @@ def _ema_momentum(momentum: Hyperparameter, nesterov: bool) -> GradientTransform
         "eps": NON_NEGATIVE,
         "ns_steps": NON_NEGATIVE_INT,
         "adjust_lr_fn": ADJUST_LR_FNS,
-        "ns_dtype": NS_DTYPES,
+        "ns_dtype": (*NS_DTYPES, *(getattr(torch, name) for name in NS_DTYPES)),
         "use_muon": (True, False),
         "adamw_lr": NON_NEGATIVE,
         "adamw_betas": UNIT_OPEN,
@@ -73,7 +74,7 @@ def muon(
     eps: float = 1e-7,
     ns_steps: int = 5,
     adjust_lr_fn: AdjustLrFn = "original",
-    ns_dtype: torch.dtype = torch.bfloat16,
+    ns_dtype: str | torch.dtype = "bfloat16",
     use_muon: bool | Callable[[Tensor], bool] = True,
     adamw_lr: Hyperparameter | None = None,
     adamw_betas: tuple[Hyperparameter, Hyperparameter] = (0.9, 0.999),
@@ -102,8 +103,8 @@ def muon(
         eps: floor of ``||U||_F`` in the normalisation.
         ns_steps: Newton-Schulz iterations.
         adjust_lr_fn: "original" (Jordan) or "match_rms_adamw" (Liu et al.), the factor ``s``.
-        ns_dtype: dtype of the iteration: bfloat16 as torch (fast, not reproducible across op orders),
-            float64 for an exact reference.
+        ns_dtype: dtype of the iteration, by name or as a ``torch.dtype``: bfloat16 as torch (fast, not
+            reproducible across op orders), float64 for an exact reference.
         use_muon: True: Muon for every 2-D parameter of the group; False: AdamW for all of them; a
             predicate ``p -> bool``: Muon for the 2-D parameters where it holds.
         adamw_lr: AdamW's lr; None uses ``lr`` (right for "match_rms_adamw"; with "original" and a Muon
@@ -126,7 +127,11 @@ def muon(
     orthogonalized = chain(
         _ema_momentum(momentum, nesterov),
         orthogonalize_by_newton_schulz(
-            ns_coefficients, ns_steps, eps, adjust_lr_fn=adjust_lr_fn, ns_dtype=ns_dtype
+            ns_coefficients,
+            ns_steps,
+            eps,
+            adjust_lr_fn=adjust_lr_fn,
+            ns_dtype=getattr(torch, ns_dtype) if isinstance(ns_dtype, str) else ns_dtype,
         ),
         add_decayed_weights(weight_decay),
         scale_by_learning_rate(lr),

@@ -205,6 +205,27 @@ def test_a_method_whose_every_trial_failed_says_so_in_the_sensitivity_legend(tmp
     assert [t.get_text() for t in axes.get_legend().get_texts()] == ["sgd (every trial failed)", "adam"]
 
 
+def test_the_legends_name_the_failed_seed_runs_and_the_learning_rates_that_failed(tmp_path):
+    """The curves drew a method's mean over its completed seed runs alone, and the sensitivity figure's
+    'gap' of a failed trial at the end of a line did not show: nothing in either figure said that 2 of
+    3 seed runs diverged, or that lr 1 did."""
+    from optimlab.study.report import curves_figure, sensitivity_figure
+
+    records = [
+        record("sgd", "tune/0", 0.9, lr=1e-2),
+        record("sgd", "tune/1", state="fail", lr=1.0),
+        record("sgd", "seeds/0", 0.9, lr=1e-2),
+        record("sgd", "seeds/1", state="fail", lr=1e-2),
+        record("sgd", "seeds/2", state="fail", lr=1e-2),
+        record("adam", "tune/0", 0.9, lr=1e-3),
+        record("adam", "seeds/0", 0.9, lr=1e-3),
+    ]
+    result = StudyResult(SPEC, str(tmp_path), records)
+    curves, tuning = (figure(result).axes[0].get_legend() for figure in (curves_figure, sensitivity_figure))
+    assert [t.get_text() for t in curves.get_texts()][:2] == ["sgd (2 of 3 seed runs failed)", "adam"]
+    assert [t.get_text() for t in tuning.get_texts()] == ["sgd (failed at 1)", "adam"]
+
+
 def test_a_study_without_a_finished_seed_rerun_ranks_nothing(tmp_path, page_reader):
     """A study stopped before its first trial ranked sgd 1 and adam 2, both 'no result', above empty axes."""
     page = write_report([StudyResult(SPEC, str(tmp_path), [])], tmp_path / "r.html")

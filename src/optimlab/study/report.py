@@ -126,10 +126,15 @@ def curves_figure(result: StudyResult, chance: Mapping[str, float] | None = None
     configuration, with the target line (and the chance level of an accuracy, when known)."""
     spec = result.spec
     x, means, stds = {}, {}, {}
-    for method in spec.methods:
-        steps, mean, std = seed_band(result.records, method.name, spec.metric)
+    colours = {}
+    for method, colour in method_colours(spec).items():
+        steps, mean, std = seed_band(result.records, method, spec.metric)
+        runs = [r for r in result.records if r.method == method and r.phase == SEEDS]
+        failed = sum(r.state != "complete" for r in runs)
+        # the band is of the completed runs: the legend says how many others diverged or failed
+        label = f"{method} ({failed} of {len(runs)} seed runs failed)" if failed else method
         if steps:
-            x[method.name], means[method.name], stds[method.name] = steps, mean, std
+            x[label], means[label], stds[label], colours[label] = steps, mean, std, colour
     levels = {f"target {spec.target:g}": spec.target} if spec.target is not None else {}
     kind = spec.metric.rpartition("_")[2]
     if chance and kind in chance:
@@ -143,19 +148,23 @@ def curves_figure(result: StudyResult, chance: Mapping[str, float] | None = None
         log_y=kind == "loss" and figures.spans_decades(values),
         xlabel="step (optimizer steps)",
         ylabel=axis_label(spec.metric),
-        colours=method_colours(spec),
+        colours=colours,
         title=f"{spec.name}: best configuration of each method, mean +- std over seeds",
     )
 
 
 def sensitivity_figure(result: StudyResult, field: str = _LR) -> Figure:
-    """The tuned metric against ``field`` in tuning, one line per method (a NaN, a failed trial: a gap)."""
+    """The tuned metric against ``field`` in tuning, one line per method (a NaN, a failed trial: a gap,
+    its value named in the legend: a gap at a line's end does not show)."""
     points = {m.name: sensitivity(result.records, m.name, field) for m in result.spec.methods}
-    # a method whose every trial failed has no point: its legend entry says so, not an empty line
-    label = {
-        n: n if any(math.isfinite(y) for _, y in p) else f"{n} (every trial failed)"
-        for n, p in points.items()
-    }
+
+    def failed_at(n: str, p: Sequence[tuple[float, float]]) -> str:
+        failed = [f"{x:g}" for x, y in p if not math.isfinite(y)]
+        if len(failed) == len(p):  # no point at all: its legend entry says so, not an empty line
+            return f"{n} (every trial failed)"
+        return f"{n} (failed at {', '.join(failed)})" if failed else n
+
+    label = {n: failed_at(n, p) for n, p in points.items()}
     points = {label[n]: p for n, p in points.items() if p}
     colours = method_colours(result.spec)
     return figures.lines(

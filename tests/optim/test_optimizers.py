@@ -211,6 +211,19 @@ def test_defaults_equal_torch(name):
         assert bound.get(key, torch_defaults[key]) == value, key
 
 
+def test_a_groups_initial_accumulator_value_is_where_its_adagrad_sum_starts(float64):
+    """The closed form of a first AdaGrad step, ``p - lr g / (sqrt(G0 + g^2) + eps)``, with each param
+    group's own ``G0``: torch's Adagrad would start both groups at the constructor's 0.5 (the one
+    deliberate difference from torch, which otherwise matches step for step)."""
+    w, b = torch.nn.Parameter(torch.tensor([1.0, -2.0])), torch.nn.Parameter(torch.tensor([3.0]))
+    opt = create("adagrad", [{"params": [w]}, {"params": [b], "initial_accumulator_value": 4.0}], lr=0.1,
+                 initial_accumulator_value=0.5, eps=1e-3)  # fmt: skip
+    (w.sum() + 2 * b.sum()).backward()
+    opt.step()
+    torch.testing.assert_close(w.detach(), torch.tensor([1.0, -2.0]) - 0.1 / (1.5**0.5 + 1e-3))
+    torch.testing.assert_close(b.detach(), torch.tensor([3.0]) - 0.2 / (8.0**0.5 + 1e-3))
+
+
 def test_one_step_of_adam_in_closed_form(float64):
     """An independent truth for the core: the first Adam step is -lr * g / (|g| + eps) per coordinate."""
     w = torch.nn.Parameter(torch.tensor([1.0, -2.0, 0.0]))

@@ -40,7 +40,9 @@ def adagrad(
         lr: base step size.
         lr_decay: inverse-time decay of lr per step already taken.
         weight_decay: coupled L2 coefficient.
-        initial_accumulator_value: starting value of ``G`` (0.1 in the paper's experiments).
+        initial_accumulator_value: starting value of ``G`` (0.1 in the paper's experiments). A param
+            group's own value is its ``G``'s start; torch's Adagrad fills every group's ``G`` with the
+            constructor's value, ignoring a group's (torch 2.13).
         eps: added to ``sqrt(G)``, outside the root.
 
     Example:

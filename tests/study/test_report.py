@@ -184,6 +184,24 @@ def test_the_page_says_what_each_method_searched(tmp_path, page_reader):
     assert "over sgd: optimizer.lr 10 to 1000 (log); adam: optimizer.lr 10 to 1000 (log), then" in said
 
 
+def test_the_page_counts_the_tuning_trials_a_grid_within_the_budget_plans(tmp_path, page_reader):
+    """A grid over two ranges keeps within the budget: a budget of 8 planned 2 x 2 points, 4 trials a
+    method, which the page called '8 tuning trials per method'."""
+    from optimlab.study.space import SearchSpace
+
+    ranges = {"optimizer.lr": {"low": 1e-4, "high": 1.0, "log": True}}
+    ranges["optimizer.weight_decay"] = {"low": 1e-6, "high": 1e-2, "log": True}
+    for budget, planned, said in (
+        (8, 4, "Protocol grid: 4 tuning trials (the largest grid within the budget of 8) per method"),
+        (9, 9, "Protocol grid: 9 tuning trials per method"),
+    ):
+        spec = dataclasses.replace(SPEC, space=SearchSpace.from_dict(ranges), budget=budget)
+        assert [len(spec.tune_plan(m)) for m in spec.methods] == [planned, planned]
+        page = write_report([StudyResult(spec, str(tmp_path), RECORDS)], tmp_path / "r.html")
+        (paragraph,) = [p for p in page_reader(page.read_text()).paragraphs if p.startswith("Protocol grid")]
+        assert paragraph.startswith(said)
+
+
 def test_one_seed_has_no_interval_and_no_standard_deviation_and_says_so(tmp_path, page_reader):
     """One seed each: the leaderboard showed std 0 and a bare mean under '95% CI', and the page called the
     order of two single runs a ranking without a word."""

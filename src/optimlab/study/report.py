@@ -34,6 +34,7 @@ __all__ = [
     "searched",
     "seed_values",
     "sensitivity_figure",
+    "tuning_trials",
     "write_report",
 ]
 
@@ -92,6 +93,15 @@ def searched(spec: StudySpec) -> str:
     return "; ".join(
         f"{m.name}: {', '.join(words(d) for d in spec.space_for(m).dimensions)}" for m in spec.methods
     )
+
+
+def tuning_trials(spec: StudySpec) -> str:
+    """``7 tuning trials``: those each method's plan holds, which a grid over several numeric fields keeps
+    within the budget (a budget of 8 over two ranges: a grid of 2 x 2, 4 trials, which the page called 8)."""
+    planned = sorted({len(spec.tune_plan(m)) for m in spec.methods})
+    counts = str(planned[0]) if len(planned) == 1 else f"{planned[0]} to {planned[-1]}"
+    grid = f" (the largest grid within the budget of {spec.budget})" if planned != [spec.budget] else ""
+    return f"{counts} tuning trials{grid}"
 
 
 def base_recipe_rows(spec: StudySpec) -> list[tuple[str, Any]]:
@@ -213,7 +223,7 @@ def _add_study(
     reruns = sorted({r.seed for r in result.records if r.phase == SEEDS})
     page.section(
         spec.name,
-        f"Protocol {spec.protocol}: {spec.budget} tuning trials per method"
+        f"Protocol {spec.protocol}: {tuning_trials(spec)} per method"
         + (f" (seed {', '.join(map(str, sorted(tuned_on)))})" if tuned_on else "")
         + f" over {searched(spec)}, then the best configuration on {spec.seeds} fresh seeds"
         + (f" ({', '.join(map(str, reruns))})" if reruns else "")

@@ -83,6 +83,26 @@ def test_non_finite_loss_stops_with_a_message():
     assert not math.isfinite(state.train_loss)
 
 
+def test_a_loss_that_is_not_finite_stops_the_run_before_its_update_leaving_the_last_finite_weights():
+    """The update of the step whose loss was NaN was applied before the guard read the loss: every weight
+    of the user's model came back NaN (and a recipe run's model.pt held them), though the step before
+    had finite ones."""
+    x, y = problem()
+    x[50, 0] = float("nan")  # in the third batch of 20, read in order
+    model = network()
+    kept = {}
+
+    class Keep(Callback):
+        def on_step_end(self, state):
+            kept[state.step] = [p.detach().clone() for p in model.parameters()]
+
+    state = fit(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, loss_fn=nn.CrossEntropyLoss(),
+                total_steps=10, batch_size=20, shuffle=False, callbacks=[Keep()])  # fmt: skip
+    assert state.diverged and state.step == 3 and math.isnan(state.train_loss)
+    for got, want in zip(model.parameters(), kept[2]):
+        assert torch.equal(got, want)
+
+
 def test_a_first_loss_that_is_not_finite_is_not_blamed_on_the_learning_rate():
     """A NaN in the first batch stopped the run with 'lower the learning rate', though the first loss is
     taken before any update."""

@@ -54,7 +54,7 @@ __all__ = [
 class TrainState:
     """What the loop knows about the run so far; callbacks read it and may set ``stop_reason``."""
 
-    step: int = 0  # optimizer steps taken
+    step: int = 0  # optimizer steps taken (the last one's update skipped where its loss was not finite)
     epoch: int = 0
     steps_per_epoch: int = 0
     total_steps: int = 0
@@ -175,7 +175,8 @@ def fit(
     ``scheduler`` is stepped once per optimizer step (any torch LRScheduler); a reduce-on-plateau
     scheduler (torch's ``ReduceLROnPlateau``, or :class:`~optimlab.schedules.PlateauLR`) sees
     ``plateau_metric`` of each evaluation instead, so it needs ``val_data`` or ``evaluate``. A
-    non-finite loss stops the run with ``state.diverged`` and a message in ``state.stop_reason``. A
+    non-finite loss stops the run before its update (the weights stay those of the last finite step)
+    with ``state.diverged`` and a message in ``state.stop_reason``. A
     first batch the model or the loss cannot use raises :class:`~optimlab.errors.InvalidValueError`
     naming it.
 
@@ -288,14 +289,17 @@ def fit(
         loss = first_loss(closure, batch) if first else closure()
         first = False
         state.lr = optimizer.param_groups[0]["lr"]
-        step_with(optimizer, closure)
-        if each_step:
-            scheduler.step()
+        # Read before the update, which a loss that is not finite skips: the run stops with the weights
+        # of its last finite step, not NaN (torch's GradScaler also reads its check before stepping).
+        state.train_loss = loss.item()
+        if math.isfinite(state.train_loss):
+            step_with(optimizer, closure)
+            if each_step:
+                scheduler.step()
         state.step += 1
         # Kept current, not added at the end: the last step's checkpoint, taken in on_step_end, must
         # hold this segment's time too, or a resumed run's clock starts again from the earlier ones.
         state.seconds = earlier + time.perf_counter() - started
-        state.train_loss = loss.item()
 
         state.stop_if_diverged()
         if state.steps_per_epoch:

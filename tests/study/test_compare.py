@@ -1,9 +1,11 @@
 """``optimlab.study.compare``: the comparison behind ``optimlab compare``, planned without training."""
 
+import warnings
+
 import pytest
 
 from optimlab.bench.settings import planned_workloads
-from optimlab.errors import OptimlabError
+from optimlab.errors import OptimlabError, OptimlabWarning
 from optimlab.recipe import Recipe
 from optimlab.study.compare import compare, plan_comparison
 
@@ -85,6 +87,21 @@ def test_a_plan_tunes_on_the_metric_asked_for_in_its_direction(user_package):
     assert (chosen.metric, chosen.goal) == ("val_accuracy", "min")
     (kept,) = plan_comparison(["sgd"], epochs=1)
     assert (kept.metric, kept.goal, kept.target) == ("val_accuracy", "max", 0.96)  # the workload's own
+
+
+def test_a_metric_whose_name_says_no_direction_warns_that_it_is_maximised(user_package):
+    """metric='mylab:mae' was maximised without a word: the tuning picked the worst learning rate of each
+    optimizer (1e-5, mae 1.65) and the leaderboard ranked the worst method first."""
+    with pytest.warns(
+        OptimlabWarning, match="val_f1 is tuned and ranked towards its largest value .*goal='min'"
+    ):
+        (f1,) = plan_comparison(["sgd"], metric="optimlab_userpkg.metrics:f1", epochs=1)
+    assert f1.goal == "max"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a direction given, or one the name says: nothing to warn of
+        plan_comparison(["sgd"], metric="optimlab_userpkg.metrics:f1", goal="min", epochs=1)
+        plan_comparison(["sgd"], metric="optimlab_userpkg.metrics:zero_one_loss", epochs=1)
+        plan_comparison(["sgd"], metric="val_loss", epochs=1)
 
 
 def test_metric_on_the_cli_tunes_each_trial_on_it_and_a_bad_one_is_one_line(cli, tmp_path):

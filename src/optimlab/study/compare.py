@@ -14,11 +14,12 @@ import dataclasses
 import math
 import re
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 from optimlab.recipe import MODEL_LOSS, Recipe
 from optimlab.registry import Capability, get_registry
 from optimlab.study.analysis import LeaderboardRow, leaderboard
@@ -150,7 +151,14 @@ def with_metric(workload: Workload, metric: str | None, goal: str | None = None)
         if metric != workload.metric:
             target = None
     tuned = metric or workload.metric
-    goal = goal or metric_goal(tuned, workload) or "max"  # a user's metric the name says nothing of
+    if goal is None and metric_goal(tuned, workload) is None:  # a user's metric the name says nothing of
+        warnings.warn(
+            f"{tuned} is tuned and ranked towards its largest value (goal max): pass goal='min' "
+            "(--goal min) if lower is better (an error, a distance), or the best trials and methods rank last",
+            OptimlabWarning,
+            stacklevel=2,
+        )
+    goal = goal or metric_goal(tuned, workload) or "max"
     if goal not in ("max", "min"):
         raise InvalidValueError("goal (--goal)", goal, "max or min")
     if metric is None:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from optimlab.build import build
-from optimlab.errors import OptimlabError, OptimlabWarning
+from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 from optimlab.recipe import Recipe
 from optimlab.train import Callback, train
 from optimlab.train.checkpoint import CHECKPOINT_NAME, PREVIOUS_NAME, load_checkpoint, read_checkpoint
@@ -47,6 +47,23 @@ def test_a_run_with_nothing_held_out_says_so_instead_of_reporting_no_metrics():
     result = train(recipe.with_updates({"training.steps": 3}))
     assert result.status == "completed" and result.metrics == {}
     assert result.message.startswith("nothing held out to score: the validation and test splits hold no rows")
+
+
+def test_early_stopping_without_a_validation_split_is_refused_before_any_work(tmp_path):
+    """With data.val_fraction 0 there is no val_loss to watch: the run trained its first epoch, then
+    stopped with a bare KeyError 'val_loss' (and left its folder behind)."""
+    recipe = Recipe.from_dict(
+        {
+            **SMALL,
+            "data": {"name": "digits", "val_fraction": 0},
+            "training": {"epochs": 3, "early_stopping_patience": 2},
+        }
+    )
+    with pytest.raises(
+        InvalidValueError, match="invalid value 2 for training.early_stopping_patience: accepted None"
+    ):
+        train(recipe, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
 
 
 def test_an_existing_run_is_not_overwritten(tmp_path):

@@ -133,10 +133,9 @@ class EarlyStopping(Callback):
 
     def on_evaluate(self, state: TrainState, metrics: dict[str, float]) -> None:
         if self.metric not in metrics:  # a KeyError once the first epoch had trained
+            given = ", ".join(sorted(metrics)) or "none (its validation data hold no rows)"
             raise InvalidValueError(
-                "EarlyStopping metric",
-                self.metric,
-                f"a metric the evaluation gives: {', '.join(sorted(metrics))}",
+                "EarlyStopping metric", self.metric, f"a metric the evaluation gives: {given}"
             )
         value = metrics[self.metric]
         sign = 1.0 if self.mode == "min" else -1.0

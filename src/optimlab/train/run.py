@@ -208,6 +208,13 @@ def _train(
         log = MetricsLog(out / METRICS_NAME)
         resumable.append(log)
     if recipe.training.early_stopping_patience is not None:
+        if not isinstance(splits, BatchSplits) and not len(splits.val.x):  # it had no val_loss to watch
+            raise InvalidValueError(
+                "training.early_stopping_patience",
+                recipe.training.early_stopping_patience,
+                "None where the validation split holds no rows (data.val_fraction 0, or too few examples): "
+                "early stopping watches val_loss",
+            )
         resumable.append(EarlyStopping("val_loss", patience=recipe.training.early_stopping_patience))
 
     state = TrainState()

@@ -17,3 +17,12 @@ def test_params_must_be_a_mapping_and_log_run_takes_a_run_folder_and_a_tracker(t
     with pytest.raises(InvalidValueError, match="'str' for tracker: accepted a Tracker"):
         log_run(out, "tensorboard")
     assert log_run(str(out), open_tracker("tensorboard", folder=tmp_path, run_name="again")).closed
+
+
+@pytest.mark.parametrize("every", [0, -2, 1.5])
+def test_a_tracker_logging_every_zero_or_a_fraction_of_steps_is_refused_in_one_line(tmp_path, every):
+    """TensorBoardTracker(every=0) raised ZeroDivisionError at the first step of training."""
+    from optimlab.integrations.tensorboard import TensorBoardTracker
+
+    with pytest.raises(InvalidValueError, match=f"invalid value {every} for TensorBoardTracker every"):
+        TensorBoardTracker(tmp_path / "tb", every=every)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from optimlab.errors import InvalidValueError, UnknownNameError
+from optimlab.registry import NON_NEGATIVE, POSITIVE_INT
 from optimlab.report.recipes import flat_fields
 from optimlab.report.run_folder import RunFolder, is_run_folder, read_run
 from optimlab.train.loop import Callback, TrainState
@@ -50,6 +51,12 @@ class Tracker(Callback):
     """
 
     def __init__(self, *, every: int = 1, flush_seconds: float | None = None) -> None:
+        if not POSITIVE_INT.contains(every):  # 0 raised ZeroDivisionError at the first step
+            raise InvalidValueError(f"{type(self).__name__} every", every, str(POSITIVE_INT))
+        if flush_seconds is not None and not NON_NEGATIVE.contains(flush_seconds):
+            raise InvalidValueError(
+                f"{type(self).__name__} flush_seconds", flush_seconds, f"{NON_NEGATIVE}, or None"
+            )
         self.every, self.flush_seconds = every, flush_seconds
         self._pending: list[Record] = []
         self._flushed = time.time()

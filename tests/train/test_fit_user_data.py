@@ -544,9 +544,13 @@ def test_a_model_on_the_meta_device_is_refused_before_training_and_trains_once_m
         ({"grad_clip_norm": 0.0}, "invalid value 0.0 for grad_clip_norm"),  # zeroed every gradient
         ({"eval_every": -1}, "invalid value -1 for eval_every"),  # evaluated after every step
         ({"eval_every": 0}, "invalid value 0 for eval_every"),  # read as once an epoch
+        # torch warned 'not supported. Disabling autocast' and trained in float32 as if asked
+        ({"autocast_dtype": torch.float32}, "invalid value torch.float32 for autocast_dtype"),
+        ({"autocast_dtype": torch.int8}, "invalid value torch.int8 for autocast_dtype"),
+        ({"autocast_dtype": "bf16"}, "invalid value 'bf16' for autocast_dtype"),  # blamed the first batch
     ],
 )
-def test_a_clipping_norm_or_evaluation_interval_out_of_range_is_refused(options, message):
+def test_a_clipping_norm_evaluation_interval_or_autocast_dtype_out_of_range_is_refused(options, message):
     model = network()
     before = [p.detach().clone() for p in model.parameters()]
     with pytest.raises(InvalidValueError, match=message) as error:

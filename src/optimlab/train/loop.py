@@ -207,6 +207,8 @@ def fit(
     ):
         if value is not None and not allowed.contains(value):
             raise InvalidValueError(name, value, f"{allowed}, or None")
+    if autocast_dtype not in (None, *AUTOCAST_DTYPES):  # torch warns, then trains in float32
+        raise InvalidValueError("autocast_dtype", autocast_dtype, "torch.bfloat16, torch.float16, or None")
     given = {"batch_size": batch_size, "shuffle": shuffle, "drop_last": drop_last}
     defaults = {"batch_size": 32, "shuffle": True, "drop_last": False}
     batching = {k: defaults[k] if v is None else v for k, v in given.items()}
@@ -479,6 +481,7 @@ def step_with(optimizer: torch.optim.Optimizer, closure: Callable[[], torch.Tens
 
 
 OPTIMIZER_EXAMPLE = "torch.optim.SGD(model.parameters(), lr=0.1)"
+AUTOCAST_DTYPES = (torch.bfloat16, torch.float16)  # what torch.autocast casts to (on CPU as on GPU)
 
 
 def check_model(model: Any) -> None:

@@ -243,7 +243,10 @@ def lecun(weight: Tensor, *, distribution: str = "normal") -> Tensor:
 
 
 for _distribution in ("uniform", "normal"):
-    # The bare family names ("he", "xavier", ...) mean the normal variant, as in the papers.
+    # The bare family names ("he", "xavier", "lecun") mean the normal variant: He et al. draw from a
+    # Gaussian, and Klambauer et al.'s SELU networks from LeCun's; Glorot & Bengio's own "normalized
+    # initialization" is uniform (their eq. 16), which is xavier_uniform. Stored recipes hold the
+    # resolved name, so this reading of "xavier" is fixed for the recipes written with it.
     _short = _distribution == "normal"
     _REGISTRY.register(
         f"xavier_{_distribution}",

@@ -58,8 +58,10 @@ def test_an_interval_alone_is_written_as_beside_its_mean(low, high):
             (0.8751, math.nan, math.nan),
         ],
         [(0.12, 0.1199, 0.1201), (0.1204, 0.05, 0.19), (0.3, 0.3, 0.3)],  # one row's seeds all alike
+        # every row's seeds alike: '0.91 [0.91, 0.91]' above '0.9 [0.9, 0.9]', each to its own decimals
+        [(0.91, 0.91, 0.91), (0.9, 0.9, 0.9), (0.1234, 0.1234, 0.1234)],
     ],
-    ids=["two-seeds", "three-methods-and-one-seed", "no-width"],
+    ids=["two-seeds", "three-methods-and-one-seed", "no-width", "no-width-anywhere"],
 )
 def test_a_column_of_intervals_shares_one_decimal_place_and_orders_as_the_means(rows):
     texts = intervals.means_and_intervals(rows)

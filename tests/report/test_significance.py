@@ -72,3 +72,16 @@ def test_a_method_that_failed_on_more_seeds_is_said_to_rank_below_for_it_and_is_
     p = stats.ttest_ind([0.66, 0.7, 0.72, 0.76], [0.69, 0.71, 0.7, 0.73], equal_var=False).pvalue
     assert re.findall(r"(\w+) [+-][\d.e-]+, p=([\d.e-]+)", note) == [("lion", f"{p:.2g}")]  # one test
     assert "over 1 test(s)" in note
+
+
+def test_seeds_that_all_gave_one_value_a_side_are_not_tested():
+    """A model and data that ignore the seed gave 0.91 on each of 3 seeds against 0.9 on each of 3: scipy's
+    means are off in the last bit, its t-test then found p = 0, and the page called the order significant."""
+    assert not math.isfinite(compare_seeds([0.9] * 3, [0.91] * 3).p_value)
+    note = ranking_note([("sgd", [0.91] * 3), ("adam", [0.9] * 3)])
+    assert "significant" not in note.replace("not significant", "")
+    assert "sgd's order against adam is untested (fewer than two seed results a side, or no spread)" in note
+    spread = compare_seeds([0.9] * 3, [0.91, 0.92, 0.93])  # one side varies: Welch's test stands
+    assert spread.p_value == pytest.approx(
+        stats.ttest_ind([0.91, 0.92, 0.93], [0.9] * 3, equal_var=False).pvalue
+    )

@@ -184,6 +184,26 @@ def test_the_page_says_what_each_method_searched(tmp_path, page_reader):
     assert "over sgd: optimizer.lr 10 to 1000 (log); adam: optimizer.lr 10 to 1000 (log), then" in said
 
 
+def test_seeds_that_all_gave_one_value_are_said_to_be_one_measurement(tmp_path, page_reader):
+    """The user's model built from a fixed generator, on fixed splits read in order: each method's 3 seeds
+    gave one value, and the page showed '0.91 [0.91, 0.91]' as a certain result."""
+    records = [
+        record("sgd", "tune/0", 0.9),
+        *(
+            dataclasses.replace(record("sgd", f"seeds/{i}", 0.9), metrics={"test_accuracy": 0.91})
+            for i in range(3)
+        ),
+        record("adam", "tune/0", 0.9),
+        *(record("adam", f"seeds/{i}", 0.9) for i in range(3)),  # test_accuracy 0.95, each
+    ]
+    page = write_report([StudyResult(SPEC, str(tmp_path), records)], tmp_path / "r.html")
+    (board,) = [t for t in page_reader(page.read_text()).tables if t.caption == "Leaderboard"]
+    assert [r["test_accuracy mean [95% CI]"] for r in board.records()] == [
+        "0.950 [0.950, 0.950] (its 3 seeds gave one value: the setup ignores the seed)",
+        "0.910 [0.910, 0.910] (its 3 seeds gave one value: the setup ignores the seed)",
+    ]
+
+
 def test_the_page_counts_the_tuning_trials_a_grid_within_the_budget_plans(tmp_path, page_reader):
     """A grid over two ranges keeps within the budget: a budget of 8 planned 2 x 2 points, 4 trials a
     method, which the page called '8 tuning trials per method'."""

@@ -54,10 +54,18 @@ def means_and_intervals(rows: Sequence[tuple[float, float, float]]) -> list[str]
     one the narrowest interval supports, so that a column read down orders its rows as their means do.
     A row without an interval is its mean alone at that place (4 significant digits in a column without
     any); a NaN mean is ``no result``."""
-    finite = [(low, high) for _, low, high in rows if math.isfinite(low) and math.isfinite(high)]
-    # an interval of no width (seeds all alike) supports any decimals: it sets them only when alone
-    widths = [_decimals(low, high) for low, high in finite if high > low]
-    decimals = max(widths) if widths else _MOST_DECIMALS + 1 if finite else None
+    finite = [(mean, low, high) for mean, low, high in rows if math.isfinite(low) and math.isfinite(high)]
+    # an interval of no width (seeds all alike) supports any decimals: it sets them only when every one is
+    # so, to 3 significant digits of the largest mean (each to its own, 0.91 [0.91, 0.91] stood above
+    # 0.9 [0.9, 0.9])
+    widths = [_decimals(low, high) for _, low, high in finite if high > low]
+    largest = max((abs(mean) for mean, _, _ in finite), default=0.0)
+    if widths:
+        decimals: int | None = max(widths)
+    elif largest > 0:
+        decimals = 2 - math.floor(math.log10(largest))
+    else:
+        decimals = _MOST_DECIMALS + 1 if finite else None
     texts = []
     for mean, low, high in rows:
         if math.isnan(mean):

@@ -20,7 +20,14 @@ from optimlab.report.line_chart import COLOURS
 from optimlab.report.metric_labels import axis_label
 from optimlab.report.recipes import DEFAULT, flat_fields
 from optimlab.report.significance import ranking_note
-from optimlab.study.analysis import LeaderboardRow, leaderboard, performance_profiles, seed_band, sensitivity
+from optimlab.study.analysis import (
+    LeaderboardRow,
+    Summary,
+    leaderboard,
+    performance_profiles,
+    seed_band,
+    sensitivity,
+)
 from optimlab.study.protocols import SEEDS, StudySpec
 from optimlab.study.run import StudyResult
 from optimlab.study.space import Dimension
@@ -55,7 +62,17 @@ def mean_cis(board: Sequence[LeaderboardRow]) -> list[str]:
     decimals the narrowest interval supports, so the column reads in the order of the ranking
     (:func:`optimlab.report.intervals.means_and_intervals`); "no result" without one."""
     texts = means_and_intervals([(row.test.mean, row.test.low, row.test.high) for row in board])
-    return [text + (" (one seed: no interval)" if row.test.n == 1 else "") for row, text in zip(board, texts)]
+    return [text + _seeds_note(row.test) for row, text in zip(board, texts)]
+
+
+def _seeds_note(test: Summary) -> str:
+    """What a mean's interval cannot say: one seed has none; seeds that all gave one value (a model and
+    data that ignore the seed) make an interval of no width, one measurement repeated."""
+    if test.n == 1:
+        return " (one seed: no interval)"
+    if test.n > 1 and test.std == 0:
+        return f" (its {test.n} seeds gave one value: the setup ignores the seed)"
+    return ""
 
 
 def leaderboard_table(

@@ -177,6 +177,18 @@ def test_a_signal_stops_cleanly_saves_and_the_resumed_run_ends_as_an_uninterrupt
     assert same_weights(weights(tmp_path / "run"), weights(tmp_path / "reference"))
 
 
+def test_a_signal_at_the_last_step_ends_the_run_completed_with_its_weights_and_metrics(tmp_path):
+    """Ctrl-C during the last step reported 'interrupted by SIGINT at step 27 of 27', wrote no model.pt
+    and no metrics, and asked to resume a run with nothing left to train."""
+    recipe = Recipe.from_dict(TINY)
+    result = train(recipe, tmp_path / "run", callbacks=[SignalAt(27, signal.SIGINT)])
+    reference = train(recipe, tmp_path / "reference")
+    assert result.status == "completed" and result.steps == 27 and result.message is None
+    assert result.metrics == reference.metrics and same_weights(
+        weights(tmp_path / "run"), weights(tmp_path / "reference")
+    )
+
+
 def contents(folder):
     return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
 

@@ -227,7 +227,8 @@ class StopOnSignal(Callback):
             signal.signal(number, handler)
 
     def on_step_end(self, state: TrainState) -> None:
-        if self.received is not None and state.stop_reason is None:
+        # At the last step the run is trained: it ends as completed, with nothing left to resume.
+        if self.received is not None and state.stop_reason is None and state.step < state.total_steps:
             state.stop_reason = f"interrupted by {self.received} at step {state.step} of {state.total_steps}"
             state.interrupted = True
 

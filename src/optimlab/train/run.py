@@ -268,7 +268,7 @@ def _train(
             callbacks=[*resumable_and_saving, *callbacks, *([stop] if out is not None else [])],
             state=state,
         )
-    return _finish(built, state, out, interrupted=stop.received is not None, changes=changes)
+    return _finish(built, state, out, interrupted=state.interrupted, changes=changes)
 
 
 def split_evaluator(

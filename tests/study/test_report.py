@@ -243,7 +243,7 @@ def test_a_method_whose_every_trial_failed_says_so_in_the_sensitivity_legend(tmp
     assert [t.get_text() for t in axes.get_legend().get_texts()] == ["sgd (every trial failed)", "adam"]
 
 
-def test_the_legends_name_the_failed_seed_runs_and_the_learning_rates_that_failed(tmp_path):
+def test_the_legends_and_the_leaderboard_name_the_failed_seed_runs_and_lrs(tmp_path, page_reader):
     """The curves drew a method's mean over its completed seed runs alone, and the sensitivity figure's
     'gap' of a failed trial at the end of a line did not show: nothing in either figure said that 2 of
     3 seed runs diverged, or that lr 1 did."""
@@ -259,6 +259,13 @@ def test_the_legends_name_the_failed_seed_runs_and_the_learning_rates_that_faile
         record("adam", "seeds/0", 0.9, lr=1e-3),
     ]
     result = StudyResult(SPEC, str(tmp_path), records)
+    page = write_report([result], tmp_path / "r.html")
+    (board,) = [t for t in page_reader(page.read_text()).tables if t.caption == "Leaderboard"]
+    # the leaderboard's seeds say why sgd ranks below: 1 of 3 completed (was '1', as adam's)
+    assert [(r["method"], r["seeds"], r["failed"]) for r in board.records()] == [
+        ("adam", "1", "0"),
+        ("sgd", "1 of 3", "3"),
+    ]
     curves, tuning = (figure(result).axes[0].get_legend() for figure in (curves_figure, sensitivity_figure))
     assert [t.get_text() for t in curves.get_texts()][:2] == ["sgd (2 of 3 seed runs failed)", "adam"]
     assert [t.get_text() for t in tuning.get_texts()] == ["sgd (failed at 1)", "adam"]

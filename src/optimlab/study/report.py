@@ -88,7 +88,8 @@ def leaderboard_table(
             row.method,
             mean_ci,
             row.test.std if row.test.n > 1 else "",  # of one value: none, not 0
-            row.test.n,
+            # the mean's seeds, of those run where some failed: what ranks a method below (failed_share)
+            row.test.n if row.seed_runs == row.test.n else f"{row.test.n} of {row.seed_runs}",
             row.tuning_failed + row.seeds_failed,
             config_text(row.params) + (" (edge)" if row.at_edge else ""),
             cell,

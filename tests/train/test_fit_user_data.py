@@ -505,6 +505,23 @@ def test_metrics_that_are_no_functions_by_name_or_have_no_val_data_are_refused(o
             total_steps=2, **{"val_data": problem(), **options})  # fmt: skip
 
 
+@pytest.mark.parametrize("loss_fn", [nn.MSELoss(), nn.L1Loss(), nn.HuberLoss()])
+def test_a_regression_whose_outputs_broadcast_against_its_targets_is_refused_at_the_first_batch(loss_fn):
+    """A model's (N, 1) outputs against targets (N,) under MSELoss trained on (N, N) pairs, every output
+    against every target of its batch, with nothing but torch's UserWarning: a regression that cannot
+    fit, silently (optimlab.compare refused it; fit did not)."""
+    x = torch.randn(40, 3, generator=torch.Generator().manual_seed(0))
+    model = nn.Linear(3, 1)
+    with pytest.raises(
+        InvalidValueError, match=r"'outputs \(16, 1\) against targets \(16,\)' for the loss.*to \(16, 16\)"
+    ):
+        fit(model, torch.optim.SGD(model.parameters(), lr=0.1), x, x.sum(1), loss_fn=loss_fn, total_steps=2,
+            batch_size=16)  # fmt: skip
+    state = fit(model, torch.optim.SGD(model.parameters(), lr=0.1), x, x.sum(1, keepdim=True), loss_fn=loss_fn,
+                total_steps=2, batch_size=16)  # fmt: skip
+    assert state.step == 2
+
+
 def test_a_model_with_nothing_to_train_is_refused_naming_the_model():
     """A wholly frozen model was refused by fit as 'the first batch' ('element 0 of tensors does not
     require grad'), blaming data that were fine; the LR range test raised torch's RuntimeError."""

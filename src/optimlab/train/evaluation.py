@@ -14,11 +14,18 @@ import torch
 from torch import nn
 
 from optimlab.data.examples import zero_one
-from optimlab.data.user_batches import TARGET_KEYS, UserBatches, describe, first_loss, own_pairs
+from optimlab.data.user_batches import (
+    TARGET_KEYS,
+    UserBatches,
+    broadcast_mix_up,
+    describe,
+    first_loss,
+    own_pairs,
+)
 from optimlab.errors import InvalidValueError
 from optimlab.models.user import LossFunction
 
-__all__ = ["EVAL_BATCH", "REGRESSION_LOSSES", "class_dim", "evaluate_batches", "hits"]
+__all__ = ["EVAL_BATCH", "REGRESSION_LOSSES", "check_paired", "class_dim", "evaluate_batches", "hits"]
 
 EVAL_BATCH = 4096  # rows per forward pass at evaluation; the built-in sets fit in one or two
 
@@ -100,6 +107,29 @@ def evaluate_batches(
 
 # torch's losses of a regression's values, compared elementwise with their targets.
 REGRESSION_LOSSES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss)
+
+
+def check_paired(loss_fn: Any, outputs: Any, targets: Any) -> None:
+    """Refuse outputs that one of torch's elementwise losses (:data:`REGRESSION_LOSSES`) compares with
+    targets of another shape by broadcasting (a model's ``(N, 1)`` against targets ``(N,)``: ``(N, N)``,
+    every output scored against every target of its batch), which torch only warns about. A function of
+    the user's, or a model's own loss, may pair them itself, and is left alone."""
+    if not (isinstance(loss_fn, REGRESSION_LOSSES) and isinstance(outputs, torch.Tensor)):
+        return
+    if not isinstance(targets, torch.Tensor):
+        return
+    compared = broadcast_mix_up(tuple(outputs.shape), tuple(targets.shape))
+    if compared is None:
+        return
+    fix = (
+        "squeeze the model's last dimension" if outputs.shape[:-1] == targets.shape else "reshape the targets"
+    )
+    raise InvalidValueError(
+        f"the loss ({type(loss_fn).__name__})",
+        f"outputs {tuple(outputs.shape)} against targets {tuple(targets.shape)}",
+        f"outputs and targets of one shape: the loss broadcasts these to {compared}, every output scored "
+        f"against every target of its batch ({fix})",
+    )
 
 
 def _regresses(loss_fn: Any, predicted: Any, target: Any) -> bool:

@@ -29,7 +29,7 @@ from optimlab.data.user_batches import UserBatches, describe, first_loss
 from optimlab.errors import InvalidValueError
 from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT
 from optimlab.schedules.torch_adapter import PlateauLR
-from optimlab.train.evaluation import EVAL_BATCH, evaluate_batches
+from optimlab.train.evaluation import EVAL_BATCH, check_paired, evaluate_batches
 
 __all__ = [
     "Callback",
@@ -378,8 +378,11 @@ def _check_metrics(metrics: Any, val_data: Any) -> None:
 def _graphed_loss(batches: UserBatches, model: nn.Module, batch: Any) -> torch.Tensor:
     """The loss of ``batch`` (:meth:`UserBatches.compute_loss`), refused in one line where it has no graph
     back to the model's parameters (check_model saw some that train), so that backward would fail with
-    torch's 'element 0 of tensors does not require grad', blamed on the batch."""
-    loss = batches.compute_loss(model, batch)
+    torch's 'element 0 of tensors does not require grad', blamed on the batch; or where torch's
+    elementwise loss broadcasts outputs and targets of two shapes (:func:`check_paired`)."""
+    made = batches.forward(model, batch)
+    check_paired(batches.loss_fn, made.prediction, made.target)
+    loss = made.loss
     if not loss.requires_grad:
         raise InvalidValueError(
             "the loss",

@@ -207,3 +207,39 @@ def test_a_seed_run_that_failed_is_counted_beside_the_mean_of_the_others(tmp_pat
     (table,) = [t for t in page_reader(page.read_text()).tables if t.caption == "Results"]
     [cell] = [r[f"{tmp_path.name}/your_code: test_accuracy"] for r in table.records()]
     assert cell.endswith("(n=2, 1 failed)"), cell
+
+
+def test_a_study_of_the_users_objects_is_reported_by_another_session_and_resumed_by_none(tmp_path):
+    """optimlab.compare(data=(x, y)) names the data '<data>', an object of its session: `optimlab report`
+    of the folder, in another process, refused the whole study ('unknown dataset <data>'), and so did
+    `optimlab compare --resume`, saying nothing of the objects. The report is written from the stored
+    trials now; the resume is refused naming the objects and how to continue."""
+    import os
+    import subprocess
+    import sys
+
+    import optimlab
+
+    x = torch.randn(90, 3, generator=torch.Generator().manual_seed(0))
+    done = optimlab.compare(
+        ["sgd"], data=(x, (x[:, 0] > 0).long()), budget=1, seeds=2, epochs=1, out=tmp_path
+    )
+    [row] = done.leaderboard
+    cli = [sys.executable, "-c", "from optimlab.cli.app import main; main()"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    page = tmp_path / "again.html"
+    report = subprocess.run(
+        [*cli, "report", str(tmp_path), "--out", str(page)], env=env, capture_output=True, text=True
+    )
+    assert report.returncode == 0, report.stderr
+    assert f"{row.test.mean:.2f}" in _text(page) and "(n=2)" in _text(page)
+    resume = subprocess.run(
+        [*cli, "compare", "--resume", str(tmp_path)], env=env, capture_output=True, text=True
+    )
+    [line] = resume.stderr.strip().splitlines()
+    assert resume.returncode == 2 and re.fullmatch(
+        r"error: study 'your_code' was run on objects of the Python session that ran it \(dataset <data(_\d+)?>\): "
+        r"continue it from Python with the same objects, optimlab.compare\(model=\.\.\., data=\.\.\., "
+        r"out=\.\.\., resume=True\)",
+        line,
+    ), line

@@ -40,7 +40,7 @@ def load_results(location: str | Path) -> list[tuple[StudyResult, Progress]]:
     how far it got."""
     storage = open_storage(location)
     results = []
-    for spec in load_specs(location):
+    for spec in load_specs(location, reading=True):
         names = [spec.study_name(m) for m in spec.methods]
         result = StudyResult(spec, str(location), counted(load_records(storage, names)))
         results.append((result, progress(spec, storage)))

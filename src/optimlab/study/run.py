@@ -103,24 +103,86 @@ def progress(spec: StudySpec, storage: BaseStorage) -> Progress:
     return Progress(dict(finished), planned, ended, sum(live_trials(storage, n) for n in names))
 
 
-def load_specs(location: str | Path, name: str | None = None) -> list[StudySpec]:
-    """The specs of the studies kept at ``location`` (only study ``name``'s, if given), oldest first."""
+def load_specs(location: str | Path, name: str | None = None, *, reading: bool = False) -> list[StudySpec]:
+    """The specs of the studies kept at ``location`` (only study ``name``'s, if given), oldest first;
+    ``reading`` them only (a report), the objects of another session they name stand in
+    (:func:`stored_spec`)."""
     studies = optimlab_studies(open_storage(location), name)
     stored = {s.user_attrs[SPEC_ATTR]["name"]: s for s in studies}
     if not stored:
         shown = without_passwords(str(location))
         raise OptimlabError(f"no optimlab study{'' if name is None else f' {name!r}'} at {shown!r}")
-    return [stored_spec(study) for study in stored.values()]
+    return [stored_spec(study, reading=reading) for study in stored.values()]
 
 
-def stored_spec(study: optuna.study.FrozenStudy) -> StudySpec:
+# Recipe fields that may name the user's objects, which optimlab.compare names '<data>', '<build_2>'...,
+# and the registry each is named in.
+_OBJECT_FIELDS = {
+    "model.name": "model",
+    "data.name": "dataset",
+    "training.loss": "loss",
+    "optimizer.name": "optimizer",
+}
+
+
+def _objects_of_another_session(spec: Mapping[str, object]) -> dict[str, str]:
+    """``{name: registry}`` of the user's objects ``spec`` (a stored spec's dict) names that this
+    process does not hold: objects of the Python session that ran the study."""
+    from optimlab.registry import get_registry
+
+    try:
+        recipe = spec["recipe"]
+        named = [(f, recipe.get(f.split(".")[0], {}).get(f.split(".")[1])) for f in _OBJECT_FIELDS]
+        named += [(f, v) for m in spec["methods"] for f, v in m["updates"].items() if f in _OBJECT_FIELDS]
+    except (KeyError, TypeError, AttributeError):  # not a spec: StudySpec.from_dict says what is wrong
+        return {}
+    return {
+        value: _OBJECT_FIELDS[field]
+        for field, value in named
+        if isinstance(value, str)
+        and value.startswith("<")
+        and value.endswith(">")
+        and value.lower() not in get_registry(_OBJECT_FIELDS[field])
+    }
+
+
+def stored_spec(study: optuna.study.FrozenStudy, *, reading: bool = False) -> StudySpec:
     """A stored study's spec, the user's code it names searched in the folders its driver found it in
-    too (after ``sys.path``): a worker, a report or a resume started from another folder imports it."""
+    too (after ``sys.path``): a worker, a report or a resume started from another folder imports it.
+
+    The user's objects (``optimlab.compare(data=loader)``) live in the session that ran the study: where
+    the spec names some this process lacks, a study only ``reading`` it (a report of its trials) gets
+    stand-ins that refuse to be built (but for an optimizer, which its registry builds when named); any
+    other use is refused, naming them."""
     extend_sys_path([f for f in study.user_attrs.get(IMPORT_FROM_ATTR, ()) if Path(f).is_dir()])
+    absent = _objects_of_another_session(study.user_attrs[SPEC_ATTR])
+    said = ", ".join(f"{category} {name}" for name, category in absent.items())
+    why = (
+        f"study {study.user_attrs[SPEC_ATTR]['name']!r} was run on objects of the Python session that ran it "
+        f"({said}): continue it from Python with the same objects, optimlab.compare(model=..., data=..., "
+        "out=..., resume=True)"
+    )
+    if absent and (not reading or "optimizer" in absent.values()):  # optimizers are read by building them
+        raise OptimlabError(why)
+    for name, category in absent.items():
+        _stand_in(category, name, why)
     try:
         return StudySpec.from_dict(study.user_attrs[SPEC_ATTR])
     except OptimlabError as error:  # edited by hand, or naming what this version no longer has
         raise OptimlabError(f"the stored study {study.study_name!r} cannot be read: {error}") from None
+
+
+def _stand_in(category: str, name: str, why: str) -> None:
+    """Register ``name`` in the ``category`` registry as an object that refuses to be built, saying ``why``."""
+    from optimlab.registry import get_registry
+
+    def absent(*args: object, **kwargs: object) -> None:
+        raise OptimlabError(why)
+
+    absent.__doc__ = "The user's object of another Python session."
+    get_registry(category).adopt(
+        name, absent if category in ("model", "dataset", "optimizer") else lambda: absent
+    )
 
 
 def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False) -> BaseStorage:

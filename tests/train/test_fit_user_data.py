@@ -496,6 +496,10 @@ def test_the_users_own_metric_of_val_data_is_sklearns_on_the_whole_split_and_can
         ({"metrics": {"f1": 0.5}}, "for metrics: accepted a dict of name -> metric"),
         ({"metrics": [len]}, "for metrics: accepted a dict of name -> metric"),
         ({"metrics": {"f1": len}, "val_data": None}, "'f1 without val_data' for metrics"),
+        (
+            {"metrics": {"loss": len}},
+            "a metric named 'loss'\" for metrics: accepted names other than",
+        ),  # would replace val_loss
     ],
 )
 def test_metrics_that_are_no_functions_by_name_or_have_no_val_data_are_refused(options, message):

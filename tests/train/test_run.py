@@ -66,6 +66,56 @@ def test_early_stopping_without_a_validation_split_is_refused_before_any_work(tm
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize(
+    ("metric", "message"),
+    [
+        # named loss: its 123.0 replaced the run's val_loss and test_loss, without a word
+        (
+            "metricmod:loss",
+            "'metricmod:loss' for training.metrics: accepted a metric under a name of its own",
+        ),
+        ("other:f1", "'other:f1' for training.metrics: .*val_f1, another's"),  # one f1 replaced the other
+        # a traceback from the user's code after the first epoch had trained
+        (
+            "metricmod:raises",
+            r"metric 'metricmod:raises' raised ValueError: no positives \(metricmod.py, line",
+        ),
+        (
+            "metricmod:nothing",
+            "invalid value None for what metric 'metricmod:nothing' returned: accepted a number",
+        ),
+        ("metricmod:per_row", "'a float32 tensor of shape \\(30,\\)' for what metric 'metricmod:per_row'"),
+    ],
+)
+def test_a_users_metric_that_would_replace_another_raises_or_gives_no_number_is_said_in_one_line(
+    write_modules, metric, message
+):
+    write_modules(
+        metricmod="""
+        def f1(outputs, targets):
+            return 0.5
+
+        def loss(outputs, targets):
+            return 123.0
+
+        def raises(outputs, targets):
+            raise ValueError("no positives")
+
+        def nothing(outputs, targets):
+            return None
+
+        def per_row(outputs, targets):
+            return outputs[:, 0]
+        """,
+        other="from metricmod import f1\n",
+    )
+    metrics = ["metricmod:f1", metric] if metric == "other:f1" else [metric]
+    recipe = Recipe.from_dict({"data": {"name": "iris"}, "training": {"epochs": 1, "metrics": metrics}})
+    with pytest.raises(OptimlabError, match=message) as error:
+        train(recipe)
+    assert "\n" not in str(error.value)
+
+
 def test_an_existing_run_is_not_overwritten(tmp_path):
     recipe = Recipe.from_dict({**SMALL, "training": {"steps": 3}})
     train(recipe, tmp_path / "run")

@@ -25,9 +25,18 @@ from optimlab.data.user_batches import (
 from optimlab.errors import InvalidValueError
 from optimlab.models.user import LossFunction
 
-__all__ = ["EVAL_BATCH", "REGRESSION_LOSSES", "check_paired", "class_dim", "evaluate_batches", "hits"]
+__all__ = [
+    "EVAL_BATCH",
+    "OWN_METRICS",
+    "REGRESSION_LOSSES",
+    "check_paired",
+    "class_dim",
+    "evaluate_batches",
+    "hits",
+]
 
 EVAL_BATCH = 4096  # rows per forward pass at evaluation; the built-in sets fit in one or two
+OWN_METRICS = ("loss", "accuracy", "rmse")  # what an evaluation reports itself, as {prefix}_{name}
 
 
 @torch.inference_mode()

@@ -29,7 +29,7 @@ from optimlab.data.user_batches import UserBatches, describe, first_loss
 from optimlab.errors import InvalidValueError
 from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT
 from optimlab.schedules.torch_adapter import PlateauLR
-from optimlab.train.evaluation import EVAL_BATCH, check_paired, evaluate_batches
+from optimlab.train.evaluation import EVAL_BATCH, OWN_METRICS, check_paired, evaluate_batches
 
 __all__ = [
     "Callback",
@@ -372,6 +372,11 @@ def _check_metrics(metrics: Any, val_data: Any) -> None:
             "metrics",
             f"{', '.join(metrics)} without val_data",
             "metrics beside val_data, the split they score",
+        )
+    taken = [name for name in metrics if name in OWN_METRICS]
+    if taken:  # its value would replace the evaluation's own
+        raise InvalidValueError(
+            "metrics", f"a metric named {taken[0]!r}", f"names other than {', '.join(OWN_METRICS)}"
         )
 
 

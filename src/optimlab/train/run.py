@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import errno
 import fcntl
+import functools
 import json
 import math
 import os
@@ -24,7 +25,7 @@ from torch import nn
 from optimlab.atomic import write_atomically
 from optimlab.build import Built, build
 from optimlab.data.examples import TASKS
-from optimlab.data.user_batches import UserBatches, prediction
+from optimlab.data.user_batches import UserBatches, describe, prediction
 from optimlab.data.user_factory import BatchSplits
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.recipe import Recipe
@@ -36,9 +37,9 @@ from optimlab.train.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
-from optimlab.train.evaluation import EVAL_BATCH, evaluate_batches, hits
+from optimlab.train.evaluation import EVAL_BATCH, OWN_METRICS, evaluate_batches, hits
 from optimlab.train.loop import Callback, TrainState, fit, modes_kept
-from optimlab.user_code import import_object
+from optimlab.user_code import call_user, import_object
 
 __all__ = [
     "RESUMABLE_FIELDS",
@@ -103,10 +104,33 @@ def evaluate(
     return found
 
 
-def user_metrics(recipe: Recipe) -> dict[str, Callable[[torch.Tensor, torch.Tensor], Any]]:
+def user_metrics(recipe: Recipe) -> dict[str, Callable[[torch.Tensor, torch.Tensor], float]]:
     """The recipe's ``training.metrics`` by the name they are reported under: ``mypkg.metrics:f1`` is
-    ``f1`` (``val_f1``, ``test_f1``), called as ``f1(outputs, targets)`` on a whole split."""
-    return {metric_name(path): import_object(path, "metric") for path in recipe.training.metrics}
+    ``f1`` (``val_f1``, ``test_f1``), called as ``f1(outputs, targets)`` on a whole split. A name the
+    evaluation reports itself (``loss``) or another metric's is refused: its value would replace
+    theirs. An exception in the metric, or a value that is no number, is said in one line."""
+    metrics: dict[str, Callable[[torch.Tensor, torch.Tensor], float]] = {}
+    for path in recipe.training.metrics:
+        name = metric_name(path)
+        if name in OWN_METRICS or name in metrics:
+            taken = f"val_{name}, the evaluation's own" if name in OWN_METRICS else f"val_{name}, another's"
+            raise InvalidValueError(
+                "training.metrics", path, f"a metric under a name of its own (its attribute's, {taken})"
+            )
+        metrics[name] = functools.partial(_user_metric, path, import_object(path, "metric"))
+    return metrics
+
+
+def _user_metric(
+    path: str, metric: Callable[..., Any], outputs: torch.Tensor, targets: torch.Tensor
+) -> float:
+    value = call_user("metric", path, metric, outputs, targets)
+    try:
+        return float(value)
+    except (TypeError, ValueError, RuntimeError):  # RuntimeError: a tensor of several elements
+        raise InvalidValueError(
+            f"what metric {path!r} returned", describe(value), "a number: a float, or a tensor of one element"
+        ) from None
 
 
 def metric_name(path: str) -> str:

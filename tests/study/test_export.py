@@ -1,10 +1,12 @@
 """The study's flat tables: written whole or not at all."""
 
+import csv
+
 from test_atomic import in_a_full_disk
 
 from optimlab.study.export import write_tables
 from optimlab.study.run import StudyResult
-from study.test_report import RECORDS, SPEC
+from study.test_report import RECORDS, SPEC, record
 
 
 def test_tables_cut_short_by_a_full_disk_keep_the_former_ones(tmp_path):
@@ -16,3 +18,18 @@ def test_tables_cut_short_by_a_full_disk_keep_the_former_ones(tmp_path):
     assert in_a_full_disk(lambda: write_tables(many, tmp_path)) == 3
     assert {path: path.read_bytes() for path in files} == former
     assert sorted(tmp_path.iterdir()) == sorted(files)
+
+
+def test_the_leaderboard_table_ranks_and_spreads_as_the_page_does(tmp_path):
+    """leaderboard.csv ranked a method without any seed result 2nd and gave one seed result a standard
+    deviation of 0, where the page shows neither."""
+    records = [
+        record("sgd", "tune/0", 0.9),
+        record("sgd", "seeds/0", 0.9),
+        record("adam", "tune/0", state="fail"),
+    ]
+    write_tables([StudyResult(SPEC, str(tmp_path), records)], tmp_path)
+    with open(tmp_path / "leaderboard.csv", newline="") as handle:
+        rows = {row["method"]: row for row in csv.DictReader(handle)}
+    assert (rows["sgd"]["rank"], rows["sgd"]["seeds"], rows["sgd"]["test_std"]) == ("1", "1", "nan")
+    assert (rows["adam"]["rank"], rows["adam"]["seeds"], rows["adam"]["test_mean"]) == ("", "0", "nan")

@@ -46,13 +46,15 @@ def trial_rows(records: Sequence[TrialRecord]) -> list[dict[str, Any]]:
 
 
 def leaderboard_rows(rows: Sequence[LeaderboardRow], study: str = "") -> list[dict[str, Any]]:
+    """One row per method, best first, as the report's leaderboard: a method without a seed result has no
+    rank, and one seed result no standard deviation (it wrote rank 2 and std 0 where the page had none)."""
     return [
         {
             "study": study,
-            "rank": i + 1,
+            "rank": i + 1 if row.test.n else None,
             "method": row.method,
             "test_mean": row.test.mean,
-            "test_std": row.test.std,
+            "test_std": row.test.std if row.test.n > 1 else math.nan,
             "ci95_low": row.test.low,
             "ci95_high": row.test.high,
             "seeds": row.test.n,

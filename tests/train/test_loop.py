@@ -289,6 +289,47 @@ def test_a_shuffling_dataloader_resumed_from_a_checkpoint_gives_the_uninterrupte
         assert torch.equal(got, want)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="a GPU's own generator needs a GPU")
+def test_a_run_with_dropout_on_a_gpu_resumed_from_a_checkpoint_gives_the_uninterrupted_runs_weights(tmp_path):
+    """Dropout on a GPU draws from the GPU's generator, which checkpoints did not keep (only the CPU's):
+    a resumed run dropped other units from its first step on and ended elsewhere."""
+    x, y = (t.cuda() for t in problem())
+
+    def setup():
+        model = network().cuda()
+        return model, torch.optim.Adam(model.parameters(), lr=1e-2)
+
+    torch.cuda.manual_seed_all(0)
+    model, optimizer = setup()
+    fit(model, optimizer, x, y, loss_fn=nn.CrossEntropyLoss(), total_steps=20, batch_size=20)
+    reference = [p.detach().clone() for p in model.parameters()]
+
+    class StopAt(Callback):
+        def on_step_end(self, state):
+            if state.step == 7:
+                save_checkpoint(tmp_path, model=model, optimizer=optimizer, scheduler=None, state=state)
+                state.stop_reason = "interrupted"
+
+    torch.cuda.manual_seed_all(0)
+    model, optimizer = setup()
+    fit(
+        model,
+        optimizer,
+        x,
+        y,
+        loss_fn=nn.CrossEntropyLoss(),
+        total_steps=20,
+        batch_size=20,
+        callbacks=[StopAt()],
+    )
+    model, optimizer = setup()
+    torch.cuda.manual_seed_all(999)  # a new process
+    state = load_checkpoint(read_checkpoint(tmp_path), model=model, optimizer=optimizer, scheduler=None)
+    fit(model, optimizer, x, y, loss_fn=nn.CrossEntropyLoss(), total_steps=20, batch_size=20, state=state)
+    for got, want in zip(model.parameters(), reference):
+        assert torch.equal(got, want)
+
+
 def test_clipping_is_torchs_for_one_model_and_each_members_own_for_a_stack():
     generator = torch.Generator().manual_seed(0)
     grads = [torch.randn(3, 4, 5, generator=generator), torch.randn(3, 7, generator=generator) * 10]

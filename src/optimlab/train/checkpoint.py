@@ -1,10 +1,10 @@
 """Checkpoints that a killed run resumes from: written atomically, the previous one kept, checked on load.
 
 A checkpoint holds the model, optimizer and scheduler state, the loop's :class:`TrainState`, the
-global RNG state (dropout draws from it), each callback's state, and the recipe it was trained with
-(with the changes made to it on resume).
-Batch order needs no saved state: it is a function of (seed, epoch) (see
-:func:`optimlab.train.loop.epoch_permutation`).
+global RNG states of the CPU and of each GPU (dropout draws from them), each callback's state, and the
+recipe it was trained with (with the changes made to it on resume). The batch order of tensors and
+Datasets is a function of (seed, epoch) (see :func:`optimlab.train.loop.epoch_permutation`); a
+DataLoader's is drawn again from the states ``TrainState.data_drawn`` keeps.
 
 Writing (through :mod:`optimlab.atomic`): the new checkpoint goes to a temporary file, the latest
 becomes the previous (``checkpoint.prev.pt``), and the new one, fsynced, takes its name
@@ -66,6 +66,8 @@ def save_checkpoint(
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "state": state.to_dict(),
         "torch_rng": torch.get_rng_state(),
+        # dropout on a GPU draws from its own generator, which torch_rng does not hold
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
         "callbacks": [callback.state_dict() for callback in callbacks],
         "recipe": recipe,
         "recipe_changes": list(recipe_changes),  # made on resumes, with the step each took effect
@@ -158,6 +160,9 @@ def load_checkpoint(
     if scheduler is not None and payload["scheduler"] is not None:
         scheduler.load_state_dict(payload["scheduler"])
     torch.set_rng_state(payload["torch_rng"])
+    cuda_rng = payload.get("cuda_rng")  # absent from checkpoints written before it was kept
+    if cuda_rng is not None and torch.cuda.is_available() and len(cuda_rng) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda_rng)
     for callback, callback_state in zip(callbacks, payload["callbacks"], strict=True):
         callback.load_state_dict(callback_state)
     fields = {f.name for f in dataclasses.fields(TrainState)}

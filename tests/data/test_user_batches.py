@@ -251,3 +251,19 @@ def test_a_model_without_its_loss_is_told_where_the_batch_keeps_its_labels():
         InvalidValueError, match="this batch holds 'label': Hugging Face models take 'labels'"
     ):
         data.compute_loss(Scorer(), next(data.stream("cpu")))
+
+
+def test_a_checkpoints_draws_of_another_loader_are_left_unused_rather_than_failing_the_resume():
+    """A run stopped on DataLoader(shuffle=True) and resumed on one with its own generator raised
+    zip()'s ValueError from deep inside the loop: the draws kept hold no state for that generator."""
+    x, y = pair()
+    stopped = UserBatches(DataLoader(TensorDataset(x, y), batch_size=3, shuffle=True))
+    stream = stopped.from_step(0, "cpu")
+    next(stream)
+    drawn = stopped.drawn
+    assert drawn["epoch"] == 0 and drawn["generators"] == []
+    resumed = DataLoader(
+        TensorDataset(x, y), batch_size=3, shuffle=True, generator=torch.Generator().manual_seed(1)
+    )
+    epoch, batch = next(UserBatches(resumed).from_step(1, "cpu", drawn=drawn))
+    assert epoch == 0 and len(batch[0]) == 3

@@ -396,11 +396,13 @@ class UserBatches:
         epoch's start, whose state now is returned, to be set again once the order is drawn."""
         if self._generators is None or drawn is None or drawn["epoch"] != epoch:
             return None
+        if len(drawn["generators"]) != len(self._generators):  # another loader than the one that drew
+            return None
         at_step = torch.get_rng_state()
         if epoch and self._data.persistent_workers and self._data.num_workers:
             # its workers' seed was drawn once, at the first epoch: drawn now, it must not take this one's
             iter(self._data)
-        for generator, state in zip(self._generators, drawn["generators"], strict=True):
+        for generator, state in zip(self._generators, drawn["generators"]):
             generator.set_state(state)
         if drawn["rng"] is None:  # stopped at the epoch's start: torch's RNG is as the run left it
             torch.set_rng_state(at_step)

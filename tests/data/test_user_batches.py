@@ -267,3 +267,20 @@ def test_a_checkpoints_draws_of_another_loader_are_left_unused_rather_than_faili
     )
     epoch, batch = next(UserBatches(resumed).from_step(1, "cpu", drawn=drawn))
     assert epoch == 0 and len(batch[0]) == 3
+
+
+def test_several_inputs_and_a_target_as_rows_are_read_as_a_tensor_dataset_of_them():
+    """fit(model, optimizer, (x1, x2, y), loss_fn=...) read the three tensors as three batches and refused
+    the first, 'a float32 tensor of shape (10, 3) for batch', for a model of two inputs."""
+    x, y = pair()
+    x2 = torch.arange(20.0).reshape(10, 2)
+    for data in ((x, x2, y), [x, x2.numpy(), y]):
+        batches = UserBatches(data, nn.CrossEntropyLoss(), batch_size=4, seed=5)
+        order = epoch_permutation(5, 0, 10)[:4]
+        inputs_1, inputs_2, targets = next(batches.stream("cpu"))
+        assert batches.steps_per_epoch == 3
+        assert (
+            torch.equal(inputs_1, x[order])
+            and torch.equal(inputs_2, x2[order])
+            and torch.equal(targets, y[order])
+        )

@@ -6,7 +6,8 @@ Data (what :class:`UserBatches` accepts):
   dtype, as ``torch.from_numpy`` makes them), or splits with ``.train.x``/``.train.y`` (as
   :func:`optimlab.data.load` returns; splits of dict batches give their ``.train``, read as below):
   batches of ``batch_size`` rows in the order of :func:`~optimlab.data.batches.epoch_order`, the order
-  :func:`optimlab.train.fit` draws;
+  :func:`optimlab.train.fit` draws; beside a ``loss_fn``, several inputs and their target ``(x1, x2, y)``,
+  of one number of rows, are read as ``TensorDataset(x1, x2, y)`` (below), the model given ``(x1, x2)``;
 * a map-style **Dataset** (``torch.utils.data.Dataset``, or anything with ``__getitem__`` and
   ``__len__`` that is not a list): the same order, items collated by torch's ``default_collate``;
 * an **IterableDataset**: batched in reading order;
@@ -44,7 +45,14 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler, default_collate
+from torch.utils.data import (
+    DataLoader,
+    Dataset,
+    IterableDataset,
+    RandomSampler,
+    TensorDataset,
+    default_collate,
+)
 
 from optimlab.data.batches import epoch_order, steps_per_epoch
 from optimlab.errors import InvalidValueError, OptimlabError
@@ -156,6 +164,16 @@ def _tensor_pair(data: Any, field: str = "data") -> tuple[Tensor, Tensor] | None
     if not len(x):
         raise InvalidValueError(field, f"{describe(pair)}, no rows", "tensors of at least one row")
     return x, y
+
+
+def _inputs_and_target(data: Any) -> bool:
+    """Whether ``data`` is several inputs and a target as rows, ``(x1, x2, y)``: three or more tensors
+    or arrays of the same number of rows (beside a ``loss_fn``, which lone-tensor batches cannot take)."""
+    if not (isinstance(data, (tuple, list)) and len(data) >= 3):
+        return False
+    if not all(isinstance(v, (Tensor, np.ndarray)) and v.ndim for v in data):
+        return False
+    return len({len(v) for v in data}) == 1
 
 
 def _reads_its_items(data: Any) -> bool:
@@ -273,6 +291,8 @@ class UserBatches:
         self.loss_fn, self._custom_loss = loss_fn, compute_loss
         self.batch_size, self.seed, self.shuffle, self.drop_last = batch_size, seed, shuffle, drop_last
         self.field = field
+        if loss_fn is not None and _inputs_and_target(data):  # read as their rows, as TensorDataset's
+            data = TensorDataset(*(_from_numpy(v, field) for v in data))
         self.tensors = _tensor_pair(data, field)
         if self.tensors is None and _is_splits(
             data

@@ -186,6 +186,22 @@ def test_a_seed_run_that_failed_counts_as_never_reaching_the_target_as_bench_sco
     assert sgd.steps_to_target == math.inf and sgd.seconds_to_target == math.inf  # median of 5, inf, inf
 
 
+def test_a_best_value_below_one_that_diverged_is_not_at_the_edge_of_the_range():
+    """sgd's grid to lr 1 diverged there: its best, 0.22, the largest that completed, was flagged '(edge):
+    widen the range', where the range had been wider and failed."""
+    records = [
+        record("sgd", "tune/0", 0.4, lr=1e-3),
+        record("sgd", "tune/1", 0.5, lr=1e-2),
+        record("sgd", "tune/2", 0.9, lr=0.22),
+        record("sgd", "tune/3", state="fail", lr=1.0),
+        record("adam", "tune/0", 0.5, lr=1e-4),
+        record("adam", "tune/1", 0.8, lr=1e-3),
+        record("adam", "tune/2", 0.9, lr=1e-2),
+    ]
+    at_edge = {row.method: row.at_edge for row in leaderboard(SPEC, records)}
+    assert at_edge == {"sgd": (), "adam": ("optimizer.lr",)}
+
+
 def test_a_method_whose_tuning_all_failed_ranks_last():
     records = [
         record("sgd", "tune/0", state="fail"),

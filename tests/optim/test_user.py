@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 import torch
 
-from optim.problem import max_difference, train
+from optim.problem import loss, max_difference, train
 from optimlab.optim import create
 from optimlab.optim.user import load_optimizer
 
@@ -18,3 +20,86 @@ def test_a_torch_optimizer_by_path_steps_parameters_without_gradients_like_itsel
     ours = train(lambda p: create(name, p, lr=0.01), steps=30, skipping=True)
     reference = train(lambda p: torch_class(p, lr=0.01), steps=30, skipping=True)
     assert max_difference(ours, reference) <= 1e-12
+
+
+def resumed_run(make_optimizer, stop: int, steps: int = 30) -> list[torch.Tensor]:
+    """``train``'s skipping run, its optimizer saved at ``stop`` to a buffer, read back with
+    ``torch.load(weights_only=True)`` (as a checkpoint is) into a new one over new parameters, which ends it."""
+    first = [torch.nn.Parameter(p) for p in train(make_optimizer, steps=0)]
+    holder = {}
+
+    def keep(spec):
+        holder["optimizer"] = make_optimizer(spec)
+        return holder["optimizer"]
+
+    train(keep, steps=stop, params=first, skipping=True)
+    buffer = io.BytesIO()
+    torch.save({"optimizer": holder["optimizer"].state_dict(), "params": [p.detach() for p in first]}, buffer)
+    buffer.seek(0)
+    saved = torch.load(buffer, weights_only=True)
+    params = [torch.nn.Parameter(p.clone()) for p in saved["params"]]
+
+    def resume(spec):
+        optimizer = make_optimizer(spec)
+        optimizer.load_state_dict(saved["optimizer"])
+        return optimizer
+
+    # The rest of the skipping run: steps stop..steps-1 (train counts from 0, so shift by stop).
+    optimizer = resume(params)
+    for step in range(stop, steps):
+        optimizer.zero_grad()
+        loss(params).backward()
+        if step % 3 == 1:
+            params[0].grad = None
+        if step < 10:
+            params[-1].grad = None
+        optimizer.step()
+    return [p.detach() for p in params]
+
+
+class GroupCountedMomentum(torch.optim.Optimizer):
+    """Bias-corrected momentum counting its steps per param group, as user code (and the authors' Adan)
+    may: ``b <- mu b + g``, ``p <- p - lr b (1 - mu) / (1 - mu^t)``, ``t`` in ``group["step"]``, a value a
+    state dict copies (a per-parameter state it shares)."""
+
+    def __init__(self, params, lr=0.01, momentum=0.9):
+        super().__init__(params, {"lr": lr, "momentum": momentum})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            group["step"] = t = group.get("step", 0) + 1
+            mu = group["momentum"]
+            for p in (p for p in group["params"] if p.grad is not None):
+                state = self.state[p]
+                state["buffer"] = mu * state.get("buffer", torch.zeros_like(p)) + p.grad
+                p.sub_(group["lr"] * (1 - mu) / (1 - mu**t) * state["buffer"])
+
+
+# path -> (torch's class it steps as, or None; its hyperparameters)
+RESUMED = {
+    "torch.optim:Adam": (torch.optim.Adam, {"lr": 0.01}),
+    "torch.optim:SGD": (torch.optim.SGD, {"lr": 0.01, "momentum": 0.9}),
+    f"{__name__}:GroupCountedMomentum": (None, {"lr": 0.01, "momentum": 0.9}),
+}
+
+
+@pytest.mark.parametrize("path", sorted(RESUMED))
+@pytest.mark.parametrize(
+    "stop",
+    [7, 11, 13],
+    ids=["a-late-parameter-not-started", "saved-after-a-step-without-w1", "w1-without-gradient"],
+)
+def test_a_torch_optimizer_by_path_resumes_from_a_weights_only_checkpoint(path, stop, float64):
+    """Its state held the wrapped torch optimizer object, which torch.load(weights_only=True) refuses: a
+    run of optimizer: torch.optim:Adam could not resume, its checkpoint reported as damaged. The state now
+    holds the wrapped optimizer's state dict, and the run ends where an uninterrupted one does (a group's
+    step count included), which for torch's classes is where the class itself ends."""
+    torch_class, hyperparameters = RESUMED[path]
+    name = load_optimizer(path)
+    resumed = resumed_run(lambda p: create(name, p, **hyperparameters), stop)
+    uninterrupted = train(lambda p: create(name, p, **hyperparameters), steps=30, skipping=True)
+    assert max_difference(resumed, uninterrupted) <= 1e-12
+    if torch_class is not None:
+        reference = train(lambda p: torch_class(p, **hyperparameters), steps=30, skipping=True)
+        assert max_difference(resumed, reference) <= 1e-12

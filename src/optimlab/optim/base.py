@@ -29,6 +29,10 @@ Rules a transform keeps, so that transforms compose without copies:
   ``torch.optim`` shell keeps them per parameter, as torch does; a record whose reference counts per
   param group (the authors' Adan and Schedule-Free) sets the class attribute ``counts_per_group = True``,
   and the shell then keeps every counter of the chain per group.
+- A list field named in the record's class attribute ``transient`` holds live objects (a wrapped
+  ``torch.optim.Optimizer``): shells keep it beside each parameter while running but leave it out of a
+  saved state, so that ``torch.load(weights_only=True)`` reads the state back; after a load its entries
+  are None, and the transform builds them again from the record's other fields.
 - ``init([])`` must work: shells use it as the layout of the state.
 - State has the dtype and device of its parameter (``torch.zeros_like``), so float32 stays float32.
 

@@ -23,6 +23,7 @@ A recipe stores the path, so a worker process that validates it imports the same
 from __future__ import annotations
 
 import inspect
+import uuid
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -62,14 +63,21 @@ def _keyword_signature(target: Callable[..., Any], skip: int, owner: str) -> ins
 
 
 class TorchOptimizerState(NamedTuple):
-    """The copies of the parameters a torch optimizer steps, and that optimizer.
+    """The copies of the parameters a torch optimizer steps, that optimizer's state dict, and the optimizer.
 
-    ``optimizer`` holds the one wrapped optimizer once per parameter: a per-parameter field is what a
-    shell stores beside each parameter and gives back when it rebuilds the state.
+    Per parameter, ``saved`` holds the wrapped optimizer's ``state_dict()`` as of the last update that
+    stepped the parameter, that update's number (``version``), a token naming the optimizer and the
+    parameter's index in it: tensors and plain containers, which a checkpoint saves and
+    ``torch.load(weights_only=True)`` reads back. ``optimizer`` holds the optimizer
+    itself, live, once per parameter; shells leave it out of a saved state (``transient``), and after a
+    load it is built again from ``saved``.
     """
 
+    transient = ("optimizer",)
+
     shadows: list[Tensor]
-    optimizer: list[torch.optim.Optimizer]
+    saved: list[dict[str, Any]]
+    optimizer: list[torch.optim.Optimizer | None]
 
 
 def torch_optimizer_transform(
@@ -79,32 +87,75 @@ def torch_optimizer_transform(
 
     Each update copies the parameters into the shadows, gives them the gradients, steps the wrapped
     optimizer (its param group set to ``hyperparameters``, so a schedule's lr reaches it) and returns
-    ``shadow - param``. Its internal state (momentum buffers, step counts) lives in the wrapped optimizer.
+    ``shadow - param``. Its internal state (momentum buffers, step counts) lives in the wrapped optimizer,
+    and is saved through its ``state_dict()``.
     """
 
     path = f"{optimizer_class.__module__}:{optimizer_class.__qualname__}"
 
+    def build(tensors: list[Tensor]) -> torch.optim.Optimizer:
+        return call_user("optimizer", path, optimizer_class, tensors, **hyperparameters)
+
     def init(params: Params) -> TorchOptimizerState:
         if not params:  # the layout a shell asks for: no optimizer over no parameters
-            return TorchOptimizerState([], [])
+            return TorchOptimizerState([], [], [])
         shadows = [p.detach().clone() for p in params]
-        built = call_user("optimizer", path, optimizer_class, shadows, **hyperparameters)
-        return TorchOptimizerState(shadows, [built] * len(params))
+        # A random integer, so that a token of a loaded state never recurs; not a string, which torch's
+        # load_state_dict rebuilds as an iterable of its characters ("<generator object ...>").
+        built, token = build(shadows), uuid.uuid4().int >> 64
+        saved = built.state_dict()
+        entries = [{"token": token, "index": i, "version": 0, "state": saved} for i in range(len(params))]
+        return TorchOptimizerState(shadows, entries, [built] * len(params))
+
+    def live(state: TorchOptimizerState) -> list[torch.optim.Optimizer]:
+        """The optimizer of each parameter: its live one; else the live one of its token here, which it
+        joins in place of the empty tensor standing in for it; else one built from the latest state dict
+        its token's parameters here saved, over their shadows (empty tensors for the others)."""
+        optimizers = list(state.optimizer)
+        running = {state.saved[i]["token"]: o for i, o in enumerate(optimizers) if o is not None}
+        waiting: dict[int, list[int]] = {}
+        for i, optimizer in enumerate(optimizers):
+            if optimizer is None:
+                waiting.setdefault(state.saved[i]["token"], []).append(i)
+        for token, members in waiting.items():
+            optimizer = running.get(token)
+            if optimizer is None:
+                latest = max((state.saved[i] for i in members), key=lambda entry: entry["version"])
+                like = state.shadows[members[0]]
+                optimizer = build([like.new_empty(0) for _ in latest["state"]["param_groups"][0]["params"]])
+                optimizer.load_state_dict(latest["state"])
+            tensors = optimizer.param_groups[0]["params"]
+            for i in members:
+                index = state.saved[i]["index"]
+                stand_in, tensors[index] = tensors[index], state.shadows[i]
+                optimizer.state[state.shadows[i]] = optimizer.state.pop(stand_in, {})
+                optimizers[i] = optimizer
+        return optimizers
 
     @torch.no_grad()
     def update(
         updates: Updates, state: TorchOptimizerState, params: Params
     ) -> tuple[list[Tensor], TorchOptimizerState]:
         torch._foreach_copy_(state.shadows, list(params))
+        optimizers = live(state)
         for shadow, gradient in zip(state.shadows, updates):
             shadow.grad = gradient
         # A parameter that first got a gradient late has its own optimizer (init builds one per call).
-        for optimizer in dict.fromkeys(state.optimizer):
+        saved, versions = {}, {}
+        for entry, optimizer in zip(state.saved, optimizers):
+            versions[id(optimizer)] = max(versions.get(id(optimizer), 0), entry["version"] + 1)
+        for optimizer in dict.fromkeys(optimizers):
             optimizer.param_groups[0].update(hyperparameters)
             call_user("optimizer", path, optimizer.step)  # LBFGS wants a closure: one line, not a traceback
+            saved[id(optimizer)] = optimizer.state_dict()
         for shadow in state.shadows:
             shadow.grad = None
-        return list(torch._foreach_sub(state.shadows, list(params))), state
+        entries = [
+            {**entry, "version": versions[id(o)], "state": saved[id(o)]}
+            for entry, o in zip(state.saved, optimizers)
+        ]
+        deltas = list(torch._foreach_sub(state.shadows, list(params)))
+        return deltas, TorchOptimizerState(state.shadows, entries, optimizers)
 
     return GradientTransformation(init, update)
 

@@ -129,6 +129,18 @@ class _Bound(NamedTuple):
     cohorts: tuple[_Cohort, ...]  # the same parameters by counters (one cohort unless some skipped steps)
 
 
+def _transient(state: State, prefix: str = "") -> set[str]:
+    """The paths of the fields the chain's records keep live but leave out of a saved state (``transient``,
+    :mod:`optimlab.optim.base`)."""
+    if not isinstance(state, tuple):
+        return set()
+    names = getattr(state, "_fields", range(len(state)))
+    paths = {f"{prefix}{name}" for name in getattr(type(state), "transient", ())}
+    for name, value in zip(names, state):
+        paths |= _transient(value, f"{prefix}{name}.")
+    return paths
+
+
 def _is_counter(leaf: Any) -> bool:
     """A state leaf shared by a list (a step count, a running product), not a per-parameter list."""
     return leaf is not None and not isinstance(leaf, list)
@@ -366,10 +378,11 @@ class Optimizer(torch.optim.Optimizer):
     ) -> State:
         """List state for a cohort's ``params`` (stepped as ``tensors``) from ``self.state``, initialising
         what is missing; the counters from ``counters`` where given (the group's)."""
+        transient = _transient(template)
         paths = [
             path
             for path, leaf in _leaves(template)
-            if leaf is not None and (counters is None or isinstance(leaf, list))
+            if leaf is not None and (counters is None or isinstance(leaf, list)) and path not in transient
         ]
         missing = [i for i, p in enumerate(params) if not all(path in self.state[p] for path in paths)]
         if missing:
@@ -379,6 +392,8 @@ class Optimizer(torch.optim.Optimizer):
         def leaf(path: str, kind: Any) -> Any:
             if kind is None:
                 return None
+            if path in transient:  # live objects, None where a loaded state left them out
+                return [self.state[p].get(path) for p in params]
             if isinstance(kind, list):
                 return [self.state[p][path] for p in params]
             if counters is not None:
@@ -393,10 +408,15 @@ class Optimizer(torch.optim.Optimizer):
 
     def state_dict(self) -> dict[str, Any]:
         """torch's, less the scheduled hyperparameters: a schedule is code, not state (torch's LambdaLR
-        leaves its functions out too), and the optimizer built again from its recipe has it."""
+        leaves its functions out too), and the optimizer built again from its recipe has it; and less
+        the live objects of ``transient`` fields, which the chain builds again from the rest."""
         self._flush()
         state = torch_method("state_dict")(self)
         groups = [{k: v for k, v in g.items() if not scheduled(v)} for g in state["param_groups"]]
+        transient = _transient(self._factory(**{n: self.defaults[n] for n in self._names}).init([]))
+        if transient:  # live objects (a wrapped torch optimizer) stay out, their state saved beside them
+            kept = {i: {k: v for k, v in s.items() if k not in transient} for i, s in state["state"].items()}
+            state = {**state, "state": kept}
         return {**state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, IterableDataset, TensorDataset
 
 from optimlab.errors import InvalidValueError
 from optimlab.train import Callback, EarlyStopping, TrainState, fit
@@ -326,6 +326,48 @@ def test_a_run_with_dropout_on_a_gpu_resumed_from_a_checkpoint_gives_the_uninter
     torch.cuda.manual_seed_all(999)  # a new process
     state = load_checkpoint(read_checkpoint(tmp_path), model=model, optimizer=optimizer, scheduler=None)
     fit(model, optimizer, x, y, loss_fn=nn.CrossEntropyLoss(), total_steps=20, batch_size=20, state=state)
+    for got, want in zip(model.parameters(), reference):
+        assert torch.equal(got, want)
+
+
+class Stream(IterableDataset):
+    """The rows of ``problem()`` as a stream, with no length."""
+
+    def __iter__(self):
+        return zip(*problem(), strict=True)
+
+
+@pytest.mark.parametrize("in_loader", [False, True])
+def test_a_stream_of_unknown_length_resumed_from_a_checkpoint_gives_the_uninterrupted_runs_weights(
+    tmp_path, in_loader
+):
+    """Resumed, data of unknown length were read again from their first batch to the step, and the
+    loader drew its workers' seed from torch's RNG at each epoch it went through, after the checkpoint
+    had restored it: dropout drew other units from there, and the weights ended elsewhere."""
+    data = DataLoader(Stream(), batch_size=20) if in_loader else Stream()
+    common = dict(loss_fn=nn.CrossEntropyLoss(), total_steps=14, **({} if in_loader else {"batch_size": 20}))
+
+    def setup():
+        model = network()  # with dropout
+        return model, torch.optim.Adam(model.parameters(), lr=1e-2)
+
+    model, optimizer = setup()
+    fit(model, optimizer, data, **common)
+    reference = [p.detach().clone() for p in model.parameters()]
+
+    class StopAt(Callback):
+        def on_step_end(self, state):
+            if state.step == 8:  # within the second epoch of 5 batches
+                save_checkpoint(tmp_path, model=model, optimizer=optimizer, scheduler=None, state=state)
+                state.stop_reason = "interrupted"
+
+    model, optimizer = setup()
+    fit(model, optimizer, data, callbacks=[StopAt()], **common)
+    model, optimizer = setup()
+    torch.manual_seed(999)  # a new process
+    state = load_checkpoint(read_checkpoint(tmp_path), model=model, optimizer=optimizer, scheduler=None)
+    assert state.steps_per_epoch == 5
+    fit(model, optimizer, data, state=state, **common)
     for got, want in zip(model.parameters(), reference):
         assert torch.equal(got, want)
 

@@ -301,7 +301,7 @@ class UserBatches:
         self._data = data
         # A DataLoader draws each epoch's order (and worker seeds) as it starts, from torch's RNG and its
         # own generators; ``drawn`` keeps their states then, so that a resumed run draws the same epoch.
-        self._generators: list[torch.Generator] | None = None
+        self._loader: DataLoader | None = None  # the loader that batches the data, where one does
         self.drawn: dict[str, Any] | None = None
         self._epoch: Callable[[int, int], Iterable[Any]]
         self.steps_per_epoch: int | None
@@ -324,6 +324,7 @@ class UserBatches:
             loader = DataLoader(data, batch_size=batch_size, drop_last=drop_last)
             self._epoch = lambda epoch, start: itertools.islice(loader, start, None)
             self.steps_per_epoch = _length(loader)
+            self._loader = loader
         elif isinstance(
             data, Iterator
         ):  # not iter(data) is data: a DataLoader's iter() draws from torch's RNG
@@ -336,7 +337,7 @@ class UserBatches:
             self.source, self.settings = f"a {type(data).__name__}", ()
             self._epoch = lambda epoch, start: itertools.islice(data, start, None)
             self.steps_per_epoch = _length(data)
-            self._generators = _loader_generators(data) if isinstance(data, DataLoader) else None
+            self._loader = data if isinstance(data, DataLoader) else None
 
     # --- batches --------------------------------------------------------------------------------
 
@@ -380,11 +381,11 @@ class UserBatches:
         at_step = self._draw_again(drawn, epoch) if known else None
         while True:
             ahead, taken = _NOTHING, start
-            if self._generators is not None:
+            if self._loader is not None:
                 self.drawn = {
                     "epoch": epoch,
                     "rng": torch.get_rng_state(),
-                    "generators": _states(self._generators),
+                    "generators": _states(_loader_generators(self._loader)),
                 }
             for batch in self.epoch(epoch, start):
                 if at_step is not None:  # the epoch's order is drawn: torch's RNG goes on from the step's
@@ -404,8 +405,12 @@ class UserBatches:
                 raise self.no_batch()
             if self.steps_per_epoch is None:
                 self.steps_per_epoch = taken
-            if self._generators is not None:  # the next epoch draws from here, and torch's RNG at its step
-                self.drawn = {"epoch": epoch + 1, "rng": None, "generators": _states(self._generators)}
+            if self._loader is not None:  # the next epoch draws from here, and torch's RNG at its step
+                self.drawn = {
+                    "epoch": epoch + 1,
+                    "rng": None,
+                    "generators": _states(_loader_generators(self._loader)),
+                }
             if ahead is not _NOTHING:
                 yield epoch, ahead
             epoch, start = epoch + 1, 0
@@ -414,15 +419,17 @@ class UserBatches:
         """Set a DataLoader's RNGs to draw ``epoch``'s order as the run that recorded ``drawn`` did: its
         own generators as they were, and, for a run stopped within the epoch, torch's RNG as at the
         epoch's start, whose state now is returned, to be set again once the order is drawn."""
-        if self._generators is None or drawn is None or drawn["epoch"] != epoch:
+        loader = self._loader
+        if loader is None or drawn is None or drawn["epoch"] != epoch:
             return None
-        if len(drawn["generators"]) != len(self._generators):  # another loader than the one that drew
+        generators = _loader_generators(loader)
+        if len(drawn["generators"]) != len(generators):  # another loader than the one that drew
             return None
         at_step = torch.get_rng_state()
-        if epoch and self._data.persistent_workers and self._data.num_workers:
+        if epoch and loader.persistent_workers and loader.num_workers:
             # its workers' seed was drawn once, at the first epoch: drawn now, it must not take this one's
-            iter(self._data)
-        for generator, state in zip(self._generators, drawn["generators"]):
+            iter(loader)
+        for generator, state in zip(generators, drawn["generators"]):
             generator.set_state(state)
         if drawn["rng"] is None:  # stopped at the epoch's start: torch's RNG is as the run left it
             torch.set_rng_state(at_step)

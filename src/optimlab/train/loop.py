@@ -255,6 +255,8 @@ def fit(
     assert total_steps is not None  # checked above: exactly one of the two was given
     device = next(model.parameters()).device
     state = state or TrainState()
+    if batches.steps_per_epoch is None and state.steps_per_epoch:  # read by the session that stopped
+        batches.steps_per_epoch = state.steps_per_epoch
     state.steps_per_epoch = batches.steps_per_epoch or 0  # 0: not known until an epoch has been read
     state.total_steps, state.stop_reason, state.interrupted = total_steps, None, False
     amp = (

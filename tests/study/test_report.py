@@ -204,6 +204,28 @@ def test_seeds_that_all_gave_one_value_are_said_to_be_one_measurement(tmp_path, 
     ]
 
 
+def test_a_seed_rerun_without_a_test_metric_is_listed_with_the_failed_trials(tmp_path, page_reader):
+    """A user's metric that was NaN on a seed's test split (an F1 of a class the split lacks) left that
+    run out of the mean and counted it in 'failed', but the table of failed trials did not list it: 3
+    failed a method, 1 listed, no reason for the others."""
+    records = [
+        record("sgd", "tune/0", 0.9),
+        record("sgd", "seeds/0", 0.9),
+        dataclasses.replace(record("sgd", "seeds/1", 0.9), metrics={"test_accuracy": None}),
+        record("sgd", "seeds/2", state="fail", message="training diverged"),
+    ]
+    page = write_report([StudyResult(SPEC, str(tmp_path), records)], tmp_path / "r.html")
+    tables = page_reader(page.read_text()).tables
+    (board,) = [t for t in tables if t.caption == "Leaderboard"]
+    sgd = board.records()[0]
+    assert (sgd["method"], sgd["seeds"], sgd["failed"]) == ("sgd", "1 of 3", "2")
+    (failed,) = [t for t in tables if t.caption == "Failed, diverged or pruned trials (2)"]
+    assert [(r["trial"], r["status"], r["reason"]) for r in failed.records()] == [
+        ("seeds/1", "completed", "no finite test_accuracy on the test split"),
+        ("seeds/2", "diverged", "training diverged"),
+    ]
+
+
 def test_the_page_counts_the_tuning_trials_a_grid_within_the_budget_plans(tmp_path, page_reader):
     """A grid over two ranges keeps within the budget: a budget of 8 planned 2 x 2 points, 4 trials a
     method, which the page called '8 tuning trials per method'."""

@@ -44,6 +44,7 @@ __all__ = [
     "leaderboard",
     "metric_bounds",
     "performance_profiles",
+    "scored",
     "seed_band",
     "sensitivity",
     "t_quantile_975",
@@ -204,6 +205,12 @@ class LeaderboardRow:
         return self.test.n + self.seeds_failed
 
 
+def scored(spec: StudySpec, record: TrialRecord) -> bool:
+    """Whether ``record`` completed with a finite test metric: a seed rerun the leaderboard's mean counts
+    (the others are its failed ones, a user's metric that was NaN on the test split among them)."""
+    return record.state == "complete" and record.metrics.get(spec.test_metric) is not None
+
+
 def _edge_fields(spec: StudySpec, tune: Sequence[TrialRecord], best: Mapping[str, Any]) -> tuple[str, ...]:
     """The searched fields whose best value is the smallest or largest that ``tune`` (every finished
     tuning trial) tried: one beyond it that diverged or failed was tried too, and bounds the range (lr 0.22
@@ -227,9 +234,7 @@ def leaderboard(spec: StudySpec, records: Sequence[TrialRecord]) -> list[Leaderb
         done = [r for r in tune if r.state == "complete"]
         best = best_tuning_trial(spec, done)
         seeds = [r for r in mine if r.phase == SEEDS]
-        completed = [
-            r for r in seeds if r.state == "complete" and r.metrics.get(spec.test_metric) is not None
-        ]
+        completed = [r for r in seeds if scored(spec, r)]
         hits = []  # per seed run: (steps, seconds) to the target, inf where it never got there or failed
         if spec.target is not None:
             hits = [

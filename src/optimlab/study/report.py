@@ -25,6 +25,7 @@ from optimlab.study.analysis import (
     Summary,
     leaderboard,
     performance_profiles,
+    scored,
     seed_band,
     sensitivity,
 )
@@ -158,7 +159,7 @@ def curves_figure(result: StudyResult, chance: Mapping[str, float] | None = None
     for method, colour in method_colours(spec).items():
         steps, mean, std = seed_band(result.records, method, spec.metric)
         runs = [r for r in result.records if r.method == method and r.phase == SEEDS]
-        failed = sum(r.state != "complete" for r in runs)
+        failed = sum(not scored(spec, r) for r in runs)
         # the band is of the completed runs: the legend says how many others diverged or failed
         label = f"{method} ({failed} of {len(runs)} seed runs failed)" if failed else method
         if steps:
@@ -222,14 +223,11 @@ def profiles_figure(taus: Sequence[float], profiles: Mapping[str, Sequence[float
 
 def seed_values(result: StudyResult, method: str) -> list[float]:
     """The test metric of each completed seed rerun of ``method``'s best configuration."""
-    metric = result.spec.test_metric
+    spec = result.spec
     return [
-        r.metrics[metric]
+        r.metrics[spec.test_metric]
         for r in result.records
-        if r.method == method
-        and r.phase == SEEDS
-        and r.state == "complete"
-        and r.metrics.get(metric) is not None
+        if r.method == method and r.phase == SEEDS and scored(spec, r)
     ]
 
 
@@ -288,11 +286,19 @@ def _add_study(
             sensitivity_figure(result),
             "Learning-rate sensitivity in tuning (a gap: the trial failed).",
         )
-    failed = [r for r in result.records if r.state != "complete"]
+    # a seed rerun that completed without a finite test metric is failed too (the leaderboard counts it)
+    unscored = f"no finite {spec.test_metric} on the test split"
+    failed = [
+        (r.method, r.key, r.status, r.message or "")
+        if r.state != "complete"
+        else (r.method, r.key, r.status, unscored)
+        for r in result.records
+        if r.state != "complete" or (r.phase == SEEDS and not scored(spec, r))
+    ]
     if failed:
         page.table(
             ("method", "trial", "status", "reason"),
-            [(r.method, r.key, r.status, r.message or "") for r in failed],
+            failed,
             caption=f"Failed, diverged or pruned trials ({len(failed)})",
         )
     page.table(("field", "value"), base_recipe_rows(spec), caption="Base recipe (what every trial shares)")

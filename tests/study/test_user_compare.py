@@ -213,6 +213,10 @@ def test_a_dataloaders_batch_size_order_and_drop_last_are_the_trials_own(tmp_pat
     assert "\n" not in str(error.value)
 
 
+def linear(input_shape, num_outputs):
+    return nn.Linear(input_shape[0], num_outputs)
+
+
 def explodes(input_shape, num_outputs):
     raise RuntimeError("no such layer")
 
@@ -262,6 +266,15 @@ BAD_INPUTS = [
     ({"loss": nn.CrossEntropyLoss(reduction="none")}, "for the loss: accepted a tensor with one element"),
     ({"model": NotANumber}, "nan for the loss of the first batch: .*check the model's forward"),
     ({"model": explodes}, "model '.*explodes' raised RuntimeError: no such layer"),
+    (
+        {"target": 2.0},
+        "2.0 for target: accepted a value val_accuracy can take, in \\[0, 1\\]",
+    ),  # ran, never met
+    ({"space": [("optimizer.lr", [0.1])]}, "for space: accepted a SearchSpace, or"),  # was an AttributeError
+    (  # the second choice was refused by the study's checks, in the recipe's lines
+        {"model": f"{__name__}:linear", "space": {"optimizer.weight_decay": [0.0, -1.0]}},
+        "for space: accepted fields a recipe takes \\(optimizer.weight_decay: .*-1.0",
+    ),
     # the second contender's error was each of its trials', and it ranked last with 'no result'
     (
         {"optimizers": None, "compare": {"model.name": ["mlp", f"{__name__}:explodes"]}},

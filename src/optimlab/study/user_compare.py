@@ -48,6 +48,7 @@ from optimlab.data.user_factory import as_data
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 from optimlab.recipe import MODEL_LOSS, Recipe, RecipeError
 from optimlab.registry import POSITIVE_INT, get_registry, normalize_name
+from optimlab.study.analysis import metric_bounds
 from optimlab.study.backends import BACKENDS, BackendOptions
 from optimlab.study.compare import (
     DEFAULT_WORKLOAD,
@@ -244,9 +245,13 @@ def _check_compared(
     that gave it (``given``: the arguments by name, as the caller wrote them; the values' own is the
     first), where the study would stop on the recipe's lines, naming a field the call never wrote."""
     point = space.grid(1)[0] if space is not None else {}
+    # every choice of the space, and both ends of a range, as the study checks them (StudySpec)
+    searched = [{d.field: v} for d in (space.dimensions if space is not None else ()) for v in d.grid(2)]
     compared = next(iter(given))
     for value in values:
-        for argument, updates in ((compared, {field: value}), ("space", {field: value, **point})):
+        checks = [(compared, {field: value})]
+        checks += [("space", {field: value, **point, **one}) for one in searched or [{}]]
+        for argument, updates in checks:
             try:
                 recipe.with_updates(updates)
             except RecipeError as error:
@@ -417,6 +422,11 @@ def compare(
         chosen = dataclasses.replace(chosen, recipe=_with_fields(chosen.recipe, updates, recipe))
     chosen = with_metric(chosen, metric, goal)
     if target is not None:
+        low, high = metric_bounds(chosen.metric)
+        if not low <= target <= high:  # no run could reach it: every method 'not reached'
+            raise InvalidValueError(
+                "target", target, f"a value {chosen.metric} can take, in [{low:g}, {high:g}]"
+            )
         chosen = dataclasses.replace(chosen, target=target)
     field, values = (
         ("optimizer.name", [name for name, _ in chosen_optimizers])
@@ -427,6 +437,12 @@ def compare(
     given["space"] = space
     if isinstance(space, Mapping):
         space = SearchSpace.from_dict(space)
+    elif space is not None and not isinstance(space, SearchSpace):
+        raise InvalidValueError(
+            "space",
+            describe(space),
+            "a SearchSpace, or {field: [choices]} and {field: {low, high, log}}: {'optimizer.lr': [0.01, 0.1]}",
+        )
     _check_compared(chosen.recipe, field, list(values), space, given)
     return run_comparison(
         list(values),

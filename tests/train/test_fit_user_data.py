@@ -526,6 +526,36 @@ def test_a_regression_whose_outputs_broadcast_against_its_targets_is_refused_at_
     assert state.step == 2
 
 
+@pytest.mark.parametrize("form", ["tensors", "dataset", "loader"])
+def test_an_epoch_ending_in_a_batch_of_one_row_under_batch_norm_is_refused_before_training(form):
+    """65 rows in batches of 32 end each epoch in a batch of one, which batch norm cannot normalize in
+    training: torch's ValueError ('Expected more than 1 value per channel') came after the first epoch
+    had trained, as a traceback, in fit and in a recipe run alike."""
+    x = torch.randn(65, 3, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] > 0).long()
+    data = {
+        "tensors": (x, y),
+        "dataset": TensorDataset(x, y),
+        "loader": DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True),
+    }[form]
+    batching = {} if form == "loader" else {"batch_size": 32}
+    field = "the DataLoader's batch_size" if form == "loader" else "batch_size"
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(
+        InvalidValueError,
+        match=f"invalid value 32 for {field}: .*last batch holds one, which the model.s BatchNorm1d",
+    ):
+        fit(model, torch.optim.SGD(model.parameters(), lr=0.1), data, loss_fn=nn.CrossEntropyLoss(), epochs=2,
+            **batching)  # fmt: skip
+    assert same([p.detach() for p in model.parameters()], before)
+    model[1].eval()  # a frozen batch norm, normalizing by its running statistics: one row is fine
+    state = fit(model, torch.optim.SGD(model.parameters(), lr=0.1), data, loss_fn=nn.CrossEntropyLoss(), epochs=2,
+                **batching)  # fmt: skip
+    assert state.step == 6
+
+
 def test_a_model_with_nothing_to_train_is_refused_naming_the_model():
     """A wholly frozen model was refused by fit as 'the first batch' ('element 0 of tensors does not
     require grad'), blaming data that were fine; the LR range test raised torch's RuntimeError."""

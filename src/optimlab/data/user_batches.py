@@ -50,6 +50,7 @@ from torch.utils.data import (
     Dataset,
     IterableDataset,
     RandomSampler,
+    SequentialSampler,
     TensorDataset,
     default_collate,
 )
@@ -436,6 +437,27 @@ class UserBatches:
             return None
         torch.set_rng_state(drawn["rng"])
         return at_step
+
+    def short_batch(self) -> tuple[int, int] | None:
+        """``(rows, batch_size)`` of an epoch's last batch where it is kept and smaller than the others:
+        tensors and Datasets as this batches them, a DataLoader over a Dataset read whole by its
+        ``batch_size`` (its sampler in order or shuffled); None where there is none, or it is not known."""
+        if self.tensors is not None or is_map_dataset(self._data):
+            rows = len(self.tensors[0]) if self.tensors is not None else len(self._data)
+            size, dropped = self.batch_size, self.drop_last
+        elif isinstance(self._data, DataLoader) and is_map_dataset(self._data.dataset):
+            loader = self._data
+            whole = isinstance(loader.sampler, SequentialSampler) or (
+                isinstance(loader.sampler, RandomSampler) and not loader.sampler.replacement
+                and loader.sampler.num_samples == len(loader.dataset)
+            )  # fmt: skip
+            if loader.batch_size is None or not whole:
+                return None
+            rows, size, dropped = len(loader.dataset), loader.batch_size, loader.drop_last
+        else:
+            return None
+        left = rows % size
+        return (left, size) if left and not dropped else None
 
     def no_batch(self) -> InvalidValueError:
         """The error for data that holds no batch (empty, or whose only batch ``drop_last`` drops)."""

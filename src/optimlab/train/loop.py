@@ -11,6 +11,7 @@ resumed at any step sees exactly the batches an uninterrupted run would have see
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import functools
 import math
@@ -221,6 +222,7 @@ def fit(
         how = f": DataLoader(..., {name}=...)" if isinstance(data, DataLoader) else ""
         raise InvalidValueError(name, value, f"left unset beside {batches.source}, which {does}{how}")
     _check_metrics(metrics, val_data)
+    _check_short_batch(model, batches)
     if val_data is not None:
         if evaluate is not None:
             raise InvalidValueError("evaluate", "both val_data and evaluate", "one of them")
@@ -293,13 +295,15 @@ def fit(
         loss = first_loss(closure, batch) if first else closure()
         first = False
         state.lr = optimizer.param_groups[0]["lr"]
-        # Read before the update, which a loss that is not finite skips: the run stops with the weights
+        # Read before the update, which a loss that is not finite undoes: the run stops with the weights
         # of its last finite step, not NaN (torch's GradScaler also reads its check before stepping).
         state.train_loss = loss.item()
         if math.isfinite(state.train_loss):
             step_with(optimizer, closure)
             if each_step:
                 scheduler.step()
+        else:
+            _step_undone(optimizer, closure)
         state.step += 1
         # Kept current, not added at the end: the last step's checkpoint, taken in on_step_end, must
         # hold this segment's time too, or a resumed run's clock starts again from the earlier ones.
@@ -356,6 +360,38 @@ def _check_callbacks(callbacks: Any) -> None:
                 f"{describe(callback)} without {', '.join(missing)}",
                 "optimlab.train.Callback objects (subclass it; every hook is optional)",
             )
+
+
+def _step_undone(optimizer: torch.optim.Optimizer, closure: Callable[[], torch.Tensor]) -> None:
+    """Step ``optimizer`` and put its parameters and state back as they were: its step hooks see the
+    step's gradients (the doctor traces a NaN to its origin from them), and the update is undone."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    weights = [p.detach().clone() for p in params]
+    kept = copy.deepcopy(optimizer.state_dict())
+    step_with(optimizer, closure)
+    with torch.no_grad():
+        torch._foreach_copy_(params, weights)
+    optimizer.load_state_dict(kept)
+
+
+def _check_short_batch(model: nn.Module, batches: UserBatches) -> None:
+    """Refuse, before any step, data whose epochs end in a batch of one row where the model normalizes
+    by batch statistics in training: torch's batch norm cannot, and raised its ValueError ('Expected
+    more than 1 value per channel') at the end of the first epoch, after it had trained."""
+    short = batches.short_batch()
+    norms = [
+        m for m in model.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and (m.training or not model.training)
+    ]  # fmt: skip
+    if short is None or short[0] != 1 or not norms:
+        return
+    raise InvalidValueError(
+        "batch_size" if "batch_size" in batches.settings else "the DataLoader's batch_size",
+        short[1],
+        f"a batch size that leaves no batch of one row: with {batches.source}, each epoch's last batch holds "
+        f"one, which the model's {type(norms[0]).__name__} cannot normalize in training (drop_last=True, or "
+        "another batch size)",
+    )
 
 
 def _check_metrics(metrics: Any, val_data: Any) -> None:

@@ -392,6 +392,26 @@ def test_default_draws_what_torch_draws_building_each_module(make):
     torch.testing.assert_close(model.state_dict(), reference.state_dict(), rtol=0, atol=0)
 
 
+class _PrivateReset(nn.Module):
+    """A user's module whose private _reset_parameters takes an argument: not torch's to call."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(3, 3)
+
+    def _reset_parameters(self, scale):
+        nn.init.constant_(self.linear.weight, scale)
+
+
+def test_default_calls_no_private_reset_of_a_users_module():
+    torch.manual_seed(2)
+    reference = nn.Linear(3, 3)
+    model = _PrivateReset()
+    torch.manual_seed(2)
+    init.apply(model, "default")
+    torch.testing.assert_close(model.linear.state_dict(), reference.state_dict(), rtol=0, atol=0)
+
+
 def _output_variances(model, data):
     variances = []
     hooks = [

@@ -328,7 +328,11 @@ def default(model: nn.Module) -> nn.Module:
     their parent, as construction runs them (the attention's in-projection drawn by xavier_uniform_ and
     its out-projection's bias zeroed after its Linear's own reset)."""
     for module in _children_first(model):
-        reset = getattr(module, "reset_parameters", None) or getattr(module, "_reset_parameters", None)
+        reset = getattr(module, "reset_parameters", None)
+        if reset is None and type(module).__module__.startswith(
+            "torch.nn."
+        ):  # a user's private one is theirs
+            reset = getattr(module, "_reset_parameters", None)
         if callable(reset):
             reset()
     return model

@@ -239,6 +239,20 @@ def test_a_signal_at_the_last_step_ends_the_run_completed_with_its_weights_and_m
     )
 
 
+def test_an_early_stopped_run_resumed_stays_stopped_with_its_weights(tmp_path):
+    """Resumed, a run early stopping had ended trained one more epoch (18 steps became 24) and stopped
+    again: --resume of a finished run changed its weights and its result."""
+    recipe = Recipe.from_dict(
+        {**TINY, "optimizer": {"name": "sgd", "lr": 1e-9}, "training": {"epochs": 30, "batch_size": 128,
+         "early_stopping_patience": 2}}
+    )  # fmt: skip
+    stopped = train(recipe, tmp_path / "run")
+    before = weights(tmp_path / "run")
+    resumed = train(recipe, tmp_path / "run", resume=True)
+    assert stopped.status == resumed.status == "stopped" and resumed.steps == stopped.steps < 30 * 9
+    assert resumed.message == stopped.message and same_weights(weights(tmp_path / "run"), before)
+
+
 def contents(folder):
     return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
 

@@ -143,6 +143,12 @@ class EarlyStopping(Callback):
             self.best, self.bad_evaluations = value, 0
             return
         self.bad_evaluations += 1
+        self._stop_if_patience_spent(state)
+
+    def on_train_start(self, state: TrainState) -> None:
+        self._stop_if_patience_spent(state)  # a run it stopped, resumed: it trains no further epoch
+
+    def _stop_if_patience_spent(self, state: TrainState) -> None:
         if self.bad_evaluations >= self.patience:
             state.stop_reason = (
                 f"early stop: {self.metric} has not improved on {self.best:.4g} "

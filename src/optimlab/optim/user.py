@@ -69,7 +69,7 @@ class TorchOptimizerState(NamedTuple):
     stepped the parameter, that update's number (``version``), a token naming the optimizer and the
     parameter's index in it: tensors and plain containers, which a checkpoint saves and
     ``torch.load(weights_only=True)`` reads back. ``optimizer`` holds the optimizer
-    itself, live, once per parameter; shells leave it out of a saved state (``transient``), and after a
+    itself, live, once per parameter (None before the parameter's first update); shells leave it out of a saved state (``transient``), and after a
     load it is built again from ``saved``.
     """
 
@@ -97,52 +97,61 @@ def torch_optimizer_transform(
         return call_user("optimizer", path, optimizer_class, tensors, **hyperparameters)
 
     def init(params: Params) -> TorchOptimizerState:
-        if not params:  # the layout a shell asks for: no optimizer over no parameters
-            return TorchOptimizerState([], [], [])
-        shadows = [p.detach().clone() for p in params]
-        # A random integer, so that a token of a loaded state never recurs; not a string, which torch's
-        # load_state_dict rebuilds as an iterable of its characters ("<generator object ...>").
-        built, token = build(shadows), uuid.uuid4().int >> 64
-        saved = built.state_dict()
-        entries = [{"token": token, "index": i, "version": 0, "state": saved} for i in range(len(params))]
-        return TorchOptimizerState(shadows, entries, [built] * len(params))
+        # No optimizer yet: the first update gives the parameters one, or adds them to the one their
+        # neighbours have (a parameter that first gets a gradient late joins it, as in torch).
+        entries = [{"token": None, "index": None, "version": 0, "state": None} for _ in params]
+        return TorchOptimizerState([p.detach().clone() for p in params], entries, [None] * len(params))
 
-    def live(state: TorchOptimizerState) -> list[torch.optim.Optimizer]:
-        """The optimizer of each parameter: its live one; else the live one of its token here, which it
-        joins in place of the empty tensor standing in for it; else one built from the latest state dict
-        its token's parameters here saved, over their shadows (empty tensors for the others)."""
-        optimizers = list(state.optimizer)
-        running = {state.saved[i]["token"]: o for i, o in enumerate(optimizers) if o is not None}
-        waiting: dict[int, list[int]] = {}
+    def live(state: TorchOptimizerState) -> tuple[list[torch.optim.Optimizer], list[dict[str, Any]]]:
+        """The optimizer of each parameter and its entry: its live one; else the live one of its token
+        here, which it joins in place of the empty tensor standing in for it; else one built from the
+        latest state dict its token's parameters here saved, over their shadows (empty tensors for the
+        others). A parameter without one yet joins an optimizer here, or a new one."""
+        optimizers, entries = list(state.optimizer), [dict(entry) for entry in state.saved]
+        running = {entries[i]["token"]: o for i, o in enumerate(optimizers) if o is not None}
+        waiting: dict[int | None, list[int]] = {}
         for i, optimizer in enumerate(optimizers):
             if optimizer is None:
-                waiting.setdefault(state.saved[i]["token"], []).append(i)
+                waiting.setdefault(entries[i]["token"], []).append(i)
+        newcomers = waiting.pop(None, [])
         for token, members in waiting.items():
             optimizer = running.get(token)
             if optimizer is None:
-                latest = max((state.saved[i] for i in members), key=lambda entry: entry["version"])
+                latest = max((entries[i] for i in members), key=lambda entry: entry["version"])
                 like = state.shadows[members[0]]
                 optimizer = build([like.new_empty(0) for _ in latest["state"]["param_groups"][0]["params"]])
                 optimizer.load_state_dict(latest["state"])
+                running[token] = optimizer
             tensors = optimizer.param_groups[0]["params"]
             for i in members:
-                index = state.saved[i]["index"]
+                index = entries[i]["index"]
                 stand_in, tensors[index] = tensors[index], state.shadows[i]
                 optimizer.state[state.shadows[i]] = optimizer.state.pop(stand_in, {})
                 optimizers[i] = optimizer
-        return optimizers
+        if newcomers:
+            if running:
+                token, optimizer = next(iter(running.items()))
+                optimizer.param_groups[0]["params"].extend(state.shadows[i] for i in newcomers)
+            else:
+                # A random integer, so that a token of a loaded state never recurs; not a string, which
+                # torch's load_state_dict rebuilds as an iterable of its characters.
+                token, optimizer = uuid.uuid4().int >> 64, build([state.shadows[i] for i in newcomers])
+            first = len(optimizer.param_groups[0]["params"]) - len(newcomers)
+            for offset, i in enumerate(newcomers):
+                entries[i].update(token=token, index=first + offset)
+                optimizers[i] = optimizer
+        return optimizers, entries
 
     @torch.no_grad()
     def update(
         updates: Updates, state: TorchOptimizerState, params: Params
     ) -> tuple[list[Tensor], TorchOptimizerState]:
         torch._foreach_copy_(state.shadows, list(params))
-        optimizers = live(state)
+        optimizers, entries = live(state)
         for shadow, gradient in zip(state.shadows, updates):
             shadow.grad = gradient
-        # A parameter that first got a gradient late has its own optimizer (init builds one per call).
         saved, versions = {}, {}
-        for entry, optimizer in zip(state.saved, optimizers):
+        for entry, optimizer in zip(entries, optimizers):
             versions[id(optimizer)] = max(versions.get(id(optimizer), 0), entry["version"] + 1)
         for optimizer in dict.fromkeys(optimizers):
             optimizer.param_groups[0].update(hyperparameters)
@@ -154,7 +163,7 @@ def torch_optimizer_transform(
             shadow.grad = None
         entries = [
             {**entry, "version": versions[id(o)], "state": saved[id(o)]}
-            for entry, o in zip(state.saved, optimizers)
+            for entry, o in zip(entries, optimizers)
         ]
         deltas = list(torch._foreach_sub(state.shadows, list(params)))
         return deltas, TorchOptimizerState(state.shadows, entries, optimizers)

@@ -180,9 +180,7 @@ def _stand_in(category: str, name: str, why: str) -> None:
         raise OptimlabError(why)
 
     absent.__doc__ = "The user's object of another Python session."
-    get_registry(category).adopt(
-        name, absent if category in ("model", "dataset", "optimizer") else lambda: absent
-    )
+    get_registry(category).adopt(name, absent)
 
 
 def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False) -> BaseStorage:

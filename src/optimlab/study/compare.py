@@ -478,8 +478,9 @@ def compare(
     A resumed comparison reads its studies (only study ``name``'s, if given) from the storage and takes
     no plan but more ``seeds``: each method's best configuration then reruns on that many fresh seeds,
     those it ran kept (a study extended). Every study is stored before the first trial runs, so a kill
-    at any point leaves all of them resumable. ``on_start`` sees the studies, their storage and ``out`` before they run; ``on_progress`` each study's records after
-    every trial or poll; ``command``, the command line that ran it, is shown on the report.
+    at any point leaves all of them resumable. ``on_start`` sees the studies, their storage and ``out``
+    before they run; ``on_progress`` each study's records after every trial or poll; ``command``, the
+    command line that ran it, is shown on the report.
     """
     if resume:
         seeds = plan.pop("seeds", None)

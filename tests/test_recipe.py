@@ -156,6 +156,33 @@ def test_bad_scaling_hyperparameters_are_one_line_when_the_recipe_is_made(scalin
         Recipe.from_dict({"data": {"scaling": scaling}})
 
 
+@pytest.mark.parametrize(
+    ("updates", "field", "expected"),
+    [
+        ({"model.norm.momentum": 0.01}, "norm", {"name": "batch", "momentum": 0.01}),
+        ({"model.init.gain": 2.0, "model.init": "he"}, "init", {"name": "kaiming_normal", "gain": 2.0}),
+        (
+            {"model.activation.negative_slope": 0.2},
+            "activation",
+            {"name": "leaky_relu", "negative_slope": 0.2},
+        ),
+        ({"model.norm.momentum": 0.1}, "norm", "batch"),  # its default: the plain name, the id it had
+    ],
+)
+def test_a_dotted_update_sets_a_techniques_hyperparameter(updates, field, expected):
+    """with_updates({"model.norm.momentum": 0.01}), what a search space's dimension applies, said "unknown
+    recipe section 'model.norm.momentum'" of a norm stored by name: a technique's hyperparameter could not
+    be tuned."""
+    recipe = Recipe.from_dict({"model": {"norm": "batch", "activation": "leaky_relu", "init": "xavier"}})
+    assert getattr(recipe.with_updates(updates).model, field) == expected
+    scaled = Recipe.from_dict({"data": {"scaling": "minmax"}}).with_updates(
+        {"data.scaling.feature_range": [-1, 1]}
+    )
+    assert scaled.data.scaling == {"name": "minmax", "feature_range": [-1, 1]}
+    with pytest.raises(RecipeError, match=r"model.norm.*'momentun'.*Did you mean 'momentum'"):
+        recipe.with_updates({"model.norm.momentun": 0.1})
+
+
 def test_a_recipe_with_tuples_from_python_equals_itself_read_back_from_yaml():
     """betas=(0.8, 0.99) from Python came back from YAML as a list: the same id, yet recipe != again."""
     recipe = Recipe.from_dict({"optimizer": {"name": "adam", "betas": (0.8, 0.99)}})

@@ -563,22 +563,36 @@ class Recipe(_Spec):
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
     def with_updates(self, updates: Mapping[str, Any]) -> Recipe:
-        """A new recipe with dotted fields replaced: ``{"optimizer.lr": 1e-2, "model.depth": 30}``."""
+        """A new recipe with dotted fields replaced: ``{"optimizer.lr": 1e-2, "model.depth": 30}``; a
+        technique's hyperparameter too, ``{"model.norm.momentum": 0.01}`` (a search space's dimension)."""
         data = self.to_dict()
         updates = {_home_of(data, dotted): value for dotted, value in updates.items()}
         if "model.name" in updates:  # techniques left at the old architecture's own follow the new one
             for field, own in architecture_techniques(self.model.name).items():
                 if f"model.{field}" not in updates and data["model"][field] == own:
                     del data["model"][field]
-        for dotted, value in updates.items():
+        # Shorter paths first: a technique set by name, then its hyperparameters (model.init, model.init.gain).
+        for dotted, value in sorted(updates.items(), key=lambda update: update[0].count(".")):
             *sections, leaf = dotted.split(".")
             node = data
-            for section in sections:
+            for depth, section in enumerate(sections):
+                if (
+                    depth == 1
+                    and isinstance(node.get(section), str)
+                    and section in _techniques_of(sections[0])
+                ):
+                    node[section] = {"name": node[section]}  # a technique by name takes a hyperparameter
                 if not isinstance(node.get(section), dict):
                     raise RecipeError(f"unknown recipe section {dotted!r}: sections are {', '.join(data)}")
                 node = node[section]
             node[normalize_name(leaf) if leaf not in node else leaf] = value
         return Recipe.from_dict(data)
+
+
+def _techniques_of(section: str) -> dict[str, str]:
+    """The fields of a recipe section that hold a technique (``model.init``, ``data.scaling``)."""
+    spec = Recipe.model_fields.get(section)
+    return getattr(spec.annotation, "TECHNIQUE_EXAMPLES", {}) if spec is not None else {}
 
 
 def _home_of(data: Mapping[str, Any], dotted: str) -> str:

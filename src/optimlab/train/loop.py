@@ -153,8 +153,11 @@ def fit(
 
     Args:
         data: the training data as a PyTorch user has it (:class:`~optimlab.data.user_batches.UserBatches`
-            takes it: tensors ``x`` with their targets ``y``, a pair ``(x, y)``, a Dataset, a DataLoader or
-            any re-iterable of batches, tuples, lists or dicts; or a ``UserBatches`` itself).
+            takes it: tensors ``x`` with their targets ``y``, a pair ``(x, y)``, several inputs and a
+            target ``(x1, x2, y)`` beside a ``loss_fn``, a Dataset, a DataLoader or any re-iterable of
+            batches, tuples, lists or dicts; or a ``UserBatches`` itself). A run resumed from a
+            checkpoint of its ``state`` takes the batches an uninterrupted one would, a DataLoader's
+            shuffled order included.
         loss_fn: ``loss_fn(outputs, targets)``; None when the model returns its own loss
             (``model(**batch).loss``) or ``compute_loss(model, batch)`` is given.
         total_steps, epochs: how long to train, one of the two (epochs: a known number of batches

@@ -8,6 +8,7 @@ from optimlab.bench.settings import planned_workloads
 from optimlab.errors import OptimlabError, OptimlabWarning
 from optimlab.recipe import Recipe
 from optimlab.study.compare import compare, plan_comparison
+from optimlab.study.space import SearchSpace
 
 
 def test_a_plan_has_one_study_per_workload_with_the_given_budget():
@@ -102,6 +103,14 @@ def test_a_metric_whose_name_says_no_direction_warns_that_it_is_maximised(user_p
         plan_comparison(["sgd"], metric="optimlab_userpkg.metrics:f1", goal="min", epochs=1)
         plan_comparison(["sgd"], metric="optimlab_userpkg.metrics:zero_one_loss", epochs=1)
         plan_comparison(["sgd"], metric="val_loss", epochs=1)
+
+
+def test_a_plan_of_optimizers_whose_lr_nothing_tunes_warns_of_it():
+    """compare --optimizers sgd,adam --space optimizer.weight_decay=0,1e-4 trained each at its default lr
+    (SGD's 1e-3 a placeholder) without a word."""
+    decay = SearchSpace.from_dict({"optimizer.weight_decay": [0.0, 1e-4]})
+    with pytest.warns(OptimlabWarning, match="study 'digits_mlp': optimizer.lr is neither searched nor set"):
+        plan_comparison(["sgd", "adam"], space=decay, epochs=1)
 
 
 def test_metric_on_the_cli_tunes_each_trial_on_it_and_a_bad_one_is_one_line(cli, tmp_path):

@@ -226,6 +226,26 @@ def test_a_seed_rerun_without_a_test_metric_is_listed_with_the_failed_trials(tmp
     ]
 
 
+def test_optimizers_compared_at_their_default_lr_are_said_not_to_be_tuned(tmp_path, page_reader):
+    """A space of weight decay alone left each optimizer at its own default lr (SGD's 1e-3, a placeholder:
+    sgd 0.25, adam 0.41 on the user's data), and the page read as a tuned comparison."""
+    from optimlab.study.space import SearchSpace
+
+    decay = SearchSpace.from_dict({"optimizer.weight_decay": [0.0, 1e-4]})
+    spec = dataclasses.replace(SPEC, space=decay)
+    page = write_report([StudyResult(spec, str(tmp_path), RECORDS)], tmp_path / "r.html")
+    said = [p for p in page_reader(page.read_text()).paragraphs if p.startswith("Not a comparison")]
+    assert said == [
+        "Not a comparison of tuned optimizers: optimizer.lr is neither searched nor set: each optimizer "
+        "trains at its default (sgd 0.001, adam 0.001), not a tuned one; search optimizer.lr too (--space), "
+        "or set it, to compare tuned optimizers."
+    ]
+    with_lr = SearchSpace.from_dict({"optimizer.weight_decay": [0.0], "optimizer.lr": [0.1]})
+    set_lr = dataclasses.replace(spec, recipe=spec.recipe.with_updates({"optimizer.lr": 0.01}))
+    for tuned in (SPEC, dataclasses.replace(SPEC, space=with_lr), set_lr):
+        assert tuned.untuned_lr() is None
+
+
 def test_the_page_counts_the_tuning_trials_a_grid_within_the_budget_plans(tmp_path, page_reader):
     """A grid over two ranges keeps within the budget: a budget of 8 planned 2 x 2 points, 4 trials a
     method, which the page called '8 tuning trials per method'."""

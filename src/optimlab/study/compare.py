@@ -312,7 +312,7 @@ def plan_comparison(
     # A curve of each trial, even over a budget of 1 epoch (--epochs 1), has MIN_EVALUATIONS points.
     chosen = [dataclasses.replace(w, recipe=evaluated_often(w.recipe)) for w in chosen]
     prefix = f"{name}-" if name and len(chosen) > 1 else ""
-    return [
+    specs = [
         StudySpec.for_workload(
             name if name and len(chosen) == 1 else prefix + w.name,
             w,
@@ -322,6 +322,10 @@ def plan_comparison(
         )
         for w in chosen
     ]
+    for spec in specs:
+        if untuned := spec.untuned_lr():
+            warnings.warn(f"study {spec.name!r}: {untuned}", OptimlabWarning, stacklevel=2)
+    return specs
 
 
 def _check_measured(spec: StudySpec, splits: Any) -> None:

@@ -220,6 +220,27 @@ class StudySpec:
         low, high = lr_range(optimizer.name, optimizer.options.get("base"))
         return SearchSpace((Dimension("optimizer.lr", low=low, high=high, log=True),))
 
+    def untuned_lr(self) -> str | None:
+        """What a reader must know where optimizers are compared at their own default learning rates: the
+        space searches no ``optimizer.lr`` and the recipe sets none (SGD's default, torch's 1e-3, is a
+        placeholder: such a study ranks the defaults, not the optimizers). None otherwise."""
+        optimizers = [self.method_recipe(m).optimizer for m in self.methods]
+        tuned = self.space is None or "optimizer.lr" in self.space.fields
+        if tuned or len({o.name for o in optimizers}) < 2 or any(o.lr is not None for o in optimizers):
+            return None
+        registry = get_registry("optimizer")
+        defaults = [
+            next(
+                (f"{h.default:g}" for h in registry.get(o.name).hyperparameters if h.name == "lr"), "its own"
+            )
+            for o in optimizers
+        ]
+        each = ", ".join(f"{m.name} {lr}" for m, lr in zip(self.methods, defaults))
+        return (
+            f"optimizer.lr is neither searched nor set: each optimizer trains at its default ({each}), not a "
+            "tuned one; search optimizer.lr too (--space), or set it, to compare tuned optimizers"
+        )
+
     def tune_plan(self, method: Method) -> list[PlannedTrial]:
         """The ``budget`` tuning trials: grid points, random draws, or TPE slots filled when they start."""
         space, seed = self.space_for(method), self.recipe.training.seed

@@ -263,6 +263,8 @@ def _add_study(
         caption="Leaderboard",
     )
     failed = {row.method: row.seeds_failed for row in board}
+    if untuned := spec.untuned_lr():
+        page.paragraph(f"Not a comparison of tuned optimizers: {untuned}.")
     if note := ranking_note([(row.method, seed_values(result, row.method)) for row in board], failed):
         page.paragraph(note)
     edges = [f"{row.method}: {', '.join(row.at_edge)}" for row in board if row.at_edge]

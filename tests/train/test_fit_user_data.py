@@ -556,6 +556,41 @@ def test_an_epoch_ending_in_a_batch_of_one_row_under_batch_norm_is_refused_befor
     assert state.step == 6
 
 
+def test_a_one_cycle_schedule_shorter_than_the_run_is_refused_before_training_and_one_as_long_runs_out():
+    """OneCycleLR(total_steps=5) under a 12-step run raised torch's ValueError ('Tried to step 6
+    times') in the middle of training, after 5 steps had changed the model."""
+    model = network()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    short = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.1, total_steps=5)
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(InvalidValueError, match="total_steps=5 with 12 steps to take' for scheduler: accepted a "
+                       "OneCycleLR of total_steps=12 or more"):  # fmt: skip
+        fit(
+            model,
+            optimizer,
+            problem(),
+            loss_fn=nn.CrossEntropyLoss(),
+            epochs=3,
+            batch_size=10,
+            scheduler=short,
+        )
+    assert same([p.detach() for p in model.parameters()], before)
+    exact = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.1, total_steps=12)
+    state = fit(model, optimizer, problem(), loss_fn=nn.CrossEntropyLoss(), total_steps=5, batch_size=10,
+                scheduler=exact)  # fmt: skip
+    state = fit(
+        model,
+        optimizer,
+        problem(),
+        loss_fn=nn.CrossEntropyLoss(),
+        epochs=3,
+        batch_size=10,
+        scheduler=exact,
+        state=state,
+    )  # fmt: skip  (continued: 7 steps left, 7 in the schedule)
+    assert state.step == 12 and exact.last_epoch == 12
+
+
 def test_a_model_with_nothing_to_train_is_refused_naming_the_model():
     """A wholly frozen model was refused by fit as 'the first batch' ('element 0 of tensors does not
     require grad'), blaming data that were fine; the LR range test raised torch's RuntimeError."""

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.optim.lr_scheduler import ReduceLROnPlateau
+from torch.optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
 from torch.utils.data import DataLoader
 
 from optimlab.data.batches import epoch_order, epoch_permutation, steps_per_epoch
@@ -260,6 +260,7 @@ def fit(
     assert total_steps is not None  # checked above: exactly one of the two was given
     device = next(model.parameters()).device
     state = state or TrainState()
+    _check_schedule_length(scheduler, total_steps - state.step)
     if batches.steps_per_epoch is None and state.steps_per_epoch:  # read by the session that stopped
         batches.steps_per_epoch = state.steps_per_epoch
     state.steps_per_epoch = batches.steps_per_epoch or 0  # 0: not known until an epoch has been read
@@ -363,6 +364,18 @@ def _check_callbacks(callbacks: Any) -> None:
                 f"{describe(callback)} without {', '.join(missing)}",
                 "optimlab.train.Callback objects (subclass it; every hook is optional)",
             )
+
+
+def _check_schedule_length(scheduler: Any, steps: int) -> None:
+    """Refuse a ``OneCycleLR`` with fewer steps left than fit takes: its step past the last raised its
+    ValueError ('Tried to step 6 times') in the middle of training."""
+    if isinstance(scheduler, OneCycleLR) and scheduler.last_epoch + steps > scheduler.total_steps:
+        raise InvalidValueError(
+            "scheduler",
+            f"a OneCycleLR of total_steps={scheduler.total_steps} with {steps} steps to take",
+            f"a OneCycleLR of total_steps={scheduler.last_epoch + steps} or more: one step each optimizer "
+            "step fit takes (total_steps, or epochs x batches an epoch)",
+        )
 
 
 def _step_undone(optimizer: torch.optim.Optimizer, closure: Callable[[], torch.Tensor]) -> None:

@@ -246,6 +246,20 @@ def test_optimizers_compared_at_their_default_lr_are_said_not_to_be_tuned(tmp_pa
         assert tuned.untuned_lr() is None
 
 
+def test_results_on_the_validation_split_that_tuned_them_are_said_to_be(tmp_path, page_reader):
+    """Without a test split ((train, val) of the user's), the page reported the validation metric of the
+    split that had chosen each configuration as it reports a test metric, its optimism unsaid."""
+    spec = dataclasses.replace(SPEC, test_metric="val_accuracy")
+    records = [dataclasses.replace(r, metrics={"val_accuracy": 0.95}) for r in RECORDS]
+    page = write_report([StudyResult(spec, str(tmp_path), records)], tmp_path / "r.html")
+    paragraphs = page_reader(page.read_text()).paragraphs
+    assert any(
+        p.startswith("No test split: val_accuracy is of the validation split that chose") for p in paragraphs
+    )
+    page = write_report([StudyResult(SPEC, str(tmp_path), RECORDS)], tmp_path / "r.html")
+    assert not any(p.startswith("No test split") for p in page_reader(page.read_text()).paragraphs)
+
+
 def test_the_page_counts_the_tuning_trials_a_grid_within_the_budget_plans(tmp_path, page_reader):
     """A grid over two ranges keeps within the budget: a budget of 8 planned 2 x 2 points, 4 trials a
     method, which the page called '8 tuning trials per method'."""

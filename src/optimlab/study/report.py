@@ -263,6 +263,12 @@ def _add_study(
         caption="Leaderboard",
     )
     failed = {row.method: row.seeds_failed for row in board}
+    if spec.test_metric == spec.metric:  # no test split (the user's (train, val), an image folder's)
+        page.paragraph(
+            f"No test split: {spec.metric} is of the validation split that chose each method's "
+            "configuration, on fresh seeds; the choice favours it there, so the numbers may flatter every "
+            "method (a test split gives an unbiased estimate)."
+        )
     if untuned := spec.untuned_lr():
         page.paragraph(f"Not a comparison of tuned optimizers: {untuned}.")
     if note := ranking_note([(row.method, seed_values(result, row.method)) for row in board], failed):

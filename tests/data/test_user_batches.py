@@ -284,3 +284,22 @@ def test_several_inputs_and_a_target_as_rows_are_read_as_a_tensor_dataset_of_the
             and torch.equal(inputs_2, x2[order])
             and torch.equal(targets, y[order])
         )
+
+
+def test_pandas_inputs_and_targets_are_read_as_their_arrays_and_a_whole_frame_is_refused():
+    """A DataFrame given as data was read by index (frame[4] is a column): a bare KeyError 4 at the first
+    batch; (features, target) as a DataFrame and a Series were refused as 'a DataFrame for batch'."""
+    pd = pytest.importorskip("pandas")
+    x, y = pair()
+    frame = pd.DataFrame(x.numpy(), columns=["a", "b", "c"]).assign(label=y.numpy())
+    batches = UserBatches(
+        (frame[["a", "b", "c"]], frame["label"]), nn.CrossEntropyLoss(), batch_size=4, seed=5
+    )
+    assert torch.equal(batches.tensors[0], x) and torch.equal(batches.tensors[1], y)
+    inputs, targets = next(batches.stream("cpu"))
+    order = epoch_permutation(5, 0, 10)[:4]
+    assert torch.equal(inputs, x[order]) and torch.equal(targets, y[order])
+    with pytest.raises(
+        InvalidValueError, match="'a DataFrame alone' for data: accepted its inputs and targets"
+    ):
+        UserBatches(frame, nn.CrossEntropyLoss())

@@ -591,6 +591,26 @@ def test_a_one_cycle_schedule_shorter_than_the_run_is_refused_before_training_an
     assert state.step == 12 and exact.last_epoch == 12
 
 
+def test_features_and_a_target_from_pandas_train_as_their_arrays_do():
+    """fit(model, optimizer, frame[features], frame[target]) refused the Series 'for y: accepted targets
+    beside input tensors or arrays'."""
+    pd = pytest.importorskip("pandas")
+    x, y = problem()
+    frame = pd.DataFrame(x.numpy(), columns=["a", "b", "c"]).assign(label=y.numpy())
+    trained = []
+    for data in ((frame[["a", "b", "c"]], frame["label"]), (x, y)):
+        model = network()
+        fit(
+            model,
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            *data,
+            loss_fn=nn.CrossEntropyLoss(),
+            total_steps=4,
+        )
+        trained.append([p.detach() for p in model.parameters()])
+    assert same(*trained)
+
+
 def test_a_model_with_nothing_to_train_is_refused_naming_the_model():
     """A wholly frozen model was refused by fit as 'the first batch' ('element 0 of tensors does not
     require grad'), blaming data that were fine; the LR range test raised torch's RuntimeError."""

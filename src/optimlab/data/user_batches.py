@@ -68,6 +68,7 @@ __all__ = [
     "describe",
     "first_loss",
     "is_map_dataset",
+    "is_pandas",
     "loader_batch_size",
     "loader_shuffles",
     "own_pairs",
@@ -154,7 +155,9 @@ def _tensor_pair(data: Any, field: str = "data") -> tuple[Tensor, Tensor] | None
     elif isinstance(split, (tuple, list)) and len(split) == 2 and all(isinstance(v, Tensor) for v in split):
         pair = tuple(split)
     elif (
-        isinstance(split, (tuple, list)) and len(split) == 2 and any(isinstance(v, np.ndarray) for v in split)
+        isinstance(split, (tuple, list))
+        and len(split) == 2
+        and any(isinstance(v, np.ndarray) or is_pandas(v) for v in split)
     ):
         pair = tuple(_from_numpy(v, field) for v in split)
     else:
@@ -172,7 +175,7 @@ def _inputs_and_target(data: Any) -> bool:
     or arrays of the same number of rows (beside a ``loss_fn``, which lone-tensor batches cannot take)."""
     if not (isinstance(data, (tuple, list)) and len(data) >= 3):
         return False
-    if not all(isinstance(v, (Tensor, np.ndarray)) and v.ndim for v in data):
+    if not all((isinstance(v, (Tensor, np.ndarray)) or is_pandas(v)) and v.ndim for v in data):
         return False
     return len({len(v) for v in data}) == 1
 
@@ -185,9 +188,20 @@ def _reads_its_items(data: Any) -> bool:
     )
 
 
+def is_pandas(value: Any) -> bool:
+    """Whether ``value`` is a pandas DataFrame or Series: read through ``to_numpy()``, never by index
+    (``frame[4]`` is a column), and checked without importing pandas."""
+    return type(value).__module__.partition(".")[0] == "pandas" and hasattr(value, "to_numpy")
+
+
 def _from_numpy(value: Any, field: str) -> Any:
-    """A numpy array as a tensor of its own dtype, sharing its memory (``torch.from_numpy``: float64
-    stays float64, as a DataLoader's ``default_collate`` keeps it); anything else as it is."""
+    """A numpy array (or a pandas frame's) as a tensor of its own dtype, sharing its memory
+    (``torch.from_numpy``: float64 stays float64, as a DataLoader's ``default_collate`` keeps it);
+    anything else as it is."""
+    if is_pandas(value):
+        value = value.to_numpy()
+        if not value.flags.writeable:  # pandas' copy-on-write views: torch warns of sharing them
+            value = value.copy()
     if not isinstance(value, np.ndarray):
         return value
     try:
@@ -292,6 +306,12 @@ class UserBatches:
         self.loss_fn, self._custom_loss = loss_fn, compute_loss
         self.batch_size, self.seed, self.shuffle, self.drop_last = batch_size, seed, shuffle, drop_last
         self.field = field
+        if is_pandas(data):  # else read by index, frame[4] a column: a KeyError at the first batch
+            raise InvalidValueError(
+                field,
+                f"a {type(data).__name__} alone",
+                "its inputs and targets apart, (frame[features], frame[target]), or a Dataset",
+            )
         if loss_fn is not None and _inputs_and_target(data):  # read as their rows, as TensorDataset's
             data = TensorDataset(*(_from_numpy(v, field) for v in data))
         self.tensors = _tensor_pair(data, field)

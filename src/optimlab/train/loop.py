@@ -26,7 +26,7 @@ from torch.optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
 from torch.utils.data import DataLoader
 
 from optimlab.data.batches import epoch_order, epoch_permutation, steps_per_epoch
-from optimlab.data.user_batches import UserBatches, describe, first_loss
+from optimlab.data.user_batches import UserBatches, describe, first_loss, is_pandas
 from optimlab.errors import InvalidValueError
 from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT
 from optimlab.schedules.torch_adapter import PlateauLR
@@ -482,7 +482,8 @@ def _training_batches(
             )
         return data
     if y is not None:
-        if not isinstance(data, (torch.Tensor, np.ndarray)) or not isinstance(y, (torch.Tensor, np.ndarray)):
+        arrays = (torch.Tensor, np.ndarray)
+        if not (isinstance(data, arrays) or is_pandas(data)) or not (isinstance(y, arrays) or is_pandas(y)):
             raise InvalidValueError(
                 "y",
                 describe(y),

@@ -131,6 +131,25 @@ def test_a_resumed_comparison_refuses_a_new_plan_and_takes_more_seeds(tmp_path):
     assert (tmp_path / "leaderboard.csv").read_text().splitlines()[1].split(",")[7] == "3"  # seeds column
 
 
+def test_a_resumed_comparison_refuses_data_this_session_named_otherwise(tmp_path):
+    """Objects are named in the order a session first sees them: in a session that had compared other
+    data first, the data given to resume a study got '<data_2>' while the study trains on '<data>',
+    the other data set, and its new seeds trained on that without a word. Now refused in one line."""
+    x = torch.randn(64, 3, generator=torch.Generator().manual_seed(0))
+    first = (x, (x[:, 0] > 0).long())
+    done = optimlab.compare(["sgd"], data=first, budget=1, seeds=1, epochs=1, out=tmp_path / "a")
+    stored = done.results[0].spec.recipe.data.name
+    other = (x.clone(), (x[:, 1] > 0).long())  # a new object, as a new session's: named anew
+    with pytest.raises(
+        InvalidValueError, match=f"for data: accepted the data study 'your_code' was run on, '{stored}'"
+    ):
+        optimlab.compare(data=other, out=tmp_path / "a", resume=True, seeds=2)
+    again = optimlab.compare(
+        data=first, out=tmp_path / "a", resume=True, seeds=2
+    )  # the same object: its name
+    assert again.leaderboard[0].test.n == 2
+
+
 def test_objects_train_on_the_batched_backend_as_on_local(tmp_path):
     x, y = torch.randn(96, 4, generator=torch.Generator().manual_seed(2)), torch.arange(96) % 3
 

@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
@@ -260,6 +261,52 @@ def _check_compared(
                 ) from None
 
 
+# Where a stored recipe names each object optimlab.compare takes.
+_STORED_AS = {"model": ("model", "name"), "data": ("data", "name"), "loss": ("training", "loss")}
+
+
+def _check_named_as_stored(
+    named: Mapping[str, tuple[str, bool]], location: str | Path | None, study: str | None
+) -> None:
+    """Refuse objects given to a resumed comparison under other names than its stored recipes hold: names
+    are given in the order objects are first seen in a session, and another comparison run first in
+    this one had taken '<data>' (a resumed study then trained its new seeds on that other data set)."""
+    from optimlab.study.storage import SPEC_ATTR, open_storage, optimlab_studies
+
+    if location is None or not named:
+        return
+    for stored in optimlab_studies(open_storage(location), study):
+        recipe = stored.user_attrs[SPEC_ATTR]["recipe"]
+        for what, (ours, _) in named.items():
+            section, field = _STORED_AS[what]
+            theirs = recipe.get(section, {}).get(field)
+            if theirs is not None and theirs != ours and not _same_object(ours, theirs):
+                raise InvalidValueError(
+                    what,
+                    ours,
+                    f"the {what} study {stored.user_attrs[SPEC_ATTR]['name']!r} was run on, {theirs!r}: this "
+                    f"session named another object so first; resume it in a fresh session",
+                )
+
+
+def _same_object(ours: str, theirs: str) -> bool:
+    """Whether the objects this session named ``ours`` and ``theirs`` hold the same tensors or arrays
+    (``data=(x, y)`` written again in a notebook is a new tuple of the same tensors); objects of other
+    kinds are the same only as one object."""
+    held = {name: obj for obj, name in _NAMED.values()}
+    return ours in held and theirs in held and _equal(held[ours], held[theirs])
+
+
+def _equal(a: Any, b: Any) -> bool:
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        return a.shape == b.shape and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return bool(np.array_equal(a, b))
+    return a is b
+
+
 def compare(
     optimizers: Sequence[Any] | None = None,
     *,
@@ -399,6 +446,7 @@ def compare(
                 f"a resumed comparison keeps its stored settings (it takes more seeds only, and the "
                 f"model, data and loss objects it was given): drop {', '.join(given)}"
             )
+        _check_named_as_stored(named, storage or out, name)
         return run_comparison(resume=True, seeds=seeds, **run)
     updates: dict[str, Any] = {}  # the model section first: the recipe's fields then refine it
     if "model" in named:

@@ -144,10 +144,11 @@ def test_a_resumed_comparison_refuses_data_this_session_named_otherwise(tmp_path
         InvalidValueError, match=f"for data: accepted the data study 'your_code' was run on, '{stored}'"
     ):
         optimlab.compare(data=other, out=tmp_path / "a", resume=True, seeds=2)
-    again = optimlab.compare(
-        data=first, out=tmp_path / "a", resume=True, seeds=2
-    )  # the same object: its name
+    again = optimlab.compare(data=first, out=tmp_path / "a", resume=True, seeds=2)  # the same object
     assert again.leaderboard[0].test.n == 2
+    rewritten = (x, first[1])  # a notebook's data=(x, y) run again: a new tuple of the same tensors
+    more = optimlab.compare(data=rewritten, out=tmp_path / "a", resume=True, seeds=3)
+    assert more.leaderboard[0].test.n == 3
 
 
 def test_objects_train_on_the_batched_backend_as_on_local(tmp_path):

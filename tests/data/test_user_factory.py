@@ -232,3 +232,23 @@ def test_bfloat16_rows_are_refused_in_one_line_naming_them():
             InvalidValueError, match=r"'a bfloat16 tensor of shape \(12, 3\)' for inputs of rows"
         ):
             as_data(data, "rows")
+
+
+def test_a_factorys_pandas_features_and_target_are_read_as_their_arrays_and_a_whole_frame_refused():
+    """A factory returning (frame[features], frame[target]) failed with a bare KeyError 0 (the frame was
+    read by index, frame[0] a column), as did a whole frame; splits of such pairs too."""
+    pd = pytest.importorskip("pandas")
+    x = np.random.default_rng(0).normal(size=(12, 3))
+    frame = pd.DataFrame(x, columns=["a", "b", "c"]).assign(label=(x[:, 0] > 0).astype(int))
+    features, target = frame[["a", "b", "c"]], frame["label"]
+    from_pandas = as_data((features, target), "pair")
+    from_numpy = as_data((features.to_numpy(), target.to_numpy()), "pair")
+    assert torch.equal(from_pandas.examples.x, from_numpy.examples.x)
+    assert torch.equal(from_pandas.examples.y, from_numpy.examples.y)
+    splits = as_data(((features[:8], target[:8]), (features[8:], target[8:])), "splits")
+    assert torch.equal(splits.val.x, torch.as_tensor(x[8:], dtype=splits.val.x.dtype))
+    for whole, said in ((frame, "'a DataFrame alone'"), ((frame[:8], frame[8:]), "the second of 4 columns")):
+        with pytest.raises(
+            InvalidValueError, match=f"{said}.* returned: accepted its inputs and target apart"
+        ):
+            as_data(whole, "frames")

@@ -37,7 +37,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler
 from optimlab.data.examples import DatasetInfo, Examples, TensorPair, float_task
 from optimlab.data.splits import Splits, check_fractions, rounded
 from optimlab.data.torch_dataset import from_torch_dataset
-from optimlab.data.user_batches import TARGET_KEYS, describe, is_map_dataset, loader_batch_size
+from optimlab.data.user_batches import TARGET_KEYS, describe, is_map_dataset, is_pandas, loader_batch_size
 from optimlab.errors import InvalidValueError
 from optimlab.user_code import call_user
 
@@ -255,11 +255,35 @@ def _examples(x: Tensor, y: Tensor, name: str) -> Examples:
         ) from None
 
 
+def _pandas_as_arrays(value: Any, name: str) -> Any:
+    """``(frame[features], frame[target])``, or splits of such pairs, with each pandas frame and Series as
+    its array, read as numpy pairs are. A whole frame, which does not say which column is the target
+    (read by index, ``frame[0]`` was a KeyError), is refused."""
+    whole = f"its inputs and target apart, (frame[features], frame[target]), or {ACCEPTED_RETURNS}"
+    if is_pandas(value):
+        raise InvalidValueError(f"what dataset {name!r} returned", f"a {type(value).__name__} alone", whole)
+    if not isinstance(value, (tuple, list)):
+        return value
+    if len(value) == 2 and any(map(is_pandas, value)):
+        target = value[1]
+        if is_pandas(target) and target.ndim == 2 and target.shape[1] > 1:  # two whole frames
+            raise InvalidValueError(
+                f"what dataset {name!r} returned",
+                f"a pair of frames, the second of {target.shape[1]} columns (no target)",
+                whole,
+            )
+        return tuple(v.to_numpy() if is_pandas(v) else v for v in value)
+    return type(value)(
+        _pandas_as_arrays(part, name) if isinstance(part, (tuple, list)) else part for part in value
+    )
+
+
 def as_data(value: Any, name: str) -> Examples | Splits | BatchSplits | BatchDataset:
     """What the user's factory returned, as optimlab's examples to split or fixed splits, or as the user's
     dict batches (kept as they are)."""
     if isinstance(value, (Examples, Splits, BatchSplits, BatchDataset)):
         return value
+    value = _pandas_as_arrays(value, name)
     batches = _dict_batches(value, name)
     if batches is not None:
         return batches

@@ -6,7 +6,8 @@ Welch, The generalization of Student's problem when several different population
 involved, Biometrika 1947, doi:10.2307/2332510), as scipy computes it. The p-values of one table are
 adjusted for the number of comparisons by Holm's step-down method (Holm, A simple sequentially
 rejective multiple test procedure, Scand. J. Statist. 1979), and a difference is called significant at
-adjusted p < 0.05. Fewer than two seeds on either side: no test.
+adjusted p < 0.05. Fewer than two seeds on either side, or no spread on both (seeds the setup ignores):
+no test.
 
 >>> [round(p, 3) for p in holm([0.01, 0.04, 0.03])]
 [0.03, 0.06, 0.06]

@@ -109,3 +109,38 @@ def test_each_workload_says_which_ranks_the_seeds_tell_apart(tmp_path):
         "order against" in path.read_text()
         and "is untested (fewer than two seed results a side, or no spread)" in (path.read_text())
     )
+
+
+def test_a_method_that_failed_on_more_seeds_ranks_below_for_it_untested(tmp_path):
+    """bench tested the leader against a method that diverged on 1 of its 3 seeds as if its 2 survivors
+    were all its runs (the study page already said why it ranks below and left it untested)."""
+    result = bench_result(("w1",))
+    study = result.results[0]
+    seeds = [r for r in study.records if r.phase != "seeds"]
+    for i, (sgd, adam) in enumerate(((0.90, 0.99), (0.91, 0.98), (0.92, None))):
+        seeds.append(dataclasses.replace(record("sgd", f"seeds/{i}", 1e-2), metrics={"test_accuracy": sgd}))
+        failed = record("adam", f"seeds/{i}", 1e-2, value=math.nan, state="fail")
+        ok = dataclasses.replace(record("adam", f"seeds/{i}", 1e-2), metrics={"test_accuracy": adam})
+        seeds.append(failed if adam is None else ok)
+    results = [StudyResult(study.spec, "", seeds)]
+    page = write_bench_report(
+        dataclasses.replace(result, results=results, scores=score(results)), tmp_path / "r.html"
+    )[0].read_text()
+    assert "adam ranks below sgd for failing on a larger share of its seed runs (adam 1 of 3" in page
+    assert "sgd ranks above adam significantly" not in page
+
+
+def test_the_workload_counts_the_tuning_trials_a_grid_within_the_budget_plans(tmp_path):
+    """A grid over two ranges with a budget of 8 plans 2 x 2 trials; the bench page said '8 tuning trials
+    per method'."""
+    from optimlab.study.space import SearchSpace
+
+    result = bench_result(("w1",))
+    ranges = {"optimizer.lr": {"low": 1e-4, "high": 1.0, "log": True}}
+    ranges["optimizer.weight_decay"] = {"low": 1e-6, "high": 1e-2, "log": True}
+    spec = dataclasses.replace(result.results[0].spec, space=SearchSpace.from_dict(ranges), budget=8)
+    results = [StudyResult(spec, "", result.results[0].records)]
+    page = write_bench_report(
+        dataclasses.replace(result, results=results, scores=score(results)), tmp_path / "r.html"
+    )[0].read_text()
+    assert "4 tuning trials (the largest grid within the budget of 8) per method" in page

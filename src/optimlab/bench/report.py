@@ -30,6 +30,7 @@ from optimlab.study.report import (
     searched,
     seed_values,
     sensitivity_figure,
+    tuning_trials,
 )
 from optimlab.study.run import StudyResult
 
@@ -125,7 +126,7 @@ def _workload(page: Page, result: StudyResult, rows: Sequence[MethodScore], unit
     page.section(
         spec.name,
         f"Tuned on {spec.metric} ({'higher' if spec.goal == 'max' else 'lower'} is better), "
-        f"{target}; reported on {spec.test_metric}. {spec.budget} tuning trials per method "
+        f"{target}; reported on {spec.test_metric}. {tuning_trials(spec)} per method "
         f"({spec.protocol}, on seed {spec.recipe.training.seed}) over {searched(spec)}; then the best "
         f"configuration on {spec.seeds} fresh seeds, the same for every method.",
     )
@@ -137,7 +138,8 @@ def _workload(page: Page, result: StudyResult, rows: Sequence[MethodScore], unit
         ),
         caption="Leaderboard",
     )
-    if note := ranking_note([(row.method, seed_values(result, row.method)) for row in rows]):
+    failed = {row.method: row.board.seeds_failed for row in rows}
+    if note := ranking_note([(row.method, seed_values(result, row.method)) for row in rows], failed):
         page.paragraph(note)
     edges = [f"{row.method}: {', '.join(row.board.at_edge)}" for row in rows if row.board.at_edge]
     if edges:

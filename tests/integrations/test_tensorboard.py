@@ -194,3 +194,33 @@ def test_a_recipe_changed_on_resume_is_shown_from_the_step_it_took_effect(tmp_pa
         (6, False, True),
     ]
     assert [e.step for e in board.Scalars("train_loss")] == list(range(1, 9))
+
+
+def test_a_study_of_the_users_objects_goes_to_tensorboard_from_another_session(tmp_path):
+    """optimlab.compare(data=(x, y)) names its data '<data>', an object of the session that ran it:
+    log_study in another process refused the study ('unknown dataset <data>'), though it only sends the
+    stored trials (`optimlab report --log` got by only because its page had read the study first)."""
+    import os
+    import subprocess
+    import sys
+
+    import torch
+
+    import optimlab
+
+    x = torch.randn(90, 3, generator=torch.Generator().manual_seed(0))
+    done = optimlab.compare(
+        ["sgd"], data=(x, (x[:, 0] > 0).long()), budget=1, seeds=1, epochs=1, out=tmp_path
+    )
+    send = f"from optimlab.integrations import log_study; print(log_study({str(tmp_path)!r}, 'tensorboard', folder={str(tmp_path)!r}))"
+    sent = subprocess.run(
+        [sys.executable, "-c", send],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+    )
+    (result,) = done.results
+    assert sent.returncode == 0 and sent.stdout.split() == [str(len(result.records))], sent.stderr
+    for record in result.records:
+        board = accumulated(tmp_path / "tensorboard" / f"{record.study}-{record.key}".replace("/", "-"))
+        assert [e.step for e in board.Scalars("val_accuracy")] == record.curve["step"]

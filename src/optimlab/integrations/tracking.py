@@ -226,7 +226,7 @@ def log_study(location: str | Path, tracker_name: str, *, folder: str | Path) ->
     storage = open_storage(location)
     sent = 0
     now = time.time()
-    for spec in load_specs(location):
+    for spec in load_specs(location, reading=True):  # sends what is stored, builds nothing
         names = [spec.study_name(method) for method in spec.methods]
         for record in load_records(storage, names):
             if not record.finished:

@@ -403,20 +403,17 @@ def _check_method_trains(spec: StudySpec, method: Method) -> None:
 
 
 def _check_paired(built: Any) -> None:
-    """Refuse outputs that the loss compares with targets of another shape by broadcasting (a model's
-    ``(N, 1)`` against labels ``(N,)``, under ``MSELoss``: ``(N, N)``, every output scored against every
-    target of its batch): every trial would train and score that, torch's warning aside. Only torch's
-    elementwise losses are judged: a model's own loss (Hugging Face's regression squeezes its logits) or
-    a function of the user's may pair them itself."""
+    """Refuse, before any trial, outputs that the loss compares with targets of another shape by
+    broadcasting (:func:`~optimlab.train.evaluation.check_paired`), read on the first training batch:
+    every trial would train and score them, torch's warning aside."""
     import torch
 
-    from optimlab.data.user_batches import UserBatches, broadcast_mix_up
+    from optimlab.data.user_batches import UserBatches
     from optimlab.data.user_factory import BatchSplits
-    from optimlab.train.evaluation import REGRESSION_LOSSES
+    from optimlab.train.evaluation import REGRESSION_LOSSES, check_paired
 
     if not isinstance(built.loss_fn, REGRESSION_LOSSES):
-        return
-
+        return  # a model's own loss or the user's function may pair them itself: no batch to read
     train = built.splits.train
     if isinstance(built.splits, BatchSplits):
         batches = built.batches(train, train=True)
@@ -424,21 +421,7 @@ def _check_paired(built: Any) -> None:
         batches = UserBatches((train.x, train.y), built.loss_fn, batch_size=built.recipe.training.batch_size)
     with torch.no_grad():
         out = batches.forward(built.model, next(batches.stream(built.device)))
-    outputs, targets = out.prediction, out.target
-    if not (isinstance(outputs, torch.Tensor) and isinstance(targets, torch.Tensor)):
-        return
-    compared = broadcast_mix_up(tuple(outputs.shape), tuple(targets.shape))
-    if compared is None:
-        return
-    fix = (
-        "squeeze the model's last dimension" if outputs.shape[:-1] == targets.shape else "reshape the targets"
-    )
-    raise InvalidValueError(
-        f"the loss ({built.recipe.training.loss or 'the default'})",
-        f"outputs {tuple(outputs.shape)} against targets {tuple(targets.shape)}",
-        f"outputs and targets of one shape: the loss broadcasts these to {compared}, every output scored "
-        f"against every target of its batch ({fix})",
-    )
+    check_paired(built.loss_fn, out.prediction, out.target)
 
 
 def _check_first_loss(spec: StudySpec, loss: float) -> None:

@@ -335,6 +335,23 @@ def test_a_damaged_checkpoint_without_a_good_previous_one_is_one_clear_error(tmp
         train(recipe, tmp_path, resume=True)
 
 
+def test_a_whole_checkpoint_holding_an_object_is_named_as_such_not_as_damaged(tmp_path):
+    """A checkpoint holding a Python object (an older version kept a user's torch optimizer in it) was
+    called 'damaged (truncated or corrupted)': the file is whole, and the weights-only load refuses the
+    object it holds, which the error now names."""
+    recipe = Recipe.from_dict({**TINY, "training": {**TINY["training"], "epochs": 1}})
+    train(recipe, tmp_path)
+    latest = tmp_path / CHECKPOINT_NAME
+    payload = torch.load(latest, weights_only=True)
+    payload["callbacks"] = [torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)]
+    torch.save(payload, latest)
+    with pytest.raises(
+        OptimlabError, match="holds a torch.optim.sgd.SGD object, which a weights-only"
+    ) as error:
+        train(recipe, tmp_path, resume=True)
+    assert "damaged" not in str(error.value)
+
+
 def test_weights_of_another_shape_are_refused_naming_the_layer(tmp_path):
     recipe = Recipe.from_dict(TINY)
     train(recipe, tmp_path, callbacks=[SignalAt(2)])

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import pickle
+import re
 import warnings
 import zipfile
 from collections.abc import Sequence
@@ -126,6 +128,13 @@ def _read(path: Path) -> dict[str, Any]:
         raise OptimlabError(f"cannot read checkpoint {str(path)!r}: {error.strerror or error}") from None
     except OptimlabError:
         raise
+    except pickle.UnpicklingError as error:
+        if found := re.search(r"Unsupported global: GLOBAL (\S+)", str(error)):
+            raise OptimlabError(  # whole, but holding an object: loading it would run its code
+                f"checkpoint {str(path)!r} holds a {found[1]} object, which a weights-only load refuses "
+                "(a checkpoint is tensors and plain values; this one was written by other code)"
+            ) from None
+        raise OptimlabError(f"{damaged}: UnpicklingError: {str(error).splitlines()[0]}") from None
     except Exception as error:  # zip, pickle and torch each raise their own kind on damage
         raise OptimlabError(
             f"{damaged}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"

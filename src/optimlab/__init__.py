@@ -14,18 +14,26 @@ __all__ = [
     "categories",
     "compare",
     "diagnose",
+    "find_lr",
+    "fit",
     "get_registry",
 ]
 
 
+# The verbs of the Python API, each loaded from its home on first use (import optimlab stays light).
+_VERBS = {
+    "compare": "optimlab.study.user_compare",
+    "diagnose": "optimlab.doctor",
+    "find_lr": "optimlab.doctor",
+    "fit": "optimlab.train",
+}
+
+
 def __getattr__(name: str) -> Any:
-    """``optimlab.diagnose`` and ``optimlab.compare`` load the doctor and the study engine on first use."""
-    if name == "diagnose":
-        from optimlab.doctor import diagnose
+    """``optimlab.fit``, ``optimlab.diagnose``, ``optimlab.find_lr`` and ``optimlab.compare`` load the
+    training loop, the doctor and the study engine on first use."""
+    if name in _VERBS:
+        import importlib
 
-        return diagnose
-    if name == "compare":
-        from optimlab.study.user_compare import compare
-
-        return compare
+        return getattr(importlib.import_module(_VERBS[name]), name)
     raise AttributeError(f"module 'optimlab' has no attribute {name!r}")

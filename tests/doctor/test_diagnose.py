@@ -12,6 +12,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import optimlab.doctor
+import optimlab.errors
 from doctor.setups import NamedExamples, ReturnsItsLoss, mlp, pixels, shuffled_labels, standardized
 from optimlab.doctor import DoctorCallback, diagnose, run_rules
 from optimlab.errors import InvalidValueError
@@ -85,6 +86,39 @@ def test_bad_numbers_are_rejected():
     for bad in ({"check_steps": 0}, {"check_budget": -1.0}):  # refused even where no check runs
         with pytest.raises(InvalidValueError, match=next(iter(bad))):
             diagnose(mlp(), standardized(), nn.CrossEntropyLoss(), steps=5, lr_find=False, **bad)
+
+
+class CountsItsSteps(nn.Module):
+    """An MLP counting the forward passes it makes in training mode."""
+
+    def __init__(self):
+        super().__init__()
+        self.net, self.passes = mlp(), 0
+
+    def forward(self, x):
+        self.passes += self.training
+        return self.net(x)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"rule_options": {"dead_units": 0.5}}, "for rule_options: accepted a mapping of rule names"),
+        ({"rule_options": {"dead_unit": {"warn_fraction": 0.5}}}, "Did you mean 'dead_units'"),
+        ({"rule_options": {"dead_units": {"warn_fraction": 2.0}}}, "'warn_fraction': accepted a number"),
+        ({"rule_options": [("dead_units", {})]}, "for rule_options: accepted a mapping of rule names"),
+        ({"schedule": 5}, "invalid value 5 for schedule: accepted an InstrumentSchedule"),
+    ],
+    ids=["thresholds not a mapping", "unknown rule", "threshold out of range", "a list", "schedule a number"],
+)
+def test_bad_rule_options_and_schedule_are_refused_in_one_line_before_any_step(bad, message):
+    """rule_options={"dead_units": 0.5} raised TypeError 'argument after ** must be a mapping' and
+    schedule=5 AttributeError 'int' object has no attribute 'is_detailed', both after the lr check and
+    the run had trained; an unknown rule was refused only once the run was over."""
+    model = CountsItsSteps()
+    with pytest.raises(optimlab.errors.OptimlabError, match=message):
+        diagnose(model, standardized(), nn.CrossEntropyLoss(), steps=5, check_steps=5, **bad)
+    assert model.passes == 0
 
 
 def test_the_callback_diagnoses_a_run_of_fit_and_the_result_is_json():

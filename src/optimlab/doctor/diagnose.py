@@ -28,7 +28,7 @@ from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import INSTRUMENTS, Instruments, InstrumentSchedule, RunStatistics
 from optimlab.doctor.lr_check import find_lr, validate_check
 from optimlab.doctor.lr_find import LRRangeResult, examined_optimizer, json_ready, lr_range_test
-from optimlab.doctor.rules import run_rules
+from optimlab.doctor.rules import checked_options, run_rules
 from optimlab.doctor.snapshot import preserved
 from optimlab.doctor.watch import watch
 from optimlab.errors import InvalidValueError
@@ -228,8 +228,10 @@ def diagnose(
     if not POSITIVE_INT.contains(steps):
         raise InvalidValueError("steps", steps, str(POSITIVE_INT))
     validate_check(check_steps, check_budget)  # even where lr_find is off: a bad value is not ignored
+    checked_options(rule_options)  # before the run, not after it
     optimizer = examined_optimizer(model, optimizer)
     batches = UserBatches(data, loss_fn, compute_loss=compute_loss, batch_size=batch_size, seed=seed)
+    doctor = DoctorCallback(model, optimizer, schedule=schedule)  # its schedule checked before the lr check
     lr_range = None
     if lr_find:
         held_out = (
@@ -256,7 +258,6 @@ def diagnose(
             check_budget=check_budget,
             seed=seed,
         )
-    doctor = DoctorCallback(model, optimizer, schedule=schedule)
     with preserved(model, optimizer):
         torch.manual_seed(seed)
         watch(model, optimizer, batches, doctor.instruments, steps=steps)

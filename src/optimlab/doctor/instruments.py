@@ -44,6 +44,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from optimlab.data.user_batches import describe
 from optimlab.doctor.nan_origin import NonFiniteOrigin, locate_non_finite
 from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE_INT, Capability, get_registry
@@ -469,7 +470,11 @@ class Instruments:
     ) -> None:
         from optimlab.techniques.activations import activation_name
 
-        schedule = schedule or InstrumentSchedule()
+        schedule = InstrumentSchedule() if schedule is None else schedule
+        if not isinstance(schedule, InstrumentSchedule):
+            raise InvalidValueError(
+                "schedule", describe(schedule), "an InstrumentSchedule, or None for the default"
+            )
         self.model, self.optimizer, self.schedule = model, optimizer, schedule
         layers, params, param_layer = [], [], []
         self._layer_modules: dict[str, nn.Module] = {}

@@ -20,13 +20,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from optimlab.data.user_batches import describe
 from optimlab.doctor.findings import Finding, rank
 from optimlab.doctor.instruments import RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.rules._readings import recommended_init
+from optimlab.errors import InvalidValueError
 from optimlab.registry import import_submodules, new_registry
 
-__all__ = ["MODULES", "recommended_init", "rule_names", "run_rules"]
+__all__ = ["MODULES", "checked_options", "recommended_init", "rule_names", "run_rules"]
 
 _REGISTRY = new_registry("doctor_rule")
 MODULES = import_submodules(__name__)  # one module per family of rules; importing them registered them
@@ -34,6 +36,27 @@ MODULES = import_submodules(__name__)  # one module per family of rules; importi
 
 def rule_names() -> list[str]:
     return _REGISTRY.names()
+
+
+def checked_options(options: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Mapping[str, Any]]:
+    """``options`` by canonical rule name, each rule's thresholds checked against its accepted ranges.
+
+    Raises :class:`~optimlab.errors.InvalidValueError` for what is not a mapping of rule names to
+    mappings, and :class:`~optimlab.errors.UnknownNameError` for an unknown rule or threshold.
+    """
+    accepted = 'a mapping of rule names to thresholds, {"dead_units": {"warn_fraction": 0.5}}'
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise InvalidValueError("rule_options", describe(options), accepted)
+    checked = {}
+    for name, keywords in options.items():
+        if not isinstance(name, str) or not isinstance(keywords, Mapping):
+            raise InvalidValueError("rule_options", describe({name: keywords}), accepted)
+        entry = _REGISTRY.get(name)
+        entry.validate(keywords)
+        checked[entry.name] = keywords
+    return checked
 
 
 def run_rules(
@@ -46,7 +69,7 @@ def run_rules(
 
     ``options`` maps a rule's name to threshold keywords, checked against the rule's accepted ranges.
     """
-    options = {_REGISTRY.resolve(name): keywords for name, keywords in (options or {}).items()}
+    options = checked_options(options)
     findings = []
     for entry in _REGISTRY:
         finding = entry.create(stats, lr_range, **options.get(entry.name, {}))

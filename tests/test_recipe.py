@@ -479,3 +479,18 @@ def test_changing_the_architecture_moves_techniques_left_at_the_old_ones_own():
     assert (kept.model.activation, kept.model.norm) == ("tanh", "layer")
     asked = Recipe().with_updates({"model.name": "resnet", "model.norm": "layer"})
     assert asked.model.norm == "layer"
+
+
+def test_changing_the_architecture_drops_sizes_and_keywords_the_new_one_does_not_take(user_package):
+    """--compare model.name=mlp,mynets:build on a workload whose MLP has width 128 refused the user's
+    factory for 'width', which only the old architecture took; sizes it takes stay, as do those the
+    update sets itself (and are refused there)."""
+    base = Recipe.from_dict({"model": {"name": "transformer", "width": 64, "depth": 2, "heads": 4}})
+    gru = base.with_updates({"model.name": "mnist1d_baseline_gru"}).model
+    assert (gru.name, gru.width, gru.depth, gru.options) == ("mnist1d_baseline_gru", 64, None, {})
+    mlp = base.with_updates({"model.name": "mlp"}).model
+    assert (mlp.width, mlp.depth, mlp.options) == (64, 2, {})
+    user = base.with_updates({"model.name": "optimlab_userpkg.nets:fixed"}).model
+    assert (user.width, user.depth, user.keywords()) == (None, None, {})
+    with pytest.raises(RecipeError, match="'width'"):
+        base.with_updates({"model.name": "optimlab_userpkg.nets:fixed", "model.width": 8})

@@ -571,6 +571,7 @@ class Recipe(_Spec):
             for field, own in architecture_techniques(self.model.name).items():
                 if f"model.{field}" not in updates and data["model"][field] == own:
                     del data["model"][field]
+            _drop_sizes_not_taken(data["model"], updates)
         # Shorter paths first: a technique set by name, then its hyperparameters (model.init, model.init.gain).
         for dotted, value in sorted(updates.items(), key=lambda update: update[0].count(".")):
             *sections, leaf = dotted.split(".")
@@ -587,6 +588,21 @@ class Recipe(_Spec):
                 node = node[section]
             node[normalize_name(leaf) if leaf not in node else leaf] = value
         return Recipe.from_dict(data)
+
+
+def _drop_sizes_not_taken(model: dict[str, Any], updates: Mapping[str, Any]) -> None:
+    """Sizes and keywords of the old architecture that the new one (``updates["model.name"]``) does not
+    take, where the updates do not set them: they described the old one (a workload's MLP width, which
+    ``--compare model.name=mlp,mynets:build`` gave the user's factory, refused as its 'width')."""
+    try:
+        takes = get_registry("model").get(updates["model.name"]).hyperparameter_names
+    except (OptimlabError, TypeError):
+        return  # a name that is no model: validation names it
+    for field in ("width", "depth"):
+        if field not in takes and f"model.{field}" not in updates:
+            model[field] = None
+    options = model.get("options") or {}
+    model["options"] = {k: v for k, v in options.items() if k in takes or f"model.options.{k}" in updates}
 
 
 def _techniques_of(section: str) -> dict[str, str]:

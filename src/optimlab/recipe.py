@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError, close_matches
 from optimlab.registry import DEVICE, DEVICES, SEED, get_registry, normalize_name
+from optimlab.schedules.families import BASE_MOMENTUM, MAX_MOMENTUM
 from optimlab.user_code import import_object, is_import_path
 
 __all__ = [
@@ -357,8 +358,8 @@ class ScheduleSpec(_Spec):
     # torch's OneCycleLR cycles momentum (or beta1) by default; a recipe asks for it, so that recipes
     # stored before it existed keep their meaning and id (optimlab.schedules.families.one_cycle).
     cycle_momentum: bool = False
-    base_momentum: float = Field(0.85, ge=0.0, le=1.0)  # the momentum at the peak lr (torch's default)
-    max_momentum: float = Field(0.95, ge=0.0, le=1.0)  # at the start and the end of the cycle
+    base_momentum: float = Field(BASE_MOMENTUM, ge=0.0, le=1.0)  # the momentum at the peak lr
+    max_momentum: float = Field(MAX_MOMENTUM, ge=0.0, le=1.0)  # at the start and the end of the cycle
 
     @pydantic.model_validator(mode="after")
     def _read_together(self) -> ScheduleSpec:

@@ -343,11 +343,15 @@ def one_cycle(
     return _one_cycle_phases(horizon, pct_start, anneal_strategy, three_phase, values)
 
 
+# torch's OneCycleLR defaults, after Smith 2018: the momentum at the peak lr, and at the cycle's ends.
+BASE_MOMENTUM, MAX_MOMENTUM = 0.85, 0.95
+
+
 def one_cycle_momentum(
     total_steps: int,
     *,
-    base_momentum: float = 0.85,
-    max_momentum: float = 0.95,
+    base_momentum: float = BASE_MOMENTUM,
+    max_momentum: float = MAX_MOMENTUM,
     pct_start: float = 0.3,
     anneal_strategy: str = "cos",
     three_phase: bool = False,

@@ -793,6 +793,35 @@ def test_embedded_token_ids_are_no_inputs_to_standardize(frozen):
         assert [f.rule for f in diagnosis.problems][:1] == ([rule] if rule else [])
 
 
+class TwoInputs(nn.Module):
+    """Two inputs, each read by its own Linear layer, joined before the head (numbers beside an image)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.first, self.second = nn.Linear(64, 32), nn.Linear(64, 32)
+        self.head = nn.Sequential(nn.ReLU(), nn.Linear(64, 10))
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.cat([self.first(a), self.second(b)], dim=1))
+
+
+def test_a_second_input_of_pixels_0_to_255_is_found_where_the_first_is_standardized():
+    """Only the first layer to run was read for the data's scale: a model whose second input held
+    pixels 0..255 got 'Vanishing gradients' and 'Exploding gradients' (clip them) and no word of its
+    inputs. Each further layer reading one of the batch's tensors is now read too."""
+    x, y = standardized()
+    raw = pixels()[0]
+    found = diagnose(TwoInputs(), (x, raw, y), nn.CrossEntropyLoss(), steps=60, lr_find=False)
+    assert found.findings[0].rule == "input_scale"
+    assert found.findings[0].evidence["read_by"] == "second"
+    assert max(found.findings[0].evidence["feature_max"]) == raw.max().item() == 255
+    assert "second (Linear)'s inputs" in found.findings[0].title
+    both = diagnose(TwoInputs(), (x, x.clone(), y), nn.CrossEntropyLoss(), steps=60, lr_find=False)
+    assert "input_scale" not in [f.rule for f in both.findings]
+    assert set(both.statistics.branch_inputs) == {"second"}
+
+
 def test_batch_norm_is_judged_on_its_usual_batch_and_a_conv_net_is_advised_group_norm():
     """An epoch's short last batch is no evidence; batch norm after conv layers is replaced by group
     norm (Wu & He 2018), after Linear layers by layer norm."""

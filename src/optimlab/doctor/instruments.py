@@ -311,6 +311,9 @@ class RunStatistics:
     activations: dict[str, str] = dataclasses.field(default_factory=dict)  # activation module -> name
     forward_order: list[str] = dataclasses.field(default_factory=list)  # hooked modules, as they ran
     input_features: FeatureStats | None = None
+    # The inputs of each further layer that reads one of the batch's own tensors, by layer: a model of
+    # several inputs (numbers beside an image) reads its second input there, not in the first layer.
+    branch_inputs: dict[str, FeatureStats] = dataclasses.field(default_factory=dict)
     non_finite: NonFiniteOrigin | None = None
     loss_inputs: LossInputs | None = None  # what the loss compared at the first step (its rules read it)
     # The targets of the first TARGET_BATCHES batches as they came, on the CPU: how the batches mix
@@ -478,6 +481,7 @@ class Instruments:
         self.model, self.optimizer, self.schedule = model, optimizer, schedule
         layers, params, param_layer = [], [], []
         self._layer_modules: dict[str, nn.Module] = {}
+        self._module_names = {module: name or "(model)" for name, module in model.named_modules()}
         self._activation_modules: dict[str, nn.Module] = {}
         # Embeddings, trained or frozen: where one runs before any Linear/Conv layer, that layer's inputs
         # are its vectors, not the data (token ids, which have no scale to fix).
@@ -718,24 +722,21 @@ class Instruments:
             self.statistics.forward_order.append(name)
 
     def _record_inputs(self, module: nn.Module, args: tuple[Any, ...]) -> None:
-        """Forward pre-hook of every Linear/Conv layer, embedding and recurrent layer; only the first to
-        run in a step records, and not an embedding's ids."""
-        if self._first_layer_seen or not module.training or not args:
+        """Forward pre-hook of every Linear/Conv layer, embedding and recurrent layer; the first to run
+        in a step records (not an embedding's ids), and so does a later one reading one of the batch's
+        own tensors (:attr:`RunStatistics.branch_inputs`)."""
+        if not module.training or not args:
             return
-        self._first_layer_seen = True
         x = args[0].data if isinstance(args[0], nn.utils.rnn.PackedSequence) else args[0]
-        if not isinstance(x, Tensor):
-            return
-        x = x.detach()
-        if isinstance(module, (nn.Embedding, nn.EmbeddingBag)) or not x.is_floating_point() or x.ndim == 0:
-            return
-        conv = isinstance(module, _CONV)
-        rows = _as_rows(x.float(), _units_axis(x, conv))
         stats = self.statistics
-        if stats.input_features is None:
-            stats.input_features = FeatureStats.of(rows, "channel" if conv else "feature")
-        elif stats.input_features.minimum.shape[0] == rows.shape[1]:
-            stats.input_features.add(rows)
+        if not self._first_layer_seen:
+            self._first_layer_seen = True
+            stats.input_features = _with_features(stats.input_features, module, x)
+        elif any(x is given for given in (*self._last_input, *self._last_kwargs.values())):
+            name = self._module_names[module]
+            features = _with_features(stats.branch_inputs.get(name), module, x)
+            if features is not None:
+                stats.branch_inputs[name] = features
 
     def _note_reader(self, name: str, x: Tensor) -> None:
         """Pair layer ``name`` with the first layer that read its input ``x``; where ``x`` is the data,
@@ -847,10 +848,15 @@ class Instruments:
         ran = set(stats.forward_order)
         first = next((layer for layer in stats.layers if layer.has_weight_matrix and layer.name in ran), None)
         inputs_wanted = first is not None and len(stats.detailed_steps) < self.schedule.window
+        readers = [  # the first Linear/Conv layer, and those of other branches from the data
+            self._layer_modules[layer.name]
+            for layer in stats.layers
+            if layer is first or (layer.reads_data and layer.name in stats.branch_inputs)
+        ]
         plan = (
             [
                 (module.register_forward_pre_hook, self._record_inputs)
-                for module in (*self._embeddings, *self._recurrent, self._layer_modules[first.name])  # type: ignore[union-attr]
+                for module in dict.fromkeys((*self._embeddings, *self._recurrent, *readers))
             ]
             if inputs_wanted
             else []
@@ -860,6 +866,23 @@ class Instruments:
             self._conv_feeds[name] = feeding is not None and feeding.kind.startswith("Conv")
             plan.append((module.register_forward_hook, self._activation_hook(name)))
         self._hook_plan = plan + self._batch_norm_hooks
+
+
+def _with_features(features: FeatureStats | None, module: nn.Module, x: Any) -> FeatureStats | None:
+    """``features`` with ``x``, the inputs ``module`` read, added per feature (per channel for a conv
+    layer); as they were for an embedding's ids, for what is no float tensor, and for inputs of another
+    width."""
+    if not isinstance(x, Tensor) or isinstance(module, (nn.Embedding, nn.EmbeddingBag)):
+        return features
+    if not x.is_floating_point() or x.ndim == 0:
+        return features
+    conv = isinstance(module, _CONV)
+    rows = _as_rows(x.detach().float(), _units_axis(x, conv))
+    if features is None:
+        return FeatureStats.of(rows, "channel" if conv else "feature")
+    if features.minimum.shape[0] == rows.shape[1]:
+        features.add(rows)
+    return features
 
 
 def _adam_eps(optimizer: torch.optim.Optimizer) -> float | None:

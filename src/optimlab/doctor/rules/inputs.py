@@ -9,9 +9,9 @@ import torch
 from torch import Tensor
 
 from optimlab.doctor.findings import Finding, Severity
-from optimlab.doctor.instruments import RunStatistics
+from optimlab.doctor.instruments import FeatureStats, RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult
-from optimlab.doctor.rules._readings import _ABOVE_ONE, _g, _register, _score
+from optimlab.doctor.rules._readings import _ABOVE_ONE, _g, _label, _register, _score
 from optimlab.registry import POSITIVE, POSITIVE_INT, UNIT_OPEN
 
 __all__ = ["input_scale", "target_scale", "unshuffled_data"]
@@ -40,28 +40,21 @@ def input_scale(
     tiny_scale: float = 1e-2,
 ) -> Finding | None:
     """Per-feature RMS (sqrt(mean^2 + std^2)) of the first layer's inputs against unit scale, and the
-    ratio of the widest feature range to the narrowest (``spread``)."""
-    features = stats.input_features
-    if features is None:
+    ratio of the widest feature range to the narrowest (``spread``); likewise the inputs of each further
+    layer reading the batch (a model's second input), the worst of them reported."""
+    readers = [(None, stats.input_features), *stats.branch_inputs.items()]
+    thresholds = (info_scale, warn_scale, error_scale, warn_spread, tiny_scale)
+    judged = [(reader, features, _judged(features, *thresholds)) for reader, features in readers if features]
+    judged = [(reader, features, verdict) for reader, features, verdict in judged if verdict is not None]
+    if not judged:
         return None
-    rms = (features.mean.square() + features.std.square()).sqrt()
-    ranges = features.maximum - features.minimum
-    varying = ranges > 1e-6 * max(ranges.max().item(), 1e-30)
-    if not varying.any():
-        return None
-    largest = rms.max().item()
-    # Spread compares ranges, not RMS: a sparse feature (a corner pixel, mostly 0) has a tiny RMS but
-    # the same range as its neighbours, and is not badly scaled.
-    spread = ranges.max().item() / ranges[varying].min().item()
-    if largest > error_scale:
-        severity: Severity = "error"
-    elif largest > warn_scale or spread > warn_spread or largest < tiny_scale:
-        severity = "warning"
-    elif largest > info_scale:
-        severity = "info"
-    else:
-        return None
+    order: tuple[Severity, ...] = ("error", "warning", "info")
+    reader, features, (severity, score, largest, spread, rms, varying) = min(
+        judged, key=lambda j: (order.index(j[2][0]), -j[2][1])
+    )
     description = _describe_features(features.minimum, features.maximum, rms, varying, features.unit)
+    if reader is not None:  # a branch from the data: say which input it is
+        description = f"{_label(stats, reader)}'s inputs: {description}"
     if largest < tiny_scale:
         problem = f"the inputs are tiny (largest {features.unit} RMS {_g(largest)})"
     elif spread > warn_spread and largest <= warn_scale:
@@ -74,7 +67,7 @@ def input_scale(
         title=f"Unnormalized inputs: {description}",
         explanation=(
             f"Over {features.count} training {'rows' if features.unit == 'feature' else 'values per channel'} "
-            f"seen by the first layer, {problem}: {description}. "
+            f"seen by {'the first layer' if reader is None else _label(stats, reader)}, {problem}: {description}. "
             "Large or unequal input scales make the first layer's gradients huge along some "
             "directions and tiny along others, so one learning rate fits none of them."
         ),
@@ -86,8 +79,9 @@ def input_scale(
             "rows": features.count,
             "feature_min": features.minimum.tolist(),
             "feature_max": features.maximum.tolist(),
+            "read_by": reader or "the first layer",
         },
-        score=_score(max(largest / warn_scale, spread / warn_spread, tiny_scale / max(largest, 1e-30))),
+        score=_score(score),
         explains=(
             "exploding_gradients",
             "vanishing_gradients",
@@ -101,6 +95,35 @@ def input_scale(
             "no_learning",
         ),
     )
+
+
+def _judged(
+    features: FeatureStats,
+    info_scale: float,
+    warn_scale: float,
+    error_scale: float,
+    warn_spread: float,
+    tiny_scale: float,
+) -> tuple[Severity, float, float, float, Tensor, Tensor] | None:
+    """(severity, score, largest RMS, spread, RMS per feature, which vary) of inputs badly scaled, the
+    score how far past its thresholds the worst of the three readings is; None if well scaled."""
+    rms = (features.mean.square() + features.std.square()).sqrt()
+    ranges = features.maximum - features.minimum
+    varying = ranges > 1e-6 * max(ranges.max().item(), 1e-30)
+    if not varying.any():
+        return None
+    largest = rms.max().item()
+    # Spread compares ranges, not RMS: a sparse feature (a corner pixel, mostly 0) has a tiny RMS but
+    # the same range as its neighbours, and is not badly scaled.
+    spread = ranges.max().item() / ranges[varying].min().item()
+    score = max(largest / warn_scale, spread / warn_spread, tiny_scale / max(largest, 1e-30))
+    if largest > error_scale:
+        return "error", score, largest, spread, rms, varying
+    if largest > warn_scale or spread > warn_spread or largest < tiny_scale:
+        return "warning", score, largest, spread, rms, varying
+    if largest > info_scale:
+        return "info", score, largest, spread, rms, varying
+    return None
 
 
 def _describe_features(low: Tensor, high: Tensor, rms: Tensor, varying: Tensor, unit: str) -> str:

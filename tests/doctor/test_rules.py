@@ -822,6 +822,34 @@ def test_a_second_input_of_pixels_0_to_255_is_found_where_the_first_is_standardi
     assert set(both.statistics.branch_inputs) == {"second"}
 
 
+def test_a_bert_that_adam_at_0_5_collapsed_is_told_its_lr_first_not_its_init():
+    """BERT's init (std 0.02, 0.07x He's scale) was read as an init off, so lr_too_high explained none
+    of what Adam 0.5 did: 'Vanishing gradients' (init: kaiming_normal for gelu layers) and a saturated
+    pooler ranked beside it as causes of their own, though at lr 1e-3 the same model gets no finding.
+    An init counts as off where init_scale finds it in the signal; units the steps collapsed explain
+    the vanishing gradients."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.BertConfig(
+        vocab_size=100,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=3,
+    )
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, 100, (1024, 16), generator=generator)
+    batches = [{"input_ids": ids[i : i + 32], "labels": ids[i : i + 32, 0] % 3} for i in range(0, 1024, 32)]
+    for lr, first in ((0.5, "lr_too_high"), (1e-3, None)):
+        torch.manual_seed(0)
+        model = transformers.BertForSequenceClassification(config)
+        found = diagnose(
+            model, batches, None, torch.optim.Adam(model.parameters(), lr=lr), steps=150, lr_find=False
+        )
+        assert [f.rule for f in found.findings][:1] == ([first] if first else [])
+        assert all(f.consequence_of for f in found.findings[1:])  # each follows from the lr, or via another
+
+
 def test_batch_norm_is_judged_on_its_usual_batch_and_a_conv_net_is_advised_group_norm():
     """An epoch's short last batch is no evidence; batch norm after conv layers is replaced by group
     norm (Wu & He 2018), after Linear layers by layer norm."""

@@ -14,15 +14,14 @@ from optimlab.doctor.rules._readings import (
     _dead_fractions,
     _finite,
     _g,
-    _init_problem,
     _label,
     _loss_levels,
     _lr,
     _register,
     _saturated_fractions,
     _score,
-    _weight_layers,
 )
+from optimlab.doctor.rules.init_scale import init_scale
 from optimlab.registry import POSITIVE, UNIT_OPEN
 
 __all__ = ["lr_too_high", "lr_too_low"]
@@ -96,7 +95,9 @@ def lr_too_high(
             f"after falling to {_g(low)}, the loss went back to {_g(high)} by step {stats.steps[at]} "
             "(median of 3 batches), above its start"
         )
-    init_off = _init_problem([layer for _, layer in _weight_layers(stats)]) is not None
+    # An init off that shows in the signal (init_scale's finding), not weights merely off He's scale:
+    # BERT's std 0.02 is 0.07x it, its LayerNorms keep the signal, and Adam 0.5 collapsed it alone.
+    init_off = init_scale(stats) is not None
     collapsed = {
         m: w
         for m, w in {**_dead_fractions(stats), **_saturated_fractions(stats)}.items()
@@ -132,6 +133,8 @@ def lr_too_high(
     explains: tuple[str, ...] = ("nan_inf", "plateau")
     if not init_off:  # a bad init explains these better
         explains += ("exploding_gradients", "dead_units", "saturation")
+        if collapsed:  # units the steps killed pass no gradient back: the early layers' starve
+            explains += ("vanishing_gradients",)
     return Finding(
         rule="lr_too_high",
         severity=severity,

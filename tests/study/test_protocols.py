@@ -163,3 +163,49 @@ def test_a_budget_of_few_epochs_evaluates_often_enough_for_a_curve():
     assert evaluated_often(get_workload("digits_mlp").recipe).training.eval_every is None  # 20 epochs
     (planned,) = plan_comparison(["sgd", "adam"], epochs=1)  # `optimlab compare sgd,adam --epochs 1`
     assert planned.recipe.training.eval_every == 3
+
+
+def test_tpe_draws_away_from_learning_rates_that_diverged():
+    """TPE ignores failed trials: after 4 completed lrs (the best the highest, 0.1) and 5 that diverged
+    (1 to 1000), it drew most of its next lrs where they diverge, and sgd spent 4 of 6 trials there. A
+    diverged trial is told as pruned (worse than any completed one), and stays a failure to optimlab."""
+    import math
+
+    import optuna
+
+    from optimlab.study.storage import TrialRecord
+    from optimlab.study.trial import record_outcome
+
+    s = spec(protocol="tpe")
+    lr = optuna.distributions.FloatDistribution(1e-4, 1e3, log=True)
+    study = optuna.create_study(direction="maximize")
+    outcomes = [(1e-4, 0.2), (1e-3, 0.5), (1e-2, 0.8), (1e-1, 0.9)] + [
+        (v, None) for v in (1, 3, 10, 100, 1000)
+    ]
+    for value, accuracy in outcomes:
+        study.enqueue_trial({"lr": value})
+        trial = study.ask({"lr": lr})
+        metrics = {} if accuracy is None else {s.metric: accuracy}
+        status = "diverged" if accuracy is None else "completed"
+        record_outcome(
+            study,
+            trial,
+            s,
+            recipe=None,
+            status=status,
+            message=None,
+            metrics=metrics,
+            steps=1,
+            seconds=0.0,
+            curve={},
+        )
+    records = [TrialRecord.from_frozen("t", t) for t in study.trials]
+    assert [r.state for r in records] == ["complete"] * 4 + ["fail"] * 5
+    assert all(math.isnan(r.value) for r in records[4:])
+    drawn = []
+    for seed in range(20):
+        study.sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=2)
+        trial = study.ask({"lr": lr})
+        drawn.append(trial.params["lr"])
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)  # not seen by the next draws
+    assert sum(v >= 1 for v in drawn) <= 2, sorted(drawn)  # 20 of 20, all above 26, before

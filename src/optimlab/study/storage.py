@@ -72,6 +72,10 @@ HEARTBEAT_SECONDS = 5.0  # a beat is one journal line; trials last seconds to mi
 GRACE_SECONDS = 60.0  # 12 missed beats: a process that paused (swap, GC) is not declared dead
 INTERRUPTED = "interrupted"
 DUPLICATE = "duplicate"  # a second trial of a key that two drivers planned at once: never trained
+# A trial whose loss diverged is told to Optuna as pruned, worse than every completed one, where TPE
+# reads it: TPE ignores failed trials, and went on drawing lrs that diverge (sgd spent 4 of its 6 trials
+# there). To optimlab it is a failure still: its record's state is "fail" (TrialRecord.from_frozen).
+DIVERGED = "diverged"
 UNCOUNTED = (INTERRUPTED, DUPLICATE)  # statuses of ended trials that do not count for their key
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)  # library code never prints; Optuna logs each trial
@@ -446,7 +450,7 @@ class TrialRecord:
             phase=attrs.get("phase", ""),
             key=attrs.get("key", ""),
             seed=int(attrs.get("seed", 0)),
-            state=trial.state.name.lower(),
+            state="fail" if attrs.get("status") == DIVERGED else trial.state.name.lower(),
             status=attrs.get("status", ""),
             message=attrs.get("message"),
             params=dict(trial.params),

@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 
 from optimlab.recipe import Recipe
 from optimlab.study.protocols import Method, StudySpec
-from optimlab.study.storage import UNCOUNTED
+from optimlab.study.storage import DIVERGED, UNCOUNTED
 from optimlab.train.loop import Callback, TrainState
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
 ]
 
 _FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
+_TOLD_PRUNED = ("pruned", DIVERGED)  # worse than any completed trial, to TPE (:data:`DIVERGED`)
 MAX_CURVE_POINTS = 200  # evaluations kept per trial: curves stay small in any storage's attribute column
 
 
@@ -158,7 +159,7 @@ def record_outcome(
         if status in ("completed", "stopped"):
             study.tell(trial, value)
         else:
-            study.tell(trial, state=TrialState.PRUNED if status == "pruned" else TrialState.FAIL)
+            study.tell(trial, state=TrialState.PRUNED if status in _TOLD_PRUNED else TrialState.FAIL)
     except UpdateFinishedTrialError:
         pass  # declared interrupted meanwhile (a long pause): its key runs again, this result is dropped
 

@@ -289,6 +289,33 @@ def test_a_stopped_run_says_how_to_resume_on_stderr(cli, monkeypatch, tmp_path):
     assert "Resume with" not in out and out.startswith("interrupted after 1 steps")
 
 
+def test_a_signal_after_the_last_step_still_prints_the_document_and_the_resume(cli, monkeypatch, tmp_path):
+    """A SIGTERM after training (its final writes, the --html page) escaped the run's own handler: exit
+    130 with stdout empty under --format json and stderr only 'interrupted', no word of the kept run."""
+    import optimlab.report.run_page
+
+    flags = ("--dataset", "iris", "--steps", "20", "--format", "json", "--no-progress")
+    code, whole, _ = cli("train", *flags, "--out", str(tmp_path / "whole"))
+    assert code == 0
+    written = optimlab.report.run_page.write_run_report
+    monkeypatch.setattr(optimlab.report.run_page, "write_run_report", _terminate_this_process)
+    run = tmp_path / "run"
+    code, out, err = cli("train", *flags, "--html", "--out", str(run))
+    again = f"optimlab train --resume {run} --html"
+    assert code == _errors.INTERRUPTED
+    assert json.loads(out) == {"status": "interrupted", "resume": again}
+    assert err.splitlines()[-1] == f"interrupted: the run is kept; continue with `{again}`"
+    monkeypatch.setattr(optimlab.report.run_page, "write_run_report", written)
+    code, out, _ = cli(*shlex.split(again)[1:], "--format", "json")
+    assert code == 0 and (run / "report.html").is_file()
+    resumed = json.loads(out)
+    assert (resumed["status"], resumed["steps"], resumed["metrics"]) == (
+        "completed",
+        20,
+        json.loads(whole)["metrics"],
+    )
+
+
 def test_a_stopped_comparison_still_prints_its_one_json_document(cli, monkeypatch, tmp_path):
     """compare --format json stopped by Ctrl-C left stdout empty, which no JSON reader takes; train's
     stopped run prints its document with its status."""

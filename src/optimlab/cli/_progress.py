@@ -28,10 +28,12 @@ def exit_if_all_failed(output: Output, results: Sequence[StudyResult]) -> None:
 
 
 @contextlib.contextmanager
-def resumable(output: Output, resume_command: Callable[[], str | None]) -> Iterator[None]:
-    """Ctrl-C in the block ends the verb saying how to continue: ``resume_command()``, once the work is
-    kept somewhere (None before: a plain interruption). With ``--format json``, stdout still gets its one
-    document, as train's: the status and the command (it was empty, which no JSON reader takes)."""
+def resumable(
+    output: Output, resume_command: Callable[[], str | None], kept: str = "the finished trials are kept"
+) -> Iterator[None]:
+    """Ctrl-C in the block ends the verb saying what is ``kept`` and how to continue: ``resume_command()``,
+    once the work is kept somewhere (None before: a plain interruption). With ``--format json``, stdout
+    still gets its one document: the status and the command (it was empty, which no JSON reader takes)."""
     try:
         yield
     except KeyboardInterrupt:
@@ -39,7 +41,7 @@ def resumable(output: Output, resume_command: Callable[[], str | None]) -> Itera
         if command is None:
             raise
         output.result("", {"status": "interrupted", "resume": command})
-        raise Interrupted(f"the finished trials are kept; continue with `{command}`") from None
+        raise Interrupted(f"{kept}; continue with `{command}`") from None
 
 
 class StudyProgress:

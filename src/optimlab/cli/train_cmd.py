@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
 from optimlab.cli._errors import INTERRUPTED
 from optimlab.cli._output import Output, typed_command
+from optimlab.cli._progress import resumable
 from optimlab.errors import OptimlabError
 from optimlab.registry import POSITIVE_INT
 
@@ -110,24 +112,31 @@ def train(
         [ProgressBar(f"{recipe.model.name} on {recipe.data.name}")] if progress and output.human else []
     )
     trackers = _trackers(log or [], out, recipe)
-    with o.noting_data(output), o.flags_named(ctx.params):
-        result = run_training(
-            recipe, out, resume=resume is not None, callbacks=[*callbacks, *trackers.values()]
-        )
-    data = result.to_dict()
-    if html or mlflow:  # MLflow keeps the page with the run
-        from optimlab.report.run_folder import read_run
-        from optimlab.report.run_page import write_run_report
+    again = " ".join(["optimlab train --resume", shlex.quote(str(out)), *(["--html"] if html else [])])
+    again += "".join(f" --log {name}" for name in log or [])
+    # a signal the run's own handler does not catch (in its final evaluation and writes, the page, the
+    # trackers' wait) said only 'interrupted', and stdout stayed empty under --format json
+    with resumable(output, lambda: again if (out / "recipe.yaml").is_file() else None, "the run is kept"):
+        with o.noting_data(output), o.flags_named(ctx.params):
+            result = run_training(
+                recipe, out, resume=resume is not None, callbacks=[*callbacks, *trackers.values()]
+            )
+        data = result.to_dict()
+        if html or mlflow:  # MLflow keeps the page with the run
+            from optimlab.report.run_folder import read_run
+            from optimlab.report.run_page import write_run_report
 
-        data["report"] = str(write_run_report([read_run(out)], out / "report.html", command=typed_command()))
-        for tracker in trackers.values():
-            tracker.log_artifact(data["report"])
-    for tracker in trackers.values():  # the command returns with each run whole: records, end, page
-        tracker.wait()  # MLflow's refusal raises
-    if mlflow:  # its writer exits on its own; the command does not wait for MLflow's teardown
-        from optimlab.integrations.mlflow_writer import end_writer
+            data["report"] = str(
+                write_run_report([read_run(out)], out / "report.html", command=typed_command())
+            )
+            for tracker in trackers.values():
+                tracker.log_artifact(data["report"])
+        for tracker in trackers.values():  # the command returns with each run whole: records, end, page
+            tracker.wait()  # MLflow's refusal raises
+        if mlflow:  # its writer exits on its own; the command does not wait for MLflow's teardown
+            from optimlab.integrations.mlflow_writer import end_writer
 
-        end_writer(wait=False)
+            end_writer(wait=False)
     output.result(
         f"{result.status} after {result.steps} steps in {result.seconds:.1f} s; results in {out}"
         + (f"; page {data['report']}" if "report" in data else ""),

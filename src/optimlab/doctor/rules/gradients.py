@@ -96,7 +96,7 @@ def vanishing_gradients(
     explains: tuple[str, ...] = ("plateau", "no_learning", "lr_too_low")
     if init is not None and init[0] < 1:
         mean, activation, scheme = init
-        recommendation = f"init: {scheme} for {activation} layers (the weights are {_g(mean)}x that scale)"
+        recommendation = f"init: {scheme} for {activation} layers (the weights are {_g(mean)}x the scale {activation} needs)"
         if activation in ("sigmoid", "tanh") and len(layers) > 5:
             recommendation += "; this deep, prefer activation: relu with init: kaiming_normal"
         changes: dict[str, Any] = {"model.init": scheme}
@@ -225,7 +225,7 @@ def exploding_gradients(
         seen.append(f"early layers get {_g(depth)}x the output layer's gradient per weight")
     if init is not None and init[0] > 1:
         mean, activation, scheme = init
-        recommendation = f"init: {scheme} for {activation} layers (the weights are {_g(mean)}x that scale)"
+        recommendation = f"init: {scheme} for {activation} layers (the weights are {_g(mean)}x the scale {activation} needs)"
         changes: dict[str, Any] = {"model.init": scheme}
         explains: tuple[str, ...] = (
             "nan_inf",

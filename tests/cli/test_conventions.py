@@ -316,6 +316,34 @@ def test_a_signal_after_the_last_step_still_prints_the_document_and_the_resume(c
     )
 
 
+def test_a_second_signal_while_the_verb_reports_its_stop_is_ignored(cli, monkeypatch, tmp_path):
+    """Ctrl-C pressed twice: the second, while the verb printed what it keeps, raised KeyboardInterrupt
+    there (a traceback at exit, or stdout empty and stderr only 'interrupted'); it is ignored now, and
+    main hands the handlers back as it found them."""
+    import optimlab.report.run_page
+    from optimlab.cli._output import Output
+
+    printed = Output.result
+
+    def printed_after_a_second_signal(self: Output, *args: Any) -> None:
+        _terminate_this_process()
+        os.kill(os.getpid(), signal.SIGINT)
+        printed(self, *args)
+
+    monkeypatch.setattr(optimlab.report.run_page, "write_run_report", _terminate_this_process)
+    monkeypatch.setattr(Output, "result", printed_after_a_second_signal)
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    run = tmp_path / "run"
+    code, out, err = cli(
+        "train", "--dataset", "iris", "--steps", "5", "--html", "--out", str(run), "--format", "json"
+    )
+    again = f"optimlab train --resume {run} --html"
+    assert code == _errors.INTERRUPTED
+    assert json.loads(out) == {"status": "interrupted", "resume": again}
+    assert err.splitlines()[-1] == f"interrupted: the run is kept; continue with `{again}`"
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+
+
 def test_a_stopped_comparison_still_prints_its_one_json_document(cli, monkeypatch, tmp_path):
     """compare --format json stopped by Ctrl-C left stdout empty, which no JSON reader takes; train's
     stopped run prints its document with its status."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import signal
 import sys
 
 import typer
@@ -25,6 +26,13 @@ CPU_ALLOCATION_FAILED = ("DefaultCPUAllocator: can't allocate memory", "std::bad
 SIZE_OVERFLOW = "Overflow when unpacking long"
 ALLOCATION = re.compile(r"tried to allocate ([\d.]+) ?(\w+)", re.IGNORECASE)
 INTERRUPTED = 130  # the shell's code for a process ended by Ctrl-C (128 + SIGINT)
+
+
+def stopping() -> None:
+    """The verb is ending on an interruption: a further Ctrl-C or SIGTERM (pressed twice, sent twice) is
+    ignored from here, where it cut the line that says what is kept with a KeyboardInterrupt traceback."""
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
 
 
 class Interrupted(Exception):
@@ -121,6 +129,7 @@ def report(error: BaseException, verb: str = "optimlab") -> int:
     if isinstance(error, typer.Abort) and isinstance(error.__cause__, EOFError):
         error = error.__cause__  # typer turns every EOFError (a truncated file, too) into Abort
     if isinstance(error, (KeyboardInterrupt, typer.Abort, Interrupted)):
+        stopping()
         print("interrupted" + (f": {error}" if isinstance(error, Interrupted) else ""), file=sys.stderr)
         return INTERRUPTED
     message = expected_message(error, verb)

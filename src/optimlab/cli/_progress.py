@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from optimlab.cli._errors import Interrupted
+from optimlab.cli._errors import Interrupted, stopping
 from optimlab.cli._output import Output
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ def resumable(
     try:
         yield
     except KeyboardInterrupt:
+        stopping()
         command = resume_command()
         if command is None:
             raise

@@ -29,7 +29,7 @@ from optimlab.cli import (
     train_cmd,
     worker_cmd,
 )
-from optimlab.cli._errors import INTERRUPTED, report
+from optimlab.cli._errors import INTERRUPTED, report, stopping
 from optimlab.cli._options import CONTEXT, epilog
 from optimlab.errors import OptimlabWarning
 
@@ -102,11 +102,14 @@ def _terminated(number: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the verb; an expected failure prints one line and exits 2 (see ``_errors``)."""
-    previous = signal.signal(signal.SIGTERM, _terminated)
+    previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         sys.exit(_run(argv))
     finally:
-        signal.signal(signal.SIGTERM, previous)  # main called in a process that goes on (tests)
+        if argv is not None:  # main called in a process that goes on (tests): its handlers back; the
+            for number, handler in previous.items():  # command's own keeps ignoring a late signal
+                signal.signal(number, handler)  # to its exit (see ``stopping``)
 
 
 def _run(argv: list[str] | None) -> int:
@@ -125,6 +128,7 @@ def _run(argv: list[str] | None) -> int:
     except Exception as error:
         code = report(error, _verb(command, sys.argv[1:] if argv is None else argv))
     except KeyboardInterrupt as error:
+        stopping()
         code = report(error)
     return code if isinstance(code, int) else 0
 

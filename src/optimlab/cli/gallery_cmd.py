@@ -10,7 +10,7 @@ import typer
 
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
-from optimlab.cli._errors import Interrupted
+from optimlab.cli._errors import Interrupted, stopping
 from optimlab.cli._output import Output
 
 if TYPE_CHECKING:
@@ -130,6 +130,7 @@ def run(
         try:
             index = run_gallery(size=size, out=out, resume=resume, on_start=started, on_done=count)
         except KeyboardInterrupt:
+            stopping()
             if not finished:
                 raise
             again = f"optimlab gallery run all --size {size} --out {out} --resume"

@@ -12,7 +12,7 @@ import typer
 
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
-from optimlab.cli._errors import INTERRUPTED
+from optimlab.cli._errors import INTERRUPTED, stopping
 from optimlab.cli._output import Output, typed_command
 from optimlab.cli._progress import resumable
 from optimlab.errors import OptimlabError
@@ -150,6 +150,7 @@ def train(
         output.error(result.message or "diverged")
         sys.exit(DIVERGED)
     if result.status == "interrupted":  # by Ctrl-C or SIGTERM, after a checkpoint: the message says how to
+        stopping()
         output.note(result.message)  # resume, on stderr as every verb's, seen when stdout goes to a file
         sys.exit(INTERRUPTED)
     if result.message:

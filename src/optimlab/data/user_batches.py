@@ -57,7 +57,7 @@ from torch.utils.data import (
 
 from optimlab.data.batches import epoch_order, steps_per_epoch
 from optimlab.errors import InvalidValueError, OptimlabError
-from optimlab.registry import POSITIVE_INT
+from optimlab.registry import POSITIVE_INT, SEED
 
 __all__ = [
     "ACCEPTED_DATA",
@@ -290,6 +290,8 @@ class UserBatches:
     ) -> None:
         if not POSITIVE_INT.contains(batch_size):
             raise InvalidValueError("batch_size", batch_size, str(POSITIVE_INT))
+        if not SEED.contains(seed):  # else a TypeError from torch's generator at the first batch
+            raise InvalidValueError("seed", seed, str(SEED))
         if loss_fn is not None and compute_loss is not None:
             raise InvalidValueError(
                 "loss",

@@ -344,6 +344,21 @@ def test_a_second_signal_while_the_verb_reports_its_stop_is_ignored(cli, monkeyp
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
 
 
+def test_a_signal_during_the_interpreters_exit_ends_with_the_verbs_code_and_no_traceback(tmp_path):
+    """A Ctrl-C once a verb had succeeded, while the interpreter's exit handlers ran (torch's), printed
+    'Exception ignored in atexit callback' and a KeyboardInterrupt traceback under the whole output."""
+    script = (
+        "import atexit, os, signal, sys\n"
+        "atexit.register(os.kill, os.getpid(), signal.SIGINT)  # runs last: after main's own\n"
+        "sys.argv = ['optimlab', 'list', 'optimizer']\n"
+        "from optimlab.cli.app import main\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "adam" in done.stdout
+
+
 def test_a_stopped_comparison_still_prints_its_one_json_document(cli, monkeypatch, tmp_path):
     """compare --format json stopped by Ctrl-C left stdout empty, which no JSON reader takes; train's
     stopped run prints its document with its status."""

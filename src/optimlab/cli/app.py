@@ -8,7 +8,9 @@ Set ``OPTIMLAB_DEBUG=1`` to see the full traceback of an error.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gc
+import os
 import signal
 import sys
 import warnings
@@ -105,11 +107,30 @@ def main(argv: list[str] | None = None) -> None:
     previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
     signal.signal(signal.SIGTERM, _terminated)
     try:
-        sys.exit(_run(argv))
+        code = _run(argv)
+        if argv is None:  # the command's own process: what is left is the interpreter's exit
+            _exit_on_signal(code)
+        sys.exit(code)
     finally:
         if argv is not None:  # main called in a process that goes on (tests): its handlers back; the
             for number, handler in previous.items():  # command's own keeps ignoring a late signal
                 signal.signal(number, handler)  # to its exit (see ``stopping``)
+
+
+def _exit_on_signal(code: int) -> None:
+    """A signal once the verb has ended (its output whole; torch's and the trackers' exit handlers run)
+    ends the process at once with the verb's code: it printed a KeyboardInterrupt traceback from an
+    exit handler, after a verb that had succeeded."""
+
+    def ended(number: int, frame: object) -> None:
+        with contextlib.suppress(OSError, ValueError):  # stdout closed early (a pipe to head)
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(number) is not signal.SIG_IGN:  # an interruption's stop ignores them already
+            signal.signal(number, ended)
 
 
 def _run(argv: list[str] | None) -> int:

@@ -359,6 +359,25 @@ def test_a_signal_during_the_interpreters_exit_ends_with_the_verbs_code_and_no_t
     assert "adam" in done.stdout
 
 
+def test_a_bench_stopped_as_its_scores_are_read_says_how_to_resume(cli, monkeypatch, tmp_path):
+    """A signal after bench's report was written, as its scores were read, ended it with stdout empty
+    under --format json and stderr only 'interrupted'; resuming then prints the whole bench."""
+    import optimlab.cli.bench_cmd
+
+    scores = optimlab.cli.bench_cmd._print_scores
+    monkeypatch.setattr(optimlab.cli.bench_cmd, "_print_scores", _terminate_this_process)
+    folder = tmp_path / "bench"
+    flags = ("--workloads", "digits_mlp", "--optimizers", "sgd", "--seeds", "1", "--budget", "1")
+    code, out, err = cli("bench", *flags, "--out", str(folder), "--format", "json", "--no-progress")
+    again = f"optimlab bench --resume {folder}"
+    assert code == _errors.INTERRUPTED
+    assert json.loads(out) == {"status": "interrupted", "resume": again}
+    assert err.splitlines()[-1] == f"interrupted: the finished trials are kept; continue with `{again}`"
+    monkeypatch.setattr(optimlab.cli.bench_cmd, "_print_scores", scores)
+    code, out, _ = cli(*shlex.split(again)[1:], "--format", "json", "--no-progress")
+    assert code == 0 and [row["method"] for row in json.loads(out)["workloads"]] == ["sgd"]
+
+
 def test_a_stopped_comparison_still_prints_its_one_json_document(cli, monkeypatch, tmp_path):
     """compare --format json stopped by Ctrl-C left stdout empty, which no JSON reader takes; train's
     stopped run prints its document with its status."""

@@ -202,7 +202,7 @@ def bench(
             figure_format=None if figure_format == "html" else figure_format,
             command=_command(settings),
         )
-    _print_scores(output, result)
+        _print_scores(output, result)  # its scores, read from the study: a stop here kept the whole bench
     compared = {k: result.settings[k] for k in ("methods", "workloads", "protocol", "budget", "seeds")}
     output.result(
         f"compared: {', '.join(compared['methods'])} on {', '.join(compared['workloads'])}; each tuned with "

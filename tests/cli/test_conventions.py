@@ -378,6 +378,25 @@ def test_a_bench_stopped_as_its_scores_are_read_says_how_to_resume(cli, monkeypa
     assert code == 0 and [row["method"] for row in json.loads(out)["workloads"]] == ["sgd"]
 
 
+def test_a_comparison_stopped_as_its_leaderboards_are_read_says_how_to_resume(cli, monkeypatch, tmp_path):
+    """A signal after compare's report was written, as its leaderboards were read, ended it with stdout
+    empty under --format json and stderr only 'interrupted'; resuming then prints the whole comparison."""
+    import optimlab.cli.compare_cmd
+
+    document = optimlab.cli.compare_cmd._study_document
+    monkeypatch.setattr(optimlab.cli.compare_cmd, "_study_document", _terminate_this_process)
+    folder = tmp_path / "study"
+    flags = ("--dataset", "digits", "--epochs", "1", "--optimizers", "sgd", "--seeds", "1", "--budget", "1")
+    code, out, err = cli("compare", *flags, "--out", str(folder), "--format", "json", "--no-progress")
+    again = f"optimlab compare --resume {folder}"
+    assert code == _errors.INTERRUPTED
+    assert json.loads(out) == {"status": "interrupted", "resume": again}
+    assert err.splitlines()[-1] == f"interrupted: the finished trials are kept; continue with `{again}`"
+    monkeypatch.setattr(optimlab.cli.compare_cmd, "_study_document", document)
+    code, out, _ = cli(*shlex.split(again)[1:], "--format", "json", "--no-progress")
+    assert code == 0 and [row["method"] for row in json.loads(out)["studies"][0]["leaderboard"]] == ["sgd"]
+
+
 def test_a_stopped_comparison_still_prints_its_one_json_document(cli, monkeypatch, tmp_path):
     """compare --format json stopped by Ctrl-C left stdout empty, which no JSON reader takes; train's
     stopped run prints its document with its status."""

@@ -319,18 +319,21 @@ def compare(
             command=typed_command(),
             **plan,
         )
-    for result in done.results if output.human else ():  # JSON: the leaderboards go in the one document
-        spec = result.spec
-        output.table(
-            f"{spec.name}: {spec.test_metric} of each method's best configuration over {spec.seeds} seeds",
-            LEADERBOARD_COLUMNS,
-            leaderboard_rows(spec, result.records),
-        )
+        # the leaderboards, read from the stored studies: a stop here has kept the whole comparison
+        shown.stop()  # the tables print under the bar, not into it
+        for result in done.results if output.human else ():  # JSON: they go in the one document
+            spec = result.spec
+            output.table(
+                f"{spec.name}: {spec.test_metric} of each method's best configuration over {spec.seeds} seeds",
+                LEADERBOARD_COLUMNS,
+                leaderboard_rows(spec, result.records),
+            )
+        studies = [_study_document(result.spec, result.records) for result in done.results]
     storage_shown = without_passwords(done.location)
     output.result(
         f"report: {done.report}\ntables: {', '.join(str(f) for f in done.tables)}\nstorage: {storage_shown}",
         {
-            "studies": [_study_document(result.spec, result.records) for result in done.results],
+            "studies": studies,
             "report": str(done.report),
             "tables": [str(f) for f in done.tables],
             "storage": storage_shown,

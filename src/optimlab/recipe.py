@@ -27,6 +27,7 @@ import pydantic
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from optimlab.atomic import write_atomically
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError, close_matches
 from optimlab.registry import DEVICE, DEVICES, SEED, get_registry, normalize_name
 from optimlab.schedules.families import BASE_MOMENTUM, MAX_MOMENTUM
@@ -553,9 +554,7 @@ class Recipe(_Spec):
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(self.to_yaml())
-        return path
+        return write_atomically(path, self.to_yaml())
 
     @property
     def id(self) -> str:

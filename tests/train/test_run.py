@@ -443,3 +443,22 @@ def test_a_run_refused_at_its_first_batch_leaves_its_folder_as_it_was(tmp_path):
     with pytest.raises(OptimlabError, match="first batch"):
         train(one_row, stopped, resume=True)
     assert sorted(path.name for path in stopped.iterdir()) == ["metrics.jsonl", "recipe.yaml"]
+
+
+def test_a_model_save_that_fails_midway_leaves_no_cut_model_file(tmp_path, monkeypatch):
+    """model.pt was written in place: a full disk (or a kill) mid-save left a cut file beside the run,
+    which torch.load then failed on. It is written whole or not at all."""
+    real_save = torch.save
+
+    def full_disk(payload, path):
+        if "model.pt" in os.path.basename(path):  # model.pt itself, or its temporary file
+            real_save(payload, path)
+            with open(path, "r+b") as handle:
+                handle.truncate(100)  # the disk filled up here
+            raise OSError(28, "No space left on device")
+        return real_save(payload, path)
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        train(Recipe.from_dict({**TINY, "training": {**TINY["training"], "epochs": 1}}), tmp_path)
+    assert not (tmp_path / "model.pt").exists()

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from optimlab.atomic import write_atomically
 from optimlab.data.user_batches import TARGET_KEYS
 from optimlab.doctor.diagnose import Diagnosis
 from optimlab.doctor.instruments import Instruments, InstrumentSchedule
@@ -150,7 +151,9 @@ class TrainerDoctor:
         self.diagnosis = Diagnosis(findings=findings, statistics=stats)
         if report:
             if self.json_path is not None:
-                self.json_path.write_text(json.dumps(self.diagnosis.to_dict(), indent=1, allow_nan=False))
+                write_atomically(
+                    self.json_path, json.dumps(self.diagnosis.to_dict(), indent=1, allow_nan=False)
+                )
             if self.html_path is not None:
                 from optimlab.doctor.report import write_html
 

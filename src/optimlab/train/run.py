@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from optimlab.atomic import write_atomically
+from optimlab.atomic import atomic_path, write_atomically
 from optimlab.build import Built, build
 from optimlab.data.examples import TASKS
 from optimlab.data.user_batches import UserBatches, describe, prediction
@@ -512,8 +512,7 @@ def _finish(
     )
     if out is not None:
         if not interrupted:
-            torch.save(
-                {"model": built.model.state_dict(), "recipe": built.recipe.to_dict()}, out / MODEL_NAME
-            )
+            with atomic_path(out / MODEL_NAME) as partial:  # a kill mid-save leaves no cut model.pt
+                torch.save({"model": built.model.state_dict(), "recipe": built.recipe.to_dict()}, partial)
         write_atomically(out / RESULT_NAME, json.dumps(result.to_dict(), indent=2) + "\n")
     return result

@@ -27,7 +27,7 @@ TINY = ["--optimizers", "sgd,adam", "--budget", "2", "--seeds", "2", "--epochs",
 def test_compare_prints_the_leaderboard_and_writes_tables_and_report(tmp_path):
     result = runner.invoke(app, ["compare", *TINY, "--out", str(tmp_path)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    assert "test mean" in result.output and "sgd" in result.output and "adam" in result.output
+    assert "test_accuracy mean [95% CI]" in result.output and "sgd" in result.output and "adam" in result.output
     with open(tmp_path / "trials.csv") as handle:
         trials = list(csv.DictReader(handle))
     assert len(trials) == 2 * (2 + 2) and {t["phase"] for t in trials} == {"tune", "seeds"}
@@ -232,3 +232,23 @@ def test_the_terminal_leaderboard_writes_its_intervals_to_one_decimal_place(tmp_
     means = sorted(float(m) for m, _, _ in cells)
     csv_means = sorted(float(next(v for k, v in row.items() if k.endswith("mean"))) for row in board.values())
     assert means == pytest.approx(csv_means, abs=0.5 * 10 ** -places.pop())
+
+
+def test_a_finished_comparison_takes_more_seeds_on_resume_and_one_seed_shows_no_spread(tmp_path):
+    """compare --resume refused --seeds ('drop --seeds'), though the comparison can add seed reruns; and
+    the terminal leaderboard gave one seed a standard deviation of 0 (the page and leaderboard.csv none)."""
+    one = ["--optimizers", "sgd", "--budget", "1", "--seeds", "1", "--epochs", "1", "--no-progress"]
+    first = runner.invoke(app, ["compare", *one, "--out", str(tmp_path)], env={"COLUMNS": "200"})
+    assert first.exit_code == 0, first.output
+    (row,) = [line for line in first.output.splitlines() if " sgd " in line]
+    assert "(one seed: no interval)" in row and " 0 " not in row.split("(one seed: no interval)")[1][:12], row
+    more = runner.invoke(
+        app, ["compare", "--resume", str(tmp_path), "--seeds", "2", "--no-progress", "--format", "json"]
+    )
+    assert more.exit_code == 0, more.output
+    (study,) = json.loads(more.stdout)["studies"]
+    assert study["seeds"] == 2 and study["leaderboard"][0]["seeds"] == 2
+    with open(tmp_path / "trials.csv") as handle:
+        assert sum(t["phase"] == "seeds" for t in csv.DictReader(handle)) == 2
+    fewer = runner.invoke(app, ["compare", "--resume", str(tmp_path), "--seeds", "1", "--no-progress"])
+    assert "resuming adds seed reruns, it never drops those it has" in str(fewer.exception)

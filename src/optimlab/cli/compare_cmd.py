@@ -38,16 +38,6 @@ EXAMPLES = """Examples:
   optimlab compare --optimizers sgd,adam --storage postgresql://user@host/db --name sweep1 --backend workers
 """
 
-LEADERBOARD_COLUMNS = (
-    "rank",
-    "method",
-    "test mean [95% CI]",
-    "std",
-    "seeds",
-    "failed",
-    "best config",
-    "steps to target",
-)
 # the flags a resumed comparison refuses: the stored study keeps its own
 PLAN_FLAGS = (
     "recipe_path",
@@ -58,7 +48,6 @@ PLAN_FLAGS = (
     "space_file",
     "protocol",
     "budget",
-    "seeds",
     "pruner",
     "epochs",
     "data_dir",
@@ -70,32 +59,23 @@ PLAN_FLAGS = (
 )
 
 
-def leaderboard_rows(spec: StudySpec, records: Sequence[TrialRecord]) -> list[tuple[Any, ...]]:
-    from optimlab.report.intervals import means_and_intervals
+def leaderboard_table(spec: StudySpec, records: Sequence[TrialRecord]) -> tuple[tuple[str, ...], list[Any]]:
+    """The leaderboard's columns and rows as the report's (:func:`optimlab.study.report.leaderboard_table`:
+    no rank without a seed result, no std of one seed, the seeds that failed counted), and the steps to
+    target over the seed runs."""
     from optimlab.study import leaderboard
-    from optimlab.study.report import config_text
+    from optimlab.study.report import leaderboard_table as table
 
     board = leaderboard(spec, records)
-    means = means_and_intervals([(row.test.mean, row.test.low, row.test.high) for row in board])
-    rows = []
-    for i, (row, mean) in enumerate(zip(board, means, strict=True)):
-        rows.append(
-            (
-                i + 1,
-                row.method,
-                mean,
-                row.test.std,
-                row.test.n,
-                row.tuning_failed + row.seeds_failed,
-                config_text(row.params) + (" (edge)" if row.at_edge else ""),
-                "no target"
-                if spec.target is None
-                else f"{row.steps_to_target:.0f} ({row.reached}/{row.test.n} reached)"
-                if math.isfinite(row.steps_to_target)
-                else f"- ({row.reached}/{row.test.n} reached)",
-            )
-        )
-    return rows
+    cells = [
+        "no target"
+        if spec.target is None
+        else f"{row.steps_to_target:.0f} ({row.reached}/{row.seed_runs} reached)"
+        if math.isfinite(row.steps_to_target)
+        else f"- ({row.reached}/{row.seed_runs} reached)"
+        for row in board
+    ]
+    return table(spec, board, ("steps to target", cells))
 
 
 def _compared(optimizers: str | None, compare_field: str | None) -> tuple[str, list[Any]]:
@@ -235,7 +215,7 @@ def compare(
         o.refuse_with_resume(ctx, PLAN_FLAGS)
         if storage is None:
             o.checked(checks.study_location, str(resume), "--resume")
-        plan: dict[str, Any] = {}
+        plan: dict[str, Any] = {"seeds": seeds}  # more seeds: each method's best reruns on the next ones
         values = None
     else:
         field, values = _compared(optimizers, compare_field)
@@ -273,7 +253,7 @@ def compare(
         plan["space"] = (
             SearchSpace.load(space_file) if space_file else SearchSpace.from_flags(space) if space else None
         )
-        plan = {k: v for k, v in plan.items() if v is not None}
+    plan = {k: v for k, v in plan.items() if v is not None}
     output = Output(fmt)
     again: str | None = None  # the command that continues the comparison, once its studies are stored
     compared = {plan["field"]: f"{plan['field']} (--compare)"} if compare_field and not resume else {}
@@ -301,8 +281,8 @@ def compare(
 
             table = None
             if any(r.phase == SEEDS and r.finished for r in records):
-                rows = leaderboard_rows(spec, [r for r in records if r.finished])
-                table = rich_table(f"{spec.name}: leaderboard so far", LEADERBOARD_COLUMNS, rows)
+                columns, rows = leaderboard_table(spec, [r for r in records if r.finished])
+                table = rich_table(f"{spec.name}: leaderboard so far", columns, rows)
             shown.update(spec.name, sum(r.finished for r in records), table)
 
         out = resume or out_dir
@@ -325,8 +305,7 @@ def compare(
             spec = result.spec
             output.table(
                 f"{spec.name}: {spec.test_metric} of each method's best configuration over {spec.seeds} seeds",
-                LEADERBOARD_COLUMNS,
-                leaderboard_rows(spec, result.records),
+                *leaderboard_table(spec, result.records),
             )
         studies = [_study_document(result.spec, result.records) for result in done.results]
     storage_shown = without_passwords(done.location)

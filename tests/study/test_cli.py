@@ -27,7 +27,9 @@ TINY = ["--optimizers", "sgd,adam", "--budget", "2", "--seeds", "2", "--epochs",
 def test_compare_prints_the_leaderboard_and_writes_tables_and_report(tmp_path):
     result = runner.invoke(app, ["compare", *TINY, "--out", str(tmp_path)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    assert "test_accuracy mean [95% CI]" in result.output and "sgd" in result.output and "adam" in result.output
+    assert (
+        "test_accuracy mean [95% CI]" in result.output and "sgd" in result.output and "adam" in result.output
+    )
     with open(tmp_path / "trials.csv") as handle:
         trials = list(csv.DictReader(handle))
     assert len(trials) == 2 * (2 + 2) and {t["phase"] for t in trials} == {"tune", "seeds"}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
@@ -60,22 +59,15 @@ PLAN_FLAGS = (
 
 
 def leaderboard_table(spec: StudySpec, records: Sequence[TrialRecord]) -> tuple[tuple[str, ...], list[Any]]:
-    """The leaderboard's columns and rows as the report's (:func:`optimlab.study.report.leaderboard_table`:
-    no rank without a seed result, no std of one seed, the seeds that failed counted), and the steps to
-    target over the seed runs."""
+    """The leaderboard's columns and rows as the report has them
+    (:func:`optimlab.study.report.leaderboard_table`: no rank without a seed result, no std of one seed,
+    the seeds that failed counted, the steps to target over the seed runs)."""
     from optimlab.study import leaderboard
     from optimlab.study.report import leaderboard_table as table
+    from optimlab.study.report import steps_to_target_cells
 
     board = leaderboard(spec, records)
-    cells = [
-        "no target"
-        if spec.target is None
-        else f"{row.steps_to_target:.0f} ({row.reached}/{row.seed_runs} reached)"
-        if math.isfinite(row.steps_to_target)
-        else f"- ({row.reached}/{row.seed_runs} reached)"
-        for row in board
-    ]
-    return table(spec, board, ("steps to target", cells))
+    return table(spec, board, ("steps to target", steps_to_target_cells(spec, board)))
 
 
 def _compared(optimizers: str | None, compare_field: str | None) -> tuple[str, list[Any]]:

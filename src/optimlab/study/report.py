@@ -37,11 +37,13 @@ from optimlab.study.storage import without_passwords
 __all__ = [
     "PROFILE_TAUS",
     "curves_figure",
+    "leaderboard_table",
     "mean_cis",
     "profiles_figure",
     "searched",
     "seed_values",
     "sensitivity_figure",
+    "steps_to_target_cells",
     "tuning_trials",
     "write_report",
 ]
@@ -98,6 +100,19 @@ def leaderboard_table(
         for rank, (row, mean_ci, cell) in enumerate(zip(board, mean_cis(board), cells))
     ]
     return (*columns, heading), rows
+
+
+def steps_to_target_cells(spec: StudySpec, board: Sequence[LeaderboardRow]) -> list[str]:
+    """Each row's steps to target, ``120 (2/3 reached)``: the median over its seed runs, a miss or a
+    failure counting as never; ``not reached (1/3)`` where most missed."""
+    return [
+        "no target"
+        if spec.target is None
+        else f"{row.steps_to_target:.0f} ({row.reached}/{row.seed_runs} reached)"
+        if math.isfinite(row.steps_to_target)
+        else f"not reached ({row.reached}/{row.seed_runs})"
+        for row in board
+    ]
 
 
 def searched(spec: StudySpec) -> str:
@@ -246,19 +261,14 @@ def _add_study(
         + f"; tuned on {spec.metric} ({spec.goal}), reported on {spec.test_metric} with Student-t 95% "
         "confidence intervals over the seeds.",
     )
-    targets = [
-        "no target"
-        if spec.target is None
-        else f"{row.steps_to_target:.0f} ({row.reached}/{row.seed_runs} reached)"
-        if math.isfinite(row.steps_to_target)
-        else f"not reached ({row.reached}/{row.seed_runs})"
-        for row in board
-    ]
     page.table(
         *leaderboard_table(
             spec,
             board,
-            ("steps to target (median over seed runs; a miss or a failure counts as never)", targets),
+            (
+                "steps to target (median over seed runs; a miss or a failure counts as never)",
+                steps_to_target_cells(spec, board),
+            ),
         ),
         caption="Leaderboard",
     )

@@ -200,12 +200,22 @@ def test_loss_fn_and_compute_loss_are_exclusive_and_the_batch_size_is_checked():
         UserBatches(pair(), batch_size=0)
 
 
-@pytest.mark.parametrize("seed", ["a", 1.5, -1, True], ids=["text", "fraction", "negative", "bool"])
+@pytest.mark.parametrize(
+    "seed", ["a", 1.5, 1.0, -1, True], ids=["text", "fraction", "whole_float", "negative", "bool"]
+)
 def test_a_seed_that_is_no_seed_is_refused_before_any_batch(seed):
     """fit(seed="a") and diagnose(seed="a") raised TypeError ('can only concatenate str') from inside
     the loop at the first batch, seed=1.5 torch's RuntimeError; a recipe's seed was checked, theirs not."""
     with pytest.raises(InvalidValueError, match=r"for seed: accepted an integer in \[0, 4294967295\]"):
         UserBatches(pair(), nn.MSELoss(), seed=seed)
+
+
+def test_numpy_integers_are_a_seed_and_a_batch_size():
+    """A seed drawn with numpy (np.int64) is an integer: the check must not refuse it as it refuses 1.0."""
+    import numpy as np
+
+    batches = UserBatches(pair(), nn.MSELoss(), seed=np.int64(3), batch_size=np.int32(4))
+    assert (batches.seed, batches.batch_size) == (3, 4) and type(batches.seed) is int
 
 
 def test_the_module_examples_run():

@@ -39,6 +39,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
@@ -57,7 +58,7 @@ from torch.utils.data import (
 
 from optimlab.data.batches import epoch_order, steps_per_epoch
 from optimlab.errors import InvalidValueError, OptimlabError
-from optimlab.registry import POSITIVE_INT, SEED
+from optimlab.registry import POSITIVE_INT, SEED, Interval
 
 __all__ = [
     "ACCEPTED_DATA",
@@ -288,10 +289,8 @@ class UserBatches:
         drop_last: bool = False,
         field: str = "data",
     ) -> None:
-        if not POSITIVE_INT.contains(batch_size):
-            raise InvalidValueError("batch_size", batch_size, str(POSITIVE_INT))
-        if not SEED.contains(seed):  # else a TypeError from torch's generator at the first batch
-            raise InvalidValueError("seed", seed, str(SEED))
+        batch_size = _whole(batch_size, "batch_size", POSITIVE_INT)
+        seed = _whole(seed, "seed", SEED)  # else a TypeError from torch's generator at the first batch
         if loss_fn is not None and compute_loss is not None:
             raise InvalidValueError(
                 "loss",
@@ -580,6 +579,18 @@ def _loader_generators(loader: DataLoader) -> list[torch.Generator]:
         id(g): g for g in (getattr(h, "generator", None) for h in holders) if isinstance(g, torch.Generator)
     }
     return list(found.values())
+
+
+def _whole(value: Any, field: str, accepted: Interval) -> int:
+    """``value`` as an int, numpy's integers included, when ``accepted`` holds it; else refused in one
+    line (a float, even 2.0, which torch's generator and DataLoader refuse with a traceback)."""
+    try:
+        whole = operator.index(value)
+    except TypeError:
+        whole = None
+    if whole is None or isinstance(value, bool) or not accepted.contains(whole):
+        raise InvalidValueError(field, value, str(accepted))
+    return whole
 
 
 def _states(generators: list[torch.Generator]) -> list[Tensor]:

@@ -261,15 +261,29 @@ def test_results_on_the_validation_split_that_tuned_them_are_said_to_be(tmp_path
 
 
 def test_the_page_counts_the_tuning_trials_a_grid_within_the_budget_plans(tmp_path, page_reader):
-    """A grid over two ranges keeps within the budget: a budget of 8 planned 2 x 2 points, 4 trials a
-    method, which the page called '8 tuning trials per method'."""
+    """A grid over two ranges fills the budget where a grid can (8 = 4 x 2; it planned 2 x 2, 4 trials a
+    method, which the page called '8 tuning trials per method'), and says what grid it ran."""
     from optimlab.study.space import SearchSpace
 
     ranges = {"optimizer.lr": {"low": 1e-4, "high": 1.0, "log": True}}
     ranges["optimizer.weight_decay"] = {"low": 1e-6, "high": 1e-2, "log": True}
     for budget, planned, said in (
-        (8, 4, "Protocol grid: 4 tuning trials (the largest grid within the budget of 8) per method"),
-        (9, 9, "Protocol grid: 9 tuning trials per method"),
+        (
+            8,
+            8,
+            "Protocol grid: 8 tuning trials (a grid of 4 x 2 over optimizer.lr x optimizer.weight_decay) ",
+        ),
+        (
+            7,
+            6,
+            "Protocol grid: 6 tuning trials (a grid of 3 x 2 over optimizer.lr x optimizer.weight_decay, the "
+            "largest grid within the budget of 7) per method",
+        ),
+        (
+            9,
+            9,
+            "Protocol grid: 9 tuning trials (a grid of 3 x 3 over optimizer.lr x optimizer.weight_decay) ",
+        ),
     ):
         spec = dataclasses.replace(SPEC, space=SearchSpace.from_dict(ranges), budget=budget)
         assert [len(spec.tune_plan(m)) for m in spec.methods] == [planned, planned]

@@ -29,10 +29,38 @@ def test_linear_and_integer_grids():
 
 def test_grid_is_the_cartesian_product_within_the_budget():
     space = SearchSpace.from_flags(["optimizer.lr=1e-4:1e-1:log", "model.activation=relu,gelu"])
-    assert space.grid_points_for(8) == 4 and space.grid_points_for(7) == 3
-    grid = space.grid(4)
+    assert space.grid_shape(8) == (4, 2) and space.grid_shape(7) == (3, 2)
+    grid = space.grid(space.grid_shape(8))
     assert len(grid) == 8 and {g["model.activation"] for g in grid} == {"relu", "gelu"}
     assert sorted({g["optimizer.lr"] for g in grid}) == [1e-4, 1e-3, 1e-2, 1e-1]
+
+
+@pytest.mark.parametrize(
+    "budget, shape",
+    [
+        (8, (4, 2)),  # 8 = 4 x 2: the whole budget; a square grid of 2 x 2 ran 4 trials of the 8 asked
+        (9, (3, 3)),
+        (10, (5, 2)),
+        (7, (3, 2)),  # 7 is prime: a grid with both ranges searched holds 6 at most
+        (3, (3, 1)),  # 2 x 2 > 3: only one range can be searched
+    ],
+)
+def test_a_grid_over_two_ranges_fills_its_budget(budget, shape):
+    space = SearchSpace.from_flags(["optimizer.lr=1e-4:1e-1:log", "optimizer.weight_decay=0:1e-2"])
+    assert space.grid_shape(budget) == shape
+    grid = space.grid(shape)
+    assert len(grid) == math.prod(shape) == len({tuple(g.values()) for g in grid})
+    assert sorted({g["optimizer.lr"] for g in grid}) == space.dimensions[0].grid(shape[0])
+
+
+def test_a_grid_counts_only_the_values_an_integer_range_holds():
+    """batch_size 1..3 holds 3 values: 12 = 3 x 4, not 6 x 2 with 6 batch sizes rounded to 3."""
+    space = SearchSpace.from_flags(["training.batch_size=1:3:int", "optimizer.lr=1e-4:1e-1:log"])
+    assert space.grid_shape(12) == (3, 4) and len(space.grid(space.grid_shape(12))) == 12
+    three = SearchSpace.from_flags(
+        ["optimizer.lr=1e-4:1e-1:log", "optimizer.weight_decay=0:1e-2", "model.activation=relu,gelu,silu"]
+    )
+    assert three.grid_shape(24) == (4, 2, 3) and len(three.grid(three.grid_shape(24))) == 24
 
 
 def test_draws_are_in_range_and_reproducible():

@@ -245,7 +245,7 @@ class StudySpec:
         """The ``budget`` tuning trials: grid points, random draws, or TPE slots filled when they start."""
         space, seed = self.space_for(method), self.recipe.training.seed
         if self.protocol == "grid":
-            configs: list[Mapping[str, Any] | None] = list(space.grid(space.grid_points_for(self.budget)))
+            configs: list[Mapping[str, Any] | None] = list(space.grid(space.grid_shape(self.budget)))
         elif self.protocol == "random":
             configs = list(space.sample(self.budget, seed=self.sampler_seed))
         else:

@@ -130,12 +130,19 @@ def searched(spec: StudySpec) -> str:
 
 
 def tuning_trials(spec: StudySpec) -> str:
-    """``7 tuning trials``: those each method's plan holds, which a grid over several numeric fields keeps
-    within the budget (a budget of 8 over two ranges: a grid of 2 x 2, 4 trials, which the page called 8)."""
+    """``8 tuning trials (a grid of 4 x 2 over optimizer.lr x optimizer.weight_decay)``: those each method's
+    plan holds, and the grid they form where it spans several fields; a grid that cannot fill the budget
+    (7 over two ranges: 3 x 2) says it is the largest within it."""
     planned = sorted({len(spec.tune_plan(m)) for m in spec.methods})
     counts = str(planned[0]) if len(planned) == 1 else f"{planned[0]} to {planned[-1]}"
-    grid = f" (the largest grid within the budget of {spec.budget})" if planned != [spec.budget] else ""
-    return f"{counts} tuning trials{grid}"
+    space = spec.space_for(spec.methods[0])
+    notes = []
+    if spec.protocol == "grid" and len(space.dimensions) > 1:
+        shape = " x ".join(map(str, space.grid_shape(spec.budget)))
+        notes.append(f"a grid of {shape} over {' x '.join(space.fields)}")
+    if planned != [spec.budget]:
+        notes.append(f"the largest grid within the budget of {spec.budget}")
+    return f"{counts} tuning trials" + (f" ({', '.join(notes)})" if notes else "")
 
 
 def base_recipe_rows(spec: StudySpec) -> list[tuple[str, Any]]:

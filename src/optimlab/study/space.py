@@ -8,8 +8,8 @@ Algorithms for Hyper-Parameter Optimization, NeurIPS 2011). Parameter names in t
 the dotted fields themselves, so optuna-dashboard shows ``optimizer.lr`` where a user expects it.
 
 >>> space = SearchSpace.from_flags(["optimizer.lr=1e-4:1e-1:log", "model.activation=relu,gelu"])
->>> len(space.grid(4)), space.grid(4)[0]
-(8, {'optimizer.lr': 0.0001, 'model.activation': 'relu'})
+>>> space.grid_shape(8), space.grid(space.grid_shape(8))[0]
+((4, 2), {'optimizer.lr': 0.0001, 'model.activation': 'relu'})
 
 In YAML, a list is a set of choices and a mapping a range::
 
@@ -136,9 +136,15 @@ class SearchSpace:
     def fields(self) -> tuple[str, ...]:
         return tuple(d.field for d in self.dimensions)
 
-    def grid(self, points: int) -> list[dict[str, Any]]:
-        """The Cartesian product: every choice of each categorical field, ``points`` values of each range."""
-        axes = [d.grid(points) for d in self.dimensions]
+    def grid(self, points: int | Sequence[int]) -> list[dict[str, Any]]:
+        """The Cartesian product: every choice of each categorical field, ``points`` values of each range
+        (``points[i]`` of the i-th dimension, given one count per dimension, as :meth:`grid_shape`'s)."""
+        counts = [points] * len(self.dimensions) if isinstance(points, int) else list(points)
+        if len(counts) != len(self.dimensions):
+            raise InvalidValueError(
+                "grid points", points, f"one count per dimension ({len(self.dimensions)})"
+            )
+        axes = [d.grid(n) for d, n in zip(self.dimensions, counts)]
         return [dict(zip(self.fields, values)) for values in itertools.product(*axes)]
 
     @property
@@ -146,13 +152,33 @@ class SearchSpace:
         """The combinations of every categorical field's choices: the fewest points a grid holds."""
         return math.prod(len(d.choices) for d in self.dimensions if d.categorical)
 
-    def grid_points_for(self, budget: int) -> int:
-        """Points per numeric axis so that the grid holds at most ``budget`` trials (at least 1 each), where
-        ``budget`` covers :attr:`choice_combinations`."""
-        numeric = sum(not d.categorical for d in self.dimensions)
-        if numeric == 0:
-            return 1
-        return max(1, int((budget / self.choice_combinations) ** (1 / numeric) + 1e-9))
+    def grid_shape(self, budget: int) -> tuple[int, ...]:
+        """The values of each dimension in the grid that fills ``budget`` best: every choice of each
+        categorical field; for the ranges, the counts whose product is largest within what the choices
+        leave (at least 1 each), with each range at 2 points or more where the budget allows and the
+        counts as even as the budget allows (a budget of 8 over two ranges: 4 x 2, not 2 x 2).
+
+        An axis counts only values it can hold distinct (an integer range 1..3 holds 3), so the grid holds
+        exactly ``prod(grid_shape(budget))`` trials."""
+        numeric = [i for i, d in enumerate(self.dimensions) if not d.categorical]
+        room = max(1, budget // self.choice_combinations)
+        holds = [[n for n in range(1, room + 1) if len(self.dimensions[i].grid(n)) == n] for i in numeric]
+        best: tuple[tuple[int, int, int], tuple[int, ...]] = ((0, 0, 0), ())
+
+        def search(chosen: tuple[int, ...], product: int) -> None:
+            nonlocal best
+            if len(chosen) == len(numeric):
+                spread = max(chosen, default=1) - min(chosen, default=1)
+                key = (sum(n >= 2 for n in chosen), product, -spread)
+                best = max(best, (key, chosen), key=lambda b: b[0])
+                return
+            for n in reversed(holds[len(chosen)]):
+                if product * n <= room:
+                    search((*chosen, n), product * n)
+
+        search((), 1)
+        counts = iter(best[1])
+        return tuple(len(d.choices) if d.choices is not None else next(counts) for d in self.dimensions)
 
     def sample(self, count: int, seed: int) -> list[dict[str, Any]]:
         """``count`` independent draws of every dimension, reproducible from ``seed``."""

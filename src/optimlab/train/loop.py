@@ -26,7 +26,7 @@ from torch.optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
 from torch.utils.data import DataLoader
 
 from optimlab.data.batches import epoch_order, epoch_permutation, steps_per_epoch
-from optimlab.data.user_batches import UserBatches, describe, first_loss, is_pandas
+from optimlab.data.user_batches import UserBatches, _whole, describe, first_loss, is_pandas
 from optimlab.errors import InvalidValueError
 from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT
 from optimlab.schedules.torch_adapter import PlateauLR
@@ -57,9 +57,11 @@ class TrainState:
 
     step: int = 0  # optimizer steps taken (the last one's update skipped where its loss was not finite)
     epoch: int = 0
-    steps_per_epoch: int = 0
+    steps_per_epoch: int = 0  # optimizer steps an epoch takes
+    # batches an epoch holds: steps_per_epoch x accumulate_grad_batches, its last group maybe shorter
+    batches_per_epoch: int = 0
     total_steps: int = 0
-    train_loss: float = math.nan  # loss of the last batch
+    train_loss: float = math.nan  # loss of the last step's batch (its group's, weighted by rows)
     lr: float = math.nan  # learning rate of the first param group used by the last step
     seconds: float = 0.0  # wall time spent in fit up to the last step, summed over resumed segments
     stop_reason: str | None = None  # set to stop the loop after the current step
@@ -137,6 +139,7 @@ def fit(
     seed: int = 0,
     scheduler: Any | None = None,
     grad_clip_norm: float | None = None,
+    accumulate_grad_batches: int = 1,
     val_data: Any | None = None,
     metrics: Mapping[str, Callable[[Any, Any], Any]] | None = None,
     evaluate: Callable[[], dict[str, float]] | None = None,
@@ -162,6 +165,13 @@ def fit(
             (``model(**batch).loss``) or ``compute_loss(model, batch)`` is given.
         total_steps, epochs: how long to train, one of the two (epochs: a known number of batches
             each, so not for data whose length is unknown).
+        accumulate_grad_batches: batches whose gradients one optimizer step takes (Lightning's name;
+            Hugging Face's ``gradient_accumulation_steps``): each batch's loss is weighted by its rows
+            over the group's, so that the step follows the gradient of the mean loss over the group's
+            rows, as one batch of all of them would (a loss that is a mean over the batch's rows; batch
+            norm still sees each batch apart). Groups never span an epoch's end: an epoch of 10 batches
+            in groups of 4 takes 3 steps, the last of 2 batches. ``total_steps``, ``eval_every`` and
+            the scheduler count optimizer steps; gradient clipping applies to the group's gradient.
         batch_size, seed, shuffle, drop_last: the batches of tensors and Datasets (default 32 rows,
             shuffled, the last smaller batch kept): rows permuted from (seed, epoch), or in order unless
             ``shuffle``, and an epoch's last, smaller batch kept or dropped, as a DataLoader means them.
@@ -196,6 +206,7 @@ def fit(
     check_optimizer(optimizer, model)
     check_scheduler(scheduler, optimizer)
     _check_callbacks(callbacks)
+    accumulate = _whole(accumulate_grad_batches, "accumulate_grad_batches", POSITIVE_INT)
     if (total_steps is None) == (epochs is None):
         raise InvalidValueError(
             "total_steps and epochs", f"{total_steps} and {epochs}", "one of them, the other None"
@@ -256,14 +267,15 @@ def fit(
             raise InvalidValueError(
                 "epochs", epochs, f"None for {batches.source}, whose length is not known: total_steps"
             )
-        total_steps = epochs * batches.steps_per_epoch
+        total_steps = epochs * math.ceil(batches.steps_per_epoch / accumulate)
     assert total_steps is not None  # checked above: exactly one of the two was given
     device = next(model.parameters()).device
     state = state or TrainState()
     _check_schedule_length(scheduler, total_steps - state.step)
-    if batches.steps_per_epoch is None and state.steps_per_epoch:  # read by the session that stopped
-        batches.steps_per_epoch = state.steps_per_epoch
-    state.steps_per_epoch = batches.steps_per_epoch or 0  # 0: not known until an epoch has been read
+    if batches.steps_per_epoch is None:  # read by the session that stopped
+        # (a checkpoint written before batches_per_epoch was kept took one batch a step)
+        batches.steps_per_epoch = state.batches_per_epoch or state.steps_per_epoch or None
+    _count_epoch(state, batches, accumulate)
     state.total_steps, state.stop_reason, state.interrupted = total_steps, None, False
     amp = (
         torch.autocast(device.type, dtype=autocast_dtype)
@@ -280,23 +292,30 @@ def fit(
         optimizer.train()
     # The first batch takes the checked path, so that a loss of the wrong shape is named as the loss.
     loss_of, checked = batches.loss_function(model), functools.partial(_graphed_loss, batches, model)
-    stream = batches.from_step(state.step, device, drawn=state.data_drawn)
+    position = _first_batch(state.step, state.batches_per_epoch, accumulate)
+    groups = _groups(
+        batches, batches.from_step(position, device, drawn=state.data_drawn), accumulate, position
+    )
     first = True
     while state.step < total_steps and state.stop_reason is None:
-        state.epoch, batch = next(stream)
+        state.epoch, group = next(groups)
         state.data_drawn = batches.drawn
-        state.steps_per_epoch = batches.steps_per_epoch or 0
+        _count_epoch(state, batches, accumulate)
+        weights = _row_weights(group)
 
         def closure() -> torch.Tensor:
-            with amp:
-                loss = (checked if first else loss_of)(batch)  # noqa: B023  (called within this iteration only)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            losses = []
+            for batch, weight in zip(group, weights):  # noqa: B023  (called within this iteration only)
+                with amp:
+                    loss = (checked if first else loss_of)(batch)  # noqa: B023
+                (loss if weight == 1.0 else loss * weight).backward()
+                losses.append(loss.detach())
             if grad_clip_norm is not None:
                 clip_grad_norm_([p.grad for p in model.parameters() if p.grad is not None], grad_clip_norm)
-            return loss
+            return losses[0] if len(losses) == 1 else sum(w * part for w, part in zip(weights, losses))  # noqa: B023
 
-        loss = first_loss(closure, batch) if first else closure()
+        loss = first_loss(closure, group[0]) if first else closure()
         first = False
         state.lr = optimizer.param_groups[0]["lr"]
         # Read before the update, which a loss that is not finite undoes: the run stops with the weights
@@ -347,6 +366,56 @@ def fit(
 
 
 _HOOKS = ("on_train_start", "on_step_end", "on_evaluate", "on_train_end")
+
+
+def _first_batch(step: int, batches_per_epoch: int, accumulate: int) -> int:
+    """The index in the stream of batches of the first batch that optimizer step ``step`` takes, in groups
+    of ``accumulate`` batches (:func:`_groups`; ``batches_per_epoch`` 0: not known, so in the first epoch)."""
+    if not batches_per_epoch:
+        return step * accumulate
+    epoch, group = divmod(step, math.ceil(batches_per_epoch / accumulate))
+    return epoch * batches_per_epoch + group * accumulate
+
+
+def _groups(
+    batches: UserBatches, stream: Iterator[tuple[int, Any]], accumulate: int, position: int
+) -> Iterator[tuple[int, list[Any]]]:
+    """``(epoch, batches)`` of each optimizer step from the ``position``-th batch of ``stream`` on:
+    ``accumulate`` batches, fewer where the epoch ends first (its length is known by its last batch)."""
+    group: list[Any] = []
+    for epoch, batch in stream:
+        group.append(batch)
+        position += 1
+        if len(group) == accumulate or (batches.steps_per_epoch and position % batches.steps_per_epoch == 0):
+            yield epoch, group
+            group = []
+
+
+def _count_epoch(state: TrainState, batches: UserBatches, accumulate: int) -> None:
+    """Set ``state``'s batches and optimizer steps an epoch (0: not known until an epoch has been read)."""
+    state.batches_per_epoch = batches.steps_per_epoch or 0
+    state.steps_per_epoch = math.ceil(state.batches_per_epoch / accumulate)
+
+
+def _row_weights(group: list[Any]) -> list[float]:
+    """The weight of each batch's loss in the group's: its rows over the group's, so that mean losses
+    add up to the mean over all the rows (a group of one batch: its loss as it is)."""
+    if len(group) == 1:
+        return [1.0]
+    rows = [_rows(batch) for batch in group]
+    return [r / sum(rows) for r in rows]
+
+
+def _rows(batch: Any) -> int:
+    """The examples in ``batch``: the length of its first tensor (alone, or in a tuple, list or dict)."""
+    items = (
+        batch.values()
+        if isinstance(batch, Mapping)
+        else batch
+        if isinstance(batch, (tuple, list))
+        else [batch]
+    )
+    return next((len(item) for item in items if isinstance(item, torch.Tensor) and item.ndim), 1)
 
 
 def _check_callbacks(callbacks: Any) -> None:

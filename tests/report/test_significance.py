@@ -6,6 +6,7 @@ import re
 import pytest
 from scipy import stats
 
+from optimlab.report import significance
 from optimlab.report.significance import compare_seeds, holm, ranking_note
 
 # Welch's t-test, worked example 1 of Wikipedia's "Welch's t-test" (t = -2.46, df = 24.9, p = 0.021)
@@ -85,3 +86,14 @@ def test_seeds_that_all_gave_one_value_a_side_are_not_tested():
     assert spread.p_value == pytest.approx(
         stats.ttest_ind([0.91, 0.92, 0.93], [0.9] * 3, equal_var=False).pvalue
     )
+
+
+def test_the_note_judges_failures_by_the_leaderboards_share(monkeypatch):
+    """ranking_note computed the share of failed seed runs by a formula of its own beside the one the
+    leaderboard ranks by (optimlab.study.analysis.failed_share): one home, so the two cannot drift apart."""
+    asked = []
+    real = significance.failed_share
+    monkeypatch.setattr(significance, "failed_share", lambda f, c: asked.append((f, c)) or real(f, c))
+    note = ranking_note([("sgd", [0.7, 0.72]), ("adam", [0.93])], failed={"sgd": 0, "adam": 3})
+    assert (3, 1) in asked and (0, 2) in asked
+    assert "adam ranks below sgd for failing on a larger share of its seed runs (adam 3 of 4" in note

@@ -167,7 +167,8 @@ def test_a_method_that_diverged_on_fresh_seeds_ranks_below_one_that_completed_th
         ("lion", 3, 1),  # 1 of 4 failed: above adam's 2 of 4, whatever the means
         ("adam", 2, 2),
     ]
-    assert [failed_share(row) for row in board] == [0.0, 0.25, 0.5]
+    assert [failed_share(row.seeds_failed, row.test.n) for row in board] == [0.0, 0.25, 0.5]
+    assert failed_share(0, 0) == 0.0  # no seed run yet: nothing failed
 
 
 def test_a_seed_run_that_failed_counts_as_never_reaching_the_target_as_bench_scores_it():

@@ -19,6 +19,8 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 
+from optimlab.study.analysis import failed_share
+
 __all__ = ["ALPHA", "Comparison", "compare_seeds", "holm", "ranking_note"]
 
 ALPHA = 0.05
@@ -82,7 +84,7 @@ def ranking_note(
         return ""
 
     def share(method: str, values: Sequence[float]) -> float:
-        return failed.get(method, 0) / (len(values) + failed.get(method, 0))
+        return failed_share(failed.get(method, 0), len(values))
 
     (leader, first), rest = with_values[0], with_values[1:]
     less_reliable = [(m, v) for m, v in rest if share(m, v) > share(leader, first)]

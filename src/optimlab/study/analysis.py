@@ -262,16 +262,17 @@ def leaderboard(spec: StudySpec, records: Sequence[TrialRecord]) -> list[Leaderb
 
     def rank(row: LeaderboardRow) -> tuple[bool, float, float]:
         missing = math.isnan(row.test.mean)
-        return missing, failed_share(row), 0.0 if missing else sign * row.test.mean
+        return missing, failed_share(row.seeds_failed, row.test.n), 0.0 if missing else sign * row.test.mean
 
     return sorted(rows, key=rank)
 
 
-def failed_share(row: LeaderboardRow) -> float:
-    """The fraction of ``row``'s seed reruns that diverged or failed: the leaderboard ranks by it before
-    the mean, which is over the completed runs alone. Ranked by the mean first, a configuration that
-    diverged on 2 of 4 fresh seeds ranked first on its 2 survivors, above one that completed all 4."""
-    return row.seeds_failed / row.seed_runs if row.seed_runs else 0.0
+def failed_share(failed: int, completed: int) -> float:
+    """The fraction of a method's seed reruns that diverged or failed (``failed`` of ``failed + completed``;
+    0 without any): the leaderboard ranks by it before the mean, which is over the completed runs alone.
+    Ranked by the mean first, a configuration that diverged on 2 of 4 fresh seeds ranked first on its 2
+    survivors, above one that completed all 4."""
+    return failed / (failed + completed) if failed + completed else 0.0
 
 
 def sensitivity(

@@ -445,3 +445,52 @@ def test_every_verb_that_works_for_long_takes_no_progress(cli, verb):
 def test_no_progress_leaves_stderr_empty(cli):
     code, out, err = cli("doctor", "--dataset", "iris", "--no-lr-find", "--steps", "3", "--no-progress")
     assert (code, err) == (0, "") and "3 steps" in out
+
+
+DIVERGING = [
+    "train",
+    "--dataset",
+    "iris",
+    "--optimizer",
+    "sgd",
+    "--lr",
+    "1e6",
+    "--steps",
+    "9",
+    "--out",
+    "run",
+]
+
+
+def _read_by_nobody(args: list[str], cwd: Path, stderr: int = subprocess.PIPE) -> tuple[int, str]:
+    """The command with its stdout read by nobody (``| head -0``): its exit code and stderr."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "optimlab.cli.app", *args]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, cwd=cwd, env=env) as verb:
+        verb.stdout.close()  # the reader gone before the verb writes
+        err = verb.stderr.read().decode() if verb.stderr else ""
+    return verb.returncode, err
+
+
+@pytest.mark.parametrize(
+    "args, code",
+    [
+        (["list"], 0),  # rich's table
+        (["list", "optimizer", "--format", "json"], 0),  # print
+        (["train", "-h"], 0),  # click's help
+        (["--version"], 0),
+        (["bogus"], 2),  # the one error line, on stderr
+        ([*DIVERGING, "--no-progress"], 3),  # the verb's own code, not 1 for every verb cut short
+    ],
+)
+def test_a_reader_that_leaves_early_changes_no_exit_code_and_prints_nothing(tmp_path, args, code):
+    """`optimlab list | head -1`: rich and click turned the BrokenPipeError into exit 1, and Python's exit
+    printed 'Exception ignored ... BrokenPipeError' (exit 120). The verb now ends as it would have."""
+    done, err = _read_by_nobody(args, tmp_path)
+    assert done == code, err
+    assert "Traceback" not in err and "Exception ignored" not in err and err.count("\n") <= 1, err
+
+
+def test_a_reader_of_both_streams_that_leaves_early_changes_no_exit_code(tmp_path):
+    """``2>&1 | head -1``: the progress bar and the error line go nowhere, the code stays the run's."""
+    assert _read_by_nobody(DIVERGING, tmp_path, stderr=subprocess.STDOUT) == (3, "")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import gc
+import io
 import os
 import signal
 import sys
@@ -102,8 +103,52 @@ def _terminated(number: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+class _DiscardedOnceUnread(io.FileIO):
+    """A standard stream's file whose reader may leave early (``optimlab list | head -1``): from then on
+    what is written goes to /dev/null, as nobody reads it, and the verb ends with its own exit code, as
+    ruff's does (0 under ``set -o pipefail`` for a run that succeeded, where git's SIGPIPE gives 141; a
+    diverged run's 3 kept). The BrokenPipeError reached click and rich, which exit 1 whatever the run
+    did, or Python's exit, which printed 'Exception ignored ... BrokenPipeError' and exited 120."""
+
+    def write(self, data: bytes) -> int:
+        try:
+            return super().write(data)
+        except BrokenPipeError:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.fileno())
+            os.close(devnull)
+            return memoryview(data).nbytes
+
+
+def _discard_once_unread() -> None:
+    """stdout and stderr (both ``2>&1 | head``) written through :class:`_DiscardedOnceUnread`, their
+    settings kept (encoding, buffering, a terminal still seen as one)."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        try:
+            descriptor = stream.fileno()
+        except (AttributeError, OSError, ValueError):  # not a file: an IDE's or a test's stream
+            continue
+        stream.flush()
+        raw = _DiscardedOnceUnread(descriptor, "w", closefd=False)
+        buffered = isinstance(getattr(stream, "buffer", None), io.BufferedIOBase)  # not PYTHONUNBUFFERED
+        setattr(
+            sys,
+            name,
+            io.TextIOWrapper(
+                io.BufferedWriter(raw) if buffered else raw,
+                encoding=stream.encoding,
+                errors=stream.errors,
+                line_buffering=stream.line_buffering,
+                write_through=stream.write_through,
+            ),
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the verb; an expected failure prints one line and exits 2 (see ``_errors``)."""
+    if argv is None:  # the command's own process, its output perhaps piped to a reader that leaves early
+        _discard_once_unread()
     previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
     signal.signal(signal.SIGTERM, _terminated)
     try:

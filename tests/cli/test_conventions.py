@@ -494,3 +494,38 @@ def test_a_reader_that_leaves_early_changes_no_exit_code_and_prints_nothing(tmp_
 def test_a_reader_of_both_streams_that_leaves_early_changes_no_exit_code(tmp_path):
     """``2>&1 | head -1``: the progress bar and the error line go nowhere, the code stays the run's."""
     assert _read_by_nobody(DIVERGING, tmp_path, stderr=subprocess.STDOUT) == (3, "")
+
+
+RUNS_TORCH = {  # every verb that trains in its own process, as a short run
+    "train": ["--dataset", "iris", "--steps", "2", "--no-progress", "--out", "{tmp}/run"],
+    "doctor": ["--dataset", "iris", "--steps", "3", "--no-lr-find", "--no-progress"],
+    "lr-find": ["--dataset", "iris", "--sweep-steps", "10", "--check-steps", "5", "--no-progress"],
+    "compare": None,
+    "bench": None,
+    "worker": None,
+}
+
+
+def test_every_verb_that_trains_takes_threads_declared_once(cli):
+    """--threads was compare's, bench's and worker's (the worker's own declaration, its own help); train,
+    doctor and lr-find, which train too, had none: 'No such option'."""
+    verbs = typer.main.get_command(app).commands
+    helps = {p.help for verb in RUNS_TORCH for p in verbs[verb].params if "--threads" in p.opts}
+    assert len(helps) == 1
+    for verb in RUNS_TORCH:
+        code, out, err = cli(verb, "--threads", "0")
+        assert (code, out) == (2, "") and "Invalid value for '--threads': '0' is not accepted" in err, verb
+
+
+@pytest.mark.parametrize("verb", [verb for verb, run in RUNS_TORCH.items() if run])
+def test_train_doctor_and_lr_find_run_on_the_threads_given(cli, tmp_path, verb):
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(os.cpu_count() or 1)
+    try:
+        args = [arg.format(tmp=tmp_path) for arg in RUNS_TORCH[verb]]
+        code, _, err = cli(verb, *args, "--threads", "1", "--format", "json")
+        assert (code, torch.get_num_threads()) == (0, 1), err
+    finally:
+        torch.set_num_threads(before)

@@ -89,9 +89,9 @@ ThreadsOpt = Annotated[
         "--threads",
         parser=number(THREADS),
         help=(
-            "Torch threads of this process, at most its cores (default: torch's own, every core unless OMP_NUM_THREADS says "
-            "otherwise, with --backend batched, whose stacked models use them; else 1, fastest for one small "
-            "model, and each worker process takes one)."
+            "Torch threads of this process, at most its cores (default: torch's own, every core unless "
+            "OMP_NUM_THREADS says otherwise; compare and bench: 1, fastest for one small model at a time, "
+            "but with --backend batched, whose stacked models use them; worker: 1, one worker per core)."
         ),
     ),
 ]
@@ -528,10 +528,12 @@ def noting_data(output: Output) -> Iterator[None]:
         yield
 
 
-def torch_threads(threads: int | None, backend: str) -> int:
-    """The ``--threads`` given, else the default that :data:`ThreadsOpt` describes."""
+def use_threads(threads: int | None, backend: str | None = None) -> None:
+    """Set torch's threads as :data:`ThreadsOpt` says: the ``--threads`` given, else 1 for a study's trials
+    run one model at a time (a ``backend`` other than batched), else torch's own."""
     import torch
 
+    if threads is None and backend not in (None, "batched"):
+        threads = 1
     if threads is not None:
-        return threads
-    return torch.get_num_threads() if backend == "batched" else 1
+        torch.set_num_threads(threads)

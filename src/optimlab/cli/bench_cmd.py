@@ -152,12 +152,10 @@ def bench(
     performance profiles and area scores; writes a self-contained HTML report."""
     settings = _settings(ctx, resume)
     o.check_backend_options(settings["backend"], workers=workers, members=members)
-    import torch
-
     from optimlab.bench import check_bench, run_bench, write_bench_report
     from optimlab.study.backends import BackendOptions
 
-    torch.set_num_threads(o.torch_threads(threads, settings["backend"]))
+    o.use_threads(threads, settings["backend"])
     output = Output(fmt)
     label, chosen = _workloads(settings)
     methods = o.split_names(settings["optimizers"]) + list(settings["optimizer_path"] or [])

@@ -233,14 +233,12 @@ def compare(
             "metric": metric,
             "goal": goal,
         }
-    import torch
-
     from optimlab.study import SearchSpace
     from optimlab.study.backends import BackendOptions
     from optimlab.study.compare import compare as run_comparison
     from optimlab.study.storage import without_passwords
 
-    torch.set_num_threads(o.torch_threads(threads, backend))
+    o.use_threads(threads, backend)
     if not resume:
         plan["space"] = (
             SearchSpace.load(space_file) if space_file else SearchSpace.from_flags(space) if space else None

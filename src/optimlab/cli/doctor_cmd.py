@@ -53,6 +53,7 @@ def doctor(
     seed: o.SeedOpt = None,
     device: o.DeviceOpt = None,
     precision: o.PrecisionOpt = None,
+    threads: o.ThreadsOpt = None,
     steps: Annotated[
         int | None,
         typer.Option(
@@ -90,6 +91,7 @@ def doctor(
     # --steps here is how long the doctor watches, not the recipe's training.steps
     flags = {k: v for k, v in ctx.params.items() if k != "steps"}
     recipe = o.recipe_from_options(recipe_path, flags)
+    o.use_threads(threads)
     from optimlab.doctor import diagnose_recipe
     from optimlab.doctor.progress import listening
 

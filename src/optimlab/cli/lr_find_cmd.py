@@ -41,6 +41,7 @@ def lr_find(
     seed: o.SeedOpt = None,
     device: o.DeviceOpt = None,
     precision: o.PrecisionOpt = None,
+    threads: o.ThreadsOpt = None,
     start_lr: Annotated[
         float, typer.Option("--start-lr", parser=o.number(POSITIVE), help="Smallest lr of the sweep.")
     ] = 1e-7,
@@ -77,6 +78,7 @@ def lr_find(
     if end_lr <= start_lr:
         raise InvalidValueError("--end-lr", end_lr, f"a learning rate above --start-lr {start_lr:g}")
     recipe = o.recipe_from_options(recipe_path, ctx.params)
+    o.use_threads(threads)
     from optimlab.doctor import find_lr_recipe
     from optimlab.doctor.progress import listening
 

@@ -61,6 +61,7 @@ def train(
     seed: o.SeedOpt = None,
     device: o.DeviceOpt = None,
     precision: o.PrecisionOpt = None,
+    threads: o.ThreadsOpt = None,
     out_dir: Annotated[
         Path | None,
         typer.Option("--out", parser=checks.run_folder, help="Output folder (default runs/train-ID-TIME)."),
@@ -104,6 +105,7 @@ def train(
         recipe = recipe.with_updates({"training.checkpoint_every": checkpoint_every})
     out = resume or out_dir or Path("runs") / f"train-{recipe.id}-{time.strftime('%Y%m%d-%H%M%S')}"
 
+    o.use_threads(threads)
     from optimlab.train import ProgressBar
     from optimlab.train import train as run_training
 

@@ -40,14 +40,7 @@ def worker(
             help="Keep polling until the driver marks the studies done (start before `optimlab compare`).",
         ),
     ] = False,
-    threads: Annotated[
-        int,
-        typer.Option(
-            "--threads",
-            parser=o.number(o.THREADS),
-            help="Torch threads, at most the cores (1 per worker; one worker per core).",
-        ),
-    ] = 1,
+    threads: o.ThreadsOpt = None,
     progress: o.ProgressOpt = True,
     fmt: o.FormatOpt = "human",
 ) -> None:
@@ -64,5 +57,6 @@ def worker(
     shown = without_passwords(location)  # a URL's password never reaches a terminal or a CI log
     doing = f"worker: training the waiting trials of {shown} until {until} (Ctrl-C stops)"
     with output.working(doing, shown=progress):
-        ran = work(location, name=name, methods=chosen, wait=wait, threads=threads)
+        given = {} if threads is None else {"threads": threads}  # else work's own default, 1
+        ran = work(location, name=name, methods=chosen, wait=wait, **given)
     output.result(f"worker ran {ran} trials from {shown}", {"trials": ran, "storage": shown})

@@ -21,6 +21,7 @@ import typer
 from optimlab.cli import _catalog, _errors
 from optimlab.cli.app import app
 from optimlab.errors import InvalidValueError, UnknownNameError
+from optimlab.registry import get_registry
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -529,3 +530,21 @@ def test_train_doctor_and_lr_find_run_on_the_threads_given(cli, tmp_path, verb):
         assert (code, torch.get_num_threads()) == (0, 1), err
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_signal_as_the_json_document_is_written_leaves_it_whole(cli, monkeypatch):
+    """A SIGTERM (or Ctrl-C) while the document went out through a pipe to a slow reader cut it: half a
+    document on stdout, which jq and json.load refuse. The signal now waits for the document's end."""
+    written = sys.stdout.write
+
+    def write_in_two(text: str) -> int:
+        if len(text) < 2:
+            return written(text)
+        written(text[: len(text) // 2])
+        _terminate_this_process()
+        return written(text[len(text) // 2 :])
+
+    monkeypatch.setattr(sys.stdout, "write", write_in_two)
+    code, out, err = cli("list", "optimizer", "--format", "json")
+    assert (code, err) == (_errors.INTERRUPTED, "interrupted\n")
+    assert len(json.loads(out)["optimizer"]) == len(get_registry("optimizer"))

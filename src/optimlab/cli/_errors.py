@@ -129,6 +129,9 @@ def report(error: BaseException, verb: str = "optimlab") -> int:
     if isinstance(error, typer.Abort) and isinstance(error.__cause__, EOFError):
         error = error.__cause__  # typer turns every EOFError (a truncated file, too) into Abort
     if isinstance(error, (KeyboardInterrupt, typer.Abort, Interrupted)):
+        # stdout stays empty, as on every failure, unless work is kept (``_progress.resumable``: a document
+        # with the command that continues it): a {"status": "interrupted"} of doctor read as no findings
+        # (`jq '.findings | length'` says 0), where an empty stdout and exit 130 tell a pipeline it failed
         stopping()
         print("interrupted" + (f": {error}" if isinstance(error, Interrupted) else ""), file=sys.stderr)
         return INTERRUPTED

@@ -84,7 +84,12 @@ class Output:
         elif under is not None:
             self.gathered.setdefault(under, []).append(data)
         elif data is not None:
-            print(_strict_json({**self.gathered, **data}))
+            from optimlab.atomic import signals_deferred
+
+            # whole or not at all: a signal while a pipe's slow reader takes the document waits for its end
+            # (then ends the verb, 130); it left half a document, which no JSON reader takes
+            with signals_deferred():
+                print(_strict_json({**self.gathered, **data}), flush=True)
 
     def note(self, message: str) -> None:
         """A line for the person watching (progress, a waiting state): stderr, so JSON stays clean."""

@@ -7,6 +7,7 @@ import math
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -312,6 +313,60 @@ def test_a_run_reopened_through_mlflows_client_warns_of_the_steps_shown_twice(tm
     history = sorted(m.step for m in client.get_metric_history(first.run_id, "train_loss"))
     assert history == [1, 2, 3, 4, 5, 6, 7, 8]
     end_run(again, "FINISHED")
+
+
+@pytest.mark.parametrize("store", ["direct", "client", "file"])
+def test_a_run_resumed_with_a_changed_recipe_holds_that_recipe_as_its_parameters(
+    tmp_path, monkeypatch, store
+):
+    """`train --resume --epochs N` trains by the changed recipe (the folder's recipe.yaml), but its reopened
+    MLflow run kept the parameters it started with: MLflow showed the old epochs. A changed value is
+    rewritten in a SQLite store, written straight or through MLflow's client, and a new one added; a
+    file store, where MLflow's client changes no parameter, keeps the old value and a warning names it."""
+    from optimlab.integrations.mlflow_writer import EXPERIMENT, MLflowRun, end_run, open_run
+
+    monkeypatch.chdir(tmp_path)
+    if store == "file":
+        monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+        uri = (tmp_path / "mlruns").as_uri()
+    else:
+        uri = f"sqlite:///{tmp_path / 'mlflow.db'}" + ("" if store == "direct" else "?timeout=20")
+    MLflowRun(run_name="first", tracking_uri=uri).end("FINISHED")  # the store and its experiment
+    settings = {"run_name": "run", "tracking_uri": uri, "experiment": EXPERIMENT}
+    first = open_run(run_folder=tmp_path, params={"training.epochs": 10, "optimizer.lr": 0.1}, **settings)
+    end_run(first, "KILLED")
+    params = {"training.epochs": 30, "optimizer.lr": 0.1, "training.seed": 3}
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always", OptimlabWarning)
+        again = open_run(run_folder=tmp_path, step=5, params=params, seen=first.run_id, **settings)
+    end_run(again, "FINISHED")
+    logged = MlflowClient(tracking_uri=uri).get_run(first.run_id).data.params
+    told = [str(w.message) for w in said if issubclass(w.category, OptimlabWarning)]
+    assert again.run_id == first.run_id
+    if store == "file":
+        assert logged == {"training.epochs": "10", "optimizer.lr": "0.1", "training.seed": "3"}
+        assert len(told) == 1 and "training.epochs 10 (resumed with 30)" in told[0]
+    else:
+        assert logged == {k: str(v) for k, v in params.items()} and not told
+
+
+@pytest.mark.slow
+def test_train_resumed_with_more_steps_shows_them_in_its_mlflow_runs_parameters(tmp_path, sqlite_uri):
+    from optimlab.cli.app import main
+
+    out = tmp_path / "iris-run"
+    train_with_tracker(out, "mlflow")
+    with pytest.raises(SystemExit) as done:
+        main(["train", "--resume", str(out), "--steps", "15", "--no-progress", "--log", "mlflow"])
+    assert done.value.code == 0
+    client = MlflowClient(tracking_uri=sqlite_uri)
+    (run,) = client.search_runs(
+        [client.get_experiment_by_name("optimlab").experiment_id], "attributes.run_name = 'iris-run'"
+    )
+    recipe = Recipe.load(out / "recipe.yaml")
+    assert recipe.training.steps == 15
+    assert run.data.params == {k: str(v) for k, v in flat_fields(recipe.to_dict())}
+    _same_as_metrics_jsonl(client, run, out)
 
 
 @pytest.mark.parametrize("direct", [True, False])

@@ -88,7 +88,8 @@ class MLflowTracker(Tracker):
     ``run_folder`` (a training run's output folder): the run opens as training starts there, its id kept
     in the folder's ``mlflow.json``, and a run resumed there (``train --resume``) continues that MLflow
     run: ``RUNNING`` again, holding the folder's metrics.jsonl up to the checkpoint (the lines a killed
-    trainer had not yet sent are added). What the killed session logged past the checkpoint is deleted
+    trainer had not yet sent are added), its parameters the recipe it resumes with (``--epochs``
+    changed: :meth:`~.mlflow_writer.MLflowRun.update_params`). What the killed session logged past the checkpoint is deleted
     from a SQLite store written straight (:mod:`.mlflow_sqlite`); MLflow's client deletes no metric, so
     in any other store those steps show twice, as a warning says. Where the tracking URI no longer has
     the run (another URI, or the run deleted), a new run takes over, with a warning naming both.

@@ -322,6 +322,19 @@ class SqliteRun:
             )
         self.log_records(missing_records(records, have))
 
+    def update_params(self, params: Mapping[str, Any]) -> None:
+        """The reopened run's parameters become ``params`` (a run resumed with ``--epochs`` changed trains
+        by that recipe, its folder's recipe.yaml); keys it holds that ``params`` lacks stay."""
+        entries = param_entries(params)
+        with self.connection:
+            self.connection.executemany(
+                "DELETE FROM params WHERE key = ? AND run_uuid = ?", [(k, self.run_id) for k, _ in entries]
+            )
+            self.connection.executemany(
+                "INSERT INTO params (key, value, run_uuid) VALUES (?, ?, ?)",
+                [(k, v, self.run_id) for k, v in entries],
+            )
+
     def log_records(self, records: Iterable[Record]) -> int:
         """Log every metric of ``records`` at its step and wall time; returns the number of points."""
         rows, latest = metric_rows(self.run_id, records)

@@ -236,6 +236,44 @@ class MLflowRun:
             )
         self.log_records(missing_records(records, logged))
 
+    def update_params(self, params: Mapping[str, Any]) -> None:
+        """The reopened run's parameters become ``params`` (a run resumed with ``--epochs`` changed trains
+        by that recipe, its folder's recipe.yaml): those it lacks are logged, and those changed rewritten in
+        a database store, as MLflow's client changes no parameter (elsewhere a warning names them)."""
+        from mlflow.entities import Param
+
+        logged = self.client.get_run(self.run_id).data.params
+        entries = param_entries(params)
+        new = [Param(k, v) for k, v in entries if k not in logged]
+        for start in range(0, len(new), _PARAMS):
+            self.client.log_batch(self.run_id, params=new[start : start + _PARAMS])
+        changed = {k: v for k, v in entries if k in logged and logged[k] != v}
+        if changed and not self._rewrite_params(changed):
+            warnings.warn(
+                f"MLflow run {self.run_id} at {self.tracking_uri} keeps the parameters it started with, as "
+                "MLflow's client changes none: "
+                + ", ".join(f"{k} {logged[k]} (resumed with {v})" for k, v in changed.items()),
+                OptimlabWarning,
+                stacklevel=2,
+            )
+
+    def _rewrite_params(self, changed: Mapping[str, str]) -> bool:
+        """In a database store, the values of the run's parameters ``changed`` (key -> value) rewritten in
+        MLflow's own ``params`` table; False where that cannot be (another store)."""
+        from mlflow.store.tracking.dbmodels.models import SqlParam
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+        store = getattr(getattr(self.client, "_tracking_client", None), "store", None)
+        if not isinstance(store, SqlAlchemyStore):
+            return False
+        try:
+            with store.ManagedSessionMaker(read_only=False) as session:
+                for key, value in changed.items():
+                    session.query(SqlParam).filter_by(run_uuid=self.run_id, key=key).update({"value": value})
+        except Exception:  # MLflow's store internals are not public API: the warning says what stays
+            return False
+        return True
+
     def end(self, status: str) -> None:
         """End the run: ``FINISHED``, ``FAILED`` (it diverged) or ``KILLED`` (its trainer died)."""
         self.client.set_terminated(self.run_id, status=status)
@@ -298,6 +336,8 @@ def open_run(
                 )
         reopened = run is not None
         run = run or SqliteRun.open(**settings) or MLflowRun(**settings)
+        if reopened:
+            run.update_params(settings.get("params") or {})
         if reopened or step > 0:
             run.resume(step, records)
         os.ftruncate(held, 0)

@@ -14,7 +14,7 @@ SPEC = StudySpec.for_workload(
 CURVE = {"step": [5, 10], "seconds": [0.5, 1.0], "val_accuracy": [0.9, 0.97]}
 
 
-def record(method, key, value=math.nan, state="complete", lr=1e-3, message=None):
+def record(method, key, value=math.nan, state="complete", lr=1e-3, message=None, test=0.95):
     return TrialRecord(
         study=f"w1/{method}",
         number=0,
@@ -27,7 +27,7 @@ def record(method, key, value=math.nan, state="complete", lr=1e-3, message=None)
         message=message,
         params={"optimizer.lr": lr},
         value=value,
-        metrics={"test_accuracy": 0.95},
+        metrics={"test_accuracy": test},
         seconds=1.0,
         steps=10,
         curve=CURVE,
@@ -295,12 +295,53 @@ def test_the_page_counts_the_tuning_trials_a_grid_within_the_budget_plans(tmp_pa
 def test_one_seed_has_no_interval_and_no_standard_deviation_and_says_so(tmp_path, page_reader):
     """One seed each: the leaderboard showed std 0 and a bare mean under '95% CI', and the page called the
     order of two single runs a ranking without a word."""
-    page = write_report([StudyResult(SPEC, str(tmp_path), RECORDS)], tmp_path / "r.html")
+    records = [*RECORDS[:-1], record("adam", "seeds/0", 0.9, lr=1e-3, test=0.93)]
+    page = write_report([StudyResult(SPEC, str(tmp_path), records)], tmp_path / "r.html")
     reader = page_reader(page.read_text())
     (board,) = [t for t in reader.tables if t.caption == "Leaderboard"]
     for row in board.records():
         assert row["std"] == "" and row["test_accuracy mean [95% CI]"].endswith(" (one seed: no interval)")
-    assert any(p.startswith("Ranking: ") and "untested" in p for p in reader.paragraphs)
+    assert [row["rank"] for row in board.records()] == ["1", "2"]
+    assert any(p.startswith("Ranking: sgd first") and "untested" in p for p in reader.paragraphs)
+
+
+def test_methods_that_tie_share_a_rank_and_the_page_says_they_tie(tmp_path, page_reader):
+    """Two methods with the same mean over their seeds (a model and data that ignore the compared field)
+    were ranked 1 and 2 by the order they were listed in, and the note called that order chance."""
+    from optimlab.study.analysis import leaderboard
+    from optimlab.study.export import leaderboard_rows
+
+    records = [
+        record(m, k, 0.9, test=0.72) for m in ("sgd", "adam") for k in ("tune/0", "seeds/0", "seeds/1")
+    ]
+    result = StudyResult(SPEC, str(tmp_path), records)
+    reader = page_reader(write_report([result], tmp_path / "r.html").read_text())
+    (board,) = [t for t in reader.tables if t.caption == "Leaderboard"]
+    assert [(row["method"], row["rank"]) for row in board.records()] == [("sgd", "1"), ("adam", "1")]
+    assert [row["rank"] for row in leaderboard_rows(leaderboard(SPEC, records))] == [1, 1]
+    assert "Ranking: sgd ties with adam (the same mean over the seeds: one rank)." in reader.paragraphs
+
+
+def test_a_method_whose_every_seed_run_failed_is_said_to_have_no_result(tmp_path, page_reader):
+    """adam's 3 seed runs all diverged: its row read 'no result' with no word in the ranking's note (which
+    needs two methods with results) and no entry in the curves' legend."""
+    from optimlab.study.report import curves_figure
+
+    records = [record("sgd", "tune/0", 0.9), *(record("sgd", f"seeds/{i}", 0.9) for i in range(3))]
+    records += [
+        record("adam", "tune/0", 0.9),
+        *(record("adam", f"seeds/{i}", state="fail") for i in range(3)),
+    ]
+    result = StudyResult(SPEC, str(tmp_path), records)
+    reader = page_reader(write_report([result], tmp_path / "r.html").read_text())
+    (board,) = [t for t in reader.tables if t.caption == "Leaderboard"]
+    assert [(row["rank"], row["method"], row["seeds"]) for row in board.records()] == [
+        ("1", "sgd", "3"),
+        ("", "adam", "0 of 3"),
+    ]
+    assert "Ranking: adam (3 of 3) has no result: every seed run diverged or failed." in reader.paragraphs
+    legend = curves_figure(result).axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["sgd", "adam (3 of 3 seed runs failed)"]
 
 
 def test_a_method_whose_every_trial_failed_says_so_in_the_sensitivity_legend(tmp_path):

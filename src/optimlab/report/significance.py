@@ -80,8 +80,14 @@ def ranking_note(
     completed runs' mean leaves its failures out."""
     failed = failed or {}
     with_values = [(method, values) for method, values in ranked if values]
+    lost = [f"{m} ({failed[m]} of {failed[m]})" for m, values in ranked if not values and failed.get(m)]
+    none = (
+        f"{', '.join(lost)} {'has' if len(lost) == 1 else 'have'} no result: every seed run diverged or failed"
+        if lost
+        else ""
+    )
     if len(with_values) < 2:
-        return ""
+        return f"Ranking: {none}." if none else ""
 
     def share(method: str, values: Sequence[float]) -> float:
         return failed_share(failed.get(method, 0), len(values))
@@ -91,10 +97,17 @@ def ranking_note(
     others = [(m, v) for m, v in rest if share(m, v) <= share(leader, first)]
     tests = [compare_seeds(values, first) for _, values in others]
     tests = [dataclasses.replace(c, adjusted=a) for c, a in zip(tests, holm([c.p_value for c in tests]))]
-    apart = [m for (m, _), c in zip(others, tests) if c.significant]
-    close = [m for (m, _), c in zip(others, tests) if math.isfinite(c.p_value) and not c.significant]
-    untested = [m for (m, _), c in zip(others, tests) if not math.isfinite(c.p_value)]
+    tied = [m for (m, _), c in zip(others, tests) if c.difference == 0]
+    apart = [m for (m, _), c in zip(others, tests) if c.significant and m not in tied]
+    close = [
+        m
+        for (m, _), c in zip(others, tests)
+        if math.isfinite(c.p_value) and not c.significant and m not in tied
+    ]
+    untested = [m for (m, _), c in zip(others, tests) if not math.isfinite(c.p_value) and m not in tied]
     said = [f"{leader} ranks above {', '.join(apart)} significantly"] if apart else []
+    if tied:
+        said.append(f"{leader} ties with {', '.join(tied)} (the same mean over the seeds: one rank)")
     if close:
         said.append(
             f"{leader}'s lead over {', '.join(close)} is within the noise of the seeds (not significant)"
@@ -111,14 +124,16 @@ def ranking_note(
             f"{', '.join(m for m, _ in less_reliable)} {verb} below {leader} for failing on a larger share "
             f"of {its} seed runs ({counts} diverged or failed), whatever {its} completed runs' mean"
         )
-    tested = len(others) - len(untested)
+    if none:
+        said.append(none)
+    tested = sum(math.isfinite(c.p_value) for c in tests)
     details = "; ".join(
         f"{m} {c.difference:+.3g}, p={c.adjusted:.2g}"
         for (m, _), c in zip(others, tests)
         if math.isfinite(c.p_value)
     )
     if not tested:
-        return f"Ranking: {leader} first; {'; '.join(said)}."
+        return f"Ranking: {'' if tied else f'{leader} first; '}{'; '.join(said)}."
     return (
         f"Ranking: {'; '.join(said)}. Welch's t-test of the first against each other, two-sided, "
         f"Holm-adjusted over {tested} test(s), at {ALPHA:g} (the first's mean minus each other's: {details})."

@@ -44,6 +44,7 @@ __all__ = [
     "leaderboard",
     "metric_bounds",
     "performance_profiles",
+    "ranks",
     "scored",
     "seed_band",
     "sensitivity",
@@ -273,6 +274,26 @@ def failed_share(failed: int, completed: int) -> float:
     Ranked by the mean first, a configuration that diverged on 2 of 4 fresh seeds ranked first on its 2
     survivors, above one that completed all 4."""
     return failed / (failed + completed) if failed + completed else 0.0
+
+
+def ranks(board: Sequence[LeaderboardRow]) -> list[int | None]:
+    """Each row's rank in ``board`` (:func:`leaderboard`'s, best first): rows that stand equal, the same
+    share of failed seed runs and the same mean, share one (1, 1, 3), where the order the methods were
+    listed in ranked one above the other; None without a seed result."""
+    given: list[int | None] = []
+    for i, row in enumerate(board):
+        if not row.test.n:
+            given.append(None)
+            continue
+        above = board[i - 1] if i else None
+        tied = (
+            above is not None
+            and above.test.n > 0
+            and above.test.mean == row.test.mean
+            and failed_share(above.seeds_failed, above.test.n) == failed_share(row.seeds_failed, row.test.n)
+        )
+        given.append(given[-1] if tied else i + 1)
+    return given
 
 
 def sensitivity(

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from optimlab.atomic import atomic_path
-from optimlab.study.analysis import LeaderboardRow, leaderboard
+from optimlab.study.analysis import LeaderboardRow, leaderboard, ranks
 from optimlab.study.run import StudyResult
 from optimlab.study.storage import TrialRecord
 
@@ -47,11 +47,12 @@ def trial_rows(records: Sequence[TrialRecord]) -> list[dict[str, Any]]:
 
 def leaderboard_rows(rows: Sequence[LeaderboardRow], study: str = "") -> list[dict[str, Any]]:
     """One row per method, best first, as the report's leaderboard: a method without a seed result has no
-    rank, and one seed result no standard deviation (it wrote rank 2 and std 0 where the page had none)."""
+    rank, and one seed result no standard deviation (it wrote rank 2 and std 0 where the page had none);
+    methods that tie share a rank (:func:`~optimlab.study.analysis.ranks`)."""
     return [
         {
             "study": study,
-            "rank": i + 1 if row.test.n else None,
+            "rank": rank,
             "method": row.method,
             "test_mean": row.test.mean,
             "test_std": row.test.std if row.test.n > 1 else math.nan,
@@ -67,7 +68,7 @@ def leaderboard_rows(rows: Sequence[LeaderboardRow], study: str = "") -> list[di
             "seconds_to_target": row.seconds_to_target,
             "reached_target": row.reached,
         }
-        for i, row in enumerate(rows)
+        for row, rank in zip(rows, ranks(rows))
     ]
 
 

@@ -25,6 +25,7 @@ from optimlab.study.analysis import (
     Summary,
     leaderboard,
     performance_profiles,
+    ranks,
     scored,
     seed_band,
     sensitivity,
@@ -87,7 +88,7 @@ def leaderboard_table(
     columns = ("rank", "method", f"{spec.test_metric} mean [95% CI]", "std", "seeds", "failed", "best config")
     rows = [
         (
-            rank + 1 if row.test.n else "",  # no seed result: no place in the ranking
+            "" if rank is None else rank,  # no seed result: no place in the ranking; a tie: one place
             row.method,
             mean_ci,
             row.test.std if row.test.n > 1 else "",  # of one value: none, not 0
@@ -97,7 +98,7 @@ def leaderboard_table(
             config_text(row.params) + (" (edge)" if row.at_edge else ""),
             cell,
         )
-        for rank, (row, mean_ci, cell) in enumerate(zip(board, mean_cis(board), cells))
+        for rank, row, mean_ci, cell in zip(ranks(board), board, mean_cis(board), cells)
     ]
     return (*columns, heading), rows
 
@@ -184,7 +185,7 @@ def curves_figure(result: StudyResult, chance: Mapping[str, float] | None = None
         failed = sum(not scored(spec, r) for r in runs)
         # the band is of the completed runs: the legend says how many others diverged or failed
         label = f"{method} ({failed} of {len(runs)} seed runs failed)" if failed else method
-        if steps:
+        if steps or failed:  # every run failed: no line, but a legend entry that says so
             x[label], means[label], stds[label], colours[label] = steps, mean, std, colour
     levels = {f"target {spec.target:g}": spec.target} if spec.target is not None else {}
     kind = spec.metric.rpartition("_")[2]

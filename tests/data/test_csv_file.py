@@ -271,6 +271,30 @@ def test_numbered_columns_over_text_labels_are_a_header_as_pandas_writes_them(tm
     assert len(headless.examples) == 4 and headless.num_classes == 2
 
 
+@pytest.mark.parametrize("index", [False, True])
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_a_frame_of_numbered_columns_only_is_read_without_its_header_as_pandas_reads_it(
+    tmp_path, index, task
+):
+    """pd.DataFrame(array).to_csv(): the header 0,1,2,3 was read as a first row of data (21 rows of 20, its
+    '3' a third class of one row); with the index written, its empty first field was refused as a
+    missing value in row 1."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(20, 3)).round(3))
+    frame[3] = rng.integers(0, 2, 20) if task == "classification" else rng.normal(size=20).round(3)
+    frame.to_csv(tmp_path / "f.csv", index=index)
+    truth = pd.read_csv(tmp_path / "f.csv", index_col=0 if index else None)
+    data = load_csv(tmp_path / "f.csv")
+    assert data.task == task and len(data.examples) == len(truth) == 20
+    assert np.allclose(data.examples.x.numpy(), truth[["0", "1", "2"]].to_numpy(), rtol=1e-6)
+    expected = truth["3"].to_numpy()
+    assert np.allclose(data.examples.y.numpy().reshape(-1), expected, rtol=1e-6)
+    assert data.reading.startswith("target column '3'")
+    if not index:  # header=False reads the first row as data, as asked
+        assert len(load_csv(tmp_path / "f.csv", header=False, task=task).examples) == 21
+
+
 def test_a_target_named_by_a_header_two_columns_share_is_refused(tmp_path):
     """--target a took the first of two columns headed 'a' without a word, the second one a feature."""
     file = tmp_path / "twice.csv"

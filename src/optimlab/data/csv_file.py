@@ -4,7 +4,9 @@ The file is UTF-8 text (a byte-order mark is skipped). The delimiter is the one 
 that splits the first lines alike (``csv.Sniffer``; a comma where none does, as in a one-column file;
 override with ``delimiter``). The first row is a header when none of its fields is a number, or when
 one of its text fields heads a column of numbers, or a column of class labels that each recur while
-it never does (``0,1,2,label`` as pandas writes a frame of numbered columns); override with ``header``. Empty lines, and the empty last field of a delimiter ending every line (spreadsheet
+it never does (``0,1,2,label`` as pandas writes a frame of numbered columns), or when it numbers the
+columns ``0,1,...`` as pandas writes them (after an empty field where it wrote the index); override with
+``header``. Empty lines, and the empty last field of a delimiter ending every line (spreadsheet
 exports), are not data. Leading columns with an empty header, or pandas' name for one (``Unnamed: 0``),
 are the row index that ``DataFrame.to_csv`` writes (what ``pandas.read_csv(path, index_col=0)`` reads
 back as the index): row labels, not features, so they are left out. The target is the column
@@ -94,12 +96,13 @@ def _not_a_number(field: str, target_name: str | int) -> str:
 
 
 def _is_header(rows: list[list[str]]) -> bool:
-    """Whether the first row names the columns: no field of it is a number; or a text field of it (not a
+    """Whether the first row names the columns: no field of it is a number, or it is pandas' numbering of
+    them (:func:`_numbered_columns`); or a text field of it (not a
     missing-value marker) heads a column of numbers in the next lines; or it heads a column of class
     labels that each recur while it never does (``0,1,label`` over ``x``, ``y``, ``x``..., as pandas
     writes a frame of numbered columns and a label column: a class would recur, a name does not)."""
     first, below = rows[0], rows[1 : SNIFFED_LINES + 1]
-    if not any(_is_number(field) for field in first):
+    if not any(_is_number(field) for field in first) or _numbered_columns(first):
         return True
     for j, name in enumerate(first):
         if _is_number(name) or name.strip() in MISSING:
@@ -110,6 +113,16 @@ def _is_header(rows: list[list[str]]) -> bool:
         if labels and name.strip() not in labels and min(labels.values()) > 1:
             return True
     return False
+
+
+def _numbered_columns(first: list[str]) -> bool:
+    """Whether ``first`` is the header pandas writes for a frame of numbered columns
+    (``pd.DataFrame(array).to_csv()``): ``0,1,...,k-1``, after an empty field where it wrote the index.
+    As data, it read as a row of its own, its last number a class of one row."""
+    names = [field.strip() for field in first]
+    if names and names[0] == "":
+        names = names[1:]
+    return len(names) > 1 and names == [str(j) for j in range(len(names))]
 
 
 # pandas' header for a column whose header is empty: "Unnamed: 0", de-duplicated as "Unnamed: 0.1"

@@ -344,8 +344,8 @@ CASES: list[tuple[str, list[str], str]] = [
     ("report out under a file", ["report", "RUN", "--out", "a-file.txt/r.html"], "--out"),
     ("report out suffix", ["report", "RUN", "--out", "r.txt"], "--out"),
     ("report sqlite missing", ["report", "sqlite:///nothere.db"], "nothere.db"),  # was created, empty
-    ("report path missing", ["report", "RUN", "nothere"], "'PATHS': 'nothere' does not exist"),
-    ("report path empty", ["report", ""], "'PATHS': '' is empty"),
+    ("report path missing", ["report", "RUN", "nothere"], "'PATH': 'nothere' does not exist"),
+    ("report path empty", ["report", ""], "'PATH': '' is empty"),
     ("report run twice", ["report", "RUN", "./run"], "'./run' is given twice"),
     ("list unknown category", ["list", "nope"], "nope"),
     ("gallery unknown experiment", ["gallery", "run", "nope"], "nope"),

@@ -548,3 +548,21 @@ def test_a_signal_as_the_json_document_is_written_leaves_it_whole(cli, monkeypat
     code, out, err = cli("list", "optimizer", "--format", "json")
     assert (code, err) == (_errors.INTERRUPTED, "interrupted\n")
     assert len(json.loads(out)["optimizer"]) == len(get_registry("optimizer"))
+
+
+def _leaf_verbs(command: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every verb as typed (``("gallery", "run")``), groups included where they run on their own."""
+    found = [path] if path else []
+    for name, sub in getattr(command, "commands", {}).items():
+        found += _leaf_verbs(sub, (*path, name))
+    return found
+
+
+@pytest.mark.parametrize("verb", _leaf_verbs(typer.main.get_command(app)), ids=" ".join)
+def test_every_usage_line_names_its_arguments_in_capitals_once(cli, verb):
+    """``optimlab gallery run [OPTIONS] {name}``, ``report {paths}...``, ``plot-schedule {SCHEDULE...}...``:
+    the usage line spoke in the function's parameter names, or said '...' twice."""
+    code, out, _ = cli(*verb, "-h")
+    usage = out.splitlines()[0]
+    arguments = re.findall(r"[\[{]([^\]}]+)[\]}]", usage.partition("[OPTIONS]")[2])
+    assert code == 0 and all(a.isupper() and "..." not in a for a in arguments), usage

@@ -54,7 +54,9 @@ def gallery(ctx: typer.Context, fmt: o.FormatOpt = "human") -> None:
 
 @app.command("run", epilog=o.epilog(EXAMPLES))
 def run(
-    name: Annotated[str, typer.Argument(help="An experiment (see 'optimlab gallery'), or 'all'.")],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="An experiment (see 'optimlab gallery'), or 'all'.")
+    ],
     size: Annotated[
         str,
         typer.Option(

@@ -32,7 +32,9 @@ def _about(row: dict[str, Any]) -> str:
 
 
 def list_techniques(
-    category: Annotated[str | None, typer.Argument(help="One category: " + ", ".join(categories()))] = None,
+    category: Annotated[
+        str | None, typer.Argument(metavar="CATEGORY", help="One category: " + ", ".join(categories()))
+    ] = None,
     filter: Annotated[
         str | None, typer.Option("--filter", help="Shell wildcard on names, e.g. 'adam*'.")
     ] = None,

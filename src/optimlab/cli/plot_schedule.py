@@ -37,7 +37,7 @@ def _parse_option(text: str) -> tuple[str, object]:
 def plot_schedule(
     names: Annotated[
         list[str],
-        typer.Argument(metavar="SCHEDULE...", help="Schedule names (see 'optimlab list schedule')."),
+        typer.Argument(metavar="SCHEDULE", help="Schedule names (see 'optimlab list schedule')."),
     ],
     steps: Annotated[
         int, typer.Option("--steps", parser=o.number(POSITIVE_INT), help="Total training steps.")

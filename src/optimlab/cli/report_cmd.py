@@ -26,7 +26,9 @@ EXAMPLES = """Examples:
 def report(
     paths: Annotated[
         list[str],
-        typer.Argument(help="Run folders (from `optimlab train`), or study folders / storage URLs."),
+        typer.Argument(
+            metavar="PATH", help="Run folders (from `optimlab train`), or study folders / storage URLs."
+        ),
     ],
     out: Annotated[
         Path | None,
@@ -44,9 +46,9 @@ def report(
 
     seen: set[Path] = set()
     for path in paths:
-        o.checked(checks.existing_location, path, "PATHS")
+        o.checked(checks.existing_location, path, "PATH")
         if Path(path).resolve() in seen:  # overlaid on itself, a run was compared with itself
-            raise typer.BadParameter(f"{path!r} is given twice", param_hint="'PATHS'")
+            raise typer.BadParameter(f"{path!r} is given twice", param_hint="'PATH'")
         seen.add(Path(path).resolve())
     runs = [p for p in paths if is_run_folder(p)]
     if runs and len(runs) != len(paths):
@@ -72,7 +74,7 @@ def report(
 
         for path in paths:  # opening a missing folder or SQLite file as a storage would create it, empty
             if is_url(path):
-                o.checked(checks.study_location, path, "PATHS")
+                o.checked(checks.study_location, path, "PATH")
             elif not (Path(path) / JOURNAL_NAME).is_file():
                 if is_bench(path):
                     raise OptimlabError(

@@ -32,7 +32,9 @@ Rules a transform keeps, so that transforms compose without copies:
 - A list field named in the record's class attribute ``transient`` holds live objects (a wrapped
   ``torch.optim.Optimizer``): shells keep it beside each parameter while running but leave it out of a
   saved state, so that ``torch.load(weights_only=True)`` reads the state back; after a load its entries
-  are None, and the transform builds them again from the record's other fields.
+  are None, and the transform builds them again from the record's other fields. Such a record has a
+  method ``settled()``, the record with those other fields brought up to date from the live objects,
+  which shells call as they store the state (to save it), not at every update.
 - ``init([])`` must work: shells use it as the layout of the state.
 - State has the dtype and device of its parameter (``torch.zeros_like``), so float32 stays float32.
 

@@ -62,15 +62,21 @@ def _keyword_signature(target: Callable[..., Any], skip: int, owner: str) -> ins
     return inspect.Signature(keywords)
 
 
+# The key in the wrapped optimizer's param group of the updates it has taken, so that its state dict
+# carries them: each parameter's saved state is labelled with the count, and a load takes the latest.
+_UPDATES_TAKEN = "optimlab_updates"
+
+
 class TorchOptimizerState(NamedTuple):
     """The copies of the parameters a torch optimizer steps, that optimizer's state dict, and the optimizer.
 
-    Per parameter, ``saved`` holds the wrapped optimizer's ``state_dict()`` as of the last update that
-    stepped the parameter, that update's number (``version``), a token naming the optimizer and the
-    parameter's index in it: tensors and plain containers, which a checkpoint saves and
-    ``torch.load(weights_only=True)`` reads back. ``optimizer`` holds the optimizer
-    itself, live, once per parameter (None before the parameter's first update); shells leave it out of a saved state (``transient``), and after a
-    load it is built again from ``saved``.
+    Per parameter, ``saved`` holds the number of updates the optimizer had taken at the last one that
+    stepped the parameter (``version``, kept in the optimizer's param group), a token naming the
+    optimizer, the parameter's index in it, and the optimizer's ``state_dict()`` as of the last time a
+    shell stored the state (:meth:`settled`): tensors and plain containers, which a checkpoint saves
+    and ``torch.load(weights_only=True)`` reads back. ``optimizer`` holds the optimizer itself, live,
+    once per parameter (None before the parameter's first update); shells leave it out of a saved
+    state (``transient``), and after a load it is built again from ``saved``.
     """
 
     transient = ("optimizer",)
@@ -78,6 +84,19 @@ class TorchOptimizerState(NamedTuple):
     shadows: list[Tensor]
     saved: list[dict[str, Any]]
     optimizer: list[torch.optim.Optimizer | None]
+
+    def settled(self) -> TorchOptimizerState:
+        """This state with the state dict of each parameter's live optimizer as it is now: taken as a
+        shell stores the state (to save it, or as the parameters with a gradient change), not at each
+        update, where it cost 13 us beside Adam's 0.9 ms step (24 tensors of 64 x 64, one thread, the
+        2-core machine of docs/benchmarks.md; timeit of both). A parameter that missed the last updates
+        keeps its older version, so a load takes the latest."""
+        dicts = {id(o): o.state_dict() for o in dict.fromkeys(o for o in self.optimizer if o is not None)}
+        saved = [
+            entry if o is None else {**entry, "state": dicts[id(o)]}
+            for entry, o in zip(self.saved, self.optimizer)
+        ]
+        return self._replace(saved=saved)
 
 
 def torch_optimizer_transform(
@@ -121,6 +140,8 @@ def torch_optimizer_transform(
                 like = state.shadows[members[0]]
                 optimizer = build([like.new_empty(0) for _ in latest["state"]["param_groups"][0]["params"]])
                 optimizer.load_state_dict(latest["state"])
+                # a state saved before the group kept the count: its entries' versions counted updates
+                optimizer.param_groups[0].setdefault(_UPDATES_TAKEN, latest["version"])
                 running[token] = optimizer
             tensors = optimizer.param_groups[0]["params"]
             for i in members:
@@ -150,20 +171,15 @@ def torch_optimizer_transform(
         optimizers, entries = live(state)
         for shadow, gradient in zip(state.shadows, updates):
             shadow.grad = gradient
-        saved, versions = {}, {}
-        for entry, optimizer in zip(entries, optimizers):
-            versions[id(optimizer)] = max(versions.get(id(optimizer), 0), entry["version"] + 1)
         for optimizer in dict.fromkeys(optimizers):
-            optimizer.param_groups[0].update(hyperparameters)
+            group = optimizer.param_groups[0]
+            group.update(hyperparameters)
             call_user("optimizer", path, optimizer.step)  # LBFGS wants a closure: one line, not a traceback
-            # Each update, as a shell may save at any step: 13 us for Adam over 24 tensors of 64 x 64, beside
-            # its 0.9 ms step (one thread, the 2-core machine of docs/benchmarks.md; timeit of both).
-            saved[id(optimizer)] = optimizer.state_dict()
+            group[_UPDATES_TAKEN] = group.get(_UPDATES_TAKEN, 0) + 1
         for shadow in state.shadows:
             shadow.grad = None
         entries = [
-            {**entry, "version": versions[id(o)], "state": saved[id(o)]}
-            for entry, o in zip(entries, optimizers)
+            {**entry, "version": o.param_groups[0][_UPDATES_TAKEN]} for entry, o in zip(entries, optimizers)
         ]
         deltas = list(torch._foreach_sub(state.shadows, list(params)))
         return deltas, TorchOptimizerState(state.shadows, entries, optimizers)

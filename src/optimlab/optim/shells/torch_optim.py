@@ -141,6 +141,18 @@ def _transient(state: State, prefix: str = "") -> set[str]:
     return paths
 
 
+def _settled(state: State) -> State:
+    """``state`` with each record that keeps live objects (``transient``) brought up to date in the fields
+    a saved state keeps: its ``settled()`` (:mod:`optimlab.optim.base`)."""
+    if not isinstance(state, tuple):
+        return state
+    if getattr(type(state), "transient", ()):
+        return state.settled()
+    names = getattr(state, "_fields", None)
+    values = [_settled(value) for value in state]
+    return type(state)(*values) if names is not None else tuple(values)
+
+
 def _is_counter(leaf: Any) -> bool:
     """A state leaf shared by a list (a step count, a running product), not a per-parameter list."""
     return leaf is not None and not isinstance(leaf, list)
@@ -356,9 +368,9 @@ class Optimizer(torch.optim.Optimizer):
 
     def _store(self, params: Iterable[Tensor], state: State, *, keep_existing: bool = False) -> None:
         """Write list state into the per-parameter dicts of ``self.state`` (counters too, unless they are
-        the group's)."""
+        the group's), settled (:func:`_settled`)."""
         params = list(params)
-        for path, leaf in _leaves(state):
+        for path, leaf in _leaves(_settled(state)):
             if leaf is None or (self._per_group and _is_counter(leaf)):
                 continue
             per_param = leaf if isinstance(leaf, list) else [leaf] * len(params)

@@ -566,3 +566,25 @@ def test_every_usage_line_names_its_arguments_in_capitals_once(cli, verb):
     usage = out.splitlines()[0]
     arguments = re.findall(r"[\[{]([^\]}]+)[\]}]", usage.partition("[OPTIONS]")[2])
     assert code == 0 and all(a.isupper() and "..." not in a for a in arguments), usage
+
+
+@pytest.mark.parametrize("group", [(), ("gallery",)], ids=["optimlab", "gallery"])
+def test_each_verb_is_summed_up_whole_in_the_list_of_commands(cli, monkeypatch, group):
+    """`optimlab -h` at 80 columns cut most summaries short: 'Diagnose a training setup:
+    vanishing/exploding...', 'List techniques by category: name, aliases, summary,...'."""
+    monkeypatch.setenv("COLUMNS", "80")
+    _, out, _ = cli(*group, "-h")
+    commands = out.partition("Commands:\n")[2].split("\n\n")[0].splitlines()
+    assert commands and not [line for line in commands if line.endswith("...")], commands
+
+
+def test_the_help_lists_every_exit_status_a_verb_uses(cli):
+    """Only --fail-on's 1 was written down (README); train's 3 for a diverged run, and 130, were not."""
+    from optimlab.cli._progress import ALL_FAILED
+    from optimlab.cli.doctor_cmd import FINDINGS_FOUND
+    from optimlab.cli.train_cmd import DIVERGED
+
+    _, out, _ = cli("-h")
+    listed = re.findall(r"^\s+(\d+)\s+\S", out.partition("Exit status")[2], flags=re.M)
+    used = {0, FINDINGS_FOUND, ALL_FAILED, _errors.USAGE_ERROR, DIVERGED, _errors.INTERRUPTED}
+    assert sorted(map(int, listed)) == sorted(used)

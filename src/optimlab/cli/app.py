@@ -32,15 +32,26 @@ from optimlab.cli import (
     train_cmd,
     worker_cmd,
 )
-from optimlab.cli._errors import INTERRUPTED, report, stopping
+from optimlab.cli._errors import DEBUG_VARIABLE, INTERRUPTED, USAGE_ERROR, report, stopping
 from optimlab.cli._options import CONTEXT, epilog
 from optimlab.errors import OptimlabWarning
 
+EXIT_STATUS = f"""Exit status ('optimlab VERB -h' shows each verb's options and examples):
+  0    done
+  {doctor_cmd.FINDINGS_FOUND:<3}  the job failed: doctor --fail-on found findings that severe, or
+       every trial of a study failed (compare, bench)
+  {USAGE_ERROR:<3}  a bad call or input, named on one line of stderr
+       ({DEBUG_VARIABLE}=1 adds the traceback)
+  {train_cmd.DIVERGED:<3}  train: the run diverged (its results are kept)
+  {INTERRUPTED:<3}  interrupted (Ctrl-C, SIGTERM); where work is kept, a line says how
+       to continue it
+"""
 app = typer.Typer(
     name="optimlab",
     rich_markup_mode=None,
     context_settings=CONTEXT,
     help="Optimization of deep-learning training: every technique by name.",
+    epilog=epilog(EXIT_STATUS),
 )
 
 

@@ -148,8 +148,11 @@ def bench(
     progress: o.ProgressOpt = True,
     fmt: o.FormatOpt = "human",
 ) -> None:
-    """Benchmark optimizers on a suite of workloads: equal tuning budget, fresh seeds, time to target,
-    performance profiles and area scores; writes a self-contained HTML report."""
+    """Benchmark optimizers on a suite of workloads.
+
+    Equal tuning budget, fresh seeds, time to target, performance profiles and area scores; writes a
+    self-contained HTML report.
+    """
     settings = _settings(ctx, resume)
     o.check_backend_options(settings["backend"], workers=workers, members=members)
     from optimlab.bench import check_bench, run_bench, write_bench_report

@@ -195,7 +195,9 @@ def compare(
     progress: o.ProgressOpt = True,
     fmt: o.FormatOpt = "human",
 ) -> None:
-    """Tune each method with the same budget, rerun its best config on fresh seeds, report with CIs.
+    """Compare methods, each tuned alike, over fresh seeds.
+
+    Tunes each method with the same budget, reruns its best config on fresh seeds, reports with CIs.
 
     With --format json, one JSON object on stdout: each study's leaderboard (the columns of
     leaderboard.csv), the report, the tables and the storage; progress and errors go to stderr.

@@ -84,8 +84,11 @@ def doctor(
     progress: o.ProgressOpt = True,
     fmt: o.FormatOpt = "human",
 ) -> None:
-    """Diagnose a training setup: vanishing/exploding gradients, NaN origin, saturation, dead units,
-    input scale, init scale, learning rate, plateau; each finding with its evidence and fix."""
+    """Diagnose a training setup: ranked findings and fixes.
+
+    Vanishing/exploding gradients, NaN origin, saturation, dead units, input scale, init scale, learning
+    rate, plateau, ...; each finding with its evidence and fix.
+    """
     if check_budget is not None and not lr_find:  # it was silently ignored
         raise InvalidValueError("--check-budget", check_budget, "only with the lr check: drop --no-lr-find")
     # --steps here is how long the doctor watches, not the recipe's training.steps

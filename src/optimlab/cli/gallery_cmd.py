@@ -32,7 +32,8 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings=o.CONTEXT,
     epilog=o.epilog(EXAMPLES),
-    help="Tutorial claims and classic results, each tested by runs and judged by its numbers.",
+    help="Tutorial claims and classic results, tested by runs.\n\nEach judged by its numbers: the "
+    "verdict is computed, never written by hand.",
 )
 
 
@@ -81,8 +82,10 @@ def run(
     progress: o.ProgressOpt = True,
     fmt: o.FormatOpt = "human",
 ) -> None:
-    """Run an experiment (or all of them) and write its page: figures, the verdict computed from the numbers,
-    every run's recipe, and the source it tests."""
+    """Run an experiment (or all) and write its page.
+
+    Figures, the verdict computed from the numbers, every run's recipe, and the source it tests.
+    """
     from optimlab.cli._catalog import check_name
     from optimlab.errors import UnknownNameError
     from optimlab.registry import normalize_name

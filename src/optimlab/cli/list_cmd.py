@@ -40,7 +40,10 @@ def list_techniques(
     ] = None,
     fmt: FormatOpt = "human",
 ) -> None:
-    """List techniques by category: name, aliases, summary, hyperparameters and paper."""
+    """List the techniques by category.
+
+    Each with its aliases, summary, hyperparameters and paper.
+    """
     from optimlab.cli._catalog import COLUMNS, listing
 
     out = Output(fmt)

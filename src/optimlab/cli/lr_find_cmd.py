@@ -72,9 +72,11 @@ def lr_find(
     progress: o.ProgressOpt = True,
     fmt: o.FormatOpt = "human",
 ) -> None:
-    """Sweep the lr exponentially over a short run (Smith 2017), train each candidate lr over the recipe's
-    run (at most 1000 steps), and suggest the one that scores best on the validation split; the model
-    is restored."""
+    """Find a learning rate: a range test, its candidates tried.
+
+    Sweeps the lr exponentially over a short run (Smith 2017), trains each candidate lr over the
+    recipe's run (at most 1000 steps), and suggests the one that scores best on the validation split.
+    """
     if end_lr <= start_lr:
         raise InvalidValueError("--end-lr", end_lr, f"a learning rate above --start-lr {start_lr:g}")
     recipe = o.recipe_from_options(recipe_path, ctx.params)

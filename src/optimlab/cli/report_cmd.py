@@ -41,7 +41,10 @@ def report(
     log: o.LogOpt = None,
     fmt: o.FormatOpt = "human",
 ) -> None:
-    """Write the HTML page of runs or of studies; with --log, send their metrics to a tracker too."""
+    """Write the HTML page of runs or of studies.
+
+    With --log, send their metrics to a tracker too.
+    """
     from optimlab.report.run_folder import is_run_folder, read_run
 
     seen: set[Path] = set()

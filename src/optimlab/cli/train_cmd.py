@@ -84,7 +84,10 @@ def train(
     log: o.LogOpt = None,
     fmt: o.FormatOpt = "human",
 ) -> None:
-    """Train a model; print progress and final metrics; write metrics.jsonl and model.pt."""
+    """Train a recipe and keep its results.
+
+    Prints progress and the final metrics; writes metrics.jsonl, model.pt and the checkpoints into --out.
+    """
     mlflow = "mlflow" in (log or [])
     if mlflow:  # first: its writer imports MLflow (~3 s) while this process imports torch and trains
         from optimlab.integrations.mlflow_writer import writer_process

@@ -44,7 +44,10 @@ def worker(
     progress: o.ProgressOpt = True,
     fmt: o.FormatOpt = "human",
 ) -> None:
-    """Take waiting trials from the storage and train them until none waits (or, with --wait, until done)."""
+    """Train the waiting trials of a study storage.
+
+    Takes them one at a time until none waits (or, with --wait, until the studies are done).
+    """
     o.check_names(methods, "--methods")
     if not wait:  # a worker started before the driver (--wait) finds its study later
         o.checked(checks.study_location, location, "LOCATION")

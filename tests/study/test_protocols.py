@@ -157,6 +157,17 @@ def test_every_value_a_space_may_try_fails_before_any_trial(flag, match):
         spec(space=SearchSpace.from_flags([flag]))
 
 
+def test_a_value_of_the_space_the_recipe_refuses_names_the_space():
+    """--space optimizer.lr=-1:0.1 said 'invalid recipe: optimizer.lr: Input should be greater than 0', not
+    that the value came from the search space the user gave; a field one method lacks names that method."""
+    with pytest.raises(
+        RecipeError, match=r"(?s)^the search space \(--space.*does not fit sgd: .*optimizer.lr"
+    ):
+        spec(space=SearchSpace.from_flags(["optimizer.lr=-1:0.1"]))
+    with pytest.raises(RecipeError, match=r"(?s)does not fit adam: .*unknown hyperparameter.*'momentum'"):
+        spec(space=SearchSpace.from_flags(["optimizer.options.momentum=0:0.9"]))
+
+
 def test_a_budget_of_few_epochs_evaluates_often_enough_for_a_curve():
     short = evaluated_often(get_workload("digits_mlp", epochs=1).recipe).training  # 1 epoch of 34 steps
     assert short.eval_every == 34 // MIN_EVALUATIONS

@@ -28,7 +28,7 @@ from typing import Any, Literal
 import torch
 
 from optimlab.errors import InvalidValueError, OptimlabError
-from optimlab.recipe import Recipe
+from optimlab.recipe import Recipe, RecipeError
 from optimlab.registry import SEED, Capability, get_registry
 from optimlab.study.space import Dimension, SearchSpace
 from optimlab.workloads import Workload
@@ -166,11 +166,17 @@ class StudySpec:
         if len(set(names)) != len(names) or any("/" in n for n in names):
             raise InvalidValueError("method names", names, "distinct names without '/'")
         for method in self.methods:  # a bad field or value fails here, before any trial starts
+            recipe = self.method_recipe(method)  # a compared value the recipe refuses, named by its field
             space = self.space_for(method)
             first = space.grid(1)[0]
-            for dimension in space.dimensions:  # every choice, and both ends of a range
-                for value in dimension.grid(2):
-                    self.recipe.with_updates({**method.updates, **first, dimension.field: value})
+            try:
+                for dimension in space.dimensions:  # every choice, and both ends of a range
+                    for value in dimension.grid(2):
+                        recipe.with_updates({**first, dimension.field: value})
+            except RecipeError as error:  # it named the field and value, not where they came from
+                raise RecipeError(
+                    f"the search space (--space, --space-file, space=) does not fit {method.name}: {error}"
+                ) from None
 
     def _check_grid_fits(self, space: SearchSpace) -> None:
         """A grid keeps every categorical choice, so it needs a budget of at least their combinations: a

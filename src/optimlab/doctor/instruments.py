@@ -168,6 +168,8 @@ class LayerInfo:
     weight_std: float | None  # std of the weight of a Linear/Conv layer
     bias_mean: float | None
     bias_std: float | None
+    # torch's Conv1d/2d/3d, whose units are channels; not Hugging Face's Conv1D, a Linear layer
+    convolutional: bool = False
     activation: str | None = None  # registry name of the activation this layer feeds (forward order)
     activation_module: str | None = None
     normalized: bool = False  # a norm layer runs between this layer and its activation
@@ -446,6 +448,24 @@ def _summarize(rows: Tensor) -> OutputStats:
 
 
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+# Linear layers of other libraries whose weight is stored transposed, (in, out), by qualified class name
+# (so that recognising them imports nothing): Hugging Face's Conv1D, GPT-2's and GPT's every layer.
+_TRANSPOSED_LINEAR = frozenset({"transformers.pytorch_utils.Conv1D"})
+
+
+def _fan_in(module: nn.Module) -> int | None:
+    """Inputs per output unit of a Linear or Conv layer (a subclass, or a transposed Linear of
+    :data:`_TRANSPOSED_LINEAR`); None for any other module."""
+    weight = getattr(module, "weight", None)
+    if not isinstance(weight, Tensor) or weight.ndim < 2:
+        return None
+    if isinstance(module, (nn.Linear, *_CONV)):
+        return weight[0].numel()
+    if any(f"{c.__module__}.{c.__qualname__}" in _TRANSPOSED_LINEAR for c in type(module).__mro__):
+        return weight.shape[0]
+    return None
+
+
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 _DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
 
@@ -557,10 +577,11 @@ class Instruments:
             (module.register_forward_pre_hook, self._record_inputs)
             for module in (*self._embeddings, *self._recurrent)
         ]
-        for name, module in self._layer_modules.items():
-            if isinstance(module, (nn.Linear, *_CONV)):
+        for layer in layers:
+            module = self._layer_modules[layer.name]
+            if layer.has_weight_matrix:
                 self._hook_plan.append((module.register_forward_pre_hook, self._record_inputs))
-            self._hook_plan.append((module.register_forward_hook, self._layer_hook(name)))
+            self._hook_plan.append((module.register_forward_hook, self._layer_hook(layer)))
         for name, module in self._activation_modules.items():
             self._hook_plan.append((module.register_forward_hook, self._activation_hook(name)))
         self._batch_norm_hooks = [
@@ -750,15 +771,17 @@ class Instruments:
             layer = self.statistics.layers[self.statistics.layer_index(name)]
             layer.shares_input_with = layer.shares_input_with or first
 
-    def _layer_hook(self, name: str) -> Callable[..., None]:
+    def _layer_hook(self, layer: LayerInfo) -> Callable[..., None]:
+        name, matrix, conv = layer.name, layer.has_weight_matrix, layer.convolutional
+
         def hook(module: nn.Module, args: Any, output: Any) -> None:
             if not module.training or not isinstance(output, Tensor):
                 return
             self._ran(name)
             if not self._order_known and args and isinstance(args[0], Tensor):
                 self._note_reader(name, args[0])
-            if isinstance(module, (nn.Linear, *_CONV)):
-                self._last_layer_is_conv = isinstance(module, _CONV)
+            if matrix:
+                self._last_layer_is_conv = conv
             y = output.detach().float()
             self._record(name, _summarize(_as_rows(y, _units_axis(y, self._last_layer_is_conv))))
 
@@ -863,7 +886,7 @@ class Instruments:
         )
         for name, module in self._activation_modules.items():
             feeding = stats.feeding_layer(name)
-            self._conv_feeds[name] = feeding is not None and feeding.kind.startswith("Conv")
+            self._conv_feeds[name] = feeding is not None and feeding.convolutional
             plan.append((module.register_forward_hook, self._activation_hook(name)))
         self._hook_plan = plan + self._batch_norm_hooks
 
@@ -914,14 +937,16 @@ def _norms(tensors: Iterable[Tensor]) -> Tensor:
 def _describe_layer(name: str, module: nn.Module, params: list[nn.Parameter]) -> LayerInfo:
     weight = getattr(module, "weight", None)
     bias = getattr(module, "bias", None)
-    matrix = isinstance(module, (nn.Linear, *_CONV)) and isinstance(weight, Tensor)
+    fan_in = _fan_in(module)
+    matrix = fan_in is not None and weight.numel() > 1
     with torch.no_grad():
         return LayerInfo(
             name=name or type(module).__name__,
             kind=type(module).__name__,
             num_params=sum(p.numel() for p in params),
-            fan_in=weight[0].numel() if matrix else None,
-            weight_std=weight.float().std().item() if matrix and weight.numel() > 1 else None,
+            fan_in=fan_in,
+            weight_std=weight.float().std().item() if matrix else None,
             bias_mean=bias.float().mean().item() if isinstance(bias, Tensor) and bias.numel() else None,
             bias_std=bias.float().std().item() if isinstance(bias, Tensor) and bias.numel() > 1 else None,
+            convolutional=isinstance(module, _CONV),
         )

@@ -191,7 +191,7 @@ def dead_units(
     others = {m: w.worst for m, w in found.items() if m != module and w.worst >= warn_fraction}
     also = ("; also " + ", ".join(f"{_label(stats, m)} {f:.0%}" for m, f in others.items())) if others else ""
     # A conv layer's unit is a channel, dead where it is 0 at every position of every example.
-    conv = feeding is not None and feeding.kind.startswith("Conv")
+    conv = feeding is not None and feeding.convolutional
     units, where = (
         ("channels", "at every position of every example") if conv else ("units", "on every example")
     )

@@ -1,0 +1,94 @@
+"""The doctor on models it was not written around: Hugging Face's GPT-2 and ViT, built from small
+configs (no download), each drawn at its own init and at std 1."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+import pytest
+import torch
+
+from optimlab.doctor import Instruments, diagnose
+from optimlab.techniques.activations import gain
+
+transformers = pytest.importorskip("transformers")
+
+
+def gpt2(std: float) -> torch.nn.Module:
+    config = transformers.GPT2Config(
+        n_layer=2, n_embd=64, n_head=4, vocab_size=100, n_positions=32, initializer_range=std
+    )
+    torch.manual_seed(0)
+    return transformers.GPT2LMHeadModel(config)
+
+
+def token_batches() -> list[dict[str, torch.Tensor]]:
+    """Sequences of a fixed rule (each token 7 x the last + 3, mod 100) from random first tokens."""
+    ids = torch.randint(0, 100, (1024, 16), generator=torch.Generator().manual_seed(0))
+    for t in range(1, 16):
+        ids[:, t] = (ids[:, t - 1] * 7 + 3) % 100
+    return [{"input_ids": ids[i : i + 32], "labels": ids[i : i + 32]} for i in range(0, 1024, 32)]
+
+
+def image_batches() -> list[dict[str, torch.Tensor]]:
+    """16 x 16 noise whose class is the channel lifted by 0.5."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(1024, 3, 16, 16, generator=generator)
+    y = torch.randint(0, 3, (1024,), generator=generator)
+    x[torch.arange(1024), y] += 0.5
+    return [{"pixel_values": x[i : i + 32], "labels": y[i : i + 32]} for i in range(0, 1024, 32)]
+
+
+def run(model: torch.nn.Module, batches: list) -> object:
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    return diagnose(model, batches, None, optimizer, steps=150, lr_find=False)
+
+
+def test_gpt2s_conv1d_layers_are_weight_layers_with_the_fan_in_of_their_transposed_weight():
+    """Hugging Face's Conv1D is a Linear whose weight is (in, out): GPT-2's every layer but its head.
+    They were no weight layers to the doctor, so it had no init ratio to read."""
+    model = gpt2(0.02)
+    instruments = Instruments(model, torch.optim.AdamW(model.parameters()))
+    layers = {layer.name: layer for layer in instruments.statistics.layers}
+    mlp = model.transformer.h[0].mlp
+    assert layers["transformer.h.0.mlp.c_fc"].fan_in == mlp.c_fc.weight.shape[0] == 64
+    assert layers["transformer.h.0.mlp.c_proj"].fan_in == mlp.c_proj.weight.shape[0] == 256
+    assert layers["transformer.h.0.mlp.c_fc"].weight_std == pytest.approx(mlp.c_fc.weight.std().item())
+    assert not any(layer.convolutional for layer in layers.values())  # units on the last axis, not 1
+
+
+def test_a_gpt2_drawn_at_std_1_is_told_its_init_and_one_at_its_own_std_0_02_is_not():
+    """Norm layers keep the signal's scale, so a GPT-2 drawn at std 1 got no finding at all, though it
+    trains 150 steps to a loss many times that of its own init. Its scores tell: std 8 at step 1."""
+    large, own = run(gpt2(1.0), token_batches()), run(gpt2(0.02), token_batches())
+    final = {name: statistics.mean(d.statistics.losses[-20:]) for name, d in (("1", large), ("0.02", own))}
+    assert final["1"] > 5 * final["0.02"]  # the std-1 draw is hurt: the finding is owed
+    finding = large.findings[0]
+    assert finding.rule == "init_scale" and finding.evidence["output_layer"] == "lm_head"
+    assert finding.evidence["output_std"] > 4
+    # c_fc's weights, std 1 over a fan-in of 64, against the gain of GPT-2's tanh-approximated gelu
+    assert finding.evidence["init_ratio"] == pytest.approx(
+        math.sqrt(64) / gain("gelu", approximate="tanh"), rel=0.02
+    )
+    assert own.healthy, [(f.rule, f.title) for f in own.problems]
+
+
+def test_a_vit_drawn_at_std_1_is_told_its_init_behind_its_layer_norms():
+    """A ViT at std 1 ends 150 steps far above the same ViT at its own std 0.02: its attention logits
+    and scores are too large, though every LayerNorm brings the signal back to scale."""
+
+    def vit(std: float) -> torch.nn.Module:
+        config = transformers.ViTConfig(
+            image_size=16, patch_size=4, num_channels=3, hidden_size=32, num_hidden_layers=2,
+            num_attention_heads=2, intermediate_size=64, num_labels=3, initializer_range=std,
+        )  # fmt: skip
+        torch.manual_seed(0)
+        return transformers.ViTForImageClassification(config)
+
+    large, own = run(vit(1.0), image_batches()), run(vit(0.02), image_batches())
+    assert statistics.mean(large.statistics.losses[-20:]) > 5 * statistics.mean(own.statistics.losses[-20:])
+    finding = large.findings[0]
+    assert finding.rule == "init_scale" and finding.evidence["output_layer"] == "classifier"
+    assert finding.recipe_changes == {"model.init": "truncated_normal"}  # q, k, v read one tensor
+    assert own.healthy, [(f.rule, f.title) for f in own.problems]

@@ -218,7 +218,7 @@ def test_a_seed_rerun_without_a_test_metric_is_listed_with_the_failed_trials(tmp
     tables = page_reader(page.read_text()).tables
     (board,) = [t for t in tables if t.caption == "Leaderboard"]
     sgd = board.records()[0]
-    assert (sgd["method"], sgd["seeds"], sgd["failed"]) == ("sgd", "1 of 3", "2")
+    assert (sgd["method"], sgd["seeds"], sgd["failed trials"]) == ("sgd", "1 of 3", "2")
     (failed,) = [t for t in tables if t.caption == "Failed, diverged or pruned trials (2)"]
     assert [(r["trial"], r["status"], r["reason"]) for r in failed.records()] == [
         ("seeds/1", "completed", "no finite test_accuracy on the test split"),
@@ -344,6 +344,19 @@ def test_a_method_whose_every_seed_run_failed_is_said_to_have_no_result(tmp_path
     assert [t.get_text() for t in legend.get_texts()] == ["sgd", "adam (3 of 3 seed runs failed)"]
 
 
+def test_the_failed_column_counts_trials_not_seed_runs(tmp_path, page_reader):
+    """sgd's 3 seed runs completed and one tuning trial diverged: 'seeds 3, failed 1' read as one of its
+    seeds failing."""
+    records = [record("sgd", "tune/0", 0.9), record("sgd", "tune/1", state="fail", lr=1.0)]
+    records += [record("sgd", f"seeds/{i}", 0.9, test=0.9 + i / 100) for i in range(3)]
+    reader = page_reader(
+        write_report([StudyResult(SPEC, str(tmp_path), records)], tmp_path / "r.html").read_text()
+    )
+    (board,) = [t for t in reader.tables if t.caption == "Leaderboard"]
+    sgd = board.records()[0]
+    assert (sgd["seeds"], sgd["failed trials"]) == ("3", "1")
+
+
 def test_a_method_whose_every_trial_failed_says_so_in_the_sensitivity_legend(tmp_path):
     """sgd's three trials all diverged: the legend named 'sgd' beside no point at all."""
     from optimlab.study.report import sensitivity_figure
@@ -373,7 +386,7 @@ def test_the_legends_and_the_leaderboard_name_the_failed_seed_runs_and_lrs(tmp_p
     page = write_report([result], tmp_path / "r.html")
     (board,) = [t for t in page_reader(page.read_text()).tables if t.caption == "Leaderboard"]
     # the leaderboard's seeds say why sgd ranks below: 1 of 3 completed (was '1', as adam's)
-    assert [(r["method"], r["seeds"], r["failed"]) for r in board.records()] == [
+    assert [(r["method"], r["seeds"], r["failed trials"]) for r in board.records()] == [
         ("adam", "1", "0"),
         ("sgd", "1 of 3", "3"),
     ]

@@ -85,7 +85,16 @@ def leaderboard_table(
     """The leaderboard's columns and rows, best first; ``last`` is the heading and cells of a last column
     (the time to target, as each report counts it)."""
     heading, cells = last
-    columns = ("rank", "method", f"{spec.test_metric} mean [95% CI]", "std", "seeds", "failed", "best config")
+    # "failed" beside "seeds" read as failed seed runs; it counts the failed tuning trials too
+    columns = (
+        "rank",
+        "method",
+        f"{spec.test_metric} mean [95% CI]",
+        "std",
+        "seeds",
+        "failed trials",
+        "best config",
+    )
     rows = [
         (
             "" if rank is None else rank,  # no seed result: no place in the ranking; a tie: one place

@@ -514,3 +514,33 @@ def test_a_resumed_metrics_log_keeps_its_time_going_forward(tmp_path):
     log.on_train_end(state)
     seconds = [json.loads(line)["seconds"] for line in path.read_text().splitlines()]
     assert seconds == sorted(seconds) and seconds[-1] >= 0.9
+
+
+def test_torchs_lbfgs_steps_with_fits_closure_as_in_a_hand_written_loop():
+    """LBFGS.step requires a closure (its line search evaluates the loss again); fit called step() and
+    raised torch's TypeError ('missing 1 required positional argument: closure') at the first step."""
+    x, y = problem()
+
+    def setup():
+        torch.manual_seed(0)  # no dropout: the line search's evaluations must agree
+        model = nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 2))
+        return model, torch.optim.LBFGS(model.parameters(), lr=0.5, max_iter=4, history_size=3)
+
+    model, optimizer = setup()
+    fit(model, optimizer, x, y, loss_fn=nn.CrossEntropyLoss(), total_steps=6, batch_size=32, shuffle=False)
+    got = [p.detach().clone() for p in model.parameters()]
+    model, optimizer = setup()
+    for step in range(6):
+        rows = slice(step % 3 * 32, (step % 3 + 1) * 32)
+
+        def closure(rows=rows):
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(model(x[rows]), y[rows])
+            loss.backward()
+            return loss
+
+        optimizer.step(closure)
+    for a, b in zip(got, model.parameters()):
+        assert torch.equal(a, b)
+    torch.manual_seed(0)
+    assert not torch.equal(got[0], nn.Linear(5, 16).weight)

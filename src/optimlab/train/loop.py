@@ -14,6 +14,7 @@ import contextlib
 import copy
 import dataclasses
 import functools
+import inspect
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -605,11 +606,23 @@ def at_training_point(optimizer: Any) -> Iterator[None]:
 
 def step_with(optimizer: torch.optim.Optimizer, closure: Callable[[], torch.Tensor]) -> None:
     """``optimizer.step(closure)`` where the optimizer evaluates the loss again in its step (SAM: a
-    second gradient at a perturbed point), else ``optimizer.step()`` on the gradients already taken."""
-    if getattr(optimizer, "needs_closure", False):
+    second gradient at a perturbed point; torch's LBFGS: a line search), else ``optimizer.step()`` on
+    the gradients already taken."""
+    if getattr(optimizer, "needs_closure", False) or _step_requires_closure(type(optimizer)):
         optimizer.step(closure)
     else:
         optimizer.step()
+
+
+@functools.cache
+def _step_requires_closure(optimizer_class: type) -> bool:
+    """Whether the ``step`` of ``optimizer_class`` has a ``closure`` without default (torch's LBFGS),
+    which ``step()`` alone failed with a TypeError."""
+    try:
+        closure = inspect.signature(optimizer_class.step).parameters.get("closure")
+    except (TypeError, ValueError):  # no signature Python can read: take it as optional
+        return False
+    return closure is not None and closure.default is inspect.Parameter.empty
 
 
 OPTIMIZER_EXAMPLE = "torch.optim.SGD(model.parameters(), lr=0.1)"

@@ -94,7 +94,8 @@ class TensorBoardTracker(Tracker):
 
     ``run_folder`` (a training run's output folder): a run resumed there (``train --resume``) adds what
     its event files lack of the folder's metrics.jsonl up to the checkpoint (the records a killed session
-    had not yet written, or a session run without this tracker), so that they hold it step for step.
+    had not yet written, or a session run without this tracker), so that they hold it step for step; one
+    resumed at step 0 (killed before its first checkpoint) shows only the steps it trains again.
     The recipe is a text at step 0; one changed on resume (``--epochs``) is another at the first step the
     resumed session trains, so each step shows the recipe it was trained by.
     """
@@ -131,6 +132,7 @@ class TensorBoardTracker(Tracker):
             self._recipe = Summary(value=[Summary.Value(tag="recipe", metadata=metadata, tensor=text)])
             if kept is None:
                 self._write_recipe(0)
+        self._earlier = bool(shown)  # whether earlier sessions of the run wrote here
         self._file.flush()
 
     def _write_recipe(self, step: int) -> None:
@@ -138,11 +140,13 @@ class TensorBoardTracker(Tracker):
         self._recipe = None
 
     def on_train_start(self, state: TrainState) -> None:
-        if state.step == 0:
+        if state.step == 0 and not (self.run_folder is not None and self._earlier):
             return
         # Resumed at its checkpoint: a killed session may have written the steps after it, and lacked
         # steps before it (records not yet written); the run folder's lines up to it are written again
-        # from the first one the event files lack.
+        # from the first one the event files lack. Resumed at step 0 (killed before its first
+        # checkpoint), the steps it had written showed twice: TensorBoard's reader drops a run's
+        # earlier steps only at a session's start (file_version 2), not at a step seen again.
         records = []
         if self.run_folder is not None:
             records = resumed_records(self.run_folder, state.step)

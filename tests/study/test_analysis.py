@@ -2,7 +2,9 @@
 
 import dataclasses
 import math
+import warnings
 
+import numpy as np
 import pytest
 
 from optimlab.study.analysis import (
@@ -53,7 +55,11 @@ def test_confidence_interval_of_a_known_sample():
     assert s.half_width == pytest.approx(4.3027 * 0.02 / math.sqrt(3))  # t_{0.975, 2} = 4.3027
     assert (s.low, s.high) == (pytest.approx(0.92 - s.half_width), pytest.approx(0.92 + s.half_width))
     one = confidence_interval([0.5])
-    assert one.mean == 0.5 and one.std == 0.0 and math.isnan(one.low)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        sample_std = float(np.std([0.5], ddof=1))  # one value: no sample std
+    assert one.mean == 0.5 and math.isnan(one.std) and math.isnan(sample_std)
+    assert math.isnan(one.low) and math.isnan(one.high)
     assert math.isnan(confidence_interval([]).mean)
 
 

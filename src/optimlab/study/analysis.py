@@ -128,7 +128,8 @@ ACCURACY = (0.0, 1.0)  # the values an accuracy (or any fraction) can take
 
 
 def confidence_interval(values: Sequence[float], bounds: tuple[float, float] = UNBOUNDED) -> Summary:
-    """Student-t 95% interval of the mean; one value gives std 0 and an unbounded interval (NaN).
+    """Student-t 95% interval of the mean; one value has no sample std and no interval (NaN, as numpy's
+    ``std(ddof=1)``: ``optimlab.compare(...).leaderboard`` gave std 0 for one seed, a spread never measured).
 
     ``bounds`` are the values the metric can take (an accuracy: 0 and 1): the mean of such values lies
     within them, so the interval is cut there. With few seeds the t interval is wide (2 seeds: 12.7
@@ -139,7 +140,7 @@ def confidence_interval(values: Sequence[float], bounds: tuple[float, float] = U
         return Summary(0, math.nan, math.nan, math.nan, math.nan)
     mean = statistics.fmean(values)
     if n == 1:
-        return Summary(1, mean, 0.0, math.nan, math.nan)
+        return Summary(1, mean, math.nan, math.nan, math.nan)
     std = statistics.stdev(values)
     half = t_quantile_975(n - 1) * std / math.sqrt(n)
     return Summary(n, mean, std, max(mean - half, bounds[0]), min(mean + half, bounds[1]))

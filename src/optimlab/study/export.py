@@ -55,7 +55,7 @@ def leaderboard_rows(rows: Sequence[LeaderboardRow], study: str = "") -> list[di
             "rank": rank,
             "method": row.method,
             "test_mean": row.test.mean,
-            "test_std": row.test.std if row.test.n > 1 else math.nan,
+            "test_std": row.test.std,  # NaN of one value, as the interval
             "ci95_low": row.test.low,
             "ci95_high": row.test.high,
             "seeds": row.test.n,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -236,6 +237,18 @@ CASES: list[tuple[str, list[str], str]] = [
         ["compare", "--optimizers", "sgd", "--space-file", "TAB_YAML"],
         "line 2, column 1",
     ),
+    # a space file's error said 'a file is not valid YAML' or 'is binary', of no file named
+    ("compare space file binary", ["compare", "--optimizers", "sgd", "--space-file", "BINARY"], "BINARY"),
+    (
+        "compare space file broken",
+        ["compare", "--optimizers", "sgd", "--space-file", "BROKEN_YAML"],
+        "BROKEN_YAML",
+    ),
+    (
+        "compare space file a list",
+        ["compare", "--optimizers", "sgd", "--space-file", "LIST_YAML"],
+        "LIST_YAML",
+    ),
     # --- worker
     ("worker folder missing", ["worker", "runs/nonexistent"], "runs/nonexistent"),
     ("worker not a url", ["worker", "notaurl:::"], "notaurl:::"),
@@ -347,6 +360,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("report path missing", ["report", "RUN", "nothere"], "'PATH': 'nothere' does not exist"),
     ("report path empty", ["report", ""], "'PATH': '' is empty"),
     ("report run twice", ["report", "RUN", "./run"], "'./run' is given twice"),
+    ("report run with a binary file", ["report", "RUN", "BINARY_RUN"], "BINARY_RUN"),  # named no file
     ("list unknown category", ["list", "nope"], "nope"),
     ("gallery unknown experiment", ["gallery", "run", "nope"], "nope"),
     ("gallery all misspelt", ["gallery", "run", "alll"], "Did you mean 'all'?"),  # 'all' was not offered
@@ -394,6 +408,9 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
     paths["STUDY"].mkdir()
     (paths["STUDY"] / "study.journal").touch()
     paths["A_FILE"].write_text("not a folder\n")
+    paths["BINARY_RUN"] = root / "binary-run"  # a run whose metrics are no text
+    shutil.copytree(paths["RUN"], paths["BINARY_RUN"])
+    (paths["BINARY_RUN"] / "metrics.jsonl").write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe garbage")
     for key, name, content in (
         ("BINARY", "binary.yaml", b"\x89PNG\r\n\x1a\n\x00\xff\xfe garbage"),
         ("BROKEN_YAML", "broken.yaml", b"training: [epochs: 3\n  :: }"),

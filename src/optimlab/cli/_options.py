@@ -481,6 +481,22 @@ def fields_named(typed: Mapping[str, str]) -> Iterator[None]:
         raise OptimlabError(message) from None
 
 
+@contextlib.contextmanager
+def file_named(given: str, path: str | os.PathLike[str]) -> Iterator[None]:
+    """An expected failure in the block (reading the file or folder ``path`` that ``given`` names: a flag,
+    an argument) says which it is read from, where its message does not: YAML's, a binary file's or a
+    search space's errors said 'a file is not valid YAML' of no file named."""
+    from optimlab.cli._errors import expected_message
+
+    try:
+        yield
+    except Exception as error:
+        message = expected_message(error)
+        if message is None or str(path) in message:
+            raise
+        raise OptimlabError(f"{given} {str(path)!r}: {message}") from error
+
+
 def flags_named(params: Mapping[str, Any]) -> contextlib.AbstractContextManager[None]:
     """An error in the block names the flag typed (``--warmup-steps``), not the recipe field it set
     (``schedule.warmup_steps``): the user never wrote the field. Some are found only once the data is

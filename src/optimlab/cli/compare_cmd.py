@@ -241,10 +241,11 @@ def compare(
     from optimlab.study.storage import without_passwords
 
     o.use_threads(threads, backend)
-    if not resume:
-        plan["space"] = (
-            SearchSpace.load(space_file) if space_file else SearchSpace.from_flags(space) if space else None
-        )
+    if space_file is not None:  # both refused with --resume
+        with o.file_named("--space-file", space_file):
+            plan["space"] = SearchSpace.load(space_file)
+    elif space:
+        plan["space"] = SearchSpace.from_flags(space)
     plan = {k: v for k, v in plan.items() if v is not None}
     output = Output(fmt)
     again: str | None = None  # the command that continues the comparison, once its studies are stored

@@ -66,7 +66,10 @@ def report(
     if runs:
         from optimlab.report.run_page import write_run_report
 
-        folders = [read_run(p, name=_name(p, paths)) for p in paths]
+        folders = []
+        for path in paths:
+            with o.file_named("run folder", path):
+                folders.append(read_run(path, name=_name(path, paths)))
         page = write_run_report(
             folders, out or (Path(paths[0]) / "report.html" if len(paths) == 1 else default), command=command
         )

@@ -26,9 +26,28 @@ def accumulated(folder):
     return accumulator
 
 
+def served(folder):
+    """``tag -> [(step, value)]`` of the scalars in ``folder`` as `tensorboard --logdir` serves them: its
+    server reads event files with plugin_event_accumulator, which (unlike the EventAccumulator above)
+    ignores a run's first session start and purges at each later one."""
+    from tensorboard.backend.event_processing.plugin_event_accumulator import (
+        EventAccumulator as ServerAccumulator,
+    )
+    from tensorboard.util.tensor_util import make_ndarray
+
+    accumulator = ServerAccumulator(str(folder), size_guidance={TENSORS: 0})
+    accumulator.Reload()
+    scalars = accumulator.Tags()[TENSORS]
+    return {
+        tag: [(e.step, float(make_ndarray(e.tensor_proto))) for e in accumulator.Tensors(tag)]
+        for tag in scalars
+        if tag != "recipe"
+    }
+
+
 def same_as_metrics_jsonl(out):
     """TensorBoard's reading of run ``out``, once each tag has been checked against its metrics.jsonl:
-    every line's metric, at its step, each step once."""
+    every line's metric, at its step, each step once (as its server shows them too)."""
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     expected = {}
     for line in lines:
@@ -43,6 +62,11 @@ def same_as_metrics_jsonl(out):
         assert [e.step for e in events] == [step for step, _ in points], tag
         # TensorBoard keeps scalars as float32
         assert [e.value for e in events] == pytest.approx([v for _, v in points], rel=1e-6), tag
+    shown = served(out / "tensorboard" / out.name)
+    assert set(shown) == set(expected)
+    for tag, points in expected.items():
+        assert [step for step, _ in shown[tag]] == [step for step, _ in points], tag
+        assert [v for _, v in shown[tag]] == pytest.approx([v for _, v in points], rel=1e-6), tag
     return board
 
 

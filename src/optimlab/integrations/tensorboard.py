@@ -113,6 +113,7 @@ class TensorBoardTracker(Tracker):
         self.run_folder = None if run_folder is None else Path(run_folder)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         shown = _shown(self.log_dir)
+        first = not any(self.log_dir.glob(_EVENTS + "*"))  # the run's first session
         # The file name and first event TensorBoard's reader expects of an event file. Events are written
         # here, a batch at each evaluation (about 30 us an event, its CRC in pure Python), rather than by
         # tensorboard's writer thread, whose queue and GIL hand-offs cost 4x that (benchmarks/tracker_overhead.py).
@@ -120,6 +121,11 @@ class TensorBoardTracker(Tracker):
         self.path = self.log_dir / f"{_EVENTS}{name}"
         self._file = open(self.path, "wb")  # noqa: SIM115  (closed by close())
         self._write_event(Event(wall_time=time.time(), file_version="brain.Event:2"))
+        if first:
+            # TensorBoard's server (plugin_event_accumulator) takes a run's first session start for its
+            # beginning and purges only at later ones: without this one, the steps a resumed session
+            # trained again showed twice there (the older EventAccumulator purged at the first).
+            self.restart(0)
         table = "| field | value |\n| --- | --- |\n" + "".join(
             f"| {k} | {v} |\n" for k, v in (params or {}).items()
         )

@@ -89,9 +89,8 @@ ThreadsOpt = Annotated[
         "--threads",
         parser=number(THREADS),
         help=(
-            "Torch threads of this process, at most its cores (default: torch's own, every core unless "
-            "OMP_NUM_THREADS says otherwise; compare and bench: 1, fastest for one small model at a time, "
-            "but with --backend batched, whose stacked models use them; worker: 1, one worker per core)."
+            "Torch threads, at most the cores (default: torch's own, OMP_NUM_THREADS or every core; a worker "
+            "and compare's and bench's trials: 1, fastest for one small model, but not --backend batched)."
         ),
     ),
 ]

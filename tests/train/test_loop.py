@@ -544,3 +544,24 @@ def test_torchs_lbfgs_steps_with_fits_closure_as_in_a_hand_written_loop():
         assert torch.equal(a, b)
     torch.manual_seed(0)
     assert not torch.equal(got[0], nn.Linear(5, 16).weight)
+
+
+@pytest.mark.parametrize("with_dense", [True, False])
+def test_clipping_takes_a_sparse_gradient_by_the_norm_of_its_dense_equal(with_dense):
+    """torch's clip_grad_norm_ raises NotImplementedError ('aten::linalg_vector_norm' on SparseCPU) on
+    the gradient of an nn.Embedding(sparse=True), which fit with grad_clip_norm blamed on the first batch."""
+    torch.manual_seed(0)
+    embedding, linear = nn.Embedding(10, 4, sparse=True), nn.Linear(4, 2)
+    (linear(embedding(torch.tensor([1, 2, 2, 7]))) ** 2).sum().backward()
+    params = [embedding.weight, *(linear.parameters() if with_dense else ())]
+    copies = [nn.Parameter(p.detach().clone()) for p in params]
+    for copy, p in zip(copies, params):
+        copy.grad = p.grad.to_dense().clone()  # to_dense of a dense tensor is the tensor itself
+    torch.nn.utils.clip_grad_norm_(copies, 0.5)  # the truth, on the dense equals
+    clip_grad_norm_([p.grad for p in params], 0.5)
+    assert params[0].grad.is_sparse
+    for p, copy in zip(params, copies):
+        torch.testing.assert_close(p.grad.to_dense(), copy.grad)
+    assert torch.linalg.vector_norm(torch.stack([c.grad.norm() for c in copies])) == pytest.approx(
+        0.5, rel=1e-5
+    )

@@ -114,16 +114,26 @@ def clip_grad_norm_(grads: Sequence[torch.Tensor], max_norm: float, *, stacked: 
     :func:`torch.nn.utils.clip_grad_norm_` does (Pascanu et al. 2013, https://arxiv.org/abs/1211.5063).
 
     ``stacked``: the gradients of K members, ``(K, ...)`` each, every member clipped by its own norm.
+    A sparse gradient (``nn.Embedding(sparse=True)``) counts with the norm of its dense equal, which
+    torch's own function cannot take (its NotImplementedError for 'aten::linalg_vector_norm').
     """
     if stacked:
         norms = [torch.linalg.vector_norm(g.flatten(1), dim=1) for g in grads]  # (K,) each
     else:
-        norms = list(torch._foreach_norm(list(grads)))
+        dense = [g for g in grads if not g.is_sparse]
+        sparse = [g for g in grads if g.is_sparse]
+        norms = [
+            *(torch._foreach_norm(dense) if dense else ()),
+            *(g.coalesce().values().norm() for g in sparse),
+        ]
     coefficient = (max_norm / (torch.linalg.vector_norm(torch.stack(norms), dim=0) + 1e-6)).clamp(max=1.0)
     if stacked:
         torch._foreach_mul_(list(grads), [coefficient.view(-1, *(1,) * (g.ndim - 1)) for g in grads])
     else:
-        torch._foreach_mul_(list(grads), coefficient)
+        if dense:
+            torch._foreach_mul_(dense, coefficient)
+        for g in sparse:
+            g.mul_(coefficient)
 
 
 def fit(

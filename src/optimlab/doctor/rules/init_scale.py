@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult
@@ -130,7 +132,11 @@ def _scores_too_large(stats: RunStatistics, first: int, off_by: float, output_st
     ViT (3.7) to 0.78 where std 0.02 reaches 0.03. Weights too small are left alone: the norms bring
     them back to scale (BERT's and GPT-2's own init is 0.1x He's)."""
     layers = [layer for _, layer in _weight_layers(stats)]  # all: an attention's readers pick the scheme
-    problem = _init_problem(layers, off_by)
+    # Where no activation is a module (torch's TransformerEncoderLayer calls F.relu), the hidden layers
+    # are read as linear ones: gain 1.
+    problem = _init_problem(layers, off_by) or _init_problem(
+        [dataclasses.replace(layer, activation="identity") for layer in layers[:-1]], off_by
+    )
     output = layers[-1] if layers else None
     record = stats.outputs.get(output.name, {}).get(first) if output is not None else None
     if problem is None or problem[0] < 1 or record is None or output.activation is not None:
@@ -138,10 +144,13 @@ def _scores_too_large(stats: RunStatistics, first: int, off_by: float, output_st
     if not record.std >= output_std:
         return None
     mean, activation, scheme = problem
+    needs, layers_of = (
+        ("a linear layer", "") if activation == "identity" else (activation, f" for {activation} layers")
+    )
     return Finding(
         rule="init_scale",
         severity="warning",
-        title=f"Init scale off: weights are {_g(mean)}x the scale {activation} needs; norm layers hide it "
+        title=f"Init scale off: weights are {_g(mean)}x the scale {needs} needs; norm layers hide it "
         f"from the signal, not from the scores of {_label(stats, output.name)} (std {_g(record.std)})",
         explanation=(
             f"std(W) sqrt(fan_in) / gain({activation}) averages {_g(mean)} over the layers (1 keeps the "
@@ -149,7 +158,7 @@ def _scores_too_large(stats: RunStatistics, first: int, off_by: float, output_st
             f"weights again: at step {first} the output layer's scores have std {_g(record.std)}, which "
             f"starts a cross-entropy far above chance and saturates softmaxes (attention) on the way."
         ),
-        recommendation=f"init: {scheme} for {activation} layers",
+        recommendation=f"init: {scheme}{layers_of}",
         recipe_changes={"model.init": scheme},
         evidence={
             "init_ratio": mean,
@@ -158,5 +167,5 @@ def _scores_too_large(stats: RunStatistics, first: int, off_by: float, output_st
             "step": first,
         },
         score=_score(record.std / output_std),
-        explains=("plateau", "no_learning", "lr_too_low", "saturation"),
+        explains=("plateau", "no_learning", "lr_too_low", "saturation", "exploding_gradients"),
     )

@@ -411,3 +411,13 @@ def test_the_page_names_the_seeds_of_tuning_and_of_the_reruns(tmp_path, page_rea
     page = write_report([StudyResult(SPEC, str(tmp_path), [*RECORDS[:3], *seeds])], tmp_path / "r.html")
     (said,) = [p for p in page_reader(page.read_text()).paragraphs if p.startswith("Protocol grid")]
     assert "tuning trials per method (seed 0) over" in said and "fresh seeds (1, 2, 3);" in said
+
+
+def test_one_tuning_trial_on_one_seed_reads_in_the_singular(tmp_path, page_reader):
+    """'Protocol grid: 1 tuning trials per method ... on 1 fresh seeds'."""
+    from optimlab.study.space import SearchSpace
+
+    spec = dataclasses.replace(SPEC, space=SearchSpace.from_flags(["optimizer.lr=0.1"]), budget=1, seeds=1)
+    page = write_report([StudyResult(spec, str(tmp_path), RECORDS)], tmp_path / "r.html")
+    (said,) = [p for p in page_reader(page.read_text()).paragraphs if p.startswith("Protocol grid")]
+    assert said.startswith("Protocol grid: 1 tuning trial per method") and " on 1 fresh seed (" in said

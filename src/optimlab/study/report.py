@@ -152,7 +152,9 @@ def tuning_trials(spec: StudySpec) -> str:
         notes.append(f"a grid of {shape} over {' x '.join(space.fields)}")
     if planned != [spec.budget]:
         notes.append(f"the largest grid within the budget of {spec.budget}")
-    return f"{counts} tuning trials" + (f" ({', '.join(notes)})" if notes else "")
+    return f"{counts} tuning trial{'' if counts == '1' else 's'}" + (
+        f" ({', '.join(notes)})" if notes else ""
+    )
 
 
 def base_recipe_rows(spec: StudySpec) -> list[tuple[str, Any]]:
@@ -273,7 +275,8 @@ def _add_study(
         spec.name,
         f"Protocol {spec.protocol}: {tuning_trials(spec)} per method"
         + (f" (seed {', '.join(map(str, sorted(tuned_on)))})" if tuned_on else "")
-        + f" over {searched(spec)}, then the best configuration on {spec.seeds} fresh seeds"
+        + f" over {searched(spec)}, then the best configuration on {spec.seeds} fresh seed"
+        + ("" if spec.seeds == 1 else "s")
         + (f" ({', '.join(map(str, reruns))})" if reruns else "")
         + f"; tuned on {spec.metric} ({spec.goal}), reported on {spec.test_metric} with Student-t 95% "
         "confidence intervals over the seeds.",

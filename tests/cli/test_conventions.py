@@ -588,3 +588,25 @@ def test_the_help_lists_every_exit_status_a_verb_uses(cli):
     listed = re.findall(r"^\s+(\d+)\s+\S", out.partition("Exit status")[2], flags=re.M)
     used = {0, FINDINGS_FOUND, ALL_FAILED, _errors.USAGE_ERROR, DIVERGED, _errors.INTERRUPTED}
     assert sorted(map(int, listed)) == sorted(used)
+
+
+def _verb_functions(group: typer.Typer) -> list[Any]:
+    """The function of every verb and group that ``group`` registers, as written."""
+    found = [info.callback for info in group.registered_commands]
+    found += [group.registered_callback.callback] if group.registered_callback else []
+    for sub in group.registered_groups:
+        found += _verb_functions(sub.typer_instance)
+    return found
+
+
+@pytest.mark.parametrize("function", _verb_functions(app), ids=lambda function: function.__name__)
+def test_every_option_of_a_few_values_shows_them(function):
+    """``--protocol <str>``, ``--backend <str>``, ``--precision <str>``: the values an option takes, beside
+    it in the help, as ``--format human|json`` showed them."""
+    from typing import get_type_hints
+
+    for hint in get_type_hints(function, include_extras=True).values():
+        for info in getattr(hint, "__metadata__", ()):
+            accepted = getattr(info.parser, "accepted", None)
+            if accepted is not None:
+                assert info.metavar == "|".join(accepted), info.default

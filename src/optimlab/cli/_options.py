@@ -55,6 +55,9 @@ def number(interval: Interval) -> Callable[[str], float | int]:
 
 
 def choice(*accepted: str) -> Callable[[str], str]:
+    """A parser accepting one of ``accepted`` (any case); its option shows them as its metavar,
+    ``metavar="|".join(...)``, as the tests check through ``parse.accepted``."""
+
     def parse(text: str) -> str:
         value = text.strip().lower()
         if value not in accepted:
@@ -63,6 +66,7 @@ def choice(*accepted: str) -> Callable[[str], str]:
             raise typer.BadParameter(f"{text!r} is not one of {', '.join(accepted)}{hint}")
         return value
 
+    parse.accepted = accepted  # type: ignore[attr-defined]
     return parse
 
 
@@ -206,9 +210,15 @@ DeviceOpt = Annotated[
         "--device", parser=checks.device, help="cpu, cuda, cuda:N, mps, or auto (a GPU when there is one)."
     ),
 ]
+PRECISIONS = ("fp32", "bf16")
 PrecisionOpt = Annotated[
     str | None,
-    typer.Option("--precision", parser=choice("fp32", "bf16"), help="fp32, or bf16 autocast."),
+    typer.Option(
+        "--precision",
+        parser=choice(*PRECISIONS),
+        metavar="|".join(PRECISIONS),
+        help="fp32, or bf16 autocast.",
+    ),
 ]
 LogOpt = Annotated[
     list[str] | None,
@@ -243,13 +253,25 @@ BudgetOpt = Annotated[
     int | None,
     typer.Option("--budget", parser=number(POSITIVE_INT), help="Tuning trials per method (default 7)."),
 ]
+PROTOCOLS = ("grid", "random", "tpe")
 ProtocolOpt = Annotated[
     str | None,
-    typer.Option("--protocol", parser=choice("grid", "random", "tpe"), help="Tuning: grid, random or tpe."),
+    typer.Option(
+        "--protocol",
+        parser=choice(*PROTOCOLS),
+        metavar="|".join(PROTOCOLS),
+        help="Tuning: grid, random or tpe.",
+    ),
 ]
 BackendOpt = Annotated[
     str | None,
-    typer.Option("--backend", parser=choice(*BACKENDS), help=", ".join(BACKENDS) + "."),
+    typer.Option(
+        "--backend",
+        parser=choice(*BACKENDS),
+        metavar="|".join(BACKENDS),
+        help="Where trials run: local (here, one at a time), batched (many at once as one stacked model), "
+        "workers (worker processes) or ray (a Ray cluster).",
+    ),
 ]
 WorkersOpt = Annotated[
     int | None,

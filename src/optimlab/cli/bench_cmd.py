@@ -31,6 +31,7 @@ EXAMPLES = """Examples:
 """
 
 FIGURE_FORMATS = ("html", "png", "svg")
+COSTS = ("steps", "seconds")
 SUITE_NAMES = ("small", "full")  # optimlab.bench.SUITES, named here so a typo is refused before torch loads
 DEFAULTS = {
     "optimizers": "sgd,momentum,adam",
@@ -125,7 +126,10 @@ def bench(
     cost: Annotated[
         str | None,
         typer.Option(
-            "--cost", parser=o.choice("steps", "seconds"), help="Time to target in steps or seconds."
+            "--cost",
+            parser=o.choice(*COSTS),
+            metavar="|".join(COSTS),
+            help="Time to target in steps or seconds.",
         ),
     ] = None,
     data_dir: o.DataDirOpt = None,

@@ -37,6 +37,8 @@ EXAMPLES = """Examples:
   optimlab compare --optimizers sgd,adam --storage postgresql://user@host/db --name sweep1 --backend workers
 """
 
+PRUNERS = ("none", "median", "halving")
+GOALS = ("max", "min")
 # the flags a resumed comparison refuses: the stored study keeps its own
 PLAN_FLAGS = (
     "recipe_path",
@@ -139,7 +141,8 @@ def compare(
         str | None,
         typer.Option(
             "--pruner",
-            parser=o.choice("none", "median", "halving"),
+            parser=o.choice(*PRUNERS),
+            metavar="|".join(PRUNERS),
             help="Stop hopeless trials: none, median, halving.",
         ),
     ] = None,
@@ -164,7 +167,8 @@ def compare(
         str | None,
         typer.Option(
             "--goal",
-            parser=o.choice("max", "min"),
+            parser=o.choice(*GOALS),
+            metavar="|".join(GOALS),
             help="Direction of --metric: max or min (default: min for a loss or an RMSE, val_loss, val_rmse, "
             "val_NAME_loss; else max).",
         ),

@@ -252,3 +252,29 @@ def test_a_factorys_pandas_features_and_target_are_read_as_their_arrays_and_a_wh
             InvalidValueError, match=f"{said}.* returned: accepted its inputs and target apart"
         ):
             as_data(whole, "frames")
+
+
+def test_a_factorys_pandas_pair_is_read_without_torchs_warning_of_a_read_only_array():
+    """pandas' copy-on-write gives read-only arrays, and `--dataset mod:load` returning (frame[features],
+    frame[target]) printed torch's 'The given NumPy array is not writable ... undefined behavior' warning
+    on the user's terminal. Torch warns once a process: checked in a fresh one."""
+    import subprocess
+    import sys
+
+    pd = pytest.importorskip("pandas")
+    x = np.random.default_rng(0).normal(size=(12, 3))
+    frame = pd.DataFrame(x, columns=["a", "b", "c"])
+    if frame.to_numpy().flags.writeable:
+        pytest.skip("this pandas gives writable arrays (no copy-on-write)")
+    script = (
+        "import numpy as np, pandas as pd\n"
+        "from optimlab.data.user_factory import as_data\n"
+        "x = np.random.default_rng(0).normal(size=(12, 3))\n"
+        "frame = pd.DataFrame(x, columns=['a', 'b', 'c']).assign(label=(x[:, 0] > 0).astype(int))\n"
+        "data = as_data((frame[['a', 'b', 'c']], frame['label']), 'pair')\n"
+        "assert np.allclose(data.examples.x.numpy(), x.astype(np.float32))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error::UserWarning", "-c", script], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr

@@ -73,6 +73,7 @@ __all__ = [
     "loader_batch_size",
     "loader_shuffles",
     "own_pairs",
+    "pandas_values",
     "prediction",
 ]
 
@@ -195,14 +196,20 @@ def is_pandas(value: Any) -> bool:
     return type(value).__module__.partition(".")[0] == "pandas" and hasattr(value, "to_numpy")
 
 
+def pandas_values(value: Any) -> np.ndarray:
+    """A pandas frame's or Series' values as an array torch shares without a warning: pandas'
+    copy-on-write views are read-only, and torch warns of sharing those ('The given NumPy array is not
+    writable'), so they are copied."""
+    array = value.to_numpy()
+    return array if array.flags.writeable else array.copy()
+
+
 def _from_numpy(value: Any, field: str) -> Any:
     """A numpy array (or a pandas frame's) as a tensor of its own dtype, sharing its memory
     (``torch.from_numpy``: float64 stays float64, as a DataLoader's ``default_collate`` keeps it);
     anything else as it is."""
     if is_pandas(value):
-        value = value.to_numpy()
-        if not value.flags.writeable:  # pandas' copy-on-write views: torch warns of sharing them
-            value = value.copy()
+        value = pandas_values(value)
     if not isinstance(value, np.ndarray):
         return value
     try:

@@ -37,7 +37,14 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler
 from optimlab.data.examples import DatasetInfo, Examples, TensorPair, float_task
 from optimlab.data.splits import Splits, check_fractions, rounded
 from optimlab.data.torch_dataset import from_torch_dataset
-from optimlab.data.user_batches import TARGET_KEYS, describe, is_map_dataset, is_pandas, loader_batch_size
+from optimlab.data.user_batches import (
+    TARGET_KEYS,
+    describe,
+    is_map_dataset,
+    is_pandas,
+    loader_batch_size,
+    pandas_values,
+)
 from optimlab.errors import InvalidValueError
 from optimlab.user_code import call_user
 
@@ -272,7 +279,7 @@ def _pandas_as_arrays(value: Any, name: str) -> Any:
                 f"a pair of frames, the second of {target.shape[1]} columns (no target)",
                 whole,
             )
-        return tuple(v.to_numpy() if is_pandas(v) else v for v in value)
+        return tuple(pandas_values(v) if is_pandas(v) else v for v in value)
     return type(value)(
         _pandas_as_arrays(part, name) if isinstance(part, (tuple, list)) else part for part in value
     )

@@ -334,3 +334,26 @@ def test_a_worker_asked_for_a_method_no_study_has_names_the_methods_there(tmp_pa
     ):
         work(tmp_path, methods=["adam", "adamm"])
     assert work(tmp_path, methods=["adam"]) == 0  # known, and nothing left waiting
+
+
+@pytest.mark.parametrize(
+    "metrics, said",
+    [
+        ({"val_accuracy": float("nan"), "val_loss": 0.5}, "no finite 'val_accuracy' at the end (it was nan)"),
+        ({"val_loss": 0.5}, "no finite 'val_accuracy' at the end (measured: val_loss)"),
+    ],
+)
+def test_a_trial_without_a_finite_tuned_metric_says_which_it_lacked(metrics, said):
+    """A metric of the user's that gave NaN read 'no finite 'val_f1' at the end (got [..., 'val_f1'])':
+    the list named the very metric it said was missing."""
+    from optimlab.study.trial import record_outcome
+
+    spec = StudySpec.for_workload("t", get_workload("digits_mlp"), methods_from("optimizer.name", ["sgd"]))
+    study = optuna.create_study(direction="maximize")
+    trial = study.ask()
+    record_outcome(
+        study, trial, spec, recipe=None, status="completed", message=None, metrics=metrics, steps=1,
+        seconds=0.1, curve={},
+    )  # fmt: skip
+    (frozen,) = study.get_trials()
+    assert frozen.user_attrs["status"] == "error" and frozen.user_attrs["message"] == said

@@ -142,7 +142,8 @@ def record_outcome(
     """Write the trial's outcome to its user attributes, then finish it with the matching state."""
     value = metrics.get(spec.metric, math.nan)
     if status in ("completed", "stopped") and not math.isfinite(value):
-        status, message = "error", f"no finite {spec.metric!r} at the end (got {sorted(metrics)})"
+        got = f"it was {value}" if spec.metric in metrics else f"measured: {', '.join(sorted(metrics))}"
+        status, message = "error", f"no finite {spec.metric!r} at the end ({got})"
     attrs = {
         "status": status,
         "message": message,

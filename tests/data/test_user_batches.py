@@ -245,6 +245,9 @@ def test_a_batch_is_described_with_its_tensors_dtypes_and_shapes():
     assert describe(pair) == "a tuple of 2 (float32 (32, 64), int64 (32,))"
     assert describe(torch.zeros(2, 3, dtype=torch.float64)) == "a float64 tensor of shape (2, 3)"
     assert describe([torch.ones(1), "text", 3]) == "a list of 3 (float32 (1,), str, int)"
+    # a factory's list of 100 (x, y) pairs was refused in a line naming 'tuple' 100 times
+    pairs = [(torch.ones(2), 1)] * 100
+    assert describe(pairs) == "a list of 100 (tuple, tuple, tuple, tuple, ... 96 more)"
     # A dict batch (Hugging Face's) by its keys and what each holds: a GPT-2 given sentence labels.
     batch = {"labels": torch.zeros(32, dtype=torch.long), "input_ids": torch.zeros(32, 10, dtype=torch.long)}
     assert describe(batch) == "a dict of {'input_ids': int64 (32, 10), 'labels': int64 (32,)}"

@@ -88,10 +88,13 @@ _NOTHING = object()  # no batch read ahead yet
 _Out = TypeVar("_Out")
 
 
+SHOWN_ITEMS = 4  # the items of a list or tuple a message names: a list of 100 pairs named each of them
+
+
 def describe(value: Any) -> Any:
     """A value as messages name it: a tensor by its dtype and shape, a container by its items (a dict's
-    under their keys; tensors by dtype and shape, the rest by type), a number or string as itself,
-    anything else by its type."""
+    under their keys; tensors by dtype and shape, the rest by type; a list's or tuple's first
+    :data:`SHOWN_ITEMS`), a number or string as itself, anything else by its type."""
     if value is None or isinstance(value, (str, bytes, int, float)):
         return value
     if isinstance(value, Tensor):
@@ -101,7 +104,9 @@ def describe(value: Any) -> Any:
         items = (f"{key!r}: {_item(value[key])}" for key in keys)
         return f"a {type(value).__name__} of {{{', '.join(items)}}}"
     if isinstance(value, (tuple, list)):
-        return f"a {type(value).__name__} of {len(value)} ({', '.join(map(_item, value))})"
+        items = [_item(item) for item in value[:SHOWN_ITEMS]]
+        more = len(value) - len(items)
+        return f"a {type(value).__name__} of {len(value)} ({', '.join(items)}{f', ... {more} more' if more else ''})"
     return f"a {type(value).__name__}"
 
 

@@ -415,7 +415,7 @@ def test_a_stopped_comparison_still_prints_its_one_json_document(cli, monkeypatc
     again = f"optimlab compare --resume {folder}"
     assert code == _errors.INTERRUPTED
     assert json.loads(out) == {"status": "interrupted", "resume": again}
-    assert err.strip() == f"interrupted: the finished trials are kept; continue with `{again}`"
+    assert err.splitlines()[-1] == f"interrupted: the finished trials are kept; continue with `{again}`"
 
 
 def test_a_stopped_gallery_prints_the_experiments_it_finished_as_json(cli, monkeypatch, tmp_path):
@@ -610,3 +610,22 @@ def test_every_option_of_a_few_values_shows_them(function):
             accepted = getattr(info.parser, "accepted", None)
             if accepted is not None:
                 assert info.metavar == "|".join(accepted), info.default
+
+
+@pytest.mark.parametrize(
+    "verb, shown",
+    [
+        (["train", "--dataset", "iris", "--steps", "3", "--out", "{tmp}/run"], "mlp on iris"),
+        (["compare", "--dataset", "iris", "--epochs", "1", *["--optimizers", "sgd", "--budget", "1"]], "sgd"),
+    ],
+)
+def test_json_on_stdout_keeps_the_progress_on_stderr(cli, tmp_path, verb, shown):
+    """train, compare and bench with --format json showed no progress at all (doctor, lr-find, worker and
+    gallery did, on stderr): an hour's comparison said nothing till its end, --progress given or not."""
+    args = [arg.format(tmp=tmp_path) for arg in verb]
+    if verb[0] == "compare":
+        args += ["--seeds", "1", "--out", str(tmp_path / "study")]
+    code, out, err = cli(*args, "--format", "json")
+    assert code == 0 and json.loads(out) and shown in err, err
+    code, out, err = cli(*args[:-1], str(tmp_path / "again"), "--format", "json", "--no-progress")
+    assert (code, err) == (0, "") and json.loads(out)

@@ -48,9 +48,8 @@ def resumable(
 class StudyProgress:
     """A bar counting finished trials over several keys (studies, workloads); a no-op when disabled."""
 
-    def __init__(self, output: Output, enabled: bool) -> None:
-        self.output = output
-        self.enabled = enabled and output.human
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled  # on stderr, beside a JSON document on stdout too
         self.done: dict[str, int] = {}
         self.live: Any = None
 
@@ -84,6 +83,8 @@ class StudyProgress:
     def stop(self) -> None:
         if self.live is not None:
             self.live.stop()
+            if not self.live.console.is_terminal:  # rich ends only a terminal's display with a newline: in
+                self.live.console.line()  # a log, the next line ('interrupted: ...') went on the bar's
             self.live = None
 
     def __enter__(self) -> StudyProgress:

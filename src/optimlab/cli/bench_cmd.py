@@ -181,7 +181,7 @@ def bench(
         checks.writable_folder(str(out)).mkdir(parents=True, exist_ok=True)
         write_settings(out, settings)
     with resumable(output, lambda: resume_command(out)):  # the trials, then the report they make
-        with StudyProgress(output, progress) as shown:
+        with StudyProgress(progress) as shown:
             per_workload = (settings["budget"] + settings["seeds"]) * len(methods)
             shown.start(f"{len(chosen)} workloads x {len(methods)} methods", per_workload * len(chosen))
             result = run_bench(

@@ -256,7 +256,7 @@ def compare(
     compared = {plan["field"]: f"{plan['field']} (--compare)"} if compare_field and not resume else {}
     with (
         resumable(output, lambda: again),
-        StudyProgress(output, progress) as shown,
+        StudyProgress(progress) as shown,
         o.noting_data(output),
         o.fields_named(compared),
     ):

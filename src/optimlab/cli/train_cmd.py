@@ -114,7 +114,7 @@ def train(
 
     output = Output(fmt)
     callbacks = (
-        [ProgressBar(f"{recipe.model.name} on {recipe.data.name}")] if progress and output.human else []
+        [ProgressBar(f"{recipe.model.name} on {recipe.data.name}")] if progress else []  # on stderr
     )
     trackers = _trackers(log or [], out, recipe)
     again = " ".join(["optimlab train --resume", shlex.quote(str(out)), *(["--html"] if html else [])])

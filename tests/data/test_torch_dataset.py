@@ -48,3 +48,41 @@ def test_items_must_be_pairs_and_the_dataset_not_empty():
         from_torch_dataset(TensorDataset(torch.zeros(3, 2)))
     with pytest.raises(InvalidValueError, match="at least one"):
         from_torch_dataset(TensorDataset(torch.zeros(0, 2), torch.zeros(0)))
+
+
+class Pictures(Dataset):
+    """Pillow images and their classes, as a torchvision data set without transforms gives them."""
+
+    def __init__(self, arrays, modes):
+        self.arrays, self.modes = arrays, modes
+
+    def __len__(self):
+        return len(self.arrays)
+
+    def __getitem__(self, i):
+        from PIL import Image
+
+        return Image.fromarray(self.arrays[i]).convert(self.modes[i % len(self.modes)]), i % 2
+
+
+def test_pillow_images_are_read_as_torchvisions_to_tensor_reads_them():
+    """Read as arrays, a Dataset's Pillow images were (H, W, C) of 0..255, so a CNN took their 12 rows for
+    channels; they are (C, H, W) in [0, 1] (ToTensor's layout, as a folder of images reads), gray
+    replicated where colour images are mixed in; images of two sizes are refused, naming both items."""
+    pytest.importorskip("PIL")
+    arrays = np.random.default_rng(0).integers(0, 256, (6, 12, 10, 3), dtype=np.uint8)
+    to_tensor = arrays.transpose(0, 3, 1, 2).astype(np.float32) / 255  # torchvision's ToTensor
+    data = from_torch_dataset(Pictures(arrays, ["RGB"]))
+    assert data.image_shape == data.input_shape == (3, 12, 10)
+    np.testing.assert_allclose(data.examples.x.numpy(), to_tensor, rtol=1e-6)
+    mixed = from_torch_dataset(Pictures(arrays, ["RGB", "L"])).examples.x.numpy()
+    from PIL import Image
+
+    gray = np.asarray(Image.fromarray(arrays[1]).convert("L"), dtype=np.float32) / 255
+    np.testing.assert_allclose(mixed[1], np.broadcast_to(gray, (3, 12, 10)), rtol=1e-6)
+    np.testing.assert_allclose(mixed[0], to_tensor[0], rtol=1e-6)
+    sizes = [arrays[0], arrays[1, :8]]
+    with pytest.raises(
+        InvalidValueError, match=r"'10x8' for image size of item 1 of torch_dataset: accepted 10x12 .* item 0"
+    ):
+        from_torch_dataset(Pictures(sizes, ["RGB"]))

@@ -25,6 +25,7 @@ import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,7 +34,7 @@ from optimlab.data.examples import DatasetInfo, Examples, TensorPair
 from optimlab.data.splits import Splits
 from optimlab.errors import InvalidValueError
 
-__all__ = ["IMAGE_SUFFIXES", "SPLIT_FOLDERS", "load_image_folder"]
+__all__ = ["IMAGE_SUFFIXES", "SPLIT_FOLDERS", "image_pixels", "images_array", "load_image_folder"]
 
 IMAGE_SUFFIXES = frozenset(
     (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
@@ -88,40 +89,49 @@ def _find(folder: Path, where: str) -> _Found:
     return _Found(classes, files, skipped)
 
 
+def image_pixels(image: Any, where: str, size: tuple[int, int] | None = None) -> tuple[np.ndarray, str]:
+    """An open Pillow image (``where`` names it) as uint8 (H, W, C) and the mode it is read in, resized
+    to ``size`` (height, width) where given; an animation, or a mode of more than 8 bits a channel, is
+    refused."""
+    from PIL import Image
+
+    if getattr(image, "n_frames", 1) > 1:
+        raise InvalidValueError(
+            f"image {where}", f"{image.n_frames} frames", "one frame (an animation is no image)"
+        )
+    if image.mode not in _MODES:
+        raise InvalidValueError(
+            f"image mode of {where}",
+            image.mode,
+            "8-bit gray, colour or palette images (Pillow modes " + ", ".join(_MODES) + ")",
+        )
+    mode = _MODES[image.mode]
+    if image.mode == "P" and "transparency" in image.info:
+        mode = "RGBA"
+    image = image.convert(mode)  # reads the whole file, so a damaged one fails here
+    if size is not None and image.size != (size[1], size[0]):
+        image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    pixels = np.asarray(image, dtype=np.uint8)
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if mode.endswith("A") and (pixels[:, :, -1] == 255).all():  # opaque: the alpha says nothing
+        pixels, mode = pixels[:, :, :-1], mode[:-1]
+    return pixels, mode
+
+
 def _read(file: Path, size: tuple[int, int] | None) -> tuple[np.ndarray, str]:
-    """The image at ``file`` as uint8 (H, W, C) and the mode it was read in."""
+    """The image at ``file`` as :func:`image_pixels` reads it."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(file) as image:
-            if getattr(image, "n_frames", 1) > 1:
-                raise InvalidValueError(
-                    f"image {str(file)!r}", f"{image.n_frames} frames", "one frame (an animation is no image)"
-                )
-            if image.mode not in _MODES:
-                raise InvalidValueError(
-                    f"image mode of {str(file)!r}",
-                    image.mode,
-                    "8-bit gray, colour or palette images (Pillow modes " + ", ".join(_MODES) + ")",
-                )
-            mode = _MODES[image.mode]
-            if image.mode == "P" and "transparency" in image.info:
-                mode = "RGBA"
-            image = image.convert(mode)  # reads the whole file, so a damaged one fails here
-            if size is not None and image.size != (size[1], size[0]):
-                image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-            pixels = np.asarray(image, dtype=np.uint8)
+            return image_pixels(image, repr(str(file)), size)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         if isinstance(error, InvalidValueError):
             raise
         raise InvalidValueError(
             f"image file {str(file)!r}", f"unreadable ({error})", "a whole image file that Pillow opens"
         ) from None
-    if pixels.ndim == 2:
-        pixels = pixels[:, :, None]
-    if mode.endswith("A") and (pixels[:, :, -1] == 255).all():  # opaque: the alpha says nothing
-        pixels, mode = pixels[:, :, :-1], mode[:-1]
-    return pixels, mode
 
 
 def _richest(modes: set[str]) -> str:
@@ -140,32 +150,34 @@ def _to_mode(pixels: np.ndarray, mode: str, target: str) -> np.ndarray:
     return np.concatenate([colour, alpha], axis=2) if target.endswith("A") else colour
 
 
-def _images(found: list[_Found], size: tuple[int, int] | None) -> list[np.ndarray]:
-    """Every split's images as one float32 array (N, C, H, W) in [0, 1], split by split."""
-    read = [[_read(file, size) for file, _ in split.files] for split in found]
-    flat = [
-        (pixels, mode, file)
-        for split, r in zip(found, read)
-        for (pixels, mode), (file, _) in zip(r, split.files)
-    ]
-    first_pixels, _, first_file = flat[0]
-    for pixels, _, file in flat:
+RESIZE = "or resize every one with the option size: [HEIGHT, WIDTH] (data.options.size in a recipe)"
+
+
+def images_array(
+    read: Sequence[tuple[np.ndarray, str]], names: Sequence[str], resize: str = RESIZE
+) -> np.ndarray:
+    """Images as :func:`image_pixels` reads them, as one float32 array (N, C, H, W) in [0, 1] (8-bit
+    values / 255, as torchvision's ``ToTensor``), each in the richest of their modes; images of two sizes
+    are refused, naming them (``names``, one for each) and how to ``resize`` them."""
+    first_pixels, first_name = read[0][0], names[0]
+    for (pixels, _), name in zip(read, names):
         if pixels.shape[:2] != first_pixels.shape[:2]:
             (h1, w1), (h2, w2) = first_pixels.shape[:2], pixels.shape[:2]
             raise InvalidValueError(
-                f"image size of {str(file)!r}",
+                f"image size of {name}",
                 f"{w2}x{h2}",
-                f"{w1}x{h1} (width x height) as {str(first_file)!r}: images of one size; or resize every "
-                "one with the option size: [HEIGHT, WIDTH] (data.options.size in a recipe)",
+                f"{w1}x{h1} (width x height) as {first_name}: images of one size; {resize}",
             )
-    target = _richest({mode for _, mode, _ in flat})
-    return [
-        np.stack([_to_mode(pixels, mode, target) for pixels, mode in r])
-        .transpose(0, 3, 1, 2)
-        .astype(np.float32)
-        / 255.0
-        for r in read
-    ]
+    target = _richest({mode for _, mode in read})
+    stacked = np.stack([_to_mode(pixels, mode, target) for pixels, mode in read])
+    return stacked.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+
+
+def _images(found: list[_Found], size: tuple[int, int] | None) -> list[np.ndarray]:
+    """Every split's images as one float32 array (N, C, H, W) in [0, 1], split by split."""
+    files = [file for split in found for file, _ in split.files]
+    images = images_array([_read(file, size) for file in files], [repr(str(file)) for file in files])
+    return np.split(images, np.cumsum([len(split.files) for split in found])[:-1])
 
 
 def _size(size: int | Sequence[int] | None, where: str) -> tuple[int, int] | None:

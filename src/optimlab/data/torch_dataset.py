@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import IterableDataset
 
 from optimlab.data.examples import Examples, Task, float_task
+from optimlab.data.image_folder import image_pixels, images_array
 from optimlab.errors import InvalidValueError
 
 __all__ = ["from_torch_dataset"]
@@ -18,7 +19,15 @@ __all__ = ["from_torch_dataset"]
 def _as_tensor(value: Any) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         return value.detach().cpu()
-    return torch.as_tensor(np.asarray(value))
+    return torch.as_tensor(np.array(value))  # a copy: torch warns of sharing a read-only array
+
+
+def _is_image(value: Any) -> bool:
+    """Whether ``value`` is a Pillow image (checked without importing Pillow)."""
+    return type(value).__module__.partition(".")[0] == "PIL" and hasattr(value, "getbands")
+
+
+_RESIZE = "or resize them in the Dataset (torchvision.transforms.Resize)"
 
 
 def from_torch_dataset(
@@ -27,7 +36,10 @@ def from_torch_dataset(
     """Read every (input, target) pair of ``dataset`` once and stack them.
 
     Map-style datasets are read by index 0..len-1, iterable ones by iteration. Inputs may be tensors,
-    arrays or anything NumPy converts (PIL images); integer targets are class labels, float ones
+    arrays or anything NumPy converts; Pillow images (a torchvision data set without transforms) are
+    read as a folder of image files is (:func:`~optimlab.data.image_folder.images_array`: (C, H, W) in
+    [0, 1], as torchvision's ``ToTensor``; read as arrays, they were (H, W, C) of 0..255, and a CNN took
+    their rows for channels). Integer targets are class labels, float ones
     regression targets but for 0/1 labels (:func:`~optimlab.data.examples.float_task`), unless ``task``
     says otherwise. Split it with :func:`optimlab.data.split`.
 
@@ -37,15 +49,29 @@ def from_torch_dataset(
     """
     map_style = not isinstance(dataset, IterableDataset) and hasattr(dataset, "__len__")
     items = (dataset[i] for i in range(len(dataset))) if map_style else iter(dataset)
-    inputs, targets = [], []
+    inputs, images, targets = [], [], []
     for position, item in enumerate(items):
         if not isinstance(item, (tuple, list)) or len(item) != 2:
             raise InvalidValueError(
                 f"item {position} of {name}", type(item).__name__, "an (input, target) pair"
             )
-        inputs.append(_as_tensor(item[0]))
+        if _is_image(item[0]):
+            images.append(image_pixels(item[0], f"item {position} of {name}"))
+        else:
+            inputs.append(_as_tensor(item[0]))
         targets.append(_as_tensor(item[1]))
-    if not inputs:
+    if not targets:
         raise InvalidValueError(name, "an empty dataset", "at least one (input, target) pair")
+    if images and inputs:
+        raise InvalidValueError(
+            f"inputs of {name}",
+            f"{len(images)} Pillow images and {len(inputs)} inputs of another kind",
+            "inputs of one kind: every one an image, or every one a tensor or array",
+        )
     y = torch.stack(targets)
+    if images:
+        x = images_array(images, [f"item {i} of {name}" for i in range(len(images))], _RESIZE)
+        return Examples.from_arrays(
+            x, y, name=name, task=task or float_task(y), image_shape=tuple(x.shape[1:])
+        )
     return Examples.from_arrays(torch.stack(inputs), y, name=name, task=task or float_task(y))

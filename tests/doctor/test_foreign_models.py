@@ -59,6 +59,26 @@ def test_gpt2s_conv1d_layers_are_weight_layers_with_the_fan_in_of_their_transpos
     assert not any(layer.convolutional for layer in layers.values())  # units on the last axis, not 1
 
 
+def test_a_weight_tied_between_two_layers_counts_once_in_the_models_gradient_norm():
+    """GPT-2's lm_head is its wte: the instruments held that weight under both, and the whole
+    model's gradient norm came out 15% above torch's (2.06 against 1.79 at the first step)."""
+    model = gpt2(0.02)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    instruments = Instruments(model, optimizer)
+    instruments.start(0)
+    loss = model(**token_batches()[0]).loss
+    loss.backward()
+    expected = nn.utils.clip_grad_norm_(model.parameters(), math.inf).item()
+    optimizer.step()
+    instruments.record_step(1, loss.item(), 1e-3)
+    instruments.stop()
+    stats = instruments.statistics
+    assert stats.global_grad_norms()[0].item() == pytest.approx(expected, rel=1e-5)
+    by_name = {layer.name: i for i, layer in enumerate(stats.layers)}  # each layer still holds it
+    wte, head = (stats.layer_grad_norms()[0, by_name[name]].item() for name in ("transformer.wte", "lm_head"))
+    assert wte == head == pytest.approx(model.lm_head.weight.grad.norm().item(), rel=1e-5)
+
+
 def test_a_gpt2_drawn_at_std_1_is_told_its_init_and_one_at_its_own_std_0_02_is_not():
     """Norm layers keep the signal's scale, so a GPT-2 drawn at std 1 got no finding at all, though it
     trains 150 steps to a loss many times that of its own init. Its scores tell: std 8 at step 1."""

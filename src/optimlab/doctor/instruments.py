@@ -297,6 +297,9 @@ class RunStatistics:
     layers: list[LayerInfo]
     param_layer: list[int]  # for each instrumented parameter, the index of its layer in ``layers``
     schedule: InstrumentSchedule
+    # Instrumented parameters that are an earlier one again: a weight tied between two modules (GPT-2's
+    # lm_head is its wte) counts in each layer that holds it, once in the whole model's norm.
+    repeats: list[int] = dataclasses.field(default_factory=list)
     steps: list[int] = dataclasses.field(default_factory=list)
     losses: list[float] = dataclasses.field(default_factory=list)
     lrs: list[float] = dataclasses.field(default_factory=list)
@@ -361,7 +364,9 @@ class RunStatistics:
         """(steps,) norm of the whole gradient."""
         if not self.grad_norms:
             return torch.zeros(0, dtype=torch.float64)
-        return torch.stack(self.grad_norms).double().square().sum(-1).sqrt()
+        squares = torch.stack(self.grad_norms).double().square()
+        squares[:, self.repeats] = 0
+        return squares.sum(-1).sqrt()
 
     def layer_weight_norms(self) -> tuple[list[int], Tensor]:
         """Detailed steps with weight norms, and the (steps, layers) norms of the weights each started from."""
@@ -541,10 +546,12 @@ class Instruments:
         self._outside_norms: Tensor | None = None
         self._params = params
         self._zero = torch.zeros((), device=params[0].device)
+        first_of: dict[int, int] = {}
         self.statistics = RunStatistics(
             layers=layers,
             param_layer=param_layer,
             schedule=schedule,
+            repeats=[i for i, p in enumerate(params) if first_of.setdefault(id(p), i) != i],
             activations=activations,
             adam_eps=_adam_eps(optimizer),
             weight_decays=_weight_decays(optimizer, params),

@@ -629,3 +629,13 @@ def test_json_on_stdout_keeps_the_progress_on_stderr(cli, tmp_path, verb, shown)
     assert code == 0 and json.loads(out) and shown in err, err
     code, out, err = cli(*args[:-1], str(tmp_path / "again"), "--format", "json", "--no-progress")
     assert (code, err) == (0, "") and json.loads(out)
+
+
+def test_a_resumed_run_refusing_a_change_names_the_flags_that_may_change(cli, tmp_path):
+    """It named recipe fields the command line never shows: 'Only training.epochs, training.steps,
+    training.checkpoint_every may change on resume'."""
+    run = str(tmp_path / "run")
+    assert cli("train", "--dataset", "iris", "--steps", "2", "--no-progress", "--out", run)[0] == 0
+    code, _, err = cli("train", "--resume", run, "--lr", "0.5")
+    assert code == 2 and "--lr" in err and "--epochs, --steps, --checkpoint-every may change" in err, err
+    assert "training." not in err

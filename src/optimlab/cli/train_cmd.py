@@ -111,6 +111,10 @@ def train(
     o.use_threads(threads)
     from optimlab.train import ProgressBar
     from optimlab.train import train as run_training
+    from optimlab.train.run import RESUMABLE_FIELDS
+
+    # what a resumed run may change, as typed: its refusal named training.epochs, ...
+    resumable_flags = {field: o.flag(field.rpartition(".")[2]) for field in RESUMABLE_FIELDS}
 
     output = Output(fmt)
     callbacks = (
@@ -122,7 +126,7 @@ def train(
     # a signal the run's own handler does not catch (in its final evaluation and writes, the page, the
     # trackers' wait) said only 'interrupted', and stdout stayed empty under --format json
     with resumable(output, lambda: again if (out / "recipe.yaml").is_file() else None, "the run is kept"):
-        with o.noting_data(output), o.flags_named(ctx.params):
+        with o.noting_data(output), o.flags_named(ctx.params), o.fields_named(resumable_flags):
             result = run_training(
                 recipe, out, resume=resume is not None, callbacks=[*callbacks, *trackers.values()]
             )

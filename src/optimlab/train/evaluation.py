@@ -29,6 +29,7 @@ __all__ = [
     "EVAL_BATCH",
     "OWN_METRICS",
     "REGRESSION_LOSSES",
+    "batch_rows",
     "check_paired",
     "class_dim",
     "evaluate_batches",
@@ -74,7 +75,7 @@ def evaluate_batches(
         paired = own_pairs(out) if batches.loss_fn is None else _as_labels(batches.loss_fn, predicted, target)
         if paired is not None:  # the model's own loss: its scores and labels as it paired them
             predicted, target = paired
-        n = _rows(batch)
+        n = batch_rows(batch)
         weight = n if paired is None else _averaged_over(batches.loss_fn, predicted, target, n)
         if weight:  # a batch of padding alone: its mean is 0 / 0, and it weighs nothing
             total, rows = total + out.loss.item() * weight, rows + weight
@@ -274,7 +275,7 @@ def hits(
     return hit & counted, counted
 
 
-def _rows(batch: Any) -> int:
+def batch_rows(batch: Any) -> int:
     """Examples in a batch: the length of its first tensor that has a dimension. Tensors come first: a
     list beside them (``default_collate`` makes one of a batch's strings) may hold anything."""
     return next((len(t) for t in _tensors(batch) if t.ndim), 1)

@@ -31,7 +31,7 @@ from optimlab.data.user_batches import UserBatches, _whole, describe, first_loss
 from optimlab.errors import InvalidValueError
 from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT
 from optimlab.schedules.torch_adapter import PlateauLR
-from optimlab.train.evaluation import EVAL_BATCH, OWN_METRICS, check_paired, evaluate_batches
+from optimlab.train.evaluation import EVAL_BATCH, OWN_METRICS, batch_rows, check_paired, evaluate_batches
 
 __all__ = [
     "Callback",
@@ -179,8 +179,9 @@ def fit(
         accumulate_grad_batches: batches whose gradients one optimizer step takes (Lightning's name;
             Hugging Face's ``gradient_accumulation_steps``): each batch's loss is weighted by its rows
             over the group's, so that the step follows the gradient of the mean loss over the group's
-            rows, as one batch of all of them would (a loss that is a mean over the batch's rows; batch
-            norm still sees each batch apart). Groups never span an epoch's end: an epoch of 10 batches
+            rows, as one batch of all of them would (for a loss that is a mean over the batch's rows
+            (:func:`~optimlab.train.evaluation.batch_rows`): a mean over the tokens of padded sequences
+            is still weighted by rows; batch norm still sees each batch apart). Groups never span an epoch's end: an epoch of 10 batches
             in groups of 4 takes 3 steps, the last of 2 batches. ``total_steps``, ``eval_every`` and
             the scheduler count optimizer steps; gradient clipping applies to the group's gradient.
         batch_size, seed, shuffle, drop_last: the batches of tensors and Datasets (default 32 rows,
@@ -413,20 +414,8 @@ def _row_weights(group: list[Any]) -> list[float]:
     add up to the mean over all the rows (a group of one batch: its loss as it is)."""
     if len(group) == 1:
         return [1.0]
-    rows = [_rows(batch) for batch in group]
+    rows = [batch_rows(batch) for batch in group]
     return [r / sum(rows) for r in rows]
-
-
-def _rows(batch: Any) -> int:
-    """The examples in ``batch``: the length of its first tensor (alone, or in a tuple, list or dict)."""
-    items = (
-        batch.values()
-        if isinstance(batch, Mapping)
-        else batch
-        if isinstance(batch, (tuple, list))
-        else [batch]
-    )
-    return next((len(item) for item in items if isinstance(item, torch.Tensor) and item.ndim), 1)
 
 
 def _check_callbacks(callbacks: Any) -> None:

@@ -278,3 +278,32 @@ def test_a_factorys_pandas_pair_is_read_without_torchs_warning_of_a_read_only_ar
         [sys.executable, "-W", "error::UserWarning", "-c", script], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_what_reading_a_factorys_data_raises_is_said_in_one_line(tmp_path, monkeypatch, cli):
+    """A factory's DataLoader whose collate fails (Pillow images), or a Dataset whose __getitem__ raises,
+    ended `optimlab train --dataset mod:load` in a 60-line traceback (exit code 1): reading the data runs
+    the user's code, and what it raises is said as what the factory raises is, naming where."""
+    (tmp_path / "broken_data.py").write_text(
+        "import torch\n"
+        "from torch.utils.data import DataLoader, Dataset\n"
+        "class Items(Dataset):\n"
+        "    def __len__(self):\n"
+        "        return 10\n"
+        "    def __getitem__(self, i):\n"
+        "        return torch.zeros(3), [0, 1][i]\n"  # line 7: an IndexError from the third item on
+        "def items():\n"
+        "    return Items()\n"
+        "def loader():\n"
+        "    return DataLoader([(object(), 0)] * 10, batch_size=4)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for factory, said in (
+        ("items", "IndexError: list index out of range (broken_data.py, line 7)"),
+        ("loader", "TypeError: default_collate: batch must contain tensors"),
+    ):
+        code, _, err = cli(
+            "train", "--dataset", f"broken_data:{factory}", "--steps", "1", "--out", str(tmp_path / factory)
+        )
+        assert code == 2 and "Traceback" not in err, err
+        assert f"reading dataset 'broken_data:{factory}' raised {said}" in err

@@ -321,9 +321,10 @@ def adapt_dataset(path: str, target: Any) -> Callable[..., Any]:
     takes_seed = "seed" in signature.parameters
 
     def factory(seed: int, **options: Any) -> Any:
-        return as_data(
-            call_user("dataset", path, target, **({"seed": seed} if takes_seed else {}), **options), path
-        )
+        returned = call_user("dataset", path, target, **({"seed": seed} if takes_seed else {}), **options)
+        # Reading what it returned runs the user's code too (a Dataset's __getitem__, a DataLoader's
+        # collate): what that raises is said in one line as well, not as a traceback.
+        return call_user("reading dataset", path, as_data, returned, path)
 
     factory.__signature__ = signature.replace(  # type: ignore[attr-defined]
         parameters=[p for p in signature.parameters.values() if p.name != "seed"]

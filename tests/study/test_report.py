@@ -421,3 +421,28 @@ def test_one_tuning_trial_on_one_seed_reads_in_the_singular(tmp_path, page_reade
     page = write_report([StudyResult(spec, str(tmp_path), RECORDS)], tmp_path / "r.html")
     (said,) = [p for p in page_reader(page.read_text()).paragraphs if p.startswith("Protocol grid")]
     assert said.startswith("Protocol grid: 1 tuning trial per method") and " on 1 fresh seed (" in said
+
+
+def test_sensitivity_over_a_grid_of_two_fields_shows_the_best_at_each_learning_rate(tmp_path):
+    """A grid of lr x weight decay: the line zigzagged through both decays at each lr, a sensitivity no
+    reader can take from the figure; each lr now shows its best over the decays, and the caption says so."""
+    from optimlab.study.report import sensitivity_figure
+    from optimlab.study.space import SearchSpace
+
+    space = SearchSpace.from_flags(["optimizer.lr=1e-3:1e-1:log", "optimizer.weight_decay=0:1e-3"])
+    spec = dataclasses.replace(SPEC, space=space, budget=4)
+    records = []
+    for i, (lr, decay, value) in enumerate(
+        [(1e-3, 0, 0.5), (1e-3, 1e-3, 0.6), (1e-1, 0, 0.9), (1e-1, 1e-3, 0.8)]
+    ):
+        for method in ("sgd", "adam"):
+            records.append(record(method, f"tune/{i}", value, lr=lr))
+            records[-1].params["optimizer.weight_decay"] = decay
+    result = StudyResult(spec, str(tmp_path), records)
+    line = sensitivity_figure(result).axes[0].get_lines()[0]
+    assert list(line.get_xdata()) == [1e-3, 1e-1] and list(line.get_ydata()) == [0.6, 0.9]
+    page = write_report([result], tmp_path / "r.html").read_text()
+    assert (
+        "<figcaption>Learning-rate sensitivity in tuning (a gap: the trial failed); at each learning rate, "
+        "the best over optimizer.weight_decay.</figcaption>" in page
+    )

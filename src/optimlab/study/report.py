@@ -217,9 +217,20 @@ def curves_figure(result: StudyResult, chance: Mapping[str, float] | None = None
 
 
 def sensitivity_figure(result: StudyResult, field: str = _LR) -> Figure:
-    """The tuned metric against ``field`` in tuning, one line per method (a NaN, a failed trial: a gap,
-    its value named in the legend: a gap at a line's end does not show)."""
-    points = {m.name: sensitivity(result.records, m.name, field) for m in result.spec.methods}
+    """The tuned metric against ``field`` in tuning, one line per method: at each value of ``field`` the
+    best over the other searched fields (a grid of lr x weight decay drew a line zigzagging through both
+    decays at each lr); a NaN, every trial there failed: a gap, its value named in the legend (a gap at a
+    line's end does not show)."""
+    spec = result.spec
+
+    def best_at_each(p: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+        best: dict[float, float] = {}
+        for x, y in p:
+            if x not in best or spec.better(y, best[x]):
+                best[x] = y
+        return sorted(best.items())
+
+    points = {m.name: best_at_each(sensitivity(result.records, m.name, field)) for m in spec.methods}
 
     def failed_at(n: str, p: Sequence[tuple[float, float]]) -> str:
         failed = [f"{x:g}" for x, y in p if not math.isfinite(y)]
@@ -320,9 +331,11 @@ def _add_study(
             f"No seed rerun finished: no result to rank, no curve to draw ({len(result.records)} trials)."
         )
     if any(_LR in r.params for r in result.records):
+        others = sorted({f for m in spec.methods for f in spec.space_for(m).fields} - {_LR})
         page.figure(
             sensitivity_figure(result),
-            "Learning-rate sensitivity in tuning (a gap: the trial failed).",
+            "Learning-rate sensitivity in tuning (a gap: the trial failed)"
+            + (f"; at each learning rate, the best over {', '.join(others)}." if others else "."),
         )
     # a seed rerun that completed without a finite test metric is failed too (the leaderboard counts it)
     unscored = f"no finite {spec.test_metric} on the test split"

@@ -84,10 +84,23 @@ def test_a_plan_tunes_on_the_metric_asked_for_in_its_direction(user_package):
     assert f1.recipe.training.metrics == ["optimlab_userpkg.metrics:f1"]  # computed at each evaluation
     (error,) = plan_comparison(["sgd"], metric="optimlab_userpkg.metrics:zero_one_loss", epochs=1)
     assert (error.metric, error.goal) == ("val_zero_one_loss", "min")  # was tuned to the most errors
-    (chosen,) = plan_comparison(["sgd"], metric="val_accuracy", goal="min", epochs=1)
-    assert (chosen.metric, chosen.goal) == ("val_accuracy", "min")
+    with pytest.warns(OptimlabWarning, match="val_accuracy is tuned and ranked towards its smallest value"):
+        (chosen,) = plan_comparison(["sgd"], metric="val_accuracy", goal="min", epochs=1)
+    assert (chosen.metric, chosen.goal) == ("val_accuracy", "min")  # asked for, and warned of
     (kept,) = plan_comparison(["sgd"], epochs=1)
     assert (kept.metric, kept.goal, kept.target) == ("val_accuracy", "max", 0.96)  # the workload's own
+
+
+def test_a_goal_against_a_built_in_metrics_direction_warns(user_package):
+    """--metric val_loss --goal max ranked the highest loss first without a word."""
+    with pytest.warns(
+        OptimlabWarning, match=r"val_loss .* largest value \(goal max\), while lower is better"
+    ):
+        (loss,) = plan_comparison(["sgd"], metric="val_loss", goal="max", epochs=1)
+    assert loss.goal == "max"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OptimlabWarning)
+        plan_comparison(["sgd"], metric="val_loss", goal="min", epochs=1)
 
 
 def test_a_metric_whose_name_says_no_direction_warns_that_it_is_maximised(user_package):

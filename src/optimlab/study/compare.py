@@ -161,6 +161,15 @@ def with_metric(workload: Workload, metric: str | None, goal: str | None = None)
     goal = goal or metric_goal(tuned, workload) or "max"
     if goal not in ("max", "min"):
         raise InvalidValueError("goal (--goal)", goal, "max or min")
+    known = metric_goal(tuned) if tuned in BUILT_IN_METRICS else None
+    if known is not None and goal != known:  # --goal max on val_loss ranked the worst configuration first
+        warnings.warn(
+            f"{tuned} is tuned and ranked towards its {'largest' if goal == 'max' else 'smallest'} value "
+            f"(goal {goal}), while {'lower' if known == 'min' else 'higher'} is better: the worst configuration "
+            f"and method rank first; leave the goal out (or pass goal='{known}', --goal {known})",
+            OptimlabWarning,
+            stacklevel=2,
+        )
     if metric is None:
         reported = workload.test_metric
     elif workload.test_metric.startswith("val_"):  # no test split: the tuned metric of the fresh seeds

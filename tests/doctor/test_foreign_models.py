@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from doctor.setups import rows_as_sequences
+from doctor.setups import rows_as_sequences, standardized
 from optimlab.doctor import Instruments, diagnose
 from optimlab.techniques.activations import gain
 
@@ -156,3 +156,46 @@ def test_torchs_transformer_encoder_drawn_at_std_1_is_advised_glorots_init_which
     }
     assert large.findings[0].evidence["init_ratio"] == pytest.approx(math.sqrt(32), rel=0.05)
     assert own.healthy, [(f.rule, f.title) for f in own.problems]
+
+
+def autoencoder() -> nn.Sequential:
+    """Digits through two strided convs and back up through three transposed ones."""
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
+        nn.ConvTranspose2d(32, 16, 4, stride=2, padding=1), nn.ReLU(),
+        nn.ConvTranspose2d(16, 16, 4, stride=2, padding=1), nn.ReLU(),
+        nn.ConvTranspose2d(16, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 1, 3, padding=1),
+    )  # fmt: skip
+
+
+def test_transposed_convs_are_weight_layers_and_a_decoder_at_torchs_init_is_told_hes():
+    """Transposed convs were no weight layers: the ReLUs after them fed no layer, and a decoder at
+    torch's init (0.41x He's scale, the signal 194x smaller after 5 layers) was told only that half of
+    its last channels were dead, and to use leaky_relu. He's init, now advised, trains it lower and
+    leaves no channel dead."""
+    from optimlab.techniques.init import apply
+
+    x = standardized()[0].reshape(-1, 1, 8, 8)
+
+    def run_autoencoder(model: nn.Module) -> object:
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        return diagnose(model, (x, x), nn.MSELoss(), optimizer, steps=150, lr_find=False)
+
+    model = autoencoder()
+    layers = {
+        layer.name: layer
+        for layer in Instruments(model, torch.optim.Adam(model.parameters())).statistics.layers
+    }
+    # torch's fan-in for a transposed conv's (in, out, k, k) weight, the one its init schemes draw with
+    assert layers["4"].fan_in == nn.init._calculate_fan_in_and_fan_out(model[4].weight)[0] == 16 * 4 * 4
+    assert layers["4"].convolutional
+    default = run_autoencoder(model)
+    finding = default.findings[0]
+    assert finding.rule == "init_scale" and finding.recipe_changes == {"model.init": "kaiming_normal"}
+    assert finding.evidence["init_ratio"] == pytest.approx(1 / math.sqrt(6), rel=0.03)
+    advised = run_autoencoder(apply(autoencoder(), "kaiming_normal"))
+    assert statistics.mean(advised.statistics.losses[-20:]) < 0.9 * statistics.mean(
+        default.statistics.losses[-20:]
+    )
+    assert advised.healthy, [(f.rule, f.title) for f in advised.problems]

@@ -452,7 +452,9 @@ def _summarize(rows: Tensor) -> OutputStats:
     )
 
 
-_CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+# torch's fan-in of a transposed conv's weight (in, out / groups, *kernel) is weight[0].numel() too: the
+# fan its init schemes draw with, so that the advised init reads as on scale.
+_CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 # Linear layers of other libraries whose weight is stored transposed, (in, out), by qualified class name
 # (so that recognising them imports nothing): Hugging Face's Conv1D, GPT-2's and GPT's every layer.
 _TRANSPOSED_LINEAR = frozenset({"transformers.pytorch_utils.Conv1D"})

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import optimlab.data
+import optimlab.data.sources
 from optimlab.errors import InvalidValueError, UnknownNameError
 
 
@@ -38,6 +39,24 @@ def test_bad_fractions_fail_before_loading():
         optimlab.data.load("mnist1d", data_fraction=0)
 
 
+@pytest.mark.parametrize("name", ["rows.csv.gz", "rows.tsv.gz"])
+def test_a_gzipped_table_is_read_as_pandas_reads_it(tmp_path, name):
+    """pandas writes and reads rows.csv.gz; optimlab took it for an IDX file by its .gz and asked for 'the IDX
+    labels file that goes with rows.csv.gz'."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(30, 3)).round(4), columns=["a", "b", "c"]).assign(
+        label=rng.integers(0, 2, 30)
+    )
+    frame.to_csv(tmp_path / name, index=False, sep="," if name.startswith("rows.csv") else "\t")
+    truth = pd.read_csv(tmp_path / name, sep=None, engine="python")
+    assert optimlab.data.sources.takes_target(tmp_path / name)
+    s = optimlab.data.load(tmp_path / name, target="label", val_fraction=0.0, test_fraction=0.0)
+    assert len(s.train) == 30 and s.num_classes == 2
+    rows, expected = np.c_[s.train.x.numpy(), s.train.y.numpy()], truth.to_numpy()
+    np.testing.assert_allclose(rows[rows[:, 0].argsort()], expected[expected[:, 0].argsort()], rtol=1e-6)
+
+
 def test_files_are_dispatched_by_suffix_and_take_their_loaders_options(tmp_path):
     (tmp_path / "d.csv").write_text("y,a\n0,1\n1,2\n0,3\n1,4\n0,5\n")
     s = optimlab.data.load(tmp_path / "d.csv", target="y", val_fraction=0.0, test_fraction=0.0)
@@ -58,7 +77,9 @@ def test_missing_file_and_unknown_kind_of_file(tmp_path):
     with pytest.raises(InvalidValueError, match="there is none at"):
         optimlab.data.load(tmp_path / "absent.csv")
     (tmp_path / "notes.txt").write_text("hello")
-    with pytest.raises(InvalidValueError, match="a file of a known kind: .csv, .tsv, .npy, .npz, IDX"):
+    with pytest.raises(
+        InvalidValueError, match=r"a file of a known kind: .csv, .tsv \(optionally .gz\), .npy, .npz, IDX"
+    ):
         optimlab.data.load(tmp_path / "notes.txt")
 
 

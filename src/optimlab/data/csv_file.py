@@ -1,6 +1,6 @@
 """User data from a CSV file: numeric feature columns and one target column.
 
-The file is UTF-8 text (a byte-order mark is skipped). The delimiter is the one of ``, ; tab |``
+The file is UTF-8 text (a byte-order mark is skipped), gzipped or not (``rows.csv.gz``, as pandas reads it). The delimiter is the one of ``, ; tab |``
 that splits the first lines alike (``csv.Sniffer``; a comma where none does, as in a one-column file;
 override with ``delimiter``). The first row is a header when none of its fields is a number, or when
 one of its text fields heads a column of numbers, or a column of class labels that each recur while
@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from optimlab.data.compressed import file_bytes
 from optimlab.data.examples import Examples, Task, reject_non_finite
 from optimlab.errors import InvalidValueError, UnknownNameError
 
@@ -53,9 +54,9 @@ def _is_number(field: str) -> bool:
 
 
 def _text(path: Path) -> str:
-    """The file's text, decoded as UTF-8 without a byte-order mark."""
+    """The file's text (gunzipped where it is gzipped), decoded as UTF-8 without a byte-order mark."""
     try:
-        return path.read_bytes().decode("utf-8-sig")
+        return file_bytes(path).decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = error.object[: error.start].count(b"\n") + 1
         raise InvalidValueError(

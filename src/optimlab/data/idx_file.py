@@ -8,15 +8,14 @@ two bytes, whatever their name.
 
 from __future__ import annotations
 
-import gzip
 import math
 import os
 import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 
+from optimlab.data.compressed import file_bytes
 from optimlab.data.examples import Examples
 from optimlab.errors import InvalidValueError
 
@@ -24,20 +23,12 @@ __all__ = ["IDX_TYPES", "load_idx", "read_idx"]
 
 # IDX type code -> big-endian NumPy dtype
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-_GZIP_MAGIC = b"\x1f\x8b"
 
 
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     """The array stored in the IDX file at ``path`` (gzipped or not), in native byte order."""
     path = Path(path)
-    raw = path.read_bytes()
-    if raw[:2] == _GZIP_MAGIC:
-        try:
-            raw = gzip.decompress(raw)
-        except (EOFError, OSError, zlib.error) as error:  # cut short, or not gzip after all
-            raise InvalidValueError(
-                f"gzip file {path.name}", f"damaged ({error})", "a whole gzip file (download it again)"
-            ) from None
+    raw = file_bytes(path)
     if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] not in IDX_TYPES:
         raise InvalidValueError(
             f"IDX magic number of {path.name}",

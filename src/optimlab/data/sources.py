@@ -30,9 +30,11 @@ __all__ = ["FILE_KINDS", "TARGET_KINDS", "describe", "load", "noting_files", "ta
 _REGISTRY = new_registry("dataset")
 
 FILE_KINDS = (
-    ".csv, .tsv, .npy, .npz, IDX (*-ubyte, *.idx*, optionally .gz), a folder of class folders of images"
+    ".csv, .tsv (optionally .gz), .npy, .npz, IDX (*-ubyte, *.idx*, optionally .gz), a folder of class "
+    "folders of images"
 )
-TARGET_KINDS = ".csv, .tsv and .npy"  # the files whose target is one of their columns (the option target)
+TARGET_KINDS = ".csv, .tsv (optionally .gz) and .npy"  # the files whose target is one of their columns
+_TABLES = (".csv", ".tsv", ".csv.gz", ".tsv.gz")  # read by load_csv
 
 _LISTENER: ContextVar[Callable[[str], None] | None] = ContextVar("optimlab_data_listener", default=None)
 
@@ -50,7 +52,7 @@ def noting_files(listener: Callable[[str], None]) -> Iterator[None]:
 
 def takes_target(name: str | os.PathLike[str]) -> bool:
     """Whether the data named ``name`` is a file whose target is a column: :data:`TARGET_KINDS`."""
-    return os.fspath(name).lower().endswith((".csv", ".tsv", ".npy"))
+    return os.fspath(name).lower().endswith((*_TABLES, ".npy"))
 
 
 def describe(source: str, data: DatasetInfo) -> str:
@@ -94,7 +96,7 @@ def _reader(path: Path) -> Callable[..., Examples] | None:
     if path.is_dir():
         return load_image_folder
     name = path.name.lower()
-    if name.endswith((".csv", ".tsv")):
+    if name.endswith(_TABLES):  # before IDX, whose files may end in .gz too
         return load_csv
     if name.endswith((".npy", ".npz")):
         return load_numpy
@@ -136,7 +138,7 @@ def load(
 
     Args:
         name_or_path: a name in the ``dataset`` registry (``digits``, ``mnist1d``, ``two_spirals``...),
-            a path to a .csv, .tsv, .npy, .npz or IDX file (``*-ubyte``, ``*.idx*``, gzipped or not), a
+            a path to a .csv or .tsv (gzipped or not), .npy, .npz or IDX file (``*-ubyte``, ``*.idx*``, gzipped or not), a
             folder of images in one sub-folder per class (:mod:`optimlab.data.image_folder`), or the
             user's factory by import path (``mypkg.data:load``, :mod:`optimlab.data.user_factory`).
         seed: draws synthetic data and decides the split (and nothing else).

@@ -639,3 +639,12 @@ def test_a_resumed_run_refusing_a_change_names_the_flags_that_may_change(cli, tm
     code, _, err = cli("train", "--resume", run, "--lr", "0.5")
     assert code == 2 and "--lr" in err and "--epochs, --steps, --checkpoint-every may change" in err, err
     assert "training." not in err
+
+
+def test_help_as_a_verb_shows_what_minus_h_shows(cli):
+    """`optimlab help train`, as git, gh, uv and cargo take it, was 'No such command'."""
+    assert cli("help") == cli("-h")
+    assert cli("help", "train") == cli("train", "-h")
+    assert cli("help", "gallery", "run") == cli("gallery", "run", "-h")
+    code, out, err = cli("help", "trian")
+    assert (code, out) == (2, "") and "Did you mean 'train'?" in err

@@ -85,6 +85,22 @@ app.add_typer(gallery_cmd.app, name="gallery")
 app.command("plot-schedule", epilog=epilog(plot_schedule.EXAMPLES))(plot_schedule.plot_schedule)
 app.command("report", epilog=epilog(report_cmd.EXAMPLES))(report_cmd.report)
 
+HELP_EXAMPLES = """Examples:
+  optimlab help train
+  optimlab help gallery run
+"""
+
+
+@app.command("help", epilog=epilog(HELP_EXAMPLES))
+def _help(
+    verb: Annotated[
+        list[str] | None, typer.Argument(metavar="VERB", help="A verb, e.g. train, or gallery run.")
+    ] = None,
+) -> None:
+    """Show the help of optimlab or of a verb, as -h does."""
+    command = typer.main.get_command(app)
+    command.main(args=[*(verb or []), "-h"], prog_name="optimlab", standalone_mode=False)
+
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """optimlab's own warnings (a damaged checkpoint or journal record set aside) as one ``warning:``

@@ -565,3 +565,108 @@ def test_clipping_takes_a_sparse_gradient_by_the_norm_of_its_dense_equal(with_de
     assert torch.linalg.vector_norm(torch.stack([c.grad.norm() for c in copies])) == pytest.approx(
         0.5, rel=1e-5
     )
+
+
+def small_gradients_network() -> nn.Module:
+    """A network whose first layer's gradients are ~1e-9: float16 flushes them to zero unscaled."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 2, bias=False), Scaled(1e-4))
+
+
+class Scaled(nn.Module):
+    def __init__(self, factor):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x):
+        return x * self.factor
+
+
+def test_float16_autocast_scales_the_loss_as_torchs_amp_recipe_does():
+    """fit ran float16 autocast without loss scaling: the first layer's gradients underflowed to zero
+    and it never moved, without a word. The truth: torch's AMP loop (autocast, GradScaler, unscale_
+    before clipping)."""
+    x, y = problem()
+    common = dict(loss_fn=nn.CrossEntropyLoss(), total_steps=6, batch_size=32, shuffle=False)
+    model = small_gradients_network()
+    start = model[0].weight.detach().clone()
+    fit(
+        model,
+        torch.optim.Adam(model.parameters(), lr=1e-2),
+        x,
+        y,
+        autocast_dtype=torch.float16,
+        grad_clip_norm=1.0,
+        **common,
+    )
+    got = [p.detach().clone() for p in model.parameters()]
+    assert not torch.equal(got[0], start)
+
+    model = small_gradients_network()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    scaler = torch.amp.GradScaler("cpu")
+    for step in range(6):
+        rows = slice(step % 3 * 32, (step % 3 + 1) * 32)
+        optimizer.zero_grad()
+        with torch.autocast("cpu", dtype=torch.float16):
+            loss = nn.functional.cross_entropy(model(x[rows]), y[rows])
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        scaler.step(optimizer)
+        scaler.update()
+    for a, b in zip(got, model.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_a_float16_run_resumed_from_a_checkpoint_keeps_its_loss_scale(tmp_path):
+    """Its first steps overflow (a summed loss of large inputs), and the scale backs off to 4096; a
+    resumed run starting again from 65536 would skip steps the uninterrupted one took."""
+    x, y = problem()
+    common = dict(
+        loss_fn=nn.CrossEntropyLoss(reduction="sum"),
+        total_steps=8,
+        batch_size=32,
+        autocast_dtype=torch.float16,
+    )
+
+    def setup():
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(5, 64), nn.Tanh(), nn.Linear(64, 2))
+        return model, torch.optim.Adam(model.parameters(), lr=1e-2)
+
+    model, optimizer = setup()
+    state = fit(model, optimizer, x * 30, y, **common)
+    assert state.grad_scaler["scale"] < 65536.0
+    reference = [p.detach().clone() for p in model.parameters()]
+
+    class StopAt(Callback):
+        def on_step_end(self, state):
+            if state.step == 5:
+                save_checkpoint(tmp_path, model=model, optimizer=optimizer, scheduler=None, state=state)
+                state.stop_reason = "interrupted"
+
+    model, optimizer = setup()
+    fit(model, optimizer, x * 30, y, callbacks=[StopAt()], **common)
+    model, optimizer = setup()
+    state = load_checkpoint(read_checkpoint(tmp_path), model=model, optimizer=optimizer, scheduler=None)
+    assert state.grad_scaler["scale"] < 65536.0
+    fit(model, optimizer, x * 30, y, state=state, **common)
+    for got, want in zip(model.parameters(), reference):
+        assert torch.equal(got, want)
+
+
+def test_float16_autocast_beside_an_optimizer_that_evaluates_the_loss_again_is_refused_in_one_line():
+    x, y = problem()
+    model = small_gradients_network()
+    with pytest.raises(InvalidValueError, match="torch.float16 beside a LBFGS") as error:
+        fit(
+            model,
+            torch.optim.LBFGS(model.parameters()),
+            x,
+            y,
+            loss_fn=nn.CrossEntropyLoss(),
+            total_steps=2,
+            autocast_dtype=torch.float16,
+        )
+    assert "\n" not in str(error.value)

@@ -71,6 +71,8 @@ class TrainState:
     last_metrics: dict[str, float] = dataclasses.field(default_factory=dict)  # of the last evaluation
     # the RNG states a DataLoader drew this epoch's order from (UserBatches.drawn), to draw it on resume
     data_drawn: dict[str, Any] | None = None
+    # float16's loss scaling as of the last step (torch's GradScaler.state_dict()), to resume it
+    grad_scaler: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -197,6 +199,9 @@ def fit(
             called as ``f1(outputs, targets)`` on the predictions and targets of the whole split.
         eval_every: evaluate every this many steps (default: once an epoch) and at the end; the metrics
             reach callbacks.
+        autocast_dtype: the forward passes under ``torch.autocast`` to it: ``torch.bfloat16``, or
+            ``torch.float16`` with its loss scaled by torch's ``GradScaler`` (torch's AMP recipe: the
+            gradients unscaled before clipping, a step whose gradients overflowed skipped).
 
     ``scheduler`` is stepped once per optimizer step (any torch LRScheduler); a reduce-on-plateau
     scheduler (torch's ``ReduceLROnPlateau``, or :class:`~optimlab.schedules.PlateauLR`) sees
@@ -236,6 +241,13 @@ def fit(
             raise InvalidValueError(name, value, f"{allowed}, or None")
     if autocast_dtype not in (None, *AUTOCAST_DTYPES):  # torch warns, then trains in float32
         raise InvalidValueError("autocast_dtype", autocast_dtype, "torch.bfloat16, torch.float16, or None")
+    if autocast_dtype == torch.float16 and _needs_closure(optimizer):
+        raise InvalidValueError(
+            "autocast_dtype",
+            f"torch.float16 beside a {type(optimizer).__name__}",
+            "torch.bfloat16 or None for an optimizer whose step evaluates the loss again, which torch's "
+            "GradScaler (float16's loss scaling) cannot step",
+        )
     given = {"batch_size": batch_size, "shuffle": shuffle, "drop_last": drop_last}
     defaults = {"batch_size": 32, "shuffle": True, "drop_last": False}
     batching = {k: defaults[k] if v is None else v for k, v in given.items()}
@@ -294,6 +306,11 @@ def fit(
         if autocast_dtype is not None
         else contextlib.nullcontext()
     )
+    # float16's narrow range flushes small gradients to zero (a whole layer's, silently) unless the loss
+    # is scaled up before backward, as torch's AMP recipe does; bfloat16 has float32's range.
+    scaler = torch.amp.GradScaler(device.type) if autocast_dtype == torch.float16 else None
+    if scaler is not None and state.grad_scaler:
+        scaler.load_state_dict(state.grad_scaler)
     for callback in callbacks:
         callback.on_train_start(state)
 
@@ -321,8 +338,11 @@ def fit(
             for batch, weight in zip(group, weights):  # noqa: B023  (called within this iteration only)
                 with amp:
                     loss = (checked if first else loss_of)(batch)  # noqa: B023
-                (loss if weight == 1.0 else loss * weight).backward()
+                part = loss if weight == 1.0 else loss * weight
+                (part if scaler is None else scaler.scale(part)).backward()
                 losses.append(loss.detach())
+            if scaler is not None and grad_clip_norm is not None:  # clip the true gradients
+                scaler.unscale_(optimizer)
             if grad_clip_norm is not None:
                 clip_grad_norm_([p.grad for p in model.parameters() if p.grad is not None], grad_clip_norm)
             return losses[0] if len(losses) == 1 else sum(w * part for w, part in zip(weights, losses))  # noqa: B023
@@ -334,7 +354,12 @@ def fit(
         # of its last finite step, not NaN (torch's GradScaler also reads its check before stepping).
         state.train_loss = loss.item()
         if math.isfinite(state.train_loss):
-            step_with(optimizer, closure)
+            if scaler is None:
+                step_with(optimizer, closure)
+            else:  # skips the update where a gradient overflowed, and lowers the scale
+                scaler.step(optimizer)
+                scaler.update()
+                state.grad_scaler = scaler.state_dict()
             if each_step:
                 scheduler.step()
         else:
@@ -607,10 +632,15 @@ def step_with(optimizer: torch.optim.Optimizer, closure: Callable[[], torch.Tens
     """``optimizer.step(closure)`` where the optimizer evaluates the loss again in its step (SAM: a
     second gradient at a perturbed point; torch's LBFGS: a line search), else ``optimizer.step()`` on
     the gradients already taken."""
-    if getattr(optimizer, "needs_closure", False) or _step_requires_closure(type(optimizer)):
+    if _needs_closure(optimizer):
         optimizer.step(closure)
     else:
         optimizer.step()
+
+
+def _needs_closure(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether ``optimizer.step`` takes a closure to evaluate the loss again (:func:`step_with`)."""
+    return getattr(optimizer, "needs_closure", False) or _step_requires_closure(type(optimizer))
 
 
 @functools.cache

@@ -129,3 +129,21 @@ def test_targets_of_another_length_than_the_inputs_name_the_file_and_both_shapes
         match=r"'shape \(4,\)' for array 'y' of a\.npz: accepted one target per row of 'x', whose shape is \(5, 2\)",
     ):
         load_numpy(tmp_path / "a.npz")
+
+
+def test_images_kept_channels_last_are_read_as_torchs_layers_take_them(tmp_path):
+    """An .npz of Keras-style images (N, H, W, C), as keras.datasets.cifar10 gives them, was read with
+    input shape (H, W, C): a CNN took each image's 8 rows for its channels and convolved over its width
+    and colours. They are read (N, C, H, W), as torch's Conv2d takes them, and the reading says so; images
+    already (N, C, H, W) stay as they are."""
+    images = np.random.default_rng(0).integers(0, 256, (10, 8, 6, 3), dtype=np.uint8)
+    labels = np.arange(10) % 2
+    np.savez(tmp_path / "keras.npz", x=images, y=labels)
+    data = load_numpy(tmp_path / "keras.npz")
+    assert data.input_shape == data.image_shape == (3, 8, 6)
+    np.testing.assert_array_equal(data.examples.x.numpy(), images.transpose(0, 3, 1, 2))
+    assert data.reading == "inputs 'x', targets 'y', images 8x6 of 3 channels (channels last)"
+    np.savez(tmp_path / "torch.npz", x=images.transpose(0, 3, 1, 2), y=labels)
+    same = load_numpy(tmp_path / "torch.npz")
+    assert same.image_shape == (3, 8, 6) and torch.equal(same.examples.x, data.examples.x)
+    assert same.reading == "inputs 'x', targets 'y'"

@@ -14,7 +14,9 @@ import numpy as np
 from optimlab.data.examples import Examples, Task, reject_non_finite
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 
-__all__ = ["ARRAY_PAIRS", "load_numpy"]
+__all__ = ["ARRAY_PAIRS", "IMAGE_CHANNELS", "load_numpy"]
+
+IMAGE_CHANNELS = (1, 3, 4)  # gray, colour, colour and alpha: the channels of an image array
 
 # (inputs, targets) names an .npz is read by when none are given, the first pair it holds
 ARRAY_PAIRS = (
@@ -42,6 +44,10 @@ def load_numpy(
     the first of :data:`ARRAY_PAIRS` it holds: ``x``/``y``, ``features``/``labels``, unnamed
     ``arr_0``/``arr_1``, ...), or a 2-d ``.npy`` table whose column ``target`` (by default the last)
     holds the targets, like a CSV; an archive's targets are named by ``y_key``, not by ``target``.
+
+    Inputs of four dimensions whose last is 1, 3 or 4 channels and whose second is not are images kept
+    channels last (N, H, W, C), as Keras and TensorFlow keep them: they are read as torch's layers take
+    images, (N, C, H, W), and the reading says so; (N, C, H, W) inputs are images as they are.
 
     Integer targets are class labels, and so are whole floats (a float table's label column) but for
     amounts of over ten distinct values (:meth:`~optimlab.data.Examples.from_arrays`); others are
@@ -77,7 +83,19 @@ def load_numpy(
             reject_non_finite(x, f"array {x_key!r} of {path.name}")
             reject_non_finite(y, f"array {y_key!r} of {path.name}")
             reading = f"inputs {x_key!r}, targets {y_key!r}"
-            return Examples.from_arrays(x, y, name=path.stem, task=task, reading=reading)
+            image_shape = None
+            if x.ndim == 4 and x.shape[3] in IMAGE_CHANNELS and x.shape[1] not in IMAGE_CHANNELS:
+                # Keras and TensorFlow keep images channels last (N, H, W, C); read so, a CNN took the
+                # rows of each image for its channels
+                x = x.transpose(0, 3, 1, 2)
+                reading += (
+                    f", images {'x'.join(map(str, x.shape[2:]))} of {x.shape[1]} channels (channels last)"
+                )
+            if x.ndim == 4 and x.shape[1] in IMAGE_CHANNELS:
+                image_shape = tuple(x.shape[1:])
+            return Examples.from_arrays(
+                x, y, name=path.stem, task=task, image_shape=image_shape, reading=reading
+            )
         table = np.load(path, allow_pickle=False)
     except OSError as error:
         raise InvalidValueError(

@@ -142,7 +142,7 @@ def test_images_kept_channels_last_are_read_as_torchs_layers_take_them(tmp_path)
     data = load_numpy(tmp_path / "keras.npz")
     assert data.input_shape == data.image_shape == (3, 8, 6)
     np.testing.assert_array_equal(data.examples.x.numpy(), images.transpose(0, 3, 1, 2))
-    assert data.reading == "inputs 'x', targets 'y', images 8x6 of 3 channels (channels last)"
+    assert data.reading == "inputs 'x', targets 'y', images stored channels last (8x6x3)"
     np.savez(tmp_path / "torch.npz", x=images.transpose(0, 3, 1, 2), y=labels)
     same = load_numpy(tmp_path / "torch.npz")
     assert same.image_shape == (3, 8, 6) and torch.equal(same.examples.x, data.examples.x)

@@ -88,9 +88,7 @@ def load_numpy(
                 # Keras and TensorFlow keep images channels last (N, H, W, C); read so, a CNN took the
                 # rows of each image for its channels
                 x = x.transpose(0, 3, 1, 2)
-                reading += (
-                    f", images {'x'.join(map(str, x.shape[2:]))} of {x.shape[1]} channels (channels last)"
-                )
+                reading += f", images stored channels last ({'x'.join(map(str, x.shape[2:] + x.shape[1:2]))})"
             if x.ndim == 4 and x.shape[1] in IMAGE_CHANNELS:
                 image_shape = tuple(x.shape[1:])
             return Examples.from_arrays(

@@ -785,3 +785,21 @@ def test_one_at_a_time_the_range_tests_step_plans_the_check(monkeypatch):
         len(cut.candidates) == 5 and [c.lr for c in cut.candidates] == [c.lr for c in whole.candidates][::2]
     )
     assert cut.check.startswith("9 steps each") and "5 of the curve's" in cut.check
+
+
+@pytest.mark.parametrize("stackable", [True, False])
+def test_the_check_leaves_torchs_random_state_as_it_was(stackable):
+    """The range test kept the caller's random stream, the check did not: it seeded torch for each
+    candidate's dropout and returned with the stream at that seed, so what the user drew after
+    find_lr or diagnose (a weight init, a shuffle) differed from what they would have drawn."""
+    x, y = standardized()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Dropout(0.1), nn.Linear(32, 10))
+    loss = (
+        nn.CrossEntropyLoss() if stackable else (lambda out, target: nn.functional.cross_entropy(out, target))
+    )
+    torch.manual_seed(123)
+    expected = torch.rand(4)
+    torch.manual_seed(123)
+    find_lr(model, loss, x, y, torch.optim.Adam(model.parameters()), check_steps=20)
+    assert torch.equal(torch.rand(4), expected)

@@ -123,7 +123,7 @@ from optimlab.data.user_batches import (
 from optimlab.doctor.check_plan import CheckPlan, another_fold_fits, plan_check
 from optimlab.doctor.lr_find import Candidate, LRRangeResult, examined_optimizer, lr_range_test
 from optimlab.doctor.progress import report
-from optimlab.doctor.snapshot import preserved
+from optimlab.doctor.snapshot import preserved, random_state_kept
 from optimlab.errors import InvalidValueError
 from optimlab.models.stacked import PROBE_ROWS, random_dropout, stacked_forward, stacked_loss, unstackable
 from optimlab.optim.shells.batched import BATCHABLE, BatchedOptimizer
@@ -177,74 +177,80 @@ def find_lr(
     it, the check gives up cross-fitted checks, then candidates, then steps, and says so in ``check``,
     or where even its smallest form is over there is none (the curve's reading, ``reason`` says why;
     :mod:`optimlab.doctor.check_plan`); None: the whole check. ``sweep`` goes to the range test
-    (``start_lr``, ``end_lr``, ``steps``). Model and optimizer are left as they were.
+    (``start_lr``, ``end_lr``, ``steps``). Model, optimizer and torch's random state are left as they were.
     """
-    validate_check(check_steps, check_budget)
-    optimizer = examined_optimizer(model, optimizer)
-    batching = {"compute_loss": compute_loss, "batch_size": batch_size, "seed": seed}
-    if isinstance(data, UserBatches):
-        train = data
-    else:
-        train = UserBatches(data if y is None else (data, y), loss_fn, **batching)
-    started = time.perf_counter()
-    result = lr_range_test(model, None, train, optimizer=optimizer, batch_size=batch_size, seed=seed, **sweep)
-    seconds = time.perf_counter() - started
-    if not result.candidates:
-        return result
-    if held_out is None:
-        cross_fit = cross_fit is not False
-        split = _hold_out(train, seed)
-        if split is None:
+    # The checks seed torch (their dropout draws): the caller's random stream is left as it was.
+    with random_state_kept(model):
+        validate_check(check_steps, check_budget)
+        optimizer = examined_optimizer(model, optimizer)
+        batching = {"compute_loss": compute_loss, "batch_size": batch_size, "seed": seed}
+        if isinstance(data, UserBatches):
+            train = data
+        else:
+            train = UserBatches(data if y is None else (data, y), loss_fn, **batching)
+        started = time.perf_counter()
+        result = lr_range_test(
+            model, None, train, optimizer=optimizer, batch_size=batch_size, seed=seed, **sweep
+        )
+        seconds = time.perf_counter() - started
+        if not result.candidates:
+            return result
+        if held_out is None:
+            cross_fit = cross_fit is not False
+            split = _hold_out(train, seed)
+            if split is None:
+                return dataclasses.replace(
+                    result,
+                    reason=f"no held-out data for the check (give a validation set); {result.reason}",
+                )
+            train, held_out = split
+        elif not isinstance(held_out, UserBatches):
+            held_out = UserBatches(
+                held_out,
+                train.loss_fn,
+                compute_loss=train._custom_loss,  # the training data's loss, however it was given
+                batch_size=train.batch_size,
+                shuffle=False,
+                field="held_out",
+            )
+        first, by_row = _first_held_out_batch(model, optimizer, held_out)
+        if held_out.loss_fn is not None and (mix_up := _broadcast(first)) is not None:
             return dataclasses.replace(
                 result,
-                reason=f"no held-out data for the check (give a validation set); {result.reason}",
+                suggestion=None,
+                trains=False,
+                verdict=mix_up,
+                reason=f"{mix_up}: no lr trains this setup; {result.reason}",
             )
-        train, held_out = split
-    elif not isinstance(held_out, UserBatches):
-        held_out = UserBatches(
-            held_out,
-            train.loss_fn,
-            compute_loss=train._custom_loss,  # the training data's loss, however it was given
-            batch_size=train.batch_size,
-            shuffle=False,
-            field="held_out",
-        )
-    first, by_row = _first_held_out_batch(model, optimizer, held_out)
-    if held_out.loss_fn is not None and (mix_up := _broadcast(first)) is not None:
-        return dataclasses.replace(
-            result,
-            suggestion=None,
-            trains=False,
-            verdict=mix_up,
-            reason=f"{mix_up}: no lr trains this setup; {result.reason}",
-        )
-    stacked = _stacks(model, optimizer, train, held_out, by_row)
-    runs = [(train, held_out), *(_cross_folds(train, held_out, seed) if stacked and cross_fit else [])]
-    # One at a time, a candidate's step costs what a range test's step did, and its held-out
-    # evaluations what one of the model's does; stacked, both are measured on the check's first steps
-    # (:class:`_OverBudget`), and the check planned again where it is over, then measured again: K
-    # members share a step's work, so fewer cost more each.
-    n = len(result.candidates)
-    checking = functools.partial(_checked_within, model, optimizer, result, by_row)
-    one_step = seconds / max(1, len(result.lrs))
-    if check_budget is not None:
-        one_step += _evaluation_seconds(model, optimizer, held_out) * _evaluations(check_steps) / check_steps
+        stacked = _stacks(model, optimizer, train, held_out, by_row)
+        runs = [(train, held_out), *(_cross_folds(train, held_out, seed) if stacked and cross_fit else [])]
+        # One at a time, a candidate's step costs what a range test's step did, and its held-out
+        # evaluations what one of the model's does; stacked, both are measured on the check's first steps
+        # (:class:`_OverBudget`), and the check planned again where it is over, then measured again: K
+        # members share a step's work, so fewer cost more each.
+        n = len(result.candidates)
+        checking = functools.partial(_checked_within, model, optimizer, result, by_row)
+        one_step = seconds / max(1, len(result.lrs))
+        if check_budget is not None:
+            one_step += (
+                _evaluation_seconds(model, optimizer, held_out) * _evaluations(check_steps) / check_steps
+            )
 
-    def alone() -> CheckPlan:
-        return plan_check(n, check_steps, stride=2, seconds_per_step=one_step, budget=check_budget)
+        def alone() -> CheckPlan:
+            return plan_check(n, check_steps, stride=2, seconds_per_step=one_step, budget=check_budget)
 
-    if not stacked:
-        return checking(runs, seed, check_budget, alone())
-    plan = CheckPlan(1, check_steps)
-    for probe in (True,) * REPLANS + (False,):  # fewer members share less: each plan probed again
-        try:
-            return checking(runs, seed, check_budget, plan, stacked=True, probe=probe)
-        except _OverBudget as over:
-            if over.seconds_per_member_step > one_step:  # stacking shares nothing (module docstring)
-                return checking(runs[:1], seed, check_budget, alone())
-            per_member = over.seconds_per_member_step
-            plan = plan_check(n, check_steps, stride=1, seconds_per_step=per_member, budget=check_budget)
-    raise AssertionError("the last plan is not probed")  # pragma: no cover
+        if not stacked:
+            return checking(runs, seed, check_budget, alone())
+        plan = CheckPlan(1, check_steps)
+        for probe in (True,) * REPLANS + (False,):  # fewer members share less: each plan probed again
+            try:
+                return checking(runs, seed, check_budget, plan, stacked=True, probe=probe)
+            except _OverBudget as over:
+                if over.seconds_per_member_step > one_step:  # stacking shares nothing (module docstring)
+                    return checking(runs[:1], seed, check_budget, alone())
+                per_member = over.seconds_per_member_step
+                plan = plan_check(n, check_steps, stride=1, seconds_per_step=per_member, budget=check_budget)
+        raise AssertionError("the last plan is not probed")  # pragma: no cover
 
 
 def validate_check(check_steps: int, check_budget: float | None) -> None:

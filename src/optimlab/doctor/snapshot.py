@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-__all__ = ["preserved"]
+__all__ = ["preserved", "random_state_kept"]
 
 
 @contextlib.contextmanager
@@ -30,8 +30,7 @@ def preserved(model: nn.Module, optimizer: torch.optim.Optimizer) -> Iterator[No
     }
     optimizer_state = copy.deepcopy(optimizer.state_dict())
     modes = {name: module.training for name, module in model.named_modules()}
-    devices = sorted({p.device.index or 0 for p in model.parameters() if p.device.type == "cuda"})
-    with torch.random.fork_rng(devices=devices):
+    with random_state_kept(model):
         try:
             yield
         finally:
@@ -42,3 +41,12 @@ def preserved(model: nn.Module, optimizer: torch.optim.Optimizer) -> Iterator[No
             optimizer.load_state_dict(optimizer_state)
             for name, module in model.named_modules():
                 module.training = modes[name]
+
+
+@contextlib.contextmanager
+def random_state_kept(model: nn.Module) -> Iterator[None]:
+    """Restore torch's random state (CPU, and the GPUs ``model`` lives on) on exit, even when the body
+    raises: what is drawn inside leaves the caller's stream as it was."""
+    devices = sorted({p.device.index or 0 for p in model.parameters() if p.device.type == "cuda"})
+    with torch.random.fork_rng(devices=devices):
+        yield

@@ -362,3 +362,24 @@ def test_validation_data_it_cannot_read_are_named_val_data():
         optimlab.doctor.diagnose(
             nn.Linear(3, 2), (x, y), nn.CrossEntropyLoss(), val_data=(x[:0], y[:0]), steps=5
         )
+
+
+@pytest.mark.parametrize("door", ["diagnose", "find_lr", "DoctorCallback"])
+def test_a_lazy_layer_not_yet_run_is_named_in_one_line(door):
+    """A LazyLinear has no shape before its first batch: the doctor failed deep in its instruments
+    with torch's ValueError about an uninitialized parameter; it now names the layer and the fix.
+    Once the model has run a batch it is examined as any other."""
+    x, y = standardized()
+    model = nn.Sequential(nn.LazyLinear(32), nn.ReLU(), nn.Linear(32, 10))
+    optimizer = torch.optim.Adam(model.parameters())
+    call = {
+        "diagnose": lambda: diagnose(model, (x, y), nn.CrossEntropyLoss(), optimizer, steps=5, lr_find=False),
+        "find_lr": lambda: optimlab.doctor.find_lr(
+            model, nn.CrossEntropyLoss(), x, y, optimizer, check_steps=5
+        ),
+        "DoctorCallback": lambda: DoctorCallback(model, optimizer),
+    }[door]
+    with pytest.raises(InvalidValueError, match=r"lazy parameter 0\.weight .*call model\(batch\) once"):
+        call()
+    model(x[:2])
+    assert door != "diagnose" or call().statistics.layers[0].fan_in == 64

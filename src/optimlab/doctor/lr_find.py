@@ -221,8 +221,18 @@ def lr_candidates(
 def examined_optimizer(model: nn.Module, optimizer: Any) -> torch.optim.Optimizer:
     """The optimizer the doctor examines: ``optimizer``, which must step some of ``model``'s
     parameters, or optimlab's ``adam`` at its default lr over them where it is None; ``model`` must be
-    an ``nn.Module`` with parameters to train (:func:`~optimlab.train.loop.check_model`)."""
+    an ``nn.Module`` with parameters to train (:func:`~optimlab.train.loop.check_model`), each of a
+    known shape (the instruments size their records by it)."""
     check_model(model)
+    lazy = next(
+        (n for n, p in model.named_parameters() if isinstance(p, nn.parameter.UninitializedParameter)), None
+    )
+    if lazy is not None:
+        raise InvalidValueError(
+            "model",
+            f"a model whose lazy parameter {lazy} has no shape yet",
+            "a model whose lazy layers have run: call model(batch) once on a batch first",
+        )
     if optimizer is None:
         from optimlab.optim import create
 

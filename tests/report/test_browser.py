@@ -51,7 +51,7 @@ FLAGS = [
 
 ERRORS_FIRST = """<script>window.__errors = [];
 window.addEventListener("error", e => window.__errors.push(String(e.message || e.type)), true);</script>"""
-CHECK_AFTER_LOAD = """<script>window.addEventListener("load", () => {
+CHECK_AFTER_LOAD = r"""<script>window.addEventListener("load", () => {
   const figures = [...document.querySelectorAll("figure")].map(f => {
     const drawing = f.querySelector("svg, img");
     if (!drawing) return {missing: true};

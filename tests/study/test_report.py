@@ -446,3 +446,18 @@ def test_sensitivity_over_a_grid_of_two_fields_shows_the_best_at_each_learning_r
         "<figcaption>Learning-rate sensitivity in tuning (a gap: the trial failed); at each learning rate, "
         "the best over optimizer.weight_decay.</figcaption>" in page
     )
+
+
+def test_the_base_recipe_says_which_model_fields_the_users_model_does_not_take(user_package):
+    """On the user's model (a factory naming only width), the base recipe read 'model.activation relu',
+    'model.norm none', as if the model's own units were replaced; a built-in model takes every field."""
+    from optimlab.study.report import base_recipe_rows
+
+    path = "optimlab_userpkg.nets:build"
+    recipe = SPEC.recipe.with_updates({"model.name": path})
+    rows = dict(base_recipe_rows(dataclasses.replace(SPEC, recipe=recipe)))
+    assert rows["model.width"] == recipe.model.width  # build(input_shape, num_outputs, width=16)
+    for field in ("model.depth", "model.activation", "model.norm", "model.init", "model.dropout"):
+        assert rows[field] == f"not taken by {path}"
+    built_in = dict(base_recipe_rows(SPEC))
+    assert built_in["model.activation"] == SPEC.recipe.model.activation

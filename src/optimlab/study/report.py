@@ -13,6 +13,8 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from optimlab.recipe import ModelSpec, Recipe
+from optimlab.registry import get_registry
 from optimlab.report import Page, figures, machine_and_versions
 from optimlab.report.chance import chance_levels
 from optimlab.report.intervals import means_and_intervals
@@ -159,12 +161,14 @@ def tuning_trials(spec: StudySpec) -> str:
 
 def base_recipe_rows(spec: StudySpec) -> list[tuple[str, Any]]:
     """The base recipe as ``(field, value)`` rows; a field a method sets, or tuning searches, says so in
-    place of its base value, which no trial keeps."""
+    place of its base value, which no trial keeps; so does a model field the model does not take
+    (``model.activation: relu`` beside the user's model of tanh units read as if it trained with relu)."""
     per_method: dict[str, list[str]] = {}
     for method in spec.methods:
         for field, value in method.updates.items():
             per_method.setdefault(field, []).append(f"{method.name}: {value}")
     tuned = {field for method in spec.methods for field in spec.space_for(method).fields}
+    unused = {} if "model.name" in per_method else _not_taken(spec.recipe)
     return [
         (
             field,
@@ -172,10 +176,19 @@ def base_recipe_rows(spec: StudySpec) -> list[tuple[str, Any]]:
             if field in per_method
             else "tuned (best value per method in the leaderboard)"
             if field in tuned
-            else value,
+            else unused.get(field, value),
         )
         for field, value in flat_fields(spec.recipe.to_dict(), null=DEFAULT)
     ]
+
+
+def _not_taken(recipe: Recipe) -> dict[str, str]:
+    """``{field: note}`` of the model fields the model in ``recipe`` does not take (the user's factory that
+    names no ``activation``, a logistic regression): none goes to it, so their values are placeholders."""
+    name = recipe.model.name
+    takes = get_registry("model").get(name).hyperparameter_names
+    fields = (*ModelSpec.TECHNIQUES, "width", "depth")
+    return {f"model.{k}": f"not taken by {name}" for k in fields if k not in takes}
 
 
 def method_colours(spec: StudySpec) -> dict[str, str]:

@@ -575,3 +575,32 @@ def test_a_metric_name_mlflow_refuses_is_renamed_alike_on_both_paths_and_said(tm
     run = client.get_run(tracker.run_id)
     assert run.data.metrics == {"train_loss": 0.4, "f1_5": 0.8} and run.info.status == "FINISHED"
     assert [m.step for m in client.get_metric_history(tracker.run_id, "f1_5")] == [1, 2]
+
+
+@pytest.mark.slow
+def test_a_study_sent_twice_is_one_mlflow_run_per_trial_holding_its_curve_once(tmp_path, sqlite_uri):
+    """`optimlab report STUDY --log mlflow` made a new MLflow run of every trial each time it was called (4
+    runs of 2 trials after two calls; after compare --resume, every trial again): each trial's run is now
+    kept as a training run's is, and sending again adds only what it lacks."""
+    from optimlab.integrations import log_study
+    from optimlab.study import StudySpec, methods_from, run_study
+    from optimlab.workloads import get_workload
+
+    spec = StudySpec.for_workload(
+        "s", get_workload("digits-mlp", epochs=1), methods_from("optimizer.name", ["adam"]), budget=1, seeds=1
+    )
+    result = run_study(spec, tmp_path / "study")
+    for _ in range(2):
+        assert log_study(tmp_path / "study", "mlflow", folder=tmp_path / "study") == len(result.records) == 2
+    client = MlflowClient(tracking_uri=sqlite_uri)
+    experiment = client.get_experiment_by_name("optimlab").experiment_id
+    found = client.search_runs([experiment], "attributes.run_name != 'first'")
+    runs = {r.info.run_name: r for r in found}
+    assert sorted(r.info.run_name for r in found) == sorted(
+        f"{r.study}-{r.key}".replace("/", "-") for r in result.records
+    )
+    for record in result.records:
+        run = runs[f"{record.study}-{record.key}".replace("/", "-")]
+        history = sorted(client.get_metric_history(run.info.run_id, "val_accuracy"), key=lambda m: m.step)
+        assert [m.step for m in history] == record.curve["step"] and run.info.status == "FINISHED"
+        assert [m.value for m in history] == pytest.approx(record.curve["val_accuracy"], rel=1e-6)

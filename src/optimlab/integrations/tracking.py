@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 TRACKERS = ("tensorboard", "mlflow")
+STUDY_MLFLOW_RUNS = "mlflow-runs"  # in a study's folder: a folder per trial keeping its MLflow run's id
 Record = tuple[int, float, dict[str, float]]  # (step, wall time as Unix seconds, metrics)
 
 
@@ -219,7 +220,9 @@ def resumed_records(folder: str | Path, step: int) -> list[Record]:
 def log_study(location: str | Path, tracker_name: str, *, folder: str | Path) -> int:
     """Send every finished trial of the studies at ``location`` to a tracker: one run per trial, named
     ``study/key``, with the trial's recipe (or searched fields) as parameters and its curve (one record
-    per evaluation) as metrics. Returns the number of trials sent."""
+    per evaluation) as metrics. Sent again (after ``compare --resume``), each trial's run is the one it
+    had, holding its curve once: TensorBoard's event files in ``folder/tensorboard``, MLflow's run kept
+    in ``folder/mlflow-runs/<run name>/mlflow.json``. Returns the number of trials sent."""
     from optimlab.study.run import load_specs
     from optimlab.study.storage import load_records, open_storage
 
@@ -232,20 +235,30 @@ def log_study(location: str | Path, tracker_name: str, *, folder: str | Path) ->
             if not record.finished:
                 continue
             params = dict(record.recipe or record.params)
+            run_name = f"{record.study}/{record.key}".replace("/", "-")
+            kept = folder
+            if tracker_name == "mlflow":  # each call made new runs of the trials sent before
+                kept = Path(folder, STUDY_MLFLOW_RUNS, run_name)  # the trial's run, kept as a training run's
+                kept.mkdir(parents=True, exist_ok=True)
             tracker = open_tracker(
                 tracker_name,
-                folder=folder,
-                run_name=f"{record.study}/{record.key}".replace("/", "-"),
+                folder=kept,
+                run_name=run_name,
                 params={**params, "method": record.method, "phase": record.phase, "seed": record.seed},
                 background=False,
+                resumable=tracker_name == "mlflow",
             )
             curve = record.curve
             metrics = [k for k in curve if k not in ("step", "seconds")]
-            if curve.get("step"):
-                tracker.restart(int(min(curve["step"])))
-            for i, step in enumerate(curve.get("step", [])):
-                values = {k: curve[k][i] for k in metrics if i < len(curve[k]) and curve[k][i] is not None}
-                tracker.log(int(step), now + float(curve["seconds"][i]), values)
+            records = [
+                (
+                    int(step),
+                    now + float(curve["seconds"][i]),
+                    {k: curve[k][i] for k in metrics if i < len(curve[k]) and curve[k][i] is not None},
+                )
+                for i, step in enumerate(curve.get("step", []))
+            ]
+            tracker.send(sorted(records, key=lambda record: record[0]))
             tracker.finish(failed=record.state != "complete")
             sent += 1
     return sent

@@ -270,6 +270,17 @@ def test_a_hopeless_trial_is_pruned_by_the_median_rule(tmp_path):
     assert hopeless.message.startswith("pruned at step 34") and hopeless.curve["step"] == [34]
 
 
+def test_the_pruner_stops_tuning_trials_but_never_a_seed_rerun(tmp_path, monkeypatch):
+    """A seed rerun below the median of the tuning trials at some step was pruned: the best configuration
+    of RMSprop, pruned on both of its seeds, had no result and ranked last. The pruner here finds every
+    trial after the first hopeless."""
+    monkeypatch.setattr(optuna.trial.Trial, "should_prune", lambda self: self.number > 0)
+    space = SearchSpace((Dimension("optimizer.lr", choices=(0.1, 0.05)),))
+    result = run_study(tiny(optimizers=("sgd",), space=space, budget=2, seeds=2, pruner="median"), tmp_path)
+    states = {r.key: r.state for r in result.records}
+    assert states == {"tune/0": "complete", "tune/1": "pruned", "seeds/0": "complete", "seeds/1": "complete"}
+
+
 @pytest.mark.parametrize("protocol", ["random", "tpe"])
 def test_sampled_protocols_run_their_budget_within_the_space(tmp_path, protocol):
     space = SearchSpace(

@@ -16,7 +16,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from optimlab.recipe import Recipe
-from optimlab.study.protocols import Method, StudySpec
+from optimlab.study.protocols import TUNE, Method, StudySpec
 from optimlab.study.storage import DIVERGED, UNCOUNTED
 from optimlab.train.loop import Callback, TrainState
 
@@ -170,7 +170,10 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, spec: StudySpec, method:
     from optimlab.train.run import train
 
     started = time.perf_counter()
-    recorder = CurveRecorder(trial, spec.metric, prune=spec.pruner != "none")
+    # Only tuning is pruned: a seed rerun measures the chosen configuration, and one stopped early (below
+    # the median of the tuning trials at some step) was a failed seed run, the method's result lost.
+    prune = spec.pruner != "none" and trial.user_attrs.get("phase") == TUNE
+    recorder = CurveRecorder(trial, spec.metric, prune=prune)
     recipe = None
     try:
         recipe = trial_recipe(trial, spec, method)

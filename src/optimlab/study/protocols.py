@@ -145,7 +145,7 @@ class StudySpec:
     protocol: Literal["grid", "random", "tpe"] = "grid"
     budget: int = 7  # tuning trials per method: the same for every method
     seeds: int = 3  # reruns of each method's best configuration
-    pruner: Literal["none", "median", "halving"] = "none"
+    pruner: Literal["none", "median", "halving"] = "none"  # stops hopeless tuning trials; seed reruns finish
     metric: str = "val_accuracy"
     goal: Literal["max", "min"] = "max"
     test_metric: str = "test_accuracy"

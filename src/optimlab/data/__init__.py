@@ -8,7 +8,7 @@
 Built-in sets (``optimlab list dataset``): digits, iris, wine, breast_cancer (scikit-learn), mnist1d,
 two_spirals, teacher_student, noisy_quadratic, quadratic_deep (DeepOBS's own splits), python_source
 (next characters of the standard library's source); cifar10 from the user's batch files. Files: .csv
-(.tsv), .npy, .npz, IDX; folders of images, one sub-folder per class. Any torch Dataset:
+(.tsv; gzipped or not), .npy, .npz, IDX; folders of images, one sub-folder per class. Any torch Dataset:
 ``split(from_torch_dataset(ds), seed=0)``.
 """
 

@@ -240,3 +240,33 @@ def test_a_data_fraction_keeping_less_than_a_batch_is_refused_naming_the_fractio
 def test_a_data_fraction_keeping_a_batch_is_kept():
     recipe = Recipe.from_dict({"data": {"name": "digits", "data_fraction": 0.05}})
     assert 32 <= len(build_data(recipe).train) < 60
+
+
+def test_an_epoch_of_accumulated_batches_counts_its_optimizer_steps():
+    from optimlab.build import total_steps
+
+    recipe = Recipe.from_dict({"training": {"epochs": 2, "batch_size": 100, "accumulate_grad_batches": 4}})
+    assert total_steps(recipe, 1078) == 2 * 3  # 11 batches an epoch: groups of 4, 4 and 3
+
+
+def test_a_recipe_accumulating_four_batches_of_8_trains_as_batches_of_32():
+    """1078 digits rows: 135 batches of 8 an epoch in groups of 4 are the 34 batches of 32, the last
+    group (and batch) of 22 rows included, as long as no layer sees the batch apart (no batch norm)."""
+    from optimlab.train.members import Unstackable, train_members
+
+    base = {
+        "model": {"name": "mlp", "norm": "none", "width": 32},
+        "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9},
+        "training": {"epochs": 2, "batch_size": 32},
+    }
+    whole = train(Recipe.from_dict(base))
+    grouped = Recipe.from_dict(base).with_updates(
+        {"training.batch_size": 8, "training.accumulate_grad_batches": 4}
+    )
+    accumulated = train(grouped)
+    small = train(Recipe.from_dict(base).with_updates({"training.batch_size": 8}))
+    assert accumulated.steps == whole.steps == 68
+    assert accumulated.metrics["val_loss"] == pytest.approx(whole.metrics["val_loss"], rel=1e-4)
+    assert small.metrics["val_loss"] != pytest.approx(whole.metrics["val_loss"], rel=1e-2)
+    with pytest.raises(Unstackable, match="accumulate_grad_batches"):
+        train_members([grouped, grouped.with_updates({"optimizer.lr": 0.05})], [None, None])

@@ -420,12 +420,19 @@ def optimizer_keywords(recipe: Recipe, momentum: Callable[[int], float] | None) 
 
 
 def total_steps(recipe: Recipe, num_train: int) -> int:
+    """The run's optimizer steps: ``training.steps``, else its epochs of ``num_train`` rows."""
     from optimlab.data.batches import steps_per_epoch
 
     spec = recipe.training
     if spec.steps is not None:
         return spec.steps
-    return spec.epochs * steps_per_epoch(num_train, spec.batch_size, spec.drop_last)
+    return spec.epochs * _optimizer_steps(steps_per_epoch(num_train, spec.batch_size, spec.drop_last), spec)
+
+
+def _optimizer_steps(batches: int, spec: TrainingSpec) -> int:
+    """Optimizer steps of an epoch of ``batches`` in groups of ``accumulate_grad_batches`` (the last
+    one maybe shorter: groups never span an epoch's end, as :func:`optimlab.fit` takes them)."""
+    return math.ceil(batches / spec.accumulate_grad_batches)
 
 
 def _check_batched_as_given(recipe: Recipe, splits: BatchSplits) -> None:
@@ -463,7 +470,7 @@ def training_steps(recipe: Recipe, splits: Any) -> int:
         raise InvalidValueError(
             "training.steps", None, "a number of steps: the training batches do not say how many an epoch has"
         )
-    return spec.epochs * epoch
+    return spec.epochs * _optimizer_steps(epoch, spec)
 
 
 def user_batches(

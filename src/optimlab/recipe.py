@@ -396,7 +396,7 @@ class ScheduleSpec(_Spec):
 class TrainingSpec(_Spec):
     """How long, in what batches, with which loss and safeguards."""
 
-    OMITTED_AT_DEFAULT = ("shuffle", "drop_last", "metrics", "compute_loss")
+    OMITTED_AT_DEFAULT = ("shuffle", "drop_last", "metrics", "compute_loss", "accumulate_grad_batches")
 
     epochs: int | None = Field(10, ge=1)  # ignored when steps is set
     steps: int | None = Field(None, ge=1)
@@ -411,6 +411,9 @@ class TrainingSpec(_Spec):
     # batches a loss of (outputs, targets) does not fit; instead of loss.
     compute_loss: str | None = None
     grad_clip_norm: float | None = Field(None, gt=0.0)
+    # Batches whose gradients one optimizer step takes, weighted by their rows: a step of
+    # batch_size x accumulate_grad_batches rows (optimlab.fit's, Lightning's name); steps count steps.
+    accumulate_grad_batches: int = Field(1, ge=1)
     eval_every: int | None = Field(None, ge=1)  # steps; None: once an epoch
     early_stopping_patience: int | None = Field(None, ge=1)  # evaluations without improvement
     checkpoint_every: int | None = Field(None, ge=1)  # steps; None: once an epoch (and every 5 min)

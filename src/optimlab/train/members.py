@@ -96,6 +96,8 @@ def train_members(
     for recipe in recipes:
         first_of.setdefault(recipe.training.seed, recipe)
     device = resolve_device(recipes[0].training.device)
+    if (accumulate := recipes[0].training.accumulate_grad_batches) != 1:
+        raise Unstackable(f"a step accumulates {accumulate} batches (training.accumulate_grad_batches)")
     splits = {seed: build_data(recipe) for seed, recipe in first_of.items()}
     if any(isinstance(split, BatchSplits) for split in splits.values()):
         raise Unstackable("the data are the user's dict batches, not (input, target) tensors")

@@ -347,6 +347,7 @@ def fit_built(
         total_steps=built.total_steps,
         scheduler=built.scheduler,
         grad_clip_norm=spec.grad_clip_norm,
+        accumulate_grad_batches=spec.accumulate_grad_batches,
         evaluate=evaluate,
         eval_every=spec.eval_every,
         callbacks=callbacks,

@@ -95,6 +95,43 @@ def test_per_group_hyperparameters_match_torch(name, float64):
     compare_with_torch(name, {}, groups=True)
 
 
+def ascent(make_optimizer, steps: int = 100) -> list[torch.Tensor]:
+    """``steps`` steps of ``make_optimizer(groups, maximize=True)`` up the negated problem, its second
+    group of biases descending instead, under :func:`lr_drop`."""
+    params = [torch.nn.Parameter(p) for p in initial_parameters()]
+    optimizer = make_optimizer(
+        [{"params": params[0::2]}, {"params": params[1::2], "lr": 0.02, "maximize": False}], maximize=True
+    )
+    schedule = lr_drop(optimizer)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        # the weights ascend it, the biases descend it (their group's own): bounded both ways
+        objective = -loss(params) + 2 * sum((b**4).sum() for b in params[1::2])
+        objective.backward()
+        optimizer.step()
+        schedule.step()
+    return [p.detach() for p in params]
+
+
+@pytest.mark.parametrize("name", sorted(TORCH_CASES))
+def test_maximize_matches_torch_and_is_a_groups_own(name, float64):
+    """torch's optimizers ascend with maximize=True (the gradient negated before weight decay), and a
+    group may set its own; ours refused it as a switch they did not honour."""
+    torch_class, shared, bound = TORCH_CASES[name]
+    ours = ascent(lambda spec, **kw: create(name, spec, **shared, **kw))
+    reference = ascent(lambda spec, **kw: torch_class(spec, **shared, **bound, **kw))
+    assert max_difference(ours, train(lambda p: create(name, p, **shared), steps=0)) > 1e-2
+    assert max_difference(ours, reference) <= TOLERANCE
+
+
+@pytest.mark.parametrize("bad", ["yes", 1, None])
+def test_a_maximize_that_is_not_a_bool_is_refused_in_one_line(bad):
+    with pytest.raises(OptimlabError, match=f"invalid value {bad!r} for maximize: accepted True or False"):
+        create("adam", initial_parameters(), maximize=bad)
+    with pytest.raises(OptimlabError, match=f"invalid value {bad!r} for maximize: accepted True or False"):
+        create("adam", [{"params": initial_parameters(), "maximize": bad}])
+
+
 @pytest.mark.parametrize("name", sorted(TORCH_CASES))
 def test_numpy_scalar_hyperparameters_are_taken_as_torch_takes_them(name, float64):
     """np.float32(0.01) from array code was refused as not a number; torch's classes take it (betas

@@ -198,10 +198,10 @@ def test_unknown_keywords_raise_with_close_matches():
     assert optimizer.param_groups[0]["name"] == "embedding"
 
 
-@pytest.mark.parametrize("switch", ["maximize", "foreach", "fused", "capturable", "differentiable"])
+@pytest.mark.parametrize("switch", ["foreach", "fused", "capturable", "differentiable"])
 def test_a_group_with_a_torch_optim_switch_is_refused_not_ignored(switch):
-    """torch.optim.Adam([{"params": w, "maximize": True}]) ascends; optimlab's adam took the group and
-    descended. A switch of torch.optim's in a group is refused as an unknown keyword of create is."""
+    """A switch of torch.optim's in a group (its implementation's: foreach, fused...) is refused as an
+    unknown keyword of create is, never taken and ignored; maximize is honoured (test_optimizers)."""
     w = torch.nn.Parameter(torch.zeros(2))
     with pytest.raises(UnknownNameError, match=f"hyperparameter of optimizer 'adam' '{switch}'"):
         create("adam", [{"params": [w], switch: True}])

@@ -49,7 +49,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from optimlab.errors import OptimlabError, UnknownNameError, close_matches
+from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError, close_matches
 from optimlab.optim.base import GradientTransformation, State, scheduled
 from optimlab.optim.kernels.compiled import lift_floats
 from optimlab.optim.shells.fused import FusedPath
@@ -60,9 +60,11 @@ __all__ = ["Optimizer", "torch_method"]
 Factory = Callable[..., GradientTransformation]
 _TORCH_GROUP_KEYS = frozenset({"params", "param_names"})
 _COUNTERS = "counters"  # the group key of a chain's counters, where it counts steps per group
-# torch.optim's switches a group may carry (torch.optim.Adam([{"params": ..., "maximize": True}])): a
+# torch.optim's switches a group may carry (torch.optim.Adam([{"params": ..., "foreach": True}])): a
 # group that holds one of them is refused like an unknown keyword, never stepped as if it did not.
-_TORCH_SWITCHES = frozenset({"maximize", "foreach", "fused", "capturable", "differentiable"})
+# ``maximize`` is honoured, as every torch optimizer means it (:meth:`Optimizer.step`).
+_TORCH_SWITCHES = frozenset({"foreach", "fused", "capturable", "differentiable"})
+_MAXIMIZE = "maximize"
 # Optimizers whose compiled step is a pass or two over memory; matrix products (Muon) and factored
 # statistics (Adafactor) are not worth a compile, and do not trace in one graph.
 _COMPILED_KINDS = frozenset({Capability.ELEMENTWISE, Capability.LAYERWISE})
@@ -153,6 +155,12 @@ def _settled(state: State) -> State:
     return type(state)(*values) if names is not None else tuple(values)
 
 
+def _check_maximize(value: Any) -> None:
+    """Refuse in one line a ``maximize`` that is not a bool (a string "False" would ascend)."""
+    if not isinstance(value, bool):
+        raise InvalidValueError("maximize", value, "True or False")
+
+
 def _is_counter(leaf: Any) -> bool:
     """A state leaf shared by a list (a step count, a running product), not a per-parameter list."""
     return leaf is not None and not isinstance(leaf, list)
@@ -184,6 +192,8 @@ class Optimizer(torch.optim.Optimizer):
             (never for a small or short run); ``True``: the same, compiling at the second step;
             ``False``: always the composed chain. ``optimizer.fused_path`` tells which path each
             group took (``None`` with ``False``).
+        maximize: ascend the objective, as torch's optimizers take it: each step negates the
+            gradient before anything else (weight decay included); a group may set its own.
         **hyperparameters: the factory's keywords; unknown names raise with close matches.
 
     Transforms with a train and an eval point (schedule-free) start in eval mode, like the authors'
@@ -203,8 +213,10 @@ class Optimizer(torch.optim.Optimizer):
         /,
         *,
         fused: bool | None = None,
+        maximize: bool = False,
         **hyperparameters: Any,
     ) -> None:
+        _check_maximize(maximize)
         entry = transform if isinstance(transform, Entry) else None
         self._entry = entry
         self._factory: Factory = entry.obj if entry else transform
@@ -223,6 +235,7 @@ class Optimizer(torch.optim.Optimizer):
         self._per_group = _counts_per_group(transform.init([]))
         if self._modes:
             defaults["train_mode"] = False
+        defaults[_MAXIMIZE] = maximize
         self._bound: dict[int, _Bound] = {}
         self._fused = fused
         self.fused_path = self._new_fused_path()
@@ -253,6 +266,8 @@ class Optimizer(torch.optim.Optimizer):
         # Keys close to a hyperparameter are typos, torch.optim's switches are not honoured here; other
         # keys (a user's tags) pass, as in torch.
         param_group.update({k: plain_numbers(v) for k, v in param_group.items() if k in self._accepted})
+        if _MAXIMIZE in param_group:
+            _check_maximize(param_group[_MAXIMIZE])
         self._check(
             {
                 k: v
@@ -490,6 +505,8 @@ class Optimizer(torch.optim.Optimizer):
                 tensors, grads = cohort.tensors, [p.grad for p in cohort.params]
                 if cohort.convert:
                     grads = _steppable(grads)
+                if group.get(_MAXIMIZE, False):  # a state saved before maximize was kept has none
+                    grads = [-g for g in grads]
                 state = cohort.state
                 if torch.compiler.is_compiling():
                     # Traced by the user's torch.compile(optimizer.step), a float of the state (NAdam's

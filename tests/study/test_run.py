@@ -13,7 +13,7 @@ from collections import Counter
 import optuna
 import pytest
 
-from optimlab.errors import OptimlabError
+from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.recipe import Recipe
 from optimlab.study import StudySpec, methods_from, run_study
 from optimlab.study.backends import BackendOptions
@@ -268,6 +268,17 @@ def test_a_hopeless_trial_is_pruned_by_the_median_rule(tmp_path):
     assert all(r.state == "complete" and r.steps == 68 for r in kept)
     assert hopeless.state == "pruned" and hopeless.status == "pruned" and hopeless.steps == 34
     assert hopeless.message.startswith("pruned at step 34") and hopeless.curve["step"] == [34]
+
+
+def test_a_pruner_with_the_batched_backend_is_refused_before_any_trial(tmp_path):
+    """The batched backend trains its trials together to the end: --pruner median was silently ignored
+    (the hopeless trial that the local backend pruned at step 34 completed), and nothing said so."""
+    spec = tiny(optimizers=("sgd",), budget=2, seeds=0, pruner="median")
+    with pytest.raises(
+        InvalidValueError, match=r"'median' for pruner \(--pruner\): accepted none with the batched"
+    ):
+        run_study(spec, tmp_path, backend="batched")
+    assert not (tmp_path / JOURNAL_NAME).exists()
 
 
 def test_the_pruner_stops_tuning_trials_but_never_a_seed_rerun(tmp_path, monkeypatch):

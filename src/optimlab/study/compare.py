@@ -25,7 +25,7 @@ from optimlab.registry import Capability, get_registry
 from optimlab.study.analysis import LeaderboardRow, leaderboard
 from optimlab.study.backends import BackendOptions
 from optimlab.study.protocols import Method, StudySpec, evaluated_often, methods_from
-from optimlab.study.run import StudyResult, load_specs, open_studies, run_study
+from optimlab.study.run import StudyResult, check_backend, load_specs, open_studies, run_study
 from optimlab.study.space import SearchSpace
 from optimlab.study.storage import TrialRecord
 from optimlab.user_code import is_import_path
@@ -502,6 +502,8 @@ def compare(
         Path(out) if out is not None else Path("runs") / f"compare-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
     )
     location = storage or str(folder)
+    for spec in specs:  # all checked before any study is stored
+        check_backend(spec, backend)
     for spec in specs:
         open_studies(spec, location, resume=resume)
     if on_start is not None:

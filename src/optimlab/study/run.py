@@ -41,6 +41,7 @@ from optimlab.user_code import code_folders, extend_sys_path
 __all__ = [
     "Progress",
     "StudyResult",
+    "check_backend",
     "counted",
     "load_specs",
     "open_studies",
@@ -284,6 +285,21 @@ def _pending(
     return any(r.state in states for r in load_records(storage, names))
 
 
+def check_backend(spec: StudySpec, backend: str) -> None:
+    """Refuse a ``backend`` unknown, or one that cannot run ``spec`` as it asks: the batched backend trains
+    its trials together to the end, so a pruner would stop none of them (it was silently ignored: a study
+    run locally pruned trials the same study run batched completed)."""
+    if backend not in BACKENDS:
+        raise InvalidValueError("backend", backend, "one of " + ", ".join(BACKENDS))
+    if backend == "batched" and spec.pruner != "none":
+        raise InvalidValueError(
+            "pruner (--pruner)",
+            spec.pruner,
+            "none with the batched backend, which trains its trials together to the end; or the local, "
+            "workers or ray backend, which stop a hopeless trial",
+        )
+
+
 def run_study(
     spec: StudySpec,
     location: str | Path,
@@ -307,8 +323,7 @@ def run_study(
             interrupted ones run again.
         on_progress: called with every trial record after each trial (local backends) or poll.
     """
-    if backend not in BACKENDS:
-        raise InvalidValueError("backend", backend, "one of " + ", ".join(BACKENDS))
+    check_backend(spec, backend)
     options = options or BackendOptions()
     location = str(location)
     storage = open_studies(spec, location, resume=resume)

@@ -56,6 +56,18 @@ def test_train_with_flags_writes_metrics_and_model(cli, tmp_path):
     assert {"val_accuracy", "test_accuracy"} <= set(result["metrics"])
 
 
+def test_train_accumulating_batches_takes_a_step_per_group_and_records_it(cli, tmp_path):
+    """iris: 90 training rows, 6 batches of 16 an epoch; in groups of 4: 2 optimizer steps an epoch."""
+    out = tmp_path / "r"
+    argv = ["train", "--dataset", "iris", "--epochs", "3", "--batch-size", "16", "--no-progress"]
+    code, printed, err = cli(*argv, "--accumulate-grad-batches", "4", "--out", str(out), "--format", "json")
+    assert code == 0, err
+    assert json.loads(printed)["steps"] == 3 * 2
+    assert "accumulate_grad_batches: 4" in (out / "recipe.yaml").read_text()
+    code, _, err = cli(*argv, "--accumulate-grad-batches", "0")
+    assert code == 2 and "--accumulate-grad-batches" in err and "[1, inf)" in err
+
+
 @pytest.mark.parametrize(
     "argv, expected",
     [

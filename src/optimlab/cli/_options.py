@@ -200,6 +200,14 @@ ClipOpt = Annotated[
     float | None,
     typer.Option("--grad-clip", parser=number(POSITIVE), help="Clip the global gradient norm to this."),
 ]
+AccumulateOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--accumulate-grad-batches",
+        parser=number(POSITIVE_INT),
+        help="Batches whose gradients one optimizer step takes (a step of --batch-size x N rows).",
+    ),
+]
 SeedOpt = Annotated[
     int | None,
     typer.Option("--seed", parser=number(SEED), help="Seed of split, init and batch order."),
@@ -407,6 +415,7 @@ RECIPE_FLAGS = {
     "steps": "training.steps",
     "batch_size": "training.batch_size",
     "grad_clip": "training.grad_clip_norm",
+    "accumulate_grad_batches": "training.accumulate_grad_batches",
     "seed": "training.seed",
     "device": "training.device",
     "precision": "training.precision",

@@ -58,6 +58,7 @@ def train(
     steps: o.StepsOpt = None,
     batch_size: o.BatchOpt = None,
     grad_clip: o.ClipOpt = None,
+    accumulate_grad_batches: o.AccumulateOpt = None,
     seed: o.SeedOpt = None,
     device: o.DeviceOpt = None,
     precision: o.PrecisionOpt = None,

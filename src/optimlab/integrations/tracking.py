@@ -13,7 +13,9 @@ Finished runs and study trials are sent after the fact by :func:`log_run` and :f
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -236,17 +238,18 @@ def log_study(location: str | Path, tracker_name: str, *, folder: str | Path) ->
                 continue
             params = dict(record.recipe or record.params)
             run_name = f"{record.study}/{record.key}".replace("/", "-")
-            kept = folder
+            kept = Path(folder, STUDY_MLFLOW_RUNS, run_name)  # the trial's MLflow run, as a training run's
             if tracker_name == "mlflow":  # each call made new runs of the trials sent before
-                kept = Path(folder, STUDY_MLFLOW_RUNS, run_name)  # the trial's run, kept as a training run's
-                kept.mkdir(parents=True, exist_ok=True)
+                with contextlib.suppress(OSError):  # a study that cannot be written: a new run each time
+                    kept.mkdir(parents=True, exist_ok=True)
+            resumable = tracker_name == "mlflow" and os.access(kept, os.W_OK)
             tracker = open_tracker(
                 tracker_name,
-                folder=kept,
+                folder=kept if resumable else folder,
                 run_name=run_name,
                 params={**params, "method": record.method, "phase": record.phase, "seed": record.seed},
                 background=False,
-                resumable=tracker_name == "mlflow",
+                resumable=resumable,
             )
             curve = record.curve
             metrics = [k for k in curve if k not in ("step", "seconds")]

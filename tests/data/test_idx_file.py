@@ -1,6 +1,7 @@
 """IDX files (MNIST's format), gzipped or raw, written here byte by byte from the format's definition."""
 
 import gzip
+import re
 import struct
 
 import numpy as np
@@ -93,3 +94,19 @@ def test_a_missing_labels_file_asks_for_labels_path(tmp_path):
     (tmp_path / "my-labels.idx").write_bytes(idx_bytes(LABELS, 0x08, ">u1"))
     splits = optimlab.data.load(tmp_path / "t10k-images-idx3-ubyte", labels_path=tmp_path / "my-labels.idx")
     assert splits.num_classes == 3
+
+
+def test_the_labels_file_given_as_the_data_names_the_images_file_to_give(tmp_path):
+    """--dataset train-labels-idx1-ubyte.gz was answered 'invalid value None for labels_path: accepted the
+    IDX labels file that goes with train-labels-idx1-ubyte.gz': the file it asked for was the one given."""
+    for name, images in (
+        ("train-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz"),
+        ("t10k-labels.idx1-ubyte", "t10k-images.idx3-ubyte"),
+    ):
+        (tmp_path / name).write_bytes(idx_bytes(LABELS, 0x08, ">u1"))
+        with pytest.raises(
+            InvalidValueError,
+            match=rf"'{re.escape(name)}' for data file: accepted the IDX images file \({re.escape(images)}\), "
+            rf"whose labels are read from {re.escape(name)} beside it",
+        ):
+            optimlab.data.load(tmp_path / name)

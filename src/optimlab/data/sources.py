@@ -77,12 +77,22 @@ def describe(source: str, data: DatasetInfo) -> str:
 def _load_idx_images(path: Path, labels_path: str | os.PathLike[str] | None = None) -> Examples:
     """IDX inputs; the labels file defaults to MNIST's naming (train-images-idx3 -> train-labels-idx1)."""
     if labels_path is None:
+        images = path.name.replace("labels-idx1", "images-idx3").replace("labels.idx1", "images.idx3")
+        if images != path.name:  # MNIST's labels file given as the data
+            raise InvalidValueError(
+                "data file",
+                path.name,
+                f"the IDX images file ({images}), whose labels are read from {path.name} beside it",
+            )
         guess = path.with_name(
             path.name.replace("images-idx3", "labels-idx1").replace("images.idx3", "labels.idx1")
         )
         if guess == path or not guess.is_file():
             raise InvalidValueError(
-                "labels_path", None, f"the IDX labels file that goes with {path.name} (pass labels_path=...)"
+                "labels_path",
+                None,
+                f"the IDX labels file that goes with {path.name} (labels_path=...; data.options.labels_path "
+                "in a recipe)",
             )
         labels_path = guess
     if not Path(labels_path).is_file():

@@ -42,12 +42,12 @@ def train(n, *, batch_size, accumulate=1, optimizer="adam", **options):
         def on_step_end(self, state):
             losses.append(state.train_loss)
 
+    options.setdefault("loss_fn", nn.CrossEntropyLoss())
     state = fit(
         model,
         opt,
         x,
         y,
-        loss_fn=nn.CrossEntropyLoss(),
         batch_size=batch_size,
         accumulate_grad_batches=accumulate,
         scheduler=scheduler,
@@ -82,6 +82,44 @@ def test_a_step_over_a_group_of_batches_is_the_step_over_one_batch_of_their_rows
     assert losses == pytest.approx(big_losses, rel=1e-12)
     for a, b in zip(got, want):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "loss_fn",
+    [
+        nn.CrossEntropyLoss(ignore_index=1),
+        nn.CrossEntropyLoss(weight=torch.tensor([1.0, 3.0], dtype=torch.float64)),
+    ],
+    ids=["ignore_index", "class weights"],
+)
+def test_a_cross_entropys_batches_weigh_what_their_means_average_over(loss_fn):
+    """Weighted by rows, batches with more ignored or lighter targets weighed as much as the others, and
+    the step was not the big batch's."""
+    options = dict(epochs=2, shuffle=True, loss_fn=loss_fn)
+    got, _, losses = train(96, batch_size=8, accumulate=4, **options)
+    want, _, big_losses = train(96, batch_size=32, **options)
+    assert losses == pytest.approx(big_losses, rel=1e-12)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_a_batch_whose_targets_are_all_ignored_weighs_nothing_and_a_group_of_them_diverges():
+    """Its mean is 0/0 (NaN in torch), which weighted by 0 still made every gradient NaN."""
+    x, y = problem(32, dtype=torch.float64)
+    y[:8] = -100  # the first batch of 8 rows in order: every target ignored
+    model = network(dtype=torch.float64)
+    common = dict(loss_fn=nn.CrossEntropyLoss(), batch_size=8, shuffle=False, total_steps=1)
+    state = fit(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, accumulate_grad_batches=4, **common)
+    got = [p.detach().clone() for p in model.parameters()]
+    model = network(dtype=torch.float64)
+    big = fit(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, **{**common, "batch_size": 32})
+    assert state.train_loss == pytest.approx(big.train_loss, rel=1e-12) and math.isfinite(state.train_loss)
+    for a, b in zip(got, model.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    y[:] = -100
+    model = network(dtype=torch.float64)
+    state = fit(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, accumulate_grad_batches=4, **common)
+    assert state.diverged and math.isnan(state.train_loss)
 
 
 def test_clipping_applies_to_the_groups_gradient_not_each_batchs():

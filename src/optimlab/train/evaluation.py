@@ -30,6 +30,7 @@ __all__ = [
     "OWN_METRICS",
     "REGRESSION_LOSSES",
     "batch_rows",
+    "batch_weight",
     "check_paired",
     "class_dim",
     "evaluate_batches",
@@ -273,6 +274,17 @@ def hits(
     counted = targets >= 0 if ignore_index is None else (targets >= 0) & (targets != ignore_index)
     counted = counted.expand_as(hit)
     return hit & counted, counted
+
+
+def batch_weight(batches: UserBatches, batch: Any) -> float:
+    """What ``batch``'s mean loss averages over, read from its target before any forward pass
+    (:func:`_averaged_over`): a cross-entropy's targets not ignored (by their class weights), else its
+    rows (:func:`batch_rows`)."""
+    rows = batch_rows(batch)
+    if batches.loss_fn is None:  # the model's own loss, or compute_loss: what they average over is theirs
+        return rows
+    _, target = batches._split_target(batch)
+    return _averaged_over(batches.loss_fn, None, target, rows)
 
 
 def batch_rows(batch: Any) -> int:

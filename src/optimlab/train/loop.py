@@ -31,7 +31,7 @@ from optimlab.data.user_batches import UserBatches, _whole, describe, first_loss
 from optimlab.errors import InvalidValueError
 from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT
 from optimlab.schedules.torch_adapter import PlateauLR
-from optimlab.train.evaluation import EVAL_BATCH, OWN_METRICS, batch_rows, check_paired, evaluate_batches
+from optimlab.train.evaluation import EVAL_BATCH, OWN_METRICS, batch_weight, check_paired, evaluate_batches
 
 __all__ = [
     "Callback",
@@ -179,13 +179,14 @@ def fit(
         total_steps, epochs: how long to train, one of the two (epochs: a known number of batches
             each, so not for data whose length is unknown).
         accumulate_grad_batches: batches whose gradients one optimizer step takes (Lightning's name;
-            Hugging Face's ``gradient_accumulation_steps``): each batch's loss is weighted by its rows
-            over the group's, so that the step follows the gradient of the mean loss over the group's
-            rows, as one batch of all of them would (for a loss that is a mean over the batch's rows
-            (:func:`~optimlab.train.evaluation.batch_rows`): a mean over the tokens of padded sequences
-            is still weighted by rows; batch norm still sees each batch apart). Groups never span an epoch's end: an epoch of 10 batches
-            in groups of 4 takes 3 steps, the last of 2 batches. ``total_steps``, ``eval_every`` and
-            the scheduler count optimizer steps; gradient clipping applies to the group's gradient.
+            Hugging Face's ``gradient_accumulation_steps``). Each batch's loss is weighted by what its
+            mean averages over, its rows (or a cross-entropy's targets not ignored, by their class
+            weights: :func:`~optimlab.train.evaluation.batch_weight`), over the group's, so that the
+            step follows the gradient of one batch of all of them (a model's own loss over padded
+            tokens is weighted by rows; batch norm still sees each batch apart). Groups never span an
+            epoch's end: an epoch of 10 batches in groups of 4 takes 3 steps, the last of 2 batches.
+            ``total_steps``, ``eval_every`` and the scheduler count optimizer steps; gradient clipping
+            applies to the group's gradient.
         batch_size, seed, shuffle, drop_last: the batches of tensors and Datasets (default 32 rows,
             shuffled, the last smaller batch kept): rows permuted from (seed, epoch), or in order unless
             ``shuffle``, and an epoch's last, smaller batch kept or dropped, as a DataLoader means them.
@@ -330,22 +331,24 @@ def fit(
         state.epoch, group = next(groups)
         state.data_drawn = batches.drawn
         _count_epoch(state, batches, accumulate)
-        weights = _row_weights(group)
+        weights = _weights(batches, group)
 
         def closure() -> torch.Tensor:
             optimizer.zero_grad(set_to_none=True)
-            losses = []
+            losses = []  # (weight, loss) of each batch
             for batch, weight in zip(group, weights):  # noqa: B023  (called within this iteration only)
+                if not weight:  # its mean averages over nothing (every target ignored): 0/0, left out
+                    continue
                 with amp:
                     loss = (checked if first else loss_of)(batch)  # noqa: B023
                 part = loss if weight == 1.0 else loss * weight
                 (part if scaler is None else scaler.scale(part)).backward()
-                losses.append(loss.detach())
+                losses.append((weight, loss.detach()))
             if scaler is not None and grad_clip_norm is not None:  # clip the true gradients
                 scaler.unscale_(optimizer)
             if grad_clip_norm is not None:
                 clip_grad_norm_([p.grad for p in model.parameters() if p.grad is not None], grad_clip_norm)
-            return losses[0] if len(losses) == 1 else sum(w * part for w, part in zip(weights, losses))  # noqa: B023
+            return losses[0][1] if len(group) == 1 else sum(weight * loss for weight, loss in losses)  # noqa: B023
 
         loss = first_loss(closure, group[0]) if first else closure()
         first = False
@@ -434,13 +437,17 @@ def _count_epoch(state: TrainState, batches: UserBatches, accumulate: int) -> No
     state.steps_per_epoch = math.ceil(state.batches_per_epoch / accumulate)
 
 
-def _row_weights(group: list[Any]) -> list[float]:
-    """The weight of each batch's loss in the group's: its rows over the group's, so that mean losses
-    add up to the mean over all the rows (a group of one batch: its loss as it is)."""
+def _weights(batches: UserBatches, group: list[Any]) -> list[float]:
+    """The weight of each batch's loss in the group's: what its mean averages over (its rows, or a
+    cross-entropy's targets not ignored: :func:`~optimlab.train.evaluation.batch_weight`) over the
+    group's, so that mean losses add up to the mean over the whole group (one batch: its loss as it is)."""
     if len(group) == 1:
         return [1.0]
-    rows = [batch_rows(batch) for batch in group]
-    return [r / sum(rows) for r in rows]
+    counts = [batch_weight(batches, batch) for batch in group]
+    total = sum(counts)
+    if not total:  # nothing to average over: each batch's loss NaN, as one batch of them all would be
+        return [1 / len(group)] * len(group)
+    return [count / total for count in counts]
 
 
 def _check_callbacks(callbacks: Any) -> None:

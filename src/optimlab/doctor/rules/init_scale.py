@@ -155,8 +155,10 @@ def _scores_too_large(stats: RunStatistics, first: int, off_by: float, output_st
         explanation=(
             f"std(W) sqrt(fan_in) / gain({activation}) averages {_g(mean)} over the layers (1 keeps the "
             f"signal's scale). Norm layers reset the signal, but each layer reading them scales it by its "
-            f"weights again: at step {first} the output layer's scores have std {_g(record.std)}, which "
-            f"starts a cross-entropy far above chance and saturates softmaxes (attention) on the way."
+            f"weights again: at step {first} the output layer's scores have std {_g(record.std)}, "
+            f"confident guesses the steps must first unlearn (a cross-entropy far above chance), with "
+            f"softmaxes (attention) saturated on the way; and each step moves weights this large by a "
+            f"small fraction of their size."
         ),
         recommendation=f"init: {scheme}{layers_of}",
         recipe_changes={"model.init": scheme},

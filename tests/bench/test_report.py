@@ -103,12 +103,28 @@ def test_a_benchmark_without_targets_says_so_instead_of_drawing_profiles(tmp_pat
 
 
 def test_each_workload_says_which_ranks_the_seeds_tell_apart(tmp_path):
-    """bench ranked adam over sgd on two seeds each, all equal, without a word that nothing was tested."""
-    path, _ = write_bench_report(bench_result(("w1",)), tmp_path / "report.html")
+    """bench ranked adam over sgd on two seeds each, each method's equal, without a word that nothing
+    was tested (and methods of one mean tie: :func:`test_methods_of_one_mean_tie_in_one_rank`)."""
+    result = bench_result(("w1",))
+    study = result.results[0]
+    records = [
+        dataclasses.replace(r, metrics={"test_accuracy": 0.97 if r.method == "adam" else 0.95})
+        if r.phase == "seeds"
+        else r
+        for r in study.records
+    ]
+    results = [StudyResult(study.spec, "", records)]
+    result = dataclasses.replace(result, results=results, scores=score(results))
+    path, _ = write_bench_report(result, tmp_path / "report.html")
     assert (
         "order against" in path.read_text()
         and "is untested (fewer than two seed results a side, or no spread)" in (path.read_text())
     )
+
+
+def test_methods_of_one_mean_tie_in_one_rank(tmp_path):
+    path, _ = write_bench_report(bench_result(("w1",)), tmp_path / "report.html")
+    assert "sgd ties with adam (the same mean over the seeds: one rank)" in path.read_text()
 
 
 def test_a_method_that_failed_on_more_seeds_ranks_below_for_it_untested(tmp_path):
@@ -131,16 +147,19 @@ def test_a_method_that_failed_on_more_seeds_ranks_below_for_it_untested(tmp_path
 
 
 def test_the_workload_counts_the_tuning_trials_a_grid_within_the_budget_plans(tmp_path):
-    """A grid over two ranges with a budget of 8 plans 2 x 2 trials; the bench page said '8 tuning trials
-    per method'."""
+    """A grid over two ranges with a budget of 7 plans 3 x 2 trials (no grid of two axes makes 7); the
+    bench page said '7 tuning trials per method'."""
     from optimlab.study.space import SearchSpace
 
     result = bench_result(("w1",))
     ranges = {"optimizer.lr": {"low": 1e-4, "high": 1.0, "log": True}}
     ranges["optimizer.weight_decay"] = {"low": 1e-6, "high": 1e-2, "log": True}
-    spec = dataclasses.replace(result.results[0].spec, space=SearchSpace.from_dict(ranges), budget=8)
+    spec = dataclasses.replace(result.results[0].spec, space=SearchSpace.from_dict(ranges), budget=7)
     results = [StudyResult(spec, "", result.results[0].records)]
     page = write_bench_report(
         dataclasses.replace(result, results=results, scores=score(results)), tmp_path / "r.html"
     )[0].read_text()
-    assert "4 tuning trials (the largest grid within the budget of 8) per method" in page
+    assert (
+        "6 tuning trials (a grid of 3 x 2 over optimizer.lr x optimizer.weight_decay, the largest grid "
+        "within the budget of 7) per method"
+    ) in page

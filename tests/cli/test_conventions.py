@@ -648,3 +648,17 @@ def test_help_as_a_verb_shows_what_minus_h_shows(cli):
     assert cli("help", "gallery", "run") == cli("gallery", "run", "-h")
     code, out, err = cli("help", "trian")
     assert (code, out) == (2, "") and "Did you mean 'train'?" in err
+
+
+@pytest.mark.parametrize(
+    "category, pattern, names",
+    [
+        ("optimizer", "ADAM*", {"adam", "adamw"}),  # any case, as every name is read
+        ("init", "glorot*", {"xavier_uniform", "xavier_normal"}),  # an alias finds its entry
+        ("schedule", "one-cycle", {"one_cycle"}),  # a dash for an underscore
+    ],
+)
+def test_list_filters_names_as_they_are_read_everywhere(cli, category, pattern, names):
+    """'no init name matches glorot*', though --init glorot is accepted and listed as xavier_normal's alias."""
+    code, out, _ = cli("list", category, "--filter", pattern, "--format", "json")
+    assert code == 0 and names <= {row["name"] for row in json.loads(out)[category]}

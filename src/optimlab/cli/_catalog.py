@@ -80,14 +80,21 @@ def rows() -> list[dict[str, Any]]:
 
 
 def listing(category: str | None = None, pattern: str | None = None) -> list[dict[str, Any]]:
-    """Rows of one category (or all), names filtered by a shell wildcard."""
+    """Rows of one category (or all), filtered by a shell wildcard on their names and aliases, read as a
+    name is everywhere (``ADAM*``, ``one-cycle``): it matched the names alone, case and dashes included,
+    so ``glorot*`` found nothing though ``--init glorot`` is xavier_normal."""
     found = rows()
     if category is not None:
         known = list(dict.fromkeys(row["category"] for row in found))
         if normalize_name(category) not in known:
             raise UnknownNameError("category", category, known)
         found = [row for row in found if row["category"] == normalize_name(category)]
-    return [row for row in found if pattern is None or fnmatch.fnmatch(row["name"], pattern)]
+    if pattern is None:
+        return found
+    wanted = normalize_name(pattern)
+    return [
+        row for row in found if any(fnmatch.fnmatchcase(n, wanted) for n in (row["name"], *row["aliases"]))
+    ]
 
 
 def check_name(category: str, value: str, flag: str) -> None:

@@ -36,7 +36,8 @@ def list_techniques(
         str | None, typer.Argument(metavar="CATEGORY", help="One category: " + ", ".join(categories()))
     ] = None,
     filter: Annotated[
-        str | None, typer.Option("--filter", help="Shell wildcard on names, e.g. 'adam*'.")
+        str | None,
+        typer.Option("--filter", help="Shell wildcard on names and aliases, any case, e.g. 'adam*'."),
     ] = None,
     fmt: FormatOpt = "human",
 ) -> None:

@@ -237,6 +237,29 @@ def test_apply_initializes_transposed_convolutions_and_bilinear_layers_as_torch_
     assert torch.all(model[0].bias == 0)
 
 
+@pytest.mark.parametrize("scheme", ["xavier_normal", "kaiming_uniform", "orthogonal", "identity"])
+def test_apply_draws_gpt2s_transposed_linears_as_torch_draws_a_linear_and_keeps_the_tied_embedding(scheme):
+    """apply() left GPT-2's every layer (Hugging Face's Conv1D, weight (in, out)) as it was and drew only
+    its output layer, and with it the input embedding tied to it. Each Conv1D now gets what torch draws
+    on the (out, in) weight of a Linear, transposed; the tied embedding keeps its weights."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50, n_positions=8)
+    model = transformers.GPT2LMHeadModel(config)
+    embedding = model.transformer.wte.weight.detach().clone()
+    reference, arguments = TORCH_SCHEMES.get(scheme, (nn.init.eye_, {}))
+    torch.manual_seed(5)
+    init.apply(model, scheme)
+    torch.manual_seed(5)
+    for module in model.modules():
+        if type(module).__name__ == "Conv1D":
+            fan_in, fan_out = module.weight.shape
+            expected = reference(torch.empty(fan_out, fan_in), **arguments).T
+            torch.testing.assert_close(module.weight.data, expected, rtol=0, atol=1e-7)
+            assert torch.all(module.bias == 0)
+    torch.testing.assert_close(model.transformer.wte.weight.data, embedding, rtol=0, atol=0)
+    assert model.lm_head.weight is model.transformer.wte.weight
+
+
 @pytest.mark.parametrize("layer", ["conv_transpose1d", "conv_transpose2d_grouped", "conv_transpose3d"])
 def test_identity_of_a_transposed_convolution_is_the_identity_map(layer):
     make, shape = OTHER_LAYERS[layer]

@@ -48,6 +48,7 @@ from optimlab.data.user_batches import describe
 from optimlab.doctor.nan_origin import NonFiniteOrigin, locate_non_finite
 from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE_INT, Capability, get_registry
+from optimlab.techniques.init import is_transposed_linear
 from optimlab.train.evaluation import class_dim
 
 __all__ = [
@@ -455,20 +456,17 @@ def _summarize(rows: Tensor) -> OutputStats:
 # torch's fan-in of a transposed conv's weight (in, out / groups, *kernel) is weight[0].numel() too: the
 # fan its init schemes draw with, so that the advised init reads as on scale.
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
-# Linear layers of other libraries whose weight is stored transposed, (in, out), by qualified class name
-# (so that recognising them imports nothing): Hugging Face's Conv1D, GPT-2's and GPT's every layer.
-_TRANSPOSED_LINEAR = frozenset({"transformers.pytorch_utils.Conv1D"})
 
 
 def _fan_in(module: nn.Module) -> int | None:
-    """Inputs per output unit of a Linear or Conv layer (a subclass, or a transposed Linear of
-    :data:`_TRANSPOSED_LINEAR`); None for any other module."""
+    """Inputs per output unit of a Linear or Conv layer (a subclass, or a transposed Linear:
+    :func:`~optimlab.techniques.init.is_transposed_linear`); None for any other module."""
     weight = getattr(module, "weight", None)
     if not isinstance(weight, Tensor) or weight.ndim < 2:
         return None
     if isinstance(module, (nn.Linear, *_CONV)):
         return weight[0].numel()
-    if any(f"{c.__module__}.{c.__qualname__}" in _TRANSPOSED_LINEAR for c in type(module).__mro__):
+    if is_transposed_linear(module):
         return weight.shape[0]
     return None
 

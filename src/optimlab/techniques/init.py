@@ -38,12 +38,15 @@ __all__ = [
     "AUTO_GAIN",
     "GAIN",
     "LAYERS",
+    "TRANSPOSED_LINEARS",
     "apply",
     "constant",
     "create",
     "default",
     "fans",
     "identity",
+    "is_layer",
+    "is_transposed_linear",
     "kaiming",
     "layer_gains",
     "lecun",
@@ -63,6 +66,9 @@ LAYERS = (
     nn.Linear, nn.Bilinear, nn.Conv1d, nn.Conv2d, nn.Conv3d,
     nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d,
 )  # fmt: skip
+# Linear layers of other libraries whose weight is stored transposed, (in, out), by qualified class name
+# (recognised without importing them): Hugging Face's Conv1D, every layer of GPT and GPT-2.
+TRANSPOSED_LINEARS = frozenset({"transformers.pytorch_utils.Conv1D"})
 _BIAS_CHOICES = ("zeros", "keep")
 _NO_IDENTITY = (nn.Bilinear, nn.MultiheadAttention)  # maps with no identity for the identity scheme
 AUTO_GAIN = "auto"  # the gain of the activation after each layer, read by apply()
@@ -114,6 +120,16 @@ def fans(weight: Tensor) -> tuple[int, int]:
         )
     receptive_field = math.prod(weight.shape[2:])
     return weight.shape[1] * receptive_field, weight.shape[0] * receptive_field
+
+
+def is_transposed_linear(module: nn.Module) -> bool:
+    """Whether ``module`` is a Linear layer of :data:`TRANSPOSED_LINEARS`, its weight ``(in, out)``."""
+    return any(f"{c.__module__}.{c.__qualname__}" in TRANSPOSED_LINEARS for c in type(module).__mro__)
+
+
+def is_layer(module: nn.Module) -> bool:
+    """Whether a whole-model :func:`apply` initializes ``module``: :data:`LAYERS`, or a transposed Linear."""
+    return isinstance(module, LAYERS) or is_transposed_linear(module)
 
 
 def _fill(weight: Tensor, std: float, distribution: str) -> Tensor:
@@ -363,7 +379,7 @@ def _children_first(module: nn.Module) -> list[nn.Module]:
 def lsuv(model: nn.Module, *, data: Tensor, tol: float = 0.1, max_iterations: int = 10) -> nn.Module:
     """Layer-sequential unit-variance initialization.
 
-    Every layer's weight (:data:`LAYERS`) starts orthogonal with a zero bias; then, layer by layer in the order the
+    Every layer's weight (:func:`is_layer`) starts orthogonal with a zero bias; then, layer by layer in the order the
     forward pass reaches them, ``w <- w / sqrt(Var(output))`` until ``|Var(output) - 1| <= tol`` or
     ``max_iterations`` passes over ``data`` (a batch of model inputs). The model runs in eval mode
     meanwhile, so dropout is off and batch-norm statistics are left untouched.
@@ -390,12 +406,12 @@ def lsuv(model: nn.Module, *, data: Tensor, tol: float = 0.1, max_iterations: in
 
 
 def _forward_order(model: nn.Module, data: Tensor) -> list[nn.Module]:
-    """The layers of :data:`LAYERS` in the order one forward pass first calls them."""
+    """The layers :func:`is_layer` in the order one forward pass first calls them."""
     order: dict[nn.Module, None] = {}
     hooks = [
         m.register_forward_hook(lambda module, _, __: order.setdefault(module))
         for m in model.modules()
-        if isinstance(m, LAYERS)
+        if is_layer(m)
     ]
     try:
         model(data)
@@ -419,7 +435,7 @@ def _output_variance(model: nn.Module, layer: nn.Module, data: Tensor) -> float:
 
 
 def layer_gains(model: nn.Module) -> list[tuple[nn.Module, float]]:
-    """Each layer of ``model`` (:data:`LAYERS`) with the gain of the activation that follows it.
+    """Each layer of ``model`` (:func:`is_layer`) with the gain of the activation that follows it.
 
     "Follows" means the first activation module after the layer in ``model.modules()`` order and before
     the next such layer, so models register submodules in forward order (layer, norm, activation).
@@ -429,13 +445,21 @@ def layer_gains(model: nn.Module) -> list[tuple[nn.Module, float]]:
     found: list[tuple[nn.Module, float]] = []
     searching = False
     for module in model.modules():
-        if isinstance(module, LAYERS):
+        if is_layer(module):
             found.append((module, 1.0))
             searching = True
         elif searching and activation_name(module) not in (None, "identity"):
             found[-1] = (found[-1][0], module_gain(module))
             searching = False
     return found
+
+
+def _draw_transposed(weight: Tensor, draw: Callable[[Tensor], Any]) -> None:
+    """Fill ``weight`` ``(in, out)`` with what ``draw`` draws on an ``(out, in)`` weight, transposed."""
+    drawn = torch.empty(weight.shape[::-1], dtype=weight.dtype, device=weight.device)
+    draw(drawn)
+    with torch.no_grad():
+        weight.copy_(drawn.T)
 
 
 def create(name: str, **hyperparameters: Any) -> Callable[..., Any]:
@@ -455,11 +479,14 @@ def create(name: str, **hyperparameters: Any) -> Callable[..., Any]:
 def apply(
     model: nn.Module, scheme: str, *, data: Tensor | None = None, bias: str = "zeros", **hyperparameters: Any
 ) -> nn.Module:
-    """Initialize every layer of :data:`LAYERS` in ``model`` with ``scheme``, in place; returns ``model``.
+    """Initialize every layer of ``model`` (:func:`is_layer`) with ``scheme``, in place; returns ``model``.
 
     Linear, Bilinear, ConvNd and ConvTransposeNd layers, and the input projections of an
     ``nn.MultiheadAttention`` (its out-projection is a Linear): each weight gets what torch's function of
-    the same name draws on it (``nn.init.kaiming_normal_(layer.weight)``).
+    the same name draws on it (``nn.init.kaiming_normal_(layer.weight)``). A Linear stored transposed
+    (:data:`TRANSPOSED_LINEARS`: GPT-2's) gets what its ``(out, in)`` weight would, transposed. A layer
+    whose weight is an embedding's (a language model's output layer tied to its input embedding) keeps it,
+    as embeddings do.
 
     Args:
         scheme: a name of the "init" registry (``optimlab list init``).
@@ -485,7 +512,8 @@ def apply(
         raise InvalidValueError(
             f"init {entry.name!r} gain", AUTO_GAIN, "a gain or nonlinearity / a, not both: either sets it"
         )
-    layers = layer_gains(model)
+    embeddings = {id(m.weight) for m in model.modules() if isinstance(m, (nn.Embedding, nn.EmbeddingBag))}
+    layers = [(layer, gain) for layer, gain in layer_gains(model) if id(layer.weight) not in embeddings]
     attentions = [m for m in model.modules() if isinstance(m, nn.MultiheadAttention)]
     modules = (*(layer for layer, _ in layers), *attentions)
     no_identity = [type(m).__name__ for m in modules if isinstance(m, _NO_IDENTITY)]
@@ -500,7 +528,10 @@ def apply(
         chosen = {**hyperparameters, "gain": gain} if derive_gain else hyperparameters
         if entry.obj is identity and layer.weight.dim() > 2:
             chosen = {**chosen, "groups": layer.groups}  # dirac_ within each group of a grouped conv
-        entry.obj(layer.weight, **entry.defaults, **chosen)
+        if is_transposed_linear(layer):
+            _draw_transposed(layer.weight, functools.partial(entry.obj, **entry.defaults, **chosen))
+        else:
+            entry.obj(layer.weight, **entry.defaults, **chosen)
         if layer.bias is not None and bias == "zeros":
             zeros(layer.bias)
     # An attention's input projections, drawn as torch's own MultiheadAttention draws them (its

@@ -383,3 +383,20 @@ def test_a_lazy_layer_not_yet_run_is_named_in_one_line(door):
         call()
     model(x[:2])
     assert door != "diagnose" or call().statistics.layers[0].fan_in == 64
+
+
+def test_a_recipe_accumulating_batches_is_read_by_the_rows_of_its_optimizer_steps():
+    """The range test of a recipe stepping on 4 accumulated batches of 8 rows took steps of 8 rows, a
+    gradient 4x noisier than the run's own, as a recipe of batches of 32 rows takes them."""
+    from optimlab.doctor.diagnose import lr_range_test_recipe
+    from optimlab.recipe import Recipe
+
+    base = {"model": {"name": "mlp", "norm": "none", "width": 16}, "training": {"batch_size": 32}}
+    whole = lr_range_test_recipe(Recipe.from_dict(base), steps=30)
+    grouped = Recipe.from_dict(base).with_updates(
+        {"training.batch_size": 8, "training.accumulate_grad_batches": 4}
+    )
+    accumulated = lr_range_test_recipe(grouped, steps=30)
+    small = lr_range_test_recipe(Recipe.from_dict(base).with_updates({"training.batch_size": 8}), steps=30)
+    assert accumulated.losses == pytest.approx(whole.losses, rel=1e-5)
+    assert small.losses != pytest.approx(whole.losses, rel=1e-2)

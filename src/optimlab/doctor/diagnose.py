@@ -274,6 +274,12 @@ def _built_at_peak_lr(recipe: Any) -> Any:
     return built
 
 
+def _step_rows(recipe: Any) -> int:
+    """The batch size the doctor reads ``recipe``'s training with: an optimizer step's rows, its batch
+    size times the batches it accumulates, taken as one batch (the same gradient, batch norm aside)."""
+    return recipe.training.batch_size * recipe.training.accumulate_grad_batches
+
+
 def diagnose_recipe(
     recipe: Any,
     *,
@@ -283,9 +289,9 @@ def diagnose_recipe(
     check_budget: float | None = None,
 ) -> Diagnosis:
     """Build ``recipe`` (:func:`optimlab.build.build`) and diagnose it at its peak lr, on its training
-    split with its batch size and seed, for ``steps`` steps (default: its run, at most ``max_steps``);
-    the lr candidates are checked over the recipe's run (at most :data:`MAX_CHECK_STEPS` steps), within
-    ``check_budget`` seconds where given (:func:`diagnose`).
+    split with its seed and the rows of its optimizer steps (:func:`_step_rows`), for ``steps`` steps
+    (default: its run, at most ``max_steps``); the lr candidates are checked over the recipe's run (at
+    most :data:`MAX_CHECK_STEPS` steps), within ``check_budget`` seconds where given (:func:`diagnose`).
 
     The schedule is left out on purpose: a warmup would hide what the peak lr does.
     """
@@ -300,7 +306,7 @@ def diagnose_recipe(
         compute_loss=built.compute_loss,
         val_data=built.splits.val if batches else None,
         steps=length,
-        batch_size=recipe.training.batch_size,
+        batch_size=_step_rows(recipe),
         lr_find=lr_find,
         check_steps=min(built.total_steps, MAX_CHECK_STEPS),
         check_budget=check_budget,
@@ -328,7 +334,7 @@ def _on_recipe(recipe: Any, sweep: Any, **options: Any) -> LRRangeResult:
         data,
         y,
         built.optimizer,
-        batch_size=recipe.training.batch_size,
+        batch_size=_step_rows(recipe),
         seed=recipe.training.seed,
         **options,
     )

@@ -29,3 +29,14 @@ def test_importing_the_package_loads_no_torch_until_a_verb_is_used():
     code = "import sys, optimlab; print('torch' in sys.modules); optimlab.fit; print('torch' in sys.modules)"
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert shown.split() == ["False", "True"]
+
+
+def test_python_dash_m_optimlab_is_the_command():
+    """``python -m optimlab`` failed ('No module named optimlab.__main__'), where a virtual environment's
+    scripts are not on PATH."""
+    done = subprocess.run(
+        [sys.executable, "-m", "optimlab", "train", "--lr", "-1"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2 and "--lr" in done.stderr and "Traceback" not in done.stderr
+    version = subprocess.run([sys.executable, "-m", "optimlab", "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.strip() == f"optimlab {optimlab.__version__}"

@@ -242,6 +242,8 @@ def test_a_finished_comparison_takes_more_seeds_on_resume_and_one_seed_shows_no_
     one = ["--optimizers", "sgd", "--budget", "1", "--seeds", "1", "--epochs", "1", "--no-progress"]
     first = runner.invoke(app, ["compare", *one, "--out", str(tmp_path)], env={"COLUMNS": "200"})
     assert first.exit_code == 0, first.output
+    assert "1 tuning trial a method, then its best on 1 fresh seed\n" in first.output  # the plan, first
+    assert "best configuration over 1 fresh seed " in first.output  # 'over 1 seeds' before
     (row,) = [line for line in first.output.splitlines() if " sgd " in line]
     assert "(one seed: no interval)" in row and " 0 " not in row.split("(one seed: no interval)")[1][:12], row
     more = runner.invoke(

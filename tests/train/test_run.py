@@ -119,8 +119,9 @@ def test_a_users_metric_that_would_replace_another_raises_or_gives_no_number_is_
 def test_an_existing_run_is_not_overwritten(tmp_path):
     recipe = Recipe.from_dict({**SMALL, "training": {"steps": 3}})
     train(recipe, tmp_path / "run")
-    with pytest.raises(OptimlabError, match="already holds a run.*--resume"):
+    with pytest.raises(OptimlabError, match="already holds a run") as refused:
         train(recipe, tmp_path / "run")
+    assert f"optimlab train --resume {tmp_path / 'run'}" in str(refused.value)  # a command to paste
 
 
 def test_bf16_autocast_runs_the_forward_pass_in_bfloat16(monkeypatch):

@@ -15,6 +15,7 @@ import functools
 import json
 import math
 import os
+import shlex
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -449,9 +450,10 @@ def _prepare_out_dir(
             )
         # else: stopped before its first checkpoint, nothing trained: it starts again at step 0
     elif has_checkpoint(out) or (out / RESULT_NAME).exists():
+        again = shlex.join(["optimlab", "train", "--resume", str(out)])
         raise OptimlabError(
-            f"{str(out)!r} already holds a run: pass resume=True (--resume) to continue "
-            "it, or choose another output folder"
+            f"{str(out)!r} already holds a run: continue it ({again}, or resume=True in Python), or choose "
+            "another output folder"
         )
     return checkpoint, changes
 

@@ -50,6 +50,9 @@ def test_a_folder_that_is_not_a_run_is_refused_by_name(tmp_path):
     (folder / "metrics.jsonl").write_text('{"step": 1}\nnot json\n')
     with pytest.raises(OptimlabError, match="line 2"):
         read_run(folder)
+    (folder / "metrics.jsonl").write_bytes(b"\x80\x81 binary")  # named: it raised UnicodeDecodeError
+    with pytest.raises(OptimlabError, match="metrics.jsonl' is not a metrics log: it is binary or not UTF-8"):
+        read_run(folder)
 
 
 @pytest.mark.parametrize(

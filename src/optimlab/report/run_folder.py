@@ -54,7 +54,10 @@ def read_run(path: str | Path, name: str | None = None) -> RunFolder:
             "(written by `optimlab train --out FOLDER`)"
         )
     log = path / "metrics.jsonl"
-    lines = log.read_text(encoding="utf-8").splitlines()
+    try:
+        lines = log.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise OptimlabError(f"{str(log)!r} is not a metrics log: it is binary or not UTF-8") from None
     try:  # one parse of the whole file: twice as fast as a json.loads per line (10,000 lines)
         series, epochs = _series(json.loads("[" + ",".join(line for line in lines if line.strip()) + "]"))
     except (ValueError, KeyError, TypeError):

@@ -315,6 +315,38 @@ def test_a_run_reopened_through_mlflows_client_warns_of_the_steps_shown_twice(tm
     end_run(again, "FINISHED")
 
 
+def test_a_run_resumed_before_the_dead_trainers_writer_named_its_run_goes_on_in_that_run(
+    tmp_path, sqlite_uri
+):
+    """Killed, and resumed at once: the resumed trainer read the run folder's mlflow.json before the dead
+    trainer's writer (still opening its run) wrote it, and its own writer was refused ('a later session
+    logs there'): MLflow never recorded the resumed session. Sessions are ordered by when their trainer
+    read the file: an earlier session's run is continued, a later one's still refuses a lagging writer."""
+    from optimlab.errors import OptimlabError
+    from optimlab.integrations.mlflow_writer import EXPERIMENT, end_run, open_run
+
+    settings = {"run_name": "run", "tracking_uri": sqlite_uri, "experiment": EXPERIMENT}
+    killed_read, resumed_read = 1.7e9, 1.7e9 + 5  # neither trainer found a file to read
+
+    def points(steps):
+        return [(step, 1.7e9 + step, {"train_loss": 1.0 / step}) for step in steps]
+
+    killed = open_run(run_folder=tmp_path, seen=None, seen_at=killed_read, **settings)  # its writer lagged
+    killed.log_records(points(range(1, 9)))
+    end_run(killed, "KILLED")
+    resumed = open_run(
+        run_folder=tmp_path, step=5, records=points(range(1, 6)), seen=None, seen_at=resumed_read, **settings
+    )
+    resumed.log_records(points(range(6, 13)))
+    end_run(resumed, "FINISHED")
+    client = MlflowClient(tracking_uri=sqlite_uri)
+    assert resumed.run_id == killed.run_id and client.get_run(killed.run_id).info.status == "FINISHED"
+    history = sorted(m.step for m in client.get_metric_history(killed.run_id, "train_loss"))
+    assert history == list(range(1, 13))
+    with pytest.raises(OptimlabError, match="a later session logs there"):  # a writer lagging behind both
+        open_run(run_folder=tmp_path, seen=None, seen_at=killed_read - 1, **settings)
+
+
 @pytest.mark.parametrize("store", ["direct", "client", "file"])
 def test_a_run_resumed_with_a_changed_recipe_holds_that_recipe_as_its_parameters(
     tmp_path, monkeypatch, store

@@ -22,6 +22,7 @@ import contextlib
 import importlib.util
 import os
 import sys
+import time
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -157,6 +158,7 @@ class MLflowTracker(Tracker):
     def _reopen(self, step: int, records: list[Record]) -> str | None:
         """Open the run folder's own MLflow run at ``step``, holding ``records``; the id it kept, if any."""
         seen, path = None, self.run_folder / RUN_FILE  # type: ignore[operator]
+        seen_at = time.time()  # a session that writes the file from now on started after this one
         with contextlib.suppress(FileNotFoundError):
             text = path.read_bytes()
             seen = kept_run(text).get("run_id")
@@ -167,7 +169,7 @@ class MLflowTracker(Tracker):
                     stacklevel=3,
                 )
         resumed = {"run_folder": str(self.run_folder), "step": step, "records": self._named(records)}
-        self._open({**resumed, "seen": seen})
+        self._open({**resumed, "seen": seen, "seen_at": seen_at})
         return seen
 
     def _named(self, records: list[Record]) -> list[Record]:

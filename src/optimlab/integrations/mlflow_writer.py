@@ -298,6 +298,7 @@ def open_run(
     step: int = 0,
     records: Iterable[Record] = (),
     seen: str | None = None,
+    seen_at: float | None = None,
     **settings: Any,
 ) -> MLflowRun | SqliteRun:
     """A new run: written straight into MLflow's SQLite store where that store is one
@@ -308,9 +309,11 @@ def open_run(
     id kept there, and the run resumed at ``step`` with ``records``, the folder's metrics up to it
     (``resume`` of :class:`MLflowRun` or :class:`~.mlflow_sqlite.SqliteRun`). The file stays locked
     until :func:`end_run`, so a writer left ending the run of a trainer that died ends it first.
-    ``seen``: the run id the trainer read there as it started; a file that names another by now was
-    taken over by a later session of the training run (this writer lagged behind its dead trainer),
-    and this open is refused.
+    ``seen``: the run id the trainer read there as it started, at ``seen_at`` (Unix time, kept in the
+    file with the run's id); a file that names another by now was written by a later session of the
+    training run (this writer lagged behind its dead trainer), and this open is refused, or by an earlier
+    one whose writer lagged behind its dead trainer as this session read the file (a run resumed at
+    once), and this session goes on in that run.
     """
     if settings.get("experiment") is None:
         settings.update(_environment_experiment())
@@ -321,8 +324,12 @@ def open_run(
     try:
         fcntl.flock(held, fcntl.LOCK_EX)  # released by end_run, or by the kernel when its holder dies
         kept = kept_run(os.pread(held, 1 << 16, 0))
-        if kept.get("run_id") != seen:
-            raise OptimlabError(f"{path} names MLflow run {kept['run_id']} now: a later session logs there")
+        if kept.get("run_id", seen) != seen:
+            if seen_at is None or (kept.get("seen_at") or -math.inf) > seen_at:
+                raise OptimlabError(
+                    f"{path} names MLflow run {kept['run_id']} now: a later session logs there"
+                )
+            seen = kept["run_id"]  # an earlier session's, named after this one read the file
         run = None
         if seen is not None:
             try:
@@ -341,7 +348,8 @@ def open_run(
         if reopened or step > 0:
             run.resume(step, records)
         os.ftruncate(held, 0)
-        os.pwrite(held, json.dumps({"run_id": run.run_id, "tracking_uri": run.tracking_uri}).encode(), 0)
+        kept = {"run_id": run.run_id, "tracking_uri": run.tracking_uri, "seen_at": seen_at}
+        os.pwrite(held, json.dumps(kept).encode(), 0)
         os.fsync(held)
     except BaseException:
         os.close(held)

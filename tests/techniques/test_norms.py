@@ -126,14 +126,25 @@ def test_affine_false_is_torchs_norm_without_scale_and_shift(name):
         (nn.GroupNorm(4, 8, affine=False), "group"),
         (nn.RMSNorm(8, eps=1e-3), "rms"),
         (nn.BatchNorm1d(8, eps=1e-3, momentum=None), "batch"),
+        (nn.BatchNorm1d(8, track_running_stats=False), "batch"),
     ],
-    ids=["batch-no-affine", "layer-no-affine", "layer-no-bias", "group-no-affine", "rms-eps", "batch-eps"],
+    ids=[
+        "batch-no-affine",
+        "layer-no-affine",
+        "layer-no-bias",
+        "group-no-affine",
+        "rms-eps",
+        "batch-eps",
+        "batch-no-running-stats",
+    ],
 )
 def test_swap_norm_to_its_own_kind_keeps_what_it_is_not_told_to_change(torch_norm, kind):
     """Swapped to its own kind, a norm took optimlab's defaults for what the swap did not set: a
     BatchNorm1d(affine=False) gained a scale and shift and lost its running statistics (the carried state
     had to match key for key), a LayerNorm(bias=False) lost its learned scale, a GroupNorm(4, 8) became
-    8 groups, an eps of 1e-3 became 1e-5. Each now normalizes as before."""
+    8 groups, an eps of 1e-3 became 1e-5, a BatchNorm1d(track_running_stats=False), which normalizes by
+    the batch's statistics in eval mode too, began to keep running ones (0 and 1) and normalize by them.
+    Each now normalizes as before."""
     model = nn.Sequential(nn.Linear(5, 8), torch_norm)
     with torch.no_grad():
         for _ in range(10):
@@ -326,6 +337,16 @@ def test_swap_norm_to_another_kind_starts_fresh_in_the_models_mode():
     inner = model[1].inner
     assert not model[1].training and not inner.training
     assert torch.all(inner.weight == 1) and torch.all(inner.bias == 0)
+
+
+def test_batch_norm_without_running_statistics_is_torchs():
+    """track_running_stats=False, as torch's: no running statistics, the batch's own in eval mode too."""
+    norm = norms.create("batch", 3, spatial_dims=2, track_running_stats=False).eval()
+    reference = nn.BatchNorm2d(3, track_running_stats=False).eval()
+    x = torch.randn(4, 3, 5, 5) * 2 + 1
+    torch.testing.assert_close(norm(x), reference(x), rtol=0, atol=0)
+    assert norm.inner.running_mean is None
+    assert list(norm.inner.state_dict()) == list(reference.state_dict())
 
 
 def test_batch_norm_takes_torchs_cumulative_average():

@@ -18,7 +18,7 @@ none        nothing                               nothing
 Defaults are those of the torch module each kind is (``nn.BatchNorm*d``, ``nn.LayerNorm``,
 ``nn.GroupNorm``, ``nn.InstanceNorm*d``, ``nn.RMSNorm``): eps 1e-5 (RMSNorm's: the dtype's epsilon),
 learned scale and shift except for instance norm (``affine`` switches them, torch's ``affine`` or
-``elementwise_affine``), running statistics for batch norm alone. Layer norm
+``elementwise_affine``), running statistics for batch norm alone (its ``track_running_stats``). Layer norm
 over positions is Wu & He's (GroupNorm with one group: a scale and shift per channel).
 
 All come as a :class:`Norm` holding the torch module that does the work, which :func:`swap_norm` reads
@@ -114,7 +114,7 @@ def _check_layout(num_features: int, spatial_dims: int) -> None:
     "batch",
     summary="Batch normalization: each feature over the batch (and positions).",
     paper="Ioffe & Szegedy 2015, arXiv:1502.03167",
-    accepts={"eps": POSITIVE, "momentum": _Momentum(0, 1), "affine": _FLAG},
+    accepts={"eps": POSITIVE, "momentum": _Momentum(0, 1), "affine": _FLAG, "track_running_stats": _FLAG},
     aliases=("batchnorm", "bn"),
     skip=("spatial_dims",),
 )
@@ -125,12 +125,16 @@ def batch(
     eps: float = 1e-5,
     momentum: float | None = 0.1,
     affine: bool = True,
+    track_running_stats: bool = True,
 ) -> Norm:
     """``nn.BatchNorm{1,2,3}d``: running statistics by an average of weight ``momentum`` on each batch's,
-    or with None the cumulative average of all batches so far (torch's ``momentum=None``)."""
+    or with None the cumulative average of all batches so far (torch's ``momentum=None``), used in eval
+    mode; with ``track_running_stats`` False none are kept and eval mode normalizes by the batch's own."""
     _check_layout(num_features, spatial_dims)
     batch_norm = (nn.BatchNorm1d, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[spatial_dims]
-    inner = batch_norm(num_features, eps=eps, momentum=momentum, affine=affine)
+    inner = batch_norm(
+        num_features, eps=eps, momentum=momentum, affine=affine, track_running_stats=track_running_stats
+    )
     return Norm("batch", num_features, spatial_dims, inner, inner_features_at=1)
 
 
@@ -288,13 +292,15 @@ def _inner(module: nn.Module) -> nn.Module:
 
 def _settings(module: nn.Module, entry: Entry) -> dict[str, Any]:
     """The hyperparameters of ``entry`` that the norm layer ``module``, of its kind, was built with: its
-    eps, momentum and group count, and whether it learns a scale and shift (torch's affine)."""
+    eps, momentum and group count, whether it learns a scale and shift (torch's affine) and whether it
+    keeps running statistics (a batch norm's)."""
     inner = _inner(module)
     found = {
         "eps": getattr(inner, "eps", None),
         "momentum": getattr(inner, "momentum", None),
         "num_groups": getattr(inner, "num_groups", None),
         "affine": getattr(inner, "weight", None) is not None,
+        "track_running_stats": getattr(inner, "track_running_stats", None),
     }
     return {k: v for k, v in found.items() if k in entry.hyperparameter_names}
 

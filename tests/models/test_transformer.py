@@ -104,3 +104,12 @@ def test_no_alias_calls_it_gpt():
     GPT is a causal language model (Radford et al. 2018)."""
     with pytest.raises(UnknownNameError):
         optimlab.models.create("gpt", (12,), 30)
+
+
+def test_a_sequence_longer_than_the_position_embedding_is_named():
+    """13 tokens into a model of 12 positions raised torch's 'The size of tensor a (13) must match the size
+    of tensor b (12)', naming neither the sequence length nor the limit."""
+    model = language_model(causal=True)
+    with pytest.raises(InvalidValueError, match=r"13 for sequence length.*at most 12"):
+        model(torch.randint(0, 30, (2, 13)))
+    assert model(torch.randint(0, 30, (2, 5))).shape == (2, 5, 30)

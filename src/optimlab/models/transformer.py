@@ -112,6 +112,13 @@ class Transformer(nn.Module):
             x = x.long()  # token ids may arrive as floats: data sets keep x in float32
         elif x.ndim == 2:
             x = x.unsqueeze(-1)  # (N, T) float values -> (N, T, 1) features
+        if x.shape[1] > len(self.position):
+            raise InvalidValueError(
+                "sequence length of the transformer's input",
+                x.shape[1],
+                f"at most {len(self.position)}, the positions its learned position embedding covers "
+                "(input_shape's T)",
+            )
         h = self.embed(x)  # (N, T, width)
         h = self.norm(self.blocks(self.embed_dropout(h + self.position[: h.shape[1]])))
         return self.head(h if self.per_token else h.mean(dim=1))

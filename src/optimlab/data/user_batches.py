@@ -412,7 +412,7 @@ class UserBatches:
         epoch, start = divmod(step, known) if known else (0, 0)
         skip = 0 if known else step  # a length not known: count the batches already taken
         checked = False
-        at_step = self._draw_again(drawn, epoch) if known else None
+        at_step = self._draw_again(drawn, epoch)  # a length not known: the first epoch (epoch 0)
         while True:
             ahead, taken = _NOTHING, start
             if self._loader is not None:

@@ -152,6 +152,21 @@ def test_a_transformer_on_next_characters_is_causal_per_position_and_embeds_the_
     assert abs(loss.item() - math.log(97)) < 1.0  # an untrained model: near uniform over 97 characters
 
 
+@pytest.mark.parametrize("context", [16, 97])
+def test_a_recipes_cross_entropy_on_next_characters_reads_the_classes_last(context):
+    """training.loss: cross_entropy (for its label smoothing) on python_source handed the logits (N, T, 97)
+    to torch's loss, which reads the classes at dim 1: a RuntimeError with 16 positions, and with 97, as
+    many as the classes, a silent loss of the positions as classes. It is now torch's of each position."""
+    text = {"name": "python_source", "options": {"chars": 3000, "context": context}}
+    training = {"loss": "cross_entropy", "loss_options": {"label_smoothing": 0.1}, "steps": 1}
+    built = build(Recipe.from_dict({"data": text, "model": {"name": "transformer"}, "training": training}))
+    x, y = built.splits.train.x[:4], built.splits.train.y[:4]
+    with torch.no_grad():
+        out = built.model(x)
+        expected = torch.nn.functional.cross_entropy(out.flatten(0, 1), y.flatten(), label_smoothing=0.1)
+        torch.testing.assert_close(built.loss_fn(out, y), expected)
+
+
 def test_a_non_causal_model_on_next_tokens_and_a_model_without_positions_are_refused():
     """causal: false on next-character targets built a model whose position t attends to t + 1, its own
     target: a validation loss it reaches by copying."""

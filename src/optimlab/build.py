@@ -29,7 +29,7 @@ from optimlab.models.sizing import check_fits
 from optimlab.models.user import InputsAs, embeds_ids, parameter_dtype
 from optimlab.recipe import MODEL_LOSS, ModelSpec, Recipe, TrainingSpec
 from optimlab.registry import Capability, get_registry
-from optimlab.techniques.losses import PointwiseLoss
+from optimlab.techniques.losses import ClassesLast, PointwiseLoss
 from optimlab.user_code import import_object
 
 __all__ = [
@@ -315,7 +315,19 @@ def build_loss(recipe: Recipe, splits: Any) -> nn.Module | None:
     made = get_registry("loss").create(name, **spec.loss_options)
     if not isinstance(splits, BatchSplits) and splits.task == "classification" and _is_bce(made):
         return PointwiseLoss(made)  # the user's BCE gets the class ids as the 0/1 floats it takes, as bce
+    if _per_position(splits) and isinstance(made, nn.CrossEntropyLoss):
+        return ClassesLast(made)
     return made
+
+
+def _per_position(splits: Any) -> bool:
+    """Whether a data set that brings its own loss has class ids per position, ``(N, T)``, read against
+    logits ``(N, T, V)`` (python_source's next characters): a recipe's cross-entropy must take the classes
+    last as that loss does, not at dim 1 as torch's (positions as classes, refused or, where T = V,
+    silently wrong)."""
+    if isinstance(splits, BatchSplits) or splits.loss is None or splits.task != "classification":
+        return False
+    return splits.train.y.dim() > 1
 
 
 def _binary(loss: str) -> bool:

@@ -16,7 +16,7 @@ from optimlab.errors import InvalidValueError
 from optimlab.models.user import adapt_loss
 from optimlab.registry import POSITIVE, UNIT_OPEN, Capability, new_registry
 
-__all__ = ["PointwiseLoss", "bce", "create", "cross_entropy", "huber", "mse"]
+__all__ = ["ClassesLast", "PointwiseLoss", "bce", "create", "cross_entropy", "huber", "mse"]
 
 _REGISTRY = new_registry("loss")
 _REGISTRY.adapt_import = adapt_loss  # the user's loss by import path
@@ -37,6 +37,26 @@ class PointwiseLoss(nn.Module):
                 f"{prediction.numel()} elements, like the prediction of shape {tuple(prediction.shape)}",
             )
         return self.loss(prediction, target.to(prediction.dtype).reshape(prediction.shape))
+
+
+class ClassesLast(nn.Module):
+    """A loss of class scores ``(M, C)`` against ids ``(M,)``, applied to scores ``(N, ..., C)`` against ids
+    ``(N, ...)``: every position one row, as next-token logits ``(N, T, V)`` are read (torch's losses take
+    the classes at dim 1 instead, the positions of ``(N, T, V)`` against ``(N, T)``)."""
+
+    def __init__(self, loss: nn.Module) -> None:
+        super().__init__()
+        self.loss = loss
+
+    def forward(self, prediction: Tensor, target: Tensor) -> Tensor:
+        if prediction.shape[:-1] != target.shape:
+            raise InvalidValueError(
+                "target shape",
+                tuple(target.shape),
+                f"{tuple(prediction.shape[:-1])}: one class id per position of the scores "
+                f"{tuple(prediction.shape)}, classes last",
+            )
+        return self.loss(prediction.flatten(0, -2), target.flatten())
 
 
 @_REGISTRY.register(

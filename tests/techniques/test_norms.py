@@ -289,6 +289,23 @@ def test_swap_norm_checks_before_touching_the_model():
     assert _norm_kinds(model) == [("none", 6, 0), ("batch", 4, 0)]
 
 
+def test_swap_norm_refuses_to_drop_a_layer_norms_scale_per_position():
+    """A LayerNorm over (C, H, W) swapped to its own kind (to set eps) became GroupNorm(1, C), its learned
+    scale per position silently replaced by ones: the output changed. Such a layer is now refused, and
+    left as it was; one that learned nothing yet (ones, zeros) swaps, normalizing as torch's does."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.LayerNorm([4, 5, 5]))
+    x = torch.randn(2, 3, 5, 5)
+    expected = model(x)
+    norms.swap_norm(model, "layer", eps=1e-5)
+    torch.testing.assert_close(model(x), expected)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.LayerNorm([4, 5, 5]))
+    with torch.no_grad():
+        model[1].weight.uniform_(0.5, 2.0)
+    with pytest.raises(InvalidValueError, match=r"'1'.*weight.*\(4,\).*\(4, 5, 5\)"):
+        norms.swap_norm(model, "layer", eps=1e-3)
+    assert isinstance(model[1], nn.LayerNorm) and model[1].eps == 1e-5
+
+
 def test_bad_layouts_are_explained():
     with pytest.raises(InvalidValueError, match="num_features"):
         norms.create("batch", 0)

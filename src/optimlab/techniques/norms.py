@@ -31,6 +31,7 @@ import dataclasses
 import itertools
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from optimlab.errors import InvalidValueError
@@ -318,6 +319,26 @@ def _carry_state(old: nn.Module, new: Norm) -> None:
             parameter.requires_grad_(source.get_parameter(key).requires_grad)
 
 
+def _check_carried(qualified: str, old: nn.Module, new: Norm) -> None:
+    """Refuse a swap to ``old``'s own kind that would drop a learned tensor ``new`` holds in another shape
+    (a LayerNorm over ``(C, H, W)`` learns a scale per position, a ``layer`` norm over channels one per
+    channel), unless it still holds what ``new`` starts with (1 or 0 everywhere)."""
+    kept = _inner(old).state_dict()
+    for key, fresh in new.inner.state_dict().items():
+        held = kept.get(key)
+        if held is None or held.shape == fresh.shape:
+            continue
+        start = fresh.flatten()[0]
+        if not (torch.all(fresh == start) and torch.all(held == start)):
+            raise InvalidValueError(
+                f"swap_norm to {new.kind!r} of layer {qualified!r}",
+                _inner(old),
+                f"a norm whose learned {key} fits a {new.kind!r} norm's of shape {tuple(fresh.shape)}; "
+                f"this one's, of shape {tuple(held.shape)}, would be lost: swap it to another kind, or "
+                "leave it",
+            )
+
+
 def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
     """Replace every norm layer inside ``model`` by a ``name`` norm of the same width and layout, in place.
 
@@ -327,7 +348,8 @@ def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
     count, and ``affine``: whether it learns a scale and shift), its learned scale and shift and its
     running statistics (a batch norm given another momentum normalizes as before); one of another kind starts as torch's
     does (scale 1, shift 0), as the old statistics measure something else. Nothing is replaced unless
-    every layer can be (an explicit ``num_groups`` must divide each width).
+    every layer can be (an explicit ``num_groups`` must divide each width, and a layer of the same kind
+    must fit its learned scale and shift: not a LayerNorm over ``(C, H, W)`` that learned one per position).
     """
     entry = _REGISTRY.get(name)
     entry.validate(hyperparameters)
@@ -348,6 +370,7 @@ def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
         if reference is not None:
             new = new.to(device=reference.device, dtype=reference.dtype)
         if own_kind:
+            _check_carried(qualified, module, new)
             _carry_state(module, new)
         replaced[qualified] = new.train(module.training)
     for qualified, new in replaced.items():  # once every layer could be made (num_groups fits each width)

@@ -544,6 +544,28 @@ def test_healthy_setups_get_no_error_or_warning(setup):
     assert diagnosis.lr_range is not None and math.isfinite(diagnosis.statistics.losses[-1])
 
 
+@pytest.mark.parametrize(
+    "setup",
+    [Setup(mlp, shuffled_labels, "adam", 1e-3), Setup(mlp, standardized, "adam", 1e-5)],
+    ids=["labels apart from their inputs", "Adam at 1e-5"],
+)
+def test_a_loss_that_never_falls_is_reported_with_the_lr_check_off(setup):
+    """Without the lr check, a run whose loss stays at chance (ln 10 = 2.30) was called healthy."""
+    diagnosis = setup.diagnose(lr_find=False)
+    found = {f.rule: f for f in diagnosis.findings}["plateau"]
+    assert not diagnosis.healthy and found.title.startswith("No progress") and found.severity == "warning"
+    losses = diagnosis.statistics.losses
+    assert found.evidence["loss_start"] == losses[0] and found.evidence["steps"] == len(losses) == 200
+    assert found.evidence["loss_end"] == statistics.median_low(losses[-20:])  # torch.median
+    assert found.evidence["loss_end"] > 0.9 * losses[0] and found.evidence["loss_end"] > 2.0
+    assert "lr check" in found.recommendation
+
+
+def test_a_short_healthy_run_is_not_called_a_standstill():
+    diagnosis = HEALTHY["relu mlp, He init, Adam 1e-3"].diagnose(lr_find=False, steps=60)
+    assert diagnosis.healthy, [(f.rule, f.title) for f in diagnosis.problems]
+
+
 def test_consequences_name_their_cause():
     diagnosis = BROKEN[2][1].diagnose()  # biases -5: no gradient reaches the first layer
     by_rule = {f.rule: f for f in diagnosis.findings}

@@ -249,4 +249,5 @@ def lr_too_low(
             "suggestion": target,
         },
         score=_score(max(target / lr / range_factor, min_progress / max(progress, 1e-3))),
+        explains=("plateau",),
     )

@@ -3,6 +3,7 @@ that no learning rate trains."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -12,8 +13,11 @@ from optimlab.doctor.instruments import RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.rules._readings import _SCORE_CAP, _finite, _g, _label, _loss_levels, _register, _score
 from optimlab.registry import POSITIVE_INT, UNIT_OPEN
+from optimlab.train.evaluation import class_dim
 
 __all__ = ["nan_inf", "no_learning", "plateau"]
+
+LEARNING_FALL = 0.1  # a fall of the loss by this fraction of its start counts as learning
 
 
 @_register(
@@ -112,6 +116,7 @@ def plateau(
 ) -> Finding | None:
     """The best moving average (over a tenth of the run) of the last third beats the best before it by
     under ``min_improvement``, after the loss fell by 10%, while still above ``high_level`` x its start.
+    A loss that never fell by 10% is the plateau from the start (:func:`_no_progress`).
 
     Comparing *best* levels, not consecutive medians, keeps minibatch noise from passing for progress.
     Severity: a warning when the loss stalls above 70% of its start (it barely learned), else info.
@@ -119,6 +124,8 @@ def plateau(
     losses = _finite(stats.losses)
     if len(losses) < min_steps or len(losses) < len(stats.losses):
         return None
+    if _loss_levels(stats)[1] > (1 - LEARNING_FALL) * losses[0]:
+        return _no_progress(stats, lr_range)
     width = max(5, len(losses) // 10)
     averages = (
         torch.tensor(losses, dtype=torch.float64).unfold(0, width, 1).mean(1)
@@ -127,7 +134,7 @@ def plateau(
     before, after = averages[:split].min().item(), averages[split:].min().item()
     start = losses[0]
     improvement = (before - after) / max(abs(before), 1e-12)
-    if improvement >= min_improvement or before > 0.9 * start or after < high_level * start:
+    if improvement >= min_improvement or before > (1 - LEARNING_FALL) * start or after < high_level * start:
         return None
     steps = len(losses) // 3
     return Finding(
@@ -152,6 +159,45 @@ def plateau(
     )
 
 
+def _no_progress(stats: RunStatistics, lr_range: LRRangeResult | None) -> Finding | None:
+    """The loss did not fall by ``LEARNING_FALL`` over the watched steps (an lr 100x too low, labels
+    apart from their inputs). Silent where the start is already a trained model's: a classifier's loss
+    under half of chance, ln C."""
+    start, end = _loss_levels(stats)
+    classes = _classes(stats)
+    if start <= 0 or (classes is not None and start < 0.5 * math.log(classes)):
+        return None
+    steps = len(stats.losses)
+    if lr_range is None:
+        recommendation = (
+            "lr: run the lr check (the doctor without --no-lr-find, lr_find=True): it tells an lr too low "
+            "from a setup no lr trains (labels that do not follow from their inputs)"
+        )
+    else:
+        recommendation = "training: watch longer (steps), or check that the labels follow from the inputs"
+    return Finding(
+        rule="plateau",
+        severity="warning",
+        title=f"No progress: the loss stays near {_g(end)} over the {steps} watched steps",
+        explanation=(
+            f"The loss went from {_g(start)} to {_g(end)} (median of the last tenth) over {steps} steps: "
+            f"it never fell by {LEARNING_FALL:.0%}, so the model has learned nothing yet."
+        ),
+        recommendation=recommendation,
+        evidence={"loss_start": start, "loss_end": end, "progress": 1 - end / start, "steps": steps},
+        score=_score(LEARNING_FALL / max(1 - end / start, 1e-3)),
+    )
+
+
+def _classes(stats: RunStatistics) -> int | None:
+    """The number of classes a cross-entropy loss scored, where the loss was seen apart from the model."""
+    seen = stats.loss_inputs
+    if seen is None or seen.numeric_targets or seen.loss not in ("CrossEntropyLoss", "NLLLoss"):
+        return None
+    dim = class_dim(seen.outputs, seen.targets)
+    return seen.outputs[dim] if dim is not None else None
+
+
 @_register(
     "no_learning",
     "No learning rate trains the setup: the lr check's candidates all diverged or none beat chance.",
@@ -172,7 +218,7 @@ def no_learning(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> 
         f"The lr check trained {len(lrs)} learning rates from {_g(lrs[0])} to {_g(lrs[-1])}: " if lrs else ""
     )
     seen += (lr_range.verdict or lr_range.reason) + "."
-    if start > 0 and end < 0.9 * start:  # a fall of 10%, as the plateau rule counts learning
+    if start > 0 and end < (1 - LEARNING_FALL) * start:
         seen += (
             f" Yet the training loss fell from {_g(start)} to {_g(end)}: the model fits its training "
             "batches and learns nothing that holds on other rows."
@@ -201,4 +247,5 @@ def no_learning(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> 
             "loss_end": end,
         },
         score=_score(2.0),
+        explains=("plateau",),
     )

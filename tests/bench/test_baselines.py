@@ -41,3 +41,10 @@ def test_a_poorly_tuned_run_misses_the_target_and_no_target_is_refused():
     assert check.reached == 0 and check.median_steps == math.inf and check.best[0] > 100
     with pytest.raises(InvalidValueError, match="has none yet"):
         check_target(Workload(name="digits_mlp", recipe=get_workload("digits_mlp").recipe, target=None))
+
+
+def test_a_workload_without_a_recorded_baseline_is_refused_naming_the_argument():
+    """A user's workload with a target but no entry in BASELINES raised a bare KeyError."""
+    mine = Workload(name="my_workload", recipe=get_workload("digits_mlp").recipe, target=0.9)
+    with pytest.raises(InvalidValueError, match="baseline of workload 'my_workload'.*noisy_quadratic"):
+        check_target(mine)

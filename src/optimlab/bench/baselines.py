@@ -75,6 +75,13 @@ def check_target(
         raise InvalidValueError(
             f"target of workload {workload.name!r}", None, "a number: this workload has none yet"
         )
+    if baseline is None and workload.name not in BASELINES:
+        raise InvalidValueError(
+            f"baseline of workload {workload.name!r}",
+            None,
+            "the recipe fields of a tuned run, e.g. baseline={'optimizer.name': 'adam', 'optimizer.lr': 1e-3}:"
+            f" only {', '.join(BASELINES)} have one recorded",
+        )
     baseline = dict(BASELINES[workload.name] if baseline is None else baseline)
     started = time.perf_counter()
     best, steps = [], []

@@ -32,6 +32,16 @@ def test_yaml_round_trip_is_lossless_and_id_stable():
     assert again.optimizer.options["betas"] == [0.9, 0.95]
 
 
+@pytest.mark.parametrize("column", ["1e5", "2E-3", "+1_000e3"])
+def test_a_string_that_yaml_12_reads_as_a_float_round_trips_as_a_string(tmp_path, column):
+    """A CSV's target column named '1e5' was saved bare (1e5, a string to PyYAML's YAML 1.1) and read
+    back by the recipe loader's YAML 1.2 floats as 100000.0: another recipe, another id on resume."""
+    recipe = Recipe.from_dict({"data": {"name": "runs.csv", "options": {"target": column, "noise": 1e-8}}})
+    again = Recipe.load(recipe.save(tmp_path / "recipe.yaml"))
+    assert again.data.options == {"target": column, "noise": 1e-8}
+    assert again == recipe and again.id == recipe.id
+
+
 def test_file_round_trip(tmp_path):
     recipe = Recipe.from_dict(FULL)
     assert Recipe.load(recipe.save(tmp_path / "r.yaml")) == recipe

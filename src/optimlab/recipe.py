@@ -42,6 +42,7 @@ __all__ = [
     "RecipeError",
     "ScheduleSpec",
     "TrainingSpec",
+    "dump_yaml",
     "load_yaml",
     "yaml_problem",
 ]
@@ -77,16 +78,27 @@ class _YamlLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-_YamlLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?[0-9][0-9_]*(\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
+class _YamlDumper(yaml.SafeDumper):
+    """PyYAML's safe dumper, quoting the strings :func:`load_yaml` reads as YAML 1.2 floats: a CSV column
+    ``'1e5'`` was written bare, ``1e5``, and read back as the number 100000.0."""
+
+
+for _yaml_class in (_YamlLoader, _YamlDumper):
+    _yaml_class.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?[0-9][0-9_]*(\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+        list("-+0123456789"),
+    )
 
 
 def load_yaml(text: str) -> Any:
     """YAML as recipes, search spaces and options read it: safely, with YAML 1.2's floats (``1e-8``)."""
     return yaml.load(text, Loader=_YamlLoader)  # a SafeLoader: no arbitrary objects
+
+
+def dump_yaml(value: Any, **options: Any) -> str:
+    """``value`` as YAML that :func:`load_yaml` reads back as it was; ``options`` are ``yaml.dump``'s."""
+    return yaml.dump(value, Dumper=_YamlDumper, **options)
 
 
 def yaml_problem(error: yaml.YAMLError) -> str:
@@ -554,7 +566,7 @@ class Recipe(_Spec):
         return self.model_dump(mode="json")
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+        return dump_yaml(self.to_dict(), sort_keys=False)
 
     def save(self, path: str | Path) -> Path:
         return write_atomically(path, self.to_yaml())

@@ -65,8 +65,9 @@ def layer_gradients(
 
 
 def log10(value: float) -> float:
-    """log10, with -inf for 0 (a gradient that vanished entirely) instead of an error."""
-    return math.log10(value) if value > 0 else -math.inf
+    """log10, with -inf for 0 (a gradient that vanished entirely) instead of an error; NaN (a network whose
+    numbers are not numbers) stays NaN, which the verdicts read as a failed run."""
+    return -math.inf if value == 0 else math.log10(value)
 
 
 def geometric_mean_profile(profiles: Sequence[LayerGradients], field: str) -> list[float]:

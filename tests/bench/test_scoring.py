@@ -77,6 +77,16 @@ def test_performance_ratios_divide_by_the_fastest_and_keep_misses_infinite():
     assert taus(4.0, 4) == [1.0, 2.0, 3.0, 4.0]
 
 
+def test_a_cost_that_is_not_positive_is_refused_and_nan_is_a_miss():
+    """Dolan & More's ratios divide by the fastest time: a zero one raised ZeroDivisionError, a negative one
+    gave negative ratios, which every tau counted."""
+    with pytest.raises(InvalidValueError, match="time to target of 'a' on 'w1'"):
+        performance_ratios({"w1": {"a": 0.0, "b": 5.0}})
+    with pytest.raises(InvalidValueError, match="-2"):
+        performance_ratios({"w1": {"a": -2.0, "b": 5.0}})
+    assert performance_ratios({"w1": {"a": math.nan, "b": 5.0}}) == {"a": {"w1": math.inf}, "b": {"w1": 1.0}}
+
+
 def test_run_costs_take_the_first_evaluation_at_target_and_inf_for_misses_and_failures():
     spec = StudySpec.for_workload("w", get_workload("digits_mlp", epochs=1), SPEC.methods)
     records = [

@@ -107,11 +107,16 @@ def run_costs(result: StudyResult, method: str, cost: str = "steps") -> list[flo
 
 
 def performance_ratios(costs: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:
-    """``costs[workload][method]`` (positive; inf: never reached) -> ``ratios[method][workload]``, cost over
-    the workload's best (inf: never reached)."""
+    """``costs[workload][method]`` (positive; inf or NaN: never reached) -> ``ratios[method][workload]``,
+    cost over the workload's best (inf: never reached)."""
     methods = sorted({m for per in costs.values() for m in per})
     ratios: dict[str, dict[str, float]] = {m: {} for m in methods}
     for workload, per in costs.items():
+        for m, c in per.items():
+            if c <= 0:  # a ratio to a zero or negative best means nothing (NaN, a miss, passes)
+                raise InvalidValueError(
+                    f"time to target of {m!r} on {workload!r}", c, "a positive number or inf"
+                )
         best = min((c for c in per.values() if math.isfinite(c)), default=math.inf)
         for m in methods:
             c = per.get(m, math.inf)

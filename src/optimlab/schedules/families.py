@@ -432,6 +432,9 @@ def cyclic(
     (``triangular2``) or multiplied by ``gamma ** t`` (``exp_range``). The paper advises a base
     rate 3 to 4 times below the maximum, hence ``base_factor=0.25``.
 
+    The learning rate only: torch's CyclicLR also cycles momentum by default (``cycle_momentum=True``,
+    0.9 down to 0.8 while the rate rises), so this is CyclicLR with ``cycle_momentum=False``.
+
     Args:
         step_size_up: steps of the rising half; None takes an eighth of ``total_steps`` (4 cycles).
         step_size_down: steps of the falling half; None takes ``step_size_up``.

@@ -24,6 +24,7 @@ def _data(seed: int, shape=(200, 5)) -> torch.Tensor:
         ("minmax", {}, preprocessing.MinMaxScaler()),
         ("minmax", {"feature_range": (-1.0, 2.0)}, preprocessing.MinMaxScaler(feature_range=(-1.0, 2.0))),
         ("robust", {}, preprocessing.RobustScaler()),
+        ("robust", {"quantile_range": (10.0, 90.0)}, preprocessing.RobustScaler(quantile_range=(10.0, 90.0))),
     ],
 )
 @pytest.mark.parametrize("missing", [False, True])
@@ -119,6 +120,8 @@ def test_bad_data_and_values_are_explained():
         scaling.create("minmax", feature_range=(0.0, 1.0, 2.0))
     with pytest.raises(InvalidValueError, match="feature_range"):
         scaling.create("minmax", feature_range=(0.0, float("inf")))
+    with pytest.raises(InvalidValueError, match=r"'quantile_range'.*in \[0, 100\]"):
+        scaling.create("robust", quantile_range=(5.0, 150.0))
     with pytest.raises(UnknownNameError, match="Did you mean 'standardize'"):
         scaling.create("standardise")
 

@@ -118,7 +118,7 @@ class NoScaling(Scaler):
 @_REGISTRY.register("minmax", summary="Each feature mapped linearly from its [min, max] to feature_range.")
 class MinMax(Scaler):
     def __init__(self, feature_range: tuple[float, float] = (0.0, 1.0)) -> None:
-        low, high = _ordered_pair(feature_range)
+        low, high = _ordered_pair(feature_range, "minmax", "feature_range")
         super().__init__()
         self.feature_range = (low, high)
         self.offset, self.span = low, high - low
@@ -133,23 +133,22 @@ class MinMax(Scaler):
         return low, high - low
 
 
-def _ordered_pair(feature_range: Any) -> tuple[float, float]:
+def _ordered_pair(
+    pair: Any, scaler: str, name: str, within: tuple[float, float] = (-math.inf, math.inf)
+) -> tuple[float, float]:
+    """``pair`` as (low, high), finite numbers with low < high inside ``within``, else refused by name."""
     ok = (
-        isinstance(feature_range, (tuple, list))
-        and len(feature_range) == 2
-        and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-            for v in feature_range
-        )
-        and feature_range[0] < feature_range[1]
+        isinstance(pair, (tuple, list))
+        and len(pair) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in pair)
+        and within[0] <= pair[0] < pair[1] <= within[1]
     )
     if not ok:
+        bounds = "" if within == (-math.inf, math.inf) else f" in [{within[0]:g}, {within[1]:g}]"
         raise InvalidValueError(
-            "scaling 'minmax' hyperparameter 'feature_range'",
-            feature_range,
-            "finite (low, high) with low < high",
+            f"scaling {scaler!r} hyperparameter {name!r}", pair, f"finite (low, high) with low < high{bounds}"
         )
-    return float(feature_range[0]), float(feature_range[1])
+    return float(pair[0]), float(pair[1])
 
 
 @_REGISTRY.register(
@@ -189,12 +188,24 @@ class PerChannel(Standardize):
         return (0, *range(2, x.dim()))
 
 
-@_REGISTRY.register("robust", summary="Each feature minus its median, over its interquartile range.")
+@_REGISTRY.register(
+    "robust",
+    summary="Each feature minus its median, over the range between two percentiles (by default the "
+    "interquartile range, 25 to 75).",
+)
 class Robust(Scaler):
+    """scikit-learn's ``RobustScaler``: ``quantile_range`` holds the two percentiles, in [0, 100]."""
+
+    def __init__(self, quantile_range: tuple[float, float] = (25.0, 75.0)) -> None:
+        low, high = _ordered_pair(quantile_range, "robust", "quantile_range", (0.0, 100.0))
+        super().__init__()
+        self.quantile_range = (low, high)
+
     def statistics(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        levels = torch.tensor([0.25, 0.5, 0.75], dtype=x.dtype, device=x.device)
-        quartiles = torch.nanquantile(x, levels, dim=0)  # linear interpolation, as numpy's
-        return quartiles[1], quartiles[2] - quartiles[0]
+        low, high = self.quantile_range
+        levels = torch.tensor([low / 100, 0.5, high / 100], dtype=x.dtype, device=x.device)
+        quantiles = torch.nanquantile(x, levels, dim=0)  # linear interpolation, as numpy's
+        return quantiles[1], quantiles[2] - quantiles[0]
 
 
 def create(name: str, **hyperparameters: Any) -> Scaler:

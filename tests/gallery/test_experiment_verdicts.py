@@ -156,6 +156,7 @@ def batch_norm(holds):
             normalized: seeds(2.0 if holds else 3.0),
         },
         "sigmoid_input_drift_log10": {plain: seeds(0.5), normalized: seeds(-0.5 if holds else 0.5)},
+        "reached_target": {plain: [1.0] * N, normalized: [1.0] * N},
     }
 
 
@@ -308,3 +309,28 @@ def test_noise_supports_no_prediction(name):
     verdict = get_experiment(name).verdict(NOISE[name])
     assert [c.holds for c in verdict.checks] == [False] * len(verdict.checks), verdict.paragraph
     assert not any(c.refuted for c in verdict.checks) and verdict.label == "inconclusive"
+
+
+def _speed_check(numbers):
+    return get_experiment("batch_norm").verdict(numbers).checks[1]
+
+
+def test_batch_norm_reads_runs_that_never_reached_the_target_as_lower_bounds():
+    """A run that never reaches the target counts its length + 1 steps: a lower bound of its time. Both arms
+    cut short at the same length read as a difference of exactly 0, which refuted "batch normalization is
+    faster"; a normalized arm cut short early read as faster, which supported it."""
+    both_missed = batch_norm(True)
+    both_missed["steps_to_target_log10"] = {"plain": [3.0] * N, "normalized": [3.0] * N}
+    both_missed["reached_target"] = {"plain": [0.0] * N, "normalized": [0.0] * N}
+    check = _speed_check(both_missed)
+    assert not check.holds and not check.refuted and "plain 5 of 5, normalized 5 of 5" in check.evidence
+    normalized_missed = batch_norm(True)
+    normalized_missed["reached_target"]["normalized"] = [0.0] + [1.0] * (N - 1)
+    assert not _speed_check(normalized_missed).holds
+    plain_missed = batch_norm(True)  # the plain arm's times only grow: "faster" still holds
+    plain_missed["reached_target"]["plain"] = [0.0] * N
+    assert _speed_check(plain_missed).holds
+    plain_missed["steps_to_target_log10"] = {"plain": seeds(2.0), "normalized": seeds(3.0)}
+    assert not _speed_check(plain_missed).refuted
+    normalized_missed["steps_to_target_log10"] = {"plain": seeds(2.0), "normalized": seeds(3.0)}
+    assert _speed_check(normalized_missed).refuted

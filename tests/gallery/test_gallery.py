@@ -319,3 +319,20 @@ def test_batch_norm_reads_the_last_sigmoids_inputs_on_a_training_batch():
     np.testing.assert_allclose(
         watched.percentiles[0], np.percentile(pre, [100 * q for q in PERCENTILES]), rtol=1e-5
     )
+
+
+def test_batch_norm_counts_a_run_that_diverged_before_the_target_as_failed():
+    """A diverged run's length is the step it stopped at: it read as a run that reached the target then."""
+    from optimlab.gallery.claims.batch_norm import steps_to_target
+    from optimlab.gallery.runs import Run, RunResult
+
+    curve = {"step": [18, 36], "seconds": [0.1, 0.2], "val_accuracy": [0.5, 0.95]}
+
+    def result(status, accuracy):
+        run = Run("plain", Recipe())
+        return RunResult(run, status, 40, 0.3, {}, {**curve, "val_accuracy": accuracy})
+
+    assert steps_to_target(result("completed", [0.5, 0.95])) == 36
+    assert steps_to_target(result("completed", [0.5, 0.6])) == 41
+    assert steps_to_target(result("diverged", [0.92, None])) == 18
+    assert math.isnan(steps_to_target(result("diverged", [0.5, None])))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -199,3 +200,42 @@ def test_transposed_convs_are_weight_layers_and_a_decoder_at_torchs_init_is_told
         default.statistics.losses[-20:]
     )
     assert advised.healthy, [(f.rule, f.title) for f in advised.problems]
+
+
+def normed_mlp(norm: Callable[[], nn.Module], std: float | None) -> nn.Sequential:
+    """Two Linear -> norm -> ReLU blocks and a head; ``std``: every weight drawn N(0, std)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Linear(64, 128), norm(), nn.ReLU(), nn.Linear(128, 128), norm(), nn.ReLU(), nn.Linear(128, 10)
+    )
+    for layer in model:
+        if isinstance(layer, nn.Linear) and std is not None:
+            nn.init.normal_(layer.weight, std=std)
+    return model
+
+
+@pytest.mark.parametrize(
+    "norm",
+    [
+        lambda: nn.LayerNorm(128, elementwise_affine=False),
+        lambda: nn.GroupNorm(8, 128, affine=False),
+        lambda: nn.BatchNorm1d(128, affine=False),
+    ],
+    ids=["LayerNorm", "GroupNorm", "BatchNorm1d"],
+)
+def test_norm_layers_without_parameters_hide_weights_too_large_no_less(norm):
+    """A norm without an affine owns no parameter, so it was no layer to the doctor: weights at std 1
+    (6.7x He's scale) behind it went unreported, though they train 150 steps to a loss 10x torch's init's."""
+
+    def run_on_digits(model: nn.Module) -> object:
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        return diagnose(model, standardized(), nn.CrossEntropyLoss(), optimizer, steps=150, lr_find=False)
+
+    large, own = run_on_digits(normed_mlp(norm, 1.0)), run_on_digits(normed_mlp(norm, None))
+    assert statistics.mean(large.statistics.losses[-15:]) > 5 * statistics.mean(own.statistics.losses[-15:])
+    finding = large.findings[0]
+    assert finding.rule == "init_scale" and finding.evidence["output_layer"] == "6"
+    # std 1 x sqrt(fan_in) / sqrt(2), He's gain: the geometric mean over the two ReLU layers' fan-ins 64, 128
+    assert finding.evidence["init_ratio"] == pytest.approx((64 * 128) ** 0.25 / math.sqrt(2), rel=0.05)
+    assert finding.recipe_changes == {"model.init": "kaiming_normal"}
+    assert own.healthy, [(f.rule, f.title) for f in own.problems]

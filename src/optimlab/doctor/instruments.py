@@ -315,6 +315,9 @@ class RunStatistics:
     update_dots: dict[int, Tensor] = dataclasses.field(default_factory=dict)
     outputs: dict[str, dict[int, OutputStats]] = dataclasses.field(default_factory=dict)  # module -> step
     activations: dict[str, str] = dataclasses.field(default_factory=dict)  # activation module -> name
+    # Norm layers (LayerNorm, BatchNorm, GroupNorm, RMSNorm, ...), with trained parameters or without
+    # (LayerNorm(elementwise_affine=False)): they reset the signal's scale whatever the init.
+    norms: list[str] = dataclasses.field(default_factory=list)
     forward_order: list[str] = dataclasses.field(default_factory=list)  # hooked modules, as they ran
     input_features: FeatureStats | None = None
     # The inputs of each further layer that reads one of the batch's own tensors, by layer: a model of
@@ -523,6 +526,7 @@ class Instruments:
         }
         self._forward_in_eval = False  # the model's last forward pass, in eval mode
         activations: dict[str, str] = {}
+        norms: dict[str, nn.Module] = {}
         stepped = {id(p) for group in optimizer.param_groups for p in group["params"]}
         for name, module in model.named_modules():
             # The parameters this optimizer steps: a layer another one trains (a GAN's) is not its concern.
@@ -532,6 +536,8 @@ class Instruments:
                 params += own
                 layers.append(_describe_layer(name or "(model)", module, own))
                 self._layer_modules[name or "(model)"] = module
+            if "Norm" in type(module).__name__:
+                norms[name or "(model)"] = module
             found = activation_name(module)
             if found is not None and found != "identity":
                 activations[name] = found
@@ -553,6 +559,7 @@ class Instruments:
             schedule=schedule,
             repeats=[i for i, p in enumerate(params) if first_of.setdefault(id(p), i) != i],
             activations=activations,
+            norms=list(norms),
             adam_eps=_adam_eps(optimizer),
             weight_decays=_weight_decays(optimizer, params),
         )
@@ -591,6 +598,12 @@ class Instruments:
             self._hook_plan.append((module.register_forward_hook, self._layer_hook(layer)))
         for name, module in self._activation_modules.items():
             self._hook_plan.append((module.register_forward_hook, self._activation_hook(name)))
+        # Norms without trained parameters have no layer hook: this one places them in the forward order.
+        self._hook_plan += [
+            (module.register_forward_hook, lambda *_, name=name: self._ran(name))
+            for name, module in norms.items()
+            if name not in self._layer_modules
+        ]
         self._batch_norm_hooks = [
             (module.register_forward_pre_hook, self._batch_norm_hook(name))
             for name, module in model.named_modules()
@@ -855,12 +868,11 @@ class Instruments:
             if name in stats.activations:
                 if previous is not None and previous.activation is None:
                     previous.activation, previous.activation_module = stats.activations[name], name
-                continue
-            layer = stats.layers[stats.layer_index(name)]
-            if layer.has_weight_matrix:
+            elif name in stats.norms:
+                if previous is not None and previous.activation is None:
+                    previous.normalized = True
+            elif (layer := stats.layers[stats.layer_index(name)]).has_weight_matrix:
                 previous = layer
-            elif "Norm" in layer.kind and previous is not None and previous.activation is None:
-                previous.normalized = True
         order = sorted(
             range(len(stats.layers)), key=lambda i: (position.get(stats.layers[i].name, len(position)), i)
         )

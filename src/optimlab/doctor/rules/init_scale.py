@@ -55,7 +55,7 @@ def init_scale(
     if first is None:
         return None
     found = _signal_changed(stats, first, off_by, warn_change, error_change)
-    if found is None and any("Norm" in layer.kind for layer in stats.layers):
+    if found is None and stats.norms:
         return _scores_too_large(stats, first, off_by, output_std)
     return found
 

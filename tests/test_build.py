@@ -167,6 +167,16 @@ def test_a_recipes_cross_entropy_on_next_characters_reads_the_classes_last(conte
         torch.testing.assert_close(built.loss_fn(out, y), expected)
 
 
+def test_loss_options_without_a_loss_are_refused_where_the_data_set_brings_its_own():
+    """loss_options with no training.loss on a data set with its own loss were dropped without a word:
+    label smoothing 0.1 on python_source trained with its plain next-character cross-entropy."""
+    text = {"name": "python_source", "options": {"chars": 2000, "context": 16}}
+    training = {"loss_options": {"label_smoothing": 0.1}}
+    recipe = Recipe.from_dict({"data": text, "model": {"name": "transformer"}, "training": training})
+    with pytest.raises(InvalidValueError, match=r"training.loss_options.*NextTokenCrossEntropy"):
+        build(recipe)
+
+
 def test_a_non_causal_model_on_next_tokens_and_a_model_without_positions_are_refused():
     """causal: false on next-character targets built a model whose position t attends to t + 1, its own
     target: a validation loss it reaches by copying."""

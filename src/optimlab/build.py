@@ -308,6 +308,13 @@ def build_loss(recipe: Recipe, splits: Any) -> nn.Module | None:
             "compute_loss(model, batch) are for dict batches",
         )
     elif spec.loss is None and splits.loss is not None:
+        if spec.loss_options:  # they would go unread
+            raise InvalidValueError(
+                "training.loss_options",
+                spec.loss_options,
+                f"none with {splits.name}'s own loss ({type(splits.loss).__name__}), or a training.loss "
+                "they are options of",
+            )
         return splits.loss
     name = spec.loss or ("cross_entropy" if splits.task == "classification" else "mse")
     if not isinstance(splits, BatchSplits):  # the user's batches: the loss is theirs to pair

@@ -1,7 +1,9 @@
 """The registry: names normalised once, hyperparameters read from signatures, clear errors."""
 
 import pytest
+import torch
 
+import optimlab.models
 from optimlab.errors import InvalidValueError, UnknownNameError
 from optimlab.registry import (
     CAPABILITIES,
@@ -55,6 +57,19 @@ def test_hyperparameters_and_defaults_come_from_the_signature():
     assert entry.hyperparameter_names == ("stiffness", "damping", "shape", "hollow")
     assert [h.default for h in entry.hyperparameters] == [1.0, 0.1, "round", False]
     assert entry.create(2.0, damping=0.5) == (2.0, 1.0, 0.5, "round")
+
+
+def test_a_whole_float_for_an_integer_hyperparameter_builds_as_the_int():
+    """heads: 2.0 (YAML, a search space) passed the integer range and reached the model as a float: the
+    transformer built, then its first forward raised torch's TypeError from view()."""
+    torch.manual_seed(0)
+    given = optimlab.models.create("transformer", (8,), 3, width=16.0, heads=2.0, mlp_ratio=2.0)
+    torch.manual_seed(0)
+    expected = optimlab.models.create("transformer", (8,), 3, width=16, heads=2, mlp_ratio=2)
+    x = torch.randn(4, 8)
+    torch.testing.assert_close(given(x), expected(x), rtol=0, atol=0)
+    with pytest.raises(InvalidValueError, match="heads"):
+        optimlab.models.create("transformer", (8,), 3, width=16, heads=2.5)
 
 
 def test_unknown_name_suggests_close_matches():

@@ -191,6 +191,11 @@ PARTLY = {
             [OPTIMIZERS, OPTIMIZERS, list(reversed(OPTIMIZERS)), list(reversed(OPTIMIZERS))], WORKLOADS
         )
     },
+    # The identity network matches logistic regression, but ReLU gains only 5 points, not 10.
+    "no_nonlinearity": {
+        **no_nonlinearity(True),
+        "test_accuracy": {**no_nonlinearity(True)["test_accuracy"], "relu": seeds(0.7)},
+    },
     # The ranking changes and momentum vs rmsprop reverses, but Adam stays far below momentum.
     "tuning_protocol": {
         "test_accuracy": {
@@ -334,3 +339,20 @@ def test_batch_norm_reads_runs_that_never_reached_the_target_as_lower_bounds():
     assert not _speed_check(plain_missed).refuted
     normalized_missed["steps_to_target_log10"] = {"plain": seeds(2.0), "normalized": seeds(3.0)}
     assert _speed_check(normalized_missed).refuted
+
+
+@pytest.mark.parametrize(
+    "name, premise, value",
+    [
+        ("input_scale", "top_feature_share", {"none": seeds(0.99, 0.0001)}),
+        ("no_nonlinearity", "collapse_error_log10", seeds(-7)),
+    ],
+)
+def test_a_premise_that_always_holds_does_not_keep_a_failed_claim_from_contradicted(name, premise, value):
+    """The breast-cancer data's top features carry 99% of its energy on every split, and a network without
+    a non-linearity multiplies out by algebra: those checks held whatever training did, so the two claims
+    read "partly supported" with every prediction about training refuted, never "contradicted"."""
+    numbers = {**SYNTHETIC[name](False), premise: value}
+    verdict = get_experiment(name).verdict(numbers)
+    assert verdict.label == "contradicted", verdict.paragraph
+    assert "Premise, not counted: " in verdict.paragraph

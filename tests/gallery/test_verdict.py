@@ -72,6 +72,20 @@ def test_a_check_is_refuted_only_by_an_interval_wholly_on_the_other_side(a, b, e
 def test_no_checks_is_an_error():
     with pytest.raises(ValueError):
         decide([])
+    with pytest.raises(ValueError, match="not a premise"):
+        decide([Check("setup", True, "x", premise=True)])
+
+
+def test_a_premise_is_stated_but_counts_for_no_label():
+    premise = Check("the data has large features", True, "share 0.99", premise=True)
+    failed = Check("raw features hurt", False, "difference 0", refuted=True)
+    verdict = decide([premise, failed])
+    assert verdict.label == "contradicted" and verdict.checks == (premise, failed)
+    assert "Premise, not counted: the data has large features: holds (share 0.99)." in verdict.paragraph
+    assert (
+        decide([Check("p", False, "x", refuted=True, premise=True), Check("a", True, "y")]).label
+        == "supported"
+    )
 
 
 def test_paired_difference_is_the_t_interval_of_the_differences():

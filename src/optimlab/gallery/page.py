@@ -62,7 +62,14 @@ def write_page(experiment: Experiment, outcome: Outcome, folder: str | os.PathLi
     page.paragraph(verdict.paragraph)
     page.table(
         ["prediction of the claim", "holds", "numbers"],
-        [[c.statement, "yes" if c.holds else "no", c.evidence] for c in verdict.checks],
+        [
+            [
+                f"{'premise (not counted): ' if c.premise else ''}{c.statement}",
+                "yes" if c.holds else "no",
+                c.evidence,
+            ]
+            for c in verdict.checks
+        ],
         row_classes=["info" if c.holds else "error" for c in verdict.checks],
         caption="Each prediction holds only if its 95% confidence interval clears the threshold.",
     )

@@ -9,6 +9,11 @@ size, 95% confidence interval, number of runs). :func:`decide` turns the checks 
 * **contradicted**: none holds, and the numbers show the opposite of at least one;
 * **inconclusive**: none holds, and none is shown wrong either: the runs cannot tell.
 
+A check marked ``premise`` states what the setup holds for the claim to be about (the raw data's features
+differ in scale; the identity network's layers multiply out): it is stated with its numbers but counts for
+no label, as one that holds by the choice of data or by algebra would otherwise keep a claim whose
+predictions all fail from ever reading "contradicted".
+
 A check holds only when the interval, not just the point estimate, clears its threshold, so too few seeds
 never support a claim by luck; it is refuted only when the interval lies entirely on the other side, so
 too few seeds never contradict one either. The intervals are Student-t intervals of a mean over seeds (as the
@@ -73,6 +78,7 @@ class Check:
     holds: bool
     evidence: str  # the numbers it rests on, in words: effect, 95% CI, runs
     refuted: bool = False  # the numbers show the opposite: the interval lies entirely on the other side
+    premise: bool = False  # what the setup holds for the claim to apply, stated but not counted in the label
 
     @property
     def outcome(self) -> str:
@@ -89,22 +95,29 @@ class Verdict:
 
 
 def decide(checks: Sequence[Check]) -> Verdict:
-    """Supported if every check holds, partly supported if some do; where none does, contradicted if the
-    numbers refute one, inconclusive if they refute none (too few runs to tell)."""
-    if not checks:
-        raise ValueError("a verdict needs at least one check")
-    held, refuted = sum(c.holds for c in checks), sum(c.refuted for c in checks)
-    if held == len(checks):
+    """Supported if every prediction (a check not a premise) holds, partly supported if some do; where none
+    does, contradicted if the numbers refute one, inconclusive if they refute none (too few runs to tell)."""
+    predictions = [c for c in checks if not c.premise]
+    if not predictions:
+        raise ValueError("a verdict needs at least one check that is not a premise")
+    held, refuted = sum(c.holds for c in predictions), sum(c.refuted for c in predictions)
+    if held == len(predictions):
         label, opening = SUPPORTED, "Supported: every prediction of the claim holds in the measured numbers."
     elif held:
-        label, opening = PARTLY, f"Partly supported: {held} of the claim's {len(checks)} predictions hold."
+        label, opening = (
+            PARTLY,
+            f"Partly supported: {held} of the claim's {len(predictions)} predictions hold.",
+        )
     elif refuted:
         label = CONTRADICTED
         opening = f"Contradicted: no prediction of the claim holds, and the numbers refute {refuted}."
     else:
         label = INCONCLUSIVE
         opening = "Inconclusive: no prediction of the claim holds, nor is any refuted: the runs cannot tell."
-    sentences = [f"{c.statement}: {c.outcome} ({c.evidence})." for c in checks]
+    sentences = [
+        f"{'Premise, not counted: ' if c.premise else ''}{c.statement}: {c.outcome} ({c.evidence})."
+        for c in checks
+    ]
     return Verdict(label=label, paragraph=" ".join([opening, *sentences]), checks=tuple(checks))
 
 

@@ -13,6 +13,7 @@ the single matrix is checked to give the network's outputs.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -129,12 +130,15 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
     gap = [a - b for a, b in zip(accuracy[deep_linear], accuracy[logistic])]
     return decide(
         [
-            interval_check(
-                "The network without a non-linearity computes a linear function: its layers multiply out "
-                "to one matrix that gives the same outputs",
-                numbers["collapse_error_log10"],
-                below=COLLAPSE_BELOW,
-                measure="log10 of the largest output difference, relative to the largest output",
+            dataclasses.replace(  # algebra, checked on the trained network: the premise of the other two
+                interval_check(
+                    "The network without a non-linearity computes a linear function: its layers multiply out "
+                    "to one matrix that gives the same outputs",
+                    numbers["collapse_error_log10"],
+                    below=COLLAPSE_BELOW,
+                    measure="log10 of the largest output difference, relative to the largest output",
+                ),
+                premise=True,
             ),
             interval_check(
                 f"So it is no better than a linear model: its test accuracy is within {SAME_WITHIN:g} of "

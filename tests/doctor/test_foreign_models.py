@@ -96,6 +96,45 @@ def test_a_gpt2_drawn_at_std_1_is_told_its_init_and_one_at_its_own_std_0_02_is_n
     assert own.healthy, [(f.rule, f.title) for f in own.problems]
 
 
+def test_gpt2s_fused_query_key_value_layer_makes_it_an_attention_model_advised_berts_init():
+    """c_attn projects to q, k and v at once (weight (64, 192)): no three layers read one tensor, so a
+    GPT-2 drawn at std 1 was advised He's init, which trains it to 0.68 where std 0.02 reaches 0.37."""
+    from optimlab.techniques.init import apply
+
+    large = run(gpt2(1.0), token_batches())
+    fused = {layer.name for layer in large.statistics.layers if layer.projects_qkv}
+    assert fused == {"transformer.h.0.attn.c_attn", "transformer.h.1.attn.c_attn"}
+    assert large.findings[0].recipe_changes == {"model.init": "truncated_normal"}
+
+    def final_loss(model: nn.Module) -> float:
+        return statistics.mean(run(model, token_batches()).statistics.losses[-20:])
+
+    advised = apply(gpt2(1.0), "truncated_normal")
+    for embedding in (advised.transformer.wte, advised.transformer.wpe):  # as BERT and GPT-2 draw theirs
+        nn.init.trunc_normal_(embedding.weight, std=0.02, a=-0.04, b=0.04)
+    assert final_loss(advised) < 0.75 * final_loss(apply(gpt2(1.0), "kaiming_normal"))
+
+
+class CausalSelfAttention(nn.Module):
+    """nanoGPT's attention: q, k and v from one Linear of 3x its width, ``n_head`` heads."""
+
+    def __init__(self, width: int, heads: int | None) -> None:
+        super().__init__()
+        self.c_attn, self.c_proj = nn.Linear(width, 3 * width), nn.Linear(width, width)
+        if heads is not None:
+            self.n_head = heads
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.c_proj(sum(self.c_attn(x).chunk(3, dim=-1)))
+
+
+@pytest.mark.parametrize(("heads", "fused"), [(4, True), (None, False)])
+def test_a_layer_of_3x_its_width_projects_qkv_only_in_a_module_that_counts_heads(heads, fused):
+    model = CausalSelfAttention(16, heads)
+    layers = Instruments(model, torch.optim.SGD(model.parameters(), lr=0.1)).statistics.layers
+    assert [layer.projects_qkv for layer in layers] == [fused, False]
+
+
 def test_a_vit_drawn_at_std_1_is_told_its_init_behind_its_layer_norms():
     """A ViT at std 1 ends 150 steps far above the same ViT at its own std 0.02: its attention logits
     and scores are too large, though every LayerNorm brings the signal back to scale."""

@@ -177,6 +177,8 @@ class LayerInfo:
     # The layer that ran first on the very tensor this one reads (an attention's query, key and value
     # read one; not the data), once the forward order is known; None where no other layer reads it.
     shares_input_with: str | None = None
+    # An attention's query, key and value in one layer (GPT-2's c_attn): :func:`_projects_qkv`
+    projects_qkv: bool = False
     reads_data: bool = False  # its input is the model's own input (a batch), once the forward order is known
 
     @property
@@ -535,6 +537,7 @@ class Instruments:
                 param_layer += [len(layers)] * len(own)
                 params += own
                 layers.append(_describe_layer(name or "(model)", module, own))
+                layers[-1].projects_qkv = _projects_qkv(model, name, module)
                 self._layer_modules[name or "(model)"] = module
             if "Norm" in type(module).__name__:
                 norms[name or "(model)"] = module
@@ -951,6 +954,21 @@ def _weight_decays(optimizer: torch.optim.Optimizer, params: list[nn.Parameter])
 def _norms(tensors: Iterable[Tensor]) -> Tensor:
     """Each tensor's norm in float64, on the CPU: a fingerprint of its values."""
     return torch.stack([t.detach().double().norm() for t in tensors]).cpu()
+
+
+# Where an attention module keeps its number of heads: torch, timm and GPT-2 (num_heads), nanoGPT (n_head)
+_HEAD_COUNTS = ("num_heads", "n_head", "n_heads", "num_attention_heads")
+
+
+def _projects_qkv(model: nn.Module, name: str, module: nn.Module) -> bool:
+    """A Linear layer (or Hugging Face's Conv1D) with 3x as many outputs as inputs, held by a module that
+    counts attention heads: the query, key and value of GPT-2's and nanoGPT's c_attn, timm's qkv."""
+    fan_in = _fan_in(module)
+    if fan_in is None or not name:
+        return False
+    holder = model.get_submodule(name.rpartition(".")[0])
+    heads = any(isinstance(getattr(holder, attribute, None), int) for attribute in _HEAD_COUNTS)
+    return heads and module.weight.numel() == 3 * fan_in * fan_in
 
 
 def _describe_layer(name: str, module: nn.Module, params: list[nn.Parameter]) -> LayerInfo:

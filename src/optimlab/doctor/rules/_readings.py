@@ -93,7 +93,7 @@ def _init_problem(layers: list[LayerInfo], off_by: float = 3.0) -> tuple[float, 
     """(geometric-mean init ratio, activation, scheme) when the weights are ``off_by`` x off.
 
     The scheme is the activation's (:func:`recommended_init`), or in a Transformer (three layers or
-    more reading one tensor: an attention's query, key and value) BERT's truncated normal of std 0.02
+    more reading one tensor, or one projecting to all three: an attention's query, key and value) BERT's truncated normal of std 0.02
     (Devlin et al. 2018), about 0.1x He's scale, whose LayerNorms keep the signal: a BERT drawn at std
     1 trains 150 steps of AdamW 1e-3 to 3.36 where He's init reaches 1.18 and std 0.02 0.57."""
     pairs = [
@@ -108,7 +108,8 @@ def _init_problem(layers: list[LayerInfo], off_by: float = 3.0) -> tuple[float, 
         return None
     activation = max({a for _, a in pairs}, key=[a for _, a in pairs].count)
     readers = Counter(layer.shares_input_with for layer in layers if layer.shares_input_with is not None)
-    attention = any(count >= 2 for count in readers.values())  # the first reader and two beside it
+    # the first reader and two beside it, or q, k and v fused in one layer
+    attention = any(count >= 2 for count in readers.values()) or any(layer.projects_qkv for layer in layers)
     return mean, activation, "truncated_normal" if attention else recommended_init(activation)
 
 

@@ -31,6 +31,18 @@ def test_a_scaling_with_hyperparameters_is_built_with_them():
     torch.testing.assert_close(scaled.amax(0), torch.full((scaled.shape[1],), 2.0))
 
 
+def test_per_channel_scaling_of_flat_images_takes_each_channels_pixels_together():
+    """digits are stored flat (64 features) as (1, 8, 8) images: per_channel fitted 64 per-pixel means and
+    spreads, which is standardize. Now one channel: one mean and population std over all its pixels."""
+    built = build(
+        Recipe.from_dict({"data": {"name": "digits", "scaling": "per_channel"}, "model": {"name": "cnn"}})
+    )
+    x = built.splits.train.x.double()
+    std, mean = torch.std_mean(x, correction=0)
+    expected = ((built.splits.val.x.double() - mean) / std).float()
+    torch.testing.assert_close(built.model.scaling(built.splits.val.x), expected)
+
+
 def test_a_warmup_starts_from_the_recipes_warmup_start_as_torchs_linear_lr():
     """The warmup's start could not be set in a recipe (schedule: {warmup_start: 0.1} was an unknown
     hyperparameter of cosine): every warmup started at lr 0. The rate is now torch's LinearLR(0.1) joined

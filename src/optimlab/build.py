@@ -199,7 +199,10 @@ def build_model(recipe: Recipe, splits: Any) -> nn.Module:
             "data.scaling", recipe.data.scaling, f"'none': {splits.name}'s inputs are token ids"
         )
     scaling, scaling_options = resolve("scaling", recipe.data.scaling)
-    scaler = get_registry("scaling").create(scaling, **scaling_options).fit(splits.train.x)
+    x = splits.train.x
+    flat_images = splits.image_shape is not None and x.dim() == 2  # digits: 64 features, (1, 8, 8) images
+    scaler = get_registry("scaling").create(scaling, **scaling_options)
+    scaler.fit(x, shape=tuple(splits.image_shape) if flat_images else None)
     if data_dependent:
         apply(net, init, data=scaler(splits.train.x[:INIT_BATCH]), **init_options)
     dtype = torch.long if ids else parameter_dtype(net)

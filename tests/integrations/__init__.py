@@ -1,10 +1,13 @@
-"""Tests of optimlab.integrations; :func:`train_with_tracker` runs `optimlab train --log` on a tiny run."""
+"""Tests of optimlab.integrations; :func:`train_with_tracker` runs `optimlab train --log` on a tiny run,
+:func:`logged_metrics` is what a tracker of a run folder holds."""
 
+import json
 from pathlib import Path
 
 import pytest
 
 from optimlab.cli.app import main
+from optimlab.report.run_folder import AXES
 
 
 def train_with_tracker(out: Path, tracker: str) -> None:
@@ -15,3 +18,24 @@ def train_with_tracker(out: Path, tracker: str) -> None:
              "--out", str(out), "--no-progress", "--log", tracker]
         )  # fmt: skip
     assert done.value.code == 0
+
+
+def logged_metrics(out: Path, *earlier: dict) -> dict[str, list[tuple[int, float]]]:
+    """``metric -> [(step, value)]`` a tracker holds of run folder ``out``: every metrics.jsonl line's
+    metric at its step, then the final scores of its result.json that its last evaluation did not hold
+    (test_*) at the run's last step, after those of the ``earlier`` result.json of its sessions that
+    ended before a resume took it further."""
+    expected: dict[str, list[tuple[int, float]]] = {}
+    for line in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()):
+        for key, value in line.items():
+            if key not in AXES:
+                expected.setdefault(key, []).append((line["step"], value))
+    results = [
+        *earlier,
+        *([json.loads((out / "result.json").read_text())] if (out / "result.json").is_file() else []),
+    ]
+    for result in results:
+        for key, value in result["metrics"].items():
+            if (result["steps"], value) not in expected.get(key, []):
+                expected.setdefault(key, []).append((result["steps"], value))
+    return {key: sorted(points, key=lambda point: point[0]) for key, points in expected.items()}

@@ -12,24 +12,22 @@ from pathlib import Path
 
 import pytest
 
-from integrations import train_with_tracker
+from integrations import logged_metrics, train_with_tracker
 from optimlab.errors import OptimlabWarning
 from optimlab.recipe import Recipe
 from optimlab.report.recipes import flat_fields
-from optimlab.report.run_folder import AXES
 
 pytest.importorskip("mlflow", reason="pip install 'optimlab[trackers]'")
 from mlflow.tracking import MlflowClient
 
 
-def _same_as_metrics_jsonl(client, run, out: Path) -> None:
-    """Each metric's history and latest value in ``run`` are those of ``out``'s metrics.jsonl."""
-    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    metrics = {key for line in lines for key in line if key not in AXES}
-    assert set(run.data.metrics) == metrics
-    for key in metrics:
+def _same_as_metrics_jsonl(client, run, out: Path, *earlier: dict) -> None:
+    """Each metric's history and latest value in ``run`` are those ``out`` holds (:func:`logged_metrics`:
+    its metrics.jsonl, and its final test scores at the last step of each session, ``earlier`` ones too)."""
+    logged = logged_metrics(out, *earlier)
+    assert set(run.data.metrics) == set(logged)
+    for key, expected in logged.items():
         history = sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)
-        expected = [(line["step"], line[key]) for line in lines if key in line]
         assert [(m.step, m.value) for m in history] == pytest.approx(expected), key
         assert run.data.metrics[key] == pytest.approx(expected[-1][1]), key  # latest_metrics
 
@@ -388,6 +386,7 @@ def test_train_resumed_with_more_steps_shows_them_in_its_mlflow_runs_parameters(
 
     out = tmp_path / "iris-run"
     train_with_tracker(out, "mlflow")
+    first = json.loads((out / "result.json").read_text())  # its test scores at step 12 stay in the run
     with pytest.raises(SystemExit) as done:
         main(["train", "--resume", str(out), "--steps", "15", "--no-progress", "--log", "mlflow"])
     assert done.value.code == 0
@@ -398,7 +397,7 @@ def test_train_resumed_with_more_steps_shows_them_in_its_mlflow_runs_parameters(
     recipe = Recipe.load(out / "recipe.yaml")
     assert recipe.training.steps == 15
     assert run.data.params == {k: str(v) for k, v in flat_fields(recipe.to_dict())}
-    _same_as_metrics_jsonl(client, run, out)
+    _same_as_metrics_jsonl(client, run, out, first)
 
 
 @pytest.mark.parametrize("direct", [True, False])

@@ -7,9 +7,8 @@ import json
 
 import pytest
 
-from integrations import train_with_tracker
+from integrations import logged_metrics, train_with_tracker
 from optimlab.cli.app import main
-from optimlab.report.run_folder import AXES
 from optimlab.train.loop import Callback
 
 pytest.importorskip("tensorboard", reason="pip install 'optimlab[trackers]'")
@@ -46,14 +45,10 @@ def served(folder):
 
 
 def same_as_metrics_jsonl(out):
-    """TensorBoard's reading of run ``out``, once each tag has been checked against its metrics.jsonl:
-    every line's metric, at its step, each step once (as its server shows them too)."""
-    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    expected = {}
-    for line in lines:
-        for key, value in line.items():
-            if key not in AXES:
-                expected.setdefault(key, []).append((line["step"], value))
+    """TensorBoard's reading of run ``out``, once each tag has been checked against what its folder
+    holds (:func:`logged_metrics`): every metric at its step, each step once (as its server shows them
+    too)."""
+    expected = logged_metrics(out)
     assert {"train_loss", "lr", "val_loss", "val_accuracy"} <= set(expected)
     board = accumulated(out / "tensorboard" / out.name)
     assert set(board.Tags()["scalars"]) == set(expected)

@@ -78,6 +78,11 @@ class Tracker(Callback):
         if evaluation if self.flush_seconds is None else now - self._flushed >= self.flush_seconds:
             self.flush()
 
+    def on_final_scores(self, state: TrainState, metrics: dict[str, float]) -> None:
+        """The scores of a run by :func:`optimlab.train.train` after its last step that its last
+        evaluation did not hold (``test_*``), logged at that step."""
+        self._add(state.step, dict(metrics), evaluation=True)
+
     def on_train_end(self, state: TrainState) -> None:
         self.flush()
         self.finish(failed=state.diverged, interrupted=state.interrupted)
@@ -187,12 +192,24 @@ def log_run(
         raise InvalidValueError(
             "tracker", type(tracker).__name__, "a Tracker, e.g. open_tracker('mlflow', ...)"
         )
-    tracker.send(run_records(run, (run.path / "recipe.yaml").stat().st_mtime))
+    records = run_records(run, (run.path / "recipe.yaml").stat().st_mtime)
+    tracker.send(records + _final_scores(run, records))
     for artifact in artifacts:
         tracker.log_artifact(artifact)
     status = run.result.get("status")
     tracker.finish(failed=status == "diverged", interrupted=status == "interrupted")
     return tracker
+
+
+def _final_scores(run: RunFolder, records: list[Record]) -> list[Record]:
+    """The record of the scores in a run's result.json that its metrics.jsonl does not hold at its last
+    step (``test_*``), at that step, as its training sent them (:meth:`Tracker.on_final_scores`)."""
+    steps, scores = run.result.get("steps"), run.result.get("metrics") or {}
+    if not records or not scores or steps != records[-1][0]:
+        return []
+    held = {name for step, _, metrics in records if step == steps for name in metrics}
+    new = {name: value for name, value in scores.items() if name not in held}
+    return [(steps, records[-1][1], new)] if new else []
 
 
 def run_records(run: RunFolder, started: float) -> list[Record]:

@@ -278,6 +278,8 @@ def _train(
         resumable_and_saving = resumable
 
     # Signals stop only a run that can resume (one with an output folder); elsewhere Ctrl-C raises.
+    scored = [_ScoredBeforeEnd(c) for c in callbacks if callable(getattr(c, "on_final_scores", None))]
+    callbacks = [next((w for w in scored if w.callback is c), c) for c in callbacks]
     with (
         _removed_unless_trained(out, state) if out is not None else contextlib.nullcontext(),
         stop if out is not None else contextlib.nullcontext(),
@@ -293,7 +295,36 @@ def _train(
             callbacks=[*resumable_and_saving, *callbacks, *([stop] if out is not None else [])],
             state=state,
         )
-    return _finish(built, state, out, interrupted=state.interrupted, changes=changes)
+    try:
+        result = _finish(built, state, out, interrupted=state.interrupted, changes=changes)
+    except BaseException:  # the caller's callbacks end all the same (a tracker's run is closed)
+        for callback in scored:
+            callback.end(state, {})
+        raise
+    for callback in scored:
+        callback.end(state, result.metrics)
+    return result
+
+
+class _ScoredBeforeEnd:
+    """A caller's callback with an ``on_final_scores(state, metrics)`` hook (a tracker), whose
+    ``on_train_end`` waits for the run's final scores: those its last evaluation did not hold
+    (``test_*``) reach that hook first."""
+
+    def __init__(self, callback: Callback) -> None:
+        self.callback = callback
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.callback, name)
+
+    def on_train_end(self, state: TrainState) -> None:
+        """Held until :meth:`end`."""
+
+    def end(self, state: TrainState, final: dict[str, float]) -> None:
+        new = {name: value for name, value in final.items() if name not in state.last_metrics}
+        if new:
+            self.callback.on_final_scores(state, new)
+        self.callback.on_train_end(state)
 
 
 def split_evaluator(

@@ -114,7 +114,7 @@ def test_bad_data_and_values_are_explained():
         scaling.create("standardize").fit(torch.empty(0, 3))
     with pytest.raises(InvalidValueError, match="per-channel"):
         scaling.create("per_channel").fit(torch.randn(5))
-    with pytest.raises(InvalidValueError, match=r"example shape.*\(1, 3, 3\).*10 values"):
+    with pytest.raises(InvalidValueError, match=r"\(1, 3, 3\) for example shape.*10 values"):
         scaling.create("per_channel").fit(torch.randn(4, 10), shape=(1, 3, 3))
     with pytest.raises(InvalidValueError, match="feature_range"):
         scaling.create("minmax", feature_range=(1.0, 0.0))

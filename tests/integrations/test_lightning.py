@@ -142,7 +142,8 @@ def test_a_cnn_with_batch_norm_from_a_dataloader_is_healthy_and_its_layers_are_s
         nn.Flatten(),
         nn.Linear(16, 10),
     )
-    module = Classifier(net, nn.CrossEntropyLoss(), lambda p: torch.optim.Adam(p, lr=3e-3))
+    # Adam at 3e-2: at 3e-3 this net's loss fell 2.30 -> 2.27 in 60 steps (2.10 after 300), no progress
+    module = Classifier(net, nn.CrossEntropyLoss(), lambda p: torch.optim.Adam(p, lr=3e-2))
     doctor = DoctorCallback(print_findings=False)
     fit(module, standardized(), 60, [doctor])
     stats = doctor.diagnosis.statistics

@@ -75,6 +75,7 @@ __all__ = [
     "own_pairs",
     "pandas_values",
     "prediction",
+    "whole_number",
 ]
 
 ACCEPTED_DATA = (
@@ -301,8 +302,8 @@ class UserBatches:
         drop_last: bool = False,
         field: str = "data",
     ) -> None:
-        batch_size = _whole(batch_size, "batch_size", POSITIVE_INT)
-        seed = _whole(seed, "seed", SEED)  # else a TypeError from torch's generator at the first batch
+        batch_size = whole_number(batch_size, "batch_size", POSITIVE_INT)
+        seed = whole_number(seed, "seed", SEED)  # else a TypeError from torch's generator at the first batch
         if loss_fn is not None and compute_loss is not None:
             raise InvalidValueError(
                 "loss",
@@ -516,11 +517,11 @@ class UserBatches:
         if not isinstance(batch, (tuple, list, Mapping, Tensor)):
             raise InvalidValueError("batch", describe(batch), _BATCHES)
         if self.loss_fn is not None:
-            self._split_target(batch)
+            self.split_target(batch)
 
     # --- the loss of a batch ----------------------------------------------------------------------
 
-    def _split_target(self, batch: Any) -> tuple[Any, Any]:
+    def split_target(self, batch: Any) -> tuple[Any, Any]:
         """(inputs, target): a tuple's last element, or a dict's target key."""
         if isinstance(batch, Mapping):
             key = next((k for k in TARGET_KEYS if k in batch), None)
@@ -548,7 +549,7 @@ class UserBatches:
         if self._custom_loss is not None:
             loss = self._custom_loss(model, batch)
         elif self.loss_fn is not None:
-            inputs, target = self._split_target(batch)
+            inputs, target = self.split_target(batch)
             outputs = model(**inputs) if isinstance(inputs, Mapping) else model(*inputs)
             predicted = prediction(outputs)
             loss = self.loss_fn(predicted, target)
@@ -593,7 +594,7 @@ def _loader_generators(loader: DataLoader) -> list[torch.Generator]:
     return list(found.values())
 
 
-def _whole(value: Any, field: str, accepted: Interval) -> int:
+def whole_number(value: Any, field: str, accepted: Interval) -> int:
     """``value`` as an int, numpy's integers included, when ``accepted`` holds it; else refused in one
     line (a float, even 2.0, which torch's generator and DataLoader refuse with a traceback)."""
     try:

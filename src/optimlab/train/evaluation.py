@@ -283,7 +283,7 @@ def batch_weight(batches: UserBatches, batch: Any) -> float:
     rows = batch_rows(batch)
     if batches.loss_fn is None:  # the model's own loss, or compute_loss: what they average over is theirs
         return rows
-    _, target = batches._split_target(batch)
+    _, target = batches.split_target(batch)
     return _averaged_over(batches.loss_fn, None, target, rows)
 
 

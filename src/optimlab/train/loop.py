@@ -27,7 +27,7 @@ from torch.optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
 from torch.utils.data import DataLoader
 
 from optimlab.data.batches import epoch_order, epoch_permutation, steps_per_epoch
-from optimlab.data.user_batches import UserBatches, _whole, describe, first_loss, is_pandas
+from optimlab.data.user_batches import UserBatches, describe, first_loss, is_pandas, whole_number
 from optimlab.errors import InvalidValueError
 from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT
 from optimlab.schedules.torch_adapter import PlateauLR
@@ -224,7 +224,7 @@ def fit(
     check_optimizer(optimizer, model)
     check_scheduler(scheduler, optimizer)
     _check_callbacks(callbacks)
-    accumulate = _whole(accumulate_grad_batches, "accumulate_grad_batches", POSITIVE_INT)
+    accumulate = whole_number(accumulate_grad_batches, "accumulate_grad_batches", POSITIVE_INT)
     if (total_steps is None) == (epochs is None):
         raise InvalidValueError(
             "total_steps and epochs", f"{total_steps} and {epochs}", "one of them, the other None"

@@ -32,13 +32,12 @@ def test_a_scaling_with_hyperparameters_is_built_with_them():
 
 
 def test_per_channel_scaling_of_flat_images_takes_each_channels_pixels_together():
-    """digits are stored flat (64 features) as (1, 8, 8) images: per_channel fitted 64 per-pixel means and
-    spreads, which is standardize. Now one channel: one mean and population std over all its pixels."""
+    """digits are stored flat (64 features) as (1, 8, 8) images: per_channel fitted a mean and spread per
+    pixel, which is standardize. Now one channel: one mean and population std over all its pixels."""
     built = build(
         Recipe.from_dict({"data": {"name": "digits", "scaling": "per_channel"}, "model": {"name": "cnn"}})
     )
-    x = built.splits.train.x.double()
-    std, mean = torch.std_mean(x, correction=0)
+    std, mean = torch.std_mean(built.splits.train.x.double(), correction=0)
     expected = ((built.splits.val.x.double() - mean) / std).float()
     torch.testing.assert_close(built.model.scaling(built.splits.val.x), expected)
 

@@ -25,6 +25,7 @@ from torch import nn
 from optimlab.data.user_batches import UserBatches, describe, is_map_dataset, prediction
 from optimlab.data.user_factory import BatchSplits
 from optimlab.errors import InvalidValueError
+from optimlab.models.layers import channels_first
 from optimlab.models.sizing import check_fits
 from optimlab.models.user import InputsAs, embeds_ids, parameter_dtype
 from optimlab.recipe import MODEL_LOSS, ModelSpec, Recipe, TrainingSpec
@@ -199,10 +200,9 @@ def build_model(recipe: Recipe, splits: Any) -> nn.Module:
             "data.scaling", recipe.data.scaling, f"'none': {splits.name}'s inputs are token ids"
         )
     scaling, scaling_options = resolve("scaling", recipe.data.scaling)
-    x = splits.train.x
-    flat_images = splits.image_shape is not None and x.dim() == 2  # digits: 64 features, (1, 8, 8) images
-    scaler = get_registry("scaling").create(scaling, **scaling_options)
-    scaler.fit(x, shape=tuple(splits.image_shape) if flat_images else None)
+    # Images stored flat (digits: 64 features) or without their channel ((H, W)) are fitted as (C, H, W).
+    images = channels_first(tuple(splits.image_shape)) if splits.image_shape else None
+    scaler = get_registry("scaling").create(scaling, **scaling_options).fit(splits.train.x, shape=images)
     if data_dependent:
         apply(net, init, data=scaler(splits.train.x[:INIT_BATCH]), **init_options)
     dtype = torch.long if ids else parameter_dtype(net)

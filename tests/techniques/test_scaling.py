@@ -107,6 +107,18 @@ def test_unfitted_scalers_refuse_to_run_except_none():
     assert torch.equal(scaling.create("none")(x), x)
 
 
+@pytest.mark.parametrize("stored", [(16,), (4, 4), (1, 4, 4)])
+def test_per_channel_fitted_in_an_example_shape_lays_the_statistics_out_as_stored(stored):
+    """Images stored flat or without their channel, fitted as (1, 4, 4): one mean and spread for the
+    channel's pixels, as the model that views them so normalizes them."""
+    images = _data(2, (30, 1, 4, 4))
+    scaler = scaling.create("per_channel").fit(images.reshape(30, *stored), shape=(1, 4, 4))
+    std, mean = torch.std_mean(images, correction=0)
+    torch.testing.assert_close(
+        scaler(images.reshape(30, *stored)), ((images - mean) / std).reshape(30, *stored)
+    )
+
+
 def test_bad_data_and_values_are_explained():
     with pytest.raises(InvalidValueError, match="floating-point"):
         scaling.create("minmax").fit(torch.arange(6).reshape(3, 2))

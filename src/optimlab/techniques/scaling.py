@@ -50,24 +50,27 @@ class Scaler(nn.Module):
     def fit(self, x: Tensor, shape: tuple[int, ...] | None = None) -> Scaler:
         """Fit on the training split only, ``x`` of shape ``(N, ...)``; returns ``self``.
 
-        ``shape``: one example's shape where ``x`` holds the examples flattened, ``(N, prod(shape))``
-        (digits' 64 features are (1, 8, 8) images): the statistics are those of the examples in that
-        shape (per channel: over all the channel's pixels), laid out flat as ``x`` is.
+        ``shape``: one example's shape where ``x`` holds its examples in another of as many values (digits'
+        64 features are (1, 8, 8) images; (H, W) images are (1, H, W)): the statistics are those of the
+        examples in ``shape`` (per channel: over all the channel's pixels), laid out as ``x``'s examples.
         """
         if not isinstance(x, Tensor) or not x.is_floating_point() or x.dim() < 1 or len(x) == 0:
             shown = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise InvalidValueError(
                 f"data to fit {type(self).__name__} on", shown, "a non-empty floating-point tensor (N, ...)"
             )
-        if shape is not None and (x.dim() != 2 or math.prod(shape) != x.shape[1]):
+        if shape is not None and math.prod(shape) != x.shape[1:].numel():
             raise InvalidValueError(
                 f"example shape to fit {type(self).__name__} on",
                 tuple(shape),
-                f"a shape of {x.shape[1:].numel()} values, as the flat rows {tuple(x.shape)} hold",
+                f"a shape of {x.shape[1:].numel()} values, as the examples of {tuple(x.shape)} hold",
             )
-        center, spread = self.statistics(x.double() if shape is None else x.double().reshape(len(x), *shape))
+        if shape is not None and tuple(shape) == tuple(x.shape[1:]):
+            shape = None  # the examples already are in that shape: statistics as they broadcast
+        examples = x.double() if shape is None else x.double().reshape(len(x), *shape)
+        center, spread = self.statistics(examples)
         if shape is not None:
-            center, spread = (t.expand(shape).reshape(-1) for t in (center, spread))
+            center, spread = (t.expand(shape).reshape(x.shape[1:]) for t in (center, spread))
         # Constant features: a spread at rounding level of the values (or one that underflows in x's
         # dtype) would blow them up; a spread of 1 (scikit-learn's) maps them to offset. Small but real
         # spreads are kept.

@@ -409,6 +409,16 @@ def test_unknown_section_and_bad_yaml():
         Recipe.load("no/such/recipe.yaml")
 
 
+def test_a_folder_or_a_file_that_is_no_text_is_named_for_what_it_is(tmp_path):
+    """A folder was reported as a file that 'does not exist'; a binary file (a checkpoint given by
+    mistake) raised UnicodeDecodeError, naming no file."""
+    with pytest.raises(RecipeError, match=r"'.*' is a folder: give the recipe's YAML file"):
+        Recipe.load(tmp_path)
+    (tmp_path / "model.pt").write_bytes(b"PK\x03\x04\xf1\x80\x00")
+    with pytest.raises(RecipeError, match=r"model.pt' cannot be read: not UTF-8 text"):
+        Recipe.load(tmp_path / "model.pt")
+
+
 @pytest.mark.parametrize("text", ["0", "[]", "false", "''", "- training"])
 def test_a_recipe_that_is_no_mapping_is_refused_even_when_yaml_reads_it_as_false(text):
     """0, [] and false were read as an empty recipe, so the default recipe trained without a word."""

@@ -540,10 +540,17 @@ class Recipe(_Spec):
     def load(cls, path: str | Path) -> Recipe:
         """Read a recipe from a YAML file."""
         path = Path(path)
+        if path.is_dir():
+            raise RecipeError(f"recipe file {str(path)!r} is a folder: give the recipe's YAML file in it")
         if not path.is_file():
             raise RecipeError(f"recipe file {str(path)!r} does not exist")
         try:
-            return cls.from_yaml(path.read_text())
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:  # unreadable, or no text (a checkpoint, an image)
+            reason = "not UTF-8 text" if isinstance(error, UnicodeDecodeError) else error.strerror
+            raise RecipeError(f"recipe file {str(path)!r} cannot be read: {reason}") from None
+        try:
+            return cls.from_yaml(text)
         except RecipeError as error:  # which file: train --resume reads one the user never named
             raise RecipeError(f"recipe file {str(path)!r}: {error}") from None
 

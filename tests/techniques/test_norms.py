@@ -306,6 +306,22 @@ def test_swap_norm_refuses_to_drop_a_layer_norms_scale_per_position():
     assert isinstance(model[1], nn.LayerNorm) and model[1].eps == 1e-5
 
 
+def test_swap_norm_refuses_to_drop_the_running_statistics_of_an_instance_norm():
+    """InstanceNorm2d(track_running_stats=True) normalizes by its running statistics in eval mode; swapped
+    to instance (GroupNorm(C, C), none kept) it normalized each image by its own, silently."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.InstanceNorm2d(4, track_running_stats=True))
+    with torch.no_grad():
+        model(3.0 * torch.randn(8, 3, 6, 6) + 1.0)
+    with pytest.raises(InvalidValueError, match=r"'1'.*without running statistics"):
+        norms.swap_norm(model.eval(), "instance")
+    assert isinstance(model[1], nn.InstanceNorm2d)
+    untracked = nn.Sequential(nn.Conv2d(3, 4, 3), nn.InstanceNorm2d(4)).eval()
+    x = torch.randn(2, 3, 6, 6)
+    expected = untracked(x)
+    norms.swap_norm(untracked, "instance")
+    torch.testing.assert_close(untracked(x), expected)
+
+
 def test_bad_layouts_are_explained():
     with pytest.raises(InvalidValueError, match="num_features"):
         norms.create("batch", 0)

@@ -322,9 +322,20 @@ def _carry_state(old: nn.Module, new: Norm) -> None:
 def _check_carried(qualified: str, old: nn.Module, new: Norm) -> None:
     """Refuse a swap to ``old``'s own kind that would drop a learned tensor ``new`` holds in another shape
     (a LayerNorm over ``(C, H, W)`` learns a scale per position, a ``layer`` norm over channels one per
-    channel), unless it still holds what ``new`` starts with (1 or 0 everywhere)."""
+    channel), unless it still holds what ``new`` starts with (1 or 0 everywhere), or running statistics
+    ``new`` keeps none of (an InstanceNorm's with track_running_stats, by which torch's normalizes in eval
+    mode; a batch norm drops its own only when told ``track_running_stats=False``)."""
     kept = _inner(old).state_dict()
-    for key, fresh in new.inner.state_dict().items():
+    fresh_state = new.inner.state_dict()
+    tracks = getattr(_inner(old), "running_mean", None) is not None
+    if tracks and "running_mean" not in fresh_state and new.kind != "batch":  # batch: told to drop them
+        raise InvalidValueError(
+            f"swap_norm to {new.kind!r} of layer {qualified!r}",
+            _inner(old),
+            f"a norm without running statistics: {new.kind} norms keep none, and this one normalizes by "
+            "them in eval mode; swap it to another kind, or leave it",
+        )
+    for key, fresh in fresh_state.items():
         held = kept.get(key)
         if held is None or held.shape == fresh.shape:
             continue
@@ -349,7 +360,8 @@ def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
     running statistics (a batch norm given another momentum normalizes as before); one of another kind starts as torch's
     does (scale 1, shift 0), as the old statistics measure something else. Nothing is replaced unless
     every layer can be (an explicit ``num_groups`` must divide each width, and a layer of the same kind
-    must fit its learned scale and shift: not a LayerNorm over ``(C, H, W)`` that learned one per position).
+    must fit its learned scale and shift, not a LayerNorm over ``(C, H, W)`` that learned one per position,
+    and its running statistics, not an InstanceNorm that tracks them).
     """
     entry = _REGISTRY.get(name)
     entry.validate(hyperparameters)

@@ -474,6 +474,18 @@ def test_lsuv_needs_data():
         init.apply(nn.Linear(3, 3), "lsuv")
 
 
+def test_lsuv_on_data_the_model_cannot_take_names_it_and_leaves_the_weights():
+    """Rows of 5 features for a model of 4: torch's 'mat1 and mat2 shapes cannot be multiplied', after every
+    layer had been redrawn orthogonal (the model left half-initialized)."""
+    model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
+    before = [p.clone() for p in model.parameters()]
+    with pytest.raises(
+        InvalidValueError, match=r"\(8, 5\) for the shape of lsuv's data.*cannot be multiplied"
+    ):
+        init.apply(model, "lsuv", data=torch.randn(8, 5))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
 def _deep_net(activation: type[nn.Module], depth: int = 30, width: int = 256) -> nn.Sequential:
     layers = [m for _ in range(depth) for m in (nn.Linear(width, width), activation())]
     return nn.Sequential(*layers, nn.Linear(width, width))

@@ -390,11 +390,12 @@ def lsuv(model: nn.Module, *, data: Tensor, tol: float = 0.1, max_iterations: in
         raise InvalidValueError(
             "data", data, "a tensor batch of model inputs (LSUV measures each layer's output on it)"
         )
-    apply(model, "orthogonal", gain=1.0)
     was_training = model.training
     model.eval()
     try:
-        for layer in _forward_order(model, data):
+        order = _forward_order(model, data)  # before any weight changes: data the model cannot take
+        apply(model, "orthogonal", gain=1.0)
+        for layer in order:
             for _ in range(max_iterations):
                 variance = _output_variance(model, layer, data)
                 if abs(variance - 1.0) <= tol or not 0.0 < variance < math.inf:
@@ -406,7 +407,8 @@ def lsuv(model: nn.Module, *, data: Tensor, tol: float = 0.1, max_iterations: in
 
 
 def _forward_order(model: nn.Module, data: Tensor) -> list[nn.Module]:
-    """The layers :func:`is_layer` in the order one forward pass first calls them."""
+    """The layers :func:`is_layer` in the order one forward pass first calls them; refuses ``data`` the
+    model's forward raises on, naming it."""
     order: dict[nn.Module, None] = {}
     hooks = [
         m.register_forward_hook(lambda module, _, __: order.setdefault(module))
@@ -415,6 +417,13 @@ def _forward_order(model: nn.Module, data: Tensor) -> list[nn.Module]:
     ]
     try:
         model(data)
+    except (RuntimeError, ValueError, TypeError, IndexError) as error:
+        raise InvalidValueError(
+            "the shape of lsuv's data",
+            tuple(data.shape),
+            f"a batch of the model's inputs (its forward raised {type(error).__name__}: "
+            f"{str(error).strip().splitlines()[0] if str(error).strip() else ''})",
+        ) from None
     finally:
         for hook in hooks:
             hook.remove()

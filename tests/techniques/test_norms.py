@@ -322,6 +322,30 @@ def test_swap_norm_refuses_to_drop_the_running_statistics_of_an_instance_norm():
     torch.testing.assert_close(untracked(x), expected)
 
 
+@pytest.mark.parametrize(
+    ("torch_norm", "kind", "accepted"),
+    [
+        (nn.LayerNorm([5, 5]), "layer", "3 dimensions"),
+        (nn.LayerNorm([5, 5]), "batch", "3 dimensions"),
+        (nn.RMSNorm([5, 5, 5]), "rms", "another kind"),
+    ],
+    ids=["layer-over-positions", "to-batch", "rms-over-channels-and-positions"],
+)
+def test_swap_norm_refuses_a_multi_dimensional_norm_it_would_misread(torch_norm, kind, accepted):
+    """LayerNorm([H, W]) after a Conv2d was read as H channels (C = H = 5: GroupNorm(1, 5) over (C, H, W),
+    another normalization, silently); RMSNorm([C, H, W]) swapped to rms took the root mean square over C at
+    each position instead of over (C, H, W). Both changed the output. Over (C, H, W) a LayerNorm swaps."""
+    model = nn.Sequential(nn.Conv2d(3, 5, 1), torch_norm)
+    with pytest.raises(InvalidValueError, match=accepted):
+        norms.swap_norm(model, kind)
+    assert model[1] is torch_norm
+    over_channels = nn.Sequential(nn.Conv2d(3, 5, 1), nn.LayerNorm([5, 5, 5]))
+    x = torch.randn(2, 3, 5, 5)
+    expected = over_channels(x)
+    norms.swap_norm(over_channels, "layer")
+    torch.testing.assert_close(over_channels(x), expected)
+
+
 def test_bad_layouts_are_explained():
     with pytest.raises(InvalidValueError, match="num_features"):
         norms.create("batch", 0)

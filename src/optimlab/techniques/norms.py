@@ -286,6 +286,27 @@ def _layout(module: nn.Module, preceding_dims: int) -> tuple[int, int] | None:
     return module.num_features, _TORCH_NORMS[torch_norm][1]
 
 
+def _check_readable(qualified: str, module: nn.Module, preceding_dims: int, kind: str) -> None:
+    """Refuse a torch LayerNorm/RMSNorm over several dimensions that a ``kind`` norm of its layout would
+    not normalize as it does: over other than (C, *positions) of the layer before it (LayerNorm([H, W])
+    after a Conv2d: read as H channels), or an RMSNorm over (C, *positions) swapped to rms (which takes
+    the root mean square over C at each position)."""
+    dims = len(getattr(module, "normalized_shape", ()))
+    if not isinstance(module, (nn.LayerNorm, nn.RMSNorm)) or dims < 2:
+        return
+    if dims != preceding_dims + 1:
+        accepted = f"a norm over the {preceding_dims + 1} dimensions (C, *positions) of the layer before it"
+    elif isinstance(module, nn.RMSNorm) and kind == "rms":
+        accepted = (
+            "another kind: an rms norm over channels takes the root mean square over C at each position"
+        )
+    else:
+        return
+    raise InvalidValueError(
+        f"swap_norm to {kind!r} of layer {qualified!r}", module, f"{accepted}; or leave it"
+    )
+
+
 def _inner(module: nn.Module) -> nn.Module:
     """The torch module that does the work: a :class:`Norm`'s inner one, a plain torch norm itself."""
     return module.inner if isinstance(module, Norm) else module
@@ -374,6 +395,7 @@ def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
         layout = _layout(module, preceding_dims)
         if layout is None or module is model:
             continue
+        _check_readable(qualified, module, preceding_dims, entry.name)
         own_kind = norm_name(module) == entry.name
         options = {**_settings(module, entry), **hyperparameters} if own_kind else hyperparameters
         new = create(name, *layout, **options)

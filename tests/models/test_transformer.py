@@ -113,3 +113,24 @@ def test_a_sequence_longer_than_the_position_embedding_is_named():
     with pytest.raises(InvalidValueError, match=r"13 for sequence length.*at most 12"):
         model(torch.randint(0, 30, (2, 13)))
     assert model(torch.randint(0, 30, (2, 5))).shape == (2, 5, 30)
+
+
+def test_parameter_count_is_the_hand_count():
+    """Token embedding, learned positions, per block two layer norms, qkv and output projections and a
+    4x MLP, the final norm and the head: every weight and bias counted by hand."""
+    width, vocab, length, depth, outputs = 32, 50, 16, 2, 7
+    model = optimlab.models.create(
+        "transformer", (length,), outputs, width=width, depth=depth, heads=4, vocab_size=vocab
+    )
+    norms = 2 * (2 * width)
+    attention = (width * 3 * width + 3 * width) + (width * width + width)
+    mlp = (width * 4 * width + 4 * width) + (4 * width * width + width)
+    hand = (
+        vocab * width
+        + length * width
+        + depth * (norms + attention + mlp)
+        + 2 * width
+        + width * outputs
+        + outputs
+    )
+    assert sum(p.numel() for p in model.parameters()) == hand

@@ -5,6 +5,7 @@ The verbs are registered on a local app here, the way ``optimlab.cli.app`` regis
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import typer
@@ -113,6 +114,35 @@ def test_lr_find_keeps_to_its_check_budget_and_says_so(capsys):
     whole = json.loads(run(capsys, *common, "--check-budget", "0", "--format", "json"))
     assert none["check"] is None and none["reason"].startswith("not checked within the 1e-09 s budget")
     assert whole["check"].startswith("40 steps each") and "budget" not in whole["check"]
+
+
+def test_the_doctor_keeps_within_a_minute_of_its_process_start_unless_given_a_check_budget(
+    capsys, monkeypatch
+):
+    """The whole diagnosis gets what the imports left of WHOLE_RUN_SECONDS (a Transformer took 95 s on
+    a busy machine), counted from the call in a process that did other work first; an explicit
+    --check-budget keeps the run as asked."""
+    psutil = pytest.importorskip("psutil")
+    import optimlab.doctor
+
+    since_start = time.time() - psutil.Process().create_time()
+    assert doctor_cmd._seconds_since_start() == pytest.approx(since_start, abs=1.0)  # boot time in whole s
+    budgets = []
+    real = optimlab.doctor.diagnose_recipe
+
+    def recorded(recipe, **options):
+        budgets.append(options["time_budget"])
+        return real(recipe, **{**options, "time_budget": None})
+
+    monkeypatch.setattr(optimlab.doctor, "diagnose_recipe", recorded)
+    common = ["doctor", "--dataset", "iris", "--steps", "5", "--no-progress"]
+    # the process's age at the call, then as the diagnosis starts
+    for ages in ((2.0, 5.0), (100.0, 103.0), (2.0, 5.0)):
+        monkeypatch.setattr(doctor_cmd, "_seconds_since_start", iter(ages).__next__)
+        run(capsys, *common, *(["--check-budget", "10"] if len(budgets) == 2 else []))
+    assert budgets == [doctor_cmd.WHOLE_RUN_SECONDS - 5.0, doctor_cmd.WHOLE_RUN_SECONDS - 3.0, None]
+    monkeypatch.setattr(doctor_cmd, "_seconds_since_start", lambda: 60.0)
+    assert doctor_cmd._time_left(2.0) == 1.0  # never none at all
 
 
 def test_bad_flags_name_the_field(capsys):

@@ -400,3 +400,18 @@ def test_a_recipe_accumulating_batches_is_read_by_the_rows_of_its_optimizer_step
     small = lr_range_test_recipe(Recipe.from_dict(base).with_updates({"training.batch_size": 8}), steps=30)
     assert accumulated.losses == pytest.approx(whole.losses, rel=1e-5)
     assert small.losses != pytest.approx(whole.losses, rel=1e-2)
+
+
+def test_a_time_budget_cuts_the_watched_run_and_says_so():
+    """Past its deadline the watched run stops at MIN_WATCHED_STEPS, and says what it left out."""
+    from optimlab.doctor.diagnose import MIN_WATCHED_STEPS
+
+    data = standardized()
+    cut = diagnose(mlp(), data, nn.CrossEntropyLoss(), steps=200, lr_find=False, time_budget=1e-3)
+    assert len(cut.statistics.steps) == MIN_WATCHED_STEPS == 60
+    assert cut.watch_cut == "watched 60 of the 200 steps asked, to end within the 0.001 s budget"
+    assert cut.to_dict()["watch_cut"] == cut.watch_cut
+    whole = diagnose(mlp(), data, nn.CrossEntropyLoss(), steps=200, lr_find=False, time_budget=1e6)
+    assert len(whole.statistics.steps) == 200 and whole.watch_cut is None
+    with pytest.raises(InvalidValueError, match="time_budget"):
+        diagnose(mlp(), data, nn.CrossEntropyLoss(), steps=5, lr_find=False, time_budget=0)

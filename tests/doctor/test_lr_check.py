@@ -741,6 +741,26 @@ def test_a_check_over_its_budget_says_what_it_left_out(monkeypatch):
         find_lr(model, nn.CrossEntropyLoss(), x, y, optimizer, check_budget=0)
 
 
+def test_a_budget_set_from_the_range_tests_step_time_governs_the_check():
+    """``budget_for`` (the doctor's whole-run deadline) gets the seconds a range-test step took, and the
+    check keeps to what it returns."""
+    x, y = standardized()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    optimizer = optimlab.optim.create("adam", model.parameters(), lr=1e-3)
+    asked = []
+
+    def budget_for(seconds_per_step: float) -> float:
+        asked.append(seconds_per_step)
+        return 1e-6
+
+    found = find_lr(model, nn.CrossEntropyLoss(), x, y, optimizer, check_steps=40, budget_for=budget_for)
+    assert len(asked) == 1 and 0 < asked[0] < 1  # a step of a 64-32-10 MLP
+    assert found.check is None and found.reason.startswith("not checked within the 1e-06 s budget")
+    with pytest.raises(InvalidValueError, match="check_budget"):
+        find_lr(model, nn.CrossEntropyLoss(), x, y, optimizer, check_steps=40, budget_for=lambda _: 0.0)
+
+
 def test_a_stacked_step_dearer_than_a_models_own_trains_the_candidates_one_at_a_time(monkeypatch):
     """Where a stacked member's step costs more than a range-test step (torch runs the operation member
     by member), a check over its budget trains every other candidate one at a time, as an unstackable

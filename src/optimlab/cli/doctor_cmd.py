@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -28,6 +29,12 @@ EXAMPLES = """Examples:
 
 FAIL_ON = ("error", "warning")  # the severities, most severe first, that --fail-on can name
 FINDINGS_FOUND = 1  # exit code of --fail-on when findings of that severity exist
+# Seconds from the process's start that the doctor takes at most, imports included, where --check-budget
+# is not given: the check and the watched run share what the imports and the range test leave.
+WHOLE_RUN_SECONDS = 55.0
+# A process older than this at the command's call ran other work first (a test session, a notebook):
+# the time is counted from the call (a busy machine's imports before it took 9 s).
+STARTUP_SECONDS = 20.0
 
 
 def doctor(
@@ -89,6 +96,7 @@ def doctor(
     Vanishing/exploding gradients, NaN origin, saturation, dead units, input scale, init scale, learning
     rate, plateau, ...; each finding with its evidence and fix.
     """
+    called = _seconds_since_start()
     if check_budget is not None and not lr_find:  # it was silently ignored
         raise InvalidValueError("--check-budget", check_budget, "only with the lr check: drop --no-lr-find")
     # --steps here is how long the doctor watches, not the recipe's training.steps
@@ -107,7 +115,11 @@ def doctor(
         listening(lambda phase, *steps: update(f"{doing}: {phase}", *steps)),
     ):
         diagnosis = diagnose_recipe(
-            recipe, steps=steps, lr_find=lr_find, check_budget=o.check_budget(check_budget)
+            recipe,
+            steps=steps,
+            lr_find=lr_find,
+            check_budget=o.check_budget(check_budget),
+            time_budget=_time_left(called) if check_budget is None else None,
         )
     if html is not None:
         from optimlab.doctor.report import write_html
@@ -133,6 +145,23 @@ def doctor(
             sys.exit(FINDINGS_FOUND)
 
 
+def _seconds_since_start() -> float:
+    """Seconds since this process started (Linux's /proc); 0 where that cannot be read."""
+    try:
+        with open("/proc/self/stat") as stat, open("/proc/uptime") as uptime:
+            started = int(stat.read().rpartition(")")[2].split()[19])  # field 22, starttime, in ticks
+            return float(uptime.read().split()[0]) - started / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def _time_left(called: float) -> float:
+    """Seconds left of :data:`WHOLE_RUN_SECONDS`, counted from the process's start, or from the call
+    where the process was ``called`` (its age then) after :data:`STARTUP_SECONDS`; at least 1."""
+    spent = _seconds_since_start() - (called if called > STARTUP_SECONDS else 0.0)
+    return max(WHOLE_RUN_SECONDS - spent, 1.0)
+
+
 def _print_findings(output: Output, diagnosis: Diagnosis) -> None:
     """The ranked table; a finding explained by another names it (``consequence of #1``), as JSON does."""
     steps_seen = len(diagnosis.statistics.steps)
@@ -152,6 +181,8 @@ def _print_findings(output: Output, diagnosis: Diagnosis) -> None:
         )
     else:
         output.result(f"No findings after {steps_seen} steps: the run looks healthy.")
+    if diagnosis.watch_cut:
+        output.result(f"Watched run: {diagnosis.watch_cut}")
     if diagnosis.lr_range is not None:
         found = diagnosis.lr_range
         suggestion = f"lr {found.suggestion:.3g}" if found.suggestion is not None else "no lr"

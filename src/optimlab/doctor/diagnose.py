@@ -16,7 +16,9 @@ Three doors lead here: :func:`diagnose` (Python), :class:`DoctorCallback` (insid
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import math
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -32,7 +34,7 @@ from optimlab.doctor.rules import checked_options, run_rules
 from optimlab.doctor.snapshot import preserved
 from optimlab.doctor.watch import watch
 from optimlab.errors import InvalidValueError
-from optimlab.registry import POSITIVE_INT
+from optimlab.registry import POSITIVE, POSITIVE_INT
 from optimlab.train.loop import Callback, TrainState, check_optimizer
 
 __all__ = [
@@ -45,6 +47,12 @@ __all__ = [
     "lr_range_test_recipe",
 ]
 
+# A watched step costs this many range-test steps (the instruments' hooks; 1.5 measured on a
+# Transformer): what the lr check leaves the watched run of a time budget.
+WATCH_STEP_COST = 1.5
+# The watched run a time budget keeps at least: a plateau (its rule's min_steps) shows within it.
+MIN_WATCHED_STEPS = 60
+
 # Findings the range test's suggestion itself answers.
 _ANSWERED_BY_THE_LR = frozenset({"lr_too_high", "lr_too_low"})
 
@@ -56,6 +64,8 @@ class Diagnosis:
     findings: list[Finding]
     statistics: RunStatistics
     lr_range: LRRangeResult | None = None
+    # What a time budget left out of the watched run, in words (None where nothing).
+    watch_cut: str | None = None
 
     @property
     def healthy(self) -> bool:
@@ -97,6 +107,7 @@ class Diagnosis:
             {
                 "healthy": self.healthy,
                 "steps": len(stats.steps),
+                "watch_cut": self.watch_cut,
                 "findings": [f.to_dict() for f in self.findings],
                 "layers": layers,
                 "non_finite": stats.non_finite.to_dict() if stats.non_finite else None,
@@ -188,6 +199,7 @@ def diagnose(
     lr_find: bool = True,
     check_steps: int = 200,
     check_budget: float | None = None,
+    time_budget: float | None = None,
     seed: int = 0,
     schedule: InstrumentSchedule | None = None,
     rule_options: Mapping[str, Mapping[str, Any]] | None = None,
@@ -221,6 +233,10 @@ def diagnose(
         check_budget: seconds the check may take, as estimated from the range test; over it, it
             leaves out cross-fitted checks, then candidates, then steps (to a quarter of the run;
             below, no check), and says so (:mod:`optimlab.doctor.check_plan`); None: no limit.
+        time_budget: seconds the whole diagnosis may take: the check's budget is cut to what is left
+            once the watched run is set aside (``steps`` at :data:`WATCH_STEP_COST` range-test steps
+            each), and the watched run stops where its next step would overrun (never before
+            :data:`MIN_WATCHED_STEPS`), which ``watch_cut`` says; None: no limit.
         seed: batch order and every random draw (dropout) during the diagnosis.
         schedule: when the costlier instruments run (default :class:`InstrumentSchedule`).
         rule_options: thresholds by rule name, e.g. ``{"dead_units": {"warn_fraction": 0.5}}``.
@@ -228,6 +244,9 @@ def diagnose(
     if not POSITIVE_INT.contains(steps):
         raise InvalidValueError("steps", steps, str(POSITIVE_INT))
     validate_check(check_steps, check_budget)  # even where lr_find is off: a bad value is not ignored
+    if time_budget is not None and not POSITIVE.contains(time_budget):
+        raise InvalidValueError("time_budget", time_budget, f"seconds, {POSITIVE}, or None for no limit")
+    deadline = None if time_budget is None else time.perf_counter() + time_budget
     checked_options(rule_options)  # before the run, not after it
     optimizer = examined_optimizer(model, optimizer)
     batches = UserBatches(data, loss_fn, compute_loss=compute_loss, batch_size=batch_size, seed=seed)
@@ -256,12 +275,39 @@ def diagnose(
             batch_size=batch_size,
             check_steps=check_steps,
             check_budget=check_budget,
+            budget_for=None if deadline is None else _check_budget_within(deadline, steps, check_budget),
             seed=seed,
         )
     with preserved(model, optimizer):
         torch.manual_seed(seed)
-        watch(model, optimizer, batches, doctor.instruments, steps=steps)
-    return doctor.diagnosis(lr_range, rule_options=rule_options)
+        taken = watch(
+            model,
+            optimizer,
+            batches,
+            doctor.instruments,
+            steps=steps,
+            deadline=deadline,
+            min_steps=MIN_WATCHED_STEPS,
+        )
+    diagnosis = doctor.diagnosis(lr_range, rule_options=rule_options)
+    finite = not doctor.statistics.losses or math.isfinite(doctor.statistics.losses[-1])
+    if taken < steps and finite:
+        diagnosis.watch_cut = (
+            f"watched {taken} of the {steps} steps asked, to end within the {time_budget:.3g} s budget"
+        )
+    return diagnosis
+
+
+def _check_budget_within(deadline: float, steps: int, check_budget: float | None) -> Callable[[float], float]:
+    """The lr check's budget from the seconds a range-test step took: the time left before ``deadline``
+    once ``steps`` watched steps are set aside, within ``check_budget`` where given (at least a
+    second: then no check)."""
+
+    def budget(seconds_per_step: float) -> float:
+        left = deadline - time.perf_counter() - steps * WATCH_STEP_COST * seconds_per_step
+        return round(max(min(left, check_budget or left), 1.0), 1)
+
+    return budget
 
 
 def _built_at_peak_lr(recipe: Any) -> Any:
@@ -287,11 +333,13 @@ def diagnose_recipe(
     lr_find: bool = True,
     max_steps: int = 300,
     check_budget: float | None = None,
+    time_budget: float | None = None,
 ) -> Diagnosis:
     """Build ``recipe`` (:func:`optimlab.build.build`) and diagnose it at its peak lr, on its training
     split with its seed and the rows of its optimizer steps (:func:`_step_rows`), for ``steps`` steps
     (default: its run, at most ``max_steps``); the lr candidates are checked over the recipe's run (at
-    most :data:`MAX_CHECK_STEPS` steps), within ``check_budget`` seconds where given (:func:`diagnose`).
+    most :data:`MAX_CHECK_STEPS` steps), within ``check_budget`` seconds where given, the whole diagnosis
+    within ``time_budget`` (:func:`diagnose`).
 
     The schedule is left out on purpose: a warmup would hide what the peak lr does.
     """
@@ -310,6 +358,7 @@ def diagnose_recipe(
         lr_find=lr_find,
         check_steps=min(built.total_steps, MAX_CHECK_STEPS),
         check_budget=check_budget,
+        time_budget=time_budget,
         seed=recipe.training.seed,
     )
 

@@ -157,6 +157,7 @@ def find_lr(
     cross_fit: bool | None = None,
     check_steps: int = 200,
     check_budget: float | None = None,
+    budget_for: Callable[[float], float | None] | None = None,
     batch_size: int = 64,
     seed: int = 0,
     **sweep: Any,
@@ -176,7 +177,9 @@ def find_lr(
     had. ``check_budget``: seconds the check may take, as estimated from the range test's steps; over
     it, the check gives up cross-fitted checks, then candidates, then steps, and says so in ``check``,
     or where even its smallest form is over there is none (the curve's reading, ``reason`` says why;
-    :mod:`optimlab.doctor.check_plan`); None: the whole check. ``sweep`` goes to the range test
+    :mod:`optimlab.doctor.check_plan`); None: the whole check. ``budget_for``: instead, the budget from
+    the seconds a step of the range test took (a caller with more to run in a time of its own keeps
+    that time; :func:`optimlab.doctor.diagnose`), positive or None. ``sweep`` goes to the range test
     (``start_lr``, ``end_lr``, ``steps``). Model, optimizer and torch's random state are left as they were.
     """
     # The checks seed torch (their dropout draws): the caller's random stream is left as it was.
@@ -231,6 +234,9 @@ def find_lr(
         n = len(result.candidates)
         checking = functools.partial(_checked_within, model, optimizer, result, by_row)
         one_step = seconds / max(1, len(result.lrs))
+        if budget_for is not None:
+            check_budget = budget_for(one_step)
+            validate_check(check_steps, check_budget)
         if check_budget is not None:
             one_step += (
                 _evaluation_seconds(model, optimizer, held_out) * _evaluations(check_steps) / check_steps

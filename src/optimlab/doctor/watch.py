@@ -11,6 +11,7 @@ step, its loss and its lr. Layers its user froze in eval mode inside a training 
 from __future__ import annotations
 
 import math
+import time
 
 import torch
 from torch import nn
@@ -30,9 +31,13 @@ def watch(
     instruments: Instruments,
     *,
     steps: int,
+    deadline: float | None = None,
+    min_steps: int = 1,
 ) -> int:
     """Train ``model`` for up to ``steps`` optimizer steps on ``batches``; returns the steps taken
-    (fewer when the loss stops being finite)."""
+    (fewer when the loss stops being finite, or where one more step, at the mean time of those taken,
+    would end past ``deadline``, a :func:`time.perf_counter` time, once ``min_steps`` are taken)."""
+    started = time.perf_counter()
     device = next(model.parameters()).device
     train_mode(model)
     stream = batches.stream(device)
@@ -59,6 +64,9 @@ def watch(
                 instruments.record_step(step, value, lr)
                 report("watching the run", step, steps)
                 if not math.isfinite(value):
+                    return step
+                now = time.perf_counter()
+                if deadline is not None and step >= min_steps and now + (now - started) / step > deadline:
                     return step
         finally:
             instruments.stop()

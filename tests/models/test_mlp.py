@@ -100,3 +100,13 @@ def test_dropout_follows_each_activation():
     assert kinds.count("Dropout") == 3
     assert all(kinds[i - 1] == "ReLU" for i, kind in enumerate(kinds) if kind == "Dropout")
     assert {m.p for m in net.modules() if isinstance(m, nn.Dropout)} == {0.25}
+
+
+@pytest.mark.parametrize("architecture", ["mlp", "mnist1d_baseline_mlp"])
+def test_instance_norm_is_refused_when_the_mlp_is_built(architecture):
+    """An MLP's features (N, C) have no positions to normalize each feature over: the instance norm was
+    built, and the first batch raised inside the training loop."""
+    from optimlab.errors import InvalidValueError
+
+    with pytest.raises(InvalidValueError, match=r"'instance' for norm.*batch, layer, group, rms or none"):
+        optimlab.models.create(architecture, (40,), 10, norm="instance")

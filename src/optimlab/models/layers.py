@@ -106,9 +106,17 @@ class LayerTechniques:
     def activation_layer(self) -> nn.Module:
         return activations.create(self.activation, **self.activation_options)
 
-    def norm_layer(self, num_features: int, spatial_dims: int = 0) -> nn.Module:
+    def norm_layer(self, num_features: int, spatial_dims: int = 0, *, positions: bool = True) -> nn.Module:
         """A norm over ``num_features`` channels; ``spatial_dims`` 0 = (N, C) or (N, T, C), 1 = (N, C, L),
-        2 = (N, C, H, W)."""
+        2 = (N, C, H, W). ``positions=False``: (N, C) features only (an MLP's), where an instance norm,
+        which normalizes each feature over positions, is refused as it is built, not at its first batch."""
+        if not positions and self.norm == "instance":
+            raise InvalidValueError(
+                "norm",
+                self.norm,
+                "a norm of (N, C) features (batch, layer, group, rms or none): instance norm normalizes each "
+                "feature over positions, and an MLP's features have none",
+            )
         return norms.create(self.norm, num_features, spatial_dims=spatial_dims, **self.norm_options)
 
     def dropout_layers(self) -> list[nn.Module]:

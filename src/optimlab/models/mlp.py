@@ -61,7 +61,7 @@ def mlp(
     for _ in range(depth):
         layers += [
             nn.Linear(fan_in, width),
-            techniques.norm_layer(width),
+            techniques.norm_layer(width, positions=False),
             techniques.activation_layer(),
             *techniques.dropout_layers(),
         ]

@@ -72,7 +72,7 @@ class ResidualMLP(nn.Module):
         self.blocks = nn.ModuleList(
             nn.Sequential(
                 nn.Linear(inputs if i == 0 else width, width),
-                techniques.norm_layer(width),
+                techniques.norm_layer(width, positions=False),
                 techniques.activation_layer(),
                 *techniques.dropout_layers(),
             )

@@ -91,7 +91,7 @@ def test_a_premise_is_stated_but_counts_for_no_label():
 def test_paired_difference_is_the_t_interval_of_the_differences():
     a, b = [0.91, 0.93, 0.95, 0.90], [0.85, 0.86, 0.90, 0.88]
     d = [x - y for x, y in zip(a, b)]
-    half = 3.1824 * statistics.stdev(d) / math.sqrt(4)  # t_{0.975, 3}
+    half = 3.1824463053 * statistics.stdev(d) / math.sqrt(4)  # t_{0.975, 3}
     found = paired_difference(a, b)
     assert found.mean == pytest.approx(statistics.fmean(d))
     assert (found.low, found.high) == pytest.approx((statistics.fmean(d) - half, statistics.fmean(d) + half))

@@ -168,12 +168,17 @@ def _place_axes(figure: Figure, axes: Axes) -> None:
     )
 
 
+# The same figure gives the same SVG: its element ids hashed with a fixed salt, not a random one (the
+# date is left out as savefig's metadata), so identical runs write identical pages.
+_SAME_SVG = {"svg.hashsalt": "optimlab"}
+
+
 def to_svg(figure: Figure) -> str:
     """The figure as an ``<svg>`` element, without the XML prolog, to sit inside an HTML page."""
     buffer = io.StringIO()
     # Text stays text (not outlines): searchable, selectable, and the file is a third smaller.
-    with matplotlib.rc_context({"svg.fonttype": "none"}):
-        figure.savefig(buffer, format="svg")
+    with matplotlib.rc_context({"svg.fonttype": "none", **_SAME_SVG}):
+        figure.savefig(buffer, format="svg", metadata={"Date": None})
     text = buffer.getvalue()
     return text[text.index("<svg") :]
 
@@ -184,8 +189,11 @@ def save(figure: Figure, path: str | os.PathLike[str]) -> Path:
     if path.suffix.lower() not in _FORMATS:
         raise InvalidValueError("figure path suffix", path.suffix or path.name, " or ".join(_FORMATS))
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as partial:
-        figure.savefig(partial, dpi=120, format=path.suffix[1:].lower())
+    svg = path.suffix.lower() == ".svg"
+    with atomic_path(path) as partial, matplotlib.rc_context(_SAME_SVG):
+        figure.savefig(
+            partial, dpi=120, format=path.suffix[1:].lower(), **({"metadata": {"Date": None}} if svg else {})
+        )
     return path
 
 

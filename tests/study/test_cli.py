@@ -210,7 +210,9 @@ def test_ctrl_c_says_where_the_comparison_is_kept_and_its_resume_command_finishe
     (folder,) = tmp_path.glob("runs/compare-digits_mlp-*")
     assert driver.returncode == 130 and not (folder / "report.html").exists()
     resume = f"optimlab compare --resume {folder.relative_to(tmp_path)}"
-    assert err.startswith("interrupted") and resume in err, err
+    plan, said = err.split("\n", 1)  # the plan it printed as it started, then what the stop kept
+    assert plan == "digits_mlp: 2 tuning trials a method, then its best on 2 fresh seeds", err
+    assert said.startswith("interrupted") and resume in said, err
     again = subprocess.run(
         [*command, *resume.split()[1:], "--no-progress"], cwd=tmp_path, env=env, capture_output=True
     )

@@ -827,3 +827,23 @@ def test_callbacks_that_are_not_a_list_of_callbacks_are_refused_before_any_step(
     fit(model, torch.optim.SGD(model.parameters(), lr=0.1), problem(), loss_fn=nn.CrossEntropyLoss(), total_steps=2,
         callbacks=[hooks])  # fmt: skip
     assert hooks.steps == 2
+
+
+def test_a_classes_last_loss_of_next_token_scores_is_scored_per_position():
+    """Scores (N, T, V) under ClassesLast (a recipe's cross_entropy on next tokens) with T == V: accuracy
+    took dim 1, the positions, for the classes (or, T != V, was missing)."""
+    from optimlab.techniques.losses import ClassesLast
+
+    torch.manual_seed(0)
+    vocab = 6
+    model = nn.Sequential(nn.Embedding(vocab, 8), nn.Linear(8, vocab))  # (N, T) ids -> (N, T, V) scores
+    x, y = torch.randint(0, vocab, (40, vocab)), torch.randint(0, vocab, (40, vocab))
+    recorder = Evaluations()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    loss_fn = ClassesLast(nn.CrossEntropyLoss())
+    fit(model, optimizer, (x, y), loss_fn=loss_fn, total_steps=1, val_data=(x, y), callbacks=[recorder])
+    with torch.no_grad():
+        scores = model(x)
+    accuracy = (scores.argmax(-1) == y).float().mean().item()
+    assert recorder.seen[-1][1]["val_accuracy"] == pytest.approx(accuracy)
+    assert accuracy != pytest.approx((scores.argmax(1) == y).float().mean().item())

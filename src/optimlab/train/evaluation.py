@@ -24,6 +24,7 @@ from optimlab.data.user_batches import (
 )
 from optimlab.errors import InvalidValueError
 from optimlab.models.user import LossFunction
+from optimlab.techniques.losses import ClassesLast
 
 __all__ = [
     "EVAL_BATCH",
@@ -218,11 +219,14 @@ def class_dim(scores: Sequence[int], targets: Sequence[int]) -> int | None:
 
 
 def _class_reading(loss_fn: Any, scores: torch.Tensor, targets: torch.Tensor) -> dict[str, int | None]:
-    """How ``loss_fn`` reads class scores, as :func:`hits` takes it: a cross-entropy (:func:`_cross_entropy`)
-    holds the classes in dimension 1 (0 for one example's ``(C,)``) and skips targets equal to its
+    """How ``loss_fn`` reads class scores, as :func:`hits` takes it: a :class:`ClassesLast` loss holds them
+    last; a cross-entropy (:func:`_cross_entropy`) holds the classes in dimension 1 (0 for one example's ``(C,)``) and skips targets equal to its
     ``ignore_index``; the model's own loss (None) pairs them over the last dimension where that
     fits (:func:`~optimlab.data.user_batches.own_pairs` checked it); anything else is left to the
     shapes."""
+    if isinstance(loss_fn, ClassesLast):  # every position a row, its classes last
+        inner = _cross_entropy(loss_fn.loss)
+        return {"dim": scores.dim() - 1, "ignore_index": inner.ignore_index if inner is not None else None}
     reading = _cross_entropy(loss_fn)
     if reading is not None:
         return {"dim": min(1, scores.dim() - 1), "ignore_index": reading.ignore_index}

@@ -173,3 +173,16 @@ def test_import_submodules_registers_every_module_of_a_package_without_a_list(tm
     modules = import_submodules("widgets_pkg")
     assert list(modules) == ["a_spring", "b_gear"]  # name order, whatever the file system's
     assert get_registry("widget_test").names() == ["a_spring", "b_gear"]
+
+
+def test_an_unknown_name_where_none_is_accepted_does_not_read_as_the_name_none():
+    """A norm 'none' given eps said 'Accepted: none.', which reads as the norm named none."""
+    from optimlab.techniques import norms
+
+    with pytest.raises(UnknownNameError) as refused:
+        norms.create("none", 4, eps=1e-3)
+    assert (
+        str(refused.value)
+        == "unknown hyperparameter of norm 'none' 'eps'. There is no hyperparameter of norm 'none'."
+    )
+    assert str(UnknownNameError("tracker", "wandb", ["mlflow"])).endswith("Accepted: mlflow.")

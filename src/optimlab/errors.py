@@ -29,7 +29,9 @@ class UnknownNameError(OptimlabError, KeyError):
         accepted = sorted(set(accepted))
         suggestions = close_matches(str(name), accepted)
         hint = f" Did you mean {' or '.join(repr(s) for s in suggestions)}?" if suggestions else ""
-        message = f"unknown {kind} {name!r}.{hint} Accepted: {', '.join(accepted) or 'none'}."
+        # with nothing to accept, not "Accepted: none.", which reads as the name 'none' (a norm's)
+        listed = f"Accepted: {', '.join(accepted)}." if accepted else f"There is no {kind}."
+        message = f"unknown {kind} {name!r}.{hint} {listed}"
         super().__init__(message)
         self.kind, self.name, self.accepted, self.suggestions = kind, name, accepted, suggestions
 

@@ -566,6 +566,30 @@ def test_a_short_healthy_run_is_not_called_a_standstill():
     assert diagnosis.healthy, [(f.rule, f.title) for f in diagnosis.problems]
 
 
+def test_a_fitted_model_at_a_small_lr_is_not_told_its_lr_is_too_high():
+    """Fine-tuning a fitted model: its batch losses scatter around 0.007 (one missed digit in a batch
+    triples it); its level at the end, 1.45x the first batch's 0.0057, read as a rise, and a batch at
+    0.023 as a spike: "lr too high: 1e-05"."""
+    x, y = standardized()
+    model = mlp(depth=1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(300):
+        rows = torch.randint(0, len(x), (64,), generator=generator)
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(x[rows]), y[rows]).backward()
+        optimizer.step()
+    found = diagnose(
+        model, (x, y), nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=1e-5), lr_find=False
+    )
+    losses = found.statistics.losses
+    assert max(losses) > 3 * losses[0] and statistics.median(losses) < 0.05  # noise about a fitted level
+    assert "lr_too_high" not in {f.rule for f in found.findings}, [
+        (f.rule, f.explanation) for f in found.findings
+    ]
+    assert found.healthy, [(f.rule, f.title) for f in found.problems]
+
+
 def test_consequences_name_their_cause():
     diagnosis = BROKEN[2][1].diagnose()  # biases -5: no gradient reaches the first layer
     by_rule = {f.rule: f for f in diagnosis.findings}

@@ -16,6 +16,7 @@ from torch import Tensor
 
 from optimlab.doctor.instruments import LayerInfo, OutputStats, RunStatistics
 from optimlab.registry import Interval, new_registry
+from optimlab.train.evaluation import class_dim
 
 _REGISTRY = new_registry("doctor_rule")
 _ABOVE_ONE = Interval(1.0, None, open_low=True)
@@ -62,6 +63,15 @@ def _loss_levels(stats: RunStatistics) -> tuple[float, float]:
         return math.nan, math.nan
     tail = max(3, len(losses) // 10)
     return losses[0], _median(losses[-tail:])
+
+
+def _classes(stats: RunStatistics) -> int | None:
+    """The number of classes a cross-entropy loss scored, where the loss was seen apart from the model."""
+    seen = stats.loss_inputs
+    if seen is None or seen.numeric_targets or seen.loss not in ("CrossEntropyLoss", "NLLLoss"):
+        return None
+    dim = class_dim(seen.outputs, seen.targets)
+    return seen.outputs[dim] if dim is not None else None
 
 
 def _lr(stats: RunStatistics) -> float:

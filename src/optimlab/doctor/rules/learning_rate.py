@@ -11,6 +11,7 @@ from optimlab.doctor.instruments import RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.rules._readings import (
     _ABOVE_ONE,
+    _classes,
     _dead_fractions,
     _finite,
     _g,
@@ -52,6 +53,7 @@ def lr_too_high(
     """Evidence that the steps are too large, strongest first:
 
     * divergence: the loss ends ``rise_factor`` x above its first value, or turns NaN/Inf after finite steps;
+      for a classifier, rises and spikes by under a tenth of chance (ln C) are a fitted model's noise;
     * the lr is ``range_factor`` x the range test's suggestion and past the lr of its lowest loss;
     * a spike: the loss jumps to ``spike_factor`` x its first value, or its level goes back above it
       once it had halved (:func:`_relapse`);
@@ -63,6 +65,10 @@ def lr_too_high(
     if math.isnan(lr) or math.isnan(start):
         return None
     losses = _finite(stats.losses)
+    classes = _classes(stats)
+    # A fitted classifier's batch losses scatter 3x about their level (one missed digit in a batch of
+    # 0.006 makes 0.02): a rise or a spike must also be a tenth of chance's ln C.
+    noise = 0.1 * math.log(classes) if classes is not None else 0.0
     seen: list[str] = []
     errors = 0
     origin = stats.non_finite
@@ -74,7 +80,7 @@ def lr_too_high(
     if grew_to_nan and origin is not None:
         seen.append(f"the loss went from {_g(start)} to NaN/Inf at step {origin.step}")
         errors += 1
-    elif end > rise_factor * start:
+    elif end > rise_factor * start and end - start > noise:
         seen.append(f"the loss rose from {_g(start)} to {_g(end)}")
         errors += 1
     suggestion = lr_range.suggestion if lr_range is not None else None
@@ -87,7 +93,7 @@ def lr_too_high(
         )
     peak = max(losses)
     relapse = _relapse(losses, start)
-    if peak > spike_factor * start and not grew_to_nan:
+    if peak > spike_factor * start and peak - start > noise and not grew_to_nan:
         seen.append(f"the loss jumped to {_g(peak)} at step {stats.steps[stats.losses.index(peak)]}")
     elif relapse is not None and not grew_to_nan:
         low, high, at = relapse

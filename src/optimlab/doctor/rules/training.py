@@ -11,9 +11,17 @@ import torch
 from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult
-from optimlab.doctor.rules._readings import _SCORE_CAP, _finite, _g, _label, _loss_levels, _register, _score
+from optimlab.doctor.rules._readings import (
+    _SCORE_CAP,
+    _classes,
+    _finite,
+    _g,
+    _label,
+    _loss_levels,
+    _register,
+    _score,
+)
 from optimlab.registry import POSITIVE_INT, UNIT_OPEN
-from optimlab.train.evaluation import class_dim
 
 __all__ = ["nan_inf", "no_learning", "plateau"]
 
@@ -187,15 +195,6 @@ def _no_progress(stats: RunStatistics, lr_range: LRRangeResult | None) -> Findin
         evidence={"loss_start": start, "loss_end": end, "progress": 1 - end / start, "steps": steps},
         score=_score(LEARNING_FALL / max(1 - end / start, 1e-3)),
     )
-
-
-def _classes(stats: RunStatistics) -> int | None:
-    """The number of classes a cross-entropy loss scored, where the loss was seen apart from the model."""
-    seen = stats.loss_inputs
-    if seen is None or seen.numeric_targets or seen.loss not in ("CrossEntropyLoss", "NLLLoss"):
-        return None
-    dim = class_dim(seen.outputs, seen.targets)
-    return seen.outputs[dim] if dim is not None else None
 
 
 @_register(

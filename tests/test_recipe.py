@@ -287,7 +287,10 @@ def test_exponents_without_a_dot_are_numbers_in_yaml():
 def test_data_options_are_checked_when_the_recipe_is_made():
     """They were checked only when the data loaded: Recipe.from_dict took them, and the train verb's
     line named no field and no accepted option ('... 'noise'. Accepted: .')."""
-    with pytest.raises(RecipeError, match=r"data: unknown hyperparameter of dataset 'digits' 'noise'.*none"):
+    with pytest.raises(
+        RecipeError,
+        match=r"data: unknown hyperparameter of dataset 'digits' 'noise'. There is no hyperparameter",
+    ):
         Recipe.from_dict({"data": {"name": "digits", "options": {"noise": 0.1}}})
     with pytest.raises(RecipeError, match=r"data: invalid value 'paper'.*'split'.*'original'"):
         Recipe.from_dict({"data": {"name": "mnist1d", "options": {"split": "paper"}}})

@@ -403,7 +403,15 @@ def test_a_stopped_comparison_still_prints_its_one_json_document(cli, monkeypatc
     stopped run prints its document with its status."""
     import optimlab.study.compare
 
-    spec = SimpleNamespace(name="digits_mlp", methods=["sgd"], seeds=1, tune_plan=lambda method: [{}])
+    spec = SimpleNamespace(
+        name="digits_mlp",
+        methods=["sgd"],
+        seeds=1,
+        budget=1,
+        protocol="grid",
+        tune_plan=lambda method: [{}],
+        space_for=lambda method: SimpleNamespace(dimensions=[], fields=[]),
+    )
 
     def stopped(values: object, *, on_start: Any, out: Path, **_: object) -> None:
         on_start([spec], str(out), out)  # the study is stored: the comparison can be resumed
@@ -627,6 +635,8 @@ def test_json_on_stdout_keeps_the_progress_on_stderr(cli, tmp_path, verb, shown)
         args += ["--seeds", "1", "--out", str(tmp_path / "study")]
     code, out, err = cli(*args, "--format", "json")
     assert code == 0 and json.loads(out) and shown in err, err
+    if verb[0] == "compare":  # its plan, as it starts
+        assert "mlp-on-iris: 1 tuning trial a method, then its best on 1 fresh seed\n" in err
     code, out, err = cli(*args[:-1], str(tmp_path / "again"), "--format", "json", "--no-progress")
     assert (code, err) == (0, "") and json.loads(out)
 

@@ -210,9 +210,7 @@ def test_ctrl_c_says_where_the_comparison_is_kept_and_its_resume_command_finishe
     (folder,) = tmp_path.glob("runs/compare-digits_mlp-*")
     assert driver.returncode == 130 and not (folder / "report.html").exists()
     resume = f"optimlab compare --resume {folder.relative_to(tmp_path)}"
-    plan, said = err.split("\n", 1)  # the plan it printed as it started, then what the stop kept
-    assert plan == "digits_mlp: 2 tuning trials a method, then its best on 2 fresh seeds", err
-    assert said.startswith("interrupted") and resume in said, err
+    assert err.startswith("interrupted") and resume in err, err
     again = subprocess.run(
         [*command, *resume.split()[1:], "--no-progress"], cwd=tmp_path, env=env, capture_output=True
     )
@@ -244,7 +242,6 @@ def test_a_finished_comparison_takes_more_seeds_on_resume_and_one_seed_shows_no_
     one = ["--optimizers", "sgd", "--budget", "1", "--seeds", "1", "--epochs", "1", "--no-progress"]
     first = runner.invoke(app, ["compare", *one, "--out", str(tmp_path)], env={"COLUMNS": "200"})
     assert first.exit_code == 0, first.output
-    assert "1 tuning trial a method, then its best on 1 fresh seed\n" in first.output  # the plan, first
     assert "best configuration over 1 fresh seed " in first.output  # 'over 1 seeds' before
     (row,) = [line for line in first.output.splitlines() if " sgd " in line]
     assert "(one seed: no interval)" in row and " 0 " not in row.split("(one seed: no interval)")[1][:12], row

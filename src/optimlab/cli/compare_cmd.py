@@ -275,7 +275,7 @@ def compare(
             total = sum(len(spec.tune_plan(m)) + spec.seeds for spec in specs for m in spec.methods)
             from optimlab.study.report import tuning_trials
 
-            for spec in specs:  # the plan, before an hour of trials: the grid it runs, the seeds after
+            for spec in specs if progress else ():  # the plan, before an hour of trials: its grid, seeds
                 output.note(f"{spec.name}: {tuning_trials(spec)} a method, then its best on {seeds_of(spec)}")
             shown.start(f"{len(specs[0].methods)} methods", total)
             if backend == "workers" and workers == 0:

@@ -238,14 +238,14 @@ def test_apply_initializes_transposed_convolutions_and_bilinear_layers_as_torch_
 
 
 @pytest.mark.parametrize("scheme", ["xavier_normal", "kaiming_uniform", "orthogonal", "identity"])
-def test_apply_draws_gpt2s_transposed_linears_as_torch_draws_a_linear_and_keeps_the_tied_embedding(scheme):
+def test_apply_draws_gpt2s_transposed_linears_as_torch_draws_a_linear_and_its_tied_output_layer(scheme):
     """apply() left GPT-2's every layer (Hugging Face's Conv1D, weight (in, out)) as it was and drew only
     its output layer, and with it the input embedding tied to it. Each Conv1D now gets what torch draws
-    on the (out, in) weight of a Linear, transposed; the tied embedding keeps its weights."""
+    on the (out, in) weight of a Linear, transposed; the tied output layer is drawn as a Linear, after
+    them (the doctor's truncated_normal std 0.02 then reaches the embedding, as Hugging Face draws it)."""
     transformers = pytest.importorskip("transformers")
     config = transformers.GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50, n_positions=8)
     model = transformers.GPT2LMHeadModel(config)
-    embedding = model.transformer.wte.weight.detach().clone()
     reference, arguments = TORCH_SCHEMES.get(scheme, (nn.init.eye_, {}))
     torch.manual_seed(5)
     init.apply(model, scheme)
@@ -256,8 +256,9 @@ def test_apply_draws_gpt2s_transposed_linears_as_torch_draws_a_linear_and_keeps_
             expected = reference(torch.empty(fan_out, fan_in), **arguments).T
             torch.testing.assert_close(module.weight.data, expected, rtol=0, atol=1e-7)
             assert torch.all(module.bias == 0)
-    torch.testing.assert_close(model.transformer.wte.weight.data, embedding, rtol=0, atol=0)
-    assert model.lm_head.weight is model.transformer.wte.weight
+    head = model.lm_head.weight  # the embedding's own tensor, last in the model's modules
+    assert head is model.transformer.wte.weight
+    torch.testing.assert_close(head.data, reference(torch.empty(head.shape), **arguments), rtol=0, atol=1e-7)
 
 
 @pytest.mark.parametrize("layer", ["conv_transpose1d", "conv_transpose2d_grouped", "conv_transpose3d"])

@@ -493,9 +493,9 @@ def apply(
     Linear, Bilinear, ConvNd and ConvTransposeNd layers, and the input projections of an
     ``nn.MultiheadAttention`` (its out-projection is a Linear): each weight gets what torch's function of
     the same name draws on it (``nn.init.kaiming_normal_(layer.weight)``). A Linear stored transposed
-    (:data:`TRANSPOSED_LINEARS`: GPT-2's) gets what its ``(out, in)`` weight would, transposed. A layer
-    whose weight is an embedding's (a language model's output layer tied to its input embedding) keeps it,
-    as embeddings do.
+    (:data:`TRANSPOSED_LINEARS`: GPT-2's) gets what its ``(out, in)`` weight would, transposed. An output
+    layer tied to the input embedding (a language model's) is drawn as the layer it is, and the embedding
+    with it, as Hugging Face's own init leaves a tied pair.
 
     Args:
         scheme: a name of the "init" registry (``optimlab list init``).
@@ -521,8 +521,7 @@ def apply(
         raise InvalidValueError(
             f"init {entry.name!r} gain", AUTO_GAIN, "a gain or nonlinearity / a, not both: either sets it"
         )
-    embeddings = {id(m.weight) for m in model.modules() if isinstance(m, (nn.Embedding, nn.EmbeddingBag))}
-    layers = [(layer, gain) for layer, gain in layer_gains(model) if id(layer.weight) not in embeddings]
+    layers = layer_gains(model)
     attentions = [m for m in model.modules() if isinstance(m, nn.MultiheadAttention)]
     modules = (*(layer for layer, _ in layers), *attentions)
     no_identity = [type(m).__name__ for m in modules if isinstance(m, _NO_IDENTITY)]

@@ -24,6 +24,7 @@ from optimlab.report.significance import ranking_note
 from optimlab.study.protocols import SEEDS
 from optimlab.study.report import (
     curves_figure,
+    fresh_seeds,
     leaderboard_table,
     mean_cis,
     profiles_figure,
@@ -128,7 +129,7 @@ def _workload(page: Page, result: StudyResult, rows: Sequence[MethodScore], unit
         f"Tuned on {spec.metric} ({'higher' if spec.goal == 'max' else 'lower'} is better), "
         f"{target}; reported on {spec.test_metric}. {tuning_trials(spec)} per method "
         f"({spec.protocol}, on seed {spec.recipe.training.seed}) over {searched(spec)}; then the best "
-        f"configuration on {spec.seeds} fresh seeds, the same for every method.",
+        f"configuration on {fresh_seeds(spec)}, the same for every method.",
     )
     page.table(
         *leaderboard_table(

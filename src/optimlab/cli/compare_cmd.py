@@ -60,11 +60,6 @@ PLAN_FLAGS = (
 )
 
 
-def seeds_of(spec: StudySpec) -> str:
-    """``3 fresh seeds``, ``1 fresh seed``: the seed reruns of each method's best configuration."""
-    return f"{spec.seeds} fresh seed{'' if spec.seeds == 1 else 's'}"
-
-
 def leaderboard_table(spec: StudySpec, records: Sequence[TrialRecord]) -> tuple[tuple[str, ...], list[Any]]:
     """The leaderboard's columns and rows as the report has them
     (:func:`optimlab.study.report.leaderboard_table`: no rank without a seed result, no std of one seed,
@@ -248,6 +243,7 @@ def compare(
     from optimlab.study import SearchSpace
     from optimlab.study.backends import BackendOptions
     from optimlab.study.compare import compare as run_comparison
+    from optimlab.study.report import fresh_seeds, tuning_trials
     from optimlab.study.storage import without_passwords
 
     o.use_threads(threads, backend)
@@ -273,10 +269,10 @@ def compare(
             words += ["--storage", storage] if storage else []
             again = shlex.join(words + (["--name", name] if name else []))
             total = sum(len(spec.tune_plan(m)) + spec.seeds for spec in specs for m in spec.methods)
-            from optimlab.study.report import tuning_trials
-
             for spec in specs if progress else ():  # the plan, before an hour of trials: its grid, seeds
-                output.note(f"{spec.name}: {tuning_trials(spec)} a method, then its best on {seeds_of(spec)}")
+                output.note(
+                    f"{spec.name}: {tuning_trials(spec)} a method, then its best on {fresh_seeds(spec)}"
+                )
             shown.start(f"{len(specs[0].methods)} methods", total)
             if backend == "workers" and workers == 0:
                 output.note(
@@ -311,7 +307,7 @@ def compare(
         for result in done.results if output.human else ():  # JSON: they go in the one document
             spec = result.spec
             output.table(
-                f"{spec.name}: {spec.test_metric} of each method's best configuration over {seeds_of(spec)}",
+                f"{spec.name}: {spec.test_metric} of each method's best configuration over {fresh_seeds(spec)}",
                 *leaderboard_table(spec, result.records),
             )
         studies = [_study_document(result.spec, result.records) for result in done.results]

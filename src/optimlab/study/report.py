@@ -40,6 +40,7 @@ from optimlab.study.storage import without_passwords
 __all__ = [
     "PROFILE_TAUS",
     "curves_figure",
+    "fresh_seeds",
     "leaderboard_table",
     "mean_cis",
     "profiles_figure",
@@ -139,6 +140,11 @@ def searched(spec: StudySpec) -> str:
     return "; ".join(
         f"{m.name}: {', '.join(words(d) for d in spec.space_for(m).dimensions)}" for m in spec.methods
     )
+
+
+def fresh_seeds(spec: StudySpec) -> str:
+    """``3 fresh seeds``, ``1 fresh seed``: the seed reruns of each method's best configuration."""
+    return f"{spec.seeds} fresh seed{'' if spec.seeds == 1 else 's'}"
 
 
 def tuning_trials(spec: StudySpec) -> str:
@@ -299,8 +305,7 @@ def _add_study(
         spec.name,
         f"Protocol {spec.protocol}: {tuning_trials(spec)} per method"
         + (f" (seed {', '.join(map(str, sorted(tuned_on)))})" if tuned_on else "")
-        + f" over {searched(spec)}, then the best configuration on {spec.seeds} fresh seed"
-        + ("" if spec.seeds == 1 else "s")
+        + f" over {searched(spec)}, then the best configuration on {fresh_seeds(spec)}"
         + (f" ({', '.join(map(str, reruns))})" if reruns else "")
         + f"; tuned on {spec.metric} ({spec.goal}), reported on {spec.test_metric} with Student-t 95% "
         "confidence intervals over the seeds.",

@@ -278,8 +278,10 @@ def _train(
         resumable_and_saving = resumable
 
     # Signals stop only a run that can resume (one with an output folder); elsewhere Ctrl-C raises.
-    scored = [_ScoredBeforeEnd(c) for c in callbacks if callable(getattr(c, "on_final_scores", None))]
-    callbacks = [next((w for w in scored if w.callback is c), c) for c in callbacks]
+    callbacks = [
+        _ScoredBeforeEnd(c) if callable(getattr(c, "on_final_scores", None)) else c for c in callbacks
+    ]
+    scored = [c for c in callbacks if isinstance(c, _ScoredBeforeEnd)]
     with (
         _removed_unless_trained(out, state) if out is not None else contextlib.nullcontext(),
         stop if out is not None else contextlib.nullcontext(),

@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+import statistics
 import warnings
 
 import numpy as np
@@ -239,3 +240,21 @@ def test_sensitivity_and_seed_bands():
         and means == pytest.approx([0.2, 0.6])
         and stds == pytest.approx([0.1414214, 0.1414214])
     )
+
+
+# Two methods' test accuracies on 80 test rows, 232 of 240 right each (2.9 / 3): their floats' means differ in
+# the last bit, and compare ranked the one listed second first, 1 and 2, its lead +1.11e-16.
+TIED_SGD, TIED_ADAM = [0.9625, 0.9875, 0.95], [0.9875, 0.925, 0.9875]
+
+
+def test_methods_whose_seeds_average_to_one_value_share_a_rank_in_their_listed_order():
+    from optimlab.study.analysis import ranks
+
+    assert statistics.fmean(TIED_ADAM) > statistics.fmean(TIED_SGD)  # 0.9666666666666668 > ...667
+    records = [
+        *(record(m, "tune/0", 0.9) for m in ("sgd", "adam")),
+        *(record("sgd", f"seeds/{i}", 0.9, test=t) for i, t in enumerate(TIED_SGD)),
+        *(record("adam", f"seeds/{i}", 0.9, test=t) for i, t in enumerate(TIED_ADAM)),
+    ]
+    board = leaderboard(SPEC, records)
+    assert [row.method for row in board] == ["sgd", "adam"] and ranks(board) == [1, 1]

@@ -19,7 +19,7 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 
-from optimlab.study.analysis import failed_share
+from optimlab.study.analysis import failed_share, same_mean
 
 __all__ = ["ALPHA", "Comparison", "compare_seeds", "holm", "ranking_note"]
 
@@ -44,9 +44,11 @@ def compare_seeds(first: Sequence[float], later: Sequence[float]) -> Comparison:
     """Welch's t-test of ``later`` against ``first`` (scipy's ``ttest_ind(equal_var=False)``)."""
     from scipy import stats  # scikit-learn's dependency: always installed with optimlab
 
-    difference = (
-        math.fsum(later) / len(later) - math.fsum(first) / len(first) if first and later else math.nan
-    )
+    if not (first and later):
+        difference = math.nan
+    else:  # one mean written twice differs by 0, not by its floats' last bit (same_mean)
+        means = math.fsum(later) / len(later), math.fsum(first) / len(first)
+        difference = 0.0 if same_mean(*means) else means[0] - means[1]
     if len(first) < 2 or len(later) < 2:
         return Comparison(difference, math.nan)
     if len(set(first)) == 1 and len(set(later)) == 1:

@@ -45,6 +45,7 @@ __all__ = [
     "metric_bounds",
     "performance_profiles",
     "ranks",
+    "same_mean",
     "scored",
     "seed_band",
     "sensitivity",
@@ -261,10 +262,22 @@ def leaderboard(spec: StudySpec, records: Sequence[TrialRecord]) -> list[Leaderb
             )
         )
     sign = -1.0 if spec.goal == "max" else 1.0
+    levels: list[float] = []  # one mean per set of rows whose means are the same value (same_mean)
+
+    def level(mean: float) -> float:
+        """The first listed mean that is ``mean``'s value: equal means keep the methods' listed order."""
+        found = next((other for other in levels if same_mean(mean, other)), None)
+        if found is None:
+            levels.append(mean)
+        return mean if found is None else found
 
     def rank(row: LeaderboardRow) -> tuple[bool, float, float]:
         missing = math.isnan(row.test.mean)
-        return missing, failed_share(row.seeds_failed, row.test.n), 0.0 if missing else sign * row.test.mean
+        return (
+            missing,
+            failed_share(row.seeds_failed, row.test.n),
+            0.0 if missing else sign * level(row.test.mean),
+        )
 
     return sorted(rows, key=rank)
 
@@ -275,6 +288,13 @@ def failed_share(failed: int, completed: int) -> float:
     Ranked by the mean first, a configuration that diverged on 2 of 4 fresh seeds ranked first on its 2
     survivors, above one that completed all 4."""
     return failed / (failed + completed) if failed + completed else 0.0
+
+
+def same_mean(a: float, b: float) -> bool:
+    """Whether two means are one value as floats write it: within 1e-12 of each other, relatively. Seeds
+    at 0.925, 0.9875, 0.9875 and 0.95, 0.9625, 0.9875 are 2.9 / 3 both, but their floats sum to means
+    apart in the last bit (0.9666666666666668 and ...667): ranked 1 and 2, one 'leading' by 1.11e-16."""
+    return math.isclose(a, b, rel_tol=1e-12)
 
 
 def ranks(board: Sequence[LeaderboardRow]) -> list[int | None]:
@@ -290,7 +310,7 @@ def ranks(board: Sequence[LeaderboardRow]) -> list[int | None]:
         tied = (
             above is not None
             and above.test.n > 0
-            and above.test.mean == row.test.mean
+            and same_mean(above.test.mean, row.test.mean)
             and failed_share(above.seeds_failed, above.test.n) == failed_share(row.seeds_failed, row.test.n)
         )
         given.append(given[-1] if tied else i + 1)

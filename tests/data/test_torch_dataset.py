@@ -86,3 +86,37 @@ def test_pillow_images_are_read_as_torchvisions_to_tensor_reads_them():
         InvalidValueError, match=r"'10x8' for image size of item 1 of torch_dataset: accepted 10x12 .* item 0"
     ):
         from_torch_dataset(Pictures(sizes, ["RGB"]))
+
+
+class Endless(IterableDataset):
+    """A stream that never ends, as a generator of fresh samples is; it stops the test only past ten
+    times the bound (a reader that ignored the bound hung the verb)."""
+
+    def __init__(self, bound):
+        self.bound = bound
+
+    def __iter__(self):
+        for i in range(10 * self.bound):
+            yield torch.tensor([float(i)]), i % 2
+        raise AssertionError("read past the bound")
+
+
+def test_an_endless_iterable_dataset_is_refused_past_the_bound_not_read_forever(monkeypatch):
+    """Read into memory, an endless IterableDataset hung `--dataset mydata:load`; past MOST_STREAMED rows
+    it is refused in one line saying the bound and how to end it, and a stream of exactly that many is read."""
+    from optimlab.data import torch_dataset
+
+    monkeypatch.setattr(torch_dataset, "MOST_STREAMED", 50)
+    with pytest.raises(InvalidValueError) as refused:
+        from_torch_dataset(Endless(50), name="stream")
+    assert str(refused.value) == (
+        "invalid value 'a stream still yielding after 50 rows (endless?)' for stream: accepted a finite "
+        "stream of at most 50 rows, read into memory once: end its __iter__ where the data ends "
+        "(itertools.islice(rows, n)), or give a map-style Dataset."
+    )
+
+    class Fifty(IterableDataset):
+        def __iter__(self):
+            return iter([(torch.tensor([float(i)]), i % 2) for i in range(50)])
+
+    assert from_torch_dataset(Fifty()).examples.x[:, 0].tolist() == list(range(50))

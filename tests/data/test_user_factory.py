@@ -307,3 +307,25 @@ def test_what_reading_a_factorys_data_raises_is_said_in_one_line(tmp_path, monke
         )
         assert code == 2 and "Traceback" not in err, err
         assert f"reading dataset 'broken_data:{factory}' raised {said}" in err
+
+
+def test_a_loader_over_an_endless_stream_is_refused_by_its_rows_not_read_forever(monkeypatch):
+    """A DataLoader over an endless IterableDataset hung reading it; it is refused once its batches hold
+    over MOST_STREAMED rows (batches of 8 count 8 each), and a loader of exactly that many is read."""
+    from torch.utils.data import IterableDataset, TensorDataset
+
+    from optimlab.data import torch_dataset
+
+    monkeypatch.setattr(torch_dataset, "MOST_STREAMED", 40)
+
+    class Endless(IterableDataset):
+        def __iter__(self):
+            for i in range(400):  # ten times the bound: stops a reader that ignores it
+                yield torch.tensor([float(i)]), i % 2
+            raise AssertionError("read past the bound")
+
+    for loader in (DataLoader(Endless(), batch_size=8), DataLoader(Endless(), batch_size=None)):
+        with pytest.raises(InvalidValueError, match=r"'a stream still yielding after 40 rows \(endless\?\)'"):
+            as_data(loader, "stream")
+    forty = TensorDataset(torch.arange(40.0)[:, None], torch.arange(40) % 2)
+    assert len(as_data(DataLoader(forty, batch_size=8), "rows").examples) == 40

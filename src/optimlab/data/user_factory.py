@@ -36,7 +36,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler
 
 from optimlab.data.examples import DatasetInfo, Examples, TensorPair, float_task
 from optimlab.data.splits import Splits, check_fractions, rounded
-from optimlab.data.torch_dataset import from_torch_dataset
+from optimlab.data.torch_dataset import finite, from_torch_dataset
 from optimlab.data.user_batches import (
     TARGET_KEYS,
     describe,
@@ -192,7 +192,8 @@ def _pair(value: Any, name: str) -> TensorPair | None:
     if isinstance(value, (tuple, list)) and len(value) == 2 and all(map(_is_array, value)):
         return TensorPair(torch.as_tensor(value[0]), _targets(value[1]))
     if isinstance(value, DataLoader):
-        batches = list(_every_row(value, name))
+        batched = loader_batch_size(value)  # None: it yields rows
+        batches = list(finite(_every_row(value, name), name, _rows if batched else lambda _: 1))
         pieces = [
             (batch[0], batch[1]) for batch in batches if isinstance(batch, (tuple, list)) and len(batch) == 2
         ]
@@ -200,11 +201,17 @@ def _pair(value: Any, name: str) -> TensorPair | None:
             raise InvalidValueError(
                 f"batches of {name}", describe(next(iter(value), None)), "(input, target) pairs"
             )
-        join = torch.cat if loader_batch_size(value) else torch.stack  # batch_size=None: it yields rows
+        join = torch.cat if batched else torch.stack
         return TensorPair(join([x for x, _ in pieces]), join([y for _, y in pieces]))
     if isinstance(value, (Dataset, IterableDataset)):
         return from_torch_dataset(value, name=name).examples
     return None
+
+
+def _rows(batch: Any) -> int:
+    """The rows of a batch ``(inputs, target)``: its inputs' first dimension; one for anything else."""
+    first = batch[0] if isinstance(batch, (tuple, list)) and batch else None
+    return len(first) if isinstance(first, Tensor) and first.ndim else 1
 
 
 def _every_row(loader: DataLoader, name: str) -> DataLoader:

@@ -169,6 +169,23 @@ def test_a_null_recipe_field_shows_as_its_default_not_a_blank(tmp_path):
     assert "<td>model.width</td><td>(default)</td>" in recipe and "<td></td>" not in recipe
 
 
+def test_the_recipe_of_a_run_of_the_users_model_says_which_model_fields_it_does_not_take(
+    tmp_path, user_package
+):
+    """The page showed ``model.activation: relu`` beside a model of tanh units, read as if it trained with
+    relu; the study's page says 'not taken by' for these fields, and so does the run's."""
+    folder = fake_run(tmp_path / "a")
+    recipe = yaml.safe_load((folder / "recipe.yaml").read_text())
+    recipe["model"]["name"] = "optimlab_userpkg.nets:build"  # build(input_shape, num_outputs, width=16)
+    (folder / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    table = run_page([read_run(folder)]).render().split("<h2>Recipe</h2>")[1].split("<h2>")[0]
+    for field in ("activation", "norm", "init", "dropout", "depth"):
+        assert f"<td>model.{field}</td><td>not taken by optimlab_userpkg.nets:build</td>" in table
+    assert "<td>model.width</td><td>(default)</td>" in table  # it takes width
+    built_in = run_page([read_run(fake_run(tmp_path / "b"))]).render()
+    assert "not taken" not in built_in and "<td>model.activation</td><td>relu</td>" in built_in
+
+
 def test_a_run_keeps_its_colour_in_every_figure_where_another_has_no_line(tmp_path):
     """A diverged run has no validation curve: the runs after it took the next colour in those figures, so
     one run was red in the training loss and green in the validation loss."""

@@ -16,7 +16,10 @@ from typing import Any
 
 import yaml
 
-__all__ = ["DEFAULT", "differing_fields", "flat_fields"]
+from optimlab.recipe import ModelSpec, Recipe
+from optimlab.registry import get_registry
+
+__all__ = ["DEFAULT", "differing_fields", "flat_fields", "not_taken"]
 
 
 DEFAULT = "(default)"  # what a page shows for a null field: the component's own default, not a blank
@@ -58,3 +61,12 @@ def differing_fields(recipes: Sequence[Mapping[str, Any]], *, null: Any = None) 
     fields = list(dict.fromkeys(field for flat in flats for field in flat))
     values = {field: [flat.get(field, null) for flat in flats] for field in fields}
     return {field: row for field, row in values.items() if any(v != row[0] for v in row)}
+
+
+def not_taken(recipe: Recipe) -> dict[str, str]:
+    """``{field: note}`` of the model fields the model in ``recipe`` does not take (the user's factory that
+    names no ``activation``, a logistic regression): none goes to it, so their values are placeholders."""
+    name = recipe.model.name
+    takes = get_registry("model").get(name).hyperparameter_names
+    fields = (*ModelSpec.TECHNIQUES, "width", "depth")
+    return {f"model.{k}": f"not taken by {name}" for k in fields if k not in takes}

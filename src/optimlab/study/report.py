@@ -13,14 +13,12 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from optimlab.recipe import ModelSpec, Recipe
-from optimlab.registry import get_registry
 from optimlab.report import Page, figures, machine_and_versions
 from optimlab.report.chance import chance_levels
 from optimlab.report.intervals import means_and_intervals
 from optimlab.report.line_chart import COLOURS
 from optimlab.report.metric_labels import axis_label
-from optimlab.report.recipes import DEFAULT, flat_fields
+from optimlab.report.recipes import DEFAULT, flat_fields, not_taken
 from optimlab.report.significance import ranking_note
 from optimlab.study.analysis import (
     LeaderboardRow,
@@ -174,7 +172,7 @@ def base_recipe_rows(spec: StudySpec) -> list[tuple[str, Any]]:
         for field, value in method.updates.items():
             per_method.setdefault(field, []).append(f"{method.name}: {value}")
     tuned = {field for method in spec.methods for field in spec.space_for(method).fields}
-    unused = {} if "model.name" in per_method else _not_taken(spec.recipe)
+    unused = {} if "model.name" in per_method else not_taken(spec.recipe)
     return [
         (
             field,
@@ -186,15 +184,6 @@ def base_recipe_rows(spec: StudySpec) -> list[tuple[str, Any]]:
         )
         for field, value in flat_fields(spec.recipe.to_dict(), null=DEFAULT)
     ]
-
-
-def _not_taken(recipe: Recipe) -> dict[str, str]:
-    """``{field: note}`` of the model fields the model in ``recipe`` does not take (the user's factory that
-    names no ``activation``, a logistic regression): none goes to it, so their values are placeholders."""
-    name = recipe.model.name
-    takes = get_registry("model").get(name).hyperparameter_names
-    fields = (*ModelSpec.TECHNIQUES, "width", "depth")
-    return {f"model.{k}": f"not taken by {name}" for k in fields if k not in takes}
 
 
 def method_colours(spec: StudySpec) -> dict[str, str]:

@@ -329,3 +329,31 @@ def test_a_loader_over_an_endless_stream_is_refused_by_its_rows_not_read_forever
             as_data(loader, "stream")
     forty = TensorDataset(torch.arange(40.0)[:, None], torch.arange(40) % 2)
     assert len(as_data(DataLoader(forty, batch_size=8), "rows").examples) == 40
+
+
+def test_images_kept_channels_last_are_refused_naming_the_transpose_and_channels_first_kept():
+    """A factory's Keras-style images (N, H, W, C) were kept so: a CNN took each image's 8 rows for its
+    channels (an .npz file of them is read channels first). Returned by a factory, as arrays, tensors, a
+    Dataset of such items or splits, they are refused in one line naming the shape and the transpose;
+    (N, C, H, W) images are kept exactly as given."""
+    from torch.utils.data import TensorDataset
+
+    images = torch.rand(12, 8, 6, 3)
+    labels = torch.arange(12) % 2
+    for given in (
+        (images, labels),
+        (images.numpy(), labels.numpy()),
+        TensorDataset(images, labels),
+        DataLoader(TensorDataset(images, labels), batch_size=5),
+        ((images[:8], labels[:8]), (images[8:], labels[8:])),
+    ):
+        with pytest.raises(InvalidValueError) as refused:
+            as_data(given, "keras")
+        assert str(refused.value) == (
+            "invalid value 'images kept channels last, shape (12, 8, 6, 3)' for inputs of keras: accepted "
+            "images channels first (N, C, H, W), as torch's layers take them: return x.permute(0, 3, 1, 2) "
+            "(numpy: x.transpose(0, 3, 1, 2)); a factory's data is taken as returned (an .npz file's is transposed)."
+        )
+    first = images.permute(0, 3, 1, 2)
+    data = as_data((first, labels), "torch")
+    assert data.input_shape == (3, 8, 6) and torch.equal(data.examples.x, first)

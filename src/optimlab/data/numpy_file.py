@@ -14,9 +14,16 @@ import numpy as np
 from optimlab.data.examples import Examples, Task, reject_non_finite
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 
-__all__ = ["ARRAY_PAIRS", "IMAGE_CHANNELS", "load_numpy"]
+__all__ = ["ARRAY_PAIRS", "IMAGE_CHANNELS", "channels_last", "load_numpy"]
 
 IMAGE_CHANNELS = (1, 3, 4)  # gray, colour, colour and alpha: the channels of an image array
+
+
+def channels_last(shape: tuple[int, ...]) -> bool:
+    """Whether inputs of ``shape`` are images kept channels last (N, H, W, C), as Keras and TensorFlow
+    keep them: four dimensions, the last 1, 3 or 4 channels and the second not."""
+    return len(shape) == 4 and shape[3] in IMAGE_CHANNELS and shape[1] not in IMAGE_CHANNELS
+
 
 # (inputs, targets) names an .npz is read by when none are given, the first pair it holds
 ARRAY_PAIRS = (
@@ -84,7 +91,7 @@ def load_numpy(
             reject_non_finite(y, f"array {y_key!r} of {path.name}")
             reading = f"inputs {x_key!r}, targets {y_key!r}"
             image_shape = None
-            if x.ndim == 4 and x.shape[3] in IMAGE_CHANNELS and x.shape[1] not in IMAGE_CHANNELS:
+            if channels_last(x.shape):
                 # Keras and TensorFlow keep images channels last (N, H, W, C); read so, a CNN took the
                 # rows of each image for its channels
                 x = x.transpose(0, 3, 1, 2)

@@ -3,7 +3,8 @@
 The factory gets the recipe's data options as keywords (and ``seed`` when its signature names it) and
 returns one of:
 
-* ``(x, y)``: inputs and targets (tensors or arrays), split by the recipe's fractions like a built-in set
+* ``(x, y)``: inputs (images channels first, (N, C, H, W)) and targets (tensors or arrays), split by
+  the recipe's fractions like a built-in set
   (integer targets are classes, one float target per example a regression's; under a regression loss,
   mse, every number is a regression target: :func:`optimlab.build.task_of_loss`);
 * ``(train, val)`` or ``(train, val, test)``: each a pair ``(x, y)``, a ``Dataset`` or a ``DataLoader``,
@@ -35,6 +36,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler, Subset, SubsetRandomSampler
 
 from optimlab.data.examples import DatasetInfo, Examples, TensorPair, float_task
+from optimlab.data.numpy_file import channels_last
 from optimlab.data.splits import Splits, check_fractions, rounded
 from optimlab.data.torch_dataset import finite, from_torch_dataset
 from optimlab.data.user_batches import (
@@ -245,7 +247,16 @@ def _examples(x: Tensor, y: Tensor, name: str) -> Examples:
     """The user's rows as :class:`~optimlab.data.Examples`; several class labels per example, which rows
     of (x, y) cannot hold, are refused naming the shape that holds them: dict batches. So is the label
     -100, cross-entropy's ``ignore_index``: mapped to a class of its own, the rows meant to be ignored
-    would be trained and scored as one."""
+    would be trained and scored as one. Images kept channels last (N, H, W, C) are refused too, naming
+    the transpose: a CNN took their rows for channels, and read as an .npz file's are (transposed), they
+    would train a model written for them on (N, C, H, W) without a word."""
+    if channels_last(tuple(x.shape)):
+        raise InvalidValueError(
+            f"inputs of {name}",
+            f"images kept channels last, shape {tuple(x.shape)}",
+            "images channels first (N, C, H, W), as torch's layers take them: return x.permute(0, 3, 1, 2) "
+            "(numpy: x.transpose(0, 3, 1, 2)); a factory's data is taken as returned (an .npz file's is transposed)",
+        )
     one_each = isinstance(y, Tensor) and not y.is_floating_point() and y.numel() == len(y)
     ignored = int((y == -100).sum()) if one_each else 0  # several per example: refused below
     if ignored:

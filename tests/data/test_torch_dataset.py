@@ -120,3 +120,30 @@ def test_an_endless_iterable_dataset_is_refused_past_the_bound_not_read_forever(
             return iter([(torch.tensor([float(i)]), i % 2) for i in range(50)])
 
     assert from_torch_dataset(Fifty()).examples.x[:, 0].tolist() == list(range(50))
+
+
+class Named(Dataset):
+    """Items whose targets are class names, as a Dataset over a CSV's label column gives them."""
+
+    def __init__(self, names):
+        self.names = names
+
+    def __len__(self):
+        return len(self.names)
+
+    def __getitem__(self, i):
+        return torch.tensor([float(i)]), self.names[i]
+
+
+def test_class_names_as_targets_are_classes_in_sorted_order_and_mixed_kinds_refused():
+    """A Dataset of (input, 'cat') items raised torch's "can't convert np.ndarray of type numpy.str_";
+    class names are classes, ids in sorted order as for an (x, y) pair of them; a number among the names
+    is refused naming its item."""
+    names = ["dog", "cat", "emu", "cat", "dog", "emu"]
+    data = from_torch_dataset(Named(names))
+    assert data.task == "classification" and data.num_classes == 3
+    assert data.examples.y.tolist() == [sorted(set(names)).index(n) for n in names]
+    with pytest.raises(
+        InvalidValueError, match=r"'3 among class names' for target of item 2 of torch_dataset"
+    ):
+        from_torch_dataset(Named(["dog", "cat", 3]))

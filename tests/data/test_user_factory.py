@@ -357,3 +357,23 @@ def test_images_kept_channels_last_are_refused_naming_the_transpose_and_channels
     first = images.permute(0, 3, 1, 2)
     data = as_data((first, labels), "torch")
     assert data.input_shape == (3, 8, 6) and torch.equal(data.examples.x, first)
+
+
+def test_class_names_of_dataset_splits_are_one_id_in_every_split():
+    """Splits given as Datasets of (input, 'cat') items raised torch's "can't convert np.ndarray of type
+    numpy.str_"; their names are classes, mapped over every split at once (sorted), so a validation split
+    lacking 'cat' still calls 'emu' 2, as the training split does."""
+
+    class Named(Dataset):
+        def __init__(self, names):
+            self.names = names
+
+        def __len__(self):
+            return len(self.names)
+
+        def __getitem__(self, i):
+            return torch.tensor([float(i)]), self.names[i]
+
+    splits = as_data((Named(["cat", "dog", "emu", "cat"]), Named(["emu", "dog", "emu"])), "named")
+    assert splits.num_classes == 3
+    assert splits.train.y.tolist() == [0, 1, 2, 0] and splits.val.y.tolist() == [2, 1, 2]

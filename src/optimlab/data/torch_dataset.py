@@ -13,7 +13,7 @@ from optimlab.data.examples import Examples, Task, float_task
 from optimlab.data.image_folder import image_pixels, images_array
 from optimlab.errors import InvalidValueError
 
-__all__ = ["MOST_STREAMED", "finite", "from_torch_dataset"]
+__all__ = ["MOST_STREAMED", "finite", "from_torch_dataset", "read_pairs"]
 
 T = TypeVar("T")
 
@@ -50,6 +50,20 @@ def _is_image(value: Any) -> bool:
     return type(value).__module__.partition(".")[0] == "PIL" and hasattr(value, "getbands")
 
 
+def _class_names(targets: list[Any], name: str) -> np.ndarray:
+    """Targets that are class names as an array of strings, which
+    :meth:`~optimlab.data.Examples.from_arrays` maps to class ids in sorted order (as for the targets of
+    an (x, y) pair); a number (a tensor by now) among them is refused, naming its item."""
+    odd = next((i for i, t in enumerate(targets) if not isinstance(t, str)), None)
+    if odd is not None:
+        raise InvalidValueError(
+            f"target of item {odd} of {name}",
+            f"{targets[odd].tolist()!r} among class names",
+            "targets of one kind: every one a class name (str), or every one a number",
+        )
+    return np.array(targets)
+
+
 _RESIZE = "or resize them in the Dataset (torchvision.transforms.Resize)"
 
 
@@ -62,7 +76,7 @@ def from_torch_dataset(
     arrays or anything NumPy converts; Pillow images (a torchvision data set without transforms) are
     read as a folder of image files is (:func:`~optimlab.data.image_folder.images_array`: (C, H, W) in
     [0, 1], as torchvision's ``ToTensor``; read as arrays, they were (H, W, C) of 0..255, and a CNN took
-    their rows for channels). Integer targets are class labels, float ones
+    their rows for channels). Integer targets and class names (strings) are class labels, float ones
     regression targets but for 0/1 labels (:func:`~optimlab.data.examples.float_task`), unless ``task``
     says otherwise. Split it with :func:`optimlab.data.split`.
 
@@ -70,6 +84,15 @@ def from_torch_dataset(
     >>> from_torch_dataset(ds).num_classes
     3
     """
+    x, y, image_shape = read_pairs(dataset, name)
+    return Examples.from_arrays(x, y, name=name, task=task or float_task(y), image_shape=image_shape)
+
+
+def read_pairs(
+    dataset: Iterable[Any], name: str
+) -> tuple[torch.Tensor, torch.Tensor | np.ndarray, tuple[int, ...] | None]:
+    """Every (input, target) pair of ``dataset``, stacked: the inputs, the targets (class names as an
+    array of strings, mapped to ids where every split is known) and the image shape of Pillow images."""
     map_style = not isinstance(dataset, IterableDataset) and hasattr(dataset, "__len__")
     items = (dataset[i] for i in range(len(dataset))) if map_style else finite(dataset, name)
     inputs, images, targets = [], [], []
@@ -82,7 +105,7 @@ def from_torch_dataset(
             images.append(image_pixels(item[0], f"item {position} of {name}"))
         else:
             inputs.append(_as_tensor(item[0]))
-        targets.append(_as_tensor(item[1]))
+        targets.append(item[1] if isinstance(item[1], str) else _as_tensor(item[1]))
     if not targets:
         raise InvalidValueError(name, "an empty dataset", "at least one (input, target) pair")
     if images and inputs:
@@ -91,10 +114,8 @@ def from_torch_dataset(
             f"{len(images)} Pillow images and {len(inputs)} inputs of another kind",
             "inputs of one kind: every one an image, or every one a tensor or array",
         )
-    y = torch.stack(targets)
+    y = _class_names(targets, name) if any(isinstance(t, str) for t in targets) else torch.stack(targets)
     if images:
         x = images_array(images, [f"item {i} of {name}" for i in range(len(images))], _RESIZE)
-        return Examples.from_arrays(
-            x, y, name=name, task=task or float_task(y), image_shape=tuple(x.shape[1:])
-        )
-    return Examples.from_arrays(torch.stack(inputs), y, name=name, task=task or float_task(y))
+        return torch.as_tensor(x), y, tuple(x.shape[1:])
+    return torch.stack(inputs), y, None

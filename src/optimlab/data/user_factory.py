@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler
 from optimlab.data.examples import DatasetInfo, Examples, TensorPair, float_task
 from optimlab.data.numpy_file import channels_last
 from optimlab.data.splits import Splits, check_fractions, rounded
-from optimlab.data.torch_dataset import finite, from_torch_dataset
+from optimlab.data.torch_dataset import finite, read_pairs
 from optimlab.data.user_batches import (
     TARGET_KEYS,
     describe,
@@ -206,7 +206,8 @@ def _pair(value: Any, name: str) -> TensorPair | None:
         join = torch.cat if batched else torch.stack
         return TensorPair(join([x for x, _ in pieces]), join([y for _, y in pieces]))
     if isinstance(value, (Dataset, IterableDataset)):
-        return from_torch_dataset(value, name=name).examples
+        x, y, _ = read_pairs(value, name)
+        return TensorPair(x, y)
     return None
 
 

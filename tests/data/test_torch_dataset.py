@@ -147,3 +147,33 @@ def test_class_names_as_targets_are_classes_in_sorted_order_and_mixed_kinds_refu
         InvalidValueError, match=r"'3 among class names' for target of item 2 of torch_dataset"
     ):
         from_torch_dataset(Named(["dog", "cat", 3]))
+
+
+class Sequences(Dataset):
+    """Items of several lengths, or of three parts (input, target, weight)."""
+
+    def __init__(self, lengths, parts=2):
+        self.lengths, self.parts = lengths, parts
+
+    def __len__(self):
+        return len(self.lengths)
+
+    def __getitem__(self, i):
+        return (torch.ones(self.lengths[i]), i % 2, 0.5)[: self.parts]
+
+
+def test_inputs_of_several_shapes_and_items_of_three_parts_are_refused_naming_the_item():
+    """Inputs of several lengths raised torch.stack's 'stack expects each tensor to be equal size'; items
+    (input, target, weight) were named only 'tuple'. Each is refused naming the item, its shape or
+    parts, and what holds them: one shape, or dict batches."""
+    with pytest.raises(InvalidValueError) as refused:
+        from_torch_dataset(Sequences([3, 3, 5, 3]), name="seqs")
+    assert str(refused.value).startswith(
+        "invalid value 'shape (5,)' for input of item 2 of seqs: accepted the shape of every input, item 0's (3,)"
+    )
+    with pytest.raises(InvalidValueError) as refused:
+        from_torch_dataset(Sequences([3, 3], parts=3), name="weighted")
+    assert str(refused.value).startswith(
+        "invalid value 'a tuple of 3 (float32 (3,), int, float)' for item 0 of weighted: accepted an "
+        "(input, target) pair; several inputs, or weights or masks beside the target, train as dict batches"
+    )

@@ -11,6 +11,7 @@ from torch.utils.data import IterableDataset
 
 from optimlab.data.examples import Examples, Task, float_task
 from optimlab.data.image_folder import image_pixels, images_array
+from optimlab.data.user_batches import describe
 from optimlab.errors import InvalidValueError
 
 __all__ = ["MOST_STREAMED", "finite", "from_torch_dataset", "read_pairs"]
@@ -99,7 +100,11 @@ def read_pairs(
     for position, item in enumerate(items):
         if not isinstance(item, (tuple, list)) or len(item) != 2:
             raise InvalidValueError(
-                f"item {position} of {name}", type(item).__name__, "an (input, target) pair"
+                f"item {position} of {name}",
+                describe(item),
+                "an (input, target) pair; several inputs, or weights or masks beside the target, train as "
+                "dict batches: a Dataset of {'<forward's argument>': x, ..., 'labels': y} items, each batch given "
+                "whole to a model that returns its own loss",
             )
         if _is_image(item[0]):
             images.append(image_pixels(item[0], f"item {position} of {name}"))
@@ -118,4 +123,19 @@ def read_pairs(
     if images:
         x = images_array(images, [f"item {i} of {name}" for i in range(len(images))], _RESIZE)
         return torch.as_tensor(x), y, tuple(x.shape[1:])
-    return torch.stack(inputs), y, None
+    return _stacked(inputs, name), y, None
+
+
+def _stacked(inputs: list[torch.Tensor], name: str) -> torch.Tensor:
+    """``inputs`` stacked into one tensor; inputs of another shape than the first item's are refused,
+    naming the first such item (``torch.stack`` said only 'stack expects each tensor to be equal size')."""
+    shape = inputs[0].shape
+    odd = next((i for i, x in enumerate(inputs) if x.shape != shape), None)
+    if odd is not None:
+        raise InvalidValueError(
+            f"input of item {odd} of {name}",
+            f"shape {tuple(inputs[odd].shape)}",
+            f"the shape of every input, item 0's {tuple(shape)}: crop or pad them to one in the Dataset, or "
+            "give sequences of several lengths as dict batches, a DataLoader whose collate_fn pads them",
+        )
+    return torch.stack(inputs)

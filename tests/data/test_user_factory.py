@@ -377,3 +377,31 @@ def test_class_names_of_dataset_splits_are_one_id_in_every_split():
     splits = as_data((Named(["cat", "dog", "emu", "cat"]), Named(["emu", "dog", "emu"])), "named")
     assert splits.num_classes == 3
     assert splits.train.y.tolist() == [0, 1, 2, 0] and splits.val.y.tolist() == [2, 1, 2]
+
+
+def test_a_factorys_inputs_of_text_or_dates_are_refused_naming_the_columns_and_mixed_numbers_read():
+    """Inputs of text, dates or categories raised torch's "can't convert np.ndarray of type
+    numpy.object_"; they are refused naming the frame's columns (an array's dtype), and numeric columns
+    of no common numpy dtype (bool beside float, nullable Int64), which pandas gives as one object array,
+    are read as their numbers."""
+    pd = pytest.importorskip("pandas")
+    target = pd.Series([0, 1, 0, 1])
+    frame = pd.DataFrame(
+        {
+            "price": [1.5, 2.0, 3.0, 4.0],
+            "city": ["x", "y", "x", "y"],
+            "day": pd.date_range("2020-01-01", periods=4),
+            "new": [True, False, True, False],
+            "rooms": pd.array([1, 2, 3, 4], dtype="Int64"),
+        }
+    )
+    with pytest.raises(InvalidValueError) as refused:
+        as_data((frame, target), "homes")
+    assert str(refused.value).startswith("invalid value \"'city' (")
+    assert "'day' (datetime64" in str(refused.value)
+    assert "for feature columns of homes: accepted numbers (bool, integer or float)" in str(refused.value)
+    numbers = as_data((frame[["price", "new", "rooms"]], target), "homes").examples.x
+    assert numbers.tolist() == [[1.5, 1, 1], [2, 0, 2], [3, 1, 3], [4, 0, 4]]
+    for text in (np.array(["a", "b", "a", "b"]), np.array([1, "b", 2, None], dtype=object)):
+        with pytest.raises(InvalidValueError, match=f"'an array of dtype {text.dtype}' for inputs of words"):
+            as_data((text, target.to_numpy()), "words")

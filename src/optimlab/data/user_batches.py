@@ -205,8 +205,12 @@ def is_pandas(value: Any) -> bool:
 def pandas_values(value: Any) -> np.ndarray:
     """A pandas frame's or Series' values as an array torch shares without a warning: pandas'
     copy-on-write views are read-only, and torch warns of sharing those ('The given NumPy array is not
-    writable'), so they are copied."""
+    writable'), so they are copied. Columns of numbers that share no numpy dtype (bool beside float,
+    pandas' nullable Int64) are read as float64, missing values NaN: as one object array, torch took none."""
     array = value.to_numpy()
+    kinds = value.dtypes if value.ndim == 2 else [value.dtype]
+    if array.dtype.kind == "O" and all(kind.kind in "biuf" for kind in kinds):
+        array = value.to_numpy(dtype=np.float64, na_value=np.nan)
     return array if array.flags.writeable else array.copy()
 
 

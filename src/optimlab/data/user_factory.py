@@ -183,6 +183,17 @@ def _is_array(value: Any) -> bool:
     return isinstance(value, (Tensor, np.ndarray))
 
 
+_NUMBERS = "numbers (bool, integer or float): encode text, categories and dates as numbers in the factory"
+
+
+def _inputs(x: Tensor | np.ndarray, name: str) -> Tensor:
+    """Inputs as a tensor; an array of anything but numbers (text, dates, Python objects), which torch
+    cannot hold, is refused by its dtype."""
+    if isinstance(x, np.ndarray) and x.dtype.kind not in "biufc":  # complex: refused by Examples
+        raise InvalidValueError(f"inputs of {name}", f"an array of dtype {x.dtype}", _NUMBERS)
+    return torch.as_tensor(x)
+
+
 def _targets(y: Tensor | np.ndarray) -> Any:
     """Targets as a tensor; class names (an array of strings) stay an array, which
     :meth:`~optimlab.data.Examples.from_arrays` maps to class ids, over every split at once."""
@@ -192,7 +203,7 @@ def _targets(y: Tensor | np.ndarray) -> Any:
 def _pair(value: Any, name: str) -> TensorPair | None:
     """``value`` as two tensors, or None when it is not a pair, a Dataset or a DataLoader."""
     if isinstance(value, (tuple, list)) and len(value) == 2 and all(map(_is_array, value)):
-        return TensorPair(torch.as_tensor(value[0]), _targets(value[1]))
+        return TensorPair(_inputs(value[0], name), _targets(value[1]))
     if isinstance(value, DataLoader):
         batched = loader_batch_size(value)  # None: it yields rows
         batches = list(finite(_every_row(value, name), name, _rows if batched else lambda _: 1))
@@ -298,6 +309,12 @@ def _pandas_as_arrays(value: Any, name: str) -> Any:
                 f"a pair of frames, the second of {target.shape[1]} columns (no target)",
                 whole,
             )
+        features = value[0]
+        if is_pandas(features):
+            kinds = features.dtypes if features.ndim == 2 else {features.name: features.dtype}
+            odd = [f"{column!r} ({kind})" for column, kind in kinds.items() if kind.kind not in "biuf"]
+            if odd:
+                raise InvalidValueError(f"feature columns of {name}", ", ".join(odd), _NUMBERS)
         return tuple(pandas_values(v) if is_pandas(v) else v for v in value)
     return type(value)(
         _pandas_as_arrays(part, name) if isinstance(part, (tuple, list)) else part for part in value

@@ -154,6 +154,14 @@ class Examples(DatasetInfo):
                     "integers): give .float(), and train in bfloat16 with recipe={'training.precision': 'bf16'}",
                 )
         x_array, y_array = np.asarray(x), np.asarray(y)
+        for what, values in (("inputs", x_array), ("targets", y_array)):
+            if values.dtype.kind == "c":  # cast to float, the imaginary parts were dropped with a warning
+                raise InvalidValueError(
+                    f"{what} of {name}",
+                    f"complex numbers ({values.dtype})",
+                    "real numbers: give the real and imaginary parts as features of their own "
+                    "(torch.view_as_real(x), or numpy.stack([x.real, x.imag], axis=-1))",
+                )
         if x_array.ndim < 1 or x_array.shape[0] == 0:
             raise InvalidValueError(f"inputs of {name}", f"shape {x_array.shape}", "at least one example")
         if task is None and y_array.dtype.kind in "biuf":

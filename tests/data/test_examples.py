@@ -1,0 +1,25 @@
+"""Examples.from_arrays, under every reader of user data: values that no tensor of examples holds as
+given are refused in one line naming what they are."""
+
+import numpy as np
+import pytest
+import torch
+
+from optimlab.data import Examples
+from optimlab.errors import InvalidValueError
+
+
+def test_complex_inputs_or_targets_are_refused_not_cast_to_their_real_parts():
+    """Complex inputs were cast to float32 with only a warning: the imaginary parts were dropped and the
+    model trained on half the data."""
+    x = torch.randn(6, 2, dtype=torch.complex64)
+    with pytest.raises(InvalidValueError) as refused:
+        Examples.from_arrays(x, torch.arange(6) % 2, name="signal")
+    assert str(refused.value).startswith(
+        "invalid value 'complex numbers (complex64)' for inputs of signal: accepted real numbers: give the "
+        "real and imaginary parts as features of their own (torch.view_as_real(x)"
+    )
+    with pytest.raises(InvalidValueError, match="'complex numbers \\(complex128\\)' for targets of waves"):
+        Examples.from_arrays(np.ones((6, 2)), np.ones(6, dtype=complex), name="waves")
+    real = Examples.from_arrays(torch.view_as_real(x), torch.arange(6) % 2, name="signal").examples.x
+    assert torch.equal(real, torch.view_as_real(x))

@@ -23,3 +23,22 @@ def test_complex_inputs_or_targets_are_refused_not_cast_to_their_real_parts():
         Examples.from_arrays(np.ones((6, 2)), np.ones(6, dtype=complex), name="waves")
     real = Examples.from_arrays(torch.view_as_real(x), torch.arange(6) % 2, name="signal").examples.x
     assert torch.equal(real, torch.view_as_real(x))
+
+
+def test_labels_of_mixed_types_are_refused_naming_the_types():
+    """Labels mixing names and numbers (an object column with a missing value, NaN) raised numpy's "'<'
+    not supported between instances of 'str' and 'int'" from sorting them."""
+    for labels, kinds in (
+        (np.array(["cat", 1, "dog", 2], dtype=object), "int, str"),
+        (np.array(["cat", np.nan, "dog", "cat"], dtype=object), "float, str"),
+    ):
+        with pytest.raises(InvalidValueError) as refused:
+            Examples.from_arrays(np.zeros((4, 2)), labels, name="pets")
+        assert str(refused.value) == (
+            f"invalid value 'labels of mixed types ({kinds})' for targets of pets: accepted labels of one "
+            "type: every one a number, or every one a name (str); fill or drop missing ones."
+        )
+    named = Examples.from_arrays(
+        np.zeros((4, 2)), np.array(["dog", "cat", "emu", "cat"], dtype=object), name="p"
+    )
+    assert named.examples.y.tolist() == [1, 0, 2, 0]  # sorted names: cat, dog, emu

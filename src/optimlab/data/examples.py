@@ -183,7 +183,7 @@ class Examples(DatasetInfo):
                     "one label per example, shape (N,) or (N, 1): several per example (multi-label "
                     "0/1 columns) are not supported",
                 )
-            classes, ids = np.unique(y_array.reshape(len(y_array)), return_inverse=True)
+            classes, ids = _classes(y_array.reshape(len(y_array)), name)
             targets, num_classes = torch.as_tensor(ids.reshape(-1), dtype=torch.long), len(classes)
         else:
             reject_non_finite(y_array, f"targets of {name}")
@@ -200,6 +200,20 @@ class Examples(DatasetInfo):
             reading=reading,
             examples=TensorPair(features, targets),
         )
+
+
+def _classes(labels: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ``labels``, sorted, and each label's index among them; labels of mixed types (a name
+    beside a number or a missing value's NaN), which sort in no order, are refused naming the types."""
+    try:
+        return np.unique(labels, return_inverse=True)
+    except TypeError:  # numpy: "'<' not supported between instances of 'str' and 'int'"
+        kinds = sorted({type(label).__name__ for label in labels})
+        raise InvalidValueError(
+            f"targets of {name}",
+            f"labels of mixed types ({', '.join(kinds)})",
+            "labels of one type: every one a number, or every one a name (str); fill or drop missing ones",
+        ) from None
 
 
 def float_task(targets: Tensor | np.ndarray) -> Task | None:

@@ -322,6 +322,7 @@ class RunStatistics:
     norms: list[str] = dataclasses.field(default_factory=list)
     forward_order: list[str] = dataclasses.field(default_factory=list)  # hooked modules, as they ran
     input_features: FeatureStats | None = None
+    input_reader: str | None = None  # the layer that read ``input_features``
     # The inputs of each further layer that reads one of the batch's own tensors, by layer: a model of
     # several inputs (numbers beside an image) reads its second input there, not in the first layer.
     branch_inputs: dict[str, FeatureStats] = dataclasses.field(default_factory=dict)
@@ -776,6 +777,7 @@ class Instruments:
         if not self._first_layer_seen:
             self._first_layer_seen = True
             stats.input_features = _with_features(stats.input_features, module, x)
+            stats.input_reader = self._module_names[module]
         elif any(x is given for given in (*self._last_input, *self._last_kwargs.values())):
             name = self._module_names[module]
             features = _with_features(stats.branch_inputs.get(name), module, x)

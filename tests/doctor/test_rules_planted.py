@@ -1,0 +1,58 @@
+"""Problems planted in models and data the other tests do not use, each checked against what it does
+to training: the doctor names the planted one, and a setup where the same numbers do no harm is left
+alone."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from doctor.setups import standardized
+from optimlab.doctor import diagnose
+
+
+def _batch_normed(norm: bool) -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Linear(64, 32), nn.BatchNorm1d(32) if norm else nn.Identity(), nn.ReLU(), nn.Linear(32, 10)
+    )
+
+
+def _sgd_losses(model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int = 30) -> list[float]:
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    losses = []
+    for step in range(steps):
+        rows = slice(32 * step, 32 * step + 32)
+        loss = nn.functional.cross_entropy(model(x[rows]), y[rows])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+@pytest.mark.parametrize("norm", [True, False])
+def test_inputs_whose_scale_a_batch_norm_divides_out_are_not_called_unnormalized(norm):
+    """Scaled by 100 and shifted by 300, inputs read by a Linear layer whose outputs a batch norm
+    normalizes train step for step as standardized ones (the truth, measured here); without the
+    batch norm they do not, and are an error. Features on scales 100x apart still count behind it."""
+    x, y = standardized()
+    raw = 100 * x + 300
+    same = _sgd_losses(_batch_normed(norm), raw, y) == pytest.approx(
+        _sgd_losses(_batch_normed(norm), x, y), rel=1e-3
+    )
+    assert same is norm
+
+    def input_scale(inputs):
+        model = _batch_normed(norm)
+        found = diagnose(model, (inputs, y), nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), 1e-3),
+                         steps=20, lr_find=False)  # fmt: skip
+        return next((f for f in found.findings if f.rule == "input_scale"), None)
+
+    flagged = input_scale(raw)
+    assert (flagged is None) is norm, flagged
+    if flagged:
+        assert flagged.severity == "error" and flagged.recipe_changes == {"data.scaling": "standardize"}
+    spread = input_scale(x * torch.logspace(-1, 1, 64))
+    assert spread is not None and spread.evidence["scale_spread"] > 100, spread

@@ -461,3 +461,26 @@ def test_the_base_recipe_says_which_model_fields_the_users_model_does_not_take(u
         assert rows[field] == f"not taken by {path}"
     built_in = dict(base_recipe_rows(SPEC))
     assert built_in["model.activation"] == SPEC.recipe.model.activation
+
+
+def test_more_methods_than_colours_are_each_drawn_their_own_way(tmp_path):
+    """13 optimizers compared: the 11th to 13th were drawn in the 1st to 3rd's colours and solid lines, two
+    methods one line style in the legend and on the curves."""
+    from optimlab.study.report import curves_figure, profiles_figure, sensitivity_figure
+
+    names = ["sgd", "momentum", "nesterov", "rmsprop", "adagrad", "adadelta", "adam", "adamw", "amsgrad"]
+    names += ["nadam", "radam", "adamax", "lion"]
+    spec = StudySpec.for_workload(
+        "w1", get_workload("digits_mlp", epochs=1), methods_from("optimizer.name", names)
+    )
+    records = [record(m, key, 0.9) for m in names for key in ("tune/0", "seeds/0")]
+    result = StudyResult(spec, str(tmp_path), records)
+    profiles = profiles_figure([1.0, 2.0], {m: [0.5, 1.0] for m in names}, "steps")
+    for figure in (curves_figure(result), sensitivity_figure(result), profiles):
+        lines = figure.axes[0].lines  # and the target's: not a method's
+        drawn = {
+            line.get_label(): (line.get_color(), line.get_linestyle())
+            for line in lines
+            if line.get_label() in names
+        }
+        assert len(drawn) == len(names) and len(set(drawn.values())) == len(names)

@@ -213,6 +213,7 @@ def lines(
     points: bool = False,
     ylim: tuple[float, float] | None = None,
     colours: Mapping[str, str] | None = None,
+    linestyles: Mapping[str, str] | None = None,
 ) -> Figure:
     """One line per series over ``x`` (shared, or one sequence per series).
 
@@ -222,7 +223,7 @@ def lines(
     (performance profiles), ``points`` marks each value (as do series of few points). Non-finite values
     leave gaps; a log axis skips values that are not positive. Long series are thinned (:data:`MAX_POINTS`).
     ``colours`` gives a series its colour (a method keeps one in every figure of a page, whichever series
-    a figure lacks), else matplotlib's cycle in turn.
+    a figure lacks), else matplotlib's cycle in turn; ``linestyles`` its line style (``"--"``), else solid.
     """
     figure = new_figure(constrained=False)
     axes = figure.subplots()
@@ -238,6 +239,7 @@ def lines(
             drawstyle="steps-post" if steps else "default",
             marker="o" if points or len(keep) < SPARSE else None,
             markersize=4 if points else 3,
+            linestyle=(linestyles or {}).get(label, "-"),
             **({"color": colours[label]} if colours and label in colours else {}),
         )
         if bands is not None and label in bands:

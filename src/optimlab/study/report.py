@@ -186,10 +186,17 @@ def base_recipe_rows(spec: StudySpec) -> list[tuple[str, Any]]:
     ]
 
 
-def method_colours(spec: StudySpec) -> dict[str, str]:
-    """Each method's colour, by its place in the study: the same in every figure of the page, also
-    where a method has no line (every trial failed)."""
-    return {method.name: COLOURS[i % len(COLOURS)] for i, method in enumerate(spec.methods)}
+_LINESTYLES = ("-", "--", ":", "-.")  # each round of the colours in turn: the 11th method is the 1st's dashed
+
+
+def method_styles(spec: StudySpec) -> dict[str, tuple[str, str]]:
+    """Each method's colour and line style, by its place in the study: the same in every figure of the
+    page, also where a method has no line (every trial failed). Past the 10 colours the styles change: the
+    11th method was drawn as the 1st, in its colour and its solid line."""
+    return {
+        method.name: (COLOURS[i % len(COLOURS)], _LINESTYLES[i // len(COLOURS) % len(_LINESTYLES)])
+        for i, method in enumerate(spec.methods)
+    }
 
 
 def curves_figure(result: StudyResult, chance: Mapping[str, float] | None = None) -> Figure:
@@ -197,15 +204,15 @@ def curves_figure(result: StudyResult, chance: Mapping[str, float] | None = None
     configuration, with the target line (and the chance level of an accuracy, when known)."""
     spec = result.spec
     x, means, stds = {}, {}, {}
-    colours = {}
-    for method, colour in method_colours(spec).items():
+    styles = {}
+    for method, style in method_styles(spec).items():
         steps, mean, std = seed_band(result.records, method, spec.metric)
         runs = [r for r in result.records if r.method == method and r.phase == SEEDS]
         failed = sum(not scored(spec, r) for r in runs)
         # the band is of the completed runs: the legend says how many others diverged or failed
         label = f"{method} ({failed} of {len(runs)} seed runs failed)" if failed else method
         if steps or failed:  # every run failed: no line, but a legend entry that says so
-            x[label], means[label], stds[label], colours[label] = steps, mean, std, colour
+            x[label], means[label], stds[label], styles[label] = steps, mean, std, style
     levels = {f"target {spec.target:g}": spec.target} if spec.target is not None else {}
     kind = spec.metric.rpartition("_")[2]
     if chance and kind in chance:
@@ -219,7 +226,8 @@ def curves_figure(result: StudyResult, chance: Mapping[str, float] | None = None
         log_y=kind == "loss" and figures.spans_decades(values),
         xlabel="step (optimizer steps)",
         ylabel=axis_label(spec.metric),
-        colours=colours,
+        colours={label: colour for label, (colour, _) in styles.items()},
+        linestyles={label: linestyle for label, (_, linestyle) in styles.items()},
         title=f"{spec.name}: best configuration of each method, mean +- std over seeds",
     )
 
@@ -248,13 +256,14 @@ def sensitivity_figure(result: StudyResult, field: str = _LR) -> Figure:
 
     label = {n: failed_at(n, p) for n, p in points.items()}
     points = {label[n]: p for n, p in points.items() if p}
-    colours = method_colours(result.spec)
+    styles = method_styles(result.spec)
     return figures.lines(
         {n: [x for x, _ in p] for n, p in points.items()},
         {n: [y for _, y in p] for n, p in points.items()},
         log_x=True,
         points=True,
-        colours={label[n]: c for n, c in colours.items() if n in label},
+        colours={label[n]: colour for n, (colour, _) in styles.items() if n in label},
+        linestyles={label[n]: linestyle for n, (_, linestyle) in styles.items() if n in label},
         xlabel="learning rate" if field == _LR else field,
         ylabel=axis_label(result.spec.metric),
         title=f"{result.spec.name}: tuning, {result.spec.metric} against {'the learning rate' if field == _LR else field}",
@@ -266,6 +275,7 @@ def profiles_figure(taus: Sequence[float], profiles: Mapping[str, Sequence[float
     return figures.lines(
         taus,
         profiles,
+        linestyles={m: _LINESTYLES[i // len(COLOURS) % len(_LINESTYLES)] for i, m in enumerate(profiles)},
         steps=True,
         ylim=(-0.02, 1.02),
         title=f"Performance profiles (time to target in {unit})",

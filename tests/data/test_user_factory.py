@@ -1,6 +1,8 @@
 """What a user's data factory returns: dict batches are kept as they are (BatchSplits), split by index
 when one Dataset of dict items is given; (input, target) data goes on to tensors as before."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -405,3 +407,38 @@ def test_a_factorys_inputs_of_text_or_dates_are_refused_naming_the_columns_and_m
     for text in (np.array(["a", "b", "a", "b"]), np.array([1, "b", 2, None], dtype=object)):
         with pytest.raises(InvalidValueError, match=f"'an array of dtype {text.dtype}' for inputs of words"):
             as_data((text, target.to_numpy()), "words")
+
+
+def test_splits_of_other_shapes_or_target_kinds_are_refused_naming_the_split():
+    """Splits whose inputs differ in width raised torch.cat's 'Sizes of tensors must match'; integer
+    classes in training beside whole floats in validation were joined as floats and trained as a
+    regression; names beside numbers were joined as names ('0', '1'). Each is refused naming the split;
+    0/1 labels, binary as integers or floats, still join as two classes."""
+    x, classes = torch.randn(10, 4), torch.arange(10) % 3
+    cases = (
+        (
+            torch.randn(10, 5),
+            classes,
+            "'rows of shape (5,)' for inputs of mine split 1: accepted rows of split 0's shape, (4,)",
+        ),
+        (
+            x,
+            classes[:, None],
+            "'rows of shape (1,)' for targets of mine split 1: accepted rows of split 0's shape, ()",
+        ),
+        (
+            x,
+            classes.float(),
+            "'floats (a float32 tensor of shape (10,))' for targets of mine split 1: accepted integers",
+        ),
+        (
+            x,
+            np.array(["a", "b"] * 5),
+            "'names (<U1)' for targets of mine split 1: accepted integers, as split 0's",
+        ),
+    )
+    for val_x, val_y, said in cases:
+        with pytest.raises(InvalidValueError, match=re.escape(said)):
+            as_data(((x, classes), (val_x, val_y)), "mine")
+    binary = as_data(((x, classes % 2), (x, (classes % 2).float())), "mine")
+    assert binary.task == "classification" and torch.equal(binary.val.y, classes % 2)

@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler, Subset, SubsetRandomSampler
 
-from optimlab.data.examples import DatasetInfo, Examples, TensorPair, float_task
+from optimlab.data.examples import DatasetInfo, Examples, TensorPair, float_task, zero_one
 from optimlab.data.numpy_file import channels_last
 from optimlab.data.splits import Splits, check_fractions, rounded
 from optimlab.data.torch_dataset import finite, read_pairs
@@ -321,6 +321,35 @@ def _pandas_as_arrays(value: Any, name: str) -> Any:
     )
 
 
+def _kind(values: Tensor | np.ndarray) -> str:
+    """``names``, ``floats`` or ``integers``: what a split's targets are, which every split shares."""
+    if isinstance(values, np.ndarray):
+        return "names"
+    return "floats" if values.is_floating_point() else "integers"
+
+
+def _check_alike(parts: list[TensorPair], name: str) -> None:
+    """Refuse splits whose examples differ from the first split's: inputs or targets of another shape
+    per row (``torch.cat`` raised 'Sizes of tensors must match'), or targets of another kind (integer
+    classes beside floats were joined as floats, a regression; but for 0/1 labels, binary either way)."""
+    first = parts[0]
+    for i, part in enumerate(parts[1:], 1):
+        for what, ours, theirs in (("inputs", first.x, part.x), ("targets", first.y, part.y)):
+            if ours.shape[1:] != theirs.shape[1:]:
+                raise InvalidValueError(
+                    f"{what} of {name} split {i}",
+                    f"rows of shape {tuple(theirs.shape[1:])}",
+                    f"rows of split 0's shape, {tuple(ours.shape[1:])}: every split holds the same examples",
+                )
+        numbers = "names" not in (_kind(first.y), _kind(part.y))
+        if _kind(first.y) != _kind(part.y) and not (numbers and zero_one(first.y) and zero_one(part.y)):
+            raise InvalidValueError(
+                f"targets of {name} split {i}",
+                f"{_kind(part.y)} ({describe(part.y) if isinstance(part.y, Tensor) else part.y.dtype})",
+                f"{_kind(first.y)}, as split 0's: every split's targets of one kind",
+            )
+
+
 def as_data(value: Any, name: str) -> Examples | Splits | BatchSplits | BatchDataset:
     """What the user's factory returned, as optimlab's examples to split or fixed splits, or as the user's
     dict batches (kept as they are)."""
@@ -336,6 +365,7 @@ def as_data(value: Any, name: str) -> Examples | Splits | BatchSplits | BatchDat
     if isinstance(value, (tuple, list)) and len(value) in (2, 3):
         parts = [_pair(part, f"{name} split {i}") for i, part in enumerate(value)]
         if all(part is not None for part in parts):
+            _check_alike(parts, name)
             # Labels of all splits are mapped together, so a class has one id in each.
             ys = [p.y for p in parts]
             y = np.concatenate(ys) if isinstance(ys[0], np.ndarray) else torch.cat(ys)

@@ -525,3 +525,18 @@ def test_a_metric_evaluated_once_is_said_in_words_not_drawn_as_a_dot(tmp_path, p
     )
     assert "Validation accuracy (fraction correct) by" not in page
     assert 'aria-label="Training and validation loss by step"' in page  # the loss curve, with its one point
+
+
+def test_more_runs_than_colours_are_each_drawn_their_own_way(tmp_path):
+    """12 runs overlaid: the 11th and 12th were drawn in the 1st and 2nd's colours and solid lines, two runs
+    one line in each chart and in its legend."""
+    runs = [
+        read_run(fake_run(tmp_path / f"r{i}", lr=1e-3 * (i + 1), steps=20, eval_every=5)) for i in range(12)
+    ]
+    for svg in re.findall(r"<svg.*?</svg>", run_page(runs).render(), re.S):
+        drawn = re.findall(
+            r'<path d="M[^"]*" fill="none" stroke="(#\w+)" stroke-width="1.5"([^>]*)><title>(r\d+)', svg
+        )
+        legend = re.findall(r'<path d="M[^"]*h16" stroke="(#\w+)" stroke-width="2"([^>]*)/>', svg)
+        assert len({(colour, dash) for colour, dash, _ in drawn}) == len({run for _, _, run in drawn}) == 12
+        assert len(set(legend)) == 12

@@ -33,6 +33,7 @@ from optimlab.errors import InvalidValueError
 
 __all__ = [
     "COLOURS",
+    "DASHES",
     "MAX_POINTS",
     "SPARSE",
     "LineChart",
@@ -59,6 +60,9 @@ COLOURS = (
     "#bcbd22",
     "#17becf",
 )
+# SVG stroke-dasharray of each round of the colours: solid, dashed, dotted, dash-dot (the 11th line is the
+# 1st's colour, dashed)
+DASHES = ("", "6 3", "1.5 2.5", "8 3 2 3")
 _WIDTH, _HEIGHT = 700, 400  # pixels: matplotlib's 7 x 4 inches at 100 dpi
 _PAD = 6  # pixels between the outermost text and the edge
 _TICK = 10  # font sizes in pixels: tick labels and legend
@@ -262,6 +266,7 @@ def line_chart(
     whole_x: bool = False,
     levels: Mapping[str, float] | None = None,
     colours: Mapping[str, str] | None = None,
+    dashes: Mapping[str, str] | None = None,
     marks: Mapping[str, tuple[float, float]] | None = None,
     stops: Mapping[str, float] | None = None,
     x_range: tuple[float, float] | None = None,
@@ -269,6 +274,7 @@ def line_chart(
     """One line per series over its own ``x``; ``levels`` draws named horizontal lines (a target, chance);
     ``whole_x``: x is a count (steps), its ticks whole numbers; ``colours`` gives a series its colour (one
     run one colour in every chart of a page, whichever series a chart lacks), else :data:`COLOURS` in turn;
+    ``dashes`` its dash pattern (:data:`DASHES`), else each round of the colours the next one;
     ``marks`` rings one point ``(x, y)`` of a series in its colour (its best value), named when hovered;
     ``stops`` draws, at the ``x`` from which a series is no longer finite (a loss gone NaN), a dashed line
     in its colour named ``not finite``: its curve ends there, not at the axis' edge; ``x_range`` is
@@ -279,6 +285,8 @@ def line_chart(
     """
     colour_of = {label: COLOURS[number % len(COLOURS)] for number, label in enumerate(series)}
     colour_of.update(colours or {})
+    dash_of = {label: DASHES[number // len(COLOURS) % len(DASHES)] for number, label in enumerate(series)}
+    dash_of.update(dashes or {})
     shown: dict[str, list[tuple[float, float | None]]] = {}
     for label, ys in series.items():
         xs = x[label]
@@ -356,7 +364,7 @@ def line_chart(
         colour = colour_of[label]
         xy = [None if v is None or not math.isfinite(u) else (px(u), py(v)) for u, v in points]
         parts.append(
-            f'<path d="{_path(xy)}" fill="none" stroke="{colour}" stroke-width="1.5" '
+            f'<path d="{_path(xy)}" fill="none" stroke="{colour}" stroke-width="1.5"{_dash(dash_of[label])} '
             f'stroke-linejoin="round"><title>{html.escape(label)}</title></path>'
         )
         if len(points) < SPARSE:
@@ -403,10 +411,17 @@ def line_chart(
         for number, label in enumerate(series):
             at = y1 + 8 + number * spacing
             colour = colour_of[label]
-            parts.append(f'<path d="M{lx:.1f} {at:.1f}h16" stroke="{colour}" stroke-width="2"/>')
+            parts.append(
+                f'<path d="M{lx:.1f} {at:.1f}h16" stroke="{colour}" stroke-width="2"{_dash(dash_of[label])}/>'
+            )
             parts.append(
                 f'<text x="{lx + 20:.1f}" y="{at + _TICK * 0.35:.1f}" font-size="{_TICK}">'
                 f"<title>{html.escape(label)}</title>{html.escape(names[label])}</text>"
             )
     parts.append("</svg>")
     return LineChart("".join(parts))
+
+
+def _dash(pattern: str) -> str:
+    """The ``stroke-dasharray`` attribute of ``pattern``; none for a solid line."""
+    return f' stroke-dasharray="{pattern}"' if pattern else ""

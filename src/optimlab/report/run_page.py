@@ -25,7 +25,7 @@ from optimlab.recipe import Recipe
 from optimlab.report.chance import chance_levels
 from optimlab.report.environment import machine_and_versions
 from optimlab.report.html import Page
-from optimlab.report.line_chart import COLOURS, LineChart, line_chart, spans_decades
+from optimlab.report.line_chart import COLOURS, DASHES, LineChart, line_chart, spans_decades
 from optimlab.report.metric_labels import axis_label
 from optimlab.report.recipes import DEFAULT, differing_fields, flat_fields, not_taken
 from optimlab.report.run_folder import RunFolder
@@ -111,7 +111,7 @@ def _figure(
     runs: Sequence[RunFolder], metrics: Sequence[str], by_time: bool, chance: Mapping[str, float]
 ) -> LineChart:
     """``metrics`` of every run over step (or seconds): one line per (run, metric), its best ringed."""
-    xs, ys, colours, marks, stops = {}, {}, {}, {}, {}
+    xs, ys, colours, dashes, marks, stops = {}, {}, {}, {}, {}, {}
     for number, run in enumerate(runs):
         for metric in metrics:
             if metric in run.series:
@@ -124,6 +124,7 @@ def _figure(
                 xs[label], ys[label] = (seconds if by_time else steps), values
                 if len(runs) > 1:  # a run keeps its colour in every figure, also where another has no line
                     colours[label] = COLOURS[number % len(COLOURS)]
+                    dashes[label] = DASHES[number // len(COLOURS) % len(DASHES)]
                 best = _best(run, metric)
                 if best is not None:
                     marks[label] = (xs[label][best.index], best.value)
@@ -147,6 +148,7 @@ def _figure(
         whole_x=not by_time,
         levels=levels,
         colours=colours,
+        dashes=dashes,
         marks=marks,
         stops=stops,
         x_range=_span(runs, by_time),

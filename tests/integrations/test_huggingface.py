@@ -335,6 +335,32 @@ def test_under_gradient_accumulation_a_steps_loss_is_the_one_the_trainer_logs(ki
     assert doctor.diagnosis.statistics.losses == pytest.approx(logged.losses, rel=1e-5)
 
 
+class ReturnsATuple(torch.nn.Module):
+    """A plain module returning ``(loss, logits)``, the Trainer's other form of output (it trains on
+    ``outputs[0]``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed, self.head = torch.nn.Embedding(40, 8), torch.nn.Linear(8, 2)
+
+    def forward(self, input_ids, labels):
+        logits = self.head(self.embed(input_ids).mean(1))
+        return torch.nn.functional.cross_entropy(logits, labels), logits
+
+
+def test_a_model_returning_a_tuple_is_doctored_on_the_loss_the_trainer_logs():
+    """The callback read only outputs.loss: a tuple's loss, on which the Trainer trains, was 'no loss'."""
+    torch.manual_seed(0)
+    data = [{"input_ids": row["input_ids"], "labels": row["label"]} for row in PaddedText()]
+    model = ReturnsATuple()
+    doctor, logged = DoctorCallback(print_findings=False), LoggedLosses()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    trainer(model, data, 4, trainer_optimizers(optimizer), [doctor, logged], per_device_train_batch_size=8,
+            gradient_accumulation_steps=2, logging_strategy="steps", logging_steps=1).train()  # fmt: skip
+    assert len(logged.losses) == 4 and doctor.diagnosis.statistics.steps == [1, 2, 3, 4]
+    assert doctor.diagnosis.statistics.losses == pytest.approx(logged.losses, rel=1e-5)
+
+
 def test_a_model_for_a_trainer_or_a_wrong_schedule_is_refused_in_one_line():
     with pytest.raises(
         InvalidValueError, match="'ViTForImageClassification' for trainer: accepted a transformers"

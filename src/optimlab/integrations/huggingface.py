@@ -34,12 +34,12 @@ class DoctorCallback(TrainerCallback):
     ends and kept in :attr:`diagnosis`.
 
     The instruments hook the model and the trainer's optimizer as :class:`optimlab.doctor.Instruments`
-    does in any loop. The loss of a step is the one the model returns (``outputs.loss``, what the
-    Trainer's default ``compute_loss`` trains on) over the step's micro-batches, as the Trainer logs it:
-    their mean, or their sum where the Trainer gave the model the step's count of labels
-    (``num_items_in_batch``: a model that divides by it returns its part of the step's mean). It is read
-    by a forward hook, so nothing runs twice, as are the labels of the step's first micro-batch (how the
-    batches mix the data). Options as
+    does in any loop. The loss of a step is the one the model returns (``outputs["loss"]``, or a
+    tuple's first element: what the Trainer's default ``compute_loss`` trains on) over the step's
+    micro-batches, as the Trainer logs it: their mean, or their sum where the Trainer gave the model
+    the step's count of labels (``num_items_in_batch``: a model that divides by it returns its part of
+    the step's mean). It is read by a forward hook, so nothing runs twice, as are the labels of the
+    step's first micro-batch (how the batches mix the data). Options as
     :class:`~optimlab.integrations.trainer_doctor.TrainerDoctor` (terminal, ``json_path``, ``html_path``).
 
     A ``train()`` that raises calls no callback on its way out (transformers has no failure event, and
@@ -60,7 +60,13 @@ class DoctorCallback(TrainerCallback):
         return self.doctor.diagnosis
 
     def _keep_loss(self, module: nn.Module, args: Any, kwargs: dict[str, Any], output: Any) -> None:
-        loss = output.get("loss") if isinstance(output, Mapping) else getattr(output, "loss", None)
+        # as the Trainer's compute_loss reads it: a mapping's (a ModelOutput's) "loss", else the first item
+        if isinstance(output, Mapping):
+            loss = output.get("loss")
+        elif isinstance(output, (tuple, list)) and output:
+            loss = output[0]
+        else:
+            loss = getattr(output, "loss", None)
         if module.training and isinstance(loss, Tensor):
             if not self._losses:  # the step's first micro-batch: its labels, for how the batches mix
                 self._labels = kwargs.get("labels")

@@ -2,7 +2,27 @@
 
 import pytest
 
-from optimlab.doctor.check_plan import CheckPlan, another_fold_fits, plan_check
+from optimlab.doctor.check_plan import CheckPlan, another_fold_fits, evaluated_after, evaluations, plan_check
+
+
+def test_evaluations_cover_the_last_quarter_of_the_run():
+    assert [s for s in range(1, 681) if evaluated_after(s, 680)] == [510, 544, 578, 612, 646, 680]
+    assert [s for s in range(1, 11) if evaluated_after(s, 10)] == [8, 9, 10]
+    assert [s for s in range(1, 1001) if evaluated_after(s, 1000)] == list(range(750, 1001, 50))
+    assert [evaluations(s) for s in (10, 99, 320, 1000)] == [3, 7, 6, 6]  # about as many at any length
+
+
+def test_a_check_cut_to_fewer_steps_keeps_its_evaluations():
+    """The held-out evaluations are costed per check, not per step: 5 candidates of 1000 steps at 1 ms
+    and 6 evaluations of 1 s each take 5 x (1 + 6) = 35 s; 5 x (0.25 + 6) = 31.25 s at a quarter of the
+    run; a 33 s budget keeps the most steps that fit: 5 x (s ms + 6 s) <= 33 s, s = 600. Taken per step at
+    the run's length (6 s / 1000 steps), the 250-step check was costed 5 x 0.25 x 7 = 8.75 s."""
+    costs = {"stride": 4, "seconds_per_step": 0.001, "seconds_per_evaluation": 1.0}
+    assert plan_check(17, 1000, budget=35.0, **costs) == CheckPlan(4, 1000)
+    assert plan_check(17, 1000, budget=31.0, **costs).steps == 0
+    cut = plan_check(17, 1000, budget=33.0, **costs)
+    assert cut.steps == 600 and evaluations(600) == 6
+    assert cut.cuts == ("600 of the run's 1000 steps", "the whole check estimated at 35 s")
 
 
 def test_a_check_within_its_budget_or_without_one_is_whole():
@@ -30,7 +50,11 @@ def test_no_check_where_even_a_quarter_of_the_run_is_over():
     # every fourth (5) over 250 steps x 10 ms = 12.5 s: over 12 s, no check; within 12.5 s, that one.
     over = plan_check(17, 1000, stride=2, seconds_per_step=0.01, budget=12.0)
     assert over == CheckPlan(
-        4, 0, ("the smallest, 5 candidates over 250 of the run's 1000 steps, estimated at 12.5 s",)
+        4,
+        0,
+        (
+            "the smallest, 5 candidates over 250 of the run's 1000 steps, estimated at 12.5 s, over the 12 s left",
+        ),
     )
     assert plan_check(17, 1000, stride=2, seconds_per_step=0.01, budget=12.5).steps == 250
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+import time
 
 import pytest
 import torch
@@ -22,7 +23,6 @@ from optimlab.doctor.lr_check import (
     _checked,
     _cross_folds,
     _decided,
-    _evaluated_after,
     _lower_middle,
     _pooled,
     _scored_by_row,
@@ -208,12 +208,6 @@ def test_end_level_reads_the_line_through_the_evaluations_at_the_last_step():
     losses = [math.exp(-0.02 * t + 0.1 * j) for t, j in zip(steps, jitter)]
     assert end_level(steps, losses, log=True) == pytest.approx(math.exp(-0.8))
     assert end_level([7], [0.3]) == pytest.approx(0.3)
-
-
-def test_evaluations_cover_the_last_quarter_of_the_run():
-    assert [s for s in range(1, 681) if _evaluated_after(s, 680)] == [510, 544, 578, 612, 646, 680]
-    assert [s for s in range(1, 11) if _evaluated_after(s, 10)] == [8, 9, 10]
-    assert [s for s in range(1, 1001) if _evaluated_after(s, 1000)] == list(range(750, 1001, 50))
 
 
 def test_accuracies_within_one_standard_error_tie_and_the_lower_middle_wins():
@@ -691,10 +685,11 @@ def test_on_imbalanced_classes_a_loss_below_the_labels_entropy_shows_learning_th
 
 def test_a_check_over_its_budget_says_what_it_left_out(monkeypatch):
     """A stacked check whose first steps overrun its budget is planned again (the real plan_check, a
-    member's step taken as 2^-30 s, exact in binary), the next fold over the budget: 100 steps' worth
-    checks every fourth candidate over 20 of the run's 40 steps (5 x 20), in one check, and says so;
-    no budget checks every candidate over the whole run in every cross-fitted check; 49 steps' worth,
-    under a quarter of the run (5 x 10), leaves the curve's own reading, saying why."""
+    member's step costed at 1 s, the probe made to say it overruns), the next fold over the budget:
+    100.9 s checks every fourth candidate over 20 of the run's 40 steps (5 x 20 = 100, the time the
+    check took being less than 0.9 s), in one check, and says so; no budget checks every candidate over
+    the whole run in every cross-fitted check; 49.5 s, under a quarter of the run (5 x 10), leaves the
+    curve's own reading, saying why."""
     import optimlab.doctor.lr_check as lr_check
 
     x, y = standardized()
@@ -704,20 +699,21 @@ def test_a_check_over_its_budget_says_what_it_left_out(monkeypatch):
     held_out = (x[:300], y[:300])  # 300 rows: cross-fitted up to 1,000
     common = {"held_out": held_out, "cross_fit": True, "check_steps": 40, "batch_size": 64}
     whole = find_lr(model, nn.CrossEntropyLoss(), x[300:], y[300:], optimizer, **common)
-    step = 2.0**-30
     planned, plans = lr_check.plan_check, []
 
-    def plan_at_step(*a, **k):
-        plans.append(planned(*a, **{**k, "seconds_per_step": step}))
+    def plan_at_a_second(*a, **k):
+        plans.append(planned(*a, **{**k, "seconds_per_step": 1.0, "seconds_per_evaluation": 0.0}))
         return plans[-1]
 
-    monkeypatch.setattr(lr_check, "plan_check", plan_at_step)
+    def overrun(*a, **k):  # a member's step measured cheaper than the model's own: stacking shares
+        raise lr_check._OverBudget(0.0, 0.0)
+
+    monkeypatch.setattr(lr_check, "plan_check", plan_at_a_second)
+    monkeypatch.setattr(lr_check._Probe, "overruns", overrun)
     monkeypatch.setattr(lr_check, "another_fold_fits", lambda *a: False)
-    cut = find_lr(
-        model, nn.CrossEntropyLoss(), x[300:], y[300:], optimizer, check_budget=100 * step, **common
-    )
-    # The whole check's probe overran, then the smaller check's own (its real steps take more than
-    # 100 * 2^-30 s): planned twice (REPLANS), the last plan run without a probe.
+    cut = find_lr(model, nn.CrossEntropyLoss(), x[300:], y[300:], optimizer, check_budget=100.9, **common)
+    # The whole check's probe overran, then the smaller check's own: planned twice (REPLANS), the last
+    # plan run without a probe.
     assert len(plans) == lr_check.REPLANS and plans[0] == plans[-1]
     assert [c.lr for c in cut.candidates] == [c.lr for c in whole.candidates][::4]
     folds = re.search(r"\((\d+) cross-fitted checks, pooled\)$", whole.check)
@@ -725,17 +721,15 @@ def test_a_check_over_its_budget_says_what_it_left_out(monkeypatch):
     n = len(whole.candidates)
     assert cut.check == (
         f"20 steps each, scored by held-out accuracy at the end of the run; to keep within the "
-        f"{100 * step:g} s budget: 1 of {folds[1]} cross-fitted checks; 5 of the curve's {n} candidates "
-        f"(every fourth); 20 of the run's 40 steps; the whole check estimated at {n * 40 * step:.3g} s"
+        f"100.9 s budget: 1 of {folds[1]} cross-fitted checks; 5 of the curve's {n} candidates "
+        f"(every fourth); 20 of the run's 40 steps; the whole check estimated at {n * 40:.3g} s"
     )
-    none = find_lr(
-        model, nn.CrossEntropyLoss(), x[300:], y[300:], optimizer, check_budget=49 * step, **common
-    )
+    none = find_lr(model, nn.CrossEntropyLoss(), x[300:], y[300:], optimizer, check_budget=49.5, **common)
     assert none.check is None and none.lrs == whole.lrs and none.suggestion is not None  # the curve's
     assert all(c.score is None for c in none.candidates)
     assert none.reason.startswith(
-        f"not checked within the {49 * step:g} s budget (the smallest, 5 candidates over 10 of the run's "
-        f"40 steps, estimated at {50 * step:.3g} s); "
+        "not checked within the 49.5 s budget (the smallest, 5 candidates over 10 of the run's "
+        "40 steps, estimated at 50 s, over the 49."
     )
     with pytest.raises(InvalidValueError, match="check_budget"):
         find_lr(model, nn.CrossEntropyLoss(), x, y, optimizer, check_budget=0)
@@ -769,7 +763,7 @@ def test_a_stacked_step_dearer_than_a_models_own_trains_the_candidates_one_at_a_
 
     def over(*args):
         if args[-1] is not None:  # a budget: probed
-            raise lr_check._OverBudget(seconds_per_member_step=1e9)
+            raise lr_check._OverBudget(seconds_per_step=1e9, seconds_per_evaluation=0.0)
         return stacked(*args)
 
     stacked = lr_check._check_stacked
@@ -788,7 +782,8 @@ def test_a_stacked_step_dearer_than_a_models_own_trains_the_candidates_one_at_a_
 
 def test_one_at_a_time_the_range_tests_step_plans_the_check(monkeypatch):
     """A model with dropout trains its candidates one at a time, every other one; a step taken as 1 s,
-    the plan (real plan_check) of a 45 s budget checks every fourth over all 9 steps (5 x 9 = 45)."""
+    the plan (real plan_check) of a 45.5 s budget checks every fourth over all 9 steps (5 x 9 = 45, the
+    time the check took before it planned being less than half a second)."""
     import optimlab.doctor.lr_check as lr_check
 
     x, y = standardized()
@@ -798,13 +793,71 @@ def test_one_at_a_time_the_range_tests_step_plans_the_check(monkeypatch):
     common = {"held_out": (x[:300], y[:300]), "check_steps": 9, "steps": 30, "batch_size": 64}
     whole = find_lr(model, nn.CrossEntropyLoss(), x[300:], y[300:], optimizer, **common)
     planned = lr_check.plan_check
-    monkeypatch.setattr(lr_check, "plan_check", lambda *a, **k: planned(*a, **{**k, "seconds_per_step": 1.0}))
-    cut = find_lr(model, nn.CrossEntropyLoss(), x[300:], y[300:], optimizer, check_budget=45, **common)
+    costed = {"seconds_per_step": 1.0, "seconds_per_evaluation": 0.0}
+    monkeypatch.setattr(lr_check, "plan_check", lambda *a, **k: planned(*a, **{**k, **costed}))
+    cut = find_lr(model, nn.CrossEntropyLoss(), x[300:], y[300:], optimizer, check_budget=45.5, **common)
     assert [c.lr for c in whole.candidates] == [c.lr for c in whole.candidates[::1]]
     assert (
         len(cut.candidates) == 5 and [c.lr for c in cut.candidates] == [c.lr for c in whole.candidates][::2]
     )
     assert cut.check.startswith("9 steps each") and "5 of the curve's" in cut.check
+
+
+def test_a_probe_overruns_where_its_runs_would_end_after_the_time_given():
+    """2 runs of 100 steps of 50 ms and 6 evaluations of 1 s: 2 x (5 + 6) = 22 s; stacked members share
+    the times they took."""
+    import optimlab.doctor.lr_check as lr_check
+
+    now = time.perf_counter()
+    alone, stacked = lr_check._Probe(now + 60, 100, runs=2), lr_check._Probe(now + 10, 100, members=4)
+    alone.step = stacked.step = 0.05
+    alone.overruns(1.0)
+    alone.ends = now + 20
+    with pytest.raises(lr_check._OverBudget) as over:
+        alone.overruns(1.0)
+    assert (over.value.seconds_per_step, over.value.seconds_per_evaluation) == (0.05, 1.0)
+    with pytest.raises(lr_check._OverBudget) as shared:
+        stacked.overruns(1.0)
+    assert (shared.value.seconds_per_step, shared.value.seconds_per_evaluation) == (0.0125, 0.25)
+
+
+def test_one_at_a_time_the_first_candidates_own_steps_plan_the_check_again(monkeypatch):
+    """One at a time (dropout), the first candidate's first steps and one evaluation are timed: a
+    candidate costs more than a range-test step (a copy, the loop), so the check is planned again
+    from them, on the time left (the probe's own time spent), and run without a second probe. A probe
+    splits the first candidate's run, changing nothing: every score is the check's without a budget."""
+    import optimlab.doctor.lr_check as lr_check
+
+    x, y = standardized()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Dropout(0.1), nn.Linear(32, 10))
+    optimizer = optimlab.optim.create("adam", model.parameters(), lr=1e-3)
+    common = {"held_out": (x[:300], y[:300]), "check_steps": 40, "steps": 30, "batch_size": 64}
+    whole = find_lr(model, nn.CrossEntropyLoss(), x[300:], y[300:], optimizer, **common)
+    probed, plans = [], []
+    planned, overruns = lr_check.plan_check, lr_check._Probe.overruns
+
+    def timed(self, evaluation):
+        probed.append((self.steps, self.step, evaluation, self.runs))
+        overruns(self, evaluation)
+        raise lr_check._OverBudget(2.0, 3.0)  # costed anew: 9 x (40 x 2 + 6 x 3) = 882 s
+
+    def plan(*a, **k):
+        plans.append(k)
+        return planned(*a, **k)
+
+    monkeypatch.setattr(lr_check._Probe, "overruns", timed)
+    monkeypatch.setattr(lr_check, "plan_check", plan)
+    again = find_lr(model, nn.CrossEntropyLoss(), x[300:], y[300:], optimizer, check_budget=1e4, **common)
+    [(steps, step, evaluation, runs)] = probed
+    assert steps == 40 and step > 0 and evaluation > 0 and runs == 9
+    assert [(k["seconds_per_step"], k["seconds_per_evaluation"]) for k in plans][1] == (2.0, 3.0)
+    assert plans[1]["budget"] < plans[0]["budget"] < 1e4
+    assert again.check == whole.check
+    assert [(c.lr, c.score) for c in again.candidates] == [(c.lr, c.score) for c in whole.candidates]
+    monkeypatch.setattr(lr_check._Probe, "overruns", overruns)
+    roomy = find_lr(model, nn.CrossEntropyLoss(), x[300:], y[300:], optimizer, check_budget=1e4, **common)
+    assert [(c.lr, c.score) for c in roomy.candidates] == [(c.lr, c.score) for c in whole.candidates]
 
 
 @pytest.mark.parametrize("stackable", [True, False])

@@ -120,7 +120,14 @@ from optimlab.data.user_batches import (
     loader_shuffles,
     prediction,
 )
-from optimlab.doctor.check_plan import CheckPlan, another_fold_fits, plan_check
+from optimlab.doctor.check_plan import (
+    EVALUATIONS,
+    CheckPlan,
+    another_fold_fits,
+    evaluated_after,
+    evaluations,
+    plan_check,
+)
 from optimlab.doctor.lr_find import Candidate, LRRangeResult, examined_optimizer, lr_range_test
 from optimlab.doctor.progress import report
 from optimlab.doctor.snapshot import preserved, random_state_kept
@@ -137,10 +144,8 @@ from optimlab.train.run import evaluate_members
 __all__ = ["HELD_OUT_FRACTION", "end_level", "find_lr", "score_lrs", "stackable", "validate_check"]
 
 HELD_OUT_FRACTION = 0.2  # of the training data, held out for the check when no held-out data is given
-EVALUATIONS = 20  # held-out evaluations over a check's run: 6 in its last quarter (module docstring)
-LEVEL_FRACTION = 0.25  # the end of the run whose evaluations give a candidate's level
 CROSS_FIT_ROWS = 1000  # fewer held-out rows than this: cross-fitted checks up to it (module docstring)
-PROBE_STEPS = 5  # a stacked check's steps timed to tell whether it fits its budget (:class:`_OverBudget`)
+PROBE_STEPS = 5  # a check's steps timed to tell whether it fits its budget (:class:`_Probe`)
 REPLANS = 2  # stacked checks planned again from their own probe, the last one then run as planned
 CHANCE_ERRORS = 3.0  # standard errors above the most frequent class's share: a candidate beats chance
 
@@ -227,35 +232,57 @@ def find_lr(
             )
         stacked = _stacks(model, optimizer, train, held_out, by_row)
         runs = [(train, held_out), *(_cross_folds(train, held_out, seed) if stacked and cross_fit else [])]
-        # One at a time, a candidate's step costs what a range test's step did, and its held-out
-        # evaluations what one of the model's does; stacked, both are measured on the check's first steps
-        # (:class:`_OverBudget`), and the check planned again where it is over, then measured again: K
-        # members share a step's work, so fewer cost more each.
+        # The first plan costs a candidate's step as a range test's step, its held-out evaluations as one
+        # of the model's; the check's first steps are then timed (:class:`_OverBudget`), and the check
+        # planned again where it would overrun the time left (stacked, measured again: K members share
+        # a step's work, so fewer cost more each). The time a probe took is spent.
         n = len(result.candidates)
-        checking = functools.partial(_checked_within, model, optimizer, result, by_row)
         one_step = seconds / max(1, len(result.lrs))
         if budget_for is not None:
             check_budget = budget_for(one_step)
             validate_check(check_steps, check_budget)
-        if check_budget is not None:
-            one_step += (
-                _evaluation_seconds(model, optimizer, held_out) * _evaluations(check_steps) / check_steps
+        ends = None if check_budget is None else time.perf_counter() + check_budget
+        checking = functools.partial(
+            _checked_within, model, optimizer, result, by_row, seed=seed, budget=check_budget, ends=ends
+        )
+
+        def planned(stride: int, step: float, evaluation: float) -> CheckPlan:
+            left = None if ends is None else ends - time.perf_counter()
+            return plan_check(
+                n,
+                check_steps,
+                stride=stride,
+                seconds_per_step=step,
+                seconds_per_evaluation=evaluation,
+                budget=left,
             )
 
-        def alone() -> CheckPlan:
-            return plan_check(n, check_steps, stride=2, seconds_per_step=one_step, budget=check_budget)
+        def probe(plan: CheckPlan, evaluation: float = 0.0, *, stacked: bool = False) -> _Probe | None:
+            if ends is None:
+                return None
+            checked = len(result.candidates[:: plan.stride])
+            return _Probe(ends, plan.steps, evaluation, **{"members" if stacked else "runs": checked})
 
-        if not stacked:
-            return checking(runs, seed, check_budget, alone())
-        plan = CheckPlan(1, check_steps)
-        for probe in (True,) * REPLANS + (False,):  # fewer members share less: each plan probed again
+        def one_at_a_time(evaluation: float) -> LRRangeResult:
+            plan = planned(2, one_step, evaluation)
             try:
-                return checking(runs, seed, check_budget, plan, stacked=True, probe=probe)
+                return checking(runs[:1], plan=plan, probe=probe(plan, evaluation))
             except _OverBudget as over:
-                if over.seconds_per_member_step > one_step:  # stacking shares nothing (module docstring)
-                    return checking(runs[:1], seed, check_budget, alone())
-                per_member = over.seconds_per_member_step
-                plan = plan_check(n, check_steps, stride=1, seconds_per_step=per_member, budget=check_budget)
+                return checking(runs[:1], plan=planned(2, over.seconds_per_step, over.seconds_per_evaluation))
+
+        evaluation = 0.0 if ends is None else _evaluation_seconds(model, optimizer, held_out)
+        if not stacked:
+            return one_at_a_time(evaluation)
+        plan = CheckPlan(1, check_steps)
+        for probed in (True,) * REPLANS + (False,):  # fewer members share less: each plan probed again
+            try:
+                return checking(
+                    runs, plan=plan, stacked=True, probe=probe(plan, stacked=True) if probed else None
+                )
+            except _OverBudget as over:
+                if over.seconds_per_step > one_step:  # stacking shares nothing (module docstring)
+                    return one_at_a_time(evaluation)
+                plan = planned(1, over.seconds_per_step, over.seconds_per_evaluation)
         raise AssertionError("the last plan is not probed")  # pragma: no cover
 
 
@@ -328,13 +355,12 @@ def _stacks(
 
 
 class _OverBudget(Exception):
-    """A stacked check's first steps say it would overrun its budget: planned again at
-    ``seconds_per_member_step``, its held-out evaluations spread over its steps
-    (:mod:`optimlab.doctor.check_plan`)."""
+    """A check's first steps say it would overrun its budget: planned again at ``seconds_per_step`` and
+    ``seconds_per_evaluation``, each member's share where stacked (:mod:`optimlab.doctor.check_plan`)."""
 
-    def __init__(self, seconds_per_member_step: float) -> None:
-        super().__init__(seconds_per_member_step)
-        self.seconds_per_member_step = seconds_per_member_step
+    def __init__(self, seconds_per_step: float, seconds_per_evaluation: float) -> None:
+        super().__init__(seconds_per_step, seconds_per_evaluation)
+        self.seconds_per_step, self.seconds_per_evaluation = seconds_per_step, seconds_per_evaluation
 
 
 def _checked_within(
@@ -343,18 +369,19 @@ def _checked_within(
     result: LRRangeResult,
     by_row: bool,
     runs: Sequence[tuple[UserBatches, UserBatches]],
+    *,
     seed: int,
     budget: float | None,
+    ends: float | None,
     plan: CheckPlan,
-    *,
     stacked: bool = False,
-    probe: bool = False,
+    probe: _Probe | None = None,
 ) -> LRRangeResult:
     """``result`` decided by the check ``plan`` sets out (every ``plan.stride``-th candidate, ``plan.steps``
     steps) on ``runs`` (the training and held-out data, then the cross-fitted folds; ``by_row``: their
-    held-out rows scored apart), as many of
-    them as fit ``budget``; ``probe``: a stacked check raises :class:`_OverBudget` where its first
-    steps say the budget is too short."""
+    held-out rows scored apart), as many of them as end by ``ends`` (a :func:`time.perf_counter` time;
+    ``budget``: the seconds given, said in the result); ``probe``: times the first check's first steps
+    (:class:`_Probe`)."""
     if not plan.steps:
         return dataclasses.replace(
             result, reason=f"not checked within the {budget:g} s budget ({plan.cuts[0]}); {result.reason}"
@@ -363,13 +390,14 @@ def _checked_within(
     lrs = [c.lr for c in candidates]
     checks: list[list[_Checked]] = []
     started = time.perf_counter()
+    left = None if ends is None else ends - started
     for k, (fold_train, fold) in enumerate(runs, 1):
-        if checks and not another_fold_fits(time.perf_counter() - started, len(checks), budget):
+        if checks and not another_fold_fits(time.perf_counter() - started, len(checks), left):
             break
         phase = f"check {k} of {len(runs)}" if len(runs) > 1 else ""
-        within = budget if probe and not checks else None
+        timed = None if checks else probe
         checks.append(
-            _check(model, optimizer, lrs, fold_train, fold, plan.steps, seed, stacked, by_row, phase, within)
+            _check(model, optimizer, lrs, fold_train, fold, plan.steps, seed, stacked, by_row, phase, timed)
         )
     cuts = plan.cuts
     if len(checks) < len(runs):
@@ -783,18 +811,6 @@ def _line_weights(steps: Sequence[int]) -> Tensor:
     return 1 / len(steps) + dt * dt[-1] / dt.square().sum().clamp_min(1e-12)
 
 
-def _evaluations(steps: int) -> int:
-    """How many held-out evaluations a check of ``steps`` steps records (:func:`_evaluated_after`)."""
-    return sum(_evaluated_after(step, steps) for step in range(1, steps + 1))
-
-
-def _evaluated_after(step: int, steps: int) -> bool:
-    """Whether a check of ``steps`` steps records a held-out evaluation after ``step``: every
-    ``steps // EVALUATIONS`` steps and at the end, within the last :data:`LEVEL_FRACTION` of the run."""
-    every = max(1, steps // EVALUATIONS)
-    return (step % every == 0 or step == steps) and step >= (1 - LEVEL_FRACTION) * steps
-
-
 @dataclasses.dataclass(frozen=True)
 class _Checked:
     """One candidate's check: each metric's level (``{}``: diverged), and where known each held-out
@@ -878,14 +894,14 @@ def _row_losses(loss_fn: Callable[[Tensor, Tensor], Tensor], outputs: Tensor, y:
 
 
 class _Recorder(Callback):
-    """Keeps the evaluations of :func:`fit` that :func:`_evaluated_after` selects, with their steps and
+    """Keeps the evaluations of :func:`fit` that :func:`~optimlab.doctor.check_plan.evaluated_after` selects, with their steps and
     the unit losses the evaluation left in ``units``."""
 
     def __init__(self, steps: int, units: list[Tensor | None]) -> None:
         self.steps, self.units, self.records = steps, units, []
 
     def on_evaluate(self, state: TrainState, metrics: dict[str, float]) -> None:
-        if _evaluated_after(state.step, self.steps):
+        if evaluated_after(state.step, self.steps):
             self.records.append((state.step, metrics, self.units[-1]))
 
 
@@ -899,6 +915,45 @@ class _Progress(Callback):
         report(self.phase, state.step, self.steps)
 
 
+class _Probe(Callback):
+    """Times a check's first steps (:class:`_OverBudget`): from the second (the first warms up) to the
+    :data:`PROBE_STEPS`-th after it, raises where ``runs`` checks of ``steps`` steps at their mean time,
+    and their held-out evaluations of ``evaluation`` seconds each, would end after ``ends`` (a
+    :func:`time.perf_counter` time); ``members``: the models of a stacked step, which share its time."""
+
+    def __init__(
+        self, ends: float, steps: int, evaluation: float = 0.0, *, runs: int = 1, members: int = 1
+    ) -> None:
+        self.ends, self.steps, self.evaluation, self.runs, self.members = (
+            ends,
+            steps,
+            evaluation,
+            runs,
+            members,
+        )
+        self.clock, self.step = 0.0, 0.0
+
+    def on_step_end(self, state: TrainState) -> None:
+        self.after(state.step)
+
+    def after(self, step: int) -> bool:
+        """Time ``step``; whether it is the probe's last (its steps within the time left)."""
+        if step == 1:
+            self.clock = time.perf_counter()
+        if not 1 < step <= 1 + PROBE_STEPS:
+            return False
+        self.step = (time.perf_counter() - self.clock) / (step - 1)
+        self.overruns(self.evaluation)
+        return step == 1 + PROBE_STEPS
+
+    def overruns(self, evaluation: float) -> None:
+        """Raise :class:`_OverBudget` where the check, its evaluations taking ``evaluation`` seconds,
+        would end after ``ends``."""
+        one = self.steps * self.step + evaluations(self.steps) * evaluation
+        if time.perf_counter() + self.runs * one > self.ends:
+            raise _OverBudget(self.step / self.members, evaluation / self.members)
+
+
 def _check(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -910,13 +965,12 @@ def _check(
     stacked: bool,
     by_row: bool,
     fold: str = "",
-    budget: float | None = None,
+    probe: _Probe | None = None,
 ) -> list[_Checked]:
     """Each lr's check (module docstring): ``stacked`` (tensors, an ``nn.Module`` loss,
     :func:`stackable`) or one at a time; ``by_row``: held-out rows scored apart, else batches
     (:func:`_scored_by_row`); ``fold``: which of the cross-fitted checks this is, for the
-    progress it reports; ``budget``: seconds a stacked check may take, as its first steps tell
-    (:class:`_OverBudget`)."""
+    progress it reports; ``probe``: times its first steps (:class:`_Probe`)."""
     fold = f", {fold}" if fold else ""
     if held_out.tensors is not None:  # moved once, as the training tensors are
         device = next(model.parameters()).device
@@ -924,7 +978,7 @@ def _check(
     if stacked:
         phase = f"lr check: {len(lrs)} candidates at once{fold}"
         return _check_stacked(
-            model, train.loss_fn, optimizer, lrs, train, held_out.tensors, steps, seed, phase, budget
+            model, train.loss_fn, optimizer, lrs, train, held_out.tensors, steps, seed, phase, probe
         )
     return [
         _check_one(
@@ -937,6 +991,7 @@ def _check(
             seed,
             by_row,
             f"lr check: candidate {i} of {len(lrs)} (lr {lr:.3g}){fold}",
+            probe if i == 1 else None,  # the first one's steps time them all
         )
         for i, lr in enumerate(lrs, 1)
     ]
@@ -952,7 +1007,10 @@ def _check_one(
     seed: int,
     by_row: bool,
     phase: str,
+    probe: _Probe | None = None,
 ) -> _Checked:
+    """One candidate's check, trained alone from a copy; ``probe``: times its first steps
+    (:class:`_Probe`)."""
     with preserved(model, optimizer):  # the random state: dropout draws
         # One deepcopy of both keeps the optimizer's references to the copied parameters.
         member, member_optimizer = copy.deepcopy((model, optimizer))
@@ -987,8 +1045,9 @@ def _check_one(
 
     recorder, progress = _Recorder(steps, units), _Progress(phase, steps)
     # Up to the last quarter without evaluations (the loop's batch order follows the step), then with.
-    first = next(step for step in range(1, steps + 1) if _evaluated_after(step, steps))
-    state = fit(member, member_optimizer, train, total_steps=first - 1, callbacks=[progress])
+    first = next(step for step in range(1, steps + 1) if evaluated_after(step, steps))
+    timing = [progress] if probe is None else [progress, probe]
+    state = fit(member, member_optimizer, train, total_steps=first - 1, callbacks=timing)
     if not state.diverged:
         state = fit(
             member,
@@ -998,7 +1057,7 @@ def _check_one(
             state=state,
             evaluate=evaluation,
             eval_every=max(1, steps // EVALUATIONS),
-            callbacks=[recorder, progress],
+            callbacks=[recorder, *timing],
         )
     return _Checked({}) if state.diverged else _checked(recorder.records)
 
@@ -1056,11 +1115,10 @@ def _check_stacked(
     steps: int,
     seed: int,
     phase: str,
-    budget: float | None = None,
+    probe: _Probe | None = None,
 ) -> list[_Checked]:
-    """:func:`_check` with the K lrs as members of one stacked model (module docstring); where its
-    steps after the first (:data:`PROBE_STEPS` of them) and one held-out evaluation say its run would
-    take more than ``budget`` seconds, :class:`_OverBudget` with their time per member and step."""
+    """:func:`_check` with the K lrs as members of one stacked model (module docstring); ``probe``
+    times its first steps and, where they fit, one held-out evaluation (:class:`_Probe`)."""
     members = len(lrs)
     entry = optimizer._entry  # type: ignore[attr-defined]
     group = optimizer.param_groups[0]
@@ -1097,19 +1155,7 @@ def _check_stacked(
             stepper.train()
         return scores
 
-    clock = 0.0
     for step in range(steps):
-        if budget is not None and step in (1, 1 + PROBE_STEPS):  # the first step warms up
-            if step == 1:
-                clock = time.perf_counter()
-            else:
-                per_step = (time.perf_counter() - clock) / PROBE_STEPS
-                if per_step * steps <= budget:  # and with the held-out evaluations?
-                    clock = time.perf_counter()
-                    evaluate()
-                    per_step += (time.perf_counter() - clock) * _evaluations(steps) / steps
-                if per_step * steps > budget:
-                    raise _OverBudget(per_step / members)
         epoch, offset = divmod(step, per_epoch)
         if offset == 0:
             order = epoch_permutation(seed, epoch, n, x.device)
@@ -1121,7 +1167,11 @@ def _check_stacked(
         grads = torch.autograd.grad(losses.sum(), params)
         stepper.step(list(grads))
         report(phase, step + 1, steps)
-        if _evaluated_after(step + 1, steps):
+        if probe is not None and probe.after(step + 1):  # and with the held-out evaluations?
+            clock = time.perf_counter()
+            evaluate()
+            probe.overruns(time.perf_counter() - clock)
+        if evaluated_after(step + 1, steps):
             records.append((step + 1, *evaluate()))
     return [
         _checked([(step, metrics[k], units[k]) for step, metrics, units in records]) if ok else _Checked({})

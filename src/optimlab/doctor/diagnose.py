@@ -230,9 +230,10 @@ def diagnose(
             stacked model where they can (tensors, an ``nn.Module`` loss, optimlab's elementwise
             optimizers); otherwise 9 train one after another, costing 9 runs of ``check_steps``
             (:mod:`optimlab.doctor.lr_check`).
-        check_budget: seconds the check may take, as estimated from the range test; over it, it
-            leaves out cross-fitted checks, then candidates, then steps (to a quarter of the run;
-            below, no check), and says so (:mod:`optimlab.doctor.check_plan`); None: no limit.
+        check_budget: seconds the check may take, as estimated from the range test, then from the
+            check's own first steps; over it, it leaves out cross-fitted checks, then candidates, then
+            steps (to a quarter of the run; below, no check), and says so
+            (:mod:`optimlab.doctor.check_plan`); None: no limit.
         time_budget: seconds the whole diagnosis may take: the check's budget is cut to what is left
             once the watched run is set aside (``steps`` at :data:`WATCH_STEP_COST` range-test steps
             each), and the watched run stops where its next step would overrun (never before

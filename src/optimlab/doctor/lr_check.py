@@ -179,8 +179,9 @@ def find_lr(
     (True for a validation split drawn at random from the same data). Returns the range test's result
     with its candidates scored (the held-out metric's level at the end of the run) and ``suggestion``
     the chosen one; the curve's own reading when the sweep proposes none or no held-out data can be
-    had. ``check_budget``: seconds the check may take, as estimated from the range test's steps; over
-    it, the check gives up cross-fitted checks, then candidates, then steps, and says so in ``check``,
+    had. ``check_budget``: seconds the check may take, as estimated from the range test's steps, then
+    from its own first steps; over it, the check gives up cross-fitted checks, then candidates, then
+    steps, and says so in ``check``,
     or where even its smallest form is over there is none (the curve's reading, ``reason`` says why;
     :mod:`optimlab.doctor.check_plan`); None: the whole check. ``budget_for``: instead, the budget from
     the seconds a step of the range test took (a caller with more to run in a time of its own keeps

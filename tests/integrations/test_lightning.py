@@ -370,6 +370,48 @@ class CriticFirst(ManualClassifier):
         super().training_step(batch, batch_idx)
 
 
+class CriticFirstAccumulating(ManualClassifier):
+    """Under manual optimization, the second optimizer steps twice a batch before the first (a WGAN's
+    critic), which accumulates ``loss / accumulate`` over ``accumulate`` batches as Lightning's docs
+    show; the net's loss of each batch is kept."""
+
+    def __init__(self, net, loss, make_optimizer, accumulate):
+        super().__init__(net, loss, make_optimizer)
+        self.accumulate, self.losses = accumulate, []
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        first, second = self.optimizers()
+        for _ in range(2):
+            second.zero_grad()
+            self.manual_backward(self.probe(x).square().mean())
+            second.step()
+        loss = self.loss(self(x), y)
+        self.losses.append(loss.item())
+        self.manual_backward(loss / self.accumulate)
+        if (batch_idx + 1) % self.accumulate == 0:
+            first.step()
+            first.zero_grad()
+
+
+@pytest.mark.parametrize("accumulate", [1, 4])
+def test_under_manual_optimization_a_steps_loss_is_the_one_whose_gradient_it_takes(accumulate):
+    """The loss of a step was the batch's first one given to manual_backward: the critic's, stepping
+    first, and under accumulation a fraction of one batch's loss."""
+    x, y = standardized()
+    torch.manual_seed(0)
+    module = CriticFirstAccumulating(nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)),
+                                     nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.05),
+                                     accumulate)  # fmt: skip
+    doctor = DoctorCallback(print_findings=False)
+    fit(module, (x[:256], y[:256]), -1, [doctor], shuffle=False, max_epochs=1)  # 8 batches
+    seen = doctor.diagnosis.statistics
+    steps = 8 // accumulate
+    assert seen.steps == list(range(1, steps + 1)) and len(module.losses) == 8
+    means = [sum(module.losses[i : i + accumulate]) / accumulate for i in range(0, 8, accumulate)]
+    assert seen.losses == pytest.approx(means, rel=1e-5)
+
+
 @pytest.mark.parametrize("module_class", [ManualClassifier, CriticFirst])
 def test_a_run_under_manual_optimization_resumed_from_its_checkpoint_goes_on_at_its_next_step(
     module_class, tmp_path

@@ -48,15 +48,21 @@ class DoctorCallback(pl.Callback):
     does in any loop; the loss of a step is what ``training_step`` returned, averaged over the step's
     batches under gradient accumulation (``accumulate_grad_batches``). Under manual optimization
     (``automatic_optimization = False``: ``training_step`` steps its optimizers itself and returns
-    nothing) the loss of a batch is the first one given to ``manual_backward``, and a step ends with a
-    batch in which the first optimizer stepped. Options as
+    nothing) the loss of a step is the sum of those given to ``manual_backward`` whose gradients reached
+    the first optimizer's parameters since they were last set to None (``zero_grad()``): the loss whose
+    gradient it takes (a critic's loss stepped by a second optimizer is not it; under accumulation,
+    ``manual_backward(loss / n)`` on each of n batches, it is their mean loss); a step ends with a batch
+    in which the first optimizer stepped. Options as
     :class:`~optimlab.integrations.trainer_doctor.TrainerDoctor` (terminal, ``json_path``, ``html_path``).
     """
 
     def __init__(self, **options: Any) -> None:
         self.doctor = TrainerDoctor(**options)  # checks the options: a misspelt one is a TypeError
-        self._backward_loss: Tensor | None = None  # this batch's first loss backpropagated
         self._losses: list[Tensor] = []  # of the batches since the first optimizer last stepped
+        # Under manual optimization: the first optimizer's parameters, and the loss being backpropagated
+        # with their gradients before it (each with its version: accumulation adds in place).
+        self._params: list[Tensor] = []
+        self._backward: tuple[Tensor, list[tuple[Tensor | None, int]]] | None = None
         self._stepped = False  # whether the first optimizer stepped in this batch
         # Steps of the first optimizer under manual optimization, those of a resumed run included: kept
         # in Lightning's checkpoints (state_dict), for its global_step counts every optimizer's steps.
@@ -82,6 +88,7 @@ class DoctorCallback(pl.Callback):
         else:  # a checkpoint written without this callback: as if every optimizer stepped every batch
             step = trainer.global_step // len(trainer.optimizers)
         self._manual_steps, self._restored_steps, self._losses = step, None, []
+        self._params = [p for group in trainer.optimizers[0].param_groups for p in group["params"]]
         # Lightning runs the backward pass in a closure inside optimizer.step, and calls
         # on_before_optimizer_step between it and the update: the gradients are read there.
         self.doctor.start(pl_module, trainer.optimizers[0], step, gradients_at_step=False)
@@ -89,11 +96,27 @@ class DoctorCallback(pl.Callback):
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
     ) -> None:
-        self._backward_loss, self._stepped = None, False
+        self._stepped = False
 
     def on_before_backward(self, trainer: pl.Trainer, pl_module: pl.LightningModule, loss: Tensor) -> None:
-        if self._backward_loss is None:
-            self._backward_loss = loss.detach()
+        if pl_module.automatic_optimization:
+            return
+        grads = [p.grad for p in self._params]
+        self._backward = loss.detach(), [(g, 0 if g is None else g._version) for g in grads]
+
+    def on_after_backward(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._backward is None:
+            return
+        loss, before = self._backward
+        self._backward = None
+        if any(
+            p.grad is not g or (g is not None and g._version != v) for p, (g, v) in zip(self._params, before)
+        ):
+            # Its gradient reached the first optimizer's parameters; where it found them zeroed, those of
+            # the losses kept are gone.
+            if all(g is None for g, _ in before):
+                self._losses = []
+            self._losses.append(loss)
 
     def on_before_optimizer_step(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: torch.optim.Optimizer
@@ -105,23 +128,19 @@ class DoctorCallback(pl.Callback):
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        if not pl_module.automatic_optimization:
-            loss = self._backward_loss
-        elif outputs is not None:  # None: training_step skipped the batch
+        manual = not pl_module.automatic_optimization  # its losses were kept as they were backpropagated
+        if not manual and outputs is not None:  # None: training_step skipped the batch
             # The loss handed on here is divided by accumulate_grad_batches (Lightning's doc of this hook).
-            loss = _step_loss(outputs).detach() * trainer.accumulate_grad_batches
-        else:
-            loss = None
-        if loss is not None:
-            self._losses.append(loss)
+            self._losses.append(_step_loss(outputs).detach() * trainer.accumulate_grad_batches)
         if self._stepped and self._losses:
-            if pl_module.automatic_optimization:
-                step = trainer.global_step
-            else:
+            if manual:
                 self._manual_steps += 1
                 step = self._manual_steps
+            else:
+                step = trainer.global_step
+            losses = torch.stack(self._losses).float()
             self.doctor.batch_seen(step, batch)
-            self.doctor.step_ended(step, torch.stack(self._losses).float().mean().item())
+            self.doctor.step_ended(step, (losses.sum() if manual else losses.mean()).item())
             self._losses = []
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

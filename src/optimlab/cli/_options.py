@@ -553,8 +553,11 @@ def recipe_from_options(recipe_path: Path | None, params: Mapping[str, Any]) -> 
     check_target(given.get("target"), given.get("dataset", recipe.data.name))
     if not given:
         return recipe
+    updates = {RECIPE_FLAGS[name]: value for name, value in given.items()}
+    if "epochs" in given and "steps" not in given:  # the file's training.steps overrode the flag typed
+        updates["training.steps"] = None
     with flags_named(given):
-        return recipe.with_updates({RECIPE_FLAGS[name]: value for name, value in given.items()})
+        return recipe.with_updates(updates)
 
 
 @contextlib.contextmanager

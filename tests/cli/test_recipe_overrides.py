@@ -1,0 +1,45 @@
+"""A recipe file and flags together: every flag typed wins over the file's fields, on every verb."""
+
+import json
+
+import pytest
+
+from optimlab.cli._options import recipe_from_options
+from optimlab.recipe import Recipe
+
+# iris: 150 rows, 90 of them training rows; batches of 30 make 3 steps an epoch
+STEPS_RECIPE = "data: {name: iris}\nmodel: {width: 4, depth: 1}\ntraining: {steps: 50, batch_size: 30}\n"
+
+
+@pytest.fixture
+def steps_recipe(tmp_path):
+    path = tmp_path / "steps.yaml"
+    path.write_text(STEPS_RECIPE)
+    return path
+
+
+def test_epochs_flag_wins_over_the_files_steps(steps_recipe):
+    """--epochs over a file's training.steps was dropped: steps override epochs, so the run kept 50."""
+    recipe = recipe_from_options(steps_recipe, {"epochs": 2})
+    assert (recipe.training.epochs, recipe.training.steps) == (2, None)
+    both = recipe_from_options(steps_recipe, {"epochs": 2, "steps": 7})  # --steps still overrides --epochs
+    assert (both.training.epochs, both.training.steps) == (2, 7)
+    assert recipe_from_options(steps_recipe, {}).training.steps == 50  # the file alone keeps its steps
+
+
+@pytest.mark.parametrize("verb", ["train", "doctor"])
+def test_epochs_flag_sets_the_length_of_the_run(cli, tmp_path, steps_recipe, verb):
+    code, out, err = cli(
+        verb,
+        str(steps_recipe),
+        "--epochs",
+        "2",
+        *(["--out", str(tmp_path / "run")] if verb == "train" else ["--no-lr-find"]),
+        "--no-progress",
+        "--format",
+        "json",
+    )
+    assert code == 0, err
+    assert json.loads(out)["steps"] == 2 * 90 // 30  # not the file's 50
+    if verb == "train":
+        assert Recipe.load(tmp_path / "run" / "recipe.yaml").training.steps is None

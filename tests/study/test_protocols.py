@@ -220,3 +220,24 @@ def test_tpe_draws_away_from_learning_rates_that_diverged():
         drawn.append(trial.params["lr"])
         study.tell(trial, state=optuna.trial.TrialState.FAIL)  # not seen by the next draws
     assert sum(v >= 1 for v in drawn) <= 2, sorted(drawn)  # 20 of 20, all above 26, before
+
+
+def test_a_compared_field_the_space_searches_too_is_refused():
+    """--compare optimizer.lr=0.1,0.001 over the default lr search ran: tuning set the lr in every trial,
+    and the method 0.001 reran at lr 0.1, its name the only difference from the method 0.1."""
+    lrs = methods_from("optimizer.lr", [0.1, 0.001])
+    with pytest.raises(InvalidValueError, match=r"'optimizer.lr' for compare: .*not at 0.1; search another"):
+        StudySpec.for_workload("t", WORKLOAD, lrs)
+    with pytest.raises(InvalidValueError, match="'model.width' for compare"):
+        StudySpec.for_workload(
+            "t",
+            WORKLOAD,
+            methods_from("model.width", [8, 16]),
+            space=SearchSpace.from_flags(["model.width=8,32"]),
+        )
+    searched = StudySpec.for_workload(
+        "t", WORKLOAD, lrs, space=SearchSpace.from_flags(["optimizer.weight_decay=0,0.1"])
+    )
+    assert {searched.method_recipe(m).optimizer.lr for m in searched.methods} == {0.1, 0.001}
+    sections = [{"name": "sgd", "momentum": 0.9}, {"name": "adam"}]  # the lr tuned, the rest compared
+    assert len(StudySpec.for_workload("t", WORKLOAD, methods_from("optimizer", sections)).methods) == 2

@@ -210,7 +210,24 @@ class StudySpec:
         )
         for method in spec.methods:
             spec._check_grid_fits(spec.space_for(method))
+            spec._check_compared_not_searched(method)
         return spec
+
+    def _check_compared_not_searched(self, method: Method) -> None:
+        """Refuse, when a study is planned, a compared field the search space searches too: each tuning
+        trial sets it, so the methods differ in their names only (``--compare optimizer.lr=0.1,0.001``
+        over the default lr search: the method 0.001 reran at the lr 0.1 tuning found)."""
+        searched = self.space_for(method).fields
+        for field, value in method.updates.items():
+            if any(field == s or field.startswith(f"{s}.") for s in searched):  # a section compared keeps
+                # its other fields apart: {optimizer: {name: sgd, momentum: 0.9}} beside adam, lr tuned
+                raise InvalidValueError(
+                    "compare",
+                    field,
+                    "a field the search space (--space, space=) does not search: tuning sets it in every "
+                    f"trial, so method {method.name} would rerun at the tuned value, not at {value!r}; "
+                    "search another field",
+                )
 
     def study_name(self, method: Method) -> str:
         """The Optuna study holding ``method``'s trials: ``<study>/<method>``."""

@@ -442,3 +442,31 @@ def test_splits_of_other_shapes_or_target_kinds_are_refused_naming_the_split():
             as_data(((x, classes), (val_x, val_y)), "mine")
     binary = as_data(((x, classes % 2), (x, (classes % 2).float())), "mine")
     assert binary.task == "classification" and torch.equal(binary.val.y, classes % 2)
+
+
+def test_targets_of_another_length_an_empty_loader_and_an_odd_batch_are_named():
+    """(x, y) of 20 and 19 rows were refused as 'targets: accepted one per input row (20)', naming
+    neither the data nor a shape, and a 0-d pair raised IndexError; an empty DataLoader was 'invalid value
+    None for batches of ...', and a loader's bad batch was described by its first batch, not the bad one."""
+    from torch.utils.data import TensorDataset
+
+    with pytest.raises(InvalidValueError) as refused:
+        as_data((torch.randn(20, 4), torch.arange(19) % 2), "rows")
+    assert str(refused.value) == (
+        "invalid value 'shape (19,)' for targets of rows: accepted one target per row of the inputs, whose "
+        "shape is (20, 4)."
+    )
+    with pytest.raises(
+        InvalidValueError, match=r"'shape \(\)' for inputs of scalars: accepted one row per example"
+    ):
+        as_data((torch.tensor(1.0), torch.tensor(1)), "scalars")
+    empty = DataLoader(TensorDataset(torch.zeros(0, 2), torch.zeros(0)), batch_size=4)
+    with pytest.raises(
+        InvalidValueError, match="'an empty DataLoader' for batches of none: accepted at least one"
+    ):
+        as_data(empty, "none")
+    mixed = DataLoader([(torch.zeros(2), 0), (torch.zeros(2), 1, 0.5)], batch_size=None)
+    with pytest.raises(
+        InvalidValueError, match=r"'a list of 3 \(float32 \(2,\), int, float\)' for batch 1 of mix"
+    ):
+        as_data(mixed, "mix")

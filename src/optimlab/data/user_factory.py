@@ -203,17 +203,29 @@ def _targets(y: Tensor | np.ndarray) -> Any:
 def _pair(value: Any, name: str) -> TensorPair | None:
     """``value`` as two tensors, or None when it is not a pair, a Dataset or a DataLoader."""
     if isinstance(value, (tuple, list)) and len(value) == 2 and all(map(_is_array, value)):
-        return TensorPair(_inputs(value[0], name), _targets(value[1]))
+        x, y = _inputs(value[0], name), _targets(value[1])
+        if x.ndim == 0:
+            raise InvalidValueError(f"inputs of {name}", "shape ()", "one row per example, shape (N, ...)")
+        if y.ndim == 0 or len(y) != len(x):  # TensorPair named neither the data nor x
+            raise InvalidValueError(
+                f"targets of {name}",
+                f"shape {tuple(y.shape)}",
+                f"one target per row of the inputs, whose shape is {tuple(x.shape)}",
+            )
+        return TensorPair(x, y)
     if isinstance(value, DataLoader):
         batched = loader_batch_size(value)  # None: it yields rows
         batches = list(finite(_every_row(value, name), name, _rows if batched else lambda _: 1))
-        pieces = [
-            (batch[0], batch[1]) for batch in batches if isinstance(batch, (tuple, list)) and len(batch) == 2
-        ]
-        if not pieces or len(pieces) != len(batches):
+        if not batches:
+            raise InvalidValueError(f"batches of {name}", "an empty DataLoader", "at least one batch")
+        odd = next(
+            (i for i, b in enumerate(batches) if not (isinstance(b, (tuple, list)) and len(b) == 2)), None
+        )
+        if odd is not None:
             raise InvalidValueError(
-                f"batches of {name}", describe(next(iter(value), None)), "(input, target) pairs"
+                f"batch {odd} of {name}", describe(batches[odd]), "an (input, target) pair"
             )
+        pieces = [(batch[0], batch[1]) for batch in batches]
         join = torch.cat if batched else torch.stack
         return TensorPair(join([x for x, _ in pieces]), join([y for _, y in pieces]))
     if isinstance(value, (Dataset, IterableDataset)):

@@ -517,3 +517,28 @@ def test_changing_the_architecture_drops_sizes_and_keywords_the_new_one_does_not
     assert (user.width, user.depth, user.keywords()) == (None, None, {})
     with pytest.raises(RecipeError, match="'width'"):
         base.with_updates({"model.name": "optimlab_userpkg.nets:fixed", "model.width": 8})
+
+
+def test_changing_the_optimizer_or_schedule_drops_keywords_the_new_one_does_not_take():
+    """`train recipe.yaml --optimizer adam` over the file's sgd with momentum 0.9, and `compare --optimizers
+    sgd,adam` on it, were refused as adam's 'momentum'; keywords the new one takes stay, as do those the
+    update sets itself (and are refused there)."""
+    base = Recipe.from_dict(
+        {
+            "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True},
+            "schedule": {"name": "wsd", "decay_fraction": 0.3, "final": 0.1},
+        }
+    )
+    adam = base.with_updates({"optimizer.name": "adam"}).optimizer
+    assert (adam.name, adam.lr, adam.options) == ("adam", 0.1, {})
+    assert base.with_updates({"optimizer.name": "nag"}).optimizer.options == {
+        "momentum": 0.9
+    }  # fixed nesterov
+    around_sgd = base.with_updates({"optimizer.name": "lookahead", "optimizer.base": "sgd"}).optimizer
+    assert around_sgd.options == {"momentum": 0.9, "nesterov": True, "base": "sgd"}  # the base's keywords
+    assert base.with_updates({"schedule.name": "cosine"}).schedule.options == {"final": 0.1}
+    assert base.with_updates({"schedule.name": "constant"}).schedule.options == {}
+    with pytest.raises(RecipeError, match="'momentum'"):
+        base.with_updates({"optimizer.name": "adam", "optimizer.momentum": 0.5})
+    with pytest.raises(RecipeError, match="unknown optimizer 'adamx'"):
+        base.with_updates({"optimizer.name": "adamx"})

@@ -609,6 +609,9 @@ class Recipe(_Spec):
                     raise RecipeError(f"unknown recipe section {dotted!r}: sections are {', '.join(data)}")
                 node = node[section]
             node[normalize_name(leaf) if leaf not in node else leaf] = value
+        for section in ("optimizer", "schedule"):
+            if f"{section}.name" in updates:
+                _drop_options_not_taken(section, data[section], updates)
         return Recipe.from_dict(data)
 
 
@@ -625,6 +628,32 @@ def _drop_sizes_not_taken(model: dict[str, Any], updates: Mapping[str, Any]) -> 
             model[field] = None
     options = model.get("options") or {}
     model["options"] = {k: v for k, v in options.items() if k in takes or f"model.options.{k}" in updates}
+
+
+def _drop_options_not_taken(section: str, spec: dict[str, Any], updates: Mapping[str, Any]) -> None:
+    """Keywords of the old optimizer or schedule that the new one (``spec``, updated) does not take, where
+    the updates do not set them: they described the old one (``--optimizer adam`` over a recipe's
+    ``sgd`` with ``momentum: 0.9`` was refused as adam's 'momentum'). A wrapper's keywords for its base
+    (lookahead's ``momentum`` around sgd) are taken."""
+    from optimlab.optim import validate as validate_optimizer
+
+    try:
+        entry = get_registry(section).get(spec["name"])
+    except (OptimlabError, TypeError):
+        return  # none of the registry's (or the user's, by import path): validation names it
+    validate = partial(validate_optimizer, entry.name) if section == "optimizer" else entry.validate
+    options = dict(spec.get("options") or {})
+    while True:
+        try:
+            validate(options)
+            break
+        except UnknownNameError as error:  # one keyword at a time: the first the new one refuses
+            if error.name not in options or f"{section}.options.{error.name}" in updates:
+                return  # a wrapper's unknown base, or a keyword the update sets: validation names it
+            del options[error.name]
+        except OptimlabError:
+            break  # a value out of the new one's range: validation names it
+    spec["options"] = options
 
 
 def _techniques_of(section: str) -> dict[str, str]:

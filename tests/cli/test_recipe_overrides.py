@@ -43,3 +43,38 @@ def test_epochs_flag_sets_the_length_of_the_run(cli, tmp_path, steps_recipe, ver
     assert json.loads(out)["steps"] == 2 * 90 // 30  # not the file's 50
     if verb == "train":
         assert Recipe.load(tmp_path / "run" / "recipe.yaml").training.steps is None
+
+
+SGD_RECIPE = """data: {name: iris}
+model: {width: 4, depth: 1}
+optimizer: {name: sgd, lr: 0.1, momentum: 0.9}
+schedule: {name: wsd, decay_fraction: 0.5}
+training: {epochs: 1, batch_size: 30}
+"""
+
+
+def test_optimizer_and_schedule_flags_win_over_the_files_keywords_of_the_old_ones(cli, tmp_path):
+    """--optimizer adam over a file's sgd with momentum 0.9 was refused as adam's 'momentum' (and compare
+    --optimizers sgd,adam on it): the keywords of the file's sgd and wsd that adam and cosine do not take
+    described them, and go with them."""
+    path = tmp_path / "sgd.yaml"
+    path.write_text(SGD_RECIPE)
+    recipe = recipe_from_options(path, {"optimizer": "adam", "schedule": "cosine"})
+    assert (recipe.optimizer.name, recipe.optimizer.lr, recipe.optimizer.options) == ("adam", 0.1, {})
+    assert (recipe.schedule.name, recipe.schedule.options) == ("cosine", {})
+    args = [
+        "--budget",
+        "1",
+        "--seeds",
+        "1",
+        "--out",
+        str(tmp_path / "c"),
+        "--no-progress",
+        "--format",
+        "json",
+    ]
+    code, out, err = cli("compare", str(path), "--optimizers", "sgd,adam", *args)
+    assert code == 0, err
+    (study,) = json.loads(out)["studies"]
+    assert {row["method"] for row in study["leaderboard"]} == {"sgd", "adam"}
+    assert all(row["seeds_failed"] == 0 for row in study["leaderboard"])

@@ -275,6 +275,37 @@ def test_the_gradients_read_are_those_of_each_step_as_in_a_hand_written_loop():
     assert torch.allclose(ratios, instruments.statistics.update_to_weight_ratios()[1], rtol=1e-4)
 
 
+def test_sam_in_configure_optimizers_steps_as_in_a_hand_written_loop():
+    """Lightning's closure zeroes the gradients inside step(): SAM found the last step's (at its
+    perturbed weights), took them for the gradient at the weights, and evaluated the loss once a step."""
+    x, y = standardized()
+    x, y = x[:320], y[:320]
+
+    def make(p):
+        return optim.create("sam", p, lr=0.05)
+
+    torch.manual_seed(0)
+    module = Classifier(nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)), nn.CrossEntropyLoss(),
+                        lambda p: configure_optimizers(make(p)))  # fmt: skip
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    optimizer = make(net.parameters())
+    for step in range(1, 21):  # 10 batches an epoch, in order
+        rows = slice((step - 1) % 10 * 32, (step - 1) % 10 * 32 + 32)
+
+        def closure(rows=rows):
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(net(x[rows]), y[rows])
+            loss.backward()
+            return loss
+
+        closure()
+        optimizer.step(closure)
+    fit(module, (x, y), 20, shuffle=False)
+    for trained, reference in zip(module.net.parameters(), net.parameters(), strict=True):
+        assert torch.allclose(trained, reference, atol=1e-6)
+
+
 def test_the_range_test_of_a_module_under_manual_optimization_is_refused_in_one_line():
     setup, _ = DOOR_CASES["relu mlp, pixels 0..255"]
     module = ManualClassifier(setup.model(), setup.loss, lambda p: OPTIMIZERS[setup.optimizer](p, setup.lr))

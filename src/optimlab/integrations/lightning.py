@@ -194,6 +194,10 @@ class ScheduleFreeModes(pl.Callback):
         self._switch(trainer, "eval")
 
 
+def _gradients_to_none(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+    optimizer.zero_grad(set_to_none=True)
+
+
 def configure_optimizers(
     optimizer: torch.optim.Optimizer, schedule: Schedule | None = None
 ) -> dict[str, Any]:
@@ -201,7 +205,9 @@ def configure_optimizers(
     ``optimlab.optim.create("lion", self.parameters(), lr=1e-4)``) and an optimlab schedule.
 
     The schedule is stepped after every optimizer step (``interval: "step"``): optimlab's schedules
-    count steps, and Lightning's default interval would step it once an epoch.
+    count steps, and Lightning's default interval would step it once an epoch. An optimizer that
+    evaluates the loss again in its step (SAM) has its gradients set to None after each step, so that
+    its step evaluates Lightning's closure at the weights, then at the perturbed ones, as in any loop.
     """
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise InvalidValueError(
@@ -209,6 +215,11 @@ def configure_optimizers(
             type(optimizer).__name__,
             "a torch.optim.Optimizer, e.g. optimlab.optim.create('lion', self.parameters(), lr=1e-4)",
         )
+    if getattr(optimizer, "needs_closure", False):
+        # Lightning's closure zeroes the gradients as it starts, inside step(): SAM's step found those of
+        # the last step's perturbed weights, took them for the gradient at the weights, and evaluated
+        # the closure once.
+        optimizer.register_step_post_hook(_gradients_to_none)
     if schedule is None:
         return {"optimizer": optimizer}
     scheduler = as_lr_scheduler(optimizer, schedule)

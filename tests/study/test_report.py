@@ -3,6 +3,8 @@
 import dataclasses
 import math
 
+import pytest
+
 from optimlab.study import StudySpec, methods_from, write_report
 from optimlab.study.run import StudyResult
 from optimlab.study.storage import TrialRecord
@@ -484,3 +486,21 @@ def test_more_methods_than_colours_are_each_drawn_their_own_way(tmp_path):
             if line.get_label() in names
         }
         assert len(drawn) == len(names) and len(set(drawn.values())) == len(names)
+
+
+def test_a_budget_of_one_trial_over_a_range_is_said_to_tune_nothing(tmp_path, page_reader):
+    """--budget 1: the page said '1 tuning trial per method over sgd: optimizer.lr 0.0001 to 1', as if the
+    lr had been tuned over four decades; each method ran the grid's one point, the middle of its range."""
+
+    def protocol(spec):
+        page = write_report([StudyResult(spec, str(tmp_path), RECORDS)], tmp_path / "r.html")
+        return next(p for p in page_reader(page.read_text()).paragraphs if p.startswith("Protocol"))
+
+    one = dataclasses.replace(SPEC, budget=1)
+    middle = [{"optimizer.lr": pytest.approx(1e-2)}]  # of sgd's 1e-4..1
+    assert [p.params for p in one.tune_plan(one.methods[0])] == middle
+    assert "0.1 (log) (nothing tuned: each method ran the middle of its range), then" in protocol(one)
+    assert "(nothing tuned: each method ran one random draw of its range)" in protocol(
+        dataclasses.replace(one, protocol="random")
+    )
+    assert "nothing tuned" not in protocol(dataclasses.replace(one, budget=2))

@@ -294,6 +294,18 @@ def seed_values(result: StudyResult, method: str) -> list[float]:
     ]
 
 
+def _one_point(spec: StudySpec) -> str:
+    """Where each method's plan is one trial over a range: that it tuned nothing (the page said '1 tuning
+    trial per method over sgd: optimizer.lr 0.0001 to 1', as if the lr were tuned over four decades)."""
+    planned = {len(spec.tune_plan(m)) for m in spec.methods}
+    ranges = any(
+        d.choices is None or len(d.choices) > 1 for m in spec.methods for d in spec.space_for(m).dimensions
+    )
+    if planned != {1} or not ranges:
+        return ""
+    return f" (nothing tuned: each method ran {'the middle' if spec.protocol == 'grid' else 'one random draw'} of its range)"
+
+
 def _add_study(
     page: Page, result: StudyResult, board: Sequence[LeaderboardRow], chance: Mapping[str, float]
 ) -> None:
@@ -304,7 +316,7 @@ def _add_study(
         spec.name,
         f"Protocol {spec.protocol}: {tuning_trials(spec)} per method"
         + (f" (seed {', '.join(map(str, sorted(tuned_on)))})" if tuned_on else "")
-        + f" over {searched(spec)}, then the best configuration on {fresh_seeds(spec)}"
+        + f" over {searched(spec)}{_one_point(spec)}, then the best configuration on {fresh_seeds(spec)}"
         + (f" ({', '.join(map(str, reruns))})" if reruns else "")
         + f"; tuned on {spec.metric} ({spec.goal}), reported on {spec.test_metric} with Student-t 95% "
         "confidence intervals over the seeds.",

@@ -56,3 +56,32 @@ def test_inputs_whose_scale_a_batch_norm_divides_out_are_not_called_unnormalized
         assert flagged.severity == "error" and flagged.recipe_changes == {"data.scaling": "standardize"}
     spread = input_scale(x * torch.logspace(-1, 1, 64))
     assert spread is not None and spread.evidence["scale_spread"] > 100, spread
+
+
+class DetachedBlock(nn.Module):
+    """A hidden block whose output is detached before the head: the loss does not reach it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.block, self.head = (
+            nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 32)),
+            nn.Linear(32, 10),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.relu(self.block(x)).detach())
+
+
+def test_a_block_detached_from_the_loss_is_named_unused_not_vanishing():
+    """Its layers get no gradient at all (None, as torch leaves it), not a small one: batch norm or a
+    residual architecture, the vanishing gradients' advice, cannot reach them; the detach is the bug."""
+    x, y = standardized()
+    model = DetachedBlock()
+    nn.functional.cross_entropy(model(x[:32]), y[:32]).backward()
+    assert all(p.grad is None for p in model.block.parameters())
+    model.zero_grad(set_to_none=True)
+    found = diagnose(model, (x, y), nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), 1e-3), steps=20,
+                     lr_find=False)  # fmt: skip
+    assert [f.rule for f in found.problems] == ["unused_parameters"], found.findings
+    assert found.problems[0].evidence["modules"] == {"block.0": 2, "block.2": 2}

@@ -148,8 +148,11 @@ def _layer_rms_gradients(
     stats: RunStatistics, first: int | None = None
 ) -> tuple[list[LayerInfo], Tensor] | None:
     """Weight layers in forward order and the median over finite steps (the ``first`` ones, or all) of
-    each one's RMS gradient."""
-    indexed = _weight_layers(stats)
+    each one's RMS gradient; not those that never had one (a layer whose output is detached before the
+    loss: no gradient at all is no small one, and the unused_parameters rule names it)."""
+    never = stats.never_graded or set()
+    graded = {layer for i, layer in enumerate(stats.param_layer) if i not in never}
+    indexed = [(i, layer) for i, layer in _weight_layers(stats) if i in graded]
     grads = stats.layer_grad_norms()
     grads = grads[torch.isfinite(grads).all(1)][:first] if grads.numel() else grads
     if len(indexed) < 2 or grads.shape[0] == 0:

@@ -130,3 +130,33 @@ def test_diagnose_reports_the_origin_as_its_first_finding():
     first = found.findings[0]
     assert first.rule == "nan_inf" and first.evidence["module"] == "2"
     assert first.title == "NaN/Inf at step 1: first output by 2 (Exp)"
+
+
+def test_a_nan_in_a_regressions_targets_names_the_targets_not_the_loss():
+    """Inputs, weights and outputs finite, MSE against a NaN target is NaN: the batch's targets are the
+    origin (counted here against torch.isnan of the batch that held it), not the loss's arithmetic."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+    x, _ = problem()
+    y = x.sum(1, keepdim=True)
+    y[77] = float("nan")
+    found = diagnose(
+        model, (x, y), nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.01), steps=20, lr_find=False
+    )
+    origin = found.statistics.non_finite
+    assert origin.kind == "target" and origin.module is None
+    assert origin.detail == "the batch's targets hold 1 non-finite value in 1 of its 64 rows"
+    first = found.findings[0]
+    assert first.title == f"NaN/Inf at step {origin.step}: in the batch's targets"
+    assert "targets" in first.recommendation
+
+
+def test_a_nan_in_the_inputs_says_how_many_rows_of_the_batch_hold_one():
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    x, _ = problem()
+    x[[3, 9], 1] = float("nan")
+    x[9, 2] = float("inf")
+    origin = locate_non_finite(
+        model, (x,), step=1, gradients={"0": False, "2": False}, forward_order=["0", "2"]
+    )
+    assert origin.detail == "the batch holds 3 non-finite values in 2 of its 128 rows, the first in feature 1"

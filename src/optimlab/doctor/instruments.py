@@ -583,6 +583,7 @@ class Instruments:
         self._weights_before: list[Tensor] | None = None
         self._last_input: tuple[Any, ...] = ()
         self._last_kwargs: dict[str, Any] = {}  # a model called with named inputs (Hugging Face)
+        self._last_target: Any = None  # where the loss is given apart from the model
         self._order_known = False
         self._first_layer_seen = False
         # On the first detailed step: each input tensor a layer read, kept alive so that its id is not
@@ -659,7 +660,8 @@ class Instruments:
 
     def record_targets(self, step: int, target: Any) -> None:
         """Keep the targets of step ``step``'s batch (tensors; the first :data:`TARGET_BATCHES` steps;
-        once a step, however often its closure runs)."""
+        once a step, however often its closure runs); the last ones for the NaN origin."""
+        self._last_target = target
         kept = self.statistics.batch_targets
         if isinstance(target, Tensor) and target.ndim >= 1 and len(kept) < min(step, TARGET_BATCHES):
             kept.append(target.detach().to("cpu", copy=True))
@@ -686,7 +688,7 @@ class Instruments:
         for handle in [*self._handles, *self._permanent]:
             handle.remove()
         self._handles, self._permanent = [], []
-        self._weights_before, self._last_input, self._last_kwargs = None, (), {}
+        self._weights_before, self._last_input, self._last_kwargs, self._last_target = None, (), {}, None
         if self._outside_norms is not None:
             kept = _norms(self._outside.values()) == self._outside_norms
             unstepped: dict[str, int] = defaultdict(int)
@@ -728,6 +730,7 @@ class Instruments:
                 self.model,
                 self._last_input,
                 self._last_kwargs,
+                target=self._last_target,
                 step=step,
                 gradients={
                     layer.name: self._layer_grads_finite(i) for i, layer in enumerate(self.statistics.layers)

@@ -1,5 +1,5 @@
-"""Where a NaN or Inf first appears: the input, a weight, a module's forward output, the loss, or a
-module's backward pass.
+"""Where a NaN or Inf first appears: the input, the targets, a weight, a module's forward output, the
+loss, or a module's backward pass.
 
 Called once, at the first step whose gradient is not finite, from the optimizer's step pre-hook: the
 weights are still those that produced the bad gradient. The batch's forward pass is replayed with a
@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 __all__ = ["NonFiniteOrigin", "locate_non_finite"]
 
-OriginKind = Literal["input", "weights", "forward", "loss", "backward"]
+OriginKind = Literal["input", "target", "weights", "forward", "loss", "backward"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,11 +45,15 @@ def _count_bad(x: Tensor) -> int:
     return int((~torch.isfinite(x)).sum()) if x.is_floating_point() else 0
 
 
-def _first_bad_feature(x: Tensor) -> int | None:
-    if x.ndim < 2:
-        return None
-    bad = (~torch.isfinite(x)).reshape(x.shape[0], -1).any(0).nonzero()
-    return int(bad[0]) if bad.numel() else None
+def _where_bad(x: Tensor) -> str:
+    """``3 non-finite values in 2 of its 64 rows, the first in feature 5`` (of a batch ``x``)."""
+    bad_values = _count_bad(x)
+    said = f"{bad_values} non-finite value{'s' if bad_values > 1 else ''}"
+    if x.ndim == 0:
+        return said
+    bad = (~torch.isfinite(x)).reshape(x.shape[0], -1)
+    said += f" in {int(bad.any(1).sum())} of its {x.shape[0]} rows"
+    return said + (f", the first in feature {int(bad.any(0).nonzero()[0])}" if bad.shape[1] > 1 else "")
 
 
 def locate_non_finite(
@@ -57,6 +61,7 @@ def locate_non_finite(
     inputs: Sequence[Any],
     named_inputs: Mapping[str, Any] | None = None,
     *,
+    target: Any = None,
     step: int,
     gradients: Mapping[str, bool],
     forward_order: Sequence[str],
@@ -67,6 +72,7 @@ def locate_non_finite(
         model: the model, with the weights that produced the bad gradient.
         inputs: the positional arguments of the forward pass that produced it (the batch).
         named_inputs: its keyword arguments (a model called as ``model(**batch)``).
+        target: the batch's targets, where the loss was given apart from the model.
         step: the 1-based step, for the record.
         gradients: for each layer (module owning parameters), whether all of its gradients are finite.
         forward_order: layer names in the order they run.
@@ -76,9 +82,9 @@ def locate_non_finite(
     for x in tensors:
         bad = _count_bad(x)
         if bad:
-            feature = _first_bad_feature(x)
-            where = f", the first in feature {feature}" if feature is not None else ""
-            return NonFiniteOrigin(step, "input", None, f"the batch holds {bad} non-finite values{where}")
+            return NonFiniteOrigin(step, "input", None, f"the batch holds {_where_bad(x)}")
+    if isinstance(target, Tensor) and _count_bad(target):
+        return NonFiniteOrigin(step, "target", None, f"the batch's targets hold {_where_bad(target)}")
 
     for name, module in model.named_modules():
         bad = [p_name for p_name, p in module.named_parameters(recurse=False) if _count_bad(p.detach())]

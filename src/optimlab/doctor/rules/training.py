@@ -49,6 +49,7 @@ def nan_inf(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Find
         )
     titles = {
         "input": "in the input batch",
+        "target": "in the batch's targets",
         "weights": f"a weight of {module} is already non-finite",
         "forward": f"first output by {module}",
         "loss": "in the loss, from finite outputs",
@@ -56,6 +57,7 @@ def nan_inf(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Find
     }
     advice: dict[str, tuple[str, dict[str, Any]]] = {
         "input": ("data: remove or impute the non-finite values in the inputs", {}),
+        "target": ("data: remove the rows whose targets are not finite, or impute them", {}),
         "weights": (
             "lr: lower it, and training: grad_clip_norm 1.0 (a step already overflowed a weight)",
             {"training.grad_clip_norm": 1.0},

@@ -542,3 +542,14 @@ def test_changing_the_optimizer_or_schedule_drops_keywords_the_new_one_does_not_
         base.with_updates({"optimizer.name": "adam", "optimizer.momentum": 0.5})
     with pytest.raises(RecipeError, match="unknown optimizer 'adamx'"):
         base.with_updates({"optimizer.name": "adamx"})
+
+
+def test_an_update_of_an_unknown_section_names_the_close_one():
+    """`--compare optimiser.lr=...` said only that 'optimiser.lr' is no section, listing the top sections
+    however deep the mistake was."""
+    with pytest.raises(RecipeError, match=r"'optimiser' in 'optimiser.lr'\. Did you mean 'optimizer'\?"):
+        Recipe().with_updates({"optimiser.lr": 0.1})
+    with pytest.raises(
+        RecipeError, match=r"'optimizer.option' in .* Did you mean 'options'\? Sections there: options\."
+    ):
+        Recipe().with_updates({"optimizer.option.momentum": 0.9})

@@ -606,7 +606,13 @@ class Recipe(_Spec):
                 ):
                     node[section] = {"name": node[section]}  # a technique by name takes a hyperparameter
                 if not isinstance(node.get(section), dict):
-                    raise RecipeError(f"unknown recipe section {dotted!r}: sections are {', '.join(data)}")
+                    here = [key for key, held in node.items() if isinstance(held, dict)]
+                    near = close_matches(section, here)
+                    hint = f" Did you mean {' or '.join(repr(n) for n in near)}?" if near else ""
+                    raise RecipeError(
+                        f"unknown recipe section {'.'.join(sections[: depth + 1])!r} in {dotted!r}.{hint} "
+                        f"Sections there: {', '.join(here)}."
+                    )
                 node = node[section]
             node[normalize_name(leaf) if leaf not in node else leaf] = value
         for section in ("optimizer", "schedule"):

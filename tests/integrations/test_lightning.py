@@ -238,21 +238,22 @@ def test_schedule_free_ends_at_its_evaluation_point_as_in_a_plain_loop():
         run([])
 
 
-def test_the_gradients_read_are_those_of_each_step_as_in_a_hand_written_loop():
+@pytest.mark.parametrize("name", ["sgd", "sam"])
+def test_the_gradients_read_are_those_of_each_step_as_in_a_hand_written_loop(name):
     """Lightning runs backward inside optimizer.step (a closure): the callback must read each step's
-    own gradients, not the previous step's."""
+    own gradients, not the previous step's; and SAM's at the weights, not at the perturbed weights
+    where it evaluates the closure again."""
     from optimlab.doctor import Instruments
 
     x, y = standardized()
     x, y = x[:320], y[:320]
 
     def make(p):
-        return torch.optim.SGD(p, lr=0.05)
+        return optim.create(name, p, lr=0.05)
 
     torch.manual_seed(0)
-    module = Classifier(
-        nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)), nn.CrossEntropyLoss(), make
-    )
+    module = Classifier(nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)), nn.CrossEntropyLoss(),
+                        lambda p: configure_optimizers(make(p)))  # fmt: skip
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
     optimizer = make(net.parameters())
@@ -260,10 +261,15 @@ def test_the_gradients_read_are_those_of_each_step_as_in_a_hand_written_loop():
     instruments.start()
     for step in range(1, 21):  # 10 batches an epoch, in order
         rows = slice((step - 1) % 10 * 32, (step - 1) % 10 * 32 + 32)
-        loss = nn.functional.cross_entropy(net(x[rows]), y[rows])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+
+        def closure(rows=rows):
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(net(x[rows]), y[rows])
+            loss.backward()
+            return loss
+
+        loss = closure()
+        optimizer.step(closure) if name == "sam" else optimizer.step()
         instruments.record_step(step, loss.item(), 0.05)
     instruments.stop()
     doctor = DoctorCallback(print_findings=False)

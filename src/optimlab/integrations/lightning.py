@@ -46,7 +46,9 @@ class DoctorCallback(pl.Callback):
 
     The instruments hook the module and its (first) optimizer as :class:`optimlab.doctor.Instruments`
     does in any loop; the loss of a step is what ``training_step`` returned, averaged over the step's
-    batches under gradient accumulation (``accumulate_grad_batches``). Under manual optimization
+    batches under gradient accumulation (``accumulate_grad_batches``). The loss and the gradients of a
+    batch are its first ones: those at the weights, where SAM evaluates the closure again at perturbed
+    ones. Under manual optimization
     (``automatic_optimization = False``: ``training_step`` steps its optimizers itself and returns
     nothing) the loss of a step is the sum of those given to ``manual_backward`` whose gradients reached
     the first optimizer's parameters since they were last set to None (``zero_grad()``): the loss whose
@@ -59,6 +61,7 @@ class DoctorCallback(pl.Callback):
     def __init__(self, **options: Any) -> None:
         self.doctor = TrainerDoctor(**options)  # checks the options: a misspelt one is a TypeError
         self._losses: list[Tensor] = []  # of the batches since the first optimizer last stepped
+        self._batch_loss: Tensor | None = None  # the first loss backpropagated in this batch
         # Under manual optimization: the first optimizer's parameters, and the loss being backpropagated
         # with their gradients before it (each with its version: accumulation adds in place).
         self._params: list[Tensor] = []
@@ -96,10 +99,12 @@ class DoctorCallback(pl.Callback):
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
     ) -> None:
-        self._stepped = False
+        self._stepped, self._batch_loss = False, None
 
     def on_before_backward(self, trainer: pl.Trainer, pl_module: pl.LightningModule, loss: Tensor) -> None:
         if pl_module.automatic_optimization:
+            if self._batch_loss is None:
+                self._batch_loss = loss.detach()
             return
         grads = [p.grad for p in self._params]
         self._backward = loss.detach(), [(g, 0 if g is None else g._version) for g in grads]
@@ -121,7 +126,8 @@ class DoctorCallback(pl.Callback):
     def on_before_optimizer_step(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: torch.optim.Optimizer
     ) -> None:
-        if optimizer is trainer.optimizers[0]:  # the one instrumented; a second one (a GAN's) is not
+        # The first optimizer is the one instrumented (a GAN's second is not), read once a batch.
+        if optimizer is trainer.optimizers[0] and not self._stepped:
             self._stepped = True
             self.doctor.before_optimizer_step(optimizer)
 
@@ -129,9 +135,9 @@ class DoctorCallback(pl.Callback):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         manual = not pl_module.automatic_optimization  # its losses were kept as they were backpropagated
-        if not manual and outputs is not None:  # None: training_step skipped the batch
-            # The loss handed on here is divided by accumulate_grad_batches (Lightning's doc of this hook).
-            self._losses.append(_step_loss(outputs).detach() * trainer.accumulate_grad_batches)
+        if not manual and self._batch_loss is not None:  # None: training_step skipped the batch
+            # The loss backpropagated is divided by accumulate_grad_batches.
+            self._losses.append(self._batch_loss * trainer.accumulate_grad_batches)
         if self._stepped and self._losses:
             if manual:
                 self._manual_steps += 1

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from optimlab.build import build_data, build_model
-from optimlab.recipe import Recipe, RecipeError
+from optimlab.recipe import Recipe, RecipeError, ScheduleSpec
 
 FULL = {
     "data": {"name": "digits", "scaling": "standardize", "val_fraction": 0.1, "data_fraction": 0.5},
@@ -553,3 +553,18 @@ def test_an_update_of_an_unknown_section_names_the_close_one():
         RecipeError, match=r"'optimizer.option' in .* Did you mean 'options'\? Sections there: options\."
     ):
         Recipe().with_updates({"optimizer.option.momentum": 0.9})
+
+
+def test_an_update_drops_the_schedule_fields_it_leaves_unread():
+    """`--warmup-steps 0` over a file's warmup_start, `--schedule cosine` over its one_cycle momentum cycle
+    were refused as fields read only with a warmup, with one_cycle; set by the update itself, they still
+    are."""
+    warm = Recipe.from_dict({"schedule": {"name": "cosine", "warmup_steps": 5, "warmup_start": 0.1}})
+    assert warm.with_updates({"schedule.warmup_steps": 0}).schedule == ScheduleSpec(name="cosine")
+    assert warm.with_updates({"schedule.warmup_steps": 3}).schedule.warmup_start == 0.1
+    cycle = {"name": "one_cycle", "cycle_momentum": True, "base_momentum": 0.8}
+    cycled = Recipe.from_dict({"optimizer": {"name": "sgd"}, "schedule": cycle})
+    assert cycled.with_updates({"schedule.name": "cosine"}).schedule == ScheduleSpec(name="cosine")
+    assert cycled.with_updates({"schedule.name": "One-Cycle"}).schedule == ScheduleSpec(**cycle)
+    with pytest.raises(RecipeError, match="cycle_momentum"):
+        cycled.with_updates({"schedule.name": "cosine", "schedule.cycle_momentum": True})

@@ -618,6 +618,7 @@ class Recipe(_Spec):
         for section in ("optimizer", "schedule"):
             if f"{section}.name" in updates:
                 _drop_options_not_taken(section, data[section], updates)
+        _drop_schedule_fields_unread(data["schedule"], updates)
         return Recipe.from_dict(data)
 
 
@@ -660,6 +661,24 @@ def _drop_options_not_taken(section: str, spec: dict[str, Any], updates: Mapping
         except OptimlabError:
             break  # a value out of the new one's range: validation names it
     spec["options"] = options
+
+
+def _drop_schedule_fields_unread(schedule: dict[str, Any], updates: Mapping[str, Any]) -> None:
+    """The schedule's fields that the updates leave unread, where they do not set them: a warmup's start
+    once ``warmup_steps`` is 0 (``--warmup-steps 0``), the momentum cycle once the schedule is not
+    one_cycle (``--schedule cosine``). Validation refused them, naming fields of the file the flag was
+    typed over."""
+    unread = ["warmup_start"] if updates.get("schedule.warmup_steps") == 0 else []
+    if "schedule.name" in updates:
+        try:
+            name = get_registry("schedule").get(schedule["name"]).name
+        except (OptimlabError, TypeError):
+            name = None  # validation names it
+        if name not in (None, ScheduleSpec.CYCLES_MOMENTUM):
+            unread += ["cycle_momentum", "base_momentum", "max_momentum"]
+    for field in unread:
+        if f"schedule.{field}" not in updates:
+            schedule.pop(field, None)
 
 
 def _techniques_of(section: str) -> dict[str, str]:

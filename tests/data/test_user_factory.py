@@ -470,3 +470,19 @@ def test_targets_of_another_length_an_empty_loader_and_an_odd_batch_are_named():
         InvalidValueError, match=r"'a list of 3 \(float32 \(2,\), int, float\)' for batch 1 of mix"
     ):
         as_data(mixed, "mix")
+
+
+def test_a_split_of_dict_items_beside_an_empty_or_other_split_is_named():
+    """Splits of dict items beside an empty one were read as (x, y) splits and refused as 'item 0 of
+    split 0: accepted an (input, target) pair', naming the good split; the empty (or other) split is
+    named."""
+    with pytest.raises(InvalidValueError) as refused:
+        as_data((Items(10), Items(0)), "mine")
+    assert str(refused.value) == (
+        "invalid value 'an empty Items' for split 1 of mine: accepted dict items or batches, as the other "
+        "splits hold, at least one."
+    )
+    with pytest.raises(
+        InvalidValueError, match=r"for split 2 of mine: accepted dict items or batches, as the"
+    ):
+        as_data((Items(10), Items(4), (torch.zeros(4, 2), torch.arange(4) % 2)), "mine")

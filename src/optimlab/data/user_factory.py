@@ -156,8 +156,16 @@ def _dict_batches(value: Any, name: str) -> BatchSplits | BatchDataset | None:
                 "(train, val[, test]) each a Dataset, DataLoader or list of dict batches",
             )
         return BatchDataset(name, value)
-    if isinstance(value, (tuple, list)) and len(value) in (2, 3) and all(map(_holds_dicts, value)):
+    if isinstance(value, (tuple, list)) and len(value) in (2, 3) and any(map(_holds_dicts, value)):
         for i, part in enumerate(value):
+            if not _holds_dicts(part):  # read as (x, y) splits, the dict items were named 'not a pair'
+                empty = _first(part) is None and isinstance(part, (Dataset, DataLoader, list))
+                raise InvalidValueError(
+                    f"split {i} of {name}",
+                    "an empty " + type(part).__name__ if empty else describe(part),
+                    "dict items or batches, as the other splits hold"
+                    + (", at least one" if empty else ": every split of one kind"),
+                )
             if _one_example_each(part):
                 raise InvalidValueError(
                     f"split {i} of {name}",

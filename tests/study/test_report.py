@@ -504,3 +504,17 @@ def test_a_budget_of_one_trial_over_a_range_is_said_to_tune_nothing(tmp_path, pa
         dataclasses.replace(one, protocol="random")
     )
     assert "nothing tuned" not in protocol(dataclasses.replace(one, budget=2))
+
+
+def test_workloads_where_no_method_reached_the_target_have_no_profile_drawn(tmp_path, page_reader):
+    """No method reached its target on either workload: the page drew every profile flat at 0, lines on
+    the axis, a figure that says nothing."""
+    low = {"step": [5, 10], "seconds": [0.5, 1.0], "val_accuracy": [0.5, 0.6]}  # the target is 0.96
+    records = [dataclasses.replace(r, curve=low) for r in RECORDS]
+    other = StudyResult(dataclasses.replace(SPEC, name="w2"), str(tmp_path), records)
+    page = write_report([StudyResult(SPEC, str(tmp_path), records), other], tmp_path / "r.html").read_text()
+    said = page_reader(page).paragraphs
+    assert "No method reached the target on any workload (in the median of its seed runs): no " in " ".join(
+        said
+    )
+    assert page.count("<svg") == 4  # the curves and the sensitivity of each workload, no profile

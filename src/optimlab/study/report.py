@@ -404,11 +404,18 @@ def write_report(results: Sequence[StudyResult], path: str | Path, *, command: s
             for r, board in zip(results, boards)
         }
         page.section("Across workloads")
-        page.figure(
-            profiles_figure(PROFILE_TAUS, performance_profiles(costs, PROFILE_TAUS), "seconds"),
-            "Fraction of workloads on which each method reaches the target within "
-            "tau times the fastest method's time.",
-        )
+        if not any(math.isfinite(cost) for per in costs.values() for cost in per.values()):
+            # every profile 0 at every tau: flat lines on the axis, a figure that says nothing
+            page.paragraph(
+                "No method reached the target on any workload (in the median of its seed runs): no "
+                "performance profile to draw."
+            )
+        else:
+            page.figure(
+                profiles_figure(PROFILE_TAUS, performance_profiles(costs, PROFILE_TAUS), "seconds"),
+                "Fraction of workloads on which each method reaches the target within "
+                "tau times the fastest method's time.",
+            )
     page.section("How this was run")
     page.table(
         ("setting", "value"),

@@ -449,6 +449,24 @@ def test_under_manual_optimization_a_steps_loss_is_the_one_whose_gradient_it_tak
     assert seen.losses == pytest.approx(means, rel=1e-5)
 
 
+@pytest.mark.parametrize("manual", [False, True])
+def test_under_float16_mixed_precision_a_steps_loss_is_the_one_training_step_computed(manual):
+    """Lightning's float16 precision hands on_before_backward the loss times its GradScaler's scale:
+    the callback took 65536 times the loss for it."""
+    from lightning.pytorch.plugins import MixedPrecision
+
+    x, y = standardized()
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    args = (net, nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.05))
+    module = CriticFirstAccumulating(*args, accumulate=1) if manual else Recorded(*args)
+    doctor = DoctorCallback(print_findings=False)
+    precision = MixedPrecision("16-mixed", "cpu", torch.amp.GradScaler("cpu"))
+    fit(module, (x[:128], y[:128]), -1, [doctor], shuffle=False, max_epochs=1, plugins=[precision])
+    assert len(module.losses) == 4
+    assert doctor.diagnosis.statistics.losses == pytest.approx(module.losses, rel=1e-6)
+
+
 @pytest.mark.parametrize("module_class", [ManualClassifier, CriticFirst])
 def test_a_run_under_manual_optimization_resumed_from_its_checkpoint_goes_on_at_its_next_step(
     module_class, tmp_path

@@ -102,12 +102,16 @@ class DoctorCallback(pl.Callback):
         self._stepped, self._batch_loss = False, None
 
     def on_before_backward(self, trainer: pl.Trainer, pl_module: pl.LightningModule, loss: Tensor) -> None:
+        loss = loss.detach()
+        scaler = getattr(trainer.precision_plugin, "scaler", None)
+        if scaler is not None:  # float16 mixed precision hands this hook the loss times the scale
+            loss = loss / scaler.get_scale()
         if pl_module.automatic_optimization:
             if self._batch_loss is None:
-                self._batch_loss = loss.detach()
+                self._batch_loss = loss
             return
         grads = [p.grad for p in self._params]
-        self._backward = loss.detach(), [(g, 0 if g is None else g._version) for g in grads]
+        self._backward = loss, [(g, 0 if g is None else g._version) for g in grads]
 
     def on_after_backward(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._backward is None:

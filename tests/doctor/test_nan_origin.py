@@ -160,3 +160,59 @@ def test_a_nan_in_the_inputs_says_how_many_rows_of_the_batch_hold_one():
         model, (x,), step=1, gradients={"0": False, "2": False}, forward_order=["0", "2"]
     )
     assert origin.detail == "the batch holds 3 non-finite values in 2 of its 128 rows, the first in feature 1"
+
+
+class LastStep(nn.Module):
+    """A ReLU RNN read at its last step by a Linear head; the RNN returns a tuple, (outputs, h_n)."""
+
+    def __init__(self, recurrent_scale: float) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.rnn, self.head = nn.RNN(4, 16, batch_first=True, nonlinearity="relu"), nn.Linear(16, 2)
+        with torch.no_grad():
+            self.rnn.weight_hh_l0.fill_(recurrent_scale)
+
+    def forward(self, x):
+        return self.head(self.rnn(x)[0][:, -1])
+
+
+def test_a_recurrent_layer_that_overflows_is_named_though_it_returns_a_tuple():
+    """16 units summing each other 50 steps over at 1e3 overflow float32: the RNN's outputs turn inf
+    first, not its head's, which only reads them (it was named, 'from finite inputs')."""
+    model = LastStep(1e3)
+    x = torch.randn(8, 50, 4, generator=torch.Generator().manual_seed(0)).abs()
+    with torch.no_grad():
+        outputs, _ = model.rnn(x)
+    assert torch.isfinite(x).all() and not torch.isfinite(outputs).all()
+    origin = locate_non_finite(
+        model, (x,), step=2, gradients={"rnn": False, "head": False}, forward_order=["rnn", "head"]
+    )
+    assert (origin.kind, origin.module, origin.module_type) == ("forward", "rnn", "RNN"), origin
+    assert origin.detail.startswith("rnn (RNN) outputs ")
+
+
+class LogBetween(nn.Module):
+    """log of a Linear layer's outputs, taken in forward between two modules: NaN where they are negative."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.body, self.head = nn.Linear(4, 8), nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.head(torch.log(self.body(x)))
+
+
+def test_a_nan_made_between_modules_names_the_forward_that_made_it_not_the_module_it_reached():
+    model = LogBetween()
+    x, _ = problem()
+    with torch.no_grad():
+        assert torch.isfinite(model.body(x)).all() and torch.isnan(torch.log(model.body(x))).any()
+    origin = locate_non_finite(
+        model, (x,), step=1, gradients={"body": False, "head": False}, forward_order=["body", "head"]
+    )
+    assert (origin.kind, origin.module, origin.module_type) == ("forward", "(model)", "LogBetween"), origin
+    assert (
+        origin.detail.startswith("head (Linear) receives ")
+        and "forward code of (model) (LogBetween)" in origin.detail
+    )

@@ -128,32 +128,71 @@ def locate_non_finite(
     )
 
 
+def _tensors(value: Any) -> list[Tensor]:
+    """The tensors in a module's arguments or output: one, or those in a tuple, list or dict (an LSTM's
+    ``(output, (h, c))``, a Hugging Face ModelOutput), however nested."""
+    if isinstance(value, Tensor):
+        return [value]
+    if isinstance(value, Mapping):
+        value = list(value.values())
+    if isinstance(value, (tuple, list)):
+        return [t for item in value for t in _tensors(item)]
+    return []
+
+
+def _bad_values(tensors: list[Tensor]) -> str:
+    """``12 inf values`` (NaN where any is NaN) in ``tensors``."""
+    kinds = "NaN" if any(bool(torch.isnan(t).any()) for t in tensors if t.is_floating_point()) else "inf"
+    return f"{sum(_count_bad(t) for t in tensors)} {kinds} values"
+
+
 def _replay_forward(
     model: nn.Module, inputs: Sequence[Any], named_inputs: Mapping[str, Any]
 ) -> tuple[str | None, str, float | None]:
-    """Run the forward pass again: the first module to finish with a non-finite output and why, or
-    (None, "", the largest |output| of the model) when every output is finite."""
+    """Run the forward pass again: the first module to finish with a non-finite output from finite
+    inputs, or the module whose own forward code (a torch function between its submodules) handed one
+    of them non-finite inputs, and why; or (None, "", the largest |output| of the model) when every
+    output is finite."""
     found: list[tuple[str, str]] = []
+    running: list[str] = []  # the modules whose forward is under way, outermost first
 
-    def watch(name: str) -> Any:
+    def enter(name: str) -> Any:
+        def hook(module: nn.Module, args: Any, kwargs: Any) -> None:
+            bad = [t for t in _tensors([args, kwargs]) if _count_bad(t)]
+            if bad and not found:
+                caller = running[-1] if running else name
+                kind = type(model.get_submodule("" if caller == "(model)" else caller)).__name__
+                found.append(
+                    (
+                        caller,
+                        f"{name} ({type(module).__name__}) receives {_bad_values(bad)} made by the forward "
+                        f"code of {caller} ({kind}) itself, outside its submodules, whose outputs were finite",
+                    )
+                )
+            running.append(name)
+
+        return hook
+
+    def leave(name: str) -> Any:
         def hook(module: nn.Module, args: Any, output: Any) -> None:
-            if found or not isinstance(output, Tensor) or not _count_bad(output):
+            running.pop()
+            bad = [t for t in _tensors(output) if _count_bad(t)]
+            if found or not bad:
                 return
             largest = max(
                 (
                     a.detach().abs().max().item()
-                    for a in args
-                    if isinstance(a, Tensor) and a.is_floating_point() and a.numel()
+                    for a in _tensors(args)
+                    if a.is_floating_point() and a.numel()
                 ),
                 default=float("nan"),
             )
-            kinds = "inf" if torch.isinf(output).any() else "NaN"
             found.append(
                 (
                     name,
                     (
-                        f"{name} ({type(module).__name__}) outputs {_count_bad(output)} {kinds} "
-                        f"values from finite inputs (largest |input| {largest:.3g})"
+                        f"{name} ({type(module).__name__}) outputs {_bad_values(bad)} from finite inputs "
+                        f"(largest |input| {largest:.3g})"
                     ),
                 )
             )
@@ -162,7 +201,12 @@ def _replay_forward(
 
     buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
     handles = [
-        module.register_forward_hook(watch(name or "(model)")) for name, module in model.named_modules()
+        handle
+        for name, module in model.named_modules()
+        for handle in (
+            module.register_forward_pre_hook(enter(name or "(model)"), with_kwargs=True),
+            module.register_forward_hook(leave(name or "(model)")),
+        )
     ]
     tensors = [x for x in (*inputs, *named_inputs.values()) if isinstance(x, Tensor)]
     devices = sorted({x.device.index for x in tensors if x.device.type == "cuda"})

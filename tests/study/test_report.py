@@ -518,3 +518,8 @@ def test_workloads_where_no_method_reached_the_target_have_no_profile_drawn(tmp_
         said
     )
     assert page.count("<svg") == 4  # the curves and the sensitivity of each workload, no profile
+    untargeted = [
+        StudyResult(dataclasses.replace(SPEC, name=n, target=None), str(tmp_path), RECORDS) for n in "ab"
+    ]
+    said = page_reader(write_report(untargeted, tmp_path / "u.html").read_text()).paragraphs
+    assert "The workloads set no target: no time to target, no performance profile to draw." in said

@@ -409,6 +409,8 @@ def write_report(results: Sequence[StudyResult], path: str | Path, *, command: s
             page.paragraph(
                 "No method reached the target on any workload (in the median of its seed runs): no "
                 "performance profile to draw."
+                if any(r.spec.target is not None for r in results)
+                else "The workloads set no target: no time to target, no performance profile to draw."
             )
         else:
             page.figure(

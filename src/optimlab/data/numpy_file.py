@@ -182,6 +182,8 @@ def _problem(path: Path, error: Exception) -> str:
     """NumPy's reason, in words that fit a data file (never its advice to load a pickle)."""
     with path.open("rb") as handle:
         magic = handle.read(6)
+    if not magic:  # "first bytes b''" said nothing of a file cut off or never written
+        return "an empty file (0 bytes)"
     if magic == b"\x93NUMPY":
         if "pickle" in str(error) or "Object arrays" in str(error):
             return "it holds Python objects (an object array)"

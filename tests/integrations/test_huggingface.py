@@ -361,7 +361,7 @@ def test_a_model_returning_a_tuple_is_doctored_on_the_loss_the_trainer_logs():
     assert doctor.diagnosis.statistics.losses == pytest.approx(logged.losses, rel=1e-5)
 
 
-def test_a_model_for_a_trainer_or_a_wrong_schedule_is_refused_in_one_line():
+def test_a_model_for_a_trainer_a_wrong_schedule_or_sam_is_refused_in_one_line():
     with pytest.raises(
         InvalidValueError, match="'ViTForImageClassification' for trainer: accepted a transformers"
     ):
@@ -370,6 +370,9 @@ def test_a_model_for_a_trainer_or_a_wrong_schedule_is_refused_in_one_line():
         InvalidValueError, match="for schedule: accepted an optimlab.doctor.InstrumentSchedule"
     ):
         DoctorCallback(schedule=20)
+    sam = optim.create("sam", tiny_vit().parameters(), lr=0.1)  # it raised at the Trainer's first step
+    with pytest.raises(InvalidValueError, match="'SAM' for optimizer: accepted one that steps without"):
+        trainer_optimizers(sam)
 
 
 class FailsOnce(TrainerCallback):

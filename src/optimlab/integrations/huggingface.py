@@ -144,8 +144,16 @@ def trainer_optimizers(
     model.parameters(), lr=1e-4)``) and an optimlab schedule, stepped after every optimizer step.
 
     Without a schedule the lr stays constant: given no scheduler, the Trainer would impose its own
-    (``lr_scheduler_type``, linear decay by default).
+    (``lr_scheduler_type``, linear decay by default). An optimizer that evaluates the loss again in its
+    step (SAM) is refused: the Trainer calls ``optimizer.step()`` without a closure.
     """
+    if getattr(optimizer, "needs_closure", False):  # it raised at the first step, after the model loaded
+        raise InvalidValueError(
+            "optimizer",
+            type(optimizer).__name__,
+            "one that steps without a closure: the Trainer's optimizer.step() passes none (train SAM "
+            "with optimlab.train.fit, or in Lightning through its configure_optimizers)",
+        )
     return optimizer, as_lr_scheduler(
         optimizer, schedule if schedule is not None else create_schedule("constant")
     )

@@ -568,3 +568,15 @@ def test_an_update_drops_the_schedule_fields_it_leaves_unread():
     assert cycled.with_updates({"schedule.name": "One-Cycle"}).schedule == ScheduleSpec(**cycle)
     with pytest.raises(RecipeError, match="cycle_momentum"):
         cycled.with_updates({"schedule.name": "cosine", "schedule.cycle_momentum": True})
+
+
+def test_changing_the_data_set_drops_keywords_the_new_one_does_not_take(tmp_path):
+    """`--dataset iris` over a recipe's CSV file with its target column was refused as iris's 'target'."""
+    rows = tmp_path / "rows.csv"
+    rows.write_text("a,label\n" + "".join(f"{i},{i % 2}\n" for i in range(20)))
+    csv = Recipe.from_dict({"data": {"name": str(rows), "options": {"target": "label"}}})
+    assert csv.with_updates({"data.name": "iris"}).data.options == {}
+    other = tmp_path / "other.csv"  # a file's keywords are its reader's, checked on reading: kept
+    assert csv.with_updates({"data.name": str(other)}).data.options == {"target": "label"}
+    sampled = Recipe.from_dict({"data": {"name": "mnist1d", "options": {"n": 500, "split": "original"}}})
+    assert sampled.with_updates({"data.name": "two_spirals"}).data.options == {"n": 500}

@@ -615,7 +615,7 @@ class Recipe(_Spec):
                     )
                 node = node[section]
             node[normalize_name(leaf) if leaf not in node else leaf] = value
-        for section in ("optimizer", "schedule"):
+        for section in ("data", "optimizer", "schedule"):
             if f"{section}.name" in updates:
                 _drop_options_not_taken(section, data[section], updates)
         _drop_schedule_fields_unread(data["schedule"], updates)
@@ -638,14 +638,15 @@ def _drop_sizes_not_taken(model: dict[str, Any], updates: Mapping[str, Any]) -> 
 
 
 def _drop_options_not_taken(section: str, spec: dict[str, Any], updates: Mapping[str, Any]) -> None:
-    """Keywords of the old optimizer or schedule that the new one (``spec``, updated) does not take, where
-    the updates do not set them: they described the old one (``--optimizer adam`` over a recipe's
-    ``sgd`` with ``momentum: 0.9`` was refused as adam's 'momentum'). A wrapper's keywords for its base
-    (lookahead's ``momentum`` around sgd) are taken."""
+    """Keywords of the old data set, optimizer or schedule that the new one (``spec``, updated) does not
+    take, where the updates do not set them: they described the old one (``--optimizer adam`` over a
+    recipe's ``sgd`` with ``momentum: 0.9`` was refused as adam's 'momentum', ``--dataset iris`` over its
+    CSV file's ``target``). A wrapper's keywords for its base (lookahead's ``momentum`` around sgd) are
+    taken; a file's, checked on reading, are kept."""
     from optimlab.optim import validate as validate_optimizer
 
     try:
-        entry = get_registry(section).get(spec["name"])
+        entry = get_registry(Recipe.model_fields[section].annotation.OPTIONS_OF).get(spec["name"])
     except (OptimlabError, TypeError):
         return  # none of the registry's (or the user's, by import path): validation names it
     validate = partial(validate_optimizer, entry.name) if section == "optimizer" else entry.validate

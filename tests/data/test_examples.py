@@ -42,3 +42,14 @@ def test_labels_of_mixed_types_are_refused_naming_the_types():
         np.zeros((4, 2)), np.array(["dog", "cat", "emu", "cat"], dtype=object), name="p"
     )
     assert named.examples.y.tolist() == [1, 0, 2, 0]  # sorted names: cat, dog, emu
+
+
+def test_tensors_that_require_grad_or_are_sparse_are_read_as_their_values():
+    """A factory's (x, y) computed with autograd on (embeddings of a model) raised numpy's "Can't call
+    numpy() on Tensor that requires grad", and a sparse x "can't convert Sparse layout tensor to numpy",
+    where a Dataset of them was read; both are read as their values."""
+    x, y = torch.randn(6, 3), torch.arange(6) % 2
+    for given in (x.clone().requires_grad_(), x.to_sparse()):
+        data = Examples.from_arrays(given, y, name="grad")
+        assert torch.equal(data.examples.x, x) and not data.examples.x.requires_grad
+    assert torch.equal(Examples.from_arrays(x, y.to_sparse(), name="grad").examples.y, y)

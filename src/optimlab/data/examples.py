@@ -153,7 +153,7 @@ class Examples(DatasetInfo):
                     "tensors of a dtype numpy holds, as rows read into memory are (float16, float32, float64, "
                     "integers): give .float(), and train in bfloat16 with recipe={'training.precision': 'bf16'}",
                 )
-        x_array, y_array = np.asarray(x), np.asarray(y)
+        x_array, y_array = _as_array(x), _as_array(y)
         for what, values in (("inputs", x_array), ("targets", y_array)):
             if values.dtype.kind == "c":  # cast to float, the imaginary parts were dropped with a warning
                 raise InvalidValueError(
@@ -200,6 +200,15 @@ class Examples(DatasetInfo):
             reading=reading,
             examples=TensorPair(features, targets),
         )
+
+
+def _as_array(values: np.ndarray | Tensor) -> np.ndarray:
+    """``values`` as an array: a tensor that requires grad, lives on a GPU or is sparse, read as its
+    values (numpy raised "Can't call numpy() on Tensor that requires grad" and the like)."""
+    if isinstance(values, Tensor):
+        values = values.detach().cpu()
+        values = values if values.layout == torch.strided else values.to_dense()
+    return np.asarray(values)
 
 
 def _classes(labels: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:

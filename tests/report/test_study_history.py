@@ -243,3 +243,30 @@ def test_a_study_of_the_users_objects_is_reported_by_another_session_and_resumed
         r"out=\.\.\., resume=True\)",
         line,
     ), line
+
+
+def _seeded_alike(input_shape, num_outputs):
+    """A linear model that draws its weights from a seed of its own: every seed run trains it alike."""
+    torch.manual_seed(0)
+    return torch.nn.Linear(input_shape[0], num_outputs)
+
+
+def test_seeds_that_gave_one_value_a_side_are_said_to_have_no_spread_not_too_few(tmp_path, page_reader):
+    """Two studies of 2 seeds a side, each side one value: the change read '+0 (too few seeds to test)'."""
+    import optimlab
+
+    x = torch.randn(60, 3, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] > 0).long()
+    splits = ((x[:40], y[:40]), (x[40:50], y[40:50]), (x[50:], y[50:]))  # fixed: no split by the seed
+    for week in ("week-1", "week-2"):
+        optimlab.compare(
+            ["sgd"], model=_seeded_alike, data=splits, budget=1, seeds=2, epochs=1, out=tmp_path / week,
+            recipe={"training.batch_size": 40},  # one batch an epoch: the seed's shuffle changes nothing
+        )  # fmt: skip
+    page = write_history_report([tmp_path / "week-1", tmp_path / "week-2"], tmp_path / "page.html")
+    (table,) = [t for t in page_reader(page.read_text()).tables if t.caption == "Leaderboards side by side"]
+    [row] = table.records()
+    assert (
+        row["week-2/your_code - week-1/your_code"]
+        == "+0 (no spread to test: each side's seeds gave one value)"
+    )

@@ -148,11 +148,14 @@ def _no_result(study: _Study, method: str) -> str:
     return f"no result: {failed} of its {len(trials)} trials failed (diverged, errored or pruned)"
 
 
-def _change(comparison: Comparison, unfinished: bool) -> str:
+def _change(comparison: Comparison, unfinished: bool, fewest: int) -> str:
+    """The cell of a later study's change against the first; ``fewest``: the seed results of the side
+    with fewer (two a side, each of one value, read 'too few seeds to test')."""
     if math.isnan(comparison.difference):
         return "no seed reruns to compare yet" if unfinished else "no result"
     if math.isnan(comparison.p_value):
-        return f"{comparison.difference:+.4g} (too few seeds to test)"
+        why = "too few seeds to test" if fewest < 2 else "no spread to test: each side's seeds gave one value"
+        return f"{comparison.difference:+.4g} ({why})"
     verdict = "significant" if comparison.significant else "not significant"
     return f"{comparison.difference:+.4g}, p={comparison.adjusted:.3g} ({verdict})"
 
@@ -199,7 +202,14 @@ def _add_workload(page: Page, label: str, studies: Sequence[_Study]) -> None:
         (
             m,
             *(_cell(s, m, summaries[(s.label, m)], texts[(s.label, m)]) for s in studies),
-            *(_change(comparisons[(s.label, m)], unfinished or not s.progress.ended) for s in later),
+            *(
+                _change(
+                    comparisons[(s.label, m)],
+                    unfinished or not s.progress.ended,
+                    min(len(values[(first_name, m)]), len(values[(s.label, m)])),
+                )
+                for s in later
+            ),
         )
         for m in methods
     ]

@@ -486,3 +486,18 @@ def test_a_split_of_dict_items_beside_an_empty_or_other_split_is_named():
         InvalidValueError, match=r"for split 2 of mine: accepted dict items or batches, as the"
     ):
         as_data((Items(10), Items(4), (torch.zeros(4, 2), torch.arange(4) % 2)), "mine")
+
+
+def test_inputs_targets_and_weights_as_three_arrays_are_refused_naming_dict_batches():
+    """(x, y, weights) of one number of rows was refused with the whole list of accepted returns, as if
+    it were three splits; it is refused saying that (x, y) holds inputs and targets alone, and what holds
+    more."""
+    x, y, weights = torch.randn(20, 4), torch.arange(20) % 2, torch.rand(20)
+    with pytest.raises(InvalidValueError) as refused:
+        as_data((x, y, weights), "weighted")
+    assert str(refused.value) == (
+        "invalid value 'a tuple of 3 (float32 (20, 4), int64 (20,), float32 (20,))' for what dataset "
+        "'weighted' returned: accepted (x, y): inputs and targets of one row per example; several inputs, or "
+        "weights or masks beside the target, train as dict batches: a Dataset of {'<forward's argument>': x, "
+        "..., 'labels': y} items, each batch given whole to a model that returns its own loss."
+    )

@@ -14,9 +14,16 @@ from optimlab.data.image_folder import image_pixels, images_array
 from optimlab.data.user_batches import describe
 from optimlab.errors import InvalidValueError
 
-__all__ = ["MOST_STREAMED", "finite", "from_torch_dataset", "read_pairs"]
+__all__ = ["MORE_THAN_PAIRS", "MOST_STREAMED", "finite", "from_torch_dataset", "read_pairs"]
 
 T = TypeVar("T")
+
+# What holds more than (input, target) rows, for the messages that refuse it.
+MORE_THAN_PAIRS = (
+    "several inputs, or weights or masks beside the target, train as dict batches: a Dataset of "
+    "{'<forward's argument>': x, ..., 'labels': y} items, each batch given whole to a model that returns "
+    "its own loss"
+)
 
 # Rows of a stream (an IterableDataset, a DataLoader over one) read into memory at most: an endless one
 # hung the verb reading it. Items of 4 floats and a class: 100,000 read in 1.2 s; `optimlab train` on an
@@ -102,9 +109,7 @@ def read_pairs(
             raise InvalidValueError(
                 f"item {position} of {name}",
                 describe(item),
-                "an (input, target) pair; several inputs, or weights or masks beside the target, train as "
-                "dict batches: a Dataset of {'<forward's argument>': x, ..., 'labels': y} items, each batch given "
-                "whole to a model that returns its own loss",
+                f"an (input, target) pair; {MORE_THAN_PAIRS}",
             )
         if _is_image(item[0]):
             images.append(image_pixels(item[0], f"item {position} of {name}"))

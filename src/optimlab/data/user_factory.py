@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler
 from optimlab.data.examples import DatasetInfo, Examples, TensorPair, float_task, zero_one
 from optimlab.data.numpy_file import channels_last
 from optimlab.data.splits import Splits, check_fractions, rounded
-from optimlab.data.torch_dataset import finite, read_pairs
+from optimlab.data.torch_dataset import MORE_THAN_PAIRS, finite, read_pairs
 from optimlab.data.user_batches import (
     TARGET_KEYS,
     describe,
@@ -396,7 +396,20 @@ def as_data(value: Any, name: str) -> Examples | Splits | BatchSplits | BatchDat
             )
             info = {f.name: getattr(joined, f.name) for f in dataclasses.fields(DatasetInfo)}
             return Splits(**info, train=train, val=val, test=test[0] if test else val.subset(torch.arange(0)))
+    if _rows_apart(value):
+        raise InvalidValueError(
+            f"what dataset {name!r} returned",
+            describe(value),
+            f"(x, y): inputs and targets of one row per example; {MORE_THAN_PAIRS}",
+        )
     raise InvalidValueError(f"what dataset {name!r} returned", describe(value), ACCEPTED_RETURNS)
+
+
+def _rows_apart(value: Any) -> bool:
+    """Whether ``value`` is three or more arrays of one number of rows: (inputs, targets, weights), not
+    (train, val, test) splits."""
+    arrays = isinstance(value, (tuple, list)) and len(value) >= 3 and all(map(_is_array, value))
+    return arrays and all(v.ndim for v in value) and len({len(v) for v in value}) == 1
 
 
 def adapt_dataset(path: str, target: Any) -> Callable[..., Any]:

@@ -71,12 +71,17 @@ def mean_cis(board: Sequence[LeaderboardRow]) -> list[str]:
 
 
 def _seeds_note(test: Summary) -> str:
-    """What a mean's interval cannot say: one seed has none; seeds that all gave one value (a model and
-    data that ignore the seed) make an interval of no width, one measurement repeated."""
+    """What a mean's interval cannot say: one seed has none; seeds that all gave one value make an interval
+    of no width, no spread measured: a model and data that ignore the seed, or an accuracy of few test
+    rows that two seeds of other splits both put at 59 of 60 (the page said 'the setup ignores the seed'
+    of those)."""
     if test.n == 1:
         return " (one seed: no interval)"
     if test.n > 1 and test.std == 0:
-        return f" (its {test.n} seeds gave one value: the setup ignores the seed)"
+        return (
+            f" (its {test.n} seeds gave one value: the setup ignores the seed, or the metric is too coarse to "
+            "tell them apart)"
+        )
     return ""
 
 

@@ -354,11 +354,14 @@ def test_images_kept_channels_last_are_refused_naming_the_transpose_and_channels
         assert str(refused.value) == (
             "invalid value 'images kept channels last, shape (12, 8, 6, 3)' for inputs of keras: accepted "
             "images channels first (N, C, H, W), as torch's layers take them: return x.permute(0, 3, 1, 2) "
-            "(numpy: x.transpose(0, 3, 1, 2)); a factory's data is taken as returned (an .npz file's is transposed)."
+            "(numpy: x.transpose(0, 3, 1, 2)); inputs that are no images (joints x coordinates), kept as they "
+            "are: return optimlab.data.Examples.from_arrays(x, y, name=...)."
         )
     first = images.permute(0, 3, 1, 2)
     data = as_data((first, labels), "torch")
     assert data.input_shape == (3, 8, 6) and torch.equal(data.examples.x, first)
+    poses = as_data(Examples.from_arrays(images, labels, name="poses"), "poses")  # the way to keep them
+    assert poses.input_shape == (8, 6, 3) and torch.equal(poses.examples.x, images)
 
 
 def test_class_names_of_dataset_splits_are_one_id_in_every_split():

@@ -281,13 +281,14 @@ def _examples(x: Tensor, y: Tensor, name: str) -> Examples:
     -100, cross-entropy's ``ignore_index``: mapped to a class of its own, the rows meant to be ignored
     would be trained and scored as one. Images kept channels last (N, H, W, C) are refused too, naming
     the transpose: a CNN took their rows for channels, and read as an .npz file's are (transposed), they
-    would train a model written for them on (N, C, H, W) without a word."""
+    would train a model written for them on (N, C, H, W) without a word; the user's Examples keep them."""
     if channels_last(tuple(x.shape)):
         raise InvalidValueError(
             f"inputs of {name}",
             f"images kept channels last, shape {tuple(x.shape)}",
             "images channels first (N, C, H, W), as torch's layers take them: return x.permute(0, 3, 1, 2) "
-            "(numpy: x.transpose(0, 3, 1, 2)); a factory's data is taken as returned (an .npz file's is transposed)",
+            "(numpy: x.transpose(0, 3, 1, 2)); inputs that are no images (joints x coordinates), kept as they "
+            "are: return optimlab.data.Examples.from_arrays(x, y, name=...)",
         )
     one_each = isinstance(y, Tensor) and not y.is_floating_point() and y.numel() == len(y)
     ignored = int((y == -100).sum()) if one_each else 0  # several per example: refused below

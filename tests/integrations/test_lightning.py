@@ -187,6 +187,34 @@ def test_the_check_of_a_module_scores_its_candidates_as_find_lr_scores_its_net()
     )
 
 
+class Digits(lightning.LightningDataModule):
+    """The standardized digits as a data module: split in setup, as Lightning's docs show."""
+
+    def setup(self, stage):
+        x, y = standardized()
+        self.train, self.held_out = TensorDataset(x[:300], y[:300]), TensorDataset(x[300:400], y[300:400])
+
+    def train_dataloader(self):
+        return DataLoader(self.train, batch_size=32)
+
+    def val_dataloader(self):
+        return DataLoader(self.held_out, batch_size=32)
+
+
+def test_the_range_test_and_check_of_a_module_take_a_data_module_as_trainer_fit_does():
+    """A LightningDataModule, which Trainer.fit takes in place of its loaders, was refused as data."""
+    module = Classifier(nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)), nn.CrossEntropyLoss(),
+                        lambda p: torch.optim.SGD(p, lr=0.1))  # fmt: skip
+    quick = {"check_steps": 8, "steps": 30, "start_lr": 1e-3, "end_lr": 10.0}
+    result = lr_range_test(module, Digits(), **quick)
+    data = Digits()
+    data.setup("fit")
+    reference = lr_range_test(module, data.train_dataloader(), data.val_dataloader(), **quick)
+    assert result.losses == pytest.approx(reference.losses, rel=1e-6) and len(result.losses) > 10
+    assert len(result.candidates) > 3
+    assert [c.score for c in result.candidates] == pytest.approx([c.score for c in reference.candidates])
+
+
 def test_configure_optimizers_forms_are_read_and_others_refused():
     net = nn.Linear(64, 10)
     module = Classifier(net, nn.CrossEntropyLoss(), lambda p: ([torch.optim.SGD(p, lr=0.1)], []))

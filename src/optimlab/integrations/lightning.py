@@ -16,6 +16,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import Tensor
 
 from optimlab.doctor.diagnose import Diagnosis
@@ -273,14 +274,15 @@ def lr_range_test(
     optimizer: torch.optim.Optimizer | None = None,
     **options: Any,
 ) -> LRRangeResult:
-    """The LR range test of ``module`` on ``train_dataloaders`` (a DataLoader or any data
-    :class:`~optimlab.data.user_batches.UserBatches` accepts), with ``optimizer`` (default: the first
-    of its ``configure_optimizers``) and the loss of its ``training_step``; the module comes back
-    untouched.
+    """The LR range test of ``module`` on ``train_dataloaders`` (a DataLoader, a ``LightningDataModule``
+    as ``Trainer.fit`` takes one, or any data :class:`~optimlab.data.user_batches.UserBatches`
+    accepts), with ``optimizer`` (default: the first of its ``configure_optimizers``) and the loss of
+    its ``training_step``; the module comes back untouched.
 
     ``check_steps``: also decide among the sweep's candidates by a check
     (:func:`optimlab.doctor.find_lr`): each trains ``check_steps`` steps, one at a time, scored by
-    ``training_step``'s loss on ``val_dataloaders`` (default: a fifth of the training data held out).
+    ``training_step``'s loss on ``val_dataloaders`` (default: the data module's validation data, else
+    a fifth of the training data held out).
     ``options`` go to :func:`optimlab.doctor.lr_range_test` (``start_lr``, ``end_lr``, ``steps``, ...).
     Set the suggestion as the lr of ``configure_optimizers`` before ``Trainer.fit``.
     """
@@ -300,6 +302,17 @@ def lr_range_test(
         )
     if optimizer is None:
         optimizer = _first_optimizer(module)
+    if isinstance(train_dataloaders, pl.LightningDataModule):  # set up as Trainer.fit sets it up
+        datamodule = train_dataloaders
+        datamodule.prepare_data()
+        datamodule.setup("fit")
+        train_dataloaders = datamodule.train_dataloader()
+        if (
+            check_steps is not None
+            and val_dataloaders is None
+            and is_overridden("val_dataloader", datamodule)
+        ):
+            val_dataloaders = datamodule.val_dataloader()
     loss = {"compute_loss": lambda model, batch: _step_loss(model.training_step(batch, 0))}
     with warnings.catch_warnings():
         # training_step's self.log() calls warn outside a Trainer; the sweep needs only the loss

@@ -110,8 +110,18 @@ def _own_folder(text: str, holds: Callable[[Path], bool], what: str) -> Path:
 
 
 def study_folder(text: str) -> Path:
-    """compare's and bench's output folder."""
-    return _own_folder(text, _holds_run, "a training run")
+    """compare's and bench's output folder, which holds no run and no study yet: a second comparison's
+    report and tables were written over the first's (a bench's settings over the first's), while
+    --resume continued both."""
+    path = _own_folder(text, _holds_run, "a training run")
+    if path.is_dir() and _holds_study(path):
+        from optimlab.bench.settings import resume_command
+
+        raise typer.BadParameter(
+            f"{text!r} already holds a study: continue it with `{resume_command(path)}`, or give a folder "
+            "of its own"
+        )
+    return path
 
 
 def run_folder(text: str) -> Path:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from optimlab.bench import REPORT_FILE, SETTINGS_FILE, is_bench, read_settings, resume_command, write_settings
+from optimlab.bench import REPORT_FILE, SETTINGS_FILE, read_settings, resume_command, write_settings
 from optimlab.bench.settings import SETTINGS
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
@@ -168,13 +168,6 @@ def bench(
     methods = o.split_names(settings["optimizers"]) + list(settings["optimizer_path"] or [])
     out = resume or out_dir or Path("runs") / f"bench-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
     if resume is None:  # refused before anything is written: a folder left would look resumable
-        from optimlab.study.storage import JOURNAL_NAME
-
-        if is_bench(out) or (out / JOURNAL_NAME).is_file():  # its settings would be written over
-            raise OptimlabError(
-                f"--out {str(out)!r} already holds a study: continue it with `{resume_command(out)}`, or give "
-                "another folder"
-            )
         given = "--optimizers" + (" and --optimizer-path" if settings["optimizer_path"] else "")
         with o.noting_data(output):  # its first step on each workload loads the data
             check_bench(chosen, methods, device=settings["device"], fields=("--workloads", given))

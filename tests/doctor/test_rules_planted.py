@@ -85,3 +85,27 @@ def test_a_block_detached_from_the_loss_is_named_unused_not_vanishing():
                      lr_find=False)  # fmt: skip
     assert [f.rule for f in found.problems] == ["unused_parameters"], found.findings
     assert found.problems[0].evidence["modules"] == {"block.0": 2, "block.2": 2}
+
+
+def test_units_a_batch_norms_negative_shift_silences_are_told_to_reset_that_shift():
+    """A batch norm before a ReLU normalizes its inputs to mean 0, so its shift alone sets where they
+    sit: at -5, most of the ReLU's units pass nothing (measured here) and the net does not learn; reset to torch's 0,
+    it does. The advice names that shift, not another batch norm or the Linear layer's init."""
+    x, y = standardized()
+
+    def model(shift):
+        net = _batch_normed(True)
+        with torch.no_grad():
+            net[1].bias.fill_(shift)
+        return net
+
+    with torch.no_grad():  # units silent on every row of a batch
+        assert (model(-5.0)[:3](x[:64]) <= 0).all(0).float().mean() > 0.7
+    stuck, reset = (_sgd_losses(model(shift), x, y) for shift in (-5.0, 0.0))
+    assert min(stuck[-5:]) > 0.95 * stuck[0] and max(reset[-5:]) < 0.6 * reset[0]
+    net = model(-5.0)
+    found = diagnose(net, (x, y), nn.CrossEntropyLoss(), torch.optim.Adam(net.parameters(), 1e-3), steps=20,
+                     lr_find=False)  # fmt: skip
+    dead = next(f for f in found.findings if f.rule == "dead_units")
+    assert dead.recommendation.startswith("norm: start 1 (BatchNorm1d)'s shift (its bias) at 0"), dead
+    assert dead.recipe_changes == {} and dead.evidence["layer"] == "1"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from optimlab.doctor.findings import Finding
-from optimlab.doctor.instruments import RunStatistics
+from optimlab.doctor.instruments import LayerInfo, RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.rules._readings import (
     _dead_fractions,
@@ -97,6 +97,15 @@ def saturation(
     )
 
 
+def _norm_before(stats: RunStatistics, module: str) -> LayerInfo | None:
+    """The norm layer with parameters that ran just before activation ``module``, if one did: what the
+    activation reads, between it and its feeding layer."""
+    order = stats.forward_order
+    if module not in order or order.index(module) == 0 or order[order.index(module) - 1] not in stats.norms:
+        return None
+    return next((layer for layer in stats.layers if layer.name == order[order.index(module) - 1]), None)
+
+
 def _large_embedding(stats: RunStatistics, before: str) -> tuple[str, float] | None:
     """The embedding running before layer ``before`` whose vectors, at the first detailed step, have
     the largest std, where it is over :data:`LARGE_EMBEDDING_STD`: (its name, that std)."""
@@ -135,10 +144,11 @@ def dead_units(
         return None
     activation = stats.activations[module]
     feeding = stats.feeding_layer(module)
+    before = _norm_before(stats, module) or feeding  # what the activation reads
     first_step = stats.detailed_steps[0] if stats.detailed_steps else None
     pre = (
-        stats.outputs.get(feeding.name, {}).get(first_step)
-        if feeding is not None and first_step is not None
+        stats.outputs.get(before.name, {}).get(first_step)
+        if before is not None and first_step is not None
         else None
     )
     evidence: dict[str, Any] = {
@@ -155,33 +165,46 @@ def dead_units(
         "exploding_gradients",
     )
     detail = ""
-    if feeding is not None and pre is not None:
+    if before is not None and pre is not None:
         evidence.update(
             {
-                "layer": feeding.name,
-                "bias_mean": feeding.bias_mean,
+                "layer": before.name,
+                "bias_mean": before.bias_mean,
                 "pre_activation_mean": pre.mean,
                 "pre_activation_spread": pre.spread,
             }
         )
         detail = (
-            f" Its inputs from {_label(stats, feeding.name)} average {_g(pre.mean)} (spread across "
+            f" Its inputs from {_label(stats, before.name)} average {_g(pre.mean)} (spread across "
             f"examples {_g(pre.spread)})"
         )
-        detail += f", its bias averages {_g(feeding.bias_mean)}." if feeding.bias_mean is not None else "."
-    if feeding is not None and feeding.bias_mean is not None and _negative_bias(stats, feeding):
+        detail += f", its bias averages {_g(before.bias_mean)}." if before.bias_mean is not None else "."
+    if before is not None and before is not feeding and _negative_bias(stats, before):
+        recommendation = (
+            f"norm: start {_label(stats, before.name)}'s shift (its bias) at 0, as torch does: it averages "
+            f"{_g(before.bias_mean)}, below the normalized outputs' spread, and holds them under the {activation}'s 0"
+        )
+        changes: dict[str, Any] = {}
+    elif (
+        feeding is not None
+        and not feeding.normalized  # a norm between them takes the bias out
+        and feeding.bias_mean is not None
+        and _negative_bias(stats, feeding)
+    ):
         scheme = recommended_init(activation)
         recommendation = (
             f"init: {scheme} for {activation} layers, which starts biases at 0 "
             f"({_label(stats, feeding.name)}'s biases average {_g(feeding.bias_mean)})"
         )
-        changes: dict[str, Any] = {"model.init": scheme}
+        changes = {"model.init": scheme}
     elif at_end > at_start + 0.2:
         recommendation = "lr: lower it (units died during training), or activation: leaky_relu"
         changes = {"model.activation": "leaky_relu"}
         explains = ("vanishing_gradients", "plateau", "no_learning", "lr_too_low")
     else:
-        recommendation = "activation: leaky_relu, or norm: batch before the activation"
+        recommendation = "activation: leaky_relu" + (
+            "" if feeding is not None and feeding.normalized else ", or norm: batch before the activation"
+        )
         changes = {"model.activation": "leaky_relu"}
     when = (
         f"from the start (steps {windows.start_steps[0]}..{windows.start_steps[-1]})"

@@ -244,3 +244,48 @@ def test_a_study_of_the_users_objects_goes_to_tensorboard_from_another_session(t
     for record in result.records:
         board = accumulated(tmp_path / "tensorboard" / f"{record.study}-{record.key}".replace("/", "-"))
         assert [e.step for e in board.Scalars("val_accuracy")] == record.curve["step"]
+
+
+def test_the_recipe_table_shows_each_value_as_it_is_in_tensorboards_text_plugin(tmp_path):
+    """A value's pipe ended its cell (what followed it was lost), a line break its row, and markdown
+    read a path's __init__ as a bold 'init'."""
+    from html.parser import HTMLParser
+
+    from tensorboard.plugin_util import markdown_to_safe_html
+
+    from optimlab.integrations import open_tracker
+
+    class Cells(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.rows, self.cell = [], None
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "tr":
+                self.rows.append([])
+            elif tag in ("td", "th"):
+                self.cell = ""
+            elif tag == "br":
+                self.cell += "\n"
+
+        def handle_endtag(self, tag):
+            if tag in ("td", "th"):
+                self.rows[-1].append(self.cell)
+                self.cell = None
+
+        def handle_data(self, data):
+            if self.cell is not None:
+                self.cell += data
+
+    params = {
+        "data.path": "/data/__init__/a|b.csv",
+        "model.factory": "nets:build_*wide*",
+        "note": "first line\nsecond `line` [x](y) back\\slash",
+        "optimizer.lr": 0.001,
+    }
+    tracker = open_tracker("tensorboard", folder=tmp_path, run_name="ü run", params=params)
+    tracker.finish()
+    (recipe,) = accumulated(tracker.log_dir).Tensors("recipe")
+    cells = Cells()
+    cells.feed(markdown_to_safe_html(recipe.tensor_proto.string_val[0]))  # as its text plugin renders it
+    assert cells.rows == [["field", "value"], *([k, str(v)] for k, v in params.items())]

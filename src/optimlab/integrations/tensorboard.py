@@ -89,6 +89,18 @@ def _shown(log_dir: Path) -> dict[tuple[str, int], Summary.Value]:
     return shown
 
 
+# What markdown reads in a table's cell (TensorBoard's text plugin renders markdown): a pipe ends the cell,
+# asterisks and underscores emphasize (a path's __init__ shows as a bold "init"), backticks and brackets
+# start code and links.
+_MARKUP = str.maketrans({c: "\\" + c for c in "\\`*_|[]"})
+
+
+def _cell(value: Any) -> str:
+    """``value`` as a cell of the recipe's markdown table, shown as it is: its markup escaped, its line
+    breaks kept in the cell."""
+    return str(value).translate(_MARKUP).replace("\r\n", "\n").replace("\n", "<br>")
+
+
 class TensorBoardTracker(Tracker):
     """Scalars (one tag per metric) in an event file in ``log_dir``; ``params`` as a text table.
 
@@ -127,7 +139,7 @@ class TensorBoardTracker(Tracker):
             # trained again showed twice there (the older EventAccumulator purged at the first).
             self.restart(0)
         table = "| field | value |\n| --- | --- |\n" + "".join(
-            f"| {k} | {v} |\n" for k, v in (params or {}).items()
+            f"| {_cell(k)} | {_cell(v)} |\n" for k, v in (params or {}).items()
         )
         # The recipe the run shows last; a changed one (a resumed run's --epochs) waits for its first step.
         kept = max(((step, v) for (tag, step), v in shown.items() if tag == "recipe"), default=None)

@@ -611,3 +611,19 @@ def test_a_validation_split_without_rows_is_refused_before_any_trial(tmp_path):
             optimlab.compare(["sgd"], model=lambda: nn.Linear(3, 2), data=data, budget=1, seeds=1, epochs=1,
                              out=tmp_path / "v")  # fmt: skip
         assert not (tmp_path / "v").exists()
+
+
+def test_resuming_a_folder_that_holds_no_study_leaves_nothing_behind(tmp_path):
+    """resume=True of a mistyped folder said 'no optimlab study at ...' and left the folder behind, holding
+    an empty study.journal; a report of a folder without one wrote one into it."""
+    from optimlab.report.study_history import write_history_report
+
+    x, y = torch.randn(64, 3, generator=torch.Generator().manual_seed(0)), torch.arange(64) % 2
+    for given in ({"data": (x, y)}, {}):
+        with pytest.raises(OptimlabError, match="no study at .*: it holds no study.journal; give the folder"):
+            optimlab.compare(out=tmp_path / "typo", resume=True, **given)
+        assert not (tmp_path / "typo").exists()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(OptimlabError, match="it holds no study.journal"):
+        write_history_report([tmp_path / "empty"], tmp_path / "page.html")
+    assert not any((tmp_path / "empty").iterdir())

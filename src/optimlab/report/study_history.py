@@ -38,7 +38,7 @@ __all__ = [
 def load_results(location: str | Path) -> list[tuple[StudyResult, Progress]]:
     """Every optimlab study kept at ``location`` (a folder or an RDB URL), with its counted trials and
     how far it got."""
-    storage = open_storage(location)
+    storage = open_storage(location, create=False)  # a report writes no journal into a folder without one
     results = []
     for spec in load_specs(location, reading=True):
         names = [spec.study_name(m) for m in spec.methods]

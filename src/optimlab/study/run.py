@@ -108,7 +108,9 @@ def load_specs(location: str | Path, name: str | None = None, *, reading: bool =
     """The specs of the studies kept at ``location`` (only study ``name``'s, if given), oldest first;
     ``reading`` them only (a report), the objects of another session they name stand in
     (:func:`stored_spec`)."""
-    studies = optimlab_studies(open_storage(location), name)
+    # create=False: a folder without a journal is refused as it is, not given an empty one (resume=True
+    # of a mistyped folder left it behind, holding study.journal)
+    studies = optimlab_studies(open_storage(location, create=False), name)
     stored = {s.user_attrs[SPEC_ATTR]["name"]: s for s in studies}
     if not stored:
         shown = without_passwords(str(location))

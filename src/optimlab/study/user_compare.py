@@ -275,7 +275,7 @@ def _check_named_as_stored(
 
     if location is None or not named:
         return
-    for stored in optimlab_studies(open_storage(location), study):
+    for stored in optimlab_studies(open_storage(location, create=False), study):
         recipe = stored.user_attrs[SPEC_ATTR]["recipe"]
         for what, (ours, _) in named.items():
             section, field = _STORED_AS[what]

@@ -46,6 +46,16 @@ def readable_file(text: str) -> Path:
     return path
 
 
+def recipe_file(text: str) -> Path:
+    """A recipe's YAML file; a run's folder, which holds one, is answered with that file's path."""
+    path = _path(text)
+    if path.is_dir() and (path / "recipe.yaml").is_file():
+        raise typer.BadParameter(
+            f"{text!r} is not a file but a run's folder: give its recipe, {str(path / 'recipe.yaml')!r}"
+        )
+    return readable_file(text)
+
+
 def _can_write_into(folder: Path) -> bool:
     """Try it: ``os.access`` says yes to root everywhere, read-only mounts and ``/proc`` included."""
     try:

@@ -104,7 +104,7 @@ RecipeArg = Annotated[
         help="Recipe YAML file; flags override its fields.",
         metavar="RECIPE",
         show_default=False,
-        parser=checks.readable_file,
+        parser=checks.recipe_file,
     ),
 ]
 DatasetOpt = Annotated[

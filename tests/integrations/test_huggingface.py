@@ -8,6 +8,7 @@ import pytest
 import torch
 from doctor.setups import OPTIMIZERS, NamedExamples, ReturnsItsLoss
 from doctor.test_doors import DOOR_CASES
+from doctor.test_rules import BROKEN
 from torch.utils.data import Dataset
 from transformers import (
     BertConfig,
@@ -359,6 +360,39 @@ def test_a_model_returning_a_tuple_is_doctored_on_the_loss_the_trainer_logs():
             gradient_accumulation_steps=2, logging_strategy="steps", logging_steps=1).train()  # fmt: skip
     assert len(logged.losses) == 4 and doctor.diagnosis.statistics.steps == [1, 2, 3, 4]
     assert doctor.diagnosis.statistics.losses == pytest.approx(logged.losses, rel=1e-5)
+
+
+class LoggedGradNorms(TrainerCallback):
+    """The gradient norm the Trainer logs at each step (measured as it clips, before)."""
+
+    def __init__(self):
+        self.norms = []
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "grad_norm" in logs:
+            self.norms.append(float(logs["grad_norm"]))
+
+
+def test_the_gradients_read_are_those_the_trainer_clips_as_the_grad_norm_it_logs():
+    """The callback read the gradients as the optimizer stepped, after the Trainer clipped them (to 1.0
+    by default): every norm the doctor saw was at most max_grad_norm, and exploding gradients, found
+    through every other door, were not."""
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=40, n_positions=16, n_embd=16, n_layer=1, n_head=2))
+    data = [{k: v for k, v in row.items() if k != "label"} for row in PaddedText(n=40)]
+    doctor, logged = DoctorCallback(print_findings=False), LoggedGradNorms()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    trainer(model, data, 3, trainer_optimizers(optimizer), [doctor, logged], per_device_train_batch_size=8,
+            gradient_accumulation_steps=2, max_grad_norm=0.1, logging_strategy="steps", logging_steps=1).train()  # fmt: skip
+    assert len(logged.norms) == 3 and min(logged.norms) > 0.1
+    assert doctor.diagnosis.statistics.global_grad_norms().tolist() == pytest.approx(logged.norms, rel=1e-4)
+
+    setup = {case[0]: case[1] for case in BROKEN}["deep relu mlp, N(0, 1) init"]  # max_grad_norm 1.0
+    model = ReturnsItsLoss(setup.model(), setup.loss)
+    doctor = DoctorCallback(print_findings=False)
+    optimizer = OPTIMIZERS[setup.optimizer](model.parameters(), setup.lr)
+    trainer(model, NamedExamples(*setup.data()), setup.steps, trainer_optimizers(optimizer), [doctor]).train()
+    assert "exploding_gradients" in [f.rule for f in doctor.diagnosis.findings], doctor.diagnosis.findings
 
 
 def test_a_model_for_a_trainer_a_wrong_schedule_or_sam_is_refused_in_one_line():

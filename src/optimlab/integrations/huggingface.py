@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
+from accelerate.state import GradientState
 from torch import Tensor, nn
+from torch.autograd import Variable
 from transformers import Trainer, TrainerCallback
 
 from optimlab.doctor.diagnose import Diagnosis
@@ -53,6 +55,8 @@ class DoctorCallback(TrainerCallback):
         self._summed = False  # whether the Trainer sums the step's losses (num_items_in_batch given)
         self._labels: Any = None  # the labels of the step's first micro-batch
         self._hook: Any = None
+        self._at_backward = False  # whether the gradients are read as the backward pass ends
+        self._read = False  # whether they were, for this step
 
     @property
     def diagnosis(self) -> Diagnosis | None:
@@ -72,6 +76,16 @@ class DoctorCallback(TrainerCallback):
                 self._labels = kwargs.get("labels")
                 self._summed = kwargs.get("num_items_in_batch") is not None
             self._losses.append(loss.detach())
+            if self._at_backward and loss.requires_grad and GradientState().sync_gradients:
+                loss.register_hook(self._backward_started)  # the step's last micro-batch
+
+    def _backward_started(self, grad: Tensor) -> None:
+        # run once the backward pass has ended: the gradients are whole, and not yet clipped
+        Variable._execution_engine.queue_callback(self._backward_ended)
+
+    def _backward_ended(self) -> None:
+        self._read = True
+        self.doctor.gradients_ready()
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         # A train() that raised ended without on_train_end (the Trainer has no hook for it): its hooks
@@ -79,10 +93,19 @@ class DoctorCallback(TrainerCallback):
         self.detach()
         model = kwargs["model"]
         self._hook = model.register_forward_hook(self._keep_loss, with_kwargs=True)
-        self.doctor.start(model, kwargs["optimizer"], state.global_step)
+        # The Trainer clips the gradients before the step (max_grad_norm, 1.0 by default): they are read
+        # as the backward pass ends, as the Trainer measures the grad_norm it logs. Under float16 mixed
+        # precision they are scaled until its step unscales them, and are read there, clipped.
+        self._at_backward = getattr(kwargs["optimizer"], "scaler", None) is None
+        self.doctor.start(
+            model, kwargs["optimizer"], state.global_step, gradients_at_step=not self._at_backward
+        )
 
     def on_pre_optimizer_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.doctor.before_optimizer_step(kwargs["optimizer"])
+        if self._at_backward and not self._read:  # a loss the Trainer did not backpropagate
+            self.doctor.gradients_ready()
+        self._read = False
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if not self._losses:

@@ -135,6 +135,7 @@ class DoctorCallback(pl.Callback):
         if optimizer is trainer.optimizers[0] and not self._stepped:
             self._stepped = True
             self.doctor.before_optimizer_step(optimizer)
+            self.doctor.gradients_ready()
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int

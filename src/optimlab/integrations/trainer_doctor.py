@@ -98,21 +98,24 @@ class TrainerDoctor:
         self.instruments: Instruments | None = None
         self.diagnosis: Diagnosis | None = None
         self._lr, self._last_step, self._diverged = math.nan, -1, False
-        self._gradients_at_step = True
 
     def start(self, model: nn.Module, optimizer: Any, step: int, *, gradients_at_step: bool = True) -> None:
         """Attach the instruments; ``step``: optimizer steps already taken (a resumed run);
-        ``gradients_at_step=False``: the trainer's backward pass runs inside ``optimizer.step``, and
-        :meth:`before_optimizer_step` is called after it (Lightning)."""
+        ``gradients_at_step=False``: the gradients are not those ``optimizer.step`` begins with (Lightning
+        runs the backward pass inside it, Hugging Face clips them before it), and the caller calls
+        :meth:`gradients_ready` once they are whole."""
         self.instruments = Instruments(model, unwrapped(optimizer), self.schedule)
         self.instruments.start(step, gradients_at_step=gradients_at_step)
-        self._gradients_at_step = gradients_at_step
         self._last_step, self._diverged, self.diagnosis = step, False, None
 
     def before_optimizer_step(self, optimizer: Any) -> None:
-        """The gradients are ready and the weights have not moved yet."""
+        """The optimizer is about to step: its lr is the step's."""
         self._lr = optimizer.param_groups[0]["lr"]
-        if not self._gradients_at_step and self.instruments is not None and not self._diverged:
+
+    def gradients_ready(self) -> None:
+        """The step's gradients are whole and the weights have not moved yet (after
+        ``start(gradients_at_step=False)``)."""
+        if self.instruments is not None and not self._diverged:
             self.instruments.gradients_ready()
 
     def step_ended(self, step: int, loss: float) -> None:

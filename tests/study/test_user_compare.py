@@ -627,3 +627,37 @@ def test_resuming_a_folder_that_holds_no_study_leaves_nothing_behind(tmp_path):
     with pytest.raises(OptimlabError, match="it holds no study.journal"):
         write_history_report([tmp_path / "empty"], tmp_path / "page.html")
     assert not any((tmp_path / "empty").iterdir())
+
+
+def test_a_comparison_resumed_in_a_fresh_session_refuses_other_data_under_its_name(tmp_path):
+    """A fresh session names its data '<data>' as the first did: resumed with other tensors, the new seed
+    runs trained on them beside the old ones' results (test accuracy 0.96 and 0.99 averaged with 0.5 and
+    0.6), without a word. The study keeps the sha256 of the data's values, and refuses others."""
+    import subprocess
+    import sys
+
+    x = torch.randn(64, 3, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] > 0).long()
+    torch.save({"first": (x, y), "same": (x.clone(), y.clone()), "other": (x, 1 - y)}, tmp_path / "data.pt")
+
+    def session(which: str, **options: object) -> subprocess.CompletedProcess[str]:
+        """optimlab.compare in a process of its own, as a new session runs it."""
+        code = (
+            "import sys, torch, optimlab\n"
+            f"data = torch.load({str(tmp_path / 'data.pt')!r})[{which!r}]\n"
+            "try:\n"
+            f"    done = optimlab.compare(data=data, out={str(tmp_path / 'a')!r}, **{options!r})\n"
+            "except optimlab.errors.OptimlabError as error:\n"
+            "    sys.exit(str(error))\n"
+            "print(done.leaderboard[0].test.n)\n"
+        )
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+
+    first = session("first", optimizers=["sgd"], model="mlp", budget=1, seeds=1, epochs=1)
+    assert first.returncode == 0, first.stderr
+    other = session("other", resume=True, seeds=2)
+    assert other.returncode == 1 and other.stderr.startswith(
+        "invalid value '<data>' for data: accepted the data study 'your_code' was run on: these tensors differ"
+    ), other.stderr
+    same = session("same", resume=True, seeds=2)  # equal values in new tensors: the same data
+    assert same.returncode == 0 and same.stdout.split() == ["2"], same.stderr

@@ -33,6 +33,7 @@ an importable module (not ``__main__``) is named by its import path, so it trave
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -45,7 +46,7 @@ from torch.utils.data import DataLoader
 
 from optimlab.data.examples import targets_for
 from optimlab.data.user_batches import describe, loader_batch_size, loader_shuffles
-from optimlab.data.user_factory import as_data
+from optimlab.data.user_factory import BatchDataset, BatchSplits, as_data
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 from optimlab.recipe import MODEL_LOSS, Recipe, RecipeError
 from optimlab.registry import POSITIVE_INT, get_registry, normalize_name
@@ -164,6 +165,48 @@ def _data_name(data: Any) -> tuple[str, bool]:
         return lambda: held
 
     return _name("dataset", data, factory, "data")
+
+
+# The study's user attribute holding the sha256 of the data objects it was run on ({name: digest}): a
+# resumed comparison given other tensors under the same name ('<data>' in a fresh session) is refused.
+DATA_DIGEST_ATTR = "optimlab.data_digest"
+
+
+def _digest(name: str) -> str | None:
+    """sha256 of the dtypes, shapes and values of every tensor of the data set this session holds as
+    ``name`` (inputs and targets of each split); None for dict batches, which are not read into memory."""
+    tensors = _tensors(get_registry("dataset").create(name, 0))
+    if not tensors:
+        return None
+    digest = hashlib.sha256()
+    for tensor in tensors:
+        flat = tensor.detach().cpu().contiguous().flatten()
+        digest.update(f"{flat.dtype}{tuple(tensor.shape)};".encode())
+        digest.update(flat.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _tensors(held: Any) -> list[torch.Tensor]:
+    if isinstance(held, torch.Tensor):
+        return [held]
+    if isinstance(held, (BatchSplits, BatchDataset)) or not dataclasses.is_dataclass(held):
+        return []
+    return [t for field in dataclasses.fields(held) for t in _tensors(getattr(held, field.name))]
+
+
+def _keep_digest(name: str, digest: str) -> Callable[[list[StudySpec], str, Path], None]:
+    """An ``on_start`` that stores ``digest`` of the data ``name`` with each study, before any trial."""
+
+    def keep(specs: list[StudySpec], location: str, folder: Path) -> None:
+        from optimlab.study.storage import open_storage
+
+        storage = open_storage(location)
+        for spec in specs:
+            for method in spec.methods:
+                study_id = storage.get_study_id_from_name(spec.study_name(method))
+                storage.set_study_user_attr(study_id, DATA_DIGEST_ATTR, {name: digest})
+
+    return keep
 
 
 def _loader_batching(data: Any, given: Mapping[str, Any]) -> dict[str, Any]:
@@ -286,6 +329,15 @@ def _check_named_as_stored(
                     ours,
                     f"the {what} study {stored.user_attrs[SPEC_ATTR]['name']!r} was run on, {theirs!r}: this "
                     f"session named another object so first; resume it in a fresh session",
+                )
+            kept = stored.user_attrs.get(DATA_DIGEST_ATTR, {}).get(theirs) if what == "data" else None
+            if kept is not None and _digest(ours) != kept:  # a fresh session's '<data>': other tensors
+                raise InvalidValueError(
+                    what,
+                    ours,
+                    f"the data study {stored.user_attrs[SPEC_ATTR]['name']!r} was run on: these tensors differ "
+                    "from its (another sha256 of their values), and its new seed runs would train on them "
+                    "beside the results of the old; give the same data, or compare anew in another folder",
                 )
 
 
@@ -492,6 +544,9 @@ def compare(
             "a SearchSpace, or {field: [choices]} and {field: {low, high, log}}: {'optimizer.lr': [0.01, 0.1]}",
         )
     _check_compared(chosen.recipe, field, list(values), space, given)
+    digest = _digest(named["data"][0]) if "data" in named and named["data"][1] else None
+    if digest is not None:
+        run["on_start"] = _keep_digest(named["data"][0], digest)
     return run_comparison(
         list(values),
         field=field,

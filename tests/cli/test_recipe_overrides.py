@@ -78,3 +78,22 @@ def test_optimizer_and_schedule_flags_win_over_the_files_keywords_of_the_old_one
     (study,) = json.loads(out)["studies"]
     assert {row["method"] for row in study["leaderboard"]} == {"sgd", "adam"}
     assert all(row["seeds_failed"] == 0 for row in study["leaderboard"])
+
+
+@pytest.mark.parametrize("verb", ["train", "doctor", "lr-find", "compare"])
+def test_a_recipes_data_file_beside_it_but_not_here_is_named_with_its_path_from_here(
+    cli, tmp_path, monkeypatch, verb
+):
+    """A recipe's relative data path is read from the current folder (a run's saved recipe names the same
+    file); run from elsewhere, the data layer said only that there is no such file."""
+    project = tmp_path / "my project"
+    (project / "data").mkdir(parents=True)
+    (project / "data" / "rows.csv").write_text("a,label\n" + "".join(f"{i},{i % 2}\n" for i in range(40)))
+    (project / "recipe.yaml").write_text("data: {name: data/rows.csv}\ntraining: {steps: 2}\n")
+    monkeypatch.chdir(tmp_path)
+    extra = ["--optimizers", "sgd"] if verb == "compare" else []
+    code, out, err = cli(verb, "my project/recipe.yaml", *extra, "--format", "json")
+    assert (code, out) == (2, "") and len(err.strip().splitlines()) == 1, err
+    assert "--dataset 'my project/data/rows.csv'" in err
+    monkeypatch.chdir(project)  # from the recipe's folder, it runs
+    assert cli("train", "recipe.yaml", "--out", str(tmp_path / "run"), "--no-progress")[0] == 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import shlex
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -540,9 +541,29 @@ def flags_named(params: Mapping[str, Any]) -> contextlib.AbstractContextManager[
     )
 
 
-def recipe_from_options(recipe_path: Path | None, params: Mapping[str, Any]) -> Recipe:
+def _data_beside(recipe_path: Path, data: str) -> None:
+    """A recipe's data file missing here but found beside the recipe: its paths are read from the current
+    folder (a run's saved recipe names the same file), so the message says where it looked and the path
+    from here, where the data layer's said only that there is no file."""
+    from optimlab.user_code import is_import_path
+
+    path = Path(data).expanduser()
+    if is_import_path(data) or not any(c in data for c in "/\\.") or path.is_absolute() or path.exists():
+        return
+    beside = recipe_path.parent / path
+    if beside.exists():
+        raise OptimlabError(
+            f"recipe file {str(recipe_path)!r}: its data {data!r} is read from the current folder, which "
+            f"has none; give the one beside the recipe from here: --dataset {shlex.quote(str(beside))}"
+        )
+
+
+def recipe_from_options(
+    recipe_path: Path | None, params: Mapping[str, Any], *, data_replaced: bool = False
+) -> Recipe:
     """The recipe file (or the default recipe) with every recipe flag in ``params`` applied on top;
-    an error names the flag typed (:func:`flags_named`)."""
+    an error names the flag typed (:func:`flags_named`). ``data_replaced``: the verb replaces the
+    recipe's data itself (compare's --dataset)."""
     from optimlab.recipe import Recipe
 
     given = recipe_flags(params)
@@ -550,6 +571,8 @@ def recipe_from_options(recipe_path: Path | None, params: Mapping[str, Any]) -> 
         recipe = Recipe.load(recipe_path) if recipe_path is not None else Recipe()
     except UnicodeDecodeError:
         raise OptimlabError(f"recipe file {str(recipe_path)!r} is not a YAML text file") from None
+    if recipe_path is not None and "dataset" not in given and not data_replaced:
+        _data_beside(recipe_path, recipe.data.name)
     check_target(given.get("target"), given.get("dataset", recipe.data.name))
     if not given:
         return recipe

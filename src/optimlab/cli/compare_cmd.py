@@ -223,7 +223,7 @@ def compare(
         o.check_names(workload, "--workload", "workload")
         workloads: list[Any] | None = o.split_names(workload) or None
         if recipe_path is not None:
-            workloads = _recipe_workloads(recipe_path, epochs, workload, None if dataset else target)
+            workloads = _recipe_workloads(recipe_path, epochs, workload, target, dataset)
         o.check_target(target, dataset or (workloads[0].recipe.data.name if recipe_path else None))
         plan = {
             "field": field,
@@ -334,15 +334,17 @@ def _refuse_a_bench(folder: Path) -> None:
 
 
 def _recipe_workloads(
-    path: Path, epochs: int | None, workload: str | None, target: str | int | None
+    path: Path, epochs: int | None, workload: str | None, target: str | int | None, dataset: str | None
 ) -> list[Workload]:
     """The recipe file as the one workload, named after the file (tuned on validation accuracy for
-    classes, else validation loss), ``--epochs`` and ``--target`` applied."""
+    classes, else validation loss), ``--epochs`` and ``--target`` applied (``--dataset``'s target goes
+    with it, in the study)."""
     from optimlab.study.compare import recipe_workload
 
     if workload:
         raise OptimlabError(f"compare {str(path)!r} or --workload {workload}: give one of them")
-    recipe = o.recipe_from_options(path, {"epochs": epochs, "target": target})
+    flags = {"epochs": epochs, "target": None if dataset else target}
+    recipe = o.recipe_from_options(path, flags, data_replaced=dataset is not None)
     return [recipe_workload(recipe, path.stem)]
 
 

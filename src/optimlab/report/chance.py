@@ -1,18 +1,24 @@
 """Chance level: what a model that has learnt nothing scores, drawn as a reference line on curves.
 
-For a classifier trained with cross-entropy on C classes, predicting the uniform distribution gives a loss
-of ln C (2.303 nats for 10 classes) and an accuracy of 1/C; a loss curve that never drops below ln C has
-learnt nothing beyond the class frequencies, one that starts far above it was initialized overconfident.
+A classifier that learns nothing from its inputs can still learn the class frequencies p_c of the
+training split: its accuracy is then the majority class's share, max p_c, and its cross-entropy the
+entropy of the frequencies, -sum p_c ln p_c (Bishop, Pattern Recognition and Machine Learning, 2006,
+section 1.6). On C balanced classes these are 1/C and ln C (2.303 nats for 10); on 90% of one class of
+two, 0.9 and 0.325, where 1/C and ln C read 0.5 and 0.693: a model predicting the majority class drew
+far above chance accuracy and below chance loss, as if it had learnt. A loss curve that never drops
+below the line has learnt nothing beyond the class frequencies; one that starts far above it was
+initialized overconfident.
 
 >>> import math
->>> round(math.log(10), 3)
-2.303
+>>> round(math.log(10), 3), round(-(0.9 * math.log(0.9) + 0.1 * math.log(0.1)), 3)
+(2.303, 0.325)
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
+
+import torch
 
 from optimlab.errors import OptimlabError
 
@@ -20,9 +26,10 @@ __all__ = ["chance_levels"]
 
 
 def chance_levels(recipe: Any) -> dict[str, float]:
-    """``{"loss": ln C, "accuracy": 1/C}`` for a classification recipe with the cross-entropy loss; {} for
-    any other (the user's dict batches among them), or when its data can no longer be loaded (a user
-    file moved since the run)."""
+    """``{"loss": entropy of the class frequencies, "accuracy": the majority class's share}`` of the
+    training split, for a classification recipe with the cross-entropy loss (ln C and 1/C on balanced
+    classes); {} for any other (the user's dict batches among them), or when its data can no longer be
+    loaded (a user file moved since the run)."""
     from optimlab.build import build_data
 
     if recipe.training.loss not in (None, "cross_entropy") or recipe.training.compute_loss is not None:
@@ -35,4 +42,7 @@ def chance_levels(recipe: Any) -> dict[str, float]:
     classes = getattr(splits, "num_classes", None)
     if splits.task != "classification" or splits.loss is not None or classes is None or classes < 2:
         return {}
-    return {"loss": math.log(classes), "accuracy": 1.0 / classes}
+    targets = splits.train.y.flatten().long()
+    counts = torch.bincount(targets[(targets >= 0) & (targets < classes)], minlength=classes).double()
+    shares = counts[counts > 0] / counts.sum()
+    return {"loss": float(-(shares * shares.log()).sum()), "accuracy": float(shares.max())}

@@ -1,6 +1,8 @@
 """An output folder that already holds work: refused before anything in it is written over."""
 
 import json
+import shlex
+import types
 
 TINY = ["--epochs", "1", "--budget", "1", "--seeds", "1", "--no-progress", "--format", "json"]
 
@@ -20,3 +22,21 @@ def test_a_comparison_into_a_folder_that_holds_another_is_refused_with_its_files
     assert (code, doc) == (2, "") and len(err.strip().splitlines()) == 1, err
     assert "'--out'" in err and f"continue it with `optimlab compare --resume '{out}'`" in err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_a_gallery_stopped_midway_prints_a_resume_command_that_pastes_back_whole(cli, tmp_path, monkeypatch):
+    """The command that continues `gallery run all --out 'my gallery'` split the folder at its space."""
+    import optimlab.gallery
+
+    def first_then_ctrl_c(*, size, out, resume, on_start, on_done):
+        on_start("he_init", 0, 2)
+        verdict = types.SimpleNamespace(label="holds")
+        on_done(types.SimpleNamespace(name="he_init", verdict=verdict, seconds=1.0), out / "he_init.html")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(optimlab.gallery, "run_gallery", first_then_ctrl_c)
+    out = tmp_path / "my gallery"
+    code, doc, err = cli("gallery", "run", "all", "--size", "tiny", "--out", str(out), "--format", "json")
+    assert code == 130, err
+    command = shlex.split(json.loads(doc)["resume"])
+    assert command == ["optimlab", "gallery", "run", "all", "--size", "tiny", "--out", str(out), "--resume"]

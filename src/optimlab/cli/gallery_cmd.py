@@ -3,6 +3,7 @@ and writes their pages (figures, verdict from the numbers, every run's recipe) a
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -138,7 +139,9 @@ def run(
             stopping()
             if not finished:
                 raise
-            again = f"optimlab gallery run all --size {size} --out {out} --resume"
+            again = shlex.join(
+                ["optimlab", "gallery", "run", "all", "--size", size, "--out", str(out), "--resume"]
+            )
             output.result("", {"status": "interrupted", "resume": again})  # JSON: the finished ones too
             raise Interrupted(
                 f"the pages of {len(finished)} finished experiments are kept in {out} (indexed); continue "

@@ -40,3 +40,15 @@ def test_a_gallery_stopped_midway_prints_a_resume_command_that_pastes_back_whole
     assert code == 130, err
     command = shlex.split(json.loads(doc)["resume"])
     assert command == ["optimlab", "gallery", "run", "all", "--size", "tiny", "--out", str(out), "--resume"]
+
+
+def test_a_benchs_rerun_command_pastes_back_whole():
+    """The report's command that reruns a bench split a --dataset path or a --target header at its space."""
+    from optimlab.cli.bench_cmd import _command
+
+    settings = {"workloads": "digits_mlp", "optimizers": "sgd,adam", "seeds": 3, "suite": None}
+    settings |= {"dataset": "my data/rows.csv", "target": "sale price", "optimizer_path": ["torch.optim:SGD"]}
+    assert shlex.split(_command(settings)) == [
+        *("optimlab", "bench", "--workloads", "digits_mlp", "--optimizers", "sgd,adam", "--seeds", "3"),
+        *("--dataset", "my data/rows.csv", "--target", "sale price", "--optimizer-path", "torch.optim:SGD"),
+    ]

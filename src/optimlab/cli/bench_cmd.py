@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shlex
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -82,13 +83,15 @@ def _settings(ctx: typer.Context, resume: Path | None) -> dict[str, Any]:
 
 
 def _command(settings: dict[str, Any]) -> str:
-    """The command that reruns this benchmark, for the report."""
-    flags = [
-        f"--{k.replace('_', '-')} {v}" for k, v in settings.items() if v is not None and k != "optimizer_path"
-    ]
-    return " ".join(
-        ["optimlab bench", *flags, *(f"--optimizer-path {p}" for p in settings["optimizer_path"] or [])]
-    )
+    """The command that reruns this benchmark, for the report, quoted for a shell (a --dataset path or a
+    --target header with a space)."""
+    words = ["optimlab", "bench"]
+    for key, value in settings.items():
+        if value is not None and key != "optimizer_path":
+            words += [o.flag(key), str(value)]
+    for path in settings["optimizer_path"] or []:
+        words += ["--optimizer-path", path]
+    return shlex.join(words)
 
 
 def bench(

@@ -258,3 +258,16 @@ def test_methods_whose_seeds_average_to_one_value_share_a_rank_in_their_listed_o
     ]
     board = leaderboard(SPEC, records)
     assert [row.method for row in board] == ["sgd", "adam"] and ranks(board) == [1, 1]
+
+
+def test_a_loss_below_zero_keeps_its_whole_t_interval():
+    """A Poisson negative log-likelihood is a loss that goes below 0: cut at 0 as a loss's bound, its
+    seeds -0.3, -0.25 and -0.28 read '-0.28 [0, -0.21]', an interval above its mean and inverted."""
+    from scipy import stats
+
+    values = [-0.3, -0.25, -0.28]
+    summary = confidence_interval(values, metric_bounds("test_loss"))
+    low, high = stats.t.interval(0.95, 2, loc=np.mean(values), scale=stats.sem(values))
+    assert (summary.low, summary.high) == (pytest.approx(low), pytest.approx(high))
+    assert summary.low < summary.mean < summary.high
+    assert confidence_interval([0.1, 0.5], metric_bounds("test_loss")).low == 0.0  # a loss's bound holds

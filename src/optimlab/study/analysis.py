@@ -134,7 +134,9 @@ def confidence_interval(values: Sequence[float], bounds: tuple[float, float] = U
 
     ``bounds`` are the values the metric can take (an accuracy: 0 and 1): the mean of such values lies
     within them, so the interval is cut there. With few seeds the t interval is wide (2 seeds: 12.7
-    standard errors), and an accuracy's interval would otherwise reach below 0 or above 1."""
+    standard errors), and an accuracy's interval would otherwise reach below 0 or above 1. A bound that
+    a value passes is not the metric's (a Poisson negative log-likelihood is a loss below 0) and cuts
+    nothing: cut at 0, losses of -0.3, -0.25 and -0.28 read -0.28 [0, -0.21]."""
     values = [float(v) for v in values]
     n = len(values)
     if n == 0:
@@ -144,7 +146,9 @@ def confidence_interval(values: Sequence[float], bounds: tuple[float, float] = U
         return Summary(1, mean, math.nan, math.nan, math.nan)
     std = statistics.stdev(values)
     half = t_quantile_975(n - 1) * std / math.sqrt(n)
-    return Summary(n, mean, std, max(mean - half, bounds[0]), min(mean + half, bounds[1]))
+    low = bounds[0] if min(values) >= bounds[0] else -math.inf
+    high = bounds[1] if max(values) <= bounds[1] else math.inf
+    return Summary(n, mean, std, max(mean - half, low), min(mean + half, high))
 
 
 def metric_bounds(metric: str) -> tuple[float, float]:

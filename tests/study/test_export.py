@@ -33,3 +33,20 @@ def test_the_leaderboard_table_ranks_and_spreads_as_the_page_does(tmp_path):
         rows = {row["method"]: row for row in csv.DictReader(handle)}
     assert (rows["sgd"]["rank"], rows["sgd"]["seeds"], rows["sgd"]["test_std"]) == ("1", "1", "nan")
     assert (rows["adam"]["rank"], rows["adam"]["seeds"], rows["adam"]["test_mean"]) == ("", "0", "nan")
+
+
+def test_a_resumed_study_lists_its_trials_in_the_order_of_its_plan(tmp_path):
+    """A study killed in its seed rerun 0 and resumed ran it again as trial 5, after rerun 1: trials.csv
+    listed seeds/1 before seeds/0, where the uninterrupted run of the same numbers lists them in order."""
+    import dataclasses
+
+    numbered = [("sgd", "tune/0", 0), ("sgd", "tune/1", 1), ("sgd", "seeds/1", 4), ("sgd", "seeds/0", 5)]
+    numbered += [("adam", "seeds/0", 3), ("adam", "tune/0", 0)]
+    records = [dataclasses.replace(record(m, key, 0.9), number=n) for m, key, n in numbered]
+    write_tables([StudyResult(SPEC, str(tmp_path), records)], tmp_path)
+    with open(tmp_path / "trials.csv", newline="") as handle:
+        rows = [(row["method"], row["key"], row["trial"]) for row in csv.DictReader(handle)]
+    assert rows == [
+        ("sgd", "tune/0", "0"), ("sgd", "tune/1", "1"), ("sgd", "seeds/0", "5"), ("sgd", "seeds/1", "4"),
+        ("adam", "tune/0", "0"), ("adam", "seeds/0", "3"),
+    ]  # fmt: skip

@@ -16,6 +16,7 @@ from typing import Any
 
 from optimlab.atomic import atomic_path
 from optimlab.study.analysis import LeaderboardRow, leaderboard, ranks
+from optimlab.study.protocols import TUNE
 from optimlab.study.run import StudyResult
 from optimlab.study.storage import TrialRecord
 
@@ -23,8 +24,15 @@ __all__ = ["leaderboard_rows", "trial_rows", "write_tables"]
 
 
 def trial_rows(records: Sequence[TrialRecord]) -> list[dict[str, Any]]:
+    """One row per trial, each study's in the order of its plan: tuning then seed reruns, by key. In the
+    storage's order, a killed and resumed study listed a seed rerun that ran again after those that had
+    finished, and its table read otherwise than the uninterrupted run's of the same numbers."""
+    first = {}  # each study where it first appears: the studies keep their order
+    for i, r in enumerate(records):
+        first.setdefault(r.study, i)
+    planned = sorted(records, key=lambda r: (first[r.study], r.phase != TUNE, int(r.key.rsplit("/", 1)[1])))
     rows = []
-    for r in records:
+    for r in planned:
         row: dict[str, Any] = {
             "study": r.study,
             "method": r.method,

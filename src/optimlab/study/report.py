@@ -79,8 +79,8 @@ def _seeds_note(test: Summary) -> str:
         return " (one seed: no interval)"
     if test.n > 1 and test.std == 0:
         return (
-            f" (its {test.n} seeds gave one value: the setup ignores the seed, or the metric is too coarse to "
-            "tell them apart)"
+            f" (its {test.n} seeds gave one value: the setup ignores the seed, or the metric is too "
+            "coarse to tell them apart)"
         )
     return ""
 
@@ -308,7 +308,8 @@ def _one_point(spec: StudySpec) -> str:
     )
     if planned != {1} or not ranges:
         return ""
-    return f" (nothing tuned: each method ran {'the middle' if spec.protocol == 'grid' else 'one random draw'} of its range)"
+    point = "the middle" if spec.protocol == "grid" else "one random draw"
+    return f" (nothing tuned: each method ran {point} of its range)"
 
 
 def _add_study(

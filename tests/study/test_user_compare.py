@@ -657,7 +657,8 @@ def test_a_comparison_resumed_in_a_fresh_session_refuses_other_data_under_its_na
     assert first.returncode == 0, first.stderr
     other = session("other", resume=True, seeds=2)
     assert other.returncode == 1 and other.stderr.startswith(
-        "invalid value '<data>' for data: accepted the data study 'your_code' was run on: these tensors differ"
+        "invalid value '<data>' for data: accepted the data study 'your_code' was run on: these tensors "
+        "differ"
     ), other.stderr
     same = session("same", resume=True, seeds=2)  # equal values in new tensors: the same data
     assert same.returncode == 0 and same.stdout.split() == ["2"], same.stderr

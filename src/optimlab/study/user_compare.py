@@ -337,7 +337,7 @@ def _check_named_as_stored(
                     ours,
                     f"the data study {stored.user_attrs[SPEC_ATTR]['name']!r} was run on: these tensors "
                     "differ from its (another sha256 of their values), and its new seed runs would train on "
-                    "them beside the results of the old; give the same data, or compare anew in another folder",
+                    "them beside the results of the old; give the same data, or compare anew elsewhere",
                 )
 
 

@@ -379,3 +379,19 @@ def test_a_trial_without_a_finite_tuned_metric_says_which_it_lacked(metrics, sai
     )  # fmt: skip
     (frozen,) = study.get_trials()
     assert frozen.user_attrs["status"] == "error" and frozen.user_attrs["message"] == said
+
+
+def test_a_study_name_not_in_the_storage_is_refused_naming_those_it_holds(tmp_path):
+    """`compare --resume runs/x --name nope` said "no optimlab study 'nope' at 'runs/x'", not the flag nor
+    the names the storage holds."""
+    from optimlab.study.run import load_specs, open_studies
+
+    workload, methods = get_workload("digits_mlp", epochs=1), methods_from("optimizer.name", ["sgd"])
+    for name in ("week-1", "week-2"):  # stored, not run
+        open_studies(StudySpec.for_workload(name, workload, methods, budget=1, seeds=1), tmp_path)
+    with pytest.raises(
+        OptimlabError,
+        match=r"^no optimlab study 'week' at '.*' \(--name, name=\): it holds 'week-1', 'week-2'$",
+    ):
+        load_specs(tmp_path, "week")
+    assert [spec.name for spec in load_specs(tmp_path, "week-2")] == ["week-2"]

@@ -110,11 +110,15 @@ def load_specs(location: str | Path, name: str | None = None, *, reading: bool =
     (:func:`stored_spec`)."""
     # create=False: a folder without a journal is refused as it is, not given an empty one (resume=True
     # of a mistyped folder left it behind, holding study.journal)
-    studies = optimlab_studies(open_storage(location, create=False), name)
-    stored = {s.user_attrs[SPEC_ATTR]["name"]: s for s in studies}
+    storage = open_storage(location, create=False)
+    stored = {s.user_attrs[SPEC_ATTR]["name"]: s for s in optimlab_studies(storage, name)}
     if not stored:
         shown = without_passwords(str(location))
-        raise OptimlabError(f"no optimlab study{'' if name is None else f' {name!r}'} at {shown!r}")
+        there = sorted({s.user_attrs[SPEC_ATTR]["name"] for s in optimlab_studies(storage)})
+        held = (
+            f" (--name, name=): it holds {', '.join(map(repr, there))}" if name is not None and there else ""
+        )
+        raise OptimlabError(f"no optimlab study{'' if name is None else f' {name!r}'} at {shown!r}{held}")
     return [stored_spec(study, reading=reading) for study in stored.values()]
 
 

@@ -123,8 +123,14 @@ def test_a_resumed_comparison_refuses_a_new_plan_and_takes_more_seeds(tmp_path):
     extend it, and its page and tables count every rerun."""
     x, y = torch.randn(64, 3, generator=torch.Generator().manual_seed(0)), torch.arange(64) % 2
     optimlab.compare(["sgd"], model="mlp", data=(x, y), out=tmp_path, budget=1, seeds=1, epochs=1)
-    with pytest.raises(OptimlabError, match="keeps its stored settings.*: drop optimizers, budget, epochs$"):
+    with pytest.raises(
+        OptimlabError, match="its budget, methods, recipe would change from the stored study's"
+    ):
         optimlab.compare(["sgd", "lion"], data=(x, y), out=tmp_path, resume=True, budget=2, epochs=3)
+    with pytest.raises(
+        OptimlabError, match="keeps its stored settings.*: drop budget, or give the call that"
+    ):
+        optimlab.compare(data=(x, y), out=tmp_path, resume=True, budget=2)  # a plan without its methods
     more = optimlab.compare(data=(x, y), out=tmp_path, resume=True, seeds=3)
     [row] = more.leaderboard
     assert row.test.n == 3 and more.results[0].spec.seeds == 3
@@ -662,3 +668,19 @@ def test_a_comparison_resumed_in_a_fresh_session_refuses_other_data_under_its_na
     ), other.stderr
     same = session("same", resume=True, seeds=2)  # equal values in new tensors: the same data
     assert same.returncode == 0 and same.stdout.split() == ["2"], same.stderr
+
+
+def test_the_call_that_started_a_comparison_resumes_it_when_run_again(tmp_path):
+    """A script killed mid-way and run again with resume=True added was refused: 'drop optimizers, budget,
+    seeds, epochs', though nothing had changed. The same call resumes it; a changed setting is named."""
+    x, y = torch.randn(64, 3, generator=torch.Generator().manual_seed(0)), torch.arange(64) % 2
+    call = {"model": "mlp", "data": (x, y), "out": tmp_path, "budget": 2, "seeds": 1, "epochs": 1}
+    first = optimlab.compare(["sgd", "adam"], **call)
+    again = optimlab.compare(["sgd", "adam"], resume=True, **call)
+    assert [(r.key, r.value) for r in again.results[0].records] == [
+        (r.key, r.value) for r in first.results[0].records
+    ]
+    more = optimlab.compare(["sgd", "adam"], resume=True, **(call | {"seeds": 2}))
+    assert [row.test.n for row in more.leaderboard] == [2, 2]
+    with pytest.raises(OptimlabError, match="^cannot resume study 'your_code': its budget would change"):
+        optimlab.compare(["sgd", "adam"], resume=True, **(call | {"budget": 3}))

@@ -420,7 +420,8 @@ def compare(
         out, storage, name, resume: where the study is kept and the report written, as the CLI's. A
             resumed comparison takes the ``model``, ``data`` and ``loss`` objects it was given again
             (the stored recipes name them) and more ``seeds`` (each best configuration reruns on more
-            fresh seeds, those it ran kept); any other setting is stored, and refused.
+            fresh seeds, those it ran kept); any other setting is stored: left out, or given as stored
+            (the call that started it, run again), and refused where it differs.
         on_progress: called with the study and its trial records after each trial or poll.
     """
     if not resume and (optimizers is None) == (compare is None):
@@ -493,13 +494,15 @@ def compare(
             )
             if value is not None
         ]  # fmt: skip
-        if given:
+        if given and optimizers is None and compare is None:  # not the whole call again: refused
             raise OptimlabError(
                 f"a resumed comparison keeps its stored settings (it takes more seeds only, and the "
-                f"model, data and loss objects it was given): drop {', '.join(given)}"
+                f"model, data and loss objects it was given): drop {', '.join(given)}, or give the "
+                "call that started it again"
             )
         _check_named_as_stored(named, storage or out, name)
-        return run_comparison(resume=True, seeds=seeds, **run)
+        if not given:
+            return run_comparison(resume=True, seeds=seeds, **run)
     updates: dict[str, Any] = {}  # the model section first: the recipe's fields then refine it
     if "model" in named:
         updates["model"] = {"name": named["model"][0]}
@@ -545,16 +548,31 @@ def compare(
         )
     _check_compared(chosen.recipe, field, list(values), space, given)
     digest = _digest(named["data"][0]) if "data" in named and named["data"][1] else None
+    plan = {"field": field, "workloads": [chosen], "space": space, "budget": budget, "seeds": seeds,
+            "protocol": protocol, "pruner": pruner}  # fmt: skip
+    if resume:  # the call that started it, run again (a script rerun after a kill): resumed if it is
+        _check_as_stored(list(values), plan, storage or out, name)
+        return run_comparison(resume=True, seeds=seeds, **run)
     if digest is not None:
         run["on_start"] = _keep_digest(named["data"][0], digest)
-    return run_comparison(
-        list(values),
-        field=field,
-        workloads=[chosen],
-        space=space,
-        budget=budget,
-        seeds=seeds,
-        protocol=protocol,
-        pruner=pruner,
-        **run,
-    )
+    return run_comparison(list(values), **plan, **run)
+
+
+def _check_as_stored(
+    values: list[Any], plan: Mapping[str, Any], location: str | Path | None, name: str | None
+) -> None:
+    """Refuse a resumed comparison given settings other than those of its stored studies, naming them; the
+    same settings again (a script rerun after a kill, ``resume=True`` added) resume it, more seeds extend it."""
+    from optimlab.study.compare import plan_comparison
+    from optimlab.study.run import load_specs
+
+    stored = {spec.name: spec.to_dict() for spec in load_specs(location, name)}  # type: ignore[arg-type]
+    for spec in plan_comparison(values, name=name, **{k: v for k, v in plan.items() if k != "seeds"}):
+        if spec.name not in stored:
+            raise OptimlabError(f"nothing to resume: no study {spec.name!r} at {str(location)!r}")
+        changed = sorted(k for k, v in spec.to_dict().items() if k != "seeds" and stored[spec.name][k] != v)
+        if changed:
+            raise OptimlabError(
+                f"cannot resume study {spec.name!r}: its {', '.join(changed)} would change from the stored "
+                "study's; give the settings it was run with (or leave them out), with more seeds= to extend it"
+            )

@@ -547,12 +547,12 @@ def compare(
             "a SearchSpace, or {field: [choices]} and {field: {low, high, log}}: {'optimizer.lr': [0.01, 0.1]}",
         )
     _check_compared(chosen.recipe, field, list(values), space, given)
-    digest = _digest(named["data"][0]) if "data" in named and named["data"][1] else None
     plan = {"field": field, "workloads": [chosen], "space": space, "budget": budget, "seeds": seeds,
             "protocol": protocol, "pruner": pruner}  # fmt: skip
-    if resume:  # the call that started it, run again (a script rerun after a kill): resumed if it is
+    if resume:  # the call that started it, run again (a script rerun after a kill): its settings stored
         _check_as_stored(list(values), plan, storage or out, name)
         return run_comparison(resume=True, seeds=seeds, **run)
+    digest = _digest(named["data"][0]) if "data" in named and named["data"][1] else None
     if digest is not None:
         run["on_start"] = _keep_digest(named["data"][0], digest)
     return run_comparison(list(values), **plan, **run)

@@ -170,6 +170,11 @@ CASES: list[tuple[str, list[str], str]] = [
     ("compare value out of range", ["compare", "--compare", "optimizer.lr=-1,2"], "optimizer.lr (--compare)"),
     ("compare a section", ["compare", "--compare", "optimizer=sgd,adam"], "e.g. optimizer.name=sgd,adam"),
     ("compare value not yaml", ["compare", "--compare", "optimizer.lr=[,2"], "for --compare"),  # "a file"
+    (
+        "space value not yaml",
+        ["compare", "--optimizers", "sgd", "--space", "optimizer.lr=[1,2"],
+        "'optimizer.lr=[1,2' for --space",
+    ),
     ("compare nothing", ["compare"], "--optimizers"),
     ("compare workload typo", ["compare", "--optimizers", "sgd", "--workload", "digits-mpl"], "digits_mlp"),
     # each verb takes the other's spelling too: "No such option: --workloads" in compare, --workload in bench

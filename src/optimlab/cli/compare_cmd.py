@@ -18,7 +18,7 @@ from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.registry import POSITIVE_INT
 
 if TYPE_CHECKING:  # the study package (optuna, torch) is imported when the verb runs, not at start-up
-    from optimlab.study import StudySpec, TrialRecord
+    from optimlab.study import SearchSpace, StudySpec, TrialRecord
     from optimlab.workloads import Workload
 
 EXAMPLES = """Examples:
@@ -102,6 +102,23 @@ def _value(text: str, compare_field: str) -> Any:
         raise InvalidValueError(
             "--compare", compare_field, f"values that are numbers or words, not {text!r}"
         ) from None
+
+
+def _space(flags: list[str]) -> SearchSpace:
+    """``--space`` flags as a search space; a value that YAML cannot read is named with its flag, where the
+    message said 'a file is not valid YAML'."""
+    import yaml
+
+    from optimlab.study import SearchSpace
+
+    for flag in flags:
+        try:
+            SearchSpace.from_flags([flag])
+        except yaml.YAMLError:
+            raise InvalidValueError(
+                "--space", flag, "FIELD=a,b,c of numbers or words, or FIELD=LOW:HIGH[:log][:int]"
+            ) from None
+    return SearchSpace.from_flags(flags)
 
 
 def compare(
@@ -251,7 +268,7 @@ def compare(
         with o.file_named("--space-file", space_file):
             plan["space"] = SearchSpace.load(space_file)
     elif space:
-        plan["space"] = SearchSpace.from_flags(space)
+        plan["space"] = _space(space)
     plan = {k: v for k, v in plan.items() if v is not None}
     output = Output(fmt)
     again: str | None = None  # the command that continues the comparison, once its studies are stored

@@ -2,7 +2,14 @@
 
 import pytest
 
-from optimlab.doctor.check_plan import CheckPlan, another_fold_fits, evaluated_after, evaluations, plan_check
+from optimlab.doctor.check_plan import (
+    CheckPlan,
+    another_fold_fits,
+    evaluated_after,
+    evaluations,
+    no_check_fits,
+    plan_check,
+)
 
 
 def test_evaluations_cover_the_last_quarter_of_the_run():
@@ -71,3 +78,14 @@ def test_no_check_where_even_a_quarter_of_the_run_is_over():
 )
 def test_a_further_fold_runs_where_its_mean_time_still_fits(elapsed, done, budget, fits):
     assert another_fold_fits(elapsed, done, budget) is fits
+
+
+def test_no_check_is_tried_where_one_model_over_a_quarter_of_the_run_overruns():
+    """A stacked step costs at least the model's own: 250 steps of 10 ms (2.5 s) over 2 s is no check
+    at all, whatever the candidates; within 2.5 s one may fit; a budget spent says so."""
+    assert no_check_fits(1000, 0.01, 2.5) is None and no_check_fits(1000, 0.01, None) is None
+    assert no_check_fits(1000, 0.01, 2.0) == CheckPlan(
+        1, 0, ("even one model over 250 of the run's 1000 steps, estimated at 2.5 s",)
+    )
+    spent = plan_check(17, 1000, stride=2, seconds_per_step=0.01, budget=-3.0)
+    assert spent.steps == 0 and spent.cuts[0].endswith("estimated at 12.5 s, with no time left")

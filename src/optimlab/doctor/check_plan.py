@@ -35,6 +35,7 @@ __all__ = [
     "another_fold_fits",
     "evaluated_after",
     "evaluations",
+    "no_check_fits",
     "plan_check",
 ]
 
@@ -84,7 +85,8 @@ def plan_check(
         shortest = dataclasses.replace(plan, steps=math.ceil(MIN_STEPS_FRACTION * steps))
         if seconds(shortest) > budget:
             smallest = f"{checked} candidates over {shortest.steps} of the run's {steps} steps"
-            estimate = f"estimated at {seconds(shortest):.3g} s, over the {budget:.3g} s left"
+            left = f"over the {budget:.3g} s left" if budget > 0 else "with no time left"
+            estimate = f"estimated at {seconds(shortest):.3g} s, {left}"
             return CheckPlan(plan.stride, 0, (f"the smallest, {smallest}, {estimate}",))
         fits, over = shortest.steps, plan.steps  # the most steps that fit: bisected
         while over - fits > 1:
@@ -102,6 +104,17 @@ def plan_check(
     if plan.steps < steps:
         cuts.append(f"{plan.steps} of the run's {steps} steps")
     return dataclasses.replace(plan, cuts=(*cuts, whole))
+
+
+def no_check_fits(steps: int, seconds_per_step: float, budget: float | None) -> CheckPlan | None:
+    """The plan of no check where one model trained over the shortest check (:data:`MIN_STEPS_FRACTION`
+    of ``steps``), ``seconds_per_step`` a step, overruns ``budget``: no check is cheaper (a stacked step
+    of K members costs at least the model's own), so none is tried; None where one may fit."""
+    shortest = math.ceil(MIN_STEPS_FRACTION * steps)
+    if budget is None or shortest * seconds_per_step <= budget:
+        return None
+    estimate = f"estimated at {shortest * seconds_per_step:.3g} s"
+    return CheckPlan(1, 0, (f"even one model over {shortest} of the run's {steps} steps, {estimate}",))
 
 
 def another_fold_fits(elapsed: float, done: int, budget: float | None) -> bool:

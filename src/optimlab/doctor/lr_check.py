@@ -126,6 +126,7 @@ from optimlab.doctor.check_plan import (
     another_fold_fits,
     evaluated_after,
     evaluations,
+    no_check_fits,
     plan_check,
 )
 from optimlab.doctor.lr_find import Candidate, LRRangeResult, examined_optimizer, lr_range_test
@@ -246,6 +247,8 @@ def find_lr(
         checking = functools.partial(
             _checked_within, model, optimizer, result, by_row, seed=seed, budget=check_budget, ends=ends
         )
+        if (none := no_check_fits(check_steps, one_step, check_budget)) is not None:
+            return checking(runs, plan=none)  # no time to time a check
 
         def planned(stride: int, step: float, evaluation: float) -> CheckPlan:
             left = None if ends is None else ends - time.perf_counter()

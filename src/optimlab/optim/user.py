@@ -3,7 +3,7 @@
 ``package.module:Name`` names either
 
 - a ``torch.optim.Optimizer`` subclass: its keyword arguments with defaults (``lr=...``, ...) become
-  the hyperparameters the benchmark sets and tunes; or
+  the hyperparameters a recipe sets and a comparison tunes; or
 - a factory of optimlab transforms, ``def my_opt(*, lr=1e-3, ...) -> GradientTransformation`` (a
   :func:`~optimlab.optim.chain`), exactly like optimlab's own named optimizers.
 
@@ -53,12 +53,12 @@ def _keyword_signature(target: Callable[..., Any], skip: int, owner: str) -> ins
             continue
         if p.default is inspect.Parameter.empty:
             raise OptimlabError(
-                f"{owner}: argument {p.name!r} has no default; the benchmark builds the optimizer "
-                "from keyword defaults (and tunes lr), so give each argument a default"
+                f"{owner}: argument {p.name!r} has no default; optimlab builds the optimizer from "
+                "keyword defaults (and tunes lr), so give each argument a default"
             )
         keywords.append(p.replace(kind=p.KEYWORD_ONLY))
     if "lr" not in {p.name for p in keywords}:
-        raise OptimlabError(f"{owner} takes no 'lr' keyword: the benchmark tunes the learning rate")
+        raise OptimlabError(f"{owner} takes no 'lr' keyword: optimlab sets and tunes the learning rate by it")
     return inspect.Signature(keywords)
 
 

@@ -4,10 +4,10 @@ import math
 
 import pytest
 
-from optimlab.bench.scoring import area_score, performance_ratios, run_costs, score, taus
+from optimlab.bench.scoring import area_score, run_costs, score, taus
 from optimlab.errors import InvalidValueError
 from optimlab.study import StudySpec, methods_from
-from optimlab.study.analysis import performance_profiles
+from optimlab.study.analysis import performance_profiles, performance_ratios
 from optimlab.study.run import StudyResult
 from optimlab.study.storage import TrialRecord
 from optimlab.workloads import get_workload

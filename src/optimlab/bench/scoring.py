@@ -31,10 +31,16 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from optimlab.errors import InvalidValueError
-from optimlab.study.analysis import LeaderboardRow, leaderboard, performance_profiles, time_to_target
+from optimlab.study.analysis import (
+    LeaderboardRow,
+    leaderboard,
+    performance_profiles,
+    performance_ratios,
+    time_to_target,
+)
 from optimlab.study.protocols import SEEDS
 from optimlab.study.run import StudyResult
 
@@ -43,7 +49,6 @@ __all__ = [
     "BenchScores",
     "MethodScore",
     "area_score",
-    "performance_ratios",
     "run_costs",
     "score",
     "taus",
@@ -104,24 +109,6 @@ def run_costs(result: StudyResult, method: str, cost: str = "steps") -> list[flo
         )
         costs.append(math.inf if hit is None else float(hit[index]))
     return costs
-
-
-def performance_ratios(costs: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:
-    """``costs[workload][method]`` (positive; inf or NaN: never reached) -> ``ratios[method][workload]``,
-    cost over the workload's best (inf: never reached)."""
-    methods = sorted({m for per in costs.values() for m in per})
-    ratios: dict[str, dict[str, float]] = {m: {} for m in methods}
-    for workload, per in costs.items():
-        for m, c in per.items():
-            if c <= 0:  # a ratio to a zero or negative best means nothing (NaN, a miss, passes)
-                raise InvalidValueError(
-                    f"time to target of {m!r} on {workload!r}", c, "a positive number or inf"
-                )
-        best = min((c for c in per.values() if math.isfinite(c)), default=math.inf)
-        for m in methods:
-            c = per.get(m, math.inf)
-            ratios[m][workload] = c / best if math.isfinite(c) else math.inf
-    return ratios
 
 
 def area_score(ratios: Sequence[float], tau_max: float = TAU_MAX) -> float:

@@ -29,6 +29,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from optimlab.errors import InvalidValueError
 from optimlab.study.protocols import SEEDS, TUNE, StudySpec
 from optimlab.study.storage import TrialRecord
 
@@ -44,6 +45,7 @@ __all__ = [
     "leaderboard",
     "metric_bounds",
     "performance_profiles",
+    "performance_ratios",
     "ranks",
     "same_mean",
     "scored",
@@ -365,11 +367,25 @@ def performance_profiles(
     ``costs[workload][method]`` is a positive time (or steps) to target; ``inf`` or NaN when the method
     never reached it (it then counts for no tau). A workload no method solved counts against every method.
     """
+    ratios = performance_ratios(costs)
+    return {
+        m: [sum(r <= tau for r in per.values()) / len(costs) for tau in taus] for m, per in ratios.items()
+    }
+
+
+def performance_ratios(costs: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:
+    """``costs[workload][method]`` (positive; inf or NaN: never reached) -> ``ratios[method][workload]``,
+    cost over the workload's best (inf: never reached)."""
     methods = sorted({m for per in costs.values() for m in per})
-    ratios: dict[str, list[float]] = {m: [] for m in methods}
-    for per in costs.values():
+    ratios: dict[str, dict[str, float]] = {m: {} for m in methods}
+    for workload, per in costs.items():
+        for m, c in per.items():
+            if c <= 0:  # a ratio to a zero or negative best means nothing (NaN, a miss, passes)
+                raise InvalidValueError(
+                    f"time to target of {m!r} on {workload!r}", c, "a positive number or inf"
+                )
         best = min((c for c in per.values() if math.isfinite(c)), default=math.inf)
         for m in methods:
-            cost = per.get(m, math.inf)
-            ratios[m].append(cost / best if math.isfinite(cost) else math.inf)
-    return {m: [sum(r <= tau for r in ratios[m]) / len(costs) for tau in taus] for m in methods}
+            c = per.get(m, math.inf)
+            ratios[m][workload] = c / best if math.isfinite(c) else math.inf
+    return ratios

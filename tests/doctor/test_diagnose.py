@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import optimlab.doctor
 import optimlab.errors
+import optimlab.optim
 from doctor.setups import NamedExamples, ReturnsItsLoss, mlp, pixels, shuffled_labels, standardized
 from optimlab.doctor import DoctorCallback, diagnose, run_rules
 from optimlab.errors import InvalidValueError
@@ -119,6 +120,40 @@ def test_bad_rule_options_and_schedule_are_refused_in_one_line_before_any_step(b
     with pytest.raises(optimlab.errors.OptimlabError, match=message):
         diagnose(model, standardized(), nn.CrossEntropyLoss(), steps=5, check_steps=5, **bad)
     assert model.passes == 0
+
+
+@pytest.mark.parametrize("optimizer_name", ["sgd", "sam"])
+def test_the_callback_reads_the_gradient_fit_has_not_yet_clipped(optimizer_name):
+    """With grad_clip_norm, the callback read the clipped gradients (norm 1.0 at every step: an
+    explosion hidden); it reads them whole, as torch's clip_grad_norm_ measures them before clipping,
+    and under SAM at the weights, not at the perturbed point of SAM's second evaluation."""
+    x, y = standardized()
+    x, y = x[:64], y[:64]
+    torch.manual_seed(0)
+    model = mlp()
+    for layer in model:
+        if isinstance(layer, nn.Linear):
+            nn.init.normal_(layer.weight, std=1.0)  # gradients of norm in the hundreds
+    loss_fn = nn.CrossEntropyLoss()
+    loss_fn(model(x), y).backward()
+    whole = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0).item()  # the norm before clipping
+    model.zero_grad(set_to_none=True)
+    optimizer = optimlab.optim.create(optimizer_name, model.parameters(), lr=1e-3)
+    doctor = DoctorCallback(model, optimizer)
+    fit(
+        model,
+        optimizer,
+        x,
+        y,
+        loss_fn=loss_fn,
+        total_steps=3,
+        batch_size=64,
+        grad_clip_norm=1.0,
+        callbacks=[doctor],
+    )
+    norms = doctor.statistics.global_grad_norms()
+    assert whole > 10 and norms[0].item() == pytest.approx(whole, rel=1e-5)
+    assert (norms > 1.5).all()
 
 
 def test_the_callback_diagnoses_a_run_of_fit_and_the_result_is_json():

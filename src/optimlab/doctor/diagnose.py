@@ -140,6 +140,12 @@ class DoctorCallback(Callback):
     def on_train_start(self, state: TrainState) -> None:
         self.instruments.start(state.step)
 
+    def on_before_optimizer_step(self, state: TrainState) -> None:
+        # The gradients before clipping (a clipped norm hides an explosion); at the step, where the
+        # loss is scaled: float16's scaler skips the steps whose gradients overflowed, as intended.
+        if state.grad_scaler is None:
+            self.instruments.gradients_ready()
+
     def on_step_end(self, state: TrainState) -> None:
         self.instruments.record_step(state.step, state.train_loss, state.lr)
 

@@ -707,10 +707,15 @@ class Instruments:
             self._last_input, self._last_kwargs = args, kwargs
 
     def gradients_ready(self) -> None:
-        """Read the gradients of this step (after ``start(gradients_at_step=False)``)."""
+        """Read the gradients of this step now, before ``optimizer.step`` (after
+        ``start(gradients_at_step=False)``, or before a loop clips them): a step's first reading is
+        its own, the step pre-hook's or a second loss evaluation's (SAM's, at perturbed weights) then
+        left out."""
         self._before_optimizer_step(self.optimizer, (), {})
 
     def _before_optimizer_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        if self._pending_norms is not None:  # read already this step (:meth:`gradients_ready`)
+            return
         grads = [self._zero if p.grad is None else p.grad for p in self._params]
         seen = self.statistics.never_graded  # only those still without one are looked at again
         still = range(len(self._params)) if seen is None else seen

@@ -95,6 +95,10 @@ class Callback:
     ``state_dict``/``load_state_dict``."""
 
     def on_train_start(self, state: TrainState) -> None: ...
+    # The step's gradients are whole (unscaled under float16) and not yet clipped; called wherever its
+    # loss is evaluated, so twice a step for an optimizer that evaluates it again (SAM, LBFGS). The one
+    # hook a callback that is no subclass may leave out.
+    def on_before_optimizer_step(self, state: TrainState) -> None: ...
     def on_step_end(self, state: TrainState) -> None: ...
     def on_evaluate(self, state: TrainState, metrics: dict[str, float]) -> None: ...
     def on_train_end(self, state: TrainState) -> None: ...
@@ -310,10 +314,13 @@ def fit(
     # float16's narrow range flushes small gradients to zero (a whole layer's, silently) unless the loss
     # is scaled up before backward, as torch's AMP recipe does; bfloat16 has float32's range.
     scaler = torch.amp.GradScaler(device.type) if autocast_dtype == torch.float16 else None
-    if scaler is not None and state.grad_scaler:
-        scaler.load_state_dict(state.grad_scaler)
+    if scaler is not None:
+        if state.grad_scaler:
+            scaler.load_state_dict(state.grad_scaler)
+        state.grad_scaler = scaler.state_dict()  # set from the start: callbacks read that it scales
     for callback in callbacks:
         callback.on_train_start(state)
+    gradient_readers = [c for c in callbacks if callable(getattr(c, "on_before_optimizer_step", None))]
 
     started, earlier = time.perf_counter(), state.seconds
     train_mode(model)
@@ -344,8 +351,10 @@ def fit(
                 part = loss if weight == 1.0 else loss * weight
                 (part if scaler is None else scaler.scale(part)).backward()
                 losses.append((weight, loss.detach()))
-            if scaler is not None and grad_clip_norm is not None:  # clip the true gradients
+            if scaler is not None:  # the true gradients, for the callbacks and clipping
                 scaler.unscale_(optimizer)
+            for reader in gradient_readers:
+                reader.on_before_optimizer_step(state)
             if grad_clip_norm is not None:
                 clip_grad_norm_([p.grad for p in model.parameters() if p.grad is not None], grad_clip_norm)
             return losses[0][1] if len(group) == 1 else sum(weight * loss for weight, loss in losses)  # noqa: B023

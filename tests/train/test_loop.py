@@ -670,3 +670,25 @@ def test_float16_autocast_beside_an_optimizer_that_evaluates_the_loss_again_is_r
             autocast_dtype=torch.float16,
         )
     assert "\n" not in str(error.value)
+
+
+def test_a_last_update_that_leaves_weights_not_finite_is_a_divergence():
+    """The loss is read before each update, so the run's last update was checked by no later loss: an
+    lr of 1e38 on a gradient of 10 puts weights at 1e39, past float32's 3.4e38 (inf), and the run ended
+    'completed' with a NaN validation loss. The same update before the end is caught by the next loss."""
+    x, y = torch.full((8, 1), 10.0), torch.zeros(8, 1)
+    for steps, says in ((1, "the update of step 1"), (2, "the loss became")):
+        model = nn.Linear(1, 1)
+        nn.init.constant_(model.weight, 1.0)
+        optimizer = torch.optim.SGD(model.parameters(), lr=1e38)
+        evaluations = []
+        state = fit(
+            model, optimizer, x, y, loss_fn=nn.MSELoss(), total_steps=steps, batch_size=8,
+            evaluate=lambda kept=evaluations: kept.append(1) or {"val_loss": 0.0},
+        )  # fmt: skip
+        assert not torch.isfinite(model.weight).all() or steps == 2
+        # evaluated after each step but a diverged one: a NaN weight's scores are no result
+        assert state.diverged and says in state.stop_reason and len(evaluations) == steps - 1
+    calm = nn.Linear(1, 1)
+    state = fit(calm, torch.optim.SGD(calm.parameters(), lr=1e-3), x, y, loss_fn=nn.MSELoss(), total_steps=1)
+    assert not state.diverged

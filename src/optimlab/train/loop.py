@@ -89,6 +89,17 @@ class TrainState:
                 f"(lr {self.lr:.3g}); lower the learning rate, clip gradients, or check the data scale"
             )
 
+    def stop_if_weights_diverged(self, optimizer: torch.optim.Optimizer) -> None:
+        """Stop the run as diverged if the last update left a weight ``optimizer`` steps not finite
+        (its loss was finite, read before the update: the run's last step, which no later loss checks)."""
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        if not all(bool(torch.isfinite(p).all()) for p in params):
+            self.diverged = True
+            self.stop_reason = (
+                f"training diverged: the update of step {self.step} (lr {self.lr:.3g}) left weights that "
+                "are not finite; lower the learning rate, clip gradients, or check the data scale"
+            )
+
 
 class Callback:
     """Hooks into :func:`fit`. Every hook is optional; a callback with state to resume keeps it in
@@ -382,6 +393,8 @@ def fit(
         state.seconds = earlier + time.perf_counter() - started
 
         state.stop_if_diverged()
+        if not state.diverged and (state.step >= total_steps or state.stop_reason is not None):
+            state.stop_if_weights_diverged(optimizer)  # no next loss will tell
         if state.steps_per_epoch:
             due = evaluates_after(
                 state.step,

@@ -255,3 +255,18 @@ def test_a_finished_comparison_takes_more_seeds_on_resume_and_one_seed_shows_no_
         assert sum(t["phase"] == "seeds" for t in csv.DictReader(handle)) == 2
     fewer = runner.invoke(app, ["compare", "--resume", str(tmp_path), "--seeds", "1", "--no-progress"])
     assert "resuming adds seed reruns, it never drops those it has" in str(fewer.exception)
+
+
+def test_the_default_folder_of_a_recipe_file_with_spaces_is_a_shell_word(tmp_path, monkeypatch):
+    """A recipe file 'my recipe.yaml' made runs/compare-my recipe-TIME, which the printed resume command
+    and any shell script then had to quote; the folder takes '_' for the space, the study keeps its name."""
+    recipe = tmp_path / "my recipe.yaml"
+    recipe.write_text("data: {name: two_spirals, options: {n: 200}}\nmodel: {width: 8}\n")
+    monkeypatch.chdir(tmp_path)
+    args = [str(recipe), "--optimizers", "sgd", "--budget", "1", "--seeds", "1", "--epochs", "1"]
+    result = runner.invoke(app, ["compare", *args, "--no-progress"])
+    assert result.exit_code == 0, result.output
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert re.fullmatch(r"compare-my_recipe-\d{8}-\d{6}", folder.name), folder.name
+    with open(folder / "trials.csv") as handle:
+        assert {t["study"] for t in csv.DictReader(handle)} == {"my recipe/sgd"}

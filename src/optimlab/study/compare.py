@@ -497,7 +497,8 @@ def compare(
         specs = plan_comparison(values, name=name, **plan)
         for spec in specs:
             check_trains(spec)
-    label = "+".join(spec.name for spec in specs)
+    # a name a shell takes unquoted: a recipe file 'my recipe.yaml' names its study 'my recipe'
+    label = re.sub(r"[^\w.+-]+", "_", "+".join(spec.name for spec in specs))
     folder = (
         Path(out) if out is not None else Path("runs") / f"compare-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
     )

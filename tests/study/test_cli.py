@@ -270,3 +270,26 @@ def test_the_default_folder_of_a_recipe_file_with_spaces_is_a_shell_word(tmp_pat
     assert re.fullmatch(r"compare-my_recipe-\d{8}-\d{6}", folder.name), folder.name
     with open(folder / "trials.csv") as handle:
         assert {t["study"] for t in csv.DictReader(handle)} == {"my recipe/sgd"}
+
+
+def test_a_recipe_files_data_replaced_by_dataset_are_not_read(tmp_path):
+    """compare RECIPE --dataset D read the recipe's own data first (to choose the metric), so a recipe
+    naming a file of another machine failed though --dataset replaced it; the metric is chosen on D."""
+    recipe = tmp_path / "elsewhere.yaml"
+    recipe.write_text("data: {name: /nowhere/rows.csv}\nmodel: {width: 8}\n")
+    out = tmp_path / "out"
+    args = [
+        str(recipe),
+        "--dataset",
+        "teacher_student",
+        "--optimizers",
+        "sgd",
+        "--budget",
+        "1",
+        "--seeds",
+        "1",
+    ]
+    result = runner.invoke(app, ["compare", *args, "--epochs", "1", "--no-progress", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    (spec,) = run_study_specs(out)
+    assert spec.recipe.data.name == "teacher_student" and spec.metric == "val_loss"  # a regression

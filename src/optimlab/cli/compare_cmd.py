@@ -362,7 +362,7 @@ def _recipe_workloads(
         raise OptimlabError(f"compare {str(path)!r} or --workload {workload}: give one of them")
     flags = {"epochs": epochs, "target": None if dataset else target}
     recipe = o.recipe_from_options(path, flags, data_replaced=dataset is not None)
-    return [recipe_workload(recipe, path.stem)]
+    return [recipe_workload(recipe, path.stem, data_replaced=dataset is not None)]
 
 
 def _study_document(spec: StudySpec, records: Sequence[TrialRecord]) -> dict[str, Any]:

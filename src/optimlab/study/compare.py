@@ -237,12 +237,16 @@ def _names_user_data(recipe: Recipe) -> bool:
     return is_import_path(name) or (name in registry and Capability.USER in registry.get(name).capabilities)
 
 
-def recipe_workload(recipe: Recipe, name: str) -> Workload:
+def recipe_workload(recipe: Recipe, name: str, *, data_replaced: bool = False) -> Workload:
     """A recipe of the user's as a workload: tuned on validation accuracy where its data are surely scored
     so (one class per example, no ``compute_loss``: :func:`_measures`), else validation loss; reported
-    on the test split, or on the validation split of the fresh seeds without one."""
+    on the test split, or on the validation split of the fresh seeds without one. ``data_replaced``:
+    other data take the place of its own (``--dataset``), which are not read (they may be on another
+    machine): the metric is chosen on those (:func:`measured_on_its_data`)."""
     from optimlab.build import build_data
 
+    if data_replaced:
+        return Workload(name, recipe, metric="val_accuracy", goal="max", test_metric="test_accuracy")
     splits = build_data(recipe)
     tuned = _tuned_on("val_accuracy", splits, recipe)
     reported = tuned.replace("val_", "test_", 1) if _has_test(splits) else tuned

@@ -137,6 +137,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ),
     ("lr-find range reversed", ["lr-find", "--start-lr", "1", "--end-lr", "0.1"], "--end-lr"),
     ("lr-find one step", ["lr-find", "--sweep-steps", "1"], "--sweep-steps"),
+    ("lr-find lr it would not use", ["lr-find", "--lr", "0.5"], "--lr: accepted none: lr-find sweeps"),
     ("lr-find plot suffix", ["lr-find", "--plot", "lr.pdf"], "--plot"),
     ("lr-find end inf", ["lr-find", "--end-lr", "inf"], "--end-lr"),
     ("lr-find budget negative", ["lr-find", "--check-budget", "-1"], "--check-budget"),

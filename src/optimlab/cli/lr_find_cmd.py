@@ -79,6 +79,8 @@ def lr_find(
     """
     if end_lr <= start_lr:
         raise InvalidValueError("--end-lr", end_lr, f"a learning rate above --start-lr {start_lr:g}")
+    if ctx.params.get("lr") is not None:  # it changed nothing: the sweep sets every lr
+        raise InvalidValueError("--lr", ctx.params["lr"], "none: lr-find sweeps from --start-lr to --end-lr")
     recipe = o.recipe_from_options(recipe_path, ctx.params)
     o.use_threads(threads)
     from optimlab.doctor import find_lr_recipe

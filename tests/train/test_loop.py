@@ -692,3 +692,21 @@ def test_a_last_update_that_leaves_weights_not_finite_is_a_divergence():
     calm = nn.Linear(1, 1)
     state = fit(calm, torch.optim.SGD(calm.parameters(), lr=1e-3), x, y, loss_fn=nn.MSELoss(), total_steps=1)
     assert not state.diverged
+
+
+def test_the_progress_bar_written_to_a_log_is_whole(capsys, monkeypatch):
+    """Written to a file or a pipe (a CI log), the bar is one frame, its last, which was cut to 80
+    columns ('a linear model on sixty-four random r… loss 0.9408 val_loss 1.234 val_accuracy …'): it
+    holds the steps done and the last scores whole."""
+    from optimlab.train import ProgressBar
+
+    monkeypatch.setenv("COLUMNS", "80")  # a log's width, as rich reads it where no terminal says
+    x, y = torch.randn(64, 4), torch.randn(64, 1)
+    model = nn.Linear(4, 1)
+    state = fit(
+        model, torch.optim.SGD(model.parameters(), lr=0.01), x, y, loss_fn=nn.MSELoss(), total_steps=60,
+        batch_size=16, callbacks=[ProgressBar("a linear model on sixty-four random rows")],
+        evaluate=lambda: {"val_loss": 1.2345, "val_accuracy": 0.5}, eval_every=10,
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert "60/60" in err and f"loss {state.train_loss:.4g}" in err and "val_accuracy 0.5" in err

@@ -239,6 +239,9 @@ class StopOnSignal(Callback):
             state.interrupted = True
 
 
+WIDE_LOG = 200  # columns of the progress bar's line written to a file or a pipe (a CI log)
+
+
 class ProgressBar(Callback):
     """A rich progress bar with the latest loss and validation metrics (for the CLI), on stderr: stdout
     holds the results alone (the bar's last frame was the first line of a run's output sent to a file)."""
@@ -252,6 +255,9 @@ class ProgressBar(Callback):
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+        console = Console(stderr=True)
+        if not console.is_terminal:  # its one frame, the last, was cut to 80 columns: '600/… 0:00:…'
+            console.width = max(console.width, WIDE_LOG)
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -259,7 +265,7 @@ class ProgressBar(Callback):
             TimeRemainingColumn(),
             TextColumn("{task.fields[status]}"),
             transient=False,
-            console=Console(stderr=True),
+            console=console,
         )
         self._progress.start()
         self._task = self._progress.add_task(

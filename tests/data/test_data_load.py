@@ -94,3 +94,35 @@ def test_a_file_of_one_class_is_refused_naming_the_way_to_regress(tmp_path):
         tmp_path / "one.csv", task="regression", val_fraction=0.0, test_fraction=0.0
     )
     assert sorted(regression.train.y.flatten().tolist()) == [7.0, 7.0, 7.0]
+
+
+def test_what_a_users_factory_returned_is_said_as_a_files_reading_is(write_modules):
+    """A factory's (x, y) data was read without a word, so integer targets of 40 values (amounts, meant
+    to regress) trained as 40 classes unseen; its reading is said as a file's is: rows, features, task and
+    classes; a factory's own splits too, and dict batches (kept as they are) are not described."""
+    write_modules(
+        said_factories="""
+        import torch
+
+        def amounts():
+            return torch.arange(80.0)[:, None], torch.arange(80) % 40
+
+        def own_splits():
+            x, y = torch.randn(30, 2), torch.arange(30) % 2
+            return (x[:20], y[:20]), (x[20:], y[20:])
+
+        def items():
+            return [{"x": torch.zeros(2), "labels": torch.tensor([i % 2])} for i in range(4)], [
+                {"x": torch.zeros(2), "labels": torch.tensor([1])}
+            ]
+        """
+    )
+    seen = []
+    with optimlab.data.sources.noting_files(seen.append):
+        optimlab.data.load("said_factories:amounts", seed=0)
+        optimlab.data.load("said_factories:own_splits", seed=0)
+        optimlab.data.load("said_factories:items", seed=0)
+    assert seen == [
+        "said_factories:amounts, 80 rows x 1 features (classification, 40 classes)",
+        "said_factories:own_splits, 30 rows x 2 features (classification, 2 classes)",
+    ]

@@ -1,7 +1,8 @@
 """One entry point for every source of data: a registered name, a file or a folder, split by the seed.
 
-Whoever shows what was read listens (:func:`noting_files`): each user file or folder loaded inside the
-block is described in one line (:func:`describe`), at the cost of one lookup when nobody listens.
+Whoever shows what was read listens (:func:`noting_files`): each user file or folder, or the (input,
+target) data of the user's factory, loaded inside the block is described in one line (:func:`describe`),
+at the cost of one lookup when nobody listens.
 """
 
 from __future__ import annotations
@@ -167,20 +168,22 @@ def load(
     text = os.fspath(name_or_path)
     path = Path(text)
     reader = _reader(path)
-    listener = None  # told what a user's file held, once split
+    listener = None  # told what a user's file or factory held, once split
     if text in _REGISTRY or is_import_path(text):  # the user's factory is imported on this lookup
         entry = _REGISTRY.get(text)
         entry.validate(options)
         data = entry.obj(seed, **{**entry.defaults, **options})
+        if is_import_path(text) and isinstance(data, DatasetInfo):  # (x, y) data: its task was a guess
+            listener = _LISTENER.get()
     elif reader is not None:
         data = _read_file(path, reader, options)
         listener = _LISTENER.get()
-        if listener is not None and not isinstance(data, Examples):  # its split is said with it, below
-            listener(describe(text, data))
     elif path.exists() or any(separator in text for separator in "/\\"):
         raise InvalidValueError("data file", text, f"a file of a known kind: {FILE_KINDS}")
     else:
         raise UnknownNameError("dataset", text, [name for e in _REGISTRY for name in (e.name, *e.aliases)])
+    if listener is not None and not isinstance(data, Examples):  # its split is said with it, below
+        listener(describe(text, data))
     if isinstance(data, BatchDataset):  # the user's dict items: split by index, not read into memory
         return data.split(
             seed=seed, val_fraction=val_fraction, test_fraction=test_fraction, data_fraction=data_fraction

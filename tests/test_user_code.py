@@ -316,3 +316,16 @@ def test_examples_in_the_docstrings_run():
     import optimlab.user_code
 
     assert doctest.testmod(optimlab.user_code).failed == 0
+
+
+def test_a_misspelt_name_is_offered_its_close_names_and_else_the_modules_own(user_package):
+    """A wrong name listed every public name of the module, those it imported (torch, nn) first; a close
+    name is offered, and else the module's own names, not its imports."""
+    with pytest.raises(
+        RecipeError, match=r"has no 'buld' for model 'optimlab_test_nets:buld': did you mean 'build'\?"
+    ):
+        Recipe.from_dict({"model": {"name": "optimlab_test_nets:buld"}})
+    with pytest.raises(RecipeError) as listed:
+        Recipe.from_dict({"model": {"name": "optimlab_test_nets:zzzz"}})
+    offered = str(listed.value).split("(it has: ")[1]
+    assert "build" in offered and "torch" not in offered.split(", ") and "nn" not in offered.split(", ")

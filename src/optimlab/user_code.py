@@ -18,7 +18,9 @@ This module imports no torch: the CLI checks names with it before torch loads.
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import inspect
 import os
 import re
 import sys
@@ -78,6 +80,22 @@ def code_folders() -> list[str]:
     return folders
 
 
+def _offered(owner: Any, missing: str) -> str:
+    """What ``owner`` (a module, a class) holds in place of ``missing``: the close names, else its own
+    public names (a module's, not those it imported: torch, nn), ten at most."""
+    public = [n for n in dir(owner) if not n.startswith("_")]
+    close = difflib.get_close_matches(missing, public, n=3, cutoff=0.6)
+    if close:
+        return f": did you mean {' or '.join(repr(n) for n in close)}?"
+    if inspect.ismodule(owner):
+        held = {n: getattr(owner, n, None) for n in public}
+        home = owner.__name__
+        public = [
+            n for n, v in held.items() if not inspect.ismodule(v) and getattr(v, "__module__", home) == home
+        ]
+    return f" (it has: {', '.join(public[:10])}{', ...' if len(public) > 10 else ''})" if public else ""
+
+
 def import_object(path: str, what: str) -> Any:
     """The object at ``path`` (``package.module:attribute``, the attribute may be dotted); ``what``
     (``model``, ``dataset``...) names it in the errors, which say what is missing."""
@@ -88,9 +106,8 @@ def import_object(path: str, what: str) -> Any:
     target = module
     for part in attribute.split("."):
         if not hasattr(target, part):
-            public = [n for n in dir(target) if not n.startswith("_")]
             raise OptimlabError(
-                f"{module_name!r} has no {attribute!r} for {what} {path!r} (it has: {', '.join(public[:20])})"
+                f"{module_name!r} has no {attribute!r} for {what} {path!r}{_offered(target, part)}"
             )
         target = getattr(target, part)
     return target

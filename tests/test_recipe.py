@@ -576,7 +576,16 @@ def test_changing_the_data_set_drops_keywords_the_new_one_does_not_take(tmp_path
     rows.write_text("a,label\n" + "".join(f"{i},{i % 2}\n" for i in range(20)))
     csv = Recipe.from_dict({"data": {"name": str(rows), "options": {"target": "label"}}})
     assert csv.with_updates({"data.name": "iris"}).data.options == {}
-    other = tmp_path / "other.csv"  # a file's keywords are its reader's, checked on reading: kept
+    other = tmp_path / "other.csv"  # a file's keywords are its reader's: another CSV's are kept
     assert csv.with_updates({"data.name": str(other)}).data.options == {"target": "label"}
     sampled = Recipe.from_dict({"data": {"name": "mnist1d", "options": {"n": 500, "split": "original"}}})
     assert sampled.with_updates({"data.name": "two_spirals"}).data.options == {"n": 500}
+    # a file over a built-in set: mnist1d's n was refused by the CSV reader ('Accepted: delimiter, ...')
+    assert sampled.with_updates({"data.name": str(rows)}).data.options == {}
+    assert sampled.with_updates({"data.name": str(rows), "data.options.n": 5}).data.options == {"n": 5}
+    delimited = Recipe.from_dict(
+        {"data": {"name": str(rows), "options": {"target": "label", "delimiter": ","}}}
+    )
+    assert delimited.with_updates({"data.name": "x.npy"}).data.options == {
+        "target": "label"
+    }  # .npy: no delimiter

@@ -641,16 +641,22 @@ def _drop_options_not_taken(section: str, spec: dict[str, Any], updates: Mapping
     """Keywords of the old data set, optimizer or schedule that the new one (``spec``, updated) does not
     take, where the updates do not set them: they described the old one (``--optimizer adam`` over a
     recipe's ``sgd`` with ``momentum: 0.9`` was refused as adam's 'momentum', ``--dataset iris`` over its
-    CSV file's ``target``). A wrapper's keywords for its base (lookahead's ``momentum`` around sgd) are
-    taken; a file's, checked on reading, are kept."""
+    CSV file's ``target``, a file over a built-in set's ``n``). A wrapper's keywords for its base
+    (lookahead's ``momentum`` around sgd) are taken."""
+    from optimlab.data.sources import file_options
     from optimlab.optim import validate as validate_optimizer
 
+    options = dict(spec.get("options") or {})
     try:
         entry = get_registry(Recipe.model_fields[section].annotation.OPTIONS_OF).get(spec["name"])
     except (OptimlabError, TypeError):
+        taken = file_options(spec["name"]) if section == "data" and isinstance(spec["name"], str) else None
+        if taken is not None:  # a file's, or a folder's
+            spec["options"] = {
+                k: v for k, v in options.items() if k in taken or f"data.options.{k}" in updates
+            }
         return  # none of the registry's (or the user's, by import path): validation names it
     validate = partial(validate_optimizer, entry.name) if section == "optimizer" else entry.validate
-    options = dict(spec.get("options") or {})
     while True:
         try:
             validate(options)

@@ -26,7 +26,7 @@ from optimlab.errors import InvalidValueError, UnknownNameError
 from optimlab.registry import new_registry
 from optimlab.user_code import is_import_path
 
-__all__ = ["FILE_KINDS", "TARGET_KINDS", "describe", "load", "noting_files", "takes_target"]
+__all__ = ["FILE_KINDS", "TARGET_KINDS", "describe", "file_options", "load", "noting_files", "takes_target"]
 
 _REGISTRY = new_registry("dataset")
 
@@ -54,6 +54,13 @@ def noting_files(listener: Callable[[str], None]) -> Iterator[None]:
 def takes_target(name: str | os.PathLike[str]) -> bool:
     """Whether the data named ``name`` is a file whose target is a column: :data:`TARGET_KINDS`."""
     return os.fspath(name).lower().endswith((*_TABLES, ".npy"))
+
+
+def file_options(name: str | os.PathLike[str]) -> list[str] | None:
+    """The options (``data.options``) that the file or folder named ``name`` is read with
+    (``delimiter``, ``target``... for a CSV file); None where the name says no known kind."""
+    reader = _reader(Path(name))
+    return None if reader is None else list(inspect.signature(reader).parameters)[1:]  # the path first
 
 
 def describe(source: str, data: DatasetInfo) -> str:
@@ -121,7 +128,7 @@ def _read_file(path: Path, reader: Callable[..., Examples], options: dict[str, A
         raise InvalidValueError(
             "data file", str(path), f"an existing file; there is none at {str(path.resolve())!r}"
         )
-    keywords = list(inspect.signature(reader).parameters)[1:]  # every reader takes the path first
+    keywords = file_options(path) or []
     for key in options:
         if key not in keywords:
             raise UnknownNameError(f"option for {path.name}", key, keywords)

@@ -44,11 +44,11 @@ def served(folder):
     }
 
 
-def same_as_metrics_jsonl(out):
+def same_as_metrics_jsonl(out, *earlier):
     """TensorBoard's reading of run ``out``, once each tag has been checked against what its folder
-    holds (:func:`logged_metrics`): every metric at its step, each step once (as its server shows them
-    too)."""
-    expected = logged_metrics(out)
+    holds (:func:`logged_metrics`; ``earlier``: the result.json of sessions before a resume): every metric
+    at its step, each step once (as its server shows them too)."""
+    expected = logged_metrics(out, *earlier)
     assert {"train_loss", "lr", "val_loss", "val_accuracy"} <= set(expected)
     board = accumulated(out / "tensorboard" / out.name)
     assert set(board.Tags()["scalars"]) == set(expected)
@@ -289,3 +289,16 @@ def test_the_recipe_table_shows_each_value_as_it_is_in_tensorboards_text_plugin(
     cells = Cells()
     cells.feed(markdown_to_safe_html(recipe.tensor_proto.string_val[0]))  # as its text plugin renders it
     assert cells.rows == [["field", "value"], *([k, str(v)] for k, v in params.items())]
+
+
+def test_train_resumed_without_log_goes_on_logging_to_the_runs_tracker(tmp_path):
+    """`train --resume` without --log sent nothing: TensorBoard showed the run ended at its first
+    session's last step while metrics.jsonl went on; a resumed run logs to the trackers it logged to."""
+    out = tmp_path / "iris-run"
+    train_with_tracker(out, "tensorboard")
+    first = json.loads((out / "result.json").read_text())
+    with pytest.raises(SystemExit) as done:
+        main(["train", "--resume", str(out), "--steps", "20", "--no-progress"])
+    assert done.value.code == 0
+    board = same_as_metrics_jsonl(out, first)
+    assert [e.step for e in board.Scalars("train_loss")] == list(range(1, 21))

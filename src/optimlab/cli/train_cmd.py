@@ -72,8 +72,9 @@ def train(
         typer.Option(
             "--resume",
             parser=checks.writable_folder,
-            help="Continue the run kept in this folder (the --out of the stopped run) with its saved recipe; "
-            "only --epochs, --steps and --checkpoint-every may change.",
+            help="Continue the run kept in this folder (the --out of the stopped run) with its saved recipe, "
+            "logging to the trackers it logged to (unless --log names others); only --epochs, --steps and "
+            "--checkpoint-every may change.",
         ),
     ] = None,
     checkpoint_every: Annotated[
@@ -89,6 +90,10 @@ def train(
 
     Prints progress and the final metrics; writes metrics.jsonl, model.pt and the checkpoints into --out.
     """
+    if resume is not None and log is None:  # on with the trackers it logged to (--log names others)
+        from optimlab.integrations.tracking import trackers_of
+
+        log = trackers_of(resume)
     mlflow = "mlflow" in (log or [])
     if mlflow:  # first: its writer imports MLflow (~3 s) while this process imports torch and trains
         from optimlab.integrations.mlflow_writer import writer_process

@@ -37,10 +37,12 @@ __all__ = [
     "open_tracker",
     "resumed_records",
     "run_records",
+    "trackers_of",
 ]
 
 TRACKERS = ("tensorboard", "mlflow")
 STUDY_MLFLOW_RUNS = "mlflow-runs"  # in a study's folder: a folder per trial keeping its MLflow run's id
+TENSORBOARD_FOLDER = "tensorboard"  # in a run's folder: the event files of each run logged there
 Record = tuple[int, float, dict[str, float]]  # (step, wall time as Unix seconds, metrics)
 
 
@@ -133,6 +135,15 @@ class Tracker(Callback):
         MLflow tracker resumes its run as it opens: :class:`~.mlflow.MLflowTracker`)."""
 
 
+def trackers_of(folder: str | Path) -> list[str]:
+    """The trackers a training run's ``folder`` was logged to (:func:`open_tracker` with ``resumable``):
+    its TensorBoard event files, the id of its MLflow run; what ``train --resume`` goes on logging to."""
+    from optimlab.integrations.mlflow_writer import RUN_FILE
+
+    marks = {"tensorboard": Path(folder) / TENSORBOARD_FOLDER, "mlflow": Path(folder) / RUN_FILE}
+    return [name for name, mark in marks.items() if mark.exists()]
+
+
 def open_tracker(
     name: str,
     *,
@@ -159,7 +170,9 @@ def open_tracker(
         from optimlab.integrations.tensorboard import TensorBoardTracker
 
         return TensorBoardTracker(
-            Path(folder) / "tensorboard" / run_name, params=flat, run_folder=folder if resumable else None
+            Path(folder) / TENSORBOARD_FOLDER / run_name,
+            params=flat,
+            run_folder=folder if resumable else None,
         )
     if name == "mlflow":
         from optimlab.integrations.mlflow import MLflowTracker

@@ -636,7 +636,10 @@ def test_json_on_stdout_keeps_the_progress_on_stderr(cli, tmp_path, verb, shown)
     code, out, err = cli(*args, "--format", "json")
     assert code == 0 and json.loads(out) and shown in err, err
     if verb[0] == "compare":  # its plan, as it starts
-        assert "mlp-on-iris: 1 tuning trial a method, then its best on 1 fresh seed\n" in err
+        assert (  # a budget of 1 over the lr's range: nothing tuned, as the page says
+            "mlp-on-iris: 1 tuning trial a method (nothing tuned: each method ran the middle of its range), "
+            "then its best on 1 fresh seed\n" in err
+        )
     code, out, err = cli(*args[:-1], str(tmp_path / "again"), "--format", "json", "--no-progress")
     assert (code, err) == (0, "") and json.loads(out)
 

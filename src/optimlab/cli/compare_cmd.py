@@ -260,7 +260,7 @@ def compare(
     from optimlab.study import SearchSpace
     from optimlab.study.backends import BackendOptions
     from optimlab.study.compare import compare as run_comparison
-    from optimlab.study.report import fresh_seeds, tuning_trials
+    from optimlab.study.report import fresh_seeds, nothing_tuned, tuning_trials
     from optimlab.study.storage import without_passwords
 
     o.use_threads(threads, backend)
@@ -288,7 +288,8 @@ def compare(
             total = sum(len(spec.tune_plan(m)) + spec.seeds for spec in specs for m in spec.methods)
             for spec in specs if progress else ():  # the plan, before an hour of trials: its grid, seeds
                 output.note(
-                    f"{spec.name}: {tuning_trials(spec)} a method, then its best on {fresh_seeds(spec)}"
+                    f"{spec.name}: {tuning_trials(spec)} a method{nothing_tuned(spec)}, then its best on "
+                    f"{fresh_seeds(spec)}"
                 )
             shown.start(f"{len(specs[0].methods)} methods", total)
             if backend == "workers" and workers == 0:

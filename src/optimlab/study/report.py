@@ -41,6 +41,7 @@ __all__ = [
     "fresh_seeds",
     "leaderboard_table",
     "mean_cis",
+    "nothing_tuned",
     "profiles_figure",
     "searched",
     "seed_values",
@@ -299,7 +300,7 @@ def seed_values(result: StudyResult, method: str) -> list[float]:
     ]
 
 
-def _one_point(spec: StudySpec) -> str:
+def nothing_tuned(spec: StudySpec) -> str:
     """Where each method's plan is one trial over a range: that it tuned nothing (the page said '1 tuning
     trial per method over sgd: optimizer.lr 0.0001 to 1', as if the lr were tuned over four decades)."""
     planned = {len(spec.tune_plan(m)) for m in spec.methods}
@@ -322,7 +323,7 @@ def _add_study(
         spec.name,
         f"Protocol {spec.protocol}: {tuning_trials(spec)} per method"
         + (f" (seed {', '.join(map(str, sorted(tuned_on)))})" if tuned_on else "")
-        + f" over {searched(spec)}{_one_point(spec)}, then the best configuration on {fresh_seeds(spec)}"
+        + f" over {searched(spec)}{nothing_tuned(spec)}, then the best configuration on {fresh_seeds(spec)}"
         + (f" ({', '.join(map(str, reruns))})" if reruns else "")
         + f"; tuned on {spec.metric} ({spec.goal}), reported on {spec.test_metric} with Student-t 95% "
         "confidence intervals over the seeds.",

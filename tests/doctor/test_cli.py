@@ -155,3 +155,20 @@ def test_bad_flags_name_the_field(capsys):
 @pytest.mark.parametrize("verb", [doctor_cmd, lr_find_cmd])
 def test_every_verb_carries_examples(verb):
     assert verb.EXAMPLES.startswith("Examples:") and "optimlab " in verb.EXAMPLES
+
+
+def test_a_finding_of_two_causes_names_both_in_one_parenthesis(capsys):
+    """'(consequence of #1) (consequence of #2)' read as two remarks; one parenthesis names both."""
+    from optimlab.cli._output import Output
+    from optimlab.doctor.diagnose import Diagnosis
+    from optimlab.doctor.findings import Finding
+    from optimlab.doctor.instruments import RunStatistics
+
+    def finding(rule: str, *causes: str) -> Finding:
+        return Finding(rule, "warning", f"title {rule}", "", f"fix {rule}", consequence_of=causes)
+
+    found = [finding("a"), finding("b"), finding("c", "a", "b", "gone")]
+    stats = RunStatistics(layers=[], param_layer=[], schedule=None)
+    doctor_cmd._print_findings(Output("human"), Diagnosis(found, stats))
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "title c (consequence of #1, #2)" in printed and "title a (" not in printed

@@ -17,6 +17,7 @@ from optimlab.registry import POSITIVE_INT
 
 if TYPE_CHECKING:
     from optimlab.doctor.diagnose import Diagnosis
+    from optimlab.doctor.findings import Finding
 
 EXAMPLES = """Examples:
   optimlab doctor --dataset digits
@@ -167,15 +168,12 @@ def _print_findings(output: Output, diagnosis: Diagnosis) -> None:
     steps_seen = len(diagnosis.statistics.steps)
     number = {f.rule: i + 1 for i, f in enumerate(diagnosis.findings)}
     if diagnosis.findings:
-        rows = [
-            (
-                i + 1,
-                f.severity,
-                f.title + "".join(f" (consequence of #{number[c]})" for c in f.consequence_of if c in number),
-                f.recommendation,
-            )
-            for i, f in enumerate(diagnosis.findings)
-        ]
+
+        def titled(f: Finding) -> str:
+            causes = ", ".join(f"#{number[c]}" for c in f.consequence_of if c in number)
+            return f"{f.title} (consequence of {causes})" if causes else f.title
+
+        rows = [(i + 1, f.severity, titled(f), f.recommendation) for i, f in enumerate(diagnosis.findings)]
         output.table(
             f"Findings after {steps_seen} steps, root cause first", ("#", "severity", "finding", "fix"), rows
         )

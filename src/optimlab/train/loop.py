@@ -331,7 +331,13 @@ def fit(
         state.grad_scaler = scaler.state_dict()  # set from the start: callbacks read that it scales
     for callback in callbacks:
         callback.on_train_start(state)
-    gradient_readers = [c for c in callbacks if callable(getattr(c, "on_before_optimizer_step", None))]
+    # those that read the gradients (Callback's own hook does nothing): no call a step for the others
+    gradient_readers = [
+        c
+        for c in callbacks
+        if getattr(type(c), "on_before_optimizer_step", Callback.on_before_optimizer_step)
+        is not Callback.on_before_optimizer_step
+    ]
 
     started, earlier = time.perf_counter(), state.seconds
     train_mode(model)

@@ -265,18 +265,21 @@ def find_lr(
             if ends is None:
                 return None
             checked = len(result.candidates[:: plan.stride])
-            return _Probe(ends, plan.steps, evaluation, **{"members" if stacked else "runs": checked})
+            if stacked:  # one run of them all, sharing its time
+                return _Probe(ends, plan.steps, evaluation, members=checked)
+            return _Probe(ends, plan.steps, evaluation, runs=checked)
 
-        def one_at_a_time(evaluation: float) -> LRRangeResult:
+        def one_at_a_time() -> LRRangeResult:
+            # one evaluation of the model timed (a stacked check times its own)
+            evaluation = 0.0 if ends is None else _evaluation_seconds(model, optimizer, held_out)
             plan = planned(2, one_step, evaluation)
             try:
                 return checking(runs[:1], plan=plan, probe=probe(plan, evaluation))
             except _OverBudget as over:
                 return checking(runs[:1], plan=planned(2, over.seconds_per_step, over.seconds_per_evaluation))
 
-        evaluation = 0.0 if ends is None else _evaluation_seconds(model, optimizer, held_out)
         if not stacked:
-            return one_at_a_time(evaluation)
+            return one_at_a_time()
         plan = CheckPlan(1, check_steps)
         for probed in (True,) * REPLANS + (False,):  # fewer members share less: each plan probed again
             try:
@@ -285,7 +288,7 @@ def find_lr(
                 )
             except _OverBudget as over:
                 if over.seconds_per_step > one_step:  # stacking shares nothing (module docstring)
-                    return one_at_a_time(evaluation)
+                    return one_at_a_time()
                 plan = planned(1, over.seconds_per_step, over.seconds_per_evaluation)
         raise AssertionError("the last plan is not probed")  # pragma: no cover
 

@@ -245,6 +245,56 @@ def test_a_study_of_the_users_objects_is_reported_by_another_session_and_resumed
     ), line
 
 
+def test_a_study_of_the_users_optimizer_class_is_reported_by_another_session(tmp_path):
+    """optimlab.compare(optimizers=[MyOpt]) with a class of the session: `optimlab report` of the folder, in
+    another process, refused the study, since the default search space is measured on the optimizer. The
+    space each method's study stored is read instead: the one the study searched."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import optimlab
+    from optimlab.study.run import load_specs
+
+    class MomentumSGD(torch.optim.SGD):  # of this call: no other process can import it
+        def __init__(self, params, lr=0.1):
+            super().__init__(params, lr=lr, momentum=0.9)
+
+    x = torch.randn(90, 3, generator=torch.Generator().manual_seed(0))
+    done = optimlab.compare(
+        [MomentumSGD, "adam"], data=(x, (x[:, 0] > 0).long()), budget=1, seeds=2, epochs=1, out=tmp_path
+    )
+    [spec] = load_specs(tmp_path)  # in this process: the spaces measured on the optimizers
+    searched = {m.name: spec.space_for(m).to_dict() for m in spec.methods}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    read = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import json, sys; from optimlab.study.run import load_specs; [s] = load_specs(sys.argv[1], "
+            "reading=True); print(json.dumps({m.name: s.space_for(m).to_dict() for m in s.methods}))",
+            str(tmp_path),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert read.returncode == 0, read.stderr
+    assert json.loads(read.stdout) == searched
+    assert searched[done.leaderboard[0].method] != searched[done.leaderboard[1].method]  # sgd's, adam's
+    page = tmp_path / "again.html"
+    cli = [sys.executable, "-c", "from optimlab.cli.app import main; main()"]
+    report = subprocess.run(
+        [*cli, "report", str(tmp_path), "--out", str(page)], env=env, capture_output=True, text=True
+    )
+    assert report.returncode == 0, report.stderr
+    for row in done.leaderboard:
+        assert f"{row.method} {row.test.mean:.2f} [{row.test.low:.2f}, {row.test.high:.2f}] (n=2)" in _text(
+            page
+        )
+
+
 def _seeded_alike(input_shape, num_outputs):
     """A linear model that draws its weights from a seed of its own: every seed run trains it alike."""
     torch.manual_seed(0)

@@ -151,6 +151,9 @@ class StudySpec:
     test_metric: str = "test_accuracy"
     target: float | None = None
     sampler_seed: int = 0
+    # Method name -> its default search space as its stored study holds it (run.SPACE_ATTR), for a report
+    # of a study whose optimizer is the user's object of another session; not part of the spec's identity.
+    stored_spaces: Mapping[str, SearchSpace] = dataclasses.field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -239,6 +242,8 @@ class StudySpec:
     def space_for(self, method: Method) -> SearchSpace:
         if self.space is not None:
             return self.space
+        if method.name in self.stored_spaces:
+            return self.stored_spaces[method.name]
         optimizer = self.method_recipe(method).optimizer
         low, high = lr_range(optimizer.name, optimizer.options.get("base"))
         return SearchSpace((Dimension("optimizer.lr", low=low, high=high, log=True),))
@@ -307,11 +312,14 @@ class StudySpec:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> StudySpec:
-        """The spec :meth:`to_dict` wrote; anything else (a key missing or unknown, a value of another
-        shape: a stored spec edited by hand) is refused naming what is wrong."""
+    def from_dict(
+        cls, data: Mapping[str, Any], *, stored_spaces: Mapping[str, SearchSpace] | None = None
+    ) -> StudySpec:
+        """The spec :meth:`to_dict` wrote (with ``stored_spaces``, :attr:`stored_spaces`); anything else
+        (a key missing or unknown, a value of another shape: a stored spec edited by hand) is refused
+        naming what is wrong."""
         try:
-            fields = dict(data)
+            fields = {**data, "stored_spaces": dict(stored_spaces or {})}
             fields["recipe"] = Recipe.from_dict(fields["recipe"])
             fields["methods"] = tuple(Method(m["name"], m["updates"]) for m in fields["methods"])
             fields["space"] = None if fields["space"] is None else SearchSpace.from_dict(fields["space"])

@@ -14,19 +14,23 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import optuna
+import torch
 from optuna.storages import BaseStorage
 
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 from optimlab.study.analysis import best_tuning_trial
 from optimlab.study.backends import BACKENDS, POLL_SECONDS, BackendOptions, execute
 from optimlab.study.protocols import SEEDS, TUNE, Method, PlannedTrial, StudySpec
+from optimlab.study.space import SearchSpace
 from optimlab.study.storage import (
     DONE_ATTR,
     IMPORT_FROM_ATTR,
     INTERRUPTED,
     METHOD_ATTR,
+    SPACE_ATTR,
     SPEC_ATTR,
     TrialRecord,
     live_trials,
@@ -111,7 +115,8 @@ def load_specs(location: str | Path, name: str | None = None, *, reading: bool =
     # create=False: a folder without a journal is refused as it is, not given an empty one (resume=True
     # of a mistyped folder left it behind, holding study.journal)
     storage = open_storage(location, create=False)
-    stored = {s.user_attrs[SPEC_ATTR]["name"]: s for s in optimlab_studies(storage, name)}
+    studies = optimlab_studies(storage, name)
+    stored = {s.user_attrs[SPEC_ATTR]["name"]: s for s in studies}
     if not stored:
         shown = without_passwords(str(location))
         there = sorted({s.user_attrs[SPEC_ATTR]["name"] for s in optimlab_studies(storage)})
@@ -119,7 +124,13 @@ def load_specs(location: str | Path, name: str | None = None, *, reading: bool =
             f" (--name, name=): it holds {', '.join(map(repr, there))}" if name is not None and there else ""
         )
         raise OptimlabError(f"no optimlab study{'' if name is None else f' {name!r}'} at {shown!r}{held}")
-    return [stored_spec(study, reading=reading) for study in stored.values()]
+    spaces: dict[str, dict[str, Any]] = {}
+    for s in studies:
+        if SPACE_ATTR in s.user_attrs:
+            spaces.setdefault(s.user_attrs[SPEC_ATTR]["name"], {})[s.user_attrs[METHOD_ATTR]] = s.user_attrs[
+                SPACE_ATTR
+            ]
+    return [stored_spec(study, reading=reading, spaces=spaces.get(n, {})) for n, study in stored.items()]
 
 
 # Recipe fields that may name the user's objects, which optimlab.compare names '<data>', '<build_2>'...,
@@ -153,28 +164,36 @@ def _objects_of_another_session(spec: Mapping[str, object]) -> dict[str, str]:
     }
 
 
-def stored_spec(study: optuna.study.FrozenStudy, *, reading: bool = False) -> StudySpec:
+def stored_spec(
+    study: optuna.study.FrozenStudy, *, reading: bool = False, spaces: Mapping[str, Any] | None = None
+) -> StudySpec:
     """A stored study's spec, the user's code it names searched in the folders its driver found it in
     too (after ``sys.path``): a worker, a report or a resume started from another folder imports it.
 
     The user's objects (``optimlab.compare(data=loader)``) live in the session that ran the study: where
     the spec names some this process lacks, a study only ``reading`` it (a report of its trials) gets
-    stand-ins that refuse to be built (but for an optimizer, which its registry builds when named); any
-    other use is refused, naming them."""
+    stand-ins that refuse to be built, and each method's search space from ``spaces`` (method name ->
+    the space its study stored, :data:`SPACE_ATTR`), since the default one is measured on the optimizer;
+    any other use is refused, naming them."""
     extend_sys_path([f for f in study.user_attrs.get(IMPORT_FROM_ATTR, ()) if Path(f).is_dir()])
-    absent = _objects_of_another_session(study.user_attrs[SPEC_ATTR])
+    stored = study.user_attrs[SPEC_ATTR]
+    absent = _objects_of_another_session(stored)
     said = ", ".join(f"{category} {name}" for name, category in absent.items())
     why = (
-        f"study {study.user_attrs[SPEC_ATTR]['name']!r} was run on objects of the Python session that ran it "
+        f"study {stored['name']!r} was run on objects of the Python session that ran it "
         f"({said}): continue it from Python with the same objects, optimlab.compare(model=..., data=..., "
         "out=..., resume=True)"
     )
-    if absent and (not reading or "optimizer" in absent.values()):  # optimizers are read by building them
-        raise OptimlabError(why)
+    spaces = dict(spaces or {})
+    measured = "optimizer" in absent.values() and stored.get("space") is None
+    if absent and (not reading or (measured and len(spaces) < len(stored.get("methods", ())))):
+        raise OptimlabError(why)  # a study older than SPACE_ATTR: its optimizers' lr ranges are unknown
     for name, category in absent.items():
         _stand_in(category, name, why)
     try:
-        return StudySpec.from_dict(study.user_attrs[SPEC_ATTR])
+        return StudySpec.from_dict(
+            stored, stored_spaces={m: SearchSpace.from_dict(s) for m, s in spaces.items()} if absent else {}
+        )
     except OptimlabError as error:  # edited by hand, or naming what this version no longer has
         raise OptimlabError(f"the stored study {study.study_name!r} cannot be read: {error}") from None
 
@@ -187,7 +206,17 @@ def _stand_in(category: str, name: str, why: str) -> None:
         raise OptimlabError(why)
 
     absent.__doc__ = "The user's object of another Python session."
-    get_registry(category).adopt(name, absent)
+    if category == "optimizer":  # registered as the user's optimizer class is: one with an lr keyword
+
+        class Absent(torch.optim.Optimizer):
+            __doc__ = absent.__doc__
+
+            def __init__(self, params: object, lr: float | None = None) -> None:
+                absent()
+
+        get_registry(category).adopt(name, Absent)
+    else:
+        get_registry(category).adopt(name, absent)
 
 
 def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False) -> BaseStorage:
@@ -233,6 +262,7 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
         )
         study.set_user_attr(SPEC_ATTR, spec.to_dict())
         study.set_user_attr(METHOD_ATTR, method.name)
+        study.set_user_attr(SPACE_ATTR, spec.space_for(method).to_dict())
         if extended:  # not done until the new seeds have run: progress and waiting workers read it
             study.set_user_attr(DONE_ATTR, False)
         if not existing:

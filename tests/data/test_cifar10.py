@@ -83,3 +83,27 @@ def test_a_missing_path_or_an_empty_folder_names_the_files_expected(tmp_path):
         cifar10(0)
     with pytest.raises(InvalidValueError, match="data_batch_1, data_batch_2"):
         cifar10(0, path=str(tmp_path))
+
+
+def test_the_batches_folder_given_as_the_data_is_read_as_cifar10(tmp_path, cli):
+    """`--dataset ~/cifar-10-batches-py` was read as a folder of class folders and refused, and `--dataset
+    cifar10` said "invalid value None for dataset 'cifar10' option 'path'" with no way to give it on the
+    command line. The folder is CIFAR-10 itself now, split as cifar10 splits it."""
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for file in ("data_batch_1", "test_batch"):
+        images = np.random.default_rng(len(file)).integers(0, 256, (40, 3, 32, 32), dtype=np.uint8)
+        write_batch(folder / file, images, np.arange(40) % 10)
+    by_folder = load(folder, seed=3)
+    by_name = load("cifar10", seed=3, path=str(folder))
+    for part in ("train", "val", "test"):
+        ours, theirs = getattr(by_folder, part), getattr(by_name, part)
+        assert ours.x.equal(theirs.x) and ours.y.equal(theirs.y)
+    assert len(by_folder.test) == 40  # test_batch, whole
+    code, out, err = cli(
+        "train", "--dataset", str(folder), "--model", "cnn", "--steps", "2", "--out", str(tmp_path / "run")
+    )
+    assert code == 0 and "cifar-10-batches-py, 80 images of 3x32x32" in out + err, err
+    code, _, err = cli("train", "--dataset", "cifar10", "--model", "cnn", "--steps", "1")
+    [line] = err.strip().splitlines()
+    assert code == 2 and line.endswith("or the folder itself as the data set (--dataset FOLDER)."), line

@@ -113,8 +113,8 @@ DatasetOpt = Annotated[
     typer.Option(
         "--dataset",
         parser=checks.name,
-        help="Built-in data set, a CSV/NumPy/IDX path, a folder of class folders of images, or your factory "
-        "pkg.mod:load.",
+        help="Built-in data set, a CSV/NumPy/IDX path, a folder of class folders of images or of CIFAR-10 "
+        "batches, or your factory pkg.mod:load.",
     ),
 ]
 

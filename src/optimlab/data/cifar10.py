@@ -8,7 +8,8 @@ of images stored channel by channel (1024 red, 1024 green, 1024 blue values, eac
 data batches (50,000 images) are the training set, from which the load's validation share is drawn,
 and ``test_batch`` (10,000) is the test set, kept whole (``test_fraction`` does not apply), so a
 test accuracy is the one papers report. A folder of data batches alone, or of ``test_batch`` alone,
-is split by optimlab's stratified split, as every data set without a test set of its own.
+is split by optimlab's stratified split, as every data set without a test set of its own. Such a folder
+given as the data (``--dataset ~/data/cifar-10-batches-py``) is read so too.
 
 Pickles can run code when loaded, so the batches are read by an unpickler that builds only what the
 format needs (dicts, lists, bytes, NumPy arrays) and refuses anything else.
@@ -34,7 +35,7 @@ from optimlab.data.examples import Examples
 from optimlab.errors import InvalidValueError
 from optimlab.registry import Capability, new_registry
 
-__all__ = ["BATCH_NAMES", "cifar10", "read_batch"]
+__all__ = ["BATCH_NAMES", "cifar10", "is_cifar10_folder", "load_cifar10_folder", "read_batch"]
 
 _REGISTRY = new_registry("dataset")
 
@@ -101,9 +102,20 @@ def cifar10(seed: int, *, path: str | None = None) -> Examples:
         raise InvalidValueError(
             "dataset 'cifar10' option 'path'",
             None,
-            "the folder of the python-version batches (data_batch_1 ... test_batch)",
+            "the folder of the python-version batches (data_batch_1 ... test_batch): data.options.path "
+            "in a recipe, or the folder itself as the data set (--dataset FOLDER)",
         )
-    folder = Path(path).expanduser()
+    return load_cifar10_folder(Path(path))
+
+
+def is_cifar10_folder(path: Path) -> bool:
+    """Whether ``path`` is a folder holding CIFAR-10 python-version batches (any of :data:`BATCH_NAMES`)."""
+    return path.is_dir() and any((path / name).is_file() for name in BATCH_NAMES)
+
+
+def load_cifar10_folder(path: Path) -> Examples:
+    """The batches in the folder ``path`` (``~`` expanded), as :func:`cifar10` reads them."""
+    folder = path.expanduser()
     found = [folder / name for name in BATCH_NAMES if (folder / name).is_file()]
     if not found:
         raise InvalidValueError(

@@ -15,6 +15,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
+from optimlab.data.cifar10 import is_cifar10_folder, load_cifar10_folder
 from optimlab.data.csv_file import load_csv
 from optimlab.data.examples import DatasetInfo, Examples
 from optimlab.data.idx_file import load_idx
@@ -32,7 +33,7 @@ _REGISTRY = new_registry("dataset")
 
 FILE_KINDS = (
     ".csv, .tsv (optionally .gz), .npy, .npz, IDX (*-ubyte, *.idx*, optionally .gz), a folder of class "
-    "folders of images"
+    "folders of images, a folder of CIFAR-10 python-version batches"
 )
 TARGET_KINDS = ".csv, .tsv (optionally .gz) and .npy"  # the files whose target is one of their columns
 _TABLES = (".csv", ".tsv", ".csv.gz", ".tsv.gz")  # read by load_csv
@@ -112,7 +113,7 @@ def _reader(path: Path) -> Callable[..., Examples] | None:
     """The loader for ``path`` by its name (a folder: of images), or None when the name says no known
     format."""
     if path.is_dir():
-        return load_image_folder
+        return load_cifar10_folder if is_cifar10_folder(path) else load_image_folder
     name = path.name.lower()
     if name.endswith(_TABLES):  # before IDX, whose files may end in .gz too
         return load_csv
@@ -157,7 +158,8 @@ def load(
     Args:
         name_or_path: a name in the ``dataset`` registry (``digits``, ``mnist1d``, ``two_spirals``...),
             a path to a .csv or .tsv (gzipped or not), .npy, .npz or IDX file (``*-ubyte``, ``*.idx*``, gzipped or not), a
-            folder of images in one sub-folder per class (:mod:`optimlab.data.image_folder`), or the
+            folder of images in one sub-folder per class (:mod:`optimlab.data.image_folder`), a folder
+            of CIFAR-10 python-version batches (:mod:`optimlab.data.cifar10`), or the
             user's factory by import path (``mypkg.data:load``, :mod:`optimlab.data.user_factory`).
         seed: draws synthetic data and decides the split (and nothing else).
         val_fraction, test_fraction: shares held out for validation and test, per class for

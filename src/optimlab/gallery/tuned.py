@@ -13,8 +13,10 @@ import tempfile
 from optimlab.gallery.experiment import RunRecord
 from optimlab.study import StudyResult, StudySpec, run_study
 from optimlab.study.analysis import sensitivity
+from optimlab.study.protocols import SEEDS
+from optimlab.study.storage import TrialRecord
 
-__all__ = ["run_tuned", "seed_values", "sensitivity_curves", "trial_records"]
+__all__ = ["reruns", "run_tuned", "seed_values", "sensitivity_curves", "trial_records"]
 
 
 def run_tuned(spec: StudySpec) -> StudyResult:
@@ -23,16 +25,22 @@ def run_tuned(spec: StudySpec) -> StudyResult:
         return run_study(spec, folder)
 
 
+def reruns(result: StudyResult, method: str) -> list[TrialRecord | None]:
+    """``method``'s seed reruns, one per planned seed in seed order: None where it has none (every tuning
+    trial failed, so no configuration reran), which keeps the methods paired by seed."""
+    found = {r.key: r for r in result.records if r.method == method and r.phase == SEEDS}
+    return [found.get(planned.key) for planned in result.spec.seed_plan({})]
+
+
 def seed_values(result: StudyResult, method: str, metric: str | None = None) -> list[float]:
     """``metric`` (default: the spec's test metric) of ``method``'s seed reruns, in seed order; NaN for a
-    rerun that failed or diverged."""
+    rerun that failed, diverged or never ran."""
     metric = metric or result.spec.test_metric
-    reruns = sorted(
-        (r for r in result.records if r.method == method and r.phase == "seeds"), key=lambda r: r.seed
-    )
     return [
-        r.metrics.get(metric) if r.state == "complete" and r.metrics.get(metric) is not None else math.nan
-        for r in reruns
+        r.metrics[metric]
+        if r is not None and r.state == "complete" and r.metrics.get(metric) is not None
+        else math.nan
+        for r in reruns(result, method)
     ]
 
 

@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 from optimlab.gallery.experiment import Evidence, Experiment, device_for, register
 from optimlab.gallery.plots import curve_figure, sensitivity_figure
 from optimlab.gallery.probes import log10
-from optimlab.gallery.tuned import run_tuned, sensitivity_curves, trial_records
+from optimlab.gallery.tuned import reruns, run_tuned, sensitivity_curves, trial_records
 from optimlab.gallery.verdict import Verdict, decide, interval_check, paired_check
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability
@@ -58,14 +58,12 @@ _SIZES = {
 
 def curve_mean_losses(result: StudyResult, method: str) -> list[float]:
     """Per rerun seed (in order), the mean validation loss over the run's evaluations: the normalized area
-    under its loss curve; NaN for a rerun that failed."""
-    reruns = sorted(
-        (r for r in result.records if r.method == method and r.phase == "seeds"), key=lambda r: r.seed
-    )
+    under its loss curve; NaN for a rerun that failed or never ran."""
     means = []
-    for r in reruns:
-        losses = [v for v in r.curve.get("val_loss", []) if v is not None]
-        means.append(sum(losses) / len(losses) if r.state == "complete" and losses else math.nan)
+    for r in reruns(result, method):
+        curve = r.curve.get("val_loss", []) if r is not None and r.state == "complete" else []
+        losses = [v for v in curve if v is not None]
+        means.append(sum(losses) / len(losses) if losses else math.nan)
     return means
 
 

@@ -1,0 +1,46 @@
+"""Tuned comparisons: the methods' seed reruns pair up by seed, a method whose every tuning trial failed too."""
+
+import math
+
+import pytest
+
+from optimlab.gallery.claims.adam_logistic import curve_mean_losses
+from optimlab.gallery.tuned import run_tuned, seed_values
+from optimlab.gallery.verdict import paired_difference
+from optimlab.recipe import Recipe
+from optimlab.study import Dimension, SearchSpace, StudySpec, methods_from
+
+
+@pytest.fixture(scope="module")
+def sgd_never_reran():
+    """Adam and SGD at lr 30 on the digits: SGD's only tuning trial diverges, so it has no seed reruns."""
+    recipe = Recipe.from_dict(
+        {
+            "data": {"name": "digits", "scaling": "standardize"},
+            "model": {"name": "mlp", "depth": 1, "width": 16},
+            "training": {"epochs": 1, "batch_size": 32},
+        }
+    )
+    return run_tuned(
+        StudySpec(
+            name="pairing",
+            recipe=recipe,
+            methods=methods_from("optimizer.name", ["adam", "sgd"]),
+            space=SearchSpace((Dimension("optimizer.lr", low=30.0, high=30.0001, log=True),)),
+            budget=1,
+            seeds=2,
+        )
+    )
+
+
+def test_a_method_that_never_reran_counts_a_failure_for_every_seed(sgd_never_reran):
+    result = sgd_never_reran
+    assert [(r.method, r.phase, r.status) for r in result.records if r.method == "sgd"] == [
+        ("sgd", "tune", "diverged")
+    ]
+    adam, sgd = seed_values(result, "adam"), seed_values(result, "sgd")
+    assert len(adam) == 2 and all(0 < v <= 1 for v in adam)
+    assert len(sgd) == 2 and all(math.isnan(v) for v in sgd)
+    assert paired_difference(adam, sgd).n == 0  # paired by seed: no pair has both runs
+    losses = curve_mean_losses(result, "sgd")
+    assert len(losses) == 2 and all(math.isnan(v) for v in losses)

@@ -4,6 +4,7 @@ import math
 
 import pytest
 
+from optimlab.bench.report import _time_cell
 from optimlab.bench.scoring import area_score, run_costs, score, taus
 from optimlab.errors import InvalidValueError
 from optimlab.study import StudySpec, methods_from
@@ -135,3 +136,19 @@ def test_workloads_without_a_target_get_final_metrics_but_no_profile():
     scores = score([StudyResult(spec, "", [record("sgd", "seeds/0", curve(0.99))])])
     assert scores.profiles == {} and scores.area == {}
     assert scores.workloads["w"][0].board.test.mean == 0.9 and scores.workloads["w"][0].costs == ()
+
+
+def test_a_seed_run_that_never_ran_counts_as_a_miss_not_dropped():
+    """A method whose every tuning trial diverged has no seed runs: it misses on each planned seed (its
+    report cell said "no target", on a workload with one); a missing seed run is a miss too, where the
+    median over the runs present gave a method 1 run of 3 at the target a finite time."""
+    records = [
+        record("sgd", "seeds/0", curve(0.97)),
+        record("adam", "tune/0", curve(0.5), state="fail"),
+    ]
+    sgd, adam = sorted(
+        score([StudyResult(SPEC, "", records)]).workloads["w"], key=lambda r: r.method != "sgd"
+    )
+    assert (sgd.costs, sgd.cost) == ((10.0, math.inf, math.inf), math.inf)
+    assert (adam.costs, adam.cost) == ((math.inf,) * 3, math.inf)
+    assert _time_cell(adam, "steps") == "not reached (0/3)"

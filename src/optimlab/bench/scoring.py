@@ -6,7 +6,7 @@ the same budget and rerun its best configuration on fresh seeds:
 
 - **time to target** of a method on a workload is the median, over its seed runs, of the first
   evaluation that meets the workload's target, in optimizer steps (default) or wall seconds; a run that
-  never meets it (or failed) counts as infinite, so a method that misses on half its seeds or more has
+  never meets it (or failed, or never ran) counts as infinite, so a method that misses on half its seeds or more has
   no finite time;
 - its **performance ratio** r on the workload is that time over the fastest method's (1 for the
   fastest, infinite when it never got there);
@@ -93,18 +93,17 @@ class BenchScores:
 
 
 def run_costs(result: StudyResult, method: str, cost: str = "steps") -> list[float]:
-    """Time to target of each of ``method``'s seed runs; inf where it missed or failed."""
+    """Time to target of each of ``method``'s planned seed runs; inf where it missed, failed or never ran
+    (every tuning trial failed, so no configuration reran)."""
     spec = result.spec
     index = 0 if cost == "steps" else 1
-    runs = sorted(
-        (r for r in result.records if r.method == method and r.phase == SEEDS and r.finished),
-        key=lambda r: r.key,
-    )
+    runs = {r.key: r for r in result.records if r.method == method and r.phase == SEEDS and r.finished}
     costs = []
-    for run in runs:
+    for planned in spec.seed_plan({}):
+        run = runs.get(planned.key)
         hit = (
             time_to_target(run.curve, spec.metric, spec.target, spec.goal)
-            if run.state == "complete"
+            if run is not None and run.state == "complete"
             else None
         )
         costs.append(math.inf if hit is None else float(hit[index]))

@@ -107,7 +107,9 @@ class SigmoidInputs(Callback):
 
     def on_evaluate(self, state: TrainState, metrics: dict[str, float]) -> None:
         if self.latest is not None:
-            q = torch.quantile(self.latest.float().flatten(), torch.tensor(PERCENTILES))
+            q = torch.quantile(
+                self.latest.float().flatten(), torch.tensor(PERCENTILES, device=self.latest.device)
+            )
             self.steps.append(state.step)
             self.percentiles.append(q.tolist())
 

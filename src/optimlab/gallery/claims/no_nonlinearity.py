@@ -58,10 +58,11 @@ _SIZES = {
 
 def collapsed(net: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     """``(W, b)`` with ``W = W_L ... W_1`` and the biases carried along: the network's function if every
-    module between its Linear layers is the identity (the caller checks that it is)."""
+    module between its Linear layers is the identity (the caller checks that it is), on the net's device."""
     linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
-    weight = torch.eye(linears[0].in_features, dtype=torch.float64)
-    bias = torch.zeros(linears[0].in_features, dtype=torch.float64)
+    device = linears[0].weight.device
+    weight = torch.eye(linears[0].in_features, dtype=torch.float64, device=device)
+    bias = torch.zeros(linears[0].in_features, dtype=torch.float64, device=device)
     for layer in linears:
         w = layer.weight.detach().double()
         weight, bias = (
@@ -79,7 +80,7 @@ def _collapse_error_log10(result: RunResult) -> float:
     x = model.scaling(splits.test.x.to(result.built.device))
     outputs = model.net(x).double()
     weight, bias = collapsed(model.net)
-    linear = x.double().flatten(1) @ weight.T.to(x.device) + bias.to(x.device)
+    linear = x.double().flatten(1) @ weight.T + bias
     return log10((outputs - linear).abs().max().item() / outputs.abs().max().item())
 
 

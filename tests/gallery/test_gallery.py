@@ -347,3 +347,24 @@ def test_batch_norm_counts_a_run_that_diverged_before_the_target_as_failed():
     assert steps_to_target(result("completed", [0.5, 0.6])) == 41
     assert steps_to_target(result("diverged", [0.92, None])) == 18
     assert math.isnan(steps_to_target(result("diverged", [0.5, None])))
+
+
+def test_batch_norm_tuning_caption_counts_the_learning_rates_that_train_each_arm():
+    """The caption said "batch normalization trains over a wider range of learning rates" whatever the runs
+    gave; it counts them now, here where the plain network is the robust one."""
+    from optimlab.gallery.claims.batch_norm import figures_
+    from optimlab.gallery.experiment import Evidence
+
+    arms = ("no normalization", "batch normalization")
+    curve = {"step": [18, 36], "mean": [0.5, 0.9], "std": [0.0, 0.0]}
+    series = {
+        "val_accuracy": {arm: curve for arm in arms},
+        "last_hidden": {arm: {"step": [18, 36], "15%": [-1.0, -1.0]} for arm in arms},
+        "sensitivity": {
+            arms[0]: {"x": [0.01, 0.1, 1.0], "y": [0.9, 0.95, 0.97]},
+            arms[1]: {"x": [0.01, 0.1, 1.0], "y": [0.1, math.nan, 0.98]},
+        },
+    }
+    captions = [caption for _, caption in figures_(Evidence({}, series, [], ""))]
+    assert "wider range" not in captions[-1]
+    assert "no normalization 2 of 3, batch normalization 1 of 3" in captions[-1]

@@ -180,6 +180,10 @@ class LayerInfo:
     # An attention's query, key and value in one layer (GPT-2's c_attn): :func:`_projects_qkv`
     projects_qkv: bool = False
     reads_data: bool = False  # its input is the model's own input (a batch), once the forward order is known
+    # A recurrent layer's (RNN, LSTM, GRU) std(weight_hh) sqrt(hidden), the largest over its layers and
+    # directions: about the spectral radius of its recurrent weights (1 for orthogonal ones, 0.58 at
+    # torch's init); None for other modules.
+    recurrent_scale: float | None = None
 
     @property
     def has_weight_matrix(self) -> bool:
@@ -996,4 +1000,19 @@ def _describe_layer(name: str, module: nn.Module, params: list[nn.Parameter]) ->
             bias_mean=bias.float().mean().item() if isinstance(bias, Tensor) and bias.numel() else None,
             bias_std=bias.float().std().item() if isinstance(bias, Tensor) and bias.numel() > 1 else None,
             convolutional=isinstance(module, _CONV),
+            recurrent_scale=_recurrent_scale(module),
         )
+
+
+def _recurrent_scale(module: nn.Module) -> float | None:
+    """std(W) sqrt(hidden) of each recurrent weight ``weight_hh*`` of an RNN, LSTM or GRU, the largest:
+    the spectral radius a random matrix of that std has (Girko's circular law); None for other modules."""
+    if not isinstance(module, nn.RNNBase):
+        return None
+    with torch.no_grad():
+        scales = [
+            p.float().std().item() * math.sqrt(p.shape[1])
+            for name, p in module.named_parameters()
+            if name.startswith("weight_hh") and p.numel() > 1
+        ]
+    return max(scales, default=None)

@@ -123,6 +123,38 @@ def _init_problem(layers: list[LayerInfo], off_by: float = 3.0) -> tuple[float, 
     return mean, activation, "truncated_normal" if attention else recommended_init(activation)
 
 
+# Vectors of an embedding over this std (torch's nn.Embedding draws N(0, 1)) drive the layer they feed
+# past the unit scale its init is made for.
+LARGE_EMBEDDING_STD = 2.0
+
+
+def _large_embedding(stats: RunStatistics, before: str | None = None) -> tuple[str, float] | None:
+    """The embedding (running before layer ``before``, where given) whose vectors, at the first
+    detailed step, have the largest std, where it is over :data:`LARGE_EMBEDDING_STD`: (its name, that std)."""
+    found = []
+    for layer in stats.layers:
+        if layer.name == before:
+            break
+        outputs = stats.outputs.get(layer.name)
+        if layer.kind in ("Embedding", "EmbeddingBag") and outputs:
+            found.append((layer.name, outputs[min(outputs)].std))
+    largest = max(found, key=lambda item: item[1], default=None)
+    return largest if largest is not None and largest[1] > LARGE_EMBEDDING_STD else None
+
+
+# An RNN's recurrent weights of a spectral radius over this (1 for orthogonal ones) fail to train it:
+# measured in :func:`~optimlab.doctor.rules.init_scale._recurrent_too_large`, 1.17 trains as well as
+# torch's init, 1.76 is left at chance.
+LARGE_RECURRENT_SCALE = 1.5
+
+
+def _large_recurrent(stats: RunStatistics, over: float = LARGE_RECURRENT_SCALE) -> LayerInfo | None:
+    """The RNN (not gated: an LSTM's or GRU's gates bound what they pass on) whose recurrent weights
+    have the largest spectral radius (:attr:`LayerInfo.recurrent_scale`), where it is over ``over``."""
+    found = [layer for layer in stats.layers if layer.kind == "RNN" and (layer.recurrent_scale or 0.0) > over]
+    return max(found, key=lambda layer: layer.recurrent_scale or 0.0, default=None)
+
+
 def _negative_bias(stats: RunStatistics, layer: LayerInfo) -> bool:
     """The layer's biases are set negative on purpose, not by chance: their mean lies below minus both
     their own spread and the spread of the signal at the first step, so they silence what follows."""

@@ -12,6 +12,7 @@ from optimlab.doctor.rules._readings import (
     _g,
     _init_ratio,
     _label,
+    _large_embedding,
     _negative_bias,
     _register,
     _saturated_fractions,
@@ -20,11 +21,7 @@ from optimlab.doctor.rules._readings import (
 )
 from optimlab.registry import UNIT_OPEN
 
-__all__ = ["LARGE_EMBEDDING_STD", "dead_units", "saturation"]
-
-# Vectors of an embedding over this std (torch's nn.Embedding draws N(0, 1)) drive the layer they feed
-# past the unit scale its init is made for.
-LARGE_EMBEDDING_STD = 2.0
+__all__ = ["dead_units", "saturation"]
 
 
 @_register(
@@ -104,20 +101,6 @@ def _norm_before(stats: RunStatistics, module: str) -> LayerInfo | None:
     if module not in order or order.index(module) == 0 or order[order.index(module) - 1] not in stats.norms:
         return None
     return next((layer for layer in stats.layers if layer.name == order[order.index(module) - 1]), None)
-
-
-def _large_embedding(stats: RunStatistics, before: str) -> tuple[str, float] | None:
-    """The embedding running before layer ``before`` whose vectors, at the first detailed step, have
-    the largest std, where it is over :data:`LARGE_EMBEDDING_STD`: (its name, that std)."""
-    found = []
-    for layer in stats.layers:
-        if layer.name == before:
-            break
-        outputs = stats.outputs.get(layer.name)
-        if layer.kind in ("Embedding", "EmbeddingBag") and outputs:
-            found.append((layer.name, outputs[min(outputs)].std))
-    largest = max(found, key=lambda item: item[1], default=None)
-    return largest if largest is not None and largest[1] > LARGE_EMBEDDING_STD else None
 
 
 @_register(

@@ -35,6 +35,7 @@ from optimlab.doctor.rules._readings import (
     _g,
     _init_problem,
     _label,
+    _large_recurrent,
     _layer_rms_gradients,
     _register,
     _score,
@@ -235,6 +236,14 @@ def exploding_gradients(
             "dead_units",
             "no_learning",
         )
+    elif recurrent := _large_recurrent(stats):
+        recommendation = (
+            f"init: orthogonal for {_label(stats, recurrent.name)}'s recurrent weights (their spectral "
+            f"radius is about {_g(recurrent.recurrent_scale or 0.0)}; nn.init.orthogonal_ on each "
+            "weight_hh, Saxe et al. 2014), then training: grad_clip_norm 1.0 if they still explode"
+        )
+        changes = {}
+        explains = ("nan_inf", "no_learning", "lr_too_high")
     else:
         recommendation = "training: grad_clip_norm 1.0, and lower the lr"
         changes = {"training.grad_clip_norm": 1.0}

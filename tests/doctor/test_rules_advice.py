@@ -1,0 +1,136 @@
+"""Problems planted where the doctor missed them or advised what did not fit the model; each advice is
+applied and checked to train better."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from optimlab.doctor import diagnose
+
+VOCAB, LENGTH = 500, 20
+
+
+class BagOfTokens(nn.Module):
+    """Embedding of 8, mean-pooled over the tokens, then a ReLU MLP."""
+
+    def __init__(self, embedding_std: float) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed = nn.Embedding(VOCAB, 8)
+        nn.init.normal_(self.embed.weight, std=embedding_std)
+        self.hidden, self.act, self.out = nn.Linear(8, 64), nn.ReLU(), nn.Linear(64, 2)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.out(self.act(self.hidden(self.embed(tokens).mean(1))))
+
+
+def _token_sentiment(rows: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each token carries a score; the label is whether the scores of a row's 20 tokens sum above 0."""
+    score = torch.randn(VOCAB, generator=torch.Generator().manual_seed(1))
+    x = torch.randint(0, VOCAB, (rows, LENGTH), generator=torch.Generator().manual_seed(seed))
+    return x, (score[x].sum(1) > 0).long()
+
+
+def _held_out_loss(model: nn.Module, steps: int = 300) -> float:
+    x, y = _token_sentiment(2048, 2)
+    optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+    order = torch.Generator().manual_seed(0)
+    for _ in range(steps):
+        rows = torch.randint(0, len(x), (64,), generator=order)
+        loss = nn.functional.cross_entropy(model(x[rows]), y[rows])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        return nn.functional.cross_entropy(
+            model(_token_sentiment(1024, 3)[0]), _token_sentiment(1024, 3)[1]
+        ).item()
+
+
+def _init_scale(model: nn.Module) -> object:
+    found = diagnose(model, _token_sentiment(2048, 2), nn.CrossEntropyLoss(),
+                     torch.optim.Adam(model.parameters(), 1e-3), steps=150, lr_find=False)  # fmt: skip
+    return next((f for f in found.findings if f.rule == "init_scale"), None)
+
+
+@pytest.mark.parametrize("std", [30.0, 1.0])
+def test_an_embedding_drawn_too_large_is_named_and_its_advice_trains(std):
+    """Vectors of std 30 feeding a ReLU MLP leave the loss at chance (Adam moves them by ~the lr, a
+    thousandth of their size); the finding names the embedding, and drawn as it advises (std 0.02) the
+    model learns. torch's own std 1 is left alone."""
+    found = _init_scale(BagOfTokens(std))
+    if std == 1.0:
+        assert found is None, found
+        return
+    assert found is not None and found.evidence["embedding"] == "embed", found
+    assert "embed (Embedding)" in found.title and "std=0.02" in found.recommendation
+    planted, advised = _held_out_loss(BagOfTokens(std)), _held_out_loss(BagOfTokens(0.02))
+    assert planted > 0.65 and advised < 0.5, (planted, advised)
+
+
+class LastStep(nn.Module):
+    """A recurrent layer of 32 over 50 steps of 4 features, classified from its last hidden state."""
+
+    def __init__(self, kind: str, scale: float, *, orthogonal: bool = False) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.rnn = getattr(nn, kind)(4, 32, batch_first=True)
+        with torch.no_grad():
+            for gate in self.rnn.weight_hh_l0.split(32):
+                if orthogonal:
+                    nn.init.orthogonal_(gate)
+                gate.mul_(scale)
+        self.out = nn.Linear(32, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.rnn(x)[0][:, -1])
+
+
+def _last_steps_sign() -> tuple[torch.Tensor, torch.Tensor]:
+    """The label: whether the first feature of the last 5 of 50 steps sums above 0."""
+    x = torch.randn(2048, 50, 4, generator=torch.Generator().manual_seed(1))
+    return x, (x[:, -5:, 0].sum(1) > 0).long()
+
+
+def _rnn_held_out_loss(model: nn.Module, steps: int = 300) -> float:
+    x, y = _last_steps_sign()
+    optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+    order = torch.Generator().manual_seed(0)
+    for _ in range(steps):
+        rows = torch.randint(0, 1536, (64,), generator=order)
+        loss = nn.functional.cross_entropy(model(x[rows]), y[rows])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        return nn.functional.cross_entropy(model(x[1536:]), y[1536:]).item()
+
+
+@pytest.mark.parametrize("kind, scale", [("RNN", 4.0), ("RNN", 1.0), ("LSTM", 4.0)])
+def test_recurrent_weights_drawn_too_large_get_an_init_fix_not_clipping(kind, scale):
+    """A tanh RNN whose weight_hh is 4x torch's (spectral radius ~2.3) stays at chance and its gradient
+    explodes: the advice was to clip it. The finding is now the recurrent init, ranked first, and the
+    exploding gradients' advice is the same; with orthogonal weight_hh (the advice) the RNN learns.
+    torch's own init is left alone, and so is an LSTM at 4x, which its gates keep training."""
+    model = LastStep(kind, scale)
+    x, y = _last_steps_sign()
+    found = diagnose(model, (x[:1536], y[:1536]), nn.CrossEntropyLoss(),
+                     torch.optim.Adam(model.parameters(), 1e-3), steps=150, lr_find=False)  # fmt: skip
+    if (kind, scale) != ("RNN", 4.0):
+        assert "init_scale" not in [f.rule for f in found.findings], found.findings
+        return
+    first = found.problems[0]
+    assert first.rule == "init_scale" and first.evidence["layer"] == "rnn", found.findings
+    assert first.evidence["recurrent_scale"] == pytest.approx(
+        4 / 3**0.5, rel=0.05
+    )  # U(-a, a), a = hidden**-0.5
+    assert first.recommendation.startswith("init: orthogonal for rnn (RNN)'s recurrent weights")
+    exploding = next(f for f in found.findings if f.rule == "exploding_gradients")
+    assert exploding.recommendation.startswith("init: orthogonal"), exploding
+    planted, advised = (
+        _rnn_held_out_loss(LastStep(kind, scale)),
+        _rnn_held_out_loss(LastStep(kind, 1.0, orthogonal=True)),
+    )
+    assert planted > 0.6 and advised < 0.3, (planted, advised)

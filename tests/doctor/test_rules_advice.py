@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from doctor.setups import standardized
 from optimlab.doctor import diagnose
 
 VOCAB, LENGTH = 500, 20
@@ -134,3 +135,50 @@ def test_recurrent_weights_drawn_too_large_get_an_init_fix_not_clipping(kind, sc
         _rnn_held_out_loss(LastStep(kind, 1.0, orthogonal=True)),
     )
     assert planted > 0.6 and advised < 0.3, (planted, advised)
+
+
+class _Residual(nn.Module):
+    def __init__(self, block: nn.Module) -> None:
+        super().__init__()
+        self.block = block
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.block(x)
+
+
+def _normalized_net(depth: int, activation: type[nn.Module], *, residual: bool = False) -> nn.Sequential:
+    """``depth`` blocks of Linear, LayerNorm and ``activation`` (each as x + block(x) if ``residual``)."""
+    torch.manual_seed(0)
+    blocks = [nn.Sequential(nn.Linear(64, 64), nn.LayerNorm(64), activation()) for _ in range(depth)]
+    return nn.Sequential(*(_Residual(b) if residual else b for b in blocks), nn.Linear(64, 10))
+
+
+def _digits_held_out_loss(model: nn.Module, steps: int = 300) -> float:
+    x, y = standardized()
+    optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+    order = torch.Generator().manual_seed(0)
+    for _ in range(steps):
+        rows = torch.randint(0, 900, (64,), generator=order)
+        loss = nn.functional.cross_entropy(model(x[rows]), y[rows])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        return nn.functional.cross_entropy(model(x[900:]), y[900:]).item()
+
+
+@pytest.mark.parametrize("depth, activation", [(20, nn.Sigmoid), (50, nn.GELU)])
+def test_vanishing_gradients_behind_norms_everywhere_are_not_told_to_add_a_norm(depth, activation):
+    """Every Linear layer is followed by a LayerNorm, yet the early layers get a vanishing share of the
+    gradient: the advice was 'norm: batch', already there. It is now residual connections (and ReLU in
+    place of a sigmoid), and the same blocks as x + block(x) train where the plain ones stay far behind."""
+    model = _normalized_net(depth, activation)
+    x, y = standardized()
+    found = diagnose(model, (x[:900], y[:900]), nn.CrossEntropyLoss(),
+                     torch.optim.Adam(model.parameters(), 1e-3), steps=200, lr_find=False)  # fmt: skip
+    vanishing = next(f for f in found.findings if f.rule == "vanishing_gradients")
+    assert "norm:" not in vanishing.recommendation and "model.norm" not in vanishing.recipe_changes
+    assert "residual connections, x + block(x)" in vanishing.recommendation, vanishing.recommendation
+    plain = _digits_held_out_loss(_normalized_net(depth, activation))
+    residual = _digits_held_out_loss(_normalized_net(depth, activation, residual=True))
+    assert residual < 0.5 * plain, (plain, residual)

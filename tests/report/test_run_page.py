@@ -7,8 +7,10 @@ import math
 import re
 
 import pytest
+import torch
 import yaml
 
+from optimlab.build import build
 from optimlab.errors import OptimlabError
 from optimlab.recipe import Recipe
 from optimlab.report.line_chart import thinned
@@ -162,11 +164,18 @@ def test_an_interrupted_or_unfinished_run_is_titled_so(tmp_path, status, shown):
     assert "Results at the end of training" in run_page([finished]).render()
 
 
-def test_a_null_recipe_field_shows_as_its_default_not_a_blank(tmp_path):
+def test_a_null_recipe_field_shows_the_default_it_trained_with_not_a_blank(tmp_path):
+    """A null field read '(default)': the page did not say what trained (the MLP's width, Adam's weight
+    decay). It names the component's default where the component states one."""
     run = read_run(fake_run(tmp_path / "a"))
-    assert run.recipe["model"]["width"] is None
+    assert run.recipe["model"]["width"] is None and run.recipe["optimizer"]["weight_decay"] is None
     recipe = run_page([run]).render().split("<h2>Recipe</h2>")[1].split("<h2>")[0]
-    assert "<td>model.width</td><td>(default)</td>" in recipe and "<td></td>" not in recipe
+    built = build(Recipe.from_dict(run.recipe))
+    hidden = next(m for m in built.model.modules() if isinstance(m, torch.nn.Linear)).out_features
+    decay = built.optimizer.param_groups[0]["weight_decay"]
+    assert f"<td>model.width</td><td>(default: {hidden})</td>" in recipe
+    assert f"<td>optimizer.weight_decay</td><td>(default: {decay})</td>" in recipe
+    assert "<td>training.steps</td><td>(default)</td>" in recipe and "<td></td>" not in recipe
 
 
 def test_the_recipe_of_a_run_of_the_users_model_says_which_model_fields_it_does_not_take(
@@ -181,7 +190,7 @@ def test_the_recipe_of_a_run_of_the_users_model_says_which_model_fields_it_does_
     table = run_page([read_run(folder)]).render().split("<h2>Recipe</h2>")[1].split("<h2>")[0]
     for field in ("activation", "norm", "init", "dropout", "depth"):
         assert f"<td>model.{field}</td><td>not taken by optimlab_userpkg.nets:build</td>" in table
-    assert "<td>model.width</td><td>(default)</td>" in table  # it takes width
+    assert "<td>model.width</td><td>(default: 16)</td>" in table  # it takes width, 16 by default
     built_in = run_page([read_run(fake_run(tmp_path / "b"))]).render()
     assert "not taken" not in built_in and "<td>model.activation</td><td>relu</td>" in built_in
 

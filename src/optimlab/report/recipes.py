@@ -19,7 +19,7 @@ import yaml
 from optimlab.recipe import ModelSpec, Recipe
 from optimlab.registry import get_registry
 
-__all__ = ["DEFAULT", "differing_fields", "flat_fields", "not_taken"]
+__all__ = ["DEFAULT", "defaults_named", "differing_fields", "flat_fields", "not_taken"]
 
 
 DEFAULT = "(default)"  # what a page shows for a null field: the component's own default, not a blank
@@ -70,3 +70,18 @@ def not_taken(recipe: Recipe) -> dict[str, str]:
     takes = get_registry("model").get(name).hyperparameter_names
     fields = (*ModelSpec.TECHNIQUES, "width", "depth")
     return {f"model.{k}": f"not taken by {name}" for k in fields if k not in takes}
+
+
+def defaults_named(recipe: Recipe, sections: Collection[str] = ("model", "optimizer")) -> dict[str, str]:
+    """``{field: "(default: VALUE)"}`` of the null fields of ``recipe``'s ``sections`` whose component
+    states its default (``model.width: (default: 128)`` for the MLP, ``optimizer.lr: (default: 0.001)``
+    for Adam): a page says what trained, not only that a default did."""
+    named = {}
+    for section in sections:
+        spec = getattr(recipe, section)
+        entry = get_registry(section).get(spec.name)
+        for hyperparameter in entry.hyperparameters:
+            field = f"{section}.{hyperparameter.name}"
+            if getattr(spec, hyperparameter.name, 0) is None and hyperparameter.default is not None:
+                named[field] = f"{DEFAULT[:-1]}: {hyperparameter.default})"
+    return named

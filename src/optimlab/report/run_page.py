@@ -27,7 +27,7 @@ from optimlab.report.environment import machine_and_versions
 from optimlab.report.html import Page
 from optimlab.report.line_chart import COLOURS, DASHES, LineChart, line_chart, spans_decades
 from optimlab.report.metric_labels import axis_label
-from optimlab.report.recipes import DEFAULT, differing_fields, flat_fields, not_taken
+from optimlab.report.recipes import DEFAULT, defaults_named, differing_fields, flat_fields, not_taken
 from optimlab.report.run_folder import RunFolder
 from optimlab.workloads import metric_goal
 
@@ -388,10 +388,10 @@ def run_page(runs: Sequence[RunFolder], *, command: str | None = None) -> Page:
                 page.figure(_figure(runs, metrics, True, chance), name=f"{'-'.join(metrics)}-by-time")
     if len(runs) == 1:
         page.section("Recipe")
-        unused = _not_taken(runs[0])
+        notes = _notes(runs[0])
         page.table(
             ("field", "value"),
-            [(field, unused.get(field, value)) for field, value in flat_fields(runs[0].recipe, null=DEFAULT)],
+            [(field, notes.get(field, value)) for field, value in flat_fields(runs[0].recipe, null=DEFAULT)],
         )
     else:
         page.section(
@@ -417,12 +417,15 @@ def run_page(runs: Sequence[RunFolder], *, command: str | None = None) -> Page:
     return page
 
 
-def _not_taken(run: RunFolder) -> dict[str, str]:
-    """The notes of :func:`~optimlab.report.recipes.not_taken` for ``run``'s model: its recipe's
-    ``model.activation: relu`` read as the activation of the user's model of tanh units. None where the
-    recipe does not load here (another version of optimlab, a model whose code is not on the path)."""
+def _notes(run: RunFolder) -> dict[str, str]:
+    """What ``run``'s recipe table says instead of a field's value: the defaults its nulls stand for
+    (:func:`~optimlab.report.recipes.defaults_named`), and the fields its model does not take
+    (:func:`~optimlab.report.recipes.not_taken`: ``model.activation: relu`` is no activation of the
+    user's model of tanh units). None where the recipe does not load here (another version of
+    optimlab, a model whose code is not on the path)."""
     try:
-        return not_taken(Recipe.from_dict(run.recipe))
+        recipe = Recipe.from_dict(run.recipe)
+        return {**defaults_named(recipe), **not_taken(recipe)}
     except OptimlabError:
         return {}
 

@@ -18,7 +18,7 @@ from optimlab.report.chance import chance_levels
 from optimlab.report.intervals import means_and_intervals
 from optimlab.report.line_chart import COLOURS
 from optimlab.report.metric_labels import axis_label
-from optimlab.report.recipes import DEFAULT, flat_fields, not_taken
+from optimlab.report.recipes import DEFAULT, defaults_named, flat_fields, not_taken
 from optimlab.report.significance import ranking_note
 from optimlab.study.analysis import (
     LeaderboardRow,
@@ -179,6 +179,8 @@ def base_recipe_rows(spec: StudySpec) -> list[tuple[str, Any]]:
             per_method.setdefault(field, []).append(f"{method.name}: {value}")
     tuned = {field for method in spec.methods for field in spec.space_for(method).fields}
     unused = {} if "model.name" in per_method else not_taken(spec.recipe)
+    # a section whose component each method sets has no one default
+    named = defaults_named(spec.recipe, [s for s in ("model", "optimizer") if f"{s}.name" not in per_method])
     return [
         (
             field,
@@ -186,7 +188,7 @@ def base_recipe_rows(spec: StudySpec) -> list[tuple[str, Any]]:
             if field in per_method
             else "tuned (best value per method in the leaderboard)"
             if field in tuned
-            else unused.get(field, value),
+            else unused.get(field, named.get(field, value)),
         )
         for field, value in flat_fields(spec.recipe.to_dict(), null=DEFAULT)
     ]

@@ -153,6 +153,23 @@ def test_describe_says_when_there_is_no_interval():
     assert "3 runs" in describe(summarize([1.0, 2.0, 3.0]))
 
 
+def test_the_evidence_names_the_failed_runs_an_interval_left_out():
+    """An interval over the seeds that survived read like one over every seed: "He converges" held on 2 runs
+    of 5, the 3 that diverged left out without a word."""
+    nan = math.nan
+    check = interval_check("converges", [0.9, nan, 0.92, nan, nan], above=0.5, measure="test accuracy")
+    assert check.holds and "2 runs, 3 failed and left out)" in check.evidence
+    paired = paired_check(
+        "a above b", [0.9, 0.8, 0.95], [0.5, nan, 0.6], names=("a", "b"), above=0, measure="m"
+    )
+    # by hand: t(0.975, 2) = 4.303, t(0.975, 1) = 12.706; the pairs left are (0.9, 0.5) and (0.95, 0.6)
+    assert "a 0.88 (95% CI 0.69 to 1.07, 3 runs)" in paired.evidence  # every run of a finished
+    assert "b 0.55 (95% CI -0.09 to 1.19, 2 runs, 1 failed and left out)" in paired.evidence
+    assert "difference 0.38 (95% CI 0.06 to 0.69, 2 runs, 1 failed and left out)" in paired.evidence
+    assert describe(summarize([nan, nan]), of=2) == "no finite runs (all 2 failed)"
+    assert describe(summarize([0.5, nan]), of=2) == "0.5 (1 run, no interval, 1 failed and left out)"
+
+
 def test_an_accuracy_interval_stays_within_its_bounds_worked_by_hand(monkeypatch):
     """Five seeds 1, 1, 1, 1, 0.5: mean 0.9, std sqrt(0.05) = 0.2236, half width 2.7764 * 0.2236 / sqrt(5)
     = 0.2776, so the t interval is 0.6224..1.1776; an accuracy cannot pass 1, so it ends there. Their

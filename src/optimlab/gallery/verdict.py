@@ -170,15 +170,19 @@ def proportion(k: int, n: int) -> Proportion:
     return Proportion(k, n, max(0.0, center - half), min(1.0, center + half))
 
 
-def describe(summary: Summary, unit: str = "") -> str:
+def describe(summary: Summary, unit: str = "", of: int | None = None) -> str:
     """``0.12 (95% CI 0.08 to 0.16, 5 runs)``, to the decimals the interval supports
-    (:func:`optimlab.report.intervals.rounded`); one run has no interval, none is ``no finite runs``."""
+    (:func:`optimlab.report.intervals.rounded`); one run has no interval, none is ``no finite runs``.
+    ``of`` is how many runs (or pairs) there were: those the summary left out are named, ``5 runs, 2 failed
+    and left out``, so that an interval over the survivors does not read as one over every seed."""
+    failed = 0 if of is None else of - summary.n
+    left_out = f", {failed} failed and left out" if failed else ""
     if summary.n == 0:
-        return "no finite runs"
+        return f"no finite runs{f' (all {failed} failed)' if failed else ''}"
     if summary.n == 1 or not math.isfinite(summary.low):
-        return f"{summary.mean:.3g}{unit} (1 run, no interval)"
+        return f"{summary.mean:.3g}{unit} (1 run, no interval{left_out})"
     mean, low, high = rounded(summary.mean, summary.low, summary.high)
-    return f"{mean}{unit} (95% CI {low} to {high}{unit}, {summary.n} runs)"
+    return f"{mean}{unit} (95% CI {low} to {high}{unit}, {summary.n} runs{left_out})"
 
 
 def paired_check(
@@ -205,8 +209,10 @@ def paired_check(
     holds = d.n >= 2 and (d.high < below if below is not None else d.low > above)  # type: ignore[operator]
     refuted = d.n >= 2 and (d.low >= below if below is not None else d.high <= above)  # type: ignore[operator]
     bound = f"below {below:.3g}" if below is not None else f"above {above:.3g}"
-    arms = [f"{name} {describe(summarize(v, bounds), unit)}" for name, v in zip(names, (a, b))]
-    evidence = f"{measure}: {', '.join(arms)}; difference {describe(d, unit)}, required entirely {bound}"
+    arms = [f"{name} {describe(summarize(v, bounds), unit, len(v))}" for name, v in zip(names, (a, b))]
+    evidence = (
+        f"{measure}: {', '.join(arms)}; difference {describe(d, unit, len(a))}, required entirely {bound}"
+    )
     return Check(statement, holds, evidence, refuted)
 
 
@@ -241,7 +247,12 @@ def interval_check(
     required = " and ".join(
         f"{side} {bound:.3g}" for side, bound in (("above", above), ("below", below)) if bound is not None
     )
-    return Check(statement, holds, f"{measure}: {describe(s, unit)}, required entirely {required}", refuted)
+    return Check(
+        statement,
+        holds,
+        f"{measure}: {describe(s, unit, len(values))}, required entirely {required}",
+        refuted,
+    )
 
 
 def ranked(values: Mapping[str, Sequence[float]]) -> list[str]:

@@ -158,9 +158,9 @@ def verdict_adam_best(numbers: Mapping[str, Any]) -> Verdict:
                 continue
             d = paired_difference(per["adam"], per[o], ACCURACY)
             if not (d.n >= 2 and d.low > 0):
-                not_ahead.append(f"{o} on {w} ({describe(d)})")
+                not_ahead.append(f"{o} on {w} ({describe(d, of=len(per['adam']))})")
             if not (d.n >= 2 and d.low > -NO_WORSE_BY):
-                worse.append(f"{o} on {w} ({describe(d)})")
+                worse.append(f"{o} on {w} ({describe(d, of=len(per['adam']))})")
             # refuted: another optimizer significantly ahead, or ahead by more than the margin
             beaten |= d.n >= 2 and d.high < 0
             far_worse |= d.n >= 2 and d.high < -NO_WORSE_BY

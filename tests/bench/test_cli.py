@@ -268,3 +268,44 @@ def test_a_bench_into_a_folder_that_holds_one_is_refused_with_its_settings_kept(
     assert (code, out) == (2, "") and len(err.strip().splitlines()) == 1, err
     assert f"continue it with `optimlab bench --resume {tmp_path}`" in err
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+FLAKY = '''
+import torch
+
+
+class FlakySGD(torch.optim.SGD):
+    """SGD whose run seeded 2 (the second fresh seed) turns its weights to NaN: that seed run diverges."""
+
+    def __init__(self, params, lr=0.01):
+        super().__init__(params, lr=lr)
+        self.blows = torch.initial_seed() == 2
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        super().step(closure)
+        for group in self.param_groups if self.blows else ():
+            for p in group["params"]:
+                p.fill_(float("nan"))
+'''
+
+
+def test_the_per_workload_rows_count_the_seed_runs_that_failed(tmp_path, monkeypatch):
+    """A method whose mean is over 2 of its 3 seeds showed "seeds 2" and nothing of the third, which
+    diverged; the row says so, as the report's leaderboard does."""
+    (tmp_path / "flaky_opt.py").write_text(FLAKY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    flags = [
+        "--workloads",
+        "two_spirals_mlp",
+        "--optimizers",
+        "sgd",
+        "--optimizer-path",
+        "flaky_opt:FlakySGD",
+    ]
+    flags += ["--budget", "1", "--seeds", "3", "--backend", "local", "--no-progress", "--format", "json"]
+    result = runner.invoke(app, ["bench", *flags, "--out", str(tmp_path / "bench")])
+    assert result.exit_code == 0, result.output
+    rows = {row["method"]: row for row in json.loads(result.stdout)["workloads"]}
+    assert (rows["flaky_opt:FlakySGD"]["seeds"], rows["flaky_opt:FlakySGD"]["failed"]) == (2, 1)
+    assert (rows["sgd"]["seeds"], rows["sgd"]["failed"]) == (3, 0)

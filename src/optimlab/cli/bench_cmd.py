@@ -246,13 +246,14 @@ def _print_scores(output: Output, result: Any) -> None:
                     row.method,
                     row.board.test.mean,
                     row.board.test.n,
+                    row.board.seeds_failed,
                     row.cost if row.costs else math.nan,
                     reached,
                 )
             )
     output.table(
-        "per workload: final test metric (mean over seeds) and time to target (median)",
-        ("workload", "method", "test mean", "seeds", f"time to target ({scores.cost})", "reached"),
+        "per workload: test metric (mean over the completed seeds), time to target (median)",
+        ("workload", "method", "test mean", "seeds", "failed", f"time to target ({scores.cost})", "reached"),
         rows,
         key="workloads",
     )

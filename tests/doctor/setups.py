@@ -319,6 +319,12 @@ def dropout_mlp() -> nn.Sequential:
     return nn.Sequential(*layers[:3], nn.Dropout(0.3), *layers[3:6], nn.Dropout(0.3), layers[6])
 
 
+def heavy_dropout_mlp(p: float = 0.9) -> nn.Sequential:
+    """:func:`mlp` with dropout ``p`` after each ReLU."""
+    layers = list(mlp())
+    return nn.Sequential(*layers[:2], nn.Dropout(p), *layers[2:4], nn.Dropout(p), layers[4])
+
+
 def loss_then_accuracy_in_eval_mode(model: nn.Module, batch: Any) -> Tensor:
     """A user's step: the loss, then the batch's accuracy after ``model.eval()``, with no
     ``model.train()`` after it: from the second step on, the model trains in eval mode."""

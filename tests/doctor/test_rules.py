@@ -23,6 +23,7 @@ from doctor.setups import (
     feature_times_1000,
     first_step_sign,
     flat_regression,
+    heavy_dropout_mlp,
     loss_then_accuracy_in_eval_mode,
     markov_tokens,
     mlp,
@@ -177,6 +178,10 @@ def check_eval_mode(f: Finding) -> None:
     assert f.evidence["eval_mode_steps"] == 199 and f.evidence["steps"] == 200
     assert f.evidence["layers"] == {"1": "BatchNorm1d", "3": "Dropout", "5": "BatchNorm1d", "7": "Dropout"}
     assert "model.train()" in f.recommendation
+
+
+def check_dropout(f: Finding) -> None:
+    assert f.evidence["dropout"] == {"2": 0.9, "5": 0.9} and f.recipe_changes == {"model.dropout": 0.5}
 
 
 def check_init_scale(f: Finding) -> None:
@@ -385,6 +390,13 @@ BROKEN = [  # (id, setup, first rule expected, evidence check, diagnose options)
         "eval_mode_training",
         check_eval_mode,
         {"lr_find": False},
+    ),
+    (
+        "relu mlp, dropout 0.9 after each hidden layer",
+        Setup(heavy_dropout_mlp, standardized, "adam", 1e-3),
+        "dropout_too_high",
+        check_dropout,
+        {},
     ),
     (
         "deep relu mlp, PyTorch init",

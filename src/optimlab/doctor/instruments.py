@@ -355,6 +355,8 @@ class RunStatistics:
     # (with running statistics) that then behaved as at evaluation (the eval_mode_training rule).
     eval_mode_steps: int = 0
     eval_mode_layers: dict[str, str] = dataclasses.field(default_factory=dict)  # name -> class name
+    # Each dropout layer's drop probability p, by name (the dropout_too_high rule).
+    dropouts: dict[str, float] = dataclasses.field(default_factory=dict)
 
     # --- per-layer views ----------------------------------------------------------------------
 
@@ -570,6 +572,9 @@ class Instruments:
             norms=list(norms),
             adam_eps=_adam_eps(optimizer),
             weight_decays=_weight_decays(optimizer, params),
+            dropouts={
+                name: float(m.p) for name, m in self._mode_dependent.items() if isinstance(m, _DROPOUTS)
+            },
         )
         capabilities = get_registry("activation")
         self._saturating = {

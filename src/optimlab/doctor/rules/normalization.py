@@ -1,5 +1,6 @@
 """Rules on the layers that compute otherwise in training than at evaluation (batch norm, dropout):
-batch norm whose batches hold too few examples for their statistics, a model trained in eval mode."""
+batch norm whose batches hold too few examples for their statistics, a model trained in eval mode,
+dropout that drops most of what it reads."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import statistics
 from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult
-from optimlab.doctor.rules._readings import _label, _register, _score
+from optimlab.doctor.rules._readings import _g, _label, _loss_levels, _register, _score
 from optimlab.registry import POSITIVE_INT, UNIT_OPEN
 
-__all__ = ["batch_norm_batch", "eval_mode_training"]
+__all__ = ["batch_norm_batch", "dropout_too_high", "eval_mode_training"]
 
 
 @_register(
@@ -106,4 +107,45 @@ def eval_mode_training(
         evidence={"eval_mode_steps": stats.eval_mode_steps, "steps": steps, "layers": dict(layers)},
         score=_score(10 * stats.eval_mode_steps / steps),
         explains=("plateau", "no_learning", "lr_too_low", "lr_too_high", "exploding_gradients", "nan_inf"),
+    )
+
+
+@_register(
+    "dropout_too_high",
+    "Dropout that drops most of what it reads, in a run whose loss stays high.",
+    "Srivastava et al. 2014, Dropout, JMLR 15 (p = 0.5 for hidden units, 0.2 for inputs)",
+    accepts={"max_p": UNIT_OPEN, "progress": UNIT_OPEN},
+)
+def dropout_too_high(
+    stats: RunStatistics,
+    lr_range: LRRangeResult | None = None,
+    *,
+    max_p: float = 0.8,
+    progress: float = 0.5,
+) -> Finding | None:
+    """A dropout layer whose p is at least ``max_p``, in a run whose loss ended above ``progress`` of
+    its start: each step trains a thinned net of the units the dropout keeps, whose gradient is mostly
+    noise. Measured on digits (a ReLU MLP 64-128-128-10 with dropout after each hidden layer, Adam 1e-3,
+    200 steps), the held-out loss is 0.14 at p 0 or 0.1, 0.16 at 0.5, 0.55 at 0.8, 2.05 at 0.9 and 2.29
+    at 0.95 (chance 2.30); the training loss ends at 0.03, 0.05, 0.22, 1.19, 2.15 and 2.43."""
+    start, end = _loss_levels(stats)
+    high = {name: p for name, p in stats.dropouts.items() if p >= max_p}
+    if not high or not end > progress * start:
+        return None
+    name = max(high, key=high.__getitem__)
+    p = high[name]
+    return Finding(
+        rule="dropout_too_high",
+        severity="warning",
+        title=f"Dropout too high: the dropout {name} drops {p:.0%} of its inputs",
+        explanation=(
+            f"Dropout {', '.join(f'{n} p={_g(q)}' for n, q in high.items())}: each step trains a "
+            f"thinned net of the {1 - p:.0%} of units kept, and the loss went only from {_g(start)} to "
+            f"{_g(end)}."
+        ),
+        recommendation="model: dropout 0.5 at most for hidden units, 0.2 for inputs (Srivastava et al. 2014)",
+        recipe_changes={"model.dropout": 0.5},
+        evidence={"dropout": high, "loss": [start, end]},
+        score=_score(p / max_p) * 10,
+        explains=("plateau", "no_learning", "lr_too_low"),
     )

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from optimlab.gallery.claims.adam_logistic import curve_mean_losses
-from optimlab.gallery.tuned import run_tuned, seed_values
+from optimlab.gallery.tuned import at_edge, run_tuned, seed_values
 from optimlab.gallery.verdict import paired_difference
 from optimlab.recipe import Recipe
 from optimlab.study import Dimension, SearchSpace, StudySpec, methods_from
@@ -44,3 +44,37 @@ def test_a_method_that_never_reran_counts_a_failure_for_every_seed(sgd_never_rer
     assert paired_difference(adam, sgd).n == 0  # paired by seed: no pair has both runs
     losses = curve_mean_losses(result, "sgd")
     assert len(losses) == 2 and all(math.isnan(v) for v in losses)
+
+
+def test_a_method_tuned_to_the_edge_of_its_grid_is_named():
+    """One epoch of plain SGD on the digits wants the largest step of 1e-4, 1e-3, 1e-2: its best is the edge
+    of the grid, where the range and not the method decides (adam_best's sgd at lr 1 on MNIST-1D)."""
+    recipe = Recipe.from_dict(
+        {
+            "data": {"name": "digits", "scaling": "standardize"},
+            "model": {"name": "mlp", "depth": 0},
+            "training": {"epochs": 1, "batch_size": 32},
+        }
+    )
+    result = run_tuned(
+        StudySpec(
+            name="edge",
+            recipe=recipe,
+            methods=methods_from("optimizer.name", ["sgd"]),
+            space=SearchSpace((Dimension("optimizer.lr", low=1e-4, high=1e-2, log=True),)),
+            budget=3,
+            seeds=1,
+        )
+    )
+    tuned = sorted((r.value, r.params["optimizer.lr"]) for r in result.records if r.phase == "tune")
+    assert tuned[-1][1] == pytest.approx(1e-2)  # the best validation accuracy: the largest lr
+    assert at_edge(result) == ["sgd (optimizer.lr 0.01)"]
+
+
+def test_the_ranking_pages_say_which_optimizer_was_tuned_to_the_edge(monkeypatch):
+    from optimlab.gallery.claims import optimizer_ranking
+
+    edge = "sgd (optimizer.lr 1) on MNIST-1D, MLP"
+    monkeypatch.setattr(optimizer_ranking, "tuned_table", lambda size: ({}, [], [edge]))
+    setup = optimizer_ranking._evidence("small", "adam_best").setup
+    assert f"Best learning rate at the edge of the grid: {edge};" in setup

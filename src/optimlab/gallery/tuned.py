@@ -12,11 +12,11 @@ import tempfile
 
 from optimlab.gallery.experiment import RunRecord
 from optimlab.study import StudyResult, StudySpec, run_study
-from optimlab.study.analysis import sensitivity
+from optimlab.study.analysis import leaderboard, sensitivity
 from optimlab.study.protocols import SEEDS
 from optimlab.study.storage import TrialRecord
 
-__all__ = ["reruns", "run_tuned", "seed_values", "sensitivity_curves", "trial_records"]
+__all__ = ["at_edge", "reruns", "run_tuned", "seed_values", "sensitivity_curves", "trial_records"]
 
 
 def run_tuned(spec: StudySpec) -> StudyResult:
@@ -41,6 +41,16 @@ def seed_values(result: StudyResult, method: str, metric: str | None = None) -> 
         if r is not None and r.state == "complete" and r.metrics.get(metric) is not None
         else math.nan
         for r in reruns(result, method)
+    ]
+
+
+def at_edge(result: StudyResult) -> list[str]:
+    """The methods whose best configuration is the smallest or largest value tuning tried of a field, as
+    ``sgd (optimizer.lr 1)``: there the range searched, not the method, may have decided a comparison."""
+    return [
+        f"{row.method} ({', '.join(f'{field} {row.params[field]:g}' for field in row.at_edge)})"
+        for row in leaderboard(result.spec, result.records)
+        if row.at_edge
     ]
 
 

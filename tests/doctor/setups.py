@@ -388,6 +388,20 @@ def markov_tokens() -> tuple[Tensor, Tensor]:
     return tokens[:, :-1], tokens[:, 1:]
 
 
+def padded_markov_tokens(rows: int = 1024, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """Sequences of 4 to 11 tokens (1..31) from a fixed random chain, padded with 0 to 40 (84% of the
+    targets): inputs the first 40 positions, targets the next token of each."""
+    chain = torch.softmax(2 * torch.randn(31, 31, generator=torch.Generator().manual_seed(0)), 1)
+    generator = torch.Generator().manual_seed(seed)
+    tokens = torch.zeros(rows, 41, dtype=torch.long)
+    tokens[:, 0] = torch.randint(0, 31, (rows,), generator=generator)
+    for t in range(40):
+        tokens[:, t + 1] = torch.multinomial(chain[tokens[:, t]], 1, generator=generator)[:, 0]
+    lengths = torch.randint(4, 12, (rows,), generator=generator)
+    tokens = torch.where(torch.arange(41) < lengths[:, None], tokens + 1, 0)
+    return tokens[:, :-1], tokens[:, 1:]
+
+
 def tokens_as_their_own_targets() -> tuple[Tensor, Tensor]:
     """:func:`markov_tokens` with the inputs as targets: not shifted by one."""
     x, _ = markov_tokens()

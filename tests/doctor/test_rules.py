@@ -29,6 +29,7 @@ from doctor.setups import (
     mlp,
     noisy_labels,
     normalized_mlp,
+    padded_markov_tokens,
     pixel_rows,
     pixels,
     regression,
@@ -182,6 +183,11 @@ def check_eval_mode(f: Finding) -> None:
 
 def check_dropout(f: Finding) -> None:
     assert f.evidence["dropout"] == {"2": 0.9, "5": 0.9} and f.recipe_changes == {"model.dropout": 0.5}
+
+
+def check_padding(f: Finding) -> None:
+    assert f.evidence["pad"] == 0 and f.evidence["ignore_index"] == -100 and f.evidence["share"] > 0.8
+    assert "ignore_index=0" in f.recommendation
 
 
 def check_init_scale(f: Finding) -> None:
@@ -397,6 +403,13 @@ BROKEN = [  # (id, setup, first rule expected, evidence check, diagnose options)
         "dropout_too_high",
         check_dropout,
         {},
+    ),
+    (
+        "next-token lstm, sequences padded with 0 that the loss scores",
+        Setup(NextTokenLSTM, padded_markov_tokens, "adam", 1e-3),
+        "padding_in_loss",
+        check_padding,
+        {"lr_find": False},
     ),
     (
         "deep relu mlp, PyTorch init",

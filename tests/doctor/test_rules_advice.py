@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from doctor.setups import standardized
+from doctor.setups import NextTokenLSTM, padded_markov_tokens, standardized
 from optimlab.doctor import diagnose
 
 VOCAB, LENGTH = 500, 20
@@ -207,3 +207,57 @@ def test_dropout_that_drops_most_units_is_named_and_its_advice_trains(p):
     assert dropout.recipe_changes == {"model.dropout": 0.5}
     planted, advised = (_digits_held_out_loss(_dropout_mlp(q), steps=200) for q in (p, 0.5))
     assert planted > 1.5 and advised < 0.3, (planted, advised)
+
+
+def _real_token_loss(ignore_index: int, steps: int = 300) -> float:
+    """The held-out loss on the real tokens (padding left out) of a next-token LSTM trained with
+    ``nn.CrossEntropyLoss(ignore_index=ignore_index)`` on sequences padded with 0."""
+    model, (x, y) = NextTokenLSTM(), padded_markov_tokens()
+    optimizer, loss_fn = (
+        torch.optim.Adam(model.parameters(), 1e-3),
+        nn.CrossEntropyLoss(ignore_index=ignore_index),
+    )
+    order = torch.Generator().manual_seed(0)
+    for _ in range(steps):
+        rows = torch.randint(0, len(x), (64,), generator=order)
+        loss = loss_fn(model(x[rows]), y[rows])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    x, y = padded_markov_tokens(512, seed=1)
+    with torch.no_grad():
+        return nn.functional.cross_entropy(model(x), y, ignore_index=0).item()
+
+
+@pytest.mark.parametrize("ignore_index", [-100, 0])
+def test_padding_scored_as_tokens_is_found_and_ignoring_it_trains_the_real_tokens(ignore_index):
+    """Sequences of 4 to 11 tokens padded with 0 to 40: a cross-entropy that scores the padding spends
+    84% of itself on padding after padding, and no rule said so. Ignoring it as advised brings the
+    loss on the real tokens from 2.6 to 1.9 in 300 steps; with ignore_index=0 nothing is reported."""
+    model = NextTokenLSTM()
+    found = diagnose(model, padded_markov_tokens(), nn.CrossEntropyLoss(ignore_index=ignore_index),
+                     torch.optim.Adam(model.parameters(), 1e-3), steps=100, lr_find=False)  # fmt: skip
+    padding = next((f for f in found.findings if f.rule == "padding_in_loss"), None)
+    if ignore_index == 0:
+        assert padding is None, padding
+        return
+    assert padding is not None and padding.evidence["pad"] == 0, found.findings
+    assert padding.evidence["share"] == pytest.approx(
+        (padded_markov_tokens()[1] == 0).float().mean().item(), rel=0.05
+    )
+    assert padding.recommendation.startswith("loss: nn.CrossEntropyLoss(ignore_index=0)")
+    planted, advised = _real_token_loss(-100), _real_token_loss(0)
+    assert planted > advised + 0.5, (planted, advised)
+
+
+def test_a_tag_that_ends_most_rows_and_occurs_inside_them_is_no_padding():
+    """Tags of every position (a tagger's), 0 the commonest and closing most rows in runs of several
+    lengths, but found inside the rows too: a label to learn, not padding."""
+    tags = (torch.rand(1024, 30, generator=torch.Generator().manual_seed(0)) > 0.3).long()
+    tags[:, -10:] = 0
+    tags[::2, -14:] = 0
+    ids = torch.randint(0, 32, (1024, 30), generator=torch.Generator().manual_seed(1))
+    model = NextTokenLSTM()
+    found = diagnose(model, (ids, tags), nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), 1e-3),
+                     steps=30, lr_find=False)  # fmt: skip
+    assert "padding_in_loss" not in [f.rule for f in found.findings]

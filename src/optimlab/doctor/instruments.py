@@ -270,6 +270,7 @@ class LossInputs:
     sum_gap: float | None = None
     logsumexp_gap: float | None = None
     targets_are_inputs: bool = False  # integer targets equal, element for element, to a model input
+    ignore_index: int | None = None  # the loss's (CrossEntropyLoss, NLLLoss): targets it leaves out
 
     @classmethod
     def of(
@@ -289,6 +290,7 @@ class LossInputs:
             low=scores.min().item() if scores.numel() else math.nan,
             high=scores.max().item() if scores.numel() else math.nan,
             targets_are_inputs=targets_are_inputs,
+            ignore_index=index if isinstance(index := getattr(loss_fn, "ignore_index", None), int) else None,
             **gaps,
         )
 

@@ -22,7 +22,14 @@ from optimlab.doctor.rules._readings import (
 )
 from optimlab.registry import UNIT_OPEN
 
-__all__ = ["loss_broadcast", "output_range", "outputs_for_loss", "targets_for_loss", "unshifted_targets"]
+__all__ = [
+    "loss_broadcast",
+    "output_range",
+    "outputs_for_loss",
+    "padding_in_loss",
+    "targets_for_loss",
+    "unshifted_targets",
+]
 
 # Outputs within this of a probability distribution (sums of 1) or of log-probabilities (log-sum-exps
 # of 0) over the classes are read as such; a Linear layer's logits are nowhere near either.
@@ -318,4 +325,58 @@ def unshifted_targets(stats: RunStatistics, lr_range: LRRangeResult | None = Non
         },
         score=_score(FIT_FRACTION * start / max(end, 1e-30)),
         explains=("plateau",),
+    )
+
+
+@_register(
+    "padding_in_loss",
+    "Token targets padded at the end of each sequence, the padding scored by the loss as tokens.",
+    "PyTorch documentation, nn.CrossEntropyLoss(ignore_index=...): targets it leaves out of the loss",
+    accepts={"min_share": UNIT_OPEN},
+)
+def padding_in_loss(
+    stats: RunStatistics, lr_range: LRRangeResult | None = None, *, min_share: float = 0.2
+) -> Finding | None:
+    """Integer targets (N, L) of a cross-entropy that end, row after row, in a run of one token whose
+    length varies (sequences of several lengths padded to one), the runs at least ``min_share`` of the
+    targets, and the loss does not ignore that token: the loss is mostly the easy prediction of
+    padding after padding, and the gradient of the real tokens a fraction of each step's. Measured on
+    sequences of 4 to 11 tokens from a Markov chain padded to 40 with 0 (84% padding), an LSTM trained
+    300 steps of Adam 1e-3 reaches a loss on the real tokens of 2.64 where ignore_index=0 reaches 1.85
+    (2.00 and 1.86 after 1,000 steps). A token closing every sequence (one end-of-sequence token, runs
+    all of length 1) is a target to learn, and so is one found inside the rows too (a tagger's 'O',
+    which ends most sentences): neither is reported."""
+    seen = stats.loss_inputs
+    if seen is None or seen.numeric_targets or seen.loss not in ("CrossEntropyLoss", "NLLLoss"):
+        return None
+    rows = [t for t in stats.batch_targets if t.ndim == 2 and t.shape[1] >= 2 and not t.is_floating_point()]
+    if not rows:
+        return None
+    targets = torch.cat([t for t in rows if t.shape[1] == rows[0].shape[1]])
+    last = targets[:, -1]
+    pad = int(last.mode().values)
+    # the trailing run of ``pad`` in each row: positions from the end until another token
+    runs = (targets != pad).flip(1).int().cummax(1).values.eq(0).sum(1)
+    share = runs.sum().item() / targets.numel()
+    padded = (last == pad).float().mean().item()
+    inside = (targets == pad).sum().item() - runs.sum().item()  # a token, not padding, where it is inside
+    if pad == seen.ignore_index or padded < 0.9 or share < min_share or runs.unique().numel() < 2:
+        return None
+    if inside > 0.01 * runs.sum().item():
+        return None
+    return Finding(
+        rule="padding_in_loss",
+        severity="warning",
+        title=f"Padding counted in the loss: {share:.0%} of the targets are token {pad} at the end of "
+        "each sequence",
+        explanation=(
+            f"{padded:.0%} of the target rows {tuple(targets.shape)} end in a run of token {pad}, of "
+            f"{int(runs.min())} to {int(runs.max())} positions: {share:.0%} of the targets, which "
+            f"{seen.loss} scores (its ignore_index is {seen.ignore_index}). The loss is then mostly the "
+            "prediction of padding after padding, and the real tokens get a fraction of each step."
+        ),
+        recommendation=f"loss: nn.{seen.loss}(ignore_index={pad}) (or set the padded targets to -100)",
+        evidence={"pad": pad, "share": share, "rows_padded": padded, "ignore_index": seen.ignore_index},
+        score=_score(share / min_share),
+        explains=("plateau", "lr_too_low"),
     )

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from doctor.setups import NextTokenLSTM, padded_markov_tokens, standardized
+from doctor.setups import NextTokenLSTM, mlp, padded_markov_tokens, standardized
 from optimlab.doctor import diagnose
 
 VOCAB, LENGTH = 500, 20
@@ -261,3 +261,18 @@ def test_a_tag_that_ends_most_rows_and_occurs_inside_them_is_no_padding():
     found = diagnose(model, (ids, tags), nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), 1e-3),
                      steps=30, lr_find=False)  # fmt: skip
     assert "padding_in_loss" not in [f.rule for f in found.findings]
+
+
+@pytest.mark.parametrize("value", [7.0, 1000.0])
+def test_a_constant_input_feature_is_called_constant(value):
+    """A feature equal in every row was described as ranging from its value to itself ('largest in
+    feature 5: 7..7'), counted among the 'varying' features' range."""
+    x, y = standardized()
+    x = x.clone()
+    x[:, 5] = value
+    model = mlp()
+    found = diagnose(model, (x, y), nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), 1e-3),
+                     steps=20, lr_find=False)  # fmt: skip
+    scale = next(f for f in found.findings if f.rule == "input_scale")
+    assert f"feature 5 is {value:.3g} in every row, a constant" in scale.title, scale.title
+    assert f"{value:.3g}..{value:.3g}" not in scale.title

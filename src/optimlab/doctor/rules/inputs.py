@@ -157,10 +157,16 @@ def _describe_features(low: Tensor, high: Tensor, rms: Tensor, varying: Tensor, 
     ``unit``: what a column of ``low`` is, a feature or a channel."""
     if low.numel() == 1:
         return f"the one {unit} ranges {_g(low.item())}..{_g(high.item())}"
+
+    def span(i: int) -> str:  # a constant feature is said to be one, not to range from its value to it
+        if not varying[i]:
+            return f"{unit} {i} is {_g(low[i].item())} in every row, a constant"
+        return f"{unit} {i} ranges {_g(low[i].item())}..{_g(high[i].item())}"
+
     typical = rms[varying].median().item()
     outliers = [int(i) for i in torch.argsort(rms, descending=True) if rms[i] > 10 * typical]
     if 0 < len(outliers) <= 3:
-        named = ", ".join(f"{unit} {i} ranges {_g(low[i].item())}..{_g(high[i].item())}" for i in outliers)
+        named = ", ".join(span(i) for i in outliers)
         rest = torch.ones_like(varying)
         rest[outliers] = False
         if rest.any():
@@ -168,8 +174,8 @@ def _describe_features(low: Tensor, high: Tensor, rms: Tensor, varying: Tensor, 
         return named
     widest = int(rms.argmax())
     return (
-        f"{int(varying.sum())} varying {unit}s range {_g(low.min().item())}..{_g(high.max().item())} "
-        f"(largest in {unit} {widest}: {_g(low[widest].item())}..{_g(high[widest].item())})"
+        f"{int(varying.sum())} varying {unit}s range {_g(low[varying].min().item())}.."
+        f"{_g(high[varying].max().item())} (largest: {span(widest)})"
     )
 
 

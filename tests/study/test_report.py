@@ -480,7 +480,7 @@ def test_more_methods_than_colours_are_each_drawn_their_own_way(tmp_path):
     )
     records = [record(m, key, 0.9) for m in names for key in ("tune/0", "seeds/0")]
     result = StudyResult(spec, str(tmp_path), records)
-    profiles = profiles_figure([1.0, 2.0], {m: [0.5, 1.0] for m in names}, "steps")
+    profiles = profiles_figure([1.0, 2.0], {m: [0.5, i / 13] for i, m in enumerate(names)}, "steps")
     for figure in (curves_figure(result), sensitivity_figure(result), profiles):
         lines = figure.axes[0].lines  # and the target's: not a method's
         drawn = {
@@ -489,6 +489,18 @@ def test_more_methods_than_colours_are_each_drawn_their_own_way(tmp_path):
             if line.get_label() in names
         }
         assert len(drawn) == len(names) and len(set(drawn.values())) == len(names)
+
+
+def test_methods_of_one_performance_profile_share_a_line_that_names_them_all():
+    """Two methods of identical profiles were two lines, the second drawn over the first: sgd was nowhere
+    on the figure, its legend entry pointing at adam's line."""
+    from optimlab.study.report import profiles_figure
+
+    figure = profiles_figure(
+        [1.0, 2.0, 4.0], {"adam": [0.5, 1, 1], "lion": [0, 0.5, 1], "sgd": [0.5, 1, 1]}, "s"
+    )
+    drawn = {line.get_label(): list(line.get_ydata()) for line in figure.axes[0].lines}
+    assert drawn == {"adam, sgd (the same profile)": [0.5, 1, 1], "lion": [0, 0.5, 1]}
 
 
 def test_a_budget_of_one_trial_over_a_range_is_said_to_tune_nothing(tmp_path, page_reader):

@@ -279,11 +279,19 @@ def sensitivity_figure(result: StudyResult, field: str = _LR) -> Figure:
 
 
 def profiles_figure(taus: Sequence[float], profiles: Mapping[str, Sequence[float]], unit: str) -> Figure:
-    """Performance profiles: the fraction of workloads solved within tau times the fastest method's time."""
+    """Performance profiles: the fraction of workloads solved within tau times the fastest method's time.
+    Methods of one profile share a line labelled with them all (drawn apart, the last hid the others)."""
+    sharing: dict[tuple[float, ...], list[str]] = {}
+    for method, profile in profiles.items():
+        sharing.setdefault(tuple(profile), []).append(method)
+    lines = {
+        ", ".join(methods) + (" (the same profile)" if len(methods) > 1 else ""): list(profile)
+        for profile, methods in sharing.items()
+    }
     return figures.lines(
         taus,
-        profiles,
-        linestyles={m: _LINESTYLES[i // len(COLOURS) % len(_LINESTYLES)] for i, m in enumerate(profiles)},
+        lines,
+        linestyles={m: _LINESTYLES[i // len(COLOURS) % len(_LINESTYLES)] for i, m in enumerate(lines)},
         steps=True,
         ylim=(-0.02, 1.02),
         title=f"Performance profiles (time to target in {unit})",

@@ -368,3 +368,19 @@ def test_batch_norm_tuning_caption_counts_the_learning_rates_that_train_each_arm
     captions = [caption for _, caption in figures_(Evidence({}, series, [], ""))]
     assert "wider range" not in captions[-1]
     assert "no normalization 2 of 3, batch normalization 1 of 3" in captions[-1]
+
+
+def test_the_weight_decay_grids_share_one_colour_scale():
+    """Each map scaled its colours to its own cells: one spanned 0.90-0.95 and the other 0.1-0.95, so the
+    same yellow meant 0.95 in both and green 0.93 in one, 0.5 in the other."""
+    from optimlab.gallery.claims.weight_decay import figures_
+    from optimlab.gallery.experiment import Evidence
+
+    grids = {
+        "adamw": {"lr": [1e-3, 1e-2], "lambda": [0.0, 0.1], "val_accuracy": [[0.9, 0.95], [0.92, 0.93]]},
+        "adam_l2": {"lr": [1e-3, 1e-2], "lambda": [0.0, 0.1], "val_accuracy": [[0.1, 0.95], [math.nan, 0.5]]},
+    }
+    shown = [
+        figure.axes[0].images[0].get_clim() for figure, _ in figures_(Evidence({}, {"grids": grids}, [], ""))
+    ]
+    assert shown == [(0.1, 0.95), (0.1, 0.95)]

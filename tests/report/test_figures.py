@@ -34,6 +34,16 @@ def test_heatmap_has_one_row_per_label_in_order():
     assert data[0, 1] == 10.0 and math.isnan(data[1, 1])  # zero has no log: left blank
 
 
+def test_heatmap_limits_set_the_colour_scale_on_either_scale():
+    for log_scale in (False, True):
+        figure = figures.heatmap(
+            [[2.0, 4.0]], row_labels=["a"], columns=[1, 2], log_scale=log_scale, limits=(1.0, 8.0)
+        )
+        assert figure.axes[0].images[0].get_clim() == (1.0, 8.0)
+    alone = figures.heatmap([[2.0, 4.0]], row_labels=["a"], columns=[1, 2], log_scale=False)
+    assert alone.axes[0].images[0].get_clim() == (2.0, 4.0)
+
+
 def test_histograms_draw_a_panel_per_key():
     figure = figures.histograms(
         {"a": {"start": [0.0, 1.0, 1.0]}, "b": {"start": [2.0], "end": [3.0]}}, columns=3

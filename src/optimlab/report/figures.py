@@ -325,26 +325,26 @@ def heatmap(
     xlabel: str = "",
     colorbar: str = "",
     log_scale: bool = True,
+    limits: tuple[float, float] | None = None,
 ) -> Figure:
     """A heat map of ``values`` (rows x columns): one row per label, columns at the given x positions.
 
     With ``log_scale`` the colours follow log10 of the values (norms spanning decades stay readable);
-    zeros and non-finite cells are left blank.
+    zeros and non-finite cells are left blank. ``limits``: the values at the colour scale's ends, for maps
+    compared side by side (one colour, one value in each); default this map's least and greatest.
     """
     rows = [[_plottable(v, log_scale) for v in row] for row in values]
     finite = [v for row in rows for v in row if math.isfinite(v)]
+    low, high = limits or ((min(finite), max(finite)) if finite else (None, None))
     figure = new_figure(7.0, max(2.5, 0.3 * len(row_labels) + 1.5))
     axes = figure.subplots()
-    norm = (
-        LogNorm(vmin=min(finite), vmax=max(finite))
-        if log_scale and finite and min(finite) < max(finite)
-        else None
-    )
+    norm = LogNorm(vmin=low, vmax=high) if log_scale and finite and low < high else None
     image = axes.imshow(
         rows,
         aspect="auto",
         interpolation="nearest",
         norm=norm,
+        **({} if norm is not None or limits is None else {"vmin": low, "vmax": high}),
         cmap="viridis",
         extent=(columns[0] - 0.5, columns[-1] + 0.5, len(rows) - 0.5, -0.5) if columns else None,
     )

@@ -188,12 +188,16 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
 
 def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
     found = []
-    for label, grid in evidence.series["grids"].items():
+    grids = evidence.series["grids"]
+    cells = [v for grid in grids.values() for row in grid["val_accuracy"] for v in row if math.isfinite(v)]
+    shared = (min(cells), max(cells)) if cells else None  # one colour, one accuracy in both maps
+    for label, grid in grids.items():
         heat = figures.heatmap(
             grid["val_accuracy"],
             row_labels=[f"lambda {v:.2g}" for v in grid["lambda"]],
             columns=[math.log10(lr) for lr in grid["lr"]],
             log_scale=False,
+            limits=shared,
             title=f"{label}: validation accuracy",
             colorbar="validation accuracy",
             xlabel="log10 alpha (learning rate)",
@@ -203,7 +207,7 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
                 heat,
                 (
                     f"{label}: the grid in the paper's coordinates (its Figure 2), mean of the tuning seeds; a "
-                    "blank cell diverged."
+                    "blank cell diverged; both maps on one colour scale."
                 ),
             )
         )

@@ -271,6 +271,7 @@ class LossInputs:
     logsumexp_gap: float | None = None
     targets_are_inputs: bool = False  # integer targets equal, element for element, to a model input
     ignore_index: int | None = None  # the loss's (CrossEntropyLoss, NLLLoss): targets it leaves out
+    label_smoothing: float = 0.0  # CrossEntropyLoss's: the loss's floor is then above 0
 
     @classmethod
     def of(
@@ -291,6 +292,7 @@ class LossInputs:
             high=scores.max().item() if scores.numel() else math.nan,
             targets_are_inputs=targets_are_inputs,
             ignore_index=index if isinstance(index := getattr(loss_fn, "ignore_index", None), int) else None,
+            label_smoothing=float(getattr(loss_fn, "label_smoothing", 0.0) or 0.0),
             **gaps,
         )
 

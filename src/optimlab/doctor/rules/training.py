@@ -17,6 +17,7 @@ from optimlab.doctor.rules._readings import (
     _finite,
     _g,
     _label,
+    _loss_floor,
     _loss_levels,
     _register,
     _score,
@@ -130,11 +131,14 @@ def plateau(
 
     Comparing *best* levels, not consecutive medians, keeps minibatch noise from passing for progress.
     Severity: a warning when the loss stalls above 70% of its start (it barely learned), else info.
+    The levels are read above the loss's floor (:func:`_loss_floor`): a label-smoothed cross-entropy
+    stops there, fitted (digits at eps 0.5: 1.71, its floor 1.68).
     """
-    losses = _finite(stats.losses)
+    floor = _loss_floor(stats)
+    losses = [loss - floor for loss in _finite(stats.losses)]
     if len(losses) < min_steps or len(losses) < len(stats.losses):
         return None
-    if _loss_levels(stats)[1] > (1 - LEARNING_FALL) * losses[0]:
+    if _loss_levels(stats)[1] - floor > (1 - LEARNING_FALL) * losses[0]:
         return _no_progress(stats, lr_range)
     width = max(5, len(losses) // 10)
     averages = (
@@ -150,20 +154,22 @@ def plateau(
     return Finding(
         rule="plateau",
         severity="warning" if after > 0.7 * start else "info",
-        title=f"Plateau: the loss stays near {_g(after)} over the last {steps} steps",
+        title=f"Plateau: the loss stays near {_g(after + floor)} over the last {steps} steps",
         explanation=(
-            f"The loss fell from {_g(start)} to {_g(before)}, then its best level improved by only "
-            f"{improvement:.1%} over the last {steps} steps, at {after / start:.0%} of where it began."
+            f"The loss fell from {_g(start + floor)} to {_g(before + floor)}, then its best level improved "
+            f"by only {improvement:.1%} over the last {steps} steps, at {after / start:.0%} of where it "
+            "began" + (f" (above its floor, {_g(floor)}, label smoothing's)." if floor else ".")
         ),
         recommendation="schedule: cosine (decay the lr to settle into the basin); if the loss is the data's "
         "noise floor, a larger model or more features, not optimization, will help",
         recipe_changes={"schedule.name": "cosine"},
         evidence={
-            "loss_start": start,
-            "best_before": before,
-            "best_last_third": after,
+            "loss_start": start + floor,
+            "best_before": before + floor,
+            "best_last_third": after + floor,
             "improvement": improvement,
             "steps": steps,
+            "loss_floor": floor,
         },
         score=_score(min_improvement / max(improvement, 1e-4)),
     )
@@ -174,8 +180,8 @@ def _no_progress(stats: RunStatistics, lr_range: LRRangeResult | None) -> Findin
     apart from their inputs). Silent where the start is already a trained model's: a classifier's loss
     under half of chance, ln C."""
     start, end = _loss_levels(stats)
-    classes = _classes(stats)
-    if start <= 0 or (classes is not None and start < 0.5 * math.log(classes)):
+    classes, floor = _classes(stats), _loss_floor(stats)
+    if start - floor <= 0 or (classes is not None and start < 0.5 * math.log(classes)):
         return None
     steps = len(stats.losses)
     if lr_range is None:

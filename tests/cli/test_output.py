@@ -136,3 +136,25 @@ def test_a_runs_progress_bar_is_on_stderr(cli, tmp_path):
     assert code == 0, err
     assert "mlp on iris" in err and "━" in err
     assert "━" not in out and out.startswith("completed after 3 steps")
+
+
+def test_a_table_to_a_pipe_keeps_every_column_whole(capsys):
+    """Piped (no terminal: rich assumes 80 columns), a table whose unbroken columns passed the 80th was cut
+    there: a long --optimizer-path name pushed the seeds, failures and scores off the line. The table is
+    as wide as it needs; one that fits keeps 80 columns, and a column of words still wraps there."""
+    from optimlab.cli._output import Output
+
+    method = "a_long_package.optimizers.experimental:DecoupledAdaptiveMomentumClass"
+    Output().table(
+        "bench",
+        ["method", "workload", "seeds", "failed", "score"],
+        [[method, "digits_mlp", 3, 1, 0.9712]],
+        unbroken=["method", "workload"],
+    )
+    Output().table("techniques", ["name", "about"], [["adam", " ".join(["moment"] * 30)]])
+    lines = capsys.readouterr().out.splitlines()
+    [row] = [line for line in lines if method in line]
+    assert row.split() == [method, "digits_mlp", "3", "1", "0.9712"]
+    words = [line for line in lines if "moment" in line]
+    assert len(words) > 1 and all(len(line.rstrip()) <= 80 for line in words)
+    assert " ".join(" ".join(line.split()) for line in words).split() == ["adam", *["moment"] * 30]

@@ -71,9 +71,22 @@ class Output:
         table for people only, its data in the result). ``unbroken`` columns (names) are never wrapped;
         the others wrap between words."""
         if self.human:
-            self.console.print(rich_table(title, columns, rows, unbroken=unbroken))
+            table = rich_table(title, columns, rows, unbroken=unbroken)
+            # to a file or a pipe (no terminal to fit: rich assumes 80 columns), as wide as the table
+            # needs whole: at 80, unbroken columns past the edge were cut off, the columns after them lost
+            width = self.console.width
+            if not self.console.is_terminal:
+                self.console.width = max(width, self._least_width(table))
+            self.console.print(table)
+            self.console.width = width
         elif key is not None:
             self.gathered[key] = [dict(zip(columns, row, strict=True)) for row in rows]
+
+    def _least_width(self, table: Any) -> int:
+        """The least width that ``table`` takes whole (its columns at their narrowest)."""
+        from rich.measure import Measurement
+
+        return Measurement.get(self.console, self.console.options.update_width(1 << 16), table).minimum
 
     def result(self, message: str, data: dict[str, Any] | None = None, *, under: str | None = None) -> None:
         """``message`` for people; in JSON, ``data`` and the tables gathered, printed as the one document

@@ -64,10 +64,16 @@ def layer_gradients(
     return profile
 
 
+# log10 of the least positive float32, 2**-149: a float32 quantity that is exactly 0 lies below it.
+FLOAT32_FLOOR_LOG10 = math.log10(2.0**-149)
+
+
 def log10(value: float) -> float:
-    """log10, with -inf for 0 (a gradient that vanished entirely) instead of an error; NaN (a network whose
-    numbers are not numbers) stays NaN, which the verdicts read as a failed run."""
-    return -math.inf if value == 0 else math.log10(value)
+    """log10, with :data:`FLOAT32_FLOOR_LOG10` for 0 (a gradient that vanished entirely, below any float32
+    it could be); -inf there read as a failed run, as in the verdicts and the stored numbers every
+    non-finite value does, and the strongest evidence of vanishing counted against it. NaN (a network
+    whose numbers are not numbers) stays NaN: a failed run."""
+    return FLOAT32_FLOOR_LOG10 if value == 0 else math.log10(value)
 
 
 def geometric_mean_profile(profiles: Sequence[LayerGradients], field: str) -> list[float]:

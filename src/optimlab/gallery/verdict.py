@@ -16,8 +16,7 @@ predictions all fail from ever reading "contradicted".
 
 A check holds only when the interval, not just the point estimate, clears its threshold, so too few seeds
 never support a claim by luck; it is refuted only when the interval lies entirely on the other side, so
-too few seeds never contradict one either. Pairs tied on every seed exactly at the threshold (a
-difference of grid points that no seed resolves) refute nothing. The intervals are Student-t intervals of a mean over seeds (as the
+too few seeds never contradict one either. The intervals are Student-t intervals of a mean over seeds (as the
 optimizer benchmarks report them: Schmidt et al., Descending through a Crowded Valley, 2021,
 https://arxiv.org/abs/2007.01547) and Wilson score intervals of a proportion (Wilson, Probable Inference,
 the Law of Succession, and Statistical Inference, JASA 1927, doi:10.1080/01621459.1927.10502953). An
@@ -207,7 +206,6 @@ def paired_check(
     if (below is None) == (above is None):
         raise ValueError("give exactly one of below and above")
     d = paired_difference(a, b, bounds)
-    threshold = below if below is not None else above
     holds = d.n >= 2 and (d.high < below if below is not None else d.low > above)  # type: ignore[operator]
     refuted = d.n >= 2 and (d.low >= below if below is not None else d.high <= above)  # type: ignore[operator]
     bound = f"below {below:.3g}" if below is not None else f"above {above:.3g}"
@@ -215,11 +213,6 @@ def paired_check(
     evidence = (
         f"{measure}: {', '.join(arms)}; difference {describe(d, unit, len(a))}, required entirely {bound}"
     )
-    if refuted and d.low == d.high == threshold:  # every pair tied: what the measure cannot resolve
-        refuted, evidence = (
-            False,
-            evidence + f"; every seed's pair tied at {threshold:.3g}, which decides nothing",
-        )
     return Check(statement, holds, evidence, refuted)
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from doctor.setups import NextTokenLSTM, mlp, padded_markov_tokens, standardized
+from doctor.setups import NextTokenLSTM, mlp, padded_markov_tokens, resnet, standardized
 from optimlab.doctor import diagnose
 
 VOCAB, LENGTH = 500, 20
@@ -149,14 +149,16 @@ class _Residual(nn.Module):
         return x + self.block(x)
 
 
-def _normalized_net(depth: int, activation: type[nn.Module], *, residual: bool = False) -> nn.Sequential:
-    """``depth`` blocks of Linear, LayerNorm and ``activation`` (each as x + block(x) if ``residual``)."""
+def _normalized_net(
+    depth: int, activation: type[nn.Module], *, residual: bool = False, norm: type[nn.Module] = nn.LayerNorm
+) -> nn.Sequential:
+    """``depth`` blocks of Linear, ``norm`` and ``activation`` (each as x + block(x) if ``residual``)."""
     torch.manual_seed(0)
-    blocks = [nn.Sequential(nn.Linear(64, 64), nn.LayerNorm(64), activation()) for _ in range(depth)]
+    blocks = [nn.Sequential(nn.Linear(64, 64), norm(64), activation()) for _ in range(depth)]
     return nn.Sequential(*(_Residual(b) if residual else b for b in blocks), nn.Linear(64, 10))
 
 
-def _digits_held_out_loss(model: nn.Module, steps: int = 300) -> float:
+def _digits_held_out_loss(model: nn.Module, steps: int = 300, clip: float | None = None) -> float:
     x, y = standardized()
     optimizer = torch.optim.Adam(model.parameters(), 1e-3)
     order = torch.Generator().manual_seed(0)
@@ -165,6 +167,8 @@ def _digits_held_out_loss(model: nn.Module, steps: int = 300) -> float:
         loss = nn.functional.cross_entropy(model(x[rows]), y[rows])
         optimizer.zero_grad()
         loss.backward()
+        if clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), clip)
         optimizer.step()
     with torch.no_grad():
         return nn.functional.cross_entropy(model.eval()(x[900:]), y[900:]).item()
@@ -185,6 +189,22 @@ def test_vanishing_gradients_behind_norms_everywhere_are_not_told_to_add_a_norm(
     plain = _digits_held_out_loss(_normalized_net(depth, activation))
     residual = _digits_held_out_loss(_normalized_net(depth, activation, residual=True))
     assert residual < 0.5 * plain, (plain, residual)
+
+
+def test_gradients_exploding_through_stacked_batch_norms_are_told_residual_connections_not_clipping():
+    """50 blocks of Linear, BatchNorm1d, ReLU without skips: the gradient grows toward the input (Yang
+    et al. 2019) and the loss stays at chance; the advice was to clip it, which leaves it there. As
+    x + block(x), the advice now, the same blocks train."""
+    model = _normalized_net(50, nn.ReLU, norm=nn.BatchNorm1d)
+    x, y = standardized()
+    found = diagnose(model, (x[:900], y[:900]), nn.CrossEntropyLoss(),
+                     torch.optim.Adam(model.parameters(), 1e-3), steps=100, lr_find=False)  # fmt: skip
+    exploding = next(f for f in found.findings if f.rule == "exploding_gradients")
+    assert exploding.evidence["depth_ratio"] > 1 and "grad_clip_norm" not in exploding.recommendation
+    assert exploding.recommendation.startswith("residual connections, x + block(x)"), exploding.recommendation
+    clipped = _digits_held_out_loss(_normalized_net(50, nn.ReLU, norm=nn.BatchNorm1d), clip=1.0)
+    residual = _digits_held_out_loss(_normalized_net(50, nn.ReLU, norm=nn.BatchNorm1d, residual=True))
+    assert clipped > 2.0 and residual < 0.3, (clipped, residual)
 
 
 def _dropout_mlp(p: float) -> nn.Sequential:
@@ -298,3 +318,18 @@ def test_a_label_smoothed_loss_at_its_floor_is_no_plateau(smoothing):
         assert (plateau is not None) is stalled, plateau
         if not stalled:
             assert statistics.median(found.statistics.losses[-20:]) < floor + 0.1
+
+
+def test_a_resnet_is_not_told_to_add_the_norms_and_residual_connections_it_has():
+    """A ResNet (BasicBlocks with batch norm) at SGD lr 50: its units die and the early layers' gradient
+    vanishes; the advice for that was 'norm: batch ... or a residual architecture', both already there."""
+    model = resnet()
+    x, y = standardized()
+    found = diagnose(model, (x.reshape(-1, 1, 8, 8), y), nn.CrossEntropyLoss(),
+                     torch.optim.SGD(model.parameters(), 50.0), steps=100, lr_find=False)  # fmt: skip
+    assert set(found.statistics.residual_blocks.values()) == {"BasicBlock"}
+    vanishing = next(f for f in found.findings if f.rule == "vanishing_gradients")
+    assert "norm: batch" not in vanishing.recommendation and "x + block(x)" not in vanishing.recommendation
+    assert "residual blocks (BasicBlock) already there" in vanishing.recommendation, vanishing.recommendation
+    exploding = next((f for f in found.findings if f.rule == "exploding_gradients"), None)
+    assert exploding is None or "x + block(x)" not in exploding.recommendation

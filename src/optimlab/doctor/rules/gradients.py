@@ -94,7 +94,7 @@ def vanishing_gradients(
     worst_layer, worst_ratio = layers[worst], ratios[worst].item()
     init = _init_problem(layers[:-1])
     saturating = sorted({layer.activation for layer in layers if layer.activation in ("sigmoid", "tanh")})
-    normalized = _normalized_throughout(stats, layers[:-1])
+    normalized, residual = _normalized_throughout(stats, layers[:-1]), stats.residual_blocks
     explains: tuple[str, ...] = ("plateau", "no_learning", "lr_too_low")
     if init is not None and init[0] < 1:
         mean, activation, scheme = init
@@ -104,20 +104,29 @@ def vanishing_gradients(
         changes: dict[str, Any] = {"model.init": scheme}
         explains += ("init_scale",)
     elif saturating:
+        besides = "or norm: batch" if not normalized else "" if residual else _RESIDUAL
         recommendation = (
             f"activation: relu with init: kaiming_normal instead of {', '.join(saturating)} "
-            "(their derivative is at most 1/4 or 1 and shrinks the gradient at every layer), "
-            + (_RESIDUAL if normalized else "or norm: batch")
+            "(their derivative is at most 1/4 or 1 and shrinks the gradient at every layer)"
+            + (f", {besides}" if besides else "")
         )
         changes = {"model.activation": "relu", "model.init": "kaiming_normal"}
+    elif normalized and residual:
+        recommendation = (
+            f"the norm layers and residual blocks ({', '.join(sorted(set(residual.values())))}) already "
+            "there do not carry the gradient: "
+            "fix the findings ranked before this one (units dead or saturated), or lower the lr where "
+            "units died during training"
+        )
+        changes = {}
     elif normalized:
         recommendation = (
             f"{_RESIDUAL.removeprefix('or ')}: the norm layers already there do not carry the gradient"
         )
         changes = {}
     else:
-        recommendation = (
-            "norm: batch (or layer) after each Linear/Conv, or a residual architecture (model: resnet)"
+        recommendation = "norm: batch (or layer) after each Linear/Conv" + (
+            "" if residual else ", or a residual architecture (model: resnet)"
         )
         changes = {"model.norm": "batch"}
     return Finding(
@@ -268,6 +277,17 @@ def exploding_gradients(
         )
         changes = {}
         explains = ("nan_inf", "no_learning", "lr_too_high")
+    elif depth > 1 and _normalized_throughout(stats, layers[:-1]) and not stats.residual_blocks:
+        # Batch norm stacked without skips makes the gradient grow toward the input (Yang et al. 2019,
+        # arXiv:1902.08129). Digits, 10/20/50 blocks of Linear, BatchNorm1d, ReLU, Adam 1e-3, 300
+        # steps: held-out loss 0.20/0.43/2.30 plain, 0.19/0.25/2.29 clipped at 1, 0.10/0.09/0.11 as
+        # x + block(x).
+        recommendation = (
+            f"{_RESIDUAL.removeprefix('or ')}: stacked without them, norm layers make the gradient grow "
+            "toward the input (Yang et al. 2019, arXiv:1902.08129), and clipping bounds the steps, not that"
+        )
+        changes = {}
+        explains = ("nan_inf", "no_learning")
     else:
         recommendation = "training: grad_clip_norm 1.0, and lower the lr"
         changes = {"training.grad_clip_norm": 1.0}

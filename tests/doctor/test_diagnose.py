@@ -450,3 +450,20 @@ def test_a_time_budget_cuts_the_watched_run_and_says_so():
     assert len(whole.statistics.steps) == 200 and whole.watch_cut is None
     with pytest.raises(InvalidValueError, match="time_budget"):
         diagnose(mlp(), data, nn.CrossEntropyLoss(), steps=5, lr_find=False, time_budget=0)
+
+
+def test_a_plateau_is_no_root_cause_the_lr_was_measured_with():
+    """The quadratic_deep Transformer at its noise floor: 'Plateau' (fix: a schedule), and the suggestion
+    read 'measured with #1 as it is: the best lr moves once that is fixed': a plateau is the lr's course,
+    which a schedule of the suggested peak answers, not a setup that moves the peak."""
+    from optimlab.doctor.diagnose import Diagnosis
+    from optimlab.doctor.findings import Finding
+    from optimlab.doctor.lr_find import LRRangeResult
+
+    def finding(rule: str) -> Finding:
+        return Finding(rule, "warning", rule, "seen", "fix")
+
+    curve = LRRangeResult([1e-3], [1.0], [1.0], 1e-3, 1e-2, 1e-3, None, "steepest descent")
+    both = Diagnosis([finding("input_scale"), finding("plateau")], statistics=None, lr_range=curve)
+    assert [f.rule for f in both.lr_measured_with] == ["input_scale"]
+    assert Diagnosis([finding("plateau")], statistics=None, lr_range=curve).lr_measured_with == []

@@ -53,8 +53,9 @@ WATCH_STEP_COST = 1.5
 # The watched run a time budget keeps at least: a plateau (its rule's min_steps) shows within it.
 MIN_WATCHED_STEPS = 60
 
-# Findings the range test's suggestion itself answers.
-_ANSWERED_BY_THE_LR = frozenset({"lr_too_high", "lr_too_low"})
+# Findings the range test's suggestion itself answers: of the lr, or of its course (a plateau's fix is a
+# schedule), not of the setup the lr was measured on.
+_ANSWERED_BY_THE_LR = frozenset({"lr_too_high", "lr_too_low", "plateau"})
 
 
 @dataclasses.dataclass

@@ -115,6 +115,20 @@ def test_recipes_that_set_no_new_field_keep_the_ids_they_had(data, old_id):
     assert spelled.id == old_id and spelled.to_dict() == recipe.to_dict()
 
 
+def test_an_interruption_while_a_recipe_is_serialised_stays_an_interruption(monkeypatch):
+    """pydantic-core turns what a serializer function raises into PydanticSerializationError: a Ctrl-C
+    landing there ended 'gallery run all' with exit 1 and a traceback instead of 130 and its pages kept."""
+    from optimlab.recipe import TrainingSpec
+
+    class Interrupting:
+        def __iter__(self):
+            raise KeyboardInterrupt  # as Python's SIGINT handler raises it, wherever the program stands
+
+    monkeypatch.setattr(TrainingSpec, "OMITTED_AT_DEFAULT", Interrupting())
+    with pytest.raises(KeyboardInterrupt):
+        Recipe().to_dict()
+
+
 def test_techniques_carry_their_hyperparameters_through_yaml():
     recipe = Recipe.from_dict(
         {

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import pydantic
+import pydantic_core
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -570,7 +571,15 @@ class Recipe(_Spec):
         return cls.from_dict(data)
 
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        try:
+            return self.model_dump(mode="json")
+        except pydantic_core.PydanticSerializationError as error:
+            # pydantic-core reports what a serializer function raised as this error: a Ctrl-C (or a
+            # SIGTERM, raised as one) landing in _omit_defaults_of_later_fields ended a gallery run with
+            # exit 1 and a traceback, its pages unindexed. An interruption stays one.
+            if "KeyboardInterrupt" in str(error):
+                raise KeyboardInterrupt from None
+            raise
 
     def to_yaml(self) -> str:
         return dump_yaml(self.to_dict(), sort_keys=False)

@@ -847,3 +847,57 @@ def test_a_classes_last_loss_of_next_token_scores_is_scored_per_position():
     accuracy = (scores.argmax(-1) == y).float().mean().item()
     assert recorder.seen[-1][1]["val_accuracy"] == pytest.approx(accuracy)
     assert accuracy != pytest.approx((scores.argmax(1) == y).float().mean().item())
+
+
+class Endless(IterableDataset):
+    """Rows of ``problem()`` over and over, without end (a stream of augmented or generated data); a
+    reader past 25 passes fails the test rather than hang it."""
+
+    def __iter__(self):
+        x, y = problem()
+        for _ in range(25):
+            yield from zip(x, y)
+        raise AssertionError("read an endless stream to its end")
+
+
+def test_an_endless_validation_stream_is_read_for_val_steps_batches_or_refused_in_one_line():
+    """fit(val_data=<a DataLoader over an endless IterableDataset>) hung at its first evaluation. With
+    val_steps=N each evaluation reads its first N batches, scored as by hand over those rows; without
+    it, val data whose length is not known is refused before training, naming val_steps."""
+    x, y = problem()
+    model = network()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    endless = DataLoader(Endless(), batch_size=8)
+    with pytest.raises(InvalidValueError, match=r"whose length is not known, without val_steps.*val_steps=N"):
+        fit(model, optimizer, (x, y), loss_fn=nn.CrossEntropyLoss(), total_steps=2, val_data=endless)
+    state = fit(model, optimizer, (x, y), loss_fn=nn.CrossEntropyLoss(), total_steps=2, val_data=endless,
+                val_steps=3)  # fmt: skip
+    with torch.no_grad():  # the first 3 batches of 8: rows 0..23, which is what the stream yields first
+        outputs = model(x[:24])
+    assert state.last_metrics["val_loss"] == pytest.approx(
+        nn.functional.cross_entropy(outputs, y[:24]).item()
+    )
+    assert state.last_metrics["val_accuracy"] == pytest.approx(
+        (outputs.argmax(1) == y[:24]).float().mean().item()
+    )
+    # a split shorter than val_steps is read whole; val_steps without val_data is refused
+    state = fit(
+        model, optimizer, (x, y), loss_fn=nn.CrossEntropyLoss(), total_steps=1, val_data=(x, y), val_steps=50
+    )
+    with torch.no_grad():
+        assert state.last_metrics["val_loss"] == pytest.approx(
+            nn.functional.cross_entropy(model(x), y).item()
+        )
+    for bad in (0, 1.5):
+        with pytest.raises(InvalidValueError, match="val_steps"):
+            fit(
+                model,
+                optimizer,
+                (x, y),
+                loss_fn=nn.CrossEntropyLoss(),
+                total_steps=1,
+                val_data=endless,
+                val_steps=bad,
+            )
+    with pytest.raises(InvalidValueError, match="None without val_data"):
+        fit(model, optimizer, (x, y), loss_fn=nn.CrossEntropyLoss(), total_steps=1, val_steps=2)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -50,6 +51,7 @@ def evaluate_batches(
     prefix: str,
     metrics: Mapping[str, Callable[[torch.Tensor, torch.Tensor], Any]] | None = None,
     per_batch: list[float] | None = None,
+    most: int | None = None,
 ) -> dict[str, float]:
     """Mean loss over one pass of ``batches`` (each batch weighted by what its mean averaged over: its
     rows, or the targets a cross-entropy did not ignore: :func:`_averaged_over`), accuracy where
@@ -59,13 +61,14 @@ def evaluate_batches(
     under ``labels`` (:data:`~optimlab.data.user_batches.TARGET_KEYS`), its predictions the outputs'
     ``.logits``. Each of the user's ``metrics`` (``f1(outputs, targets)``) gets the predictions and
     targets of the whole pass, as ``{prefix}_{name}``; each batch's loss is also appended to
-    ``per_batch`` if given (the lr check pairs candidates batch by batch)."""
+    ``per_batch`` if given (the lr check pairs candidates batch by batch). ``most``: the pass's first
+    this many batches alone (None: all of them)."""
     model.eval()
     device = next(model.parameters()).device
     total = rows = correct = labels = 0.0  # rows: what the batches' mean losses averaged over
     squared = values = 0.0  # of a regression: squared errors and how many values they cover
     kept: list[tuple[Any, Any]] = []  # (prediction, target) of each batch, for the user's metrics
-    for i, batch in enumerate(batches.one_pass(device)):
+    for i, batch in enumerate(itertools.islice(batches.one_pass(device), most)):
         if i:
             out = batches.forward(model, batch)
         else:  # validation data the model or its loss cannot take: named in one line

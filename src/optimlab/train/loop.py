@@ -169,6 +169,7 @@ def fit(
     grad_clip_norm: float | None = None,
     accumulate_grad_batches: int = 1,
     val_data: Any | None = None,
+    val_steps: int | None = None,
     metrics: Mapping[str, Callable[[Any, Any], Any]] | None = None,
     evaluate: Callable[[], dict[str, float]] | None = None,
     eval_every: int | None = None,
@@ -211,6 +212,10 @@ def fit(
             ``val_accuracy`` where predictions are class scores of integer targets, ``val_rmse`` where
             they are a regression's values: :func:`evaluate_batches`); or ``evaluate``, any
             ``() -> metrics``.
+        val_steps: the batches of ``val_data`` each evaluation reads at most, from its start
+            (Lightning's ``limit_val_batches`` as a count); None: all of them, so val data whose length
+            is not known (an IterableDataset without ``__len__``, which may never end) is refused
+            without it.
         metrics: the user's own metrics of ``val_data``, ``{"f1": f1}`` reported as ``val_f1``, each
             called as ``f1(outputs, targets)`` on the predictions and targets of the whole split.
         eval_every: evaluate every this many steps (default: once an epoch) and at the end; the metrics
@@ -290,7 +295,20 @@ def fit(
         )
         if validation.steps_per_epoch == 0:  # else every evaluation would give no metric, without a word
             raise validation.no_batch()
-        evaluate = lambda: evaluate_batches(model, validation, prefix="val", metrics=metrics)  # noqa: E731
+        if val_steps is not None:
+            val_steps = whole_number(val_steps, "val_steps", POSITIVE_INT)
+        elif validation.steps_per_epoch is None:  # an endless stream hung the first evaluation
+            raise InvalidValueError(
+                "val_data",
+                f"{validation.source}, whose length is not known, without val_steps",
+                "val_steps=N beside it, the batches each evaluation reads (an endless stream never ends "
+                "its pass), or val data with a length (a Dataset, or an IterableDataset with __len__)",
+            )
+        evaluate = lambda: evaluate_batches(  # noqa: E731
+            model, validation, prefix="val", metrics=metrics, most=val_steps
+        )
+    elif val_steps is not None:
+        raise InvalidValueError("val_steps", val_steps, "None without val_data, the data it limits")
     # A PlateauLR also counts optimizer steps; torch's ReduceLROnPlateau steps on evaluations only.
     on_evaluations = isinstance(scheduler, (PlateauLR, ReduceLROnPlateau))
     each_step = scheduler is not None and not isinstance(scheduler, ReduceLROnPlateau)

@@ -454,7 +454,8 @@ def test_a_one_logit_bce_classifier_on_float_labels_gets_its_accuracy(column):
 
 def test_a_step_line_of_the_metrics_log_is_what_json_writes_of_its_record(tmp_path):
     """The step's line is formatted directly (the loop's hot path): it must read as json.dumps writes the
-    record, NaN and inf as null, so that every JSON reader parses it alike."""
+    record, NaN and inf as the strings "nan", "inf" and "-inf" (null read as a loss missing), so that
+    every JSON reader parses it alike and float() reads them back."""
     import json
 
     from optimlab.train.callbacks import MetricsLog
@@ -469,7 +470,10 @@ def test_a_step_line_of_the_metrics_log_is_what_json_writes_of_its_record(tmp_pa
         record = json.loads(line)
         finite = {k: v for k, v in record.items() if k != "seconds"}
         expected = {"step": record["step"], "epoch": record["step"] // 3, "lr": 0.1 / record["step"]}
-        assert finite == {**expected, "train_loss": float(loss) if math.isfinite(loss) else None}
+        assert finite == {**expected, "train_loss": float(loss) if math.isfinite(loss) else repr(float(loss))}
+        assert float(finite["train_loss"]) == loss or (
+            math.isnan(loss) and math.isnan(float(finite["train_loss"]))
+        )
         ordered = {"step": record["step"], "epoch": record["epoch"], "train_loss": finite["train_loss"]}
         assert line == json.dumps({**ordered, "lr": record["lr"], "seconds": record["seconds"]})
 
@@ -710,3 +714,33 @@ def test_the_progress_bar_written_to_a_log_is_whole(capsys, monkeypatch):
     )  # fmt: skip
     err = capsys.readouterr().err
     assert "60/60" in err and f"loss {state.train_loss:.4g}" in err and "val_accuracy 0.5" in err
+
+
+def test_a_diverged_loss_reads_back_from_the_metrics_log_as_it_was_not_as_missing(tmp_path):
+    """metrics.jsonl wrote a loss gone to inf as null, which its reader (report.run_folder.read_run, what
+    reports and trackers read) took for NaN: a diverged run read as a loss missing. Each value, inf,
+    -inf, NaN and finite, reads back as fit saw it, on the step and evaluation lines alike."""
+    from optimlab.report.run_folder import read_run
+    from optimlab.train.callbacks import MetricsLog
+
+    x, y = problem()
+    model = network()
+    losses = iter([None, None] + [math.inf] * 9)  # the third batch's loss is inf: the run stops there
+
+    def loss_fn(outputs, targets):
+        loss = nn.functional.cross_entropy(outputs, targets)
+        return loss if next(losses) is None else loss * math.inf
+
+    (tmp_path / "recipe.yaml").write_text("{}\n")
+    log = MetricsLog(tmp_path / "metrics.jsonl")
+    seen = Recorder()
+    state = fit(model, torch.optim.SGD(model.parameters(), lr=0.1), (x, y), loss_fn=loss_fn, total_steps=5,
+                callbacks=[seen, log])  # fmt: skip
+    assert state.diverged and seen.losses[-1] == math.inf
+    log.on_train_start(state)  # a resume's start: the lines kept parse, nan and inf included
+    log.on_evaluate(state, {"val_loss": -math.inf, "val_nan": math.nan, "val_accuracy": 0.5})
+    log.on_train_end(state)
+    run = read_run(tmp_path)
+    assert run.series["train_loss"][2] == seen.losses
+    assert run.series["val_loss"][2] == [-math.inf] and run.series["val_accuracy"][2] == [0.5]
+    assert math.isnan(run.series["val_nan"][2][0])

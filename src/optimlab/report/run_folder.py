@@ -46,7 +46,8 @@ def is_run_folder(path: str | Path) -> bool:
 
 
 def read_run(path: str | Path, name: str | None = None) -> RunFolder:
-    """Read the run in folder ``path``; a null value in metrics.jsonl (NaN, inf) comes back as NaN."""
+    """Read the run in folder ``path``; a value not finite in metrics.jsonl, written as the string "nan",
+    "inf" or "-inf" (null by logs of earlier versions, read as NaN), comes back as that float."""
     path = Path(path)
     if not is_run_folder(path):
         raise OptimlabError(

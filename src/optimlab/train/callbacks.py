@@ -90,14 +90,19 @@ class MetricsLog(Callback):
     def _write(self, record: dict[str, Any]) -> None:
         assert self._handle is not None, "MetricsLog used outside fit"
         record["seconds"] = self._seconds()
-        # NaN and inf are not JSON; null keeps every line parseable by any reader.
-        clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
+        # NaN and inf are not JSON, and null read as a value missing (a diverged loss as no loss): they
+        # go as the strings "nan", "inf" and "-inf", which every JSON reader parses and float() reads back.
+        clean = {
+            k: (repr(v) if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()
+        }
         self._handle.write(json.dumps(clean) + "\n")
 
 
 def _number(value: float) -> str:
-    """``value`` as json.dumps writes a float; NaN and inf as null, which every JSON reader parses."""
-    return repr(float(value)) if math.isfinite(value) else "null"
+    """``value`` as json.dumps writes a float; NaN and inf as ``MetricsLog._write`` writes them: the
+    strings ``"nan"``, ``"inf"`` and ``"-inf"``."""
+    value = float(value)
+    return repr(value) if math.isfinite(value) else f'"{value!r}"'
 
 
 def _lines_up_to(path: Path, step: int) -> list[str]:

@@ -901,3 +901,95 @@ def test_an_endless_validation_stream_is_read_for_val_steps_batches_or_refused_i
             )
     with pytest.raises(InvalidValueError, match="None without val_data"):
         fit(model, optimizer, (x, y), loss_fn=nn.CrossEntropyLoss(), total_steps=1, val_steps=2)
+
+
+RAGGED = """
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+
+class Items(Dataset):
+    def __init__(self, n, ragged_at=None):
+        self.n, self.ragged_at = n, ragged_at
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        width = 5 if i == self.ragged_at else 4  # one item a feature longer, left unpadded
+        return {"x": torch.full((width,), float(i % 7)), "labels": i % 2}
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 2)
+
+    def forward(self, x, labels=None):
+        logits = self.lin(x)
+        return {"logits": logits, "loss": nn.functional.cross_entropy(logits, labels)}
+
+
+def build(*args, **kwargs):
+    return Net()
+
+
+def train_ragged():
+    return DataLoader(Items(40, ragged_at=13), batch_size=4), DataLoader(Items(16), batch_size=4)
+
+
+def val_ragged():
+    return DataLoader(Items(40), batch_size=4), DataLoader(Items(16, ragged_at=5), batch_size=4)
+"""
+
+UNSTACKED = (
+    "invalid value 'RuntimeError: stack expects each tensor to be equal size, but got [4] at entry 0 and "
+    "[5] at entry 1' for a batch of {field} (a DataLoader){at}: accepted items that torch's default_collate "
+    "stacks, each tensor of one shape: pad them in the Dataset, or give the DataLoader a collate_fn that "
+    "pads them (transformers' DataCollatorWithPadding)."
+)
+
+
+def test_a_loader_whose_collate_fails_mid_training_is_refused_in_one_line_naming_the_shapes(
+    write_modules, cli, tmp_path
+):
+    """A DataLoader of items of unequal shapes (its 4th batch: torch's default_collate cannot stack
+    them) raised torch's RuntimeError from inside its iterator after 3 steps, a traceback through fit
+    and `optimlab train`; refused in one line naming the data, where, and the shapes (CLI: exit 2), the
+    steps before it trained as by hand. The same of the validation data."""
+    write_modules(optimlab_ragged=RAGGED)
+    import optimlab_ragged
+
+    train_loader, val_loader = optimlab_ragged.train_ragged()
+    model, reference = optimlab_ragged.Net(), optimlab_ragged.Net()
+    reference.load_state_dict(model.state_dict())
+    with pytest.raises(InvalidValueError) as refused:
+        fit(model, torch.optim.SGD(model.parameters(), lr=0.1), train_loader, total_steps=8)
+    # the 4th batch (rows 12..15) holds item 13, read ahead as step 3's batch is handed over
+    assert str(refused.value) == UNSTACKED.format(field="data", at=", read after 2 steps")
+    optimizer = torch.optim.SGD(reference.parameters(), lr=0.1)
+    for batch in DataLoader(optimlab_ragged.Items(8), batch_size=4):  # steps 1 and 2: rows 0..7
+        optimizer.zero_grad()
+        reference(**batch)["loss"].backward()
+        optimizer.step()
+    for trained, by_hand in zip(model.parameters(), reference.parameters(), strict=True):
+        assert torch.equal(trained, by_hand)  # the two steps it took before the refusal, as by hand
+    train_loader, val_loader = optimlab_ragged.val_ragged()
+    with pytest.raises(InvalidValueError) as refused:
+        fit(
+            model,
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            train_loader,
+            total_steps=2,
+            val_data=val_loader,
+        )
+    assert str(refused.value) == UNSTACKED.format(field="the val data", at="")
+    for factory, field, at in (
+        ("train_ragged", "data", ", read after 2 steps"),
+        ("val_ragged", "the val data", ""),
+    ):
+        code, _, err = cli("train", "--model", "optimlab_ragged:build", "--dataset", f"optimlab_ragged:{factory}",
+                           "--steps", "6", "--out", str(tmp_path / factory))  # fmt: skip
+        assert code == 2 and "Traceback" not in err, err
+        assert UNSTACKED.format(field=field, at=at) in " ".join(err.split()), err

@@ -9,7 +9,7 @@ import functools
 import itertools
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -23,7 +23,7 @@ from optimlab.data.user_batches import (
     first_loss,
     own_pairs,
 )
-from optimlab.errors import InvalidValueError
+from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.models.user import LossFunction
 from optimlab.techniques.losses import ClassesLast
 
@@ -33,6 +33,7 @@ __all__ = [
     "REGRESSION_LOSSES",
     "batch_rows",
     "batch_weight",
+    "batches_read",
     "check_paired",
     "class_dim",
     "evaluate_batches",
@@ -40,6 +41,7 @@ __all__ = [
 ]
 
 EVAL_BATCH = 4096  # rows per forward pass at evaluation; the built-in sets fit in one or two
+_Batch = TypeVar("_Batch")
 OWN_METRICS = ("loss", "accuracy", "rmse")  # what an evaluation reports itself, as {prefix}_{name}
 
 
@@ -68,7 +70,8 @@ def evaluate_batches(
     total = rows = correct = labels = 0.0  # rows: what the batches' mean losses averaged over
     squared = values = 0.0  # of a regression: squared errors and how many values they cover
     kept: list[tuple[Any, Any]] = []  # (prediction, target) of each batch, for the user's metrics
-    for i, batch in enumerate(itertools.islice(batches.one_pass(device), most)):
+    passed = batches_read(batches.one_pass(device), batches, f"the {prefix} data")
+    for i, batch in enumerate(itertools.islice(passed, most)):
         if i:
             out = batches.forward(model, batch)
         else:  # validation data the model or its loss cannot take: named in one line
@@ -118,6 +121,48 @@ def evaluate_batches(
             {f"{prefix}_{name}": float(metric(outputs, targets)) for name, metric in metrics.items()}
         )
     return found
+
+
+# What a Dataset, a DataLoader's collate or its sampler raise on a batch they cannot make (torch's
+# default_collate of tensors of unequal shapes: RuntimeError 'stack expects each tensor to be equal size').
+_READ_ERRORS = (RuntimeError, TypeError, ValueError, IndexError, KeyError)
+# torch's words where default_collate cannot stack a batch's items (unequal shapes, lengths or types)
+_UNSTACKED = ("stack expects each tensor", "equal size", "resize storage", "default_collate")
+
+
+def batches_read(
+    stream: Iterator[_Batch], batches: UserBatches, field: str, at: Callable[[], str] = str
+) -> Iterator[_Batch]:
+    """The batches of ``stream`` (``batches``' own), a batch that its data cannot make refused in one
+    line naming ``field``, the data, ``at()`` (where in training it was read) and the reason (torch's
+    message, where a DataLoader's collate could not stack items of unequal shapes: the shapes), rather
+    than a traceback from inside torch's DataLoader in the middle of training."""
+    while True:
+        try:
+            batch = next(stream)
+        except StopIteration:
+            return
+        except _READ_ERRORS as error:
+            if isinstance(error, OptimlabError):
+                raise
+            lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+            # from a worker process: 'Caught RuntimeError in DataLoader worker process 0.', then its
+            # traceback, whose last line is the error itself
+            reason = (
+                lines[-1]
+                if lines and lines[0].startswith("Caught ")
+                else f"{type(error).__name__}: {lines[0] if lines else ''}"
+            )
+            fix = (
+                "items that torch's default_collate stacks, each tensor of one shape: pad them in the "
+                "Dataset, or give the DataLoader a collate_fn that pads them (transformers' "
+                "DataCollatorWithPadding)"
+                if any(words in reason for words in _UNSTACKED)
+                else "data whose every batch can be read (the error is raised inside the Dataset or the "
+                "DataLoader)"
+            )
+            raise InvalidValueError(f"a batch of {field} ({batches.source}){at()}", reason, fix) from error
+        yield batch
 
 
 # torch's losses of a regression's values, compared elementwise with their targets.

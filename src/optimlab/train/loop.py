@@ -31,7 +31,14 @@ from optimlab.data.user_batches import UserBatches, describe, first_loss, is_pan
 from optimlab.errors import InvalidValueError
 from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT
 from optimlab.schedules.torch_adapter import PlateauLR
-from optimlab.train.evaluation import EVAL_BATCH, OWN_METRICS, batch_weight, check_paired, evaluate_batches
+from optimlab.train.evaluation import (
+    EVAL_BATCH,
+    OWN_METRICS,
+    batch_weight,
+    batches_read,
+    check_paired,
+    evaluate_batches,
+)
 
 __all__ = [
     "Callback",
@@ -230,7 +237,8 @@ def fit(
     non-finite loss stops the run before its update (the weights stay those of the last finite step)
     with ``state.diverged`` and a message in ``state.stop_reason``. A
     first batch the model or the loss cannot use raises :class:`~optimlab.errors.InvalidValueError`
-    naming it.
+    naming it; so does a batch the data cannot make, at any step (a DataLoader whose collate cannot
+    stack items of unequal shapes: torch's message names them).
 
     >>> from torch.utils.data import DataLoader, TensorDataset
     >>> x, y = torch.randn(64, 3), torch.randint(0, 2, (64,))
@@ -365,9 +373,13 @@ def fit(
     # The first batch takes the checked path, so that a loss of the wrong shape is named as the loss.
     loss_of, checked = batches.loss_function(model), functools.partial(_graphed_loss, batches, model)
     position = _first_batch(state.step, state.batches_per_epoch, accumulate)
-    groups = _groups(
-        batches, batches.from_step(position, device, drawn=state.data_drawn), accumulate, position
+    stream = batches_read(
+        batches.from_step(position, device, drawn=state.data_drawn),
+        batches,
+        "data",
+        lambda: f", read after {state.step} steps",  # a refusal names where in training it came
     )
+    groups = _groups(batches, stream, accumulate, position)
     first = True
     while state.step < total_steps and state.stop_reason is None:
         state.epoch, group = next(groups)

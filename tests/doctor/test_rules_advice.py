@@ -207,6 +207,23 @@ def test_gradients_exploding_through_stacked_batch_norms_are_told_residual_conne
     assert clipped > 2.0 and residual < 0.3, (clipped, residual)
 
 
+class _LinearBlock(nn.Sequential):  # a block's usual name, no skip in it
+    pass
+
+
+def test_blocks_named_like_residual_ones_but_without_skips_are_told_to_add_them():
+    """The check for residual connections read class names: 50 blocks of Linear, BatchNorm1d, ReLU
+    called _LinearBlock counted as residual, and the exploding gradient was told to clip."""
+    plain = _normalized_net(50, nn.ReLU, norm=nn.BatchNorm1d)
+    model = nn.Sequential(*(_LinearBlock(*block) for block in plain[:-1]), plain[-1])
+    x, y = standardized()
+    found = diagnose(model, (x[:900], y[:900]), nn.CrossEntropyLoss(),
+                     torch.optim.Adam(model.parameters(), 1e-3), steps=100, lr_find=False)  # fmt: skip
+    assert found.statistics.residual_blocks == {}
+    exploding = next(f for f in found.findings if f.rule == "exploding_gradients")
+    assert exploding.recommendation.startswith("residual connections, x + block(x)"), exploding.recommendation
+
+
 def _dropout_mlp(p: float) -> nn.Sequential:
     torch.manual_seed(0)
     return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Dropout(p), nn.Linear(128, 128), nn.ReLU(),

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -47,6 +46,7 @@ from torch import Tensor, nn
 
 from optimlab.data.user_batches import describe
 from optimlab.doctor.nan_origin import NonFiniteOrigin, locate_non_finite
+from optimlab.doctor.skips import residual_blocks
 from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE_INT, Capability, get_registry
 from optimlab.techniques.init import is_transposed_linear
@@ -54,7 +54,6 @@ from optimlab.train.evaluation import class_dim
 
 __all__ = [
     "INSTRUMENTS",
-    "RESIDUAL_NAMES",
     "SATURATION_DERIVATIVE",
     "FeatureStats",
     "Instrument",
@@ -363,7 +362,7 @@ class RunStatistics:
     eval_mode_layers: dict[str, str] = dataclasses.field(default_factory=dict)  # name -> class name
     # Each dropout layer's drop probability p, by name (the dropout_too_high rule).
     dropouts: dict[str, float] = dataclasses.field(default_factory=dict)
-    # Modules whose class names say they add their input to their output (:data:`RESIDUAL_NAMES`):
+    # Modules that add their input to what they compute from it (:func:`~optimlab.doctor.skips.residual_blocks`):
     # residual connections are there, and no advice to add them fits.
     residual_blocks: dict[str, str] = dataclasses.field(default_factory=dict)  # name -> class name
 
@@ -492,13 +491,6 @@ def _fan_in(module: nn.Module) -> int | None:
     return None
 
 
-# Class names of the blocks that add their input to their output, by convention: torchvision's and
-# timm's BasicBlock and Bottleneck, GPT-2's and ViT's Block, Hugging Face's BertLayer and
-# LlamaDecoderLayer, torch's TransformerEncoderLayer, a ResidualBlock or ResBlock (not a Reshape, nor
-# a plain ConvLayer).
-RESIDUAL_NAMES = re.compile(
-    r"Resid|ResBlock|ResNet|Bottleneck|Block|(Bert|Roberta|Encoder|Decoder)Layer$|Skip"
-)
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 _DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
 
@@ -591,11 +583,7 @@ class Instruments:
             dropouts={
                 name: float(m.p) for name, m in self._mode_dependent.items() if isinstance(m, _DROPOUTS)
             },
-            residual_blocks={
-                name: type(m).__name__
-                for name, m in model.named_modules()
-                if RESIDUAL_NAMES.search(type(m).__name__)
-            },
+            residual_blocks=residual_blocks(model),
         )
         capabilities = get_registry("activation")
         self._saturating = {

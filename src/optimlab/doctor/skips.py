@@ -1,0 +1,175 @@
+"""Which modules add their input back to what they computed from it: residual connections (He et al.,
+Deep Residual Learning for Image Recognition, CVPR 2016, https://arxiv.org/abs/1512.03385).
+
+Read off the traced graph (:func:`torch.fx.symbolic_trace`): an addition ``x + f(x)`` whose ``f`` holds
+parameters, whatever the module is called (a ``ConvBlock`` of Conv, BatchNorm and ReLU alone has none).
+Inside what fx cannot trace (control flow on values, as in Hugging Face's layers) and in torch's own
+modules, which it does not enter, the class name decides (:data:`RESIDUAL_NAMES`).
+"""
+
+from __future__ import annotations
+
+import copy
+import operator
+import re
+import warnings
+
+import torch
+from torch import fx, nn
+
+__all__ = ["RESIDUAL_NAMES", "residual_blocks"]
+
+# Class names of blocks that add their input to their output, by convention: torchvision's and timm's
+# BasicBlock and Bottleneck, GPT-2's and ViT's Block, Hugging Face's BertLayer and LlamaDecoderLayer,
+# torch's TransformerEncoderLayer, a ResidualBlock or ResBlock (not a Reshape, nor a plain ConvLayer).
+RESIDUAL_NAMES = re.compile(
+    r"Resid|ResBlock|ResNet|Bottleneck|Block|(Bert|Roberta|Encoder|Decoder)Layer$|Skip"
+)
+_ADD_FUNCTIONS = (operator.add, operator.iadd, torch.add)
+_ADD_METHODS = ("add", "add_")
+_SHAPE_METHODS = ("size", "dim", "numel")
+_SHAPE_ATTRIBUTES = ("shape", "ndim", "dtype", "device")
+
+
+def residual_blocks(model: nn.Module) -> dict[str, str]:
+    """``{module name: class name}`` of the modules whose forward adds ``x`` to ``f(x)``, ``f`` holding
+    parameters (``""`` names ``model`` itself)."""
+    found: dict[str, str] = {}
+    try:
+        twin = _structure_of(model)
+    except Exception:  # a module that cannot be copied: by the names alone
+        return {
+            name: type(m).__name__
+            for name, m in model.named_modules()
+            if RESIDUAL_NAMES.search(type(m).__name__)
+        }
+    _search(twin, "", found)
+    return found
+
+
+def _structure_of(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` whose weights and buffers are shapes alone (on the meta device): tracing runs
+    its forward, which may count calls or update a running mean in place, and must leave ``model`` as it
+    was, without a second copy of its weights in memory."""
+    tensors = [*model.parameters(), *model.buffers()]
+    memo: dict[int, object] = {
+        id(t): nn.Parameter(torch.empty_like(t, device="meta"), t.requires_grad)
+        if isinstance(t, nn.Parameter)
+        else torch.empty_like(t, device="meta")
+        for t in tensors
+    }
+    return copy.deepcopy(model, memo)
+
+
+def _search(module: nn.Module, name: str, found: dict[str, str]) -> None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            graph = _Graph(fx.symbolic_trace(module))
+    except Exception:  # fx's errors have no common class: what cannot be traced is read by its parts
+        if RESIDUAL_NAMES.search(type(module).__name__):
+            found[name] = type(module).__name__
+        for child, submodule in module.named_children():
+            _search(submodule, _joined(name, child), found)
+        return
+    for node in graph.traced.graph.nodes:
+        if node.op == "call_module":  # torch's own modules, not entered: by their names
+            for inner, submodule in graph.traced.get_submodule(node.target).named_modules():
+                if RESIDUAL_NAMES.search(type(submodule).__name__):
+                    found[_joined(name, _joined(node.target, inner))] = type(submodule).__name__
+        elif graph.is_skip(node):
+            owner, kind = _owner(node, module)
+            found[_joined(name, owner)] = kind
+
+
+class _Graph:
+    """A traced module's graph, read for additions of ``x`` and ``f(x)``."""
+
+    def __init__(self, traced: fx.GraphModule) -> None:
+        self.traced = traced
+        # Sizes and what is computed from sizes alone (``x.size()[:-1] + (256,)``): they shape a value
+        # (``x.view(y.size())`` is computed from ``x`` alone), no value flows through them.
+        self.shapes: set[fx.Node] = set()
+        for node in traced.graph.nodes:  # in order: a node's inputs come before it
+            inputs = node.all_input_nodes
+            if (
+                (node.op == "call_method" and node.target in _SHAPE_METHODS)
+                or (
+                    node.op == "call_function"
+                    and node.target is getattr
+                    and node.args[1] in _SHAPE_ATTRIBUTES
+                )
+                or (node.op == "call_function" and inputs and all(arg in self.shapes for arg in inputs))
+            ):
+                self.shapes.add(node)
+
+    def is_skip(self, node: fx.Node) -> bool:
+        """``node`` adds ``f(x)`` to ``x``: one operand is computed from a value through parameters, the
+        other from the same value without (``x`` itself, or ``nn.Identity``, a dropout, a reshape of it)."""
+        adds = (node.op == "call_function" and node.target in _ADD_FUNCTIONS) or (
+            node.op == "call_method" and node.target in _ADD_METHODS
+        )
+        operands = [arg for arg in node.args[:2] if isinstance(arg, fx.Node)]
+        if not adds or len(operands) != 2:
+            return False
+        for branch, shortcut in (operands, operands[::-1]):
+            ancestors = self._upstream(branch)
+            free = self._upstream(shortcut, past_parameters=False)
+            if any(self._through_parameters(x, ancestors) for x in free & ancestors):
+                return True
+        return False
+
+    def _parametrized(self, node: fx.Node) -> bool:
+        """``node`` reads parameters: a module that holds them, or a function given one
+        (``F.linear(x, self.weight)``)."""
+        if node.op == "call_module":
+            return any(True for _ in self.traced.get_submodule(node.target).parameters())
+        return any(self._is_parameter(arg) for arg in (node, *node.all_input_nodes))
+
+    def _is_parameter(self, node: fx.Node) -> bool:
+        """``node`` reads a parameter (not a buffer, nor a constant the trace stored)."""
+        if node.op != "get_attr":
+            return False
+        try:
+            self.traced.get_parameter(node.target)
+        except AttributeError:
+            return False
+        return True
+
+    def _upstream(self, node: fx.Node, *, past_parameters: bool = True) -> set[fx.Node]:
+        """``node`` and the nodes whose values flow into it; not past those that read parameters unless
+        ``past_parameters``: then the values it is computed from without them."""
+        found, stack = set(), [node]
+        while stack:
+            current = stack.pop()
+            if current not in found:
+                found.add(current)
+                if past_parameters or not self._parametrized(current):
+                    stack.extend(arg for arg in current.all_input_nodes if arg not in self.shapes)
+        return found
+
+    def _through_parameters(self, source: fx.Node, ancestors: set[fx.Node]) -> bool:
+        """A path from ``source`` to the node whose ``ancestors`` these are reads parameters after it."""
+        seen, stack = set(), list(source.users)
+        while stack:  # forward from source, within the ancestors: the nodes on a path between the two
+            node = stack.pop()
+            if node in seen or node not in ancestors:
+                continue
+            seen.add(node)
+            if self._parametrized(node):
+                return True
+            stack.extend(node.users)
+        return False
+
+
+def _owner(node: fx.Node, module: nn.Module) -> tuple[str, str]:
+    """The innermost module whose forward ``node`` is in: its name under ``module``, and its class name."""
+    stack = node.meta.get("nn_module_stack") or {}
+    if not stack:
+        return "", type(module).__name__
+    path, kind = list(stack.values())[-1]
+    return path, kind.__name__ if isinstance(kind, type) else str(kind).rsplit(".", 1)[-1]
+
+
+def _joined(name: str, child: str) -> str:
+    return f"{name}.{child}" if name and child else name or child

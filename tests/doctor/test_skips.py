@@ -1,0 +1,137 @@
+"""Residual connections found by what a module computes, not by its class name."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from optimlab.doctor.skips import residual_blocks
+from optimlab.models import create
+
+
+class LinearBlock(nn.Module):  # named like a residual block, computes none
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear, self.norm = nn.Linear(8, 8), nn.BatchNorm1d(8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.norm(self.linear(x)))
+
+
+class Layer(LinearBlock):  # named like nothing in particular, adds its input back
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + super().forward(x)
+
+
+class FunctionalSkip(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(8, 8))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + F.linear(torch.tanh(x), self.weight).view(x.size())
+
+
+class SkipInForward(nn.Module):  # the skip in the model's own forward, around a child
+    def __init__(self) -> None:
+        super().__init__()
+        self.first, self.second = nn.Linear(8, 8), nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.first(x)
+        return h + self.second(h)
+
+
+class BiasAdded(nn.Module):  # a parameter added, not a value added back to itself
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear, self.shift = nn.Linear(8, 8, bias=False), nn.Parameter(torch.zeros(8))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x) + self.shift
+
+
+class NoParameters(nn.Module):  # x + relu(x): nothing learnt on the branch
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + torch.relu(x)
+
+
+def _passes_input_with_parameters_zero(module: nn.Module) -> bool:
+    """The independent truth: x + f(x) with every parameter of f at 0 (f(x) = 0) is x."""
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.zero_()
+        x = torch.rand(4, 8) + 0.5
+        return torch.equal(module.eval()(x), x)
+
+
+@pytest.mark.parametrize(
+    ("module", "blocks"),
+    [
+        (nn.Sequential(LinearBlock(), LinearBlock()), {}),
+        (nn.Sequential(Layer(), LinearBlock(), Layer()), {"0": "Layer", "2": "Layer"}),
+        (nn.Sequential(nn.Linear(8, 8), FunctionalSkip()), {"1": "FunctionalSkip"}),
+        (SkipInForward(), {"": "SkipInForward"}),
+        (BiasAdded(), {}),
+        (NoParameters(), {}),
+    ],
+    ids=[
+        "blocks-without-skips",
+        "skips-under-any-name",
+        "functional",
+        "in-own-forward",
+        "bias",
+        "no-parameters",
+    ],
+)
+def test_a_skip_is_found_by_what_the_module_computes(module, blocks):
+    """A 'LinearBlock' of Linear, BatchNorm and ReLU counted as residual for its name (so a deep stack of
+    them was not told to add skips), and a 'Layer' returning x + f(x) did not."""
+    assert residual_blocks(module) == blocks
+    for name, _ in blocks.items():
+        block = module.get_submodule(name)
+        if not isinstance(block, SkipInForward):  # h + second(h) passes h, computed from x, not x
+            assert _passes_input_with_parameters_zero(block)
+    if not blocks and not isinstance(module, NoParameters):
+        assert not _passes_input_with_parameters_zero(module)
+
+
+def test_untraceable_models_are_read_by_their_blocks_names():
+    """Hugging Face's layers branch on their arguments, which fx cannot trace: their names decide, as do
+    torch's own Transformer layers, which fx does not enter; optimlab's ResNet by its identity shortcuts."""
+    from transformers import BertConfig, BertModel, GPT2Config, GPT2LMHeadModel
+
+    bert = BertModel(
+        BertConfig(num_hidden_layers=2, hidden_size=32, num_attention_heads=2, intermediate_size=32)
+    )
+    gpt2 = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=2))
+    encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), 2)
+    assert set(residual_blocks(bert).values()) == {"BertLayer"} and len(residual_blocks(bert)) == 2
+    assert set(residual_blocks(gpt2)) == {"transformer.h.0", "transformer.h.1"}
+    assert residual_blocks(encoder) == {f"layers.{i}": "TransformerEncoderLayer" for i in range(2)}
+    assert set(residual_blocks(create("resnet", input_shape=(1, 8, 8), num_outputs=10)).values()) == {
+        "BasicBlock"
+    }
+    assert residual_blocks(create("cnn", input_shape=(1, 8, 8), num_outputs=10)) == {}
+
+
+class Counting(Layer):
+    """Counts its calls and keeps a running mean of its inputs, in its forward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+        self.register_buffer("mean", torch.zeros(8))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        self.mean.mul_(0.9).add_(0.1 * x.mean(0))
+        return super().forward(x)
+
+
+def test_reading_the_graph_leaves_the_model_as_it_was():
+    """fx runs forward to trace it: the call counted and the mean moved in the model itself."""
+    model = Counting()
+    weight, mean = model.linear.weight.detach().clone(), model.mean.clone()
+    assert residual_blocks(model) == {"": "Counting"}
+    assert model.calls == 0 and torch.equal(model.mean, mean) and torch.equal(model.linear.weight, weight)

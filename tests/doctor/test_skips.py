@@ -130,8 +130,10 @@ class Counting(Layer):
 
 
 def test_reading_the_graph_leaves_the_model_as_it_was():
-    """fx runs forward to trace it: the call counted and the mean moved in the model itself."""
-    model = Counting()
+    """fx runs forward to trace it: the call counted, the mean moved and the hooks ran in the model itself."""
+    model, hooked = Counting(), []
+    model.linear.register_forward_hook(lambda *call: hooked.append(call))  # a user's hook: not run
     weight, mean = model.linear.weight.detach().clone(), model.mean.clone()
     assert residual_blocks(model) == {"": "Counting"}
     assert model.calls == 0 and torch.equal(model.mean, mean) and torch.equal(model.linear.weight, weight)
+    assert not hooked and model(torch.ones(2, 8)).shape == (2, 8) and len(hooked) == 1

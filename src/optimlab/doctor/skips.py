@@ -47,18 +47,25 @@ def residual_blocks(model: nn.Module) -> dict[str, str]:
     return found
 
 
-def _structure_of(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` whose weights and buffers are shapes alone (on the meta device): tracing runs
-    its forward, which may count calls or update a running mean in place, and must leave ``model`` as it
-    was, without a second copy of its weights in memory."""
-    tensors = [*model.parameters(), *model.buffers()]
-    memo: dict[int, object] = {
-        id(t): nn.Parameter(torch.empty_like(t, device="meta"), t.requires_grad)
-        if isinstance(t, nn.Parameter)
-        else torch.empty_like(t, device="meta")
-        for t in tensors
+def _structure_of(module: nn.Module) -> nn.Module:
+    """A copy of ``module`` to trace: its weights and buffers shapes alone (on the meta device), its
+    hooks left out, its other attributes shared (a Lightning module's trainer is not copied). Tracing
+    runs forward, which may count calls or update a running mean in place: the copy takes them."""
+    twin = copy.copy(module)
+    for name, value in vars(module).items():
+        if name.endswith("hooks") and isinstance(value, dict):
+            setattr(twin, name, type(value)())
+    twin._parameters = {
+        name: None if p is None else nn.Parameter(torch.empty_like(p, device="meta"), p.requires_grad)
+        for name, p in module._parameters.items()
     }
-    return copy.deepcopy(model, memo)
+    twin._buffers = {
+        name: None if b is None else torch.empty_like(b, device="meta") for name, b in module._buffers.items()
+    }
+    twin._modules = {
+        name: None if child is None else _structure_of(child) for name, child in module._modules.items()
+    }
+    return twin
 
 
 def _search(module: nn.Module, name: str, found: dict[str, str]) -> None:

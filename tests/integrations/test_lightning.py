@@ -309,9 +309,12 @@ def test_the_gradients_read_are_those_of_each_step_as_in_a_hand_written_loop(nam
     assert torch.allclose(ratios, instruments.statistics.update_to_weight_ratios()[1], rtol=1e-4)
 
 
-def test_sam_in_configure_optimizers_steps_as_in_a_hand_written_loop():
+@pytest.mark.parametrize("returned", ["through configure_optimizers", "directly"])
+def test_sam_in_configure_optimizers_steps_as_in_a_hand_written_loop(returned):
     """Lightning's closure zeroes the gradients inside step(): SAM found the last step's (at its
-    perturbed weights), took them for the gradient at the weights, and evaluated the loss once a step."""
+    perturbed weights), took them for the gradient at the weights, and evaluated the loss once a step;
+    so too returned directly from a module's configure_optimizers, without optimlab's helper (weights
+    0.0055 off the hand-written loop's after 20 steps): SAM itself tells the gradients its last step left."""
     x, y = standardized()
     x, y = x[:320], y[:320]
 
@@ -319,8 +322,9 @@ def test_sam_in_configure_optimizers_steps_as_in_a_hand_written_loop():
         return optim.create("sam", p, lr=0.05)
 
     torch.manual_seed(0)
+    configured = (lambda p: configure_optimizers(make(p))) if returned != "directly" else make
     module = Classifier(nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)), nn.CrossEntropyLoss(),
-                        lambda p: configure_optimizers(make(p)))  # fmt: skip
+                        configured)  # fmt: skip
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
     optimizer = make(net.parameters())

@@ -8,6 +8,7 @@ ASAM: Adaptive Sharpness-Aware Minimization for Scale-Invariant Learning of Deep
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -38,7 +39,9 @@ class SAM(WrappedOptimizer):
     ``w <- w + e``; ``closure()`` recomputes loss and gradients there; ``w`` is restored (a copy, not a
     subtraction) and the base optimizer steps with the gradients from ``w + e``. The closure runs once
     per step: two forward-backward passes per step in all. If no parameter has a gradient yet,
-    the closure first runs at ``w`` to make them.
+    the closure first runs at ``w`` to make them; so it does where the gradients are still those the
+    last step left, at its ``w + e`` (a loop that calls ``step(closure)`` alone, as Lightning's
+    automatic optimization does: its closure zeroes them as it starts).
 
     Args:
         params: parameters or param groups, or an optimizer instance to wrap.
@@ -100,7 +103,7 @@ class SAM(WrappedOptimizer):
                 "loss, calls loss.backward() and returns the loss: SAM evaluates the gradient twice a step."
             )
         params = self._with_gradients()
-        if not params:
+        if not params or self._gradients_left(params):
             with torch.enable_grad():
                 closure()
             params = self._with_gradients()
@@ -120,4 +123,20 @@ class SAM(WrappedOptimizer):
             loss = closure()
         torch._foreach_copy_(params, saved)
         self.base_optimizer.step()
+        # The gradients left are those at w + e: a loop whose closure zeroes them as it starts, and that
+        # takes none before step (Lightning's: step(closure) alone) would hand them back as those at w.
+        self._left = [(weakref.ref(p.grad), p.grad._version) for p in params if p.grad is not None]
         return loss
+
+    def _gradients_left(self, params: list[torch.Tensor]) -> bool:
+        """Whether the gradients of ``params`` are those the last step left (at its perturbed weights),
+        untouched since: no backward nor zeroing, both of which replace a gradient or bump its version."""
+        left = getattr(self, "_left", None)
+        return (
+            bool(left)
+            and len(left) == len(params)
+            and all(p.grad is ref() and p.grad._version == version for p, (ref, version) in zip(params, left))
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in super().__getstate__().items() if k != "_left"}  # weak references

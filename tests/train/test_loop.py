@@ -744,3 +744,31 @@ def test_a_diverged_loss_reads_back_from_the_metrics_log_as_it_was_not_as_missin
     assert run.series["train_loss"][2] == seen.losses
     assert run.series["val_loss"][2] == [-math.inf] and run.series["val_accuracy"][2] == [0.5]
     assert math.isnan(run.series["val_nan"][2][0])
+
+
+def test_a_callback_reads_from_the_first_step_whether_the_loss_is_scaled():
+    """Callbacks told float16's loss scaling by state.grad_scaler not being None (state standing in for
+    a flag): state.scales_loss says it from on_train_start on, True under float16 alone; the gradients
+    they read are unscaled, those torch takes of the loss alone under the same autocast."""
+    x, y = problem()
+    x, y = x[:32], y[:32]
+
+    def net():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 2))
+
+    class Reads(Callback):
+        def on_train_start(self, state):
+            self.at_start = state.scales_loss
+
+        def on_before_optimizer_step(self, state):
+            self.grad = model[0].weight.grad.clone()
+
+    for dtype, scaled in ((torch.float16, True), (torch.bfloat16, False), (None, False)):
+        model, reference = net(), net()
+        fit(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, loss_fn=nn.CrossEntropyLoss(),
+            total_steps=1, batch_size=32, shuffle=False, autocast_dtype=dtype, callbacks=[reads := Reads()])  # fmt: skip
+        assert reads.at_start is scaled
+        with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+            nn.functional.cross_entropy(reference(x), y).backward()
+        torch.testing.assert_close(reads.grad, reference[0].weight.grad, rtol=1e-2, atol=1e-5)

@@ -144,7 +144,7 @@ class DoctorCallback(Callback):
     def on_before_optimizer_step(self, state: TrainState) -> None:
         # The gradients before clipping (a clipped norm hides an explosion); at the step, where the
         # loss is scaled: float16's scaler skips the steps whose gradients overflowed, as intended.
-        if state.grad_scaler is None:
+        if not state.scales_loss:
             self.instruments.gradients_ready()
 
     def on_step_end(self, state: TrainState) -> None:

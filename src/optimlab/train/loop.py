@@ -84,6 +84,13 @@ class TrainState:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @property
+    def scales_loss(self) -> bool:
+        """Whether the run scales its loss (float16's GradScaler), from its first step on: a callback
+        that reads gradients at the step finds them unscaled, and a step whose gradients overflowed
+        skipped."""
+        return self.grad_scaler is not None
+
     def stop_if_diverged(self) -> None:
         """Stop the run, saying why and what to try, if the last loss is not finite."""
         if not math.isfinite(self.train_loss):
@@ -354,7 +361,7 @@ def fit(
     if scaler is not None:
         if state.grad_scaler:
             scaler.load_state_dict(state.grad_scaler)
-        state.grad_scaler = scaler.state_dict()  # set from the start: callbacks read that it scales
+        state.grad_scaler = scaler.state_dict()  # set from the start: state.scales_loss, and resumable
     for callback in callbacks:
         callback.on_train_start(state)
     # those that read the gradients (Callback's own hook does nothing): no call a step for the others

@@ -556,6 +556,40 @@ def test_an_epoch_ending_in_a_batch_of_one_row_under_batch_norm_is_refused_befor
     assert state.step == 6
 
 
+def test_a_batch_of_one_row_under_batch_norm_that_no_check_sees_beforehand_is_refused_at_its_step():
+    """A stream of 33 rows in batches of 32 (or a list of batches ending in one of a row) cannot be
+    checked before training: torch's ValueError ('Expected more than 1 value per channel') surfaced at
+    step 2 as a traceback; refused in one line naming the step and the batch, the step before it
+    trained as by hand."""
+    x = torch.randn(33, 3, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] > 0).long()
+
+    class Rows(IterableDataset):
+        def __iter__(self):
+            return iter(zip(x, y))
+
+    def net():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Linear(3, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+
+    reference = net()
+    optimizer = torch.optim.SGD(reference.parameters(), lr=0.1)
+    nn.functional.cross_entropy(reference(x[:32]), y[:32]).backward()
+    optimizer.step()
+    for data in (DataLoader(Rows(), batch_size=32), [(x[:32], y[:32]), (x[32:], y[32:])]):
+        model = net()
+        with pytest.raises(InvalidValueError) as refused:
+            fit(model, torch.optim.SGD(model.parameters(), lr=0.1), data, loss_fn=nn.CrossEntropyLoss(),
+                total_steps=4)  # fmt: skip
+        kind = "list" if isinstance(data, DataLoader) else "tuple"
+        assert str(refused.value) == (
+            f"invalid value 'a {kind} of 2 (float32 (1, 3), int64 (1,))' for the batch of step 2: accepted "
+            "batches of more than one row, which the model's BatchNorm1d normalizes by their statistics in "
+            "training (drop the last, short batch: drop_last=True)."
+        )
+        assert same(list(model.parameters()), list(reference.parameters()))
+
+
 def test_a_one_cycle_schedule_shorter_than_the_run_is_refused_before_training_and_one_as_long_runs_out():
     """OneCycleLR(total_steps=5) under a 12-step run raised torch's ValueError ('Tried to step 6
     times') in the middle of training, after 5 steps had changed the model."""

@@ -34,6 +34,7 @@ from optimlab.schedules.torch_adapter import PlateauLR
 from optimlab.train.evaluation import (
     EVAL_BATCH,
     OWN_METRICS,
+    batch_rows,
     batch_weight,
     batches_read,
     check_paired,
@@ -413,7 +414,13 @@ def fit(
                 clip_grad_norm_([p.grad for p in model.parameters() if p.grad is not None], grad_clip_norm)
             return losses[0][1] if len(group) == 1 else sum(weight * loss for weight, loss in losses)  # noqa: B023
 
-        loss = first_loss(closure, group[0]) if first else closure()
+        try:
+            loss = first_loss(closure, group[0]) if first else closure()
+        except ValueError as error:
+            refused = _one_row_refused(error, model, group, state.step + 1)
+            if refused is error:
+                raise
+            raise refused from error
         first = False
         state.lr = optimizer.param_groups[0]["lr"]
         # Read before the update, which a loss that is not finite undoes: the run stops with the weights
@@ -573,6 +580,22 @@ def _check_short_batch(model: nn.Module, batches: UserBatches) -> None:
         f"a batch size that leaves no batch of one row: with {batches.source}, each epoch's last batch holds "
         f"one, which the model's {type(norms[0]).__name__} cannot normalize in training (drop_last=True, or "
         "another batch size)",
+    )
+
+
+def _one_row_refused(error: ValueError, model: nn.Module, group: list[Any], step: int) -> ValueError:
+    """``error``, or, where torch's batch norm could not normalize a batch of one row (its ValueError
+    'Expected more than 1 value per channel when training', raised mid-training by a stream or a list
+    of batches whose last holds one row, which :func:`_check_short_batch` cannot see beforehand), a
+    refusal in one line naming the step and the batch."""
+    if "Expected more than 1 value per channel" not in str(error):
+        return error
+    norm = next((m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)), None)
+    return InvalidValueError(
+        "the first batch" if step == 1 else f"the batch of step {step}",
+        describe(next((b for b in group if batch_rows(b) == 1), group[0])),
+        f"batches of more than one row, which the model's {type(norm).__name__ if norm else 'batch norm'} "
+        "normalizes by their statistics in training (drop the last, short batch: drop_last=True)",
     )
 
 

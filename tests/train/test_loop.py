@@ -115,6 +115,30 @@ def test_a_first_loss_that_is_not_finite_is_not_blamed_on_the_learning_rate():
     assert "before any update" in state.stop_reason and "lower the learning rate" not in state.stop_reason
 
 
+def test_a_loss_made_not_finite_by_the_data_blames_the_data_not_the_learning_rate():
+    """An inf among the inputs of step 3's batch stopped the run with 'lower the learning rate, clip
+    gradients', which no learning rate mends: the message counts the batch's NaN and infinite values;
+    a run diverged by its learning rate alone is still told to lower it."""
+    x, y = problem()
+    x[50, 0], x[55, 2], x[41, 1] = math.inf, -math.inf, math.nan  # in the third batch of 20, read in order
+    model = network()
+    state = fit(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, loss_fn=nn.CrossEntropyLoss(),
+                total_steps=10, batch_size=20, shuffle=False)  # fmt: skip
+    batch = x[40:60]
+    assert (int(batch.isnan().sum()), int(batch.isinf().sum())) == (1, 2)
+    assert state.diverged and state.step == 3
+    assert state.stop_reason == (
+        "training diverged: the loss was nan at step 3, whose batch holds 1 NaN value and 2 infinite values: "
+        "clean the data (drop those rows, or torch.nan_to_num)"
+    )
+    x, y = torch.full((8, 1), 10.0), torch.zeros(8, 1)  # finite data, an lr far too large
+    model = nn.Linear(1, 1)
+    state = fit(
+        model, torch.optim.SGD(model.parameters(), lr=1e38), x, y, loss_fn=nn.MSELoss(), total_steps=3
+    )
+    assert state.diverged and "lower the learning rate" in state.stop_reason
+
+
 def test_early_stopping_stops_after_patience_evaluations_without_improvement():
     x, y = problem()
     model = network()

@@ -32,6 +32,7 @@ __all__ = [
     "OWN_METRICS",
     "REGRESSION_LOSSES",
     "batch_rows",
+    "batch_tensors",
     "batch_weight",
     "batches_read",
     "check_paired",
@@ -342,13 +343,13 @@ def batch_weight(batches: UserBatches, batch: Any) -> float:
 def batch_rows(batch: Any) -> int:
     """Examples in a batch: the length of its first tensor that has a dimension. Tensors come first: a
     list beside them (``default_collate`` makes one of a batch's strings) may hold anything."""
-    return next((len(t) for t in _tensors(batch) if t.ndim), 1)
+    return next((len(t) for t in batch_tensors(batch) if t.ndim), 1)
 
 
-def _tensors(batch: Any) -> Iterator[torch.Tensor]:
+def batch_tensors(batch: Any) -> Iterator[torch.Tensor]:
     """The tensors of a batch, depth first through dicts, tuples and lists."""
     if isinstance(batch, torch.Tensor):
         yield batch
     elif isinstance(batch, (Mapping, tuple, list)):
         for value in batch.values() if isinstance(batch, Mapping) else batch:
-            yield from _tensors(value)
+            yield from batch_tensors(value)

@@ -35,6 +35,7 @@ from optimlab.train.evaluation import (
     EVAL_BATCH,
     OWN_METRICS,
     batch_rows,
+    batch_tensors,
     batch_weight,
     batches_read,
     check_paired,
@@ -443,6 +444,14 @@ def fit(
         state.seconds = earlier + time.perf_counter() - started
 
         state.stop_if_diverged()
+        if state.diverged:  # where the batch itself holds NaN or inf, the data is the cause, not the lr
+            found = _not_finite(group)
+            if found:
+                state.stop_reason = (
+                    f"training diverged: the loss was {state.train_loss} at step {state.step}"
+                    f"{', before any update' if state.step == 1 else ''}, whose batch holds {found}: clean "
+                    "the data (drop those rows, or torch.nan_to_num)"
+                )
         if not state.diverged and (state.step >= total_steps or state.stop_reason is not None):
             state.stop_if_weights_diverged(optimizer)  # no next loss will tell
         if state.steps_per_epoch:
@@ -581,6 +590,18 @@ def _check_short_batch(model: nn.Module, batches: UserBatches) -> None:
         f"one, which the model's {type(norms[0]).__name__} cannot normalize in training (drop_last=True, or "
         "another batch size)",
     )
+
+
+def _not_finite(group: list[Any]) -> str | None:
+    """The NaN and infinite values the floating tensors of ``group``'s batches hold, in words ('2 NaN
+    values and 1 infinite value'); None where there are none."""
+    tensors = [t for batch in group for t in batch_tensors(batch) if t.is_floating_point()]
+    nan = sum(int(t.isnan().sum()) for t in tensors)
+    inf = sum(int(t.isinf().sum()) for t in tensors)
+    counted = [
+        f"{n} {what} value{'s' if n > 1 else ''}" for n, what in ((nan, "NaN"), (inf, "infinite")) if n
+    ]
+    return " and ".join(counted) or None
 
 
 def _one_row_refused(error: ValueError, model: nn.Module, group: list[Any], step: int) -> ValueError:

@@ -590,6 +590,29 @@ def test_a_batch_of_one_row_under_batch_norm_that_no_check_sees_beforehand_is_re
         assert same(list(model.parameters()), list(reference.parameters()))
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16])
+def test_a_model_of_another_dtype_than_its_data_is_refused_saying_which_and_how_to_cast(dtype):
+    """A float64 (or float16) model on float32 data was refused with torch's 'mat1 and mat2 must have the
+    same dtype, but got Float and Double' alone: the refusal names both dtypes and the two casts, and the
+    model cast as it says trains as the float32 model does."""
+    x, y = problem()
+    model = network().to(dtype)
+    with pytest.raises(InvalidValueError) as refused:
+        fit(model, torch.optim.SGD(model.parameters(), lr=0.1), DataLoader(TensorDataset(x, y), batch_size=8),
+            loss_fn=nn.CrossEntropyLoss(), total_steps=2)  # fmt: skip
+    assert "must have the same dtype" in str(refused.value)
+    assert str(refused.value).endswith(
+        f"the model's parameters are {dtype}, the batch's tensors torch.float32; cast one to the other "
+        f"(model.to(torch.float32), or the data's tensors .to({dtype}))."
+    )
+    model, reference = model.to(torch.float32), network()
+    fit(model, torch.optim.SGD(model.parameters(), lr=0.1), DataLoader(TensorDataset(x, y), batch_size=8),
+        loss_fn=nn.CrossEntropyLoss(), total_steps=2)  # fmt: skip
+    by_hand(reference, DataLoader(TensorDataset(x, y), batch_size=8), 2)
+    if dtype == torch.float64:  # float16's round trip moved the initial weights
+        assert same(list(model.parameters()), list(reference.parameters()))
+
+
 def test_a_one_cycle_schedule_shorter_than_the_run_is_refused_before_training_and_one_as_long_runs_out():
     """OneCycleLR(total_steps=5) under a 12-step run raised torch's ValueError ('Tried to step 6
     times') in the middle of training, after 5 steps had changed the model."""

@@ -420,6 +420,8 @@ def fit(
         except ValueError as error:
             refused = _one_row_refused(error, model, group, state.step + 1)
             if refused is error:
+                refused = _dtypes_refused(error, model, group)
+            if refused is error:
                 raise
             raise refused from error
         first = False
@@ -602,6 +604,30 @@ def _not_finite(group: list[Any]) -> str | None:
         f"{n} {what} value{'s' if n > 1 else ''}" for n, what in ((nan, "NaN"), (inf, "infinite")) if n
     ]
     return " and ".join(counted) or None
+
+
+def _dtypes_refused(error: ValueError, model: nn.Module, group: list[Any]) -> ValueError:
+    """``error``, or, where the first batch failed in the model on a dtype (torch's 'mat1 and mat2 must
+    have the same dtype, but got Float and Double') and the model's floating parameters are of another
+    dtype than the batch's floating tensors (a float64 model on float32 data), the refusal saying which
+    and how to cast one to the other."""
+    cause = error.__cause__
+    if not (isinstance(error, InvalidValueError) and isinstance(cause, RuntimeError)):
+        return error
+    if not any(words in str(cause) for words in ("dtype", "scalar type", "weight type", "bias type")):
+        return error
+    weights = {p.dtype for p in model.parameters() if p.is_floating_point()}
+    inputs = {t.dtype for batch in group for t in batch_tensors(batch) if t.is_floating_point()}
+    if len(weights) != 1 or not inputs or weights <= inputs:  # some tensor of the model's dtype: not it
+        return error
+    (weight,) = weights
+    given = ", ".join(sorted(str(dtype) for dtype in inputs))
+    return InvalidValueError(
+        error.field,
+        error.value,
+        f"{error.accepted}: the model's parameters are {weight}, the batch's tensors {given}; cast one to "
+        f"the other (model.to({given.split(',')[0]}), or the data's tensors .to({weight}))",
+    )
 
 
 def _one_row_refused(error: ValueError, model: nn.Module, group: list[Any], step: int) -> ValueError:

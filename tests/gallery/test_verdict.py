@@ -131,6 +131,24 @@ def test_paired_check_needs_the_whole_interval_past_the_threshold():
         paired_check("x", [1.0], [1.0], names=("a", "b"), measure="m")
 
 
+def test_one_of_several_comparisons_holds_only_past_bonferronis_interval():
+    """lr_schedule's four schedule-against-constant checks each at 95%: one holding by chance was a 19%
+    risk, and 'partly supported' rested on it. At 1 - 0.05/4 each, scipy's t interval decides."""
+    from scipy import stats
+
+    a, b = [0.90, 0.82, 0.85, 0.88, 0.83], [0.80, 0.80, 0.80, 0.80, 0.80]
+    differences = [x - y for x, y in zip(a, b)]
+    mean, sem = statistics.fmean(differences), statistics.stdev(differences) / math.sqrt(len(a))
+    alone, among_four = (stats.t.interval(level, len(a) - 1, mean, sem) for level in (0.95, 1 - 0.05 / 4))
+    assert alone[0] > 0 > among_four[0]  # this example sits between the two
+    one = paired_check("better", a, b, names=("a", "b"), measure="acc", above=0)
+    four = paired_check("better", a, b, names=("a", "b"), measure="acc", above=0, comparisons=4)
+    assert one.holds and not four.holds and not four.refuted
+    assert "98.75% CI" in four.evidence and "over the claim's 4 comparisons" in four.evidence
+    d = paired_difference(a, b, level=1 - 0.05 / 4)
+    assert (d.low, d.high) == pytest.approx(among_four, abs=1e-12)
+
+
 def test_interval_check_bounds():
     values = [0.02, 0.0, -0.02]
     assert interval_check("flat", values, above=-0.5, below=0.5, measure="m").holds

@@ -121,17 +121,19 @@ def decide(checks: Sequence[Check]) -> Verdict:
     return Verdict(label=label, paragraph=" ".join([opening, *sentences]), checks=tuple(checks))
 
 
-def summarize(values: Sequence[float], bounds: tuple[float, float] = UNBOUNDED) -> Summary:
-    """Mean and Student-t 95% interval of the finite ``values`` (NaN marks a failed run, left out), within
-    the ``bounds`` they can take."""
-    return confidence_interval([v for v in values if math.isfinite(v)], bounds)
+def summarize(
+    values: Sequence[float], bounds: tuple[float, float] = UNBOUNDED, *, level: float = 0.95
+) -> Summary:
+    """Mean and Student-t interval (at ``level``) of the finite ``values`` (NaN marks a failed run, left
+    out), within the ``bounds`` they can take."""
+    return confidence_interval([v for v in values if math.isfinite(v)], bounds, level=level)
 
 
 def paired_difference(
-    a: Sequence[float], b: Sequence[float], bounds: tuple[float, float] = UNBOUNDED
+    a: Sequence[float], b: Sequence[float], bounds: tuple[float, float] = UNBOUNDED, *, level: float = 0.95
 ) -> Summary:
-    """Mean and 95% interval of ``a[i] - b[i]``: runs paired by seed, pairs with a NaN left out; ``bounds``
-    are those of ``a`` and ``b`` (a difference of two accuracies lies within [-1, 1]).
+    """Mean and interval (at ``level``) of ``a[i] - b[i]``: runs paired by seed, pairs with a NaN left out;
+    ``bounds`` are those of ``a`` and ``b`` (a difference of two accuracies lies within [-1, 1]).
 
     Pairing removes what both arms of a seed share (the data split, the batch order), so the interval is
     narrower than that of two independent means.
@@ -139,7 +141,7 @@ def paired_difference(
     if len(a) != len(b):
         raise ValueError(f"paired values need equal lengths, got {len(a)} and {len(b)}")
     differences = [x - y for x, y in zip(a, b) if math.isfinite(x) and math.isfinite(y)]
-    return summarize(differences, difference_bounds(bounds))
+    return summarize(differences, difference_bounds(bounds), level=level)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,7 +184,7 @@ def describe(summary: Summary, unit: str = "", of: int | None = None) -> str:
     if summary.n == 1 or not math.isfinite(summary.low):
         return f"{summary.mean:.3g}{unit} (1 run, no interval{left_out})"
     mean, low, high = rounded(summary.mean, summary.low, summary.high)
-    return f"{mean}{unit} (95% CI {low} to {high}{unit}, {summary.n} runs{left_out})"
+    return f"{mean}{unit} ({100 * summary.level:.4g}% CI {low} to {high}{unit}, {summary.n} runs{left_out})"
 
 
 def paired_check(
@@ -196,22 +198,28 @@ def paired_check(
     above: float | None = None,
     unit: str = "",
     bounds: tuple[float, float] = UNBOUNDED,
+    comparisons: int = 1,
 ) -> Check:
     """The check that ``a - b`` (paired by seed) lies entirely ``below`` or entirely ``above`` a threshold;
     ``bounds`` are the values ``a`` and ``b`` can take (:data:`ACCURACY`), which the intervals keep.
+    ``comparisons``: how many such checks the claim makes at once, any one of which holding would count
+    for it; the difference's interval is then Bonferroni's, at 1 - 0.05 / comparisons, so that one of
+    them holding by chance stays a 5% risk (four at 95% each: 19%).
 
     The evidence names both arms' means and the difference with its interval, e.g. "test accuracy: tiny
     init 0.11 (...), Xavier 0.95 (...); difference -0.84 (95% CI ...)".
     """
     if (below is None) == (above is None):
         raise ValueError("give exactly one of below and above")
-    d = paired_difference(a, b, bounds)
+    d = paired_difference(a, b, bounds, level=1 - 0.05 / comparisons)
     holds = d.n >= 2 and (d.high < below if below is not None else d.low > above)  # type: ignore[operator]
     refuted = d.n >= 2 and (d.low >= below if below is not None else d.high <= above)  # type: ignore[operator]
     bound = f"below {below:.3g}" if below is not None else f"above {above:.3g}"
     arms = [f"{name} {describe(summarize(v, bounds), unit, len(v))}" for name, v in zip(names, (a, b))]
+    family = f", Bonferroni's interval over the claim's {comparisons} comparisons" if comparisons > 1 else ""
     evidence = (
-        f"{measure}: {', '.join(arms)}; difference {describe(d, unit, len(a))}, required entirely {bound}"
+        f"{measure}: {', '.join(arms)}; difference {describe(d, unit, len(a))}, required entirely "
+        f"{bound}{family}"
     )
     return Check(statement, holds, evidence, refuted)
 

@@ -51,6 +51,7 @@ __all__ = [
     "scored",
     "seed_band",
     "sensitivity",
+    "t_quantile",
     "t_quantile_975",
     "time_to_target",
 ]
@@ -111,15 +112,26 @@ def t_quantile_975(df: int) -> float:
     )
 
 
+def t_quantile(level: float, df: int) -> float:
+    """The half-width, in standard errors, of Student's t interval at ``level`` with ``df`` degrees of
+    freedom: :func:`t_quantile_975` at 95%, scipy's quantile at any other level."""
+    if level == 0.95:
+        return t_quantile_975(df)
+    from scipy import stats  # scikit-learn's dependency: always installed with optimlab
+
+    return float(stats.t.ppf(0.5 + level / 2, df))
+
+
 @dataclasses.dataclass(frozen=True)
 class Summary:
-    """Mean, sample standard deviation and 95% confidence interval of the mean of ``n`` values."""
+    """Mean, sample standard deviation and confidence interval (at ``level``) of the mean of ``n`` values."""
 
     n: int
     mean: float
     std: float
     low: float
     high: float
+    level: float = 0.95
 
     @property
     def half_width(self) -> float:
@@ -130,8 +142,11 @@ UNBOUNDED = (-math.inf, math.inf)
 ACCURACY = (0.0, 1.0)  # the values an accuracy (or any fraction) can take
 
 
-def confidence_interval(values: Sequence[float], bounds: tuple[float, float] = UNBOUNDED) -> Summary:
-    """Student-t 95% interval of the mean; one value has no sample std and no interval (NaN, as numpy's
+def confidence_interval(
+    values: Sequence[float], bounds: tuple[float, float] = UNBOUNDED, *, level: float = 0.95
+) -> Summary:
+    """Student-t interval of the mean at ``level`` (95%; 1 - 0.05/m for one of m comparisons at once, as
+    Bonferroni's correction widens it); one value has no sample std and no interval (NaN, as numpy's
     ``std(ddof=1)``: ``optimlab.compare(...).leaderboard`` gave std 0 for one seed, a spread never measured).
 
     ``bounds`` are the values the metric can take (an accuracy: 0 and 1): the mean of such values lies
@@ -142,15 +157,15 @@ def confidence_interval(values: Sequence[float], bounds: tuple[float, float] = U
     values = [float(v) for v in values]
     n = len(values)
     if n == 0:
-        return Summary(0, math.nan, math.nan, math.nan, math.nan)
+        return Summary(0, math.nan, math.nan, math.nan, math.nan, level)
     mean = statistics.fmean(values)
     if n == 1:
-        return Summary(1, mean, math.nan, math.nan, math.nan)
+        return Summary(1, mean, math.nan, math.nan, math.nan, level)
     std = statistics.stdev(values)
-    half = t_quantile_975(n - 1) * std / math.sqrt(n)
+    half = t_quantile(level, n - 1) * std / math.sqrt(n)
     low = bounds[0] if min(values) >= bounds[0] else -math.inf
     high = bounds[1] if max(values) <= bounds[1] else math.inf
-    return Summary(n, mean, std, max(mean - half, low), min(mean + half, high))
+    return Summary(n, mean, std, max(mean - half, low), min(mean + half, high), level)
 
 
 def metric_bounds(metric: str) -> tuple[float, float]:

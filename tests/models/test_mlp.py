@@ -110,3 +110,23 @@ def test_instance_norm_is_refused_when_the_mlp_is_built(architecture):
 
     with pytest.raises(InvalidValueError, match=r"'instance' for norm.*batch, layer, group, rms or none"):
         optimlab.models.create(architecture, (40,), 10, norm="instance")
+
+
+def test_selu_dropout_is_alpha_dropout_and_keeps_the_self_normalizing_fixed_point():
+    # Klambauer et al. 2017 (arXiv:1706.02515, Sec. 3): SELU networks under lecun_normal keep mean 0,
+    # variance 1 layer after layer; dropout must be alpha dropout to keep them. Plain dropout's
+    # 1 / (1 - p) rescaling drove 16 such layers to variance 1.63 (p = 0.1; 2.79 at p = 0.2).
+    torch.manual_seed(0)
+    net = optimlab.models.create(
+        "mlp", (512,), 10, width=512, depth=16, activation="selu", init="lecun_normal", dropout=0.1
+    ).train()
+    dropouts = [m for m in net.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
+    assert len(dropouts) == 16 and all(type(m) is nn.AlphaDropout and m.p == 0.1 for m in dropouts)
+    hidden = net[:-1](torch.randn(1024, 512))
+    assert abs(hidden.mean().item()) < 0.05 and hidden.var().item() == pytest.approx(1.0, abs=0.05)
+
+
+def test_other_activations_keep_plain_dropout():
+    net = optimlab.models.create("mlp", (8,), 2, activation="relu", dropout=0.1)
+    dropouts = [type(m) for m in net.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
+    assert dropouts == [nn.Dropout] * 2

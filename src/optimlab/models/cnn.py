@@ -65,7 +65,7 @@ def cnn(
         depth: number of convolution blocks.
         activation, norm, init: names in the ``activation``, ``norm`` and ``init`` registries,
             or mappings of a name and its hyperparameters (:mod:`optimlab.techniques.choice`).
-        dropout: probability of zeroing a pooled feature before the head.
+        dropout: probability of zeroing a pooled feature before the head (after SELU: alpha dropout).
     """
     shape = channels_first(check_shapes("cnn", input_shape, num_outputs, ndims=(1, 2, 3)))
     techniques = LayerTechniques.resolve(activation, norm, init, dropout)

@@ -52,7 +52,8 @@ def mlp(
             i.e. logistic regression under cross entropy).
         activation, norm, init: names in the ``activation``, ``norm`` and ``init`` registries,
             or mappings of a name and its hyperparameters (:mod:`optimlab.techniques.choice`).
-        dropout: probability of zeroing a hidden unit, after each activation.
+        dropout: probability of zeroing a hidden unit, after each activation (after SELU: alpha
+            dropout, which sets it to SELU's saturation value and keeps mean 0, variance 1).
     """
     shape = check_shapes("mlp", input_shape, num_outputs, ndims=(1, 2, 3))
     techniques = LayerTechniques.resolve(activation, norm, init, dropout)

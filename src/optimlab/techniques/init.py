@@ -196,7 +196,13 @@ def truncated_normal(
     weight: Tensor, *, mean: float = 0.0, std: float = 0.02, a: float | None = None, b: float | None = None
 ) -> Tensor:
     """``nn.init.trunc_normal_``: ``a`` and ``b`` are the bounds themselves, in the weight's units, as
-    torch's; None puts each 2 standard deviations from ``mean`` (BERT's and TensorFlow's truncation)."""
+    torch's; None puts each 2 standard deviations from ``mean`` (BERT's and TensorFlow's truncation).
+
+    ``std`` is the untruncated normal's, as in torch's ``trunc_normal_`` and JAX's
+    ``truncated_normal(stddev)``: cut at +-2 std the draws' own standard deviation is 0.87962566 std.
+    (JAX's ``variance_scaling``, hence its ``lecun_normal``, divides by that factor to hit its target
+    variance; here ``lecun_normal`` is a plain normal of variance 1 / fan_in, torch's ``kaiming_normal_``
+    with ``nonlinearity="linear"``.)"""
     low = mean - 2.0 * std if a is None else a
     high = mean + 2.0 * std if b is None else b
     _check_bounds(low, high, "truncated_normal")

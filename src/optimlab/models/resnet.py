@@ -5,6 +5,9 @@ He et al., Deep Residual Learning for Image Recognition, 2015, https://arxiv.org
 average pooling, a Linear head; 6 * depth + 2 weight layers, so depth=3 is ResNet-20). Shortcuts are
 identities; where a stage halves the map and doubles the channels they subsample and zero-pad the new
 channels (the paper's parameter-free option A), so every shortcut stays an identity on the kept channels.
+A convolution followed by batch norm (the default) or instance norm has no bias, as in He et al.'s
+networks: the norm subtracts each channel's mean, which cancels a bias exactly (ResNet-20: 269,722
+parameters, 688 fewer; those biases got gradients of at most 2e-7 against 0.12 for the weights).
 
 A (L,) input is a one-channel sequence and gets 1-d convolutions; flat rows are viewed as images.
 
@@ -59,11 +62,12 @@ class BasicBlock(nn.Module):
     ) -> None:
         super().__init__()
         conv = CONV[spatial_dims]
+        bias = not techniques.norm_cancels_bias
         self.branch = nn.Sequential(
-            conv(in_channels, out_channels, kernel_size=3, stride=stride, padding=1),
+            conv(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=bias),
             techniques.norm_layer(out_channels, spatial_dims),
             techniques.activation_layer(),
-            conv(out_channels, out_channels, kernel_size=3, padding=1),
+            conv(out_channels, out_channels, kernel_size=3, padding=1, bias=bias),
             techniques.norm_layer(out_channels, spatial_dims),
         )
         downsamples = stride != 1 or in_channels != out_channels
@@ -104,14 +108,14 @@ def resnet(
         activation, norm, init: names in the ``activation``, ``norm`` and ``init`` registries,
             or mappings of a name and its hyperparameters (:mod:`optimlab.techniques.choice`);
             batch norm by default, as in the paper.
-        dropout: probability of zeroing a pooled feature before the head.
+        dropout: probability of zeroing a pooled feature before the head (after SELU: alpha dropout).
     """
     shape = channels_first(check_shapes("resnet", input_shape, num_outputs, ndims=(1, 2, 3)))
     techniques = LayerTechniques.resolve(activation, norm, init, dropout)
     spatial_dims = len(shape) - 1
     layers: list[nn.Module] = [
         AsChannels(shape),
-        CONV[spatial_dims](shape[0], width, kernel_size=3, padding=1),
+        CONV[spatial_dims](shape[0], width, kernel_size=3, padding=1, bias=not techniques.norm_cancels_bias),
         techniques.norm_layer(width, spatial_dims),
         techniques.activation_layer(),
     ]

@@ -4,8 +4,10 @@ numbers where it fails give "contradicted", and a mix gives "partly supported".
 Every registered experiment must have both made-up sets below: a new experiment fails here until it does.
 """
 
+import math
 import random
 import re
+import statistics
 
 import pytest
 
@@ -356,3 +358,25 @@ def test_a_premise_that_always_holds_does_not_keep_a_failed_claim_from_contradic
     verdict = get_experiment(name).verdict(numbers)
     assert verdict.label == "contradicted", verdict.paragraph
     assert "Premise, not counted: " in verdict.paragraph
+
+
+def test_a_reversal_among_many_comparisons_needs_bonferronis_intervals():
+    """workload_dependence looks at every pair of optimizers on every pair of workloads, and any one
+    reversal counted: a difference significant at 95% alone on each side read as one. Here Adam leads SGD
+    on the digits MLP and trails it on the MNIST-1D MLP by seeds apart at 95% (scipy's t interval), not at
+    1 - 0.05/6 over the six comparisons across data sets."""
+    from scipy import stats
+
+    ahead = [0.10, 0.02, 0.05, 0.08, 0.03]  # per seed: Adam minus SGD
+    mean, sem = statistics.fmean(ahead), statistics.stdev(ahead) / math.sqrt(len(ahead))
+    assert stats.t.interval(0.95, 4, mean, sem)[0] > 0 > stats.t.interval(1 - 0.05 / 6, 4, mean, sem)[0]
+    level = [0.8] * 5
+
+    def workload(adam_minus_sgd):
+        return {"adam": [v + d for v, d in zip(level, adam_minus_sgd)], "sgd": level, "momentum": level}
+
+    table = {w: workload([0.0] * 5) for w in WORKLOADS}
+    table["digits, MLP"], table["MNIST-1D, MLP"] = workload(ahead), workload([-d for d in ahead])
+    checks = get_experiment("workload_dependence").verdict({"test_accuracy": table}).checks
+    across_data = next(c for c in checks if c.statement.startswith("Changing the data set"))
+    assert not across_data.holds and "over the 6 comparisons looked at" in across_data.evidence

@@ -130,3 +130,15 @@ def test_other_activations_keep_plain_dropout():
     net = optimlab.models.create("mlp", (8,), 2, activation="relu", dropout=0.1)
     dropouts = [type(m) for m in net.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
     assert dropouts == [nn.Dropout] * 2
+
+
+@pytest.mark.parametrize("name", ["mlp", "mnist1d_baseline_mlp"])
+@pytest.mark.parametrize("norm, bias", [("batch", False), ("none", True), ("layer", True), ("rms", True)])
+def test_hidden_layers_before_batch_norm_have_no_bias(name, norm, bias):
+    # Ioffe & Szegedy 2015, Sec. 3.2: BN's mean subtraction cancels the bias b, "so z = g(Wu + b) is
+    # replaced with z = g(BN(Wu))". A bias there got gradients at rounding level, which Adam scales to
+    # lr-sized steps. Norms that do not subtract each feature's batch mean keep it.
+    net = optimlab.models.create(name, (40,), 3, width=8, depth=2, norm=norm)
+    *hidden, head = [m for m in net.modules() if isinstance(m, nn.Linear)]
+    assert [m.bias is not None for m in hidden] == [bias, bias]
+    assert head.bias is not None  # the output layer has no norm after it

@@ -6,7 +6,8 @@ Very Deep Convolutional Networks for Large-Scale Image Recognition, 2014, https:
 
 Images are (C, H, W) or (H, W); a (L,) input is a one-channel sequence and gets 1-d convolutions (the
 MNIST-1D baseline). Flat rows (N, C*H*W) are viewed as images, so digits' 64 features with image
-shape (1, 8, 8) feed it directly.
+shape (1, 8, 8) feed it directly. Before batch or instance norm the convolutions have no bias, which
+the norm would cancel.
 
 >>> import torch, optimlab.models
 >>> net = optimlab.models.create("cnn", (1, 8, 8), 10, width=16)
@@ -75,7 +76,9 @@ def cnn(
     for _ in range(depth):
         out = width * 2**pools
         layers += [
-            CONV[spatial_dims](channels, out, kernel_size=3, padding=1),
+            CONV[spatial_dims](
+                channels, out, kernel_size=3, padding=1, bias=not techniques.norm_cancels_bias
+            ),
             techniques.norm_layer(out, spatial_dims),
             techniques.activation_layer(),
         ]

@@ -1,5 +1,7 @@
 """Multilayer perceptron: ``depth`` hidden layers of ``width`` units, each Linear -> norm -> activation.
 
+Before batch norm the Linear layers have no bias, which the norm would cancel (Ioffe & Szegedy 2015).
+
 Rumelhart, Hinton & Williams, Learning representations by back-propagating errors, Nature 323, 1986.
 
 >>> import torch, optimlab.models
@@ -61,7 +63,7 @@ def mlp(
     fan_in = math.prod(shape)
     for _ in range(depth):
         layers += [
-            nn.Linear(fan_in, width),
+            nn.Linear(fan_in, width, bias=not techniques.norm_cancels_bias),
             techniques.norm_layer(width, positions=False),
             techniques.activation_layer(),
             *techniques.dropout_layers(),

@@ -71,7 +71,7 @@ class ResidualMLP(nn.Module):
         super().__init__()
         self.blocks = nn.ModuleList(
             nn.Sequential(
-                nn.Linear(inputs if i == 0 else width, width),
+                nn.Linear(inputs if i == 0 else width, width, bias=not techniques.norm_cancels_bias),
                 techniques.norm_layer(width, positions=False),
                 techniques.activation_layer(),
                 *techniques.dropout_layers(),
@@ -148,7 +148,7 @@ def mnist1d_baseline_cnn(
     for kernel in (5, *(3,) * (depth - 1)):
         length = _strided_length(length, kernel)
         layers += [
-            nn.Conv1d(channels, width, kernel, stride=2, padding=1),
+            nn.Conv1d(channels, width, kernel, stride=2, padding=1, bias=not techniques.norm_cancels_bias),
             techniques.norm_layer(width, spatial_dims=1),
             techniques.activation_layer(),
         ]

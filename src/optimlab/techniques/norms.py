@@ -382,7 +382,9 @@ def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
     does (scale 1, shift 0), as the old statistics measure something else. Nothing is replaced unless
     every layer can be (an explicit ``num_groups`` must divide each width, and a layer of the same kind
     must fit its learned scale and shift, not a LayerNorm over ``(C, H, W)`` that learned one per position,
-    and its running statistics, not an InstanceNorm that tracks them).
+    and its running statistics, not an InstanceNorm that tracks them). The layers before the norms keep
+    their bias, or their lack of one: optimlab's models build none before a batch or instance norm, which
+    would cancel it, so a model built with ``norm="batch"`` and swapped to ``"none"`` has none there.
     """
     entry = _REGISTRY.get(name)
     entry.validate(hyperparameters)

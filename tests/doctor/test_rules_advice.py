@@ -211,11 +211,14 @@ class _LinearBlock(nn.Sequential):  # a block's usual name, no skip in it
     pass
 
 
-def test_blocks_named_like_residual_ones_but_without_skips_are_told_to_add_them():
+@pytest.mark.parametrize("stem", [False, True])
+def test_blocks_named_like_residual_ones_but_without_skips_are_told_to_add_them(stem):
     """The check for residual connections read class names: 50 blocks of Linear, BatchNorm1d, ReLU
-    called _LinearBlock counted as residual, and the exploding gradient was told to clip."""
+    called _LinearBlock counted as residual, and the exploding gradient was told to clip. So it was
+    after a Linear stem (no norm behind it): the stack was not 'normalized throughout'."""
     plain = _normalized_net(50, nn.ReLU, norm=nn.BatchNorm1d)
-    model = nn.Sequential(*(_LinearBlock(*block) for block in plain[:-1]), plain[-1])
+    blocks = [_LinearBlock(*block) for block in plain[:-1]]
+    model = nn.Sequential(*([nn.Linear(64, 64)] if stem else []), *blocks, plain[-1])
     x, y = standardized()
     found = diagnose(model, (x[:900], y[:900]), nn.CrossEntropyLoss(),
                      torch.optim.Adam(model.parameters(), 1e-3), steps=100, lr_find=False)  # fmt: skip

@@ -463,3 +463,66 @@ def test_a_model_save_that_fails_midway_leaves_no_cut_model_file(tmp_path, monke
     with pytest.raises(OSError, match="No space left"):
         train(Recipe.from_dict({**TINY, "training": {**TINY["training"], "epochs": 1}}), tmp_path)
     assert not (tmp_path / "model.pt").exists()
+
+
+ENDLESS_SPLITS = """
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, IterableDataset
+
+
+class Items(Dataset):
+    def __len__(self):
+        return 40
+
+    def __getitem__(self, i):
+        return {"x": torch.full((4,), float(i % 7)), "labels": i % 2}
+
+
+class Endless(IterableDataset):
+    def __iter__(self):
+        for i in range(100_000):  # a stream of generated examples, without end (a reader this far fails)
+            yield {"x": torch.full((4,), float(i % 7)), "labels": i % 2}
+        raise AssertionError("read an endless stream to its end")
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 2)
+
+    def forward(self, x, labels=None):
+        logits = self.lin(x)
+        return {"logits": logits, "loss": nn.functional.cross_entropy(logits, labels)}
+
+
+def build(*args, **kwargs):
+    return Net()
+
+
+def endless_val():
+    return DataLoader(Items(), batch_size=4), DataLoader(Endless(), batch_size=4)
+
+
+def endless_test():
+    return DataLoader(Items(), batch_size=4), DataLoader(Items(), batch_size=4), DataLoader(Endless(), batch_size=4)
+"""
+
+
+def test_an_endless_val_or_test_split_of_dict_batches_is_refused_before_training(
+    write_modules, cli, tmp_path
+):
+    """`optimlab train` on the user's dict batches whose validation split is a DataLoader over an endless
+    IterableDataset trained, then hung at its first evaluation (a test split: after training); refused
+    in one line before the first step (exit 2), no run folder left."""
+    write_modules(optimlab_endless=ENDLESS_SPLITS)
+    for factory, split in (("endless_val", "val"), ("endless_test", "test")):
+        out = tmp_path / factory
+        code, _, err = cli("train", "--model", "optimlab_endless:build", "--dataset", f"optimlab_endless:{factory}",
+                           "--steps", "6", "--out", str(out))  # fmt: skip
+        assert code == 2 and "Traceback" not in err, err
+        assert (
+            f"invalid value 'a DataLoader, whose length is not known' for the {split} split: accepted a split an "
+            "evaluation can read to its end"
+        ) in " ".join(err.split())
+        assert not out.exists()

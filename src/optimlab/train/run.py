@@ -227,6 +227,8 @@ def _train(
     else:
         x, y = splits.train.x.to(device), splits.train.y.to(device)
     validate = split_evaluator(built, splits.val, prefix="val", metrics=metrics)
+    if isinstance(splits, BatchSplits) and splits.test is not None:  # refused now, not after training
+        split_evaluator(built, splits.test, prefix="test", metrics=metrics)
 
     resumable: list[Callback] = []
     if out is not None:
@@ -341,6 +343,13 @@ def split_evaluator(
     (:func:`~optimlab.train.evaluation.evaluate_batches`)."""
     if isinstance(built.splits, BatchSplits):
         batches = built.batches(split)
+        if batches.steps_per_epoch is None:  # an endless stream hung the evaluation, after training
+            raise InvalidValueError(
+                f"the {prefix} split",
+                f"{batches.source}, whose length is not known",
+                "a split an evaluation can read to its end: a Dataset, or a DataLoader over an "
+                "IterableDataset with __len__ (an endless stream never ends its pass)",
+            )
         return lambda: evaluate_batches(built.model, batches, prefix=prefix, metrics=metrics)
     x, y = split.x.to(built.device), split.y.to(built.device)
     task = built.splits.task

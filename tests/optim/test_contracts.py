@@ -160,6 +160,24 @@ def test_rejects_out_of_range_values(name, hyperparameter, bad):
         create(name, [matrix_parameter()], **{hyperparameter: bad})
 
 
+def eps_cases():
+    for entry in REGISTRY:
+        for h in entry.hyperparameters:
+            if h.name.startswith("eps") or h.name.endswith("_eps"):
+                yield pytest.param(entry.name, h.name, id=f"{entry.name}-{h.name}")
+
+
+@pytest.mark.parametrize(("name", "hyperparameter"), list(eps_cases()))
+def test_an_eps_of_zero_is_refused_in_one_line(name, hyperparameter):
+    """torch takes eps=0, and its Adam then turns a param whose gradient is 0 to NaN in one step
+    (0 / (sqrt(0) + 0)); its Adadelta never moves at all. Refused, naming the value and the range."""
+    with pytest.raises(InvalidValueError) as refused:
+        create(name, [matrix_parameter()], **{hyperparameter: 0.0})
+    message = str(refused.value)
+    assert f"invalid value 0.0 for optimizer '{name}' hyperparameter '{hyperparameter}'" in message
+    assert "(0, inf)" in message and "\n" not in message
+
+
 def sequence_cases():
     for entry in REGISTRY:
         for h in entry.hyperparameters:

@@ -13,13 +13,17 @@ from __future__ import annotations
 
 from optimlab.optim.base import GradientTransformation, Hyperparameter, chain
 from optimlab.optim.transforms import add_decayed_weights, scale_by_learning_rate
-from optimlab.registry import NON_NEGATIVE, UNIT_OPEN, Interval
+from optimlab.registry import NON_NEGATIVE, POSITIVE, UNIT_OPEN, Interval
 
-__all__ = ["ADAM_LIKE", "COMMON", "FLAG", "OPEN_UNIT", "descend", "off"]
+__all__ = ["ADAM_LIKE", "COMMON", "EPS", "FLAG", "OPEN_UNIT", "descend", "off"]
 
-# Ranges as torch.optim checks them (lr = 0 is allowed: it freezes a param group).
+# Ranges as torch.optim checks them (lr = 0 is allowed: it freezes a param group), except eps.
 COMMON = {"lr": NON_NEGATIVE, "weight_decay": NON_NEGATIVE}
-ADAM_LIKE = {**COMMON, "betas": UNIT_OPEN, "eps": NON_NEGATIVE}
+# eps > 0, where torch takes 0: with eps = 0 a coordinate whose gradient is 0 so far divides 0 by 0,
+# so torch's Adam, NAdam, Adamax, RMSprop and Adagrad turn a zero-gradient param to NaN in one step,
+# and Adadelta (sqrt(0 + 0) on top) never moves any param (torch 2.13, measured).
+EPS = POSITIVE
+ADAM_LIKE = {**COMMON, "betas": UNIT_OPEN, "eps": EPS}
 FLAG = (True, False)
 OPEN_UNIT = Interval(0, 1, open_low=True, open_high=True)
 

@@ -7,6 +7,7 @@ https://arxiv.org/abs/1804.04235.
 from __future__ import annotations
 
 from optimlab.optim.base import GradientTransformation, Hyperparameter, chain, value_at
+from optimlab.optim.optimizers._descent import EPS
 from optimlab.optim.transforms.decay import add_decayed_weights
 from optimlab.optim.transforms.factored_rms import scale_by_factored_rms
 from optimlab.optim.transforms.scaling import scale
@@ -24,8 +25,8 @@ _REGISTRY = new_registry("optimizer")
     accepts={
         "lr": NON_NEGATIVE,
         "beta2_decay": Interval(None, 0),
-        "eps1": NON_NEGATIVE,
-        "eps2": NON_NEGATIVE,
+        "eps1": EPS,
+        "eps2": EPS,
         "d": Interval(1, None),
         "weight_decay": NON_NEGATIVE,
     },

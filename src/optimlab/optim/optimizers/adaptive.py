@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from optimlab.optim.base import GradientTransformation, Hyperparameter, chain, value_at
-from optimlab.optim.optimizers._descent import COMMON, FLAG, descend, off
+from optimlab.optim.optimizers._descent import COMMON, EPS, FLAG, descend, off
 from optimlab.optim.transforms import scale_by_adadelta, scale_by_adagrad, scale_by_momentum, scale_by_rms
 from optimlab.registry import NON_NEGATIVE, UNIT, UNIT_OPEN, Capability, new_registry
 
@@ -20,7 +20,7 @@ _REGISTRY = new_registry("optimizer")
         **COMMON,
         "lr_decay": NON_NEGATIVE,
         "initial_accumulator_value": NON_NEGATIVE,
-        "eps": NON_NEGATIVE,
+        "eps": EPS,
     },
     capabilities=(Capability.ELEMENTWISE, Capability.TORCH_REFERENCE),
 )
@@ -67,7 +67,7 @@ def adagrad(
     "rmsprop",
     summary="Steps scaled by the root of an EMA of squared gradients; optional centering and momentum.",
     paper="Hinton 2012, Coursera lecture 6e; centered: Graves 2013, arXiv:1308.0850",
-    accepts={**COMMON, "alpha": UNIT, "eps": NON_NEGATIVE, "momentum": UNIT_OPEN, "centered": FLAG},
+    accepts={**COMMON, "alpha": UNIT, "eps": EPS, "momentum": UNIT_OPEN, "centered": FLAG},
     capabilities=(Capability.ELEMENTWISE, Capability.TORCH_REFERENCE, Capability.HAS_MOMENTUM),
 )
 def rmsprop(
@@ -113,7 +113,7 @@ def rmsprop(
     "adadelta",
     summary="Steps from the ratio of RMS of past updates to RMS of gradients; lr 1 needs no tuning.",
     paper="Zeiler 2012, arXiv:1212.5701",
-    accepts={**COMMON, "rho": UNIT, "eps": NON_NEGATIVE},
+    accepts={**COMMON, "rho": UNIT, "eps": EPS},
     capabilities=(Capability.ELEMENTWISE, Capability.TORCH_REFERENCE),
 )
 def adadelta(

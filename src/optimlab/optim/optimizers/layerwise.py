@@ -25,7 +25,7 @@ from optimlab.optim.base import (
     scale_,
     value_at,
 )
-from optimlab.optim.optimizers._descent import FLAG, off
+from optimlab.optim.optimizers._descent import EPS, FLAG, off
 from optimlab.optim.transforms.decay import add_decayed_weights
 from optimlab.optim.transforms.momentum import scale_by_momentum
 from optimlab.optim.transforms.scaling import scale, scale_by_learning_rate
@@ -142,7 +142,7 @@ def _scale_by_uncorrected_adam(
     accepts={
         "lr": NON_NEGATIVE,
         "betas": UNIT_OPEN,
-        "eps": NON_NEGATIVE,
+        "eps": EPS,
         "weight_decay": NON_NEGATIVE,
         "max_weight_norm": POSITIVE,
         "decoupled_weight_decay": FLAG,

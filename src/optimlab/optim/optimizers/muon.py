@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from optimlab.optim.base import GradientTransformation, Hyperparameter, chain, value_at
+from optimlab.optim.optimizers._descent import EPS
 from optimlab.optim.optimizers.adam import adamw
 from optimlab.optim.transforms.decay import add_decayed_weights
 from optimlab.optim.transforms.momentum import scale_by_momentum
@@ -49,14 +50,14 @@ def _ema_momentum(momentum: Hyperparameter, nesterov: bool) -> GradientTransform
         "momentum": UNIT_OPEN,
         "nesterov": (True, False),
         "ns_coefficients": Interval(),
-        "eps": NON_NEGATIVE,
+        "eps": EPS,
         "ns_steps": NON_NEGATIVE_INT,
         "adjust_lr_fn": ADJUST_LR_FNS,
         "ns_dtype": (*NS_DTYPES, *(getattr(torch, name) for name in NS_DTYPES)),
         "use_muon": (True, False),
         "adamw_lr": NON_NEGATIVE,
         "adamw_betas": UNIT_OPEN,
-        "adamw_eps": NON_NEGATIVE,
+        "adamw_eps": EPS,
         "adamw_weight_decay": NON_NEGATIVE,
     },
     capabilities=(

@@ -107,7 +107,9 @@ class SAM(WrappedOptimizer):
             with torch.enable_grad():
                 closure()
             params = self._with_gradients()
-        grads = [p.grad for p in params]
+        # A sparse gradient (nn.Embedding(sparse=True)) as its dense equal: the global norm and w + e
+        # need it whole, and torch has no foreach norm for sparse tensors (NotImplementedError).
+        grads = [p.grad.to_dense() if p.grad.is_sparse else p.grad for p in params]
         direction = torch._foreach_mul(grads, torch._foreach_abs(params)) if self.adaptive else grads
         device = params[0].device
         norm = torch.linalg.vector_norm(torch.stack([n.to(device) for n in torch._foreach_norm(direction)]))

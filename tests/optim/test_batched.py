@@ -196,3 +196,27 @@ def test_each_member_matches_torch_for_100_steps_in_float64(name, decay, float64
     for k, lr in enumerate(lrs):
         reference = train(lambda p, lr=lr: torch_class(p, **{**shared, "lr": lr}, **bound), scheduler=lr_drop)
         assert max_difference([p[k].detach() for p in stacked], reference) <= 1e-6
+
+
+@pytest.mark.parametrize(
+    ("name", "per_member"),
+    [
+        # b2 = 0.5 never rectifies (rho_inf = 3), 0.999 and 0.99 do from step 6: one chain, three switches
+        ("radam", {"betas": [(0.9, 0.999), (0.9, 0.5), (0.8, 0.99)]}),
+        ("adagrad", {"lr_decay": [0.0, 0.01, 0.1]}),
+    ],
+)
+def test_members_with_their_own_radam_b2_or_adagrad_lr_decay_match_torch(name, per_member, float64):
+    """Per-member values that steer a branch or a step size (RAdam's switch step, AdaGrad's lr decay)
+    raised 'Boolean value of Tensor with more than one value is ambiguous'."""
+    torch_class, shared, bound = TORCH_CASES[name]
+    (field, values), steps = next(iter(per_member.items())), 30
+    start = initial_parameters()
+    stacked = [torch.stack([p] * K).requires_grad_() for p in start]
+    batched = BatchedOptimizer(stacked, name, members=K, **{**shared, field: values})
+    for _ in range(steps):
+        total = sum(problem_loss([p[k] for p in stacked]) for k in range(K))
+        batched.step(torch.autograd.grad(total, stacked))
+    for k, value in enumerate(values):
+        reference = train(lambda p, v=value: torch_class(p, **{**shared, field: v}, **bound), steps=steps)
+        assert max_difference([p[k].detach() for p in stacked], reference) <= 1e-6

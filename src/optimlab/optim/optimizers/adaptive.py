@@ -60,7 +60,7 @@ def adagrad(
         return value_at(lr, step) / (1 + step * lr_decay)
 
     direction = scale_by_adagrad(initial_accumulator_value, eps)
-    return descend(direction, lr if lr_decay == 0 else decayed_lr, weight_decay, decoupled=False)
+    return descend(direction, lr if off(lr_decay) else decayed_lr, weight_decay, decoupled=False)
 
 
 @_REGISTRY.register(

@@ -177,13 +177,18 @@ def scale_by_radam(
         rho_inf = 2 / (1 - beta2) - 1
         rho_t = rho_inf - 2 * t * beta2**t / bc2
         next_state = ScaleByRadamState(t, state.mu, state.nu)
-        if rho_t <= 5:
+        per_member = isinstance(rho_t, torch.Tensor) and rho_t.ndim > 0  # K b2s: K switch steps
+        if not per_member and rho_t <= 5:
             return scaled(state.mu, 1 / bc1), next_state
-        rect = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+        rectified = rho_t > 5
+        ratio = (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
+        rect = torch.where(rectified, ratio.clamp(min=0), 0) ** 0.5 if per_member else ratio**0.5
         den = torch._foreach_sqrt(state.nu)
         torch._foreach_add_(den, per_tensor(value_at(eps, state.count), den))
         direction = torch._foreach_div(state.mu, den)
         scale_(direction, rect * bc2**0.5 / bc1)
+        if per_member:  # the members not yet rectified step with m_hat (their rect is 0 above)
+            add_scaled_(direction, state.mu, torch.where(rectified, 0, 1 / bc1))
         return direction, next_state
 
     return GradientTransformation(init, update)

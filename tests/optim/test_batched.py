@@ -173,6 +173,18 @@ def test_bad_calls_are_refused_with_the_reason():
         BatchedOptimizer([torch.zeros(2, 2)], "adam", members=K)
 
 
+@pytest.mark.parametrize(
+    ("field", "values"),
+    [("lr", [0.1, -0.2, 0.3]), ("eps", [1e-8, 0.0, 1e-8]), ("weight_decay", [0.0, float("nan"), 0.1])],
+)
+def test_a_per_member_tensor_is_validated_member_by_member_as_a_list_is(field, values):
+    """A (K,) tensor skipped the range check a list of the same values gets: lr -0.2 ascended."""
+    with pytest.raises(InvalidValueError, match=rf"invalid value {values[1]} .*'{field}'"):
+        BatchedOptimizer(
+            [torch.zeros(K, 2)], "adam", members=K, **{field: torch.tensor(values, dtype=torch.float64)}
+        )
+
+
 @pytest.mark.parametrize("decay", ["as_in_the_case", "none"])
 @pytest.mark.parametrize("name", sorted(TORCH_CASES))
 def test_each_member_matches_torch_for_100_steps_in_float64(name, decay, float64):

@@ -95,8 +95,8 @@ def _member_slice(value: Any, part: slice) -> Any:
 
 
 def _shared_or_tensor(values: list[Any], like: Tensor) -> Any:
-    """Values equal across members stay one number: the foreach ops' fused Scalar overload, and the
-    transforms that branch on a value (RAdam's rectification threshold depends on b2) keep working."""
+    """Values equal across members stay one number: the foreach ops' fused Scalar overload (the
+    transforms that branch on a value, RAdam's threshold on b2, take a (K,) tensor too)."""
     if all(v == values[0] for v in values):
         return values[0]
     return torch.tensor(values, dtype=like.dtype, device=like.device)
@@ -135,6 +135,8 @@ class BatchedOptimizer:
                 "stacked parameters", [tuple(p.shape) for p in self.params], f"a leading dim {members}"
             )
         for key, value in hyperparameters.items():  # names and ranges, member by member
+            if isinstance(value, Tensor):  # a (K,) tensor's values too (a negative lr ran, ascending)
+                value = value.tolist()
             for member_value in value if isinstance(value, list) else [value]:
                 if not isinstance(member_value, Tensor) and not scheduled(member_value):
                     entry.validate(

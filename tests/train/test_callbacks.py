@@ -74,3 +74,34 @@ def test_a_callback_interval_or_threshold_out_of_range_is_refused_in_one_line(ma
     an epoch as if unset; EarlyStopping(patience=0) stopped no sooner than patience=1."""
     with pytest.raises(InvalidValueError, match=f"for {field}: accepted"):
         make()
+
+
+def test_a_run_stopped_by_an_exception_closes_its_log_and_progress_bar_and_unhooks_the_doctor(tmp_path):
+    """Ctrl-C in fit without StopOnSignal (or a refusal mid-training) left MetricsLog's file open with its
+    last lines unwritten, the ProgressBar's live display running (its thread redrawing, sys.stdout and
+    sys.stderr still rich's proxies) and the doctor's hooks on the model. Each callback's on_exception
+    closes what it holds; the exception goes on; no checkpoint is taken of the torn step."""
+    import json
+    import sys
+
+    from optimlab.doctor.diagnose import DoctorCallback
+    from optimlab.train import Callback, ProgressBar
+
+    class CtrlC(Callback):
+        def on_step_end(self, state):
+            if state.step == 3:
+                raise KeyboardInterrupt
+
+    x, y = torch.randn(64, 3), torch.randint(0, 2, (64,))
+    model = nn.Linear(3, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    log, bar, doctor = MetricsLog(tmp_path / "metrics.jsonl"), ProgressBar(), DoctorCallback(model, optimizer)
+    saved = []
+    streams = sys.stdout, sys.stderr
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, optimizer, x, y, loss_fn=nn.CrossEntropyLoss(), total_steps=10, batch_size=8,
+            callbacks=[log, bar, doctor, Checkpointing(saved.append, every=100), CtrlC()])  # fmt: skip
+    logged = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert logged == [1, 2, 3]
+    assert log._handle is None and not bar._progress.live.is_started and (sys.stdout, sys.stderr) == streams
+    assert not model._forward_hooks and not model._forward_pre_hooks and not saved

@@ -153,6 +153,9 @@ class DoctorCallback(Callback):
     def on_train_end(self, state: TrainState) -> None:
         self.instruments.stop()
 
+    def on_exception(self, state: TrainState, error: BaseException) -> None:
+        self.instruments.stop()  # its hooks come off the user's model, stopped by Ctrl-C or an error
+
     @property
     def statistics(self) -> RunStatistics:
         return self.instruments.statistics

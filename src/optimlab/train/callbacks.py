@@ -77,6 +77,9 @@ class MetricsLog(Callback):
             self._handle.close()
             self._handle = None
 
+    def on_exception(self, state: TrainState, error: BaseException) -> None:
+        self.on_train_end(state)  # the lines of the steps taken reach the file, which is closed
+
     def flush(self, *, sync: bool = False) -> None:
         """Hand the buffered lines to the OS; ``sync`` also puts them on disk (before a checkpoint)."""
         if self._handle is not None:
@@ -286,3 +289,6 @@ class ProgressBar(Callback):
     def on_train_end(self, state: TrainState) -> None:
         if self._progress is not None:
             self._progress.stop()
+
+    def on_exception(self, state: TrainState, error: BaseException) -> None:
+        self.on_train_end(state)  # else its thread went on redrawing, the cursor hidden

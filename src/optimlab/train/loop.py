@@ -129,6 +129,10 @@ class Callback:
     def on_step_end(self, state: TrainState) -> None: ...
     def on_evaluate(self, state: TrainState, metrics: dict[str, float]) -> None: ...
     def on_train_end(self, state: TrainState) -> None: ...
+    # Training stopped by an exception (Ctrl-C without StopOnSignal, a refusal mid-training), re-raised
+    # after this hook: close what is held (a file, a progress bar); no checkpoint, its step may be torn.
+    # Optional to a callback that is no subclass.
+    def on_exception(self, state: TrainState, error: BaseException) -> None: ...
 
     def state_dict(self) -> dict[str, Any]:
         return {}
@@ -392,95 +396,104 @@ def fit(
     )
     groups = _groups(batches, stream, accumulate, position)
     first = True
-    while state.step < total_steps and state.stop_reason is None:
-        state.epoch, group = next(groups)
-        state.data_drawn = batches.drawn
-        _count_epoch(state, batches, accumulate)
-        weights = _weights(batches, group)
+    try:
+        while state.step < total_steps and state.stop_reason is None:
+            state.epoch, group = next(groups)
+            state.data_drawn = batches.drawn
+            _count_epoch(state, batches, accumulate)
+            weights = _weights(batches, group)
 
-        def closure() -> torch.Tensor:
-            optimizer.zero_grad(set_to_none=True)
-            losses = []  # (weight, loss) of each batch
-            for batch, weight in zip(group, weights):  # noqa: B023  (called within this iteration only)
-                if not weight:  # its mean averages over nothing (every target ignored): 0/0, left out
-                    continue
-                with amp:
-                    loss = (checked if first else loss_of)(batch)  # noqa: B023
-                part = loss if weight == 1.0 else loss * weight
-                (part if scaler is None else scaler.scale(part)).backward()
-                losses.append((weight, loss.detach()))
-            if scaler is not None:  # the true gradients, for the callbacks and clipping
-                scaler.unscale_(optimizer)
-            for reader in gradient_readers:
-                reader.on_before_optimizer_step(state)
-            if grad_clip_norm is not None:
-                clip_grad_norm_([p.grad for p in model.parameters() if p.grad is not None], grad_clip_norm)
-            return losses[0][1] if len(group) == 1 else sum(weight * loss for weight, loss in losses)  # noqa: B023
+            def closure() -> torch.Tensor:
+                optimizer.zero_grad(set_to_none=True)
+                losses = []  # (weight, loss) of each batch
+                for batch, weight in zip(group, weights):  # noqa: B023  (called within this iteration only)
+                    if not weight:  # its mean averages over nothing (every target ignored): 0/0, left out
+                        continue
+                    with amp:
+                        loss = (checked if first else loss_of)(batch)  # noqa: B023
+                    part = loss if weight == 1.0 else loss * weight
+                    (part if scaler is None else scaler.scale(part)).backward()
+                    losses.append((weight, loss.detach()))
+                if scaler is not None:  # the true gradients, for the callbacks and clipping
+                    scaler.unscale_(optimizer)
+                for reader in gradient_readers:
+                    reader.on_before_optimizer_step(state)
+                if grad_clip_norm is not None:
+                    clip_grad_norm_(
+                        [p.grad for p in model.parameters() if p.grad is not None], grad_clip_norm
+                    )
+                return losses[0][1] if len(group) == 1 else sum(weight * loss for weight, loss in losses)  # noqa: B023
 
-        try:
-            loss = first_loss(closure, group[0]) if first else closure()
-        except ValueError as error:
-            refused = _one_row_refused(error, model, group, state.step + 1)
-            if refused is error:
-                refused = _dtypes_refused(error, model, group)
-            if refused is error:
-                raise
-            raise refused from error
-        first = False
-        state.lr = optimizer.param_groups[0]["lr"]
-        # Read before the update, which a loss that is not finite undoes: the run stops with the weights
-        # of its last finite step, not NaN (torch's GradScaler also reads its check before stepping).
-        state.train_loss = loss.item()
-        if math.isfinite(state.train_loss):
-            if scaler is None:
-                step_with(optimizer, closure)
-            else:  # skips the update where a gradient overflowed, and lowers the scale
-                scaler.step(optimizer)
-                scaler.update()
-                state.grad_scaler = scaler.state_dict()
-            if each_step:
-                scheduler.step()
-        else:
-            _step_undone(optimizer, closure)
-        state.step += 1
-        # Kept current, not added at the end: the last step's checkpoint, taken in on_step_end, must
-        # hold this segment's time too, or a resumed run's clock starts again from the earlier ones.
-        state.seconds = earlier + time.perf_counter() - started
+            try:
+                loss = first_loss(closure, group[0]) if first else closure()
+            except ValueError as error:
+                refused = _one_row_refused(error, model, group, state.step + 1)
+                if refused is error:
+                    refused = _dtypes_refused(error, model, group)
+                if refused is error:
+                    raise
+                raise refused from error
+            first = False
+            state.lr = optimizer.param_groups[0]["lr"]
+            # Read before the update, which a loss that is not finite undoes: the run stops with the weights
+            # of its last finite step, not NaN (torch's GradScaler also reads its check before stepping).
+            state.train_loss = loss.item()
+            if math.isfinite(state.train_loss):
+                if scaler is None:
+                    step_with(optimizer, closure)
+                else:  # skips the update where a gradient overflowed, and lowers the scale
+                    scaler.step(optimizer)
+                    scaler.update()
+                    state.grad_scaler = scaler.state_dict()
+                if each_step:
+                    scheduler.step()
+            else:
+                _step_undone(optimizer, closure)
+            state.step += 1
+            # Kept current, not added at the end: the last step's checkpoint, taken in on_step_end, must
+            # hold this segment's time too, or a resumed run's clock starts again from the earlier ones.
+            state.seconds = earlier + time.perf_counter() - started
 
-        state.stop_if_diverged()
-        if state.diverged:  # where the batch itself holds NaN or inf, the data is the cause, not the lr
-            found = _not_finite(group)
-            if found:
-                state.stop_reason = (
-                    f"training diverged: the loss was {state.train_loss} at step {state.step}"
-                    f"{', before any update' if state.step == 1 else ''}, whose batch holds {found}: clean "
-                    "the data (drop those rows, or torch.nan_to_num)"
+            state.stop_if_diverged()
+            if state.diverged:  # where the batch itself holds NaN or inf, the data is the cause, not the lr
+                found = _not_finite(group)
+                if found:
+                    state.stop_reason = (
+                        f"training diverged: the loss was {state.train_loss} at step {state.step}"
+                        f"{', before any update' if state.step == 1 else ''}, whose batch holds {found}: clean "
+                        "the data (drop those rows, or torch.nan_to_num)"
+                    )
+            if not state.diverged and (state.step >= total_steps or state.stop_reason is not None):
+                state.stop_if_weights_diverged(optimizer)  # no next loss will tell
+            if state.steps_per_epoch:
+                due = evaluates_after(
+                    state.step,
+                    eval_every=eval_every,
+                    steps_per_epoch=state.steps_per_epoch,
+                    total_steps=total_steps,
                 )
-        if not state.diverged and (state.step >= total_steps or state.stop_reason is not None):
-            state.stop_if_weights_diverged(optimizer)  # no next loss will tell
-        if state.steps_per_epoch:
-            due = evaluates_after(
-                state.step,
-                eval_every=eval_every,
-                steps_per_epoch=state.steps_per_epoch,
-                total_steps=total_steps,
-            )
-        else:  # the epoch's length is not known yet: it has not ended
-            due = (bool(eval_every) and state.step % eval_every == 0) or state.step >= total_steps
-        if evaluate is not None and not state.diverged and (due or state.stop_reason is not None):
-            if two_points:
-                optimizer.eval()
-            with modes_kept(model):  # evaluation puts every layer in eval mode
-                state.last_metrics = evaluate()
-            if two_points:
-                optimizer.train()
-            if on_evaluations:
-                _step_on_plateau(scheduler, state.last_metrics, plateau_metric)
+            else:  # the epoch's length is not known yet: it has not ended
+                due = (bool(eval_every) and state.step % eval_every == 0) or state.step >= total_steps
+            if evaluate is not None and not state.diverged and (due or state.stop_reason is not None):
+                if two_points:
+                    optimizer.eval()
+                with modes_kept(model):  # evaluation puts every layer in eval mode
+                    state.last_metrics = evaluate()
+                if two_points:
+                    optimizer.train()
+                if on_evaluations:
+                    _step_on_plateau(scheduler, state.last_metrics, plateau_metric)
+                for callback in callbacks:
+                    callback.on_evaluate(state, state.last_metrics)
+            # After the evaluation, so that a checkpoint taken here holds everything about this step.
             for callback in callbacks:
-                callback.on_evaluate(state, state.last_metrics)
-        # After the evaluation, so that a checkpoint taken here holds everything about this step.
+                callback.on_step_end(state)
+    except BaseException as error:  # Ctrl-C, or a refusal mid-training: each callback closes what it holds
         for callback in callbacks:
-            callback.on_step_end(state)
+            told = getattr(callback, "on_exception", None)
+            if told is not None:
+                told(state, error)
+        raise
 
     state.seconds = earlier + time.perf_counter() - started
     if two_points:  # leave the weights at the point the optimizer evaluates at

@@ -178,6 +178,16 @@ def test_an_eps_of_zero_is_refused_in_one_line(name, hyperparameter):
     assert "(0, inf)" in message and "\n" not in message
 
 
+def test_an_rmsprop_alpha_of_one_is_refused_in_one_line():
+    """alpha is RMSprop's b2: at 1, v stays 0 and torch's RMSprop steps lr g / eps (lr 0.01, eps 1e-8:
+    [1, -2] went to [-8e18, 1.6e19] in 3 steps). Refused as Adam's b2 = 1 is."""
+    with pytest.raises(
+        InvalidValueError, match=r"invalid value 1.0 .*'alpha': accepted a number in \[0, 1\)"
+    ):
+        create("rmsprop", [matrix_parameter()], alpha=1.0)
+    create("rmsprop", [matrix_parameter()], alpha=0.0)  # v = g^2: a sign-like step, as torch allows
+
+
 def sequence_cases():
     for entry in REGISTRY:
         for h in entry.hyperparameters:

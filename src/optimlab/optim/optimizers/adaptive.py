@@ -67,7 +67,9 @@ def adagrad(
     "rmsprop",
     summary="Steps scaled by the root of an EMA of squared gradients; optional centering and momentum.",
     paper="Hinton 2012, Coursera lecture 6e; centered: Graves 2013, arXiv:1308.0850",
-    accepts={**COMMON, "alpha": UNIT, "eps": EPS, "momentum": UNIT_OPEN, "centered": FLAG},
+    # alpha < 1, as Adam's b2 (torch takes any alpha >= 0): at 1, v stays 0 and each step is lr g / eps,
+    # 1e8 lr g (torch 2.13, lr 0.01: [1, -2] went to [-8e18, 1.6e19] in 3 steps).
+    accepts={**COMMON, "alpha": UNIT_OPEN, "eps": EPS, "momentum": UNIT_OPEN, "centered": FLAG},
     capabilities=(Capability.ELEMENTWISE, Capability.TORCH_REFERENCE, Capability.HAS_MOMENTUM),
 )
 def rmsprop(

@@ -109,7 +109,9 @@ def muon(
         use_muon: True: Muon for every 2-D parameter of the group; False: AdamW for all of them; a
             predicate ``p -> bool``: Muon for the 2-D parameters where it holds.
         adamw_lr: AdamW's lr; None uses ``lr`` (right for "match_rms_adamw"; with "original" and a Muon
-            lr near 0.02, give AdamW about 3e-4).
+            lr near 0.02, give AdamW about 3e-4). A number here is not scaled by an lr scheduler, which
+            writes only ``group["lr"]``: to schedule both, give AdamW's parameters a group of their own,
+            ``{"params": ..., "use_muon": False, "lr": 3e-4}``, as Jordan's ``MuonWithAuxAdam`` does.
         adamw_betas, adamw_eps: AdamW's.
         adamw_weight_decay: AdamW's decoupled decay; None uses ``weight_decay``.
 

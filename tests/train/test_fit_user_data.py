@@ -3,6 +3,7 @@ batches does; validation data of any shape gives the loss and accuracy computed 
 
 import doctest
 import functools
+import itertools
 import math
 import re
 
@@ -17,6 +18,8 @@ from optimlab.doctor import lr_range_test
 from optimlab.errors import InvalidValueError
 from optimlab.models.user import LossFunction
 from optimlab.train import Callback, EarlyStopping, TrainState, fit
+
+from .user_modules import DICT_NET
 
 
 def problem(n=40):
@@ -960,9 +963,56 @@ def test_an_endless_validation_stream_is_read_for_val_steps_batches_or_refused_i
         fit(model, optimizer, (x, y), loss_fn=nn.CrossEntropyLoss(), total_steps=1, val_steps=2)
 
 
+class Declared(Endless):
+    """The stream of :class:`Endless` (its first ``rows``, where given) under a ``__len__`` of ``declared``
+    rows, true or not."""
+
+    def __init__(self, declared, rows=None):
+        self.declared, self.rows = declared, rows
+
+    def __len__(self):
+        return self.declared
+
+    def __iter__(self):
+        stream = super().__iter__()
+        return stream if self.rows is None else itertools.islice(stream, self.rows)
+
+
+@pytest.mark.filterwarnings("ignore:Length of IterableDataset")  # torch's own, for each row past __len__
+def test_a_validation_stream_yielding_more_than_its_len_is_refused_in_one_line_not_read_on():
+    """fit(val_data=<a DataLoader over an IterableDataset whose __len__ says 3 batches>) read an endless
+    one without end (a hang; here the stream's guard) and scored a finite one on all it yielded. An
+    evaluation reads the batches the length says; one more is refused, naming both counts and
+    val_steps, with which the first N batches are read. A stream that yields what it says, or fewer,
+    is scored whole, as by hand."""
+    x, y = problem()
+    model = network()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    refusal = (
+        "invalid value 'a DataLoader whose __len__ says 3 batches, but which yielded at least 4' for the "
+        "val data: accepted a __len__ that counts the batches it yields, or val_steps=N beside fit's "
+        "val_data, the batches each evaluation reads."
+    )
+    for rows in (None, 40):  # endless, and finite past its length
+        with pytest.raises(InvalidValueError) as refused:
+            fit(model, optimizer, (x, y), loss_fn=nn.CrossEntropyLoss(), total_steps=1,
+                val_data=DataLoader(Declared(24, rows), batch_size=8))  # fmt: skip
+        assert str(refused.value) == refusal
+    for declared, rows, val_steps, scored in ((24, None, 2, 16), (24, 24, None, 24), (40, 24, None, 24)):
+        state = fit(model, optimizer, (x, y), loss_fn=nn.CrossEntropyLoss(), total_steps=1,
+                    val_data=DataLoader(Declared(declared, rows), batch_size=8), val_steps=val_steps)  # fmt: skip
+        with torch.no_grad():  # the stream's first rows, as many as the evaluation read
+            outputs = model(x[:scored])
+        assert state.last_metrics["val_loss"] == pytest.approx(
+            nn.functional.cross_entropy(outputs, y[:scored]).item()
+        )
+        assert state.last_metrics["val_accuracy"] == pytest.approx(
+            (outputs.argmax(1) == y[:scored]).float().mean().item()
+        )
+
+
 RAGGED = """
 import torch
-from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 
@@ -976,20 +1026,6 @@ class Items(Dataset):
     def __getitem__(self, i):
         width = 5 if i == self.ragged_at else 4  # one item a feature longer, left unpadded
         return {"x": torch.full((width,), float(i % 7)), "labels": i % 2}
-
-
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.lin = nn.Linear(4, 2)
-
-    def forward(self, x, labels=None):
-        logits = self.lin(x)
-        return {"logits": logits, "loss": nn.functional.cross_entropy(logits, labels)}
-
-
-def build(*args, **kwargs):
-    return Net()
 
 
 def train_ragged():
@@ -1015,11 +1051,12 @@ def test_a_loader_whose_collate_fails_mid_training_is_refused_in_one_line_naming
     them) raised torch's RuntimeError from inside its iterator after 3 steps, a traceback through fit
     and `optimlab train`; refused in one line naming the data, where, and the shapes (CLI: exit 2), the
     steps before it trained as by hand. The same of the validation data."""
-    write_modules(optimlab_ragged=RAGGED)
+    write_modules(optimlab_dict_net=DICT_NET, optimlab_ragged=RAGGED)
+    import optimlab_dict_net
     import optimlab_ragged
 
     train_loader, val_loader = optimlab_ragged.train_ragged()
-    model, reference = optimlab_ragged.Net(), optimlab_ragged.Net()
+    model, reference = optimlab_dict_net.Net(), optimlab_dict_net.Net()
     reference.load_state_dict(model.state_dict())
     with pytest.raises(InvalidValueError) as refused:
         fit(model, torch.optim.SGD(model.parameters(), lr=0.1), train_loader, total_steps=8)
@@ -1046,7 +1083,7 @@ def test_a_loader_whose_collate_fails_mid_training_is_refused_in_one_line_naming
         ("train_ragged", "data", ", read after 2 steps"),
         ("val_ragged", "the val data", ""),
     ):
-        code, _, err = cli("train", "--model", "optimlab_ragged:build", "--dataset", f"optimlab_ragged:{factory}",
+        code, _, err = cli("train", "--model", "optimlab_dict_net:build", "--dataset", f"optimlab_ragged:{factory}",
                            "--steps", "6", "--out", str(tmp_path / factory))  # fmt: skip
         assert code == 2 and "Traceback" not in err, err
         assert UNSTACKED.format(field=field, at=at) in " ".join(err.split()), err

@@ -13,6 +13,8 @@ from optimlab.recipe import Recipe
 from optimlab.train import Callback, train
 from optimlab.train.checkpoint import CHECKPOINT_NAME, PREVIOUS_NAME, load_checkpoint, read_checkpoint
 
+from .user_modules import DICT_NET
+
 SMALL = {
     "data": {"name": "digits", "scaling": "standardize"},
     "model": {"name": "mlp", "width": 64},
@@ -467,7 +469,6 @@ def test_a_model_save_that_fails_midway_leaves_no_cut_model_file(tmp_path, monke
 
 ENDLESS_SPLITS = """
 import torch
-from torch import nn
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 
@@ -486,22 +487,17 @@ class Endless(IterableDataset):
         raise AssertionError("read an endless stream to its end")
 
 
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.lin = nn.Linear(4, 2)
-
-    def forward(self, x, labels=None):
-        logits = self.lin(x)
-        return {"logits": logits, "loss": nn.functional.cross_entropy(logits, labels)}
-
-
-def build(*args, **kwargs):
-    return Net()
+class Lying(Endless):
+    def __len__(self):
+        return 16  # 4 batches of 4, of a stream without end
 
 
 def endless_val():
     return DataLoader(Items(), batch_size=4), DataLoader(Endless(), batch_size=4)
+
+
+def lying_val():
+    return DataLoader(Items(), batch_size=4), DataLoader(Lying(), batch_size=4)
 
 
 def endless_test():
@@ -515,10 +511,10 @@ def test_an_endless_val_or_test_split_of_dict_batches_is_refused_before_training
     """`optimlab train` on the user's dict batches whose validation split is a DataLoader over an endless
     IterableDataset trained, then hung at its first evaluation (a test split: after training); refused
     in one line before the first step (exit 2), no run folder left."""
-    write_modules(optimlab_endless=ENDLESS_SPLITS)
+    write_modules(optimlab_dict_net=DICT_NET, optimlab_endless=ENDLESS_SPLITS)
     for factory, split in (("endless_val", "val"), ("endless_test", "test")):
         out = tmp_path / factory
-        code, _, err = cli("train", "--model", "optimlab_endless:build", "--dataset", f"optimlab_endless:{factory}",
+        code, _, err = cli("train", "--model", "optimlab_dict_net:build", "--dataset", f"optimlab_endless:{factory}",
                            "--steps", "6", "--out", str(out))  # fmt: skip
         assert code == 2 and "Traceback" not in err, err
         assert (
@@ -526,3 +522,19 @@ def test_an_endless_val_or_test_split_of_dict_batches_is_refused_before_training
             "evaluation can read to its end"
         ) in " ".join(err.split())
         assert not out.exists()
+
+
+@pytest.mark.filterwarnings("ignore:Length of IterableDataset")  # torch's own, for each row past __len__
+def test_a_val_split_yielding_more_than_its_len_is_refused_in_one_line_not_read_on(
+    write_modules, cli, tmp_path
+):
+    """`optimlab train` whose val split is a DataLoader over an endless IterableDataset with a __len__ of
+    4 batches hung at its first evaluation; refused there in one line (exit 2), naming both counts."""
+    write_modules(optimlab_dict_net=DICT_NET, optimlab_endless=ENDLESS_SPLITS)
+    code, _, err = cli("train", "--model", "optimlab_dict_net:build", "--dataset", "optimlab_endless:lying_val",
+                       "--steps", "6", "--out", str(tmp_path / "run"))  # fmt: skip
+    assert code == 2 and "Traceback" not in err, err
+    assert (
+        "invalid value 'a DataLoader whose __len__ says 4 batches, but which yielded at least 5' for the val "
+        "data: accepted a __len__ that counts the batches it yields"
+    ) in " ".join(err.split())

@@ -65,14 +65,24 @@ def evaluate_batches(
     ``.logits``. Each of the user's ``metrics`` (``f1(outputs, targets)``) gets the predictions and
     targets of the whole pass, as ``{prefix}_{name}``; each batch's loss is also appended to
     ``per_batch`` if given (the lr check pairs candidates batch by batch). ``most``: the pass's first
-    this many batches alone (None: all of them)."""
+    this many batches alone (None: all of them, as many as the data's length says: a stream whose
+    ``__len__`` says fewer batches than it yields, which may be endless, is refused at the first batch
+    past it rather than read on)."""
     model.eval()
     device = next(model.parameters()).device
     total = rows = correct = labels = 0.0  # rows: what the batches' mean losses averaged over
     squared = values = 0.0  # of a regression: squared errors and how many values they cover
     kept: list[tuple[Any, Any]] = []  # (prediction, target) of each batch, for the user's metrics
     passed = batches_read(batches.one_pass(device), batches, f"the {prefix} data")
+    declared = batches.steps_per_epoch if most is None else None  # the length the data says it has
     for i, batch in enumerate(itertools.islice(passed, most)):
+        if i == declared:  # a stream whose __len__ is wrong, perhaps endless: it hung the evaluation
+            raise InvalidValueError(
+                f"the {prefix} data",
+                f"{batches.source} whose __len__ says {declared} batches, but which yielded at least {i + 1}",
+                "a __len__ that counts the batches it yields, or val_steps=N beside fit's val_data, the "
+                "batches each evaluation reads",
+            )
         if i:
             out = batches.forward(model, batch)
         else:  # validation data the model or its loss cannot take: named in one line

@@ -21,6 +21,7 @@ import torch
 from optuna.storages import BaseStorage
 
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
+from optimlab.models.structure import describe_change, structure
 from optimlab.study.analysis import best_tuning_trial
 from optimlab.study.backends import BACKENDS, POLL_SECONDS, BackendOptions, execute
 from optimlab.study.protocols import SEEDS, TUNE, Method, PlannedTrial, StudySpec
@@ -46,6 +47,7 @@ __all__ = [
     "Progress",
     "StudyResult",
     "check_backend",
+    "check_same_models",
     "counted",
     "load_specs",
     "open_studies",
@@ -252,6 +254,7 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
                 f"cannot resume study {spec.name!r}: its {', '.join(changed)} differ from the "
                 "stored study; resume with the same settings (or omit them to reuse them)"
             )
+        check_same_models(storage, spec)
     folders = code_folders()
     for method in spec.methods:
         study = optuna.create_study(
@@ -268,6 +271,36 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
         if not existing:
             study.set_user_attr(IMPORT_FROM_ATTR, folders)
     return storage
+
+
+def check_same_models(storage: BaseStorage, spec: StudySpec) -> None:
+    """Refuse to resume ``spec`` where a method's model now builds with another structure than the one its
+    trials trained (:mod:`optimlab.models.structure`): the model's code changed in between, and the
+    study would compare the results of two models as one. Rebuilt from a trained trial's recipe, once a
+    method; trials of an optimlab that did not record their model (before 2026-12-05) are not checked."""
+    from optimlab.build import build_data, build_model
+    from optimlab.recipe import Recipe
+
+    for method in spec.methods:
+        study_id = storage.get_study_id_from_name(spec.study_name(method))
+        trials = storage.get_all_trials(study_id, deepcopy=False)
+        trained = next(
+            (t.user_attrs for t in trials if "model" in t.user_attrs and "recipe" in t.user_attrs), None
+        )
+        if trained is None:
+            continue
+        try:
+            recipe = Recipe.from_dict(trained["recipe"])
+            now = structure(build_model(recipe, build_data(recipe)))
+        except Exception:  # the model no longer builds: its trials say why, as they run
+            continue
+        if now["digest"] != trained["model"]["digest"]:
+            raise OptimlabError(
+                f"cannot resume study {spec.name!r}: method {method.name!r} builds its model "
+                f"{recipe.model.name!r} with {describe_change(now, trained['model'])}: its code changed "
+                "since the study's trials trained, and the study would compare two models as one; run "
+                "it as a new study (another output folder or study name), or restore the model's code"
+            )
 
 
 def _plan(spec: StudySpec, method: Method, phase: str, records: Sequence[TrialRecord]) -> list[PlannedTrial]:

@@ -138,8 +138,11 @@ def record_outcome(
     steps: int,
     seconds: float,
     curve: Mapping[str, list[Any]],
+    model: Mapping[str, Any] | None = None,
 ) -> None:
-    """Write the trial's outcome to its user attributes, then finish it with the matching state."""
+    """Write the trial's outcome to its user attributes, then finish it with the matching state; with
+    the trained ``model``'s structure (:func:`optimlab.models.structure.structure`), which a resumed study
+    checks its model against (:func:`optimlab.study.run.check_same_models`)."""
     value = metrics.get(spec.metric, math.nan)
     if status in ("completed", "stopped") and not math.isfinite(value):
         got = f"it was {value}" if spec.metric in metrics else f"measured: {', '.join(sorted(metrics))}"
@@ -154,6 +157,8 @@ def record_outcome(
     }
     if recipe is not None:
         attrs.update(recipe=recipe.to_dict(), recipe_id=recipe.id)
+    if model is not None:
+        attrs["model"] = dict(model)
     try:
         for name, attr in attrs.items():
             trial.set_user_attr(name, attr)
@@ -204,4 +209,5 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, spec: StudySpec, method:
         steps=result.steps,
         seconds=time.perf_counter() - started,
         curve=recorder.compact(),
+        model=result.model,
     )

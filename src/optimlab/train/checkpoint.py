@@ -33,6 +33,7 @@ from torch import nn
 
 from optimlab.atomic import atomic_path, signals_deferred
 from optimlab.errors import OptimlabError, OptimlabWarning
+from optimlab.models.structure import describe_change, structure
 from optimlab.train.loop import Callback, TrainState
 
 __all__ = [
@@ -64,6 +65,7 @@ def save_checkpoint(
     folder = Path(folder)
     payload = {
         "model": model.state_dict(),
+        "structure": structure(model),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "state": state.to_dict(),
@@ -160,6 +162,12 @@ def load_checkpoint(
         raise OptimlabError(
             f"the checkpoint's weights do not fit the recipe's model: {_first_lines(error)}"
         ) from None
+    stored = payload.get("structure")  # absent from checkpoints written before it was kept
+    if stored is not None and (now := structure(model)) != stored:  # the same tensors, other modules
+        raise OptimlabError(
+            f"the recipe's model now builds with {describe_change(now, stored)}: its code changed since "
+            "the checkpoint was written; restore the model's code to resume, or train a new run"
+        )
     try:
         optimizer.load_state_dict(payload["optimizer"])
     except (ValueError, KeyError, RuntimeError) as error:

@@ -53,6 +53,7 @@ from optimlab.build import (
 from optimlab.data.user_factory import BatchSplits
 from optimlab.errors import OptimlabError
 from optimlab.models.stacked import PROBE_ROWS, stacked_forward, stacked_loss, unstackable
+from optimlab.models.structure import structure
 from optimlab.optim.shells.batched import BatchedOptimizer
 from optimlab.recipe import Recipe
 from optimlab.registry import get_registry
@@ -258,6 +259,7 @@ def _train_stack(
     seconds = time.perf_counter() - started
     optimizer.eval()
     final = [{**val, **test} for val, test in zip(last_val, evaluate_all("test"))]  # val: the last step's
+    trained = structure(template)  # every member's: the stack is one architecture
     return [
         TrainResult(
             recipe_id=recipe.id,
@@ -267,6 +269,7 @@ def _train_stack(
             seconds=seconds,
             metrics={} if state.diverged else metrics,
             out_dir=None,
+            model=trained,
         )
         for recipe, state, metrics in zip(recipes, states, final)
     ]

@@ -29,6 +29,7 @@ from optimlab.data.examples import TASKS
 from optimlab.data.user_batches import UserBatches, describe, prediction
 from optimlab.data.user_factory import BatchSplits
 from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.models.structure import structure
 from optimlab.recipe import Recipe
 from optimlab.train.callbacks import Checkpointing, EarlyStopping, MetricsLog, StopOnSignal
 from optimlab.train.checkpoint import (
@@ -69,6 +70,8 @@ class TrainResult:
     metrics: dict[str, float]  # final val_* and test_* metrics
     out_dir: str | None
     recipe_changes: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # made on resume
+    # the trained model's modules and tensor shapes (optimlab.models.structure), None if none was built
+    model: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -554,6 +557,7 @@ def _finish(
         metrics=metrics,
         out_dir=str(out) if out is not None else None,
         recipe_changes=changes,
+        model=structure(built.model),
     )
     if out is not None:
         if not interrupted:

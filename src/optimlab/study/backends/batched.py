@@ -169,4 +169,5 @@ def _run_popped(
                         steps=result.steps,
                         seconds=seconds,
                         curve=recorder.compact(),
+                        model=result.model,
                     )

@@ -1,0 +1,123 @@
+"""A study resumed after its model's code changed is refused, naming the change: it resumed and put the
+results of two models in one comparison (optimlab's own ResNet lost its biases before batch norm between
+two sessions, with its name and recipe id unchanged). Its trials record the structure they trained."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from optimlab.build import build_data, build_model
+from optimlab.models.structure import structure
+from optimlab.study import load_specs
+from optimlab.study.compare import compare
+from optimlab.study.storage import load_records, open_storage
+
+SOURCE = str(Path(__file__).resolve().parents[2] / "src")
+NET = """
+import math
+from torch import nn
+
+
+def build(input_shape, num_outputs):
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(math.prod(input_shape), 8, bias={bias}), nn.{activation}(), nn.Linear(8, num_outputs)
+    )
+"""
+PLAN = {"model": "changing_net:build", "dataset": "iris", "budget": 2, "seeds": 1, "epochs": 1}
+
+
+def write_net(
+    folder: Path, *, bias: bool = True, activation: str = "Tanh", name: str = "changing_net"
+) -> None:
+    (folder / f"{name}.py").write_text(NET.format(bias=bias, activation=activation))
+
+
+def resume(folder: Path, *argv: str) -> subprocess.CompletedProcess:
+    """``optimlab compare --resume`` in a fresh process, which imports the model's code as it is now."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": SOURCE}
+    command = [sys.executable, "-P", "-c", "from optimlab.cli.app import main; main()"]
+    return subprocess.run(
+        [*command, "compare", "--resume", str(folder), "--no-progress", *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def trials(folder: Path) -> list:
+    (spec,) = load_specs(str(folder))
+    return load_records(open_storage(str(folder)), [spec.study_name(m) for m in spec.methods])
+
+
+def test_a_structure_is_the_modules_and_tensor_shapes_not_the_values():
+    torch.manual_seed(0)
+    one, other = nn.Linear(4, 3), nn.Linear(4, 3)
+    assert structure(one) == structure(other) and not torch.equal(one.weight, other.weight)
+    assert structure(nn.Linear(4, 3))["parameters"] == 4 * 3 + 3
+    assert structure(nn.Linear(4, 3)) != structure(nn.Linear(3, 4))  # 15 parameters each
+    assert structure(nn.BatchNorm1d(3)) != structure(nn.BatchNorm1d(3, track_running_stats=False))  # buffers
+    assert structure(nn.Sequential(nn.ReLU())) != structure(nn.Sequential(nn.GELU()))
+    assert structure(nn.Linear(4, 3)) != structure(nn.Linear(4, 3).double())
+
+
+@pytest.mark.parametrize("backend", ["local", "batched"])
+def test_a_study_whose_model_code_changed_is_refused_on_resume_and_kept(tmp_path, monkeypatch, backend):
+    code = tmp_path / "code"
+    code.mkdir()
+    write_net(code)
+    monkeypatch.syspath_prepend(str(code))
+    out = tmp_path / "study"
+    compare(["sgd"], out=out, backend=backend, **PLAN)
+    before = trials(out)
+    inputs = 4  # iris
+    assert {r.status for r in before} == {"completed"}
+    batched = [t.user_attrs.get("batched_with") for t in _frozen(out)]
+    assert (batched.count(2) == 2) == (backend == "batched")  # its tuning trials trained as one stack
+    assert resume(out, "--seeds", "1").returncode == 0  # the same code: resumed (nothing left to run)
+
+    write_net(code, activation="ReLU")  # the same parameters
+    refused = resume(out, "--seeds", "2")
+    assert refused.returncode == 2 and refused.stdout == "", refused.stderr
+    (line,) = refused.stderr.strip().splitlines()
+    assert "method 'sgd'" in line and "changing_net:build" in line
+    assert f"the same {(inputs + 1) * 8 + 9 * 3} parameters as it was trained with, in other modules" in line
+
+    write_net(code, bias=False)
+    (line,) = resume(out, "--seeds", "2").stderr.strip().splitlines()
+    assert f"{inputs * 8 + 9 * 3} parameters, not the {(inputs + 1) * 8 + 9 * 3} it was trained with" in line
+    assert [(r.key, r.metrics) for r in trials(out)] == [(r.key, r.metrics) for r in before]
+
+    write_net(code)  # the code restored: the study takes its second seed
+    assert resume(out, "--seeds", "2").returncode == 0
+    assert len([r for r in trials(out) if r.finished]) == len(before) + 1
+
+
+def test_each_trial_records_the_structure_of_the_model_it_trained(tmp_path, monkeypatch):
+    code = tmp_path / "code"
+    code.mkdir()
+    write_net(
+        code, activation="GELU", name="gelu_net"
+    )  # a name of its own: the registry keeps what it adopts
+    monkeypatch.syspath_prepend(str(code))
+    compare(["sgd"], out=tmp_path / "study", **{**PLAN, "model": "gelu_net:build"})
+    (spec,) = load_specs(str(tmp_path / "study"))
+    recipe = spec.recipe.with_updates(spec.methods[0].updates)
+    expected = structure(build_model(recipe, build_data(recipe)))  # with its input scaling in front
+    recorded = [t.user_attrs["model"] for t in _frozen(tmp_path / "study")]
+    assert len(recorded) == 3 and all(m == expected for m in recorded)
+    assert expected["parameters"] == (4 + 1) * 8 + (8 + 1) * 3
+    modules = [type(m).__name__ for m in build_model(recipe, build_data(recipe)).modules()]
+    assert "GELU" in modules and "Tanh" not in modules
+
+
+def _frozen(folder: Path) -> list:
+    storage = open_storage(str(folder))
+    (spec,) = load_specs(str(folder))
+    study_id = storage.get_study_id_from_name(spec.study_name(spec.methods[0]))
+    return storage.get_all_trials(study_id)

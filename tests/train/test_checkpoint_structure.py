@@ -1,0 +1,45 @@
+"""A run resumed after its model's code changed is refused: where the new model's tensors have the old
+names and shapes (ReLU swapped for GELU), its weights loaded and the run went on as another model."""
+
+import pytest
+import torch
+from torch import nn
+
+from optimlab.errors import OptimlabError
+from optimlab.train.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from optimlab.train.loop import TrainState
+
+
+def net(activation: type[nn.Module]) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(3, 4), activation(), nn.Linear(4, 2))
+
+
+def saved(tmp_path, model: nn.Module) -> dict:
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    save_checkpoint(tmp_path, model=model, optimizer=optimizer, scheduler=None, state=TrainState(step=3))
+    return read_checkpoint(tmp_path)
+
+
+def load_into(payload: dict, model: nn.Module) -> TrainState:
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    return load_checkpoint(payload, model=model, optimizer=optimizer, scheduler=None)
+
+
+def test_a_checkpoint_resumes_into_the_same_architecture_with_its_weights(tmp_path):
+    trained, fresh = net(nn.ReLU), net(nn.ReLU)
+    state = load_into(saved(tmp_path, trained), fresh)
+    assert state.step == 3 and torch.equal(fresh[0].weight, trained[0].weight)
+
+
+def test_a_checkpoint_refuses_a_model_whose_modules_changed_with_the_same_tensors(tmp_path):
+    payload = saved(tmp_path, net(nn.ReLU))  # (3 + 1) x 4 + (4 + 1) x 2 parameters
+    with pytest.raises(
+        OptimlabError, match=r"the same 26 parameters as it was trained with, in other modules"
+    ):
+        load_into(payload, net(nn.GELU))
+
+
+def test_a_checkpoint_written_before_structures_were_kept_still_resumes(tmp_path):
+    payload = saved(tmp_path, net(nn.ReLU))
+    del payload["structure"]
+    assert load_into(payload, net(nn.GELU)).step == 3  # nothing to compare with: loaded as before

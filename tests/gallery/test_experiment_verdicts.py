@@ -380,3 +380,28 @@ def test_a_reversal_among_many_comparisons_needs_bonferronis_intervals():
     checks = get_experiment("workload_dependence").verdict({"test_accuracy": table}).checks
     across_data = next(c for c in checks if c.statement.startswith("Changing the data set"))
     assert not across_data.holds and "over the 6 comparisons looked at" in across_data.evidence
+
+
+def test_a_change_of_ranking_between_tuning_protocols_needs_bonferronis_intervals():
+    """tuning_protocol counted a swap of any of its 3 pairs of optimizers with each difference significant
+    at 95% alone. Here Adam leads momentum with the learning rate alone tuned and trails it with all tuned,
+    by seeds apart at 95% (scipy's t interval) but not at 1 - 0.05/3."""
+    from scipy import stats
+
+    ahead = [0.10, 0.02, 0.05, 0.08, 0.03]  # per seed: Adam minus momentum
+    mean, sem = statistics.fmean(ahead), statistics.stdev(ahead) / math.sqrt(len(ahead))
+    assert stats.t.interval(0.95, 4, mean, sem)[0] > 0 > stats.t.interval(1 - 0.05 / 3, 4, mean, sem)[0]
+    level = [0.8] * 5
+
+    def protocol(adam_minus_momentum):
+        adam = [v + d for v, d in zip(level, adam_minus_momentum)]
+        return {"momentum": level, "rmsprop": level, "adam": adam}
+
+    numbers = {"test_accuracy": {LR_ONLY: protocol(ahead), FULL: protocol([-d for d in ahead])}}
+    checks = get_experiment("tuning_protocol").verdict(numbers).checks
+    changes = next(c for c in checks if c.statement.startswith("The ranking of the optimizers changes"))
+    assert not changes.holds and "over the 3 pairs looked at" in changes.evidence
+    further = [d + 0.05 for d in ahead]  # the same spread about a larger mean: significant at 1 - 0.05/3
+    numbers = {"test_accuracy": {LR_ONLY: protocol(further), FULL: protocol([-d for d in further])}}
+    checks = get_experiment("tuning_protocol").verdict(numbers).checks
+    assert next(c for c in checks if c.statement.startswith("The ranking of the optimizers changes")).holds

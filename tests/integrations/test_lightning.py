@@ -344,6 +344,27 @@ def test_sam_in_configure_optimizers_steps_as_in_a_hand_written_loop(returned):
         assert torch.allclose(trained, reference, atol=1e-6)
 
 
+def test_sam_under_lightnings_gradient_accumulation_is_refused_before_any_update():
+    """Trainer(accumulate_grad_batches=2) runs a group's first batch outside step() and its last alone in
+    the closure: SAM perturbed along the first batch's gradient and stepped with the last's (weights 0.024
+    off exact SAM over both batches, a hand-written loop's, after 10 steps). Refused in one line at the
+    first step, naming accumulate_grad_batches, the weights untouched."""
+    x, y = standardized()
+    torch.manual_seed(0)
+    module = Classifier(nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)), nn.CrossEntropyLoss(),
+                        lambda p: configure_optimizers(optim.create("sam", p, lr=0.05)))  # fmt: skip
+    before = [p.detach().clone() for p in module.parameters()]
+    with pytest.raises(InvalidValueError) as refused:
+        fit(module, (x[:320], y[:320]), 10, shuffle=False, accumulate_grad_batches=2)
+    assert str(refused.value).startswith(
+        "invalid value 'more than 1 beside SAM, whose step evaluates the loss again' for "
+        "accumulate_grad_batches: accepted 1, with a batch_size as large as the batches accumulated"
+    )
+    assert "\n" not in str(refused.value)
+    for now, then in zip(module.parameters(), before, strict=True):
+        assert torch.equal(now, then)
+
+
 def test_the_range_test_of_a_module_under_manual_optimization_is_refused_in_one_line():
     setup, _ = DOOR_CASES["relu mlp, pixels 0..255"]
     module = ManualClassifier(setup.model(), setup.loss, lambda p: OPTIMIZERS[setup.optimizer](p, setup.lr))

@@ -210,6 +210,23 @@ def _gradients_to_none(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any)
     optimizer.zero_grad(set_to_none=True)
 
 
+def _no_accumulated_gradients(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+    """Refuse a step of an optimizer that evaluates the loss again (SAM) that begins with gradients:
+    :func:`_gradients_to_none` left none after the last step, and Lightning's closure makes them inside
+    ``step()``, so they are those of batches Lightning accumulated outside it
+    (``Trainer(accumulate_grad_batches=k)``, ``k > 1``). Its closure is the group's last batch alone:
+    SAM would perturb the weights along the other batches' gradient and step with that batch's alone
+    (weights 0.024 off exact SAM over the accumulated batches after 10 steps of 2 batches)."""
+    if any(p.grad is not None for group in optimizer.param_groups for p in group["params"]):
+        raise InvalidValueError(
+            "accumulate_grad_batches",
+            f"more than 1 beside {type(optimizer).__name__}, whose step evaluates the loss again",
+            "1, with a batch_size as large as the batches accumulated: Lightning's closure evaluates only "
+            "the group's last batch at the perturbed weights (optimlab.train.fit's accumulate_grad_batches "
+            "evaluates every batch of the group at both points)",
+        )
+
+
 def configure_optimizers(
     optimizer: torch.optim.Optimizer, schedule: Schedule | None = None
 ) -> dict[str, Any]:
@@ -219,7 +236,9 @@ def configure_optimizers(
     The schedule is stepped after every optimizer step (``interval: "step"``): optimlab's schedules
     count steps, and Lightning's default interval would step it once an epoch. An optimizer that
     evaluates the loss again in its step (SAM) has its gradients set to None after each step, so that
-    its step evaluates Lightning's closure at the weights, then at the perturbed ones, as in any loop.
+    its step evaluates Lightning's closure at the weights, then at the perturbed ones, as in any loop;
+    beside Lightning's gradient accumulation (``accumulate_grad_batches`` above 1), whose closure holds
+    only a group's last batch, its first step is refused, before any update.
     """
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise InvalidValueError(
@@ -231,6 +250,7 @@ def configure_optimizers(
         # Lightning's closure zeroes the gradients as it starts, inside step(): SAM's step found those of
         # the last step's perturbed weights, took them for the gradient at the weights, and evaluated
         # the closure once.
+        optimizer.register_step_pre_hook(_no_accumulated_gradients)
         optimizer.register_step_post_hook(_gradients_to_none)
     if schedule is None:
         return {"optimizer": optimizer}

@@ -538,3 +538,24 @@ def test_a_val_split_yielding_more_than_its_len_is_refused_in_one_line_not_read_
         "invalid value 'a DataLoader whose __len__ says 4 batches, but which yielded at least 5' for the val "
         "data: accepted a __len__ that counts the batches it yields"
     ) in " ".join(err.split())
+
+
+def test_a_run_resumed_without_html_keeps_its_page_current(cli, tmp_path, page_reader):
+    """The page of a run written with --html (its interrupted run's message says to resume with
+    `optimlab train --resume OUT`, without it) went on showing the stopped run beside a result.json of
+    the finished one; a resumed run's folder holding a page rewrites it."""
+    out = tmp_path / "run"
+
+    def shown() -> tuple[str, str]:
+        [table] = [t for t in page_reader((out / "report.html").read_text()).tables if "steps" in t.header]
+        [row] = table.rows
+        return row[table.header.index("status")], row[table.header.index("steps")]
+
+    code, _, err = cli(
+        "train", "--dataset", "iris", "--steps", "3", "--out", str(out), "--html", "--no-progress"
+    )
+    assert code == 0 and shown() == ("completed", "3"), err
+    code, _, err = cli("train", "--resume", str(out), "--steps", "6", "--no-progress")
+    assert code == 0, err
+    assert json.loads((out / "result.json").read_text())["steps"] == 6
+    assert shown() == ("completed", "6")

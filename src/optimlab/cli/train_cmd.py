@@ -82,7 +82,10 @@ def train(
         typer.Option("--checkpoint-every", parser=o.number(POSITIVE_INT), help="Steps between checkpoints."),
     ] = None,
     progress: o.ProgressOpt = True,
-    html: Annotated[bool, typer.Option("--html", help="Also write the run's page, OUT/report.html.")] = False,
+    html: Annotated[
+        bool,
+        typer.Option("--html", help="Also write the run's page, OUT/report.html (kept current by --resume)."),
+    ] = False,
     log: o.LogOpt = None,
     fmt: o.FormatOpt = "human",
 ) -> None:
@@ -94,6 +97,10 @@ def train(
         from optimlab.integrations.tracking import trackers_of
 
         log = trackers_of(resume)
+    if resume is not None and (resume / "report.html").is_file():
+        # the folder's page follows its run: resumed without --html (as the interrupted run's message
+        # says to), it went on showing 'interrupted' at step 12 beside a result.json of 'completed'
+        html = True
     mlflow = "mlflow" in (log or [])
     if mlflow:  # first: its writer imports MLflow (~3 s) while this process imports torch and trains
         from optimlab.integrations.mlflow_writer import writer_process

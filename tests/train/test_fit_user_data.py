@@ -1011,6 +1011,41 @@ def test_a_validation_stream_yielding_more_than_its_len_is_refused_in_one_line_n
         )
 
 
+@pytest.mark.filterwarnings("ignore:Length of IterableDataset")
+@pytest.mark.parametrize(
+    ("declared", "rows", "said"), [(20, 28, "at least 6"), (28, 20, "only 5"), (20, None, "at least 6")]
+)
+def test_training_data_yielding_another_number_of_batches_than_its_len_is_refused(declared, rows, said):
+    """A training DataLoader whose __len__ says 5 batches an epoch and yields 7 (or says 7 and yields 5)
+    trained, but a run resumed after 6 steps took other batches than an uninterrupted one (weights 0.05
+    and 0.04 apart after 12 steps), as the count decides where an epoch ends and a resumed run starts;
+    ``epochs`` took the said count's steps. Refused in one line naming both counts; a true __len__
+    trains as before."""
+    x, y = problem()
+    loader = DataLoader(Declared(declared, rows), batch_size=4)
+    model = network()
+    with pytest.raises(InvalidValueError) as refused:
+        fit(
+            model,
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            loader,
+            loss_fn=nn.CrossEntropyLoss(),
+            total_steps=12,
+        )
+    assert str(refused.value) == (
+        f"invalid value 'a DataLoader whose __len__ says {declared // 4} batches, but which yielded {said}' for "
+        "data: accepted a __len__ that counts the batches it yields, or no __len__ (then total_steps, not epochs)."
+    )
+    true = DataLoader(Declared(20, 20), batch_size=4)
+    whole = trained(network(), true, 12, loss_fn=nn.CrossEntropyLoss())
+    model = network()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    state = fit(model, optimizer, true, loss_fn=nn.CrossEntropyLoss(), total_steps=6)
+    fit(model, optimizer, true, loss_fn=nn.CrossEntropyLoss(), total_steps=12, state=state)
+    assert same([p.detach() for p in model.parameters()], whole)
+    assert same(whole, by_hand(network(), [(x[i : i + 4], y[i : i + 4]) for i in range(0, 20, 4)], 12))
+
+
 RAGGED = """
 import torch
 from torch.utils.data import DataLoader, Dataset

@@ -291,7 +291,9 @@ class UserBatches:
     ``(x, y)`` when the data came as two tensors (loops that index in-memory
     tensors directly can use them); ``source`` says what the data was, for messages;
     ``steps_per_epoch`` is the number of batches in an epoch (0 for data known to hold none; None until
-    an epoch of data that does not know its length has been read).
+    an epoch of data that does not know its length has been read); ``declared`` is that number where
+    the data itself says it (a DataLoader's or an iterable's ``__len__``, which may be wrong: an
+    epoch that yields another number is refused, :meth:`miscounted`), None where this batches it.
     """
 
     def __init__(
@@ -345,6 +347,7 @@ class UserBatches:
         self._epoch: Callable[[int, int], Iterable[Any]]
         self.steps_per_epoch: int | None
         self.settings: tuple[str, ...] = ("batch_size", "shuffle", "drop_last")
+        self.declared: int | None = None
         if self.tensors is not None:
             self.source = f"a pair of tensors ({len(self.tensors[0])} rows)"
             self._epoch = self._tensor_epoch
@@ -362,7 +365,7 @@ class UserBatches:
             self.settings = ("batch_size", "drop_last")
             loader = DataLoader(data, batch_size=batch_size, drop_last=drop_last)
             self._epoch = lambda epoch, start: itertools.islice(loader, start, None)
-            self.steps_per_epoch = _length(loader)
+            self.steps_per_epoch = self.declared = _length(loader)
             self._loader = loader
         elif isinstance(
             data, Iterator
@@ -375,7 +378,7 @@ class UserBatches:
         else:
             self.source, self.settings = f"a {type(data).__name__}", ()
             self._epoch = lambda epoch, start: itertools.islice(data, start, None)
-            self.steps_per_epoch = _length(data)
+            self.steps_per_epoch = self.declared = _length(data)
             self._loader = data if isinstance(data, DataLoader) else None
 
     # --- batches --------------------------------------------------------------------------------
@@ -407,7 +410,9 @@ class UserBatches:
         A DataLoader that shuffles itself draws its order as each epoch starts; ``drawn`` (its
         :attr:`drawn` when the run stopped, kept with the checkpoint) draws the same order again, with
         torch's RNG left as it was at ``step`` (where dropout goes on drawing). The first batch is
-        checked (:meth:`check_batch`); an epoch without a batch is an error. Data that does not know its
+        checked (:meth:`check_batch`); an epoch without a batch is an error, and so is one of another
+        number of batches than the data's ``__len__`` says (:meth:`miscounted`: its count decides where
+        an epoch ends, where a resumed run starts and how many steps ``epochs`` take). Data that does not know its
         length has ``steps_per_epoch`` set before the last batch of its first epoch is yielded (one batch
         is read ahead), so a loop knows that batch ends the epoch.
         """
@@ -431,6 +436,10 @@ class UserBatches:
                     torch.set_rng_state(at_step)
                     at_step = None
                 taken += 1
+                if self.declared is not None and taken > self.declared:  # perhaps without end
+                    raise self.miscounted(
+                        taken, more=True, instead="no __len__ (then total_steps, not epochs)"
+                    )
                 if skip:
                     skip -= 1
                     continue
@@ -442,6 +451,8 @@ class UserBatches:
                 ahead = batch if self.tensors is not None else _to_device(batch, device)
             if taken == 0:
                 raise self.no_batch()
+            if self.declared is not None and taken < self.declared:
+                raise self.miscounted(taken, more=False, instead="no __len__ (then total_steps, not epochs)")
             if self.steps_per_epoch is None:
                 self.steps_per_epoch = taken
             if self._loader is not None:  # the next epoch draws from here, and torch's RNG at its step
@@ -503,6 +514,19 @@ class UserBatches:
             self.field,
             f"{self.source} with no batch",
             f"{ACCEPTED_DATA}, of at least one batch (drop_last drops a last batch smaller than batch_size)",
+        )
+
+    def miscounted(
+        self, yielded: int, *, more: bool, instead: str, field: str | None = None
+    ) -> InvalidValueError:
+        """The error for data whose ``__len__`` (:attr:`declared`) is not the number of batches it
+        yields: ``yielded``, ``more`` than it says (a stream that may never end) or fewer; ``instead``:
+        what the reader also accepts; ``field``: the data as the reader names it (default: ``field``)."""
+        return InvalidValueError(
+            field or self.field,
+            f"{self.source} whose __len__ says {self.declared} batches, but which yielded "
+            f"{'at least' if more else 'only'} {yielded}",
+            f"a __len__ that counts the batches it yields, or {instead}",
         )
 
     def one_pass(self, device: torch.device | str) -> Iterator[Any]:

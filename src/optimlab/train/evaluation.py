@@ -74,14 +74,14 @@ def evaluate_batches(
     squared = values = 0.0  # of a regression: squared errors and how many values they cover
     kept: list[tuple[Any, Any]] = []  # (prediction, target) of each batch, for the user's metrics
     passed = batches_read(batches.one_pass(device), batches, f"the {prefix} data")
-    declared = batches.steps_per_epoch if most is None else None  # the length the data says it has
+    declared = batches.declared if most is None else None  # the length the data says it has
     for i, batch in enumerate(itertools.islice(passed, most)):
         if i == declared:  # a stream whose __len__ is wrong, perhaps endless: it hung the evaluation
-            raise InvalidValueError(
-                f"the {prefix} data",
-                f"{batches.source} whose __len__ says {declared} batches, but which yielded at least {i + 1}",
-                "a __len__ that counts the batches it yields, or val_steps=N beside fit's val_data, the "
-                "batches each evaluation reads",
+            raise batches.miscounted(
+                i + 1,
+                more=True,
+                instead="val_steps=N beside fit's val_data, the batches each evaluation reads",
+                field=f"the {prefix} data",
             )
         if i:
             out = batches.forward(model, batch)

@@ -732,6 +732,14 @@ def _own_loss(outputs: Any, batch: Any) -> Tensor:
     loss = outputs.get("loss") if isinstance(outputs, Mapping) else getattr(outputs, "loss", None)
     if loss is None and isinstance(outputs, Tensor) and outputs.numel() == 1:
         loss = outputs
+    first = outputs[0] if isinstance(outputs, tuple) and outputs else None
+    if loss is None and isinstance(first, Tensor) and first.numel() == 1:  # else told a generic fix
+        raise InvalidValueError(
+            "the model's output",
+            describe(outputs),
+            "outputs with .loss and .logits: a Hugging Face model returns this tuple, its loss first, "
+            "under return_dict=False; build it with config.return_dict = True",
+        )
     if loss is None:
         held = next((k for k in TARGET_KEYS[1:] if isinstance(batch, Mapping) and k in batch), None)
         renamed = f" (this batch holds {held!r}: Hugging Face models take 'labels')" if held else ""

@@ -1046,6 +1046,42 @@ def test_training_data_yielding_another_number_of_batches_than_its_len_is_refuse
     assert same(whole, by_hand(network(), [(x[i : i + 4], y[i : i + 4]) for i in range(0, 20, 4)], 12))
 
 
+class Sharded(IterableDataset):
+    """The 40 rows of ``problem()``, each of a DataLoader's workers yielding its share (every n-th row),
+    under a __len__ of all 40: as torch's docs shard an IterableDataset."""
+
+    def __len__(self):
+        return 40
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        x, y = problem()
+        yield from zip(x[worker::workers], y[worker::workers])
+
+
+def test_a_loader_whose_workers_batch_their_shares_apart_is_refused_saying_so():
+    """Two workers batch their 20 rows each by 8: 8, 8, 4 apiece, 6 batches where the loader's __len__
+    says 5 (40 rows by 8); the refusal says why the count differs."""
+    loader = DataLoader(Sharded(), batch_size=8, num_workers=2)
+    assert (len(loader), [len(batch[0]) for batch in loader]) == (5, [8, 8, 8, 8, 4, 4])  # torch's own
+    model = network()
+    with pytest.raises(InvalidValueError) as refused:
+        fit(
+            model,
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            loader,
+            loss_fn=nn.CrossEntropyLoss(),
+            total_steps=6,
+        )
+    assert str(refused.value) == (
+        "invalid value 'a DataLoader whose __len__ says 5 batches, but which yielded at least 6' for data: "
+        "accepted a __len__ that counts the batches it yields (the DataLoader's 2 workers each read the "
+        "IterableDataset and batch what they read apart, where its __len__ counts the batches of one reader), "
+        "or no __len__ (then total_steps, not epochs)."
+    )
+
+
 RAGGED = """
 import torch
 from torch.utils.data import DataLoader, Dataset

@@ -521,12 +521,23 @@ class UserBatches:
     ) -> InvalidValueError:
         """The error for data whose ``__len__`` (:attr:`declared`) is not the number of batches it
         yields: ``yielded``, ``more`` than it says (a stream that may never end) or fewer; ``instead``:
-        what the reader also accepts; ``field``: the data as the reader names it (default: ``field``)."""
+        what the reader also accepts; ``field``: the data as the reader names it (default: ``field``).
+        Where a DataLoader's workers each read an IterableDataset (a share of it, each ending in a
+        short batch, or all of it), the loader's ``__len__``, its rows over the batch size, counts the
+        batches of one reader: said."""
+        loader = self._loader
+        workers = loader.num_workers if isinstance(loader, DataLoader) else 0
+        shares = (
+            f" (the DataLoader's {workers} workers each read the IterableDataset and batch what they "
+            "read apart, where its __len__ counts the batches of one reader)"
+            if workers > 1 and isinstance(loader.dataset, IterableDataset)
+            else ""
+        )
         return InvalidValueError(
             field or self.field,
             f"{self.source} whose __len__ says {self.declared} batches, but which yielded "
             f"{'at least' if more else 'only'} {yielded}",
-            f"a __len__ that counts the batches it yields, or {instead}",
+            f"a __len__ that counts the batches it yields{shares}, or {instead}",
         )
 
     def one_pass(self, device: torch.device | str) -> Iterator[Any]:

@@ -39,8 +39,10 @@ def train(
     groups: bool = False,
     params: list[torch.nn.Parameter] | None = None,
     skipping: bool = False,
+    objective: Callable[[Sequence[torch.Tensor]], torch.Tensor] = loss,
 ) -> list[torch.Tensor]:
-    """Run ``steps`` full-batch steps from the fixed start; ``groups`` splits weights and biases.
+    """Run ``steps`` full-batch steps of ``objective`` from the fixed start; ``groups`` splits weights
+    and biases.
 
     ``skipping`` leaves parameters without a gradient on some steps, as a frozen or unused layer:
     the first weight on every third step, the last bias on the first ten.
@@ -55,7 +57,7 @@ def train(
     schedule = scheduler(optimizer) if scheduler else None
     for step in range(steps):
         optimizer.zero_grad()
-        loss(params).backward()
+        objective(params).backward()
         if skipping and step % 3 == 1:
             params[0].grad = None
         if skipping and step < 10:

@@ -43,6 +43,11 @@ class SAM(WrappedOptimizer):
     last step left, at its ``w + e`` (a loop that calls ``step(closure)`` alone, as Lightning's
     automatic optimization does: its closure zeroes them as it starts).
 
+    A base built with ``maximize=True`` ascends the objective ``f``, which is SAM minimizing ``-f``: the
+    worst nearby point is then the lowest, ``e`` is negated (``w - e``), and the base ascends with the
+    gradients there. Param groups that mix ``maximize`` True and False (a min-max game) have no one
+    worst point and are refused.
+
     Args:
         params: parameters or param groups, or an optimizer instance to wrap.
         base: the inner optimizer: an optimlab name ("sgd" when None; the paper's runs use SGD with
@@ -102,6 +107,7 @@ class SAM(WrappedOptimizer):
                 "sam needs optimizer.step(closure), where closure() zeroes the gradients, computes the "
                 "loss, calls loss.backward() and returns the loss: SAM evaluates the gradient twice a step."
             )
+        sign = -1.0 if self._maximizing() else 1.0
         params = self._with_gradients()
         if not params or self._gradients_left(params):
             with torch.enable_grad():
@@ -113,7 +119,7 @@ class SAM(WrappedOptimizer):
         direction = torch._foreach_mul(grads, torch._foreach_abs(params)) if self.adaptive else grads
         device = params[0].device
         norm = torch.linalg.vector_norm(torch.stack([n.to(device) for n in torch._foreach_norm(direction)]))
-        scale = self.rho / (norm + 1e-12)
+        scale = sign * self.rho / (norm + 1e-12)
         perturbation = (
             torch._foreach_mul(grads, torch._foreach_mul(params, params)) if self.adaptive else grads
         )
@@ -129,6 +135,16 @@ class SAM(WrappedOptimizer):
         # takes none before step (Lightning's: step(closure) alone) would hand them back as those at w.
         self._left = [(weakref.ref(p.grad), p.grad._version) for p in params if p.grad is not None]
         return loss
+
+    def _maximizing(self) -> bool:
+        """Whether the base ascends the objective (``maximize=True``, as torch's optimizers take it)."""
+        maximize = {bool(group.get("maximize", False)) for group in self.param_groups}
+        if len(maximize) > 1:
+            raise OptimlabError(
+                "sam needs one maximize for every param group, got True and False: the perturbation "
+                "moves towards the worst point of one objective; use maximize=False (or True) in all groups."
+            )
+        return maximize == {True}
 
     def _gradients_left(self, params: list[torch.Tensor]) -> bool:
         """Whether the gradients of ``params`` are those the last step left (at its perturbed weights),

@@ -559,3 +559,32 @@ def test_a_run_resumed_without_html_keeps_its_page_current(cli, tmp_path, page_r
     assert code == 0, err
     assert json.loads((out / "result.json").read_text())["steps"] == 6
     assert shown() == ("completed", "6")
+
+
+@pytest.mark.parametrize(
+    ("module", "splits", "named"),
+    [
+        ("optimlab_named", "{'train': Items(), 'validation': Items()}", "(d['train'], d['validation'])"),
+        (
+            "optimlab_named_test",
+            "{'test': Items(), 'train': Items()}",
+            "(d['train'], a val split, d['test'])",
+        ),
+    ],
+)
+def test_a_dict_of_named_splits_is_refused_saying_which_goes_where(
+    write_modules, cli, tmp_path, module, splits, named
+):
+    """A factory returning its splits by name, as Hugging Face's DatasetDict holds them, was refused as
+    any unknown value, the list of every accepted shape; now told the order that places them (a dict's
+    own order, test first, is no guide)."""
+    factory = f"{ENDLESS_SPLITS}\n\ndef named():\n    return {splits}\n"
+    write_modules(optimlab_dict_net=DICT_NET, **{module: factory})
+    code, _, err = cli("train", "--model", "optimlab_dict_net:build", "--dataset", f"{module}:named",
+                       "--steps", "2", "--out", str(tmp_path / "run"))  # fmt: skip
+    assert code == 2 and "Traceback" not in err, err
+    assert (
+        f"for what dataset '{module}:named' returned: accepted the splits in order, (train, val) or "
+        f"(train, val, test), told apart by their place, not their names: return {named}."
+    ) in " ".join(err.split())
+    assert not (tmp_path / "run").exists()

@@ -403,6 +403,15 @@ def as_data(value: Any, name: str) -> Examples | Splits | BatchSplits | BatchDat
             describe(value),
             f"(x, y): inputs and targets of one row per example; {MORE_THAN_PAIRS}",
         )
+    if isinstance(value, Mapping) and "train" in value:  # Hugging Face's DatasetDict, or a dict like it
+        val = next((key for key in ("validation", "val", "valid", "dev") if key in value), None)
+        order = ["d['train']", f"d[{val!r}]" if val else "a val split", *(["d['test']"] * ("test" in value))]
+        raise InvalidValueError(
+            f"what dataset {name!r} returned",
+            f"a {type(value).__name__} of the splits {', '.join(map(repr, value))}",
+            f"the splits in order, (train, val) or (train, val, test), told apart by their place, not their "
+            f"names: return ({', '.join(order)})",
+        )
     raise InvalidValueError(f"what dataset {name!r} returned", describe(value), ACCEPTED_RETURNS)
 
 

@@ -1011,6 +1011,20 @@ def test_a_validation_stream_yielding_more_than_its_len_is_refused_in_one_line_n
         )
 
 
+def training_refusal(data) -> str:
+    """The one line in which fit refuses to train ``network()`` on ``data`` for 12 steps."""
+    model = network()
+    with pytest.raises(InvalidValueError) as refused:
+        fit(
+            model,
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            data,
+            loss_fn=nn.CrossEntropyLoss(),
+            total_steps=12,
+        )
+    return str(refused.value)
+
+
 @pytest.mark.filterwarnings("ignore:Length of IterableDataset")
 @pytest.mark.parametrize(
     ("declared", "rows", "said"), [(20, 28, "at least 6"), (28, 20, "only 5"), (20, None, "at least 6")]
@@ -1022,17 +1036,7 @@ def test_training_data_yielding_another_number_of_batches_than_its_len_is_refuse
     ``epochs`` took the said count's steps. Refused in one line naming both counts; a true __len__
     trains as before."""
     x, y = problem()
-    loader = DataLoader(Declared(declared, rows), batch_size=4)
-    model = network()
-    with pytest.raises(InvalidValueError) as refused:
-        fit(
-            model,
-            torch.optim.SGD(model.parameters(), lr=0.1),
-            loader,
-            loss_fn=nn.CrossEntropyLoss(),
-            total_steps=12,
-        )
-    assert str(refused.value) == (
+    assert training_refusal(DataLoader(Declared(declared, rows), batch_size=4)) == (
         f"invalid value 'a DataLoader whose __len__ says {declared // 4} batches, but which yielded {said}' for "
         "data: accepted a __len__ that counts the batches it yields, or no __len__ (then total_steps, not epochs)."
     )
@@ -1065,16 +1069,7 @@ def test_a_loader_whose_workers_batch_their_shares_apart_is_refused_saying_so():
     says 5 (40 rows by 8); the refusal says why the count differs."""
     loader = DataLoader(Sharded(), batch_size=8, num_workers=2)
     assert (len(loader), [len(batch[0]) for batch in loader]) == (5, [8, 8, 8, 8, 4, 4])  # torch's own
-    model = network()
-    with pytest.raises(InvalidValueError) as refused:
-        fit(
-            model,
-            torch.optim.SGD(model.parameters(), lr=0.1),
-            loader,
-            loss_fn=nn.CrossEntropyLoss(),
-            total_steps=6,
-        )
-    assert str(refused.value) == (
+    assert training_refusal(loader) == (
         "invalid value 'a DataLoader whose __len__ says 5 batches, but which yielded at least 6' for data: "
         "accepted a __len__ that counts the batches it yields (the DataLoader's 2 workers each read the "
         "IterableDataset and batch what they read apart, where its __len__ counts the batches of one reader), "

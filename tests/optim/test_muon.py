@@ -66,12 +66,13 @@ class HandMuon(torch.optim.Optimizer):
     """torch.optim.Muon's update, written out, with a float64 Newton-Schulz; matrices only."""
 
     def __init__(self, params, lr, weight_decay, momentum, nesterov=True, adjust_lr_fn="original"):
-        super().__init__(params, {})
-        self.hp = (lr, weight_decay, momentum, nesterov, adjust_lr_fn)
+        super().__init__(params, {"lr": lr})  # an lr scheduler writes it, as torch's
+        self.hp = (weight_decay, momentum, nesterov, adjust_lr_fn)
 
     @torch.no_grad()
     def step(self, closure=None):
-        lr, wd, mu, nesterov, adjust = self.hp
+        wd, mu, nesterov, adjust = self.hp
+        lr = self.param_groups[0]["lr"]
         for p in self.param_groups[0]["params"]:
             g = p.grad
             buffer = self.state[p]["buffer"] = (
@@ -130,6 +131,50 @@ def test_other_parameters_take_adamw_steps(float64):
     reference = train(lambda p: MuonAndAdamW(p, **HP, **fallback))
     assert max_difference(ours[1::2], train(lambda p: create("muon", p), steps=0)[1::2]) > 1e-2
     assert max_difference(ours, reference) <= 1e-6
+
+
+class MuonWithAuxAdamW(torch.optim.Optimizer):
+    """Jordan's MuonWithAuxAdam: HandMuon on the matrices, torch.optim.AdamW on the rest, each part with
+    its own lr in a group of its own; ``param_groups`` are those an lr scheduler drives (the aux one only
+    if ``scheduled_aux``)."""
+
+    def __init__(self, params, adamw_lr, adamw_weight_decay, scheduled_aux, **hp):
+        super().__init__(params, {})
+        params = self.param_groups[0]["params"]
+        muon_part = HandMuon([p for p in params if p.ndim == 2], **hp)
+        aux = [p for p in params if p.ndim != 2]
+        aux_part = torch.optim.AdamW(aux, lr=adamw_lr, weight_decay=adamw_weight_decay, eps=1e-3)
+        self.parts = [muon_part, aux_part]
+        self.param_groups = muon_part.param_groups + (aux_part.param_groups if scheduled_aux else [])
+
+    def zero_grad(self, set_to_none=True):
+        for part in self.parts:
+            part.zero_grad(set_to_none)
+
+    def step(self, closure=None):
+        for part in self.parts:
+            part.step()
+
+
+def test_an_lr_scheduler_scales_an_adamw_group_as_muon_with_aux_adam(float64):
+    """The aux parameters in a group of their own (use_muon=False, its own lr): LambdaLR scales both
+    lrs, as in Jordan's MuonWithAuxAdam. A number given as adamw_lr is AdamW's lr throughout, as
+    documented: the scheduler writes only group["lr"]."""
+    hp, aux = dict(HP, ns_dtype=torch.float64, adamw_eps=1e-3), dict(adamw_lr=0.01, adamw_weight_decay=0.3)
+
+    def decay(optimizer):
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: 0.9**t)
+
+    def grouped(p):
+        adamw_group = {"params": p[1::2], "use_muon": False, "lr": 0.01, "weight_decay": 0.3}
+        return create("muon", [{"params": p[0::2]}, adamw_group], **hp)
+
+    reference = train(lambda p: MuonWithAuxAdamW(p, **HP, **aux, scheduled_aux=True), 30, scheduler=decay)
+    assert max_difference(train(grouped, 30, scheduler=decay), reference) <= 1e-6
+    number = train(lambda p: create("muon", p, **hp, **aux), 30, scheduler=decay)
+    constant = train(lambda p: MuonWithAuxAdamW(p, **HP, **aux, scheduled_aux=False), 30, scheduler=decay)
+    assert max_difference(number, constant) <= 1e-6
+    assert max_difference(number[1::2], reference[1::2]) > 1e-3
 
 
 def test_a_group_with_use_muon_false_is_adamw(float64):

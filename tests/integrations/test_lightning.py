@@ -309,12 +309,38 @@ def test_the_gradients_read_are_those_of_each_step_as_in_a_hand_written_loop(nam
     assert torch.allclose(ratios, instruments.statistics.update_to_weight_ratios()[1], rtol=1e-4)
 
 
-@pytest.mark.parametrize("returned", ["through configure_optimizers", "directly"])
+class ManualClosure(Classifier):
+    """:class:`Classifier` under manual optimization, stepping as a hand-written loop steps SAM: the
+    closure run once, then ``step(closure)``."""
+
+    def __init__(self, net, loss, make_optimizer):
+        super().__init__(net, loss, make_optimizer)
+        self.automatic_optimization = False
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        optimizer = self.optimizers()
+
+        def closure():
+            optimizer.zero_grad()
+            loss = self.loss(self(x), y)
+            self.manual_backward(loss)
+            return loss
+
+        closure()
+        optimizer.step(closure=closure)
+
+
+@pytest.mark.parametrize(
+    "returned", ["through configure_optimizers", "directly", "under manual optimization"]
+)
 def test_sam_in_configure_optimizers_steps_as_in_a_hand_written_loop(returned):
     """Lightning's closure zeroes the gradients inside step(): SAM found the last step's (at its
     perturbed weights), took them for the gradient at the weights, and evaluated the loss once a step;
     so too returned directly from a module's configure_optimizers, without optimlab's helper (weights
-    0.0055 off the hand-written loop's after 20 steps): SAM itself tells the gradients its last step left."""
+    0.0055 off the hand-written loop's after 20 steps): SAM itself tells the gradients its last step left.
+    Under manual optimization, through the helper, the gradients its closure made before step() are
+    no accumulation's (refused once, before its refusal read the trainer's accumulate_grad_batches)."""
     x, y = standardized()
     x, y = x[:320], y[:320]
 
@@ -323,8 +349,9 @@ def test_sam_in_configure_optimizers_steps_as_in_a_hand_written_loop(returned):
 
     torch.manual_seed(0)
     configured = (lambda p: configure_optimizers(make(p))) if returned != "directly" else make
-    module = Classifier(nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)), nn.CrossEntropyLoss(),
-                        configured)  # fmt: skip
+    kind = ManualClosure if returned == "under manual optimization" else Classifier
+    module = kind(nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)), nn.CrossEntropyLoss(),
+                  configured)  # fmt: skip
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
     optimizer = make(net.parameters())
@@ -357,8 +384,8 @@ def test_sam_under_lightnings_gradient_accumulation_is_refused_before_any_update
     with pytest.raises(InvalidValueError) as refused:
         fit(module, (x[:320], y[:320]), 10, shuffle=False, accumulate_grad_batches=2)
     assert str(refused.value).startswith(
-        "invalid value 'more than 1 beside SAM, whose step evaluates the loss again' for "
-        "accumulate_grad_batches: accepted 1, with a batch_size as large as the batches accumulated"
+        "invalid value '2 beside SAM, whose step evaluates the loss again' for accumulate_grad_batches: "
+        "accepted 1, with a batch_size 2x as large"
     )
     assert "\n" not in str(refused.value)
     for now, then in zip(module.parameters(), before, strict=True):

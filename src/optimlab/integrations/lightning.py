@@ -211,18 +211,24 @@ def _gradients_to_none(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any)
 
 
 def _no_accumulated_gradients(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-    """Refuse a step of an optimizer that evaluates the loss again (SAM) that begins with gradients:
-    :func:`_gradients_to_none` left none after the last step, and Lightning's closure makes them inside
-    ``step()``, so they are those of batches Lightning accumulated outside it
-    (``Trainer(accumulate_grad_batches=k)``, ``k > 1``). Its closure is the group's last batch alone:
-    SAM would perturb the weights along the other batches' gradient and step with that batch's alone
-    (weights 0.024 off exact SAM over the accumulated batches after 10 steps of 2 batches)."""
-    if any(p.grad is not None for group in optimizer.param_groups for p in group["params"]):
+    """Refuse a step of an optimizer that evaluates the loss again (SAM) under Lightning's automatic
+    optimization with ``Trainer(accumulate_grad_batches=k)``, ``k > 1``: Lightning runs a group's first
+    batches outside ``step()`` and hands it a closure of the last batch alone, so SAM would perturb the
+    weights along the other batches' gradient and step with that batch's alone (weights 0.024 off
+    exact SAM over the accumulated batches after 10 steps of 2 batches). The module is the one
+    Lightning's precision plugin binds into the closure it passes (``partial(_wrap_closure, model,
+    ...)``); a step taken otherwise (manual optimization, a loop of one's own) is left alone."""
+    closure = kwargs.get("closure", args[0] if args else None)
+    module = next((a for a in getattr(closure, "args", ()) if isinstance(a, pl.LightningModule)), None)
+    if module is None or not module.automatic_optimization:
+        return
+    accumulated = module.trainer.accumulate_grad_batches
+    if accumulated > 1:
         raise InvalidValueError(
             "accumulate_grad_batches",
-            f"more than 1 beside {type(optimizer).__name__}, whose step evaluates the loss again",
-            "1, with a batch_size as large as the batches accumulated: Lightning's closure evaluates only "
-            "the group's last batch at the perturbed weights (optimlab.train.fit's accumulate_grad_batches "
+            f"{accumulated} beside {type(optimizer).__name__}, whose step evaluates the loss again",
+            f"1, with a batch_size {accumulated}x as large: Lightning's closure evaluates only the "
+            "group's last batch at the perturbed weights (optimlab.train.fit's accumulate_grad_batches "
             "evaluates every batch of the group at both points)",
         )
 

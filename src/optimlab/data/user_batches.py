@@ -412,9 +412,9 @@ class UserBatches:
         torch's RNG left as it was at ``step`` (where dropout goes on drawing). The first batch is
         checked (:meth:`check_batch`); an epoch without a batch is an error, and so is one of another
         number of batches than the data's ``__len__`` says (:meth:`miscounted`: its count decides where
-        an epoch ends, where a resumed run starts and how many steps ``epochs`` take). Data that does not know its
-        length has ``steps_per_epoch`` set before the last batch of its first epoch is yielded (one batch
-        is read ahead), so a loop knows that batch ends the epoch.
+        an epoch ends, where a resumed run starts and how many steps ``epochs`` take). Data that does
+        not know its length has ``steps_per_epoch`` set before the last batch of its first epoch is
+        yielded (one batch is read ahead), so a loop knows that batch ends the epoch.
         """
         if self.tensors is not None:  # move once, not every batch
             self.tensors = (self.tensors[0].to(device), self.tensors[1].to(device))
@@ -521,7 +521,7 @@ class UserBatches:
     ) -> InvalidValueError:
         """The error for data whose ``__len__`` (:attr:`declared`) is not the number of batches it
         yields: ``yielded``, ``more`` than it says (a stream that may never end) or fewer; ``instead``:
-        what the reader also accepts; ``field``: the data as the reader names it (default: ``field``).
+        what the reader also accepts; ``field``: the data as the reader names it (default: :attr:`field`).
         Where a DataLoader's workers each read an IterableDataset (a share of it, each ending in a
         short batch, or all of it), the loader's ``__len__``, its rows over the batch size, counts the
         batches of one reader: said."""

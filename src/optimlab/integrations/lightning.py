@@ -210,7 +210,7 @@ def _gradients_to_none(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any)
     optimizer.zero_grad(set_to_none=True)
 
 
-def _no_accumulated_gradients(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+def _no_accumulation(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
     """Refuse a step of an optimizer that evaluates the loss again (SAM) under Lightning's automatic
     optimization with ``Trainer(accumulate_grad_batches=k)``, ``k > 1``: Lightning runs a group's first
     batches outside ``step()`` and hands it a closure of the last batch alone, so SAM would perturb the
@@ -256,7 +256,7 @@ def configure_optimizers(
         # Lightning's closure zeroes the gradients as it starts, inside step(): SAM's step found those of
         # the last step's perturbed weights, took them for the gradient at the weights, and evaluated
         # the closure once.
-        optimizer.register_step_pre_hook(_no_accumulated_gradients)
+        optimizer.register_step_pre_hook(_no_accumulation)
         optimizer.register_step_post_hook(_gradients_to_none)
     if schedule is None:
         return {"optimizer": optimizer}

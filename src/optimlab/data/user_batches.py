@@ -535,8 +535,8 @@ class UserBatches:
         )
         return InvalidValueError(
             field or self.field,
-            f"{self.source} whose __len__ says {self.declared} batches, but which yielded "
-            f"{'at least' if more else 'only'} {yielded}",
+            f"{self.source} whose __len__ says {self.declared} batch{'es' * (self.declared != 1)}, but "
+            f"which yielded {'at least' if more else 'only'} {yielded}",
             f"a __len__ that counts the batches it yields{shares}, or {instead}",
         )
 

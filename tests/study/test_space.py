@@ -123,6 +123,17 @@ def test_bad_flag_says_the_accepted_forms():
         SearchSpace.from_flags(["optimizer.lr"])
 
 
+@pytest.mark.parametrize(
+    "flag", ["optimizer.weight_decay=0.1,", "optimizer.weight_decay=0.1,,0.2", "model.width=,"]
+)
+def test_a_choice_flag_refuses_an_empty_choice(flag):
+    """A stray comma was a choice of null, the field's default: optimizer.weight_decay=0.1, searched
+    (0.1, None), a grid point and its trial more than typed, shown as 'None' in the report."""
+    with pytest.raises(InvalidValueError, match=f"invalid value '{flag}' for --space: .*no empty choice"):
+        SearchSpace.from_flags([flag])
+    assert SearchSpace.from_flags(["optimizer.weight_decay=0.1,null"]).dimensions[0].choices == (0.1, None)
+
+
 def test_yaml_file(tmp_path):
     path = tmp_path / "space.yaml"
     path.write_text("optimizer.lr: {low: 1.0e-4, high: 1.0e-1, log: true}\nmodel.activation: [relu, gelu]\n")

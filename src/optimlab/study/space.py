@@ -244,7 +244,12 @@ class SearchSpace:
                     )
                 data[field] = {"low": low, "high": high, "log": "log" in flags_, "integer": "int" in flags_}
             else:
-                data[field] = [load_yaml(v) for v in values.split(",")]
+                choices = values.split(",")
+                if not all(choice.strip() for choice in choices):  # YAML reads '' as null: the default
+                    raise InvalidValueError(
+                        "--space", flag, "FIELD=a,b,c with no empty choice (null for the field's default)"
+                    )
+                data[field] = [load_yaml(v) for v in choices]
         return cls.from_dict(data)
 
     @classmethod

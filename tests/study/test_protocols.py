@@ -157,6 +157,18 @@ def test_every_value_a_space_may_try_fails_before_any_trial(flag, match):
         spec(space=SearchSpace.from_flags([flag]))
 
 
+def test_a_compared_value_a_section_refuses_names_the_compared_field():
+    """--compare optimizer.betas=0.9,0.99 said 'invalid recipe: optimizer: invalid value 0.9 for
+    optimizer 'adam' hyperparameter 'betas'', naming neither the field nor --compare (the CLI names the
+    field as typed: 'optimizer.betas (--compare)')."""
+    with pytest.raises(
+        RecipeError, match=r"^the compared optimizer.betas=0.9: invalid recipe:\s+optimizer: "
+    ):
+        StudySpec.for_workload("t", WORKLOAD, methods_from("optimizer.betas", [0.9, 0.99]))
+    with pytest.raises(RecipeError, match=r"^invalid recipe:\s+optimizer.lr: .*greater than 0"):
+        StudySpec.for_workload("t", WORKLOAD, methods_from("optimizer.lr", [-1, 0.1]))  # named already
+
+
 def test_a_value_of_the_space_the_recipe_refuses_names_the_space():
     """--space optimizer.lr=-1:0.1 said 'invalid recipe: optimizer.lr: Input should be greater than 0', not
     that the value came from the search space the user gave; a field one method lacks names that method."""

@@ -169,7 +169,13 @@ class StudySpec:
         if len(set(names)) != len(names) or any("/" in n for n in names):
             raise InvalidValueError("method names", names, "distinct names without '/'")
         for method in self.methods:  # a bad field or value fails here, before any trial starts
-            recipe = self.method_recipe(method)  # a compared value the recipe refuses, named by its field
+            try:
+                recipe = self.method_recipe(method)
+            except RecipeError as error:  # named by its field, unless the recipe names a section alone
+                if all(field in str(error) for field in method.updates):
+                    raise
+                described = ", ".join(f"{field}={value}" for field, value in method.updates.items())
+                raise RecipeError(f"the compared {described}: {error}") from None
             space = self.space_for(method)
             first = space.grid(1)[0]
             try:

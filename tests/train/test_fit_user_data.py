@@ -1183,3 +1183,28 @@ def test_a_hugging_face_model_returning_a_tuple_is_told_to_return_its_outputs_by
     with torch.no_grad():
         losses = [model(**batch).loss.item() for batch in batches]
     assert state.last_metrics["val_loss"] == pytest.approx(sum(losses) / 2, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("label", "needs"),
+    [
+        (5, "a label of 5 is class 5, which needs 6 or more class scores a row: the model gives fewer (its last "
+            "layer's outputs), or the labels are no class ids 0..C-1 (remap them)."),
+        (-1, "a label of -1: class ids count from 0 (cross-entropy skips -100 alone, its ignore_index)."),
+    ],
+)  # fmt: skip
+def test_a_label_the_model_has_no_class_score_for_is_refused_saying_what_it_needs(label, needs):
+    """A label of 5 under a model of 2 class scores (or a label of -1) was refused with torch's
+    'IndexError: Target 5 is out of bounds.' alone, which names neither the model nor a fix."""
+    x, y = problem()
+    y[3] = label
+    model = network()
+    with pytest.raises(IndexError) as torch_says:  # torch's own words, in the refusal
+        nn.functional.cross_entropy(model(x[:32]), y[:32])
+    with pytest.raises(InvalidValueError) as refused:
+        fit(model, torch.optim.SGD(model.parameters(), lr=0.1), (x, y), loss_fn=nn.CrossEntropyLoss(),
+            total_steps=1, shuffle=False)  # fmt: skip
+    assert str(refused.value).endswith(
+        f"for the first batch: accepted a batch the model and the loss can use (IndexError: {torch_says.value}): "
+        + needs
+    )

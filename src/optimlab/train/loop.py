@@ -16,6 +16,7 @@ import dataclasses
 import functools
 import inspect
 import math
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -431,6 +432,8 @@ def fit(
                 if refused is error:
                     refused = _dtypes_refused(error, model, group)
                 if refused is error:
+                    refused = _labels_refused(error)
+                if refused is error:
                     raise
                 raise refused from error
             first = False
@@ -643,6 +646,28 @@ def _dtypes_refused(error: ValueError, model: nn.Module, group: list[Any]) -> Va
         f"{error.accepted}: the model's parameters are {weight}, the batch's tensors {given}; cast one to "
         f"the other (model.to({given.split(',')[0]}), or the data's tensors .to({weight}))",
     )
+
+
+def _labels_refused(error: ValueError) -> ValueError:
+    """``error``, or, where the first batch's cross-entropy found a class id the model has no score for
+    (torch's IndexError 'Target 6 is out of bounds.', which names neither the model nor a fix), the
+    refusal saying what that label needs."""
+    cause = error.__cause__
+    found = (
+        re.search(r"Target (-?\d+) is out of bounds", str(cause))
+        if isinstance(error, InvalidValueError) and isinstance(cause, IndexError)
+        else None
+    )
+    if found is None:
+        return error
+    label = int(found.group(1))
+    needs = (
+        f"a label of {label}: class ids count from 0 (cross-entropy skips -100 alone, its ignore_index)"
+        if label < 0
+        else f"a label of {label} is class {label}, which needs {label + 1} or more class scores a row: the "
+        "model gives fewer (its last layer's outputs), or the labels are no class ids 0..C-1 (remap them)"
+    )
+    return InvalidValueError(error.field, error.value, f"{error.accepted}: {needs}")
 
 
 def _one_row_refused(error: ValueError, model: nn.Module, group: list[Any], step: int) -> ValueError:

@@ -468,6 +468,19 @@ def test_the_base_recipe_says_which_model_fields_the_users_model_does_not_take(u
     assert built_in["model.activation"] == SPEC.recipe.model.activation
 
 
+def test_the_base_recipe_says_which_methods_do_not_take_an_option():
+    """A recipe of adam with betas, compared with sgd: sgd's recipe drops them (sgd takes no betas), yet
+    the base recipe, 'what every trial shares', read 'optimizer.options.betas [0.9, 0.99]'."""
+    from optimlab.study.report import base_recipe_rows
+
+    recipe = SPEC.recipe.with_updates({"optimizer.name": "adam", "optimizer.options.betas": [0.9, 0.99]})
+    spec = dataclasses.replace(SPEC, recipe=recipe)
+    assert "betas" not in spec.method_recipe(spec.methods[0]).optimizer.options  # sgd trains without
+    rows = dict(base_recipe_rows(spec))
+    assert rows["optimizer.options.betas"] == "[0.9, 0.99] (not taken by sgd)"
+    assert rows["training.batch_size"] == recipe.training.batch_size  # shared by both: as it is
+
+
 def test_more_methods_than_colours_are_each_drawn_their_own_way(tmp_path):
     """13 optimizers compared: the 11th to 13th were drawn in the 1st to 3rd's colours and solid lines, two
     methods one line style in the legend and on the curves."""

@@ -181,17 +181,19 @@ def base_recipe_rows(spec: StudySpec) -> list[tuple[str, Any]]:
     unused = {} if "model.name" in per_method else not_taken(spec.recipe)
     # a section whose component each method sets has no one default
     named = defaults_named(spec.recipe, [s for s in ("model", "optimizer") if f"{s}.name" not in per_method])
-    return [
-        (
-            field,
-            "set by each method (" + ", ".join(per_method[field]) + ")"
-            if field in per_method
-            else "tuned (best value per method in the leaderboard)"
-            if field in tuned
-            else unused.get(field, named.get(field, value)),
-        )
-        for field, value in flat_fields(spec.recipe.to_dict(), null=DEFAULT)
-    ]
+    # what a method's own recipe left out (adam's betas beside sgd): the row read as if sgd had them too
+    trained = {m.name: dict(flat_fields(spec.method_recipe(m).to_dict(), null=DEFAULT)) for m in spec.methods}
+    rows = []
+    for field, value in flat_fields(spec.recipe.to_dict(), null=DEFAULT):
+        if field in per_method:
+            rows.append((field, "set by each method (" + ", ".join(per_method[field]) + ")"))
+        elif field in tuned:
+            rows.append((field, "tuned (best value per method in the leaderboard)"))
+        else:
+            shown = unused.get(field, named.get(field, value))
+            apart = [name for name, fields in trained.items() if fields.get(field, DEFAULT) != value]
+            rows.append((field, f"{shown} (not taken by {', '.join(apart)})" if apart else shown))
+    return rows
 
 
 _LINESTYLES = ("-", "--", ":", "-.")  # each round of the colours in turn: the 11th method is the 1st's dashed

@@ -1195,16 +1195,24 @@ def test_a_hugging_face_model_returning_a_tuple_is_told_to_return_its_outputs_by
 )  # fmt: skip
 def test_a_label_the_model_has_no_class_score_for_is_refused_saying_what_it_needs(label, needs):
     """A label of 5 under a model of 2 class scores (or a label of -1) was refused with torch's
-    'IndexError: Target 5 is out of bounds.' alone, which names neither the model nor a fix."""
+    'IndexError: Target 5 is out of bounds.' alone, which names neither the model nor a fix, in the first
+    batch; in a later one, training's or validation's, it was that IndexError's traceback."""
     x, y = problem()
-    y[3] = label
     model = network()
     with pytest.raises(IndexError) as torch_says:  # torch's own words, in the refusal
-        nn.functional.cross_entropy(model(x[:32]), y[:32])
-    with pytest.raises(InvalidValueError) as refused:
-        fit(model, torch.optim.SGD(model.parameters(), lr=0.1), (x, y), loss_fn=nn.CrossEntropyLoss(),
-            total_steps=1, shuffle=False)  # fmt: skip
-    assert str(refused.value).endswith(
-        f"for the first batch: accepted a batch the model and the loss can use (IndexError: {torch_says.value}): "
-        + needs
-    )
+        nn.functional.cross_entropy(model(x[:2]), torch.tensor([0, label]))
+    wrong = y.clone()
+    wrong[35] = label  # in the third batch of 16
+    loss = nn.CrossEntropyLoss()
+    for field, data, val in (
+        ("the first batch", (x[32:], wrong[32:]), None),
+        ("a batch of step 3", (x, wrong), None),
+        ("batch 3 of the val data", (x, y), DataLoader(TensorDataset(x, wrong), batch_size=16)),
+    ):
+        with pytest.raises(InvalidValueError) as refused:
+            fit(model, torch.optim.SGD(model.parameters(), lr=0.1), data, loss_fn=loss, total_steps=3,
+                batch_size=16, shuffle=False, val_data=val)  # fmt: skip
+        assert str(refused.value).endswith(
+            f"for {field}: accepted a batch the model and the loss can use (IndexError: {torch_says.value}): "
+            + needs
+        )

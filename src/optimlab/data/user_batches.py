@@ -40,6 +40,7 @@ import dataclasses
 import itertools
 import math
 import operator
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
@@ -120,12 +121,36 @@ def first_loss(closure: Callable[[], _Out], batch: Any, field: str = "the first 
     except (RuntimeError, TypeError, ValueError, IndexError, KeyError, AttributeError) as error:
         if isinstance(error, OptimlabError):
             raise
+        refused = label_out_of_range(error, field, batch)
+        if refused is not None:
+            raise refused from error
         reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise InvalidValueError(
             field,
             describe(batch),
             f"a batch the model and the loss can use ({type(error).__name__}: {reason})",
         ) from error
+
+
+def label_out_of_range(error: BaseException, field: str, batch: Any) -> InvalidValueError | None:
+    """The refusal of ``batch`` (named ``field``) where torch's cross-entropy found a label the model
+    has no class score for (its IndexError 'Target 6 is out of bounds.', which names neither the model
+    nor a fix), saying what that label needs; None for any other error."""
+    found = (
+        re.search(r"Target (-?\d+) is out of bounds", str(error)) if isinstance(error, IndexError) else None
+    )
+    if found is None:
+        return None
+    label = int(found.group(1))
+    needs = (
+        f"a label of {label}: class ids count from 0 (cross-entropy skips -100 alone, its ignore_index)"
+        if label < 0
+        else f"a label of {label} is class {label}, which needs {label + 1} or more class scores a row: the "
+        "model gives fewer (its last layer's outputs), or the labels are no class ids 0..C-1 (remap them)"
+    )
+    return InvalidValueError(
+        field, describe(batch), f"a batch the model and the loss can use (IndexError: {error}): {needs}"
+    )
 
 
 def _item(value: Any) -> str:

@@ -21,6 +21,7 @@ from optimlab.data.user_batches import (
     broadcast_mix_up,
     describe,
     first_loss,
+    label_out_of_range,
     own_pairs,
 )
 from optimlab.errors import InvalidValueError, OptimlabError
@@ -84,7 +85,13 @@ def evaluate_batches(
                 field=f"the {prefix} data",
             )
         if i:
-            out = batches.forward(model, batch)
+            try:
+                out = batches.forward(model, batch)
+            except IndexError as error:  # a label past the model's classes (the first batch's: first_loss)
+                refused = label_out_of_range(error, f"batch {i + 1} of the {prefix} data", batch)
+                if refused is None:
+                    raise
+                raise refused from error
         else:  # validation data the model or its loss cannot take: named in one line
             field = f"the first batch of the {prefix} data"
             out = first_loss(functools.partial(batches.forward, model, batch), batch, field)

@@ -16,7 +16,6 @@ import dataclasses
 import functools
 import inspect
 import math
-import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -28,7 +27,14 @@ from torch.optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
 from torch.utils.data import DataLoader
 
 from optimlab.data.batches import epoch_order, epoch_permutation, steps_per_epoch
-from optimlab.data.user_batches import UserBatches, describe, first_loss, is_pandas, whole_number
+from optimlab.data.user_batches import (
+    UserBatches,
+    describe,
+    first_loss,
+    is_pandas,
+    label_out_of_range,
+    whole_number,
+)
 from optimlab.errors import InvalidValueError
 from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT
 from optimlab.schedules.torch_adapter import PlateauLR
@@ -427,12 +433,17 @@ def fit(
 
             try:
                 loss = first_loss(closure, group[0]) if first else closure()
+            except (
+                IndexError
+            ) as error:  # a later batch's label past the model's classes (the first's: first_loss)
+                refused = label_out_of_range(error, f"a batch of step {state.step + 1}", group[0])
+                if refused is None:
+                    raise
+                raise refused from error
             except ValueError as error:
                 refused = _one_row_refused(error, model, group, state.step + 1)
                 if refused is error:
                     refused = _dtypes_refused(error, model, group)
-                if refused is error:
-                    refused = _labels_refused(error)
                 if refused is error:
                     raise
                 raise refused from error
@@ -646,28 +657,6 @@ def _dtypes_refused(error: ValueError, model: nn.Module, group: list[Any]) -> Va
         f"{error.accepted}: the model's parameters are {weight}, the batch's tensors {given}; cast one to "
         f"the other (model.to({given.split(',')[0]}), or the data's tensors .to({weight}))",
     )
-
-
-def _labels_refused(error: ValueError) -> ValueError:
-    """``error``, or, where the first batch's cross-entropy found a class id the model has no score for
-    (torch's IndexError 'Target 6 is out of bounds.', which names neither the model nor a fix), the
-    refusal saying what that label needs."""
-    cause = error.__cause__
-    found = (
-        re.search(r"Target (-?\d+) is out of bounds", str(cause))
-        if isinstance(error, InvalidValueError) and isinstance(cause, IndexError)
-        else None
-    )
-    if found is None:
-        return error
-    label = int(found.group(1))
-    needs = (
-        f"a label of {label}: class ids count from 0 (cross-entropy skips -100 alone, its ignore_index)"
-        if label < 0
-        else f"a label of {label} is class {label}, which needs {label + 1} or more class scores a row: the "
-        "model gives fewer (its last layer's outputs), or the labels are no class ids 0..C-1 (remap them)"
-    )
-    return InvalidValueError(error.field, error.value, f"{error.accepted}: {needs}")
 
 
 def _one_row_refused(error: ValueError, model: nn.Module, group: list[Any], step: int) -> ValueError:

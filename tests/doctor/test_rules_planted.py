@@ -109,3 +109,47 @@ def test_units_a_batch_norms_negative_shift_silences_are_told_to_reset_that_shif
     dead = next(f for f in found.findings if f.rule == "dead_units")
     assert dead.recommendation.startswith("norm: start 1 (BatchNorm1d)'s shift (its bias) at 0"), dead
     assert dead.recipe_changes == {} and dead.evidence["layer"] == "1"
+
+
+class _DictHead(nn.Module):
+    """A shallow ReLU MLP that returns a dict (the logits under "logits"), its weights ``scale`` x
+    torch's default draw."""
+
+    def __init__(self, scale: float) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.body = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU())
+        self.head = nn.Linear(64, 10)
+        with torch.no_grad():
+            for p in self.parameters():
+                if p.dim() == 2:
+                    p.mul_(scale)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"logits": self.head(self.body(x))}
+
+
+def _adam_run(model: nn.Module) -> object:
+    x, y = standardized()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    return diagnose(model, (x, y), nn.CrossEntropyLoss(), optimizer, steps=200, lr_find=False)
+
+
+def test_weights_10x_too_large_in_a_shallow_net_without_norms_are_told_by_its_scores():
+    """Two hidden layers compound too little for the signal to grow 30x, so a net drawn at 10x torch's
+    init got no finding at all, though it starts far above chance and trains worse than its default
+    twin (the truth, measured here); He's init (the advice) trains it as well as the default."""
+    from optimlab.techniques.init import apply
+
+    large, default = _adam_run(_DictHead(10.0)), _adam_run(_DictHead(1.0))
+    final = {
+        name: sum(d.statistics.losses[-20:]) / 20 for name, d in (("large", large), ("default", default))
+    }
+    assert large.statistics.losses[0] > 5 * torch.log(torch.tensor(10.0)).item()  # far above chance
+    assert final["large"] > 3 * final["default"]
+    finding = large.findings[0]
+    assert finding.rule == "init_scale" and finding.recipe_changes == {"model.init": "kaiming_normal"}
+    assert finding.evidence["output_layer"] == "head" and finding.evidence["init_ratio"] > 2
+    assert default.healthy, [(f.rule, f.title) for f in default.problems]
+    advised = _adam_run(apply(_DictHead(10.0), "kaiming_normal"))
+    assert sum(advised.statistics.losses[-20:]) / 20 < 2 * final["default"]

@@ -1206,7 +1206,7 @@ def test_a_label_the_model_has_no_class_score_for_is_refused_saying_what_it_need
     loss = nn.CrossEntropyLoss()
     for field, data, val in (
         ("the first batch", (x[32:], wrong[32:]), None),
-        ("a batch of step 3", (x, wrong), None),
+        ("the batch of step 3", (x, wrong), None),
         ("batch 3 of the val data", (x, y), DataLoader(TensorDataset(x, wrong), batch_size=16)),
     ):
         with pytest.raises(InvalidValueError) as refused:
@@ -1215,4 +1215,26 @@ def test_a_label_the_model_has_no_class_score_for_is_refused_saying_what_it_need
         assert str(refused.value).endswith(
             f"for {field}: accepted a batch the model and the loss can use (IndexError: {torch_says.value}): "
             + needs
+        )
+
+
+def test_a_later_batch_of_another_shape_is_refused_in_one_line_naming_its_step():
+    """A batch of 4 features after batches of 3 (training's second, or validation's second) failed deep in
+    the model with torch's RuntimeError traceback, where the first batch's failure was one line."""
+    x, y = problem(32)
+    wide = torch.cat([x[16:], x[16:, :1]], 1)  # a feature more
+    model = network()
+    with pytest.raises(RuntimeError) as torch_says:  # torch's own words, in the refusal
+        model(wide)
+    batches = [(x[:16], y[:16]), (wide, y[16:])]
+    for field, data, val in (
+        ("the batch of step 2", batches, None),
+        ("batch 2 of the val data", (x, y), batches),
+    ):
+        with pytest.raises(InvalidValueError) as refused:
+            fit(model, torch.optim.SGD(model.parameters(), lr=0.1), data, loss_fn=nn.CrossEntropyLoss(), total_steps=2,
+                val_data=val)  # fmt: skip
+        assert str(refused.value) == (
+            f"invalid value 'a tuple of 2 (float32 (16, 4), int64 (16,))' for {field}: accepted a batch the model "
+            f"and the loss can use (RuntimeError: {torch_says.value})."
         )

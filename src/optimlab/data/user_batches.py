@@ -112,45 +112,49 @@ def describe(value: Any) -> Any:
     return f"a {type(value).__name__}"
 
 
+# What a model or its loss raises on a batch it cannot take (another number of features, a label past
+# its classes, a dtype it does not take).
+UNUSABLE_BATCH = (RuntimeError, TypeError, ValueError, IndexError, KeyError, AttributeError)
+
+
 def first_loss(closure: Callable[[], _Out], batch: Any, field: str = "the first batch") -> _Out:
-    """The first step's loss (or a first evaluation's outputs); a batch that the model or the loss
-    cannot take is named in one line, as bad input, ``field`` saying which, rather than surfacing as a
-    traceback from deep inside the user's model."""
+    """The first step's loss (or an evaluation's outputs); a batch that the model or the loss cannot
+    take is named in one line, as bad input, ``field`` saying which (:func:`batch_refused`), rather than
+    surfacing as a traceback from deep inside the user's model."""
     try:
         return closure()
-    except (RuntimeError, TypeError, ValueError, IndexError, KeyError, AttributeError) as error:
-        if isinstance(error, OptimlabError):
+    except UNUSABLE_BATCH as error:
+        refused = batch_refused(error, field, batch)
+        if refused is None:
             raise
-        refused = label_out_of_range(error, field, batch)
-        if refused is not None:
-            raise refused from error
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise InvalidValueError(
-            field,
-            describe(batch),
-            f"a batch the model and the loss can use ({type(error).__name__}: {reason})",
-        ) from error
+        raise refused from error
 
 
-def label_out_of_range(error: BaseException, field: str, batch: Any) -> InvalidValueError | None:
-    """The refusal of ``batch`` (named ``field``) where torch's cross-entropy found a label the model
-    has no class score for (its IndexError 'Target 6 is out of bounds.', which names neither the model
-    nor a fix), saying what that label needs; None for any other error."""
-    found = (
-        re.search(r"Target (-?\d+) is out of bounds", str(error)) if isinstance(error, IndexError) else None
-    )
-    if found is None:
+def batch_refused(error: BaseException, field: str, batch: Any) -> InvalidValueError | None:
+    """The refusal of ``batch``, named ``field``, on which the model or its loss raised ``error``
+    (:data:`UNUSABLE_BATCH`), torch's reason beside it; where torch's cross-entropy found a label the
+    model has no class score for (its 'Target 6 is out of bounds.', which names neither the model nor a
+    fix), what that label needs. None for optimlab's own refusals and other errors."""
+    if isinstance(error, OptimlabError) or not isinstance(error, UNUSABLE_BATCH):
         return None
-    label = int(found.group(1))
-    needs = (
-        f"a label of {label}: class ids count from 0 (cross-entropy skips -100 alone, its ignore_index)"
-        if label < 0
-        else f"a label of {label} is class {label}, which needs {label + 1} or more class scores a row: the "
-        "model gives fewer (its last layer's outputs), or the labels are no class ids 0..C-1 (remap them)"
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    found = re.search(r"Target (-?\d+) is out of bounds", reason) if isinstance(error, IndexError) else None
+    needs = ""
+    if found is not None:
+        label = int(found.group(1))
+        needs = (
+            f": a label of {label}: class ids count from 0 (cross-entropy skips -100 alone, its ignore_index)"
+            if label < 0
+            else f": a label of {label} is class {label}, which needs {label + 1} or more class scores a row: "
+            "the model gives fewer (its last layer's outputs), or the labels are no class ids 0..C-1 (remap them)"
+        )
+    refused = InvalidValueError(
+        field,
+        describe(batch),
+        f"a batch the model and the loss can use ({type(error).__name__}: {reason}){needs}",
     )
-    return InvalidValueError(
-        field, describe(batch), f"a batch the model and the loss can use (IndexError: {error}): {needs}"
-    )
+    refused.__cause__ = error  # read by refinements of it (fit's: dtypes), before it is raised from error
+    return refused
 
 
 def _item(value: Any) -> str:

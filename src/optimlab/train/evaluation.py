@@ -21,7 +21,6 @@ from optimlab.data.user_batches import (
     broadcast_mix_up,
     describe,
     first_loss,
-    label_out_of_range,
     own_pairs,
 )
 from optimlab.errors import InvalidValueError, OptimlabError
@@ -84,17 +83,11 @@ def evaluate_batches(
                 instead="val_steps=N beside fit's val_data, the batches each evaluation reads",
                 field=f"the {prefix} data",
             )
-        if i:
-            try:
-                out = batches.forward(model, batch)
-            except IndexError as error:  # a label past the model's classes (the first batch's: first_loss)
-                refused = label_out_of_range(error, f"batch {i + 1} of the {prefix} data", batch)
-                if refused is None:
-                    raise
-                raise refused from error
-        else:  # validation data the model or its loss cannot take: named in one line
-            field = f"the first batch of the {prefix} data"
-            out = first_loss(functools.partial(batches.forward, model, batch), batch, field)
+        # every batch the model or its loss cannot take named in one line (a later one: another shape than
+        # the first's, a label past the model's classes); the wrapper costs 0.48 us a batch (0.05 -> 0.53 us
+        # calling a no-op forward, min of 5 x 200,000 on the shared 2-core CPU box, 2026-12-05)
+        field = f"batch {i + 1} of the {prefix} data" if i else f"the first batch of the {prefix} data"
+        out = first_loss(functools.partial(batches.forward, model, batch), batch, field)
         if per_batch is not None:
             per_batch.append(out.loss.item())
         predicted, target = out.prediction, out.target

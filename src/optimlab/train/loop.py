@@ -28,11 +28,12 @@ from torch.utils.data import DataLoader
 
 from optimlab.data.batches import epoch_order, epoch_permutation, steps_per_epoch
 from optimlab.data.user_batches import (
+    UNUSABLE_BATCH,
     UserBatches,
+    batch_refused,
     describe,
     first_loss,
     is_pandas,
-    label_out_of_range,
     whole_number,
 )
 from optimlab.errors import InvalidValueError
@@ -433,17 +434,16 @@ def fit(
 
             try:
                 loss = first_loss(closure, group[0]) if first else closure()
-            except (
-                IndexError
-            ) as error:  # a later batch's label past the model's classes (the first's: first_loss)
-                refused = label_out_of_range(error, f"a batch of step {state.step + 1}", group[0])
-                if refused is None:
-                    raise
-                raise refused from error
-            except ValueError as error:
-                refused = _one_row_refused(error, model, group, state.step + 1)
-                if refused is error:
-                    refused = _dtypes_refused(error, model, group)
+            except UNUSABLE_BATCH as error:
+                # a later batch the model or the loss cannot take (another shape than the first's, a label
+                # past the model's classes), named as the first is (first_loss), then told more where known
+                step = state.step + 1
+                refused = (
+                    error if first else batch_refused(error, f"the batch of step {step}", group[0]) or error
+                )
+                if isinstance(refused, ValueError):
+                    better = _one_row_refused(refused, model, group, step)
+                    refused = _dtypes_refused(refused, model, group) if better is refused else better
                 if refused is error:
                     raise
                 raise refused from error

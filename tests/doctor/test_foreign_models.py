@@ -278,3 +278,30 @@ def test_norm_layers_without_parameters_hide_weights_too_large_no_less(norm):
     assert finding.evidence["init_ratio"] == pytest.approx((64 * 128) ** 0.25 / math.sqrt(2), rel=0.05)
     assert finding.recipe_changes == {"model.init": "kaiming_normal"}
     assert own.healthy, [(f.rule, f.title) for f in own.problems]
+
+
+def test_a_bert_at_its_own_init_whose_gradient_grows_as_it_fits_is_not_told_its_gradients_explode():
+    """BERT's std-0.02 init starts with a gradient norm near 0.1; as its loss falls to a hundredth of
+    chance the norm grows over 100x, which the doctor called exploding gradients on a healthy run."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.BertConfig(
+        num_hidden_layers=2, hidden_size=32, num_attention_heads=2, intermediate_size=64,
+        vocab_size=100, max_position_embeddings=16, num_labels=2,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = transformers.BertForSequenceClassification(config)
+    ids = torch.randint(0, 100, (512, 12), generator=torch.Generator().manual_seed(4))
+    for t in range(1, 12):  # each token 7 x the last + 3, mod 100, as in token_batches
+        ids[:, t] = (ids[:, t - 1] * 7 + 3) % 100
+    labels = (ids[:, 0] >= 50).long()  # the class is in the first token
+    mask = torch.ones_like(ids)
+    batches = [
+        {"input_ids": ids[i : i + 32], "attention_mask": mask[i : i + 32], "labels": labels[i : i + 32]}
+        for i in range(0, 512, 32)
+    ]
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    found = diagnose(model, batches, None, optimizer, steps=200, lr_find=False)
+    norms, losses = found.statistics.global_grad_norms(), found.statistics.losses
+    assert norms.max() > 100 * norms[:3].median()  # the growth the rule reads
+    assert statistics.mean(losses[-20:]) < 0.05 * losses[0]  # and the run fit its data: healthy
+    assert found.healthy, [(f.rule, f.title) for f in found.problems]

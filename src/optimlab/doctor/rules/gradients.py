@@ -32,11 +32,13 @@ from optimlab.doctor.instruments import LayerInfo, RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.rules._readings import (
     _ABOVE_ONE,
+    FIT_FRACTION,
     _g,
     _init_problem,
     _label,
     _large_recurrent,
     _layer_rms_gradients,
+    _loss_levels,
     _register,
     _score,
     _weight_layers,
@@ -237,7 +239,8 @@ def exploding_gradients(
     error_growth: float = 1e4,
     warn_depth_ratio: float = 1e3,
 ) -> Finding | None:
-    """Global gradient norm against absolute bounds and against its first steps; early vs output layer."""
+    """Global gradient norm against absolute bounds and against its first steps (in a run that did not fit
+    its data); early vs output layer."""
     norms = stats.global_grad_norms()
     finite = norms[torch.isfinite(norms)]
     if finite.numel() == 0:
@@ -251,6 +254,12 @@ def exploding_gradients(
     rms = _layer_rms_gradients(stats)
     depth = (rms[1][:-1].max() / rms[1][-1]).item() if rms is not None and rms[1][-1] > 0 else 0.0
     signals = {"norm": peak / warn_norm, "growth": growth / warn_growth, "depth": depth / warn_depth_ratio}
+    start, end = _loss_levels(stats)
+    if stats.non_finite is None and end <= FIT_FRACTION * start:
+        # Growth from a small start in a run that fit its data is learning, not an explosion: a BERT at
+        # its own init (std 0.02) starts at norm 0.13 and peaks at 15 (114x) as its loss falls from
+        # 0.69 to 0.004 (tests/doctor/test_foreign_models.py).
+        signals["growth"] = 0.0
     if max(signals.values()) < 1:
         return None
     error = peak > error_norm or growth > error_growth or stats.non_finite is not None

@@ -1238,3 +1238,37 @@ def test_a_later_batch_of_another_shape_is_refused_in_one_line_naming_its_step()
             f"invalid value 'a tuple of 2 (float32 (16, 4), int64 (16,))' for {field}: accepted a batch the model "
             f"and the loss can use (RuntimeError: {torch_says.value})."
         )
+
+
+class RunsOutOfMemory(nn.Module):
+    """``network()`` whose forward raises torch's GPU out-of-memory error from its ``at``-th call on."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.net, self.at, self.calls = network(), at, 0
+
+    def forward(self, x):
+        self.calls += 1
+        if self.calls >= self.at:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return self.net(x)
+
+
+@pytest.mark.parametrize("at", [1, 2])
+def test_running_out_of_memory_is_no_refusal_of_the_batch(at):
+    """A GPU out of memory at the first step, or a later one, is torch's OutOfMemoryError, which the
+    command line reads as such ('out of memory (2.00 GiB asked for): make the model ... smaller'), not
+    a batch the model cannot take (the first batch's was one)."""
+    from optimlab.cli._errors import expected_message
+
+    x, y = problem()
+    model = RunsOutOfMemory(at)
+    with pytest.raises(torch.OutOfMemoryError) as raised:
+        fit(
+            model,
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            (x, y),
+            loss_fn=nn.CrossEntropyLoss(),
+            total_steps=2,
+        )
+    assert expected_message(raised.value).startswith("out of memory (2.00 GiB asked for)")

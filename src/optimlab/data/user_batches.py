@@ -134,8 +134,9 @@ def batch_refused(error: BaseException, field: str, batch: Any) -> InvalidValueE
     """The refusal of ``batch``, named ``field``, on which the model or its loss raised ``error``
     (:data:`UNUSABLE_BATCH`), torch's reason beside it; where torch's cross-entropy found a label the
     model has no class score for (its 'Target 6 is out of bounds.', which names neither the model nor a
-    fix), what that label needs. None for optimlab's own refusals and other errors."""
-    if isinstance(error, OptimlabError) or not isinstance(error, UNUSABLE_BATCH):
+    fix), what that label needs. None for optimlab's own refusals, a GPU out of memory (no fault of the
+    batch: the command line says to make the model, the batch or the run smaller) and other errors."""
+    if isinstance(error, (OptimlabError, torch.OutOfMemoryError)) or not isinstance(error, UNUSABLE_BATCH):
         return None
     reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
     found = re.search(r"Target (-?\d+) is out of bounds", reason) if isinstance(error, IndexError) else None

@@ -147,3 +147,59 @@ def test_images_kept_channels_last_are_read_as_torchs_layers_take_them(tmp_path)
     same = load_numpy(tmp_path / "torch.npz")
     assert same.image_shape == (3, 8, 6) and torch.equal(same.examples.x, data.examples.x)
     assert same.reading == "inputs 'x', targets 'y'"
+
+
+def _rows(tensor):
+    return sorted(map(tuple, tensor.tolist()))
+
+
+def test_an_archive_saved_split_keeps_its_test_rows_and_draws_validation_from_its_training_rows(tmp_path):
+    """keras.datasets' files (mnist.npz) hold x_train, y_train, x_test, y_test: refused (no pair of the
+    usual names), so its authors' test set could only be pooled and split again by hand."""
+    from optimlab.data import load
+
+    rng = np.random.default_rng(0)
+    x_train, x_test = rng.normal(size=(40, 5, 5, 1)), rng.normal(size=(12, 5, 5, 1))  # channels last
+    y_train, y_test = np.array([7, 9] * 20), np.array([9, 7, 8] * 4)  # a class the training rows lack
+    np.savez(tmp_path / "k.npz", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    splits = load(tmp_path / "k.npz", seed=0)
+    as_torch = torch.tensor(x_test.transpose(0, 3, 1, 2), dtype=torch.float32)
+    assert torch.equal(splits.test.x, as_torch) and splits.image_shape == (1, 5, 5)
+    assert splits.test.y.tolist() == [2, 0, 1] * 4 and splits.num_classes == 3  # 7, 8, 9 in every split
+    drawn = torch.cat([splits.train.x, splits.val.x])
+    assert _rows(drawn.flatten(1)) == _rows(torch.tensor(x_train, dtype=torch.float32).flatten(1))
+    assert len(splits.val) == 8 and "validation drawn from the training rows" in splits.reading
+
+
+def test_an_archive_saved_in_three_splits_is_trained_validated_and_tested_as_stored(tmp_path):
+    from optimlab.data import load
+
+    rng = np.random.default_rng(1)
+    sizes = {"train": 20, "val": 6, "test": 4}
+    arrays = {f"X_{part}": rng.normal(size=(n, 3)) for part, n in sizes.items()}  # scikit-learn's capital X
+    arrays |= {f"y_{part}": np.arange(n) % 2 for part, n in sizes.items()}
+    np.savez(tmp_path / "s.npz", **arrays)
+    splits = load(tmp_path / "s.npz")
+    for part in ("train", "val", "test"):
+        assert torch.equal(getattr(splits, part).x, torch.tensor(arrays[f"X_{part}"], dtype=torch.float32))
+        assert getattr(splits, part).y.tolist() == arrays[f"y_{part}"].tolist()
+    with pytest.raises(InvalidValueError, match="fixed splits"):
+        load(tmp_path / "s.npz", val_fraction=0.3)
+    assert load_numpy(tmp_path / "s.npz", x_key="X_val", y_key="y_val").examples.x.shape == (6, 3)  # as named
+
+
+@pytest.mark.parametrize(
+    ("arrays", "said"),
+    [
+        (
+            {"x_test": np.zeros((3, 4)), "y_test": np.zeros(3)},
+            "x_train of shape (4, 3), x_test of shape (3, 4)",
+        ),
+        ({"x_test": np.zeros((3, 3))}, "accepted x_test with y_test"),
+    ],
+    ids=["shapes", "half a pair"],
+)
+def test_an_archive_saved_split_with_splits_that_do_not_match_is_refused(tmp_path, arrays, said):
+    np.savez(tmp_path / "b.npz", x_train=np.zeros((4, 3)), y_train=np.array([0, 1, 0, 1]), **arrays)
+    with pytest.raises(InvalidValueError, match=said.replace("(", r"\(").replace(")", r"\)")):
+        load_numpy(tmp_path / "b.npz")

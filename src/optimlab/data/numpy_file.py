@@ -5,13 +5,17 @@ Files are read with ``allow_pickle=False``: a data file cannot run code.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import torch
 
-from optimlab.data.examples import Examples, Task, reject_non_finite
+from optimlab.data.examples import DatasetInfo, Examples, Task, reject_non_finite
+from optimlab.data.splits import Splits
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 
 __all__ = ["ARRAY_PAIRS", "IMAGE_CHANNELS", "channels_last", "load_numpy"]
@@ -77,30 +81,11 @@ def load_numpy(
                     "none for an .npz archive: its arrays are named, the targets by y_key (data.options.y_key)",
                 )
             with np.load(path, allow_pickle=False) as archive:
-                x_key, y_key = _keys(archive.files, x_key, y_key, path)
-                x, y = archive[x_key], archive[y_key]
-            _check_kind(x, f"array {x_key!r} of {path.name}", "biuf")
-            _check_kind(y, f"array {y_key!r} of {path.name}", "biufUS")
-            if y.ndim == 0 or len(y) != len(x):
-                raise InvalidValueError(
-                    f"array {y_key!r} of {path.name}",
-                    f"shape {y.shape}",
-                    f"one target per row of {x_key!r}, whose shape is {x.shape}",
-                )
-            reject_non_finite(x, f"array {x_key!r} of {path.name}")
-            reject_non_finite(y, f"array {y_key!r} of {path.name}")
-            reading = f"inputs {x_key!r}, targets {y_key!r}"
-            image_shape = None
-            if channels_last(x.shape):
-                # Keras and TensorFlow keep images channels last (N, H, W, C); read so, a CNN took the
-                # rows of each image for its channels
-                x = x.transpose(0, 3, 1, 2)
-                reading += f", images stored channels last ({'x'.join(map(str, x.shape[2:] + x.shape[1:2]))})"
-            if x.ndim == 4 and x.shape[1] in IMAGE_CHANNELS:
-                image_shape = tuple(x.shape[1:])
-            return Examples.from_arrays(
-                x, y, name=path.stem, task=task, image_shape=image_shape, reading=reading
-            )
+                parts = _split_keys(archive.files, path) if x_key is None and y_key is None else None
+                if parts is None:
+                    parts = {"": _keys(archive.files, x_key, y_key, path)}
+                arrays = {part: _pair(archive, x, y, path) for part, (x, y) in parts.items()}
+            return _archive_examples(arrays, parts, path, task)
         table = np.load(path, allow_pickle=False)
     except OSError as error:
         raise InvalidValueError(
@@ -193,3 +178,92 @@ def _problem(path: Path, error: Exception) -> str:
             return "it holds Python objects (an object array)"
         return f"a damaged .npz archive ({error or type(error).__name__})"
     return f"not a NumPy file: it does not start with NumPy's magic bytes (first bytes {magic!r})"
+
+
+# The (inputs, targets) of each split of an archive saved split, as keras.datasets' files are (mnist.npz:
+# x_train, y_train, x_test, y_test): read so before :data:`ARRAY_PAIRS` when no keys are given.
+_SPLIT_NAMES = {"train": ("train",), "val": ("val", "valid", "validation"), "test": ("test",)}
+
+
+def _split_keys(files: list[str], path: Path) -> dict[str, tuple[str, str]] | None:
+    """The inputs and targets of each split, by split, of an archive of ``x_train``/``y_train`` (or
+    ``X_train``) with ``x_test``/``y_test`` and/or ``x_val``/``y_val``; None without ``x_train``."""
+    prefix = next((p for p in ("x", "X") if f"{p}_train" in files and "y_train" in files), None)
+    if prefix is None:
+        return None
+    parts = {}
+    for part, names in _SPLIT_NAMES.items():
+        for name in names:
+            x, y = f"{prefix}_{name}", f"y_{name}"
+            if (x in files) != (y in files):
+                raise InvalidValueError(
+                    f"arrays of {path.name}",
+                    ", ".join(files),
+                    f"{x} with {y}: the inputs and targets of each split of an archive saved split",
+                )
+            if x in files:
+                parts[part] = (x, y)
+                break
+    return parts
+
+
+def _pair(archive: Any, x_key: str, y_key: str, path: Path) -> tuple[np.ndarray, np.ndarray, str]:
+    """Inputs ``x_key`` and targets ``y_key`` of an archive, checked (numbers, as many targets as rows,
+    finite), images stored channels last read as (N, C, H, W); and a note on how they were read."""
+    x, y = archive[x_key], archive[y_key]
+    _check_kind(x, f"array {x_key!r} of {path.name}", "biuf")
+    _check_kind(y, f"array {y_key!r} of {path.name}", "biufUS")
+    if y.ndim == 0 or len(y) != len(x):
+        raise InvalidValueError(
+            f"array {y_key!r} of {path.name}",
+            f"shape {y.shape}",
+            f"one target per row of {x_key!r}, whose shape is {x.shape}",
+        )
+    reject_non_finite(x, f"array {x_key!r} of {path.name}")
+    reject_non_finite(y, f"array {y_key!r} of {path.name}")
+    if not channels_last(x.shape):
+        return x, y, ""
+    # Keras and TensorFlow keep images channels last (N, H, W, C); read so, a CNN took the rows of each
+    # image for its channels
+    x = x.transpose(0, 3, 1, 2)
+    return x, y, f", images stored channels last ({'x'.join(map(str, x.shape[2:] + x.shape[1:2]))})"
+
+
+def _archive_examples(
+    arrays: dict[str, tuple[np.ndarray, np.ndarray, str]],
+    parts: dict[str, tuple[str, str]],
+    path: Path,
+    task: Task | None,
+) -> Examples | Splits:
+    """The examples of an archive's arrays: of one pair (part ``""``), or of its splits, kept as stored
+    (the classes numbered over them all, so that a label means one class in every split)."""
+    shapes = {part: x.shape[1:] for part, (x, _, _) in arrays.items()}
+    if len(set(shapes.values())) > 1:
+        raise InvalidValueError(
+            f"arrays of {path.name}",
+            ", ".join(f"{parts[p][0]} of shape {arrays[p][0].shape}" for p in arrays),
+            "inputs of one shape in every split",
+        )
+    reading = ", ".join(
+        f"inputs {parts[p][0]!r}, targets {parts[p][1]!r}" + (f" ({len(arrays[p][0]):,} rows)" if p else "")
+        for p in arrays
+    )
+    reading = ("splits as stored: " if len(arrays) > 1 else "") + reading
+    reading += next(note for _, _, note in arrays.values())
+    if "train" in arrays and "val" not in arrays:
+        reading += ", validation drawn from the training rows" + ("" if "test" in arrays else " as test is")
+    x = np.concatenate([x for x, _, _ in arrays.values()])
+    y = np.concatenate([y for _, y, _ in arrays.values()])
+    image_shape = tuple(x.shape[1:]) if x.ndim == 4 and x.shape[1] in IMAGE_CHANNELS else None
+    data = Examples.from_arrays(x, y, name=path.stem, task=task, image_shape=image_shape, reading=reading)
+    if "train" not in arrays:
+        return data
+    rows, start, split = data.examples, 0, {}
+    for part, (x_part, _, _) in arrays.items():
+        split[part] = rows.subset(torch.arange(start, start + len(x_part)))
+        start += len(x_part)
+    if "val" in split:  # fixed splits: none is drawn
+        info = {f.name: getattr(data, f.name) for f in dataclasses.fields(DatasetInfo)}
+        test = split.get("test", rows.subset(torch.arange(0)))
+        return Splits(**info, train=split["train"], val=split["val"], test=test)
+    return dataclasses.replace(data, examples=split["train"], test=split.get("test"))

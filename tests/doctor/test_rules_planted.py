@@ -4,11 +4,13 @@ alone."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
 
-from doctor.setups import standardized
+from doctor.setups import cnn, standardized
 from optimlab.doctor import diagnose
 
 
@@ -153,3 +155,31 @@ def test_weights_10x_too_large_in_a_shallow_net_without_norms_are_told_by_its_sc
     assert default.healthy, [(f.rule, f.title) for f in default.problems]
     advised = _adam_run(apply(_DictHead(10.0), "kaiming_normal"))
     assert sum(advised.statistics.losses[-20:]) / 20 < 2 * final["default"]
+
+
+def _cnn_drawn_at(std: float | None) -> nn.Module:
+    """The digits CNN, its weights drawn N(0, std) (torch's default where None)."""
+    model = cnn()
+    if std is not None:
+        with torch.no_grad():
+            for layer in model:
+                if isinstance(layer, (nn.Conv2d, nn.Linear)):
+                    layer.weight.normal_(0, std)
+    return model
+
+
+def test_units_dead_because_the_weights_are_too_small_for_them_are_told_the_init_not_leaky_relu():
+    """At std 1e-3 a layer's biases, not its inputs, decide which units fire: those whose bias is
+    negative never do. The doctor said 'activation: leaky_relu'; the cause is the init, and He's (the
+    advice) trains the CNN as well as torch's default, where the tiny draw stays at chance."""
+    from optimlab.techniques.init import apply
+
+    tiny, default = _adam_run(_cnn_drawn_at(1e-3)), _adam_run(_cnn_drawn_at(None))
+    advised = _adam_run(apply(_cnn_drawn_at(1e-3), "kaiming_normal"))
+    final = [sum(d.statistics.losses[-20:]) / 20 for d in (tiny, default, advised)]
+    assert final[0] > 0.9 * math.log(10) and final[2] < 1.2 * final[1] < 0.7 * final[0]
+    finding = tiny.findings[0]
+    assert finding.rule == "dead_units" and finding.evidence["dead_at_start"] >= 0.4
+    assert finding.recipe_changes == {"model.init": "kaiming_normal"}
+    assert finding.evidence["init_ratio"] < 0.01
+    assert default.healthy, [(f.rule, f.title) for f in default.problems]

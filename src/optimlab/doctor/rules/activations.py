@@ -103,6 +103,13 @@ def _norm_before(stats: RunStatistics, module: str) -> LayerInfo | None:
     return next((layer for layer in stats.layers if layer.name == order[order.index(module) - 1]), None)
 
 
+# Weights under this fraction of the scale their activation needs (std(W) sqrt(fan_in) / gain) leave a
+# layer's biases in charge of its units, and those whose bias is negative never fire: a CNN drawn at
+# std 1e-3 (0.004x) starts with 56% of its first ReLU's channels dead. torch's default (0.41x He's
+# scale) and Xavier's (0.71x) stay well above it.
+TINY_WEIGHTS = 0.1
+
+
 @_register(
     "dead_units",
     "ReLU-family units that never activate over a window of steps (dying ReLU).",
@@ -180,6 +187,20 @@ def dead_units(
             f"({_label(stats, feeding.name)}'s biases average {_g(feeding.bias_mean)})"
         )
         changes = {"model.init": scheme}
+    elif (
+        feeding is not None
+        and not feeding.normalized
+        and at_start >= warn_fraction
+        and (ratio := _init_ratio(feeding)) is not None
+        and ratio < TINY_WEIGHTS
+    ):
+        scheme = recommended_init(activation)
+        recommendation = (
+            f"init: {scheme} for {activation} layers ({_label(stats, feeding.name)}'s weights are "
+            f"{_g(ratio)}x the scale {activation} needs: its biases, not its inputs, decide which units fire)"
+        )
+        changes = {"model.init": scheme}
+        evidence["init_ratio"] = ratio
     elif at_end > at_start + 0.2:
         recommendation = "lr: lower it (units died during training), or activation: leaky_relu"
         changes = {"model.activation": "leaky_relu"}

@@ -878,3 +878,56 @@ def test_the_check_leaves_torchs_random_state_as_it_was(stackable):
     torch.manual_seed(123)
     find_lr(model, loss, x, y, torch.optim.Adam(model.parameters()), check_steps=20)
     assert torch.equal(torch.rand(4), expected)
+
+
+class _SlowsDown(nn.Module):
+    """A small MLP whose forward sleeps 4 ms from its ``after``-th call on: a machine that slows (another
+    process on the core) once the check has timed its first steps. The count is the class's, shared by
+    the copies each candidate trains."""
+
+    calls = 0
+    after = math.inf
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        type(self).calls += 1
+        if type(self).calls >= type(self).after:
+            time.sleep(0.004)
+        return self.net(x)
+
+
+def test_a_check_that_overran_its_budget_after_its_steps_were_timed_says_so(monkeypatch):
+    """Its plan and probe time the first steps; a machine that slows after them made a check planned
+    within 3 s run far over it, one candidate after another (a DataLoader), and say nothing of it. The
+    truth is the wall clock, read here; the same check on a steady machine keeps to its budget and
+    says nothing."""
+    x, y = standardized()
+
+    def run() -> tuple[LRRangeResult, float]:
+        model = _SlowsDown()
+        loader = DataLoader(
+            TensorDataset(x, y), batch_size=64, shuffle=True, generator=torch.Generator().manual_seed(0)
+        )
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        started = time.perf_counter()
+        found = find_lr(
+            model, nn.CrossEntropyLoss(), loader, optimizer=optimizer, check_steps=200, check_budget=3.0
+        )
+        return found, time.perf_counter() - started
+
+    monkeypatch.setattr(_SlowsDown, "calls", 0)
+    steady, steady_wall = run()
+    assert steady.check is not None and steady_wall < 3.0 + 1.0
+    assert "it ran" not in steady.check
+    # from 100 forwards into the check on: past the range test (a forward a step) and the probe's steps
+    monkeypatch.setattr(_SlowsDown, "calls", 0)
+    monkeypatch.setattr(_SlowsDown, "after", len(steady.lrs) + 100)
+    slowed, wall = run()
+    assert wall > 3.0 + 2.0  # it overran: the premise
+    said = re.search(r"it ran ([\d.]+) s where ([\d.]+) s of the 3 s budget were left", slowed.check or "")
+    assert said, slowed.check
+    assert float(said[1]) == pytest.approx(wall, abs=0.5) and float(said[2]) <= 3.0

@@ -147,6 +147,9 @@ __all__ = ["HELD_OUT_FRACTION", "end_level", "find_lr", "score_lrs", "stackable"
 HELD_OUT_FRACTION = 0.2  # of the training data, held out for the check when no held-out data is given
 CROSS_FIT_ROWS = 1000  # fewer held-out rows than this: cross-fitted checks up to it (module docstring)
 PROBE_STEPS = 5  # a check's steps timed to tell whether it fits its budget (:class:`_Probe`)
+# Seconds a check may run past its budget before it says so: about what one held-out evaluation and a
+# candidate's setup (a copy of the model) take on the models it is made for, beyond the plan's estimate.
+OVERRUN_SLACK = 1.0
 REPLANS = 2  # stacked checks planned again from their own probe, the last one then run as planned
 CHANCE_ERRORS = 3.0  # standard errors above the most frequent class's share: a candidate beats chance
 
@@ -411,11 +414,18 @@ def _checked_within(
         cuts = (f"{len(checks)} of {len(runs)} cross-fitted checks", *cuts)
     folds = [fold for _, fold in runs[: len(checks)]]  # beyond the first: cross-fitted (point 3)
     decided = _decided(result, candidates, _pooled(checks, folds), plan.steps, folds)
-    if not cuts:
-        return decided
-    return dataclasses.replace(
-        decided, check=f"{decided.check}; to keep within the {budget:g} s budget: {'; '.join(cuts)}"
-    )
+    check = decided.check
+    if cuts:
+        check = f"{check}; to keep within the {budget:g} s budget: {'; '.join(cuts)}"
+    spent = time.perf_counter() - started
+    if left is not None and spent > left + OVERRUN_SLACK:
+        # Its first steps were timed, then the machine slowed (another process on the core): a check
+        # planned at 20 s ran 37 s one candidate after another, and said nothing of it.
+        check = (
+            f"{check}; it ran {spent:.3g} s where {max(left, 0.0):.3g} s of the {budget:g} s budget "
+            "were left: its steps slowed after they were timed (another load on the machine?)"
+        )
+    return dataclasses.replace(decided, check=check)
 
 
 def _cross_folds(

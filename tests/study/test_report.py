@@ -551,3 +551,28 @@ def test_workloads_where_no_method_reached_the_target_have_no_profile_drawn(tmp_
     ]
     said = page_reader(write_report(untargeted, tmp_path / "u.html").read_text()).paragraphs
     assert "The workloads set no target: no time to target, no performance profile to draw." in said
+
+
+def test_a_comparison_of_model_sizes_says_each_methods_parameters(cli, tmp_path, page_reader):
+    """A comparison of widths ranked the methods with no word that they train models of other sizes;
+    the trials record their model's parameters (an MLP 4-w-w-3: (4 + 1) w + (w + 1) w + (w + 1) 3)."""
+    code, _, err = cli(
+        "compare", "--dataset", "iris", "--model", "mlp", "--compare", "model.width=4,8", "--budget", "1",
+        "--seeds", "1", "--epochs", "1", "--out", str(tmp_path / "c"), "--no-progress",
+    )  # fmt: skip
+    assert code == 0, err
+    paragraphs = page_reader((tmp_path / "c" / "report.html").read_text()).paragraphs
+    (said,) = [p for p in paragraphs if p.startswith("The methods train models of different sizes")]
+    counts = {w: 5 * w + (w + 1) * w + (w + 1) * 3 for w in (4, 8)}
+    assert said.endswith(f"4: {counts[4]} parameters; 8: {counts[8]} parameters.")
+
+
+def test_methods_of_one_model_size_say_nothing_of_it(tmp_path, page_reader):
+    model = {"parameters": 1234, "digest": "d"}
+    records = [dataclasses.replace(r, model=model) for r in RECORDS]
+    page = write_report([StudyResult(SPEC, str(tmp_path), records)], tmp_path / "r.html")
+    assert not any("different sizes" in p for p in page_reader(page.read_text()).paragraphs)
+    records[-1] = dataclasses.replace(records[-1], model={"parameters": 12345, "digest": "e"})
+    page = write_report([StudyResult(SPEC, str(tmp_path), records)], tmp_path / "r.html")
+    (said,) = [p for p in page_reader(page.read_text()).paragraphs if "different sizes" in p]
+    assert "sgd: 1,234 parameters; adam: 1,234 or 12,345 parameters" in said

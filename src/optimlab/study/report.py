@@ -33,7 +33,7 @@ from optimlab.study.analysis import (
 from optimlab.study.protocols import SEEDS, StudySpec
 from optimlab.study.run import StudyResult
 from optimlab.study.space import Dimension
-from optimlab.study.storage import without_passwords
+from optimlab.study.storage import TrialRecord, without_passwords
 
 __all__ = [
     "PROFILE_TAUS",
@@ -302,6 +302,21 @@ def profiles_figure(taus: Sequence[float], profiles: Mapping[str, Sequence[float
     )
 
 
+def model_sizes(records: Sequence[TrialRecord]) -> str:
+    """Each method's parameters, ``"adam: 1,234 parameters; wide: 5,678"``, where the methods' models
+    differ in size (a comparison of widths, of norms); '' where they are one size or unrecorded."""
+    sizes: dict[str, set[int]] = {}
+    for record in records:
+        if record.model is not None:
+            sizes.setdefault(record.method, set()).add(record.model["parameters"])
+    if len({n for counts in sizes.values() for n in counts}) < 2:
+        return ""
+    return "; ".join(
+        f"{method}: {' or '.join(f'{n:,}' for n in sorted(counts))} parameters"
+        for method, counts in sizes.items()
+    )
+
+
 def seed_values(result: StudyResult, method: str) -> list[float]:
     """The test metric of each completed seed rerun of ``method``'s best configuration."""
     spec = result.spec
@@ -358,6 +373,8 @@ def _add_study(
             "configuration, on fresh seeds; the choice favours it there, so the numbers may flatter every "
             "method (a test split gives an unbiased estimate)."
         )
+    if sizes := model_sizes(result.records):
+        page.paragraph(f"The methods train models of different sizes: {sizes}.")
     if untuned := spec.untuned_lr():
         page.paragraph(f"Not a comparison of tuned optimizers: {untuned}.")
     if note := ranking_note([(row.method, seed_values(result, row.method)) for row in board], failed):

@@ -435,6 +435,8 @@ class TrialRecord:
     steps: int
     curve: dict[str, list[float]]
     recipe: dict[str, Any] | None
+    # the trained model's structure (optimlab.models.structure); None before 2026-12-05 or untrained
+    model: dict[str, Any] | None = None
 
     @property
     def finished(self) -> bool:
@@ -463,6 +465,7 @@ class TrialRecord:
             steps=int(attrs.get("steps", 0)),
             curve=dict(attrs.get("curve", {})),
             recipe=attrs.get("recipe"),
+            model=attrs.get("model"),
         )
 
 

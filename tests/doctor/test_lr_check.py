@@ -826,8 +826,9 @@ def test_a_probe_overruns_where_its_runs_would_end_after_the_time_given():
 def test_one_at_a_time_the_first_candidates_own_steps_plan_the_check_again(monkeypatch):
     """One at a time (dropout), the first candidate's first steps and one evaluation are timed: a
     candidate costs more than a range-test step (a copy, the loop), so the check is planned again
-    from them, on the time left (the probe's own time spent), and run without a second probe. A probe
-    splits the first candidate's run, changing nothing: every score is the check's without a budget."""
+    from them, on the time left (the probe's own time spent), and probed again (a machine may slow
+    later), up to :data:`REPLANS` probes, the plan after them run as planned. A probe splits the
+    first candidate's run, changing nothing: every score is the check's without a budget."""
     import optimlab.doctor.lr_check as lr_check
 
     x, y = standardized()
@@ -851,7 +852,8 @@ def test_one_at_a_time_the_first_candidates_own_steps_plan_the_check_again(monke
     monkeypatch.setattr(lr_check._Probe, "overruns", timed)
     monkeypatch.setattr(lr_check, "plan_check", plan)
     again = find_lr(model, nn.CrossEntropyLoss(), x[300:], y[300:], optimizer, check_budget=1e4, **common)
-    [(steps, step, evaluation, runs)] = probed
+    assert len(probed) == lr_check.REPLANS
+    steps, step, evaluation, runs = probed[0]
     assert steps == 40 and step > 0 and evaluation > 0 and runs == 9
     assert [(k["seconds_per_step"], k["seconds_per_evaluation"]) for k in plans][1] == (2.0, 3.0)
     assert plans[1]["budget"] < plans[0]["budget"] < 1e4
@@ -881,12 +883,13 @@ def test_the_check_leaves_torchs_random_state_as_it_was(stackable):
 
 
 class _SlowsDown(nn.Module):
-    """A small MLP whose forward sleeps 4 ms from its ``after``-th call on: a machine that slows (another
-    process on the core) once the check has timed its first steps. The count is the class's, shared by
-    the copies each candidate trains."""
+    """A small MLP whose forward sleeps ``pause`` seconds from its ``after``-th call on: a machine that
+    slows (another process on the core) once the check has timed its first steps. The count is the
+    class's, shared by the copies each candidate trains."""
 
     calls = 0
     after = math.inf
+    pause = 0.004
 
     def __init__(self) -> None:
         super().__init__()
@@ -896,37 +899,63 @@ class _SlowsDown(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         type(self).calls += 1
         if type(self).calls >= type(self).after:
-            time.sleep(0.004)
+            time.sleep(type(self).pause)
         return self.net(x)
 
 
-def test_a_check_that_overran_its_budget_after_its_steps_were_timed_says_so(monkeypatch):
-    """Its plan and probe time the first steps; a machine that slows after them made a check planned
-    within 3 s run far over it, one candidate after another (a DataLoader), and say nothing of it. The
-    truth is the wall clock, read here; the same check on a steady machine keeps to its budget and
-    says nothing."""
-    x, y = standardized()
+def _timed_find_lr(data: object, y: torch.Tensor | None = None) -> tuple[LRRangeResult, float]:
+    """find_lr of a fresh :class:`_SlowsDown` under a 3 s check budget, and its wall time; stacked where
+    ``data`` are tensors (optimlab's adam), one candidate at a time where not."""
+    model = _SlowsDown()
+    optimizer = optimlab.optim.create("adam", model.parameters(), lr=1e-3)
+    started = time.perf_counter()
+    found = find_lr(model, nn.CrossEntropyLoss(), data, y, optimizer, check_steps=200, check_budget=3.0)
+    return found, time.perf_counter() - started
 
-    def run() -> tuple[LRRangeResult, float]:
-        model = _SlowsDown()
-        loader = DataLoader(
-            TensorDataset(x, y), batch_size=64, shuffle=True, generator=torch.Generator().manual_seed(0)
-        )
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-        started = time.perf_counter()
-        found = find_lr(
-            model, nn.CrossEntropyLoss(), loader, optimizer=optimizer, check_steps=200, check_budget=3.0
-        )
-        return found, time.perf_counter() - started
 
-    monkeypatch.setattr(_SlowsDown, "calls", 0)
-    steady, steady_wall = run()
-    assert steady.check is not None and steady_wall < 3.0 + 1.0
-    assert "it ran" not in steady.check
-    # from 100 forwards into the check on: past the range test (a forward a step) and the probe's steps
+def _slowed_from_the_check_on(monkeypatch: pytest.MonkeyPatch, steady: LRRangeResult) -> None:
+    """Slow :class:`_SlowsDown` from 100 forwards into the check on: past the range test (a forward a
+    step) and the probe's steps."""
     monkeypatch.setattr(_SlowsDown, "calls", 0)
     monkeypatch.setattr(_SlowsDown, "after", len(steady.lrs) + 100)
-    slowed, wall = run()
+
+
+def test_a_check_one_candidate_at_a_time_keeps_to_its_budget_when_the_machine_slows_after_the_probe(
+    monkeypatch,
+):
+    """Its probe times the first candidate's first steps; a machine that slowed after them (another
+    process on the core) made a user CNN's check planned at 20 s run 37 s. Timed again between
+    candidates, it is planned again with the time left. The truth is the wall clock, read here."""
+    x, y = standardized()
+
+    def loader() -> DataLoader:  # one candidate at a time: a DataLoader is not stacked
+        return DataLoader(
+            TensorDataset(x, y), batch_size=64, shuffle=True, generator=torch.Generator().manual_seed(0)
+        )
+
+    monkeypatch.setattr(_SlowsDown, "calls", 0)
+    steady, steady_wall = _timed_find_lr(loader())
+    assert steady.check is not None and "candidates" not in steady.check and steady_wall < 3.0 + 1.0
+    _slowed_from_the_check_on(monkeypatch, steady)
+    slowed, wall = _timed_find_lr(loader())
+    assert wall < 3.0 + 1.5
+    cut = "to keep within the 3 s budget" in (slowed.check or "") or slowed.reason.startswith(
+        "not checked within"
+    )
+    assert cut, (slowed.check, slowed.reason)
+
+
+def test_a_stacked_check_that_overran_its_budget_after_its_steps_were_timed_says_so(monkeypatch):
+    """A stacked check is one run, timed by its first steps: a machine that slows after them makes it
+    overrun, which it said nothing of. The truth is the wall clock, read here; on a steady machine it
+    keeps to its budget and says nothing."""
+    x, y = standardized()
+    monkeypatch.setattr(_SlowsDown, "calls", 0)
+    steady, steady_wall = _timed_find_lr(x, y)
+    assert steady.check is not None and steady_wall < 3.0 + 1.0 and "it ran" not in steady.check
+    _slowed_from_the_check_on(monkeypatch, steady)
+    monkeypatch.setattr(_SlowsDown, "pause", 0.06)  # a step of all the candidates at once
+    slowed, wall = _timed_find_lr(x, y)
     assert wall > 3.0 + 2.0  # it overran: the premise
     said = re.search(r"it ran ([\d.]+) s where ([\d.]+) s of the 3 s budget were left", slowed.check or "")
     assert said, slowed.check

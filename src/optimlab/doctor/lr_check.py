@@ -150,7 +150,7 @@ PROBE_STEPS = 5  # a check's steps timed to tell whether it fits its budget (:cl
 # Seconds a check may run past its budget before it says so: about what one held-out evaluation and a
 # candidate's setup (a copy of the model) take on the models it is made for, beyond the plan's estimate.
 OVERRUN_SLACK = 1.0
-REPLANS = 2  # stacked checks planned again from their own probe, the last one then run as planned
+REPLANS = 2  # checks planned again from their own probe, the last one then run as planned
 CHANCE_ERRORS = 3.0  # standard errors above the most frequent class's share: a candidate beats chance
 
 
@@ -276,10 +276,14 @@ def find_lr(
             # one evaluation of the model timed (a stacked check times its own)
             evaluation = 0.0 if ends is None else _evaluation_seconds(model, optimizer, held_out)
             plan = planned(2, one_step, evaluation)
-            try:
-                return checking(runs[:1], plan=plan, probe=probe(plan, evaluation))
-            except _OverBudget as over:
-                return checking(runs[:1], plan=planned(2, over.seconds_per_step, over.seconds_per_evaluation))
+            # each plan probed, the last run as planned; a machine slowed later is timed again
+            # between candidates (:meth:`_Probe.runs_left`)
+            for probed in (True,) * REPLANS + (False,):
+                try:
+                    return checking(runs[:1], plan=plan, probe=probe(plan, evaluation) if probed else None)
+                except _OverBudget as over:
+                    plan = planned(2, over.seconds_per_step, over.seconds_per_evaluation)
+            raise AssertionError("the last plan is not probed")  # pragma: no cover
 
         if not stacked:
             return one_at_a_time()
@@ -970,6 +974,13 @@ class _Probe(Callback):
         if time.perf_counter() + self.runs * one > self.ends:
             raise _OverBudget(self.step / self.members, evaluation / self.members)
 
+    def runs_left(self, runs: int, seconds_per_run: float) -> None:
+        """Raise :class:`_OverBudget` where ``runs`` more checks at ``seconds_per_run`` each (the last
+        one's, its evaluations included) would end after ``ends``: the machine slowed after the
+        first steps were timed (a second process on a core: a check planned at 20 s ran 37 s)."""
+        if time.perf_counter() + runs * seconds_per_run > self.ends:
+            raise _OverBudget(seconds_per_run / self.steps, 0.0)
+
 
 def _check(
     model: nn.Module,
@@ -997,21 +1008,20 @@ def _check(
         return _check_stacked(
             model, train.loss_fn, optimizer, lrs, train, held_out.tensors, steps, seed, phase, probe
         )
-    return [
-        _check_one(
-            model,
-            optimizer,
-            lr,
-            train,
-            held_out,
-            steps,
-            seed,
-            by_row,
-            f"lr check: candidate {i} of {len(lrs)} (lr {lr:.3g}){fold}",
-            probe if i == 1 else None,  # the first one's steps time them all
+    checked: list[_Checked] = []
+    last = 0.0  # seconds the last candidate took: the machine's speed now
+    for i, lr in enumerate(lrs, 1):
+        if probe is not None and checked:  # the machine may slow after the first steps were timed
+            probe.runs_left(len(lrs) - len(checked), last)
+        started = time.perf_counter()
+        phase = f"lr check: candidate {i} of {len(lrs)} (lr {lr:.3g}){fold}"
+        checked.append(  # the first one's steps time them all
+            _check_one(
+                model, optimizer, lr, train, held_out, steps, seed, by_row, phase, probe if i == 1 else None
+            )
         )
-        for i, lr in enumerate(lrs, 1)
-    ]
+        last = time.perf_counter() - started
+    return checked
 
 
 def _check_one(

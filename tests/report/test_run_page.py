@@ -549,3 +549,23 @@ def test_more_runs_than_colours_are_each_drawn_their_own_way(tmp_path):
         legend = re.findall(r'<path d="M[^"]*h16" stroke="(#\w+)" stroke-width="2"([^>]*)/>', svg)
         assert len({(colour, dash) for colour, dash, _ in drawn}) == len({run for _, _, run in drawn}) == 12
         assert len(set(legend)) == 12
+
+
+def test_the_results_say_how_many_parameters_each_run_trained(cli, tmp_path, page_reader):
+    """Runs of two widths overlaid gave their metrics with no word of their models' sizes; result.json
+    records the trained model (an MLP 4-w-w-3 on iris: (4 + 1) w + (w + 1) w + (w + 1) 3 parameters)."""
+    for width in (4, 8):
+        code, _, err = cli(
+            "train", "--dataset", "iris", "--model", "mlp", "--width", str(width), "--epochs", "1",
+            "--out", str(tmp_path / f"w{width}"), "--no-progress",
+        )  # fmt: skip
+        assert code == 0, err
+    page = run_page([read_run(tmp_path / "w4"), read_run(tmp_path / "w8")]).render()
+    (results,) = [t for t in page_reader(page).tables if t.caption.startswith("Results")]
+    column = results.header.index("parameters")
+    assert [row[column] for row in results.rows] == [f"{5 * w + (w + 1) * w + (w + 1) * 3:,}" for w in (4, 8)]
+    legacy = read_run(fake_run(tmp_path / "old"))  # a result.json written before models were recorded
+    (results,) = [
+        t for t in page_reader(run_page([legacy]).render()).tables if t.caption.startswith("Results")
+    ]
+    assert "parameters" not in results.header

@@ -244,20 +244,29 @@ def _last_logged(run: RunFolder) -> tuple[int | str, float | str]:
     return max(logged) if logged else ("", "")
 
 
+def _parameters(run: RunFolder) -> str:
+    """The parameters of the model the run trained (result.json's ``model``), '' where not recorded."""
+    model = run.result.get("model")
+    return f"{model['parameters']:,}" if isinstance(model, dict) and "parameters" in model else ""
+
+
 def _results_table(page: Page, runs: Sequence[RunFolder]) -> None:
     names = list(dict.fromkeys(k for run in runs for k in run.result.get("metrics", {})))
+    sized = any(_parameters(run) for run in runs)
     rows = [
         (
             run.name,
             _status(run),
             run.result.get("steps", _last_logged(run)[0]),
             run.result.get("seconds", _last_logged(run)[1]),
+            *((_parameters(run),) if sized else ()),
             *(run.result.get("metrics", {}).get(k, "") for k in names),
         )
         for run in runs
     ]
     caption = "Results where training stopped" if _unfinished(runs) else "Results at the end of training"
-    page.table(("run", "status", "steps", "seconds", *names), rows, caption=caption)
+    columns = ("run", "status", "steps", "seconds", *(("parameters",) if sized else ()), *names)
+    page.table(columns, rows, caption=caption)
     for run in runs:
         if run.result.get("message"):
             page.paragraph(f"{run.name}: {run.result['message']}", note=True)

@@ -65,6 +65,12 @@ def test_a_structure_is_the_modules_and_tensor_shapes_not_the_values():
     assert structure(nn.Sequential(nn.ReLU())) != structure(nn.Sequential(nn.GELU()))
     assert structure(nn.Linear(4, 3)) != structure(nn.Linear(4, 3).double())
 
+    def net(module: str) -> nn.Module:  # one class, defined in a notebook, then moved into a module
+        cls = type("Net", (nn.Sequential,), {"__module__": module})
+        return cls(nn.Linear(4, 3))
+
+    assert structure(net("__main__")) == structure(net("mynets"))
+
 
 @pytest.mark.parametrize("backend", ["local", "batched"])
 def test_a_study_whose_model_code_changed_is_refused_on_resume_and_kept(tmp_path, monkeypatch, backend):

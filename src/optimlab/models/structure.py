@@ -2,7 +2,7 @@
 (a layer added, a bias dropped, ReLU swapped for GELU) would otherwise put the results of two models in
 one comparison.
 
-The structure is each module's path and class, and each parameter's and buffer's name, shape and dtype:
+The structure is each module's path and class name, and each parameter's and buffer's name, shape and dtype:
 what a model's code decides, not its values (which each seed draws) nor torch's printed form of it
 (which changes between torch versions). A change inside ``forward`` alone is not seen.
 
@@ -27,10 +27,9 @@ __all__ = ["describe_change", "structure"]
 
 def structure(model: nn.Module) -> dict[str, int | str]:
     """``{"parameters": count, "digest": sha256 of the structure}`` of ``model``, a JSON value."""
-    lines = [
-        f"module {path} {type(module).__module__}.{type(module).__qualname__}"
-        for path, module in model.named_modules()
-    ]
+    # the class by its name, not its module: a class moved from a notebook's __main__ into a module is
+    # the same model
+    lines = [f"module {path} {type(module).__qualname__}" for path, module in model.named_modules()]
     tensors = [*model.named_parameters(), *model.named_buffers()]
     lines += [f"tensor {name} {tuple(t.shape)} {t.dtype}" for name, t in tensors]
     digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()

@@ -309,7 +309,9 @@ CheckBudgetOpt = Annotated[
         help=(
             f"Seconds the check of the lr candidates may take, estimated from the range test (default "
             f"{CHECK_BUDGET:g}; 0: no limit). Over it, the check leaves out cross-fitted checks, then "
-            "candidates, then steps down to a quarter of the run, else it is not run; it says so."
+            "candidates, then steps down to a quarter of the run, else it is not run; it says so. Run "
+            "one at a time, its candidates are timed again as they go and the rest cut to the time left; "
+            "one that still overran (a machine slowed mid-run) says how long it took."
         ),
     ),
 ]

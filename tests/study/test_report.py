@@ -576,3 +576,20 @@ def test_methods_of_one_model_size_say_nothing_of_it(tmp_path, page_reader):
     page = write_report([StudyResult(SPEC, str(tmp_path), records)], tmp_path / "r.html")
     (said,) = [p for p in page_reader(page.read_text()).paragraphs if "different sizes" in p]
     assert "sgd: 1,234 parameters; adam: 1,234 or 12,345 parameters" in said
+
+
+def test_the_leaderboard_has_a_steps_to_target_column_only_where_the_study_has_a_target(
+    tmp_path, page_reader
+):
+    """On the user's data (no target), the column read "no target" on every row, in the terminal and on
+    the page."""
+    from optimlab.cli.compare_cmd import leaderboard_table
+
+    assert SPEC.target == 0.96  # digits_mlp's
+    for spec, has_column in ((SPEC, True), (dataclasses.replace(SPEC, target=None), False)):
+        page = write_report([StudyResult(spec, str(tmp_path), RECORDS)], tmp_path / "r.html")
+        (board,) = [t for t in page_reader(page.read_text()).tables if t.caption == "Leaderboard"]
+        assert any(h.startswith("steps to target") for h in board.header) == has_column
+        assert all(len(row) == len(board.header) for row in board.rows)
+        columns, rows = leaderboard_table(spec, RECORDS)
+        assert ("steps to target" in columns) == has_column and all(len(r) == len(columns) for r in rows)

@@ -63,13 +63,14 @@ PLAN_FLAGS = (
 def leaderboard_table(spec: StudySpec, records: Sequence[TrialRecord]) -> tuple[tuple[str, ...], list[Any]]:
     """The leaderboard's columns and rows as the report has them
     (:func:`optimlab.study.report.leaderboard_table`: no rank without a seed result, no std of one seed,
-    the seeds that failed counted, the steps to target over the seed runs)."""
+    the seeds that failed counted, the steps to target over the seed runs where the study has a target)."""
     from optimlab.study import leaderboard
     from optimlab.study.report import leaderboard_table as table
     from optimlab.study.report import steps_to_target_cells
 
     board = leaderboard(spec, records)
-    return table(spec, board, ("steps to target", steps_to_target_cells(spec, board)))
+    cells = steps_to_target_cells(spec, board)
+    return table(spec, board, None if cells is None else ("steps to target", cells))
 
 
 def _compared(optimizers: str | None, compare_field: str | None) -> tuple[str, list[Any]]:

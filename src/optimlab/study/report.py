@@ -87,11 +87,11 @@ def _seeds_note(test: Summary) -> str:
 
 
 def leaderboard_table(
-    spec: StudySpec, board: Sequence[LeaderboardRow], last: tuple[str, Sequence[Any]]
+    spec: StudySpec, board: Sequence[LeaderboardRow], last: tuple[str, Sequence[Any]] | None
 ) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
     """The leaderboard's columns and rows, best first; ``last`` is the heading and cells of a last column
-    (the time to target, as each report counts it)."""
-    heading, cells = last
+    (the time to target, as each report counts it), None for none."""
+    heading, cells = last or ("", [None] * len(board))
     # "failed" beside "seeds" read as failed seed runs; it counts the failed tuning trials too
     columns = (
         "rank",
@@ -116,16 +116,19 @@ def leaderboard_table(
         )
         for rank, row, mean_ci, cell in zip(ranks(board), board, mean_cis(board), cells)
     ]
+    if last is None:
+        return columns, [row[:-1] for row in rows]
     return (*columns, heading), rows
 
 
-def steps_to_target_cells(spec: StudySpec, board: Sequence[LeaderboardRow]) -> list[str]:
+def steps_to_target_cells(spec: StudySpec, board: Sequence[LeaderboardRow]) -> list[str] | None:
     """Each row's steps to target, ``120 (2/3 reached)``: the median over its seed runs, a miss or a
-    failure counting as never; ``not reached (1/3)`` where most missed."""
+    failure counting as never; ``not reached (1/3)`` where most missed. None for a study without a
+    target (the user's data), whose column read "no target" on every row."""
+    if spec.target is None:
+        return None
     return [
-        "no target"
-        if spec.target is None
-        else f"{row.steps_to_target:.0f} ({row.reached}/{row.seed_runs} reached)"
+        f"{row.steps_to_target:.0f} ({row.reached}/{row.seed_runs} reached)"
         if math.isfinite(row.steps_to_target)
         else f"not reached ({row.reached}/{row.seed_runs})"
         for row in board
@@ -355,16 +358,10 @@ def _add_study(
         + f"; tuned on {spec.metric} ({spec.goal}), reported on {spec.test_metric} with Student-t 95% "
         "confidence intervals over the seeds.",
     )
+    cells = steps_to_target_cells(spec, board)
+    heading = "steps to target (median over seed runs; a miss or a failure counts as never)"
     page.table(
-        *leaderboard_table(
-            spec,
-            board,
-            (
-                "steps to target (median over seed runs; a miss or a failure counts as never)",
-                steps_to_target_cells(spec, board),
-            ),
-        ),
-        caption="Leaderboard",
+        *leaderboard_table(spec, board, None if cells is None else (heading, cells)), caption="Leaderboard"
     )
     failed = {row.method: row.seeds_failed for row in board}
     if spec.test_metric == spec.metric:  # no test split (the user's (train, val), an image folder's)

@@ -369,10 +369,13 @@ def test_a_bench_stopped_as_its_scores_are_read_says_how_to_resume(cli, monkeypa
     folder = tmp_path / "bench"
     flags = ("--workloads", "digits_mlp", "--optimizers", "sgd", "--seeds", "1", "--budget", "1")
     code, out, err = cli("bench", *flags, "--out", str(folder), "--format", "json", "--no-progress")
-    again = f"optimlab bench --resume {folder}"
+    again, shows = f"optimlab bench --resume {folder}", f"optimlab report {folder}"
     assert code == _errors.INTERRUPTED
-    assert json.loads(out) == {"status": "interrupted", "resume": again}
-    assert err.splitlines()[-1] == f"interrupted: the finished trials are kept; continue with `{again}`"
+    assert json.loads(out) == {"status": "interrupted", "resume": again, "report": shows}
+    kept = f"the finished trials are kept; `{shows}` shows them so far"
+    assert err.splitlines()[-1] == f"interrupted: {kept}; continue with `{again}`"
+    code, _, err = cli(*shlex.split(shows)[1:], "--out", str(tmp_path / "so-far.html"))
+    assert code == 0 and (tmp_path / "so-far.html").is_file(), err  # the command it gave works
     monkeypatch.setattr(optimlab.cli.bench_cmd, "_print_scores", scores)
     code, out, _ = cli(*shlex.split(again)[1:], "--format", "json", "--no-progress")
     assert code == 0 and [row["method"] for row in json.loads(out)["workloads"]] == ["sgd"]
@@ -388,10 +391,13 @@ def test_a_comparison_stopped_as_its_leaderboards_are_read_says_how_to_resume(cl
     folder = tmp_path / "study"
     flags = ("--dataset", "digits", "--epochs", "1", "--optimizers", "sgd", "--seeds", "1", "--budget", "1")
     code, out, err = cli("compare", *flags, "--out", str(folder), "--format", "json", "--no-progress")
-    again = f"optimlab compare --resume {folder}"
+    again, shows = f"optimlab compare --resume {folder}", f"optimlab report {folder}"
     assert code == _errors.INTERRUPTED
-    assert json.loads(out) == {"status": "interrupted", "resume": again}
-    assert err.splitlines()[-1] == f"interrupted: the finished trials are kept; continue with `{again}`"
+    assert json.loads(out) == {"status": "interrupted", "resume": again, "report": shows}
+    kept = f"the finished trials are kept; `{shows}` shows them so far"
+    assert err.splitlines()[-1] == f"interrupted: {kept}; continue with `{again}`"
+    code, _, err = cli(*shlex.split(shows)[1:], "--out", str(tmp_path / "so-far.html"))
+    assert code == 0 and (tmp_path / "so-far.html").is_file(), err  # the command it gave works
     monkeypatch.setattr(optimlab.cli.compare_cmd, "_study_document", document)
     code, out, _ = cli(*shlex.split(again)[1:], "--format", "json", "--no-progress")
     assert code == 0 and [row["method"] for row in json.loads(out)["studies"][0]["leaderboard"]] == ["sgd"]
@@ -419,10 +425,11 @@ def test_a_stopped_comparison_still_prints_its_one_json_document(cli, monkeypatc
     monkeypatch.setattr(optimlab.study.compare, "compare", stopped)
     folder = tmp_path / "study"
     code, out, err = cli("compare", "--optimizers", "sgd", "--out", str(folder), "--format", "json")
-    again = f"optimlab compare --resume {folder}"
+    again, shows = f"optimlab compare --resume {folder}", f"optimlab report {folder}"
     assert code == _errors.INTERRUPTED
-    assert json.loads(out) == {"status": "interrupted", "resume": again}
-    assert err.splitlines()[-1] == f"interrupted: the finished trials are kept; continue with `{again}`"
+    assert json.loads(out) == {"status": "interrupted", "resume": again, "report": shows}
+    kept = f"the finished trials are kept; `{shows}` shows them so far"
+    assert err.splitlines()[-1] == f"interrupted: {kept}; continue with `{again}`"
 
 
 def test_a_stopped_gallery_prints_the_experiments_it_finished_as_json(cli, monkeypatch, tmp_path):

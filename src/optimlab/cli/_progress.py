@@ -29,11 +29,15 @@ def exit_if_all_failed(output: Output, results: Sequence[StudyResult]) -> None:
 
 @contextlib.contextmanager
 def resumable(
-    output: Output, resume_command: Callable[[], str | None], kept: str = "the finished trials are kept"
+    output: Output,
+    resume_command: Callable[[], str | None],
+    kept: str = "the finished trials are kept",
+    report_command: Callable[[], str | None] = lambda: None,
 ) -> Iterator[None]:
     """Ctrl-C in the block ends the verb saying what is ``kept`` and how to continue: ``resume_command()``,
-    once the work is kept somewhere (None before: a plain interruption). With ``--format json``, stdout
-    still gets its one document: the status and the command (it was empty, which no JSON reader takes)."""
+    once the work is kept somewhere (None before: a plain interruption), and how to see it so far:
+    ``report_command()`` (None: not said). With ``--format json``, stdout still gets its one document:
+    the status and the commands (it was empty, which no JSON reader takes)."""
     try:
         yield
     except KeyboardInterrupt:
@@ -41,8 +45,12 @@ def resumable(
         command = resume_command()
         if command is None:
             raise
-        output.result("", {"status": "interrupted", "resume": command})
-        raise Interrupted(f"{kept}; continue with `{command}`") from None
+        report = report_command()
+        output.result(
+            "", {"status": "interrupted", "resume": command, **({"report": report} if report else {})}
+        )
+        seen = f"; `{report}` shows them so far" if report else ""
+        raise Interrupted(f"{kept}{seen}; continue with `{command}`") from None
 
 
 class StudyProgress:

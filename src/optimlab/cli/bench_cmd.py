@@ -176,7 +176,8 @@ def bench(
             check_bench(chosen, methods, device=settings["device"], fields=("--workloads", given))
         checks.writable_folder(str(out)).mkdir(parents=True, exist_ok=True)
         write_settings(out, settings)
-    with resumable(output, lambda: resume_command(out)):  # the trials, then the report they make
+    shows = shlex.join(["optimlab", "report", str(out)])
+    with resumable(output, lambda: resume_command(out), report_command=lambda: shows):  # trials, their report
         with StudyProgress(progress) as shown:
             per_workload = (settings["budget"] + settings["seeds"]) * len(methods)
             shown.start(f"{len(chosen)} workloads x {len(methods)} methods", per_workload * len(chosen))

@@ -273,19 +273,21 @@ def compare(
     plan = {k: v for k, v in plan.items() if v is not None}
     output = Output(fmt)
     again: str | None = None  # the command that continues the comparison, once its studies are stored
+    shows: str | None = None  # the command that reports its finished trials (a folder's study only)
     compared = {plan["field"]: f"{plan['field']} (--compare)"} if compare_field and not resume else {}
     with (
-        resumable(output, lambda: again),
+        resumable(output, lambda: again, report_command=lambda: shows),
         StudyProgress(progress) as shown,
         o.noting_data(output),
         o.fields_named(compared),
     ):
 
         def on_start(specs: list[StudySpec], location: str, folder: Path) -> None:
-            nonlocal again
+            nonlocal again, shows
             words = ["optimlab", "compare", "--resume", str(folder)]
             words += ["--storage", storage] if storage else []
             again = shlex.join(words + (["--name", name] if name else []))
+            shows = None if storage else shlex.join(["optimlab", "report", str(folder)])
             total = sum(len(spec.tune_plan(m)) + spec.seeds for spec in specs for m in spec.methods)
             for spec in specs if progress else ():  # the plan, before an hour of trials: its grid, seeds
                 output.note(

@@ -40,3 +40,31 @@ def test_python_dash_m_optimlab_is_the_command():
     assert done.returncode == 2 and "--lr" in done.stderr and "Traceback" not in done.stderr
     version = subprocess.run([sys.executable, "-m", "optimlab", "--version"], capture_output=True, text=True)
     assert version.returncode == 0 and version.stdout.strip() == f"optimlab {optimlab.__version__}"
+
+
+@pytest.mark.parametrize(
+    ("verb", "typo", "meant"),
+    [("fit", "total_stpes", "total_steps"), ("diagnose", "step", "steps"), ("compare", "budgt", "budget")],
+)
+def test_a_mistyped_keyword_of_a_verb_names_the_one_meant(verb, typo, meant):
+    """``optimlab.fit(..., total_stpes=3)`` raised Python's bare TypeError ('unexpected keyword
+    argument'), no OptimlabError and no close match; the model is untouched (refused before any step)."""
+    import torch
+    from torch import nn
+
+    model = nn.Linear(3, 2)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x, y = torch.randn(16, 3), torch.randint(0, 2, (16,))
+    args = {
+        "fit": (
+            (model, torch.optim.SGD(model.parameters(), lr=1.0), (x, y)),
+            {"loss_fn": nn.CrossEntropyLoss()},
+        ),
+        "diagnose": ((model, (x, y), nn.CrossEntropyLoss()), {"lr_find": False}),
+        "compare": ((["sgd"],), {"model": lambda: nn.Linear(3, 2), "data": (x, y)}),
+    }
+    positional, keywords = args[verb]
+    with pytest.raises(optimlab.UnknownNameError, match=f"unknown {verb}\\(\\) argument '{typo}'") as raised:
+        getattr(optimlab, verb)(*positional, **keywords, **{typo: 3})
+    assert raised.value.suggestions[0] == meant
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

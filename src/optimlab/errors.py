@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+import functools
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
-__all__ = ["InvalidValueError", "OptimlabError", "OptimlabWarning", "UnknownNameError", "close_matches"]
+__all__ = [
+    "InvalidValueError",
+    "OptimlabError",
+    "OptimlabWarning",
+    "UnknownNameError",
+    "close_matches",
+    "keywords_checked",
+]
 
 
 class OptimlabError(ValueError):
@@ -45,3 +55,26 @@ class InvalidValueError(OptimlabError):
     def __init__(self, field: str, value: object, accepted: str) -> None:
         super().__init__(f"invalid value {value!r} for {field}: accepted {accepted}.")
         self.field, self.value, self.accepted = field, value, accepted
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def keywords_checked(function: F) -> F:
+    """``function`` refusing an unknown keyword argument with :class:`UnknownNameError` (close matches
+    and the accepted names, ``fit(total_stpes=...)``: did you mean 'total_steps'?) instead of Python's
+    bare ``TypeError``; the public verbs of the Python API wear it."""
+    accepted = [
+        name
+        for name, parameter in inspect.signature(function).parameters.items()
+        if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
+    ]
+
+    @functools.wraps(function)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        for name in kwargs:
+            if name not in accepted:
+                raise UnknownNameError(f"{function.__name__}() argument", name, accepted)
+        return function(*args, **kwargs)
+
+    return checked  # type: ignore[return-value]

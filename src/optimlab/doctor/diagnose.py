@@ -33,7 +33,7 @@ from optimlab.doctor.lr_find import LRRangeResult, examined_optimizer, json_read
 from optimlab.doctor.rules import checked_options, run_rules
 from optimlab.doctor.snapshot import preserved
 from optimlab.doctor.watch import watch
-from optimlab.errors import InvalidValueError
+from optimlab.errors import InvalidValueError, keywords_checked
 from optimlab.registry import POSITIVE, POSITIVE_INT
 from optimlab.train.loop import Callback, TrainState, check_optimizer
 
@@ -196,6 +196,7 @@ def _held_out(data: Any, device: torch.device) -> tuple[Tensor, Tensor] | None:
     return None
 
 
+@keywords_checked
 def diagnose(
     model: nn.Module,
     data: Any,

@@ -47,7 +47,7 @@ from torch.utils.data import DataLoader
 from optimlab.data.examples import targets_for
 from optimlab.data.user_batches import describe, loader_batch_size, loader_shuffles
 from optimlab.data.user_factory import BatchDataset, BatchSplits, as_data
-from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
+from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError, keywords_checked
 from optimlab.recipe import MODEL_LOSS, Recipe, RecipeError
 from optimlab.registry import POSITIVE_INT, get_registry, normalize_name
 from optimlab.study.analysis import metric_bounds
@@ -359,6 +359,7 @@ def _equal(a: Any, b: Any) -> bool:
     return a is b
 
 
+@keywords_checked
 def compare(
     optimizers: Sequence[Any] | None = None,
     *,

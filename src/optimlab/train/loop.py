@@ -36,7 +36,7 @@ from optimlab.data.user_batches import (
     is_pandas,
     whole_number,
 )
-from optimlab.errors import InvalidValueError
+from optimlab.errors import InvalidValueError, keywords_checked
 from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT
 from optimlab.schedules.torch_adapter import PlateauLR
 from optimlab.train.evaluation import (
@@ -181,6 +181,7 @@ def clip_grad_norm_(grads: Sequence[torch.Tensor], max_norm: float, *, stacked: 
             g.mul_(coefficient)
 
 
+@keywords_checked
 def fit(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,

@@ -467,3 +467,10 @@ def test_a_plateau_is_no_root_cause_the_lr_was_measured_with():
     both = Diagnosis([finding("input_scale"), finding("plateau")], statistics=None, lr_range=curve)
     assert [f.rule for f in both.lr_measured_with] == ["input_scale"]
     assert Diagnosis([finding("plateau")], statistics=None, lr_range=curve).lr_measured_with == []
+
+
+def test_lr_find_that_is_no_bool_is_refused():
+    """``lr_find="no"`` was truthy: the range test and its check ran, what the caller had said not to do."""
+    x, y = torch.randn(32, 3), torch.randint(0, 2, (32,))
+    with pytest.raises(InvalidValueError, match="invalid value 'no' for lr_find: accepted True or False"):
+        diagnose(nn.Linear(3, 2), (x, y), nn.CrossEntropyLoss(), steps=5, lr_find="no")

@@ -684,3 +684,10 @@ def test_the_call_that_started_a_comparison_resumes_it_when_run_again(tmp_path):
     assert [row.test.n for row in more.leaderboard] == [2, 2]
     with pytest.raises(OptimlabError, match="^cannot resume study 'your_code': its budget would change"):
         optimlab.compare(["sgd", "adam"], resume=True, **(call | {"budget": 3}))
+
+
+def test_resume_that_is_no_bool_is_refused(tmp_path):
+    """``resume="yes"`` failed deep in the study's storage with a bare TypeError."""
+    x, y = torch.randn(32, 3), torch.randint(0, 2, (32,))
+    with pytest.raises(InvalidValueError, match="invalid value 'yes' for resume: accepted True or False"):
+        optimlab.compare(["sgd"], model=lambda: nn.Linear(3, 2), data=(x, y), out=tmp_path, resume="yes")

@@ -796,3 +796,18 @@ def test_a_callback_reads_from_the_first_step_whether_the_loss_is_scaled():
         with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
             nn.functional.cross_entropy(reference(x), y).backward()
         torch.testing.assert_close(reads.grad, reference[0].weight.grad, rtol=1e-2, atol=1e-5)
+
+
+@pytest.mark.parametrize(("name", "value"), [("shuffle", "no"), ("drop_last", 2)])
+def test_a_batching_flag_that_is_no_bool_is_refused(name, value):
+    """``shuffle="no"`` was read as True: the rows were drawn in a shuffled order, the opposite of what
+    it said (the order of shuffle=False is torch's rows in order, that of True a permutation)."""
+    x, y = torch.randn(16, 3), torch.randint(0, 2, (16,))
+    model = nn.Linear(3, 2)
+    before = model.weight.detach().clone()
+    with pytest.raises(
+        InvalidValueError, match=f"invalid value {value!r} for {name}: accepted True or False"
+    ):
+        fit(model, torch.optim.SGD(model.parameters(), lr=1.0), x, y, loss_fn=nn.CrossEntropyLoss(),
+            total_steps=2, batch_size=4, **{name: value})  # fmt: skip
+    assert torch.equal(model.weight, before)

@@ -66,6 +66,7 @@ __all__ = [
     "TARGET_KEYS",
     "Forward",
     "UserBatches",
+    "boolean",
     "broadcast_mix_up",
     "describe",
     "first_loss",
@@ -673,6 +674,14 @@ def whole_number(value: Any, field: str, accepted: Interval) -> int:
     if whole is None or isinstance(value, bool) or not accepted.contains(whole):
         raise InvalidValueError(field, value, str(accepted))
     return whole
+
+
+def boolean(value: Any, field: str) -> bool:
+    """``value`` when it is True or False; else refused in one line: a truthy string (``shuffle="no"``)
+    read as True did the opposite of what it said."""
+    if not isinstance(value, bool):
+        raise InvalidValueError(field, value, "True or False")
+    return value
 
 
 def _states(generators: list[torch.Generator]) -> list[Tensor]:

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from optimlab.data.user_batches import UserBatches
+from optimlab.data.user_batches import UserBatches, boolean
 from optimlab.data.user_factory import BatchSplits
 from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import INSTRUMENTS, Instruments, InstrumentSchedule, RunStatistics
@@ -255,6 +255,7 @@ def diagnose(
     """
     if not POSITIVE_INT.contains(steps):
         raise InvalidValueError("steps", steps, str(POSITIVE_INT))
+    boolean(lr_find, "lr_find")  # lr_find='no' ran the range test
     validate_check(check_steps, check_budget)  # even where lr_find is off: a bad value is not ignored
     if time_budget is not None and not POSITIVE.contains(time_budget):
         raise InvalidValueError("time_budget", time_budget, f"seconds, {POSITIVE}, or None for no limit")

@@ -45,7 +45,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from optimlab.data.examples import targets_for
-from optimlab.data.user_batches import describe, loader_batch_size, loader_shuffles
+from optimlab.data.user_batches import boolean, describe, loader_batch_size, loader_shuffles
 from optimlab.data.user_factory import BatchDataset, BatchSplits, as_data
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError, keywords_checked
 from optimlab.recipe import MODEL_LOSS, Recipe, RecipeError
@@ -425,6 +425,7 @@ def compare(
             (the call that started it, run again), and refused where it differs.
         on_progress: called with the study and its trial records after each trial or poll.
     """
+    boolean(resume, "resume")  # resume='yes' failed deep in the storage with a TypeError
     if not resume and (optimizers is None) == (compare is None):
         raise OptimlabError(
             "say what to compare: optimizers=[...] or compare={field: [values]} (one of them)"

@@ -31,6 +31,7 @@ from optimlab.data.user_batches import (
     UNUSABLE_BATCH,
     UserBatches,
     batch_refused,
+    boolean,
     describe,
     first_loss,
     is_pandas,
@@ -299,6 +300,9 @@ def fit(
             "torch.bfloat16 or None for an optimizer whose step evaluates the loss again, which torch's "
             "GradScaler (float16's loss scaling) cannot step",
         )
+    for name, value in (("shuffle", shuffle), ("drop_last", drop_last)):
+        if value is not None:
+            boolean(value, name)
     given = {"batch_size": batch_size, "shuffle": shuffle, "drop_last": drop_last}
     defaults = {"batch_size": 32, "shuffle": True, "drop_last": False}
     batching = {k: defaults[k] if v is None else v for k, v in given.items()}

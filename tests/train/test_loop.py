@@ -811,3 +811,14 @@ def test_a_batching_flag_that_is_no_bool_is_refused(name, value):
         fit(model, torch.optim.SGD(model.parameters(), lr=1.0), x, y, loss_fn=nn.CrossEntropyLoss(),
             total_steps=2, batch_size=4, **{name: value})  # fmt: skip
     assert torch.equal(model.weight, before)
+
+
+@pytest.mark.parametrize("state", [{}, {"step": 3}, "checkpoint.pt"])
+def test_a_state_that_is_no_train_state_is_refused(state):
+    """``state=checkpoint["state"]`` (a dict) failed with AttributeError at ``state.step``, and ``{}``
+    silently trained from step 0 as if no state had been given."""
+    x, y = torch.randn(16, 3), torch.randint(0, 2, (16,))
+    model = nn.Linear(3, 2)
+    with pytest.raises(InvalidValueError, match="for state: accepted a TrainState"):
+        fit(model, torch.optim.SGD(model.parameters(), lr=1.0), x, y, loss_fn=nn.CrossEntropyLoss(),
+            total_steps=2, state=state)  # fmt: skip

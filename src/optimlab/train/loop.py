@@ -275,6 +275,10 @@ def fit(
     check_optimizer(optimizer, model)
     check_scheduler(scheduler, optimizer)
     _check_callbacks(callbacks)
+    if state is not None and not isinstance(state, TrainState):  # a dict failed at state.step, {} ignored
+        raise InvalidValueError(
+            "state", describe(state), "a TrainState (what fit or load_checkpoint returned), or None to start"
+        )
     accumulate = whole_number(accumulate_grad_batches, "accumulate_grad_batches", POSITIVE_INT)
     if (total_steps is None) == (epochs is None):
         raise InvalidValueError(
@@ -362,7 +366,7 @@ def fit(
         total_steps = epochs * math.ceil(batches.steps_per_epoch / accumulate)
     assert total_steps is not None  # checked above: exactly one of the two was given
     device = next(model.parameters()).device
-    state = state or TrainState()
+    state = TrainState() if state is None else state
     _check_schedule_length(scheduler, total_steps - state.step)
     if batches.steps_per_epoch is None:  # read by the session that stopped
         # (a checkpoint written before batches_per_epoch was kept took one batch a step)

@@ -822,3 +822,23 @@ def test_a_state_that_is_no_train_state_is_refused(state):
     with pytest.raises(InvalidValueError, match="for state: accepted a TrainState"):
         fit(model, torch.optim.SGD(model.parameters(), lr=1.0), x, y, loss_fn=nn.CrossEntropyLoss(),
             total_steps=2, state=state)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("hyperparameters", "refused"),
+    [
+        ({"lr": math.nan}, "lr"),
+        ({"lr": math.inf}, "lr"),
+        ({"lr": 0.1, "weight_decay": math.nan}, "weight_decay"),
+    ],
+)
+def test_an_optimizer_with_a_nan_or_infinite_lr_is_refused_before_training(hyperparameters, refused):
+    """torch's SGD takes lr=nan (its check is ``lr < 0``): fit trained the weights to NaN and blamed the
+    learning rate for being too high ('lower the learning rate')."""
+    x, y = torch.randn(16, 3), torch.randint(0, 2, (16,))
+    model = nn.Linear(3, 2)
+    before = model.weight.detach().clone()
+    optimizer = torch.optim.SGD(model.parameters(), **hyperparameters)  # torch builds it without a word
+    with pytest.raises(InvalidValueError, match=rf"for the optimizer's {refused} \(param group 0\)"):
+        fit(model, optimizer, x, y, loss_fn=nn.CrossEntropyLoss(), total_steps=2)
+    assert torch.equal(model.weight, before)

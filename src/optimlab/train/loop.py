@@ -888,7 +888,8 @@ def check_scheduler(scheduler: Any, optimizer: torch.optim.Optimizer) -> None:
 def check_optimizer(optimizer: Any, model: nn.Module | None = None, *, accepted: str = "") -> None:
     """Refuse in one line anything but an optimizer instance (its class, a name) where one is stepped,
     and, given ``model``, one that steps none of its trainable parameters (built over another model:
-    training would change nothing); ``accepted``: what else the caller takes."""
+    training would change nothing), or whose hyperparameters hold a NaN (or an lr not finite: torch's
+    SGD takes them); ``accepted``: what else the caller takes."""
     if not isinstance(optimizer, torch.optim.Optimizer):
         got = f"the class {optimizer.__name__}" if isinstance(optimizer, type) else describe(optimizer)
         what = f"a torch.optim.Optimizer over the model's parameters ({OPTIMIZER_EXAMPLE}){accepted}"
@@ -900,3 +901,23 @@ def check_optimizer(optimizer: Any, model: nn.Module | None = None, *, accepted:
             f"a {type(optimizer).__name__} over none of the model's trainable parameters",
             f"an optimizer over the model's parameters ({OPTIMIZER_EXAMPLE})",
         )
+    for index, group in enumerate(optimizer.param_groups):
+        for name, value in group.items():
+            # SGD takes lr=nan, and its NaN weights were blamed on the lr being too high
+            if name != "params" and not _finite(value, infinite=name != "lr"):
+                raise InvalidValueError(
+                    f"the optimizer's {name} (param group {index})",
+                    value,
+                    "a finite number" if name == "lr" else "a number, not NaN",
+                )
+
+
+def _finite(value: Any, *, infinite: bool) -> bool:
+    """Whether ``value``, a group's hyperparameter (a number, a one-element tensor, or a tuple of them:
+    Adam's betas), holds no NaN (nor an infinity unless ``infinite``); anything else (a flag, None)
+    passes."""
+    if isinstance(value, (tuple, list)):
+        return all(_finite(v, infinite=infinite) for v in value)
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and value.is_floating_point():
+        value = value.item()
+    return not isinstance(value, float) or not (math.isnan(value) or (math.isinf(value) and not infinite))

@@ -474,3 +474,11 @@ def test_lr_find_that_is_no_bool_is_refused():
     x, y = torch.randn(32, 3), torch.randint(0, 2, (32,))
     with pytest.raises(InvalidValueError, match="invalid value 'no' for lr_find: accepted True or False"):
         diagnose(nn.Linear(3, 2), (x, y), nn.CrossEntropyLoss(), steps=5, lr_find="no")
+
+
+def test_numpy_integer_steps_are_steps():
+    """``steps=np.int64(5)`` was refused as 'not an integer in [1, inf)'."""
+    np = pytest.importorskip("numpy")
+    x, y = torch.randn(32, 3), torch.randint(0, 2, (32,))
+    found = diagnose(nn.Linear(3, 2), (x, y), nn.CrossEntropyLoss(), steps=np.int64(5), lr_find=False)
+    assert found.to_dict()["steps"] == 5

@@ -842,3 +842,15 @@ def test_an_optimizer_with_a_nan_or_infinite_lr_is_refused_before_training(hyper
     with pytest.raises(InvalidValueError, match=rf"for the optimizer's {refused} \(param group 0\)"):
         fit(model, optimizer, x, y, loss_fn=nn.CrossEntropyLoss(), total_steps=2)
     assert torch.equal(model.weight, before)
+
+
+def test_numpy_integers_count_steps_and_epochs():
+    """``total_steps=np.int64(4)`` (a count computed with numpy) was refused as 'not an integer in [0, inf)'."""
+    np = pytest.importorskip("numpy")
+    x, y = torch.randn(16, 3), torch.randint(0, 2, (16,))
+    model = nn.Linear(3, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    state = fit(model, optimizer, x, y, loss_fn=nn.CrossEntropyLoss(), total_steps=np.int64(4), batch_size=8)
+    assert state.step == 4 and isinstance(state.total_steps, int)
+    state = fit(model, optimizer, x, y, loss_fn=nn.CrossEntropyLoss(), epochs=np.int32(2), batch_size=8)
+    assert state.step == 4  # 2 epochs of 16 rows in batches of 8

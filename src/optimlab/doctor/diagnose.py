@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from optimlab.data.user_batches import UserBatches, boolean
+from optimlab.data.user_batches import UserBatches, boolean, whole_number
 from optimlab.data.user_factory import BatchSplits
 from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import INSTRUMENTS, Instruments, InstrumentSchedule, RunStatistics
@@ -253,8 +253,7 @@ def diagnose(
         schedule: when the costlier instruments run (default :class:`InstrumentSchedule`).
         rule_options: thresholds by rule name, e.g. ``{"dead_units": {"warn_fraction": 0.5}}``.
     """
-    if not POSITIVE_INT.contains(steps):
-        raise InvalidValueError("steps", steps, str(POSITIVE_INT))
+    steps = whole_number(steps, "steps", POSITIVE_INT)  # numpy's integers too
     boolean(lr_find, "lr_find")  # lr_find='no' ran the range test
     validate_check(check_steps, check_budget)  # even where lr_find is off: a bad value is not ignored
     if time_budget is not None and not POSITIVE.contains(time_budget):

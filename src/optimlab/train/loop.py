@@ -284,9 +284,9 @@ def fit(
         raise InvalidValueError(
             "total_steps and epochs", f"{total_steps} and {epochs}", "one of them, the other None"
         )
-    for name, value in (("total_steps", total_steps), ("epochs", epochs)):
-        if value is not None and not NON_NEGATIVE_INT.contains(value):
-            raise InvalidValueError(name, value, str(NON_NEGATIVE_INT))
+    # numpy's integers (np.int64(2), a count computed with numpy) are integers too
+    total_steps = None if total_steps is None else whole_number(total_steps, "total_steps", NON_NEGATIVE_INT)
+    epochs = None if epochs is None else whole_number(epochs, "epochs", NON_NEGATIVE_INT)
     # The recipe's ranges (TrainingSpec): a norm of 0 zeroes every gradient and a negative one turns
     # descent into ascent; an interval of 0 would evaluate once an epoch, a negative one every step.
     for name, value, allowed in (

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, IterableDataset, TensorDataset
 
-from optimlab.errors import InvalidValueError
+from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.train import Callback, EarlyStopping, TrainState, fit
 from optimlab.train.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from optimlab.train.loop import clip_grad_norm_, epoch_permutation
@@ -854,3 +854,21 @@ def test_numpy_integers_count_steps_and_epochs():
     assert state.step == 4 and isinstance(state.total_steps, int)
     state = fit(model, optimizer, x, y, loss_fn=nn.CrossEntropyLoss(), epochs=np.int32(2), batch_size=8)
     assert state.step == 4  # 2 epochs of 16 rows in batches of 8
+
+
+@pytest.mark.parametrize(
+    ("metric", "said"),
+    [
+        (lambda outputs, targets: (outputs.argmax(1) == targets).float(), r"for what metric 'hits' returned"),
+        (lambda outputs, targets: 1 / 0, r"metric 'hits' raised ZeroDivisionError: division by zero"),
+    ],
+)
+def test_a_metric_that_fails_or_gives_no_number_is_said_in_one_line(metric, said):
+    """fit's ``metrics={"hits": ...}`` returning a value per row raised torch's bare ValueError ('only
+    one element tensors can be converted'), and one that raised came out as its own traceback: a recipe's
+    metric by import path was already said in one line, naming it."""
+    x, y = torch.randn(16, 3), torch.randint(0, 2, (16,))
+    model = nn.Linear(3, 2)
+    with pytest.raises(OptimlabError, match=said):
+        fit(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, loss_fn=nn.CrossEntropyLoss(),
+            total_steps=2, val_data=(x, y), metrics={"hits": metric})  # fmt: skip

@@ -26,6 +26,7 @@ from optimlab.data.user_batches import (
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.models.user import LossFunction
 from optimlab.techniques.losses import ClassesLast
+from optimlab.user_code import call_user
 
 __all__ = [
     "EVAL_BATCH",
@@ -39,11 +40,25 @@ __all__ = [
     "class_dim",
     "evaluate_batches",
     "hits",
+    "user_metric",
 ]
 
 EVAL_BATCH = 4096  # rows per forward pass at evaluation; the built-in sets fit in one or two
 _Batch = TypeVar("_Batch")
 OWN_METRICS = ("loss", "accuracy", "rmse")  # what an evaluation reports itself, as {prefix}_{name}
+
+
+def user_metric(path: str, metric: Callable[..., Any], outputs: torch.Tensor, targets: torch.Tensor) -> float:
+    """The user's ``metric`` (named ``path``: an import path, or its name in ``fit``'s ``metrics``) of
+    ``outputs`` and ``targets`` as a float; an exception in it, or a value that is no number, is said in
+    one line."""
+    value = call_user("metric", path, metric, outputs, targets)
+    try:
+        return float(value)
+    except (TypeError, ValueError, RuntimeError):  # RuntimeError: a tensor of several elements
+        raise InvalidValueError(
+            f"what metric {path!r} returned", describe(value), "a number: a float, or a tensor of one element"
+        ) from None
 
 
 @torch.inference_mode()

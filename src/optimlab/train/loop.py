@@ -49,6 +49,7 @@ from optimlab.train.evaluation import (
     batches_read,
     check_paired,
     evaluate_batches,
+    user_metric,
 )
 
 __all__ = [
@@ -342,8 +343,12 @@ def fit(
                 "val_steps=N beside it, the batches each evaluation reads (an endless stream never ends "
                 "its pass), or val data with a length (a Dataset, or an IterableDataset with __len__)",
             )
+        # each said in one line where it raises or gives no number, as a recipe's metric by import path
+        scored = {
+            name: functools.partial(user_metric, name, metric) for name, metric in (metrics or {}).items()
+        }
         evaluate = lambda: evaluate_batches(  # noqa: E731
-            model, validation, prefix="val", metrics=metrics, most=val_steps
+            model, validation, prefix="val", metrics=scored, most=val_steps
         )
     elif val_steps is not None:
         raise InvalidValueError("val_steps", val_steps, "None without val_data, the data it limits")

@@ -26,7 +26,7 @@ from torch import nn
 from optimlab.atomic import atomic_path, write_atomically
 from optimlab.build import Built, build
 from optimlab.data.examples import TASKS
-from optimlab.data.user_batches import UserBatches, describe, prediction
+from optimlab.data.user_batches import UserBatches, prediction
 from optimlab.data.user_factory import BatchSplits
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.models.structure import structure
@@ -39,9 +39,9 @@ from optimlab.train.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
-from optimlab.train.evaluation import EVAL_BATCH, OWN_METRICS, evaluate_batches, hits
+from optimlab.train.evaluation import EVAL_BATCH, OWN_METRICS, evaluate_batches, hits, user_metric
 from optimlab.train.loop import Callback, TrainState, fit, modes_kept
-from optimlab.user_code import call_user, import_object
+from optimlab.user_code import import_object
 
 __all__ = [
     "RESUMABLE_FIELDS",
@@ -121,20 +121,8 @@ def user_metrics(recipe: Recipe) -> dict[str, Callable[[torch.Tensor, torch.Tens
             raise InvalidValueError(
                 "training.metrics", path, f"a metric under a name of its own (its attribute's, {taken})"
             )
-        metrics[name] = functools.partial(_user_metric, path, import_object(path, "metric"))
+        metrics[name] = functools.partial(user_metric, path, import_object(path, "metric"))
     return metrics
-
-
-def _user_metric(
-    path: str, metric: Callable[..., Any], outputs: torch.Tensor, targets: torch.Tensor
-) -> float:
-    value = call_user("metric", path, metric, outputs, targets)
-    try:
-        return float(value)
-    except (TypeError, ValueError, RuntimeError):  # RuntimeError: a tensor of several elements
-        raise InvalidValueError(
-            f"what metric {path!r} returned", describe(value), "a number: a float, or a tensor of one element"
-        ) from None
 
 
 def metric_name(path: str) -> str:

@@ -691,3 +691,18 @@ def test_resume_that_is_no_bool_is_refused(tmp_path):
     x, y = torch.randn(32, 3), torch.randint(0, 2, (32,))
     with pytest.raises(InvalidValueError, match="invalid value 'yes' for resume: accepted True or False"):
         optimlab.compare(["sgd"], model=lambda: nn.Linear(3, 2), data=(x, y), out=tmp_path, resume="yes")
+
+
+def test_two_comparisons_started_in_the_same_second_get_their_own_folders(tmp_path, monkeypatch):
+    """The default folder, runs/compare-NAME-TIME, is named to the second: a script's second
+    compare() call within it was refused ('the storage already holds study your_code')."""
+    import optimlab.study.compare as study_compare
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(study_compare.time, "strftime", lambda fmt, *args: "20260101-120000")
+    x, y = torch.randn(48, 3), torch.randint(0, 2, (48,))
+    for build in (lambda: nn.Linear(3, 2), lambda: nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))):
+        optimlab.compare(["sgd"], model=build, data=(x, y), budget=1, seeds=1, epochs=1)
+    folders = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert folders == ["compare-your_code-20260101-120000", "compare-your_code-20260101-120000-2"]
+    assert all((tmp_path / "runs" / f / "leaderboard.csv").is_file() for f in folders)

@@ -457,6 +457,15 @@ def _check_first_loss(spec: StudySpec, loss: float) -> None:
     )
 
 
+def _fresh_folder(stem: str) -> Path:
+    """``runs/STEM``, else ``runs/STEM-2``, ``-3``... where it is taken: a script's second comparison
+    started within the same second was refused ('the storage already holds study ...')."""
+    folder, n = Path("runs") / stem, 2
+    while folder.exists():
+        folder, n = Path("runs") / f"{stem}-{n}", n + 1
+    return folder
+
+
 def compare(
     values: Sequence[str] | None = None,
     *,
@@ -504,7 +513,7 @@ def compare(
     # a name a shell takes unquoted: a recipe file 'my recipe.yaml' names its study 'my recipe'
     label = re.sub(r"[^\w.+-]+", "_", "+".join(spec.name for spec in specs))
     folder = (
-        Path(out) if out is not None else Path("runs") / f"compare-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
+        Path(out) if out is not None else _fresh_folder(f"compare-{label}-{time.strftime('%Y%m%d-%H%M%S')}")
     )
     location = storage or str(folder)
     for spec in specs:  # all checked before any study is stored

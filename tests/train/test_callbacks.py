@@ -7,7 +7,7 @@ from torch import nn
 from torch.utils.data import IterableDataset
 
 from optimlab.errors import InvalidValueError
-from optimlab.train import Checkpointing, EarlyStopping, MetricsLog, fit
+from optimlab.train import Checkpointing, EarlyStopping, MetricsLog, TrainState, fit
 
 
 class Rows(IterableDataset):
@@ -54,7 +54,7 @@ def test_early_stopping_on_a_metric_the_evaluation_lacks_names_it_and_those_it_g
             loss_fn=nn.CrossEntropyLoss(),
             epochs=2,
             val_data=(data.x, data.y),
-            callbacks=[EarlyStopping("val_f1")],
+            callbacks=[EarlyStopping("val_f1", mode="max")],
         )
 
 
@@ -105,3 +105,21 @@ def test_a_run_stopped_by_an_exception_closes_its_log_and_progress_bar_and_unhoo
     assert logged == [1, 2, 3]
     assert log._handle is None and not bar._progress.live.is_started and (sys.stdout, sys.stderr) == streams
     assert not model._forward_hooks and not model._forward_pre_hooks and not saved
+
+
+def test_early_stopping_reads_the_way_a_metric_improves_from_its_name():
+    """``EarlyStopping("val_accuracy", patience=1)`` took mode "min" for every metric: an accuracy that
+    rose at each evaluation (0.5, 0.6, 0.7) stopped the run at its second evaluation."""
+    state = TrainState()
+    stop = EarlyStopping("val_accuracy", patience=1)
+    for accuracy in (0.5, 0.6, 0.7):
+        stop.on_evaluate(state, {"val_accuracy": accuracy})
+    assert state.stop_reason is None and stop.best == 0.7
+    loss = EarlyStopping("val_loss", patience=1)
+    for value in (0.7, 0.6, 0.65):
+        loss.on_evaluate(state, {"val_loss": value})
+    assert state.stop_reason is not None and loss.best == 0.6
+    with pytest.raises(
+        InvalidValueError, match=r"None for EarlyStopping mode: accepted 'min' or 'max' for 'val_f1'"
+    ):
+        EarlyStopping("val_f1")

@@ -16,6 +16,7 @@ from optimlab.atomic import write_atomically
 from optimlab.errors import InvalidValueError
 from optimlab.registry import NON_NEGATIVE, POSITIVE_INT
 from optimlab.train.loop import Callback, TrainState
+from optimlab.workloads.workload import metric_goal
 
 __all__ = [
     "CHECKPOINT_SECONDS",
@@ -124,11 +125,26 @@ def _lines_up_to(path: Path, step: int) -> list[str]:
 
 
 class EarlyStopping(Callback):
-    """Stops when ``metric`` has not improved by ``min_delta`` for ``patience`` evaluations."""
+    """Stops when ``metric`` has not improved by ``min_delta`` for ``patience`` evaluations; ``mode``
+    (``"min"`` or ``"max"``) by default the way its name says is better (``val_loss`` min,
+    ``val_accuracy`` max; :func:`~optimlab.workloads.workload.metric_goal`), to be given for any other."""
 
     def __init__(
-        self, metric: str = "val_loss", *, patience: int = 5, mode: str = "min", min_delta: float = 0.0
+        self,
+        metric: str = "val_loss",
+        *,
+        patience: int = 5,
+        mode: str | None = None,
+        min_delta: float = 0.0,
     ) -> None:
+        if mode is None:  # was "min" for every metric: a rising val_accuracy stopped the run
+            mode = metric_goal(metric)
+            if mode is None:
+                raise InvalidValueError(
+                    "EarlyStopping mode",
+                    None,
+                    f"'min' or 'max' for {metric!r}, whose name does not say which way is better",
+                )
         if mode not in ("min", "max"):
             raise InvalidValueError("EarlyStopping mode", mode, "'min' or 'max'")
         if not POSITIVE_INT.contains(patience):

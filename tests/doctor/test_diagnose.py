@@ -482,3 +482,19 @@ def test_numpy_integer_steps_are_steps():
     x, y = torch.randn(32, 3), torch.randint(0, 2, (32,))
     found = diagnose(nn.Linear(3, 2), (x, y), nn.CrossEntropyLoss(), steps=np.int64(5), lr_find=False)
     assert found.to_dict()["steps"] == 5
+
+
+def test_a_compiled_model_is_diagnosed_as_the_module_it_compiled():
+    """``diagnose(torch.compile(model), ...)`` failed at its first batch ('Cannot copy out of meta
+    tensor', blamed on the batch): dynamo traced through the doctor's hooks and structural copy. The
+    diagnosis of the wrapper is now that of the module it wraps, the same parameters, step by step."""
+    x, y = torch.randn(128, 3), torch.randint(0, 2, (128,))
+
+    def diagnosis(compiled: bool) -> dict:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+        given = torch.compile(model, backend="eager") if compiled else model
+        found = diagnose(given, (x, y), nn.CrossEntropyLoss(), steps=5, lr_find=False).to_dict()
+        return {key: found[key] for key in ("findings", "steps", "layers")}
+
+    assert diagnosis(compiled=True) == diagnosis(compiled=False)

@@ -260,6 +260,9 @@ def diagnose(
         raise InvalidValueError("time_budget", time_budget, f"seconds, {POSITIVE}, or None for no limit")
     deadline = None if time_budget is None else time.perf_counter() + time_budget
     checked_options(rule_options)  # before the run, not after it
+    # torch.compile's wrapper: the doctor examines the module it compiled (the same parameters), whose
+    # hooks and structure it reads; through the wrapper the first batch failed ('Cannot copy out of meta tensor')
+    model = getattr(model, "_orig_mod", model) if isinstance(model, nn.Module) else model
     optimizer = examined_optimizer(model, optimizer)
     batches = UserBatches(data, loss_fn, compute_loss=compute_loss, batch_size=batch_size, seed=seed)
     doctor = DoctorCallback(model, optimizer, schedule=schedule)  # its schedule checked before the lr check

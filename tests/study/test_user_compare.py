@@ -706,3 +706,22 @@ def test_two_comparisons_started_in_the_same_second_get_their_own_folders(tmp_pa
     folders = sorted(p.name for p in (tmp_path / "runs").iterdir())
     assert folders == ["compare-your_code-20260101-120000", "compare-your_code-20260101-120000-2"]
     assert all((tmp_path / "runs" / f / "leaderboard.csv").is_file() for f in folders)
+
+
+def hits(outputs, targets):
+    """A metric of this importable module: the share of rows whose top class is the label."""
+    return (outputs.argmax(1) == targets).float().mean()
+
+
+def test_a_metric_given_as_a_function_is_tuned_on_by_its_path(tmp_path):
+    """``compare(metric=f1)``, the function itself as ``model`` and ``loss`` are taken, raised a bare
+    AttributeError ('function' object has no attribute 'strip'). A function of an importable module is
+    its path; one that no backend can import (a lambda) is refused in one line."""
+    x, y = torch.randn(48, 3), torch.randint(0, 2, (48,))
+    run = {"model": lambda: nn.Linear(3, 2), "data": (x, y), "budget": 1, "seeds": 1, "epochs": 1}
+    found = optimlab.compare(["sgd"], metric=hits, out=tmp_path / "by_function", **run)
+    by_path = optimlab.compare(["sgd"], metric=f"{__name__}:hits", out=tmp_path / "by_path", **run)
+    assert found.results[0].spec.metric == "val_hits"
+    assert found.leaderboard[0].tuned == by_path.leaderboard[0].tuned
+    with pytest.raises(InvalidValueError, match="for metric: accepted an import path 'mypkg.metrics:f1'"):
+        optimlab.compare(["sgd"], metric=lambda outputs, targets: 0.5, out=tmp_path / "lambda", **run)

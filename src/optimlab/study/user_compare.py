@@ -251,15 +251,16 @@ def _loss_name(loss: Any) -> tuple[str, bool]:
     )
 
 
-def _compute_loss_path(compute_loss: Any) -> str:
-    """The import path a recipe stores for ``compute_loss(model, batch)``: every backend imports it."""
-    path = compute_loss if isinstance(compute_loss, str) else _import_path_of(compute_loss)
+def _path_of(field: str, value: Any, example: str) -> str:
+    """The import path a recipe stores for the user's function ``value`` (``compute_loss``, a
+    ``metric``), given as it or as its path: every backend imports it."""
+    path = value if isinstance(value, str) else _import_path_of(value)
     if path is None or not is_import_path(path):
         raise InvalidValueError(
-            "compute_loss",
-            describe(compute_loss),
-            "an import path 'mypkg.losses:step', or a function defined in an importable module (not "
-            "__main__): the recipe stores its path",
+            field,
+            describe(value),
+            f"an import path {example!r}, or a function defined in an importable module (not __main__): "
+            "the recipe stores its path",
         )
     return path
 
@@ -375,7 +376,7 @@ def compare(
     pruner: str | None = None,
     epochs: int | None = None,
     recipe: Mapping[str, Any] | None = None,
-    metric: str | None = None,
+    metric: str | Callable[..., Any] | None = None,
     goal: str | None = None,
     target: float | None = None,
     workload: str | None = None,
@@ -411,9 +412,9 @@ def compare(
         epochs: passes over the training split each trial trains (default: the recipe's, 10).
         recipe: other recipe fields held constant, dotted: ``{"training.batch_size": 64}``.
         metric, goal, target: the validation metric tuned on (``val_accuracy``, ``val_loss``), or the
-            user's by import path (``"mypkg.metrics:f1"``: ``f1(outputs, targets) -> float`` over a whole
-            split, tuned as ``val_f1``, reported as ``test_f1``; on dict batches it gets the logits and
-            the ``labels`` of the whole split); ``"max"`` or ``"min"`` (default: max for accuracy and the
+            user's by import path (``"mypkg.metrics:f1"``, or that function of an importable module:
+            ``f1(outputs, targets) -> float`` over a whole split, tuned as ``val_f1``, reported as
+            ``test_f1``; on dict batches it gets the logits and the ``labels`` of the whole split); ``"max"`` or ``"min"`` (default: max for accuracy and the
             user's, min for a loss); a target of it for time to target
             (:func:`~optimlab.study.compare.with_metric`).
         backend, workers, members, ray_address: where trials run (``local``, ``batched``, ``workers``,
@@ -511,7 +512,7 @@ def compare(
     if "loss" in named:
         updates["training.loss"] = named["loss"][0]
     if compute_loss is not None:
-        updates["training.compute_loss"] = _compute_loss_path(compute_loss)
+        updates["training.compute_loss"] = _path_of("compute_loss", compute_loss, "mypkg.losses:step")
     if epochs is not None:
         updates["training.epochs"] = epochs
     if "data" in named:
@@ -525,6 +526,8 @@ def compare(
         if "model" in named:  # named for what it trains, as the CLI's --model does
             (chosen,) = on_user_code([chosen], model=named["model"][0])
         chosen = dataclasses.replace(chosen, recipe=_with_fields(chosen.recipe, updates, recipe))
+    if metric is not None and not isinstance(metric, str):  # a function: an AttributeError ('strip')
+        metric = _path_of("metric", metric, "mypkg.metrics:f1")
     chosen = with_metric(chosen, metric, goal)
     if target is not None:
         low, high = metric_bounds(chosen.metric)

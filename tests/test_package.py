@@ -44,7 +44,14 @@ def test_python_dash_m_optimlab_is_the_command():
 
 @pytest.mark.parametrize(
     ("verb", "typo", "meant"),
-    [("fit", "total_stpes", "total_steps"), ("diagnose", "step", "steps"), ("compare", "budgt", "budget")],
+    [
+        ("fit", "total_stpes", "total_steps"),
+        ("diagnose", "step", "steps"),
+        ("compare", "budgt", "budget"),
+        ("lr_range_test", "end_rl", "end_lr"),
+        ("find_lr", "check_step", "check_steps"),
+        ("find_lr", "strt_lr", "start_lr"),  # a keyword it passes on to the range test
+    ],
 )
 def test_a_mistyped_keyword_of_a_verb_names_the_one_meant(verb, typo, meant):
     """``optimlab.fit(..., total_stpes=3)`` raised Python's bare TypeError ('unexpected keyword
@@ -62,9 +69,14 @@ def test_a_mistyped_keyword_of_a_verb_names_the_one_meant(verb, typo, meant):
         ),
         "diagnose": ((model, (x, y), nn.CrossEntropyLoss()), {"lr_find": False}),
         "compare": ((["sgd"],), {"model": lambda: nn.Linear(3, 2), "data": (x, y)}),
+        "lr_range_test": ((model, nn.CrossEntropyLoss(), x, y), {}),
+        "find_lr": ((model, nn.CrossEntropyLoss(), x, y), {}),
     }
     positional, keywords = args[verb]
+    import optimlab.doctor
+
+    function = getattr(optimlab.doctor if verb in ("lr_range_test", "find_lr") else optimlab, verb)
     with pytest.raises(optimlab.UnknownNameError, match=f"unknown {verb}\\(\\) argument '{typo}'") as raised:
-        getattr(optimlab, verb)(*positional, **keywords, **{typo: 3})
+        function(*positional, **keywords, **{typo: 3})
     assert raised.value.suggestions[0] == meant
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

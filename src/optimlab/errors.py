@@ -60,15 +60,20 @@ class InvalidValueError(OptimlabError):
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def keywords_checked(function: F) -> F:
+def keywords_checked(function: F, *, forwards_to: Callable[..., Any] | None = None) -> F:
     """``function`` refusing an unknown keyword argument with :class:`UnknownNameError` (close matches
     and the accepted names, ``fit(total_stpes=...)``: did you mean 'total_steps'?) instead of Python's
-    bare ``TypeError``; the public verbs of the Python API wear it."""
-    accepted = [
-        name
-        for name, parameter in inspect.signature(function).parameters.items()
-        if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
-    ]
+    bare ``TypeError``; the public verbs of the Python API wear it. A function whose ``**kwargs`` go on
+    to another takes that one's keywords too (``forwards_to``, ``functools.partial(keywords_checked,
+    forwards_to=...)`` as its decorator)."""
+    accepted = list(
+        dict.fromkeys(
+            name
+            for f in (function, *([forwards_to] if forwards_to is not None else []))
+            for name, parameter in inspect.signature(f).parameters.items()
+            if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
+        )
+    )
 
     @functools.wraps(function)
     def checked(*args: Any, **kwargs: Any) -> Any:

@@ -960,3 +960,15 @@ def test_a_stacked_check_that_overran_its_budget_after_its_steps_were_timed_says
     said = re.search(r"it ran ([\d.]+) s where ([\d.]+) s of the 3 s budget were left", slowed.check or "")
     assert said, slowed.check
     assert float(said[1]) == pytest.approx(wall, abs=0.5) and float(said[2]) <= 3.0
+
+
+def test_a_check_takes_numpys_integers_for_its_steps():
+    """check_steps=np.int64(50) was refused as 'not an integer', where fit's counts take numpy's."""
+    import numpy as np
+
+    from optimlab.doctor.lr_check import validate_check
+    from optimlab.errors import InvalidValueError
+
+    validate_check(np.int64(50), None)
+    with pytest.raises(InvalidValueError, match="check_steps"):
+        validate_check(np.float64(50.0), None)

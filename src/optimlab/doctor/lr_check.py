@@ -119,6 +119,7 @@ from optimlab.data.user_batches import (
     loader_batch_size,
     loader_shuffles,
     prediction,
+    whole_number,
 )
 from optimlab.doctor.check_plan import (
     EVALUATIONS,
@@ -132,7 +133,7 @@ from optimlab.doctor.check_plan import (
 from optimlab.doctor.lr_find import Candidate, LRRangeResult, examined_optimizer, lr_range_test
 from optimlab.doctor.progress import report
 from optimlab.doctor.snapshot import preserved, random_state_kept
-from optimlab.errors import InvalidValueError
+from optimlab.errors import InvalidValueError, keywords_checked
 from optimlab.models.stacked import PROBE_ROWS, random_dropout, stacked_forward, stacked_loss, unstackable
 from optimlab.optim.shells.batched import BATCHABLE, BatchedOptimizer
 from optimlab.optim.shells.torch_optim import Optimizer as OptimlabOptimizer
@@ -154,6 +155,7 @@ REPLANS = 2  # checks planned again from their own probe, the last one then run 
 CHANCE_ERRORS = 3.0  # standard errors above the most frequent class's share: a candidate beats chance
 
 
+@functools.partial(keywords_checked, forwards_to=lr_range_test)
 def find_lr(
     model: nn.Module,
     loss_fn: Callable[[Any, Any], Tensor] | None,
@@ -302,8 +304,7 @@ def find_lr(
 
 def validate_check(check_steps: int, check_budget: float | None) -> None:
     """Raise :class:`~optimlab.errors.InvalidValueError` for a check's steps or budget out of range."""
-    if not POSITIVE_INT.contains(check_steps):
-        raise InvalidValueError("check_steps", check_steps, str(POSITIVE_INT))
+    whole_number(check_steps, "check_steps", POSITIVE_INT)  # numpy's integers are counts too
     if check_budget is not None and not POSITIVE.contains(check_budget):
         raise InvalidValueError("check_budget", check_budget, f"seconds, {POSITIVE}, or None for no limit")
 

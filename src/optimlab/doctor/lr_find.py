@@ -47,7 +47,7 @@ from torch import Tensor, nn
 from optimlab.data.user_batches import UserBatches, first_loss
 from optimlab.doctor.progress import report
 from optimlab.doctor.snapshot import preserved
-from optimlab.errors import InvalidValueError
+from optimlab.errors import InvalidValueError, keywords_checked
 from optimlab.registry import POSITIVE, POSITIVE_INT, Interval
 from optimlab.train.loop import at_training_point, check_model, check_optimizer, step_with, train_mode
 
@@ -241,6 +241,7 @@ def examined_optimizer(model: nn.Module, optimizer: Any) -> torch.optim.Optimize
     return optimizer
 
 
+@keywords_checked
 def lr_range_test(
     model: nn.Module,
     loss_fn: Callable[[Any, Any], Tensor] | None,

@@ -696,10 +696,10 @@ def test_resume_that_is_no_bool_is_refused(tmp_path):
 def test_two_comparisons_started_in_the_same_second_get_their_own_folders(tmp_path, monkeypatch):
     """The default folder, runs/compare-NAME-TIME, is named to the second: a script's second
     compare() call within it was refused ('the storage already holds study your_code')."""
-    import optimlab.study.compare as study_compare
+    import optimlab.runs_folder
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(study_compare.time, "strftime", lambda fmt, *args: "20260101-120000")
+    monkeypatch.setattr(optimlab.runs_folder.time, "strftime", lambda fmt, *args: "20260101-120000")
     x, y = torch.randn(48, 3), torch.randint(0, 2, (48,))
     for build in (lambda: nn.Linear(3, 2), lambda: nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))):
         optimlab.compare(["sgd"], model=build, data=(x, y), budget=1, seeds=1, epochs=1)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import shlex
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +16,7 @@ from optimlab.cli import _options as o
 from optimlab.cli._output import Output
 from optimlab.cli._progress import StudyProgress, exit_if_all_failed, resumable
 from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.runs_folder import fresh_path
 from optimlab.user_code import is_import_path
 
 EXAMPLES = """Examples:
@@ -169,7 +169,7 @@ def bench(
     output = Output(fmt)
     label, chosen = _workloads(settings)
     methods = o.split_names(settings["optimizers"]) + list(settings["optimizer_path"] or [])
-    out = resume or out_dir or Path("runs") / f"bench-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = resume or out_dir or fresh_path(f"bench-{label}")
     if resume is None:  # refused before anything is written: a folder left would look resumable
         given = "--optimizers" + (" and --optimizer-path" if settings["optimizer_path"] else "")
         with o.noting_data(output):  # its first step on each workload loads the data

@@ -3,7 +3,6 @@ the same runs and trials sent to a tracker (TensorBoard, MLflow)."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +12,7 @@ from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
 from optimlab.cli._output import Output, typed_command
 from optimlab.errors import OptimlabError
+from optimlab.runs_folder import fresh_path
 
 EXAMPLES = """Examples:
   optimlab report runs/try-lr                        # runs/try-lr/report.html
@@ -62,7 +62,7 @@ def report(
 
         check_trackers(log)  # before any work
     command = typed_command()
-    default = Path("runs") / f"report-{time.strftime('%Y%m%d-%H%M%S')}.html"
+    default = fresh_path("report", ".html")
     if runs:
         from optimlab.report.run_page import write_run_report
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shlex
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -17,6 +16,7 @@ from optimlab.cli._output import Output, typed_command
 from optimlab.cli._progress import resumable
 from optimlab.errors import OptimlabError
 from optimlab.registry import POSITIVE_INT
+from optimlab.runs_folder import fresh_path
 
 if TYPE_CHECKING:
     from optimlab.recipe import Recipe
@@ -119,7 +119,7 @@ def train(
         recipe = o.recipe_from_options(recipe_path, ctx.params)
     if checkpoint_every is not None:
         recipe = recipe.with_updates({"training.checkpoint_every": checkpoint_every})
-    out = resume or out_dir or Path("runs") / f"train-{recipe.id}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = resume or out_dir or fresh_path(f"train-{recipe.id}")
 
     o.use_threads(threads)
     from optimlab.train import ProgressBar

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-import time
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 from optimlab.recipe import MODEL_LOSS, Recipe
 from optimlab.registry import Capability, get_registry
+from optimlab.runs_folder import fresh_path
 from optimlab.study.analysis import LeaderboardRow, leaderboard
 from optimlab.study.backends import BackendOptions
 from optimlab.study.protocols import Method, StudySpec, evaluated_often, methods_from
@@ -457,15 +457,6 @@ def _check_first_loss(spec: StudySpec, loss: float) -> None:
     )
 
 
-def _fresh_folder(stem: str) -> Path:
-    """``runs/STEM``, else ``runs/STEM-2``, ``-3``... where it is taken: a script's second comparison
-    started within the same second was refused ('the storage already holds study ...')."""
-    folder, n = Path("runs") / stem, 2
-    while folder.exists():
-        folder, n = Path("runs") / f"{stem}-{n}", n + 1
-    return folder
-
-
 def compare(
     values: Sequence[str] | None = None,
     *,
@@ -512,9 +503,7 @@ def compare(
             check_trains(spec)
     # a name a shell takes unquoted: a recipe file 'my recipe.yaml' names its study 'my recipe'
     label = re.sub(r"[^\w.+-]+", "_", "+".join(spec.name for spec in specs))
-    folder = (
-        Path(out) if out is not None else _fresh_folder(f"compare-{label}-{time.strftime('%Y%m%d-%H%M%S')}")
-    )
+    folder = Path(out) if out is not None else fresh_path(f"compare-{label}")
     location = storage or str(folder)
     for spec in specs:  # all checked before any study is stored
         check_backend(spec, backend)

@@ -329,3 +329,39 @@ def test_a_misspelt_name_is_offered_its_close_names_and_else_the_modules_own(use
         Recipe.from_dict({"model": {"name": "optimlab_test_nets:zzzz"}})
     offered = str(listed.value).split("(it has: ")[1]
     assert "build" in offered and "torch" not in offered.split(", ") and "nn" not in offered.split(", ")
+
+
+@pytest.mark.parametrize(
+    ("source", "path", "said"),
+    [
+        (
+            "import optimlab_absent_dependency\n",
+            "uc_imports_absent:build",
+            "ModuleNotFoundError: No module named 'optimlab_absent_dependency' (uc_imports_absent.py, line 1)",
+        ),
+        (
+            "x = 1\nraise ValueError('broken at import')\n",
+            "uc_raises:build",
+            "ValueError: broken at import (uc_raises.py, line 2)",
+        ),
+        (
+            "def build(input_shape, num_outputs): ...\n",
+            "uc_file.py:build",
+            "names a module, not its file: uc_file:build",
+        ),
+    ],
+    ids=["a missing dependency", "raises", "a file's name"],
+)
+def test_a_module_found_but_not_imported_says_why_and_where_not_to_look_on_the_path(
+    tmp_path, monkeypatch, source, path, said
+):
+    """A module found on the path that raised at import, or imported a package not installed, was told
+    '(is its folder on PYTHONPATH, or the package installed?)': it was found. 'mynets.py:build' said
+    "No module named 'mynets.py'"."""
+    (tmp_path / (path.split(":")[0].removesuffix(".py") + ".py")).write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(RecipeError, match="cannot import") as refused:
+        Recipe.from_dict({"model": {"name": path}})
+    assert said in str(refused.value) and "PYTHONPATH" not in str(refused.value)
+    with pytest.raises(RecipeError, match=r"is its folder on PYTHONPATH"):  # a module truly not found
+        Recipe.from_dict({"model": {"name": "uc_nowhere_at_all:build"}})

@@ -52,13 +52,37 @@ def _import_module(module_name: str, path: str, what: str) -> Any:
         if error.name == module_name.split(".")[0] and cwd not in sys.path:
             sys.path.append(cwd)
             return _import_module(module_name, path, what)
-        reason = error
-    except Exception as error:  # the user's module raised while importing: say which and why
-        reason = error
-    raise OptimlabError(
-        f"cannot import {module_name!r} for {what} {path!r}: {type(reason).__name__}: {reason} "
-        "(is its folder on PYTHONPATH, or the package installed?)"
-    ) from None
+        if module_name.endswith(".py"):  # 'mynets.py:build': a file's name where a module's goes
+            _, _, attribute = path.partition(":")
+            raise OptimlabError(
+                f"cannot import {module_name!r} for {what} {path!r}: an import path names a module, not its "
+                f"file: {module_name.removesuffix('.py')}:{attribute}"
+            ) from None
+        if error.name is not None and not module_name.startswith(error.name):  # one the user's module imports
+            reason = f"{type(error).__name__}: {error}{_where(error)}"
+        else:
+            reason = (
+                f"{type(error).__name__}: {error} (is its folder on PYTHONPATH, or the package installed?)"
+            )
+    except Exception as error:  # the user's module raised while importing: say which, why and where
+        reason = f"{type(error).__name__}: {_reason(str(error))}{_where(error)}"
+    raise OptimlabError(f"cannot import {module_name!r} for {what} {path!r}: {reason}") from None
+
+
+def _where(error: BaseException, *, or_last: bool = False) -> str:
+    """`` (mynets.py, line 3)``: the last line of the user's code in ``error``'s traceback (not
+    optimlab's, not an installed package's, not Python's import machinery); where there is none, the
+    traceback's last line with ``or_last``, else ''."""
+    frames = traceback.extract_tb(error.__traceback__)
+    own = [
+        f
+        for f in frames
+        if "site-packages" not in f.filename
+        and "/optimlab/" not in f.filename
+        and not f.filename.startswith("<")
+    ]
+    where = (own or (frames if or_last else []) or [None])[-1]
+    return f" ({os.path.basename(where.filename)}, line {where.lineno})" if where is not None else ""
 
 
 def extend_sys_path(folders: Sequence[str]) -> None:
@@ -122,11 +146,7 @@ def call_user(what: str, path: str, target: Callable[..., T], *args: Any, **kwar
     except OptimlabError:
         raise
     except Exception as error:
-        frames = traceback.extract_tb(error.__traceback__)[1:]  # without this function's own frame
-        own = [f for f in frames if "site-packages" not in f.filename and "/optimlab/" not in f.filename]
-        where = (own or frames or [None])[-1]
-        at = f" ({os.path.basename(where.filename)}, line {where.lineno})" if where is not None else ""
-        reason = _reason(str(error))
+        reason, at = _reason(str(error)), _where(error, or_last=True)
         raise OptimlabError(f"{what} {path!r} raised {type(error).__name__}: {reason}{at}") from error
 
 

@@ -365,3 +365,22 @@ def test_a_module_found_but_not_imported_says_why_and_where_not_to_look_on_the_p
     assert said in str(refused.value) and "PYTHONPATH" not in str(refused.value)
     with pytest.raises(RecipeError, match=r"is its folder on PYTHONPATH"):  # a module truly not found
         Recipe.from_dict({"model": {"name": "uc_nowhere_at_all:build"}})
+
+
+def test_a_factory_or_module_that_calls_sys_exit_is_said_in_one_line(tmp_path, monkeypatch, cli):
+    """sys.exit(3) in the user's factory ended `optimlab train` and `compare` with exit code 3 and not a
+    word (SystemExit passes `except Exception`)."""
+    (tmp_path / "uc_exits.py").write_text(
+        "import sys\n\ndef build(input_shape, num_outputs):\n    sys.exit(3)\n"
+    )
+    (tmp_path / "uc_exits_at_import.py").write_text("import sys\nsys.exit('bye')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code, out, err = cli(
+        "train", "--dataset", "iris", "--model", "uc_exits:build", "--epochs", "1", "--no-progress"
+    )
+    assert (code, out) == (
+        2,
+        "",
+    ) and err.strip() == "error: model 'uc_exits:build' called sys.exit(3) (uc_exits.py, line 4)"
+    with pytest.raises(RecipeError, match=r"it called sys.exit\('bye'\) \(uc_exits_at_import.py, line 2\)"):
+        Recipe.from_dict({"model": {"name": "uc_exits_at_import:build"}})

@@ -64,6 +64,8 @@ def _import_module(module_name: str, path: str, what: str) -> Any:
             reason = (
                 f"{type(error).__name__}: {error} (is its folder on PYTHONPATH, or the package installed?)"
             )
+    except SystemExit as error:  # it ended the command with its own exit code, and not a word
+        reason = f"it called sys.exit({error.code!r}){_where(error)}"
     except Exception as error:  # the user's module raised while importing: say which, why and where
         reason = f"{type(error).__name__}: {_reason(str(error))}{_where(error)}"
     raise OptimlabError(f"cannot import {module_name!r} for {what} {path!r}: {reason}") from None
@@ -145,6 +147,10 @@ def call_user(what: str, path: str, target: Callable[..., T], *args: Any, **kwar
         return target(*args, **kwargs)
     except OptimlabError:
         raise
+    except SystemExit as error:  # it ended the command with its own exit code, and not a word
+        raise OptimlabError(
+            f"{what} {path!r} called sys.exit({error.code!r}){_where(error, or_last=True)}"
+        ) from None
     except Exception as error:
         reason, at = _reason(str(error)), _where(error, or_last=True)
         raise OptimlabError(f"{what} {path!r} raised {type(error).__name__}: {reason}{at}") from error

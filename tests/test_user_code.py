@@ -384,3 +384,16 @@ def test_a_factory_or_module_that_calls_sys_exit_is_said_in_one_line(tmp_path, m
     ) and err.strip() == "error: model 'uc_exits:build' called sys.exit(3) (uc_exits.py, line 4)"
     with pytest.raises(RecipeError, match=r"it called sys.exit\('bye'\) \(uc_exits_at_import.py, line 2\)"):
         Recipe.from_dict({"model": {"name": "uc_exits_at_import:build"}})
+
+
+def test_what_a_factory_returned_is_named_with_its_article(tmp_path, monkeypatch):
+    """'invalid value 'a int' for what model ... returned'."""
+    from optimlab.errors import a_type
+
+    assert [a_type(v) for v in (3, "s", [], object(), torch.optim.Adam([torch.zeros(1, requires_grad=True)]))] == [
+        "an int", "a str", "a list", "an object", "an Adam",
+    ]  # fmt: skip
+    (tmp_path / "uc_returns_int.py").write_text("def build(input_shape, num_outputs):\n    return 3\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(OptimlabError, match="invalid value 'an int' for what model 'uc_returns_int:build'"):
+        build(Recipe.from_dict({"model": {"name": "uc_returns_int:build"}}))

@@ -13,6 +13,7 @@ __all__ = [
     "OptimlabError",
     "OptimlabWarning",
     "UnknownNameError",
+    "a_type",
     "close_matches",
     "keywords_checked",
 ]
@@ -58,6 +59,13 @@ class InvalidValueError(OptimlabError):
 
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def a_type(value: object) -> str:
+    """``value``'s type with its article, ``"an int"``, ``"a str"``, ``"an Adam"``: what an edge message
+    says was given."""
+    name = type(value).__name__
+    return f"{'an' if name[:1].lower() in 'aeio' else 'a'} {name}"
 
 
 def keywords_checked(function: F, *, forwards_to: Callable[..., Any] | None = None) -> F:

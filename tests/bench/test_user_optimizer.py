@@ -112,7 +112,7 @@ def test_a_user_class_and_a_transform_factory_agree_with_a_hand_written_sign_ste
     [
         ("NeedsLr", "argument 'lr' has no default"),
         ("NoLr", "takes no 'lr' keyword: optimlab sets and tunes the learning rate"),
-        ("NOT_AN_OPTIMIZER", "is a int"),
+        ("NOT_AN_OPTIMIZER", "is an int"),  # was "a int"
         ("returns_a_tensor", "returned Tensor, not a GradientTransformation"),
         ("Missing", "has no 'Missing'"),
     ],

@@ -58,7 +58,7 @@ from torch.utils.data import (
 )
 
 from optimlab.data.batches import epoch_order, steps_per_epoch
-from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.errors import InvalidValueError, OptimlabError, a_type
 from optimlab.registry import POSITIVE_INT, SEED, Interval
 
 __all__ = [
@@ -105,12 +105,12 @@ def describe(value: Any) -> Any:
     if isinstance(value, Mapping):
         keys = sorted(value, key=str)
         items = (f"{key!r}: {_item(value[key])}" for key in keys)
-        return f"a {type(value).__name__} of {{{', '.join(items)}}}"
+        return f"{a_type(value)} of {{{', '.join(items)}}}"
     if isinstance(value, (tuple, list)):
         items = [_item(item) for item in value[:SHOWN_ITEMS]]
         more = len(value) - len(items)
-        return f"a {type(value).__name__} of {len(value)} ({', '.join(items)}{f', ... {more} more' if more else ''})"
-    return f"a {type(value).__name__}"
+        return f"{a_type(value)} of {len(value)} ({', '.join(items)}{f', ... {more} more' if more else ''})"
+    return a_type(value)
 
 
 # What a model or its loss raises on a batch it cannot take (another number of features, a label past
@@ -360,7 +360,7 @@ class UserBatches:
         if is_pandas(data):  # else read by index, frame[4] a column: a KeyError at the first batch
             raise InvalidValueError(
                 field,
-                f"a {type(data).__name__} alone",
+                f"{a_type(data)} alone",
                 "its inputs and targets apart, (frame[features], frame[target]), or a Dataset",
             )
         if loss_fn is not None and _inputs_and_target(data):  # read as their rows, as TensorDataset's
@@ -388,7 +388,7 @@ class UserBatches:
         ):
             raise InvalidValueError(field, describe(data), ACCEPTED_DATA)
         elif is_map_dataset(data):
-            self.source = f"a {type(data).__name__} of {len(data)} examples"
+            self.source = f"{a_type(data)} of {len(data)} examples"
             self._epoch = self._dataset_epoch
             self.steps_per_epoch = steps_per_epoch(len(data), batch_size, drop_last) if len(data) else 0
         elif isinstance(data, IterableDataset):
@@ -407,7 +407,7 @@ class UserBatches:
                 f"{ACCEPTED_DATA}: something that can be read again, epoch after epoch",
             )
         else:
-            self.source, self.settings = f"a {type(data).__name__}", ()
+            self.source, self.settings = a_type(data), ()
             self._epoch = lambda epoch, start: itertools.islice(data, start, None)
             self.steps_per_epoch = self.declared = _length(data)
             self._loader = data if isinstance(data, DataLoader) else None

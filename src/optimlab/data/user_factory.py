@@ -47,7 +47,7 @@ from optimlab.data.user_batches import (
     loader_batch_size,
     pandas_values,
 )
-from optimlab.errors import InvalidValueError
+from optimlab.errors import InvalidValueError, a_type
 from optimlab.user_code import call_user
 
 __all__ = ["ACCEPTED_RETURNS", "BatchDataset", "BatchSplits", "adapt_dataset", "as_data"]
@@ -260,7 +260,7 @@ def _every_row(loader: DataLoader, name: str) -> DataLoader:
         if getattr(sampler, "replacement", False):
             raise InvalidValueError(
                 f"the sampler of {name}",
-                f"a {type(sampler).__name__} drawing rows with replacement",
+                f"{a_type(sampler)} drawing rows with replacement",
                 "a DataLoader that reads each row once: read into memory and split, repeated rows would "
                 "reach validation and test beside their copies in training; give its Dataset (a weighted "
                 "draw does not carry over: each trial trains on every row, in the recipe's order)",
@@ -319,7 +319,7 @@ def _pandas_as_arrays(value: Any, name: str) -> Any:
     (read by index, ``frame[0]`` was a KeyError), is refused."""
     whole = f"its inputs and target apart, (frame[features], frame[target]), or {ACCEPTED_RETURNS}"
     if is_pandas(value):
-        raise InvalidValueError(f"what dataset {name!r} returned", f"a {type(value).__name__} alone", whole)
+        raise InvalidValueError(f"what dataset {name!r} returned", f"{a_type(value)} alone", whole)
     if not isinstance(value, (tuple, list)):
         return value
     if len(value) == 2 and any(map(is_pandas, value)):
@@ -408,7 +408,7 @@ def as_data(value: Any, name: str) -> Examples | Splits | BatchSplits | BatchDat
         order = ["d['train']", f"d[{val!r}]" if val else "a val split", *(["d['test']"] * ("test" in value))]
         raise InvalidValueError(
             f"what dataset {name!r} returned",
-            f"a {type(value).__name__} of the splits {', '.join(map(repr, value))}",
+            f"{a_type(value)} of the splits {', '.join(map(repr, value))}",
             f"the splits in order, (train, val) or (train, val, test), told apart by their place, not their "
             f"names: return ({', '.join(order)})",
         )

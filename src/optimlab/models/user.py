@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from optimlab.errors import InvalidValueError
+from optimlab.errors import InvalidValueError, a_type
 from optimlab.user_code import call_user
 
 __all__ = [
@@ -55,9 +55,7 @@ def _module_factory(
         given = dict(zip(data_keywords, data))
         built = call_user(what, path, target, **{name: given[name] for name in wanted}, **options)
         if not isinstance(built, nn.Module):
-            raise InvalidValueError(
-                f"what {what} {path!r} returned", f"a {type(built).__name__}", "an nn.Module"
-            )
+            raise InvalidValueError(f"what {what} {path!r} returned", a_type(built), "an nn.Module")
         if what == "model":
             trained = [p for p in built.parameters() if p.requires_grad]
             shared = [n for n, p in built.named_parameters() if p.requires_grad and returned.get(id(p)) is p]

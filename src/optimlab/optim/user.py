@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.errors import InvalidValueError, OptimlabError, a_type
 from optimlab.optim.base import GradientTransformation, Params, Updates
 from optimlab.registry import get_registry
 from optimlab.user_code import IMPORT_PATH, call_user, is_import_path
@@ -214,7 +214,7 @@ def adapt_optimizer(path: str, target: Any) -> Callable[..., GradientTransformat
             )
         return target
     raise OptimlabError(
-        f"{path} is a {type(target).__name__}: name a torch.optim.Optimizer subclass or a "
+        f"{path} is {a_type(target)}: name a torch.optim.Optimizer subclass or a "
         "factory `def f(*, lr=..., ...) -> GradientTransformation`"
     )
 

@@ -37,7 +37,7 @@ from optimlab.data.user_batches import (
     is_pandas,
     whole_number,
 )
-from optimlab.errors import InvalidValueError, keywords_checked
+from optimlab.errors import InvalidValueError, a_type, keywords_checked
 from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT
 from optimlab.schedules.torch_adapter import PlateauLR
 from optimlab.train.evaluation import (
@@ -358,7 +358,7 @@ def fit(
     if on_evaluations and evaluate is None:
         raise InvalidValueError(
             "scheduler",
-            f"a {type(scheduler).__name__} with no evaluation to read {plateau_metric} from",
+            f"{a_type(scheduler)} with no evaluation to read {plateau_metric} from",
             "a reduce-on-plateau scheduler together with val_data (or evaluate), or any other scheduler",
         )
     if epochs is not None:
@@ -863,7 +863,7 @@ def check_model(model: Any) -> None:
     if on_meta:  # no values to train: it failed after its first step, at loss.item()
         raise InvalidValueError(
             "model",
-            f"a {type(model).__name__} with {len(on_meta)} parameters on the meta device ({on_meta[0]}, ...)",
+            f"{a_type(model)} with {len(on_meta)} parameters on the meta device ({on_meta[0]}, ...)",
             "a model with values: materialize it first (model.to_empty(device='cpu'), then initialize it, "
             "or load its weights with load_state_dict(..., assign=True))",
         )
@@ -885,7 +885,7 @@ def check_scheduler(scheduler: Any, optimizer: torch.optim.Optimizer) -> None:
     if getattr(scheduler, "optimizer", optimizer) is not optimizer:
         raise InvalidValueError(
             "scheduler",
-            f"a {type(scheduler).__name__} over another optimizer",
+            f"{a_type(scheduler)} over another optimizer",
             "a scheduler over the optimizer fit steps",
         )
 
@@ -903,7 +903,7 @@ def check_optimizer(optimizer: Any, model: nn.Module | None = None, *, accepted:
     if trainable and not any(id(p) in trainable for group in optimizer.param_groups for p in group["params"]):
         raise InvalidValueError(
             "optimizer",
-            f"a {type(optimizer).__name__} over none of the model's trainable parameters",
+            f"{a_type(optimizer)} over none of the model's trainable parameters",
             f"an optimizer over the model's parameters ({OPTIMIZER_EXAMPLE})",
         )
     for index, group in enumerate(optimizer.param_groups):

@@ -398,3 +398,18 @@ def test_sam_steps_a_sparse_gradient_as_its_dense_equal(adaptive, float64):
     dense = run(sparse=False)
     assert (dense - run(sparse=False)).abs().max() == 0  # seeded: the comparison below means something
     assert (run(sparse=True) - dense).abs().max() <= 1e-12
+
+
+@pytest.mark.parametrize("wrapper", ["lookahead", "sam"])
+def test_create_passes_maximize_to_the_base_as_the_wrappers_own_classes_take_it(wrapper, float64):
+    """create("sam", ..., maximize=True) was refused as an unknown hyperparameter, where SAM(params,
+    "sgd", {"maximize": True}) and create("adam", ..., maximize=True) take it."""
+    wrapped = {
+        "lookahead": lambda p, base: Lookahead(p, "sgd", base),
+        "sam": lambda p, base: SAM(p, "sgd", base),
+    }
+    by_name = with_closure(lambda p: create(wrapper, p, base="sgd", lr=0.05, maximize=True), 30, gain)[0]
+    by_class = with_closure(lambda p: wrapped[wrapper](p, {"lr": 0.05, "maximize": True}), 30, gain)[0]
+    assert max_difference(by_name, initial_parameters()) > 1e-2 and max_difference(by_name, by_class) == 0
+    with pytest.raises(OptimlabError, match="invalid value 'yes' for maximize: accepted True or False"):
+        create(wrapper, initial_parameters(), base="sgd", lr=0.05, maximize="yes")

@@ -26,7 +26,7 @@ from optimlab.optim.optimizers.muon import muon
 from optimlab.optim.optimizers.schedule_free import schedule_free_adamw, schedule_free_sgd
 from optimlab.optim.optimizers.sgd import momentum, nesterov, sgd
 from optimlab.optim.optimizers.sign import lion
-from optimlab.optim.shells.torch_optim import Optimizer
+from optimlab.optim.shells.torch_optim import SHELL_KEYWORDS, Optimizer
 from optimlab.optim.transforms import (
     add_decayed_weights,
     clip_by_global_norm,
@@ -128,7 +128,9 @@ def validate(name: str, hyperparameters: dict[str, Any]) -> None:
     entry.validate(own)
     if base is None or isinstance(base, str):  # a torch.optim class validates its own keywords
         base_entry = wrapped_base(base or entry.obj.default_base, entry.name)
-        accepted = {"base", *entry.hyperparameter_names, *base_entry.hyperparameter_names}
+        # the shell's own keywords (fused, maximize) go to the base as create() gives them to any optimizer
+        shell = {k: rest.pop(k) for k in SHELL_KEYWORDS if k in rest}
+        accepted = {"base", *entry.hyperparameter_names, *base_entry.hyperparameter_names, *shell}
         for key in rest:
             if key not in base_entry.hyperparameter_names:
                 raise UnknownNameError(

@@ -55,7 +55,7 @@ from optimlab.optim.kernels.compiled import lift_floats
 from optimlab.optim.shells.fused import FusedPath
 from optimlab.registry import Capability, Entry, plain_numbers
 
-__all__ = ["Optimizer", "torch_method"]
+__all__ = ["SHELL_KEYWORDS", "Optimizer", "torch_method"]
 
 Factory = Callable[..., GradientTransformation]
 _TORCH_GROUP_KEYS = frozenset({"params", "param_names"})
@@ -65,6 +65,7 @@ _COUNTERS = "counters"  # the group key of a chain's counters, where it counts s
 # ``maximize`` is honoured, as every torch optimizer means it (:meth:`Optimizer.step`).
 _TORCH_SWITCHES = frozenset({"foreach", "fused", "capturable", "differentiable"})
 _MAXIMIZE = "maximize"
+SHELL_KEYWORDS = ("fused", _MAXIMIZE)  # the shell's keywords beside an optimizer's hyperparameters
 # Optimizers whose compiled step is a pass or two over memory; matrix products (Muon) and factored
 # statistics (Adafactor) are not worth a compile, and do not trace in one graph.
 _COMPILED_KINDS = frozenset({Capability.ELEMENTWISE, Capability.LAYERWISE})

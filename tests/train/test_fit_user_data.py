@@ -1272,3 +1272,33 @@ def test_running_out_of_memory_is_no_refusal_of_the_batch(at):
             total_steps=2,
         )
     assert expected_message(raised.value).startswith("out of memory (2.00 GiB asked for)")
+
+
+def test_a_model_returning_class_ids_to_cross_entropy_is_told_it_needs_a_score_per_class():
+    """A forward ending in argmax (class ids, int64) met torch's 'Expected floating point type for target
+    with class probabilities, got Long', which names neither the model's outputs nor a fix."""
+
+    class Ids(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.scores = network()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.scores(x).argmax(1)
+
+    x, y = problem()
+    model = Ids()
+    with pytest.raises(RuntimeError, match="target with class probabilities") as torch_says:
+        nn.functional.cross_entropy(model(x[:2]), y[:2])
+    with pytest.raises(InvalidValueError) as refused:
+        fit(
+            model,
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            (x, y),
+            loss_fn=nn.CrossEntropyLoss(),
+            total_steps=1,
+        )
+    said = str(refused.value)
+    assert f"(RuntimeError: {torch_says.value.args[0].splitlines()[0]})" in said
+    assert said.endswith("it takes a float score per class and row, (N, C) logits, not class ids (an argmax in "
+                         "forward) nor one score a row.")  # fmt: skip

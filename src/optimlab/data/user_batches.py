@@ -150,6 +150,12 @@ def batch_refused(error: BaseException, field: str, batch: Any) -> InvalidValueE
             else f": a label of {label} is class {label}, which needs {label + 1} or more class scores a row: "
             "the model gives fewer (its last layer's outputs), or the labels are no class ids 0..C-1 (remap them)"
         )
+    if "target with class probabilities" in reason:  # outputs of the labels' shape: (N,) against (N,)
+        needs = (
+            ": cross-entropy read the labels as class probabilities, the model's outputs having their shape; "
+            "it takes a float score per class and row, (N, C) logits, not class ids (an argmax in forward) "
+            "nor one score a row"
+        )
     refused = InvalidValueError(
         field,
         describe(batch),

@@ -127,3 +127,23 @@ def _frozen(folder: Path) -> list:
     (spec,) = load_specs(str(folder))
     study_id = storage.get_study_id_from_name(spec.study_name(spec.methods[0]))
     return storage.get_all_trials(study_id)
+
+
+def test_methods_that_differ_only_in_their_optimizer_rebuild_their_model_once(tmp_path, monkeypatch):
+    """A resume rebuilt the model (and loaded the data) once a method: six optimizers on the user's data
+    read it six times, though their data and model are one."""
+    import optimlab.build
+    from optimlab.study.run import check_same_models
+
+    code = tmp_path / "code"
+    code.mkdir()
+    write_net(code, name="once_net")
+    monkeypatch.syspath_prepend(str(code))
+    out = tmp_path / "study"
+    compare(["sgd", "adam"], out=out, **{**PLAN, "model": "once_net:build"})
+    builds = []
+    real = optimlab.build.build_model
+    monkeypatch.setattr(optimlab.build, "build_model", lambda *a, **k: builds.append(1) or real(*a, **k))
+    (spec,) = load_specs(str(out))
+    check_same_models(open_storage(str(out)), spec)
+    assert len(builds) == 1

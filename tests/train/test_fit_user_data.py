@@ -1264,13 +1264,7 @@ def test_running_out_of_memory_is_no_refusal_of_the_batch(at):
     x, y = problem()
     model = RunsOutOfMemory(at)
     with pytest.raises(torch.OutOfMemoryError) as raised:
-        fit(
-            model,
-            torch.optim.SGD(model.parameters(), lr=0.1),
-            (x, y),
-            loss_fn=nn.CrossEntropyLoss(),
-            total_steps=2,
-        )
+        trained(model, (x, y), 2, loss_fn=nn.CrossEntropyLoss())
     assert expected_message(raised.value).startswith("out of memory (2.00 GiB asked for)")
 
 
@@ -1291,13 +1285,7 @@ def test_a_model_returning_class_ids_to_cross_entropy_is_told_it_needs_a_score_p
     with pytest.raises(RuntimeError, match="target with class probabilities") as torch_says:
         nn.functional.cross_entropy(model(x[:2]), y[:2])
     with pytest.raises(InvalidValueError) as refused:
-        fit(
-            model,
-            torch.optim.SGD(model.parameters(), lr=0.1),
-            (x, y),
-            loss_fn=nn.CrossEntropyLoss(),
-            total_steps=1,
-        )
+        trained(model, (x, y), 1, loss_fn=nn.CrossEntropyLoss())
     said = str(refused.value)
     assert f"(RuntimeError: {torch_says.value.args[0].splitlines()[0]})" in said
     assert said.endswith("it takes a float score per class and row, (N, C) logits, not class ids (an argmax in "

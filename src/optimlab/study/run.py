@@ -9,6 +9,7 @@ process died (see :func:`~optimlab.study.storage.reclaim_stale`) run again.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 import warnings
 from collections import Counter
@@ -276,11 +277,13 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
 def check_same_models(storage: BaseStorage, spec: StudySpec) -> None:
     """Refuse to resume ``spec`` where a method's model now builds with another structure than the one its
     trials trained (:mod:`optimlab.models.structure`): the model's code changed in between, and the
-    study would compare the results of two models as one. Rebuilt from a trained trial's recipe, once a
-    method; trials of an optimlab that did not record their model (before 2026-12-05) are not checked."""
+    study would compare the results of two models as one. Rebuilt from a trained trial's recipe, once for
+    methods that differ only in their optimizer or schedule (their data and model are one); trials of an
+    optimlab that did not record their model (before 2026-12-05) are not checked."""
     from optimlab.build import build_data, build_model
     from optimlab.recipe import Recipe
 
+    checked: set[str] = set()  # what was rebuilt: a recipe but for its optimizer and schedule, its digest
     for method in spec.methods:
         study_id = storage.get_study_id_from_name(spec.study_name(method))
         trials = storage.get_all_trials(study_id, deepcopy=False)
@@ -289,6 +292,11 @@ def check_same_models(storage: BaseStorage, spec: StudySpec) -> None:
         )
         if trained is None:
             continue
+        built = {k: v for k, v in trained["recipe"].items() if k not in ("optimizer", "schedule")}
+        key = json.dumps([built, trained["model"]["digest"]], sort_keys=True, default=str)
+        if key in checked:
+            continue
+        checked.add(key)
         try:
             recipe = Recipe.from_dict(trained["recipe"])
             now = structure(build_model(recipe, build_data(recipe)))

@@ -65,3 +65,47 @@ def test_convolutions_before_a_norm_that_subtracts_each_channels_mean_have_no_bi
     assert {m.bias is not None for m in net.modules() if isinstance(m, conv)} == {bias}
     x = torch.randn(4, *shape)
     net(x).sum().backward()  # without the bias the model still trains
+
+
+def test_he_init_keeps_the_signal_through_blocks_on_a_one_pixel_map():
+    """Past the last pooling (digits: 8 -> 4 -> 2 -> 1) a block's 3x3 kernel would read only padding
+    but at its centre, and torch's fan-in of 9 C taps made kaiming_normal draw 1/9 of He's variance
+    for the C taps that count: the second moment after each ReLU fell 0.108x a block (theory 1/9), and 30
+    blocks stalled at chance. There the kernel is 1 wide, the same map; He et al. 2015 (eq. 10) keep
+    E[relu(y)^2] from block to block, Glorot's gain 1 halves it (theory: Var(w) = 1 / C, ReLU halves)."""
+    torch.manual_seed(0)
+    x = torch.randn(512, 64)
+    ratios = {}
+    for scheme in ("kaiming_normal", "xavier_normal"):
+        net = optimlab.models.create("cnn", (1, 8, 8), 10, width=8, depth=12, init=scheme)
+        activations = [module for module in net if isinstance(module, nn.ReLU)]
+        moments = [out.pow(2).mean().item() for out in _outputs(net, activations, x)]
+        past_pooling = moments[3:]  # 64 channels on a 1x1 map
+        ratios[scheme] = (past_pooling[-1] / past_pooling[0]) ** (1 / (len(past_pooling) - 1))
+    assert ratios["kaiming_normal"] == pytest.approx(1.0, abs=0.15)  # measured 1.04; 0.108 before
+    assert ratios["xavier_normal"] == pytest.approx(0.5, abs=0.1)  # measured 0.47
+
+
+def test_a_kernel_one_wide_along_a_dimension_of_size_one_is_the_three_wide_kernels_map():
+    """The 1-wide kernel computes what the 3-wide one with the same centre tap computes on that map."""
+    torch.manual_seed(0)
+    net = optimlab.models.create("cnn", (1, 1, 5), 3, width=4, depth=1)  # 1 x 5: kernel (1, 3)
+    conv = net[1]
+    assert conv.kernel_size == (1, 3) and conv.padding == (0, 1)
+    wide = nn.Conv2d(1, 4, 3, padding=1)
+    with torch.no_grad():
+        wide.weight.normal_()
+        wide.weight[:, :, 1:2, :] = conv.weight
+        wide.bias.copy_(conv.bias)
+    x = torch.randn(6, 1, 1, 5)
+    torch.testing.assert_close(conv(x), wide(x))
+
+
+def _outputs(net: nn.Module, modules: list[nn.Module], x: torch.Tensor) -> list[torch.Tensor]:
+    """What each of ``modules`` outputs in one forward pass of ``net`` on ``x``, in forward order."""
+    outputs: list[torch.Tensor] = []
+    hooks = [m.register_forward_hook(lambda _, __, out: outputs.append(out)) for m in modules]
+    net(x)
+    for hook in hooks:
+        hook.remove()
+    return outputs

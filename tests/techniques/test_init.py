@@ -562,16 +562,22 @@ def test_every_number_of_a_scheme_is_checked(scheme, hyperparameter, value):
 
 
 @pytest.mark.slow
-def test_thirty_relu_layers_stall_with_xavier_by_name_and_train_with_he():
+@pytest.mark.parametrize(
+    ("model", "least"),
+    [({"name": "mlp", "width": 128}, 0.4), ({"name": "cnn", "width": 8}, 0.3)],  # measured 0.83, 0.53
+)
+def test_thirty_relu_layers_stall_with_xavier_by_name_and_train_with_he(model, least):
     """He et al. 2015 (arXiv:1502.01852, Figure 3): a 30-layer ReLU net "completely stalls" from Xavier's
-    init and converges from He's, through plain recipes that differ only in ``model.init``."""
+    init and converges from He's, through plain recipes that differ only in ``model.init``. The CNN's
+    blocks past its last pooling run on a 1x1 map (digits are 8x8): with 3x3 kernels there, He's init
+    read 9x their real fan-in and stalled too (test accuracy 0.10)."""
     from optimlab.recipe import Recipe
     from optimlab.train import train
 
     base = Recipe.from_dict(
         {
             "data": {"name": "digits", "scaling": "standardize"},
-            "model": {"name": "mlp", "width": 128, "depth": 30, "activation": "relu"},
+            "model": {**model, "depth": 30, "activation": "relu"},
             "optimizer": {"name": "momentum", "lr": 0.003},
             "training": {"steps": 400, "batch_size": 32, "seed": 1, "eval_every": 400},
         }
@@ -581,4 +587,4 @@ def test_thirty_relu_layers_stall_with_xavier_by_name_and_train_with_he():
         for init in ("xavier_normal", "kaiming_normal")
     }
     assert abs(accuracy["xavier_normal"] - 0.1) < 0.03  # ten balanced classes: chance
-    assert accuracy["kaiming_normal"] > 0.4  # measured 0.79
+    assert accuracy["kaiming_normal"] > least

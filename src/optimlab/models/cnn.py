@@ -7,7 +7,10 @@ Very Deep Convolutional Networks for Large-Scale Image Recognition, 2014, https:
 Images are (C, H, W) or (H, W); a (L,) input is a one-channel sequence and gets 1-d convolutions (the
 MNIST-1D baseline). Flat rows (N, C*H*W) are viewed as images, so digits' 64 features with image
 shape (1, 8, 8) feed it directly. Before batch or instance norm the convolutions have no bias, which
-the norm would cancel.
+the norm would cancel. Blocks past the last pooling, on a map of one pixel (digits: after three), have
+1x1 kernels: a 3x3 one computes the same there, its outer taps reading padding, but the fan-in that
+torch and every variance-scaling init read from it would be 9x the real one (He's init: 1/9 of the
+variance a block, a 30-block ReLU net stalled at chance).
 
 >>> import torch, optimlab.models
 >>> net = optimlab.models.create("cnn", (1, 8, 8), 10, width=16)
@@ -62,7 +65,8 @@ def cnn(
         input_shape: (C, H, W) or (H, W) images, or (L,) one-channel sequences; batch dimension excluded.
         num_outputs: classes (logits) or regression targets.
         width: channels of the first block; they double after each max-pool (2x2, or 2 on sequences),
-            which happens while every spatial size is at least 2.
+            which happens while every spatial size is at least 2; kernels are 3 wide, 1 along a
+            dimension of size 1.
         depth: number of convolution blocks.
         activation, norm, init: names in the ``activation``, ``norm`` and ``init`` registries,
             or mappings of a name and its hyperparameters (:mod:`optimlab.techniques.choice`).
@@ -75,9 +79,15 @@ def cnn(
     layers: list[nn.Module] = [AsChannels(shape)]
     for _ in range(depth):
         out = width * 2**pools
+        # 1 wide along a dimension of size 1, where a 3-wide kernel's outer taps read only padding
+        kernel = tuple(3 if size > 1 else 1 for size in sizes)
         layers += [
             CONV[spatial_dims](
-                channels, out, kernel_size=3, padding=1, bias=not techniques.norm_cancels_bias
+                channels,
+                out,
+                kernel_size=kernel,
+                padding=tuple(k // 2 for k in kernel),
+                bias=not techniques.norm_cancels_bias,
             ),
             techniques.norm_layer(out, spatial_dims),
             techniques.activation_layer(),

@@ -207,6 +207,30 @@ def test_a_dotted_update_sets_a_techniques_hyperparameter(updates, field, expect
         recipe.with_updates({"model.norm.momentun": 0.1})
 
 
+def test_a_technique_set_by_the_name_it_holds_keeps_its_hyperparameters():
+    """``optimlab train recipe.yaml --act leaky_relu`` over ``{name: leaky_relu, negative_slope: 0.2}``
+    built nn.LeakyReLU(0.01): the slope the recipe set was dropped without a word, as --init he dropped
+    kaiming_normal's mode and --norm bn batch's momentum, while --optimizer sgd keeps sgd's momentum.
+    Another technique by name starts from its own defaults."""
+    import optimlab.models
+
+    recipe = Recipe.from_dict(
+        {
+            "model": {
+                "activation": {"name": "leaky_relu", "negative_slope": 0.2},
+                "norm": {"name": "batch", "momentum": 0.01},
+                "init": {"name": "kaiming_normal", "mode": "fan_out"},
+            }
+        }
+    )
+    restated = recipe.with_updates({"model.activation": "Leaky-ReLU", "model.norm": "bn", "model.init": "he"})
+    assert restated == recipe and restated.id == recipe.id
+    net = optimlab.models.create("mlp", (64,), 10, **restated.model.keywords())
+    assert net[3].negative_slope == 0.2 and net[2].inner.momentum == 0.01
+    other = recipe.with_updates({"model.activation": "elu", "model.init": "kaiming_uniform"}).model
+    assert (other.activation, other.init) == ("elu", "kaiming_uniform")
+
+
 def test_a_recipe_with_tuples_from_python_equals_itself_read_back_from_yaml():
     """betas=(0.8, 0.99) from Python came back from YAML as a list: the same id, yet recipe != again."""
     recipe = Recipe.from_dict({"optimizer": {"name": "adam", "betas": (0.8, 0.99)}})

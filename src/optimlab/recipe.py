@@ -595,7 +595,8 @@ class Recipe(_Spec):
 
     def with_updates(self, updates: Mapping[str, Any]) -> Recipe:
         """A new recipe with dotted fields replaced: ``{"optimizer.lr": 1e-2, "model.depth": 30}``; a
-        technique's hyperparameter too, ``{"model.norm.momentum": 0.01}`` (a search space's dimension)."""
+        technique's hyperparameter too, ``{"model.norm.momentum": 0.01}`` (a search space's dimension).
+        A technique set by the name it already holds keeps its hyperparameters."""
         data = self.to_dict()
         updates = {_home_of(data, dotted): value for dotted, value in updates.items()}
         if "model.name" in updates:  # techniques left at the old architecture's own follow the new one
@@ -623,6 +624,8 @@ class Recipe(_Spec):
                         f"Sections there: {', '.join(here)}."
                     )
                 node = node[section]
+            if len(sections) == 1 and leaf in _techniques_of(sections[0]):
+                value = _restated(leaf, node.get(leaf), value)
             node[normalize_name(leaf) if leaf not in node else leaf] = value
         for section in ("data", "optimizer", "schedule"):
             if f"{section}.name" in updates:
@@ -695,6 +698,20 @@ def _drop_schedule_fields_unread(schedule: dict[str, Any], updates: Mapping[str,
     for field in unread:
         if f"schedule.{field}" not in updates:
             schedule.pop(field, None)
+
+
+def _restated(category: str, held: Any, value: Any) -> Any:
+    """A technique ``value`` set by name over ``held``, a mapping of the same technique and its
+    hyperparameters, is ``held`` (``--act leaky_relu`` over ``{name: leaky_relu, negative_slope: 0.2}``
+    keeps the slope, as ``--optimizer sgd`` over sgd keeps its momentum); by another name, or as a
+    mapping, it is ``value``: another technique starts from its own defaults."""
+    if not (isinstance(value, str) and isinstance(held, Mapping)):
+        return value
+    try:
+        same = get_registry(category).resolve(value) == held.get("name")
+    except (OptimlabError, TypeError):
+        return value  # a name that is none of the category's: validation names it
+    return dict(held) if same else value
 
 
 def _techniques_of(section: str) -> dict[str, str]:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import math
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -50,6 +49,7 @@ from optimlab.build import (
     resolve_device,
     total_steps,
 )
+from optimlab.data.batches import epoch_order, steps_per_epoch
 from optimlab.data.user_factory import BatchSplits
 from optimlab.errors import OptimlabError
 from optimlab.models.stacked import PROBE_ROWS, stacked_forward, stacked_loss, unstackable
@@ -58,7 +58,7 @@ from optimlab.optim.shells.batched import BatchedOptimizer
 from optimlab.recipe import Recipe
 from optimlab.registry import get_registry
 from optimlab.train.heap import retained_heap
-from optimlab.train.loop import Callback, TrainState, clip_grad_norm_, epoch_permutation, evaluates_after
+from optimlab.train.loop import Callback, TrainState, clip_grad_norm_, evaluates_after
 from optimlab.train.run import TrainResult, evaluate_members
 
 __all__ = ["MIN_STACK", "Unstackable", "train_members"]
@@ -200,8 +200,10 @@ def _train_stack(
         return metrics
 
     x, y = split_of("train")
-    n, batch_size = x.shape[1 - shared], first.training.batch_size
-    steps_per_epoch, steps = math.ceil(n / batch_size), total_steps(first, n)
+    n, spec = x.shape[1 - shared], first.training
+    # the batches fit draws: rows shuffled or in order, an epoch's short last batch kept or dropped
+    batch_size, epoch_steps = spec.batch_size, steps_per_epoch(n, spec.batch_size, spec.drop_last)
+    steps = total_steps(first, n)
     optimizer = BatchedOptimizer(
         [params[n] for n in names],
         first.optimizer.name,
@@ -211,7 +213,7 @@ def _train_stack(
     )
     member_index = torch.arange(members, device=device)[:, None]
 
-    states = [TrainState(steps_per_epoch=steps_per_epoch, total_steps=steps) for _ in recipes]
+    states = [TrainState(steps_per_epoch=epoch_steps, total_steps=steps) for _ in recipes]
     for state, callback in zip(states, callbacks):
         callback.on_train_start(state)
     started = time.perf_counter()
@@ -221,9 +223,9 @@ def _train_stack(
     history, seen = torch.empty(steps, members, device=device), 0
     last_val: list[dict[str, float]] = [{} for _ in recipes]
     for step in range(steps):
-        epoch, offset = divmod(step, steps_per_epoch)
+        epoch, offset = divmod(step, epoch_steps)
         if offset == 0 or not orders:
-            orders = {s: epoch_permutation(s, epoch, n, device) for s in dict.fromkeys(seeds)}
+            orders = {s: epoch_order(s, epoch, n, device, shuffle=spec.shuffle) for s in dict.fromkeys(seeds)}
         batch = slice(offset * batch_size, (offset + 1) * batch_size)
         if shared:
             rows = orders[seeds[0]][batch]
@@ -240,7 +242,7 @@ def _train_stack(
         optimizer.step(grads)
         history[step] = losses.detach()
         evaluating = evaluates_after(
-            step + 1, eval_every=first.training.eval_every, steps_per_epoch=steps_per_epoch, total_steps=steps
+            step + 1, eval_every=spec.eval_every, steps_per_epoch=epoch_steps, total_steps=steps
         )
         if not (evaluating or (step + 1) % _CHECK_EVERY == 0):
             continue

@@ -588,3 +588,45 @@ def test_thirty_relu_layers_stall_with_xavier_by_name_and_train_with_he(model, l
     }
     assert abs(accuracy["xavier_normal"] - 0.1) < 0.03  # ten balanced classes: chance
     assert accuracy["kaiming_normal"] > least
+
+
+def _tanh_gradient_growth(weight_variance: float, layers: int) -> float:
+    """Mean-field prediction (Poole et al. 2016, arXiv:1606.05340; Schoenholz et al. 2017,
+    arXiv:1611.01232) of how much a tanh net's weight-gradient norm grows from its last hidden layer back
+    to its first: chi_1^(layers / 2), chi_1 = sigma_w^2 E[tanh'(sqrt(q*) z)^2] at the fixed point q* of
+    q = sigma_w^2 E[tanh(sqrt(q) z)^2], z ~ N(0, 1), no bias."""
+    z = torch.linspace(-10.0, 10.0, 20_001, dtype=torch.float64)
+    density = torch.exp(-0.5 * z**2) / math.sqrt(2 * math.pi)
+    q = 1.0
+    for _ in range(300):
+        q = weight_variance * torch.trapezoid(torch.tanh(math.sqrt(q) * z) ** 2 * density, z).item()
+    slope = 1 - torch.tanh(math.sqrt(q) * z) ** 2
+    chi = weight_variance * torch.trapezoid(slope**2 * density, z).item()
+    return chi ** (layers / 2)
+
+
+def test_thirty_tanh_layers_keep_their_gradients_with_glorot_by_name_and_grow_them_with_he():
+    """Glorot's gain 1 (sigma_w^2 = 1 at equal fans) is tanh's critical point, where gradients keep their
+    norm through depth; He's sqrt(2) is in the chaotic phase, where they grow by chi_1 > 1 a layer, as
+    mean-field theory predicts (4.3x over 29 layers); torch's tanh gain 5/3, asked for by gain="auto",
+    deeper in it (14x; predicted 15.8x). Trained on digits (30 x 128, momentum lr 3e-3, 400 steps, seeds 1-3) both
+    names reach about the same test accuracy (Xavier 0.93, 0.97, 0.93; He 0.92, 0.95, 0.90): the
+    difference is in the gradients, not a stall as with ReLU."""
+    import optimlab.models
+
+    ratios = {}
+    for name, scheme in [
+        ("xavier_normal", "xavier_normal"),
+        ("kaiming_normal", "kaiming_normal"),
+        ("auto", {"name": "xavier_normal", "gain": "auto"}),
+    ]:
+        torch.manual_seed(0)
+        net = optimlab.models.create("mlp", (256,), 10, width=256, depth=30, activation="tanh", init=scheme)
+        torch.manual_seed(1)
+        nn.functional.cross_entropy(net(torch.randn(512, 256)), torch.randint(0, 10, (512,))).backward()
+        hidden = [m for m in net if isinstance(m, nn.Linear)][:-1]
+        ratios[name] = hidden[0].weight.grad.norm().item() / hidden[-1].weight.grad.norm().item()
+    assert _tanh_gradient_growth(1.0, 29) == pytest.approx(1.0, abs=0.1)  # q* -> 0: chi_1 -> 1
+    assert ratios["xavier_normal"] < 2.0  # measured 1.24
+    assert ratios["kaiming_normal"] == pytest.approx(_tanh_gradient_growth(2.0, 29), rel=0.3)  # 3.55, 4.28
+    assert ratios["auto"] == pytest.approx(_tanh_gradient_growth((5 / 3) ** 2, 29), rel=0.3)  # 14.2, 15.8

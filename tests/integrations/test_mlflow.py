@@ -635,6 +635,10 @@ def test_a_study_sent_twice_is_one_mlflow_run_per_trial_holding_its_curve_once(t
         history = sorted(client.get_metric_history(run.info.run_id, "val_accuracy"), key=lambda m: m.step)
         assert [m.step for m in history] == record.curve["step"] and run.info.status == "FINISHED"
         assert [m.value for m in history] == pytest.approx(record.curve["val_accuracy"], rel=1e-6)
+        tested = {k: v for k, v in record.metrics.items() if k.startswith("test_")}  # the leaderboard's
+        assert tested and {k: run.data.metrics.get(k) for k in tested} == pytest.approx(tested)
+        for name in tested:  # once, at the trial's last step, though sent twice
+            assert [m.step for m in client.get_metric_history(run.info.run_id, name)] == [record.steps]
     (tmp_path / "not-a-folder").write_text("")  # where no run can be kept: sent, as new runs
     assert log_study(tmp_path / "study", "mlflow", folder=tmp_path / "not-a-folder") == 2
     assert len(client.search_runs([experiment], "attributes.run_name != 'first'")) == 4

@@ -106,6 +106,11 @@ def test_a_study_s_trials_go_to_tensorboard_one_run_each(tmp_path):
         accuracy = board.Scalars("val_accuracy")
         assert [e.step for e in accuracy] == record.curve["step"]
         assert [e.value for e in accuracy] == pytest.approx(record.curve["val_accuracy"], rel=1e-6)
+        # the scores the leaderboard ranks by (test_*), at the trial's last step: they were not sent
+        tested = {k: v for k, v in record.metrics.items() if k.startswith("test_")}
+        assert tested and record.steps == record.curve["step"][-1]
+        for name, value in tested.items():
+            assert [(e.step, e.value) for e in board.Scalars(name)] == [(record.steps, pytest.approx(value))]
 
 
 def test_a_run_killed_past_its_checkpoint_and_resumed_reads_back_as_its_metrics_jsonl(tmp_path):

@@ -206,7 +206,7 @@ def log_run(
             "tracker", type(tracker).__name__, "a Tracker, e.g. open_tracker('mlflow', ...)"
         )
     records = run_records(run, (run.path / "recipe.yaml").stat().st_mtime)
-    tracker.send(records + _final_scores(run, records))
+    tracker.send(records + _final_scores(records, run.result.get("steps"), run.result.get("metrics") or {}))
     for artifact in artifacts:
         tracker.log_artifact(artifact)
     status = run.result.get("status")
@@ -214,10 +214,10 @@ def log_run(
     return tracker
 
 
-def _final_scores(run: RunFolder, records: list[Record]) -> list[Record]:
-    """The record of the scores in a run's result.json that its metrics.jsonl does not hold at its last
-    step (``test_*``), at that step, as its training sent them (:meth:`Tracker.on_final_scores`)."""
-    steps, scores = run.result.get("steps"), run.result.get("metrics") or {}
+def _final_scores(records: list[Record], steps: int | None, scores: Mapping[str, float]) -> list[Record]:
+    """The record of a run's or a trial's final ``scores`` (result.json's, the trial's stored metrics) that
+    its ``records`` do not hold at their last step, its ``steps`` (``test_*``), at that step, as training
+    sent them (:meth:`Tracker.on_final_scores`)."""
     if not records or not scores or steps != records[-1][0]:
         return []
     held = {name for step, _, metrics in records if step == steps for name in metrics}
@@ -291,7 +291,8 @@ def log_study(location: str | Path, tracker_name: str, *, folder: str | Path) ->
                 )
                 for i, step in enumerate(curve.get("step", []))
             ]
-            tracker.send(sorted(records, key=lambda record: record[0]))
+            records.sort(key=lambda record: record[0])
+            tracker.send(records + _final_scores(records, record.steps, record.metrics))
             tracker.finish(failed=record.state != "complete")
             sent += 1
     return sent

@@ -7,7 +7,9 @@ with its defaults), ``orthogonal`` gain 1, whatever activation follows the layer
 gain is asked for explicitly: ``gain="auto"`` gives each layer the gain of the activation that follows
 it (:func:`layer_gains`), e.g. 5/3 before a tanh and sqrt(2 / (1 + a^2)) before a leaky ReLU of slope a.
 Two *model schemes* act on the whole model: ``default`` (PyTorch's own ``reset_parameters``) and the
-data-dependent ``lsuv``.
+data-dependent ``lsuv``. Biases: under a tensor scheme every layer's bias starts at 0, as Glorot &
+Bengio's and He et al.'s do (``apply(..., bias="keep")`` leaves them as they are); ``default`` draws them
+as torch does, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for Linear and ConvNd; ``lsuv`` zeroes them.
 
 >>> import torch
 >>> from torch import nn

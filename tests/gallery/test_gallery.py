@@ -1,6 +1,8 @@
 """The gallery end to end: registry entries, pages written from a tiny run of every experiment, the CLI."""
 
+import dataclasses
 import doctest
+import html.parser
 import importlib
 import json
 import math
@@ -24,6 +26,8 @@ from optimlab.gallery import (
     run_gallery,
 )
 from optimlab.gallery.experiment import KINDS
+from optimlab.gallery.page import write_page
+from optimlab.gallery.verdict import decide, paired_check
 from optimlab.recipe import Recipe
 
 LINK = re.compile(r"https?://|doi:")
@@ -384,3 +388,44 @@ def test_the_weight_decay_grids_share_one_colour_scale():
         figure.axes[0].images[0].get_clim() for figure, _ in figures_(Evidence({}, {"grids": grids}, [], ""))
     ]
     assert shown == [(0.1, 0.95), (0.1, 0.95)]
+
+
+class _Cells(html.parser.HTMLParser):
+    """The text of each table row of a page, a list of cells a row."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows, self._cell = [], None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append("".join(self._cell).strip())
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def test_the_page_s_table_says_of_each_prediction_what_the_paragraph_says(tiny_gallery, tmp_path):
+    """A prediction whose interval straddles its threshold is not decided: the table said "no", as of
+    one the numbers refute, beside a paragraph saying "is not decided"."""
+    differences = {"holds": [-5.1, -4.9, -5.0], "refuted": [5.1, 4.9, 5.0], "not decided": [-3.0, 2.0, 0.5]}
+    checks = [
+        paired_check(word, values, [0.0] * 3, names=("a", "b"), measure="m", below=-1)
+        for word, values in differences.items()
+    ]
+    assert [c.outcome for c in checks] == ["holds", "is refuted", "is not decided"]  # t intervals, n=3
+    outcome = dataclasses.replace(tiny_gallery.outcomes["small_init"], verdict=decide(checks))
+    cells = _Cells()
+    cells.feed(write_page(get_experiment("small_init"), outcome, tmp_path).read_text(encoding="utf-8"))
+    header = next(row for row in cells.rows if row and row[0] == "prediction of the claim")
+    rows = {row[0]: row[header.index("outcome")] for row in cells.rows if row and row[0] in differences}
+    assert rows == {word: word for word in differences}
+    assert all(f"{word}: {c.outcome} (" in outcome.verdict.paragraph for word, c in zip(differences, checks))

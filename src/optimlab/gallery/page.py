@@ -60,18 +60,20 @@ def write_page(experiment: Experiment, outcome: Outcome, folder: str | os.PathLi
         )
     page.table(["verdict"], [[verdict.label]], row_classes=[_ROW_CLASS.get(verdict.label, "warning")])
     page.paragraph(verdict.paragraph)
+    # The paragraph's word for each check: a "no" read as refuted where the runs could not tell.
     page.table(
-        ["prediction of the claim", "holds", "numbers"],
+        ["prediction of the claim", "outcome", "numbers"],
         [
             [
                 f"{'premise (not counted): ' if c.premise else ''}{c.statement}",
-                "yes" if c.holds else "no",
+                c.outcome.removeprefix("is "),
                 c.evidence,
             ]
             for c in verdict.checks
         ],
-        row_classes=["info" if c.holds else "error" for c in verdict.checks],
-        caption="Each prediction holds only if its 95% confidence interval clears the threshold.",
+        row_classes=["info" if c.holds else "error" if c.refuted else "warning" for c in verdict.checks],
+        caption="A prediction holds where its confidence interval clears the threshold, is refuted where "
+        "the interval lies entirely on the other side, and is not decided where it straddles it.",
     )
     page.paragraph(
         "The verdict is computed by code from the numbers below, with the rules in "

@@ -560,9 +560,12 @@ class Built:
 
 def build(recipe: Recipe) -> Built:
     """Build data, model, loss, optimizer and schedule, all on the recipe's device."""
+    from optimlab.train.loop import check_model
+
     device = resolve_device(recipe.training.device)
     splits = build_data(recipe)
     model = build_model(recipe, splits).to(device)
+    check_model(model)  # before the optimizer, whose refusal of no parameters is torch's bare ValueError
     loss_fn = build_loss(recipe, splits)
     path = recipe.training.compute_loss
     if isinstance(splits, BatchSplits) and loss_fn is None and path is None:

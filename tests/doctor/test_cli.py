@@ -152,6 +152,16 @@ def test_bad_flags_name_the_field(capsys):
         run(capsys, "lr-find", "--dataset", "iris", "--start-lr", "1", "--end-lr", "0.1")
 
 
+@pytest.mark.parametrize("verb", ["doctor", "lr-find"])
+def test_a_model_without_parameters_is_refused_in_one_line_naming_it(capsys, tmp_path, monkeypatch, verb):
+    """A factory's model with nothing to train failed in torch.optim with a traceback and exit 1
+    ('optimizer got an empty parameter list'), before the doctor could say what was wrong."""
+    (tmp_path / "bare_nets.py").write_text("from torch import nn\n\ndef build():\n    return nn.Flatten()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(OptimlabError, match="without parameters.*a model with parameters to train"):
+        run(capsys, verb, "--dataset", "iris", "--model", "bare_nets:build", "--no-progress")
+
+
 @pytest.mark.parametrize("verb", [doctor_cmd, lr_find_cmd])
 def test_every_verb_carries_examples(verb):
     assert verb.EXAMPLES.startswith("Examples:") and "optimlab " in verb.EXAMPLES

@@ -349,10 +349,15 @@ def test_kaiming_takes_torchs_nonlinearity_and_slope(scheme, torch_arguments):
 
 @pytest.mark.parametrize("gain", [2.0, "auto"])
 def test_kaiming_refuses_a_gain_beside_torchs_nonlinearity(gain):
-    with pytest.raises(InvalidValueError, match="a gain or nonlinearity / a, not both"):
-        init.apply(
-            nn.Sequential(nn.Linear(3, 3), nn.Tanh()), "kaiming_normal", gain=gain, nonlinearity="tanh"
-        )
+    """Named as the user wrote it: the drawn one said 'for init kaiming gain', a function's name."""
+    for scheme in ("kaiming_normal", "he_uniform"):
+        name = get_registry("init").resolve(scheme)
+        with pytest.raises(
+            InvalidValueError,
+            match=rf"^invalid value '?{gain}'? for init '{name}' hyperparameter 'gain': accepted its default "
+            r"sqrt\(2\) beside nonlinearity or a.*not both\.$",
+        ):
+            init.apply(nn.Sequential(nn.Linear(3, 3), nn.Tanh()), scheme, gain=gain, nonlinearity="tanh")
     with pytest.raises(InvalidValueError, match="invalid value 'swish' for init 'kaiming_normal'"):
         init.apply(nn.Linear(3, 3), "kaiming_normal", nonlinearity="swish")
 

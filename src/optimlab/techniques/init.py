@@ -81,6 +81,13 @@ TORCH_NONLINEARITIES = (
 )  # fmt: skip
 
 
+# What kaiming_* accept for a gain beside torch's nonlinearity or a, which set it: none but the default.
+_GAIN_OR_TORCHS = (
+    "its default sqrt(2) beside nonlinearity or a, which set the gain as torch's "
+    "calculate_gain(nonlinearity, a) does: give a gain or nonlinearity / a, not both"
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class _GainRange(Interval):
     """A positive gain, or ``"auto"``: each layer gets the gain of the activation after it."""
@@ -247,9 +254,7 @@ def kaiming(
     if nonlinearity is not None or a is not None:
         if gain != math.sqrt(2.0):
             raise InvalidValueError(
-                "init kaiming gain",
-                gain,
-                "a gain or nonlinearity / a, not both: either sets it",
+                f"init 'kaiming_{distribution}' hyperparameter 'gain'", gain, _GAIN_OR_TORCHS
             )
         gain = nn.init.calculate_gain(nonlinearity or "leaky_relu", 0.0 if a is None else a)
     fan_in, fan_out = fans(weight)
@@ -526,9 +531,7 @@ def apply(
         return entry.obj(model, **needs_data, **entry.defaults, **hyperparameters)
     derive_gain = hyperparameters.get("gain") == AUTO_GAIN
     if derive_gain and {"nonlinearity", "a"} & hyperparameters.keys():
-        raise InvalidValueError(
-            f"init {entry.name!r} gain", AUTO_GAIN, "a gain or nonlinearity / a, not both: either sets it"
-        )
+        raise InvalidValueError(f"init {entry.name!r} hyperparameter 'gain'", AUTO_GAIN, _GAIN_OR_TORCHS)
     layers = layer_gains(model)
     attentions = [m for m in model.modules() if isinstance(m, nn.MultiheadAttention)]
     modules = (*(layer for layer, _ in layers), *attentions)

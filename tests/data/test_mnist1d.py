@@ -45,6 +45,20 @@ def test_unknown_split_is_refused():
         optimlab.data.load("mnist1d", split="paper")
 
 
+@pytest.mark.parametrize("n", [10**11, 1_000_001])
+def test_a_size_the_generator_cannot_make_in_minutes_is_refused_in_the_recipe(n):
+    """n: 10**11 was taken, the recipe made, and the package generated until memory ran out (a train
+    that never ended); the data set's and the workload's n are refused past a million, naming n."""
+    from optimlab.errors import OptimlabError
+    from optimlab.recipe import Recipe
+    from optimlab.workloads import get_workload
+
+    with pytest.raises(OptimlabError, match=r"'n'.*an integer in \[10, 1000000\]"):
+        Recipe.from_dict({"data": {"name": "mnist1d", "options": {"n": n}}})
+    with pytest.raises(OptimlabError, match=r"'n'.*an integer in \[10, 1000000\]"):
+        get_workload("mnist1d_mlp", n=n)
+
+
 def test_generated_once_then_read_from_the_cache_folder_as_the_package_makes_it(tmp_path, monkeypatch):
     from mnist1d.data import get_dataset_args, make_dataset
 

@@ -8,14 +8,15 @@ generated from the seed (:mod:`optimlab.data.mnist1d`), so each seed is also a f
 
 from __future__ import annotations
 
+from optimlab.data.mnist1d import SIZES
 from optimlab.recipe import Recipe
-from optimlab.registry import POSITIVE_INT, Interval, new_registry
+from optimlab.registry import POSITIVE_INT, new_registry
 from optimlab.workloads.workload import Workload
 
 __all__ = ["mnist1d_mlp"]
 
 _REGISTRY = new_registry("workload")
-_OPTIONS = {"epochs": POSITIVE_INT, "batch_size": POSITIVE_INT, "n": Interval(10, None, integer=True)}
+_OPTIONS = {"epochs": POSITIVE_INT, "batch_size": POSITIVE_INT, "n": SIZES}
 
 
 def _data(n: int) -> dict:

@@ -2,6 +2,7 @@
 the recipe as parameters, the run's page as an artifact; a run is complete after `wait()`, or once the
 process that trained it has exited."""
 
+import inspect
 import json
 import math
 import subprocess
@@ -11,11 +12,12 @@ import warnings
 from pathlib import Path
 
 import pytest
+import torch
 
 from integrations import logged_metrics, train_with_tracker
 from optimlab.errors import OptimlabWarning
 from optimlab.recipe import Recipe
-from optimlab.report.recipes import flat_fields
+from optimlab.report.recipes import default_values, flat_fields
 
 pytest.importorskip("mlflow", reason="pip install 'optimlab[trackers]'")
 from mlflow.tracking import MlflowClient
@@ -45,7 +47,13 @@ def test_train_log_mlflow_holds_metrics_recipe_and_report(tmp_path, monkeypatch)
     assert run.info.run_name == "iris-run" and run.info.status == "FINISHED"
     _same_as_metrics_jsonl(client, run, out)
     recipe = Recipe.load(out / "recipe.yaml")
-    assert run.data.params == {k: str(v) for k, v in flat_fields(recipe.to_dict())}
+    # A null field is the default that trained: Adam's lr as torch's Adam takes it, as the lr metric and
+    # the run's page (defaults_named) say; it was 'None'.
+    adam_lr = inspect.signature(torch.optim.Adam).parameters["lr"].default
+    assert recipe.optimizer.lr is None and run.data.params["optimizer.lr"] == str(adam_lr)
+    assert [m.value for m in client.get_metric_history(run.info.run_id, "lr")] == [adam_lr] * 12
+    recipe_params = {**dict(flat_fields(recipe.to_dict())), **default_values(recipe)}
+    assert run.data.params == {k: str(v) for k, v in recipe_params.items()}
     assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["report.html"]
     page = client.download_artifacts(run.info.run_id, "report.html", str(tmp_path / "back"))
     assert Path(page).read_text() == (out / "report.html").read_text()
@@ -396,7 +404,8 @@ def test_train_resumed_with_more_steps_shows_them_in_its_mlflow_runs_parameters(
     )
     recipe = Recipe.load(out / "recipe.yaml")
     assert recipe.training.steps == 15
-    assert run.data.params == {k: str(v) for k, v in flat_fields(recipe.to_dict())}
+    recipe_params = {**dict(flat_fields(recipe.to_dict())), **default_values(recipe)}
+    assert run.data.params == {k: str(v) for k, v in recipe_params.items()}
     _same_as_metrics_jsonl(client, run, out, first)
 
 

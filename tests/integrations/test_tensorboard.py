@@ -2,10 +2,12 @@
 of metrics.jsonl, at its step; and a study's trials sent to TensorBoard after the fact."""
 
 import contextlib
+import inspect
 import itertools
 import json
 
 import pytest
+import torch
 
 from integrations import logged_metrics, train_with_tracker
 from optimlab.cli.app import main
@@ -75,6 +77,9 @@ def test_train_log_tensorboard_holds_every_metric_of_metrics_jsonl(tmp_path):
     (recipe,) = board.Tensors("recipe")  # the recipe, as a text summary
     assert recipe.tensor_proto.string_val[0].decode().startswith("| field | value |")
     assert "| model.name | mlp |" in recipe.tensor_proto.string_val[0].decode()
+    # a null field is the default that trained (Adam's lr, as torch's Adam takes it), not 'None'
+    adam_lr = inspect.signature(torch.optim.Adam).parameters["lr"].default
+    assert f"| optimizer.lr | {adam_lr} |" in recipe.tensor_proto.string_val[0].decode()
     assert all(later.wall_time >= earlier.wall_time for earlier, later in itertools.pairwise(events))
 
 

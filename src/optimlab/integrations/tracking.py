@@ -21,9 +21,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from optimlab.errors import InvalidValueError, UnknownNameError
+from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
+from optimlab.recipe import Recipe
 from optimlab.registry import NON_NEGATIVE, POSITIVE_INT
-from optimlab.report.recipes import flat_fields
+from optimlab.report.recipes import default_values, flat_fields
 from optimlab.report.run_folder import RunFolder, is_run_folder, read_run
 from optimlab.train.loop import Callback, TrainState
 
@@ -156,7 +157,7 @@ def open_tracker(
     """The tracker ``name`` for one run: TensorBoard event files in ``folder/tensorboard/run_name``; an
     MLflow run named ``run_name`` at MLflow's tracking URI (``MLFLOW_TRACKING_URI``, else MLflow's own
     default: a local database file, ``mlflow.db`` in the working folder). ``params``: the recipe,
-    nested or flat, recorded as the run's parameters. ``background``: MLflow's calls are made by a
+    nested or flat, recorded as the run's parameters (a null field whose default is known as that default). ``background``: MLflow's calls are made by a
     writer process beside training; False makes them in this process (for a run sent after the fact).
     ``resumable``: ``folder`` is the training run's own, and a resumed run (``train --resume``) goes on in
     the MLflow run that logged it (its id kept in ``folder/mlflow.json``), as TensorBoard's does in its
@@ -166,6 +167,7 @@ def open_tracker(
             "params", type(params).__name__, "a mapping of field -> value (a recipe's to_dict())"
         )
     flat = dict(flat_fields(params or {}))
+    flat.update(_defaults_trained(params or {}, flat))
     if name == "tensorboard":
         from optimlab.integrations.tensorboard import TensorBoardTracker
 
@@ -182,6 +184,20 @@ def open_tracker(
         )
     check_trackers([name])
     raise AssertionError(name)  # unreachable: every name in TRACKERS is opened above
+
+
+def _defaults_trained(params: Mapping[str, Any], flat: Mapping[str, Any]) -> dict[str, Any]:
+    """The values that trained of the null fields in ``flat`` (a recipe's ``params``, flattened) whose
+    component states its default (:func:`~optimlab.report.recipes.default_values`: ``optimizer.lr``
+    0.001 for Adam, as the run's page says), where the recipe in ``params`` loads here."""
+    sections = {key: value for key, value in params.items() if key in Recipe.model_fields}
+    if not sections:
+        return {}
+    try:
+        values = default_values(Recipe.from_dict(sections))
+    except OptimlabError:  # a recipe of another version, or of a model whose code is not on the path
+        return {}
+    return {field: value for field, value in values.items() if field in flat and flat[field] is None}
 
 
 def check_trackers(names: Sequence[str]) -> None:

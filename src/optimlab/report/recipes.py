@@ -19,7 +19,7 @@ import yaml
 from optimlab.recipe import ModelSpec, Recipe
 from optimlab.registry import get_registry
 
-__all__ = ["DEFAULT", "defaults_named", "differing_fields", "flat_fields", "not_taken"]
+__all__ = ["DEFAULT", "default_values", "defaults_named", "differing_fields", "flat_fields", "not_taken"]
 
 
 DEFAULT = "(default)"  # what a page shows for a null field: the component's own default, not a blank
@@ -72,16 +72,20 @@ def not_taken(recipe: Recipe) -> dict[str, str]:
     return {f"model.{k}": f"not taken by {name}" for k in fields if k not in takes}
 
 
-def defaults_named(recipe: Recipe, sections: Collection[str] = ("model", "optimizer")) -> dict[str, str]:
-    """``{field: "(default: VALUE)"}`` of the null fields of ``recipe``'s ``sections`` whose component
-    states its default (``model.width: (default: 128)`` for the MLP, ``optimizer.lr: (default: 0.001)``
-    for Adam): a page says what trained, not only that a default did."""
-    named = {}
+def default_values(recipe: Recipe, sections: Collection[str] = ("model", "optimizer")) -> dict[str, Any]:
+    """``{field: value}`` of the null fields of ``recipe``'s ``sections`` whose component states its
+    default (``model.width: 128`` for the MLP, ``optimizer.lr: 0.001`` for Adam): what trained."""
+    values = {}
     for section in sections:
         spec = getattr(recipe, section)
         entry = get_registry(section).get(spec.name)
         for hyperparameter in entry.hyperparameters:
-            field = f"{section}.{hyperparameter.name}"
             if getattr(spec, hyperparameter.name, 0) is None and hyperparameter.default is not None:
-                named[field] = f"{DEFAULT[:-1]}: {hyperparameter.default})"
-    return named
+                values[f"{section}.{hyperparameter.name}"] = hyperparameter.default
+    return values
+
+
+def defaults_named(recipe: Recipe, sections: Collection[str] = ("model", "optimizer")) -> dict[str, str]:
+    """``{field: "(default: VALUE)"}`` of :func:`default_values`: a page says what trained, not only
+    that a default did."""
+    return {field: f"{DEFAULT[:-1]}: {value})" for field, value in default_values(recipe, sections).items()}

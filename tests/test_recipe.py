@@ -231,6 +231,32 @@ def test_a_technique_set_by_the_name_it_holds_keeps_its_hyperparameters():
     assert (other.activation, other.init) == ("elu", "kaiming_uniform")
 
 
+def test_numpy_scalars_are_the_numbers_they_hold():
+    """A sweep over np.arange(...) or float32 arrays gives technique hyperparameters and options as NumPy
+    scalars: the recipe validated, then its id and YAML raised PydanticSerializationError ('Unable to
+    serialize unknown type: numpy.int64'), a traceback."""
+    import numpy as np
+
+    import optimlab.models
+
+    from_numpy = Recipe.from_dict(
+        {
+            "model": {"norm": {"name": "group", "num_groups": np.int64(2)}, "width": np.int64(8)},
+            "optimizer": {"name": "adam", "betas": (np.float32(0.5), 0.99), "amsgrad": np.bool_(True)},
+        }
+    )
+    plain = Recipe.from_dict(
+        {
+            "model": {"norm": {"name": "group", "num_groups": 2}, "width": 8},
+            "optimizer": {"name": "adam", "betas": (0.5, 0.99), "amsgrad": True},
+        }
+    )
+    assert from_numpy == plain and from_numpy.id == plain.id
+    assert Recipe.from_yaml(from_numpy.to_yaml()) == plain
+    net = optimlab.models.create("mlp", (4,), 2, **from_numpy.model.keywords())
+    assert type(net[2].inner.num_groups) is int and net[2].inner.num_groups == 2
+
+
 def test_a_recipe_with_tuples_from_python_equals_itself_read_back_from_yaml():
     """betas=(0.8, 0.99) from Python came back from YAML as a list: the same id, yet recipe != again."""
     recipe = Recipe.from_dict({"optimizer": {"name": "adam", "betas": (0.8, 0.99)}})

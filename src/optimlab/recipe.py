@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from optimlab.atomic import write_atomically
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError, close_matches
-from optimlab.registry import DEVICE, DEVICES, SEED, get_registry, normalize_name
+from optimlab.registry import DEVICE, DEVICES, SEED, get_registry, normalize_name, plain_numbers
 from optimlab.schedules.families import BASE_MOMENTUM, MAX_MOMENTUM
 from optimlab.user_code import import_object, is_import_path
 
@@ -110,12 +110,14 @@ def yaml_problem(error: yaml.YAMLError) -> str:
 
 
 def _as_lists(value: Any) -> Any:
-    """``value`` with every tuple inside it (in mappings and lists too) a list."""
+    """``value`` with every tuple inside it (in mappings and lists too) a list, and every NumPy scalar
+    the Python number it holds (``num_groups: np.int64(2)`` from ``np.arange``), which JSON and YAML
+    write: pydantic's serialiser refused them, so the recipe's id and YAML raised."""
     if isinstance(value, Mapping):
         return {k: _as_lists(v) for k, v in value.items()}
     if isinstance(value, (tuple, list)):
         return [_as_lists(v) for v in value]
-    return value
+    return plain_numbers(value)
 
 
 def _canonical(category: str, name: str) -> str:
@@ -146,18 +148,22 @@ class _Spec(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _no_yes_for_a_number(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
-        """YAML reads ``true``, ``yes`` and ``on`` as True, which pydantic took for 1 (``epochs: yes``)."""
+        """YAML reads ``true``, ``yes`` and ``on`` as True, which pydantic took for 1 (``epochs: yes``); and a
+        yes/no field takes only those: pydantic took the string "yes", 1 and 1.0 for True, where ``fit``
+        refuses ``drop_last="yes"``."""
         annotation = cls.model_fields[info.field_name].annotation
         kinds = set(typing.get_args(annotation)) or {annotation}
         if isinstance(value, bool) and bool not in kinds and kinds & {int, float}:
             raise ValueError(f"{value} is a yes/no value: give a number")
+        if kinds == {bool} and not isinstance(value, bool):  # pydantic read "yes", 1 and 1.0 as True
+            raise ValueError(f"{value!r} is not true or false: give true or false, unquoted")
         return value
 
     @pydantic.model_validator(mode="before")
     @classmethod
     def _sequences_as_lists(cls, data: Any) -> Any:
         """Tuples as the lists YAML and JSON give back (``betas: (0.9, 0.99)`` from Python), so that a
-        recipe equals itself read back from its YAML, as its id already did."""
+        recipe equals itself read back from its YAML, as its id already did; NumPy scalars as numbers."""
         return _as_lists(data) if isinstance(data, Mapping) else data
 
     @pydantic.model_validator(mode="before")

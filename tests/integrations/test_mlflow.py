@@ -207,6 +207,56 @@ def test_train_html_log_mlflow_attaches_the_page_the_command_wrote(tmp_path, mon
     assert Path(page).read_text() == written
 
 
+def test_a_tracking_server_that_does_not_answer_is_one_line_exit_2_before_training(
+    tmp_path, monkeypatch, capsys
+):
+    """MLFLOW_TRACKING_URI at a port nobody listens on: MLflow's client retried for minutes, the command
+    waited 120 s, then exited 0 saying its writer would end the run, and the writer went on beside the
+    shell. Now refused as the tracker opens, before any training, where MLflow's own client fails too."""
+    import socket
+
+    from optimlab.cli.app import main
+    from optimlab.errors import OptimlabError
+    from optimlab.integrations.mlflow import check_reachable
+
+    with socket.socket() as closed:  # a port free on this machine: nothing listens there
+        closed.bind(("127.0.0.1", 0))
+        uri = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # MLflow's own verdict, without its retries
+    with pytest.raises(Exception, match="Connection refused|Max retries"):
+        MlflowClient(tracking_uri=uri).search_experiments()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("HTTP_PROXY", raising=False)
+    monkeypatch.delenv("http_proxy", raising=False)
+    out = tmp_path / "run"
+    started = time.monotonic()
+    with pytest.raises(SystemExit) as done:
+        main(
+            [
+                "train",
+                "--dataset",
+                "iris",
+                "--steps",
+                "3",
+                "--out",
+                str(out),
+                "--no-progress",
+                "--log",
+                "mlflow",
+            ]
+        )
+    assert done.value.code == 2 and time.monotonic() - started < 30 and not (out / "model.pt").exists()
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: ") and uri in line and "MLFLOW_TRACKING_URI" in line
+    with pytest.raises(OptimlabError, match=f"tracking URI '{uri}' cannot be reached"):
+        check_reachable(uri)
+    with socket.socket() as server:  # a server that accepts connections is left to MLflow
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        check_reachable(f"http://127.0.0.1:{server.getsockname()[1]}")
+    check_reachable("sqlite:///mlflow.db")  # not a server
+
+
 @pytest.mark.slow
 def test_a_refusal_known_while_training_does_not_stop_the_run_and_wait_raises_it(tmp_path):
     from optimlab.errors import OptimlabError

@@ -21,8 +21,11 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import socket
 import sys
 import time
+import urllib.parse
+import urllib.request
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -43,7 +46,7 @@ from optimlab.integrations.mlflow_writer import (
 from optimlab.integrations.tracking import Record, Tracker, resumed_records
 from optimlab.train.loop import TrainState
 
-__all__ = ["EXPERIMENT", "MLflowTracker"]
+__all__ = ["EXPERIMENT", "MLflowTracker", "check_reachable"]
 
 # A pickled batch costs ~30 us; the writer pays ~10 ms of CPU per batch it logs, whatever its size.
 _SEND_SECONDS = 1.0
@@ -55,6 +58,33 @@ def _tracking_uri(given: str | None) -> str | None:
     if given is None and "mlflow" in sys.modules:
         return sys.modules["mlflow"].get_tracking_uri()
     return given
+
+
+# A TCP handshake takes milliseconds on a LAN, a few hundred across continents; one not answered in this
+# long is a server that is down or a firewall that drops the packets.
+_CONNECT_SECONDS = 10.0
+
+
+def check_reachable(tracking_uri: str | None) -> None:
+    """Refuse, in one line naming it, an ``http(s)`` tracking URI whose server does not accept a
+    connection (down, a wrong port, a host not found), before any training: MLflow's client retried each
+    call for minutes, its writer outliving the command, which ended with exit 0 and a warning that the
+    run would be ended. Another scheme, or a server reached through a proxy, is left to MLflow."""
+    url = urllib.parse.urlsplit(tracking_uri or "")
+    if url.scheme not in ("http", "https") or not url.hostname:
+        return
+    proxy = urllib.request.getproxies().get(url.scheme)
+    if proxy and not urllib.request.proxy_bypass(url.hostname):
+        return
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname, port), timeout=_CONNECT_SECONDS).close()
+    except OSError as error:
+        reason = error.strerror or str(error) or type(error).__name__
+        raise OptimlabError(
+            f"MLflow's tracking URI {tracking_uri!r} cannot be reached ({reason}): start its server "
+            "(mlflow server), or set MLFLOW_TRACKING_URI to one that runs"
+        ) from None
 
 
 def _active_run() -> tuple[str, str] | None:
@@ -113,6 +143,7 @@ class MLflowTracker(Tracker):
             raise OptimlabError(
                 "logging to MLflow needs the mlflow package: pip install 'optimlab[trackers]'"
             )
+        check_reachable(tracking_uri or _tracking_uri(None) or os.environ.get("MLFLOW_TRACKING_URI"))
         self.run_name, self.wait_seconds = run_name, wait_seconds
         self.run_folder = None if run_folder is None else Path(run_folder).resolve()
         parent = _active_run() if tracking_uri is None else None  # at the active run's URI

@@ -183,6 +183,19 @@ def test_an_unknown_name_where_none_is_accepted_does_not_read_as_the_name_none()
         norms.create("none", 4, eps=1e-3)
     assert (
         str(refused.value)
-        == "unknown hyperparameter of norm 'none' 'eps'. There is no hyperparameter of norm 'none'."
+        == "unknown norm 'none' hyperparameter 'eps'. There is no norm 'none' hyperparameter."
     )
     assert str(UnknownNameError("tracker", "wandb", ["mlflow"])).endswith("Accepted: mlflow.")
+
+
+def test_a_refusal_names_the_alias_the_user_typed_beside_the_canonical_name():
+    """``init: {name: he, gain: -1}`` was refused as "init 'kaiming_normal'", a name not typed anywhere."""
+    from optimlab.techniques import init, norms
+
+    with pytest.raises(InvalidValueError, match=r"for init 'he' \(kaiming_normal\) hyperparameter 'gain'"):
+        init.create("he", gain=-1)
+    with pytest.raises(UnknownNameError, match=r"^unknown norm 'bn' \(batch\) hyperparameter 'epsilon'"):
+        norms.create("bn", 4, epsilon=1e-3)
+    with pytest.raises(InvalidValueError, match=r"for init 'kaiming_normal' hyperparameter 'gain'"):
+        init.create("Kaiming-Normal", gain=-1)  # the canonical name, however spelled: no alias to name
+    assert get_registry("init").get("he") == get_registry("init").get("kaiming_normal")

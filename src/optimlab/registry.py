@@ -229,6 +229,15 @@ class Entry(Generic[T]):
     aliases: tuple[str, ...] = ()
     capabilities: frozenset[str] = frozenset()
     defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # the alias it was looked up by (``he`` for kaiming_normal), for messages: the user finds what they typed
+    called: str | None = dataclasses.field(default=None, compare=False, repr=False)
+
+    @property
+    def label(self) -> str:
+        """``init 'kaiming_normal'``, or ``init 'he' (kaiming_normal)`` for an entry looked up by an alias."""
+        if self.called is None:
+            return f"{self.category} {self.name!r}"
+        return f"{self.category} {self.called!r} ({self.name})"
 
     @property
     def hyperparameter_names(self) -> tuple[str, ...]:
@@ -239,8 +248,8 @@ class Entry(Generic[T]):
         known = {h.name: h for h in self.hyperparameters}
         for key, value in kwargs.items():
             if key not in known:
-                raise UnknownNameError(f"hyperparameter of {self.category} {self.name!r}", key, known)
-            known[key].validate(value, f"{self.category} {self.name!r}")
+                raise UnknownNameError(f"{self.label} hyperparameter", key, known)
+            known[key].validate(value, self.label)
 
     def create(self, *args: Any, **kwargs: Any) -> Any:
         """Validate ``kwargs``, then call the registered object with the entry's bound defaults; a whole
@@ -378,7 +387,10 @@ class Registry(Generic[T]):
         self._imported.add(name)
 
     def get(self, name: str) -> Entry[T]:
-        return self._entries[self.resolve(name)]
+        """The entry of ``name`` or of an alias; looked up by an alias, it carries it for its messages."""
+        key = self.resolve(name)
+        entry = self._entries[key]
+        return entry if normalize_name(name) == key else dataclasses.replace(entry, called=name)
 
     def create(self, name: str, *args: Any, **kwargs: Any) -> Any:
         return self.get(name).create(*args, **kwargs)

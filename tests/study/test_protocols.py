@@ -176,7 +176,9 @@ def test_a_value_of_the_space_the_recipe_refuses_names_the_space():
         RecipeError, match=r"(?s)^the search space \(--space.*does not fit sgd: .*optimizer.lr"
     ):
         spec(space=SearchSpace.from_flags(["optimizer.lr=-1:0.1"]))
-    with pytest.raises(RecipeError, match=r"(?s)does not fit adam: .*unknown hyperparameter.*'momentum'"):
+    with pytest.raises(
+        RecipeError, match=r"(?s)does not fit adam: .*unknown optimizer 'adam' hyperparameter 'momentum'"
+    ):
         spec(space=SearchSpace.from_flags(["optimizer.options.momentum=0:0.9"]))
 
 

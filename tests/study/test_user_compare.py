@@ -279,7 +279,7 @@ BAD_INPUTS = [
     ),
     (
         {"space": {"optimizer.learning_rate": [0.1]}},
-        "for space: accepted .*unknown hyperparameter .*'learning_rate'",
+        "for space: accepted .*unknown .* hyperparameter 'learning_rate'",
     ),
     ({"optimizers": None, "compare": {"optimizer.nme": ["sgd"]}}, "for compare: accepted .*'nme'"),
     ({"members": 4}, "4 for members: accepted only with backend='batched', not 'local'"),  # was unused

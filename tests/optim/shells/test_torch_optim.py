@@ -203,7 +203,7 @@ def test_a_group_with_a_torch_optim_switch_is_refused_not_ignored(switch):
     """A switch of torch.optim's in a group (its implementation's: foreach, fused...) is refused as an
     unknown keyword of create is, never taken and ignored; maximize is honoured (test_optimizers)."""
     w = torch.nn.Parameter(torch.zeros(2))
-    with pytest.raises(UnknownNameError, match=f"hyperparameter of optimizer 'adam' '{switch}'"):
+    with pytest.raises(UnknownNameError, match=f"optimizer 'adam' hyperparameter '{switch}'"):
         create("adam", [{"params": [w], switch: True}])
     optimizer = create("adam", [w])
     with pytest.raises(UnknownNameError, match=f"'{switch}'"):

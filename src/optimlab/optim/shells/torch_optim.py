@@ -259,7 +259,7 @@ class Optimizer(torch.optim.Optimizer):
         """
         for name in hyperparameters:
             if name not in self._accepted:
-                raise UnknownNameError(f"hyperparameter of {self._owner}", name, self._accepted)
+                raise UnknownNameError(f"{self._owner} hyperparameter", name, self._accepted)
         if self._entry is not None:
             self._entry.validate({k: v for k, v in hyperparameters.items() if not scheduled(v)})
 

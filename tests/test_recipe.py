@@ -446,7 +446,9 @@ def test_a_keyword_beside_the_fields_is_the_named_entrys_option():
     )
     assert beside == in_options and beside.id == in_options.id
     # A typo of a keyword is told by the entry; one of a field by the section; both at once are refused.
-    with pytest.raises(RecipeError, match=r"optimizer 'sgd' hyperparameter 'momentun'. Did you mean 'momentum'"):
+    with pytest.raises(
+        RecipeError, match=r"optimizer 'sgd' hyperparameter 'momentun'. Did you mean 'momentum'"
+    ):
         Recipe.from_dict({"optimizer": {"name": "sgd", "momentun": 0.9}})
     with pytest.raises(RecipeError, match=r"data: unknown field 'val_fractoin'. Did you mean 'val_fraction'"):
         Recipe.from_dict({"data": {"val_fractoin": 0.1}})

@@ -590,6 +590,13 @@ def test_each_trial_starts_from_its_seeds_init_and_a_shared_model_is_refused(tmp
         ["sgd"], model=lambda: nn.Sequential(frozen, nn.Linear(2, 2)), out=tmp_path / "f", **common
     )
     assert all(r.state == "complete" for r in done.results[0].records)
+    # Wholly frozen: named as the user's Linear, not as the Sequential around it that scales its inputs.
+    with pytest.raises(
+        InvalidValueError, match=r"^invalid value 'a Linear with no parameter that requires grad'"
+    ):
+        optimlab.compare(
+            ["sgd"], model=lambda: nn.Linear(5, 2).requires_grad_(False), out=tmp_path / "z", **common
+        )
 
     starts = []
 

@@ -57,6 +57,7 @@ def _module_factory(
         if not isinstance(built, nn.Module):
             raise InvalidValueError(f"what {what} {path!r} returned", a_type(built), "an nn.Module")
         if what == "model":
+            _check_trainable(path, built)
             trained = [p for p in built.parameters() if p.requires_grad]
             shared = [n for n, p in built.named_parameters() if p.requires_grad and returned.get(id(p)) is p]
             if shared:
@@ -76,6 +77,17 @@ def _module_factory(
     factory.__doc__ = target.__doc__
     factory.data_keywords = tuple(wanted)  # type: ignore[attr-defined]  # what it asks of the data
     return factory
+
+
+def _check_trainable(path: str, model: nn.Module) -> None:
+    """The model the factory returned has parameters to train (:func:`~optimlab.train.loop.check_model`),
+    said of the user's model, not of the scaler's Sequential that a recipe's run puts it in."""
+    from optimlab.train.loop import check_model
+
+    try:
+        check_model(model)
+    except InvalidValueError as refused:
+        raise InvalidValueError(f"what model {path!r} returned", refused.value, refused.accepted) from None
 
 
 def _check_required(

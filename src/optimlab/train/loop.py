@@ -851,12 +851,11 @@ def check_model(model: Any) -> None:
         raise InvalidValueError("model", describe(model), "an nn.Module")
     parameters = list(model.parameters())
     if not any(p.requires_grad for p in parameters):
-        name = type(model).__name__
         raise InvalidValueError(
             "model",
-            f"a {name} with no parameter that requires grad"
+            f"{a_type(model)} with no parameter that requires grad"
             if parameters
-            else f"a {name} without parameters",
+            else f"{a_type(model)} without parameters",
             "a model with parameters to train (unfreeze some: module.requires_grad_(True))",
         )
     on_meta = [name for name, p in model.named_parameters() if p.is_meta]

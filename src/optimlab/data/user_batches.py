@@ -546,11 +546,18 @@ class UserBatches:
         return (left, size) if left and not dropped else None
 
     def no_batch(self) -> InvalidValueError:
-        """The error for data that holds no batch (empty, or whose only batch ``drop_last`` drops)."""
+        """The error for data that holds no batch (empty, or whose only batch ``drop_last`` drops): a
+        DataLoader's rows and batch size said where it has them (it yields nothing, which names neither)."""
+        loader = self._data
+        here = (
+            f": here {len(loader.sampler)} rows sampled, batch_size={loader.batch_size}"
+            if isinstance(loader, DataLoader) and loader.drop_last and is_map_dataset(loader.dataset)
+            else ""
+        )
         return InvalidValueError(
             self.field,
             f"{self.source} with no batch",
-            f"{ACCEPTED_DATA}, of at least one batch (drop_last drops a last batch smaller than batch_size)",
+            f"{ACCEPTED_DATA}, of at least one batch (drop_last drops a last batch smaller than batch_size{here})",
         )
 
     def miscounted(

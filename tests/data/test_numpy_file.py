@@ -196,8 +196,12 @@ def test_an_archive_saved_in_three_splits_is_trained_validated_and_tested_as_sto
             "x_train of shape (4, 3), x_test of shape (3, 4)",
         ),
         ({"x_test": np.zeros((3, 3))}, "accepted x_test with y_test"),
+        (  # its 3 rows were dropped without a word, the run trained and validated on x_train alone
+            {"x_tst": np.zeros((3, 3)), "y_tst": np.zeros(3)},
+            "'x_tst with y_tst' for arrays of b.npz: accepted splits named train, val or valid or validation, test",
+        ),
     ],
-    ids=["shapes", "half a pair"],
+    ids=["shapes", "half a pair", "a split of an unknown name"],
 )
 def test_an_archive_saved_split_with_splits_that_do_not_match_is_refused(tmp_path, arrays, said):
     np.savez(tmp_path / "b.npz", x_train=np.zeros((4, 3)), y_train=np.array([0, 1, 0, 1]), **arrays)

@@ -204,6 +204,19 @@ def _split_keys(files: list[str], path: Path) -> dict[str, tuple[str, str]] | No
             if x in files:
                 parts[part] = (x, y)
                 break
+    known = {name for names in _SPLIT_NAMES.values() for name in names}
+    # x_tst with y_tst beside x_train: a split of a name not read, its rows dropped without a word
+    unread = [
+        n for f in files if f.startswith(f"{prefix}_") and f"y_{(n := f[2:])}" in files and n not in known
+    ]
+    if unread:
+        raise InvalidValueError(
+            f"arrays of {path.name}",
+            ", ".join(f"{prefix}_{name} with y_{name}" for name in unread),
+            "splits named "
+            + ", ".join(" or ".join(names) for names in _SPLIT_NAMES.values())
+            + f" ({prefix}_test with y_test...): rename the split's arrays, or drop them",
+        )
     return parts
 
 

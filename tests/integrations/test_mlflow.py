@@ -217,7 +217,7 @@ def test_a_tracking_server_that_does_not_answer_is_one_line_exit_2_before_traini
 
     from optimlab.cli.app import main
     from optimlab.errors import OptimlabError
-    from optimlab.integrations.mlflow import check_reachable
+    from optimlab.integrations.mlflow import check_store
 
     with socket.socket() as closed:  # a port free on this machine: nothing listens there
         closed.bind(("127.0.0.1", 0))
@@ -249,12 +249,49 @@ def test_a_tracking_server_that_does_not_answer_is_one_line_exit_2_before_traini
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith("error: ") and uri in line and "MLFLOW_TRACKING_URI" in line
     with pytest.raises(OptimlabError, match=f"tracking URI '{uri}' cannot be reached"):
-        check_reachable(uri)
+        check_store(uri)
     with socket.socket() as server:  # a server that accepts connections is left to MLflow
         server.bind(("127.0.0.1", 0))
         server.listen()
-        check_reachable(f"http://127.0.0.1:{server.getsockname()[1]}")
-    check_reachable("sqlite:///mlflow.db")  # not a server
+        check_store(f"http://127.0.0.1:{server.getsockname()[1]}")
+    check_store(f"sqlite:///{tmp_path / 'new' / 'mlflow.db'}")  # MLflow makes the folder and the file
+
+
+@pytest.mark.parametrize("store", ["not-a-database.txt", "a-folder"])
+def test_a_sqlite_store_mlflow_cannot_open_is_one_line_exit_2_before_training(
+    tmp_path, monkeypatch, capsys, store
+):
+    """MLFLOW_TRACKING_URI at a text file, or at a folder: MLflow refused it after training (a folder: its
+    client retried for minutes); now refused as the tracker opens, where MLflow's own client fails too."""
+    from optimlab.cli.app import main
+
+    (tmp_path / "not-a-database.txt").write_text("hello\n")
+    (tmp_path / "a-folder").mkdir()
+    uri = f"sqlite:///{tmp_path / store}"
+    if store == "not-a-database.txt":  # MLflow's own verdict (on a folder it retries for a minute and more)
+        with pytest.raises(Exception, match="not a database"):
+            MlflowClient(tracking_uri=uri).search_experiments()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as done:
+        main(
+            [
+                "train",
+                "--dataset",
+                "iris",
+                "--steps",
+                "3",
+                "--out",
+                str(out),
+                "--no-progress",
+                "--log",
+                "mlflow",
+            ]
+        )
+    (line,) = capsys.readouterr().err.splitlines()
+    assert done.value.code == 2 and not (out / "model.pt").exists()
+    assert line.startswith(f"error: MLflow's tracking URI '{uri}' cannot be opened (")
+    assert ("not a database" if store == "not-a-database.txt" else "a folder") in line
 
 
 @pytest.mark.slow

@@ -22,7 +22,9 @@ import contextlib
 import importlib.util
 import os
 import socket
+import sqlite3
 import sys
+import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -32,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from optimlab.errors import OptimlabError, OptimlabWarning
-from optimlab.integrations.mlflow_sqlite import SqliteRun, metric_key
+from optimlab.integrations.mlflow_sqlite import SqliteRun, metric_key, sqlite_path
 from optimlab.integrations.mlflow_writer import (
     EXPERIMENT,
     RUN_FILE,
@@ -46,7 +48,7 @@ from optimlab.integrations.mlflow_writer import (
 from optimlab.integrations.tracking import Record, Tracker, resumed_records
 from optimlab.train.loop import TrainState
 
-__all__ = ["EXPERIMENT", "MLflowTracker", "check_reachable"]
+__all__ = ["EXPERIMENT", "MLflowTracker", "check_store"]
 
 # A pickled batch costs ~30 us; the writer pays ~10 ms of CPU per batch it logs, whatever its size.
 _SEND_SECONDS = 1.0
@@ -65,26 +67,52 @@ def _tracking_uri(given: str | None) -> str | None:
 _CONNECT_SECONDS = 10.0
 
 
-def check_reachable(tracking_uri: str | None) -> None:
-    """Refuse, in one line naming it, an ``http(s)`` tracking URI whose server does not accept a
-    connection (down, a wrong port, a host not found), before any training: MLflow's client retried each
-    call for minutes, its writer outliving the command, which ended with exit 0 and a warning that the
-    run would be ended. Another scheme, or a server reached through a proxy, is left to MLflow."""
+def check_store(tracking_uri: str | None) -> None:
+    """Refuse, in one line naming it, a tracking URI whose store cannot be opened, before any training:
+    an ``http(s)`` server that accepts no connection (down, a wrong port, a host not found), a
+    ``sqlite:///`` file that is no database, or that cannot be made. MLflow's client retried for minutes
+    (a closed port: the command exited 0 after 120 s saying the run would be ended, its writer retrying
+    on beside the shell; an SQLite file in a read-only folder: 1 min 47 s), after training. Another
+    scheme, or a server reached through a proxy, is left to MLflow."""
     url = urllib.parse.urlsplit(tracking_uri or "")
-    if url.scheme not in ("http", "https") or not url.hostname:
-        return
-    proxy = urllib.request.getproxies().get(url.scheme)
-    if proxy and not urllib.request.proxy_bypass(url.hostname):
-        return
-    port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        socket.create_connection((url.hostname, port), timeout=_CONNECT_SECONDS).close()
-    except OSError as error:
-        reason = error.strerror or str(error) or type(error).__name__
+    if url.scheme in ("http", "https") and url.hostname:
+        proxy = urllib.request.getproxies().get(url.scheme)
+        if proxy and not urllib.request.proxy_bypass(url.hostname):
+            return
+        try:
+            port = url.port or (443 if url.scheme == "https" else 80)
+            socket.create_connection((url.hostname, port), timeout=_CONNECT_SECONDS).close()
+        except (OSError, ValueError) as error:  # ValueError: a port out of range
+            reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+            raise OptimlabError(
+                f"MLflow's tracking URI {tracking_uri!r} cannot be reached ({reason}): start its server "
+                "(mlflow server), or set MLFLOW_TRACKING_URI to one that runs"
+            ) from None
+    elif (path := sqlite_path(tracking_uri or "")) is not None and (reason := _unopenable(path)):
         raise OptimlabError(
-            f"MLflow's tracking URI {tracking_uri!r} cannot be reached ({reason}): start its server "
-            "(mlflow server), or set MLFLOW_TRACKING_URI to one that runs"
-        ) from None
+            f"MLflow's tracking URI {tracking_uri!r} cannot be opened ({reason}): set MLFLOW_TRACKING_URI "
+            "to an MLflow SQLite file, or to a new one in a folder you can write (sqlite:////abs/path.db)"
+        )
+
+
+def _unopenable(path: Path) -> str | None:
+    """Why SQLite cannot open ``path`` as MLflow would (read an existing file's tables, or make one where
+    its nearest existing folder is), or None."""
+    if path.is_dir():
+        return "a folder"
+    if path.exists():
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
+                connection.execute("SELECT name FROM sqlite_master").fetchall()
+        except sqlite3.Error as error:
+            return str(error)
+        return None
+    folder = next(p for p in path.absolute().parents if p.exists())  # MLflow makes the folders below
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as error:
+        return f"no file can be made in {folder}: {error.strerror or error}"
+    return None
 
 
 def _active_run() -> tuple[str, str] | None:
@@ -143,7 +171,7 @@ class MLflowTracker(Tracker):
             raise OptimlabError(
                 "logging to MLflow needs the mlflow package: pip install 'optimlab[trackers]'"
             )
-        check_reachable(tracking_uri or _tracking_uri(None) or os.environ.get("MLFLOW_TRACKING_URI"))
+        check_store(tracking_uri or _tracking_uri(None) or os.environ.get("MLFLOW_TRACKING_URI"))
         self.run_name, self.wait_seconds = run_name, wait_seconds
         self.run_folder = None if run_folder is None else Path(run_folder).resolve()
         parent = _active_run() if tracking_uri is None else None  # at the active run's URI

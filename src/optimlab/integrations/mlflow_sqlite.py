@@ -57,6 +57,7 @@ __all__ = [
     "metric_key",
     "metric_rows",
     "param_entries",
+    "sqlite_path",
     "sqlite_store",
 ]
 
@@ -93,13 +94,16 @@ def sqlite_store(tracking_uri: str | None) -> Path | None:
     ``mlflow.db``, unless ``mlruns`` holds a file store, which MLflow then keeps); None for any other
     store, or a file that does not exist yet (MLflow creates it, with its tables)."""
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-    if uri is None:
-        path = None if _file_store_here() else Path("mlflow.db")
-    elif uri.startswith("sqlite:///") and "?" not in uri:
-        path = Path(unquote(uri.removeprefix("sqlite:///")))
-    else:
-        path = None
+    path = sqlite_path(uri) if uri is not None else None if _file_store_here() else Path("mlflow.db")
     return path.resolve() if path is not None and path.is_file() else None
+
+
+def sqlite_path(tracking_uri: str) -> Path | None:
+    """The file a ``sqlite:///PATH`` tracking URI names (four slashes: an absolute path); None for any
+    other URI, or one with a query."""
+    if tracking_uri.startswith("sqlite:///") and "?" not in tracking_uri:
+        return Path(unquote(tracking_uri.removeprefix("sqlite:///")))
+    return None
 
 
 def _file_store_here() -> bool:

@@ -97,3 +97,58 @@ def test_a_recipes_data_file_beside_it_but_not_here_is_named_with_its_path_from_
     assert "--dataset 'my project/data/rows.csv'" in err
     monkeypatch.chdir(project)  # from the recipe's folder, it runs
     assert cli("train", "recipe.yaml", "--out", str(tmp_path / "run"), "--no-progress")[0] == 0
+
+
+def test_set_gives_any_recipe_field_and_a_techniques_hyperparameters_reach_its_torch_module(cli, tmp_path):
+    """``--init``, ``--act`` and ``--norm`` take a name only: a technique's hyperparameters needed a recipe
+    file. ``--set FIELD=VALUE`` sets any field, its value read as YAML, beside the flags that name it."""
+    from torch import nn
+
+    from optimlab.build import build
+
+    code, _, err = cli(
+        "train",
+        "--dataset",
+        "iris",
+        "--steps",
+        "1",
+        "--act",
+        "leaky_relu",
+        "--set",
+        "model.activation.negative_slope=0.2",
+        "--norm",
+        "batch",
+        "--set",
+        "model.norm.momentum=0.01",
+        "--optimizer",
+        "adam",
+        "--set",
+        "optimizer.betas=[0.8, 0.9]",
+        "--out",
+        str(tmp_path / "run"),
+        "--no-progress",
+    )
+    assert code == 0, err
+    built = build(Recipe.load(tmp_path / "run" / "recipe.yaml"))
+    slopes = {m.negative_slope for m in built.model.modules() if isinstance(m, nn.LeakyReLU)}
+    momenta = {m.momentum for m in built.model.modules() if isinstance(m, nn.BatchNorm1d)}
+    assert (slopes, momenta) == ({0.2}, {0.01})
+    assert tuple(built.optimizer.param_groups[0]["betas"]) == (0.8, 0.9)
+
+
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [
+        (["--set", "gain=2"], "'gain=2' is not FIELD=VALUE"),
+        (["--set", "model.init.gain="], "'model.init.gain=' for --set: accepted a value YAML reads"),
+        (["--set", "model.init.gain=[1,"], "'model.init.gain=[1,' for --set: accepted a value YAML reads"),
+        (["--init", "he", "--set", "model.init=lecun_normal"], "but --init sets model.init too"),
+        (["--set", "optimizer.lr=0.1", "--set", "optimizer.lr=0.2"], "but another --set sets optimizer.lr"),
+        (["--set", "modle.init.gain=2"], "unknown recipe section 'modle' in 'modle.init.gain'. Did you mean"),
+        (["--init", "he", "--set", "model.init.gain=-1"], "invalid value -1 for init 'he' (kaiming_normal)"),
+    ],
+)
+def test_a_bad_set_is_one_line_naming_it(cli, tmp_path, given, named):
+    code, out, err = cli("train", "--dataset", "iris", "--steps", "1", "--out", str(tmp_path / "r"), *given)
+    assert (code, out) == (2, "") and len(err.strip().splitlines()) == 1, err
+    assert named in err and not (tmp_path / "r").exists()

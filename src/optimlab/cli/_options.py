@@ -239,6 +239,30 @@ LogOpt = Annotated[
         "or mlflow (MLFLOW_TRACKING_URI, else ./mlflow.db); repeat for both. pip install 'optimlab[trackers]'.",
     ),
 ]
+
+
+def field_value(text: str) -> str:
+    """One ``--set FIELD=VALUE``: a dotted recipe field and a value (read as YAML when applied)."""
+    field, equals, _ = text.partition("=")
+    if not equals or "." not in field.strip(".") or " " in field.strip():
+        raise typer.BadParameter(
+            f"{text!r} is not FIELD=VALUE with a dotted recipe field, e.g. model.init.gain=2 or "
+            "optimizer.betas=[0.9,0.95]"
+        )
+    return text
+
+
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        parser=field_value,
+        metavar="FIELD=VALUE",
+        help="Set any recipe field, its value read as YAML: a technique's hyperparameter (model.init.gain=2, "
+        "model.norm.momentum=0.01, model.activation.negative_slope=0.2) or any other (optimizer.betas=[0.9,0.95]); "
+        "repeat for more.",
+    ),
+]
 DataDirOpt = Annotated[
     Path | None,
     typer.Option(
@@ -576,13 +600,39 @@ def recipe_from_options(
     if recipe_path is not None and "dataset" not in given and not data_replaced:
         _data_beside(recipe_path, recipe.data.name)
     check_target(given.get("target"), given.get("dataset", recipe.data.name))
-    if not given:
-        return recipe
     updates = {RECIPE_FLAGS[name]: value for name, value in given.items()}
     if "epochs" in given and "steps" not in given:  # the file's training.steps overrode the flag typed
         updates["training.steps"] = None
+    updates.update(_fields_set(params.get("set_fields") or (), given))
+    if not updates:
+        return recipe
     with flags_named(given):
         return recipe.with_updates(updates)
+
+
+def _fields_set(texts: Sequence[str], given: Mapping[str, Any]) -> dict[str, Any]:
+    """``--set FIELD=VALUE`` flags as recipe updates, each value typed as YAML types it (``null`` for
+    none); a field set twice, or by a flag too, is refused: which would win is no guess to leave."""
+    import yaml
+
+    from optimlab.recipe import load_yaml
+
+    by_flags = {RECIPE_FLAGS[name]: flag(name) for name in given}
+    fields: dict[str, Any] = {}
+    for text in texts:
+        field, _, value = text.partition("=")
+        field = field.strip()
+        if field in fields or field in by_flags:
+            twice = by_flags.get(field, "another --set")
+            raise InvalidValueError("--set", text, f"a field set once, but {twice} sets {field} too")
+        accepted = "a value YAML reads: a number, a word, null, [a, list] or {a: mapping}"
+        if not value.strip():
+            raise InvalidValueError("--set", text, accepted)
+        try:
+            fields[field] = load_yaml(value)
+        except yaml.YAMLError:
+            raise InvalidValueError("--set", text, accepted) from None
+    return fields
 
 
 @contextlib.contextmanager

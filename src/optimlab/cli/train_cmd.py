@@ -62,6 +62,7 @@ def train(
     seed: o.SeedOpt = None,
     device: o.DeviceOpt = None,
     precision: o.PrecisionOpt = None,
+    set_fields: o.SetOpt = None,
     threads: o.ThreadsOpt = None,
     out_dir: Annotated[
         Path | None,

@@ -99,3 +99,16 @@ def test_mnist1d_draws_from_the_seed_and_leaves_global_generators_alone():
 
 def test_aliases_reach_the_same_data():
     assert torch.equal(everything("cancer").train.x, everything("breast_cancer").train.x)
+
+
+@pytest.mark.parametrize(
+    ("name", "option"), [("mnist1d", "n"), ("two_spirals", "n"), ("python_source", "chars")]
+)
+def test_a_whole_float_for_a_count_loads_as_the_int(name, option):
+    """n: 100.0 (YAML, a search space) passed the integer range, as heads: 2.0 does for a model, but the
+    data set got the float: a traceback inside the generator (mnist1d: 'float' object cannot be
+    interpreted as an integer; two_spirals: torch.rand's size; python_source: a slice), exit 1."""
+    whole, given = (optimlab.data.load(name, seed=0, **{option: count}) for count in (100, 100.0))
+    for part in ("train", "val", "test"):
+        assert torch.equal(getattr(whole, part).x, getattr(given, part).x)
+        assert torch.equal(getattr(whole, part).y, getattr(given, part).y)

@@ -180,8 +180,7 @@ def load(
     listener = None  # told what a user's file or factory held, once split
     if text in _REGISTRY or is_import_path(text):  # the user's factory is imported on this lookup
         entry = _REGISTRY.get(text)
-        entry.validate(options)
-        data = entry.obj(seed, **{**entry.defaults, **options})
+        data = entry.create(seed, **options)  # checked, and a whole float for a count (n: 100.0) an int
         if is_import_path(text) and isinstance(data, DatasetInfo):  # (x, y) data: its task was a guess
             listener = _LISTENER.get()
     elif reader is not None:

@@ -29,6 +29,8 @@ EXAMPLES = """Examples:
   optimlab train recipe.yaml --lr 3e-3 --out runs/try-lr
   optimlab train --dataset mnist1d --model cnn --init he --act relu --norm batch --optimizer adam \\
       --lr 1e-3 --schedule cosine --epochs 10
+  optimlab train --dataset digits --act leaky_relu --set model.activation.negative_slope=0.2 \\
+      --init he --set model.init.mode=fan_out
   optimlab train --resume runs/try-lr
   optimlab train --dataset digits --epochs 5 --out runs/digits --html --log tensorboard
   optimlab train --resume runs/try-lr --epochs 20

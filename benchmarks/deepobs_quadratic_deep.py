@@ -5,10 +5,11 @@ the initial test loss is 353.9 and SGD and Adam, each at the lr of a log grid wi
 test loss, end at a mean final test loss (5 seeds) within [86.8, 88.5]; DeepOBS reports about 87.0-87.5
 (Schneider et al. 2019, arXiv:1903.05499, baselines for quadratic_deep).
 
-DeepOBS's budget: 100 epochs of batch 128 over 1,000 samples, 7 steps an epoch (it drops the last
-partial batch), so 700 steps; here 700 steps of batch 128 (the partial batch of 104 is kept, as fit
-draws batches). The lr grid is DeepOBS's tuning range, log-spaced; the seeds order the batches (the data
-are the problem's). All runs of one optimizer train at once through the batched engine.
+DeepOBS's budget and batches: 100 epochs of batch 128 over 1,000 samples, 7 steps an epoch (its
+DataLoader shuffles and drops the last partial batch), so 700 steps; here the same (``drop_last``, as the
+``quadratic_deep`` workload trains). The lr grid is DeepOBS's tuning range, log-spaced; the seeds order
+the batches (the data are the problem's). All runs of one optimizer train at once through the batched
+engine.
 
 Run: python benchmarks/deepobs_quadratic_deep.py [--points 25] [--seeds 5]
 Prints, per optimizer, the grid's best lr and its mean final test loss over the seeds.
@@ -36,7 +37,13 @@ def recipe(optimizer: str, lr: float, seed: int) -> Recipe:
             "data": {"name": "quadratic_deep"},
             "model": {"name": "parameter_vector"},
             "optimizer": {"name": optimizer, "lr": lr},
-            "training": {"steps": STEPS, "batch_size": BATCH, "seed": seed, "eval_every": STEPS},
+            "training": {
+                "steps": STEPS,
+                "batch_size": BATCH,
+                "drop_last": True,
+                "seed": seed,
+                "eval_every": STEPS,
+            },
         }
     )
 

@@ -3,7 +3,7 @@
 It takes the user's data as it comes (:class:`~optimlab.data.user_batches.UserBatches`: tensors, a
 Dataset, a DataLoader, batches as tuples or dicts, a loss function or the model's own loss). In-memory
 tensors and Datasets are drawn by a permutation that depends only on (seed, epoch), or in the rows' own
-order (``shuffle=False``, the sequential batches of DeepOBS's and MNIST-1D's protocols), so a run
+order (``shuffle=False``, the sequential batches of MNIST-1D's protocol), so a run
 resumed at any step sees exactly the batches an uninterrupted run would have seen; two tensors with a
 ``loss_fn`` take the fast path, indexed directly with no checks a step.
 """

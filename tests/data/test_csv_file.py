@@ -230,7 +230,9 @@ def test_pandas_row_index_is_left_out_as_read_csv_index_col_reads_it(tmp_path):
         data = load_csv(tmp_path / name)
         assert data.examples.x.tolist() == truth[["a", "b"]].to_numpy().tolist()
         assert data.examples.y.tolist() == [1, 0, 1]  # x = 0, y = 1
-        assert data.reading == f"target column 'label'; pandas' row index ({index}) left out, not a feature"
+        assert data.reading == (
+            f"target column 'label'; pandas' row index ({index}) left out, not a feature, labels x, y as classes 0-1"
+        )
     assert load_csv(tmp_path / "once.csv", target=3).reading.startswith("target column 'label'")  # counted
     with pytest.raises(
         InvalidValueError, match=r"after pandas. row index \(columns 0\.\.1\): a name or an index in \[2, 5\)"
@@ -334,3 +336,24 @@ def test_the_data_line_says_which_held_out_split_lacks_classes_of_too_few_rows(t
         "(classification, 4 classes); val lacks 2 of the 4 classes; test lacks 2 of the 4 classes"
     )
     assert seen[1].endswith("(classification, 2 classes)")
+
+
+def test_the_data_line_says_labels_that_are_not_their_class_ids():
+    """Labels are mapped to 0..K-1 in sorted order: a -1 (often "unlabelled") became a class of its own,
+    and names or 1..K became other ids, without a word. The data's line says the mapping; labels that
+    are their ids already say nothing more."""
+    from optimlab.data import Examples
+    from optimlab.data.sources import describe
+
+    x = np.zeros((8, 2))
+    said = {
+        labels: describe("rows.csv", Examples.from_arrays(x, np.array(labels), name="rows.csv"))
+        for labels in [(-1, 0, 1, 1, 0, -1, 1, 0), ("dog", "cat") * 4, (0, 1, 2, 0, 1, 2, 0, 1)]
+    }
+    assert list(said.values()) == [
+        "rows.csv, 8 rows x 2 features, labels -1, 0, 1 as classes 0-2 (classification, 3 classes)",
+        "rows.csv, 8 rows x 2 features, labels cat, dog as classes 0-1 (classification, 2 classes)",
+        "rows.csv, 8 rows x 2 features (classification, 3 classes)",
+    ]
+    taught = Examples.from_arrays(x, np.array([-1, 0, 1, 1, 0, -1, 1, 0]), name="rows.csv")
+    assert taught.examples.y.tolist() == [0, 1, 2, 2, 1, 0, 2, 1]  # np.unique's sorted order, as said

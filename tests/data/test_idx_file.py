@@ -41,7 +41,10 @@ def test_images_and_labels_round_trip(tmp_path, gzipped):
     with optimlab.data.sources.noting_files(seen.append):  # labels file found by name, and said so
         splits = optimlab.data.load(images, val_fraction=0.0, test_fraction=0.0)
     assert len(splits.train) == 5 and splits.train.x.shape == (5, 3, 4)
-    assert seen == [f"{images}, 5 rows of 3x4 values, labels from {labels.name} (classification, 3 classes)"]
+    assert seen == [
+        f"{images}, 5 rows of 3x4 values, labels from {labels.name}, labels 0, 2, 7 as classes 0-2 "
+        "(classification, 3 classes)"
+    ]
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,8 @@ def test_npy_table_takes_the_target_column(tmp_path):
     data = load_numpy(tmp_path / "t.npy", target=0)
     assert data.task == "regression" and data.examples.x.tolist() == [[1, 2], [3, 4]]
     assert data.examples.y.tolist() == [[0.5], [1.5]] and data.reading == "target column 0"
-    assert load_numpy(tmp_path / "t.npy").reading == "target column 2"  # by default the last
+    # by default the last: 2 and 4, classes 0 and 1
+    assert load_numpy(tmp_path / "t.npy").reading == "target column 2, labels 2, 4 as classes 0-1"
 
 
 def test_an_archive_refuses_a_target_column_rather_than_ignoring_it(tmp_path):

@@ -185,6 +185,11 @@ class Examples(DatasetInfo):
                 )
             classes, ids = _classes(y_array.reshape(len(y_array)), name)
             targets, num_classes = torch.as_tensor(ids.reshape(-1), dtype=torch.long), len(classes)
+            if not np.array_equal(classes, np.arange(num_classes)):  # said: -1 may mean "unlabelled"
+                shown = ", ".join(c if isinstance(c, str) else f"{c:g}" for c in classes[:_SHOWN_LABELS]) + (
+                    ", ..." if num_classes > _SHOWN_LABELS else ""
+                )
+                reading = ", ".join(filter(None, [reading, f"labels {shown} as classes 0-{num_classes - 1}"]))
         else:
             reject_non_finite(y_array, f"targets of {name}")
             targets = torch.as_tensor(
@@ -209,6 +214,9 @@ def _as_array(values: np.ndarray | Tensor) -> np.ndarray:
         values = values.detach().cpu()
         values = values if values.layout == torch.strided else values.to_dense()
     return np.asarray(values)
+
+
+_SHOWN_LABELS = 6  # of a remapping said in the data's note
 
 
 def _classes(labels: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:

@@ -295,6 +295,28 @@ def test_a_sqlite_store_mlflow_cannot_open_is_one_line_exit_2_before_training(
 
 
 @pytest.mark.slow
+def test_two_trainers_starting_on_a_new_sqlite_store_both_keep_their_runs(tmp_path):
+    """Two processes opening runs at once on a SQLite file not yet made: both ran MLflow's migrations,
+    and one or both failed (alembic's 'expected to match one row', 'duplicate column name: step'), in 3
+    races of 3; `optimlab train --log mlflow` twice in parallel lost a run."""
+    uri = f"sqlite:///{tmp_path / 'new' / 'mlflow.db'}"
+    opens = "import sys; from optimlab.integrations.mlflow_writer import MLflowRun; "
+    opens += "MLflowRun(run_name=sys.argv[1], tracking_uri=sys.argv[2]).end('FINISHED')"
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", opens, name, uri], cwd=tmp_path, stderr=subprocess.PIPE, text=True
+        )
+        for name in ("one", "two")
+    ]
+    for racer in racers:
+        assert racer.wait(timeout=300) == 0, racer.stderr.read()
+    client = MlflowClient(tracking_uri=uri)
+    found = client.search_runs([client.get_experiment_by_name("optimlab").experiment_id])
+    assert sorted(run.info.run_name for run in found) == ["one", "two"]
+    assert all(run.info.status == "FINISHED" for run in found)
+
+
+@pytest.mark.slow
 def test_a_refusal_known_while_training_does_not_stop_the_run_and_wait_raises_it(tmp_path):
     from optimlab.errors import OptimlabError
     from optimlab.integrations.mlflow import MLflowTracker

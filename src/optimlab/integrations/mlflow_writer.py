@@ -63,6 +63,7 @@ from optimlab.integrations.mlflow_sqlite import (
     metric_rows,
     missing_records,
     param_entries,
+    sqlite_path,
     sqlite_store,
 )
 
@@ -101,7 +102,19 @@ def _client(tracking_uri: str | None) -> Any:
     uri = tracking_uri or mlflow.get_tracking_uri()
     key = (os.getcwd(), uri)
     if key not in _clients:
-        _clients[key] = MlflowClient(tracking_uri=uri)
+        path = sqlite_path(uri)
+        if path is None:
+            _clients[key] = MlflowClient(tracking_uri=uri)
+        else:
+            # MLflow makes a new SQLite store's tables as its client first opens it: two trainers started
+            # at once on a new store both ran its migrations, and one or both failed ('duplicate column
+            # name: step', alembic's 'expected to match one row'), their runs lost (3 races of 3). The
+            # first opens it alone, under flock, which SQLite's own (POSIX) locks do not see.
+            path.parent.mkdir(parents=True, exist_ok=True)  # as MLflow would
+            with open(path, "ab") as store:
+                fcntl.flock(store, fcntl.LOCK_EX)
+                _clients[key] = MlflowClient(tracking_uri=uri)
+                _clients[key].search_experiments(max_results=1)
     return _clients[key]
 
 

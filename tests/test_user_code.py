@@ -390,8 +390,12 @@ def test_what_a_factory_returned_is_named_with_its_article(tmp_path, monkeypatch
     """'invalid value 'a int' for what model ... returned'."""
     from optimlab.errors import a_type
 
-    assert [a_type(v) for v in (3, "s", [], object(), torch.optim.Adam([torch.zeros(1, requires_grad=True)]))] == [
-        "an int", "a str", "a list", "an object", "an Adam",
+    w = [torch.zeros(1, requires_grad=True)]
+    assert [a_type(v) for v in (3, "s", [], object(), torch.optim.Adam(w), torch.nn.LSTM(1, 1), torch.optim.SGD(w))] == [
+        "an int", "a str", "a list", "an object", "an Adam", "an LSTM", "an SGD",
+    ]  # fmt: skip
+    assert [a_type(v) for v in (torch.nn.GRU(1, 1), torch.nn.ReLU(), torch.nn.Embedding(1, 1))] == [
+        "a GRU", "a ReLU", "an Embedding",
     ]  # fmt: skip
     (tmp_path / "uc_returns_int.py").write_text("def build(input_shape, num_outputs):\n    return 3\n")
     monkeypatch.syspath_prepend(str(tmp_path))

@@ -65,7 +65,9 @@ def a_type(value: object) -> str:
     """``value``'s type with its article, ``"an int"``, ``"a str"``, ``"an Adam"``: what an edge message
     says was given."""
     name = type(value).__name__
-    return f"{'an' if name[:1].lower() in 'aeio' else 'a'} {name}"
+    # an acronym is read letter by letter: "an LSTM", "an SGD", "a GRU"
+    acronym = name[:2].isupper()
+    return f"{'an' if name[:1].lower() in ('aefhilmnorsx' if acronym else 'aeio') else 'a'} {name}"
 
 
 def keywords_checked(function: F, *, forwards_to: Callable[..., Any] | None = None) -> F:

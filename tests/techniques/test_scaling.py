@@ -140,6 +140,21 @@ def test_bad_data_and_values_are_explained():
         scaling.create("standardise")
 
 
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "none"])
+@pytest.mark.parametrize("infinity", [float("inf"), -float("inf")])
+def test_an_infinite_training_value_is_refused_naming_where_as_scikit_learn_refuses_it(name, infinity):
+    """An infinity made standardize's and minmax's statistics NaN (every value of its feature NaN out)."""
+    train = _data(6, (20, 3, 2))
+    train[4, 1, 0] = infinity
+    with pytest.raises(ValueError, match="infinity"):
+        preprocessing.StandardScaler().fit(train.flatten(1).numpy())
+    with pytest.raises(
+        InvalidValueError, match=rf"'{infinity} at example 4, feature \(1, 0\)'.*finite"
+    ) as error:
+        scaling.create(name).fit(train)
+    assert len(str(error.value).splitlines()) == 1
+
+
 def test_no_scaling_keeps_integer_token_ids_as_they_are():
     tokens = torch.randint(0, 50, (4, 7))
     scaler = scaling.create("none").fit(tokens)

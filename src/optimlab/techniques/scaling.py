@@ -3,7 +3,8 @@
 Every scaler is the per-feature affine map ``y = (x - shift) / scale`` with ``shift`` and ``scale`` held
 as buffers, so they are saved in the model's ``state_dict``, and :meth:`Scaler.inverse` undoes it
 exactly. As in scikit-learn's scalers, a feature that is constant on the training data gets a spread of
-1 instead of 0 (no NaN, no inf), and NaNs are missing values: left out of the fit, kept by the map.
+1 instead of 0 (no NaN, no inf), and NaNs are missing values: left out of the fit, kept by the map;
+an infinite training value is refused, as scikit-learn refuses it.
 
 >>> import torch
 >>> scaler = create("standardize").fit(torch.tensor([[1.0, 5.0], [3.0, 5.0]]))
@@ -64,6 +65,13 @@ class Scaler(nn.Module):
                 f"example shape to fit {type(self).__name__} on",
                 tuple(shape),
                 f"a shape of {x.shape[1:].numel()} values, as the examples of {tuple(x.shape)} hold",
+            )
+        if x.isinf().any():  # a NaN is a missing value; an infinity would make its feature's statistics NaN
+            example, *feature = (int(i) for i in x.isinf().nonzero()[0])
+            raise InvalidValueError(
+                f"data to fit {type(self).__name__} on",
+                f"{x[(example, *feature)].item()} at example {example}, feature {tuple(feature)}",
+                "finite values, or NaN for a missing one (as scikit-learn's scalers)",
             )
         if shape is not None and tuple(shape) == tuple(x.shape[1:]):
             shape = None  # the examples already are in that shape: statistics as they broadcast

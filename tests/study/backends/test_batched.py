@@ -1,6 +1,8 @@
 """The batched backend: which trials train together, and a study on it records the local backend's trials."""
 
+import dataclasses
 import math
+import warnings
 
 import pytest
 
@@ -26,26 +28,36 @@ def test_what_cannot_be_batched_says_why():
     # Batch norm (running statistics per member) and dropout are judged on the built model, when a
     # group trains (tests/models/test_stacked.py, tests/train/test_members.py).
     assert not_batchable(BASE.with_updates({"model.norm": {"name": "bn", "momentum": 0.3}})) is None
-    assert "sequential" in not_batchable(BASE.with_updates({"training.shuffle": False}))
-    assert "drop_last" in not_batchable(BASE.with_updates({"training.drop_last": True}))
+    # The members draw fit's batches, in order and without the short one too (tests/train/test_members_order.py).
+    assert not_batchable(BASE.with_updates({"training.shuffle": False, "training.drop_last": True})) is None
     assert batch_key(BASE.with_updates({"optimizer.lr": 0.1})) != batch_key(
         BASE.with_updates({"training.batch_size": 16})
     )
 
 
-def test_a_study_on_the_batched_backend_records_the_local_backends_trials(tmp_path):
+@pytest.mark.parametrize(
+    "order",
+    [{}, {"training.shuffle": False, "training.drop_last": True, "training.batch_size": 100}],
+    ids=["shuffled", "sequential_drop_last"],
+)
+def test_a_study_on_the_batched_backend_records_the_local_backends_trials(tmp_path, order):
+    """Sequential batches and drop_last (quadratic_deep's, MNIST-1D's protocols) trained one trial at a
+    time, with a warning, until the members drew fit's batches (7751cd0): now stacked, as alone."""
     # Stable learning rates: in a chaotic run (Adam at lr 0.1) rounding differences between a batched
     # and a plain matmul grow like any perturbation (4e-5 in loss after 34 steps), as between two BLAS.
     space = SearchSpace((Dimension("optimizer.lr", low=1e-3, high=3e-2, log=True),))
+    workload = get_workload("digits_mlp", epochs=1)
     spec = StudySpec.for_workload(
         "b",
-        get_workload("digits_mlp", epochs=1),
+        dataclasses.replace(workload, recipe=workload.recipe.with_updates(order)),
         methods_from("optimizer.name", ["sgd", "adam"]),
         budget=4,
         seeds=2,
         space=space,
     )
-    batched = run_study(spec, tmp_path / "batched", backend="batched", options=BackendOptions(members=8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OptimlabWarning)  # 'trials run one at a time, not batched: ...'
+        batched = run_study(spec, tmp_path / "batched", backend="batched", options=BackendOptions(members=8))
     local = run_study(spec, tmp_path / "local")
     assert [(r.study, r.key, r.params, r.seed) for r in batched.records] == [
         (r.study, r.key, r.params, r.seed) for r in local.records

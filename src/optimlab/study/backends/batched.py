@@ -62,7 +62,6 @@ def not_batchable(recipe: Recipe) -> str | None:
     reasons = {
         f"optimizer {entry.name!r} is not elementwise": BATCHABLE not in entry.capabilities,
         "bf16 autocast": recipe.training.precision != "fp32",
-        "sequential batches or drop_last": not recipe.training.shuffle or recipe.training.drop_last,
         "early stopping stops members at different steps": recipe.training.early_stopping_patience
         is not None,
         f"schedule {schedule.name!r} is driven by a metric": Capability.METRIC_DRIVEN

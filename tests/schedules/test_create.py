@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
+from torch.optim import lr_scheduler
 
 from optimlab.errors import InvalidValueError, UnknownNameError
 from optimlab.registry import Capability, Interval, get_registry
@@ -27,6 +29,50 @@ def test_warmup_ramps_linearly_into_the_schedule(name: str, start: float) -> Non
     ramp = [start + (peak - start) * t / warmup for t in range(warmup + 1)]
     assert [warmed(t) for t in range(warmup + 1)] == pytest.approx(ramp, rel=1e-12, abs=1e-15)
     assert [warmed(t) for t in range(warmup, total + 10)] == [after(s) for s in range(total + 10 - warmup)]
+
+
+# Families that start at 1, by torch's scheduler over the steps after a warmup of 6 in a run of 40.
+AFTER_WARMUP = {
+    # eta_min 0: torch's is one lr for every group, where final multiplies each group's own
+    "cosine": ({}, lambda o: lr_scheduler.CosineAnnealingLR(o, 34)),
+    "polynomial": ({"power": 2.0}, lambda o: lr_scheduler.PolynomialLR(o, 34, power=2.0)),
+    "linear": ({"end_factor": 0.2}, lambda o: lr_scheduler.LinearLR(o, 1.0, 0.2, total_iters=34)),
+    "step": ({"step_size": 5, "gamma": 0.5}, lambda o: lr_scheduler.StepLR(o, 5, 0.5)),
+    "multistep": ({"milestones": [3, 20]}, lambda o: lr_scheduler.MultiStepLR(o, [3, 20])),
+    "exponential": ({"gamma": 0.9}, lambda o: lr_scheduler.ExponentialLR(o, 0.9)),
+    "sgdr": ({"period": 4, "period_mult": 2}, lambda o: lr_scheduler.CosineAnnealingWarmRestarts(o, 4, 2)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(AFTER_WARMUP))
+def test_warmup_then_schedule_is_torchs_linear_lr_then_its_scheduler(name: str) -> None:
+    """torch's SequentialLR([LinearLR(start, 1, warmup), scheduler], [warmup]) over two groups of lrs 1
+    and 0.01: warmup_start times the peak at step 0, the peak at step warmup, each group scaled alike."""
+    total, warmup, start = 40, 6, 0.1
+    options, make = AFTER_WARMUP[name]
+    optimizer = torch.optim.SGD(
+        [{"params": [torch.zeros(1, requires_grad=True)], "lr": lr} for lr in (1.0, 0.01)]
+    )
+    scheduler = lr_scheduler.SequentialLR(
+        optimizer,
+        [lr_scheduler.LinearLR(optimizer, start, 1.0, total_iters=warmup), make(optimizer)],
+        [warmup],
+    )
+    theirs = []
+    for _ in range(total + 1):
+        theirs.append([group["lr"] for group in optimizer.param_groups])
+        optimizer.step()
+        scheduler.step()
+    schedule = create(name, total_steps=total, warmup_steps=warmup, warmup_start=start, **options)
+    ours = [[lr * schedule(t) for lr in (1.0, 0.01)] for t in range(total + 1)]
+    # start within an ulp: the ramp is 1 + (start - 1) * 1 (0.09999999999999998 for 0.1); LinearLR's exact
+    assert ours[0] == pytest.approx([start, 0.01 * start], rel=1e-15) and ours[warmup] == [1.0, 0.01]
+    torch.testing.assert_close(
+        torch.tensor(ours, dtype=torch.float64),
+        torch.tensor(theirs, dtype=torch.float64),
+        rtol=1e-12,
+        atol=1e-15,
+    )
 
 
 def test_warmup_cosine_is_optax_warmup_cosine_decay() -> None:

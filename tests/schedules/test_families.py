@@ -113,6 +113,34 @@ for _name, _options in {
         100,
     )
 
+# Short runs and peaks between steps (pct_start * T not whole: OneCycleLR's phases end mid-step).
+for _steps in (1, 2, 3, 7, 37):
+    TORCH_CASES[f"cosine_{_steps}_steps"] = (
+        create("cosine", total_steps=_steps, final=0.1),
+        lambda o, n=_steps: lr_scheduler.CosineAnnealingLR(o, n, eta_min=0.1 * BASE_LR),
+        _steps + 1,
+    )
+    TORCH_CASES[f"polynomial_{_steps}_steps"] = (
+        create("polynomial", total_steps=_steps, power=0.9),
+        lambda o, n=_steps: lr_scheduler.PolynomialLR(o, n, power=0.9),
+        _steps + 1,
+    )
+    TORCH_CASES[f"linear_{_steps}_steps"] = (
+        create("linear", total_steps=_steps),
+        lambda o, n=_steps: lr_scheduler.LinearLR(o, 1.0, 0.0, total_iters=n),
+        _steps + 3,
+    )
+for _steps, _options in itertools.product(
+    (2, 3, 7, 37), ({}, {"three_phase": True, "anneal_strategy": "linear"})
+):
+    if _steps < 3 and _options:  # OneCycleLR divides by zero: two phases end at step 0
+        continue
+    TORCH_CASES[f"one_cycle_{_steps}_steps{'_three_phase' if _options else ''}"] = (
+        create("one_cycle", total_steps=_steps, **_options),
+        lambda o, n=_steps, kw=_options: lr_scheduler.OneCycleLR(o, BASE_LR, total_steps=n, **kw),
+        _steps,
+    )
+
 
 @pytest.mark.parametrize("case", sorted(TORCH_CASES))
 def test_matches_torch_scheduler(case: str) -> None:

@@ -5,6 +5,7 @@ process that trained it has exited."""
 import inspect
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -314,6 +315,47 @@ def test_two_trainers_starting_on_a_new_sqlite_store_both_keep_their_runs(tmp_pa
     found = client.search_runs([client.get_experiment_by_name("optimlab").experiment_id])
     assert sorted(run.info.run_name for run in found) == ["one", "two"]
     assert all(run.info.status == "FINISHED" for run in found)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "store", ["new", "made"]
+)  # made by MLflow's client as the run opens; written straight
+def test_a_run_s_start_and_end_hold_its_metrics_time_stamps(tmp_path, monkeypatch, store):
+    """A run trained live, and one sent from its folder an hour after it trained (`optimlab report RUN --log
+    mlflow`), start no later than their first metric's time stamp and end no earlier than their last.
+    The live run on a new store started 9.9 s after its first metric (MLflow's import and tables); the one
+    sent started and ended as it was sent, its metrics an hour before its start."""
+    from optimlab.cli.app import main
+    from optimlab.integrations import log_run, open_tracker
+    from optimlab.integrations.mlflow_writer import MLflowRun, end_writer
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)
+    if store == "made":
+        MLflowRun(run_name="first", tracking_uri=uri).end("FINISHED")
+    train_with_tracker(tmp_path / "live", "mlflow")
+    end_writer(wait=True)
+    sent = tmp_path / "sent"
+    with pytest.raises(SystemExit):
+        main(["train", "--dataset", "iris", "--steps", "12", "--out", str(sent), "--no-progress"])
+    an_hour_ago = time.time() - 3600
+    os.utime(sent / "recipe.yaml", (an_hour_ago, an_hour_ago))  # the run's start, for its records
+    tracker = open_tracker(
+        "mlflow", folder=sent, run_name="sent", params={}, background=False, resumable=True
+    )
+    log_run(sent, tracker)
+    client = MlflowClient(tracking_uri=uri)
+    for name in ("live", "sent"):
+        (run,) = client.search_runs(
+            [client.get_experiment_by_name("optimlab").experiment_id], f"attributes.run_name = '{name}'"
+        )
+        stamps = [
+            m.timestamp for key in run.data.metrics for m in client.get_metric_history(run.info.run_id, key)
+        ]
+        assert run.info.start_time <= min(stamps) and max(stamps) <= run.info.end_time, name
+        assert run.info.end_time - run.info.start_time < 60_000, name  # seconds of training, not an hour
 
 
 @pytest.mark.slow

@@ -256,6 +256,7 @@ class SqliteRun:
         experiment_id: str | None = None,
         run_id: str | None = None,
         parent_run_id: str | None = None,
+        start_time: float | None = None,
     ) -> SqliteRun | None:
         """A new run of ``experiment`` (of ``experiment_id`` where given; a child of run ``parent_run_id`` where given), or run ``run_id`` reopened (:class:`RunNotFound` where the store
         has no such active run); None where this store is not one written here (module doc)."""
@@ -284,7 +285,7 @@ class SqliteRun:
             return None
         if run_id is not None:
             return cls(connection, run_id, Path(folder), store)
-        run_id, started = uuid.uuid4().hex, int(time.time() * 1000)
+        run_id, started = uuid.uuid4().hex, int((time.time() if start_time is None else start_time) * 1000)
         artifacts = f"{folder.rstrip('/')}/{run_id}/artifacts"
         with connection:  # one transaction: the run, its name and its parameters
             connection.execute(
@@ -361,12 +362,12 @@ class SqliteRun:
                     )
         return len(rows)
 
-    def end(self, status: str) -> None:
-        """End the run: ``FINISHED``, ``FAILED`` or ``KILLED``."""
+    def end(self, status: str, end_time: float | None = None) -> None:
+        """End the run: ``FINISHED``, ``FAILED`` or ``KILLED``, at ``end_time`` (Unix seconds; now)."""
         with self.connection:
             self.connection.execute(
                 "UPDATE runs SET status = ?, end_time = ? WHERE run_uuid = ?",
-                (status, int(time.time() * 1000), self.run_id),
+                (status, int((time.time() if end_time is None else end_time) * 1000), self.run_id),
             )
 
     def log_artifact(self, path: str | Path) -> None:

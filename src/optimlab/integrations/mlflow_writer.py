@@ -145,6 +145,7 @@ class MLflowRun:
         experiment_id: str | None = None,
         run_id: str | None = None,
         parent_run_id: str | None = None,
+        start_time: float | None = None,
     ) -> None:
         from mlflow.entities import Param
         from mlflow.exceptions import MlflowException
@@ -164,7 +165,10 @@ class MLflowRun:
         if experiment_id is not None:  # MLflow refuses an id it does not have, naming it
             experiment_id = self.client.get_experiment(experiment_id).experiment_id
         self.run_id = self.client.create_run(
-            experiment_id or self._experiment_id(experiment), run_name=run_name, tags=tags
+            experiment_id or self._experiment_id(experiment),
+            run_name=run_name,
+            tags=tags,
+            start_time=None if start_time is None else int(start_time * 1000),
         ).info.run_id
         entries = [Param(k, v) for k, v in param_entries(params or {})]
         for start in range(0, len(entries), _PARAMS):
@@ -287,9 +291,12 @@ class MLflowRun:
             return False
         return True
 
-    def end(self, status: str) -> None:
-        """End the run: ``FINISHED``, ``FAILED`` (it diverged) or ``KILLED`` (its trainer died)."""
-        self.client.set_terminated(self.run_id, status=status)
+    def end(self, status: str, end_time: float | None = None) -> None:
+        """End the run: ``FINISHED``, ``FAILED`` (it diverged) or ``KILLED`` (its trainer died), at
+        ``end_time`` (Unix seconds; now)."""
+        self.client.set_terminated(
+            self.run_id, status=status, end_time=None if end_time is None else int(end_time * 1000)
+        )
 
     def log_artifact(self, path: str | Path) -> None:
         self.client.log_artifact(self.run_id, str(path))
@@ -386,9 +393,10 @@ def _environment_experiment() -> dict[str, str]:
 _held: dict[str, int] = {}  # run id -> its run folder's RUN_FILE, locked while the run is open here
 
 
-def end_run(run: MLflowRun | SqliteRun, status: str) -> None:
-    """End ``run`` with ``status`` and unlock its run folder's :data:`RUN_FILE`, where it has one."""
-    run.end(status)
+def end_run(run: MLflowRun | SqliteRun, status: str, end_time: float | None = None) -> None:
+    """End ``run`` with ``status`` at ``end_time`` (Unix seconds; now), and unlock its run folder's
+    :data:`RUN_FILE`, where it has one."""
+    run.end(status, end_time)
     if run.run_id in _held:
         os.close(_held.pop(run.run_id))
 

@@ -10,7 +10,7 @@ from optimlab.study.trial import CurveRecorder
 from optimlab.workloads.quadratic import quadratic_deep
 
 # The grid's best lrs (25-point log grids, mean final test loss over 5 seeds).
-TUNED = {"sgd": 0.01, "adam": 0.0196}
+TUNED = {"sgd": 0.01, "adam": 0.0316}
 
 
 @pytest.mark.parametrize("optimizer", sorted(TUNED))

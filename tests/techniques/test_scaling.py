@@ -92,6 +92,25 @@ def test_small_but_varying_features_are_still_scaled():
     assert torch.all(y[:, 1] == 0)
 
 
+@pytest.mark.parametrize(
+    ("name", "reference"),
+    [
+        ("standardize", preprocessing.StandardScaler()),
+        ("minmax", preprocessing.MinMaxScaler()),
+        ("robust", preprocessing.RobustScaler()),
+    ],
+)
+def test_float32_features_a_few_ulps_apart_are_scaled_like_scikit_learn(name, reference):
+    """float32 values of 1000 and 1000 + 16 float32 ulps (6.1e-5 each) are two values, not rounding
+    noise: scikit-learn scales them to unit spread; a bound of 10 float32 eps of the center left them
+    unscaled (standardize +-4.9e-4, minmax 0 and 9.8e-4)."""
+    x = torch.full((100, 2), 1000.0)
+    x[::2, 0] += 16 * 2.0**-14
+    x[:, 1] = torch.linspace(-1.0, 1.0, 100)
+    expected = torch.from_numpy(reference.fit(x.numpy()).transform(x.numpy()))
+    torch.testing.assert_close(scaling.create(name).fit(x)(x), expected, rtol=1e-6, atol=1e-6)
+
+
 def test_state_travels_in_the_models_state_dict():
     train = _data(4).float()
     model = nn.Sequential(scaling.create("robust").fit(train), nn.Linear(5, 2))

@@ -79,11 +79,11 @@ class Scaler(nn.Module):
         center, spread = self.statistics(examples)
         if shape is not None:
             center, spread = (t.expand(shape).reshape(x.shape[1:]) for t in (center, spread))
-        # Constant features: a spread at rounding level of the values (or one that underflows in x's
-        # dtype) would blow them up; a spread of 1 (scikit-learn's) maps them to offset. Small but real
-        # spreads are kept.
-        finfo = torch.finfo(x.dtype)
-        negligible = (10 * finfo.eps * center.abs()).clamp(min=finfo.tiny)
+        # Constant features: a spread at rounding level of the float64 statistics (or one that underflows
+        # in x's dtype) would blow them up; a spread of 1 (scikit-learn's) maps them to offset. Small but
+        # real spreads are kept: float32 values 1000 and 1000.001 (16 ulps apart) go to -1 and 1, as
+        # scikit-learn's, where a bound of 10 float32 eps of the center took them as constant (+-5e-4).
+        negligible = (10 * torch.finfo(center.dtype).eps * center.abs()).clamp(min=torch.finfo(x.dtype).tiny)
         scale = torch.where(spread > negligible, spread, torch.ones_like(spread)) / self.span
         self.shift = (center - self.offset * scale).to(x.dtype)
         self.scale = scale.to(x.dtype)

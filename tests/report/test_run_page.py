@@ -33,6 +33,7 @@ def fake_run(folder, *, lr=1e-3, steps=100, eval_every=20, spike=None, val_loss=
     (folder / "result.json").write_text(
         json.dumps({"status": "completed", "steps": steps, "metrics": {"test_accuracy": 0.5}})
     )
+    (folder / "model.pt").write_bytes(b"")  # the weights train saves at the end
     return folder
 
 
@@ -341,10 +342,13 @@ def test_a_killed_run_shows_the_last_step_and_time_its_log_reached(tmp_path, pag
     stopped."""
     folder = fake_run(tmp_path / "killed", steps=73)
     (folder / "result.json").unlink()
+    (folder / "model.pt").unlink()  # saved at the end of training, which a kill never reaches
     last = json.loads((folder / "metrics.jsonl").read_text().splitlines()[-1])
     tables = page_reader(run_page([read_run(folder)]).render()).tables
     (row,) = next(t for t in tables if t.caption == "Results where training stopped").records()
     assert (row["status"], int(row["steps"]), float(row["seconds"])) == ("not finished", 73, last["seconds"])
+    (best,) = [t.caption for t in tables if t.caption.startswith("Best value")]  # no model.pt to speak of
+    assert "model.pt" not in best and not (folder / "model.pt").exists()
 
 
 def _rewrite(folder, change):

@@ -352,9 +352,15 @@ def _best_table(page: Page, runs: Sequence[RunFolder]) -> None:
         ),
         rows,
         row_classes=classes,
+        # train saves model.pt at the end; a killed run has none (its checkpoint is where it resumes)
         caption="Best value along the way (ringed on the curves), and the last evaluation's; epochs counted "
-        "from 1. model.pt holds the last step's weights, not the best's",
+        "from 1." + (" model.pt holds the last step's weights, not the best's" if _saved(runs) else ""),
     )
+
+
+def _saved(runs: Sequence[RunFolder]) -> bool:
+    """Whether a run of ``runs`` holds the model its training saved at its end (model.pt)."""
+    return any((run.path / "model.pt").is_file() for run in runs)
 
 
 def run_page(runs: Sequence[RunFolder], *, command: str | None = None) -> Page:

@@ -224,7 +224,8 @@ def cosine(total_steps: int | None = None, *, final: float = 0.0) -> Schedule:
     """``final + (1 - final) * (1 + cos(pi * min(t, T) / T)) / 2``.
 
     Args:
-        final: the multiplier reached at the end, torch's ``eta_min / lr``.
+        final: the multiplier reached at the end, torch's ``eta_min / lr``. It multiplies each
+            parameter group's own lr, where torch's ``eta_min`` is one lr that every group ends at.
 
     References: Loshchilov & Hutter, SGDR: Stochastic Gradient Descent with Warm Restarts, 2017,
     https://arxiv.org/abs/1608.03983

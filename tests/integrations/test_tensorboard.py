@@ -38,11 +38,10 @@ def served(folder):
 
     accumulator = ServerAccumulator(str(folder), size_guidance={TENSORS: 0})
     accumulator.Reload()
-    scalars = accumulator.Tags()[TENSORS]
+    scalars = accumulator.PluginTagToContent("scalars")
     return {
         tag: [(e.step, float(make_ndarray(e.tensor_proto))) for e in accumulator.Tensors(tag)]
         for tag in scalars
-        if tag != "recipe"
     }
 
 
@@ -80,6 +79,17 @@ def test_train_log_tensorboard_holds_every_metric_of_metrics_jsonl(tmp_path):
     # a null field is the default that trained (Adam's lr, as torch's Adam takes it), not 'None'
     adam_lr = inspect.signature(torch.optim.Adam).parameters["lr"].default
     assert f"| optimizer.lr | {adam_lr} |" in recipe.tensor_proto.string_val[0].decode()
+    # the hyperparameters, read as TensorBoard's server and its HPARAMS tab read them: there were none
+    from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator as Server
+    from tensorboard.plugins.hparams import metadata
+
+    server = Server(str(out / "tensorboard" / out.name))
+    server.Reload()
+    (content,) = server.PluginTagToContent(metadata.PLUGIN_NAME).values()
+    hparams = metadata.parse_session_start_info_plugin_data(content).hparams
+    assert hparams["optimizer.lr"].number_value == adam_lr and hparams["model.width"].number_value == 8
+    assert hparams["optimizer.name"].string_value == "adam" and hparams["data.name"].string_value == "iris"
+    assert "training.early_stopping_patience" not in hparams  # null: no value
     assert all(later.wall_time >= earlier.wall_time for earlier, later in itertools.pairwise(events))
 
 

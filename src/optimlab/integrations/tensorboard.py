@@ -1,4 +1,4 @@
-"""TensorBoard: a run's metrics as scalars in an event file, its recipe as a text summary.
+"""TensorBoard: a run's metrics as scalars in an event file, its recipe as a text summary and hparams.
 
 Written with the ``tensorboard`` package's protocol buffers (no TensorFlow, no torch SummaryWriter), each
 event framed as a TFRecord (a little-endian uint64 length, its masked CRC-32C, the event, the event's masked
@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from tensorboard.compat.proto.event_pb2 import Event, SessionLog
-from tensorboard.compat.proto.summary_pb2 import Summary
+from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
 from tensorboard.compat.proto.tensor_pb2 import TensorProto
-from tensorboard.compat.proto.types_pb2 import DT_STRING
+from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
+from tensorboard.compat.proto.types_pb2 import DT_FLOAT, DT_STRING
+from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData, SessionStartInfo
 from tensorboard.plugins.text.metadata import create_summary_metadata
 
 from optimlab.integrations.tracking import Record, Tracker, resumed_records
@@ -101,8 +103,33 @@ def _cell(value: Any) -> str:
     return str(value).translate(_MARKUP).replace("\r\n", "\n").replace("\n", "<br>")
 
 
+# The tag and plugin TensorBoard's HPARAMS tab reads a run's hyperparameters from, as
+# tensorboard.plugins.hparams.summary_v2.hparams_pb writes them (its module imports boto3 and fsspec, 0.25 s).
+_HPARAMS_TAG, _HPARAMS_PLUGIN = "_hparams_/session_start_info", "hparams"
+
+
+def _hparams(params: Mapping[str, Any]) -> Summary:
+    """``params`` as the HPARAMS tab reads them, to filter and sort runs by: numbers as numbers, booleans,
+    anything else as its text; a null field (no value) left out."""
+    info = SessionStartInfo(start_time_secs=time.time())
+    for name, value in params.items():
+        if isinstance(value, bool):
+            info.hparams[name].bool_value = value
+        elif isinstance(value, (int, float)):
+            info.hparams[name].number_value = value
+        elif value is not None:
+            info.hparams[name].string_value = str(value)
+    content = HParamsPluginData(version=0, session_start_info=info).SerializeToString()
+    plugin = SummaryMetadata.PluginData(plugin_name=_HPARAMS_PLUGIN, content=content)
+    empty = TensorProto(dtype=DT_FLOAT, tensor_shape=TensorShapeProto(dim=[TensorShapeProto.Dim(size=0)]))
+    return Summary(
+        value=[Summary.Value(tag=_HPARAMS_TAG, metadata=SummaryMetadata(plugin_data=plugin), tensor=empty)]
+    )
+
+
 class TensorBoardTracker(Tracker):
-    """Scalars (one tag per metric) in an event file in ``log_dir``; ``params`` as a text table.
+    """Scalars (one tag per metric) in an event file in ``log_dir``; ``params`` as a text table and as the
+    run's hyperparameters in TensorBoard's HPARAMS tab (those its first session opened with).
 
     ``run_folder`` (a training run's output folder): a run resumed there (``train --resume``) adds what
     its event files lack of the folder's metrics.jsonl up to the checkpoint (the records a killed session
@@ -148,7 +175,8 @@ class TensorBoardTracker(Tracker):
             text = TensorProto(dtype=DT_STRING, string_val=[table.encode()])  # a scalar string tensor
             metadata = create_summary_metadata(display_name=None, description=None)
             self._recipe = Summary(value=[Summary.Value(tag="recipe", metadata=metadata, tensor=text)])
-            if kept is None:
+            if kept is None:  # the run's first: its hyperparameters too, as the HPARAMS tab reads them
+                self._write_event(Event(wall_time=time.time(), step=0, summary=_hparams(params)))
                 self._write_recipe(0)
         self._earlier = bool(shown)  # whether earlier sessions of the run wrote here
         self._file.flush()

@@ -43,7 +43,7 @@ from doctor.setups import (
     tokens_as_their_own_targets,
     with_nan_row,
 )
-from optimlab.doctor import Finding, diagnose, rule_names, run_rules
+from optimlab.doctor import Candidate, Finding, LRRangeResult, diagnose, rule_names, run_rules
 from optimlab.doctor.rules._readings import _dead_fractions
 from optimlab.errors import InvalidValueError, UnknownNameError
 from optimlab.registry import get_registry
@@ -718,6 +718,48 @@ def test_the_checks_larger_lr_outweighs_mild_signs_of_too_large_a_step():
         checked = dataclasses.replace(diagnosis.lr_range, suggestion=suggestion)
         found = [f.rule for f in run_rules(diagnosis.statistics, checked, options=sensitive)]
         assert ("lr_too_high" in found) is flagged, (suggestion, found)
+
+
+def checked_ladder(lr: float, scores: dict[float, float | None], metric: str) -> LRRangeResult:
+    """An lr check's result: ``scores`` of candidates by lr, the suggestion the first (best) of them."""
+    candidates = [Candidate(c, "curve", score=v, held_out_loss=v) for c, v in scores.items()]
+    best = next(iter(scores))
+    return LRRangeResult(
+        [], [], [], best, 10 * lr, best, None, "test", candidates, "40 steps each", metric=metric
+    )
+
+
+@pytest.mark.parametrize(
+    ("metric", "scores", "flagged"),
+    [  # the user's lr 3e-3 lies between the candidates 2.5e-3 and 4e-3; the suggestion 6e-4 is 5x below it
+        ("accuracy", {6e-4: 0.97, 1.5e-3: 0.96, 2.5e-3: 0.85, 4e-3: 0.80}, True),  # both 12+ points worse
+        ("accuracy", {6e-4: 0.97, 1.5e-3: 0.96, 2.5e-3: 0.85, 4e-3: None}, True),  # 4e-3 diverged
+        ("accuracy", {6e-4: 0.97, 1.5e-3: 0.96, 2.5e-3: 0.95, 4e-3: 0.90}, False),  # one 7 points down: noise
+        (
+            "accuracy",
+            {6e-4: 0.97, 1.5e-3: 0.85, 2.5e-3: 0.95, 4e-3: 0.80},
+            False,
+        ),  # the nearest below is fine
+        ("loss", {6e-4: 0.20, 1.5e-3: 0.22, 2.5e-3: 0.45, 4e-3: 0.60}, True),  # both over 2x the best loss
+        ("loss", {6e-4: 0.20, 1.5e-3: 0.22, 2.5e-3: 0.30, 4e-3: 0.60}, False),
+    ],
+)
+def test_an_lr_under_10x_the_suggestion_is_too_high_where_the_check_scored_its_neighbours_worse(
+    metric, scores, flagged
+):
+    """A GPT-2 (2 layers, width 64) at Adam 0.03, 7.8x the suggestion 0.00383, had no finding, the
+    rule wanting 10x, though the check trained 0.0215 and 0.0383 to held-out accuracy 0.83 and 0.51
+    against 1.0 at the suggestion. Both candidates beside the lr must score clearly worse: one noisy
+    candidate (iris's ladder dips 3 points beside its best) is no verdict."""
+    stats = HEALTHY["relu mlp, PyTorch init, Adam 3e-3"].diagnose(lr_find=False, steps=60).statistics
+    ladder = checked_ladder(3e-3, scores, metric)
+    found = {f.rule: f for f in run_rules(stats, ladder)}
+    assert ("lr_too_high" in found) is flagged, [(f.rule, f.explanation) for f in found.values()]
+    assert "lr_too_high" not in {f.rule for f in run_rules(stats, dataclasses.replace(ladder, check=None))}
+    if flagged:
+        finding = found["lr_too_high"]
+        assert "the lr check trained lr 0.0025 and 0.004 beside it" in finding.explanation
+        assert finding.recipe_changes == {"optimizer.lr": 6e-4} and finding.severity == "warning"
 
 
 def separable() -> tuple[torch.Tensor, torch.Tensor]:

@@ -579,6 +579,7 @@ def _decided(
             candidates=scored,
             suggestion=None,
             check=check,
+            metric=metric[4:],
             reason=reason,
             trains=False,
             verdict=verdict,
@@ -631,6 +632,7 @@ def _decided(
         candidates=scored,
         suggestion=best.lr,
         check=check,
+        metric=metric[4:],
         trains=True,
         reason=(
             f"{evidence} after {check_steps} steps each: lr {best.lr:.3g} ({best.source}), held-out "

@@ -102,6 +102,8 @@ class LRRangeResult:
     # The trivial predictor's held-out score, which no candidate beat (trains False): the most
     # frequent class's accuracy, or the loss of predicting the targets' mean.
     chance: float | None = None
+    # What each candidate's score is, where checked: "accuracy" (higher is better) or "loss" (lower).
+    metric: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return json_ready(dataclasses.asdict(self))

@@ -8,7 +8,7 @@ import torch
 
 from optimlab.doctor.findings import Finding, Severity
 from optimlab.doctor.instruments import RunStatistics
-from optimlab.doctor.lr_find import LRRangeResult
+from optimlab.doctor.lr_find import Candidate, LRRangeResult
 from optimlab.doctor.rules._readings import (
     _ABOVE_ONE,
     _classes,
@@ -38,6 +38,8 @@ __all__ = ["lr_too_high", "lr_too_low"]
         "spike_factor": _ABOVE_ONE,
         "update_ratio": POSITIVE,
         "collapse": UNIT_OPEN,
+        "checked_drop": UNIT_OPEN,
+        "checked_factor": _ABOVE_ONE,
     },
 )
 def lr_too_high(
@@ -49,12 +51,17 @@ def lr_too_high(
     spike_factor: float = 4.0,
     update_ratio: float = 0.3,
     collapse: float = 0.5,
+    checked_drop: float = 0.05,
+    checked_factor: float = 2.0,
 ) -> Finding | None:
     """Evidence that the steps are too large, strongest first:
 
     * divergence: the loss ends ``rise_factor`` x above its first value, or turns NaN/Inf after finite steps;
       for a classifier, rises and spikes by under a tenth of chance (ln C) are a fitted model's noise;
     * the lr is ``range_factor`` x the range test's suggestion and past the lr of its lowest loss;
+    * the lr check trained the candidates on either side of the lr, both above the suggestion, and
+      each scored clearly worse held out than the suggestion: ``checked_drop`` less accuracy, or
+      ``checked_factor`` x its loss, or diverged (:func:`_checked_worse`);
     * a spike: the loss jumps to ``spike_factor`` x its first value, or its level goes back above it
       once it had halved (:func:`_relapse`);
     * collapse during training: a ``collapse`` fraction of units die or saturate that were fine at first;
@@ -90,6 +97,14 @@ def lr_too_high(
         seen.append(
             f"lr {_g(lr)} is {_g(lr / suggestion)}x the range test's suggestion {_g(suggestion)}"
             + (f" and above its lowest-loss lr {_g(lowest)}" if lowest is not None else "")
+        )
+    worse = _checked_worse(lr, lr_range, checked_drop, checked_factor) if not beyond else None
+    if worse is not None and lr_range is not None:
+        pair, best = worse
+        seen.append(
+            f"the lr check trained lr {' and '.join(_g(c.lr) for c in pair)} beside it to held-out "
+            f"{lr_range.metric} {' and '.join(_scored(c) for c in pair)}, against {_scored(best)} at its "
+            f"suggestion {_g(best.lr)}"
         )
     peak = max(losses)
     relapse = _relapse(losses, start)
@@ -160,6 +175,38 @@ def lr_too_high(
         score=_score(strength) + len(seen),
         explains=explains,
     )
+
+
+def _checked_worse(
+    lr: float, lr_range: LRRangeResult | None, drop: float, factor: float
+) -> tuple[list[Candidate], Candidate] | None:
+    """(the two checked candidates nearest ``lr``, the suggested one) where both, above the suggestion
+    (the last at or below ``lr`` and the first above it, else the last two), scored clearly worse held
+    out than the suggestion: ``drop`` less accuracy, ``factor`` x its loss, or diverged; else None.
+    Two, so that one candidate's noisy score is no verdict (iris's ladder dips 3 points beside its best)."""
+    if lr_range is None or lr_range.check is None or lr_range.metric not in ("accuracy", "loss"):
+        return None
+    best = next((c for c in lr_range.candidates if c.lr == lr_range.suggestion), None)
+    if best is None or best.score is None or best.score <= 0:  # a loss of 0: no ratio to it
+        return None
+    above = sorted((c for c in lr_range.candidates if c.lr > best.lr), key=lambda c: c.lr)
+    below = [c for c in above if c.lr <= lr]
+    nearest = below[-1:] + [c for c in above if c.lr > lr][:1]
+    pair = nearest if len(nearest) == 2 else below[-2:]
+
+    def worse(c: Candidate) -> bool:
+        if c.score is None or not math.isfinite(c.score):
+            return True  # diverged
+        if lr_range.metric == "accuracy":
+            return best.score - c.score >= drop  # type: ignore[operator]
+        return c.score >= factor * best.score  # type: ignore[operator]
+
+    return (pair, best) if below and len(pair) == 2 and all(map(worse, pair)) else None
+
+
+def _scored(candidate: Candidate) -> str:
+    """A candidate's held-out score in words: the number, or that it diverged."""
+    return "diverged" if candidate.score is None else f"{candidate.score:.4g}"
 
 
 def _relapse(losses: list[float], start: float) -> tuple[float, float, int] | None:

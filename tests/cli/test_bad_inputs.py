@@ -43,6 +43,11 @@ CASES: list[tuple[str, list[str], str]] = [
         ["train", "--steps", "2", "--warmup-steps", "5", "--out", "late"],
         "--warmup-steps",
     ),
+    (  # the schedule's own bound: cosine decays after the warmup (it said "at most --steps (20)")
+        "warmup of the whole cosine run",
+        ["train", "--steps", "20", "--warmup-steps", "50", "--schedule", "cosine", "--out", "late"],
+        "50 for --warmup-steps: accepted at most 19: the run's 20 steps less one, for cosine",
+    ),
     (  # found once the data says how many steps an epoch is: named as typed, not schedule.warmup_steps
         "warmup past the epochs",
         ["train", "--dataset", "iris", "--epochs", "1", "--warmup-steps", "10", "--out", "late"],

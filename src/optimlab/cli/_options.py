@@ -517,10 +517,6 @@ def recipe_flags(params: Mapping[str, Any]) -> dict[str, Any]:
                         f"a built-in data set; for the folder {value!r}, its path: ./{value}",
                     ) from None
                 raise
-    if given.get("warmup_steps", 0) > given.get("steps", math.inf):
-        raise InvalidValueError(
-            "--warmup-steps", given["warmup_steps"], f"at most --steps ({given['steps']})"
-        )
     return given
 
 

@@ -158,6 +158,26 @@ def test_a_flat_curve_proposes_candidates_around_where_the_loss_turns_up():
     assert all(c.source.startswith("stable edge") for c in result.candidates) and len(result.candidates) == 17
 
 
+@pytest.mark.parametrize("head_lr", [1e-3, 1e-4])
+def test_param_groups_of_other_lrs_keep_their_ratio_and_the_reason_says_whose_lr_it_is(head_lr):
+    """With two groups (lr 1e-3 and a head at 1e-4) the suggestion is the first group's lr, the head
+    swept at a tenth of it: the reason said neither, and a user read it as the lr of both."""
+    x, y = linear_regression()
+    model = nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 1))
+    optimizer = torch.optim.SGD(
+        [{"params": model[0].parameters()}, {"params": model[1].parameters(), "lr": head_lr}], lr=1e-3
+    )
+    swept: list[tuple[float, float]] = []
+    optimizer.register_step_pre_hook(
+        lambda o, *_: swept.append((o.param_groups[0]["lr"], o.param_groups[1]["lr"]))
+    )
+    result = lr_range_test(model, nn.MSELoss(), x, y, optimizer, steps=30)
+    assert [round(head / first, 9) for first, head in swept] == [head_lr / 1e-3] * len(swept)
+    assert [first for first, _ in swept[: len(result.lrs)]] == result.lrs
+    note = "(each lr here is param group 0's; group 1 at x0.1 of it, as the optimizer had them)"
+    assert (note in result.reason) is (head_lr != 1e-3), result.reason
+
+
 def test_arguments_are_checked():
     x, y = linear_regression(64)
     model = nn.Linear(4, 1)

@@ -352,6 +352,15 @@ def lr_range_test(
         min_loss_lr=details["min_loss_lr"],
         steepest_lr=details["steepest_lr"],
         stopped_at=stopped_at,
-        reason=details["reason"],
+        reason=details["reason"] + _groups_note(ratios),
         candidates=candidates,
     )
+
+
+def _groups_note(ratios: Sequence[float]) -> str:
+    """What an lr means for an optimizer whose param groups' lrs differ (``ratios`` to the first's): the
+    first group's, the others at their ratios; nothing where they share one lr."""
+    if all(r == 1.0 for r in ratios):
+        return ""
+    others = ", ".join(f"group {i} at x{r:.3g}" for i, r in enumerate(ratios) if i)
+    return f" (each lr here is param group 0's; {others} of it, as the optimizer had them)"

@@ -29,6 +29,7 @@ from tensorboard.compat.proto.types_pb2 import DT_FLOAT, DT_STRING
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData, SessionStartInfo
 from tensorboard.plugins.text.metadata import create_summary_metadata
 
+from optimlab.errors import OptimlabError
 from optimlab.integrations.tracking import Record, Tracker, resumed_records
 from optimlab.train.loop import TrainState
 
@@ -150,7 +151,15 @@ class TensorBoardTracker(Tracker):
         super().__init__(every=every)
         self.log_dir = Path(log_dir)
         self.run_folder = None if run_folder is None else Path(run_folder)
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:  # the bare OSError ('t1/tensorboard/t1': Not a directory) named no fix
+            paths = (self.log_dir, *self.log_dir.parents)
+            file = next((str(p) for p in paths if p.exists() and not p.is_dir()), None)
+            why = f"{file!r} is a file; move it, or log to another folder" if file else error.strerror
+            raise OptimlabError(
+                f"TensorBoard's event folder {str(self.log_dir)!r} cannot be made: {why}"
+            ) from None
         shown = _shown(self.log_dir)
         first = not any(self.log_dir.glob(_EVENTS + "*"))  # the run's first session
         # The file name and first event TensorBoard's reader expects of an event file. Events are written

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from optimlab.doctor import lr_range_test, suggest_lr
+from optimlab.doctor import find_lr, lr_range_test, suggest_lr
 from optimlab.errors import InvalidValueError
 
 
@@ -176,6 +176,21 @@ def test_param_groups_of_other_lrs_keep_their_ratio_and_the_reason_says_whose_lr
     assert [first for first, _ in swept[: len(result.lrs)]] == result.lrs
     note = "(each lr here is param group 0's; group 1 at x0.1 of it, as the optimizer had them)"
     assert (note in result.reason) is (head_lr != 1e-3), result.reason
+
+
+@pytest.mark.parametrize("verb", [lr_range_test, find_lr])
+def test_data_and_loss_in_diagnoses_order_are_told_the_order(verb):
+    """diagnose takes (model, data, loss_fn), find_lr and lr_range_test (model, loss_fn, data): the
+    swap was told "invalid value 'a tuple of 2 (...)' for loss_fn: accepted a callable", no order."""
+    x, y = linear_regression(64)
+    model = nn.Linear(4, 1)
+    weights = model.weight.clone()
+    with pytest.raises(
+        InvalidValueError, match=r"takes \(model, loss_fn, data\), diagnose \(model, data, loss_fn\)"
+    ):
+        verb(model, (x, y), nn.MSELoss())
+    assert torch.equal(model.weight, weights)
+    assert verb(model, nn.MSELoss(), (x, y), steps=20).lrs  # the order it takes
 
 
 def test_arguments_are_checked():

@@ -130,7 +130,13 @@ from optimlab.doctor.check_plan import (
     no_check_fits,
     plan_check,
 )
-from optimlab.doctor.lr_find import Candidate, LRRangeResult, examined_optimizer, lr_range_test
+from optimlab.doctor.lr_find import (
+    Candidate,
+    LRRangeResult,
+    check_loss_first,
+    examined_optimizer,
+    lr_range_test,
+)
 from optimlab.doctor.progress import report
 from optimlab.doctor.snapshot import preserved, random_state_kept
 from optimlab.errors import InvalidValueError, keywords_checked
@@ -202,6 +208,7 @@ def find_lr(
         if isinstance(data, UserBatches):
             train = data
         else:
+            check_loss_first(loss_fn, data, "find_lr")
             train = UserBatches(data if y is None else (data, y), loss_fn, **batching)
         started = time.perf_counter()
         result = lr_range_test(

@@ -44,7 +44,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from optimlab.data.user_batches import UserBatches, first_loss
+from optimlab.data.user_batches import UserBatches, describe, first_loss
 from optimlab.doctor.progress import report
 from optimlab.doctor.snapshot import preserved
 from optimlab.errors import InvalidValueError, keywords_checked
@@ -54,6 +54,7 @@ from optimlab.train.loop import at_training_point, check_model, check_optimizer,
 __all__ = [
     "Candidate",
     "LRRangeResult",
+    "check_loss_first",
     "examined_optimizer",
     "lr_candidates",
     "lr_range_test",
@@ -243,6 +244,17 @@ def examined_optimizer(model: nn.Module, optimizer: Any) -> torch.optim.Optimize
     return optimizer
 
 
+def check_loss_first(loss_fn: Any, data: Any, verb: str) -> None:
+    """Refuse in one line ``verb(model, data, loss_fn)``, the order :func:`~optimlab.doctor.diagnose`
+    takes: a loss where the data goes and data where the loss goes failed as 'loss_fn: a callable'."""
+    if loss_fn is not None and not callable(loss_fn) and callable(data):
+        raise InvalidValueError(
+            "loss_fn",
+            describe(loss_fn),
+            f"a callable: {verb} takes (model, loss_fn, data), diagnose (model, data, loss_fn)",
+        )
+
+
 @keywords_checked
 def lr_range_test(
     model: nn.Module,
@@ -290,6 +302,7 @@ def lr_range_test(
         raise InvalidValueError("steps", steps, "an integer >= 2")
 
     if not isinstance(data, UserBatches):
+        check_loss_first(loss_fn, data, "lr_range_test")
         data = UserBatches(
             data if y is None else (data, y),
             loss_fn,

@@ -353,7 +353,7 @@ def test_data_options_are_checked_when_the_recipe_is_made():
     line named no field and no accepted option ('... 'noise'. Accepted: .')."""
     with pytest.raises(
         RecipeError,
-        match=r"data: unknown dataset 'digits' hyperparameter 'noise'. There is no dataset 'digits' hyperparameter",
+        match=r"data: unknown dataset 'digits' hyperparameter 'noise'. It takes no hyperparameters",
     ):
         Recipe.from_dict({"data": {"name": "digits", "options": {"noise": 0.1}}})
     with pytest.raises(RecipeError, match=r"data: invalid value 'paper'.*'split'.*'original'"):

@@ -36,12 +36,13 @@ def close_matches(name: str, candidates: Iterable[str], n: int = 3) -> list[str]
 class UnknownNameError(OptimlabError, KeyError):
     """A name that no registry entry (or field) carries; the message lists close matches."""
 
-    def __init__(self, kind: str, name: object, accepted: Iterable[str]) -> None:
+    def __init__(self, kind: str, name: object, accepted: Iterable[str], *, none: str | None = None) -> None:
         accepted = sorted(set(accepted))
         suggestions = close_matches(str(name), accepted)
         hint = f" Did you mean {' or '.join(repr(s) for s in suggestions)}?" if suggestions else ""
-        # with nothing to accept, not "Accepted: none.", which reads as the name 'none' (a norm's)
-        listed = f"Accepted: {', '.join(accepted)}." if accepted else f"There is no {kind}."
+        # with nothing to accept, not "Accepted: none.", which reads as the name 'none' (a norm's); ``none``
+        # says it in the kind's own words ("It takes no hyperparameters.")
+        listed = f"Accepted: {', '.join(accepted)}." if accepted else none or f"There is no {kind}."
         message = f"unknown {kind} {name!r}.{hint} {listed}"
         super().__init__(message)
         self.kind, self.name, self.accepted, self.suggestions = kind, name, accepted, suggestions

@@ -248,7 +248,9 @@ class Entry(Generic[T]):
         known = {h.name: h for h in self.hyperparameters}
         for key, value in kwargs.items():
             if key not in known:
-                raise UnknownNameError(f"{self.label} hyperparameter", key, known)
+                raise UnknownNameError(
+                    f"{self.label} hyperparameter", key, known, none="It takes no hyperparameters."
+                )
             known[key].validate(value, self.label)
 
     def create(self, *args: Any, **kwargs: Any) -> Any:

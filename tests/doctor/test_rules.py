@@ -762,6 +762,16 @@ def test_an_lr_under_10x_the_suggestion_is_too_high_where_the_check_scored_its_n
         assert finding.recipe_changes == {"optimizer.lr": 6e-4} and finding.severity == "warning"
 
 
+def test_the_lr_a_finding_recommends_in_words_is_the_lr_its_recipe_change_sets():
+    """'lr: 0.0862, from the range test' beside {"optimizer.lr": 0.086} in --format json: two numbers
+    for one advice, the JSON one not the lr the check scored."""
+    stats = HEALTHY["relu mlp, PyTorch init, Adam 3e-3"].diagnose(lr_find=False, steps=60).statistics
+    ladder = checked_ladder(3e-3, {6.37e-4: 0.97, 2.5e-3: 0.85, 4e-3: 0.80}, "accuracy")
+    finding = next(f for f in run_rules(stats, ladder) if f.rule == "lr_too_high")
+    assert finding.recommendation == "lr: 0.000637, from the range test"
+    assert finding.recipe_changes == {"optimizer.lr": 6.37e-4}
+
+
 def separable() -> tuple[torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(1000, 10, generator=generator)

@@ -162,7 +162,7 @@ def lr_too_high(
         title=f"Learning rate too high: {_g(lr)}",
         explanation="; ".join(seen) + ".",
         recommendation=f"lr: {_g(target)}, {source}",
-        recipe_changes={"optimizer.lr": float(f"{target:.2g}")},
+        recipe_changes={"optimizer.lr": float(_g(target))},  # the number the recommendation shows
         evidence={
             "lr": lr,
             "loss_start": start,
@@ -292,7 +292,7 @@ def lr_too_low(
         title=f"Learning rate too low: {_g(lr)} makes {shown:.0%} progress",
         explanation="; ".join(seen) + ".",
         recommendation=f"lr: {_g(target)}, {source}",
-        recipe_changes={"optimizer.lr": float(f"{target:.2g}")},
+        recipe_changes={"optimizer.lr": float(_g(target))},  # the number the recommendation shows
         evidence={
             "lr": lr,
             "loss_start": start,

@@ -5,6 +5,7 @@ The verbs are registered on a local app here, the way ``optimlab.cli.app`` regis
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -150,6 +151,15 @@ def test_bad_flags_name_the_field(capsys):
         run(capsys, "doctor", "--act", "rleu", "--steps", "5")
     with pytest.raises(OptimlabError, match="--end-lr"):
         run(capsys, "lr-find", "--dataset", "iris", "--start-lr", "1", "--end-lr", "0.1")
+
+
+def test_the_doctors_candidates_mark_the_one_suggested_as_lr_find_does(capsys):
+    """The doctor listed the candidates' scores without saying which one it picked."""
+    out = run(capsys, "doctor", "--dataset", "iris", "--steps", "20", "--no-progress")
+    suggested = float(out.split("LR range test: lr ")[1].split()[0])
+    line = " ".join(out.split("Candidates (")[1].split())
+    marked = re.findall(r"([0-9.e+-]+): [0-9.e+-]+ \(suggested\)", line)
+    assert len(marked) == 1 and float(marked[0]) == suggested, line
 
 
 @pytest.mark.parametrize("verb", ["doctor", "lr-find"])

@@ -61,6 +61,7 @@ def doctor(
     seed: o.SeedOpt = None,
     device: o.DeviceOpt = None,
     precision: o.PrecisionOpt = None,
+    set_fields: o.SetOpt = None,
     threads: o.ThreadsOpt = None,
     steps: Annotated[
         int | None,
@@ -193,6 +194,8 @@ def _print_findings(output: Output, diagnosis: Diagnosis) -> None:
             )
         if found.check is not None:
             scores = ", ".join(
-                f"{c.lr:.3g}: {'diverged' if c.score is None else f'{c.score:.4g}'}" for c in found.candidates
+                f"{c.lr:.3g}: {'diverged' if c.score is None else f'{c.score:.4g}'}"
+                + (" (suggested)" if c.lr == found.suggestion else "")
+                for c in found.candidates
             )
             output.result(f"Candidates ({found.check}): {scores}")

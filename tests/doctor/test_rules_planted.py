@@ -183,3 +183,46 @@ def test_units_dead_because_the_weights_are_too_small_for_them_are_told_the_init
     assert finding.recipe_changes == {"model.init": "kaiming_normal"}
     assert finding.evidence["init_ratio"] < 0.01
     assert default.healthy, [(f.rule, f.title) for f in default.problems]
+
+
+def _tanh_mlp(constant: float | None, first_random: bool = False) -> nn.Sequential:
+    """A 64-32-32-10 tanh MLP, every weight ``constant`` (torch's draw where None); ``first_random``
+    draws the first layer as torch does and leaves the rest constant."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 32), nn.Tanh(), nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, 10))
+    if constant is not None:
+        with torch.no_grad():
+            for layer in list(model)[2 if first_random else 0 :: 2]:
+                layer.weight.fill_(constant)
+    return model
+
+
+@pytest.mark.parametrize("constant", [0.0, 0.05])
+def test_weights_all_equal_are_told_their_units_never_differ(constant):
+    """A zeros or constant init leaves every unit of a layer computing one function with one gradient:
+    the doctor named dead units and vanishing gradients, advising leaky_relu and residual connections.
+    The truth, measured here: after 200 steps of Adam the hidden units are still identical (the layer's
+    rows equal), and Xavier's init (the advice for tanh) trains where the constant one does not."""
+    from optimlab.techniques.init import apply
+
+    equal = _tanh_mlp(constant)
+    diagnosed = _adam_run(equal)
+    assert torch.allclose(equal[2].weight, equal[2].weight[:1].expand_as(equal[2].weight))  # never differed
+    finding = diagnosed.findings[0]
+    assert finding.rule == "init_scale" and finding.title.startswith("Constant init")
+    assert finding.evidence["layers"] == ["0", "2"] and finding.recipe_changes == {
+        "model.init": "xavier_normal"
+    }
+    advised = _adam_run(apply(_tanh_mlp(constant), "xavier_normal"))
+    final = [sum(d.statistics.losses[-20:]) / 20 for d in (diagnosed, advised)]
+    assert final[1] < 0.2 * final[0]
+    assert not any(f.title.startswith("Constant init") for f in advised.findings)
+
+
+def test_a_random_layer_before_constant_ones_is_no_constant_init_finding_and_the_default_is_healthy():
+    """The rule needs a constant layer whose next layer is constant too: a random first layer hands the
+    constant second one different inputs, but its units still get one gradient each (the third is
+    constant): named; the default draw is healthy."""
+    partly = _adam_run(_tanh_mlp(0.05, first_random=True))
+    assert [f.evidence["layers"] for f in partly.findings if f.title.startswith("Constant init")] == [["2"]]
+    assert _adam_run(_tanh_mlp(None)).healthy

@@ -1010,12 +1010,19 @@ def _describe_layer(name: str, module: nn.Module, params: list[nn.Parameter]) ->
             kind=type(module).__name__,
             num_params=sum(p.numel() for p in params),
             fan_in=fan_in,
-            weight_std=weight.float().std().item() if matrix else None,
+            weight_std=_spread(weight) if matrix else None,
             bias_mean=bias.float().mean().item() if isinstance(bias, Tensor) and bias.numel() else None,
             bias_std=bias.float().std().item() if isinstance(bias, Tensor) and bias.numel() > 1 else None,
             convolutional=isinstance(module, _CONV),
             recurrent_scale=_recurrent_scale(module),
         )
+
+
+def _spread(weight: Tensor) -> float:
+    """The std of ``weight``'s entries, exactly 0 where they are all equal (a constant init): torch's std of
+    a constant float32 tensor rounds to about 1e-7 of its value."""
+    flat = weight.detach().flatten()
+    return 0.0 if bool((flat == flat[0]).all()) else flat.float().std().item()
 
 
 def _recurrent_scale(module: nn.Module) -> float | None:

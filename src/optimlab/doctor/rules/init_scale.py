@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import RunStatistics
@@ -23,6 +24,7 @@ from optimlab.doctor.rules._readings import (
     _register,
     _score,
     _weight_layers,
+    recommended_init,
 )
 
 __all__ = ["init_scale"]
@@ -64,7 +66,7 @@ def init_scale(
     first = stats.detailed_steps[0] if stats.detailed_steps else None
     if first is None:
         return None
-    found = _signal_changed(stats, first, off_by, warn_change, error_change)
+    found = _weights_constant(stats) or _signal_changed(stats, first, off_by, warn_change, error_change)
     if found is None:
         found = _scores_too_large(stats, first, off_by, output_std)
     return found or _embedding_too_large(stats, first) or _recurrent_too_large(stats, recurrent_scale)
@@ -107,6 +109,42 @@ def _embedding_too_large(stats: RunStatistics, first: int) -> Finding | None:
         evidence={"embedding": name, "embedding_std": std, "step": first, "loss": [start, end]},
         score=_score(std / LARGE_EMBEDDING_STD),
         explains=("plateau", "no_learning", "lr_too_low", "saturation", "dead_units"),
+    )
+
+
+def _weights_constant(stats: RunStatistics) -> Finding | None:
+    """Hidden layers whose weights are all equal (std 0: a zeros, ones or constant init) and whose next
+    layer's are too. Their units compute one function and the next layer hands each the same gradient,
+    so no step makes them differ (the symmetry a random init is there to break; Goodfellow et al. 2016,
+    Deep Learning, 8.4); all zero, nothing before the last layer gets a gradient at all. A layer drawn
+    at random after a constant one breaks it (a zero-initialized residual branch's last layer is not
+    named)."""
+    layers = [layer for _, layer in _weight_layers(stats)]
+    constant = [
+        layer
+        for layer, after in itertools.pairwise(layers)
+        if layer.activation is not None and layer.weight_std == 0 and after.weight_std == 0
+    ]
+    if not constant:
+        return None
+    activation = constant[0].activation
+    scheme = recommended_init(activation)
+    names = ", ".join(_label(stats, layer.name) for layer in constant)
+    start, end = _loss_levels(stats)
+    return Finding(
+        rule="init_scale",
+        severity="error",
+        title=f"Constant init: the weights of {names} are all equal, so its units never differ",
+        explanation=(
+            f"At the first step every weight of {names} has one value (std 0), and so has the layer "
+            "after it: the units compute one function and get one gradient, so no step can make them "
+            f"differ, and a layer of them is worth one unit. The loss went from {_g(start)} to {_g(end)}."
+        ),
+        recommendation=f"init: {scheme} for {activation} layers (a random draw breaks the symmetry)",
+        recipe_changes={"model.init": scheme},
+        evidence={"layers": [layer.name for layer in constant], "loss": [start, end]},
+        score=_score(10.0),
+        explains=("plateau", "no_learning", "lr_too_low", "dead_units", "vanishing_gradients", "saturation"),
     )
 
 

@@ -152,3 +152,16 @@ def test_a_bad_set_is_one_line_naming_it(cli, tmp_path, given, named):
     code, out, err = cli("train", "--dataset", "iris", "--steps", "1", "--out", str(tmp_path / "r"), *given)
     assert (code, out) == (2, "") and len(err.strip().splitlines()) == 1, err
     assert named in err and not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("verb", ["doctor", "lr-find"])
+def test_doctor_and_lr_find_take_set_as_train_does(cli, verb):
+    """The verbs that read a recipe from flags take ``--set`` too: the doctor on a constant init names it."""
+    quick = ["--no-lr-find", "--steps", "5"] if verb == "doctor" else ["--sweep-steps", "20"]
+    code, out, err = cli(verb, "--dataset", "iris", "--set", "model.init.gain=-1", "--init", "he", *quick)
+    assert (code, out) == (2, "") and len(err.strip().splitlines()) == 1, err
+    assert "invalid value -1 for init 'he' (kaiming_normal) hyperparameter 'gain'" in err
+    code, out, err = cli(verb, "--dataset", "iris", "--set", "model.init=zeros", *quick, "--format", "json")
+    assert code == 0, err
+    if verb == "doctor":
+        assert json.loads(out)["findings"][0]["title"].startswith("Constant init")

@@ -41,6 +41,7 @@ def lr_find(
     seed: o.SeedOpt = None,
     device: o.DeviceOpt = None,
     precision: o.PrecisionOpt = None,
+    set_fields: o.SetOpt = None,
     threads: o.ThreadsOpt = None,
     start_lr: Annotated[
         float, typer.Option("--start-lr", parser=o.number(POSITIVE), help="Smallest lr of the sweep.")

@@ -209,14 +209,13 @@ def test_train_html_log_mlflow_attaches_the_page_the_command_wrote(tmp_path, mon
 
 
 def test_a_tracking_server_that_does_not_answer_is_one_line_exit_2_before_training(
-    tmp_path, monkeypatch, capsys
+    tmp_path, monkeypatch, cli
 ):
     """MLFLOW_TRACKING_URI at a port nobody listens on: MLflow's client retried for minutes, the command
     waited 120 s, then exited 0 saying its writer would end the run, and the writer went on beside the
     shell. Now refused as the tracker opens, before any training, where MLflow's own client fails too."""
     import socket
 
-    from optimlab.cli.app import main
     from optimlab.errors import OptimlabError
     from optimlab.integrations.mlflow import check_store
 
@@ -231,23 +230,11 @@ def test_a_tracking_server_that_does_not_answer_is_one_line_exit_2_before_traini
     monkeypatch.delenv("http_proxy", raising=False)
     out = tmp_path / "run"
     started = time.monotonic()
-    with pytest.raises(SystemExit) as done:
-        main(
-            [
-                "train",
-                "--dataset",
-                "iris",
-                "--steps",
-                "3",
-                "--out",
-                str(out),
-                "--no-progress",
-                "--log",
-                "mlflow",
-            ]
-        )
-    assert done.value.code == 2 and time.monotonic() - started < 30 and not (out / "model.pt").exists()
-    (line,) = capsys.readouterr().err.splitlines()
+    code, _, err = cli(
+        "train", "--dataset", "iris", "--steps", "3", "--out", str(out), "--no-progress", "--log", "mlflow"
+    )
+    assert code == 2 and time.monotonic() - started < 30 and not (out / "model.pt").exists()
+    (line,) = err.splitlines()
     assert line.startswith("error: ") and uri in line and "MLFLOW_TRACKING_URI" in line
     with pytest.raises(OptimlabError, match=f"tracking URI '{uri}' cannot be reached"):
         check_store(uri)
@@ -260,12 +247,10 @@ def test_a_tracking_server_that_does_not_answer_is_one_line_exit_2_before_traini
 
 @pytest.mark.parametrize("store", ["not-a-database.txt", "a-folder"])
 def test_a_sqlite_store_mlflow_cannot_open_is_one_line_exit_2_before_training(
-    tmp_path, monkeypatch, capsys, store
+    tmp_path, monkeypatch, cli, store
 ):
     """MLFLOW_TRACKING_URI at a text file, or at a folder: MLflow refused it after training (a folder: its
     client retried for minutes); now refused as the tracker opens, where MLflow's own client fails too."""
-    from optimlab.cli.app import main
-
     (tmp_path / "not-a-database.txt").write_text("hello\n")
     (tmp_path / "a-folder").mkdir()
     uri = f"sqlite:///{tmp_path / store}"
@@ -274,23 +259,11 @@ def test_a_sqlite_store_mlflow_cannot_open_is_one_line_exit_2_before_training(
             MlflowClient(tracking_uri=uri).search_experiments()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     out = tmp_path / "run"
-    with pytest.raises(SystemExit) as done:
-        main(
-            [
-                "train",
-                "--dataset",
-                "iris",
-                "--steps",
-                "3",
-                "--out",
-                str(out),
-                "--no-progress",
-                "--log",
-                "mlflow",
-            ]
-        )
-    (line,) = capsys.readouterr().err.splitlines()
-    assert done.value.code == 2 and not (out / "model.pt").exists()
+    code, _, err = cli(
+        "train", "--dataset", "iris", "--steps", "3", "--out", str(out), "--no-progress", "--log", "mlflow"
+    )
+    (line,) = err.splitlines()
+    assert code == 2 and not (out / "model.pt").exists()
     assert line.startswith(f"error: MLflow's tracking URI '{uri}' cannot be opened (")
     assert ("not a database" if store == "not-a-database.txt" else "a folder") in line
 

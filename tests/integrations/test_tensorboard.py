@@ -325,7 +325,7 @@ def test_train_resumed_without_log_goes_on_logging_to_the_runs_tracker(tmp_path)
 
 
 @pytest.mark.parametrize("blocking", ["tensorboard", "tensorboard/run"])
-def test_a_file_where_the_event_folder_goes_is_named_in_one_line_before_training(tmp_path, capsys, blocking):
+def test_a_file_where_the_event_folder_goes_is_named_in_one_line_before_training(tmp_path, cli, blocking):
     """A file at run/tensorboard (or at its run's folder in it): train --log tensorboard ended with the
     bare OSError, "'run/tensorboard/run': Not a directory", naming neither the file nor a fix."""
     out = tmp_path / "run"
@@ -333,23 +333,20 @@ def test_a_file_where_the_event_folder_goes_is_named_in_one_line_before_training
     (out / blocking).write_text("")
     with pytest.raises(OSError):  # what the file system says, making that folder
         (out / "tensorboard" / "run").mkdir(parents=True, exist_ok=True)
-    with pytest.raises(SystemExit) as done:
-        main(
-            [
-                "train",
-                "--dataset",
-                "iris",
-                "--steps",
-                "3",
-                "--out",
-                str(out),
-                "--no-progress",
-                "--log",
-                "tensorboard",
-            ]
-        )
-    (line,) = capsys.readouterr().err.splitlines()
-    assert done.value.code == 2 and not (out / "model.pt").exists()
+    code, _, err = cli(
+        "train",
+        "--dataset",
+        "iris",
+        "--steps",
+        "3",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--log",
+        "tensorboard",
+    )
+    (line,) = err.splitlines()
+    assert code == 2 and not (out / "model.pt").exists()
     assert line == (
         f"error: TensorBoard's event folder '{out / 'tensorboard' / 'run'}' cannot be made: "
         f"'{out / blocking}' is a file; move it, or log to another folder"

@@ -168,8 +168,11 @@ def test_a_model_without_parameters_is_refused_in_one_line_naming_it(capsys, tmp
     ('optimizer got an empty parameter list'), before the doctor could say what was wrong."""
     (tmp_path / "bare_nets.py").write_text("from torch import nn\n\ndef build():\n    return nn.Flatten()\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(OptimlabError, match="without parameters.*a model with parameters to train"):
+    with pytest.raises(
+        OptimlabError, match="without parameters.*a model with parameters to train"
+    ) as refused:
         run(capsys, verb, "--dataset", "iris", "--model", "bare_nets:build", "--no-progress")
+    assert "unfreeze" not in str(refused.value)  # nothing is frozen: there is nothing
 
 
 @pytest.mark.parametrize("verb", [doctor_cmd, lr_find_cmd])

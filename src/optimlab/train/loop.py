@@ -856,7 +856,12 @@ def check_model(model: Any) -> None:
             f"{a_type(model)} with no parameter that requires grad"
             if parameters
             else f"{a_type(model)} without parameters",
-            "a model with parameters to train (unfreeze some: module.requires_grad_(True))",
+            "a model with parameters to train"
+            + (
+                " (unfreeze some: module.requires_grad_(True))"
+                if parameters
+                else " (layers such as nn.Linear)"
+            ),
         )
     on_meta = [name for name, p in model.named_parameters() if p.is_meta]
     if on_meta:  # no values to train: it failed after its first step, at loss.item()

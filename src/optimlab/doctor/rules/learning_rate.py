@@ -30,7 +30,8 @@ __all__ = ["lr_too_high", "lr_too_low"]
 
 @_register(
     "lr_too_high",
-    "The learning rate diverges, oscillates, or lies far above the range test's suggestion.",
+    "The learning rate diverges, oscillates, lies far above the range test's suggestion, or sits where "
+    "the lr check scored the lrs beside it clearly worse than the suggestion.",
     "Smith 2017, Cyclical Learning Rates for Training Neural Networks, arXiv:1506.01186",
     accepts={
         "range_factor": _ABOVE_ONE,

@@ -86,7 +86,7 @@ def test_an_optimizer_class_gives_the_numbers_of_its_import_path(tmp_path):
 
     with pytest.raises(OptimlabError, match="optimizers.*'local' or 'batched'"):
         optimlab.compare([Local], backend="workers", out=tmp_path / "workers", **common)
-    with pytest.raises(InvalidValueError, match="'a SGD' for optimizers.*subclasses"):
+    with pytest.raises(InvalidValueError, match="'an SGD' for optimizers.*subclasses"):
         optimlab.compare([torch.optim.SGD([torch.zeros(1)])], out=tmp_path / "instance", **common)
 
 

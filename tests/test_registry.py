@@ -181,10 +181,7 @@ def test_an_unknown_name_where_none_is_accepted_does_not_read_as_the_name_none()
 
     with pytest.raises(UnknownNameError) as refused:
         norms.create("none", 4, eps=1e-3)
-    assert (
-        str(refused.value)
-        == "unknown norm 'none' hyperparameter 'eps'. It takes no hyperparameters."
-    )
+    assert str(refused.value) == "unknown norm 'none' hyperparameter 'eps'. It takes no hyperparameters."
     assert str(UnknownNameError("tracker", "wandb", ["mlflow"])).endswith("Accepted: mlflow.")
 
 

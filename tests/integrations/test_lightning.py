@@ -235,6 +235,55 @@ def test_an_optimlab_optimizer_and_schedule_drive_the_lr_every_step():
     assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(1e-3 * schedule(25))
 
 
+class EpochMetric(Classifier):
+    """:class:`Classifier` logging ``val_loss`` from a fixed list, one value per validation epoch."""
+
+    def __init__(self, metrics, make_optimizer):
+        super().__init__(nn.Linear(64, 10), nn.CrossEntropyLoss(), make_optimizer)
+        self.metrics = metrics
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val_loss", self.metrics[self.current_epoch])
+
+
+class EpochLRs(lightning.Callback):
+    """The first optimizer's lr as each training epoch starts."""
+
+    def __init__(self):
+        self.lrs = []
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self.lrs.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+
+def test_a_plateau_schedule_is_fed_the_monitored_metric_as_torchs_reduce_lr_on_plateau_is():
+    """Lightning stepped the plateau schedule without its metric: with val_loss flat, the lr stayed."""
+    metrics = [3.0, 2.0, 2.0, 2.0, 1.0, 1.0, 1.0]
+
+    def lrs(make_optimizer):
+        x, y = standardized()
+        seen = EpochLRs()
+        fit(EpochMetric(metrics, make_optimizer), (x[:64], y[:64]), 7 * 2, [seen], val=(x[:32], y[:32]))
+        return seen.lrs
+
+    def torchs(parameters):
+        optimizer = torch.optim.SGD(parameters, lr=0.1)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=1, eps=0)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val_loss"}}
+
+    plateau = schedules.create("reduce_on_plateau", factor=0.5, patience=1)
+    ours = lrs(lambda p: configure_optimizers(optim.create("sgd", p, lr=0.1), plateau, monitor="val_loss"))
+    assert ours == pytest.approx(lrs(torchs)) and ours[-1] == pytest.approx(0.05)
+    with pytest.raises(InvalidValueError, match="None for monitor: accepted the name of a metric"):
+        configure_optimizers(optim.create("sgd", [nn.Parameter(torch.ones(1))]), plateau)
+    with pytest.raises(InvalidValueError, match="'val_loss' for monitor: accepted None for function"):
+        configure_optimizers(
+            optim.create("sgd", [nn.Parameter(torch.ones(1))]),
+            schedules.create("cosine", total_steps=9),
+            monitor="val_loss",
+        )
+
+
 def test_schedule_free_ends_at_its_evaluation_point_as_in_a_plain_loop():
     x, y = standardized()
     x, y = x[:256], y[:256]

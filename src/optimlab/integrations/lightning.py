@@ -25,7 +25,7 @@ from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.lr_find import lr_range_test as _sweep
 from optimlab.errors import InvalidValueError
 from optimlab.integrations.trainer_doctor import TrainerDoctor
-from optimlab.schedules import Schedule, as_lr_scheduler
+from optimlab.schedules import ReduceOnPlateau, Schedule, as_lr_scheduler
 from optimlab.train.loop import switches_modes
 
 __all__ = ["DoctorCallback", "ScheduleFreeModes", "configure_optimizers", "lr_range_test"]
@@ -234,7 +234,7 @@ def _no_accumulation(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -
 
 
 def configure_optimizers(
-    optimizer: torch.optim.Optimizer, schedule: Schedule | None = None
+    optimizer: torch.optim.Optimizer, schedule: Schedule | None = None, *, monitor: str | None = None
 ) -> dict[str, Any]:
     """What ``LightningModule.configure_optimizers`` returns for ``optimizer`` (any, e.g.
     ``optimlab.optim.create("lion", self.parameters(), lr=1e-4)``) and an optimlab schedule.
@@ -245,6 +245,10 @@ def configure_optimizers(
     its step evaluates Lightning's closure at the weights, then at the perturbed ones, as in any loop;
     beside Lightning's gradient accumulation (``accumulate_grad_batches`` above 1), whose closure holds
     only a group's last batch, its first step is refused, before any update.
+
+    A :class:`~optimlab.schedules.ReduceOnPlateau` is fed the logged metric ``monitor`` (e.g.
+    ``"val_loss"``) at the end of each training epoch, as Lightning feeds torch's ``ReduceLROnPlateau``;
+    ``monitor`` is required for it and refused for the others (Lightning would read no metric).
     """
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise InvalidValueError(
@@ -258,9 +262,22 @@ def configure_optimizers(
         # the closure once.
         optimizer.register_step_pre_hook(_no_accumulation)
         optimizer.register_step_post_hook(_gradients_to_none)
+    plateau = isinstance(schedule, ReduceOnPlateau)
+    if plateau and monitor is None:
+        # Lightning steps a scheduler it does not know for a plateau without a metric: the lr never fell.
+        raise InvalidValueError(
+            "monitor", None, "the name of a metric the module logs (e.g. 'val_loss') for reduce_on_plateau"
+        )
+    if monitor is not None and not plateau:
+        raise InvalidValueError(
+            "monitor", monitor, f"None for {type(schedule).__name__} (only reduce_on_plateau reads a metric)"
+        )
     if schedule is None:
         return {"optimizer": optimizer}
     scheduler = as_lr_scheduler(optimizer, schedule)
+    if plateau:
+        config = {"scheduler": scheduler, "interval": "epoch", "reduce_on_plateau": True, "monitor": monitor}
+        return {"optimizer": optimizer, "lr_scheduler": config}
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 

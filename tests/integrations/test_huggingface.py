@@ -205,6 +205,25 @@ def test_an_optimlab_schedule_drives_the_trainers_lr_and_schedule_free_ends_at_i
     assert torch.allclose(with_modes.state_dict()[weight], without.state_dict()[weight], atol=1e-6)
 
 
+def test_a_plateau_schedule_is_refused_in_one_line_and_the_way_it_names_reduces_the_lr():
+    """The Trainer stepped optimlab's plateau without its metric: after 6 evaluations that never
+    improved (patience 0), the lr was still 0.1."""
+    optimizer = optim.create("sgd", tiny_bert().parameters(), lr=0.1)
+    plateau = schedules.create("reduce_on_plateau", patience=0, factor=0.5)
+    with pytest.raises(InvalidValueError, match="'reduce_on_plateau' for schedule: accepted a step schedule"):
+        trainer_optimizers(optimizer, plateau)
+    model = tiny_bert()
+    optimizer = optim.create("sgd", model.parameters(), lr=0.1)
+    arguments = TrainingArguments("/tmp/optimlab-hf-tests", max_steps=12, report_to=[], use_cpu=True,
+                                  save_strategy="no", disable_tqdm=True, eval_strategy="steps", eval_steps=2,
+                                  lr_scheduler_type="reduce_lr_on_plateau",
+                                  lr_scheduler_kwargs={"patience": 0, "factor": 0.5, "threshold": 10.0})  # fmt: skip
+    # threshold 10: no evaluation improves, each of the 6 halves the lr
+    Trainer(model=model, args=arguments, train_dataset=Sentences(n=64), eval_dataset=Sentences(n=32, seed=1),
+            optimizers=(optimizer, None)).train()  # fmt: skip
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5**6)
+
+
 def test_a_loss_computed_outside_the_model_is_named_at_the_first_step():
     model = tiny_vit()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)

@@ -25,7 +25,7 @@ from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.lr_find import lr_range_test as _sweep
 from optimlab.errors import InvalidValueError
 from optimlab.integrations.trainer_doctor import TrainerDoctor
-from optimlab.schedules import Schedule, as_lr_scheduler
+from optimlab.schedules import ReduceOnPlateau, Schedule, as_lr_scheduler
 from optimlab.schedules import create as create_schedule
 
 __all__ = ["DoctorCallback", "ScheduleFreeModes", "lr_range_test", "trainer_optimizers"]
@@ -168,7 +168,8 @@ def trainer_optimizers(
 
     Without a schedule the lr stays constant: given no scheduler, the Trainer would impose its own
     (``lr_scheduler_type``, linear decay by default). An optimizer that evaluates the loss again in its
-    step (SAM) is refused: the Trainer calls ``optimizer.step()`` without a closure.
+    step (SAM) is refused: the Trainer calls ``optimizer.step()`` without a closure; so is a
+    :class:`~optimlab.schedules.ReduceOnPlateau`, which the Trainer would step without its metric.
     """
     if getattr(optimizer, "needs_closure", False):  # it raised at the first step, after the model loaded
         raise InvalidValueError(
@@ -176,6 +177,14 @@ def trainer_optimizers(
             type(optimizer).__name__,
             "one that steps without a closure: the Trainer's optimizer.step() passes none (train SAM "
             "with optimlab.train.fit, or in Lightning through its configure_optimizers)",
+        )
+    if isinstance(schedule, ReduceOnPlateau):  # the Trainer stepped it without a metric: the lr never fell
+        raise InvalidValueError(
+            "schedule",
+            "reduce_on_plateau",
+            "a step schedule: the Trainer feeds its evaluation metric only to torch's ReduceLROnPlateau "
+            "(Trainer(optimizers=(optimizer, None)) with TrainingArguments(lr_scheduler_type="
+            "'reduce_lr_on_plateau', eval_strategy='steps'))",
         )
     return optimizer, as_lr_scheduler(
         optimizer, schedule if schedule is not None else create_schedule("constant")

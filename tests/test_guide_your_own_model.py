@@ -3,7 +3,10 @@ in a scratch directory; and what each section claims to show is what its code fi
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
+import sys
 from pathlib import Path
 
 import pytest
@@ -80,3 +83,35 @@ def test_the_section_runs_and_shows_what_it_says(title, tmp_path, monkeypatch, c
     for block in sections()[title]:
         exec(compile(block, f"{GUIDE.name}: {title}", "exec"), namespace)
     CHECKS[title](namespace, tmp_path, capsys.readouterr().out)
+
+
+# The command-line section's budgets, cut to seconds: its five commands run as written otherwise.
+SHORTER = {"compare": ["--budget", "1", "--seeds", "1"], "bench": ["--budget", "1", "--seeds", "1"]}
+
+
+def test_the_command_line_section_runs_its_files_as_written(tmp_path, monkeypatch, cli):
+    """The files of 'From the command line, by import path', written as shown, serve every command it
+    shows: they import what they use, and mynets:build fits digits_mlp's data, whose input_shape is its
+    images' (1, 8, 8) while its rows come flat (64 features)."""
+    part = GUIDE.read_text().split("## From the command line, by import path")[1]
+    files = re.search(r"```text\n(.*?)```", part, flags=re.S).group(1)
+    written = re.findall(r"^# (\w+)\.py\n(.*?)(?=^# \w+\.py\n|\Z)", files, flags=re.S | re.M)
+    assert [name for name, _ in written] == ["mynets", "mydata", "myoptim"]
+    for name, source in written:
+        (tmp_path / f"{name}.py").write_text(source)
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    commands = re.search(r"```bash\n(.*?)```", part, flags=re.S).group(1).splitlines()
+    assert [shlex.split(line)[1] for line in commands] == ["train", "doctor", "lr-find", "compare", "bench"]
+    try:
+        for line in commands:
+            verb, *argv = shlex.split(line)[1:]
+            code, out, err = cli(verb, *argv, *SHORTER.get(verb, []), "--no-progress")
+            assert code == 0, f"{line}: {err}"
+        metrics = json.loads((tmp_path / "runs" / "mine" / "result.json").read_text())["metrics"]
+        assert metrics["test_accuracy"] > 0.9  # the label is the sign of the first feature: linear
+        assert "myoptim:MyOpt" in out  # bench ranked the user's optimizer beside adam
+    finally:
+        for name, _ in written:
+            sys.modules.pop(name, None)

@@ -523,6 +523,28 @@ def test_a_wrong_optimizer_or_a_misspelt_rule_is_refused_before_training():
         DoctorCallback(rule_options={"dead_units": {"warn_fraction": 2}})
 
 
+def test_report_paths_and_a_module_without_an_optimizer_are_refused_before_training(tmp_path):
+    """A json_path in a missing folder raised FileNotFoundError after the whole run, an html_path of 3
+    a TypeError; configure_optimizers returning None: 'a module with trainable parameters' (Lightning's
+    stand-in optimizer steps a tensor of its own)."""
+    missing = tmp_path / "missing" / "doctor.json"
+    with pytest.raises(
+        InvalidValueError, match="for json_path: accepted a file .not a folder. in an existing"
+    ):
+        DoctorCallback(json_path=missing)
+    with pytest.raises(
+        InvalidValueError, match="for html_path: accepted a file .not a folder. in an existing"
+    ):
+        DoctorCallback(html_path=tmp_path)
+    with pytest.raises(InvalidValueError, match="3 for html_path: accepted a file path"):
+        DoctorCallback(html_path=3)
+    module = Classifier(nn.Linear(64, 10), nn.CrossEntropyLoss(), lambda p: None)
+    with pytest.raises(
+        InvalidValueError, match=r"returned None\?\)\" for Classifier.configure_optimizers"
+    ):
+        fit(module, standardized(), 3, [DoctorCallback(print_findings=False)])
+
+
 class CriticFirst(ManualClassifier):
     """:class:`ManualClassifier` whose second optimizer steps twice a batch (a WGAN's critic), the
     first once: Lightning's global_step counts three steps a batch."""

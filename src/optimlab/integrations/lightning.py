@@ -93,6 +93,15 @@ class DoctorCallback(pl.Callback):
             step = trainer.global_step // len(trainer.optimizers)
         self._manual_steps, self._restored_steps, self._losses = step, None, []
         self._params = [p for group in trainer.optimizers[0].param_groups for p in group["params"]]
+        own = {id(p) for p in pl_module.parameters()}
+        if not any(id(p) in own for p in self._params):
+            # configure_optimizers returned None: Lightning's stand-in steps a tensor of its own, and the
+            # instruments said the module had no trainable parameters.
+            raise InvalidValueError(
+                f"{type(pl_module).__name__}.configure_optimizers()",
+                "no optimizer over the module's parameters (it returned None?)",
+                "an optimizer over the module's parameters, whose steps the doctor watches",
+            )
         # Lightning runs the backward pass in a closure inside optimizer.step, and calls
         # on_before_optimizer_step between it and the update: the gradients are read there.
         self.doctor.start(pl_module, trainer.optimizers[0], step, gradients_at_step=False)

@@ -66,6 +66,19 @@ def summary(diagnosis: Diagnosis) -> str:
     return "\n".join(lines)
 
 
+def _report_path(field: str, path: Any) -> Path | None:
+    """``path`` as a Path in an existing folder: checked before training, not when the report is
+    written at its end (a missing folder raised there, after the whole run)."""
+    if path is None:
+        return None
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidValueError(field, path, "a file path (str or os.PathLike), or None")
+    path = Path(path)
+    if path.is_dir() or not path.parent.is_dir():
+        raise InvalidValueError(field, str(path), "a file (not a folder) in an existing folder")
+    return path
+
+
 class TrainerDoctor:
     """Instruments a run of someone else's trainer and reports what they saw.
 
@@ -93,8 +106,10 @@ class TrainerDoctor:
             rules.get(name).validate(keywords)
         self.schedule, self.rule_options = schedule, rule_options
         self.print_findings = print_findings
-        self.json_path = Path(json_path) if json_path is not None else None
-        self.html_path = Path(html_path) if html_path is not None else None
+        self.json_path, self.html_path = (
+            _report_path("json_path", json_path),
+            _report_path("html_path", html_path),
+        )
         self.instruments: Instruments | None = None
         self.diagnosis: Diagnosis | None = None
         self._lr, self._last_step, self._diverged = math.nan, -1, False

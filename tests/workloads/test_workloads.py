@@ -78,6 +78,15 @@ def test_old_spellings_resolve_to_the_canonical_names():
         workloads_from("digits_mpl")
 
 
+@pytest.mark.parametrize("verb", ["compare", "bench"])
+def test_a_file_workload_without_its_folder_names_data_dir(verb, cli):
+    """`compare --workload mnist_cnn` without --data-dir said "invalid value None for workload 'mnist_cnn'
+    option 'path'", naming no flag the command takes."""
+    code, _, err = cli(verb, "--workload", "mnist_cnn", "--optimizers", "adam", "--no-progress")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "--data-dir" in err and "'mnist_cnn'" in err and "option 'path'" not in err
+
+
 @pytest.mark.parametrize(
     ("metric", "goal"),
     [("train_loss", "min"), ("val_loss", "min"), ("test_rmse", "min"), ("val_accuracy", "max"),

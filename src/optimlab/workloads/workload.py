@@ -157,7 +157,11 @@ def workloads_from(
     for name in filter(None, (part.strip() for part in names.split(","))):
         entry = _REGISTRY.get(name)
         options: dict[str, Any] = {"epochs": epochs} if epochs else {}
-        if path is not None and "path" in entry.hyperparameter_names:
+        if "path" in entry.hyperparameter_names:
+            if path is None:  # named as the verbs take it: get_workload's own refusal says "option 'path'"
+                raise InvalidValueError(
+                    "data_dir (--data-dir)", None, f"the folder of your files for workload {entry.name!r}"
+                )
             options["path"] = str(path)
         chosen.append(entry.create(**options))
     if not chosen:

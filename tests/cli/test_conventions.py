@@ -69,6 +69,15 @@ def test_no_option_shows_a_python_type_for_its_value(cli, verb):
     assert not [line for line in options if "<list[" in line]
 
 
+@pytest.mark.parametrize("verb", ["train", "compare", "bench"])
+def test_resume_names_its_value_folder_as_the_readme_does(cli, verb):
+    """The README says `--resume FOLDER` for train, compare and bench; train's help said `--resume <Path>`."""
+    _, out, _ = cli(verb, "--help")
+    assert [line.split()[:2] for line in out.splitlines() if line.lstrip().startswith("--resume")] == [
+        ["--resume", "FOLDER"]
+    ]
+
+
 def test_list_at_80_columns_keeps_every_name_whole(cli, monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")
     code, out, _ = cli("list")

@@ -75,7 +75,8 @@ def train(
         typer.Option(
             "--resume",
             parser=checks.writable_folder,
-            help="Continue the run kept in this folder (the --out of the stopped run) with its saved recipe, "
+            metavar="FOLDER",
+            help="Continue the run kept in FOLDER (the --out of the stopped run) with its saved recipe, "
             "logging to the trackers it logged to (unless --log names others); only --epochs, --steps and "
             "--checkpoint-every may change.",
         ),

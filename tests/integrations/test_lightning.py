@@ -512,6 +512,34 @@ def test_the_range_test_of_a_module_whose_optimizers_need_a_trainer_says_so_and_
         lr_range_test(nn.Linear(64, 10), standardized(), steps=10)
 
 
+class SkipsBatches(Classifier):
+    """:class:`Classifier` whose ``training_step`` returns None (Lightning skips the batch) on every
+    third batch, keeping the gradient norm of each step the optimizer takes with gradients."""
+
+    def __init__(self):
+        super().__init__(nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10)), nn.CrossEntropyLoss(),
+                         lambda p: torch.optim.SGD(p, lr=0.1))  # fmt: skip
+        self.norms = {}
+
+    def training_step(self, batch, batch_idx):
+        return None if batch_idx % 3 == 1 else super().training_step(batch, batch_idx)
+
+    def on_before_optimizer_step(self, optimizer):
+        grads = [p.grad.flatten() for p in self.parameters() if p.grad is not None]
+        if grads:
+            self.norms[self.trainer.global_step + 1] = torch.cat(grads).norm().item()
+
+
+def test_a_skipped_batch_gives_its_zero_gradients_to_no_step():
+    """The instruments read the skipped batch's missing gradients and gave the next step a gradient
+    norm of 0.0 (steps 3, 6, 9, ...: vanishing gradients where there were none)."""
+    module, doctor = SkipsBatches(), DoctorCallback(print_findings=False)
+    fit(module, standardized(), 15, [doctor], shuffle=False)
+    seen = doctor.diagnosis.statistics
+    assert seen.steps == [1, 3, 4, 6, 7, 9, 10, 12, 13, 15]  # Lightning counts the skipped steps
+    assert seen.global_grad_norms().tolist() == pytest.approx([module.norms[s] for s in seen.steps], rel=1e-5)
+
+
 def test_a_wrong_optimizer_or_a_misspelt_rule_is_refused_before_training():
     with pytest.raises(InvalidValueError, match="'str' for optimizer: accepted a torch.optim.Optimizer"):
         configure_optimizers("sgd")
@@ -539,9 +567,7 @@ def test_report_paths_and_a_module_without_an_optimizer_are_refused_before_train
     with pytest.raises(InvalidValueError, match="3 for html_path: accepted a file path"):
         DoctorCallback(html_path=3)
     module = Classifier(nn.Linear(64, 10), nn.CrossEntropyLoss(), lambda p: None)
-    with pytest.raises(
-        InvalidValueError, match=r"returned None\?\)\" for Classifier.configure_optimizers"
-    ):
+    with pytest.raises(InvalidValueError, match=r"returned None\?\)\" for Classifier.configure_optimizers"):
         fit(module, standardized(), 3, [DoctorCallback(print_findings=False)])
 
 

@@ -142,6 +142,10 @@ class DoctorCallback(pl.Callback):
     ) -> None:
         # The first optimizer is the one instrumented (a GAN's second is not), read once a batch.
         if optimizer is trainer.optimizers[0] and not self._stepped:
+            if pl_module.automatic_optimization and self._batch_loss is None and not self._losses:
+                # training_step returned None for every batch since the last step: Lightning steps with
+                # no gradient, whose zeros the instruments gave the next step (its gradient norm 0.0).
+                return
             self._stepped = True
             self.doctor.before_optimizer_step(optimizer)
             self.doctor.gradients_ready()

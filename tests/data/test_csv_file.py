@@ -86,7 +86,7 @@ def test_ragged_rows_and_empty_files_are_errors(tmp_path):
         load_csv(write(tmp_path, "1,2,3\n4,5\n"))
     with pytest.raises(InvalidValueError, match="no data rows"):
         load_csv(write(tmp_path, "a,b\n", name="empty.csv"))
-    with pytest.raises(InvalidValueError, match="target of data.csv"):
+    with pytest.raises(InvalidValueError, match=r"target of data.csv \(data.options.target\)"):
         load_csv(write(tmp_path, "1,2\n"), target=5)
 
 
@@ -247,10 +247,14 @@ def test_a_target_position_given_as_text_is_a_position_unless_a_header_says_othe
     assert load_csv(write(tmp_path, "1,2,0,7\n3,4,1,8\n", "h.csv"), target="-2").reading == "target column 2"
     numbered = load_csv(write(tmp_path, "x,2,0\n1.5,0,1\n2.5,1,0\n3.5,0,1\n", "n.csv"), target="2")
     assert numbered.examples.y.tolist() == [0, 1, 0]  # the column headed '2', not position 2
-    with pytest.raises(UnknownNameError, match=r"unknown column of data.csv 'e'.* Accepted: a, b, c, d"):
+    with pytest.raises(
+        UnknownNameError,
+        match=r"unknown column of data.csv \(data.options.target\) 'e'.* Accepted: a, b, c, d",
+    ):
         load_csv(path, target="e")
     with pytest.raises(
-        InvalidValueError, match=r"target of data.csv: accepted a column name or an index in \[-4, 4\)"
+        InvalidValueError,
+        match=r"target of data.csv \(data.options.target\): accepted a column name or an index in \[-4, 4\)",
     ):
         load_csv(path, target="4")
 

@@ -30,7 +30,10 @@ def test_an_archive_refuses_a_target_column_rather_than_ignoring_it(tmp_path):
     """An .npz names its targets (y_key): a target column given for one was silently ignored."""
     np.savez(tmp_path / "d.npz", x=np.zeros((2, 3)), y=np.array([0, 1]))
     assert load_numpy(tmp_path / "d.npz").reading == "inputs 'x', targets 'y'"
-    with pytest.raises(InvalidValueError, match=r"'2' for target of d.npz: accepted none for an .npz.*y_key"):
+    with pytest.raises(
+        InvalidValueError,
+        match=r"'2' for target of d.npz \(data.options.target\): accepted none for an .npz.*y_key",
+    ):
         load_numpy(tmp_path / "d.npz", target="2")
 
 

@@ -141,6 +141,11 @@ def index_columns(header: list[str] | None) -> int:
     return 0
 
 
+def target_field(path: Path) -> str:
+    """The target as a refusal names it: its recipe field, which the command line reads as --target."""
+    return f"target of {path.name} (data.options.target)"
+
+
 def _target_column(
     target: str | int | None, header: list[str] | None, width: int, index: int, path: Path
 ) -> int:
@@ -151,11 +156,13 @@ def _target_column(
         except ValueError:
             if header is None:
                 raise InvalidValueError(
-                    f"target of {path.name}",
+                    target_field(path),
                     target,
                     f"a column index in [{-width}, {width}): the file has no header row",
                 ) from None
-            raise UnknownNameError(f"column of {path.name}", target, header[index:]) from None
+            raise UnknownNameError(
+                f"column of {path.name} (data.options.target)", target, header[index:]
+            ) from None
     if target is None:
         named = [j for j, name in enumerate(header or []) if name.lower() in TARGET_NAMES]
         return named[0] if len(named) == 1 else width - 1
@@ -164,19 +171,19 @@ def _target_column(
         if header.count(target) > 1:  # index() took the first without a word
             places = [j for j, name in enumerate(header) if name == target]
             raise InvalidValueError(
-                f"target of {path.name}",
+                target_field(path),
                 target,
                 f"a name that heads one column; {target!r} heads columns {places}: give the position of one",
             )
     elif isinstance(target, bool) or not isinstance(target, int) or not -width <= target < width:
         raise InvalidValueError(
-            f"target of {path.name}", target, f"a column name or an index in [{-width}, {width})"
+            target_field(path), target, f"a column name or an index in [{-width}, {width})"
         )
     else:
         column = target % width
     if column < index:
         raise InvalidValueError(
-            f"target of {path.name}",
+            target_field(path),
             target,
             f"a column after pandas' row index ({'column 0' if index == 1 else f'columns 0..{index - 1}'}): "
             f"a name or an index in [{index}, {width})",

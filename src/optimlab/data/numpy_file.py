@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from optimlab.data.csv_file import target_field
 from optimlab.data.examples import DatasetInfo, Examples, Task, reject_non_finite
 from optimlab.data.splits import Splits
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
@@ -76,7 +77,7 @@ def load_numpy(
         if path.suffix.lower() == ".npz":
             if target is not None:
                 raise InvalidValueError(
-                    f"target of {path.name}",
+                    target_field(path),
                     target,
                     "none for an .npz archive: its arrays are named, the targets by y_key (data.options.y_key)",
                 )
@@ -110,7 +111,7 @@ def load_numpy(
         or not -table.shape[1] <= target < table.shape[1]
     ):
         raise InvalidValueError(
-            f"target of {path.name}", target, f"a column index in [{-table.shape[1]}, {table.shape[1]})"
+            target_field(path), target, f"a column index in [{-table.shape[1]}, {table.shape[1]})"
         )
     reject_non_finite(table, path.name, row_name="row {}".format)
     column = target % table.shape[1]

@@ -540,6 +540,15 @@ def test_a_skipped_batch_gives_its_zero_gradients_to_no_step():
     assert seen.global_grad_norms().tolist() == pytest.approx([module.norms[s] for s in seen.steps], rel=1e-5)
 
 
+def test_the_range_tests_bad_data_is_named_by_the_argument_given():
+    """Wrong data was named by find_lr's own arguments: 'invalid value 5 for held_out', 'for data'."""
+    module = Classifier(nn.Linear(64, 10), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.1))
+    with pytest.raises(InvalidValueError, match="^invalid value 5 for val_dataloaders: accepted a pair"):
+        lr_range_test(module, standardized(), 5, check_steps=3, steps=10)
+    with pytest.raises(InvalidValueError, match="^invalid value None for train_dataloaders: accepted a pair"):
+        lr_range_test(module, None, steps=10)
+
+
 def test_a_wrong_optimizer_or_a_misspelt_rule_is_refused_before_training():
     with pytest.raises(InvalidValueError, match="'str' for optimizer: accepted a torch.optim.Optimizer"):
         configure_optimizers("sgd")

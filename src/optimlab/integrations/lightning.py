@@ -374,15 +374,26 @@ def lr_range_test(
     with warnings.catch_warnings():
         # training_step's self.log() calls warn outside a Trainer; the sweep needs only the loss
         warnings.filterwarnings("ignore", message=r"You are trying to `self.log\(\)`")
-        if check_steps is not None:
-            return find_lr(
-                module,
-                None,
-                train_dataloaders,
-                optimizer=optimizer,
-                held_out=val_dataloaders,
-                check_steps=check_steps,
-                **loss,
-                **options,
-            )
-        return _sweep(module, None, train_dataloaders, optimizer=optimizer, **loss, **options)
+        try:
+            if check_steps is not None:
+                return find_lr(
+                    module,
+                    None,
+                    train_dataloaders,
+                    optimizer=optimizer,
+                    held_out=val_dataloaders,
+                    check_steps=check_steps,
+                    **loss,
+                    **options,
+                )
+            return _sweep(module, None, train_dataloaders, optimizer=optimizer, **loss, **options)
+        except InvalidValueError as error:
+            # find_lr names the data by its own arguments (data, held_out): named as the caller gave them
+            given = {
+                "data": ("train_dataloaders", train_dataloaders),
+                "held_out": ("val_dataloaders", val_dataloaders),
+            }
+            name, value = given.get(error.field, ("", None))
+            if not name or error.value is not value:
+                raise
+            raise InvalidValueError(name, value, error.accepted) from None

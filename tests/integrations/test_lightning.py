@@ -276,7 +276,9 @@ def test_a_plateau_schedule_is_fed_the_monitored_metric_as_torchs_reduce_lr_on_p
     assert ours == pytest.approx(lrs(torchs)) and ours[-1] == pytest.approx(0.05)
     with pytest.raises(InvalidValueError, match="None for monitor: accepted the name of a metric"):
         configure_optimizers(optim.create("sgd", [nn.Parameter(torch.ones(1))]), plateau)
-    with pytest.raises(InvalidValueError, match="'val_loss' for monitor: accepted None for function"):
+    with pytest.raises(
+        InvalidValueError, match="'val_loss' for monitor: accepted None: only a reduce_on_plateau schedule"
+    ):
         configure_optimizers(
             optim.create("sgd", [nn.Parameter(torch.ones(1))]),
             schedules.create("cosine", total_steps=9),

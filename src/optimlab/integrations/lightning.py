@@ -282,9 +282,7 @@ def configure_optimizers(
             "monitor", None, "the name of a metric the module logs (e.g. 'val_loss') for reduce_on_plateau"
         )
     if monitor is not None and not plateau:
-        raise InvalidValueError(
-            "monitor", monitor, f"None for {type(schedule).__name__} (only reduce_on_plateau reads a metric)"
-        )
+        raise InvalidValueError("monitor", monitor, "None: only a reduce_on_plateau schedule reads a metric")
     if schedule is None:
         return {"optimizer": optimizer}
     scheduler = as_lr_scheduler(optimizer, schedule)

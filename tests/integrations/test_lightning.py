@@ -729,3 +729,40 @@ def test_a_run_stopped_by_an_exception_leaves_no_hook_on_the_model_and_is_diagno
     assert not any(m._forward_hooks or m._forward_pre_hooks for m in module.modules())
     assert doctor.diagnosis.statistics.steps == [1, 2]
     assert ("optimlab doctor:" in capsys.readouterr().out) == isinstance(stop, KeyboardInterrupt)
+
+
+class _ScheduleEndsEarly(lightning.LightningModule):
+    """SGD at 1e-4 on a cosine of 20 steps, trained for 64: the lr is 0 over most of the run."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(1)
+        self.net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+
+    def training_step(self, batch, index):
+        return nn.functional.cross_entropy(self.net(batch[0]), batch[1])
+
+    def configure_optimizers(self):
+        sgd = optim.create("sgd", self.parameters(), lr=1e-4)
+        return configure_optimizers(sgd, schedules.create("cosine", total_steps=20))
+
+
+def test_a_schedule_that_ends_before_the_run_is_told_its_peak_not_a_division_by_zero():
+    """The median lr of the run was 0, and lr_too_low divided by it: Trainer.fit raised ZeroDivisionError
+    after training. It is told the lr is 0 over most of the run, and its peak as the fix."""
+    torch.manual_seed(0)
+    x, y = torch.randn(512, 8), torch.randint(0, 3, (512,))
+    doctor = DoctorCallback(print_findings=False)
+    trainer = lightning.Trainer(
+        max_steps=64,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[doctor],
+    )
+    trainer.fit(_ScheduleEndsEarly(), DataLoader(TensorDataset(x, y), batch_size=8))
+    (finding,) = [f for f in doctor.diagnosis.findings if f.rule == "lr_too_low"]
+    assert "the lr is 0 over most of the run" in finding.explanation
+    assert finding.recipe_changes == {"optimizer.lr": pytest.approx(1e-4)}

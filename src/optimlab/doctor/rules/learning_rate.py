@@ -285,8 +285,15 @@ def lr_too_low(
         seen.append(f"the range test suggests {_g(suggestion)}, {_g(suggestion / lr)}x the lr {_g(lr)}")
     if update < tiny_update:
         seen.append(f"each step moves the weights by {_g(update)} of their norm")
-    target = suggestion if below and suggestion is not None else lr * 10
-    source = "from the range test" if below else "ten times now"
+    # An lr of 0 over most of the run: a schedule that ended before it (its total_steps shorter than the
+    # run's) stops every later step; ten times 0 is no advice, its peak is.
+    peak = max(_finite(stats.lrs), default=0.0)
+    if not lr > 0:
+        seen.append(
+            f"the lr is 0 over most of the run, after a peak of {_g(peak)}: a schedule shorter than the run"
+        )
+    target = suggestion if below and suggestion is not None else lr * 10 if lr > 0 else peak
+    source = "from the range test" if below else "ten times now" if lr > 0 else "its peak, over the whole run"
     return Finding(
         rule="lr_too_low",
         severity="warning",
@@ -302,6 +309,6 @@ def lr_too_low(
             "update_to_weight_ratio": update,
             "suggestion": target,
         },
-        score=_score(max(target / lr / range_factor, min_progress / max(progress, 1e-3))),
+        score=_score(max(target / lr / range_factor if lr > 0 else 10.0, min_progress / max(progress, 1e-3))),
         explains=("plateau",),
     )

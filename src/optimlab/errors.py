@@ -82,15 +82,16 @@ def keywords_checked(function: F, *, forwards_to: Callable[..., Any] | None = No
             name
             for f in (function, *([forwards_to] if forwards_to is not None else []))
             for name, parameter in inspect.signature(f).parameters.items()
-            if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
+            if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY) and name != "self"
         )
     )
+    called = function.__qualname__.removesuffix(".__init__")  # a class's __init__: as it is called
 
     @functools.wraps(function)
     def checked(*args: Any, **kwargs: Any) -> Any:
         for name in kwargs:
             if name not in accepted:
-                raise UnknownNameError(f"{function.__name__}() argument", name, accepted)
+                raise UnknownNameError(f"{called}() argument", name, accepted)
         return function(*args, **kwargs)
 
     return checked  # type: ignore[return-value]

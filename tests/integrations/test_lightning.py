@@ -766,3 +766,18 @@ def test_a_schedule_that_ends_before_the_run_is_told_its_peak_not_a_division_by_
     (finding,) = [f for f in doctor.diagnosis.findings if f.rule == "lr_too_low"]
     assert "the lr is 0 over most of the run" in finding.explanation
     assert finding.recipe_changes == {"optimizer.lr": pytest.approx(1e-4)}
+
+
+def test_a_misspelt_doctor_callback_option_is_named_with_close_matches():
+    """DoctorCallback(print_finding=False) was Python's TypeError of TrainerDoctor.__init__, a class the
+    user never called; it is the callback's own refusal, with the options it takes (Lightning's and the
+    Hugging Face Trainer's callback alike)."""
+    from optimlab.integrations.huggingface import DoctorCallback as TrainerCallback
+
+    for callback in (DoctorCallback, TrainerCallback):
+        with pytest.raises(UnknownNameError) as refused:
+            callback(print_finding=False)
+        assert str(refused.value).startswith(
+            "unknown DoctorCallback() argument 'print_finding'. Did you mean 'print_findings'? Accepted: "
+            "html_path, json_path, print_findings, rule_options, schedule."
+        )

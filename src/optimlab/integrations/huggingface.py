@@ -10,6 +10,7 @@ a trainer's model and data, and optimlab's optimizers and schedules for ``Traine
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,7 +24,7 @@ from optimlab.doctor.diagnose import Diagnosis
 from optimlab.doctor.lr_check import find_lr
 from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.lr_find import lr_range_test as _sweep
-from optimlab.errors import InvalidValueError
+from optimlab.errors import InvalidValueError, keywords_checked
 from optimlab.integrations.trainer_doctor import TrainerDoctor
 from optimlab.schedules import ReduceOnPlateau, Schedule, as_lr_scheduler
 from optimlab.schedules import create as create_schedule
@@ -49,6 +50,7 @@ class DoctorCallback(TrainerCallback):
     takes them off, or :meth:`detach` does: call it in an ``except`` or ``finally`` around ``train()``.
     """
 
+    @functools.partial(keywords_checked, forwards_to=TrainerDoctor.__init__)
     def __init__(self, **options: Any) -> None:
         self.doctor = TrainerDoctor(**options)  # checks the options: a misspelt one is a TypeError
         self._losses: list[Tensor] = []

@@ -10,6 +10,7 @@ optimlab's optimizers and schedules in ``configure_optimizers`` (``pip install o
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -23,7 +24,7 @@ from optimlab.doctor.diagnose import Diagnosis
 from optimlab.doctor.lr_check import find_lr
 from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.lr_find import lr_range_test as _sweep
-from optimlab.errors import InvalidValueError
+from optimlab.errors import InvalidValueError, keywords_checked
 from optimlab.integrations.trainer_doctor import TrainerDoctor
 from optimlab.schedules import ReduceOnPlateau, Schedule, as_lr_scheduler
 from optimlab.train.loop import switches_modes
@@ -59,8 +60,9 @@ class DoctorCallback(pl.Callback):
     :class:`~optimlab.integrations.trainer_doctor.TrainerDoctor` (terminal, ``json_path``, ``html_path``).
     """
 
+    @functools.partial(keywords_checked, forwards_to=TrainerDoctor.__init__)
     def __init__(self, **options: Any) -> None:
-        self.doctor = TrainerDoctor(**options)  # checks the options: a misspelt one is a TypeError
+        self.doctor = TrainerDoctor(**options)  # checks the values; the names are checked above
         self._losses: list[Tensor] = []  # of the batches since the first optimizer last stepped
         self._batch_loss: Tensor | None = None  # the first loss backpropagated in this batch
         # Under manual optimization: the first optimizer's parameters, and the loss being backpropagated

@@ -532,10 +532,15 @@ RUNS_TORCH = {  # every verb that trains in its own process, as a short run
 
 def test_every_verb_that_trains_takes_threads_declared_once(cli):
     """--threads was compare's, bench's and worker's (the worker's own declaration, its own help); train,
-    doctor and lr-find, which train too, had none: 'No such option'."""
+    doctor and lr-find, which train too, had none: 'No such option'. One declaration, its default said
+    as each verb sets it: a study's trials (and a worker's) on 1, the others on torch's own (train's help
+    spoke of --backend batched, a flag it has none of)."""
     verbs = typer.main.get_command(app).commands
-    helps = {p.help for verb in RUNS_TORCH for p in verbs[verb].params if "--threads" in p.opts}
-    assert len(helps) == 1
+    helps = {verb: p.help for verb in RUNS_TORCH for p in verbs[verb].params if "--threads" in p.opts}
+    assert set(helps) == set(RUNS_TORCH) and len(set(helps.values())) == 2
+    for verb, help_ in helps.items():
+        assert ("default: 1 a trial" in help_) == (verb in ("compare", "bench", "worker")), verb
+        assert "--backend" not in help_
     for verb in RUNS_TORCH:
         code, out, err = cli(verb, "--threads", "0")
         assert (code, out) == (2, "") and "Invalid value for '--threads': '0' is not accepted" in err, verb

@@ -88,16 +88,19 @@ FormatOpt = Annotated[
     ),
 ]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress while it runs.")]
-ThreadsOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--threads",
-        parser=number(THREADS),
-        help=(
-            "Torch threads, at most the cores (default: torch's own, OMP_NUM_THREADS or every core; a worker "
-            "and compare's and bench's trials: 1, fastest for one small model, but not --backend batched)."
-        ),
-    ),
+
+
+def _threads(default: str) -> Any:
+    """``--threads``, its default said as the verb sets it (:func:`use_threads`)."""
+    return typer.Option(
+        "--threads", parser=number(THREADS), help=f"Torch threads, at most the cores (default: {default})."
+    )
+
+
+ThreadsOpt = Annotated[int | None, _threads("torch's own, OMP_NUM_THREADS or every core")]
+# a study's trials, and a worker's: one model at a time, fastest on one thread; a stack on torch's own
+StudyThreadsOpt = Annotated[
+    int | None, _threads("1 a trial, fastest for one small model; a batched study's stack: torch's own")
 ]
 RecipeArg = Annotated[
     Path | None,
@@ -649,7 +652,7 @@ def noting_data(output: Output) -> Iterator[None]:
 
 
 def use_threads(threads: int | None, backend: str | None = None) -> None:
-    """Set torch's threads as :data:`ThreadsOpt` says: the ``--threads`` given, else 1 for a study's trials
+    """Set torch's threads as :data:`ThreadsOpt` and :data:`StudyThreadsOpt` say: the ``--threads`` given, else 1 for a study's trials
     run one model at a time (a ``backend`` other than batched), else torch's own."""
     import torch
 

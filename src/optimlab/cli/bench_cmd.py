@@ -142,7 +142,7 @@ def bench(
     target: o.TargetOpt = None,
     out_dir: o.StudyOutOpt = None,
     resume: o.ResumeOpt = None,
-    threads: o.ThreadsOpt = None,
+    threads: o.StudyThreadsOpt = None,
     figure_format: Annotated[
         str,
         typer.Option(

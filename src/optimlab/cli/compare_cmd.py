@@ -214,7 +214,7 @@ def compare(
     ] = None,
     out_dir: o.StudyOutOpt = None,
     resume: o.ResumeOpt = None,
-    threads: o.ThreadsOpt = None,
+    threads: o.StudyThreadsOpt = None,
     progress: o.ProgressOpt = True,
     fmt: o.FormatOpt = "human",
 ) -> None:

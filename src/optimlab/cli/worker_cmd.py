@@ -40,7 +40,7 @@ def worker(
             help="Keep polling until the driver marks the studies done (start before `optimlab compare`).",
         ),
     ] = False,
-    threads: o.ThreadsOpt = None,
+    threads: o.StudyThreadsOpt = None,
     progress: o.ProgressOpt = True,
     fmt: o.FormatOpt = "human",
 ) -> None:

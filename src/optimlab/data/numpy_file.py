@@ -207,9 +207,8 @@ def _split_keys(files: list[str], path: Path) -> dict[str, tuple[str, str]] | No
                 break
     known = {name for names in _SPLIT_NAMES.values() for name in names}
     # x_tst with y_tst beside x_train: a split of a name not read, its rows dropped without a word
-    unread = [
-        n for f in files if f.startswith(f"{prefix}_") and f"y_{(n := f[2:])}" in files and n not in known
-    ]
+    named = (f.removeprefix(f"{prefix}_") for f in files if f.startswith(f"{prefix}_"))
+    unread = [name for name in named if f"y_{name}" in files and name not in known]
     if unread:
         raise InvalidValueError(
             f"arrays of {path.name}",

@@ -586,7 +586,7 @@ def _decided(
             candidates=scored,
             suggestion=None,
             check=check,
-            metric=metric[4:],
+            metric=metric.removeprefix("val_"),
             reason=reason,
             trains=False,
             verdict=verdict,
@@ -639,7 +639,7 @@ def _decided(
         candidates=scored,
         suggestion=best.lr,
         check=check,
-        metric=metric[4:],
+        metric=metric.removeprefix("val_"),
         trains=True,
         reason=(
             f"{evidence} after {check_steps} steps each: lr {best.lr:.3g} ({best.source}), held-out "

@@ -52,7 +52,7 @@ class DoctorCallback(TrainerCallback):
 
     @functools.partial(keywords_checked, forwards_to=TrainerDoctor.__init__)
     def __init__(self, **options: Any) -> None:
-        self.doctor = TrainerDoctor(**options)  # checks the options: a misspelt one is a TypeError
+        self.doctor = TrainerDoctor(**options)  # checks the values; the names are checked above
         self._losses: list[Tensor] = []
         self._summed = False  # whether the Trainer sums the step's losses (num_items_in_batch given)
         self._labels: Any = None  # the labels of the step's first micro-batch

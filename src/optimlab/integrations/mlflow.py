@@ -172,7 +172,7 @@ class MLflowTracker(Tracker):
             raise OptimlabError(
                 "logging to MLflow needs the mlflow package: pip install 'optimlab[trackers]'"
             )
-        check_store(tracking_uri or _tracking_uri(None) or os.environ.get("MLFLOW_TRACKING_URI"))
+        check_store(_tracking_uri(tracking_uri) or os.environ.get("MLFLOW_TRACKING_URI"))
         self.run_name, self.wait_seconds = run_name, wait_seconds
         self.run_folder = None if run_folder is None else Path(run_folder).resolve()
         parent = _active_run() if tracking_uri is None else None  # at the active run's URI

@@ -851,17 +851,12 @@ def check_model(model: Any) -> None:
         raise InvalidValueError("model", describe(model), "an nn.Module")
     parameters = list(model.parameters())
     if not any(p.requires_grad for p in parameters):
+        if parameters:
+            given, fix = "with no parameter that requires grad", "unfreeze some: module.requires_grad_(True)"
+        else:
+            given, fix = "without parameters", "layers such as nn.Linear"
         raise InvalidValueError(
-            "model",
-            f"{a_type(model)} with no parameter that requires grad"
-            if parameters
-            else f"{a_type(model)} without parameters",
-            "a model with parameters to train"
-            + (
-                " (unfreeze some: module.requires_grad_(True))"
-                if parameters
-                else " (layers such as nn.Linear)"
-            ),
+            "model", f"{a_type(model)} {given}", f"a model with parameters to train ({fix})"
         )
     on_meta = [name for name, p in model.named_parameters() if p.is_meta]
     if on_meta:  # no values to train: it failed after its first step, at loss.item()

@@ -292,8 +292,12 @@ def lr_too_low(
         seen.append(
             f"the lr is 0 over most of the run, after a peak of {_g(peak)}: a schedule shorter than the run"
         )
-    target = suggestion if below and suggestion is not None else lr * 10 if lr > 0 else peak
-    source = "from the range test" if below else "ten times now" if lr > 0 else "its peak, over the whole run"
+    if below and suggestion is not None:
+        target, source = suggestion, "from the range test"
+    elif lr > 0:
+        target, source = lr * 10, "ten times now"
+    else:
+        target, source = peak, "its peak, over the whole run"
     return Finding(
         rule="lr_too_low",
         severity="warning",

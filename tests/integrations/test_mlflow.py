@@ -775,3 +775,30 @@ def test_a_study_sent_twice_is_one_mlflow_run_per_trial_holding_its_curve_once(t
     (tmp_path / "not-a-folder").write_text("")  # where no run can be kept: sent, as new runs
     assert log_study(tmp_path / "study", "mlflow", folder=tmp_path / "not-a-folder") == 2
     assert len(client.search_runs([experiment], "attributes.run_name != 'first'")) == 4
+
+
+def test_a_tracking_uri_of_a_scheme_mlflow_has_no_store_for_is_one_line_exit_2_before_training(
+    tmp_path, monkeypatch, cli
+):
+    """MLFLOW_TRACKING_URI=bogus://x trained, then lost the run to MLflow's refusal of the scheme; now
+    refused as the tracker opens, naming the schemes MLflow's own registry has. Schemes MLflow takes
+    (a database with its driver, a file URI, a plain path) are let through."""
+    from optimlab.errors import OptimlabError
+    from optimlab.integrations.mlflow import check_store
+
+    uri = "bogus://somewhere/x"
+    with pytest.raises(Exception, match="unsupported URI"):  # MLflow's own verdict
+        MlflowClient(tracking_uri=uri).search_experiments()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    out = tmp_path / "run"
+    code, _, err = cli(
+        "train", "--dataset", "iris", "--steps", "3", "--out", str(out), "--no-progress", "--log", "mlflow"
+    )
+    (line,) = err.splitlines()
+    assert code == 2 and not (out / "model.pt").exists()
+    assert line.startswith(f"error: MLflow's tracking URI '{uri}' has scheme 'bogus'")
+    assert "'sqlite'" in line and "'http'" in line
+    for taken in ("postgresql+psycopg2://user@host/db", f"file://{tmp_path}/store", "mlflow.db"):
+        check_store(taken)
+    with pytest.raises(OptimlabError, match="scheme 'ftp'"):
+        check_store("ftp://host/store")

@@ -19,6 +19,7 @@ this process.
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import importlib.util
 import math
 import os
@@ -94,6 +95,39 @@ def check_store(tracking_uri: str | None) -> None:
             f"MLflow's tracking URI {tracking_uri!r} cannot be opened ({reason}): set MLFLOW_TRACKING_URI "
             "to an MLflow SQLite file, or to a new one in a folder you can write (sqlite:////abs/path.db)"
         )
+    elif (schemes := _unknown_scheme(tracking_uri or "")) is not None:
+        raise OptimlabError(
+            f"MLflow's tracking URI {tracking_uri!r} has scheme {url.scheme!r}, for which MLflow has no "
+            f"store: set MLFLOW_TRACKING_URI to a path or to a URI of scheme {schemes}"
+        )
+
+
+# MLflow 2-3's own tracking stores; a URI whose scheme is not among them (nor a plugin's) is refused by
+# MLflow's client, after training, where MLflow is first imported.
+_MLFLOW_SCHEMES = ("", "file", "databricks", "databricks-uc", "uc", "http", "https")
+_DATABASE_SCHEMES = ("postgresql", "mysql", "sqlite", "mssql")  # each with an optional +driver
+
+
+def _unknown_scheme(tracking_uri: str) -> str | None:
+    """The schemes MLflow accepts, listed, where ``tracking_uri``'s scheme is not one of them, else None.
+
+    Told from the built-in schemes and the ``mlflow.tracking_store`` plugins without importing MLflow;
+    an unlisted scheme is confirmed by MLflow's own store registry (4 s), so a scheme a later MLflow
+    adds is never refused here."""
+    scheme = urllib.parse.urlsplit(tracking_uri).scheme.lower()
+    if len(scheme) == 1 or scheme in _MLFLOW_SCHEMES or scheme.startswith(_DATABASE_SCHEMES):
+        return None  # a one-letter scheme is a Windows drive: a path
+    plugins = importlib.metadata.entry_points(group="mlflow.tracking_store")
+    if scheme in {plugin.name for plugin in plugins} or importlib.util.find_spec("mlflow") is None:
+        return None
+    try:
+        from mlflow.tracking._tracking_service.utils import _tracking_store_registry
+
+        _tracking_store_registry.get_store_builder(tracking_uri)
+    except Exception as error:  # MLflow's UnsupportedModelRegistryStoreURIException names its schemes
+        known = getattr(error, "supported_uri_schemes", None)
+        return ", ".join(repr(scheme) for scheme in sorted(known) if scheme) if known else None
+    return None
 
 
 def _unopenable(path: Path) -> str | None:

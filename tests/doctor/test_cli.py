@@ -195,3 +195,19 @@ def test_a_finding_of_two_causes_names_both_in_one_parenthesis(capsys):
     doctor_cmd._print_findings(Output("human"), Diagnosis(found, stats))
     printed = " ".join(capsys.readouterr().out.split())
     assert "title c (consequence of #1, #2)" in printed and "title a (" not in printed
+
+
+def test_the_table_for_people_gives_each_findings_evidence_as_json_does(capsys):
+    """The human table showed each finding's title and fix but not the numbers behind it, which JSON
+    and the HTML report give (the explanation): a deep sigmoid net at init normal prints, under the
+    table, one line per finding, the same text as JSON's; its healthy twin (the defaults, standardized)
+    prints no evidence, having no finding."""
+    planted = ("doctor", "--dataset", "iris", "--act", "sigmoid", "--depth", "6", "--init", "normal")
+    common = ("--steps", "30", "--no-lr-find", "--no-progress")
+    findings = json.loads(run(capsys, *planted, *common, "--format", "json"))["findings"]
+    assert findings[0]["rule"] == "vanishing_gradients"
+    lines = run(capsys, *planted, *common).splitlines()
+    evidence = lines[lines.index("Evidence:") + 1 :]
+    assert evidence == [f"  #{i + 1} {f['explanation']}" for i, f in enumerate(findings)]
+    healthy = run(capsys, "doctor", "--dataset", "iris", "--scaling", "standardize", *common)
+    assert "No findings" in healthy and "Evidence:" not in healthy

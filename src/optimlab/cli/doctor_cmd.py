@@ -178,6 +178,11 @@ def _print_findings(output: Output, diagnosis: Diagnosis) -> None:
         output.table(
             f"Findings after {steps_seen} steps, root cause first", ("#", "severity", "finding", "fix"), rows
         )
+        # The numbers behind each finding, one line each, as the JSON's and the HTML report's explanation:
+        # a title and a fix alone leave the reader to take the verdict on trust.
+        output.result("Evidence:")
+        for i, f in enumerate(diagnosis.findings):
+            output.result(f"  #{i + 1} {f.explanation}")
     else:
         output.result(f"No findings after {steps_seen} steps: the run looks healthy.")
     if diagnosis.watch_cut:

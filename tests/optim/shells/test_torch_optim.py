@@ -309,3 +309,22 @@ def test_the_drop_in_imports_no_compiler_while_nothing_compiles():
         reference.step()
     assert max(abs(a - b) for a, b in zip(outcome["parameters"], w.tolist())) <= TOLERANCE
     assert outcome["same state"] and outcome["imported"] == []
+
+
+@pytest.mark.parametrize("name", ["adam", "momentum", "lion"])
+def test_a_parameter_given_twice_in_a_group_is_refused_in_one_line(name):
+    """torch.optim warns (pytorch/pytorch#40967: to become an error) and steps such a parameter twice a
+    step, its state twice too; ours stepped it once more with both moments updates but one count (Adam
+    0.12 off torch after 60 steps). Refused, naming the parameter, in create and add_param_group."""
+    w, b = torch.nn.Parameter(torch.zeros(3, 2)), torch.nn.Parameter(torch.zeros(2))
+    message = (
+        rf"optimizer '{name}' got a parameter twice in one param group: positions 0 and 2 \(shape \(3, 2\)\)"
+    )
+    with pytest.raises(OptimlabError, match=message) as refused:
+        create(name, [w, b, w])
+    assert "\n" not in str(refused.value)
+    optimizer = create(name, [b])
+    with pytest.raises(OptimlabError, match=message):
+        optimizer.add_param_group({"params": (p for p in [w, b, w])})
+    assert len(optimizer.param_groups) == 1
+    create(name, [{"params": [w]}, {"params": [b]}])  # each once: fine

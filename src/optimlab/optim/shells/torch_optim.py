@@ -264,6 +264,10 @@ class Optimizer(torch.optim.Optimizer):
             self._entry.validate({k: v for k, v in hyperparameters.items() if not scheduled(v)})
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
+        params = param_group["params"]
+        if not isinstance(params, (Tensor, set)):  # a lone tensor and a set: torch's (a set it refuses)
+            param_group["params"] = params = list(params)  # as torch lists it: a generator is read once
+            self._check_unique(params)
         # Keys close to a hyperparameter are typos, torch.optim's switches are not honoured here; other
         # keys (a user's tags) pass, as in torch.
         param_group.update({k: plain_numbers(v) for k, v in param_group.items() if k in self._accepted})
@@ -288,6 +292,21 @@ class Optimizer(torch.optim.Optimizer):
                 "statistics, matrices), which a complex tensor's real and imaginary parts would change. "
                 "Give them to an elementwise optimizer (adam, sgd, ...) in an optimizer of their own."
             )
+
+    def _check_unique(self, params: Sequence[Any]) -> None:
+        """Refuse a parameter given twice in a group: torch.optim steps it twice a step, its state twice,
+        and warns that this will be an error (pytorch/pytorch#40967); the chain's lists would hold its
+        state twice under one count, which is neither."""
+        first: dict[int, int] = {}
+        for position, p in enumerate(params):
+            if not isinstance(p, Tensor):  # torch refuses it as no tensor
+                continue
+            earlier = first.setdefault(id(p), position)
+            if earlier != position:
+                raise OptimlabError(
+                    f"{self._owner} got a parameter twice in one param group: positions {earlier} and "
+                    f"{position} (shape {tuple(p.shape)}); give each parameter once"
+                )
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         torch_method("zero_grad")(self, set_to_none)

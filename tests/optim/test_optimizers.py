@@ -537,3 +537,23 @@ def test_counts_kept_per_group_resume_from_a_state_dict(name, float64):
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module), extraglobs={"torch": torch})
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_schedule_free_adamw_refuses_a_b1_of_zero_in_one_line():
+    """b1 is schedule-free's interpolation beta: eval() maps y to x by x = y + (1 - 1/b1)(z - y), which
+    at b1 = 0 does not exist (y = z holds no x). It was taken, trained, then eval() raised
+    ZeroDivisionError after training; schedule_free_sgd refuses its momentum 0 for the same reason."""
+    with pytest.raises(
+        OptimlabError,
+        match=r"invalid value \(0.0, 0.999\) for optimizer 'schedule_free_adamw' hyperparameter 'betas': "
+        r"accepted a sequence of 2, b1 in \(0, 1\)",
+    ) as refused:
+        create("schedule_free_adamw", initial_parameters(), betas=(0.0, 0.999))
+    assert "\n" not in str(refused.value)
+    w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    optimizer = create("schedule_free_adamw", [w], lr=0.1, betas=(0.01, 0.0))  # b2 = 0: v = g^2, fine
+    optimizer.train()
+    (w**2).sum().backward()
+    optimizer.step()
+    optimizer.eval()
+    assert torch.isfinite(w).all()

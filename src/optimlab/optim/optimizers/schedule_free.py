@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from optimlab.errors import InvalidValueError
 from optimlab.optim.base import GradientTransformation, Hyperparameter, chain
-from optimlab.optim.optimizers._descent import ADAM_LIKE, COMMON, OPEN_UNIT
+from optimlab.optim.optimizers._descent import ADAM_LIKE, COMMON, OPEN_UNIT, off
 from optimlab.optim.transforms import add_decayed_weights, scale_by_rms, schedule_free
 from optimlab.registry import NON_NEGATIVE, NON_NEGATIVE_INT, Capability, new_registry
 
@@ -116,6 +117,13 @@ def schedule_free_adamw(
         Defazio et al., The Road Less Scheduled, 2024, https://arxiv.org/abs/2405.15682.
     """
     b1, b2 = betas
+    # eval() maps y to x by 1 - 1/b1: at b1 = 0, y = z holds no x (schedule_free_sgd's momentum is > 0)
+    if off(b1):
+        raise InvalidValueError(
+            "optimizer 'schedule_free_adamw' hyperparameter 'betas'",
+            betas,
+            "a sequence of 2, b1 in (0, 1) (the interpolation beta; eval() divides by it) and b2 in [0, 1)",
+        )
     return chain(
         scale_by_rms(b2, eps, bias_correction=True),
         add_decayed_weights(weight_decay),

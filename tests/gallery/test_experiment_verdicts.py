@@ -348,12 +348,18 @@ def test_batch_norm_reads_runs_that_never_reached_the_target_as_lower_bounds():
     [
         ("input_scale", "top_feature_share", {"none": seeds(0.99, 0.0001)}),
         ("no_nonlinearity", "collapse_error_log10", seeds(-7)),
+        # ReLU(c x) = c ReLU(x), zero biases, one seed's draws in both arms: every seed's output ratio is
+        # the product of the layers' weight ratios (test_gallery checks it on the runs)
+        ("he_init", "output_std_log10", {"xavier": seeds(-4.62), "he": seeds(0)}),
+        ("large_init", "output_std_log10", {"1x": seeds(0), "2x": seeds(3.31), "4x": seeds(6.62)}),
     ],
 )
 def test_a_premise_that_always_holds_does_not_keep_a_failed_claim_from_contradicted(name, premise, value):
-    """The breast-cancer data's top features carry 99% of its energy on every split, and a network without
-    a non-linearity multiplies out by algebra: those checks held whatever training did, so the two claims
-    read "partly supported" with every prediction about training refuted, never "contradicted"."""
+    """The breast-cancer data's top features carry 99% of its energy on every split, a network without
+    a non-linearity multiplies out by algebra, and a ReLU network's output at init scales with its
+    weights' multiple by algebra: those checks held whatever training did, so the claims read "partly
+    supported" with every prediction about training refuted (he_init: He stalls, Xavier trains),
+    never "contradicted"."""
     numbers = {**SYNTHETIC[name](False), premise: value}
     verdict = get_experiment(name).verdict(numbers)
     assert verdict.label == "contradicted", verdict.paragraph

@@ -111,6 +111,34 @@ def test_large_init_runs_diverge_as_numbers_not_errors(tiny_gallery):
             assert sum(math.isnan(v) for v in values) == numbers["diverged"][optimizer][arm]
 
 
+def _xavier_over_he_log10(depth, width, inputs=64, classes=10):
+    """log10 of the product over a ReLU MLP's layers of Xavier's std over He's, sqrt(fan_in / (fan_in +
+    fan_out)): the digits' 64 features in, 10 classes out."""
+    fans = [(inputs, width), *[(width, width)] * (depth - 1), (width, classes)]
+    return sum(0.5 * math.log10(fan_in / (fan_in + fan_out)) for fan_in, fan_out in fans)
+
+
+@pytest.mark.parametrize(
+    "name, small, large, expected",
+    [
+        ("he_init", "Xavier (gain 1)", "He", _xavier_over_he_log10(depth=30, width=8)),
+        ("large_init", "4x He std", "1x He std", 6 * math.log10(4)),  # tiny: 5 hidden layers + output
+    ],
+)
+def test_an_output_scale_fixed_by_algebra_is_stated_as_a_premise(tiny_gallery, name, small, large, expected):
+    """One seed draws the same normals for both inits, biases are zero and ReLU(c x) = c ReLU(x) for c > 0:
+    the ratio of the outputs' scales is the product of the layers' weight ratios on every seed, whatever
+    the seed. A check on it held whatever training did, and kept he_init and large_init from ever reading
+    "contradicted"; it is stated as a premise."""
+    outcome = tiny_gallery.outcomes[name]
+    numbers = outcome.evidence.numbers["output_std_log10"]
+    assert [a - b for a, b in zip(numbers[small], numbers[large])] == pytest.approx(
+        [expected] * len(numbers[small]), abs=1e-4
+    )
+    (premise,) = [c for c in outcome.verdict.checks if c.premise]
+    assert "output's scale" in premise.statement
+
+
 @pytest.fixture
 def cli():
     app = typer.Typer()

@@ -90,6 +90,29 @@ def test_flag_variants_match_torch(name, extra, float64):
     compare_with_torch(name, extra)
 
 
+FLOAT32_TOLERANCE = 1e-5  # float32 rounds at 6e-8; 100 steps of two op orders part by a few ulps
+
+
+@pytest.mark.parametrize(
+    ("name", "extra"),
+    [(n, {}) for n in sorted(TORCH_CASES)] + TORCH_VARIANTS,
+    ids=[*sorted(TORCH_CASES), *(f"{n}-{sorted(e)}" for n, e in TORCH_VARIANTS)],
+)
+def test_float32_matches_torch_within_rounding(name, extra):
+    """float32 parameters, state and scalars (torch's ``step`` is float32 then): the same run as torch's
+    within rounding (measured at most 1.3e-6), under the lr drop, every flag variant included."""
+    torch_class, shared, bound = TORCH_CASES[name]
+    shared = {**shared, **extra}
+
+    def run(make_optimizer):
+        params = [torch.nn.Parameter(p) for p in initial_parameters(torch.float32)]
+        return train(make_optimizer, params=params, scheduler=lr_drop)
+
+    ours = run(lambda p: create(name, p, **shared))
+    assert all(p.dtype == torch.float32 for p in ours)
+    assert max_difference(ours, run(lambda p: torch_class(p, **shared, **bound))) <= FLOAT32_TOLERANCE
+
+
 @pytest.mark.parametrize("name", ["momentum", "adam", "adamw", "radam"])
 def test_per_group_hyperparameters_match_torch(name, float64):
     compare_with_torch(name, {}, groups=True)
@@ -156,11 +179,83 @@ def numpy_scalars(value):
     return numpy.float32(value) if isinstance(value, float) else numpy.int64(value)
 
 
+def as_tensors(hyperparameters: dict, names: tuple[str, ...]) -> dict:
+    """``hyperparameters`` with those ``names`` (and each number of a tuple among them) as 0-d tensors."""
+
+    def tensor(value):
+        return tuple(map(torch.tensor, value)) if isinstance(value, tuple) else torch.tensor(value)
+
+    return {k: tensor(v) if k in names else v for k, v in hyperparameters.items()}
+
+
+@pytest.mark.parametrize("name", sorted(TORCH_CASES))
+def test_a_tensor_lr_is_taken_and_scheduled_like_torch(name, float64):
+    """torch's optimizers take lr as a tensor (torch.compile's recipe for a scheduled lr), which an lr
+    scheduler fills in place; ours refused it as no number. The lr used is the tensor's value at each
+    step: the drop of :func:`lr_drop` shows in the trajectory as in torch's."""
+    torch_class, shared, bound = TORCH_CASES[name]
+    held = {}
+
+    def ours_with_tensor_lr(p):
+        held["optimizer"] = create(name, p, **as_tensors(shared, ("lr",)))
+        return held["optimizer"]
+
+    ours = train(ours_with_tensor_lr, scheduler=lr_drop)
+    reference = train(lambda p: torch_class(p, **as_tensors(shared, ("lr",)), **bound), scheduler=lr_drop)
+    assert max_difference(ours, reference) <= TOLERANCE
+    assert max_difference(ours, train(lambda p: create(name, p, **shared))) > 1e-3  # the drop was used
+    lr = held["optimizer"].param_groups[0]["lr"]
+    assert isinstance(lr, torch.Tensor) and lr.item() == pytest.approx(shared["lr"] * 0.3**2)
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_tensor_betas_are_taken_like_torch(name, float64):
+    torch_class, shared, bound = TORCH_CASES[name]
+    tensors = as_tensors(shared, ("lr", "betas"))
+    ours = train(lambda p: create(name, p, **tensors), scheduler=lr_drop)
+    reference = train(
+        lambda p: torch_class(p, **as_tensors(shared, ("lr", "betas")), **bound), scheduler=lr_drop
+    )
+    assert max_difference(ours, reference) <= TOLERANCE
+
+
+@pytest.mark.parametrize("bad", [torch.tensor([0.1, 0.2]), torch.tensor(-0.1), torch.tensor(float("nan"))])
+def test_a_tensor_lr_that_is_no_number_in_range_is_refused_in_one_line(bad):
+    with pytest.raises(
+        OptimlabError, match=r"for optimizer 'adam' hyperparameter 'lr': accepted a number in \[0, inf\)"
+    ):
+        create("adam", initial_parameters(), lr=bad)
+
+
 @pytest.mark.parametrize("name", sorted(TORCH_CASES))
 def test_a_parameter_without_gradient_skips_its_step_and_count_like_torch(name, float64):
     """torch counts steps per parameter (``state[p]["step"]``): bias corrections and lr decays of a
     parameter left without a gradient on some steps go by its own count, not by its neighbours'."""
     compare_with_torch(name, {}, skipping=True)
+
+
+@pytest.mark.parametrize("name", sorted(TORCH_CASES))
+def test_gradients_zeroed_not_freed_are_stepped_like_torch(name, float64):
+    """``zero_grad(set_to_none=False)`` leaves zeros, not None: torch steps such a parameter (its moments
+    decay, its count goes on, weight decay applies), unlike one without a gradient. The first bias gets
+    a zero gradient every third step."""
+
+    def run(make_optimizer):
+        params = [torch.nn.Parameter(p) for p in initial_parameters()]
+        optimizer = make_optimizer([{"params": params[:2]}, {"params": params[2:], "lr": 0.02}])
+        for step in range(40):
+            optimizer.zero_grad(set_to_none=False)
+            if step % 3 != 1:
+                loss(params).backward()
+            else:
+                loss([params[0], params[1].detach(), *params[2:]]).backward()
+                assert torch.equal(params[1].grad, torch.zeros_like(params[1]))
+            optimizer.step()
+        return params
+
+    torch_class, shared, bound = TORCH_CASES[name]
+    ours = run(lambda groups: create(name, groups, **shared))
+    assert max_difference(ours, run(lambda groups: torch_class(groups, **shared, **bound))) <= TOLERANCE
 
 
 def complex_run(make_optimizer, steps: int = 30) -> torch.Tensor:

@@ -26,7 +26,7 @@ from optimlab.optim.optimizers.muon import muon
 from optimlab.optim.optimizers.schedule_free import schedule_free_adamw, schedule_free_sgd
 from optimlab.optim.optimizers.sgd import momentum, nesterov, sgd
 from optimlab.optim.optimizers.sign import lion
-from optimlab.optim.shells.torch_optim import SHELL_KEYWORDS, Optimizer
+from optimlab.optim.shells.torch_optim import SHELL_KEYWORDS, Optimizer, current
 from optimlab.optim.transforms import (
     add_decayed_weights,
     clip_by_global_norm,
@@ -122,7 +122,7 @@ def validate(name: str, hyperparameters: dict[str, Any]) -> None:
     """
     entry = _REGISTRY.get(name)
     if Capability.WRAPPER not in entry.capabilities:
-        entry.validate(hyperparameters)
+        entry.validate({k: current(v) for k, v in hyperparameters.items()})  # a tensor lr by its value
         return
     base, own, rest = _split_wrapper_keywords(entry, hyperparameters)
     entry.validate(own)

@@ -3,7 +3,8 @@
 Each param group gets the transform its hyperparameters describe, built by the optimizer's factory
 (``adam(lr=..., betas=...)``) and rebuilt whenever a group value changes, so ``group["lr"]`` written by
 any ``torch.optim.lr_scheduler`` is the lr the next step uses; the state survives a rebuild. A
-hyperparameter may also be a schedule ``step -> float``, evaluated by the transform at its own count.
+hyperparameter may also be a schedule ``step -> float``, evaluated by the transform at its own count, or
+a one-element tensor, as torch's lr may be, read at each step (:func:`current`).
 
 The chain keeps its state as lists (one foreach pass per op over the group). ``self.state[p]`` holds
 the same tensors under path keys (``"1.mu"``: field ``mu`` of the chain's second transform), plus the
@@ -55,7 +56,7 @@ from optimlab.optim.kernels.compiled import lift_floats
 from optimlab.optim.shells.fused import FusedPath
 from optimlab.registry import Capability, Entry, plain_numbers
 
-__all__ = ["SHELL_KEYWORDS", "Optimizer", "torch_method"]
+__all__ = ["SHELL_KEYWORDS", "Optimizer", "current", "torch_method"]
 
 Factory = Callable[..., GradientTransformation]
 _TORCH_GROUP_KEYS = frozenset({"params", "param_names"})
@@ -156,6 +157,20 @@ def _settled(state: State) -> State:
     return type(state)(*values) if names is not None else tuple(values)
 
 
+def current(value: Any) -> Any:
+    """A hyperparameter with each one-element real tensor in it as the number it holds now.
+
+    torch's optimizers take lr (Adam's betas too) as a tensor, which an lr scheduler then fills in place
+    (``fill_``); the group keeps the tensor, and each step builds the chain from its current value. On an
+    accelerator, reading it costs a synchronisation a step. Other tensors stay tensors (and are refused).
+    """
+    if isinstance(value, (tuple, list)):
+        return type(value)(current(v) for v in value)
+    if isinstance(value, Tensor) and value.numel() == 1 and not value.is_complex():
+        return value.item()
+    return value
+
+
 def _check_maximize(value: Any) -> None:
     """Refuse in one line a ``maximize`` that is not a bool (a string "False" would ascend)."""
     if not isinstance(value, bool):
@@ -231,7 +246,7 @@ class Optimizer(torch.optim.Optimizer):
         hyperparameters = {k: plain_numbers(v) for k, v in hyperparameters.items()}
         self._check(hyperparameters)
         defaults = {**factory_defaults, **(entry.defaults if entry else {}), **hyperparameters}
-        transform = self._factory(**defaults)
+        transform = self._factory(**{k: current(v) for k, v in defaults.items()})
         self._modes = transform.set_mode is not None
         self._per_group = _counts_per_group(transform.init([]))
         if self._modes:
@@ -261,7 +276,7 @@ class Optimizer(torch.optim.Optimizer):
             if name not in self._accepted:
                 raise UnknownNameError(f"{self._owner} hyperparameter", name, self._accepted)
         if self._entry is not None:
-            self._entry.validate({k: v for k, v in hyperparameters.items() if not scheduled(v)})
+            self._entry.validate({k: current(v) for k, v in hyperparameters.items() if not scheduled(v)})
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         params = param_group["params"]
@@ -316,7 +331,7 @@ class Optimizer(torch.optim.Optimizer):
     def _bind(self, index: int, group: dict[str, Any], params: list[Tensor]) -> _Bound:
         """The group's transform and list states for ``params``, rebuilt only where something changed."""
         bound = self._bound.get(index)
-        values = tuple(group[name] for name in self._names)
+        values = tuple(current(group[name]) for name in self._names)
         if bound is not None and bound.values == values:
             transform, template, layout = bound.transform, bound.template, bound.layout
         else:
@@ -375,7 +390,7 @@ class Optimizer(torch.optim.Optimizer):
         bound = self._bound.pop(index, None)
         if bound is not None:
             self._release(index, bound)
-        transform = self._factory(**{name: group[name] for name in self._names})
+        transform = self._factory(**{name: current(group[name]) for name in self._names})
         counters = self._group_counters(group, transform.init([]))
         like = group["params"][0] if group["params"] else torch.empty(0)
         empty = [torch.empty(0, dtype=like.real.dtype, device=like.device)]
@@ -460,7 +475,7 @@ class Optimizer(torch.optim.Optimizer):
         self._flush()
         state = torch_method("state_dict")(self)
         groups = [{k: v for k, v in g.items() if not scheduled(v)} for g in state["param_groups"]]
-        transient = _transient(self._factory(**{n: self.defaults[n] for n in self._names}).init([]))
+        transient = _transient(self._factory(**{n: current(self.defaults[n]) for n in self._names}).init([]))
         if transient:  # live objects (a wrapped torch optimizer) stay out, their state saved beside them
             kept = {i: {k: v for k, v in s.items() if k not in transient} for i, s in state["state"].items()}
             state = {**state, "state": kept}
@@ -479,7 +494,7 @@ class Optimizer(torch.optim.Optimizer):
         """Refuse per-parameter state this optimizer does not keep (torch.optim.Adam's ``exp_avg``
         loaded into optimlab's adam): torch would load it, and every step would ignore it."""
         for group in state_dict.get("param_groups", []):
-            values = {name: group.get(name, self.defaults[name]) for name in self._names}
+            values = {name: current(group.get(name, self.defaults[name])) for name in self._names}
             kept = {path for path, leaf in _leaves(self._factory(**values).init([])) if leaf is not None}
             for param_id in group.get("params", []):
                 foreign = set(state_dict.get("state", {}).get(param_id, {})) - kept

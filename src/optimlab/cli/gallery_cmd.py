@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
@@ -28,8 +29,28 @@ EXAMPLES = """Examples:
   optimlab gallery --format json
 """
 
+
+class _GalleryGroup(TyperGroup):
+    """An experiment named where the command goes (``optimlab gallery he_init``, as the listing suggests) is
+    told the command that runs it; click said only "No such command 'he_init'"."""
+
+    def resolve_command(self, ctx: typer.Context, args: list[str]) -> tuple[str | None, Any, list[str]]:
+        if args and self.get_command(ctx, args[0]) is None:
+            from optimlab.gallery import experiment_names
+            from optimlab.registry import normalize_name
+
+            if normalize_name(args[0]) in [*experiment_names(), ALL]:
+                raise typer.BadParameter(
+                    f"{args[0]!r} is what the command 'run' takes: '{ctx.command_path} run {args[0]}'",
+                    ctx,
+                    param_hint="COMMAND",
+                )
+        return super().resolve_command(ctx, args)
+
+
 app = typer.Typer(
     name="gallery",
+    cls=_GalleryGroup,
     rich_markup_mode=None,
     context_settings=o.CONTEXT,
     epilog=o.epilog(EXAMPLES),

@@ -253,17 +253,20 @@ class Entry(Generic[T]):
                 )
             known[key].validate(value, self.label)
 
-    def create(self, *args: Any, **kwargs: Any) -> Any:
-        """Validate ``kwargs``, then call the registered object with the entry's bound defaults; a whole
-        float where an integer is accepted (``heads: 2.0`` from YAML or a search space) goes as an int,
-        which torch's layer sizes need."""
-        kwargs = {k: plain_numbers(v) for k, v in kwargs.items()}
-        self.validate(kwargs)
+    def typed(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """Validated ``kwargs`` with a whole float where an integer is accepted (``heads: 2.0`` from YAML or
+        a search space) as an int, which torch's layer sizes (and ``range``) need."""
         integers = {
             h.name for h in self.hyperparameters if isinstance(h.accepts, Interval) and h.accepts.integer
         }
-        kwargs = {k: int(v) if k in integers and isinstance(v, float) else v for k, v in kwargs.items()}
-        return self.obj(*args, **{**self.defaults, **kwargs})
+        return {k: int(v) if k in integers and isinstance(v, float) else v for k, v in kwargs.items()}
+
+    def create(self, *args: Any, **kwargs: Any) -> Any:
+        """Validate ``kwargs``, then call the registered object with the entry's bound defaults, integers
+        as :meth:`typed` makes them."""
+        kwargs = {k: plain_numbers(v) for k, v in kwargs.items()}
+        self.validate(kwargs)
+        return self.obj(*args, **{**self.defaults, **self.typed(kwargs)})
 
 
 def _signature_hyperparameters(

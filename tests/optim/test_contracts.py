@@ -215,3 +215,26 @@ def test_entry_documents_itself(name):
 def test_unknown_optimizer_suggests_close_names():
     with pytest.raises(UnknownNameError, match=r"Did you mean 'adam'"):
         create("adamm", [matrix_parameter()])
+
+
+def integer_cases():
+    for entry in REGISTRY:
+        for h in entry.hyperparameters:
+            if isinstance(h.accepts, Interval) and h.accepts.integer:
+                yield pytest.param(entry.name, h.name, max(h.default or 0, 2), id=f"{entry.name}-{h.name}")
+
+
+@pytest.mark.parametrize(("name", "hyperparameter", "value"), list(integer_cases()))
+def test_a_whole_float_for_an_integer_steps_as_the_integer(name, hyperparameter, value):
+    """``ns_steps: 5.0`` (YAML, a search space, ``--set optimizer.ns_steps=5.0``) is accepted as an integer
+    in range; Muon then failed at its first step with a TypeError traceback (a float in range()). As
+    ``Entry.create`` does for any registry, the whole float is the integer."""
+    runs = []
+    for given in (float(value), int(value)):
+        p = matrix_parameter()
+        optimizer = create(name, [p], **{hyperparameter: given})
+        run(optimizer, p, 3, name)
+        runs.append(p.detach())
+        stored = [g.get(hyperparameter) for g in optimizer.param_groups]
+        assert all(v is None or type(v) is int for v in stored)
+    assert not torch.equal(runs[0], matrix_parameter()) and torch.equal(*runs)

@@ -245,6 +245,7 @@ class Optimizer(torch.optim.Optimizer):
         self._accepted = entry.hyperparameter_names if entry else self._names
         hyperparameters = {k: plain_numbers(v) for k, v in hyperparameters.items()}
         self._check(hyperparameters)
+        hyperparameters = self._typed(hyperparameters)
         defaults = {**factory_defaults, **(entry.defaults if entry else {}), **hyperparameters}
         transform = self._factory(**{k: current(v) for k, v in defaults.items()})
         self._modes = transform.set_mode is not None
@@ -278,6 +279,10 @@ class Optimizer(torch.optim.Optimizer):
         if self._entry is not None:
             self._entry.validate({k: current(v) for k, v in hyperparameters.items() if not scheduled(v)})
 
+    def _typed(self, hyperparameters: Mapping[str, Any]) -> dict[str, Any]:
+        """Checked values, a whole float where the entry takes an integer as the int (``ns_steps: 5.0``)."""
+        return self._entry.typed(hyperparameters) if self._entry is not None else dict(hyperparameters)
+
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         params = param_group["params"]
         if not isinstance(params, (Tensor, set)):  # a lone tensor and a set: torch's (a set it refuses)
@@ -296,6 +301,7 @@ class Optimizer(torch.optim.Optimizer):
                 and (k in self._accepted or k in _TORCH_SWITCHES or close_matches(k, self._accepted))
             }
         )
+        param_group.update(self._typed({k: v for k, v in param_group.items() if k in self._accepted}))
         if self._modes and self.param_groups:
             param_group.setdefault("train_mode", self.param_groups[0]["train_mode"])
         torch_method("add_param_group")(self, param_group)

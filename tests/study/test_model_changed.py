@@ -147,3 +147,58 @@ def test_methods_that_differ_only_in_their_optimizer_rebuild_their_model_once(tm
     (spec,) = load_specs(str(out))
     check_same_models(open_storage(str(out)), spec)
     assert len(builds) == 1
+
+
+DATA = """
+import torch
+
+
+def load(seed=0):
+    x = torch.randn(120, 4, generator=torch.Generator().manual_seed(seed))
+    return x, (x[:, 0] > {threshold}).long()
+"""
+
+
+def test_a_study_whose_data_changed_is_refused_on_resume_and_kept(tmp_path, monkeypatch):
+    """The data factory's labels changed between two sessions (or a CSV file was edited): the resumed
+    study trained its new seeds on other data and averaged them with the old, the model unchanged."""
+    code = tmp_path / "code"
+    code.mkdir()
+    write_net(code, name="data_net")
+    (code / "changing_data.py").write_text(DATA.format(threshold=0.0))
+    monkeypatch.syspath_prepend(str(code))
+    out = tmp_path / "study"
+    compare(["sgd"], out=out, **{**PLAN, "model": "data_net:build", "dataset": "changing_data:load"})
+    before = trials(out)
+    assert resume(out, "--seeds", "1").returncode == 0  # the same data: resumed
+
+    (code / "changing_data.py").write_text(DATA.format(threshold=0.5))  # other labels, the same shapes
+    refused = resume(out, "--seeds", "2")
+    assert refused.returncode == 2 and refused.stdout == "", refused.stderr
+    *read, line = refused.stderr.strip().splitlines()  # the data line of what it read, then the error
+    assert [r for r in read if not r.startswith("data: changing_data:load")] == []
+    assert "method 'sgd'" in line and "changing_data:load" in line and "sha256" in line
+    assert [(r.key, r.metrics) for r in trials(out)] == [(r.key, r.metrics) for r in before]
+
+    (code / "changing_data.py").write_text(DATA.format(threshold=0.0))  # restored: the second seed runs
+    assert resume(out, "--seeds", "2").returncode == 0
+    assert len([r for r in trials(out) if r.finished]) == len(before) + 1
+
+
+def test_a_study_whose_csv_file_was_edited_is_refused_on_resume(tmp_path):
+    rows = torch.randn(90, 3, generator=torch.Generator().manual_seed(0))
+    table = tmp_path / "rows.csv"
+
+    def write(flipped: int) -> None:
+        labels = (rows[:, 0] > 0).long()
+        labels[:flipped] = 1 - labels[:flipped]
+        lines = [f"{a:.5f},{b:.5f},{c:.5f},{int(y)}" for (a, b, c), y in zip(rows.tolist(), labels)]
+        table.write_text("a,b,c,label\n" + "\n".join(lines) + "\n")
+
+    write(0)
+    out = tmp_path / "study"
+    compare(["sgd"], out=out, **{**PLAN, "model": "mlp", "dataset": str(table)})
+    write(5)  # five labels corrected in the file
+    refused = resume(out, "--seeds", "2")
+    assert refused.returncode == 2, refused.stderr
+    assert "rows.csv" in refused.stderr and "sha256" in refused.stderr

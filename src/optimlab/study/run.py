@@ -21,6 +21,7 @@ import optuna
 import torch
 from optuna.storages import BaseStorage
 
+from optimlab.data.digest import data_digest
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 from optimlab.models.structure import describe_change, structure
 from optimlab.study.analysis import best_tuning_trial
@@ -28,6 +29,7 @@ from optimlab.study.backends import BACKENDS, POLL_SECONDS, BackendOptions, exec
 from optimlab.study.protocols import SEEDS, TUNE, Method, PlannedTrial, StudySpec
 from optimlab.study.space import SearchSpace
 from optimlab.study.storage import (
+    DATA_ATTR,
     DONE_ATTR,
     IMPORT_FROM_ATTR,
     INTERRUPTED,
@@ -42,12 +44,14 @@ from optimlab.study.storage import (
     reclaim_stale,
     without_passwords,
 )
+from optimlab.study.trial import counted_trials
 from optimlab.user_code import code_folders, extend_sys_path
 
 __all__ = [
     "Progress",
     "StudyResult",
     "check_backend",
+    "check_same_data",
     "check_same_models",
     "counted",
     "load_specs",
@@ -256,7 +260,9 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
                 "stored study; resume with the same settings (or omit them to reuse them)"
             )
         check_same_models(storage, spec)
+        check_same_data(storage, spec)
     folders = code_folders()
+    digests = {} if existing else _data_digests(spec)
     for method in spec.methods:
         study = optuna.create_study(
             storage=storage,
@@ -271,7 +277,57 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
             study.set_user_attr(DONE_ATTR, False)
         if not existing:
             study.set_user_attr(IMPORT_FROM_ATTR, folders)
+            if digests.get(method.name) is not None:
+                study.set_user_attr(DATA_ATTR, digests[method.name])
     return storage
+
+
+def _data_digests(spec: StudySpec, methods: Sequence[Method] | None = None) -> dict[str, str | None]:
+    """Method name -> the digest of the data its recipe builds at the tuning seed (:func:`data_digest`;
+    None: dict batches, or data that do not build, which its trials say as they run). Built once for
+    methods that build the same data (an optimizer comparison's: one), under a seeded torch generator,
+    so that a factory drawing from torch's global one without its seed is read alike each time."""
+    from optimlab.build import build_data
+
+    digests: dict[str, str | None] = {}
+    built: dict[str, str | None] = {}
+    for method in spec.methods if methods is None else methods:
+        recipe = spec.method_recipe(method)
+        key = json.dumps([recipe.to_dict()["data"], recipe.training.loss, recipe.training.seed], default=str)
+        if key not in built:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(recipe.training.seed)
+                try:
+                    built[key] = data_digest(build_data(recipe))
+                except Exception:  # the data no longer build: its trials say why, as they run
+                    built[key] = None
+        digests[method.name] = built[key]
+    return digests
+
+
+def check_same_data(storage: BaseStorage, spec: StudySpec) -> None:
+    """Refuse to resume ``spec`` where a method's data now differ from those its study started on (another
+    sha256 of their tensors, :mod:`optimlab.data.digest`): a CSV file edited, a data factory's code
+    changed, and the new trials would train on other data beside the results of the old. Checked where
+    a trial finished; studies of an optimlab that did not record their data (before 2026-12-05), and
+    dict batches, are not."""
+    stored = {}
+    for method in spec.methods:
+        study_id = storage.get_study_id_from_name(spec.study_name(method))
+        digest = storage.get_study_user_attrs(study_id).get(DATA_ATTR)
+        if digest is not None and counted_trials(storage, study_id):
+            stored[method.name] = digest
+    methods = [m for m in spec.methods if m.name in stored]
+    for method, now in zip(methods, _data_digests(spec, methods).values()):
+        if now is not None and now != stored[method.name]:
+            raise OptimlabError(
+                f"cannot resume study {spec.name!r}: method {method.name!r} reads its data "
+                f"{spec.method_recipe(method).data.name!r} as other values than its study started on "
+                "(another sha256 of their tensors): the file or the code that makes them changed since "
+                "(or draws them at random without its seed), and the study would compare results on two "
+                "data sets as one; run it as a new study (another output folder or study name), or "
+                "restore the data"
+            )
 
 
 def check_same_models(storage: BaseStorage, spec: StudySpec) -> None:

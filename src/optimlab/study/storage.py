@@ -70,6 +70,8 @@ DONE_ATTR = "optimlab.done"
 # A method's search space as its study started (the default one, by its optimizer's lr range): a report
 # reads it where the optimizer is the user's object of another session, which it cannot measure.
 SPACE_ATTR = "optimlab.space"
+# The sha256 of the data a method's study started on (optimlab.data.digest), which a resume checks.
+DATA_ATTR = "optimlab.data"
 OWNER_ATTR = "optimlab:owner"
 HEARTBEAT_SECONDS = 5.0  # a beat is one journal line; trials last seconds to minutes
 GRACE_SECONDS = 60.0  # 12 missed beats: a process that paused (swap, GC) is not declared dead

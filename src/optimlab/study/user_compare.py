@@ -33,7 +33,6 @@ an importable module (not ``__main__``) is named by its import path, so it trave
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -44,9 +43,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from optimlab.data.digest import data_digest
 from optimlab.data.examples import targets_for
 from optimlab.data.user_batches import boolean, describe, loader_batch_size, loader_shuffles
-from optimlab.data.user_factory import BatchDataset, BatchSplits, as_data
+from optimlab.data.user_factory import as_data
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError, keywords_checked
 from optimlab.recipe import MODEL_LOSS, Recipe, RecipeError
 from optimlab.registry import POSITIVE_INT, get_registry, normalize_name
@@ -173,25 +173,9 @@ DATA_DIGEST_ATTR = "optimlab.data_digest"
 
 
 def _digest(name: str) -> str | None:
-    """sha256 of the dtypes, shapes and values of every tensor of the data set this session holds as
-    ``name`` (inputs and targets of each split); None for dict batches, which are not read into memory."""
-    tensors = _tensors(get_registry("dataset").create(name, 0))
-    if not tensors:
-        return None
-    digest = hashlib.sha256()
-    for tensor in tensors:
-        flat = tensor.detach().cpu().contiguous().flatten()
-        digest.update(f"{flat.dtype}{tuple(tensor.shape)};".encode())
-        digest.update(flat.view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
-
-
-def _tensors(held: Any) -> list[torch.Tensor]:
-    if isinstance(held, torch.Tensor):
-        return [held]
-    if isinstance(held, (BatchSplits, BatchDataset)) or not dataclasses.is_dataclass(held):
-        return []
-    return [t for field in dataclasses.fields(held) for t in _tensors(getattr(held, field.name))]
+    """sha256 of the tensors of the data set this session holds as ``name`` (:func:`data_digest`: inputs
+    and targets of each split); None for dict batches, which are not read into memory."""
+    return data_digest(get_registry("dataset").create(name, 0))
 
 
 def _keep_digest(name: str, digest: str) -> Callable[[list[StudySpec], str, Path], None]:

@@ -139,6 +139,28 @@ def test_an_output_scale_fixed_by_algebra_is_stated_as_a_premise(tiny_gallery, n
     assert "output's scale" in premise.statement
 
 
+def test_glorot_bengio_s_standard_init_is_the_paper_s_biases_zero(tiny_gallery):
+    """Glorot & Bengio's standard init is W ~ U[-1/sqrt(n), 1/sqrt(n)] with the biases 0 (Section 3: "We
+    initialized the biases to be 0"); the runs took PyTorch's default, whose biases are drawn from that
+    interval too, so its arms differed from the normalized one's in more than the weights' scale."""
+    from optimlab.build import build
+    from optimlab.gallery.claims.glorot_bengio import NORMALIZED, SIGMOID, STANDARD
+
+    runs = tiny_gallery.outcomes["glorot_bengio"].evidence.runs
+    standard = [r for r in runs if r.arm != NORMALIZED]
+    assert {r.arm for r in standard} == {STANDARD, SIGMOID}
+    for run in standard:
+        layers = [
+            m for m in build(Recipe.from_dict(run.spec)).model.modules() if isinstance(m, torch.nn.Linear)
+        ]
+        for layer in layers:
+            bound = 1 / math.sqrt(layer.in_features)
+            assert torch.all(layer.bias == 0), run.arm
+            assert layer.weight.abs().max() <= bound
+        first = layers[0].weight  # 64 x width draws: their std is the uniform's, bound / sqrt(3)
+        assert first.std().item() == pytest.approx(1 / math.sqrt(3 * first.shape[1]), rel=0.1)
+
+
 @pytest.fixture
 def cli():
     app = typer.Typer()

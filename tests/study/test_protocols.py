@@ -142,6 +142,14 @@ def test_two_names_of_one_optimizer_are_refused_naming_both(names):
         methods_from("optimizer.name", names)
 
 
+def test_two_writings_of_one_number_are_refused_naming_both():
+    """--compare optimizer.weight_decay=0,0.0,0.1 ran weight decay 0 twice, as methods '0' and '0.0', tied
+    to the last digit (one recipe, the same seeds)."""
+    with pytest.raises(InvalidValueError, match="0 and 0.0 are both"):
+        methods_from("optimizer.weight_decay", [0, 0.0, 0.1])
+    assert len(methods_from("optimizer.weight_decay", [0, 0.01, 0.1])) == 3
+
+
 @pytest.mark.parametrize(
     "flag, match",
     [
@@ -255,3 +263,23 @@ def test_a_compared_field_the_space_searches_too_is_refused():
     assert {searched.method_recipe(m).optimizer.lr for m in searched.methods} == {0.1, 0.001}
     sections = [{"name": "sgd", "momentum": 0.9}, {"name": "adam"}]  # the lr tuned, the rest compared
     assert len(StudySpec.for_workload("t", WORKLOAD, methods_from("optimizer", sections)).methods) == 2
+
+
+def test_the_seed_compared_or_searched_is_refused():
+    """--compare training.seed=0,5 ran two methods that were one: each trial's seed is the protocol's (the
+    tuning seed, then the fresh ones), so the seed 5 never trained and the two rows were equal to the
+    last digit. Searched (--space training.seed=0,1), every tuning trial trained at the tuning seed."""
+    with pytest.raises(InvalidValueError, match=r"'training.seed' for compare: .*the protocol sets"):
+        StudySpec.for_workload("t", WORKLOAD, methods_from("training.seed", [0, 5]))
+    sections = [{"seed": 0, "epochs": 1}, {"seed": 5, "epochs": 1}]
+    with pytest.raises(InvalidValueError, match=r"'training.seed' for compare"):
+        StudySpec.for_workload("t", WORKLOAD, methods_from("training", sections))
+    with pytest.raises(
+        InvalidValueError, match=r"'training.seed' for search space \(--space, .*the protocol sets"
+    ):
+        StudySpec.for_workload(
+            "t",
+            WORKLOAD,
+            methods_from("optimizer.name", ["sgd"]),
+            space=SearchSpace.from_flags(["optimizer.lr=0.01,0.1", "training.seed=0,1"]),
+        )

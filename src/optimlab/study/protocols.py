@@ -46,6 +46,7 @@ __all__ = [
 ]
 
 PROTOCOLS = ("grid", "random", "tpe")
+_SEED = "training.seed"  # every trial's is the protocol's
 PRUNERS = ("none", "median", "halving")
 TUNE, SEEDS = "tune", "seeds"
 
@@ -70,17 +71,22 @@ def methods_from(field: str, values: Sequence[Any]) -> tuple[Method, ...]:
     first: dict[str, Any] = {}
     for value, key in zip(values, meant):
         if key in first:
-            same = f": {first[key]!r} and {value!r} are both {key!r}" if first[key] != value else ""
+            same = (
+                f": {first[key]!r} and {value!r} are both {key!r}" if repr(first[key]) != repr(value) else ""
+            )
             raise InvalidValueError(f"values compared for {field!r}", values, f"distinct values{same}")
         first[key] = value
     return tuple(Method(str(v), {field: v}) for v in values)
 
 
 def _meant(field: str, value: Any) -> str:
-    """The optimizer ``value`` names (its registry entry's name), for ``optimizer.name``; else the value."""
+    """The optimizer ``value`` names (its registry entry's name), for ``optimizer.name``; the number it
+    writes, for a number (``0`` and ``0.0`` set one weight decay); else the value."""
     if field == "optimizer.name" and isinstance(value, str):
         with contextlib.suppress(OptimlabError):
             return get_registry("optimizer").resolve(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(float(value))
     return str(value)
 
 
@@ -220,7 +226,27 @@ class StudySpec:
         for method in spec.methods:
             spec._check_grid_fits(spec.space_for(method))
             spec._check_compared_not_searched(method)
+            spec._check_seed_not_varied(method)
         return spec
+
+    def _check_seed_not_varied(self, method: Method) -> None:
+        """Refuse, when a study is planned, ``training.seed`` compared or searched: the protocol sets each
+        trial's seed (:meth:`tune_plan`, :meth:`seed_plan`) over any the method or the space gives, so
+        ``--compare training.seed=0,5`` trained one setup twice under two names (the seed 5 never ran)."""
+        compared = any(
+            field == _SEED or (field == "training" and isinstance(value, Mapping) and "seed" in value)
+            for field, value in method.updates.items()
+        )
+        why = (
+            "another field: the protocol sets each trial's seed (the recipe's own to tune, then fresh "
+            "seeds), whatever the {} gives"
+        )
+        if compared:
+            raise InvalidValueError("compare", _SEED, why.format("comparison"))
+        if _SEED in self.space_for(method).fields:
+            raise InvalidValueError(
+                "search space (--space, --space-file, space=)", _SEED, why.format("search space")
+            )
 
     def _check_compared_not_searched(self, method: Method) -> None:
         """Refuse, when a study is planned, a compared field the search space searches too: each tuning

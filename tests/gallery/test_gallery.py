@@ -140,7 +140,7 @@ def test_an_output_scale_fixed_by_algebra_is_stated_as_a_premise(tiny_gallery, n
 
 
 def test_glorot_bengio_s_standard_init_is_the_paper_s_biases_zero(tiny_gallery):
-    """Glorot & Bengio's standard init is W ~ U[-1/sqrt(n), 1/sqrt(n)] with the biases 0 (Section 3: "We
+    """Glorot & Bengio's standard init is W ~ U[-1/sqrt(n), 1/sqrt(n)] with the biases 0 (at its eq. 1: "We
     initialized the biases to be 0"); the runs took PyTorch's default, whose biases are drawn from that
     interval too, so its arms differed from the normalized one's in more than the weights' scale."""
     from optimlab.build import build

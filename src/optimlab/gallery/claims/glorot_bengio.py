@@ -43,7 +43,7 @@ TANH_DEPTH, SIGMOID_DEPTH = 5, 4  # hidden layers, as in the paper's figures
 CONSTANT_WITHIN = 0.5  # log10 units: "about the same scale" = within a factor ~3 between first and last layer
 # The paper's standard init: He's uniform, bound gain * sqrt(3 / fan_in), at gain 1/sqrt(3) is U(-1/sqrt(n),
 # 1/sqrt(n)) with zero biases. PyTorch's own default draws its weights so too, but its biases from the same
-# interval, where the paper's are 0 (Section 3: "We initialized the biases to be 0").
+# interval, where the paper's are 0 (the sentence of its eq. 1: "We initialized the biases to be 0").
 STANDARD_INIT = {"name": "kaiming_uniform", "gain": 1 / math.sqrt(3)}
 TOP_LAYER_DROP = 0.25  # the top sigmoid layer's mean falls at least halfway from 0.5 to 0 ...
 SOURCE = (

@@ -123,7 +123,7 @@ def test_a_study_resumed_with_more_seeds_keeps_its_reruns_and_adds_the_next_fres
     assert sorted(r.seed for r in grown.records if r.phase == "seeds" and r.method == "adam") == [1, 2, 3]
     kept = {(r.study, r.key): r.number for r in grown.records if (r.study, r.key) in first}
     assert kept == first  # the trials run before, not run again
-    with pytest.raises(OptimlabError, match="2 for seeds: accepted at least the 3 of study 't'"):
+    with pytest.raises(OptimlabError, match=r"2 for seeds \(--seeds\): accepted at least the 3 of study 't'"):
         run_study(tiny(optimizers=("sgd", "adam"), budget=2, seeds=2), tmp_path / "grown", resume=True)
 
 

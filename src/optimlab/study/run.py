@@ -248,7 +248,7 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
         changed = sorted(k for k, v in spec.to_dict().items() if stored.get(k) != v)
         if changed == ["seeds"] and spec.seeds < stored["seeds"]:
             raise InvalidValueError(
-                "seeds",
+                "seeds (--seeds)",
                 spec.seeds,
                 f"at least the {stored['seeds']} of study {spec.name!r}: resuming adds seed reruns, it never "
                 "drops those it has",

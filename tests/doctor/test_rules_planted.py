@@ -226,3 +226,38 @@ def test_a_random_layer_before_constant_ones_is_no_constant_init_finding_and_the
     partly = _adam_run(_tanh_mlp(0.05, first_random=True))
     assert [f.evidence["layers"] for f in partly.findings if f.title.startswith("Constant init")] == [["2"]]
     assert _adam_run(_tanh_mlp(None)).healthy
+
+
+def _input_scale(inputs: torch.Tensor, y: torch.Tensor):
+    from doctor.setups import mlp
+
+    model = mlp(depth=1, width=32)
+    found = diagnose(model, (inputs, y), nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), 1e-3),
+                     steps=20, lr_find=False)  # fmt: skip
+    return next((f for f in found.findings if f.rule == "input_scale"), None)
+
+
+def test_features_a_million_times_narrower_than_others_are_not_called_constants():
+    """A feature was counted constant where its range fell under 1e-6 of the widest feature's: beside
+    features on the scale 1e3, those on 1e-3 were left out ('9 varying features' of 16), and beside
+    features on the scale 1, those on 1e-7 were not seen at all (no finding). The truth: SGD on digits
+    whose lower 32 pixels are scaled by 1e-7 ends where it ends with those pixels zeroed (to 1e-5), far
+    above the loss with them standardized; the twin, every pixel standardized, is left alone."""
+    x, y = standardized()
+    tiny, gone = x.clone(), x.clone()
+    tiny[:, 32:] *= 1e-7
+    gone[:, 32:] = 0
+    assert _sgd_losses(_batch_normed(False), tiny, y) == pytest.approx(
+        _sgd_losses(_batch_normed(False), gone, y), rel=1e-5
+    )
+    assert _sgd_losses(_batch_normed(False), tiny, y)[-1] > _sgd_losses(_batch_normed(False), x, y)[-1]
+    wide = x.clone()
+    wide[:, :32] *= 1e3
+    wide[:, 32:] *= 1e-3
+    for inputs in (tiny, wide):
+        flagged = _input_scale(inputs, y)
+        assert flagged is not None and flagged.evidence["scale_spread"] > 1e5, flagged
+        low, high = (torch.tensor(flagged.evidence[k]) for k in ("feature_min", "feature_max"))
+        varying = int((high > low).sum())  # of the rows seen; the digits' corner pixels are constant
+        assert varying > 32 and f"{varying} varying features" in flagged.title, flagged.title
+    assert _input_scale(x, y) is None

@@ -134,7 +134,11 @@ def _judged(
     ``scale_free``: a large scale is none (a batch norm divides it out), the spread and a tiny one are."""
     rms = (features.mean.square() + features.std.square()).sqrt()
     ranges = features.maximum - features.minimum
-    varying = ranges > 1e-6 * max(ranges.max().item(), 1e-30)
+    # A constant is judged against its own magnitude (float32 rounding, about 1e-7 of it), not against
+    # the widest feature: beside features of range 6e3, ones of range 6e-3 (the scales 1e3 and 1e-3)
+    # fell under 1e-6 of it and were called constants, left out of the spread they make.
+    magnitude = torch.maximum(features.minimum.abs(), features.maximum.abs())
+    varying = ranges > 1e-6 * magnitude.clamp_min(1e-30)
     if not varying.any():
         return None
     largest = rms.max().item()

@@ -185,6 +185,30 @@ def test_cli_runs_one_experiment_and_writes_its_page(cli, tmp_path):
     assert not (tmp_path / "index.html").exists()  # the index is written by 'all' only
 
 
+def test_the_gallery_s_format_reaches_run(cli, tmp_path):
+    """`optimlab gallery --format json run NAME` printed human lines: the group's --format was read by the
+    listing only. run's own --format still wins."""
+    result = cli(
+        "gallery", "--format", "json", "run", "no_nonlinearity", "--size", "tiny", "--out", str(tmp_path)
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["name"] == "no_nonlinearity"
+    human = cli(
+        "gallery",
+        "--format",
+        "json",
+        "run",
+        "no_nonlinearity",
+        "--size",
+        "tiny",
+        "--out",
+        str(tmp_path),
+        "--format",
+        "human",
+    )
+    assert human.stdout.startswith("no_nonlinearity: ")
+
+
 def test_cli_refuses_a_bad_name_with_close_matches(cli, tmp_path):
     result = cli("gallery", "run", "no_nonlinarity", "--out", str(tmp_path))
     assert isinstance(result.exception, UnknownNameError) and "no_nonlinearity" in str(result.exception)

@@ -77,6 +77,7 @@ def gallery(ctx: typer.Context, fmt: o.FormatOpt = "human") -> None:
 
 @app.command("run", epilog=o.epilog(EXAMPLES))
 def run(
+    ctx: typer.Context,
     name: Annotated[
         str, typer.Argument(metavar="NAME", help="An experiment (see 'optimlab gallery'), or 'all'.")
     ],
@@ -111,6 +112,9 @@ def run(
     from optimlab.cli._catalog import check_name
     from optimlab.errors import UnknownNameError
     from optimlab.registry import normalize_name
+
+    if ctx.get_parameter_source("fmt").name == "DEFAULT":  # 'optimlab gallery --format json run ...'
+        fmt = ctx.parent.params["fmt"]
 
     if normalize_name(name) == ALL:
         name = ALL

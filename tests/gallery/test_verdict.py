@@ -173,10 +173,14 @@ def test_describe_says_when_there_is_no_interval():
 
 def test_the_evidence_names_the_failed_runs_an_interval_left_out():
     """An interval over the seeds that survived read like one over every seed: "He converges" held on 2 runs
-    of 5, the 3 that diverged left out without a word."""
+    of 5, the 3 that diverged left out without a word. Named, they still held it: the 2 survivors' interval
+    (0.78 to 1.04) clears 0.5, but an arm 3 of whose 5 runs diverged did not converge. A check with a run
+    left out does not hold; with every run there, the same values hold it."""
     nan = math.nan
     check = interval_check("converges", [0.9, nan, 0.92, nan, nan], above=0.5, measure="test accuracy")
-    assert check.holds and "2 runs, 3 failed and left out)" in check.evidence
+    assert not check.holds and not check.refuted and "2 runs, 3 failed and left out)" in check.evidence
+    assert check.evidence.endswith("; it cannot hold on the runs that did not fail")
+    assert interval_check("converges", [0.9, 0.92], above=0.5, measure="test accuracy").holds
     paired = paired_check(
         "a above b", [0.9, 0.8, 0.95], [0.5, nan, 0.6], names=("a", "b"), above=0, measure="m"
     )
@@ -184,6 +188,8 @@ def test_the_evidence_names_the_failed_runs_an_interval_left_out():
     assert "a 0.88 (95% CI 0.69 to 1.07, 3 runs)" in paired.evidence  # every run of a finished
     assert "b 0.55 (95% CI -0.09 to 1.19, 2 runs, 1 failed and left out)" in paired.evidence
     assert "difference 0.38 (95% CI 0.06 to 0.69, 2 runs, 1 failed and left out)" in paired.evidence
+    assert not paired.holds and not paired.refuted  # 0.06 to 0.69 clears 0, on the pairs that survived
+    assert paired_check("a above b", [0.9, 0.95], [0.5, 0.6], names=("a", "b"), above=0, measure="m").holds
     assert describe(summarize([nan, nan]), of=2) == "no finite runs (all 2 failed)"
     assert describe(summarize([0.5, nan]), of=2) == "0.5 (1 run, no interval, 1 failed and left out)"
 

@@ -16,10 +16,13 @@ predictions all fail from ever reading "contradicted".
 
 A check holds only when the interval, not just the point estimate, clears its threshold, so too few seeds
 never support a claim by luck; it is refuted only when the interval lies entirely on the other side, so
-too few seeds never contradict one either. The intervals are Student-t intervals of a mean over seeds (as the
-optimizer benchmarks report them: Schmidt et al., Descending through a Crowded Valley, 2021,
-https://arxiv.org/abs/2007.01547) and Wilson score intervals of a proportion (Wilson, Probable Inference,
-the Law of Succession, and Statistical Inference, JASA 1927, doi:10.1080/01621459.1927.10502953). An
+too few seeds never contradict one either. A run that failed (NaN: diverged) is left out of the interval and
+named in the evidence, and a check with a run left out does not hold: the survivors of an arm are not the
+arm ("He converges" on the 2 runs of 5 that did not diverge). The intervals are Student-t intervals of a
+mean over seeds (as the optimizer benchmarks report them: Schmidt et al., Descending through a Crowded
+Valley, 2021, https://arxiv.org/abs/2007.01547) and Wilson score intervals of a proportion (Wilson,
+Probable Inference, the Law of Succession, and Statistical Inference, JASA 1927,
+doi:10.1080/01621459.1927.10502953). An
 interval stays within the ``bounds`` its values can take (an accuracy's, :data:`ACCURACY`, within
 [0, 1]; a difference of two accuracies within [-1, 1]), as on a study's leaderboard.
 
@@ -68,6 +71,7 @@ SUPPORTED, PARTLY, CONTRADICTED = "supported", "partly supported", "contradicted
 INCONCLUSIVE = "inconclusive"
 LABELS = (SUPPORTED, PARTLY, CONTRADICTED, INCONCLUSIVE)
 _Z_975 = 1.959963984540054
+_SURVIVORS = "; it cannot hold on the runs that did not fail"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -212,14 +216,16 @@ def paired_check(
     if (below is None) == (above is None):
         raise ValueError("give exactly one of below and above")
     d = paired_difference(a, b, bounds, level=1 - 0.05 / comparisons)
-    holds = d.n >= 2 and (d.high < below if below is not None else d.low > above)  # type: ignore[operator]
+    complete = d.n == len(a)  # a pair left out is a failed run: survivors do not hold a check
+    clears = d.high < below if below is not None else d.low > above  # type: ignore[operator]
+    holds = complete and d.n >= 2 and clears
     refuted = d.n >= 2 and (d.low >= below if below is not None else d.high <= above)  # type: ignore[operator]
     bound = f"below {below:.3g}" if below is not None else f"above {above:.3g}"
     arms = [f"{name} {describe(summarize(v, bounds), unit, len(v))}" for name, v in zip(names, (a, b))]
     family = f", Bonferroni's interval over the claim's {comparisons} comparisons" if comparisons > 1 else ""
     evidence = (
         f"{measure}: {', '.join(arms)}; difference {describe(d, unit, len(a))}, required entirely "
-        f"{bound}{family}"
+        f"{bound}{family}{'' if complete else _SURVIVORS}"
     )
     return Check(statement, holds, evidence, refuted)
 
@@ -250,7 +256,8 @@ def interval_check(
     if above is None and below is None:
         raise ValueError("give above, below or both")
     s = summarize(values, bounds)
-    holds = s.n >= 2 and (above is None or s.low > above) and (below is None or s.high < below)
+    complete = s.n == len(values)  # a run left out failed: survivors do not hold a check
+    holds = complete and s.n >= 2 and (above is None or s.low > above) and (below is None or s.high < below)
     refuted = s.n >= 2 and ((above is not None and s.high <= above) or (below is not None and s.low >= below))
     required = " and ".join(
         f"{side} {bound:.3g}" for side, bound in (("above", above), ("below", below)) if bound is not None
@@ -258,7 +265,8 @@ def interval_check(
     return Check(
         statement,
         holds,
-        f"{measure}: {describe(s, unit, len(values))}, required entirely {required}",
+        f"{measure}: {describe(s, unit, len(values))}, required entirely {required}"
+        f"{'' if complete else _SURVIVORS}",
         refuted,
     )
 

@@ -136,6 +136,7 @@ class Capability(str, enum.Enum):
     ELEMENTWISE = "elementwise"  # the math is per element: members can be stacked, the chain compiled
     LAYERWISE = "layerwise"  # a norm per tensor, then elementwise (LAMB, LARS): compiled too
     MATRIX = "matrix"  # treats 2-D parameters as matrices (Muon's orthogonalization)
+    SKIPS_1D = "skips_1d"  # leaves 1-D parameters (biases, norm gains) out of its per-layer rule (LARS)
     FACTORED = "factored"  # factored second moments (Adafactor)
     RELATIVE_STEP = "relative_step"  # step size relative to the parameter's scale (Adafactor)
     TORCH_REFERENCE = "torch_reference"  # torch.optim has it: tests compare the two step for step

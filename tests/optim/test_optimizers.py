@@ -282,9 +282,18 @@ def test_complex_parameters_step_as_their_real_and_imaginary_parts_like_torch(na
     assert (ours - reference).abs().max() <= TOLERANCE
 
 
-@pytest.mark.parametrize(
-    "name", [e.name for e in REGISTRY if e.capabilities & {Capability.MATRIX, Capability.FACTORED}]
-)
+SHAPE_READERS = {Capability.MATRIX, Capability.FACTORED, Capability.SKIPS_1D}
+
+
+def test_lars_is_among_the_optimizers_that_read_shapes():
+    """LARS leaves 1-D parameters unscaled and undecayed: a complex bias, stepped as its (n, 2) real view,
+    got the trust ratio and the decay of a matrix (1.5 off momentum SGD in 10 steps, which a real bias
+    under LARS equals exactly). It refuses complex parameters, as Muon and Adafactor do."""
+    assert Capability.SKIPS_1D in REGISTRY.get("lars").capabilities
+    assert {e.name for e in REGISTRY if e.capabilities & SHAPE_READERS} >= {"lars", "muon", "adafactor"}
+
+
+@pytest.mark.parametrize("name", [e.name for e in REGISTRY if e.capabilities & SHAPE_READERS])
 def test_optimizers_that_read_shapes_refuse_complex_parameters(name):
     w = torch.nn.Parameter(torch.zeros(4, 3, dtype=torch.complex64))
     with pytest.raises(OptimlabError, match="complex"):

@@ -49,7 +49,7 @@ _REGISTRY = new_registry("optimizer")
         "trust_coefficient": NON_NEGATIVE,
         "nesterov": FLAG,
     },
-    capabilities=(Capability.LAYERWISE, Capability.HAS_MOMENTUM),
+    capabilities=(Capability.LAYERWISE, Capability.HAS_MOMENTUM, Capability.SKIPS_1D),
 )
 def lars(
     *,

@@ -30,10 +30,10 @@ a gradient moves only the counters.
 Complex parameters are stepped as their real and imaginary parts, as ``torch.optim`` does
 (``torch.view_as_real``): an elementwise optimizer treats the two as separate coordinates, and Adam's
 ``g^2`` is then ``re^2`` and ``im^2``, not the complex square. Optimizers that read a tensor's shape
-(Adafactor's factored statistics, Muon's matrices) refuse them, as torch's do. Sparse gradients
-(``nn.Embedding(sparse=True)``) are made dense: every optimizer steps as with ``sparse=False``, which
-for SGD (with momentum) and Adagrad is the update torch computes from the sparse gradient; torch's
-Adam and most others refuse them.
+(Adafactor's factored statistics, Muon's matrices, LARS's rule for 1-D ones) refuse them, as torch's
+do. Sparse gradients (``nn.Embedding(sparse=True)``) are made dense: every optimizer steps as with
+``sparse=False``, which for SGD (with momentum) and Adagrad is the update torch computes from the
+sparse gradient; torch's Adam and most others refuse them.
 
 Each step goes through the fused path (:mod:`~optimlab.optim.shells.fused`): a single-pass kernel
 where one computes the chain's update exactly, the composed chain otherwise; both keep the same state.
@@ -70,6 +70,8 @@ SHELL_KEYWORDS = ("fused", _MAXIMIZE)  # the shell's keywords beside an optimize
 # Optimizers whose compiled step is a pass or two over memory; matrix products (Muon) and factored
 # statistics (Adafactor) are not worth a compile, and do not trace in one graph.
 _COMPILED_KINDS = frozenset({Capability.ELEMENTWISE, Capability.LAYERWISE})
+# Optimizers that read a tensor's shape, which a complex tensor's real view (a last dimension of 2) changes.
+_READS_SHAPES = frozenset({Capability.MATRIX, Capability.FACTORED, Capability.SKIPS_1D})
 
 
 def torch_method(name: str) -> Callable[..., Any]:
@@ -305,13 +307,16 @@ class Optimizer(torch.optim.Optimizer):
         if self._modes and self.param_groups:
             param_group.setdefault("train_mode", self.param_groups[0]["train_mode"])
         torch_method("add_param_group")(self, param_group)
-        shaped = self._entry is not None and not self._entry.capabilities & _COMPILED_KINDS
+        # A factory given without an entry is stepped as given; an entry says what its optimizer reads.
+        kinds = self._entry.capabilities if self._entry is not None else _COMPILED_KINDS
+        shaped = kinds & _READS_SHAPES or not kinds & _COMPILED_KINDS
         if shaped and any(p.is_complex() for p in self.param_groups[-1]["params"]):
             self.param_groups.pop()
             raise OptimlabError(
                 f"{self._owner} does not take complex parameters: it reads a tensor's shape (factored "
-                "statistics, matrices), which a complex tensor's real and imaginary parts would change. "
-                "Give them to an elementwise optimizer (adam, sgd, ...) in an optimizer of their own."
+                "statistics, matrices, 1-D ones left out), which a complex tensor's real and imaginary "
+                "parts would change. Give them to an elementwise optimizer (adam, sgd, ...) in an optimizer "
+                "of their own."
             )
 
     def _check_unique(self, params: Sequence[Any]) -> None:

@@ -132,9 +132,10 @@ def _evidence(size: str, experiment: str) -> Evidence:
 
 def _significant(a: Sequence[float], b: Sequence[float], comparisons: int = 1) -> int:
     """+1 if a beats b (paired 95% interval above 0; Bonferroni's over ``comparisons``), -1 if b beats a,
-    0 if the interval holds 0."""
+    0 if the interval holds 0 or a pair was left out (a failed run: the survivors do not tell, as in
+    :func:`~optimlab.gallery.verdict.paired_check`)."""
     d = paired_difference(a, b, ACCURACY, level=1 - 0.05 / comparisons)
-    if d.n < 2:
+    if d.n < 2 or d.n < len(a):
         return 0
     return 1 if d.low > 0 else -1 if d.high < 0 else 0
 
@@ -169,9 +170,10 @@ def verdict_adam_best(numbers: Mapping[str, Any]) -> Verdict:
             if o == "adam":
                 continue
             d = paired_difference(per["adam"], per[o], ACCURACY)
-            if not (d.n >= 2 and d.low > 0):
+            complete = d.n >= 2 and d.n == len(per["adam"])  # survivors of a failed run do not hold it
+            if not (complete and d.low > 0):
                 not_ahead.append(f"{o} on {w} ({describe(d, of=len(per['adam']))})")
-            if not (d.n >= 2 and d.low > -NO_WORSE_BY):
+            if not (complete and d.low > -NO_WORSE_BY):
                 worse.append(f"{o} on {w} ({describe(d, of=len(per['adam']))})")
             # refuted: another optimizer significantly ahead, or ahead by more than the margin
             wide = paired_difference(per["adam"], per[o], ACCURACY, level=1 - 0.05 / comparisons)

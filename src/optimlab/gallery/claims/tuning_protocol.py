@@ -158,7 +158,8 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
             paired_difference(first[a], first[b], ACCURACY, level=level),
             paired_difference(second[a], second[b], ACCURACY, level=level),
         )
-        if (d1.low > 0 and d2.high < 0) or (d1.high < 0 and d2.low > 0):
+        complete = d1.n == len(first[a]) and d2.n == len(second[a])  # a failed run: survivors do not tell
+        if complete and ((d1.low > 0 and d2.high < 0) or (d1.high < 0 and d2.low > 0)):
             reversals.append(f"{a} vs {b}: {d1.mean:+.3g} with {LR_ONLY}, {d2.mean:+.3g} with {FULL}")
     gap = [a - b for a, b in zip(second["adam"], second["momentum"])]
     return decide(

@@ -238,3 +238,29 @@ def test_a_whole_float_for_an_integer_steps_as_the_integer(name, hyperparameter,
         stored = [g.get(hyperparameter) for g in optimizer.param_groups]
         assert all(v is None or type(v) is int for v in stored)
     assert not torch.equal(runs[0], matrix_parameter()) and torch.equal(*runs)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_maximize_ascends_as_descending_the_negated_objective(name):
+    """``maximize=True``, as torch's optimizers take it, negates the gradient before anything else: up f
+    is down -f, bit for bit, for every optimizer (the torch-reference ones are checked against torch's
+    own maximize in test_optimizers; SAM's worst point is then the lowest, its docstring says)."""
+    runs = []
+    for maximize, sign in ((True, -1.0), (False, 1.0)):
+        p = matrix_parameter()
+        optimizer = create(name, [p], maximize=maximize)
+        optimizer.train()
+
+        def closure(optimizer=optimizer, p=p, sign=sign) -> torch.Tensor:
+            optimizer.zero_grad()
+            loss = sign * quadratic(p)
+            loss.backward()
+            return loss
+
+        for _ in range(10):
+            closure()
+            optimizer.step(closure) if Capability.NEEDS_CLOSURE in REGISTRY.get(
+                name
+            ).capabilities else optimizer.step()
+        runs.append(p.detach())
+    assert not torch.equal(runs[0], matrix_parameter()) and torch.equal(*runs)

@@ -56,6 +56,31 @@ def test_train_with_flags_writes_metrics_and_model(cli, tmp_path):
     assert {"val_accuracy", "test_accuracy"} <= set(result["metrics"])
 
 
+@pytest.mark.parametrize("scaling", ["none", "standardize"])
+def test_train_that_learnt_nothing_says_so_and_names_the_doctor(cli, tmp_path, scaling):
+    """Wine unscaled (a feature of 290..1,680 beside ones of 0.1..3) ends 3 epochs of Adam below the
+    majority class's share, which the run only showed as numbers; standardized, the same run learns and
+    is told nothing. The share is the training split's, counted here from its labels."""
+    from optimlab.build import build_data
+    from optimlab.recipe import Recipe
+
+    out = tmp_path / "r"
+    argv = ["train", "--dataset", "wine", "--scaling", scaling, "--epochs", "3", "--out", str(out)]
+    code, _, err = cli(*argv, "--no-progress", "--format", "json")
+    assert code == 0, err
+    metrics = json.loads((out / "result.json").read_text())["metrics"]
+    labels = build_data(Recipe.load(out / "recipe.yaml")).train.y
+    majority = labels.bincount().max().item() / len(labels)
+    said = [line for line in err.splitlines() if "majority class" in line]
+    if scaling == "none":
+        assert metrics["val_accuracy"] <= majority
+        (line,) = said
+        assert f"val_accuracy {metrics['val_accuracy']:.4g}" in line and f"({majority:.4g} " in line
+        assert line.endswith(f"optimlab doctor {out / 'recipe.yaml'} finds why")
+    else:
+        assert metrics["val_accuracy"] > majority and not said
+
+
 def test_train_accumulating_batches_takes_a_step_per_group_and_records_it(cli, tmp_path):
     """iris: 90 training rows, 6 batches of 16 an epoch; in groups of 4: 2 optimizer steps an epoch."""
     out = tmp_path / "r"

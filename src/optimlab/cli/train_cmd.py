@@ -172,6 +172,11 @@ def train(
         output.table("final metrics", ("metric", "value"), sorted(result.metrics.items()))
         if not any(name.startswith("test_") for name in result.metrics):  # said, not left to be missed
             output.note("no test split: no test metrics (the data hold no test rows)")
+        from optimlab.report.chance import no_better_than_chance
+
+        if result.status == "completed" and (unlearnt := no_better_than_chance(recipe, result.metrics)):
+            doctor = f"optimlab doctor {shlex.quote(str(out / 'recipe.yaml'))}"
+            output.note(f"{unlearnt}; {doctor} finds why")
     if result.status == "diverged":
         output.error(result.message or "diverged")
         sys.exit(DIVERGED)

@@ -22,7 +22,7 @@ import torch
 
 from optimlab.errors import OptimlabError
 
-__all__ = ["chance_levels"]
+__all__ = ["chance_levels", "no_better_than_chance"]
 
 
 def chance_levels(recipe: Any) -> dict[str, float]:
@@ -46,3 +46,17 @@ def chance_levels(recipe: Any) -> dict[str, float]:
     counts = torch.bincount(targets[(targets >= 0) & (targets < classes)], minlength=classes).double()
     shares = counts[counts > 0] / counts.sum()
     return {"loss": float(-(shares * shares.log()).sum()), "accuracy": float(shares.max())}
+
+
+def no_better_than_chance(recipe: Any, metrics: dict[str, float]) -> str | None:
+    """Says so where a run's final accuracy (validation's, else test's) is no better than always predicting
+    the training split's majority class, else None: what a model that learnt nothing from its inputs
+    scores, however its loss reads."""
+    split = "val" if "val_accuracy" in metrics else "test"
+    accuracy = metrics.get(f"{split}_accuracy")
+    if accuracy is None or not (chance := chance_levels(recipe)) or accuracy > chance["accuracy"]:
+        return None
+    return (
+        f"{split}_accuracy {accuracy:.4g} is no better than always predicting the majority class "
+        f"({chance['accuracy']:.4g} of the training rows): the model learnt nothing from its inputs"
+    )

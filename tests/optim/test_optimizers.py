@@ -155,6 +155,18 @@ def test_a_maximize_that_is_not_a_bool_is_refused_in_one_line(bad):
         create("adam", [{"params": initial_parameters(), "maximize": bad}])
 
 
+def test_a_numpy_bool_maximize_is_taken_as_the_bool_it_holds(float64):
+    """torch's optimizers take maximize=np.True_ (array code hands such flags out), as other NumPy scalars
+    are taken here; it was refused as no bool."""
+    groups = lambda p, flag: [{"params": p[:2], "maximize": flag}, {"params": p[2:]}]  # noqa: E731
+    ours = train(lambda p: create("adam", groups(p, numpy.True_), lr=0.01, maximize=numpy.False_))
+    reference = train(lambda p: create("adam", groups(p, True), lr=0.01, maximize=False))
+    assert max_difference(ours, reference) == 0
+    assert max_difference(ours, train(lambda p: create("adam", p, lr=0.01))) > 1e-2  # the group ascended
+    optimizer = create("adam", groups(initial_parameters(), numpy.True_), maximize=numpy.False_)
+    assert [type(g["maximize"]) for g in optimizer.param_groups] == [bool, bool]
+
+
 @pytest.mark.parametrize("name", sorted(TORCH_CASES))
 def test_numpy_scalar_hyperparameters_are_taken_as_torch_takes_them(name, float64):
     """np.float32(0.01) from array code was refused as not a number; torch's classes take it (betas

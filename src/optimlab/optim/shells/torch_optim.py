@@ -234,6 +234,7 @@ class Optimizer(torch.optim.Optimizer):
         maximize: bool = False,
         **hyperparameters: Any,
     ) -> None:
+        maximize = plain_numbers(maximize)  # np.True_ as the bool it holds, as torch takes it
         _check_maximize(maximize)
         entry = transform if isinstance(transform, Entry) else None
         self._entry = entry
@@ -294,6 +295,7 @@ class Optimizer(torch.optim.Optimizer):
         # keys (a user's tags) pass, as in torch.
         param_group.update({k: plain_numbers(v) for k, v in param_group.items() if k in self._accepted})
         if _MAXIMIZE in param_group:
+            param_group[_MAXIMIZE] = plain_numbers(param_group[_MAXIMIZE])
             _check_maximize(param_group[_MAXIMIZE])
         self._check(
             {

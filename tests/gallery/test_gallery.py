@@ -161,6 +161,21 @@ def test_glorot_bengio_s_standard_init_is_the_paper_s_biases_zero(tiny_gallery):
         assert first.std().item() == pytest.approx(1 / math.sqrt(3 * first.shape[1]), rel=0.1)
 
 
+def test_a_loss_of_exactly_zero_is_the_floor_not_a_failed_run(monkeypatch):
+    """sgd_stuck read a test loss of exactly 0 (a quadratic's, once float32 underflows) as NaN, a failed run,
+    which its checks leave out (and then do not hold on): the best an optimizer can reach counted against it.
+    It is probes.log10's floor, below every float32."""
+    from optimlab.gallery.claims import first_order
+    from optimlab.gallery.probes import FLOAT32_FLOOR_LOG10
+
+    real = first_order.seed_values
+    monkeypatch.setattr(
+        first_order, "seed_values", lambda r, m: [0.0] * len(real(r, m)) if m == "momentum" else real(r, m)
+    )
+    losses = first_order.measure("tiny").numbers["test_loss_log10"]
+    assert all(v["momentum"] == [FLOAT32_FLOOR_LOG10] * 2 for v in losses.values())
+
+
 @pytest.fixture
 def cli():
     app = typer.Typer()

@@ -260,4 +260,6 @@ def test_features_a_million_times_narrower_than_others_are_not_called_constants(
         low, high = (torch.tensor(flagged.evidence[k]) for k in ("feature_min", "feature_max"))
         varying = int((high > low).sum())  # of the rows seen; the digits' corner pixels are constant
         assert varying > 32 and f"{varying} varying features" in flagged.title, flagged.title
+        # the fix names the change; the features' ranges are the title's and the explanation's
+        assert flagged.recommendation == "data: standardize inputs (each feature to mean 0 and std 1)"
     assert _input_scale(x, y) is None

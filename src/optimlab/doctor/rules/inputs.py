@@ -85,7 +85,8 @@ def input_scale(
             "Large or unequal input scales make the first layer's gradients huge along some "
             "directions and tiny along others, so one learning rate fits none of them."
         ),
-        recommendation=f"data: standardize inputs ({description})",
+        # the what is in the title and explanation: repeated here, it filled the table's fix column twice
+        recommendation=f"data: standardize inputs (each {features.unit} to mean 0 and std 1)",
         recipe_changes={"data.scaling": "standardize"},
         evidence={
             "largest_feature_rms": largest,

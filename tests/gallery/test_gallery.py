@@ -277,6 +277,24 @@ def test_a_kept_page_is_one_at_this_size_whose_numbers_still_give_its_verdict(ti
     assert kept_outcome(get_experiment("he_init"), "tiny", tmp_path) is None
 
 
+@pytest.mark.parametrize("versions", [None, {"optimlab": "0.0.1", "torch": torch.__version__}])
+def test_resume_keeps_no_page_whose_numbers_another_optimlab_or_torch_made(tiny_gallery, tmp_path, versions):
+    """--resume kept a page whose numbers still gave its verdict, whichever optimlab or torch had made them
+    (an upgrade between Ctrl-C and --resume): the index then mixed numbers of two versions without a word.
+    The versions are kept beside the numbers; others (or none recorded) run the experiment again."""
+    import shutil
+
+    from optimlab.gallery.page import kept_outcome
+
+    for suffix in ("html", "json"):
+        shutil.copy(tiny_gallery.folder / f"he_init.{suffix}", tmp_path)
+    assert kept_outcome(get_experiment("he_init"), "tiny", tmp_path) is not None
+    record = json.loads((tmp_path / "he_init.json").read_text())
+    record["versions"] = versions
+    (tmp_path / "he_init.json").write_text(json.dumps(record))
+    assert kept_outcome(get_experiment("he_init"), "tiny", tmp_path) is None
+
+
 def test_resume_keeps_a_page_only_beside_the_numbers_written_with_it(tmp_path, monkeypatch):
     """--resume kept a page whenever numbers of this size lay beside it: a page cut short (a kill or a full
     disk mid-write, an edit) or written again by a run killed before its numbers were was kept as finished."""

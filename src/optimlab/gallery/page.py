@@ -16,8 +16,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 
+import optimlab
 from optimlab.atomic import write_atomically
 from optimlab.gallery.experiment import KINDS, Evidence, Experiment, Outcome, RunRecord
 from optimlab.gallery.verdict import CONTRADICTED, SUPPORTED
@@ -40,6 +42,12 @@ def _json_ready(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def _versions() -> dict[str, str]:
+    """What made the numbers besides the experiment's code: optimlab's and torch's versions (a run's numbers
+    move with either), recorded beside them so that --resume keeps none made by others."""
+    return {"optimlab": optimlab.__version__, "torch": torch.__version__}
 
 
 def page_path(folder: str | os.PathLike[str], name: str) -> Path:
@@ -119,6 +127,7 @@ def write_page(experiment: Experiment, outcome: Outcome, folder: str | os.PathLi
         "name": experiment.name,
         "page_sha256": _digest(path),
         "size": outcome.size,
+        "versions": _versions(),
         "seconds": outcome.seconds,
         "verdict": {"label": verdict.label, "paragraph": verdict.paragraph},
         "numbers": evidence.numbers,
@@ -147,14 +156,16 @@ def _digest(page: Path) -> str:
 
 
 def kept_outcome(experiment: Experiment, size: str, folder: str | os.PathLike[str]) -> Outcome | None:
-    """The outcome an earlier run left in ``folder`` (its page and ``<name>.json``), when it ran at ``size``,
-    the page is the one its numbers were written with (whole, unedited) and its numbers still give the
-    verdict it wrote (the verdict's code unchanged since); None otherwise,
-    the experiment then to run again. Its figures' series are not kept: the page stays as it was written."""
+    """The outcome an earlier run left in ``folder`` (its page and ``<name>.json``), when it ran at ``size``
+    with this optimlab and torch (their versions), the page is the one its numbers were written with (whole,
+    unedited) and its numbers still give the verdict it wrote (the verdict's code unchanged since); None
+    otherwise, the experiment then to run again. Its figures' series are not kept: the page stays as it was written."""
     page = page_path(folder, experiment.name)
     try:
         record = json.loads(page.with_suffix(".json").read_text())
         if record["size"] != size or record.get("page_sha256") != _digest(page):
+            return None
+        if record.get("versions") != _versions():  # numbers of another optimlab or torch (or unrecorded)
             return None
         numbers = _nan_for_none(record["numbers"])
         verdict = experiment.verdict(numbers)

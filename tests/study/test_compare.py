@@ -179,3 +179,21 @@ def test_a_metric_the_task_never_measures_stops_the_comparison_before_any_trial(
     assert code == 2 and len(lines) == 1, err
     assert f"'{metric}'" in lines[0] and "--metric" in lines[0] and task in lines[0]
     assert not (tmp_path / "study").exists()
+
+
+def test_a_data_dir_no_workload_reads_is_refused(tmp_path, cli):
+    """compare --data-dir ~/mydata (digits_mlp, the default, reads no files) compared on digits, the folder
+    silently unread: the user took the leaderboard for one of their data. So did a recipe file's study and
+    bench --suite small, whose workloads read none either."""
+    with pytest.raises(OptimlabError, match=r"for data_dir \(--data-dir\): accepted only beside a workload"):
+        plan_comparison(["sgd"], workloads=["digits_mlp", "two_spirals_mlp"], data_dir=tmp_path)
+    code, out, err = cli("compare", "--optimizers", "sgd", "--data-dir", str(tmp_path), "--no-progress")
+    assert code == 2 and out == "" and "--data-dir" in err and "digits_mlp" in err, err
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("data: {name: iris}\n")
+    code, _, err = cli("compare", str(recipe), "--optimizers", "sgd", "--data-dir", str(tmp_path))
+    assert code == 2 and "--data-dir" in err and len(err.strip().splitlines()) == 1, err
+    code, _, err = cli("bench", "--suite", "small", "--data-dir", str(tmp_path), "--out", str(tmp_path / "b"))
+    assert code == 2 and "--data-dir" in err and "small" in err, err
+    assert not (tmp_path / "b").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["recipe.yaml"]  # nothing run, nothing written

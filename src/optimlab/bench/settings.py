@@ -80,9 +80,11 @@ def planned_workloads(settings: Mapping[str, Any]) -> list[Workload]:
     column) when given, then tuned on a metric that data measures."""
     from optimlab.bench.suites import suite
     from optimlab.study.compare import measured_on_its_data, on_user_code
-    from optimlab.workloads import workloads_from
+    from optimlab.workloads import refuse_data_dir, workloads_from
 
     if settings["suite"]:
+        if settings["data_dir"] is not None:  # no suite holds a workload of the user's files
+            refuse_data_dir(settings["data_dir"], f"the workloads of suite {settings['suite']}")
         chosen = suite(settings["suite"])
     else:
         chosen = workloads_from(settings["workloads"], path=settings["data_dir"])

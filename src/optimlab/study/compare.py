@@ -29,7 +29,7 @@ from optimlab.study.run import StudyResult, check_backend, load_specs, open_stud
 from optimlab.study.space import SearchSpace
 from optimlab.study.storage import TrialRecord
 from optimlab.user_code import is_import_path
-from optimlab.workloads import Workload, metric_goal, workloads_from
+from optimlab.workloads import Workload, metric_goal, refuse_data_dir, workloads_from
 
 __all__ = [
     "DEFAULT_WORKLOAD",
@@ -309,13 +309,18 @@ def plan_comparison(
     methods = methods_from(field, [v for v in given if v != ""])
     if not workloads:
         raise InvalidValueError("workloads", list(workloads), "at least one workload")
+    names = [w for w in workloads if not isinstance(w, Workload)]
+    if data_dir is not None and not names:  # the user's recipe names its data itself
+        refuse_data_dir(data_dir, ", ".join(w.name for w in workloads))
+    # named ones read together, so that --data-dir goes unread only where none of them reads files
+    named = iter(workloads_from(",".join(names), epochs=epochs, path=data_dir) if names else ())
     chosen = [
         found
         for workload in workloads
         for found in (
             [workload]
             if isinstance(workload, Workload)
-            else workloads_from(workload, epochs=epochs, path=data_dir)
+            else [next(named) for part in workload.split(",") if part.strip()]
         )
     ]
     chosen = on_user_code(chosen, model=model, dataset=dataset, target=target)

@@ -23,9 +23,16 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from optimlab.workloads.workload import Workload, get_workload, metric_goal, workload_names, workloads_from
+from optimlab.workloads.workload import (
+    Workload,
+    get_workload,
+    metric_goal,
+    refuse_data_dir,
+    workload_names,
+    workloads_from,
+)
 
-__all__ = ["Workload", "get_workload", "metric_goal", "workload_names", "workloads_from"]
+__all__ = ["Workload", "get_workload", "metric_goal", "refuse_data_dir", "workload_names", "workloads_from"]
 
 for _module in pkgutil.iter_modules(__path__):  # fill the registry
     importlib.import_module(f"{__name__}.{_module.name}")

@@ -28,6 +28,7 @@ __all__ = [
     "get_workload",
     "metric_goal",
     "mnist1d_cnn",
+    "refuse_data_dir",
     "two_spirals_mlp",
     "workload_names",
     "workloads_from",
@@ -153,7 +154,7 @@ def workloads_from(
     ``epochs`` replaces each one's own when given; ``path``, the folder of the user's files, goes to the
     workloads that read files (the ``*_files`` family) and to no other.
     """
-    chosen = []
+    chosen, read = [], False
     for name in filter(None, (part.strip() for part in names.split(","))):
         entry = _REGISTRY.get(name)
         options: dict[str, Any] = {"epochs": epochs} if epochs else {}
@@ -162,8 +163,21 @@ def workloads_from(
                 raise InvalidValueError(
                     "data_dir (--data-dir)", None, f"the folder of your files for workload {entry.name!r}"
                 )
-            options["path"] = str(path)
+            options["path"], read = str(path), True
         chosen.append(entry.create(**options))
     if not chosen:
         raise InvalidValueError("workloads", names, f"comma-separated names of {', '.join(workload_names())}")
+    if path is not None and not read:  # the folder went unread: the study ran on the workloads' own data
+        refuse_data_dir(path, ", ".join(w.name for w in chosen))
     return chosen
+
+
+def refuse_data_dir(path: str | Path, unread_by: str) -> None:
+    """Refuse ``--data-dir`` beside workloads that read no files (``unread_by`` says which): their runs
+    would be taken for runs on the user's files."""
+    readers = [n for n in workload_names() if "path" in _REGISTRY.get(n).hyperparameter_names]
+    raise InvalidValueError(
+        "data_dir (--data-dir)",
+        str(path),
+        f"only beside a workload that reads your files ({', '.join(readers)}), not {unread_by}",
+    )

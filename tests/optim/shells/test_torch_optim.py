@@ -328,3 +328,16 @@ def test_a_parameter_given_twice_in_a_group_is_refused_in_one_line(name):
         optimizer.add_param_group({"params": (p for p in [w, b, w])})
     assert len(optimizer.param_groups) == 1
     create(name, [{"params": [w]}, {"params": [b]}])  # each once: fine
+
+
+def test_a_named_parameter_given_twice_is_refused_and_a_group_that_is_no_dict_gets_torchs_message():
+    """``model.named_parameters()`` style pairs: a name's tensor given twice is refused as a bare tensor
+    is. ``add_param_group([w])`` raised 'list indices must be integers' (and before that, 'list' object
+    has no attribute 'update'); torch says what is wrong: 'param_group must be a dict'."""
+    w, b = torch.nn.Parameter(torch.zeros(3, 2)), torch.nn.Parameter(torch.zeros(2))
+    with pytest.raises(OptimlabError, match=r"got a parameter twice in one param group: positions 0 and 2"):
+        create("adam", [("w", w), ("b", b), ("w_again", w)])
+    optimizer = create("adam", [("b", b)])
+    assert optimizer.param_groups[0]["param_names"] == ["b"]
+    with pytest.raises(TypeError, match="param_group must be a dict"):
+        optimizer.add_param_group([w])

@@ -287,10 +287,12 @@ class Optimizer(torch.optim.Optimizer):
         return self._entry.typed(hyperparameters) if self._entry is not None else dict(hyperparameters)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
+        if not isinstance(param_group, dict):
+            torch_method("add_param_group")(self, param_group)  # raises torch's TypeError, naming the type
         params = param_group["params"]
         if not isinstance(params, (Tensor, set)):  # a lone tensor and a set: torch's (a set it refuses)
             param_group["params"] = params = list(params)  # as torch lists it: a generator is read once
-            self._check_unique(params)
+            self._check_unique([p[1] if isinstance(p, tuple) and len(p) == 2 else p for p in params])
         # Keys close to a hyperparameter are typos, torch.optim's switches are not honoured here; other
         # keys (a user's tags) pass, as in torch.
         param_group.update({k: plain_numbers(v) for k, v in param_group.items() if k in self._accepted})
@@ -326,7 +328,7 @@ class Optimizer(torch.optim.Optimizer):
         and warns that this will be an error (pytorch/pytorch#40967); the chain's lists would hold its
         state twice under one count, which is neither."""
         first: dict[int, int] = {}
-        for position, p in enumerate(params):
+        for position, p in enumerate(params):  # tensors, those of (name, tensor) pairs taken out
             if not isinstance(p, Tensor):  # torch refuses it as no tensor
                 continue
             earlier = first.setdefault(id(p), position)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from doctor.setups import cnn, standardized
+from doctor.setups import cnn, mlp, standardized
 from optimlab.doctor import diagnose
 
 
@@ -229,8 +229,6 @@ def test_a_random_layer_before_constant_ones_is_no_constant_init_finding_and_the
 
 
 def _input_scale(inputs: torch.Tensor, y: torch.Tensor):
-    from doctor.setups import mlp
-
     model = mlp(depth=1, width=32)
     found = diagnose(model, (inputs, y), nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), 1e-3),
                      steps=20, lr_find=False)  # fmt: skip
@@ -263,3 +261,40 @@ def test_features_a_million_times_narrower_than_others_are_not_called_constants(
         # the fix names the change; the features' ranges are the title's and the explanation's
         assert flagged.recommendation == "data: standardize inputs (each feature to mean 0 and std 1)"
     assert _input_scale(x, y) is None
+
+
+class FunctionalReLU(nn.Module):
+    """Two hidden layers whose ReLU is called in forward (torch.relu), not held as a module."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.a, self.b, self.out = nn.Linear(64, 32), nn.Linear(32, 32), nn.Linear(32, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.relu(self.b(torch.relu(self.a(x)))))
+
+
+@pytest.mark.parametrize("lr", [10.0, 0.1])
+def test_gradients_a_too_high_lr_starved_during_the_run_are_its_consequence(lr):
+    """ReLUs called in forward die unseen by the activation instruments: at SGD lr 10 the first layer's
+    gradient fell to 0 during the run, and the vanishing gradients were ranked first with 'norm: batch'
+    as the fix, the lr second. The truth: at the first step, by autograd on the whole data, the first
+    layer gets its share of the output layer's gradient per weight; the twin at lr 0.1 trains without
+    a finding. Now the lr comes first and explains the vanishing."""
+    x, y = standardized()
+    model = FunctionalReLU()
+    loss = nn.functional.cross_entropy(model(x), y)
+    first, _, last, _ = torch.autograd.grad(loss, [*model.a.parameters(), *model.out.parameters()])
+    assert (first.norm() / first.numel() ** 0.5) / (last.norm() / last.numel() ** 0.5) > 1e-2
+    found = diagnose(model, (x, y), nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr),
+                     steps=100, lr_find=False)  # fmt: skip
+    if lr == 0.1:
+        assert found.healthy, found.findings
+        return
+    top, vanishing = found.findings[0], next(f for f in found.findings if f.rule == "vanishing_gradients")
+    assert top.rule == "lr_too_high" and vanishing.consequence_of == ("lr_too_high",), found.findings
+    assert (
+        vanishing.evidence["window"] == "the whole run"
+        and vanishing.evidence["relative_gradient"]["a"] < 1e-3
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import torch
@@ -16,12 +17,14 @@ from optimlab.doctor.rules._readings import (
     _finite,
     _g,
     _label,
+    _layer_rms_gradients,
     _loss_levels,
     _lr,
     _register,
     _saturated_fractions,
     _score,
 )
+from optimlab.doctor.rules.gradients import vanishing_gradients
 from optimlab.doctor.rules.init_scale import init_scale
 from optimlab.registry import POSITIVE, UNIT_OPEN
 
@@ -155,7 +158,8 @@ def lr_too_high(
     explains: tuple[str, ...] = ("nan_inf", "plateau")
     if not init_off:  # a bad init explains these better
         explains += ("exploding_gradients", "dead_units", "saturation")
-        if collapsed:  # units the steps killed pass no gradient back: the early layers' starve
+        if collapsed or _vanished_during_training(stats):
+            # units the steps killed pass no gradient back: the early layers' starve
             explains += ("vanishing_gradients",)
     return Finding(
         rule="lr_too_high",
@@ -176,6 +180,24 @@ def lr_too_high(
         score=_score(strength) + len(seen),
         explains=explains,
     )
+
+
+def _vanished_during_training(stats: RunStatistics) -> bool:
+    """Whether the layers that the vanishing gradients name over the whole run got their share of the
+    output layer's gradient over the first steps: the steps starved them, not the setup. ReLUs called
+    in the model's forward code (torch.relu) die unseen by the activation instruments: an MLP of two
+    such layers at SGD lr 10 gets 0 in its first layer by the end, and lr 0.1 trains it (no finding)."""
+    found = vanishing_gradients(stats)
+    if found is None or found.evidence["window"] != "the whole run":
+        return False
+    defaults = inspect.signature(vanishing_gradients).parameters
+    warn, first = defaults["warn_ratio"].default, defaults["early_steps"].default
+    early = _layer_rms_gradients(stats, first)
+    if early is None or early[1][-1] <= 0:
+        return False
+    at_start = dict(zip((layer.name for layer in early[0]), (early[1] / early[1][-1]).tolist(), strict=True))
+    weak = [name for name, ratio in found.evidence["relative_gradient"].items() if ratio < warn]
+    return bool(weak) and all(at_start.get(name, 0.0) >= warn for name in weak)
 
 
 def _checked_worse(

@@ -298,3 +298,36 @@ def test_gradients_a_too_high_lr_starved_during_the_run_are_its_consequence(lr):
         vanishing.evidence["window"] == "the whole run"
         and vanishing.evidence["relative_gradient"]["a"] < 1e-3
     )
+
+
+def test_the_vanishing_fraction_is_per_parameter_as_measured_by_hand():
+    """A tanh MLP drawn at std 0.01: at init its first weight matrix gets a third of the output layer's
+    RMS gradient, the fall of 1e-6 lies in the rest of each layer's parameters, its biases; the
+    finding said 'per weight'. Its fractions equal, to 1e-4, the median over Adam's
+    first 5 full-batch steps of each layer's RMS gradient over weights and biases, replayed by hand."""
+    import copy
+
+    x, y = standardized()
+    model = mlp(nn.Tanh, depth=6, width=32, weight_std=0.01)
+    replay = copy.deepcopy(model)
+    found = diagnose(model, (x, y), nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), 1e-3),
+                     steps=10, batch_size=len(x), lr_find=False)  # fmt: skip
+    vanishing = found.findings[0]
+    assert vanishing.rule == "vanishing_gradients" and "gradient per parameter" in vanishing.title
+    linears = [m for m in replay if isinstance(m, nn.Linear)]
+    optimizer, per_parameter, per_weight = torch.optim.Adam(replay.parameters(), 1e-3), [], []
+    for _ in range(5):
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(replay(x), y).backward()
+        per_parameter.append(
+            [torch.cat([m.weight.grad.flatten(), m.bias.grad]).square().mean().sqrt() for m in linears]
+        )
+        per_weight.append([m.weight.grad.square().mean().sqrt() for m in linears])
+        optimizer.step()
+    rms = torch.tensor(per_parameter).median(0).values
+    assert list(vanishing.evidence["relative_gradient"].values()) == pytest.approx(
+        (rms / rms[-1]).tolist(), rel=1e-4
+    )
+    # per weight at init the first layer gets a third of the output layer's RMS gradient, not 1e-6 of it
+    fraction = vanishing.evidence["relative_gradient"]["0"]
+    assert per_weight[0][0] / per_weight[0][-1] > 0.1 > 1e4 * fraction

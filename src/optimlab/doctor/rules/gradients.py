@@ -67,9 +67,12 @@ def vanishing_gradients(
     error_ratio: float = 1e-6,
     early_steps: int = 5,
 ) -> Finding | None:
-    """RMS gradient per weight of each Linear/Conv layer over the output layer's: medians over the first
-    ``early_steps`` steps and over the whole run, whichever is worse. The early window matters because
-    adaptive optimizers (Adam) rescale tiny gradients into full-size steps and hide the problem later.
+    """RMS gradient per parameter (weights and biases) of each Linear/Conv layer over the output
+    layer's: medians over the first ``early_steps`` steps and over the whole run, whichever is worse.
+    The early window matters because adaptive optimizers (Adam) rescale tiny gradients into full-size
+    steps and hide the problem later. Per parameter, not per weight: in a tanh MLP drawn at std 0.01
+    the weight matrices' own gradients stay alike through depth (the first layer's RMS 5x the output
+    layer's), the signals shrinking forward as the errors shrink backward; the biases' carry the fall.
 
     Vanishing is a fall *with depth*: a layer repeated in every block (:func:`_held_through_depth`)
     whose first and last copies get alike fractions is not counted, however small the fraction. A
@@ -137,11 +140,11 @@ def vanishing_gradients(
         severity="error" if worst_ratio < error_ratio else "warning",
         title=(
             f"Vanishing gradients: {_label(stats, worst_layer.name)} gets {_g(worst_ratio)} of the output "
-            "layer's gradient per weight"
+            "layer's gradient per parameter"
         ),
         explanation=(
-            f"Median over {where} of the RMS gradient per weight, relative to the output layer "
-            f"{_label(stats, layers[-1].name)}: "
+            f"Median over {where} of the RMS gradient per parameter (weights and biases), relative to the "
+            f"output layer {_label(stats, layers[-1].name)}: "
             + ", ".join(f"{_label(stats, name)} {_g(r)}" for name, r in weak.items())
             + ". These layers barely learn."
         ),
@@ -270,7 +273,7 @@ def exploding_gradients(
     if growth >= warn_growth:
         seen.append(f"{_g(growth)}x its first steps' {_g(early)}")
     if depth >= warn_depth_ratio:
-        seen.append(f"early layers get {_g(depth)}x the output layer's gradient per weight")
+        seen.append(f"early layers get {_g(depth)}x the output layer's gradient per parameter")
     if init is not None and init[0] > 1:
         mean, activation, scheme = init
         recommendation = f"init: {scheme} for {activation} layers (the weights are {_g(mean)}x the scale {activation} needs)"

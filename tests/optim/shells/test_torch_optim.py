@@ -341,3 +341,13 @@ def test_a_named_parameter_given_twice_is_refused_and_a_group_that_is_no_dict_ge
     assert optimizer.param_groups[0]["param_names"] == ["b"]
     with pytest.raises(TypeError, match="param_group must be a dict"):
         optimizer.add_param_group([w])
+
+
+@pytest.mark.parametrize("bad", ["False", "yes", 1, 0.0])
+def test_a_fused_that_is_no_bool_or_none_is_refused_in_one_line(bad):
+    """fused="False" (a config's string) was taken as true: the chain compiled at the second step, where
+    False asks for the composed chain always. Refused as maximize is, naming the value and the choices."""
+    w = torch.nn.Parameter(torch.zeros(2))
+    with pytest.raises(OptimlabError, match=f"invalid value {bad!r} for fused: accepted None, True or False"):
+        create("adam", [w], fused=bad)
+    assert create("adam", [w], fused=False).fused_path is None

@@ -234,8 +234,10 @@ class Optimizer(torch.optim.Optimizer):
         maximize: bool = False,
         **hyperparameters: Any,
     ) -> None:
-        maximize = plain_numbers(maximize)  # np.True_ as the bool it holds, as torch takes it
+        maximize, fused = plain_numbers(maximize), plain_numbers(fused)  # np.True_ as the bool it holds
         _check_maximize(maximize)
+        if fused is not None and not isinstance(fused, bool):  # "False" would compile at the second step
+            raise InvalidValueError("fused", fused, "None, True or False")
         entry = transform if isinstance(transform, Entry) else None
         self._entry = entry
         self._factory: Factory = entry.obj if entry else transform

@@ -629,7 +629,7 @@ def test_schedule_free_counts_steps_per_group_like_the_authors_code(name, float6
     assert max_difference(ours, package) <= TOLERANCE
 
 
-@pytest.mark.parametrize("name", ["adan", *sorted(SCHEDULE_FREE)])
+@pytest.mark.parametrize("name", ["adan", "lamb", *sorted(SCHEDULE_FREE)])
 def test_counts_kept_per_group_resume_from_a_state_dict(name, float64):
     """Stopped mid-run (after the steps without some gradients) and resumed from the saved state: the
     same parameters as the uninterrupted run."""

@@ -27,8 +27,8 @@ Rules a transform keeps, so that transforms compose without copies:
   Optional per-parameter state is ``None`` when unused. Shells rely on this to store state per parameter
   (``torch.optim`` state dicts) and to rebuild list state from it. Counters are the list's, and the
   ``torch.optim`` shell keeps them per parameter, as torch does; a record whose reference counts per
-  param group (the authors' Adan and Schedule-Free) sets the class attribute ``counts_per_group = True``,
-  and the shell then keeps every counter of the chain per group.
+  param group (the authors' Adan and Schedule-Free, pytorch_optimizer's Lamb) sets the class attribute
+  ``counts_per_group = True``, and the shell then keeps every counter of the chain per group.
 - A list field named in the record's class attribute ``transient`` holds live objects (a wrapped
   ``torch.optim.Optimizer``): shells keep it beside each parameter while running but leave it out of a
   saved state, so that ``torch.load(weights_only=True)`` reads the state back; after a load its entries

@@ -103,6 +103,10 @@ def lars(
 
 
 class _UncorrectedAdamState(NamedTuple):
+    # pytorch_optimizer's Lamb, the reference, counts group['step'] at every step: the debiasing of a
+    # parameter that missed some gradients goes by the group's t (torch_optim shell, counts_per_group)
+    counts_per_group = True
+
     count: int
     mu: list[Tensor]  # m, EMA of u
     nu: list[Tensor]  # v, EMA of u^2

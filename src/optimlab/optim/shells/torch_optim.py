@@ -20,12 +20,12 @@ parameters of a group whose counters agree: one list in the common case where ev
 a gradient every step; a layer frozen for the first N steps stays N behind, in a cohort of its own.
 
 Except where the reference counts per group: the authors' Schedule-Free (``group['k']`` and its weight
-sums) and Adan (``group['step']``) count the steps of a param group, every ``step()`` whether or not a
-parameter has a gradient, and a parameter without a gradient only skips its own update. A chain whose
-state record says so (``counts_per_group``, :mod:`optimlab.optim.base`) gets that: its counters live in
-the group (``group["counters"]``, written there when the state is saved or the parameters with
-gradients change) and its parameters step as one cohort; a step where no parameter of the group has
-a gradient moves only the counters.
+sums), Adan and pytorch_optimizer's Lamb (``group['step']``) count the steps of a param group, every
+``step()`` whether or not a parameter has a gradient, and a parameter without a gradient only skips its
+own update. A chain whose state record says so (``counts_per_group``, :mod:`optimlab.optim.base`) gets
+that: its counters live in the group (``group["counters"]``, written there when the state is saved or
+the parameters with gradients change) and its parameters step as one cohort; a step where no
+parameter of the group has a gradient moves only the counters.
 
 Complex parameters are stepped as their real and imaginary parts, as ``torch.optim`` does
 (``torch.view_as_real``): an elementwise optimizer treats the two as separate coordinates, and Adam's

@@ -117,6 +117,18 @@ def test_lookahead_matches_a_hand_version(inner, k, alpha, float64):
     assert max_difference(ours, reference) <= TOLERANCE
 
 
+@pytest.mark.parametrize("inner", sorted(INNER))
+def test_lookahead_syncs_a_parameter_without_a_gradient_as_the_authors_code(inner, float64):
+    """Parameters left without a gradient on some steps (the shared problem's skipping): every k-th step
+    moves each one to its slow weights, as Algorithm 1 and michaelrzhang/lookahead do; pytorch_optimizer
+    4.1.0 leaves out of a sync those without a gradient at that step (2e-2 off after 100 steps)."""
+    torch_class, hp = INNER[inner]
+    ours = train(lambda p: Lookahead(p, inner, hp, k=5, alpha=0.5), skipping=True)
+    reference = train(lambda p: HandLookahead(torch_class(p, **hp), 5, 0.5), skipping=True)
+    assert max_difference(ours, train(lambda p: torch_class(p, **hp), skipping=True)) > 1e-2
+    assert max_difference(ours, reference) <= TOLERANCE
+
+
 @pytest.mark.parametrize("pullback_momentum", ["none", "reset", "pullback"])
 @pytest.mark.parametrize(("k", "alpha"), [(5, 0.5), (6, 0.8)])
 def test_lookahead_matches_pytorch_optimizer(k, alpha, pullback_momentum, float64):

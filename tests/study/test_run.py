@@ -358,6 +358,17 @@ def test_a_worker_asked_for_a_method_no_study_has_names_the_methods_there(tmp_pa
     assert work(tmp_path, methods=["adam"]) == 0  # known, and nothing left waiting
 
 
+def test_a_worker_asked_for_a_study_not_there_names_the_studies_there(tmp_path):
+    """`optimlab worker FOLDER --name zzz` said "no optimlab study 'zzz' at FOLDER to work on", naming
+    neither the flag nor the studies it holds (a typo of the study's name looked like an empty folder)."""
+    from optimlab.study import work
+
+    run_study(tiny(optimizers=("sgd",), budget=1, seeds=0), tmp_path)
+    with pytest.raises(InvalidValueError, match=r"'zzz' for name \(--name\): accepted a study there: 't'"):
+        work(tmp_path, name="zzz")
+    assert work(tmp_path, name="t") == 0
+
+
 @pytest.mark.parametrize(
     "metrics, said",
     [

@@ -25,6 +25,7 @@ from optimlab.study.storage import (
     DONE_ATTR,
     JOURNAL_NAME,
     METHOD_ATTR,
+    SPEC_ATTR,
     is_url,
     open_storage,
     optimlab_studies,
@@ -70,6 +71,9 @@ def work(
     while wait and not is_url(location) and not (Path(location) / JOURNAL_NAME).is_file():
         time.sleep(poll_seconds)  # started before the driver: the study does not exist yet
     storage = open_storage(location, create=False)  # a worker never starts a journal of its own
+    held = sorted({study.user_attrs[SPEC_ATTR]["name"] for study in optimlab_studies(storage)})
+    if name is not None and held and name not in held and not wait:  # a driver may start it later
+        raise InvalidValueError("name (--name)", name, f"a study there: {', '.join(map(repr, held))}")
     # A method no study there has: named, where it found none "to work on" (a study started later,
     # by a driver the worker waits for, cannot be checked yet).
     known = {method.name for _, method, _ in method_targets(storage, name)}

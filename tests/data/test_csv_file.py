@@ -361,3 +361,27 @@ def test_the_data_line_says_labels_that_are_not_their_class_ids():
     ]
     taught = Examples.from_arrays(x, np.array([-1, 0, 1, 1, 0, -1, 1, 0]), name="rows.csv")
     assert taught.examples.y.tolist() == [0, 1, 2, 2, 1, 0, 2, 1]  # np.unique's sorted order, as said
+
+
+def test_whole_numbers_read_as_many_classes_say_how_to_regress_them(tmp_path):
+    """scikit-learn's diabetes targets unscaled (whole numbers 25..346, 214 distinct in 442 rows) are
+    guessed as 214 classes, most of one or two rows, where they are amounts to regress: the data's line
+    names training.loss: mse, under which the same file is read as a regression (targets_for). Ten
+    classes or fewer, names, or a task the caller gave, say nothing more."""
+    from sklearn.datasets import load_diabetes
+
+    from optimlab.data import Examples
+    from optimlab.data.examples import targets_for
+    from optimlab.data.sources import describe
+
+    x, y = load_diabetes(return_X_y=True, scaled=False)
+    guessed = Examples.from_arrays(x, y, name="diabetes.csv")
+    assert guessed.task == "classification" and guessed.num_classes == len(np.unique(y)) == 214
+    line = describe("diabetes.csv", guessed)
+    assert "labels 25, 31, 37, 39, 40, 42, ... as classes 0-213, training.loss: mse would regress" in line
+    with targets_for("regression"):  # what training.loss: mse sets
+        regressed = Examples.from_arrays(x, y, name="diabetes.csv")
+    assert regressed.task == "regression" and regressed.examples.y.flatten().tolist() == list(y)
+    told = Examples.from_arrays(x, y, name="diabetes.csv", task="classification")
+    few = Examples.from_arrays(x[:20], np.arange(20) % 10 + 1, name="ten.csv")
+    assert "training.loss" not in describe("diabetes.csv", told) + describe("ten.csv", few)

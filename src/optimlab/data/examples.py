@@ -166,7 +166,8 @@ class Examples(DatasetInfo):
             raise InvalidValueError(f"inputs of {name}", f"shape {x_array.shape}", "at least one example")
         if task is None and y_array.dtype.kind in "biuf":
             task = _LOSS_TASK.get()
-        if task is None:
+        guessed = task is None
+        if guessed:
             task = "classification" if _looks_like_labels(y_array) else "regression"
         elif task not in TASKS:
             raise InvalidValueError("task", task, "one of " + ", ".join(map(repr, TASKS)))
@@ -189,7 +190,10 @@ class Examples(DatasetInfo):
                 shown = ", ".join(c if isinstance(c, str) else f"{c:g}" for c in classes[:_SHOWN_LABELS]) + (
                     ", ..." if num_classes > _SHOWN_LABELS else ""
                 )
-                reading = ", ".join(filter(None, [reading, f"labels {shown} as classes 0-{num_classes - 1}"]))
+                labels = f"labels {shown} as classes 0-{num_classes - 1}"
+                if guessed and y_array.dtype.kind in "biuf" and num_classes > MOST_CLASSES_GUESSED:
+                    labels += ", training.loss: mse would regress them as amounts"  # the guess's way out
+                reading = ", ".join(filter(None, [reading, labels]))
         else:
             reject_non_finite(y_array, f"targets of {name}")
             targets = torch.as_tensor(

@@ -265,6 +265,22 @@ def test_a_compared_field_the_space_searches_too_is_refused():
     assert len(StudySpec.for_workload("t", WORKLOAD, methods_from("optimizer", sections)).methods) == 2
 
 
+@pytest.mark.parametrize(
+    "field, values",
+    [
+        ("optimizer.options.lr", [0.1, 0.001]),  # read as optimizer.lr
+        ("optimizer", [{"name": "sgd", "lr": 0.1}, {"name": "adam", "lr": 0.001}]),
+        ("optimizer", [{"name": "sgd", "options": {"lr": 0.1}}, {"name": "adam"}]),
+    ],
+)
+def test_a_searched_field_compared_under_another_spelling_is_refused(field, values):
+    """--compare optimizer.options.lr=0.1,0.001 over the default lr search ran: the recipe reads
+    options.lr as optimizer.lr, which tuning set in every trial, so the rows 0.1 and 0.001 were one setup,
+    equal to the last digit. So did a compared section holding the lr."""
+    with pytest.raises(InvalidValueError, match=r"for compare: .*tuning sets it in every trial"):
+        StudySpec.for_workload("t", WORKLOAD, methods_from(field, values))
+
+
 def test_the_seed_compared_or_searched_is_refused():
     """--compare training.seed=0,5 ran two methods that were one: each trial's seed is the protocol's (the
     tuning seed, then the fresh ones), so the seed 5 never trained and the two rows were equal to the

@@ -79,6 +79,22 @@ def methods_from(field: str, values: Sequence[Any]) -> tuple[Method, ...]:
     return tuple(Method(str(v), {field: v}) for v in values)
 
 
+def _fields_set(field: str, value: Any) -> set[str]:
+    """The recipe fields a compared ``field`` = ``value`` sets, as the recipe reads them (:func:`_as_set`):
+    each key of a section's mapping, ``{"name": "sgd", "lr": 0.1}`` of ``optimizer`` setting
+    ``optimizer.name`` and ``optimizer.lr``."""
+    if isinstance(value, Mapping) and value:
+        return {f for key, inner in value.items() for f in _fields_set(f"{field}.{key}", inner)}
+    return {_as_set(field)}
+
+
+def _as_set(field: str) -> str:
+    """``field`` as the recipe stores it: a keyword under a section's ``options`` is the section's own field
+    where it has one (``optimizer.options.lr`` sets ``optimizer.lr``); dropping the segment names both
+    spellings alike."""
+    return ".".join(part for part in field.split(".") if part != "options")
+
+
 def _meant(field: str, value: Any) -> str:
     """The optimizer ``value`` names (its registry entry's name), for ``optimizer.name``; the number it
     writes, for a number (``0`` and ``0.0`` set one weight decay); else the value."""
@@ -252,10 +268,11 @@ class StudySpec:
         """Refuse, when a study is planned, a compared field the search space searches too: each tuning
         trial sets it, so the methods differ in their names only (``--compare optimizer.lr=0.1,0.001``
         over the default lr search: the method 0.001 reran at the lr 0.1 tuning found)."""
-        searched = self.space_for(method).fields
+        searched = {_as_set(s) for s in self.space_for(method).fields}
         for field, value in method.updates.items():
-            if any(field == s or field.startswith(f"{s}.") for s in searched):  # a section compared keeps
-                # its other fields apart: {optimizer: {name: sgd, momentum: 0.9}} beside adam, lr tuned
+            # a section compared keeps its other fields apart: {optimizer: {name: sgd, momentum: 0.9}}
+            # beside adam, lr tuned; one holding the lr (or options.lr, the recipe's optimizer.lr) does not
+            if any(f == s or f.startswith(f"{s}.") for f in _fields_set(field, value) for s in searched):
                 raise InvalidValueError(
                     "compare",
                     field,

@@ -49,14 +49,40 @@ def chance_levels(recipe: Any) -> dict[str, float]:
 
 
 def no_better_than_chance(recipe: Any, metrics: dict[str, float]) -> str | None:
-    """Says so where a run's final accuracy (validation's, else test's) is no better than always predicting
-    the training split's majority class, else None: what a model that learnt nothing from its inputs
-    scores, however its loss reads."""
-    split = "val" if "val_accuracy" in metrics else "test"
+    """Says so where a run learnt nothing from its inputs, else None: its final accuracy (validation's,
+    else test's) no better than always predicting the training split's majority class, however its loss
+    reads; or, for a regression under the mean squared error, its loss no lower than always predicting the
+    training targets' mean."""
+    split = "val" if "val_loss" in metrics else "test"
     accuracy = metrics.get(f"{split}_accuracy")
-    if accuracy is None or not (chance := chance_levels(recipe)) or accuracy > chance["accuracy"]:
+    if accuracy is not None:
+        if not (chance := chance_levels(recipe)) or accuracy > chance["accuracy"]:
+            return None
+        return (
+            f"{split}_accuracy {accuracy:.4g} is no better than always predicting the majority class "
+            f"({chance['accuracy']:.4g} of the training rows): the model learnt nothing from its inputs"
+        )
+    loss = metrics.get(f"{split}_loss")
+    if loss is None or (mean_loss := _mean_prediction_loss(recipe, split)) is None or loss < mean_loss:
         return None
     return (
-        f"{split}_accuracy {accuracy:.4g} is no better than always predicting the majority class "
-        f"({chance['accuracy']:.4g} of the training rows): the model learnt nothing from its inputs"
+        f"{split}_loss {loss:.4g} is no lower than always predicting the training targets' mean "
+        f"({mean_loss:.4g} on the {split} rows): the model learnt nothing from its inputs"
     )
+
+
+def _mean_prediction_loss(recipe: Any, split: str) -> float | None:
+    """The mean squared error on ``split`` of predicting the training targets' mean (their variance, on
+    the training rows), for a regression recipe under that loss; None for any other."""
+    from optimlab.build import build_data
+
+    if recipe.training.loss not in (None, "mse") or recipe.training.compute_loss is not None:
+        return None
+    try:
+        splits = build_data(recipe)
+    except (OptimlabError, OSError):
+        return None
+    if splits.task != "regression" or getattr(splits, "loss", None) is not None:
+        return None
+    targets, rows = splits.train.y.double(), getattr(splits, split).y.double()
+    return float(((rows - targets.mean(0)) ** 2).mean()) if len(rows) else None

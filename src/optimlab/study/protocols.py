@@ -249,17 +249,14 @@ class StudySpec:
         """Refuse, when a study is planned, ``training.seed`` compared or searched: the protocol sets each
         trial's seed (:meth:`tune_plan`, :meth:`seed_plan`) over any the method or the space gives, so
         ``--compare training.seed=0,5`` trained one setup twice under two names (the seed 5 never ran)."""
-        compared = any(
-            field == _SEED or (field == "training" and isinstance(value, Mapping) and "seed" in value)
-            for field, value in method.updates.items()
-        )
+        compared = any(_SEED in _fields_set(field, value) for field, value in method.updates.items())
         why = (
             "another field: the protocol sets each trial's seed (the recipe's own to tune, then fresh "
             "seeds), whatever the {} gives"
         )
         if compared:
             raise InvalidValueError("compare", _SEED, why.format("comparison"))
-        if _SEED in self.space_for(method).fields:
+        if _SEED in {_as_set(field) for field in self.space_for(method).fields}:
             raise InvalidValueError(
                 "search space (--space, --space-file, space=)", _SEED, why.format("search space")
             )

@@ -299,3 +299,18 @@ def test_the_seed_compared_or_searched_is_refused():
             methods_from("optimizer.name", ["sgd"]),
             space=SearchSpace.from_flags(["optimizer.lr=0.01,0.1", "training.seed=0,1"]),
         )
+
+
+def test_an_lr_searched_as_options_lr_is_tuned():
+    """--space optimizer.options.lr=1e-3:1e-1:log tuned the lr (the recipe reads options.lr as optimizer.lr),
+    and the study warned 'optimizer.lr is neither searched nor set: each optimizer trains at its default'."""
+    space = SearchSpace.from_flags(["optimizer.options.lr=1e-3:1e-1:log"])
+    spec = StudySpec.for_workload("t", WORKLOAD, methods_from("optimizer.name", ["sgd", "adam"]), space=space)
+    assert spec.untuned_lr() is None
+    decay = SearchSpace.from_flags(["optimizer.options.weight_decay=0,0.1"])
+    assert (
+        "neither searched nor set"
+        in StudySpec.for_workload(
+            "t", WORKLOAD, methods_from("optimizer.name", ["sgd", "adam"]), space=decay
+        ).untuned_lr()
+    )

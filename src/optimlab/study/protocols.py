@@ -299,7 +299,7 @@ class StudySpec:
         space searches no ``optimizer.lr`` and the recipe sets none (SGD's default, torch's 1e-3, is a
         placeholder: such a study ranks the defaults, not the optimizers). None otherwise."""
         optimizers = [self.method_recipe(m).optimizer for m in self.methods]
-        tuned = self.space is None or "optimizer.lr" in self.space.fields
+        tuned = self.space is None or "optimizer.lr" in {_as_set(f) for f in self.space.fields}
         if tuned or len({o.name for o in optimizers}) < 2 or any(o.lr is not None for o in optimizers):
             return None
         registry = get_registry("optimizer")

@@ -163,6 +163,7 @@ def test_a_gated_rnn_whose_recurrent_weights_are_too_large_is_told_its_init(kind
     first, *rest = diagnosed(scale)
     assert first.rule == "init_scale" and first.evidence["layer"] == "rnn", first
     assert first.recommendation.startswith(f"init: orthogonal for rnn ({kind})'s recurrent weights"), first
+    assert "eye_" not in first.recommendation  # the identity is a plain ReLU RNN's init (Le et al. 2015)
     assert rest and all(first.rule in f.consequence_of for f in rest), rest
     exploding = [f for f in rest if f.rule == "exploding_gradients"]
     assert len(exploding) == (scale == 12.0) and all(

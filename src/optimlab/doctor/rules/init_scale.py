@@ -302,8 +302,13 @@ def _recurrent_too_large(stats: RunStatistics, recurrent_scale: float) -> Findin
         ),
         recommendation=(
             f"init: orthogonal for {_label(stats, layer.name)}'s recurrent weights "
-            f"(nn.init.orthogonal_ on each weight_hh; Saxe et al. 2014), or the identity for a ReLU RNN "
-            f"(nn.init.eye_; Le et al. 2015)"
+            "(nn.init.orthogonal_ on each weight_hh; Saxe et al. 2014)"
+            # the identity suits a plain ReLU RNN, not a gated cell's stacked gates
+            + (
+                ", or the identity for a ReLU RNN (nn.init.eye_; Le et al. 2015)"
+                if layer.kind == "RNN"
+                else ""
+            )
         ),
         evidence={"layer": layer.name, "recurrent_scale": scale, "loss": [start, end]},
         score=_score(scale / recurrent_scale),

@@ -174,3 +174,16 @@ def test_a_range_takes_finite_bounds_alone(bounds):
     """nan:1 was refused as 'low <= high', which says nothing of nan; 1:inf and inf:inf were accepted."""
     with pytest.raises(InvalidValueError, match="accepted finite bounds"):
         SearchSpace.from_flags([f"optimizer.lr={bounds}"])
+
+
+def test_one_field_under_two_spellings_is_refused():
+    """--space optimizer.lr=0.1,0.01 --space optimizer.options.lr=0.5 ran: the recipe reads options.lr as
+    optimizer.lr, so every trial trained at 0.5 and the lr 'searched' was no search (its two points scored
+    the same to the last digit)."""
+    with pytest.raises(
+        InvalidValueError, match=r"optimizer.lr.*optimizer.options.lr.*each field at most once"
+    ):
+        SearchSpace.from_flags(["optimizer.lr=0.1,0.01", "optimizer.options.lr=0.5"])
+    assert (
+        len(SearchSpace.from_flags(["optimizer.lr=0.1,0.01", "optimizer.options.momentum=0,0.9"]).fields) == 2
+    )

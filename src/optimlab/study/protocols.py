@@ -30,7 +30,7 @@ import torch
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.recipe import Recipe, RecipeError
 from optimlab.registry import SEED, Capability, get_registry
-from optimlab.study.space import Dimension, SearchSpace
+from optimlab.study.space import Dimension, SearchSpace, as_recipe_field
 from optimlab.workloads import Workload
 
 __all__ = [
@@ -80,19 +80,12 @@ def methods_from(field: str, values: Sequence[Any]) -> tuple[Method, ...]:
 
 
 def _fields_set(field: str, value: Any) -> set[str]:
-    """The recipe fields a compared ``field`` = ``value`` sets, as the recipe reads them (:func:`_as_set`):
-    each key of a section's mapping, ``{"name": "sgd", "lr": 0.1}`` of ``optimizer`` setting
-    ``optimizer.name`` and ``optimizer.lr``."""
+    """The recipe fields a compared ``field`` = ``value`` sets, as the recipe reads them
+    (:func:`~optimlab.study.space.as_recipe_field`): each key of a section's mapping, ``{"name": "sgd",
+    "lr": 0.1}`` of ``optimizer`` setting ``optimizer.name`` and ``optimizer.lr``."""
     if isinstance(value, Mapping) and value:
         return {f for key, inner in value.items() for f in _fields_set(f"{field}.{key}", inner)}
-    return {_as_set(field)}
-
-
-def _as_set(field: str) -> str:
-    """``field`` as the recipe stores it: a keyword under a section's ``options`` is the section's own field
-    where it has one (``optimizer.options.lr`` sets ``optimizer.lr``); dropping the segment names both
-    spellings alike."""
-    return ".".join(part for part in field.split(".") if part != "options")
+    return {as_recipe_field(field)}
 
 
 def _meant(field: str, value: Any) -> str:
@@ -256,7 +249,7 @@ class StudySpec:
         )
         if compared:
             raise InvalidValueError("compare", _SEED, why.format("comparison"))
-        if _SEED in {_as_set(field) for field in self.space_for(method).fields}:
+        if _SEED in {as_recipe_field(field) for field in self.space_for(method).fields}:
             raise InvalidValueError(
                 "search space (--space, --space-file, space=)", _SEED, why.format("search space")
             )
@@ -265,7 +258,7 @@ class StudySpec:
         """Refuse, when a study is planned, a compared field the search space searches too: each tuning
         trial sets it, so the methods differ in their names only (``--compare optimizer.lr=0.1,0.001``
         over the default lr search: the method 0.001 reran at the lr 0.1 tuning found)."""
-        searched = {_as_set(s) for s in self.space_for(method).fields}
+        searched = {as_recipe_field(s) for s in self.space_for(method).fields}
         for field, value in method.updates.items():
             # a section compared keeps its other fields apart: {optimizer: {name: sgd, momentum: 0.9}}
             # beside adam, lr tuned; one holding the lr (or options.lr, the recipe's optimizer.lr) does not
@@ -299,7 +292,7 @@ class StudySpec:
         space searches no ``optimizer.lr`` and the recipe sets none (SGD's default, torch's 1e-3, is a
         placeholder: such a study ranks the defaults, not the optimizers). None otherwise."""
         optimizers = [self.method_recipe(m).optimizer for m in self.methods]
-        tuned = self.space is None or "optimizer.lr" in {_as_set(f) for f in self.space.fields}
+        tuned = self.space is None or "optimizer.lr" in {as_recipe_field(f) for f in self.space.fields}
         if tuned or len({o.name for o in optimizers}) < 2 or any(o.lr is not None for o in optimizers):
             return None
         registry = get_registry("optimizer")

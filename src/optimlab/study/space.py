@@ -33,9 +33,16 @@ import optuna
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 from optimlab.recipe import load_yaml
 
-__all__ = ["Dimension", "SearchSpace"]
+__all__ = ["Dimension", "SearchSpace", "as_recipe_field"]
 
 _RANGE_KEYS = ("low", "high", "log", "integer")
+
+
+def as_recipe_field(field: str) -> str:
+    """``field`` as the recipe stores it: a keyword under a section's ``options`` is the section's own field
+    where it has one (``optimizer.options.lr`` sets ``optimizer.lr``); dropping the segment names both
+    spellings alike."""
+    return ".".join(part for part in field.split(".") if part != "options")
 
 
 def _nice(value: float) -> float:
@@ -127,10 +134,12 @@ class SearchSpace:
     dimensions: tuple[Dimension, ...]
 
     def __post_init__(self) -> None:
-        fields = [d.field for d in self.dimensions]
-        repeated = sorted({f for f in fields if fields.count(f) > 1})
-        if repeated:
-            raise InvalidValueError("search space", repeated, "each field at most once")
+        fields = [as_recipe_field(d.field) for d in self.dimensions]
+        repeated = [d.field for d, f in zip(self.dimensions, fields) if fields.count(f) > 1]
+        if repeated:  # optimizer.lr beside optimizer.options.lr: the latter set every trial's lr
+            raise InvalidValueError(
+                "search space (--space, --space-file, space=)", repeated, "each field at most once"
+            )
 
     @property
     def fields(self) -> tuple[str, ...]:

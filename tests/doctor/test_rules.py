@@ -835,9 +835,10 @@ def test_tiny_regression_targets_are_named_and_a_binary_losss_probabilities_are_
     model = mlp(inputs=8, outputs=1, width=64, depth=1)
     tiny = diagnose(model, (x, y / 1000), nn.MSELoss(), torch.optim.Adam(model.parameters(), 1e-3), steps=30,
                     lr_find=False)  # fmt: skip
-    assert next(f.title for f in tiny.findings if f.rule == "target_scale").startswith(
-        "Unscaled targets: the regression's targets are tiny"
-    )
+    found = next(f for f in tiny.findings if f.rule == "target_scale")
+    assert found.title.startswith("Unscaled targets: the regression's targets are tiny")
+    # 30 steps of diagnose's 64 rows over 1,024: rows seen, some twice; it read "Over 1920 training rows"
+    assert found.explanation.startswith("Over the first 30 training batches (1920 rows seen) the targets")
     sparse = (torch.rand(len(x), 1, generator=torch.Generator().manual_seed(0)) < 1e-3).float()  # RMS ~0.03
     labels = diagnose(model, (x, sparse / 10), nn.BCEWithLogitsLoss(), torch.optim.Adam(model.parameters(), 1e-3),
                       steps=30, lr_find=False)  # fmt: skip

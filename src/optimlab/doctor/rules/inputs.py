@@ -324,7 +324,8 @@ def target_scale(
         severity=severity,
         title=f"Unscaled targets: the regression's targets are {size} (RMS {_g(largest)}; {describe})",
         explanation=(
-            f"Over {pooled.shape[0]} training rows the targets have RMS {_g(largest)}"
+            f"Over the first {len(targets)} training batches ({pooled.shape[0]} rows seen) the targets "
+            f"have RMS {_g(largest)}"
             + (f" (smallest value's {_g(smallest)})" if len(rms) > 1 else "")
             + f": {describe}. A network's outputs start at about unit scale, so "
             + (

@@ -170,3 +170,46 @@ def test_a_torch_optimizer_by_path_resumes_after_a_step_of_parameters_that_had_m
     uninterrupted = lagging_run(lambda p: create(name, p, **hyperparameters))
     assert max_difference(resumed, uninterrupted) == 0
     assert max_difference(uninterrupted, lagging_run(lambda p: itself(p, **hyperparameters))) <= 1e-12
+
+
+def test_a_torch_optimizer_whose_step_needs_a_closure_is_refused_by_path_and_trained_by_fit(cli, tmp_path):
+    """torch.optim:LBFGS by path was wrapped as a transform that steps on gradients already taken, and
+    failed at its first step with TypeError 'step() missing ... closure'. It is refused in one line
+    naming the way that works, and that way (fit, which gives it a closure) lowers the loss as torch's
+    own loop with a closure does."""
+    from optimlab.errors import InvalidValueError
+    from optimlab.train import fit
+
+    with pytest.raises(InvalidValueError, match="closure; in Python, optimlab.fit"):
+        load_optimizer("torch.optim:LBFGS")
+    code, _, err = cli("train", "--dataset", "iris", "--optimizer", "torch.optim:LBFGS", "--steps", "2",
+                       "--out", str(tmp_path / "r"), "--no-progress")  # fmt: skip
+    assert code == 2 and len(err.splitlines()) == 1 and "optimlab.fit" in err
+    x = torch.randn(64, 3, generator=torch.Generator().manual_seed(0))
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]])
+    losses, weights = [], []
+    for by_fit in (True, False):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 1)
+        optimizer = torch.optim.LBFGS(model.parameters(), lr=0.5)
+        if by_fit:
+            fit(model, optimizer, x, y, loss_fn=torch.nn.MSELoss(), total_steps=3, batch_size=64)
+        else:
+            _lbfgs_by_hand(model, optimizer, x, y, steps=3)
+        losses.append(torch.nn.functional.mse_loss(model(x), y).item())
+        weights.append(model.weight.detach().clone())
+    torch.testing.assert_close(weights[0], weights[1], atol=1e-5, rtol=0)
+    assert max(losses) < 1e-6  # from about 5 at the initial weights
+
+
+def _lbfgs_by_hand(model, optimizer, x, y, steps: int) -> None:
+    """torch's documented loop for LBFGS: a closure that evaluates the loss and its gradient."""
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        return loss
+
+    for _ in range(steps):
+        optimizer.step(closure)

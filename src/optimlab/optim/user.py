@@ -22,6 +22,7 @@ A recipe stores the path, so a worker process that validates it imports the same
 
 from __future__ import annotations
 
+import functools
 import inspect
 import uuid
 from collections.abc import Callable
@@ -199,10 +200,30 @@ def _torch_factory(
     return factory
 
 
+@functools.cache
+def step_requires_closure(optimizer_class: type) -> bool:
+    """Whether the ``step`` of ``optimizer_class`` has a ``closure`` without default (torch's LBFGS),
+    which ``step()`` alone failed with a TypeError."""
+    try:
+        closure = inspect.signature(optimizer_class.step).parameters.get("closure")
+    except (TypeError, ValueError):  # no signature Python can read: take it as optional
+        return False
+    return closure is not None and closure.default is inspect.Parameter.empty
+
+
 def adapt_optimizer(path: str, target: Any) -> Callable[..., GradientTransformation]:
     """The factory to register for the object at ``path``: a torch optimizer class wrapped, or a factory
-    of optimlab transforms as it is. Raises with the fix when it is neither, or takes no ``lr``."""
+    of optimlab transforms as it is. Raises with the fix when it is neither, or takes no ``lr``, or its
+    step evaluates the loss again (a transform steps on the gradients already taken)."""
     if inspect.isclass(target) and issubclass(target, torch.optim.Optimizer):
+        if step_requires_closure(target):
+            raise InvalidValueError(
+                "optimizer",
+                path,
+                "an optimizer that steps on the gradients already taken: this one's step evaluates the "
+                f"loss again through a closure; in Python, optimlab.fit(model, {target.__name__}(...), "
+                "...) gives it one",
+            )
         return _torch_factory(target, path)
     if callable(target):
         _keyword_signature(target, 0, path)  # every keyword has a default, lr among them

@@ -14,7 +14,6 @@ import contextlib
 import copy
 import dataclasses
 import functools
-import inspect
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -38,6 +37,7 @@ from optimlab.data.user_batches import (
     whole_number,
 )
 from optimlab.errors import InvalidValueError, a_type, keywords_checked
+from optimlab.optim.user import step_requires_closure
 from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT
 from optimlab.schedules.torch_adapter import PlateauLR
 from optimlab.train.evaluation import (
@@ -825,18 +825,7 @@ def step_with(optimizer: torch.optim.Optimizer, closure: Callable[[], torch.Tens
 
 def _needs_closure(optimizer: torch.optim.Optimizer) -> bool:
     """Whether ``optimizer.step`` takes a closure to evaluate the loss again (:func:`step_with`)."""
-    return getattr(optimizer, "needs_closure", False) or _step_requires_closure(type(optimizer))
-
-
-@functools.cache
-def _step_requires_closure(optimizer_class: type) -> bool:
-    """Whether the ``step`` of ``optimizer_class`` has a ``closure`` without default (torch's LBFGS),
-    which ``step()`` alone failed with a TypeError."""
-    try:
-        closure = inspect.signature(optimizer_class.step).parameters.get("closure")
-    except (TypeError, ValueError):  # no signature Python can read: take it as optional
-        return False
-    return closure is not None and closure.default is inspect.Parameter.empty
+    return getattr(optimizer, "needs_closure", False) or step_requires_closure(type(optimizer))
 
 
 OPTIMIZER_EXAMPLE = "torch.optim.SGD(model.parameters(), lr=0.1)"

@@ -415,3 +415,28 @@ def test_batch_norm_takes_torchs_cumulative_average():
         norm(x), reference(x)
     torch.testing.assert_close(norm.inner.running_mean, reference.running_mean, rtol=0, atol=0)
     torch.testing.assert_close(norm.inner.running_var, reference.running_var, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize(("spatial_dims", "shape"), [(0, (6, 5, 8)), (2, (6, 8, 3, 4))])
+def test_a_norm_lays_out_its_output_as_torchs_norms_do(name, spatial_dims, shape):
+    """A contiguous input gives a contiguous output, as torch's own norm layers do, so code that views it
+    runs (Hugging Face's GPT-2 Conv1D views (N, T, C) as (N * T, C))."""
+    x = torch.randn(shape)
+    y = norms.create(name, 8, spatial_dims, **HYPERPARAMETERS.get(name, {}))(x)
+    assert y.is_contiguous() == nn.LayerNorm(shape[-1])(x).is_contiguous() is True
+    y.view(-1, shape[-1])
+
+
+@pytest.mark.parametrize("kind", ["batch", "group", "instance"])
+def test_swap_norm_of_a_hugging_face_gpt2_runs_and_normalizes_as_torchs_module(kind):
+    transformers = pytest.importorskip("transformers")
+    config = transformers.GPT2Config(vocab_size=50, n_embd=16, n_layer=1, n_head=2, n_positions=8)
+    model = transformers.GPT2LMHeadModel(config).eval()
+    norms.swap_norm(model, kind)
+    ids = torch.randint(0, 50, (3, 8))
+    assert model(ids).logits.shape == (3, 8, 50)
+    reference = {"batch": nn.BatchNorm1d(16), "group": nn.GroupNorm(8, 16), "instance": nn.InstanceNorm1d(16)}
+    reference = reference[kind].eval()
+    x = torch.randn(3, 8, 16)
+    torch.testing.assert_close(model.transformer.ln_f(x), reference(x.transpose(1, 2)).transpose(1, 2))

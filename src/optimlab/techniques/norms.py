@@ -81,7 +81,10 @@ class Norm(nn.Module):
         if self.features_at == self.inner_features_at:
             return self.inner(x)
         moved = x.movedim(self.features_at, self.inner_features_at)
-        return self.inner(moved).movedim(self.inner_features_at, self.features_at)
+        out = self.inner(moved).movedim(self.inner_features_at, self.features_at)
+        # Laid out as the input, as torch's norms return it: code after a norm may .view() its output
+        # (Hugging Face's GPT-2 Conv1D does), which a moved-back (N, T, C) of strides (T*C, 1, T) refuses.
+        return out.contiguous() if x.is_contiguous() else out
 
     def extra_repr(self) -> str:
         return f"kind={self.kind!r}, num_features={self.num_features}, spatial_dims={self.spatial_dims}"

@@ -324,6 +324,57 @@ def test_train_resumed_without_log_goes_on_logging_to_the_runs_tracker(tmp_path)
     assert [e.step for e in board.Scalars("train_loss")] == list(range(1, 21))
 
 
+def hparams_tab(logdir):
+    """``run -> {name: value}`` of TensorBoard's HPARAMS tab over ``logdir``: its hparams backend's
+    session groups (list_session_groups, what the tab requests), read from the server's multiplexer."""
+    from tensorboard import context
+    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+    from tensorboard.plugins import base_plugin
+    from tensorboard.plugins.hparams import api_pb2, backend_context, list_session_groups
+
+    multiplexer = plugin_event_multiplexer.EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(str(logdir))
+    multiplexer.Reload()
+    provider = data_provider.MultiplexerDataProvider(multiplexer, str(logdir))
+    board = base_plugin.TBContext(logdir=str(logdir), multiplexer=multiplexer, data_provider=provider)
+    request = api_pb2.ListSessionGroupsRequest(
+        allowed_statuses=[api_pb2.STATUS_UNKNOWN, api_pb2.STATUS_SUCCESS, api_pb2.STATUS_RUNNING],
+        slice_size=100,
+    )
+    handler = list_session_groups.Handler(
+        context.RequestContext(), backend_context.Context(board), "", request
+    )
+    return {
+        group.name: {name: getattr(v, v.WhichOneof("kind")) for name, v in group.hparams.items()}
+        for group in handler.run().session_groups
+    }
+
+
+def test_the_hparams_tab_shows_the_recipe_a_resumed_run_finished_with(tmp_path):
+    """`train --resume --steps 20` of a 12-step run: the HPARAMS tab showed training.steps 12, the
+    first session's, for TensorBoard keeps a tag's first summary metadata (plugin_event_accumulator,
+    'We only store the first instance of the metadata'), and the tab reads the hyperparameters there.
+    The first session's recipe is still the text at step 0."""
+    out = tmp_path / "iris-run"
+    train_with_tracker(out, "tensorboard")
+    assert hparams_tab(out / "tensorboard")[out.name]["training.steps"] == 12
+    for steps in (20, 24):
+        with pytest.raises(SystemExit) as done:
+            main(["train", "--resume", str(out), "--steps", str(steps), "--no-progress"])
+        assert done.value.code == 0
+        (shown,) = hparams_tab(out / "tensorboard").values()
+        assert shown["training.steps"] == steps and shown["optimizer.name"] == "adam"
+    board = accumulated(out / "tensorboard" / out.name)
+    recipes = [(e.step, e.tensor_proto.string_val[0].decode()) for e in board.Tensors("recipe")]
+    assert [(step, "| training.steps | 12 |" in text) for step, text in recipes] == [
+        (0, True),
+        (13, False),
+        (21, False),
+    ]
+    assert "| training.steps | 24 |" in recipes[-1][1]
+    assert [e.step for e in board.Scalars("train_loss")] == list(range(1, 25))
+
+
 @pytest.mark.parametrize("blocking", ["tensorboard", "tensorboard/run"])
 def test_a_file_where_the_event_folder_goes_is_named_in_one_line_before_training(tmp_path, cli, blocking):
     """A file at run/tensorboard (or at its run's folder in it): train --log tensorboard ended with the

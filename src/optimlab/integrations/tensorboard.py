@@ -29,6 +29,7 @@ from tensorboard.compat.proto.types_pb2 import DT_FLOAT, DT_STRING
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData, SessionStartInfo
 from tensorboard.plugins.text.metadata import create_summary_metadata
 
+from optimlab.atomic import write_atomically
 from optimlab.errors import OptimlabError
 from optimlab.integrations.tracking import Record, Tracker, resumed_records
 from optimlab.train.loop import TrainState
@@ -75,7 +76,8 @@ def _seconds_after(log_dir: Path) -> int:
 def _shown(log_dir: Path) -> dict[tuple[str, int], Summary.Value]:
     """What TensorBoard's reader shows of the event files in ``log_dir``: ``(tag, step) -> value``, read
     in the order of the files' names, each session's start dropping what was written from its step on
-    (a record cut by a kill ends its file, as it ends the reader's)."""
+    (a record cut by a kill ends its file, as it ends the reader's); of the hyperparameters, the first
+    written, which no session's start drops (what the HPARAMS tab reads: :data:`_HPARAMS_FILE`)."""
     shown: dict[tuple[str, int], Summary.Value] = {}
     for path in sorted(log_dir.glob(_EVENTS + "*")):
         data, offset = path.read_bytes(), 0
@@ -86,10 +88,20 @@ def _shown(log_dir: Path) -> dict[tuple[str, int], Summary.Value]:
             event = Event.FromString(data[offset + 12 : offset + 12 + length])
             offset += 16 + length
             if event.session_log.status == SessionLog.START:
-                shown = {key: value for key, value in shown.items() if key[1] < event.step}
+                shown = {k: v for k, v in shown.items() if k[1] < event.step or k[0] == _HPARAMS_TAG}
             for value in event.summary.value:
-                shown[value.tag, event.step] = value
+                if value.tag == _HPARAMS_TAG:
+                    shown.setdefault((value.tag, 0), value)
+                else:
+                    shown[value.tag, event.step] = value
     return shown
+
+
+def _record(event: Event) -> bytes:
+    """``event`` framed as a TFRecord: its length, the length's checksum, the event, its checksum."""
+    data = event.SerializeToString()
+    length = struct.pack("<Q", len(data))
+    return length + struct.pack("<I", masked_crc32c(length)) + data + struct.pack("<I", masked_crc32c(data))
 
 
 # What markdown reads in a table's cell (TensorBoard's text plugin renders markdown): a pipe ends the cell,
@@ -107,12 +119,18 @@ def _cell(value: Any) -> str:
 # The tag and plugin TensorBoard's HPARAMS tab reads a run's hyperparameters from, as
 # tensorboard.plugins.hparams.summary_v2.hparams_pb writes them (its module imports boto3 and fsspec, 0.25 s).
 _HPARAMS_TAG, _HPARAMS_PLUGIN = "_hparams_/session_start_info", "hparams"
+# The tab reads a run's hyperparameters from the summary metadata of that tag, and TensorBoard's readers
+# (plugin_event_accumulator, the Rust data server) keep a tag's first metadata in the order of the files'
+# names: a resumed session's own (--steps 20) went unseen behind the first session's (12). A run whose
+# recipe changed on resume has its hyperparameters in this file, named to be read first; the first
+# session's stay in its own file, and its recipe in the text at step 0.
+_HPARAMS_FILE = _EVENTS + "0000000000.hparams"
 
 
-def _hparams(params: Mapping[str, Any]) -> Summary:
+def _session_start(params: Mapping[str, Any], started: float) -> SessionStartInfo:
     """``params`` as the HPARAMS tab reads them, to filter and sort runs by: numbers as numbers, booleans,
-    anything else as its text; a null field (no value) left out."""
-    info = SessionStartInfo(start_time_secs=time.time())
+    anything else as its text; a null field (no value) left out. ``started``: the run's start."""
+    info = SessionStartInfo(start_time_secs=started)
     for name, value in params.items():
         if isinstance(value, bool):
             info.hparams[name].bool_value = value
@@ -120,6 +138,12 @@ def _hparams(params: Mapping[str, Any]) -> Summary:
             info.hparams[name].number_value = value
         elif value is not None:
             info.hparams[name].string_value = str(value)
+    return info
+
+
+def _hparams(info: SessionStartInfo) -> Summary:
+    """The summary of a session's start ``info``, as tensorboard.plugins.hparams.summary_v2.hparams_pb
+    writes it."""
     content = HParamsPluginData(version=0, session_start_info=info).SerializeToString()
     plugin = SummaryMetadata.PluginData(plugin_name=_HPARAMS_PLUGIN, content=content)
     empty = TensorProto(dtype=DT_FLOAT, tensor_shape=TensorShapeProto(dim=[TensorShapeProto.Dim(size=0)]))
@@ -128,9 +152,14 @@ def _hparams(params: Mapping[str, Any]) -> Summary:
     )
 
 
+def _started(value: Summary.Value) -> SessionStartInfo:
+    """The session's start an hparams summary ``value`` holds."""
+    return HParamsPluginData.FromString(value.metadata.plugin_data.content).session_start_info
+
+
 class TensorBoardTracker(Tracker):
     """Scalars (one tag per metric) in an event file in ``log_dir``; ``params`` as a text table and as the
-    run's hyperparameters in TensorBoard's HPARAMS tab (those its first session opened with).
+    run's hyperparameters in TensorBoard's HPARAMS tab (those of its last session).
 
     ``run_folder`` (a training run's output folder): a run resumed there (``train --resume``) adds what
     its event files lack of the folder's metrics.jsonl up to the checkpoint (the records a killed session
@@ -184,9 +213,18 @@ class TensorBoardTracker(Tracker):
             text = TensorProto(dtype=DT_STRING, string_val=[table.encode()])  # a scalar string tensor
             metadata = create_summary_metadata(display_name=None, description=None)
             self._recipe = Summary(value=[Summary.Value(tag="recipe", metadata=metadata, tensor=text)])
-            if kept is None:  # the run's first: its hyperparameters too, as the HPARAMS tab reads them
-                self._write_event(Event(wall_time=time.time(), step=0, summary=_hparams(params)))
+            if kept is None:
                 self._write_recipe(0)
+        if params:  # the HPARAMS tab shows the recipe the run goes on with
+            held = shown.get((_HPARAMS_TAG, 0))
+            info = None if held is None else _started(held)
+            start = _session_start(params, time.time() if info is None else info.start_time_secs)
+            if info is None and kept is None:  # the run's first session: in its own file
+                self._write_event(Event(wall_time=time.time(), step=0, summary=_hparams(start)))
+            elif start != info:
+                file_version = Event(wall_time=time.time(), file_version="brain.Event:2")
+                event = Event(wall_time=time.time(), step=0, summary=_hparams(start))
+                write_atomically(self.log_dir / _HPARAMS_FILE, _record(file_version) + _record(event))
         self._earlier = bool(shown)  # whether earlier sessions of the run wrote here
         self._file.flush()
 
@@ -226,11 +264,7 @@ class TensorBoardTracker(Tracker):
         self._file.flush()
 
     def _write_event(self, event: Event) -> None:
-        data = event.SerializeToString()
-        length = struct.pack("<Q", len(data))
-        self._file.write(
-            length + struct.pack("<I", masked_crc32c(length)) + data + struct.pack("<I", masked_crc32c(data))
-        )
+        self._file.write(_record(event))
 
     def write(self, records: list[Record]) -> None:
         for step, wall_time, metrics in records:

@@ -87,6 +87,15 @@ def test_a_file_workload_without_its_folder_names_data_dir(verb, cli):
     assert "--data-dir" in err and "'mnist_cnn'" in err and "option 'path'" not in err
 
 
+@pytest.mark.parametrize("verb", ["compare", "bench"])
+def test_a_folder_without_the_files_names_data_dir(verb, cli, tmp_path):
+    """`compare --workload mnist_cnn --data-dir EMPTY` said "invalid value EMPTY for workload option 'path'",
+    a name no verb takes."""
+    code, _, err = cli(verb, "--workload", "mnist_cnn", "--optimizers", "adam", "--data-dir", str(tmp_path))
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "(--data-dir)" in err and "train-images-idx3-ubyte" in err and "option 'path'" not in err
+
+
 @pytest.mark.parametrize(
     ("metric", "goal"),
     [("train_loss", "min"), ("val_loss", "min"), ("test_rmse", "min"), ("val_accuracy", "max"),

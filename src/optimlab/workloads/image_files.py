@@ -35,7 +35,7 @@ def _idx_data(folder: Path) -> dict[str, Any]:
         if (folder / name).is_file():
             return {"name": str(folder / name), "scaling": "standardize"}
     raise InvalidValueError(
-        "workload option 'path'",
+        "path (--data-dir) of the workload",
         str(folder),
         f"a folder holding {' or '.join(_IDX_IMAGES)} and its labels file",
     )

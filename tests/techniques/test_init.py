@@ -635,3 +635,63 @@ def test_thirty_tanh_layers_keep_their_gradients_with_glorot_by_name_and_grow_th
     assert ratios["xavier_normal"] < 2.0  # measured 1.24
     assert ratios["kaiming_normal"] == pytest.approx(_tanh_gradient_growth(2.0, 29), rel=0.3)  # 3.55, 4.28
     assert ratios["auto"] == pytest.approx(_tanh_gradient_growth((5 / 3) ** 2, 29), rel=0.3)  # 14.2, 15.8
+
+
+PARAMETRIZED = {
+    "weight_norm": (nn.utils.parametrizations.weight_norm, "original1"),
+    "spectral_norm": (nn.utils.parametrizations.spectral_norm, "original"),
+}
+
+
+@pytest.mark.parametrize("parametrization", PARAMETRIZED)
+@pytest.mark.parametrize(
+    ("scheme", "reference"),
+    [("kaiming_normal", nn.init.kaiming_normal_), ("orthogonal", nn.init.orthogonal_)],
+)
+def test_apply_draws_a_parametrized_layers_original_weight_as_torch_draws_a_plain_one(
+    parametrization, scheme, reference
+):
+    """A weight- or spectral-normalized layer's weight is computed from its originals at each access, so a
+    draw into it was lost and the layer left as it was. Truth: the original weight is torch's draw on a
+    plain weight of the same seed, and weight norm's computed weight is that draw itself."""
+    parametrize, original = PARAMETRIZED[parametrization]
+    model = nn.Sequential(parametrize(nn.Linear(24, 16)), nn.ReLU())
+    torch.manual_seed(3)
+    init.apply(model, scheme)
+    torch.manual_seed(3)
+    expected = reference(torch.empty(16, 24))
+    drawn = getattr(model[0].parametrizations.weight, original)
+    torch.testing.assert_close(drawn, expected)
+    if parametrization == "weight_norm":
+        torch.testing.assert_close(model[0].weight, expected)
+    assert torch.all(model[0].bias == 0)
+
+
+def test_apply_refuses_a_weight_computed_by_a_hook_before_touching_the_model():
+    """The deprecated torch.nn.utils.weight_norm recomputes weight from weight_g and weight_v before each
+    forward: a draw into it was silently undone."""
+    with pytest.warns(FutureWarning):
+        model = nn.Sequential(nn.Linear(8, 8), nn.utils.weight_norm(nn.Linear(8, 8)))
+    before = [p.clone() for p in model.parameters()]
+    with pytest.raises(InvalidValueError, match="computed from other parameters.*parametrizations"):
+        init.apply(model, "xavier_normal")
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_lsuv_rescales_a_weight_normalized_layer_and_refuses_a_spectral_normalized_one():
+    data = 3.0 * torch.randn(256, 16)
+    model = nn.Sequential(
+        nn.utils.parametrizations.weight_norm(nn.Linear(16, 32)), nn.Tanh(), nn.Linear(32, 4)
+    )
+    init.apply(model, "lsuv", data=data, tol=0.05)
+    assert model.eval()[0](data).var().item() == pytest.approx(1.0, abs=0.05)
+    model = nn.Sequential(nn.utils.parametrizations.spectral_norm(nn.Linear(16, 32)), nn.Tanh())
+    before = model[0].parametrizations.weight.original.clone()
+    with pytest.raises(InvalidValueError, match="lsuv of .*_SpectralNorm"):
+        init.apply(model, "lsuv", data=data)
+    assert torch.equal(model[0].parametrizations.weight.original, before)
+
+
+def test_lsuv_refuses_a_model_on_the_meta_device():
+    with pytest.raises(InvalidValueError, match="meta device.*to_empty"):
+        init.apply(nn.Linear(3, 3, device="meta"), "lsuv", data=torch.randn(4, 3))

@@ -23,6 +23,7 @@ as torch does, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for Linear and ConvNd; ``lsuv`
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import math
@@ -31,6 +32,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE, POSITIVE_INT, REAL, Capability, Interval, new_registry
@@ -403,17 +405,25 @@ def lsuv(model: nn.Module, *, data: Tensor, tol: float = 0.1, max_iterations: in
         raise InvalidValueError(
             "data", data, "a tensor batch of model inputs (LSUV measures each layer's output on it)"
         )
+    if data.is_meta or any(p.is_meta for p in model.parameters()):
+        raise InvalidValueError(
+            "lsuv's model and data",
+            "tensors on the meta device",
+            "values to measure each layer's output on: model.to_empty(device=...) first",
+        )
     was_training = model.training
     model.eval()
     try:
         order = _forward_order(model, data)  # before any weight changes: data the model cannot take
+        _check_rescalable(order)
         apply(model, "orthogonal", gain=1.0)
         for layer in order:
             for _ in range(max_iterations):
                 variance = _output_variance(model, layer, data)
                 if abs(variance - 1.0) <= tol or not 0.0 < variance < math.inf:
                     break
-                layer.weight.div_(math.sqrt(variance))
+                scaled = layer.weight / math.sqrt(variance)
+                _initialize(layer, "weight", lambda weight, scaled=scaled: weight.copy_(scaled))
     finally:
         model.train(was_training)
     return model
@@ -441,6 +451,24 @@ def _forward_order(model: nn.Module, data: Tensor) -> list[nn.Module]:
         for hook in hooks:
             hook.remove()
     return list(order)
+
+
+def _check_rescalable(layers: list[nn.Module]) -> None:
+    """Refuse a layer whose weight's scale its parametrization takes away (``spectral_norm`` divides it by
+    its largest singular value): LSUV's rescaling would not reach its output."""
+    _check_writable(layers)
+    for layer in layers:
+        if parametrize.is_parametrized(layer, "weight"):
+            probe = copy.deepcopy(layer)
+            doubled = 2.0 * probe.weight
+            _initialize(probe, "weight", lambda weight, doubled=doubled: weight.copy_(doubled))
+            if not torch.allclose(probe.weight, doubled):
+                raise InvalidValueError(
+                    f"lsuv of a {type(layer).__name__} parametrized by "
+                    f"{type(layer.parametrizations.weight[0]).__name__}",
+                    "a weight whose scale the parametrization sets",
+                    "layers whose weight lsuv can rescale (a plain or weight-normalized one)",
+                )
 
 
 def _output_variance(model: nn.Module, layer: nn.Module, data: Tensor) -> float:
@@ -484,6 +512,37 @@ def _draw_transposed(weight: Tensor, draw: Callable[[Tensor], Any]) -> None:
         weight.copy_(drawn.T)
 
 
+def _check_writable(modules: list[nn.Module]) -> None:
+    """Refuse, before any is drawn, a layer whose weight is computed from other parameters by a forward
+    hook (the deprecated ``torch.nn.utils.weight_norm``'s ``weight_g`` and ``weight_v``): a draw into it
+    would be recomputed away at the next forward."""
+    for module in modules:
+        if not (isinstance(module.weight, nn.Parameter) or parametrize.is_parametrized(module, "weight")):
+            raise InvalidValueError(
+                f"init of a {type(module).__name__}'s weight",
+                "a tensor computed from other parameters by a hook (torch.nn.utils.weight_norm)",
+                "a weight that is a parameter, or parametrized by torch.nn.utils.parametrizations "
+                "(weight_norm, spectral_norm: the original weight is drawn)",
+            )
+
+
+@torch.no_grad()
+def _initialize(module: nn.Module, name: str, draw: Callable[[Tensor], Any]) -> None:
+    """Fill ``module``'s tensor ``name`` with what ``draw`` draws in place on one of its shape; returns it.
+
+    A parametrized tensor (``torch.nn.utils.parametrizations.weight_norm``, ``spectral_norm``) is
+    computed anew at each access, so a draw into it is lost: the drawn tensor is assigned instead, which
+    sets the originals through the parametrization's ``right_inverse`` (weight norm's g = ||v||, v = the
+    draw; spectral norm's original weight = the draw), as if the layer were drawn, then parametrized.
+    """
+    if not parametrize.is_parametrized(module, name):
+        draw(getattr(module, name))
+        return
+    drawn = torch.empty_like(getattr(module, name))
+    draw(drawn)
+    setattr(module, name, drawn)
+
+
 def create(name: str, **hyperparameters: Any) -> Callable[..., Any]:
     """Scheme ``name`` with its hyperparameters bound: call it on a weight (whole-model ones: on a model)."""
     entry = _REGISTRY.get(name)
@@ -508,7 +567,10 @@ def apply(
     the same name draws on it (``nn.init.kaiming_normal_(layer.weight)``). A Linear stored transposed
     (:data:`TRANSPOSED_LINEARS`: GPT-2's) gets what its ``(out, in)`` weight would, transposed. An output
     layer tied to the input embedding (a language model's) is drawn as the layer it is, and the embedding
-    with it, as Hugging Face's own init leaves a tied pair.
+    with it, as Hugging Face's own init leaves a tied pair. A layer parametrized by
+    ``torch.nn.utils.parametrizations`` (weight_norm, spectral_norm) has its original weight drawn, as if
+    drawn before it was parametrized; one whose weight a hook computes (the deprecated
+    ``torch.nn.utils.weight_norm``) is refused.
 
     Args:
         scheme: a name of the "init" registry (``optimlab list init``).
@@ -535,6 +597,7 @@ def apply(
     layers = layer_gains(model)
     attentions = [m for m in model.modules() if isinstance(m, nn.MultiheadAttention)]
     modules = (*(layer for layer, _ in layers), *attentions)
+    _check_writable([layer for layer, _ in layers])
     no_identity = [type(m).__name__ for m in modules if isinstance(m, _NO_IDENTITY)]
     if entry.obj is identity and no_identity:
         raise InvalidValueError(
@@ -547,12 +610,12 @@ def apply(
         chosen = {**hyperparameters, "gain": gain} if derive_gain else hyperparameters
         if entry.obj is identity and layer.weight.dim() > 2:
             chosen = {**chosen, "groups": layer.groups}  # dirac_ within each group of a grouped conv
+        draw = functools.partial(entry.obj, **entry.defaults, **chosen)
         if is_transposed_linear(layer):
-            _draw_transposed(layer.weight, functools.partial(entry.obj, **entry.defaults, **chosen))
-        else:
-            entry.obj(layer.weight, **entry.defaults, **chosen)
+            draw = functools.partial(_draw_transposed, draw=draw)
+        _initialize(layer, "weight", draw)
         if layer.bias is not None and bias == "zeros":
-            zeros(layer.bias)
+            _initialize(layer, "bias", zeros)
     # An attention's input projections, drawn as torch's own MultiheadAttention draws them (its
     # in_proj_weight stacked (3 * embed, embed), or q/k/v_proj_weight apart where kdim or vdim differ);
     # no activation follows them, so gain "auto" is 1. Its out_proj is a Linear, done above.
@@ -561,7 +624,7 @@ def apply(
         stacked = attention.in_proj_weight is not None
         projections = ("in_proj_weight",) if stacked else ("q_proj_weight", "k_proj_weight", "v_proj_weight")
         for projection in projections:
-            entry.obj(getattr(attention, projection), **entry.defaults, **chosen)
+            _initialize(attention, projection, functools.partial(entry.obj, **entry.defaults, **chosen))
         if attention.in_proj_bias is not None and bias == "zeros":
-            zeros(attention.in_proj_bias)
+            _initialize(attention, "in_proj_bias", zeros)
     return model

@@ -695,3 +695,20 @@ def test_lsuv_rescales_a_weight_normalized_layer_and_refuses_a_spectral_normaliz
 def test_lsuv_refuses_a_model_on_the_meta_device():
     with pytest.raises(InvalidValueError, match="meta device.*to_empty"):
         init.apply(nn.Linear(3, 3, device="meta"), "lsuv", data=torch.randn(4, 3))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_orthogonal_and_lsuv_take_a_half_precision_model(dtype):
+    """torch's orthogonal_ raised '"geqrf_cpu" not implemented for 'BFloat16'' (and 'Half'), and so did
+    lsuv, which starts orthogonal. Truth: torch's orthogonal_ in float32 under the same seed, rounded."""
+    model = nn.Sequential(nn.Linear(32, 16), nn.Tanh(), nn.Linear(16, 4)).to(dtype)
+    torch.manual_seed(5)
+    init.apply(model, "orthogonal", gain=2.0)
+    torch.manual_seed(5)
+    expected = nn.init.orthogonal_(torch.empty(16, 32), gain=2.0)
+    assert model[0].weight.dtype == dtype
+    torch.testing.assert_close(model[0].weight, expected.to(dtype))
+    rows = model[0].weight.float() / 2.0
+    torch.testing.assert_close(rows @ rows.T, torch.eye(16), atol=2e-2, rtol=0)
+    init.apply(model, "lsuv", data=torch.randn(128, 32).to(dtype))
+    assert model[0].weight.dtype == dtype

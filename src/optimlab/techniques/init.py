@@ -323,6 +323,10 @@ for _distribution in ("uniform", "normal"):
 )
 @torch.no_grad()
 def orthogonal(weight: Tensor, *, gain: float = 1.0) -> Tensor:
+    """``nn.init.orthogonal_``; a float16 or bfloat16 weight, whose QR torch does not implement, gets the
+    float32 matrix rounded to its dtype."""
+    if weight.dtype in (torch.float16, torch.bfloat16):
+        return weight.copy_(nn.init.orthogonal_(torch.empty_like(weight, dtype=torch.float32), gain=gain))
     return nn.init.orthogonal_(weight, gain=gain)
 
 

@@ -440,3 +440,32 @@ def test_swap_norm_of_a_hugging_face_gpt2_runs_and_normalizes_as_torchs_module(k
     reference = reference[kind].eval()
     x = torch.randn(3, 8, 16)
     torch.testing.assert_close(model.transformer.ln_f(x), reference(x.transpose(1, 2)).transpose(1, 2))
+
+
+class _SharedNorm(nn.Module):
+    """One LayerNorm registered twice (applied before and after the Linear), as tied modules are."""
+
+    def __init__(self):
+        super().__init__()
+        self.norm, self.linear = nn.LayerNorm(8), nn.Linear(8, 8)
+        self.again = self.norm
+
+    def forward(self, x):
+        return self.again(self.linear(self.norm(x)))
+
+
+def test_swap_norm_replaces_a_shared_norm_at_every_place_and_keeps_it_shared():
+    """named_modules() yields a shared module once: the second place kept the old LayerNorm. Truth: the
+    model computes torch's RMSNorm at both places."""
+    model = norms.swap_norm(_SharedNorm(), "rms")
+    assert model.norm is model.again and model.norm.kind == "rms"
+    x = torch.randn(4, 8)
+    rms = nn.RMSNorm(8)
+    torch.testing.assert_close(model(x), rms(model.linear(rms(x))))
+
+
+@pytest.mark.parametrize("model", [nn.Sequential(nn.Linear(3, 3), nn.ReLU()), nn.LSTM(4, 4), nn.LayerNorm(4)])
+def test_swap_norm_refuses_a_model_without_a_norm_layer_to_replace(model):
+    """It returned the model unchanged, without a word (a norm given as the model itself too)."""
+    with pytest.raises(InvalidValueError, match="swap_norm's model.*holds none"):
+        norms.swap_norm(model, "batch")

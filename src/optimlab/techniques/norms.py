@@ -387,18 +387,24 @@ def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
     must fit its learned scale and shift, not a LayerNorm over ``(C, H, W)`` that learned one per position,
     and its running statistics, not an InstanceNorm that tracks them). The layers before the norms keep
     their bias, or their lack of one: optimlab's models build none before a batch or instance norm, which
-    would cancel it, so a model built with ``norm="batch"`` and swapped to ``"none"`` has none there.
+    would cancel it, so a model built with ``norm="batch"`` and swapped to ``"none"`` has none there. A
+    norm layer registered at several places (shared) is replaced by one new layer, still shared; a model
+    holding no norm layer is refused, as nothing would change.
     """
     entry = _REGISTRY.get(name)
     entry.validate(hyperparameters)
     replaced: dict[str, Norm] = {}
+    made: dict[int, Norm] = {}  # by id of the layer replaced: one shared at two places stays shared
     preceding_dims = 1
-    for qualified, module in list(model.named_modules()):
+    for qualified, module in list(model.named_modules(remove_duplicate=False)):
         if any(qualified.startswith(prefix + ".") for prefix in replaced):
             continue  # inside a norm already replaced
         preceding_dims = next((d for c, d in _CONV_DIMS.items() if isinstance(module, c)), preceding_dims)
         layout = _layout(module, preceding_dims)
         if layout is None or module is model:
+            continue
+        if id(module) in made:
+            replaced[qualified] = made[id(module)]
             continue
         _check_readable(qualified, module, preceding_dims, entry.name)
         own_kind = norm_name(module) == entry.name
@@ -411,7 +417,20 @@ def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
         if own_kind:
             _check_carried(qualified, module, new)
             _carry_state(module, new)
-        replaced[qualified] = new.train(module.training)
+        replaced[qualified] = made[id(module)] = new.train(module.training)
+    if not replaced:
+        raise InvalidValueError(
+            "swap_norm's model",
+            type(model).__name__,
+            "a model holding a norm layer (torch's BatchNorm, InstanceNorm, LayerNorm, GroupNorm, RMSNorm, "
+            "or optimlab's Norm); this one holds none, so nothing would change (other libraries' own norm "
+            "classes are not recognised"
+            + (
+                ", and a norm layer itself is not replaced in place: create one instead)"
+                if norm_name(model)
+                else ")"
+            ),
+        )
     for qualified, new in replaced.items():  # once every layer could be made (num_groups fits each width)
         parent, _, child = qualified.rpartition(".")
         setattr(model.get_submodule(parent), child, new)

@@ -123,3 +123,41 @@ def test_early_stopping_reads_the_way_a_metric_improves_from_its_name():
         InvalidValueError, match=r"None for EarlyStopping mode: accepted 'min' or 'max' for 'val_f1'"
     ):
         EarlyStopping("val_f1")
+
+
+def test_the_metrics_log_and_result_json_tell_time_by_one_clock_across_a_resume(tmp_path):
+    """metrics.jsonl started its clock at its own on_train_start, result.json (TrainState.seconds) after
+    every callback's: a tracker's start-up (a callback that takes 50 ms to start, here) put each line
+    ahead of the run's seconds, once per session (7.84 s against 7.38 s after a resume). Each line is now
+    the run's clock at its step, and result.json's seconds end where the last line is, or later."""
+    import json
+    import time
+
+    from optimlab.recipe import Recipe
+    from optimlab.train import train
+    from optimlab.train.loop import Callback
+
+    class SlowStart(Callback):
+        def __init__(self):
+            self.seconds = {}  # the run's clock at each step's end, as the loop keeps it
+
+        def on_train_start(self, state):
+            time.sleep(0.05)
+
+        def on_step_end(self, state):
+            self.seconds[state.step] = state.seconds
+
+    recipe = Recipe.from_dict(
+        {"data": {"name": "iris"}, "model": {"width": 8},
+         "training": {"steps": 12, "batch_size": 32, "checkpoint_every": 5}}
+    )  # fmt: skip
+    out = tmp_path / "run"
+    for steps, resume in ((12, False), (20, True)):
+        seen = SlowStart()
+        result = train(recipe.with_updates({"training.steps": steps}), out, resume=resume, callbacks=[seen])
+        lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+        assert [line["seconds"] for line in lines if line["step"] in seen.seconds] == [
+            round(seen.seconds[line["step"]], 4) for line in lines if line["step"] in seen.seconds
+        ]
+        seconds = [line["seconds"] for line in lines]
+        assert seconds == sorted(seconds) and seconds[-1] <= round(result.seconds, 4)

@@ -37,8 +37,10 @@ class MetricsLog(Callback):
 
     Lines are buffered and flushed at evaluations and before checkpoints; on resume the file is cut
     back to the checkpoint's step, so an interrupted run leaves no duplicate or missing line. Each line
-    carries ``seconds``, the wall time in ``fit`` so far (summed over resumed segments), so that a
-    report can plot a run by wall time.
+    carries ``seconds``, the run's wall time at its step (:attr:`TrainState.seconds <optimlab.train.loop.
+    TrainState>`, summed over resumed segments), so that a report can plot a run by wall time. A run's
+    result (result.json) ends on the same clock, at its last line or later by what the last step's
+    callbacks took after it (its checkpoint).
     """
 
     def __init__(self, path: str | Path, *, every: int = 1) -> None:
@@ -46,18 +48,16 @@ class MetricsLog(Callback):
             raise InvalidValueError("MetricsLog every", every, str(POSITIVE_INT))
         self.path, self.every = Path(path), every
         self._handle: TextIO | None = None
-        self._started = time.perf_counter()
-        self._earlier = 0.0  # seconds of the segments before a resume
+        self._ahead = 0.0  # how far the kept lines' clock ran ahead of the checkpoint's
 
     def on_train_start(self, state: TrainState) -> None:
-        earlier = state.seconds
+        self._ahead = 0.0
         if self.path.exists():  # resuming: keep only what the checkpoint knows about
             kept = _lines_up_to(self.path, state.step)
             write_atomically(self.path, "".join(line + "\n" for line in kept))  # a kill leaves the old whole
-            if kept:  # the checkpoint's step was evaluated after its clock stopped: the log's time went back
-                earlier = max(earlier, json.loads(kept[-1]).get("seconds") or 0.0)
+            if kept:  # a log by an earlier version ran ahead of the checkpoint: its time must not go back
+                self._ahead = max(0.0, (json.loads(kept[-1]).get("seconds") or 0.0) - state.seconds)
         self._handle = open(self.path, "a")  # noqa: SIM115  (held across callbacks, closed at train end)
-        self._started, self._earlier = time.perf_counter(), earlier
 
     def on_step_end(self, state: TrainState) -> None:
         if state.step % self.every == 0 or state.diverged:
@@ -66,11 +66,11 @@ class MetricsLog(Callback):
             assert self._handle is not None, "MetricsLog used outside fit"
             self._handle.write(
                 f'{{"step": {state.step:d}, "epoch": {state.epoch:d}, "train_loss": {_number(state.train_loss)}, '
-                f'"lr": {_number(state.lr)}, "seconds": {_number(self._seconds())}}}\n'
+                f'"lr": {_number(state.lr)}, "seconds": {_number(self._seconds(state))}}}\n'
             )
 
     def on_evaluate(self, state: TrainState, metrics: dict[str, float]) -> None:
-        self._write({"step": state.step, "epoch": state.epoch, **metrics})
+        self._write({"step": state.step, "epoch": state.epoch, **metrics, "seconds": self._seconds(state)})
         self.flush()
 
     def on_train_end(self, state: TrainState) -> None:
@@ -88,12 +88,11 @@ class MetricsLog(Callback):
             if sync:
                 os.fsync(self._handle.fileno())
 
-    def _seconds(self) -> float:
-        return round(self._earlier + time.perf_counter() - self._started, 4)
+    def _seconds(self, state: TrainState) -> float:
+        return round(state.seconds + self._ahead, 4)
 
     def _write(self, record: dict[str, Any]) -> None:
         assert self._handle is not None, "MetricsLog used outside fit"
-        record["seconds"] = self._seconds()
         # NaN and inf are not JSON, and null read as a value missing (a diverged loss as no loss): they
         # go as the strings "nan", "inf" and "-inf", which every JSON reader parses and float() reads back.
         clean = {

@@ -83,7 +83,9 @@ class TrainState:
     total_steps: int = 0
     train_loss: float = math.nan  # loss of the last step's batch (its group's, weighted by rows)
     lr: float = math.nan  # learning rate of the first param group used by the last step
-    seconds: float = 0.0  # wall time spent in fit up to the last step, summed over resumed segments
+    # wall time spent in fit up to the last step and its evaluation, summed over resumed segments; the
+    # callbacks' start-up (on_train_start: a tracker's) left out
+    seconds: float = 0.0
     stop_reason: str | None = None  # set to stop the loop after the current step
     diverged: bool = False  # a non-finite loss stopped the run
     interrupted: bool = False  # a signal (Ctrl-C, SIGTERM) stopped the run, to resume later
@@ -509,6 +511,8 @@ def fit(
                     state.last_metrics = evaluate()
                 if two_points:
                     optimizer.train()
+                # with the evaluation's time: the lines logged of this step and a checkpoint taken at it
+                state.seconds = earlier + time.perf_counter() - started
                 if on_evaluations:
                     _step_on_plateau(scheduler, state.last_metrics, plateau_metric)
                 for callback in callbacks:

@@ -712,3 +712,16 @@ def test_orthogonal_and_lsuv_take_a_half_precision_model(dtype):
     torch.testing.assert_close(rows @ rows.T, torch.eye(16), atol=2e-2, rtol=0)
     init.apply(model, "lsuv", data=torch.randn(128, 32).to(dtype))
     assert model[0].weight.dtype == dtype
+
+
+@pytest.mark.parametrize("scheme", ["xavier_normal", "orthogonal", "lsuv"])
+@pytest.mark.parametrize(
+    "model", [nn.LSTM(4, 4), nn.Embedding(10, 4), nn.Sequential(nn.LayerNorm(4), nn.ReLU())]
+)
+def test_a_model_without_a_layer_to_initialize_is_refused(scheme, model):
+    """apply returned such a model unchanged without a word (an LSTM keeps torch's init, as documented)."""
+    before = [p.clone() for p in model.parameters()]
+    data = torch.randint(0, 10, (8, 3)) if isinstance(model, nn.Embedding) else torch.randn(8, 3, 4)
+    with pytest.raises(InvalidValueError, match=f"init '{scheme}''s model.*has none"):
+        init.apply(model, scheme, data=data)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))

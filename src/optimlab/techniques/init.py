@@ -75,6 +75,12 @@ LAYERS = (
 TRANSPOSED_LINEARS = frozenset({"transformers.pytorch_utils.Conv1D"})
 _BIAS_CHOICES = ("zeros", "keep")
 _NO_IDENTITY = (nn.Bilinear, nn.MultiheadAttention)  # maps with no identity for the identity scheme
+# What a model given to a tensor scheme or lsuv must hold, or nothing would change.
+_LAYERS_WANTED = (
+    "a model whose forward runs a layer it initializes (Linear, Bilinear, ConvNd, ConvTransposeNd, "
+    "MultiheadAttention, Hugging Face's Conv1D); this one has none, so nothing would change "
+    "(embeddings, norms and recurrent layers keep their weights)"
+)
 AUTO_GAIN = "auto"  # the gain of the activation after each layer, read by apply()
 # The nonlinearities torch.nn.init.calculate_gain knows, which kaiming_* take as torch's kaiming_normal_.
 TORCH_NONLINEARITIES = (
@@ -419,6 +425,8 @@ def lsuv(model: nn.Module, *, data: Tensor, tol: float = 0.1, max_iterations: in
     model.eval()
     try:
         order = _forward_order(model, data)  # before any weight changes: data the model cannot take
+        if not order:
+            raise InvalidValueError("init 'lsuv''s model", type(model).__name__, _LAYERS_WANTED)
         _check_rescalable(order)
         apply(model, "orthogonal", gain=1.0)
         for layer in order:
@@ -601,6 +609,8 @@ def apply(
     layers = layer_gains(model)
     attentions = [m for m in model.modules() if isinstance(m, nn.MultiheadAttention)]
     modules = (*(layer for layer, _ in layers), *attentions)
+    if not modules:
+        raise InvalidValueError(f"init {entry.name!r}'s model", type(model).__name__, _LAYERS_WANTED)
     _check_writable([layer for layer, _ in layers])
     no_identity = [type(m).__name__ for m in modules if isinstance(m, _NO_IDENTITY)]
     if entry.obj is identity and no_identity:

@@ -45,20 +45,21 @@ def served(folder):
     }
 
 
-def same_as_metrics_jsonl(out, *earlier):
-    """TensorBoard's reading of run ``out``, once each tag has been checked against what its folder
-    holds (:func:`logged_metrics`; ``earlier``: the result.json of sessions before a resume): every metric
-    at its step, each step once (as its server shows them too)."""
+def same_as_metrics_jsonl(out, *earlier, name=None):
+    """TensorBoard's reading of run ``out`` (its TensorBoard run ``name``, by default the folder's), once
+    each tag has been checked against what its folder holds (:func:`logged_metrics`; ``earlier``: the
+    result.json of sessions before a resume): every metric at its step, each step once (as its server
+    shows them too)."""
     expected = logged_metrics(out, *earlier)
     assert {"train_loss", "lr", "val_loss", "val_accuracy"} <= set(expected)
-    board = accumulated(out / "tensorboard" / out.name)
+    board = accumulated(out / "tensorboard" / (name or out.name))
     assert set(board.Tags()["scalars"]) == set(expected)
     for tag, points in expected.items():
         events = board.Scalars(tag)
         assert [e.step for e in events] == [step for step, _ in points], tag
         # TensorBoard keeps scalars as float32
         assert [e.value for e in events] == pytest.approx([v for _, v in points], rel=1e-6), tag
-    shown = served(out / "tensorboard" / out.name)
+    shown = served(out / "tensorboard" / (name or out.name))
     assert set(shown) == set(expected)
     for tag, points in expected.items():
         assert [step for step, _ in shown[tag]] == [step for step, _ in points], tag
@@ -321,6 +322,22 @@ def test_train_resumed_without_log_goes_on_logging_to_the_runs_tracker(tmp_path)
         main(["train", "--resume", str(out), "--steps", "20", "--no-progress"])
     assert done.value.code == 0
     board = same_as_metrics_jsonl(out, first)
+    assert [e.step for e in board.Scalars("train_loss")] == list(range(1, 21))
+
+
+def test_a_run_folder_moved_and_resumed_goes_on_in_its_tensorboard_run(tmp_path):
+    """A run folder renamed (or moved) and resumed: its TensorBoard run was named after the folder, so
+    the resumed session began another beside it, `tensorboard --logdir moved/tensorboard` showing two
+    runs, the first session's steps in both and the second's test scores in one only."""
+    first = tmp_path / "iris-run"
+    train_with_tracker(first, "tensorboard")
+    done = json.loads((first / "result.json").read_text())
+    out = first.rename(tmp_path / "moved")
+    with pytest.raises(SystemExit) as resumed:
+        main(["train", "--resume", str(out), "--steps", "20", "--no-progress"])
+    assert resumed.value.code == 0
+    assert [p.name for p in (out / "tensorboard").iterdir()] == [first.name]
+    board = same_as_metrics_jsonl(out, done, name=first.name)
     assert [e.step for e in board.Scalars("train_loss")] == list(range(1, 21))
 
 

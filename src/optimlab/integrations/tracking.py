@@ -161,7 +161,8 @@ def open_tracker(
     writer process beside training; False makes them in this process (for a run sent after the fact).
     ``resumable``: ``folder`` is the training run's own, and a resumed run (``train --resume``) goes on in
     the MLflow run that logged it (its id kept in ``folder/mlflow.json``), as TensorBoard's does in its
-    event files; either adds what it lacks of the folder's metrics.jsonl up to the checkpoint."""
+    event files (the one run in ``folder/tensorboard``, named as the folder was, though it has since been
+    renamed); either adds what it lacks of the folder's metrics.jsonl up to the checkpoint."""
     if params is not None and not isinstance(params, Mapping):
         raise InvalidValueError(
             "params", type(params).__name__, "a mapping of field -> value (a recipe's to_dict())"
@@ -172,7 +173,9 @@ def open_tracker(
         from optimlab.integrations.tensorboard import TensorBoardTracker
 
         return TensorBoardTracker(
-            Path(folder) / TENSORBOARD_FOLDER / run_name,
+            _event_folder(Path(folder), run_name)
+            if resumable
+            else Path(folder) / TENSORBOARD_FOLDER / run_name,
             params=flat,
             run_folder=folder if resumable else None,
         )
@@ -184,6 +187,15 @@ def open_tracker(
         )
     check_trackers([name])
     raise AssertionError(name)  # unreachable: every name in TRACKERS is opened above
+
+
+def _event_folder(folder: Path, run_name: str) -> Path:
+    """The TensorBoard run of training run ``folder``: ``tensorboard/run_name``, or the one run its
+    tensorboard folder holds, named after the folder as it was first logged (since renamed or moved: a
+    resumed session began a second run beside it, the first session's steps in both)."""
+    own = folder / TENSORBOARD_FOLDER / run_name
+    runs = [path for path in own.parent.iterdir() if path.is_dir()] if own.parent.is_dir() else []
+    return runs[0] if not own.exists() and len(runs) == 1 else own
 
 
 def _defaults_trained(params: Mapping[str, Any], flat: Mapping[str, Any]) -> dict[str, Any]:

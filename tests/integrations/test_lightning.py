@@ -542,6 +542,84 @@ def test_a_skipped_batch_gives_its_zero_gradients_to_no_step():
     assert seen.global_grad_norms().tolist() == pytest.approx([module.norms[s] for s in seen.steps], rel=1e-5)
 
 
+class SkipsFlagged(Classifier):
+    """:class:`Classifier` over batches ``(x, y, skip)`` whose ``training_step`` returns None (Lightning
+    skips the batch) where ``skip`` is set, keeping each batch's loss (None where skipped)."""
+
+    def __init__(self, make_optimizer):
+        torch.manual_seed(0)
+        super().__init__(nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10)), nn.CrossEntropyLoss(),
+                         make_optimizer)  # fmt: skip
+        self.seen = []
+
+    def training_step(self, batch, batch_idx):
+        x, y, skip = batch
+        loss = None if skip.any() else self.loss(self(x), y)
+        self.seen.append(None if loss is None else loss.item())
+        return loss
+
+
+def test_the_range_test_skips_a_batch_whose_training_step_returns_none_as_lightning_does():
+    """A training_step returning None stopped the range test at once ('NoneType for the
+    training_step's output'). Lightning skips the batch (no update) and still counts it a step: its
+    schedule, and its Tuner's sweep, go on. The truth is a real Trainer stepping the sweep's lrs as an
+    every-step schedule over the same batches: each point is the lr of a step taken and the loss the
+    next batch not skipped measured after it."""
+    x, y = standardized()
+    x, y = x[:640], y[:640]
+    skip = torch.arange(640) // 32 % 3 == 2  # every third batch of 32
+    loader = DataLoader(TensorDataset(x, y, skip), batch_size=32)
+    steps, start_lr, end_lr = 20, 1e-3, 1.0
+
+    def sweep(i):
+        return start_lr * (end_lr / start_lr) ** (i / (steps - 1))
+
+    module = SkipsFlagged(lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9))
+    result = lr_range_test(module, loader, steps=steps, start_lr=start_lr, end_lr=end_lr)
+    assert result.stopped_at is None and "6 batches skipped" in result.reason
+
+    def every_step(p):
+        sgd = torch.optim.SGD(p, lr=1.0, momentum=0.9)
+        schedule = torch.optim.lr_scheduler.LambdaLR(sgd, lambda i: sweep(min(i, steps - 1)))
+        return {"optimizer": sgd, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    module.seen, module.make_optimizer = [], every_step
+    fit(module, (x, y, skip), steps + 1, shuffle=False)  # batch 20 measures the step at batch 19
+    lrs, losses, taken = [], [], None
+    for i, loss in enumerate(module.seen):
+        if loss is None:  # no step at sweep(i)
+            continue
+        if taken is not None:
+            lrs.append(taken)
+            losses.append(loss)
+        taken = sweep(i)
+    assert result.lrs == pytest.approx(lrs, rel=1e-9) and len(lrs) == 14
+    assert result.losses == pytest.approx(losses, rel=1e-5)
+
+
+def test_a_module_skipping_every_batch_or_one_in_the_check_is_refused_in_one_line():
+    """A training_step that returns nothing (a forgotten 'return loss') skips every batch: told, not a
+    curve of no point; the check's runs (optimlab.train.fit) cannot skip a batch: refused, naming
+    check_steps, the module untouched."""
+    x, y = standardized()
+    module = SkipsFlagged(lambda p: torch.optim.SGD(p, lr=0.1))
+    before = [p.detach().clone() for p in module.parameters()]
+    always = DataLoader(TensorDataset(x, y, torch.ones(len(y), dtype=torch.bool)), batch_size=32)
+    with pytest.raises(InvalidValueError) as refused:
+        lr_range_test(module, always, steps=10)
+    assert str(refused.value) == (
+        "invalid value 'SkipsFlagged, whose training_step returned None for every batch' for module: "
+        "accepted a training_step that returns its loss (a tensor or a dict with 'loss')."
+    )
+    sometimes = DataLoader(TensorDataset(x, y, torch.arange(len(y)) % 100 == 0), batch_size=32, shuffle=True)
+    with pytest.raises(InvalidValueError, match="^invalid value '3 for SkipsFlagged, whose training_step ret"
+                       "urned None .skipped a batch. in the check' for check_steps: accepted None") as refused:  # fmt: skip
+        lr_range_test(module, sometimes, steps=30, start_lr=1e-3, end_lr=1.0, check_steps=3)
+    assert "\n" not in str(refused.value)
+    for now, then in zip(module.parameters(), before, strict=True):
+        assert torch.equal(now, then)
+
+
 def test_the_range_tests_bad_data_is_named_by_the_argument_given():
     """Wrong data was named by find_lr's own arguments: 'invalid value 5 for held_out', 'for data'."""
     module = Classifier(nn.Linear(64, 10), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.1))

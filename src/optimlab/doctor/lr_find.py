@@ -54,6 +54,7 @@ from optimlab.train.loop import at_training_point, check_model, check_optimizer,
 __all__ = [
     "Candidate",
     "LRRangeResult",
+    "SkippedBatch",
     "check_loss_first",
     "examined_optimizer",
     "lr_candidates",
@@ -255,6 +256,12 @@ def check_loss_first(loss_fn: Any, data: Any, verb: str) -> None:
         )
 
 
+class SkippedBatch(Exception):
+    """Raised by a ``compute_loss`` to skip its batch in the sweep: no loss, no step, and the sweep's lr
+    goes on to the next batch, as Lightning's Tuner (``lr_find``) goes on past a ``training_step`` that
+    returns None (Lightning still counts the batch a step and steps the schedule)."""
+
+
 @keywords_checked
 def lr_range_test(
     model: nn.Module,
@@ -281,6 +288,7 @@ def lr_range_test(
         loss_fn, data, compute_loss: the data in any shape and the loss, as
             :class:`~optimlab.data.user_batches.UserBatches` takes them (``data`` may be one already);
             ``lr_range_test(model, loss_fn, x, y, optimizer)`` reads the tensors ``x`` and ``y``.
+            A ``compute_loss`` raising :class:`SkippedBatch` skips its batch (no step at its lr).
         optimizer: over ``model``'s parameters; default optimlab's ``adam``.
         start_lr, end_lr: the sweep's ends (the first group's lr).
         steps: optimizer steps of the sweep (100 covers 8 decades at 12 steps a decade).
@@ -317,10 +325,12 @@ def lr_range_test(
     losses: list[float] = []
     stopped_at = None
     ema, best = math.nan, math.inf
+    taken: float | None = None  # the lr of the last step taken, until a batch measures the loss after it
+    skipped = 0
     with preserved(model, optimizer), at_training_point(optimizer):
         train_mode(model)
         stream = data.stream(next(model.parameters()).device)
-        for i in range(steps + 1):  # batch i measures the loss after the step at lrs[i - 1]
+        for i in range(steps + 1):  # batch i measures the loss after the last step, then steps at sweep[i]
             batch = next(stream)
 
             def closure() -> Tensor:  # SAM's second gradient, on the same batch
@@ -329,45 +339,60 @@ def lr_range_test(
                 again.backward()
                 return again
 
-            loss = (
-                data.compute_loss(model, batch)
-                if i
-                else first_loss(lambda: data.compute_loss(model, batch), batch)  # noqa: B023  (called here)
-            )
-            value = loss.item()
+            try:
+                loss = (
+                    data.compute_loss(model, batch)
+                    if i
+                    else first_loss(lambda: data.compute_loss(model, batch), batch)  # noqa: B023  (called here)
+                )
+            except SkippedBatch:
+                loss, skipped = None, skipped + 1
             report("LR range test", i, steps)
-            if i > 0:
+            if loss is not None and taken is not None:
+                value = loss.item()
+                lrs.append(taken)
                 losses.append(value)
                 ema = value if math.isnan(ema) else 0.9 * ema + 0.1 * value
                 best = min(best, ema)
                 if not math.isfinite(value) or (i > 5 and ema > diverge_factor * best):
-                    stopped_at = lrs[-1]
+                    stopped_at = taken
                     break
+                taken = None
             if i == steps:
                 break
-            lr = start_lr * (end_lr / start_lr) ** (i / (steps - 1))
+            if loss is None:  # no step at this lr: the sweep goes on, as Lightning's Tuner's does
+                continue
+            taken = start_lr * (end_lr / start_lr) ** (i / (steps - 1))
             for group, ratio in zip(optimizer.param_groups, ratios, strict=True):
-                group["lr"] = lr * ratio
-            lrs.append(lr)
+                group["lr"] = taken * ratio
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             step_with(optimizer, closure)
-    suggestion, details = suggest_lr(lrs[: len(losses)], losses, margin=margin)
+    if skipped and not losses:
+        raise InvalidValueError(
+            "compute_loss", f"skipped every batch of the sweep ({skipped})", "a loss for some batches"
+        )
+    suggestion, details = suggest_lr(lrs, losses, margin=margin)
     if suggestion is not None:
         candidates = lr_candidates(details["min_loss_lr"], details["steepest_lr"])
     else:  # no progress: around the stable edge, for a check to decide (module docstring)
         candidates = lr_candidates(details.get("stable_edge_lr"), None, anchor="stable edge")
     return LRRangeResult(
-        lrs=lrs[: len(losses)],
+        lrs=lrs,
         losses=losses,
         smoothed=details["smoothed"],
         suggestion=suggestion,
         min_loss_lr=details["min_loss_lr"],
         steepest_lr=details["steepest_lr"],
         stopped_at=stopped_at,
-        reason=details["reason"] + _groups_note(ratios),
+        reason=details["reason"] + _groups_note(ratios) + _skipped_note(skipped),
         candidates=candidates,
     )
+
+
+def _skipped_note(skipped: int) -> str:
+    """How many batches the loss skipped (:class:`SkippedBatch`); nothing where it skipped none."""
+    return f" ({skipped} batch{'es' * (skipped != 1)} skipped: no step at their lrs)" if skipped else ""
 
 
 def _groups_note(ratios: Sequence[float]) -> str:

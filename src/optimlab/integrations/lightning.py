@@ -22,7 +22,7 @@ from torch import Tensor
 
 from optimlab.doctor.diagnose import Diagnosis
 from optimlab.doctor.lr_check import find_lr
-from optimlab.doctor.lr_find import LRRangeResult
+from optimlab.doctor.lr_find import LRRangeResult, SkippedBatch
 from optimlab.doctor.lr_find import lr_range_test as _sweep
 from optimlab.errors import InvalidValueError, keywords_checked
 from optimlab.integrations.trainer_doctor import TrainerDoctor
@@ -33,7 +33,10 @@ __all__ = ["DoctorCallback", "ScheduleFreeModes", "configure_optimizers", "lr_ra
 
 
 def _step_loss(output: Any) -> Tensor:
-    """The loss a ``training_step`` returned: a tensor, or a mapping's ``"loss"``."""
+    """The loss a ``training_step`` returned: a tensor, or a mapping's ``"loss"``; None skips the batch,
+    as Lightning's automatic optimization skips it (no backward, no update)."""
+    if output is None:
+        raise SkippedBatch
     loss = output.get("loss") if isinstance(output, Mapping) else output
     if not isinstance(loss, Tensor):
         raise InvalidValueError(
@@ -341,6 +344,9 @@ def lr_range_test(
     ``training_step``'s loss on ``val_dataloaders`` (default: the data module's validation data, else
     a fifth of the training data held out).
     ``options`` go to :func:`optimlab.doctor.lr_range_test` (``start_lr``, ``end_lr``, ``steps``, ...).
+    A batch whose ``training_step`` returns None is skipped as Lightning's loop skips it: no update,
+    and the sweep's lr goes on, as it does in Lightning's own ``lr_find`` (the schedule counts the
+    batch a step); the check cannot skip one and refuses such a module.
     Set the suggestion as the lr of ``configure_optimizers`` before ``Trainer.fit``.
     """
     if not all(hasattr(module, name) for name in ("training_step", "configure_optimizers")):
@@ -376,18 +382,33 @@ def lr_range_test(
         warnings.filterwarnings("ignore", message=r"You are trying to `self.log\(\)`")
         try:
             if check_steps is not None:
-                return find_lr(
-                    module,
-                    None,
-                    train_dataloaders,
-                    optimizer=optimizer,
-                    held_out=val_dataloaders,
-                    check_steps=check_steps,
-                    **loss,
-                    **options,
-                )
+                try:
+                    return find_lr(
+                        module,
+                        None,
+                        train_dataloaders,
+                        optimizer=optimizer,
+                        held_out=val_dataloaders,
+                        check_steps=check_steps,
+                        **loss,
+                        **options,
+                    )
+                except SkippedBatch:  # raised through optimlab.train.fit, which trains each candidate
+                    raise InvalidValueError(
+                        "check_steps",
+                        f"{check_steps} for {type(module).__name__}, whose training_step returned None "
+                        "(skipped a batch) in the check",
+                        "None: the sweep alone skips such batches as Lightning does; the check's training "
+                        "(optimlab.train.fit) cannot skip one",
+                    ) from None
             return _sweep(module, None, train_dataloaders, optimizer=optimizer, **loss, **options)
         except InvalidValueError as error:
+            if error.field == "compute_loss":  # the sweep's: training_step skipped every batch
+                raise InvalidValueError(
+                    "module",
+                    f"{type(module).__name__}, whose training_step returned None for every batch",
+                    "a training_step that returns its loss (a tensor or a dict with 'loss')",
+                ) from None
             # find_lr names the data by its own arguments (data, held_out): named as the caller gave them
             given = {
                 "data": ("train_dataloaders", train_dataloaders),

@@ -24,10 +24,12 @@ model's own loss unless the recipe names one. Registered on first lookup (:mod:`
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import itertools
-from collections.abc import Callable, Mapping
+import random
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -422,6 +424,25 @@ def _rows_apart(value: Any) -> bool:
     return arrays and all(v.ndim for v in value) and len({len(v) for v in value}) == 1
 
 
+@contextlib.contextmanager
+def _global_generators_seeded(seed: int) -> Iterator[None]:
+    """torch's, NumPy's and Python's global random generators seeded with ``seed`` for the block, then
+    given back: a factory drawing from them without a seed of its own (``torch.randn``, ``np.random``)
+    returned other data at each call, so two identical ``optimlab train`` commands, or one study's seed
+    reruns of two optimizers, trained on different data; now the seed decides them, and the caller's
+    own draws (the model's initial weights) are not shifted by the factory's."""
+    numpy_state, python_state = np.random.get_state(), random.getstate()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        np.random.seed(seed % 2**32)
+        random.seed(seed)
+        try:
+            yield
+        finally:
+            np.random.set_state(numpy_state)
+            random.setstate(python_state)
+
+
 def adapt_dataset(path: str, target: Any) -> Callable[..., Any]:
     """``target`` as a data set entry ``fn(seed, **options)`` returning what :func:`as_data` returns."""
     if not callable(target):
@@ -430,10 +451,11 @@ def adapt_dataset(path: str, target: Any) -> Callable[..., Any]:
     takes_seed = "seed" in signature.parameters
 
     def factory(seed: int, **options: Any) -> Any:
-        returned = call_user("dataset", path, target, **({"seed": seed} if takes_seed else {}), **options)
-        # Reading what it returned runs the user's code too (a Dataset's __getitem__, a DataLoader's
-        # collate): what that raises is said in one line as well, not as a traceback.
-        return call_user("reading dataset", path, as_data, returned, path)
+        with _global_generators_seeded(seed):
+            returned = call_user("dataset", path, target, **({"seed": seed} if takes_seed else {}), **options)
+            # Reading what it returned runs the user's code too (a Dataset's __getitem__, a DataLoader's
+            # collate): what that raises is said in one line as well, not as a traceback.
+            return call_user("reading dataset", path, as_data, returned, path)
 
     factory.__signature__ = signature.replace(  # type: ignore[attr-defined]
         parameters=[p for p in signature.parameters.values() if p.name != "seed"]

@@ -725,3 +725,17 @@ def test_a_model_without_a_layer_to_initialize_is_refused(scheme, model):
     with pytest.raises(InvalidValueError, match=f"init '{scheme}''s model.*has none"):
         init.apply(model, scheme, data=data)
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+@pytest.mark.parametrize("parametrization", PARAMETRIZED)
+def test_default_draws_a_parametrized_layers_original_weight_as_torch_builds_the_plain_layer(parametrization):
+    """reset_parameters() on a parametrized Linear drew into its computed weight, lost: only the bias
+    changed. Truth: the weight and bias of an nn.Linear built under the same seed."""
+    parametrize, original = PARAMETRIZED[parametrization]
+    model = nn.Sequential(parametrize(nn.Linear(24, 16)))
+    torch.manual_seed(7)
+    init.apply(model, "default")
+    torch.manual_seed(7)
+    expected = nn.Linear(24, 16)
+    torch.testing.assert_close(getattr(model[0].parametrizations.weight, original), expected.weight.detach())
+    torch.testing.assert_close(model[0].bias, expected.bias)

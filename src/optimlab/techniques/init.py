@@ -367,16 +367,29 @@ def default(model: nn.Module) -> nn.Module:
     """Each module initialized as torch initializes it when built: its ``reset_parameters()``, or the
     private ``_reset_parameters()`` of ``nn.MultiheadAttention`` and ``nn.Transformer``, children before
     their parent, as construction runs them (the attention's in-projection drawn by xavier_uniform_ and
-    its out-projection's bias zeroed after its Linear's own reset)."""
+    its out-projection's bias zeroed after its Linear's own reset). A layer parametrized by
+    ``torch.nn.utils.parametrizations`` gets its original weight drawn as torch draws the plain layer's."""
     for module in _children_first(model):
         reset = getattr(module, "reset_parameters", None)
         if reset is None and type(module).__module__.startswith(
             "torch.nn."
         ):  # a user's private one is theirs
             reset = getattr(module, "_reset_parameters", None)
-        if callable(reset):
+        if callable(reset) and parametrize.is_parametrized(module):
+            _reset_parametrized(module, reset)
+        elif callable(reset):
             reset()
     return model
+
+
+def _reset_parametrized(module: nn.Module, reset: Callable[[], Any]) -> None:
+    """``reset`` of a parametrized module, whose draws into its tensors computed anew at each access
+    would be lost: under ``parametrize.cached()`` each is computed once and drawn into, then assigned."""
+    with parametrize.cached():
+        reset()
+        drawn = {name: getattr(module, name).detach().clone() for name in module.parametrizations}
+    for name, tensor in drawn.items():
+        _initialize(module, name, lambda target, tensor=tensor: target.copy_(tensor))
 
 
 def _children_first(module: nn.Module) -> list[nn.Module]:

@@ -469,3 +469,15 @@ def test_swap_norm_refuses_a_model_without_a_norm_layer_to_replace(model):
     """It returned the model unchanged, without a word (a norm given as the model itself too)."""
     with pytest.raises(InvalidValueError, match="swap_norm's model.*holds none"):
         norms.swap_norm(model, "batch")
+
+
+@pytest.mark.parametrize("kind", ["group", "layer", "rms", "batch"])
+def test_swap_norm_keeps_a_frozen_norm_frozen_and_a_trained_one_trained(kind):
+    """A backbone frozen with requires_grad_(False) got trainable norms when swapped to another kind."""
+    backbone = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU())
+    model = nn.Sequential(
+        backbone.requires_grad_(False), nn.Flatten(), nn.Linear(8 * 4 * 4, 2), nn.BatchNorm1d(2)
+    )
+    norms.swap_norm(model, kind)
+    assert not any(p.requires_grad for p in model[0].parameters())
+    assert all(p.requires_grad for p in model[3].parameters())

@@ -379,7 +379,7 @@ def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
 
     Finds the :class:`Norm` layers made here and plain torch ones (BatchNorm, InstanceNorm, LayerNorm,
     GroupNorm, RMSNorm); the new layers take the device, dtype and train/eval mode of the ones they
-    replace. A layer of the same kind keeps its settings except those given (eps, momentum, group
+    replace, and are frozen where those were (every parameter without requires_grad). A layer of the same kind keeps its settings except those given (eps, momentum, group
     count, and ``affine``: whether it learns a scale and shift), its learned scale and shift and its
     running statistics (a batch norm given another momentum normalizes as before); one of another kind starts as torch's
     does (scale 1, shift 0), as the old statistics measure something else. Nothing is replaced unless
@@ -414,6 +414,9 @@ def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
         reference = next((t for t in tensors if t.is_floating_point()), None)
         if reference is not None:
             new = new.to(device=reference.device, dtype=reference.dtype)
+        old_parameters = list(module.parameters())
+        if old_parameters and not any(p.requires_grad for p in old_parameters):
+            new.requires_grad_(False)  # a frozen norm (a frozen backbone's) stays frozen
         if own_kind:
             _check_carried(qualified, module, new)
             _carry_state(module, new)

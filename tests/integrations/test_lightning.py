@@ -620,6 +620,42 @@ def test_a_module_skipping_every_batch_or_one_in_the_check_is_refused_in_one_lin
         assert torch.equal(now, then)
 
 
+class SkipsPerturbed(Classifier):
+    """:class:`Classifier` under SAM whose ``training_step`` returns None on every second call: SAM's
+    at its perturbed weights, as one that skips a non-finite loss may there."""
+
+    def __init__(self):
+        torch.manual_seed(0)
+        super().__init__(nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10)), nn.CrossEntropyLoss(),
+                         lambda p: configure_optimizers(optim.create("sam", p, lr=0.1)))  # fmt: skip
+        self.calls = 0
+
+    def training_step(self, batch, batch_idx):
+        self.calls += 1
+        return None if self.calls % 2 == 0 else super().training_step(batch, batch_idx)
+
+
+def test_a_batch_skipped_at_sams_perturbed_weights_updates_nothing_as_under_lightning():
+    """Lightning's SAM step whose closure returns None at the perturbed weights has no gradient there
+    and updates nothing; the range test let the skip escape SAM's step (its weights left perturbed). Each
+    point is then the loss of the untrained net on the next batch."""
+    x, y = standardized()
+    x, y = x[:320], y[:320]
+    module = SkipsPerturbed()
+    with torch.no_grad():
+        untrained = [
+            nn.functional.cross_entropy(module(x[i : i + 32]), y[i : i + 32]).item()
+            for i in range(32, 320, 32)
+        ]
+    result = lr_range_test(module, DataLoader(TensorDataset(x, y), batch_size=32), steps=9)
+    assert result.losses == pytest.approx(untrained, rel=1e-6)
+    before = [p.detach().clone() for p in module.parameters()]
+    module.calls = 0
+    fit(module, (x, y), 9, shuffle=False)
+    for now, then in zip(module.parameters(), before, strict=True):
+        assert torch.equal(now, then)
+
+
 def test_the_range_tests_bad_data_is_named_by_the_argument_given():
     """Wrong data was named by find_lr's own arguments: 'invalid value 5 for held_out', 'for data'."""
     module = Classifier(nn.Linear(64, 10), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.1))

@@ -335,7 +335,10 @@ def lr_range_test(
 
             def closure() -> Tensor:  # SAM's second gradient, on the same batch
                 optimizer.zero_grad(set_to_none=True)
-                again = data.compute_loss(model, batch)  # noqa: B023  (called within this step only)
+                try:
+                    again = data.compute_loss(model, batch)  # noqa: B023  (called within this step only)
+                except SkippedBatch:  # no gradient there: the step updates nothing, as under Lightning
+                    return loss.detach()  # noqa: B023  (the batch's loss at the weights)
                 again.backward()
                 return again
 

@@ -739,3 +739,14 @@ def test_default_draws_a_parametrized_layers_original_weight_as_torch_builds_the
     expected = nn.Linear(24, 16)
     torch.testing.assert_close(getattr(model[0].parametrizations.weight, original), expected.weight.detach())
     torch.testing.assert_close(model[0].bias, expected.bias)
+
+
+@pytest.mark.parametrize("scheme", ["xavier_normal", "default", "lsuv"])
+def test_a_weight_computed_by_a_hook_is_refused_by_every_kind_of_scheme(scheme):
+    """default's reset_parameters drew into it too, undone at the next forward."""
+    with pytest.warns(FutureWarning):
+        model = nn.Sequential(nn.utils.weight_norm(nn.Linear(8, 8)))
+    before = [p.clone() for p in model.parameters()]
+    with pytest.raises(InvalidValueError, match="computed from other parameters"):
+        init.apply(model, scheme, data=torch.randn(4, 8))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))

@@ -369,7 +369,9 @@ def default(model: nn.Module) -> nn.Module:
     their parent, as construction runs them (the attention's in-projection drawn by xavier_uniform_ and
     its out-projection's bias zeroed after its Linear's own reset). A layer parametrized by
     ``torch.nn.utils.parametrizations`` gets its original weight drawn as torch draws the plain layer's."""
-    for module in _children_first(model):
+    modules = _children_first(model)
+    _check_writable([m for m in modules if is_layer(m)])
+    for module in modules:
         reset = getattr(module, "reset_parameters", None)
         if reset is None and type(module).__module__.startswith(
             "torch.nn."

@@ -750,3 +750,23 @@ def test_a_weight_computed_by_a_hook_is_refused_by_every_kind_of_scheme(scheme):
     with pytest.raises(InvalidValueError, match="computed from other parameters"):
         init.apply(model, scheme, data=torch.randn(4, 8))
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+@pytest.mark.parametrize(
+    ("activation", "nonlinearity"),
+    [("relu", "relu"), ("gelu", None), (nn.Tanh(), "tanh"), (nn.ReLU(), "relu")],
+)
+def test_gain_auto_reads_torchs_transformer_layer_from_its_forward(activation, nonlinearity):
+    """nn.TransformerEncoderLayer runs linear2(activation(linear1(x))): a string's activation is a function,
+    which gave linear1 gain 1; a module is registered after linear2, which got its gain. Truth: linear1's
+    std is calculate_gain(nonlinearity) / sqrt(fan_in) (gelu: its second-moment gain), linear2's
+    1 / sqrt(fan_in)."""
+    from optimlab.techniques.activations import gain
+
+    layer = nn.TransformerEncoderLayer(64, 4, 256, activation=activation, batch_first=True)
+    model = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+    init.apply(model, "kaiming_normal", gain="auto")
+    expected = nn.init.calculate_gain(nonlinearity) if nonlinearity else gain("gelu")
+    for encoder_layer in model.layers:
+        assert encoder_layer.linear1.weight.std().item() * 8 == pytest.approx(expected, rel=0.04)
+        assert encoder_layer.linear2.weight.std().item() * 16 == pytest.approx(1.0, rel=0.04)

@@ -37,6 +37,7 @@ from torch.nn.utils import parametrize
 from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE, POSITIVE_INT, REAL, Capability, Interval, new_registry
 from optimlab.techniques.activations import activation_name, module_gain
+from optimlab.techniques.activations import gain as activation_gain
 
 __all__ = [
     "AUTO_GAIN",
@@ -517,7 +518,8 @@ def layer_gains(model: nn.Module) -> list[tuple[nn.Module, float]]:
     "Follows" means the first activation module after the layer in ``model.modules()`` order and before
     the next such layer, so models register submodules in forward order (layer, norm, activation).
     ``nn.Identity`` does not end the search, as models use it as a placeholder for a disabled norm,
-    dropout or shortcut; a layer with no activation after it gets gain 1 (a linear output).
+    dropout or shortcut; a layer with no activation after it gets gain 1 (a linear output). torch's own
+    Transformer layers are read from their forward (:func:`_transformer_gains`).
     """
     found: list[tuple[nn.Module, float]] = []
     searching = False
@@ -528,7 +530,30 @@ def layer_gains(model: nn.Module) -> list[tuple[nn.Module, float]]:
         elif searching and activation_name(module) not in (None, "identity"):
             found[-1] = (found[-1][0], module_gain(module))
             searching = False
-    return found
+    known = _transformer_gains(model)
+    return [(layer, known.get(layer, layer_gain)) for layer, layer_gain in found]
+
+
+# The functions torch's Transformer layers take by name (activation="relu" or "gelu").
+_TRANSFORMER_FUNCTIONS = {nn.functional.relu: "relu", nn.functional.gelu: "gelu"}
+
+
+def _transformer_gains(model: nn.Module) -> dict[nn.Module, float]:
+    """The gains of the feed-forward layers of torch's ``nn.TransformerEncoderLayer`` and
+    ``nn.TransformerDecoderLayer``, whose forward runs ``linear2(activation(linear1(x)))``: the activation,
+    a function when named by a string and registered after ``linear2`` when a module, is linear1's."""
+    known: dict[nn.Module, float] = {}
+    for module in model.modules():
+        if isinstance(module, (nn.TransformerEncoderLayer, nn.TransformerDecoderLayer)):
+            activation = module.activation
+            if isinstance(activation, nn.Module):
+                linear1_gain = module_gain(activation)
+            else:
+                name = _TRANSFORMER_FUNCTIONS.get(activation)
+                linear1_gain = None if name is None else activation_gain(name)
+            if linear1_gain is not None:
+                known[module.linear1], known[module.linear2] = linear1_gain, 1.0
+    return known
 
 
 def _draw_transposed(weight: Tensor, draw: Callable[[Tensor], Any]) -> None:

@@ -656,6 +656,64 @@ def test_a_batch_skipped_at_sams_perturbed_weights_updates_nothing_as_under_ligh
         assert torch.equal(now, then)
 
 
+class ConvertsBatches(Classifier):
+    """:class:`Classifier` of dict batches of 8x8 uint8 images, which its ``on_after_batch_transfer``
+    flattens and scales in place, as Lightning's docs convert (or augment) batches on the device."""
+
+    def on_after_batch_transfer(self, batch, dataloader_idx):
+        batch["x"] = batch["x"].flatten(1).float() / 16
+        return batch
+
+    def training_step(self, batch, batch_idx):
+        return super().training_step((batch["x"], batch["y"]), batch_idx)
+
+
+@pytest.mark.parametrize("name", ["sgd", "sam"])
+def test_the_range_test_reads_batches_as_the_trainer_hands_them_over(name):
+    """training_step was given the loader's batches without the module's batch hooks: a module
+    converting its images there (Trainer.fit trains it) was refused ('mat1 and mat2 must have the same
+    dtype'). The hooks run once a batch: SAM's second evaluation reads the same batch, not one scaled
+    twice. The truth is the range test of the same net on the converted images."""
+    x, y = standardized()
+    images = (x.reshape(-1, 8, 8) * 4 + 8).clamp(0, 16).round().to(torch.uint8)[:320]
+    rows = [{"x": image, "y": label} for image, label in zip(images, y[:320], strict=True)]
+
+    def make(p):
+        return optim.create(name, p, lr=0.1)
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    module = ConvertsBatches(net, nn.CrossEntropyLoss(), make)
+    quick = {"steps": 9, "start_lr": 1e-3, "end_lr": 1.0}
+    result = lr_range_test(module, DataLoader(rows, batch_size=32), **quick)
+    converted = DataLoader(TensorDataset(images.flatten(1).float() / 16, y[:320]), batch_size=32)
+    reference = lr_range_test(Classifier(net, nn.CrossEntropyLoss(), make), converted, **quick)
+    assert len(result.losses) == 9 and result.losses == pytest.approx(reference.losses, rel=1e-6)
+
+
+class AugmentsInTraining(Classifier):
+    """Adds noise to its inputs while ``self.trainer.training``, as Lightning's docs augment batches."""
+
+    def on_after_batch_transfer(self, batch, dataloader_idx):
+        x, y = batch
+        return (x + torch.randn_like(x), y) if self.trainer.training else batch
+
+
+def test_batch_hooks_that_read_the_trainer_leave_the_batches_as_given_and_say_so():
+    """Such hooks cannot run outside a Trainer: the batches are read as the loader gives them (the
+    range test of the same net on the same data), the reason saying so."""
+    x, y = standardized()
+    loader = DataLoader(TensorDataset(x[:320], y[:320]), batch_size=32)
+    net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    module = AugmentsInTraining(net, nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.1))
+    result = lr_range_test(module, loader, steps=9)
+    reference = lr_range_test(Classifier(net, nn.CrossEntropyLoss(), module.make_optimizer), loader, steps=9)
+    assert result.losses == pytest.approx(reference.losses, rel=1e-6)
+    assert result.reason == reference.reason + (
+        " (batches as the loader gives them: the module's batch hooks read self.trainer, absent here)"
+    )
+
+
 def test_the_range_tests_bad_data_is_named_by_the_argument_given():
     """Wrong data was named by find_lr's own arguments: 'invalid value 5 for held_out', 'for data'."""
     module = Classifier(nn.Linear(64, 10), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.1))

@@ -10,6 +10,7 @@ optimlab's optimizers and schedules in ``configure_optimizers`` (``pip install o
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import warnings
 from collections.abc import Mapping
@@ -297,6 +298,30 @@ def configure_optimizers(
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
+class _TrainingLoss:
+    """The loss ``training_step`` makes of a batch as the Trainer hands it over: after the module's
+    ``on_before_batch_transfer`` and ``on_after_batch_transfer`` (where a module converts or augments
+    its batches), run once a batch, as Lightning runs them: an optimizer evaluating the loss again
+    (SAM) reads the same batch, not one converted twice or augmented anew. Hooks that read
+    ``self.trainer`` (``if self.trainer.training: augment``) cannot run outside one: the batch is then
+    read as the loader gives it, and :attr:`unhooked` says so."""
+
+    def __init__(self) -> None:
+        self._last: tuple[Any, Any] = (None, None)  # the batch given last, and as the hooks made it
+        self.unhooked = False
+
+    def __call__(self, model: pl.LightningModule, batch: Any) -> Tensor:
+        if batch is not self._last[0]:
+            try:
+                hooked = model.on_after_batch_transfer(model.on_before_batch_transfer(batch, 0), 0)
+            except RuntimeError as error:
+                if "not attached to a `Trainer`" not in str(error):
+                    raise
+                hooked, self.unhooked = batch, True
+            self._last = (batch, hooked)
+        return _step_loss(model.training_step(self._last[1], 0))
+
+
 def _first_optimizer(module: pl.LightningModule) -> torch.optim.Optimizer:
     """The first optimizer among the forms ``module.configure_optimizers()`` may return."""
     try:
@@ -337,7 +362,8 @@ def lr_range_test(
     """The LR range test of ``module`` on ``train_dataloaders`` (a DataLoader, a ``LightningDataModule``
     as ``Trainer.fit`` takes one, or any data :class:`~optimlab.data.user_batches.UserBatches`
     accepts), with ``optimizer`` (default: the first of its ``configure_optimizers``) and the loss of
-    its ``training_step``; the module comes back untouched.
+    its ``training_step``, of each batch as the Trainer hands it over (after the module's
+    ``on_before_batch_transfer`` and ``on_after_batch_transfer``); the module comes back untouched.
 
     ``check_steps``: also decide among the sweep's candidates by a check
     (:func:`optimlab.doctor.find_lr`): each trains ``check_steps`` steps, one at a time, scored by
@@ -376,14 +402,15 @@ def lr_range_test(
             and is_overridden("val_dataloader", datamodule)
         ):
             val_dataloaders = datamodule.val_dataloader()
-    loss = {"compute_loss": lambda model, batch: _step_loss(model.training_step(batch, 0))}
+    training_loss = _TrainingLoss()
+    loss = {"compute_loss": training_loss}
     with warnings.catch_warnings():
         # training_step's self.log() calls warn outside a Trainer; the sweep needs only the loss
         warnings.filterwarnings("ignore", message=r"You are trying to `self.log\(\)`")
         try:
             if check_steps is not None:
                 try:
-                    return find_lr(
+                    result = find_lr(
                         module,
                         None,
                         train_dataloaders,
@@ -401,7 +428,8 @@ def lr_range_test(
                         "None: the sweep alone skips such batches as Lightning does; the check's training "
                         "(optimlab.train.fit) cannot skip one",
                     ) from None
-            return _sweep(module, None, train_dataloaders, optimizer=optimizer, **loss, **options)
+            else:
+                result = _sweep(module, None, train_dataloaders, optimizer=optimizer, **loss, **options)
         except InvalidValueError as error:
             if error.field == "compute_loss":  # the sweep's: training_step skipped every batch
                 raise InvalidValueError(
@@ -418,3 +446,7 @@ def lr_range_test(
             if not name or error.value is not value:
                 raise
             raise InvalidValueError(name, value, error.accepted) from None
+    if training_loss.unhooked:
+        note = " (batches as the loader gives them: the module's batch hooks read self.trainer, absent here)"
+        result = dataclasses.replace(result, reason=result.reason + note)
+    return result

@@ -481,3 +481,25 @@ def test_swap_norm_keeps_a_frozen_norm_frozen_and_a_trained_one_trained(kind):
     norms.swap_norm(model, kind)
     assert not any(p.requires_grad for p in model[0].parameters())
     assert all(p.requires_grad for p in model[3].parameters())
+
+
+@pytest.mark.parametrize("kind", NAMES)
+@pytest.mark.parametrize("padding", [False, True])
+def test_swap_norm_of_torchs_transformer_encoder_runs_it_in_eval_mode_as_in_training(kind, padding):
+    """In eval mode nn.TransformerEncoderLayer takes a fused kernel reading norm1.eps, .weight, .bias (the
+    encoder's nested-tensor path too, given a padding mask): 'Norm' object has no attribute 'eps'. Truth:
+    torch's own module-by-module path, which training mode takes (dropout 0)."""
+    layer = nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0, batch_first=True)
+    model = norms.swap_norm(nn.TransformerEncoder(layer, 2), kind)
+    x, mask = torch.randn(3, 5, 16), torch.zeros(3, 5, dtype=torch.bool)
+    mask = mask if padding else None
+    with torch.no_grad():
+        evaluated = model.eval()(x, src_key_padding_mask=mask)
+        trained = model.train()(x, src_key_padding_mask=mask)
+    assert (
+        model.layers[0].norm1.kind
+        == norms.norm_name(model.layers[1].norm2)
+        == get_registry("norm").get(kind).name
+    )
+    if kind != "batch":  # batch norm normalizes by its running statistics in eval mode
+        torch.testing.assert_close(evaluated, trained)

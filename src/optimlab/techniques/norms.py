@@ -437,4 +437,24 @@ def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
     for qualified, new in replaced.items():  # once every layer could be made (num_groups fits each width)
         parent, _, child = qualified.rpartition(".")
         setattr(model.get_submodule(parent), child, new)
+    _leave_torchs_fused_encoder(model)
     return model
+
+
+def _leave_torchs_fused_encoder(model: nn.Module) -> None:
+    """Keep torch's ``nn.TransformerEncoderLayer`` holding a :class:`Norm` on its modules' path.
+
+    In eval mode it takes a fused kernel that runs layer norm itself on norm1's and norm2's ``eps``,
+    ``weight`` and ``bias`` (``nn.TransformerEncoder``'s nested-tensor path reads them too): with a Norm
+    there it failed ('Norm' object has no attribute 'eps'), and would compute a layer norm whatever the
+    kind. ``activation_relu_or_gelu`` only selects that kernel; ``use_nested_tensor`` is torch's switch.
+    """
+    for module in model.modules():
+        if isinstance(module, nn.TransformerEncoderLayer) and any(
+            isinstance(norm, Norm) for norm in (module.norm1, module.norm2)
+        ):
+            module.activation_relu_or_gelu = 0
+        if isinstance(module, nn.TransformerEncoder) and any(
+            isinstance(norm, Norm) for layer in module.layers for norm in (layer.norm1, layer.norm2)
+        ):
+            module.use_nested_tensor = False

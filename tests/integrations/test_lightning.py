@@ -714,6 +714,25 @@ def test_batch_hooks_that_read_the_trainer_leave_the_batches_as_given_and_say_so
     )
 
 
+class WithoutBatchIndex(Classifier):
+    """A ``training_step(self, batch)``: Lightning passes ``batch_idx`` only to one that takes it."""
+
+    def training_step(self, batch):
+        return super().training_step(batch, 0)
+
+
+def test_a_training_step_without_batch_idx_is_read_as_lightning_calls_it():
+    """It was called with batch_idx and the first batch refused ('takes 2 positional arguments but 3
+    were given'); the truth is the range test of the same net and loss."""
+    net, (x, y) = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)), standardized()
+    module = WithoutBatchIndex(net, nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.1))
+    result = lr_range_test(module, (x, y), steps=20, batch_size=32)
+    reference = plain_lr_range_test(
+        net, nn.CrossEntropyLoss(), x, y, torch.optim.SGD(net.parameters(), lr=0.1), steps=20, batch_size=32
+    )
+    assert len(result.losses) > 10 and result.losses == pytest.approx(reference.losses, rel=1e-5)
+
+
 def test_the_range_tests_bad_data_is_named_by_the_argument_given():
     """Wrong data was named by find_lr's own arguments: 'invalid value 5 for held_out', 'for data'."""
     module = Classifier(nn.Linear(64, 10), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.1))

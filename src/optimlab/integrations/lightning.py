@@ -19,6 +19,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.utilities.model_helpers import is_overridden
+from lightning.pytorch.utilities.signature_utils import is_param_in_hook_signature
 from torch import Tensor
 
 from optimlab.doctor.diagnose import Diagnosis
@@ -319,7 +320,9 @@ class _TrainingLoss:
                     raise
                 hooked, self.unhooked = batch, True
             self._last = (batch, hooked)
-        return _step_loss(model.training_step(self._last[1], 0))
+        # Lightning passes batch_idx only to a training_step that takes it (training_step(self, batch))
+        with_index = is_param_in_hook_signature(model.training_step, "batch_idx", min_args=2)
+        return _step_loss(model.training_step(*(self._last[1], 0)[: 1 + with_index]))
 
 
 def _first_optimizer(module: pl.LightningModule) -> torch.optim.Optimizer:

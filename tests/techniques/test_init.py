@@ -770,3 +770,16 @@ def test_gain_auto_reads_torchs_transformer_layer_from_its_forward(activation, n
     for encoder_layer in model.layers:
         assert encoder_layer.linear1.weight.std().item() * 8 == pytest.approx(expected, rel=0.04)
         assert encoder_layer.linear2.weight.std().item() * 16 == pytest.approx(1.0, rel=0.04)
+
+
+def test_default_draws_a_transposed_linear_as_torch_builds_the_linear_it_is():
+    """Hugging Face's Conv1D (every layer of GPT-2) has no reset_parameters: 'default' left it as it was
+    while resetting the model's torch modules. Truth: an nn.Linear(in, out) built under the same seed."""
+    conv1d = pytest.importorskip("transformers.pytorch_utils").Conv1D
+    model = nn.Sequential(conv1d(16, 24), nn.GELU())  # Conv1D(nf=out, nx=in): weight (24, 16)
+    torch.manual_seed(11)
+    init.apply(model, "default")
+    torch.manual_seed(11)
+    expected = nn.Linear(24, 16)
+    torch.testing.assert_close(model[0].weight, expected.weight.detach().T)
+    torch.testing.assert_close(model[0].bias, expected.bias.detach())

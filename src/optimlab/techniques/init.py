@@ -369,7 +369,9 @@ def default(model: nn.Module) -> nn.Module:
     private ``_reset_parameters()`` of ``nn.MultiheadAttention`` and ``nn.Transformer``, children before
     their parent, as construction runs them (the attention's in-projection drawn by xavier_uniform_ and
     its out-projection's bias zeroed after its Linear's own reset). A layer parametrized by
-    ``torch.nn.utils.parametrizations`` gets its original weight drawn as torch draws the plain layer's."""
+    ``torch.nn.utils.parametrizations`` gets its original weight drawn as torch draws the plain layer's; a
+    Linear stored transposed (:data:`TRANSPOSED_LINEARS`, which have no reset), what torch draws building
+    the ``nn.Linear`` it is, transposed."""
     modules = _children_first(model)
     _check_writable([m for m in modules if is_layer(m)])
     for module in modules:
@@ -382,7 +384,20 @@ def default(model: nn.Module) -> nn.Module:
             _reset_parametrized(module, reset)
         elif callable(reset):
             reset()
+        elif is_transposed_linear(module):
+            _reset_transposed_linear(module)
     return model
+
+
+def _reset_transposed_linear(module: nn.Module) -> None:
+    """``module``'s ``(in, out)`` weight and its bias drawn as torch's ``nn.Linear(in, out)`` draws its own."""
+    fan_in, fan_out = module.weight.shape
+    twin = nn.Linear(
+        fan_in, fan_out, bias=module.bias is not None, device=module.weight.device, dtype=module.weight.dtype
+    )
+    _initialize(module, "weight", lambda weight: weight.copy_(twin.weight.T))
+    if module.bias is not None:
+        _initialize(module, "bias", lambda bias: bias.copy_(twin.bias))
 
 
 def _reset_parametrized(module: nn.Module, reset: Callable[[], Any]) -> None:

@@ -503,3 +503,16 @@ def test_swap_norm_of_torchs_transformer_encoder_runs_it_in_eval_mode_as_in_trai
     )
     if kind != "batch":  # batch norm normalizes by its running statistics in eval mode
         torch.testing.assert_close(evaluated, trained)
+
+
+def test_swap_norm_replaces_ddps_sync_batch_norm_and_refuses_to_make_it_plain_batch_norm():
+    """nn.SyncBatchNorm (convert_sync_batchnorm's) was not recognised: left in place beside swapped norms."""
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.Conv2d(8, 8, 3), nn.ReLU())
+    model = nn.SyncBatchNorm.convert_sync_batchnorm(nn.Sequential(*model, nn.LayerNorm([8, 2, 2])))
+    with pytest.raises(InvalidValueError, match="'batch' of layer '1'.*convert_sync_batchnorm"):
+        norms.swap_norm(model, "batch")
+    assert isinstance(model[1], nn.SyncBatchNorm)
+    norms.swap_norm(model, "group", num_groups=4)
+    assert model[1].kind == model[4].kind == "group"
+    x = torch.randn(2, 8, 6, 6)
+    torch.testing.assert_close(model[1](x), nn.GroupNorm(4, 8)(x))

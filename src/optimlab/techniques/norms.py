@@ -250,6 +250,7 @@ _TORCH_NORMS: dict[type[nn.Module], tuple[str, int | None]] = {
     nn.BatchNorm1d: ("batch", 1),  # (N, C) reads the same with spatial_dims 0 or 1
     nn.BatchNorm2d: ("batch", 2),
     nn.BatchNorm3d: ("batch", 3),
+    nn.SyncBatchNorm: ("batch", None),  # DDP's (convert_sync_batchnorm), of any rank
     nn.InstanceNorm1d: ("instance", 1),
     nn.InstanceNorm2d: ("instance", 2),
     nn.InstanceNorm3d: ("instance", 3),
@@ -274,8 +275,8 @@ def norm_name(module: nn.Module) -> str | None:
 def _layout(module: nn.Module, preceding_dims: int) -> tuple[int, int] | None:
     """(num_features, spatial_dims) of a norm layer, None for other modules.
 
-    LayerNorm/RMSNorm over ``(C, *positions)`` read as channels at dim 1; a plain GroupNorm, which takes
-    any rank, gets the layout of the Linear, ConvNd or ConvTransposeNd layer before it.
+    LayerNorm/RMSNorm over ``(C, *positions)`` read as channels at dim 1; a plain GroupNorm or SyncBatchNorm,
+    which take any rank, get the layout of the Linear, ConvNd or ConvTransposeNd layer before it.
     """
     if isinstance(module, Norm):
         return module.num_features, module.spatial_dims
@@ -286,6 +287,8 @@ def _layout(module: nn.Module, preceding_dims: int) -> tuple[int, int] | None:
         return module.normalized_shape[0], len(module.normalized_shape) - 1
     if isinstance(module, nn.GroupNorm):
         return module.num_channels, preceding_dims
+    if isinstance(module, nn.SyncBatchNorm):
+        return module.num_features, preceding_dims
     return module.num_features, _TORCH_NORMS[torch_norm][1]
 
 
@@ -377,8 +380,8 @@ def _check_carried(qualified: str, old: nn.Module, new: Norm) -> None:
 def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
     """Replace every norm layer inside ``model`` by a ``name`` norm of the same width and layout, in place.
 
-    Finds the :class:`Norm` layers made here and plain torch ones (BatchNorm, InstanceNorm, LayerNorm,
-    GroupNorm, RMSNorm); the new layers take the device, dtype and train/eval mode of the ones they
+    Finds the :class:`Norm` layers made here and plain torch ones (BatchNorm, SyncBatchNorm to another
+    kind, InstanceNorm, LayerNorm, GroupNorm, RMSNorm); the new layers take the device, dtype and train/eval mode of the ones they
     replace, and are frozen where those were (every parameter without requires_grad). A layer of the same kind keeps its settings except those given (eps, momentum, group
     count, and ``affine``: whether it learns a scale and shift), its learned scale and shift and its
     running statistics (a batch norm given another momentum normalizes as before); one of another kind starts as torch's
@@ -407,6 +410,14 @@ def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
             replaced[qualified] = made[id(module)]
             continue
         _check_readable(qualified, module, preceding_dims, entry.name)
+        if isinstance(module, nn.SyncBatchNorm) and entry.name == "batch":
+            raise InvalidValueError(
+                f"swap_norm to 'batch' of layer {qualified!r}",
+                module,
+                "another kind: a batch norm here is a plain BatchNorm, which would drop this one's "
+                "synchronization across processes; leave it, or convert after the swap with "
+                "nn.SyncBatchNorm.convert_sync_batchnorm",
+            )
         own_kind = norm_name(module) == entry.name
         options = {**_settings(module, entry), **hyperparameters} if own_kind else hyperparameters
         new = create(name, *layout, **options)

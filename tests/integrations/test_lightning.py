@@ -733,6 +733,23 @@ def test_a_training_step_without_batch_idx_is_read_as_lightning_calls_it():
     assert len(result.losses) > 10 and result.losses == pytest.approx(reference.losses, rel=1e-5)
 
 
+def test_the_range_test_of_a_module_fit_before_is_its_nets_and_leaves_it_attached():
+    """A module fit before (attached to its Trainer) raised at its training_step's self.log() ('the loop's
+    result collection is not registered yet'): the range test runs it apart from that Trainer, as one
+    never fit; the truth is the plain range test of its net as trained."""
+    x, y = standardized()
+    module = Classifier(nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)), nn.CrossEntropyLoss(),
+                        lambda p: torch.optim.SGD(p, lr=0.1))  # fmt: skip
+    trainer = fit(module, (x, y), 3)
+    result = lr_range_test(module, (x, y), steps=20, batch_size=32)
+    net = module.net
+    reference = plain_lr_range_test(
+        net, nn.CrossEntropyLoss(), x, y, torch.optim.SGD(net.parameters(), lr=0.1), steps=20, batch_size=32
+    )
+    assert len(result.losses) > 10 and result.losses == pytest.approx(reference.losses, rel=1e-5)
+    assert module.trainer is trainer
+
+
 def test_the_range_tests_bad_data_is_named_by_the_argument_given():
     """Wrong data was named by find_lr's own arguments: 'invalid value 5 for held_out', 'for data'."""
     module = Classifier(nn.Linear(64, 10), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.1))

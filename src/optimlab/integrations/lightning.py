@@ -10,10 +10,11 @@ optimlab's optimizers and schedules in ``configure_optimizers`` (``pip install o
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import lightning.pytorch as pl
@@ -325,6 +326,22 @@ class _TrainingLoss:
         return _step_loss(model.training_step(*(self._last[1], 0)[: 1 + with_index]))
 
 
+@contextlib.contextmanager
+def _detached(module: pl.LightningModule) -> Iterator[None]:
+    """``module`` apart from the Trainer it was fit with, if any, then attached again: its training_step's
+    ``self.log()`` raises outside that Trainer's loop (MisconfigurationException), where a module never
+    attached only warns."""
+    try:
+        trainer = module.trainer
+    except RuntimeError:  # not attached to a Trainer
+        trainer = None
+    module.trainer = None
+    try:
+        yield
+    finally:
+        module.trainer = trainer
+
+
 def _first_optimizer(module: pl.LightningModule) -> torch.optim.Optimizer:
     """The first optimizer among the forms ``module.configure_optimizers()`` may return."""
     try:
@@ -407,7 +424,7 @@ def lr_range_test(
             val_dataloaders = datamodule.val_dataloader()
     training_loss = _TrainingLoss()
     loss = {"compute_loss": training_loss}
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _detached(module):
         # training_step's self.log() calls warn outside a Trainer; the sweep needs only the loss
         warnings.filterwarnings("ignore", message=r"You are trying to `self.log\(\)`")
         try:

@@ -224,6 +224,30 @@ def test_configure_optimizers_forms_are_read_and_others_refused():
         lr_range_test(module, standardized(), steps=10)
 
 
+def test_two_optimizers_under_automatic_optimization_are_refused_as_lightning_refuses_them():
+    """The sweep stepped the first optimizer alone, the second's layer left as it was, for a module
+    Trainer.fit refuses ('Training with multiple optimizers is only supported with manual
+    optimization'); one clear line, and the one to sweep may still be given."""
+    x, y = standardized()
+    net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+
+    def two(p):
+        sgd = torch.optim.SGD(net[0].parameters(), lr=0.1)
+        return [{"optimizer": sgd, "lr_scheduler": torch.optim.lr_scheduler.StepLR(sgd, 5)},
+                {"optimizer": torch.optim.SGD(net[2].parameters(), lr=0.1)}]  # fmt: skip
+
+    module = Classifier(net, nn.CrossEntropyLoss(), two)
+    with pytest.raises(RuntimeError, match="multiple optimizers is only supported with manual optimization"):
+        fit(module, (x, y), 2)
+    module = Classifier(net, nn.CrossEntropyLoss(), two)
+    with pytest.raises(InvalidValueError) as refused:
+        lr_range_test(module, (x, y), steps=10)
+    assert str(refused.value).startswith(
+        "invalid value '2 optimizers under automatic optimization' for configure_optimizers(): accepted one"
+    )
+    assert len(lr_range_test(module, (x, y), steps=10, optimizer=torch.optim.SGD(net.parameters())).lrs) == 10
+
+
 def test_an_optimlab_optimizer_and_schedule_drive_the_lr_every_step():
     schedule = schedules.create("cosine", total_steps=40, warmup_steps=10)
     module = Classifier(

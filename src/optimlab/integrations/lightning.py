@@ -342,8 +342,22 @@ def _detached(module: pl.LightningModule) -> Iterator[None]:
         module.trainer = trainer
 
 
-def _first_optimizer(module: pl.LightningModule) -> torch.optim.Optimizer:
-    """The first optimizer among the forms ``module.configure_optimizers()`` may return."""
+def _optimizers_in(configured: Any) -> list[torch.optim.Optimizer]:
+    """The optimizers among the forms ``configure_optimizers()`` may return (an optimizer, a list of
+    them, a dict with ``"optimizer"``, ``([optimizers], [schedulers])``, a list of dicts); schedulers
+    hold none."""
+    if isinstance(configured, torch.optim.Optimizer):
+        return [configured]
+    if isinstance(configured, Mapping):
+        return _optimizers_in(configured.get("optimizer"))
+    if isinstance(configured, (list, tuple)):
+        return [optimizer for item in configured for optimizer in _optimizers_in(item)]
+    return []
+
+
+def _configured_optimizer(module: pl.LightningModule) -> torch.optim.Optimizer:
+    """The one optimizer ``module.configure_optimizers()`` returns (Lightning's automatic optimization
+    trains no more)."""
     try:
         configured = module.configure_optimizers()
     except RuntimeError as error:  # it reads self.trainer (estimated_stepping_batches, a OneCycleLR's)
@@ -355,19 +369,21 @@ def _first_optimizer(module: pl.LightningModule) -> torch.optim.Optimizer:
             "a module whose configure_optimizers() runs outside a Trainer, or the optimizer to sweep "
             "given as lr_range_test(..., optimizer=...)",
         ) from error
-    found = configured
-    while not isinstance(found, torch.optim.Optimizer):
-        if isinstance(found, Mapping) and "optimizer" in found:
-            found = found["optimizer"]
-        elif isinstance(found, (list, tuple)) and found:
-            found = found[0]
-        else:
-            raise InvalidValueError(
-                "configure_optimizers()",
-                type(configured).__name__,
-                "an optimizer, a list of them, a dict with 'optimizer', or ([optimizers], [schedulers])",
-            )
-    return found
+    found = _optimizers_in(configured)
+    if not found:
+        raise InvalidValueError(
+            "configure_optimizers()",
+            type(configured).__name__,
+            "an optimizer, a list of them, a dict with 'optimizer', or ([optimizers], [schedulers])",
+        )
+    if len(found) > 1:  # the sweep stepped the first alone, the others' parameters left as they were
+        raise InvalidValueError(
+            "configure_optimizers()",
+            f"{len(found)} optimizers under automatic optimization",
+            "one: Lightning trains several under manual optimization only; or the one to sweep given as "
+            "lr_range_test(..., optimizer=...)",
+        )
+    return found[0]
 
 
 def lr_range_test(
@@ -410,7 +426,7 @@ def lr_range_test(
             "a module whose training_step returns its loss, for the range test steps the optimizer itself",
         )
     if optimizer is None:
-        optimizer = _first_optimizer(module)
+        optimizer = _configured_optimizer(module)
     if isinstance(train_dataloaders, pl.LightningDataModule):  # set up as Trainer.fit sets it up
         datamodule = train_dataloaders
         datamodule.prepare_data()

@@ -215,6 +215,30 @@ def test_the_range_test_and_check_of_a_module_take_a_data_module_as_trainer_fit_
     assert [c.score for c in result.candidates] == pytest.approx([c.score for c in reference.candidates])
 
 
+class ScaledDigits(Digits):
+    """:class:`Digits` whose loaders give the inputs times 4, undone by its own on_after_batch_transfer,
+    which Lightning runs in place of the module's."""
+
+    def setup(self, stage):
+        super().setup(stage)
+        self.train = TensorDataset(self.train.tensors[0] * 4, self.train.tensors[1])
+
+    def on_after_batch_transfer(self, batch, dataloader_idx):
+        x, y = batch
+        return x / 4, y
+
+
+def test_the_range_test_runs_a_data_modules_batch_hooks_as_trainer_fit_does():
+    module = Classifier(nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)), nn.CrossEntropyLoss(),
+                        lambda p: torch.optim.SGD(p, lr=0.1))  # fmt: skip
+    quick = {"steps": 20, "start_lr": 1e-3, "end_lr": 10.0}
+    result = lr_range_test(module, ScaledDigits(), **quick)
+    data = Digits()
+    data.setup("fit")
+    reference = lr_range_test(module, data.train_dataloader(), **quick)
+    assert len(result.losses) > 10 and result.losses == pytest.approx(reference.losses, rel=1e-6)
+
+
 def test_configure_optimizers_forms_are_read_and_others_refused():
     net = nn.Linear(64, 10)
     module = Classifier(net, nn.CrossEntropyLoss(), lambda p: ([torch.optim.SGD(p, lr=0.1)], []))

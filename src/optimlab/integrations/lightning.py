@@ -301,21 +301,28 @@ def configure_optimizers(
 
 
 class _TrainingLoss:
-    """The loss ``training_step`` makes of a batch as the Trainer hands it over: after the module's
+    """The loss ``training_step`` makes of a batch as the Trainer hands it over: after
     ``on_before_batch_transfer`` and ``on_after_batch_transfer`` (where a module converts or augments
-    its batches), run once a batch, as Lightning runs them: an optimizer evaluating the loss again
-    (SAM) reads the same batch, not one converted twice or augmented anew. Hooks that read
-    ``self.trainer`` (``if self.trainer.training: augment``) cannot run outside one: the batch is then
-    read as the loader gives it, and :attr:`unhooked` says so."""
+    its batches), the data module's where it overrides them, else the module's, as Lightning picks them;
+    run once a batch, as Lightning runs them: an optimizer evaluating the loss again (SAM) reads the same
+    batch, not one converted twice or augmented anew. Hooks that read ``self.trainer`` (``if
+    self.trainer.training: augment``) cannot run outside one: the batch is then read as the loader gives
+    it, and :attr:`unhooked` says so."""
 
-    def __init__(self) -> None:
+    def __init__(self, datamodule: pl.LightningDataModule | None) -> None:
+        self._datamodule = datamodule
         self._last: tuple[Any, Any] = (None, None)  # the batch given last, and as the hooks made it
         self.unhooked = False
+
+    def _hook(self, model: pl.LightningModule, name: str) -> Any:
+        overridden = self._datamodule is not None and is_overridden(name, self._datamodule)
+        return getattr(self._datamodule if overridden else model, name)
 
     def __call__(self, model: pl.LightningModule, batch: Any) -> Tensor:
         if batch is not self._last[0]:
             try:
-                hooked = model.on_after_batch_transfer(model.on_before_batch_transfer(batch, 0), 0)
+                before = self._hook(model, "on_before_batch_transfer")(batch, 0)
+                hooked = self._hook(model, "on_after_batch_transfer")(before, 0)
             except RuntimeError as error:
                 if "not attached to a `Trainer`" not in str(error):
                     raise
@@ -427,8 +434,8 @@ def lr_range_test(
         )
     if optimizer is None:
         optimizer = _configured_optimizer(module)
-    if isinstance(train_dataloaders, pl.LightningDataModule):  # set up as Trainer.fit sets it up
-        datamodule = train_dataloaders
+    datamodule = train_dataloaders if isinstance(train_dataloaders, pl.LightningDataModule) else None
+    if datamodule is not None:  # set up as Trainer.fit sets it up
         datamodule.prepare_data()
         datamodule.setup("fit")
         train_dataloaders = datamodule.train_dataloader()
@@ -438,7 +445,7 @@ def lr_range_test(
             and is_overridden("val_dataloader", datamodule)
         ):
             val_dataloaders = datamodule.val_dataloader()
-    training_loss = _TrainingLoss()
+    training_loss = _TrainingLoss(datamodule)
     loss = {"compute_loss": training_loss}
     with warnings.catch_warnings(), _detached(module):
         # training_step's self.log() calls warn outside a Trainer; the sweep needs only the loss

@@ -123,7 +123,8 @@ _HPARAMS_TAG, _HPARAMS_PLUGIN = "_hparams_/session_start_info", "hparams"
 # (plugin_event_accumulator, the Rust data server) keep a tag's first metadata in the order of the files'
 # names: a resumed session's own (--steps 20) went unseen behind the first session's (12). A run whose
 # recipe changed on resume has its hyperparameters in this file, named to be read first; the first
-# session's stay in its own file, and its recipe in the text at step 0.
+# session's stay in its own file, and its recipe in the text at step 0. A TensorBoard serving the run
+# since before keeps what it read first (its readers hold a tag's metadata): it shows the change restarted.
 _HPARAMS_FILE = _EVENTS + "0000000000.hparams"
 
 

@@ -470,6 +470,45 @@ def test_sam_in_configure_optimizers_steps_as_in_a_hand_written_loop(returned):
         assert torch.allclose(trained, reference, atol=1e-6)
 
 
+class SkipsSecondOfThree(Classifier):
+    """:class:`Classifier` whose ``training_step`` returns None (Lightning skips the batch) on batches
+    1, 4, 7, ... of each epoch."""
+
+    def training_step(self, batch, batch_idx):
+        return None if batch_idx % 3 == 1 else super().training_step(batch, batch_idx)
+
+
+def test_sam_in_a_trainer_that_skips_batches_steps_on_the_others_as_a_hand_written_loop():
+    """A skipped batch leaves SAM's closure without a gradient: SAM raised IndexError (the perturbation
+    of no parameter) where SGD makes no update. The truth: a hand-written SAM loop over the batches
+    not skipped."""
+    x, y = standardized()
+    x, y = x[:320], y[:320]
+
+    def make(p):
+        return optim.create("sam", p, lr=0.05)
+
+    torch.manual_seed(0)
+    module = SkipsSecondOfThree(nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)),
+                                nn.CrossEntropyLoss(), lambda p: configure_optimizers(make(p)))  # fmt: skip
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    optimizer = make(net.parameters())
+    for batch in (0, 2, 3, 5, 6, 8):  # of batches 0..8, the 9 steps Lightning counts
+
+        def closure(rows=slice(batch * 32, batch * 32 + 32)):
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(net(x[rows]), y[rows])
+            loss.backward()
+            return loss
+
+        closure()
+        optimizer.step(closure)
+    fit(module, (x, y), 9, shuffle=False)
+    for trained, reference in zip(module.net.parameters(), net.parameters(), strict=True):
+        assert torch.allclose(trained, reference, atol=1e-6)
+
+
 def test_sam_under_lightnings_gradient_accumulation_is_refused_before_any_update():
     """Trainer(accumulate_grad_batches=2) runs a group's first batch outside step() and its last alone in
     the closure: SAM perturbed along the first batch's gradient and stepped with the last's (weights 0.024

@@ -111,8 +111,10 @@ class SAM(WrappedOptimizer):
         params = self._with_gradients()
         if not params or self._gradients_left(params):
             with torch.enable_grad():
-                closure()
+                loss = closure()
             params = self._with_gradients()
+            if not params:  # the closure took no gradient (Lightning's skipped batch): no update, as SGD's
+                return loss
         # A sparse gradient (nn.Embedding(sparse=True)) as its dense equal: the global norm and w + e
         # need it whole, and torch has no foreach norm for sparse tensors (NotImplementedError).
         grads = [p.grad.to_dense() if p.grad.is_sparse else p.grad for p in params]

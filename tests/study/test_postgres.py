@@ -86,7 +86,8 @@ def test_the_commands_never_show_the_password_of_a_storage_url(postgres_url, cap
     last, and its error, and `optimlab compare --storage` in its last (a terminal's scrollback, a CI log)."""
     from optimlab.cli.app import main
 
-    url = postgres_url.replace("optimlab@", "optimlab:s3cret@")  # the server trusts, and ignores it
+    # a database of its own: the server's default one holds the studies of tests run before this one
+    url = _new_database(postgres_url, "password_shown").replace("optimlab@", "optimlab:s3cret@")  # trusted
     with pytest.raises(SystemExit) as done:
         main(["worker", url, "--name", "no-such-study"])
     shown = capsys.readouterr()
@@ -101,6 +102,11 @@ def test_the_commands_never_show_the_password_of_a_storage_url(postgres_url, cap
     shown = capsys.readouterr()
     assert done.value.code == 0 and "s3cret" not in shown.out + shown.err
     assert "storage: postgresql+psycopg2://optimlab:***@" in shown.out
+    with pytest.raises(SystemExit) as done:  # a name beside the study there: the studies it holds, named
+        main(["worker", url, "--name", "no-such-study"])
+    shown = capsys.readouterr()
+    assert done.value.code == 2 and "s3cret" not in shown.out + shown.err
+    assert shown.err.splitlines()[-1].endswith("accepted a study there: 'pg-shown'.")
 
 
 def test_tables_set_up_by_another_optuna_are_refused_in_one_line_naming_the_upgrade(postgres_url):

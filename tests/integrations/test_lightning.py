@@ -430,6 +430,25 @@ class ManualClosure(Classifier):
         optimizer.step(closure=closure)
 
 
+def _sam_by_hand(make, x, y, batches: list[int]) -> nn.Module:
+    """The 64-32-10 net drawn at seed 0, trained by SAM (``make(params)``) in a hand-written loop over
+    the given batches of 32 rows of ``(x, y)``, each a step: the closure's gradient, then step(closure)."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    optimizer = make(net.parameters())
+    for batch in batches:
+
+        def closure(rows=slice(batch * 32, batch * 32 + 32)):
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(net(x[rows]), y[rows])
+            loss.backward()
+            return loss
+
+        closure()
+        optimizer.step(closure)
+    return net
+
+
 @pytest.mark.parametrize(
     "returned", ["through configure_optimizers", "directly", "under manual optimization"]
 )
@@ -451,20 +470,7 @@ def test_sam_in_configure_optimizers_steps_as_in_a_hand_written_loop(returned):
     kind = ManualClosure if returned == "under manual optimization" else Classifier
     module = kind(nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)), nn.CrossEntropyLoss(),
                   configured)  # fmt: skip
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
-    optimizer = make(net.parameters())
-    for step in range(1, 21):  # 10 batches an epoch, in order
-        rows = slice((step - 1) % 10 * 32, (step - 1) % 10 * 32 + 32)
-
-        def closure(rows=rows):
-            optimizer.zero_grad()
-            loss = nn.functional.cross_entropy(net(x[rows]), y[rows])
-            loss.backward()
-            return loss
-
-        closure()
-        optimizer.step(closure)
+    net = _sam_by_hand(make, x, y, [step % 10 for step in range(20)])  # 10 batches an epoch, in order
     fit(module, (x, y), 20, shuffle=False)
     for trained, reference in zip(module.net.parameters(), net.parameters(), strict=True):
         assert torch.allclose(trained, reference, atol=1e-6)
@@ -491,19 +497,7 @@ def test_sam_in_a_trainer_that_skips_batches_steps_on_the_others_as_a_hand_writt
     torch.manual_seed(0)
     module = SkipsSecondOfThree(nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)),
                                 nn.CrossEntropyLoss(), lambda p: configure_optimizers(make(p)))  # fmt: skip
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
-    optimizer = make(net.parameters())
-    for batch in (0, 2, 3, 5, 6, 8):  # of batches 0..8, the 9 steps Lightning counts
-
-        def closure(rows=slice(batch * 32, batch * 32 + 32)):
-            optimizer.zero_grad()
-            loss = nn.functional.cross_entropy(net(x[rows]), y[rows])
-            loss.backward()
-            return loss
-
-        closure()
-        optimizer.step(closure)
+    net = _sam_by_hand(make, x, y, [0, 2, 3, 5, 6, 8])  # of batches 0..8, the 9 steps Lightning counts
     fit(module, (x, y), 9, shuffle=False)
     for trained, reference in zip(module.net.parameters(), net.parameters(), strict=True):
         assert torch.allclose(trained, reference, atol=1e-6)

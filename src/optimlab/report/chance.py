@@ -30,22 +30,30 @@ def chance_levels(recipe: Any) -> dict[str, float]:
     training split, for a classification recipe with the cross-entropy loss (ln C and 1/C on balanced
     classes); {} for any other (the user's dict batches among them), or when its data can no longer be
     loaded (a user file moved since the run)."""
-    from optimlab.build import build_data
-
-    if recipe.training.loss not in (None, "cross_entropy") or recipe.training.compute_loss is not None:
-        return {}
-    try:
-        splits = build_data(recipe)
-    except (OptimlabError, OSError):
-        return {}
+    splits = _splits_under(recipe, "cross_entropy", "classification")
     # The user's dict batches (BatchSplits) keep no class count: their model's own loss says none.
     classes = getattr(splits, "num_classes", None)
-    if splits.task != "classification" or splits.loss is not None or classes is None or classes < 2:
+    if classes is None or classes < 2:
         return {}
     targets = splits.train.y.flatten().long()
     counts = torch.bincount(targets[(targets >= 0) & (targets < classes)], minlength=classes).double()
     shares = counts[counts > 0] / counts.sum()
     return {"loss": float(-(shares * shares.log()).sum()), "accuracy": float(shares.max())}
+
+
+def _splits_under(recipe: Any, loss: str, task: str) -> Any | None:
+    """The recipe's data, where it trains under ``loss`` (named, or the task's default) on a ``task``
+    with no loss of its own; None otherwise, or when its data can no longer be loaded (a user file moved
+    since the run)."""
+    from optimlab.build import build_data
+
+    if recipe.training.loss not in (None, loss) or recipe.training.compute_loss is not None:
+        return None
+    try:
+        splits = build_data(recipe)
+    except (OptimlabError, OSError):
+        return None
+    return splits if splits.task == task and getattr(splits, "loss", None) is None else None
 
 
 def no_better_than_chance(recipe: Any, metrics: dict[str, float]) -> str | None:
@@ -74,15 +82,7 @@ def no_better_than_chance(recipe: Any, metrics: dict[str, float]) -> str | None:
 def _mean_prediction_loss(recipe: Any, split: str) -> float | None:
     """The mean squared error on ``split`` of predicting the training targets' mean (their variance, on
     the training rows), for a regression recipe under that loss; None for any other."""
-    from optimlab.build import build_data
-
-    if recipe.training.loss not in (None, "mse") or recipe.training.compute_loss is not None:
+    splits = _splits_under(recipe, "mse", "regression")
+    if splits is None or not len(rows := getattr(splits, split).y):
         return None
-    try:
-        splits = build_data(recipe)
-    except (OptimlabError, OSError):
-        return None
-    if splits.task != "regression" or getattr(splits, "loss", None) is not None:
-        return None
-    targets, rows = splits.train.y.double(), getattr(splits, split).y.double()
-    return float(((rows - targets.mean(0)) ** 2).mean()) if len(rows) else None
+    return float(((rows.double() - splits.train.y.double().mean(0)) ** 2).mean())

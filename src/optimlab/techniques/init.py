@@ -498,8 +498,8 @@ def _forward_order(model: nn.Module, data: Tensor) -> list[nn.Module]:
 
 def _check_rescalable(layers: list[nn.Module]) -> None:
     """Refuse a layer whose weight's scale its parametrization takes away (``spectral_norm`` divides it by
-    its largest singular value): LSUV's rescaling would not reach its output."""
-    _check_writable(layers)
+    its largest singular value): LSUV's rescaling would not reach its output. A weight computed by a hook
+    is refused by the orthogonal :func:`apply` that starts LSUV, before any draw."""
     for layer in layers:
         if parametrize.is_parametrized(layer, "weight"):
             probe = copy.deepcopy(layer)
@@ -595,7 +595,7 @@ def _check_writable(modules: list[nn.Module]) -> None:
 
 @torch.no_grad()
 def _initialize(module: nn.Module, name: str, draw: Callable[[Tensor], Any]) -> None:
-    """Fill ``module``'s tensor ``name`` with what ``draw`` draws in place on one of its shape; returns it.
+    """Fill ``module``'s tensor ``name`` with what ``draw`` draws in place on one of its shape.
 
     A parametrized tensor (``torch.nn.utils.parametrizations.weight_norm``, ``spectral_norm``) is
     computed anew at each access, so a draw into it is lost: the drawn tensor is assigned instead, which

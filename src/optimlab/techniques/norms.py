@@ -287,9 +287,8 @@ def _layout(module: nn.Module, preceding_dims: int) -> tuple[int, int] | None:
         return module.normalized_shape[0], len(module.normalized_shape) - 1
     if isinstance(module, nn.GroupNorm):
         return module.num_channels, preceding_dims
-    if isinstance(module, nn.SyncBatchNorm):
-        return module.num_features, preceding_dims
-    return module.num_features, _TORCH_NORMS[torch_norm][1]
+    rank = _TORCH_NORMS[torch_norm][1]  # None: a class of any rank (SyncBatchNorm), read as GroupNorm
+    return module.num_features, preceding_dims if rank is None else rank
 
 
 def _check_readable(qualified: str, module: nn.Module, preceding_dims: int, kind: str) -> None:

@@ -134,7 +134,7 @@ def validate(name: str, hyperparameters: dict[str, Any]) -> None:
         for key in rest:
             if key not in base_entry.hyperparameter_names:
                 raise UnknownNameError(
-                    f"hyperparameter of {name!r} around {base_entry.name!r}", key, accepted
+                    f"{entry.label} around {base_entry.name!r} hyperparameter", key, accepted
                 )
         validate(base_entry.name, rest)
 

@@ -285,8 +285,8 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
 def _data_digests(spec: StudySpec, methods: Sequence[Method] | None = None) -> dict[str, str | None]:
     """Method name -> the digest of the data its recipe builds at the tuning seed (:func:`data_digest`;
     None: dict batches, or data that do not build, which its trials say as they run). Built once for
-    methods that build the same data (an optimizer comparison's: one), under a seeded torch generator,
-    so that a factory drawing from torch's global one without its seed is read alike each time."""
+    methods that build the same data (an optimizer comparison's: one); a factory drawing from the global
+    generators without its seed is read alike each time, as every build seeds them (data.user_factory)."""
     from optimlab.build import build_data
 
     digests: dict[str, str | None] = {}
@@ -295,12 +295,10 @@ def _data_digests(spec: StudySpec, methods: Sequence[Method] | None = None) -> d
         recipe = spec.method_recipe(method)
         key = json.dumps([recipe.to_dict()["data"], recipe.training.loss, recipe.training.seed], default=str)
         if key not in built:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(recipe.training.seed)
-                try:
-                    built[key] = data_digest(build_data(recipe))
-                except Exception:  # the data no longer build: its trials say why, as they run
-                    built[key] = None
+            try:
+                built[key] = data_digest(build_data(recipe))
+            except Exception:  # the data no longer build: its trials say why, as they run
+                built[key] = None
         digests[method.name] = built[key]
     return digests
 

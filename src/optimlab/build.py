@@ -560,7 +560,7 @@ class Built:
 
 def build(recipe: Recipe) -> Built:
     """Build data, model, loss, optimizer and schedule, all on the recipe's device."""
-    from optimlab.train.loop import check_model
+    from optimlab.models.user import check_model
 
     device = resolve_device(recipe.training.device)
     splits = build_data(recipe)

@@ -48,8 +48,9 @@ from optimlab.data.user_batches import UserBatches, describe, first_loss
 from optimlab.doctor.progress import report
 from optimlab.doctor.snapshot import preserved
 from optimlab.errors import InvalidValueError, keywords_checked
+from optimlab.models.user import check_model
 from optimlab.registry import POSITIVE, POSITIVE_INT, Interval
-from optimlab.train.loop import at_training_point, check_model, check_optimizer, step_with, train_mode
+from optimlab.train.loop import at_training_point, check_optimizer, step_with, train_mode
 
 __all__ = [
     "Candidate",
@@ -225,7 +226,7 @@ def lr_candidates(
 def examined_optimizer(model: nn.Module, optimizer: Any) -> torch.optim.Optimizer:
     """The optimizer the doctor examines: ``optimizer``, which must step some of ``model``'s
     parameters, or optimlab's ``adam`` at its default lr over them where it is None; ``model`` must be
-    an ``nn.Module`` with parameters to train (:func:`~optimlab.train.loop.check_model`), each of a
+    an ``nn.Module`` with parameters to train (:func:`~optimlab.models.user.check_model`), each of a
     known shape (the instruments size their records by it)."""
     check_model(model)
     lazy = next(

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from optimlab.data.user_batches import describe
 from optimlab.errors import InvalidValueError, a_type
 from optimlab.user_code import call_user
 
@@ -27,6 +28,7 @@ __all__ = [
     "LossFunction",
     "adapt_loss",
     "adapt_model",
+    "check_model",
     "embeds_ids",
     "parameter_dtype",
 ]
@@ -80,14 +82,37 @@ def _module_factory(
 
 
 def _check_trainable(path: str, model: nn.Module) -> None:
-    """The model the factory returned has parameters to train (:func:`~optimlab.train.loop.check_model`),
-    said of the user's model, not of the scaler's Sequential that a recipe's run puts it in."""
-    from optimlab.train.loop import check_model
-
+    """The model the factory returned has parameters to train (:func:`check_model`), said of the user's
+    model, not of the scaler's Sequential that a recipe's run puts it in."""
     try:
         check_model(model)
     except InvalidValueError as refused:
         raise InvalidValueError(f"what model {path!r} returned", refused.value, refused.accepted) from None
+
+
+def check_model(model: Any) -> None:
+    """Refuse in one line anything but an ``nn.Module`` with a parameter to train: a model wholly frozen
+    (or without parameters) would fail at its first backward, blamed on the batch, and could not change;
+    one built on the meta device (shapes without values) has nothing to train."""
+    if not isinstance(model, nn.Module):
+        raise InvalidValueError("model", describe(model), "an nn.Module")
+    parameters = list(model.parameters())
+    if not any(p.requires_grad for p in parameters):
+        if parameters:
+            given, fix = "with no parameter that requires grad", "unfreeze some: module.requires_grad_(True)"
+        else:
+            given, fix = "without parameters", "layers such as nn.Linear"
+        raise InvalidValueError(
+            "model", f"{a_type(model)} {given}", f"a model with parameters to train ({fix})"
+        )
+    on_meta = [name for name, p in model.named_parameters() if p.is_meta]
+    if on_meta:  # no values to train: it failed after its first step, at loss.item()
+        raise InvalidValueError(
+            "model",
+            f"{a_type(model)} with {len(on_meta)} parameters on the meta device ({on_meta[0]}, ...)",
+            "a model with values: materialize it first (model.to_empty(device='cpu'), then initialize it, "
+            "or load its weights with load_state_dict(..., assign=True))",
+        )
 
 
 def _check_required(

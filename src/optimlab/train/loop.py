@@ -37,6 +37,7 @@ from optimlab.data.user_batches import (
     whole_number,
 )
 from optimlab.errors import InvalidValueError, a_type, keywords_checked
+from optimlab.models.user import check_model
 from optimlab.optim.user import step_requires_closure
 from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT
 from optimlab.schedules.torch_adapter import PlateauLR
@@ -834,31 +835,6 @@ def _needs_closure(optimizer: torch.optim.Optimizer) -> bool:
 
 OPTIMIZER_EXAMPLE = "torch.optim.SGD(model.parameters(), lr=0.1)"
 AUTOCAST_DTYPES = (torch.bfloat16, torch.float16)  # what torch.autocast casts to (on CPU as on GPU)
-
-
-def check_model(model: Any) -> None:
-    """Refuse in one line anything but an ``nn.Module`` with a parameter to train: a model wholly frozen
-    (or without parameters) would fail at its first backward, blamed on the batch, and could not change;
-    one built on the meta device (shapes without values) has nothing to train."""
-    if not isinstance(model, nn.Module):
-        raise InvalidValueError("model", describe(model), "an nn.Module")
-    parameters = list(model.parameters())
-    if not any(p.requires_grad for p in parameters):
-        if parameters:
-            given, fix = "with no parameter that requires grad", "unfreeze some: module.requires_grad_(True)"
-        else:
-            given, fix = "without parameters", "layers such as nn.Linear"
-        raise InvalidValueError(
-            "model", f"{a_type(model)} {given}", f"a model with parameters to train ({fix})"
-        )
-    on_meta = [name for name, p in model.named_parameters() if p.is_meta]
-    if on_meta:  # no values to train: it failed after its first step, at loss.item()
-        raise InvalidValueError(
-            "model",
-            f"{a_type(model)} with {len(on_meta)} parameters on the meta device ({on_meta[0]}, ...)",
-            "a model with values: materialize it first (model.to_empty(device='cpu'), then initialize it, "
-            "or load its weights with load_state_dict(..., assign=True))",
-        )
 
 
 def check_scheduler(scheduler: Any, optimizer: torch.optim.Optimizer) -> None:

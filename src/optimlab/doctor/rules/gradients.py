@@ -52,6 +52,11 @@ __all__ = ["exploding_gradients", "unstepped_parameters", "unused_parameters", "
 # its last copy's gradient falls with depth; at or above it, its small gradient is not a vanishing one.
 DEPTH_FALL = 0.1
 
+# vanishing_gradients' defaults, which lr_too_high reads too: a layer under this fraction of the output
+# layer's gradient is starved, judged over the first EARLY_STEPS steps and over the whole run.
+VANISHING_RATIO = 1e-3
+EARLY_STEPS = 5
+
 
 @_register(
     "vanishing_gradients",
@@ -63,9 +68,9 @@ def vanishing_gradients(
     stats: RunStatistics,
     lr_range: LRRangeResult | None = None,
     *,
-    warn_ratio: float = 1e-3,
+    warn_ratio: float = VANISHING_RATIO,
     error_ratio: float = 1e-6,
-    early_steps: int = 5,
+    early_steps: int = EARLY_STEPS,
 ) -> Finding | None:
     """RMS gradient per parameter (weights and biases) of each Linear/Conv layer over the output
     layer's: medians over the first ``early_steps`` steps and over the whole run, whichever is worse.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import math
 
 import torch
@@ -24,7 +23,7 @@ from optimlab.doctor.rules._readings import (
     _saturated_fractions,
     _score,
 )
-from optimlab.doctor.rules.gradients import vanishing_gradients
+from optimlab.doctor.rules.gradients import EARLY_STEPS, VANISHING_RATIO, vanishing_gradients
 from optimlab.doctor.rules.init_scale import init_scale
 from optimlab.registry import POSITIVE, UNIT_OPEN
 
@@ -190,14 +189,12 @@ def _vanished_during_training(stats: RunStatistics) -> bool:
     found = vanishing_gradients(stats)
     if found is None or found.evidence["window"] != "the whole run":
         return False
-    defaults = inspect.signature(vanishing_gradients).parameters
-    warn, first = defaults["warn_ratio"].default, defaults["early_steps"].default
-    early = _layer_rms_gradients(stats, first)
+    early = _layer_rms_gradients(stats, EARLY_STEPS)
     if early is None or early[1][-1] <= 0:
         return False
     at_start = dict(zip((layer.name for layer in early[0]), (early[1] / early[1][-1]).tolist(), strict=True))
-    weak = [name for name, ratio in found.evidence["relative_gradient"].items() if ratio < warn]
-    return bool(weak) and all(at_start.get(name, 0.0) >= warn for name in weak)
+    weak = [name for name, ratio in found.evidence["relative_gradient"].items() if ratio < VANISHING_RATIO]
+    return bool(weak) and all(at_start.get(name, 0.0) >= VANISHING_RATIO for name in weak)
 
 
 def _checked_worse(

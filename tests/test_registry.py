@@ -10,6 +10,7 @@ from optimlab.registry import (
     POSITIVE,
     UNIT,
     Capability,
+    Each,
     Interval,
     Registry,
     categories,
@@ -126,6 +127,13 @@ def test_duplicate_registration_is_refused():
 def test_ranges_for_parameters_that_do_not_exist_are_refused():
     with pytest.raises(TypeError, match="does not take"):
         Registry("x").register("f", summary="s", accepts={"nope": POSITIVE}, obj=lambda a=1: a)
+
+
+def test_ranges_for_each_entry_of_a_sequence_need_its_length():
+    with pytest.raises(TypeError, match="1 ranges given for 'betas' of 2 entries"):
+        Registry("x").register(
+            "f", summary="s", accepts={"betas": Each(UNIT)}, obj=lambda betas=(0.9, 0.99): 0
+        )
 
 
 def test_unknown_category():

@@ -39,6 +39,7 @@ __all__ = [
     "UNIT",
     "UNIT_OPEN",
     "Capability",
+    "Each",
     "Entry",
     "HyperparameterSpec",
     "Interval",
@@ -185,19 +186,41 @@ def _capabilities(owner: str, flags: Sequence[str]) -> frozenset[str]:
 
 
 @dataclasses.dataclass(frozen=True)
+class Each:
+    """The ranges of a sequence hyperparameter's entries, one per position: schedule-free AdamW's
+    ``betas`` take b1 in (0, 1) and b2 in [0, 1). (One :class:`Interval` for a sequence applies to every
+    entry alike.)"""
+
+    ranges: tuple[Interval, ...]
+
+    def __init__(self, *ranges: Interval) -> None:
+        object.__setattr__(self, "ranges", ranges)
+
+
+@dataclasses.dataclass(frozen=True)
 class HyperparameterSpec:
     """What one keyword of an entry accepts, and its default (from the signature); the value itself, in an
     optimizer, is an :data:`optimlab.optim.base.Hyperparameter` (a number, a schedule or a tensor)."""
 
     name: str
     default: Any
-    accepts: Interval | tuple[Any, ...] | None = None  # an Interval, a tuple of choices, or anything
+    # an Interval, the Intervals of a sequence's entries (Each), a tuple of choices, or anything
+    accepts: Interval | Each | tuple[Any, ...] | None = None
 
     def validate(self, value: Any, owner: str) -> None:
         value = plain_numbers(value)
         if self.accepts is None or (value is None and self.default is None):
             return
-        if isinstance(self.accepts, Interval):
+        if isinstance(self.accepts, Each):
+            ranges = self.accepts.ranges
+            ok = (
+                isinstance(value, (tuple, list))
+                and len(value) == len(ranges)
+                and all(r.contains(v) for r, v in zip(ranges, value))
+            )
+            each = ", ".join(f"{self.name}[{i}] {r}" for i, r in enumerate(ranges))
+            accepted = f"a sequence of {len(ranges)}: {each}"
+        elif isinstance(self.accepts, Interval):
             # A range applies to each number of a sequence (betas) only where the default is one, and of
             # the default's length: a list for a number (gain: [1, 2]) or betas: 0.9 would pass, then fail
             # inside the technique with a traceback naming nothing.
@@ -286,6 +309,11 @@ def _signature_hyperparameters(
     unknown = set(accepts) - {h.name for h in found}
     if unknown:
         raise TypeError(f"ranges given for parameters {sorted(unknown)} that {obj!r} does not take")
+    for h in found:
+        if isinstance(h.accepts, Each) and len(h.accepts.ranges) != len(h.default):
+            raise TypeError(
+                f"{len(h.accepts.ranges)} ranges given for {h.name!r} of {len(h.default)} entries"
+            )
     return found
 
 
@@ -313,7 +341,7 @@ class Registry(Generic[T]):
         *,
         summary: str,
         paper: str = "",
-        accepts: Mapping[str, Interval | tuple[Any, ...]] | None = None,
+        accepts: Mapping[str, Interval | Each | tuple[Any, ...]] | None = None,
         aliases: Sequence[str] = (),
         capabilities: Sequence[str] = (),
         defaults: Mapping[str, Any] | None = None,
@@ -322,7 +350,8 @@ class Registry(Generic[T]):
     ) -> Callable[[T], T]:
         """Register ``obj`` (or decorate it) under ``name``.
 
-        ``accepts`` maps keyword names to an :class:`Interval` or a tuple of choices; ``defaults``
+        ``accepts`` maps keyword names to an :class:`Interval`, an :class:`Each` (a sequence's entries)
+        or a tuple of choices; ``defaults``
         binds keywords (one object serving several names, e.g. ``nesterov`` = SGD with
         ``nesterov=True``); ``skip`` hides signature keywords that are not hyperparameters.
         """

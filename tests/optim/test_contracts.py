@@ -12,6 +12,7 @@ import copy
 import pytest
 import torch
 
+import optimlab.optim
 from optimlab.errors import InvalidValueError, UnknownNameError
 from optimlab.optim import create
 from optimlab.registry import Capability, Interval, get_registry
@@ -203,6 +204,96 @@ def test_rejects_a_number_or_a_sequence_of_another_length(name, hyperparameter, 
     """betas=0.9 or a pair for Adan's three: refused naming the keyword, not a bare unpacking error."""
     with pytest.raises(InvalidValueError, match=rf"'{hyperparameter}'.*a sequence of {length}"):
         create(name, [matrix_parameter()], **{hyperparameter: bad})
+
+
+def _references_of_betas() -> dict[tuple[str, str], object]:
+    """The optimizer whose own check of a betas-like pair is the truth: torch's where torch has it (each
+    beta in [0, 1)), else the authors' or a second implementation's."""
+    optim = torch.optim
+    po = pytest.importorskip("pytorch_optimizer")
+    return {
+        ("adam", "betas"): optim.Adam,
+        ("adamw", "betas"): optim.AdamW,
+        ("amsgrad", "betas"): lambda params, betas: optim.Adam(params, betas=betas, amsgrad=True),
+        ("nadam", "betas"): optim.NAdam,
+        ("radam", "betas"): optim.RAdam,
+        ("adamax", "betas"): optim.Adamax,
+        ("muon", "adamw_betas"): optim.AdamW,  # the AdamW of Muon's other parameters
+        # the authors' code (google/automl lion_pytorch.py) checks [0, 1) as pytorch_optimizer does;
+        # lion_pytorch 0.2.5 also takes 1
+        ("lion", "betas"): po.Lion,
+        ("lamb", "betas"): po.Lamb,  # no authors' PyTorch code; the variant optimlab's lamb is
+        ("adan", "betas"): po.Adan,  # the authors' adan.py checks all three in [0, 1): see below
+        ("schedule_free_adamw", "betas"): po.ScheduleFreeAdamW,
+    }
+
+
+def beta_range_cases():
+    for entry in REGISTRY:
+        for h in entry.hyperparameters:
+            if isinstance(h.default, tuple) and h.name.endswith("betas"):
+                for position in range(len(h.default)):
+                    for value in (-0.1, 0.0, 0.5, 1.0, 1.1):
+                        yield pytest.param(
+                            entry.name,
+                            h.name,
+                            position,
+                            value,
+                            id=f"{entry.name}-{h.name}[{position}]={value}",
+                        )
+
+
+@pytest.mark.parametrize(("name", "hyperparameter", "position", "value"), list(beta_range_cases()))
+def test_validate_takes_each_beta_where_its_reference_does(name, hyperparameter, position, value):
+    """``optim.validate`` (which recipes, compare and the Python API call before running, building
+    nothing) refuses a beta out of range exactly where the reference optimizer's constructor does, in
+    one line naming the value, the keyword and each entry's range. Schedule-free AdamW's b1 = 0 passed
+    validate (the pair was checked as [0, 1) each) and was refused only by its factory."""
+    reference = _references_of_betas()[(name, hyperparameter)]  # a new entry's pair needs its truth
+    betas = list(next(h.default for h in REGISTRY.get(name).hyperparameters if h.name == hyperparameter))
+    betas[position] = value
+    betas = tuple(betas)
+    try:
+        reference([torch.nn.Parameter(torch.zeros(2, 2))], betas=betas)
+        refused = False
+    except ValueError:
+        refused = True
+    if name == "adan" and position == 2 and value == 1.0:
+        refused = True  # see test_adan_b3_of_one_is_refused: pytorch_optimizer's '[]' steps to NaN
+    if not refused:
+        optimlab.optim.validate(name, {hyperparameter: betas})
+        return
+    with pytest.raises(InvalidValueError) as caught:
+        optimlab.optim.validate(name, {hyperparameter: betas})
+    message = str(caught.value)
+    assert f"invalid value {betas!r} for optimizer '{name}' hyperparameter '{hyperparameter}'" in message
+    assert "\n" not in message
+
+
+def test_adan_b3_of_one_is_refused():
+    """b3 = 1 keeps Adan's n at 0 and divides by its bias correction 1 - b3^t = 0: pytorch_optimizer's
+    Adan, which takes b3 in [0, 1], steps a parameter to NaN at once; the authors' adan.py refuses it
+    (0 <= b3 < 1), as optimlab does."""
+    po = pytest.importorskip("pytorch_optimizer")
+    w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    reference = po.Adan([w], betas=(0.98, 0.92, 1.0))
+    (w**2).sum().backward()
+    reference.step()
+    assert torch.isnan(w).all()
+    with pytest.raises(
+        InvalidValueError, match=r"'betas': accepted a sequence of 3, each a number in \[0, 1\)"
+    ):
+        optimlab.optim.validate("adan", {"betas": (0.98, 0.92, 1.0)})
+
+
+def test_schedule_free_adamw_names_the_range_of_each_beta():
+    """b1 is schedule-free's interpolation beta, which eval() divides by: (0, 1); b2 Adam's: [0, 1)."""
+    with pytest.raises(InvalidValueError) as caught:
+        optimlab.optim.validate("schedule_free_adamw", {"betas": (0.0, 0.999)})
+    assert str(caught.value) == (
+        "invalid value (0.0, 0.999) for optimizer 'schedule_free_adamw' hyperparameter 'betas': accepted a "
+        "sequence of 2: betas[0] a number in (0, 1), betas[1] a number in [0, 1)."
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)

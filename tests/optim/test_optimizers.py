@@ -662,7 +662,7 @@ def test_schedule_free_adamw_refuses_a_b1_of_zero_in_one_line():
     with pytest.raises(
         OptimlabError,
         match=r"invalid value \(0.0, 0.999\) for optimizer 'schedule_free_adamw' hyperparameter 'betas': "
-        r"accepted a sequence of 2, b1 in \(0, 1\)",
+        r"accepted a sequence of 2: betas\[0\] a number in \(0, 1\)",
     ) as refused:
         create("schedule_free_adamw", initial_parameters(), betas=(0.0, 0.999))
     assert "\n" not in str(refused.value)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from optimlab.errors import InvalidValueError
 from optimlab.optim.base import GradientTransformation, Hyperparameter, chain
-from optimlab.optim.optimizers._descent import ADAM_LIKE, COMMON, OPEN_UNIT, off
+from optimlab.optim.optimizers._descent import ADAM_LIKE, COMMON, OPEN_UNIT
 from optimlab.optim.transforms import add_decayed_weights, scale_by_rms, schedule_free
-from optimlab.registry import NON_NEGATIVE, NON_NEGATIVE_INT, Capability, new_registry
+from optimlab.registry import NON_NEGATIVE, NON_NEGATIVE_INT, UNIT_OPEN, Capability, Each, new_registry
 
 __all__ = ["schedule_free_adamw", "schedule_free_sgd"]
 
@@ -72,6 +71,10 @@ def schedule_free_sgd(
     paper="Defazio et al. 2024, arXiv:2405.15682",
     accepts={
         **ADAM_LIKE,
+        # b1 is the interpolation beta, which eval() divides by (x = y + (1 - 1/b1)(z - y)): at b1 = 0,
+        # y = z holds no x, as schedule_free_sgd's momentum; b2 in [0, 1) as Adam's
+        # (pytorch_optimizer.ScheduleFreeAdamW checks the same two ranges).
+        "betas": Each(OPEN_UNIT, UNIT_OPEN),
         "warmup_steps": NON_NEGATIVE_INT,
         "r": NON_NEGATIVE,
         "weight_lr_power": NON_NEGATIVE,
@@ -117,13 +120,6 @@ def schedule_free_adamw(
         Defazio et al., The Road Less Scheduled, 2024, https://arxiv.org/abs/2405.15682.
     """
     b1, b2 = betas
-    # eval() maps y to x by 1 - 1/b1: at b1 = 0, y = z holds no x (schedule_free_sgd's momentum is > 0)
-    if off(b1):
-        raise InvalidValueError(
-            "optimizer 'schedule_free_adamw' hyperparameter 'betas'",
-            betas,
-            "a sequence of 2, b1 in (0, 1) (the interpolation beta; eval() divides by it) and b2 in [0, 1)",
-        )
     return chain(
         scale_by_rms(b2, eps, bias_correction=True),
         add_decayed_weights(weight_decay),

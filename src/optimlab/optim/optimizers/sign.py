@@ -5,7 +5,7 @@ from __future__ import annotations
 from optimlab.optim.base import GradientTransformation, Hyperparameter
 from optimlab.optim.optimizers._descent import COMMON, descend
 from optimlab.optim.transforms import scale_by_lion
-from optimlab.registry import UNIT, Capability, new_registry
+from optimlab.registry import UNIT_OPEN, Capability, new_registry
 
 __all__ = ["lion"]
 
@@ -16,7 +16,8 @@ _REGISTRY = new_registry("optimizer")
     "lion",
     summary="Sign of an interpolated momentum; uniform step size, less memory than Adam.",
     paper="Chen et al. 2023, arXiv:2302.06675",
-    accepts={**COMMON, "betas": UNIT},
+    # betas in [0, 1), as the authors' code (google/automl lion/lion_pytorch.py) checks them
+    accepts={**COMMON, "betas": UNIT_OPEN},
     capabilities=(Capability.ELEMENTWISE, Capability.HAS_BETAS, Capability.HAS_MOMENTUM),
 )
 def lion(

@@ -124,3 +124,68 @@ def test_hugging_face_activations_count_as_the_function_they_compute(qualified):
     x = torch.linspace(-6.0, 6.0, 1001)
     torch.testing.assert_close(module(x), activations.create(name, **hyperparameters)(x), atol=2e-3, rtol=0)
     assert activations.module_gain(module) == activations.gain(name, **hyperparameters)
+
+
+@pytest.mark.parametrize(
+    ("module", "nonlinearity", "param"),
+    [
+        (nn.Identity(), "linear", None),
+        (nn.Sigmoid(), "sigmoid", None),
+        (nn.Tanh(), "tanh", None),
+        (nn.ReLU(), "relu", None),
+        (nn.ReLU(inplace=True), "relu", None),
+        (nn.LeakyReLU(), "leaky_relu", None),
+        (nn.LeakyReLU(0.2), "leaky_relu", 0.2),
+        (nn.PReLU(init=0.3), "leaky_relu", 0.3),
+        (nn.SELU(), "selu", None),
+    ],
+)
+def test_torch_modules_with_a_tabulated_gain_get_calculate_gains(module, nonlinearity, param):
+    assert activations.module_gain(module) == pytest.approx(
+        nn.init.calculate_gain(nonlinearity, param), rel=1e-12
+    )
+
+
+def _hugging_face(class_name: str, *args):
+    cls = getattr(pytest.importorskip("transformers.activations"), class_name, None)
+    if cls is None:
+        pytest.skip(f"transformers.activations.{class_name} is not in this version of transformers")
+    return cls(*args)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        nn.ReLU6,
+        lambda: nn.ReLU6(inplace=True),
+        nn.Hardtanh,
+        lambda: nn.Hardtanh(-2.0, 2.0),
+        lambda: nn.CELU(0.5),
+        nn.Softsign,
+        nn.Tanhshrink,
+        nn.LogSigmoid,
+        nn.Hardsigmoid,
+        nn.Softshrink,
+        nn.Hardshrink,
+        lambda: nn.Threshold(0.1, 0.0),
+        lambda: nn.RReLU().eval(),
+        lambda: _hugging_face("QuickGELUActivation"),
+        lambda: _hugging_face("ReLUSquaredActivation"),
+        lambda: _hugging_face("ClippedGELUActivation", -10.0, 10.0),
+        lambda: _hugging_face("LaplaceActivation"),
+    ],
+)
+def test_unregistered_elementwise_activations_get_their_second_moment_gain(make):
+    """An activation no entry registers (nn.ReLU6, transformers' QuickGELUActivation) had no gain, so gain
+    'auto' drew the layer before it at gain 1 without a word. Truth: gain^2 * E[f(z)^2] = 1 by sampling."""
+    module = make()
+    assert activations.is_activation(module)
+    moment = _monte_carlo_second_moment(module)
+    assert activations.module_gain(module) ** 2 * moment == pytest.approx(1.0, rel=5e-3)
+
+
+def test_softmaxes_read_logits_and_glu_has_no_gain():
+    for module in (nn.Softmax(dim=-1), nn.LogSoftmax(dim=-1), nn.Softmin(dim=-1), nn.Softmax2d()):
+        assert activations.is_activation(module) and activations.module_gain(module) == 1.0
+    assert activations.is_activation(nn.GLU()) and activations.module_gain(nn.GLU()) is None
+    assert not activations.is_activation(nn.MultiheadAttention(4, 2))

@@ -783,3 +783,20 @@ def test_default_draws_a_transposed_linear_as_torch_builds_the_linear_it_is():
     expected = nn.Linear(24, 16)
     torch.testing.assert_close(model[0].weight, expected.weight.detach().T)
     torch.testing.assert_close(model[0].bias, expected.bias.detach())
+
+
+def test_gain_auto_reads_unregistered_activations_and_names_one_without_a_gain():
+    """A layer before nn.ReLU6 got gain 1 without a word (ReLU6 was no activation to layer_gains), and the
+    search went on past it. Truth: ReLU6's second moment on N(0, 1) is relu's but for the tail above 6,
+    so its gain is sqrt(2) to 1e-8; GLU has none: gain 1, and a warning naming the layer and the GLU."""
+    import warnings
+
+    from optimlab.errors import OptimlabWarning
+
+    model = nn.Sequential(nn.Linear(8, 8), nn.ReLU6(), nn.Linear(8, 16), nn.GLU(), nn.Tanh(), nn.Linear(8, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        init.layer_gains(nn.Sequential(nn.Linear(8, 8), nn.ReLU6(), nn.Linear(8, 2), nn.LogSoftmax(-1)))
+    with pytest.warns(OptimlabWarning, match=r"layer '2' is followed by GLU '3', which has no gain"):
+        gains = [gain for _, gain in init.layer_gains(model)]
+    assert gains == pytest.approx([math.sqrt(2.0), 1.0, 1.0], rel=1e-8)

@@ -18,6 +18,13 @@ standard deviation so that a layer followed by f keeps its signal's scale:
   variance-preserving argument of He et al. 2015 (arXiv:1502.01852, which gives sqrt(2) for relu)
   applied to f, as Klambauer et al. 2017 (arXiv:1706.02515) do for their fixed-point analysis. The
   expectation is integrated numerically once per hyperparameter setting (trapezoid rule on a fine grid).
+
+:func:`module_gain` reads these gains from modules, and beyond the registered ones from every elementwise
+activation module of torch and Hugging Face (``nn.ReLU6``, ``nn.Hardtanh``, ``nn.CELU``, transformers'
+``QuickGELUActivation``...): the second-moment gain of the module itself. The softmax family
+(``nn.Softmax``, ``nn.LogSoftmax``, ``nn.Softmin``, ``nn.Softmax2d``) reads logits, a linear output: gain 1.
+``nn.GLU``, which halves its input, has no gain: :func:`is_activation` says it is an activation, and
+:func:`module_gain` gives None.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from torch import nn
 
 from optimlab.registry import POSITIVE, POSITIVE_INT, UNIT, Capability, Entry, new_registry
 
-__all__ = ["activation_name", "create", "gain", "module_gain"]
+__all__ = ["activation_name", "create", "gain", "is_activation", "module_gain"]
 
 _REGISTRY = new_registry("activation")
 _NOT_HYPERPARAMETERS = ("inplace", "device", "dtype")
@@ -180,13 +187,55 @@ def activation_name(module: nn.Module) -> str | None:
     return found[0] if found else None
 
 
+# The modules of these libraries' activation modules are activations, registered here or not.
+_ACTIVATION_MODULES = ("torch.nn.modules.activation", "transformers.activations")
+# Modules there that are no activation, and maps over a dimension that read logits (a linear output).
+_NO_ACTIVATIONS = (nn.MultiheadAttention,)
+_OF_LOGITS = (nn.Softmax, nn.Softmin, nn.Softmax2d, nn.LogSoftmax)
+_NO_GAIN = (nn.GLU,)  # not elementwise: a * sigmoid(b) of its input's two halves
+
+
+def is_activation(module: nn.Module) -> bool:
+    """Whether ``module`` is an activation: a registered one, or any of torch's and Hugging Face's
+    activation modules (``nn.ReLU6``, ``nn.GLU``, ``nn.Softmax``...), whether it has a gain or not."""
+    if _recognise(module) is not None:
+        return True
+    return type(module).__module__ in _ACTIVATION_MODULES and not isinstance(module, _NO_ACTIVATIONS)
+
+
 def module_gain(module: nn.Module) -> float | None:
-    """The gain of an activation module, read with its own hyperparameters; None for other modules."""
+    """The gain of an activation module, read with its own hyperparameters (see the module docstring);
+    None for other modules and for an activation with no gain (``nn.GLU``, or one that cannot be
+    evaluated: on the meta device)."""
     found = _recognise(module)
-    if found is None:
+    if found is not None:
+        name, hyperparameters = found
+        return _gain(_REGISTRY.get(name), hyperparameters)
+    if not is_activation(module) or isinstance(module, _NO_GAIN):
         return None
-    name, hyperparameters = found
-    return _gain(_REGISTRY.get(name), hyperparameters)
+    if isinstance(module, _OF_LOGITS):
+        return 1.0
+    return _evaluated_gain(module)
+
+
+def _evaluated_gain(module: nn.Module) -> float | None:
+    """The second-moment gain of an elementwise activation module, evaluated on the grid in eval mode (an
+    ``nn.RReLU`` at its mean slope) in float64 on the module's device; None if it cannot run there."""
+    tensors = [*module.parameters(), *module.buffers()]
+    device = tensors[0].device if tensors else torch.device("cpu")
+    z, density = (t.to(device) for t in _grid())
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            f = module(z.clone()).double()  # a clone: an in-place module (inplace=True) would overwrite z
+    except (RuntimeError, NotImplementedError, TypeError, ValueError):
+        return None
+    finally:
+        module.train(was_training)
+    if f.shape != z.shape or f.is_meta:
+        return None
+    return 1.0 / math.sqrt(torch.trapezoid(f**2 * density, z).item())
 
 
 def _gain(entry: Entry[Any], hyperparameters: dict[str, Any]) -> float:
@@ -203,8 +252,14 @@ def _second_moment_gain(name: str, hyperparameters: tuple[tuple[str, Any], ...])
     The grid step 1e-4 keeps the error near 1e-9 even at the kinks of piecewise activations; the
     normal density beyond |z| = 12 is below 1e-31.
     """
-    z = torch.linspace(-12.0, 12.0, 240_001, dtype=torch.float64)
-    density = torch.exp(-0.5 * z**2) / math.sqrt(2.0 * math.pi)
+    z, density = _grid()
     with torch.no_grad():
         f = _REGISTRY.get(name).obj(**dict(hyperparameters))(z)
     return 1.0 / math.sqrt(torch.trapezoid(f**2 * density, z).item())
+
+
+@functools.cache
+def _grid() -> tuple[torch.Tensor, torch.Tensor]:
+    """The points z in [-12, 12], step 1e-4, and the standard normal density at each (float64)."""
+    z = torch.linspace(-12.0, 12.0, 240_001, dtype=torch.float64)
+    return z, torch.exp(-0.5 * z**2) / math.sqrt(2.0 * math.pi)

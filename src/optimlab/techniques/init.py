@@ -27,6 +27,7 @@ import copy
 import dataclasses
 import functools
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -34,9 +35,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from optimlab.errors import InvalidValueError
+from optimlab.errors import InvalidValueError, OptimlabWarning
 from optimlab.registry import POSITIVE, POSITIVE_INT, REAL, Capability, Interval, new_registry
-from optimlab.techniques.activations import activation_name, module_gain
+from optimlab.techniques.activations import activation_name, is_activation, module_gain
 from optimlab.techniques.activations import gain as activation_gain
 
 __all__ = [
@@ -530,20 +531,33 @@ def _output_variance(model: nn.Module, layer: nn.Module, data: Tensor) -> float:
 def layer_gains(model: nn.Module) -> list[tuple[nn.Module, float]]:
     """Each layer of ``model`` (:func:`is_layer`) with the gain of the activation that follows it.
 
-    "Follows" means the first activation module after the layer in ``model.modules()`` order and before
-    the next such layer, so models register submodules in forward order (layer, norm, activation).
-    ``nn.Identity`` does not end the search, as models use it as a placeholder for a disabled norm,
-    dropout or shortcut; a layer with no activation after it gets gain 1 (a linear output). torch's own
-    Transformer layers are read from their forward (:func:`_transformer_gains`).
+    "Follows" means the first activation module (:func:`~optimlab.techniques.activations.is_activation`)
+    after the layer in ``model.modules()`` order and before the next such layer, so models register
+    submodules in forward order (layer, norm, activation). ``nn.Identity`` does not end the search, as
+    models use it as a placeholder for a disabled norm, dropout or shortcut; a layer with no activation
+    after it gets gain 1 (a linear output), and so does one before an activation that has no gain
+    (``nn.GLU``), with an :class:`~optimlab.errors.OptimlabWarning` naming both. torch's own Transformer
+    layers are read from their forward (:func:`_transformer_gains`). An activation applied as a function
+    in ``forward`` (``F.relu``), or a class of the user's own, is not seen.
     """
     found: list[tuple[nn.Module, float]] = []
+    names = {module: name for name, module in model.named_modules()}
     searching = False
     for module in model.modules():
         if is_layer(module):
             found.append((module, 1.0))
             searching = True
-        elif searching and activation_name(module) not in (None, "identity"):
-            found[-1] = (found[-1][0], module_gain(module))
+        elif searching and is_activation(module) and activation_name(module) != "identity":
+            found_gain = module_gain(module)
+            if found_gain is None:
+                warnings.warn(
+                    f"gain 'auto': layer {names[found[-1][0]] or '(model)'!r} is followed by "
+                    f"{type(module).__name__} {names[module]!r}, which has no gain; it is drawn with "
+                    "gain 1 (give a number for gain to choose another)",
+                    OptimlabWarning,
+                    stacklevel=3,
+                )
+            found[-1] = (found[-1][0], 1.0 if found_gain is None else found_gain)
             searching = False
     known = _transformer_gains(model)
     return [(layer, known.get(layer, layer_gain)) for layer, layer_gain in found]

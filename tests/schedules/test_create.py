@@ -11,6 +11,7 @@ from torch.optim import lr_scheduler
 from optimlab.errors import InvalidValueError, UnknownNameError
 from optimlab.registry import Capability, Interval, get_registry
 from optimlab.schedules import ReduceOnPlateau, create, linear_warmup
+from optimlab.schedules.families import linear
 
 REGISTRY = get_registry("schedule")
 STEP_DRIVEN = [e.name for e in REGISTRY if Capability.METRIC_DRIVEN not in e.capabilities]
@@ -65,14 +66,40 @@ def test_warmup_then_schedule_is_torchs_linear_lr_then_its_scheduler(name: str) 
         scheduler.step()
     schedule = create(name, total_steps=total, warmup_steps=warmup, warmup_start=start, **options)
     ours = [[lr * schedule(t) for lr in (1.0, 0.01)] for t in range(total + 1)]
-    # start within an ulp: the ramp is 1 + (start - 1) * 1 (0.09999999999999998 for 0.1); LinearLR's exact
-    assert ours[0] == pytest.approx([start, 0.01 * start], rel=1e-15) and ours[warmup] == [1.0, 0.01]
+    # the first lr and the peak to the bit (later steps of LinearLR's chained form gather rounding)
+    assert ours[0] == theirs[0] == [start, 0.01 * start] and ours[warmup] == theirs[warmup] == [1.0, 0.01]
     torch.testing.assert_close(
         torch.tensor(ours, dtype=torch.float64),
         torch.tensor(theirs, dtype=torch.float64),
         rtol=1e-12,
         atol=1e-15,
     )
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "steps"), [(0.1, 1.0, 6), (0.05, 1.0, 7), (1.0, 0.2, 34), (0.3, 0.7, 9)]
+)
+def test_linear_is_torchs_linear_lr_closed_form_to_the_bit(start: float, end: float, steps: int) -> None:
+    """Every lr of LinearLR(start, end, steps) by torch's closed form (scheduler.step(epoch)), over two
+    groups, equals lr * linear(...) exactly; so does the first lr of LinearLR stepped as usual. The
+    warmup's first lr was start one ulp low (1 + (0.1 - 1) * 1 = 0.09999999999999998)."""
+    lrs = (1.0, 0.01, 3e-4)
+    optimizer = torch.optim.SGD([{"params": [torch.zeros(1, requires_grad=True)], "lr": lr} for lr in lrs])
+    scheduler = lr_scheduler.LinearLR(optimizer, start, end, total_iters=steps)
+    first = [group["lr"] for group in optimizer.param_groups]
+    ours = linear(start_factor=start, end_factor=end, total_iters=steps)
+    warmup = create("cosine", total_steps=100, warmup_steps=steps, warmup_start=start)
+    assert first == [lr * ours(0) for lr in lrs] and (end != 1.0 or first == [lr * warmup(0) for lr in lrs])
+    for t in range(steps + 3):
+        with pytest.warns(UserWarning, match="epoch parameter"):
+            scheduler.step(t)  # the closed form: torch's own formula of LinearLR at step t
+        theirs = [group["lr"] for group in optimizer.param_groups]
+        if t < steps:
+            assert theirs == [lr * ours(t) for lr in lrs], t
+            assert end != 1.0 or ours(t) == warmup(t)
+        else:  # end_factor itself, where torch's start + (end - start) * 1 may be ulps off it
+            assert ours(t) == end
+            torch.testing.assert_close(theirs, [lr * end for lr in lrs], rtol=1e-15, atol=0)
 
 
 def test_warmup_cosine_is_optax_warmup_cosine_decay() -> None:

@@ -186,8 +186,14 @@ def linear(
     """
     if total_iters is None:
         total_iters = _horizon(total_steps, "linear", "total_iters defaults to it")
-    weight = _ANNEAL_WEIGHTS["linear"]
-    return lambda step: _anneal(start_factor, end_factor, min(step, total_iters) / total_iters, weight)
+
+    def schedule(step: int) -> float:
+        if step >= total_iters:
+            return end_factor  # exactly, where start + (end - start) may miss it by an ulp
+        # torch LinearLR's closed form, op for op: start_factor exactly at step 0, as its first lr
+        return start_factor + (end_factor - start_factor) * step / total_iters
+
+    return schedule
 
 
 @_register(

@@ -1290,3 +1290,50 @@ def test_a_model_returning_class_ids_to_cross_entropy_is_told_it_needs_a_score_p
     assert f"(RuntimeError: {torch_says.value.args[0].splitlines()[0]})" in said
     assert said.endswith("it takes a float score per class and row, (N, C) logits, not class ids (an argmax in "
                          "forward) nor one score a row.")  # fmt: skip
+
+
+class OwnBinaryLogit(nn.Module):
+    """One logit a row, its own loss the binary cross-entropy of it: a binary classifier."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(4, 1)
+
+    def forward(self, x, labels):
+        logits = self.linear(x)
+        return {
+            "logits": logits,
+            "loss": nn.functional.binary_cross_entropy_with_logits(logits[:, 0], labels.float()),
+        }
+
+
+def test_a_regression_head_of_integer_labels_gets_no_accuracy_and_a_binary_logit_keeps_its_own():
+    """Hugging Face's sequence classification with num_labels=1 is a regression (its loss the mean
+    squared error of the one score, integer labels too): its score > 0 was read as class 1 and scored
+    against the labels as a val_accuracy (0.14 on counts of a token). Truth: the model's own loss, by
+    hand, is that MSE, and no accuracy; a model whose own loss is the binary cross-entropy of its one
+    logit keeps the accuracy of its sign."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.BertConfig(vocab_size=30, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                     intermediate_size=32, max_position_embeddings=16, num_labels=1)  # fmt: skip
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(1, 30, (16, 8), generator=generator)
+    counts = (ids < 10).sum(1)  # int64 labels: how many ids under 10
+    batches = [{"input_ids": ids[i : i + 8], "labels": counts[i : i + 8]} for i in (0, 8)]
+    torch.manual_seed(0)
+    model = transformers.BertForSequenceClassification(config)
+    state = fit(model, torch.optim.SGD(model.parameters(), lr=0.0), batches, total_steps=1, val_data=batches)
+    model.eval()
+    with torch.no_grad():
+        scores = model(input_ids=ids).logits
+    assert model.config.problem_type == "regression"
+    mse = (scores[:, 0] - counts.float()).pow(2).mean().item()
+    assert state.last_metrics == {"val_loss": pytest.approx(mse, rel=1e-5)}
+
+    x, y = torch.randn(40, 4, generator=generator), torch.randint(0, 2, (40,), generator=generator)
+    model = OwnBinaryLogit()
+    items = [{"x": x[i : i + 10], "labels": y[i : i + 10]} for i in range(0, 40, 10)]
+    state = fit(model, torch.optim.SGD(model.parameters(), lr=0.0), items, total_steps=1, val_data=items)
+    with torch.no_grad():
+        accuracy = ((model.linear(x)[:, 0] > 0).long() == y).float().mean().item()
+    assert state.last_metrics["val_accuracy"] == pytest.approx(accuracy)

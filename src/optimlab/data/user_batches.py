@@ -766,27 +766,41 @@ def own_pairs(forward: Forward) -> tuple[Any, Any] | None:
     labels ``(..., T)``, the pairing whose cross-entropy (labels of -100 ignored, as Hugging Face's)
     comes nearest the model's own loss, within a relative 1e-3, is taken: as they are, or shifted by
     one; neither (another loss, label smoothing): none, since an accuracy of pairs the model never
-    compared is no evidence. Scores ``(N, C)`` of labels ``(N,)`` are paired as they are.
+    compared is no evidence. Scores ``(N, C)`` of labels ``(N,)`` are paired as they are, but for one
+    score a label (``C = 1``): a binary logit only where the model's loss is its binary cross-entropy;
+    else none (Hugging Face's sequence classification with ``num_labels=1`` is a regression, its loss
+    the mean squared error of that score, whatever the labels' dtype).
     """
     scores, labels = forward.prediction, forward.target
     if not (isinstance(scores, Tensor) and isinstance(labels, Tensor)) or labels.is_floating_point():
         return scores, labels
+    own = forward.loss.detach().float()
+    if scores.shape == (*labels.shape, 1):
+        with torch.no_grad():
+            binary = torch.nn.functional.binary_cross_entropy_with_logits(
+                scores.squeeze(-1).float(), labels.float()
+            )
+        return (scores, labels) if _relative_gap(binary, own) <= 1e-3 else None
     if scores.ndim < 3 or scores.shape[:-1] != labels.shape or labels.shape[-1] < 2:
         return scores, labels
     pairings = {
         "as they are": (scores, labels),
         "shifted": (scores[..., :-1, :], labels[..., 1:]),
     }
-    own = forward.loss.detach().float()
     gaps = {}
     with torch.no_grad():
         for name, (s, t) in pairings.items():
             loss = torch.nn.functional.cross_entropy(
                 s.reshape(-1, s.shape[-1]).float(), t.reshape(-1), ignore_index=-100
             )
-            gaps[name] = ((loss - own).abs() / own.abs().clamp_min(1e-12)).item()
+            gaps[name] = _relative_gap(loss, own)
     nearest = min(gaps, key=gaps.__getitem__)
     return pairings[nearest] if gaps[nearest] <= 1e-3 else None
+
+
+def _relative_gap(loss: Tensor, own: Tensor) -> float:
+    """How far ``loss`` lies from the model's ``own``, relative to it."""
+    return ((loss - own).abs() / own.abs().clamp_min(1e-12)).item()
 
 
 def _own_loss(outputs: Any, batch: Any) -> Tensor:

@@ -516,3 +516,76 @@ def test_swap_norm_replaces_ddps_sync_batch_norm_and_refuses_to_make_it_plain_ba
     assert model[1].kind == model[4].kind == "group"
     x = torch.randn(2, 8, 6, 6)
     torch.testing.assert_close(model[1](x), nn.GroupNorm(4, 8)(x))
+
+
+def _tiny_llama(transformers, seed=0):
+    torch.manual_seed(seed)
+    config = transformers.LlamaConfig(
+        vocab_size=100,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        rms_norm_eps=1e-5,
+    )
+    model = transformers.LlamaForCausalLM(config).eval()
+    with torch.no_grad():  # learned scales, so that carrying them is seen
+        for name, parameter in model.named_parameters():
+            if "norm" in name:
+                parameter.copy_(1.0 + 0.5 * torch.randn(parameter.shape))
+    return model
+
+
+def test_swap_norm_reads_hugging_faces_rms_norms_and_an_identity_swap_keeps_the_outputs():
+    """Hugging Face's LlamaRMSNorm (weight, variance_epsilon) was no norm to swap_norm: a Llama was refused
+    as holding none. Truth: swapped to torch's RMSNorm with its eps and weight, the model's logits are the
+    original's to float tolerance; swapped to layer, each norm is torch's LayerNorm(32, eps=1e-5)."""
+    transformers = pytest.importorskip("transformers")
+    ids = torch.randint(0, 100, (2, 7), generator=torch.Generator().manual_seed(1))
+    original = _tiny_llama(transformers)
+    with torch.no_grad():
+        expected = original(ids).logits
+    scales = [m.weight.detach().clone() for m in original.modules() if type(m).__name__ == "LlamaRMSNorm"]
+    swapped = norms.swap_norm(original, "rms")
+    new_norms = [m for m in swapped.modules() if isinstance(m, norms.Norm)]
+    assert len(new_norms) == len(scales) == 5 and not any(
+        type(m).__name__ == "LlamaRMSNorm" for m in swapped.modules()
+    )
+    assert all(m.inner.eps == 1e-5 for m in new_norms)
+    for norm, scale in zip(new_norms, scales):
+        torch.testing.assert_close(norm.inner.weight.detach(), scale)
+    with torch.no_grad():
+        torch.testing.assert_close(swapped(ids).logits, expected, rtol=1e-5, atol=1e-5)
+    layered = norms.swap_norm(_tiny_llama(transformers), "layer")
+    x = torch.randn(3, 7, 32)
+    torch.testing.assert_close(layered.model.norm(x), nn.LayerNorm(32, eps=1e-5)(x))
+
+
+def test_swap_norm_reads_t5s_layer_norm_and_refuses_gemmas_as_it_computes_otherwise():
+    """T5LayerNorm is an RMSNorm by another name; GemmaRMSNorm scales by 1 + weight (weight 0 at start),
+    which torch's RMSNorm given its weight would turn into zeros: refused, the model left as it was."""
+    transformers = pytest.importorskip("transformers")
+    t5_norm = pytest.importorskip("transformers.models.t5.modeling_t5").T5LayerNorm(16, eps=1e-6)
+    with torch.no_grad():
+        t5_norm.weight.copy_(torch.linspace(0.5, 2.0, 16))
+    model = nn.Sequential(nn.Linear(16, 16), t5_norm)
+    x = torch.randn(4, 16)
+    with torch.no_grad():
+        expected = model(x)
+    assert norms.norm_name(t5_norm) == "rms"
+    torch.testing.assert_close(norms.swap_norm(model, "rms")(x), expected)
+    config = transformers.GemmaConfig(
+        vocab_size=100,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        head_dim=16,
+    )
+    gemma = transformers.GemmaForCausalLM(config)
+    before = [type(m) for m in gemma.modules()]
+    with pytest.raises(InvalidValueError, match="GemmaRMSNorm.*computes neither"):
+        norms.swap_norm(gemma, "rms")
+    assert [type(m) for m in gemma.modules()] == before

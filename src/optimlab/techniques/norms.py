@@ -27,6 +27,7 @@ to put another kind in its place, as it does for plain torch norm layers in any 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import itertools
 from typing import Any
@@ -265,11 +266,91 @@ _CONV_DIMS = {
 }  # fmt: skip
 
 
+def _torch_class(module: nn.Module) -> type[nn.Module] | None:
+    return next((c for c in type(module).__mro__ if c in _TORCH_NORMS), None)
+
+
+def _looks_like_a_norm(module: nn.Module) -> bool:
+    """A norm layer of another library, by its looks: a class named ``*Norm*`` with no submodule, holding
+    a 1-D weight (Hugging Face's ``LlamaRMSNorm``, ``T5LayerNorm``, ``GemmaRMSNorm``...)."""
+    weight = getattr(module, "weight", None)
+    return (
+        "Norm" in type(module).__name__
+        and not isinstance(module, Norm)
+        and _torch_class(module) is None
+        and next(module.children(), None) is None
+        and isinstance(weight, nn.Parameter)
+        and weight.dim() == 1
+    )
+
+
+def _foreign_norm(module: nn.Module) -> nn.Module | None:
+    """The torch norm that computes what a norm layer of another library computes, holding its very weight
+    (and bias) and eps: ``nn.RMSNorm`` or ``nn.LayerNorm`` over the last dimension, whichever gives its
+    outputs on a probe (random weight, inputs of mean square 1 and eps); None if neither does (Gemma's
+    RMSNorm scales by 1 + weight) or it is no such layer."""
+    if not _looks_like_a_norm(module):
+        return None
+    eps = getattr(module, "variance_epsilon", getattr(module, "eps", None))
+    bias = getattr(module, "bias", None)
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or eps <= 0:
+        return None
+    if bias is not None and not (isinstance(bias, nn.Parameter) and bias.shape == module.weight.shape):
+        return None
+    width = module.weight.numel()
+    candidates = (
+        [nn.LayerNorm(width, eps=eps, device="meta")]
+        if bias is not None
+        else [
+            nn.RMSNorm(width, eps=eps, device="meta"),
+            nn.LayerNorm(width, eps=eps, bias=False, device="meta"),
+        ]
+    )
+    for torch_norm in candidates:
+        if _computes_as(module, torch_norm):
+            torch_norm.weight = module.weight
+            if bias is not None:
+                torch_norm.bias = bias
+            return torch_norm
+    return None
+
+
+def _computes_as(module: nn.Module, torch_norm: nn.Module) -> bool:
+    """Whether a float32 copy of ``module`` and ``torch_norm``, given the same random weight and bias,
+    map random inputs alike (at scale 1, and at sqrt(eps), where eps weighs as much as the mean square)."""
+    generator = torch.Generator().manual_seed(0)
+    probe, reference = copy.deepcopy(module), copy.deepcopy(torch_norm).to_empty(device="cpu")
+    for name, parameter in reference.named_parameters():
+        drawn = torch.randn(parameter.shape, generator=generator)
+        setattr(probe, name, nn.Parameter(drawn.clone()))
+        parameter.data = drawn
+    try:
+        probe = probe.to(device="cpu", dtype=torch.float32)
+        for scale in (1.0, reference.eps**0.5):
+            x = scale * torch.randn(2, 3, len(reference.weight), generator=generator)
+            with torch.no_grad():
+                if not torch.allclose(probe(x), reference(x), rtol=1e-4, atol=1e-5):
+                    return False
+    except (RuntimeError, TypeError, ValueError, IndexError, NotImplementedError):
+        return False
+    return True
+
+
+def _as_torch(module: nn.Module) -> nn.Module | None:
+    """The torch norm module that does a norm layer's work (a :class:`Norm`'s inner one, a plain torch
+    norm itself, another library's read as :func:`_foreign_norm`), None for other modules."""
+    if isinstance(module, Norm):
+        return module.inner
+    return module if _torch_class(module) is not None else _foreign_norm(module)
+
+
 def norm_name(module: nn.Module) -> str | None:
-    """The kind of a norm layer (``nn.BatchNorm2d`` -> ``"batch"``), or None for other modules."""
+    """The kind of a norm layer (``nn.BatchNorm2d`` -> ``"batch"``, transformers' ``LlamaRMSNorm`` ->
+    ``"rms"``), or None for other modules."""
     if isinstance(module, Norm):
         return module.kind
-    return next((_TORCH_NORMS[c][0] for c in type(module).__mro__ if c in _TORCH_NORMS), None)
+    torch_norm = _as_torch(module)
+    return None if torch_norm is None else _TORCH_NORMS[_torch_class(torch_norm)][0]
 
 
 def _layout(module: nn.Module, preceding_dims: int) -> tuple[int, int] | None:
@@ -280,7 +361,8 @@ def _layout(module: nn.Module, preceding_dims: int) -> tuple[int, int] | None:
     """
     if isinstance(module, Norm):
         return module.num_features, module.spatial_dims
-    torch_norm = next((c for c in type(module).__mro__ if c in _TORCH_NORMS), None)
+    module = _as_torch(module) or module
+    torch_norm = _torch_class(module)
     if torch_norm is None:
         return None
     if isinstance(module, (nn.LayerNorm, nn.RMSNorm)):
@@ -312,16 +394,11 @@ def _check_readable(qualified: str, module: nn.Module, preceding_dims: int, kind
     )
 
 
-def _inner(module: nn.Module) -> nn.Module:
-    """The torch module that does the work: a :class:`Norm`'s inner one, a plain torch norm itself."""
-    return module.inner if isinstance(module, Norm) else module
-
-
 def _settings(module: nn.Module, entry: Entry) -> dict[str, Any]:
     """The hyperparameters of ``entry`` that the norm layer ``module``, of its kind, was built with: its
     eps, momentum and group count, whether it learns a scale and shift (torch's affine) and whether it
     keeps running statistics (a batch norm's)."""
-    inner = _inner(module)
+    inner = _as_torch(module)
     found = {
         "eps": getattr(inner, "eps", None),
         "momentum": getattr(inner, "momentum", None),
@@ -336,7 +413,7 @@ def _carry_state(old: nn.Module, new: Norm) -> None:
     """Give ``new`` each learned scale or shift and running statistic of ``old``, a norm of its kind, that
     both hold with the same shape (BatchNorm's stats under another momentum or eps; a LayerNorm without
     a bias keeps its scale, the new bias starting at 0)."""
-    source = _inner(old)
+    source = _as_torch(old)
     kept, wanted = source.state_dict(), new.inner.state_dict()
     shared = {k: kept[k] for k, v in wanted.items() if k in kept and kept[k].shape == v.shape}
     new.inner.load_state_dict(shared, strict=False)
@@ -351,13 +428,13 @@ def _check_carried(qualified: str, old: nn.Module, new: Norm) -> None:
     channel), unless it still holds what ``new`` starts with (1 or 0 everywhere), or running statistics
     ``new`` keeps none of (an InstanceNorm's with track_running_stats, by which torch's normalizes in eval
     mode; a batch norm drops its own only when told ``track_running_stats=False``)."""
-    kept = _inner(old).state_dict()
+    kept = _as_torch(old).state_dict()
     fresh_state = new.inner.state_dict()
-    tracks = getattr(_inner(old), "running_mean", None) is not None
+    tracks = getattr(_as_torch(old), "running_mean", None) is not None
     if tracks and "running_mean" not in fresh_state and new.kind != "batch":  # batch: told to drop them
         raise InvalidValueError(
             f"swap_norm to {new.kind!r} of layer {qualified!r}",
-            _inner(old),
+            _as_torch(old),
             f"a norm without running statistics: {new.kind} norms keep none, and this one normalizes by "
             "them in eval mode; swap it to another kind, or leave it",
         )
@@ -369,7 +446,7 @@ def _check_carried(qualified: str, old: nn.Module, new: Norm) -> None:
         if not (torch.all(fresh == start) and torch.all(held == start)):
             raise InvalidValueError(
                 f"swap_norm to {new.kind!r} of layer {qualified!r}",
-                _inner(old),
+                _as_torch(old),
                 f"a norm whose learned {key} fits a {new.kind!r} norm's of shape {tuple(fresh.shape)}; "
                 f"this one's, of shape {tuple(held.shape)}, would be lost: swap it to another kind, or "
                 "leave it",
@@ -379,8 +456,11 @@ def _check_carried(qualified: str, old: nn.Module, new: Norm) -> None:
 def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
     """Replace every norm layer inside ``model`` by a ``name`` norm of the same width and layout, in place.
 
-    Finds the :class:`Norm` layers made here and plain torch ones (BatchNorm, SyncBatchNorm to another
-    kind, InstanceNorm, LayerNorm, GroupNorm, RMSNorm); the new layers take the device, dtype and train/eval mode of the ones they
+    Finds the :class:`Norm` layers made here, plain torch ones (BatchNorm, SyncBatchNorm to another
+    kind, InstanceNorm, LayerNorm, GroupNorm, RMSNorm), and other libraries' that compute torch's RMSNorm
+    or LayerNorm over the last dimension (Hugging Face's ``LlamaRMSNorm``, ``T5LayerNorm``..., read with
+    their weight and ``variance_epsilon``; one named ``*Norm*`` that computes otherwise, such as
+    ``GemmaRMSNorm``, is refused); the new layers take the device, dtype and train/eval mode of the ones they
     replace, and are frozen where those were (every parameter without requires_grad). A layer of the same kind keeps its settings except those given (eps, momentum, group
     count, and ``affine``: whether it learns a scale and shift), its learned scale and shift and its
     running statistics (a batch norm given another momentum normalizes as before); one of another kind starts as torch's
@@ -403,6 +483,14 @@ def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
             continue  # inside a norm already replaced
         preceding_dims = next((d for c, d in _CONV_DIMS.items() if isinstance(module, c)), preceding_dims)
         layout = _layout(module, preceding_dims)
+        if layout is None and _looks_like_a_norm(module):
+            raise InvalidValueError(
+                f"swap_norm to {entry.name!r} of layer {qualified!r}",
+                module,
+                "a norm layer optimlab can read: this one computes neither torch's RMSNorm nor its "
+                "LayerNorm over the last dimension with its weight and eps (Gemma's scales by 1 + weight); "
+                "replace it yourself, or leave the model as it is",
+            )
         if layout is None or module is model:
             continue
         if id(module) in made:
@@ -436,8 +524,8 @@ def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
             "swap_norm's model",
             type(model).__name__,
             "a model holding a norm layer (torch's BatchNorm, InstanceNorm, LayerNorm, GroupNorm, RMSNorm, "
-            "or optimlab's Norm); this one holds none, so nothing would change (other libraries' own norm "
-            "classes are not recognised"
+            "optimlab's Norm, or another library's RMSNorm or LayerNorm); this one holds none, so nothing "
+            "would change (a norm class of the user's own is not recognised"
             + (
                 ", and a norm layer itself is not replaced in place: create one instead)"
                 if norm_name(model)

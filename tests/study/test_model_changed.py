@@ -185,20 +185,43 @@ def test_a_study_whose_data_changed_is_refused_on_resume_and_kept(tmp_path, monk
     assert len([r for r in trials(out) if r.finished]) == len(before) + 1
 
 
-def test_a_study_whose_csv_file_was_edited_is_refused_on_resume(tmp_path):
+def write_rows(table: Path, flipped: int) -> None:
+    """90 rows of 3 features and a label (the first feature's sign), the first ``flipped`` labels flipped."""
     rows = torch.randn(90, 3, generator=torch.Generator().manual_seed(0))
+    labels = (rows[:, 0] > 0).long()
+    labels[:flipped] = 1 - labels[:flipped]
+    lines = [f"{a:.5f},{b:.5f},{c:.5f},{int(y)}" for (a, b, c), y in zip(rows.tolist(), labels)]
+    table.write_text("a,b,c,label\n" + "\n".join(lines) + "\n")
+
+
+def test_a_study_whose_csv_file_was_edited_is_refused_on_resume(tmp_path):
     table = tmp_path / "rows.csv"
-
-    def write(flipped: int) -> None:
-        labels = (rows[:, 0] > 0).long()
-        labels[:flipped] = 1 - labels[:flipped]
-        lines = [f"{a:.5f},{b:.5f},{c:.5f},{int(y)}" for (a, b, c), y in zip(rows.tolist(), labels)]
-        table.write_text("a,b,c,label\n" + "\n".join(lines) + "\n")
-
-    write(0)
+    write_rows(table, 0)
     out = tmp_path / "study"
     compare(["sgd"], out=out, **{**PLAN, "model": "mlp", "dataset": str(table)})
-    write(5)  # five labels corrected in the file
+    write_rows(table, 5)  # five labels corrected in the file
     refused = resume(out, "--seeds", "2")
     assert refused.returncode == 2, refused.stderr
     assert "rows.csv" in refused.stderr and "sha256" in refused.stderr
+
+
+def test_a_study_stopped_before_any_trial_finished_keeps_the_data_its_trials_train_on(tmp_path):
+    """Stored (killed before a trial finished), its CSV edited, then resumed: the trials trained on the
+    edited file, but the study kept the sha256 of the first, and the next resume, on the very data every
+    trial trained on, was refused ('reads its data as other values'). A method without a finished trial
+    records the data it resumes on."""
+    from optimlab.study.compare import plan_comparison
+    from optimlab.study.run import open_studies
+
+    table, out = tmp_path / "rows.csv", tmp_path / "study"
+    write_rows(table, 0)
+    for spec in plan_comparison(["sgd"], **{**PLAN, "model": "mlp", "dataset": str(table)}):
+        open_studies(spec, str(out))  # stored, no trial run
+    write_rows(table, 5)
+    first = resume(out, "--seeds", "1")
+    assert first.returncode == 0, first.stderr
+    again = resume(out, "--seeds", "2")  # the same file every finished trial read
+    assert again.returncode == 0, again.stderr
+    write_rows(table, 0)
+    refused = resume(out, "--seeds", "3")
+    assert refused.returncode == 2 and "rows.csv" in refused.stderr and "sha256" in refused.stderr

@@ -642,10 +642,10 @@ def test_resuming_a_folder_that_holds_no_study_leaves_nothing_behind(tmp_path):
     assert not any((tmp_path / "empty").iterdir())
 
 
-def test_a_comparison_resumed_in_a_fresh_session_refuses_other_data_under_its_name(tmp_path):
-    """A fresh session names its data '<data>' as the first did: resumed with other tensors, the new seed
-    runs trained on them beside the old ones' results (test accuracy 0.96 and 0.99 averaged with 0.5 and
-    0.6), without a word. The study keeps the sha256 of the data's values, and refuses others."""
+def _sessions(tmp_path):
+    """A study of ``optimlab.compare`` on tensors ``first`` at tmp_path/a, and ``session(which,
+    **options)`` that runs it in a process of its own, as a new session does, on ``first``, ``same`` (its
+    values in new tensors) or ``other`` (its labels flipped)."""
     import subprocess
     import sys
 
@@ -668,13 +668,49 @@ def test_a_comparison_resumed_in_a_fresh_session_refuses_other_data_under_its_na
 
     first = session("first", optimizers=["sgd"], model="mlp", budget=1, seeds=1, epochs=1)
     assert first.returncode == 0, first.stderr
+    return session
+
+
+def test_a_comparison_resumed_in_a_fresh_session_refuses_other_data_under_its_name(tmp_path):
+    """A fresh session names its data '<data>' as the first did: resumed with other tensors, the new seed
+    runs trained on them beside the old ones' results (test accuracy 0.96 and 0.99 averaged with 0.5 and
+    0.6), without a word. The study keeps the sha256 of the data's values, and refuses others."""
+    session = _sessions(tmp_path)
     other = session("other", resume=True, seeds=2)
     assert other.returncode == 1 and other.stderr.startswith(
-        "invalid value '<data>' for data: accepted the data study 'your_code' was run on: these tensors "
-        "differ"
+        "cannot resume study 'your_code': method 'sgd' reads its data '<data>' as other values than its "
+        "trials trained on (another sha256 of their tensors)"
     ), other.stderr
     same = session("same", resume=True, seeds=2)  # equal values in new tensors: the same data
     assert same.returncode == 0 and same.stdout.split() == ["2"], same.stderr
+
+
+def test_a_comparison_stored_with_only_its_objects_digest_is_checked_by_it(tmp_path):
+    """Studies of optimlab.compare stored on 2026-12-05 before the one digest of every study's data hold
+    only the sha256 of the user's object as held (OBJECT_DATA_ATTR): resumed with other tensors they are
+    refused as a study of today is. The stored digest is computed here as that version did: sha256 of
+    each tensor's dtype, shape and bytes."""
+    import hashlib
+
+    from optimlab.study.storage import DATA_ATTR, OBJECT_DATA_ATTR, open_storage, optimlab_studies
+
+    session = _sessions(tmp_path)
+    x, y = torch.load(tmp_path / "data.pt")["first"]
+    old = hashlib.sha256()
+    for tensor in (x, y):
+        old.update(f"{tensor.dtype}{tuple(tensor.shape)};".encode())
+        old.update(tensor.contiguous().numpy().tobytes())
+    storage = open_storage(str(tmp_path / "a"))
+    (study_id,) = [storage.get_study_id_from_name(s.study_name) for s in optimlab_studies(storage)]
+    storage.set_study_user_attr(study_id, DATA_ATTR, None)  # as the older version stored it
+    storage.set_study_user_attr(study_id, OBJECT_DATA_ATTR, {"<data>": old.hexdigest()})
+    other = session("other", resume=True, seeds=3)
+    assert other.returncode == 1 and "reads its data '<data>' as other values" in other.stderr, other.stderr
+    same = session("same", resume=True, seeds=3)
+    assert same.returncode == 0 and same.stdout.split() == ["3"], same.stderr
+    storage.set_study_user_attr(study_id, OBJECT_DATA_ATTR, None)
+    unknown = session("other", resume=True, seeds=3)  # an optimlab that recorded no digest: said
+    assert unknown.returncode == 0 and "data are not checked" in unknown.stderr, unknown.stderr
 
 
 def test_the_call_that_started_a_comparison_resumes_it_when_run_again(tmp_path):

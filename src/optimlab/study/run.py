@@ -34,6 +34,7 @@ from optimlab.study.storage import (
     IMPORT_FROM_ATTR,
     INTERRUPTED,
     METHOD_ATTR,
+    OBJECT_DATA_ATTR,
     SPACE_ATTR,
     SPEC_ATTR,
     TrialRecord,
@@ -260,9 +261,10 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
                 "stored study; resume with the same settings (or omit them to reuse them)"
             )
         check_same_models(storage, spec)
-        check_same_data(storage, spec)
+    started = check_same_data(storage, spec) if existing else []
     folders = code_folders()
-    digests = {} if existing else _data_digests(spec)
+    # the data of methods no trial finished yet, recorded again: their trials train on these
+    digests = _data_digests(spec, [m for m in spec.methods if m.name not in started])
     for method in spec.methods:
         study = optuna.create_study(
             storage=storage,
@@ -277,8 +279,8 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
             study.set_user_attr(DONE_ATTR, False)
         if not existing:
             study.set_user_attr(IMPORT_FROM_ATTR, folders)
-            if digests.get(method.name) is not None:
-                study.set_user_attr(DATA_ATTR, digests[method.name])
+        if digests.get(method.name) is not None:
+            study.set_user_attr(DATA_ATTR, digests[method.name])
     return storage
 
 
@@ -295,37 +297,70 @@ def _data_digests(spec: StudySpec, methods: Sequence[Method] | None = None) -> d
         recipe = spec.method_recipe(method)
         key = json.dumps([recipe.to_dict()["data"], recipe.training.loss, recipe.training.seed], default=str)
         if key not in built:
-            try:
-                built[key] = data_digest(build_data(recipe))
-            except Exception:  # the data no longer build: its trials say why, as they run
-                built[key] = None
+            built[key] = _digest_of(lambda recipe=recipe: build_data(recipe))
         digests[method.name] = built[key]
     return digests
 
 
-def check_same_data(storage: BaseStorage, spec: StudySpec) -> None:
-    """Refuse to resume ``spec`` where a method's data now differ from those its study started on (another
-    sha256 of their tensors, :mod:`optimlab.data.digest`): a CSV file edited, a data factory's code
-    changed, and the new trials would train on other data beside the results of the old. Checked where
-    a trial finished; studies of an optimlab that did not record their data (before 2026-12-05), and
-    dict batches, are not."""
-    stored = {}
+def check_same_data(storage: BaseStorage, spec: StudySpec) -> list[str]:
+    """Refuse to resume ``spec`` where a method's data now differ from those its finished trials trained
+    on (another sha256 of their tensors, :mod:`optimlab.data.digest`): a CSV file edited, a data
+    factory's code changed, other tensors given to ``optimlab.compare`` in a fresh session, and the new
+    trials would train on other data beside the results of the old. Returns the methods that have a
+    finished trial, whose recorded digest stays. A study that recorded only the digest of the user's
+    object as held (:data:`OBJECT_DATA_ATTR`) is checked by it; one that recorded none (an optimlab of
+    2026-12-05 or before) is resumed with a warning saying so; dict batches have no digest."""
+    kept: dict[str, str | None] = {}  # method -> the digest its study recorded, None if none
+    held = set()  # methods whose study recorded only the digest of the user's object as held
     for method in spec.methods:
         study_id = storage.get_study_id_from_name(spec.study_name(method))
-        digest = storage.get_study_user_attrs(study_id).get(DATA_ATTR)
-        if digest is not None and counted_trials(storage, study_id):
-            stored[method.name] = digest
-    methods = [m for m in spec.methods if m.name in stored]
-    for method, now in zip(methods, _data_digests(spec, methods).values()):
-        if now is not None and now != stored[method.name]:
+        if not counted_trials(storage, study_id):
+            continue
+        attrs = storage.get_study_user_attrs(study_id)
+        objects = attrs.get(OBJECT_DATA_ATTR) or {}
+        name = spec.method_recipe(method).data.name
+        kept[method.name] = attrs.get(DATA_ATTR) or objects.get(name)
+        if attrs.get(DATA_ATTR) is None and name in objects:
+            held.add(method.name)
+    now = _data_digests(spec, [m for m in spec.methods if m.name in kept and m.name not in held])
+    now.update({m.name: _digest_of(lambda m=m: _held(spec, m)) for m in spec.methods if m.name in held})
+    for method in spec.methods:
+        if now.get(method.name) is None:  # not started, dict batches, or data that no longer build
+            continue
+        if kept[method.name] is None:
+            warnings.warn(
+                f"study {spec.name!r}: method {method.name!r}'s data are not checked against those its "
+                "trials trained on: the study was stored without their sha256 (by an optimlab of "
+                "2026-12-05 or before)",
+                OptimlabWarning,
+                stacklevel=1,  # said once: a comparison opens its studies, then runs each (open_studies)
+            )
+        elif now[method.name] != kept[method.name]:
             raise OptimlabError(
                 f"cannot resume study {spec.name!r}: method {method.name!r} reads its data "
-                f"{spec.method_recipe(method).data.name!r} as other values than its study started on "
-                "(another sha256 of their tensors): the file or the code that makes them changed since "
-                "(or draws them at random without its seed), and the study would compare results on two "
-                "data sets as one; run it as a new study (another output folder or study name), or "
-                "restore the data"
+                f"{spec.method_recipe(method).data.name!r} as other values than its trials trained on "
+                "(another sha256 of their tensors): the file, the code or the objects that make them "
+                "changed since (or draw them at random without their seed), and the study would compare "
+                "results on two data sets as one; give the data it started on, or run it as a new study "
+                "(another output folder or study name)"
             )
+    return list(kept)
+
+
+def _held(spec: StudySpec, method: Method) -> Any:
+    """The user's data object of ``method`` as this session holds it, unsplit (:data:`OBJECT_DATA_ATTR`)."""
+    from optimlab.registry import get_registry
+
+    return get_registry("dataset").create(spec.method_recipe(method).data.name, 0)
+
+
+def _digest_of(build: Callable[[], Any]) -> str | None:
+    """:func:`data_digest` of what ``build`` returns; None where the data no longer build (the trials
+    say why, as they run)."""
+    try:
+        return data_digest(build())
+    except Exception:
+        return None
 
 
 def check_same_models(storage: BaseStorage, spec: StudySpec) -> None:

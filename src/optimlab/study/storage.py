@@ -72,6 +72,10 @@ DONE_ATTR = "optimlab.done"
 SPACE_ATTR = "optimlab.space"
 # The sha256 of the data a method's study started on (optimlab.data.digest), which a resume checks.
 DATA_ATTR = "optimlab.data"
+# {data name: sha256 of the user's data object as held, before its split}: what optimlab.compare on
+# Python objects stored instead, from 2026-12-05 00:52 until DATA_ATTR (19:38); a resume checks by it
+# the studies that hold only it.
+OBJECT_DATA_ATTR = "optimlab.data_digest"
 OWNER_ATTR = "optimlab:owner"
 HEARTBEAT_SECONDS = 5.0  # a beat is one journal line; trials last seconds to minutes
 GRACE_SECONDS = 60.0  # 12 missed beats: a process that paused (swap, GC) is not declared dead

@@ -43,7 +43,6 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from optimlab.data.digest import data_digest
 from optimlab.data.examples import targets_for
 from optimlab.data.user_batches import boolean, describe, loader_batch_size, loader_shuffles
 from optimlab.data.user_factory import as_data
@@ -167,32 +166,6 @@ def _data_name(data: Any) -> tuple[str, bool]:
     return _name("dataset", data, factory, "data")
 
 
-# The study's user attribute holding the sha256 of the data objects it was run on ({name: digest}): a
-# resumed comparison given other tensors under the same name ('<data>' in a fresh session) is refused.
-DATA_DIGEST_ATTR = "optimlab.data_digest"
-
-
-def _digest(name: str) -> str | None:
-    """sha256 of the tensors of the data set this session holds as ``name`` (:func:`data_digest`: inputs
-    and targets of each split); None for dict batches, which are not read into memory."""
-    return data_digest(get_registry("dataset").create(name, 0))
-
-
-def _keep_digest(name: str, digest: str) -> Callable[[list[StudySpec], str, Path], None]:
-    """An ``on_start`` that stores ``digest`` of the data ``name`` with each study, before any trial."""
-
-    def keep(specs: list[StudySpec], location: str, folder: Path) -> None:
-        from optimlab.study.storage import open_storage
-
-        storage = open_storage(location)
-        for spec in specs:
-            for method in spec.methods:
-                study_id = storage.get_study_id_from_name(spec.study_name(method))
-                storage.set_study_user_attr(study_id, DATA_DIGEST_ATTR, {name: digest})
-
-    return keep
-
-
 def _loader_batching(data: Any, given: Mapping[str, Any]) -> dict[str, Any]:
     """The training fields of the user's ``DataLoader`` of ``(input, target)`` batches (``data``, or the
     training one of their splits) that the ``given`` recipe fields leave open: its rows are read into
@@ -314,15 +287,6 @@ def _check_named_as_stored(
                     ours,
                     f"the {what} study {stored.user_attrs[SPEC_ATTR]['name']!r} was run on, {theirs!r}: this "
                     f"session named another object so first; resume it in a fresh session",
-                )
-            kept = stored.user_attrs.get(DATA_DIGEST_ATTR, {}).get(theirs) if what == "data" else None
-            if kept is not None and _digest(ours) != kept:  # a fresh session's '<data>': other tensors
-                raise InvalidValueError(
-                    what,
-                    ours,
-                    f"the data study {stored.user_attrs[SPEC_ATTR]['name']!r} was run on: these tensors "
-                    "differ from its (another sha256 of their values), and its new seed runs would train on "
-                    "them beside the results of the old; give the same data, or compare anew elsewhere",
                 )
 
 
@@ -541,9 +505,6 @@ def compare(
     if resume:  # the call that started it, run again (a script rerun after a kill): its settings stored
         _check_as_stored(list(values), plan, storage or out, name)
         return run_comparison(resume=True, seeds=seeds, **run)
-    digest = _digest(named["data"][0]) if "data" in named and named["data"][1] else None
-    if digest is not None:
-        run["on_start"] = _keep_digest(named["data"][0], digest)
     return run_comparison(list(values), **plan, **run)
 
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from optimlab.data.compressed import file_bytes
 from optimlab.data.examples import Examples, Task, reject_non_finite
+from optimlab.data.tables import target_field, target_position
 from optimlab.errors import InvalidValueError, UnknownNameError
 
 __all__ = ["DELIMITERS", "MISSING", "TARGET_NAMES", "index_columns", "load_csv"]
@@ -141,11 +142,6 @@ def index_columns(header: list[str] | None) -> int:
     return 0
 
 
-def target_field(path: Path) -> str:
-    """The target as a refusal names it: its recipe field, which the command line reads as --target."""
-    return f"target of {path.name} (data.options.target)"
-
-
 def _target_column(
     target: str | int | None, header: list[str] | None, width: int, index: int, path: Path
 ) -> int:
@@ -175,12 +171,8 @@ def _target_column(
                 target,
                 f"a name that heads one column; {target!r} heads columns {places}: give the position of one",
             )
-    elif isinstance(target, bool) or not isinstance(target, int) or not -width <= target < width:
-        raise InvalidValueError(
-            target_field(path), target, f"a column name or an index in [{-width}, {width})"
-        )
     else:
-        column = target % width
+        column = target_position(target, width, path, "a column name or an index")
     if column < index:
         raise InvalidValueError(
             target_field(path),

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from optimlab.data.csv_file import target_field
 from optimlab.data.examples import DatasetInfo, Examples, Task, reject_non_finite
 from optimlab.data.splits import Splits
+from optimlab.data.tables import target_field, target_position
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 
 __all__ = ["ARRAY_PAIRS", "IMAGE_CHANNELS", "channels_last", "load_numpy"]
@@ -104,17 +104,8 @@ def load_numpy(
             f"shape {getattr(table, 'shape', None)}",
             "a 2-d table (examples x columns, one of them the target), or an .npz of x and y",
         )
-    target = -1 if target is None else target
-    if (
-        isinstance(target, bool)
-        or not isinstance(target, int)
-        or not -table.shape[1] <= target < table.shape[1]
-    ):
-        raise InvalidValueError(
-            target_field(path), target, f"a column index in [{-table.shape[1]}, {table.shape[1]})"
-        )
+    column = target_position(-1 if target is None else target, table.shape[1], path)
     reject_non_finite(table, path.name, row_name="row {}".format)
-    column = target % table.shape[1]
     x, y = np.delete(table, column, axis=1), table[:, column]
     return Examples.from_arrays(x, y, name=path.stem, task=task, reading=f"target column {column}")
 

@@ -112,3 +112,51 @@ def test_a_whole_float_for_a_count_loads_as_the_int(name, option):
     for part in ("train", "val", "test"):
         assert torch.equal(getattr(whole, part).x, getattr(given, part).x)
         assert torch.equal(getattr(whole, part).y, getattr(given, part).y)
+
+
+RECORDED: dict[str, list] = {"told": [], "seen": []}
+
+
+class _Recorder(torch.nn.Module):
+    """The user's model: it records the ``input_shape`` its factory is told and the shape, per example, of
+    every batch it receives, and gives outputs of the shape the data ask for."""
+
+    def __init__(self, input_shape, num_outputs, per_token=False, causal=False, vocab_size=None):
+        super().__init__()
+        self.w, self.per_token = torch.nn.Parameter(torch.zeros(num_outputs)), per_token
+        RECORDED["told"].append(tuple(input_shape))
+
+    def forward(self, x):
+        RECORDED["seen"].append(tuple(x.shape[1:]))
+        lead = x.shape[:2] if self.per_token else x.shape[:1]
+        return self.w.expand(*lead, len(self.w)) + 0 * x.float().mean()
+
+
+@pytest.mark.parametrize(
+    "name, options",
+    [
+        pytest.param(
+            *row[:2],
+            marks=pytest.mark.xfail(
+                row[4] is not None,
+                strict=True,
+                reason="flat images: told their image shape, given their rows (a decision, 2026-12-05 review)",
+            ),
+        )
+        for row in DOCUMENTED
+    ],
+)
+def test_the_users_factory_is_told_the_shape_of_the_batches_its_model_receives(name, options):
+    """A model built from ``input_shape`` (a CNN from (C, H, W)) gets a shape error unless every batch it
+    is given has that shape per example."""
+    from optimlab.recipe import Recipe
+    from optimlab.train.run import train
+
+    if "<recorder>" not in get_registry("model"):
+        get_registry("model").adopt("<recorder>", _Recorder)
+    RECORDED["told"].clear()
+    RECORDED["seen"].clear()
+    fields = {"model.name": "<recorder>", "data.name": name, "data.options": options, "data.scaling": "none"}
+    train(Recipe().with_updates({**fields, "training.steps": 2, "training.batch_size": 4}))
+    told, seen = RECORDED["told"], set(RECORDED["seen"])
+    assert told and seen == {told[0]}, (told, seen)

@@ -235,6 +235,13 @@ def test_train_html_log_mlflow_attaches_the_page_the_command_wrote(tmp_path, mon
     assert Path(page).read_text() == written
 
 
+def _run_names(uri: str) -> list[str]:
+    """The names of the runs at ``uri``, by MLflow's own client."""
+    client = MlflowClient(tracking_uri=uri)
+    experiments = [experiment.experiment_id for experiment in client.search_experiments()]
+    return [run.info.run_name for run in client.search_runs(experiments)]
+
+
 def _train_refused(cli, tmp_path) -> str:
     """`optimlab train --log mlflow` at the MLFLOW_TRACKING_URI set: its one line on stderr, checked to
     exit 2 before any training (no model.pt)."""
@@ -256,7 +263,7 @@ def test_a_tracking_server_that_does_not_answer_is_one_line_exit_2_before_traini
     import socket
 
     from optimlab.errors import OptimlabError
-    from optimlab.integrations.mlflow import check_store
+    from optimlab.integrations.mlflow import MLflowTracker
 
     with socket.socket() as closed:  # a port free on this machine: nothing listens there
         closed.bind(("127.0.0.1", 0))
@@ -270,12 +277,10 @@ def test_a_tracking_server_that_does_not_answer_is_one_line_exit_2_before_traini
     line = _train_refused(cli, tmp_path)  # exit 2, no model: refused before training, not after retries
     assert line.startswith("error: ") and uri in line and "MLFLOW_TRACKING_URI" in line
     with pytest.raises(OptimlabError, match=f"tracking URI '{uri}' cannot be reached"):
-        check_store(uri)
-    with socket.socket() as server:  # a server that accepts connections is left to MLflow
-        server.bind(("127.0.0.1", 0))
-        server.listen()
-        check_store(f"http://127.0.0.1:{server.getsockname()[1]}")
-    check_store(f"sqlite:///{tmp_path / 'new' / 'mlflow.db'}")  # MLflow makes the folder and the file
+        MLflowTracker(run_name="lost", tracking_uri=uri, background=False)
+    new = f"sqlite:///{tmp_path / 'new' / 'mlflow.db'}"  # MLflow makes the folder and the file
+    MLflowTracker(run_name="kept", tracking_uri=new, background=False).finish()
+    assert _run_names(new) == ["kept"]
 
 
 @pytest.mark.parametrize("store", ["not-a-database.txt", "a-folder"])
@@ -812,7 +817,7 @@ def test_a_tracking_uri_of_a_scheme_mlflow_has_no_store_for_is_one_line_exit_2_b
     refused as the tracker opens, naming the schemes MLflow's own registry has. Schemes MLflow takes
     (a database with its driver, a file URI, a plain path) are let through."""
     from optimlab.errors import OptimlabError
-    from optimlab.integrations.mlflow import check_store
+    from optimlab.integrations.mlflow import MLflowTracker
 
     uri = "bogus://somewhere/x"
     with pytest.raises(Exception, match="unsupported URI"):  # MLflow's own verdict
@@ -821,7 +826,15 @@ def test_a_tracking_uri_of_a_scheme_mlflow_has_no_store_for_is_one_line_exit_2_b
     line = _train_refused(cli, tmp_path)
     assert line.startswith(f"error: MLflow's tracking URI '{uri}' has scheme 'bogus'")
     assert "'sqlite'" in line and "'http'" in line
-    for taken in ("postgresql+psycopg2://user@host/db", f"file://{tmp_path}/store", "mlflow.db"):
-        check_store(taken)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 takes a file store only so
+    for taken in (f"file://{tmp_path}/store", "mlflow.db"):  # the run made where MLflow's client finds it
+        MLflowTracker(run_name=taken, tracking_uri=taken, background=False).finish()
+        assert _run_names(taken) == [taken]
+    with pytest.raises(Exception) as database:  # no server there: MLflow's own failure, not the check's
+        MLflowTracker(
+            run_name="db", tracking_uri="postgresql+psycopg2://user@127.0.0.1:1/db", background=False
+        )
+    assert "has scheme" not in str(database.value)
     with pytest.raises(OptimlabError, match="scheme 'ftp'"):
-        check_store("ftp://host/store")
+        MLflowTracker(run_name="ftp", tracking_uri="ftp://host/store", background=False)

@@ -50,7 +50,7 @@ from optimlab.integrations.mlflow_writer import (
 from optimlab.integrations.tracking import Record, Tracker, resumed_records
 from optimlab.train.loop import TrainState
 
-__all__ = ["EXPERIMENT", "MLflowTracker", "check_store"]
+__all__ = ["EXPERIMENT", "MLflowTracker"]
 
 # A pickled batch costs ~30 us; the writer pays ~10 ms of CPU per batch it logs, whatever its size.
 _SEND_SECONDS = 1.0
@@ -69,7 +69,7 @@ def _tracking_uri(given: str | None) -> str | None:
 _CONNECT_SECONDS = 10.0
 
 
-def check_store(tracking_uri: str | None) -> None:
+def _check_store(tracking_uri: str | None) -> None:
     """Refuse, in one line naming it, a tracking URI whose store cannot be opened, before any training:
     an ``http(s)`` server that accepts no connection (down, a wrong port, a host not found), a
     ``sqlite:///`` file that is no database, or that cannot be made. MLflow's client retried for minutes
@@ -206,7 +206,7 @@ class MLflowTracker(Tracker):
             raise OptimlabError(
                 "logging to MLflow needs the mlflow package: pip install 'optimlab[trackers]'"
             )
-        check_store(_tracking_uri(tracking_uri) or os.environ.get("MLFLOW_TRACKING_URI"))
+        _check_store(_tracking_uri(tracking_uri) or os.environ.get("MLFLOW_TRACKING_URI"))
         self.run_name, self.wait_seconds = run_name, wait_seconds
         self.run_folder = None if run_folder is None else Path(run_folder).resolve()
         parent = _active_run() if tracking_uri is None else None  # at the active run's URI

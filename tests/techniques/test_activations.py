@@ -189,3 +189,24 @@ def test_softmaxes_read_logits_and_glu_has_no_gain():
         assert activations.is_activation(module) and activations.module_gain(module) == 1.0
     assert activations.is_activation(nn.GLU()) and activations.module_gain(nn.GLU()) is None
     assert not activations.is_activation(nn.MultiheadAttention(4, 2))
+
+
+@pytest.mark.parametrize(
+    ("function", "args", "kwargs"),
+    [
+        (torch.nn.functional.leaky_relu, (0.2,), {}),
+        (torch.nn.functional.elu, (), {"alpha": 0.5}),
+        (torch.nn.functional.softplus, (2.0, 10.0), {}),
+        (torch.nn.functional.gelu, (), {"approximate": "tanh"}),
+        (torch.nn.functional.hardtanh, (-2.0, 2.0), {}),
+        (torch.nn.functional.relu6, (), {}),
+        (torch.tanh, (), {}),
+        (torch.Tensor.sigmoid_, (), {}),
+    ],
+)
+def test_a_function_call_maps_to_the_module_computing_it(function, args, kwargs):
+    """Truth: the function itself, on the same input."""
+    x = torch.linspace(-5.0, 5.0, 101)
+    module = activations.function_activation(function, (x, *args), kwargs)
+    torch.testing.assert_close(module(x.clone()), function(x.clone(), *args, **kwargs))
+    assert activations.function_activation(torch.add, (x, x), {}) is None

@@ -800,3 +800,54 @@ def test_gain_auto_reads_unregistered_activations_and_names_one_without_a_gain()
     with pytest.warns(OptimlabWarning, match=r"layer '2' is followed by GLU '3', which has no gain"):
         gains = [gain for _, gain in init.layer_gains(model)]
     assert gains == pytest.approx([math.sqrt(2.0), 1.0, 1.0], rel=1e-8)
+
+
+class _FunctionalNet(nn.Module):
+    """Activations called as functions in forward, none registered: layer_gains reads gain 1 everywhere."""
+
+    def __init__(self):
+        super().__init__()
+        self.first, self.second, self.out = nn.Linear(256, 256), nn.Linear(256, 256), nn.Linear(256, 4)
+
+    def forward(self, x):
+        return self.out(torch.tanh(self.second(nn.functional.leaky_relu(self.first(x), 0.2))))
+
+
+def test_gain_auto_with_data_reads_the_forward_pass_functions_included():
+    """Without data the registration order decides, and activations called as functions are not seen.
+    Truth: torch's calculate_gain for the functions this forward calls after each layer."""
+    model = _FunctionalNet()
+    assert [gain for _, gain in init.layer_gains(model)] == [1.0, 1.0, 1.0]
+    init.apply(model, "kaiming_normal", gain="auto", data=torch.randn(3, 256))
+    expected = [nn.init.calculate_gain("leaky_relu", 0.2), nn.init.calculate_gain("tanh"), 1.0]
+    stds = [layer.weight.std().item() * 16 for layer in (model.first, model.second, model.out)]
+    assert stds == pytest.approx(expected, rel=0.05)
+
+
+def test_gain_auto_with_data_follows_gpt2s_forward_not_its_registration_order():
+    """GPT2MLP registers c_fc, c_proj, then act, and runs c_proj(act(c_fc(x))): by registration order c_proj
+    got GELU's gain and c_fc 1. Truth: GPT-2's forward; c_fc's std is the tanh-GELU gain / sqrt(64)."""
+    transformers = pytest.importorskip("transformers")
+    from optimlab.techniques.activations import gain
+
+    config = transformers.GPT2Config(vocab_size=50, n_embd=64, n_layer=2, n_head=2, n_positions=8)
+    model = transformers.GPT2LMHeadModel(config)
+    ids = torch.randint(0, 50, (2, 8))
+    init.apply(model, "kaiming_normal", gain="auto", data=ids)
+    for block in model.transformer.h:
+        assert block.mlp.c_fc.weight.std().item() * 8 == pytest.approx(
+            gain("gelu", approximate="tanh"), rel=0.03
+        )
+        assert block.mlp.c_proj.weight.std().item() * 16 == pytest.approx(1.0, rel=0.03)  # fan_in 256
+        assert block.attn.c_attn.weight.std().item() * 8 == pytest.approx(1.0, rel=0.03)
+    assert model.lm_head.weight is model.transformer.wte.weight  # the tie kept
+
+
+def test_gain_auto_with_data_refuses_what_the_model_cannot_take():
+    model = _FunctionalNet()
+    before = [p.clone() for p in model.parameters()]
+    with pytest.raises(InvalidValueError, match=r"\(3, 7\) for the shape of the data of gain 'auto'"):
+        init.apply(model, "xavier_normal", gain="auto", data=torch.randn(3, 7))
+    with pytest.raises(InvalidValueError, match="tensor batch"):
+        init.apply(model, "xavier_normal", gain="auto", data=[[1.0] * 256])
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))

@@ -30,6 +30,7 @@ activation module of torch and Hugging Face (``nn.ReLU6``, ``nn.Hardtanh``, ``nn
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 from collections.abc import Callable
 from typing import Any
@@ -39,7 +40,7 @@ from torch import nn
 
 from optimlab.registry import POSITIVE, POSITIVE_INT, UNIT, Capability, Entry, new_registry
 
-__all__ = ["activation_name", "create", "gain", "is_activation", "module_gain"]
+__all__ = ["activation_name", "create", "function_activation", "gain", "is_activation", "module_gain"]
 
 _REGISTRY = new_registry("activation")
 _NOT_HYPERPARAMETERS = ("inplace", "device", "dtype")
@@ -216,6 +217,35 @@ def module_gain(module: nn.Module) -> float | None:
     if isinstance(module, _OF_LOGITS):
         return 1.0
     return _evaluated_gain(module)
+
+
+# Activations called as functions in a forward (``F.relu(x)``, ``torch.tanh(x)``, ``x.sigmoid()``), by the
+# function's name (an in-place one's without its trailing "_"): the module that computes the same.
+_FUNCTIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU,
+    "silu": nn.SiLU, "mish": nn.Mish, "elu": nn.ELU, "selu": nn.SELU, "celu": nn.CELU,
+    "softplus": nn.Softplus, "hardswish": nn.Hardswish, "relu6": nn.ReLU6, "hardtanh": nn.Hardtanh,
+    "hardsigmoid": nn.Hardsigmoid, "softsign": nn.Softsign, "log_sigmoid": nn.LogSigmoid,
+    "tanhshrink": nn.Tanhshrink, "threshold": nn.Threshold, "softmax": nn.Softmax,
+    "log_softmax": nn.LogSoftmax, "softmin": nn.Softmin, "glu": nn.GLU,
+}  # fmt: skip
+
+
+def function_activation(
+    function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> nn.Module | None:
+    """The activation module that computes what ``function(*args, **kwargs)`` computes, read from the
+    call's own hyperparameters (``F.leaky_relu(x, 0.2)`` -> ``nn.LeakyReLU(0.2)``); None if the function
+    is no activation, or its arguments are not the module's (a tensor where it takes a number)."""
+    module = _FUNCTIONS.get(getattr(function, "__name__", "").rstrip("_"))
+    if module is None:
+        return None
+    taken = inspect.signature(module).parameters
+    keywords = {k: v for k, v in kwargs.items() if k in taken and k != "inplace"}
+    try:
+        return module(*args[1:], **keywords)
+    except (TypeError, ValueError):
+        return None
 
 
 def _evaluated_gain(module: nn.Module) -> float | None:

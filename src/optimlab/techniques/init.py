@@ -34,10 +34,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
+from torch.overrides import TorchFunctionMode
 
 from optimlab.errors import InvalidValueError, OptimlabWarning
 from optimlab.registry import POSITIVE, POSITIVE_INT, REAL, Capability, Interval, new_registry
-from optimlab.techniques.activations import activation_name, is_activation, module_gain
+from optimlab.techniques.activations import activation_name, function_activation, is_activation, module_gain
 from optimlab.techniques.activations import gain as activation_gain
 
 __all__ = [
@@ -482,11 +483,19 @@ def _forward_order(model: nn.Module, data: Tensor) -> list[nn.Module]:
         for m in model.modules()
         if is_layer(m)
     ]
+    _run(model, data, "lsuv's data", hooks)
+    return list(order)
+
+
+def _run(model: nn.Module, data: Tensor, field: str, hooks: list[Any]) -> None:
+    """One forward pass of ``model`` on ``data`` without gradients, its ``hooks`` removed after; refuses
+    ``data`` the forward raises on, naming it (``field``)."""
     try:
-        model(data)
+        with torch.no_grad():
+            model(data)
     except (RuntimeError, ValueError, TypeError, IndexError) as error:
         raise InvalidValueError(
-            "the shape of lsuv's data",
+            f"the shape of {field}",
             tuple(data.shape),
             f"a batch of the model's inputs (its forward raised {type(error).__name__}: "
             f"{str(error).strip().splitlines()[0] if str(error).strip() else ''})",
@@ -494,7 +503,6 @@ def _forward_order(model: nn.Module, data: Tensor) -> list[nn.Module]:
     finally:
         for hook in hooks:
             hook.remove()
-    return list(order)
 
 
 def _check_rescalable(layers: list[nn.Module]) -> None:
@@ -538,29 +546,94 @@ def layer_gains(model: nn.Module) -> list[tuple[nn.Module, float]]:
     after it gets gain 1 (a linear output), and so does one before an activation that has no gain
     (``nn.GLU``), with an :class:`~optimlab.errors.OptimlabWarning` naming both. torch's own Transformer
     layers are read from their forward (:func:`_transformer_gains`). An activation applied as a function
-    in ``forward`` (``F.relu``), or a class of the user's own, is not seen.
+    in ``forward`` (``F.relu``), or a class of the user's own, is not seen, nor an order of registration
+    that is not the forward's (Hugging Face's GPT-2 MLP registers ``c_fc``, ``c_proj``, then its
+    activation): :func:`apply` given ``data`` reads the forward pass instead (:func:`_forward_gains`).
     """
-    found: list[tuple[nn.Module, float]] = []
-    names = {module: name for name, module in model.named_modules()}
-    searching = False
+    followed = _followed_by(model, list(model.modules()))
+    known = _transformer_gains(model)
+    return [(layer, known.get(layer, gain)) for layer, gain in _gains(model, followed).items()]
+
+
+def _forward_gains(model: nn.Module, data: Tensor) -> list[tuple[nn.Module, float]]:
+    """Each layer (:func:`is_layer`) with the gain of the first activation that one forward pass on
+    ``data`` runs after it, before it runs another layer: an activation module, or an activation function
+    (``F.relu(x)``, ``torch.tanh(x)``, ``x.sigmoid()``: :func:`~optimlab.techniques.activations.function_activation`)
+    called outside activation modules (a class of the user's own counts by the functions it calls). A
+    layer run twice counts at its first run; one the pass never runs gets its :func:`layer_gains` gain.
+    The model runs in eval mode, without gradients (torch's fused Transformer path, which would run no
+    hook, is off under the function mode)."""
+    ran: list[nn.Module] = []
+    inside = [0]  # how deep the pass is inside activation modules, whose own function calls are theirs
+
+    def enter(*_: Any) -> None:
+        inside[0] += 1
+
+    def leave(module: nn.Module, *_: Any) -> None:
+        inside[0] -= 1
+        ran.append(module)
+
+    class _ActivationFunctions(TorchFunctionMode):
+        def __torch_function__(
+            self, function: Callable[..., Any], types: Any, args: tuple = (), kwargs: dict | None = None
+        ) -> Any:
+            kwargs = kwargs or {}
+            called = None if inside[0] else function_activation(function, args, kwargs)
+            if called is not None:
+                ran.append(called)
+            return function(*args, **kwargs)
+
+    hooks: list[Any] = []
     for module in model.modules():
         if is_layer(module):
-            found.append((module, 1.0))
-            searching = True
-        elif searching and is_activation(module) and activation_name(module) != "identity":
-            found_gain = module_gain(module)
-            if found_gain is None:
-                warnings.warn(
-                    f"gain 'auto': layer {names[found[-1][0]] or '(model)'!r} is followed by "
-                    f"{type(module).__name__} {names[module]!r}, which has no gain; it is drawn with "
-                    "gain 1 (give a number for gain to choose another)",
-                    OptimlabWarning,
-                    stacklevel=3,
-                )
-            found[-1] = (found[-1][0], 1.0 if found_gain is None else found_gain)
-            searching = False
-    known = _transformer_gains(model)
-    return [(layer, known.get(layer, layer_gain)) for layer, layer_gain in found]
+            hooks.append(module.register_forward_hook(lambda module, *_: ran.append(module)))
+        elif is_activation(module):
+            hooks += [module.register_forward_pre_hook(enter), module.register_forward_hook(leave)]
+    was_training = model.training
+    model.eval()
+    try:
+        with _ActivationFunctions():
+            _run(model, data, "the data of gain 'auto'", hooks)
+    finally:
+        model.train(was_training)
+    forward = _gains(model, _followed_by(model, ran))
+    return [(layer, forward.get(layer, gain)) for layer, gain in layer_gains(model)]
+
+
+def _followed_by(model: nn.Module, sequence: list[nn.Module]) -> dict[nn.Module, nn.Module | None]:
+    """Each layer in ``sequence`` (at its first place) and the first activation after it and before the
+    next layer, skipping identities; None where none comes."""
+    followed: dict[nn.Module, nn.Module | None] = {}
+    searching: nn.Module | None = None
+    for module in sequence:
+        if is_layer(module):
+            searching = None if module in followed else module
+            followed.setdefault(module, None)
+        elif searching is not None and is_activation(module) and activation_name(module) != "identity":
+            followed[searching], searching = module, None
+    return followed
+
+
+def _gains(model: nn.Module, followed: dict[nn.Module, nn.Module | None]) -> dict[nn.Module, float]:
+    """The gain of each layer's activation (1 for none), warning where that activation has none."""
+    names = {module: name for name, module in model.named_modules()}
+    gains: dict[nn.Module, float] = {}
+    for layer, activation in followed.items():
+        found = None if activation is None else module_gain(activation)
+        if activation is not None and found is None:
+            where = (
+                f"{type(activation).__name__} {names[activation]!r}"
+                if activation in names
+                else f"{activation} (called as a function)"
+            )
+            warnings.warn(
+                f"gain 'auto': layer {names.get(layer) or '(model)'!r} is followed by {where}, which has "
+                "no gain; it is drawn with gain 1 (give a number for gain to choose another)",
+                OptimlabWarning,
+                stacklevel=4,
+            )
+        gains[layer] = 1.0 if found is None else found
+    return gains
 
 
 # The functions torch's Transformer layers take by name (activation="relu" or "gelu").
@@ -655,7 +728,10 @@ def apply(
 
     Args:
         scheme: a name of the "init" registry (``optimlab list init``).
-        data: a batch of model inputs, for data-dependent schemes (lsuv); ignored by the others.
+        data: a batch of model inputs, for data-dependent schemes (lsuv), and for ``gain="auto"``: each
+            layer then gets the gain of the activation one forward pass runs after it
+            (:func:`_forward_gains`), modules or functions, rather than of the one registered after it;
+            ignored otherwise.
         bias: ``"zeros"`` or ``"keep"``, for those layers' biases under tensor schemes; whole-model
             schemes set biases themselves (``default`` as PyTorch does, ``lsuv`` to zero).
         hyperparameters: the scheme's own, e.g. ``std=0.02`` or ``gain=1.0``; ``gain="auto"`` gives each
@@ -675,7 +751,14 @@ def apply(
     derive_gain = hyperparameters.get("gain") == AUTO_GAIN
     if derive_gain and {"nonlinearity", "a"} & hyperparameters.keys():
         raise InvalidValueError(f"init {entry.name!r} hyperparameter 'gain'", AUTO_GAIN, _GAIN_OR_TORCHS)
-    layers = layer_gains(model)
+    if derive_gain and data is not None:
+        if not isinstance(data, Tensor):
+            raise InvalidValueError(
+                "data", data, "a tensor batch of model inputs (gain 'auto' reads the order its forward runs)"
+            )
+        layers = _forward_gains(model, data)
+    else:
+        layers = layer_gains(model)
     attentions = [m for m in model.modules() if isinstance(m, nn.MultiheadAttention)]
     modules = (*(layer for layer, _ in layers), *attentions)
     if not modules:

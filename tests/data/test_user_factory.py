@@ -534,3 +534,33 @@ def test_a_factory_drawing_from_the_global_generators_gives_the_data_of_its_seed
     torch.manual_seed(0)  # the seed's draws are those the seeded generators give
     np.random.seed(0)
     assert torch.equal(first.examples.x, torch.randn(40, 3))
+
+
+def test_a_factorys_dataloader_is_said_to_be_trained_in_the_recipes_batches(tmp_path, monkeypatch, cli):
+    """`optimlab train --dataset mod:load` of a factory returning DataLoader(batch_size=8, drop_last=True)
+    trained in batches of training.batch_size, 32, keeping the last rows, without a word: its rows are read
+    into memory and the recipe batches them. The line of what was read says so."""
+    from optimlab.recipe import Recipe
+
+    (tmp_path / "loader_data.py").write_text(
+        "import torch\n"
+        "from torch.utils.data import DataLoader, TensorDataset\n"
+        "x = torch.randn(100, 3, generator=torch.Generator().manual_seed(0))\n"
+        "def load():\n"
+        "    return DataLoader(TensorDataset(x, (x[:, 0] > 0).long()), batch_size=8, drop_last=True)\n"
+        "def splits():\n"
+        "    return load(), DataLoader(TensorDataset(x[:20], (x[:20, 0] > 0).long()), batch_size=4)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for factory in ("load", "splits"):
+        code, _, err = cli(
+            "train", "--dataset", f"loader_data:{factory}", "--steps", "1", "--out", str(tmp_path / factory)
+        )
+        assert code == 0, err
+        training = Recipe.from_yaml((tmp_path / factory / "recipe.yaml").read_text()).training
+        assert (training.batch_size, training.drop_last) == (32, False)  # the recipe's
+        assert (
+            f"data: loader_data:{factory}, 1{'0' if factory == 'load' else '2'}0 rows x 3 features, read as rows "
+            "from its DataLoader (batch_size 8, drop_last): trained in the recipe's batches (training.batch_size, "
+            "shuffle, drop_last)"
+        ) in err, err

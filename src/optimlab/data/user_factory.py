@@ -47,6 +47,7 @@ from optimlab.data.user_batches import (
     is_map_dataset,
     is_pandas,
     loader_batch_size,
+    loader_shuffles,
     pandas_values,
 )
 from optimlab.errors import InvalidValueError, a_type
@@ -384,7 +385,7 @@ def as_data(value: Any, name: str) -> Examples | Splits | BatchSplits | BatchDat
         return batches
     whole = _pair(value, name)
     if whole is not None:
-        return _examples(whole.x, whole.y, name)
+        return dataclasses.replace(_examples(whole.x, whole.y, name), reading=_loader_reading(value))
     if isinstance(value, (tuple, list)) and len(value) in (2, 3):
         parts = [_pair(part, f"{name} split {i}") for i, part in enumerate(value)]
         if all(part is not None for part in parts):
@@ -398,6 +399,7 @@ def as_data(value: Any, name: str) -> Examples | Splits | BatchSplits | BatchDat
                 joined.examples.subset(torch.arange(a, b)) for a, b in itertools.pairwise(ends)
             )
             info = {f.name: getattr(joined, f.name) for f in dataclasses.fields(DatasetInfo)}
+            info["reading"] = _loader_reading(value[0])
             return Splits(**info, train=train, val=val, test=test[0] if test else val.subset(torch.arange(0)))
     if _rows_apart(value):
         raise InvalidValueError(
@@ -415,6 +417,22 @@ def as_data(value: Any, name: str) -> Examples | Splits | BatchSplits | BatchDat
             f"names: return ({', '.join(order)})",
         )
     raise InvalidValueError(f"what dataset {name!r} returned", describe(value), ACCEPTED_RETURNS)
+
+
+def _loader_reading(train: Any) -> str | None:
+    """How the rows of ``train``, a ``DataLoader`` of its own batches, are trained: read into memory, they
+    are batched as the recipe says (its fields, which ``optimlab.compare`` takes from the loader given
+    as an object), so a factory's loader of 8 rows a batch was trained in batches of 32 without a word."""
+    size = loader_batch_size(train) if isinstance(train, DataLoader) else None
+    if size is None:
+        return None
+    own = ", ".join(
+        [f"batch_size {size}"] + ["shuffle"] * loader_shuffles(train) + ["drop_last"] * train.drop_last
+    )
+    return (
+        f"read as rows from its DataLoader ({own}): trained in the recipe's batches (training.batch_size, "
+        "shuffle, drop_last)"
+    )
 
 
 def _rows_apart(value: Any) -> bool:

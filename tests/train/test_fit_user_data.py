@@ -1337,3 +1337,28 @@ def test_a_regression_head_of_integer_labels_gets_no_accuracy_and_a_binary_logit
     with torch.no_grad():
         accuracy = ((model.linear(x)[:, 0] > 0).long() == y).float().mean().item()
     assert state.last_metrics["val_accuracy"] == pytest.approx(accuracy)
+
+
+def test_token_ids_past_the_models_vocabulary_are_refused_naming_their_range():
+    """Token ids of a tokenizer larger than the model's config.vocab_size were refused with torch's
+    'IndexError: index out of range in self' alone, which names neither the embedding nor the ids. Truth:
+    torch's own message, and the ids' range read from the batch by hand."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.BertConfig(vocab_size=20, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                     intermediate_size=32, max_position_embeddings=16, num_labels=2)  # fmt: skip
+    model = transformers.BertForSequenceClassification(config)
+    ids = torch.randint(0, 30, (8, 6), generator=torch.Generator().manual_seed(0))
+    batch = {
+        "input_ids": ids,
+        "attention_mask": torch.ones_like(ids),
+        "labels": torch.zeros(8, dtype=torch.long),
+    }
+    with pytest.raises(IndexError) as torch_says:
+        model(**batch)
+    with pytest.raises(InvalidValueError) as refused:
+        fit(model, torch.optim.SGD(model.parameters(), lr=0.1), [batch], total_steps=1)
+    assert str(refused.value).endswith(
+        f"(IndexError: {torch_says.value}): an embedding (nn.Embedding) was given an id outside its rows, which "
+        "count from 0 to its num_embeddings - 1 (a Hugging Face model's config.vocab_size - 1); the batch's ids "
+        f"run 'input_ids' from {int(ids.min())} to {int(ids.max())}; 'attention_mask' from 1 to 1."
+    )

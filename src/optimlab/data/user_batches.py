@@ -150,6 +150,13 @@ def batch_refused(error: BaseException, field: str, batch: Any) -> InvalidValueE
             else f": a label of {label} is class {label}, which needs {label + 1} or more class scores a row: "
             "the model gives fewer (its last layer's outputs), or the labels are no class ids 0..C-1 (remap them)"
         )
+    if isinstance(error, IndexError) and reason == "index out of range in self":  # nn.Embedding's words
+        held = "; ".join(_id_ranges(batch))
+        needs = (
+            ": an embedding (nn.Embedding) was given an id outside its rows, which count from 0 to its "
+            "num_embeddings - 1 (a Hugging Face model's config.vocab_size - 1)"
+            + (f"; the batch's ids run {held}" if held else "")
+        )
     if "target with class probabilities" in reason:  # outputs of the labels' shape: (N,) against (N,)
         needs = (
             ": cross-entropy read the labels as class probabilities, the model's outputs having their shape; "
@@ -163,6 +170,23 @@ def batch_refused(error: BaseException, field: str, batch: Any) -> InvalidValueE
     )
     refused.__cause__ = error  # read by refinements of it (fit's: dtypes), before it is raised from error
     return refused
+
+
+def _id_ranges(batch: Any) -> list[str]:
+    """The smallest and largest value of each integer tensor among ``batch``'s inputs (a dict's, its
+    targets left out; a tuple's, its last element left out): what an embedding looks up."""
+    if isinstance(batch, Mapping):
+        inputs = [(repr(key), value) for key, value in batch.items() if key not in TARGET_KEYS]
+    elif isinstance(batch, (tuple, list)):
+        inputs = [(f"input {i}", value) for i, value in enumerate(batch[:-1] if len(batch) > 1 else batch)]
+    else:
+        inputs = [("input", batch)]
+    return [
+        f"{name} from {int(value.min())} to {int(value.max())}"
+        for name, value in inputs
+        if isinstance(value, Tensor) and value.numel() and not (value.is_floating_point() or value.is_complex())
+        and value.dtype != torch.bool
+    ]  # fmt: skip
 
 
 def _item(value: Any) -> str:

@@ -385,7 +385,7 @@ def as_data(value: Any, name: str) -> Examples | Splits | BatchSplits | BatchDat
         return batches
     whole = _pair(value, name)
     if whole is not None:
-        return dataclasses.replace(_examples(whole.x, whole.y, name), reading=_loader_reading(value))
+        return _read_from(_loader_reading(value), _examples(whole.x, whole.y, name))
     if isinstance(value, (tuple, list)) and len(value) in (2, 3):
         parts = [_pair(part, f"{name} split {i}") for i, part in enumerate(value)]
         if all(part is not None for part in parts):
@@ -399,7 +399,7 @@ def as_data(value: Any, name: str) -> Examples | Splits | BatchSplits | BatchDat
                 joined.examples.subset(torch.arange(a, b)) for a, b in itertools.pairwise(ends)
             )
             info = {f.name: getattr(joined, f.name) for f in dataclasses.fields(DatasetInfo)}
-            info["reading"] = _loader_reading(value[0])
+            info["reading"] = _read_from(_loader_reading(value[0]), joined).reading
             return Splits(**info, train=train, val=val, test=test[0] if test else val.subset(torch.arange(0)))
     if _rows_apart(value):
         raise InvalidValueError(
@@ -433,6 +433,11 @@ def _loader_reading(train: Any) -> str | None:
         f"read as rows from its DataLoader ({own}): trained in the recipe's batches (training.batch_size, "
         "shuffle, drop_last)"
     )
+
+
+def _read_from(loader: str | None, data: Examples) -> Examples:
+    """``data`` whose reading says, first, how its ``loader``'s rows are trained (:func:`_loader_reading`)."""
+    return dataclasses.replace(data, reading=", ".join(filter(None, [loader, data.reading])) or None)
 
 
 def _rows_apart(value: Any) -> bool:

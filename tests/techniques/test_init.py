@@ -851,3 +851,21 @@ def test_gain_auto_with_data_refuses_what_the_model_cannot_take():
     with pytest.raises(InvalidValueError, match="tensor batch"):
         init.apply(model, "xavier_normal", gain="auto", data=[[1.0] * 256])
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_a_lazy_layer_not_yet_run_is_refused_before_any_draw_and_taken_once_run():
+    """torch stopped at nn.LazyLinear's uninitialized weight after the layers before it were drawn. Truth:
+    the layers keep their values on refusal; once run (or given data under gain 'auto'), it is drawn as
+    torch's xavier_normal_ draws an (8, 5) weight."""
+    model = nn.Sequential(nn.Linear(5, 5), nn.ReLU(), nn.LazyLinear(8))
+    before = model[0].weight.clone()
+    with pytest.raises(InvalidValueError, match="LazyLinear not yet materialized.*layer '2'"):
+        init.apply(model, "xavier_normal")
+    assert torch.equal(model[0].weight, before)
+    init.apply(model, "xavier_normal", gain="auto", data=torch.randn(3, 5))
+    assert model[2].weight.shape == (8, 5)
+    torch.manual_seed(5)
+    init.apply(model, "xavier_normal")
+    torch.manual_seed(5)
+    expected = [nn.init.xavier_normal_(torch.empty(5, 5)), nn.init.xavier_normal_(torch.empty(8, 5))]
+    torch.testing.assert_close([model[0].weight.detach(), model[2].weight.detach()], expected)

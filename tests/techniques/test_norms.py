@@ -589,3 +589,14 @@ def test_swap_norm_reads_t5s_layer_norm_and_refuses_gemmas_as_it_computes_otherw
     with pytest.raises(InvalidValueError, match="GemmaRMSNorm.*computes neither"):
         norms.swap_norm(gemma, "rms")
     assert [type(m) for m in gemma.modules()] == before
+
+
+def test_swap_norm_refuses_a_lazy_norm_not_yet_run_and_swaps_it_once_run():
+    """nn.LazyBatchNorm1d (width 0 until run) stopped the swap at torch's 'uninitialized parameter'."""
+    model = nn.Sequential(nn.Linear(4, 6), nn.LazyBatchNorm1d())
+    with pytest.raises(InvalidValueError, match="LazyBatchNorm1d not yet materialized.*layer '1'"):
+        norms.swap_norm(model, "layer")
+    assert isinstance(model[1], nn.LazyBatchNorm1d)
+    model(torch.randn(3, 4))
+    x = torch.randn(3, 6)
+    torch.testing.assert_close(norms.swap_norm(model, "layer")[1](x), nn.LayerNorm(6)(x))

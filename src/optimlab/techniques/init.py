@@ -33,6 +33,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn.parameter import is_lazy
 from torch.nn.utils import parametrize
 from torch.overrides import TorchFunctionMode
 
@@ -680,6 +681,20 @@ def _check_writable(modules: list[nn.Module]) -> None:
             )
 
 
+def _check_materialized(model: nn.Module, modules: tuple[nn.Module, ...]) -> None:
+    """Refuse, before any is drawn, a lazy layer (``nn.LazyLinear``) not yet run: its weight has no shape
+    to draw on (torch would stop at it, after the layers before it were drawn)."""
+    lazy = next((m for m in modules if any(is_lazy(p) for p in m.parameters(recurse=False))), None)
+    if lazy is not None:
+        name = next(n for n, m in model.named_modules() if m is lazy) or "(model)"
+        raise InvalidValueError(
+            f"init of layer {name!r}",
+            f"a {type(lazy).__name__} not yet materialized (its weight has no shape yet)",
+            "a model run once on a batch first (model(batch)), so that its lazy layers take their shapes; "
+            "or data=batch with gain='auto', which runs it",
+        )
+
+
 @torch.no_grad()
 def _initialize(module: nn.Module, name: str, draw: Callable[[Tensor], Any]) -> None:
     """Fill ``module``'s tensor ``name`` with what ``draw`` draws in place on one of its shape.
@@ -764,6 +779,7 @@ def apply(
     if not modules:
         raise InvalidValueError(f"init {entry.name!r}'s model", type(model).__name__, _LAYERS_WANTED)
     _check_writable([layer for layer, _ in layers])
+    _check_materialized(model, modules)
     no_identity = [type(m).__name__ for m in modules if isinstance(m, _NO_IDENTITY)]
     if entry.obj is identity and no_identity:
         raise InvalidValueError(

@@ -34,6 +34,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn.modules.lazy import LazyModuleMixin
 
 from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE, POSITIVE_INT, Entry, Interval, new_registry
@@ -482,6 +483,15 @@ def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
         if any(qualified.startswith(prefix + ".") for prefix in replaced):
             continue  # inside a norm already replaced
         preceding_dims = next((d for c, d in _CONV_DIMS.items() if isinstance(module, c)), preceding_dims)
+        if isinstance(module, LazyModuleMixin) and module.has_uninitialized_params():
+            if "Norm" in type(module).__name__:  # torch's LazyBatchNorm*, LazyInstanceNorm*
+                raise InvalidValueError(
+                    f"swap_norm to {entry.name!r} of layer {qualified!r}",
+                    f"a {type(module).__name__} not yet materialized (its width is unknown)",
+                    "a model run once on a batch first (model(batch)), so that its lazy layers take their "
+                    "shapes",
+                )
+            continue
         layout = _layout(module, preceding_dims)
         if layout is None and _looks_like_a_norm(module):
             raise InvalidValueError(

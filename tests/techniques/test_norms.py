@@ -600,3 +600,41 @@ def test_swap_norm_refuses_a_lazy_norm_not_yet_run_and_swaps_it_once_run():
     model(torch.randn(3, 4))
     x = torch.randn(3, 6)
     torch.testing.assert_close(norms.swap_norm(model, "layer")[1](x), nn.LayerNorm(6)(x))
+
+
+class _ChannelsFirstLayerNorm(nn.LayerNorm):
+    """torchvision's ConvNeXt LayerNorm2d: nn.LayerNorm over the channels of an (N, C, H, W) input."""
+
+    def forward(self, x):
+        x = nn.functional.layer_norm(
+            x.permute(0, 2, 3, 1), self.normalized_shape, self.weight, self.bias, self.eps
+        )
+        return x.permute(0, 3, 1, 2)
+
+
+class _BatchNormReLU(nn.BatchNorm2d):
+    """timm's BatchNormAct2d: a batch norm and an activation in one module."""
+
+    def forward(self, x):
+        return torch.relu(super().forward(x))
+
+
+class _LoggedLayerNorm(nn.LayerNorm):
+    """An own forward that computes nn.LayerNorm's."""
+
+    def forward(self, x):
+        return super().forward(x)
+
+
+@pytest.mark.parametrize("norm", [_ChannelsFirstLayerNorm(8), _BatchNormReLU(8)])
+def test_swap_norm_refuses_a_torch_norm_subclass_whose_forward_computes_otherwise(norm):
+    """The channels-first LayerNorm was read as nn.LayerNorm(8) over the last dimension: swapped to layer,
+    it normalized over W of an (N, 8, 8, 8) map (over the wrong axis, without a word); the batch norm's
+    ReLU was dropped. Truth: each computes otherwise than its torch class on the layout read."""
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), norm)
+    with pytest.raises(InvalidValueError, match=f"{type(norm).__name__}'s own forward computes otherwise"):
+        norms.swap_norm(model, "layer")
+    assert model[1] is norm
+    same = nn.Sequential(nn.Linear(4, 8), _LoggedLayerNorm(8))
+    x = torch.randn(3, 8)
+    torch.testing.assert_close(norms.swap_norm(same, "rms")[1](x), nn.RMSNorm(8)(x))

@@ -308,7 +308,7 @@ def _foreign_norm(module: nn.Module) -> nn.Module | None:
         ]
     )
     for torch_norm in candidates:
-        if _computes_as(module, torch_norm):
+        if _computes_as(module, torch_norm, (2, 3, width)):
             torch_norm.weight = module.weight
             if bias is not None:
                 torch_norm.bias = bias
@@ -316,25 +316,53 @@ def _foreign_norm(module: nn.Module) -> nn.Module | None:
     return None
 
 
-def _computes_as(module: nn.Module, torch_norm: nn.Module) -> bool:
-    """Whether a float32 copy of ``module`` and ``torch_norm``, given the same random weight and bias,
-    map random inputs alike (at scale 1, and at sqrt(eps), where eps weighs as much as the mean square)."""
+def _computes_as(module: nn.Module, reference: nn.Module, shape: tuple[int, ...]) -> bool:
+    """Whether float32 copies of ``module`` and ``reference`` (a torch norm, on the meta device or not),
+    given the same random weight and bias, map random inputs of ``shape`` alike (at scale 1, and at
+    sqrt(eps), where eps weighs as much as the mean square)."""
     generator = torch.Generator().manual_seed(0)
-    probe, reference = copy.deepcopy(module), copy.deepcopy(torch_norm).to_empty(device="cpu")
-    for name, parameter in reference.named_parameters():
-        drawn = torch.randn(parameter.shape, generator=generator)
-        setattr(probe, name, nn.Parameter(drawn.clone()))
-        parameter.data = drawn
     try:
+        probe = copy.deepcopy(module)
+        reference = copy.deepcopy(reference)
+        reference = reference.to_empty(device="cpu") if reference.weight.is_meta else reference
+        reference = reference.to(device="cpu", dtype=torch.float32)
+        for name, parameter in reference.named_parameters():
+            drawn = torch.randn(parameter.shape, generator=generator)
+            setattr(probe, name, nn.Parameter(drawn.clone()))
+            parameter.data = drawn
         probe = probe.to(device="cpu", dtype=torch.float32)
-        for scale in (1.0, reference.eps**0.5):
-            x = scale * torch.randn(2, 3, len(reference.weight), generator=generator)
+        for scale in (1.0, (reference.eps or torch.finfo(torch.float32).eps) ** 0.5):
+            x = scale * torch.randn(shape, generator=generator)
             with torch.no_grad():
                 if not torch.allclose(probe(x), reference(x), rtol=1e-4, atol=1e-5):
                     return False
-    except (RuntimeError, TypeError, ValueError, IndexError, NotImplementedError):
+    except (RuntimeError, TypeError, ValueError, IndexError, NotImplementedError, AttributeError):
         return False
     return True
+
+
+def _check_own_forward(qualified: str, module: nn.Module, layout: tuple[int, int], kind: str) -> None:
+    """Refuse a subclass of a torch norm with a forward of its own that does not compute its torch class's
+    in the layout read from it (torchvision's and timm's LayerNorm2d normalize channels first, timm's
+    BatchNormAct2d adds an activation): a swap would misread or drop what it does."""
+    torch_class = _torch_class(module)
+    if torch_class is None or type(module).forward is torch_class.forward:
+        return
+    shape = (
+        (2, 3, *module.normalized_shape)
+        if isinstance(module, (nn.LayerNorm, nn.RMSNorm))
+        else (4, layout[0], *(3,) * layout[1])
+    )
+    reference = copy.deepcopy(module)
+    reference.__class__ = torch_class  # the same state, torch's forward
+    if not _computes_as(module, reference, shape):
+        raise InvalidValueError(
+            f"swap_norm to {kind!r} of layer {qualified!r}",
+            module,
+            f"a norm that computes as its torch class: this {type(module).__name__}'s own forward computes "
+            f"otherwise than nn.{torch_class.__name__}'s on inputs of shape {shape}; replace it yourself, or "
+            "leave the model as it is",
+        )
 
 
 def _as_torch(module: nn.Module) -> nn.Module | None:
@@ -461,7 +489,8 @@ def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
     kind, InstanceNorm, LayerNorm, GroupNorm, RMSNorm), and other libraries' that compute torch's RMSNorm
     or LayerNorm over the last dimension (Hugging Face's ``LlamaRMSNorm``, ``T5LayerNorm``..., read with
     their weight and ``variance_epsilon``; one named ``*Norm*`` that computes otherwise, such as
-    ``GemmaRMSNorm``, is refused); the new layers take the device, dtype and train/eval mode of the ones they
+    ``GemmaRMSNorm``, is refused, as is a torch norm's subclass whose own forward computes otherwise than
+    its class, such as a channels-first ``LayerNorm2d``); the new layers take the device, dtype and train/eval mode of the ones they
     replace, and are frozen where those were (every parameter without requires_grad). A layer of the same kind keeps its settings except those given (eps, momentum, group
     count, and ``affine``: whether it learns a scale and shift), its learned scale and shift and its
     running statistics (a batch norm given another momentum normalizes as before); one of another kind starts as torch's
@@ -507,6 +536,7 @@ def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
             replaced[qualified] = made[id(module)]
             continue
         _check_readable(qualified, module, preceding_dims, entry.name)
+        _check_own_forward(qualified, module, layout, entry.name)
         if isinstance(module, nn.SyncBatchNorm) and entry.name == "batch":
             raise InvalidValueError(
                 f"swap_norm to 'batch' of layer {qualified!r}",

@@ -802,26 +802,42 @@ def test_gain_auto_reads_unregistered_activations_and_names_one_without_a_gain()
     assert gains == pytest.approx([math.sqrt(2.0), 1.0, 1.0], rel=1e-8)
 
 
+class _LinearLeakyReLU(nn.Linear):
+    """A layer that runs its activation in its own forward."""
+
+    def forward(self, x):
+        return nn.functional.leaky_relu(super().forward(x), 0.5)
+
+
 class _FunctionalNet(nn.Module):
     """Activations called as functions in forward, none registered: layer_gains reads gain 1 everywhere."""
 
     def __init__(self):
         super().__init__()
         self.first, self.second, self.out = nn.Linear(256, 256), nn.Linear(256, 256), nn.Linear(256, 4)
+        self.gate = _LinearLeakyReLU(256, 256)
 
     def forward(self, x):
-        return self.out(torch.tanh(self.second(nn.functional.leaky_relu(self.first(x), 0.2))))
+        hidden = self.second(nn.functional.leaky_relu(self.first(x), 0.2))
+        return self.out(torch.tanh(hidden) * self.gate(x))
 
 
 def test_gain_auto_with_data_reads_the_forward_pass_functions_included():
     """Without data the registration order decides, and activations called as functions are not seen.
-    Truth: torch's calculate_gain for the functions this forward calls after each layer."""
+    Truth: torch's calculate_gain for the functions this forward calls after each layer (the gate's in its
+    own forward)."""
+    calculate_gain = nn.init.calculate_gain
     model = _FunctionalNet()
-    assert [gain for _, gain in init.layer_gains(model)] == [1.0, 1.0, 1.0]
+    assert [gain for _, gain in init.layer_gains(model)] == [1.0, 1.0, 1.0, 1.0]
     init.apply(model, "kaiming_normal", gain="auto", data=torch.randn(3, 256))
-    expected = [nn.init.calculate_gain("leaky_relu", 0.2), nn.init.calculate_gain("tanh"), 1.0]
-    stds = [layer.weight.std().item() * 16 for layer in (model.first, model.second, model.out)]
-    assert stds == pytest.approx(expected, rel=0.05)
+    expected = [
+        calculate_gain("leaky_relu", 0.2),
+        calculate_gain("tanh"),
+        1.0,
+        calculate_gain("leaky_relu", 0.5),
+    ]
+    layers = (model.first, model.second, model.out, model.gate)
+    assert [layer.weight.std().item() * 16 for layer in layers] == pytest.approx(expected, rel=0.05)
 
 
 def test_gain_auto_with_data_follows_gpt2s_forward_not_its_registration_order():

@@ -587,7 +587,8 @@ def _forward_gains(model: nn.Module, data: Tensor) -> list[tuple[nn.Module, floa
     hooks: list[Any] = []
     for module in model.modules():
         if is_layer(module):
-            hooks.append(module.register_forward_hook(lambda module, *_: ran.append(module)))
+            # as it starts: an activation its own forward runs (a Linear subclass with its ReLU) is its own
+            hooks.append(module.register_forward_pre_hook(lambda module, _: ran.append(module)))
         elif is_activation(module):
             hooks += [module.register_forward_pre_hook(enter), module.register_forward_hook(leave)]
     was_training = model.training

@@ -638,3 +638,24 @@ def test_swap_norm_refuses_a_torch_norm_subclass_whose_forward_computes_otherwis
     same = nn.Sequential(nn.Linear(4, 8), _LoggedLayerNorm(8))
     x = torch.randn(3, 8)
     torch.testing.assert_close(norms.swap_norm(same, "rms")[1](x), nn.RMSNorm(8)(x))
+
+
+class _ChannelsLastBlock(nn.Module):
+    """torchvision's ConvNeXt block: the map permuted to (N, H, W, C) for an nn.LayerNorm over C."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.norm = nn.Conv2d(3, 8, 3, padding=1), nn.LayerNorm(8)
+
+    def forward(self, x):
+        return self.norm(self.conv(x).permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+@pytest.mark.parametrize("kind", ["batch", "group", "instance"])
+def test_a_features_last_norm_takes_several_position_dimensions(kind):
+    """A LayerNorm over the C of (N, H, W, C) swapped to batch failed at the next forward (BatchNorm1d:
+    'expected 2D or 3D input (got 4D input)'). Truth: torch's 2-D norm of the kind on the (N, C, H, W) map."""
+    model = norms.swap_norm(_ChannelsLastBlock(), kind, **({"num_groups": 4} if kind == "group" else {}))
+    x = torch.randn(2, 3, 5, 6)
+    reference = {"batch": nn.BatchNorm2d(8), "group": nn.GroupNorm(4, 8), "instance": nn.InstanceNorm2d(8)}
+    torch.testing.assert_close(model(x), reference[kind](model.conv(x)))

@@ -83,7 +83,13 @@ class Norm(nn.Module):
         if self.features_at == self.inner_features_at:
             return self.inner(x)
         moved = x.movedim(self.features_at, self.inner_features_at)
-        out = self.inner(moved).movedim(self.inner_features_at, self.features_at)
+        if self.spatial_dims == 0 and moved.dim() > 3:
+            # Features last with several position dimensions ((N, H, W, C): a channels-last image, attention
+            # heads' (N, T, H, D)): each kind pools the positions as a set, and BatchNorm1d takes one.
+            out = self.inner(moved.flatten(2)).unflatten(2, moved.shape[2:])
+        else:
+            out = self.inner(moved)
+        out = out.movedim(self.inner_features_at, self.features_at)
         # Laid out as the input, as torch's norms return it: code after a norm may .view() its output
         # (Hugging Face's GPT-2 Conv1D does), which a moved-back (N, T, C) of strides (T*C, 1, T) refuses.
         return out.contiguous() if x.is_contiguous() else out

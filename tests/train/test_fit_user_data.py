@@ -1362,3 +1362,40 @@ def test_token_ids_past_the_models_vocabulary_are_refused_naming_their_range():
         "count from 0 to its num_embeddings - 1 (a Hugging Face model's config.vocab_size - 1); the batch's ids "
         f"run 'input_ids' from {int(ids.min())} to {int(ids.max())}; 'attention_mask' from 1 to 1."
     )
+
+
+def test_the_users_metric_gets_batches_padded_to_unequal_lengths_as_the_hugging_face_trainer_joins_them():
+    """Validation batches padded each to its longest sequence (a padding collate) hold scores and labels
+    of unequal lengths: fit's evaluation stopped at torch.cat's 'Sizes of tensors must match' traceback
+    before the user's metric. Truth: transformers' own torch_pad_and_concatenate (the Trainer's join for
+    compute_metrics, padding with -100) of a causal LM's shifted logits and labels, batch by batch."""
+    transformers = pytest.importorskip("transformers")
+    from transformers.trainer_pt_utils import torch_pad_and_concatenate
+
+    torch.manual_seed(0)
+    model = transformers.GPT2LMHeadModel(
+        transformers.GPT2Config(vocab_size=20, n_positions=16, n_embd=16, n_layer=1, n_head=2)
+    )
+    generator = torch.Generator().manual_seed(0)
+    batches = []
+    for length in (5, 8, 6):
+        ids = torch.randint(1, 20, (3, length), generator=generator)
+        mask = torch.ones_like(ids)
+        mask[0, length - 2 :] = 0  # a row padded inside its batch too
+        batches.append(
+            {"input_ids": ids * mask, "attention_mask": mask, "labels": ids.masked_fill(mask == 0, -100)}
+        )
+    seen = {}
+
+    def kept(outputs, targets):
+        seen["outputs"], seen["targets"] = outputs, targets
+        return 0.0
+
+    fit(model, torch.optim.SGD(model.parameters(), lr=0.0), batches, total_steps=1, val_data=batches,
+        metrics={"kept": kept})  # fmt: skip
+    model.eval()
+    with torch.no_grad():
+        logits = [model(**batch).logits[:, :-1] for batch in batches]
+    labels = [batch["labels"][:, 1:] for batch in batches]
+    assert torch.allclose(seen["outputs"], functools.reduce(torch_pad_and_concatenate, logits), atol=1e-6)
+    assert torch.equal(seen["targets"], functools.reduce(torch_pad_and_concatenate, labels))

@@ -142,11 +142,28 @@ def evaluate_batches(
     if values:
         found[f"{prefix}_rmse"] = math.sqrt(squared / values)
     if metrics and kept:
-        outputs, targets = (torch.cat(parts) for parts in zip(*kept))
+        outputs, targets = (_concatenated(parts) for parts in zip(*kept))
         found.update(
             {f"{prefix}_{name}": float(metric(outputs, targets)) for name, metric in metrics.items()}
         )
     return found
+
+
+def _concatenated(parts: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The batches' ``parts`` as one tensor along the rows. Batches padded each to its own longest
+    sequence (a collate that pads, transformers' ``DataCollatorWithPadding``) differ in their second
+    dimension: each is padded at its end to the longest with -100 (cross-entropy's ``ignore_index``),
+    as the Hugging Face Trainer concatenates predictions and labels for ``compute_metrics``
+    (``trainer_pt_utils.torch_pad_and_concatenate``)."""
+    longest = max(part.shape[1] if part.ndim > 1 else 0 for part in parts)
+    if all(part.ndim < 2 or part.shape[1] == longest for part in parts):
+        return torch.cat(parts)
+    padded = []
+    for part in parts:
+        full = part.new_full((len(part), longest, *part.shape[2:]), -100)
+        full[:, : part.shape[1]] = part
+        padded.append(full)
+    return torch.cat(padded)
 
 
 # What a Dataset, a DataLoader's collate or its sampler raise on a batch they cannot make (torch's

@@ -300,6 +300,30 @@ def test_gradients_a_too_high_lr_starved_during_the_run_are_its_consequence(lr):
     )
 
 
+@pytest.mark.parametrize("options", [{"warn_ratio": 0.5, "early_steps": 1}, {"early_steps": 100}])
+def test_lr_too_high_judges_the_vanishing_gradients_at_the_users_thresholds(options):
+    """The FunctionalReLU run at SGD lr 10, with vanishing_gradients' thresholds set: lr_too_high ran
+    that rule again at its defaults (1e-3 over the first 5 steps) and so explained the vanishing
+    finding, which the user's thresholds judge otherwise. By autograd at the first step, the first
+    layer gets under half the output layer's RMS gradient per parameter: at warn_ratio 0.5 judged on
+    the first step it was starved from the start, not by the steps; over the first 100 steps (the
+    whole run) nothing tells the two apart. Either way the lr does not explain it; at the defaults it does (above)."""
+    x, y = standardized()
+    model = FunctionalReLU()
+    loss = nn.functional.cross_entropy(model(x), y)
+    grads = torch.autograd.grad(loss, list(model.parameters()))
+    rms = [math.sqrt(sum(g.pow(2).sum().item() for g in grads[i : i + 2]) / sum(g.numel() for g in grads[i : i + 2]))
+           for i in (0, 2, 4)]  # fmt: skip
+    assert rms[0] / rms[2] < 0.5
+    found = diagnose(model, (x, y), nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), 10.0),
+                     steps=100, lr_find=False, rule_options={"vanishing_gradients": options})  # fmt: skip
+    high, vanishing = (
+        next(f for f in found.findings if f.rule == rule) for rule in ("lr_too_high", "vanishing_gradients")
+    )
+    assert "vanishing_gradients" not in high.explains and vanishing.consequence_of == (), found.findings
+    assert vanishing.evidence["set_in_during_training"] is False
+
+
 def test_the_vanishing_fraction_is_per_parameter_as_measured_by_hand():
     """A tanh MLP drawn at std 0.01: at init its first weight matrix gets a third of the output layer's
     RMS gradient, the fall of 1e-6 lies in the rest of each layer's parameters, its biases; the

@@ -17,6 +17,7 @@ What several rules read from the statistics lives in ``_readings``.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -70,9 +71,15 @@ def run_rules(
     ``options`` maps a rule's name to threshold keywords, checked against the rule's accepted ranges.
     """
     options = checked_options(options)
-    findings = []
-    for entry in _REGISTRY:
-        finding = entry.create(stats, lr_range, **options.get(entry.name, {}))
-        if finding is not None:
-            findings.append(finding)
-    return rank(findings)
+    found: dict[str, Finding | None] = {}
+
+    def consult(name: str) -> Finding | None:
+        """Rule ``name``'s finding at its thresholds in ``options``, computed once; a rule that reads
+        another's verdict (lr_too_high) gets it from here, so it sees the thresholds the user gave."""
+        if name not in found:
+            entry = _REGISTRY.get(name)
+            consults = (consult,) if "consult" in inspect.signature(entry.obj).parameters else ()
+            found[name] = entry.create(stats, lr_range, *consults, **options.get(entry.name, {}))
+        return found[name]
+
+    return rank([finding for entry in _REGISTRY if (finding := consult(entry.name)) is not None])

@@ -9,12 +9,15 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import LayerInfo, OutputStats, RunStatistics
+from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.registry import Interval, new_registry
 from optimlab.train.evaluation import class_dim
 
@@ -225,8 +228,21 @@ def _layer_rms_gradients(
     return [layer for _, layer in indexed], rms
 
 
+# Another rule's finding in the same diagnosis, at the thresholds the user gave that rule, computed once:
+# run_rules passes it to a rule that takes ``consult`` (one whose verdict reads another's).
+Consult = Callable[[str], Finding | None]
+
+
 def _register(name: str, summary: str, paper: str, **options: Any) -> Any:
-    return _REGISTRY.register(name, summary=summary, paper=paper, skip=("stats", "lr_range"), **options)
+    skip = ("stats", "lr_range", "consult")
+    return _REGISTRY.register(name, summary=summary, paper=paper, skip=skip, **options)
+
+
+def _consulted(
+    consult: Consult | None, name: str, stats: RunStatistics, lr_range: LRRangeResult | None
+) -> Finding | None:
+    """Rule ``name``'s finding: the diagnosis's own (``consult``), else that rule's alone at its defaults."""
+    return consult(name) if consult is not None else _REGISTRY.get(name).create(stats, lr_range)
 
 
 @dataclasses.dataclass(frozen=True)

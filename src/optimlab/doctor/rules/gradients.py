@@ -52,10 +52,7 @@ __all__ = ["exploding_gradients", "unstepped_parameters", "unused_parameters", "
 # its last copy's gradient falls with depth; at or above it, its small gradient is not a vanishing one.
 DEPTH_FALL = 0.1
 
-# vanishing_gradients' defaults, which lr_too_high reads too: a layer under this fraction of the output
-# layer's gradient is starved, judged over the first EARLY_STEPS steps and over the whole run.
-VANISHING_RATIO = 1e-3
-EARLY_STEPS = 5
+_WHOLE_RUN = "the whole run"  # vanishing_gradients' second window, beside its first steps
 
 
 @_register(
@@ -68,9 +65,9 @@ def vanishing_gradients(
     stats: RunStatistics,
     lr_range: LRRangeResult | None = None,
     *,
-    warn_ratio: float = VANISHING_RATIO,
+    warn_ratio: float = 1e-3,
     error_ratio: float = 1e-6,
-    early_steps: int = EARLY_STEPS,
+    early_steps: int = 5,
 ) -> Finding | None:
     """RMS gradient per parameter (weights and biases) of each Linear/Conv layer over the output
     layer's: medians over the first ``early_steps`` steps and over the whole run, whichever is worse.
@@ -88,7 +85,7 @@ def vanishing_gradients(
     block's query and key beside its value projection.
     """
     windows = []
-    for first, where in ((early_steps, f"the first {early_steps} steps"), (None, "the whole run")):
+    for first, where in ((early_steps, f"the first {early_steps} steps"), (None, _WHOLE_RUN)):
         found = _layer_rms_gradients(stats, first)
         if found is not None and found[1][-1] > 0:
             ratios = found[1] / found[1][-1]
@@ -102,6 +99,7 @@ def vanishing_gradients(
     if judged[worst] >= warn_ratio:
         return None
     weak = {layer.name: ratios[i].item() for i, layer in enumerate(layers[:-1]) if judged[i] < warn_ratio}
+    set_in = _set_in_during_training(windows, where, weak, warn_ratio)
     worst_layer, worst_ratio = layers[worst], ratios[worst].item()
     init = _init_problem(layers[:-1])
     saturating = sorted({layer.activation for layer in layers if layer.activation in ("sigmoid", "tanh")})
@@ -157,12 +155,28 @@ def vanishing_gradients(
         recipe_changes=changes,
         evidence={
             "window": where,
+            "set_in_during_training": set_in,
             "relative_gradient": {layer.name: ratios[i].item() for i, layer in enumerate(layers)},
             "rms_gradient": {layer.name: rms[i].item() for i, layer in enumerate(layers)},
         },
         score=_score(warn_ratio / max(worst_ratio, 1e-300)),
         explains=explains,
     )
+
+
+def _set_in_during_training(
+    windows: list[tuple[Any, ...]], where: str, weak: dict[str, float], warn_ratio: float
+) -> bool:
+    """Whether the layers starved over the whole run (``where``, the worse window) got their share
+    (``warn_ratio`` of the output layer's gradient or more) over the first steps: the steps starved
+    them, not the setup. lr_too_high reads it: ReLUs called in forward code (torch.relu) die unseen by
+    the activation instruments."""
+    early = [window for window in windows if window[4] != _WHOLE_RUN]
+    if where != _WHOLE_RUN or not early or not weak:
+        return False
+    layers, ratios = early[0][0], early[0][1]
+    at_start = dict(zip((layer.name for layer in layers), ratios.tolist(), strict=True))
+    return all(at_start.get(name, 0.0) >= warn_ratio for name in weak)
 
 
 # The fix for a deep net whose norm layers are already there.

@@ -11,20 +11,19 @@ from optimlab.doctor.instruments import RunStatistics
 from optimlab.doctor.lr_find import Candidate, LRRangeResult
 from optimlab.doctor.rules._readings import (
     _ABOVE_ONE,
+    Consult,
     _classes,
+    _consulted,
     _dead_fractions,
     _finite,
     _g,
     _label,
-    _layer_rms_gradients,
     _loss_levels,
     _lr,
     _register,
     _saturated_fractions,
     _score,
 )
-from optimlab.doctor.rules.gradients import EARLY_STEPS, VANISHING_RATIO, vanishing_gradients
-from optimlab.doctor.rules.init_scale import init_scale
 from optimlab.registry import POSITIVE, UNIT_OPEN
 
 __all__ = ["lr_too_high", "lr_too_low"]
@@ -48,6 +47,7 @@ __all__ = ["lr_too_high", "lr_too_low"]
 def lr_too_high(
     stats: RunStatistics,
     lr_range: LRRangeResult | None = None,
+    consult: Consult | None = None,
     *,
     range_factor: float = 10.0,
     rise_factor: float = 1.25,
@@ -69,6 +69,9 @@ def lr_too_high(
       once it had halved (:func:`_relapse`);
     * collapse during training: a ``collapse`` fraction of units die or saturate that were fine at first;
     * steps that move a layer's weights by ``update_ratio`` of their norm (median over detailed steps).
+
+    It reads the init_scale and vanishing_gradients findings of the same diagnosis (``consult``, at the
+    thresholds the user gave them); called alone, those rules at their defaults.
     """
     lr = _lr(stats)
     start, end = _loss_levels(stats)
@@ -121,7 +124,7 @@ def lr_too_high(
         )
     # An init off that shows in the signal (init_scale's finding), not weights merely off He's scale:
     # BERT's std 0.02 is 0.07x it, its LayerNorms keep the signal, and Adam 0.5 collapsed it alone.
-    init_off = init_scale(stats) is not None
+    init_off = _consulted(consult, "init_scale", stats, lr_range) is not None
     collapsed = {
         m: w
         for m, w in {**_dead_fractions(stats), **_saturated_fractions(stats)}.items()
@@ -157,7 +160,8 @@ def lr_too_high(
     explains: tuple[str, ...] = ("nan_inf", "plateau")
     if not init_off:  # a bad init explains these better
         explains += ("exploding_gradients", "dead_units", "saturation")
-        if collapsed or _vanished_during_training(stats):
+        vanishing = _consulted(consult, "vanishing_gradients", stats, lr_range)
+        if collapsed or (vanishing is not None and vanishing.evidence["set_in_during_training"]):
             # units the steps killed pass no gradient back: the early layers' starve
             explains += ("vanishing_gradients",)
     return Finding(
@@ -179,22 +183,6 @@ def lr_too_high(
         score=_score(strength) + len(seen),
         explains=explains,
     )
-
-
-def _vanished_during_training(stats: RunStatistics) -> bool:
-    """Whether the layers that the vanishing gradients name over the whole run got their share of the
-    output layer's gradient over the first steps: the steps starved them, not the setup. ReLUs called
-    in the model's forward code (torch.relu) die unseen by the activation instruments: an MLP of two
-    such layers at SGD lr 10 gets 0 in its first layer by the end, and lr 0.1 trains it (no finding)."""
-    found = vanishing_gradients(stats)
-    if found is None or found.evidence["window"] != "the whole run":
-        return False
-    early = _layer_rms_gradients(stats, EARLY_STEPS)
-    if early is None or early[1][-1] <= 0:
-        return False
-    at_start = dict(zip((layer.name for layer in early[0]), (early[1] / early[1][-1]).tolist(), strict=True))
-    weak = [name for name, ratio in found.evidence["relative_gradient"].items() if ratio < VANISHING_RATIO]
-    return bool(weak) and all(at_start.get(name, 0.0) >= VANISHING_RATIO for name in weak)
 
 
 def _checked_worse(

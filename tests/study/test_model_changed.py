@@ -225,3 +225,39 @@ def test_a_study_stopped_before_any_trial_finished_keeps_the_data_its_trials_tra
     write_rows(table, 0)
     refused = resume(out, "--seeds", "3")
     assert refused.returncode == 2 and "rows.csv" in refused.stderr and "sha256" in refused.stderr
+
+
+def test_a_study_whose_data_or_model_no_longer_build_is_refused_on_resume_not_run(tmp_path, monkeypatch):
+    """Resumed while its CSV file was moved away, a study ran its new seed reruns, each failing on the
+    missing file, and ended with exit 0 and 'failed trials 2' on its leaderboard; the file put back, the
+    failed seeds were never run again. So too for a model whose code raises. The resume is refused in one
+    line naming the method and why, and nothing is run."""
+    code = tmp_path / "code"
+    code.mkdir()
+    write_net(code, name="raising_net")
+    monkeypatch.syspath_prepend(str(code))
+    table, out = tmp_path / "rows.csv", tmp_path / "study"
+    write_rows(table, 0)
+    compare(["sgd"], out=out, **{**PLAN, "model": "raising_net:build", "dataset": str(table)})
+    before = [(r.key, r.state) for r in trials(out)]
+
+    table.rename(tmp_path / "moved.csv")
+    refused = resume(out, "--seeds", "2")
+    assert refused.returncode == 2 and refused.stdout == "", refused.stderr
+    (line,) = refused.stderr.strip().splitlines()
+    assert "cannot resume study" in line and "method 'sgd'" in line and "there is none at" in line, line
+    (tmp_path / "moved.csv").rename(table)
+
+    (code / "raising_net.py").write_text(
+        "def build(input_shape, num_outputs):\n    raise ValueError('no GPU')\n"
+    )
+    refused = resume(out, "--seeds", "2")
+    assert refused.returncode == 2, refused.stderr
+    *read, line = refused.stderr.strip().splitlines()  # the data line of what it read, then the error
+    assert [r for r in read if not r.startswith("data: ")] == []
+    assert "method 'sgd' cannot build its model 'raising_net:build'" in line and "no GPU" in line, line
+    assert [(r.key, r.state) for r in trials(out)] == before  # no trial run, none failed
+
+    write_net(code, name="raising_net")  # restored: the second seed runs
+    assert resume(out, "--seeds", "2").returncode == 0
+    assert [r.state for r in trials(out)] == ["complete"] * (len(before) + 1)

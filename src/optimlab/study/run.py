@@ -260,11 +260,12 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
                 f"cannot resume study {spec.name!r}: its {', '.join(changed)} differ from the "
                 "stored study; resume with the same settings (or omit them to reuse them)"
             )
-        check_same_models(storage, spec)
     started = check_same_data(storage, spec) if existing else []
-    folders = code_folders()
     # the data of methods no trial finished yet, recorded again: their trials train on these
-    digests = _data_digests(spec, [m for m in spec.methods if m.name not in started])
+    digests = _data_digests(spec, [m for m in spec.methods if m.name not in started], resuming=bool(existing))
+    if existing:
+        check_same_models(storage, spec)
+    folders = code_folders()
     for method in spec.methods:
         study = optuna.create_study(
             storage=storage,
@@ -284,11 +285,14 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
     return storage
 
 
-def _data_digests(spec: StudySpec, methods: Sequence[Method] | None = None) -> dict[str, str | None]:
+def _data_digests(
+    spec: StudySpec, methods: Sequence[Method] | None = None, *, resuming: bool = False
+) -> dict[str, str | None]:
     """Method name -> the digest of the data its recipe builds at the tuning seed (:func:`data_digest`;
-    None: dict batches, or data that do not build, which its trials say as they run). Built once for
-    methods that build the same data (an optimizer comparison's: one); a factory drawing from the global
-    generators without its seed is read alike each time, as every build seeds them (data.user_factory)."""
+    None: dict batches, or, for a new study, data that do not build, which its trials say as they run;
+    ``resuming`` one, those are refused, :func:`_digest_of`). Built once for methods that build the same
+    data (an optimizer comparison's: one); a factory drawing from the global generators without its seed
+    is read alike each time, as every build seeds them (data.user_factory)."""
     from optimlab.build import build_data
 
     digests: dict[str, str | None] = {}
@@ -297,7 +301,9 @@ def _data_digests(spec: StudySpec, methods: Sequence[Method] | None = None) -> d
         recipe = spec.method_recipe(method)
         key = json.dumps([recipe.to_dict()["data"], recipe.training.loss, recipe.training.seed], default=str)
         if key not in built:
-            built[key] = _digest_of(lambda recipe=recipe: build_data(recipe))
+            built[key] = _digest_of(
+                lambda recipe=recipe: build_data(recipe), _cannot_resume(spec, method) if resuming else None
+            )
         digests[method.name] = built[key]
     return digests
 
@@ -306,8 +312,9 @@ def check_same_data(storage: BaseStorage, spec: StudySpec) -> list[str]:
     """Refuse to resume ``spec`` where a method's data now differ from those its finished trials trained
     on (another sha256 of their tensors, :mod:`optimlab.data.digest`): a CSV file edited, a data
     factory's code changed, other tensors given to ``optimlab.compare`` in a fresh session, and the new
-    trials would train on other data beside the results of the old. Returns the methods that have a
-    finished trial, whose recorded digest stays. A study that recorded only the digest of the user's
+    trials would train on other data beside the results of the old; or data that no longer build (a file
+    moved away), on which each trial would fail. Returns the methods that have a finished trial, whose
+    recorded digest stays. A study that recorded only the digest of the user's
     object as held (:data:`OBJECT_DATA_ATTR`) is checked by it; one that recorded none (an optimlab of
     2026-12-05 or before) is resumed with a warning saying so; dict batches have no digest."""
     kept: dict[str, str | None] = {}  # method -> the digest its study recorded, None if none
@@ -322,10 +329,13 @@ def check_same_data(storage: BaseStorage, spec: StudySpec) -> list[str]:
         kept[method.name] = attrs.get(DATA_ATTR) or objects.get(name)
         if attrs.get(DATA_ATTR) is None and name in objects:
             held.add(method.name)
-    now = _data_digests(spec, [m for m in spec.methods if m.name in kept and m.name not in held])
-    now.update({m.name: _digest_of(lambda m=m: _held(spec, m)) for m in spec.methods if m.name in held})
+    now = _data_digests(
+        spec, [m for m in spec.methods if m.name in kept and m.name not in held], resuming=True
+    )
+    for method in (m for m in spec.methods if m.name in held):
+        now[method.name] = _digest_of(lambda m=method: _held(spec, m), _cannot_resume(spec, method))
     for method in spec.methods:
-        if now.get(method.name) is None:  # not started, dict batches, or data that no longer build
+        if now.get(method.name) is None:  # not started, or dict batches
             continue
         if kept[method.name] is None:
             warnings.warn(
@@ -354,13 +364,27 @@ def _held(spec: StudySpec, method: Method) -> Any:
     return get_registry("dataset").create(spec.method_recipe(method).data.name, 0)
 
 
-def _digest_of(build: Callable[[], Any]) -> str | None:
-    """:func:`data_digest` of what ``build`` returns; None where the data no longer build (the trials
-    say why, as they run)."""
+def _digest_of(build: Callable[[], Any], refusal: str | None = None) -> str | None:
+    """:func:`data_digest` of what ``build`` returns. Data that do not build are, for a new study, None
+    (its trials say why, as they run); given the ``refusal`` of a resumed study, they stop it, saying why:
+    its trials would each fail on them, their keys done with (a CSV file moved away while it resumed
+    failed its new seed reruns for good)."""
     try:
         return data_digest(build())
-    except Exception:
-        return None
+    except Exception as error:
+        if refusal is None:
+            return None
+        raise OptimlabError(f"{refusal} ({str(error).rstrip('.')}); {_EACH_TRIAL}") from error
+
+
+# what a resume refused for data or a model that do not build says next
+_EACH_TRIAL = "each of its trials would fail on it, its seed used up: restore it and resume"
+
+
+def _cannot_resume(spec: StudySpec, method: Method) -> str:
+    """The refusal of a resumed study whose ``method``'s data do not build, up to why."""
+    data = spec.method_recipe(method).data.name
+    return f"cannot resume study {spec.name!r}: method {method.name!r} cannot read its data {data!r} now"
 
 
 def check_same_models(storage: BaseStorage, spec: StudySpec) -> None:
@@ -388,9 +412,15 @@ def check_same_models(storage: BaseStorage, spec: StudySpec) -> None:
         checked.add(key)
         try:
             recipe = Recipe.from_dict(trained["recipe"])
-            now = structure(build_model(recipe, build_data(recipe)))
-        except Exception:  # the model no longer builds: its trials say why, as they run
+        except OptimlabError:  # a recipe this version reads otherwise: the spec's own is checked above
             continue
+        try:
+            now = structure(build_model(recipe, build_data(recipe)))
+        except Exception as error:
+            raise OptimlabError(
+                f"cannot resume study {spec.name!r}: method {method.name!r} cannot build its model "
+                f"{recipe.model.name!r} now ({str(error).rstrip('.')}); {_EACH_TRIAL}"
+            ) from error
         if now["digest"] != trained["model"]["digest"]:
             raise OptimlabError(
                 f"cannot resume study {spec.name!r}: method {method.name!r} builds its model "

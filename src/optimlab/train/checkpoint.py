@@ -60,8 +60,10 @@ def save_checkpoint(
     callbacks: Sequence[Callback] = (),
     recipe: dict[str, Any] | None = None,
     recipe_changes: Sequence[dict[str, Any]] = (),
+    data: str | None = None,
 ) -> Path:
-    """Write ``folder/checkpoint.pt`` atomically, keeping the one it replaces as ``checkpoint.prev.pt``."""
+    """Write ``folder/checkpoint.pt`` atomically, keeping the one it replaces as ``checkpoint.prev.pt``;
+    ``data`` is the sha256 of the data trained on (:mod:`optimlab.data.digest`), which a resume checks."""
     folder = Path(folder)
     payload = {
         "model": model.state_dict(),
@@ -75,6 +77,7 @@ def save_checkpoint(
         "callbacks": [callback.state_dict() for callback in callbacks],
         "recipe": recipe,
         "recipe_changes": list(recipe_changes),  # made on resumes, with the step each took effect
+        "data": data,
     }
     latest = folder / CHECKPOINT_NAME
     # a second Ctrl-C during the save that the first one asked for lost the checkpoint it was writing

@@ -25,6 +25,7 @@ from torch import nn
 
 from optimlab.atomic import atomic_path, write_atomically
 from optimlab.build import Built, build
+from optimlab.data.digest import data_digest
 from optimlab.data.examples import TASKS
 from optimlab.data.user_batches import UserBatches, prediction
 from optimlab.data.user_factory import BatchSplits
@@ -238,7 +239,9 @@ def _train(
     state = TrainState()
     stop = StopOnSignal()
     if out is not None:
+        data = data_digest(splits)
         if checkpoint is not None:
+            _check_same_data(checkpoint, data, recipe)
             state = load_checkpoint(
                 checkpoint,
                 model=built.model,
@@ -263,6 +266,7 @@ def _train(
                 callbacks=resumable,
                 recipe=recipe.to_dict(),
                 recipe_changes=changes,
+                data=data,
             )
 
         checkpointing = Checkpointing(save, every=recipe.training.checkpoint_every, before_save=[log])
@@ -461,6 +465,20 @@ def _run_lock(out: Path, *, resume: bool) -> Iterator[None]:
         raise
     finally:
         os.close(handle)
+
+
+def _check_same_data(checkpoint: dict[str, Any], data: str | None, recipe: Recipe) -> None:
+    """Refuse to resume from ``checkpoint`` where the recipe's data now read as other values (``data``,
+    their sha256) than the run trained on: a CSV file edited, a data factory's code changed, and the run
+    would go on training its weights on other data. Checkpoints written before they kept it, and dict
+    batches, are not checked."""
+    trained = checkpoint.get("data")
+    if trained is not None and data is not None and data != trained:
+        raise OptimlabError(
+            f"cannot resume: the recipe's data {recipe.data.name!r} now read as other values than the run "
+            "trained on (another sha256 of their tensors): the file or the code that makes them changed "
+            "since the checkpoint was written; restore them to resume, or train a new run"
+        )
 
 
 def _prepare_out_dir(

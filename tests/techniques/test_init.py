@@ -800,6 +800,9 @@ def test_gain_auto_reads_unregistered_activations_and_names_one_without_a_gain()
     with pytest.warns(OptimlabWarning, match=r"layer '2' is followed by GLU '3', which has no gain"):
         gains = [gain for _, gain in init.layer_gains(model)]
     assert gains == pytest.approx([math.sqrt(2.0), 1.0, 1.0], rel=1e-8)
+    with warnings.catch_warnings():  # a gain given: nothing to say
+        warnings.simplefilter("error")
+        init.apply(model, "xavier_normal")
 
 
 class _LinearLeakyReLU(nn.Linear):
@@ -843,13 +846,20 @@ def test_gain_auto_with_data_reads_the_forward_pass_functions_included():
 def test_gain_auto_with_data_follows_gpt2s_forward_not_its_registration_order():
     """GPT2MLP registers c_fc, c_proj, then act, and runs c_proj(act(c_fc(x))): by registration order c_proj
     got GELU's gain and c_fc 1. Truth: GPT-2's forward; c_fc's std is the tanh-GELU gain / sqrt(64)."""
-    transformers = pytest.importorskip("transformers")
+    import warnings
+
+    from optimlab.errors import OptimlabWarning
     from optimlab.techniques.activations import gain
 
+    transformers = pytest.importorskip("transformers")
     config = transformers.GPT2Config(vocab_size=50, n_embd=64, n_layer=2, n_head=2, n_positions=8)
     model = transformers.GPT2LMHeadModel(config)
     ids = torch.randint(0, 50, (2, 8))
-    init.apply(model, "kaiming_normal", gain="auto", data=ids)
+    with pytest.warns(OptimlabWarning, match=r"'transformer.h.0.mlp.c_proj' gets the gain of .*pass data="):
+        init.layer_gains(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OptimlabWarning)
+        init.apply(model, "kaiming_normal", gain="auto", data=ids)
     for block in model.transformer.h:
         assert block.mlp.c_fc.weight.std().item() * 8 == pytest.approx(
             gain("gelu", approximate="tanh"), rel=0.03
@@ -885,3 +895,29 @@ def test_a_lazy_layer_not_yet_run_is_refused_before_any_draw_and_taken_once_run(
     torch.manual_seed(5)
     expected = [nn.init.xavier_normal_(torch.empty(5, 5)), nn.init.xavier_normal_(torch.empty(8, 5))]
     torch.testing.assert_close([model[0].weight.detach(), model[2].weight.detach()], expected)
+
+
+# One input of each kind a registered architecture declares.
+_INPUT_SHAPES = {"features": (12,), "images": (3, 8, 8), "sequences": (16,), "tokens": (16,)}
+
+
+@pytest.mark.parametrize("name", get_registry("model").names())
+def test_optimlabs_own_models_give_the_same_gains_by_registration_and_by_forward(name):
+    """The registration-order warning stays quiet on optimlab's models, whose layers register in forward
+    order; truth: the forward pass's order (gain 'auto' with data)."""
+    import warnings
+
+    import optimlab.models
+    from optimlab.errors import OptimlabWarning
+
+    entry = get_registry("model").get(name)
+    kind = sorted(entry.capabilities & _INPUT_SHAPES.keys())[0]
+    options = {"vocab_size": 20} if kind == "tokens" else {}
+    options |= {"activation": "tanh"} if "activation" in entry.hyperparameter_names else {}
+    options |= {"depth": 3} if "depth" in entry.hyperparameter_names else {}
+    model = optimlab.models.create(name, _INPUT_SHAPES[kind], 7, **options)
+    batch = torch.randint(0, 20, (4, 16)) if kind == "tokens" else torch.randn(4, *_INPUT_SHAPES[kind])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OptimlabWarning)
+        registered = init.layer_gains(model)
+    assert registered == init._forward_gains(model, batch)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import itertools
 import math
 import warnings
 from collections.abc import Callable
@@ -550,10 +551,43 @@ def layer_gains(model: nn.Module) -> list[tuple[nn.Module, float]]:
     in ``forward`` (``F.relu``), or a class of the user's own, is not seen, nor an order of registration
     that is not the forward's (Hugging Face's GPT-2 MLP registers ``c_fc``, ``c_proj``, then its
     activation): :func:`apply` given ``data`` reads the forward pass instead (:func:`_forward_gains`).
+    Where two layers of one module come one after the other before its activation, which of them it
+    follows is not known from the registration: an :class:`~optimlab.errors.OptimlabWarning` says so.
     """
     followed = _followed_by(model, list(model.modules()))
     known = _transformer_gains(model)
+    _warn_of_registration_order(model, followed, known)
+    return _known_first(model, followed, known)
+
+
+def _known_first(
+    model: nn.Module, followed: dict[nn.Module, nn.Module | None], known: dict[nn.Module, float]
+) -> list[tuple[nn.Module, float]]:
     return [(layer, known.get(layer, gain)) for layer, gain in _gains(model, followed).items()]
+
+
+def _warn_of_registration_order(
+    model: nn.Module, followed: dict[nn.Module, nn.Module | None], known: dict[nn.Module, float]
+) -> None:
+    """Warn where a module registers two layers one after the other, then the activation the second is
+    read as followed by: its forward may run the activation after the first (GPT-2's MLP runs
+    ``c_proj(act(c_fc(x)))``, Llama's ``down_proj(act(gate_proj(x)) * up_proj(x))``)."""
+    names = {module: name for name, module in model.named_modules()}
+    layers = list(followed)
+    for before, layer in itertools.pairwise(layers):
+        activation = followed[layer]
+        parents = {names[m].rpartition(".")[0] for m in (before, layer, activation) if m is not None}
+        if followed[before] is None and activation is not None and len(parents) == 1 and layer not in known:
+            warnings.warn(
+                f"gain 'auto': {names[layer]!r} gets the gain of {type(activation).__name__} "
+                f"{names[activation]!r}, registered after it, and {names[before]!r}, registered before it "
+                "in the same module, gets none; if the forward runs the activation after another layer "
+                "(GPT-2's MLP: c_proj(act(c_fc(x)))), pass data=<a batch of inputs> to read the forward's "
+                "order",
+                OptimlabWarning,
+                stacklevel=4,
+            )
+            return
 
 
 def _forward_gains(model: nn.Module, data: Tensor) -> list[tuple[nn.Module, float]]:
@@ -598,8 +632,10 @@ def _forward_gains(model: nn.Module, data: Tensor) -> list[tuple[nn.Module, floa
             _run(model, data, "the data of gain 'auto'", hooks)
     finally:
         model.train(was_training)
-    forward = _gains(model, _followed_by(model, ran))
-    return [(layer, forward.get(layer, gain)) for layer, gain in layer_gains(model)]
+    forward = _followed_by(model, ran)
+    registered = _followed_by(model, list(model.modules()))
+    followed = {layer: forward.get(layer, activation) for layer, activation in registered.items()}
+    return _known_first(model, followed, _transformer_gains(model))
 
 
 def _followed_by(model: nn.Module, sequence: list[nn.Module]) -> dict[nn.Module, nn.Module | None]:
@@ -773,8 +809,10 @@ def apply(
                 "data", data, "a tensor batch of model inputs (gain 'auto' reads the order its forward runs)"
             )
         layers = _forward_gains(model, data)
-    else:
+    elif derive_gain:
         layers = layer_gains(model)
+    else:  # each layer's gain unread (and unwarned of): the scheme's own
+        layers = [(module, 1.0) for module in model.modules() if is_layer(module)]
     attentions = [m for m in model.modules() if isinstance(m, nn.MultiheadAttention)]
     modules = (*(layer for layer, _ in layers), *attentions)
     if not modules:

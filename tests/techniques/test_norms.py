@@ -659,3 +659,21 @@ def test_a_features_last_norm_takes_several_position_dimensions(kind):
     x = torch.randn(2, 3, 5, 6)
     reference = {"batch": nn.BatchNorm2d(8), "group": nn.GroupNorm(4, 8), "instance": nn.InstanceNorm2d(8)}
     torch.testing.assert_close(model(x), reference[kind](model.conv(x)))
+
+
+class _L2Normalize(nn.Module):
+    """No norm layer of a kind: x / ||x|| times a learned scale (a class named for normalizing)."""
+
+    def __init__(self, width):
+        super().__init__()
+        self.weight, self.eps = nn.Parameter(torch.ones(width)), 1e-6
+
+    def forward(self, x):
+        return self.weight * nn.functional.normalize(x, dim=-1, eps=self.eps)
+
+
+def test_swap_norm_leaves_a_module_whose_class_only_mentions_normalizing():
+    """Only classes named *Norm are read as norm layers (and refused when they compute otherwise)."""
+    model = nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), _L2Normalize(8))
+    norms.swap_norm(model, "rms")
+    assert isinstance(model[2], _L2Normalize) and model[1].kind == "rms"

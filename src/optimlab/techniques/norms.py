@@ -30,6 +30,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
+import re
 from typing import Any
 
 import torch
@@ -278,11 +279,11 @@ def _torch_class(module: nn.Module) -> type[nn.Module] | None:
 
 
 def _looks_like_a_norm(module: nn.Module) -> bool:
-    """A norm layer of another library, by its looks: a class named ``*Norm*`` with no submodule, holding
-    a 1-D weight (Hugging Face's ``LlamaRMSNorm``, ``T5LayerNorm``, ``GemmaRMSNorm``...)."""
+    """A norm layer of another library, by its looks: a class named ``*Norm`` (or ``*Norm2d``...) with no
+    submodule, holding a 1-D weight (Hugging Face's ``LlamaRMSNorm``, ``T5LayerNorm``, ``GemmaRMSNorm``...)."""
     weight = getattr(module, "weight", None)
     return (
-        "Norm" in type(module).__name__
+        re.search(r"Norm(\dd)?$", type(module).__name__) is not None
         and not isinstance(module, Norm)
         and _torch_class(module) is None
         and next(module.children(), None) is None
@@ -494,7 +495,7 @@ def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
     Finds the :class:`Norm` layers made here, plain torch ones (BatchNorm, SyncBatchNorm to another
     kind, InstanceNorm, LayerNorm, GroupNorm, RMSNorm), and other libraries' that compute torch's RMSNorm
     or LayerNorm over the last dimension (Hugging Face's ``LlamaRMSNorm``, ``T5LayerNorm``..., read with
-    their weight and ``variance_epsilon``; one named ``*Norm*`` that computes otherwise, such as
+    their weight and ``variance_epsilon``; one named ``*Norm`` that computes otherwise, such as
     ``GemmaRMSNorm``, is refused, as is a torch norm's subclass whose own forward computes otherwise than
     its class, such as a channels-first ``LayerNorm2d``); the new layers take the device, dtype and train/eval mode of the ones they
     replace, and are frozen where those were (every parameter without requires_grad). A layer of the same kind keeps its settings except those given (eps, momentum, group

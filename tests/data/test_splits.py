@@ -97,3 +97,32 @@ def test_too_few_examples_to_train_on_is_an_error():
     data = Examples.from_arrays(torch.zeros(2, 1), torch.zeros(2), name="pair", task="regression")
     with pytest.raises(InvalidValueError, match="at least one training example"):
         split(data, val_fraction=0.4, test_fraction=0.5)
+
+
+def test_a_split_of_many_small_classes_far_from_its_fractions_is_said():
+    """1000 classes of 3 rows, split 60/20/20 class by class, each class's 0.6 of a row rounded up, gave
+    1000 rows each to training, validation and test (a third each) without a word. The split stays the
+    same (the built-in sets' splits with it), and a warning names the fractions and the sizes they gave."""
+    from optimlab.errors import OptimlabWarning
+
+    x, y = torch.randn(3000, 2), torch.arange(3000) % 1000
+    with pytest.warns(OptimlabWarning) as said:
+        parts = split(Examples.from_arrays(x, y, name="many"), seed=0)
+    assert [len(parts.train), len(parts.val), len(parts.test)] == [1000, 1000, 1000]  # 3 x round(0.6) of 3
+    (line,) = [str(w.message) for w in said]
+    assert line == (
+        "the stratified split of many gives 1000 of its 3000 rows to validation and 1000 to test, not the 600 "
+        "and 600 that data.val_fraction 0.2 and data.test_fraction 0.2 ask for: each of its 1000 classes "
+        "(the smallest of 3 rows) is split on its own, its share rounded; give fewer classes, more rows of "
+        "each, or splits of your own"
+    )
+
+
+def test_a_split_within_a_row_a_class_of_its_fractions_is_not_warned_about():
+    import warnings
+
+    x, y = torch.randn(569, 2), torch.cat([torch.zeros(212), torch.ones(357)]).long()  # breast_cancer's
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        parts = split(Examples.from_arrays(x, y, name="two"), seed=0)
+    assert (len(parts.val), len(parts.test)) == (113, 113)  # round(42.4) + round(71.4), not round(113.8)

@@ -921,3 +921,15 @@ def test_optimlabs_own_models_give_the_same_gains_by_registration_and_by_forward
         warnings.simplefilter("error", OptimlabWarning)
         registered = init.layer_gains(model)
     assert registered == init._forward_gains(model, batch)
+
+
+@pytest.mark.parametrize("scheme", ["lsuv", "xavier_normal"])
+def test_a_forward_pass_for_init_gives_each_module_back_its_own_mode(scheme):
+    """lsuv and gain 'auto' with data ran the model in eval mode, then model.train(True) put a batch norm
+    the user had frozen in eval mode (fine-tuning's frozen statistics) back in training mode, where the
+    next batch moves its running statistics. Truth: every module's mode as it was before."""
+    model = nn.Sequential(nn.Linear(8, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 2))
+    model[1].eval()
+    modes = [m.training for m in model.modules()]
+    init.apply(model, scheme, data=torch.randn(16, 8), **({"gain": "auto"} if scheme != "lsuv" else {}))
+    assert [m.training for m in model.modules()] == modes == [True, True, False, True, True, True]

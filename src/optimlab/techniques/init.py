@@ -23,13 +23,14 @@ as torch does, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for Linear and ConvNd; ``lsuv`
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import functools
 import itertools
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -456,9 +457,7 @@ def lsuv(model: nn.Module, *, data: Tensor, tol: float = 0.1, max_iterations: in
             "tensors on the meta device",
             "values to measure each layer's output on: model.to_empty(device=...) first",
         )
-    was_training = model.training
-    model.eval()
-    try:
+    with _in_eval_mode(model):
         order = _forward_order(model, data)  # before any weight changes: data the model cannot take
         if not order:
             raise InvalidValueError("init 'lsuv''s model", type(model).__name__, _LAYERS_WANTED)
@@ -471,9 +470,20 @@ def lsuv(model: nn.Module, *, data: Tensor, tol: float = 0.1, max_iterations: in
                     break
                 scaled = layer.weight / math.sqrt(variance)
                 _initialize(layer, "weight", lambda weight, scaled=scaled: weight.copy_(scaled))
-    finally:
-        model.train(was_training)
     return model
+
+
+@contextlib.contextmanager
+def _in_eval_mode(model: nn.Module) -> Iterator[None]:
+    """``model`` in eval mode (dropout off, batch norms on their running statistics, left untouched), each
+    module given back its own mode after: a training model's frozen batch norms stay in eval mode."""
+    modes = {module: module.training for module in model.modules()}
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, training in modes.items():
+            module.training = training
 
 
 def _forward_order(model: nn.Module, data: Tensor) -> list[nn.Module]:
@@ -625,13 +635,8 @@ def _forward_gains(model: nn.Module, data: Tensor) -> list[tuple[nn.Module, floa
             hooks.append(module.register_forward_pre_hook(lambda module, _: ran.append(module)))
         elif is_activation(module):
             hooks += [module.register_forward_pre_hook(enter), module.register_forward_hook(leave)]
-    was_training = model.training
-    model.eval()
-    try:
-        with _ActivationFunctions():
-            _run(model, data, "the data of gain 'auto'", hooks)
-    finally:
-        model.train(was_training)
+    with _in_eval_mode(model), _ActivationFunctions():
+        _run(model, data, "the data of gain 'auto'", hooks)
     forward = _followed_by(model, ran)
     registered = _followed_by(model, list(model.modules()))
     followed = {layer: forward.get(layer, activation) for layer, activation in registered.items()}

@@ -546,6 +546,33 @@ def test_a_run_resumed_with_a_changed_recipe_holds_that_recipe_as_its_parameters
 
 
 @pytest.mark.slow
+def test_a_tracker_added_on_resume_holds_the_whole_run_and_the_earlier_one_each_point_once(
+    tmp_path, sqlite_uri
+):
+    """`train --log mlflow`, then `train --resume --log mlflow --log tensorboard`: the TensorBoard run
+    added lacked the test scores the first session ended with (result.json's, at step 12). Now each
+    tracker holds the whole run: metrics.jsonl and both sessions' test scores, each point once (MLflow's
+    run, there from the start, is not sent step 12's scores again)."""
+    from integrations.test_tensorboard import same_as_metrics_jsonl
+    from optimlab.cli.app import main
+
+    out = tmp_path / "iris-run"
+    train_with_tracker(out, "mlflow")
+    first = json.loads((out / "result.json").read_text())
+    with pytest.raises(SystemExit) as done:
+        main(["train", "--resume", str(out), "--steps", "20", "--no-progress",
+              "--log", "mlflow", "--log", "tensorboard"])  # fmt: skip
+    assert done.value.code == 0
+    client = MlflowClient(tracking_uri=sqlite_uri)
+    (run,) = client.search_runs(
+        [client.get_experiment_by_name("optimlab").experiment_id], "attributes.run_name = 'iris-run'"
+    )
+    _same_as_metrics_jsonl(client, run, out, first)
+    board = same_as_metrics_jsonl(out, first)
+    assert [e.step for e in board.Scalars("test_loss")] == [12, 20]
+
+
+@pytest.mark.slow
 def test_train_resumed_with_more_steps_shows_them_in_its_mlflow_runs_parameters(tmp_path, sqlite_uri):
     from optimlab.cli.app import main
 

@@ -325,6 +325,23 @@ def test_train_resumed_without_log_goes_on_logging_to_the_runs_tracker(tmp_path)
     assert [e.step for e in board.Scalars("train_loss")] == list(range(1, 21))
 
 
+def test_a_tracker_added_on_resume_gets_the_test_scores_of_the_session_before(tmp_path):
+    """A run trained without a tracker, then resumed with `--log tensorboard`: the new tracker was sent
+    metrics.jsonl up to the checkpoint, but not the test scores the first session ended with (its
+    result.json's, at step 12), which a tracker there from the start holds. Now it holds the whole run."""
+    out = tmp_path / "iris-run"
+    with pytest.raises(SystemExit) as done:
+        main(["train", "--dataset", "iris", "--width", "8", "--steps", "12", "--batch-size", "32",
+              "--out", str(out), "--no-progress"])  # fmt: skip
+    assert done.value.code == 0
+    first = json.loads((out / "result.json").read_text())
+    with pytest.raises(SystemExit) as done:
+        main(["train", "--resume", str(out), "--steps", "20", "--no-progress", "--log", "tensorboard"])
+    assert done.value.code == 0
+    board = same_as_metrics_jsonl(out, first)
+    assert [e.step for e in board.Scalars("test_loss")] == [12, 20]
+
+
 def test_a_run_folder_moved_and_resumed_goes_on_in_its_tensorboard_run(tmp_path):
     """A run folder renamed (or moved) and resumed: its TensorBoard run was named after the folder, so
     the resumed session began another beside it, `tensorboard --logdir moved/tensorboard` showing two

@@ -47,7 +47,7 @@ from optimlab.integrations.mlflow_writer import (
     open_run,
     writer_process,
 )
-from optimlab.integrations.tracking import Record, Tracker, resumed_records
+from optimlab.integrations.tracking import Record, Tracker, ended_session, resumed_records
 from optimlab.train.loop import TrainState
 
 __all__ = ["EXPERIMENT", "MLflowTracker"]
@@ -209,6 +209,7 @@ class MLflowTracker(Tracker):
         _check_store(_tracking_uri(tracking_uri) or os.environ.get("MLFLOW_TRACKING_URI"))
         self.run_name, self.wait_seconds = run_name, wait_seconds
         self.run_folder = None if run_folder is None else Path(run_folder).resolve()
+        self._ended = ended_session(run_folder) if run_folder is not None else {}  # before a resume's start
         parent = _active_run() if tracking_uri is None else None  # at the active run's URI
         self._settings = {
             "run_name": run_name,
@@ -234,7 +235,7 @@ class MLflowTracker(Tracker):
         one (a resumed run), continued at ``state.step`` (:func:`~.mlflow_writer.open_run`)."""
         if self.run_folder is None:
             return
-        records = resumed_records(self.run_folder, state.step) if state.step > 0 else []
+        records = resumed_records(self.run_folder, state.step, self._ended) if state.step > 0 else []
         seen = self._reopen(state.step, records)
         if seen is not None and self.background:  # what reopening warns of is said before training goes on
             answers = self._writer.wait(self._key, lambda answers: "run_id" in answers, self.wait_seconds)

@@ -33,6 +33,7 @@ __all__ = [
     "Record",
     "Tracker",
     "check_trackers",
+    "ended_session",
     "log_run",
     "log_study",
     "open_tracker",
@@ -266,13 +267,25 @@ def run_records(run: RunFolder, started: float) -> list[Record]:
     ]
 
 
-def resumed_records(folder: str | Path, step: int) -> list[Record]:
+def ended_session(folder: str | Path) -> dict[str, Any]:
+    """The result.json of the session that last ended in run folder ``folder`` (empty where none), read
+    as a tracker of a resumed run opens: the resumed session deletes it as it starts, and its final
+    scores (``test_*``) are nowhere else in the folder."""
+    return read_run(folder).result if is_run_folder(folder) else {}
+
+
+def resumed_records(folder: str | Path, step: int, ended: Mapping[str, Any] | None = None) -> list[Record]:
     """The lines of run folder ``folder``'s metrics.jsonl up to ``step`` (a resumed run's checkpoint) as
-    records, the last of them now, the others as long before as the run's clock says: a session
-    resumed now goes on after them (none where ``folder`` holds no run)."""
+    records, then the final scores of the session ``ended`` there (:func:`ended_session`, by default read
+    now) that its lines do not hold, as that session sent them (:meth:`Tracker.on_final_scores`), the
+    last of them now, the others as long before as the run's clock says: a session resumed now goes on
+    after them (none where ``folder`` holds no run)."""
     if not is_run_folder(folder):
         return []
-    records = [record for record in run_records(read_run(folder), 0.0) if record[0] <= step]
+    run = read_run(folder)
+    ended = run.result if ended is None else ended
+    records = [record for record in run_records(run, 0.0) if record[0] <= step]
+    records += _final_scores(records, ended.get("steps"), ended.get("metrics") or {})
     shift = time.time() - max((wall for _, wall, _ in records), default=0.0)
     return [(step, wall + shift, metrics) for step, wall, metrics in records]
 

@@ -814,6 +814,44 @@ def test_a_training_step_without_batch_idx_is_read_as_lightning_calls_it():
     assert len(result.losses) > 10 and result.losses == pytest.approx(reference.losses, rel=1e-5)
 
 
+class RecordsBatchIndex(Classifier):
+    """:class:`Classifier` keeping the ``batch_idx`` of each training_step call."""
+
+    def __init__(self):
+        super().__init__(nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10)), nn.CrossEntropyLoss(),
+                         lambda p: torch.optim.SGD(p, lr=0.1))  # fmt: skip
+        self.indices = []
+
+    def training_step(self, batch, batch_idx):
+        self.indices.append(batch_idx)
+        return super().training_step(batch, batch_idx)
+
+
+class Unsized(torch.utils.data.IterableDataset):
+    """The rows of ``(x, y)`` in order, as a stream that does not know its length."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __iter__(self):
+        return zip(self.x, self.y, strict=True)
+
+
+@pytest.mark.parametrize("sized", [True, False])
+def test_the_range_test_gives_training_step_the_batch_index_lightning_gives(sized):
+    """training_step was always given batch_idx 0: one that alternates its losses, or skips, by it saw
+    the first batch's index at every batch. The truth is a real Trainer's: the batch's place in its epoch,
+    from 0 again at each (10 batches an epoch; 25 batches read, 24 steps)."""
+    x, y = standardized()
+    x, y = x[:320], y[:320]
+    data = TensorDataset(x, y) if sized else Unsized(x, y)
+    module = RecordsBatchIndex()
+    lr_range_test(module, DataLoader(data, batch_size=32), steps=24, start_lr=1e-3, end_lr=0.1)
+    swept, trained = module.indices, RecordsBatchIndex()
+    fit(trained, (x, y), 25, shuffle=False)
+    assert swept == trained.indices == [i % 10 for i in range(25)]
+
+
 def test_the_range_test_of_a_module_fit_before_is_its_nets_and_leaves_it_attached():
     """A module fit before (attached to its Trainer) raised at its training_step's self.log() ('the loop's
     result collection is not registered yet'): the range test runs it apart from that Trainer, as one

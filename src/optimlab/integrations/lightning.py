@@ -23,6 +23,7 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 from lightning.pytorch.utilities.signature_utils import is_param_in_hook_signature
 from torch import Tensor
 
+from optimlab.data.user_batches import UserBatches
 from optimlab.doctor.diagnose import Diagnosis
 from optimlab.doctor.lr_check import find_lr
 from optimlab.doctor.lr_find import LRRangeResult, SkippedBatch
@@ -307,11 +308,20 @@ class _TrainingLoss:
     run once a batch, as Lightning runs them: an optimizer evaluating the loss again (SAM) reads the same
     batch, not one converted twice or augmented anew. Hooks that read ``self.trainer`` (``if
     self.trainer.training: augment``) cannot run outside one: the batch is then read as the loader gives
-    it, and :attr:`unhooked` says so."""
+    it, and :attr:`unhooked` says so.
+
+    ``batch_idx`` is the batch's place in its epoch of :attr:`batches`, as Lightning's loop counts it
+    (from 0 again at each epoch); a model it has not seen (a check's candidate, trained from a copy)
+    starts again at 0."""
 
     def __init__(self, datamodule: pl.LightningDataModule | None) -> None:
         self._datamodule = datamodule
-        self._last: tuple[Any, Any] = (None, None)  # the batch given last, and as the hooks made it
+        self.batches: UserBatches | None = None  # the data read, whose epoch length wraps batch_idx
+        # The batch given last, as the hooks made it, and its batch_idx; the model it was given with, and
+        # the batches that model has read.
+        self._last: tuple[Any, Any, int] = (None, None, 0)
+        self._model: pl.LightningModule | None = None
+        self._read = 0
         self.unhooked = False
 
     def _hook(self, model: pl.LightningModule, name: str) -> Any:
@@ -319,7 +329,12 @@ class _TrainingLoss:
         return getattr(self._datamodule if overridden else model, name)
 
     def __call__(self, model: pl.LightningModule, batch: Any) -> Tensor:
-        if batch is not self._last[0]:
+        if batch is not self._last[0] or model is not self._model:
+            if model is not self._model:
+                self._model, self._read = model, 0
+            epoch = self.batches.steps_per_epoch if self.batches is not None else None
+            index = self._read % epoch if epoch else self._read
+            self._read += 1
             try:
                 before = self._hook(model, "on_before_batch_transfer")(batch, 0)
                 hooked = self._hook(model, "on_after_batch_transfer")(before, 0)
@@ -327,10 +342,10 @@ class _TrainingLoss:
                 if "not attached to a `Trainer`" not in str(error):
                     raise
                 hooked, self.unhooked = batch, True
-            self._last = (batch, hooked)
+            self._last = (batch, hooked, index)
         # Lightning passes batch_idx only to a training_step that takes it (training_step(self, batch))
         with_index = is_param_in_hook_signature(model.training_step, "batch_idx", min_args=2)
-        return _step_loss(model.training_step(*(self._last[1], 0)[: 1 + with_index]))
+        return _step_loss(model.training_step(*self._last[1:][: 1 + with_index]))
 
 
 @contextlib.contextmanager
@@ -446,7 +461,11 @@ def lr_range_test(
         ):
             val_dataloaders = datamodule.val_dataloader()
     training_loss = _TrainingLoss(datamodule)
-    loss = {"compute_loss": training_loss}
+    batching = {key: options.pop(key) for key in ("batch_size", "seed") if key in options}
+    training_loss.batches = UserBatches(
+        train_dataloaders, None, compute_loss=training_loss, field="train_dataloaders", **batching
+    )
+    loss = {"compute_loss": training_loss, **batching}
     with warnings.catch_warnings(), _detached(module):
         # training_step's self.log() calls warn outside a Trainer; the sweep needs only the loss
         warnings.filterwarnings("ignore", message=r"You are trying to `self.log\(\)`")
@@ -456,7 +475,7 @@ def lr_range_test(
                     result = find_lr(
                         module,
                         None,
-                        train_dataloaders,
+                        training_loss.batches,
                         optimizer=optimizer,
                         held_out=val_dataloaders,
                         check_steps=check_steps,
@@ -472,7 +491,7 @@ def lr_range_test(
                         "(optimlab.train.fit) cannot skip one",
                     ) from None
             else:
-                result = _sweep(module, None, train_dataloaders, optimizer=optimizer, **loss, **options)
+                result = _sweep(module, None, training_loss.batches, optimizer=optimizer, **loss, **options)
         except InvalidValueError as error:
             if error.field == "compute_loss":  # the sweep's: training_step skipped every batch
                 raise InvalidValueError(

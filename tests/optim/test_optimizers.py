@@ -11,6 +11,7 @@ import copy
 import doctest
 import importlib
 import inspect
+import io
 
 import numpy
 import pytest
@@ -116,6 +117,41 @@ def test_float32_matches_torch_within_rounding(name, extra):
 @pytest.mark.parametrize("name", ["momentum", "adam", "adamw", "radam"])
 def test_per_group_hyperparameters_match_torch(name, float64):
     compare_with_torch(name, {}, groups=True)
+
+
+@pytest.mark.parametrize("name", sorted(TORCH_CASES))
+def test_a_group_added_later_and_a_resume_from_disk_match_torch(name, float64):
+    """Two param groups of their own lr and weight decay, a third added by add_param_group after
+    construction (the defaults for what it leaves out), 20 steps, the state saved with torch.save and
+    loaded into a fresh optimizer built the same way, 20 more: torch's class, run through the same."""
+    torch_class, shared, bound = TORCH_CASES[name]
+
+    def run(make_optimizer) -> list[torch.Tensor]:
+        params = [torch.nn.Parameter(p) for p in initial_parameters()]
+
+        def build() -> torch.optim.Optimizer:
+            optimizer = make_optimizer(
+                [{"params": params[:1]}, {"params": params[1:2], "lr": 0.02, "weight_decay": 0}]
+            )
+            optimizer.add_param_group({"params": params[2:], "lr": 0.03})
+            return optimizer
+
+        optimizer = build()
+        for step in range(40):
+            if step == 20:
+                saved = io.BytesIO()
+                torch.save(optimizer.state_dict(), saved)
+                saved.seek(0)
+                optimizer = build()
+                optimizer.load_state_dict(torch.load(saved))
+            optimizer.zero_grad()
+            loss(params).backward()
+            optimizer.step()
+        return [p.detach().clone() for p in params]
+
+    ours = run(lambda p: create(name, p, **shared))
+    assert max_difference(ours, initial_parameters()) > 1e-2
+    assert max_difference(ours, run(lambda p: torch_class(p, **shared, **bound))) <= TOLERANCE
 
 
 def ascent(make_optimizer, steps: int = 100) -> list[torch.Tensor]:

@@ -185,6 +185,48 @@ def test_units_dead_because_the_weights_are_too_small_for_them_are_told_the_init
     assert default.healthy, [(f.rule, f.title) for f in default.problems]
 
 
+def _relu_mlp_with(first_layer: str) -> nn.Sequential:
+    """A 64-32-32-10 ReLU MLP at torch's init, then 14 of its first layer's 32 biases set to -10
+    (``"bias"``), or its first layer's weights scaled by 1e-3 (``"weights"``)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 10))
+    with torch.no_grad():
+        if first_layer == "bias":
+            model[0].bias[:14] = -10.0
+        else:
+            model[0].weight.mul_(1e-3)
+    return model
+
+
+def test_units_a_strongly_negative_bias_kills_are_told_that_bias_not_leaky_relu():
+    """14 of 32 first-layer biases at -10: those units never fire (their pre-activations, by hand over
+    the whole data, stay under 0). The layer's biases average -4.4 with a spread of 4.9, so the mean
+    test (bias mean below minus the bias spread) missed them and the fix read 'activation:
+    leaky_relu'. Now the dead units' own biases are read: the fix names 0 (Linear)'s bias and the 14
+    units it holds under 0. The twin whose weights are scaled by 1e-3 has dead units whose biases
+    (torch's U(-1/8, 1/8)) lie below its tiny signal too: its fix stays the weights' init."""
+    x, y = standardized()
+    planted = _relu_mlp_with("bias")
+    with torch.no_grad():
+        never = (planted[0](x) <= 0).all(0)  # the truth: units silent on every example at the start
+    assert never.sum() == 14 and (planted[0].bias[never] == -10).all()
+    found = diagnose(planted, (x, y), nn.CrossEntropyLoss(), torch.optim.Adam(planted.parameters(), 1e-3),
+                     steps=60, lr_find=False)  # fmt: skip
+    dead = next(f for f in found.findings if f.rule == "dead_units")
+    assert dead.evidence["dead_at_start"] == 14 / 32
+    assert dead.evidence["bias_held_units"] == 14 and dead.evidence["held_bias_mean"] == -10.0
+    assert dead.recipe_changes == {"model.init": "kaiming_normal"}
+    assert "0 (Linear)'s bias holds 14 of the 14 dead units under the relu's 0 (their biases average -10" in (
+        dead.recommendation
+    )
+    scaled = _relu_mlp_with("weights")
+    found = diagnose(scaled, (x, y), nn.CrossEntropyLoss(), torch.optim.Adam(scaled.parameters(), 1e-3),
+                     steps=60, lr_find=False)  # fmt: skip
+    dead = next(f for f in found.findings if f.rule == "dead_units")
+    assert dead.evidence["init_ratio"] < 1e-3 and "weights are" in dead.recommendation
+    assert "bias holds" not in dead.recommendation
+
+
 def _tanh_mlp(constant: float | None, first_random: bool = False) -> nn.Sequential:
     """A 64-32-32-10 tanh MLP, every weight ``constant`` (torch's draw where None); ``first_random``
     draws the first layer as torch does and leaves the rest constant."""

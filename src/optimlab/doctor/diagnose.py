@@ -99,7 +99,7 @@ class Diagnosis:
             ratio = ratios[:, i][torch.isfinite(ratios[:, i])] if ratios.numel() else ratios
             layers.append(
                 {
-                    **dataclasses.asdict(layer),
+                    **{f.name: getattr(layer, f.name) for f in dataclasses.fields(layer) if f.name != "bias"},
                     "median_grad_norm": column.median().item() if column.numel() else None,
                     "median_update_to_weight_ratio": ratio.median().item() if ratio.numel() else None,
                 }

@@ -185,6 +185,9 @@ class LayerInfo:
     # directions: about the spectral radius of its recurrent weights (1 for orthogonal ones, 0.58 at
     # torch's init); None for other modules.
     recurrent_scale: float | None = None
+    # Its bias (a norm's shift) per unit, flattened: which units it holds below an activation's 0. Not
+    # in the diagnosis's JSON (one number per unit), nor compared.
+    bias: Tensor | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def has_weight_matrix(self) -> bool:
@@ -1015,6 +1018,9 @@ def _describe_layer(name: str, module: nn.Module, params: list[nn.Parameter]) ->
             bias_std=bias.float().std().item() if isinstance(bias, Tensor) and bias.numel() > 1 else None,
             convolutional=isinstance(module, _CONV),
             recurrent_scale=_recurrent_scale(module),
+            bias=bias.detach().float().flatten().clone()
+            if isinstance(bias, Tensor) and bias.numel()
+            else None,
         )
 
 

@@ -301,10 +301,45 @@ def _is_output(stats: RunStatistics, module: str) -> bool:
     return module in stats.forward_order and not any(name in layers for name in after)
 
 
+def _silent_units(records: dict[int, OutputStats], steps: list[int]) -> Tensor:
+    """Per unit, whether it output 0 on every example of every one of ``steps``."""
+    active = [u for s in steps if (u := records[s].active_units) is not None]
+    return ~torch.stack(active).any(0).cpu()
+
+
 def _silent_fraction(records: dict[int, OutputStats], steps: list[int]) -> float:
     """Fraction of units that output 0 on every example of every one of ``steps``."""
-    active = [u for s in steps if (u := records[s].active_units) is not None]
-    return 1.0 - torch.stack(active).any(0).float().mean().item()
+    return _silent_units(records, steps).float().mean().item()
+
+
+@dataclasses.dataclass(frozen=True)
+class _BiasHold:
+    """The dead units of an activation that their own bias holds under 0."""
+
+    held: int  # dead units whose bias lies below minus the spread of the layer's outputs
+    dead: int
+    bias_mean: float  # of the held units' biases
+    spread: float  # of the layer's outputs across examples at the first step, averaged over units
+
+
+def _bias_hold(stats: RunStatistics, layer: LayerInfo, module: str, steps: list[int]) -> _BiasHold | None:
+    """Of activation ``module``'s units silent over ``steps``, those whose own bias in ``layer`` (a norm's
+    shift) lies below minus the spread across examples of ``layer``'s outputs at the first step: what
+    the inputs add moves them by about that spread, so the bias alone keeps them under 0. None where the
+    bias or the outputs are unknown, or the bias is not one per unit."""
+    if layer.bias is None or not stats.detailed_steps:
+        return None
+    pre = stats.outputs.get(layer.name, {}).get(stats.detailed_steps[0])
+    records = stats.outputs.get(module, {})
+    if pre is None or not records or any(records[s].active_units is None for s in steps):
+        return None
+    dead = _silent_units(records, steps)
+    bias = layer.bias.cpu()
+    if dead.shape != bias.shape:
+        return None
+    held = dead & (bias < -max(pre.spread, 1e-12))
+    mean = bias[held].mean().item() if held.any() else float("nan")
+    return _BiasHold(int(held.sum()), int(dead.sum()), mean, pre.spread)
 
 
 def _dead_fractions(stats: RunStatistics) -> dict[str, _Windows]:

@@ -8,6 +8,8 @@ from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import LayerInfo, RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.rules._readings import (
+    _bias_hold,
+    _BiasHold,
     _dead_fractions,
     _g,
     _init_ratio,
@@ -94,6 +96,14 @@ def saturation(
     )
 
 
+def _holds(hold: _BiasHold, activation: str, what: str) -> str:
+    """``holds 14 of the 14 dead units under the relu's 0 (their biases average -10, ...)``."""
+    return (
+        f"holds {hold.held} of the {hold.dead} dead units under the {activation}'s 0 (their {what} average "
+        f"{_g(hold.bias_mean)}, below minus the spread of its outputs across examples, {_g(hold.spread)})"
+    )
+
+
 def _norm_before(stats: RunStatistics, module: str) -> LayerInfo | None:
     """The norm layer with parameters that ran just before activation ``module``, if one did: what the
     activation reads, between it and its feeding layer."""
@@ -169,22 +179,36 @@ def dead_units(
             f"examples {_g(pre.spread)})"
         )
         detail += f", its bias averages {_g(before.bias_mean)}." if before.bias_mean is not None else "."
-    if before is not None and before is not feeding and _negative_bias(stats, before):
+    # the dead units that their own bias (a norm's shift) holds under 0, whatever their inputs add
+    hold = _bias_hold(stats, before, module, windows.start_steps) if before is not None else None
+    if hold is not None:
+        evidence.update(
+            {"bias_held_units": hold.held, "held_bias_mean": hold.bias_mean if hold.held else None}
+        )
+    held = hold if hold is not None and hold.held > 0 and 2 * hold.held >= hold.dead else None  # most of them
+    tiny = feeding is not None and (_init_ratio(feeding) or 1.0) < TINY_WEIGHTS
+    if before is not None and before is not feeding and (held or _negative_bias(stats, before)):
         recommendation = (
-            f"norm: start {_label(stats, before.name)}'s shift (its bias) at 0, as torch does: it averages "
-            f"{_g(before.bias_mean)}, below the normalized outputs' spread, and holds them under the {activation}'s 0"
+            f"norm: start {_label(stats, before.name)}'s shift (its bias) at 0, as torch does: "
+            + (
+                f"it {_holds(held, activation, 'shifts')}"
+                if held
+                else f"it averages {_g(before.bias_mean)}, below the normalized outputs' spread, and holds them "
+                f"under the {activation}'s 0"
+            )
         )
         changes: dict[str, Any] = {}
     elif (
         feeding is not None
         and not feeding.normalized  # a norm between them takes the bias out
         and feeding.bias_mean is not None
-        and _negative_bias(stats, feeding)
+        and (_negative_bias(stats, feeding) or (held and not tiny))  # tiny weights: the init's, below
     ):
         scheme = recommended_init(activation)
-        recommendation = (
-            f"init: {scheme} for {activation} layers, which starts biases at 0 "
-            f"({_label(stats, feeding.name)}'s biases average {_g(feeding.bias_mean)})"
+        recommendation = f"init: {scheme} for {activation} layers, which starts biases at 0" + (
+            f": {_label(stats, feeding.name)}'s bias {_holds(held, activation, 'biases')}"
+            if held
+            else f" ({_label(stats, feeding.name)}'s biases average {_g(feeding.bias_mean)})"
         )
         changes = {"model.init": scheme}
     elif (

@@ -1399,3 +1399,30 @@ def test_the_users_metric_gets_batches_padded_to_unequal_lengths_as_the_hugging_
     labels = [batch["labels"][:, 1:] for batch in batches]
     assert torch.allclose(seen["outputs"], functools.reduce(torch_pad_and_concatenate, logits), atol=1e-6)
     assert torch.equal(seen["targets"], functools.reduce(torch_pad_and_concatenate, labels))
+
+
+def test_examples_labelled_minus_100_are_left_out_of_the_models_own_validation_loss_as_its_loss_leaves_them():
+    """Hugging Face's sequence classification skips an example labelled -100 (its cross-entropy's
+    ignore_index), so its mean over a batch divides by the labelled examples: batches holding unequal
+    numbers of them were weighted by their rows, and val_loss was not the split's mean (0.6899 against
+    0.6962 on a tiny BERT with 1 labelled example of 16 in the first batch). Truth: the model's own loss
+    over the whole split as one batch."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.BertConfig(vocab_size=30, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                     intermediate_size=32, max_position_embeddings=16, num_labels=2)  # fmt: skip
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(1, 30, (32, 8), generator=generator)
+    labels = (ids[:, 0] > 15).long()
+    labels[1:16] = -100  # the first batch: one labelled example of 16
+    batches = [{"input_ids": ids[i : i + 16], "labels": labels[i : i + 16]} for i in (0, 16)]
+    torch.manual_seed(0)
+    model = transformers.BertForSequenceClassification(config)
+    state = fit(model, torch.optim.SGD(model.parameters(), lr=0.0), batches, total_steps=1, val_data=batches)
+    model.eval()
+    with torch.no_grad():
+        whole = model(input_ids=ids, labels=labels)
+    counted = labels != -100
+    assert state.last_metrics["val_loss"] == pytest.approx(whole.loss.item(), rel=1e-5)
+    assert state.last_metrics["val_accuracy"] == pytest.approx(
+        (whole.logits.argmax(-1)[counted] == labels[counted]).float().mean().item()
+    )

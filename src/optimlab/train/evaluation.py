@@ -249,12 +249,14 @@ def _averaged_over(loss_fn: Any, scores: Any, target: Any, rows: int) -> float:
     """What a batch's mean loss divides by, so that batches weighted by it give the split's mean: for
     a cross-entropy of class ids (:func:`_cross_entropy`), the targets not ignored (each by its
     class's ``weight``, as the loss divides by their sum), which padded sequences hold in unequal numbers
-    from batch to batch; for the model's own loss over a sequence's positions (scores ``(..., T, C)``
-    that :func:`~optimlab.data.user_batches.own_pairs` found paired with the labels as that loss pairs
-    them), the labels that are not Hugging Face's ignored -100; else the batch's rows."""
+    from batch to batch; for the model's own loss of class scores (``(N, C)``, or a sequence's positions
+    ``(..., T, C)`` that :func:`~optimlab.data.user_batches.own_pairs` found paired with the labels as
+    that loss pairs them), the labels that are not Hugging Face's ignored -100 (its cross-entropy's
+    mean skips them, examples as positions); else the batch's rows."""
     if (
         loss_fn is None and isinstance(scores, torch.Tensor) and isinstance(target, torch.Tensor)
-        and target.dim() >= 2 and scores.shape[:-1] == target.shape and not target.is_floating_point()
+        and target.dim() >= 1 and scores.shape[:-1] == target.shape and scores.shape[-1] > 1
+        and not target.is_floating_point()
     ):  # fmt: skip
         return float((target != -100).sum())
     reading = _cross_entropy(loss_fn)

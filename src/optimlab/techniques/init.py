@@ -573,6 +573,7 @@ def layer_gains(model: nn.Module) -> list[tuple[nn.Module, float]]:
 def _known_first(
     model: nn.Module, followed: dict[nn.Module, nn.Module | None], known: dict[nn.Module, float]
 ) -> list[tuple[nn.Module, float]]:
+    """Each layer's gain: ``known`` where it holds one (torch's Transformer layers), else its activation's."""
     return [(layer, known.get(layer, gain)) for layer, gain in _gains(model, followed).items()]
 
 

@@ -1018,7 +1018,8 @@ def _describe_layer(name: str, module: nn.Module, params: list[nn.Parameter]) ->
             bias_std=bias.float().std().item() if isinstance(bias, Tensor) and bias.numel() > 1 else None,
             convolutional=isinstance(module, _CONV),
             recurrent_scale=_recurrent_scale(module),
-            bias=bias.detach().float().flatten().clone()
+            # on the CPU: the statistics keep no tensor of the model's device alive
+            bias=bias.detach().float().flatten().to("cpu", copy=True)
             if isinstance(bias, Tensor) and bias.numel()
             else None,
         )

@@ -333,12 +333,11 @@ def _bias_hold(stats: RunStatistics, layer: LayerInfo, module: str, steps: list[
     records = stats.outputs.get(module, {})
     if pre is None or not records or any(records[s].active_units is None for s in steps):
         return None
-    dead = _silent_units(records, steps)
-    bias = layer.bias.cpu()
-    if dead.shape != bias.shape:
+    dead = _silent_units(records, steps)  # on the CPU, as the bias
+    if dead.shape != layer.bias.shape:
         return None
-    held = dead & (bias < -max(pre.spread, 1e-12))
-    mean = bias[held].mean().item() if held.any() else float("nan")
+    held = dead & (layer.bias < -max(pre.spread, 1e-12))
+    mean = layer.bias[held].mean().item() if held.any() else float("nan")
     return _BiasHold(int(held.sum()), int(dead.sum()), mean, pre.spread)
 
 

@@ -4,6 +4,7 @@ LightningModule, and optimlab's optimizers and schedules train in configure_opti
 
 from __future__ import annotations
 
+import copy
 import json
 
 import lightning
@@ -770,6 +771,64 @@ def test_the_range_test_reads_batches_as_the_trainer_hands_them_over(name):
     converted = DataLoader(TensorDataset(images.flatten(1).float() / 16, y[:320]), batch_size=32)
     reference = lr_range_test(Classifier(net, nn.CrossEntropyLoss(), make), converted, **quick)
     assert len(result.losses) == 9 and result.losses == pytest.approx(reference.losses, rel=1e-6)
+
+
+class ReadsItsTrainer(lightning.LightningDataModule):
+    """uint8 digit images whose data module reads ``self.trainer`` as Lightning attaches it: the batch
+    size per process (``world_size``) and the dtype the inputs take (``precision``); ``mean`` (by
+    default none) read through ``self.trainer.datamodule``, which only Trainer.fit sets."""
+
+    def __init__(self, through_datamodule=False):
+        super().__init__()
+        self.through_datamodule = through_datamodule
+
+    def setup(self, stage):
+        x, y = standardized()
+        images = (x.reshape(-1, 8, 8) * 4 + 8).clamp(0, 16).round().to(torch.uint8)[:320]
+        self.train, self.mean = TensorDataset(images, y[:320]), 0.0
+
+    def train_dataloader(self):
+        return DataLoader(self.train, batch_size=32 // self.trainer.world_size)
+
+    def on_before_batch_transfer(self, batch, dataloader_idx):
+        x, y = batch
+        dtype = torch.bfloat16 if self.trainer.precision.startswith("bf16") else torch.float32
+        mean = self.trainer.datamodule.mean if self.through_datamodule else 0.0
+        return x.flatten(1).to(dtype) / 16 - mean, y
+
+
+def test_a_data_modules_hooks_that_read_the_trainer_see_one_as_in_trainer_fit():
+    """train_dataloader() reading self.trainer.world_size raised AttributeError ('NoneType' object has no
+    attribute 'world_size'), and on_before_batch_transfer reading self.trainer.precision was told as a
+    refused batch: the data module had no Trainer. It now has one as Trainer.fit attaches it (one
+    process, 32-bit, training), and its batches are those Trainer.fit trains on (the truth: the range test
+    on the converted images); a hook that fails even so is named in one line, not as the batch."""
+    net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+
+    def make(p):
+        return torch.optim.SGD(p, lr=0.1)
+
+    trained = lightning.Trainer(max_steps=3, accelerator="cpu", devices=1, logger=False,
+                                enable_checkpointing=False, enable_progress_bar=False)  # fmt: skip
+    trained.fit(Classifier(copy.deepcopy(net), nn.CrossEntropyLoss(), make), ReadsItsTrainer())
+    assert trained.global_step == 3  # Trainer.fit trains on it
+    data = ReadsItsTrainer()
+    quick = {"steps": 9, "start_lr": 1e-3, "end_lr": 1.0}
+    result = lr_range_test(Classifier(net, nn.CrossEntropyLoss(), make), data, **quick)
+    assert data.trainer is None  # given back as it was
+    data.setup("fit")
+    x, y = data.train.tensors
+    converted = DataLoader(TensorDataset(x.flatten(1).float() / 16, y), batch_size=32)
+    reference = lr_range_test(Classifier(net, nn.CrossEntropyLoss(), make), converted, **quick)
+    assert len(result.losses) == 9 and result.losses == pytest.approx(reference.losses, rel=1e-6)
+    assert result.reason == reference.reason
+    with pytest.raises(OptimlabError) as refused:
+        lr_range_test(Classifier(net, nn.CrossEntropyLoss(), make), ReadsItsTrainer(through_datamodule=True))
+    assert str(refused.value).startswith(
+        "ReadsItsTrainer.on_before_batch_transfer() raised AttributeError: 'NoneType' object has no "
+        "attribute 'mean' in the LR range test"
+    )
+    assert "\n" not in str(refused.value)
 
 
 class AugmentsInTraining(Classifier):

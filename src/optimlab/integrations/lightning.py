@@ -13,12 +13,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import logging
 import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from lightning.pytorch.utilities.signature_utils import is_param_in_hook_signature
 from torch import Tensor
@@ -28,7 +30,7 @@ from optimlab.doctor.diagnose import Diagnosis
 from optimlab.doctor.lr_check import find_lr
 from optimlab.doctor.lr_find import LRRangeResult, SkippedBatch
 from optimlab.doctor.lr_find import lr_range_test as _sweep
-from optimlab.errors import InvalidValueError, keywords_checked
+from optimlab.errors import InvalidValueError, OptimlabError, keywords_checked
 from optimlab.integrations.trainer_doctor import TrainerDoctor
 from optimlab.schedules import ReduceOnPlateau, Schedule, as_lr_scheduler
 from optimlab.train.loop import switches_modes
@@ -335,17 +337,68 @@ class _TrainingLoss:
             epoch = self.batches.steps_per_epoch if self.batches is not None else None
             index = self._read % epoch if epoch else self._read
             self._read += 1
-            try:
-                before = self._hook(model, "on_before_batch_transfer")(batch, 0)
-                hooked = self._hook(model, "on_after_batch_transfer")(before, 0)
-            except RuntimeError as error:
-                if "not attached to a `Trainer`" not in str(error):
+            hooked = batch
+            for name in ("on_before_batch_transfer", "on_after_batch_transfer"):
+                hook = self._hook(model, name)
+                try:
+                    hooked = hook(hooked, 0)
+                except RuntimeError as error:
+                    if "not attached to a `Trainer`" not in str(error):
+                        raise _hook_failed(hook, error) from error
+                    hooked, self.unhooked = batch, True
+                    break
+                except torch.OutOfMemoryError:
                     raise
-                hooked, self.unhooked = batch, True
+                except Exception as error:  # the hook's, not the batch's: never told as a batch refused
+                    raise _hook_failed(hook, error) from error
             self._last = (batch, hooked, index)
         # Lightning passes batch_idx only to a training_step that takes it (training_step(self, batch))
         with_index = is_param_in_hook_signature(model.training_step, "batch_idx", min_args=2)
         return _step_loss(model.training_step(*self._last[1:][: 1 + with_index]))
+
+
+def _hook_failed(hook: Any, error: Exception) -> OptimlabError:
+    """``hook`` (a bound batch hook) raised ``error`` as the range test ran it, outside ``Trainer.fit``."""
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return OptimlabError(
+        f"{type(hook.__self__).__name__}.{hook.__name__}() raised {type(error).__name__}"
+        f"{': ' + reason if reason else ''} in the LR range test, which runs it outside Trainer.fit (a data "
+        "module's hooks see a Trainer of one process, 32-bit, training); make the hook run there, or give "
+        "the range test loaders whose batches need no hook"
+    )
+
+
+@contextlib.contextmanager
+def _attached_to_a_trainer(datamodule: pl.LightningDataModule, device: torch.device) -> Iterator[None]:
+    """``datamodule`` attached, as ``Trainer.fit`` attaches it, to a Trainer that is what the range test
+    is: one process on ``device``, 32-bit, training; its hooks may read ``self.trainer`` (``world_size``
+    in ``train_dataloader``, ``precision`` in ``on_before_batch_transfer``, ``training``). Then the
+    Trainer it had."""
+    on = (
+        {"accelerator": "cuda", "devices": [device.index or 0]}
+        if device.type == "cuda"
+        else {"accelerator": "cpu"}
+    )
+    lightning_log = logging.getLogger("lightning.pytorch")
+    level = lightning_log.level
+    lightning_log.setLevel(logging.WARNING)  # a Trainer logs the devices it found as it is made
+    try:
+        trainer = pl.Trainer(
+            **{"devices": 1, **on},
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+        )
+    finally:
+        lightning_log.setLevel(level)
+    trainer.state.fn = TrainerFn.FITTING
+    trainer.training = True
+    had, datamodule.trainer = datamodule.trainer, trainer
+    try:
+        yield
+    finally:
+        datamodule.trainer = had
 
 
 @contextlib.contextmanager
@@ -450,6 +503,23 @@ def lr_range_test(
     if optimizer is None:
         optimizer = _configured_optimizer(module)
     datamodule = train_dataloaders if isinstance(train_dataloaders, pl.LightningDataModule) else None
+    device = next(module.parameters(), torch.empty(0)).device
+    with _attached_to_a_trainer(datamodule, device) if datamodule is not None else contextlib.nullcontext():
+        return _range_test(
+            module, train_dataloaders, val_dataloaders, datamodule, check_steps, optimizer, options
+        )
+
+
+def _range_test(
+    module: pl.LightningModule,
+    train_dataloaders: Any,
+    val_dataloaders: Any,
+    datamodule: pl.LightningDataModule | None,
+    check_steps: int | None,
+    optimizer: torch.optim.Optimizer,
+    options: dict[str, Any],
+) -> LRRangeResult:
+    """:func:`lr_range_test` of a module whose optimizer is known, a data module attached if any."""
     if datamodule is not None:  # set up as Trainer.fit sets it up
         datamodule.prepare_data()
         datamodule.setup("fit")

@@ -126,6 +126,21 @@ def test_batches_move_to_the_models_device_without_changing():
     assert batch["a"].device.type == "meta" and batch["b"][0].device.type == "meta" and batch["b"][1] == 3
 
 
+def test_a_named_tuple_batch_moves_as_the_named_tuple_its_loader_gives():
+    """A DataLoader of namedtuple rows gives namedtuple batches (torch's default_collate), which
+    Lightning hands its training_step as they are: moving one raised TypeError ('missing 1 required
+    positional argument'), the namedtuple built from one generator."""
+    import collections
+
+    Row = collections.namedtuple("Row", "x y")
+    x, y = pair()
+    loader = DataLoader([Row(*row) for row in zip(x, y, strict=True)], batch_size=4)
+    given = next(iter(loader))
+    batch = next(UserBatches(loader, compute_loss=lambda m, b: 0).stream("meta"))
+    assert type(batch) is type(given) is Row
+    assert batch.x.device.type == batch.y.device.type == "meta" and batch.x.shape == given.x.shape
+
+
 def generator_of_batches():
     yield pair()
 

@@ -209,6 +209,8 @@ def _to_device(batch: Any, device: torch.device | str) -> Any:
         return batch.to(device, non_blocking=True)
     if isinstance(batch, Mapping):
         return {k: _to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # a namedtuple takes its fields one by one
+        return type(batch)(*(_to_device(v, device) for v in batch))
     if isinstance(batch, (tuple, list)):
         return type(batch)(_to_device(v, device) for v in batch)
     return batch

@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from doctor.setups import mlp, standardized
-from optimlab.doctor import DoctorCallback, Instruments, InstrumentSchedule
+from doctor.setups import NextTokenLSTM, markov_tokens, mlp, standardized
+from optimlab.doctor import DoctorCallback, Instruments, InstrumentSchedule, diagnose
 from optimlab.doctor.instruments import SATURATION_DERIVATIVE, FeatureStats
 from optimlab.errors import InvalidValueError
 from optimlab.registry import Capability, get_registry
@@ -292,3 +292,21 @@ def test_the_decays_pull_is_its_step_against_the_rest_of_the_update():
             assert row[layer].item() == pytest.approx(
                 (decay.norm() / (update - decay).norm()).item(), rel=1e-4
             )
+
+
+def test_token_targets_that_are_the_inputs_where_labelled_are_read_as_inputs_past_their_padding():
+    """Targets padded with -100 (cross-entropy's ignored label, as Hugging Face's collators pad) where
+    the inputs hold a pad id: the copy was not seen (the tensors differ at the padding), and a model
+    learning to copy each token (loss 3.4 to under 0.5) had no unshifted_targets finding. Truth: the
+    targets equal the inputs at every labelled position, by hand."""
+    x, _ = markov_tokens()
+    lengths = torch.randint(8, 17, (len(x), 1), generator=torch.Generator().manual_seed(0))
+    padded = torch.arange(x.shape[1]) >= lengths
+    inputs, targets = x.masked_fill(padded, 0), x.masked_fill(padded, -100)
+    assert torch.equal(inputs[~padded], targets[~padded]) and not torch.equal(inputs, targets)
+    model = NextTokenLSTM()
+    diagnosis = diagnose(model, (inputs, targets), nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), 3e-3),
+                         steps=100, lr_find=False)  # fmt: skip
+    assert diagnosis.statistics.loss_inputs.targets_are_inputs
+    found = [f for f in diagnosis.findings if f.rule == "unshifted_targets"]
+    assert found and found[0].evidence["loss_end"] < 0.5, diagnosis.findings

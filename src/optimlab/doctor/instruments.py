@@ -690,15 +690,21 @@ class Instruments:
     def record_loss_inputs(self, prediction: Any, target: Any, loss_fn: Any) -> None:
         """What ``loss_fn`` (given apart from the model) compared: :class:`LossInputs`, where the
         outputs and the targets are tensors, and whether integer targets are one of the model's inputs
-        (token ids not shifted)."""
+        (token ids not shifted) wherever they are labels: a negative target (-100, cross-entropy's
+        ignored one, where Hugging Face's collators pad) is none."""
         if isinstance(prediction, Tensor) and isinstance(target, Tensor) and prediction.is_floating_point():
             given = (*self._last_input, *self._last_kwargs.values())
-            copied = not target.is_floating_point() and any(
-                isinstance(x, Tensor)
-                and not x.is_floating_point()
-                and x.shape == target.shape
-                and torch.equal(x, target)
-                for x in given
+            labelled = target >= 0 if not target.is_floating_point() else None
+            copied = (
+                labelled is not None
+                and bool(labelled.any())
+                and any(
+                    isinstance(x, Tensor)
+                    and not x.is_floating_point()
+                    and x.shape == target.shape
+                    and torch.equal(x[labelled], target[labelled])
+                    for x in given
+                )
             )
             self.statistics.loss_inputs = LossInputs.of(
                 prediction, target, loss_fn, targets_are_inputs=copied

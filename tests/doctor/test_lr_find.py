@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from optimlab.doctor import find_lr, lr_range_test, suggest_lr
+from optimlab.doctor import diagnose, find_lr, lr_range_test, suggest_lr
 from optimlab.errors import InvalidValueError
 
 
@@ -191,6 +191,19 @@ def test_data_and_loss_in_diagnoses_order_are_told_the_order(verb):
         verb(model, (x, y), nn.MSELoss())
     assert torch.equal(model.weight, weights)
     assert verb(model, nn.MSELoss(), (x, y), steps=20).lrs  # the order it takes
+
+
+def test_loss_and_data_in_find_lrs_order_are_told_diagnoses_order():
+    """diagnose(model, loss_fn, data), find_lr's order, was told "invalid value 'a tuple of 2 (...)' for
+    loss_fn: accepted a callable", no order: now both orders, before any step."""
+    x, y = linear_regression(64)
+    model = nn.Linear(4, 1)
+    weights = model.weight.clone()
+    with pytest.raises(
+        InvalidValueError, match=r"diagnose takes \(model, data, loss_fn\), find_lr \(model, loss_fn, data\)"
+    ):
+        diagnose(model, nn.MSELoss(), (x, y), steps=5, lr_find=False)
+    assert torch.equal(model.weight, weights)
 
 
 def test_arguments_are_checked():

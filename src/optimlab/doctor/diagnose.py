@@ -29,7 +29,13 @@ from optimlab.data.user_factory import BatchSplits
 from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import INSTRUMENTS, Instruments, InstrumentSchedule, RunStatistics
 from optimlab.doctor.lr_check import find_lr, validate_check
-from optimlab.doctor.lr_find import LRRangeResult, examined_optimizer, json_ready, lr_range_test
+from optimlab.doctor.lr_find import (
+    LRRangeResult,
+    check_argument_order,
+    examined_optimizer,
+    json_ready,
+    lr_range_test,
+)
 from optimlab.doctor.rules import checked_options, run_rules
 from optimlab.doctor.snapshot import preserved
 from optimlab.doctor.watch import watch
@@ -264,6 +270,7 @@ def diagnose(
     # hooks and structure it reads; through the wrapper the first batch failed ('Cannot copy out of meta tensor')
     model = getattr(model, "_orig_mod", model) if isinstance(model, nn.Module) else model
     optimizer = examined_optimizer(model, optimizer)
+    check_argument_order(loss_fn, data, "diagnose")
     batches = UserBatches(data, loss_fn, compute_loss=compute_loss, batch_size=batch_size, seed=seed)
     doctor = DoctorCallback(model, optimizer, schedule=schedule)  # its schedule checked before the lr check
     lr_range = None

@@ -133,7 +133,7 @@ from optimlab.doctor.check_plan import (
 from optimlab.doctor.lr_find import (
     Candidate,
     LRRangeResult,
-    check_loss_first,
+    check_argument_order,
     examined_optimizer,
     lr_range_test,
 )
@@ -208,7 +208,7 @@ def find_lr(
         if isinstance(data, UserBatches):
             train = data
         else:
-            check_loss_first(loss_fn, data, "find_lr")
+            check_argument_order(loss_fn, data, "find_lr")
             train = UserBatches(data if y is None else (data, y), loss_fn, **batching)
         started = time.perf_counter()
         result = lr_range_test(

@@ -56,7 +56,7 @@ __all__ = [
     "Candidate",
     "LRRangeResult",
     "SkippedBatch",
-    "check_loss_first",
+    "check_argument_order",
     "examined_optimizer",
     "lr_candidates",
     "lr_range_test",
@@ -246,14 +246,19 @@ def examined_optimizer(model: nn.Module, optimizer: Any) -> torch.optim.Optimize
     return optimizer
 
 
-def check_loss_first(loss_fn: Any, data: Any, verb: str) -> None:
-    """Refuse in one line ``verb(model, data, loss_fn)``, the order :func:`~optimlab.doctor.diagnose`
-    takes: a loss where the data goes and data where the loss goes failed as 'loss_fn: a callable'."""
+# The orders the verbs take their loss and data in: a call in the other's order is told both.
+_ORDERS = {"diagnose": "(model, data, loss_fn)", "find_lr": "(model, loss_fn, data)"}
+
+
+def check_argument_order(loss_fn: Any, data: Any, verb: str) -> None:
+    """Refuse in one line a loss where ``verb``'s data goes and data where its loss goes: diagnose takes
+    (model, data, loss_fn), find_lr and lr_range_test (model, loss_fn, data), and a call in the other's
+    order failed as 'loss_fn: a callable', which says nothing of the order."""
     if loss_fn is not None and not callable(loss_fn) and callable(data):
+        other = "find_lr" if verb == "diagnose" else "diagnose"
+        own = _ORDERS["diagnose" if verb == "diagnose" else "find_lr"]
         raise InvalidValueError(
-            "loss_fn",
-            describe(loss_fn),
-            f"a callable: {verb} takes (model, loss_fn, data), diagnose (model, data, loss_fn)",
+            "loss_fn", describe(loss_fn), f"a callable: {verb} takes {own}, {other} {_ORDERS[other]}"
         )
 
 
@@ -311,7 +316,7 @@ def lr_range_test(
         raise InvalidValueError("steps", steps, "an integer >= 2")
 
     if not isinstance(data, UserBatches):
-        check_loss_first(loss_fn, data, "lr_range_test")
+        check_argument_order(loss_fn, data, "lr_range_test")
         data = UserBatches(
             data if y is None else (data, y),
             loss_fn,

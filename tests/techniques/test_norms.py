@@ -518,9 +518,10 @@ def test_swap_norm_replaces_ddps_sync_batch_norm_and_refuses_to_make_it_plain_ba
     torch.testing.assert_close(model[1](x), nn.GroupNorm(4, 8)(x))
 
 
-def _tiny_llama(transformers, seed=0):
+def _tiny_decoder(transformers, family, seed=0):
+    """A tiny causal LM of a Hugging Face family whose norms are RMSNorm classes, with learned scales."""
     torch.manual_seed(seed)
-    config = transformers.LlamaConfig(
+    config = getattr(transformers, f"{family}Config")(
         vocab_size=100,
         hidden_size=32,
         intermediate_size=64,
@@ -529,7 +530,7 @@ def _tiny_llama(transformers, seed=0):
         num_key_value_heads=2,
         rms_norm_eps=1e-5,
     )
-    model = transformers.LlamaForCausalLM(config).eval()
+    model = getattr(transformers, f"{family}ForCausalLM")(config).eval()
     with torch.no_grad():  # learned scales, so that carrying them is seen
         for name, parameter in model.named_parameters():
             if "norm" in name:
@@ -537,27 +538,29 @@ def _tiny_llama(transformers, seed=0):
     return model
 
 
-def test_swap_norm_reads_hugging_faces_rms_norms_and_an_identity_swap_keeps_the_outputs():
+@pytest.mark.parametrize("family", ["Llama", "Mistral", "Qwen2"])
+def test_swap_norm_reads_hugging_faces_rms_norms_and_an_identity_swap_keeps_the_outputs(family):
     """Hugging Face's LlamaRMSNorm (weight, variance_epsilon) was no norm to swap_norm: a Llama was refused
     as holding none. Truth: swapped to torch's RMSNorm with its eps and weight, the model's logits are the
     original's to float tolerance; swapped to layer, each norm is torch's LayerNorm(32, eps=1e-5)."""
     transformers = pytest.importorskip("transformers")
     ids = torch.randint(0, 100, (2, 7), generator=torch.Generator().manual_seed(1))
-    original = _tiny_llama(transformers)
+    original = _tiny_decoder(transformers, family)
     with torch.no_grad():
         expected = original(ids).logits
-    scales = [m.weight.detach().clone() for m in original.modules() if type(m).__name__ == "LlamaRMSNorm"]
+    rms_class = f"{family}RMSNorm"
+    scales = [m.weight.detach().clone() for m in original.modules() if type(m).__name__ == rms_class]
     swapped = norms.swap_norm(original, "rms")
     new_norms = [m for m in swapped.modules() if isinstance(m, norms.Norm)]
     assert len(new_norms) == len(scales) == 5 and not any(
-        type(m).__name__ == "LlamaRMSNorm" for m in swapped.modules()
+        type(m).__name__ == rms_class for m in swapped.modules()
     )
     assert all(m.inner.eps == 1e-5 for m in new_norms)
     for norm, scale in zip(new_norms, scales):
         torch.testing.assert_close(norm.inner.weight.detach(), scale)
     with torch.no_grad():
         torch.testing.assert_close(swapped(ids).logits, expected, rtol=1e-5, atol=1e-5)
-    layered = norms.swap_norm(_tiny_llama(transformers), "layer")
+    layered = norms.swap_norm(_tiny_decoder(transformers, family), "layer")
     x = torch.randn(3, 7, 32)
     torch.testing.assert_close(layered.model.norm(x), nn.LayerNorm(32, eps=1e-5)(x))
 

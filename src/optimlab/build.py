@@ -443,12 +443,13 @@ def optimizer_keywords(recipe: Recipe, momentum: Callable[[int], float] | None) 
 
 def total_steps(recipe: Recipe, num_train: int) -> int:
     """The run's optimizer steps: ``training.steps``, else its epochs of ``num_train`` rows."""
-    from optimlab.data.batches import steps_per_epoch
+    from optimlab.data.batches import RECIPE_BATCHING, steps_per_epoch
 
     spec = recipe.training
     if spec.steps is not None:
         return spec.steps
-    return spec.epochs * _optimizer_steps(steps_per_epoch(num_train, spec.batch_size, spec.drop_last), spec)
+    batches = steps_per_epoch(num_train, spec.batch_size, spec.drop_last, names=RECIPE_BATCHING)
+    return spec.epochs * _optimizer_steps(batches, spec)
 
 
 def _optimizer_steps(batches: int, spec: TrainingSpec) -> int:

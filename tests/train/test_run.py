@@ -614,3 +614,15 @@ def test_a_run_resumed_after_its_data_file_changed_is_refused(tmp_path):
     assert read_checkpoint(tmp_path / "run")["state"]["step"] == 4  # 54 training rows / 16: untouched
     write(False)
     assert train(longer, tmp_path / "run", resume=True).steps == 8
+
+
+def test_a_batch_larger_than_the_training_rows_under_drop_last_names_the_recipes_fields():
+    """It was refused as 'invalid value 100 for batch_size', fit's argument, where the recipe's field and
+    the flag that set it are training.batch_size and --batch-size."""
+    recipe = Recipe.from_dict({"data": {"name": "iris"}, "training": {"batch_size": 100, "drop_last": True}})
+    with pytest.raises(InvalidValueError) as refused:
+        train(recipe)
+    assert str(refused.value) == (
+        "invalid value 100 for training.batch_size (--batch-size): accepted at most the 90 training rows when "
+        "training.drop_last drops smaller batches."
+    )

@@ -16,7 +16,7 @@ from torch import Tensor
 from optimlab.data.examples import TensorPair
 from optimlab.errors import InvalidValueError
 
-__all__ = ["batches", "epoch_order", "epoch_permutation", "steps_per_epoch"]
+__all__ = ["RECIPE_BATCHING", "batches", "epoch_order", "epoch_permutation", "steps_per_epoch"]
 
 
 def epoch_permutation(seed: int, epoch: int, n: int, device: torch.device | str = "cpu") -> Tensor:
@@ -32,12 +32,20 @@ def epoch_order(
     return epoch_permutation(seed, epoch, n, device) if shuffle else torch.arange(n, device=device)
 
 
-def steps_per_epoch(n: int, batch_size: int, drop_last: bool = False) -> int:
-    """Batches in an epoch of ``n`` rows; ``drop_last`` drops the last one when it is smaller."""
+# how a recipe's batch size and drop_last are named: by their fields, the batch size by its flag too
+RECIPE_BATCHING = ("training.batch_size (--batch-size)", "training.drop_last")
+
+
+def steps_per_epoch(
+    n: int, batch_size: int, drop_last: bool = False, *, names: tuple[str, str] = ("batch_size", "drop_last")
+) -> int:
+    """Batches in an epoch of ``n`` rows; ``drop_last`` drops the last one when it is smaller. A refusal
+    names the two as ``names`` says: the arguments of ``optimlab.fit``'s, a recipe's fields
+    (:data:`RECIPE_BATCHING`)."""
     steps = n // batch_size if drop_last else math.ceil(n / batch_size)
     if steps == 0:
         raise InvalidValueError(
-            "batch_size", batch_size, f"at most the {n} training rows when drop_last drops smaller batches"
+            names[0], batch_size, f"at most the {n} training rows when {names[1]} drops smaller batches"
         )
     return steps
 

@@ -49,7 +49,7 @@ from optimlab.build import (
     resolve_device,
     total_steps,
 )
-from optimlab.data.batches import epoch_order, steps_per_epoch
+from optimlab.data.batches import RECIPE_BATCHING, epoch_order, steps_per_epoch
 from optimlab.data.user_factory import BatchSplits
 from optimlab.errors import OptimlabError
 from optimlab.models.stacked import PROBE_ROWS, stacked_forward, stacked_loss, unstackable
@@ -202,7 +202,8 @@ def _train_stack(
     x, y = split_of("train")
     n, spec = x.shape[1 - shared], first.training
     # the batches fit draws: rows shuffled or in order, an epoch's short last batch kept or dropped
-    batch_size, epoch_steps = spec.batch_size, steps_per_epoch(n, spec.batch_size, spec.drop_last)
+    batch_size = spec.batch_size
+    epoch_steps = steps_per_epoch(n, spec.batch_size, spec.drop_last, names=RECIPE_BATCHING)
     steps = total_steps(first, n)
     optimizer = BatchedOptimizer(
         [params[n] for n in names],

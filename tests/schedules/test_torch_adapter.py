@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from optimlab.errors import InvalidValueError
+from optimlab.registry import Capability, get_registry
 from optimlab.schedules import PlateauLR, ReduceOnPlateau, as_lr_scheduler, create
 
 
@@ -79,3 +80,36 @@ def test_bad_arguments_are_rejected() -> None:
         as_lr_scheduler("sgd", create("constant"))
     with pytest.raises(InvalidValueError, match="schedule"):
         as_lr_scheduler(optimizer, "cosine")
+
+
+STEP_DRIVEN = [e.name for e in get_registry("schedule") if Capability.METRIC_DRIVEN not in e.capabilities]
+
+
+@pytest.mark.parametrize("name", STEP_DRIVEN)
+def test_a_scheduler_resumed_from_disk_goes_on_as_the_uninterrupted_one(name: str) -> None:
+    """Every step-driven schedule, with a warmup, over two param groups: the optimizer's and the
+    scheduler's state saved with torch.save at step 53 of 130 (past the warmup, the run's end and its
+    horizon) and loaded into fresh ones built the same way gives every later lr to the bit."""
+
+    def run(resume_at: int | None) -> list[list[float]]:
+        optimizer, _ = two_group_sgd()
+        scheduler = as_lr_scheduler(optimizer, create(name, total_steps=100, warmup_steps=7))
+        lrs = []
+        for step in range(130):
+            if step == resume_at:
+                saved = io.BytesIO()
+                torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, saved)
+                saved.seek(0)
+                state = torch.load(saved)
+                optimizer, _ = two_group_sgd()
+                scheduler = as_lr_scheduler(optimizer, create(name, total_steps=100, warmup_steps=7))
+                optimizer.load_state_dict(state["optimizer"])
+                scheduler.load_state_dict(state["scheduler"])
+            lrs.append([group["lr"] for group in optimizer.param_groups])
+            optimizer.step()
+            scheduler.step()
+        return lrs
+
+    straight = run(None)
+    assert len({tuple(lrs) for lrs in straight}) > 2  # the schedule moves
+    assert run(53) == straight

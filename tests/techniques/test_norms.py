@@ -638,9 +638,10 @@ def test_swap_norm_refuses_a_torch_norm_subclass_whose_forward_computes_otherwis
     with pytest.raises(InvalidValueError, match=f"{type(norm).__name__}'s own forward computes otherwise"):
         norms.swap_norm(model, "layer")
     assert model[1] is norm
-    same = nn.Sequential(nn.Linear(4, 8), _LoggedLayerNorm(8))
-    x = torch.randn(3, 8)
-    torch.testing.assert_close(norms.swap_norm(same, "rms")[1](x), nn.RMSNorm(8)(x))
+    for affine in (True, False):
+        same = nn.Sequential(nn.Linear(4, 8), _LoggedLayerNorm(8, elementwise_affine=affine))
+        x = torch.randn(3, 8)
+        torch.testing.assert_close(norms.swap_norm(same, "rms")[1](x), nn.RMSNorm(8)(x))
 
 
 class _ChannelsLastBlock(nn.Module):

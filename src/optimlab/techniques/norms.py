@@ -331,7 +331,8 @@ def _computes_as(module: nn.Module, reference: nn.Module, shape: tuple[int, ...]
     try:
         probe = copy.deepcopy(module)
         reference = copy.deepcopy(reference)
-        reference = reference.to_empty(device="cpu") if reference.weight.is_meta else reference
+        on_meta = any(t.is_meta for t in itertools.chain(reference.parameters(), reference.buffers()))
+        reference = reference.to_empty(device="cpu") if on_meta else reference
         reference = reference.to(device="cpu", dtype=torch.float32)
         for name, parameter in reference.named_parameters():
             drawn = torch.randn(parameter.shape, generator=generator)
@@ -355,6 +356,8 @@ def _check_own_forward(qualified: str, module: nn.Module, layout: tuple[int, int
     torch_class = _torch_class(module)
     if torch_class is None or type(module).forward is torch_class.forward:
         return
+    if any(t.is_meta for t in itertools.chain(module.parameters(), module.buffers())):
+        return  # no values to probe it on: read as its class
     shape = (
         (2, 3, *module.normalized_shape)
         if isinstance(module, (nn.LayerNorm, nn.RMSNorm))

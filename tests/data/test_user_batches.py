@@ -141,6 +141,19 @@ def test_a_named_tuple_batch_moves_as_the_named_tuple_its_loader_gives():
     assert batch.x.device.type == batch.y.device.type == "meta" and batch.x.shape == given.x.shape
 
 
+def test_a_batch_with_a_to_method_moves_itself_and_stays_what_it_is():
+    """Hugging Face's BatchEncoding (what a tokenizer and DataCollatorWithPadding return) is a Mapping
+    with attributes: moved as a plain dict, a training_step reading batch.input_ids (which Lightning's
+    Trainer.fit trains, moving it by its to()) was refused as the first batch ('dict' object has no
+    attribute 'input_ids'). The truth is BatchEncoding.to's own move."""
+    transformers = pytest.importorskip("transformers")
+    x, y = pair()
+    encoded = transformers.BatchEncoding({"input_ids": x, "labels": y})
+    batch = next(UserBatches([encoded], compute_loss=lambda m, b: 0).stream("meta"))
+    assert type(batch) is transformers.BatchEncoding and batch.input_ids.device.type == "meta"
+    assert batch.input_ids.shape == x.shape and batch["labels"].device.type == "meta"
+
+
 def generator_of_batches():
     yield pair()
 

@@ -204,9 +204,14 @@ def _dtype(value: Tensor) -> str:
 
 
 def _to_device(batch: Any, device: torch.device | str) -> Any:
-    """``batch`` with every tensor in it (nested tuples, lists, dicts) on ``device``."""
+    """``batch`` with every tensor in it (nested tuples, lists, dicts) on ``device``; an object with a
+    ``to`` method (Hugging Face's ``BatchEncoding``, a batch class of one's own) moves itself and stays
+    what it is, as Lightning moves it (``move_data_to_device``)."""
     if isinstance(batch, Tensor):
         return batch.to(device, non_blocking=True)
+    if callable(getattr(batch, "to", None)):
+        moved = batch.to(device)
+        return batch if moved is None else moved  # a to() that moves in place returns nothing
     if isinstance(batch, Mapping):
         return {k: _to_device(v, device) for k, v in batch.items()}
     if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # a namedtuple takes its fields one by one

@@ -911,6 +911,42 @@ def test_the_range_test_gives_training_step_the_batch_index_lightning_gives(size
     assert swept == trained.indices == [i % 10 for i in range(25)]
 
 
+class TwoGroups(Classifier):
+    """:class:`Classifier` whose optimizer steps its head at 10x its body's lr, under a linear warmup from
+    0 (``warmup``) as ``configure_optimizers`` returns one, keeping the lrs each training_step ran at."""
+
+    def __init__(self, warmup):
+        torch.manual_seed(0)
+        super().__init__(nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10)), nn.CrossEntropyLoss(),
+                         None)  # fmt: skip
+        self.warmup, self.lrs = warmup, []
+
+    def training_step(self, batch, batch_idx):
+        self.lrs.append([group["lr"] for group in self.swept.param_groups])
+        return super().training_step(batch, batch_idx)
+
+    def configure_optimizers(self):
+        body, head = self.net[0].parameters(), self.net[2].parameters()
+        self.swept = torch.optim.SGD([{"params": body, "lr": 0.01}, {"params": head, "lr": 0.1}])
+        if not self.warmup:
+            return self.swept
+        warmup = torch.optim.lr_scheduler.LambdaLR(self.swept, lambda step: min(1.0, step / 100))
+        return {"optimizer": self.swept, "lr_scheduler": {"scheduler": warmup, "interval": "step"}}
+
+
+def test_a_warmup_scheduler_beside_the_optimizer_keeps_the_groups_lr_ratios_in_the_sweep():
+    """A scheduler made in configure_optimizers sets each group's lr to its first value, a warmup's 0:
+    the sweep read the groups' ratios from those zeros, and swept the head at its body's lr, not 10x it,
+    without a word. The truth is the sweep of the same optimizer without the scheduler."""
+    x, y = standardized()
+    loader = DataLoader(TensorDataset(x[:320], y[:320]), batch_size=32)
+    warmed, plain = TwoGroups(warmup=True), TwoGroups(warmup=False)
+    result = lr_range_test(warmed, loader, steps=12, start_lr=1e-3, end_lr=1.0)
+    reference = lr_range_test(plain, loader, steps=12, start_lr=1e-3, end_lr=1.0)
+    assert warmed.lrs == plain.lrs and warmed.lrs[1][1] == pytest.approx(10 * warmed.lrs[1][0])
+    assert result.losses == pytest.approx(reference.losses, rel=1e-6) and result.reason == reference.reason
+
+
 def test_the_range_test_of_a_module_fit_before_is_its_nets_and_leaves_it_attached():
     """A module fit before (attached to its Trainer) raised at its training_step's self.log() ('the loop's
     result collection is not registered yet'): the range test runs it apart from that Trainer, as one

@@ -458,6 +458,10 @@ def _configured_optimizer(module: pl.LightningModule) -> torch.optim.Optimizer:
             "one: Lightning trains several under manual optimization only; or the one to sweep given as "
             "lr_range_test(..., optimizer=...)",
         )
+    # A scheduler made beside it set each group's lr to its first value (a warmup's 0), keeping the lr the
+    # group was given as torch's initial_lr: the sweep reads the groups' ratios from the lrs given.
+    for group in found[0].param_groups:
+        group["lr"] = group.get("initial_lr", group["lr"])
     return found[0]
 
 

@@ -1426,3 +1426,37 @@ def test_examples_labelled_minus_100_are_left_out_of_the_models_own_validation_l
     assert state.last_metrics["val_accuracy"] == pytest.approx(
         (whole.logits.argmax(-1)[counted] == labels[counted]).float().mean().item()
     )
+
+
+def test_token_ids_past_the_vocabulary_of_a_recipes_model_are_refused_naming_their_range(write_modules):
+    """A recipe's data hold token ids as float32, cast to int64 for the model's embedding: the refusal
+    of ids past config.vocab_size gave no range for them. Truth: the ids' range, 0 to 29 by construction."""
+    pytest.importorskip("transformers")
+    from optimlab.recipe import Recipe
+    from optimlab.train import train
+
+    write_modules(
+        optimlab_vocab_case="""
+        import torch
+        import transformers
+
+        def bert():
+            config = transformers.BertConfig(vocab_size=20, hidden_size=16, num_hidden_layers=1,
+                                             num_attention_heads=2, intermediate_size=32,
+                                             max_position_embeddings=16, num_labels=2)
+            return transformers.BertForSequenceClassification(config)
+
+        def ids():  # every row: id 0 first, 29 last (past the 20 rows of the embedding)
+            x = torch.randint(1, 20, (40, 6), generator=torch.Generator().manual_seed(0))
+            x[:, 0], x[:, -1] = 0, 29
+            return x, (x[:, 1] > 10).long()
+        """
+    )
+    recipe = Recipe.from_dict(
+        {"data": {"name": "optimlab_vocab_case:ids"}, "model": {"name": "optimlab_vocab_case:bert"},
+         "training": {"epochs": 1, "checkpoint_every": None}}
+    )  # fmt: skip
+    with pytest.raises(InvalidValueError) as refused:
+        train(recipe)
+    assert "an embedding (nn.Embedding) was given an id outside its rows" in str(refused.value)
+    assert str(refused.value).endswith("the batch's ids run input 0 from 0 to 29.")

@@ -173,8 +173,9 @@ def batch_refused(error: BaseException, field: str, batch: Any) -> InvalidValueE
 
 
 def _id_ranges(batch: Any) -> list[str]:
-    """The smallest and largest value of each integer tensor among ``batch``'s inputs (a dict's, its
-    targets left out; a tuple's, its last element left out): what an embedding looks up."""
+    """The smallest and largest value of each tensor of whole numbers among ``batch``'s inputs (a
+    dict's, its targets left out; a tuple's, its last element left out): what an embedding looks up,
+    integers or the float32 ids of optimlab's data (cast for the embedding: models.user.InputsAs)."""
     if isinstance(batch, Mapping):
         inputs = [(repr(key), value) for key, value in batch.items() if key not in TARGET_KEYS]
     elif isinstance(batch, (tuple, list)):
@@ -184,8 +185,8 @@ def _id_ranges(batch: Any) -> list[str]:
     return [
         f"{name} from {int(value.min())} to {int(value.max())}"
         for name, value in inputs
-        if isinstance(value, Tensor) and value.numel() and not (value.is_floating_point() or value.is_complex())
-        and value.dtype != torch.bool
+        if isinstance(value, Tensor) and value.numel() and not value.is_complex() and value.dtype != torch.bool
+        and (not value.is_floating_point() or bool((value == value.round()).all()))
     ]  # fmt: skip
 
 

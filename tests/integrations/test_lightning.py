@@ -854,6 +854,39 @@ def test_batch_hooks_that_read_the_trainer_leave_the_batches_as_given_and_say_so
     )
 
 
+class LogsItsLr(Classifier):
+    """:class:`Classifier` logging its optimizer's lr through ``self.optimizers()``, which reads its
+    Trainer."""
+
+    def training_step(self, batch, batch_idx):
+        self.log("lr", self.optimizers().param_groups[0]["lr"])
+        return super().training_step(batch, batch_idx)
+
+
+def test_a_training_step_that_reads_its_trainer_is_named_in_one_line_not_as_the_batch():
+    """A training_step reading self.optimizers() (to log the lr), which Trainer.fit trains, was refused
+    as 'the first batch' ('LogsItsLr is not attached to a `Trainer`'): the batch was fine. Named now in
+    one line for module, the module untouched."""
+    x, y = standardized()
+
+    def make(p):
+        return torch.optim.SGD(p, lr=0.1)
+
+    trained = LogsItsLr(nn.Sequential(nn.Linear(64, 10)), nn.CrossEntropyLoss(), make)
+    assert fit(trained, (x, y), 3).global_step == 3
+    module = LogsItsLr(nn.Sequential(nn.Linear(64, 10)), nn.CrossEntropyLoss(), make)
+    before = [p.detach().clone() for p in module.parameters()]
+    with pytest.raises(InvalidValueError) as refused:
+        lr_range_test(module, (x, y), steps=10)
+    assert str(refused.value).startswith(
+        "invalid value 'LogsItsLr, whose training_step reads its Trainer (self.trainer, self.optimizers(), "
+        "self.lr_schedulers())' for module: accepted a training_step that runs outside a Trainer"
+    )
+    assert "\n" not in str(refused.value)
+    for now, then in zip(module.parameters(), before, strict=True):
+        assert torch.equal(now, then)
+
+
 class WithoutBatchIndex(Classifier):
     """A ``training_step(self, batch)``: Lightning passes ``batch_idx`` only to one that takes it."""
 

@@ -354,7 +354,18 @@ class _TrainingLoss:
             self._last = (batch, hooked, index)
         # Lightning passes batch_idx only to a training_step that takes it (training_step(self, batch))
         with_index = is_param_in_hook_signature(model.training_step, "batch_idx", min_args=2)
-        return _step_loss(model.training_step(*self._last[1:][: 1 + with_index]))
+        try:
+            return _step_loss(model.training_step(*self._last[1:][: 1 + with_index]))
+        except RuntimeError as error:  # the module's, not the batch's: never told as a batch refused
+            if "not attached to a `Trainer`" not in str(error):
+                raise
+            raise InvalidValueError(
+                "module",
+                f"{type(model).__name__}, whose training_step reads its Trainer (self.trainer, "
+                "self.optimizers(), self.lr_schedulers())",
+                "a training_step that runs outside a Trainer, as the range test runs it (self.log() "
+                "does); or its network swept by optimlab.doctor.lr_range_test",
+            ) from error
 
 
 def _hook_failed(hook: Any, error: Exception) -> OptimlabError:

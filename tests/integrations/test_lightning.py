@@ -831,6 +831,48 @@ def test_a_data_modules_hooks_that_read_the_trainer_see_one_as_in_trainer_fit():
     assert "\n" not in str(refused.value)
 
 
+class Images:
+    """A batch type of one's own, without a ``to`` method: uint8 images and their labels."""
+
+    def __init__(self, images, labels):
+        self.images, self.labels = images, labels
+
+
+class MovesItsBatchType(Classifier):
+    """:class:`Classifier` over :class:`Images`, which its ``transfer_batch_to_device`` moves to the
+    device and converts, as Lightning's docs show for a custom batch type."""
+
+    def transfer_batch_to_device(self, batch, device, dataloader_idx):
+        if isinstance(batch, Images):
+            return batch.images.to(device).flatten(1).float() / 16, batch.labels.to(device)
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
+
+
+def test_the_range_test_moves_batches_by_the_modules_transfer_batch_to_device():
+    """A module moving its own batch type in transfer_batch_to_device, which Trainer.fit trains, had
+    its batches refused (the hook was never run: 'cannot unpack non-iterable Images object'). The
+    truth is the range test of the same net on the converted images."""
+    x, y = standardized()
+    images = (x.reshape(-1, 8, 8) * 4 + 8).clamp(0, 16).round().to(torch.uint8)[:320]
+    loader = DataLoader(list(zip(images, y[:320], strict=True)), batch_size=32,
+                        collate_fn=lambda rows: Images(*map(torch.stack, zip(*rows, strict=True))))  # fmt: skip
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+
+    def make(p):
+        return torch.optim.SGD(p, lr=0.1)
+
+    trainer = lightning.Trainer(max_steps=3, accelerator="cpu", devices=1, logger=False,
+                                enable_checkpointing=False, enable_progress_bar=False)  # fmt: skip
+    trainer.fit(MovesItsBatchType(copy.deepcopy(net), nn.CrossEntropyLoss(), make), loader)
+    assert trainer.global_step == 3  # Trainer.fit trains on it
+    quick = {"steps": 9, "start_lr": 1e-3, "end_lr": 1.0}
+    result = lr_range_test(MovesItsBatchType(net, nn.CrossEntropyLoss(), make), loader, **quick)
+    converted = DataLoader(TensorDataset(images.flatten(1).float() / 16, y[:320]), batch_size=32)
+    reference = lr_range_test(Classifier(net, nn.CrossEntropyLoss(), make), converted, **quick)
+    assert len(result.losses) == 9 and result.losses == pytest.approx(reference.losses, rel=1e-6)
+
+
 class AugmentsInTraining(Classifier):
     """Adds noise to its inputs while ``self.trainer.training``, as Lightning's docs augment batches."""
 

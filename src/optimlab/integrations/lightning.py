@@ -305,8 +305,9 @@ def configure_optimizers(
 
 class _TrainingLoss:
     """The loss ``training_step`` makes of a batch as the Trainer hands it over: after
-    ``on_before_batch_transfer`` and ``on_after_batch_transfer`` (where a module converts or augments
-    its batches), the data module's where it overrides them, else the module's, as Lightning picks them;
+    ``on_before_batch_transfer``, ``transfer_batch_to_device`` (to the module's device: a batch type of
+    one's own) and ``on_after_batch_transfer`` (where a module converts or augments its batches), the
+    data module's where it overrides them, else the module's, as Lightning picks them;
     run once a batch, as Lightning runs them: an optimizer evaluating the loss again (SAM) reads the same
     batch, not one converted twice or augmented anew. Hooks that read ``self.trainer`` (``if
     self.trainer.training: augment``) cannot run outside one: the batch is then read as the loader gives
@@ -338,10 +339,14 @@ class _TrainingLoss:
             index = self._read % epoch if epoch else self._read
             self._read += 1
             hooked = batch
-            for name in ("on_before_batch_transfer", "on_after_batch_transfer"):
+            for name in ("on_before_batch_transfer", "transfer_batch_to_device", "on_after_batch_transfer"):
                 hook = self._hook(model, name)
                 try:
-                    hooked = hook(hooked, 0)
+                    hooked = (
+                        hook(hooked, model.device, 0)
+                        if name == "transfer_batch_to_device"
+                        else hook(hooked, 0)
+                    )
                 except RuntimeError as error:
                     if "not attached to a `Trainer`" not in str(error):
                         raise _hook_failed(hook, error) from error

@@ -216,6 +216,37 @@ def test_the_range_test_and_check_of_a_module_take_a_data_module_as_trainer_fit_
     assert [c.score for c in result.candidates] == pytest.approx([c.score for c in reference.candidates])
 
 
+class TwoValidationSets(Digits):
+    """:class:`Digits` validated on two loaders, as Lightning takes a list of them."""
+
+    def val_dataloader(self):
+        return [DataLoader(self.held_out, batch_size=32), DataLoader(self.train, batch_size=32)]
+
+
+def test_several_loaders_where_the_range_test_reads_one_are_refused_in_one_line():
+    """A data module validating on two loaders (Trainer.fit validates on each) had its list read as
+    held-out batches, and the check refused 'a DataLoader' as 'the first batch of the held-out data'.
+    Refused now in one line naming the loaders, before any step; a list of one is that one."""
+    module = Validated(nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)), nn.CrossEntropyLoss(),
+                       lambda p: torch.optim.SGD(p, lr=0.1))  # fmt: skip
+    assert fit(module, standardized(), 3, val=standardized()).global_step == 3
+    before = [p.detach().clone() for p in module.parameters()]
+    with pytest.raises(InvalidValueError) as refused:
+        lr_range_test(module, TwoValidationSets(), check_steps=4, steps=20)
+    assert str(refused.value) == (
+        'invalid value "2 DataLoaders (the data module\'s val_dataloader())" for val_dataloaders: accepted '
+        "one: the range test and its check read one stream of batches; give the one to read as "
+        "lr_range_test(..., val_dataloaders=...)."
+    )
+    for now, then in zip(module.parameters(), before, strict=True):
+        assert torch.equal(now, then)
+    data = Digits()
+    data.setup("fit")
+    quick = {"steps": 20, "start_lr": 1e-3, "end_lr": 10.0}
+    one = lr_range_test(module, [data.train_dataloader()], **quick)
+    assert one.losses == lr_range_test(module, data.train_dataloader(), **quick).losses
+
+
 class ScaledDigits(Digits):
     """:class:`Digits` whose loaders give the inputs times 4, undone by its own on_after_batch_transfer,
     which Lightning runs in place of the module's."""

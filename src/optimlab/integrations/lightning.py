@@ -24,6 +24,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from lightning.pytorch.utilities.signature_utils import is_param_in_hook_signature
 from torch import Tensor
+from torch.utils.data import DataLoader
 
 from optimlab.data.user_batches import UserBatches
 from optimlab.doctor.diagnose import Diagnosis
@@ -446,6 +447,27 @@ def _optimizers_in(configured: Any) -> list[torch.optim.Optimizer]:
     return []
 
 
+def _one_loader(field: str, loaders: Any, source: str) -> Any:
+    """``loaders`` as the data to read, where Lightning also takes several DataLoaders in a list, a tuple
+    or a dict (combined batch by batch in training, each validated apart): one of them is that one; more
+    are refused, for the range test reads one stream of batches (else each loader was read as a batch)."""
+    values = list(loaders.values()) if isinstance(loaders, Mapping) else loaders
+    if (
+        not isinstance(values, (list, tuple))
+        or not values
+        or not all(isinstance(v, DataLoader) for v in values)
+    ):
+        return loaders
+    if len(values) == 1:
+        return values[0]
+    raise InvalidValueError(
+        field,
+        f"{len(values)} DataLoaders ({source})",
+        "one: the range test and its check read one stream of batches; give the one to read as "
+        f"lr_range_test(..., {field}=...)",
+    )
+
+
 def _configured_optimizer(module: pl.LightningModule) -> torch.optim.Optimizer:
     """The one optimizer ``module.configure_optimizers()`` returns (Lightning's automatic optimization
     trains no more)."""
@@ -550,6 +572,9 @@ def _range_test(
             and is_overridden("val_dataloader", datamodule)
         ):
             val_dataloaders = datamodule.val_dataloader()
+    given = "the data module's " if datamodule is not None else ""
+    train_dataloaders = _one_loader("train_dataloaders", train_dataloaders, given + "train_dataloader()")
+    val_dataloaders = _one_loader("val_dataloaders", val_dataloaders, given + "val_dataloader()")
     training_loss = _TrainingLoss(datamodule)
     batching = {key: options.pop(key) for key in ("batch_size", "seed") if key in options}
     training_loss.batches = UserBatches(

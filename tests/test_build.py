@@ -306,3 +306,81 @@ def test_a_recipe_accumulating_four_batches_of_8_trains_as_batches_of_32():
     assert small.metrics["val_loss"] != pytest.approx(whole.metrics["val_loss"], rel=1e-2)
     with pytest.raises(Unstackable, match="accumulate_grad_batches"):
         train_members([grouped, grouped.with_updates({"optimizer.lr": 0.05})], [None, None])
+
+
+_LABEL_LOSSES = """
+import torch
+from torch import nn
+
+class SoftMargin(nn.Module):  # torch's, of one score per example and -1/+1 labels
+    def forward(self, outputs, targets):
+        return nn.functional.soft_margin_loss(outputs.squeeze(-1), targets.float())
+
+WEIGHTS = torch.tensor([0.0, 1.0, 2.0, 3.0])  # indexed by the raw label id 1..3
+
+class Weighted(nn.Module):  # a cross-entropy of labels 1..3 over 4 scores, each row weighted by its id
+    def forward(self, outputs, targets):
+        rows = nn.functional.cross_entropy(outputs, targets, reduction="none")
+        return (rows * WEIGHTS[targets]).mean()
+
+def margin_net(input_shape, num_outputs):
+    torch.manual_seed(0)
+    return nn.Linear(input_shape[0], 1)
+"""
+
+
+def _labelled_file(tmp_path, labels):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(len(labels), 3)).astype(np.float32)
+    np.savez(tmp_path / "labelled.npz", x=x, y=np.asarray(labels))
+    return x, np.asarray(labels)
+
+
+@pytest.mark.parametrize("labels", [[-1, 1] * 50, [1, 2, 3, 3] * 25])
+def test_the_users_own_loss_gets_the_class_labels_as_given(tmp_path, write_modules, labels):
+    """The user's loss (training.loss by import path) got labels -1/+1 as 0/1 (torch's SoftMarginLoss then
+    gave every -1 row the constant log 2, nothing to learn) and labels 1..3 as 0..2 (a table indexed by the
+    raw id read the wrong rows), without a word beside the command line's note. Now the loss of the first
+    batch is the user's loss computed by hand on the raw labels, each row's label the one its inputs had
+    in the file, and a model of the user's sized by the recipe gets a score for every id up to the largest."""
+    write_modules(label_losses=_LABEL_LOSSES)
+    x, y = _labelled_file(tmp_path, labels)
+    margin = labels[0] == -1
+    recipe = Recipe.from_dict(
+        {
+            "data": {"name": str(tmp_path / "labelled.npz")},
+            "model": {"name": "label_losses:margin_net"} if margin else {"name": "mlp", "depth": 1},
+            "training": {
+                "loss": "label_losses:SoftMargin" if margin else "label_losses:Weighted",
+                "steps": 1,
+            },
+        }
+    )
+    built = build(recipe)
+    assert built.splits.relabelled is None
+    train = built.splits.train
+    raw = {tuple(row): label for row, label in zip(x.tolist(), y.tolist())}
+    assert train.y.tolist() == [raw[tuple(row)] for row in train.x.tolist()]  # each row's own label
+    if not margin:
+        assert built.splits.num_outputs == 4  # ids 0..3, of which 1..3 occur
+    xb, yb = train.x[:8], torch.as_tensor([raw[tuple(row)] for row in train.x[:8].tolist()])
+    with torch.no_grad():
+        out = built.model(xb)
+        if margin:
+            expected = torch.log1p(torch.exp(-yb.float() * out.squeeze(-1))).mean()
+        else:
+            picked = out.log_softmax(1)[torch.arange(8), yb]
+            expected = (-picked * yb.float()).mean()  # the weight of id k is k
+        torch.testing.assert_close(built.loss_fn(out, train.y[:8]), expected)
+
+
+def test_optimlabs_own_loss_gets_class_ids_and_says_the_mapping():
+    """Under optimlab's own cross-entropy, which needs ids 0..K-1, labels -1/+1 are mapped and the mapping
+    is said in ``relabelled`` (the Python API's warning) as in ``reading`` (the command line's line)."""
+    from optimlab.data import Examples
+
+    data = Examples.from_arrays(torch.randn(6, 2), torch.tensor([-1, 1, 1, -1, 1, -1]), name="pm")
+    assert data.examples.y.tolist() == [0, 1, 1, 0, 1, 0]
+    assert data.relabelled == "labels -1, 1 as classes 0-1" and data.reading.endswith(data.relabelled)

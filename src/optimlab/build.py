@@ -49,6 +49,7 @@ __all__ = [
     "total_steps",
     "training_steps",
     "user_batches",
+    "users_loss",
 ]
 
 
@@ -90,7 +91,8 @@ def build_data(recipe: Recipe) -> Any:
     spec = recipe.data
     registry = get_registry("dataset")
     built_in = spec.name in registry and Capability.USER not in registry.get(spec.name).capabilities
-    with targets_for(None if built_in else task_of_loss(recipe.training.loss)):
+    loss = None if built_in else recipe.training.loss
+    with targets_for(task_of_loss(loss), labels_as_given=users_loss(loss)):
         splits = load(
             spec.name,
             seed=recipe.training.seed,
@@ -119,6 +121,12 @@ def task_of_loss(loss: str | None) -> str | None:
         return "regression" if isinstance(entry.create(), REGRESSION_LOSSES) else None
     of_numbers = Capability.REGRESSION in entry.capabilities
     return "regression" if of_numbers and Capability.CLASSIFICATION not in entry.capabilities else None
+
+
+def users_loss(loss: str | None) -> bool:
+    """Whether ``loss`` is the user's own (an import path, an object): it gets class labels as given."""
+    registry = get_registry("loss")
+    return loss is not None and loss in registry and Capability.USER in registry.get(loss).capabilities
 
 
 def _check_rows_kept(recipe: Recipe, kept: int, classes: int) -> None:
@@ -156,7 +164,7 @@ def num_outputs(splits: Any, loss: str | None = None) -> int:
     """The model's outputs: a score per class (one, the logit of class 1, under a binary loss such as
     bce), or per regression target."""
     if splits.task == "classification":
-        return 1 if loss is not None and _binary(loss) else int(splits.num_classes)
+        return 1 if loss is not None and _binary(loss) else splits.num_outputs
     y = splits.train.y
     return 1 if y.ndim == 1 else int(y.shape[1])
 

@@ -1,12 +1,14 @@
 """optimlab.compare: the user's objects in, the CLI's comparison out (same studies, same numbers)."""
 
+import warnings
+
 import pytest
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import optimlab
-from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 from optimlab.study.compare import compare as cli_compare
 
 SMALL = {"budget": 2, "seeds": 2, "epochs": 2}
@@ -768,3 +770,29 @@ def test_a_metric_given_as_a_function_is_tuned_on_by_its_path(tmp_path):
     assert found.leaderboard[0].tuned == by_path.leaderboard[0].tuned
     with pytest.raises(InvalidValueError, match="for metric: accepted an import path 'mypkg.metrics:f1'"):
         optimlab.compare(["sgd"], metric=lambda outputs, targets: 0.5, out=tmp_path / "lambda", **run)
+
+
+def test_labels_reach_the_users_loss_as_given_and_a_mapping_for_optimlabs_loss_is_said(tmp_path):
+    """compare with the user's -1/+1 labels handed them to the user's SoftMarginLoss as 0/1 (each -1 row a
+    constant log 2) without a word; the command line says the mapping in its data line. Now the user's
+    loss gets every label as given, and optimlab's cross-entropy, which needs ids 0..K-1, maps them and
+    says so in a warning."""
+    x = torch.randn(80, 4, generator=torch.Generator().manual_seed(2))
+    y = torch.where(x[:, 0] > 0, 1, -1)
+    seen = []
+
+    class SoftMargin(nn.SoftMarginLoss):
+        def forward(self, outputs, targets):
+            seen.append(targets.detach().clone())
+            return super().forward(outputs.squeeze(-1), targets.float())
+
+    def net(input_shape, num_outputs):
+        return nn.Linear(input_shape[0], 1)
+
+    run = {"budget": 1, "seeds": 1, "epochs": 1}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OptimlabWarning)
+        optimlab.compare(["sgd"], model=net, data=(x, y), loss=SoftMargin(), out=tmp_path / "own", **run)
+    assert set(torch.cat(seen).tolist()) == {-1, 1}
+    with pytest.warns(OptimlabWarning, match=r"^data: labels -1, 1 as classes 0-1, the class ids optimlab's"):
+        optimlab.compare(["sgd"], data=(x, y), out=tmp_path / "ids", **run)

@@ -38,18 +38,23 @@ TASKS: tuple[str, ...] = ("classification", "regression")
 
 # The task the loss chose for targets of numbers read meanwhile (:func:`targets_for`); None: their values.
 _LOSS_TASK: ContextVar[Task | None] = ContextVar("loss_task", default=None)
+# Whether class labels of numbers read meanwhile reach the loss as given (:func:`targets_for`).
+_LABELS_AS_GIVEN: ContextVar[bool] = ContextVar("labels_as_given", default=False)
 
 
 @contextlib.contextmanager
-def targets_for(task: Task | None) -> Iterator[None]:
+def targets_for(task: Task | None, *, labels_as_given: bool = False) -> Iterator[None]:
     """Targets of numbers read inside take ``task`` where their reader leaves it open: the loss the user
     chose decides it (integers under mse are numbers to regress; read as classes, an output above 0
-    counted as class 1 and the accuracy meant nothing). None: their values decide."""
-    token = _LOSS_TASK.set(task)
+    counted as class 1 and the accuracy meant nothing). None: their values decide. ``labels_as_given``:
+    the loss is the user's own, so class labels of numbers reach it as given (-1/+1 under
+    ``SoftMarginLoss``, ids 1..K indexing the user's table), not mapped to 0..K-1."""
+    tokens = _LOSS_TASK.set(task), _LABELS_AS_GIVEN.set(labels_as_given)
     try:
         yield
     finally:
-        _LOSS_TASK.reset(token)
+        _LOSS_TASK.reset(tokens[0])
+        _LABELS_AS_GIVEN.reset(tokens[1])
 
 
 # Tensor dtypes numpy has no type for: np.asarray raises "Got unsupported ScalarType BFloat16".
@@ -88,7 +93,9 @@ class DatasetInfo:
     the inputs are token ids in [0, vocab_size) (stored as floats), and ``next_token`` when each
     position's target is the next position's input (a language model's): the model must then give one
     output per position and look only at earlier positions. ``reading`` says, in words, how a user's file
-    was read where that was a choice (``target column 'price'``), for the line a verb shows on loading it.
+    was read where that was a choice (``target column 'price'``), for the line a verb shows on loading it;
+    ``relabelled`` how class labels were mapped to ids 0..K-1 (``labels -1, 1 as classes 0-1``), where
+    they were, for the Python API to say as that line does.
     """
 
     name: str
@@ -100,12 +107,15 @@ class DatasetInfo:
     vocab_size: int | None = None
     next_token: bool = False
     reading: str | None = None
+    relabelled: str | None = None
 
     @property
     def num_outputs(self) -> int:
-        """Model outputs: the classes, or the regression targets."""
+        """Model outputs: a score per class id up to the largest label (labels 1..K kept as given for the
+        user's loss: K + 1), or per regression target."""
         if self.task == "classification":
-            return int(self.num_classes)
+            targets = self._targets()
+            return max(int(self.num_classes), int(targets.max()) + 1 if targets.numel() else 0)
         return int(self._targets().shape[1])
 
     def _targets(self) -> Tensor:
@@ -143,7 +153,9 @@ class Examples(DatasetInfo):
 
         Targets that are not numbers, or integers (in any dtype), are class labels; anything else is a
         regression target, and so are whole floats of over ten distinct values, most rows' values
-        distinct (:data:`MOST_CLASSES_GUESSED`). Class labels are mapped to 0..K-1 in sorted order.
+        distinct (:data:`MOST_CLASSES_GUESSED`). Class labels are mapped to 0..K-1 in sorted order, said in
+        ``relabelled``, unless they are numbers read for the user's own loss (:func:`targets_for`), which
+        gets them as given.
         """
         for what, values in (("inputs", x), ("targets", y)):
             if isinstance(values, Tensor) and values.dtype in _NOT_IN_NUMPY:
@@ -154,6 +166,7 @@ class Examples(DatasetInfo):
                     "integers): give .float(), and train in bfloat16 with recipe={'training.precision': 'bf16'}",
                 )
         x_array, y_array = _as_array(x), _as_array(y)
+        relabelled = None
         for what, values in (("inputs", x_array), ("targets", y_array)):
             if values.dtype.kind == "c":  # cast to float, the imaginary parts were dropped with a warning
                 raise InvalidValueError(
@@ -185,15 +198,19 @@ class Examples(DatasetInfo):
                     "0/1 columns) are not supported",
                 )
             classes, ids = _classes(y_array.reshape(len(y_array)), name)
-            targets, num_classes = torch.as_tensor(ids.reshape(-1), dtype=torch.long), len(classes)
-            if not np.array_equal(classes, np.arange(num_classes)):  # said: -1 may mean "unlabelled"
+            num_classes = len(classes)
+            if _LABELS_AS_GIVEN.get() and y_array.dtype.kind in "biuf":  # whole numbers: classification
+                ids = y_array.astype(np.int64)
+            elif not np.array_equal(classes, np.arange(num_classes)):  # said: -1 may mean "unlabelled"
                 shown = ", ".join(c if isinstance(c, str) else f"{c:g}" for c in classes[:_SHOWN_LABELS]) + (
                     ", ..." if num_classes > _SHOWN_LABELS else ""
                 )
-                labels = f"labels {shown} as classes 0-{num_classes - 1}"
+                relabelled = f"labels {shown} as classes 0-{num_classes - 1}"
+                labels = relabelled
                 if guessed and y_array.dtype.kind in "biuf" and num_classes > MOST_CLASSES_GUESSED:
                     labels += ", training.loss: mse would regress them as amounts"  # the guess's way out
                 reading = ", ".join(filter(None, [reading, labels]))
+            targets = torch.as_tensor(ids.reshape(-1), dtype=torch.long)
         else:
             reject_non_finite(y_array, f"targets of {name}")
             targets = torch.as_tensor(
@@ -207,6 +224,7 @@ class Examples(DatasetInfo):
             num_classes=num_classes,
             image_shape=image_shape,
             reading=reading,
+            relabelled=relabelled,
             examples=TensorPair(features, targets),
         )
 

@@ -88,7 +88,7 @@ def split(
     order = torch.randperm(len(data.examples), generator=generator)
     if data.task == "classification" and data.examples.y.ndim == 1:  # per-token labels: no strata
         labels = data.examples.y[order]
-        strata = [order[labels == c] for c in range(data.num_classes)]
+        strata = [order[labels == c] for c in labels.unique()]  # labels as given too: -1/+1, 1..K
     else:
         strata = [order]
     parts: dict[str, list[Tensor]] = {"test": [], "val": [], "train": []}

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,13 @@ from torch.utils.data import DataLoader
 from optimlab.data.examples import targets_for
 from optimlab.data.user_batches import boolean, describe, loader_batch_size, loader_shuffles
 from optimlab.data.user_factory import as_data
-from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError, keywords_checked
+from optimlab.errors import (
+    InvalidValueError,
+    OptimlabError,
+    OptimlabWarning,
+    UnknownNameError,
+    keywords_checked,
+)
 from optimlab.recipe import MODEL_LOSS, Recipe, RecipeError
 from optimlab.registry import POSITIVE_INT, get_registry, normalize_name
 from optimlab.study.analysis import metric_bounds
@@ -161,6 +168,13 @@ def _data_name(data: Any) -> tuple[str, bool]:
 
     def factory() -> Callable[[], Any]:
         held = as_data(data, "data")  # read into memory once, here: every trial splits the same tensors
+        if getattr(held, "relabelled", None):  # said, as the command line's data line says it
+            warnings.warn(
+                f"data: {held.relabelled}, the class ids optimlab's loss takes; give loss= your own to "
+                "train on the labels as given",
+                OptimlabWarning,
+                stacklevel=5,
+            )
         return lambda: held
 
     return _name("dataset", data, factory, "data")
@@ -415,9 +429,10 @@ def compare(
         if value is not None
     }
     if data is not None:  # read here, its targets of the task the loss decides (mse: numbers, no classes)
-        from optimlab.build import task_of_loss
+        from optimlab.build import task_of_loss, users_loss
 
-        with targets_for(task_of_loss(named["loss"][0]) if "loss" in named else None):
+        loss_name = named["loss"][0] if "loss" in named else None
+        with targets_for(task_of_loss(loss_name), labels_as_given=users_loss(loss_name)):
             named["data"] = _data_name(data)
     chosen_optimizers = None if optimizers is None else [_optimizer_name(o) for o in optimizers]
     local = [what for what, (_, in_process) in named.items() if in_process]

@@ -347,13 +347,14 @@ def hits(
     dim: int | None = None,
     ignore_index: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """Which predictions of integer ``targets`` are right, and which targets count (a negative one is
-    ignored, as by cross-entropy's default ``ignore_index``, and so is ``ignore_index``); None where
-    ``scores`` are no class scores of them. The classes lie along ``dim`` of ``scores`` (after the
+    """Which predictions of integer ``targets`` are right, and which targets count (a negative one of
+    class scores is ignored, as by cross-entropy's default ``ignore_index``, and so is ``ignore_index``);
+    None where ``scores`` are no class scores of them. The classes lie along ``dim`` of ``scores`` (after the
     members), as the loss reads them, else where the shapes say (:func:`class_dim`). ``scores`` may lead
     with ``lead`` dimensions of stacked members, which ``targets`` may share or lack. The prediction is
-    the first maximum over the classes, as argmax; a single score (a binary head under a BCE loss) is
-    the logit of class 1, predicted where positive."""
+    the first maximum over the classes, as argmax; a single score (a binary head under a BCE loss, or a
+    soft margin's of -1/+1 labels) is the logit of class 1, predicted where positive, its other class
+    0 or -1 (the sign of a margin classifier's score: Hastie et al. 2009, sec. 4.5)."""
     shape = scores.shape[lead:]
     own = lead and targets.dim() == scores.dim() - 1  # the targets lead with the members' dimensions too
     labels = tuple(targets.shape[lead:] if own else targets.shape)
@@ -364,11 +365,14 @@ def hits(
     if dim is None or targets.is_floating_point():
         return None
     dim += lead
-    # max's indices: the first maximum, as argmax, 8x faster than argmax on stacked outputs
-    one = scores.shape[dim] == 1
-    predicted = (scores.squeeze(dim) > 0).long() if one else scores.max(dim=dim).indices
-    hit = predicted == targets
-    counted = targets >= 0 if ignore_index is None else (targets >= 0) & (targets != ignore_index)
+    if scores.shape[dim] == 1:  # the logit of the positive class 1, against 0 (BCE) or -1 (soft margin)
+        hit = (scores.squeeze(dim) > 0) == (targets > 0)
+        counted = (targets >= -1) & (targets <= 1)
+    else:  # max's indices: the first maximum, as argmax, 8x faster than argmax on stacked outputs
+        hit = scores.max(dim=dim).indices == targets
+        counted = targets >= 0
+    if ignore_index is not None:
+        counted = counted & (targets != ignore_index)
     counted = counted.expand_as(hit)
     return hit & counted, counted
 

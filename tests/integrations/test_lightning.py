@@ -960,6 +960,22 @@ def test_a_training_step_that_reads_its_trainer_is_named_in_one_line_not_as_the_
         assert torch.equal(now, then)
 
 
+def test_the_optimizer_a_fit_module_gives_is_swept_as_the_one_it_wraps():
+    """module.optimizers() of a module fit before is Lightning's wrapper, whose step goes through the
+    Trainer: given as optimizer=, the range test raised RuntimeError ('... is not attached to a
+    `Trainer`'). The truth is the range test of the optimizer it wraps, the trainer's."""
+    x, y = standardized()
+    module = Classifier(nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)), nn.CrossEntropyLoss(),
+                        lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9))  # fmt: skip
+    trainer = fit(module, (x, y), 3)
+    wrapped = module.optimizers()
+    assert wrapped is not trainer.optimizers[0]
+    result = lr_range_test(module, (x, y), steps=20, batch_size=32, optimizer=wrapped)
+    reference = lr_range_test(module, (x, y), steps=20, batch_size=32, optimizer=trainer.optimizers[0])
+    assert len(result.losses) > 10 and result.losses == reference.losses
+    assert module.trainer is trainer
+
+
 class WithoutBatchIndex(Classifier):
     """A ``training_step(self, batch)``: Lightning passes ``batch_idx`` only to one that takes it."""
 

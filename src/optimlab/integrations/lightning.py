@@ -20,6 +20,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.core.optimizer import LightningOptimizer
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from lightning.pytorch.utilities.signature_utils import is_param_in_hook_signature
@@ -544,6 +545,8 @@ def lr_range_test(
         )
     if optimizer is None:
         optimizer = _configured_optimizer(module)
+    elif isinstance(optimizer, LightningOptimizer):  # module.optimizers(): its step goes through the Trainer
+        optimizer = optimizer.optimizer
     datamodule = train_dataloaders if isinstance(train_dataloaders, pl.LightningDataModule) else None
     device = next(module.parameters(), torch.empty(0)).device
     with _attached_to_a_trainer(datamodule, device) if datamodule is not None else contextlib.nullcontext():

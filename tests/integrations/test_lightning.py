@@ -5,7 +5,9 @@ LightningModule, and optimlab's optimizers and schedules train in configure_opti
 from __future__ import annotations
 
 import copy
+import itertools
 import json
+from typing import ClassVar
 
 import lightning
 import pytest
@@ -1067,6 +1069,35 @@ def test_a_warmup_scheduler_beside_the_optimizer_keeps_the_groups_lr_ratios_in_t
     reference = lr_range_test(plain, loader, steps=12, start_lr=1e-3, end_lr=1.0)
     assert warmed.lrs == plain.lrs and warmed.lrs[1][1] == pytest.approx(10 * warmed.lrs[1][0])
     assert result.losses == pytest.approx(reference.losses, rel=1e-6) and result.reason == reference.reason
+
+
+class CallsOfEachCopy(RecordsBatchIndex):
+    """:class:`RecordsBatchIndex` keeping, in one list shared by its copies (the check's candidates),
+    ``(the copy, training, batch_idx)`` of each training_step call (the copy kept: ids are not reused)."""
+
+    calls: ClassVar[list] = []
+
+    def training_step(self, batch, batch_idx):
+        self.calls.append((self, self.training, batch_idx))
+        return super().training_step(batch, batch_idx)
+
+
+def test_a_checks_candidate_counts_its_training_batches_from_0_without_its_evaluations():
+    """In the check each candidate trains from a copy, one batch a step, as a fit of its own: its
+    training batches are 0, 1, 2, ... (fewer than an epoch of its data here), the held-out batches it is
+    scored on between them (in eval mode) taking no place among them (they took 5 to 8, the next training
+    batch 9); those are counted from 0 at each evaluation, as Lightning counts each validation run's."""
+    x, y = standardized()
+    CallsOfEachCopy.calls = []
+    module = CallsOfEachCopy()
+    lr_range_test(module, (x[:512], y[:512]), steps=20, batch_size=32, check_steps=6)
+    copies = {id(copy): copy for copy, _, _ in CallsOfEachCopy.calls if copy is not module}
+    assert len(copies) > 2
+    for each in copies.values():
+        calls = [(training, i) for copy, training, i in CallsOfEachCopy.calls if copy is each]
+        assert [i for training, i in calls if training] == list(range(6)), calls
+        scored = [(before, now) for before, now in itertools.pairwise(calls) if not now[0]]
+        assert scored and all(now[1] == (0 if before[0] else before[1] + 1) for before, now in scored), calls
 
 
 def test_the_range_test_of_a_module_fit_before_is_its_nets_and_leaves_it_attached():

@@ -317,16 +317,18 @@ class _TrainingLoss:
 
     ``batch_idx`` is the batch's place in its epoch of :attr:`batches`, as Lightning's loop counts it
     (from 0 again at each epoch); a model it has not seen (a check's candidate, trained from a copy)
-    starts again at 0."""
+    starts again at 0, and the held-out batches it is scored on (in eval mode) are counted apart, from
+    0 at each evaluation, as Lightning counts each validation run's."""
 
     def __init__(self, datamodule: pl.LightningDataModule | None) -> None:
         self._datamodule = datamodule
         self.batches: UserBatches | None = None  # the data read, whose epoch length wraps batch_idx
-        # The batch given last, as the hooks made it, and its batch_idx; the model it was given with, and
-        # the batches that model has read.
+        # The batch given last, as the hooks made it, and its batch_idx; the model it was given with, its
+        # mode then, and the batches that model has read in each mode (training: True).
         self._last: tuple[Any, Any, int] = (None, None, 0)
         self._model: pl.LightningModule | None = None
-        self._read = 0
+        self._training = True
+        self._read = {True: 0, False: 0}
         self.unhooked = False
 
     def _hook(self, model: pl.LightningModule, name: str) -> Any:
@@ -335,11 +337,15 @@ class _TrainingLoss:
 
     def __call__(self, model: pl.LightningModule, batch: Any) -> Tensor:
         if batch is not self._last[0] or model is not self._model:
+            training = model.training
             if model is not self._model:
-                self._model, self._read = model, 0
-            epoch = self.batches.steps_per_epoch if self.batches is not None else None
-            index = self._read % epoch if epoch else self._read
-            self._read += 1
+                self._model, self._read = model, {True: 0, False: 0}
+            elif self._training and not training:  # an evaluation begins
+                self._read[False] = 0
+            self._training, index = training, self._read[training]
+            self._read[training] += 1
+            epoch = self.batches.steps_per_epoch if self.batches is not None and training else None
+            index = index % epoch if epoch else index
             hooked = batch
             for name in ("on_before_batch_transfer", "transfer_batch_to_device", "on_after_batch_transfer"):
                 hook = self._hook(model, name)

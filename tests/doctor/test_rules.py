@@ -1203,3 +1203,36 @@ def test_torchs_default_init_is_flagged_in_a_relu_mlp_from_the_depth_where_it_hu
     if flagged:
         assert flagged[0].evidence["init_ratio"] == pytest.approx(1 / math.sqrt(6), rel=0.03)
         assert flagged[0].recipe_changes == {"model.init": "kaiming_normal"}
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e3])
+def test_a_transformers_embedding_drawn_far_too_large_is_named_though_a_tanh_comes_after_it(scale):
+    """BERT's word embeddings scaled by 1e3 (std 20 where BERT draws 0.02) train far worse than their
+    healthy twin (2 layers of 32, 150 steps of AdamW 1e-3: loss 0.23 against 0.005, held-out accuracy
+    0.89 against 1.0), and the doctor found nothing: the rule left every embedding
+    before a tanh to the saturation rule, and BERT's pooler tanh, behind the encoder's LayerNorms, does
+    not saturate. Truth: the std of the embedding's vectors at the first step, by hand; the healthy twin
+    has no finding."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.BertConfig(vocab_size=30, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                     intermediate_size=64, max_position_embeddings=16, num_labels=2)  # fmt: skip
+    torch.manual_seed(0)
+    model = transformers.BertForSequenceClassification(config)
+    with torch.no_grad():
+        model.bert.embeddings.word_embeddings.weight.mul_(scale)
+    ids = torch.randint(1, 30, (512, 12), generator=torch.Generator().manual_seed(0))
+    batches = [
+        {"input_ids": ids[i : i + 32], "labels": (ids[i : i + 32] < 6).any(1).long()}
+        for i in range(0, 512, 32)
+    ]
+    with torch.no_grad():
+        drawn = model.bert.embeddings.word_embeddings(ids[:32]).std().item()
+    diagnosis = diagnose(model, batches, steps=150, lr_find=False)
+    found = [f for f in diagnosis.findings if f.rule == "init_scale"]
+    if scale == 1.0:
+        assert not found, diagnosis.findings
+    else:
+        assert found and found[0].evidence["embedding"] == "bert.embeddings.word_embeddings", (
+            diagnosis.findings
+        )
+        assert found[0].evidence["embedding_std"] == pytest.approx(drawn, rel=0.05)

@@ -23,7 +23,11 @@ from optimlab.doctor.rules._readings import (
 )
 from optimlab.registry import UNIT_OPEN
 
-__all__ = ["dead_units", "saturation"]
+__all__ = ["SATURATED_FRACTION", "dead_units", "saturation"]
+
+
+# The share of a sigmoid's or tanh's outputs on its flat tails from which the saturation rule warns.
+SATURATED_FRACTION = 0.4
 
 
 @_register(
@@ -36,7 +40,7 @@ def saturation(
     stats: RunStatistics,
     lr_range: LRRangeResult | None = None,
     *,
-    warn_fraction: float = 0.4,
+    warn_fraction: float = SATURATED_FRACTION,
     error_fraction: float = 0.8,
 ) -> Finding | None:
     """Fraction of a saturating activation's outputs whose derivative is under 5% of its peak, over the

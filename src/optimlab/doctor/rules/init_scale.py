@@ -22,10 +22,12 @@ from optimlab.doctor.rules._readings import (
     _loss_levels,
     _negative_bias,
     _register,
+    _saturated_fractions,
     _score,
     _weight_layers,
     recommended_init,
 )
+from optimlab.doctor.rules.activations import SATURATED_FRACTION
 
 __all__ = ["init_scale"]
 
@@ -74,8 +76,9 @@ def init_scale(
 
 def _embedding_too_large(stats: RunStatistics, first: int) -> Finding | None:
     """An embedding whose vectors have a std over :data:`LARGE_EMBEDDING_STD` at the first step, in a run
-    that did not fit its data, feeding no sigmoid or tanh (there the saturation rule names it). The layers it feeds are drawn for inputs of unit scale, and each step of
-    Adam moves a vector by about the lr, a small fraction of its size: measured here, a bag of 20 of
+    that did not fit its data, driving no sigmoid or tanh onto its tails (there the saturation rule
+    names it). The layers it feeds are drawn for inputs of unit scale, and each step of Adam moves a
+    vector by about the lr, a small fraction of its size: measured here, a bag of 20 of
     500 tokens (embedding 8, mean-pooled, ReLU MLP, 300 steps of Adam 1e-3) ends at a loss of 0.68
     (chance 0.69) at std 30, 10 or 3, 0.65 at torch's std 1, 0.32 at 0.1 and 0.29 at BERT's and
     GPT-2's 0.02; with a LayerNorm after the embedding, 0.68 at std 3 or more, 0.16 at 0.1 or 0.02."""
@@ -83,10 +86,10 @@ def _embedding_too_large(stats: RunStatistics, first: int) -> Finding | None:
     start, end = _loss_levels(stats)
     if embedding is None or end <= FIT_FRACTION * start:
         return None
-    saturating = [
+    saturating = [  # a tanh behind norm layers (BERT's pooler) may not saturate: then it is named here
         feeding
-        for module, activation in stats.activations.items()
-        if activation in ("sigmoid", "tanh") and (feeding := stats.feeding_layer(module)) is not None
+        for module, windows in _saturated_fractions(stats).items()
+        if windows.worst >= SATURATED_FRACTION and (feeding := stats.feeding_layer(module)) is not None
     ]
     if any(_large_embedding(stats, layer.name) == embedding for layer in saturating):
         return None  # vectors driving a sigmoid or tanh onto its tails: the saturation rule names them

@@ -266,7 +266,9 @@ def configure_optimizers(
     ``optimlab.optim.create("lion", self.parameters(), lr=1e-4)``) and an optimlab schedule.
 
     The schedule is stepped after every optimizer step (``interval: "step"``): optimlab's schedules
-    count steps, and Lightning's default interval would step it once an epoch. An optimizer that
+    count steps, and Lightning's default interval would step it once an epoch. Under manual optimization
+    (``automatic_optimization = False``) Lightning steps no scheduler: call
+    ``self.lr_schedulers().step()`` after each ``optimizer.step()``, else the lr stays. An optimizer that
     evaluates the loss again in its step (SAM) has its gradients set to None after each step, so that
     its step evaluates Lightning's closure at the weights, then at the perturbed ones, as in any loop;
     beside Lightning's gradient accumulation (``accumulate_grad_batches`` above 1), whose closure holds

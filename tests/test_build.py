@@ -323,6 +323,12 @@ class Weighted(nn.Module):  # a cross-entropy of labels 1..3 over 4 scores, each
         rows = nn.functional.cross_entropy(outputs, targets, reduction="none")
         return (rows * WEIGHTS[targets]).mean()
 
+def squared(outputs, targets):  # of one output per example and targets (N,), as a hand loop gives them
+    return ((outputs.squeeze(-1) - targets) ** 2).mean()
+
+class Mse(nn.MSELoss):  # torch's, elementwise: its targets are shaped as the outputs
+    pass
+
 def margin_net(input_shape, num_outputs):
     torch.manual_seed(0)
     return nn.Linear(input_shape[0], 1)
@@ -384,3 +390,33 @@ def test_optimlabs_own_loss_gets_class_ids_and_says_the_mapping():
     data = Examples.from_arrays(torch.randn(6, 2), torch.tensor([-1, 1, 1, -1, 1, -1]), name="pm")
     assert data.examples.y.tolist() == [0, 1, 1, 0, 1, 0]
     assert data.relabelled == "labels -1, 1 as classes 0-1" and data.reading.endswith(data.relabelled)
+
+
+@pytest.mark.parametrize("loss", ["squared", "Mse"])
+def test_the_users_own_loss_gets_a_regressions_targets_in_their_own_shape(tmp_path, write_modules, loss):
+    """Regression targets (N,) reached the user's loss as (N, 1): a loss of outputs.squeeze(-1) - targets
+    then broadcast to (N, N), every output against every target of its batch, without a word (fit gives
+    them as they are). Now they keep their shape; torch's elementwise losses still get them shaped as the
+    outputs, (N, 1). The first batch's loss is the squared error by hand against each row's own target."""
+    import numpy as np
+
+    write_modules(label_losses=_LABEL_LOSSES)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(100, 3)).astype(np.float32)
+    y = (x @ np.array([1.0, -2.0, 0.5]) + 0.3).astype(np.float32)
+    np.savez(tmp_path / "amounts.npz", x=x, y=y)
+    recipe = Recipe.from_dict(
+        {
+            "data": {"name": str(tmp_path / "amounts.npz")},
+            "model": {"name": "label_losses:margin_net"},
+            "training": {"loss": f"label_losses:{loss}", "steps": 1},
+        }
+    )
+    built = build(recipe)
+    train = built.splits.train
+    assert tuple(train.y.shape) == ((len(train),) if loss == "squared" else (len(train), 1))
+    raw = {tuple(row): target for row, target in zip(x.tolist(), y.tolist())}
+    yb = torch.tensor([raw[tuple(row)] for row in train.x[:8].tolist()])
+    with torch.no_grad():
+        out = built.model(train.x[:8])
+        torch.testing.assert_close(built.loss_fn(out, train.y[:8]), ((out.squeeze(-1) - yb) ** 2).mean())

@@ -45,11 +45,11 @@ __all__ = [
     "build_scheduler",
     "optimizer_keywords",
     "resolve_device",
+    "targets_as_given",
     "task_of_loss",
     "total_steps",
     "training_steps",
     "user_batches",
-    "users_loss",
 ]
 
 
@@ -92,7 +92,7 @@ def build_data(recipe: Recipe) -> Any:
     registry = get_registry("dataset")
     built_in = spec.name in registry and Capability.USER not in registry.get(spec.name).capabilities
     loss = None if built_in else recipe.training.loss
-    with targets_for(task_of_loss(loss), labels_as_given=users_loss(loss)):
+    with targets_for(task_of_loss(loss), as_given=targets_as_given(loss)):
         splits = load(
             spec.name,
             seed=recipe.training.seed,
@@ -123,10 +123,13 @@ def task_of_loss(loss: str | None) -> str | None:
     return "regression" if of_numbers and Capability.CLASSIFICATION not in entry.capabilities else None
 
 
-def users_loss(loss: str | None) -> bool:
-    """Whether ``loss`` is the user's own (an import path, an object): it gets class labels as given."""
+def targets_as_given(loss: str | None) -> bool:
+    """Whether ``loss`` is the user's own (an import path, an object), which gets the targets as given
+    (:func:`~optimlab.data.examples.targets_for`); not torch's regression losses, which compare outputs
+    and targets elementwise, so get the targets shaped as the outputs, (N, 1) for a regression's (N,)."""
     registry = get_registry("loss")
-    return loss is not None and loss in registry and Capability.USER in registry.get(loss).capabilities
+    users = loss is not None and loss in registry and Capability.USER in registry.get(loss).capabilities
+    return users and task_of_loss(loss) is None
 
 
 def _check_rows_kept(recipe: Recipe, kept: int, classes: int) -> None:
@@ -163,10 +166,8 @@ def _check_rows_kept(recipe: Recipe, kept: int, classes: int) -> None:
 def num_outputs(splits: Any, loss: str | None = None) -> int:
     """The model's outputs: a score per class (one, the logit of class 1, under a binary loss such as
     bce), or per regression target."""
-    if splits.task == "classification":
-        return 1 if loss is not None and _binary(loss) else splits.num_outputs
-    y = splits.train.y
-    return 1 if y.ndim == 1 else int(y.shape[1])
+    binary = splits.task == "classification" and loss is not None and _binary(loss)
+    return 1 if binary else splits.num_outputs
 
 
 def build_model(recipe: Recipe, splits: Any) -> nn.Module:

@@ -38,23 +38,24 @@ TASKS: tuple[str, ...] = ("classification", "regression")
 
 # The task the loss chose for targets of numbers read meanwhile (:func:`targets_for`); None: their values.
 _LOSS_TASK: ContextVar[Task | None] = ContextVar("loss_task", default=None)
-# Whether class labels of numbers read meanwhile reach the loss as given (:func:`targets_for`).
-_LABELS_AS_GIVEN: ContextVar[bool] = ContextVar("labels_as_given", default=False)
+# Whether targets of numbers read meanwhile reach the loss as given (:func:`targets_for`).
+_AS_GIVEN: ContextVar[bool] = ContextVar("as_given", default=False)
 
 
 @contextlib.contextmanager
-def targets_for(task: Task | None, *, labels_as_given: bool = False) -> Iterator[None]:
+def targets_for(task: Task | None, *, as_given: bool = False) -> Iterator[None]:
     """Targets of numbers read inside take ``task`` where their reader leaves it open: the loss the user
     chose decides it (integers under mse are numbers to regress; read as classes, an output above 0
-    counted as class 1 and the accuracy meant nothing). None: their values decide. ``labels_as_given``:
-    the loss is the user's own, so class labels of numbers reach it as given (-1/+1 under
-    ``SoftMarginLoss``, ids 1..K indexing the user's table), not mapped to 0..K-1."""
-    tokens = _LOSS_TASK.set(task), _LABELS_AS_GIVEN.set(labels_as_given)
+    counted as class 1 and the accuracy meant nothing). None: their values decide. ``as_given``: the
+    loss is the user's own, so targets of numbers reach it as given: class labels not mapped to 0..K-1
+    (-1/+1 under ``SoftMarginLoss``, ids 1..K indexing the user's table), a regression's in their own
+    shape ((N,), not (N, 1), which a loss of ``outputs.squeeze(-1) - targets`` broadcasts to (N, N))."""
+    tokens = _LOSS_TASK.set(task), _AS_GIVEN.set(as_given)
     try:
         yield
     finally:
         _LOSS_TASK.reset(tokens[0])
-        _LABELS_AS_GIVEN.reset(tokens[1])
+        _AS_GIVEN.reset(tokens[1])
 
 
 # Tensor dtypes numpy has no type for: np.asarray raises "Got unsupported ScalarType BFloat16".
@@ -112,11 +113,11 @@ class DatasetInfo:
     @property
     def num_outputs(self) -> int:
         """Model outputs: a score per class id up to the largest label (labels 1..K kept as given for the
-        user's loss: K + 1), or per regression target."""
+        user's loss: K + 1), or per regression target (one for targets (N,))."""
+        targets = self._targets()
         if self.task == "classification":
-            targets = self._targets()
             return max(int(self.num_classes), int(targets.max()) + 1 if targets.numel() else 0)
-        return int(self._targets().shape[1])
+        return math.prod(targets.shape[1:])
 
     def _targets(self) -> Tensor:
         """Targets of any split, for their width; :class:`Examples` and ``Splits`` say which."""
@@ -154,8 +155,8 @@ class Examples(DatasetInfo):
         Targets that are not numbers, or integers (in any dtype), are class labels; anything else is a
         regression target, and so are whole floats of over ten distinct values, most rows' values
         distinct (:data:`MOST_CLASSES_GUESSED`). Class labels are mapped to 0..K-1 in sorted order, said in
-        ``relabelled``, unless they are numbers read for the user's own loss (:func:`targets_for`), which
-        gets them as given.
+        ``relabelled``, and regression targets shaped (N, K), unless they are numbers read for the user's
+        own loss (:func:`targets_for`), which gets them as given.
         """
         for what, values in (("inputs", x), ("targets", y)):
             if isinstance(values, Tensor) and values.dtype in _NOT_IN_NUMPY:
@@ -199,7 +200,7 @@ class Examples(DatasetInfo):
                 )
             classes, ids = _classes(y_array.reshape(len(y_array)), name)
             num_classes = len(classes)
-            if _LABELS_AS_GIVEN.get() and y_array.dtype.kind in "biuf":  # whole numbers: classification
+            if _AS_GIVEN.get() and y_array.dtype.kind in "biuf":  # whole numbers: classification
                 ids = y_array.astype(np.int64)
             elif not np.array_equal(classes, np.arange(num_classes)):  # said: -1 may mean "unlabelled"
                 shown = ", ".join(c if isinstance(c, str) else f"{c:g}" for c in classes[:_SHOWN_LABELS]) + (
@@ -213,9 +214,8 @@ class Examples(DatasetInfo):
             targets = torch.as_tensor(ids.reshape(-1), dtype=torch.long)
         else:
             reject_non_finite(y_array, f"targets of {name}")
-            targets = torch.as_tensor(
-                y_array.astype(np.float64).reshape(len(y_array), -1), dtype=torch.float32
-            )
+            shape = y_array.shape if _AS_GIVEN.get() else (len(y_array), -1)
+            targets = torch.as_tensor(y_array.astype(np.float64).reshape(shape), dtype=torch.float32)
             num_classes = None
         return cls(
             name=name,

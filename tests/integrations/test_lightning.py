@@ -558,6 +558,29 @@ def test_sam_under_lightnings_gradient_accumulation_is_refused_before_any_update
         assert torch.equal(now, then)
 
 
+def test_sam_under_float16_mixed_precision_is_refused_naming_precision_before_any_update():
+    """precision='16-mixed' (on CUDA: a GradScaler; here the same plugin with torch's CPU GradScaler)
+    runs the closure itself, then steps through the scaler with no closure: SAM raised its generic
+    'sam needs optimizer.step(closure)', naming no Trainer flag. Refused in one line naming precision
+    and what is accepted, at the first step, the weights untouched."""
+    from lightning.pytorch.plugins import MixedPrecision
+
+    x, y = standardized()
+    module = Classifier(nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)), nn.CrossEntropyLoss(),
+                        lambda p: configure_optimizers(optim.create("sam", p, lr=0.05)))  # fmt: skip
+    before = [p.detach().clone() for p in module.parameters()]
+    scaled = MixedPrecision("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu"))
+    with pytest.raises(InvalidValueError) as refused:
+        fit(module, (x[:320], y[:320]), 3, plugins=[scaled])
+    assert str(refused.value) == (
+        "invalid value \"'16-mixed' (a GradScaler) beside SAM, whose step evaluates the loss again\" for "
+        "precision: accepted 'bf16-mixed' or '32-true': Lightning's GradScaler steps the optimizer without "
+        "a closure."
+    )
+    for now, then in zip(module.parameters(), before, strict=True):
+        assert torch.equal(now, then)
+
+
 def test_the_range_test_of_a_module_under_manual_optimization_is_refused_in_one_line():
     setup, _ = DOOR_CASES["relu mlp, pixels 0..255"]
     module = ManualClassifier(setup.model(), setup.loss, lambda p: OPTIMIZERS[setup.optimizer](p, setup.lr))

@@ -236,15 +236,26 @@ def _gradients_to_none(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any)
     optimizer.zero_grad(set_to_none=True)
 
 
-def _no_accumulation(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-    """Refuse a step of an optimizer that evaluates the loss again (SAM) under Lightning's automatic
-    optimization with ``Trainer(accumulate_grad_batches=k)``, ``k > 1``: Lightning runs a group's first
-    batches outside ``step()`` and hands it a closure of the last batch alone, so SAM would perturb the
-    weights along the other batches' gradient and step with that batch's alone (weights 0.024 off
-    exact SAM over the accumulated batches after 10 steps of 2 batches). The module is the one
-    Lightning's precision plugin binds into the closure it passes (``partial(_wrap_closure, model,
-    ...)``); a step taken otherwise (manual optimization, a loop of one's own) is left alone."""
-    closure = kwargs.get("closure", args[0] if args else None)
+def _lightnings_step_checked(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+    """Refuse a step of an optimizer that evaluates the loss again (SAM) that Lightning takes in a way
+    it cannot be exact in, before any update:
+
+    - without a closure: float16 mixed precision (``precision="16-mixed"``, on CUDA) runs the closure
+      itself, then steps through its GradScaler with none (SAM raised its generic 'needs
+      optimizer.step(closure)', naming no Trainer flag);
+    - under automatic optimization with ``Trainer(accumulate_grad_batches=k)``, ``k > 1``: Lightning runs
+      a group's first batches outside ``step()`` and hands it a closure of the last batch alone, so SAM
+      would perturb the weights along the other batches' gradient and step with that batch's alone
+      (weights 0.024 off exact SAM over the accumulated batches after 10 steps of 2 batches). The module
+      is the one Lightning's precision plugin binds into the closure it passes (``partial(_wrap_closure,
+      model, ...)``); a step taken otherwise (manual optimization, a loop of one's own) is left alone."""
+    closure = kwargs.get("closure", args[1] if len(args) > 1 else None)  # args: (optimizer, closure)
+    if closure is None:
+        raise InvalidValueError(
+            "precision",
+            f"'16-mixed' (a GradScaler) beside {type(optimizer).__name__}, whose step evaluates the loss again",
+            "'bf16-mixed' or '32-true': Lightning's GradScaler steps the optimizer without a closure",
+        )
     module = next((a for a in getattr(closure, "args", ()) if isinstance(a, pl.LightningModule)), None)
     if module is None or not module.automatic_optimization:
         return
@@ -272,7 +283,8 @@ def configure_optimizers(
     evaluates the loss again in its step (SAM) has its gradients set to None after each step, so that
     its step evaluates Lightning's closure at the weights, then at the perturbed ones, as in any loop;
     beside Lightning's gradient accumulation (``accumulate_grad_batches`` above 1), whose closure holds
-    only a group's last batch, its first step is refused, before any update.
+    only a group's last batch, and float16 mixed precision (``precision="16-mixed"``), whose GradScaler
+    steps without a closure, its first step is refused, before any update.
 
     A :class:`~optimlab.schedules.ReduceOnPlateau` is fed the logged metric ``monitor`` (e.g.
     ``"val_loss"``) at the end of each training epoch, as Lightning feeds torch's ``ReduceLROnPlateau``;
@@ -288,7 +300,7 @@ def configure_optimizers(
         # Lightning's closure zeroes the gradients as it starts, inside step(): SAM's step found those of
         # the last step's perturbed weights, took them for the gradient at the weights, and evaluated
         # the closure once.
-        optimizer.register_step_pre_hook(_no_accumulation)
+        optimizer.register_step_pre_hook(_lightnings_step_checked)
         optimizer.register_step_post_hook(_gradients_to_none)
     plateau = isinstance(schedule, ReduceOnPlateau)
     if plateau and monitor is None:

@@ -323,6 +323,9 @@ class Weighted(nn.Module):  # a cross-entropy of labels 1..3 over 4 scores, each
         rows = nn.functional.cross_entropy(outputs, targets, reduction="none")
         return (rows * WEIGHTS[targets]).mean()
 
+def hinge(outputs, targets):  # of one score per example against -1/+1 labels of the same shape
+    return (1 - targets * outputs).clamp(min=0).mean()
+
 def squared(outputs, targets):  # of one output per example and targets (N,), as a hand loop gives them
     return ((outputs.squeeze(-1) - targets) ** 2).mean()
 
@@ -420,3 +423,42 @@ def test_the_users_own_loss_gets_a_regressions_targets_in_their_own_shape(tmp_pa
     with torch.no_grad():
         out = built.model(train.x[:8])
         torch.testing.assert_close(built.loss_fn(out, train.y[:8]), ((out.squeeze(-1) - yb) ** 2).mean())
+
+
+def test_the_users_own_loss_gets_labels_in_a_column_as_given_and_their_accuracy_is_read(
+    tmp_path, write_modules
+):
+    """Labels stored (N, 1) reached the user's loss as (N,): a hinge loss of 1 - targets * outputs against
+    one score each, (N, 1), broadcast to (N, N) without a word (fit gives them as they are). Now they keep
+    their shape, are split by class, and the run's accuracy is the share of rows whose score's sign is their
+    label. The first batch's loss is the hinge by hand against each row's own label."""
+    import numpy as np
+
+    write_modules(label_losses=_LABEL_LOSSES)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(100, 3)).astype(np.float32)
+    y = np.where(x[:, :1] > 0, 1, -1)  # (N, 1)
+    np.savez(tmp_path / "column.npz", x=x, y=y)
+    recipe = Recipe.from_dict(
+        {
+            "data": {"name": str(tmp_path / "column.npz"), "scaling": "none"},
+            "model": {"name": "label_losses:margin_net"},
+            "training": {"loss": "label_losses:hinge", "steps": 1},
+        }
+    )
+    built = build(recipe)
+    train, test = built.splits.train, built.splits.test
+    assert tuple(train.y.shape) == (len(train), 1)
+    for label in (-1, 1):  # split class by class: a fifth of each to test
+        assert (test.y == label).sum() == int((y == label).sum() * 0.2 + 0.5)  # rounded half up
+    raw = {tuple(row): label for row, label in zip(x.tolist(), y[:, 0].tolist())}
+    yb = torch.tensor([[raw[tuple(row)]] for row in train.x[:8].tolist()])
+    with torch.no_grad():
+        out = built.model(train.x[:8])
+        torch.testing.assert_close(built.loss_fn(out, train.y[:8]), (1 - yb * out).clamp(min=0).mean())
+        score = built.model(test.x).squeeze(-1)
+    from optimlab.train.run import evaluate  # a run's evaluation of a split
+
+    found = evaluate(built.model, built.loss_fn, test.x, test.y, task="classification", prefix="test")
+    expected = ((score > 0) == (test.y.squeeze(-1) > 0)).double().mean().item()
+    assert 0.2 < expected < 0.8 and found["test_accuracy"] == pytest.approx(expected)

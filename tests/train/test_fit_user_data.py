@@ -1462,27 +1462,29 @@ def test_token_ids_past_the_vocabulary_of_a_recipes_model_are_refused_naming_the
     assert str(refused.value).endswith("the batch's ids run input 0 from 0 to 29.")
 
 
+@pytest.mark.parametrize("column", [False, True])
 @pytest.mark.parametrize("negative", [-1, 0])
-def test_the_accuracy_of_one_score_is_its_sign_against_labels_of_minus_one_or_zero(negative):
+def test_the_accuracy_of_one_score_is_its_sign_against_labels_of_minus_one_or_zero(negative, column):
     """A model of one score under torch's SoftMarginLoss, with -1/+1 labels: the accuracy counted the +1
     rows alone (a -1 was skipped as an ignored target) and compared 0 with them. Now, in fit's evaluation
     and in a recipe's (the tensor path), it is the share of rows whose score's sign is their label, by
-    hand; so too under BCE with 0/1 labels."""
+    hand; so too under BCE with 0/1 labels, and for labels in a column (N, 1), which had none."""
     from optimlab.train.run import evaluate
 
     x, y = problem(64)
     labels = torch.where(y == 1, 1, negative)
+    labels = labels.unsqueeze(1) if column else labels
     torch.manual_seed(1)
     model = nn.Linear(3, 1)
     with torch.no_grad():
         score = model(x).squeeze(-1)
-    expected = ((score > 0) == (labels == 1)).double().mean().item()
+    expected = ((score > 0) == (labels.reshape(-1) == 1)).double().mean().item()
     assert 0.2 < expected < 0.8  # right and wrong rows of both labels
 
     def loss_fn(out, t):
         if negative == -1:
-            return nn.functional.soft_margin_loss(out.squeeze(-1), t.float())
-        return nn.functional.binary_cross_entropy_with_logits(out.squeeze(-1), t.float())
+            return nn.functional.soft_margin_loss(out.reshape(t.shape), t.float())
+        return nn.functional.binary_cross_entropy_with_logits(out.reshape(t.shape), t.float())
 
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
     state = fit(model, optimizer, (x, labels), loss_fn=loss_fn, total_steps=1, val_data=(x, labels))

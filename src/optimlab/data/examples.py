@@ -199,9 +199,12 @@ class Examples(DatasetInfo):
                     "0/1 columns) are not supported",
                 )
             classes, ids = _classes(y_array.reshape(len(y_array)), name)
-            num_classes = len(classes)
+            num_classes, shape = len(classes), (-1,)
             if _AS_GIVEN.get() and y_array.dtype.kind in "biuf":  # whole numbers: classification
-                ids = y_array.astype(np.int64)
+                ids, shape = (
+                    y_array.astype(np.int64),
+                    y_array.shape,
+                )  # (N, 1) too, as the loss was written for
             elif not np.array_equal(classes, np.arange(num_classes)):  # said: -1 may mean "unlabelled"
                 shown = ", ".join(c if isinstance(c, str) else f"{c:g}" for c in classes[:_SHOWN_LABELS]) + (
                     ", ..." if num_classes > _SHOWN_LABELS else ""
@@ -211,7 +214,7 @@ class Examples(DatasetInfo):
                 if guessed and y_array.dtype.kind in "biuf" and num_classes > MOST_CLASSES_GUESSED:
                     labels += ", training.loss: mse would regress them as amounts"  # the guess's way out
                 reading = ", ".join(filter(None, [reading, labels]))
-            targets = torch.as_tensor(ids.reshape(-1), dtype=torch.long)
+            targets = torch.as_tensor(ids.reshape(shape), dtype=torch.long)
         else:
             reject_non_finite(y_array, f"targets of {name}")
             shape = y_array.shape if _AS_GIVEN.get() else (len(y_array), -1)

@@ -218,7 +218,7 @@ def load(
 def _classes_held_out(splits: Splits) -> str:
     """``"; test lacks 2 of the 5 classes"`` where a held-out split has rows but none of some class (split
     per class, rounded: a class of one or two rows gives none), else ``""``."""
-    if splits.task != "classification" or splits.train.y.ndim != 1:
+    if splits.task != "classification" or splits.train.y.numel() != len(splits.train):  # per position
         return ""
     lacking = [
         f"{name} lacks {missing} of the {splits.num_classes} classes"

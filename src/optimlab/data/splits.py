@@ -86,8 +86,9 @@ def split(
         test_fraction = 0.0
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(data.examples), generator=generator)
-    if data.task == "classification" and data.examples.y.ndim == 1:  # per-token labels: no strata
-        labels = data.examples.y[order]
+    y = data.examples.y
+    if data.task == "classification" and y.numel() == len(y):  # per-token labels: no strata
+        labels = y.reshape(len(y))[order]  # (N, 1) as given for the user's loss, too
         strata = [order[labels == c] for c in labels.unique()]  # labels as given too: -1/+1, 1..K
     else:
         strata = [order]

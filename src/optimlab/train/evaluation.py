@@ -355,6 +355,8 @@ def hits(
     the first maximum over the classes, as argmax; a single score (a binary head under a BCE loss, or a
     soft margin's of -1/+1 labels) is the logit of class 1, predicted where positive, its other class
     0 or -1 (the sign of a margin classifier's score: Hastie et al. 2009, sec. 4.5)."""
+    if targets.dim() > 1 and targets.shape[-1] == 1 and targets.shape in (scores.shape, scores.shape[lead:]):
+        targets = targets.squeeze(-1)  # a label per row in a column (N, 1), against one score each
     shape = scores.shape[lead:]
     own = lead and targets.dim() == scores.dim() - 1  # the targets lead with the members' dimensions too
     labels = tuple(targets.shape[lead:] if own else targets.shape)

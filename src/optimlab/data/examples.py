@@ -2,7 +2,8 @@
 
 ``x`` is float32 of shape (N, *input_shape), token ids too (whole numbers; the user's model that embeds
 them gets them as int64: :func:`optimlab.models.user.embeds_ids`). ``y`` is int64 class ids in
-[0, num_classes) of shape (N,) for classification, and float32 of shape (N, num_targets) for regression.
+[0, num_classes) of shape (N,) for classification, and float32 of shape (N, num_targets) for regression;
+read for the user's own loss (:func:`targets_for`), the labels and targets as given, in their own shape.
 """
 
 from __future__ import annotations

@@ -329,6 +329,9 @@ def hinge(outputs, targets):  # of one score per example against -1/+1 labels of
 def squared(outputs, targets):  # of one output per example and targets (N,), as a hand loop gives them
     return ((outputs.squeeze(-1) - targets) ** 2).mean()
 
+class Bce(nn.BCEWithLogitsLoss):  # torch's, of probabilities: labels -1/+1 as 0/1
+    pass
+
 class Mse(nn.MSELoss):  # torch's, elementwise: its targets are shaped as the outputs
     pass
 
@@ -462,3 +465,29 @@ def test_the_users_own_loss_gets_labels_in_a_column_as_given_and_their_accuracy_
     found = evaluate(built.model, built.loss_fn, test.x, test.y, task="classification", prefix="test")
     expected = ((score > 0) == (test.y.squeeze(-1) > 0)).double().mean().item()
     assert 0.2 < expected < 0.8 and found["test_accuracy"] == pytest.approx(expected)
+
+
+def test_torchs_binary_cross_entropy_of_the_user_gets_labels_as_the_probabilities_it_takes(
+    tmp_path, write_modules
+):
+    """The user's own BCEWithLogitsLoss reads a target as the probability of class 1: given the labels
+    -1/+1 as they are, its loss has no lower bound and the model learns to inflate its logits. It gets
+    them as 0/1, said as for optimlab's losses; the first batch's loss is torch's of (y + 1) / 2 by hand."""
+    write_modules(label_losses=_LABEL_LOSSES)
+    x, y = _labelled_file(tmp_path, [-1, 1] * 50)
+    recipe = Recipe.from_dict(
+        {
+            "data": {"name": str(tmp_path / "labelled.npz")},
+            "model": {"name": "label_losses:margin_net"},
+            "training": {"loss": "label_losses:Bce", "steps": 1},
+        }
+    )
+    built = build(recipe)
+    assert built.splits.relabelled == "labels -1, 1 as classes 0-1"
+    train = built.splits.train
+    raw = {tuple(row): label for row, label in zip(x.tolist(), y.tolist())}
+    yb = torch.tensor([raw[tuple(row)] for row in train.x[:8].tolist()], dtype=torch.float32)
+    with torch.no_grad():
+        out = built.model(train.x[:8])
+        expected = torch.nn.functional.binary_cross_entropy_with_logits(out.squeeze(-1), (yb + 1) / 2)
+        torch.testing.assert_close(built.loss_fn(out, train.y[:8]), expected)

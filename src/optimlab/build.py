@@ -126,10 +126,12 @@ def task_of_loss(loss: str | None) -> str | None:
 def targets_as_given(loss: str | None) -> bool:
     """Whether ``loss`` is the user's own (an import path, an object), which gets the targets as given
     (:func:`~optimlab.data.examples.targets_for`); not torch's regression losses, which compare outputs
-    and targets elementwise, so get the targets shaped as the outputs, (N, 1) for a regression's (N,)."""
+    and targets elementwise, so get the targets shaped as the outputs, (N, 1) for a regression's (N,),
+    nor torch's binary cross-entropy, which reads a target as a probability, so gets labels -1/+1 as
+    0/1 (said), not a loss without a lower bound."""
     registry = get_registry("loss")
     users = loss is not None and loss in registry and Capability.USER in registry.get(loss).capabilities
-    return users and task_of_loss(loss) is None
+    return users and task_of_loss(loss) is None and not _binary(loss)
 
 
 def _check_rows_kept(recipe: Recipe, kept: int, classes: int) -> None:

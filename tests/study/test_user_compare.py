@@ -794,5 +794,7 @@ def test_labels_reach_the_users_loss_as_given_and_a_mapping_for_optimlabs_loss_i
         warnings.simplefilter("error", OptimlabWarning)
         optimlab.compare(["sgd"], model=net, data=(x, y), loss=SoftMargin(), out=tmp_path / "own", **run)
     assert set(torch.cat(seen).tolist()) == {-1, 1}
-    with pytest.warns(OptimlabWarning, match=r"^data: labels -1, 1 as classes 0-1, the class ids optimlab's"):
+    with pytest.warns(
+        OptimlabWarning, match=r"^data: labels -1, 1 as classes 0-1, the class ids a cross-entropy"
+    ):
         optimlab.compare(["sgd"], data=(x, y), out=tmp_path / "ids", **run)

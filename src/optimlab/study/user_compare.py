@@ -170,8 +170,8 @@ def _data_name(data: Any) -> tuple[str, bool]:
         held = as_data(data, "data")  # read into memory once, here: every trial splits the same tensors
         if getattr(held, "relabelled", None):  # said, as the command line's data line says it
             warnings.warn(
-                f"data: {held.relabelled}, the class ids optimlab's loss takes; give loss= your own to "
-                "train on the labels as given",
+                f"data: {held.relabelled}, the class ids a cross-entropy takes (0/1 for a binary one); "
+                "a loss of your own (loss=) gets the labels as given",
                 OptimlabWarning,
                 stacklevel=5,
             )

@@ -371,7 +371,9 @@ def test_the_users_own_loss_gets_the_class_labels_as_given(tmp_path, write_modul
         }
     )
     built = build(recipe)
-    assert built.splits.relabelled is None
+    assert built.splits.relabelled is None  # said in the data line all the same:
+    shown = "-1, 1" if margin else "1, 2, 3"
+    assert built.splits.reading == f"inputs 'x', targets 'y', labels {shown} as given to the loss"
     train = built.splits.train
     raw = {tuple(row): label for row, label in zip(x.tolist(), y.tolist())}
     assert train.y.tolist() == [raw[tuple(row)] for row in train.x.tolist()]  # each row's own label

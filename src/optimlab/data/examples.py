@@ -200,21 +200,19 @@ class Examples(DatasetInfo):
                     "0/1 columns) are not supported",
                 )
             classes, ids = _classes(y_array.reshape(len(y_array)), name)
-            num_classes, shape = len(classes), (-1,)
+            num_classes, shape, labels = len(classes), (-1,), None
+            shown = ", ".join(c if isinstance(c, str) else f"{c:g}" for c in classes[:_SHOWN_LABELS]) + (
+                ", ..." if num_classes > _SHOWN_LABELS else ""
+            )
+            already_ids = np.array_equal(classes, np.arange(num_classes))
             if _AS_GIVEN.get() and y_array.dtype.kind in "biuf":  # whole numbers: classification
-                ids, shape = (
-                    y_array.astype(np.int64),
-                    y_array.shape,
-                )  # (N, 1) too, as the loss was written for
-            elif not np.array_equal(classes, np.arange(num_classes)):  # said: -1 may mean "unlabelled"
-                shown = ", ".join(c if isinstance(c, str) else f"{c:g}" for c in classes[:_SHOWN_LABELS]) + (
-                    ", ..." if num_classes > _SHOWN_LABELS else ""
-                )
-                relabelled = f"labels {shown} as classes 0-{num_classes - 1}"
-                labels = relabelled
+                ids, shape = y_array.astype(np.int64), y_array.shape  # (N, 1) too, as the loss takes them
+                labels = None if already_ids else f"labels {shown} as given to the loss"
+            elif not already_ids:  # said: -1 may mean "unlabelled"
+                relabelled = labels = f"labels {shown} as classes 0-{num_classes - 1}"
                 if guessed and y_array.dtype.kind in "biuf" and num_classes > MOST_CLASSES_GUESSED:
                     labels += ", training.loss: mse would regress them as amounts"  # the guess's way out
-                reading = ", ".join(filter(None, [reading, labels]))
+            reading = ", ".join(filter(None, [reading, labels])) or None
             targets = torch.as_tensor(ids.reshape(shape), dtype=torch.long)
         else:
             reject_non_finite(y_array, f"targets of {name}")

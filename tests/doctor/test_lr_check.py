@@ -993,3 +993,23 @@ def test_a_check_takes_numpys_integers_for_its_steps():
     validate_check(np.int64(50), None)
     with pytest.raises(InvalidValueError, match="check_steps"):
         validate_check(np.float64(50.0), None)
+
+
+def test_labels_minus_one_and_one_under_a_margin_loss_count_both_classes_for_chance():
+    """A model of one score under torch's SoftMarginLoss, labels -1/+1 (a separable problem): the held-out
+    labels were counted without their -1s, as if ignored, so answering +1 alone looked like an accuracy
+    of 1 and no candidate (at best 0.996) could beat it: 'no lr trains this setup'. Both classes count,
+    as the accuracy counts them, and the check suggests an lr."""
+
+    class Margin(nn.SoftMarginLoss):
+        def forward(self, outputs, targets):
+            return super().forward(outputs.squeeze(-1), targets.float())
+
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(1200, 8, generator=generator)
+    y = torch.where(x @ torch.randn(8, generator=generator) > 0, 1, -1)
+    model = nn.Linear(8, 1)
+    optimizer = optimlab.optim.create("sgd", model.parameters())
+    found = find_lr(model, Margin(), x[:800], y[:800], optimizer, held_out=(x[800:], y[800:]),
+                    check_steps=100, batch_size=32)  # fmt: skip
+    assert found.suggestion is not None, found.reason

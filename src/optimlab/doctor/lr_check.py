@@ -1122,8 +1122,10 @@ def _scored_by_row(made: Forward, loss_fn: Callable[[Tensor, Tensor], Tensor]) -
 
 def _label_counts(held_out: UserBatches) -> Counter[int]:
     """How often each class is the target in one pass of ``held_out`` (integer targets; a negative
-    one is a label the loss ignores, as cross-entropy's ``ignore_index``): their total is the n of an
-    accuracy's standard error, the most frequent one's share the accuracy of answering it always."""
+    one is a label the loss ignores, as cross-entropy's ``ignore_index``, but for -1 among labels -1/+1,
+    a margin loss's negative class, as :func:`~optimlab.train.evaluation.hits` counts it): their total is
+    the n of an accuracy's standard error, the most frequent one's share the accuracy of answering it
+    always."""
     if held_out.tensors is not None:
         targets = [held_out.tensors[1]]
     else:
@@ -1137,7 +1139,8 @@ def _label_counts(held_out: UserBatches) -> Counter[int]:
                 targets.append(target)
     counts: Counter[int] = Counter()
     for target in targets:
-        labels, times = target[target >= 0].unique(return_counts=True)
+        signs = set(target.unique().tolist()) <= {-1, 1}
+        labels, times = target[target >= (-1 if signs else 0)].unique(return_counts=True)
         counts.update(dict(zip(labels.tolist(), times.tolist())))
     return counts
 

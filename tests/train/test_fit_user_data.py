@@ -1491,3 +1491,13 @@ def test_the_accuracy_of_one_score_is_its_sign_against_labels_of_minus_one_or_ze
     assert state.last_metrics["val_accuracy"] == pytest.approx(expected)
     found = evaluate(model, loss_fn, x, labels, task="classification", prefix="val")
     assert found["val_accuracy"] == pytest.approx(expected)
+
+
+def test_labels_past_the_two_classes_of_one_score_count_as_wrong():
+    """One score read as the logit of class 1 cannot answer class 2: its rows were skipped, and the
+    accuracy of a 1-output model on three classes counted the rows of 0 and 1 alone. They count, wrong."""
+    from optimlab.train.evaluation import hits
+
+    scores = torch.tensor([[1.0], [-1.0], [1.0], [-1.0], [2.0]])
+    correct, counted = hits(scores, torch.tensor([1, 0, 2, 2, -1]))
+    assert correct.tolist() == [True, True, False, False, False] and counted.all()

@@ -16,7 +16,7 @@ import optimlab.train.loop
 from optimlab.data.batches import epoch_permutation
 from optimlab.doctor import lr_range_test
 from optimlab.errors import InvalidValueError
-from optimlab.models.user import LossFunction
+from optimlab.techniques.losses import LossFunction
 from optimlab.train import Callback, EarlyStopping, TrainState, fit
 
 from .user_modules import DICT_NET

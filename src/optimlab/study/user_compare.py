@@ -212,7 +212,7 @@ def _loss_name(loss: Any) -> tuple[str, bool]:
     if isinstance(loss, nn.Module):  # an instance, shared by the trials: a loss holds no state they change
         return _name("loss", loss, lambda: lambda: loss, type(loss).__name__)
     if callable(loss) and (not isinstance(loss, type) or issubclass(loss, nn.Module)):
-        # its class, or a function loss(outputs, targets) (models.user.adapt_loss)
+        # its class, or a function loss(outputs, targets) (techniques.losses.adapt_loss)
         return _name("loss", loss, lambda: loss, getattr(loss, "__name__", "loss"))
     raise InvalidValueError(
         "loss",

@@ -3,22 +3,84 @@
 Classification losses take class-index targets (cross_entropy) or 0/1 and soft float targets (bce);
 regression losses take float targets. Pointwise losses reshape a target of as many elements as the
 prediction to the prediction's shape, so that ``(N,)`` targets against ``(N, 1)`` outputs are compared
-element by element instead of being broadcast to ``(N, N)``.
+element by element instead of being broadcast to ``(N, N)``. The user's own loss by import path
+(``training: {loss: "mypkg.losses:Focal", loss_options: {...}}``) is a loss factory ``fn(**loss_options)
+-> nn.Module`` called as ``loss(outputs, targets)``, or a loss function ``fn(outputs, targets,
+**loss_options)`` taken as it is (:func:`adapt_loss`).
 """
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from typing import Any
 
 from torch import Tensor, nn
 
 from optimlab.errors import InvalidValueError
-from optimlab.models.user import adapt_loss
 from optimlab.registry import POSITIVE, UNIT_OPEN, Capability, new_registry
+from optimlab.user_modules import module_factory
 
-__all__ = ["ClassesLast", "PointwiseLoss", "bce", "create", "cross_entropy", "huber", "mse"]
+__all__ = [
+    "ClassesLast",
+    "LossFunction",
+    "PointwiseLoss",
+    "adapt_loss",
+    "bce",
+    "create",
+    "cross_entropy",
+    "huber",
+    "mse",
+]
 
 _REGISTRY = new_registry("loss")
+
+
+def adapt_loss(path: str, target: Any) -> Callable[..., nn.Module]:
+    """``target`` as a loss factory ``fn(**loss_options) -> nn.Module``: a class or factory of the module,
+    or a loss function ``fn(outputs, targets, **loss_options)`` itself (its first two parameters have no
+    default: ``torch.nn.functional:cross_entropy``), made a module by :class:`LossFunction`."""
+    if not _is_loss_function(target):
+        return module_factory(path, target, "loss", ())
+    signature = inspect.signature(target)
+    options = list(signature.parameters.values())[2:]
+
+    def factory(**given: Any) -> nn.Module:
+        return LossFunction(target, **given)
+
+    factory.__signature__ = signature.replace(parameters=options)  # type: ignore[attr-defined]
+    factory.__doc__ = target.__doc__
+    return factory
+
+
+def _is_loss_function(target: Any) -> bool:
+    """Whether ``target`` is called as ``target(outputs, targets, ...)``: a function (not a class) whose
+    first two parameters are positional without a default (a factory's have defaults: loss_options)."""
+    if isinstance(target, type) or not callable(target):
+        return False
+    try:
+        parameters = list(inspect.signature(target).parameters.values())[:2]
+    except (TypeError, ValueError):  # a builtin without a signature: left to the factory's checks
+        return False
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return len(parameters) == 2 and all(p.kind in positional and p.default is p.empty for p in parameters)
+
+
+class LossFunction(nn.Module):
+    """A loss function ``fn(outputs, targets, **options)`` as the module a recipe's loss is."""
+
+    def __init__(self, fn: Callable[..., Tensor], **options: Any) -> None:
+        super().__init__()
+        self.fn, self.options = fn, options
+
+    def forward(self, outputs: Any, targets: Any) -> Tensor:
+        return self.fn(outputs, targets, **self.options)
+
+    def extra_repr(self) -> str:
+        given = "".join(f", {k}={v!r}" for k, v in self.options.items())
+        return f"{getattr(self.fn, '__qualname__', self.fn)}{given}"
+
+
 _REGISTRY.adapt_import = adapt_loss  # the user's loss by import path
 
 

@@ -24,8 +24,7 @@ from optimlab.data.user_batches import (
     own_pairs,
 )
 from optimlab.errors import InvalidValueError, OptimlabError
-from optimlab.models.user import LossFunction
-from optimlab.techniques.losses import ClassesLast
+from optimlab.techniques.losses import ClassesLast, LossFunction
 from optimlab.user_code import call_user
 
 __all__ = [
@@ -283,7 +282,7 @@ _CROSS_ENTROPY_FUNCTIONS = (nn.functional.cross_entropy, nn.functional.nll_loss)
 
 def _cross_entropy(loss_fn: Any) -> _CrossEntropy | None:
     """``loss_fn`` as a cross-entropy of class ids (torch's ``CrossEntropyLoss`` or ``NLLLoss``, their
-    functions, a ``functools.partial`` of these, or a recipe's :class:`~optimlab.models.user.LossFunction`
+    functions, a ``functools.partial`` of these, or a recipe's :class:`~optimlab.techniques.losses.LossFunction`
     of them), with the keywords it was given; None for any other loss."""
     if isinstance(loss_fn, (nn.CrossEntropyLoss, nn.NLLLoss)):
         return _CrossEntropy(loss_fn.ignore_index, loss_fn.weight, loss_fn.reduction)

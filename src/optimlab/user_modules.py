@@ -1,0 +1,75 @@
+"""The user's ``nn.Module`` factory by import path, a model's or a loss's: a class or function called with
+the recipe's options (and, for a model, what it asks of the data by name), what it returns checked.
+
+One home for both kinds, below the layers that register them (``models/user.py`` adapts a model,
+``techniques/losses.py`` a loss), so that neither imports the other's layer.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+from optimlab.errors import InvalidValueError, a_type
+from optimlab.user_code import call_user
+
+__all__ = ["module_factory"]
+
+
+def module_factory(
+    path: str,
+    target: Any,
+    what: str,
+    data_keywords: tuple[str, ...] = (),
+    check: Callable[[nn.Module], None] | None = None,
+) -> Callable[..., nn.Module]:
+    """``target`` as ``fn(*data, **options) -> nn.Module``: ``data`` (values of ``data_keywords``) go to
+    it by name when its signature names them; what it returns must be an ``nn.Module``, then passes
+    ``check``."""
+    if not callable(target):
+        raise InvalidValueError(
+            f"{what} {path!r}", type(target).__name__, "a function or class returning an nn.Module"
+        )
+    signature = inspect.signature(target)
+    wanted = [name for name in data_keywords if name in signature.parameters]
+    _check_required(path, what, signature, set(wanted), data_keywords)
+
+    def factory(*data: Any, **options: Any) -> nn.Module:
+        given = dict(zip(data_keywords, data))
+        built = call_user(what, path, target, **{name: given[name] for name in wanted}, **options)
+        if not isinstance(built, nn.Module):
+            raise InvalidValueError(f"what {what} {path!r} returned", a_type(built), "an nn.Module")
+        if check is not None:
+            check(built)
+        return built
+
+    factory.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[p for p in signature.parameters.values() if p.name not in data_keywords]
+    )
+    factory.__doc__ = target.__doc__
+    factory.data_keywords = tuple(wanted)  # type: ignore[attr-defined]  # what it asks of the data
+    return factory
+
+
+def _check_required(
+    path: str, what: str, signature: inspect.Signature, given: set[str], data_keywords: tuple[str, ...]
+) -> None:
+    """A parameter without a default that nothing fills is named when the factory is looked up, with
+    what fills one, rather than as the TypeError of a call with it missing."""
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    missing = [
+        p.name
+        for p in signature.parameters.values()
+        if p.kind not in variadic and p.default is p.empty and p.name not in given
+    ]
+    if missing:
+        options = "model.options" if what == "model" else "training.loss_options"
+        by_data = f", or named {' / '.join(data_keywords)}, which the data gives" if data_keywords else ""
+        raise InvalidValueError(
+            f"the parameters of {what} {path!r}",
+            ", ".join(missing),
+            f"parameters with a default, which {options} may set{by_data}",
+        )

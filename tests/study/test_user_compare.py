@@ -798,3 +798,42 @@ def test_labels_reach_the_users_loss_as_given_and_a_mapping_for_optimlabs_loss_i
         OptimlabWarning, match=r"^data: labels -1, 1 as classes 0-1, the class ids a cross-entropy"
     ):
         optimlab.compare(["sgd"], data=(x, y), out=tmp_path / "ids", **run)
+
+
+def test_the_default_metric_follows_what_a_model_s_own_loss_makes_of_integer_labels(tmp_path):
+    """Hugging Face's sequence classification with num_labels=1 is a regression (its own loss the MSE
+    of one score, integer labels too), which the evaluation scores with a val_loss alone: compare chose
+    val_accuracy from the labels and stopped before any trial ("invalid value 'val_accuracy' for metric
+    (--metric)") though no metric was given. Truth: the real transformers model; num_labels=2, a
+    cross-entropy of two scores, keeps val_accuracy; so does a user's module whose own loss is the MSE of
+    one score, which gets val_loss."""
+    transformers = pytest.importorskip("transformers")
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(1, 30, (48, 8), generator=generator)
+    counts = (ids < 10).sum(1)  # int64 labels
+    items = [{"input_ids": ids[i], "labels": counts[i] % 2} for i in range(48)]
+    data = (DataLoader(items[:32], batch_size=8), DataLoader(items[32:], batch_size=8))
+    for num_labels, metric in ((1, "val_loss"), (2, "val_accuracy")):
+        config = transformers.BertConfig(vocab_size=30, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                         intermediate_size=32, max_position_embeddings=16, num_labels=num_labels)  # fmt: skip
+        model = lambda config=config: transformers.AutoModelForSequenceClassification.from_config(config)  # noqa: E731
+        done = optimlab.compare(["sgd"], model=model, data=data, budget=1, seeds=1, epochs=1,
+                                out=tmp_path / str(num_labels))  # fmt: skip
+        (result,) = done.results
+        assert (result.spec.metric, result.spec.goal) == (metric, "min" if metric == "val_loss" else "max")
+        assert metric in result.records[0].metrics
+
+    class OwnMSE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(3, 1)
+
+        def forward(self, x, labels):
+            logits = self.linear(x)
+            return {"logits": logits, "loss": nn.functional.mse_loss(logits.squeeze(-1), labels.float())}
+
+    x = torch.randn(48, 3, generator=generator)
+    items = [{"x": x[i], "labels": (x[i, 0] > 0).long()} for i in range(48)]
+    data = (DataLoader(items[:32], batch_size=8), DataLoader(items[32:], batch_size=8))
+    done = optimlab.compare(["sgd"], model=OwnMSE, data=data, budget=1, seeds=1, epochs=1, out=tmp_path / "m")
+    assert done.results[0].spec.metric == "val_loss"

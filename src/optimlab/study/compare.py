@@ -225,10 +225,33 @@ def _measures(task: str | None, metric: str, *, compute_loss: str | None = None)
 
 
 def _tuned_on(metric: str, splits: Any, recipe: Recipe) -> str:
-    """A workload's default ``metric`` where ``splits`` surely give it (:func:`_measures`), else ``val_loss``."""
+    """A workload's default ``metric`` where ``splits`` surely give it (:func:`_measures`; the user's dict
+    batches under the model's own loss: where its evaluation does, :func:`_own_loss_gives`), else
+    ``val_loss``."""
+    from optimlab.data.user_factory import BatchSplits
+
     task = getattr(splits, "task", None)
     surely = _measures(task, metric, compute_loss=recipe.training.compute_loss) is True
+    if surely and isinstance(splits, BatchSplits) and recipe.training.loss in (None, MODEL_LOSS):
+        surely = _own_loss_gives(metric, recipe)
     return metric if surely else "val_loss"
+
+
+def _own_loss_gives(metric: str, recipe: Recipe) -> bool:
+    """Whether the evaluation of the user's dict batches under the model's own loss gives ``metric``, read
+    on its first validation batch: that loss, not the labels, makes the task (Hugging Face's sequence
+    classification with ``num_labels=1`` is a regression of integer labels, scored by a loss alone:
+    :func:`~optimlab.data.user_batches.own_pairs`). A recipe that does not build keeps the labels'
+    answer: :func:`check_trains` names its error before any trial."""
+    from optimlab.build import build
+    from optimlab.train.evaluation import evaluate_batches
+
+    try:
+        built = build(recipe)
+        measured = evaluate_batches(built.model, built.batches(built.splits.val), prefix="val", most=1)
+    except OptimlabError:
+        return True
+    return metric in measured
 
 
 def _names_user_data(recipe: Recipe) -> bool:

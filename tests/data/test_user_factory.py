@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from optimlab.data import Examples, load
+from optimlab.data.examples import targets_for
 from optimlab.data.user_factory import BatchDataset, BatchSplits, as_data
 from optimlab.errors import InvalidValueError
 
@@ -197,8 +198,18 @@ def test_the_label_cross_entropy_ignores_is_refused_where_it_would_become_a_clas
     skip those rows. Labels of -1 and 1 stay two classes."""
     x, y = torch.randn(30, 4), torch.arange(30) % 3
     y[:5] = -100
-    with pytest.raises(InvalidValueError, match="'-100 in 5 rows' for class labels of mine"):
+    with pytest.raises(
+        InvalidValueError, match="'-100 in 5 rows' for class labels of mine.*a class of its own"
+    ):
         as_data((x, y), "mine")
+    # The user's own loss gets labels as given (-100 reaches it): the refusal said they would become a
+    # class id. What holds there: -100 is counted among the labels, a class of 4 a model gets a score for.
+    with targets_for("classification", as_given=True):
+        assert Examples.from_arrays(x, y, name="m", task="classification").num_outputs == 4
+        with pytest.raises(
+            InvalidValueError, match="reach your loss as given but count as a label of its own"
+        ):
+            as_data((x, y), "mine")
     signs = as_data((x, torch.where(torch.arange(30) % 2 == 0, -1, 1)), "mine")
     assert signs.num_classes == 2 and torch.equal(signs.examples.y, torch.arange(30) % 2)
 

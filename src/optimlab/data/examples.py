@@ -59,6 +59,12 @@ def targets_for(task: Task | None, *, as_given: bool = False) -> Iterator[None]:
         _AS_GIVEN.reset(tokens[1])
 
 
+def labels_as_given() -> bool:
+    """Whether class labels read now reach the user's own loss as given (:func:`targets_for`), not as ids
+    0..K-1."""
+    return _AS_GIVEN.get()
+
+
 # Tensor dtypes numpy has no type for: np.asarray raises "Got unsupported ScalarType BFloat16".
 _NOT_IN_NUMPY = (torch.bfloat16, *(getattr(torch, n) for n in dir(torch) if n.startswith("float8_")))
 
@@ -205,7 +211,7 @@ class Examples(DatasetInfo):
                 ", ..." if num_classes > _SHOWN_LABELS else ""
             )
             already_ids = np.array_equal(classes, np.arange(num_classes))
-            if _AS_GIVEN.get() and y_array.dtype.kind in "biuf":  # whole numbers: classification
+            if labels_as_given() and y_array.dtype.kind in "biuf":  # whole numbers: classification
                 ids, shape = y_array.astype(np.int64), y_array.shape  # (N, 1) too, as the loss takes them
                 labels = None if already_ids else f"labels {shown} as given to the loss"
             elif not already_ids:  # said: -1 may mean "unlabelled"
@@ -216,7 +222,7 @@ class Examples(DatasetInfo):
             targets = torch.as_tensor(ids.reshape(shape), dtype=torch.long)
         else:
             reject_non_finite(y_array, f"targets of {name}")
-            shape = y_array.shape if _AS_GIVEN.get() else (len(y_array), -1)
+            shape = y_array.shape if labels_as_given() else (len(y_array), -1)
             targets = torch.as_tensor(y_array.astype(np.float64).reshape(shape), dtype=torch.float32)
             num_classes = None
         return cls(

@@ -37,7 +37,14 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler, Subset, SubsetRandomSampler
 
-from optimlab.data.examples import DatasetInfo, Examples, TensorPair, float_task, zero_one
+from optimlab.data.examples import (
+    DatasetInfo,
+    Examples,
+    TensorPair,
+    float_task,
+    labels_as_given,
+    zero_one,
+)
 from optimlab.data.numpy_file import channels_last
 from optimlab.data.splits import Splits, check_fractions, rounded
 from optimlab.data.torch_dataset import MORE_THAN_PAIRS, finite, read_pairs
@@ -281,8 +288,9 @@ def _every_row(loader: DataLoader, name: str) -> DataLoader:
 def _examples(x: Tensor, y: Tensor, name: str) -> Examples:
     """The user's rows as :class:`~optimlab.data.Examples`; several class labels per example, which rows
     of (x, y) cannot hold, are refused naming the shape that holds them: dict batches. So is the label
-    -100, cross-entropy's ``ignore_index``: mapped to a class of its own, the rows meant to be ignored
-    would be trained and scored as one. Images kept channels last (N, H, W, C) are refused too, naming
+    -100, cross-entropy's ``ignore_index``: mapped to a class id of its own for optimlab's loss (the rows
+    meant to be ignored trained and scored as one), counted as a class under the user's own loss, which
+    gets it as given. Images kept channels last (N, H, W, C) are refused too, naming
     the transpose: a CNN took their rows for channels, and read as an .npz file's are (transposed), they
     would train a model written for them on (N, C, H, W) without a word; the user's Examples keep them."""
     if channels_last(tuple(x.shape)):
@@ -296,11 +304,17 @@ def _examples(x: Tensor, y: Tensor, name: str) -> Examples:
     one_each = isinstance(y, Tensor) and not y.is_floating_point() and y.numel() == len(y)
     ignored = int((y == -100).sum()) if one_each else 0  # several per example: refused below
     if ignored:
+        read = (
+            "would reach your loss as given but count as a label of its own (a class a model sized by the "
+            "recipe gets a score for)"
+            if labels_as_given()
+            else "would be mapped to a class of its own (ids 0..K-1, for optimlab's loss)"
+        )
         raise InvalidValueError(
             f"class labels of {name}",
             f"-100 in {ignored} rows",
-            "labels of classes only: -100, cross-entropy's ignore_index, would be read as a class of its own "
-            "here; drop those rows, or give dict batches, whose labels reach the loss as they are",
+            f"labels of classes only: -100, cross-entropy's ignore_index, {read}; drop those rows, or give "
+            "dict batches, whose labels reach the loss as they are and are not counted",
         )
     try:
         return Examples.from_arrays(x, y, name=name, task=float_task(y))

@@ -19,6 +19,7 @@ from optimlab.data.user_batches import Forward, UserBatches
 from optimlab.doctor import find_lr, lr_candidates, score_lrs
 from optimlab.doctor.lr_check import (
     CHANCE_ERRORS,
+    _binomial_tail,
     _Checked,
     _checked,
     _cross_folds,
@@ -1013,3 +1014,80 @@ def test_labels_minus_one_and_one_under_a_margin_loss_count_both_classes_for_cha
     found = find_lr(model, Margin(), x[:800], y[:800], optimizer, held_out=(x[800:], y[800:]),
                     check_steps=100, batch_size=32)  # fmt: skip
     assert found.suggestion is not None, found.reason
+
+
+def test_chance_on_few_imbalanced_held_out_labels_is_judged_by_the_exact_binomial_test():
+    """A tiny BERT on 192 rows, 13% positives: every candidate scored held-out accuracy 1.0, and the
+    check said 'no lr trains this setup', its bar 3 standard errors above the majority's share being
+    1.044, above any accuracy. The truth is the one-sided binomial exact test (scipy's binomtest) at
+    the level of 3 standard errors: on 56 labels, 49 of one class, all right beats chance (the normal
+    bar 1.0076); on 40, 35 of one class, even all right cannot (p 0.875^40 above the level): the check
+    says the labels are too few, and how many are needed, never that no lr trains."""
+    from scipy.stats import binomtest, norm
+
+    level = norm.sf(CHANCE_ERRORS)
+    curve = LRRangeResult([], [], [], 1e-3, 1e-2, 1e-3, None, "the curve's reading")
+    candidates = [Candidate(lr, "test") for lr in (1e-4, 1e-3, 1e-2)]
+
+    def decided(rows, majority, *accuracies):
+        held_out = UserBatches(
+            (torch.zeros(rows, 2), (torch.arange(rows) >= majority).long()), nn.CrossEntropyLoss()
+        )
+        checks = [_Checked({"val_accuracy": a, "val_loss": 1.0}) for a in accuracies]
+        return _decided(curve, candidates, checks, 100, [held_out])
+
+    def p(right, rows, majority):
+        return binomtest(right, rows, majority / rows, alternative="greater").pvalue
+
+    # 56 labels, 49 of class 0: all right, p 0.00057 < 0.00135, where the normal bar passes 1.
+    assert 49 / 56 + CHANCE_ERRORS * math.sqrt(49 / 56 * 7 / 56 / 56) > 1 and p(56, 56, 49) < level
+    perfect = decided(56, 49, 1.0, 1.0, 1.0)
+    assert perfect.trains is True and perfect.suggestion is not None, perfect.reason
+    # At the majority's share, and one below all right (p 0.0053), no candidate beat chance.
+    assert p(55, 56, 49) > level
+    for best in (49 / 56, 55 / 56):
+        at_chance = decided(56, 49, 0.8, 0.85, best)
+        assert at_chance.trains is False and at_chance.suggestion is None
+        assert f"p {p(round(best * 56), 56, 49):.3g}, not below {level:.3g}" in at_chance.reason
+    # 40 labels, 35 of class 0: even all right has p 0.0048 > 0.00135: too few to tell, not 'no lr trains'.
+    assert p(40, 40, 35) > level and p(50, 50, 43.75) < level < p(49, 49, 49 * 0.875)
+    for accuracies in ((1.0, 1.0, 1.0), (0.8, 0.85, 0.875)):
+        few = decided(40, 35, *accuracies)
+        assert few.trains is None and "no lr trains" not in few.reason
+        assert few.reason.startswith(
+            f"too few held-out labels to tell whether any lr beats answering the most frequent class: 40 "
+            f"held-out labels, 0.875 of them of that class, so even all of them right has p "
+            f"{p(40, 40, 35):.3g} (one-sided binomial exact test), not below {level:.3g}; at that share "
+            f"50 held-out labels would be needed; "
+        ), few.reason
+    assert "no count of them would tell" in decided(40, 40, 1.0, 1.0, 1.0).reason
+
+
+def test_the_binomial_tail_is_the_exact_tests_p_value():
+    from scipy.stats import binomtest
+
+    for k, n, share in ((0, 10, 0.3), (3, 10, 0.3), (10, 10, 0.3), (330, 500, 0.6), (290, 500, 0.6),
+                        (35, 40, 0.875), (40, 40, 0.875), (9_700, 10_000, 0.96), (1, 1, 0.5)):  # fmt: skip
+        expected = binomtest(k, n, share, alternative="greater").pvalue
+        assert _binomial_tail(k, n, share) == pytest.approx(expected, rel=1e-9, abs=1e-15), (k, n, share)
+
+
+def test_a_separable_problem_on_few_imbalanced_held_out_rows_is_not_told_no_lr_trains():
+    """A linear rule with 13% positives, 40 held-out rows (a perfect classifier exists): the check must
+    not say no lr trains (0.925 of 40 labels of one class: 85 would be needed to tell); with such labels
+    drawn apart from the inputs on 600 rows it still does."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(240, 8, generator=generator)
+    y = (x[:, 0] > 1.13).long()
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2))
+    optimizer = optimlab.optim.create("adam", model.parameters())
+    found = find_lr(model, nn.CrossEntropyLoss(), x[:200], y[:200], optimizer, held_out=(x[200:], y[200:]),
+                    check_steps=100, steps=40, batch_size=16)  # fmt: skip
+    assert found.trains is None and found.reason.startswith("too few held-out labels to tell"), found.reason
+    assert found.suggestion is not None  # the held-out loss still chooses among the candidates
+    x = torch.randn(600, 8, generator=generator)
+    unrelated = (torch.rand(600, generator=generator) < 0.13).long()
+    found = find_lr(
+        model, nn.CrossEntropyLoss(), x, unrelated, optimizer, check_steps=100, steps=40, batch_size=16
+    )
+    assert found.trains is False and found.suggestion is None and "no lr trains" in found.reason, found.reason

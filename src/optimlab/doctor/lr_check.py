@@ -61,13 +61,19 @@ How a candidate is scored and chosen, and why:
    seed of 9 (AdamW, +2.3%), one cross-fitted fold alone 2, both none; on 13 workloads (docs), folds
    up to 1,000 rows rather than one passed 1 more row of 39.
 
-Where no candidate's held-out accuracy beats answering the most frequent class (by
-:data:`CHANCE_ERRORS` standard errors: the best of ~17 candidates at chance lies up to ~2 above
-it), nor its held-out cross-entropy the labels' entropy (by as many; the plain cross-entropy only,
-for imbalanced classes, where accuracy barely moves), and where no candidate's held-out squared error
+Where no candidate's held-out accuracy beats answering the most frequent class (by the one-sided
+binomial exact test of the best's count of right answers against that class's share, at the level of
+:data:`CHANCE_ERRORS` standard errors, :data:`CHANCE_LEVEL`: the best of ~17 candidates at chance lies
+up to ~2 above it; exact, since the normal approximation fails where the share is near 1 and the rows
+are few: a tiny BERT's 0.87 of a few dozen held-out rows put 3 standard errors at 1.044, above any
+accuracy), nor its held-out cross-entropy the labels' entropy (by as many; the plain cross-entropy
+only, for imbalanced classes, where accuracy barely moves), and where no candidate's held-out squared error
 lies as far below that of predicting the targets' mean (a regression with the plain mean squared
 error), there is no suggestion: the best of candidates that learn nothing is noise, and no lr trains
-that setup (a vanishing signal, labels or targets unrelated to the inputs).
+that setup (a vanishing signal, labels or targets unrelated to the inputs). Where the held-out labels
+are too few for even every one of them right to pass that test (the share to the power of their
+count at or above :data:`CHANCE_LEVEL`), the check says so, with the count needed, and does not say
+that no lr trains (``trains`` None); the held-out loss still chooses among the candidates.
 
 Measured by ``benchmarks/lr_suggestion.py`` (docs/benchmarks.md, "LR suggestion against a 10-point
 grid"): scoring the last evaluation alone missed the grid's best by more than a point on 5 of 27
@@ -159,6 +165,8 @@ PROBE_STEPS = 5  # a check's steps timed to tell whether it fits its budget (:cl
 OVERRUN_SLACK = 1.0
 REPLANS = 2  # checks planned again from their own probe, the last one then run as planned
 CHANCE_ERRORS = 3.0  # standard errors above the most frequent class's share: a candidate beats chance
+# The one-sided level of CHANCE_ERRORS standard errors, P(Z >= 3) = 0.00135: the chance test's level.
+CHANCE_LEVEL = 0.5 * math.erfc(CHANCE_ERRORS / math.sqrt(2))
 
 
 @functools.partial(keywords_checked, forwards_to=lr_range_test)
@@ -597,16 +605,26 @@ def _decided(
         return unsuggested(f"every candidate diverged within {check_steps} steps")
     living = [c for c, _ in alive]
     labels = None
+    undecided = None  # why the held-out labels cannot tell whether any candidate beat chance
     if metric == "val_accuracy":
         counts = sum((_label_counts(fold) for fold in folds), Counter())
         labels = max(1, counts.total())
         top, majority = max(c.score for c in living), max(counts.values(), default=0) / labels  # type: ignore[type-var]
-        if counts and _at_chance(top, majority, labels) and not _below_entropy(alive, counts, folds):
+        right = min(labels, max(0, round(top * labels)))  # the best's right answers, nearest count
+        if counts and _binomial_tail(labels, labels, majority) >= CHANCE_LEVEL:
+            # The cross-entropy can show what accuracy cannot (:func:`_below_entropy`).
+            undecided = None if _below_entropy(alive, counts, folds) else _too_few(labels, majority)
+        elif (
+            counts
+            and (p := _binomial_tail(right, labels, majority)) >= CHANCE_LEVEL
+            and not _below_entropy(alive, counts, folds)
+        ):
             return unsuggested(
                 f"no candidate's held-out accuracy beat answering the most frequent class after "
                 f"{check_steps} steps (at best {top:.4g}; that class alone: {majority:.4g}, "
                 f"{CHANCE_ERRORS:g} standard errors on {labels} held-out labels reaching "
-                f"{_chance_bound(majority, labels):.4g})",
+                f"{_chance_bound(majority, labels):.4g}); one-sided binomial exact test of {right} "
+                f"of {labels} right against that share: p {p:.3g}, not below {CHANCE_LEVEL:.3g}",
                 majority,
             )
     elif (spread := _spread_about_mean(folds)) is not None and _beats(alive, spread) is False:
@@ -640,9 +658,10 @@ def _decided(
         suggestion=best.lr,
         check=check,
         metric=metric.removeprefix("val_"),
-        trains=True,
+        trains=True if undecided is None else None,
         reason=(
-            f"{evidence} after {check_steps} steps each: lr {best.lr:.3g} ({best.source}), held-out "
+            ("" if undecided is None else f"{undecided}; ")
+            + f"{evidence} after {check_steps} steps each: lr {best.lr:.3g} ({best.source}), held-out "
             f"{metric[4:]} {best.score:.4g}; the curve alone: {result.reason}"
         ),
     )
@@ -697,16 +716,51 @@ def _accuracy_tied(candidates: Sequence[Candidate], labels: int) -> list[int]:
     return [i for i, c in enumerate(candidates) if c.score >= top - tolerance]  # type: ignore[operator]
 
 
-def _at_chance(best: float, majority: float, labels: int) -> bool:
-    """Whether the best held-out accuracy is within :data:`CHANCE_ERRORS` standard errors of the
-    ``majority`` class's share of ``labels`` rows: the best of ~17 candidates that all answer at
-    chance lies up to ~2 standard errors above it."""
-    return best <= _chance_bound(majority, labels)
-
-
 def _chance_bound(majority: float, labels: int) -> float:
-    """The accuracy a candidate must pass to beat answering the ``majority`` class (:func:`_at_chance`)."""
+    """:data:`CHANCE_ERRORS` standard errors above the ``majority`` class's share of ``labels`` rows:
+    the normal approximation's bar of the chance test (which is exact, :func:`_binomial_tail`)."""
     return majority + CHANCE_ERRORS * math.sqrt(majority * (1 - majority) / labels)
+
+
+def _binomial_tail(k: int, n: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p): the p-value of the one-sided binomial exact test of k
+    successes in n trials against a success probability p (the binomial test: Conover 1999, Practical
+    Nonparametric Statistics, 3.1). Each tail is summed from its end nearer the mode outwards, where
+    its terms shrink, until they no longer add."""
+    if k <= 0 or p >= 1:
+        return 1.0
+    if k > n or p <= 0:
+        return 0.0
+    log_p, log_q = math.log(p), math.log1p(-p)
+
+    def pmf(i: int) -> float:
+        return math.exp(
+            math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q
+        )
+
+    upper = k > n * p  # summed upward from k; else 1 - P(X <= k - 1), summed downward from k - 1
+    steps = range(k, n + 1) if upper else range(k - 1, -1, -1)
+    total = 0.0
+    for i in steps:
+        term = pmf(i)
+        total += term
+        if term <= total * 1e-17:
+            break
+    return total if upper else max(0.0, 1.0 - total)
+
+
+def _too_few(labels: int, majority: float) -> str:
+    """Why ``labels`` held-out labels, a ``majority`` share of one class, cannot show any candidate
+    beating that class: even all right, P = majority ** labels is not below :data:`CHANCE_LEVEL`."""
+    unknown = "too few held-out labels to tell whether any lr beats answering the most frequent class"
+    if majority >= 1:
+        return f"{unknown}: all {labels} are of that class, and no count of them would tell"
+    needed = math.floor(math.log(CHANCE_LEVEL) / math.log(majority)) + 1
+    return (
+        f"{unknown}: {labels} held-out labels, {majority:.4g} of them of that class, so even all of them "
+        f"right has p {majority**labels:.3g} (one-sided binomial exact test), not below {CHANCE_LEVEL:.3g}; "
+        f"at that share {needed} held-out labels would be needed"
+    )
 
 
 def _below_entropy(

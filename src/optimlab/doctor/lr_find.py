@@ -98,7 +98,8 @@ class LRRangeResult:
     check: str | None = None  # how the candidates were checked (steps, metric); None: not checked
     # What the check found of the setup: False where no candidate learned (every one diverged, none
     # beat the trivial predictor, or the loss cannot compare outputs with targets); True where one
-    # did; None where nothing was checked.
+    # did; None where nothing was checked, or where the held-out labels are too few for any accuracy to
+    # beat the most frequent class's (the reason says so).
     trains: bool | None = None
     # Where no candidate learned (trains False): what the check saw, in words.
     verdict: str | None = None

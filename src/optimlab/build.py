@@ -30,7 +30,7 @@ from optimlab.models.sizing import check_fits
 from optimlab.models.user import InputsAs, embeds_ids, parameter_dtype
 from optimlab.recipe import MODEL_LOSS, ModelSpec, Recipe, TrainingSpec
 from optimlab.registry import Capability, get_registry
-from optimlab.techniques.losses import ClassesLast, PointwiseLoss
+from optimlab.techniques.losses import REGRESSION_LOSSES, ClassesLast, PointwiseLoss
 from optimlab.user_code import import_object
 
 __all__ = [
@@ -116,8 +116,6 @@ def task_of_loss(loss: str | None) -> str | None:
         return None
     entry = registry.get(loss)
     if Capability.USER in entry.capabilities:
-        from optimlab.train.evaluation import REGRESSION_LOSSES  # under them integer targets are no classes
-
         return "regression" if isinstance(entry.create(), REGRESSION_LOSSES) else None
     of_numbers = Capability.REGRESSION in entry.capabilities
     return "regression" if of_numbers and Capability.CLASSIFICATION not in entry.capabilities else None

@@ -451,7 +451,8 @@ def _check_paired(built: Any) -> None:
 
     from optimlab.data.user_batches import UserBatches
     from optimlab.data.user_factory import BatchSplits
-    from optimlab.train.evaluation import REGRESSION_LOSSES, check_paired
+    from optimlab.techniques.losses import REGRESSION_LOSSES
+    from optimlab.train.evaluation import check_paired
 
     if not isinstance(built.loss_fn, REGRESSION_LOSSES):
         return  # a model's own loss or the user's function may pair them itself: no batch to read

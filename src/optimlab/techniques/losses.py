@@ -22,6 +22,7 @@ from optimlab.registry import POSITIVE, UNIT_OPEN, Capability, new_registry
 from optimlab.user_modules import module_factory
 
 __all__ = [
+    "REGRESSION_LOSSES",
     "ClassesLast",
     "LossFunction",
     "PointwiseLoss",
@@ -34,6 +35,10 @@ __all__ = [
 ]
 
 _REGISTRY = new_registry("loss")
+
+# torch's losses of a regression's values, compared elementwise with their targets: under them integer
+# targets are no classes, and the outputs must have the targets' shape.
+REGRESSION_LOSSES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss)
 
 
 def adapt_loss(path: str, target: Any) -> Callable[..., nn.Module]:

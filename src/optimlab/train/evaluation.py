@@ -24,13 +24,12 @@ from optimlab.data.user_batches import (
     own_pairs,
 )
 from optimlab.errors import InvalidValueError, OptimlabError
-from optimlab.techniques.losses import ClassesLast, LossFunction
+from optimlab.techniques.losses import REGRESSION_LOSSES, ClassesLast, LossFunction
 from optimlab.user_code import call_user
 
 __all__ = [
     "EVAL_BATCH",
     "OWN_METRICS",
-    "REGRESSION_LOSSES",
     "batch_rows",
     "batch_tensors",
     "batch_weight",
@@ -205,10 +204,6 @@ def batches_read(
             )
             raise InvalidValueError(f"a batch of {field} ({batches.source}){at()}", reason, fix) from error
         yield batch
-
-
-# torch's losses of a regression's values, compared elementwise with their targets.
-REGRESSION_LOSSES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss)
 
 
 def check_paired(loss_fn: Any, outputs: Any, targets: Any) -> None:

@@ -392,3 +392,46 @@ def test_a_resnet_is_not_told_to_add_the_norms_and_residual_connections_it_has()
     assert "residual blocks (BasicBlock) already there" in vanishing.recommendation, vanishing.recommendation
     exploding = next((f for f in found.findings if f.rule == "exploding_gradients"), None)
     assert exploding is None or "x + block(x)" not in exploding.recommendation
+
+
+def _padded_lm_batches(ignored: bool) -> list[dict[str, torch.Tensor]]:
+    """Sequences of 4 to 23 tokens padded on the right to 24 with token 49 (a GPT-2 user's
+    pad_token = eos_token), attention_mask 0 there, labels = input_ids: the padding kept in the labels,
+    or set to -100 (``ignored``)."""
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, 49, (256, 24), generator=generator)
+    lengths = torch.randint(4, 24, (256,), generator=generator)
+    mask = (torch.arange(24) < lengths[:, None]).long()
+    ids[mask == 0] = 49
+    labels = ids.masked_fill(mask == 0, -100) if ignored else ids.clone()
+    return [
+        {"input_ids": ids[i : i + 32], "attention_mask": mask[i : i + 32], "labels": labels[i : i + 32]}
+        for i in range(0, 256, 32)
+    ]
+
+
+@pytest.mark.parametrize("ignored", [False, True])
+def test_padding_in_the_labels_of_a_models_own_loss_is_found(ignored):
+    """A Hugging Face causal LM computing its own loss (model(**batch).loss) on labels copied from the
+    padded input_ids: the padded positions (attention_mask 0) are scored as tokens to predict, and
+    padding_in_loss, which read only a loss given apart, never fired. With the padding set to -100
+    (what the loss ignores) nothing is reported."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.GPT2Config(vocab_size=50, n_embd=16, n_layer=1, n_head=2, n_positions=32)
+    torch.manual_seed(0)
+    model = transformers.GPT2LMHeadModel(config)
+    batches = _padded_lm_batches(ignored)
+    found = diagnose(model, batches, None, torch.optim.AdamW(model.parameters(), 1e-3), steps=8,
+                     lr_find=False)  # fmt: skip
+    padding = next((f for f in found.findings if f.rule == "padding_in_loss"), None)
+    if ignored:
+        assert padding is None, padding
+        return
+    labels = torch.cat([b["labels"] for b in batches])
+    mask = torch.cat([b["attention_mask"] for b in batches])
+    scored = labels != -100
+    share = ((mask == 0) & scored).sum().item() / scored.sum().item()
+    assert share > 0.2  # the hand count: label positions that are padding
+    assert padding is not None, found.findings
+    assert padding.evidence["share"] == pytest.approx(share)
+    assert padding.evidence["ignore_index"] == -100

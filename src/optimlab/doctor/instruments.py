@@ -343,6 +343,9 @@ class RunStatistics:
     # The targets of the first TARGET_BATCHES batches as they came, on the CPU: how the batches mix
     # the data (the unshuffled_data and target_scale rules).
     batch_targets: list[Tensor] = dataclasses.field(default_factory=list)
+    # The attention_mask the model read beside each of ``batch_targets`` (None where it read none of
+    # their shape): which target positions are padding (the padding_in_loss rule).
+    batch_masks: list[Tensor | None] = dataclasses.field(default_factory=list)
     # The instrumented parameters (indices) that had no gradient at any step so far: the loss does not
     # depend on them (the unused_parameters rule). None before the first step.
     never_graded: set[int] | None = None
@@ -681,11 +684,15 @@ class Instruments:
 
     def record_targets(self, step: int, target: Any) -> None:
         """Keep the targets of step ``step``'s batch (tensors; the first :data:`TARGET_BATCHES` steps;
-        once a step, however often its closure runs); the last ones for the NaN origin."""
+        once a step, however often its closure runs), with the ``attention_mask`` the model read where
+        it has their shape; the last ones for the NaN origin."""
         self._last_target = target
         kept = self.statistics.batch_targets
         if isinstance(target, Tensor) and target.ndim >= 1 and len(kept) < min(step, TARGET_BATCHES):
             kept.append(target.detach().to("cpu", copy=True))
+            mask = self._last_kwargs.get("attention_mask")
+            same = isinstance(mask, Tensor) and mask.shape == target.shape
+            self.statistics.batch_masks.append(mask.detach().to("cpu", copy=True) if same else None)
 
     def record_loss_inputs(self, prediction: Any, target: Any, loss_fn: Any) -> None:
         """What ``loss_fn`` (given apart from the model) compared: :class:`LossInputs`, where the

@@ -328,6 +328,10 @@ def unshifted_targets(stats: RunStatistics, lr_range: LRRangeResult | None = Non
     )
 
 
+# The label Hugging Face's losses (and torch's cross-entropy by default) leave out: a model's own loss.
+OWN_LOSS_IGNORE_INDEX = -100
+
+
 @_register(
     "padding_in_loss",
     "Token targets padded at the end of each sequence, the padding scored by the loss as tokens.",
@@ -337,18 +341,26 @@ def unshifted_targets(stats: RunStatistics, lr_range: LRRangeResult | None = Non
 def padding_in_loss(
     stats: RunStatistics, lr_range: LRRangeResult | None = None, *, min_share: float = 0.2
 ) -> Finding | None:
-    """Integer targets (N, L) of a cross-entropy that end, row after row, in a run of one token whose
-    length varies (sequences of several lengths padded to one), the runs at least ``min_share`` of the
-    targets, and the loss does not ignore that token: the loss is mostly the easy prediction of
-    padding after padding, and the gradient of the real tokens a fraction of each step's. Measured on
-    sequences of 4 to 11 tokens from a Markov chain padded to 40 with 0 (84% padding), an LSTM trained
-    300 steps of Adam 1e-3 reaches a loss on the real tokens of 2.64 where ignore_index=0 reaches 1.85
-    (2.00 and 1.86 after 1,000 steps). A token closing every sequence (one end-of-sequence token, runs
-    all of length 1) is a target to learn, and so is one found inside the rows too (a tagger's 'O',
-    which ends most sentences): neither is reported."""
+    """Padding the loss scores as tokens, at least ``min_share`` of the targets it scores: the loss is
+    mostly the easy prediction of padding after padding, and the gradient of the real tokens a
+    fraction of each step's. Where the model read an ``attention_mask`` of the targets' shape (Hugging
+    Face), the padding is where it is 0, and the targets there that the loss does not ignore (its
+    ``ignore_index``; -100 for a model's own loss, Hugging Face's) are scored padding: labels copied
+    from padded ``input_ids``. Without a mask, integer targets (N, L) of a cross-entropy that end, row
+    after row, in a run of one token whose length varies (sequences of several lengths padded to one),
+    that token not ignored. Measured on sequences of 4 to 11 tokens from a Markov chain padded to 40
+    with 0 (84% padding), an LSTM trained 300 steps of Adam 1e-3 reaches a loss on the real tokens of
+    2.64 where ignore_index=0 reaches 1.85 (2.00 and 1.86 after 1,000 steps). A token closing every
+    sequence (one end-of-sequence token, runs all of length 1) is a target to learn, and so is one
+    found inside the rows too (a tagger's 'O', which ends most sentences): neither is reported."""
     seen = stats.loss_inputs
-    if seen is None or seen.numeric_targets or seen.loss not in ("CrossEntropyLoss", "NLLLoss"):
+    masked = [(t, m) for t, m in zip(stats.batch_targets, stats.batch_masks, strict=False) if m is not None]
+    if seen is None:  # the model's own loss
+        return _masked_padding(masked, OWN_LOSS_IGNORE_INDEX, None, min_share)
+    if seen.numeric_targets or seen.loss not in ("CrossEntropyLoss", "NLLLoss"):
         return None
+    if masked:
+        return _masked_padding(masked, seen.ignore_index, seen.loss, min_share)
     rows = [t for t in stats.batch_targets if t.ndim == 2 and t.shape[1] >= 2 and not t.is_floating_point()]
     if not rows:
         return None
@@ -377,6 +389,50 @@ def padding_in_loss(
         ),
         recommendation=f"loss: nn.{seen.loss}(ignore_index={pad}) (or set the padded targets to -100)",
         evidence={"pad": pad, "share": share, "rows_padded": padded, "ignore_index": seen.ignore_index},
+        score=_score(share / min_share),
+        explains=("plateau", "lr_too_low"),
+    )
+
+
+def _masked_padding(
+    batches: list[tuple[Tensor, Tensor]], ignore_index: int | None, loss: str | None, min_share: float
+) -> Finding | None:
+    """:func:`padding_in_loss` where the model read an ``attention_mask`` beside the integer targets:
+    the scored targets (not ``ignore_index``) at its 0s, a share of all scored targets; ``loss`` the
+    loss's class, None for the model's own."""
+    batches = [(t, m) for t, m in batches if not t.is_floating_point()]
+    if not batches:
+        return None
+    scored = torch.cat([(t != ignore_index).flatten() for t, _ in batches])
+    at_pad = torch.cat([(m == 0).flatten() for _, m in batches]) & scored
+    share = at_pad.sum().item() / max(scored.sum().item(), 1)
+    if not at_pad.any() or share < min_share:
+        return None
+    labels = torch.cat([t.flatten() for t, _ in batches])
+    pad = int(labels[at_pad].mode().values)
+    rows = torch.cat([((m == 0) & (t != ignore_index)).reshape(len(t), -1).any(1) for t, m in batches])
+    padded = rows.float().mean().item()
+    scorer = (
+        f"{loss} (its ignore_index is {ignore_index})"
+        if loss
+        else f"the model's own loss (it ignores {ignore_index})"
+    )
+    return Finding(
+        rule="padding_in_loss",
+        severity="warning",
+        title=f"Padding counted in the loss: {share:.0%} of the scored labels are where attention_mask is 0",
+        explanation=(
+            f"In {padded:.0%} of the rows the labels at the padding (attention_mask 0) are tokens, "
+            f"mostly {pad}, not {ignore_index}: {share:.0%} of the labels {scorer} scores are padding, "
+            "as when labels are copied from padded input_ids. The loss is then in part the easy "
+            "prediction of padding after padding, and the real tokens get a fraction of each step."
+        ),
+        recommendation=(
+            f"data: set the labels to {OWN_LOSS_IGNORE_INDEX} where attention_mask is 0: "
+            f"labels.masked_fill(attention_mask == 0, {OWN_LOSS_IGNORE_INDEX}) (transformers' "
+            "DataCollatorForLanguageModeling(mlm=False) does)"
+        ),
+        evidence={"pad": pad, "share": share, "rows_padded": padded, "ignore_index": ignore_index},
         score=_score(share / min_share),
         explains=("plateau", "lr_too_low"),
     )

@@ -38,18 +38,6 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("optimlab.cli", "optimlab.__main__"),
 )
 
-# Upward imports known and kept, each with why: (importer, imported).
-EXCEPTIONS: dict[tuple[str, str], str] = {
-    # A module of report/ that sits at study's layer: study's and bench's pages read it, and its Welch
-    # test reads failed_share and same_mean from study.analysis. The lower part of report/ is below doctor
-    # (doctor writes its page with Page, figures, chance), so the fix is moving significance.py next to
-    # study/analysis.py, a move of a module, left for a decision (docs/architecture.md says so).
-    (
-        "optimlab.report.significance",
-        "optimlab.study.analysis",
-    ): "report/significance.py sits at study's layer",
-}
-
 
 def _layer(module: str) -> int:
     """The index in :data:`LAYERS` of ``module``'s longest prefix; a new top-level module has none."""
@@ -110,10 +98,6 @@ def test_imports_go_to_the_same_or_a_lower_layer() -> None:
     upward = [
         f"{importer} (row {LAYERS[_layer(importer)][0]}) imports {imported} (row {LAYERS[_layer(imported)][0]})"
         for importer, imported in _edges()
-        if _layer(imported) > _layer(importer) and (importer, imported) not in EXCEPTIONS
+        if _layer(imported) > _layer(importer)
     ]
     assert not upward, "imports against docs/architecture.md's layers:\n" + "\n".join(upward)
-
-
-def test_every_exception_is_still_an_import() -> None:
-    assert set(EXCEPTIONS) <= set(_edges())

@@ -20,7 +20,6 @@ from optimlab.bench.scoring import MethodScore
 from optimlab.recipe import Recipe
 from optimlab.report import Page, machine_and_versions
 from optimlab.report.chance import chance_levels
-from optimlab.report.significance import ranking_note
 from optimlab.study.protocols import SEEDS
 from optimlab.study.report import (
     curves_figure,
@@ -34,6 +33,7 @@ from optimlab.study.report import (
     tuning_trials,
 )
 from optimlab.study.run import StudyResult
+from optimlab.study.significance import ranking_note
 
 __all__ = ["write_bench_report"]
 

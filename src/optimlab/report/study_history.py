@@ -21,11 +21,11 @@ from optimlab.report.html import Page
 from optimlab.report.intervals import means_and_intervals
 from optimlab.report.metric_labels import axis_label
 from optimlab.report.recipes import DEFAULT, differing_fields
-from optimlab.report.significance import ALPHA, Comparison, compare_seeds, holm
 from optimlab.study.analysis import Summary, confidence_interval, metric_bounds
 from optimlab.study.protocols import SEEDS, TUNE
 from optimlab.study.report import searched, seed_values
 from optimlab.study.run import Progress, StudyResult, counted, load_specs, progress
+from optimlab.study.significance import ALPHA, Comparison, compare_seeds, holm
 from optimlab.study.storage import is_url, load_records, open_storage, without_passwords
 
 __all__ = [

@@ -19,7 +19,6 @@ from optimlab.report.intervals import means_and_intervals
 from optimlab.report.line_chart import COLOURS
 from optimlab.report.metric_labels import axis_label
 from optimlab.report.recipes import DEFAULT, defaults_named, flat_fields, not_taken
-from optimlab.report.significance import ranking_note
 from optimlab.study.analysis import (
     LeaderboardRow,
     Summary,
@@ -32,6 +31,7 @@ from optimlab.study.analysis import (
 )
 from optimlab.study.protocols import SEEDS, StudySpec
 from optimlab.study.run import StudyResult
+from optimlab.study.significance import ranking_note
 from optimlab.study.space import Dimension
 from optimlab.study.storage import TrialRecord, without_passwords
 

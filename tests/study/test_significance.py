@@ -7,8 +7,8 @@ import statistics
 import pytest
 from scipy import stats
 
-from optimlab.report import significance
-from optimlab.report.significance import compare_seeds, holm, ranking_note
+from optimlab.study import significance
+from optimlab.study.significance import compare_seeds, holm, ranking_note
 
 # Welch's t-test, worked example 1 of Wikipedia's "Welch's t-test" (t = -2.46, df = 24.9, p = 0.021)
 A1 = [27.5, 21.0, 19.0, 23.6, 17.0, 17.9, 16.9, 20.1, 21.9, 22.6, 23.1, 19.6, 19.0, 21.7, 21.4]

@@ -427,10 +427,14 @@ def _masked_padding(
             "as when labels are copied from padded input_ids. The loss is then in part the easy "
             "prediction of padding after padding, and the real tokens get a fraction of each step."
         ),
-        recommendation=(
-            f"data: set the labels to {OWN_LOSS_IGNORE_INDEX} where attention_mask is 0: "
-            f"labels.masked_fill(attention_mask == 0, {OWN_LOSS_IGNORE_INDEX}) (transformers' "
-            "DataCollatorForLanguageModeling(mlm=False) does)"
+        recommendation=(  # the loss's own ignore_index: a loss that ignores 0 fails on -100
+            f"data: set the labels to {ignore_index} where attention_mask is 0: "
+            f"labels.masked_fill(attention_mask == 0, {ignore_index})"
+            + (
+                " (transformers' DataCollatorForLanguageModeling(mlm=False) does)"
+                if ignore_index == OWN_LOSS_IGNORE_INDEX
+                else ""
+            )
         ),
         evidence={"pad": pad, "share": share, "rows_padded": padded, "ignore_index": ignore_index},
         score=_score(share / min_share),

@@ -467,13 +467,14 @@ def _check_carried(qualified: str, old: nn.Module, new: Norm) -> None:
     channel), unless it still holds what ``new`` starts with (1 or 0 everywhere), or running statistics
     ``new`` keeps none of (an InstanceNorm's with track_running_stats, by which torch's normalizes in eval
     mode; a batch norm drops its own only when told ``track_running_stats=False``)."""
-    kept = _as_torch(old).state_dict()
+    source = _as_torch(old)  # read once: another library's norm is probed at each reading
+    kept = source.state_dict()
     fresh_state = new.inner.state_dict()
-    tracks = getattr(_as_torch(old), "running_mean", None) is not None
+    tracks = getattr(source, "running_mean", None) is not None
     if tracks and "running_mean" not in fresh_state and new.kind != "batch":  # batch: told to drop them
         raise InvalidValueError(
             f"swap_norm to {new.kind!r} of layer {qualified!r}",
-            _as_torch(old),
+            source,
             f"a norm without running statistics: {new.kind} norms keep none, and this one normalizes by "
             "them in eval mode; swap it to another kind, or leave it",
         )
@@ -485,7 +486,7 @@ def _check_carried(qualified: str, old: nn.Module, new: Norm) -> None:
         if not (torch.all(fresh == start) and torch.all(held == start)):
             raise InvalidValueError(
                 f"swap_norm to {new.kind!r} of layer {qualified!r}",
-                _as_torch(old),
+                source,
                 f"a norm whose learned {key} fits a {new.kind!r} norm's of shape {tuple(fresh.shape)}; "
                 f"this one's, of shape {tuple(held.shape)}, would be lost: swap it to another kind, or "
                 "leave it",

@@ -42,7 +42,6 @@ from torch.overrides import TorchFunctionMode
 from optimlab.errors import InvalidValueError, OptimlabWarning
 from optimlab.registry import POSITIVE, POSITIVE_INT, REAL, Capability, Interval, new_registry
 from optimlab.techniques.activations import activation_name, function_activation, is_activation, module_gain
-from optimlab.techniques.activations import gain as activation_gain
 
 __all__ = [
     "AUTO_GAIN",
@@ -680,10 +679,6 @@ def _gains(model: nn.Module, followed: dict[nn.Module, nn.Module | None]) -> dic
     return gains
 
 
-# The functions torch's Transformer layers take by name (activation="relu" or "gelu").
-_TRANSFORMER_FUNCTIONS = {nn.functional.relu: "relu", nn.functional.gelu: "gelu"}
-
-
 def _transformer_gains(model: nn.Module) -> dict[nn.Module, float]:
     """The gains of the feed-forward layers of torch's ``nn.TransformerEncoderLayer`` and
     ``nn.TransformerDecoderLayer``, whose forward runs ``linear2(activation(linear1(x)))``: the activation,
@@ -691,12 +686,10 @@ def _transformer_gains(model: nn.Module) -> dict[nn.Module, float]:
     known: dict[nn.Module, float] = {}
     for module in model.modules():
         if isinstance(module, (nn.TransformerEncoderLayer, nn.TransformerDecoderLayer)):
-            activation = module.activation
-            if isinstance(activation, nn.Module):
-                linear1_gain = module_gain(activation)
-            else:
-                name = _TRANSFORMER_FUNCTIONS.get(activation)
-                linear1_gain = None if name is None else activation_gain(name)
+            activation = module.activation  # a module, or a function (activation="relu": F.relu)
+            if not isinstance(activation, nn.Module):
+                activation = function_activation(activation, (), {})
+            linear1_gain = None if activation is None else module_gain(activation)
             if linear1_gain is not None:
                 known[module.linear1], known[module.linear2] = linear1_gain, 1.0
     return known

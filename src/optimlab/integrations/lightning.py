@@ -369,13 +369,13 @@ class _TrainingLoss:
                         if name == "transfer_batch_to_device"
                         else hook(hooked, 0)
                     )
+                except torch.OutOfMemoryError:  # a RuntimeError: caught before the clause below
+                    raise
                 except RuntimeError as error:
                     if "not attached to a `Trainer`" not in str(error):
                         raise _hook_failed(hook, error) from error
                     hooked, self.unhooked = batch, True
                     break
-                except torch.OutOfMemoryError:
-                    raise
                 except Exception as error:  # the hook's, not the batch's: never told as a batch refused
                     raise _hook_failed(hook, error) from error
             self._last = (batch, hooked, index)

@@ -343,6 +343,7 @@ class _TrainingLoss:
         self._model: pl.LightningModule | None = None
         self._training = True
         self._read = {True: 0, False: 0}
+        self._with_index = True  # whether the model's training_step takes batch_idx
         self.unhooked = False
 
     def _hook(self, model: pl.LightningModule, name: str) -> Any:
@@ -354,6 +355,9 @@ class _TrainingLoss:
             training = model.training
             if model is not self._model:
                 self._model, self._read = model, {True: 0, False: 0}
+                # Lightning passes batch_idx only to a training_step that takes it (training_step(self,
+                # batch)); read once a model, not at each step (inspect.signature)
+                self._with_index = is_param_in_hook_signature(model.training_step, "batch_idx", min_args=2)
             elif self._training and not training:  # an evaluation begins
                 self._read[False] = 0
             self._training, index = training, self._read[training]
@@ -379,10 +383,8 @@ class _TrainingLoss:
                 except Exception as error:  # the hook's, not the batch's: never told as a batch refused
                     raise _hook_failed(hook, error) from error
             self._last = (batch, hooked, index)
-        # Lightning passes batch_idx only to a training_step that takes it (training_step(self, batch))
-        with_index = is_param_in_hook_signature(model.training_step, "batch_idx", min_args=2)
         try:
-            return _step_loss(model.training_step(*self._last[1:][: 1 + with_index]))
+            return _step_loss(model.training_step(*self._last[1:][: 1 + self._with_index]))
         except RuntimeError as error:  # the module's, not the batch's: never told as a batch refused
             if "not attached to a `Trainer`" not in str(error):
                 raise

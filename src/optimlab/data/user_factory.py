@@ -463,14 +463,14 @@ def _rows_apart(value: Any) -> bool:
 
 @contextlib.contextmanager
 def _global_generators_seeded(seed: int) -> Iterator[None]:
-    """torch's, NumPy's and Python's global random generators seeded with ``seed`` for the block, then
+    """torch's CPU, NumPy's and Python's global random generators seeded with ``seed`` for the block, then
     given back: a factory drawing from them without a seed of its own (``torch.randn``, ``np.random``)
     returned other data at each call, so two identical ``optimlab train`` commands, or one study's seed
     reruns of two optimizers, trained on different data; now the seed decides them, and the caller's
     own draws (the model's initial weights) are not shifted by the factory's."""
     numpy_state, python_state = np.random.get_state(), random.getstate()
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.default_generator.manual_seed(seed)  # the CPU one, which fork_rng gives back: not the GPUs'
         np.random.seed(seed % 2**32)
         random.seed(seed)
         try:

@@ -563,7 +563,7 @@ def layer_gains(model: nn.Module) -> list[tuple[nn.Module, float]]:
     Where two layers of one module come one after the other before its activation, which of them it
     follows is not known from the registration: an :class:`~optimlab.errors.OptimlabWarning` says so.
     """
-    followed = _followed_by(model, list(model.modules()))
+    followed = _followed_by(list(model.modules()))
     known = _transformer_gains(model)
     _warn_of_registration_order(model, followed, known)
     return _known_first(model, followed, known)
@@ -637,13 +637,13 @@ def _forward_gains(model: nn.Module, data: Tensor) -> list[tuple[nn.Module, floa
             hooks += [module.register_forward_pre_hook(enter), module.register_forward_hook(leave)]
     with _in_eval_mode(model), _ActivationFunctions():
         _run(model, data, "the data of gain 'auto'", hooks)
-    forward = _followed_by(model, ran)
-    registered = _followed_by(model, list(model.modules()))
+    forward = _followed_by(ran)
+    registered = _followed_by(list(model.modules()))
     followed = {layer: forward.get(layer, activation) for layer, activation in registered.items()}
     return _known_first(model, followed, _transformer_gains(model))
 
 
-def _followed_by(model: nn.Module, sequence: list[nn.Module]) -> dict[nn.Module, nn.Module | None]:
+def _followed_by(sequence: list[nn.Module]) -> dict[nn.Module, nn.Module | None]:
     """Each layer in ``sequence`` (at its first place) and the first activation after it and before the
     next layer, skipping identities; None where none comes."""
     followed: dict[nn.Module, nn.Module | None] = {}

@@ -65,6 +65,23 @@ def test_weights_optimizer_state_mode_and_random_state_are_restored():
     assert all(a is b for a, b in zip(model.parameters(), parameters))  # the optimizer still holds them
 
 
+def test_gradients_are_restored_as_the_caller_held_them():
+    """A caller mid-accumulation holds gradients (and a parameter it froze holds None): the range test,
+    the lr check and the doctor train the model, and must hand those back, not their last step's."""
+    x, y = linear_regression()
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+    nn.functional.mse_loss(model(x[:64]), y[:64]).backward()
+    model[2].bias.grad = None
+    held = [None if p.grad is None else p.grad.clone() for p in model.parameters()]
+
+    lr_range_test(model, nn.MSELoss(), x, y, steps=20)
+    find_lr(model, nn.MSELoss(), x, y, check_steps=5)
+    diagnose(model, (x, y), nn.MSELoss(), steps=6, lr_find=False)
+
+    for p, grad in zip(model.parameters(), held):
+        assert (p.grad is None) if grad is None else torch.equal(p.grad, grad)
+
+
 @pytest.mark.parametrize("name", ["sam", "schedule_free_sgd", "schedule_free_adamw"])
 def test_optimizers_that_step_with_a_closure_or_switch_modes_are_swept_and_restored(name):
     """SAM steps with a closure (a second gradient) and schedule-free optimizers step only in train

@@ -177,3 +177,39 @@ def test_inputs_of_several_shapes_and_items_of_three_parts_are_refused_naming_th
         "invalid value 'a tuple of 3 (float32 (3,), int, float)' for item 0 of weighted: accepted an "
         "(input, target) pair; several inputs, or weights or masks beside the target, train as dict batches"
     )
+
+
+class Items(Dataset):
+    """Six items, each ``item(i)``."""
+
+    def __init__(self, item):
+        self.item = item
+
+    def __len__(self):
+        return 6
+
+    def __getitem__(self, i):
+        return self.item(i)
+
+
+def test_targets_of_another_shape_or_kind_and_values_without_numbers_are_refused_naming_the_item():
+    """Targets of two shapes raised torch.stack's 'stack expects each tensor to be equal size'; a None
+    target or input, torch's "can't convert np.ndarray of type numpy.object_"; a float among integer class
+    ids was promoted by torch.stack, every label read as a regression target. Each is refused naming the
+    item; integer targets of two dtypes (NumPy's int32 beside Python's int) stay class ids."""
+    with pytest.raises(InvalidValueError) as refused:
+        from_torch_dataset(Items(lambda i: (torch.ones(3), torch.tensor([0]) if i == 0 else torch.tensor(1))))
+    assert str(refused.value).startswith(
+        "invalid value 'a int64 tensor of shape ()' for target of item 1 of torch_dataset: accepted a target "
+        "of item 0's shape (1,) and kind (integer)"
+    )
+    with pytest.raises(InvalidValueError, match=r"float64 tensor of shape \(\)' for target of item 3 of"):
+        from_torch_dataset(Items(lambda i: (torch.ones(3), 0.0 if i == 3 else i % 3)))
+    with pytest.raises(
+        InvalidValueError, match="^invalid value None for target of item 2 of torch_dataset: "
+    ):
+        from_torch_dataset(Items(lambda i: (torch.ones(3), None if i == 2 else 1)))
+    with pytest.raises(InvalidValueError, match="^invalid value None for input of item 0 of torch_dataset: "):
+        from_torch_dataset(Items(lambda i: (None, 1)))
+    data = from_torch_dataset(Items(lambda i: (torch.ones(3), np.int32(i % 3) if i % 2 else i % 3)))
+    assert data.task == "classification" and data.examples.y.tolist() == [0, 1, 2, 0, 1, 2]

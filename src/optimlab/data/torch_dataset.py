@@ -47,10 +47,15 @@ def finite(items: Iterable[T], name: str, rows: Callable[[T], int] = lambda _: 1
         yield item
 
 
-def _as_tensor(value: Any) -> torch.Tensor:
+def _as_tensor(value: Any, where: str) -> torch.Tensor:
+    """``value`` (``where`` names it) as a tensor; what holds no numbers (None, text, objects) is refused
+    in one line, where torch raised "can't convert np.ndarray of type numpy.object_"."""
     if isinstance(value, torch.Tensor):
         return value.detach().cpu()
-    return torch.as_tensor(np.array(value))  # a copy: torch warns of sharing a read-only array
+    array = np.array(value)  # a copy: torch warns of sharing a read-only array
+    if array.dtype.kind not in "biufc":
+        raise InvalidValueError(where, describe(value), "a tensor, an array or numbers")
+    return torch.as_tensor(array)
 
 
 def _is_image(value: Any) -> bool:
@@ -114,8 +119,11 @@ def read_pairs(
         if _is_image(item[0]):
             images.append(image_pixels(item[0], f"item {position} of {name}"))
         else:
-            inputs.append(_as_tensor(item[0]))
-        targets.append(item[1] if isinstance(item[1], str) else _as_tensor(item[1]))
+            inputs.append(_as_tensor(item[0], f"input of item {position} of {name}"))
+        target = item[1]
+        targets.append(
+            target if isinstance(target, str) else _as_tensor(target, f"target of item {position} of {name}")
+        )
     if not targets:
         raise InvalidValueError(name, "an empty dataset", "at least one (input, target) pair")
     if images and inputs:
@@ -124,7 +132,7 @@ def read_pairs(
             f"{len(images)} Pillow images and {len(inputs)} inputs of another kind",
             "inputs of one kind: every one an image, or every one a tensor or array",
         )
-    y = _class_names(targets, name) if any(isinstance(t, str) for t in targets) else torch.stack(targets)
+    y = _class_names(targets, name) if any(isinstance(t, str) for t in targets) else _targets(targets, name)
     if images:
         x = images_array(images, [f"item {i} of {name}" for i in range(len(images))], _RESIZE)
         return torch.as_tensor(x), y, tuple(x.shape[1:])
@@ -144,3 +152,27 @@ def _stacked(inputs: list[torch.Tensor], name: str) -> torch.Tensor:
             "give sequences of several lengths as dict batches, a DataLoader whose collate_fn pads them",
         )
     return torch.stack(inputs)
+
+
+def _targets(targets: list[torch.Tensor], name: str) -> torch.Tensor:
+    """``targets`` stacked into one tensor; a target of another shape or kind (a float among integer
+    class ids, which ``torch.stack`` promoted to floats, turning every label into a regression target) than
+    the first item's is refused, naming the first such item."""
+    first = targets[0]
+    odd = next(
+        (
+            i
+            for i, t in enumerate(targets)
+            if t.shape != first.shape or t.is_floating_point() != first.is_floating_point()
+        ),
+        None,
+    )
+    if odd is not None:
+        raise InvalidValueError(
+            f"target of item {odd} of {name}",
+            describe(targets[odd]),
+            f"a target of item 0's shape {tuple(first.shape)} and kind "
+            f"({'float' if first.is_floating_point() else 'integer'}), as every item's: class ids as "
+            "integers, regression targets as floats",
+        )
+    return torch.stack(targets)

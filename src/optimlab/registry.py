@@ -141,6 +141,7 @@ class Capability(str, enum.Enum):
     FACTORED = "factored"  # factored second moments (Adafactor)
     RELATIVE_STEP = "relative_step"  # step size relative to the parameter's scale (Adafactor)
     TORCH_REFERENCE = "torch_reference"  # torch.optim has it: tests compare the two step for step
+    SPARSE_GRADIENTS = "sparse_gradients"  # takes nn.Embedding(sparse=True)'s, as torch's SGD, Adagrad
     HAS_BETAS = "has_betas"
     HAS_MOMENTUM = "has_momentum"
     TRAIN_EVAL_MODES = "train_eval_modes"  # parameters differ between train() and eval() (schedule-free)

@@ -364,11 +364,32 @@ def embedding_run(make_optimizer, *, sparse: bool, steps: int = 20) -> torch.Ten
     return table.weight.detach()
 
 
-# torch.optim's classes that take sparse gradients (Adam and the others refuse them).
-TORCH_SPARSE = ["sgd", "momentum", "nesterov", "adagrad"]
+SPARSE = [e.name for e in REGISTRY if Capability.SPARSE_GRADIENTS in e.capabilities]
 
 
-@pytest.mark.parametrize("name", TORCH_SPARSE)
+@pytest.mark.parametrize("name", TORCH_NAMES)
+def test_sparse_gradients_are_taken_where_torch_takes_them(name):
+    """Where torch's optimizer of the name steps sparse gradients (SGD, Adagrad), ours is flagged
+    SPARSE_GRADIENTS and steps them; where torch's refuses them ('Adam does not support sparse
+    gradients'), ours refuses too, naming itself and the parameter: optimlab made them dense, so Adam
+    stepped rows no batch had read, an update torch has no sparse form of."""
+    torch_class, shared, bound = TORCH_CASES[name]
+    shared = {k: v for k, v in shared.items() if k != "weight_decay"}  # refused by torch's SGD and Adagrad
+    try:
+        embedding_run(lambda p: torch_class(p, **shared, **bound), sparse=True, steps=1)
+        torch_takes = True
+    except RuntimeError as error:
+        assert "sparse" in str(error)
+        torch_takes = False
+    assert (name in SPARSE) == torch_takes
+    if not torch_takes:
+        with pytest.raises(
+            OptimlabError, match=rf"'{name}' does not take sparse gradients.*parameter 0 of param group 0"
+        ):
+            embedding_run(lambda p: create(name, p, **shared), sparse=True, steps=1)
+
+
+@pytest.mark.parametrize("name", SPARSE)
 def test_sparse_gradients_step_like_torch(name, float64):
     torch_class, shared, bound = TORCH_CASES[name]
     shared = {k: v for k, v in shared.items() if k != "weight_decay"}  # torch refuses decay of sparse ones
@@ -377,11 +398,28 @@ def test_sparse_gradients_step_like_torch(name, float64):
     assert max_difference([ours], [reference]) <= TOLERANCE
 
 
-@pytest.mark.parametrize("name", [e.name for e in REGISTRY if Capability.NEEDS_CLOSURE not in e.capabilities])
-def test_sparse_gradients_step_as_their_dense_equals(name, float64):
-    """A sparse gradient is made dense: the update of ``nn.Embedding(sparse=False)``."""
-    ours = embedding_run(lambda p: create(name, p), sparse=True)
-    assert max_difference([ours], [embedding_run(lambda p: create(name, p), sparse=False)]) == 0
+@pytest.mark.parametrize("name", SPARSE)
+def test_sparse_gradients_under_weight_decay_are_refused_as_torch_refuses_them(name):
+    """torch's SGD ('add(sparse, dense) is not supported') and Adagrad ('weight_decay option is not
+    compatible with sparse gradients') fail on a sparse gradient under weight decay."""
+    torch_class, shared, bound = TORCH_CASES[name]
+    with pytest.raises(RuntimeError):
+        embedding_run(lambda p: torch_class(p, **shared, **bound), sparse=True, steps=1)
+    with pytest.raises(OptimlabError, match=rf"'{name}' takes sparse gradients only without weight decay"):
+        embedding_run(lambda p: create(name, p, **shared), sparse=True, steps=1)
+
+
+@pytest.mark.parametrize("name", [e.name for e in REGISTRY if not e.capabilities & {Capability.WRAPPER}])
+def test_sparse_gradients_step_as_their_dense_equals_or_are_refused(name, float64):
+    """A sparse gradient is made dense where the optimizer takes it (the update of
+    ``nn.Embedding(sparse=False)``); any other optimizer (Lion, Adan, Muon...: torch has none to follow)
+    refuses it in one error naming the parameter."""
+    if name in SPARSE:
+        ours = embedding_run(lambda p: create(name, p), sparse=True)
+        assert max_difference([ours], [embedding_run(lambda p: create(name, p), sparse=False)]) == 0
+    else:
+        with pytest.raises(OptimlabError, match=rf"'{name}' does not take sparse gradients.*shape \(12, 3\)"):
+            embedding_run(lambda p: create(name, p), sparse=True, steps=1)
 
 
 @pytest.mark.parametrize("name", sorted(TORCH_CASES))

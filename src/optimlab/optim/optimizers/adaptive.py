@@ -22,7 +22,8 @@ _REGISTRY = new_registry("optimizer")
         "initial_accumulator_value": NON_NEGATIVE,
         "eps": EPS,
     },
-    capabilities=(Capability.ELEMENTWISE, Capability.TORCH_REFERENCE),
+    # torch.optim.Adagrad takes sparse gradients (without weight decay): its update is the dense one's
+    capabilities=(Capability.ELEMENTWISE, Capability.TORCH_REFERENCE, Capability.SPARSE_GRADIENTS),
 )
 def adagrad(
     *,

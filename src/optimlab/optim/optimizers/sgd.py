@@ -13,6 +13,13 @@ from optimlab.registry import UNIT, UNIT_OPEN, Capability, new_registry
 __all__ = ["momentum", "nesterov", "sgd"]
 
 _REGISTRY = new_registry("optimizer")
+# torch.optim.SGD takes sparse gradients (without weight decay): its update is the dense one's.
+_SGD = (
+    Capability.ELEMENTWISE,
+    Capability.TORCH_REFERENCE,
+    Capability.HAS_MOMENTUM,
+    Capability.SPARSE_GRADIENTS,
+)
 
 
 @_REGISTRY.register(
@@ -20,7 +27,7 @@ _REGISTRY = new_registry("optimizer")
     summary="Stochastic gradient descent, optionally with momentum, dampening and Nesterov.",
     paper="Robbins & Monro 1951, doi:10.1214/aoms/1177729586",
     accepts={**COMMON, "momentum": UNIT_OPEN, "dampening": UNIT, "nesterov": FLAG},
-    capabilities=(Capability.ELEMENTWISE, Capability.TORCH_REFERENCE, Capability.HAS_MOMENTUM),
+    capabilities=_SGD,
 )
 def sgd(
     *,
@@ -71,7 +78,7 @@ _REGISTRY.register(
     paper="Polyak 1964, doi:10.1016/0041-5553(64)90137-5",
     accepts={**COMMON, "momentum": UNIT_OPEN, "dampening": UNIT, "nesterov": FLAG},
     aliases=("heavy_ball", "sgd_momentum"),
-    capabilities=(Capability.ELEMENTWISE, Capability.TORCH_REFERENCE, Capability.HAS_MOMENTUM),
+    capabilities=_SGD,
 )
 
 nesterov = functools.partial(sgd, momentum=0.9, nesterov=True)
@@ -84,5 +91,5 @@ _REGISTRY.register(
     accepts={**COMMON, "momentum": OPEN_UNIT},
     aliases=("nag", "sgd_nesterov"),
     defaults={"nesterov": True, "dampening": 0.0},
-    capabilities=(Capability.ELEMENTWISE, Capability.TORCH_REFERENCE, Capability.HAS_MOMENTUM),
+    capabilities=_SGD,
 )

@@ -31,9 +31,10 @@ Complex parameters are stepped as their real and imaginary parts, as ``torch.opt
 (``torch.view_as_real``): an elementwise optimizer treats the two as separate coordinates, and Adam's
 ``g^2`` is then ``re^2`` and ``im^2``, not the complex square. Optimizers that read a tensor's shape
 (Adafactor's factored statistics, Muon's matrices, LARS's rule for 1-D ones) refuse them, as torch's
-do. Sparse gradients (``nn.Embedding(sparse=True)``) are made dense: every optimizer steps as with
-``sparse=False``, which for SGD (with momentum) and Adagrad is the update torch computes from the
-sparse gradient; torch's Adam and most others refuse them.
+do. Sparse gradients (``nn.Embedding(sparse=True)``) are taken where torch's optimizer of the name
+takes them (``SPARSE_GRADIENTS``: SGD, its momentum forms and Adagrad, without weight decay), made
+dense, which is the update torch computes from the sparse gradient; every other optimizer refuses
+them, as torch's Adam and the others do, naming the parameter.
 
 Each step goes through the fused path (:mod:`~optimlab.optim.shells.fused`): a single-pass kernel
 where one computes the chain's update exactly, the composed chain otherwise; both keep the same state.
@@ -354,6 +355,7 @@ class Optimizer(torch.optim.Optimizer):
         else:
             transform = self._factory(**dict(zip(self._names, values)))
             template = transform.init([])
+            self._check_sparse(index, group, dict(zip(self._names, values)))
             layout = tuple((path, type(leaf)) for path, leaf in _leaves(template))
         if (
             bound is not None
@@ -366,6 +368,7 @@ class Optimizer(torch.optim.Optimizer):
             return bound._replace(values=values, transform=transform, template=template)
         if bound is not None:
             self._release(index, bound)
+        self._check_sparse(index, group, dict(zip(self._names, values)))  # parameters with new gradients
         if self._per_group:
             counters = self._group_counters(group, template)
             cohorts = (self._cohort(transform, template, params, counters),)
@@ -374,6 +377,32 @@ class Optimizer(torch.optim.Optimizer):
                 self._cohort(transform, template, members) for members in self._by_counters(template, params)
             )
         return _Bound(values, transform, layout, template, tuple(params), cohorts)
+
+    def _check_sparse(self, index: int, group: dict[str, Any], values: Mapping[str, Any]) -> None:
+        """Refuse a sparse gradient (``nn.Embedding(sparse=True)``) where torch's optimizer of the name
+        refuses it: every optimizer but those flagged ``SPARSE_GRADIENTS`` (torch has no sparse update of
+        the others), and those under weight decay (torch's SGD and Adagrad fail on it)."""
+        params = enumerate(group["params"])
+        i, p = next(
+            ((i, p) for i, p in params if p.grad is not None and p.grad.layout != torch.strided), (0, None)
+        )
+        if p is None:
+            return
+        where = f"parameter {i} of param group {index} (shape {tuple(p.shape)}) has a sparse gradient"
+        takes = self._entry is not None and Capability.SPARSE_GRADIENTS in self._entry.capabilities
+        if not takes:
+            raise OptimlabError(
+                f"{self._owner} does not take sparse gradients, as torch's Adam and the others do not: {where} "
+                "(nn.Embedding(sparse=True)). Use sparse=False, or give that parameter to sgd or adagrad, "
+                "which take them, in an optimizer of its own"
+            )
+        decay = values.get("weight_decay", 0.0)
+        if scheduled(decay) or current(decay) != 0:
+            raise OptimlabError(
+                f"{self._owner} takes sparse gradients only without weight decay, as torch's does: {where} "
+                f"and its group's weight_decay is {decay}. Set weight_decay=0 in that parameter's group, or "
+                "use nn.Embedding(sparse=False)"
+            )
 
     def _cohort(
         self,

@@ -1021,15 +1021,19 @@ def test_a_training_step_without_batch_idx_is_read_as_lightning_calls_it():
 
 
 class RecordsBatchIndex(Classifier):
-    """:class:`Classifier` keeping the ``batch_idx`` of each training_step call."""
+    """:class:`Classifier` keeping the ``batch_idx`` of each training_step call, and the
+    ``(self.global_step, self.current_epoch)`` it read; skipping every ``skip``-th batch (returns None)."""
 
-    def __init__(self):
+    def __init__(self, skip=0):
         super().__init__(nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10)), nn.CrossEntropyLoss(),
                          lambda p: torch.optim.SGD(p, lr=0.1))  # fmt: skip
-        self.indices = []
+        self.indices, self.counts, self.skip = [], [], skip
 
     def training_step(self, batch, batch_idx):
         self.indices.append(batch_idx)
+        self.counts.append((self.global_step, self.current_epoch))
+        if self.skip and batch_idx % self.skip == 1:
+            return None
         return super().training_step(batch, batch_idx)
 
 
@@ -1056,6 +1060,21 @@ def test_the_range_test_gives_training_step_the_batch_index_lightning_gives(size
     swept, trained = module.indices, RecordsBatchIndex()
     fit(trained, (x, y), 25, shuffle=False)
     assert swept == trained.indices == [i % 10 for i in range(25)]
+
+
+@pytest.mark.parametrize("skip", [0, 3])
+def test_the_range_test_gives_training_step_the_global_step_and_epoch_lightning_gives(skip):
+    """self.global_step and self.current_epoch read 0 at every batch of the sweep: a training_step
+    warming up by global_step, or logging every N steps, ran as at the first step throughout. The truth
+    is a real Trainer's over the same 25 batches (10 an epoch), where a skipped batch (None) counts a
+    step too."""
+    x, y = standardized()
+    loader = DataLoader(TensorDataset(x[:320], y[:320]), batch_size=32)
+    module, trained = RecordsBatchIndex(skip), RecordsBatchIndex(skip)
+    lr_range_test(module, loader, steps=24, start_lr=1e-3, end_lr=0.1)
+    fit(trained, (x[:320], y[:320]), 25, shuffle=False)
+    assert module.counts == trained.counts == [(i, i // 10) for i in range(25)]
+    assert module.global_step == 0 and module.current_epoch == 0  # detached again, as it was
 
 
 class TwoGroups(Classifier):
@@ -1119,6 +1138,13 @@ def test_a_checks_candidate_counts_its_training_batches_from_0_without_its_evalu
     for each in copies.values():
         calls = [(training, i) for copy, training, i in CallsOfEachCopy.calls if copy is each]
         assert [i for training, i in calls if training] == list(range(6)), calls
+        # the copy's counts follow the swept module's, copied with it
+        trained = [
+            counts
+            for (training, _), counts in zip(calls, each.counts[-len(calls) :], strict=True)
+            if training
+        ]
+        assert trained == [(i, 0) for i in range(6)]  # as a fit of its own: global_step 0, 1, ...
         scored = [(before, now) for before, now in itertools.pairwise(calls) if not now[0]]
         assert scored and all(now[1] == (0 if before[0] else before[1] + 1) for before, now in scored), calls
 

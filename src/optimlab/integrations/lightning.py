@@ -332,7 +332,8 @@ class _TrainingLoss:
     ``batch_idx`` is the batch's place in its epoch of :attr:`batches`, as Lightning's loop counts it
     (from 0 again at each epoch); a model it has not seen (a check's candidate, trained from a copy)
     starts again at 0, and the held-out batches it is scored on (in eval mode) are counted apart, from
-    0 at each evaluation, as Lightning counts each validation run's."""
+    0 at each evaluation, as Lightning counts each validation run's. The module's ``self.global_step``
+    and ``self.current_epoch`` read what a Trainer's would at that training batch (:class:`_LoopCounts`)."""
 
     def __init__(self, datamodule: pl.LightningDataModule | None) -> None:
         self._datamodule = datamodule
@@ -363,6 +364,11 @@ class _TrainingLoss:
             self._training, index = training, self._read[training]
             self._read[training] += 1
             epoch = self.batches.steps_per_epoch if self.batches is not None and training else None
+            if training:  # a check's candidate is a copy, which deepcopy took apart from its Trainer
+                if not isinstance(model._trainer, _LoopCounts):
+                    model.trainer = _LoopCounts()  # type: ignore[assignment]
+                counts = model._trainer
+                counts.global_step, counts.current_epoch = index, index // epoch if epoch else 0
             index = index % epoch if epoch else index
             hooked = batch
             for name in ("on_before_batch_transfer", "transfer_batch_to_device", "on_after_batch_transfer"):
@@ -441,16 +447,36 @@ def _attached_to_a_trainer(datamodule: pl.LightningDataModule, device: torch.dev
         datamodule.trainer = had
 
 
+class _LoopCounts:
+    """What the range test gives a module as its Trainer: the counts a Trainer's fit loop keeps at the
+    batch being run (``self.global_step``: the optimizer steps taken before it, a skipped batch's step
+    counted as Lightning counts it; ``self.current_epoch``), rank 0 of one process with no logger, and
+    ``self.log()`` warning and logging nothing, as under ``Trainer(barebones=True)`` (nothing reaches
+    the user's logger). Anything else a Trainer has raises as a module not attached to one does."""
+
+    barebones = True
+    global_rank = local_rank = 0
+    logger = None
+
+    def __init__(self) -> None:
+        self.global_step = self.current_epoch = 0
+        self.loggers: list[Any] = []
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError(
+            f"self.trainer.{name}: the module is not attached to a `Trainer` in the range test"
+        )
+
+
 @contextlib.contextmanager
 def _detached(module: pl.LightningModule) -> Iterator[None]:
-    """``module`` apart from the Trainer it was fit with, if any, then attached again: its training_step's
-    ``self.log()`` raises outside that Trainer's loop (MisconfigurationException), where a module never
-    attached only warns."""
+    """``module`` apart from the Trainer it was fit with, if any (its training_step's ``self.log()``
+    raised outside that Trainer's loop), :class:`_LoopCounts` in its place; then attached again."""
     try:
         trainer = module.trainer
     except RuntimeError:  # not attached to a Trainer
         trainer = None
-    module.trainer = None
+    module.trainer = _LoopCounts()  # type: ignore[assignment]
     try:
         yield
     finally:

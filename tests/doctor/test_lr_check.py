@@ -24,6 +24,7 @@ from optimlab.doctor.lr_check import (
     _checked,
     _cross_folds,
     _decided,
+    _label_counts,
     _lower_middle,
     _pooled,
     _scored_by_row,
@@ -1091,3 +1092,22 @@ def test_a_separable_problem_on_few_imbalanced_held_out_rows_is_not_told_no_lr_t
         model, nn.CrossEntropyLoss(), x, unrelated, optimizer, check_steps=100, steps=40, batch_size=16
     )
     assert found.trains is False and found.suggestion is None and "no lr trains" in found.reason, found.reason
+
+
+def test_label_counts_decide_once_over_the_held_out_data_whether_labels_are_minus_one_and_one():
+    """CrossEntropyLoss(ignore_index=-1) over classes 0..2: a held-out batch holding only labels -1 and 1
+    was read as a margin loss's -1/+1 and its -1s counted as a class, where the next batch's were
+    ignored. Whether the labels are -1/+1 is decided over the whole held-out data (and across folds):
+    the truth is the count by hand of the labels 0..2."""
+    x = torch.randn(8, 3)
+    y = torch.tensor([1, -1, 1, -1, 0, 2, 1, -1])
+    loader = DataLoader(TensorDataset(x, y), batch_size=4)
+    held_out = UserBatches(loader, nn.CrossEntropyLoss(ignore_index=-1))
+    assert _label_counts([held_out]) == {0: 1, 1: 3, 2: 1}
+    folds = [UserBatches((x[:4], y[:4]), nn.CrossEntropyLoss(ignore_index=-1)),
+             UserBatches((x[4:], y[4:]), nn.CrossEntropyLoss(ignore_index=-1))]  # fmt: skip
+    assert _label_counts(folds) == {0: 1, 1: 3, 2: 1}
+    margin = UserBatches(
+        DataLoader(TensorDataset(x, torch.tensor([1, 1, 1, 1, -1, 1, -1, 1])), batch_size=4), None
+    )
+    assert _label_counts([margin]) == {1: 6, -1: 2}  # -1/+1 labels: both classes, the all-+1 batch too

@@ -607,7 +607,7 @@ def _decided(
     labels = None
     undecided = None  # why the held-out labels cannot tell whether any candidate beat chance
     if metric == "val_accuracy":
-        counts = sum((_label_counts(fold) for fold in folds), Counter())
+        counts = _label_counts(folds)
         labels = max(1, counts.total())
         top, majority = max(c.score for c in living), max(counts.values(), default=0) / labels  # type: ignore[type-var]
         right = min(labels, max(0, round(top * labels)))  # the best's right answers, nearest count
@@ -1174,16 +1174,19 @@ def _scored_by_row(made: Forward, loss_fn: Callable[[Tensor, Tensor], Tensor]) -
     )
 
 
-def _label_counts(held_out: UserBatches) -> Counter[int]:
-    """How often each class is the target in one pass of ``held_out`` (integer targets; a negative
-    one is a label the loss ignores, as cross-entropy's ``ignore_index``, but for -1 among labels -1/+1,
-    a margin loss's negative class, as :func:`~optimlab.train.evaluation.hits` counts it): their total is
-    the n of an accuracy's standard error, the most frequent one's share the accuracy of answering it
-    always."""
-    if held_out.tensors is not None:
-        targets = [held_out.tensors[1]]
-    else:
-        targets = []
+def _label_counts(folds: Sequence[UserBatches]) -> Counter[int]:
+    """How often each class is the target in one pass of the held-out ``folds`` (integer targets; a
+    negative one is a label the loss ignores, as cross-entropy's ``ignore_index``, but for -1 where the
+    labels are -1/+1, a margin loss's negative class, as :func:`~optimlab.train.evaluation.hits` counts
+    it): their total is the n of an accuracy's standard error, the most frequent one's share the
+    accuracy of answering it always. Whether the labels are -1/+1 is decided once, over every fold's
+    batches: a batch (or fold) of +1 labels alone beside one holding -100 would otherwise follow
+    another rule."""
+    targets = []
+    for held_out in folds:
+        if held_out.tensors is not None:
+            targets.append(held_out.tensors[1])
+            continue
         for batch in held_out.one_pass("cpu"):
             if isinstance(batch, Mapping):
                 target = next((batch[k] for k in TARGET_KEYS if k in batch), None)
@@ -1191,12 +1194,12 @@ def _label_counts(held_out: UserBatches) -> Counter[int]:
                 target = batch[-1] if isinstance(batch, (tuple, list)) else None
             if isinstance(target, Tensor) and not target.is_floating_point():
                 targets.append(target)
-    counts: Counter[int] = Counter()
-    for target in targets:
-        signs = set(target.unique().tolist()) <= {-1, 1}
-        labels, times = target[target >= (-1 if signs else 0)].unique(return_counts=True)
-        counts.update(dict(zip(labels.tolist(), times.tolist())))
-    return counts
+    if not targets:
+        return Counter()
+    every = torch.cat([t.detach().cpu().flatten() for t in targets])
+    signs = set(every.unique().tolist()) <= {-1, 1}
+    labels, times = every[every >= (-1 if signs else 0)].unique(return_counts=True)
+    return Counter(dict(zip(labels.tolist(), times.tolist())))
 
 
 def _check_stacked(

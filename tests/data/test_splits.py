@@ -118,6 +118,26 @@ def test_a_split_of_many_small_classes_far_from_its_fractions_is_said():
     )
 
 
+def test_a_class_whose_rows_all_go_to_validation_and_test_is_said():
+    """Class 2 of 2 rows at val and test 0.25: round(0.5) rows to each (half up), none left to train on,
+    without a word; the model was scored on a class it never saw. The split stays as drawn, and said."""
+    from optimlab.errors import OptimlabWarning
+
+    y = torch.tensor([0] * 20 + [1] * 20 + [2] * 2)
+    with pytest.warns(OptimlabWarning) as said:
+        parts = split(
+            Examples.from_arrays(torch.randn(42, 2), y, name="rare"), val_fraction=0.25, test_fraction=0.25
+        )
+    counts = [part.y.bincount(minlength=3).tolist() for part in (parts.train, parts.val, parts.test)]
+    assert counts == [[10, 10, 0], [5, 5, 1], [5, 5, 1]]
+    (line,) = [str(w.message) for w in said]
+    assert line == (
+        "the stratified split of rare gives class 2 (2 rows) no training row: data.val_fraction 0.25 and "
+        "data.test_fraction 0.25 round every one of them into validation or test, so the model is scored on "
+        "classes it never trains on; give more rows of each class, smaller fractions, or splits of your own"
+    )
+
+
 def test_a_split_within_a_row_a_class_of_its_fractions_is_not_warned_about():
     import warnings
 

@@ -93,9 +93,12 @@ def split(
     else:
         strata = [order]
     parts: dict[str, list[Tensor]] = {"test": [], "val": [], "train": []}
+    untrained = []  # the classes whose every row went to validation and test
     for indices in strata:
         n_test, n_val = rounded(len(indices), test_fraction), rounded(len(indices), val_fraction)
         rest = indices[n_test + n_val :]
+        if len(strata) > 1 and not len(rest):
+            untrained.append(indices)
         parts["test"].append(indices[:n_test])
         parts["val"].append(indices[n_test : n_test + n_val])
         parts["train"].append(rest[: max(1, rounded(len(rest), data_fraction))])
@@ -113,6 +116,8 @@ def split(
         )
     if len(strata) > 1:
         _say_fractions_missed(data, strata, {"val": val_fraction, "test": test_fraction}, chosen)
+    if untrained:
+        _say_untrained(data, untrained, {"val": val_fraction, "test": test_fraction})
     test = chosen["test"] if data.test is None else data.test
     return Splits(**info, train=chosen["train"], val=chosen["val"], test=test)
 
@@ -141,6 +146,23 @@ def _say_fractions_missed(
         f"that {fields} ask{'s' if len(parts) == 1 else ''} for: each of its {len(strata)} classes "
         f"(the smallest of {smallest} row{'s' * (smallest != 1)}) is split on its own, its share rounded; give "
         "fewer classes, more rows of each, or splits of your own",
+        OptimlabWarning,
+        stacklevel=3,
+    )
+
+
+def _say_untrained(data: Examples, untrained: list[Tensor], fractions: dict[str, float]) -> None:
+    """Warn where splitting class by class left a class (``untrained``: its rows) no training row, each of
+    its few rows rounded into validation or test (2 rows at 0.25 each): the model is scored on a class it
+    never sees. The split stays as drawn; scikit-learn's stratified split refuses classes this small."""
+    y = data.examples.y.reshape(len(data.examples.y))
+    named = ", ".join(f"{y[rows[0]].item()} ({len(rows)} row{'s' * (len(rows) != 1)})" for rows in untrained)
+    fields = " and ".join(f"data.{n}_fraction {f:g}" for n, f in fractions.items() if f > 0)
+    warnings.warn(
+        f"the stratified split of {data.name} gives class{'es' * (len(untrained) > 1)} {named} no training "
+        f"row: {fields} round{'s' * (fields.count('data.') == 1)} every one of them into validation or "
+        "test, so the model is scored on classes it never trains on; give more rows of each class, smaller "
+        "fractions, or splits of your own",
         OptimlabWarning,
         stacklevel=3,
     )

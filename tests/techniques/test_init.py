@@ -859,6 +859,7 @@ def test_gain_auto_with_data_follows_gpt2s_forward_not_its_registration_order():
         init.layer_gains(model)
     with warnings.catch_warnings():
         warnings.simplefilter("error", OptimlabWarning)
+        warnings.simplefilter("ignore", init.KeptWeightsWarning)  # its position table, said apart
         init.apply(model, "kaiming_normal", gain="auto", data=ids)
     for block in model.transformer.h:
         assert block.mlp.c_fc.weight.std().item() * 8 == pytest.approx(
@@ -933,3 +934,86 @@ def test_a_forward_pass_for_init_gives_each_module_back_its_own_mode(scheme):
     modes = [m.training for m in model.modules()]
     init.apply(model, scheme, data=torch.randn(16, 8), **({"gain": "auto"} if scheme != "lsuv" else {}))
     assert [m.training for m in model.modules()] == modes == [True, True, False, True, True, True]
+
+
+class _RawProjection(nn.Module):
+    """A module of a user's own holding its (out, in) weight as a raw parameter, as routers do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.full((3, 4), 7.0))
+        self.head = nn.Linear(3, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(x @ self.weight.T)
+
+
+def test_apply_warns_once_naming_the_weights_it_leaves_as_they_were():
+    """apply() drew the Linear and silently left the raw (out, in) parameter beside it at 7: one warning
+    now names it with its shape, and the kept tensor is indeed unchanged (the Linear's is drawn)."""
+    import warnings
+
+    model = _RawProjection()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        init.apply(model, "xavier_normal")
+    kept = [w for w in caught if issubclass(w.category, init.KeptWeightsWarning)]
+    assert len(kept) == 1
+    assert "1 weight(s)" in str(kept[0].message) and "'weight' (3, 4)" in str(kept[0].message)
+    assert torch.all(model.weight == 7.0)
+    assert kept[0].filename == __file__  # points at the caller
+
+
+def test_apply_warns_of_mixtrals_stacked_experts_and_router():
+    """Mixtral's sparse MoE block holds its router (experts, hidden) and its experts' stacked matrices
+    (experts, out, in) as raw parameters: none is drawn (torch's fans would read the expert matrices as
+    kernels), and the warning names each with its shape."""
+    transformers = pytest.importorskip("transformers")
+    moe = pytest.importorskip("transformers.models.mixtral.modeling_mixtral")
+    config = transformers.MixtralConfig(
+        hidden_size=16, intermediate_size=32, num_local_experts=4, num_experts_per_tok=2
+    )
+    model = nn.Sequential(moe.MixtralSparseMoeBlock(config), nn.Linear(16, 16))
+    before = {name: p.detach().clone() for name, p in model[0].named_parameters()}
+    with pytest.warns(init.KeptWeightsWarning, match=r"3 weight\(s\)") as caught:
+        init.apply(model, "kaiming_normal")
+    message = str(caught[0].message)
+    for name, p in model[0].named_parameters():
+        assert f"'0.{name}' {tuple(p.shape)}" in message
+        torch.testing.assert_close(p.data, before[name], rtol=0, atol=0, equal_nan=True)  # torch.empty
+
+
+def test_apply_names_gpt2s_position_table_and_not_its_tied_embedding():
+    """GPT-2's position table (an nn.Embedding) keeps its values and is named; its token embedding is
+    tied to the output layer apply() draws, so it is drawn too and not named."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50, n_positions=8)
+    model = transformers.GPT2LMHeadModel(config)
+    with pytest.warns(init.KeptWeightsWarning) as caught:
+        init.apply(model, "xavier_normal")
+    message = str(caught[0].message)
+    assert "1 weight(s)" in message and "'transformer.wpe.weight' (8, 16)" in message
+    assert "wte" not in message
+
+
+def test_apply_names_a_few_kept_weights_then_counts_the_rest():
+    model = nn.Sequential(nn.Linear(4, 4), *(nn.Embedding(10, 4) for _ in range(7)))
+    with pytest.warns(init.KeptWeightsWarning, match=r"7 weight\(s\).*'5.weight' \(10, 4\), and 2 more;"):
+        init.apply(model, "orthogonal")
+
+
+def test_apply_is_quiet_where_it_draws_every_weight_of_2_dimensions():
+    """Norm weights and biases are 1-D; a parametrized layer's originals (weight norm's g is (out, 1))
+    and an attention's projections are drawn: nothing to say."""
+    import warnings
+
+    model = nn.Sequential(
+        nn.utils.parametrizations.weight_norm(nn.Linear(4, 8)),
+        nn.LayerNorm(8),
+        nn.Conv1d(8, 8, 3),
+    )
+    attention = nn.MultiheadAttention(8, 2, kdim=4, vdim=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", init.KeptWeightsWarning)
+        init.apply(model, "kaiming_normal")
+        init.apply(attention, "xavier_normal")

@@ -48,6 +48,7 @@ __all__ = [
     "GAIN",
     "LAYERS",
     "TRANSPOSED_LINEARS",
+    "KeptWeightsWarning",
     "apply",
     "constant",
     "create",
@@ -86,6 +87,7 @@ _LAYERS_WANTED = (
     "MultiheadAttention, Hugging Face's Conv1D); this one has none, so nothing would change "
     "(embeddings, norms and recurrent layers keep their weights)"
 )
+_KEPT_NAMED = 5  # the kept weights a warning names; beyond, "and N more"
 AUTO_GAIN = "auto"  # the gain of the activation after each layer, read by apply()
 # The nonlinearities torch.nn.init.calculate_gain knows, which kaiming_* take as torch's kaiming_normal_.
 TORCH_NONLINEARITIES = (
@@ -113,6 +115,10 @@ class _GainRange(Interval):
 
 
 GAIN = _GainRange(0, None, open_low=True)
+
+
+class KeptWeightsWarning(OptimlabWarning):
+    """:func:`apply` left weights of 2+ dimensions outside the layers it draws as they were."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -790,7 +796,9 @@ def apply(
 
     Norm layers, embeddings, recurrent layers (nn.RNN/LSTM/GRU) and other modules keep their weights
     (norms start at weight 1, bias 0); a tensor scheme called on one of their weights draws what torch's
-    function of the same name draws, with the fans torch reads from the same axes.
+    function of the same name draws, with the fans torch reads from the same axes. One
+    :class:`KeptWeightsWarning` names the weights of 2+ dimensions left so (embedding tables, recurrent
+    weights, a raw ``nn.Parameter`` of a module of one's own, Mixtral's stacked experts).
     """
     entry = _REGISTRY.get(scheme)
     entry.validate(hyperparameters)
@@ -826,6 +834,16 @@ def apply(
             "a model of Linear, ConvNd and ConvTransposeNd layers: a bilinear map of two inputs, or an "
             "attention's query, key and value projections, have no identity",
         )
+    drawn = [
+        *(p for layer, _ in layers for p in _parameters_of(layer, "weight")),
+        *(
+            p
+            for attention in attentions
+            for name in _projection_names(attention)
+            for p in _parameters_of(attention, name)
+        ),
+    ]
+    _warn_of_kept_weights(model, entry.name, drawn)
     for layer, gain in layers:
         chosen = {**hyperparameters, "gain": gain} if derive_gain else hyperparameters
         if entry.obj is identity and layer.weight.dim() > 2:
@@ -841,10 +859,49 @@ def apply(
     # no activation follows them, so gain "auto" is 1. Its out_proj is a Linear, done above.
     chosen = {**hyperparameters, "gain": 1.0} if derive_gain else hyperparameters
     for attention in attentions:
-        stacked = attention.in_proj_weight is not None
-        projections = ("in_proj_weight",) if stacked else ("q_proj_weight", "k_proj_weight", "v_proj_weight")
-        for projection in projections:
+        for projection in _projection_names(attention):
             _initialize(attention, projection, functools.partial(entry.obj, **entry.defaults, **chosen))
         if attention.in_proj_bias is not None and bias == "zeros":
             _initialize(attention, "in_proj_bias", zeros)
     return model
+
+
+def _projection_names(attention: nn.MultiheadAttention) -> tuple[str, ...]:
+    """An attention's input-projection weights: stacked, or apart where kdim or vdim differ from embed."""
+    if attention.in_proj_weight is not None:
+        return ("in_proj_weight",)
+    return ("q_proj_weight", "k_proj_weight", "v_proj_weight")
+
+
+def _parameters_of(module: nn.Module, name: str) -> Iterator[Tensor]:
+    """The parameters that hold ``module``'s tensor ``name``: itself, or its originals where parametrized."""
+    if parametrize.is_parametrized(module, name):
+        yield from module.parametrizations[name].parameters()
+    else:
+        yield getattr(module, name)
+
+
+def _warn_of_kept_weights(model: nn.Module, scheme: str, drawn: list[Tensor]) -> None:
+    """One warning naming the parameters of 2+ dimensions of ``model`` that are not among ``drawn``
+    (embeddings, recurrent layers, a raw ``nn.Parameter`` of a module of the user's own, stacked expert
+    weights): they keep their values. A weight tied to a drawn one (a language model's embedding and
+    output layer) is drawn with it."""
+    drawn_ids = {id(p) for p in drawn}
+    kept = [
+        f"{name!r} {tuple(p.shape)}"
+        for name, p in model.named_parameters()
+        if id(p) not in drawn_ids and not is_lazy(p) and p.dim() >= 2
+    ]
+    if not kept:
+        return
+    more = f", and {len(kept) - _KEPT_NAMED} more" if len(kept) > _KEPT_NAMED else ""
+    warnings.warn(
+        f"init {scheme!r} left {len(kept)} weight(s) of 2+ dimensions as they were: "
+        f"{', '.join(kept[:_KEPT_NAMED])}{more}; it draws the weights of Linear, Bilinear, ConvNd, "
+        "ConvTransposeNd, MultiheadAttention and Hugging Face's Conv1D layers, whose fans it knows, and "
+        "not those of embeddings, recurrent layers or other modules (torch's fan rule reads dims 2+ as a "
+        "kernel, wrong for a stack of expert matrices (experts, out, in)): draw those yourself, each "
+        "matrix as the map it is",
+        KeptWeightsWarning,
+        stacklevel=3,
+    )

@@ -12,6 +12,7 @@ from typing import ClassVar
 import lightning
 import pytest
 import torch
+import torchmetrics
 from doctor.setups import OPTIMIZERS, cnn, standardized
 from doctor.test_doors import DOOR_CASES
 from torch import nn
@@ -1147,6 +1148,49 @@ def test_a_checks_candidate_counts_its_training_batches_from_0_without_its_evalu
         assert trained == [(i, 0) for i in range(6)]  # as a fit of its own: global_step 0, 1, ...
         scored = [(before, now) for before, now in itertools.pairwise(calls) if not now[0]]
         assert scored and all(now[1] == (0 if before[0] else before[1] + 1) for before, now in scored), calls
+
+
+class Metered(Classifier):
+    """:class:`Classifier` with dropout, updating a torchmetrics accuracy in training_step and logging it
+    with ``self.log`` and ``self.log_dict``."""
+
+    def __init__(self):
+        super().__init__(nn.Sequential(nn.Linear(64, 32), nn.Dropout(0.5), nn.ReLU(), nn.Linear(32, 10)),
+                         nn.CrossEntropyLoss(), lambda p: torch.optim.Adam(p, lr=1e-3))  # fmt: skip
+        self.accuracy = torchmetrics.Accuracy(task="multiclass", num_classes=10)
+
+    def training_step(self, batch, batch_idx):
+        out = super().training_step(batch, batch_idx)
+        self.accuracy.update(self(batch[0]), batch[1])
+        self.log_dict({"accuracy": self.accuracy, "loss": out["loss"]})
+        return out
+
+
+def test_the_range_test_leaves_a_fit_module_its_optimizer_metrics_logs_and_random_state(tmp_path):
+    """A torchmetrics metric updated in training_step kept the sweep's batches (tp, fp, ... and its
+    update count: a metric's states are in no state dict), so the accuracy the module computed next
+    counted them. The truth is the module as Trainer.fit left it: weights, the optimizer's state (Adam's
+    moments), the metric's states, the logger's file and torch's random stream, all as before."""
+    x, y = standardized()
+    module = Metered()
+    logger = lightning.pytorch.loggers.CSVLogger(tmp_path)
+    trainer = lightning.Trainer(max_steps=5, logger=logger, log_every_n_steps=1, accelerator="cpu",
+                                enable_checkpointing=False, enable_progress_bar=False,
+                                enable_model_summary=False)  # fmt: skip
+    trainer.fit(module, DataLoader(TensorDataset(x, y), batch_size=32))
+    logger.save()
+    module.accuracy.update(module(x[:64]), y[:64])  # Lightning reset it as the fit ended
+    optimizer = trainer.optimizers[0]
+    before = copy.deepcopy(
+        (module.state_dict(), optimizer.state_dict()["state"], module.accuracy.metric_state)
+    )
+    counted, logged, draws = module.accuracy._update_count, (tmp_path / logger.log_dir / "metrics.csv").read_text(), torch.get_rng_state()  # fmt: skip
+    lr_range_test(module, (x, y), steps=20, batch_size=32, optimizer=optimizer)
+    after = (module.state_dict(), optimizer.state_dict()["state"], module.accuracy.metric_state)
+    torch.testing.assert_close(after, before, rtol=0, atol=0)
+    assert module.accuracy._update_count == counted == 1
+    assert (tmp_path / logger.log_dir / "metrics.csv").read_text() == logged
+    assert torch.equal(torch.get_rng_state(), draws) and module.trainer is trainer
 
 
 def test_the_range_test_of_a_module_fit_before_is_its_nets_and_leaves_it_attached():

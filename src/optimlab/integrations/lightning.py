@@ -11,6 +11,7 @@ optimlab's optimizers and schedules in ``configure_optimizers`` (``pip install o
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import functools
 import logging
@@ -26,6 +27,7 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 from lightning.pytorch.utilities.signature_utils import is_param_in_hook_signature
 from torch import Tensor
 from torch.utils.data import DataLoader
+from torchmetrics import Metric
 
 from optimlab.data.user_batches import UserBatches
 from optimlab.doctor.diagnose import Diagnosis
@@ -483,6 +485,24 @@ def _detached(module: pl.LightningModule) -> Iterator[None]:
         module.trainer = trainer
 
 
+@contextlib.contextmanager
+def _metric_states_kept(module: pl.LightningModule) -> Iterator[None]:
+    """The torchmetrics metrics in ``module`` left as they were: a training_step updating one
+    (``self.accuracy(logits, y)``) fed it the range test's batches, which no state dict restores (a
+    metric's states are not saved in it)."""
+    metrics = [m for m in module.modules() if isinstance(m, Metric)]
+    kept = [
+        (m, copy.deepcopy(m.metric_state), m._update_count, m._computed, m._forward_cache) for m in metrics
+    ]
+    try:
+        yield
+    finally:
+        for metric, states, count, computed, cached in kept:
+            for name, value in states.items():
+                setattr(metric, name, value)
+            metric._update_count, metric._computed, metric._forward_cache = count, computed, cached
+
+
 def _optimizers_in(configured: Any) -> list[torch.optim.Optimizer]:
     """The optimizers among the forms ``configure_optimizers()`` may return (an optimizer, a list of
     them, a dict with ``"optimizer"``, ``([optimizers], [schedulers])``, a list of dicts); schedulers
@@ -565,7 +585,10 @@ def lr_range_test(
     as ``Trainer.fit`` takes one, or any data :class:`~optimlab.data.user_batches.UserBatches`
     accepts), with ``optimizer`` (default: the first of its ``configure_optimizers``) and the loss of
     its ``training_step``, of each batch as the Trainer hands it over (after the module's
-    ``on_before_batch_transfer`` and ``on_after_batch_transfer``); the module comes back untouched.
+    ``on_before_batch_transfer`` and ``on_after_batch_transfer``); the module comes back untouched (its
+    torchmetrics metrics included). The loop's other hooks do not run (``on_train_batch_start``, whose -1
+    ends an epoch early under a Trainer, ``on_before_optimizer_step``, ``configure_gradient_clipping``),
+    nor does a Trainer's ``gradient_clip_val``: the sweep steps the unclipped gradient.
 
     ``check_steps``: also decide among the sweep's candidates by a check
     (:func:`optimlab.doctor.find_lr`): each trains ``check_steps`` steps, one at a time, scored by
@@ -632,7 +655,7 @@ def _range_test(
         train_dataloaders, None, compute_loss=training_loss, field="train_dataloaders", **batching
     )
     loss = {"compute_loss": training_loss, **batching}
-    with warnings.catch_warnings(), _detached(module):
+    with warnings.catch_warnings(), _detached(module), _metric_states_kept(module):
         # training_step's self.log() calls warn outside a Trainer; the sweep needs only the loss
         warnings.filterwarnings("ignore", message=r"You are trying to `self.log\(\)`")
         try:

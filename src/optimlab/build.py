@@ -16,7 +16,7 @@ import dataclasses
 import inspect
 import math
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -92,7 +92,8 @@ def build_data(recipe: Recipe) -> Any:
     registry = get_registry("dataset")
     built_in = spec.name in registry and Capability.USER not in registry.get(spec.name).capabilities
     loss = None if built_in else recipe.training.loss
-    with targets_for(task_of_loss(loss), as_given=targets_as_given(loss)):
+    ignored = ignored_by_loss(loss, recipe.training.loss_options if loss else {})
+    with targets_for(task_of_loss(loss), as_given=targets_as_given(loss), ignored=ignored):
         splits = load(
             spec.name,
             seed=recipe.training.seed,
@@ -130,6 +131,17 @@ def targets_as_given(loss: str | None) -> bool:
     registry = get_registry("loss")
     users = loss is not None and loss in registry and Capability.USER in registry.get(loss).capabilities
     return users and task_of_loss(loss) is None and not _binary(loss)
+
+
+def ignored_by_loss(loss: str | None, options: Mapping[str, Any] | None = None) -> int | None:
+    """The class label ``loss`` (None: the task's, cross-entropy for classes), made with ``options``, leaves
+    out (:func:`~optimlab.train.evaluation.ignored_label`): -100 for torch's cross-entropy, the user's
+    loss's own ``ignore_index``; None for the model's own loss and a loss that scores every label."""
+    from optimlab.train.evaluation import ignored_label  # train imports build
+
+    registry = get_registry("loss")
+    name = "cross_entropy" if loss is None else loss
+    return ignored_label(registry.get(name).create(**(options or {}))) if name in registry else None
 
 
 def _check_rows_kept(recipe: Recipe, kept: int, classes: int) -> None:

@@ -192,26 +192,40 @@ def test_a_list_of_dict_items_is_refused_where_a_list_holds_batches(label):
     assert isinstance(splits, BatchSplits) and splits.task == "classification"
 
 
-def test_the_label_cross_entropy_ignores_is_refused_where_it_would_become_a_class():
-    """(x, y) with y = -100 on unlabelled rows: the labels were mapped to classes in sorted order, so
-    -100 became class 0 of 4, trained and scored as one, where the user's CrossEntropyLoss meant to
-    skip those rows. Labels of -1 and 1 stay two classes."""
+def test_the_label_cross_entropy_ignores_is_refused_where_the_loss_would_score_it_as_a_class():
+    """(x, y) with y = -100 on unlabelled rows, under a loss that does not ignore -100: mapped to classes
+    in sorted order, -100 became class 0 of 4 (optimlab's loss), or a label counted as a class (the user's
+    loss, labels as given), trained and scored as one. Refused naming the value and the loss's
+    ignore_index. Labels of -1 and 1 stay two classes."""
     x, y = torch.randn(30, 4), torch.arange(30) % 3
     y[:5] = -100
     with pytest.raises(
-        InvalidValueError, match="'-100 in 5 rows' for class labels of mine.*a class of its own"
+        InvalidValueError,
+        match="'-100 in 5 rows' for class labels of mine.*no ignore_index.*a class of its own",
     ):
         as_data((x, y), "mine")
-    # The user's own loss gets labels as given (-100 reaches it): the refusal said they would become a
-    # class id. What holds there: -100 is counted among the labels, a class of 4 a model gets a score for.
-    with targets_for("classification", as_given=True):
-        assert Examples.from_arrays(x, y, name="m", task="classification").num_outputs == 4
-        with pytest.raises(
-            InvalidValueError, match="reach your loss as given but count as a label of its own"
-        ):
-            as_data((x, y), "mine")
+    with (
+        targets_for("classification", as_given=True, ignored=-1),
+        pytest.raises(InvalidValueError, match="'-100 in 5 rows'.*ignore_index is -1.*reach it as given"),
+    ):
+        as_data((x, y), "mine")
     signs = as_data((x, torch.where(torch.arange(30) % 2 == 0, -1, 1)), "mine")
     assert signs.num_classes == 2 and torch.equal(signs.examples.y, torch.arange(30) % 2)
+
+
+@pytest.mark.parametrize("as_given", [False, True])
+def test_the_label_the_loss_ignores_stays_in_the_targets_and_in_no_class(as_given):
+    """Under a loss that ignores a label (its ignore_index), rows of it keep it as their target and count
+    in no class: labels 5, 7, 9 (mapped to 0..2 for optimlab's loss) beside -100 are three classes."""
+    x, y = torch.randn(12, 2), torch.tensor([5, 7, 9, -100] * 3)
+    with targets_for(None, as_given=as_given, ignored=-100):
+        data = as_data((x, y), "mine")
+    assert (
+        data.num_classes == 3
+        and data.examples.y.tolist() == ([5, 7, 9, -100] if as_given else [0, 1, 2, -100]) * 3
+    )
+    assert data.num_outputs == (10 if as_given else 3)
+    assert data.reading.endswith("label -100 in 3 rows ignored by the loss")
 
 
 def test_a_shuffling_loader_is_read_in_its_datasets_order_whatever_torchs_random_state():
@@ -591,3 +605,88 @@ def test_a_loaders_reading_keeps_what_the_labels_say():
         labels
     )
     assert as_data((loader, loader), "mine").reading.endswith(labels)
+
+
+_IGNORING = """
+import torch
+from torch import nn
+
+def rows(seed=0):  # labels 0..2 of the inputs' signs, -100 on every 7th row (unlabelled)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(280, 4, generator=g)
+    y = (x[:, 0] > 0).long() + (x[:, 1] > 0).long()
+    y[::7] = -100
+    return x, y
+
+def ce():
+    return nn.CrossEntropyLoss()
+
+def margin():  # no ignore_index: a target of -100 is an index out of range
+    return nn.MultiMarginLoss()
+"""
+
+
+@pytest.mark.parametrize("loss", [None, "cross_entropy", "ignoring:ce"])
+def test_rows_the_loss_ignores_train_and_are_scored_without_them(write_modules, loss):
+    """A factory's (x, y) with -100 on unlabelled rows, as token classification and padded labels use it,
+    under optimlab's cross-entropy or the user's nn.CrossEntropyLoss(), both ignoring -100 by default:
+    refused ('-100 in 40 rows'). Now each row keeps its label, -100 included, the model gets a score per
+    class (3, not 4), and the held-out loss and accuracy are those of the labelled rows, counted by hand."""
+    from optimlab.build import build
+    from optimlab.recipe import Recipe
+    from optimlab.train.run import evaluate
+
+    write_modules(ignoring=_IGNORING)
+    training = {"steps": 1} | ({"loss": loss} if loss else {})
+    built = build(Recipe.from_dict({"data": {"name": "ignoring:rows"}, "training": training}))
+    splits = built.splits
+    x, y = __import__("ignoring").rows()
+    raw = {tuple(row): label for row, label in zip(x.tolist(), y.tolist())}
+    assert splits.num_classes == 3 and splits.num_outputs == 3
+    for split in (splits.train, splits.val, splits.test):
+        assert split.y.tolist() == [raw[tuple(row)] for row in split.x.tolist()]
+    assert int((splits.test.y == -100).sum()) > 0
+    found = evaluate(
+        built.model, built.loss_fn, splits.test.x, splits.test.y, task="classification", prefix="t"
+    )
+    with torch.no_grad():
+        scores = built.model.eval()(splits.test.x)
+    labelled = [(s, t) for s, t in zip(scores, splits.test.y.tolist()) if t != -100]
+    right = sum(int(s.argmax()) == t for s, t in labelled)
+    assert found["t_accuracy"] == pytest.approx(right / len(labelled))
+    mean_loss = sum(float(-s.log_softmax(0)[t]) for s, t in labelled) / len(labelled)
+    assert found["t_loss"] == pytest.approx(mean_loss, rel=1e-5)
+
+
+def test_rows_of_minus_100_are_said_and_refused_in_one_line_under_a_loss_that_does_not_ignore_them(
+    write_modules, cli, tmp_path
+):
+    """The data line says the ignored rows, and a held-out split is not said to lack a class for holding
+    -100 beside every class ('val lacks -1 of the 3 classes'); under MultiMarginLoss, which has no
+    ignore_index, -100 is refused in one line naming it."""
+    write_modules(ignoring=_IGNORING)
+    code, _, said = cli("train", "--dataset", "ignoring:rows", "--steps", "1", "--out", str(tmp_path / "run"))
+    assert code == 0 and "label -100 in 40 rows ignored by the loss (classification, 3 classes)\n" in said
+    code, _, err = cli(
+        "train", "--dataset", "ignoring:rows", "--set", "training.loss=ignoring:margin", "--steps", "1"
+    )
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "'-100 in 40 rows' for class labels of ignoring:rows" in err and "it has no ignore_index" in err
+
+
+def test_compare_on_x_y_with_rows_of_minus_100_trains_under_the_users_cross_entropy(tmp_path):
+    """optimlab.compare(data=(x, y), loss=nn.CrossEntropyLoss()) with -100 on unlabelled rows was refused
+    as the factory's were; it trains, and a loss without ignore_index is still refused naming -100."""
+    from torch import nn
+
+    import optimlab
+
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(120, 4, generator=generator)
+    y = (x[:, 0] > 0).long()
+    y[::6] = -100
+    common = {"optimizers": ["sgd"], "budget": 1, "seeds": 1, "epochs": 1}
+    found = optimlab.compare(data=(x, y), loss=nn.CrossEntropyLoss(), out=str(tmp_path / "ce"), **common)
+    assert [r.status for r in found.results[0].records] == ["completed", "completed"]
+    with pytest.raises(InvalidValueError, match="'-100 in 20 rows'.*it has no ignore_index"):
+        optimlab.compare(data=(x, y), loss=nn.MultiMarginLoss(), out=str(tmp_path / "margin"), **common)

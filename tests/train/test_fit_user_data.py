@@ -253,6 +253,36 @@ def test_as_many_positions_as_classes_are_read_as_the_loss_reads_them():
         assert metrics.get("val_accuracy") == (None if accuracy is None else pytest.approx(accuracy))
 
 
+class _FocalIgnoring(nn.Module):
+    """The user's own loss (no torch cross-entropy) that leaves out the targets equal to its ignore_index."""
+
+    ignore_index = 0
+
+    def forward(self, scores, targets):
+        kept = targets != self.ignore_index
+        log_p = scores.log_softmax(1)[kept].gather(1, targets[kept, None]).squeeze(1)
+        return (-((1 - log_p.exp()) ** 2) * log_p).mean()  # focal, gamma 2 (Lin et al. 2017)
+
+
+def test_the_users_own_loss_with_an_ignore_index_leaves_those_labels_out_of_the_accuracy():
+    """A loss of the user's own with ``ignore_index = 0`` (label 0: unlabelled): the accuracy counted the
+    rows of 0 it never trains on, as only torch's cross-entropies' ignore_index was read. Now it is the
+    hand count over the other rows."""
+    generator = torch.Generator().manual_seed(0)
+    x, y = torch.randn(60, 4, generator=generator), torch.randint(0, 3, (60,), generator=generator)
+    torch.manual_seed(0)
+    model = nn.Linear(4, 3)
+    recorder = Evaluations()
+    fit(model, torch.optim.SGD(model.parameters(), lr=0.0), (x, y), loss_fn=_FocalIgnoring(), total_steps=1,
+        batch_size=60, val_data=DataLoader(TensorDataset(x, y), batch_size=16), callbacks=[recorder])  # fmt: skip
+    with torch.no_grad():
+        predicted = model(x).argmax(1).tolist()
+    labelled = [(p, t) for p, t in zip(predicted, y.tolist()) if t != 0]
+    right = sum(p == t for p, t in labelled)
+    assert 0 < len(labelled) < len(y)
+    assert recorder.seen[-1][1]["val_accuracy"] == pytest.approx(right / len(labelled))
+
+
 @pytest.mark.parametrize("weight", [None, torch.tensor([1.0, 2.0, 0.5, 3.0, 1.0])])
 def test_sequences_padded_to_unequal_lengths_score_as_torch_scores_the_whole_split(weight):
     """Batches of padded sequences hold unequal numbers of real tokens: each batch's mean weighted by its

@@ -2,8 +2,9 @@
 
 ``x`` is float32 of shape (N, *input_shape), token ids too (whole numbers; the user's model that embeds
 them gets them as int64: :func:`optimlab.models.user.embeds_ids`). ``y`` is int64 class ids in
-[0, num_classes) of shape (N,) for classification, and float32 of shape (N, num_targets) for regression;
-read for the user's own loss (:func:`targets_for`), the labels and targets as given, in their own shape.
+[0, num_classes) of shape (N,) for classification (or the label the loss ignores, :func:`label_ignored`),
+and float32 of shape (N, num_targets) for regression; read for the user's own loss (:func:`targets_for`),
+the labels and targets as given, in their own shape.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "Task",
     "TensorPair",
     "float_task",
+    "label_ignored",
     "reject_non_finite",
     "targets_for",
     "zero_one",
@@ -41,28 +43,39 @@ TASKS: tuple[str, ...] = ("classification", "regression")
 _LOSS_TASK: ContextVar[Task | None] = ContextVar("loss_task", default=None)
 # Whether targets of numbers read meanwhile reach the loss as given (:func:`targets_for`).
 _AS_GIVEN: ContextVar[bool] = ContextVar("as_given", default=False)
+# The class label the loss leaves out (its ignore_index), for labels read meanwhile; None: it scores all.
+_IGNORED: ContextVar[int | None] = ContextVar("ignored", default=None)
 
 
 @contextlib.contextmanager
-def targets_for(task: Task | None, *, as_given: bool = False) -> Iterator[None]:
+def targets_for(task: Task | None, *, as_given: bool = False, ignored: int | None = None) -> Iterator[None]:
     """Targets of numbers read inside take ``task`` where their reader leaves it open: the loss the user
     chose decides it (integers under mse are numbers to regress; read as classes, an output above 0
     counted as class 1 and the accuracy meant nothing). None: their values decide. ``as_given``: the
     loss is the user's own, so targets of numbers reach it as given: class labels not mapped to 0..K-1
     (-1/+1 under ``SoftMarginLoss``, ids 1..K indexing the user's table), a regression's in their own
-    shape ((N,), not (N, 1), which a loss of ``outputs.squeeze(-1) - targets`` broadcasts to (N, N))."""
-    tokens = _LOSS_TASK.set(task), _AS_GIVEN.set(as_given)
+    shape ((N,), not (N, 1), which a loss of ``outputs.squeeze(-1) - targets`` broadcasts to (N, N)).
+    ``ignored``: the class label the loss leaves out (its ``ignore_index``, -100 for torch's
+    cross-entropy), kept as it is in the targets and counted in no class (:func:`label_ignored`)."""
+    tokens = _LOSS_TASK.set(task), _AS_GIVEN.set(as_given), _IGNORED.set(ignored)
     try:
         yield
     finally:
         _LOSS_TASK.reset(tokens[0])
         _AS_GIVEN.reset(tokens[1])
+        _IGNORED.reset(tokens[2])
 
 
 def labels_as_given() -> bool:
     """Whether class labels read now reach the user's own loss as given (:func:`targets_for`), not as ids
     0..K-1."""
     return _AS_GIVEN.get()
+
+
+def label_ignored() -> int | None:
+    """The class label the loss leaves out, for labels read now (:func:`targets_for`): rows of it stay in
+    the data, as the loss's ``ignore_index``, in no class (nor the model's outputs, nor the accuracy)."""
+    return _IGNORED.get()
 
 
 # Tensor dtypes numpy has no type for: np.asarray raises "Got unsupported ScalarType BFloat16".
@@ -205,7 +218,12 @@ class Examples(DatasetInfo):
                     "one label per example, shape (N,) or (N, 1): several per example (multi-label "
                     "0/1 columns) are not supported",
                 )
-            classes, ids = _classes(y_array.reshape(len(y_array)), name)
+            flat = y_array.reshape(len(y_array))
+            ignored = label_ignored() if flat.dtype.kind in "biuf" else None
+            left_out = flat == ignored if ignored is not None else np.zeros(len(flat), dtype=bool)
+            classes, kept = _classes(flat[~left_out], name)  # the ignored label: in no class, kept as is
+            ids = np.full(len(flat), 0 if ignored is None else ignored, dtype=np.int64)
+            ids[~left_out] = kept
             num_classes, shape, labels = len(classes), (-1,), None
             shown = ", ".join(c if isinstance(c, str) else f"{c:g}" for c in classes[:_SHOWN_LABELS]) + (
                 ", ..." if num_classes > _SHOWN_LABELS else ""
@@ -218,7 +236,8 @@ class Examples(DatasetInfo):
                 relabelled = labels = f"labels {shown} as classes 0-{num_classes - 1}"
                 if guessed and y_array.dtype.kind in "biuf" and num_classes > MOST_CLASSES_GUESSED:
                     labels += ", training.loss: mse would regress them as amounts"  # the guess's way out
-            reading = ", ".join(filter(None, [reading, labels])) or None
+            skipped = left_out.any() and f"label {ignored} in {int(left_out.sum())} rows ignored by the loss"
+            reading = ", ".join(filter(None, [reading, labels, skipped])) or None
             targets = torch.as_tensor(ids.reshape(shape), dtype=torch.long)
         else:
             reject_non_finite(y_array, f"targets of {name}")

@@ -17,7 +17,7 @@ from typing import Any
 
 from optimlab.data.cifar10 import is_cifar10_folder, load_cifar10_folder
 from optimlab.data.csv_file import load_csv
-from optimlab.data.examples import DatasetInfo, Examples
+from optimlab.data.examples import DatasetInfo, Examples, label_ignored
 from optimlab.data.idx_file import load_idx
 from optimlab.data.image_folder import load_image_folder
 from optimlab.data.numpy_file import load_numpy
@@ -217,12 +217,14 @@ def load(
 
 def _classes_held_out(splits: Splits) -> str:
     """``"; test lacks 2 of the 5 classes"`` where a held-out split has rows but none of some class (split
-    per class, rounded: a class of one or two rows gives none), else ``""``."""
+    per class, rounded: a class of one or two rows gives none), else ``""``. The label the loss ignores
+    (:func:`~optimlab.data.examples.label_ignored`) is no class."""
     if splits.task != "classification" or splits.train.y.numel() != len(splits.train):  # per position
         return ""
     lacking = [
         f"{name} lacks {missing} of the {splits.num_classes} classes"
         for name, part in (("val", splits.val), ("test", splits.test))
-        if len(part) and (missing := splits.num_classes - len(part.y.unique()))
+        if len(part)
+        and (missing := splits.num_classes - len(set(part.y.unique().tolist()) - {label_ignored()}))
     ]
     return "".join(f"; {gap}" for gap in lacking)

@@ -42,6 +42,7 @@ from optimlab.data.examples import (
     Examples,
     TensorPair,
     float_task,
+    label_ignored,
     labels_as_given,
     zero_one,
 )
@@ -287,10 +288,11 @@ def _every_row(loader: DataLoader, name: str) -> DataLoader:
 
 def _examples(x: Tensor, y: Tensor, name: str) -> Examples:
     """The user's rows as :class:`~optimlab.data.Examples`; several class labels per example, which rows
-    of (x, y) cannot hold, are refused naming the shape that holds them: dict batches. So is the label
-    -100, cross-entropy's ``ignore_index``: mapped to a class id of its own for optimlab's loss (the rows
-    meant to be ignored trained and scored as one), counted as a class under the user's own loss, which
-    gets it as given. Images kept channels last (N, H, W, C) are refused too, naming
+    of (x, y) cannot hold, are refused naming the shape that holds them: dict batches. The label -100,
+    cross-entropy's ``ignore_index``, is kept out of the classes where the loss ignores it
+    (:func:`~optimlab.data.examples.label_ignored`) and refused under one that does not: mapped to a class
+    id of its own for optimlab's loss, or counted as a class under the user's own, the rows meant to be
+    ignored were trained and scored as one. Images kept channels last (N, H, W, C) are refused too, naming
     the transpose: a CNN took their rows for channels, and read as an .npz file's are (transposed), they
     would train a model written for them on (N, C, H, W) without a word; the user's Examples keep them."""
     if channels_last(tuple(x.shape)):
@@ -302,19 +304,18 @@ def _examples(x: Tensor, y: Tensor, name: str) -> Examples:
             "are: return optimlab.data.Examples.from_arrays(x, y, name=...)",
         )
     one_each = isinstance(y, Tensor) and not y.is_floating_point() and y.numel() == len(y)
-    ignored = int((y == -100).sum()) if one_each else 0  # several per example: refused below
+    ignored = int((y == -100).sum()) if one_each and label_ignored() != -100 else 0  # several: refused below
     if ignored:
-        read = (
-            "would reach your loss as given but count as a label of its own (a class a model sized by the "
-            "recipe gets a score for)"
-            if labels_as_given()
-            else "would be mapped to a class of its own (ids 0..K-1, for optimlab's loss)"
+        own = (
+            "it has no ignore_index" if label_ignored() is None else f"its ignore_index is {label_ignored()}"
         )
+        read = "would reach it as given" if labels_as_given() else "would be mapped to a class of its own"
         raise InvalidValueError(
             f"class labels of {name}",
             f"-100 in {ignored} rows",
-            f"labels of classes only: -100, cross-entropy's ignore_index, {read}; drop those rows, or give "
-            "dict batches, whose labels reach the loss as they are and are not counted",
+            f"labels of classes only: the loss does not ignore -100 ({own}), so those rows {read}, trained "
+            "and scored as a class; drop them, or train with a loss that ignores them, as torch's "
+            "CrossEntropyLoss() does",
         )
     try:
         return Examples.from_arrays(x, y, name=name, task=float_task(y))

@@ -429,10 +429,11 @@ def compare(
         if value is not None
     }
     if data is not None:  # read here, its targets of the task the loss decides (mse: numbers, no classes)
-        from optimlab.build import targets_as_given, task_of_loss
+        from optimlab.build import ignored_by_loss, targets_as_given, task_of_loss
 
         loss_name = named["loss"][0] if "loss" in named else None
-        with targets_for(task_of_loss(loss_name), as_given=targets_as_given(loss_name)):
+        ignored = ignored_by_loss(loss_name)
+        with targets_for(task_of_loss(loss_name), as_given=targets_as_given(loss_name), ignored=ignored):
             named["data"] = _data_name(data)
     chosen_optimizers = None if optimizers is None else [_optimizer_name(o) for o in optimizers]
     local = [what for what, (_, in_process) in named.items() if in_process]

@@ -38,6 +38,7 @@ __all__ = [
     "class_dim",
     "evaluate_batches",
     "hits",
+    "ignored_label",
     "user_metric",
 ]
 
@@ -292,6 +293,17 @@ def _cross_entropy(loss_fn: Any) -> _CrossEntropy | None:
     return _CrossEntropy(**known)
 
 
+def ignored_label(loss_fn: Any) -> int | None:
+    """The class label ``loss_fn`` leaves out of the loss: a cross-entropy's ``ignore_index``
+    (:func:`_cross_entropy`, -100 by default, as torch's), through a :class:`ClassesLast`, else the
+    ``ignore_index`` attribute of the user's own loss where it has an integer one; None for a loss that
+    scores every label."""
+    inner = loss_fn.loss if isinstance(loss_fn, ClassesLast) else loss_fn
+    reading = _cross_entropy(inner)
+    index = reading.ignore_index if reading is not None else getattr(inner, "ignore_index", None)
+    return index if isinstance(index, int) and not isinstance(index, bool) else None
+
+
 def class_dim(scores: Sequence[int], targets: Sequence[int]) -> int | None:
     """The dimension of class scores shaped ``scores`` that holds the classes of integer targets shaped
     ``targets``: the last, ``(..., C)`` against ``(...)``, or torch's losses' second, ``(N, C, d1, ...)``
@@ -307,18 +319,17 @@ def class_dim(scores: Sequence[int], targets: Sequence[int]) -> int | None:
 
 def _class_reading(loss_fn: Any, scores: torch.Tensor, targets: torch.Tensor) -> dict[str, int | None]:
     """How ``loss_fn`` reads class scores, as :func:`hits` takes it: a :class:`ClassesLast` loss holds them
-    last; a cross-entropy (:func:`_cross_entropy`) holds the classes in dimension 1 (0 for one example's ``(C,)``) and skips targets equal to its
-    ``ignore_index``; the model's own loss (None) pairs them over the last dimension where that
-    fits (:func:`~optimlab.data.user_batches.own_pairs` checked it); anything else is left to the
-    shapes."""
+    last; a cross-entropy (:func:`_cross_entropy`) holds the classes in dimension 1 (0 for one example's
+    ``(C,)``); each skips the targets the loss ignores (:func:`ignored_label`); the model's own loss
+    (None) pairs them over the last dimension where that fits
+    (:func:`~optimlab.data.user_batches.own_pairs` checked it); anything else is left to the shapes."""
+    ignored = ignored_label(loss_fn)
     if isinstance(loss_fn, ClassesLast):  # every position a row, its classes last
-        inner = _cross_entropy(loss_fn.loss)
-        return {"dim": scores.dim() - 1, "ignore_index": inner.ignore_index if inner is not None else None}
-    reading = _cross_entropy(loss_fn)
-    if reading is not None:
-        return {"dim": min(1, scores.dim() - 1), "ignore_index": reading.ignore_index}
+        return {"dim": scores.dim() - 1, "ignore_index": ignored}
+    if _cross_entropy(loss_fn) is not None:
+        return {"dim": min(1, scores.dim() - 1), "ignore_index": ignored}
     last = loss_fn is None and scores.dim() > 0 and scores.shape[:-1] == targets.shape
-    return {"dim": scores.dim() - 1 if last else None, "ignore_index": None}
+    return {"dim": scores.dim() - 1 if last else None, "ignore_index": ignored}
 
 
 def _as_labels(loss_fn: Any, predicted: Any, target: Any) -> tuple[Any, Any]:

@@ -210,3 +210,36 @@ def test_a_function_call_maps_to_the_module_computing_it(function, args, kwargs)
     module = activations.function_activation(function, (x, *args), kwargs)
     torch.testing.assert_close(module(x.clone()), function(x.clone(), *args, **kwargs))
     assert activations.function_activation(torch.add, (x, x), {}) is None
+
+
+def _hardtanh_gain(c: float) -> float:
+    """1 / sqrt(E[hardtanh_c(z)^2]), z ~ N(0, 1): 1 - 2 c phi(c) + 2 (c^2 - 1) (1 - Phi(c)), by parts."""
+    phi = math.exp(-0.5 * c * c) / math.sqrt(2.0 * math.pi)
+    tail = 0.5 * math.erfc(c / math.sqrt(2.0))
+    return 1.0 / math.sqrt(1.0 - 2.0 * c * phi + 2.0 * (c * c - 1.0) * tail)
+
+
+def test_an_unregistered_activations_gain_is_evaluated_once_per_class_and_settings():
+    """Each layer's nn.Hardtanh was run anew on the 240,001-point grid: a model of many such layers paid
+    it each time. Now once per class and settings, and a change of settings is read afresh; each value
+    is the closed-form second moment."""
+    from torch.overrides import TorchFunctionMode
+
+    calls = []
+
+    class _Count(TorchFunctionMode):
+        def __torch_function__(self, function, types, args=(), kwargs=None):
+            if getattr(function, "__name__", "") == "hardtanh":
+                calls.append(function)
+            return function(*args, **(kwargs or {}))
+
+    with _Count():
+        gains = [activations.module_gain(nn.Hardtanh(-1.2345, 1.2345)) for _ in range(3)]
+    assert len(calls) == 1
+    assert gains == [pytest.approx(_hardtanh_gain(1.2345), rel=1e-7)] * 3
+    changed = nn.Hardtanh(-1.2345, 1.2345)
+    changed.min_val, changed.max_val = -0.75, 0.75
+    assert activations.module_gain(changed) == pytest.approx(_hardtanh_gain(0.75), rel=1e-7)
+    hooked = nn.Hardtanh(-1.2345, 1.2345)
+    hooked.register_forward_hook(lambda _, __, output: 2.0 * output)  # its output is not the settings'
+    assert activations.module_gain(hooked) == pytest.approx(_hardtanh_gain(1.2345) / 2.0, rel=1e-7)

@@ -248,7 +248,43 @@ def function_activation(
         return None
 
 
+# The state every nn.Module holds (hooks, parameter and submodule tables, training flag): not a setting.
+_MODULE_STATE = frozenset(vars(nn.Module()))
+_SETTINGS = (bool, int, float, str, type(None))
+# Second-moment gains of modules that hold nothing but settings, by class and settings: one model has
+# many layers of the same activation, each evaluated on the 240,001-point grid otherwise.
+_EVALUATED: dict[tuple[type[nn.Module], tuple[tuple[str, Any], ...]], float | None] = {}
+
+
+def _settings(module: nn.Module) -> tuple[type[nn.Module], tuple[tuple[str, Any], ...]] | None:
+    """``module``'s class and its settings (``nn.Hardtanh``'s min_val, max_val...), which alone fix what
+    its forward computes; None if something else might (parameters, buffers, submodules, hooks, or an
+    attribute that is not a plain number, string or flag)."""
+    own = {k: v for k, v in vars(module).items() if k not in _MODULE_STATE}
+    if (
+        module._parameters
+        or module._buffers
+        or module._modules
+        or module._forward_hooks
+        or module._forward_pre_hooks
+        or not all(isinstance(v, _SETTINGS) for v in own.values())
+    ):
+        return None
+    return type(module), tuple(sorted(own.items()))
+
+
 def _evaluated_gain(module: nn.Module) -> float | None:
+    """The second-moment gain of an elementwise activation module (:func:`_grid_gain`), once per class
+    and settings where those alone fix it (:func:`_settings`)."""
+    key = _settings(module)
+    if key is None:
+        return _grid_gain(module)
+    if key not in _EVALUATED:
+        _EVALUATED[key] = _grid_gain(module)
+    return _EVALUATED[key]
+
+
+def _grid_gain(module: nn.Module) -> float | None:
     """The second-moment gain of an elementwise activation module, evaluated on the grid in eval mode (an
     ``nn.RReLU`` at its mean slope) in float64 on the module's device; None if it cannot run there."""
     tensors = [*module.parameters(), *module.buffers()]

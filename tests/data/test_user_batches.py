@@ -352,3 +352,33 @@ def test_pandas_inputs_and_targets_are_read_as_their_arrays_and_a_whole_frame_is
         InvalidValueError, match="'a DataFrame alone' for data: accepted its inputs and targets"
     ):
         UserBatches(frame, nn.CrossEntropyLoss())
+
+
+def _one_hot_focal(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """A focal loss (Lin et al. 2017, arXiv:1708.02002) written with one_hot: it has no ignore_index."""
+    p = outputs.softmax(-1)
+    chosen = (p * nn.functional.one_hot(targets, outputs.shape[-1])).sum(-1)
+    return (-((1 - chosen) ** 2) * chosen.log()).mean()
+
+
+@pytest.mark.parametrize("loss_fn", [nn.MultiMarginLoss(), _one_hot_focal], ids=["multi_margin", "one_hot"])
+def test_labels_a_loss_cannot_skip_are_refused_naming_the_value(loss_fn):
+    """Labels of -100 (the padding cross-entropy skips) under a loss that has no ignore_index were refused
+    with torch's 'target out of range' or 'Class values must be non-negative' alone, naming no label.
+    The refusal names the label and why; the same labels under nn.CrossEntropyLoss train, its
+    accuracy over the labelled rows alone (counted by hand)."""
+    from optimlab.train import fit
+
+    generator = torch.Generator().manual_seed(0)
+    x, y = torch.randn(40, 3, generator=generator), torch.arange(40) % 4
+    y[::5] = -100
+    model = nn.Linear(3, 4)
+    with pytest.raises(
+        InvalidValueError, match=r"a label of -100, which the loss takes as a class id.*no ignore_index"
+    ):
+        fit(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, loss_fn=loss_fn, total_steps=1)
+    state = fit(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, loss_fn=nn.CrossEntropyLoss(),
+                total_steps=1, batch_size=40, val_data=(x, y))  # fmt: skip
+    kept = y != -100
+    right = (model(x).argmax(1) == y)[kept].sum().item()
+    assert state.last_metrics["val_accuracy"] == pytest.approx(right / kept.sum().item())

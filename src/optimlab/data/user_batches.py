@@ -150,6 +150,14 @@ def batch_refused(error: BaseException, field: str, batch: Any) -> InvalidValueE
             else f": a label of {label} is class {label}, which needs {label + 1} or more class scores a row: "
             "the model gives fewer (its last layer's outputs), or the labels are no class ids 0..C-1 (remap them)"
         )
+    low = _lowest_label(batch)
+    if not needs and low is not None and low < 0 and any(words in reason for words in _LABEL_ERRORS):
+        # a loss with no ignore_index (MultiMarginLoss, one_hot in a focal loss) indexed by a label of -100
+        needs = (
+            f": a label of {low}, which the loss takes as a class id (they count from 0): it has no "
+            "ignore_index to skip it (nn.CrossEntropyLoss skips -100); drop or remap those labels, or use a "
+            "loss that ignores them"
+        )
     if isinstance(error, IndexError) and reason == "index out of range in self":  # nn.Embedding's words
         held = "; ".join(_id_ranges(batch))
         needs = (
@@ -170,6 +178,21 @@ def batch_refused(error: BaseException, field: str, batch: Any) -> InvalidValueE
     )
     refused.__cause__ = error  # read by refinements of it (fit's: dtypes), before it is raised from error
     return refused
+
+
+# torch's words where a loss indexed classes by a label out of range: multi_margin_loss, one_hot, gather
+_LABEL_ERRORS = ("target out of range", "Class values must be non-negative", "is out of bounds for dimension")
+
+
+def _lowest_label(batch: Any) -> int | None:
+    """The smallest of ``batch``'s integer targets (a dict's under :data:`TARGET_KEYS`, a tuple's last
+    element); None where it has none."""
+    if isinstance(batch, Mapping):
+        target = next((batch[k] for k in TARGET_KEYS if k in batch), None)
+    else:
+        target = batch[-1] if isinstance(batch, (tuple, list)) and len(batch) > 1 else None
+    usable = isinstance(target, Tensor) and target.numel() and not target.is_floating_point()
+    return int(target.min()) if usable and target.dtype != torch.bool and not target.is_complex() else None
 
 
 def _id_ranges(batch: Any) -> list[str]:

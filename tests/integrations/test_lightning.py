@@ -1150,6 +1150,25 @@ def test_a_checks_candidate_counts_its_training_batches_from_0_without_its_evalu
         assert scored and all(now[1] == (0 if before[0] else before[1] + 1) for before, now in scored), calls
 
 
+def test_a_checks_candidate_wraps_batch_idx_at_the_epoch_of_the_data_it_trains_on():
+    """A candidate trains on the data less the fifth the check holds out (128 of 160 rows: 4 batches an
+    epoch), but its batch_idx wrapped at the whole data's epoch (5 batches: 0, 1, 2, 3, 4, 0) and its
+    current_epoch with it. The truth is a real Trainer's fit of 6 steps on 128 rows."""
+    x, y = standardized()
+    CallsOfEachCopy.calls = []
+    module = CallsOfEachCopy()
+    lr_range_test(module, (x[:160], y[:160]), steps=20, batch_size=32, check_steps=6)
+    trained = CallsOfEachCopy()
+    fit(trained, (x[:128], y[:128]), 6, shuffle=False)
+    copies = {id(copy): copy for copy, _, _ in CallsOfEachCopy.calls if copy not in (module, trained)}
+    assert len(copies) > 2
+    for each in copies.values():
+        calls = [(training, i) for copy, training, i in CallsOfEachCopy.calls if copy is each]
+        counts = [c for (training, _), c in zip(calls, each.counts[-len(calls) :], strict=True) if training]
+        assert [i for training, i in calls if training] == trained.indices == [0, 1, 2, 3, 0, 1]
+        assert counts == trained.counts == [(i, i // 4) for i in range(6)]
+
+
 class Metered(Classifier):
     """:class:`Classifier` with dropout, updating a torchmetrics accuracy in training_step and logging it
     with ``self.log`` and ``self.log_dict``."""

@@ -151,11 +151,19 @@ from optimlab.optim.shells.batched import BATCHABLE, BatchedOptimizer
 from optimlab.optim.shells.torch_optim import Optimizer as OptimlabOptimizer
 from optimlab.registry import POSITIVE, POSITIVE_INT
 from optimlab.techniques.losses import PointwiseLoss
-from optimlab.train.evaluation import evaluate_batches
+from optimlab.train.evaluation import evaluate_batches, ignored_label
 from optimlab.train.loop import Callback, TrainState, epoch_permutation, fit
 from optimlab.train.run import evaluate_members
 
-__all__ = ["HELD_OUT_FRACTION", "end_level", "find_lr", "score_lrs", "stackable", "validate_check"]
+__all__ = [
+    "HELD_OUT_FRACTION",
+    "end_level",
+    "find_lr",
+    "hold_out",
+    "score_lrs",
+    "stackable",
+    "validate_check",
+]
 
 HELD_OUT_FRACTION = 0.2  # of the training data, held out for the check when no held-out data is given
 CROSS_FIT_ROWS = 1000  # fewer held-out rows than this: cross-fitted checks up to it (module docstring)
@@ -227,7 +235,7 @@ def find_lr(
             return result
         if held_out is None:
             cross_fit = cross_fit is not False
-            split = _hold_out(train, seed)
+            split = hold_out(train, seed)
             if split is None:
                 return dataclasses.replace(
                     result,
@@ -453,7 +461,7 @@ def _cross_folds(
 ) -> list[tuple[UserBatches, UserBatches]]:
     """The cross-fitting folds of tensors (module docstring, point 3): disjoint draws of as many
     training rows as are held out (a permutation drawn with ``seed + 1``, another draw than
-    :func:`_hold_out`'s), each held out in its turn with the held-out rows training in its place (the
+    :func:`hold_out`'s), each held out in its turn with the held-out rows training in its place (the
     same number of training rows, hence the same epochs); as many as bring the held-out rows to
     :data:`CROSS_FIT_ROWS`, at most as many as the training rows hold; none where the held-out rows
     are that many already."""
@@ -502,7 +510,7 @@ def _pooled(checks: Sequence[list[_Checked]], folds: Sequence[UserBatches]) -> l
     return pooled
 
 
-def _hold_out(data: UserBatches, seed: int) -> tuple[UserBatches, UserBatches] | None:
+def hold_out(data: UserBatches, seed: int) -> tuple[UserBatches, UserBatches] | None:
     """``data`` split into what the check trains on and a :data:`HELD_OUT_FRACTION` it scores on:
     rows drawn with ``seed`` of tensors, a Dataset or a DataLoader's Dataset (rebatched as the loader
     batches), the last batches of a list of batches; None for data that cannot be split (an
@@ -1179,9 +1187,10 @@ def _label_counts(folds: Sequence[UserBatches]) -> Counter[int]:
     negative one is a label the loss ignores, as cross-entropy's ``ignore_index``, but for -1 where the
     labels are -1/+1, a margin loss's negative class, as :func:`~optimlab.train.evaluation.hits` counts
     it): their total is the n of an accuracy's standard error, the most frequent one's share the
-    accuracy of answering it always. Whether the labels are -1/+1 is decided once, over every fold's
-    batches: a batch (or fold) of +1 labels alone beside one holding -100 would otherwise follow
-    another rule."""
+    accuracy of answering it always. The label the loss ignores (its ``ignore_index``, whatever its value:
+    :func:`~optimlab.train.evaluation.ignored_label`) is left out first, as the accuracy leaves it out.
+    Whether the labels are -1/+1 is decided once, over every fold's batches: a batch (or fold) of +1
+    labels alone beside one holding -100 would otherwise follow another rule."""
     targets = []
     for held_out in folds:
         if held_out.tensors is not None:
@@ -1197,6 +1206,8 @@ def _label_counts(folds: Sequence[UserBatches]) -> Counter[int]:
     if not targets:
         return Counter()
     every = torch.cat([t.detach().cpu().flatten() for t in targets])
+    ignored = ignored_label(folds[0].loss_fn)
+    every = every if ignored is None else every[every != ignored]
     signs = set(every.unique().tolist()) <= {-1, 1}
     labels, times = every[every >= (-1 if signs else 0)].unique(return_counts=True)
     return Counter(dict(zip(labels.tolist(), times.tolist())))

@@ -31,7 +31,7 @@ from torchmetrics import Metric
 
 from optimlab.data.user_batches import UserBatches
 from optimlab.doctor.diagnose import Diagnosis
-from optimlab.doctor.lr_check import find_lr
+from optimlab.doctor.lr_check import find_lr, hold_out
 from optimlab.doctor.lr_find import LRRangeResult, SkippedBatch
 from optimlab.doctor.lr_find import lr_range_test as _sweep
 from optimlab.errors import InvalidValueError, OptimlabError, keywords_checked
@@ -331,15 +331,17 @@ class _TrainingLoss:
     self.trainer.training: augment``) cannot run outside one: the batch is then read as the loader gives
     it, and :attr:`unhooked` says so.
 
-    ``batch_idx`` is the batch's place in its epoch of :attr:`batches`, as Lightning's loop counts it
-    (from 0 again at each epoch); a model it has not seen (a check's candidate, trained from a copy)
-    starts again at 0, and the held-out batches it is scored on (in eval mode) are counted apart, from
+    ``batch_idx`` is the batch's place in its epoch of the data the model trains on, as Lightning's
+    loop counts it (from 0 again at each epoch): :attr:`batches` for the swept module, :attr:`checked`
+    for a check's candidate (a model it has not seen, trained from a copy, from 0 again), and the held-out batches it is scored on (in eval mode) are counted apart, from
     0 at each evaluation, as Lightning counts each validation run's. The module's ``self.global_step``
     and ``self.current_epoch`` read what a Trainer's would at that training batch (:class:`_LoopCounts`)."""
 
-    def __init__(self, datamodule: pl.LightningDataModule | None) -> None:
-        self._datamodule = datamodule
-        self.batches: UserBatches | None = None  # the data read, whose epoch length wraps batch_idx
+    def __init__(self, datamodule: pl.LightningDataModule | None, swept: pl.LightningModule) -> None:
+        self._datamodule, self._swept = datamodule, swept
+        self.batches: UserBatches | None = None  # the data swept, whose epoch length wraps batch_idx
+        # What a check's candidates train on: the batches less the part the check holds out, if it does
+        self.checked: UserBatches | None = None
         # The batch given last, as the hooks made it, and its batch_idx; the model it was given with, its
         # mode then, and the batches that model has read in each mode (training: True).
         self._last: tuple[Any, Any, int] = (None, None, 0)
@@ -365,7 +367,8 @@ class _TrainingLoss:
                 self._read[False] = 0
             self._training, index = training, self._read[training]
             self._read[training] += 1
-            epoch = self.batches.steps_per_epoch if self.batches is not None and training else None
+            read = self.batches if model is self._swept or self.checked is None else self.checked
+            epoch = read.steps_per_epoch if read is not None and training else None
             if training:  # a check's candidate is a copy, which deepcopy took apart from its Trainer
                 if not isinstance(model._trainer, _LoopCounts):
                     model.trainer = _LoopCounts()  # type: ignore[assignment]
@@ -649,11 +652,14 @@ def _range_test(
     given = "the data module's " if datamodule is not None else ""
     train_dataloaders = _one_loader("train_dataloaders", train_dataloaders, given + "train_dataloader()")
     val_dataloaders = _one_loader("val_dataloaders", val_dataloaders, given + "val_dataloader()")
-    training_loss = _TrainingLoss(datamodule)
+    training_loss = _TrainingLoss(datamodule, module)
     batching = {key: options.pop(key) for key in ("batch_size", "seed") if key in options}
     training_loss.batches = UserBatches(
         train_dataloaders, None, compute_loss=training_loss, field="train_dataloaders", **batching
     )
+    if check_steps is not None and val_dataloaders is None:  # the part find_lr trains its candidates on
+        split = hold_out(training_loss.batches, training_loss.batches.seed)
+        training_loss.checked = split[0] if split is not None else None
     loss = {"compute_loss": training_loss, **batching}
     with warnings.catch_warnings(), _detached(module), _metric_states_kept(module):
         # training_step's self.log() calls warn outside a Trainer; the sweep needs only the loss

@@ -297,14 +297,17 @@ def test_identity_refuses_a_map_without_one_before_touching_the_model(other):
 )
 def test_apply_initializes_an_attentions_projections_as_torch_does(scheme, make, projections):
     """apply() reached an nn.MultiheadAttention's out-projection (a Linear) but not its input
-    projections, which kept torch's xavier_uniform_ under any scheme: half an attention initialized."""
+    projections, which kept torch's xavier_uniform_ under any scheme: half an attention initialized.
+    Each projection is drawn as torch draws one (embed, kdim) map, stacked in in_proj_weight or apart."""
     reference, arguments = TORCH_SCHEMES[scheme]
     attention = make()
     torch.manual_seed(9)
     init.apply(nn.Sequential(attention), scheme)
     torch.manual_seed(9)
     expected = [reference(torch.empty_like(attention.out_proj.weight), **arguments)]
-    expected += [reference(torch.empty_like(getattr(attention, p)), **arguments) for p in projections]
+    for p in projections:
+        blocks = getattr(attention, p).chunk(3 if p == "in_proj_weight" else 1)
+        expected.append(torch.cat([reference(torch.empty_like(b), **arguments) for b in blocks]))
     actual = [attention.out_proj.weight.data, *(getattr(attention, p).data for p in projections)]
     torch.testing.assert_close(actual, expected, rtol=0, atol=1e-7)
     if attention.in_proj_bias is not None:
@@ -1017,3 +1020,26 @@ def test_apply_is_quiet_where_it_draws_every_weight_of_2_dimensions():
         warnings.simplefilter("error", init.KeptWeightsWarning)
         init.apply(model, "kaiming_normal")
         init.apply(attention, "xavier_normal")
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: nn.MultiheadAttention(64, 4), lambda: nn.MultiheadAttention(64, 4, vdim=32)]
+)
+def test_each_attention_projection_is_drawn_as_its_own_map_stacked_or_not(make):
+    """An attention's in_proj_weight stacks its query, key and value maps (3 * 64, 64): drawn as one
+    tensor, xavier gave the query std sqrt(2 / 256) = 0.088 where the same attention stored apart
+    (vdim=32) got Glorot's sqrt(2 / 128) = 0.125, and orthogonal left the query map far from orthogonal
+    (singular values 0.01 to 0.93). Truth: Glorot & Bengio's fans and Saxe et al.'s orthogonality are
+    those of the 64 -> 64 map."""
+    attention = make()
+    queries = (
+        (lambda a: a.in_proj_weight[:64])
+        if attention.in_proj_weight is not None
+        else (lambda a: a.q_proj_weight)
+    )
+    torch.manual_seed(0)
+    init.apply(attention, "xavier_normal")
+    assert queries(attention).std().item() == pytest.approx((2 / 128) ** 0.5, rel=0.05)
+    init.apply(attention, "orthogonal")
+    query = queries(attention).detach()
+    torch.testing.assert_close(query @ query.T, torch.eye(64), rtol=0, atol=1e-5)

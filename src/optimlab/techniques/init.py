@@ -709,6 +709,12 @@ def _draw_transposed(weight: Tensor, draw: Callable[[Tensor], Any]) -> None:
         weight.copy_(drawn.T)
 
 
+def _draw_blocks(weight: Tensor, draw: Callable[[Tensor], Any], blocks: int) -> None:
+    """Fill ``weight``, ``blocks`` matrices stacked along dim 0, with what ``draw`` draws on each."""
+    for block in weight.chunk(blocks):
+        draw(block)
+
+
 def _check_writable(modules: list[nn.Module]) -> None:
     """Refuse, before any is drawn, a layer whose weight is computed from other parameters by a forward
     hook (the deprecated ``torch.nn.utils.weight_norm``'s ``weight_g`` and ``weight_v``): a draw into it
@@ -775,7 +781,8 @@ def apply(
 
     Linear, Bilinear, ConvNd and ConvTransposeNd layers, and the input projections of an
     ``nn.MultiheadAttention`` (its out-projection is a Linear): each weight gets what torch's function of
-    the same name draws on it (``nn.init.kaiming_normal_(layer.weight)``). A Linear stored transposed
+    the same name draws on it (``nn.init.kaiming_normal_(layer.weight)``), each of the query, key and
+    value projections stacked in an attention's ``in_proj_weight`` as the ``(embed, embed)`` map it is. A Linear stored transposed
     (:data:`TRANSPOSED_LINEARS`: GPT-2's) gets what its ``(out, in)`` weight would, transposed. An output
     layer tied to the input embedding (a language model's) is drawn as the layer it is, and the embedding
     with it, as Hugging Face's own init leaves a tied pair. A layer parametrized by
@@ -854,13 +861,16 @@ def apply(
         _initialize(layer, "weight", draw)
         if layer.bias is not None and bias == "zeros":
             _initialize(layer, "bias", zeros)
-    # An attention's input projections, drawn as torch's own MultiheadAttention draws them (its
-    # in_proj_weight stacked (3 * embed, embed), or q/k/v_proj_weight apart where kdim or vdim differ);
-    # no activation follows them, so gain "auto" is 1. Its out_proj is a Linear, done above.
+    # An attention's input projections, each its own (embed, kdim) map: q/k/v_proj_weight apart where
+    # kdim or vdim differ, or the three stacked in in_proj_weight (3 * embed, embed), drawn block by block
+    # (Glorot's fans and Saxe's orthogonality are the map's; torch's own reset draws the stack as one).
+    # No activation follows them, so gain "auto" is 1. Its out_proj is a Linear, done above.
     chosen = {**hyperparameters, "gain": 1.0} if derive_gain else hyperparameters
+    draw = functools.partial(entry.obj, **entry.defaults, **chosen)
     for attention in attentions:
         for projection in _projection_names(attention):
-            _initialize(attention, projection, functools.partial(entry.obj, **entry.defaults, **chosen))
+            blocks = 3 if projection == "in_proj_weight" else 1
+            _initialize(attention, projection, functools.partial(_draw_blocks, draw=draw, blocks=blocks))
         if attention.in_proj_bias is not None and bias == "zeros":
             _initialize(attention, "in_proj_bias", zeros)
     return model

@@ -573,6 +573,33 @@ def test_a_tracker_added_on_resume_holds_the_whole_run_and_the_earlier_one_each_
 
 
 @pytest.mark.slow
+def test_mlflow_added_on_a_third_session_holds_every_sessions_test_scores_once(tmp_path, sqlite_uri):
+    """Trained to 12, resumed to 20, both without a tracker, then resumed to 28 with `--log mlflow`: the
+    second session's start deleted the first's result.json, and the MLflow run lacked the test scores at
+    step 12. Now it holds the whole run, each session's test scores at its last step, each point once, as
+    MLflow's client reads them; `report --log mlflow` sent after it adds none twice."""
+    from optimlab.cli.app import main
+
+    out = tmp_path / "iris-run"
+    ended = []
+    for steps, log in (("12", []), ("20", []), ("28", ["--log", "mlflow"])):
+        again = ["--resume", str(out)] if ended else []
+        first = ["--dataset", "iris", "--width", "8", "--batch-size", "32", "--out", str(out)]
+        with pytest.raises(SystemExit) as done:
+            main(["train", *(again or first), "--steps", steps, "--no-progress", *log])
+        assert done.value.code == 0
+        ended.append(json.loads((out / "result.json").read_text()))
+    client = MlflowClient(tracking_uri=sqlite_uri)
+    experiment = client.get_experiment_by_name("optimlab").experiment_id
+    (run,) = client.search_runs([experiment], "attributes.run_name = 'iris-run'")
+    _same_as_metrics_jsonl(client, run, out, *ended[:-1])
+    for key in ("test_loss", "test_accuracy"):
+        history = sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)
+        assert [m.step for m in history] == [12, 20, 28]
+        assert [m.value for m in history] == pytest.approx([e["metrics"][key] for e in ended])
+
+
+@pytest.mark.slow
 def test_train_resumed_with_more_steps_shows_them_in_its_mlflow_runs_parameters(tmp_path, sqlite_uri):
     from optimlab.cli.app import main
 

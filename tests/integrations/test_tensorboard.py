@@ -342,6 +342,27 @@ def test_a_tracker_added_on_resume_gets_the_test_scores_of_the_session_before(tm
     assert [e.step for e in board.Scalars("test_loss")] == [12, 20]
 
 
+def test_a_tracker_added_on_a_third_session_gets_the_test_scores_of_every_session_before(tmp_path):
+    """Trained to 12, resumed to 20, both without a tracker, then resumed to 28 with `--log tensorboard`:
+    the second session's start deleted the first's result.json, so the tracker lacked its test scores
+    at step 12. Each ended session's result is kept (sessions.jsonl); the tracker holds the whole run,
+    each session's test scores at its last step, each point once, as TensorBoard's reader reads it."""
+    out = tmp_path / "iris-run"
+    ended = []
+    for steps, log in (("12", []), ("20", []), ("28", ["--log", "tensorboard"])):
+        again = ["--resume", str(out)] if ended else []
+        first = ["--dataset", "iris", "--width", "8", "--batch-size", "32", "--out", str(out)]
+        with pytest.raises(SystemExit) as done:
+            main(["train", *(again or first), "--steps", steps, "--no-progress", *log])
+        assert done.value.code == 0
+        ended.append(json.loads((out / "result.json").read_text()))
+    board = same_as_metrics_jsonl(out, *ended[:-1])
+    for tag in ("test_loss", "test_accuracy"):
+        assert [e.step for e in board.Scalars(tag)] == [12, 20, 28]
+        assert [e.value for e in board.Scalars(tag)] == pytest.approx([e["metrics"][tag] for e in ended])
+    assert [step for step, _ in served(out / "tensorboard" / out.name)["test_loss"]] == [12, 20, 28]
+
+
 def test_a_run_folder_moved_and_resumed_goes_on_in_its_tensorboard_run(tmp_path):
     """A run folder renamed (or moved) and resumed: its TensorBoard run was named after the folder, so
     the resumed session began another beside it, `tensorboard --logdir moved/tensorboard` showing two

@@ -32,3 +32,33 @@ def test_a_metrics_log_whose_last_line_a_write_cut_short_reads_back_without_it(t
     (folder / "metrics.jsonl").write_text(text[: text.rindex('"lr"')] + "\n")  # then a line: not cut
     with pytest.raises(OptimlabError, match="line 40 is not a metrics line"):
         read_run(folder)
+
+
+def test_each_ended_session_of_a_resumed_run_is_read_back_oldest_first(tmp_path):
+    """A resumed session deletes result.json as it starts, so the test scores of a run's first session
+    were lost by its third: `train` keeps each ended session's result.json as a line of sessions.jsonl
+    (once, though a kill repeats the keeping), read back in order beside the last session's result.json.
+    A folder of earlier versions has none; a line that is not a result is named."""
+    from optimlab.train import train
+
+    out = tmp_path / "run"
+    train(Recipe.from_dict({"data": {"name": "iris"}, "training": {"steps": 4}}), out_dir=out)
+    assert read_run(out).sessions == []
+    ended = []
+    for steps in (8, 12):
+        ended.append(json.loads((out / "result.json").read_text()))
+        if steps == 8:  # killed once it kept the result, before it deleted result.json
+            (out / "sessions.jsonl").write_text(json.dumps(ended[0]) + "\n")
+        train(
+            Recipe.from_dict({"data": {"name": "iris"}, "training": {"steps": steps}}),
+            out_dir=out,
+            resume=True,
+        )
+    run = read_run(out)
+    assert run.sessions == ended and [s["steps"] for s in run.sessions] == [4, 8]
+    assert (
+        run.result["steps"] == 12 and run.result["metrics"]["test_loss"] != ended[0]["metrics"]["test_loss"]
+    )
+    (out / "sessions.jsonl").write_text((out / "sessions.jsonl").read_text() + "[1]\n")
+    with pytest.raises(OptimlabError, match="sessions.jsonl' is not a sessions log: a line holds no mapping"):
+        read_run(out)

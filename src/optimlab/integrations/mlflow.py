@@ -47,7 +47,7 @@ from optimlab.integrations.mlflow_writer import (
     open_run,
     writer_process,
 )
-from optimlab.integrations.tracking import Record, Tracker, ended_session, resumed_records
+from optimlab.integrations.tracking import Record, Tracker, ended_sessions, resumed_records
 from optimlab.train.loop import TrainState
 
 __all__ = ["EXPERIMENT", "MLflowTracker"]
@@ -209,7 +209,7 @@ class MLflowTracker(Tracker):
         _check_store(_tracking_uri(tracking_uri) or os.environ.get("MLFLOW_TRACKING_URI"))
         self.run_name, self.wait_seconds = run_name, wait_seconds
         self.run_folder = None if run_folder is None else Path(run_folder).resolve()
-        self._ended = ended_session(run_folder) if run_folder is not None else {}  # before a resume's start
+        self._ended = ended_sessions(run_folder) if run_folder is not None else []  # before a resume's start
         parent = _active_run() if tracking_uri is None else None  # at the active run's URI
         self._settings = {
             "run_name": run_name,

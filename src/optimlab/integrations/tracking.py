@@ -33,7 +33,7 @@ __all__ = [
     "Record",
     "Tracker",
     "check_trackers",
-    "ended_session",
+    "ended_sessions",
     "log_run",
     "log_study",
     "open_tracker",
@@ -235,7 +235,7 @@ def log_run(
             "tracker", type(tracker).__name__, "a Tracker, e.g. open_tracker('mlflow', ...)"
         )
     records = run_records(run, (run.path / "recipe.yaml").stat().st_mtime)
-    tracker.send(records + _final_scores(records, run.result.get("steps"), run.result.get("metrics") or {}))
+    tracker.send(_with_final_scores(records, _sessions(run)))
     for artifact in artifacts:
         tracker.log_artifact(artifact)
     status = run.result.get("status")
@@ -243,15 +243,21 @@ def log_run(
     return tracker
 
 
-def _final_scores(records: list[Record], steps: int | None, scores: Mapping[str, float]) -> list[Record]:
-    """The record of a run's or a trial's final ``scores`` (result.json's, the trial's stored metrics) that
-    its ``records`` do not hold at their last step, its ``steps`` (``test_*``), at that step, as training
-    sent them (:meth:`Tracker.on_final_scores`)."""
-    if not records or not scores or steps != records[-1][0]:
-        return []
-    held = {name for step, _, metrics in records if step == steps for name in metrics}
-    new = {name: value for name, value in scores.items() if name not in held}
-    return [(steps, records[-1][1], new)] if new else []
+def _with_final_scores(records: list[Record], sessions: Sequence[Mapping[str, Any]]) -> list[Record]:
+    """``records`` (in step order) with the final scores of each of a run's or a trial's ``sessions``
+    (result.json's: ``steps`` and ``metrics``; a trial's stored ones) that they do not hold at its last
+    step (``test_*``), after the last record of that step, as training sent them
+    (:meth:`Tracker.on_final_scores`). A session whose last step ``records`` lack (past a resumed run's
+    checkpoint) adds nothing; of two ended at one step, the first's scores are the ones sent."""
+    scored = list(records)
+    for session in sessions:
+        steps, scores = session.get("steps"), session.get("metrics") or {}
+        at = [i for i, (step, _, _) in enumerate(scored) if step == steps]
+        held = {name for i in at for name in scored[i][2]}
+        new = {name: value for name, value in scores.items() if name not in held}
+        if at and new:
+            scored.insert(at[-1] + 1, (steps, scored[at[-1]][1], new))
+    return scored
 
 
 def run_records(run: RunFolder, started: float) -> list[Record]:
@@ -267,25 +273,34 @@ def run_records(run: RunFolder, started: float) -> list[Record]:
     ]
 
 
-def ended_session(folder: str | Path) -> dict[str, Any]:
-    """The result.json of the session that last ended in run folder ``folder`` (empty where none), read
-    as a tracker of a resumed run opens: the resumed session deletes it as it starts, and its final
+def ended_sessions(folder: str | Path) -> list[dict[str, Any]]:
+    """The results of the sessions that ended in run folder ``folder``, oldest first (its sessions.jsonl,
+    then its result.json; none where it holds no run), read as a tracker of a resumed run opens: the
+    resumed session deletes result.json as it starts (keeping it in sessions.jsonl), and their final
     scores (``test_*``) are nowhere else in the folder."""
-    return read_run(folder).result if is_run_folder(folder) else {}
+    if not is_run_folder(folder):
+        return []
+    return _sessions(read_run(folder))
 
 
-def resumed_records(folder: str | Path, step: int, ended: Mapping[str, Any] | None = None) -> list[Record]:
+def _sessions(run: RunFolder) -> list[dict[str, Any]]:
+    """The results of ``run``'s ended sessions, oldest first."""
+    return [*run.sessions, *([run.result] if run.result else [])]
+
+
+def resumed_records(
+    folder: str | Path, step: int, ended: Sequence[Mapping[str, Any]] | None = None
+) -> list[Record]:
     """The lines of run folder ``folder``'s metrics.jsonl up to ``step`` (a resumed run's checkpoint) as
-    records, then the final scores of the session ``ended`` there (:func:`ended_session`, by default read
-    now) that its lines do not hold, as that session sent them (:meth:`Tracker.on_final_scores`), the
-    last of them now, the others as long before as the run's clock says: a session resumed now goes on
+    records, with the final scores of each session ``ended`` there (:func:`ended_sessions`, by default
+    read now) that its lines do not hold, as those sessions sent them (:meth:`Tracker.on_final_scores`);
+    the last record now, the others as long before as the run's clock says: a session resumed now goes on
     after them (none where ``folder`` holds no run)."""
     if not is_run_folder(folder):
         return []
     run = read_run(folder)
-    ended = run.result if ended is None else ended
-    records = [record for record in run_records(run, 0.0) if record[0] <= step]
-    records += _final_scores(records, ended.get("steps"), ended.get("metrics") or {})
+    ended = _sessions(run) if ended is None else ended
+    records = _with_final_scores([record for record in run_records(run, 0.0) if record[0] <= step], ended)
     shift = time.time() - max((wall for _, wall, _ in records), default=0.0)
     return [(step, wall + shift, metrics) for step, wall, metrics in records]
 
@@ -333,7 +348,7 @@ def log_study(location: str | Path, tracker_name: str, *, folder: str | Path) ->
                 for i, step in enumerate(curve.get("step", []))
             ]
             records.sort(key=lambda record: record[0])
-            tracker.send(records + _final_scores(records, record.steps, record.metrics))
+            tracker.send(_with_final_scores(records, [{"steps": record.steps, "metrics": record.metrics}]))
             tracker.finish(failed=record.state != "complete")
             sent += 1
     return sent

@@ -1,4 +1,5 @@
-"""A training run as its output folder holds it: ``recipe.yaml``, ``metrics.jsonl`` and ``result.json``.
+"""A training run as its output folder holds it: ``recipe.yaml``, ``metrics.jsonl``, ``result.json`` and,
+once resumed, ``sessions.jsonl`` (the result.json of each earlier session, one a line).
 
 ``optimlab train`` writes these (:func:`optimlab.train.train`); this module reads them back for reports
 and trackers. ``metrics.jsonl`` has a line per logged step (``train_loss``, ``lr``) and one per
@@ -34,6 +35,7 @@ class RunFolder:
     result: dict[str, Any]  # result.json; {} while the run has not finished
     series: dict[str, tuple[list[int], list[float], list[float]]]
     epochs: dict[int, int]  # the epoch of each step logged with one, counted from 0 as metrics.jsonl does
+    sessions: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # earlier sessions' results
 
     @property
     def metrics(self) -> list[str]:
@@ -74,7 +76,19 @@ def read_run(path: str | Path, name: str | None = None) -> RunFolder:
     result_file = path / "result.json"
     result = _mapping(result_file, json.loads, "a result") if result_file.is_file() else {}
     recipe = _mapping(path / "recipe.yaml", load_yaml, "a recipe")
-    return RunFolder(name or path.name, path, recipe, result, series, epochs)
+    sessions_file = path / "sessions.jsonl"
+    sessions = (
+        _mapping(sessions_file, _lines, "a sessions log")["sessions"] if sessions_file.is_file() else []
+    )
+    return RunFolder(name or path.name, path, recipe, result, series, epochs, sessions)
+
+
+def _lines(text: str) -> dict[str, list[Any]]:
+    """sessions.jsonl's lines as ``{"sessions": [result, ...]}``; each a mapping, or it is no such log."""
+    sessions = [json.loads(line) for line in text.splitlines() if line.strip()]
+    if not all(isinstance(session, dict) for session in sessions):
+        raise ValueError("a line holds no mapping")
+    return {"sessions": sessions}
 
 
 def _parses(line: str) -> bool:

@@ -2,7 +2,7 @@
 
 An output folder holds ``recipe.yaml``, ``metrics.jsonl`` (a line per step and per evaluation),
 ``checkpoint.pt`` and ``checkpoint.prev.pt`` (to resume), ``model.pt`` (final weights, scaler
-included) and ``result.json``.
+included), ``result.json`` and, once resumed, ``sessions.jsonl`` (the result.json of each earlier session).
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ __all__ = [
 ]
 
 RECIPE_NAME, METRICS_NAME, MODEL_NAME, RESULT_NAME = "recipe.yaml", "metrics.jsonl", "model.pt", "result.json"
+SESSIONS_NAME = "sessions.jsonl"  # a resumed run's earlier result.json files, one a line, oldest first
 
 
 @dataclasses.dataclass
@@ -527,10 +528,26 @@ def _removed_unless_trained(out: Path, state: TrainState) -> Iterator[None]:
 
 def _begin_writing(out: Path, recipe: Recipe) -> None:
     """Once every check passed: the folder's recipe is this one, and a continued run is not finished
-    (no final weights or result) until it ends again."""
+    (no final weights or result) until it ends again. The ended session's result is kept in
+    sessions.jsonl: its final scores (``test_*``) are nowhere else, and a tracker added later sends them."""
+    _keep_session(out)
     for stale in (MODEL_NAME, RESULT_NAME):
         (out / stale).unlink(missing_ok=True)
     write_atomically(out / RECIPE_NAME, recipe.to_yaml())
+
+
+def _keep_session(out: Path) -> None:
+    """Add ``out``'s result.json, as one line, to its sessions.jsonl, unless its last line is that one
+    already (a kill after the write, before result.json was removed). A result.json that does not parse
+    (cut short) holds nothing to keep."""
+    try:
+        line = json.dumps(json.loads((out / RESULT_NAME).read_text(encoding="utf-8")))
+    except (FileNotFoundError, ValueError):
+        return
+    sessions = out / SESSIONS_NAME
+    kept = sessions.read_text(encoding="utf-8") if sessions.is_file() else ""
+    if kept.splitlines()[-1:] != [line]:
+        write_atomically(sessions, kept + line + "\n")
 
 
 def _finish(

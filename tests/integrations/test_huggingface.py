@@ -176,6 +176,19 @@ def test_the_range_test_of_a_trainer_uses_its_data_and_loss_and_restores_the_mod
     assert all(torch.equal(v, weights[k]) for k, v in model.state_dict().items())
 
 
+def test_the_suggestion_set_as_the_trainers_learning_rate_after_the_range_test_is_the_one_trained_at():
+    """A Trainer given no optimizer: the range test created one (create_optimizer) and left it on the
+    trainer, so train() reused it at the learning rate of its creation (5e-05), and the suggestion set as
+    the docstring says, args.learning_rate, was silently ignored. The lr the optimizer trains at is torch's
+    param_groups' initial_lr, which the Trainer's scheduler starts from."""
+    hf = trainer(tiny_bert(layers=1), Sentences(n=64), 1, (None, None), learning_rate=5e-5)
+    lr_range_test(hf, steps=10)
+    assert hf.optimizer is None
+    hf.args.learning_rate = 0.0123
+    hf.train()
+    assert [group["initial_lr"] for group in hf.optimizer.param_groups] == [0.0123, 0.0123]
+
+
 def test_the_check_of_a_trainer_scores_its_candidates_on_rows_held_out_of_its_data():
     model = tiny_vit()
     hf = trainer(model, Images(), 10, trainer_optimizers(torch.optim.Adam(model.parameters(), lr=1e-3)))

@@ -196,8 +196,9 @@ def trainer_optimizers(
 
 def lr_range_test(trainer: Trainer, *, check_steps: int | None = None, **options: Any) -> LRRangeResult:
     """The LR range test of ``trainer``'s model on its training data, through its own
-    ``compute_loss``, with its optimizer (created as ``train()`` would, if it has none yet); the
-    model and optimizer come back untouched.
+    ``compute_loss``, with its optimizer (created as ``train()`` would, if it has none yet, and not
+    kept: ``train()`` creates its own at the learning rate set by then); the model and optimizer come
+    back untouched.
 
     ``check_steps``: also decide among the sweep's candidates by a check
     (:func:`optimlab.doctor.find_lr`): each trains ``check_steps`` steps, one at a time, scored by
@@ -211,10 +212,17 @@ def lr_range_test(trainer: Trainer, *, check_steps: int | None = None, **options
             type(trainer).__name__,
             "a transformers.Trainer (a model alone: optimlab.doctor.lr_range_test)",
         )
-    optimizer = trainer.optimizer if trainer.optimizer is not None else trainer.create_optimizer()
+    # An optimizer created here is the test's alone: kept on the trainer, train() reused it at the lr of
+    # its creation, and the suggestion set as TrainingArguments(learning_rate=...) was silently ignored.
+    created = trainer.optimizer is None
+    optimizer = trainer.create_optimizer() if created else trainer.optimizer
     data = (trainer.model, None, trainer.get_train_dataloader())
     loss = {"optimizer": optimizer, "compute_loss": lambda model, batch: trainer.compute_loss(model, batch)}
-    if check_steps is not None:
-        held_out = trainer.get_eval_dataloader() if trainer.eval_dataset is not None else None
-        return find_lr(*data, held_out=held_out, check_steps=check_steps, **loss, **options)
-    return _sweep(*data, **loss, **options)
+    try:
+        if check_steps is not None:
+            held_out = trainer.get_eval_dataloader() if trainer.eval_dataset is not None else None
+            return find_lr(*data, held_out=held_out, check_steps=check_steps, **loss, **options)
+        return _sweep(*data, **loss, **options)
+    finally:
+        if created:
+            trainer.optimizer = None

@@ -1111,3 +1111,17 @@ def test_label_counts_decide_once_over_the_held_out_data_whether_labels_are_minu
         DataLoader(TensorDataset(x, torch.tensor([1, 1, 1, 1, -1, 1, -1, 1])), batch_size=4), None
     )
     assert _label_counts([margin]) == {1: 6, -1: 2}  # -1/+1 labels: both classes, the all-+1 batch too
+
+
+def test_label_counts_leave_out_the_label_the_loss_ignores_whatever_its_value():
+    """The chance test's labels counted the loss's ignored label where it is not negative (padding 0 under
+    CrossEntropyLoss(ignore_index=0), the user's loss's own ignore_index), and -1 under ignore_index=-1
+    where the other labels are +1 (read as a margin loss's -1/+1): its n and the majority's share held
+    rows the accuracy never scores (train.evaluation.hits leaves them out). The truth is the count by hand
+    of the labels the loss scores."""
+    x = torch.randn(8, 3)
+    padded = UserBatches((x, torch.tensor([0, 0, 0, 0, 1, 2, 1, 0])), nn.CrossEntropyLoss(ignore_index=0))
+    assert _label_counts([padded]) == {1: 2, 2: 1}
+    minus_one = torch.tensor([1, -1, 1, 1, -1, 1, 1, 1])
+    assert _label_counts([UserBatches((x, minus_one), nn.CrossEntropyLoss(ignore_index=-1))]) == {1: 6}
+    assert _label_counts([UserBatches((x, minus_one), nn.SoftMarginLoss())]) == {1: 6, -1: 2}

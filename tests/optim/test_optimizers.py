@@ -398,6 +398,17 @@ def test_sparse_gradients_step_like_torch(name, float64):
     assert max_difference([ours], [reference]) <= TOLERANCE
 
 
+def test_a_registered_factory_given_as_it_is_takes_sparse_gradients_as_its_entry():
+    """Optimizer(params, sgd), the factory itself rather than its name: sgd's, as create("sgd") steps
+    them; adam's factory refuses them as "adam" does."""
+    from optimlab.optim import Optimizer, adam, sgd
+
+    ours = embedding_run(lambda p: Optimizer(p, sgd, lr=0.1), sparse=True)
+    assert max_difference([ours], [embedding_run(lambda p: create("sgd", p, lr=0.1), sparse=True)]) == 0
+    with pytest.raises(OptimlabError, match="does not take sparse gradients"):
+        embedding_run(lambda p: Optimizer(p, adam), sparse=True, steps=1)
+
+
 @pytest.mark.parametrize("name", SPARSE)
 def test_sparse_gradients_under_weight_decay_are_refused_as_torch_refuses_them(name):
     """torch's SGD ('add(sparse, dense) is not supported') and Adagrad ('weight_decay option is not

@@ -55,7 +55,7 @@ from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError, 
 from optimlab.optim.base import GradientTransformation, State, scheduled
 from optimlab.optim.kernels.compiled import lift_floats
 from optimlab.optim.shells.fused import FusedPath
-from optimlab.registry import Capability, Entry, plain_numbers
+from optimlab.registry import Capability, Entry, get_registry, plain_numbers
 
 __all__ = ["SHELL_KEYWORDS", "Optimizer", "current", "torch_method"]
 
@@ -389,7 +389,11 @@ class Optimizer(torch.optim.Optimizer):
         if p is None:
             return
         where = f"parameter {i} of param group {index} (shape {tuple(p.shape)}) has a sparse gradient"
-        takes = self._entry is not None and Capability.SPARSE_GRADIENTS in self._entry.capabilities
+        # a registered optimizer's factory given as it is (Optimizer(params, sgd)) is that optimizer
+        entries = (
+            [self._entry] if self._entry else [e for e in get_registry("optimizer") if e.obj is self._factory]
+        )
+        takes = any(Capability.SPARSE_GRADIENTS in e.capabilities for e in entries)
         if not takes:
             raise OptimlabError(
                 f"{self._owner} does not take sparse gradients, as torch's Adam and the others do not: {where} "

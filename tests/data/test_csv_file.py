@@ -385,3 +385,22 @@ def test_whole_numbers_read_as_many_classes_say_how_to_regress_them(tmp_path):
     told = Examples.from_arrays(x, y, name="diabetes.csv", task="classification")
     few = Examples.from_arrays(x[:20], np.arange(20) % 10 + 1, name="ten.csv")
     assert "training.loss" not in describe("diabetes.csv", told) + describe("ten.csv", few)
+
+
+def test_a_feature_that_float32_holds_as_one_value_is_refused_and_wide_whole_numbers_kept(tmp_path):
+    """Timestamps 1700000001..1700000004 are distinct, but one float32 (numpy says so): the tensor the model
+    trained on held the column as a constant, without a word. Refused naming the feature and its values;
+    populations past float32's exact integers that float32 still tells apart are read as they round."""
+    stamps = [1700000001, 1700000002, 1700000003, 1700000004]
+    assert len({np.float32(t) for t in stamps}) == 1
+    rows = "".join(f"{t},{i % 2 + 0.5},{i % 2}\n" for i, t in enumerate(stamps))
+    with pytest.raises(InvalidValueError) as refused:
+        load_csv(write(tmp_path, "ts,a,label\n" + rows))
+    assert str(refused.value).startswith(
+        "invalid value 'values 1700000001 to 1700000004' for feature 0 of the inputs of data: accepted values "
+        "that float32, what the model trains on, tells apart"
+    )
+    people = [30_000_001, 45_000_003, 61_000_005, 80_000_007]
+    rows = "".join(f"{p},{i % 2}\n" for i, p in enumerate(people))
+    data = load_csv(write(tmp_path, "people,label\n" + rows, "people.csv"))
+    assert data.examples.x[:, 0].tolist() == [float(np.float32(p)) for p in people]

@@ -207,6 +207,7 @@ class Examples(DatasetInfo):
             raise InvalidValueError("task", task, "one of " + ", ".join(map(repr, TASKS)))
         reject_non_finite(x_array, f"inputs of {name}")
         _reject_inexact_integers(x_array, f"inputs of {name}")
+        _reject_flattened(x_array, f"inputs of {name}")
         features = torch.as_tensor(
             x_array.reshape(len(x_array), -1) if x_array.ndim == 1 else x_array, dtype=torch.float32
         )
@@ -310,6 +311,25 @@ def _reject_inexact_integers(values: np.ndarray, what: str) -> None:
             what,
             f"integers up to {largest:,}",
             f"integers within ±{FLOAT32_EXACT:,}, which float32 holds exactly",
+        )
+
+
+def _reject_flattened(values: np.ndarray, what: str) -> None:
+    """Refuse a feature whose values differ but are one float32 (timestamps 1700000001 and 1700000002,
+    128 apart from one float32 to the next there): the float32 tensors a model trains on would hold it
+    as a constant, its information gone without a word."""
+    if values.dtype.kind != "f" or values.dtype.itemsize <= 4 or values.size == 0:
+        return
+    table = values.reshape(len(values), -1)
+    narrow = table.astype(np.float32)
+    flattened = (table.max(0) > table.min(0)) & (narrow.max(0) == narrow.min(0))
+    if flattened.any():
+        j = int(np.argmax(flattened))
+        raise InvalidValueError(
+            f"feature {j} of the {what}",
+            f"values {table[:, j].min():.17g} to {table[:, j].max():.17g}",
+            "values that float32, what the model trains on, tells apart (here all one float32): subtract "
+            "an offset first (ts - ts.min()), or give their differences",
         )
 
 

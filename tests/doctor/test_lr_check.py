@@ -19,6 +19,7 @@ from optimlab.data.user_batches import Forward, UserBatches
 from optimlab.doctor import find_lr, lr_candidates, score_lrs
 from optimlab.doctor.lr_check import (
     CHANCE_ERRORS,
+    _below_entropy,
     _binomial_tail,
     _Checked,
     _checked,
@@ -1125,3 +1126,25 @@ def test_label_counts_leave_out_the_label_the_loss_ignores_whatever_its_value():
     minus_one = torch.tensor([1, -1, 1, 1, -1, 1, 1, 1])
     assert _label_counts([UserBatches((x, minus_one), nn.CrossEntropyLoss(ignore_index=-1))]) == {1: 6}
     assert _label_counts([UserBatches((x, minus_one), nn.SoftMarginLoss())]) == {1: 6, -1: 2}
+
+
+@pytest.mark.parametrize("pad", [99, 0])
+def test_the_entropy_bar_leaves_out_the_padding_the_loss_ignores(pad):
+    """Per-position labels padded with the loss's ignore_index (a pad id, 99 here, or 0): the prior each
+    held-out row was compared with indexed the classes' frequencies by the padding (IndexError past the
+    classes, 99) or averaged it in as a position of surprise 0 (pad 0), where cross-entropy's row mean
+    leaves it out. The truth: torch's CrossEntropyLoss(ignore_index=pad) of each row, answering the
+    labels' frequencies, is exactly the bar: a candidate at it does not beat it, one 0.1 below does."""
+    labels = torch.tensor([[1, 2, pad, pad], [2, 2, 3, pad], [1, 3, 2, 2]])
+    loss = nn.CrossEntropyLoss(ignore_index=pad)
+    fold = UserBatches((torch.randn(3, 4, 2), labels), loss)
+    counts = _label_counts([fold])
+    assert counts == {1: 2, 2: 5, 3: 2}
+    frequencies = torch.zeros(100 if pad else 4, dtype=torch.float64)
+    frequencies[[1, 2, 3]] = torch.tensor([2 / 9, 5 / 9, 2 / 9], dtype=torch.float64)
+    answer = frequencies.clamp_min(1e-300).log().expand(3, 4, -1).transpose(1, 2)  # (N, C, T)
+    bar = torch.stack([loss(answer[i : i + 1], labels[i : i + 1]) for i in range(3)])
+    at_bar = (Candidate(1e-3, "test"), _Checked({"val_loss": 1.0}, bar[None]))
+    below = (Candidate(1e-3, "test"), _Checked({"val_loss": 1.0}, (bar - 0.1)[None]))
+    assert _below_entropy([at_bar], counts, [fold]) is False
+    assert _below_entropy([below], counts, [fold]) is True

@@ -787,7 +787,7 @@ def _below_entropy(
     surprise = torch.zeros(max(counts) + 1, dtype=torch.float64)  # -log of each class's frequency
     for label, n in counts.items():
         surprise[label] = -math.log(n / total)
-    prior = torch.cat([_mean_per_row(surprise, fold.tensors[1]) for fold in folds])  # type: ignore[index]
+    prior = torch.cat([_mean_per_row(surprise, fold.tensors[1], loss.ignore_index) for fold in folds])  # type: ignore[index]
     return _beats(alive, prior) is True
 
 
@@ -827,12 +827,13 @@ def _beats(alive: Sequence[tuple[Candidate, _Checked]], prior: Tensor) -> bool |
     return False
 
 
-def _mean_per_row(surprise: Tensor, targets: Tensor) -> Tensor:
-    """Each row's mean ``surprise`` of its labels (a row of per-position labels: over its positions,
-    negative labels ignored as cross-entropy ignores them)."""
+def _mean_per_row(surprise: Tensor, targets: Tensor, ignored: int) -> Tensor:
+    """Each row's mean ``surprise`` of its labels (a row of per-position labels: over its positions), the
+    label the loss ignores (``ignored``, its ``ignore_index``: padding, whatever its value) and negative
+    ones left out, as cross-entropy's mean of the row leaves them out."""
     y = targets.detach().cpu().long().reshape(targets.shape[0], -1)
-    kept = y >= 0
-    values = surprise[y.clamp_min(0)] * kept
+    kept = (y >= 0) & (y != ignored)
+    values = surprise[y.where(kept, 0)] * kept
     return values.sum(1) / kept.sum(1).clamp_min(1)
 
 

@@ -1043,3 +1043,41 @@ def test_each_attention_projection_is_drawn_as_its_own_map_stacked_or_not(make):
     init.apply(attention, "orthogonal")
     query = queries(attention).detach()
     torch.testing.assert_close(query @ query.T, torch.eye(64), rtol=0, atol=1e-5)
+
+
+def test_default_warns_of_the_weights_no_reset_parameters_draws():
+    """'default' runs torch's reset_parameters(): a module of one's own holding a raw (out, in) parameter
+    has none, and its weight silently kept its values; one warning now names it, and torch's own modules
+    (embedding, recurrent, attention, parametrized layers) are all reset, so nothing is said of them."""
+    import warnings
+
+    model = _RawProjection()
+    with pytest.warns(
+        init.KeptWeightsWarning, match=r"'default' left 1 weight\(s\).*'weight' \(3, 4\)"
+    ) as caught:
+        init.apply(model, "default")
+    assert torch.all(model.weight == 7.0) and caught[0].filename == __file__
+    torch_modules = nn.ModuleList(
+        [
+            nn.Embedding(5, 4),
+            nn.GRU(4, 4),
+            nn.MultiheadAttention(4, 2, add_bias_kv=True),
+            nn.utils.parametrizations.weight_norm(nn.Linear(4, 4)),
+            nn.Bilinear(2, 3, 4),
+        ]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", init.KeptWeightsWarning)
+        init.apply(torch_modules, "default")
+
+
+def test_lsuv_names_the_weights_it_leaves_as_lsuv():
+    """lsuv starts from apply(model, 'orthogonal'), whose warning named 'orthogonal', a scheme the user
+    never asked for; the kept weight is now named once, under lsuv."""
+    model = _RawProjection()
+    with pytest.warns(init.KeptWeightsWarning) as caught:
+        init.apply(model, "lsuv", data=torch.randn(16, 4))
+    kept = [w for w in caught if issubclass(w.category, init.KeptWeightsWarning)]
+    assert len(kept) == 1 and str(kept[0].message).startswith("init 'lsuv' left 1 weight(s)")
+    assert kept[0].filename == __file__
+    assert torch.all(model.weight == 7.0)

@@ -88,6 +88,17 @@ _LAYERS_WANTED = (
     "(embeddings, norms and recurrent layers keep their weights)"
 )
 _KEPT_NAMED = 5  # the kept weights a warning names; beyond, "and N more"
+# Why a tensor scheme keeps a weight, and why 'default' does.
+_TENSOR_SCHEMES_DRAW = (
+    "it draws the weights of Linear, Bilinear, ConvNd, ConvTransposeNd, MultiheadAttention and Hugging "
+    "Face's Conv1D layers, whose fans it knows, and not those of embeddings, recurrent layers or other "
+    "modules (torch's fan rule reads dims 2+ as a kernel, wrong for a stack of expert matrices "
+    "(experts, out, in))"
+)
+_DEFAULT_DRAWS = (
+    "'default' runs the reset_parameters() of the modules that have one (torch's), and these are held by "
+    "modules that have none (a module of one's own, Mixtral's experts)"
+)
 AUTO_GAIN = "auto"  # the gain of the activation after each layer, read by apply()
 # The nonlinearities torch.nn.init.calculate_gain knows, which kaiming_* take as torch's kaiming_normal_.
 TORCH_NONLINEARITIES = (
@@ -384,6 +395,7 @@ def default(model: nn.Module) -> nn.Module:
     the ``nn.Linear`` it is, transposed."""
     modules = _children_first(model)
     _check_writable([m for m in modules if is_layer(m)])
+    drawn: list[Tensor] = []
     for module in modules:
         reset = getattr(module, "reset_parameters", None)
         if reset is None and type(module).__module__.startswith(
@@ -396,6 +408,12 @@ def default(model: nn.Module) -> nn.Module:
             reset()
         elif is_transposed_linear(module):
             _reset_transposed_linear(module)
+        else:
+            continue
+        drawn += module.parameters(recurse=False)
+        if parametrize.is_parametrized(module):
+            drawn += module.parametrizations.parameters()
+    _warn_of_kept_weights(model, "default", drawn, _DEFAULT_DRAWS, stacklevel=4)
     return model
 
 
@@ -467,7 +485,12 @@ def lsuv(model: nn.Module, *, data: Tensor, tol: float = 0.1, max_iterations: in
         if not order:
             raise InvalidValueError("init 'lsuv''s model", type(model).__name__, _LAYERS_WANTED)
         _check_rescalable(order)
-        apply(model, "orthogonal", gain=1.0)
+        with warnings.catch_warnings():  # said below, of lsuv
+            warnings.simplefilter("ignore", KeptWeightsWarning)
+            apply(model, "orthogonal", gain=1.0)
+        attentions = tuple(m for m in model.modules() if isinstance(m, nn.MultiheadAttention))
+        drawn = _drawn_by_tensor_schemes((*(m for m in model.modules() if is_layer(m)), *attentions))
+        _warn_of_kept_weights(model, "lsuv", drawn, stacklevel=5)  # under apply and no_grad
         for layer in order:
             for _ in range(max_iterations):
                 variance = _output_variance(model, layer, data)
@@ -841,16 +864,7 @@ def apply(
             "a model of Linear, ConvNd and ConvTransposeNd layers: a bilinear map of two inputs, or an "
             "attention's query, key and value projections, have no identity",
         )
-    drawn = [
-        *(p for layer, _ in layers for p in _parameters_of(layer, "weight")),
-        *(
-            p
-            for attention in attentions
-            for name in _projection_names(attention)
-            for p in _parameters_of(attention, name)
-        ),
-    ]
-    _warn_of_kept_weights(model, entry.name, drawn)
+    _warn_of_kept_weights(model, entry.name, _drawn_by_tensor_schemes(modules))
     for layer, gain in layers:
         chosen = {**hyperparameters, "gain": gain} if derive_gain else hyperparameters
         if entry.obj is identity and layer.weight.dim() > 2:
@@ -876,6 +890,17 @@ def apply(
     return model
 
 
+def _drawn_by_tensor_schemes(modules: tuple[nn.Module, ...]) -> list[Tensor]:
+    """The parameters a tensor scheme draws of ``modules`` (layers and attentions): their weights, an
+    attention's input projections, originals where parametrized."""
+    return [
+        p
+        for module in modules
+        for name in (_projection_names(module) if isinstance(module, nn.MultiheadAttention) else ("weight",))
+        for p in _parameters_of(module, name)
+    ]
+
+
 def _projection_names(attention: nn.MultiheadAttention) -> tuple[str, ...]:
     """An attention's input-projection weights: stacked, or apart where kdim or vdim differ from embed."""
     if attention.in_proj_weight is not None:
@@ -891,11 +916,13 @@ def _parameters_of(module: nn.Module, name: str) -> Iterator[Tensor]:
         yield getattr(module, name)
 
 
-def _warn_of_kept_weights(model: nn.Module, scheme: str, drawn: list[Tensor]) -> None:
+def _warn_of_kept_weights(
+    model: nn.Module, scheme: str, drawn: list[Tensor], why: str = _TENSOR_SCHEMES_DRAW, stacklevel: int = 3
+) -> None:
     """One warning naming the parameters of 2+ dimensions of ``model`` that are not among ``drawn``
     (embeddings, recurrent layers, a raw ``nn.Parameter`` of a module of the user's own, stacked expert
-    weights): they keep their values. A weight tied to a drawn one (a language model's embedding and
-    output layer) is drawn with it."""
+    weights), and ``why``: they keep their values. A weight tied to a drawn one (a language model's
+    embedding and output layer) is drawn with it."""
     drawn_ids = {id(p) for p in drawn}
     kept = [
         f"{name!r} {tuple(p.shape)}"
@@ -907,11 +934,7 @@ def _warn_of_kept_weights(model: nn.Module, scheme: str, drawn: list[Tensor]) ->
     more = f", and {len(kept) - _KEPT_NAMED} more" if len(kept) > _KEPT_NAMED else ""
     warnings.warn(
         f"init {scheme!r} left {len(kept)} weight(s) of 2+ dimensions as they were: "
-        f"{', '.join(kept[:_KEPT_NAMED])}{more}; it draws the weights of Linear, Bilinear, ConvNd, "
-        "ConvTransposeNd, MultiheadAttention and Hugging Face's Conv1D layers, whose fans it knows, and "
-        "not those of embeddings, recurrent layers or other modules (torch's fan rule reads dims 2+ as a "
-        "kernel, wrong for a stack of expert matrices (experts, out, in)): draw those yourself, each "
-        "matrix as the map it is",
+        f"{', '.join(kept[:_KEPT_NAMED])}{more}; {why}: draw those yourself, each matrix as the map it is",
         KeptWeightsWarning,
-        stacklevel=3,
+        stacklevel=stacklevel,
     )

@@ -1146,8 +1146,31 @@ def test_a_checks_candidate_counts_its_training_batches_from_0_without_its_evalu
             if training
         ]
         assert trained == [(i, 0) for i in range(6)]  # as a fit of its own: global_step 0, 1, ...
-        scored = [(before, now) for before, now in itertools.pairwise(calls) if not now[0]]
-        assert scored and all(now[1] == (0 if before[0] else before[1] + 1) for before, now in scored), calls
+        # scored after k steps, global_step reads k, as a real Trainer's validation_step does (below)
+        steps = [sum(t for t, _ in calls[:at]) for at, (t, _) in enumerate(calls) if not t]
+        scored = [
+            c for (training, _), c in zip(calls, each.counts[-len(calls) :], strict=True) if not training
+        ]
+        assert [step for step, _ in scored] == steps and steps[-1] == 6
+        indexed = [(before, now) for before, now in itertools.pairwise(calls) if not now[0]]
+        assert indexed and all(now[1] == (0 if before[0] else before[1] + 1) for before, now in indexed), (
+            calls
+        )
+    validated = ValidationSteps()
+    fit(validated, (x, y), 6, val=(x[:64], y[:64]), val_check_interval=2, num_sanity_val_steps=0)
+    assert validated.steps == [2, 4, 6]
+
+
+class ValidationSteps(RecordsBatchIndex):
+    """:class:`RecordsBatchIndex` keeping the ``self.global_step`` each validation run reads."""
+
+    def __init__(self):
+        super().__init__()
+        self.steps = []
+
+    def validation_step(self, batch, batch_idx):
+        if batch_idx == 0:
+            self.steps.append(self.global_step)
 
 
 def test_a_checks_candidate_wraps_batch_idx_at_the_epoch_of_the_data_it_trains_on():

@@ -335,7 +335,8 @@ class _TrainingLoss:
     loop counts it (from 0 again at each epoch): :attr:`batches` for the swept module, :attr:`checked`
     for a check's candidate (a model it has not seen, trained from a copy, from 0 again), and the held-out batches it is scored on (in eval mode) are counted apart, from
     0 at each evaluation, as Lightning counts each validation run's. The module's ``self.global_step``
-    and ``self.current_epoch`` read what a Trainer's would at that training batch (:class:`_LoopCounts`)."""
+    and ``self.current_epoch`` read what a Trainer's would at that training batch, or in a validation
+    run after the steps taken (:class:`_LoopCounts`)."""
 
     def __init__(self, datamodule: pl.LightningDataModule | None, swept: pl.LightningModule) -> None:
         self._datamodule, self._swept = datamodule, swept
@@ -369,11 +370,13 @@ class _TrainingLoss:
             self._read[training] += 1
             read = self.batches if model is self._swept or self.checked is None else self.checked
             epoch = read.steps_per_epoch if read is not None and training else None
-            if training:  # a check's candidate is a copy, which deepcopy took apart from its Trainer
-                if not isinstance(model._trainer, _LoopCounts):
-                    model.trainer = _LoopCounts()  # type: ignore[assignment]
-                counts = model._trainer
+            if not isinstance(model._trainer, _LoopCounts):  # a check's candidate: deepcopy detached it
+                model.trainer = _LoopCounts()  # type: ignore[assignment]
+            counts = model._trainer
+            if training:
                 counts.global_step, counts.current_epoch = index, index // epoch if epoch else 0
+            else:  # after the steps taken, in the epoch of the last one, as a validation run reads them
+                counts.global_step = self._read[True]
             index = index % epoch if epoch else index
             hooked = batch
             for name in ("on_before_batch_transfer", "transfer_batch_to_device", "on_after_batch_transfer"):

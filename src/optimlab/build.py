@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -189,7 +190,7 @@ def build_model(recipe: Recipe, splits: Any) -> nn.Module:
     identically at evaluation; it is fitted on the training split only.
     """
     from optimlab.techniques.choice import resolve
-    from optimlab.techniques.init import apply
+    from optimlab.techniques.init import KeptWeightsWarning, apply
 
     torch.manual_seed(recipe.training.seed)
     keywords = recipe.model.keywords()
@@ -225,7 +226,10 @@ def build_model(recipe: Recipe, splits: Any) -> nn.Module:
     images = channels_first(tuple(splits.image_shape)) if splits.image_shape else None
     scaler = get_registry("scaling").create(scaling, **scaling_options).fit(splits.train.x, shape=images)
     if data_dependent:
-        apply(net, init, data=scaler(splits.train.x[:INIT_BATCH]), **init_options)
+        with warnings.catch_warnings():
+            if Capability.USER not in entry.capabilities:  # a built-in keeps its embeddings by design
+                warnings.simplefilter("ignore", KeptWeightsWarning)
+            apply(net, init, data=scaler(splits.train.x[:INIT_BATCH]), **init_options)
     dtype = torch.long if ids else parameter_dtype(net)
     if splits.train.x.is_floating_point() and dtype not in (None, splits.train.x.dtype):
         model = nn.Sequential(OrderedDict(scaling=scaler, inputs_as=InputsAs(dtype), net=net))

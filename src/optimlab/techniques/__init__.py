@@ -5,11 +5,12 @@ the functions that act on whole models and modules.
 """
 
 from optimlab.techniques.activations import activation_name, gain, module_gain
-from optimlab.techniques.init import apply, layer_gains, lsuv
+from optimlab.techniques.init import KeptWeightsWarning, apply, layer_gains, lsuv
 from optimlab.techniques.norms import Norm, norm_name, swap_norm
 from optimlab.techniques.scaling import Scaler
 
 __all__ = [
+    "KeptWeightsWarning",
     "Norm",
     "Scaler",
     "activation_name",

@@ -103,8 +103,9 @@ def test_a_cross_entropys_batches_weigh_what_their_means_average_over(loss_fn):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
-def test_a_batch_whose_targets_are_all_ignored_weighs_nothing_and_a_group_of_them_diverges():
-    """Its mean is 0/0 (NaN in torch), which weighted by 0 still made every gradient NaN."""
+def test_a_batch_whose_targets_are_all_ignored_weighs_nothing_and_data_of_them_only_is_refused():
+    """Its mean is 0/0 (NaN in torch), which weighted by 0 still made every gradient NaN; a group of
+    them only has nothing to learn from (test_ignored_targets.py), and data of them only is refused."""
     x, y = problem(32, dtype=torch.float64)
     y[:8] = -100  # the first batch of 8 rows in order: every target ignored
     model = network(dtype=torch.float64)
@@ -118,8 +119,8 @@ def test_a_batch_whose_targets_are_all_ignored_weighs_nothing_and_a_group_of_the
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
     y[:] = -100
     model = network(dtype=torch.float64)
-    state = fit(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, accumulate_grad_batches=4, **common)
-    assert state.diverged and math.isnan(state.train_loss)
+    with pytest.raises(InvalidValueError, match="hold no target the loss scores"):
+        fit(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, accumulate_grad_batches=4, **common)
 
 
 def test_clipping_applies_to_the_groups_gradient_not_each_batchs():

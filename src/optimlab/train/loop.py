@@ -16,6 +16,7 @@ import dataclasses
 import functools
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -50,6 +51,7 @@ from optimlab.train.evaluation import (
     batches_read,
     check_paired,
     evaluate_batches,
+    ignored_label,
     user_metric,
 )
 
@@ -77,6 +79,9 @@ class TrainState:
     """What the loop knows about the run so far; callbacks read it and may set ``stop_reason``."""
 
     step: int = 0  # optimizer steps taken (the last one's update skipped where its loss was not finite)
+    # of those, steps whose batches held no target the loss scores (each one its ignore_index): no loss
+    # (train_loss NaN), no update, not divergence
+    skipped_steps: int = 0
     epoch: int = 0
     steps_per_epoch: int = 0  # optimizer steps an epoch takes
     # batches an epoch holds: steps_per_epoch x accumulate_grad_batches, its last group maybe shorter
@@ -262,7 +267,11 @@ def fit(
     scheduler (torch's ``ReduceLROnPlateau``, or :class:`~optimlab.schedules.PlateauLR`) sees
     ``plateau_metric`` of each evaluation instead, so it needs ``val_data`` or ``evaluate``. A
     non-finite loss stops the run before its update (the weights stay those of the last finite step)
-    with ``state.diverged`` and a message in ``state.stop_reason``. A
+    with ``state.diverged`` and a message in ``state.stop_reason``. A step whose batches hold no target
+    the loss scores (every one a cross-entropy's ``ignore_index``: its mean is 0/0) is no divergence: it
+    is skipped, with no forward pass, update or optimizer state moved, and counted in
+    ``state.skipped_steps``; it keeps its place in the steps, the schedule and the batch stream, so a
+    resumed run takes the same batches; data of which a whole epoch is such steps is refused. A
     first batch the model or the loss cannot use raises :class:`~optimlab.errors.InvalidValueError`
     naming it; so does a batch the data cannot make, at any step (a DataLoader whose collate cannot
     stack items of unequal shapes: torch's message names them).
@@ -420,82 +429,102 @@ def fit(
         lambda: f", read after {state.step} steps",  # a refusal names where in training it came
     )
     groups = _groups(batches, stream, accumulate, position)
-    first = True
+    first, skipped_in_epoch, epoch_counted = True, 0, None
     try:
         while state.step < total_steps and state.stop_reason is None:
             state.epoch, group = next(groups)
             state.data_drawn = batches.drawn
             _count_epoch(state, batches, accumulate)
+            if state.epoch != epoch_counted:
+                skipped_in_epoch, epoch_counted = 0, state.epoch
             weights = _weights(batches, group)
+            if weights is None:  # nothing to learn from: no forward pass, no update, its place kept
+                state.lr, state.train_loss = optimizer.param_groups[0]["lr"], math.nan
+                if each_step:  # the schedule runs over the run's steps, as on float16's skipped overflow
+                    with warnings.catch_warnings():  # torch's "before optimizer.step()": skipped on purpose
+                        warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
+                        scheduler.step()
+                state.step += 1
+                state.skipped_steps += 1
+                skipped_in_epoch += 1
+                state.seconds = earlier + time.perf_counter() - started
+                if state.steps_per_epoch and skipped_in_epoch >= state.steps_per_epoch:
+                    raise _nothing_scored(batches, state.steps_per_epoch)
 
-            def closure() -> torch.Tensor:
-                optimizer.zero_grad(set_to_none=True)
-                losses = []  # (weight, loss) of each batch
-                for batch, weight in zip(group, weights):  # noqa: B023  (called within this iteration only)
-                    if not weight:  # its mean averages over nothing (every target ignored): 0/0, left out
-                        continue
-                    with amp:
-                        loss = (checked if first else loss_of)(batch)  # noqa: B023
-                    part = loss if weight == 1.0 else loss * weight
-                    (part if scaler is None else scaler.scale(part)).backward()
-                    losses.append((weight, loss.detach()))
-                if scaler is not None:  # the true gradients, for the callbacks and clipping
-                    scaler.unscale_(optimizer)
-                for reader in gradient_readers:
-                    reader.on_before_optimizer_step(state)
-                if grad_clip_norm is not None:
-                    clip_grad_norm_(
-                        [p.grad for p in model.parameters() if p.grad is not None], grad_clip_norm
-                    )
-                return losses[0][1] if len(group) == 1 else sum(weight * loss for weight, loss in losses)  # noqa: B023
-
-            try:
-                loss = first_loss(closure, group[0]) if first else closure()
-            except UNUSABLE_BATCH as error:
-                # a later batch the model or the loss cannot take (another shape than the first's, a label
-                # past the model's classes), named as the first is (first_loss), then told more where known
-                step = state.step + 1
-                refused = (
-                    error if first else batch_refused(error, f"the batch of step {step}", group[0]) or error
-                )
-                if isinstance(refused, ValueError):
-                    better = _one_row_refused(refused, model, group, step)
-                    refused = _dtypes_refused(refused, model, group) if better is refused else better
-                if refused is error:
-                    raise
-                raise refused from error
-            first = False
-            state.lr = optimizer.param_groups[0]["lr"]
-            # Read before the update, which a loss that is not finite undoes: the run stops with the weights
-            # of its last finite step, not NaN (torch's GradScaler also reads its check before stepping).
-            state.train_loss = loss.item()
-            if math.isfinite(state.train_loss):
-                if scaler is None:
-                    step_with(optimizer, closure)
-                else:  # skips the update where a gradient overflowed, and lowers the scale
-                    scaler.step(optimizer)
-                    scaler.update()
-                    state.grad_scaler = scaler.state_dict()
-                if each_step:
-                    scheduler.step()
             else:
-                _step_undone(optimizer, closure)
-            state.step += 1
-            # Kept current, not added at the end: the last step's checkpoint, taken in on_step_end, must
-            # hold this segment's time too, or a resumed run's clock starts again from the earlier ones.
-            state.seconds = earlier + time.perf_counter() - started
 
-            state.stop_if_diverged()
-            if state.diverged:  # where the batch itself holds NaN or inf, the data is the cause, not the lr
-                found = _not_finite(group)
-                if found:
-                    state.stop_reason = (
-                        f"training diverged: the loss was {state.train_loss} at step {state.step}"
-                        f"{', before any update' if state.step == 1 else ''}, whose batch holds {found}: clean "
-                        "the data (drop those rows, or torch.nan_to_num)"
+                def closure() -> torch.Tensor:
+                    optimizer.zero_grad(set_to_none=True)
+                    losses = []  # (weight, loss) of each batch
+                    for batch, weight in zip(group, weights):  # noqa: B023  (called within this iteration only)
+                        if not weight:  # its mean averages over nothing (every target ignored): 0/0, left out
+                            continue
+                        with amp:
+                            loss = (checked if first else loss_of)(batch)  # noqa: B023
+                        part = loss if weight == 1.0 else loss * weight
+                        (part if scaler is None else scaler.scale(part)).backward()
+                        losses.append((weight, loss.detach()))
+                    if scaler is not None:  # the true gradients, for the callbacks and clipping
+                        scaler.unscale_(optimizer)
+                    for reader in gradient_readers:
+                        reader.on_before_optimizer_step(state)
+                    if grad_clip_norm is not None:
+                        clip_grad_norm_(
+                            [p.grad for p in model.parameters() if p.grad is not None], grad_clip_norm
+                        )
+                    return losses[0][1] if len(group) == 1 else sum(weight * loss for weight, loss in losses)  # noqa: B023
+
+                try:
+                    loss = first_loss(closure, group[0]) if first else closure()
+                except UNUSABLE_BATCH as error:
+                    # a later batch the model or the loss cannot take (another shape than the first's, a label
+                    # past the model's classes), named as the first is (first_loss), then told more where known
+                    step = state.step + 1
+                    refused = (
+                        error
+                        if first
+                        else batch_refused(error, f"the batch of step {step}", group[0]) or error
                     )
-            if not state.diverged and (state.step >= total_steps or state.stop_reason is not None):
-                state.stop_if_weights_diverged(optimizer)  # no next loss will tell
+                    if isinstance(refused, ValueError):
+                        better = _one_row_refused(refused, model, group, step)
+                        refused = _dtypes_refused(refused, model, group) if better is refused else better
+                    if refused is error:
+                        raise
+                    raise refused from error
+                first = False
+                state.lr = optimizer.param_groups[0]["lr"]
+                # Read before the update, which a loss that is not finite undoes: the run stops with the weights
+                # of its last finite step, not NaN (torch's GradScaler also reads its check before stepping).
+                state.train_loss = loss.item()
+                if math.isfinite(state.train_loss):
+                    if scaler is None:
+                        step_with(optimizer, closure)
+                    else:  # skips the update where a gradient overflowed, and lowers the scale
+                        scaler.step(optimizer)
+                        scaler.update()
+                        state.grad_scaler = scaler.state_dict()
+                    if each_step:
+                        scheduler.step()
+                else:
+                    _step_undone(optimizer, closure)
+                state.step += 1
+                # Kept current, not added at the end: the last step's checkpoint, taken in on_step_end, must
+                # hold this segment's time too, or a resumed run's clock starts again from the earlier ones.
+                state.seconds = earlier + time.perf_counter() - started
+
+                state.stop_if_diverged()
+                if (
+                    state.diverged
+                ):  # where the batch itself holds NaN or inf, the data is the cause, not the lr
+                    found = _not_finite(group)
+                    if found:
+                        state.stop_reason = (
+                            f"training diverged: the loss was {state.train_loss} at step {state.step}"
+                            f"{', before any update' if state.step == 1 else ''}, whose batch holds {found}: clean "
+                            "the data (drop those rows, or torch.nan_to_num)"
+                        )
+                if not state.diverged and (state.step >= total_steps or state.stop_reason is not None):
+                    state.stop_if_weights_diverged(optimizer)  # no next loss will tell
             if state.steps_per_epoch:
                 due = evaluates_after(
                     state.step,
@@ -568,17 +597,29 @@ def _count_epoch(state: TrainState, batches: UserBatches, accumulate: int) -> No
     state.steps_per_epoch = math.ceil(state.batches_per_epoch / accumulate)
 
 
-def _weights(batches: UserBatches, group: list[Any]) -> list[float]:
+def _weights(batches: UserBatches, group: list[Any]) -> list[float] | None:
     """The weight of each batch's loss in the group's: what its mean averages over (its rows, or a
     cross-entropy's targets not ignored: :func:`~optimlab.train.evaluation.batch_weight`) over the
-    group's, so that mean losses add up to the mean over the whole group (one batch: its loss as it is)."""
-    if len(group) == 1:
-        return [1.0]
+    group's, so that mean losses add up to the mean over the whole group (one batch: its loss as it is).
+    None where the group averages over nothing (every target ignored): torch's mean is 0/0, NaN, a batch
+    with nothing to learn from rather than a divergence."""
     counts = [batch_weight(batches, batch) for batch in group]
     total = sum(counts)
-    if not total:  # nothing to average over: each batch's loss NaN, as one batch of them all would be
-        return [1 / len(group)] * len(group)
-    return [count / total for count in counts]
+    if not total:
+        return None
+    return [1.0] if len(group) == 1 else [count / total for count in counts]
+
+
+def _nothing_scored(batches: UserBatches, steps: int) -> InvalidValueError:
+    """The refusal of data whose every step of a whole epoch (``steps``) held no target the loss scores:
+    no update would ever be made."""
+    ignored = ignored_label(batches.loss_fn)
+    return InvalidValueError(
+        batches.field,
+        f"{batches.source} whose {steps} steps of an epoch hold no target the loss scores"
+        + ("" if ignored is None else f" (every one its ignore_index {ignored})"),
+        "data with targets the loss scores in some batch: labels other than the ignored one",
+    )
 
 
 def _check_callbacks(callbacks: Any) -> None:

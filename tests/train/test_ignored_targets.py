@@ -1,0 +1,114 @@
+"""A step whose batches hold no target the loss scores (every one CrossEntropyLoss's ignore_index):
+torch's mean is 0/0, NaN, yet nothing diverged; it is skipped, counted, and makes no update."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import optimlab
+from optimlab.errors import InvalidValueError
+
+
+def sparse_labels(n: int = 160, seed: int = 0):
+    """float64 rows whose labels are -100 on about 90% of them: many batches of 8 hold only -100."""
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 5, generator=generator, dtype=torch.float64)
+    y = (x[:, 0] > 0).long()
+    y[torch.rand(n, generator=generator) < 0.9] = -100
+    return x, y
+
+
+def network() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 2)).double()
+
+
+def batches_of(x, y, size):
+    return [(x[i : i + size], y[i : i + size]) for i in range(0, len(x), size)]
+
+
+def adam_steps(optimizer) -> set[float]:
+    return {float(s["step"]) for s in optimizer.state.values()}
+
+
+@pytest.mark.parametrize("accumulate", [1, 2])
+def test_a_step_with_every_target_ignored_makes_no_update_as_if_its_batches_were_not_there(accumulate):
+    """Truth: the same run on the same batches in the same order, those groups left out: the same
+    weights and Adam step count, where before the first such step stopped the run as diverged."""
+    x, y = sparse_labels()
+    batches = batches_of(x, y, 8)
+    groups = [batches[i : i + accumulate] for i in range(0, len(batches), accumulate)]
+    scored = [g for g in groups if any(bool((t != -100).any()) for _, t in g)]
+    assert 0 < len(scored) < len(groups)  # some steps have nothing to learn from, some have
+    model = network()
+    adam = torch.optim.Adam(model.parameters(), lr=1e-2)
+    common = dict(loss_fn=nn.CrossEntropyLoss(), epochs=2, accumulate_grad_batches=accumulate)
+    state = optimlab.fit(model, adam, x, y, batch_size=8, shuffle=False, **common)
+    assert not state.diverged and state.stop_reason is None
+    assert state.step == 2 * len(groups) and state.skipped_steps == 2 * (len(groups) - len(scored))
+    want_model = network()
+    want_adam = torch.optim.Adam(want_model.parameters(), lr=1e-2)
+    optimlab.fit(want_model, want_adam, [b for g in scored for b in g], **common)
+    assert adam_steps(adam) == adam_steps(want_adam) == {2.0 * len(scored)}
+    for got, want in zip(model.parameters(), want_model.parameters()):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_skipped_steps_keep_a_resumed_run_on_the_uninterrupted_runs_batches():
+    """Truth: the uninterrupted run; a skipped step keeps its place in the batch stream and the
+    schedule (StepLR stepped on it, as on float16's skipped overflow), so resuming after it loses none."""
+
+    def run(stops):
+        model = network()
+        adam = torch.optim.Adam(model.parameters(), lr=1e-2)
+        scheduler = torch.optim.lr_scheduler.StepLR(adam, step_size=3, gamma=0.5)
+        state = None
+        for stop in stops:
+            state = optimlab.fit(
+                model, adam, *sparse_labels(), loss_fn=nn.CrossEntropyLoss(), batch_size=8,
+                total_steps=stop, state=state, scheduler=scheduler,
+            )  # fmt: skip
+        return [p.detach().clone() for p in model.parameters()], state, scheduler.get_last_lr()
+
+    got, state, lr = run([7, 13, 30])
+    want, whole, whole_lr = run([30])
+    assert state.skipped_steps == whole.skipped_steps > 0 and state.step == whole.step == 30
+    assert lr == whole_lr == [1e-2 * 0.5**10]
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_data_with_no_target_the_loss_scores_is_refused_in_one_line_not_trained_forever():
+    x, y = sparse_labels()
+    y[:] = -100
+    model = network()
+    with pytest.raises(InvalidValueError) as error:
+        optimlab.fit(
+            model, torch.optim.Adam(model.parameters()), x, y, loss_fn=nn.CrossEntropyLoss(), batch_size=8,
+            total_steps=10**9,
+        )  # fmt: skip
+    assert "\n" not in str(error.value) and "ignore_index -100" in str(error.value)
+    assert error.value.field == "data"
+
+
+def test_a_nan_in_a_batch_and_a_too_high_lr_still_diverge_among_skipped_steps():
+    """The skip reads the targets only: a NaN loss of a batch that has targets to score is divergence."""
+    x, y = sparse_labels()
+    first = int((y != -100).nonzero()[0])
+    x[first, 2] = math.nan
+    model = network()
+    state = optimlab.fit(
+        model, torch.optim.Adam(model.parameters()), x, y, loss_fn=nn.CrossEntropyLoss(), batch_size=8,
+        shuffle=False, epochs=1,
+    )  # fmt: skip
+    assert state.diverged and state.step == first // 8 + 1 and "1 NaN value" in state.stop_reason
+    x, y = sparse_labels()
+    torch.manual_seed(0)
+    model = nn.Linear(5, 2)  # float32, whose weights overflow at this lr within a few steps
+    state = optimlab.fit(
+        model, torch.optim.SGD(model.parameters(), lr=1e38), x.float(), y, loss_fn=nn.CrossEntropyLoss(),
+        batch_size=8, epochs=5,
+    )  # fmt: skip
+    assert state.diverged and state.skipped_steps > 0 and "lower the learning rate" in state.stop_reason

@@ -105,8 +105,12 @@ def test_different_sizes_are_refused_naming_both_files_unless_resized(tmp_path):
     resized = load_image_folder(tmp_path, size=[4, 5])
     assert resized.image_shape == (1, 4, 5) and resized.reading.endswith("resized to 4x5")
     assert resized.examples.x[1].eq(1).all() and resized.examples.x[0].eq(0).all()
-    with pytest.raises(InvalidValueError, match=r"size of .*: accepted a positive whole number"):
+    with pytest.raises(InvalidValueError) as refused:  # the option named, as a recipe writes it
         load_image_folder(tmp_path, size=[4, 0])
+    assert str(refused.value) == (
+        f"invalid value [4, 0] for size of {str(tmp_path)!r} (data.options.size): accepted a positive whole "
+        "number, or [HEIGHT, WIDTH] of them."
+    )
 
 
 def test_bad_folders_and_files_are_named(tmp_path):

@@ -186,7 +186,9 @@ def _size(size: int | Sequence[int] | None, where: str) -> tuple[int, int] | Non
     pair = (size, size) if isinstance(size, int) else tuple(size) if isinstance(size, (list, tuple)) else ()
     if len(pair) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in pair):
         raise InvalidValueError(
-            f"size of {where}", size, "a positive whole number, or [HEIGHT, WIDTH] of them"
+            f"size of {where} (data.options.size)",
+            size,
+            "a positive whole number, or [HEIGHT, WIDTH] of them",
         )
     return pair
 

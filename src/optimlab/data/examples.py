@@ -321,8 +321,8 @@ def _reject_flattened(values: np.ndarray, what: str) -> None:
     if values.dtype.kind != "f" or values.dtype.itemsize <= 4 or values.size == 0:
         return
     table = values.reshape(len(values), -1)
-    narrow = table.astype(np.float32)
-    flattened = (table.max(0) > table.min(0)) & (narrow.max(0) == narrow.min(0))
+    low, high = table.min(0), table.max(0)  # rounding is monotone: the ends one float32, all between too
+    flattened = (high > low) & (low.astype(np.float32) == high.astype(np.float32))
     if flattened.any():
         j = int(np.argmax(flattened))
         raise InvalidValueError(

@@ -189,6 +189,16 @@ CASES: list[tuple[str, list[str], str]] = [
         ["compare", "--optimizers", "sgd", "--space", "optimizer.lr=[1,2"],
         "'optimizer.lr=[1,2' for --space",
     ),
+    (  # the range's own checks named the field alone ("search range of 'optimizer.lr'"), not the flag
+        "space range reversed",
+        ["compare", "--optimizers", "sgd", "--space", "optimizer.lr=1:0.1"],
+        "'optimizer.lr=1:0.1' for --space: accepted finite bounds, low <= high",
+    ),
+    (
+        "space log range from zero",
+        ["compare", "--optimizers", "sgd", "--space", "optimizer.lr=0:1:log"],
+        "'optimizer.lr=0:1:log' for --space",
+    ),
     ("compare nothing", ["compare"], "--optimizers"),
     ("compare workload typo", ["compare", "--optimizers", "sgd", "--workload", "digits-mpl"], "digits_mlp"),
     # each verb takes the other's spelling too: "No such option: --workloads" in compare, --workload in bench

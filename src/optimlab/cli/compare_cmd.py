@@ -106,8 +106,9 @@ def _value(text: str, compare_field: str) -> Any:
 
 
 def _space(flags: list[str]) -> SearchSpace:
-    """``--space`` flags as a search space; a value that YAML cannot read is named with its flag, where the
-    message said 'a file is not valid YAML'."""
+    """``--space`` flags as a search space; a value that YAML cannot read, or a range its checks refuse
+    (``1:0.1``, ``0:1:log``), is named with its flag, where the message said 'a file is not valid YAML' or
+    named the field alone."""
     import yaml
 
     from optimlab.study import SearchSpace
@@ -118,6 +119,12 @@ def _space(flags: list[str]) -> SearchSpace:
         except yaml.YAMLError:
             raise InvalidValueError(
                 "--space", flag, "FIELD=a,b,c of numbers or words, or FIELD=LOW:HIGH[:log][:int]"
+            ) from None
+        except InvalidValueError as error:
+            if error.field == "--space":
+                raise
+            raise InvalidValueError(
+                "--space", flag, f"{error.accepted} ({error.field}: {error.value!r})"
             ) from None
     return SearchSpace.from_flags(flags)
 

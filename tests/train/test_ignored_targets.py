@@ -112,3 +112,32 @@ def test_a_nan_in_a_batch_and_a_too_high_lr_still_diverge_among_skipped_steps():
         batch_size=8, epochs=5,
     )  # fmt: skip
     assert state.diverged and state.skipped_steps > 0 and "lower the learning rate" in state.stop_reason
+
+
+def test_a_recipe_run_on_mostly_unlabelled_data_completes_and_says_how_many_steps_it_skipped(write_modules):
+    """`optimlab train`'s run on a data factory of (x, y) whose labels are 90% -100: it stopped as
+    diverged at step 2; now it completes, its result's message (printed by the CLI) counts the skips."""
+    from optimlab.recipe import Recipe
+    from optimlab.train import train
+
+    write_modules(
+        optimlab_sparse_labels="""
+        import torch
+
+        def load():
+            g = torch.Generator().manual_seed(0)
+            x = torch.randn(400, 5, generator=g)
+            y = (x[:, 0] > 0).long()
+            y[torch.rand(400, generator=g) < 0.9] = -100
+            return x, y
+        """
+    )
+    recipe = Recipe.from_dict(
+        {"data": {"name": "optimlab_sparse_labels:load"}, "model": {"name": "mlp"},
+         "training": {"epochs": 2, "batch_size": 8, "loss": "cross_entropy", "checkpoint_every": None}}
+    )  # fmt: skip
+    result = train(recipe)
+    assert result.status == "completed", result.message
+    skipped, steps = map(int, result.message.split(" steps skipped")[0].split(" of "))
+    assert steps == result.steps and 0 < skipped < steps
+    assert "no target the loss scores" in result.message

@@ -571,6 +571,12 @@ def _finish(
                 "nothing held out to score: the validation and test splits hold no rows (too few examples "
                 "for data.val_fraction and data.test_fraction)"
             )
+    if state.skipped_steps and not interrupted:  # said, not hidden: those steps trained on nothing
+        skipped = (
+            f"{state.skipped_steps} of {state.step} steps skipped: their batches held no target the loss "
+            "scores (every label ignored), so no loss and no update"
+        )
+        message = f"{message}; {skipped}" if message else skipped
     result = TrainResult(
         recipe_id=built.recipe.id,
         status=status,

@@ -261,3 +261,28 @@ def test_a_study_whose_data_or_model_no_longer_build_is_refused_on_resume_not_ru
     write_net(code, name="raising_net")  # restored: the second seed runs
     assert resume(out, "--seeds", "2").returncode == 0
     assert [r.state for r in trials(out)] == ["complete"] * (len(before) + 1)
+
+
+def test_a_resume_checks_data_and_models_on_one_build_of_each_methods_data(tmp_path, monkeypatch):
+    """Resuming a study built each method's data twice before any trial: once to check the data's sha256
+    against its trials' (check_same_data), again to rebuild the model they trained (check_same_models):
+    a data factory that reads a large file, or a database, ran twice. Truth: the calls the user's own
+    factory sees, two methods of one data; both checks still refuse what changed (tests above)."""
+    code = tmp_path / "code"
+    code.mkdir()
+    write_net(code, name="counted_net")
+    (code / "counted_data.py").write_text("CALLS = []\n" + DATA.format(threshold=0.0).replace(
+        "def load(seed=0):\n", "def load(seed=0):\n    CALLS.append(seed)\n"))  # fmt: skip
+    monkeypatch.syspath_prepend(str(code))
+    import counted_data
+
+    from optimlab.study.run import open_studies
+
+    out = tmp_path / "study"
+    compare(
+        ["sgd", "adam"], out=out, **{**PLAN, "model": "counted_net:build", "dataset": "counted_data:load"}
+    )
+    (spec,) = load_specs(str(out))
+    counted_data.CALLS.clear()
+    open_studies(spec, str(out), resume=True)
+    assert len(counted_data.CALLS) == 1

@@ -15,7 +15,7 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 import torch
@@ -47,6 +47,9 @@ from optimlab.study.storage import (
 )
 from optimlab.study.trial import counted_trials
 from optimlab.user_code import code_folders, extend_sys_path
+
+if TYPE_CHECKING:
+    from optimlab.recipe import Recipe
 
 __all__ = [
     "Progress",
@@ -260,11 +263,15 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
                 f"cannot resume study {spec.name!r}: its {', '.join(changed)} differ from the "
                 "stored study; resume with the same settings (or omit them to reuse them)"
             )
-    started = check_same_data(storage, spec) if existing else []
+    data: dict[str, Any] = {}  # each data a check builds, built once for them all (_data_of)
+    started = _check_same_data(storage, spec, data) if existing else []
     # the data of methods no trial finished yet, recorded again: their trials train on these
-    digests = _data_digests(spec, [m for m in spec.methods if m.name not in started], resuming=bool(existing))
+    digests = _data_digests(
+        spec, [m for m in spec.methods if m.name not in started], resuming=bool(existing), data=data
+    )
     if existing:
-        check_same_models(storage, spec)
+        _check_same_models(storage, spec, data)
+    data.clear()  # not held through the trials
     folders = code_folders()
     for method in spec.methods:
         study = optuna.create_study(
@@ -285,30 +292,57 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
     return storage
 
 
+def _data_key(recipe: Recipe) -> str:
+    """What decides the data ``recipe`` builds: its data section, loss (the targets' task) and seed."""
+    return json.dumps([recipe.to_dict()["data"], recipe.training.loss, recipe.training.seed], default=str)
+
+
+def _data_of(recipe: Recipe, data: dict[str, Any]) -> Any:
+    """The splits ``recipe`` builds, kept in ``data`` by :func:`_data_key`: a resume's checks of data and
+    models build each once (a data factory's call, a CSV file's read)."""
+    from optimlab.build import build_data
+
+    key = _data_key(recipe)
+    if key not in data:
+        data[key] = build_data(recipe)
+    return data[key]
+
+
 def _data_digests(
-    spec: StudySpec, methods: Sequence[Method] | None = None, *, resuming: bool = False
+    spec: StudySpec,
+    methods: Sequence[Method] | None = None,
+    *,
+    resuming: bool = False,
+    data: dict[str, Any] | None = None,
 ) -> dict[str, str | None]:
     """Method name -> the digest of the data its recipe builds at the tuning seed (:func:`data_digest`;
     None: dict batches, or, for a new study, data that do not build, which its trials say as they run;
     ``resuming`` one, those are refused, :func:`_digest_of`). Built once for methods that build the same
     data (an optimizer comparison's: one); a factory drawing from the global generators without its seed
-    is read alike each time, as every build seeds them (data.user_factory)."""
-    from optimlab.build import build_data
-
+    is read alike each time, as every build seeds them (data.user_factory). ``data``: the splits built
+    so far (:func:`_data_of`)."""
+    data = {} if data is None else data
     digests: dict[str, str | None] = {}
     built: dict[str, str | None] = {}
     for method in spec.methods if methods is None else methods:
         recipe = spec.method_recipe(method)
-        key = json.dumps([recipe.to_dict()["data"], recipe.training.loss, recipe.training.seed], default=str)
+        key = _data_key(recipe)
         if key not in built:
             built[key] = _digest_of(
-                lambda recipe=recipe: build_data(recipe), _cannot_resume(spec, method) if resuming else None
+                lambda recipe=recipe: _data_of(recipe, data),
+                _cannot_resume(spec, method) if resuming else None,
             )
         digests[method.name] = built[key]
     return digests
 
 
 def check_same_data(storage: BaseStorage, spec: StudySpec) -> list[str]:
+    """Refuse to resume ``spec`` where a method's data now differ from those its finished trials trained
+    on; returns the methods that have a finished trial (:func:`_check_same_data`)."""
+    return _check_same_data(storage, spec, {})
+
+
+def _check_same_data(storage: BaseStorage, spec: StudySpec, data: dict[str, Any]) -> list[str]:
     """Refuse to resume ``spec`` where a method's data now differ from those its finished trials trained
     on (another sha256 of their tensors, :mod:`optimlab.data.digest`): a CSV file edited, a data
     factory's code changed, other tensors given to ``optimlab.compare`` in a fresh session, and the new
@@ -330,7 +364,7 @@ def check_same_data(storage: BaseStorage, spec: StudySpec) -> list[str]:
         if attrs.get(DATA_ATTR) is None and name in objects:
             held.add(method.name)
     now = _data_digests(
-        spec, [m for m in spec.methods if m.name in kept and m.name not in held], resuming=True
+        spec, [m for m in spec.methods if m.name in kept and m.name not in held], resuming=True, data=data
     )
     for method in (m for m in spec.methods if m.name in held):
         now[method.name] = _digest_of(lambda m=method: _held(spec, m), _cannot_resume(spec, method))
@@ -389,11 +423,18 @@ def _cannot_resume(spec: StudySpec, method: Method) -> str:
 
 def check_same_models(storage: BaseStorage, spec: StudySpec) -> None:
     """Refuse to resume ``spec`` where a method's model now builds with another structure than the one its
+    trials trained (:func:`_check_same_models`)."""
+    _check_same_models(storage, spec, {})
+
+
+def _check_same_models(storage: BaseStorage, spec: StudySpec, data: dict[str, Any]) -> None:
+    """Refuse to resume ``spec`` where a method's model now builds with another structure than the one its
     trials trained (:mod:`optimlab.models.structure`): the model's code changed in between, and the
     study would compare the results of two models as one. Rebuilt from a trained trial's recipe, once for
     methods that differ only in their optimizer or schedule (their data and model are one); trials of an
-    optimlab that did not record their model (before 2026-12-05) are not checked."""
-    from optimlab.build import build_data, build_model
+    optimlab that did not record their model (before 2026-12-05) are not checked. ``data``: the splits
+    built so far (:func:`_data_of`), the data check's."""
+    from optimlab.build import build_model
     from optimlab.recipe import Recipe
 
     checked: set[str] = set()  # what was rebuilt: a recipe but for its optimizer and schedule, its digest
@@ -415,7 +456,7 @@ def check_same_models(storage: BaseStorage, spec: StudySpec) -> None:
         except OptimlabError:  # a recipe this version reads otherwise: the spec's own is checked above
             continue
         try:
-            now = structure(build_model(recipe, build_data(recipe)))
+            now = structure(build_model(recipe, _data_of(recipe, data)))
         except Exception as error:
             raise OptimlabError(
                 f"cannot resume study {spec.name!r}: method {method.name!r} cannot build its model "

@@ -141,3 +141,40 @@ def test_a_recipe_run_on_mostly_unlabelled_data_completes_and_says_how_many_step
     skipped, steps = map(int, result.message.split(" steps skipped")[0].split(" of "))
     assert steps == result.steps and 0 < skipped < steps
     assert "no target the loss scores" in result.message
+
+
+class OwnLoss(nn.Module):
+    """A model of dict batches that returns its own mean cross-entropy over labels not -100, as Hugging
+    Face's do (its mean over no label: NaN)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.lin = nn.Linear(5, 2).double()
+
+    def forward(self, x, labels):
+        logits = self.lin(x)
+        return {"logits": logits, "loss": nn.functional.cross_entropy(logits, labels)}
+
+
+@pytest.mark.parametrize("accumulate", [1, 2])
+def test_a_models_own_loss_over_labels_all_minus_100_is_skipped_as_if_not_there(accumulate):
+    """Truth as above: the same dict batches in the same order, the all -100 steps left out."""
+    x, y = sparse_labels()
+    batches = [{"x": b, "labels": t} for b, t in batches_of(x, y, 8)]
+    groups = [batches[i : i + accumulate] for i in range(0, len(batches), accumulate)]
+    scored = [g for g in groups if any(bool((b["labels"] != -100).any()) for b in g)]
+    assert 0 < len(scored) < len(groups)
+    model, want_model = OwnLoss(), OwnLoss()
+    adam, want_adam = (
+        torch.optim.Adam(model.parameters(), 1e-2),
+        torch.optim.Adam(want_model.parameters(), 1e-2),
+    )
+    state = optimlab.fit(model, adam, batches, epochs=2, accumulate_grad_batches=accumulate)
+    optimlab.fit(
+        want_model, want_adam, [b for g in scored for b in g], epochs=2, accumulate_grad_batches=accumulate
+    )
+    assert not state.diverged and state.skipped_steps == 2 * (len(groups) - len(scored))
+    assert adam_steps(adam) == adam_steps(want_adam) == {2.0 * len(scored)}
+    for got, want in zip(model.parameters(), want_model.parameters()):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)

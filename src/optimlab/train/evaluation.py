@@ -388,9 +388,14 @@ def hits(
 def batch_weight(batches: UserBatches, batch: Any) -> float:
     """What ``batch``'s mean loss averages over, read from its target before any forward pass
     (:func:`_averaged_over`): a cross-entropy's targets not ignored (by their class weights), else its
-    rows (:func:`batch_rows`)."""
+    rows (:func:`batch_rows`); none for the model's own loss of a dict batch whose every ``labels`` is
+    Hugging Face's ignored -100."""
     rows = batch_rows(batch)
     if batches.loss_fn is None:  # the model's own loss, or compute_loss: what they average over is theirs
+        labels = batch.get("labels") if isinstance(batch, Mapping) else None
+        if isinstance(labels, torch.Tensor) and labels.numel() and not labels.is_floating_point():
+            # Hugging Face's ignored label on every one: its loss's mean is 0/0, nothing to learn from
+            return 0.0 if bool((labels == -100).all()) else rows
         return rows
     _, target = batches.split_target(batch)
     return _averaged_over(batches.loss_fn, None, target, rows)

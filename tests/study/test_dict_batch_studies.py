@@ -260,3 +260,38 @@ def test_a_dataset_of_dict_items_split_with_nothing_held_out_trains_unscored(use
     })  # fmt: skip
     result = train(recipe)
     assert (result.status, result.steps, result.metrics) == ("completed", 2, {})
+
+
+def test_the_default_metric_on_dict_batches_reads_the_users_data_once_and_builds_no_optimizer(
+    user_package, monkeypatch
+):
+    """Choosing the default metric of dict batches under the model's own loss evaluated a first batch
+    through build(recipe): the user's data factory ran three times per study (the metric's check, its
+    evaluation, the fitting to dict batches), with an optimizer built and thrown away. Truth: the calls
+    the user's own factory sees; the choice itself is unchanged (val_accuracy, integer labels)."""
+    import optimlab_userpkg.text
+
+    import optimlab.build
+
+    calls = {"data": 0, "optimizer": 0}
+    build_optimizer = optimlab.build.build_optimizer
+
+    class Counted(optimlab_userpkg.text.Sentences):  # the factory makes its two splits of this class
+        def __init__(self, *args, **kwargs):
+            calls["data"] += 0.5
+            super().__init__(*args, **kwargs)
+
+    def counted_optimizer(*args, **kwargs):
+        calls["optimizer"] += 1
+        return build_optimizer(*args, **kwargs)
+
+    monkeypatch.setattr(optimlab_userpkg.text, "Sentences", Counted)
+    monkeypatch.setattr(optimlab.build, "build_optimizer", counted_optimizer)
+    (spec,) = plan_comparison(["sgd"], **{**PLAN, "epochs": None})
+    assert spec.metric == "val_accuracy" and calls == {"data": 1, "optimizer": 0}
+    from optimlab.study.compare import recipe_workload
+
+    calls.update(data=0)
+    recipe = Recipe.from_dict({"model": {"name": f"{TEXT}:bert"}, "data": {"name": f"{TEXT}:sentences"}})
+    assert recipe_workload(recipe, "bert").metric == "val_accuracy"
+    assert calls == {"data": 1, "optimizer": 0}

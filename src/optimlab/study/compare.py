@@ -190,7 +190,11 @@ def measured_on_its_data(workload: Workload) -> Workload:
     was missing from every seed, and nothing ranked. Any other is returned as it is."""
     from optimlab.build import build_data
 
-    splits = build_data(workload.recipe)
+    return _measured_on(workload, build_data(workload.recipe))
+
+
+def _measured_on(workload: Workload, splits: Any) -> Workload:
+    """:func:`measured_on_its_data` of ``splits``, the workload's data built."""
     if workload.metric in _MEASURED_FOR:
         tuned = _tuned_on(workload.metric, splits, workload.recipe)
         workload = workload if tuned == workload.metric else with_metric(workload, tuned)
@@ -233,22 +237,24 @@ def _tuned_on(metric: str, splits: Any, recipe: Recipe) -> str:
     task = getattr(splits, "task", None)
     surely = _measures(task, metric, compute_loss=recipe.training.compute_loss) is True
     if surely and isinstance(splits, BatchSplits) and recipe.training.loss in (None, MODEL_LOSS):
-        surely = _own_loss_gives(metric, recipe)
+        surely = _own_loss_gives(metric, recipe, splits)
     return metric if surely else "val_loss"
 
 
-def _own_loss_gives(metric: str, recipe: Recipe) -> bool:
-    """Whether the evaluation of the user's dict batches under the model's own loss gives ``metric``, read
-    on its first validation batch: that loss, not the labels, makes the task (Hugging Face's sequence
-    classification with ``num_labels=1`` is a regression of integer labels, scored by a loss alone:
-    :func:`~optimlab.data.user_batches.own_pairs`). A recipe that does not build keeps the labels'
-    answer: :func:`check_trains` names its error before any trial."""
-    from optimlab.build import build
+def _own_loss_gives(metric: str, recipe: Recipe, splits: Any) -> bool:
+    """Whether the evaluation of the user's dict batches ``splits`` under the model's own loss gives
+    ``metric``, read on its first validation batch: that loss, not the labels, makes the task (Hugging
+    Face's sequence classification with ``num_labels=1`` is a regression of integer labels, scored by a
+    loss alone: :func:`~optimlab.data.user_batches.own_pairs`). Only the model is built (no data again,
+    no optimizer). A model that does not build keeps the labels' answer: :func:`check_trains` names its
+    error before any trial."""
+    from optimlab.build import build_model, resolve_device, user_batches
     from optimlab.train.evaluation import evaluate_batches
 
     try:
-        built = build(recipe)
-        measured = evaluate_batches(built.model, built.batches(built.splits.val), prefix="val", most=1)
+        model = build_model(recipe, splits).to(resolve_device(recipe.training.device))
+        batches = user_batches(recipe, splits.val, None, None, train=False)  # the model's own loss
+        measured = evaluate_batches(model, batches, prefix="val", most=1)
     except OptimlabError:
         return True
     return metric in measured
@@ -273,9 +279,8 @@ def recipe_workload(recipe: Recipe, name: str, *, data_replaced: bool = False) -
     splits = build_data(recipe)
     tuned = _tuned_on("val_accuracy", splits, recipe)
     reported = tuned.replace("val_", "test_", 1) if _has_test(splits) else tuned
-    return on_dict_batches(
-        Workload(name, recipe, metric=tuned, goal=metric_goal(tuned) or "min", test_metric=reported)
-    )
+    workload = Workload(name, recipe, metric=tuned, goal=metric_goal(tuned) or "min", test_metric=reported)
+    return _fitted_to(workload, splits) if _names_user_data(recipe) else workload
 
 
 def on_dict_batches(workload: Workload) -> Workload:
@@ -287,11 +292,16 @@ def on_dict_batches(workload: Workload) -> Workload:
     :func:`measured_on_its_data`), and one the user names is theirs. Any other workload is returned as
     it is."""
     from optimlab.build import build_data
+
+    return (
+        _fitted_to(workload, build_data(workload.recipe)) if _names_user_data(workload.recipe) else workload
+    )
+
+
+def _fitted_to(workload: Workload, splits: Any) -> Workload:
+    """:func:`on_dict_batches` of ``splits``, the workload's user data built."""
     from optimlab.data.user_factory import BatchSplits
 
-    if not _names_user_data(workload.recipe):
-        return workload
-    splits = build_data(workload.recipe)
     if not isinstance(splits, BatchSplits):
         return workload
     spec = workload.recipe.training
@@ -302,6 +312,18 @@ def on_dict_batches(workload: Workload) -> Workload:
     if splits.test is None:  # reported on the validation split of the fresh seeds, as tuned
         fitted = dataclasses.replace(fitted, test_metric=fitted.metric)
     return fitted
+
+
+def _fitted_to_data(workload: Workload, *, measured: bool) -> Workload:
+    """``workload`` :func:`measured_on_its_data` (where ``measured``) and :func:`on_dict_batches`, its
+    data built once."""
+    from optimlab.build import build_data
+
+    if not (measured or _names_user_data(workload.recipe)):
+        return workload
+    splits = build_data(workload.recipe)
+    workload = _measured_on(workload, splits) if measured else workload
+    return _fitted_to(workload, splits) if _names_user_data(workload.recipe) else workload
 
 
 def plan_comparison(
@@ -347,9 +369,11 @@ def plan_comparison(
         )
     ]
     chosen = on_user_code(chosen, model=model, dataset=dataset, target=target)
-    if dataset and metric is None:  # the workload's metric was of its own data
-        chosen = [measured_on_its_data(w) for w in chosen]
-    chosen = [with_metric(on_dict_batches(w), metric, goal) for w in chosen]
+    # the workload's metric was of its own data where --dataset replaced them
+    chosen = [
+        with_metric(_fitted_to_data(w, measured=bool(dataset) and metric is None), metric, goal)
+        for w in chosen
+    ]
     # A curve of each trial, even over a budget of 1 epoch (--epochs 1), has MIN_EVALUATIONS points.
     chosen = [dataclasses.replace(w, recipe=evaluated_often(w.recipe)) for w in chosen]
     prefix = f"{name}-" if name and len(chosen) > 1 else ""

@@ -178,3 +178,20 @@ def test_a_models_own_loss_over_labels_all_minus_100_is_skipped_as_if_not_there(
     assert adam_steps(adam) == adam_steps(want_adam) == {2.0 * len(scored)}
     for got, want in zip(model.parameters(), want_model.parameters()):
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_the_doctors_callback_records_no_loss_for_a_skipped_step():
+    """DoctorCallback beside fit took a skipped step's NaN for the loss turning non-finite (its NaN/Inf
+    finding); it records the steps that had a loss, and the run has no non-finite origin."""
+    from optimlab.doctor import DoctorCallback
+
+    x, y = sparse_labels()
+    model = network()
+    adam = torch.optim.Adam(model.parameters(), lr=1e-2)
+    doctor = DoctorCallback(model, adam)
+    state = optimlab.fit(
+        model, adam, x, y, loss_fn=nn.CrossEntropyLoss(), batch_size=8, epochs=1, callbacks=[doctor]
+    )
+    assert state.skipped_steps > 0 and doctor.statistics.non_finite is None
+    assert len(doctor.statistics.steps) == state.step - state.skipped_steps
+    assert all(math.isfinite(loss) for loss in doctor.statistics.losses)

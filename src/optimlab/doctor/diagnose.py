@@ -154,7 +154,8 @@ class DoctorCallback(Callback):
             self.instruments.gradients_ready()
 
     def on_step_end(self, state: TrainState) -> None:
-        self.instruments.record_step(state.step, state.train_loss, state.lr)
+        if not state.skipped:  # no loss, no update: its batches held no target the loss scores
+            self.instruments.record_step(state.step, state.train_loss, state.lr)
 
     def on_train_end(self, state: TrainState) -> None:
         self.instruments.stop()

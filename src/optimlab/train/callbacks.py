@@ -297,9 +297,7 @@ class ProgressBar(Callback):
 
     def on_step_end(self, state: TrainState) -> None:
         metrics = " ".join(f"{k} {v:.4g}" for k, v in state.last_metrics.items())
-        # a NaN loss that did not diverge: a step skipped, its targets all ignored (fit)
-        skipped = math.isnan(state.train_loss) and not state.diverged and state.skipped_steps
-        loss = "no loss (targets ignored)" if skipped else f"loss {state.train_loss:.4g}"
+        loss = "no loss (targets ignored)" if state.skipped else f"loss {state.train_loss:.4g}"
         self._progress.update(self._task, completed=state.step, status=f"{loss} {metrics}")
 
     def on_train_end(self, state: TrainState) -> None:

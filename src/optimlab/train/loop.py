@@ -111,6 +111,12 @@ class TrainState:
         skipped."""
         return self.grad_scaler is not None
 
+    @property
+    def skipped(self) -> bool:
+        """Whether the last step was skipped, its batches holding no target the loss scores: its NaN
+        ``train_loss`` is no loss rather than a divergence (fit calls every other NaN loss one)."""
+        return self.skipped_steps > 0 and math.isnan(self.train_loss) and not self.diverged
+
     def stop_if_diverged(self) -> None:
         """Stop the run, saying why and what to try, if the last loss is not finite."""
         if not math.isfinite(self.train_loss):

@@ -436,6 +436,8 @@ def fit(
     )
     groups = _groups(batches, stream, accumulate, position)
     first, skipped_in_epoch, epoch_counted = True, 0, None
+    # whether a batch's loss may average over nothing (a cross-entropy's, the model's own over -100s)
+    ignores = batches.loss_fn is None or ignored_label(batches.loss_fn) is not None
     try:
         while state.step < total_steps and state.stop_reason is None:
             state.epoch, group = next(groups)
@@ -443,7 +445,7 @@ def fit(
             _count_epoch(state, batches, accumulate)
             if state.epoch != epoch_counted:
                 skipped_in_epoch, epoch_counted = 0, state.epoch
-            weights = _weights(batches, group)
+            weights = _weights(batches, group, ignores=ignores)
             if weights is None:  # nothing to learn from: no forward pass, no update, its place kept
                 state.lr, state.train_loss = optimizer.param_groups[0]["lr"], math.nan
                 if each_step:  # the schedule runs over the run's steps, as on float16's skipped overflow
@@ -603,12 +605,15 @@ def _count_epoch(state: TrainState, batches: UserBatches, accumulate: int) -> No
     state.steps_per_epoch = math.ceil(state.batches_per_epoch / accumulate)
 
 
-def _weights(batches: UserBatches, group: list[Any]) -> list[float] | None:
+def _weights(batches: UserBatches, group: list[Any], *, ignores: bool) -> list[float] | None:
     """The weight of each batch's loss in the group's: what its mean averages over (its rows, or a
     cross-entropy's targets not ignored: :func:`~optimlab.train.evaluation.batch_weight`) over the
     group's, so that mean losses add up to the mean over the whole group (one batch: its loss as it is).
     None where the group averages over nothing (every target ignored): torch's mean is 0/0, NaN, a batch
-    with nothing to learn from rather than a divergence."""
+    with nothing to learn from rather than a divergence. A single batch of a loss that ``ignores`` no
+    target is not read (the per-step cost of the hot path)."""
+    if len(group) == 1 and not ignores:
+        return [1.0]
     counts = [batch_weight(batches, batch) for batch in group]
     total = sum(counts)
     if not total:

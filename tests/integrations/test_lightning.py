@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import warnings
 from typing import ClassVar
 
 import lightning
@@ -21,7 +22,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from optimlab import optim, schedules
 from optimlab.doctor import find_lr
 from optimlab.doctor import lr_range_test as plain_lr_range_test
-from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
+from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning, UnknownNameError
 from optimlab.integrations.lightning import (
     DoctorCallback,
     ScheduleFreeModes,
@@ -1290,6 +1291,63 @@ def test_report_paths_and_a_module_without_an_optimizer_are_refused_before_train
     module = Classifier(nn.Linear(64, 10), nn.CrossEntropyLoss(), lambda p: None)
     with pytest.raises(InvalidValueError, match=r"returned None\?\)\" for Classifier.configure_optimizers"):
         fit(module, standardized(), 3, [DoctorCallback(print_findings=False)])
+
+
+class SparseEmbeddings(lightning.LightningModule):
+    """Token ids -> a sparse-gradient embedding (``sparse=True``, stepped by SGD) -> mean -> a linear head:
+    torch has no norm of a sparse gradient, which the instruments take."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed, self.head = nn.Embedding(50, 8, sparse=True), nn.Linear(8, 2)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return nn.functional.cross_entropy(self.head(self.embed(x).mean(1)), y)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def test_a_failure_of_the_instruments_is_one_warning_and_the_fit_trains_as_without_them():
+    """Sparse gradients made the gradient norm raise NotImplementedError inside on_before_optimizer_step,
+    which ended the user's fit at its first step. Truth: the same fit without the callback."""
+    data = torch.randint(0, 50, (128, 6)), torch.randint(0, 2, (128,))
+    trained = []
+    for callbacks in ([], [DoctorCallback(print_findings=False)]):
+        torch.manual_seed(0)
+        module = SparseEmbeddings()
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            fit(module, data, 8, callbacks)
+        trained.append(module)
+    doctor, module = trained[1].trainer.callbacks[0], trained[1]
+    ours = [str(w.message) for w in said if issubclass(w.category, OptimlabWarning)]
+    assert len(ours) == 1 and "stopped watching at step 1 (NotImplementedError" in ours[0], ours
+    assert "\n" not in ours[0] and doctor.diagnosis is None
+    assert all(torch.equal(a, b) for a, b in zip(trained[0].parameters(), module.parameters()))
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in module.modules())  # taken off
+
+
+def test_a_report_that_cannot_be_written_is_one_warning_and_the_others_are_written(tmp_path):
+    """The json_path's folder removed during training made FileNotFoundError end Trainer.fit after the
+    whole run; the diagnosis and the HTML page are still those of the run."""
+    folder = tmp_path / "gone"
+    folder.mkdir()
+
+    class RemovesTheFolder(lightning.Callback):
+        def on_train_batch_end(self, *args):
+            if folder.exists():
+                folder.rmdir()
+
+    doctor = DoctorCallback(json_path=folder / "doctor.json", html_path=tmp_path / "doctor.html",
+                            print_findings=False)  # fmt: skip
+    torch.manual_seed(0)
+    module = Classifier(nn.Linear(64, 10), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.05))
+    with pytest.warns(OptimlabWarning, match=r"its JSON report was not written to .*gone.doctor\.json"):
+        fit(module, standardized(), 5, [RemovesTheFolder(), doctor])
+    assert doctor.diagnosis.statistics.steps == [1, 2, 3, 4, 5]
+    assert "<html" in (tmp_path / "doctor.html").read_text().lower()
 
 
 class CriticFirst(ManualClassifier):

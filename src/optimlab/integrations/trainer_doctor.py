@@ -9,10 +9,12 @@ doctor's HTML page (:func:`optimlab.doctor.report.write_html`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ from optimlab.data.user_batches import TARGET_KEYS
 from optimlab.doctor.diagnose import Diagnosis
 from optimlab.doctor.instruments import Instruments, InstrumentSchedule
 from optimlab.doctor.rules import run_rules
-from optimlab.errors import InvalidValueError
+from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 from optimlab.registry import get_registry
 
 __all__ = ["TrainerDoctor", "summary", "unwrapped"]
@@ -79,8 +81,19 @@ def _report_path(field: str, path: Any) -> Path | None:
     return path
 
 
+def _one_line(error: BaseException) -> str:
+    """``error`` as a short line: its type and the start of its message's first line."""
+    text = (str(error).splitlines() or [""])[0]
+    return f"{type(error).__name__}: {text[:160]}{'...' if len(text) > 160 else ''}"
+
+
 class TrainerDoctor:
     """Instruments a run of someone else's trainer and reports what they saw.
+
+    The doctor never stops the user's training: a failure of its instruments (a model they cannot read,
+    such as sparse gradients) takes them off the model and is said in one :class:`OptimlabWarning`,
+    leaving no diagnosis; a report that cannot be written is said in one, the others still written.
+    Only a refused option or optimizer (:class:`OptimlabError`) is raised, before any step.
 
     Args:
         schedule: when the costlier instruments run (default :class:`InstrumentSchedule`).
@@ -119,9 +132,34 @@ class TrainerDoctor:
         ``gradients_at_step=False``: the gradients are not those ``optimizer.step`` begins with (Lightning
         runs the backward pass inside it, Hugging Face clips them before it), and the caller calls
         :meth:`gradients_ready` once they are whole."""
-        self.instruments = Instruments(model, unwrapped(optimizer), self.schedule)
-        self.instruments.start(step, gradients_at_step=gradients_at_step)
         self._last_step, self._diverged, self.diagnosis = step, False, None
+        optimizer = unwrapped(optimizer)
+        with self._watching(refuse=True):
+            self.instruments = Instruments(model, optimizer, self.schedule)
+            self.instruments.start(step, gradients_at_step=gradients_at_step)
+
+    @contextlib.contextmanager
+    def _watching(self, *, refuse: bool = False) -> Iterator[None]:
+        """Run a part of the watch; where it fails, the instruments come off and training goes on
+        (``refuse``: an :class:`OptimlabError`, a refusal before any step, is raised)."""
+        try:
+            yield
+        except Exception as error:
+            if refuse and isinstance(error, OptimlabError):
+                raise
+            self._stop_watching(error)
+
+    def _stop_watching(self, error: BaseException) -> None:
+        instruments, self.instruments, self.diagnosis = self.instruments, None, None
+        if instruments is not None:
+            with contextlib.suppress(Exception):
+                instruments.stop()
+        warnings.warn(
+            f"optimlab doctor: stopped watching at step {self._last_step + 1} ({_one_line(error)}); "
+            "training goes on, with no diagnosis",
+            OptimlabWarning,
+            stacklevel=2,
+        )
 
     def before_optimizer_step(self, optimizer: Any) -> None:
         """The optimizer is about to step: its lr is the step's."""
@@ -131,7 +169,8 @@ class TrainerDoctor:
         """The step's gradients are whole and the weights have not moved yet (after
         ``start(gradients_at_step=False)``)."""
         if self.instruments is not None and not self._diverged:
-            self.instruments.gradients_ready()
+            with self._watching():
+                self.instruments.gradients_ready()
 
     def step_ended(self, step: int, loss: float) -> None:
         """Record optimizer step ``step`` (1-based) and its loss; a repeated step (a micro-batch of
@@ -140,11 +179,12 @@ class TrainerDoctor:
         learning rate that is too high."""
         if self.instruments is None or self._diverged or step <= self._last_step:
             return
-        self._last_step = step
-        self.instruments.record_step(step, loss, self._lr)
-        if not math.isfinite(loss):
-            self._diverged = True
-            self.instruments.stop()  # no hook costs the rest of the run anything
+        with self._watching():
+            self.instruments.record_step(step, loss, self._lr)
+            self._last_step = step
+            if not math.isfinite(loss):
+                self._diverged = True
+                self.instruments.stop()  # no hook costs the rest of the run anything
 
     def batch_seen(self, step: int, batch: Any) -> None:
         """Keep the targets of step ``step``'s batch, where the batch shows them (a tuple's last element,
@@ -155,27 +195,49 @@ class TrainerDoctor:
         else:
             target = batch[-1] if isinstance(batch, (tuple, list)) and len(batch) >= 2 else None
         if self.instruments is not None and not self._diverged:
-            self.instruments.record_targets(step, target)
+            with self._watching():
+                self.instruments.record_targets(step, target)
 
     def finish(self, *, report: bool = True) -> Diagnosis | None:
         """Detach the instruments, apply the rules, and report (``report``: this process reports;
         False on all but the first process of a distributed run)."""
         if self.instruments is None:
             return None
-        self.instruments.stop()
-        stats = self.instruments.statistics
-        self.instruments = None
-        findings = run_rules(stats, None, options=self.rule_options)
-        self.diagnosis = Diagnosis(findings=findings, statistics=stats)
-        if report:
-            if self.json_path is not None:
-                write_atomically(
-                    self.json_path, json.dumps(self.diagnosis.to_dict(), indent=1, allow_nan=False)
-                )
-            if self.html_path is not None:
-                from optimlab.doctor.report import write_html
-
-                write_html(self.diagnosis, self.html_path)
-            if self.print_findings:
-                print(summary(self.diagnosis))  # an opt-in callback's report, like a trainer's progress bar
+        with self._watching():
+            self.instruments.stop()
+            stats = self.instruments.statistics
+            self.instruments = None
+            findings = run_rules(stats, None, options=self.rule_options)
+            self.diagnosis = Diagnosis(findings=findings, statistics=stats)
+        if report and self.diagnosis is not None:
+            self._report(self.diagnosis)
         return self.diagnosis
+
+    def _report(self, diagnosis: Diagnosis) -> None:
+        """Write and print the diagnosis where asked; one that cannot be written is said in one line."""
+        from optimlab.doctor.report import write_html
+
+        outputs = [
+            (
+                self.json_path,
+                "JSON",
+                lambda path: write_atomically(
+                    path, json.dumps(diagnosis.to_dict(), indent=1, allow_nan=False)
+                ),
+            ),
+            (self.html_path, "HTML", lambda path: write_html(diagnosis, path)),
+        ]
+        for path, kind, write in outputs:
+            if path is None:
+                continue
+            try:
+                write(path)
+            except Exception as error:
+                warnings.warn(
+                    f"optimlab doctor: its {kind} report was not written to {path} ({_one_line(error)}); "
+                    "the diagnosis is kept in .diagnosis",
+                    OptimlabWarning,
+                    stacklevel=2,
+                )
+        if self.print_findings:
+            print(summary(diagnosis))  # an opt-in callback's report, like a trainer's progress bar

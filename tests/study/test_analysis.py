@@ -271,3 +271,18 @@ def test_a_loss_below_zero_keeps_its_whole_t_interval():
     assert (summary.low, summary.high) == (pytest.approx(low), pytest.approx(high))
     assert summary.low < summary.mean < summary.high
     assert confidence_interval([0.1, 0.5], metric_bounds("test_loss")).low == 0.0  # a loss's bound holds
+
+
+def test_a_value_not_finite_or_a_level_outside_0_1_is_refused_naming_it():
+    """confidence_interval([0.9, nan, 0.8]) (a failed seed's NaN kept in) raised statistics' AttributeError
+    ('float' object has no attribute 'numerator'); level=1.5 gave NaN bounds, which read as one seed's
+    missing interval. Each is now one error naming the argument and the value."""
+    from optimlab.errors import InvalidValueError
+
+    for bad in (math.nan, math.inf):
+        with pytest.raises(InvalidValueError, match=r"invalid value (nan|inf) for values: accepted finite"):
+            confidence_interval([0.9, bad, 0.8])
+    for level in (1.5, 0.0, 1.0):
+        with pytest.raises(InvalidValueError, match=rf"invalid value {level} for level"):
+            confidence_interval([0.9, 0.8], level=level)
+    assert confidence_interval([0.9, 0.8], level=0.9).n == 2

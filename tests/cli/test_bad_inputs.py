@@ -199,6 +199,10 @@ CASES: list[tuple[str, list[str], str]] = [
         ["compare", "--optimizers", "sgd", "--space", "optimizer.lr=0:1:log"],
         "'optimizer.lr=0:1:log' for --space",
     ),
+    # the model and data set each verb replaces were named as recipe fields (model.name, data.name)
+    ("compare model typo", ["compare", "--optimizers", "sgd", "--model", "mlpp"], "--model: unknown model"),
+    ("compare dataset typo", ["compare", "--optimizers", "sgd", "--dataset", "digitz"], "--dataset: unknown"),
+    ("bench model typo", ["bench", "--workloads", "digits_mlp", "--model", "mlpp"], "--model: unknown model"),
     ("compare nothing", ["compare"], "--optimizers"),
     ("compare workload typo", ["compare", "--optimizers", "sgd", "--workload", "digits-mpl"], "digits_mlp"),
     # each verb takes the other's spelling too: "No such option: --workloads" in compare, --workload in bench

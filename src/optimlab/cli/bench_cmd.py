@@ -167,7 +167,8 @@ def bench(
 
     o.use_threads(threads, settings["backend"])
     output = Output(fmt)
-    label, chosen = _workloads(settings)
+    with o.flags_named(ctx.params):  # --model, --dataset: named as typed, as train names them
+        label, chosen = _workloads(settings)
     methods = o.split_names(settings["optimizers"]) + list(settings["optimizer_path"] or [])
     out = resume or out_dir or fresh_path(f"bench-{label}")
     if resume is None:  # refused before anything is written: a folder left would look resumable

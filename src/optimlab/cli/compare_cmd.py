@@ -287,6 +287,7 @@ def compare(
         StudyProgress(progress) as shown,
         o.noting_data(output),
         o.fields_named(compared),
+        o.flags_named(ctx.params),  # --model, --dataset: named as typed, as train names them
     ):
 
         def on_start(specs: list[StudySpec], location: str, folder: Path) -> None:

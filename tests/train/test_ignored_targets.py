@@ -195,3 +195,22 @@ def test_the_doctors_callback_records_no_loss_for_a_skipped_step():
     assert state.skipped_steps > 0 and doctor.statistics.non_finite is None
     assert len(doctor.statistics.steps) == state.step - state.skipped_steps
     assert all(math.isfinite(loss) for loss in doctor.statistics.losses)
+
+
+def test_weights_an_update_left_not_finite_are_divergence_where_the_last_step_is_skipped():
+    """The run's last check of its weights sat with the step that updates them: a run whose last step
+    was skipped ended 'completed' with the infinite weights its previous update left."""
+    torch.manual_seed(0)
+    model = nn.Linear(5, 2)  # float32: lr 3e38 times gradients of about 5 overflows to inf in one step
+    x = torch.full((8, 5), 10.0)
+    batches = [(x, torch.zeros(8, dtype=torch.long)), (x, torch.full((8,), -100))]
+    state = optimlab.fit(
+        model, torch.optim.SGD(model.parameters(), lr=3e38), batches, loss_fn=nn.CrossEntropyLoss(),
+        total_steps=2,
+    )  # fmt: skip
+    assert not all(bool(torch.isfinite(p).all()) for p in model.parameters())
+    assert (
+        state.skipped_steps == 1
+        and state.diverged
+        and "left weights that are not finite" in state.stop_reason
+    )

@@ -531,8 +531,8 @@ def fit(
                             f"{', before any update' if state.step == 1 else ''}, whose batch holds {found}: clean "
                             "the data (drop those rows, or torch.nan_to_num)"
                         )
-                if not state.diverged and (state.step >= total_steps or state.stop_reason is not None):
-                    state.stop_if_weights_diverged(optimizer)  # no next loss will tell
+            if not state.diverged and (state.step >= total_steps or state.stop_reason is not None):
+                state.stop_if_weights_diverged(optimizer)  # no next loss will tell (nor a skipped step)
             if state.steps_per_epoch:
                 due = evaluates_after(
                     state.step,

@@ -31,7 +31,7 @@ from optimlab.models.sizing import check_fits
 from optimlab.models.user import InputsAs, embeds_ids, parameter_dtype
 from optimlab.recipe import MODEL_LOSS, ModelSpec, Recipe, TrainingSpec
 from optimlab.registry import Capability, get_registry
-from optimlab.techniques.losses import REGRESSION_LOSSES, ClassesLast, PointwiseLoss
+from optimlab.techniques.losses import REGRESSION_LOSSES, ClassesLast, PointwiseLoss, ignored_label
 from optimlab.user_code import import_object
 
 __all__ = [
@@ -136,10 +136,8 @@ def targets_as_given(loss: str | None) -> bool:
 
 def ignored_by_loss(loss: str | None, options: Mapping[str, Any] | None = None) -> int | None:
     """The class label ``loss`` (None: the task's, cross-entropy for classes), made with ``options``, leaves
-    out (:func:`~optimlab.train.evaluation.ignored_label`): -100 for torch's cross-entropy, the user's
+    out (:func:`~optimlab.techniques.losses.ignored_label`): -100 for torch's cross-entropy, the user's
     loss's own ``ignore_index``; None for the model's own loss and a loss that scores every label."""
-    from optimlab.train.evaluation import ignored_label  # train imports build
-
     registry = get_registry("loss")
     name = "cross_entropy" if loss is None else loss
     return ignored_label(registry.get(name).create(**(options or {}))) if name in registry else None

@@ -150,8 +150,8 @@ from optimlab.models.stacked import PROBE_ROWS, random_dropout, stacked_forward,
 from optimlab.optim.shells.batched import BATCHABLE, BatchedOptimizer
 from optimlab.optim.shells.torch_optim import Optimizer as OptimlabOptimizer
 from optimlab.registry import POSITIVE, POSITIVE_INT
-from optimlab.techniques.losses import PointwiseLoss
-from optimlab.train.evaluation import evaluate_batches, ignored_label
+from optimlab.techniques.losses import PointwiseLoss, ignored_label
+from optimlab.train.evaluation import evaluate_batches
 from optimlab.train.loop import Callback, TrainState, epoch_permutation, fit
 from optimlab.train.run import evaluate_members
 
@@ -1189,7 +1189,7 @@ def _label_counts(folds: Sequence[UserBatches]) -> Counter[int]:
     labels are -1/+1, a margin loss's negative class, as :func:`~optimlab.train.evaluation.hits` counts
     it): their total is the n of an accuracy's standard error, the most frequent one's share the
     accuracy of answering it always. The label the loss ignores (its ``ignore_index``, whatever its value:
-    :func:`~optimlab.train.evaluation.ignored_label`) is left out first, as the accuracy leaves it out.
+    :func:`~optimlab.techniques.losses.ignored_label`) is left out first, as the accuracy leaves it out.
     Whether the labels are -1/+1 is decided once, over every fold's batches: a batch (or fold) of +1
     labels alone beside one holding -100 would otherwise follow another rule."""
     targets = []

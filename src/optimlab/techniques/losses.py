@@ -11,6 +11,8 @@ element by element instead of being broadcast to ``(N, N)``. The user's own loss
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -24,13 +26,16 @@ from optimlab.user_modules import module_factory
 __all__ = [
     "REGRESSION_LOSSES",
     "ClassesLast",
+    "CrossEntropyReading",
     "LossFunction",
     "PointwiseLoss",
     "adapt_loss",
     "bce",
     "create",
     "cross_entropy",
+    "cross_entropy_reading",
     "huber",
+    "ignored_label",
     "mse",
 ]
 
@@ -173,3 +178,43 @@ def bce() -> nn.Module:
 def create(name: str, **hyperparameters: Any) -> nn.Module:
     """A loss module ``loss(prediction, target) -> scalar``, e.g. ``create("huber", delta=0.5)``."""
     return _REGISTRY.create(name, **hyperparameters)
+
+
+@dataclasses.dataclass(frozen=True)
+class CrossEntropyReading:
+    """How a cross-entropy loss reads class ids: the one it ignores, its class weights, its reduction."""
+
+    ignore_index: int = -100
+    weight: Tensor | None = None
+    reduction: str = "mean"
+
+
+_CROSS_ENTROPY_FUNCTIONS = (nn.functional.cross_entropy, nn.functional.nll_loss)
+
+
+def cross_entropy_reading(loss_fn: Any) -> CrossEntropyReading | None:
+    """``loss_fn`` as a cross-entropy of class ids (torch's ``CrossEntropyLoss`` or ``NLLLoss``, their
+    functions, a ``functools.partial`` of these, or a recipe's :class:`LossFunction`
+    of them), with the keywords it was given; None for any other loss."""
+    if isinstance(loss_fn, (nn.CrossEntropyLoss, nn.NLLLoss)):
+        return CrossEntropyReading(loss_fn.ignore_index, loss_fn.weight, loss_fn.reduction)
+    fn, options = loss_fn, {}
+    if isinstance(loss_fn, functools.partial) and not loss_fn.args:
+        fn, options = loss_fn.func, loss_fn.keywords
+    elif isinstance(loss_fn, LossFunction):
+        fn, options = loss_fn.fn, loss_fn.options
+    if fn not in _CROSS_ENTROPY_FUNCTIONS:
+        return None
+    known = {k: v for k, v in options.items() if k in ("ignore_index", "weight", "reduction")}
+    return CrossEntropyReading(**known)
+
+
+def ignored_label(loss_fn: Any) -> int | None:
+    """The class label ``loss_fn`` leaves out of the loss: a cross-entropy's ``ignore_index``
+    (:func:`cross_entropy_reading`, -100 by default, as torch's), through a :class:`ClassesLast`, else the
+    ``ignore_index`` attribute of the user's own loss where it has an integer one; None for a loss that
+    scores every label."""
+    inner = loss_fn.loss if isinstance(loss_fn, ClassesLast) else loss_fn
+    reading = cross_entropy_reading(inner)
+    index = reading.ignore_index if reading is not None else getattr(inner, "ignore_index", None)
+    return index if isinstance(index, int) and not isinstance(index, bool) else None

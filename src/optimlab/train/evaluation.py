@@ -4,7 +4,6 @@ reads them (the class dimension, ``ignore_index``), and RMSE where they are a re
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import itertools
 import math
@@ -24,7 +23,7 @@ from optimlab.data.user_batches import (
     own_pairs,
 )
 from optimlab.errors import InvalidValueError, OptimlabError
-from optimlab.techniques.losses import REGRESSION_LOSSES, ClassesLast, LossFunction
+from optimlab.techniques.losses import REGRESSION_LOSSES, ClassesLast, cross_entropy_reading, ignored_label
 from optimlab.user_code import call_user
 
 __all__ = [
@@ -38,7 +37,6 @@ __all__ = [
     "class_dim",
     "evaluate_batches",
     "hits",
-    "ignored_label",
     "user_metric",
 ]
 
@@ -242,7 +240,7 @@ def _regresses(loss_fn: Any, predicted: Any, target: Any) -> bool:
 
 def _averaged_over(loss_fn: Any, scores: Any, target: Any, rows: int) -> float:
     """What a batch's mean loss divides by, so that batches weighted by it give the split's mean: for
-    a cross-entropy of class ids (:func:`_cross_entropy`), the targets not ignored (each by its
+    a cross-entropy of class ids (:func:`~optimlab.techniques.losses.cross_entropy_reading`), the targets not ignored (each by its
     class's ``weight``, as the loss divides by their sum), which padded sequences hold in unequal numbers
     from batch to batch; for the model's own loss of class scores (``(N, C)``, or a sequence's positions
     ``(..., T, C)`` that :func:`~optimlab.data.user_batches.own_pairs` found paired with the labels as
@@ -254,7 +252,7 @@ def _averaged_over(loss_fn: Any, scores: Any, target: Any, rows: int) -> float:
         and not target.is_floating_point()
     ):  # fmt: skip
         return float((target != -100).sum())
-    reading = _cross_entropy(loss_fn)
+    reading = cross_entropy_reading(loss_fn)
     if not (
         reading is not None and reading.reduction == "mean"
         and isinstance(target, torch.Tensor) and not target.is_floating_point()
@@ -262,46 +260,6 @@ def _averaged_over(loss_fn: Any, scores: Any, target: Any, rows: int) -> float:
         return rows
     counted = target[target != reading.ignore_index]
     return float(counted.numel() if reading.weight is None else reading.weight[counted].sum())
-
-
-@dataclasses.dataclass(frozen=True)
-class _CrossEntropy:
-    """How a cross-entropy loss reads class ids: the one it ignores, its class weights, its reduction."""
-
-    ignore_index: int = -100
-    weight: torch.Tensor | None = None
-    reduction: str = "mean"
-
-
-_CROSS_ENTROPY_FUNCTIONS = (nn.functional.cross_entropy, nn.functional.nll_loss)
-
-
-def _cross_entropy(loss_fn: Any) -> _CrossEntropy | None:
-    """``loss_fn`` as a cross-entropy of class ids (torch's ``CrossEntropyLoss`` or ``NLLLoss``, their
-    functions, a ``functools.partial`` of these, or a recipe's :class:`~optimlab.techniques.losses.LossFunction`
-    of them), with the keywords it was given; None for any other loss."""
-    if isinstance(loss_fn, (nn.CrossEntropyLoss, nn.NLLLoss)):
-        return _CrossEntropy(loss_fn.ignore_index, loss_fn.weight, loss_fn.reduction)
-    fn, options = loss_fn, {}
-    if isinstance(loss_fn, functools.partial) and not loss_fn.args:
-        fn, options = loss_fn.func, loss_fn.keywords
-    elif isinstance(loss_fn, LossFunction):
-        fn, options = loss_fn.fn, loss_fn.options
-    if fn not in _CROSS_ENTROPY_FUNCTIONS:
-        return None
-    known = {k: v for k, v in options.items() if k in ("ignore_index", "weight", "reduction")}
-    return _CrossEntropy(**known)
-
-
-def ignored_label(loss_fn: Any) -> int | None:
-    """The class label ``loss_fn`` leaves out of the loss: a cross-entropy's ``ignore_index``
-    (:func:`_cross_entropy`, -100 by default, as torch's), through a :class:`ClassesLast`, else the
-    ``ignore_index`` attribute of the user's own loss where it has an integer one; None for a loss that
-    scores every label."""
-    inner = loss_fn.loss if isinstance(loss_fn, ClassesLast) else loss_fn
-    reading = _cross_entropy(inner)
-    index = reading.ignore_index if reading is not None else getattr(inner, "ignore_index", None)
-    return index if isinstance(index, int) and not isinstance(index, bool) else None
 
 
 def class_dim(scores: Sequence[int], targets: Sequence[int]) -> int | None:
@@ -319,14 +277,14 @@ def class_dim(scores: Sequence[int], targets: Sequence[int]) -> int | None:
 
 def _class_reading(loss_fn: Any, scores: torch.Tensor, targets: torch.Tensor) -> dict[str, int | None]:
     """How ``loss_fn`` reads class scores, as :func:`hits` takes it: a :class:`ClassesLast` loss holds them
-    last; a cross-entropy (:func:`_cross_entropy`) holds the classes in dimension 1 (0 for one example's
+    last; a cross-entropy (:func:`~optimlab.techniques.losses.cross_entropy_reading`) holds the classes in dimension 1 (0 for one example's
     ``(C,)``); each skips the targets the loss ignores (:func:`ignored_label`); the model's own loss
     (None) pairs them over the last dimension where that fits
     (:func:`~optimlab.data.user_batches.own_pairs` checked it); anything else is left to the shapes."""
     ignored = ignored_label(loss_fn)
     if isinstance(loss_fn, ClassesLast):  # every position a row, its classes last
         return {"dim": scores.dim() - 1, "ignore_index": ignored}
-    if _cross_entropy(loss_fn) is not None:
+    if cross_entropy_reading(loss_fn) is not None:
         return {"dim": min(1, scores.dim() - 1), "ignore_index": ignored}
     last = loss_fn is None and scores.dim() > 0 and scores.shape[:-1] == targets.shape
     return {"dim": scores.dim() - 1 if last else None, "ignore_index": ignored}

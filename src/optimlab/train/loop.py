@@ -42,6 +42,7 @@ from optimlab.models.user import check_model
 from optimlab.optim.user import step_requires_closure
 from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT
 from optimlab.schedules.torch_adapter import PlateauLR
+from optimlab.techniques.losses import ignored_label
 from optimlab.train.evaluation import (
     EVAL_BATCH,
     OWN_METRICS,
@@ -51,7 +52,6 @@ from optimlab.train.evaluation import (
     batches_read,
     check_paired,
     evaluate_batches,
-    ignored_label,
     user_metric,
 )
 

@@ -690,3 +690,23 @@ def test_compare_on_x_y_with_rows_of_minus_100_trains_under_the_users_cross_entr
     assert [r.status for r in found.results[0].records] == ["completed", "completed"]
     with pytest.raises(InvalidValueError, match="'-100 in 20 rows'.*it has no ignore_index"):
         optimlab.compare(data=(x, y), loss=nn.MultiMarginLoss(), out=str(tmp_path / "margin"), **common)
+
+
+def test_compare_whose_first_batch_holds_only_ignored_labels_trains(tmp_path):
+    """The check before any trial read the first step's loss, NaN where every label of its batch is -100
+    (torch's mean cross-entropy 0/0), and refused the study as 'nan for the loss of the first batch'.
+    The loop skips such a step (no loss, no update): the check has nothing to judge, and the study runs.
+    97% of 1,200 labels are -100; the first batch of 4 holds no other (it does at this seed)."""
+    from torch import nn
+
+    import optimlab
+
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(1200, 4, generator=generator)
+    y = (x[:, 0] > 0).long()
+    y[torch.rand(1200, generator=generator) < 0.97] = -100
+    found = optimlab.compare(
+        data=(x, y), loss=nn.CrossEntropyLoss(), out=str(tmp_path / "ce"), optimizers=["sgd"], budget=1,
+        seeds=1, epochs=1, recipe={"training": {"batch_size": 4}},
+    )  # fmt: skip
+    assert [r.status for r in found.results[0].records] == ["completed", "completed"]

@@ -449,7 +449,8 @@ def _check_method_trains(spec: StudySpec, method: Method) -> None:
             total_steps=1,
             batch_size=recipe.training.batch_size,
         )
-    _check_first_loss(spec, state.train_loss)
+    if not state.skipped:  # a first batch of only ignored targets has no loss to judge
+        _check_first_loss(spec, state.train_loss)
     _check_paired(built)
     measured = split_evaluator(built, built.splits.val, prefix="val", metrics=user_metrics(recipe))()
     if not measured:  # every trial would be scored NaN, and the leaderboard rank them so

@@ -710,3 +710,23 @@ def test_compare_whose_first_batch_holds_only_ignored_labels_trains(tmp_path):
         seeds=1, epochs=1, recipe={"training": {"batch_size": 4}},
     )  # fmt: skip
     assert [r.status for r in found.results[0].records] == ["completed", "completed"]
+
+
+def test_batched_comparison_on_labels_mostly_ignored_runs_its_trials_one_at_a_time(tmp_path):
+    """Stacked members cannot skip a step one of them has no loss at (every label -100): the batched
+    backend marked every trial 'diverged at step 7', at lr 1e-5 too. Such data now run one at a time,
+    as a single run skips those steps; the trials complete."""
+    from torch import nn
+
+    import optimlab
+
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(1200, 4, generator=generator)
+    y = (x[:, 0] > 0).long()
+    y[torch.rand(1200, generator=generator) < 0.8] = -100
+    with pytest.warns(UserWarning, match="one at a time, not batched: targets the loss leaves out"):
+        found = optimlab.compare(
+            data=(x, y), loss=nn.CrossEntropyLoss(), out=str(tmp_path / "s"), optimizers=["adam"], budget=2,
+            seeds=2, epochs=2, backend="batched", recipe={"training": {"batch_size": 8}},
+        )  # fmt: skip
+    assert {r.status for r in found.results[0].records} == {"completed"}

@@ -86,3 +86,24 @@ def test_bad_input_is_explained():
         losses.create("cross_entropy", label_smoothing=1.0)
     with pytest.raises(UnknownNameError, match="Did you mean 'cross_entropy'"):
         losses.create("cross_entrpy")
+
+
+def test_leaves_out_some_is_whether_a_batch_of_such_targets_only_would_average_over_nothing():
+    """Truth: torch's own mean over a batch of just those targets is 0/0 (NaN) exactly where the answer is
+    True; the reading is checked against that loss on each target alone."""
+    from torch import nn
+
+    scores = torch.zeros(1, 3)
+    cases = [
+        (nn.CrossEntropyLoss(), torch.tensor([0, 1, 2])),
+        (nn.CrossEntropyLoss(), torch.tensor([0, -100, 2])),
+        (nn.CrossEntropyLoss(ignore_index=1), torch.tensor([0, 1, 2])),
+        (nn.CrossEntropyLoss(weight=torch.tensor([1.0, 0.0, 1.0])), torch.tensor([0, 1, 2])),
+        (nn.CrossEntropyLoss(weight=torch.tensor([1.0, 0.0, 1.0])), torch.tensor([0, 2, 2])),
+        (nn.CrossEntropyLoss(reduction="sum"), torch.tensor([0, -100, 2])),
+        (nn.NLLLoss(), torch.tensor([-100, 1])),
+    ]
+    for loss, targets in cases:
+        nan_alone = any(bool(loss(scores, t.view(1)).isnan()) for t in targets)
+        assert losses.leaves_out_some(loss, targets) is nan_alone, (loss, targets)
+    assert losses.leaves_out_some(nn.MSELoss(), torch.tensor([-100.0])) is False

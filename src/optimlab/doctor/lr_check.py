@@ -150,7 +150,7 @@ from optimlab.models.stacked import PROBE_ROWS, random_dropout, stacked_forward,
 from optimlab.optim.shells.batched import BATCHABLE, BatchedOptimizer
 from optimlab.optim.shells.torch_optim import Optimizer as OptimlabOptimizer
 from optimlab.registry import POSITIVE, POSITIVE_INT
-from optimlab.techniques.losses import PointwiseLoss, ignored_label
+from optimlab.techniques.losses import PointwiseLoss, ignored_label, leaves_out_some
 from optimlab.train.evaluation import evaluate_batches
 from optimlab.train.loop import Callback, TrainState, epoch_permutation, fit
 from optimlab.train.run import evaluate_members
@@ -386,6 +386,8 @@ def _stacks(
     if not by_row or stackable(model, optimizer) is not None:
         return False
     x, y = train.tensors
+    if leaves_out_some(train.loss_fn, y):  # a batch of them only: a step one run skips, a stack cannot
+        return False
     device = next(model.parameters()).device
     rows = x[:PROBE_ROWS].to(device), y[:PROBE_ROWS].to(device)
     with preserved(model, optimizer):

@@ -36,6 +36,7 @@ __all__ = [
     "cross_entropy_reading",
     "huber",
     "ignored_label",
+    "leaves_out_some",
     "mse",
 ]
 
@@ -218,3 +219,21 @@ def ignored_label(loss_fn: Any) -> int | None:
     reading = cross_entropy_reading(inner)
     index = reading.ignore_index if reading is not None else getattr(inner, "ignore_index", None)
     return index if isinstance(index, int) and not isinstance(index, bool) else None
+
+
+def leaves_out_some(loss_fn: Any, targets: Tensor) -> bool:
+    """Whether some of ``targets`` is one ``loss_fn``'s mean leaves out (a cross-entropy's
+    ``ignore_index``, or a class of weight 0), so that a batch of such targets only averages over nothing:
+    torch's 0/0, NaN, a step with nothing to learn from. False for a sum, for probabilities as targets,
+    and for a loss that scores every target."""
+    reading = cross_entropy_reading(loss_fn)
+    if reading is None:
+        return ignored_label(loss_fn) is not None and bool((targets == ignored_label(loss_fn)).any())
+    if reading.reduction != "mean" or targets.is_floating_point():
+        return False  # its mean divides by the rows: never by nothing
+    left_out = targets == reading.ignore_index
+    if reading.weight is None:
+        return bool(left_out.any())
+    weight = reading.weight.to(targets.device)
+    scored = targets[~left_out & (targets >= 0) & (targets < len(weight))]  # others: refused at their step
+    return bool(left_out.any()) or bool((weight[scored] == 0).any())

@@ -42,7 +42,7 @@ from optimlab.models.user import check_model
 from optimlab.optim.user import step_requires_closure
 from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT
 from optimlab.schedules.torch_adapter import PlateauLR
-from optimlab.techniques.losses import cross_entropy_reading, ignored_label
+from optimlab.techniques.losses import cross_entropy_reading, ignored_label, leaves_out_some
 from optimlab.train.evaluation import (
     EVAL_BATCH,
     OWN_METRICS,
@@ -628,18 +628,9 @@ def _may_score_nothing(batches: UserBatches) -> bool:
     against 1.05x without it, benchmarks/train_loop_overhead.py, 2026-12-06)."""
     if batches.loss_fn is not None and ignored_label(batches.loss_fn) is None:
         return False
-    reading = None if batches.loss_fn is None else cross_entropy_reading(batches.loss_fn)
-    if batches.tensors is None or reading is None:
+    if batches.tensors is None or cross_entropy_reading(batches.loss_fn) is None:
         return True
-    target = batches.tensors[1]
-    if reading.reduction != "mean" or target.is_floating_point():
-        return False  # its mean divides by the rows (a sum, probabilities): never by nothing
-    left_out = target == reading.ignore_index
-    if reading.weight is not None:
-        weight = reading.weight.to(target.device)
-        scored = target[~left_out & (target >= 0) & (target < len(weight))]  # others: refused at their step
-        return bool(left_out.any()) or bool((weight[scored] == 0).any())
-    return bool(left_out.any())
+    return leaves_out_some(batches.loss_fn, batches.tensors[1])
 
 
 def _nothing_scored(batches: UserBatches, steps: int) -> InvalidValueError:

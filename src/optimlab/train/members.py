@@ -57,6 +57,7 @@ from optimlab.models.structure import structure
 from optimlab.optim.shells.batched import BatchedOptimizer
 from optimlab.recipe import Recipe
 from optimlab.registry import get_registry
+from optimlab.techniques.losses import leaves_out_some
 from optimlab.train.heap import retained_heap
 from optimlab.train.loop import Callback, TrainState, clip_grad_norm_, evaluates_after
 from optimlab.train.run import TrainResult, evaluate_members
@@ -104,8 +105,14 @@ def train_members(
         raise Unstackable("the data are the user's dict batches, not (input, target) tensors")
     models = {seed: build_model(recipe, splits[seed]).to(device) for seed, recipe in first_of.items()}
     seed, split = next(iter(splits.items()))
+    loss_fn = build_loss(recipes[0], split).to(device)
+    if any(leaves_out_some(loss_fn, s.train.y) for s in splits.values()):
+        raise Unstackable(
+            "targets the loss leaves out (its ignore_index): a batch of them only has no loss, a step one "
+            "run skips and the stacked members cannot"
+        )
     reason = unstackable(
-        models[seed], build_loss(recipes[0], split).to(device),
+        models[seed], loss_fn,
         split.train.x[:PROBE_ROWS].to(device), split.train.y[:PROBE_ROWS].to(device),
         shared_input=len(splits) == 1,
     )  # fmt: skip

@@ -238,3 +238,16 @@ def test_targets_are_read_before_each_step_only_where_some_target_is_left_out(mo
         optimlab.fit(model, torch.optim.SGD(model.parameters(), lr=0.1), x, targets, loss_fn=loss, batch_size=8,
                      total_steps=3)  # fmt: skip
         assert bool(reads) is read, (loss, read)
+
+
+def test_the_doctor_skips_batches_with_every_target_ignored_as_fit_does():
+    """diagnose's watched run and its LR range test stepped such a batch: its NaN loss (0/0) was reported
+    as 'NaN/Inf at step 1' and stopped the sweep at its first lr ('only 0 finite losses'). Truth: the
+    same model and data, labels all kept, give neither; here the doctor names no NaN and the sweep runs."""
+    x, y = sparse_labels(800)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 32), nn.Tanh(), nn.Linear(32, 2)).double()
+    found = optimlab.diagnose(model, (x, y), nn.CrossEntropyLoss(), steps=40, batch_size=8)
+    assert not [f.title for f in found.findings if "NaN" in f.title]
+    assert found.lr_range.stopped_at is None or found.lr_range.stopped_at > 1e-3
+    assert len(found.lr_range.losses) > 50 and all(math.isfinite(v) for v in found.lr_range.losses[:50])

@@ -50,6 +50,7 @@ from optimlab.doctor.snapshot import preserved
 from optimlab.errors import InvalidValueError, keywords_checked
 from optimlab.models.user import check_model
 from optimlab.registry import POSITIVE, POSITIVE_INT, Interval
+from optimlab.train.evaluation import batch_weight
 from optimlab.train.loop import at_training_point, check_optimizer, step_with, train_mode
 
 __all__ = [
@@ -350,6 +351,8 @@ def lr_range_test(
                 return again
 
             try:
+                if not batch_weight(data, batch):  # every target ignored: no loss (0/0), a skipped batch
+                    raise SkippedBatch
                 loss = (
                     data.compute_loss(model, batch)
                     if i

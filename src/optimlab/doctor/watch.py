@@ -19,6 +19,7 @@ from torch import nn
 from optimlab.data.user_batches import UserBatches, first_loss
 from optimlab.doctor.instruments import Instruments
 from optimlab.doctor.progress import report
+from optimlab.train.evaluation import batch_weight
 from optimlab.train.loop import at_training_point, step_with, train_mode
 
 __all__ = ["watch"]
@@ -44,20 +45,25 @@ def watch(
     with at_training_point(optimizer):  # schedule-free: gradients are taken at the training point
         instruments.start(0)
         try:
+            first = True  # the first batch with a loss: its errors named (first_loss)
             for step in range(1, steps + 1):
                 batch = next(stream)
+                if not batch_weight(batches, batch):  # every target ignored: no loss (0/0), no step, as fit
+                    report("watching the run", step, steps)
+                    continue
 
                 def closure() -> torch.Tensor:
                     made = batches.forward(model, batch)  # noqa: B023  (called within this step only)
                     instruments.record_targets(step, made.target)  # noqa: B023
-                    if step == 1 and batches.loss_fn is not None:  # noqa: B023  (a model's own loss pairs its own)
+                    if first and batches.loss_fn is not None:  # noqa: B023  (a model's own loss pairs its own)
                         instruments.record_loss_inputs(made.prediction, made.target, batches.loss_fn)
                     loss = made.loss
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     return loss
 
-                loss = closure() if step > 1 else first_loss(closure, batch)
+                loss = first_loss(closure, batch) if first else closure()
+                first = False
                 lr = optimizer.param_groups[0]["lr"]
                 step_with(optimizer, closure)
                 value = loss.item()

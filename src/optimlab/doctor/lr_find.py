@@ -51,7 +51,7 @@ from optimlab.errors import InvalidValueError, keywords_checked
 from optimlab.models.user import check_model
 from optimlab.registry import POSITIVE, POSITIVE_INT, Interval
 from optimlab.train.evaluation import batch_weight
-from optimlab.train.loop import at_training_point, check_optimizer, step_with, train_mode
+from optimlab.train.loop import at_training_point, check_optimizer, may_score_nothing, step_with, train_mode
 
 __all__ = [
     "Candidate",
@@ -335,6 +335,7 @@ def lr_range_test(
     ema, best = math.nan, math.inf
     taken: float | None = None  # the lr of the last step taken, until a batch measures the loss after it
     skipped = 0
+    ignores = may_score_nothing(data)
     with preserved(model, optimizer), at_training_point(optimizer):
         train_mode(model)
         stream = data.stream(next(model.parameters()).device)
@@ -351,7 +352,9 @@ def lr_range_test(
                 return again
 
             try:
-                if not batch_weight(data, batch):  # every target ignored: no loss (0/0), a skipped batch
+                if ignores and not batch_weight(
+                    data, batch
+                ):  # every target ignored: no loss (0/0), a skipped batch
                     raise SkippedBatch
                 loss = (
                     data.compute_loss(model, batch)

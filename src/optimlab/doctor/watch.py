@@ -20,7 +20,7 @@ from optimlab.data.user_batches import UserBatches, first_loss
 from optimlab.doctor.instruments import Instruments
 from optimlab.doctor.progress import report
 from optimlab.train.evaluation import batch_weight
-from optimlab.train.loop import at_training_point, step_with, train_mode
+from optimlab.train.loop import at_training_point, may_score_nothing, step_with, train_mode
 
 __all__ = ["watch"]
 
@@ -46,9 +46,12 @@ def watch(
         instruments.start(0)
         try:
             first = True  # the first batch with a loss: its errors named (first_loss)
+            ignores = may_score_nothing(batches)
             for step in range(1, steps + 1):
                 batch = next(stream)
-                if not batch_weight(batches, batch):  # every target ignored: no loss (0/0), no step, as fit
+                if ignores and not batch_weight(
+                    batches, batch
+                ):  # every target ignored: no loss (0/0), no step, as fit
                     report("watching the run", step, steps)
                     continue
 

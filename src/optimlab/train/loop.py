@@ -66,6 +66,7 @@ __all__ = [
     "epoch_permutation",
     "evaluates_after",
     "fit",
+    "may_score_nothing",
     "modes_kept",
     "step_with",
     "steps_per_epoch",
@@ -436,7 +437,7 @@ def fit(
     )
     groups = _groups(batches, stream, accumulate, position)
     first, skipped_in_epoch, epoch_counted = True, 0, None
-    ignores = _may_score_nothing(batches)
+    ignores = may_score_nothing(batches)
     try:
         while state.step < total_steps and state.stop_reason is None:
             state.epoch, group = next(groups)
@@ -620,7 +621,7 @@ def _weights(batches: UserBatches, group: list[Any], *, ignores: bool) -> list[f
     return [1.0] if len(group) == 1 else [count / total for count in counts]
 
 
-def _may_score_nothing(batches: UserBatches) -> bool:
+def may_score_nothing(batches: UserBatches) -> bool:
     """Whether a batch's loss may average over nothing (a cross-entropy's, the model's own over -100s), so
     that :func:`_weights` reads each single batch's targets before its step. Decided once a run: where
     the data are a pair of tensors, only if some target is one the loss leaves out (its ignore_index, a

@@ -269,6 +269,11 @@ def test_resume_refuses_a_changed_recipe_and_names_the_fields_touching_nothing(t
         OptimlabError, match=r"model\.width: 16 in the checkpoint, 32 now; optimizer\.lr: 0\.003"
     ):
         train(changed, tmp_path, resume=True)
+    unset = recipe.with_updates({"optimizer.lr": None})  # the optimizer's default: said so, not 'None'
+    with pytest.raises(
+        OptimlabError, match=r"optimizer\.lr: 0\.003 in the checkpoint, unset \(its default\) now"
+    ):
+        train(unset, tmp_path, resume=True)
     with pytest.raises(OptimlabError, match="taken 27 steps, more than the 10 the recipe now asks for"):
         train(recipe.with_updates({"training.steps": 10}), tmp_path, resume=True)
     assert contents(tmp_path) == before

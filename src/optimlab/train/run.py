@@ -412,13 +412,20 @@ def _recipe_changes(trained: Recipe, given: Recipe) -> list[dict[str, Any]]:
     ]
     refused = [c for c in changed if c["field"] not in RESUMABLE_FIELDS]
     if refused:
-        listed = "; ".join(f"{c['field']}: {c['from']!r} in the checkpoint, {c['to']!r} now" for c in refused)
+        listed = "; ".join(
+            f"{c['field']}: {_as_set(c['from'])} in the checkpoint, {_as_set(c['to'])} now" for c in refused
+        )
         raise OptimlabError(
             f"cannot resume: the recipe differs from the one the run was trained with ({listed}). "
             f"Only {', '.join(RESUMABLE_FIELDS)} may change on resume; restore the recipe, or start a "
             "new run in another folder"
         )
     return changed
+
+
+def _as_set(value: Any) -> str:
+    """A recipe field's value as a refusal names it: None is a field left unset, its default."""
+    return "unset (its default)" if value is None else repr(value)
 
 
 def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

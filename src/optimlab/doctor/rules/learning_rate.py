@@ -125,12 +125,16 @@ def lr_too_high(
     # An init off that shows in the signal (init_scale's finding), not weights merely off He's scale:
     # BERT's std 0.02 is 0.07x it, its LayerNorms keep the signal, and Adam 0.5 collapsed it alone.
     init_off = _consulted(consult, "init_scale", stats, lr_range) is not None
+    vanishing = _consulted(consult, "vanishing_gradients", stats, lr_range)
+    # Gradients that vanished from the first steps, before any lr could act: units collapsing later are
+    # the layers that still learn pushed alone (a deep sigmoid net at std 0.01), the init's doing too.
+    starved = vanishing is not None and not vanishing.evidence["set_in_during_training"]
     collapsed = {
         m: w
         for m, w in {**_dead_fractions(stats), **_saturated_fractions(stats)}.items()
         if w.end - w.start >= collapse
     }
-    if collapsed and not init_off:
+    if collapsed and not init_off and not starved:
         seen.append(
             "units that worked at first died or saturated during training ("
             + ", ".join(f"{_label(stats, m)} {w.start:.0%} -> {w.end:.0%}" for m, w in collapsed.items())
@@ -160,7 +164,6 @@ def lr_too_high(
     explains: tuple[str, ...] = ("nan_inf", "plateau")
     if not init_off:  # a bad init explains these better
         explains += ("exploding_gradients", "dead_units", "saturation")
-        vanishing = _consulted(consult, "vanishing_gradients", stats, lr_range)
         if collapsed or (vanishing is not None and vanishing.evidence["set_in_during_training"]):
             # units the steps killed pass no gradient back: the early layers' starve
             explains += ("vanishing_gradients",)

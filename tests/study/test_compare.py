@@ -156,7 +156,9 @@ def test_a_model_that_does_not_fit_the_data_stops_the_comparison_before_any_tria
     2 before anything is written, not a study whose every trial failed alike."""
     code, _, err = cli("compare", "--optimizers", "adam,sgd", "--dataset", "python_source", "--model", "mlp",
                        "--epochs", "1", "--no-progress", "--out", str(tmp_path / "study"))  # fmt: skip
-    assert code == 2 and err.strip().splitlines()[-1].startswith("error: invalid value 'mlp' for model.name")
+    assert code == 2 and err.strip().splitlines()[-1].startswith(
+        "error: invalid value 'mlp' for --model: accepted"
+    )
     assert "output per position" in err and "Traceback" not in err
     assert not (tmp_path / "study").exists()
 

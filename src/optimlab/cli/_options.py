@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import shlex
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -531,6 +532,8 @@ def fields_named(typed: Mapping[str, str]) -> Iterator[None]:
     except OptimlabError as error:
         message = str(error)
         for field, words in typed.items():
+            # a field's own hint of its flag ("model.name (--model; the default is mlp)") is the flag typed
+            message = re.sub(re.escape(f"{field} ({words}") + r"(?:;[^)]*)?\)", words, message)
             message = message.replace(field, words)
         if message == str(error):
             raise

@@ -1,6 +1,7 @@
 """A step whose batches hold no target the loss scores (every one CrossEntropyLoss's ignore_index):
 torch's mean is 0/0, NaN, yet nothing diverged; it is skipped, counted, and makes no update."""
 
+import json
 import math
 
 import pytest
@@ -114,9 +115,12 @@ def test_a_nan_in_a_batch_and_a_too_high_lr_still_diverge_among_skipped_steps():
     assert state.diverged and state.skipped_steps > 0 and "lower the learning rate" in state.stop_reason
 
 
-def test_a_recipe_run_on_mostly_unlabelled_data_completes_and_says_how_many_steps_it_skipped(write_modules):
+def test_a_recipe_run_on_mostly_unlabelled_data_completes_and_says_how_many_steps_it_skipped(
+    write_modules, tmp_path
+):
     """`optimlab train`'s run on a data factory of (x, y) whose labels are 90% -100: it stopped as
-    diverged at step 2; now it completes, its result's message (printed by the CLI) counts the skips."""
+    diverged at step 2; now it completes, its result's message (printed by the CLI) counts the skips,
+    and its metrics.jsonl logs a loss at each step that had one, no NaN at a skipped one."""
     from optimlab.recipe import Recipe
     from optimlab.train import train
 
@@ -136,10 +140,13 @@ def test_a_recipe_run_on_mostly_unlabelled_data_completes_and_says_how_many_step
         {"data": {"name": "optimlab_sparse_labels:load"}, "model": {"name": "mlp"},
          "training": {"epochs": 2, "batch_size": 8, "loss": "cross_entropy", "checkpoint_every": None}}
     )  # fmt: skip
-    result = train(recipe)
+    result = train(recipe, tmp_path / "run")
     assert result.status == "completed", result.message
     skipped, steps = map(int, result.message.split(" steps skipped")[0].split(" of "))
     assert steps == result.steps and 0 < skipped < steps
+    lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    losses = [line["train_loss"] for line in lines if "train_loss" in line]
+    assert len(losses) == steps - skipped and all(isinstance(v, float) and math.isfinite(v) for v in losses)
     assert "no target the loss scores" in result.message
 
 

@@ -60,6 +60,8 @@ class MetricsLog(Callback):
         self._handle = open(self.path, "a")  # noqa: SIM115  (held across callbacks, closed at train end)
 
     def on_step_end(self, state: TrainState) -> None:
+        if state.skipped:  # no loss to log: its batches held no target the loss scores
+            return
         if state.step % self.every == 0 or state.diverged:
             # The line json.dumps writes for this record, formatted directly: a step's line is on the
             # loop's hot path, where json.dumps and the dict around it cost 3.4 us of 23 a step.

@@ -1,4 +1,5 @@
 """Tests of optimlab.integrations; :func:`train_with_tracker` runs `optimlab train --log` on a tiny run,
+:func:`train_three_sessions` trains one in three sessions, a tracker added at the third;
 :func:`logged_metrics` is what a tracker of a run folder holds."""
 
 import json
@@ -18,6 +19,20 @@ def train_with_tracker(out: Path, tracker: str) -> None:
              "--out", str(out), "--no-progress", "--log", tracker]
         )  # fmt: skip
     assert done.value.code == 0
+
+
+def train_three_sessions(out: Path, tracker: str) -> list[dict]:
+    """`optimlab train` on iris trained to step 12, resumed to 20, both without a tracker, then resumed to
+    28 logging to ``tracker``; each session's result.json as it ended."""
+    ended = []
+    for steps, log in (("12", []), ("20", []), ("28", ["--log", tracker])):
+        again = ["--resume", str(out)] if ended else []
+        first = ["--dataset", "iris", "--width", "8", "--batch-size", "32", "--out", str(out)]
+        with pytest.raises(SystemExit) as done:
+            main(["train", *(again or first), "--steps", steps, "--no-progress", *log])
+        assert done.value.code == 0
+        ended.append(json.loads((out / "result.json").read_text()))
+    return ended
 
 
 def logged_metrics(out: Path, *earlier: dict) -> dict[str, list[tuple[int, float]]]:

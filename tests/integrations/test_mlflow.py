@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from integrations import logged_metrics, train_with_tracker
+from integrations import logged_metrics, train_three_sessions, train_with_tracker
 from optimlab.errors import OptimlabWarning
 from optimlab.recipe import Recipe
 from optimlab.report.recipes import default_values, flat_fields
@@ -581,14 +581,7 @@ def test_mlflow_added_on_a_third_session_holds_every_sessions_test_scores_once(t
     from optimlab.cli.app import main
 
     out = tmp_path / "iris-run"
-    ended = []
-    for steps, log in (("12", []), ("20", []), ("28", ["--log", "mlflow"])):
-        again = ["--resume", str(out)] if ended else []
-        first = ["--dataset", "iris", "--width", "8", "--batch-size", "32", "--out", str(out)]
-        with pytest.raises(SystemExit) as done:
-            main(["train", *(again or first), "--steps", steps, "--no-progress", *log])
-        assert done.value.code == 0
-        ended.append(json.loads((out / "result.json").read_text()))
+    ended = train_three_sessions(out, "mlflow")
     client = MlflowClient(tracking_uri=sqlite_uri)
     experiment = client.get_experiment_by_name("optimlab").experiment_id
     (run,) = client.search_runs([experiment], "attributes.run_name = 'iris-run'")
@@ -597,6 +590,11 @@ def test_mlflow_added_on_a_third_session_holds_every_sessions_test_scores_once(t
         history = sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)
         assert [m.step for m in history] == [12, 20, 28]
         assert [m.value for m in history] == pytest.approx([e["metrics"][key] for e in ended])
+    with pytest.raises(SystemExit) as done:
+        main(["report", str(out), "--log", "mlflow"])
+    assert done.value.code == 0
+    for key in ("test_loss", "test_accuracy"):
+        assert [m.step for m in client.get_metric_history(run.info.run_id, key)] == [12, 20, 28]
 
 
 @pytest.mark.slow

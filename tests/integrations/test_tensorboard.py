@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 
-from integrations import logged_metrics, train_with_tracker
+from integrations import logged_metrics, train_three_sessions, train_with_tracker
 from optimlab.cli.app import main
 from optimlab.train.loop import Callback
 
@@ -348,14 +348,7 @@ def test_a_tracker_added_on_a_third_session_gets_the_test_scores_of_every_sessio
     at step 12. Each ended session's result is kept (sessions.jsonl); the tracker holds the whole run,
     each session's test scores at its last step, each point once, as TensorBoard's reader reads it."""
     out = tmp_path / "iris-run"
-    ended = []
-    for steps, log in (("12", []), ("20", []), ("28", ["--log", "tensorboard"])):
-        again = ["--resume", str(out)] if ended else []
-        first = ["--dataset", "iris", "--width", "8", "--batch-size", "32", "--out", str(out)]
-        with pytest.raises(SystemExit) as done:
-            main(["train", *(again or first), "--steps", steps, "--no-progress", *log])
-        assert done.value.code == 0
-        ended.append(json.loads((out / "result.json").read_text()))
+    ended = train_three_sessions(out, "tensorboard")
     board = same_as_metrics_jsonl(out, *ended[:-1])
     for tag in ("test_loss", "test_accuracy"):
         assert [e.step for e in board.Scalars(tag)] == [12, 20, 28]

@@ -352,9 +352,8 @@ def lr_range_test(
                 return again
 
             try:
-                if ignores and not batch_weight(
-                    data, batch
-                ):  # every target ignored: no loss (0/0), a skipped batch
+                # every target ignored: no loss (0/0), a skipped batch
+                if ignores and not batch_weight(data, batch):
                     raise SkippedBatch
                 loss = (
                     data.compute_loss(model, batch)

@@ -49,9 +49,8 @@ def watch(
             ignores = may_score_nothing(batches)
             for step in range(1, steps + 1):
                 batch = next(stream)
-                if ignores and not batch_weight(
-                    batches, batch
-                ):  # every target ignored: no loss (0/0), no step, as fit
+                # every target ignored: no loss (0/0), no step, as fit
+                if ignores and not batch_weight(batches, batch):
                     report("watching the run", step, steps)
                     continue
 

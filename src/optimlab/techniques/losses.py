@@ -227,8 +227,9 @@ def leaves_out_some(loss_fn: Any, targets: Tensor) -> bool:
     torch's 0/0, NaN, a step with nothing to learn from. False for a sum, for probabilities as targets,
     and for a loss that scores every target."""
     reading = cross_entropy_reading(loss_fn)
-    if reading is None:
-        return ignored_label(loss_fn) is not None and bool((targets == ignored_label(loss_fn)).any())
+    if reading is None:  # a loss of the user's with an ignore_index of its own
+        ignored = ignored_label(loss_fn)
+        return ignored is not None and bool((targets == ignored).any())
     if reading.reduction != "mean" or targets.is_floating_point():
         return False  # its mean divides by the rows: never by nothing
     left_out = targets == reading.ignore_index

@@ -627,11 +627,11 @@ def may_score_nothing(batches: UserBatches) -> bool:
     the data are a pair of tensors, only if some target is one the loss leaves out (its ignore_index, a
     class of weight 0), since that read costs about 6% of a small model's step (``fit`` 1.12x a hand loop
     against 1.05x without it, benchmarks/train_loop_overhead.py, 2026-12-06)."""
-    if batches.loss_fn is not None and ignored_label(batches.loss_fn) is None:
-        return False
-    if batches.tensors is None or cross_entropy_reading(batches.loss_fn) is None:
+    if batches.loss_fn is None:  # the model's own loss, over labels all -100 (Hugging Face's)
         return True
-    return leaves_out_some(batches.loss_fn, batches.tensors[1])
+    if cross_entropy_reading(batches.loss_fn) is None:  # batch_weight counts its rows: never none
+        return False
+    return batches.tensors is None or leaves_out_some(batches.loss_fn, batches.tensors[1])
 
 
 def _nothing_scored(batches: UserBatches, steps: int) -> InvalidValueError:

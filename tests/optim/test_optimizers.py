@@ -758,3 +758,26 @@ def test_schedule_free_adamw_refuses_a_b1_of_zero_in_one_line():
     optimizer.step()
     optimizer.eval()
     assert torch.isfinite(w).all()
+
+
+def test_sparse_gradients_are_checked_when_weight_decay_changes_not_at_each_scheduled_lr(monkeypatch):
+    """The check reads the parameters' gradients: it ran at every step where a scheduler wrote the lr
+    (each new lr rebinds the group), a loop over the parameters in the step. It runs where the
+    parameters or the weight decay change; a decay set later on a sparse group is still refused, as
+    torch's SGD refuses it at that step."""
+    from optimlab.optim.shells.torch_optim import Optimizer as Shell
+
+    checks = []
+    original = Shell._check_sparse
+    monkeypatch.setattr(Shell, "_check_sparse", lambda self, *a: checks.append(1) or original(self, *a))
+    table = torch.nn.Embedding(12, 3, sparse=True)
+    optimizer = create("sgd", table.parameters(), lr=0.1)
+    for step in range(5):
+        optimizer.param_groups[0]["lr"] = 0.1 / (step + 1)  # as a scheduler writes it
+        optimizer.zero_grad()
+        table(torch.tensor([step, 1])).sum().backward()
+        optimizer.step()
+    assert len(checks) == 1
+    optimizer.param_groups[0]["weight_decay"] = 0.01
+    with pytest.raises(OptimlabError, match="takes sparse gradients only without weight decay"):
+        optimizer.step()

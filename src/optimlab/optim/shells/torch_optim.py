@@ -248,6 +248,7 @@ class Optimizer(torch.optim.Optimizer):
         signature = inspect.signature(self._factory).parameters.values()
         factory_defaults = {p.name: p.default for p in signature if p.default is not inspect.Parameter.empty}
         self._names = tuple(factory_defaults)
+        self._decay_at = self._names.index("weight_decay") if "weight_decay" in self._names else None
         self._accepted = entry.hyperparameter_names if entry else self._names
         hyperparameters = {k: plain_numbers(v) for k, v in hyperparameters.items()}
         self._check(hyperparameters)
@@ -355,7 +356,13 @@ class Optimizer(torch.optim.Optimizer):
         else:
             transform = self._factory(**dict(zip(self._names, values)))
             template = transform.init([])
-            self._check_sparse(index, group, dict(zip(self._names, values)))
+            if (
+                self._decay_at is not None
+                and bound is not None
+                and values[self._decay_at] != bound.values[self._decay_at]
+            ):
+                # the only value the check reads; an lr a scheduler writes each step rebinds without it
+                self._check_sparse(index, group, dict(zip(self._names, values)))
             layout = tuple((path, type(leaf)) for path, leaf in _leaves(template))
         if (
             bound is not None

@@ -102,6 +102,8 @@ def test_leaves_out_some_is_whether_a_batch_of_such_targets_only_would_average_o
         (nn.CrossEntropyLoss(weight=torch.tensor([1.0, 0.0, 1.0])), torch.tensor([0, 2, 2])),
         (nn.CrossEntropyLoss(reduction="sum"), torch.tensor([0, -100, 2])),
         (nn.NLLLoss(), torch.tensor([-100, 1])),
+        (losses.ClassesLast(nn.CrossEntropyLoss()), torch.tensor([0, -100, 2])),  # per position
+        (losses.ClassesLast(nn.CrossEntropyLoss()), torch.tensor([0, 1, 2])),
     ]
     for loss, targets in cases:
         nan_alone = any(bool(loss(scores, t.view(1)).isnan()) for t in targets)

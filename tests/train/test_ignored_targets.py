@@ -258,3 +258,69 @@ def test_the_doctor_skips_batches_with_every_target_ignored_as_fit_does():
     assert not [f.title for f in found.findings if "NaN" in f.title]
     assert found.lr_range.stopped_at is None or found.lr_range.stopped_at > 1e-3
     assert len(found.lr_range.losses) > 50 and all(math.isfinite(v) for v in found.lr_range.losses[:50])
+
+
+class Tagger(nn.Module):
+    """A tiny GRU tagger: token ids (N, T) to per-position class scores (N, T, 3), classes last."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed, self.gru, self.head = nn.Embedding(7, 6), nn.GRU(6, 6, batch_first=True), nn.Linear(6, 3)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.head(self.gru(self.embed(tokens))[0])
+
+
+def padded_tags(n: int = 24, length: int = 6, seed: int = 0):
+    """Sequences of 1..length scored positions each, the rest -100; rows 8..15 with none scored."""
+    generator = torch.Generator().manual_seed(seed)
+    tokens = torch.randint(0, 7, (n, length), generator=generator)
+    tags = torch.randint(0, 3, (n, length), generator=generator)
+    scored = torch.randint(1, length + 1, (n,), generator=generator)
+    tags[torch.arange(length) >= scored[:, None]] = -100
+    tags[8:16] = -100
+    return tokens, tags
+
+
+def test_a_per_position_cross_entropy_weighs_batches_by_their_scored_positions():
+    """ClassesLast(CrossEntropyLoss()) over (N, T, C) scores averages over the positions not -100.
+    cross_entropy_reading did not see through ClassesLast: fit's groups and evaluate_batches weighed each
+    batch's mean by its rows (val_loss 1.0981 for 1.0994 here), and a batch of -100 only was read as a
+    divergence ('the loss was nan at step 1'). Truth: torch's CrossEntropyLoss(reduction='sum') over
+    the scored positions / their count, and a hand-written SGD loop that steps on that mean of each
+    group of two batches, a group of -100 only skipped."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from optimlab.techniques.losses import ClassesLast
+
+    tokens, tags = padded_tags()
+    model = Tagger().double()
+    common = dict(loss_fn=ClassesLast(nn.CrossEntropyLoss()), batch_size=4, shuffle=False)
+    val = DataLoader(TensorDataset(tokens, tags), batch_size=5)  # unequal scored counts; rows 10..14 none
+    sgd = torch.optim.SGD(model.parameters(), lr=0.5)
+    state = optimlab.fit(
+        model, sgd, tokens, tags, epochs=2, accumulate_grad_batches=2, val_data=val, **common
+    )
+    assert not state.diverged and state.skipped_steps == 2  # rows 8..15, a group, in each epoch
+
+    want = Tagger().double()
+    want_sgd = torch.optim.SGD(want.parameters(), lr=0.5)
+    summed = nn.CrossEntropyLoss(reduction="sum")
+    for _ in range(2):
+        for start in range(0, len(tokens), 8):
+            x, y = tokens[start : start + 8], tags[start : start + 8]
+            count = int((y != -100).sum())
+            if not count:
+                continue
+            want_sgd.zero_grad()
+            (summed(want(x).flatten(0, 1), y.flatten()) / count).backward()
+            want_sgd.step()
+    for got, expected in zip(model.parameters(), want.parameters()):
+        torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+    with torch.no_grad():
+        scores, scored = want.eval()(tokens), tags != -100
+        loss = summed(scores.flatten(0, 1), tags.flatten()) / scored.sum()
+        accuracy = int(((scores.argmax(-1) == tags) & scored).sum()) / int(scored.sum())
+    assert state.last_metrics["val_loss"] == pytest.approx(float(loss), rel=1e-12)
+    assert state.last_metrics["val_accuracy"] == pytest.approx(float(accuracy), rel=1e-12)

@@ -196,7 +196,10 @@ _CROSS_ENTROPY_FUNCTIONS = (nn.functional.cross_entropy, nn.functional.nll_loss)
 def cross_entropy_reading(loss_fn: Any) -> CrossEntropyReading | None:
     """``loss_fn`` as a cross-entropy of class ids (torch's ``CrossEntropyLoss`` or ``NLLLoss``, their
     functions, a ``functools.partial`` of these, or a recipe's :class:`LossFunction`
-    of them), with the keywords it was given; None for any other loss."""
+    of them, each also through a :class:`ClassesLast`: per position), with the keywords it was given;
+    None for any other loss."""
+    if isinstance(loss_fn, ClassesLast):  # the same mean over the positions not ignored
+        loss_fn = loss_fn.loss
     if isinstance(loss_fn, (nn.CrossEntropyLoss, nn.NLLLoss)):
         return CrossEntropyReading(loss_fn.ignore_index, loss_fn.weight, loss_fn.reduction)
     fn, options = loss_fn, {}

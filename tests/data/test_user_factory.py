@@ -658,6 +658,47 @@ def test_rows_the_loss_ignores_train_and_are_scored_without_them(write_modules, 
     assert found["t_loss"] == pytest.approx(mean_loss, rel=1e-5)
 
 
+_MASKS = """
+import torch
+from torch import nn
+
+def rows(seed=0):  # labels 0..2 of the inputs' signs, 255 on every 7th row (a segmentation mask's void)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(280, 4, generator=g)
+    y = (x[:, 0] > 0).long() + (x[:, 1] > 0).long()
+    y[::7] = 255
+    return x, y
+
+def ce():
+    return nn.CrossEntropyLoss(ignore_index=255)
+"""
+
+
+def test_a_non_negative_label_the_loss_ignores_is_no_class_of_the_models_outputs(write_modules):
+    """Labels 0..2 beside 255, a segmentation mask's void, under the user's
+    nn.CrossEntropyLoss(ignore_index=255): the model was built with 256 outputs, a score per id up to 255,
+    as if 255 were a class. It is in no class, as -100 is: 3 outputs, and the held-out loss is torch's
+    cross_entropy(ignore_index=255) of the model's scores."""
+    from optimlab.build import build
+    from optimlab.recipe import Recipe
+    from optimlab.train.run import evaluate
+
+    write_modules(masks=_MASKS)
+    built = build(
+        Recipe.from_dict({"data": {"name": "masks:rows"}, "training": {"steps": 1, "loss": "masks:ce"}})
+    )
+    splits = built.splits
+    assert splits.num_classes == 3 and splits.num_outputs == 3
+    with torch.no_grad():
+        scores = built.model.eval()(splits.test.x)
+    assert scores.shape == (len(splits.test), 3) and int((splits.test.y == 255).sum()) > 0
+    found = evaluate(
+        built.model, built.loss_fn, splits.test.x, splits.test.y, task="classification", prefix="t"
+    )
+    truth = torch.nn.functional.cross_entropy(scores, splits.test.y, ignore_index=255)
+    assert found["t_loss"] == pytest.approx(truth.item(), rel=1e-5)
+
+
 def test_rows_of_minus_100_are_said_and_refused_in_one_line_under_a_loss_that_does_not_ignore_them(
     write_modules, cli, tmp_path
 ):

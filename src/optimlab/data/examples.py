@@ -116,7 +116,8 @@ class DatasetInfo:
     output per position and look only at earlier positions. ``reading`` says, in words, how a user's file
     was read where that was a choice (``target column 'price'``), for the line a verb shows on loading it;
     ``relabelled`` how class labels were mapped to ids 0..K-1 (``labels -1, 1 as classes 0-1``), where
-    they were, for the Python API to say as that line does.
+    they were, for the Python API to say as that line does. ``ignored_label`` is the class label the loss
+    leaves out (its ``ignore_index``, :func:`label_ignored`), kept in the targets and counted in no class.
     """
 
     name: str
@@ -129,14 +130,17 @@ class DatasetInfo:
     next_token: bool = False
     reading: str | None = None
     relabelled: str | None = None
+    ignored_label: int | None = None
 
     @property
     def num_outputs(self) -> int:
         """Model outputs: a score per class id up to the largest label (labels 1..K kept as given for the
-        user's loss: K + 1), or per regression target (one for targets (N,))."""
+        user's loss: K + 1), the label the loss ignores left out (255 of a segmentation mask: no 256th
+        class), or per regression target (one for targets (N,))."""
         targets = self._targets()
         if self.task == "classification":
-            return max(int(self.num_classes), int(targets.max()) + 1 if targets.numel() else 0)
+            labels = targets if self.ignored_label is None else targets[targets != self.ignored_label]
+            return max(int(self.num_classes), int(labels.max()) + 1 if labels.numel() else 0)
         return math.prod(targets.shape[1:])
 
     def _targets(self) -> Tensor:
@@ -240,11 +244,12 @@ class Examples(DatasetInfo):
             skipped = left_out.any() and f"label {ignored} in {int(left_out.sum())} rows ignored by the loss"
             reading = ", ".join(filter(None, [reading, labels, skipped])) or None
             targets = torch.as_tensor(ids.reshape(shape), dtype=torch.long)
+            ignored_label = ignored
         else:
             reject_non_finite(y_array, f"targets of {name}")
             shape = y_array.shape if labels_as_given() else (len(y_array), -1)
             targets = torch.as_tensor(y_array.astype(np.float64).reshape(shape), dtype=torch.float32)
-            num_classes = None
+            num_classes = ignored_label = None
         return cls(
             name=name,
             task=task,
@@ -253,6 +258,7 @@ class Examples(DatasetInfo):
             image_shape=image_shape,
             reading=reading,
             relabelled=relabelled,
+            ignored_label=ignored_label,
             examples=TensorPair(features, targets),
         )
 

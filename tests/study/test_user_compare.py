@@ -837,3 +837,27 @@ def test_the_default_metric_follows_what_a_model_s_own_loss_makes_of_integer_lab
     data = (DataLoader(items[:32], batch_size=8), DataLoader(items[32:], batch_size=8))
     done = optimlab.compare(["sgd"], model=OwnMSE, data=data, budget=1, seeds=1, epochs=1, out=tmp_path / "m")
     assert done.results[0].spec.metric == "val_loss"
+
+
+def test_the_same_data_object_under_another_loss_is_read_for_that_loss(tmp_path):
+    """Data are read as the loss reads targets (mse: numbers; cross-entropy: classes 0..K-1), and were
+    named once per object: labels 2/5 compared under mse, then the same tuple under the default
+    cross-entropy, trained the second study on the mse reading (its metric val_loss, a test value of
+    12.8) without a word. The same object under another loss is read again: the numbers of a new tuple
+    of the same tensors, read for cross-entropy alone."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(120, 4, generator=generator)
+    data = (x, (x[:, 0] > 0).long() * 3 + 2)
+    options = {"model": lambda input_shape, num_outputs: nn.Linear(4, num_outputs), "budget": 1, "seeds": 1,
+               "epochs": 1}  # fmt: skip
+    as_numbers = optimlab.compare(["sgd"], data=data, loss="mse", out=tmp_path / "mse", **options)
+    assert as_numbers.results[0].spec.metric == "val_loss"
+    with pytest.warns(OptimlabWarning, match="labels 2, 5 as classes 0-1"):
+        as_classes = optimlab.compare(["sgd"], data=data, out=tmp_path / "ce", **options)
+    with pytest.warns(OptimlabWarning, match="labels 2, 5 as classes 0-1"):
+        fresh = optimlab.compare(
+            ["sgd"], data=tuple(t.clone() for t in data), out=tmp_path / "new", **options
+        )
+    (mine,), (truth,) = as_classes.leaderboard, fresh.leaderboard
+    assert as_classes.results[0].spec.metric == "val_accuracy"
+    assert mine.test.mean == truth.test.mean and 0 <= mine.test.mean <= 1

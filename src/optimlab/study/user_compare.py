@@ -35,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +76,11 @@ __all__ = ["STUDY_NAME", "compare"]
 
 STUDY_NAME = "your_code"  # the study's name on the user's data, unless named
 
-# The user's objects named so far in this process: (category, id) -> (the object, kept alive so that its
-# id is not reused, and its name). The same object gets the same name, so a study resumes in-process.
-_NAMED: dict[tuple[str, int], tuple[Any, str]] = {}
+# The user's objects named so far in this process: (category, id, reading) -> (the object, kept alive so
+# that its id is not reused, and its name). The same object read the same way gets the same name, so a
+# study resumes in-process; data are read as the loss reads targets (mse: numbers; cross-entropy:
+# classes 0..K-1), so the same tensors under another loss are another data set, of another name.
+_NAMED: dict[tuple[str, int, Hashable], tuple[Any, str]] = {}
 
 
 def _import_path_of(obj: Any) -> str | None:
@@ -93,12 +95,16 @@ def _import_path_of(obj: Any) -> str | None:
         return None
 
 
-def _name(category: str, obj: Any, factory: Callable[[], Any], base: str) -> tuple[str, bool]:
+def _name(
+    category: str, obj: Any, factory: Callable[[], Any], base: str, reading: Hashable = None
+) -> tuple[str, bool]:
     """``obj``'s name in the ``category`` registry, and whether only this process knows it.
 
     ``factory`` is what the registry adapts (:meth:`~optimlab.registry.Registry.adopt`): what an import
-    path of ``obj`` would name; ``base`` names it otherwise: ``<base>``, ``<base_2>``..."""
-    known = _NAMED.get((category, id(obj)))
+    path of ``obj`` would name; ``base`` names it otherwise: ``<base>``, ``<base_2>``...; ``reading``:
+    how ``factory`` reads ``obj`` (the same object read otherwise is named anew)."""
+    key = (category, id(obj), reading)
+    known = _NAMED.get(key)
     if known is not None:
         return known[1], not is_import_path(known[1])
     registry = get_registry(category)
@@ -112,7 +118,7 @@ def _name(category: str, obj: Any, factory: Callable[[], Any], base: str) -> tup
             count += 1
             name = f"<{base}_{count}>"
         name, local = registry.adopt(name, factory()), True
-    _NAMED[(category, id(obj))] = (obj, name)
+    _NAMED[key] = (obj, name)
     return name, local
 
 
@@ -162,7 +168,8 @@ def _optimizer_name(optimizer: Any) -> tuple[str, bool]:
     return _name("optimizer", optimizer, lambda: optimizer, getattr(optimizer, "__name__", "optimizer"))
 
 
-def _data_name(data: Any) -> tuple[str, bool]:
+def _data_name(data: Any, reading: Hashable) -> tuple[str, bool]:
+    """``data``'s name, read into memory under ``reading``, the loss's :func:`targets_for` arguments."""
     if isinstance(data, str):
         return data, False
 
@@ -177,7 +184,7 @@ def _data_name(data: Any) -> tuple[str, bool]:
             )
         return lambda: held
 
-    return _name("dataset", data, factory, "data")
+    return _name("dataset", data, factory, "data", reading)
 
 
 def _loader_batching(data: Any, given: Mapping[str, Any]) -> dict[str, Any]:
@@ -432,9 +439,9 @@ def compare(
         from optimlab.build import ignored_by_loss, targets_as_given, task_of_loss
 
         loss_name = named["loss"][0] if "loss" in named else None
-        ignored = ignored_by_loss(loss_name)
-        with targets_for(task_of_loss(loss_name), as_given=targets_as_given(loss_name), ignored=ignored):
-            named["data"] = _data_name(data)
+        reading = (task_of_loss(loss_name), targets_as_given(loss_name), ignored_by_loss(loss_name))
+        with targets_for(reading[0], as_given=reading[1], ignored=reading[2]):
+            named["data"] = _data_name(data, reading)
     chosen_optimizers = None if optimizers is None else [_optimizer_name(o) for o in optimizers]
     local = [what for what, (_, in_process) in named.items() if in_process]
     if any(in_process for _, in_process in chosen_optimizers or ()):

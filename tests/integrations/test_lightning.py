@@ -1329,6 +1329,51 @@ def test_a_failure_of_the_instruments_is_one_warning_and_the_fit_trains_as_witho
     assert not any(m._forward_hooks or m._forward_pre_hooks for m in module.modules())  # taken off
 
 
+class SparseInputs(Classifier):
+    """:class:`Classifier` reading its features as a sparse tensor (bag-of-words counts, mostly zeros):
+    ``nn.Linear`` takes it, the instruments' hook reading the first layer's inputs cannot (no reshape of a
+    sparse tensor)."""
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return self.loss(self.net(x.relu().to_sparse()), y)
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_a_hook_of_the_instruments_that_fails_is_one_warning_or_with_strict_ends_the_fit(strict):
+    """The instruments' forward pre-hook raised RuntimeError inside the user's forward pass, which ended
+    the fit whatever the callback's options. Truth: the same fit without the callback (a real Trainer),
+    and with ``strict=True`` the hook's own error out of ``Trainer.fit``, as EarlyStopping(strict=True)
+    raises out of it."""
+
+    def make():
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
+        return SparseInputs(net, nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.05))
+
+    data = standardized()
+    plain = make()
+    fit(plain, data, 6, shuffle=False)
+    watched, doctor = make(), DoctorCallback(print_findings=False, strict=strict)
+    if strict:
+        with pytest.raises(RuntimeError, match="reshape is not implemented for sparse tensors"):
+            fit(watched, data, 6, [doctor], shuffle=False)
+        return
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        fit(watched, data, 6, [doctor], shuffle=False)
+    ours = [str(w.message) for w in said if issubclass(w.category, OptimlabWarning)]
+    assert len(ours) == 1 and "stopped watching at step 1 (RuntimeError: reshape" in ours[0], ours
+    assert doctor.diagnosis is None
+    assert all(torch.equal(a, b) for a, b in zip(plain.parameters(), watched.parameters()))
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in watched.modules())  # taken off
+
+
+def test_strict_is_refused_unless_a_bool():
+    with pytest.raises(InvalidValueError, match="for strict"):
+        DoctorCallback(strict="yes")
+
+
 def test_a_report_that_cannot_be_written_is_one_warning_and_the_others_are_written(tmp_path):
     """The json_path's folder removed during training made FileNotFoundError end Trainer.fit after the
     whole run; the diagnosis and the HTML page are still those of the run."""
@@ -1547,5 +1592,5 @@ def test_a_misspelt_doctor_callback_option_is_named_with_close_matches():
             callback(print_finding=False)
         assert str(refused.value).startswith(
             "unknown DoctorCallback() argument 'print_finding'. Did you mean 'print_findings'? Accepted: "
-            "html_path, json_path, print_findings, rule_options, schedule."
+            "html_path, json_path, print_findings, rule_options, schedule, strict."
         )

@@ -520,9 +520,18 @@ class Instruments:
     """
 
     def __init__(
-        self, model: nn.Module, optimizer: torch.optim.Optimizer, schedule: InstrumentSchedule | None = None
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        schedule: InstrumentSchedule | None = None,
+        *,
+        guard: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None,
     ) -> None:
+        """``guard``: wraps each hook the instruments put on the model and the optimizer, as it is put
+        there (a trainer's callback turns a hook's failure into a warning, not the end of the user's fit)."""
         from optimlab.techniques.activations import activation_name
+
+        self._guard = guard if guard is not None else (lambda hook: hook)
 
         schedule = InstrumentSchedule() if schedule is None else schedule
         if not isinstance(schedule, InstrumentSchedule):
@@ -652,9 +661,13 @@ class Instruments:
         self._step = step
         if self._outside and self._outside_norms is None:
             self._outside_norms = _norms(self._outside.values())
-        self._permanent = [self.model.register_forward_pre_hook(self._keep_input, with_kwargs=True)]
+        self._permanent = [
+            self.model.register_forward_pre_hook(self._guard(self._keep_input), with_kwargs=True)
+        ]
         if gradients_at_step:
-            self._permanent.append(self.optimizer.register_step_pre_hook(self._before_optimizer_step))
+            self._permanent.append(
+                self.optimizer.register_step_pre_hook(self._guard(self._before_optimizer_step))
+            )
         if self.schedule.is_detailed(step + 1):
             self._attach_forward_hooks()
 
@@ -797,7 +810,7 @@ class Instruments:
 
     def _attach_forward_hooks(self) -> None:
         self._first_layer_seen = False
-        self._handles = [register(hook) for register, hook in self._hook_plan]
+        self._handles = [register(self._guard(hook)) for register, hook in self._hook_plan]
 
     def _detach_forward_hooks(self) -> None:
         for handle in self._handles:

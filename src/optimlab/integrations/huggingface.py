@@ -44,7 +44,7 @@ class DoctorCallback(TrainerCallback):
     the step's mean). It is read by a forward hook, so nothing runs twice, as are the labels of the
     step's first micro-batch (how the batches mix the data). Options as
     :class:`~optimlab.integrations.trainer_doctor.TrainerDoctor` (``print_findings`` on the terminal,
-    ``json_path``, ``html_path``, ``schedule``, ``rule_options``).
+    ``json_path``, ``html_path``, ``schedule``, ``rule_options``, ``strict``).
 
     A ``train()`` that raises calls no callback on its way out (transformers has no failure event, and
     ``on_train_end`` is not in a ``finally``), so the hooks stay on the model until the next ``train()``

@@ -70,7 +70,9 @@ class DoctorCallback(pl.Callback):
     gradient it takes (a critic's loss stepped by a second optimizer is not it; under accumulation,
     ``manual_backward(loss / n)`` on each of n batches, it is their mean loss); a step ends with a batch
     in which the first optimizer stepped. Options as
-    :class:`~optimlab.integrations.trainer_doctor.TrainerDoctor` (terminal, ``json_path``, ``html_path``).
+    :class:`~optimlab.integrations.trainer_doctor.TrainerDoctor` (``print_findings`` on the terminal,
+    ``json_path``, ``html_path``, ``schedule``, ``rule_options``; ``strict=True``: a failure of the doctor
+    ends the fit, as ``EarlyStopping(strict=True)`` ends it, where by default it is one warning).
     """
 
     @functools.partial(keywords_checked, forwards_to=TrainerDoctor.__init__)

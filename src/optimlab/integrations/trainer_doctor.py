@@ -10,11 +10,12 @@ doctor's HTML page (:func:`optimlab.doctor.report.write_html`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -90,16 +91,19 @@ def _one_line(error: BaseException) -> str:
 class TrainerDoctor:
     """Instruments a run of someone else's trainer and reports what they saw.
 
-    The doctor never stops the user's training: a failure of its instruments (a model they cannot read,
-    such as sparse gradients) takes them off the model and is said in one :class:`OptimlabWarning`,
-    leaving no diagnosis; a report that cannot be written is said in one, the others still written.
-    Only a refused option or optimizer (:class:`OptimlabError`) is raised, before any step.
+    By default the doctor never stops the user's training: a failure of its instruments (a model they
+    cannot read, such as sparse gradients or sparse inputs; in a hook on the model as in a callback)
+    takes them off the model and is said in one :class:`OptimlabWarning`, leaving no diagnosis; a report
+    that cannot be written is said in one, the others still written. A refused option or optimizer
+    (:class:`OptimlabError`) is raised, before any step.
 
     Args:
         schedule: when the costlier instruments run (default :class:`InstrumentSchedule`).
         rule_options: thresholds by rule name, e.g. ``{"dead_units": {"warn_fraction": 0.5}}``.
         print_findings: print :func:`summary` when training ends.
         json_path, html_path: also write the diagnosis there, as JSON and as the doctor's HTML page.
+        strict: raise any failure of the doctor instead, ending the fit, as Lightning's
+            ``EarlyStopping(strict=True)`` ends it on a metric it cannot find.
     """
 
     def __init__(
@@ -110,6 +114,7 @@ class TrainerDoctor:
         print_findings: bool = True,
         json_path: str | os.PathLike[str] | None = None,
         html_path: str | os.PathLike[str] | None = None,
+        strict: bool = False,
     ) -> None:
         if schedule is not None and not isinstance(schedule, InstrumentSchedule):
             raise InvalidValueError("schedule", schedule, "an optimlab.doctor.InstrumentSchedule, or None")
@@ -118,7 +123,9 @@ class TrainerDoctor:
         for name, keywords in (rule_options or {}).items():
             rules.get(name).validate(keywords)
         self.schedule, self.rule_options = schedule, rule_options
-        self.print_findings = print_findings
+        if not isinstance(strict, bool):
+            raise InvalidValueError("strict", strict, "True (a failure of the doctor ends the fit) or False")
+        self.print_findings, self.strict = print_findings, strict
         self.json_path, self.html_path = (
             _report_path("json_path", json_path),
             _report_path("html_path", html_path),
@@ -135,7 +142,7 @@ class TrainerDoctor:
         self._last_step, self._diverged, self.diagnosis = step, False, None
         optimizer = unwrapped(optimizer)
         with self._watching(refuse=True):
-            self.instruments = Instruments(model, optimizer, self.schedule)
+            self.instruments = Instruments(model, optimizer, self.schedule, guard=self._guarded)
             self.instruments.start(step, gradients_at_step=gradients_at_step)
 
     @contextlib.contextmanager
@@ -145,9 +152,22 @@ class TrainerDoctor:
         try:
             yield
         except Exception as error:
-            if refuse and isinstance(error, OptimlabError):
+            if self.strict or (refuse and isinstance(error, OptimlabError)):
                 raise
             self._stop_watching(error)
+
+    def _guarded(self, hook: Callable[..., Any]) -> Callable[..., Any]:
+        """``hook`` as the instruments put it on the model or optimizer, run as :meth:`_watching` runs
+        the callbacks' parts: torch calls it inside the user's forward pass or optimizer step."""
+
+        @functools.wraps(hook)
+        def guarded(*args: Any, **kwargs: Any) -> None:
+            if self.instruments is None:  # taken off by an earlier hook of the same forward pass
+                return
+            with self._watching():
+                hook(*args, **kwargs)
+
+        return guarded
 
     def _stop_watching(self, error: BaseException) -> None:
         instruments, self.instruments, self.diagnosis = self.instruments, None, None
@@ -233,6 +253,8 @@ class TrainerDoctor:
             try:
                 write(path)
             except Exception as error:
+                if self.strict:
+                    raise
                 warnings.warn(
                     f"optimlab doctor: its {kind} report was not written to {path} ({_one_line(error)}); "
                     "the diagnosis is kept in .diagnosis",

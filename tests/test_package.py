@@ -80,3 +80,39 @@ def test_a_mistyped_keyword_of_a_verb_names_the_one_meant(verb, typo, meant):
         function(*positional, **keywords, **{typo: 3})
     assert raised.value.suggestions[0] == meant
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize(
+    "interrupting",
+    [
+        # a real SIGINT, sent by the process to itself as the command's modules import (typer's first)
+        "class Interrupting:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'typer':\n"
+        "            os.kill(os.getpid(), signal.SIGINT)\n"
+        "sys.meta_path.insert(0, Interrupting())\n",
+        # ... and as the command reads every verb's options, before running one
+        "import typer.main\n"
+        "read = typer.main.get_command\n"
+        "typer.main.get_command = lambda app: (os.kill(os.getpid(), signal.SIGINT), read(app))[1]\n",
+    ],
+    ids=["importing", "reading-verbs"],
+)
+def test_ctrl_c_as_the_command_starts_ends_it_as_a_later_one_does(interrupting, tmp_path):
+    """Ctrl-C in the first ~0.3 s of `optimlab train` printed a KeyboardInterrupt traceback (from the
+    imports of the console script, before main handled it, then from typer's reading of the verbs);
+    later it says 'interrupted', exit code 130. Truth: the installed console script's entry point, run
+    as pip's script runs it, in a fresh process that receives a real SIGINT."""
+    import importlib.metadata
+
+    (entry,) = importlib.metadata.entry_points(group="console_scripts", name="optimlab")
+    module, _, name = entry.value.partition(":")
+    code = f"import os, signal, sys\n{interrupting}from {module} import {name}\nsys.exit({name}())\n"
+    done = subprocess.run(
+        [sys.executable, "-c", code, "train", "--dataset", "iris", "--epochs", "1", "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,  # where runs/ would be, had the run gone on
+    )
+    assert (done.returncode, done.stderr, done.stdout) == (130, "interrupted\n", "")

@@ -487,3 +487,38 @@ def test_detach_takes_the_hooks_of_a_train_that_raised_off_the_model():
     assert any(m._forward_hooks for m in model.modules())  # no callback could take them off
     doctor.detach()
     assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
+
+
+def test_a_model_under_return_dict_false_trains_and_scores_on_the_loss_its_tuple_leads_with():
+    """BertForSequenceClassification built with return_dict=False returns (loss, logits) given labels, and
+    the Trainer trains on outputs[0]; optimlab refused it ('build it with config.return_dict = True'). fit
+    now trains it as the same model returning a ModelOutput (the same weights after 3 SGD steps), and its
+    val_loss and val_accuracy are the model's own loss and a hand count of its logits' argmax."""
+    from optimlab.train import fit
+
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(1, 30, (16, 8), generator=generator)
+    batches = [{"input_ids": ids[i : i + 8], "labels": (ids[i : i + 8, 0] > 15).long()} for i in (0, 8)]
+
+    def trained(return_dict):
+        torch.manual_seed(0)
+        model = BertForSequenceClassification(BertConfig(
+            vocab_size=30, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+            max_position_embeddings=16, num_labels=2, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+            return_dict=return_dict,
+        ))  # fmt: skip
+        state = fit(
+            model, torch.optim.SGD(model.parameters(), lr=0.1), batches, total_steps=3, val_data=batches
+        )
+        return model, state.last_metrics
+
+    as_tuple, metrics = trained(False)
+    as_output, _ = trained(True)
+    assert isinstance(as_tuple.eval()(**batches[0]), tuple)
+    for (name, weight), reference in zip(as_tuple.named_parameters(), as_output.parameters()):
+        assert torch.equal(weight, reference), name
+    with torch.no_grad():
+        own = [as_output.eval()(**batch) for batch in batches]
+    right = sum(int((out.logits.argmax(-1) == batch["labels"]).sum()) for out, batch in zip(own, batches))
+    assert metrics["val_loss"] == pytest.approx(sum(out.loss.item() for out in own) / 2, rel=1e-5)
+    assert metrics["val_accuracy"] == right / 16

@@ -1187,34 +1187,6 @@ def test_a_loader_whose_collate_fails_mid_training_is_refused_in_one_line_naming
         assert UNSTACKED.format(field=field, at=at) in " ".join(err.split()), err
 
 
-def test_a_hugging_face_model_returning_a_tuple_is_told_to_return_its_outputs_by_name():
-    """A Hugging Face model built with return_dict=False returns (loss, logits): refused with the fix
-    that names it (config.return_dict = True), not the generic one; so built, it trains and scores
-    as its own loss says."""
-    transformers = pytest.importorskip("transformers")
-    config = transformers.BertConfig(vocab_size=30, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                     intermediate_size=32, max_position_embeddings=16, num_labels=2)  # fmt: skip
-    generator = torch.Generator().manual_seed(0)
-    ids = torch.randint(1, 30, (16, 8), generator=generator)
-    batches = [{"input_ids": ids[i : i + 8], "labels": (ids[i : i + 8, 0] > 15).long()} for i in (0, 8)]
-    torch.manual_seed(0)
-    model = transformers.BertForSequenceClassification(config)
-    model.config.return_dict = False
-    with pytest.raises(InvalidValueError) as refused:
-        fit(model, torch.optim.SGD(model.parameters(), lr=0.1), batches, total_steps=1)
-    assert str(refused.value) == (
-        "invalid value 'a tuple of 2 (float32 (), float32 (8, 2))' for the model's output: accepted outputs "
-        "with .loss and .logits: a Hugging Face model returns this tuple, its loss first, under "
-        "return_dict=False; build it with config.return_dict = True."
-    )
-    model.config.return_dict = True
-    state = fit(model, torch.optim.SGD(model.parameters(), lr=0.1), batches, total_steps=2, val_data=batches)
-    model.eval()
-    with torch.no_grad():
-        losses = [model(**batch).loss.item() for batch in batches]
-    assert state.last_metrics["val_loss"] == pytest.approx(sum(losses) / 2, rel=1e-5)
-
-
 @pytest.mark.parametrize(
     ("label", "needs"),
     [

@@ -21,7 +21,8 @@ lone tensor. The loss of a batch (:meth:`UserBatches.compute_loss`) is one of:
   ``label``, ``targets``, ``target``, ``y``); the model gets the rest, ``model(*inputs)`` or
   ``model(**inputs)``; outputs with ``.logits`` (Hugging Face) give their logits to ``loss_fn``;
 * nothing: the model returns its own loss from the whole batch, ``model(**batch).loss`` (Hugging
-  Face), a mapping's ``"loss"``, or a scalar tensor;
+  Face), a mapping's ``"loss"``, a tuple's first element (``(loss, logits, ...)``: Hugging Face's
+  ``return_dict=False``), or a scalar tensor;
 * ``compute_loss(model, batch)``: anything else.
 
 >>> import torch
@@ -699,8 +700,7 @@ class UserBatches:
                 if isinstance(batch, (tuple, list))
                 else model(batch)
             )
-            loss = _own_loss(outputs, batch)
-            predicted = prediction(outputs)
+            loss, predicted = _own_loss(outputs, batch)
             if isinstance(batch, Mapping):
                 target = next((batch[k] for k in TARGET_KEYS if k in batch), None)
         if not isinstance(loss, Tensor) or loss.numel() != 1:
@@ -858,27 +858,28 @@ def _relative_gap(loss: Tensor, own: Tensor) -> float:
     return ((loss - own).abs() / own.abs().clamp_min(1e-12)).item()
 
 
-def _own_loss(outputs: Any, batch: Any) -> Tensor:
-    """The loss a model returned itself from ``batch``: ``outputs.loss``, ``outputs["loss"]``, or a
-    scalar tensor."""
+def _own_loss(outputs: Any, batch: Any) -> tuple[Tensor, Any]:
+    """The loss a model returned itself from ``batch``, with its prediction (:func:`prediction`):
+    ``outputs.loss`` or ``outputs["loss"]``; a tuple's first element where it is a scalar, its second the
+    prediction (a Hugging Face model under ``return_dict=False`` returns ``(loss, logits, ...)`` given
+    labels, and its Trainer trains on ``outputs[0]``); or a scalar tensor."""
+    if (
+        isinstance(outputs, (tuple, list))
+        and outputs
+        and isinstance(outputs[0], Tensor)
+        and outputs[0].ndim == 0
+    ):
+        return outputs[0], outputs[1] if len(outputs) > 1 else None
     loss = outputs.get("loss") if isinstance(outputs, Mapping) else getattr(outputs, "loss", None)
     if loss is None and isinstance(outputs, Tensor) and outputs.numel() == 1:
         loss = outputs
-    first = outputs[0] if isinstance(outputs, tuple) and outputs else None
-    if loss is None and isinstance(first, Tensor) and first.numel() == 1:  # else told a generic fix
-        raise InvalidValueError(
-            "the model's output",
-            describe(outputs),
-            "outputs with .loss and .logits: a Hugging Face model returns this tuple, its loss first, "
-            "under return_dict=False; build it with config.return_dict = True",
-        )
     if loss is None:
         held = next((k for k in TARGET_KEYS[1:] if isinstance(batch, Mapping) and k in batch), None)
         renamed = f" (this batch holds {held!r}: Hugging Face models take 'labels')" if held else ""
         raise InvalidValueError(
             "the model's output",
             describe(outputs),
-            "a loss (a scalar tensor, .loss, or ['loss']) when no loss_fn is given: pass loss_fn, "
-            f"the labels in the batch (Hugging Face){renamed}, or compute_loss(model, batch)",
+            "a loss (a scalar tensor, .loss, ['loss'], or a tuple's first element) when no loss_fn is given: "
+            f"pass loss_fn, the labels in the batch (Hugging Face){renamed}, or compute_loss(model, batch)",
         )
-    return loss
+    return loss, prediction(outputs)

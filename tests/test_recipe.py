@@ -4,9 +4,12 @@ import re
 
 import pytest
 import torch
+from torch import nn
 
 from optimlab.build import build_data, build_model
+from optimlab.errors import InvalidValueError
 from optimlab.recipe import Recipe, RecipeError, ScheduleSpec
+from optimlab.techniques.init import apply
 
 FULL = {
     "data": {"name": "digits", "scaling": "standardize", "val_fraction": 0.1, "data_fraction": 0.5},
@@ -282,6 +285,29 @@ def test_a_recipe_with_tuples_from_python_equals_itself_read_back_from_yaml():
 def test_bad_technique_hyperparameters_are_named(technique, expected):
     with pytest.raises(RecipeError, match=expected):
         Recipe.from_dict({"model": technique})
+
+
+@pytest.mark.parametrize(
+    ("init", "expected"),
+    [
+        (
+            {"name": "kaiming_normal", "gain": 2.0, "a": 0.1},
+            r"model.init.*'gain'.*nonlinearity / a, not both",
+        ),
+        ({"name": "he", "gain": "auto", "nonlinearity": "tanh"}, r"model.init.*'gain'.*not both"),
+        ({"name": "uniform", "a": 0.5, "b": -0.5}, r"model.init.*\(0.5, -0.5\).*a < b"),
+        ({"name": "truncated_normal", "a": 0.1}, r"model.init.*\(0.1, 0.04\).*a < b"),  # b: mean + 2 std
+    ],
+)
+def test_init_hyperparameters_wrong_together_are_refused_when_the_recipe_is_made(init, expected):
+    """Each value in its range, the pair refused by init.apply (torch's calculate_gain sets kaiming's gain
+    from a; U(a, b) needs a < b): the recipe validated, and its run failed when the model was built, in a
+    study at every trial."""
+    with pytest.raises(RecipeError, match=expected):
+        Recipe.from_dict({"model": {"init": init}})
+    name, options = init["name"], {k: v for k, v in init.items() if k != "name"}
+    with pytest.raises(InvalidValueError):  # the truth: what the build refuses
+        apply(nn.Sequential(nn.Linear(4, 4), nn.ReLU()), name, **options)
 
 
 @pytest.mark.parametrize(

@@ -239,6 +239,10 @@ class _Spec(BaseModel):
         if info.field_name == "scaling":  # a module of two empty buffers: cheap to build
             name, hyperparameters = resolve("scaling", stored)
             get_registry("scaling").create(name, **hyperparameters)
+        if info.field_name == "init":  # values wrong together (kaiming's gain and a), refused as apply()'s
+            from optimlab.techniques.init import validate
+
+            validate(*resolve("init", stored))
         return stored
 
     @field_validator("*")

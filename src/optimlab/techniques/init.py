@@ -30,7 +30,7 @@ import functools
 import itertools
 import math
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import torch
@@ -40,7 +40,7 @@ from torch.nn.utils import parametrize
 from torch.overrides import TorchFunctionMode
 
 from optimlab.errors import InvalidValueError, OptimlabWarning
-from optimlab.registry import POSITIVE, POSITIVE_INT, REAL, Capability, Interval, new_registry
+from optimlab.registry import POSITIVE, POSITIVE_INT, REAL, Capability, Entry, Interval, new_registry
 from optimlab.techniques.activations import activation_name, function_activation, is_activation, module_gain
 
 __all__ = [
@@ -65,6 +65,7 @@ __all__ = [
     "orthogonal",
     "truncated_normal",
     "uniform",
+    "validate",
     "xavier",
     "zeros",
 ]
@@ -783,10 +784,27 @@ def _initialize(module: nn.Module, name: str, draw: Callable[[Tensor], Any]) -> 
     setattr(module, name, drawn)
 
 
-def create(name: str, **hyperparameters: Any) -> Callable[..., Any]:
-    """Scheme ``name`` with its hyperparameters bound: call it on a weight (whole-model ones: on a model)."""
+def validate(name: str, hyperparameters: Mapping[str, Any]) -> Entry[Any]:
+    """Check scheme ``name`` and its hyperparameters as :func:`apply` does before it draws, without a model;
+    returns its entry. Beside each value's range, the values wrong together: a gain beside kaiming's
+    ``nonlinearity`` or ``a`` (which set it), bounds not in order (uniform's, truncated_normal's), found
+    by a draw on a weight that holds no values (the meta device)."""
     entry = _REGISTRY.get(name)
     entry.validate(hyperparameters)
+    if Capability.WHOLE_MODEL in entry.capabilities:
+        return entry
+    chosen = dict(hyperparameters)
+    if chosen.get("gain") == AUTO_GAIN:
+        if {"nonlinearity", "a"} & chosen.keys():
+            raise InvalidValueError(f"init {entry.name!r} hyperparameter 'gain'", AUTO_GAIN, _GAIN_OR_TORCHS)
+        chosen["gain"] = 1.0  # each layer's own, read by apply()
+    entry.obj(torch.empty(1, 1, device="meta"), **entry.defaults, **chosen)
+    return entry
+
+
+def create(name: str, **hyperparameters: Any) -> Callable[..., Any]:
+    """Scheme ``name`` with its hyperparameters bound: call it on a weight (whole-model ones: on a model)."""
+    entry = validate(name, hyperparameters)
     if hyperparameters.get("gain") == AUTO_GAIN:
         raise InvalidValueError(
             f"init {entry.name!r} gain",
@@ -830,16 +848,13 @@ def apply(
     :class:`KeptWeightsWarning` names the weights of 2+ dimensions left so (embedding tables, recurrent
     weights, a raw ``nn.Parameter`` of a module of one's own, Mixtral's stacked experts).
     """
-    entry = _REGISTRY.get(scheme)
-    entry.validate(hyperparameters)
+    entry = validate(scheme, hyperparameters)
     if bias not in _BIAS_CHOICES:
         raise InvalidValueError("bias", bias, "one of " + ", ".join(map(repr, _BIAS_CHOICES)))
     if Capability.WHOLE_MODEL in entry.capabilities:
         needs_data = {"data": data} if Capability.DATA_DEPENDENT in entry.capabilities else {}
         return entry.obj(model, **needs_data, **entry.defaults, **hyperparameters)
     derive_gain = hyperparameters.get("gain") == AUTO_GAIN
-    if derive_gain and {"nonlinearity", "a"} & hyperparameters.keys():
-        raise InvalidValueError(f"init {entry.name!r} hyperparameter 'gain'", AUTO_GAIN, _GAIN_OR_TORCHS)
     if derive_gain and data is not None:
         if not isinstance(data, Tensor):
             raise InvalidValueError(

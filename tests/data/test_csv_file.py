@@ -404,3 +404,51 @@ def test_a_feature_that_float32_holds_as_one_value_is_refused_and_wide_whole_num
     rows = "".join(f"{p},{i % 2}\n" for i, p in enumerate(people))
     data = load_csv(write(tmp_path, "people,label\n" + rows, "people.csv"))
     assert data.examples.x[:, 0].tolist() == [float(np.float32(p)) for p in people]
+
+
+CATEGORIES = "size,color,weight,label\n1,red,2.5,a\n2,blue,3.5,b\n3,green,1.0,a\n4,red,0.5,b\n"
+
+
+def test_a_categorical_column_named_in_one_hot_is_encoded_in_its_place_as_scikit_learn_encodes_it(tmp_path):
+    """A text feature was refused, with no way to keep the column. Named in one_hot, it is one 0/1
+    feature per distinct value, sorted (blue, green, red), where the column stood: a hand encoding, and
+    scikit-learn's OneHotEncoder of the column; its name or position, alone or in a list, alike."""
+    from sklearn.preprocessing import OneHotEncoder
+
+    path = write(tmp_path, CATEGORIES)
+    hand = [[1, 0, 0, 1, 2.5], [2, 1, 0, 0, 3.5], [3, 0, 1, 0, 1.0], [4, 0, 0, 1, 0.5]]
+    colors = np.array([["red"], ["blue"], ["green"], ["red"]])
+    encoder = OneHotEncoder(sparse_output=False).fit_transform(colors)
+    for one_hot in (["color"], "color", [1], ["1"]):
+        data = load_csv(path, one_hot=one_hot)
+        assert data.examples.x.tolist() == hand
+        assert np.array_equal(data.examples.x[:, 1:4].numpy(), encoder.astype(np.float32))
+        assert data.examples.y.tolist() == [0, 1, 0, 1] and data.input_shape == (5,)
+    assert "; column 'color' one-hot as 3 features (blue, green, red)," in data.reading
+    import optimlab.data
+
+    splits = optimlab.data.load(path, one_hot=["color"], val_fraction=0.0, test_fraction=0.0, seed=0)
+    assert sorted(splits.train.x.tolist()) == hand
+
+
+def test_a_text_feature_names_the_option_that_encodes_it_and_bad_one_hot_columns_are_refused(tmp_path):
+    path = write(tmp_path, CATEGORIES)
+    with pytest.raises(InvalidValueError) as refused:
+        load_csv(path)
+    assert str(refused.value) == (
+        "invalid value 'red' for feature 'color' in row 2 of data.csv: accepted a number: only the target "
+        "('label') may be text; a categorical feature: one_hot=['color'] encodes each of its values as a 0/1 "
+        "feature (data.options.one_hot in a recipe); another target column: --target NAME or INDEX "
+        "(data.options.target in a recipe)."
+    )
+    with pytest.raises(UnknownNameError, match="Did you mean 'color'"):
+        load_csv(path, one_hot=["colour"])
+    with pytest.raises(InvalidValueError, match="'label' for one_hot of data.csv.*'label' is the target"):
+        load_csv(path, one_hot=["color", "label"])
+    with pytest.raises(InvalidValueError, match=r"9 for one_hot of data.csv.*position in \[-4, 4\)"):
+        load_csv(path, one_hot=[9])
+    with pytest.raises(InvalidValueError, match="for one_hot of data.csv.*a list of feature columns"):
+        load_csv(path, one_hot={"color": 1})
+    missing = write(tmp_path, CATEGORIES.replace("green", ""), "missing.csv")
+    with pytest.raises(InvalidValueError, match="'' for feature 'color' in row 4 of missing.csv.*not filled"):
+        load_csv(missing, one_hot=["color"])

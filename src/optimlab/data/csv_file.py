@@ -15,7 +15,10 @@ counted); by default the one column whose header is a usual target's name (:data
 case), else the last. Targets that are not numbers, or whole numbers, are class labels (mapped to 0..K-1
 in sorted order), others regression targets, and so are whole numbers of over ten distinct values, most
 rows' values distinct (prices in whole dollars); ``task`` overrides the guess. A missing value (an empty field, ``NA``, ``?``, ...) is refused
-with its row and column, never filled.
+with its row and column, never filled. Features are numbers; a categorical column (text, or codes such as
+zip codes) is one-hot encoded where ``one_hot`` names it: one 0/1 feature per distinct value, in sorted
+order, in the column's place (as scikit-learn's ``OneHotEncoder`` sorts its categories); a text field in
+a column it does not name is refused, naming the column and the option.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import io
 import os
 import re
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -80,8 +84,8 @@ def _delimiter(text: str) -> str:
 _THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
 
 
-def _not_a_number(field: str, target_name: str | int) -> str:
-    """Why a feature's field is not read, and how to fix it."""
+def _not_a_number(field: str, target_name: str | int, column: str | int) -> str:
+    """Why the field of feature ``column`` is not read, and how to fix it."""
     if field.strip() in MISSING:
         return "missing values are not filled; fill or drop them"
     if _THOUSANDS.fullmatch(field.strip()):
@@ -92,8 +96,9 @@ def _not_a_number(field: str, target_name: str | int) -> str:
     if _is_number(field.replace(",", ".", 1)):
         return "with a decimal point, not a decimal comma; replace the commas, or export with points"
     return (
-        f"only the target ({target_name!r}) may be text; another target column: --target NAME or INDEX "
-        "(data.options.target in a recipe)"
+        f"only the target ({target_name!r}) may be text; a categorical feature: one_hot=[{column!r}] encodes "
+        "each of its values as a 0/1 feature (data.options.one_hot in a recipe); another target column: "
+        "--target NAME or INDEX (data.options.target in a recipe)"
     )
 
 
@@ -183,6 +188,75 @@ def _target_column(
     return column
 
 
+def _one_hot_columns(
+    one_hot: Sequence[str | int] | str | int | None,
+    header: list[str] | None,
+    width: int,
+    index: int,
+    target: int,
+    path: Path,
+) -> set[int]:
+    """The positions of the feature columns ``one_hot`` names (by header or 0-based position, a name or
+    position alone as a list of one), among ``width`` columns, the first ``index`` pandas' index."""
+    field = f"one_hot of {path.name} (data.options.one_hot)"
+    given = [one_hot] if isinstance(one_hot, (str, int)) else one_hot
+    if given is None:
+        return set()
+    if isinstance(given, (bytes, Mapping)) or not isinstance(given, Sequence):
+        raise InvalidValueError(field, one_hot, "a list of feature columns, by name or 0-based position")
+    positions = set()
+    for name in given:
+        if isinstance(name, str) and header is not None and name in header:
+            if header.count(name) > 1:
+                places = [j for j, heading in enumerate(header) if heading == name]
+                raise InvalidValueError(
+                    field,
+                    name,
+                    f"a name that heads one column; {name!r} heads columns {places}: give a position",
+                )
+            position = header.index(name)
+        elif isinstance(name, str) and header is not None and not _is_number(name):
+            raise UnknownNameError(f"column of {path.name} (data.options.one_hot)", name, header[index:])
+        else:
+            number = int(name) if isinstance(name, str) and name.strip().lstrip("-").isdigit() else name
+            if isinstance(number, bool) or not isinstance(number, int) or not -width <= number < width:
+                raise InvalidValueError(
+                    field, name, f"a column name or a 0-based position in [{-width}, {width})"
+                )
+            position = number % width
+        if position == target or position < index:
+            what = "the target" if position == target else "pandas' row index"
+            raise InvalidValueError(
+                field, name, f"a feature column: {name!r} is {what} (class labels may be text as they are)"
+            )
+        positions.add(position)
+    return positions
+
+
+def _encoded(
+    x: np.ndarray, texts: dict[int, list[str]], feature_columns: list[int], names: list[str] | None
+) -> tuple[np.ndarray, list[str]]:
+    """``x`` with the column of each feature in ``texts`` (its fields, by file position) replaced, in its
+    place, by one 0/1 column per distinct field, sorted; with the reading's words for each."""
+    parts, said = [], []
+    for j, position in enumerate(feature_columns):
+        if position not in texts:
+            parts.append(x[:, j : j + 1])
+            continue
+        fields = np.array(texts[position])
+        categories = np.unique(fields)  # sorted, as OneHotEncoder's categories="auto"
+        parts.append((fields[:, None] == categories[None, :]).astype(np.float64))
+        shown = ", ".join(categories[:_SHOWN_CATEGORIES]) + (
+            ", ..." if len(categories) > _SHOWN_CATEGORIES else ""
+        )
+        name = names[position] if names else position
+        said.append(f"column {name!r} one-hot as {len(categories)} features ({shown})")
+    return np.concatenate(parts, axis=1), said
+
+
+_SHOWN_CATEGORIES = 6  # of a one-hot column, in the data's note
+
+
 def load_csv(
     path: str | os.PathLike[str],
     target: str | int | None = None,
@@ -190,9 +264,11 @@ def load_csv(
     task: Task | None = None,
     delimiter: str | None = None,
     header: bool | None = None,
+    one_hot: Sequence[str | int] | None = None,
 ) -> Examples:
     """Examples from the CSV at ``path``; ``target`` is the target column's name or index (by default
-    the column named ``label``, ``target``, ``class`` or ``y``, else the last).
+    the column named ``label``, ``target``, ``class`` or ``y``, else the last); ``one_hot`` the
+    categorical feature columns, by name or index, each encoded as one 0/1 feature per distinct value.
 
     >>> import tempfile, pathlib
     >>> file = pathlib.Path(tempfile.mkdtemp()) / "toy.csv"
@@ -232,6 +308,8 @@ def load_csv(
         )
     column = _target_column(target, names, width, index, path)
     target_name = names[column] if names else column
+    encoded = _one_hot_columns(one_hot, names, width, index, column, path)
+    texts: dict[int, list[str]] = {position: [] for position in encoded}  # the fields of one-hot columns
     features, labels = [], []
     for line, row in zip(body_lines, body):
         if len(row) != width:
@@ -242,13 +320,24 @@ def load_csv(
         for position, field in enumerate(row[index:], start=index):
             if position == column:
                 continue
+            feature = names[position] if names else position
+            if position in encoded:
+                if field.strip() in MISSING:
+                    raise InvalidValueError(
+                        f"feature {feature!r} in row {line} of {path.name}",
+                        field,
+                        "a category: missing values are not filled; fill or drop them",
+                    )
+                texts[position].append(field.strip())
+                values.append(0.0)  # replaced by its 0/1 features
+                continue
             try:
                 values.append(float(field))
             except ValueError:
                 raise InvalidValueError(
-                    f"feature {names[position] if names else position!r} in row {line} of {path.name}",
+                    f"feature {feature!r} in row {line} of {path.name}",
                     field,
-                    f"a number: {_not_a_number(field, target_name)}",
+                    f"a number: {_not_a_number(field, target_name, feature)}",
                 ) from None
         label = row[column].strip()
         if label in MISSING and not _is_number(label):
@@ -273,4 +362,7 @@ def load_csv(
     if index:
         left_out = ", ".join(repr(name) for name in names[:index])
         reading += f"; pandas' row index ({left_out}) left out, not a feature"
+    if texts:
+        x, said = _encoded(x, texts, feature_columns, names)
+        reading += "; " + "; ".join(said)
     return Examples.from_arrays(x, y, name=path.stem, task=task, reading=reading)

@@ -843,8 +843,9 @@ def apply(
             layer the gain of the activation that follows it (:func:`layer_gains`).
 
     Norm layers, embeddings, recurrent layers (nn.RNN/LSTM/GRU) and other modules keep their weights
-    (norms start at weight 1, bias 0); a tensor scheme called on one of their weights draws what torch's
-    function of the same name draws, with the fans torch reads from the same axes. One
+    (norms start at weight 1, bias 0: no name has one standard meaning for a recurrent layer, see
+    docs/architecture.md); a tensor scheme called on one of their weights draws what torch's function of
+    the same name draws, with the fans torch reads from the same axes. One
     :class:`KeptWeightsWarning` names the weights of 2+ dimensions left so (embedding tables, recurrent
     weights, a raw ``nn.Parameter`` of a module of one's own, Mixtral's stacked experts).
     """

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from optimlab.errors import InvalidValueError, UnknownNameError
-from optimlab.registry import get_registry
+from optimlab.registry import Capability, get_registry
 from optimlab.techniques import init
 
 # Var(w) of each variance-scaling scheme at its default gain, from fan_in and fan_out.
@@ -196,6 +196,9 @@ TORCH_SCHEMES = {
     "truncated_normal": (nn.init.trunc_normal_, {"std": 0.02, "a": -0.04, "b": 0.04}),
     "zeros": (nn.init.zeros_, {}),
     "ones": (nn.init.ones_, {}),
+    "constant": (nn.init.constant_, {"val": 0.0}),
+    "uniform": (nn.init.uniform_, {"a": -0.05, "b": 0.05}),
+    "normal": (nn.init.normal_, {"std": 0.01}),
 }
 
 
@@ -209,6 +212,51 @@ def test_a_tensor_scheme_draws_what_torch_draws_on_every_kind_of_weight(scheme, 
     ours = init.create(scheme)(torch.empty(shape))
     torch.manual_seed(11)
     torch.testing.assert_close(ours, reference(torch.empty(shape), **arguments), rtol=0, atol=1e-7)
+
+
+def test_every_tensor_scheme_is_checked_against_torchs_function():
+    """A scheme registered later is compared with torch's function of its meaning, or this fails (identity:
+    the identity map, tested on every layer kind below)."""
+    tensor_schemes = {e.name for e in get_registry("init") if Capability.WHOLE_MODEL not in e.capabilities}
+    assert tensor_schemes == {*TORCH_SCHEMES, "identity"}
+
+
+# Every layer kind a whole-model apply draws, torch's fans read from its own axes: a ConvTranspose's
+# weight is (in, out / groups, *kernel), a Bilinear's (out, in1, in2).
+APPLIED_LAYERS = {
+    "linear": lambda: nn.Linear(30, 20),
+    "conv1d": lambda: nn.Conv1d(6, 8, 5),
+    "conv2d": lambda: nn.Conv2d(6, 8, 3),
+    "conv3d": lambda: nn.Conv3d(4, 6, 3),
+    "conv2d_grouped": lambda: nn.Conv2d(8, 12, 3, groups=4),
+    "conv2d_depthwise": lambda: nn.Conv2d(8, 8, 5, groups=8),
+    "conv1d_depthwise_multiplier": lambda: nn.Conv1d(8, 16, 3, groups=8),
+    "conv_transpose1d": lambda: nn.ConvTranspose1d(6, 4, 3),
+    "conv_transpose2d_grouped": lambda: nn.ConvTranspose2d(8, 6, 3, groups=2),
+    "conv_transpose3d": lambda: nn.ConvTranspose3d(3, 4, 2),
+    "bilinear": lambda: nn.Bilinear(5, 7, 3),
+}
+# Hyperparameters by torch's own keywords: kaiming's mode, nonlinearity and slope a.
+KAIMING_OPTIONS = [{}, {"mode": "fan_out"}, {"a": 0.2}, {"nonlinearity": "tanh", "mode": "fan_out"}]
+
+
+@pytest.mark.parametrize("layer", sorted(APPLIED_LAYERS))
+@pytest.mark.parametrize(
+    ("scheme", "options"),
+    [(s, {}) for s in sorted(TORCH_SCHEMES) if not s.startswith("kaiming")]
+    + [(s, o) for s in ("kaiming_normal", "kaiming_uniform") for o in KAIMING_OPTIONS],
+)
+def test_apply_by_name_draws_torchs_function_on_every_layer_kind(scheme, options, layer):
+    """Through apply, before a leaky ReLU of slope 0.2 whose gain no name reads: each layer's weight is
+    what torch's function of the name draws on it from the same generator state, its bias zero."""
+    reference, arguments = TORCH_SCHEMES[scheme]
+    model = nn.Sequential(APPLIED_LAYERS[layer](), nn.LeakyReLU(0.2))
+    torch.manual_seed(3)
+    init.apply(model, scheme, **options)
+    torch.manual_seed(3)
+    expected = reference(torch.empty_like(model[0].weight), **{**arguments, **options})
+    torch.testing.assert_close(model[0].weight.data, expected, rtol=0, atol=1e-7)
+    assert torch.all(model[0].bias == 0)
 
 
 # Layers whose weight a whole-model apply initializes beyond Linear and ConvNd, with an input for them.

@@ -171,6 +171,134 @@ def test_the_range_test_of_a_module_is_the_range_test_of_its_net_and_loss():
     assert len(lr_range_test(module, loader, steps=20).lrs) == 20
 
 
+class Scheduled(Classifier):
+    """:class:`Classifier` stepped by SGD at ``lrs[step]`` (a LambdaLR at interval 'step', base lr 1), each
+    training_step's loss kept in ``seen``."""
+
+    def __init__(self, lrs):
+        super().__init__(
+            nn.Sequential(nn.Linear(64, 32), nn.Tanh(), nn.Linear(32, 10)), nn.CrossEntropyLoss(), None
+        )
+        self.lrs, self.seen = lrs, []
+
+    def training_step(self, batch, batch_idx):
+        out = super().training_step(batch, batch_idx)
+        self.seen.append(out["loss"].item())
+        return out
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.SGD(self.parameters(), lr=1.0)
+        lr = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: self.lrs[min(s, len(self.lrs) - 1)])
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": lr, "interval": "step"}}
+
+
+def _quiet_trainer(**flags):
+    return lightning.Trainer(**flags, accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                             enable_checkpointing=False, enable_model_summary=False)  # fmt: skip
+
+
+@pytest.mark.parametrize("algorithm", ["norm", "value"])
+def test_the_sweep_clips_the_gradients_as_the_trainer_it_is_given_does(algorithm):
+    """A Trainer(gradient_clip_val=...) was ignored: the sweep stepped the unclipped gradient, so a user
+    whose fit clips got an lr measured without clipping. Truth: a real Trainer fit with that clipping,
+    stepped at the sweep's lrs on the same batches: its loss before each step is the sweep's after the
+    one before, step for step."""
+    steps, start, end = 12, 0.01, 3.0
+    lrs = [start * (end / start) ** (i / (steps - 1)) for i in range(steps)]
+    clip = {"gradient_clip_val": 0.05, "gradient_clip_algorithm": algorithm}
+    data = standardized()
+    torch.manual_seed(0)
+    truth = Scheduled(lrs)
+    module = copy.deepcopy(truth)
+    fit(truth, data, steps + 1, shuffle=False, **clip)
+    loader = DataLoader(TensorDataset(*data), batch_size=32)
+    result = lr_range_test(
+        module, loader, start_lr=start, end_lr=end, steps=steps, trainer=_quiet_trainer(**clip)
+    )
+    assert result.lrs == pytest.approx(lrs, rel=1e-12)
+    assert result.losses == pytest.approx(truth.seen[1:], rel=1e-5, abs=1e-6)
+    unclipped = lr_range_test(module, loader, start_lr=start, end_lr=end, steps=steps)
+    assert max(abs(a - b) for a, b in zip(unclipped.losses, truth.seen[1:])) > 0.01  # the clipping matters
+    # a module fit before (here set back to its first weights) is swept as the Trainer it was fit with clips
+    truth.load_state_dict(module.state_dict())
+    assert lr_range_test(truth, loader, start_lr=start, end_lr=end, steps=steps).losses == result.losses
+
+
+class RecordsHooks(Classifier):
+    """:class:`Classifier` keeping the name and arguments of each hook of a step as it is called."""
+
+    def __init__(self):
+        super().__init__(nn.Linear(64, 10), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.01))
+        self.calls = []
+
+    def _called(self, name, *args):
+        self.calls.append((name, *(type(a).__name__ if isinstance(a, (torch.Tensor, torch.optim.Optimizer)) else a
+                                   for a in args)))  # fmt: skip
+
+    def on_before_batch_transfer(self, batch, dataloader_idx):
+        self._called("on_before_batch_transfer", dataloader_idx)
+        return batch
+
+    def transfer_batch_to_device(self, batch, device, dataloader_idx):
+        self._called("transfer_batch_to_device", str(device), dataloader_idx)
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx):
+        self._called("on_after_batch_transfer", dataloader_idx)
+        return batch
+
+    def training_step(self, batch, batch_idx):
+        self._called("training_step", batch_idx)
+        return super().training_step(batch, batch_idx)
+
+    def on_after_backward(self):
+        self._called("on_after_backward")
+
+    def on_before_optimizer_step(self, optimizer):
+        self._called("on_before_optimizer_step", optimizer)
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+        self._called(
+            "configure_gradient_clipping", optimizer, gradient_clip_val, str(gradient_clip_algorithm)
+        )
+
+
+def test_the_sweep_calls_the_hooks_of_a_step_a_trainer_calls_in_its_order_with_its_arguments():
+    """The sweep skipped on_after_backward, on_before_optimizer_step and configure_gradient_clipping (a
+    module masking or clipping its gradients there was swept without it). Truth: the calls a real Trainer
+    makes in two steps, of the hooks the range test documents it calls."""
+    data = standardized()
+    trained = RecordsHooks()
+    fit(trained, data, 2, shuffle=False)
+    called = {"on_before_batch_transfer", "transfer_batch_to_device", "on_after_batch_transfer", "training_step",
+              "on_after_backward", "on_before_optimizer_step", "configure_gradient_clipping"}  # fmt: skip
+    truth = [call for call in trained.calls if call[0] in called]
+    swept = RecordsHooks()
+    lr_range_test(swept, DataLoader(TensorDataset(*data), batch_size=32), steps=2, trainer=_quiet_trainer())
+    assert swept.calls[: len(truth)] == truth and len(truth) == 14
+    assert [c[0] for c in swept.calls[len(truth) :]] == [c[0] for c in truth[:4]]  # the last batch: no step
+
+
+def test_what_the_sweep_cannot_do_as_the_trainer_is_refused_in_one_line():
+    """Gradient accumulation (the sweep steps every batch), clipping in the check (optimlab.train.fit runs
+    no module hook) or beside SAM (Lightning clips each of its gradients): each named, before any step."""
+    data = standardized()
+    module = Classifier(nn.Linear(64, 10), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.1))
+    before = copy.deepcopy(module.state_dict())
+    for trainer, kwargs, field in (
+        (_quiet_trainer(accumulate_grad_batches=4), {}, '"4 (the Trainer\'s)" for accumulate_grad_batches'),
+        (_quiet_trainer(gradient_clip_val=1.0), {"check_steps": 5},
+         "\"5 beside Trainer(gradient_clip_val=1.0, gradient_clip_algorithm='norm')\" for check_steps"),
+        (_quiet_trainer(gradient_clip_val=1.0), {"optimizer": optim.create("sam", module.parameters(), lr=0.1)},
+         "SAM, which evaluates the loss again, beside Trainer(gradient_clip_val=1.0"),
+        ("not a trainer", {}, "'str' for trainer"),
+    ):  # fmt: skip
+        with pytest.raises(InvalidValueError) as refused:
+            lr_range_test(module, data, steps=5, trainer=trainer, **kwargs)
+        assert field in str(refused.value) and "\n" not in str(refused.value), str(refused.value)
+    assert all(torch.equal(v, before[k]) for k, v in module.state_dict().items())
+
+
 def test_the_check_of_a_module_scores_its_candidates_as_find_lr_scores_its_net():
     net, (x, y) = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)), standardized()
     train, held_out = (x[:300], y[:300]), (x[300:400], y[300:400])

@@ -22,6 +22,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.core.optimizer import LightningOptimizer
+from lightning.pytorch.plugins.precision import Precision
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from lightning.pytorch.utilities.signature_utils import is_param_in_hook_signature
@@ -413,14 +414,17 @@ class _TrainingLoss:
             ) from error
 
 
-def _hook_failed(hook: Any, error: Exception) -> OptimlabError:
-    """``hook`` (a bound batch hook) raised ``error`` as the range test ran it, outside ``Trainer.fit``."""
+def _hook_failed(
+    hook: Any, error: Exception, remedy: str = "give the range test loaders whose batches need no hook"
+) -> OptimlabError:
+    """``hook`` (a bound hook of the module or data module) raised ``error`` as the range test ran it,
+    outside ``Trainer.fit``; ``remedy``: what else the user may do."""
     reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
     return OptimlabError(
         f"{type(hook.__self__).__name__}.{hook.__name__}() raised {type(error).__name__}"
         f"{': ' + reason if reason else ''} in the LR range test, which runs it outside Trainer.fit (a data "
-        "module's hooks see a Trainer of one process, 32-bit, training); make the hook run there, or give "
-        "the range test loaders whose batches need no hook"
+        "module's hooks see a Trainer of one process, 32-bit, training); make the hook run there, or "
+        + remedy
     )
 
 
@@ -462,15 +466,20 @@ class _LoopCounts:
     batch being run (``self.global_step``: the optimizer steps taken before it, a skipped batch's step
     counted as Lightning counts it; ``self.current_epoch``), rank 0 of one process with no logger, and
     ``self.log()`` warning and logging nothing, as under ``Trainer(barebones=True)`` (nothing reaches
-    the user's logger). Anything else a Trainer has raises as a module not attached to one does."""
+    the user's logger); the gradient clipping of ``trainer`` (the one the module will be fit with), which
+    ``self.clip_gradients()`` reads, through a 32-bit precision plugin's, as the sweep is 32-bit. Anything
+    else a Trainer has raises as a module not attached to one does."""
 
     barebones = True
     global_rank = local_rank = 0
     logger = None
 
-    def __init__(self) -> None:
+    def __init__(self, trainer: pl.Trainer | None = None) -> None:
         self.global_step = self.current_epoch = 0
         self.loggers: list[Any] = []
+        self.gradient_clip_val = None if trainer is None else trainer.gradient_clip_val
+        self.gradient_clip_algorithm = None if trainer is None else trainer.gradient_clip_algorithm
+        self.precision_plugin = Precision()
 
     def __getattr__(self, name: str) -> Any:
         raise RuntimeError(
@@ -478,15 +487,21 @@ class _LoopCounts:
         )
 
 
-@contextlib.contextmanager
-def _detached(module: pl.LightningModule) -> Iterator[None]:
-    """``module`` apart from the Trainer it was fit with, if any (its training_step's ``self.log()``
-    raised outside that Trainer's loop), :class:`_LoopCounts` in its place; then attached again."""
+def _attached_trainer(module: pl.LightningModule) -> pl.Trainer | None:
+    """The Trainer ``module`` is attached to (one it was fit with), or None."""
     try:
-        trainer = module.trainer
+        return module.trainer
     except RuntimeError:  # not attached to a Trainer
-        trainer = None
-    module.trainer = _LoopCounts()  # type: ignore[assignment]
+        return None
+
+
+@contextlib.contextmanager
+def _detached(module: pl.LightningModule, fit_by: pl.Trainer | None) -> Iterator[None]:
+    """``module`` apart from the Trainer it was fit with, if any (its training_step's ``self.log()``
+    raised outside that Trainer's loop), :class:`_LoopCounts` of ``fit_by`` in its place; then attached
+    again."""
+    trainer = _attached_trainer(module)
+    module.trainer = _LoopCounts(fit_by)  # type: ignore[assignment]
     try:
         yield
     finally:
@@ -587,21 +602,37 @@ def lr_range_test(
     *,
     check_steps: int | None = None,
     optimizer: torch.optim.Optimizer | None = None,
+    trainer: pl.Trainer | None = None,
     **options: Any,
 ) -> LRRangeResult:
     """The LR range test of ``module`` on ``train_dataloaders`` (a DataLoader, a ``LightningDataModule``
     as ``Trainer.fit`` takes one, or any data :class:`~optimlab.data.user_batches.UserBatches`
     accepts), with ``optimizer`` (default: the first of its ``configure_optimizers``) and the loss of
-    its ``training_step``, of each batch as the Trainer hands it over (after the module's
-    ``on_before_batch_transfer`` and ``on_after_batch_transfer``); the module comes back untouched (its
-    torchmetrics metrics included). The loop's other hooks do not run (``on_train_batch_start``, whose -1
-    ends an epoch early under a Trainer, ``on_before_optimizer_step``, ``configure_gradient_clipping``),
-    nor does a Trainer's ``gradient_clip_val``: the sweep steps the unclipped gradient.
+    its ``training_step``, of each batch as the Trainer hands it over; the module comes back untouched
+    (its torchmetrics metrics included).
+
+    ``trainer``: the ``lightning.Trainer`` the module will be fit with (default: the one it was fit
+    with, if any): the sweep clips the gradients as it does (``gradient_clip_val``,
+    ``gradient_clip_algorithm``, through the module's ``configure_gradient_clipping``). Its
+    ``accumulate_grad_batches`` above 1 is refused (give the range test batches that many times as
+    large: the gradient of one step, batch norm aside); its precision is not taken (the sweep is 32-bit).
+
+    The module's hooks a Trainer calls in a step that the sweep calls too, with Lightning's arguments:
+    ``on_before_batch_transfer``, ``transfer_batch_to_device`` and ``on_after_batch_transfer`` (the data
+    module's where it overrides them), ``training_step``, then between the backward pass and the update
+    ``on_after_backward``, ``on_before_optimizer_step`` and ``configure_gradient_clipping``, in that
+    order. Not called: ``on_train_batch_start`` (its -1 ends an epoch early, which a sweep of a fixed
+    number of steps cannot), ``on_train_batch_end``, ``on_before_backward``, ``on_before_zero_grad``,
+    ``optimizer_zero_grad``, ``backward`` and ``optimizer_step`` (the sweep takes the step and sets its
+    lr: an override that sets the lr, a warmup's, would undo the sweep's) and the epoch hooks. An
+    optimizer that evaluates the loss again (SAM) has them called once a step, where Lightning calls
+    them after each evaluation; clipping beside it is refused.
 
     ``check_steps``: also decide among the sweep's candidates by a check
     (:func:`optimlab.doctor.find_lr`): each trains ``check_steps`` steps, one at a time, scored by
     ``training_step``'s loss on ``val_dataloaders`` (default: the data module's validation data, else
-    a fifth of the training data held out).
+    a fifth of the training data held out). Its training (:func:`optimlab.train.fit`) runs the batch
+    hooks and ``training_step`` only: a module that clips is refused it.
     ``options`` go to :func:`optimlab.doctor.lr_range_test` (``start_lr``, ``end_lr``, ``steps``, ...).
     A batch whose ``training_step`` returns None is skipped as Lightning's loop skips it: no update,
     and the sweep's lr goes on, as it does in Lightning's own ``lr_find`` (the schedule counts the
@@ -622,16 +653,108 @@ def lr_range_test(
             f"{type(module).__name__} under manual optimization (automatic_optimization = False)",
             "a module whose training_step returns its loss, for the range test steps the optimizer itself",
         )
+    if trainer is None:
+        trainer = _attached_trainer(module)
+    elif not isinstance(trainer, pl.Trainer):
+        raise InvalidValueError(
+            "trainer", type(trainer).__name__, "the lightning.Trainer the module will be fit with, or None"
+        )
     if optimizer is None:
         optimizer = _configured_optimizer(module)
     elif isinstance(optimizer, LightningOptimizer):  # module.optimizers(): its step goes through the Trainer
         optimizer = optimizer.optimizer
+    _check_fit_by(trainer, module, optimizer, check_steps)
     datamodule = train_dataloaders if isinstance(train_dataloaders, pl.LightningDataModule) else None
     device = next(module.parameters(), torch.empty(0)).device
     with _attached_to_a_trainer(datamodule, device) if datamodule is not None else contextlib.nullcontext():
         return _range_test(
-            module, train_dataloaders, val_dataloaders, datamodule, check_steps, optimizer, options
+            module, train_dataloaders, val_dataloaders, datamodule, check_steps, optimizer, trainer, options
         )
+
+
+def _clips(trainer: pl.Trainer | None, module: pl.LightningModule) -> str | None:
+    """How ``module`` fit by ``trainer`` clips its gradients (Lightning calls the module's
+    ``configure_gradient_clipping`` every step, whose default clips by the Trainer's flags); None where
+    it does not."""
+    if isinstance(module, pl.LightningModule) and is_overridden("configure_gradient_clipping", module):
+        return f"{type(module).__name__}.configure_gradient_clipping()"
+    clip = getattr(trainer, "gradient_clip_val", None)
+    if clip:  # Lightning clips at a value above 0 only
+        algorithm = getattr(trainer.gradient_clip_algorithm, "value", None) or "norm"
+        return f"Trainer(gradient_clip_val={clip!r}, gradient_clip_algorithm={algorithm!r})"
+    return None
+
+
+def _check_fit_by(
+    trainer: pl.Trainer | None,
+    module: pl.LightningModule,
+    optimizer: torch.optim.Optimizer,
+    check_steps: int | None,
+) -> None:
+    """Refuse what the range test cannot do as ``trainer`` will: accumulate gradients over batches, clip
+    in the check's training (:func:`optimlab.train.fit`, which runs no module hook) or beside an optimizer
+    that evaluates the loss again (Lightning clips each evaluation's gradient)."""
+    accumulated = getattr(trainer, "accumulate_grad_batches", 1)
+    if accumulated > 1:
+        raise InvalidValueError(
+            "accumulate_grad_batches",
+            f"{accumulated} (the Trainer's)",
+            f"1 in the range test: give it batches {accumulated}x as large, whose gradient is that of one "
+            "of the fit's steps (batch norm aside), and a Trainer without it",
+        )
+    clips = _clips(trainer, module)
+    if clips is None:
+        return
+    if check_steps is not None:
+        raise InvalidValueError(
+            "check_steps",
+            f"{check_steps} beside {clips}",
+            "None: the sweep clips as the Trainer does; the check trains with optimlab.train.fit, which "
+            "runs no module hook",
+        )
+    if getattr(optimizer, "needs_closure", False):
+        raise InvalidValueError(
+            "optimizer",
+            f"{type(optimizer).__name__}, which evaluates the loss again, beside {clips}",
+            "an optimizer that evaluates the loss once: Lightning clips each evaluation's gradient, the "
+            "range test the first one only",
+        )
+
+
+@contextlib.contextmanager
+def _hooks_before_each_step(module: pl.LightningModule, optimizer: torch.optim.Optimizer) -> Iterator[None]:
+    """``module``'s hooks that Lightning calls between the backward pass and the update, called there
+    by a step pre-hook of ``optimizer`` (the sweep's backward pass runs before ``optimizer.step``), with
+    Lightning's arguments: the clipping's are those of the module's Trainer (:class:`_LoopCounts`)."""
+
+    def before_step(stepped: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        counts = module.trainer
+        for hook, hook_args, hook_kwargs in (
+            (module.on_after_backward, (), {}),
+            (module.on_before_optimizer_step, (stepped,), {}),
+            (
+                module.configure_gradient_clipping,
+                (stepped,),
+                {
+                    "gradient_clip_val": counts.gradient_clip_val,
+                    "gradient_clip_algorithm": counts.gradient_clip_algorithm,
+                },
+            ),
+        ):
+            try:
+                hook(*hook_args, **hook_kwargs)
+            except RuntimeError as error:
+                if "not attached to a `Trainer`" not in str(error):
+                    raise
+                raise _hook_failed(
+                    hook, error, "sweep its network with optimlab.doctor.lr_range_test"
+                ) from error
+
+    handle = optimizer.register_step_pre_hook(before_step)
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 def _range_test(
@@ -641,9 +764,11 @@ def _range_test(
     datamodule: pl.LightningDataModule | None,
     check_steps: int | None,
     optimizer: torch.optim.Optimizer,
+    trainer: pl.Trainer | None,
     options: dict[str, Any],
 ) -> LRRangeResult:
-    """:func:`lr_range_test` of a module whose optimizer is known, a data module attached if any."""
+    """:func:`lr_range_test` of a module whose optimizer is known, a data module attached if any, to be
+    fit by ``trainer``."""
     if datamodule is not None:  # set up as Trainer.fit sets it up
         datamodule.prepare_data()
         datamodule.setup("fit")
@@ -666,7 +791,7 @@ def _range_test(
         split = hold_out(training_loss.batches, training_loss.batches.seed)
         training_loss.checked = split[0] if split is not None else None
     loss = {"compute_loss": training_loss, **batching}
-    with warnings.catch_warnings(), _detached(module), _metric_states_kept(module):
+    with warnings.catch_warnings(), _detached(module, trainer), _metric_states_kept(module):
         # training_step's self.log() calls warn outside a Trainer; the sweep needs only the loss
         warnings.filterwarnings("ignore", message=r"You are trying to `self.log\(\)`")
         try:
@@ -691,7 +816,10 @@ def _range_test(
                         "(optimlab.train.fit) cannot skip one",
                     ) from None
             else:
-                result = _sweep(module, None, training_loss.batches, optimizer=optimizer, **loss, **options)
+                with _hooks_before_each_step(module, optimizer):
+                    result = _sweep(
+                        module, None, training_loss.batches, optimizer=optimizer, **loss, **options
+                    )
         except InvalidValueError as error:
             if error.field == "compute_loss":  # the sweep's: training_step skipped every batch
                 raise InvalidValueError(

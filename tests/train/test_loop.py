@@ -872,3 +872,90 @@ def test_a_metric_that_fails_or_gives_no_number_is_said_in_one_line(metric, said
     with pytest.raises(OptimlabError, match=said):
         fit(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, loss_fn=nn.CrossEntropyLoss(),
             total_steps=2, val_data=(x, y), metrics={"hits": metric})  # fmt: skip
+
+
+class CountingSteps(Callback):
+    def __init__(self) -> None:
+        self.steps = 0
+
+    def on_step_end(self, state: TrainState) -> None:
+        self.steps += 1
+
+
+def no_positives(outputs, targets):
+    raise ValueError("no positives")
+
+
+def test_a_metric_that_raises_is_said_before_the_first_step_not_after_an_epoch():
+    """A metric that raised was found at the first evaluation, after a whole epoch of training (here 40
+    steps; an hour on real data). Truth: no step is taken and the weights are the initial ones."""
+    x, y = torch.randn(320, 3), torch.randint(0, 2, (320,))
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2)
+    initial = [p.detach().clone() for p in model.parameters()]
+    counted = CountingSteps()
+    with pytest.raises(OptimlabError, match="metric 'f1' raised ValueError: no positives") as refused:
+        fit(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, loss_fn=nn.CrossEntropyLoss(),
+            epochs=3, batch_size=8, val_data=(x, y), callbacks=[counted],
+            metrics={"f1": no_positives})  # fmt: skip
+    assert counted.steps == 0 and "\n" not in str(refused.value)
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), initial))
+
+
+def test_a_metric_the_first_val_batch_alone_cannot_give_is_tried_on_the_whole_split_and_trains():
+    """The check before training tries the first val batch, then the pass each evaluation reads: a
+    metric of both classes (ROC AUC, raising on one) whose first val batch holds one class is no refusal, and the check leaves torch's RNG as it was (a val DataLoader draws from it).
+    Truth: the same run without the metric, weights equal to the bit; the metric is sklearn's on the
+    whole split."""
+    from sklearn.metrics import roc_auc_score
+
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 3, generator=generator)
+    y = torch.cat([torch.zeros(32), torch.ones(32)]).long()  # the first val batch: class 0 alone
+
+    def auc(outputs, targets):
+        if len(targets.unique()) < 2:
+            raise ValueError("Only one class present in y_true")  # sklearn's words; its version warns
+        return roc_auc_score(targets.numpy(), outputs[:, 1].numpy())
+
+    def run(metrics):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(3, 8), nn.Dropout(0.5), nn.Linear(8, 2))
+        train = DataLoader(TensorDataset(x, y), batch_size=8, shuffle=True)  # its order from torch's RNG
+        val = DataLoader(TensorDataset(x, y), batch_size=16)
+        state = fit(model, torch.optim.SGD(model.parameters(), lr=0.1), train, loss_fn=nn.CrossEntropyLoss(),
+                    epochs=2, val_data=val, metrics=metrics)  # fmt: skip
+        return model, state
+
+    model, state = run({"auc": auc})
+    want, _ = run(None)
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), want.parameters()))
+    with torch.no_grad():
+        truth = roc_auc_score(y.numpy(), model.eval()(x)[:, 1].numpy())
+    assert state.last_metrics["val_auc"] == pytest.approx(truth, rel=1e-12)
+
+
+class FailingToStart(Callback):
+    def on_train_start(self, state: TrainState) -> None:
+        raise OSError("the tracker's folder cannot be written")
+
+
+def test_a_callback_that_fails_to_start_stops_those_started_before_it():
+    """A callback whose on_train_start raised (a tracker, a log that cannot open its file) left the
+    ProgressBar started before it drawing: its thread redrew the bar beside the error line, the cursor
+    hidden. Truth: Callback's contract, on_exception for what was started; rich's live display stopped,
+    its refresh thread told to end."""
+    from optimlab.train import ProgressBar
+
+    x, y = torch.randn(16, 3), torch.randint(0, 2, (16,))
+    model = nn.Linear(3, 2)
+    bar = ProgressBar()
+    told = []
+    recorder = type(
+        "Recorder", (Callback,), {"on_exception": lambda self, state, error: told.append(error)}
+    )()
+    with pytest.raises(OSError, match="cannot be written"):
+        fit(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, loss_fn=nn.CrossEntropyLoss(),
+            total_steps=2, callbacks=[recorder, bar, FailingToStart()])  # fmt: skip
+    assert len(told) == 1 and isinstance(told[0], OSError)
+    assert not bar._progress.live.is_started and bar._progress.live._refresh_thread is None

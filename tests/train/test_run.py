@@ -118,6 +118,20 @@ def test_a_users_metric_that_would_replace_another_raises_or_gives_no_number_is_
     assert "\n" not in str(error.value)
 
 
+def test_a_recipes_metric_that_raises_is_said_before_the_first_step(write_modules, tmp_path):
+    """A recipe's training.metrics entry that raised was found at the first evaluation, after a whole
+    epoch (digits: 34 steps). Truth: no step reaches the callbacks, and the run folder keeps no run."""
+    write_modules(earlymetric="def f1(outputs, targets):\n    raise ValueError('no positives')\n")
+    recipe = Recipe.from_dict(
+        {"data": {"name": "digits"}, "training": {"epochs": 3, "metrics": ["earlymetric:f1"]}}
+    )
+    steps = []
+    counting = type("Counting", (Callback,), {"on_step_end": lambda self, state: steps.append(state.step)})()
+    with pytest.raises(OptimlabError, match="metric 'earlymetric:f1' raised ValueError: no positives"):
+        train(recipe, tmp_path / "run", callbacks=[counting])
+    assert steps == [] and not (tmp_path / "run" / "metrics.jsonl").exists()
+
+
 def test_an_existing_run_is_not_overwritten(tmp_path):
     recipe = Recipe.from_dict({**SMALL, "training": {"steps": 3}})
     train(recipe, tmp_path / "run")

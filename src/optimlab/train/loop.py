@@ -37,7 +37,7 @@ from optimlab.data.user_batches import (
     is_pandas,
     whole_number,
 )
-from optimlab.errors import InvalidValueError, a_type, keywords_checked
+from optimlab.errors import InvalidValueError, OptimlabError, a_type, keywords_checked
 from optimlab.models.user import check_model
 from optimlab.optim.user import step_requires_closure
 from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT
@@ -72,6 +72,7 @@ __all__ = [
     "steps_per_epoch",
     "switches_modes",
     "train_mode",
+    "try_metrics",
 ]
 
 
@@ -366,9 +367,8 @@ def fit(
         scored = {
             name: functools.partial(user_metric, name, metric) for name, metric in (metrics or {}).items()
         }
-        evaluate = lambda: evaluate_batches(  # noqa: E731
-            model, validation, prefix="val", metrics=scored, most=val_steps
-        )
+        evaluate_val = functools.partial(evaluate_batches, model, validation, prefix="val", metrics=scored)
+        evaluate = functools.partial(evaluate_val, most=val_steps)
     elif val_steps is not None:
         raise InvalidValueError("val_steps", val_steps, "None without val_data, the data it limits")
     # A PlateauLR also counts optimizer steps; torch's ReduceLROnPlateau steps on evaluations only.
@@ -409,36 +409,40 @@ def fit(
         if state.grad_scaler:
             scaler.load_state_dict(state.grad_scaler)
         state.grad_scaler = scaler.state_dict()  # set from the start: state.scales_loss, and resumable
-    for callback in callbacks:
-        callback.on_train_start(state)
-    # those that read the gradients (Callback's own hook does nothing): no call a step for the others
-    gradient_readers = [
-        c
-        for c in callbacks
-        if getattr(type(c), "on_before_optimizer_step", Callback.on_before_optimizer_step)
-        is not Callback.on_before_optimizer_step
-    ]
+    if metrics:
+        try_metrics(model, evaluate_val, most=val_steps)
+    begun: list[Callback] = []  # told of an exception: each callback started, or starting
+    try:  # from the first callback's start: a refusal or Ctrl-C anywhere stops the progress bar
+        for callback in callbacks:
+            begun.append(callback)
+            callback.on_train_start(state)
+        # those that read the gradients (Callback's own hook does nothing): no call a step for the others
+        gradient_readers = [
+            c
+            for c in callbacks
+            if getattr(type(c), "on_before_optimizer_step", Callback.on_before_optimizer_step)
+            is not Callback.on_before_optimizer_step
+        ]
 
-    started, earlier = time.perf_counter(), state.seconds
-    train_mode(model)
-    two_points = switches_modes(optimizer)
-    if two_points:
-        optimizer.train()
-    # The first batch takes the checked path, so that a loss of the wrong shape is named as the loss.
-    loss_of, checked = batches.loss_function(model), functools.partial(_graphed_loss, batches, model)
-    position = _first_batch(state.step, state.batches_per_epoch, accumulate)
-    # The refusal's wrapper costs 0.2 us a batch (9.2 -> 9.4 us drawing batches of 32 rows of a tensor
-    # pair, median of 5 x 20,000 on the shared 2-core CPU box, 2026-12-05), against ~23 us a step.
-    stream = batches_read(
-        batches.from_step(position, device, drawn=state.data_drawn),
-        batches,
-        "data",
-        lambda: f", read after {state.step} steps",  # a refusal names where in training it came
-    )
-    groups = _groups(batches, stream, accumulate, position)
-    first, skipped_in_epoch, epoch_counted = True, 0, None
-    ignores = may_score_nothing(batches)
-    try:
+        started, earlier = time.perf_counter(), state.seconds
+        train_mode(model)
+        two_points = switches_modes(optimizer)
+        if two_points:
+            optimizer.train()
+        # The first batch takes the checked path, so that a loss of the wrong shape is named as the loss.
+        loss_of, checked = batches.loss_function(model), functools.partial(_graphed_loss, batches, model)
+        position = _first_batch(state.step, state.batches_per_epoch, accumulate)
+        # The refusal's wrapper costs 0.2 us a batch (9.2 -> 9.4 us drawing batches of 32 rows of a tensor
+        # pair, median of 5 x 20,000 on the shared 2-core CPU box, 2026-12-05), against ~23 us a step.
+        stream = batches_read(
+            batches.from_step(position, device, drawn=state.data_drawn),
+            batches,
+            "data",
+            lambda: f", read after {state.step} steps",  # a refusal names where in training it came
+        )
+        groups = _groups(batches, stream, accumulate, position)
+        first, skipped_in_epoch, epoch_counted = True, 0, None
+        ignores = may_score_nothing(batches)
         while state.step < total_steps and state.stop_reason is None:
             state.epoch, group = next(groups)
             state.data_drawn = batches.drawn
@@ -559,7 +563,7 @@ def fit(
             for callback in callbacks:
                 callback.on_step_end(state)
     except BaseException as error:  # Ctrl-C, or a refusal mid-training: each callback closes what it holds
-        for callback in callbacks:
+        for callback in begun:
             told = getattr(callback, "on_exception", None)
             if told is not None:
                 told(state, error)
@@ -841,6 +845,22 @@ def _training_batches(
             )
         data = (data, y)
     return UserBatches(data, loss_fn, compute_loss=compute_loss, **batching)
+
+
+def try_metrics(model: nn.Module, evaluate: Callable[..., dict[str, float]], *, most: int | None) -> None:
+    """Run an evaluation with the user's metrics once before training, so that a metric that raises (or
+    gives no number) is said in seconds, not after the first epoch: ``evaluate(most=1)``, its first
+    batch, else, where that alone fails (a metric of both classes on a batch of one class), the pass of
+    ``most`` batches each evaluation reads, which fails as the first evaluation would. The model's
+    modes and torch's RNG (a DataLoader draws its workers' seed from it) are left as they were; the
+    first batch's warnings are not shown (sklearn's roc_auc_score warns of a batch of one class)."""
+    with modes_kept(model), torch.random.fork_rng(devices=[]):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                evaluate(most=1)
+        except OptimlabError:
+            evaluate(most=most)
 
 
 def train_mode(model: nn.Module) -> None:

@@ -41,7 +41,7 @@ from optimlab.train.checkpoint import (
     save_checkpoint,
 )
 from optimlab.train.evaluation import EVAL_BATCH, OWN_METRICS, evaluate_batches, hits, user_metric
-from optimlab.train.loop import Callback, TrainState, fit, modes_kept
+from optimlab.train.loop import Callback, TrainState, fit, modes_kept, try_metrics
 from optimlab.user_code import import_object
 
 __all__ = [
@@ -220,6 +220,8 @@ def _train(
     else:
         x, y = splits.train.x.to(device), splits.train.y.to(device)
     validate = split_evaluator(built, splits.val, prefix="val", metrics=metrics)
+    if metrics:  # one that raises is said now, not after the first epoch
+        try_metrics(built.model, validate, most=None)
     if isinstance(splits, BatchSplits) and splits.test is not None:  # refused now, not after training
         split_evaluator(built, splits.test, prefix="test", metrics=metrics)
 
@@ -336,7 +338,7 @@ def split_evaluator(
 ) -> Callable[[], dict[str, float]]:
     """A function evaluating ``built``'s model on ``split`` (``{prefix}_loss``...): rows of tensors
     (:func:`evaluate`, moved to the device once, here) or the user's dict batches
-    (:func:`~optimlab.train.evaluation.evaluate_batches`)."""
+    (:func:`~optimlab.train.evaluation.evaluate_batches`); ``most=N``: its first N batches alone."""
     if isinstance(built.splits, BatchSplits):
         batches = built.batches(split)
         if batches.steps_per_epoch is None:  # an endless stream hung the evaluation, after training
@@ -346,10 +348,17 @@ def split_evaluator(
                 "a split an evaluation can read to its end: a Dataset, or a DataLoader over an "
                 "IterableDataset with __len__ (an endless stream never ends its pass)",
             )
-        return lambda: evaluate_batches(built.model, batches, prefix=prefix, metrics=metrics)
+        return functools.partial(evaluate_batches, built.model, batches, prefix=prefix, metrics=metrics)
     x, y = split.x.to(built.device), split.y.to(built.device)
     task = built.splits.task
-    return lambda: evaluate(built.model, built.loss_fn, x, y, task=task, prefix=prefix, metrics=metrics)
+
+    def evaluated(most: int | None = None) -> dict[str, float]:
+        rows = slice(None if most is None else most * EVAL_BATCH)  # evaluate's batches: EVAL_BATCH rows
+        return evaluate(
+            built.model, built.loss_fn, x[rows], y[rows], task=task, prefix=prefix, metrics=metrics
+        )
+
+    return evaluated
 
 
 def fit_built(

@@ -8,6 +8,7 @@ import torch
 from optimlab.build import build, build_data, build_schedule
 from optimlab.errors import InvalidValueError
 from optimlab.recipe import Recipe, RecipeError
+from optimlab.techniques.init import KeptWeightsWarning
 from optimlab.train.run import train
 
 
@@ -493,3 +494,83 @@ def test_torchs_binary_cross_entropy_of_the_user_gets_labels_as_the_probabilitie
         out = built.model(train.x[:8])
         expected = torch.nn.functional.binary_cross_entropy_with_logits(out.squeeze(-1), (yb + 1) / 2)
         torch.testing.assert_close(built.loss_fn(out, train.y[:8]), expected)
+
+
+@pytest.mark.parametrize(
+    ("init", "reference"),
+    [
+        ("kaiming_normal", torch.nn.init.kaiming_normal_),
+        ({"name": "xavier_uniform", "gain": 0.5}, lambda w: torch.nn.init.xavier_uniform_(w, gain=0.5)),
+        (
+            {"name": "he", "mode": "fan_out", "a": 0.2},
+            lambda w: torch.nn.init.kaiming_normal_(w, 0.2, "fan_out"),
+        ),
+    ],
+)
+def test_a_recipes_init_draws_the_users_own_model(user_package, init, reference):
+    """The user's factory by import path takes no init: a recipe's init was refused ('takes no init'), so
+    no study could compare inits on the user's own model. The build draws it: after the factory (same
+    seed), each Linear is what torch's function of the name draws on it, its bias zero."""
+    from optimlab_userpkg.nets import build as users_build
+
+    recipe = Recipe.from_dict(
+        {"data": {"name": "digits"}, "model": {"name": "optimlab_userpkg.nets:build", "init": init}}
+    )
+    built = build(recipe)
+    torch.manual_seed(recipe.training.seed)
+    linears = [m for m in users_build((64,), 10).modules() if isinstance(m, torch.nn.Linear)]
+    expected = [reference(torch.empty_like(m.weight)) for m in linears]
+    drawn = [m for m in built.model.net.modules() if isinstance(m, torch.nn.Linear)]
+    torch.testing.assert_close([m.weight.data for m in drawn], expected, rtol=0, atol=0)
+    assert all(torch.all(m.bias == 0) for m in drawn)
+
+
+def test_lsuv_draws_the_users_own_model_on_its_training_inputs(user_package):
+    recipe = Recipe.from_dict(
+        {
+            "data": {"name": "digits", "scaling": "standardize"},
+            "model": {"name": "optimlab_userpkg.nets:build", "init": "lsuv", "options": {"width": 64}},
+        }
+    )
+    built = build(recipe)
+    outputs = []
+    hooks = [
+        m.register_forward_hook(lambda m, i, o: outputs.append(o.var().item()))
+        for m in built.model.net.modules()
+        if isinstance(m, torch.nn.Linear)
+    ]
+    with torch.no_grad():
+        built.model(built.splits.train.x[:512])
+    for hook in hooks:
+        hook.remove()
+    assert len(outputs) == 2 and all(abs(v - 1) < 0.1 for v in outputs), outputs
+
+
+def test_a_recipes_init_draws_the_users_model_of_dict_batches(user_package, write_modules):
+    """Dict batches: the user's model built from its own config is drawn as well; its embedding, which no
+    name draws, is named in the warning."""
+    write_modules(
+        bag_net="""
+        from torch import nn
+        from torch.nn import functional
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.embed, self.head = nn.EmbeddingBag(20, 8), nn.Linear(8, 2)
+
+            def forward(self, input_ids, attention_mask=None, labels=None):
+                logits = self.head(self.embed(input_ids))
+                return {"logits": logits, "loss": functional.cross_entropy(logits, labels)}
+        """
+    )
+    recipe = Recipe.from_dict(
+        {
+            "data": {"name": "optimlab_userpkg.text:sentences"},
+            "model": {"name": "bag_net:Net", "init": "orthogonal"},
+        }
+    )
+    with pytest.warns(KeptWeightsWarning, match="'embed.weight' \\(20, 8\\)"):
+        head = build(recipe).model.head
+    torch.testing.assert_close(head.weight @ head.weight.T, torch.eye(2), rtol=0, atol=1e-6)
+    assert torch.all(head.bias == 0)

@@ -194,9 +194,13 @@ def build_model(recipe: Recipe, splits: Any) -> nn.Module:
     keywords = recipe.model.keywords()
     init, init_options = resolve("init", recipe.model.init)
     data_dependent = Capability.DATA_DEPENDENT in get_registry("init").get(init).capabilities
+    entry = get_registry("model").get(recipe.model.name)
+    # The user's factory that takes no init builds its own weights, which the recipe's init then draws.
+    drawn_here = "init" not in entry.hyperparameter_names
     if isinstance(splits, BatchSplits):
-        return _model_of_batches(recipe, keywords, data_dependent)
-    if data_dependent:  # built plain, then initialized on a batch of scaled training inputs
+        net = _model_of_batches(recipe, keywords, data_dependent)
+        return apply(net, init, **init_options) if drawn_here and init != "default" else net
+    if data_dependent and not drawn_here:  # built plain, then drawn on a batch of scaled training inputs
         keywords["init"] = "default"
     shape = _input_shape(recipe.model.name, splits)
     asked = _asked_by_data(recipe.model.name, splits)
@@ -209,10 +213,11 @@ def build_model(recipe: Recipe, splits: Any) -> nn.Module:
         )
     keywords = {**asked, **keywords}
     outputs = num_outputs(splits, recipe.training.loss)
-    entry = get_registry("model").get(recipe.model.name)
     if Capability.USER not in entry.capabilities:  # the user's factory runs once, in the real build
         check_fits(recipe.model.name, shape, outputs, resolve_device(recipe.training.device), **keywords)
     net = entry.create(shape, outputs, **keywords)
+    if drawn_here and init != "default" and not data_dependent:  # data-dependent: on scaled inputs, below
+        apply(net, init, **init_options)
     # The user's model embeds the inputs as they come: ids it gets as int64 (a built-in embeds its own).
     ids = Capability.USER in entry.capabilities and embeds_ids(net, splits.train.x)
     if (splits.vocab_size or ids) and recipe.data.scaling != "none":

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from optimlab.atomic import write_atomically
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError, close_matches
-from optimlab.registry import DEVICE, DEVICES, SEED, get_registry, normalize_name, plain_numbers
+from optimlab.registry import DEVICE, DEVICES, SEED, Capability, get_registry, normalize_name, plain_numbers
 from optimlab.schedules.families import BASE_MOMENTUM, MAX_MOMENTUM
 from optimlab.user_code import import_object, is_import_path
 
@@ -333,11 +333,13 @@ class ModelSpec(_Spec):
     @pydantic.model_validator(mode="after")
     def _techniques_taken(self) -> ModelSpec:
         """A technique away from its default for an architecture that takes none (parameter_vector's
-        init, the logistic baseline's activation) is refused: :meth:`keywords` would drop it."""
-        takes = get_registry("model").get(self.name).hyperparameter_names
+        init, the logistic baseline's activation) is refused: :meth:`keywords` would drop it. The user's
+        factory takes any init: the build draws its model (``optimlab.build.build_model``)."""
+        entry = get_registry("model").get(self.name)
+        drawn_by_build = ("init",) if Capability.USER in entry.capabilities else ()
         for field in self.TECHNIQUES:
             value, default = getattr(self, field), type(self).model_fields[field].default
-            if field not in takes and value != default:
+            if field not in (*entry.hyperparameter_names, *drawn_by_build) and value != default:
                 raise InvalidValueError(field, value, f"{default!r} ({self.name} takes no {field})")
         return self
 

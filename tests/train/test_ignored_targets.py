@@ -324,3 +324,31 @@ def test_a_per_position_cross_entropy_weighs_batches_by_their_scored_positions()
         accuracy = int(((scores.argmax(-1) == tags) & scored).sum()) / int(scored.sum())
     assert state.last_metrics["val_loss"] == pytest.approx(float(loss), rel=1e-12)
     assert state.last_metrics["val_accuracy"] == pytest.approx(float(accuracy), rel=1e-12)
+
+
+@pytest.mark.parametrize("per_position", [False, True])
+def test_a_recipe_runs_evaluation_averages_over_the_scored_targets_across_its_batches(
+    monkeypatch, per_position
+):
+    """optimlab.train.evaluate (a recipe run's val and test splits, in batches of EVAL_BATCH rows) weighed
+    each batch's cross-entropy by its rows, not by its targets not ignored, and a batch of -100 only
+    made the split's loss NaN. Truth: torch's CrossEntropyLoss over the whole split in one call (its
+    mean over the targets not ignored); its accuracy over the same targets."""
+    import optimlab.train.run as run
+    from optimlab.techniques.losses import ClassesLast
+
+    monkeypatch.setattr(run, "EVAL_BATCH", 8)  # batches of 8 rows: rows 8..15 hold only -100
+    if per_position:
+        x, y = padded_tags()
+        model, loss_fn = Tagger().double(), ClassesLast(nn.CrossEntropyLoss())
+    else:
+        x, y = sparse_labels(n=24)
+        y[8:16] = -100
+        model, loss_fn = network(), nn.CrossEntropyLoss()
+    found = run.evaluate(model, loss_fn, x, y, task="classification", prefix="val")
+    with torch.no_grad():
+        scores, scored = model(x), y != -100
+        truth = loss_fn(scores, y)
+    correct = int(((scores.argmax(-1) == y) & scored).sum())
+    assert found["val_loss"] == pytest.approx(float(truth), rel=1e-12)
+    assert found["val_accuracy"] == pytest.approx(correct / int(scored.sum()), rel=1e-12)

@@ -40,7 +40,14 @@ from optimlab.train.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
-from optimlab.train.evaluation import EVAL_BATCH, OWN_METRICS, evaluate_batches, hits, user_metric
+from optimlab.train.evaluation import (
+    EVAL_BATCH,
+    OWN_METRICS,
+    _averaged_over,
+    evaluate_batches,
+    hits,
+    user_metric,
+)
 from optimlab.train.loop import Callback, TrainState, fit, modes_kept, try_metrics
 from optimlab.user_code import import_object
 
@@ -95,12 +102,30 @@ def evaluate(
     The model is evaluated in eval mode, and each module gets its own mode back afterwards."""
     if task not in TASKS:
         raise InvalidValueError("task", task, " or ".join(TASKS))
+    # evaluate_members weighs each batch's mean by its rows; a cross-entropy's mean divides by its targets
+    # not ignored (-100 padding, unequal from batch to batch): each mean is scaled by that count over the
+    # rows', and the split's, so that the split's loss is the loss's own mean over the whole split.
+    divisor = functools.partial(_averaged_over, loss_fn, None)  # (targets, rows) -> what the mean divides by
+    total = divisor(y, len(y))
+
+    def mean_loss(out: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        weight = divisor(yb, len(yb))
+        if not weight:  # every target ignored: its mean is 0/0, and it weighs nothing (the split's, NaN)
+            return out.new_full((1,), 0.0 if total else math.nan)
+        loss = loss_fn(out[0], yb).reshape(1)
+        return loss if (weight, total) == (len(yb), len(y)) else loss * (weight * len(y) / (len(yb) * total))
+
     with modes_kept(model):
         model.eval()
         [found] = evaluate_members(
-            lambda xb: prediction(model(xb)).unsqueeze(0), lambda out, yb: loss_fn(out[0], yb).reshape(1), x, y,
-            members=1, task=task, prefix=prefix,
-        )  # fmt: skip
+            lambda xb: prediction(model(xb)).unsqueeze(0),
+            mean_loss,
+            x,
+            y,
+            members=1,
+            task=task,
+            prefix=prefix,
+        )
         if metrics and len(x):
             with torch.no_grad():
                 outputs = torch.cat(

@@ -525,6 +525,35 @@ def test_a_recipes_init_draws_the_users_own_model(user_package, init, reference)
     assert all(torch.all(m.bias == 0) for m in drawn)
 
 
+def test_gain_auto_on_the_users_model_reads_the_activation_functions_its_forward_calls(write_modules):
+    """gain 'auto' read the registration order alone, where F.relu is no module: the user's model was
+    drawn at gain 1 without a word. It reads one forward pass on training inputs: torch's relu gain sqrt(2)
+    for the layer before F.relu, 1 for the output layer."""
+    write_modules(
+        functional_net="""
+        import math
+        from torch import nn
+        from torch.nn import functional
+
+        class Net(nn.Module):
+            def __init__(self, input_shape, num_outputs):
+                super().__init__()
+                self.hidden, self.out = nn.Linear(math.prod(input_shape), 512), nn.Linear(512, num_outputs)
+
+            def forward(self, x):
+                return self.out(functional.relu(self.hidden(x.flatten(1))))
+        """
+    )
+    recipe = Recipe.from_dict(
+        {"model": {"name": "functional_net:Net", "init": {"name": "xavier_normal", "gain": "auto"}}}
+    )
+    net = build(recipe).model.net
+    for layer, gain in [(net.hidden, torch.nn.init.calculate_gain("relu")), (net.out, 1.0)]:
+        fan_out, fan_in = layer.weight.shape
+        # thousands of draws: the sample std within 5% of gain * sqrt(2 / (fan_in + fan_out))
+        assert layer.weight.std().item() == pytest.approx(gain * math.sqrt(2 / (fan_in + fan_out)), rel=0.05)
+
+
 def test_lsuv_draws_the_users_own_model_on_its_training_inputs(user_package):
     recipe = Recipe.from_dict(
         {

@@ -216,8 +216,6 @@ def build_model(recipe: Recipe, splits: Any) -> nn.Module:
     if Capability.USER not in entry.capabilities:  # the user's factory runs once, in the real build
         check_fits(recipe.model.name, shape, outputs, resolve_device(recipe.training.device), **keywords)
     net = entry.create(shape, outputs, **keywords)
-    if drawn_here and init != "default" and not data_dependent:  # data-dependent: on scaled inputs, below
-        apply(net, init, **init_options)
     # The user's model embeds the inputs as they come: ids it gets as int64 (a built-in embeds its own).
     ids = Capability.USER in entry.capabilities and embeds_ids(net, splits.train.x)
     if (splits.vocab_size or ids) and recipe.data.scaling != "none":
@@ -228,16 +226,18 @@ def build_model(recipe: Recipe, splits: Any) -> nn.Module:
     # Images stored flat (digits: 64 features) or without their channel ((H, W)) are fitted as (C, H, W).
     images = channels_first(tuple(splits.image_shape)) if splits.image_shape else None
     scaler = get_registry("scaling").create(scaling, **scaling_options).fit(splits.train.x, shape=images)
-    if data_dependent:
-        with warnings.catch_warnings():
-            if Capability.USER not in entry.capabilities:  # a built-in keeps its embeddings by design
-                warnings.simplefilter("ignore", KeptWeightsWarning)
-            apply(net, init, data=scaler(splits.train.x[:INIT_BATCH]), **init_options)
     dtype = torch.long if ids else parameter_dtype(net)
     if splits.train.x.is_floating_point() and dtype not in (None, splits.train.x.dtype):
         model = nn.Sequential(OrderedDict(scaling=scaler, inputs_as=InputsAs(dtype), net=net))
     else:
         model = nn.Sequential(OrderedDict(scaling=scaler, net=net))
+    if data_dependent or (drawn_here and init != "default"):
+        # On training inputs as the net gets them: LSUV's, and gain 'auto''s forward pass, which sees the
+        # activation functions of the user's forward (F.relu) that registration order does not.
+        with warnings.catch_warnings():
+            if Capability.USER not in entry.capabilities:  # a built-in keeps its embeddings by design
+                warnings.simplefilter("ignore", KeptWeightsWarning)
+            apply(net, init, data=model[:-1](splits.train.x[:INIT_BATCH]), **init_options)
     if Capability.USER in entry.capabilities:
         _check_one_tensor(model, splits.train.x[:2])
     return model

@@ -1,4 +1,7 @@
-"""Default output paths: two commands started within the same second each get their own."""
+"""Default output paths (two commands started within the same second each get their own), and the names
+of the files a run folder holds."""
+
+from pathlib import Path
 
 import optimlab.runs_folder
 from optimlab.runs_folder import fresh_path
@@ -29,3 +32,23 @@ def test_two_trains_of_one_recipe_in_the_same_second_keep_both_runs(cli, tmp_pat
     folders = sorted(p.name for p in (tmp_path / "runs").iterdir())
     assert len(folders) == 2 and folders[1] == folders[0] + "-2"
     assert all((tmp_path / "runs" / f / "result.json").is_file() for f in folders)
+
+
+def test_the_run_folders_file_names_have_one_home():
+    """train.run named a run folder's files (RECIPE_NAME, METRICS_NAME...) while report.run_folder,
+    report.run_page, the trackers and the CLI each wrote them again as strings: a rename would split
+    what train writes from what they read. Truth: the package's source, where each name is written once,
+    in runs_folder."""
+    import optimlab
+    from optimlab import runs_folder
+
+    names = [runs_folder.RECIPE_NAME, runs_folder.METRICS_NAME, runs_folder.MODEL_NAME]
+    names += [runs_folder.RESULT_NAME, runs_folder.SESSIONS_NAME]
+    source = Path(optimlab.__file__).parent
+    written = {
+        (str(path.relative_to(source)), name)
+        for path in source.rglob("*.py")
+        for name in names
+        if f'"{name}"' in path.read_text() or f"'{name}'" in path.read_text()
+    }
+    assert written == {("runs_folder.py", name) for name in names}

@@ -1,4 +1,6 @@
-"""Where work is kept when no output is named: ``runs/KIND-LABEL-TIME``, a name of its own.
+"""Where work is kept when no output is named: ``runs/KIND-LABEL-TIME``, a name of its own; and the
+files a run folder holds, by name (``optimlab.train.train`` writes them; reports, trackers and the CLI
+read them).
 
 Two commands started within the same second (a script's second ``optimlab.compare``, two ``optimlab
 train`` of one recipe) got the same name: the second was refused ("the storage already holds study
@@ -10,7 +12,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-__all__ = ["fresh_path"]
+__all__ = ["METRICS_NAME", "MODEL_NAME", "RECIPE_NAME", "RESULT_NAME", "SESSIONS_NAME", "fresh_path"]
+
+RECIPE_NAME = "recipe.yaml"  # the recipe trained, as it resumes
+METRICS_NAME = "metrics.jsonl"  # a line per step and per evaluation
+MODEL_NAME = "model.pt"  # the final weights (and scaler), written at the end of training
+RESULT_NAME = "result.json"  # how the run ended, and its final metrics
+SESSIONS_NAME = "sessions.jsonl"  # a resumed run's earlier result.json files, one a line, oldest first
 
 
 def fresh_path(stem: str, suffix: str = "", *, root: str | Path = "runs") -> Path:

@@ -14,6 +14,7 @@ import typer
 
 from optimlab.errors import InvalidValueError
 from optimlab.registry import DEVICE, DEVICES
+from optimlab.runs_folder import RECIPE_NAME
 
 DATABASES = ("sqlite", "postgresql", "mysql", "mariadb", "oracle", "mssql")  # SQLAlchemy's dialects
 STORAGE_EXAMPLE = "a database URL such as sqlite:///runs/studies.db or postgresql://user@host/db"
@@ -49,9 +50,9 @@ def readable_file(text: str) -> Path:
 def recipe_file(text: str) -> Path:
     """A recipe's YAML file; a run's folder, which holds one, is answered with that file's path."""
     path = _path(text)
-    if path.is_dir() and (path / "recipe.yaml").is_file():
+    if path.is_dir() and (path / RECIPE_NAME).is_file():
         raise typer.BadParameter(
-            f"{text!r} is not a file but a run's folder: give its recipe, {str(path / 'recipe.yaml')!r}"
+            f"{text!r} is not a file but a run's folder: give its recipe, {str(path / RECIPE_NAME)!r}"
         )
     return readable_file(text)
 

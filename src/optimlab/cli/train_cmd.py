@@ -16,7 +16,7 @@ from optimlab.cli._output import Output, typed_command
 from optimlab.cli._progress import resumable
 from optimlab.errors import OptimlabError
 from optimlab.registry import POSITIVE_INT
-from optimlab.runs_folder import fresh_path
+from optimlab.runs_folder import RECIPE_NAME, fresh_path
 
 if TYPE_CHECKING:
     from optimlab.recipe import Recipe
@@ -116,9 +116,9 @@ def train(
                 "--resume continues the recipe saved in its folder; drop the recipe file and --out "
                 "(--epochs, --steps and --checkpoint-every may change)"
             )
-        if not (resume / "recipe.yaml").is_file():
-            raise OptimlabError(f"--resume {str(resume)!r}: that folder holds no run (no recipe.yaml)")
-        recipe = o.recipe_from_options(resume / "recipe.yaml", ctx.params)  # the library refuses changes
+        if not (resume / RECIPE_NAME).is_file():
+            raise OptimlabError(f"--resume {str(resume)!r}: that folder holds no run (no {RECIPE_NAME})")
+        recipe = o.recipe_from_options(resume / RECIPE_NAME, ctx.params)  # the library refuses changes
     else:
         recipe = o.recipe_from_options(recipe_path, ctx.params)
     if checkpoint_every is not None:
@@ -142,7 +142,7 @@ def train(
     again += "".join(f" --log {name}" for name in log or [])
     # a signal the run's own handler does not catch (in its final evaluation and writes, the page, the
     # trackers' wait) said only 'interrupted', and stdout stayed empty under --format json
-    with resumable(output, lambda: again if (out / "recipe.yaml").is_file() else None, "the run is kept"):
+    with resumable(output, lambda: again if (out / RECIPE_NAME).is_file() else None, "the run is kept"):
         with o.noting_data(output), o.flags_named(ctx.params), o.fields_named(resumable_flags):
             result = run_training(
                 recipe, out, resume=resume is not None, callbacks=[*callbacks, *trackers.values()]
@@ -175,7 +175,7 @@ def train(
         from optimlab.report.chance import no_better_than_chance
 
         if result.status == "completed" and (unlearnt := no_better_than_chance(recipe, result.metrics)):
-            doctor = f"optimlab doctor {shlex.quote(str(out / 'recipe.yaml'))}"
+            doctor = f"optimlab doctor {shlex.quote(str(out / RECIPE_NAME))}"
             output.note(f"{unlearnt}; {doctor} finds why")
     if result.status == "diverged":
         output.error(result.message or "diverged")

@@ -26,6 +26,7 @@ from optimlab.recipe import Recipe
 from optimlab.registry import NON_NEGATIVE, POSITIVE_INT
 from optimlab.report.recipes import default_values, flat_fields
 from optimlab.report.run_folder import RunFolder, is_run_folder, read_run
+from optimlab.runs_folder import RECIPE_NAME
 from optimlab.train.loop import Callback, TrainState
 
 __all__ = [
@@ -234,7 +235,7 @@ def log_run(
         raise InvalidValueError(
             "tracker", type(tracker).__name__, "a Tracker, e.g. open_tracker('mlflow', ...)"
         )
-    records = run_records(run, (run.path / "recipe.yaml").stat().st_mtime)
+    records = run_records(run, (run.path / RECIPE_NAME).stat().st_mtime)
     tracker.send(_with_final_scores(records, _sessions(run)))
     for artifact in artifacts:
         tracker.log_artifact(artifact)

@@ -19,6 +19,7 @@ import yaml
 
 from optimlab.errors import OptimlabError
 from optimlab.recipe import load_yaml
+from optimlab.runs_folder import METRICS_NAME, RECIPE_NAME, RESULT_NAME, SESSIONS_NAME
 
 __all__ = ["AXES", "RunFolder", "is_run_folder", "read_run"]
 
@@ -44,7 +45,7 @@ class RunFolder:
 
 def is_run_folder(path: str | Path) -> bool:
     path = Path(path)
-    return (path / "recipe.yaml").is_file() and (path / "metrics.jsonl").is_file()
+    return (path / RECIPE_NAME).is_file() and (path / METRICS_NAME).is_file()
 
 
 def read_run(path: str | Path, name: str | None = None) -> RunFolder:
@@ -53,10 +54,10 @@ def read_run(path: str | Path, name: str | None = None) -> RunFolder:
     path = Path(path)
     if not is_run_folder(path):
         raise OptimlabError(
-            f"{str(path)!r} is not a run folder: expected recipe.yaml and metrics.jsonl "
+            f"{str(path)!r} is not a run folder: expected {RECIPE_NAME} and {METRICS_NAME} "
             "(written by `optimlab train --out FOLDER`)"
         )
-    log = path / "metrics.jsonl"
+    log = path / METRICS_NAME
     try:
         text = log.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -73,10 +74,10 @@ def read_run(path: str | Path, name: str | None = None) -> RunFolder:
             except (ValueError, KeyError, TypeError) as error:
                 raise OptimlabError(f"{str(log)!r} line {number} is not a metrics line: {error}") from None
         raise
-    result_file = path / "result.json"
+    result_file = path / RESULT_NAME
     result = _mapping(result_file, json.loads, "a result") if result_file.is_file() else {}
-    recipe = _mapping(path / "recipe.yaml", load_yaml, "a recipe")
-    sessions_file = path / "sessions.jsonl"
+    recipe = _mapping(path / RECIPE_NAME, load_yaml, "a recipe")
+    sessions_file = path / SESSIONS_NAME
     sessions = (
         _mapping(sessions_file, _lines, "a sessions log")["sessions"] if sessions_file.is_file() else []
     )

@@ -29,6 +29,7 @@ from optimlab.report.line_chart import COLOURS, DASHES, LineChart, line_chart, s
 from optimlab.report.metric_labels import axis_label
 from optimlab.report.recipes import DEFAULT, defaults_named, differing_fields, flat_fields, not_taken
 from optimlab.report.run_folder import RunFolder
+from optimlab.runs_folder import MODEL_NAME, RECIPE_NAME
 from optimlab.workloads import metric_goal
 
 __all__ = ["run_page", "write_run_report"]
@@ -360,7 +361,7 @@ def _best_table(page: Page, runs: Sequence[RunFolder]) -> None:
 
 def _saved(runs: Sequence[RunFolder]) -> bool:
     """Whether a run of ``runs`` holds the model its training saved at its end (model.pt)."""
-    return any((run.path / "model.pt").is_file() for run in runs)
+    return any((run.path / MODEL_NAME).is_file() for run in runs)
 
 
 def run_page(runs: Sequence[RunFolder], *, command: str | None = None) -> Page:
@@ -449,7 +450,7 @@ def _repeat(run: RunFolder) -> str:
     """The command that trains ``run``'s recipe again, into a folder beside it (the same numbers on the
     same machine: every random choice takes its seed from the recipe)."""
     again = run.path.with_name(f"{run.path.name}-again")
-    return shlex.join(["optimlab", "train", str(run.path / "recipe.yaml"), "--out", str(again)])
+    return shlex.join(["optimlab", "train", str(run.path / RECIPE_NAME), "--out", str(again)])
 
 
 def write_run_report(runs: Sequence[RunFolder], path: str | Path, *, command: str | None = None) -> Path:

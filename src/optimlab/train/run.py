@@ -32,6 +32,7 @@ from optimlab.data.user_factory import BatchSplits
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.models.structure import structure
 from optimlab.recipe import Recipe
+from optimlab.runs_folder import METRICS_NAME, MODEL_NAME, RECIPE_NAME, RESULT_NAME, SESSIONS_NAME
 from optimlab.train.callbacks import Checkpointing, EarlyStopping, MetricsLog, StopOnSignal
 from optimlab.train.checkpoint import (
     CHECKPOINT_NAME,
@@ -62,9 +63,6 @@ __all__ = [
     "train",
     "user_metrics",
 ]
-
-RECIPE_NAME, METRICS_NAME, MODEL_NAME, RESULT_NAME = "recipe.yaml", "metrics.jsonl", "model.pt", "result.json"
-SESSIONS_NAME = "sessions.jsonl"  # a resumed run's earlier result.json files, one a line, oldest first
 
 
 @dataclasses.dataclass

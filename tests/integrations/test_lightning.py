@@ -179,11 +179,12 @@ class Scheduled(Classifier):
         super().__init__(
             nn.Sequential(nn.Linear(64, 32), nn.Tanh(), nn.Linear(32, 10)), nn.CrossEntropyLoss(), None
         )
-        self.lrs, self.seen = lrs, []
+        self.lrs, self.seen, self.at = lrs, [], []
 
     def training_step(self, batch, batch_idx):
         out = super().training_step(batch, batch_idx)
         self.seen.append(out["loss"].item())
+        self.at.append((batch_idx, self.global_step, self.current_epoch))
         return out
 
     def configure_optimizers(self):
@@ -222,6 +223,33 @@ def test_the_sweep_clips_the_gradients_as_the_trainer_it_is_given_does(algorithm
     # a module fit before (here set back to its first weights) is swept as the Trainer it was fit with clips
     truth.load_state_dict(module.state_dict())
     assert lr_range_test(truth, loader, start_lr=start, end_lr=end, steps=steps).losses == result.losses
+
+
+def test_the_sweep_accumulates_gradients_as_the_trainer_it_is_given_does():
+    """Trainer(accumulate_grad_batches=3) was ignored: the sweep stepped every batch. Truth: a real Trainer
+    fit at the sweep's lrs on 7 batches an epoch (groups of 3, 3 and 1: Lightning steps at an epoch's last
+    batch, each loss divided by 3): the sweep's loss after each step is the mean of the next step's
+    batches' losses there, and training_step sees the batch_idx, global_step and epoch it sees there."""
+    steps, start, end = 9, 0.01, 1.0
+    lrs = [start * (end / start) ** (i / (steps - 1)) for i in range(steps)]
+    x, y = standardized()
+    data = x[:200], y[:200]  # 7 batches of 32, the last of 8
+    torch.manual_seed(0)
+    truth = Scheduled(lrs)
+    module = copy.deepcopy(truth)
+    fit(truth, data, steps + 1, shuffle=False, accumulate_grad_batches=3)
+    groups = [range(e * 7 + a, e * 7 + b) for e in range(4) for a, b in ((0, 3), (3, 6), (6, 7))]
+    expected = [sum(truth.seen[i] for i in g) / len(g) for g in groups[1 : steps + 1]]
+    loader = DataLoader(TensorDataset(*data), batch_size=32)
+    trainer = _quiet_trainer(accumulate_grad_batches=3)
+    result = lr_range_test(module, loader, start_lr=start, end_lr=end, steps=steps, trainer=trainer)
+    assert result.lrs == pytest.approx(lrs, rel=1e-12)
+    assert result.losses == pytest.approx(expected, rel=1e-5, abs=1e-6)
+    assert module.at == truth.at[: len(module.at)] and len(module.at) == groups[steps][-1] + 1
+    # the factor given by Lightning's callback, which sets the Trainer's as each epoch starts
+    scheduled = _quiet_trainer(callbacks=[lightning.pytorch.callbacks.GradientAccumulationScheduler({0: 3})])
+    again = lr_range_test(module, loader, start_lr=start, end_lr=end, steps=steps, trainer=scheduled)
+    assert again.losses == result.losses
 
 
 class RecordsHooks(Classifier):
@@ -280,13 +308,17 @@ def test_the_sweep_calls_the_hooks_of_a_step_a_trainer_calls_in_its_order_with_i
 
 
 def test_what_the_sweep_cannot_do_as_the_trainer_is_refused_in_one_line():
-    """Gradient accumulation (the sweep steps every batch), clipping in the check (optimlab.train.fit runs
-    no module hook) or beside SAM (Lightning clips each of its gradients): each named, before any step."""
+    """Accumulation or clipping in the check (optimlab.train.fit steps every batch and runs no module
+    hook), or beside SAM (Lightning clips each of its gradients, evaluates a group's last batch again):
+    each named, before any step."""
     data = standardized()
     module = Classifier(nn.Linear(64, 10), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.1))
     before = copy.deepcopy(module.state_dict())
     for trainer, kwargs, field in (
-        (_quiet_trainer(accumulate_grad_batches=4), {}, '"4 (the Trainer\'s)" for accumulate_grad_batches'),
+        (_quiet_trainer(accumulate_grad_batches=4), {"check_steps": 5},
+         "'5 beside Trainer(accumulate_grad_batches=4)' for check_steps"),
+        (_quiet_trainer(accumulate_grad_batches=4), {"optimizer": optim.create("sam", module.parameters(), lr=0.1)},
+         "SAM, which evaluates the loss again, beside Trainer(accumulate_grad_batches=4)"),
         (_quiet_trainer(gradient_clip_val=1.0), {"check_steps": 5},
          "\"5 beside Trainer(gradient_clip_val=1.0, gradient_clip_algorithm='norm')\" for check_steps"),
         (_quiet_trainer(gradient_clip_val=1.0), {"optimizer": optim.create("sam", module.parameters(), lr=0.1)},
@@ -1486,6 +1518,7 @@ def test_a_hook_of_the_instruments_that_fails_is_one_warning_or_with_strict_ends
     if strict:
         with pytest.raises(RuntimeError, match="reshape is not implemented for sparse tensors"):
             fit(watched, data, 6, [doctor], shuffle=False)
+        assert not any(m._forward_hooks or m._forward_pre_hooks for m in watched.modules())  # taken off
         return
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always")

@@ -21,6 +21,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.callbacks import GradientAccumulationScheduler
 from lightning.pytorch.core.optimizer import LightningOptimizer
 from lightning.pytorch.plugins.precision import Precision
 from lightning.pytorch.trainer.states import TrainerFn
@@ -324,6 +325,32 @@ def configure_optimizers(
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
+class _Accumulated(UserBatches):
+    """The batches of an optimizer step under ``Trainer(accumulate_grad_batches=k)``, as the sweep's
+    batches: each :class:`Group` of ``k`` batches of an epoch in order, the epoch's last one shorter
+    where ``k`` does not divide it, as Lightning's loop steps at an epoch's last batch; single batches
+    for ``k`` 1."""
+
+    class Group(list):
+        """The batches of one optimizer step."""
+
+    accumulated = 1
+
+    def stream(self, device: torch.device | str) -> Iterator[Any]:
+        if self.accumulated == 1:
+            yield from super().stream(device)
+            return
+        group, current, place = _Accumulated.Group(), None, 0
+        for epoch, batch in self.from_step(0, device):
+            place = place + 1 if epoch == current else 1
+            current = epoch
+            group.append(batch)
+            # steps_per_epoch is known by an epoch's last batch, even where the data's length is not
+            if len(group) == self.accumulated or place == self.steps_per_epoch:
+                yield group
+                group = _Accumulated.Group()
+
+
 class _TrainingLoss:
     """The loss ``training_step`` makes of a batch as the Trainer hands it over: after
     ``on_before_batch_transfer``, ``transfer_batch_to_device`` (to the module's device: a batch type of
@@ -354,12 +381,29 @@ class _TrainingLoss:
         self._read = {True: 0, False: 0}
         self._with_index = True  # whether the model's training_step takes batch_idx
         self.unhooked = False
+        self.accumulated = 1  # the Trainer's accumulate_grad_batches: batches an optimizer step reads
+
+    def _accumulated(self, model: pl.LightningModule, group: list[Any]) -> Tensor:
+        """The loss of an optimizer step over ``group``'s batches, as Lightning's accumulation makes its
+        gradient: each batch's loss divided by ``accumulate_grad_batches`` (in an epoch's last, shorter
+        group too), those ``training_step`` skips left out; its value is their mean, for the sweep's
+        curve."""
+        losses = []
+        for batch in group:
+            with contextlib.suppress(SkippedBatch):
+                losses.append(self(model, batch))
+        if not losses:
+            raise SkippedBatch
+        gradient = torch.stack(losses).sum() / self.accumulated
+        return gradient + (torch.stack(losses).mean() - gradient).detach()
 
     def _hook(self, model: pl.LightningModule, name: str) -> Any:
         overridden = self._datamodule is not None and is_overridden(name, self._datamodule)
         return getattr(self._datamodule if overridden else model, name)
 
     def __call__(self, model: pl.LightningModule, batch: Any) -> Tensor:
+        if isinstance(batch, _Accumulated.Group):
+            return self._accumulated(model, batch)
         if batch is not self._last[0] or model is not self._model:
             training = model.training
             if model is not self._model:
@@ -376,8 +420,12 @@ class _TrainingLoss:
             if not isinstance(model._trainer, _LoopCounts):  # a check's candidate: deepcopy detached it
                 model.trainer = _LoopCounts()  # type: ignore[assignment]
             counts = model._trainer
-            if training:
-                counts.global_step, counts.current_epoch = index, index // epoch if epoch else 0
+            if training:  # optimizer steps taken: an epoch's last group of batches may be shorter
+                k = self.accumulated
+                counts.global_step = (
+                    (index // epoch) * -(-epoch // k) + index % epoch // k if epoch else index // k
+                )
+                counts.current_epoch = index // epoch if epoch else 0
             else:  # after the steps taken, in the epoch of the last one, as a validation run reads them
                 counts.global_step = self._read[True]
             index = index % epoch if epoch else index
@@ -479,6 +527,7 @@ class _LoopCounts:
         self.loggers: list[Any] = []
         self.gradient_clip_val = None if trainer is None else trainer.gradient_clip_val
         self.gradient_clip_algorithm = None if trainer is None else trainer.gradient_clip_algorithm
+        self.accumulate_grad_batches = _accumulated_by(trainer)
         self.precision_plugin = Precision()
 
     def __getattr__(self, name: str) -> Any:
@@ -613,15 +662,18 @@ def lr_range_test(
 
     ``trainer``: the ``lightning.Trainer`` the module will be fit with (default: the one it was fit
     with, if any): the sweep clips the gradients as it does (``gradient_clip_val``,
-    ``gradient_clip_algorithm``, through the module's ``configure_gradient_clipping``). Its
-    ``accumulate_grad_batches`` above 1 is refused (give the range test batches that many times as
-    large: the gradient of one step, batch norm aside); its precision is not taken (the sweep is 32-bit).
+    ``gradient_clip_algorithm``, through the module's ``configure_gradient_clipping``) and accumulates
+    them as it does (``accumulate_grad_batches``, or a ``GradientAccumulationScheduler``'s factor of the
+    first epoch: a step over that many batches of an epoch, each loss divided by it, a step at an
+    epoch's last batch; the curve's loss is their mean); its precision is not taken (the sweep is
+    32-bit), nor its devices (one process: a batch is one device's).
 
     The module's hooks a Trainer calls in a step that the sweep calls too, with Lightning's arguments:
     ``on_before_batch_transfer``, ``transfer_batch_to_device`` and ``on_after_batch_transfer`` (the data
     module's where it overrides them), ``training_step``, then between the backward pass and the update
     ``on_after_backward``, ``on_before_optimizer_step`` and ``configure_gradient_clipping``, in that
-    order. Not called: ``on_train_batch_start`` (its -1 ends an epoch early, which a sweep of a fixed
+    order (once a step under accumulation, where Lightning calls ``on_after_backward`` after each batch's
+    backward pass: the sweep takes one over the step's batches). Not called: ``on_train_batch_start`` (its -1 ends an epoch early, which a sweep of a fixed
     number of steps cannot), ``on_train_batch_end``, ``on_before_backward``, ``on_before_zero_grad``,
     ``optimizer_zero_grad``, ``backward`` and ``optimizer_step`` (the sweep takes the step and sets its
     lr: an override that sets the lr, a warmup's, would undo the sweep's) and the epoch hooks. An
@@ -632,7 +684,8 @@ def lr_range_test(
     (:func:`optimlab.doctor.find_lr`): each trains ``check_steps`` steps, one at a time, scored by
     ``training_step``'s loss on ``val_dataloaders`` (default: the data module's validation data, else
     a fifth of the training data held out). Its training (:func:`optimlab.train.fit`) runs the batch
-    hooks and ``training_step`` only: a module that clips is refused it.
+    hooks and ``training_step`` only, stepping every batch: a Trainer that accumulates or clips, or a
+    module that clips, is refused it.
     ``options`` go to :func:`optimlab.doctor.lr_range_test` (``start_lr``, ``end_lr``, ``steps``, ...).
     A batch whose ``training_step`` returns None is skipped as Lightning's loop skips it: no update,
     and the sweep's lr goes on, as it does in Lightning's own ``lr_find`` (the schedule counts the
@@ -685,23 +738,44 @@ def _clips(trainer: pl.Trainer | None, module: pl.LightningModule) -> str | None
     return None
 
 
+def _accumulated_by(trainer: pl.Trainer | None) -> int:
+    """The batches an optimizer step of ``trainer``'s fit reads, in its first epoch: its
+    ``accumulate_grad_batches``, or a ``GradientAccumulationScheduler``'s factor at epoch 0 (the callback
+    sets the Trainer's as each epoch starts)."""
+    scheduler = next(
+        (c for c in getattr(trainer, "callbacks", ()) if isinstance(c, GradientAccumulationScheduler)), None
+    )
+    if scheduler is not None:
+        return scheduler.get_accumulate_grad_batches(0)
+    return getattr(trainer, "accumulate_grad_batches", 1)
+
+
 def _check_fit_by(
     trainer: pl.Trainer | None,
     module: pl.LightningModule,
     optimizer: torch.optim.Optimizer,
     check_steps: int | None,
 ) -> None:
-    """Refuse what the range test cannot do as ``trainer`` will: accumulate gradients over batches, clip
-    in the check's training (:func:`optimlab.train.fit`, which runs no module hook) or beside an optimizer
-    that evaluates the loss again (Lightning clips each evaluation's gradient)."""
-    accumulated = getattr(trainer, "accumulate_grad_batches", 1)
+    """Refuse what the range test cannot do as ``trainer`` will: accumulate gradients or clip them in
+    the check's training (:func:`optimlab.train.fit`, which steps every batch and runs no module hook), or
+    beside an optimizer that evaluates the loss again (Lightning clips each evaluation's gradient, and
+    evaluates only a group's last batch again)."""
+    accumulated = _accumulated_by(trainer)
     if accumulated > 1:
-        raise InvalidValueError(
-            "accumulate_grad_batches",
-            f"{accumulated} (the Trainer's)",
-            f"1 in the range test: give it batches {accumulated}x as large, whose gradient is that of one "
-            "of the fit's steps (batch norm aside), and a Trainer without it",
-        )
+        if check_steps is not None:
+            raise InvalidValueError(
+                "check_steps",
+                f"{check_steps} beside Trainer(accumulate_grad_batches={accumulated})",
+                "None: the sweep accumulates as the Trainer does; the check trains with "
+                "optimlab.train.fit, which steps every batch",
+            )
+        if getattr(optimizer, "needs_closure", False):
+            raise InvalidValueError(
+                "optimizer",
+                f"{type(optimizer).__name__}, which evaluates the loss again, beside "
+                f"Trainer(accumulate_grad_batches={accumulated})",
+                "an optimizer that evaluates the loss once: Lightning evaluates a group's last batch again",
+            )
     clips = _clips(trainer, module)
     if clips is None:
         return
@@ -783,15 +857,22 @@ def _range_test(
     train_dataloaders = _one_loader("train_dataloaders", train_dataloaders, given + "train_dataloader()")
     val_dataloaders = _one_loader("val_dataloaders", val_dataloaders, given + "val_dataloader()")
     training_loss = _TrainingLoss(datamodule, module)
+    training_loss.accumulated = _accumulated_by(trainer)
     batching = {key: options.pop(key) for key in ("batch_size", "seed") if key in options}
-    training_loss.batches = UserBatches(
+    training_loss.batches = _Accumulated(
         train_dataloaders, None, compute_loss=training_loss, field="train_dataloaders", **batching
     )
+    training_loss.batches.accumulated = training_loss.accumulated
     if check_steps is not None and val_dataloaders is None:  # the part find_lr trains its candidates on
         split = hold_out(training_loss.batches, training_loss.batches.seed)
         training_loss.checked = split[0] if split is not None else None
     loss = {"compute_loss": training_loss, **batching}
-    with warnings.catch_warnings(), _detached(module, trainer), _metric_states_kept(module):
+    with (
+        warnings.catch_warnings(),
+        _detached(module, trainer),
+        _metric_states_kept(module),
+        _hooks_before_each_step(module, optimizer),  # of the sweep: the check's copies have none
+    ):
         # training_step's self.log() calls warn outside a Trainer; the sweep needs only the loss
         warnings.filterwarnings("ignore", message=r"You are trying to `self.log\(\)`")
         try:
@@ -816,10 +897,7 @@ def _range_test(
                         "(optimlab.train.fit) cannot skip one",
                     ) from None
             else:
-                with _hooks_before_each_step(module, optimizer):
-                    result = _sweep(
-                        module, None, training_loss.batches, optimizer=optimizer, **loss, **options
-                    )
+                result = _sweep(module, None, training_loss.batches, optimizer=optimizer, **loss, **options)
         except InvalidValueError as error:
             if error.field == "compute_loss":  # the sweep's: training_step skipped every batch
                 raise InvalidValueError(

@@ -1148,3 +1148,20 @@ def test_the_entropy_bar_leaves_out_the_padding_the_loss_ignores(pad):
     below = (Candidate(1e-3, "test"), _Checked({"val_loss": 1.0}, (bar - 0.1)[None]))
     assert _below_entropy([at_bar], counts, [fold]) is False
     assert _below_entropy([below], counts, [fold]) is True
+
+
+def test_a_multi_label_check_is_scored_by_its_loss_not_its_subset_accuracy():
+    """Batches of 6 labels a row under BCEWithLogitsLoss now have an accuracy (the exact match of a row,
+    scikit-learn's subset accuracy), which no most frequent class gives a chance level for: the check
+    took it, counted 1 held-out label, and tied all 9 candidates by it. It scores them by the held-out
+    loss, as before they had an accuracy."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(400, 10, generator=g)
+    y = (x[:, :6] + 0.8 * torch.randn(400, 6, generator=g) > 0).float()
+    batches = [(x[i : i + 32], y[i : i + 32]) for i in range(0, 320, 32)]
+    held = [(x[i : i + 40], y[i : i + 40]) for i in range(320, 400, 40)]
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 6))
+    result = find_lr(model, nn.BCEWithLogitsLoss(), batches, held_out=held, check_steps=60, steps=60)
+    assert result.metric == "loss" and result.suggestion is not None
+    assert all(c.score == c.held_out_loss for c in result.candidates)

@@ -522,3 +522,32 @@ def test_a_model_under_return_dict_false_trains_and_scores_on_the_loss_its_tuple
     right = sum(int((out.logits.argmax(-1) == batch["labels"]).sum()) for out, batch in zip(own, batches))
     assert metrics["val_loss"] == pytest.approx(sum(out.loss.item() for out in own) / 2, rel=1e-5)
     assert metrics["val_accuracy"] == right / 16
+
+
+@pytest.mark.parametrize("problem", ["multi_label_classification", "regression"])
+def test_a_multi_label_classifiers_accuracy_is_scikit_learns_subset_accuracy(problem):
+    """BERT under problem_type multi_label_classification (float 0/1 labels, BCEWithLogits) was scored by
+    its loss alone. Its accuracy is scikit-learn's accuracy_score of the 0/1 label matrix against the
+    logits above 0 (exact match: every label of a row right); the same head under "regression" (the mean
+    squared error of the same 0/1 targets) gets none; the loss is the model's own either way."""
+    from sklearn.metrics import accuracy_score
+
+    torch.manual_seed(0)
+    ids = torch.randint(1, 30, (24, 6))
+    labels = torch.stack([ids[:, 0] > 15, ids[:, 1] > 10, ids[:, 2] > 20], 1).float()
+    labels[:4] = torch.tensor([1.0, 0.0, 1.0])  # rows the model may get right whole
+    batches = [{"input_ids": ids[i : i + 8], "labels": labels[i : i + 8]} for i in range(0, 24, 8)]
+    model = BertForSequenceClassification(BertConfig(vocab_size=30, hidden_size=16, num_hidden_layers=1,
+                                                     num_attention_heads=2, intermediate_size=32, num_labels=3,
+                                                     problem_type=problem))  # fmt: skip
+    model.classifier.bias.data = torch.tensor([2.0, -2.0, 0.3])  # some rows all right, some not
+    metrics = evaluate_batches(model, UserBatches(batches, None), prefix="val")
+    with torch.no_grad():
+        outputs = [model(**batch) for batch in batches]
+    assert metrics["val_loss"] == pytest.approx(sum(o.loss.item() for o in outputs) / 3, rel=1e-5)
+    if problem == "regression":
+        assert "val_accuracy" not in metrics
+        return
+    predicted = (torch.cat([o.logits for o in outputs]) > 0).int().numpy()
+    truth = accuracy_score(labels.int().numpy(), predicted)
+    assert 0 < truth < 1 and metrics["val_accuracy"] == pytest.approx(truth, abs=1e-12)

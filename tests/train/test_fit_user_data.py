@@ -308,9 +308,12 @@ def test_sequences_padded_to_unequal_lengths_score_as_torch_scores_the_whole_spl
     assert metrics["val_accuracy"] == pytest.approx(accuracy)
 
 
-def test_several_labels_per_example_get_their_loss_and_no_class_accuracy():
-    """Multi-label 0/1 targets under BCEWithLogitsLoss: val_loss is torch's, and no val_accuracy, which
-    an argmax over the labels would count as if each example had one class."""
+def test_several_labels_per_example_get_their_loss_and_their_subset_accuracy():
+    """Multi-label 0/1 targets under BCEWithLogitsLoss: val_loss is torch's, and val_accuracy scikit-learn's
+    accuracy_score of the 0/1 matrix (every label of a row right, a label predicted where its logit is
+    positive), over batches of 16; not an argmax over the labels, as if each example had one class."""
+    from sklearn.metrics import accuracy_score
+
     generator = torch.Generator().manual_seed(0)
     x, y = torch.randn(40, 3, generator=generator), (torch.rand(40, 4, generator=generator) > 0.5).float()
     torch.manual_seed(0)
@@ -319,7 +322,13 @@ def test_several_labels_per_example_get_their_loss_and_no_class_accuracy():
     fit(model, torch.optim.SGD(model.parameters(), lr=0.0), (x, y), loss_fn=loss_fn, total_steps=1,
         batch_size=40, val_data=DataLoader(TensorDataset(x, y), batch_size=16), callbacks=[recorder])  # fmt: skip
     with torch.no_grad():
-        assert recorder.seen[-1][1] == {"val_loss": pytest.approx(loss_fn(model(x), y).item(), rel=1e-6)}
+        outputs = model(x)
+    assert recorder.seen[-1][1] == {
+        "val_loss": pytest.approx(loss_fn(outputs, y).item(), rel=1e-6),
+        "val_accuracy": pytest.approx(
+            accuracy_score(y.int().numpy(), (outputs > 0).int().numpy()), abs=1e-12
+        ),
+    }
 
 
 @pytest.mark.parametrize("loss_fn", [nn.MSELoss(), nn.L1Loss()])
@@ -1503,3 +1512,21 @@ def test_labels_past_the_two_classes_of_one_score_count_as_wrong():
     scores = torch.tensor([[1.0], [-1.0], [1.0], [-1.0], [2.0]])
     correct, counted = hits(scores, torch.tensor([1, 0, 2, 2, -1]))
     assert correct.tolist() == [True, True, False, False, False] and counted.all()
+
+
+def test_a_matrix_of_0_1_targets_regressed_under_mse_gets_no_accuracy():
+    """The subset accuracy of multi-label 0/1 targets is read only under BCEWithLogitsLoss: the same
+    targets regressed under nn.MSELoss get their loss and RMSE, computed by hand, and no accuracy."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 5, generator=generator)
+    y = (x[:, :4] + 0.5 * torch.randn(64, 4, generator=generator) > 0).float()
+    torch.manual_seed(0)
+    model = nn.Linear(5, 4)
+    state = fit(model, torch.optim.SGD(model.parameters(), lr=0.5), (x, y), loss_fn=nn.MSELoss(),
+                total_steps=5, batch_size=16, val_data=(x, y))  # fmt: skip
+    with torch.no_grad():
+        outputs = model(x)
+    assert state.last_metrics == {
+        "val_loss": pytest.approx(nn.functional.mse_loss(outputs, y).item(), rel=1e-5),
+        "val_rmse": pytest.approx((outputs - y).pow(2).mean().sqrt().item(), rel=1e-5),
+    }

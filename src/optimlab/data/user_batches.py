@@ -78,6 +78,7 @@ __all__ = [
     "own_pairs",
     "pandas_values",
     "prediction",
+    "relative_gap",
     "whole_number",
 ]
 
@@ -835,7 +836,7 @@ def own_pairs(forward: Forward) -> tuple[Any, Any] | None:
             binary = torch.nn.functional.binary_cross_entropy_with_logits(
                 scores.squeeze(-1).float(), labels.float()
             )
-        return (scores, labels) if _relative_gap(binary, own) <= 1e-3 else None
+        return (scores, labels) if relative_gap(binary, own) <= 1e-3 else None
     if scores.ndim < 3 or scores.shape[:-1] != labels.shape or labels.shape[-1] < 2:
         return scores, labels
     pairings = {
@@ -848,12 +849,12 @@ def own_pairs(forward: Forward) -> tuple[Any, Any] | None:
             loss = torch.nn.functional.cross_entropy(
                 s.reshape(-1, s.shape[-1]).float(), t.reshape(-1), ignore_index=-100
             )
-            gaps[name] = _relative_gap(loss, own)
+            gaps[name] = relative_gap(loss, own)
     nearest = min(gaps, key=gaps.__getitem__)
     return pairings[nearest] if gaps[nearest] <= 1e-3 else None
 
 
-def _relative_gap(loss: Tensor, own: Tensor) -> float:
+def relative_gap(loss: Tensor, own: Tensor) -> float:
     """How far ``loss`` lies from the model's ``own``, relative to it."""
     return ((loss - own).abs() / own.abs().clamp_min(1e-12)).item()
 

@@ -584,6 +584,8 @@ def _decided(
     metric = next(
         ("val_accuracy" if "val_accuracy" in c.levels else "val_loss" for c in checks if c.levels), "val_loss"
     )
+    if metric == "val_accuracy" and _multi_label(folds):  # exact match of rows: no class to answer always
+        metric = "val_loss"
     scored = [
         dataclasses.replace(c, score=k.levels.get(metric), held_out_loss=k.levels.get("val_loss"))
         for c, k in zip(candidates, checks, strict=True)
@@ -1182,6 +1184,24 @@ def _scored_by_row(made: Forward, loss_fn: Callable[[Tensor, Tensor], Tensor]) -
     return any(
         math.isclose(together, float(of_rows), rel_tol=1e-4, abs_tol=1e-6)
         for of_rows in (rows.mean(), rows.sum())
+    )
+
+
+def _multi_label(folds: Sequence[UserBatches]) -> bool:
+    """Whether the held-out targets are 0/1 matrices, several labels a row (multi-label, whose accuracy is
+    the exact match of a row: :func:`~optimlab.train.evaluation.subset_hits`): no most frequent class
+    gives its chance level, and the check scores them by their loss."""
+    held_out = folds[0]
+    if held_out.tensors is not None:
+        target = held_out.tensors[1]
+    else:
+        batch = next(iter(held_out.one_pass("cpu")), None)
+        if isinstance(batch, Mapping):
+            target = next((batch[k] for k in TARGET_KEYS if k in batch), None)
+        else:
+            target = batch[-1] if isinstance(batch, (tuple, list)) else None
+    return (
+        isinstance(target, Tensor) and target.is_floating_point() and target.ndim == 2 and target.shape[1] > 1
     )
 
 

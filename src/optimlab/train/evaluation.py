@@ -21,6 +21,7 @@ from optimlab.data.user_batches import (
     describe,
     first_loss,
     own_pairs,
+    relative_gap,
 )
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.techniques.losses import REGRESSION_LOSSES, ClassesLast, cross_entropy_reading, ignored_label
@@ -37,6 +38,7 @@ __all__ = [
     "class_dim",
     "evaluate_batches",
     "hits",
+    "subset_hits",
     "user_metric",
 ]
 
@@ -115,7 +117,7 @@ def evaluate_batches(
             if paired is not None and isinstance(predicted, torch.Tensor) and isinstance(target, torch.Tensor)
             and predicted.is_floating_point()
             else None
-        )  # fmt: skip
+        ) or subset_hits(batches.loss_fn, out.loss, predicted, target)  # fmt: skip
         if found is not None:
             correct += found[0].sum().item()
             labels += found[1].sum().item()
@@ -300,6 +302,32 @@ def _as_labels(loss_fn: Any, predicted: Any, target: Any) -> tuple[Any, Any]:
         and target.is_floating_point() and zero_one(target)
     )  # fmt: skip
     return (predicted.reshape(-1, 1), target.reshape(-1).long()) if binary else (predicted, target)
+
+
+def subset_hits(
+    loss_fn: Any, loss: torch.Tensor, scores: Any, targets: Any
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Multi-label classification's accuracy as scikit-learn's ``accuracy_score`` defines it on a 0/1
+    label matrix, exact match (subset accuracy): which rows have every label right, a label predicted
+    where its logit is positive (its probability above 0.5), and the rows counted. For logits ``(N, L)``,
+    ``L > 1``, of 0/1 float targets of their shape under binary cross-entropy with logits: ``loss_fn``
+    torch's ``BCEWithLogitsLoss``, or the model's own ``loss`` equal to its mean within a relative 1e-3
+    (Hugging Face's ``problem_type="multi_label_classification"``; its ``"regression"`` of 0/1 targets
+    is the mean squared error, and gets none); else None."""
+    if not (
+        isinstance(scores, torch.Tensor) and isinstance(targets, torch.Tensor)
+        and scores.is_floating_point() and targets.is_floating_point()
+        and scores.ndim == 2 and scores.shape == targets.shape and scores.shape[1] > 1 and zero_one(targets)
+    ):  # fmt: skip
+        return None
+    if loss_fn is None:
+        binary = nn.functional.binary_cross_entropy_with_logits(scores.float(), targets.float())
+        if relative_gap(binary, loss.detach().float()) > 1e-3:
+            return None
+    elif not isinstance(loss_fn, nn.BCEWithLogitsLoss):
+        return None
+    hit = ((scores > 0) == (targets == 1)).all(dim=1)
+    return hit, torch.ones_like(hit)
 
 
 def hits(

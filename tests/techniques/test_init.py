@@ -1,12 +1,13 @@
 """Initializers: sample statistics against their formulas, per-layer gains, LSUV, and deep-network physics."""
 
 import math
+import warnings
 
 import pytest
 import torch
 from torch import nn
 
-from optimlab.errors import InvalidValueError, UnknownNameError
+from optimlab.errors import InvalidValueError, OptimlabWarning, UnknownNameError
 from optimlab.registry import Capability, get_registry
 from optimlab.techniques import init
 
@@ -840,10 +841,6 @@ def test_gain_auto_reads_unregistered_activations_and_names_one_without_a_gain()
     """A layer before nn.ReLU6 got gain 1 without a word (ReLU6 was no activation to layer_gains), and the
     search went on past it. Truth: ReLU6's second moment on N(0, 1) is relu's but for the tail above 6,
     so its gain is sqrt(2) to 1e-8; GLU has none: gain 1, and a warning naming the layer and the GLU."""
-    import warnings
-
-    from optimlab.errors import OptimlabWarning
-
     model = nn.Sequential(nn.Linear(8, 8), nn.ReLU6(), nn.Linear(8, 16), nn.GLU(), nn.Tanh(), nn.Linear(8, 2))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -874,6 +871,30 @@ class _FunctionalNet(nn.Module):
     def forward(self, x):
         hidden = self.second(nn.functional.leaky_relu(self.first(x), 0.2))
         return self.out(torch.tanh(hidden) * self.gate(x))
+
+
+def test_gain_auto_without_data_says_when_it_finds_no_activation_module():
+    """A model whose forward calls F.relu has no activation module: gain 'auto' drew every layer at gain
+    1 without a word, where He's relu gain sqrt(2) was asked for. It warns, naming the way (data=); a
+    model whose activations are modules, and a single layer (a linear model), draw without it."""
+
+    class Functional(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.hidden, self.out = nn.Linear(8, 8), nn.Linear(8, 2)
+
+        def forward(self, x):
+            return self.out(nn.functional.relu(self.hidden(x)))
+
+    with pytest.warns(
+        OptimlabWarning, match=r"no activation module follows any of the model's 2 layers.*data="
+    ):
+        init.apply(Functional(), "xavier_normal", gain="auto")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        init.apply(nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2)), "xavier_normal", gain="auto")
+        init.apply(nn.Sequential(nn.Linear(8, 2)), "xavier_normal", gain="auto")
+        init.apply(Functional(), "xavier_normal", gain="auto", data=torch.randn(4, 8))
 
 
 def test_gain_auto_with_data_reads_the_forward_pass_functions_included():

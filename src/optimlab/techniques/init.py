@@ -595,6 +595,14 @@ def layer_gains(model: nn.Module) -> list[tuple[nn.Module, float]]:
     """
     followed = _followed_by(list(model.modules()))
     known = _transformer_gains(model)
+    if len(followed) > 1 and not any(followed.values()) and not known:
+        warnings.warn(
+            f"gain 'auto': no activation module follows any of the model's {len(followed)} layers, so "
+            "each is drawn with gain 1; activations its forward calls as functions (F.relu) are read "
+            "only from a forward pass: pass data=<a batch of inputs>",
+            OptimlabWarning,
+            stacklevel=3,
+        )
     _warn_of_registration_order(model, followed, known)
     return _known_first(model, followed, known)
 

@@ -264,7 +264,8 @@ def fit(
             is not known (an IterableDataset without ``__len__``, which may never end) is refused
             without it.
         metrics: the user's own metrics of ``val_data``, ``{"f1": f1}`` reported as ``val_f1``, each
-            called as ``f1(outputs, targets)`` on the predictions and targets of the whole split.
+            called as ``f1(outputs, targets)`` on the predictions and targets of the whole split; tried
+            once before training (:func:`try_metrics`), so that one that raises is said before any step.
         eval_every: evaluate every this many steps (default: once an epoch) and at the end; the metrics
             reach callbacks.
         autocast_dtype: the forward passes under ``torch.autocast`` to it: ``torch.bfloat16``, or

@@ -1,5 +1,7 @@
 """NumPy files: .npz archives of x and y, .npy tables with a target column."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -123,6 +125,16 @@ def test_arrays_that_are_not_real_numbers_are_refused_naming_the_file(tmp_path, 
         load_numpy(tmp_path / "t.npy")
     np.savez(tmp_path / "a.npz", x=array, y=np.arange(len(array)))
     with pytest.raises(InvalidValueError, match=rf"'{found}' for array 'x' of a\.npz"):
+        load_numpy(tmp_path / "a.npz")
+
+
+@pytest.mark.parametrize("shape", [(20, 0), (20, 3, 0)])
+def test_inputs_without_a_value_per_example_are_refused_as_the_datas(tmp_path, shape):
+    """x of shape (20, 0) loaded, and the run was refused as 'invalid value (0,) for input_shape of mlp', a
+    field the user never wrote; the data are refused, naming the file and the shape."""
+    np.savez(tmp_path / "a.npz", x=np.zeros(shape), y=np.arange(20) % 2)
+    accepted = "accepted at least one value (feature) per example"
+    with pytest.raises(InvalidValueError, match=re.escape(f"'shape {shape}' for inputs of a: {accepted}")):
         load_numpy(tmp_path / "a.npz")
 
 

@@ -202,6 +202,10 @@ class Examples(DatasetInfo):
                 )
         if x_array.ndim < 1 or x_array.shape[0] == 0:
             raise InvalidValueError(f"inputs of {name}", f"shape {x_array.shape}", "at least one example")
+        if 0 in x_array.shape[1:]:  # else refused later as the model's input_shape, a field never written
+            raise InvalidValueError(
+                f"inputs of {name}", f"shape {x_array.shape}", "at least one value (feature) per example"
+            )
         if task is None and y_array.dtype.kind in "biuf":
             task = _LOSS_TASK.get()
         guessed = task is None

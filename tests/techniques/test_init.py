@@ -443,6 +443,16 @@ def test_apply_zeroes_or_keeps_biases_and_leaves_norms_alone():
         init.apply(model, "normal", bias="ones")
 
 
+@pytest.mark.parametrize("scheme", ["default", "lsuv"])
+def test_a_whole_model_scheme_refuses_to_keep_biases_it_sets(scheme):
+    """bias='keep' was ignored without a word: lsuv zeroed every bias, default drew torch's."""
+    model = nn.Sequential(nn.Linear(4, 4), nn.ReLU())
+    before = model[0].bias.clone()
+    with pytest.raises(InvalidValueError, match=rf"'keep' for bias of init '{scheme}'.*sets every bias"):
+        init.apply(model, scheme, data=torch.randn(8, 4), bias="keep")
+    assert torch.equal(model[0].bias, before)
+
+
 def test_default_is_pytorchs_own_initialization():
     torch.manual_seed(3)
     reference = nn.Linear(6, 4)

@@ -861,6 +861,13 @@ def apply(
     if bias not in _BIAS_CHOICES:
         raise InvalidValueError("bias", bias, "one of " + ", ".join(map(repr, _BIAS_CHOICES)))
     if Capability.WHOLE_MODEL in entry.capabilities:
+        if bias != "zeros":  # the argument's default, left unset: the scheme's own biases
+            raise InvalidValueError(
+                f"bias of init {entry.name!r}",
+                bias,
+                "unset: it sets every bias itself ('default' as torch's reset_parameters draws it, 'lsuv' "
+                "to zero); bias='keep' is for tensor schemes",
+            )
         needs_data = {"data": data} if Capability.DATA_DEPENDENT in entry.capabilities else {}
         return entry.obj(model, **needs_data, **entry.defaults, **hyperparameters)
     derive_gain = hyperparameters.get("gain") == AUTO_GAIN

@@ -199,3 +199,28 @@ def test_a_data_dir_no_workload_reads_is_refused(tmp_path, cli):
     assert code == 2 and "--data-dir" in err and "small" in err, err
     assert not (tmp_path / "b").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["recipe.yaml"]  # nothing run, nothing written
+
+
+@pytest.mark.parametrize("argument", ["out", "storage", "name"])
+def test_an_empty_out_storage_or_name_is_refused_as_the_command_line_refuses_it(
+    argument, tmp_path, monkeypatch
+):
+    """optimlab.compare(out='') wrote its study, tables and report into the current folder (Path('') is
+    '.'), storage='' fell back to out and name='' to the default, where `optimlab compare --out ''` is
+    refused ('is empty: give a path'). Each is one InvalidValueError naming the argument, before any
+    trial; nothing is written."""
+    import torch
+    from torch import nn
+
+    import optimlab
+    from optimlab.errors import InvalidValueError
+
+    monkeypatch.chdir(tmp_path)
+    x = torch.randn(60, 4, generator=torch.Generator().manual_seed(0))
+    options = {"out": str(tmp_path / "kept"), argument: ""}
+    with pytest.raises(InvalidValueError, match=f"invalid value '' for {argument}: accepted"):
+        optimlab.compare(["sgd"], model=lambda: nn.Linear(4, 2), data=(x, (x[:, 0] > 0).long()), epochs=1,
+                         budget=1, seeds=1, **options)  # fmt: skip
+    with pytest.raises(InvalidValueError, match=f"for {argument}: accepted"):
+        compare(["sgd"], epochs=1, budget=1, seeds=1, **options)
+    assert list(tmp_path.iterdir()) == []

@@ -536,6 +536,13 @@ def compare(
     before they run; ``on_progress`` each study's records after every trial or poll; ``command``, the
     command line that ran it, is shown on the report.
     """
+    for argument, value, accepted in (
+        ("out", out, "a folder (default runs/compare-NAME-TIME)"),
+        ("storage", storage, "a folder or a database URL (default: a journal in out)"),
+        ("name", name, "a study name (default: the workload's)"),
+    ):
+        if isinstance(value, str) and not value.strip():  # '' was the current folder, or the default
+            raise InvalidValueError(argument, value, accepted)
     if resume:
         seeds = plan.pop("seeds", None)
         given = sorted(k for k, v in plan.items() if v is not None) + (["values"] if values else [])

@@ -48,6 +48,16 @@ def test_bad_methods_backends_and_workload_lists_are_refused_before_any_trial(tm
     assert not (tmp_path / "study.journal").exists()
 
 
+@pytest.mark.parametrize(("setting", "value"), [("cost", "minutes"), ("cost", None), ("backend", "gpu")])
+def test_a_bad_cost_or_backend_is_refused_before_any_study_runs(setting, value, tmp_path, monkeypatch):
+    """cost was read only by the scores after the last study (a whole bench trained, then refused), and
+    the backend only once the storage was open: each now refused before a study runs or a file is written."""
+    monkeypatch.setattr("optimlab.bench.runner.run_study", lambda *a, **k: pytest.fail("a study ran"))
+    with pytest.raises(InvalidValueError, match=rf"for {setting}: accepted one of"):
+        run_bench(tiny_workloads(), ["sgd"], tmp_path, **{**TINY, setting: value})
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_worker_processes_import_the_users_optimizer_by_its_path(user_package, tmp_path):
     # optimlab_userpkg.optim:Signum exists only in the user's package: worker processes import it from the
     # path stored in each trial's recipe, and train the trials local training trains.

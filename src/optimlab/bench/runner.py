@@ -17,14 +17,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from optimlab.bench.scoring import BenchScores, score
+from optimlab.bench.scoring import BenchScores, check_cost, score
 from optimlab.errors import InvalidValueError
 from optimlab.optim.user import load_optimizer
 from optimlab.registry import get_registry
 from optimlab.study import StudySpec, methods_from, run_study
 from optimlab.study.backends import BackendOptions
 from optimlab.study.compare import check_trains
-from optimlab.study.run import StudyResult
+from optimlab.study.run import StudyResult, check_backend
 from optimlab.study.storage import TrialRecord, open_storage, optimlab_studies
 from optimlab.user_code import is_import_path
 from optimlab.workloads import Workload
@@ -133,6 +133,7 @@ def run_bench(
         checked: the caller ran :func:`check_bench` on these workloads and methods (the CLI does, before
             it writes its settings), so their first steps are not taken again.
     """
+    check_cost(cost)  # read by the scores, after the last study: refused before the first
     if resume or checked:
         names = resolve_methods(methods)
         check_workloads(workloads)
@@ -150,6 +151,8 @@ def run_bench(
         )
         for workload in workloads
     ]
+    for spec in specs:  # before the storage is opened (run_study checks it only there)
+        check_backend(spec, backend)
     storage = open_storage(location)
     stored = {spec.name: resume and bool(optimlab_studies(storage, spec.name)) for spec in specs}
     results = []

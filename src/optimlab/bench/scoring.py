@@ -49,6 +49,7 @@ __all__ = [
     "BenchScores",
     "MethodScore",
     "area_score",
+    "check_cost",
     "run_costs",
     "score",
     "taus",
@@ -124,10 +125,15 @@ def taus(tau_max: float = TAU_MAX, points: int = 61) -> list[float]:
     return [1 + (tau_max - 1) * i / (points - 1) for i in range(points)]
 
 
-def score(results: Sequence[StudyResult], cost: str = "steps", tau_max: float = TAU_MAX) -> BenchScores:
-    """Score every study (one per workload); workloads without a target get final metrics only."""
+def check_cost(cost: str) -> None:
+    """Refuse a ``cost`` that is not one of :data:`COSTS`."""
     if cost not in COSTS:
         raise InvalidValueError("cost", cost, "one of " + ", ".join(COSTS))
+
+
+def score(results: Sequence[StudyResult], cost: str = "steps", tau_max: float = TAU_MAX) -> BenchScores:
+    """Score every study (one per workload); workloads without a target get final metrics only."""
+    check_cost(cost)
     workloads: dict[str, list[MethodScore]] = {}
     costs: dict[str, dict[str, float]] = {}
     for result in results:

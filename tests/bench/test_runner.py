@@ -48,12 +48,24 @@ def test_bad_methods_backends_and_workload_lists_are_refused_before_any_trial(tm
     assert not (tmp_path / "study.journal").exists()
 
 
-@pytest.mark.parametrize(("setting", "value"), [("cost", "minutes"), ("cost", None), ("backend", "gpu")])
-def test_a_bad_cost_or_backend_is_refused_before_any_study_runs(setting, value, tmp_path, monkeypatch):
-    """cost was read only by the scores after the last study (a whole bench trained, then refused), and
-    the backend only once the storage was open: each now refused before a study runs or a file is written."""
+@pytest.mark.parametrize(
+    ("setting", "value", "accepted"),
+    [
+        ("cost", "minutes", "one of steps, seconds"),
+        ("cost", None, "one of steps, seconds"),
+        ("backend", "gpu", "one of local, batched"),
+        ("seeds", 0, r"an integer in \[1, inf\)"),
+    ],
+)
+def test_a_bad_cost_backend_or_seeds_is_refused_before_any_study_runs(
+    setting, value, accepted, tmp_path, monkeypatch
+):
+    """cost was read only by the scores after the last study (a whole bench trained, then refused); the
+    backend only once the storage was open; seeds=0 tuned every method and scored each "never reached
+    the target" (area 0 for all, no seed run to score). Each is now refused before a study runs or a
+    file is written."""
     monkeypatch.setattr("optimlab.bench.runner.run_study", lambda *a, **k: pytest.fail("a study ran"))
-    with pytest.raises(InvalidValueError, match=rf"for {setting}: accepted one of"):
+    with pytest.raises(InvalidValueError, match=rf"for {setting}: accepted {accepted}"):
         run_bench(tiny_workloads(), ["sgd"], tmp_path, **{**TINY, setting: value})
     assert list(tmp_path.iterdir()) == []
 

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from optimlab.bench.scoring import BenchScores, check_cost, score
+from optimlab.data.user_batches import whole_number
 from optimlab.errors import InvalidValueError
 from optimlab.optim.user import load_optimizer
-from optimlab.registry import get_registry
+from optimlab.registry import POSITIVE_INT, get_registry
 from optimlab.study import StudySpec, methods_from, run_study
 from optimlab.study.backends import BackendOptions
 from optimlab.study.compare import check_trains
@@ -134,6 +135,8 @@ def run_bench(
             it writes its settings), so their first steps are not taken again.
     """
     check_cost(cost)  # read by the scores, after the last study: refused before the first
+    # A bench scores each method by its seed runs: with none, every method "never reached the target".
+    seeds = whole_number(seeds, "seeds", POSITIVE_INT)
     if resume or checked:
         names = resolve_methods(methods)
         check_workloads(workloads)

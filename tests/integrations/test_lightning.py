@@ -307,6 +307,46 @@ def test_the_sweep_calls_the_hooks_of_a_step_a_trainer_calls_in_its_order_with_i
     assert [c[0] for c in swept.calls[len(truth) :]] == [c[0] for c in truth[:4]]  # the last batch: no step
 
 
+class LogsInItsStepHooks(Classifier):
+    """:class:`Classifier` logging in its step hooks, as Lightning's docs show: gradient norms on rank 0,
+    and the lr read from ``self.trainer.optimizers`` (absent from the range test's Trainer) or, under
+    ``to_logger``, sent to ``self.logger`` unguarded (there is none there)."""
+
+    to_logger = False
+
+    def on_after_backward(self):
+        if self.to_logger:
+            self.logger.log_metrics({"step": self.global_step})
+
+    def on_before_optimizer_step(self, optimizer):
+        if self.trainer.is_global_zero:
+            self.log_dict(lightning.pytorch.utilities.grad_norm(self, norm_type=2))
+        self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"])
+
+
+def test_step_hooks_that_read_a_part_of_the_trainer_absent_in_the_sweep_are_left_out_and_said():
+    """Hooks the sweep now calls may read what its Trainer has not: one reading self.trainer.optimizers
+    is left out, said in the result, the sweep that of the module without it (truth); one failing
+    otherwise is named in one line, not a traceback from inside the optimizer step."""
+    data = standardized()
+    torch.manual_seed(0)
+    plain = Classifier(nn.Linear(64, 10), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.1))
+    logging = LogsInItsStepHooks(copy.deepcopy(plain.net), plain.loss, plain.make_optimizer)
+    result = lr_range_test(logging, data, steps=20, batch_size=32)
+    assert result.losses == lr_range_test(plain, data, steps=20, batch_size=32).losses
+    assert result.reason.endswith(
+        "(on_before_optimizer_step left out: it read a part of the Trainer absent here)"
+    )
+    logging.to_logger = True
+    with pytest.raises(OptimlabError) as refused:
+        lr_range_test(logging, data, steps=20, batch_size=32)
+    message = str(refused.value)
+    assert message.startswith(
+        "LogsInItsStepHooks.on_after_backward() raised AttributeError: 'NoneType' object"
+    )
+    assert "\n" not in message
+
+
 def test_what_the_sweep_cannot_do_as_the_trainer_is_refused_in_one_line():
     """Accumulation or clipping in the check (optimlab.train.fit steps every batch and runs no module
     hook), or beside SAM (Lightning clips each of its gradients, evaluates a group's last batch again):

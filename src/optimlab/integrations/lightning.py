@@ -470,9 +470,8 @@ def _hook_failed(
     reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
     return OptimlabError(
         f"{type(hook.__self__).__name__}.{hook.__name__}() raised {type(error).__name__}"
-        f"{': ' + reason if reason else ''} in the LR range test, which runs it outside Trainer.fit (a data "
-        "module's hooks see a Trainer of one process, 32-bit, training); make the hook run there, or "
-        + remedy
+        f"{': ' + reason if reason else ''} in the LR range test, which runs it outside Trainer.fit (beside "
+        "a Trainer of one process, 32-bit, training, with no logger); make the hook run there, or " + remedy
     )
 
 
@@ -520,6 +519,8 @@ class _LoopCounts:
 
     barebones = True
     global_rank = local_rank = 0
+    is_global_zero = True
+    world_size = num_devices = num_nodes = 1
     logger = None
 
     def __init__(self, trainer: pl.Trainer | None = None) -> None:
@@ -796,10 +797,18 @@ def _check_fit_by(
 
 
 @contextlib.contextmanager
-def _hooks_before_each_step(module: pl.LightningModule, optimizer: torch.optim.Optimizer) -> Iterator[None]:
+def _hooks_before_each_step(
+    module: pl.LightningModule, optimizer: torch.optim.Optimizer
+) -> Iterator[set[str]]:
     """``module``'s hooks that Lightning calls between the backward pass and the update, called there
     by a step pre-hook of ``optimizer`` (the sweep's backward pass runs before ``optimizer.step``), with
-    Lightning's arguments: the clipping's are those of the module's Trainer (:class:`_LoopCounts`)."""
+    Lightning's arguments: the clipping's are those of the module's Trainer (:class:`_LoopCounts`).
+
+    Yields the names of those left out: ``on_after_backward`` or ``on_before_optimizer_step`` reading
+    a part of a Trainer the range test's has not (``self.trainer.optimizers``) is not called again, as
+    batch hooks reading it leave the batches as given; the clipping is never left out, nor is a hook's
+    other failure (a logger read as there, where there is none): they are refused in one line."""
+    left_out: set[str] = set()
 
     def before_step(stepped: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         counts = module.trainer
@@ -815,18 +824,23 @@ def _hooks_before_each_step(module: pl.LightningModule, optimizer: torch.optim.O
                 },
             ),
         ):
+            if hook.__name__ in left_out:
+                continue
             try:
                 hook(*hook_args, **hook_kwargs)
-            except RuntimeError as error:
-                if "not attached to a `Trainer`" not in str(error):
-                    raise
+            except Exception as error:
+                # a part of a Trainer the range test's has not (self.trainer.optimizers)
+                absent = isinstance(error, RuntimeError) and "not attached to a `Trainer`" in str(error)
+                if absent and hook.__name__ != "configure_gradient_clipping":
+                    left_out.add(hook.__name__)
+                    continue
                 raise _hook_failed(
                     hook, error, "sweep its network with optimlab.doctor.lr_range_test"
                 ) from error
 
     handle = optimizer.register_step_pre_hook(before_step)
     try:
-        yield
+        yield left_out
     finally:
         handle.remove()
 
@@ -871,7 +885,7 @@ def _range_test(
         warnings.catch_warnings(),
         _detached(module, trainer),
         _metric_states_kept(module),
-        _hooks_before_each_step(module, optimizer),  # of the sweep: the check's copies have none
+        _hooks_before_each_step(module, optimizer) as left_out,  # the sweep's: the check's copies have none
     ):
         # training_step's self.log() calls warn outside a Trainer; the sweep needs only the loss
         warnings.filterwarnings("ignore", message=r"You are trying to `self.log\(\)`")
@@ -916,5 +930,9 @@ def _range_test(
             raise InvalidValueError(name, value, error.accepted) from None
     if training_loss.unhooked:
         note = " (batches as the loader gives them: the module's batch hooks read self.trainer, absent here)"
+        result = dataclasses.replace(result, reason=result.reason + note)
+    if left_out:
+        names = " and ".join(sorted(left_out))
+        note = f" ({names} left out: it read a part of the Trainer absent here)"
         result = dataclasses.replace(result, reason=result.reason + note)
     return result

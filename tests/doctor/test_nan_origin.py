@@ -3,6 +3,8 @@ loss, or the backward pass of a module; found inside training, from the batch th
 
 from __future__ import annotations
 
+import re
+
 import torch
 from torch import nn
 
@@ -216,3 +218,120 @@ def test_a_nan_made_between_modules_names_the_forward_that_made_it_not_the_modul
         origin.detail.startswith("head (Linear) receives ")
         and "forward code of (model) (LogBetween)" in origin.detail
     )
+
+
+class SqrtOfLinear(nn.Module):
+    """sqrt of a Linear layer's outputs in forward code: positive at init (bias 2), negative later."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.body, self.head = nn.Linear(4, 8), nn.Linear(8, 2)
+        with torch.no_grad():
+            self.body.bias.fill_(2.0)
+            self.body.weight.mul_(0.1)
+
+    def forward(self, x):
+        return self.head(torch.sqrt(self.body(x)))
+
+
+class SumOfReLUs(nn.Module):
+    """ReLU features over their sum per row: 0/0 once every unit of a row is dead."""
+
+    def forward(self, h):
+        return h / h.sum(-1, keepdim=True)
+
+
+class PlainExp(nn.Module):
+    def forward(self, x):
+        return torch.exp(x)
+
+
+def separable(n=512):
+    x = torch.randn(n, 4, generator=torch.Generator().manual_seed(0))
+    return x, (x[:, 0] > 0).long()
+
+
+def diagnosed_nan(model, lr):
+    """The nan_inf finding of 100 steps of SGD at ``lr`` on :func:`separable`."""
+    found = diagnose(model, separable(), nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=lr),
+                     steps=100, lr_find=False)  # fmt: skip
+    return next(f for f in found.findings if f.rule == "nan_inf"), found.statistics.losses
+
+
+def test_a_sqrt_whose_input_turns_negative_mid_run_is_told_to_guard_it_not_that_it_overflowed():
+    """It said 'training: grad_clip_norm 1.0 and a lower lr, so that (model) cannot overflow' at step
+    12 of a falling loss: sqrt of -0.04 is NaN at any lr (torch's own sqrt, checked here)."""
+    model = SqrtOfLinear()
+    finding, losses = diagnosed_nan(model, 0.5)
+    origin = finding.evidence
+    assert origin["step"] > 1 and (origin["op"], origin["cause"]) == ("sqrt", "domain")
+    assert max(losses[: origin["step"] - 1]) < 10 * losses[0]  # no blow-up before it
+    assert finding.recommendation.startswith("model: guard the operation in (model) (SqrtOfLinear): the input "
+                                             "of sqrt left its domain")  # fmt: skip
+    assert "overflow" not in finding.recommendation and finding.recipe_changes == {}
+    least = float(re.search(r"the least is (\S+?)\.( |$)", finding.explanation).group(1))
+    assert least < 0 and torch.isnan(torch.sqrt(torch.tensor(least)))
+
+
+def test_a_divisor_that_reaches_0_mid_run_is_named_and_told_an_eps():
+    """The sum of a row's ReLU outputs reaches 0 once all its units die: 0/0. The replayed batch's own
+    sums, computed here from the weights the run left, are 0 in as many rows as the finding counts."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), SumOfReLUs(), nn.Linear(8, 2))
+    x, y = separable()
+    optimizer = torch.optim.SGD(model.parameters(), lr=2.0)
+    doctor = DoctorCallback(model, optimizer)
+    fit(
+        model,
+        optimizer,
+        x,
+        y,
+        loss_fn=nn.CrossEntropyLoss(),
+        total_steps=30,
+        batch_size=32,
+        callbacks=[doctor],
+    )
+    origin = doctor.statistics.non_finite
+    assert origin.step > 1 and (origin.kind, origin.module, origin.op, origin.cause) == (
+        "forward",
+        "2",
+        "div",
+        "division",
+    )
+    from optimlab.doctor.rules.training import nan_inf
+
+    finding = nan_inf(doctor.statistics)
+    assert finding.recommendation.startswith(
+        "model: guard the operation in 2 (SumOfReLUs): a divisor of div reached 0"
+    )
+    assert "eps" in finding.recommendation and finding.recipe_changes == {}
+
+
+def test_an_overflow_after_the_loss_blew_up_is_still_the_lrs():
+    """exp of a Linear layer under SGD at lr 3: the loss goes 0.72, 5.0, 13.3, then exp(166) = inf in
+    float32 (over log(3.4e38) = 88.7): the lr, with clipping, is the advice."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), PlainExp(), nn.Linear(8, 2))
+    finding, losses = diagnosed_nan(model, 3.0)
+    assert (finding.evidence["op"], finding.evidence["cause"]) == ("exp", "overflow")
+    assert (
+        torch.isinf(torch.exp(torch.tensor(89.0))) and losses[finding.evidence["step"] - 2] > 10 * losses[0]
+    )
+    assert finding.recommendation.startswith("lr: lower it") and finding.recipe_changes == {
+        "training.grad_clip_norm": 1.0
+    }
+
+
+class MaskedLog(nn.Module):
+    """Fills a mask with -inf on purpose, as a causal attention does, then takes log of its input in place."""
+
+    def forward(self, x):
+        scores = x.masked_fill(x > 1.5, float("-inf")).softmax(-1)
+        return scores + (x - 0.5).log_()
+
+
+def test_an_infinity_put_there_on_purpose_is_not_the_operation_and_an_in_place_log_is():
+    x, _ = problem()
+    origin = locate_non_finite(MaskedLog(), (x,), step=3, gradients={}, forward_order=[])
+    assert (origin.kind, origin.op, origin.cause) == ("forward", "log", "domain"), origin

@@ -7,6 +7,10 @@ hook on every module; forward hooks fire when a module *finishes*, so the first 
 non-finite output is the innermost, earliest one, the origin. Buffers (BatchNorm running statistics)
 and the random state are restored afterwards, so the replay leaves no trace on training.
 
+Inside the module found, the replay also watches every torch function (a ``TorchFunctionMode``): the
+first whose output is non-finite though no input is (a tensor or a number: ``masked_fill(mask, -inf)``
+makes its -inf on purpose) is the operation, and its inputs say why (:func:`_cause`).
+
 If every output is finite, the NaN was born in the backward pass: gradients flow from the loss towards
 the input, so the origin lies just after the *last* layer (in forward order) whose gradient is
 non-finite; when that is the output layer itself, the loss (or its gradient) is to blame.
@@ -15,15 +19,32 @@ non-finite; when that is the output layer itself, the loss (or its gradient) is 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
+from torch.overrides import TorchFunctionMode
 
 __all__ = ["NonFiniteOrigin", "locate_non_finite"]
 
 OriginKind = Literal["input", "target", "weights", "forward", "loss", "backward"]
+# Why an operation's finite inputs gave NaN/Inf: outside its domain, a divisor of 0, or too large a result.
+Cause = Literal["domain", "division", "overflow"]
+
+# Functions defined on part of the real line only (as torch names them, in-place and dunder forms
+# reduced to these): a NaN or an infinity from finite inputs there means an input left the domain.
+_PARTIAL = frozenset(
+    {"log", "log2", "log10", "log1p", "sqrt", "rsqrt", "pow", "rpow", "acos", "asin", "arccos", "arcsin",
+     "acosh", "arccosh", "atanh", "arctanh", "lgamma", "digamma", "erfinv", "logit", "xlogy"}
+)  # fmt: skip
+# Divisions, by the position of their divisor among the arguments.
+_DIVISIONS = {
+    "div": 1, "truediv": 1, "true_divide": 1, "divide": 1, "floor_divide": 1, "floordiv": 1,
+    "itruediv": 1, "idiv": 1, "fmod": 1, "remainder": 1, "mod": 1,
+    "rdiv": 0, "rtruediv": 0, "rfloordiv": 0, "reciprocal": 0,
+}  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +57,8 @@ class NonFiniteOrigin:
     detail: str
     largest_output: float | None = None  # max |model output| in the replay, when it was finite
     module_type: str | None = None  # class name of ``module``
+    op: str | None = None  # the torch function that made the first non-finite forward output
+    cause: Cause | None = None  # why that function's finite inputs gave it
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -99,10 +122,13 @@ def locate_non_finite(
 
     largest = None
     if tensors:
-        module_name, detail, largest = _replay_forward(model, inputs, named_inputs)
+        module_name, detail, largest, made = _replay_forward(model, inputs, named_inputs)
         if module_name is not None:
             module_type = type(model.get_submodule(module_name if module_name != "(model)" else "")).__name__
-            return NonFiniteOrigin(step, "forward", module_name, detail, module_type=module_type)
+            op, cause, why = made if made is not None else (None, None, "")
+            return NonFiniteOrigin(
+                step, "forward", module_name, detail + why, module_type=module_type, op=op, cause=cause
+            )
 
     ordered = [name for name in forward_order if name in gradients]
     bad_layers = [name for name in ordered if not gradients[name]]
@@ -146,13 +172,96 @@ def _bad_values(tensors: list[Tensor]) -> str:
     return f"{sum(_count_bad(t) for t in tensors)} {kinds} values"
 
 
+def _numbers(value: Any) -> list[float]:
+    """The plain numbers in a function's arguments (a fill value, an exponent), however nested."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return [float(value)]
+    if isinstance(value, Mapping):
+        value = list(value.values())
+    if isinstance(value, (tuple, list)):
+        return [n for item in value for n in _numbers(item)]
+    return []
+
+
+def _op_name(func: Any) -> str:
+    """torch's name of ``func`` without its dunder or in-place underscores: ``__rdiv__`` is ``rdiv``."""
+    return getattr(func, "__name__", str(func)).strip("_")
+
+
+def _lowest(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[float, float] | None:
+    """The least value and the least |value| over the floating-point tensors among the arguments."""
+    tensors = [t for t in _tensors([args, dict(kwargs)]) if t.is_floating_point() and t.numel()]
+    if not tensors:
+        return None
+    return min(t.min().item() for t in tensors), min(t.abs().min().item() for t in tensors)
+
+
+def _cause(
+    name: str,
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    bad: list[Tensor],
+    lowest: tuple[float, float] | None,
+) -> tuple[Cause, str]:
+    """Why ``name`` gave the non-finite outputs ``bad`` from finite arguments, and the values that show
+    it; ``lowest``: :func:`_lowest` of the arguments, read before the call."""
+    if name in _DIVISIONS:
+        position = _DIVISIONS[name]
+        divisor = args[position] if len(args) > position else kwargs.get("other")
+        values = torch.as_tensor(divisor).detach() if divisor is not None else None
+        if values is not None and bool((values == 0).any()):
+            zeros = int((values == 0).sum())
+            return "division", f"{zeros} of its divisors {'is' if zeros == 1 else 'are'} 0"
+        if values is not None:
+            return "division", f"its smallest |divisor| is {values.abs().min().item():.3g}"
+    if name in _PARTIAL and lowest is not None:
+        low, nearest_zero = lowest
+        # a NaN is a value outside the domain (sqrt(-1)); an infinity from an input of 0 is its pole (log 0)
+        if any(bool(torch.isnan(t).any()) for t in bad) or nearest_zero == 0:
+            return "domain", f"an input outside its domain: the least is {low:.3g}"
+    largest = max(
+        (t.abs().max().item() for t in _tensors([args, dict(kwargs)]) if t.is_floating_point() and t.numel()),
+        default=math.nan,
+    )
+    return "overflow", f"a result too large for {bad[0].dtype}: its largest |input| is {largest:.3g}"
+
+
+class _FirstNonFiniteOp(TorchFunctionMode):
+    """Watches every torch function for the first, per module running (``running``, the innermost last),
+    whose output is non-finite while every input, tensor or number, is finite."""
+
+    def __init__(self, running: list[str]) -> None:
+        super().__init__()
+        self.running, self.found = running, dict[str, tuple[str, Cause, str]]()
+
+    def __torch_function__(
+        self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None
+    ) -> Any:
+        kwargs = kwargs or {}
+        module = self.running[-1] if self.running else "(model)"
+        # read before the call: an in-place function (log_) overwrites its input with its output
+        finite = module not in self.found and (
+            not any(_count_bad(t) for t in _tensors([args, kwargs]))
+            and all(math.isfinite(n) for n in _numbers([args, kwargs]))
+        )
+        low = _lowest(args, kwargs) if finite else None
+        out = func(*args, **kwargs)
+        bad = [t for t in _tensors(out) if _count_bad(t)] if finite else []
+        if bad:
+            name = _op_name(func)
+            cause, why = _cause(name, args, kwargs, bad, low)
+            self.found[module] = (name, cause, f": {name} gave them, {why}")
+        return out
+
+
 def _replay_forward(
     model: nn.Module, inputs: Sequence[Any], named_inputs: Mapping[str, Any]
-) -> tuple[str | None, str, float | None]:
+) -> tuple[str | None, str, float | None, tuple[str, Cause, str] | None]:
     """Run the forward pass again: the first module to finish with a non-finite output from finite
     inputs, or the module whose own forward code (a torch function between its submodules) handed one
-    of them non-finite inputs, and why; or (None, "", the largest |output| of the model) when every
-    output is finite."""
+    of them non-finite inputs, and why; or (None, "", the largest |output| of the model, None) when every
+    output is finite. Last, the operation in that module that made them: (its name, the cause, the
+    words that show it), or None where no torch function did (:class:`_FirstNonFiniteOp`)."""
     found: list[tuple[str, str]] = []
     running: list[str] = []  # the modules whose forward is under way, outermost first
 
@@ -210,8 +319,9 @@ def _replay_forward(
     ]
     tensors = [x for x in (*inputs, *named_inputs.values()) if isinstance(x, Tensor)]
     devices = sorted({x.device.index for x in tensors if x.device.type == "cuda"})
+    watch = _FirstNonFiniteOp(running)
     try:
-        with torch.no_grad(), torch.random.fork_rng(devices=devices):
+        with torch.no_grad(), torch.random.fork_rng(devices=devices), watch:
             output = model(*inputs, **named_inputs)
     finally:
         for handle in handles:
@@ -220,6 +330,6 @@ def _replay_forward(
             for name, buffer in model.named_buffers():
                 buffer.copy_(buffers[name])
     if found:
-        return found[0][0], found[0][1], None
+        return found[0][0], found[0][1], None, watch.found.get(found[0][0])
     largest = output.abs().max().item() if isinstance(output, Tensor) and output.numel() else None
-    return None, "", largest
+    return None, "", largest, None

@@ -11,6 +11,7 @@ import torch
 from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult
+from optimlab.doctor.nan_origin import NonFiniteOrigin
 from optimlab.doctor.rules._readings import (
     _SCORE_CAP,
     _classes,
@@ -63,10 +64,7 @@ def nan_inf(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Find
             "lr: lower it, and training: grad_clip_norm 1.0 (a step already overflowed a weight)",
             {"training.grad_clip_norm": 1.0},
         ),
-        "forward": (
-            f"training: grad_clip_norm 1.0 and a lower lr, so that {origin.module} cannot overflow",
-            {"training.grad_clip_norm": 1.0},
-        ),
+        "forward": _guard(origin, module, finite_before),
         "loss": (
             (
                 "loss: check the targets (in range, finite) and compute the loss from logits "
@@ -81,12 +79,6 @@ def nan_inf(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Find
     }
     recommendation, changes = advice[origin.kind]
     before_any_step = origin.step == 1  # the weights as they were built: nothing has overflowed yet
-    if before_any_step and origin.kind == "forward":
-        recommendation = (
-            f"model: guard the operation in {module}: its finite inputs gave NaN/Inf before any update "
-            "(log or sqrt of a negative, a division by 0): clamp its input or add an eps"
-        )
-        changes = {}
     blew_up = (len(finite_before) >= 2 and finite_before[-1] > 10 * finite_before[0]) or (
         origin.largest_output is not None and origin.largest_output > 1e4
     )
@@ -108,6 +100,50 @@ def nan_inf(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Find
         explains=("dead_units", "saturation", "vanishing_gradients", "exploding_gradients")
         if before_any_step
         else (),
+    )
+
+
+def _guard(origin: NonFiniteOrigin, module: str, finite_before: list[float]) -> tuple[str, dict[str, Any]]:
+    """The advice for a non-finite forward output, by the cause of the operation that made it
+    (:attr:`NonFiniteOrigin.cause`): a log or sqrt of a negative and a division by 0 are fixed in the
+    model, whatever the lr; an overflow mid-run, by a lower lr and clipping (Goodfellow et al. 2016,
+    sec. 4.1); before any update, by a smaller init or inputs."""
+    op = f"{origin.op} " if origin.op else ""
+    if origin.step == 1:
+        when = " before any update"
+    elif len(finite_before) >= 2:
+        # a lower lr delays it only: a ReLU layer's sum as divisor reached 0 at step 8, 64 and 238 of
+        # SGD at lr 2, 0.2 and 0.05 (tests/doctor/test_nan_origin.py's SumOfReLUs), the loss falling
+        when = (
+            f" at step {origin.step}, the loss at {_g(finite_before[-1])} from {_g(finite_before[0])} "
+            "(no blow-up: a lower lr would only delay it)"
+        )
+    else:
+        when = f" at step {origin.step}"
+    if origin.cause == "domain":
+        return (
+            f"model: guard the operation in {module}: the input of {op}left its domain{when}; clamp it "
+            "into the domain (x.clamp_min(1e-6) before a log or sqrt) or keep it there by construction "
+            "(softplus)"
+        ), {}
+    if origin.cause == "division":
+        return (
+            f"model: guard the operation in {module}: a divisor {f'of {op}' if op else ''}reached 0{when}; "
+            "add an eps to it "
+            "(x / (d + 1e-6)) or clamp it (d.clamp_min(1e-6))"
+        ), {}
+    if origin.step == 1:
+        return (
+            f"model: guard the operation in {module}: its finite inputs gave NaN/Inf{when}"
+            + (
+                f" ({op.strip()} overflowed): scale its input down (the init, the inputs) or clamp it"
+                if origin.cause == "overflow"
+                else " (log or sqrt of a negative, a division by 0): clamp its input or add an eps"
+            )
+        ), {}
+    return (
+        f"training: grad_clip_norm 1.0 and a lower lr, so that {op}in {module} cannot overflow",
+        {"training.grad_clip_norm": 1.0},
     )
 
 

@@ -3,6 +3,7 @@
 import math
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -397,6 +398,18 @@ def test_kaiming_takes_torchs_nonlinearity_and_slope(scheme, torch_arguments):
         reference(torch.empty(20, 20), **torch_arguments),
     ]
     torch.testing.assert_close([model[0].weight.data, model[2].weight.data], expected, rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize("a", [np.float32(0.2), np.int64(0)])
+def test_kaiming_takes_a_numpy_slope_as_the_number_it_holds(a):
+    """a from np.linspace (a user's sweep) passed the range check, then torch's calculate_gain raised
+    ValueError('negative_slope 0.2 not a valid number')."""
+    model = nn.Sequential(nn.Linear(30, 20))
+    torch.manual_seed(2)
+    init.apply(model, "kaiming_normal", a=a)
+    torch.manual_seed(2)
+    expected = nn.init.kaiming_normal_(torch.empty(20, 30), a=float(a))
+    torch.testing.assert_close(model[0].weight.data, expected, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("gain", [2.0, "auto"])

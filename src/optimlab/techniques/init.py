@@ -287,7 +287,8 @@ def kaiming(
             raise InvalidValueError(
                 f"init 'kaiming_{distribution}' hyperparameter 'gain'", gain, _GAIN_OR_TORCHS
             )
-        gain = nn.init.calculate_gain(nonlinearity or "leaky_relu", 0.0 if a is None else a)
+        # float(a): torch's calculate_gain refuses a NumPy number ('negative_slope 0.2 not a valid number')
+        gain = nn.init.calculate_gain(nonlinearity or "leaky_relu", 0.0 if a is None else float(a))
     fan_in, fan_out = fans(weight)
     return _fill(weight, gain / math.sqrt(fan_in if mode == "fan_in" else fan_out), distribution)
 

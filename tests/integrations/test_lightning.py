@@ -194,8 +194,9 @@ class Scheduled(Classifier):
 
 
 def _quiet_trainer(**flags):
-    return lightning.Trainer(**flags, accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
-                             enable_checkpointing=False, enable_model_summary=False)  # fmt: skip
+    flags = {"accelerator": "cpu", "devices": 1, **flags}
+    return lightning.Trainer(**flags, logger=False, enable_progress_bar=False, enable_checkpointing=False,
+                             enable_model_summary=False)  # fmt: skip
 
 
 @pytest.mark.parametrize("algorithm", ["norm", "value"])
@@ -305,6 +306,20 @@ def test_the_sweep_calls_the_hooks_of_a_step_a_trainer_calls_in_its_order_with_i
     lr_range_test(swept, DataLoader(TensorDataset(*data), batch_size=32), steps=2, trainer=_quiet_trainer())
     assert swept.calls[: len(truth)] == truth and len(truth) == 14
     assert [c[0] for c in swept.calls[len(truth) :]] == [c[0] for c in truth[:4]]  # the last batch: no step
+
+
+def test_a_trainers_precision_and_processes_the_sweep_does_not_take_are_said_in_its_reason():
+    """A Trainer fitting in bf16 on 2 processes was swept in 32-bit on one, silently. Truth: the Trainer's
+    own precision and world_size."""
+    module = Classifier(nn.Linear(64, 10), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.1))
+    trainer = _quiet_trainer(precision="bf16-mixed", strategy="ddp", devices=2)
+    assert (trainer.precision, trainer.world_size) == ("bf16-mixed", 2)
+    reason = lr_range_test(module, standardized(), steps=10, trainer=trainer).reason
+    assert reason.endswith(
+        " (at 32-bit: the Trainer's precision 'bf16-mixed' is not taken) (in one process: the Trainer's 2 "
+        "processes each read a batch a step, 2x the rows of the sweep's)"
+    )
+    assert "32-bit" not in lr_range_test(module, standardized(), steps=10, trainer=_quiet_trainer()).reason
 
 
 class LogsInItsStepHooks(Classifier):

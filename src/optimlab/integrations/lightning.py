@@ -667,7 +667,8 @@ def lr_range_test(
     them as it does (``accumulate_grad_batches``, or a ``GradientAccumulationScheduler``'s factor of the
     first epoch: a step over that many batches of an epoch, each loss divided by it, a step at an
     epoch's last batch; the curve's loss is their mean); its precision is not taken (the sweep is
-    32-bit), nor its devices (one process: a batch is one device's).
+    32-bit), nor its devices (one process: a batch is one device's), each said in the result's
+    ``reason``.
 
     The module's hooks a Trainer calls in a step that the sweep calls too, with Lightning's arguments:
     ``on_before_batch_transfer``, ``transfer_batch_to_device`` and ``on_after_batch_transfer`` (the data
@@ -928,11 +929,27 @@ def _range_test(
             if not name or error.value is not value:
                 raise
             raise InvalidValueError(name, value, error.accepted) from None
+    notes = _fit_by_notes(trainer)
     if training_loss.unhooked:
-        note = " (batches as the loader gives them: the module's batch hooks read self.trainer, absent here)"
-        result = dataclasses.replace(result, reason=result.reason + note)
+        notes.append(
+            "batches as the loader gives them: the module's batch hooks read self.trainer, absent here"
+        )
     if left_out:
-        names = " and ".join(sorted(left_out))
-        note = f" ({names} left out: it read a part of the Trainer absent here)"
-        result = dataclasses.replace(result, reason=result.reason + note)
-    return result
+        notes.append(f"{' and '.join(sorted(left_out))} left out: it read a part of the Trainer absent here")
+    return dataclasses.replace(result, reason=result.reason + "".join(f" ({note})" for note in notes))
+
+
+def _fit_by_notes(trainer: pl.Trainer | None) -> list[str]:
+    """What of ``trainer``'s fit the range test does otherwise, said beside its suggestion: its
+    precision (the sweep is 32-bit) and its processes (the sweep's step reads one batch, not one each)."""
+    notes = []
+    precision = str(getattr(trainer, "precision", "32-true"))
+    if precision not in ("32-true", "32"):
+        notes.append(f"at 32-bit: the Trainer's precision {precision!r} is not taken")
+    processes = getattr(trainer, "world_size", 1)
+    if processes > 1:
+        notes.append(
+            f"in one process: the Trainer's {processes} processes each read a batch a step, "
+            f"{processes}x the rows of the sweep's"
+        )
+    return notes

@@ -113,6 +113,23 @@ def test_different_sizes_are_refused_naming_both_files_unless_resized(tmp_path):
     )
 
 
+def test_a_size_whose_images_exceed_the_machines_memory_is_refused_before_any_is_resized(tmp_path):
+    """size: [2**20, 2**20] (a typo's order of size) resized each image first, for minutes, then failed
+    to allocate or swapped: 4 images of 2**40 float32 pixels are 16 TiB, more than any machine's memory,
+    refused in one line before any image is read."""
+    from optimlab.models.sizing import device_memory
+
+    two_classes(tmp_path, n=2)
+    memory = device_memory(torch.device("cpu")) / 2**30
+    with pytest.raises(InvalidValueError) as refused:
+        load_image_folder(tmp_path, size=2**20)
+    assert str(refused.value) == (
+        f"invalid value {2**20} for size of {str(tmp_path)!r} (data.options.size): accepted a size whose 4 "
+        f"images fit in memory: as float32 they take at least 16,384.0 GiB, more than this machine's "
+        f"{memory:,.1f} GiB."
+    )
+
+
 def test_bad_folders_and_files_are_named(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InvalidValueError, match=r"'no sub-folder' for image folder .*empty'"):

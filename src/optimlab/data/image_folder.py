@@ -33,6 +33,7 @@ import torch
 from optimlab.data.examples import DatasetInfo, Examples, TensorPair
 from optimlab.data.splits import Splits
 from optimlab.errors import InvalidValueError
+from optimlab.models.sizing import device_memory
 
 __all__ = ["IMAGE_SUFFIXES", "SPLIT_FOLDERS", "image_pixels", "images_array", "load_image_folder"]
 
@@ -193,6 +194,20 @@ def _size(size: int | Sequence[int] | None, where: str) -> tuple[int, int] | Non
     return pair
 
 
+def _check_fits(count: int, resize: tuple[int, int], size: Any, where: str) -> None:
+    """Refuse a ``size`` whose ``count`` images, float32 of one channel at least, take more than the
+    machine's memory: each was resized first (minutes for a typo, 22400 for 224) before its allocation
+    failed or the machine swapped."""
+    needed, memory = count * resize[0] * resize[1] * 4, device_memory(torch.device("cpu"))
+    if needed > memory:
+        raise InvalidValueError(
+            f"size of {where} (data.options.size)",
+            size,
+            f"a size whose {count} images fit in memory: as float32 they take at least "
+            f"{needed / 2**30:,.1f} GiB, more than this machine's {memory / 2**30:,.1f} GiB",
+        )
+
+
 def load_image_folder(
     path: str | os.PathLike[str], *, size: int | Sequence[int] | None = None
 ) -> Examples | Splits:
@@ -237,6 +252,8 @@ def load_image_folder(
             f"1 class folder ({classes[0]})",
             "one sub-folder per class, at least two",
         )
+    if resize is not None:
+        _check_fits(sum(len(split.files) for split in found), resize, size, where)
     images = _images(found, resize)
     labels = [np.array([classes.index(name) for _, name in split.files]) for split in found]
     shown = ", ".join(classes[:_SHOWN_CLASSES]) + (", ..." if len(classes) > _SHOWN_CLASSES else "")

@@ -149,6 +149,15 @@ def test_the_noise_floors_the_quadratics_state_are_those_of_their_hessians():
         assert f"{0.5 * NOISE**2 * hessian.trace():.1f}" in text
 
 
+def test_the_deepobs_budget_noisy_quadratic_states_is_that_of_quadratic_deep():
+    """DeepOBS's loader drops the short batch (7 of 128 an epoch, 100 epochs: 700 steps, as the
+    quadratic_deep workload trains); the docstring said 800 steps."""
+    text = " ".join(REGISTRY.get("noisy_quadratic").obj.__doc__.split())
+    steps, batch = map(int, re.search(r"DeepOBS trains (\d+) steps of batch (\d+)", text).groups())
+    training = get_workload("quadratic_deep").recipe.training
+    assert (steps, batch) == (training.steps, training.batch_size) == (700, 128)
+
+
 def _reproduction_table() -> dict[str, tuple[list[float], int, int]]:
     """docs/workloads.md's measured reproduction: workload -> (best value per seed, seeds that reached
     the target, median steps to it)."""

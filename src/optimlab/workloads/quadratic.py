@@ -32,8 +32,8 @@ _REGISTRY = new_registry("workload")
 def noisy_quadratic(*, epochs: int = 5, batch_size: int = 128, n: int = 20_000) -> Workload:
     """theta (100 values, starting at ones) fitted in batches of 128 for 5 epochs of 94 steps.
 
-    DeepOBS trains 800 steps of batch 128 (100 epochs of 1,000 samples); here about as many, 470, over
-    20,000 samples split 12,000/4,000/4,000. The larger split is for the target: the validation loss
+    DeepOBS trains 700 steps of batch 128 (100 epochs of the 7 full batches of its 1,000 samples: the
+    ``quadratic_deep`` workload); here 470, over 20,000 samples split 12,000/4,000/4,000. The larger split is for the target: the validation loss
     includes the noise floor of its own samples, which varies with the seed by 37 / sqrt(n_val) (2.6 on
     200 samples, 0.6 on 4,000), and a fixed target must not depend on the draw. Evaluated every 25 steps.
 

@@ -53,6 +53,20 @@ def test_unknown_names_and_sizes_are_refused_with_the_accepted_ones(tmp_path):
         run_experiment("he_init", size="huge", out=tmp_path)
 
 
+@pytest.mark.parametrize("where", ["a_file", "a_file/pages"])
+def test_an_out_no_page_can_be_written_into_is_refused_before_any_run(where, tmp_path, monkeypatch):
+    """It was found only by write_page, after the experiment's runs (minutes at size small; run_gallery:
+    after the first experiment), as a bare FileExistsError or NotADirectoryError naming no argument."""
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.setattr("optimlab.gallery.publish._outcome", lambda *a: pytest.fail("an experiment ran"))
+    for run in (
+        lambda out: run_experiment("he_init", size="tiny", out=out),
+        lambda out: run_gallery(out=out),
+    ):
+        with pytest.raises(InvalidValueError, match=r"for out: accepted a folder the pages can be written"):
+            run(tmp_path / where)
+
+
 def test_every_experiment_ran_and_wrote_its_page(tiny_gallery):
     assert sorted(tiny_gallery.outcomes) == sorted(experiment_names())
     for name, outcome in tiny_gallery.outcomes.items():

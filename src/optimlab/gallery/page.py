@@ -8,6 +8,7 @@ or not at all (:mod:`optimlab.atomic`), the page first, then its numbers with th
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
@@ -21,12 +22,13 @@ import yaml
 
 import optimlab
 from optimlab.atomic import write_atomically
+from optimlab.errors import InvalidValueError
 from optimlab.gallery.experiment import KINDS, Evidence, Experiment, Outcome, RunRecord
 from optimlab.gallery.verdict import CONTRADICTED, SUPPORTED
 from optimlab.report import Page
 from optimlab.report.recipes import differing_fields
 
-__all__ = ["INDEX_NAME", "kept_outcome", "page_path", "write_index", "write_page"]
+__all__ = ["INDEX_NAME", "kept_outcome", "output_folder", "page_path", "write_index", "write_page"]
 
 INDEX_NAME = "index.html"
 # Page's coloured row edges: blue for supported, red for contradicted, orange for partly and inconclusive.
@@ -48,6 +50,21 @@ def _versions() -> dict[str, str]:
     """What made the numbers besides the experiment's code: optimlab's and torch's versions (a run's numbers
     move with either), recorded beside them so that --resume keeps none made by others."""
     return {"optimlab": optimlab.__version__, "torch": torch.__version__}
+
+
+def output_folder(folder: str | os.PathLike[str]) -> Path:
+    """``folder``, made (with its parents) and writable, or refused naming it: called before the first run,
+    so that a place no page can go is refused before the experiments' minutes of training, not after."""
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if not os.access(path, os.W_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+    except OSError as error:
+        raise InvalidValueError(
+            "out", str(folder), f"a folder the pages can be written into (here: {error.strerror or error})"
+        ) from None
+    return path
 
 
 def page_path(folder: str | os.PathLike[str], name: str) -> Path:

@@ -22,7 +22,7 @@ import torch
 from optimlab.atomic import signals_deferred
 from optimlab.errors import InvalidValueError
 from optimlab.gallery.experiment import SIZES, Experiment, Outcome, experiment_names, get_experiment
-from optimlab.gallery.page import kept_outcome, page_path, write_index, write_page
+from optimlab.gallery.page import kept_outcome, output_folder, page_path, write_index, write_page
 
 __all__ = ["run_experiment", "run_gallery"]
 
@@ -51,6 +51,7 @@ def run_experiment(
     """Run experiment ``name`` at ``size`` and write its page (and numbers) into ``out``."""
     _check_size(size)
     experiment = get_experiment(name)
+    output_folder(out)
     outcome = _outcome(experiment, size)
     return outcome, write_page(experiment, outcome, out)
 
@@ -74,6 +75,7 @@ def run_gallery(
     called for a kept page) and ``on_done(outcome, page)`` report progress. Interrupted (Ctrl-C), it
     indexes the pages finished so far before it stops."""
     _check_size(size)
+    output_folder(out)
     names = experiment_names()
     done: list[tuple[Experiment, Outcome]] = []
     try:

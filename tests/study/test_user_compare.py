@@ -861,3 +861,23 @@ def test_the_same_data_object_under_another_loss_is_read_for_that_loss(tmp_path)
     (mine,), (truth,) = as_classes.leaderboard, fresh.leaderboard
     assert as_classes.results[0].spec.metric == "val_accuracy"
     assert mine.test.mean == truth.test.mean and 0 <= mine.test.mean <= 1
+
+
+def test_a_loss_given_in_recipe_reads_the_data_as_the_loss_argument_does(tmp_path):
+    """recipe={'training.loss': 'mse'} read the targets as classes (the default loss's reading), then
+    refused mse as 'no classification loss for data': the data are read for the recipe's loss as for
+    loss='mse', and the comparison is that one's (same metric, same numbers)."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(120, 4, generator=generator)
+    y = (x[:, 0] > 0).long() * 3 + 2
+    options = {"model": lambda input_shape, num_outputs: nn.Linear(4, num_outputs), "budget": 1, "seeds": 1,
+               "epochs": 1}  # fmt: skip
+    by_argument = optimlab.compare(["sgd"], data=(x, y), loss="mse", out=tmp_path / "a", **options)
+    in_recipe = optimlab.compare(
+        ["sgd"], data=(x.clone(), y.clone()), recipe={"training.loss": "mse"}, out=tmp_path / "r", **options
+    )
+    (mine,), (truth,) = in_recipe.leaderboard, by_argument.leaderboard
+    assert in_recipe.results[0].spec.metric == by_argument.results[0].spec.metric == "val_loss"
+    assert mine.test.mean == truth.test.mean
+    with pytest.raises(InvalidValueError, match="invalid value 'mes' for recipe: .*did you mean 'mse'"):
+        optimlab.compare(["sgd"], data=(x, y), recipe={"training.loss": "mes"}, out=tmp_path / "b", **options)

@@ -229,6 +229,21 @@ def _loss_name(loss: Any) -> tuple[str, bool]:
     )
 
 
+def _loss_read_for(
+    named: Mapping[str, tuple[str, bool]], recipe: Mapping[str, Any]
+) -> tuple[str | None, Mapping[str, Any]]:
+    """The loss the data's targets are read for, and its options: ``loss=``, else the ``recipe``'s
+    ``training.loss`` (``recipe={'training.loss': 'mse'}`` read the targets as classes, then refused
+    mse as no classification loss), as a recipe's data are read for its loss (:mod:`optimlab.build`)."""
+    if "loss" in named:
+        return named["loss"][0], {}
+    loss = recipe.get("training.loss")
+    if not isinstance(loss, str) or normalize_name(loss) == MODEL_LOSS:
+        return None, {}
+    others = f"'{MODEL_LOSS}' (the model's own) or an import path, in training.loss"
+    return _known("loss", loss, "recipe", others), recipe.get("training.loss_options") or {}
+
+
 def _path_of(field: str, value: Any, example: str) -> str:
     """The import path a recipe stores for the user's function ``value`` (``compute_loss``, a
     ``metric``), given as it or as its path: every backend imports it."""
@@ -438,8 +453,8 @@ def compare(
     if data is not None:  # read here, its targets of the task the loss decides (mse: numbers, no classes)
         from optimlab.build import ignored_by_loss, targets_as_given, task_of_loss
 
-        loss_name = named["loss"][0] if "loss" in named else None
-        reading = (task_of_loss(loss_name), targets_as_given(loss_name), ignored_by_loss(loss_name))
+        loss_name, options = _loss_read_for(named, recipe or {})
+        reading = (task_of_loss(loss_name), targets_as_given(loss_name), ignored_by_loss(loss_name, options))
         with targets_for(reading[0], as_given=reading[1], ignored=reading[2]):
             named["data"] = _data_name(data, reading)
     chosen_optimizers = None if optimizers is None else [_optimizer_name(o) for o in optimizers]

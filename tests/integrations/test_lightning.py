@@ -258,7 +258,7 @@ class RecordsHooks(Classifier):
 
     def __init__(self):
         super().__init__(nn.Linear(64, 10), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.01))
-        self.calls = []
+        self.calls, self.end_epoch_at = [], None
 
     def _called(self, name, *args):
         self.calls.append((name, *(type(a).__name__ if isinstance(a, (torch.Tensor, torch.optim.Optimizer)) else a
@@ -276,9 +276,18 @@ class RecordsHooks(Classifier):
         self._called("on_after_batch_transfer", dataloader_idx)
         return batch
 
+    def on_train_batch_start(self, batch, batch_idx):
+        self._called("on_train_batch_start", batch_idx, self.global_step)
+        return -1 if batch_idx == self.end_epoch_at else None
+
     def training_step(self, batch, batch_idx):
         self._called("training_step", batch_idx)
         return super().training_step(batch, batch_idx)
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        self._called(
+            "on_train_batch_end", sorted(outputs), outputs["loss"].requires_grad, batch_idx, self.global_step
+        )
 
     def on_after_backward(self):
         self._called("on_after_backward")
@@ -294,18 +303,25 @@ class RecordsHooks(Classifier):
 
 def test_the_sweep_calls_the_hooks_of_a_step_a_trainer_calls_in_its_order_with_its_arguments():
     """The sweep skipped on_after_backward, on_before_optimizer_step and configure_gradient_clipping (a
-    module masking or clipping its gradients there was swept without it). Truth: the calls a real Trainer
-    makes in two steps, of the hooks the range test documents it calls."""
+    module masking or clipping its gradients there was swept without it), on_train_batch_start (one
+    freezing layers by the step) and on_train_batch_end. Truth: the calls a real Trainer makes in two
+    steps, of the hooks the range test documents it calls, with their arguments and global_step."""
     data = standardized()
     trained = RecordsHooks()
     fit(trained, data, 2, shuffle=False)
-    called = {"on_before_batch_transfer", "transfer_batch_to_device", "on_after_batch_transfer", "training_step",
-              "on_after_backward", "on_before_optimizer_step", "configure_gradient_clipping"}  # fmt: skip
+    called = {"on_before_batch_transfer", "transfer_batch_to_device", "on_after_batch_transfer",
+              "on_train_batch_start", "training_step", "on_after_backward", "on_before_optimizer_step",
+              "configure_gradient_clipping", "on_train_batch_end"}  # fmt: skip
     truth = [call for call in trained.calls if call[0] in called]
     swept = RecordsHooks()
     lr_range_test(swept, DataLoader(TensorDataset(*data), batch_size=32), steps=2, trainer=_quiet_trainer())
-    assert swept.calls[: len(truth)] == truth and len(truth) == 14
-    assert [c[0] for c in swept.calls[len(truth) :]] == [c[0] for c in truth[:4]]  # the last batch: no step
+    assert swept.calls[: len(truth)] == truth and len(truth) == 18
+    assert [c[0] for c in swept.calls[len(truth) :]] == [c[0] for c in truth[:5]]  # the last batch: no step
+    swept.end_epoch_at = 1  # Lightning ends the epoch there; the sweep would step on the others
+    with pytest.raises(
+        InvalidValueError, match=r"RecordsHooks, whose on_train_batch_start returned -1 at batch_idx 1"
+    ):
+        lr_range_test(swept, data, steps=5, batch_size=32)
 
 
 def test_a_trainers_precision_and_processes_the_sweep_does_not_take_are_said_in_its_reason():

@@ -382,6 +382,11 @@ class _TrainingLoss:
         self._with_index = True  # whether the model's training_step takes batch_idx
         self.unhooked = False
         self.accumulated = 1  # the Trainer's accumulate_grad_batches: batches an optimizer step reads
+        self.left_out: set[str] = set()  # the module's hooks not run (:func:`_run_hook`)
+        # The batch trained on last, whose on_train_batch_end runs once its step is taken, as the next
+        # batch comes: (model, batch as hooked, batch_idx, epoch, training_step's outputs as Lightning
+        # gives them).
+        self._ending: tuple[pl.LightningModule, Any, int, int, dict[str, Any]] | None = None
 
     def _accumulated(self, model: pl.LightningModule, group: list[Any]) -> Tensor:
         """The loss of an optimizer step over ``group``'s batches, as Lightning's accumulation makes its
@@ -429,27 +434,18 @@ class _TrainingLoss:
             else:  # after the steps taken, in the epoch of the last one, as a validation run reads them
                 counts.global_step = self._read[True]
             index = index % epoch if epoch else index
-            hooked = batch
-            for name in ("on_before_batch_transfer", "transfer_batch_to_device", "on_after_batch_transfer"):
-                hook = self._hook(model, name)
-                try:
-                    hooked = (
-                        hook(hooked, model.device, 0)
-                        if name == "transfer_batch_to_device"
-                        else hook(hooked, 0)
-                    )
-                except torch.OutOfMemoryError:  # a RuntimeError: caught before the clause below
-                    raise
-                except RuntimeError as error:
-                    if "not attached to a `Trainer`" not in str(error):
-                        raise _hook_failed(hook, error) from error
-                    hooked, self.unhooked = batch, True
-                    break
-                except Exception as error:  # the hook's, not the batch's: never told as a batch refused
-                    raise _hook_failed(hook, error) from error
-            self._last = (batch, hooked, index)
+            if training:
+                self._batch_ended(model)
+            self._last = (batch, self._hooked(model, batch), index)
+            if training and _run_hook(model.on_train_batch_start, self.left_out, self._last[1], index) == -1:
+                raise InvalidValueError(
+                    "module",
+                    f"{type(model).__name__}, whose on_train_batch_start returned -1 at batch_idx {index}",
+                    "a module whose epochs run whole: Lightning ends the epoch there, the range test steps "
+                    "on every batch of its data (give it the batches the fit trains on)",
+                )
         try:
-            return _step_loss(model.training_step(*self._last[1:][: 1 + self._with_index]))
+            output = model.training_step(*self._last[1:][: 1 + self._with_index])
         except RuntimeError as error:  # the module's, not the batch's: never told as a batch refused
             if "not attached to a `Trainer`" not in str(error):
                 raise
@@ -460,6 +456,48 @@ class _TrainingLoss:
                 "a training_step that runs outside a Trainer, as the range test runs it (self.log() "
                 "does); or its network swept by optimlab.doctor.lr_range_test",
             ) from error
+        loss = _step_loss(output) if output is not None else None
+        if model.training:  # what Lightning's on_train_batch_end is given: the last evaluation's
+            extra = {k: v for k, v in output.items() if k != "loss"} if isinstance(output, Mapping) else {}
+            ended = {} if loss is None else {"loss": loss.detach() / self.accumulated, **extra}
+            self._ending = (model, self._last[1], self._last[2], model.trainer.current_epoch, ended)
+        if loss is None:
+            raise SkippedBatch
+        return loss
+
+    def _batch_ended(self, model: pl.LightningModule) -> None:
+        """The last batch's ``on_train_batch_end``, after its step (as a Trainer's loop runs it, with the
+        epoch it was in)."""
+        ending, self._ending = self._ending, None
+        if ending is None or ending[0] is not model:
+            return
+        _, batch, index, epoch, outputs = ending
+        counts = model.trainer
+        now, counts.current_epoch = counts.current_epoch, epoch
+        try:
+            _run_hook(model.on_train_batch_end, self.left_out, outputs, batch, index)
+        finally:
+            counts.current_epoch = now
+
+    def _hooked(self, model: pl.LightningModule, batch: Any) -> Any:
+        """``batch`` as the Trainer hands it over, through the transfer hooks (:class:`_TrainingLoss`)."""
+        hooked = batch
+        for name in ("on_before_batch_transfer", "transfer_batch_to_device", "on_after_batch_transfer"):
+            hook = self._hook(model, name)
+            try:
+                hooked = (
+                    hook(hooked, model.device, 0) if name == "transfer_batch_to_device" else hook(hooked, 0)
+                )
+            except torch.OutOfMemoryError:  # a RuntimeError: caught before the clause below
+                raise
+            except RuntimeError as error:
+                if "not attached to a `Trainer`" not in str(error):
+                    raise _hook_failed(hook, error) from error
+                hooked, self.unhooked = batch, True
+                break
+            except Exception as error:  # the hook's, not the batch's: never told as a batch refused
+                raise _hook_failed(hook, error) from error
+        return hooked
 
 
 def _hook_failed(
@@ -670,23 +708,27 @@ def lr_range_test(
     32-bit), nor its devices (one process: a batch is one device's), each said in the result's
     ``reason``.
 
-    The module's hooks a Trainer calls in a step that the sweep calls too, with Lightning's arguments:
-    ``on_before_batch_transfer``, ``transfer_batch_to_device`` and ``on_after_batch_transfer`` (the data
-    module's where it overrides them), ``training_step``, then between the backward pass and the update
-    ``on_after_backward``, ``on_before_optimizer_step`` and ``configure_gradient_clipping``, in that
-    order (once a step under accumulation, where Lightning calls ``on_after_backward`` after each batch's
-    backward pass: the sweep takes one over the step's batches). Not called: ``on_train_batch_start`` (its -1 ends an epoch early, which a sweep of a fixed
-    number of steps cannot), ``on_train_batch_end``, ``on_before_backward``, ``on_before_zero_grad``,
-    ``optimizer_zero_grad``, ``backward`` and ``optimizer_step`` (the sweep takes the step and sets its
-    lr: an override that sets the lr, a warmup's, would undo the sweep's) and the epoch hooks. An
-    optimizer that evaluates the loss again (SAM) has them called once a step, where Lightning calls
-    them after each evaluation; clipping beside it is refused.
+    The module's hooks a Trainer calls in a step that the sweep calls too, in Lightning's order and with
+    its arguments: ``on_before_batch_transfer``, ``transfer_batch_to_device`` and
+    ``on_after_batch_transfer`` (the data module's where it overrides them), ``on_train_batch_start``
+    (whose -1, ending the epoch early, is refused: the sweep steps on every batch), ``training_step``,
+    then between the backward pass and the update ``on_after_backward``, ``on_before_optimizer_step`` and
+    ``configure_gradient_clipping``, and after it ``on_train_batch_end``. Under accumulation the sweep
+    takes one backward pass over the step's batches, so ``on_after_backward`` runs once a step where
+    Lightning runs it after each batch. A hook reading a part of a Trainer the range test's has not is
+    left out and said in ``reason`` (the clipping is refused instead). Not called:
+    ``on_before_backward``, ``on_before_zero_grad``, ``optimizer_zero_grad``, ``backward`` and
+    ``optimizer_step`` (the sweep takes the step and sets its lr: an override that sets the lr, a
+    warmup's, would undo the sweep's), and the epoch hooks. An optimizer that evaluates the loss again
+    (SAM) has the step's hooks called once, where Lightning calls them after each evaluation; clipping
+    beside it is refused.
 
     ``check_steps``: also decide among the sweep's candidates by a check
     (:func:`optimlab.doctor.find_lr`): each trains ``check_steps`` steps, one at a time, scored by
     ``training_step``'s loss on ``val_dataloaders`` (default: the data module's validation data, else
     a fifth of the training data held out). Its training (:func:`optimlab.train.fit`) runs the batch
-    hooks and ``training_step`` only, stepping every batch: a Trainer that accumulates or clips, or a
+    hooks, ``on_train_batch_start``, ``training_step`` and ``on_train_batch_end`` only, stepping every
+    batch: a Trainer that accumulates or clips, or a
     module that clips, is refused it.
     ``options`` go to :func:`optimlab.doctor.lr_range_test` (``start_lr``, ``end_lr``, ``steps``, ...).
     A batch whose ``training_step`` returns None is skipped as Lightning's loop skips it: no update,
@@ -759,7 +801,7 @@ def _check_fit_by(
     check_steps: int | None,
 ) -> None:
     """Refuse what the range test cannot do as ``trainer`` will: accumulate gradients or clip them in
-    the check's training (:func:`optimlab.train.fit`, which steps every batch and runs no module hook), or
+    the check's training (:func:`optimlab.train.fit`, which steps every batch and runs no step hook), or
     beside an optimizer that evaluates the loss again (Lightning clips each evaluation's gradient, and
     evaluates only a group's last batch again)."""
     accumulated = _accumulated_by(trainer)
@@ -786,7 +828,7 @@ def _check_fit_by(
             "check_steps",
             f"{check_steps} beside {clips}",
             "None: the sweep clips as the Trainer does; the check trains with optimlab.train.fit, which "
-            "runs no module hook",
+            "runs no step hook (configure_gradient_clipping)",
         )
     if getattr(optimizer, "needs_closure", False):
         raise InvalidValueError(
@@ -797,51 +839,48 @@ def _check_fit_by(
         )
 
 
+def _run_hook(hook: Any, left_out: set[str], *args: Any, **kwargs: Any) -> Any:
+    """Run ``hook``, a module's hook of Lightning's training loop, as a Trainer would; one reading a part
+    of a Trainer the range test's has not (``self.trainer.optimizers``) is left out from then on, its
+    name added to ``left_out``, as batch hooks reading it leave the batches as given. The clipping is
+    never left out, nor is a hook's other failure (a logger read where there is none): each is refused in
+    one line."""
+    if hook.__name__ in left_out:
+        return None
+    try:
+        return hook(*args, **kwargs)
+    except Exception as error:
+        absent = isinstance(error, RuntimeError) and "not attached to a `Trainer`" in str(error)
+        if absent and hook.__name__ != "configure_gradient_clipping":
+            left_out.add(hook.__name__)
+            return None
+        raise _hook_failed(hook, error, "sweep its network with optimlab.doctor.lr_range_test") from error
+
+
 @contextlib.contextmanager
 def _hooks_before_each_step(
-    module: pl.LightningModule, optimizer: torch.optim.Optimizer
-) -> Iterator[set[str]]:
+    module: pl.LightningModule, optimizer: torch.optim.Optimizer, left_out: set[str]
+) -> Iterator[None]:
     """``module``'s hooks that Lightning calls between the backward pass and the update, called there
     by a step pre-hook of ``optimizer`` (the sweep's backward pass runs before ``optimizer.step``), with
-    Lightning's arguments: the clipping's are those of the module's Trainer (:class:`_LoopCounts`).
-
-    Yields the names of those left out: ``on_after_backward`` or ``on_before_optimizer_step`` reading
-    a part of a Trainer the range test's has not (``self.trainer.optimizers``) is not called again, as
-    batch hooks reading it leave the batches as given; the clipping is never left out, nor is a hook's
-    other failure (a logger read as there, where there is none): they are refused in one line."""
-    left_out: set[str] = set()
+    Lightning's arguments: the clipping's are those of the module's Trainer (:class:`_LoopCounts`);
+    run by :func:`_run_hook`."""
 
     def before_step(stepped: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         counts = module.trainer
-        for hook, hook_args, hook_kwargs in (
-            (module.on_after_backward, (), {}),
-            (module.on_before_optimizer_step, (stepped,), {}),
-            (
-                module.configure_gradient_clipping,
-                (stepped,),
-                {
-                    "gradient_clip_val": counts.gradient_clip_val,
-                    "gradient_clip_algorithm": counts.gradient_clip_algorithm,
-                },
-            ),
-        ):
-            if hook.__name__ in left_out:
-                continue
-            try:
-                hook(*hook_args, **hook_kwargs)
-            except Exception as error:
-                # a part of a Trainer the range test's has not (self.trainer.optimizers)
-                absent = isinstance(error, RuntimeError) and "not attached to a `Trainer`" in str(error)
-                if absent and hook.__name__ != "configure_gradient_clipping":
-                    left_out.add(hook.__name__)
-                    continue
-                raise _hook_failed(
-                    hook, error, "sweep its network with optimlab.doctor.lr_range_test"
-                ) from error
+        _run_hook(module.on_after_backward, left_out)
+        _run_hook(module.on_before_optimizer_step, left_out, stepped)
+        _run_hook(
+            module.configure_gradient_clipping,
+            left_out,
+            stepped,
+            gradient_clip_val=counts.gradient_clip_val,
+            gradient_clip_algorithm=counts.gradient_clip_algorithm,
+        )
 
     handle = optimizer.register_step_pre_hook(before_step)
     try:
-        yield left_out
+        yield
     finally:
         handle.remove()
 
@@ -886,7 +925,7 @@ def _range_test(
         warnings.catch_warnings(),
         _detached(module, trainer),
         _metric_states_kept(module),
-        _hooks_before_each_step(module, optimizer) as left_out,  # the sweep's: the check's copies have none
+        _hooks_before_each_step(module, optimizer, training_loss.left_out),  # the check's copies have none
     ):
         # training_step's self.log() calls warn outside a Trainer; the sweep needs only the loss
         warnings.filterwarnings("ignore", message=r"You are trying to `self.log\(\)`")
@@ -934,8 +973,9 @@ def _range_test(
         notes.append(
             "batches as the loader gives them: the module's batch hooks read self.trainer, absent here"
         )
-    if left_out:
-        notes.append(f"{' and '.join(sorted(left_out))} left out: it read a part of the Trainer absent here")
+    if training_loss.left_out:
+        names = " and ".join(sorted(training_loss.left_out))
+        notes.append(f"{names} left out: it read a part of the Trainer absent here")
     return dataclasses.replace(result, reason=result.reason + "".join(f" ({note})" for note in notes))
 
 

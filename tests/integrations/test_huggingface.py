@@ -25,7 +25,7 @@ from transformers import (
 
 from optimlab import diagnose, optim, schedules
 from optimlab.data.user_batches import UserBatches
-from optimlab.errors import InvalidValueError
+from optimlab.errors import InvalidValueError, UnknownNameError
 from optimlab.integrations.huggingface import (
     DoctorCallback,
     ScheduleFreeModes,
@@ -551,3 +551,27 @@ def test_a_multi_label_classifiers_accuracy_is_scikit_learns_subset_accuracy(pro
     predicted = (torch.cat([o.logits for o in outputs]) > 0).int().numpy()
     truth = accuracy_score(labels.int().numpy(), predicted)
     assert 0 < truth < 1 and metrics["val_accuracy"] == pytest.approx(truth, abs=1e-12)
+
+
+def test_the_range_test_of_a_trainer_refuses_what_the_trainer_gives_and_names_what_it_takes():
+    """lr_range_test(trainer, model=...) (or loss_fn, data, optimizer, held_out) raised Python's TypeError
+    'got multiple values for argument', batch_size=4 was ignored (the trainer's loader keeps its own), and
+    an unknown keyword was told to use model, data or loss_fn. Each is one line, the trainer's own
+    arguments named as such; the weights are untouched."""
+    model = tiny_vit()
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    hf = trainer(model, Images(n=32), 2, trainer_optimizers(torch.optim.Adam(model.parameters(), lr=1e-3)))
+    given = {"model": model, "loss_fn": torch.nn.CrossEntropyLoss(), "data": Images(n=8), "batch_size": 4}
+    for name, value in given.items():
+        with pytest.raises(InvalidValueError, match=f"for {name} of lr_range_test\\(trainer\\): accepted none: "
+                                                    "the trainer gives it"):  # fmt: skip
+            lr_range_test(hf, steps=5, **{name: value})
+    with pytest.raises(InvalidValueError, match="for held_out of lr_range_test"):
+        lr_range_test(hf, steps=5, check_steps=2, held_out=Images(n=8))
+    with pytest.raises(UnknownNameError) as unknown:
+        lr_range_test(hf, steps=5, end_rl=1.0)
+    assert str(unknown.value) == (
+        "unknown lr_range_test(trainer) argument 'end_rl'. Did you mean 'end_lr'? Accepted: check_steps, "
+        "diverge_factor, end_lr, margin, seed, start_lr, steps."
+    )
+    assert all(torch.equal(v, weights[k]) for k, v in model.state_dict().items())

@@ -10,7 +10,14 @@ import pytest
 import torch
 from torch import nn
 
-from doctor.setups import NextTokenLSTM, mlp, padded_markov_tokens, resnet, standardized
+from doctor.setups import (
+    NextTokenLSTM,
+    mlp,
+    padded_markov_tokens,
+    regression_in_thousands,
+    resnet,
+    standardized,
+)
 from optimlab.doctor import diagnose
 
 VOCAB, LENGTH = 500, 20
@@ -519,3 +526,42 @@ def test_padding_in_the_labels_of_a_models_own_loss_is_found(ignored):
     assert padding is not None, found.findings
     assert padding.evidence["share"] == pytest.approx(share)
     assert padding.evidence["ignore_index"] == -100
+
+
+def test_large_regression_targets_are_told_the_code_that_standardizes_them_and_it_does():
+    """'standardize the targets' named no way to do it (data.scaling scales the inputs only): the
+    advice now gives optimlab's scaler as code. Run as written on the training targets, it maps them to
+    mean 0 and std 1 (torch's own, here), its inverse gives them back, and the doctor run again on them
+    finds the targets' scale no more."""
+    import re
+
+    import optimlab.techniques.scaling
+
+    x, y = regression_in_thousands()
+    torch.manual_seed(0)
+    model = mlp(inputs=8, outputs=1, width=64, depth=1)
+    found = diagnose(model, (x, y), nn.MSELoss(), torch.optim.Adam(model.parameters(), 1e-3), steps=30,
+                     lr_find=False)  # fmt: skip
+    advice = next(f for f in found.findings if f.rule == "target_scale").recommendation
+    fit_code, train_code, predict_code = re.search(
+        r"scaler = (.+?); train on (.+?) and predict (.+?) \(", advice
+    ).groups()
+    scope = {"optimlab": optimlab, "y_train": y, "y": y, "x": x, "model": model, "loss_fn": nn.MSELoss()}
+    scaler = eval(fit_code, scope)
+    scope["scaler"] = scaler
+    scaled = scaler(y)
+    assert scaled.mean().item() == pytest.approx(0.0, abs=1e-5) and scaled.std(
+        unbiased=False
+    ).item() == pytest.approx(1.0, abs=1e-5)
+    assert torch.allclose(scaler.inverse(scaled), y, rtol=1e-5, atol=1e-2)
+    assert eval(train_code, scope).item() > 0 and eval(predict_code, scope).shape == y.shape
+    mean, std = (float(v) for v in re.search(r"\(y - (\S+)\) / (\S+?)\)", advice).groups())
+    # over the rows seen, a sample of 1,920 rows: within a tenth of a standard deviation of all of them
+    assert mean == pytest.approx(y.mean().item(), abs=0.1 * y.std().item()) and std == pytest.approx(
+        y.std().item(), rel=0.1
+    )
+    torch.manual_seed(0)
+    model = mlp(inputs=8, outputs=1, width=64, depth=1)
+    again = diagnose(model, (x, scaled), nn.MSELoss(), torch.optim.Adam(model.parameters(), 1e-3), steps=30,
+                     lr_find=False)  # fmt: skip
+    assert "target_scale" not in [f.rule for f in again.findings], again.findings

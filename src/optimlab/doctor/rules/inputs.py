@@ -336,8 +336,15 @@ def target_scale(
             )
         ),
         recommendation=(
-            "data: standardize the targets (subtract their training mean, divide by their standard "
-            "deviation; map predictions back with the same two numbers)"
+            "data: standardize the targets, fitted on the training targets y_train: scaler = "
+            "optimlab.techniques.scaling.create('standardize').fit(y_train); train on "
+            "loss_fn(model(x), scaler(y)) and predict scaler.inverse(model(x))"
+            + (
+                f" (over the rows seen, (y - {_g(mean[0].item())}) / {_g(spread[0].item())})"
+                if len(rms) == 1
+                else ""
+            )
+            + "; data.scaling scales the inputs only"
         ),
         evidence={"rms": rms.tolist(), "mean": mean.tolist(), "std": spread.tolist()},
         score=_score(largest / warn_scale if size == "large" else tiny_scale / largest),

@@ -188,9 +188,10 @@ def test_a_study_whose_every_trial_failed_says_why_and_exits_1(capsys):
     from optimlab.cli._output import Output
     from optimlab.cli._progress import ALL_FAILED, exit_if_all_failed
 
-    def study(*states):
+    def study(*states, phase="tune"):
         records = [
-            SimpleNamespace(state=s, message="data file is garbage" if s == "fail" else None) for s in states
+            SimpleNamespace(state=s, phase=phase, message="data file is garbage" if s == "fail" else None)
+            for s in states
         ]
         return SimpleNamespace(spec=SimpleNamespace(name="w"), records=records)
 
@@ -202,6 +203,33 @@ def test_a_study_whose_every_trial_failed_says_why_and_exits_1(capsys):
     assert (
         capsys.readouterr().err == "error: every trial of study 'w' failed; the first: data file is garbage\n"
     )
+
+
+def test_a_study_whose_every_seed_rerun_failed_says_why_and_exits_1(capsys):
+    """Tuning completed, then every method's seed reruns failed (the batched backend's stack of seeds
+    whose splits differ in size: 'stack expects each tensor to be equal size'): every leaderboard row
+    read 'no result', and compare exited 0 with nothing on stderr. The comparison has no result: said,
+    exit 1. One method's reruns failing beside another's that completed is a result (exit 0)."""
+    from types import SimpleNamespace
+
+    from optimlab.cli._output import Output
+    from optimlab.cli._progress import ALL_FAILED, exit_if_all_failed
+
+    def record(state, phase):
+        return SimpleNamespace(state=state, phase=phase, message="stacked" if state == "fail" else None)
+
+    def study(*records):
+        return SimpleNamespace(spec=SimpleNamespace(name="w"), records=list(records))
+
+    some = study(record("complete", "tune"), record("fail", "seeds"), record("complete", "seeds"))
+    exit_if_all_failed(Output(), [some, study(record("complete", "tune"))])
+    assert capsys.readouterr().err == ""
+    with pytest.raises(SystemExit) as stopped:
+        exit_if_all_failed(
+            Output(), [study(record("complete", "tune"), record("fail", "seeds"), record("fail", "seeds"))]
+        )
+    assert stopped.value.code == ALL_FAILED
+    assert capsys.readouterr().err == "error: every seed rerun of study 'w' failed; the first: stacked\n"
 
 
 def test_bench_offers_every_suite_and_only_those():

@@ -1,6 +1,6 @@
 """What the verbs that run studies (compare, bench) show: one progress display (a bar of finished trials,
-and under it, when given, a table of the results so far), a study whose every trial failed, and the
-command that continues one stopped by Ctrl-C."""
+and under it, when given, a table of the results so far), a study whose every trial (or every seed
+rerun) failed, and the command that continues one stopped by Ctrl-C."""
 
 from __future__ import annotations
 
@@ -15,16 +15,21 @@ from optimlab.cli._output import Output
 if TYPE_CHECKING:
     from optimlab.study import StudyResult
 
-ALL_FAILED = 1  # exit code when a study has no trial that finished well: the tables would be all NaN
+ALL_FAILED = 1  # exit code when a study has no trial, or no seed rerun, that finished well: no result
 
 
 def exit_if_all_failed(output: Output, results: Sequence[StudyResult]) -> None:
-    """A study whose every trial failed says so and why (its first error), and the verb exits 1."""
+    """A study whose every trial failed, or every seed rerun (no method has a result: its leaderboard is
+    empty), says so and why (its first error), and the verb exits 1."""
+    from optimlab.study.protocols import SEEDS
+
     for result in results:
-        if result.records and all(r.state == "fail" for r in result.records):
-            reason = next((r.message for r in result.records if r.message), "no message recorded")
-            output.error(f"every trial of study {result.spec.name!r} failed; the first: {reason}")
-            sys.exit(ALL_FAILED)
+        reruns = [r for r in result.records if r.phase == SEEDS]
+        for what, records in (("trial", result.records), ("seed rerun", reruns)):
+            if records and all(r.state == "fail" for r in records):
+                reason = next((r.message for r in records if r.message), "no message recorded")
+                output.error(f"every {what} of study {result.spec.name!r} failed; the first: {reason}")
+                sys.exit(ALL_FAILED)
 
 
 @contextlib.contextmanager

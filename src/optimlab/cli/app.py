@@ -39,7 +39,8 @@ from optimlab.errors import OptimlabWarning
 EXIT_STATUS = f"""Exit status ('optimlab VERB -h' shows each verb's options and examples):
   0    done
   {doctor_cmd.FINDINGS_FOUND:<3}  the job failed: doctor --fail-on found findings that severe, or
-       every trial of a study failed (compare, bench)
+       every trial, or every seed rerun, of a study failed (compare,
+       bench: no result)
   {USAGE_ERROR:<3}  a bad call or input, named on one line of stderr
        ({DEBUG_VARIABLE}=1 adds the traceback)
   {train_cmd.DIVERGED:<3}  train: the run diverged (its results are kept)

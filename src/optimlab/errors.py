@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 __all__ = [
@@ -95,3 +95,31 @@ def keywords_checked(function: F, *, forwards_to: Callable[..., Any] | None = No
         return function(*args, **kwargs)
 
     return checked  # type: ignore[return-value]
+
+
+def forwarded_keywords_checked(
+    options: Mapping[str, Any],
+    called: str,
+    forwarded_to: Iterable[Callable[..., Any]],
+    given: Mapping[str, str],
+    *,
+    also: Iterable[str] = (),
+    shown: Callable[[Any], Any] = a_type,
+) -> None:
+    """Refuse the ``options`` that ``called`` (``"lr_range_test(trainer)"``) passes on to
+    ``forwarded_to`` where it gives the argument itself (``given``: its name -> the refusal's accepted
+    value, what gives it): passed on beside it, Python's TypeError "got multiple values", or ignored; and
+    one that none of them takes, with close matches among their keyword-only arguments and ``also`` (its
+    own). ``shown``: how a refused value is said."""
+    keywords = (
+        name
+        for function in forwarded_to
+        for name, parameter in inspect.signature(function).parameters.items()
+        if parameter.kind is parameter.KEYWORD_ONLY
+    )
+    accepted = sorted({*also, *keywords} - set(given))
+    for name, value in options.items():
+        if name in given:
+            raise InvalidValueError(f"{name} of {called}", shown(value), given[name])
+        if name not in accepted:
+            raise UnknownNameError(f"{called} argument", name, accepted)

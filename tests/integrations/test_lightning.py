@@ -1493,6 +1493,38 @@ def test_the_range_tests_bad_data_is_named_by_the_argument_given():
         lr_range_test(module, None, steps=10)
 
 
+def test_what_the_module_gives_the_range_test_is_refused_as_an_option_and_unknown_ones_named():
+    """lr_range_test(module, loader, model=...) (or loss_fn, compute_loss, data, held_out) raised Python's
+    TypeError 'got multiple values for argument', y= and a DataLoader's batch_size=4 were silently
+    ignored, and an unknown keyword was told to use model, data or loss_fn. Each is one line now."""
+    x, y = standardized()
+    module = Classifier(nn.Linear(64, 10), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.1))
+    before = copy.deepcopy(module.state_dict())
+    loader = DataLoader(TensorDataset(x, y), batch_size=32)
+    given = {"model": module, "loss_fn": nn.MSELoss(), "compute_loss": lambda m, b: 0.0, "data": x, "y": y}
+    for name, value in given.items():
+        with pytest.raises(
+            InvalidValueError, match=f"for {name} of lr_range_test\\(module\\): accepted none: "
+        ):
+            lr_range_test(module, loader, steps=5, **{name: value})
+    with pytest.raises(
+        InvalidValueError, match="for held_out of lr_range_test.module.: accepted none: val_data"
+    ):
+        lr_range_test(module, loader, steps=5, check_steps=2, held_out=loader)
+    with pytest.raises(
+        InvalidValueError, match="^invalid value 4 for batch_size: accepted none for a DataLoader"
+    ):
+        lr_range_test(module, loader, steps=5, batch_size=4)
+    with pytest.raises(UnknownNameError) as unknown:
+        lr_range_test(module, loader, steps=5, end_rl=1.0)
+    assert str(unknown.value) == (
+        "unknown lr_range_test(module) argument 'end_rl'. Did you mean 'end_lr'? Accepted: batch_size, "
+        "check_steps, diverge_factor, end_lr, margin, optimizer, seed, start_lr, steps, trainer, val_dataloaders."
+    )
+    assert all(torch.equal(v, before[k]) for k, v in module.state_dict().items())
+    assert len(lr_range_test(module, (x, y), steps=5, batch_size=16).lrs) == 5  # tensors: batched by it
+
+
 def test_a_wrong_optimizer_or_a_misspelt_rule_is_refused_before_training():
     with pytest.raises(InvalidValueError, match="'str' for optimizer: accepted a torch.optim.Optimizer"):
         configure_optimizers("sgd")

@@ -11,7 +11,6 @@ a trainer's model and data, and optimlab's optimizers and schedules for ``Traine
 from __future__ import annotations
 
 import functools
-import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -26,7 +25,7 @@ from optimlab.doctor.diagnose import Diagnosis
 from optimlab.doctor.lr_check import find_lr
 from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.lr_find import lr_range_test as _sweep
-from optimlab.errors import InvalidValueError, UnknownNameError, keywords_checked
+from optimlab.errors import InvalidValueError, forwarded_keywords_checked, keywords_checked
 from optimlab.integrations.trainer_doctor import TrainerDoctor
 from optimlab.schedules import ReduceOnPlateau, Schedule, as_lr_scheduler
 from optimlab.schedules import create as create_schedule
@@ -233,28 +232,16 @@ def lr_range_test(trainer: Trainer, *, check_steps: int | None = None, **options
 
 # What the trainer gives the sweep and the check: its model, loss, optimizer and loaders (whose batch size
 # is its per_device_train_batch_size); given again, Python's TypeError "got multiple values", or ignored.
-_TRAINERS_OWN = frozenset(
-    ("model", "loss_fn", "data", "y", "optimizer", "compute_loss", "held_out", "batch_size")
+_TRAINERS_OWN = dict.fromkeys(
+    ("model", "loss_fn", "data", "y", "optimizer", "compute_loss", "held_out", "batch_size"),
+    "none: the trainer gives it (its model, compute_loss, optimizer, and train and eval dataloaders, "
+    "batched by TrainingArguments(per_device_train_batch_size=...))",
 )
 
 
 def _check_options(options: Mapping[str, Any], forwarded_to: Sequence[Callable[..., Any]]) -> None:
     """Refuse an option the trainer gives itself (:data:`_TRAINERS_OWN`), or one that no function of
     ``forwarded_to`` takes, naming those they do."""
-    keywords = (
-        name
-        for function in forwarded_to
-        for name, parameter in inspect.signature(function).parameters.items()
-        if parameter.kind is parameter.KEYWORD_ONLY
+    forwarded_keywords_checked(
+        options, "lr_range_test(trainer)", forwarded_to, _TRAINERS_OWN, also=("check_steps",), shown=describe
     )
-    accepted = sorted({"check_steps", *keywords} - _TRAINERS_OWN)
-    for name, value in options.items():
-        if name in _TRAINERS_OWN:
-            raise InvalidValueError(
-                f"{name} of lr_range_test(trainer)",
-                describe(value),
-                "none: the trainer gives it (its model, compute_loss, optimizer, and train and eval "
-                "dataloaders, batched by TrainingArguments(per_device_train_batch_size=...))",
-            )
-        if name not in accepted:
-            raise UnknownNameError("lr_range_test(trainer) argument", name, accepted)

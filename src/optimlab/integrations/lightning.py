@@ -31,12 +31,12 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 from torchmetrics import Metric
 
-from optimlab.data.user_batches import UserBatches
+from optimlab.data.user_batches import UserBatches, describe
 from optimlab.doctor.diagnose import Diagnosis
 from optimlab.doctor.lr_check import find_lr, hold_out
 from optimlab.doctor.lr_find import LRRangeResult, SkippedBatch
 from optimlab.doctor.lr_find import lr_range_test as _sweep
-from optimlab.errors import InvalidValueError, OptimlabError, keywords_checked
+from optimlab.errors import InvalidValueError, OptimlabError, forwarded_keywords_checked, keywords_checked
 from optimlab.integrations.trainer_doctor import TrainerDoctor
 from optimlab.schedules import ReduceOnPlateau, Schedule, as_lr_scheduler
 from optimlab.train.loop import switches_modes
@@ -683,6 +683,18 @@ def _configured_optimizer(module: pl.LightningModule) -> torch.optim.Optimizer:
     return found[0]
 
 
+# What the module and the loaders give the sweep and the check; given again, Python's TypeError "got
+# multiple values".
+_MODULES_OWN = {
+    "model": "none: the module is the model",
+    "loss_fn": "none: the module's training_step gives the loss",
+    "compute_loss": "none: the module's training_step gives the loss",
+    "data": "none: train_dataloaders gives the data",
+    "y": "none: train_dataloaders gives the data (a pair of tensors as (x, y))",
+    "held_out": "none: val_dataloaders gives the held-out data",
+}
+
+
 def lr_range_test(
     module: pl.LightningModule,
     train_dataloaders: Any,
@@ -737,6 +749,14 @@ def lr_range_test(
     batch a step); the check cannot skip one and refuses such a module.
     Set the suggestion as the lr of ``configure_optimizers`` before ``Trainer.fit``.
     """
+    forwarded_keywords_checked(
+        options,
+        "lr_range_test(module)",
+        (_sweep, find_lr) if check_steps is not None else (_sweep,),
+        _MODULES_OWN,
+        also=("check_steps", "optimizer", "trainer", "val_dataloaders"),
+        shown=describe,
+    )
     if not all(hasattr(module, name) for name in ("training_step", "configure_optimizers")):
         # by its methods: pytorch_lightning's LightningModule is another class than lightning's
         raise InvalidValueError(
@@ -918,6 +938,13 @@ def _range_test(
         train_dataloaders, None, compute_loss=training_loss, field="train_dataloaders", **batching
     )
     training_loss.batches.accumulated = training_loss.accumulated
+    if "batch_size" in batching and "batch_size" not in training_loss.batches.settings:
+        raise InvalidValueError(
+            "batch_size",
+            batching["batch_size"],
+            f"none for {training_loss.batches.source}, which batches itself; a batch_size for tensors or "
+            "a Dataset",
+        )
     if check_steps is not None and val_dataloaders is None:  # the part find_lr trains its candidates on
         split = hold_out(training_loss.batches, training_loss.batches.seed)
         training_loss.checked = split[0] if split is not None else None

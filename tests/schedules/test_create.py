@@ -206,3 +206,14 @@ def test_reduce_on_plateau_is_created_without_horizon_and_refuses_warmup() -> No
 def test_every_entry_documents_itself() -> None:
     for entry in REGISTRY:
         assert entry.summary.endswith(".") and entry.obj.__doc__, entry.name
+
+
+def test_a_whole_float_warmup_is_the_integer() -> None:
+    """warmup_steps=10.0 (YAML, a search space) passed create's integer check and was then refused as
+    'invalid value [10.0] for join boundaries', a name the caller never wrote; it is 10, as the
+    registry takes a whole float for an integer hyperparameter."""
+    floated = create("cosine", total_steps=100, warmup_steps=10.0, warmup_start=0.1)
+    whole = create("cosine", total_steps=100, warmup_steps=10, warmup_start=0.1)
+    assert [floated(t) for t in range(110)] == [whole(t) for t in range(110)]
+    ramp = linear_warmup(create("constant"), 4.0)
+    assert [ramp(t) for t in range(6)] == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]

@@ -38,6 +38,8 @@ def linear_warmup(schedule: Schedule, warmup_steps: int, *, start: float = 0.0) 
         raise InvalidValueError("warmup start", start, str(UNIT))
     if warmup_steps == 0:
         return schedule
+    # a whole float (10.0 from YAML) is the integer, as the registry takes it for integer hyperparameters
+    warmup_steps = int(warmup_steps)
     ramp = linear(start_factor=start, end_factor=schedule(0), total_iters=warmup_steps)
     return join([ramp, schedule], [warmup_steps])
 

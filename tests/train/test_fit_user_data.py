@@ -1531,3 +1531,57 @@ def test_a_matrix_of_0_1_targets_regressed_under_mse_gets_no_accuracy():
         "val_loss": pytest.approx(nn.functional.mse_loss(outputs, y).item(), rel=1e-5),
         "val_rmse": pytest.approx((outputs - y).pow(2).mean().sqrt().item(), rel=1e-5),
     }
+
+
+def test_a_scheduler_stepped_per_epoch_follows_torchs_epoch_loop_and_resumes_mid_epoch():
+    """fit stepped every scheduler each optimizer step, so a StepLR(step_size=1) written for epochs, as
+    torch's examples step it, decayed the lr five times an epoch. Under scheduler_interval='epoch' it
+    steps once at each epoch's end, as torch's documented loop: weights equal that loop's, a run cut
+    mid-epoch and resumed included."""
+    x, y = problem()  # 40 rows, batches of 8 in order: 5 steps an epoch
+
+    def loader():
+        return DataLoader(TensorDataset(x, y), batch_size=8)
+
+    def decayed(model):
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.4)
+        return optimizer, torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+
+    reference = network()
+    optimizer, scheduler = decayed(reference)
+    for _ in range(3):
+        for xb, yb in loader():
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(reference(xb), yb).backward()
+            optimizer.step()
+        scheduler.step()
+    for cut in (None, 7):
+        model = network()
+        optimizer, scheduler = decayed(model)
+        common = {"loss_fn": nn.CrossEntropyLoss(), "scheduler": scheduler, "scheduler_interval": "epoch"}
+        state = None if cut is None else fit(model, optimizer, loader(), total_steps=cut, **common)
+        fit(model, optimizer, loader(), epochs=3, state=state, **common)
+        assert scheduler.last_epoch == 3 and optimizer.param_groups[0]["lr"] == 0.4 * 0.5**3
+        assert all(torch.equal(p, q) for p, q in zip(model.parameters(), reference.parameters()))
+
+
+def test_a_scheduler_interval_fit_cannot_keep_is_refused_by_name():
+    model = network()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1)
+
+    class Stream(IterableDataset):
+        def __iter__(self):
+            return iter(zip(*problem()))
+
+    with pytest.raises(
+        InvalidValueError, match="'epochs' for scheduler_interval: accepted 'step' or 'epoch'"
+    ):
+        fit(model, optimizer, problem(), loss_fn=nn.CrossEntropyLoss(), total_steps=2, scheduler=scheduler,
+            scheduler_interval="epochs")  # fmt: skip
+    with pytest.raises(
+        InvalidValueError, match="whose length is not known' for scheduler_interval: accepted 'step', or data"
+    ):
+        fit(model, optimizer, DataLoader(Stream(), batch_size=8), loss_fn=nn.CrossEntropyLoss(), total_steps=2,
+            scheduler=scheduler, scheduler_interval="epoch")  # fmt: skip
+    assert scheduler.last_epoch == 0

@@ -213,6 +213,7 @@ def fit(
     batch_size: int | None = None,
     seed: int = 0,
     scheduler: Any | None = None,
+    scheduler_interval: str = "step",
     grad_clip_norm: float | None = None,
     accumulate_grad_batches: int = 1,
     val_data: Any | None = None,
@@ -272,7 +273,9 @@ def fit(
             ``torch.float16`` with its loss scaled by torch's ``GradScaler`` (torch's AMP recipe: the
             gradients unscaled before clipping, a step whose gradients overflowed skipped).
 
-    ``scheduler`` is stepped once per optimizer step (any torch LRScheduler); a reduce-on-plateau
+    ``scheduler`` is stepped once per optimizer step (any torch LRScheduler), or once at each epoch's end
+    under ``scheduler_interval="epoch"`` (Lightning's ``interval``; a ``StepLR(step_size=30)`` written for
+    epochs, as torch's examples step it), after that epoch's evaluation; a reduce-on-plateau
     scheduler (torch's ``ReduceLROnPlateau``, or :class:`~optimlab.schedules.PlateauLR`) sees
     ``plateau_metric`` of each evaluation instead, so it needs ``val_data`` or ``evaluate``. A
     non-finite loss stops the run before its update (the weights stay those of the last finite step)
@@ -374,7 +377,15 @@ def fit(
         raise InvalidValueError("val_steps", val_steps, "None without val_data, the data it limits")
     # A PlateauLR also counts optimizer steps; torch's ReduceLROnPlateau steps on evaluations only.
     on_evaluations = isinstance(scheduler, (PlateauLR, ReduceLROnPlateau))
-    each_step = scheduler is not None and not isinstance(scheduler, ReduceLROnPlateau)
+    if scheduler_interval not in SCHEDULER_INTERVALS:
+        raise InvalidValueError(
+            "scheduler_interval", scheduler_interval, " or ".join(map(repr, SCHEDULER_INTERVALS))
+        )
+    counted = scheduler is not None and not isinstance(scheduler, ReduceLROnPlateau)
+    each_step, each_epoch = (
+        counted and scheduler_interval == "step",
+        counted and scheduler_interval == "epoch",
+    )
     if on_evaluations and evaluate is None:
         raise InvalidValueError(
             "scheduler",
@@ -392,11 +403,18 @@ def fit(
     assert total_steps is not None  # checked above: exactly one of the two was given
     device = next(model.parameters()).device
     state = TrainState() if state is None else state
-    _check_schedule_length(scheduler, total_steps - state.step)
     if batches.steps_per_epoch is None:  # read by the session that stopped
         # (a checkpoint written before batches_per_epoch was kept took one batch a step)
         batches.steps_per_epoch = state.batches_per_epoch or state.steps_per_epoch or None
     _count_epoch(state, batches, accumulate)
+    if each_epoch and not state.steps_per_epoch:
+        raise InvalidValueError(
+            "scheduler_interval",
+            f"epoch, over {batches.source} whose length is not known",
+            "'step', or data with a length (a Dataset, a DataLoader over one, tensors)",
+        )
+    ends = total_steps // state.steps_per_epoch - state.step // state.steps_per_epoch if each_epoch else 0
+    _check_schedule_length(scheduler, ends if each_epoch else total_steps - state.step)
     state.total_steps, state.stop_reason, state.interrupted = total_steps, None, False
     amp = (
         torch.autocast(device.type, dtype=autocast_dtype)
@@ -560,6 +578,8 @@ def fit(
                     _step_on_plateau(scheduler, state.last_metrics, plateau_metric)
                 for callback in callbacks:
                     callback.on_evaluate(state, state.last_metrics)
+            if each_epoch and not state.diverged and state.step % state.steps_per_epoch == 0:
+                scheduler.step()  # the epoch's end, after its evaluation, before a checkpoint of the step
             # After the evaluation, so that a checkpoint taken here holds everything about this step.
             for callback in callbacks:
                 callback.on_step_end(state)
@@ -921,6 +941,7 @@ def _needs_closure(optimizer: torch.optim.Optimizer) -> bool:
 
 OPTIMIZER_EXAMPLE = "torch.optim.SGD(model.parameters(), lr=0.1)"
 AUTOCAST_DTYPES = (torch.bfloat16, torch.float16)  # what torch.autocast casts to (on CPU as on GPU)
+SCHEDULER_INTERVALS = ("step", "epoch")  # when a scheduler steps: Lightning's lr_scheduler "interval"
 
 
 def check_scheduler(scheduler: Any, optimizer: torch.optim.Optimizer) -> None:

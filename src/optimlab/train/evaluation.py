@@ -30,6 +30,7 @@ from optimlab.user_code import call_user
 __all__ = [
     "EVAL_BATCH",
     "OWN_METRICS",
+    "averaged_over",
     "batch_rows",
     "batch_tensors",
     "batch_weight",
@@ -71,7 +72,7 @@ def evaluate_batches(
     most: int | None = None,
 ) -> dict[str, float]:
     """Mean loss over one pass of ``batches`` (each batch weighted by what its mean averaged over: its
-    rows, or the targets a cross-entropy did not ignore: :func:`_averaged_over`), accuracy where
+    rows, or the targets a cross-entropy did not ignore: :func:`averaged_over`), accuracy where
     predictions are class scores of integer targets (positions the loss ignores skipped), and RMSE over
     every value where they are a regression's under torch's MSE, L1, smooth L1 or Huber loss: a dict
     batch's targets are
@@ -109,7 +110,7 @@ def evaluate_batches(
         if paired is not None:  # the model's own loss: its scores and labels as it paired them
             predicted, target = paired
         n = batch_rows(batch)
-        weight = n if paired is None else _averaged_over(batches.loss_fn, predicted, target, n)
+        weight = n if paired is None else averaged_over(batches.loss_fn, predicted, target, n)
         if weight:  # a batch of padding alone: its mean is 0 / 0, and it weighs nothing
             total, rows = total + out.loss.item() * weight, rows + weight
         found = (
@@ -240,7 +241,7 @@ def _regresses(loss_fn: Any, predicted: Any, target: Any) -> bool:
     )  # fmt: skip
 
 
-def _averaged_over(loss_fn: Any, scores: Any, target: Any, rows: int) -> float:
+def averaged_over(loss_fn: Any, scores: Any, target: Any, rows: int) -> float:
     """What a batch's mean loss divides by, so that batches weighted by it give the split's mean: for
     a cross-entropy of class ids (:func:`~optimlab.techniques.losses.cross_entropy_reading`), the targets not ignored (each by its
     class's ``weight``, as the loss divides by their sum), which padded sequences hold in unequal numbers
@@ -373,7 +374,7 @@ def hits(
 
 def batch_weight(batches: UserBatches, batch: Any) -> float:
     """What ``batch``'s mean loss averages over, read from its target before any forward pass
-    (:func:`_averaged_over`): a cross-entropy's targets not ignored (by their class weights), else its
+    (:func:`averaged_over`): a cross-entropy's targets not ignored (by their class weights), else its
     rows (:func:`batch_rows`); none for the model's own loss of a dict batch whose every ``labels`` is
     Hugging Face's ignored -100."""
     rows = batch_rows(batch)
@@ -384,7 +385,7 @@ def batch_weight(batches: UserBatches, batch: Any) -> float:
             return 0.0 if bool((labels == -100).all()) else rows
         return rows
     _, target = batches.split_target(batch)
-    return _averaged_over(batches.loss_fn, None, target, rows)
+    return averaged_over(batches.loss_fn, None, target, rows)
 
 
 def batch_rows(batch: Any) -> int:

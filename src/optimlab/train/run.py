@@ -44,7 +44,7 @@ from optimlab.train.checkpoint import (
 from optimlab.train.evaluation import (
     EVAL_BATCH,
     OWN_METRICS,
-    _averaged_over,
+    averaged_over,
     evaluate_batches,
     hits,
     user_metric,
@@ -103,7 +103,7 @@ def evaluate(
     # evaluate_members weighs each batch's mean by its rows; a cross-entropy's mean divides by its targets
     # not ignored (-100 padding, unequal from batch to batch): each mean is scaled by that count over the
     # rows', and the split's, so that the split's loss is the loss's own mean over the whole split.
-    divisor = functools.partial(_averaged_over, loss_fn, None)  # (targets, rows) -> what the mean divides by
+    divisor = functools.partial(averaged_over, loss_fn, None)  # (targets, rows) -> what the mean divides by
     total = divisor(y, len(y))
 
     def mean_loss(out: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:

@@ -351,3 +351,39 @@ def test_a_fused_that_is_no_bool_or_none_is_refused_in_one_line(bad):
     with pytest.raises(OptimlabError, match=f"invalid value {bad!r} for fused: accepted None, True or False"):
         create("adam", [w], fused=bad)
     assert create("adam", [w], fused=False).fused_path is None
+
+
+@pytest.mark.parametrize("name", ["adam", "momentum", "adafactor", "muon"])
+def test_a_state_dict_loaded_into_groups_in_another_order_is_refused_not_stepped(name):
+    """Groups of the same sizes given in another order pass torch's size check, and each parameter got
+    the state of another shape: the foreach step read past the tensors' ends (a segfault, or a silent
+    update; torch.optim.Adam raises a size mismatch at its step). Refused as it loads, the state kept."""
+    model = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
+    first, second = list(model.parameters())[:2], list(model.parameters())[2:]
+    saved = create(name, [{"params": first}, {"params": second}])
+    model(torch.randn(4, 5)).sum().backward()
+    saved.step()
+    swapped = create(name, [{"params": second}, {"params": first}])
+    with pytest.raises(
+        OptimlabError,
+        match=r"parameter 0 of param group 0 has shape \(3, 8\), and its saved .* has shape \(8, ",
+    ):
+        swapped.load_state_dict(saved.state_dict())
+    assert not swapped.state
+    create(name, [{"params": first}, {"params": second}]).load_state_dict(saved.state_dict())  # in order
+
+
+def test_a_state_dict_of_another_optimizer_without_its_hyperparameters_is_refused():
+    """sgd's groups loaded into adam passed the state check (sgd keeps counts only) and the first step
+    raised KeyError 'betas'; the groups now tell it as they load."""
+    model = torch.nn.Linear(3, 2)
+    model(torch.randn(4, 3)).sum().backward()
+    sgd = create("sgd", model.parameters())
+    sgd.step()
+    adam = create("adam", model.parameters())
+    with pytest.raises(
+        OptimlabError,
+        match="its param group 0 has no betas, eps, amsgrad, decoupled_weight_decay, which optimizer 'adam' takes",
+    ):
+        adam.load_state_dict(sgd.state_dict())
+    adam.step()  # still the optimizer it was

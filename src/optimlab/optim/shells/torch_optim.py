@@ -549,12 +549,24 @@ class Optimizer(torch.optim.Optimizer):
 
     def _check_layout(self, state_dict: dict[str, Any]) -> None:
         """Refuse per-parameter state this optimizer does not keep (torch.optim.Adam's ``exp_avg``
-        loaded into optimlab's adam): torch would load it, and every step would ignore it."""
-        for group in state_dict.get("param_groups", []):
-            values = {name: current(group.get(name, self.defaults[name])) for name in self._names}
-            kept = {path for path, leaf in _leaves(self._factory(**values).init([])) if leaf is not None}
-            for param_id in group.get("params", []):
-                foreign = set(state_dict.get("state", {}).get(param_id, {})) - kept
+        loaded into optimlab's adam): torch would load it, and every step would ignore it. Refuse too
+        param groups without this optimizer's hyperparameters (an sgd's loaded into adam: the first step
+        raised KeyError 'betas'), and state whose shape is not its parameter's (groups given in another
+        order): the foreach ops of a step read past such a tensor's end (a segfault or a silent update)."""
+        for index, group in enumerate(state_dict.get("param_groups", [])):
+            missing = [name for name in self._names if name not in group]
+            if missing:
+                raise OptimlabError(
+                    f"{self._owner} cannot load this state_dict: its param group {index} has no "
+                    f"{', '.join(missing)}, which {self._owner} takes. It was saved by another optimizer; "
+                    "load a state_dict saved by the same optimlab optimizer"
+                )
+            transform = self._factory(**{name: current(group[name]) for name in self._names})
+            kept = {path for path, leaf in _leaves(transform.init([])) if leaf is not None}
+            mine = self.param_groups[index]["params"] if index < len(self.param_groups) else []
+            for position, param_id in enumerate(group.get("params", [])):
+                saved = state_dict.get("state", {}).get(param_id, {})
+                foreign = set(saved) - kept
                 if foreign:
                     raise OptimlabError(
                         f"{self._owner} cannot load this state_dict: it holds {', '.join(sorted(foreign))}, "
@@ -562,6 +574,36 @@ class Optimizer(torch.optim.Optimizer):
                         "It was saved by another optimizer (torch.optim.Adam keeps step, exp_avg, "
                         "exp_avg_sq); load a state_dict saved by the same optimlab optimizer"
                     )
+                if len(mine) == len(group["params"]):  # torch refuses groups of other sizes itself
+                    self._check_shapes(transform, saved, mine[position], index, position)
+
+    def _check_shapes(
+        self,
+        transform: GradientTransformation,
+        saved: Mapping[str, Any],
+        param: Tensor,
+        index: int,
+        position: int,
+    ) -> None:
+        """Refuse a parameter's saved state whose tensors are not shaped as this optimizer keeps them for
+        ``param`` (its state built on the meta device: shapes, no memory)."""
+        template = transform.init(_steppable([param.detach().to("meta")]))
+        # a list leaf is empty where this parameter keeps no such state (Muon's AdamW part for a matrix),
+        # holds None where the state comes at the first step (Adan's previous gradient): not checked
+        shapes = {
+            path: leaf[0].shape if leaf else None
+            for path, leaf in _leaves(template)
+            if isinstance(leaf, list) and (not leaf or isinstance(leaf[0], Tensor))
+        }
+        for path, value in saved.items():
+            if path in shapes and isinstance(value, Tensor) and value.shape != shapes[path]:
+                raise OptimlabError(
+                    f"{self._owner} cannot load this state_dict: parameter {position} of param group {index} "
+                    f"has shape {tuple(param.shape)}, and its saved {path} has shape {tuple(value.shape)} "
+                    f"(expected {'none' if shapes[path] is None else tuple(shapes[path])}). The state was "
+                    "saved for other parameters: give the param groups and their parameters in the order "
+                    "they were saved"
+                )
 
     def __getstate__(self) -> dict[str, Any]:
         self._flush()

@@ -352,3 +352,36 @@ def test_a_recipe_runs_evaluation_averages_over_the_scored_targets_across_its_ba
     correct = int(((scores.argmax(-1) == y) & scored).sum())
     assert found["val_loss"] == pytest.approx(float(truth), rel=1e-12)
     assert found["val_accuracy"] == pytest.approx(correct / int(scored.sum()), rel=1e-12)
+
+
+def test_stacked_members_each_average_over_their_own_scored_targets(monkeypatch):
+    """The batched backend's evaluation (evaluate_members over K stacked models, each its own split)
+    weighed each batch's cross-entropy by its rows, and a batch of -100 only made a member's loss NaN.
+    Truth: torch's CrossEntropyLoss of each member over its whole split in one call."""
+    import optimlab.train.run as run
+    from optimlab.models.stacked import stacked_loss
+
+    monkeypatch.setattr(run, "EVAL_BATCH", 8)
+    x, y = sparse_labels(n=24)
+    labels = torch.stack([y, y.clone()])
+    labels[0, 8:16] = -100  # member 0: its second batch scores nothing; member 1: every row scored
+    labels[1, ::5] = -100
+    models = [
+        network(),
+        network().apply(lambda m: nn.init.normal_(m.weight) if isinstance(m, nn.Linear) else None),
+    ]
+    loss_fn = nn.CrossEntropyLoss()
+    found = run.evaluate_members(
+        lambda xb: torch.stack([m(xb[k]) for k, m in enumerate(models)]),
+        stacked_loss(loss_fn, shared_targets=False),
+        torch.stack([x, x]),
+        labels,
+        members=2,
+        task="classification",
+        prefix="val",
+        shared=False,
+        loss_fn=loss_fn,
+    )
+    with torch.no_grad():
+        truth = [float(loss_fn(m(x), labels[k])) for k, m in enumerate(models)]
+    assert [f["val_loss"] for f in found] == pytest.approx(truth, rel=1e-12)

@@ -977,7 +977,7 @@ def _held_out_scores(
         return outputs
 
     metrics = evaluate_members(
-        forward_keeping_rows, member_losses, x, y, members=members, task=task, prefix="val"
+        forward_keeping_rows, member_losses, x, y, members=members, task=task, prefix="val", loss_fn=loss_fn
     )
     return metrics, torch.cat(rows, dim=1)
 

@@ -201,7 +201,7 @@ def _train_stack(
         template.eval()  # as evaluate() and fit() switch one model: batch norm's running statistics
         metrics = evaluate_members(
             lambda xb: forward(params, buffers, xb), member_losses, x_split, y_split,
-            members=members, task=task, prefix=name, shared=shared,
+            members=members, task=task, prefix=name, shared=shared, loss_fn=loss_fn,
         )  # fmt: skip
         template.train()
         return metrics

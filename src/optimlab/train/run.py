@@ -100,29 +100,17 @@ def evaluate(
     The model is evaluated in eval mode, and each module gets its own mode back afterwards."""
     if task not in TASKS:
         raise InvalidValueError("task", task, " or ".join(TASKS))
-    # evaluate_members weighs each batch's mean by its rows; a cross-entropy's mean divides by its targets
-    # not ignored (-100 padding, unequal from batch to batch): each mean is scaled by that count over the
-    # rows', and the split's, so that the split's loss is the loss's own mean over the whole split.
-    divisor = functools.partial(averaged_over, loss_fn, None)  # (targets, rows) -> what the mean divides by
-    total = divisor(y, len(y))
-
-    def mean_loss(out: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
-        weight = divisor(yb, len(yb))
-        if not weight:  # every target ignored: its mean is 0/0, and it weighs nothing (the split's, NaN)
-            return out.new_full((1,), 0.0 if total else math.nan)
-        loss = loss_fn(out[0], yb).reshape(1)
-        return loss if (weight, total) == (len(yb), len(y)) else loss * (weight * len(y) / (len(yb) * total))
-
     with modes_kept(model):
         model.eval()
         [found] = evaluate_members(
             lambda xb: prediction(model(xb)).unsqueeze(0),
-            mean_loss,
+            lambda out, yb: loss_fn(out[0], yb).reshape(1),
             x,
             y,
             members=1,
             task=task,
             prefix=prefix,
+            loss_fn=loss_fn,
         )
         if metrics and len(x):
             with torch.no_grad():
@@ -167,6 +155,7 @@ def evaluate_members(
     task: str,
     prefix: str,
     shared: bool = True,
+    loss_fn: Any = None,
 ) -> list[dict[str, float]]:
     """:func:`evaluate` for K members at once, one dict each.
 
@@ -174,17 +163,28 @@ def evaluate_members(
         forward: ``x`` rows to the members' outputs, ``(K, B, ...)``.
         member_losses: ``(outputs, targets)`` to each member's mean loss, ``(K,)``.
         x, y: one split for every member, ``(N, ...)``, or one each (``shared=False``), ``(K, N, ...)``.
+        loss_fn: the loss ``member_losses`` stacks, which says what each batch's mean divides by
+            (:func:`~optimlab.train.evaluation.averaged_over`: a cross-entropy's targets not ignored,
+            unequal from batch to batch under -100 padding), so that the split's loss is its mean over
+            the whole split; a batch of nothing scored (0/0) weighs nothing. None: each batch's rows.
     """
     n = x.shape[0 if shared else 1]
     if n == 0:
         return [{} for _ in range(members)]
     totals = torch.zeros(4, members, dtype=torch.float64, device=x.device)  # loss, correct, squared, labels
+    scored = torch.zeros(members, dtype=torch.float64, device=x.device)  # what the means divide by
     for start in range(0, n, EVAL_BATCH):
         rows = slice(start, start + EVAL_BATCH)
         xb, yb = (x[rows], y[rows]) if shared else (x[:, rows], y[:, rows])
         out = forward(xb)
         targets = yb.shape if shared else yb.shape[1:]  # (B, ...): one label per example or position
-        totals[0] += member_losses(out, yb).double() * targets[0]
+        weight = torch.tensor(
+            [averaged_over(loss_fn, None, t, targets[0]) for t in ([yb] if shared else yb)],
+            dtype=torch.float64,
+            device=x.device,
+        )
+        totals[0] += torch.where(weight > 0, member_losses(out, yb).double() * weight, 0.0)
+        scored += weight
         if task == "classification":  # outputs that are no class scores of the targets: no accuracy
             if (found := hits(out, yb, lead=1)) is not None:
                 totals[1] += found[0].reshape(members, -1).sum(1)
@@ -193,8 +193,8 @@ def evaluate_members(
             errors = out.reshape(members, *targets) - yb
             totals[2] += errors.double().pow(2).reshape(members, -1).sum(1) / max(1, math.prod(targets[1:]))
     results = []
-    for loss, correct, squared, labels in totals.T.tolist():
-        metrics = {f"{prefix}_loss": loss / n}
+    for (loss, correct, squared, labels), count in zip(totals.T.tolist(), scored.tolist()):
+        metrics = {f"{prefix}_loss": loss / count if count else math.nan}
         if task == "classification":
             if labels:
                 metrics[f"{prefix}_accuracy"] = correct / labels

@@ -141,6 +141,8 @@ CASES: list[tuple[str, list[str], str]] = [
     ("doctor damaged image", ["doctor", "--dataset", "DAMAGED_IMAGES"], "2.png"),
     ("doctor target of an image folder", ["doctor", "--dataset", "IMAGES", "--target", "1"], "image folder"),
     ("train folder by its bare name", ["train", "--dataset", "images"], "./images"),
+    # MNIST's own file names hold no dot: 'unknown dataset', the file in the folder not named
+    ("train IDX file by its bare name", ["train", "--dataset", "train-images-idx3-ubyte"], "./train-images"),
     ("train target of a built-in", ["train", "--dataset", "iris", "--target", "1"], "--target"),
     ("compare target without a file", ["compare", "--optimizers", "sgd", "--target", "y"], "--target"),
     (
@@ -468,6 +470,7 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
         ("MODEL_LOSS_YAML", "own.yaml", b"data: {name: digits}\ntraining: {loss: model}\n"),
         ("RAGGED_CSV", "ragged.csv", b"1,2,0\n3,4,1\n5,6\n"),
         ("PANDAS_CSV", "pandas.csv", b",a,b,label\n0,1,2,0\n1,3,4,1\n2,5,6,0\n3,7,8,1\n"),
+        ("IDX_IMAGES", "train-images-idx3-ubyte", b"\x00\x00\x08\x03" + bytes(4 * 3)),
     ):
         paths[key] = root / name
         paths[key].write_bytes(content)

@@ -514,11 +514,12 @@ def recipe_flags(params: Mapping[str, Any]) -> dict[str, Any]:
             try:
                 check_name(NAMED_FLAGS[name], value, flag(name))
             except UnknownNameError:
-                if name == "dataset" and Path(value).is_dir():  # a folder's bare name
+                if name == "dataset" and Path(value).exists():  # a folder's or an IDX file's bare name
+                    kind = "folder" if Path(value).is_dir() else "file"
                     raise InvalidValueError(
                         "--dataset",
                         value,
-                        f"a built-in data set; for the folder {value!r}, its path: ./{value}",
+                        f"a built-in data set; for the {kind} {value!r}, its path: ./{value}",
                     ) from None
                 raise
     return given

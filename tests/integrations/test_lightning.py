@@ -1495,8 +1495,8 @@ def test_the_range_tests_bad_data_is_named_by_the_argument_given():
 
 def test_what_the_module_gives_the_range_test_is_refused_as_an_option_and_unknown_ones_named():
     """lr_range_test(module, loader, model=...) (or loss_fn, compute_loss, data, held_out) raised Python's
-    TypeError 'got multiple values for argument', y= and a DataLoader's batch_size=4 were silently
-    ignored, and an unknown keyword was told to use model, data or loss_fn. Each is one line now."""
+    TypeError 'got multiple values for argument', y= and a DataLoader's batch_size=4 or seed=3 (without
+    the check, which draws by it) were silently ignored, and an unknown keyword was told to use model, data or loss_fn. Each is one line now."""
     x, y = standardized()
     module = Classifier(nn.Linear(64, 10), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.1))
     before = copy.deepcopy(module.state_dict())
@@ -1515,6 +1515,11 @@ def test_what_the_module_gives_the_range_test_is_refused_as_an_option_and_unknow
         InvalidValueError, match="^invalid value 4 for batch_size: accepted none for a DataLoader"
     ):
         lr_range_test(module, loader, steps=5, batch_size=4)
+    with pytest.raises(InvalidValueError, match="^invalid value 3 for seed: accepted none for a DataLoader"):
+        lr_range_test(module, loader, steps=5, seed=3)
+    assert (
+        len(lr_range_test(module, loader, steps=5, seed=3, check_steps=2).lrs) == 5
+    )  # the check draws by it
     with pytest.raises(UnknownNameError) as unknown:
         lr_range_test(module, loader, steps=5, end_rl=1.0)
     assert str(unknown.value) == (

@@ -938,13 +938,17 @@ def _range_test(
         train_dataloaders, None, compute_loss=training_loss, field="train_dataloaders", **batching
     )
     training_loss.batches.accumulated = training_loss.accumulated
-    if "batch_size" in batching and "batch_size" not in training_loss.batches.settings:
+    settings, source = training_loss.batches.settings, training_loss.batches.source
+    if "batch_size" in batching and "batch_size" not in settings:
         raise InvalidValueError(
-            "batch_size",
-            batching["batch_size"],
-            f"none for {training_loss.batches.source}, which batches itself; a batch_size for tensors or "
-            "a Dataset",
-        )
+            "batch_size", batching["batch_size"], f"none for {source}, which batches itself; a batch_size for "
+            "tensors or a Dataset",
+        )  # fmt: skip
+    if "seed" in batching and "shuffle" not in settings and check_steps is None:  # the check draws by it
+        raise InvalidValueError(
+            "seed", batching["seed"], f"none for {source}, which orders its batches itself, without "
+            "check_steps; a seed for tensors or a Dataset, or for the check",
+        )  # fmt: skip
     if check_steps is not None and val_dataloaders is None:  # the part find_lr trains its candidates on
         split = hold_out(training_loss.batches, training_loss.batches.seed)
         training_loss.checked = split[0] if split is not None else None

@@ -305,3 +305,39 @@ def test_a_bert_at_its_own_init_whose_gradient_grows_as_it_fits_is_not_told_its_
     assert norms.max() > 100 * norms[:3].median()  # the growth the rule reads
     assert statistics.mean(losses[-20:]) < 0.05 * losses[0]  # and the run fit its data: healthy
     assert found.healthy, [(f.rule, f.title) for f in found.problems]
+
+
+def test_a_learning_berts_query_and_key_are_no_vanishing_gradients_and_a_deep_sigmoid_stack_is():
+    """BertForSequenceClassification of 2 layers, hidden 64, 2 heads under Adam 1e-3, on a task it
+    learns without fitting it in 150 steps (the xor of two tokens' halves: 0.69 to about 0.5). Its
+    attention's query and key get about 2e-5 of the classifier's RMS gradient per parameter, under the
+    rule's 1e-3: their softmax is near uniform at init (d softmax / d logits small), and each one's
+    gradient runs through the other's std-0.02 weights (Noci et al. 2022, arXiv:2206.03126), while
+    the value projection beside them carries the signal. No vanishing-gradients finding; 20 sigmoid
+    layers, whose gradient falls through depth, still get one
+    (test_rules_planted.py::test_a_20_layer_sigmoid_stacks_vanishing_fractions_are_those_measured_by_hand)."""
+    transformers = pytest.importorskip("transformers")
+    from optimlab.doctor.rules._readings import _layer_rms_gradients
+
+    config = transformers.BertConfig(num_hidden_layers=2, hidden_size=64, num_attention_heads=2, vocab_size=100,
+                                     max_position_embeddings=32, num_labels=2)  # fmt: skip
+    torch.manual_seed(0)
+    model = transformers.BertForSequenceClassification(config)
+    ids = torch.randint(0, 100, (512, 12), generator=torch.Generator().manual_seed(4))
+    labels = ((ids[:, 0] >= 50) ^ (ids[:, 5] >= 50)).long()
+    batches = [{"input_ids": ids[i : i + 32], "labels": labels[i : i + 32]} for i in range(0, 512, 32)]
+    model.config._attn_implementation = "eager"  # the path that returns the attention weights
+    with torch.no_grad():  # near uniform attention at init: every weight within 0.02 of 1/12
+        attentions = model.eval()(input_ids=ids[:32], output_attentions=True).attentions
+    assert max((a - 1 / 12).abs().max().item() for a in attentions) < 0.02
+    model.train()
+    found = diagnose(
+        model, batches, None, torch.optim.Adam(model.parameters(), 1e-3), steps=150, lr_find=False
+    )
+    losses = found.statistics.losses
+    assert 0.1 * losses[0] < statistics.mean(losses[-10:]) < 0.8 * losses[0]  # learning, not fit
+    layers, rms = _layer_rms_gradients(found.statistics, 5)
+    fraction = {layer.name: (r / rms[-1]).item() for layer, r in zip(layers, rms, strict=True)}
+    attention = [name for name in fraction if name.endswith(("self.query", "self.key"))]
+    assert len(attention) == 4 and max(fraction[name] for name in attention) < 1e-3  # what the rule read
+    assert "vanishing_gradients" not in [f.rule for f in found.findings], found.findings

@@ -397,3 +397,34 @@ def test_the_vanishing_fraction_is_per_parameter_as_measured_by_hand():
     # per weight at init the first layer gets a third of the output layer's RMS gradient, not 1e-6 of it
     fraction = vanishing.evidence["relative_gradient"]["0"]
     assert per_weight[0][0] / per_weight[0][-1] > 0.1 > 1e4 * fraction
+
+
+def test_a_20_layer_sigmoid_stacks_vanishing_fractions_are_those_measured_by_hand():
+    """The rule excuses an attention's query and key (a BERT's, 2e-5 of its classifier's gradient:
+    test_foreign_models.py); 20 sigmoid layers of 64 at torch's init, whose gradient falls with depth,
+    are still found, and the fractions it reports equal, to 1e-4, the median over its window of each
+    layer's RMS gradient per parameter over the output layer's, replayed by hand with full batches."""
+    import copy
+
+    x, y = standardized()
+    model = mlp(nn.Sigmoid, depth=20, width=64)
+    replay = copy.deepcopy(model)
+    found = diagnose(model, (x, y), nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), 1e-3),
+                     steps=10, batch_size=len(x), lr_find=False)  # fmt: skip
+    vanishing = next(f for f in found.findings if f.rule == "vanishing_gradients")
+    assert vanishing.severity == "error"
+    linears = [m for m in replay if isinstance(m, nn.Linear)]
+    optimizer, per_parameter = torch.optim.Adam(replay.parameters(), 1e-3), []
+    for _ in range(10):
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(replay(x), y).backward()
+        per_parameter.append(
+            [torch.cat([m.weight.grad.flatten(), m.bias.grad]).square().mean().sqrt() for m in linears]
+        )
+        optimizer.step()
+    window = 5 if vanishing.evidence["window"] == "the first 5 steps" else 10
+    rms = torch.tensor(per_parameter[:window]).median(0).values
+    assert list(vanishing.evidence["relative_gradient"].values()) == pytest.approx(
+        (rms / rms[-1]).tolist(), rel=1e-4
+    )
+    assert (rms[0] / rms[-1]).item() < 1e-6  # the first layer: a vanishing fraction by hand too

@@ -29,7 +29,7 @@ from optimlab.registry import Capability
 
 __all__ = ["large_init", "small_init"]
 
-TINY_INIT, XAVIER = "N(0, 0.01^2)", "Xavier normal"
+TINY_INIT, XAVIER = "N(0, 0.01^2)", "Xavier normal, gain 5/3"  # tanh's gain (calculate_gain), not 1
 GLOROT_BENGIO = (
     "Glorot & Bengio, Understanding the difficulty of training deep feedforward neural networks, "
     "AISTATS 2010, https://proceedings.mlr.press/v9/glorot10a.html"
@@ -179,8 +179,8 @@ small_init = register(
         verdict=verdict_small_init,
         figures=figures_small_init,
     ),
-    summary="Tiny N(0, 0.01^2) vs Xavier init of a deep tanh MLP: per-layer gradients at init, then "
-    "training.",
+    summary="Tiny N(0, 0.01^2) vs Xavier init with tanh's gain 5/3 of a deep tanh MLP: per-layer gradients "
+    "at init, then training.",
     paper="Glorot & Bengio 2010, AISTATS",
 )
 

@@ -1638,9 +1638,11 @@ def test_a_hook_of_the_instruments_that_fails_is_one_warning_or_with_strict_ends
     assert not any(m._forward_hooks or m._forward_pre_hooks for m in watched.modules())  # taken off
 
 
-def test_strict_is_refused_unless_a_bool():
-    with pytest.raises(InvalidValueError, match="for strict"):
-        DoctorCallback(strict="yes")
+@pytest.mark.parametrize("option", ["strict", "print_findings"])
+def test_a_switch_is_refused_unless_a_bool(option):
+    """print_findings="no" was taken as true: the findings printed where the user said not to."""
+    with pytest.raises(InvalidValueError, match=f"'no' for {option}: accepted True"):
+        DoctorCallback(**{option: "no"})
 
 
 def test_a_report_that_cannot_be_written_is_one_warning_and_the_others_are_written(tmp_path):

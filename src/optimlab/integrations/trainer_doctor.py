@@ -125,6 +125,10 @@ class TrainerDoctor:
         self.schedule, self.rule_options = schedule, rule_options
         if not isinstance(strict, bool):
             raise InvalidValueError("strict", strict, "True (a failure of the doctor ends the fit) or False")
+        if not isinstance(print_findings, bool):  # "no" read as True printed what it said not to
+            raise InvalidValueError(
+                "print_findings", print_findings, "True (print them when training ends) or False"
+            )
         self.print_findings, self.strict = print_findings, strict
         self.json_path, self.html_path = (
             _report_path("json_path", json_path),

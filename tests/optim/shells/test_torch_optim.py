@@ -387,3 +387,32 @@ def test_a_state_dict_of_another_optimizer_without_its_hyperparameters_is_refuse
     ):
         adam.load_state_dict(sgd.state_dict())
     adam.step()  # still the optimizer it was
+
+
+@pytest.mark.parametrize(
+    ("name", "torch_class"),
+    [("adam", torch.optim.Adam), ("nadam", torch.optim.NAdam), ("radam", torch.optim.RAdam)],
+)
+def test_decoupled_weight_decay_switched_mid_run_keeps_the_moments_as_torch_does(name, torch_class, float64):
+    """The flag moves the moments in the chain (decoupled: before the decay, ``0.mu``; coupled: after
+    it, ``1.mu``), and a group switching it mid-run started them and the step count afresh: Adam 0.28
+    off torch.optim.Adam, which reads the flag at each step and keeps its exp_avg, after 40 steps."""
+    torch.manual_seed(0)
+    x, y = torch.randn(32, 5), torch.randn(32, 3)
+
+    def run(make):
+        torch.manual_seed(1)
+        model = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
+        first, second = list(model.parameters())[:2], list(model.parameters())[2:]
+        optimizer = make([{"params": first, "lr": 0.05}, {"params": second, "lr": 0.02}])
+        for step in range(40):
+            if step in (10, 25):  # on, then off again, in the first group only
+                optimizer.param_groups[0]["decoupled_weight_decay"] = step == 10
+            optimizer.zero_grad()
+            ((model(x) - y) ** 2).mean().backward()
+            optimizer.step()
+        return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    ours = run(lambda groups: create(name, groups, weight_decay=0.1))
+    reference = run(lambda groups: torch_class(groups, weight_decay=0.1))
+    assert (ours - reference).abs().max() <= 1e-12

@@ -11,7 +11,8 @@ the same tensors under path keys (``"1.mu"``: field ``mu`` of the chain's second
 counters a list shares (``"1.count"``); those counters are written there when the state is saved, or
 when the set of parameters with gradients changes. So ``state_dict()`` / ``load_state_dict()``
 round-trip with torch's own format, and a changed flag that alters the chain's layout (momentum
-switched on) starts the new buffers fresh.
+switched on) starts the new buffers fresh, while a transform it moves (Adam's moments, which
+``decoupled_weight_decay`` puts before or after the decay) keeps its state, as torch's does.
 
 Counters are per parameter, as torch's ``state[p]["step"]``: a parameter without a gradient on some
 steps (frozen for a while, unused by a batch) skips them, its count included, and a parameter that
@@ -375,6 +376,8 @@ class Optimizer(torch.optim.Optimizer):
             return bound._replace(values=values, transform=transform, template=template)
         if bound is not None:
             self._release(index, bound)
+            if bound.layout != layout:
+                self._carry_moved(group, bound.template, template)
         self._check_sparse(index, group, dict(zip(self._names, values)))  # parameters with new gradients
         if self._per_group:
             counters = self._group_counters(group, template)
@@ -384,6 +387,36 @@ class Optimizer(torch.optim.Optimizer):
                 self._cohort(transform, template, members) for members in self._by_counters(template, params)
             )
         return _Bound(values, transform, layout, template, tuple(params), cohorts)
+
+    def _carry_moved(self, group: dict[str, Any], old: State, new: State) -> None:
+        """Move the state of each transform a changed flag moved in the chain to its new place: with
+        ``decoupled_weight_decay`` Adam's moments come before the decay (``0.mu``), without it after
+        (``1.mu``), and torch's Adam, NAdam and RAdam keep their moments and step count when the flag
+        changes mid-run. A transform is matched by its state's type, in chain order."""
+        if type(old) is not tuple or type(new) is not tuple:  # a chain's state is a plain tuple
+            return
+        moved: dict[str, str] = {}
+        for i, record in enumerate(old):
+            before = [k for k, r in enumerate(old) if type(r) is type(record)]
+            after = [k for k, r in enumerate(new) if type(r) is type(record)]
+            if len(before) == len(after) and after[before.index(i)] != i:
+                moved[f"{i}"] = f"{after[before.index(i)]}"
+        if not moved:
+            return
+
+        def carried(state: dict[str, Any]) -> dict[str, Any]:
+            kept = {k: v for k, v in state.items() if k.split(".")[0] not in moved}
+            for key, value in state.items():
+                head, _, rest = key.partition(".")
+                if head in moved:
+                    kept[f"{moved[head]}.{rest}"] = value
+            return kept
+
+        for p in group["params"]:
+            if self.state.get(p):
+                self.state[p] = carried(self.state[p])
+        if _COUNTERS in group:
+            group[_COUNTERS] = carried(group[_COUNTERS])
 
     def _check_sparse(self, index: int, group: dict[str, Any], values: Mapping[str, Any]) -> None:
         """Refuse a sparse gradient (``nn.Embedding(sparse=True)``) where torch's optimizer of the name

@@ -406,3 +406,22 @@ def test_a_study_name_not_in_the_storage_is_refused_naming_those_it_holds(tmp_pa
     ):
         load_specs(tmp_path, "week")
     assert [spec.name for spec in load_specs(tmp_path, "week-2")] == ["week-2"]
+
+
+def test_workers_past_the_waiting_trials_are_not_started(tmp_path, monkeypatch):
+    """--workers 10**8 started a process (and a log file) per worker, however few trials waited, and
+    ended in 'Too many open files'; one per waiting trial is all that can work."""
+    import optimlab.study.backends.workers as workers
+
+    started, popen = [], subprocess.Popen
+
+    def counted(*args, **kwargs):
+        started.append(args)
+        return popen(*args, **kwargs)
+
+    monkeypatch.setattr(workers.subprocess, "Popen", counted)
+    spec = tiny(
+        budget=3, seeds=0, space=SearchSpace((Dimension("optimizer.lr", low=1e-4, high=1e-2, log=True),))
+    )
+    result = run_study(spec, tmp_path, backend="workers", options=BackendOptions(workers=10**8))
+    assert len(started) == 3 and sorted(r.key for r in result.records) == ["tune/0", "tune/1", "tune/2"]

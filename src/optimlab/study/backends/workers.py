@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 
 from optuna.storages import BaseStorage
+from optuna.trial import TrialState
 
 from optimlab.errors import OptimlabError
 from optimlab.study.backends import POLL_SECONDS, BackendOptions, Targets
@@ -38,7 +39,9 @@ def execute(
     exit, ``poll`` running every :data:`POLL_SECONDS` meanwhile (progress, and reclaiming the trials of
     a dead worker). With 0 workers it returns True at once: workers started elsewhere take the trials.
     """
-    processes = options.workers
+    # No more processes than trials wait: a worker with none to take starts torch for nothing (--workers
+    # 10**8 ended in 'Too many open files', one log file each).
+    processes = min(options.workers, max(1, _waiting(storage, targets)))
     names = sorted({spec.name for spec, _ in targets})
     scope = {
         "name": names[0] if len(names) == 1 else None,
@@ -76,3 +79,11 @@ def execute(
                 f"every worker process failed; the last lines of one: {' | '.join(lines[-3:])}"
             )
     return processes == 0
+
+
+def _waiting(storage: BaseStorage, targets: Targets) -> int:
+    """How many trials of the ``targets`` studies wait to be taken."""
+    return sum(
+        len(storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)))
+        for study_id in {storage.get_study_id_from_name(spec.study_name(method)) for spec, method in targets}
+    )

@@ -1,12 +1,13 @@
 """Splits: deterministic from the seed, disjoint, stratified; data_fraction subsamples training only."""
 
 import re
+import warnings
 
 import pytest
 import torch
 
 from optimlab.data import Examples, split
-from optimlab.errors import InvalidValueError
+from optimlab.errors import InvalidValueError, OptimlabWarning
 
 # Three imbalanced classes; x holds each row's id, so splits can be compared as sets of rows.
 LABELS = torch.tensor([0] * 100 + [1] * 50 + [2] * 10)
@@ -97,6 +98,22 @@ def test_too_few_examples_to_train_on_is_an_error():
     data = Examples.from_arrays(torch.zeros(2, 1), torch.zeros(2), name="pair", task="regression")
     with pytest.raises(InvalidValueError, match="at least one training example"):
         split(data, val_fraction=0.4, test_fraction=0.5)
+
+
+def test_a_validation_or_test_split_asked_for_and_given_no_row_is_said():
+    """Two examples at the default 0.2 and 0.2 gave validation and test no row without a word: the run
+    ended 'completed' with no metric (get_workload('noisy_quadratic', n=1)). 0 asks for none, quietly."""
+    data = Examples.from_arrays(torch.zeros(2, 1), torch.zeros(2), name="pair", task="regression")
+    with pytest.warns(
+        OptimlabWarning, match=r"gives validation and test no row \(data.val_fraction 0.2 and "
+    ):
+        split(data)
+    with pytest.warns(OptimlabWarning, match=r"gives test no row \(data.test_fraction 0.2 of them"):
+        split(data, val_fraction=0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        alone = split(data, val_fraction=0.0, test_fraction=0.0)
+    assert (len(alone.train), len(alone.val), len(alone.test)) == (2, 0, 0)
 
 
 def test_a_split_of_many_small_classes_far_from_its_fractions_is_said():

@@ -116,6 +116,8 @@ def split(
         )
     if len(strata) > 1:
         _say_fractions_missed(data, strata, {"val": val_fraction, "test": test_fraction}, chosen)
+    else:
+        _say_empty(data, {"val": val_fraction, "test": test_fraction}, chosen)
     if untrained:
         _say_untrained(data, untrained, {"val": val_fraction, "test": test_fraction})
     test = chosen["test"] if data.test is None else data.test
@@ -146,6 +148,22 @@ def _say_fractions_missed(
         f"that {fields} ask{'s' if len(parts) == 1 else ''} for: each of its {len(strata)} classes "
         f"(the smallest of {smallest} row{'s' * (smallest != 1)}) is split on its own, its share rounded; give "
         "fewer classes, more rows of each, or splits of your own",
+        OptimlabWarning,
+        stacklevel=3,
+    )
+
+
+def _say_empty(data: Examples, fractions: dict[str, float], chosen: dict[str, TensorPair]) -> None:
+    """Warn where a split asked for got no row, its share of a few rows rounded to 0 (0.2 of 2): the
+    run then ends with no metric of it (the stratified split's misses: :func:`_say_fractions_missed`)."""
+    empty = [name for name, fraction in fractions.items() if fraction > 0 and not len(chosen[name])]
+    if not empty:
+        return
+    fields = " and ".join(f"data.{name}_fraction {fractions[name]:g}" for name in empty)
+    words = " and ".join({"val": "validation", "test": "test"}[name] for name in empty)
+    warnings.warn(
+        f"the split of {data.name}'s {len(data.examples)} rows gives {words} no row ({fields} of them rounds "
+        "to 0), so the run has no metric of it; give more rows, or 0 for a split not wanted",
         OptimlabWarning,
         stacklevel=3,
     )

@@ -16,6 +16,7 @@ __all__ = [
     "a_type",
     "close_matches",
     "keywords_checked",
+    "with_article",
 ]
 
 
@@ -65,8 +66,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 def a_type(value: object) -> str:
     """``value``'s type with its article, ``"an int"``, ``"a str"``, ``"an Adam"``: what an edge message
     says was given."""
-    name = type(value).__name__
-    # an acronym is read letter by letter: "an LSTM", "an SGD", "a GRU"
+    return with_article(type(value).__name__)
+
+
+def with_article(name: str) -> str:
+    """``name`` after its article: "an int64", "a float32", "an LSTM" (an acronym is read letter by
+    letter: "an SGD", "a GRU")."""
     acronym = name[:2].isupper()
     return f"{'an' if name[:1].lower() in ('aefhilmnorsx' if acronym else 'aeio') else 'a'} {name}"
 

@@ -200,7 +200,7 @@ def test_targets_of_another_shape_or_kind_and_values_without_numbers_are_refused
     with pytest.raises(InvalidValueError) as refused:
         from_torch_dataset(Items(lambda i: (torch.ones(3), torch.tensor([0]) if i == 0 else torch.tensor(1))))
     assert str(refused.value).startswith(
-        "invalid value 'a int64 tensor of shape ()' for target of item 1 of torch_dataset: accepted a target "
+        "invalid value 'an int64 tensor of shape ()' for target of item 1 of torch_dataset: accepted a target "
         "of item 0's shape (1,) and kind (integer)"
     )
     with pytest.raises(InvalidValueError, match=r"float64 tensor of shape \(\)' for target of item 3 of"):

@@ -59,7 +59,7 @@ from torch.utils.data import (
 )
 
 from optimlab.data.batches import epoch_order, steps_per_epoch
-from optimlab.errors import InvalidValueError, OptimlabError, a_type
+from optimlab.errors import InvalidValueError, OptimlabError, a_type, with_article
 from optimlab.registry import POSITIVE_INT, SEED, Interval
 
 __all__ = [
@@ -103,7 +103,7 @@ def describe(value: Any) -> Any:
     if value is None or isinstance(value, (str, bytes, int, float)):
         return value
     if isinstance(value, Tensor):
-        return f"a {_dtype(value)} tensor of shape {tuple(value.shape)}"
+        return f"{with_article(_dtype(value))} tensor of shape {tuple(value.shape)}"
     if isinstance(value, Mapping):
         keys = sorted(value, key=str)
         items = (f"{key!r}: {_item(value[key])}" for key in keys)

@@ -876,8 +876,15 @@ def test_a_loss_given_in_recipe_reads_the_data_as_the_loss_argument_does(tmp_pat
     in_recipe = optimlab.compare(
         ["sgd"], data=(x.clone(), y.clone()), recipe={"training.loss": "mse"}, out=tmp_path / "r", **options
     )
-    (mine,), (truth,) = in_recipe.leaderboard, by_argument.leaderboard
+    nested = optimlab.compare(
+        ["sgd"],
+        data=(x.clone(), y.clone()),
+        recipe={"training": {"loss": "mse"}},
+        out=tmp_path / "n",
+        **options,
+    )
+    (mine,), (truth,), (also,) = in_recipe.leaderboard, by_argument.leaderboard, nested.leaderboard
     assert in_recipe.results[0].spec.metric == by_argument.results[0].spec.metric == "val_loss"
-    assert mine.test.mean == truth.test.mean
+    assert mine.test.mean == truth.test.mean == also.test.mean
     with pytest.raises(InvalidValueError, match="invalid value 'mes' for recipe: .*did you mean 'mse'"):
         optimlab.compare(["sgd"], data=(x, y), recipe={"training.loss": "mes"}, out=tmp_path / "b", **options)

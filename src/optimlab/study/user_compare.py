@@ -237,11 +237,14 @@ def _loss_read_for(
     mse as no classification loss), as a recipe's data are read for its loss (:mod:`optimlab.build`)."""
     if "loss" in named:
         return named["loss"][0], {}
-    loss = recipe.get("training.loss")
+    section = recipe.get("training")
+    training = section if isinstance(section, Mapping) else {}  # {'training': {'loss': 'mse'}} too
+    loss = recipe.get("training.loss", training.get("loss"))
     if not isinstance(loss, str) or normalize_name(loss) == MODEL_LOSS:
         return None, {}
+    options = recipe.get("training.loss_options", training.get("loss_options")) or {}
     others = f"'{MODEL_LOSS}' (the model's own) or an import path, in training.loss"
-    return _known("loss", loss, "recipe", others), recipe.get("training.loss_options") or {}
+    return _known("loss", loss, "recipe", others), options
 
 
 def _path_of(field: str, value: Any, example: str) -> str:

@@ -173,3 +173,29 @@ def test_a_model_that_cannot_stack_raises_before_training(write_modules):
         train_members(recipes, recorders)
     assert refused.value.reason.startswith("dropout in 'net.1'")
     assert all(recorder.curve["step"] == [] for recorder in recorders)
+
+
+def test_seeds_whose_splits_differ_in_shape_are_unstackable(write_modules):
+    """The user's data drawn from the seed (120 rows for seed 0, 121 for seed 1) ended every batched
+    seed run in torch.stack's 'stack expects each tensor to be equal size'; they cannot share a stack,
+    and the batched backend trains such trials one at a time on Unstackable."""
+    write_modules(
+        optimlab_seeded_rows="""
+import torch
+
+def rows(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(120 + seed, 4, generator=g)
+    return x, (x[:, 0] > 0).long()
+"""
+    )
+    base = Recipe.from_dict(
+        {"data": {"name": "optimlab_seeded_rows:rows"}, "model": {"name": "mlp", "width": 8, "depth": 1},
+         "optimizer": {"name": "adam", "lr": 0.01}, "training": {"epochs": 1}}
+    )  # fmt: skip
+    seeds = [base.with_updates({"training.seed": seed}) for seed in (0, 1)]
+    with pytest.raises(
+        Unstackable, match=r"splits differ in shape \(train x of seed 0: \(72, 4\), of seed 1: \(73, 4\)\)"
+    ):
+        train_members(seeds, [CurveRecorder(None, "val_accuracy") for _ in seeds])
+    assert all(train(recipe).status == "completed" for recipe in seeds)  # each trains alone

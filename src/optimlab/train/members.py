@@ -50,6 +50,7 @@ from optimlab.build import (
     total_steps,
 )
 from optimlab.data.batches import RECIPE_BATCHING, epoch_order, steps_per_epoch
+from optimlab.data.splits import Splits
 from optimlab.data.user_factory import BatchSplits
 from optimlab.errors import OptimlabError
 from optimlab.models.stacked import PROBE_ROWS, stacked_forward, stacked_loss, unstackable
@@ -103,6 +104,13 @@ def train_members(
     splits = {seed: build_data(recipe) for seed, recipe in first_of.items()}
     if any(isinstance(split, BatchSplits) for split in splits.values()):
         raise Unstackable("the data are the user's dict batches, not (input, target) tensors")
+    (a, first), *others = ((seed, _split_shapes(split)) for seed, split in splits.items())
+    b, other = next(((seed, shapes) for seed, shapes in others if shapes != first), (None, None))
+    if other is not None:  # the user's data drawn from the seed: one stack holds tensors of one shape
+        part = next(name for name in first if first[name] != other[name])
+        raise Unstackable(
+            f"the seeds' splits differ in shape ({part} of seed {a}: {first[part]}, of seed {b}: {other[part]})"
+        )
     models = {seed: build_model(recipe, splits[seed]).to(device) for seed, recipe in first_of.items()}
     seed, split = next(iter(splits.items()))
     loss_fn = build_loss(recipes[0], split).to(device)
@@ -306,3 +314,12 @@ def _advance(
             lrs[step] = optimizer.lrs(step)
         state.lr = lrs[step][k]
         state.stop_if_diverged()
+
+
+def _split_shapes(split: Splits) -> dict[str, tuple[int, ...]]:
+    """The shapes of ``split``'s inputs and targets, by name: ``train x``, ``train y``, ..."""
+    return {
+        f"{name} {axis}": tuple(getattr(getattr(split, name), axis).shape)
+        for name in ("train", "val", "test")
+        for axis in ("x", "y")
+    }

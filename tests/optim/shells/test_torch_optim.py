@@ -389,14 +389,30 @@ def test_a_state_dict_of_another_optimizer_without_its_hyperparameters_is_refuse
     adam.step()  # still the optimizer it was
 
 
-@pytest.mark.parametrize(
-    ("name", "torch_class"),
-    [("adam", torch.optim.Adam), ("nadam", torch.optim.NAdam), ("radam", torch.optim.RAdam)],
+_DECOUPLED = (
+    {"weight_decay": 0.1},
+    {10: {"decoupled_weight_decay": True}, 25: {"decoupled_weight_decay": False}},
 )
-def test_decoupled_weight_decay_switched_mid_run_keeps_the_moments_as_torch_does(name, torch_class, float64):
-    """The flag moves the moments in the chain (decoupled: before the decay, ``0.mu``; coupled: after
-    it, ``1.mu``), and a group switching it mid-run started them and the step count afresh: Adam 0.28
-    off torch.optim.Adam, which reads the flag at each step and keeps its exp_avg, after 40 steps."""
+
+
+@pytest.mark.parametrize(
+    ("name", "torch_class", "hp", "switches"),
+    [
+        ("adam", torch.optim.Adam, *_DECOUPLED),
+        ("nadam", torch.optim.NAdam, *_DECOUPLED),
+        ("radam", torch.optim.RAdam, *_DECOUPLED),
+        ("rmsprop", torch.optim.RMSprop, {"momentum": 0.5}, {10: {"momentum": 0.0}}),
+        ("rmsprop", torch.optim.RMSprop, {"momentum": 0.5, "centered": True}, {10: {"momentum": 0.0}}),
+    ],
+)
+def test_a_flag_switched_mid_run_keeps_the_state_it_moves_as_torch_does(
+    name, torch_class, hp, switches, float64
+):
+    """A flag that moves a transform in the chain (decoupled_weight_decay puts Adam's moments before the
+    decay, ``0.mu``, or after it, ``1.mu``; RMSprop's average sits beside the momentum, ``1.0.nu``, or
+    alone, ``1.nu``) started its state and step count afresh when a group switched it mid-run: Adam 0.28
+    and RMSprop 1.6 off torch's optimizers, which read the flag at each step and keep their state, after
+    40 steps."""
     torch.manual_seed(0)
     x, y = torch.randn(32, 5), torch.randn(32, 3)
 
@@ -406,13 +422,56 @@ def test_decoupled_weight_decay_switched_mid_run_keeps_the_moments_as_torch_does
         first, second = list(model.parameters())[:2], list(model.parameters())[2:]
         optimizer = make([{"params": first, "lr": 0.05}, {"params": second, "lr": 0.02}])
         for step in range(40):
-            if step in (10, 25):  # on, then off again, in the first group only
-                optimizer.param_groups[0]["decoupled_weight_decay"] = step == 10
+            optimizer.param_groups[0].update(switches.get(step, {}))  # in the first group only
             optimizer.zero_grad()
             ((model(x) - y) ** 2).mean().backward()
             optimizer.step()
         return torch.cat([p.detach().flatten() for p in model.parameters()])
 
-    ours = run(lambda groups: create(name, groups, weight_decay=0.1))
-    reference = run(lambda groups: torch_class(groups, weight_decay=0.1))
+    ours = run(lambda groups: create(name, groups, **hp))
+    reference = run(lambda groups: torch_class(groups, **hp))
     assert (ours - reference).abs().max() <= 1e-12
+
+
+@pytest.mark.parametrize(
+    ("name", "on", "off"),
+    [
+        ("sgd", {"momentum": 0.9}, {"momentum": 0.0}),
+        ("adam", {"amsgrad": True}, {"amsgrad": False}),
+        ("rmsprop", {"centered": True, "momentum": 0.5}, {"centered": False, "momentum": 0.0}),
+    ],
+)
+def test_a_state_dict_saved_after_a_flag_is_switched_off_loads(name, on, off, float64):
+    """A group that switched momentum (amsgrad, centering) off mid-run still held the buffer, as
+    torch's SGD keeps its momentum_buffer, and its state_dict was refused by the same optimizer as
+    another optimizer's ('it holds 1.count, 1.trace, which optimizer 'sgd' does not keep'). The state
+    saved is what the group's chain keeps: it loads, and the run resumes identically."""
+    torch.manual_seed(0)
+    x = torch.randn(6, 4, 5)
+
+    def model():
+        torch.manual_seed(1)
+        return torch.nn.Linear(5, 3)
+
+    def step(module, optimizer, batch):
+        optimizer.zero_grad()
+        (module(batch) ** 2).mean().backward()
+        optimizer.step()
+
+    straight = model()
+    optimizer = create(name, straight.parameters(), lr=0.01, **on)
+    for t in range(6):
+        if t == 3:
+            optimizer.param_groups[0].update(off)
+        step(straight, optimizer, x[t])
+    resumed = model()
+    first = create(name, resumed.parameters(), lr=0.01, **on)
+    for t in range(4):
+        if t == 3:
+            first.param_groups[0].update(off)
+        step(resumed, first, x[t])
+    second = create(name, resumed.parameters(), lr=0.01, **off)
+    second.load_state_dict(copy.deepcopy(first.state_dict()))
+    for t in range(4, 6):
+        step(resumed, second, x[t])
+    assert torch.equal(straight.weight, resumed.weight) and torch.equal(straight.bias, resumed.bias)

@@ -193,6 +193,26 @@ def _counts_per_group(state: State) -> bool:
     return getattr(type(state), "counts_per_group", False) or any(_counts_per_group(s) for s in state)
 
 
+def _records(state: State, prefix: str = "") -> list[tuple[str, type]]:
+    """``(path, type)`` of each record of a state tree that holds leaves only (a transform's state), in
+    chain order."""
+    if not isinstance(state, tuple):
+        return []
+    names = getattr(state, "_fields", None)
+    if names is not None and not any(isinstance(value, tuple) for value in state):
+        return [(prefix[:-1], type(state))]
+    return [
+        record
+        for name, value in zip(names or range(len(state)), state)
+        for record in _records(value, f"{prefix}{name}.")
+    ]
+
+
+def _kept_paths(transform: GradientTransformation) -> set[str]:
+    """The state paths ``transform``'s chain keeps for each parameter."""
+    return {path for path, leaf in _leaves(transform.init([])) if leaf is not None}
+
+
 def _counter_value(value: Any) -> Any:
     """A shared counter (a step count, NAdam's running product) as a hashable value."""
     return tuple(value.reshape(-1).tolist()) if isinstance(value, Tensor) else value
@@ -389,27 +409,28 @@ class Optimizer(torch.optim.Optimizer):
         return _Bound(values, transform, layout, template, tuple(params), cohorts)
 
     def _carry_moved(self, group: dict[str, Any], old: State, new: State) -> None:
-        """Move the state of each transform a changed flag moved in the chain to its new place: with
-        ``decoupled_weight_decay`` Adam's moments come before the decay (``0.mu``), without it after
-        (``1.mu``), and torch's Adam, NAdam and RAdam keep their moments and step count when the flag
-        changes mid-run. A transform is matched by its state's type, in chain order."""
-        if type(old) is not tuple or type(new) is not tuple:  # a chain's state is a plain tuple
-            return
+        """Move the state of each transform a changed flag moved in the chain to its new place, as
+        torch's optimizers keep their state when a flag changes mid-run: with ``decoupled_weight_decay``
+        Adam's moments come before the decay (``0.mu``), without it after (``1.mu``); RMSprop's average
+        sits in a chain with the momentum (``1.0.nu``) or alone (``1.nu``). A transform is matched by
+        its state record's type, in chain order; a record with no place now stays, unread (torch keeps
+        a momentum buffer switched off, and takes it up again when switched back on)."""
+        before, after = _records(old), _records(new)
         moved: dict[str, str] = {}
-        for i, record in enumerate(old):
-            before = [k for k, r in enumerate(old) if type(r) is type(record)]
-            after = [k for k, r in enumerate(new) if type(r) is type(record)]
-            if len(before) == len(after) and after[before.index(i)] != i:
-                moved[f"{i}"] = f"{after[before.index(i)]}"
+        for path, kind in before:
+            was = [p for p, k in before if k is kind]
+            now = [p for p, k in after if k is kind]
+            if len(was) == len(now) and now[was.index(path)] != path:
+                moved[path] = now[was.index(path)]
         if not moved:
             return
 
         def carried(state: dict[str, Any]) -> dict[str, Any]:
-            kept = {k: v for k, v in state.items() if k.split(".")[0] not in moved}
+            kept = {k: v for k, v in state.items() if k.rpartition(".")[0] not in moved}
             for key, value in state.items():
-                head, _, rest = key.partition(".")
-                if head in moved:
-                    kept[f"{moved[head]}.{rest}"] = value
+                record, _, field = key.rpartition(".")
+                if record in moved:
+                    kept[f"{moved[record]}.{field}"] = value
             return kept
 
         for p in group["params"]:
@@ -560,16 +581,23 @@ class Optimizer(torch.optim.Optimizer):
 
     def state_dict(self) -> dict[str, Any]:
         """torch's, less the scheduled hyperparameters: a schedule is code, not state (torch's LambdaLR
-        leaves its functions out too), and the optimizer built again from its recipe has it; and less
-        the live objects of ``transient`` fields, which the chain builds again from the rest."""
+        leaves its functions out too), and the optimizer built again from its recipe has it; less the
+        live objects of ``transient`` fields, which the chain builds again from the rest; and less the
+        state of a flag switched off (momentum set to 0, amsgrad to False), which the group's chain no
+        longer keeps and :meth:`load_state_dict` would refuse as another optimizer's."""
         self._flush()
         state = torch_method("state_dict")(self)
         groups = [{k: v for k, v in g.items() if not scheduled(v)} for g in state["param_groups"]]
         transient = _transient(self._factory(**{n: current(self.defaults[n]) for n in self._names}).init([]))
-        if transient:  # live objects (a wrapped torch optimizer) stay out, their state saved beside them
-            kept = {i: {k: v for k, v in s.items() if k not in transient} for i, s in state["state"].items()}
-            state = {**state, "state": kept}
-        return {**state, "param_groups": groups}
+        kept: dict[int, dict[str, Any]] = {}
+        for group, saved in zip(self.param_groups, state["param_groups"]):
+            paths = _kept_paths(self._factory(**{name: current(group[name]) for name in self._names}))
+            for i in saved["params"]:
+                if i in state["state"]:
+                    kept[i] = {
+                        k: v for k, v in state["state"][i].items() if k in paths and k not in transient
+                    }
+        return {**state, "state": kept, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """torch's; each group keeps the schedules it has, which :meth:`state_dict` leaves out."""
@@ -595,7 +623,7 @@ class Optimizer(torch.optim.Optimizer):
                     "load a state_dict saved by the same optimlab optimizer"
                 )
             transform = self._factory(**{name: current(group[name]) for name in self._names})
-            kept = {path for path, leaf in _leaves(transform.init([])) if leaf is not None}
+            kept = _kept_paths(transform)
             mine = self.param_groups[index]["params"] if index < len(self.param_groups) else []
             for position, param_id in enumerate(group.get("params", [])):
                 saved = state_dict.get("state", {}).get(param_id, {})

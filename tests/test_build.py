@@ -82,14 +82,8 @@ def test_other_seed_other_weights():
     assert not torch.equal(*weights)
 
 
-def test_lsuv_recipe_gives_unit_variance_layer_outputs_on_training_data():
-    recipe = Recipe.from_dict(
-        {
-            "data": {"name": "digits", "scaling": "standardize"},
-            "model": {"name": "mlp", "width": 64, "depth": 3, "init": "lsuv", "activation": "tanh"},
-        }
-    )
-    built = build(recipe)
+def linear_output_variances(built):
+    """The variance of each Linear's outputs of ``built``'s model on 512 training rows."""
     outputs = []
     hooks = [
         m.register_forward_hook(lambda m, i, o: outputs.append(o.var().item()))
@@ -100,6 +94,17 @@ def test_lsuv_recipe_gives_unit_variance_layer_outputs_on_training_data():
         built.model(built.splits.train.x[:512])
     for hook in hooks:
         hook.remove()
+    return outputs
+
+
+def test_lsuv_recipe_gives_unit_variance_layer_outputs_on_training_data():
+    recipe = Recipe.from_dict(
+        {
+            "data": {"name": "digits", "scaling": "standardize"},
+            "model": {"name": "mlp", "width": 64, "depth": 3, "init": "lsuv", "activation": "tanh"},
+        }
+    )
+    outputs = linear_output_variances(build(recipe))
     assert len(outputs) == 4 and all(abs(v - 1) < 0.15 for v in outputs), outputs
 
 
@@ -561,17 +566,7 @@ def test_lsuv_draws_the_users_own_model_on_its_training_inputs(user_package):
             "model": {"name": "optimlab_userpkg.nets:build", "init": "lsuv", "options": {"width": 64}},
         }
     )
-    built = build(recipe)
-    outputs = []
-    hooks = [
-        m.register_forward_hook(lambda m, i, o: outputs.append(o.var().item()))
-        for m in built.model.net.modules()
-        if isinstance(m, torch.nn.Linear)
-    ]
-    with torch.no_grad():
-        built.model(built.splits.train.x[:512])
-    for hook in hooks:
-        hook.remove()
+    outputs = linear_output_variances(build(recipe))
     assert len(outputs) == 2 and all(abs(v - 1) < 0.1 for v in outputs), outputs
 
 

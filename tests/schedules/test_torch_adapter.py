@@ -113,3 +113,17 @@ def test_a_scheduler_resumed_from_disk_goes_on_as_the_uninterrupted_one(name: st
     straight = run(None)
     assert len({tuple(lrs) for lrs in straight}) > 2  # the schedule moves
     assert run(53) == straight
+
+
+def test_an_optimizer_whose_lr_is_a_schedule_already_is_refused_in_one_line() -> None:
+    """optimlab's optimizers take a schedule as lr; LambdaLR then multiplied it by the multiplier and
+    raised TypeError ('unsupported operand type(s) for *: 'function' and 'float'')."""
+    from optimlab.optim import create as optimizer
+
+    w = torch.nn.Parameter(torch.ones(2))
+    scheduled = optimizer("adam", [{"params": [w]}], lr=create("cosine", total_steps=10))
+    with pytest.raises(InvalidValueError, match="lr of param group 0.*accepted a number where a scheduler"):
+        as_lr_scheduler(scheduled, create("cosine", total_steps=10))
+    plain = optimizer("adam", [w], lr=0.1)
+    as_lr_scheduler(plain, create("cosine", total_steps=10)).step()
+    assert plain.param_groups[0]["lr"] == pytest.approx(0.1 * create("cosine", total_steps=10)(1))

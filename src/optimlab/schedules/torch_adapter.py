@@ -55,6 +55,15 @@ def as_lr_scheduler(optimizer: torch.optim.Optimizer, schedule: Schedule) -> LRS
         raise InvalidValueError("optimizer", type(optimizer).__name__, "a torch.optim.Optimizer")
     if not callable(schedule):
         raise InvalidValueError("schedule", schedule, "a callable step -> multiplier, e.g. create('cosine')")
+    for index, group in enumerate(optimizer.param_groups):
+        # an optimlab optimizer's lr may be a schedule itself, which LambdaLR multiplied: a TypeError
+        if callable(group.get("initial_lr", group["lr"])):
+            raise InvalidValueError(
+                f"lr of param group {index}",
+                group["lr"],
+                "a number where a scheduler sets the lr: give the optimizer a number lr and the schedule "
+                "here, or keep the schedule as its lr and no scheduler",
+            )
     if isinstance(schedule, ReduceOnPlateau):
         return PlateauLR(optimizer, schedule)
     return LambdaLR(optimizer, schedule)

@@ -575,3 +575,42 @@ def test_the_range_test_of_a_trainer_refuses_what_the_trainer_gives_and_names_wh
         "diverge_factor, end_lr, margin, seed, start_lr, steps."
     )
     assert all(torch.equal(v, weights[k]) for k, v in model.state_dict().items())
+
+
+class _Failing:
+    """Stands in for what the callback's own hooks call, raising inside the user's training."""
+
+    def __init__(self, *args, **kwargs):
+        raise RuntimeError("the doctor's own bug")
+
+
+@pytest.mark.parametrize("where", ["loss hook", "backward callback"])
+def test_a_failure_of_the_callbacks_own_hooks_takes_the_doctor_off_with_one_warning(where, monkeypatch):
+    """The callback's forward hook (_keep_loss) and backward callback ran unguarded inside the user's
+    training: a failure there ended the Trainer's train() with the doctor's traceback. As the
+    instruments' hooks (TrainerDoctor.guarded), it now takes the doctor off with one OptimlabWarning and
+    the run goes on to the same weights as without the doctor; strict=True raises it."""
+    from optimlab.errors import OptimlabWarning
+    from optimlab.integrations import huggingface
+
+    def run(callbacks):
+        model = tiny_bert()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        trainer(model, Sentences(n=64), 4, trainer_optimizers(optimizer), callbacks).train()
+        return model
+
+    alone = run([])
+    if where == "loss hook":
+        monkeypatch.setattr(huggingface, "GradientState", _Failing)
+    else:
+        monkeypatch.setattr(huggingface, "Variable", _Failing)  # its _execution_engine: an AttributeError
+    doctor = DoctorCallback(print_findings=False)
+    with pytest.warns(OptimlabWarning, match="stopped watching at step 1") as caught:
+        doctored = run([doctor])
+    assert len([w for w in caught if issubclass(w.category, OptimlabWarning)]) == 1
+    assert doctor.diagnosis is None
+    for a, b in zip(alone.parameters(), doctored.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in doctored.modules())
+    with pytest.raises((RuntimeError, AttributeError)):
+        run([DoctorCallback(print_findings=False, strict=True)])

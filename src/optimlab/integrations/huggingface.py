@@ -81,11 +81,11 @@ class DoctorCallback(TrainerCallback):
                 self._summed = kwargs.get("num_items_in_batch") is not None
             self._losses.append(loss.detach())
             if self._at_backward and loss.requires_grad and GradientState().sync_gradients:
-                loss.register_hook(self._backward_started)  # the step's last micro-batch
+                loss.register_hook(self.doctor.guarded(self._backward_started))  # the step's last micro-batch
 
     def _backward_started(self, grad: Tensor) -> None:
         # run once the backward pass has ended: the gradients are whole, and not yet clipped
-        Variable._execution_engine.queue_callback(self._backward_ended)
+        Variable._execution_engine.queue_callback(self.doctor.guarded(self._backward_ended))
 
     def _backward_ended(self) -> None:
         self._read = True
@@ -96,7 +96,9 @@ class DoctorCallback(TrainerCallback):
         # come off here, or each forward pass would count its loss twice.
         self.detach()
         model = kwargs["model"]
-        self._hook = model.register_forward_hook(self._keep_loss, with_kwargs=True)
+        # The callback's own hooks run inside the user's training, guarded as the instruments' are: a
+        # failure takes the doctor off with one warning (raised under strict=True).
+        self._hook = model.register_forward_hook(self.doctor.guarded(self._keep_loss), with_kwargs=True)
         # The Trainer clips the gradients before the step (max_grad_norm, 1.0 by default): they are read
         # as the backward pass ends, as the Trainer measures the grad_norm it logs. Under float16 mixed
         # precision they are scaled until its step unscales them, and are read there, clipped.
@@ -112,6 +114,9 @@ class DoctorCallback(TrainerCallback):
         self._read = False
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.doctor.instruments is None:  # taken off by a failure: its hook kept no loss
+            self._losses = []
+            return
         if not self._losses:
             raise InvalidValueError(
                 "the model's output",

@@ -146,7 +146,7 @@ class TrainerDoctor:
         self._last_step, self._diverged, self.diagnosis = step, False, None
         optimizer = unwrapped(optimizer)
         with self._watching(refuse=True):
-            self.instruments = Instruments(model, optimizer, self.schedule, guard=self._guarded)
+            self.instruments = Instruments(model, optimizer, self.schedule, guard=self.guarded)
             self.instruments.start(step, gradients_at_step=gradients_at_step)
 
     @contextlib.contextmanager
@@ -160,9 +160,10 @@ class TrainerDoctor:
                 raise
             self._stop_watching(error)
 
-    def _guarded(self, hook: Callable[..., Any]) -> Callable[..., Any]:
-        """``hook`` as the instruments put it on the model or optimizer, run as :meth:`_watching` runs
-        the callbacks' parts: torch calls it inside the user's forward pass or optimizer step."""
+    def guarded(self, hook: Callable[..., Any]) -> Callable[..., Any]:
+        """``hook`` as the instruments (or a trainer's callback) put it on the model, a tensor or the
+        optimizer, run as :meth:`_watching` runs the callbacks' parts: torch calls it inside the user's
+        forward pass, backward pass or optimizer step. It does nothing once the doctor is off."""
 
         @functools.wraps(hook)
         def guarded(*args: Any, **kwargs: Any) -> None:

@@ -456,8 +456,10 @@ def test_a_plateau_scheduler_without_evaluations_or_its_metric_is_refused_by_nam
     common = {"loss_fn": nn.CrossEntropyLoss(), "total_steps": 4, "scheduler": scheduler}
     with pytest.raises(InvalidValueError, match="ReduceLROnPlateau.*for scheduler.*val_data"):
         fit(model, optimizer, x, y, **common)
+    before = [p.detach().clone() for p in model.parameters()]
     with pytest.raises(InvalidValueError, match="val_acc.*for plateau_metric.*val_accuracy, val_loss"):
         fit(model, optimizer, x, y, **common, val_data=(x, y), plateau_metric="val_acc")
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before))  # said before any step
 
 
 @pytest.mark.parametrize("column", [False, True])

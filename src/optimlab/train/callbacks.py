@@ -153,6 +153,7 @@ class EarlyStopping(Callback):
         if not NON_NEGATIVE.contains(min_delta):
             raise InvalidValueError("EarlyStopping min_delta", min_delta, str(NON_NEGATIVE))
         self.metric, self.patience, self.mode, self.min_delta = metric, patience, mode, min_delta
+        self.metrics_read = (("EarlyStopping metric", metric),)
         self.best: float | None = None
         self.bad_evaluations = 0
 

@@ -145,7 +145,10 @@ class TrainState:
 
 class Callback:
     """Hooks into :func:`fit`. Every hook is optional; a callback with state to resume keeps it in
-    ``state_dict``/``load_state_dict``."""
+    ``state_dict``/``load_state_dict``. ``metrics_read``: the metrics its ``on_evaluate`` reads, each as
+    (the field that names it, its name), checked against the evaluation's before training."""
+
+    metrics_read: Sequence[tuple[str, str]] = ()
 
     def on_train_start(self, state: TrainState) -> None: ...
     # The step's gradients are whole (unscaled under float16) and not yet clipped; called wherever its
@@ -428,8 +431,18 @@ def fit(
         if state.grad_scaler:
             scaler.load_state_dict(state.grad_scaler)
         state.grad_scaler = scaler.state_dict()  # set from the start: state.scales_loss, and resumable
-    if metrics:
-        try_metrics(model, evaluate_val, most=val_steps)
+    # The metrics a reduce-on-plateau scheduler or a callback reads (EarlyStopping's), each with the
+    # field that names it: one the evaluation does not give is said before training, not after an epoch.
+    read = [("plateau_metric", plateau_metric)] * on_evaluations + [
+        named for callback in callbacks for named in getattr(callback, "metrics_read", ())
+    ]
+    if val_data is not None and (metrics or read):
+        given = try_metrics(model, evaluate_val, most=val_steps)
+        for field, name in read:
+            if name not in given:
+                raise InvalidValueError(
+                    field, name, f"a metric the evaluation gives: {', '.join(sorted(given))}"
+                )
     begun: list[Callback] = []  # told of an exception: each callback started, or starting
     try:  # from the first callback's start: a refusal or Ctrl-C anywhere stops the progress bar
         for callback in callbacks:
@@ -868,20 +881,23 @@ def _training_batches(
     return UserBatches(data, loss_fn, compute_loss=compute_loss, **batching)
 
 
-def try_metrics(model: nn.Module, evaluate: Callable[..., dict[str, float]], *, most: int | None) -> None:
+def try_metrics(
+    model: nn.Module, evaluate: Callable[..., dict[str, float]], *, most: int | None
+) -> dict[str, float]:
     """Run an evaluation with the user's metrics once before training, so that a metric that raises (or
     gives no number) is said in seconds, not after the first epoch: ``evaluate(most=1)``, its first
     batch, else, where that alone fails (a metric of both classes on a batch of one class), the pass of
     ``most`` batches each evaluation reads, which fails as the first evaluation would. The model's
     modes and torch's RNG (a DataLoader draws its workers' seed from it) are left as they were; the
-    first batch's warnings are not shown (sklearn's roc_auc_score warns of a batch of one class)."""
+    first batch's warnings are not shown (sklearn's roc_auc_score warns of a batch of one class).
+    Returns the metrics it gave."""
     with modes_kept(model), torch.random.fork_rng(devices=[]):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                evaluate(most=1)
+                return evaluate(most=1)
         except OptimlabError:
-            evaluate(most=most)
+            return evaluate(most=most)
 
 
 def train_mode(model: nn.Module) -> None:

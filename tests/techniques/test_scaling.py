@@ -160,6 +160,18 @@ def test_bad_data_and_values_are_explained():
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if n != "none"])
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.bool])
+def test_integer_data_are_refused_naming_their_dtype(name, dtype):
+    """The refusal named the data by their shape alone ('invalid value (3, 2)'): the dtype, the reason, was
+    left for the user to guess."""
+    with pytest.raises(
+        InvalidValueError, match=rf"{str(dtype)[6:]} tensor of shape \(3, 2\).*\.float\(\)"
+    ) as error:
+        scaling.create(name).fit(torch.arange(6).reshape(3, 2).to(dtype))
+    assert len(str(error.value).splitlines()) == 1
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "none"])
 @pytest.mark.parametrize("infinity", [float("inf"), -float("inf")])
 def test_an_infinite_training_value_is_refused_naming_where_as_scikit_learn_refuses_it(name, infinity):
     """An infinity made standardize's and minmax's statistics NaN (every value of its feature NaN out)."""

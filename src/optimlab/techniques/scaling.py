@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.errors import InvalidValueError, OptimlabError, with_article
 from optimlab.registry import new_registry
 
 __all__ = ["MinMax", "NoScaling", "PerChannel", "Robust", "Scaler", "Standardize", "create"]
@@ -56,9 +56,13 @@ class Scaler(nn.Module):
         examples in ``shape`` (per channel: over all the channel's pixels), laid out as ``x``'s examples.
         """
         if not isinstance(x, Tensor) or not x.is_floating_point() or x.dim() < 1 or len(x) == 0:
-            shown = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            dtype = str(x.dtype).removeprefix("torch.") if isinstance(x, Tensor) else ""
+            shown = f"{with_article(dtype)} tensor of shape {tuple(x.shape)}" if dtype else type(x).__name__
             raise InvalidValueError(
-                f"data to fit {type(self).__name__} on", shown, "a non-empty floating-point tensor (N, ...)"
+                f"data to fit {type(self).__name__} on",
+                shown,
+                "a non-empty floating-point tensor (N, ...)"
+                + (": integer features as x.float()" if dtype and not x.is_floating_point() else ""),
             )
         if shape is not None and math.prod(shape) != x.shape[1:].numel():
             raise InvalidValueError(

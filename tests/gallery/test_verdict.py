@@ -216,3 +216,22 @@ def test_an_accuracy_interval_stays_within_its_bounds_worked_by_hand(monkeypatch
     monkeypatch.setattr(plots.figures, "intervals", lambda summaries, **_: drawn.update(summaries))
     plots.interval_figure({"g": {"a": high}}, title="t", ylabel="test accuracy", bounds=ACCURACY)
     assert drawn["g"]["a"] == pytest.approx((0.9, 0.62236, 1.0), abs=1e-5)
+
+
+def test_interval_figure_says_an_arms_failed_runs_beside_it():
+    # 2 of 5 seeds diverged (NaN): the marker is the 3 survivors' mean, by hand 0.85; an arm whose runs all
+    # failed has no marker, and its place says why instead of standing empty
+    from optimlab.gallery import plots
+
+    figure = plots.interval_figure(
+        {"digits": {"adam": [0.9, math.nan, 0.8, 0.85, math.nan], "sgd": [math.nan] * 5, "lion": [0.7, 0.8]}},
+        title="t",
+        ylabel="test accuracy",
+        bounds=ACCURACY,
+    )
+    axes = figure.axes[0]
+    adam = axes.containers[0].lines[0].get_ydata()
+    assert list(adam) == pytest.approx([0.85])
+    notes = {t.get_text(): t.xy for t in axes.texts}
+    assert set(notes) == {"2 of 5 runs failed", "all 5 runs failed"}  # lion's 2 of 2 completed: nothing
+    assert notes["2 of 5 runs failed"][1] == pytest.approx(0.85)  # beside adam's marker

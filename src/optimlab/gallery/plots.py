@@ -92,14 +92,26 @@ def interval_figure(
     bounds: tuple[float, float] = UNBOUNDED,
 ) -> Figure:
     """Means with 95% intervals of ``{group: {arm: values over seeds}}``, arms side by side in each group;
-    ``bounds`` are the values they can take (:data:`~optimlab.gallery.verdict.ACCURACY`)."""
+    ``bounds`` are the values they can take (:data:`~optimlab.gallery.verdict.ACCURACY`). An arm's failed
+    runs (NaN) are left out of its interval and said beside it, ``2 of 5 runs failed``: an interval over
+    the survivors does not read as one over every seed, nor an arm whose runs all failed as one not run."""
     summaries = {
+        group: {arm: summarize(v, bounds) for arm, v in per.items()} for group, per in groups.items()
+    }
+    notes = {
         group: {
-            arm: (s.mean, s.low, s.high) for arm, s in ((a, summarize(v, bounds)) for a, v in per.items())
+            arm: f"{len(v) - s.n} of {len(v)} runs failed" if s.n else f"all {len(v)} runs failed"
+            for (arm, v), s in zip(per.items(), summaries[group].values())
+            if s.n < len(v)
         }
         for group, per in groups.items()
     }
-    return figures.intervals(summaries, title=title, ylabel=ylabel)
+    return figures.intervals(
+        {group: {arm: (s.mean, s.low, s.high) for arm, s in per.items()} for group, per in summaries.items()},
+        title=title,
+        ylabel=ylabel,
+        notes=notes,
+    )
 
 
 def sensitivity_figure(

@@ -401,16 +401,20 @@ def intervals(
     title: str = "",
     xlabel: str = "",
     ylabel: str = "",
+    notes: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Figure:
     """Means with their intervals, ``{group: {arm: (mean, low, high)}}``: one marker and error bar per
-    arm, arms side by side within each group; a NaN bound (a single run) draws the mean alone."""
+    arm, arms side by side within each group; a NaN bound (a single run) draws the mean alone.
+    ``notes``, ``{group: {arm: text}}``, are written beside an arm's marker, or at the foot of its place
+    where it has no mean (every run failed)."""
+    notes = notes or {}
     figure = new_figure(constrained=False)
     axes = figure.subplots()
     arms = list(dict.fromkeys(arm for per in groups.values() for arm in per))
     width = 0.8 / max(1, len(arms))
     for j, arm in enumerate(arms):
         xs, means, errors = [], [], [[], []]
-        for i, per in enumerate(groups.values()):
+        for i, (group, per) in enumerate(groups.items()):
             if arm not in per:
                 continue
             mean, low, high = per[arm]
@@ -418,6 +422,26 @@ def intervals(
             means.append(mean)
             errors[0].append(max(0.0, mean - low) if math.isfinite(low) else 0.0)
             errors[1].append(max(0.0, high - mean) if math.isfinite(high) else 0.0)
+            if note := notes.get(group, {}).get(arm):
+                if math.isfinite(mean):
+                    axes.annotate(
+                        note,
+                        (xs[-1], mean),
+                        xytext=(4, 0),
+                        textcoords="offset points",
+                        fontsize=7,
+                        va="center",
+                    )
+                else:  # no marker to stand beside: upright from the axes' foot
+                    axes.annotate(
+                        note,
+                        (xs[-1], 0.02),
+                        xycoords=axes.get_xaxis_transform(),
+                        fontsize=7,
+                        rotation=90,
+                        ha="center",
+                        va="bottom",
+                    )
         axes.errorbar(xs, means, yerr=errors, fmt="o", capsize=3, label=arm)
     axes.set_xticks(range(len(groups)), labels=list(groups), fontsize=8)
     axes.set(title=_title(figure, title), xlabel=xlabel, ylabel=ylabel)

@@ -19,6 +19,7 @@ from optimlab.gallery.verdict import (
     paired_difference,
     proportion,
     ranked,
+    ranking_text,
     rate_check,
     summarize,
 )
@@ -163,6 +164,22 @@ def test_rate_check_wants_the_intervals_apart():
 
 def test_ranked_puts_failures_last():
     assert ranked({"a": [0.5, 0.6], "b": [0.9, 0.8], "c": [math.nan]}) == ["b", "a", "c"]
+
+
+def test_ranking_text_writes_equal_means_as_a_tie_and_names_failures():
+    # 0.9, 0.8 and 0.8, 0.9 have one mean, 0.85 (by hand): neither ranks above the other. c's two seeds
+    # that failed are left out of its mean 0.8, and said
+    values = {"a": [0.9, 0.8], "b": [0.8, 0.9], "c": [0.8, math.nan, math.nan, 0.8], "d": [math.nan]}
+    assert ranking_text(values) == "a = b > c (2 of 4 failed) > d (1 of 1 failed)"
+    assert ranking_text({"a": [math.nan], "b": [math.nan]}) == "a (1 of 1 failed) = b (1 of 1 failed)"
+
+
+def test_adam_best_evidence_ranks_equal_means_as_a_tie():
+    from optimlab.gallery.claims.optimizer_ranking import verdict_adam_best
+
+    table = {"digits, MLP": {"adam": [0.95, 0.96, 0.97], "sgd": [0.9, 0.91, 0.92], "lion": [0.92, 0.91, 0.9]}}
+    evidence = verdict_adam_best({"test_accuracy": table}).checks[0].evidence
+    assert "rankings by mean: digits, MLP: adam > sgd = lion)" in evidence
 
 
 def test_describe_says_when_there_is_no_interval():

@@ -44,7 +44,14 @@ import math
 from collections.abc import Mapping, Sequence
 
 from optimlab.report.intervals import rounded
-from optimlab.study.analysis import ACCURACY, UNBOUNDED, Summary, confidence_interval, difference_bounds
+from optimlab.study.analysis import (
+    ACCURACY,
+    UNBOUNDED,
+    Summary,
+    confidence_interval,
+    difference_bounds,
+    same_mean,
+)
 
 __all__ = [
     "ACCURACY",
@@ -63,6 +70,7 @@ __all__ = [
     "paired_difference",
     "proportion",
     "ranked",
+    "ranking_text",
     "rate_check",
     "summarize",
 ]
@@ -277,3 +285,22 @@ def ranked(values: Mapping[str, Sequence[float]]) -> list[str]:
     return sorted(
         means, key=lambda name: (math.isnan(means[name]), 0.0 if math.isnan(means[name]) else -means[name])
     )
+
+
+def ranking_text(values: Mapping[str, Sequence[float]]) -> str:
+    """The order of :func:`ranked` in words, ``b > a = c (2 of 5 failed)``: ``=`` between equal means
+    (:func:`~optimlab.study.analysis.same_mean`) or two names without a result, ``>`` else; a name's failed
+    runs (NaN), which its mean leaves out, beside it."""
+    order = ranked(values)
+    means = {name: summarize(values[name]).mean for name in order}
+    words = []
+    for i, name in enumerate(order):
+        if i:
+            above, mean = means[order[i - 1]], means[name]
+            tie = (math.isnan(above) and math.isnan(mean)) or (
+                math.isfinite(above) and math.isfinite(mean) and same_mean(above, mean)
+            )
+            words.append("=" if tie else ">")
+        failed = sum(not math.isfinite(v) for v in values[name])
+        words.append(f"{name} ({failed} of {len(values[name])} failed)" if failed else name)
+    return " ".join(words)

@@ -28,7 +28,16 @@ from matplotlib.figure import Figure
 from optimlab.gallery.experiment import Evidence, Experiment, device_for, register
 from optimlab.gallery.plots import interval_figure
 from optimlab.gallery.tuned import at_edge, run_tuned, seed_values, trial_records
-from optimlab.gallery.verdict import ACCURACY, Check, Verdict, decide, describe, paired_difference, ranked
+from optimlab.gallery.verdict import (
+    ACCURACY,
+    Check,
+    Verdict,
+    decide,
+    describe,
+    paired_difference,
+    ranked,
+    ranking_text,
+)
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability
 from optimlab.study import StudySpec, methods_from
@@ -149,7 +158,7 @@ def kendall_tau(first: Sequence[str], second: Sequence[str]) -> float:
 
 
 def _rank_table(table: Mapping[str, Mapping[str, Sequence[float]]]) -> str:
-    return "; ".join(f"{w}: {' > '.join(ranked(per))}" for w, per in table.items())
+    return "; ".join(f"{w}: {ranking_text(per)}" for w, per in table.items())
 
 
 # --- "Adam is the best optimizer" -------------------------------------------------------------------

@@ -34,7 +34,7 @@ from optimlab.gallery.verdict import (
     decide,
     interval_check,
     paired_difference,
-    ranked,
+    ranking_text,
 )
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability
@@ -171,8 +171,8 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
                 bool(reversals),
                 ("; ".join(reversals) or "no pair swaps with both paired intervals excluding 0")
                 + f" (Bonferroni's intervals over the {len(pairs)} pairs looked at)"
-                + f" (by mean test accuracy, {LR_ONLY}: {' > '.join(ranked(first))}; {FULL}: "
-                f"{' > '.join(ranked(second))})",
+                + f" (by mean test accuracy, {LR_ONLY}: {ranking_text(first)}; {FULL}: "
+                f"{ranking_text(second)})",
             ),
             interval_check(
                 f"With {FULL} tuned, Adam does no worse than momentum SGD, its special case (never more "

@@ -335,3 +335,52 @@ def test_an_infinity_put_there_on_purpose_is_not_the_operation_and_an_in_place_l
     x, _ = problem()
     origin = locate_non_finite(MaskedLog(), (x,), step=3, gradients={}, forward_order=[])
     assert (origin.kind, origin.op, origin.cause) == ("forward", "log", "domain"), origin
+
+
+class BagOfTokens(nn.Module):
+    """The mean of a sentence's token embeddings, classified by a Linear layer."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.embedding, self.head = nn.Embedding(50, 16), nn.Linear(16, 2)
+
+    def forward(self, ids):
+        return self.head(self.embedding(ids).mean(1))
+
+
+def rare_token_batches():
+    """12 batches of tokens 0..29; the last also holds token 40, whose embedding no earlier step used."""
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, 30, (12, 32, 8), generator=generator)
+    ids[-1, 0, 0] = 40
+    return [(x, (x < 15).sum(1).gt(4).long()) for x in ids]
+
+
+def test_a_weight_adam_made_nan_by_dividing_zero_moments_by_eps_0_is_told_eps_not_a_lower_lr():
+    """A weight that turned non-finite mid-run was always put down to overflow ('lr: lower it, and
+    grad_clip_norm 1.0'). Adam with eps 0 turns the embedding rows no batch used yet (gradient 0, both
+    moments 0) to 0/0 = NaN at its first step, at any lr; the NaN shows at step 12, when a batch reads
+    token 40. The weight holds NaN and no Inf (an overflow makes Inf): the finding names eps. Truth, by
+    real runs: the advice (eps 1e-8) trains all 12 steps finite; the old advice (lr / 10 and clipping)
+    still ends in NaN at the same step."""
+    from optimlab.doctor.rules import run_rules
+
+    def run(lr, eps, clip=None):
+        model = BagOfTokens()
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr, eps=eps)
+        doctor = DoctorCallback(model, optimizer)
+        loss_fn = nn.CrossEntropyLoss()
+        fit(model, optimizer, rare_token_batches(), loss_fn=loss_fn, total_steps=12, callbacks=[doctor],
+            grad_clip_norm=clip)  # fmt: skip
+        return doctor.statistics
+
+    stats = run(1e-2, 0.0)
+    origin = stats.non_finite
+    assert (origin.kind, origin.module, origin.step, origin.cause) == ("weights", "embedding", 12, None)
+    assert "in 20 of its 50 rows" in origin.detail and "0 of them Inf" in origin.detail, origin.detail
+    findings = {f.rule: f for f in run_rules(stats, None)}
+    assert findings["nan_inf"].recipe_changes == {"optimizer.eps": 1e-8}, findings["nan_inf"]
+    assert "eps" in findings["nan_inf"].recommendation and "lr_too_high" not in findings
+    assert run(1e-2, 1e-8).non_finite is None  # the advice, applied
+    assert run(1e-3, 0.0, clip=1.0).non_finite.step == 12  # the old advice, applied: no help

@@ -58,7 +58,8 @@ class NonFiniteOrigin:
     largest_output: float | None = None  # max |model output| in the replay, when it was finite
     module_type: str | None = None  # class name of ``module``
     op: str | None = None  # the torch function that made the first non-finite forward output
-    cause: Cause | None = None  # why that function's finite inputs gave it
+    # why that function's finite inputs gave it; for a weight, "overflow" where it holds an Inf
+    cause: Cause | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -110,14 +111,19 @@ def locate_non_finite(
         return NonFiniteOrigin(step, "target", None, f"the batch's targets hold {_where_bad(target)}")
 
     for name, module in model.named_modules():
-        bad = [p_name for p_name, p in module.named_parameters(recurse=False) if _count_bad(p.detach())]
+        bad = [(p_name, p.detach()) for p_name, p in module.named_parameters(recurse=False) if _count_bad(p)]
         if bad:
+            # An update that overflowed leaves an Inf; a NaN with none came of an invalid operation on
+            # finite numbers (0/0: Adam's zero moments over an eps of 0), which no lower lr prevents.
+            infinite = int(bad[0][1].isinf().sum())
             return NonFiniteOrigin(
                 step,
                 "weights",
                 name or "(model)",
-                f"parameter {bad[0]!r} of {name or 'the model'} is already non-finite",
+                f"parameter {bad[0][0]!r} of {name or 'the model'} is already non-finite: it holds "
+                f"{_where_bad(bad[0][1])}, {infinite} of them Inf",
                 module_type=type(module).__name__,
+                cause="overflow" if infinite else None,
             )
 
     largest = None

@@ -86,7 +86,8 @@ def lr_too_high(
     errors = 0
     origin = stats.non_finite
     blew_up = origin is not None and (
-        origin.kind in ("forward", "weights")
+        origin.kind == "forward"
+        or (origin.kind == "weights" and origin.cause == "overflow")  # a NaN with no Inf: a 0/0
         or (origin.kind == "loss" and (origin.largest_output is None or origin.largest_output > 1e4))
     )  # not a log(0) on sane outputs
     grew_to_nan = blew_up and len(losses) >= 2

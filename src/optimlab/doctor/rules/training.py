@@ -23,6 +23,7 @@ from optimlab.doctor.rules._readings import (
     _register,
     _score,
 )
+from optimlab.doctor.rules.optimizer import ADAM_EPS
 from optimlab.registry import POSITIVE_INT, UNIT_OPEN
 
 __all__ = ["nan_inf", "no_learning", "plateau"]
@@ -60,10 +61,7 @@ def nan_inf(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Find
     advice: dict[str, tuple[str, dict[str, Any]]] = {
         "input": ("data: remove or impute the non-finite values in the inputs", {}),
         "target": ("data: remove the rows whose targets are not finite, or impute them", {}),
-        "weights": (
-            "lr: lower it, and training: grad_clip_norm 1.0 (a step already overflowed a weight)",
-            {"training.grad_clip_norm": 1.0},
-        ),
+        "weights": _weight_advice(origin, stats.adam_eps),
         "forward": _guard(origin, module, finite_before),
         "loss": (
             (
@@ -82,7 +80,7 @@ def nan_inf(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Find
     blew_up = (len(finite_before) >= 2 and finite_before[-1] > 10 * finite_before[0]) or (
         origin.largest_output is not None and origin.largest_output > 1e4
     )
-    if blew_up and origin.kind in ("forward", "loss", "weights"):
+    if blew_up and (origin.kind in ("forward", "loss") or origin.cause == "overflow"):
         recommendation = (
             "lr: lower it, and training: grad_clip_norm 1.0 (the loss or the outputs blew up first)"
         )
@@ -100,6 +98,31 @@ def nan_inf(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Find
         explains=("dead_units", "saturation", "vanishing_gradients", "exploding_gradients")
         if before_any_step
         else (),
+    )
+
+
+def _weight_advice(origin: NonFiniteOrigin, adam_eps: float | None) -> tuple[str, dict[str, Any]]:
+    """The advice for a weight found non-finite: an Inf is an update that overflowed (a lower lr and
+    clipping); a NaN with no Inf, an invalid operation on finite numbers, which no lower lr prevents:
+    with eps 0, Adam's update m / (sqrt(v) + eps) is 0/0 wherever a weight's gradient has been 0 (Kingma
+    & Ba 2015, eps 1e-8). tests/doctor/test_nan_origin.py: an embedding's unused rows under Adam eps 0
+    turn NaN at its first step at lr 1e-2 and 1e-3 with clipping alike; at eps 1e-8 none does."""
+    if origin.cause == "overflow":
+        return (
+            "lr: lower it, and training: grad_clip_norm 1.0 (a step already overflowed a weight)",
+            {"training.grad_clip_norm": 1.0},
+        )
+    if adam_eps == 0:
+        return (
+            f"optimizer: eps {_g(ADAM_EPS)}: with eps 0 the update m / (sqrt(v) + eps) is 0/0 wherever a "
+            "weight's gradient has been 0 (a lower lr does not prevent it)",
+            {"optimizer.eps": ADAM_EPS},
+        )
+    return (
+        "model or optimizer: guard the division that made it: the weight holds NaN and no Inf, so no "
+        "update overflowed; a 0/0 did (an optimizer's eps of 0, a norm of 0 that the weights or the "
+        "update are divided by)",
+        {},
     )
 
 

@@ -1,5 +1,7 @@
 """Scaling: as scikit-learn's scalers, exactly invertible, safe on constant features, saved in models."""
 
+import re
+
 import pytest
 import torch
 from sklearn import preprocessing
@@ -124,6 +126,39 @@ def test_unfitted_scalers_refuse_to_run_except_none():
         scaling.create("standardize")(torch.ones(2, 2))
     x = torch.randn(3, 2)
     assert torch.equal(scaling.create("none")(x), x)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "none"])
+@pytest.mark.parametrize(
+    ("fitted", "given"), [((40, 1), (6, 5)), ((40, 5), (6, 5, 1)), ((40, 3, 4, 4), (6, 3, 4))]
+)
+def test_data_of_other_features_than_fitted_are_refused_as_scikit_learn_refuses_them(name, fitted, given):
+    """A scaler fitted on one feature scaled 5 by that feature's statistics without a word, and (N, 5, 1)
+    came back (N, 5, 5), by broadcasting; scikit-learn's scalers refuse features other than fitted."""
+    train, data = _data(7, fitted), _data(8, given)
+    given_as = data.flatten(1) if data[0].numel() != train[0].numel() else data  # (6, 5, 1): a 3-D array
+    with pytest.raises(ValueError, match="features|dim 3"):
+        preprocessing.StandardScaler().fit(train.flatten(1).numpy()).transform(given_as.numpy())
+    scaler = scaling.create(name).fit(train)
+    for method in (scaler, scaler.inverse):
+        with pytest.raises(
+            InvalidValueError, match=rf"shape {re.escape(str(tuple(given)))}.*\({fitted[1]},"
+        ) as error:
+            method(data)
+        assert len(str(error.value).splitlines()) == 1
+
+
+def test_examples_with_the_fitted_features_pass_under_any_batch_dimensions():
+    train = _data(9, (40, 3, 4, 4))
+    for name in ("standardize", "per_channel"):
+        scaler = scaling.create(name).fit(train)
+        torch.testing.assert_close(scaler(train[:2].unsqueeze(0))[0], scaler(train[:2]))  # (1, 2, 3, 4, 4)
+        torch.testing.assert_close(scaler(train[0]), scaler(train[:1])[0])  # one example, no batch dim
+    # Per channel, the statistics hold at any position: a larger image takes them too.
+    scaler = scaling.create("per_channel").fit(train)
+    std, mean = torch.std_mean(train, dim=(0, 2, 3), correction=0, keepdim=True)
+    larger = _data(10, (2, 3, 8, 8))
+    torch.testing.assert_close(scaler(larger), (larger - mean) / std)
 
 
 @pytest.mark.parametrize("stored", [(16,), (4, 4), (1, 4, 4)])

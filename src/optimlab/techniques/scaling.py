@@ -94,7 +94,7 @@ class Scaler(nn.Module):
         return self
 
     def forward(self, x: Tensor) -> Tensor:
-        self._check_fitted()
+        self._check_fitted(x)
         return self.scaled(x, self.shift, self.scale)
 
     @staticmethod
@@ -104,13 +104,31 @@ class Scaler(nn.Module):
 
     def inverse(self, y: Tensor) -> Tensor:
         """The exact inverse of :meth:`forward`: from scaled values back to the data's own units."""
-        self._check_fitted()
+        self._check_fitted(y)
         return y * self.scale + self.shift
 
-    def _check_fitted(self) -> None:
+    def pooled(self, dim: int) -> bool:
+        """Whether dimension ``dim`` of the statistics was pooled over (one value for any size there)."""
+        return False
+
+    def _check_fitted(self, x: Tensor) -> None:
         if self.shift.numel() == 0:
             raise OptimlabError(
                 f"{type(self).__name__} is not fitted: call .fit(x_train) on the training split first."
+            )
+        # Examples of other features than fitted would broadcast against the statistics without a word (one
+        # feature's applied to 5; (N, 5, 1) out as (N, 5, 5)): refused, as scikit-learn's n_features_in_.
+        fitted = self.shift.shape
+        given = x.shape[x.dim() - len(fitted) :] if x.dim() >= len(fitted) else None
+        if given is None or any(
+            g != f and not (f == 1 and self.pooled(i)) for i, (g, f) in enumerate(zip(given, fitted))
+        ):
+            sizes = ", ".join("any" if f == 1 and self.pooled(i) else str(f) for i, f in enumerate(fitted))
+            raise InvalidValueError(
+                f"data for {type(self).__name__}",
+                f"{with_article(str(x.dtype).removeprefix('torch.'))} tensor of shape {tuple(x.shape)}",
+                f"examples of shape ({sizes}{',' if len(fitted) == 1 else ''}), as fitted, after any batch "
+                "dimensions",
             )
 
 
@@ -208,6 +226,10 @@ class Standardize(Scaler):
     aliases=("channel",),
 )
 class PerChannel(Standardize):
+    def pooled(self, dim: int) -> bool:
+        """The positions after the channel: its statistics hold at every one, of an image of any size."""
+        return dim >= 1
+
     def batch_dims(self, x: Tensor) -> tuple[int, ...]:
         if x.dim() < 2:
             raise InvalidValueError(

@@ -39,6 +39,46 @@ def test_tabulated_gains_are_pytorchs(name):
     assert activations.gain(name) == pytest.approx(nn.init.calculate_gain(nonlinearity, param), rel=1e-12)
 
 
+# Each name with its default hyperparameters, as its paper (and torch's documentation) writes it, by hand.
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
+def _softplus(x: torch.Tensor) -> torch.Tensor:
+    return torch.where(x > 20.0, x, torch.log1p(torch.exp(x)))  # torch's threshold 20: linear above
+
+
+BY_THE_PAPERS = {
+    "identity": lambda x: x,
+    "sigmoid": lambda x: 1.0 / (1.0 + torch.exp(-x)),
+    "tanh": lambda x: (torch.exp(x) - torch.exp(-x)) / (torch.exp(x) + torch.exp(-x)),
+    "relu": lambda x: torch.where(x > 0, x, 0.0),
+    "leaky_relu": lambda x: torch.where(x > 0, x, 0.01 * x),  # Maas et al.'s slope 0.01
+    "prelu": lambda x: torch.where(x > 0, x, 0.25 * x),  # He et al. start a = 0.25
+    "elu": lambda x: torch.where(x > 0, x, torch.exp(x) - 1.0),  # Clevert et al.'s alpha 1
+    "selu": lambda x: _SELU_SCALE * torch.where(x > 0, x, _SELU_ALPHA * (torch.exp(x) - 1.0)),
+    "gelu": lambda x: x * 0.5 * (1.0 + torch.erf(x / math.sqrt(2.0))),  # exact, not the tanh form
+    "silu": lambda x: x / (1.0 + torch.exp(-x)),  # swish with beta = 1
+    "mish": lambda x: x * torch.tanh(_softplus(x)),
+    "softplus": _softplus,
+    "hardswish": lambda x: x * torch.clamp(x + 3.0, 0.0, 6.0) / 6.0,
+}
+
+
+def test_every_name_is_covered_by_its_papers_formula():
+    assert sorted(BY_THE_PAPERS) == sorted(NAMES)
+
+
+@pytest.mark.parametrize("name", sorted(BY_THE_PAPERS))
+def test_each_name_computes_its_papers_function_at_its_defaults(name):
+    """Truth: the closed forms above (SELU's constants from Klambauer et al. eq. 14); a change of a
+    default (gelu to its tanh form, leaky_relu's slope to 0.2) changes what the name means."""
+    x = torch.linspace(-30.0, 30.0, 6001, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            activations.create(name).double()(x), BY_THE_PAPERS[name](x), rtol=1e-12, atol=1e-12
+        )
+
+
 def _monte_carlo_second_moment(module: nn.Module) -> float:
     z = torch.randn(2_000_000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     with torch.no_grad():

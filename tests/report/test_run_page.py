@@ -573,3 +573,24 @@ def test_the_results_say_how_many_parameters_each_run_trained(cli, tmp_path, pag
         t for t in page_reader(run_page([legacy]).render()).tables if t.caption.startswith("Results")
     ]
     assert "parameters" not in results.header
+
+
+def test_the_chance_loss_line_is_the_smoothed_one_and_only_where_the_runs_share_their_loss(
+    tmp_path, monkeypatch
+):
+    """9-to-1 classes: a constant prediction's cross-entropy is 0.325 (the entropy of the frequencies), and
+    0.471 under label_smoothing 0.2 (tests/report/test_chance.py finds it with L-BFGS on torch's loss).
+    Runs overlaid with and without smoothing have no one chance loss: the line of the first misled the
+    other; the accuracy's, 0.9, stays."""
+    from tests.report.test_chance import IMBALANCED
+
+    (tmp_path / "chance_imbalanced.py").write_text(IMBALANCED)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    folders = [fake_run(tmp_path / name) for name in ("plain", "smoothed")]
+    for folder, options in zip(folders, ({}, {"label_smoothing": 0.2}), strict=True):
+        recipe = {"data": {"name": "chance_imbalanced:load"}, "training": {"loss_options": options}}
+        Recipe.from_dict(recipe).save(folder / "recipe.yaml")
+    alone = run_page([read_run(folders[1])]).render()
+    assert "chance 0.471" in alone and "chance 0.325" not in alone
+    both = run_page([read_run(f) for f in folders]).render()
+    assert "chance 0.9" in both and not re.search(r"chance 0\.(325|471)", both)

@@ -5,7 +5,10 @@ training split: its accuracy is then the majority class's share, max p_c, and it
 entropy of the frequencies, -sum p_c ln p_c (Bishop, Pattern Recognition and Machine Learning, 2006,
 section 1.6). On C balanced classes these are 1/C and ln C (2.303 nats for 10); on 90% of one class of
 two, 0.9 and 0.325, where 1/C and ln C read 0.5 and 0.693: a model predicting the majority class drew
-far above chance accuracy and below chance loss, as if it had learnt. A loss curve that never drops
+far above chance accuracy and below chance loss, as if it had learnt. Under label smoothing eps (Szegedy
+et al., Rethinking the Inception Architecture, 2016, section 7, arXiv:1512.00567) every target is
+(1 - eps) one-hot + eps / C, whose mean over the rows is q_c = (1 - eps) p_c + eps / C: the best constant
+prediction is q and its loss the entropy of q, above that of p where the classes are imbalanced. A loss curve that never drops
 below the line has learnt nothing beyond the class frequencies; one that starts far above it was
 initialized overconfident.
 
@@ -26,8 +29,8 @@ __all__ = ["chance_levels", "no_better_than_chance"]
 
 
 def chance_levels(recipe: Any) -> dict[str, float]:
-    """``{"loss": entropy of the class frequencies, "accuracy": the majority class's share}`` of the
-    training split, for a classification recipe with the cross-entropy loss (ln C and 1/C on balanced
+    """``{"loss": entropy of the class frequencies (smoothed as the loss smooths its targets), "accuracy":
+    the majority class's share}`` of the training split, for a classification recipe with the cross-entropy loss (ln C and 1/C on balanced
     classes); {} for any other (the user's dict batches among them), or when its data can no longer be
     loaded (a user file moved since the run)."""
     splits = _splits_under(recipe, "cross_entropy", "classification")
@@ -37,8 +40,10 @@ def chance_levels(recipe: Any) -> dict[str, float]:
         return {}
     targets = splits.train.y.flatten().long()
     counts = torch.bincount(targets[(targets >= 0) & (targets < classes)], minlength=classes).double()
-    shares = counts[counts > 0] / counts.sum()
-    return {"loss": float(-(shares * shares.log()).sum()), "accuracy": float(shares.max())}
+    smoothing = float(recipe.training.loss_options.get("label_smoothing", 0.0))
+    shares = (1 - smoothing) * counts / counts.sum() + smoothing / classes
+    shares = shares[shares > 0]
+    return {"loss": float(-(shares * shares.log()).sum()), "accuracy": float(counts.max() / counts.sum())}
 
 
 def _splits_under(recipe: Any, loss: str, task: str) -> Any | None:

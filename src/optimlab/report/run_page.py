@@ -50,12 +50,18 @@ def _order(metrics: Sequence[str]) -> list[str]:
 
 
 def _chance(runs: Sequence[RunFolder]) -> dict[str, float]:
-    """The chance levels of the runs' data (:mod:`.chance`) when they all train on the same data."""
+    """The chance levels of the runs' data (:mod:`.chance`) when they all train on the same data; the
+    loss's only where they train under the same loss (label smoothing moves it)."""
     data = {yaml.safe_dump(run.recipe.get("data")) for run in runs}
+    losses = {
+        yaml.safe_dump([(run.recipe.get("training") or {}).get(f) for f in ("loss", "loss_options")])
+        for run in runs
+    }
     try:
-        return chance_levels(Recipe.from_dict(runs[0].recipe)) if len(data) == 1 else {}
+        levels = chance_levels(Recipe.from_dict(runs[0].recipe)) if len(data) == 1 else {}
     except OptimlabError:  # a recipe from another version of optimlab: no reference line
         return {}
+    return levels if len(losses) == 1 else {kind: v for kind, v in levels.items() if kind != "loss"}
 
 
 @dataclasses.dataclass(frozen=True)

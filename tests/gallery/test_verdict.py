@@ -252,3 +252,16 @@ def test_interval_figure_says_an_arms_failed_runs_beside_it():
     notes = {t.get_text(): t.xy for t in axes.texts}
     assert set(notes) == {"2 of 5 runs failed", "all 5 runs failed"}  # lion's 2 of 2 completed: nothing
     assert notes["2 of 5 runs failed"][1] == pytest.approx(0.85)  # beside adam's marker
+
+
+def test_workload_dependence_names_no_single_best_where_means_tie():
+    # on digits sgd and lion share the mean 0.95 (by hand): 'best by mean: digits, MLP sgd' called the tie
+    # a win for the one listed first
+    from optimlab.gallery.claims.optimizer_ranking import verdict_workload_dependence
+
+    table = {
+        "digits, MLP": {"sgd": [0.94, 0.95, 0.96], "lion": [0.96, 0.95, 0.94], "adam": [0.9, 0.91, 0.92]},
+        "wine, MLP": {"sgd": [0.8, 0.81, 0.82], "lion": [0.9, 0.91, 0.92], "adam": [0.95, 0.96, 0.97]},
+    }
+    evidence = verdict_workload_dependence({"test_accuracy": table}).checks[0].evidence
+    assert "digits, MLP: sgd = lion > adam; wine, MLP: adam > lion > sgd" in evidence

@@ -270,7 +270,6 @@ def _reversal_evidence(found: Sequence[str], looked: int) -> str:
 def verdict_workload_dependence(numbers: Mapping[str, Any]) -> Verdict:
     table = numbers["test_accuracy"]
     rankings = {w: ranked(per) for w, per in table.items()}
-    winners = {w: r[0] for w, r in rankings.items()}
     taus = [
         f"{w1} vs {w2} {kendall_tau(rankings[w1], rankings[w2]):.2g}"
         for w1, w2 in itertools.combinations(rankings, 2)
@@ -319,11 +318,8 @@ def verdict_workload_dependence(numbers: Mapping[str, Any]) -> Verdict:
                 "workload",
                 not unbeaten,
                 f"never significantly beaten (Bonferroni's intervals over each optimizer's "
-                f"{max(against.values(), default=0)} comparisons): {', '.join(unbeaten) or 'none'}; best by "
-                "mean tuned test "
-                "accuracy: "
-                + ", ".join(f"{w} {o}" for w, o in winners.items())
-                + "; Kendall's tau between rankings: "
+                f"{max(against.values(), default=0)} comparisons): {', '.join(unbeaten) or 'none'}; rankings "
+                f"by mean tuned test accuracy: {_rank_table(table)}; Kendall's tau between rankings: "
                 + ", ".join(taus),
                 refuted=bool(dominant),
             ),

@@ -168,6 +168,33 @@ def test_instance_norm_refuses_features_without_positions():
         norms.create("instance", 8)(torch.randn(6, 8))
 
 
+@pytest.mark.parametrize(
+    ("spatial_dims", "shape", "reference"),
+    [
+        (0, (6, 1, 8), None),
+        (1, (6, 8, 1), nn.InstanceNorm1d(8)),
+        (2, (6, 8, 1, 1), nn.InstanceNorm2d(8)),
+        (3, (6, 8, 1, 1, 1), nn.InstanceNorm3d(8, affine=True)),
+    ],
+)
+@pytest.mark.parametrize("training", [True, False])
+def test_instance_norm_refuses_a_single_position_as_torchs_does(spatial_dims, shape, reference, training):
+    """Each channel over one position normalized to 0: the layer put out its bias (0) for any input
+    without a word, where torch's InstanceNorm refuses it, training or not."""
+    x = torch.randn(shape)
+    if reference is not None:
+        with pytest.raises(ValueError, match="more than 1 spatial element"):
+            reference.train(training)(x)
+    affine = reference is not None and reference.affine
+    norm = norms.create("instance", 8, spatial_dims, affine=affine).train(training)
+    with pytest.raises(InvalidValueError, match="instance norm.*one position") as error:
+        norm(x)
+    assert len(str(error.value).splitlines()) == 1
+    two = torch.randn(shape[:2] + (2,) * (len(shape) - 2)) if spatial_dims else torch.randn(6, 2, 8)
+    expected = (reference or nn.InstanceNorm1d(8)).train(training)(two if spatial_dims else two.mT)
+    torch.testing.assert_close(norm(two), expected if spatial_dims else expected.mT)  # two positions: taken
+
+
 @pytest.mark.parametrize(("num_features", "groups"), [(48, 24), (6, 6), (64, 32), (7, 7), (96, 32)])
 def test_default_group_count_is_32_lowered_to_a_divisor_of_the_width(num_features, groups):
     assert norms.create("group", num_features, 2).inner.num_groups == groups

@@ -99,8 +99,10 @@ class Norm(nn.Module):
         return f"kind={self.kind!r}, num_features={self.num_features}, spatial_dims={self.spatial_dims}"
 
 
-class _InstanceNormOverTokens(nn.GroupNorm):
-    """GroupNorm(C, C) over (N, C, T); refuses (N, C), where each feature alone would normalize to 0."""
+class _InstanceNorm(nn.GroupNorm):
+    """GroupNorm(C, C) over (N, C, *positions); refuses one position (or none: (N, C) features), where each
+    channel alone would normalize to 0, as torch's InstanceNorm refuses it ("Expected more than 1 spatial
+    element"), training or not."""
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() < 3:
@@ -108,6 +110,14 @@ class _InstanceNormOverTokens(nn.GroupNorm):
                 "input shape of instance norm",
                 tuple(x.shape),
                 "(N, T, C) tokens: with (N, C) features each feature has nothing to normalize over",
+            )
+        if x.shape[2:].numel() == 1:
+            raise InvalidValueError(
+                "input shape of instance norm (channels at dim 1)",
+                tuple(x.shape),
+                "more than one position per channel: over one position (a map of one pixel, a sequence of "
+                "one token) each channel would normalize to 0, as torch's InstanceNorm refuses it; there "
+                "take another norm (batch, layer, group)",
             )
         return super().forward(x)
 
@@ -218,8 +228,7 @@ def instance(num_features: int, spatial_dims: int = 0, *, eps: float = 1e-5, aff
     """As ``torch.nn.InstanceNorm{1,2,3}d``: no learned scale and shift unless ``affine``, no running
     statistics (the same at training and evaluation)."""
     _check_layout(num_features, spatial_dims)
-    group_norm = _InstanceNormOverTokens if spatial_dims == 0 else nn.GroupNorm
-    inner = group_norm(num_features, num_features, eps=eps, affine=affine)
+    inner = _InstanceNorm(num_features, num_features, eps=eps, affine=affine)
     return Norm("instance", num_features, spatial_dims, inner, inner_features_at=1)
 
 

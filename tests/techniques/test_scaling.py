@@ -221,6 +221,23 @@ def test_an_infinite_training_value_is_refused_naming_where_as_scikit_learn_refu
     assert len(str(error.value).splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    ("name", "hyperparameters"), [("minmax", {}), ("minmax", {"feature_range": (0.0, 0.25)}), ("robust", {})]
+)
+def test_statistics_the_datas_dtype_cannot_hold_are_refused(name, hyperparameters):
+    """float16 values from -60000 to 60000 (all finite) have a range of 120000 over float16's largest
+    65504: minmax stored a scale of inf and mapped them to 0, 0 and NaN without a word (scikit-learn keeps
+    its statistics in float64: -1, 0, 1 there, after x.float())."""
+    x = torch.tensor([[-60000.0, 1.0], [-50000.0, 2.0], [0.0, 3.0], [50000.0, 4.0], [60000.0, 5.0]])
+    with pytest.raises(InvalidValueError, match=r"float16.*feature \(0,\).*x\.float\(\)") as error:
+        scaling.create(name, **hyperparameters).fit(x.half())
+    assert len(str(error.value).splitlines()) == 1
+    reference = {"minmax": preprocessing.MinMaxScaler, "robust": preprocessing.RobustScaler}[name]
+    expected = reference(**hyperparameters).fit_transform(x.double().numpy())
+    fitted = scaling.create(name, **hyperparameters).fit(x)  # float32 holds them
+    torch.testing.assert_close(fitted(x), torch.from_numpy(expected).float())
+
+
 def test_no_scaling_keeps_integer_token_ids_as_they_are():
     tokens = torch.randint(0, 50, (4, 7))
     scaler = scaling.create("none").fit(tokens)

@@ -89,7 +89,20 @@ class Scaler(nn.Module):
         # scikit-learn's, where a bound of 10 float32 eps of the center took them as constant (+-5e-4).
         negligible = (10 * torch.finfo(center.dtype).eps * center.abs()).clamp(min=torch.finfo(x.dtype).tiny)
         scale = torch.where(spread > negligible, spread, torch.ones_like(spread)) / self.span
-        self.shift = (center - self.offset * scale).to(x.dtype)
+        shift = center - self.offset * scale
+        # A spread past the dtype's largest value (float16's 65504: values from -60000 to 60000) would be
+        # stored as inf and map its feature to 0 and NaN.
+        beyond = (scale.abs() > torch.finfo(x.dtype).max) | (shift.abs() > torch.finfo(x.dtype).max)
+        if beyond.any():
+            feature = tuple(int(i) for i in beyond.nonzero()[0])
+            dtype = str(x.dtype).removeprefix("torch.")
+            raise InvalidValueError(
+                f"data to fit {type(self).__name__} on",
+                f"{with_article(dtype)} feature {feature} of spread {spread[feature].item():g}",
+                f"statistics that {dtype} holds (up to {torch.finfo(x.dtype).max:g}): fit and apply it "
+                "to x.float()",
+            )
+        self.shift = shift.to(x.dtype)
         self.scale = scale.to(x.dtype)
         return self
 

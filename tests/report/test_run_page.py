@@ -594,3 +594,31 @@ def test_the_chance_loss_line_is_the_smoothed_one_and_only_where_the_runs_share_
     assert "chance 0.471" in alone and "chance 0.325" not in alone
     both = run_page([read_run(f) for f in folders]).render()
     assert "chance 0.9" in both and not re.search(r"chance 0\.(325|471)", both)
+
+
+def test_a_loss_that_goes_below_zero_is_drawn_whole_on_a_linear_axis(tmp_path):
+    """A Gaussian negative log-likelihood falls below 0: 5 e^(-s/10) - 1 from 3.5 to -1.0. Its positive
+    values span decades (3.5 to 0.0095), which took a log axis, where the steps below 0 (84 of 100) cannot
+    be drawn: the curve ended at step 16 without a word, its last 84 steps lost."""
+    import xml.etree.ElementTree as ElementTree
+
+    folder = fake_run(tmp_path / "nll")
+    _rewrite(
+        folder,
+        lambda line: (
+            {**line, "train_loss": 5 * math.exp(-line["step"] / 10) - 1} if "train_loss" in line else line
+        ),
+    )
+    svg = next(
+        s
+        for s in re.findall(r"<svg.*?</svg>", run_page([read_run(folder)]).render(), flags=re.S)
+        if 'aria-label="Training and validation loss by step"' in s
+    )
+    ticks = [
+        float(t.text)
+        for t in ElementTree.fromstring(svg).iter("{http://www.w3.org/2000/svg}text")
+        if t.get("text-anchor") == "end" and t.get("font-size") == "10"
+    ]
+    lowest = 5 * math.exp(-10) - 1  # step 100's loss, by hand
+    gaps = {round(b - a, 12) for a, b in itertools.pairwise(ticks)}
+    assert min(ticks) <= lowest and len(gaps) == 1, ticks  # a linear axis down to the last step's loss

@@ -75,9 +75,11 @@ _LEGEND_CHARACTERS = 40  # a longer label is cut in its middle, shown whole when
 
 
 def spans_decades(values: Sequence[float], decades: float = 1.0) -> bool:
-    """Whether the positive finite ``values`` span more than ``decades`` powers of ten (a log axis helps)."""
-    positive = [v for v in values if math.isfinite(v) and v > 0]
-    return bool(positive) and max(positive) > min(positive) * 10**decades
+    """Whether the finite ``values`` are all positive and span more than ``decades`` powers of ten (a log
+    axis helps). One at or below 0 (a negative log-likelihood's) has no place on a log axis: there the
+    curve would end without a word."""
+    finite = [v for v in values if math.isfinite(v)]
+    return bool(finite) and min(finite) > 0 and max(finite) > min(finite) * 10**decades
 
 
 def thinned(count: int, ys: Sequence[float], limit: int = MAX_POINTS) -> list[int]:

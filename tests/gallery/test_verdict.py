@@ -265,3 +265,19 @@ def test_workload_dependence_names_no_single_best_where_means_tie():
     }
     evidence = verdict_workload_dependence({"test_accuracy": table}).checks[0].evidence
     assert "digits, MLP: sgd = lion > adam; wine, MLP: adam > lion > sgd" in evidence
+
+
+def test_curve_figure_names_an_arm_whose_runs_all_diverged():
+    # large_init's arm that explodes in every run has no mean curve (runs.mean_curve's empty one): its
+    # line was missing from the figure and the caption spoke only of runs "left out"
+    from optimlab.gallery import plots
+
+    curves = {
+        "He": {"step": [10, 20], "mean": [0.5, 0.8], "std": [0.1, 0.05]},
+        "large": {"step": [], "mean": [], "std": []},
+    }
+    figure, caption = plots.curve_figure(curves, "Training after a too-large init")
+    assert [
+        line.get_label() for line in figure.axes[0].get_lines() if not line.get_label().startswith("_")
+    ] == ["He"]
+    assert caption.endswith("No curve for large: every run of it diverged.")

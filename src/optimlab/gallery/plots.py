@@ -66,8 +66,10 @@ def curve_figure(
     log_y: bool = False,
 ) -> tuple[Figure, str]:
     """One line per arm from ``{arm: {"step": [...], "mean": [...], "std": [...]}}`` (see
-    :func:`.runs.mean_curve`), shaded +- one std over seeds where ``std`` is given."""
+    :func:`.runs.mean_curve`), shaded +- one std over seeds where ``std`` is given; an arm without a curve
+    (every run diverged) is named in the caption, not left out of the figure without a word."""
     drawn = {arm: c for arm, c in curves.items() if c["step"]}
+    none = [arm for arm in curves if arm not in drawn]
     figure = figures.lines(
         {arm: c["step"] for arm, c in drawn.items()},
         {arm: c["mean"] for arm, c in drawn.items()},
@@ -80,7 +82,8 @@ def curve_figure(
     return (
         figure,
         f"{ylabel.capitalize()} during training, mean over seeds +- one standard deviation "
-        "(runs that diverged are left out).",
+        "(runs that diverged are left out)."
+        + (f" No curve for {', '.join(none)}: every run of it diverged." if none else ""),
     )
 
 

@@ -266,9 +266,26 @@ class Robust(Scaler):
 
     def statistics(self, x: Tensor) -> tuple[Tensor, Tensor]:
         low, high = self.quantile_range
-        levels = torch.tensor([low / 100, 0.5, high / 100], dtype=x.dtype, device=x.device)
-        quantiles = torch.nanquantile(x, levels, dim=0)  # linear interpolation, as numpy's
+        quantiles = _nanquantiles(x, (low / 100, 0.5, high / 100))
         return quantiles[1], quantiles[2] - quantiles[0]
+
+
+def _nanquantiles(x: Tensor, levels: tuple[float, ...]) -> list[Tensor]:
+    """The ``levels`` quantiles of each feature of ``x`` over dim 0, NaNs left out, by numpy's linear
+    interpolation (``np.nanpercentile``, which scikit-learn's RobustScaler reads); NaN where a feature has
+    no values. torch.nanquantile refuses more than 2^24 rows ("input tensor is too large")."""
+    ordered = x.sort(dim=0).values  # NaNs sort last; one sort for every level
+    count = (~x.isnan()).sum(dim=0, keepdim=True)
+    quantiles = []
+    for level in levels:
+        position = level * (count - 1).clamp(min=0).to(x.dtype)
+        below = position.floor().long()
+        lower = ordered.gather(0, below)
+        upper = ordered.gather(0, (below + 1).clamp(max=len(x) - 1))
+        # At a whole position the value itself: lerp would read the next one, NaN past the last value.
+        between = torch.where(position == below, lower, torch.lerp(lower, upper, position - below))
+        quantiles.append(torch.where(count == 0, torch.nan, between)[0])
+    return quantiles
 
 
 def create(name: str, **hyperparameters: Any) -> Scaler:

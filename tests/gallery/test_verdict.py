@@ -241,16 +241,23 @@ def test_interval_figure_says_an_arms_failed_runs_beside_it():
     from optimlab.gallery import plots
 
     figure = plots.interval_figure(
-        {"digits": {"adam": [0.9, math.nan, 0.8, 0.85, math.nan], "sgd": [math.nan] * 5, "lion": [0.7, 0.8]}},
+        {
+            "digits": {
+                "adam": [0.9, math.nan, 0.8, 0.85, math.nan],
+                "sgd": [math.nan] * 5,
+                "lion": [0.7, 0.8],
+            },
+            "wine": {"adam": [0.9]},  # one seed: a bar of no width read as seeds that agree
+        },
         title="t",
         ylabel="test accuracy",
         bounds=ACCURACY,
     )
     axes = figure.axes[0]
     adam = axes.containers[0].lines[0].get_ydata()
-    assert list(adam) == pytest.approx([0.85])
+    assert list(adam) == pytest.approx([0.85, 0.9])
     notes = {t.get_text(): t.xy for t in axes.texts}
-    assert set(notes) == {"2 of 5 runs failed", "all 5 runs failed"}  # lion's 2 of 2 completed: nothing
+    assert set(notes) == {"2 of 5 runs failed", "all 5 runs failed", "1 run: no interval"}  # lion: nothing
     assert notes["2 of 5 runs failed"][1] == pytest.approx(0.85)  # beside adam's marker
 
 

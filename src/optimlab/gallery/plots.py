@@ -97,16 +97,13 @@ def interval_figure(
     """Means with 95% intervals of ``{group: {arm: values over seeds}}``, arms side by side in each group;
     ``bounds`` are the values they can take (:data:`~optimlab.gallery.verdict.ACCURACY`). An arm's failed
     runs (NaN) are left out of its interval and said beside it, ``2 of 5 runs failed``: an interval over
-    the survivors does not read as one over every seed, nor an arm whose runs all failed as one not run."""
+    the survivors does not read as one over every seed, nor an arm whose runs all failed as one not run;
+    a single run, whose bar of no width would read as seeds that agree, is said to have no interval."""
     summaries = {
         group: {arm: summarize(v, bounds) for arm, v in per.items()} for group, per in groups.items()
     }
     notes = {
-        group: {
-            arm: f"{len(v) - s.n} of {len(v)} runs failed" if s.n else f"all {len(v)} runs failed"
-            for (arm, v), s in zip(per.items(), summaries[group].values())
-            if s.n < len(v)
-        }
+        group: {arm: _unsaid(len(v), s.n) for (arm, v), s in zip(per.items(), summaries[group].values())}
         for group, per in groups.items()
     }
     return figures.intervals(
@@ -115,6 +112,14 @@ def interval_figure(
         ylabel=ylabel,
         notes=notes,
     )
+
+
+def _unsaid(runs: int, kept: int) -> str:
+    """What an arm's marker over ``kept`` of its ``runs`` does not show: its failed runs, or that a single
+    run has no interval; '' where nothing."""
+    if kept < runs:
+        return f"{runs - kept} of {runs} runs failed" if kept else f"all {runs} runs failed"
+    return "1 run: no interval" if kept == 1 else ""
 
 
 def sensitivity_figure(

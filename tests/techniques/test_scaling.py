@@ -252,6 +252,17 @@ def test_robust_fits_more_rows_than_torch_nanquantile_takes():
     torch.testing.assert_close(scaler.scale.double(), torch.from_numpy(q90 - q10), rtol=1e-7, atol=0)
 
 
+def test_no_scaling_and_scalar_statistics_take_any_input():
+    """none passes what it is given, a batch of a dict included; statistics of (N,) values (targets)
+    apply to any shape."""
+    batch = {"input_ids": torch.ones(2, 3, dtype=torch.long)}
+    assert scaling.create("none")(batch) is batch
+    targets = _data(11, (30,))
+    scaler = scaling.create("standardize").fit(targets)
+    std, mean = torch.std_mean(targets, correction=0)
+    torch.testing.assert_close(scaler(targets.reshape(5, 6, 1)), ((targets - mean) / std).reshape(5, 6, 1))
+
+
 def test_no_scaling_keeps_integer_token_ids_as_they_are():
     tokens = torch.randint(0, 50, (4, 7))
     scaler = scaling.create("none").fit(tokens)

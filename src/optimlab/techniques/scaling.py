@@ -132,6 +132,8 @@ class Scaler(nn.Module):
         # Examples of other features than fitted would broadcast against the statistics without a word (one
         # feature's applied to 5; (N, 5, 1) out as (N, 5, 5)): refused, as scikit-learn's n_features_in_.
         fitted = self.shift.shape
+        if not fitted:  # statistics of no feature (none's; one fitted on (N,) values) hold for any input
+            return
         given = x.shape[x.dim() - len(fitted) :] if x.dim() >= len(fitted) else None
         if given is None or any(
             g != f and not (f == 1 and self.pooled(i)) for i, (g, f) in enumerate(zip(given, fitted))

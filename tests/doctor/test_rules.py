@@ -1276,3 +1276,36 @@ def test_gradients_that_fade_once_a_transformer_has_fit_its_data_are_no_vanishin
         held_out = model(input_ids=ids[1024:], attention_mask=mask[1024:]).logits.argmax(1)
     assert (held_out == labels[1024:]).float().mean().item() > 0.97
     assert "vanishing_gradients" not in [f.rule for f in diagnosis.findings], diagnosis.findings
+
+
+def test_a_deep_bert_that_fits_its_data_is_told_no_vanishing_gradients_nor_its_own_init():
+    """A 6-block BERT (width 64, BERT's std 0.02, Adam 1e-3) on whether token 7 occurs in 12 tokens
+    fits its data in 150 steps (0.69 to under 0.07), its first block getting 2e-6 of the classifier's
+    gradient from the first steps: it was told 'Vanishing gradients ... init: truncated_normal', the
+    init it was drawn at (the weights judged against He's scale for gelu: 0.1x), and with that alone
+    mended, 'activation: relu instead of tanh' (its pooler). Truth: its loss fell under a tenth of its
+    start (it fit), and its weights' std, by hand, is truncated_normal's 0.02."""
+    transformers = pytest.importorskip("transformers")
+    from optimlab.doctor.rules._readings import _init_problem
+
+    torch.manual_seed(0)
+    config = transformers.BertConfig(vocab_size=50, hidden_size=64, num_hidden_layers=6, num_attention_heads=2,
+                                     intermediate_size=128, max_position_embeddings=16, num_labels=2)  # fmt: skip
+    model = transformers.BertForSequenceClassification(config)
+    stds = [m.weight.std().item() for m in model.modules() if isinstance(m, nn.Linear)]
+    assert min(stds) > 0.019 and max(stds) < 0.021
+    ids = torch.randint(1, 50, (512, 12), generator=torch.Generator().manual_seed(0))
+    batches = [
+        {"input_ids": ids[i : i + 32], "labels": (ids[i : i + 32] == 7).any(1).long()}
+        for i in range(0, 512, 32)
+    ]
+    diagnosis = diagnose(
+        model, batches, None, torch.optim.Adam(model.parameters(), lr=1e-3), steps=150, lr_find=False
+    )
+    losses = diagnosis.statistics.losses
+    assert statistics.mean(losses[-20:]) < 0.1 * statistics.mean(losses[:5])  # it fit its data
+    assert "vanishing_gradients" not in [f.rule for f in diagnosis.findings], diagnosis.findings
+    hidden = [layer for layer in diagnosis.statistics.layers if layer.name != "classifier"]
+    assert _init_problem(hidden) is None  # at its scheme's scale
+    drawn_large = [dataclasses.replace(layer, weight_std=(layer.weight_std or 0) * 50) for layer in hidden]
+    assert _init_problem(drawn_large)[2] == "truncated_normal"  # std 1: still told BERT's

@@ -7,6 +7,7 @@ fractions over the first and last windows. A rule's module imports what it reads
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 from collections import Counter
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import LayerInfo, OutputStats, RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.registry import Interval, new_registry
+from optimlab.techniques.init import truncated_normal
 from optimlab.train.evaluation import class_dim
 
 _REGISTRY = new_registry("doctor_rule")
@@ -115,6 +117,15 @@ def _init_ratio(layer: LayerInfo) -> float | None:
     return layer.weight_std * math.sqrt(layer.fan_in) / gain(layer.activation)
 
 
+# truncated_normal's std, BERT's (Devlin et al. 2018)
+_BERT_STD: float = inspect.signature(truncated_normal).parameters["std"].default
+
+
+def _geometric_mean(values: list[float]) -> float:
+    """Of positive ``values``, at least one."""
+    return math.exp(sum(map(math.log, values)) / len(values))
+
+
 def _init_problem(layers: list[LayerInfo], off_by: float = 3.0) -> tuple[float, str, str] | None:
     """(geometric-mean init ratio, activation, scheme) when the weights are ``off_by`` x off.
 
@@ -129,13 +140,17 @@ def _init_problem(layers: list[LayerInfo], off_by: float = 3.0) -> tuple[float, 
     ]
     if not pairs:
         return None
-    mean = math.exp(sum(math.log(r) for r, _ in pairs) / len(pairs))
-    if 1 / off_by <= mean <= off_by:
-        return None
-    activation = max({a for _, a in pairs}, key=[a for _, a in pairs].count)
+    mean = _geometric_mean([r for r, _ in pairs])
     readers = Counter(layer.shares_input_with for layer in layers if layer.shares_input_with is not None)
     # the first reader and two beside it, or q, k and v fused in one layer
     attention = any(count >= 2 for count in readers.values()) or any(layer.projects_qkv for layer in layers)
+    # A Transformer is judged against the scale it is advised, BERT's std: a 6-block BERT drawn at its
+    # own std 0.02 (0.15x He's scale at width 64) that fit its data was told 'init: truncated_normal'.
+    stds = [layer.weight_std / _BERT_STD for layer in layers if layer.weight_std]
+    off = _geometric_mean(stds) if attention and stds else mean
+    if 1 / off_by <= off <= off_by:
+        return None
+    activation = max({a for _, a in pairs}, key=[a for _, a in pairs].count)
     return mean, activation, "truncated_normal" if attention else recommended_init(activation)
 
 

@@ -416,8 +416,13 @@ def fit(
             f"epoch, over {batches.source} whose length is not known",
             "'step', or data with a length (a Dataset, a DataLoader over one, tensors)",
         )
-    ends = total_steps // state.steps_per_epoch - state.step // state.steps_per_epoch if each_epoch else 0
-    _check_schedule_length(scheduler, ends if each_epoch else total_steps - state.step)
+    # the scheduler's steps left: the epochs' ends still to come, or the optimizer steps
+    steps_left = (
+        total_steps // state.steps_per_epoch - state.step // state.steps_per_epoch
+        if each_epoch
+        else total_steps - state.step
+    )
+    _check_schedule_length(scheduler, steps_left)
     state.total_steps, state.stop_reason, state.interrupted = total_steps, None, False
     amp = (
         torch.autocast(device.type, dtype=autocast_dtype)
@@ -433,9 +438,8 @@ def fit(
         state.grad_scaler = scaler.state_dict()  # set from the start: state.scales_loss, and resumable
     # The metrics a reduce-on-plateau scheduler or a callback reads (EarlyStopping's), each with the
     # field that names it: one the evaluation does not give is said before training, not after an epoch.
-    read = [("plateau_metric", plateau_metric)] * on_evaluations + [
-        named for callback in callbacks for named in getattr(callback, "metrics_read", ())
-    ]
+    read = [("plateau_metric", plateau_metric)] if on_evaluations else []
+    read += [named for callback in callbacks for named in getattr(callback, "metrics_read", ())]
     if val_data is not None and (metrics or read):
         given = try_metrics(model, evaluate_val, most=val_steps)
         for field, name in read:
@@ -557,9 +561,8 @@ def fit(
                 state.seconds = earlier + time.perf_counter() - started
 
                 state.stop_if_diverged()
-                if (
-                    state.diverged
-                ):  # where the batch itself holds NaN or inf, the data is the cause, not the lr
+                # where the batch itself holds NaN or inf, the data is the cause, not the lr
+                if state.diverged:
                     found = _not_finite(group)
                     if found:
                         state.stop_reason = (

@@ -6,7 +6,7 @@ import warnings
 import pytest
 import torch
 
-from optimlab.data import Examples, split
+from optimlab.data import Examples, TensorPair, split
 from optimlab.errors import InvalidValueError, OptimlabWarning
 
 # Three imbalanced classes; x holds each row's id, so splits can be compared as sets of rows.
@@ -163,3 +163,20 @@ def test_a_split_within_a_row_a_class_of_its_fractions_is_not_warned_about():
         warnings.simplefilter("error")
         parts = split(Examples.from_arrays(x, y, name="two"), seed=0)
     assert (len(parts.val), len(parts.test)) == (113, 113)  # round(42.4) + round(71.4), not round(113.8)
+
+
+def test_the_label_the_loss_ignores_is_no_class_left_untrained():
+    """Two rows of -100 (the loss's ignore_index) at 0.25 and 0.25 went one to validation, one to test,
+    and were warned of as 'class -100 (2 rows) no training row': they hold nothing to train on anyway."""
+    import dataclasses
+
+    y = torch.tensor([0] * 20 + [1] * 20 + [-100] * 2)
+    data = dataclasses.replace(
+        Examples.from_arrays(torch.randn(42, 2), y.clamp(min=0), name="padded"),
+        examples=TensorPair(torch.randn(42, 2), y),
+        ignored_label=-100,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        parts = split(data, val_fraction=0.25, test_fraction=0.25)
+    assert [int((part.y == -100).sum()) for part in (parts.train, parts.val, parts.test)] == [0, 1, 1]

@@ -89,15 +89,17 @@ def split(
     y = data.examples.y
     if data.task == "classification" and y.numel() == len(y):  # per-token labels: no strata
         labels = y.reshape(len(y))[order]  # (N, 1) as given for the user's loss, too
-        strata = [order[labels == c] for c in labels.unique()]  # labels as given too: -1/+1, 1..K
+        classes = labels.unique().tolist()  # labels as given too: -1/+1, 1..K
+        strata = [order[labels == c] for c in classes]
     else:
-        strata = [order]
+        classes, strata = [None], [order]
     parts: dict[str, list[Tensor]] = {"test": [], "val": [], "train": []}
     untrained = []  # the classes whose every row went to validation and test
-    for indices in strata:
+    for label, indices in zip(classes, strata):
         n_test, n_val = rounded(len(indices), test_fraction), rounded(len(indices), val_fraction)
         rest = indices[n_test + n_val :]
-        if len(strata) > 1 and not len(rest):
+        # the label the loss ignores (-100) is split as the classes are, and is no class left untrained
+        if len(strata) > 1 and not len(rest) and label != data.ignored_label:
             untrained.append(indices)
         parts["test"].append(indices[:n_test])
         parts["val"].append(indices[n_test : n_test + n_val])

@@ -15,6 +15,7 @@ __all__ = [
     "UnknownNameError",
     "a_type",
     "close_matches",
+    "forwarded_keywords_checked",
     "keywords_checked",
     "with_article",
 ]

@@ -399,8 +399,9 @@ class _TrainingLoss:
                 losses.append(self(model, batch))
         if not losses:
             raise SkippedBatch
-        gradient = torch.stack(losses).sum() / self.accumulated
-        return gradient + (torch.stack(losses).mean() - gradient).detach()
+        stacked = torch.stack(losses)
+        gradient = stacked.sum() / self.accumulated
+        return gradient + (stacked.mean() - gradient).detach()
 
     def _hook(self, model: pl.LightningModule, name: str) -> Any:
         overridden = self._datamodule is not None and is_overridden(name, self._datamodule)

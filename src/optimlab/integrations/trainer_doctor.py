@@ -169,8 +169,12 @@ class TrainerDoctor:
         def guarded(*args: Any, **kwargs: Any) -> None:
             if self.instruments is None:  # taken off by an earlier hook of the same forward pass
                 return
-            with self._watching():
+            try:  # as _watching, without a context manager's generator at every layer's every pass
                 hook(*args, **kwargs)
+            except Exception as error:
+                if self.strict:
+                    raise
+                self._stop_watching(error)
 
         return guarded
 

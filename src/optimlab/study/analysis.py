@@ -156,9 +156,8 @@ def confidence_interval(
     nothing: cut at 0, losses of -0.3, -0.25 and -0.28 read -0.28 [0, -0.21]."""
     values = [float(v) for v in values]
     bad = next((v for v in values if not math.isfinite(v)), None)
-    if (
-        bad is not None
-    ):  # statistics.stdev raised AttributeError ('float' object has no attribute 'numerator')
+    # statistics.stdev raised AttributeError ('float' object has no attribute 'numerator')
+    if bad is not None:
         raise InvalidValueError("values", bad, "finite numbers: leave out the seeds that failed or diverged")
     if not 0 < level < 1:  # scipy's quantile of 1.25 is NaN: an interval of NaN bounds, read as one seed's
         raise InvalidValueError("level", level, "a probability between 0 and 1, e.g. 0.95")

@@ -40,7 +40,16 @@ from torch.nn.utils import parametrize
 from torch.overrides import TorchFunctionMode
 
 from optimlab.errors import InvalidValueError, OptimlabWarning
-from optimlab.registry import POSITIVE, POSITIVE_INT, REAL, Capability, Entry, Interval, new_registry
+from optimlab.registry import (
+    POSITIVE,
+    POSITIVE_INT,
+    REAL,
+    Capability,
+    Entry,
+    Interval,
+    new_registry,
+    plain_numbers,
+)
 from optimlab.techniques.activations import activation_name, function_activation, is_activation, module_gain
 
 __all__ = [
@@ -287,8 +296,7 @@ def kaiming(
             raise InvalidValueError(
                 f"init 'kaiming_{distribution}' hyperparameter 'gain'", gain, _GAIN_OR_TORCHS
             )
-        # float(a): torch's calculate_gain refuses a NumPy number ('negative_slope 0.2 not a valid number')
-        gain = nn.init.calculate_gain(nonlinearity or "leaky_relu", 0.0 if a is None else float(a))
+        gain = nn.init.calculate_gain(nonlinearity or "leaky_relu", 0.0 if a is None else a)
     fan_in, fan_out = fans(weight)
     return _fill(weight, gain / math.sqrt(fan_in if mode == "fan_in" else fan_out), distribution)
 
@@ -813,6 +821,7 @@ def validate(name: str, hyperparameters: Mapping[str, Any]) -> Entry[Any]:
 
 def create(name: str, **hyperparameters: Any) -> Callable[..., Any]:
     """Scheme ``name`` with its hyperparameters bound: call it on a weight (whole-model ones: on a model)."""
+    hyperparameters = {key: plain_numbers(value) for key, value in hyperparameters.items()}
     entry = validate(name, hyperparameters)
     if hyperparameters.get("gain") == AUTO_GAIN:
         raise InvalidValueError(
@@ -858,6 +867,9 @@ def apply(
     :class:`KeptWeightsWarning` names the weights of 2+ dimensions left so (embedding tables, recurrent
     weights, a raw ``nn.Parameter`` of a module of one's own, Mixtral's stacked experts).
     """
+    # NumPy numbers as the Python ones they hold, as Registry.create takes them: torch's calculate_gain
+    # refuses np.float32(0.2) ('negative_slope 0.2 not a valid number')
+    hyperparameters = {name: plain_numbers(value) for name, value in hyperparameters.items()}
     entry = validate(scheme, hyperparameters)
     if bias not in _BIAS_CHOICES:
         raise InvalidValueError("bias", bias, "one of " + ", ".join(map(repr, _BIAS_CHOICES)))

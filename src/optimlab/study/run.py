@@ -264,13 +264,13 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
                 "stored study; resume with the same settings (or omit them to reuse them)"
             )
     data: dict[str, Any] = {}  # each data a check builds, built once for them all (_data_of)
-    started = _check_same_data(storage, spec, data) if existing else []
+    started = check_same_data(storage, spec, data) if existing else []
     # the data of methods no trial finished yet, recorded again: their trials train on these
     digests = _data_digests(
         spec, [m for m in spec.methods if m.name not in started], resuming=bool(existing), data=data
     )
     if existing:
-        _check_same_models(storage, spec, data)
+        check_same_models(storage, spec, data)
     data.clear()  # not held through the trials
     folders = code_folders()
     for method in spec.methods:
@@ -336,13 +336,7 @@ def _data_digests(
     return digests
 
 
-def check_same_data(storage: BaseStorage, spec: StudySpec) -> list[str]:
-    """Refuse to resume ``spec`` where a method's data now differ from those its finished trials trained
-    on; returns the methods that have a finished trial (:func:`_check_same_data`)."""
-    return _check_same_data(storage, spec, {})
-
-
-def _check_same_data(storage: BaseStorage, spec: StudySpec, data: dict[str, Any]) -> list[str]:
+def check_same_data(storage: BaseStorage, spec: StudySpec, data: dict[str, Any] | None = None) -> list[str]:
     """Refuse to resume ``spec`` where a method's data now differ from those its finished trials trained
     on (another sha256 of their tensors, :mod:`optimlab.data.digest`): a CSV file edited, a data
     factory's code changed, other tensors given to ``optimlab.compare`` in a fresh session, and the new
@@ -350,7 +344,9 @@ def _check_same_data(storage: BaseStorage, spec: StudySpec, data: dict[str, Any]
     moved away), on which each trial would fail. Returns the methods that have a finished trial, whose
     recorded digest stays. A study that recorded only the digest of the user's
     object as held (:data:`OBJECT_DATA_ATTR`) is checked by it; one that recorded none (an optimlab of
-    2026-12-05 or before) is resumed with a warning saying so; dict batches have no digest."""
+    2026-12-05 or before) is resumed with a warning saying so; dict batches have no digest. ``data``: the
+    splits built here (:func:`_data_of`), for :func:`check_same_models` to reuse."""
+    data = {} if data is None else data
     kept: dict[str, str | None] = {}  # method -> the digest its study recorded, None if none
     held = set()  # methods whose study recorded only the digest of the user's object as held
     for method in spec.methods:
@@ -421,13 +417,7 @@ def _cannot_resume(spec: StudySpec, method: Method) -> str:
     return f"cannot resume study {spec.name!r}: method {method.name!r} cannot read its data {data!r} now"
 
 
-def check_same_models(storage: BaseStorage, spec: StudySpec) -> None:
-    """Refuse to resume ``spec`` where a method's model now builds with another structure than the one its
-    trials trained (:func:`_check_same_models`)."""
-    _check_same_models(storage, spec, {})
-
-
-def _check_same_models(storage: BaseStorage, spec: StudySpec, data: dict[str, Any]) -> None:
+def check_same_models(storage: BaseStorage, spec: StudySpec, data: dict[str, Any] | None = None) -> None:
     """Refuse to resume ``spec`` where a method's model now builds with another structure than the one its
     trials trained (:mod:`optimlab.models.structure`): the model's code changed in between, and the
     study would compare the results of two models as one. Rebuilt from a trained trial's recipe, once for
@@ -436,6 +426,8 @@ def _check_same_models(storage: BaseStorage, spec: StudySpec, data: dict[str, An
     built so far (:func:`_data_of`), the data check's."""
     from optimlab.build import build_model
     from optimlab.recipe import Recipe
+
+    data = {} if data is None else data
 
     checked: set[str] = set()  # what was rebuilt: a recipe but for its optimizer and schedule, its digest
     for method in spec.methods:

@@ -291,11 +291,7 @@ def on_dict_batches(workload: Workload) -> Workload:
     metric is left as it is: a default was chosen for the data (:func:`recipe_workload`,
     :func:`measured_on_its_data`), and one the user names is theirs. Any other workload is returned as
     it is."""
-    from optimlab.build import build_data
-
-    return (
-        _fitted_to(workload, build_data(workload.recipe)) if _names_user_data(workload.recipe) else workload
-    )
+    return _fitted_to_data(workload, measured=False)
 
 
 def _fitted_to(workload: Workload, splits: Any) -> Workload:

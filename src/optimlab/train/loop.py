@@ -68,6 +68,7 @@ __all__ = [
     "fit",
     "may_score_nothing",
     "modes_kept",
+    "refuse_unread",
     "step_with",
     "steps_per_epoch",
     "switches_modes",
@@ -339,13 +340,7 @@ def fit(
     defaults = {"batch_size": 32, "shuffle": True, "drop_last": False}
     batching = {k: defaults[k] if v is None else v for k, v in given.items()}
     batches = _training_batches(data, y, loss_fn, compute_loss, seed=seed, **batching)
-    reads = () if isinstance(data, UserBatches) else batches.settings
-    unread = [(k, v) for k, v in given.items() if v is not None and k not in reads]
-    if unread:  # else silently dropped
-        (name, value), *_ = unread
-        does = "reads its items in their own order" if reads else "batches the data itself"
-        how = f": DataLoader(..., {name}=...)" if isinstance(data, DataLoader) else ""
-        raise InvalidValueError(name, value, f"left unset beside {batches.source}, which {does}{how}")
+    refuse_unread(given, () if isinstance(data, UserBatches) else batches.settings, data, batches.source)
     _check_metrics(metrics, val_data)
     _check_short_batch(model, batches)
     if val_data is not None:
@@ -452,21 +447,25 @@ def fit(
         for callback in callbacks:
             begun.append(callback)
             callback.on_train_start(state)
-        # those that read the gradients (Callback's own hook does nothing): no call a step for the others
-        gradient_readers = [
-            c
-            for c in callbacks
-            if getattr(type(c), "on_before_optimizer_step", Callback.on_before_optimizer_step)
-            is not Callback.on_before_optimizer_step
-        ]
-
         started, earlier = time.perf_counter(), state.seconds
+
+        def elapsed() -> float:  # this segment's time and the earlier ones', the callbacks' start left out
+            return earlier + time.perf_counter() - started
+
         train_mode(model)
         two_points = switches_modes(optimizer)
         if two_points:
             optimizer.train()
-        # The first batch takes the checked path, so that a loss of the wrong shape is named as the loss.
-        loss_of, checked = batches.loss_function(model), functools.partial(_graphed_loss, batches, model)
+        stepper = _Stepper(
+            model,
+            optimizer,
+            batches,
+            amp=amp,
+            scaler=scaler,
+            grad_clip_norm=grad_clip_norm,
+            scheduler=scheduler if each_step else None,
+            gradient_readers=_gradient_readers(callbacks),
+        )
         position = _first_batch(state.step, state.batches_per_epoch, accumulate)
         # The refusal's wrapper costs 0.2 us a batch (9.2 -> 9.4 us drawing batches of 32 rows of a tensor
         # pair, median of 5 x 20,000 on the shared 2-core CPU box, 2026-12-05), against ~23 us a step.
@@ -477,7 +476,7 @@ def fit(
             lambda: f", read after {state.step} steps",  # a refusal names where in training it came
         )
         groups = _groups(batches, stream, accumulate, position)
-        first, skipped_in_epoch, epoch_counted = True, 0, None
+        skipped_in_epoch, epoch_counted = 0, None
         ignores = may_score_nothing(batches)
         while state.step < total_steps and state.stop_reason is None:
             state.epoch, group = next(groups)
@@ -487,100 +486,20 @@ def fit(
                 skipped_in_epoch, epoch_counted = 0, state.epoch
             weights = _weights(batches, group, ignores=ignores)
             if weights is None:  # nothing to learn from: no forward pass, no update, its place kept
-                state.lr, state.train_loss = optimizer.param_groups[0]["lr"], math.nan
-                if each_step:  # the schedule runs over the run's steps, as on float16's skipped overflow
-                    with warnings.catch_warnings():  # torch's "before optimizer.step()": skipped on purpose
-                        warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
-                        scheduler.step()
-                state.step += 1
-                state.skipped_steps += 1
+                stepper.skip(state)
                 skipped_in_epoch += 1
-                state.seconds = earlier + time.perf_counter() - started
+                state.seconds = elapsed()
                 if state.steps_per_epoch and skipped_in_epoch >= state.steps_per_epoch:
                     raise _nothing_scored(batches, state.steps_per_epoch)
-
             else:
-
-                def closure() -> torch.Tensor:
-                    optimizer.zero_grad(set_to_none=True)
-                    losses = []  # (weight, loss) of each batch
-                    for batch, weight in zip(group, weights):  # noqa: B023  (called within this iteration only)
-                        if not weight:  # its mean averages over nothing (every target ignored): 0/0, left out
-                            continue
-                        with amp:
-                            loss = (checked if first else loss_of)(batch)  # noqa: B023
-                        part = loss if weight == 1.0 else loss * weight
-                        (part if scaler is None else scaler.scale(part)).backward()
-                        losses.append((weight, loss.detach()))
-                    if scaler is not None:  # the true gradients, for the callbacks and clipping
-                        scaler.unscale_(optimizer)
-                    for reader in gradient_readers:
-                        reader.on_before_optimizer_step(state)
-                    if grad_clip_norm is not None:
-                        clip_grad_norm_(
-                            [p.grad for p in model.parameters() if p.grad is not None], grad_clip_norm
-                        )
-                    return losses[0][1] if len(group) == 1 else sum(weight * loss for weight, loss in losses)  # noqa: B023
-
-                try:
-                    loss = first_loss(closure, group[0]) if first else closure()
-                except UNUSABLE_BATCH as error:
-                    # a later batch the model or the loss cannot take (another shape than the first's, a label
-                    # past the model's classes), named as the first is (first_loss), then told more where known
-                    step = state.step + 1
-                    refused = (
-                        error
-                        if first
-                        else batch_refused(error, f"the batch of step {step}", group[0]) or error
-                    )
-                    if isinstance(refused, ValueError):
-                        better = _one_row_refused(refused, model, group, step)
-                        refused = _dtypes_refused(refused, model, group) if better is refused else better
-                    if refused is error:
-                        raise
-                    raise refused from error
-                first = False
-                state.lr = optimizer.param_groups[0]["lr"]
-                # Read before the update, which a loss that is not finite undoes: the run stops with the weights
-                # of its last finite step, not NaN (torch's GradScaler also reads its check before stepping).
-                state.train_loss = loss.item()
-                if math.isfinite(state.train_loss):
-                    if scaler is None:
-                        step_with(optimizer, closure)
-                    else:  # skips the update where a gradient overflowed, and lowers the scale
-                        scaler.step(optimizer)
-                        scaler.update()
-                        state.grad_scaler = scaler.state_dict()
-                    if each_step:
-                        scheduler.step()
-                else:
-                    _step_undone(optimizer, closure)
-                state.step += 1
+                stepper.step(state, group, weights)
                 # Kept current, not added at the end: the last step's checkpoint, taken in on_step_end, must
                 # hold this segment's time too, or a resumed run's clock starts again from the earlier ones.
-                state.seconds = earlier + time.perf_counter() - started
-
-                state.stop_if_diverged()
-                # where the batch itself holds NaN or inf, the data is the cause, not the lr
-                if state.diverged:
-                    found = _not_finite(group)
-                    if found:
-                        state.stop_reason = (
-                            f"training diverged: the loss was {state.train_loss} at step {state.step}"
-                            f"{', before any update' if state.step == 1 else ''}, whose batch holds {found}: clean "
-                            "the data (drop those rows, or torch.nan_to_num)"
-                        )
+                state.seconds = elapsed()
+                _stop_if_diverged(state, group)
             if not state.diverged and (state.step >= total_steps or state.stop_reason is not None):
                 state.stop_if_weights_diverged(optimizer)  # no next loss will tell (nor a skipped step)
-            if state.steps_per_epoch:
-                due = evaluates_after(
-                    state.step,
-                    eval_every=eval_every,
-                    steps_per_epoch=state.steps_per_epoch,
-                    total_steps=total_steps,
-                )
-            else:  # the epoch's length is not known yet: it has not ended
-                due = (bool(eval_every) and state.step % eval_every == 0) or state.step >= total_steps
+            due = _evaluation_due(state, eval_every=eval_every, total_steps=total_steps)
             if evaluate is not None and not state.diverged and (due or state.stop_reason is not None):
                 if two_points:
                     optimizer.eval()
@@ -589,7 +508,7 @@ def fit(
                 if two_points:
                     optimizer.train()
                 # with the evaluation's time: the lines logged of this step and a checkpoint taken at it
-                state.seconds = earlier + time.perf_counter() - started
+                state.seconds = elapsed()
                 if on_evaluations:
                     _step_on_plateau(scheduler, state.last_metrics, plateau_metric)
                 for callback in callbacks:
@@ -606,12 +525,147 @@ def fit(
                 told(state, error)
         raise
 
-    state.seconds = earlier + time.perf_counter() - started
+    state.seconds = elapsed()
     if two_points:  # leave the weights at the point the optimizer evaluates at
         optimizer.eval()
     for callback in callbacks:
         callback.on_train_end(state)
     return state
+
+
+class _Stepper:
+    """One optimizer step of :func:`fit` over a group of accumulated batches: forward and backward of each
+    (its loss weighted in the group's, under autocast and float16's loss scaling), the gradient readers,
+    clipping, the optimizer's step (undone where the loss is not finite) and a scheduler stepped per step.
+    The first step's batch takes the checked path, so that a loss of the wrong shape is named as the loss.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        batches: UserBatches,
+        *,
+        amp: contextlib.AbstractContextManager[Any],
+        scaler: torch.amp.GradScaler | None,
+        grad_clip_norm: float | None,
+        scheduler: Any | None,  # stepped after each optimizer step; None: not per step
+        gradient_readers: Sequence[Callback],
+    ) -> None:
+        self.model, self.optimizer = model, optimizer
+        self.amp, self.scaler, self.grad_clip_norm = amp, scaler, grad_clip_norm
+        self.scheduler, self.gradient_readers = scheduler, gradient_readers
+        self.loss_of = batches.loss_function(model)
+        self.checked = functools.partial(_graphed_loss, batches, model)
+        self.first = True  # no step taken yet: the first batch's loss is checked, its refusal named so
+
+    def skip(self, state: TrainState) -> None:
+        """A step whose batches hold no target the loss scores: no forward pass nor update, its place kept
+        in the steps and the schedule (as on float16's skipped overflow)."""
+        state.lr, state.train_loss = self.optimizer.param_groups[0]["lr"], math.nan
+        if self.scheduler is not None:
+            with warnings.catch_warnings():  # torch's "before optimizer.step()": skipped on purpose
+                warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
+                self.scheduler.step()
+        state.step += 1
+        state.skipped_steps += 1
+
+    def step(self, state: TrainState, group: list[Any], weights: list[float]) -> None:
+        """Take the optimizer step of ``group`` (each batch's loss weighted by ``weights``), setting
+        ``state``'s step, lr and train_loss."""
+        closure = functools.partial(self._gradients, state, group, weights)
+        try:
+            loss = first_loss(closure, group[0]) if self.first else closure()
+        except UNUSABLE_BATCH as error:
+            refused = self._refused(error, group, state.step + 1)
+            if refused is error:
+                raise
+            raise refused from error
+        self.first = False
+        state.lr = self.optimizer.param_groups[0]["lr"]
+        # Read before the update, which a loss that is not finite undoes: the run stops with the weights
+        # of its last finite step, not NaN (torch's GradScaler also reads its check before stepping).
+        state.train_loss = loss.item()
+        if not math.isfinite(state.train_loss):
+            _step_undone(self.optimizer, closure)
+        elif self.scaler is None:
+            step_with(self.optimizer, closure)
+        else:  # skips the update where a gradient overflowed, and lowers the scale
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            state.grad_scaler = self.scaler.state_dict()
+        if self.scheduler is not None and math.isfinite(state.train_loss):
+            self.scheduler.step()
+        state.step += 1
+
+    def _gradients(self, state: TrainState, group: list[Any], weights: list[float]) -> torch.Tensor:
+        """The closure of a step: the group's gradients, whole (unscaled), shown to the gradient readers,
+        then clipped; returns the group's loss (each batch's weighted by rows, or targets scored)."""
+        self.optimizer.zero_grad(set_to_none=True)
+        losses = []  # (weight, loss) of each batch
+        for batch, weight in zip(group, weights):
+            if not weight:  # its mean averages over nothing (every target ignored): 0/0, left out
+                continue
+            with self.amp:
+                loss = (self.checked if self.first else self.loss_of)(batch)
+            part = loss if weight == 1.0 else loss * weight
+            (part if self.scaler is None else self.scaler.scale(part)).backward()
+            losses.append((weight, loss.detach()))
+        if self.scaler is not None:  # the true gradients, for the callbacks and clipping
+            self.scaler.unscale_(self.optimizer)
+        for reader in self.gradient_readers:
+            reader.on_before_optimizer_step(state)
+        if self.grad_clip_norm is not None:
+            clip_grad_norm_(
+                [p.grad for p in self.model.parameters() if p.grad is not None], self.grad_clip_norm
+            )
+        return losses[0][1] if len(group) == 1 else sum(weight * loss for weight, loss in losses)
+
+    def _refused(self, error: BaseException, group: list[Any], step: int) -> BaseException:
+        """``error``, raised by step ``step``'s batches, as the refusal that names its batch: the first is
+        named by :func:`first_loss`; a later one the model or the loss cannot take (another shape than the
+        first's, a label past the model's classes) as the first is, then told more where known."""
+        refused = (
+            error if self.first else batch_refused(error, f"the batch of step {step}", group[0]) or error
+        )
+        if isinstance(refused, ValueError):
+            better = _one_row_refused(refused, self.model, group, step)
+            refused = _dtypes_refused(refused, self.model, group) if better is refused else better
+        return refused
+
+
+def _gradient_readers(callbacks: Sequence[Callback]) -> list[Callback]:
+    """The callbacks that read the gradients (Callback's own hook does nothing): no call a step for the
+    others."""
+    return [
+        c
+        for c in callbacks
+        if getattr(type(c), "on_before_optimizer_step", Callback.on_before_optimizer_step)
+        is not Callback.on_before_optimizer_step
+    ]
+
+
+def _stop_if_diverged(state: TrainState, group: list[Any]) -> None:
+    """Stop the run as diverged if the last step's loss is not finite, blaming the data where the
+    group's batches themselves hold NaN or inf, else the learning rate."""
+    state.stop_if_diverged()
+    found = _not_finite(group) if state.diverged else None
+    if found:
+        state.stop_reason = (
+            f"training diverged: the loss was {state.train_loss} at step {state.step}"
+            f"{', before any update' if state.step == 1 else ''}, whose batch holds {found}: clean "
+            "the data (drop those rows, or torch.nan_to_num)"
+        )
+
+
+def _evaluation_due(state: TrainState, *, eval_every: int | None, total_steps: int) -> bool:
+    """Whether fit evaluates after ``state``'s last step (:func:`evaluates_after`); while the epoch's
+    length is not known yet, it has not ended: every ``eval_every`` steps and after the last."""
+    if state.steps_per_epoch:
+        return evaluates_after(
+            state.step, eval_every=eval_every, steps_per_epoch=state.steps_per_epoch, total_steps=total_steps
+        )
+    return (bool(eval_every) and state.step % eval_every == 0) or state.step >= total_steps
 
 
 _HOOKS = ("on_train_start", "on_step_end", "on_evaluate", "on_train_end")
@@ -726,6 +780,20 @@ def _step_undone(optimizer: torch.optim.Optimizer, closure: Callable[[], torch.T
     with torch.no_grad():
         torch._foreach_copy_(params, weights)
     optimizer.load_state_dict(kept)
+
+
+def refuse_unread(given: Mapping[str, Any], reads: Sequence[str], data: Any, source: str) -> None:
+    """Refuse a batching argument of ``given`` (None: not given) that ``data`` (``source``, in words)
+    does not read, ``reads`` naming those it does (a DataLoader batches itself: none), in one line
+    saying where to set it instead, rather than dropping it silently."""
+    unread = [(k, v) for k, v in given.items() if v is not None and k not in reads]
+    if not unread:
+        return
+    (name, value), *_ = unread
+    does = "reads its items in their own order" if reads else "batches the data itself"
+    where = "generator=torch.Generator().manual_seed(...)" if name == "seed" else f"{name}=..."
+    how = f": DataLoader(..., {where})" if isinstance(data, DataLoader) else ""
+    raise InvalidValueError(name, value, f"left unset beside {source}, which {does}{how}")
 
 
 def _check_short_batch(model: nn.Module, batches: UserBatches) -> None:

@@ -254,7 +254,7 @@ def test_a_target_position_given_as_text_is_a_position_unless_a_header_says_othe
         load_csv(path, target="e")
     with pytest.raises(
         InvalidValueError,
-        match=r"target of data.csv \(data.options.target\): accepted a column name or an index in \[-4, 4\)",
+        match=r"target of data.csv \(data.options.target\): accepted a column name or a 0-based position in \[-4, 4\)",
     ):
         load_csv(path, target="4")
 

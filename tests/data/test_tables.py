@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from optimlab.data.tables import target_field, target_position
-from optimlab.errors import InvalidValueError
+from optimlab.data.tables import column_position, target_field, target_position
+from optimlab.errors import InvalidValueError, UnknownNameError
 
 
 @pytest.mark.parametrize("width", [1, 2, 5])
@@ -23,3 +23,25 @@ def test_anything_else_is_refused_naming_the_field_and_the_range(target):
         f"invalid value {target!r} for {target_field(Path('rows.npy'))}: accepted a column index in [-5, 5)."
     )
     assert target_field(Path("rows.npy")) == "target of rows.npy (data.options.target)"
+
+
+@pytest.mark.parametrize("option", ["target", "one_hot"])
+def test_a_column_is_named_by_its_header_else_by_its_position_the_same_for_every_option(option):
+    header, path = ["i", "a", "b", "2", "a"], Path("rows.csv")
+    assert column_position("b", header, 5, path, option=option) == 2
+    assert column_position("2", header, 5, path, option=option) == 3  # the header '2', not position 2
+    assert column_position("-4", header, 5, path, option=option) == 1 == column_position(1, None, 5, path)
+    with pytest.raises(InvalidValueError, match=rf"'a' for {option} of rows.csv.*heads columns \[1, 4\]"):
+        column_position("a", header, 5, path, option=option)
+    with pytest.raises(
+        UnknownNameError, match=rf"column of rows.csv \(data.options.{option}\) 'bb'.*mean 'b'"
+    ):
+        column_position("bb", header, 5, path, index=1, option=option)
+    with pytest.raises(
+        InvalidValueError, match=r"'bb' for .*: accepted a column index in \[-5, 5\): the file has no"
+    ):
+        column_position("bb", None, 5, path, option=option)
+    with pytest.raises(
+        InvalidValueError, match=r"5 for .*: accepted a column name or a 0-based position in \[-5"
+    ):
+        column_position("5", header, 5, path, option=option)

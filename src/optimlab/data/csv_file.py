@@ -35,8 +35,8 @@ import numpy as np
 
 from optimlab.data.compressed import file_bytes
 from optimlab.data.examples import Examples, Task, reject_non_finite
-from optimlab.data.tables import target_field, target_position
-from optimlab.errors import InvalidValueError, UnknownNameError
+from optimlab.data.tables import column_position, target_field
+from optimlab.errors import InvalidValueError
 
 __all__ = ["DELIMITERS", "MISSING", "TARGET_NAMES", "index_columns", "load_csv"]
 
@@ -151,33 +151,10 @@ def _target_column(
     target: str | int | None, header: list[str] | None, width: int, index: int, path: Path
 ) -> int:
     """The target's position among the ``width`` columns, the first ``index`` of them pandas' index."""
-    if isinstance(target, str) and (header is None or target not in header):
-        try:  # a position given as text, as on the command line (--target 3)
-            target = int(target)
-        except ValueError:
-            if header is None:
-                raise InvalidValueError(
-                    target_field(path),
-                    target,
-                    f"a column index in [{-width}, {width}): the file has no header row",
-                ) from None
-            raise UnknownNameError(
-                f"column of {path.name} (data.options.target)", target, header[index:]
-            ) from None
     if target is None:
         named = [j for j, name in enumerate(header or []) if name.lower() in TARGET_NAMES]
         return named[0] if len(named) == 1 else width - 1
-    if isinstance(target, str):
-        column = header.index(target)
-        if header.count(target) > 1:  # index() took the first without a word
-            places = [j for j, name in enumerate(header) if name == target]
-            raise InvalidValueError(
-                target_field(path),
-                target,
-                f"a name that heads one column; {target!r} heads columns {places}: give the position of one",
-            )
-    else:
-        column = target_position(target, width, path, "a column name or an index")
+    column = column_position(target, header, width, path, index=index)
     if column < index:
         raise InvalidValueError(
             target_field(path),
@@ -198,7 +175,7 @@ def _one_hot_columns(
 ) -> set[int]:
     """The positions of the feature columns ``one_hot`` names (by header or 0-based position, a name or
     position alone as a list of one), among ``width`` columns, the first ``index`` pandas' index."""
-    field = f"one_hot of {path.name} (data.options.one_hot)"
+    field = target_field(path, "one_hot")
     given = [one_hot] if isinstance(one_hot, (str, int)) else one_hot
     if given is None:
         return set()
@@ -206,24 +183,7 @@ def _one_hot_columns(
         raise InvalidValueError(field, one_hot, "a list of feature columns, by name or 0-based position")
     positions = set()
     for name in given:
-        if isinstance(name, str) and header is not None and name in header:
-            if header.count(name) > 1:
-                places = [j for j, heading in enumerate(header) if heading == name]
-                raise InvalidValueError(
-                    field,
-                    name,
-                    f"a name that heads one column; {name!r} heads columns {places}: give a position",
-                )
-            position = header.index(name)
-        elif isinstance(name, str) and header is not None and not _is_number(name):
-            raise UnknownNameError(f"column of {path.name} (data.options.one_hot)", name, header[index:])
-        else:
-            number = int(name) if isinstance(name, str) and name.strip().lstrip("-").isdigit() else name
-            if isinstance(number, bool) or not isinstance(number, int) or not -width <= number < width:
-                raise InvalidValueError(
-                    field, name, f"a column name or a 0-based position in [{-width}, {width})"
-                )
-            position = number % width
+        position = column_position(name, header, width, path, index=index, option="one_hot")
         if position == target or position < index:
             what = "the target" if position == target else "pandas' row index"
             raise InvalidValueError(

@@ -1,6 +1,7 @@
 """What the user's files that are tables share: their target is one of their columns, chosen by
 ``data.options.target`` (``--target``): a CSV file's (:mod:`optimlab.data.csv_file`, by name or position)
-and a 2-d ``.npy`` array's (:mod:`optimlab.data.numpy_file`, by position).
+and a 2-d ``.npy`` array's (:mod:`optimlab.data.numpy_file`, by position). A CSV file's one-hot columns
+(``data.options.one_hot``) are named by the same lookup (:func:`column_position`).
 
 >>> from pathlib import Path
 >>> target_position(-1, 5, Path("rows.csv"))
@@ -11,19 +12,53 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from optimlab.errors import InvalidValueError
+from optimlab.errors import InvalidValueError, UnknownNameError
 
-__all__ = ["target_field", "target_position"]
-
-
-def target_field(path: Path) -> str:
-    """The target as a refusal names it: its recipe field, which the command line reads as --target."""
-    return f"target of {path.name} (data.options.target)"
+__all__ = ["column_position", "target_field", "target_position"]
 
 
-def target_position(target: object, width: int, path: Path, accepted: str = "a column index") -> int:
+def target_field(path: Path, option: str = "target") -> str:
+    """The target (or another option naming columns, ``one_hot``) as a refusal names it: its recipe field,
+    which the command line reads as --target."""
+    return f"{option} of {path.name} (data.options.{option})"
+
+
+def target_position(
+    target: object, width: int, path: Path, accepted: str = "a column index", *, option: str = "target"
+) -> int:
     """The column in ``0..width-1`` that ``target`` names among a table's ``width`` columns, a negative one
-    counted from the end as Python indexes; anything else is refused, ``accepted`` saying what it takes."""
+    counted from the end as Python indexes; anything else is refused, ``accepted`` saying what it takes
+    and ``option`` which option gave it."""
     if isinstance(target, bool) or not isinstance(target, int) or not -width <= target < width:
-        raise InvalidValueError(target_field(path), target, f"{accepted} in [{-width}, {width})")
+        raise InvalidValueError(target_field(path, option), target, f"{accepted} in [{-width}, {width})")
     return target % width
+
+
+def column_position(
+    name: object, header: list[str] | None, width: int, path: Path, *, index: int = 0, option: str = "target"
+) -> int:
+    """The column that ``name`` names among a table's ``width`` columns: the one ``header`` names so, else
+    its 0-based position (:func:`target_position`), given as a number or as text (``--target 3``). The
+    first ``index`` columns (pandas' row index) are not offered as names."""
+    field = target_field(path, option)
+    if isinstance(name, str) and header is not None and name in header:
+        if header.count(name) > 1:  # index() would take the first without a word
+            places = [j for j, heading in enumerate(header) if heading == name]
+            raise InvalidValueError(
+                field,
+                name,
+                f"a name that heads one column; {name!r} heads columns {places}: give the position of one",
+            )
+        return header.index(name)
+    if isinstance(name, str):
+        try:
+            name = int(name)
+        except ValueError:
+            if header is None:
+                raise InvalidValueError(
+                    field, name, f"a column index in [{-width}, {width}): the file has no header row"
+                ) from None
+            raise UnknownNameError(
+                f"column of {path.name} (data.options.{option})", name, header[index:]
+            ) from None
+    return target_position(name, width, path, "a column name or a 0-based position", option=option)

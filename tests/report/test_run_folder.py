@@ -60,5 +60,7 @@ def test_each_ended_session_of_a_resumed_run_is_read_back_oldest_first(tmp_path)
         run.result["steps"] == 12 and run.result["metrics"]["test_loss"] != ended[0]["metrics"]["test_loss"]
     )
     (out / "sessions.jsonl").write_text((out / "sessions.jsonl").read_text() + "[1]\n")
-    with pytest.raises(OptimlabError, match="sessions.jsonl' is not a sessions log: a line holds no mapping"):
+    with pytest.raises(
+        OptimlabError, match="sessions.jsonl' is not a sessions log: line 3 holds a list, not a mapping"
+    ):
         read_run(out)

@@ -75,21 +75,32 @@ def read_run(path: str | Path, name: str | None = None) -> RunFolder:
                 raise OptimlabError(f"{str(log)!r} line {number} is not a metrics line: {error}") from None
         raise
     result_file = path / RESULT_NAME
-    result = _mapping(result_file, json.loads, "a result") if result_file.is_file() else {}
-    recipe = _mapping(path / RECIPE_NAME, load_yaml, "a recipe")
+    result = _parsed(result_file, _json_mapping, "a result") if result_file.is_file() else {}
+    recipe = _parsed(path / RECIPE_NAME, _yaml_mapping, "a recipe")
     sessions_file = path / SESSIONS_NAME
-    sessions = (
-        _mapping(sessions_file, _lines, "a sessions log")["sessions"] if sessions_file.is_file() else []
-    )
+    sessions = _parsed(sessions_file, _sessions, "a sessions log") if sessions_file.is_file() else []
     return RunFolder(name or path.name, path, recipe, result, series, epochs, sessions)
 
 
-def _lines(text: str) -> dict[str, list[Any]]:
-    """sessions.jsonl's lines as ``{"sessions": [result, ...]}``; each a mapping, or it is no such log."""
-    sessions = [json.loads(line) for line in text.splitlines() if line.strip()]
-    if not all(isinstance(session, dict) for session in sessions):
-        raise ValueError("a line holds no mapping")
-    return {"sessions": sessions}
+def _mapping(data: Any, where: str = "it") -> dict[str, Any]:
+    """``data`` if it is a mapping; else a ValueError saying what ``where`` holds instead."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{where} holds a {type(data).__name__}, not a mapping")
+    return data
+
+
+def _json_mapping(text: str) -> dict[str, Any]:
+    return _mapping(json.loads(text))
+
+
+def _yaml_mapping(text: str) -> dict[str, Any]:
+    return _mapping(load_yaml(text))
+
+
+def _sessions(text: str) -> list[dict[str, Any]]:
+    """sessions.jsonl's results, one a line; each a mapping, or it is no such log."""
+    lines = enumerate(text.splitlines(), 1)
+    return [_mapping(json.loads(line), f"line {number}") for number, line in lines if line.strip()]
 
 
 def _parses(line: str) -> bool:
@@ -100,10 +111,10 @@ def _parses(line: str) -> bool:
     return True
 
 
-def _mapping(file: Path, parse: Callable[[str], Any], what: str) -> dict[str, Any]:
-    """The mapping ``file`` holds; a file cut short or overwritten is named in one line."""
+def _parsed(file: Path, parse: Callable[[str], Any], what: str) -> Any:
+    """What ``parse`` makes of ``file``; a file cut short or overwritten is named in one line."""
     try:
-        data = parse(file.read_text(encoding="utf-8"))
+        return parse(file.read_text(encoding="utf-8"))
     except (ValueError, yaml.YAMLError) as error:
         mark = getattr(error, "problem_mark", None)  # YAML's: what it found, and where
         reason = (
@@ -111,10 +122,6 @@ def _mapping(file: Path, parse: Callable[[str], Any], what: str) -> dict[str, An
             if mark is not None
             else str(error).strip().splitlines()[0]
         )
-    else:
-        if isinstance(data, dict):
-            return data
-        reason = f"it holds a {type(data).__name__}, not a mapping"
     raise OptimlabError(f"{str(file)!r} is not {what}: {reason}")
 
 

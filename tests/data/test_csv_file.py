@@ -452,3 +452,21 @@ def test_a_text_feature_names_the_option_that_encodes_it_and_bad_one_hot_columns
     missing = write(tmp_path, CATEGORIES.replace("green", ""), "missing.csv")
     with pytest.raises(InvalidValueError, match="'' for feature 'color' in row 4 of missing.csv.*not filled"):
         load_csv(missing, one_hot=["color"])
+
+
+@pytest.mark.parametrize(
+    ("text", "fields"),
+    [
+        ("a,b\n1,2,0\n3,4,1\n", "2 fields"),  # R's write.table: no name over the row names
+        ("# rows of a and b\na,b,label\n1,2,0\n3,4,1\n", "1 field"),  # a comment line read as the header
+        ("a,b,c,label\n1,2,0\n3,4,1\n", "4 fields"),  # a column dropped from the rows, kept in the header
+    ],
+)
+def test_a_header_of_another_width_than_the_rows_is_refused_in_one_line(tmp_path, text, fields):
+    for target in (None, "label", "b"):
+        with pytest.raises(InvalidValueError) as refused:
+            load_csv(write(tmp_path, text), target=target)
+        assert str(refused.value) == (
+            f"invalid value '{fields}' for the header (row 1) of data.csv: accepted 3 fields, as in the rows "
+            "below it (or header=False: data.options.header in a recipe, where the first row is data)."
+        )

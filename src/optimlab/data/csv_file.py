@@ -259,6 +259,14 @@ def load_csv(
             f"CSV file {str(path)!r}", "no data rows", "a file with at least one row of values"
         )
     width = len(body[0])
+    if names is not None and len(names) != width:  # names[column] would miss, or name another column
+        fields = f"{len(names)} field" + "s" * (len(names) != 1)
+        raise InvalidValueError(
+            f"the header (row {row_lines[0]}) of {path.name}",
+            fields,
+            f"{width} fields, as in the rows below it (or header=False: data.options.header in a recipe, "
+            "where the first row is data)",
+        )
     index = index_columns(names)
     if width - index < 2:
         raise InvalidValueError(

@@ -562,12 +562,12 @@ class _LoopCounts:
     world_size = num_devices = num_nodes = 1
     logger = None
 
-    def __init__(self, trainer: pl.Trainer | None = None) -> None:
+    def __init__(self, trainer: pl.Trainer | None = None, accumulated: int = 1) -> None:
         self.global_step = self.current_epoch = 0
         self.loggers: list[Any] = []
         self.gradient_clip_val = None if trainer is None else trainer.gradient_clip_val
         self.gradient_clip_algorithm = None if trainer is None else trainer.gradient_clip_algorithm
-        self.accumulate_grad_batches = _accumulated_by(trainer)
+        self.accumulate_grad_batches = accumulated  # trainer's, read once by _accumulated_by
         self.precision_plugin = Precision()
 
     def __getattr__(self, name: str) -> Any:
@@ -585,12 +585,12 @@ def _attached_trainer(module: pl.LightningModule) -> pl.Trainer | None:
 
 
 @contextlib.contextmanager
-def _detached(module: pl.LightningModule, fit_by: pl.Trainer | None) -> Iterator[None]:
+def _detached(module: pl.LightningModule, fit_by: pl.Trainer | None, accumulated: int) -> Iterator[None]:
     """``module`` apart from the Trainer it was fit with, if any (its training_step's ``self.log()``
-    raised outside that Trainer's loop), :class:`_LoopCounts` of ``fit_by`` in its place; then attached
-    again."""
+    raised outside that Trainer's loop), :class:`_LoopCounts` of ``fit_by`` (accumulating ``accumulated``
+    batches a step) in its place; then attached again."""
     trainer = _attached_trainer(module)
-    module.trainer = _LoopCounts(fit_by)  # type: ignore[assignment]
+    module.trainer = _LoopCounts(fit_by, accumulated)  # type: ignore[assignment]
     try:
         yield
     finally:
@@ -782,12 +782,21 @@ def lr_range_test(
         optimizer = _configured_optimizer(module)
     elif isinstance(optimizer, LightningOptimizer):  # module.optimizers(): its step goes through the Trainer
         optimizer = optimizer.optimizer
-    _check_fit_by(trainer, module, optimizer, check_steps)
+    accumulated = _accumulated_by(trainer)
+    _check_fit_by(trainer, module, optimizer, check_steps, accumulated)
     datamodule = train_dataloaders if isinstance(train_dataloaders, pl.LightningDataModule) else None
     device = next(module.parameters(), torch.empty(0)).device
     with _attached_to_a_trainer(datamodule, device) if datamodule is not None else contextlib.nullcontext():
         return _range_test(
-            module, train_dataloaders, val_dataloaders, datamodule, check_steps, optimizer, trainer, options
+            module,
+            train_dataloaders,
+            val_dataloaders,
+            datamodule,
+            check_steps,
+            optimizer,
+            trainer,
+            accumulated,
+            options,
         )
 
 
@@ -821,44 +830,47 @@ def _check_fit_by(
     module: pl.LightningModule,
     optimizer: torch.optim.Optimizer,
     check_steps: int | None,
+    accumulated: int,
 ) -> None:
-    """Refuse what the range test cannot do as ``trainer`` will: accumulate gradients or clip them in
-    the check's training (:func:`optimlab.train.fit`, which steps every batch and runs no step hook), or
-    beside an optimizer that evaluates the loss again (Lightning clips each evaluation's gradient, and
-    evaluates only a group's last batch again)."""
-    accumulated = _accumulated_by(trainer)
-    if accumulated > 1:
+    """Refuse what the range test cannot do as ``trainer`` will: accumulate gradients (``accumulated``
+    batches a step, :func:`_accumulated_by`) or clip them in the check's training
+    (:func:`optimlab.train.fit`, which steps every batch and runs no step hook), or beside an optimizer
+    that evaluates the loss again (Lightning clips each evaluation's gradient, and evaluates only a
+    group's last batch again)."""
+    clips = _clips(trainer, module)
+    # Whether the Trainer does it, what it does, what the sweep does of it, what the check's fit does
+    # instead, and why an optimizer evaluating the loss again cannot be swept beside it
+    fit_by = (
+        (
+            accumulated > 1,
+            f"Trainer(accumulate_grad_batches={accumulated})",
+            "accumulates as the Trainer does",
+            "steps every batch",
+            "Lightning evaluates a group's last batch again",
+        ),
+        (
+            clips is not None,
+            clips,
+            "clips as the Trainer does",
+            "runs no step hook (configure_gradient_clipping)",
+            "Lightning clips each evaluation's gradient, the range test the first one only",
+        ),
+    )
+    for applies, does, swept, instead, why in fit_by:
+        if not applies:
+            continue
         if check_steps is not None:
             raise InvalidValueError(
                 "check_steps",
-                f"{check_steps} beside Trainer(accumulate_grad_batches={accumulated})",
-                "None: the sweep accumulates as the Trainer does; the check trains with "
-                "optimlab.train.fit, which steps every batch",
+                f"{check_steps} beside {does}",
+                f"None: the sweep {swept}; the check trains with optimlab.train.fit, which {instead}",
             )
         if getattr(optimizer, "needs_closure", False):
             raise InvalidValueError(
                 "optimizer",
-                f"{type(optimizer).__name__}, which evaluates the loss again, beside "
-                f"Trainer(accumulate_grad_batches={accumulated})",
-                "an optimizer that evaluates the loss once: Lightning evaluates a group's last batch again",
+                f"{type(optimizer).__name__}, which evaluates the loss again, beside {does}",
+                f"an optimizer that evaluates the loss once: {why}",
             )
-    clips = _clips(trainer, module)
-    if clips is None:
-        return
-    if check_steps is not None:
-        raise InvalidValueError(
-            "check_steps",
-            f"{check_steps} beside {clips}",
-            "None: the sweep clips as the Trainer does; the check trains with optimlab.train.fit, which "
-            "runs no step hook (configure_gradient_clipping)",
-        )
-    if getattr(optimizer, "needs_closure", False):
-        raise InvalidValueError(
-            "optimizer",
-            f"{type(optimizer).__name__}, which evaluates the loss again, beside {clips}",
-            "an optimizer that evaluates the loss once: Lightning clips each evaluation's gradient, the "
-            "range test the first one only",
-        )
 
 
 def _run_hook(hook: Any, left_out: set[str], *args: Any, **kwargs: Any) -> Any:
@@ -915,10 +927,11 @@ def _range_test(
     check_steps: int | None,
     optimizer: torch.optim.Optimizer,
     trainer: pl.Trainer | None,
+    accumulated: int,
     options: dict[str, Any],
 ) -> LRRangeResult:
     """:func:`lr_range_test` of a module whose optimizer is known, a data module attached if any, to be
-    fit by ``trainer``."""
+    fit by ``trainer``, which accumulates ``accumulated`` batches a step."""
     if datamodule is not None:  # set up as Trainer.fit sets it up
         datamodule.prepare_data()
         datamodule.setup("fit")
@@ -933,7 +946,7 @@ def _range_test(
     train_dataloaders = _one_loader("train_dataloaders", train_dataloaders, given + "train_dataloader()")
     val_dataloaders = _one_loader("val_dataloaders", val_dataloaders, given + "val_dataloader()")
     training_loss = _TrainingLoss(datamodule, module)
-    training_loss.accumulated = _accumulated_by(trainer)
+    training_loss.accumulated = accumulated
     batching = {key: options.pop(key) for key in ("batch_size", "seed") if key in options}
     training_loss.batches = _Accumulated(
         train_dataloaders, None, compute_loss=training_loss, field="train_dataloaders", **batching
@@ -956,7 +969,7 @@ def _range_test(
     loss = {"compute_loss": training_loss, **batching}
     with (
         warnings.catch_warnings(),
-        _detached(module, trainer),
+        _detached(module, trainer, accumulated),
         _metric_states_kept(module),
         _hooks_before_each_step(module, optimizer, training_loss.left_out),  # the check's copies have none
     ):

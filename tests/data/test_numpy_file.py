@@ -138,6 +138,16 @@ def test_inputs_without_a_value_per_example_are_refused_as_the_datas(tmp_path, s
         load_numpy(tmp_path / "a.npz")
 
 
+def test_inputs_of_no_rows_are_refused_naming_the_array(tmp_path):
+    """x saved as a single number raised TypeError 'len() of unsized object'."""
+    np.savez(tmp_path / "a.npz", x=np.array(1.0), y=np.array([1]))
+    with pytest.raises(
+        InvalidValueError,
+        match=r"'shape \(\)' for array 'x' of a\.npz: accepted an array of one row per example",
+    ):
+        load_numpy(tmp_path / "a.npz")
+
+
 def test_targets_of_another_length_than_the_inputs_name_the_file_and_both_shapes(tmp_path):
     np.savez(tmp_path / "a.npz", x=np.zeros((5, 2)), y=np.zeros(4))
     with pytest.raises(
@@ -216,8 +226,13 @@ def test_an_archive_saved_in_three_splits_is_trained_validated_and_tested_as_sto
             {"x_tst": np.zeros((3, 3)), "y_tst": np.zeros(3)},
             "'x_tst with y_tst' for arrays of b.npz: accepted splits named train, val or valid or validation, test",
         ),
+        (  # was 'a damaged .npz archive (all the input arrays must have same number of dimensions...)'
+            {"x_test": np.zeros((3, 3)), "y_test": np.zeros((3, 1))},
+            "'y_train of shape (4,), y_test of shape (3, 1)' for arrays of b.npz: accepted targets of one shape "
+            "in every split",
+        ),
     ],
-    ids=["shapes", "half a pair", "a split of an unknown name"],
+    ids=["shapes", "half a pair", "a split of an unknown name", "targets' shapes"],
 )
 def test_an_archive_saved_split_with_splits_that_do_not_match_is_refused(tmp_path, arrays, said):
     np.savez(tmp_path / "b.npz", x_train=np.zeros((4, 3)), y_train=np.array([0, 1, 0, 1]), **arrays)

@@ -217,6 +217,10 @@ def _pair(archive: Any, x_key: str, y_key: str, path: Path) -> tuple[np.ndarray,
     x, y = archive[x_key], archive[y_key]
     _check_kind(x, f"array {x_key!r} of {path.name}", "biuf")
     _check_kind(y, f"array {y_key!r} of {path.name}", "biufUS")
+    if x.ndim == 0:
+        raise InvalidValueError(
+            f"array {x_key!r} of {path.name}", f"shape {x.shape}", "an array of one row per example"
+        )
     if y.ndim == 0 or len(y) != len(x):
         raise InvalidValueError(
             f"array {y_key!r} of {path.name}",
@@ -241,13 +245,13 @@ def _archive_examples(
 ) -> Examples | Splits:
     """The examples of an archive's arrays: of one pair (part ``""``), or of its splits, kept as stored
     (the classes numbered over them all, so that a label means one class in every split)."""
-    shapes = {part: x.shape[1:] for part, (x, _, _) in arrays.items()}
-    if len(set(shapes.values())) > 1:
-        raise InvalidValueError(
-            f"arrays of {path.name}",
-            ", ".join(f"{parts[p][0]} of shape {arrays[p][0].shape}" for p in arrays),
-            "inputs of one shape in every split",
-        )
+    for which, what in ((0, "inputs"), (1, "targets")):  # np.concatenate refuses them, as a damaged file
+        if len({array[which].shape[1:] for array in arrays.values()}) > 1:
+            raise InvalidValueError(
+                f"arrays of {path.name}",
+                ", ".join(f"{parts[p][which]} of shape {arrays[p][which].shape}" for p in arrays),
+                f"{what} of one shape in every split",
+            )
     reading = ", ".join(
         f"inputs {parts[p][0]!r}, targets {parts[p][1]!r}" + (f" ({len(arrays[p][0]):,} rows)" if p else "")
         for p in arrays

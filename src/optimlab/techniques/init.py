@@ -495,12 +495,16 @@ def lsuv(model: nn.Module, *, data: Tensor, tol: float = 0.1, max_iterations: in
         if not order:
             raise InvalidValueError("init 'lsuv''s model", type(model).__name__, _LAYERS_WANTED)
         _check_rescalable(order)
-        with warnings.catch_warnings():  # said below, of lsuv
-            warnings.simplefilter("ignore", KeptWeightsWarning)
-            apply(model, "orthogonal", gain=1.0)
-        attentions = tuple(m for m in model.modules() if isinstance(m, nn.MultiheadAttention))
-        drawn = _drawn_by_tensor_schemes((*(m for m in model.modules() if is_layer(m)), *attentions))
-        _warn_of_kept_weights(model, "lsuv", drawn, stacklevel=5)  # under apply and no_grad
+        # the weights it keeps said of lsuv, at the caller of apply (under apply and no_grad)
+        _draw_layers(
+            model,
+            _REGISTRY.get("orthogonal"),
+            {"gain": 1.0},
+            data=None,
+            bias="zeros",
+            named="lsuv",
+            stacklevel=6,
+        )
         for layer in order:
             for _ in range(max_iterations):
                 variance = _output_variance(model, layer, data)
@@ -883,6 +887,22 @@ def apply(
             )
         needs_data = {"data": data} if Capability.DATA_DEPENDENT in entry.capabilities else {}
         return entry.obj(model, **needs_data, **entry.defaults, **hyperparameters)
+    return _draw_layers(model, entry, hyperparameters, data=data, bias=bias, named=entry.name, stacklevel=4)
+
+
+def _draw_layers(
+    model: nn.Module,
+    entry: Entry[Any],
+    hyperparameters: Mapping[str, Any],
+    *,
+    data: Tensor | None,
+    bias: str,
+    named: str,
+    stacklevel: int,
+) -> nn.Module:
+    """The tensor scheme ``entry`` drawn on every layer of ``model`` as :func:`apply` draws it; the weights
+    it keeps are said in one :class:`KeptWeightsWarning` of init ``named`` (lsuv's, whose draw this starts),
+    ``stacklevel`` frames up."""
     derive_gain = hyperparameters.get("gain") == AUTO_GAIN
     if derive_gain and data is not None:
         if not isinstance(data, Tensor):
@@ -908,7 +928,7 @@ def apply(
             "a model of Linear, ConvNd and ConvTransposeNd layers: a bilinear map of two inputs, or an "
             "attention's query, key and value projections, have no identity",
         )
-    _warn_of_kept_weights(model, entry.name, _drawn_by_tensor_schemes(modules))
+    _warn_of_kept_weights(model, named, _drawn_by_tensor_schemes(modules), _TENSOR_SCHEMES_DRAW, stacklevel)
     for layer, gain in layers:
         chosen = {**hyperparameters, "gain": gain} if derive_gain else hyperparameters
         if entry.obj is identity and layer.weight.dim() > 2:
@@ -961,7 +981,7 @@ def _parameters_of(module: nn.Module, name: str) -> Iterator[Tensor]:
 
 
 def _warn_of_kept_weights(
-    model: nn.Module, scheme: str, drawn: list[Tensor], why: str = _TENSOR_SCHEMES_DRAW, stacklevel: int = 3
+    model: nn.Module, scheme: str, drawn: list[Tensor], why: str, stacklevel: int
 ) -> None:
     """One warning naming the parameters of 2+ dimensions of ``model`` that are not among ``drawn``
     (embeddings, recurrent layers, a raw ``nn.Parameter`` of a module of the user's own, stacked expert

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, IterableDataset, TensorDataset
 
 import optimlab.data.user_batches
 from optimlab.data.batches import epoch_permutation
-from optimlab.data.user_batches import Forward, UserBatches, describe, own_pairs
+from optimlab.data.user_batches import Forward, UserBatches, batch_target, describe, own_pairs, target_key
 from optimlab.errors import InvalidValueError
 
 
@@ -382,3 +382,15 @@ def test_labels_a_loss_cannot_skip_are_refused_naming_the_value(loss_fn):
     kept = y != -100
     right = (model(x).argmax(1) == y)[kept].sum().item()
     assert state.last_metrics["val_accuracy"] == pytest.approx(right / kept.sum().item())
+
+
+def test_batch_target_is_the_target_split_target_splits_off_and_none_where_a_batch_shows_none():
+    """Truth: UserBatches.split_target, the loss's own reading, on each shape a batch comes in; a tensor
+    alone, a tuple of one (its input, no target) and a dict of inputs alone show none."""
+    x, y = torch.randn(4, 3), torch.arange(4)
+    batches = UserBatches((x, y), nn.CrossEntropyLoss())
+    for batch in ((x, y), [x, x, y], {"x": x, "labels": y}, {"input": x, "target": y}, {"y": y, "label": x}):
+        assert batch_target(batch) is batches.split_target(batch)[1]
+    assert target_key({"y": y, "label": x}) == "label"  # TARGET_KEYS' order, not the dict's
+    for batch in (x, (x,), [x], {"input_ids": x}):
+        assert batch_target(batch) is None

@@ -159,18 +159,21 @@ class OwnLoss(nn.Module):
         torch.manual_seed(0)
         self.lin = nn.Linear(5, 2).double()
 
-    def forward(self, x, labels):
+    def forward(self, x, **target):  # labels, or another of TARGET_KEYS
+        ((_, labels),) = target.items()
         logits = self.lin(x)
         return {"logits": logits, "loss": nn.functional.cross_entropy(logits, labels)}
 
 
-@pytest.mark.parametrize("accumulate", [1, 2])
-def test_a_models_own_loss_over_labels_all_minus_100_is_skipped_as_if_not_there(accumulate):
-    """Truth as above: the same dict batches in the same order, the all -100 steps left out."""
+@pytest.mark.parametrize("accumulate, key", [(1, "labels"), (2, "labels"), (1, "label"), (2, "target")])
+def test_a_models_own_loss_over_labels_all_minus_100_is_skipped_as_if_not_there(accumulate, key):
+    """Truth as above: the same dict batches in the same order, the all -100 steps left out. The target
+    is read under any of TARGET_KEYS, as the loss's own target is (under 'label', such a step was a
+    divergence: its NaN loss stopped the run)."""
     x, y = sparse_labels()
-    batches = [{"x": b, "labels": t} for b, t in batches_of(x, y, 8)]
+    batches = [{"x": b, key: t} for b, t in batches_of(x, y, 8)]
     groups = [batches[i : i + accumulate] for i in range(0, len(batches), accumulate)]
-    scored = [g for g in groups if any(bool((b["labels"] != -100).any()) for b in g)]
+    scored = [g for g in groups if any(bool((b[key] != -100).any()) for b in g)]
     assert 0 < len(scored) < len(groups)
     model, want_model = OwnLoss(), OwnLoss()
     adam, want_adam = (

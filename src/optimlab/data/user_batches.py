@@ -67,6 +67,7 @@ __all__ = [
     "TARGET_KEYS",
     "Forward",
     "UserBatches",
+    "batch_target",
     "boolean",
     "broadcast_mix_up",
     "describe",
@@ -79,6 +80,7 @@ __all__ = [
     "pandas_values",
     "prediction",
     "relative_gap",
+    "target_key",
     "whole_number",
 ]
 
@@ -189,10 +191,7 @@ _LABEL_ERRORS = ("target out of range", "Class values must be non-negative", "is
 def _lowest_label(batch: Any) -> int | None:
     """The smallest of ``batch``'s integer targets (a dict's under :data:`TARGET_KEYS`, a tuple's last
     element); None where it has none."""
-    if isinstance(batch, Mapping):
-        target = next((batch[k] for k in TARGET_KEYS if k in batch), None)
-    else:
-        target = batch[-1] if isinstance(batch, (tuple, list)) and len(batch) > 1 else None
+    target = batch_target(batch)
     usable = isinstance(target, Tensor) and target.numel() and not target.is_floating_point()
     return int(target.min()) if usable and target.dtype != torch.bool and not target.is_complex() else None
 
@@ -664,7 +663,7 @@ class UserBatches:
     def split_target(self, batch: Any) -> tuple[Any, Any]:
         """(inputs, target): a tuple's last element, or a dict's target key."""
         if isinstance(batch, Mapping):
-            key = next((k for k in TARGET_KEYS if k in batch), None)
+            key = target_key(batch)
             if key is None:
                 raise InvalidValueError(
                     "batch",
@@ -703,7 +702,7 @@ class UserBatches:
             )
             loss, predicted = _own_loss(outputs, batch)
             if isinstance(batch, Mapping):
-                target = next((batch[k] for k in TARGET_KEYS if k in batch), None)
+                target = batch_target(batch)
         if not isinstance(loss, Tensor) or loss.numel() != 1:
             raise InvalidValueError(
                 "the loss", describe(loss), "a tensor with one element (reduce it: .mean())"
@@ -721,6 +720,21 @@ class UserBatches:
         if self.tensors is not None and loss_fn is not None:
             return lambda batch: loss_fn(prediction(model(batch[0])), batch[1])
         return lambda batch: self.compute_loss(model, batch)
+
+
+def target_key(batch: Mapping[str, Any]) -> str | None:
+    """The key a dict batch holds its target under: the first of :data:`TARGET_KEYS` it has; None."""
+    return next((k for k in TARGET_KEYS if k in batch), None)
+
+
+def batch_target(batch: Any) -> Any:
+    """The target ``batch`` shows, where :meth:`UserBatches.split_target` reads it: a dict's under
+    :data:`TARGET_KEYS` (:func:`target_key`), a tuple's or list's last element beside its inputs; None
+    where it shows none (a tensor alone, a dict of inputs alone, a tuple of one)."""
+    if isinstance(batch, Mapping):
+        key = target_key(batch)
+        return None if key is None else batch[key]
+    return batch[-1] if isinstance(batch, (tuple, list)) and len(batch) >= 2 else None
 
 
 def _loader_generators(loader: DataLoader) -> list[torch.Generator]:

@@ -50,13 +50,13 @@ from optimlab.data.numpy_file import channels_last
 from optimlab.data.splits import Splits, check_fractions, rounded
 from optimlab.data.torch_dataset import MORE_THAN_PAIRS, finite, read_pairs
 from optimlab.data.user_batches import (
-    TARGET_KEYS,
     describe,
     is_map_dataset,
     is_pandas,
     loader_batch_size,
     loader_shuffles,
     pandas_values,
+    target_key,
 )
 from optimlab.errors import InvalidValueError, a_type
 from optimlab.user_code import call_user
@@ -90,7 +90,7 @@ def _target_key(data: Any) -> str | None:
     """The key of ``data``'s targets in its first item or batch, the first of
     :data:`~optimlab.data.user_batches.TARGET_KEYS` there; None where it holds none."""
     first = _first(data)
-    return next((k for k in TARGET_KEYS if k in first), None)
+    return target_key(first)
 
 
 def _one_class_each(data: Any) -> bool:

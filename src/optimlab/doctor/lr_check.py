@@ -108,7 +108,7 @@ import functools
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -117,9 +117,9 @@ from torch.func import stack_module_state
 from torch.utils.data import DataLoader, Subset
 
 from optimlab.data.user_batches import (
-    TARGET_KEYS,
     Forward,
     UserBatches,
+    batch_target,
     broadcast_mix_up,
     first_loss,
     loader_batch_size,
@@ -142,6 +142,7 @@ from optimlab.doctor.lr_find import (
     check_argument_order,
     examined_optimizer,
     lr_range_test,
+    sweep_batches,
 )
 from optimlab.doctor.progress import report
 from optimlab.doctor.snapshot import preserved, random_state_kept
@@ -191,7 +192,7 @@ def find_lr(
     check_steps: int = 200,
     check_budget: float | None = None,
     budget_for: Callable[[float], float | None] | None = None,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     seed: int = 0,
     **sweep: Any,
 ) -> LRRangeResult:
@@ -220,16 +221,15 @@ def find_lr(
     with random_state_kept(model):
         validate_check(check_steps, check_budget)
         optimizer = examined_optimizer(model, optimizer)
-        batching = {"compute_loss": compute_loss, "batch_size": batch_size, "seed": seed}
         if isinstance(data, UserBatches):
             train = data
         else:
             check_argument_order(loss_fn, data, "find_lr")
-            train = UserBatches(data if y is None else (data, y), loss_fn, **batching)
+            train = sweep_batches(
+                data, y, loss_fn, compute_loss=compute_loss, batch_size=batch_size, seed=seed
+            )
         started = time.perf_counter()
-        result = lr_range_test(
-            model, None, train, optimizer=optimizer, batch_size=batch_size, seed=seed, **sweep
-        )
+        result = lr_range_test(model, None, train, optimizer=optimizer, **sweep)
         seconds = time.perf_counter() - started
         if not result.candidates:
             return result
@@ -1196,10 +1196,7 @@ def _multi_label(folds: Sequence[UserBatches]) -> bool:
         target = held_out.tensors[1]
     else:
         batch = next(iter(held_out.one_pass("cpu")), None)
-        if isinstance(batch, Mapping):
-            target = next((batch[k] for k in TARGET_KEYS if k in batch), None)
-        else:
-            target = batch[-1] if isinstance(batch, (tuple, list)) else None
+        target = batch_target(batch)
     return (
         isinstance(target, Tensor) and target.is_floating_point() and target.ndim == 2 and target.shape[1] > 1
     )
@@ -1220,10 +1217,7 @@ def _label_counts(folds: Sequence[UserBatches]) -> Counter[int]:
             targets.append(held_out.tensors[1])
             continue
         for batch in held_out.one_pass("cpu"):
-            if isinstance(batch, Mapping):
-                target = next((batch[k] for k in TARGET_KEYS if k in batch), None)
-            else:
-                target = batch[-1] if isinstance(batch, (tuple, list)) else None
+            target = batch_target(batch)
             if isinstance(target, Tensor) and not target.is_floating_point():
                 targets.append(target)
     if not targets:

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from optimlab.atomic import write_atomically
-from optimlab.data.user_batches import TARGET_KEYS
+from optimlab.data.user_batches import batch_target
 from optimlab.doctor.diagnose import Diagnosis
 from optimlab.doctor.instruments import Instruments, InstrumentSchedule
 from optimlab.doctor.rules import run_rules
@@ -219,10 +219,7 @@ class TrainerDoctor:
         """Keep the targets of step ``step``'s batch, where the batch shows them (a tuple's last element,
         a dict's ``labels`` or another of :data:`~optimlab.data.user_batches.TARGET_KEYS`): how the
         trainer's batches mix the data, and a regression's scale."""
-        if isinstance(batch, Mapping):
-            target = next((batch[k] for k in TARGET_KEYS if k in batch), None)
-        else:
-            target = batch[-1] if isinstance(batch, (tuple, list)) and len(batch) >= 2 else None
+        target = batch_target(batch)
         if self.instruments is not None and not self._diverged:
             with self._watching():
                 self.instruments.record_targets(step, target)

@@ -17,6 +17,7 @@ from optimlab.data.examples import zero_one
 from optimlab.data.user_batches import (
     TARGET_KEYS,
     UserBatches,
+    batch_target,
     broadcast_mix_up,
     describe,
     first_loss,
@@ -379,7 +380,7 @@ def batch_weight(batches: UserBatches, batch: Any) -> float:
     Hugging Face's ignored -100."""
     rows = batch_rows(batch)
     if batches.loss_fn is None:  # the model's own loss, or compute_loss: what they average over is theirs
-        labels = batch.get("labels") if isinstance(batch, Mapping) else None
+        labels = batch_target(batch) if isinstance(batch, Mapping) else None
         if isinstance(labels, torch.Tensor) and labels.numel() and not labels.is_floating_point():
             # Hugging Face's ignored label on every one: its loss's mean is 0/0, nothing to learn from
             return 0.0 if bool((labels == -100).all()) else rows

@@ -39,6 +39,14 @@ def test_bad_fractions_fail_before_loading():
         optimlab.data.load("mnist1d", data_fraction=0)
 
 
+def test_a_bad_seed_fails_before_reading_a_file(tmp_path):
+    """The whole file was read before torch's generator raised RuntimeError on seed=1.5."""
+    path = tmp_path / "rows.csv"
+    path.write_text("a,b,label\n1,2,0\n3,4,1\n")
+    with pytest.raises(InvalidValueError, match=r"invalid value 1\.5 for seed: accepted an integer in \[0, "):
+        optimlab.data.load(path, seed=1.5)
+
+
 @pytest.mark.parametrize("name", ["rows.csv.gz", "rows.tsv.gz"])
 def test_a_gzipped_table_is_read_as_pandas_reads_it(tmp_path, name):
     """pandas writes and reads rows.csv.gz; optimlab took it for an IDX file by its .gz and asked for 'the IDX

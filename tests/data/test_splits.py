@@ -94,6 +94,21 @@ def test_bad_fractions_name_the_field_and_the_range(fractions, field):
         split(DATA, **fractions)
 
 
+@pytest.mark.parametrize("seed", [1.5, "1", True, -1, 2**32, 2**70])
+def test_a_seed_that_is_not_a_recipes_is_refused_naming_the_range(seed):
+    """torch's generator raised RuntimeError 'manual_seed expected a long, but got float' (str, bool), or
+    'Overflow when unpacking long long'; a recipe's seed is a whole number in [0, 2^32 - 1]."""
+    with pytest.raises(InvalidValueError) as refused:
+        split(DATA, seed=seed)
+    assert str(refused.value) == f"invalid value {seed!r} for seed: accepted an integer in [0, 4294967295]."
+
+
+def test_a_seed_of_numpys_integers_splits_as_the_same_int():
+    import numpy as np
+
+    assert ids(split(DATA, seed=np.int64(3)).test) == ids(split(DATA, seed=3).test)
+
+
 def test_too_few_examples_to_train_on_is_an_error():
     data = Examples.from_arrays(torch.zeros(2, 1), torch.zeros(2), name="pair", task="regression")
     with pytest.raises(InvalidValueError, match="at least one training example"):

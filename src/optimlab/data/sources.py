@@ -22,9 +22,10 @@ from optimlab.data.idx_file import load_idx
 from optimlab.data.image_folder import load_image_folder
 from optimlab.data.numpy_file import load_numpy
 from optimlab.data.splits import Splits, check_fractions, split
+from optimlab.data.user_batches import whole_number
 from optimlab.data.user_factory import BatchDataset, BatchSplits
 from optimlab.errors import InvalidValueError, UnknownNameError
-from optimlab.registry import new_registry
+from optimlab.registry import SEED, new_registry
 from optimlab.user_code import is_import_path
 
 __all__ = ["FILE_KINDS", "TARGET_KINDS", "describe", "file_options", "load", "noting_files", "takes_target"]
@@ -174,6 +175,7 @@ def load(
     (90, 30, 30, 3)
     """
     check_fractions(val_fraction, test_fraction, data_fraction)
+    seed = whole_number(seed, "seed", SEED)  # before a file is read
     text = os.fspath(name_or_path)
     path = Path(text)
     reader = _reader(path)

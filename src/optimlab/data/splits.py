@@ -16,7 +16,9 @@ import torch
 from torch import Tensor
 
 from optimlab.data.examples import DatasetInfo, Examples, TensorPair
+from optimlab.data.user_batches import whole_number
 from optimlab.errors import InvalidValueError, OptimlabWarning
+from optimlab.registry import SEED
 
 __all__ = ["Splits", "check_fractions", "rounded", "split"]
 
@@ -77,6 +79,7 @@ def split(
     (30, 20, 20)
     """
     check_fractions(val_fraction, test_fraction, data_fraction)
+    seed = whole_number(seed, "seed", SEED)  # a recipe's; torch's generator raised on a float or past 2^64
     info = {f.name: getattr(data, f.name) for f in dataclasses.fields(DatasetInfo)}
     if data.test is not None:
         if val_fraction == 0 and data_fraction == 1:  # the data set's own split, rows in its own order

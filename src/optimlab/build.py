@@ -195,8 +195,7 @@ def build_model(recipe: Recipe, splits: Any) -> nn.Module:
     init, init_options = resolve("init", recipe.model.init)
     data_dependent = Capability.DATA_DEPENDENT in get_registry("init").get(init).capabilities
     entry = get_registry("model").get(recipe.model.name)
-    # The user's factory that takes no init builds its own weights, which the recipe's init then draws.
-    drawn_here = "init" not in entry.hyperparameter_names
+    drawn_here = recipe.model.init_drawn_by_build()
     if isinstance(splits, BatchSplits):
         net = _model_of_batches(recipe, keywords, data_dependent)
         return apply(net, init, **init_options) if drawn_here and init != "default" else net

@@ -334,14 +334,20 @@ class ModelSpec(_Spec):
     def _techniques_taken(self) -> ModelSpec:
         """A technique away from its default for an architecture that takes none (parameter_vector's
         init, the logistic baseline's activation) is refused: :meth:`keywords` would drop it. The user's
-        factory takes any init: the build draws its model (``optimlab.build.build_model``)."""
+        factory takes any init: the build draws its model (:meth:`init_drawn_by_build`)."""
         entry = get_registry("model").get(self.name)
-        drawn_by_build = ("init",) if Capability.USER in entry.capabilities else ()
+        drawn_by_build = ("init",) if self.init_drawn_by_build() else ()
         for field in self.TECHNIQUES:
             value, default = getattr(self, field), type(self).model_fields[field].default
             if field not in (*entry.hyperparameter_names, *drawn_by_build) and value != default:
                 raise InvalidValueError(field, value, f"{default!r} ({self.name} takes no {field})")
         return self
+
+    def init_drawn_by_build(self) -> bool:
+        """Whether the build draws ``init`` on the model the factory returns (``optimlab.build.build_model``):
+        the user's factory that takes no init builds its own weights, which the recipe's init then draws."""
+        entry = get_registry("model").get(self.name)
+        return Capability.USER in entry.capabilities and "init" not in entry.hyperparameter_names
 
     def keywords(self) -> dict[str, Any]:
         """Keywords for the architecture's factory; unset sizes fall back to its defaults, and layer

@@ -233,3 +233,25 @@ def test_arguments_are_checked():
         lr_range_test(model, nn.MSELoss(), x, y, optimizer, steps=0)
     with pytest.raises(InvalidValueError, match="margin"):
         suggest_lr([1e-3, 1e-2], [1.0, 0.5], margin=0.5)
+
+
+@pytest.mark.parametrize("verb", [lr_range_test, find_lr])
+def test_a_batch_size_beside_a_dataloader_is_refused_not_ignored(verb):
+    """A DataLoader batches itself: lr_range_test and find_lr took batch_size=8 beside one of 16 and swept
+    16-row batches without a word. Refused in fit's line (train.loop.refuse_unread), before any step;
+    beside tensors it is read, and not given beside the loader, the sweep runs."""
+    x, y = linear_regression(256)
+    model = nn.Linear(4, 1)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(
+        InvalidValueError,
+        match=r"^invalid value 8 for batch_size: accepted left unset beside a DataLoader, which batches the "
+        r"data itself: DataLoader\(\.\.\., batch_size=\.\.\.\)\.$",
+    ):
+        verb(model, nn.MSELoss(), loader, optimizer=optimizer, steps=10, batch_size=8)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    options = {"check_steps": 2} if verb is find_lr else {}
+    assert len(verb(model, nn.MSELoss(), loader, optimizer=optimizer, steps=10, **options).lrs) == 10
+    assert len(verb(model, nn.MSELoss(), x, y, optimizer, steps=10, batch_size=8, **options).lrs) == 10

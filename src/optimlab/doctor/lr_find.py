@@ -51,7 +51,14 @@ from optimlab.errors import InvalidValueError, keywords_checked
 from optimlab.models.user import check_model
 from optimlab.registry import POSITIVE, POSITIVE_INT, Interval
 from optimlab.train.evaluation import batch_weight
-from optimlab.train.loop import at_training_point, check_optimizer, may_score_nothing, step_with, train_mode
+from optimlab.train.loop import (
+    at_training_point,
+    check_optimizer,
+    may_score_nothing,
+    refuse_unread,
+    step_with,
+    train_mode,
+)
 
 __all__ = [
     "Candidate",
@@ -63,6 +70,7 @@ __all__ = [
     "lr_range_test",
     "smooth",
     "suggest_lr",
+    "sweep_batches",
 ]
 
 _FACTOR = Interval(1.0, None, open_low=True)
@@ -271,6 +279,26 @@ class SkippedBatch(Exception):
 
 
 @keywords_checked
+def sweep_batches(
+    data: Any,
+    y: Tensor | None,
+    loss_fn: Callable[[Any, Any], Tensor] | None,
+    *,
+    compute_loss: Callable[[nn.Module, Any], Tensor] | None,
+    batch_size: int | None,
+    seed: int,
+) -> UserBatches:
+    """The batches of ``data`` (with ``y``: tensors ``x`` and ``y``) that the range test and its check
+    read, ``batch_size`` rows each (None: UserBatches' default); ``batch_size`` beside data that batches
+    itself (a DataLoader) refused in fit's line."""
+    sized = {} if batch_size is None else {"batch_size": batch_size}
+    batches = UserBatches(
+        data if y is None else (data, y), loss_fn, compute_loss=compute_loss, seed=seed, **sized
+    )
+    refuse_unread({"batch_size": batch_size}, batches.settings, data, batches.source)
+    return batches
+
+
 def lr_range_test(
     model: nn.Module,
     loss_fn: Callable[[Any, Any], Tensor] | None,
@@ -282,7 +310,7 @@ def lr_range_test(
     start_lr: float = 1e-7,
     end_lr: float = 10.0,
     steps: int = 100,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     seed: int = 0,
     diverge_factor: float = 4.0,
     margin: float = 10.0,
@@ -297,6 +325,8 @@ def lr_range_test(
             :class:`~optimlab.data.user_batches.UserBatches` takes them (``data`` may be one already);
             ``lr_range_test(model, loss_fn, x, y, optimizer)`` reads the tensors ``x`` and ``y``.
             A ``compute_loss`` raising :class:`SkippedBatch` skips its batch (no step at its lr).
+        batch_size, seed: the batches of tensors and Datasets (default 64 rows, drawn from ``seed``); a
+            DataLoader batches itself: ``batch_size`` beside one is refused, never silently dropped.
         optimizer: over ``model``'s parameters; default optimlab's ``adam``.
         start_lr, end_lr: the sweep's ends (the first group's lr).
         steps: optimizer steps of the sweep (100 covers 8 decades at 12 steps a decade).
@@ -307,11 +337,12 @@ def lr_range_test(
         ("start_lr", start_lr, POSITIVE),
         ("end_lr", end_lr, POSITIVE),
         ("steps", steps, POSITIVE_INT),
-        ("batch_size", batch_size, POSITIVE_INT),
         ("diverge_factor", diverge_factor, _FACTOR),
     ):
         if not accepted.contains(value):
             raise InvalidValueError(name, value, str(accepted))
+    if batch_size is not None and not POSITIVE_INT.contains(batch_size):  # None: 64, or a loader's own
+        raise InvalidValueError("batch_size", batch_size, str(POSITIVE_INT))
     if end_lr <= start_lr:
         raise InvalidValueError("end_lr", end_lr, f"a number above start_lr ({start_lr:g})")
     if steps < 2:
@@ -319,13 +350,7 @@ def lr_range_test(
 
     if not isinstance(data, UserBatches):
         check_argument_order(loss_fn, data, "lr_range_test")
-        data = UserBatches(
-            data if y is None else (data, y),
-            loss_fn,
-            compute_loss=compute_loss,
-            batch_size=batch_size,
-            seed=seed,
-        )
+        data = sweep_batches(data, y, loss_fn, compute_loss=compute_loss, batch_size=batch_size, seed=seed)
     optimizer = examined_optimizer(model, optimizer)
     base = [group["lr"] for group in optimizer.param_groups]
     ratios = [b / base[0] if base[0] else 1.0 for b in base]

@@ -506,7 +506,8 @@ def test_a_dataloader_is_checked_on_rows_held_out_of_its_dataset_as_tensors_are(
     in_order = UserBatches((x, y), nn.CrossEntropyLoss(), batch_size=32, shuffle=False)
     tensors = find_lr(net, None, in_order, optimizer=optimizer, **QUICK)
     loader = DataLoader(TensorDataset(x, y), batch_size=32)
-    from_loader = find_lr(net, nn.CrossEntropyLoss(), loader, optimizer=optimizer, **QUICK)
+    batched = {k: v for k, v in QUICK.items() if k != "batch_size"}  # the loader batches itself
+    from_loader = find_lr(net, nn.CrossEntropyLoss(), loader, optimizer=optimizer, **batched)
     assert from_loader.check is not None and all(c.score is not None for c in from_loader.candidates)
     assert [c.score for c in from_loader.candidates] == pytest.approx(
         [c.score for c in tensors.candidates], abs=1e-6

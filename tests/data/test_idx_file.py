@@ -90,6 +90,16 @@ def test_labels_must_match_the_inputs(tmp_path):
         load_idx(tmp_path / "i.idx", tmp_path / "l.idx")
 
 
+def test_inputs_of_no_dimension_are_refused_naming_the_file(tmp_path):
+    """An IDX file of 0 dimensions (one number) as the inputs raised TypeError 'len() of unsized object'."""
+    (tmp_path / "i.idx").write_bytes(idx_bytes(np.array(5, dtype=np.uint8), 0x08, ">u1"))
+    (tmp_path / "l.idx").write_bytes(idx_bytes(LABELS[:1], 0x08, ">u1"))
+    with pytest.raises(
+        InvalidValueError, match=r"'shape \(\)' for inputs in i.idx: accepted an array of one row per example"
+    ):
+        load_idx(tmp_path / "i.idx", tmp_path / "l.idx")
+
+
 def test_a_missing_labels_file_asks_for_labels_path(tmp_path):
     (tmp_path / "t10k-images-idx3-ubyte").write_bytes(idx_bytes(IMAGES, 0x08, ">u1"))
     with pytest.raises(InvalidValueError, match="labels_path"):

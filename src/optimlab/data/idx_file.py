@@ -59,6 +59,10 @@ def load_idx(images_path: str | os.PathLike[str], labels_path: str | os.PathLike
     Inputs keep their shape ((N, 28, 28) for MNIST: input_shape (28, 28)) and their raw values (0..255).
     """
     images, labels = read_idx(images_path), read_idx(labels_path)
+    if images.ndim == 0:  # one number: no rows to count
+        raise InvalidValueError(
+            f"inputs in {Path(images_path).name}", "shape ()", "an array of one row per example"
+        )
     if labels.ndim != 1 or len(labels) != len(images):
         raise InvalidValueError(
             f"labels in {Path(labels_path).name}",

@@ -1,6 +1,8 @@
 """Shared layer pieces: technique names resolved once, shapes checked, flat rows viewed as channels, and
 MaxPool1d against torch's (the same outputs and gradients, alone and vmapped)."""
 
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -40,6 +42,50 @@ def test_prelu_with_a_slope_per_channel_is_refused_when_built_not_at_the_first_b
     )
     slopes = [m.weight for m in shared.modules() if isinstance(m, nn.PReLU)]
     assert slopes and all(w.shape == (1,) and float(w) == pytest.approx(0.1) for w in slopes)
+
+
+@pytest.mark.parametrize(
+    ("architecture", "shape", "options", "refused", "taken"),
+    [
+        # digits' 8x8 map pooled three times: the fourth block runs on 1x1 (depth 3 ends on 2x2 before it)
+        ("cnn", (1, 8, 8), {"depth": 4}, "(N, 256, 1, 1)", {"depth": 3}),
+        ("cnn", (1,), {}, "(N, 32, 1)", None),  # a sequence of one value
+        # stages on 4x4, 2x2, 1x1 (on 8x8: 8x8, 4x4, 2x2)
+        ("resnet", (1, 4, 4), {"width": 4}, "(N, 16, 1, 1)", {"width": 4, "input_shape": (1, 8, 8)}),
+        ("resnet", (2, 2), {"width": 4}, "(N, 8, 1, 1)", None),
+        # MNIST-1D's 40 values after strided convolutions: 19, 10, 5, 3, 2, then 1
+        ("mnist1d_baseline_cnn", (40,), {"depth": 6}, "(N, 25, 1)", {"depth": 5}),
+        (
+            "transformer",
+            (1,),
+            {"width": 8, "heads": 2},
+            "(N, 1, 8)",
+            {"width": 8, "heads": 2, "input_shape": (2,)},
+        ),
+    ],
+)
+def test_instance_norm_over_one_position_is_refused_when_built_with_its_shape(
+    architecture, shape, options, refused, taken
+):
+    """A built-in model whose input shape puts an instance norm on one position per channel was built,
+    then refused at its first batch (each channel alone normalizes to 0, as torch's InstanceNorm refuses
+    it: 'Expected more than 1 spatial element'). The build knows the shape: refused there, in one line
+    naming the norm and the shape. One position more is built and runs."""
+    with pytest.raises(ValueError, match="more than 1 spatial element"):  # torch's own, on a 1x1 map
+        nn.InstanceNorm2d(4)(torch.randn(2, 4, 1, 1))
+    with pytest.raises(InvalidValueError, match=r"'instance' for norm over " + re.escape(refused)) as error:
+        models.create(architecture, shape, 3, norm="instance", **options)
+    assert len(str(error.value).splitlines()) == 1
+    if taken is not None:
+        taken = {"input_shape": shape, **taken}
+        net = models.create(architecture, taken.pop("input_shape"), 3, norm="instance", **taken)
+        assert net(torch.randn(2, *net_input(architecture, net))).shape == (2, 3)
+
+
+def net_input(architecture, net):
+    """The shape of one example the built model takes (its AsChannels view's, or its positions')."""
+    views = [m.shape for m in net.modules() if isinstance(m, AsChannels)]
+    return views[0] if views else (len(net.position),)
 
 
 @pytest.mark.parametrize("shape, expected", [((40,), (1, 40)), ((8, 8), (1, 8, 8)), ((3, 8, 8), (3, 8, 8))])

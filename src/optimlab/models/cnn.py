@@ -89,7 +89,7 @@ def cnn(
                 padding=tuple(k // 2 for k in kernel),
                 bias=not techniques.norm_cancels_bias,
             ),
-            techniques.norm_layer(out, spatial_dims),
+            techniques.norm_layer(out, spatial_dims, positions=sizes),
             techniques.activation_layer(),
         ]
         channels = out

@@ -12,6 +12,7 @@ the activation that follows it.
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 from typing import Any
 
@@ -108,17 +109,25 @@ class LayerTechniques:
     def activation_layer(self) -> nn.Module:
         return activations.create(self.activation, **self.activation_options)
 
-    def norm_layer(self, num_features: int, spatial_dims: int = 0, *, positions: bool = True) -> nn.Module:
+    def norm_layer(
+        self, num_features: int, spatial_dims: int = 0, *, positions: tuple[int, ...] | None = None
+    ) -> nn.Module:
         """A norm over ``num_features`` channels; ``spatial_dims`` 0 = (N, C) or (N, T, C), 1 = (N, C, L),
-        2 = (N, C, H, W). ``positions=False``: (N, C) features only (an MLP's), where an instance norm,
-        which normalizes each feature over positions, is refused as it is built, not at its first batch."""
-        if not positions and self.norm == "instance":
-            raise InvalidValueError(
-                "norm",
-                self.norm,
-                "a norm of (N, C) features (batch, layer, group, rms or none): instance norm normalizes each "
-                "feature over positions, and an MLP's features have none",
+        2 = (N, C, H, W). ``positions``: the positions of each channel where the build knows them (the map's
+        (H, W), a sequence's longest (T,), () for an MLP's (N, C) features). Over one position or none an
+        instance norm would normalize each channel to 0 (torch's InstanceNorm refuses it at the first
+        batch): refused as it is built, naming the shape."""
+        if self.norm == "instance" and positions is not None and math.prod(positions) == 1:
+            dims = ("N", num_features, *positions) if spatial_dims else ("N", *positions, num_features)
+            accepted = (
+                "a norm of (N, C) features (batch, layer, group, rms or none): instance norm normalizes "
+                "each feature over positions, and an MLP's features have none"
+                if not positions
+                else "a norm that needs no positions (batch, layer, group, rms or none): instance norm "
+                "normalizes each channel over its positions, and here each has one, put out as 0 (torch's "
+                "InstanceNorm refuses it); or larger inputs, whose maps keep more than one position"
             )
+            raise InvalidValueError(f"norm over ({', '.join(map(str, dims))})", self.norm, accepted)
         return norms.create(self.norm, num_features, spatial_dims=spatial_dims, **self.norm_options)
 
     @property

@@ -64,7 +64,7 @@ def mlp(
     for _ in range(depth):
         layers += [
             nn.Linear(fan_in, width, bias=not techniques.norm_cancels_bias),
-            techniques.norm_layer(width, positions=False),
+            techniques.norm_layer(width, positions=()),
             techniques.activation_layer(),
             *techniques.dropout_layers(),
         ]

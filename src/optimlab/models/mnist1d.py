@@ -72,7 +72,7 @@ class ResidualMLP(nn.Module):
         self.blocks = nn.ModuleList(
             nn.Sequential(
                 nn.Linear(inputs if i == 0 else width, width, bias=not techniques.norm_cancels_bias),
-                techniques.norm_layer(width, positions=False),
+                techniques.norm_layer(width, positions=()),
                 techniques.activation_layer(),
                 *techniques.dropout_layers(),
             )
@@ -149,7 +149,7 @@ def mnist1d_baseline_cnn(
         length = _strided_length(length, kernel)
         layers += [
             nn.Conv1d(channels, width, kernel, stride=2, padding=1, bias=not techniques.norm_cancels_bias),
-            techniques.norm_layer(width, spatial_dims=1),
+            techniques.norm_layer(width, spatial_dims=1, positions=(length,)),
             techniques.activation_layer(),
         ]
         channels = width

@@ -58,17 +58,24 @@ class BasicBlock(nn.Module):
     """
 
     def __init__(
-        self, in_channels: int, out_channels: int, stride: int, spatial_dims: int, techniques: LayerTechniques
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int,
+        spatial_dims: int,
+        techniques: LayerTechniques,
+        positions: tuple[int, ...] | None = None,
     ) -> None:
+        """``positions``: the map its output has, where known (an instance norm refuses one position)."""
         super().__init__()
         conv = CONV[spatial_dims]
         bias = not techniques.norm_cancels_bias
         self.branch = nn.Sequential(
             conv(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=bias),
-            techniques.norm_layer(out_channels, spatial_dims),
+            techniques.norm_layer(out_channels, spatial_dims, positions=positions),
             techniques.activation_layer(),
             conv(out_channels, out_channels, kernel_size=3, padding=1, bias=bias),
-            techniques.norm_layer(out_channels, spatial_dims),
+            techniques.norm_layer(out_channels, spatial_dims, positions=positions),
         )
         downsamples = stride != 1 or in_channels != out_channels
         self.shortcut = (
@@ -116,15 +123,16 @@ def resnet(
     layers: list[nn.Module] = [
         AsChannels(shape),
         CONV[spatial_dims](shape[0], width, kernel_size=3, padding=1, bias=not techniques.norm_cancels_bias),
-        techniques.norm_layer(width, spatial_dims),
+        techniques.norm_layer(width, spatial_dims, positions=shape[1:]),
         techniques.activation_layer(),
     ]
-    channels = width
+    channels, sizes = width, shape[1:]
     for stage in range(3):
         for block in range(depth):
             out = width * 2**stage
             stride = 2 if stage > 0 and block == 0 else 1
-            layers.append(BasicBlock(channels, out, stride, spatial_dims, techniques))
+            sizes = tuple((size - 1) // stride + 1 for size in sizes)  # kernel 3, padding 1
+            layers.append(BasicBlock(channels, out, stride, spatial_dims, techniques, positions=sizes))
             channels = out
     layers += [
         GLOBAL_AVERAGE_POOL[spatial_dims](1),

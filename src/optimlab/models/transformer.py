@@ -103,7 +103,7 @@ class Transformer(nn.Module):
         self.blocks = nn.Sequential(
             *(TransformerBlock(width, heads, mlp_ratio, causal, techniques) for _ in range(depth))
         )
-        self.norm = techniques.norm_layer(width)
+        self.norm = techniques.norm_layer(width, positions=(max_len,))  # refuses those of blocks too
         self.head = nn.Linear(width, num_outputs)
         self.per_token = per_token
 

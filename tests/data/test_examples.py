@@ -53,3 +53,24 @@ def test_tensors_that_require_grad_or_are_sparse_are_read_as_their_values():
         data = Examples.from_arrays(given, y, name="grad")
         assert torch.equal(data.examples.x, x) and not data.examples.x.requires_grad
     assert torch.equal(Examples.from_arrays(x, y.to_sparse(), name="grad").examples.y, y)
+
+
+def test_text_targets_under_task_regression_are_numbers_or_refused_naming_the_first_that_is_none(tmp_path):
+    """A CSV of class names read with task='regression' raised ValueError "could not convert string to float:
+    np.str_('cat')"; text that is a number ('nan' too) was regressed without the non-finite check."""
+    x = np.zeros((3, 2))
+    data = Examples.from_arrays(x, np.array(["1.5", "-2", "1e3"]), name="t", task="regression")
+    assert data.examples.y.tolist() == [[1.5], [-2.0], [1000.0]]  # as float() reads them
+    with pytest.raises(InvalidValueError) as refused:
+        Examples.from_arrays(x, np.array(["1.5", "cat", "dog"]), name="t", task="regression")
+    assert str(refused.value) == (
+        "invalid value 'cat' for targets of t: accepted numbers to regress (task 'regression'); targets "
+        "of text are class labels: task 'classification' (data.options.task in a recipe)."
+    )
+    with pytest.raises(InvalidValueError, match="invalid value nan for targets of t at example 1"):
+        Examples.from_arrays(x, np.array(["1.5", "nan", "2"]), name="t", task="regression")
+    from optimlab.data import load_csv
+
+    (tmp_path / "pets.csv").write_text("a,b,label\n1,2,cat\n3,4,dog\n")
+    with pytest.raises(InvalidValueError, match="'cat' for targets of pets: accepted numbers to regress"):
+        load_csv(tmp_path / "pets.csv", task="regression")

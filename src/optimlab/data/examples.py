@@ -250,9 +250,10 @@ class Examples(DatasetInfo):
             targets = torch.as_tensor(ids.reshape(shape), dtype=torch.long)
             ignored_label = ignored
         else:
-            reject_non_finite(y_array, f"targets of {name}")
-            shape = y_array.shape if labels_as_given() else (len(y_array), -1)
-            targets = torch.as_tensor(y_array.astype(np.float64).reshape(shape), dtype=torch.float32)
+            values = _numbers_to_regress(y_array, name)
+            reject_non_finite(values, f"targets of {name}")
+            shape = values.shape if labels_as_given() else (len(values), -1)
+            targets = torch.as_tensor(values.reshape(shape), dtype=torch.float32)
             num_classes = ignored_label = None
         return cls(
             name=name,
@@ -265,6 +266,25 @@ class Examples(DatasetInfo):
             ignored_label=ignored_label,
             examples=TensorPair(features, targets),
         )
+
+
+def _numbers_to_regress(targets: np.ndarray, name: str) -> np.ndarray:
+    """``targets`` as float64 numbers, text as :func:`float` reads it ('1.5'); text that is no number (a
+    class name, under task 'regression') is refused, naming the first."""
+    if targets.dtype.kind in "biuf":
+        return targets.astype(np.float64)
+    numbers = []
+    for value in targets.reshape(-1).tolist():
+        try:
+            numbers.append(float(value))
+        except (TypeError, ValueError):
+            raise InvalidValueError(
+                f"targets of {name}",
+                value,
+                "numbers to regress (task 'regression'); targets of text are class labels: task "
+                "'classification' (data.options.task in a recipe)",
+            ) from None
+    return np.array(numbers).reshape(targets.shape)
 
 
 def _as_array(values: np.ndarray | Tensor) -> np.ndarray:

@@ -470,3 +470,14 @@ def test_a_header_of_another_width_than_the_rows_is_refused_in_one_line(tmp_path
             f"invalid value '{fields}' for the header (row 1) of data.csv: accepted 3 fields, as in the rows "
             "below it (or header=False: data.options.header in a recipe, where the first row is data)."
         )
+
+
+@pytest.mark.parametrize("header", ["no", "false", 0, 1])
+def test_a_header_flag_that_is_not_true_or_false_is_refused(tmp_path, header):
+    """header='no' was truthy: the first row was read as the header, the opposite of what was asked."""
+    path = write(tmp_path, "1,2,0\n3,4,1\n5,6,0\n")
+    with pytest.raises(InvalidValueError) as refused:
+        load_csv(path, header=header)
+    assert str(refused.value) == (
+        f"invalid value {header!r} for header of data.csv (data.options.header): accepted True or False."
+    )

@@ -36,6 +36,7 @@ import numpy as np
 from optimlab.data.compressed import file_bytes
 from optimlab.data.examples import Examples, Task, reject_non_finite
 from optimlab.data.tables import column_position, target_field
+from optimlab.data.user_batches import boolean
 from optimlab.errors import InvalidValueError
 
 __all__ = ["DELIMITERS", "MISSING", "TARGET_NAMES", "index_columns", "load_csv"]
@@ -240,6 +241,8 @@ def load_csv(
     path = Path(path)
     if delimiter is not None and (not isinstance(delimiter, str) or len(delimiter) != 1):
         raise InvalidValueError(f"delimiter of {path.name}", delimiter, "one character, e.g. ';'")
+    if header is not None:  # "no" was truthy
+        header = boolean(header, f"header of {path.name} (data.options.header)")
     text = _text(path)
     delimiter = _delimiter(text) if delimiter is None else delimiter
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)

@@ -1533,6 +1533,23 @@ def test_a_matrix_of_0_1_targets_regressed_under_mse_gets_no_accuracy():
     }
 
 
+def test_subset_hits_refuses_another_loss_before_scanning_the_targets(monkeypatch):
+    """subset_hits read every target (zero_one, a host sync a batch) before it looked at the loss, so an
+    MSE regression of 0/1 matrices paid the scan at each evaluation batch to get None. Truth: None under
+    MSELoss with no scan; under BCEWithLogitsLoss the rows whose every label is right, as by hand."""
+    import optimlab.train.evaluation as evaluation
+
+    scores = torch.tensor([[1.0, -2.0], [0.5, 0.5], [-1.0, 3.0]])
+    targets = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    scanned = []
+    real = evaluation.zero_one
+    monkeypatch.setattr(evaluation, "zero_one", lambda t: scanned.append(t) or real(t))
+    assert evaluation.subset_hits(nn.MSELoss(), torch.tensor(0.3), scores, targets) is None
+    assert scanned == []
+    hit, counted = evaluation.subset_hits(nn.BCEWithLogitsLoss(), torch.tensor(0.3), scores, targets)
+    assert hit.tolist() == [True, False, True] and counted.all() and len(scanned) == 1
+
+
 def test_a_scheduler_stepped_per_epoch_follows_torchs_epoch_loop_and_resumes_mid_epoch():
     """fit stepped every scheduler each optimizer step, so a StepLR(step_size=1) written for epochs, as
     torch's examples step it, decayed the lr five times an epoch. Under scheduler_interval='epoch' it

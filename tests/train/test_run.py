@@ -6,6 +6,7 @@ import signal
 
 import pytest
 import torch
+from torch import nn
 
 from optimlab.build import build
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
@@ -488,6 +489,7 @@ def test_a_model_save_that_fails_midway_leaves_no_cut_model_file(tmp_path, monke
 
 ENDLESS_SPLITS = """
 import torch
+from torch import nn
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 
@@ -645,3 +647,59 @@ def test_a_batch_larger_than_the_training_rows_under_drop_last_names_the_recipes
         "invalid value 100 for training.batch_size (--batch-size): accepted at most the 90 training rows when "
         "training.drop_last drops smaller batches."
     )
+
+
+@pytest.mark.parametrize("shared", [True, False])
+@pytest.mark.parametrize("class_weights", [False, True])
+def test_evaluate_members_reads_the_device_once_and_equals_each_members_loss_by_hand(
+    monkeypatch, shared, class_weights
+):
+    """The K members' totals are summed on the device and read once at the end, not per batch per
+    member (averaged_over's float() of each member's count: a host sync each, on a GPU a stall). Truth:
+    each member's split by hand in float64, sum over its batches of (batch mean x what it divides by)
+    over the split's total, torch's CrossEntropyLoss of the whole split in one call, accuracy counted."""
+    import optimlab.train.run as run
+    from optimlab.models.stacked import stacked_loss
+
+    monkeypatch.setattr(run, "EVAL_BATCH", 8)
+    generator = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 27, 5, generator=generator, dtype=torch.float64)
+    labels = torch.randint(0, 3, (2, 27), generator=generator)
+    labels[0, 8:16] = -100  # member 0: its second batch scores nothing
+    labels[1, ::4] = -100
+    weight = torch.tensor([0.3, 1.7, 1.1], dtype=torch.float64) if class_weights else None
+    loss_fn = nn.CrossEntropyLoss(weight=weight)
+    weights = torch.randn(2, 5, 3, generator=generator, dtype=torch.float64)
+    if shared:
+        x, labels = x[0], labels[0]
+    reads = []
+    for name in ("__float__", "__int__", "__bool__", "item", "tolist"):
+        real = getattr(torch.Tensor, name)
+        monkeypatch.setattr(
+            torch.Tensor, name, lambda t, *a, _real=real, _n=name: reads.append(_n) or _real(t, *a)
+        )
+    found = run.evaluate_members(
+        lambda xb: (
+            torch.einsum("...nd,kdc->knc", xb, weights)
+            if shared
+            else torch.einsum("knd,kdc->knc", xb, weights)
+        ),
+        stacked_loss(loss_fn, shared_targets=shared),
+        x,
+        labels,
+        members=2,
+        task="classification",
+        prefix="val",
+        shared=shared,
+        loss_fn=loss_fn,
+    )
+    assert reads == ["tolist"]
+    monkeypatch.undo()
+    for k in range(2):
+        xs, ys = (x, labels) if shared else (x[k], labels[k])
+        scores = xs @ weights[k]
+        scored = ys != -100
+        truth = loss_fn(scores, ys).item()
+        assert found[k]["val_loss"] == pytest.approx(truth, rel=1e-12, abs=0)
+        correct = ((scores.argmax(1) == ys) & scored).sum().item()
+        assert found[k]["val_accuracy"] == pytest.approx(correct / scored.sum().item(), rel=1e-12, abs=0)

@@ -41,6 +41,7 @@ __all__ = [
     "evaluate_batches",
     "hits",
     "subset_hits",
+    "targets_scored",
     "user_metric",
 ]
 
@@ -256,14 +257,25 @@ def averaged_over(loss_fn: Any, scores: Any, target: Any, rows: int) -> float:
         and not target.is_floating_point()
     ):  # fmt: skip
         return float((target != -100).sum())
+    counted = targets_scored(loss_fn, target) if isinstance(target, torch.Tensor) else None
+    return rows if counted is None else float(counted)
+
+
+def targets_scored(loss_fn: Any, targets: torch.Tensor, *, lead: int = 0) -> torch.Tensor | None:
+    """What a cross-entropy of class ids (:func:`~optimlab.techniques.losses.cross_entropy_reading`,
+    mean reduction) divides its sum by: its ``targets`` not ignored, each by its class's ``weight``, for
+    each index of the ``lead`` leading dimensions at once (K members' own labels ``(K, B, ...)``), in
+    float64 on their device, read by nothing: a loop over batches sums them there and reads its totals
+    once. None for any other loss, or targets of no class ids (such a mean divides by the rows)."""
     reading = cross_entropy_reading(loss_fn)
-    if not (
-        reading is not None and reading.reduction == "mean"
-        and isinstance(target, torch.Tensor) and not target.is_floating_point()
-    ):  # fmt: skip
-        return rows
-    counted = target[target != reading.ignore_index]
-    return float(counted.numel() if reading.weight is None else reading.weight[counted].sum())
+    if reading is None or reading.reduction != "mean" or targets.is_floating_point():
+        return None
+    counted = targets != reading.ignore_index
+    dims = tuple(range(lead, targets.dim()))
+    if reading.weight is None:
+        return counted.sum(dims, dtype=torch.float64)
+    weights = reading.weight.to(torch.float64)[torch.where(counted, targets, 0)]
+    return torch.where(counted, weights, 0.0).sum(dims)
 
 
 def class_dim(scores: Sequence[int], targets: Sequence[int]) -> int | None:
@@ -316,18 +328,19 @@ def subset_hits(
     torch's ``BCEWithLogitsLoss``, or the model's own ``loss`` equal to its mean within a relative 1e-3
     (Hugging Face's ``problem_type="multi_label_classification"``; its ``"regression"`` of 0/1 targets
     is the mean squared error, and gets none); else None."""
+    # the loss and the shapes first: the targets' scan (zero_one) and the BCE only for a candidate
+    if loss_fn is not None and not isinstance(loss_fn, nn.BCEWithLogitsLoss):
+        return None
     if not (
         isinstance(scores, torch.Tensor) and isinstance(targets, torch.Tensor)
         and scores.is_floating_point() and targets.is_floating_point()
-        and scores.ndim == 2 and scores.shape == targets.shape and scores.shape[1] > 1 and zero_one(targets)
-    ):  # fmt: skip
+        and scores.ndim == 2 and scores.shape == targets.shape and scores.shape[1] > 1
+    ) or not zero_one(targets):  # fmt: skip
         return None
     if loss_fn is None:
         binary = nn.functional.binary_cross_entropy_with_logits(scores.float(), targets.float())
         if relative_gap(binary, loss.detach().float()) > 1e-3:
             return None
-    elif not isinstance(loss_fn, nn.BCEWithLogitsLoss):
-        return None
     hit = ((scores > 0) == (targets == 1)).all(dim=1)
     return hit, torch.ones_like(hit)
 

@@ -44,9 +44,9 @@ from optimlab.train.checkpoint import (
 from optimlab.train.evaluation import (
     EVAL_BATCH,
     OWN_METRICS,
-    averaged_over,
     evaluate_batches,
     hits,
+    targets_scored,
     user_metric,
 )
 from optimlab.train.loop import Callback, TrainState, fit, modes_kept, try_metrics
@@ -178,11 +178,8 @@ def evaluate_members(
         xb, yb = (x[rows], y[rows]) if shared else (x[:, rows], y[:, rows])
         out = forward(xb)
         targets = yb.shape if shared else yb.shape[1:]  # (B, ...): one label per example or position
-        weight = torch.tensor(
-            [averaged_over(loss_fn, None, t, targets[0]) for t in ([yb] if shared else yb)],
-            dtype=torch.float64,
-            device=x.device,
-        )
+        counted = targets_scored(loss_fn, yb, lead=0 if shared else 1)  # (K,), or () shared by all
+        weight = scored.new_full((members,), targets[0]) if counted is None else counted.expand(members)
         totals[0] += torch.where(weight > 0, member_losses(out, yb).double() * weight, 0.0)
         scored += weight
         if task == "classification":  # outputs that are no class scores of the targets: no accuracy
@@ -193,7 +190,7 @@ def evaluate_members(
             errors = out.reshape(members, *targets) - yb
             totals[2] += errors.double().pow(2).reshape(members, -1).sum(1) / max(1, math.prod(targets[1:]))
     results = []
-    for (loss, correct, squared, labels), count in zip(totals.T.tolist(), scored.tolist()):
+    for loss, correct, squared, labels, count in torch.cat([totals, scored[None]]).T.tolist():  # one read
         metrics = {f"{prefix}_loss": loss / count if count else math.nan}
         if task == "classification":
             if labels:

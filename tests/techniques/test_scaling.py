@@ -270,3 +270,45 @@ def test_no_scaling_keeps_integer_token_ids_as_they_are():
     assert out.dtype == torch.int64 and torch.equal(out, tokens)
     embedding = nn.Embedding(50, 3)
     torch.testing.assert_close(nn.Sequential(scaler, embedding)(tokens), embedding.weight[tokens])
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "none"])
+@pytest.mark.parametrize("layout", ["coo", "csr"])
+def test_a_sparse_tensor_is_refused_in_one_line_at_fit_and_at_apply(name, layout):
+    """A sparse tensor reached torch's kernels: 'Could not run aten::amin with arguments from the SparseCPU
+    backend' (NotImplementedError) at fit, 'add(sparse, dense) is not supported' at apply, naming no
+    scaler. Centring fills a sparse matrix's zeros, and scikit-learn's centring scaler refuses one
+    ('Cannot center sparse matrices'): refused by name, with the way out."""
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    x = _data(12, (20, 3)).float()
+    with pytest.raises(ValueError, match="Cannot center sparse matrices"):
+        preprocessing.StandardScaler().fit(scipy_sparse.csr_matrix(x.numpy()))
+    sparse = x.to_sparse() if layout == "coo" else x.to_sparse_csr()
+    with pytest.raises(InvalidValueError, match=rf"float32 sparse_{layout} tensor.*x\.to_dense\(\)") as error:
+        scaling.create(name).fit(sparse)
+    assert len(str(error.value).splitlines()) == 1
+    fitted = scaling.create(name).fit(x)
+    for undo in (fitted, fitted.inverse):
+        with pytest.raises(InvalidValueError, match=rf"sparse_{layout} tensor.*x\.to_dense\(\)") as error:
+            undo(sparse)
+        assert len(str(error.value).splitlines()) == 1
+    torch.testing.assert_close(fitted(sparse.to_dense()), fitted(x))
+
+
+@pytest.mark.parametrize(
+    ("name", "reference"),
+    [
+        ("standardize", preprocessing.StandardScaler()),
+        ("minmax", preprocessing.MinMaxScaler()),
+        ("robust", preprocessing.RobustScaler()),
+    ],
+)
+def test_bool_features_are_scaled_as_their_0_1_values_as_scikit_learn_scales_them(name, reference):
+    """Fitted on a 0/1 float column, the scaler applied to the same column as bools raised torch's
+    'Subtraction, the - operator, with a bool tensor is not supported', where int columns were scaled.
+    scikit-learn's transform reads bools as 0.0 and 1.0; so does this one."""
+    flags = torch.rand(40, 3, generator=torch.Generator().manual_seed(13)) > 0.4
+    scaler = scaling.create(name).fit(flags.float())
+    expected = reference.fit(flags.float().numpy()).transform(flags.numpy())
+    torch.testing.assert_close(scaler(flags), torch.from_numpy(expected).float())
+    torch.testing.assert_close(scaler.inverse(flags), scaler.inverse(flags.float()))

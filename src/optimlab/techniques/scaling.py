@@ -55,6 +55,8 @@ class Scaler(nn.Module):
         64 features are (1, 8, 8) images; (H, W) images are (1, H, W)): the statistics are those of the
         examples in ``shape`` (per channel: over all the channel's pixels), laid out as ``x``'s examples.
         """
+        if isinstance(x, Tensor):
+            _check_dense(x, f"data to fit {type(self).__name__} on")
         if not isinstance(x, Tensor) or not x.is_floating_point() or x.dim() < 1 or len(x) == 0:
             dtype = str(x.dtype).removeprefix("torch.") if isinstance(x, Tensor) else ""
             shown = f"{with_article(dtype)} tensor of shape {tuple(x.shape)}" if dtype else type(x).__name__
@@ -112,8 +114,9 @@ class Scaler(nn.Module):
 
     @staticmethod
     def scaled(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
-        """The map with the given statistics (a batch of members' stacked ones, broadcast)."""
-        return (x - shift) / scale
+        """The map with the given statistics (a batch of members' stacked ones, broadcast); bools read as
+        0 and 1, as scikit-learn's transform reads them (torch subtracts from no bool)."""
+        return ((x.to(shift.dtype) if x.dtype == torch.bool else x) - shift) / scale
 
     def inverse(self, y: Tensor) -> Tensor:
         """The exact inverse of :meth:`forward`: from scaled values back to the data's own units."""
@@ -129,6 +132,7 @@ class Scaler(nn.Module):
             raise OptimlabError(
                 f"{type(self).__name__} is not fitted: call .fit(x_train) on the training split first."
             )
+        _check_dense(x, f"data for {type(self).__name__}")
         # Examples of other features than fitted would broadcast against the statistics without a word (one
         # feature's applied to 5; (N, 5, 1) out as (N, 5, 5)): refused, as scikit-learn's n_features_in_.
         fitted = self.shift.shape
@@ -145,6 +149,18 @@ class Scaler(nn.Module):
                 f"examples of shape ({sizes}{',' if len(fitted) == 1 else ''}), as fitted, after any batch "
                 "dimensions",
             )
+
+
+def _check_dense(x: Tensor, field: str) -> None:
+    """Refuse a sparse tensor: centring fills its zeros (scikit-learn's centring scalers refuse one too),
+    and torch's reductions and broadcasts stop on it in their own words."""
+    if x.layout != torch.strided:
+        dtype, layout = str(x.dtype).removeprefix("torch."), str(x.layout).removeprefix("torch.")
+        raise InvalidValueError(
+            field,
+            f"{with_article(dtype)} {layout} tensor of shape {tuple(x.shape)}",
+            "a dense tensor: x.to_dense() (a scaled feature's zeros are no longer zero)",
+        )
 
 
 def _take_saved_shapes(module: Scaler, state_dict: dict[str, Any], prefix: str, *_: Any) -> None:
@@ -169,6 +185,9 @@ class NoScaling(Scaler):
     def fit(self, x: Tensor, shape: tuple[int, ...] | None = None) -> Scaler:
         """Nothing to learn: any tensor is accepted, integer token ids included."""
         return self
+
+    def _check_fitted(self, x: Any) -> None:
+        """Always fitted, and it takes anything (a sparse tensor, a dict batch) as it is."""
 
     @staticmethod
     def scaled(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:

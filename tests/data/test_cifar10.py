@@ -78,6 +78,27 @@ def test_pickles_holding_anything_but_arrays_are_refused(tmp_path):
         read_batch(tmp_path / "data_batch_1")
 
 
+@pytest.mark.parametrize(
+    ("labels", "where", "said"),
+    [
+        (["cat", "dog", "cat", "dog"], "label 0", "'cat'"),  # ValueError: invalid literal for int()
+        (None, "labels", "None"),  # TypeError: int() argument must be ... not 'NoneType'
+        ([0, 1.0, 1.7, 2], "label 2", "1.7"),  # cast to 1 without a word
+    ],
+)
+def test_labels_that_are_not_class_ids_are_refused_not_cast(tmp_path, labels, where, said):
+    images = np.zeros((4, 3072), dtype=np.uint8)
+    (tmp_path / "data_batch_1").write_bytes(pickle.dumps({b"data": images, b"labels": labels}, protocol=2))
+    with pytest.raises(InvalidValueError) as refused:
+        read_batch(tmp_path / "data_batch_1")
+    assert str(refused.value) == (
+        f"invalid value {said} for {where} of CIFAR-10 batch data_batch_1: accepted whole-number class ids, "
+        "one per image."
+    )
+    write_batch(tmp_path / "data_batch_1", images, [0, 1.0, np.int64(2), 3])  # whole numbers of any type
+    assert read_batch(tmp_path / "data_batch_1")[1].tolist() == [0, 1, 2, 3]
+
+
 def test_a_missing_path_or_an_empty_folder_names_the_files_expected(tmp_path):
     with pytest.raises(InvalidValueError, match="python-version batches"):
         cifar10(0)

@@ -77,7 +77,7 @@ def read_batch(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
         raise InvalidValueError(
             f"contents of CIFAR-10 batch {path.name}", keys, "a dict with b'data' and b'labels'"
         )
-    data, labels = np.asarray(batch[b"data"]), np.asarray(batch[b"labels"], dtype=np.int64)
+    data, labels = np.asarray(batch[b"data"]), _class_ids(batch[b"labels"], path)
     if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
         raise InvalidValueError(
             f"arrays of CIFAR-10 batch {path.name}",
@@ -85,6 +85,20 @@ def read_batch(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
             "data (N, 3072) and N labels",
         )
     return data.reshape(len(data), *IMAGE_SHAPE), labels
+
+
+def _class_ids(labels: Any, path: Path) -> np.ndarray:
+    """The ``labels`` of the batch at ``path`` as int64 class ids; a label that is no whole number (a
+    class name, which int64 refused with a traceback; 1.7, which it truncated to 1) is refused, naming
+    the first."""
+    accepted = "whole-number class ids, one per image"
+    if not isinstance(labels, (list, tuple, np.ndarray)):
+        raise InvalidValueError(f"labels of CIFAR-10 batch {path.name}", labels, accepted)
+    for position, label in enumerate(np.asarray(labels, dtype=object).reshape(-1).tolist()):
+        number = isinstance(label, (int, float, np.integer, np.floating)) and not isinstance(label, bool)
+        if not number or not float(label).is_integer():
+            raise InvalidValueError(f"label {position} of CIFAR-10 batch {path.name}", label, accepted)
+    return np.asarray(labels, dtype=np.int64)
 
 
 @_REGISTRY.register(

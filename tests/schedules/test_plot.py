@@ -46,3 +46,11 @@ def test_a_long_run_is_drawn_from_evenly_spaced_steps_the_last_included(tmp_path
         assert steps[0] == 0 and steps[-1] == total - 1 and len(gaps) == 1 and len(steps) <= MAX_POINTS + 1
     path = plot(create("cosine", total_steps=10**11), 10**11, tmp_path / "long.png")
     assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_run_longer_than_numpy_s_integers_is_drawn(tmp_path: Path) -> None:
+    """``optimlab plot-schedule --steps 99999999999999999999`` (a positive int, as --steps accepts) ended
+    in matplotlib's traceback: its x limit, a Python int past 2**64 - 1, is no numpy number."""
+    total = 10**20
+    path = plot(create("cosine", total_steps=total), total, tmp_path / "longer.svg")
+    assert b"<svg" in path.read_bytes()[:500]

@@ -55,7 +55,7 @@ def plot(
         axes.plot(steps, [base_lr * schedule(t) for t in steps], label=label or None)
     axes.set_xlabel("step")
     axes.set_ylabel("learning rate" if base_lr != 1.0 else "learning-rate multiplier")
-    axes.set_xlim(0, max(total_steps - 1, 1))
+    axes.set_xlim(0, float(max(total_steps - 1, 1)))  # numpy holds no int past 2**64 - 1
     axes.grid(alpha=0.3)
     if any(curves):
         axes.legend()

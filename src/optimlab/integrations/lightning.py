@@ -39,7 +39,7 @@ from optimlab.doctor.lr_find import lr_range_test as _sweep
 from optimlab.errors import InvalidValueError, OptimlabError, forwarded_keywords_checked, keywords_checked
 from optimlab.integrations.trainer_doctor import TrainerDoctor
 from optimlab.schedules import ReduceOnPlateau, Schedule, as_lr_scheduler
-from optimlab.train.loop import switches_modes
+from optimlab.train.loop import refuse_unread, switches_modes
 
 __all__ = ["DoctorCallback", "ScheduleFreeModes", "configure_optimizers", "lr_range_test"]
 
@@ -952,17 +952,10 @@ def _range_test(
         train_dataloaders, None, compute_loss=training_loss, field="train_dataloaders", **batching
     )
     training_loss.batches.accumulated = training_loss.accumulated
-    settings, source = training_loss.batches.settings, training_loss.batches.source
-    if "batch_size" in batching and "batch_size" not in settings:
-        raise InvalidValueError(
-            "batch_size", batching["batch_size"], f"none for {source}, which batches itself; a batch_size for "
-            "tensors or a Dataset",
-        )  # fmt: skip
-    if "seed" in batching and "shuffle" not in settings and check_steps is None:  # the check draws by it
-        raise InvalidValueError(
-            "seed", batching["seed"], f"none for {source}, which orders its batches itself, without "
-            "check_steps; a seed for tensors or a Dataset, or for the check",
-        )  # fmt: skip
+    settings = training_loss.batches.settings
+    # a seed draws shuffled rows, or the part the check holds out
+    reads = (*settings, "seed") if "shuffle" in settings or check_steps is not None else settings
+    refuse_unread(batching, reads, train_dataloaders, training_loss.batches.source)
     if check_steps is not None and val_dataloaders is None:  # the part find_lr trains its candidates on
         split = hold_out(training_loss.batches, training_loss.batches.seed)
         training_loss.checked = split[0] if split is not None else None

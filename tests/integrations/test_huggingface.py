@@ -311,6 +311,40 @@ def test_the_callback_sees_the_labels_of_each_step():
     assert set(torch.cat(kept).tolist()) == set(data.labels.tolist())
 
 
+class NamedTargets(torch.nn.Module):
+    """tiny_bert taking its labels under ``name`` (``TrainingArguments(label_names=[name])``), as a
+    model of one's own may; the labels each forward pass was given are kept in ``given``."""
+
+    def __init__(self, name):
+        super().__init__()
+        self.bert, self.name, self.given = tiny_bert(), name, []
+
+    def forward(self, input_ids, attention_mask=None, **labels):
+        if isinstance(labels[self.name], torch.Tensor):  # not the doctor's tracing (torch.fx proxies)
+            self.given.append(labels[self.name])
+        return self.bert(input_ids=input_ids, attention_mask=attention_mask, labels=labels[self.name])
+
+
+@pytest.mark.parametrize("name", ["answer", "targets"])
+def test_the_callback_sees_labels_under_the_key_the_trainer_is_told(name):
+    """Labels under another key than 'labels' (TrainingArguments(label_names=["answer"]), or 'targets',
+    one of the keys the doctor reads in its own runs) were never kept: the doctor saw no batch's labels,
+    and the rules that read how the batches mix the data had nothing to read. The truth: the labels
+    the model was given at each step."""
+
+    class Renamed(Sentences):
+        def __getitem__(self, i):
+            item = super().__getitem__(i)
+            item[name] = item.pop("labels")
+            return item
+
+    doctor, model = DoctorCallback(print_findings=False), NamedTargets(name)
+    optimizer = optim.create("adamw", model.parameters(), lr=1e-3)
+    trainer(model, Renamed(), 6, trainer_optimizers(optimizer), [doctor], label_names=[name]).train()
+    kept = doctor.diagnosis.statistics.batch_targets
+    assert len(kept) == 6 and all(torch.equal(k, g) for k, g in zip(kept, model.given, strict=True))
+
+
 class LoggedLosses(TrainerCallback):
     """The training loss the Trainer logs at each step."""
 

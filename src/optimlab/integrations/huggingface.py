@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from torch.autograd import Variable
 from transformers import Trainer, TrainerCallback
 
-from optimlab.data.user_batches import describe
+from optimlab.data.user_batches import batch_target, describe
 from optimlab.doctor.diagnose import Diagnosis
 from optimlab.doctor.lr_check import find_lr
 from optimlab.doctor.lr_find import LRRangeResult
@@ -43,7 +43,9 @@ class DoctorCallback(TrainerCallback):
     micro-batches, as the Trainer logs it: their mean, or their sum where the Trainer gave the model
     the step's count of labels (``num_items_in_batch``: a model that divides by it returns its part of
     the step's mean). It is read by a forward hook, so nothing runs twice, as are the labels of the
-    step's first micro-batch (how the batches mix the data). Options as
+    step's first micro-batch (how the batches mix the data): under the Trainer's ``label_names``, else
+    ``labels`` or another key the doctor reads in its own runs (``targets``,
+    :data:`~optimlab.data.user_batches.TARGET_KEYS`). Options as
     :class:`~optimlab.integrations.trainer_doctor.TrainerDoctor` (``print_findings`` on the terminal,
     ``json_path``, ``html_path``, ``schedule``, ``rule_options``, ``strict``).
 
@@ -58,6 +60,7 @@ class DoctorCallback(TrainerCallback):
         self._losses: list[Tensor] = []
         self._summed = False  # whether the Trainer sums the step's losses (num_items_in_batch given)
         self._labels: Any = None  # the labels of the step's first micro-batch
+        self._label_names: list[str] = []  # TrainingArguments(label_names=...): the keys they are under
         self._hook: Any = None
         self._at_backward = False  # whether the gradients are read as the backward pass ends
         self._read = False  # whether they were, for this step
@@ -77,7 +80,8 @@ class DoctorCallback(TrainerCallback):
             loss = getattr(output, "loss", None)
         if module.training and isinstance(loss, Tensor):
             if not self._losses:  # the step's first micro-batch: its labels, for how the batches mix
-                self._labels = kwargs.get("labels")
+                named = [kwargs[name] for name in self._label_names if name in kwargs]
+                self._labels = named[0] if named else batch_target(kwargs)
                 self._summed = kwargs.get("num_items_in_batch") is not None
             self._losses.append(loss.detach())
             if self._at_backward and loss.requires_grad and GradientState().sync_gradients:
@@ -96,6 +100,7 @@ class DoctorCallback(TrainerCallback):
         # come off here, or each forward pass would count its loss twice.
         self.detach()
         model = kwargs["model"]
+        self._label_names = list(args.label_names or ())
         # The callback's own hooks run inside the user's training, guarded as the instruments' are: a
         # failure takes the doctor off with one warning (raised under strict=True).
         self._hook = model.register_forward_hook(self.doctor.guarded(self._keep_loss), with_kwargs=True)

@@ -91,6 +91,23 @@ def test_missing_file_and_unknown_kind_of_file(tmp_path):
         optimlab.data.load(tmp_path / "notes.txt")
 
 
+def test_a_path_from_the_home_folder_is_read_as_pandas_and_the_cli_read_it(tmp_path, monkeypatch):
+    """'~/rows.csv' (a recipe's data.name, a quoted --dataset, which the CLI's checks expand) was refused as
+    'there is none at <cwd>/~/rows.csv', and '~/pets', a folder of class folders, as 'a file of a known
+    kind'; pandas.read_csv reads '~/rows.csv', and the image folder and cifar10 readers expand '~'."""
+    from PIL import Image
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "rows.csv").write_text("a,b,label\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n")
+    splits = optimlab.data.load("~/rows.csv", val_fraction=0.0, test_fraction=0.0)
+    assert sorted(splits.train.x[:, 0].tolist()) == [1.0, 3.0, 5.0, 7.0]
+    for name in ("cat", "dog"):
+        (tmp_path / "pets" / name).mkdir(parents=True)
+        Image.new("L", (2, 2), 9).save(tmp_path / "pets" / name / "1.png")
+    assert optimlab.data.sources.file_options("~/pets") == ["size"]
+    assert optimlab.data.load("~/pets", val_fraction=0.0, test_fraction=0.0).num_classes == 2
+
+
 def test_a_file_of_one_class_is_refused_naming_the_way_to_regress(tmp_path):
     """One class gives a loss of 0 from the first step: nothing would be learnt, silently."""
     (tmp_path / "one.csv").write_text("a,b,label\n1,2,7\n3,4,7\n5,6,7\n")

@@ -61,7 +61,7 @@ def takes_target(name: str | os.PathLike[str]) -> bool:
 def file_options(name: str | os.PathLike[str]) -> list[str] | None:
     """The options (``data.options``) that the file or folder named ``name`` is read with
     (``delimiter``, ``target``... for a CSV file); None where the name says no known kind."""
-    reader = _reader(Path(name))
+    reader = _reader(Path(name).expanduser())
     return None if reader is None else list(inspect.signature(reader).parameters)[1:]  # the path first
 
 
@@ -177,7 +177,7 @@ def load(
     check_fractions(val_fraction, test_fraction, data_fraction)
     seed = whole_number(seed, "seed", SEED)  # before a file is read
     text = os.fspath(name_or_path)
-    path = Path(text)
+    path = Path(text).expanduser()  # "~/rows.csv", as pandas.read_csv and the CLI's checks read it
     reader = _reader(path)
     listener = None  # told what a user's file or factory held, once split
     if text in _REGISTRY or is_import_path(text):  # the user's factory is imported on this lookup

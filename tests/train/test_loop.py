@@ -702,6 +702,38 @@ def test_float16_autocast_beside_an_optimizer_that_evaluates_the_loss_again_is_r
     assert "\n" not in str(error.value)
 
 
+def test_float16_autocast_of_a_float16_model_is_refused_as_the_autocast_not_the_batch():
+    """torch's GradScaler unscales float32 gradients only (AMP keeps float32 weights), so a model already
+    in float16 under autocast_dtype=float16 raised torch's 'Attempting to unscale FP16 gradients' at the
+    first step, said as a batch the model cannot use. Truth: torch's own GradScaler refuses such a
+    gradient; the refusal names autocast_dtype and the parameter, before any step."""
+    x, y = problem()
+    model = small_gradients_network().half()
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+    loss = nn.functional.cross_entropy(model(x[:4].half()), y[:4])
+    (scaler := torch.amp.GradScaler("cpu")).scale(loss).backward()
+    with pytest.raises(ValueError, match="FP16 gradients"):
+        scaler.unscale_(sgd)  # the truth: torch's scaler cannot take them
+    sgd.zero_grad()
+    before = [p.clone() for p in model.parameters()]
+    with pytest.raises(InvalidValueError, match="autocast_dtype") as error:
+        fit(
+            model,
+            sgd,
+            x.half(),
+            y,
+            loss_fn=nn.CrossEntropyLoss(),
+            total_steps=2,
+            autocast_dtype=torch.float16,
+        )
+    assert (
+        "\n" not in str(error.value)
+        and "float16" in error.value.value
+        and "model.float()" in str(error.value)
+    )
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before))
+
+
 def test_a_last_update_that_leaves_weights_not_finite_is_a_divergence():
     """The loss is read before each update, so the run's last update was checked by no later loss: an
     lr of 1e38 on a gradient of 10 puts weights at 1e39, past float32's 3.4e38 (inf), and the run ended

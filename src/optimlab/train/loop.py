@@ -333,6 +333,16 @@ def fit(
             "torch.bfloat16 or None for an optimizer whose step evaluates the loss again, which torch's "
             "GradScaler (float16's loss scaling) cannot step",
         )
+    half = next(
+        (n for n, p in model.named_parameters() if p.requires_grad and p.dtype == torch.float16), None
+    )
+    if autocast_dtype == torch.float16 and half is not None:  # GradScaler unscales float32 gradients only
+        raise InvalidValueError(
+            "autocast_dtype",
+            f"torch.float16 beside a model whose parameters are float16 ({half})",
+            "None for a model already in float16, or the model in float32 (model.float()) under float16 "
+            "autocast: torch's GradScaler keeps float32 weights and cannot unscale float16 gradients",
+        )
     for name, value in (("shuffle", shuffle), ("drop_last", drop_last)):
         if value is not None:
             boolean(value, name)

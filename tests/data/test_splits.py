@@ -131,6 +131,15 @@ def test_a_validation_or_test_split_asked_for_and_given_no_row_is_said():
     assert (len(alone.train), len(alone.val), len(alone.test)) == (2, 0, 0)
 
 
+def test_a_stratified_split_that_gives_validation_and_test_no_row_says_so_as_an_unstratified_one_does():
+    """Two classes of two rows at 0.2 and 0.2: each class's 0.4 of a row rounds to 0, so validation and test
+    got no row, within a row of the 1 asked for, and nothing was said (two regression rows were)."""
+    data = Examples.from_arrays(torch.zeros(4, 1), torch.tensor([0, 0, 1, 1]), name="four")
+    with pytest.warns(OptimlabWarning, match=r"the split of four's 4 rows gives validation and test no row"):
+        parts = split(data)
+    assert (len(parts.train), len(parts.val), len(parts.test)) == (4, 0, 0)
+
+
 def test_a_split_of_many_small_classes_far_from_its_fractions_is_said():
     """1000 classes of 3 rows, split 60/20/20 class by class, each class's 0.6 of a row rounded up, gave
     1000 rows each to training, validation and test (a third each) without a word. The split stays the

@@ -119,28 +119,28 @@ def split(
             (val_fraction, test_fraction),
             "values that leave at least one training example",
         )
-    if len(strata) > 1:
-        _say_fractions_missed(data, strata, {"val": val_fraction, "test": test_fraction}, chosen)
-    else:
-        _say_empty(data, {"val": val_fraction, "test": test_fraction}, chosen)
+    fractions = {"val": val_fraction, "test": test_fraction}
+    # a split given no row is said even where that is within a row of what was asked (2 classes of 2)
+    if len(strata) == 1 or not _say_fractions_missed(data, strata, fractions, chosen):
+        _say_empty(data, fractions, chosen)
     if untrained:
-        _say_untrained(data, untrained, {"val": val_fraction, "test": test_fraction})
+        _say_untrained(data, untrained, fractions)
     test = chosen["test"] if data.test is None else data.test
     return Splits(**info, train=chosen["train"], val=chosen["val"], test=test)
 
 
 def _say_fractions_missed(
     data: Examples, strata: list[Tensor], fractions: dict[str, float], chosen: dict[str, TensorPair]
-) -> None:
-    """Warn where splitting class by class, each class's share rounded, gave validation or test rows far
-    from their fractions of the whole (more than a row and a tenth off): many classes of a few rows each
-    (1000 classes of 3 rows: a third of the rows each, for 0.2). Off by a row or so, as the built-in
-    sets' splits are (breast_cancer's 113 rows for 113.8), they are not said."""
+) -> bool:
+    """Warn (and return True) where splitting class by class, each class's share rounded, gave validation
+    or test rows far from their fractions of the whole (more than a row and a tenth off): many classes of
+    a few rows each (1000 classes of 3 rows: a third of the rows each, for 0.2). Off by a row or so, as the
+    built-in sets' splits are (breast_cancer's 113 rows for 113.8), they are not said."""
     parts = {name: f for name, f in fractions.items() if f > 0}  # test 0 too where the data bring theirs
     total = len(data.examples)
     asked = {name: rounded(total, f) for name, f in parts.items()}
     if all(abs(len(chosen[name]) - asked[name]) <= max(1, asked[name] // 10) for name in parts):
-        return
+        return False
     words = {"val": "validation", "test": "test"}
     gives = " and ".join(
         f"{len(chosen[n])}{f' of its {total} rows' if i == 0 else ''} to {words[n]}"
@@ -156,6 +156,7 @@ def _say_fractions_missed(
         OptimlabWarning,
         stacklevel=3,
     )
+    return True
 
 
 def _say_empty(data: Examples, fractions: dict[str, float], chosen: dict[str, TensorPair]) -> None:

@@ -734,6 +734,22 @@ def test_float16_autocast_of_a_float16_model_is_refused_as_the_autocast_not_the_
     assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before))
 
 
+def test_a_schedule_free_run_stopped_by_a_refusal_leaves_the_weights_at_its_evaluation_point():
+    """fit switched a schedule-free optimizer (Defazio et al. 2024) to its training point y and back to
+    x only when the run ended: a batch refused mid-training left the model at y, which neither training
+    nor evaluation reads as the model. Truth: the point a completed run leaves (train_mode False), as
+    optimizer.eval() of the same state gives it."""
+    import optimlab.optim
+
+    x, y = problem()
+    batches = [(x[:16], y[:16]), (x[16:32], y[16:32]), (x[32:48, :3], y[32:48])]  # the third: 3 features
+    model = nn.Linear(5, 2)
+    optimizer = optimlab.optim.create("schedule_free_sgd", model.parameters(), lr=0.1)
+    with pytest.raises(InvalidValueError, match="the batch of step 3"):
+        fit(model, optimizer, batches, loss_fn=nn.CrossEntropyLoss(), total_steps=3)
+    assert optimizer.param_groups[0]["train_mode"] is False
+
+
 def test_a_last_update_that_leaves_weights_not_finite_is_a_divergence():
     """The loss is read before each update, so the run's last update was checked by no later loss: an
     lr of 1e38 on a gradient of 10 puts weights at 1e39, past float32's 3.4e38 (inf), and the run ended

@@ -463,71 +463,65 @@ def fit(
             return earlier + time.perf_counter() - started
 
         train_mode(model)
-        two_points = switches_modes(optimizer)
-        if two_points:
-            optimizer.train()
-        stepper = _Stepper(
-            model,
-            optimizer,
-            batches,
-            amp=amp,
-            scaler=scaler,
-            grad_clip_norm=grad_clip_norm,
-            scheduler=scheduler if each_step else None,
-            gradient_readers=_gradient_readers(callbacks),
-        )
-        position = _first_batch(state.step, state.batches_per_epoch, accumulate)
-        # The refusal's wrapper costs 0.2 us a batch (9.2 -> 9.4 us drawing batches of 32 rows of a tensor
-        # pair, median of 5 x 20,000 on the shared 2-core CPU box, 2026-12-05), against ~23 us a step.
-        stream = batches_read(
-            batches.from_step(position, device, drawn=state.data_drawn),
-            batches,
-            "data",
-            lambda: f", read after {state.step} steps",  # a refusal names where in training it came
-        )
-        groups = _groups(batches, stream, accumulate, position)
-        skipped_in_epoch, epoch_counted = 0, None
-        ignores = may_score_nothing(batches)
-        while state.step < total_steps and state.stop_reason is None:
-            state.epoch, group = next(groups)
-            state.data_drawn = batches.drawn
-            _count_epoch(state, batches, accumulate)
-            if state.epoch != epoch_counted:
-                skipped_in_epoch, epoch_counted = 0, state.epoch
-            weights = _weights(batches, group, ignores=ignores)
-            if weights is None:  # nothing to learn from: no forward pass, no update, its place kept
-                stepper.skip(state)
-                skipped_in_epoch += 1
-                state.seconds = elapsed()
-                if state.steps_per_epoch and skipped_in_epoch >= state.steps_per_epoch:
-                    raise _nothing_scored(batches, state.steps_per_epoch)
-            else:
-                stepper.step(state, group, weights)
-                # Kept current, not added at the end: the last step's checkpoint, taken in on_step_end, must
-                # hold this segment's time too, or a resumed run's clock starts again from the earlier ones.
-                state.seconds = elapsed()
-                _stop_if_diverged(state, group)
-            if not state.diverged and (state.step >= total_steps or state.stop_reason is not None):
-                state.stop_if_weights_diverged(optimizer)  # no next loss will tell (nor a skipped step)
-            due = _evaluation_due(state, eval_every=eval_every, total_steps=total_steps)
-            if evaluate is not None and not state.diverged and (due or state.stop_reason is not None):
-                if two_points:
-                    optimizer.eval()
-                with modes_kept(model):  # evaluation puts every layer in eval mode
-                    state.last_metrics = evaluate()
-                if two_points:
-                    optimizer.train()
-                # with the evaluation's time: the lines logged of this step and a checkpoint taken at it
-                state.seconds = elapsed()
-                if on_evaluations:
-                    _step_on_plateau(scheduler, state.last_metrics, plateau_metric)
+        # schedule-free's two points: stepped at its training point, left at the one it evaluates at
+        with at_training_point(optimizer):
+            stepper = _Stepper(
+                model,
+                optimizer,
+                batches,
+                amp=amp,
+                scaler=scaler,
+                grad_clip_norm=grad_clip_norm,
+                scheduler=scheduler if each_step else None,
+                gradient_readers=_gradient_readers(callbacks),
+            )
+            position = _first_batch(state.step, state.batches_per_epoch, accumulate)
+            # The refusal's wrapper costs 0.2 us a batch (9.2 -> 9.4 us drawing batches of 32 rows of a tensor
+            # pair, median of 5 x 20,000 on the shared 2-core CPU box, 2026-12-05), against ~23 us a step.
+            stream = batches_read(
+                batches.from_step(position, device, drawn=state.data_drawn),
+                batches,
+                "data",
+                lambda: f", read after {state.step} steps",  # a refusal names where in training it came
+            )
+            groups = _groups(batches, stream, accumulate, position)
+            skipped_in_epoch, epoch_counted = 0, None
+            ignores = may_score_nothing(batches)
+            while state.step < total_steps and state.stop_reason is None:
+                state.epoch, group = next(groups)
+                state.data_drawn = batches.drawn
+                _count_epoch(state, batches, accumulate)
+                if state.epoch != epoch_counted:
+                    skipped_in_epoch, epoch_counted = 0, state.epoch
+                weights = _weights(batches, group, ignores=ignores)
+                if weights is None:  # nothing to learn from: no forward pass, no update, its place kept
+                    stepper.skip(state)
+                    skipped_in_epoch += 1
+                    state.seconds = elapsed()
+                    if state.steps_per_epoch and skipped_in_epoch >= state.steps_per_epoch:
+                        raise _nothing_scored(batches, state.steps_per_epoch)
+                else:
+                    stepper.step(state, group, weights)
+                    # Kept current, not added at the end: the last step's checkpoint, taken in on_step_end, must
+                    # hold this segment's time too, or a resumed run's clock starts again from the earlier ones.
+                    state.seconds = elapsed()
+                    _stop_if_diverged(state, group)
+                if not state.diverged and (state.step >= total_steps or state.stop_reason is not None):
+                    state.stop_if_weights_diverged(optimizer)  # no next loss will tell (nor a skipped step)
+                due = _evaluation_due(state, eval_every=eval_every, total_steps=total_steps)
+                if evaluate is not None and not state.diverged and (due or state.stop_reason is not None):
+                    state.last_metrics = _evaluated(model, optimizer, evaluate)
+                    # with the evaluation's time: the lines logged of this step and a checkpoint taken at it
+                    state.seconds = elapsed()
+                    if on_evaluations:
+                        _step_on_plateau(scheduler, state.last_metrics, plateau_metric)
+                    for callback in callbacks:
+                        callback.on_evaluate(state, state.last_metrics)
+                if each_epoch and not state.diverged and state.step % state.steps_per_epoch == 0:
+                    scheduler.step()  # the epoch's end, after its evaluation, before a checkpoint of the step
+                # After the evaluation, so that a checkpoint taken here holds everything about this step.
                 for callback in callbacks:
-                    callback.on_evaluate(state, state.last_metrics)
-            if each_epoch and not state.diverged and state.step % state.steps_per_epoch == 0:
-                scheduler.step()  # the epoch's end, after its evaluation, before a checkpoint of the step
-            # After the evaluation, so that a checkpoint taken here holds everything about this step.
-            for callback in callbacks:
-                callback.on_step_end(state)
+                    callback.on_step_end(state)
     except BaseException as error:  # Ctrl-C, or a refusal mid-training: each callback closes what it holds
         for callback in begun:
             told = getattr(callback, "on_exception", None)
@@ -536,11 +530,24 @@ def fit(
         raise
 
     state.seconds = elapsed()
-    if two_points:  # leave the weights at the point the optimizer evaluates at
-        optimizer.eval()
     for callback in callbacks:
         callback.on_train_end(state)
     return state
+
+
+def _evaluated(
+    model: nn.Module, optimizer: torch.optim.Optimizer, evaluate: Callable[[], dict[str, float]]
+) -> dict[str, float]:
+    """``evaluate()`` of ``model`` in eval mode, at the point ``optimizer`` evaluates at (schedule-free's
+    x: :func:`switches_modes`), each module's mode and the training point back after it."""
+    two_points = switches_modes(optimizer)
+    if two_points:
+        optimizer.eval()
+    with modes_kept(model):  # evaluation puts every layer in eval mode
+        metrics = evaluate()
+    if two_points:
+        optimizer.train()
+    return metrics
 
 
 class _Stepper:

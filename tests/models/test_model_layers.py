@@ -82,6 +82,30 @@ def test_instance_norm_over_one_position_is_refused_when_built_with_its_shape(
         assert net(torch.randn(2, *net_input(architecture, net))).shape == (2, 3)
 
 
+@pytest.mark.parametrize(
+    ("architecture", "shape", "options", "refused"),
+    [
+        # the fourth block's 32 channels on the 1x1 map: 32 groups by default, one channel each
+        ("cnn", (1, 8, 8), {"width": 4, "depth": 4}, "(N, 32, 1, 1)"),
+        ("resnet", (1, 4, 4), {"width": 8}, "(N, 32, 1, 1)"),  # the third stage's
+    ],
+)
+def test_group_norm_of_one_channel_per_group_on_one_position_is_refused_when_built(
+    architecture, shape, options, refused
+):
+    """cnn of width 4 and depth 4 on digits with norm 'group' was built with 32 groups of one channel on
+    its 1x1 map, each normalized to 0: the same output for every input (a constant predictor, trained
+    without a word). Refused when built, in one line naming the shape and the groups that work; groups
+    of two channels build a model whose output follows its input."""
+    with pytest.raises(InvalidValueError, match=r"'group' for norm over " + re.escape(refused)) as error:
+        models.create(architecture, shape, 3, norm="group", **options)
+    assert len(str(error.value).splitlines()) == 1 and "num_groups at most 16" in str(error.value)
+    torch.manual_seed(0)  # 2 groups divide every layer's width
+    net = models.create(architecture, shape, 3, norm={"name": "group", "num_groups": 2}, **options)
+    out = net.eval()(torch.randn(5, *shape))
+    assert out.std(dim=0).min() > 1e-4  # outputs differ between inputs
+
+
 def net_input(architecture, net):
     """The shape of one example the built model takes (its AsChannels view's, or its positions')."""
     views = [m.shape for m in net.modules() if isinstance(m, AsChannels)]

@@ -708,3 +708,27 @@ def test_swap_norm_leaves_a_module_whose_class_only_mentions_normalizing():
     model = nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), _L2Normalize(8))
     norms.swap_norm(model, "rms")
     assert isinstance(model[2], _L2Normalize) and model[1].kind == "rms"
+
+
+@pytest.mark.parametrize("spatial_dims", [1, 2, 3])
+@pytest.mark.parametrize("num_groups", [None, 8])
+def test_group_norm_refuses_groups_of_one_value_as_instance_norm_is_refused(spatial_dims, num_groups):
+    """A group norm of one channel per group (its default 32 groups lowered to the width, 8 here) on one
+    position normalized each value to 0: the layer put out its bias for any input, without a word. Wu &
+    He: with G = C group norm is instance norm, which torch refuses on one position. Two channels a group,
+    or two positions, are torch's GroupNorm."""
+    x = torch.randn((6, 8) + (1,) * spatial_dims)
+    degenerate = nn.GroupNorm(8, 8)(x)
+    torch.testing.assert_close(degenerate, torch.zeros_like(degenerate), rtol=0, atol=1e-4)  # input lost
+    norm = norms.create(
+        "group", 8, spatial_dims, **({} if num_groups is None else {"num_groups": num_groups})
+    )
+    with pytest.raises(
+        InvalidValueError, match=r"\(6, 8(, 1)+\) for input shape of group norm.*num_groups at most 4"
+    ) as error:
+        norm(x)
+    assert len(str(error.value).splitlines()) == 1
+    paired = norms.create("group", 8, spatial_dims, num_groups=4)
+    torch.testing.assert_close(paired(x), nn.GroupNorm(4, 8)(x))
+    two = torch.randn((6, 8) + (2,) * spatial_dims)
+    torch.testing.assert_close(norm(two), nn.GroupNorm(8, 8)(two))

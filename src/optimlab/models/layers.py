@@ -12,7 +12,6 @@ the activation that follows it.
 from __future__ import annotations
 
 import dataclasses
-import math
 import warnings
 from typing import Any
 
@@ -116,19 +115,19 @@ class LayerTechniques:
         2 = (N, C, H, W). ``positions``: the positions of each channel where the build knows them (the map's
         (H, W), a sequence's longest (T,), () for an MLP's (N, C) features). Over one position or none an
         instance norm would normalize each channel to 0 (torch's InstanceNorm refuses it at the first
-        batch): refused as it is built, naming the shape."""
-        if self.norm == "instance" and positions is not None and math.prod(positions) == 1:
-            dims = ("N", num_features, *positions) if spatial_dims else ("N", *positions, num_features)
-            accepted = (
-                "a norm of (N, C) features (batch, layer, group, rms or none): instance norm normalizes "
-                "each feature over positions, and an MLP's features have none"
-                if not positions
-                else "a norm that needs no positions (batch, layer, group, rms or none): instance norm "
-                "normalizes each channel over its positions, and here each has one, put out as 0 (torch's "
-                "InstanceNorm refuses it); or larger inputs, whose maps keep more than one position"
-            )
-            raise InvalidValueError(f"norm over ({', '.join(map(str, dims))})", self.norm, accepted)
-        return norms.create(self.norm, num_features, spatial_dims=spatial_dims, **self.norm_options)
+        batch), and so would a group norm of one channel per group: refused as it is built, naming the
+        shape."""
+        made = norms.create(self.norm, num_features, spatial_dims=spatial_dims, **self.norm_options)
+        check_shape = getattr(made.inner, "check_shape", None)  # instance and group norms' (norms.py)
+        if positions is not None and check_shape is not None:
+            try:
+                check_shape((0, num_features, *positions))
+            except InvalidValueError as refused:
+                dims = ("N", num_features, *positions) if spatial_dims else ("N", *positions, num_features)
+                raise InvalidValueError(
+                    f"norm over ({', '.join(map(str, dims))})", self.norm, refused.accepted
+                ) from None
+        return made
 
     @property
     def norm_cancels_bias(self) -> bool:

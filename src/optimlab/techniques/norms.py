@@ -30,6 +30,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
+import math
 import re
 from typing import Any
 
@@ -99,27 +100,49 @@ class Norm(nn.Module):
         return f"kind={self.kind!r}, num_features={self.num_features}, spatial_dims={self.spatial_dims}"
 
 
-class _InstanceNorm(nn.GroupNorm):
+class _GroupNorm(nn.GroupNorm):
+    """``nn.GroupNorm`` over (N, C, *positions), refusing a group of one value (one channel over one
+    position: a 1x1 map), which it would normalize to 0 for any input. With G = C group norm is instance
+    norm (Wu & He 2018), which torch refuses there ("Expected more than 1 spatial element")."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.check_shape(tuple(x.shape))
+        return super().forward(x)
+
+    def check_shape(self, shape: tuple[int, ...]) -> None:
+        """Refuse an input of ``shape`` (N, C, *positions) whose groups would hold one value each."""
+        channels = shape[1]
+        if channels // self.num_groups * math.prod(shape[2:]) == 1:
+            paired = f"num_groups at most {channels // 2} (2 channels a group) or " if channels > 1 else ""
+            raise InvalidValueError(
+                "input shape of group norm (channels at dim 1)",
+                shape,
+                f"more than one value per group: over one position each of its {self.num_groups} groups of "
+                f"one channel would normalize to 0; there take {paired}another norm (batch, layer)",
+            )
+
+
+class _InstanceNorm(_GroupNorm):
     """GroupNorm(C, C) over (N, C, *positions); refuses one position (or none: (N, C) features), where each
     channel alone would normalize to 0, as torch's InstanceNorm refuses it ("Expected more than 1 spatial
     element"), training or not."""
 
-    def forward(self, x: Tensor) -> Tensor:
-        if x.dim() < 3:
+    def check_shape(self, shape: tuple[int, ...]) -> None:
+        if len(shape) < 3:
             raise InvalidValueError(
                 "input shape of instance norm",
-                tuple(x.shape),
-                "(N, T, C) tokens: with (N, C) features each feature has nothing to normalize over",
+                shape,
+                "(N, T, C) tokens, or for (N, C) features another norm (batch, layer, group, rms or none): "
+                "instance norm normalizes each feature over positions, and these have none",
             )
-        if x.shape[2:].numel() == 1:
+        if math.prod(shape[2:]) == 1:
             raise InvalidValueError(
                 "input shape of instance norm (channels at dim 1)",
-                tuple(x.shape),
+                shape,
                 "more than one position per channel: over one position (a map of one pixel, a sequence of "
                 "one token) each channel would normalize to 0, as torch's InstanceNorm refuses it; there "
                 "take another norm (batch, layer, group)",
             )
-        return super().forward(x)
 
 
 def _check_layout(num_features: int, spatial_dims: int) -> None:
@@ -212,7 +235,7 @@ def group(
             num_groups,
             f"a divisor of the width{pairs}: {', '.join(map(str, divisors))}",
         )
-    inner = nn.GroupNorm(num_groups, num_features, eps=eps, affine=affine)
+    inner = _GroupNorm(num_groups, num_features, eps=eps, affine=affine)
     return Norm("group", num_features, spatial_dims, inner, inner_features_at=1)
 
 

@@ -1173,3 +1173,31 @@ def test_lsuv_names_the_weights_it_leaves_as_lsuv():
     assert len(kept) == 1 and str(kept[0].message).startswith("init 'lsuv' left 1 weight(s)")
     assert kept[0].filename == __file__
     assert torch.all(model.weight == 7.0)
+
+
+@pytest.mark.parametrize("scheme", ["kaiming_normal", "default", "lsuv"])
+def test_a_frozen_layer_is_drawn_as_torch_draws_it_and_stays_frozen(scheme):
+    """requires_grad=False says what training updates, not what an init draws: torch's nn.init functions
+    and reset_parameters() draw a frozen weight as any other (Keras's initializers likewise run whatever
+    layer.trainable), so every scheme draws it, and it stays frozen. Truth: the frozen layer holds what
+    torch's kaiming_normal_ / reset_parameters() draw from the same seed on an unfrozen twin."""
+    import warnings
+
+    def model():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+
+    frozen, twin = model(), model()
+    frozen[0].requires_grad_(False)
+    for net in (frozen, twin):
+        torch.manual_seed(1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            init.apply(net, scheme, **({"data": torch.randn(32, 6)} if scheme == "lsuv" else {}))
+    assert not frozen[0].weight.requires_grad and not frozen[0].bias.requires_grad
+    for drawn, reference in zip(frozen.parameters(), twin.parameters()):
+        torch.testing.assert_close(drawn, reference, rtol=0, atol=0)
+    torch.manual_seed(1)
+    if scheme == "kaiming_normal":
+        torch.testing.assert_close(frozen[0].weight, nn.init.kaiming_normal_(torch.empty(8, 6)))
+    assert not torch.equal(frozen[0].weight, model()[0].weight)  # drawn anew, not kept

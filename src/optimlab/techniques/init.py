@@ -869,7 +869,9 @@ def apply(
     docs/architecture.md); a tensor scheme called on one of their weights draws what torch's function of
     the same name draws, with the fans torch reads from the same axes. One
     :class:`KeptWeightsWarning` names the weights of 2+ dimensions left so (embedding tables, recurrent
-    weights, a raw ``nn.Parameter`` of a module of one's own, Mixtral's stacked experts).
+    weights, a raw ``nn.Parameter`` of a module of one's own, Mixtral's stacked experts). A frozen layer
+    (``requires_grad=False``) is drawn as any other and stays frozen, as torch's ``nn.init`` functions and
+    ``reset_parameters()`` draw it: to keep pretrained weights, initialize before loading them.
     """
     # NumPy numbers as the Python ones they hold, as Registry.create takes them: torch's calculate_gain
     # refuses np.float32(0.2) ('negative_slope 0.2 not a valid number')

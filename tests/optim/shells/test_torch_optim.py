@@ -373,9 +373,10 @@ def test_a_state_dict_loaded_into_groups_in_another_order_is_refused_not_stepped
     create(name, [{"params": first}, {"params": second}]).load_state_dict(saved.state_dict())  # in order
 
 
-def test_a_state_dict_of_another_optimizer_without_its_hyperparameters_is_refused():
+def test_a_state_dict_of_another_optimizer_with_its_hyperparameters_is_refused():
     """sgd's groups loaded into adam passed the state check (sgd keeps counts only) and the first step
-    raised KeyError 'betas'; the groups now tell it as they load."""
+    raised KeyError 'betas'; the groups tell it as they load, by the hyperparameters adam does not take.
+    So do torch.optim.Adam's groups before its first step (no state yet): their switches."""
     model = torch.nn.Linear(3, 2)
     model(torch.randn(4, 3)).sum().backward()
     sgd = create("sgd", model.parameters())
@@ -383,10 +384,43 @@ def test_a_state_dict_of_another_optimizer_without_its_hyperparameters_is_refuse
     adam = create("adam", model.parameters())
     with pytest.raises(
         OptimlabError,
-        match="its param group 0 has no betas, eps, amsgrad, decoupled_weight_decay, which optimizer 'adam' takes",
+        match="its param group 0 holds momentum, dampening, nesterov, which optimizer 'adam' does not take",
     ):
         adam.load_state_dict(sgd.state_dict())
+    with pytest.raises(OptimlabError, match="its param group 0 holds .*foreach.*which optimizer 'adam'"):
+        adam.load_state_dict(torch.optim.Adam(model.parameters()).state_dict())
     adam.step()  # still the optimizer it was
+    assert "momentum" not in adam.param_groups[0]
+
+
+def test_a_saved_group_without_a_hyperparameter_takes_the_default_as_torch_does(float64):
+    """A state saved before a hyperparameter existed (torch.optim.AdamW's groups before amsgrad and
+    maximize; optimlab's before amsgrad was a flag) was refused ('its param group 0 has no amsgrad'):
+    torch's load_state_dict takes such a group and fills the flags it lacks. Filled from the defaults,
+    as add_param_group fills a group; the resumed run equals torch.optim.AdamW's to 1e-12."""
+    torch.manual_seed(0)
+    x, y = torch.randn(16, 5), torch.randn(16, 3)
+
+    def run(make):
+        torch.manual_seed(1)
+        model = torch.nn.Linear(5, 3)
+        optimizer = make(model.parameters())
+        for step in range(12):
+            if step == 6:
+                saved = copy.deepcopy(optimizer.state_dict())
+                for group in saved["param_groups"]:
+                    del group["amsgrad"], group["maximize"]
+                optimizer = make(model.parameters())
+                optimizer.load_state_dict(saved)
+            optimizer.zero_grad()
+            ((model(x) - y) ** 2).mean().backward()
+            optimizer.step()
+        return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    hp = dict(lr=0.05, weight_decay=0.1, eps=1e-3)
+    ours = run(lambda p: create("adamw", p, **hp))
+    reference = run(lambda p: torch.optim.AdamW(p, **hp))
+    assert (ours - reference).abs().max() <= 1e-12
 
 
 _DECOUPLED = (
@@ -431,6 +465,88 @@ def test_a_flag_switched_mid_run_keeps_the_state_it_moves_as_torch_does(
     ours = run(lambda groups: create(name, groups, **hp))
     reference = run(lambda groups: torch_class(groups, **hp))
     assert (ours - reference).abs().max() <= 1e-12
+
+
+@pytest.mark.parametrize(
+    ("name", "torch_class", "hp", "switches"),
+    [
+        ("adam", torch.optim.Adam, *_DECOUPLED),
+        ("nadam", torch.optim.NAdam, *_DECOUPLED),
+        ("radam", torch.optim.RAdam, *_DECOUPLED),
+        ("rmsprop", torch.optim.RMSprop, {"momentum": 0.5}, {10: {"momentum": 0.0}}),
+    ],
+)
+def test_a_flag_switched_right_after_a_load_keeps_the_state_it_moves_as_torch_does(
+    name, torch_class, hp, switches, float64
+):
+    """The same switches right after load_state_dict, before any step: the loaded chain was unknown,
+    so the state the flag moves (Adam's moments at 1.mu, RMSprop's average at 1.0.nu) started afresh,
+    where a switch after a step kept it: Adam 0.8 and RMSprop 0.2 off torch's optimizers, which keep
+    their state either way, after 25 steps."""
+    torch.manual_seed(0)
+    x, y = torch.randn(32, 5), torch.randn(32, 3)
+    switch = next(iter(switches.values()))
+
+    def run(make):
+        torch.manual_seed(1)
+        model = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
+        groups = (
+            lambda: [  # noqa: E731
+                {"params": list(model.parameters())[:2], "lr": 0.05},
+                {"params": list(model.parameters())[2:], "lr": 0.02},
+            ]
+        )
+        optimizer = make(groups())
+        for step in range(25):
+            if step == 10:
+                saved = copy.deepcopy(optimizer.state_dict())
+                optimizer = make(groups())
+                optimizer.load_state_dict(saved)
+                optimizer.param_groups[0].update(switch)  # in the first group only
+            optimizer.zero_grad()
+            ((model(x) - y) ** 2).mean().backward()
+            optimizer.step()
+        return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    ours = run(lambda groups: create(name, groups, **hp))
+    reference = run(lambda groups: torch_class(groups, **hp))
+    assert (ours - reference).abs().max() <= 1e-12
+
+
+def test_the_sparse_check_runs_once_when_a_rebind_changes_decay_and_parameters(monkeypatch):
+    """A group whose weight_decay changed and whose parameters with gradients changed at one step ran
+    the sparse check twice, once for each reason."""
+    calls = []
+    check = torch_optim.Optimizer._check_sparse
+    monkeypatch.setattr(
+        torch_optim.Optimizer, "_check_sparse", lambda self, *a: calls.append(a) or check(self, *a)
+    )
+    w, b = torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(2))
+    optimizer = create("sgd", [w, b], lr=0.1, weight_decay=0.1)
+    w.grad = torch.ones(3)
+    optimizer.step()
+    assert len(calls) == 1
+    b.grad = torch.ones(2)
+    optimizer.param_groups[0]["weight_decay"] = 0.0
+    optimizer.step()
+    assert len(calls) == 2
+
+
+def test_state_dict_builds_each_group_chain_once():
+    """state_dict built a chain from the defaults beside each group's: one per group."""
+    built = []
+
+    def counted(lr: float = 1e-3) -> object:
+        built.append(lr)
+        return adam(lr=lr)
+
+    w, b = torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(2))
+    optimizer = Optimizer([{"params": [w]}, {"params": [b], "lr": 0.5}], counted, lr=0.1)
+    (w.sum() + b.sum()).backward()
+    optimizer.step()
+    built.clear()
+    optimizer.state_dict()
+    assert sorted(built) == [0.1, 0.5]
 
 
 @pytest.mark.parametrize(

@@ -208,9 +208,15 @@ def _records(state: State, prefix: str = "") -> list[tuple[str, type]]:
     ]
 
 
-def _kept_paths(transform: GradientTransformation) -> set[str]:
-    """The state paths ``transform``'s chain keeps for each parameter."""
-    return {path for path, leaf in _leaves(transform.init([])) if leaf is not None}
+def _kept_paths(template: State) -> set[str]:
+    """The state paths a chain whose state is shaped like ``template`` (``init([])``) keeps for each
+    parameter."""
+    return {path for path, leaf in _leaves(template) if leaf is not None}
+
+
+def _layout(template: State) -> tuple[tuple[str, type], ...]:
+    """A chain's state layout: its leaf paths and kinds, which change only with flags."""
+    return tuple((path, type(leaf)) for path, leaf in _leaves(template))
 
 
 def _counter_value(value: Any) -> Any:
@@ -282,6 +288,8 @@ class Optimizer(torch.optim.Optimizer):
             defaults["train_mode"] = False
         defaults[_MAXIMIZE] = maximize
         self._bound: dict[int, _Bound] = {}
+        # each group's chain template of the state held in self.state (a bound chain's, a loaded state's)
+        self._layouts: dict[int, State] = {}
         self._fused = fused
         self.fused_path = self._new_fused_path()
         super().__init__(params, defaults)
@@ -377,14 +385,7 @@ class Optimizer(torch.optim.Optimizer):
         else:
             transform = self._factory(**dict(zip(self._names, values)))
             template = transform.init([])
-            if (
-                self._decay_at is not None
-                and bound is not None
-                and values[self._decay_at] != bound.values[self._decay_at]
-            ):
-                # the only value the check reads; an lr a scheduler writes each step rebinds without it
-                self._check_sparse(index, group, dict(zip(self._names, values)))
-            layout = tuple((path, type(leaf)) for path, leaf in _leaves(template))
+            layout = _layout(template)
         if (
             bound is not None
             and bound.layout == layout
@@ -393,11 +394,17 @@ class Optimizer(torch.optim.Optimizer):
         ):
             if transform is bound.transform:
                 return bound
+            if self._decay_at is not None and values[self._decay_at] != bound.values[self._decay_at]:
+                # the only value the check reads; an lr a scheduler writes each step rebinds without it
+                self._check_sparse(index, group, dict(zip(self._names, values)))
             return bound._replace(values=values, transform=transform, template=template)
         if bound is not None:
             self._release(index, bound)
-            if bound.layout != layout:
-                self._carry_moved(group, bound.template, template)
+        # the layout of the state self.state holds: the bound chain's, or the one a loaded state was saved in
+        previous = self._layouts.get(index)
+        if previous is not None and _layout(previous) != layout:
+            self._carry_moved(group, previous, template)
+        self._layouts[index] = template
         self._check_sparse(index, group, dict(zip(self._names, values)))  # parameters with new gradients
         if self._per_group:
             counters = self._group_counters(group, template)
@@ -588,42 +595,54 @@ class Optimizer(torch.optim.Optimizer):
         self._flush()
         state = torch_method("state_dict")(self)
         groups = [{k: v for k, v in g.items() if not scheduled(v)} for g in state["param_groups"]]
-        transient = _transient(self._factory(**{n: current(self.defaults[n]) for n in self._names}).init([]))
         kept: dict[int, dict[str, Any]] = {}
         for group, saved in zip(self.param_groups, state["param_groups"]):
-            paths = _kept_paths(self._factory(**{name: current(group[name]) for name in self._names}))
+            template = self._factory(**{name: current(group[name]) for name in self._names}).init([])
+            paths = _kept_paths(template) - _transient(template)
             for i in saved["params"]:
                 if i in state["state"]:
-                    kept[i] = {
-                        k: v for k, v in state["state"][i].items() if k in paths and k not in transient
-                    }
+                    kept[i] = {k: v for k, v in state["state"][i].items() if k in paths}
         return {**state, "state": kept, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """torch's; each group keeps the schedules it has, which :meth:`state_dict` leaves out."""
+        """torch's; each group keeps the schedules it has, which :meth:`state_dict` leaves out, and a
+        hyperparameter a saved group lacks (saved before the optimizer took it) is the optimizer's
+        default, as :meth:`add_param_group` fills a group's (and torch's ``__setstate__`` its flags).
+        The chain of each loaded group is the layout its state was saved in: a flag switched before
+        the next step moves that state as a switch after a step does (:meth:`_carry_moved`)."""
         kept = [{k: v for k, v in g.items() if scheduled(v)} for g in self.param_groups]
-        groups = [{**mine, **saved} for mine, saved in zip(kept, state_dict.get("param_groups", []))]
-        state_dict = {**state_dict, "param_groups": groups or state_dict.get("param_groups", [])}
-        self._check_layout(state_dict)
+        saved_groups = state_dict.get("param_groups", [])
+        # torch's __setstate__ puts "differentiable" into the defaults of a copy: a switch, not filled
+        defaults = {k: v for k, v in self.defaults.items() if k not in _TORCH_SWITCHES}
+        groups = [{**defaults, **mine, **saved} for mine, saved in zip(kept, saved_groups)]
+        state_dict = {**state_dict, "param_groups": groups or saved_groups}
+        templates = self._check_layout(state_dict)
         torch_method("load_state_dict")(self, state_dict)
         self._bound.clear()
+        self._layouts = dict(enumerate(templates))
 
-    def _check_layout(self, state_dict: dict[str, Any]) -> None:
+    def _check_layout(self, state_dict: dict[str, Any]) -> list[State]:
         """Refuse per-parameter state this optimizer does not keep (torch.optim.Adam's ``exp_avg``
         loaded into optimlab's adam): torch would load it, and every step would ignore it. Refuse too
-        param groups without this optimizer's hyperparameters (an sgd's loaded into adam: the first step
-        raised KeyError 'betas'), and state whose shape is not its parameter's (groups given in another
-        order): the foreach ops of a step read past such a tensor's end (a segfault or a silent update)."""
+        param groups that hold another optimizer's hyperparameters or torch.optim's switches (an sgd's
+        loaded into adam: its momentum would be ignored), and state whose shape is not its parameter's
+        (groups given in another order): the foreach ops of a step read past such a tensor's end (a
+        segfault or a silent update). Returns each group's chain template (``init([])``)."""
+        others = {  # optimlab's own optimizers' (a user's torch optimizer registered by path takes anything)
+            name
+            for entry in get_registry("optimizer")
+            if Capability.USER not in entry.capabilities
+            for name in entry.hyperparameter_names
+        }
+        # an entry binds some of its factory's keywords (nesterov's): its groups hold them too
+        foreign = (others | _TORCH_SWITCHES) - {*self._accepted, *self._names}
+        templates = []
         for index, group in enumerate(state_dict.get("param_groups", [])):
-            missing = [name for name in self._names if name not in group]
-            if missing:
-                raise OptimlabError(
-                    f"{self._owner} cannot load this state_dict: its param group {index} has no "
-                    f"{', '.join(missing)}, which {self._owner} takes. It was saved by another optimizer; "
-                    "load a state_dict saved by the same optimlab optimizer"
-                )
+            foreign_keys = [k for k in group if k in foreign]
             transform = self._factory(**{name: current(group[name]) for name in self._names})
-            kept = _kept_paths(transform)
+            template = transform.init([])
+            templates.append(template)
+            kept = _kept_paths(template)
             mine = self.param_groups[index]["params"] if index < len(self.param_groups) else []
             for position, param_id in enumerate(group.get("params", [])):
                 saved = state_dict.get("state", {}).get(param_id, {})
@@ -637,6 +656,13 @@ class Optimizer(torch.optim.Optimizer):
                     )
                 if len(mine) == len(group["params"]):  # torch refuses groups of other sizes itself
                     self._check_shapes(transform, saved, mine[position], index, position)
+            if foreign_keys:
+                raise OptimlabError(
+                    f"{self._owner} cannot load this state_dict: its param group {index} holds "
+                    f"{', '.join(foreign_keys)}, which {self._owner} does not take. It was saved by another "
+                    "optimizer; load a state_dict saved by the same optimlab optimizer"
+                )
+        return templates
 
     def _check_shapes(
         self,

@@ -867,6 +867,31 @@ def test_a_batch_setting_the_data_does_not_read_is_refused_not_dropped():
     assert state.steps_per_epoch == 2  # 40 rows: two batches of 16, the last 8 dropped
 
 
+def test_a_seed_beside_data_that_orders_itself_is_refused_not_ignored():
+    """fit(model, opt, DataLoader(..., shuffle=True), seed=3) trained on the loader's own order, which its
+    generator draws, and the seed drew nothing, without a word: two seeds, one run. Truth: the same
+    DataLoader trained with seed 0 (the default) and with the refused seed's weights left as they were.
+    A seed beside tensors still orders them (its run differs from seed 0's)."""
+    x, y = problem()
+    loader = DataLoader(TensorDataset(x, y), batch_size=8, shuffle=True)
+    for data, source in ((loader, "a DataLoader"), (Stream(), "an iterable Stream")):
+        model = network()
+        before = [p.clone() for p in model.parameters()]
+        with pytest.raises(
+            InvalidValueError, match=re.escape(f"3 for seed: accepted left unset beside {source}")
+        ):
+            fit(model, torch.optim.SGD(model.parameters(), lr=0.1), data, loss_fn=nn.CrossEntropyLoss(),
+                total_steps=2, seed=3)  # fmt: skip
+        assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before))
+    trained = []
+    for seed in (0, 3):
+        model = network()
+        fit(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, loss_fn=nn.CrossEntropyLoss(),
+            total_steps=2, batch_size=8, seed=seed)  # fmt: skip
+        trained.append(model[0].weight.detach().clone())
+    assert not torch.equal(*trained)
+
+
 def test_a_scheduler_fit_cannot_step_or_that_moves_another_optimizer_is_refused():
     """A schedule function failed after the first step with AttributeError ('function' object has no
     attribute 'step'), a scheduler class with TypeError, and a StepLR over another optimizer trained at

@@ -350,7 +350,10 @@ def fit(
     defaults = {"batch_size": 32, "shuffle": True, "drop_last": False}
     batching = {k: defaults[k] if v is None else v for k, v in given.items()}
     batches = _training_batches(data, y, loss_fn, compute_loss, seed=seed, **batching)
-    refuse_unread(given, () if isinstance(data, UserBatches) else batches.settings, data, batches.source)
+    # the seed orders the rows of data that fit shuffles; its default 0 cannot be told from a given 0
+    reads = () if isinstance(data, UserBatches) else batches.settings
+    reads += ("seed",) if "shuffle" in reads else ()
+    refuse_unread({**given, "seed": seed or None}, reads, data, batches.source)
     _check_metrics(metrics, val_data)
     _check_short_batch(model, batches)
     if val_data is not None:

@@ -258,8 +258,9 @@ def fit(
         batch_size, seed, shuffle, drop_last: the batches of tensors and Datasets (default 32 rows,
             shuffled, the last smaller batch kept): rows permuted from (seed, epoch), or in order unless
             ``shuffle``, and an epoch's last, smaller batch kept or dropped, as a DataLoader means them.
-            A DataLoader batches its data itself: ``batch_size``, ``shuffle`` and ``drop_last`` beside
-            one are refused, never silently dropped.
+            A DataLoader batches its data itself: ``batch_size``, ``shuffle``, ``drop_last`` and a
+            ``seed`` other than 0 beside one are refused, never silently dropped (its ``generator``
+            seeds its order).
         val_data: validation data in any of the same shapes, evaluated to ``val_loss`` (and
             ``val_accuracy`` where predictions are class scores of integer targets, ``val_rmse`` where
             they are a regression's values: :func:`evaluate_batches`); or ``evaluate``, any

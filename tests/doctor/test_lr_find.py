@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -255,3 +256,27 @@ def test_a_batch_size_beside_a_dataloader_is_refused_not_ignored(verb):
     options = {"check_steps": 2} if verb is find_lr else {}
     assert len(verb(model, nn.MSELoss(), loader, optimizer=optimizer, steps=10, **options).lrs) == 10
     assert len(verb(model, nn.MSELoss(), x, y, optimizer, steps=10, batch_size=8, **options).lrs) == 10
+
+
+def test_a_bad_margin_or_count_is_refused_before_the_sweep_and_numpys_integers_are_counts():
+    """margin was checked by suggest_lr after the whole sweep (100 steps of the user's model, then the
+    refusal); steps=3.0 passed the check and ended in range()'s TypeError, a traceback; numpy's
+    integers (np.int64(10) from an array's length) were refused as no integer. Refused before any
+    forward pass now, in one line each; numpy's integers sweep as Python's do."""
+    x, y = linear_regression(256)
+    model = nn.Linear(4, 1)
+    forwards = []
+    model.register_forward_hook(lambda *_: forwards.append(1))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for bad, accepted in (
+        ({"margin": 0.5}, r"^invalid value 0.5 for margin: accepted a number in \(1, inf\)\.$"),
+        ({"steps": 3.0}, r"^invalid value 3.0 for steps: accepted an integer in \[1, inf\)\.$"),
+        ({"batch_size": 8.0}, r"^invalid value 8.0 for batch_size: accepted an integer in \[1, inf\)\.$"),
+    ):
+        with pytest.raises(InvalidValueError, match=accepted):
+            lr_range_test(model, nn.MSELoss(), x, y, optimizer, **bad)
+    assert not forwards
+    counted = lr_range_test(model, nn.MSELoss(), x, y, optimizer, steps=np.int64(10), batch_size=np.int64(8))
+    assert (
+        counted.losses == lr_range_test(model, nn.MSELoss(), x, y, optimizer, steps=10, batch_size=8).losses
+    )

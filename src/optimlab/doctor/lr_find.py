@@ -44,7 +44,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from optimlab.data.user_batches import UserBatches, describe, first_loss
+from optimlab.data.user_batches import UserBatches, describe, first_loss, whole_number
 from optimlab.doctor.progress import report
 from optimlab.doctor.snapshot import preserved
 from optimlab.errors import InvalidValueError, keywords_checked
@@ -336,13 +336,15 @@ def lr_range_test(
     for name, value, accepted in (
         ("start_lr", start_lr, POSITIVE),
         ("end_lr", end_lr, POSITIVE),
-        ("steps", steps, POSITIVE_INT),
         ("diverge_factor", diverge_factor, _FACTOR),
+        ("margin", margin, _FACTOR),  # suggest_lr's, checked here before the sweep, not after it
     ):
         if not accepted.contains(value):
             raise InvalidValueError(name, value, str(accepted))
-    if batch_size is not None and not POSITIVE_INT.contains(batch_size):  # None: 64, or a loader's own
-        raise InvalidValueError("batch_size", batch_size, str(POSITIVE_INT))
+    # counts as range() and the batches take them: numpy's integers too, a float refused
+    steps = whole_number(steps, "steps", POSITIVE_INT)
+    if batch_size is not None:  # None: 64 rows, or a loader's own
+        batch_size = whole_number(batch_size, "batch_size", POSITIVE_INT)
     if end_lr <= start_lr:
         raise InvalidValueError("end_lr", end_lr, f"a number above start_lr ({start_lr:g})")
     if steps < 2:

@@ -181,6 +181,12 @@ def is_layer(module: nn.Module) -> bool:
     return isinstance(module, LAYERS) or is_transposed_linear(module)
 
 
+def _root(fan: int) -> float:
+    """sqrt(fan); a fan of 0 is a weight of no values, which the draw leaves as it is (torch's
+    ``kaiming_normal_``: "Initializing zero-element tensors is a no-op"), so any std does."""
+    return math.sqrt(fan) if fan else 1.0
+
+
 def _fill(weight: Tensor, std: float, distribution: str) -> Tensor:
     """Zero-mean samples of standard deviation ``std``: normal, or uniform on +-sqrt(3) std."""
     if distribution == "normal":
@@ -298,7 +304,7 @@ def kaiming(
             )
         gain = nn.init.calculate_gain(nonlinearity or "leaky_relu", 0.0 if a is None else a)
     fan_in, fan_out = fans(weight)
-    return _fill(weight, gain / math.sqrt(fan_in if mode == "fan_in" else fan_out), distribution)
+    return _fill(weight, gain / _root(fan_in if mode == "fan_in" else fan_out), distribution)
 
 
 @torch.no_grad()
@@ -308,7 +314,7 @@ def lecun(weight: Tensor, *, distribution: str = "normal") -> Tensor:
     LeCun et al. 1998, Efficient BackProp; Klambauer et al. 2017, Self-Normalizing Neural Networks,
     https://arxiv.org/abs/1706.02515
     """
-    return _fill(weight, 1.0 / math.sqrt(fans(weight)[0]), distribution)
+    return _fill(weight, 1.0 / _root(fans(weight)[0]), distribution)
 
 
 for _distribution in ("uniform", "normal"):

@@ -391,6 +391,10 @@ def test_a_state_dict_of_another_optimizer_with_its_hyperparameters_is_refused()
         adam.load_state_dict(torch.optim.Adam(model.parameters()).state_dict())
     adam.step()  # still the optimizer it was
     assert "momentum" not in adam.param_groups[0]
+    # a user's tag that happens to be another optimizer's hyperparameter, in both optimizers' groups: loads
+    tagged = create("adam", [{"params": model.parameters(), "momentum": "mine"}])
+    tagged.step()
+    create("adam", [{"params": model.parameters(), "momentum": "mine"}]).load_state_dict(tagged.state_dict())
 
 
 def test_a_saved_group_without_a_hyperparameter_takes_the_default_as_torch_does(float64):
@@ -490,12 +494,11 @@ def test_a_flag_switched_right_after_a_load_keeps_the_state_it_moves_as_torch_do
     def run(make):
         torch.manual_seed(1)
         model = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
-        groups = (
-            lambda: [  # noqa: E731
-                {"params": list(model.parameters())[:2], "lr": 0.05},
-                {"params": list(model.parameters())[2:], "lr": 0.02},
-            ]
-        )
+
+        def groups():
+            first, second = list(model.parameters())[:2], list(model.parameters())[2:]
+            return [{"params": first, "lr": 0.05}, {"params": second, "lr": 0.02}]
+
         optimizer = make(groups())
         for step in range(25):
             if step == 10:

@@ -638,7 +638,9 @@ class Optimizer(torch.optim.Optimizer):
         foreign = (others | _TORCH_SWITCHES) - {*self._accepted, *self._names}
         templates = []
         for index, group in enumerate(state_dict.get("param_groups", [])):
-            foreign_keys = [k for k in group if k in foreign]
+            # a key this optimizer's own group holds too is the user's tag (add_param_group passes those)
+            held = self.param_groups[index] if index < len(self.param_groups) else {}
+            foreign_keys = [k for k in group if k in foreign and k not in held]
             transform = self._factory(**{name: current(group[name]) for name in self._names})
             template = transform.init([])
             templates.append(template)

@@ -481,3 +481,25 @@ def test_a_header_flag_that_is_not_true_or_false_is_refused(tmp_path, header):
     assert str(refused.value) == (
         f"invalid value {header!r} for header of data.csv (data.options.header): accepted True or False."
     )
+
+
+def test_a_quote_left_open_is_refused_not_read_as_the_rest_of_the_file_in_one_field(tmp_path):
+    """'1,2,"x' opened a quote never closed: csv's lenient reading made the rest of the file one label
+    ('x\\n3,4,y\\n5,6,x'), 3 rows read as 1 without a word; pandas.read_csv refuses it ('EOF inside
+    string'). A longer file ran into csv's field limit instead: _csv.Error, a traceback."""
+    path = write(tmp_path, 'a,b,label\n1,2,"x\n\n3,4,y\n5,6,x\n')
+    with pytest.raises(InvalidValueError) as refused:
+        load_csv(path)
+    assert str(refused.value) == (
+        "invalid value 'a quoted field still open at the end of the file' for row 2 of data.csv: accepted a "
+        "closing quote for each opening one (pandas.read_csv refuses it too: 'EOF inside string')."
+    )
+    long = write(tmp_path, 'a,b,label\n1,2,0\n3,4,"y\n' + "5,6,1\n" * 30_000, "long.csv")
+    with pytest.raises(
+        InvalidValueError, match=r"'a field of over 131,072 characters' for row 3 of long.csv"
+    ):
+        load_csv(long)
+    # what pandas reads leniently is read as before: a space after a closing quote, a quote inside a field
+    lenient = load_csv(write(tmp_path, 'a,b,label\n"1","2" ,x"y\n3,4,z\n5,6,x"y\n', "lenient.csv"))
+    assert lenient.examples.x.tolist() == [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]
+    assert lenient.examples.y.tolist() == [0, 1, 0]

@@ -72,6 +72,46 @@ def _text(path: Path) -> str:
         ) from None
 
 
+def _rows(text: str, delimiter: str, path: Path) -> tuple[list[list[str]], list[int]]:
+    """The fields of each row of ``text`` that holds any, and the line each ends on. Read strictly first:
+    a quote left open runs to the end of the file, which lenient reading made one field without a word
+    (pandas refuses it: 'EOF inside string'); what else only strict reading refuses (a space after a
+    closing quote) is read leniently, as pandas reads it."""
+    return _read_rows(text, delimiter, path, strict=True) or _read_rows(text, delimiter, path, strict=False)
+
+
+def _read_rows(
+    text: str, delimiter: str, path: Path, *, strict: bool
+) -> tuple[list[list[str]], list[int]] | None:
+    """:func:`_rows` read by ``csv.reader`` in ``strict`` mode, or None where only that mode refuses it."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=strict)
+    rows, lines, last = [], [], 0  # last: the line the last row read ends on
+    try:
+        for row in reader:
+            if any(field.strip() for field in row):
+                rows.append(row)
+                lines.append(reader.line_num)
+            last = reader.line_num
+    except csv.Error as error:
+        where = f"row {last + 1} of {path.name}"  # the row being read starts on the line after
+        if "field limit" in str(error):  # a quote left open in a long file, or a field that long
+            raise InvalidValueError(
+                where,
+                f"a field of over {csv.field_size_limit():,} characters",
+                "fields of numbers or labels (a quote left open makes one field of the lines after it)",
+            ) from None
+        if "unexpected end of data" in str(error):
+            raise InvalidValueError(
+                where,
+                "a quoted field still open at the end of the file",
+                "a closing quote for each opening one (pandas.read_csv refuses it too: 'EOF inside string')",
+            ) from None
+        if strict:
+            return None
+        raise InvalidValueError(where, str(error), "CSV text as pandas.read_csv reads it") from None
+    return rows, lines
+
+
 def _delimiter(text: str) -> str:
     """The delimiter of :data:`DELIMITERS` that splits the first lines of ``text`` alike; else a comma."""
     sample = "".join(text.splitlines(keepends=True)[:SNIFFED_LINES])
@@ -245,12 +285,7 @@ def load_csv(
         header = boolean(header, f"header of {path.name} (data.options.header)")
     text = _text(path)
     delimiter = _delimiter(text) if delimiter is None else delimiter
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    rows, row_lines = [], []  # the fields of each row that holds any, and its line in the file
-    for row in reader:
-        if any(field.strip() for field in row):
-            rows.append(row)
-            row_lines.append(reader.line_num)
+    rows, row_lines = _rows(text, delimiter, path)
     if rows and all(len(row) > 1 and not row[-1].strip() for row in rows):  # "1,2,0," on every line
         rows = [row[:-1] for row in rows]
     if header is None:

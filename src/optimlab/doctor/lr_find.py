@@ -278,7 +278,6 @@ class SkippedBatch(Exception):
     returns None (Lightning still counts the batch a step and steps the schedule)."""
 
 
-@keywords_checked
 def sweep_batches(
     data: Any,
     y: Tensor | None,
@@ -299,6 +298,7 @@ def sweep_batches(
     return batches
 
 
+@keywords_checked
 def lr_range_test(
     model: nn.Module,
     loss_fn: Callable[[Any, Any], Tensor] | None,

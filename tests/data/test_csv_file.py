@@ -144,6 +144,17 @@ def test_a_byte_order_mark_is_not_part_of_the_first_field(tmp_path, head):
     assert data.examples.x.tolist() == table[:, :2].tolist() and data.examples.y.tolist() == [0, 1, 0]
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_text_with_its_byte_order_mark_is_read_as_its_mark_says(tmp_path, encoding):
+    """Excel's 'Unicode Text' is UTF-16 with a byte-order mark: it was refused as 'byte 0xff in line 1'
+    with the advice to re-encode it from latin1, which gives text of NUL bytes."""
+    text = "größe\tb\tlabel\n1.5\t2\tja\n3\t4\tnein\n"
+    (tmp_path / "data.tsv").write_bytes(("\ufeff" + text).encode(encoding))
+    data = load_csv(tmp_path / "data.tsv")
+    assert data.examples.x.tolist() == [[1.5, 2.0], [3.0, 4.0]] and data.examples.y.tolist() == [0, 1]
+    assert data.reading == "target column 'label', labels ja, nein as classes 0-1"
+
+
 def test_a_file_that_is_not_utf8_names_the_byte_and_line(tmp_path):
     (tmp_path / "data.csv").write_bytes("a,b,label\n1,2,café\n".encode("latin-1"))
     with pytest.raises(

@@ -1,7 +1,7 @@
 """User data from a CSV file: numeric feature columns and one target column.
 
-The file is UTF-8 text (a byte-order mark is skipped), gzipped or not (``rows.csv.gz``, as pandas reads it). The delimiter is the one of ``, ; tab |``
-that splits the first lines alike (``csv.Sniffer``; a comma where none does, as in a one-column file;
+The file is UTF-8 text (a byte-order mark is skipped), or UTF-16 with its byte-order mark, gzipped or
+not (``rows.csv.gz``, as pandas reads it). The delimiter is the one of ``, ; tab |`` that splits the first lines alike (``csv.Sniffer``; a comma where none does, as in a one-column file;
 override with ``delimiter``). The first row is a header when none of its fields is a number, or when
 one of its text fields heads a column of numbers, or a column of class labels that each recur while
 it never does (``0,1,2,label`` as pandas writes a frame of numbered columns), or when it numbers the
@@ -60,9 +60,11 @@ def _is_number(field: str) -> bool:
 
 
 def _text(path: Path) -> str:
-    """The file's text (gunzipped where it is gzipped), decoded as UTF-8 without a byte-order mark."""
+    """The file's text (gunzipped where it is gzipped), decoded as UTF-8 without a byte-order mark, or as
+    UTF-16 where its byte-order mark says so (Excel's 'Unicode Text')."""
+    raw = file_bytes(path)
     try:
-        return file_bytes(path).decode("utf-8-sig")
+        return raw.decode("utf-16" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig")
     except UnicodeDecodeError as error:
         line = error.object[: error.start].count(b"\n") + 1
         raise InvalidValueError(

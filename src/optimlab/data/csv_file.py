@@ -1,8 +1,9 @@
 """User data from a CSV file: numeric feature columns and one target column.
 
 The file is UTF-8 text (a byte-order mark is skipped), or UTF-16 with its byte-order mark, gzipped or
-not (``rows.csv.gz``, as pandas reads it). The delimiter is the one of ``, ; tab |`` that splits the first lines alike (``csv.Sniffer``; a comma where none does, as in a one-column file;
-override with ``delimiter``). The first row is a header when none of its fields is a number, or when
+not (``rows.csv.gz``, as pandas reads it). The delimiter is the one of ``, ; tab |`` that splits the
+first lines alike (``csv.Sniffer``; a comma where none does, as in a one-column file; override with
+``delimiter``). The first row is a header when none of its fields is a number, or when
 one of its text fields heads a column of numbers, or a column of class labels that each recur while
 it never does (``0,1,2,label`` as pandas writes a frame of numbered columns), or when it numbers the
 columns ``0,1,...`` as pandas writes them (after an empty field where it wrote the index); override with

@@ -397,11 +397,13 @@ def test_a_state_dict_of_another_optimizer_with_its_hyperparameters_is_refused()
     create("adam", [{"params": model.parameters(), "momentum": "mine"}]).load_state_dict(tagged.state_dict())
 
 
-def test_a_saved_group_without_a_hyperparameter_takes_the_default_as_torch_does(float64):
+@pytest.mark.parametrize("resumed_with", [{}, {"amsgrad": True, "maximize": True}])
+def test_a_saved_group_without_a_hyperparameter_takes_the_default_as_torch_does(resumed_with, float64):
     """A state saved before a hyperparameter existed (torch.optim.AdamW's groups before amsgrad and
     maximize; optimlab's before amsgrad was a flag) was refused ('its param group 0 has no amsgrad'):
-    torch's load_state_dict takes such a group and fills the flags it lacks. Filled from the defaults,
-    as add_param_group fills a group; the resumed run equals torch.optim.AdamW's to 1e-12."""
+    torch's load_state_dict takes such a group and fills the flags it lacks with the optimizer's own
+    defaults (Adam.__setstate__: False), whatever the resuming optimizer was built with. The resumed
+    run equals torch.optim.AdamW's to 1e-12."""
     torch.manual_seed(0)
     x, y = torch.randn(16, 5), torch.randn(16, 3)
 
@@ -414,7 +416,7 @@ def test_a_saved_group_without_a_hyperparameter_takes_the_default_as_torch_does(
                 saved = copy.deepcopy(optimizer.state_dict())
                 for group in saved["param_groups"]:
                     del group["amsgrad"], group["maximize"]
-                optimizer = make(model.parameters())
+                optimizer = make(model.parameters(), **resumed_with)
                 optimizer.load_state_dict(saved)
             optimizer.zero_grad()
             ((model(x) - y) ** 2).mean().backward()
@@ -422,8 +424,8 @@ def test_a_saved_group_without_a_hyperparameter_takes_the_default_as_torch_does(
         return torch.cat([p.detach().flatten() for p in model.parameters()])
 
     hp = dict(lr=0.05, weight_decay=0.1, eps=1e-3)
-    ours = run(lambda p: create("adamw", p, **hp))
-    reference = run(lambda p: torch.optim.AdamW(p, **hp))
+    ours = run(lambda p, **kw: create("adamw", p, **hp, **kw))
+    reference = run(lambda p, **kw: torch.optim.AdamW(p, **hp, **kw))
     assert (ours - reference).abs().max() <= 1e-12
 
 

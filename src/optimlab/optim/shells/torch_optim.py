@@ -280,13 +280,17 @@ class Optimizer(torch.optim.Optimizer):
         hyperparameters = {k: plain_numbers(v) for k, v in hyperparameters.items()}
         self._check(hyperparameters)
         hyperparameters = self._typed(hyperparameters)
-        defaults = {**factory_defaults, **(entry.defaults if entry else {}), **hyperparameters}
+        registered = {**factory_defaults, **(entry.defaults if entry else {})}
+        defaults = {**registered, **hyperparameters}
         transform = self._factory(**{k: current(v) for k, v in defaults.items()})
         self._modes = transform.set_mode is not None
         self._per_group = _counts_per_group(transform.init([]))
         if self._modes:
-            defaults["train_mode"] = False
+            defaults["train_mode"] = registered["train_mode"] = False
         defaults[_MAXIMIZE] = maximize
+        # what load_state_dict fills a saved group's missing keys with: the optimizer's own defaults, not
+        # this call's, as torch's __setstate__ fills a flag a group lacks (Adam's amsgrad: False)
+        self._registered = {**registered, _MAXIMIZE: False}
         self._bound: dict[int, _Bound] = {}
         # each group's chain template of the state held in self.state (a bound chain's, a loaded state's)
         self._layouts: dict[int, State] = {}
@@ -606,15 +610,13 @@ class Optimizer(torch.optim.Optimizer):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """torch's; each group keeps the schedules it has, which :meth:`state_dict` leaves out, and a
-        hyperparameter a saved group lacks (saved before the optimizer took it) is the optimizer's
-        default, as :meth:`add_param_group` fills a group's (and torch's ``__setstate__`` its flags).
+        hyperparameter a saved group lacks (saved before the optimizer took it) is the optimizer's own
+        default, whatever this optimizer was built with, as torch's ``__setstate__`` fills the flags.
         The chain of each loaded group is the layout its state was saved in: a flag switched before
         the next step moves that state as a switch after a step does (:meth:`_carry_moved`)."""
         kept = [{k: v for k, v in g.items() if scheduled(v)} for g in self.param_groups]
         saved_groups = state_dict.get("param_groups", [])
-        # torch's __setstate__ puts "differentiable" into the defaults of a copy: a switch, not filled
-        defaults = {k: v for k, v in self.defaults.items() if k not in _TORCH_SWITCHES}
-        groups = [{**defaults, **mine, **saved} for mine, saved in zip(kept, saved_groups)]
+        groups = [{**self._registered, **mine, **saved} for mine, saved in zip(kept, saved_groups)]
         state_dict = {**state_dict, "param_groups": groups or saved_groups}
         templates = self._check_layout(state_dict)
         torch_method("load_state_dict")(self, state_dict)

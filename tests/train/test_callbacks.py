@@ -1,6 +1,8 @@
 """The loop's callbacks on data and arguments their first users did not try: data of unknown length,
 a metric the evaluation lacks, intervals of zero."""
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -126,6 +128,30 @@ def test_early_stopping_reads_the_way_a_metric_improves_from_its_name():
         InvalidValueError, match=r"None for EarlyStopping mode: accepted 'min' or 'max' for 'val_f1'"
     ):
         EarlyStopping("val_f1")
+
+
+@pytest.mark.parametrize(
+    "mode, values", [("min", (math.nan, 0.5, 0.4, 0.3)), ("max", (math.nan, 0.5, 0.6, 0.7))]
+)
+def test_early_stopping_takes_no_nan_as_its_best(mode, values):
+    """A first evaluation of NaN (a val split whose first pass had nothing scored, a float16 overflow)
+    became the best, and no later value compares better than NaN: a run improving at every evaluation
+    stopped after ``patience`` of them, 'has not improved on nan'. Truth: Keras's EarlyStopping rule,
+    the best starting at the worst value (+inf for min) and a NaN no improvement: one bad evaluation,
+    then each value the new best."""
+    state = TrainState()
+    stop = EarlyStopping("val_loss", patience=2, mode=mode)
+    for value in values:
+        stop.on_evaluate(state, {"val_loss": value})
+    assert state.stop_reason is None and stop.best == values[-1] and stop.bad_evaluations == 0
+    stop.on_evaluate(state, {"val_loss": math.nan})
+    stop.on_evaluate(state, {"val_loss": math.nan})
+    assert state.stop_reason is not None and stop.best == values[-1]
+    never = TrainState()
+    unmeasured = EarlyStopping("val_loss", patience=2, mode=mode)
+    for _ in range(2):
+        unmeasured.on_evaluate(never, {"val_loss": math.nan})
+    assert never.stop_reason == "early stop: val_loss was NaN at each of its first 2 evaluations"
 
 
 def test_the_metrics_log_and_result_json_tell_time_by_one_clock_across_a_resume(tmp_path):

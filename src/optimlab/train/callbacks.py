@@ -165,7 +165,8 @@ class EarlyStopping(Callback):
             )
         value = metrics[self.metric]
         sign = 1.0 if self.mode == "min" else -1.0
-        if self.best is None or sign * (self.best - value) > self.min_delta:
+        # a NaN is no improvement, nor ever the best: no later value would compare better than it
+        if not math.isnan(value) and (self.best is None or sign * (self.best - value) > self.min_delta):
             self.best, self.bad_evaluations = value, 0
             return
         self.bad_evaluations += 1
@@ -179,6 +180,8 @@ class EarlyStopping(Callback):
             state.stop_reason = (
                 f"early stop: {self.metric} has not improved on {self.best:.4g} "
                 f"for {self.patience} evaluations"
+                if self.best is not None
+                else f"early stop: {self.metric} was NaN at each of its first {self.patience} evaluations"
             )
 
     def state_dict(self) -> dict[str, Any]:

@@ -28,6 +28,23 @@ def test_npy_table_takes_the_target_column(tmp_path):
     assert load_numpy(tmp_path / "t.npy").reading == "target column 2, labels 2, 4 as classes 0-1"
 
 
+def test_an_npy_tables_target_given_as_text_is_a_position_as_a_csv_files_is(tmp_path):
+    """target='0' (a recipe's quoted '0') was refused for an .npy table, 'accepted a column index', where a
+    CSV file reads it as position 0: one lookup for both tables now (tables.column_position)."""
+    np.save(tmp_path / "t.npy", np.array([[0.5, 1.0, 2.0], [1.5, 3.0, 4.0]]))
+    assert load_numpy(tmp_path / "t.npy", target="0").examples.y.tolist() == [[0.5], [1.5]]
+    with pytest.raises(InvalidValueError) as refused:
+        load_numpy(tmp_path / "t.npy", target="label")
+    assert str(refused.value) == (
+        "invalid value 'label' for target of t.npy (data.options.target): accepted a 0-based column position "
+        "in [-3, 3): the file has no header row."
+    )
+    with pytest.raises(
+        InvalidValueError, match=r"3 for target of t.npy .*: accepted a 0-based column position"
+    ):
+        load_numpy(tmp_path / "t.npy", target=3)
+
+
 def test_an_archive_refuses_a_target_column_rather_than_ignoring_it(tmp_path):
     """An .npz names its targets (y_key): a target column given for one was silently ignored."""
     np.savez(tmp_path / "d.npz", x=np.zeros((2, 3)), y=np.array([0, 1]))

@@ -38,7 +38,8 @@ def test_a_column_is_named_by_its_header_else_by_its_position_the_same_for_every
     ):
         column_position("bb", header, 5, path, index=1, option=option)
     with pytest.raises(
-        InvalidValueError, match=r"'bb' for .*: accepted a column index in \[-5, 5\): the file has no"
+        InvalidValueError,
+        match=r"'bb' for .*: accepted a 0-based column position in \[-5, 5\): the file has no",
     ):
         column_position("bb", None, 5, path, option=option)
     with pytest.raises(

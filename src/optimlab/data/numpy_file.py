@@ -16,7 +16,7 @@ import torch
 
 from optimlab.data.examples import DatasetInfo, Examples, Task, reject_non_finite
 from optimlab.data.splits import Splits
-from optimlab.data.tables import target_field, target_position
+from optimlab.data.tables import column_position, target_field
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 
 __all__ = ["ARRAY_PAIRS", "IMAGE_CHANNELS", "channels_last", "load_numpy"]
@@ -104,7 +104,7 @@ def load_numpy(
             f"shape {getattr(table, 'shape', None)}",
             "a 2-d table (examples x columns, one of them the target), or an .npz of x and y",
         )
-    column = target_position(-1 if target is None else target, table.shape[1], path)
+    column = column_position(-1 if target is None else target, None, table.shape[1], path)
     reject_non_finite(table, path.name, row_name="row {}".format)
     x, y = np.delete(table, column, axis=1), table[:, column]
     return Examples.from_arrays(x, y, name=path.stem, task=task, reading=f"target column {column}")

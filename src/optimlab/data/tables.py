@@ -37,9 +37,10 @@ def target_position(
 def column_position(
     name: object, header: list[str] | None, width: int, path: Path, *, index: int = 0, option: str = "target"
 ) -> int:
-    """The column that ``name`` names among a table's ``width`` columns: the one ``header`` names so, else
-    its 0-based position (:func:`target_position`), given as a number or as text (``--target 3``). The
-    first ``index`` columns (pandas' row index) are not offered as names."""
+    """The column that ``name`` names among a table's ``width`` columns: the one ``header`` (None: a table
+    of no names, an .npy's) names so, else its 0-based position (:func:`target_position`), given as a
+    number or as text (``--target 3``). The first ``index`` columns (pandas' row index) are not offered
+    as names."""
     field = target_field(path, option)
     if isinstance(name, str) and header is not None and name in header:
         if header.count(name) > 1:  # index() would take the first without a word
@@ -56,9 +57,12 @@ def column_position(
         except ValueError:
             if header is None:
                 raise InvalidValueError(
-                    field, name, f"a column index in [{-width}, {width}): the file has no header row"
+                    field,
+                    name,
+                    f"a 0-based column position in [{-width}, {width}): the file has no header row",
                 ) from None
             raise UnknownNameError(
                 f"column of {path.name} (data.options.{option})", name, header[index:]
             ) from None
-    return target_position(name, width, path, "a column name or a 0-based position", option=option)
+    accepted = "a column name or a 0-based position" if header is not None else "a 0-based column position"
+    return target_position(name, width, path, accepted, option=option)

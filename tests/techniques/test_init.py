@@ -1223,3 +1223,39 @@ def test_a_weight_of_no_values_is_left_as_torchs_functions_leave_it(scheme, mode
     init.apply(layer, scheme, **options)
     assert layer.weight.shape == (fan_out, fan_in) and torch.all(layer.bias == 0)
     init.create(scheme, **options)(torch.empty(fan_out, fan_in))
+
+
+def _tied_pair() -> nn.Sequential:
+    """Two Linear layers sharing one weight (a tied autoencoder's, a weight-shared block run twice)."""
+    first, second = nn.Linear(32, 32), nn.Linear(32, 32)
+    second.weight = first.weight
+    return nn.Sequential(first, nn.Tanh(), second)
+
+
+def test_a_tied_weight_is_drawn_once_as_the_first_layer_that_uses_it():
+    """Two layers sharing one weight drew it twice, the second draw (gain 1, no activation after it)
+    overwriting the first's (gain 5/3 before the tanh) without a word. Drawn once now, at its first layer,
+    each bias zeroed. Truth: torch's xavier_normal_ with calculate_gain('tanh') from the same seed."""
+    model = _tied_pair()
+    torch.manual_seed(3)
+    init.apply(model, "xavier_normal", gain="auto")
+    torch.manual_seed(3)
+    expected = nn.init.xavier_normal_(torch.empty(32, 32), gain=nn.init.calculate_gain("tanh"))
+    assert model[0].weight is model[2].weight
+    torch.testing.assert_close(model[0].weight.data, expected, rtol=0, atol=0)
+    assert torch.all(model[0].bias == 0) and torch.all(model[2].bias == 0)
+
+
+def test_lsuv_rescales_a_tied_weight_once_at_its_first_layer():
+    """lsuv rescaled a weight shared by two layers for each in turn: the second's rescaling undid the
+    first's unit variance, then oscillated (layer-2 variance v, then 1/v: 0.03, 33, ...), and stopped after
+    max_iterations wherever it was (5: the first layer at variance 33). Mishkin & Matas rescale each
+    weight to its layer's unit output variance; a tied weight is rescaled once, at the first layer the
+    forward runs. Truth: it equals lsuv of the model without the second use (same seed, same data)."""
+    data = torch.randn(512, 32, generator=torch.Generator().manual_seed(4)) * 4
+    model, alone = _tied_pair(), nn.Sequential(nn.Linear(32, 32))
+    for net in (model, alone):
+        torch.manual_seed(5)
+        init.apply(net, "lsuv", data=data, max_iterations=5)
+    torch.testing.assert_close(model[0].weight.data, alone[0].weight.data, rtol=0, atol=0)
+    assert model[0](data).var().item() == pytest.approx(1.0, abs=0.1)

@@ -511,7 +511,8 @@ def lsuv(model: nn.Module, *, data: Tensor, tol: float = 0.1, max_iterations: in
             named="lsuv",
             stacklevel=6,
         )
-        for layer in order:
+        tied = _tied_to_earlier(order)
+        for layer in (layer for layer in order if layer not in tied):
             for _ in range(max_iterations):
                 variance = _output_variance(model, layer, data)
                 if abs(variance - 1.0) <= tol or not 0.0 < variance < math.inf:
@@ -854,7 +855,8 @@ def apply(
     value projections stacked in an attention's ``in_proj_weight`` as the ``(embed, embed)`` map it is. A Linear stored transposed
     (:data:`TRANSPOSED_LINEARS`: GPT-2's) gets what its ``(out, in)`` weight would, transposed. An output
     layer tied to the input embedding (a language model's) is drawn as the layer it is, and the embedding
-    with it, as Hugging Face's own init leaves a tied pair. A layer parametrized by
+    with it, as Hugging Face's own init leaves a tied pair; a weight two layers share is drawn once, as the
+    first layer's (at its gain). A layer parametrized by
     ``torch.nn.utils.parametrizations`` (weight_norm, spectral_norm) has its original weight drawn, as if
     drawn before it was parametrized; one whose weight a hook computes (the deprecated
     ``torch.nn.utils.weight_norm``) is refused.
@@ -937,14 +939,12 @@ def _draw_layers(
             "attention's query, key and value projections, have no identity",
         )
     _warn_of_kept_weights(model, named, _drawn_by_tensor_schemes(modules), _TENSOR_SCHEMES_DRAW, stacklevel)
+    tied = _tied_to_earlier([layer for layer, _ in layers])
     for layer, gain in layers:
-        chosen = {**hyperparameters, "gain": gain} if derive_gain else hyperparameters
-        if entry.obj is identity and layer.weight.dim() > 2:
-            chosen = {**chosen, "groups": layer.groups}  # dirac_ within each group of a grouped conv
-        draw = functools.partial(entry.obj, **entry.defaults, **chosen)
-        if is_transposed_linear(layer):
-            draw = functools.partial(_draw_transposed, draw=draw)
-        _initialize(layer, "weight", draw)
+        if layer not in tied:
+            _initialize(
+                layer, "weight", _layer_draw(entry, hyperparameters, layer, gain if derive_gain else None)
+            )
         if layer.bias is not None and bias == "zeros":
             _initialize(layer, "bias", zeros)
     # An attention's input projections, each its own (embed, kdim) map: q/k/v_proj_weight apart where
@@ -960,6 +960,32 @@ def _draw_layers(
         if attention.in_proj_bias is not None and bias == "zeros":
             _initialize(attention, "in_proj_bias", zeros)
     return model
+
+
+def _layer_draw(
+    entry: Entry[Any], hyperparameters: Mapping[str, Any], layer: nn.Module, gain: float | None
+) -> Callable[[Tensor], Any]:
+    """Scheme ``entry``'s draw on ``layer``'s weight: at ``gain`` where derived (None: the scheme's own),
+    within each group of a grouped conv for identity, transposed for a Linear stored (in, out)."""
+    chosen = dict(hyperparameters) if gain is None else {**hyperparameters, "gain": gain}
+    if entry.obj is identity and layer.weight.dim() > 2:
+        chosen["groups"] = layer.groups  # dirac_ within each group of a grouped conv
+    draw = functools.partial(entry.obj, **entry.defaults, **chosen)
+    return functools.partial(_draw_transposed, draw=draw) if is_transposed_linear(layer) else draw
+
+
+def _tied_to_earlier(layers: list[nn.Module]) -> set[nn.Module]:
+    """The layers whose weight an earlier one of ``layers`` holds too (tied): a tied weight is drawn, and
+    rescaled by lsuv, once, as the map of the first layer that uses it; a second draw would overwrite the
+    first (at another gain), and lsuv's rescaling for the second would undo the first's unit variance."""
+    seen: set[int] = set()
+    tied: set[nn.Module] = set()
+    for layer in layers:
+        held = {id(p) for p in _parameters_of(layer, "weight")}
+        if held & seen:
+            tied.add(layer)
+        seen |= held
+    return tied
 
 
 def _drawn_by_tensor_schemes(modules: tuple[nn.Module, ...]) -> list[Tensor]:

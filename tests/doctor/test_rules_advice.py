@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from typing import Any
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ from torch import nn
 
 from doctor.setups import (
     NextTokenLSTM,
+    digits,
     mlp,
     padded_markov_tokens,
     regression_in_thousands,
@@ -605,3 +607,73 @@ def test_vanishing_gradients_of_an_init_compounded_too_small_are_told_the_init_a
             return nn.functional.cross_entropy(model(x[held]), y[held]).item()
 
     assert held_out(planted(1.0)) < 0.6 * held_out(planted(0.6))
+
+
+def _two_quantities(rows: int, seed: int, second_scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Targets of two values from 8 standard-normal features: sin(2 x0) + x1, and x2 x3 times ``second_scale``."""
+    x = torch.randn(rows, 8, generator=torch.Generator().manual_seed(seed))
+    return x, torch.stack([torch.sin(2 * x[:, 0]) + x[:, 1], second_scale * x[:, 2] * x[:, 3]], 1)
+
+
+def _held_out_r2(y_train: torch.Tensor, scale: Any = None) -> list[float]:
+    """Each value's held-out R^2 (1 - MSE / variance) of a ReLU MLP trained 200 steps of Adam 1e-3 on
+    :func:`_two_quantities` with targets ``y_train``, its predictions mapped back by ``scale.inverse``."""
+    x, _ = _two_quantities(1024, 0, 0.01)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 2))
+    optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+    order = torch.Generator().manual_seed(0)
+    for _ in range(200):
+        rows = torch.randint(0, len(x), (64,), generator=order)
+        loss = nn.functional.mse_loss(model(x[rows]), y_train[rows])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    x_val, y_val = _two_quantities(2048, 1, 0.01)
+    with torch.no_grad():
+        predicted = model(x_val) if scale is None else scale.inverse(model(x_val))
+    return (1 - (predicted - y_val).square().mean(0) / y_val.var(0)).tolist()
+
+
+def test_regression_values_of_different_scales_are_told_to_be_standardized_and_it_trains_the_narrow_one():
+    """Two target values a hundredth apart in scale, each within target_scale's unit-scale bounds, got no
+    finding while the squared error hardly counted the narrow one: its held-out R^2 stays below 0 (worse
+    than its mean), the wide one's 0.7. The rule now names the values' spread; standardized as it
+    advises, the narrow value's R^2 is above 0.8, and the doctor run again finds nothing of the targets."""
+    import optimlab.techniques.scaling
+
+    x, y = _two_quantities(1024, 0, 0.01)
+    torch.manual_seed(0)
+    model = mlp(inputs=8, outputs=2, width=64, depth=2)
+    found = diagnose(model, (x, y), nn.MSELoss(), torch.optim.Adam(model.parameters(), 1e-3), steps=30,
+                     lr_find=False)  # fmt: skip
+    finding = next(f for f in found.findings if f.rule == "target_scale")
+    assert (
+        finding.severity == "warning"
+        and "value 0's range is" in finding.title
+        and "value 1's" in finding.title
+    )
+    assert finding.evidence["scale_spread"] > 50 and finding.recommendation.startswith(
+        "data: standardize the targets"
+    )
+    before = _held_out_r2(y)
+    assert before[0] > 0.6 and before[1] < 0
+    scaler = optimlab.techniques.scaling.create("standardize").fit(y)
+    after = _held_out_r2(scaler(y), scaler)
+    assert after[1] > 0.8 and after[0] > 0.6
+    torch.manual_seed(0)
+    model = mlp(inputs=8, outputs=2, width=64, depth=2)
+    again = diagnose(model, (x, scaler(y)), nn.MSELoss(), torch.optim.Adam(model.parameters(), 1e-3), steps=30,
+                     lr_find=False)  # fmt: skip
+    assert "target_scale" not in [f.rule for f in again.findings], again.findings
+
+
+def test_an_autoencoders_pixels_of_different_ranges_are_not_told_to_be_standardized_as_targets():
+    """An autoencoder's targets are its inputs (digits / 16: some pixels range 0..0.0625 where the
+    middle's 0..1): one quantity, whose scale input_scale judges; target_scale says nothing of them."""
+    pixels = digits()[0] / 16
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 64))
+    found = diagnose(model, (pixels, pixels), nn.MSELoss(), torch.optim.Adam(model.parameters(), 1e-3), steps=30,
+                     lr_find=False)  # fmt: skip
+    assert "target_scale" not in [f.rule for f in found.findings], found.findings

@@ -274,12 +274,19 @@ class LossInputs:
     sum_gap: float | None = None
     logsumexp_gap: float | None = None
     targets_are_inputs: bool = False  # integer targets equal, element for element, to a model input
+    reconstructs_inputs: bool = False  # numeric targets equal to a model input: an autoencoder's
     ignore_index: int | None = None  # the loss's (CrossEntropyLoss, NLLLoss): targets it leaves out
     label_smoothing: float = 0.0  # CrossEntropyLoss's: the loss's floor is then above 0
 
     @classmethod
     def of(
-        cls, outputs: Tensor, targets: Tensor, loss_fn: Any, *, targets_are_inputs: bool = False
+        cls,
+        outputs: Tensor,
+        targets: Tensor,
+        loss_fn: Any,
+        *,
+        targets_are_inputs: bool = False,
+        reconstructs_inputs: bool = False,
     ) -> LossInputs:
         scores = outputs.detach().float()
         dim = None if targets.is_floating_point() else class_dim(scores.shape, targets.shape)
@@ -295,6 +302,7 @@ class LossInputs:
             low=scores.min().item() if scores.numel() else math.nan,
             high=scores.max().item() if scores.numel() else math.nan,
             targets_are_inputs=targets_are_inputs,
+            reconstructs_inputs=reconstructs_inputs,
             ignore_index=index if isinstance(index := getattr(loss_fn, "ignore_index", None), int) else None,
             label_smoothing=float(getattr(loss_fn, "label_smoothing", 0.0) or 0.0),
             **gaps,
@@ -726,8 +734,11 @@ class Instruments:
                     for x in given
                 )
             )
+            reconstructs = target.is_floating_point() and any(
+                isinstance(x, Tensor) and x.shape == target.shape and torch.equal(x, target) for x in given
+            )
             self.statistics.loss_inputs = LossInputs.of(
-                prediction, target, loss_fn, targets_are_inputs=copied
+                prediction, target, loss_fn, targets_are_inputs=copied, reconstructs_inputs=reconstructs
             )
 
     def stop(self) -> None:

@@ -180,6 +180,26 @@ def test_a_folder_is_loaded_by_path_and_described(tmp_path):
     assert len(seen) == 1
 
 
+@pytest.mark.parametrize("val", ["valid", "validation", "Valid"])
+def test_a_validation_folder_of_another_usual_name_is_the_validation_split(tmp_path, val):
+    """train/, valid/, test/ (Kaggle's layout) was read as three classes 'test', 'train', 'valid', their
+    class folders merged into each: the model learnt which split an image came from. An .npz's x_valid or
+    x_validation was already its validation split; the two readers share the names now."""
+    for split, n in (("train", 5), (val, 3), ("test", 2)):
+        two_classes(tmp_path / split, n=n, seed=len(split))
+    splits = load(tmp_path, seed=0)
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (10, 6, 4) and splits.num_classes == 2
+    assert torch.equal(splits.val.x, load_image_folder(tmp_path / val).examples.x)
+    assert splits.reading.endswith(f"split by its train/, {val}/, test/ folders")
+    two_classes(tmp_path / "val", n=1)
+    with pytest.raises(InvalidValueError) as refused:
+        load(tmp_path, seed=0)
+    assert str(refused.value) == (
+        f"invalid value 'val/ and {val}/' for validation folders of {str(tmp_path)!r}: accepted one of val/, "
+        "valid/, validation/."
+    )
+
+
 def test_train_and_val_folders_without_test_say_there_is_no_test_split_and_a_missing_class(tmp_path):
     """Test metrics were missing without a word: the reading says no test split, and names a class that
     a split lacks."""

@@ -2,8 +2,8 @@
 
 ``root/cat/001.png``, ``root/dog/xyz.jpg``: the classes are the sorted sub-folder names, class ``i`` the
 ``i``-th of them (``torchvision.datasets.ImageFolder``'s ``find_classes``). Where ``root`` holds
-``train/`` and ``test/`` (and ``val/``) folders instead, each laid out so, they are the data set's own
-splits, as in common data sets: ``test/`` is kept as the test split and validation is drawn from
+``train/`` and ``test/`` (and ``val/``, or ``valid/`` or ``validation/``) folders instead, each laid out
+so, they are the data set's own splits, as in common data sets: ``test/`` is kept as the test split and validation is drawn from
 ``train/``; with ``val/`` every split is fixed (without ``test/``: no test split, which the reading
 says). The classes are ``train/``'s; another split may lack one (the reading names it), never add one.
 
@@ -31,16 +31,15 @@ import numpy as np
 import torch
 
 from optimlab.data.examples import DatasetInfo, Examples, TensorPair
-from optimlab.data.splits import Splits
+from optimlab.data.splits import SPLIT_NAMES, Splits
 from optimlab.errors import InvalidValueError
 from optimlab.models.sizing import device_memory
 
-__all__ = ["IMAGE_SUFFIXES", "SPLIT_FOLDERS", "image_pixels", "images_array", "load_image_folder"]
+__all__ = ["IMAGE_SUFFIXES", "image_pixels", "images_array", "load_image_folder"]
 
 IMAGE_SUFFIXES = frozenset(
     (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 )
-SPLIT_FOLDERS = ("train", "val", "test")
 # Pillow mode -> the mode it is read in (8 bits a channel); anything else is refused
 _MODES = {"1": "L", "L": "L", "LA": "LA", "P": "RGB", "PA": "RGBA", "RGB": "RGB", "RGBA": "RGBA"}
 _CHANNELS = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
@@ -208,6 +207,27 @@ def _check_fits(count: int, resize: tuple[int, int], size: Any, where: str) -> N
         )
 
 
+def _split_folders(named: dict[str, Path], where: str) -> dict[str, Path]:
+    """The folder of each split, in :data:`~optimlab.data.splits.SPLIT_NAMES`' order, where ``named`` (the
+    folders in ``where``, by lower-case name) holds train/ and nothing but split folders; else none (then
+    a train/ beside other folders is a class)."""
+    split_of = {name: split for split, names in SPLIT_NAMES.items() for name in names}
+    if "train" not in named or not set(named) <= set(split_of):
+        return {}
+    folders = {}
+    for split, names in SPLIT_NAMES.items():
+        given = [named[name] for name in names if name in named]
+        if len(given) > 1:
+            raise InvalidValueError(
+                f"{'validation' if split == 'val' else split} folders of {where}",
+                " and ".join(f"{folder.name}/" for folder in given),
+                "one of " + ", ".join(f"{name}/" for name in names),
+            )
+        if given:
+            folders[split] = given[0]
+    return folders
+
+
 def load_image_folder(
     path: str | os.PathLike[str], *, size: int | Sequence[int] | None = None
 ) -> Examples | Splits:
@@ -229,20 +249,15 @@ def load_image_folder(
     if not root.is_dir():
         raise InvalidValueError("image folder", str(path), "an existing folder")
     resize = _size(size, where)
-    named = {e.name.lower(): e for e in _visible(list(root.iterdir())) if e.is_dir()}
-    # split folders where train/ is there and nothing else but val/ and test/ (else train is a class)
-    splits = (
-        [s for s in SPLIT_FOLDERS if s in named]
-        if "train" in named and set(named) <= set(SPLIT_FOLDERS)
-        else []
-    )
-    found = [_find(named[s], repr(str(named[s]))) for s in splits] if splits else [_find(root, where)]
+    folders = _split_folders({e.name.lower(): e for e in _visible(list(root.iterdir())) if e.is_dir()}, where)
+    splits = list(folders)
+    found = [_find(folders[s], repr(str(folders[s]))) for s in splits] if splits else [_find(root, where)]
     classes = found[0].classes
     for split, seen in zip(splits[1:], found[1:]):
         extra = sorted(set(seen.classes) - set(classes))
         if extra:
             raise InvalidValueError(
-                f"class folders of {str(named[split])!r}",
+                f"class folders of {str(folders[split])!r}",
                 ", ".join(extra),
                 f"classes of train/: {', '.join(classes)}",
             )
@@ -261,12 +276,12 @@ def load_image_folder(
     if resize is not None:
         reading += f"; resized to {resize[0]}x{resize[1]}"
     if splits:
-        reading += "; split by its " + ", ".join(f"{s}/" for s in splits) + " folders"
+        reading += "; split by its " + ", ".join(f"{folders[s].name}/" for s in splits) + " folders"
         if "val" in splits and "test" not in splits:  # fixed splits: none is drawn for test
             reading += ", no test split (no test/ folder)"
         for split, seen in zip(splits[1:], found[1:]):
             if missing := [c for c in classes if c not in seen.classes]:
-                reading += f"; {split}/ has no {', '.join(missing[:_SHOWN_CLASSES])}"
+                reading += f"; {folders[split].name}/ has no {', '.join(missing[:_SHOWN_CLASSES])}"
     skipped = [f for split in found for f in split.skipped]
     if skipped:
         reading += f"; {len(skipped)} other file{'s' * (len(skipped) > 1)} skipped, not images ({skipped[0].name}...)"

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from optimlab.data.examples import DatasetInfo, Examples, Task, reject_non_finite
-from optimlab.data.splits import Splits
+from optimlab.data.splits import SPLIT_NAMES, Splits
 from optimlab.data.tables import column_position, target_field
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 
@@ -174,7 +174,6 @@ def _problem(path: Path, error: Exception) -> str:
 
 # The (inputs, targets) of each split of an archive saved split, as keras.datasets' files are (mnist.npz:
 # x_train, y_train, x_test, y_test): read so before :data:`ARRAY_PAIRS` when no keys are given.
-_SPLIT_NAMES = {"train": ("train",), "val": ("val", "valid", "validation"), "test": ("test",)}
 
 
 def _split_keys(files: list[str], path: Path) -> dict[str, tuple[str, str]] | None:
@@ -184,7 +183,7 @@ def _split_keys(files: list[str], path: Path) -> dict[str, tuple[str, str]] | No
     if prefix is None:
         return None
     parts = {}
-    for part, names in _SPLIT_NAMES.items():
+    for part, names in SPLIT_NAMES.items():
         for name in names:
             x, y = f"{prefix}_{name}", f"y_{name}"
             if (x in files) != (y in files):
@@ -196,7 +195,7 @@ def _split_keys(files: list[str], path: Path) -> dict[str, tuple[str, str]] | No
             if x in files:
                 parts[part] = (x, y)
                 break
-    known = {name for names in _SPLIT_NAMES.values() for name in names}
+    known = {name for names in SPLIT_NAMES.values() for name in names}
     # x_tst with y_tst beside x_train: a split of a name not read, its rows dropped without a word
     named = (f.removeprefix(f"{prefix}_") for f in files if f.startswith(f"{prefix}_"))
     unread = [name for name in named if f"y_{name}" in files and name not in known]
@@ -205,7 +204,7 @@ def _split_keys(files: list[str], path: Path) -> dict[str, tuple[str, str]] | No
             f"arrays of {path.name}",
             ", ".join(f"{prefix}_{name} with y_{name}" for name in unread),
             "splits named "
-            + ", ".join(" or ".join(names) for names in _SPLIT_NAMES.values())
+            + ", ".join(" or ".join(names) for names in SPLIT_NAMES.values())
             + f" ({prefix}_test with y_test...): rename the split's arrays, or drop them",
         )
     return parts

@@ -20,7 +20,11 @@ from optimlab.data.user_batches import whole_number
 from optimlab.errors import InvalidValueError, OptimlabWarning
 from optimlab.registry import SEED
 
-__all__ = ["Splits", "check_fractions", "rounded", "split"]
+__all__ = ["SPLIT_NAMES", "Splits", "check_fractions", "rounded", "split"]
+
+# The names of each split in the user's data saved split, in this order: an image folder's train/,
+# valid/, test/ folders (Kaggle's), an .npz's x_train, x_val, x_test arrays (keras.datasets')
+SPLIT_NAMES = {"train": ("train",), "val": ("val", "valid", "validation"), "test": ("test",)}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -189,6 +189,33 @@ def test_the_suggestion_set_as_the_trainers_learning_rate_after_the_range_test_i
     assert [group["initial_lr"] for group in hf.optimizer.param_groups] == [0.0123, 0.0123]
 
 
+def test_what_the_trainer_does_that_the_range_test_does_not_is_said_in_its_reason():
+    """The Trainer clips every step's gradient at max_grad_norm (1.0 by default) and steps once every
+    gradient_accumulation_steps batches; the range test of it did neither and said nothing, its
+    suggestion read as one for the Trainer's training. The sweep is unclipped (its curve under
+    max_grad_norm=0.001, far below any of its gradients' norms, equals the one under 0, where the Trainer
+    does not clip), and says so."""
+
+    def swept(**args):
+        model = tiny_vit()
+        optimizer = trainer_optimizers(torch.optim.SGD(model.parameters(), lr=0.1))
+        torch.manual_seed(0)
+        return lr_range_test(trainer(model, Images(n=64), 2, optimizer, **args), steps=12, end_lr=100.0)
+
+    plain, tight = swept(max_grad_norm=0.0), swept(max_grad_norm=1e-3)
+    assert tight.losses == plain.losses  # the sweep does not clip
+    assert tight.reason == plain.reason + " (unclipped: the Trainer's max_grad_norm=0.001 is not taken)"
+    assert "max_grad_norm" not in plain.reason
+    assert swept(gradient_accumulation_steps=4).reason.endswith(
+        " (unclipped: the Trainer's max_grad_norm=1.0 is not taken) (a step a batch: the Trainer's "
+        "gradient_accumulation_steps=4 steps once every 4 batches, on 4x the rows)"
+    )
+    model = tiny_vit()  # the gradients the sweep steps with, at its first batch: far above 0.001
+    batch = next(iter(torch.utils.data.DataLoader(Images(n=64), batch_size=32)))
+    model(**batch).loss.backward()
+    assert torch.nn.utils.get_total_norm([p.grad for p in model.parameters()]) > 0.01
+
+
 def test_the_check_of_a_trainer_scores_its_candidates_on_rows_held_out_of_its_data():
     model = tiny_vit()
     hf = trainer(model, Images(), 10, trainer_optimizers(torch.optim.Adam(model.parameters(), lr=1e-3)))

@@ -10,6 +10,7 @@ a trainer's model and data, and optimlab's optimizers and schedules for ``Traine
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -215,7 +216,9 @@ def lr_range_test(trainer: Trainer, *, check_steps: int | None = None, **options
     (:func:`optimlab.doctor.find_lr`): each trains ``check_steps`` steps, one at a time, scored by
     ``compute_loss`` on the trainer's ``eval_dataset`` (default: a fifth of the training data held
     out). ``options`` go to :func:`optimlab.doctor.lr_range_test` (``start_lr``, ``end_lr``,
-    ``steps``, ...). Set the suggestion as ``TrainingArguments(learning_rate=...)`` or the optimizer's lr.
+    ``steps``, ...). The sweep and the check step on every batch, unclipped: where the Trainer's
+    arguments set otherwise (``max_grad_norm``, 1.0 by default; ``gradient_accumulation_steps``), the
+    result's ``reason`` says so. Set the suggestion as ``TrainingArguments(learning_rate=...)`` or the optimizer's lr.
     """
     if not isinstance(trainer, Trainer):
         raise InvalidValueError(
@@ -233,11 +236,30 @@ def lr_range_test(trainer: Trainer, *, check_steps: int | None = None, **options
     try:
         if check_steps is not None:
             held_out = trainer.get_eval_dataloader() if trainer.eval_dataset is not None else None
-            return find_lr(*data, held_out=held_out, check_steps=check_steps, **loss, **options)
-        return _sweep(*data, **loss, **options)
+            result = find_lr(*data, held_out=held_out, check_steps=check_steps, **loss, **options)
+        else:
+            result = _sweep(*data, **loss, **options)
     finally:
         if created:
             trainer.optimizer = None
+    notes = "".join(f" ({note})" for note in _trained_otherwise(trainer.args))
+    return dataclasses.replace(result, reason=result.reason + notes)
+
+
+def _trained_otherwise(args: Any) -> list[str]:
+    """What of the training ``args`` (the Trainer's ``TrainingArguments``) set the range test does
+    otherwise, said beside its suggestion, as the Lightning range test says a Trainer's precision: the
+    sweep and the check step on every batch, unclipped."""
+    notes = []
+    if args.max_grad_norm:  # the Trainer clips at a norm above 0 only (1.0 by default)
+        notes.append(f"unclipped: the Trainer's max_grad_norm={args.max_grad_norm!r} is not taken")
+    accumulated = args.gradient_accumulation_steps
+    if accumulated > 1:
+        notes.append(
+            f"a step a batch: the Trainer's gradient_accumulation_steps={accumulated} steps once every "
+            f"{accumulated} batches, on {accumulated}x the rows"
+        )
+    return notes
 
 
 # What the trainer gives the sweep and the check: its model, loss, optimizer and loaders (whose batch size

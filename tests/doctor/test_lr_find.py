@@ -159,6 +159,9 @@ def test_a_curve_without_descent_gets_no_suggestion_and_says_why():
     suggestion, details = suggest_lr(lrs[:5], [2.3, 2.2, 2.1, float("nan"), 1.0])
     assert suggestion is None and "only 3 finite losses" in details["reason"]
     assert "stable_edge_lr" not in details  # too few points for a curve: no candidates either
+    suggestion, details = suggest_lr(lrs[:5], [2.3, 2.2, 2.1, 2.0, 1.9])  # a short sweep, all finite
+    assert suggestion is None and "at least 8 steps" in details["reason"]
+    assert "diverged" not in details["reason"]
 
 
 def test_a_flat_curve_proposes_candidates_around_where_the_loss_turns_up():

@@ -169,11 +169,16 @@ def suggest_lr(
     if not _FACTOR.contains(margin):
         raise InvalidValueError("margin", margin, str(_FACTOR))
     finite = next((i for i, v in enumerate(losses) if not math.isfinite(v)), len(losses))
+    diverged = finite < len(losses)
     lrs, losses = list(lrs[:finite]), list(losses[:finite])
     smoothed = smooth(losses)
     details: dict[str, Any] = {"smoothed": smoothed, "min_loss_lr": None, "steepest_lr": None}
     if len(losses) < 8:
-        details["reason"] = f"only {len(losses)} finite losses: the sweep diverged almost at once"
+        details["reason"] = (
+            f"only {len(losses)} finite losses: the sweep diverged almost at once"
+            if diverged
+            else f"only {len(losses)} losses: a curve needs a sweep of at least 8 steps"
+        )
         return None, details
     values = torch.tensor(smoothed, dtype=torch.float64)
     log_lrs = torch.tensor(lrs, dtype=torch.float64).log10()

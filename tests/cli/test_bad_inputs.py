@@ -295,6 +295,8 @@ CASES: list[tuple[str, list[str], str]] = [
     ("worker location empty", ["worker", ""], "'LOCATION': '' is empty"),
     ("worker methods none named", ["worker", "RUN", "--methods", ",,"], "--methods"),
     ("worker sqlite missing", ["worker", "sqlite:///no/such/x.db"], "sqlite"),
+    # refused by the storage after 'worker: training the waiting trials of ...' began, a second line
+    ("worker journal of no study", ["worker", "STUDY"], "no optimlab study"),
     # --- bench
     ("bench nothing", ["bench"], "--suite"),
     ("bench suite and workloads", ["bench", "--suite", "small", "--workloads", "digits_mlp"], "one of them"),
@@ -443,6 +445,7 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
     paths["STUDY"] = root / "study"  # a study's journal, as compare leaves it (empty: only its name counts)
     paths["STUDY"].mkdir()
     (paths["STUDY"] / "study.journal").touch()
+    (paths["STUDY"] / "study.journal.flock").touch()  # optuna's lock, made by any opening of the journal
     paths["A_FILE"].write_text("not a folder\n")
     paths["BINARY_RUN"] = root / "binary-run"  # a run whose metrics are no text
     shutil.copytree(paths["RUN"], paths["BINARY_RUN"])

@@ -53,9 +53,12 @@ def worker(
         o.checked(checks.study_location, location, "LOCATION")
     from optimlab.study import work
     from optimlab.study.storage import without_passwords
+    from optimlab.study.worker import open_storage_checked
 
     output = Output(fmt)
     chosen = o.split_names(methods) or None
+    if not wait:  # a study, name or method refused before the line that says work begins
+        open_storage_checked(location, name, chosen)
     until = "the studies are done" if wait else "none waits"
     shown = without_passwords(location)  # a URL's password never reaches a terminal or a CI log
     doing = f"worker: training the waiting trials of {shown} until {until} (Ctrl-C stops)"

@@ -33,7 +33,7 @@ from optimlab.study.storage import (
 )
 from optimlab.user_code import extend_sys_path
 
-__all__ = ["method_targets", "work"]
+__all__ = ["method_targets", "open_storage_checked", "work"]
 
 
 def method_targets(
@@ -47,6 +47,30 @@ def method_targets(
         if methods is None or method.name in methods:
             targets.append((spec, method, bool(study.user_attrs.get(DONE_ATTR, False))))
     return targets
+
+
+def open_storage_checked(
+    location: str | Path, name: str | None = None, methods: list[str] | None = None, *, wait: bool = False
+) -> BaseStorage:
+    """The storage at ``location``, once it holds study ``name`` (or any) with ``methods`` (or any) to
+    work on; else :class:`~optimlab.errors.OptimlabError` naming what it holds. With ``wait``, a study
+    or method not there yet may come from a driver started later: only a method no study there has is
+    refused. The CLI calls it before it says that work begins, so that a refusal is one line."""
+    storage = open_storage(location, create=False)  # a worker never starts a journal of its own
+    held = sorted({study.user_attrs[SPEC_ATTR]["name"] for study in optimlab_studies(storage)})
+    if name is not None and held and name not in held and not wait:
+        raise InvalidValueError("name (--name)", name, f"a study there: {', '.join(map(repr, held))}")
+    known = {method.name for _, method, _ in method_targets(storage, name)}
+    if unknown := [m for m in methods or () if known and m not in known]:
+        raise InvalidValueError(
+            "methods (--methods)",
+            ",".join(unknown),
+            "methods of the studies there: " + ", ".join(sorted(known)),
+        )
+    if not wait and not method_targets(storage, name, methods):
+        which = "" if name is None else f" {name!r}"
+        raise OptimlabError(f"no optimlab study{which} at {without_passwords(str(location))!r} to work on")
+    return storage
 
 
 def work(
@@ -70,27 +94,10 @@ def work(
     extend_sys_path(import_from)
     while wait and not is_url(location) and not (Path(location) / JOURNAL_NAME).is_file():
         time.sleep(poll_seconds)  # started before the driver: the study does not exist yet
-    storage = open_storage(location, create=False)  # a worker never starts a journal of its own
-    held = sorted({study.user_attrs[SPEC_ATTR]["name"] for study in optimlab_studies(storage)})
-    if name is not None and held and name not in held and not wait:  # a driver may start it later
-        raise InvalidValueError("name (--name)", name, f"a study there: {', '.join(map(repr, held))}")
-    # A method no study there has: named, where it found none "to work on" (a study started later,
-    # by a driver the worker waits for, cannot be checked yet).
-    known = {method.name for _, method, _ in method_targets(storage, name)}
-    if unknown := [m for m in methods or () if known and m not in known]:
-        raise InvalidValueError(
-            "methods (--methods)",
-            ",".join(unknown),
-            "methods of the studies there: " + ", ".join(sorted(known)),
-        )
+    storage = open_storage_checked(location, name, methods, wait=wait)
     ran = 0
     while True:
         targets = method_targets(storage, name, methods)
-        if not targets and not wait:
-            which = "" if name is None else f" {name!r}"
-            raise OptimlabError(
-                f"no optimlab study{which} at {without_passwords(str(location))!r} to work on"
-            )
         ran_now = run_waiting(storage, [(spec, method) for spec, method, _ in targets])
         ran += ran_now
         finished = bool(targets) and all(done for _, _, done in targets)

@@ -518,6 +518,46 @@ def test_a_flag_switched_right_after_a_load_keeps_the_state_it_moves_as_torch_do
     assert (ours - reference).abs().max() <= 1e-12
 
 
+@pytest.mark.parametrize(
+    ("name", "ours", "theirs"),
+    [("adan", "no_prox", "weight_decouple"), ("lamb", "decoupled_weight_decay", "weight_decouple")],
+)
+@pytest.mark.parametrize("load", [False, True])
+def test_a_flag_switched_at_a_step_without_gradients_keeps_the_group_counters(
+    name, ours, theirs, load, float64
+):
+    """A chain counting steps per group (Adan, Lamb) moves only its counters at a step where no
+    parameter has a gradient; with a flag that moves a transform switched at that step (Adan's
+    no_prox), the counters were read from the new places, not found, and restarted: 0.067 off
+    pytorch_optimizer.Adan doing the same after 25 steps. The flag's moves are carried first, as at a
+    step with gradients. Also right after a load."""
+    import pytorch_optimizer
+
+    def run(make, flag):
+        generator = torch.Generator().manual_seed(0)
+        w = torch.nn.Parameter(torch.randn(6, 4, generator=generator))
+        b = torch.nn.Parameter(torch.randn(6, generator=generator))
+        x = torch.randn(8, 4, generator=generator)
+        optimizer = make([w, b])
+        for step in range(25):
+            optimizer.zero_grad()
+            ((torch.tanh(x @ w.T + b)).square().mean() + 0.01 * (w**4).sum()).backward()
+            if step == 10:
+                if load:
+                    saved = copy.deepcopy(optimizer.state_dict())
+                    optimizer = make([w, b])
+                    optimizer.load_state_dict(saved)
+                optimizer.param_groups[0][flag] = not optimizer.param_groups[0][flag]
+                w.grad = b.grad = None  # the switch comes at a step without gradients
+            optimizer.step()
+        return torch.cat([w.detach().flatten(), b.detach().flatten()])
+
+    hp = dict(lr=0.01, weight_decay=0.05)
+    reference_class = {"adan": pytorch_optimizer.Adan, "lamb": pytorch_optimizer.Lamb}[name]
+    reference = run(lambda p: reference_class(p, **hp, **{theirs: False}), theirs)
+    assert (run(lambda p: create(name, p, **hp, **{ours: False}), ours) - reference).abs().max() <= 1e-12
+
+
 def test_the_sparse_check_runs_once_when_a_rebind_changes_decay_and_parameters(monkeypatch):
     """A group whose weight_decay changed and whose parameters with gradients changed at one step ran
     the sparse check twice, once for each reason."""

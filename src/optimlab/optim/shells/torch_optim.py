@@ -404,11 +404,7 @@ class Optimizer(torch.optim.Optimizer):
             return bound._replace(values=values, transform=transform, template=template)
         if bound is not None:
             self._release(index, bound)
-        # the layout of the state self.state holds: the bound chain's, or the one a loaded state was saved in
-        previous = self._layouts.get(index)
-        if previous is not None and _layout(previous) != layout:
-            self._carry_moved(group, previous, template)
-        self._layouts[index] = template
+        self._take_layout(index, group, template)
         self._check_sparse(index, group, dict(zip(self._names, values)))  # parameters with new gradients
         if self._per_group:
             counters = self._group_counters(group, template)
@@ -418,6 +414,14 @@ class Optimizer(torch.optim.Optimizer):
                 self._cohort(transform, template, members) for members in self._by_counters(template, params)
             )
         return _Bound(values, transform, layout, template, tuple(params), cohorts)
+
+    def _take_layout(self, index: int, group: dict[str, Any], template: State) -> None:
+        """Make ``template`` the layout of group ``index``'s state, carrying what a changed flag moved
+        from the layout its state is in: the bound chain's, or the one a loaded state was saved in."""
+        previous = self._layouts.get(index)
+        if previous is not None and _layout(previous) != _layout(template):
+            self._carry_moved(group, previous, template)
+        self._layouts[index] = template
 
     def _carry_moved(self, group: dict[str, Any], old: State, new: State) -> None:
         """Move the state of each transform a changed flag moved in the chain to its new place, as
@@ -513,7 +517,9 @@ class Optimizer(torch.optim.Optimizer):
         if bound is not None:
             self._release(index, bound)
         transform = self._factory(**{name: current(group[name]) for name in self._names})
-        counters = self._group_counters(group, transform.init([]))
+        template = transform.init([])
+        self._take_layout(index, group, template)  # a flag switched at this step moved the counters
+        counters = self._group_counters(group, template)
         like = group["params"][0] if group["params"] else torch.empty(0)
         empty = [torch.empty(0, dtype=like.real.dtype, device=like.device)]
         state = _rebuild(transform.init(empty), lambda path, leaf: counters.get(path, leaf))

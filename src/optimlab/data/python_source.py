@@ -82,7 +82,15 @@ def encode(text: str) -> Tensor:
 def python_source(seed: int, *, chars: int = 200_000, context: int = 64) -> Examples:
     """``(chars - 1) // context`` windows of ``context`` characters; the seed only decides the split."""
     del seed  # fixed text: the seed only decides the split
-    ids = encode(standard_library_text(chars))
+    text = standard_library_text(chars)
+    if len(text) < chars:  # cut short, fewer windows than asked for, without a word
+        raise InvalidValueError(
+            "dataset 'python_source' hyperparameter 'chars'",
+            chars,
+            f"at most {len(text):,} characters, all that the top-level modules of this Python's standard "
+            "library hold",
+        )
+    ids = encode(text)
     windows = (len(ids) - 1) // context
     if windows < 1:
         raise InvalidValueError(

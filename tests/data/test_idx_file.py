@@ -100,6 +100,15 @@ def test_inputs_of_no_dimension_are_refused_naming_the_file(tmp_path):
         load_idx(tmp_path / "i.idx", tmp_path / "l.idx")
 
 
+def test_a_labels_path_from_the_home_folder_is_read_as_the_data_path_is(tmp_path, monkeypatch):
+    """labels_path '~/l.idx' was refused as 'an existing file' while the data's own '~/...' path is read."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "i.idx").write_bytes(idx_bytes(IMAGES, 0x08, ">u1"))
+    (tmp_path / "l.idx").write_bytes(idx_bytes(LABELS, 0x08, ">u1"))
+    splits = optimlab.data.load("~/i.idx", labels_path="~/l.idx", val_fraction=0.0, test_fraction=0.0)
+    assert sorted(splits.train.y.tolist()) == [0, 1, 1, 2, 2]  # 0, 2, 7 as classes 0-2
+
+
 def test_a_missing_labels_file_asks_for_labels_path(tmp_path):
     (tmp_path / "t10k-images-idx3-ubyte").write_bytes(idx_bytes(IMAGES, 0x08, ">u1"))
     with pytest.raises(InvalidValueError, match="labels_path"):

@@ -105,7 +105,8 @@ def _load_idx_images(path: Path, labels_path: str | os.PathLike[str] | None = No
                 "in a recipe)",
             )
         labels_path = guess
-    if not Path(labels_path).is_file():
+    labels_path = Path(labels_path).expanduser()  # as the data's own path (load)
+    if not labels_path.is_file():
         raise InvalidValueError("labels_path", str(labels_path), "an existing file")
     return load_idx(path, labels_path)
 

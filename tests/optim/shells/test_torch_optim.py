@@ -397,6 +397,28 @@ def test_a_state_dict_of_another_optimizer_with_its_hyperparameters_is_refused()
     create("adam", [{"params": model.parameters(), "momentum": "mine"}]).load_state_dict(tagged.state_dict())
 
 
+@pytest.mark.parametrize("saved_groups", [2, 0])
+def test_a_state_dict_of_another_number_of_groups_is_refused_as_torch_refuses_it(saved_groups):
+    """Two saved groups loaded into an optimizer of one: the groups were zipped with the optimizer's,
+    so the second was dropped without a word (its lr lost, its parameter's state left under a stray
+    key), where torch.optim.Adam refuses it ('a different number of parameter groups'). Refused in one
+    line, nothing loaded; a saved state of no groups too."""
+    w, b = torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(2))
+    saved = create("adam", [{"params": [w]}, {"params": [b], "lr": 0.5}])
+    (w.sum() + b.sum()).backward()
+    saved.step()
+    state = saved.state_dict()
+    state["param_groups"] = state["param_groups"][:saved_groups]
+    with pytest.raises(ValueError, match="different number of parameter groups"):
+        torch.optim.Adam([w]).load_state_dict(state)
+    optimizer = create("adam", [w])
+    with pytest.raises(
+        OptimlabError, match=f"it holds {saved_groups} param groups, and the optimizer has 1"
+    ) as refused:
+        optimizer.load_state_dict(state)
+    assert "\n" not in str(refused.value) and not optimizer.state
+
+
 @pytest.mark.parametrize("resumed_with", [{}, {"amsgrad": True, "maximize": True}])
 def test_a_saved_group_without_a_hyperparameter_takes_the_default_as_torch_does(resumed_with, float64):
     """A state saved before a hyperparameter existed (torch.optim.AdamW's groups before amsgrad and

@@ -620,10 +620,15 @@ class Optimizer(torch.optim.Optimizer):
         default, whatever this optimizer was built with, as torch's ``__setstate__`` fills the flags.
         The chain of each loaded group is the layout its state was saved in: a flag switched before
         the next step moves that state as a switch after a step does (:meth:`_carry_moved`)."""
-        kept = [{k: v for k, v in g.items() if scheduled(v)} for g in self.param_groups]
         saved_groups = state_dict.get("param_groups", [])
+        if len(saved_groups) != len(self.param_groups):  # zipped below, the extra groups would be lost
+            raise OptimlabError(
+                f"{self._owner} cannot load this state_dict: it holds {len(saved_groups)} param groups, and "
+                f"the optimizer has {len(self.param_groups)}; give the param groups it was saved with"
+            )
+        kept = [{k: v for k, v in g.items() if scheduled(v)} for g in self.param_groups]
         groups = [{**self._registered, **mine, **saved} for mine, saved in zip(kept, saved_groups)]
-        state_dict = {**state_dict, "param_groups": groups or saved_groups}
+        state_dict = {**state_dict, "param_groups": groups}
         templates = self._check_layout(state_dict)
         torch_method("load_state_dict")(self, state_dict)
         self._bound.clear()

@@ -396,48 +396,46 @@ def test_a_signal_during_the_interpreters_exit_ends_with_the_verbs_code_and_no_t
     assert "adam" in done.stdout
 
 
-def test_a_bench_stopped_as_its_scores_are_read_says_how_to_resume(cli, monkeypatch, tmp_path):
-    """A signal after bench's report was written, as its scores were read, ended it with stdout empty
-    under --format json and stderr only 'interrupted'; resuming then prints the whole bench."""
-    import optimlab.cli.bench_cmd
+@pytest.mark.parametrize(
+    "verb, reading, flags, methods",
+    [
+        (
+            "bench",
+            "_print_scores",
+            ("--workloads", "digits_mlp", "--optimizers", "sgd", "--seeds", "1", "--budget", "1"),
+            lambda document: [row["method"] for row in document["workloads"]],
+        ),
+        (
+            "compare",
+            "_study_document",
+            ("--dataset", "digits", "--epochs", "1", "--optimizers", "sgd", "--seeds", "1", "--budget", "1"),
+            lambda document: [row["method"] for row in document["studies"][0]["leaderboard"]],
+        ),
+    ],
+)
+def test_a_study_stopped_as_its_results_are_read_says_how_to_resume(
+    cli, monkeypatch, tmp_path, verb, reading, flags, methods
+):
+    """A signal after bench's or compare's report was written, as its scores or leaderboards were read,
+    ended it with stdout empty under --format json and stderr only 'interrupted'; resuming then prints the
+    whole study."""
+    import importlib
 
-    scores = optimlab.cli.bench_cmd._print_scores
-    monkeypatch.setattr(optimlab.cli.bench_cmd, "_print_scores", _terminate_this_process)
-    folder = tmp_path / "bench"
-    flags = ("--workloads", "digits_mlp", "--optimizers", "sgd", "--seeds", "1", "--budget", "1")
-    code, out, err = cli("bench", *flags, "--out", str(folder), "--format", "json", "--no-progress")
-    again, shows = f"optimlab bench --resume {folder}", f"optimlab report {folder}"
-    assert code == _errors.INTERRUPTED
-    assert json.loads(out) == {"status": "interrupted", "resume": again, "report": shows}
-    kept = f"the finished trials are kept; `{shows}` shows them so far"
-    assert err.splitlines()[-1] == f"interrupted: {kept}; continue with `{again}`"
-    code, _, err = cli(*shlex.split(shows)[1:], "--out", str(tmp_path / "so-far.html"))
-    assert code == 0 and (tmp_path / "so-far.html").is_file(), err  # the command it gave works
-    monkeypatch.setattr(optimlab.cli.bench_cmd, "_print_scores", scores)
-    code, out, _ = cli(*shlex.split(again)[1:], "--format", "json", "--no-progress")
-    assert code == 0 and [row["method"] for row in json.loads(out)["workloads"]] == ["sgd"]
-
-
-def test_a_comparison_stopped_as_its_leaderboards_are_read_says_how_to_resume(cli, monkeypatch, tmp_path):
-    """A signal after compare's report was written, as its leaderboards were read, ended it with stdout
-    empty under --format json and stderr only 'interrupted'; resuming then prints the whole comparison."""
-    import optimlab.cli.compare_cmd
-
-    document = optimlab.cli.compare_cmd._study_document
-    monkeypatch.setattr(optimlab.cli.compare_cmd, "_study_document", _terminate_this_process)
+    module = importlib.import_module(f"optimlab.cli.{verb}_cmd")
+    read = getattr(module, reading)
+    monkeypatch.setattr(module, reading, _terminate_this_process)
     folder = tmp_path / "study"
-    flags = ("--dataset", "digits", "--epochs", "1", "--optimizers", "sgd", "--seeds", "1", "--budget", "1")
-    code, out, err = cli("compare", *flags, "--out", str(folder), "--format", "json", "--no-progress")
-    again, shows = f"optimlab compare --resume {folder}", f"optimlab report {folder}"
+    code, out, err = cli(verb, *flags, "--out", str(folder), "--format", "json", "--no-progress")
+    again, shows = f"optimlab {verb} --resume {folder}", f"optimlab report {folder}"
     assert code == _errors.INTERRUPTED
     assert json.loads(out) == {"status": "interrupted", "resume": again, "report": shows}
     kept = f"the finished trials are kept; `{shows}` shows them so far"
     assert err.splitlines()[-1] == f"interrupted: {kept}; continue with `{again}`"
     code, _, err = cli(*shlex.split(shows)[1:], "--out", str(tmp_path / "so-far.html"))
     assert code == 0 and (tmp_path / "so-far.html").is_file(), err  # the command it gave works
-    monkeypatch.setattr(optimlab.cli.compare_cmd, "_study_document", document)
+    monkeypatch.setattr(module, reading, read)
     code, out, _ = cli(*shlex.split(again)[1:], "--format", "json", "--no-progress")
-    assert code == 0 and [row["method"] for row in json.loads(out)["studies"][0]["leaderboard"]] == ["sgd"]
+    assert code == 0 and methods(json.loads(out)) == ["sgd"]
 
 
 def test_a_stopped_comparison_still_prints_its_one_json_document(cli, monkeypatch, tmp_path):

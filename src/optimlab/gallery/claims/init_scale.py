@@ -116,37 +116,39 @@ def measure_small_init(size: str) -> Evidence:
     )
 
 
+# Each gradient check: its claim, the number it reads, and that number in words; each must fall 10x
+# (1 in log10) below the proper init's.
+GRADIENT_CHECKS = (
+    (
+        "Back-propagated gradients shrink toward the input: the first-to-last layer ratio is at least 10x "
+        "below the proper init's",
+        "backprop_first_to_last_log10",
+        "log10 of the first-to-last layer ratio of back-propagated gradient norms",
+    ),
+    (
+        "The weight gradients of early layers are smaller than the last layer's: ratio at least 10x below "
+        "the proper init's",
+        "weight_grad_first_to_last_log10",
+        "log10 of the first-to-last layer ratio of weight-gradient norms",
+    ),
+    (
+        "Weight gradients vanish: at least 10x smaller than with the proper init, averaged over layers",
+        "weight_grad_log10",
+        "mean over layers of log10 weight-gradient norm",
+    ),
+)
+
+
 def verdict_small_init(numbers: Mapping[str, Any]) -> Verdict:
     tiny, proper = numbers["arms"]
     names = (tiny, proper)
     return decide(
         [
-            paired_check(
-                "Back-propagated gradients shrink toward the input: the first-to-last layer ratio is at "
-                "least 10x below the proper init's",
-                numbers["backprop_first_to_last_log10"][tiny],
-                numbers["backprop_first_to_last_log10"][proper],
-                names=names,
-                below=-1,
-                measure="log10 of the first-to-last layer ratio of back-propagated gradient norms",
-            ),
-            paired_check(
-                "The weight gradients of early layers are smaller than the last layer's: ratio at least 10x "
-                "below the proper init's",
-                numbers["weight_grad_first_to_last_log10"][tiny],
-                numbers["weight_grad_first_to_last_log10"][proper],
-                names=names,
-                below=-1,
-                measure="log10 of the first-to-last layer ratio of weight-gradient norms",
-            ),
-            paired_check(
-                "Weight gradients vanish: at least 10x smaller than with the proper init, averaged over "
-                "layers",
-                numbers["weight_grad_log10"][tiny],
-                numbers["weight_grad_log10"][proper],
-                names=names,
-                below=-1,
-                measure="mean over layers of log10 weight-gradient norm",
+            *(
+                paired_check(
+                    claim, numbers[key][tiny], numbers[key][proper], names=names, below=-1, measure=measure
+                )
+                for claim, key, measure in GRADIENT_CHECKS
             ),
             paired_check(
                 "Training suffers: lower test accuracy than with the proper init",

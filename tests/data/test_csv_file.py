@@ -514,3 +514,22 @@ def test_a_quote_left_open_is_refused_not_read_as_the_rest_of_the_file_in_one_fi
     lenient = load_csv(write(tmp_path, 'a,b,label\n"1","2" ,x"y\n3,4,z\n5,6,x"y\n', "lenient.csv"))
     assert lenient.examples.x.tolist() == [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]
     assert lenient.examples.y.tolist() == [0, 1, 0]
+
+
+@pytest.mark.parametrize(
+    "code", ["2024_01", "1_000", "\u0661\u0662", "\uff11\uff12"]
+)  # Arabic-Indic, fullwidth 12
+def test_text_that_python_reads_as_a_number_but_pandas_and_numpy_do_not_is_text(tmp_path, code):
+    """float() reads digit separators and other scripts' digits: '2024_01' (a year and month) was the
+    feature 202401, '١٢' the number 12, without a word; pandas.read_csv reads such a column as text and
+    numpy.loadtxt refuses it. It is text now: refused as a feature (one_hot encodes it), a class label as
+    the target."""
+    path = write(tmp_path, f"a,b,label\n{code},2,x\n3,4,y\n5,6,x\n")
+    with pytest.raises(
+        InvalidValueError, match=rf"'{code}' for feature 'a' in row 2 of data.csv: accepted a number"
+    ):
+        load_csv(path)
+    with pytest.raises(ValueError):
+        np.loadtxt(io.StringIO(f"{code},2\n"), delimiter=",")
+    labels = load_csv(write(tmp_path, f"a,b,label\n1,2,{code}\n3,4,7\n5,6,{code}\n", "t.csv"))
+    assert labels.reading == f"target column 'label', labels {', '.join(sorted([code, '7']))} as classes 0-1"

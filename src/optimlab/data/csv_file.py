@@ -52,9 +52,17 @@ MISSING = frozenset(
 )
 
 
+def _number(field: str) -> float:
+    """``field`` as a number as pandas and numpy read one: :func:`float`'s syntax without its digit
+    separators ('2024_01' is no 202401) and other scripts' digits ('١٢' is no 12)."""
+    if "_" in field or not field.isascii():
+        raise ValueError(f"not a number: {field!r}")
+    return float(field)
+
+
 def _is_number(field: str) -> bool:
     try:
-        float(field)
+        _number(field)
     except ValueError:
         return False
     return True
@@ -341,7 +349,7 @@ def load_csv(
                 values.append(0.0)  # replaced by its 0/1 features
                 continue
             try:
-                values.append(float(field))
+                values.append(_number(field))
             except ValueError:
                 raise InvalidValueError(
                     f"feature {feature!r} in row {line} of {path.name}",
@@ -357,7 +365,7 @@ def load_csv(
             )
         features.append(values)
         labels.append(label)
-    y = np.array([float(v) for v in labels]) if all(_is_number(v) for v in labels) else np.array(labels)
+    y = np.array([_number(v) for v in labels]) if all(_is_number(v) for v in labels) else np.array(labels)
     x = np.array(features, dtype=np.float64)
     feature_columns = [i for i in range(index, width) if i != column]
     reject_non_finite(

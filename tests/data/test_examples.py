@@ -67,6 +67,8 @@ def test_text_targets_under_task_regression_are_numbers_or_refused_naming_the_fi
         "invalid value 'cat' for targets of t: accepted numbers to regress (task 'regression'); targets "
         "of text are class labels: task 'classification' (data.options.task in a recipe)."
     )
+    with pytest.raises(InvalidValueError, match="'2024_01' for targets of t: accepted numbers to regress"):
+        Examples.from_arrays(x, np.array(["1.5", "2024_01", "2"]), name="t", task="regression")  # not 202401
     with pytest.raises(InvalidValueError, match="invalid value nan for targets of t at example 1"):
         Examples.from_arrays(x, np.array(["1.5", "nan", "2"]), name="t", task="regression")
     from optimlab.data import load_csv

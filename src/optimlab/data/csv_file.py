@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from optimlab.data.compressed import file_bytes
-from optimlab.data.examples import Examples, Task, reject_non_finite
+from optimlab.data.examples import Examples, Task, reject_non_finite, text_number
 from optimlab.data.tables import column_position, target_field
 from optimlab.data.user_batches import boolean
 from optimlab.errors import InvalidValueError
@@ -52,17 +52,9 @@ MISSING = frozenset(
 )
 
 
-def _number(field: str) -> float:
-    """``field`` as a number as pandas and numpy read one: :func:`float`'s syntax without its digit
-    separators ('2024_01' is no 202401) and other scripts' digits ('١٢' is no 12)."""
-    if "_" in field or not field.isascii():
-        raise ValueError(f"not a number: {field!r}")
-    return float(field)
-
-
 def _is_number(field: str) -> bool:
     try:
-        _number(field)
+        text_number(field)
     except ValueError:
         return False
     return True
@@ -349,7 +341,7 @@ def load_csv(
                 values.append(0.0)  # replaced by its 0/1 features
                 continue
             try:
-                values.append(_number(field))
+                values.append(text_number(field))
             except ValueError:
                 raise InvalidValueError(
                     f"feature {feature!r} in row {line} of {path.name}",
@@ -365,7 +357,7 @@ def load_csv(
             )
         features.append(values)
         labels.append(label)
-    y = np.array([_number(v) for v in labels]) if all(_is_number(v) for v in labels) else np.array(labels)
+    y = np.array([text_number(v) for v in labels]) if all(_is_number(v) for v in labels) else np.array(labels)
     x = np.array(features, dtype=np.float64)
     feature_columns = [i for i in range(index, width) if i != column]
     reject_non_finite(

@@ -32,6 +32,7 @@ __all__ = [
     "label_ignored",
     "reject_non_finite",
     "targets_for",
+    "text_number",
     "zero_one",
 ]
 
@@ -268,16 +269,24 @@ class Examples(DatasetInfo):
         )
 
 
+def text_number(text: str) -> float:
+    """``text`` as a number as pandas and numpy read one: :func:`float`'s syntax without its digit
+    separators ('2024_01' is no 202401) and other scripts' digits ('١٢' is no 12)."""
+    if "_" in text or not text.isascii():
+        raise ValueError(f"not a number: {text!r}")
+    return float(text)
+
+
 def _numbers_to_regress(targets: np.ndarray, name: str) -> np.ndarray:
-    """``targets`` as float64 numbers, text as :func:`float` reads it ('1.5'); text that is no number (a
-    class name, under task 'regression') is refused, naming the first."""
+    """``targets`` as float64 numbers, text as :func:`text_number` reads it ('1.5'); text that is no number
+    (a class name, under task 'regression') is refused, naming the first."""
     if targets.dtype.kind in "biuf":
         return targets.astype(np.float64)
     numbers = []
     for value in targets.reshape(-1).tolist():
         try:
-            numbers.append(float(value))
-        except (TypeError, ValueError):
+            numbers.append(text_number(value.decode() if isinstance(value, bytes) else str(value)))
+        except (UnicodeDecodeError, ValueError):
             raise InvalidValueError(
                 f"targets of {name}",
                 value,

@@ -349,22 +349,53 @@ def test_a_misspelt_name_is_offered_its_close_names_and_else_the_modules_own(use
             "uc_file.py:build",
             "names a module, not its file: uc_file:build",
         ),
+        (
+            "x = 1\ndef build(input_shape, num_outputs):\n    return = 3\n",
+            "uc_syntax:build",
+            "SyntaxError: invalid syntax (uc_syntax.py, line 3)",
+        ),
+        (
+            "import json\n\nsettings = json.loads('{')\n",
+            "uc_reads_json:build",
+            "JSONDecodeError: Expecting property name enclosed in double quotes: line 1 column 2 (char 1) "
+            "(uc_reads_json.py, line 3)",
+        ),
     ],
-    ids=["a missing dependency", "raises", "a file's name"],
+    ids=[
+        "a missing dependency",
+        "raises",
+        "a file's name",
+        "a syntax error",
+        "raised in the standard library",
+    ],
 )
 def test_a_module_found_but_not_imported_says_why_and_where_not_to_look_on_the_path(
     tmp_path, monkeypatch, source, path, said
 ):
     """A module found on the path that raised at import, or imported a package not installed, was told
     '(is its folder on PYTHONPATH, or the package installed?)': it was found. 'mynets.py:build' said
-    "No module named 'mynets.py'"."""
+    "No module named 'mynets.py'". A syntax error was placed twice, the second time in importlib's
+    __init__.py, and an error raised in the standard library (json.loads) at json's decoder.py, not at
+    the user's line: the line, its file and line number, ends the message once."""
     (tmp_path / (path.split(":")[0].removesuffix(".py") + ".py")).write_text(source)
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(RecipeError, match="cannot import") as refused:
         Recipe.from_dict({"model": {"name": path}})
-    assert said in str(refused.value) and "PYTHONPATH" not in str(refused.value)
+    line = next(line for line in str(refused.value).splitlines() if "cannot import" in line)
+    assert line.endswith(said) and "PYTHONPATH" not in str(refused.value)
     with pytest.raises(RecipeError, match=r"is its folder on PYTHONPATH"):  # a module truly not found
         Recipe.from_dict({"model": {"name": "uc_nowhere_at_all:build"}})
+
+
+def test_the_users_code_in_a_folder_named_optimlab_is_placed(tmp_path, monkeypatch):
+    """Every file under a folder named optimlab was taken for optimlab's own: the user's project folder
+    ~/optimlab/mynets.py raising at import was said without its line."""
+    folder = tmp_path / "optimlab"
+    folder.mkdir()
+    (folder / "uc_in_optimlab_folder.py").write_text("x = 1\nraise ValueError('broken at import')\n")
+    monkeypatch.syspath_prepend(str(folder))
+    with pytest.raises(RecipeError, match=r"broken at import \(uc_in_optimlab_folder.py, line 2\)"):
+        Recipe.from_dict({"model": {"name": "uc_in_optimlab_folder:build"}})
 
 
 def test_a_factory_or_module_that_calls_sys_exit_is_said_in_one_line(tmp_path, monkeypatch, cli):

@@ -398,6 +398,26 @@ def test_the_users_code_in_a_folder_named_optimlab_is_placed(tmp_path, monkeypat
         Recipe.from_dict({"model": {"name": "uc_in_optimlab_folder:build"}})
 
 
+def test_a_factory_of_positional_only_parameters_gets_the_data_by_position(tmp_path, monkeypatch):
+    """build(input_shape, num_outputs, /) was called with them by name: 'raised TypeError: build() got
+    some positional-only arguments passed as keyword arguments', placed in optimlab's user_code.py. One
+    between them that the data does not fill keeps its default."""
+    (tmp_path / "uc_positional.py").write_text(
+        "from torch import nn\n\n"
+        "def build(input_shape, num_outputs, /, width=8):\n"
+        "    return nn.Sequential(nn.Linear(input_shape[0], width), nn.Linear(width, num_outputs))\n\n"
+        "def between(input_shape, bias=False, num_outputs=2, /):\n"
+        "    return nn.Sequential(nn.Linear(input_shape[0], num_outputs, bias=bias))\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    recipe = {"data": {"name": "iris"}, "model": {"name": "uc_positional:build", "options": {"width": 5}}}
+    model = build(Recipe.from_dict(recipe)).model.net  # iris: 4 features, 3 classes
+    assert [tuple(layer.weight.shape) for layer in model] == [(5, 4), (3, 5)]
+    recipe["model"] = {"name": "uc_positional:between"}
+    (layer,) = build(Recipe.from_dict(recipe)).model.net
+    assert tuple(layer.weight.shape) == (3, 4) and layer.bias is None
+
+
 def test_a_factory_or_module_that_calls_sys_exit_is_said_in_one_line(tmp_path, monkeypatch, cli):
     """sys.exit(3) in the user's factory ended `optimlab train` and `compare` with exit code 3 and not a
     word (SystemExit passes `except Exception`)."""

@@ -1,6 +1,7 @@
 """What a user's data factory returns: dict batches are kept as they are (BatchSplits), split by index
 when one Dataset of dict items is given; (input, target) data goes on to tensors as before."""
 
+import functools
 import re
 
 import numpy as np
@@ -9,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from optimlab.data import Examples, load
+from optimlab.data import split as split_tensors
 from optimlab.data.examples import targets_for
 from optimlab.data.user_factory import BatchDataset, BatchSplits, as_data
 from optimlab.errors import InvalidValueError
@@ -43,6 +45,25 @@ def test_a_dataset_of_dict_items_is_split_by_index_from_the_seed():
     assert set(ids(half.train)) < set(parts[0]) and ids(half.val) == parts[1]  # nested, val unchanged
     assert splits.task == "classification"  # one integer label per item
     assert whole.split(seed=2, val_fraction=0.2, test_fraction=0.0, data_fraction=1.0).test is None
+
+
+def test_fractions_that_leave_dict_items_no_training_item_are_refused_as_for_tensors():
+    """Two items at 0.4 and 0.5 (one to validation, one to test) raised TypeError "argument of type
+    'NoneType' is not iterable" looking for the target key in an empty training split."""
+    data = Examples.from_arrays(torch.zeros(2, 1), torch.zeros(2), name="items", task="regression")
+    refusals = []
+    for split in (as_data(Items(2), "items").split, functools.partial(split_tensors, data)):
+        with pytest.raises(InvalidValueError) as refused:
+            split(seed=0, val_fraction=0.4, test_fraction=0.5, data_fraction=1.0)
+        refusals.append(str(refused.value))
+    assert (
+        refusals[0]
+        == refusals[1]
+        == (
+            "invalid value (0.4, 0.5) for fractions for items (2 examples): accepted values that leave at least "
+            "one training example."
+        )
+    )
 
 
 def test_splits_of_dict_batches_are_kept_as_given_and_their_task_read_from_the_labels():

@@ -20,7 +20,7 @@ from optimlab.data.user_batches import whole_number
 from optimlab.errors import InvalidValueError, OptimlabWarning
 from optimlab.registry import SEED
 
-__all__ = ["SPLIT_NAMES", "Splits", "check_fractions", "rounded", "split"]
+__all__ = ["SPLIT_NAMES", "Splits", "check_fractions", "no_training_rows", "rounded", "split"]
 
 # The names of each split in the user's data saved split, in this order: an image folder's train/,
 # valid/, test/ folders (Kaggle's), an .npz's x_train, x_val, x_test arrays (keras.datasets')
@@ -56,6 +56,15 @@ def check_fractions(val_fraction: float, test_fraction: float, data_fraction: fl
         or not 0.0 < data_fraction <= 1.0
     ):
         raise InvalidValueError("data_fraction", data_fraction, "a number in (0, 1]")
+
+
+def no_training_rows(name: str, rows: int, val_fraction: float, test_fraction: float) -> InvalidValueError:
+    """The refusal of fractions whose shares, each rounded, leave ``name``'s ``rows`` none to train on."""
+    return InvalidValueError(
+        f"fractions for {name} ({rows} examples)",
+        (val_fraction, test_fraction),
+        "values that leave at least one training example",
+    )
 
 
 def rounded(count: int, fraction: float) -> int:
@@ -118,11 +127,7 @@ def split(
         indices = torch.cat(pieces)
         chosen[name] = data.examples.subset(indices[torch.randperm(len(indices), generator=generator)])
     if len(chosen["train"]) == 0:
-        raise InvalidValueError(
-            f"fractions for {data.name} ({len(data.examples)} examples)",
-            (val_fraction, test_fraction),
-            "values that leave at least one training example",
-        )
+        raise no_training_rows(data.name, len(data.examples), val_fraction, test_fraction)
     fractions = {"val": val_fraction, "test": test_fraction}
     # a split given no row is said even where that is within a row of what was asked (2 classes of 2)
     if len(strata) == 1 or not _say_fractions_missed(data, strata, fractions, chosen):

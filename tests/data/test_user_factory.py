@@ -13,7 +13,7 @@ from optimlab.data import Examples, load
 from optimlab.data import split as split_tensors
 from optimlab.data.examples import targets_for
 from optimlab.data.user_factory import BatchDataset, BatchSplits, as_data
-from optimlab.errors import InvalidValueError
+from optimlab.errors import InvalidValueError, OptimlabWarning
 
 
 class Items(Dataset):
@@ -64,6 +64,15 @@ def test_fractions_that_leave_dict_items_no_training_item_are_refused_as_for_ten
             "one training example."
         )
     )
+
+
+def test_a_split_of_dict_items_that_gives_validation_or_test_no_item_says_so_as_for_tensors():
+    """Two items at 0.2 and 0.2 gave validation and test none without a word; tensors' splits say it."""
+    with pytest.warns(OptimlabWarning, match=r"the split of items's 2 rows gives validation and test no row"):
+        parts = as_data(Items(2), "items").split(
+            seed=0, val_fraction=0.2, test_fraction=0.2, data_fraction=1.0
+        )
+    assert (len(parts.train), len(parts.val), parts.test) == (2, 0, None)
 
 
 def test_splits_of_dict_batches_are_kept_as_given_and_their_task_read_from_the_labels():

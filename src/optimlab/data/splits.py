@@ -20,7 +20,7 @@ from optimlab.data.user_batches import whole_number
 from optimlab.errors import InvalidValueError, OptimlabWarning
 from optimlab.registry import SEED
 
-__all__ = ["SPLIT_NAMES", "Splits", "check_fractions", "no_training_rows", "rounded", "split"]
+__all__ = ["SPLIT_NAMES", "Splits", "check_fractions", "no_training_rows", "rounded", "say_empty", "split"]
 
 # The names of each split in the user's data saved split, in this order: an image folder's train/,
 # valid/, test/ folders (Kaggle's), an .npz's x_train, x_val, x_test arrays (keras.datasets')
@@ -131,7 +131,7 @@ def split(
     fractions = {"val": val_fraction, "test": test_fraction}
     # a split given no row is said even where that is within a row of what was asked (2 classes of 2)
     if len(strata) == 1 or not _say_fractions_missed(data, strata, fractions, chosen):
-        _say_empty(data, fractions, chosen)
+        say_empty(data.name, len(data.examples), fractions, {part: len(chosen[part]) for part in fractions})
     if untrained:
         _say_untrained(data, untrained, fractions)
     test = chosen["test"] if data.test is None else data.test
@@ -168,16 +168,17 @@ def _say_fractions_missed(
     return True
 
 
-def _say_empty(data: Examples, fractions: dict[str, float], chosen: dict[str, TensorPair]) -> None:
-    """Warn where a split asked for got no row, its share of a few rows rounded to 0 (0.2 of 2): the
-    run then ends with no metric of it (the stratified split's misses: :func:`_say_fractions_missed`)."""
-    empty = [name for name, fraction in fractions.items() if fraction > 0 and not len(chosen[name])]
+def say_empty(name: str, rows: int, fractions: dict[str, float], sizes: dict[str, int]) -> None:
+    """Warn where a split asked for (``fractions`` of ``name``'s ``rows``) got no row (``sizes``), its
+    share of a few rows rounded to 0 (0.2 of 2): the run then ends with no metric of it (the stratified
+    split's misses: :func:`_say_fractions_missed`)."""
+    empty = [part for part, fraction in fractions.items() if fraction > 0 and not sizes[part]]
     if not empty:
         return
-    fields = " and ".join(f"data.{name}_fraction {fractions[name]:g}" for name in empty)
-    words = " and ".join({"val": "validation", "test": "test"}[name] for name in empty)
+    fields = " and ".join(f"data.{part}_fraction {fractions[part]:g}" for part in empty)
+    words = " and ".join({"val": "validation", "test": "test"}[part] for part in empty)
     warnings.warn(
-        f"the split of {data.name}'s {len(data.examples)} rows gives {words} no row ({fields} of them rounds "
+        f"the split of {name}'s {rows} rows gives {words} no row ({fields} of them rounds "
         "to 0), so the run has no metric of it; give more rows, or 0 for a split not wanted",
         OptimlabWarning,
         stacklevel=3,

@@ -47,7 +47,7 @@ from optimlab.data.examples import (
     zero_one,
 )
 from optimlab.data.numpy_file import channels_last
-from optimlab.data.splits import Splits, check_fractions, no_training_rows, rounded
+from optimlab.data.splits import Splits, check_fractions, no_training_rows, rounded, say_empty
 from optimlab.data.torch_dataset import MORE_THAN_PAIRS, finite, read_pairs
 from optimlab.data.user_batches import (
     describe,
@@ -148,6 +148,7 @@ class BatchDataset:
         train = rest[: max(1, rounded(len(rest), data_fraction))]
         if not train:
             raise no_training_rows(self.name, n, val_fraction, test_fraction)
+        say_empty(self.name, n, {"val": val_fraction, "test": test_fraction}, {"val": n_val, "test": n_test})
         parts = [Subset(self.dataset, rows) for rows in (train, order[n_test : n_test + n_val])]
         test = Subset(self.dataset, order[:n_test]) if n_test else None
         task = _task(parts[1] if len(parts[1]) else parts[0])

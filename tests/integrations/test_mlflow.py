@@ -826,6 +826,34 @@ def test_a_metric_name_mlflow_refuses_is_renamed_alike_on_both_paths_and_said(tm
     assert [m.step for m in client.get_metric_history(tracker.run_id, "f1_5")] == [1, 2]
 
 
+@pytest.mark.parametrize("direct", [True, False])
+def test_a_parameter_key_mlflow_refuses_is_renamed_alike_on_both_paths_and_said(tmp_path, sqlite_uri, direct):
+    """A parameter `f1@5` or `/a` (a user's own params) lost the whole run through MLflow's client (its
+    log_batch refused the key: the tracker raised, or a background run was dropped) and was stored as it
+    was in a SQLite store; now both log it under metric_key's name, which MLflow's own check takes (with
+    a hash where another key has that name: the two in one run were refused as one key twice)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.validation import _validate_param_name
+
+    from optimlab.integrations.mlflow import MLflowTracker
+
+    uri = sqlite_uri + ("" if direct else "?timeout=20")
+    client = MlflowClient(tracking_uri=uri)
+    params = {"f1@5": 1, "/a": 2, "optimizer.lr": 0.1, "f1_5": 4}  # f1_5 taken: f1@5 told apart by a hash
+    with pytest.raises(MlflowException):
+        _validate_param_name("f1@5")  # MLflow's own refusal of the key
+    with pytest.warns(OptimlabWarning, match="'f1@5' as 'f1_5-"):
+        tracker = MLflowTracker(run_name="run", params=params, tracking_uri=uri, background=False)
+    tracker.log(1, 1.7e9, {"train_loss": 0.5})
+    tracker.finish()
+    run = client.get_run(tracker.run_id)
+    (renamed,) = set(run.data.params) - {"_a", "optimizer.lr", "f1_5"}
+    assert run.data.params == {renamed: "1", "_a": "2", "optimizer.lr": "0.1", "f1_5": "4"}
+    assert renamed.startswith("f1_5-") and run.info.status == "FINISHED"
+    for key in run.data.params:
+        _validate_param_name(key)
+
+
 @pytest.mark.slow
 def test_a_study_sent_twice_is_one_mlflow_run_per_trial_holding_its_curve_once(tmp_path, sqlite_uri):
     """`optimlab report STUDY --log mlflow` made a new MLflow run of every trial each time it was called (4

@@ -24,8 +24,8 @@ A run's parameters meet MLflow's limits the same way on both paths (:func:`param
 over :data:`PARAM_LENGTH` characters is cut there, as MLflow's client cuts it; a key over
 :data:`KEY_LENGTH` characters, which MLflow's client refuses, is logged under its first characters and a
 hash of the whole (the same key, the same name in every run); a warning names each key affected.
-A metric's name that MLflow's client refuses (``f1@5``) is logged under the name :func:`metric_key`
-gives it (``f1_5``) on both paths, with a warning naming both, so the run's other metrics go on.
+A metric's name or a parameter's key that MLflow's client refuses (``f1@5``) is logged under the name
+:func:`metric_key` gives it (``f1_5``) on both paths, with a warning naming both, so the run goes on.
 """
 
 from __future__ import annotations
@@ -156,9 +156,15 @@ def _stored(value: float | None) -> tuple[float, int]:
 def _shortened(key: str) -> str:
     """A key over :data:`KEY_LENGTH` characters as its first ones, ``-`` and :data:`_HASH_LENGTH` hex
     digits of its SHA-256 (distinct keys stay distinct); a shorter one as it is."""
-    if len(key) <= KEY_LENGTH:
-        return key
-    return f"{key[: KEY_LENGTH - _HASH_LENGTH - 1]}-{hashlib.sha256(key.encode()).hexdigest()[:_HASH_LENGTH]}"
+    return key if len(key) <= KEY_LENGTH else _hashed(key, key)
+
+
+def _hashed(name: str, key: str) -> str:
+    """``name`` (within :data:`KEY_LENGTH` characters) told apart by ``-`` and :data:`_HASH_LENGTH` hex
+    digits of ``key``'s SHA-256."""
+    return (
+        f"{name[: KEY_LENGTH - _HASH_LENGTH - 1]}-{hashlib.sha256(key.encode()).hexdigest()[:_HASH_LENGTH]}"
+    )
 
 
 def metric_key(key: str) -> str:
@@ -178,13 +184,21 @@ def param_entries(params: Mapping[str, Any]) -> list[tuple[str, str]]:
     A value over :data:`PARAM_LENGTH` characters keeps its first ones (MLflow's client does the same,
     ``MLFLOW_TRUNCATE_LONG_VALUES``); a key over :data:`KEY_LENGTH`, which MLflow's client refuses,
     becomes its first characters, ``-`` and :data:`_HASH_LENGTH` hex digits of its SHA-256: distinct keys
-    stay distinct, and a key has the same name in every run."""
-    entries, shortened, cut = [], [], []
+    stay distinct, and a key has the same name in every run; a key of characters MLflow refuses
+    (``f1@5``, ``/a``) becomes what :func:`metric_key` makes of it (``f1_5``), as MLflow's client
+    refuses it (the run lost), with a hash as above where another key has that name."""
+    entries, shortened, renamed, cut = [], [], [], []
+    given = {str(key) for key in params}
     for key, value in params.items():
         key, value = str(key), str(value)
         if len(key) > KEY_LENGTH:
             shortened.append(f"{key!r} as {_shortened(key)!r}")
             key = _shortened(key)
+        if (name := metric_key(key)) != key:  # MLflow names parameters by its metrics' rules ('a@b')
+            if name in given or any(name == logged for logged, _ in entries):  # 'a@b' beside 'a_b'
+                name = _hashed(name, key)
+            renamed.append(f"{key!r} as {name!r}")
+            key = name
         if len(value) > PARAM_LENGTH:
             cut.append(f"{key!r} ({len(value)} characters)")
             value = value[:PARAM_LENGTH]
@@ -192,6 +206,13 @@ def param_entries(params: Mapping[str, Any]) -> list[tuple[str, str]]:
     if shortened:
         warnings.warn(
             f"MLflow takes parameter keys of at most {KEY_LENGTH} characters: logged " + "; ".join(shortened),
+            OptimlabWarning,
+            stacklevel=2,
+        )
+    if renamed:
+        warnings.warn(
+            "MLflow refuses these parameter keys (letters, digits, _ - . / : and space, as a plain "
+            "path): logged " + "; ".join(renamed),
             OptimlabWarning,
             stacklevel=2,
         )

@@ -854,6 +854,25 @@ def test_a_parameter_key_mlflow_refuses_is_renamed_alike_on_both_paths_and_said(
         _validate_param_name(key)
 
 
+def test_numpy_and_torch_values_of_the_params_are_logged_as_the_numbers_they_hold(tmp_path, sqlite_uri):
+    """A user's lr torch.tensor(0.1) was logged as the text 'tensor(0.1000)', and betas
+    [np.float64(0.9), 0.99] raised yaml's RepresenterError as the tracker opened; each is now logged as
+    MLflow's own log_params logs the Python value it holds."""
+    import numpy as np
+
+    from optimlab.integrations import open_tracker
+
+    params = {"optimizer": {"lr": torch.tensor(0.1), "betas": [np.float64(0.9), 0.99]}, "seed": np.int64(3)}
+    tracker = open_tracker("mlflow", folder=tmp_path, run_name="run", params=params, background=False)
+    tracker.finish()
+    logged = MlflowClient(tracking_uri=sqlite_uri).get_run(tracker.run_id).data.params
+    assert logged == {
+        "optimizer.lr": str(torch.tensor(0.1).item()),
+        "optimizer.betas": "[0.9, 0.99]",
+        "seed": "3",
+    }
+
+
 @pytest.mark.slow
 def test_a_study_sent_twice_is_one_mlflow_run_per_trial_holding_its_curve_once(tmp_path, sqlite_uri):
     """`optimlab report STUDY --log mlflow` made a new MLflow run of every trial each time it was called (4

@@ -398,6 +398,26 @@ def hparams_tab(logdir):
     }
 
 
+def test_numpy_and_torch_values_of_the_params_are_the_numbers_they_hold(tmp_path):
+    """A user's params of NumPy and torch values (betas [np.float64(0.9), 0.99], lr torch.tensor(0.1))
+    raised yaml's RepresenterError as the tracker opened, and np.int64 / a tensor reached the HPARAMS tab
+    as text ('tensor(0.1000)'), not a number to sort runs by; each is now the Python value it holds."""
+    import numpy as np
+
+    from optimlab.integrations import open_tracker
+
+    params = {
+        "optimizer": {"betas": [np.float64(0.9), torch.tensor(0.99)], "lr": torch.tensor(0.1)},
+        "training": {"steps": np.int64(12), "shuffle": np.bool_(True)},
+    }
+    tracker = open_tracker("tensorboard", folder=tmp_path, run_name="run", params=params)
+    tracker.finish()
+    shown = hparams_tab(tmp_path / "tensorboard")["run"]
+    assert shown["optimizer.lr"] == pytest.approx(0.1) and shown["training.steps"] == 12
+    assert shown["training.shuffle"] is True
+    assert shown["optimizer.betas"] == f"[0.9, {torch.tensor(0.99).item()}]"
+
+
 def test_the_hparams_tab_shows_the_recipe_a_resumed_run_finished_with(tmp_path):
     """`train --resume --steps 20` of a 12-step run: the HPARAMS tab showed training.steps 12, the
     first session's, for TensorBoard keeps a tag's first summary metadata (plugin_event_accumulator,

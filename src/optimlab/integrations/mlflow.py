@@ -47,7 +47,7 @@ from optimlab.integrations.mlflow_writer import (
     open_run,
     writer_process,
 )
-from optimlab.integrations.tracking import Record, Tracker, ended_sessions, resumed_records
+from optimlab.integrations.tracking import Record, Tracker, ended_sessions, plain_values, resumed_records
 from optimlab.train.loop import TrainState
 
 __all__ = ["EXPERIMENT", "MLflowTracker"]
@@ -213,7 +213,7 @@ class MLflowTracker(Tracker):
         parent = _active_run() if tracking_uri is None else None  # at the active run's URI
         self._settings = {
             "run_name": run_name,
-            "params": dict(params or {}),
+            "params": plain_values(params or {}),
             "experiment": experiment or (parent[1] if parent else None),  # None: MLFLOW_EXPERIMENT_*
             "parent_run_id": parent[0] if parent else None,
             "tracking_uri": _tracking_uri(tracking_uri),

@@ -31,7 +31,7 @@ from tensorboard.plugins.text.metadata import create_summary_metadata
 
 from optimlab.atomic import write_atomically
 from optimlab.errors import OptimlabError
-from optimlab.integrations.tracking import Record, Tracker, ended_sessions, resumed_records
+from optimlab.integrations.tracking import Record, Tracker, ended_sessions, plain_values, resumed_records
 from optimlab.train.loop import TrainState
 
 __all__ = ["TensorBoardTracker", "masked_crc32c"]
@@ -182,6 +182,7 @@ class TensorBoardTracker(Tracker):
         self.log_dir = Path(log_dir)
         self.run_folder = None if run_folder is None else Path(run_folder)
         self._ended = ended_sessions(run_folder) if run_folder is not None else []  # before a resume's start
+        params = plain_values(params or {})
         try:
             self.log_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:  # the bare OSError ('t1/tensorboard/t1': Not a directory) named no fix

@@ -38,6 +38,7 @@ __all__ = [
     "log_run",
     "log_study",
     "open_tracker",
+    "plain_values",
     "resumed_records",
     "run_records",
     "trackers_of",
@@ -169,8 +170,9 @@ def open_tracker(
         raise InvalidValueError(
             "params", type(params).__name__, "a mapping of field -> value (a recipe's to_dict())"
         )
-    flat = dict(flat_fields(params or {}))
-    flat.update(_defaults_trained(params or {}, flat))
+    params = plain_values(params or {})
+    flat = dict(flat_fields(params))
+    flat.update(_defaults_trained(params, flat))
     if name == "tensorboard":
         from optimlab.integrations.tensorboard import TensorBoardTracker
 
@@ -189,6 +191,19 @@ def open_tracker(
         )
     check_trackers([name])
     raise AssertionError(name)  # unreachable: every name in TRACKERS is opened above
+
+
+def plain_values(value: Any) -> Any:
+    """``value`` (a run's parameters) with each NumPy or torch scalar or array as the Python number or
+    list it holds, in mappings, lists and tuples too: ``np.float32(0.1)`` and ``torch.tensor(0.1)`` are
+    the number 0.1 (not the text ``tensor(0.1000)``), ``[np.float64(0.9), 0.99]`` a list YAML writes."""
+    if isinstance(value, Mapping):
+        return {key: plain_values(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain_values(item) for item in value)
+    if type(value).__module__.split(".")[0] in ("numpy", "torch") and hasattr(value, "tolist"):
+        return value.tolist()
+    return value
 
 
 def _event_folder(folder: Path, run_name: str) -> Path:

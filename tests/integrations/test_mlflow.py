@@ -301,6 +301,28 @@ def test_a_sqlite_store_mlflow_cannot_open_is_one_line_exit_2_before_training(
     assert ("not a database" if store == "not-a-database.txt" else "a folder") in line
 
 
+@pytest.mark.parametrize("allowed", [False, True])
+def test_a_file_store_mlflow_refuses_is_one_line_exit_2_before_training(tmp_path, monkeypatch, cli, allowed):
+    """MLFLOW_TRACKING_URI a file:// folder (MLflow 3 refuses its file store unless
+    MLFLOW_ALLOW_FILE_STORE=true), or one under a file: `train --log mlflow` trained the whole run, then
+    exited 2 saying MLflow did not record it; now refused as the tracker opens, where MLflow's own
+    FileStore refuses it too."""
+    from mlflow.store.tracking.file_store import FileStore
+
+    (tmp_path / "a-file").write_text("hello\n")
+    uri = (tmp_path / "a-file" / "mlruns" if allowed else tmp_path / "mlruns").as_uri()
+    if allowed:
+        monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    else:
+        monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    with pytest.raises(Exception, match="Not a directory" if allowed else "MLFLOW_ALLOW_FILE_STORE"):
+        FileStore(uri, uri)  # MLflow's own verdict
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    line = _train_refused(cli, tmp_path)
+    assert line.startswith(f"error: MLflow's tracking URI '{uri}' cannot be opened (")
+    assert ("Not a directory" if allowed else "unless MLFLOW_ALLOW_FILE_STORE=true") in line
+
+
 @pytest.mark.slow
 def test_two_trainers_starting_on_a_new_sqlite_store_both_keep_their_runs(tmp_path):
     """Two processes opening runs at once on a SQLite file not yet made: both ran MLflow's migrations,

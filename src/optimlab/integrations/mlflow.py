@@ -72,7 +72,8 @@ _CONNECT_SECONDS = 10.0
 def _check_store(tracking_uri: str | None) -> None:
     """Refuse, in one line naming it, a tracking URI whose store cannot be opened, before any training:
     an ``http(s)`` server that accepts no connection (down, a wrong port, a host not found), a
-    ``sqlite:///`` file that is no database, or that cannot be made. MLflow's client retried for minutes
+    ``sqlite:///`` file that is no database, or that cannot be made; a file store (a path, ``file://``)
+    that MLflow refuses (MLflow 3 without ``MLFLOW_ALLOW_FILE_STORE``), or that cannot be made. MLflow's client retried for minutes
     (a closed port: the command exited 0 after 120 s saying the run would be ended, its writer retrying
     on beside the shell; an SQLite file in a read-only folder: 1 min 47 s), after training. Another
     scheme, or a server reached through a proxy, is left to MLflow."""
@@ -94,6 +95,12 @@ def _check_store(tracking_uri: str | None) -> None:
         raise OptimlabError(
             f"MLflow's tracking URI {tracking_uri!r} cannot be opened ({reason}): set MLFLOW_TRACKING_URI "
             "to an MLflow SQLite file, or to a new one in a folder you can write (sqlite:////abs/path.db)"
+        )
+    elif reason := _file_store_refusal(tracking_uri or ""):
+        raise OptimlabError(
+            f"MLflow's tracking URI {tracking_uri!r} cannot be opened ({reason}): set MLFLOW_TRACKING_URI "
+            "to a SQLite file (sqlite:////abs/path.db), or to a folder you can write with "
+            "MLFLOW_ALLOW_FILE_STORE=true"
         )
     elif (schemes := _unknown_scheme(tracking_uri or "")) is not None:
         raise OptimlabError(
@@ -127,6 +134,29 @@ def _unknown_scheme(tracking_uri: str) -> str | None:
     except Exception as error:  # MLflow's UnsupportedModelRegistryStoreURIException names its schemes
         known = getattr(error, "supported_uri_schemes", None)
         return ", ".join(repr(scheme) for scheme in sorted(known) if scheme) if known else None
+    return None
+
+
+def _file_store_refusal(tracking_uri: str) -> str | None:
+    """Why MLflow's own file store cannot open ``tracking_uri`` (a path, or a ``file:`` URI), or None
+    (another store, or none given). MLflow 3 refuses its file store unless ``MLFLOW_ALLOW_FILE_STORE``
+    is true; a path under a file cannot hold one. Asked of MLflow's own store (its import: 4 s), as
+    only that knows what its version refuses: a refusal told after training lost the run's tracking
+    (``train --log mlflow`` trained, then exited 2)."""
+    scheme = urllib.parse.urlsplit(tracking_uri).scheme.lower()
+    if not tracking_uri or scheme not in ("", "file") or importlib.util.find_spec("mlflow") is None:
+        return None
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking._tracking_service.utils import _tracking_store_registry
+
+    try:
+        _tracking_store_registry.get_store_builder(tracking_uri)(store_uri=tracking_uri)
+    except MlflowException as error:
+        if "MLFLOW_ALLOW_FILE_STORE" in error.message:
+            return "MLflow refuses its file store unless MLFLOW_ALLOW_FILE_STORE=true"
+        return error.message.splitlines()[0]
+    except OSError as error:
+        return f"{error.strerror or error}: {error.filename}" if error.filename else str(error)
     return None
 
 

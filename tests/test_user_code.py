@@ -418,6 +418,30 @@ def test_a_factory_of_positional_only_parameters_gets_the_data_by_position(tmp_p
     assert tuple(layer.weight.shape) == (3, 4) and layer.bias is None
 
 
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ("./uc_nets.py:build", "names a module, not its file: uc_nets:build"),
+        (
+            "my nets/uc_nets.py:build",
+            "names a module, not its file: uc_nets:build, run from the folder 'my nets' or with it on PYTHONPATH",
+        ),
+    ],
+    ids=["relative", "a folder with a space"],
+)
+def test_a_files_path_where_an_import_path_goes_is_told_the_import_path(
+    tmp_path, monkeypatch, cli, given, said
+):
+    """--model ./nets.py:build (or any path to a .py file) was 'unknown model ... Accepted: cnn, convnet,
+    ...', as a misspelt built-in, where 'nets.py:build' was told the import path to write."""
+    (tmp_path / "my nets").mkdir()
+    (tmp_path / "my nets" / "uc_nets.py").write_text("def build(input_shape, num_outputs): ...\n")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli("train", "--dataset", "iris", "--model", given, "--epochs", "1", "--no-progress")
+    assert (code, out, len(err.strip().splitlines())) == (2, "", 1) and err.strip().endswith(said)
+    assert "unknown model" not in err
+
+
 def test_a_factory_or_module_that_calls_sys_exit_is_said_in_one_line(tmp_path, monkeypatch, cli):
     """sys.exit(3) in the user's factory ended `optimlab train` and `compare` with exit code 3 and not a
     word (SystemExit passes `except Exception`)."""

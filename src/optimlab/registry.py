@@ -25,7 +25,7 @@ from types import ModuleType
 from typing import Any, Generic, TypeVar
 
 from optimlab.errors import InvalidValueError, UnknownNameError
-from optimlab.user_code import import_object, is_import_path
+from optimlab.user_code import import_object, is_import_path, refuse_file_path
 
 __all__ = [
     "CAPABILITIES",
@@ -390,6 +390,8 @@ class Registry(Generic[T]):
         if key not in self._entries and is_import_path(key):
             self._import(key)
         if key not in self._entries:
+            if self.adapt_import is not None:
+                refuse_file_path(name, self.category)
             raise UnknownNameError(self.category, name, [*self._entries, *self._aliases])
         return key
 

@@ -31,18 +31,42 @@ from typing import Any, TypeVar
 
 from optimlab.errors import InvalidValueError, OptimlabError
 
-__all__ = ["IMPORT_PATH", "call_user", "code_folders", "extend_sys_path", "import_object", "is_import_path"]
+__all__ = [
+    "IMPORT_PATH",
+    "call_user",
+    "code_folders",
+    "extend_sys_path",
+    "import_object",
+    "is_import_path",
+    "refuse_file_path",
+]
 
 T = TypeVar("T")
 
 IMPORT_PATH = "package.module:attribute"
 _DOTTED = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
 _PATTERN = re.compile(rf"{_DOTTED}:{_DOTTED}")
+_FILE_PATH = re.compile(rf"(?P<file>.+)\.py:(?P<attribute>{_DOTTED})")
 
 
 def is_import_path(text: object) -> bool:
     """Whether ``text`` reads as ``package.module:attribute`` rather than a registered name or a file."""
     return isinstance(text, str) and _PATTERN.fullmatch(text.strip()) is not None
+
+
+def refuse_file_path(text: str, what: str) -> None:
+    """Refuse ``text`` where it names a Python file, ``nets/mine.py:build``, for ``what``: the one line
+    says the import path to write, and the folder to run from, rather than 'unknown model'."""
+    found = _FILE_PATH.fullmatch(text.strip())
+    if found is None:
+        return
+    folder, stem = os.path.split(found["file"])
+    here = os.path.realpath(folder or os.curdir) == os.path.realpath(os.getcwd())
+    run_from = "" if here else f", run from the folder {folder!r} or with it on PYTHONPATH"
+    raise OptimlabError(
+        f"cannot import {found['file'] + '.py'!r} for {what} {text!r}: an import path names a module, not "
+        f"its file: {stem}:{found['attribute']}{run_from}"
+    )
 
 
 def _import_module(module_name: str, path: str, what: str) -> Any:
@@ -54,11 +78,7 @@ def _import_module(module_name: str, path: str, what: str) -> Any:
             sys.path.append(cwd)
             return _import_module(module_name, path, what)
         if module_name.endswith(".py"):  # 'mynets.py:build': a file's name where a module's goes
-            _, _, attribute = path.partition(":")
-            raise OptimlabError(
-                f"cannot import {module_name!r} for {what} {path!r}: an import path names a module, not its "
-                f"file: {module_name.removesuffix('.py')}:{attribute}"
-            ) from None
+            refuse_file_path(path, what)
         if error.name is not None and not module_name.startswith(error.name):  # one the user's module imports
             reason = f"{type(error).__name__}: {error}{_where(error)}"
         else:

@@ -376,6 +376,22 @@ class WithSpareLayer(nn.Module):
         return self.net(x)
 
 
+class FunctionalReluNet(nn.Module):
+    """A ReLU MLP on digits (64 -> 128 -> 128 -> 10) that calls its ReLUs as ``torch.relu`` in its forward
+    pass, as much user code does: no activation module for the instruments to hook. ``input_bias``:
+    the first layer's biases (torch's default where None)."""
+
+    def __init__(self, input_bias: float | None = None) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.inp, self.mid, self.head = nn.Linear(64, 128), nn.Linear(128, 128), nn.Linear(128, 10)
+        if input_bias is not None:
+            nn.init.constant_(self.inp.bias, input_bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(torch.relu(self.mid(torch.relu(self.inp(x)))))
+
+
 def markov_tokens() -> tuple[Tensor, Tensor]:
     """512 sequences of 17 tokens of 32, each drawn given the one before from a fixed random chain
     (entropy about 2 nats a token): inputs the first 16, targets the next token of each."""

@@ -13,6 +13,7 @@ from torch import nn
 
 from doctor.setups import (
     HEALTHY,
+    FunctionalReluNet,
     LastStepClassifier,
     NextTokenLSTM,
     Setup,
@@ -249,6 +250,17 @@ def check_no_learning(f: Finding) -> None:
     assert all(c["score"] < f.evidence["chance"] + 0.05 for c in f.evidence["candidates"])
     assert f.recommendation.startswith("data: check that each label belongs to its input")
     assert "no lr trains" not in f.explanation and f.explanation.startswith("The lr check trained")
+
+
+def check_lost_signal(f: Finding) -> None:
+    """Biases of -10 under torch.relu: the first layer's outputs average -10, so mid reads zeros."""
+    assert (
+        f.evidence["lost_at"] == "mid"
+        and f.evidence["after"] == "inp"
+        and f.evidence["held_under_zero"] == "inp"
+    )
+    assert f.evidence["bias_mean"] == -10 and f.recipe_changes == {"model.init": "kaiming_normal"}
+    assert f.evidence["loss_end"] > 0.9 * f.evidence["loss_start"] and f.severity == "error"
 
 
 BROKEN = [  # (id, setup, first rule expected, evidence check, diagnose options)
@@ -515,6 +527,13 @@ BROKEN = [  # (id, setup, first rule expected, evidence check, diagnose options)
         "unstepped_parameters",
         check_unstepped,
         {"lr_find": False},
+    ),
+    (
+        "mlp calling torch.relu, first layer's biases at -10",
+        Setup(lambda: FunctionalReluNet(input_bias=-10.0), standardized, "adam", 1e-3),
+        "lost_signal",
+        check_lost_signal,
+        {},
     ),
 ]
 

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from doctor.setups import (
+    FunctionalReluNet,
     NextTokenLSTM,
     digits,
     mlp,
@@ -677,3 +678,67 @@ def test_an_autoencoders_pixels_of_different_ranges_are_not_told_to_be_standardi
     found = diagnose(model, (pixels, pixels), nn.MSELoss(), torch.optim.Adam(model.parameters(), 1e-3), steps=30,
                      lr_find=False)  # fmt: skip
     assert "target_scale" not in [f.rule for f in found.findings], found.findings
+
+
+def test_a_relu_called_as_a_function_that_zeroes_the_signal_is_found_and_its_biases_at_0_train():
+    """An MLP calling torch.relu on a first layer biased at -10 learnt nothing (digits' loss 2.3 to 2.3)
+    and was told 'Vanishing gradients ... norm: batch' alone: no ReLU module showed its dead units. The
+    lost_signal rule finds where every example's signal became the same (mid reads zeros) and the
+    layer whose outputs sit 10 spreads under 0; its advice, kaiming_normal (biases at 0), applied as
+    optimlab.techniques.init.apply does, trains: the loss falls under a third of its start, and the
+    doctor run again finds no lost signal."""
+    import optimlab.techniques.init
+
+    x, y = standardized()
+    model = FunctionalReluNet(input_bias=-10.0)
+    found = diagnose(model, (x, y), nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), 1e-3),
+                     lr_find=False)  # fmt: skip
+    assert found.findings[0].rule == "lost_signal", found.findings
+    assert found.findings[0].recipe_changes == {"model.init": "kaiming_normal"}
+    fixed = optimlab.techniques.init.apply(FunctionalReluNet(input_bias=-10.0), "kaiming_normal")
+    again = diagnose(fixed, (x, y), nn.CrossEntropyLoss(), torch.optim.Adam(fixed.parameters(), 1e-3),
+                     lr_find=False)  # fmt: skip
+    losses = again.statistics.losses
+    assert statistics.median(losses[-20:]) < losses[0] / 3 and again.healthy, again.findings
+
+
+def test_a_zero_initialized_output_layer_of_a_run_that_barely_moves_is_no_lost_signal():
+    """A zero-initialized head's outputs are the same for every example at step 1, and at Adam 1e-5 the
+    loss barely moves: but the signal reaches the head, whose own weights hold it back at first, which
+    is no signal lost between layers; lr_too_low and plateau's findings are owed, not lost_signal's."""
+    x, y = standardized()
+    model = FunctionalReluNet()
+    nn.init.zeros_(model.head.weight)
+    found = diagnose(model, (x, y), nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), 1e-5),
+                     lr_find=False)  # fmt: skip
+    losses = found.statistics.losses
+    assert (
+        statistics.median(losses[-20:]) > 0.9 * losses[0]
+    )  # the loss stood still: the rule's other condition
+    assert "lost_signal" not in [f.rule for f in found.findings], found.findings
+
+
+class _SegmentedBag(nn.Module):
+    """Token and segment embeddings (BERT's word and token-type ones, every segment id 0), summed and
+    mean-pooled, into a Linear head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.words, self.segments, self.head = nn.Embedding(VOCAB, 16), nn.Embedding(2, 16), nn.Linear(16, 2)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.head((self.words(tokens) + self.segments(torch.zeros_like(tokens))).mean(1))
+
+
+def test_an_embedding_of_ids_the_same_for_every_example_is_no_lost_signal():
+    """BERT's token-type embedding of segment ids all 0 puts out the same for every example by design:
+    with a zero-initialized head (the same for every example at step 1) and Adam at 1e-6 (a loss that
+    stands still) it was no place where the signal was lost: the words' embedding carries it to the head."""
+    model = _SegmentedBag()
+    nn.init.zeros_(model.head.weight)
+    found = diagnose(model, _token_sentiment(512, 0), nn.CrossEntropyLoss(),
+                     torch.optim.Adam(model.parameters(), 1e-6), steps=60, lr_find=False)  # fmt: skip
+    losses = found.statistics.losses
+    assert statistics.median(losses[-6:]) > 0.9 * losses[0]
+    assert "lost_signal" not in [f.rule for f in found.findings], found.findings

@@ -1,4 +1,5 @@
-"""Rules on the activations' units: saturated (sigmoid, tanh) and dead (ReLU family)."""
+"""Rules on the activations' units: saturated (sigmoid, tanh) and dead (ReLU family), and the signal
+they lose (a ReLU outside any module that zeroes it)."""
 
 from __future__ import annotations
 
@@ -15,15 +16,16 @@ from optimlab.doctor.rules._readings import (
     _init_ratio,
     _label,
     _large_embedding,
+    _loss_levels,
     _negative_bias,
     _register,
     _saturated_fractions,
     _score,
     recommended_init,
 )
-from optimlab.registry import UNIT_OPEN
+from optimlab.registry import POSITIVE, UNIT_OPEN
 
-__all__ = ["SATURATED_FRACTION", "dead_units", "saturation"]
+__all__ = ["CONSTANT_SPREAD", "SATURATED_FRACTION", "dead_units", "lost_signal", "saturation"]
 
 
 # The share of a sigmoid's or tanh's outputs on its flat tails from which the saturation rule warns.
@@ -264,3 +266,98 @@ def dead_units(
         score=_score(fraction / warn_fraction) * 10,
         explains=explains,
     )
+
+
+# A layer's outputs are the same for every example where their spread across examples is under this
+# fraction of their size: float32's rounding of a constant input leaves ~1e-7 of it (a Conv1d reading
+# zeros: 1e-8 against 0.08); a layer reading data varies by a unit's share of its std.
+CONSTANT_SPREAD = 1e-4
+
+
+@_register(
+    "lost_signal",
+    "The output layer's outputs are the same for every example and the loss does not fall: something "
+    "between two layers (a ReLU outside any module, torch.relu or F.relu) zeroes the signal.",
+    "Lu et al. 2019, Dying ReLU and Initialization: Theory and Numerical Examples, arXiv:1903.06733",
+    accepts={"progress": UNIT_OPEN, "held_below": POSITIVE},
+)
+def lost_signal(
+    stats: RunStatistics,
+    lr_range: LRRangeResult | None = None,
+    *,
+    progress: float = 0.1,
+    held_below: float = 3.0,
+) -> Finding | None:
+    """At the first detailed step the output layer's outputs do not vary across examples, nor do those
+    of an earlier layer whose forward predecessor's do (where the signal was lost), and the loss never
+    fell by ``progress`` of its start. A ReLU module there is dead_units' to tell; one the forward pass
+    calls as a function is seen only so. The layer before it whose outputs average ``held_below``
+    spreads under 0 is named: a ReLU after it outputs 0 for every example."""
+    first = stats.detailed_steps[0] if stats.detailed_steps else None
+    order = [m for m in stats.forward_order if first in stats.outputs.get(m, {})]
+    start, end = _loss_levels(stats)
+    if len(order) < 2 or not end > (1 - progress) * start or not _constant(stats, order[-1], first):
+        return None
+    # an embedding's outputs are the same for every example where its ids are (BERT's token types, all 0)
+    kinds = {layer.name: layer.kind for layer in stats.layers}
+    lost = next(
+        (
+            i
+            for i in range(1, len(order) - 1)
+            if _constant(stats, order[i], first) and not kinds.get(order[i], "").startswith("Embedding")
+        ),
+        None,
+    )
+    if lost is None or _constant(stats, order[lost - 1], first) or order[lost] in stats.activations:
+        return None  # a zero-initialized output layer's, or dead units a ReLU module shows
+    seen = [stats.outputs[m][first] for m in order[:lost]]
+    depth = [(-s.mean / s.spread if s.spread > 0 else 0.0, m) for s, m in zip(seen, order[:lost])]
+    held, culprit = max(depth)
+    layer = next((x for x in stats.layers if x.name == culprit), None)
+    head, where = _label(stats, order[-1]), _label(stats, order[lost])
+    explanation = (
+        f"At step {first} {head}'s outputs are the same for every example. The first layer whose outputs are is "
+        f"{where}: it reads nothing of the example, while {_label(stats, order[lost - 1])} before it still does. "
+        f"The loss went from {_g(start)} to {_g(end)}: what does not reach the output cannot be learnt."
+    )
+    evidence: dict[str, Any] = {
+        "lost_at": order[lost],
+        "after": order[lost - 1],
+        "loss_start": start,
+        "loss_end": end,
+    }
+    changes: dict[str, Any] = {}
+    if held >= held_below and layer is not None and layer.bias_mean is not None and layer.bias_mean < 0:
+        scheme = recommended_init("relu")
+        explanation += (
+            f" {_label(stats, culprit)}'s outputs average {_g(seen[order.index(culprit)].mean)} against a "
+            f"spread of {_g(seen[order.index(culprit)].spread)} across examples (its bias averages "
+            f"{_g(layer.bias_mean)}): a ReLU applied to them outside any module (torch.relu, F.relu) "
+            "outputs 0 for every example, and passes no gradient back."
+        )
+        recommendation = f"init: {scheme}, which starts biases at 0 ({_label(stats, culprit)}'s average {_g(layer.bias_mean)})"
+        changes = {"model.init": scheme}
+        evidence.update({"held_under_zero": culprit, "held_by_spreads": held, "bias_mean": layer.bias_mean})
+    else:
+        recommendation = (
+            f"look between {_label(stats, order[lost - 1])} and {where} in the forward pass: a function there "
+            "(a ReLU on values below 0, a clamp, a mask, a detach) outputs the same for every example"
+        )
+    return Finding(
+        rule="lost_signal",
+        severity="error",
+        title=f"Lost signal: {head}'s outputs are the same for every example, lost at {where}",
+        explanation=explanation,
+        recommendation=recommendation,
+        recipe_changes=changes,
+        evidence=evidence,
+        score=_score(max(held / held_below, 1.0)) + 1.0,
+        explains=("dead_units", "vanishing_gradients", "plateau", "no_learning", "lr_too_low", "lr_too_high"),
+    )
+
+
+def _constant(stats: RunStatistics, module: str, step: int | None) -> bool:
+    """Whether ``module``'s outputs at ``step`` are the same for every example (:data:`CONSTANT_SPREAD`)."""
+    seen = stats.outputs[module][step]
+    size = max(seen.std, abs(seen.mean))
+    return seen.spread == seen.spread and (size == 0 or seen.spread <= CONSTANT_SPREAD * size)

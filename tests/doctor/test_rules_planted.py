@@ -428,3 +428,38 @@ def test_a_20_layer_sigmoid_stacks_vanishing_fractions_are_those_measured_by_han
         (rms / rms[-1]).tolist(), rel=1e-4
     )
     assert (rms[0] / rms[-1]).item() < 1e-6  # the first layer: a vanishing fraction by hand too
+
+
+def _frozen_first_layer(biases: float, norm: bool = False) -> nn.Sequential:
+    """A 64-64-64-10 ReLU MLP on digits whose first layer is frozen (requires_grad=False) with its
+    biases at ``biases``; ``norm``: a BatchNorm1d between it and its ReLU."""
+    torch.manual_seed(0)
+    first = nn.Linear(64, 64)
+    nn.init.constant_(first.bias, biases)
+    first.requires_grad_(False)
+    between = [nn.BatchNorm1d(64)] if norm else []
+    return nn.Sequential(first, *between, nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+
+
+def test_units_a_frozen_layer_holds_under_0_are_told_a_norm_not_leaky_relu():
+    """A frozen first layer (a pretrained one kept fixed) biased -10 kills every unit of its ReLU. No
+    trained layer feeds them, so the fix read 'activation: leaky_relu' first, which left the loss where
+    it was (its slope of 0.01 passes too little). The advice is now a batch norm before the ReLU,
+    which centres what the frozen layer puts out: applied, the loss falls under half its start and no
+    unit is dead."""
+    x, y = standardized()
+    planted = _frozen_first_layer(-10.0)
+    found = diagnose(planted, (x, y), nn.CrossEntropyLoss(),
+                     torch.optim.Adam([p for p in planted.parameters() if p.requires_grad], 1e-3),
+                     lr_find=False)  # fmt: skip
+    dead = found.findings[0]
+    assert dead.rule == "dead_units" and dead.evidence["dead_at_start"] == 1.0
+    assert dead.recipe_changes == {"model.norm": "batch"} and dead.recommendation.startswith(
+        "norm: batch before"
+    )
+    fixed = _frozen_first_layer(-10.0, norm=True)
+    again = diagnose(fixed, (x, y), nn.CrossEntropyLoss(),
+                     torch.optim.Adam([p for p in fixed.parameters() if p.requires_grad], 1e-3),
+                     lr_find=False)  # fmt: skip
+    losses = again.statistics.losses
+    assert sum(losses[-20:]) / 20 < losses[0] / 2 and "dead_units" not in [f.rule for f in again.findings]

@@ -462,7 +462,7 @@ def test_a_factory_or_module_that_calls_sys_exit_is_said_in_one_line(tmp_path, m
 
 
 def test_what_a_factory_returned_is_named_with_its_article(tmp_path, monkeypatch):
-    """'invalid value 'a int' for what model ... returned'."""
+    """'invalid value 'a int' for what model ... returned'; None was 'a NoneType'."""
     from optimlab.errors import a_type
 
     w = [torch.zeros(1, requires_grad=True)]
@@ -472,7 +472,13 @@ def test_what_a_factory_returned_is_named_with_its_article(tmp_path, monkeypatch
     assert [a_type(v) for v in (torch.nn.GRU(1, 1), torch.nn.ReLU(), torch.nn.Embedding(1, 1))] == [
         "a GRU", "a ReLU", "an Embedding",
     ]  # fmt: skip
-    (tmp_path / "uc_returns_int.py").write_text("def build(input_shape, num_outputs):\n    return 3\n")
+    (tmp_path / "uc_returns_int.py").write_text(
+        "from torch import nn\n\ndef build(input_shape, num_outputs):\n    return 3\n\n"
+        "def forgot(input_shape, num_outputs):\n    nn.Linear(4, num_outputs)\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(OptimlabError, match="invalid value 'an int' for what model 'uc_returns_int:build'"):
         build(Recipe.from_dict({"model": {"name": "uc_returns_int:build"}}))
+    # a factory without its return: 'a NoneType'
+    with pytest.raises(OptimlabError, match="invalid value 'None' for what model 'uc_returns_int:forgot'"):
+        build(Recipe.from_dict({"model": {"name": "uc_returns_int:forgot"}}))

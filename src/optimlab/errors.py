@@ -66,8 +66,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def a_type(value: object) -> str:
     """``value``'s type with its article, ``"an int"``, ``"a str"``, ``"an Adam"``: what an edge message
-    says was given."""
-    return with_article(type(value).__name__)
+    says was given; ``None`` as itself (a factory that ends without ``return``), not "a NoneType"."""
+    return "None" if value is None else with_article(type(value).__name__)
 
 
 def with_article(name: str) -> str:

@@ -498,3 +498,18 @@ def test_a_compiled_model_is_diagnosed_as_the_module_it_compiled():
         return {key: found[key] for key in ("findings", "steps", "layers")}
 
     assert diagnosis(compiled=True) == diagnosis(compiled=False)
+
+
+def test_a_batch_size_beside_a_dataloader_is_refused_before_any_step():
+    """``diagnose(model, loader, batch_size=8)`` read the loader's own 16-row batches without a word:
+    the batch size asked for was not the one diagnosed. Refused now, as fit and find_lr refuse it."""
+    x, y = torch.randn(64, 3), torch.randint(0, 2, (64,))
+    model = nn.Linear(3, 2)
+    before = [p.detach().clone() for p in model.parameters()]
+    loader = DataLoader(TensorDataset(x, y), batch_size=16)
+    with pytest.raises(InvalidValueError, match="invalid value 8 for batch_size: accepted left unset beside"):
+        diagnose(model, loader, nn.CrossEntropyLoss(), steps=5, batch_size=8)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert diagnose(model, loader, nn.CrossEntropyLoss(), steps=5, lr_find=False).to_dict()["steps"] == 5
+    tensors = diagnose(model, (x, y), nn.CrossEntropyLoss(), steps=5, batch_size=8, lr_find=False)
+    assert tensors.to_dict()["steps"] == 5

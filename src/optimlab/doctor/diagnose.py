@@ -35,6 +35,7 @@ from optimlab.doctor.lr_find import (
     examined_optimizer,
     json_ready,
     lr_range_test,
+    sweep_batches,
 )
 from optimlab.doctor.rules import checked_options, run_rules
 from optimlab.doctor.snapshot import preserved
@@ -213,7 +214,7 @@ def diagnose(
     compute_loss: Any = None,
     val_data: Any = None,
     steps: int = 200,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     lr_find: bool = True,
     check_steps: int = 200,
     check_budget: float | None = None,
@@ -237,7 +238,8 @@ def diagnose(
         optimizer: over ``model``'s parameters; default optimlab's ``adam`` at its default lr.
         compute_loss: ``compute_loss(model, batch) -> scalar``, instead of ``loss_fn``, for anything else.
         steps: training steps to watch; a run that diverges stops earlier.
-        batch_size: rows per step, for tensors and Datasets (a DataLoader keeps its own).
+        batch_size: rows per step, for tensors and Datasets (None: 64); refused beside a DataLoader,
+            which batches itself.
         val_data: held-out data in any shape ``data`` takes, on which the lr check scores its
             candidates; default the validation split of splits, else a fifth of ``data`` held out.
         lr_find: find an lr first: the LR range test, then a check of its candidates on ``val_data``
@@ -272,7 +274,7 @@ def diagnose(
     model = getattr(model, "_orig_mod", model) if isinstance(model, nn.Module) else model
     optimizer = examined_optimizer(model, optimizer)
     check_argument_order(loss_fn, data, "diagnose")
-    batches = UserBatches(data, loss_fn, compute_loss=compute_loss, batch_size=batch_size, seed=seed)
+    batches = sweep_batches(data, None, loss_fn, compute_loss=compute_loss, batch_size=batch_size, seed=seed)
     doctor = DoctorCallback(model, optimizer, schedule=schedule)  # its schedule checked before the lr check
     lr_range = None
     if lr_find:
@@ -281,7 +283,7 @@ def diagnose(
                 val_data,
                 loss_fn,
                 compute_loss=compute_loss,
-                batch_size=batch_size,
+                batch_size=batches.batch_size,
                 shuffle=False,
                 field="val_data",
             )
@@ -295,7 +297,6 @@ def diagnose(
             optimizer=optimizer,
             held_out=held_out,
             cross_fit=val_data is None,  # the given rows as they are; splits' validation drawn at random
-            batch_size=batch_size,
             check_steps=check_steps,
             check_budget=check_budget,
             budget_for=None if deadline is None else _check_budget_within(deadline, steps, check_budget),

@@ -442,6 +442,18 @@ def test_a_files_path_where_an_import_path_goes_is_told_the_import_path(
     assert "unknown model" not in err
 
 
+def test_a_call_python_refused_is_not_placed_in_optimlabs_own_code(tmp_path, monkeypatch):
+    """A data factory with a parameter nothing fills was refused as '... raised TypeError: needs() missing
+    1 required positional argument: 'path' (user_code.py, line 180)': optimlab's line, not the user's."""
+    (tmp_path / "uc_needs.py").write_text("def needs(path):\n    return path\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(OptimlabError) as refused:
+        load("uc_needs:needs")
+    assert str(refused.value) == (
+        "dataset 'uc_needs:needs' raised TypeError: needs() missing 1 required positional argument: 'path'"
+    )
+
+
 def test_a_factory_or_module_that_calls_sys_exit_is_said_in_one_line(tmp_path, monkeypatch, cli):
     """sys.exit(3) in the user's factory ended `optimlab train` and `compare` with exit code 3 and not a
     word (SystemExit passes `except Exception`)."""

@@ -92,31 +92,29 @@ def _import_module(module_name: str, path: str, what: str) -> Any:
     raise OptimlabError(f"cannot import {module_name!r} for {what} {path!r}: {reason}") from None
 
 
+def _folders(*folders: str) -> tuple[str, ...]:
+    """``folders`` as prefixes of the files in them, each as given and as its real path."""
+    return tuple(os.path.join(path, "") for folder in folders for path in {folder, os.path.realpath(folder)})
+
+
 # Where no user's code lives: optimlab's own package, Python's standard library (importlib, which
 # raises a module's SyntaxError; json, a module's json.loads), and frozen modules ('<frozen ...>').
-_NOT_USERS = (
-    *(
-        os.path.join(path, "")
-        for folder in (
-            os.path.dirname(__file__),
-            sysconfig.get_path("stdlib"),
-            sysconfig.get_path("platstdlib"),
-        )
-        for path in {folder, os.path.realpath(folder)}
-    ),
-    "<",
-)
+_OPTIMLAB = _folders(os.path.dirname(__file__))
+_NOT_USERS = (*_OPTIMLAB, *_folders(sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib")), "<")
 
 
 def _where(error: BaseException, *, or_last: bool = False) -> str:
     """`` (mynets.py, line 3)``: the last line of the user's code in ``error``'s traceback (not
     optimlab's, not an installed package's, not Python's import machinery); where there is none, the
-    traceback's last line with ``or_last``, else ''. A SyntaxError's own message names its file and line."""
+    traceback's last line outside optimlab with ``or_last`` (an installed package's: a config class
+    that checks its fields), else ''; not optimlab's own line, which a call that Python refused (a
+    missing argument) ends on. A SyntaxError's own message names its file and line."""
     if isinstance(error, SyntaxError):
         return ""
     frames = traceback.extract_tb(error.__traceback__)
     own = [f for f in frames if not f.filename.startswith(_NOT_USERS) and "site-packages" not in f.filename]
-    where = (own or (frames if or_last else []) or [None])[-1]
+    others = [f for f in frames if not f.filename.startswith(_OPTIMLAB)] if or_last else []
+    where = (own or others or [None])[-1]
     return f" ({os.path.basename(where.filename)}, line {where.lineno})" if where is not None else ""
 
 

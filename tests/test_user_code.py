@@ -454,6 +454,23 @@ def test_a_call_python_refused_is_not_placed_in_optimlabs_own_code(tmp_path, mon
     )
 
 
+def test_a_file_in_the_current_folder_hidden_by_an_installed_module_of_its_name_is_said(
+    tmp_path, monkeypatch
+):
+    """./code.py:build imported the standard library's code module and listed its names, '(it has:
+    InteractiveConsole, ...)', the user's own file, with its build, never named."""
+    import code
+
+    (tmp_path / "code.py").write_text("def build(input_shape, num_outputs): ...\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RecipeError) as refused:
+        Recipe.from_dict({"model": {"name": "code:build"}})
+    assert str(refused.value).endswith(
+        f"'code' has no 'build' for model 'code:build': 'code' imported {code.__file__}, which hides code.py in "
+        "the current folder (searched after the installed modules): rename yours"
+    )
+
+
 def test_a_factory_or_module_that_calls_sys_exit_is_said_in_one_line(tmp_path, monkeypatch, cli):
     """sys.exit(3) in the user's factory ended `optimlab train` and `compare` with exit code 3 and not a
     word (SystemExit passes `except Exception`)."""

@@ -6,8 +6,10 @@ category, so recipes, studies and every CLI flag that takes a name take the user
 loss or optimizer the same way. The path is the entry's name as written (Python names are case
 sensitive), so a recipe stores it and a resumed study, or a worker process, imports the same code.
 
-The current directory is searched after ``sys.path``, as ``python -m`` does, so that
-``optimlab train --model mynets:build`` finds ``./mynets.py`` from the ``optimlab`` command too.
+The current directory is searched after ``sys.path`` (``python -m`` searches it first), so that
+``optimlab train --model mynets:build`` finds ``./mynets.py`` from the ``optimlab`` command too,
+and a file there never hides an installed module; one hidden (``./code.py``) is said where its
+attribute is missing.
 This module imports no torch: the CLI checks names with it before torch loads.
 
 >>> is_import_path("mypkg.nets:build"), is_import_path("mlp"), is_import_path("C:/data.csv")
@@ -164,10 +166,25 @@ def import_object(path: str, what: str) -> Any:
     for part in attribute.split("."):
         if not hasattr(target, part):
             raise OptimlabError(
-                f"{module_name!r} has no {attribute!r} for {what} {path!r}{_offered(target, part)}"
+                f"{module_name!r} has no {attribute!r} for {what} {path!r}"
+                f"{_hidden(module_name) or _offered(target, part)}"
             )
         target = getattr(target, part)
     return target
+
+
+def _hidden(module_name: str) -> str:
+    """Where the module imported is not the current folder's file or package of that name, which it
+    hides (the current folder is searched last): say so, ``code.py`` beside the standard library's."""
+    top = module_name.split(".")[0]
+    found = getattr(sys.modules.get(top), "__file__", None)
+    for mine in (f"{top}.py", os.path.join(top, "__init__.py")):
+        if os.path.isfile(mine) and (found is None or not os.path.samefile(found, mine)):
+            return (
+                f": {top!r} imported {found or 'a module built into Python'}, which hides {mine} in the "
+                f"current folder (searched after the installed modules): rename yours"
+            )
+    return ""
 
 
 def call_user(what: str, path: str, target: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -1203,14 +1203,19 @@ def test_a_frozen_layer_is_drawn_as_torch_draws_it_and_stays_frozen(scheme):
     assert not torch.equal(frozen[0].weight, model()[0].weight)  # drawn anew, not kept
 
 
-@pytest.mark.parametrize("scheme", ["kaiming_normal", "kaiming_uniform", "lecun_normal", "lecun_uniform"])
+@pytest.mark.parametrize(
+    "scheme",
+    ["kaiming_normal", "kaiming_uniform", "lecun_normal", "lecun_uniform", "xavier_normal", "xavier_uniform"],
+)
 @pytest.mark.parametrize("mode", ["fan_in", "fan_out"])
-@pytest.mark.parametrize(("fan_in", "fan_out"), [(0, 4), (4, 0)])
+@pytest.mark.parametrize(("fan_in", "fan_out"), [(0, 4), (4, 0), (0, 0)])
 def test_a_weight_of_no_values_is_left_as_torchs_functions_leave_it(scheme, mode, fan_in, fan_out):
     """A Linear with no input (or no output) features has a weight of no values: kaiming_* and lecun_*
     divided by sqrt(0) and raised ZeroDivisionError ('float division by zero', a traceback naming no
     layer), where torch's kaiming_normal_ leaves such a tensor as it is ('Initializing zero-element
-    tensors is a no-op'), as xavier_* and orthogonal here did."""
+    tensors is a no-op'); xavier_* did the same on a (0, 0) weight, sqrt(2 / (0 + 0)). (torch's own
+    xavier_normal_ raises ZeroDivisionError there too, a traceback; its kaiming_normal_'s no-op is the
+    truth kept for every scheme.)"""
     import warnings
 
     with warnings.catch_warnings():
@@ -1218,7 +1223,7 @@ def test_a_weight_of_no_values_is_left_as_torchs_functions_leave_it(scheme, mode
         assert nn.init.kaiming_normal_(torch.empty(fan_out, fan_in), mode=mode).shape == (fan_out, fan_in)
     options = {"mode": mode} if scheme.startswith("kaiming") else {}
     if mode == "fan_out" and not options:
-        pytest.skip("lecun has no mode")
+        pytest.skip(f"{scheme} has no mode")
     layer = nn.Linear(fan_in, fan_out)
     init.apply(layer, scheme, **options)
     assert layer.weight.shape == (fan_out, fan_in) and torch.all(layer.bias == 0)

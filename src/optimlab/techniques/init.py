@@ -275,7 +275,7 @@ def xavier(weight: Tensor, *, gain: float = 1.0, distribution: str = "normal") -
     AISTATS, https://proceedings.mlr.press/v9/glorot10a.html
     """
     fan_in, fan_out = fans(weight)
-    return _fill(weight, gain * math.sqrt(2.0 / (fan_in + fan_out)), distribution)
+    return _fill(weight, gain * math.sqrt(2.0) / _root(fan_in + fan_out), distribution)
 
 
 @torch.no_grad()

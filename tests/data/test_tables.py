@@ -46,3 +46,19 @@ def test_a_column_is_named_by_its_header_else_by_its_position_the_same_for_every
         InvalidValueError, match=r"5 for .*: accepted a column name or a 0-based position in \[-5"
     ):
         column_position("5", header, 5, path, option=option)
+
+
+@pytest.mark.parametrize("text", ["1_0", "\u0661", " 1_0 "])
+@pytest.mark.parametrize("header", [list("abcdefghijk"), None])
+def test_a_position_in_text_is_plain_ascii_digits_as_text_number_reads_numbers(text, header):
+    """int() read '1_0' as 10 and '\\u0661' (an Arabic-Indic digit) as 1, so --target 1_0 chose a column
+    that no CSV reader (pandas, numpy) calls 10; text_number refuses such text for numbers, and a
+    position is refused the same way, as a name that heads no column (or, with no header, no position)."""
+    path = Path("rows.csv")
+    if header is None:
+        with pytest.raises(InvalidValueError, match=r"accepted a 0-based column position .*no header row"):
+            column_position(text, None, 11, path)
+    else:
+        with pytest.raises(UnknownNameError, match=r"column of rows.csv \(data.options.target\)"):
+            column_position(text, header, 11, path)
+    assert column_position(" -1 ", header, 11, path) == 10  # plain digits, spaces around as int() allows

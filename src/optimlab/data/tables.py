@@ -10,6 +10,7 @@ and a 2-d ``.npy`` array's (:mod:`optimlab.data.numpy_file`, by position). A CSV
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from optimlab.errors import InvalidValueError, UnknownNameError
@@ -52,17 +53,14 @@ def column_position(
             )
         return header.index(name)
     if isinstance(name, str):
-        try:
-            name = int(name)
-        except ValueError:
+        if not re.fullmatch(r"\s*-?[0-9]+\s*", name):  # int() also reads '1_0' and other scripts' digits
             if header is None:
                 raise InvalidValueError(
                     field,
                     name,
                     f"a 0-based column position in [{-width}, {width}): the file has no header row",
-                ) from None
-            raise UnknownNameError(
-                f"column of {path.name} (data.options.{option})", name, header[index:]
-            ) from None
+                )
+            raise UnknownNameError(f"column of {path.name} (data.options.{option})", name, header[index:])
+        name = int(name)
     accepted = "a column name or a 0-based position" if header is not None else "a 0-based column position"
     return target_position(name, width, path, accepted, option=option)

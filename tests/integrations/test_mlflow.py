@@ -849,6 +849,36 @@ def test_a_metric_name_mlflow_refuses_is_renamed_alike_on_both_paths_and_said(tm
 
 
 @pytest.mark.parametrize("direct", [True, False])
+def test_a_metric_renamed_to_another_metrics_name_keeps_its_own_values(tmp_path, sqlite_uri, direct):
+    """A metric `f1@5` beside a metric `f1_5` (or `acc_1` first sent after `acc@1`) was renamed onto it:
+    one of the two lost its values (the other's overwrote them at each step), said only as 'f1@5' as
+    'f1_5'. Now the renamed one is told apart by a hash; each keeps its own values, read back by MLflow."""
+    from mlflow.utils.validation import _validate_metric_name
+
+    from optimlab.integrations.mlflow import MLflowTracker
+
+    uri = sqlite_uri + ("" if direct else "?timeout=20")
+    client = MlflowClient(tracking_uri=uri)
+    tracker = MLflowTracker(run_name="run", tracking_uri=uri, background=False)
+    with pytest.warns(OptimlabWarning, match="'f1@5' as 'f1_5-"):
+        tracker.log(1, 1.7e9, {"f1@5": 0.1, "f1_5": 0.2, "acc@1": 0.5})
+        tracker.flush()
+    with pytest.warns(OptimlabWarning, match="'acc_1' as 'acc_1-"):
+        tracker.log(2, 1.7e9 + 1, {"f1@5": 0.3, "f1_5": 0.4, "acc@1": 0.6, "acc_1": 0.9})
+        tracker.finish()
+    series = {
+        key: [(m.step, m.value) for m in client.get_metric_history(tracker.run_id, key)]
+        for key in client.get_run(tracker.run_id).data.metrics
+    }
+    assert sorted(series.values()) == sorted(
+        [[(1, 0.1), (2, 0.3)], [(1, 0.2), (2, 0.4)], [(1, 0.5), (2, 0.6)], [(2, 0.9)]]
+    )
+    assert series["f1_5"] == [(1, 0.2), (2, 0.4)] and series["acc_1"] == [(1, 0.5), (2, 0.6)]
+    for key in series:
+        _validate_metric_name(key)
+
+
+@pytest.mark.parametrize("direct", [True, False])
 def test_a_parameter_key_mlflow_refuses_is_renamed_alike_on_both_paths_and_said(tmp_path, sqlite_uri, direct):
     """A parameter `f1@5` or `/a` (a user's own params) lost the whole run through MLflow's client (its
     log_batch refused the key: the tracker raised, or a background run was dropped) and was stored as it

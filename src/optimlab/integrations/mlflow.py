@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from optimlab.errors import OptimlabError, OptimlabWarning
-from optimlab.integrations.mlflow_sqlite import SqliteRun, metric_key, sqlite_path
+from optimlab.integrations.mlflow_sqlite import SqliteRun, mlflow_names, sqlite_path
 from optimlab.integrations.mlflow_writer import (
     EXPERIMENT,
     RUN_FILE,
@@ -299,13 +299,14 @@ class MLflowTracker(Tracker):
         return seen
 
     def _named(self, records: list[Record]) -> list[Record]:
-        """``records`` with each metric under the name MLflow takes (:func:`~.mlflow_sqlite.metric_key`),
+        """``records`` with each metric under the name MLflow takes (:func:`~.mlflow_sqlite.mlflow_names`),
         on either path alike; a warning names each key renamed, once."""
         renamed = []
-        for key in {key for _, _, metrics in records for key in metrics} - self._keys.keys():
-            self._keys[key] = metric_key(key)
-            if self._keys[key] != key:
-                renamed.append(f"{key!r} as {self._keys[key]!r}")
+        new = {key for _, _, metrics in records for key in metrics} - self._keys.keys()
+        for key, name in mlflow_names(new, taken=set(self._keys.values())).items():
+            self._keys[key] = name
+            if name != key:
+                renamed.append(f"{key!r} as {name!r}")
         if renamed:
             warnings.warn(
                 f"MLflow refuses these metric names in run {self.run_name!r}: logged "

@@ -40,7 +40,7 @@ import sqlite3
 import time
 import uuid
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -56,6 +56,7 @@ __all__ = [
     "SqliteRun",
     "metric_key",
     "metric_rows",
+    "mlflow_names",
     "param_entries",
     "sqlite_path",
     "sqlite_store",
@@ -178,6 +179,19 @@ def metric_key(key: str) -> str:
     return _shortened(name)
 
 
+def mlflow_names(keys: Iterable[str], taken: Collection[str] = ()) -> dict[str, str]:
+    """Each of ``keys`` -> the name MLflow takes for it (:func:`metric_key`), told apart by ``-`` and a
+    hash of the key where that name is another's or in ``taken`` (names given before): ``f1@5`` beside
+    ``f1_5`` is ``f1_5-<hash>``, its values not lost under ``f1_5``'s. Keys MLflow takes as they are keep
+    their names unless taken."""
+    used, names = set(taken), {}
+    for key in sorted(dict.fromkeys(keys), key=lambda key: metric_key(key) != key):  # as they are, first
+        name = metric_key(key)
+        names[key] = _hashed(name, key) if name in used else name
+        used.add(names[key])
+    return names
+
+
 def param_entries(params: Mapping[str, Any]) -> list[tuple[str, str]]:
     """``(key, value)`` of each parameter within MLflow's limits, with a warning naming the keys changed.
 
@@ -188,17 +202,12 @@ def param_entries(params: Mapping[str, Any]) -> list[tuple[str, str]]:
     (``f1@5``, ``/a``) becomes what :func:`metric_key` makes of it (``f1_5``), as MLflow's client
     refuses it (the run lost), with a hash as above where another key has that name."""
     entries, shortened, renamed, cut = [], [], [], []
-    given = {str(key) for key in params}
+    names = mlflow_names(str(key) for key in params)  # MLflow names parameters by its metrics' rules
     for key, value in params.items():
         key, value = str(key), str(value)
-        if len(key) > KEY_LENGTH:
-            shortened.append(f"{key!r} as {_shortened(key)!r}")
-            key = _shortened(key)
-        if (name := metric_key(key)) != key:  # MLflow names parameters by its metrics' rules ('a@b')
-            if name in given or any(name == logged for logged, _ in entries):  # 'a@b' beside 'a_b'
-                name = _hashed(name, key)
-            renamed.append(f"{key!r} as {name!r}")
-            key = name
+        if names[key] != key:
+            (shortened if len(key) > KEY_LENGTH else renamed).append(f"{key!r} as {names[key]!r}")
+            key = names[key]
         if len(value) > PARAM_LENGTH:
             cut.append(f"{key!r} ({len(value)} characters)")
             value = value[:PARAM_LENGTH]

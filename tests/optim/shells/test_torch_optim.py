@@ -397,6 +397,25 @@ def test_a_state_dict_of_another_optimizer_with_its_hyperparameters_is_refused()
     create("adam", [{"params": model.parameters(), "momentum": "mine"}]).load_state_dict(tagged.state_dict())
 
 
+def test_another_optimizers_hyperparameters_in_a_later_group_are_refused():
+    """The check of a group's keys read a set the state check of the group before had overwritten:
+    sgd's momentum, dampening and nesterov in group 1 loaded into adam without a word where group 0
+    held none of them (a state_dict edited, or merged from two optimizers)."""
+    first, second = torch.nn.Linear(3, 2), torch.nn.Linear(2, 1)
+    second(first(torch.randn(4, 3))).sum().backward()
+    sgd = create("sgd", [{"params": first.parameters()}, {"params": second.parameters()}])
+    sgd.step()
+    saved = sgd.state_dict()
+    adam = create("adam", [{"params": first.parameters()}, {"params": second.parameters()}])
+    adam.step()
+    saved["param_groups"][0] = {
+        **adam.state_dict()["param_groups"][0],
+        "params": saved["param_groups"][0]["params"],
+    }
+    with pytest.raises(OptimlabError, match="its param group 1 holds momentum, dampening, nesterov"):
+        adam.load_state_dict(saved)
+
+
 @pytest.mark.parametrize("saved_groups", [2, 0])
 def test_a_state_dict_of_another_number_of_groups_is_refused_as_torch_refuses_it(saved_groups):
     """Two saved groups loaded into an optimizer of one: the groups were zipped with the optimizer's,

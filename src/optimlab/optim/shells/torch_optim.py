@@ -651,26 +651,25 @@ class Optimizer(torch.optim.Optimizer):
         foreign = (others | _TORCH_SWITCHES) - {*self._accepted, *self._names}
         templates = []
         for index, group in enumerate(state_dict.get("param_groups", [])):
+            own = self.param_groups[index]  # load_state_dict refused other group counts first
             # a key this optimizer's own group holds too is the user's tag (add_param_group passes those)
-            held = self.param_groups[index] if index < len(self.param_groups) else {}
-            foreign_keys = [k for k in group if k in foreign and k not in held]
+            foreign_keys = [k for k in group if k in foreign and k not in own]
             transform = self._factory(**{name: current(group[name]) for name in self._names})
             template = transform.init([])
             templates.append(template)
             kept = _kept_paths(template)
-            mine = self.param_groups[index]["params"] if index < len(self.param_groups) else []
             for position, param_id in enumerate(group.get("params", [])):
                 saved = state_dict.get("state", {}).get(param_id, {})
-                foreign = set(saved) - kept
-                if foreign:
+                unkept = set(saved) - kept
+                if unkept:
                     raise OptimlabError(
-                        f"{self._owner} cannot load this state_dict: it holds {', '.join(sorted(foreign))}, "
+                        f"{self._owner} cannot load this state_dict: it holds {', '.join(sorted(unkept))}, "
                         f"which {self._owner} does not keep (it keeps {', '.join(sorted(kept)) or 'nothing'}). "
                         "It was saved by another optimizer (torch.optim.Adam keeps step, exp_avg, "
                         "exp_avg_sq); load a state_dict saved by the same optimlab optimizer"
                     )
-                if len(mine) == len(group["params"]):  # torch refuses groups of other sizes itself
-                    self._check_shapes(transform, saved, mine[position], index, position)
+                if len(own["params"]) == len(group["params"]):  # torch refuses groups of other sizes itself
+                    self._check_shapes(transform, saved, own["params"][position], index, position)
             if foreign_keys:
                 raise OptimlabError(
                     f"{self._owner} cannot load this state_dict: its param group {index} holds "

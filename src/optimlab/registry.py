@@ -18,6 +18,7 @@ import fnmatch
 import importlib
 import inspect
 import math
+import operator
 import pkgutil
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -44,11 +45,13 @@ __all__ = [
     "HyperparameterSpec",
     "Interval",
     "Registry",
+    "boolean",
     "categories",
     "get_registry",
     "import_submodules",
     "normalize_name",
     "plain_numbers",
+    "whole_number",
 ]
 
 T = TypeVar("T", bound=Callable[..., Any])
@@ -120,6 +123,28 @@ NON_NEGATIVE_INT = Interval(0, None, integer=True)
 # NumPy's legacy RandomState takes seeds below 2^32; torch's generators overflow (a traceback) past 2^64,
 # and the batch order is drawn from seed * 1_000_003 + epoch (optimlab.data.batches).
 SEED = Interval(0, 2**32 - 1, integer=True)
+
+
+def whole_number(value: Any, field: str, accepted: Interval) -> int:
+    """``value`` as an int, numpy's integers included, when ``accepted`` holds it; else refused in one
+    line (a float, even 2.0, which torch's generator and DataLoader refuse with a traceback)."""
+    try:
+        whole = operator.index(value)
+    except TypeError:
+        whole = None
+    if whole is None or isinstance(value, bool) or not accepted.contains(whole):
+        raise InvalidValueError(field, value, str(accepted))
+    return whole
+
+
+def boolean(value: Any, field: str) -> bool:
+    """``value`` when it is True or False; else refused in one line: a truthy string (``shuffle="no"``)
+    read as True did the opposite of what it said."""
+    if not isinstance(value, bool):
+        raise InvalidValueError(field, value, "True or False")
+    return value
+
+
 # The devices a recipe or --device may name (torch takes more, e.g. "cuda:x" fails only when used)
 DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 DEVICES = "auto, cpu, cuda, cuda:N or mps"

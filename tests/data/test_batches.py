@@ -1,5 +1,6 @@
 """Mini-batches: each row once per epoch, reproducible from the generator's seed."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -42,3 +43,19 @@ def test_shuffling_needs_a_seeded_generator_and_batch_size_must_be_positive():
         next(batches(PAIR, 4, shuffle=True))
     with pytest.raises(InvalidValueError, match="batch_size"):
         next(batches(PAIR, 0, shuffle=False))
+
+
+@pytest.mark.parametrize("size", [np.int64(4), np.int32(4), np.uint8(4)])
+def test_a_numpy_integer_batch_size_is_the_count_it_holds(size):
+    """A batch size read from numpy (np.int64 out of an array, a sweep's grid) is a whole number as
+    Python's int is (operator.index), as UserBatches and fit take it; batches() refused it."""
+    got = [y.tolist() for _, y in batches(PAIR, size, shuffle=False)]
+    expected = [[0, 10, 20, 30], [40, 50, 60, 70], [80, 90]]
+    assert got == [y.tolist() for _, y in batches(PAIR, 4, shuffle=False)] == expected
+
+
+@pytest.mark.parametrize("size", [2.0, np.float64(2.0), True, "2", np.int64(0)])
+def test_a_batch_size_that_is_no_whole_count_is_refused_in_one_line(size):
+    with pytest.raises(InvalidValueError) as refused:
+        next(batches(PAIR, size, shuffle=False))
+    assert str(refused.value) == f"invalid value {size!r} for batch_size: accepted an integer in [1, inf)."

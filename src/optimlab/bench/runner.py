@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from optimlab.bench.scoring import BenchScores, check_cost, score
-from optimlab.data.user_batches import whole_number
 from optimlab.errors import InvalidValueError
 from optimlab.optim.user import load_optimizer
-from optimlab.registry import POSITIVE_INT, get_registry
+from optimlab.registry import POSITIVE_INT, get_registry, whole_number
 from optimlab.study import StudySpec, methods_from, run_study
 from optimlab.study.backends import BackendOptions
 from optimlab.study.compare import check_trains

@@ -37,8 +37,8 @@ import numpy as np
 from optimlab.data.compressed import file_bytes
 from optimlab.data.examples import Examples, Task, reject_non_finite, text_number
 from optimlab.data.tables import column_position, target_field
-from optimlab.data.user_batches import boolean
 from optimlab.errors import InvalidValueError
+from optimlab.registry import boolean
 
 __all__ = ["DELIMITERS", "MISSING", "TARGET_NAMES", "index_columns", "load_csv"]
 

@@ -22,10 +22,9 @@ from optimlab.data.idx_file import load_idx
 from optimlab.data.image_folder import load_image_folder
 from optimlab.data.numpy_file import load_numpy
 from optimlab.data.splits import Splits, check_fractions, split
-from optimlab.data.user_batches import whole_number
 from optimlab.data.user_factory import BatchDataset, BatchSplits
 from optimlab.errors import InvalidValueError, UnknownNameError
-from optimlab.registry import SEED, new_registry
+from optimlab.registry import SEED, new_registry, whole_number
 from optimlab.user_code import is_import_path
 
 __all__ = ["FILE_KINDS", "TARGET_KINDS", "describe", "file_options", "load", "noting_files", "takes_target"]

@@ -16,9 +16,8 @@ import torch
 from torch import Tensor
 
 from optimlab.data.examples import DatasetInfo, Examples, TensorPair
-from optimlab.data.user_batches import whole_number
 from optimlab.errors import InvalidValueError, OptimlabWarning
-from optimlab.registry import SEED
+from optimlab.registry import SEED, whole_number
 
 __all__ = ["SPLIT_NAMES", "Splits", "check_fractions", "no_training_rows", "rounded", "say_empty", "split"]
 

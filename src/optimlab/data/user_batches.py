@@ -40,7 +40,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-import operator
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
@@ -60,7 +59,7 @@ from torch.utils.data import (
 
 from optimlab.data.batches import epoch_order, steps_per_epoch
 from optimlab.errors import InvalidValueError, OptimlabError, a_type, with_article
-from optimlab.registry import POSITIVE_INT, SEED, Interval
+from optimlab.registry import POSITIVE_INT, SEED, whole_number
 
 __all__ = [
     "ACCEPTED_DATA",
@@ -68,7 +67,6 @@ __all__ = [
     "Forward",
     "UserBatches",
     "batch_target",
-    "boolean",
     "broadcast_mix_up",
     "describe",
     "first_loss",
@@ -81,7 +79,6 @@ __all__ = [
     "prediction",
     "relative_gap",
     "target_key",
-    "whole_number",
 ]
 
 ACCEPTED_DATA = (
@@ -745,26 +742,6 @@ def _loader_generators(loader: DataLoader) -> list[torch.Generator]:
         id(g): g for g in (getattr(h, "generator", None) for h in holders) if isinstance(g, torch.Generator)
     }
     return list(found.values())
-
-
-def whole_number(value: Any, field: str, accepted: Interval) -> int:
-    """``value`` as an int, numpy's integers included, when ``accepted`` holds it; else refused in one
-    line (a float, even 2.0, which torch's generator and DataLoader refuse with a traceback)."""
-    try:
-        whole = operator.index(value)
-    except TypeError:
-        whole = None
-    if whole is None or isinstance(value, bool) or not accepted.contains(whole):
-        raise InvalidValueError(field, value, str(accepted))
-    return whole
-
-
-def boolean(value: Any, field: str) -> bool:
-    """``value`` when it is True or False; else refused in one line: a truthy string (``shuffle="no"``)
-    read as True did the opposite of what it said."""
-    if not isinstance(value, bool):
-        raise InvalidValueError(field, value, "True or False")
-    return value
 
 
 def _states(generators: list[torch.Generator]) -> list[Tensor]:

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from optimlab.data.user_batches import UserBatches, boolean, whole_number
+from optimlab.data.user_batches import UserBatches
 from optimlab.data.user_factory import BatchSplits
 from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import INSTRUMENTS, Instruments, InstrumentSchedule, RunStatistics
@@ -41,7 +41,7 @@ from optimlab.doctor.rules import checked_options, run_rules
 from optimlab.doctor.snapshot import preserved
 from optimlab.doctor.watch import watch
 from optimlab.errors import InvalidValueError, keywords_checked
-from optimlab.registry import POSITIVE, POSITIVE_INT
+from optimlab.registry import POSITIVE, POSITIVE_INT, boolean, whole_number
 from optimlab.train.loop import Callback, TrainState, check_optimizer
 
 __all__ = [

@@ -125,7 +125,6 @@ from optimlab.data.user_batches import (
     loader_batch_size,
     loader_shuffles,
     prediction,
-    whole_number,
 )
 from optimlab.doctor.check_plan import (
     EVALUATIONS,
@@ -150,7 +149,7 @@ from optimlab.errors import InvalidValueError, keywords_checked
 from optimlab.models.stacked import PROBE_ROWS, random_dropout, stacked_forward, stacked_loss, unstackable
 from optimlab.optim.shells.batched import BATCHABLE, BatchedOptimizer
 from optimlab.optim.shells.torch_optim import Optimizer as OptimlabOptimizer
-from optimlab.registry import POSITIVE, POSITIVE_INT
+from optimlab.registry import POSITIVE, POSITIVE_INT, whole_number
 from optimlab.techniques.losses import PointwiseLoss, ignored_label, leaves_out_some
 from optimlab.train.evaluation import evaluate_batches
 from optimlab.train.loop import Callback, TrainState, epoch_permutation, fit

@@ -44,12 +44,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from optimlab.data.user_batches import UserBatches, describe, first_loss, whole_number
+from optimlab.data.user_batches import UserBatches, describe, first_loss
 from optimlab.doctor.progress import report
 from optimlab.doctor.snapshot import preserved
 from optimlab.errors import InvalidValueError, keywords_checked
 from optimlab.models.user import check_model
-from optimlab.registry import POSITIVE, POSITIVE_INT, Interval
+from optimlab.registry import POSITIVE, POSITIVE_INT, Interval, whole_number
 from optimlab.train.evaluation import batch_weight
 from optimlab.train.loop import (
     at_training_point,

@@ -45,7 +45,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from optimlab.data.examples import targets_for
-from optimlab.data.user_batches import boolean, describe, loader_batch_size, loader_shuffles
+from optimlab.data.user_batches import describe, loader_batch_size, loader_shuffles
 from optimlab.data.user_factory import as_data
 from optimlab.errors import (
     InvalidValueError,
@@ -55,7 +55,7 @@ from optimlab.errors import (
     keywords_checked,
 )
 from optimlab.recipe import MODEL_LOSS, Recipe, RecipeError
-from optimlab.registry import POSITIVE_INT, get_registry, normalize_name
+from optimlab.registry import POSITIVE_INT, boolean, get_registry, normalize_name
 from optimlab.study.analysis import metric_bounds
 from optimlab.study.backends import BACKENDS, BackendOptions
 from optimlab.study.compare import (

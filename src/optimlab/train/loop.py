@@ -31,16 +31,14 @@ from optimlab.data.user_batches import (
     UNUSABLE_BATCH,
     UserBatches,
     batch_refused,
-    boolean,
     describe,
     first_loss,
     is_pandas,
-    whole_number,
 )
 from optimlab.errors import InvalidValueError, OptimlabError, a_type, keywords_checked
 from optimlab.models.user import check_model
 from optimlab.optim.user import step_requires_closure
-from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT
+from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, boolean, whole_number
 from optimlab.schedules.torch_adapter import PlateauLR
 from optimlab.techniques.losses import cross_entropy_reading, ignored_label, leaves_out_some
 from optimlab.train.evaluation import (

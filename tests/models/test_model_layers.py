@@ -77,8 +77,7 @@ def test_instance_norm_over_one_position_is_refused_when_built_with_its_shape(
         models.create(architecture, shape, 3, norm="instance", **options)
     assert len(str(error.value).splitlines()) == 1
     if taken is not None:
-        taken = {"input_shape": shape, **taken}
-        net = models.create(architecture, taken.pop("input_shape"), 3, norm="instance", **taken)
+        net = models.create(architecture, taken.pop("input_shape", shape), 3, norm="instance", **taken)
         assert net(torch.randn(2, *net_input(architecture, net))).shape == (2, 3)
 
 

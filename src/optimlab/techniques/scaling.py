@@ -55,8 +55,6 @@ class Scaler(nn.Module):
         64 features are (1, 8, 8) images; (H, W) images are (1, H, W)): the statistics are those of the
         examples in ``shape`` (per channel: over all the channel's pixels), laid out as ``x``'s examples.
         """
-        if isinstance(x, Tensor):
-            _check_dense(x, f"data to fit {type(self).__name__} on")
         if not isinstance(x, Tensor) or not x.is_floating_point() or x.dim() < 1 or len(x) == 0:
             dtype = str(x.dtype).removeprefix("torch.") if isinstance(x, Tensor) else ""
             shown = f"{with_article(dtype)} tensor of shape {tuple(x.shape)}" if dtype else type(x).__name__
@@ -66,6 +64,7 @@ class Scaler(nn.Module):
                 "a non-empty floating-point tensor (N, ...)"
                 + (": integer features as x.float()" if dtype and not x.is_floating_point() else ""),
             )
+        _check_dense(x, f"data to fit {type(self).__name__} on")
         if shape is not None and math.prod(shape) != x.shape[1:].numel():
             raise InvalidValueError(
                 f"example shape to fit {type(self).__name__} on",

@@ -320,7 +320,8 @@ def target_scale(
     largest, smallest = rms.max().item(), rms.min().item()
     # an autoencoder's targets are its inputs, whose scales input_scale judges: its pixels are one quantity
     reconstructs = seen is not None and seen.reconstructs_inputs
-    wide, narrow, ratio = _value_ranges(kept) if not reconstructs else (0, 0, 1.0)
+    rows = not reconstructs and all(t.ndim == 2 for t in kept)
+    wide, narrow, ratio = _value_ranges(pooled) if rows else (0, 0, 1.0)
     mixed = ratio > warn_spread
     if largest > error_scale:
         severity: Severity = "error"
@@ -338,34 +339,34 @@ def target_scale(
     title = f"the regression's targets are {size} (RMS {_g(largest)}; {describe})"
     if size == "unequal":
         title = f"the regression's target values differ in scale ({scales})"
+    sentences = [
+        f"Over the first {len(targets)} training batches ({pooled.shape[0]} rows seen) the targets have "
+        f"RMS {_g(largest)}"
+        + (f" (smallest value's {_g(smallest)})" if len(rms) > 1 else "")
+        + f": {describe}"
+        + (f"; {scales}" if mixed else "")
+        + "."
+    ]
+    if size == "large":
+        sentences.append(
+            "A network's outputs start at about unit scale, so the loss and its gradients start huge, and "
+            "the output layer spends the run reaching the targets' scale instead of learning their shape."
+        )
+    elif size == "tiny":
+        sentences.append(
+            "A network's outputs start at about unit scale, so their initial size and each step's noise "
+            "are larger than the targets' signal."
+        )
+    if mixed:
+        sentences.append(
+            f"The loss sums the values' errors as they are, so value {narrow}'s hardly counts and the "
+            "model barely learns it."
+        )
     return Finding(
         rule="target_scale",
         severity=severity,
         title=f"Unscaled targets: {title}",
-        explanation=(
-            f"Over the first {len(targets)} training batches ({pooled.shape[0]} rows seen) the targets "
-            f"have RMS {_g(largest)}"
-            + (f" (smallest value's {_g(smallest)})" if len(rms) > 1 else "")
-            + f": {describe}"
-            + (f"; {scales}" if mixed else "")
-            + ". "
-            + (
-                "A network's outputs start at about unit scale, so the loss and its gradients start "
-                "huge, and the output layer spends the run reaching the targets' scale instead of "
-                "learning their shape."
-                if size == "large"
-                else "A network's outputs start at about unit scale, so their initial size and each "
-                "step's noise are larger than the targets' signal."
-                if size == "tiny"
-                else ""
-            )
-            + (
-                f"{' ' if size != 'unequal' else ''}The loss sums the values' errors as they are, so "
-                f"value {narrow}'s hardly counts and the model barely learns it."
-                if mixed
-                else ""
-            )
-        ),
+        explanation=" ".join(sentences),
         recommendation=(
             "data: standardize the targets, fitted on the training targets y_train: scaler = "
             "optimlab.techniques.scaling.create('standardize').fit(y_train); train on "
@@ -396,14 +397,12 @@ def target_scale(
     )
 
 
-def _value_ranges(targets: list[Tensor]) -> tuple[int, int, float]:
+def _value_ranges(pooled: Tensor) -> tuple[int, int, float]:
     """(the widest value, the narrowest, the ratio of their ranges, max - min over the rows seen) of
-    targets of a few values a row, ``(N, k)``; a constant value (no range) is left out, and an image's
-    pixels or a sequence's steps (more dimensions) are one quantity: ratio 1 there. The range, not the
-    RMS, so that a value mostly 0 (a pixel seldom on, an event's indicator) keeps the scale it has when on."""
-    if any(t.ndim != 2 for t in targets):
-        return 0, 0, 1.0
-    pooled = torch.cat(targets).double()
+    the pooled targets of a few values a row, ``(N, k)``; a constant value (no range) is left out. The
+    caller passes only such rows: an image's pixels or a sequence's steps are one quantity. The range,
+    not the RMS, so that a value mostly 0 (a pixel seldom on, an event's indicator) keeps the scale it
+    has when on."""
     ranges = pooled.amax(0) - pooled.amin(0)
     varying = (ranges > 1e-6 * pooled.abs().amax(0)).nonzero().flatten()
     if len(varying) < 2:

@@ -722,21 +722,16 @@ class Instruments:
         ignored one, where Hugging Face's collators pad) is none."""
         if isinstance(prediction, Tensor) and isinstance(target, Tensor) and prediction.is_floating_point():
             given = (*self._last_input, *self._last_kwargs.values())
+            alike = [x for x in given if isinstance(x, Tensor) and x.shape == target.shape]
             labelled = target >= 0 if not target.is_floating_point() else None
             copied = (
                 labelled is not None
                 and bool(labelled.any())
                 and any(
-                    isinstance(x, Tensor)
-                    and not x.is_floating_point()
-                    and x.shape == target.shape
-                    and torch.equal(x[labelled], target[labelled])
-                    for x in given
+                    not x.is_floating_point() and torch.equal(x[labelled], target[labelled]) for x in alike
                 )
             )
-            reconstructs = target.is_floating_point() and any(
-                isinstance(x, Tensor) and x.shape == target.shape and torch.equal(x, target) for x in given
-            )
+            reconstructs = target.is_floating_point() and any(torch.equal(x, target) for x in alike)
             self.statistics.loss_inputs = LossInputs.of(
                 prediction, target, loss_fn, targets_are_inputs=copied, reconstructs_inputs=reconstructs
             )

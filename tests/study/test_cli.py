@@ -311,3 +311,30 @@ def test_a_recipe_files_data_replaced_by_dataset_are_not_read(tmp_path):
     assert result.exit_code == 0, result.output
     (spec,) = run_study_specs(out)
     assert spec.recipe.data.name == "teacher_student" and spec.metric == "val_loss"  # a regression
+
+
+def test_a_worker_opens_and_lists_its_storage_once_before_it_trains(tmp_path, monkeypatch):
+    """Without --wait the CLI's check opened the storage, then work() opened and checked it again (a
+    journal replayed twice, or an RDB engine made twice), and listed its studies five times."""
+    import optimlab.study.worker as worker
+
+    spec = StudySpec.for_workload(
+        "w", get_workload("digits_mlp", epochs=1), methods_from("optimizer.name", ["adam"]), budget=1, seeds=1
+    )
+    run_study(spec, tmp_path)
+    calls = {"open_storage": 0, "method_targets": 0}
+
+    def counted(name):
+        real = getattr(worker, name)
+
+        def call(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(worker, name, call)
+
+    counted("open_storage")
+    counted("method_targets")
+    result = runner.invoke(app, ["worker", str(tmp_path), "--no-progress"])
+    assert result.exit_code == 0 and "worker ran 0 trials" in result.output, result.output
+    assert calls == {"open_storage": 1, "method_targets": 2}  # the CLI's check, then the one round of work

@@ -57,12 +57,13 @@ def worker(
 
     output = Output(fmt)
     chosen = o.split_names(methods) or None
-    if not wait:  # a study, name or method refused before the line that says work begins
-        open_storage_checked(location, name, chosen)
+    # A study, name or method refused before the line that says work begins; work() takes the storage
+    # so checked rather than opening it again (a journal replayed, or an engine connected, twice).
+    checked = open_storage_checked(location, name, chosen) if not wait else None
     until = "the studies are done" if wait else "none waits"
     shown = without_passwords(location)  # a URL's password never reaches a terminal or a CI log
     doing = f"worker: training the waiting trials of {shown} until {until} (Ctrl-C stops)"
     with output.working(doing, shown=progress):
         given = {} if threads is None else {"threads": threads}  # else work's own default, 1
-        ran = work(location, name=name, methods=chosen, wait=wait, **given)
+        ran = work(location, name=name, methods=chosen, wait=wait, storage=checked, **given)
     output.result(f"worker ran {ran} trials from {shown}", {"trials": ran, "storage": shown})

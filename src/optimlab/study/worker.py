@@ -44,9 +44,15 @@ def method_targets(
     for study in optimlab_studies(storage, name):
         spec = stored_spec(study)
         method = next(m for m in spec.methods if m.name == study.user_attrs[METHOD_ATTR])
-        if methods is None or method.name in methods:
-            targets.append((spec, method, bool(study.user_attrs.get(DONE_ATTR, False))))
-    return targets
+        targets.append((spec, method, bool(study.user_attrs.get(DONE_ATTR, False))))
+    return _of_methods(targets, methods)
+
+
+def _of_methods(
+    targets: list[tuple[StudySpec, Method, bool]], methods: list[str] | None
+) -> list[tuple[StudySpec, Method, bool]]:
+    """The ``targets`` of ``methods`` (all of them where ``methods`` is None)."""
+    return [target for target in targets if methods is None or target[1].name in methods]
 
 
 def open_storage_checked(
@@ -60,14 +66,15 @@ def open_storage_checked(
     held = sorted({study.user_attrs[SPEC_ATTR]["name"] for study in optimlab_studies(storage)})
     if name is not None and held and name not in held and not wait:
         raise InvalidValueError("name (--name)", name, f"a study there: {', '.join(map(repr, held))}")
-    known = {method.name for _, method, _ in method_targets(storage, name)}
+    every = method_targets(storage, name)  # read once: a journal's studies are replayed to list them
+    known = {method.name for _, method, _ in every}
     if unknown := [m for m in methods or () if known and m not in known]:
         raise InvalidValueError(
             "methods (--methods)",
             ",".join(unknown),
             "methods of the studies there: " + ", ".join(sorted(known)),
         )
-    if not wait and not method_targets(storage, name, methods):
+    if not wait and not _of_methods(every, methods):
         which = "" if name is None else f" {name!r}"
         raise OptimlabError(f"no optimlab study{which} at {without_passwords(str(location))!r} to work on")
     return storage
@@ -82,19 +89,23 @@ def work(
     poll_seconds: float = POLL_SECONDS,
     threads: int = 1,
     import_from: Sequence[str] = (),
+    storage: BaseStorage | None = None,
 ) -> int:
     """Run waiting trials at ``location`` until none waits; returns how many this worker ran.
 
     With ``wait``, keep polling until every study is marked done by its driver (start workers before
     or after ``optimlab compare``, in any order). ``methods`` restricts the worker to those studies.
     ``import_from``: folders searched for the user's code named in the recipes (``mypkg.nets:build``)
-    after this process's ``sys.path``; the backends pass their driver's.
+    after this process's ``sys.path``; the backends pass their driver's. ``storage``: the one at
+    ``location`` already returned by :func:`open_storage_checked` for the same ``name``, ``methods``
+    and ``wait`` (the CLI's), so that it is not opened and checked again.
     """
     torch.set_num_threads(threads)
     extend_sys_path(import_from)
-    while wait and not is_url(location) and not (Path(location) / JOURNAL_NAME).is_file():
-        time.sleep(poll_seconds)  # started before the driver: the study does not exist yet
-    storage = open_storage_checked(location, name, methods, wait=wait)
+    if storage is None:
+        while wait and not is_url(location) and not (Path(location) / JOURNAL_NAME).is_file():
+            time.sleep(poll_seconds)  # started before the driver: the study does not exist yet
+        storage = open_storage_checked(location, name, methods, wait=wait)
     ran = 0
     while True:
         targets = method_targets(storage, name, methods)

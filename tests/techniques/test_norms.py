@@ -1,5 +1,6 @@
 """Norm layers: each kind normalizes what its definition says, in every layout, and swaps into models."""
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -732,3 +733,34 @@ def test_group_norm_refuses_groups_of_one_value_as_instance_norm_is_refused(spat
     torch.testing.assert_close(paired(x), nn.GroupNorm(4, 8)(x))
     two = torch.randn((6, 8) + (2,) * spatial_dims)
     torch.testing.assert_close(norm(two), nn.GroupNorm(8, 8)(two))
+
+
+@pytest.mark.parametrize(
+    ("layer", "name", "reference"),
+    [
+        (nn.BatchNorm1d(np.int64(4)), "layer", nn.LayerNorm(4)),
+        (nn.GroupNorm(2, np.int64(4)), "batch", nn.BatchNorm1d(4)),
+    ],
+)
+def test_a_norm_torch_built_with_a_numpy_width_is_swapped(layer, name, reference):
+    """torch builds a norm of np.int64 features (a width from np.prod or an array's shape) and keeps the
+    number as given; swap_norm read it back and refused it as 'invalid value np.int64(4) for norm
+    num_features: accepted a positive integer', a value the user never passed. A whole number is one as
+    operator.index reads it; the swapped norm computes as torch's own of 4 features."""
+    model = nn.Sequential(nn.Linear(3, 4), layer)
+    norms.swap_norm(model, name)
+    swapped = model[1]
+    assert type(swapped.num_features) is int and swapped.num_features == 4
+    x = torch.randn(6, 4)
+    torch.testing.assert_close(swapped(x), reference(x))
+
+
+@pytest.mark.parametrize("width", [4.0, np.float64(4.0), True, 0, "4"])
+def test_a_width_that_is_no_whole_count_is_refused_in_one_line(width):
+    with pytest.raises(InvalidValueError) as refused:
+        norms.create("batch", width)
+    assert (
+        str(refused.value)
+        == f"invalid value {width!r} for norm num_features: accepted an integer in [1, inf)."
+    )
+    assert norms.create("batch", np.int64(4)).num_features == 4

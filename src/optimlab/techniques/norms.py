@@ -39,7 +39,7 @@ from torch import Tensor, nn
 from torch.nn.modules.lazy import LazyModuleMixin
 
 from optimlab.errors import InvalidValueError
-from optimlab.registry import POSITIVE, POSITIVE_INT, Entry, Interval, new_registry
+from optimlab.registry import POSITIVE, POSITIVE_INT, Entry, Interval, new_registry, whole_number
 
 __all__ = ["Norm", "create", "norm_name", "swap_norm"]
 
@@ -145,15 +145,17 @@ class _InstanceNorm(_GroupNorm):
             )
 
 
-def _check_layout(num_features: int, spatial_dims: int) -> None:
-    if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features < 1:
-        raise InvalidValueError("norm num_features", num_features, "a positive integer")
+def _check_layout(num_features: int, spatial_dims: int) -> int:
+    """``num_features`` as an int (numpy's integers too: torch builds, and keeps, a norm of np.int64
+    features) when the layout is one a norm takes; else refused in one line."""
+    num_features = whole_number(num_features, "norm num_features", POSITIVE_INT)
     if spatial_dims not in (0, 1, 2, 3):
         raise InvalidValueError(
             "norm spatial_dims",
             spatial_dims,
             "0 (features last: (N, C) or (N, T, C)) or 1, 2, 3 (channels at dim 1)",
         )
+    return num_features
 
 
 @_REGISTRY.register(
@@ -176,7 +178,7 @@ def batch(
     """``nn.BatchNorm{1,2,3}d``: running statistics by an average of weight ``momentum`` on each batch's,
     or with None the cumulative average of all batches so far (torch's ``momentum=None``), used in eval
     mode; with ``track_running_stats`` False none are kept and eval mode normalizes by the batch's own."""
-    _check_layout(num_features, spatial_dims)
+    num_features = _check_layout(num_features, spatial_dims)
     batch_norm = (nn.BatchNorm1d, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[spatial_dims]
     inner = batch_norm(
         num_features, eps=eps, momentum=momentum, affine=affine, track_running_stats=track_running_stats
@@ -193,7 +195,7 @@ def batch(
     skip=("spatial_dims",),
 )
 def layer(num_features: int, spatial_dims: int = 0, *, eps: float = 1e-5, affine: bool = True) -> Norm:
-    _check_layout(num_features, spatial_dims)
+    num_features = _check_layout(num_features, spatial_dims)
     if spatial_dims == 0:
         inner: nn.Module = nn.LayerNorm(num_features, eps=eps, elementwise_affine=affine)
         return Norm("layer", num_features, spatial_dims, inner, inner_features_at=-1)
@@ -222,7 +224,7 @@ def group(
     None takes Wu & He's 32 groups, lowered to the largest count that divides the width, so that one
     choice fits every layer of a model.
     """
-    _check_layout(num_features, spatial_dims)
+    num_features = _check_layout(num_features, spatial_dims)
     # Features last, an (N, C) input has no positions: a group of one feature would normalize to 0.
     most = max(num_features // 2, 1) if spatial_dims == 0 else num_features
     divisors = [g for g in range(1, most + 1) if num_features % g == 0]
@@ -250,7 +252,7 @@ def group(
 def instance(num_features: int, spatial_dims: int = 0, *, eps: float = 1e-5, affine: bool = False) -> Norm:
     """As ``torch.nn.InstanceNorm{1,2,3}d``: no learned scale and shift unless ``affine``, no running
     statistics (the same at training and evaluation)."""
-    _check_layout(num_features, spatial_dims)
+    num_features = _check_layout(num_features, spatial_dims)
     inner = _InstanceNorm(num_features, num_features, eps=eps, affine=affine)
     return Norm("instance", num_features, spatial_dims, inner, inner_features_at=1)
 
@@ -265,7 +267,7 @@ def instance(num_features: int, spatial_dims: int = 0, *, eps: float = 1e-5, aff
 )
 def rms(num_features: int, spatial_dims: int = 0, *, eps: float | None = None, affine: bool = True) -> Norm:
     """As ``torch.nn.RMSNorm``: ``eps`` None is the machine epsilon of the input's dtype."""
-    _check_layout(num_features, spatial_dims)
+    num_features = _check_layout(num_features, spatial_dims)
     inner = nn.RMSNorm(num_features, eps=eps, elementwise_affine=affine)
     return Norm("rms", num_features, spatial_dims, inner, inner_features_at=-1)
 
@@ -277,7 +279,7 @@ def rms(num_features: int, spatial_dims: int = 0, *, eps: float | None = None, a
     skip=("spatial_dims",),
 )
 def none(num_features: int, spatial_dims: int = 0) -> Norm:
-    _check_layout(num_features, spatial_dims)
+    num_features = _check_layout(num_features, spatial_dims)
     return Norm("none", num_features, spatial_dims, nn.Identity())
 
 

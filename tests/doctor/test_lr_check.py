@@ -16,7 +16,7 @@ import optimlab.models
 import optimlab.optim
 import optimlab.techniques.losses
 from optimlab.data.user_batches import Forward, UserBatches
-from optimlab.doctor import find_lr, lr_candidates, score_lrs
+from optimlab.doctor import find_lr, lr_candidates, lr_range_test, score_lrs
 from optimlab.doctor.lr_check import (
     CHANCE_ERRORS,
     _below_entropy,
@@ -503,10 +503,10 @@ def test_a_dataloader_is_checked_on_rows_held_out_of_its_dataset_as_tensors_are(
     x, y = small_digits()
     net = small_mlp()
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    batched = {k: v for k, v in QUICK.items() if k != "batch_size"}  # the batches and loader hold theirs
     in_order = UserBatches((x, y), nn.CrossEntropyLoss(), batch_size=32, shuffle=False)
-    tensors = find_lr(net, None, in_order, optimizer=optimizer, **QUICK)
+    tensors = find_lr(net, None, in_order, optimizer=optimizer, **batched)
     loader = DataLoader(TensorDataset(x, y), batch_size=32)
-    batched = {k: v for k, v in QUICK.items() if k != "batch_size"}  # the loader batches itself
     from_loader = find_lr(net, nn.CrossEntropyLoss(), loader, optimizer=optimizer, **batched)
     assert from_loader.check is not None and all(c.score is not None for c in from_loader.candidates)
     assert [c.score for c in from_loader.candidates] == pytest.approx(
@@ -596,6 +596,32 @@ def test_cross_fitting_holds_out_disjoint_folds_of_training_rows_and_pools_every
     assert [c.score for c in given.candidates] == pytest.approx(
         [p.get("val_accuracy") for p in runs[0]], abs=1e-6
     )
+
+
+def test_a_recipes_dict_batches_are_swept_in_an_optimizer_steps_rows_as_its_tensors_are(user_package):
+    """The doctor reads a recipe's training in an optimizer step's rows, its batch size times the batches
+    it accumulates (diagnose._step_rows), as tensors are swept; the user's dict batches were swept in the
+    recipe's batch size alone (8 rows, not 16), the step's rows dropped without a word. Truth: the range
+    test by hand on the same Dataset in 16-row batches drawn with the recipe's seed."""
+    pytest.importorskip("transformers")
+    from optimlab_userpkg.text import bert, sentences
+
+    from optimlab.doctor.diagnose import lr_range_test_recipe
+    from optimlab.recipe import Recipe
+
+    recipe = Recipe.from_dict({
+        "data": {"name": "optimlab_userpkg.text:sentences"}, "model": {"name": "optimlab_userpkg.text:bert"},
+        "optimizer": {"name": "adam", "lr": 1e-3},
+        "training": {"epochs": 1, "batch_size": 8, "accumulate_grad_batches": 2, "seed": 3},
+    })  # fmt: skip
+    swept = lr_range_test_recipe(recipe, steps=10)
+    torch.manual_seed(3)
+    model = bert()
+    by_hand = lr_range_test(
+        model, None, sentences()[0], optimizer=optimlab.optim.create("adam", model.parameters(), lr=1e-3),
+        steps=10, batch_size=16, seed=3,
+    )  # fmt: skip
+    assert swept.losses == pytest.approx(by_hand.losses)
 
 
 def test_a_recipe_on_the_users_dict_batches_is_checked_as_find_lr_by_hand(user_package):

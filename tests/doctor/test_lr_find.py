@@ -261,6 +261,65 @@ def test_a_batch_size_beside_a_dataloader_is_refused_not_ignored(verb):
     assert len(verb(model, nn.MSELoss(), x, y, optimizer, steps=10, batch_size=8, **options).lrs) == 10
 
 
+@pytest.mark.parametrize("verb", [lr_range_test, find_lr])
+def test_a_batch_size_beside_batches_already_made_is_refused_not_ignored(verb):
+    """Batches already made (a UserBatches, as diagnose hands find_lr) hold their own size: both verbs
+    took batch_size=8 beside 16-row ones and swept 16 rows a step without a word, where fit refuses it.
+    Refused in fit's line before any step; the batches alone are swept, 16 rows a step (the truth:
+    the rows the model's forward passes read)."""
+    from optimlab.data.user_batches import UserBatches
+
+    x, y = linear_regression(256)
+    model = nn.Linear(4, 1)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    batches = UserBatches((x, y), nn.MSELoss(), batch_size=16)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(
+        InvalidValueError,
+        match=r"^invalid value 8 for batch_size: accepted left unset beside a pair of tensors \(256 rows\), "
+        r"which batches the data itself\.$",
+    ):
+        verb(model, None, batches, optimizer=optimizer, steps=10, batch_size=8)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    rows = []
+    handle = model.register_forward_hook(lambda _m, inputs, _o: rows.append(len(inputs[0])))
+    lr_range_test(model, None, batches, optimizer=optimizer, steps=10)
+    handle.remove()
+    assert set(rows) == {16}
+
+
+def test_a_seed_the_sweep_does_not_read_is_refused_and_one_the_check_reads_is_taken():
+    """lr_range_test(model, loss, loader, seed=3) swept the loader's own order, the seed read by nothing:
+    the same sweep as seed 0's, without a word, where fit refuses it. Refused in fit's line, before any
+    step; beside tensors it draws the rows (another sweep than seed 0's). find_lr reads it beside a
+    loader too: its check holds rows out, and draws its dropout, by the seed; so does diagnose, whose
+    seed draws dropout."""
+    x, y = linear_regression(256)
+    model = nn.Linear(4, 1)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(
+        InvalidValueError,
+        match=r"^invalid value 3 for seed: accepted left unset beside a DataLoader, which batches the data "
+        r"itself: DataLoader\(\.\.\., generator=torch\.Generator\(\)\.manual_seed\(\.\.\.\)\)\.$",
+    ):
+        lr_range_test(model, nn.MSELoss(), loader, optimizer=optimizer, steps=10, seed=3)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    sweeps = [lr_range_test(model, nn.MSELoss(), x, y, optimizer, steps=10, seed=s).losses for s in (0, 3)]
+    assert sweeps[0] != sweeps[1]
+    assert (
+        len(find_lr(model, nn.MSELoss(), loader, optimizer=optimizer, steps=10, check_steps=2, seed=3).lrs)
+        == 10
+    )
+    assert (
+        len(
+            diagnose(model, loader, nn.MSELoss(), optimizer, steps=5, lr_find=False, seed=3).statistics.losses
+        )
+        == 5
+    )
+
+
 def test_a_bad_margin_or_count_is_refused_before_the_sweep_and_numpys_integers_are_counts():
     """margin was checked by suggest_lr after the whole sweep (100 steps of the user's model, then the
     refusal); steps=3.0 passed the check and ended in range()'s TypeError, a traceback; numpy's

@@ -274,7 +274,9 @@ def diagnose(
     model = getattr(model, "_orig_mod", model) if isinstance(model, nn.Module) else model
     optimizer = examined_optimizer(model, optimizer)
     check_argument_order(loss_fn, data, "diagnose")
-    batches = sweep_batches(data, None, loss_fn, compute_loss=compute_loss, batch_size=batch_size, seed=seed)
+    batches = sweep_batches(  # the seed draws dropout too
+        data, None, loss_fn, compute_loss=compute_loss, batch_size=batch_size, seed=seed, also_reads=("seed",)
+    )
     doctor = DoctorCallback(model, optimizer, schedule=schedule)  # its schedule checked before the lr check
     lr_range = None
     if lr_find:
@@ -391,8 +393,8 @@ def _on_recipe(recipe: Any, sweep: Any, **options: Any) -> LRRangeResult:
     """``sweep`` (:func:`find_lr` or :func:`lr_range_test`) of ``recipe``'s model and optimizer at its
     peak lr, on its training split, with its batch size and seed."""
     built = _built_at_peak_lr(recipe)
-    if isinstance(built.splits, BatchSplits):  # the user's dict batches, with the recipe's loss
-        data, y, held_out = built.batches(built.splits.train, train=True), None, built.splits.val
+    if isinstance(built.splits, BatchSplits):  # the user's dict batches: their training split read
+        data, y, held_out = built.splits, None, built.splits.val
     else:
         x, y = _training_tensors(built.splits)
         data, y, held_out = x.to(built.device), y.to(built.device), _held_out(built.splits, built.device)
@@ -407,6 +409,7 @@ def _on_recipe(recipe: Any, sweep: Any, **options: Any) -> LRRangeResult:
         data,
         y,
         built.optimizer,
+        compute_loss=built.compute_loss,
         batch_size=_step_rows(recipe),
         seed=recipe.training.seed,
         **options,

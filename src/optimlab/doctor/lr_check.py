@@ -220,13 +220,16 @@ def find_lr(
     with random_state_kept(model):
         validate_check(check_steps, check_budget)
         optimizer = examined_optimizer(model, optimizer)
-        if isinstance(data, UserBatches):
-            train = data
-        else:
-            check_argument_order(loss_fn, data, "find_lr")
-            train = sweep_batches(
-                data, y, loss_fn, compute_loss=compute_loss, batch_size=batch_size, seed=seed
-            )
+        check_argument_order(loss_fn, data, "find_lr")
+        train = sweep_batches(  # the check holds rows out, and draws its dropout, by the seed
+            data,
+            y,
+            loss_fn,
+            compute_loss=compute_loss,
+            batch_size=batch_size,
+            seed=seed,
+            also_reads=("seed",),
+        )
         started = time.perf_counter()
         result = lr_range_test(model, None, train, optimizer=optimizer, **sweep)
         seconds = time.perf_counter() - started

@@ -291,15 +291,22 @@ def sweep_batches(
     compute_loss: Callable[[nn.Module, Any], Tensor] | None,
     batch_size: int | None,
     seed: int,
+    also_reads: Sequence[str] = (),
 ) -> UserBatches:
     """The batches of ``data`` (with ``y``: tensors ``x`` and ``y``) that the range test and its check
-    read, ``batch_size`` rows each (None: UserBatches' default); ``batch_size`` beside data that batches
-    itself (a DataLoader) refused in fit's line."""
+    read, ``batch_size`` rows each (None: UserBatches' default), drawn with ``seed``; ``data`` itself
+    where it is batches already. ``batch_size`` or ``seed`` beside data that batches or orders itself (a
+    DataLoader, batches already made) refused in fit's line, ``also_reads`` naming what the caller
+    reads besides (``("seed",)``: a check's held-out rows or dropout drawn with it)."""
+    given = {"batch_size": batch_size, "seed": seed or None}  # a seed of 0 cannot be told from none
+    if isinstance(data, UserBatches):
+        refuse_unread(given, (), data, data.source, also_reads)
+        return data
     sized = {} if batch_size is None else {"batch_size": batch_size}
     batches = UserBatches(
         data if y is None else (data, y), loss_fn, compute_loss=compute_loss, seed=seed, **sized
     )
-    refuse_unread({"batch_size": batch_size}, batches.settings, data, batches.source)
+    refuse_unread(given, batches.settings, data, batches.source, also_reads)
     return batches
 
 
@@ -348,16 +355,13 @@ def lr_range_test(
             raise InvalidValueError(name, value, str(accepted))
     # counts as range() and the batches take them: numpy's integers too, a float refused
     steps = whole_number(steps, "steps", POSITIVE_INT)
-    if batch_size is not None:  # None: 64 rows, or a loader's own
-        batch_size = whole_number(batch_size, "batch_size", POSITIVE_INT)
     if end_lr <= start_lr:
         raise InvalidValueError("end_lr", end_lr, f"a number above start_lr ({start_lr:g})")
     if steps < 2:
         raise InvalidValueError("steps", steps, "an integer >= 2")
 
-    if not isinstance(data, UserBatches):
-        check_argument_order(loss_fn, data, "lr_range_test")
-        data = sweep_batches(data, y, loss_fn, compute_loss=compute_loss, batch_size=batch_size, seed=seed)
+    check_argument_order(loss_fn, data, "lr_range_test")
+    data = sweep_batches(data, y, loss_fn, compute_loss=compute_loss, batch_size=batch_size, seed=seed)
     optimizer = examined_optimizer(model, optimizer)
     base = [group["lr"] for group in optimizer.param_groups]
     ratios = [b / base[0] if base[0] else 1.0 for b in base]

@@ -952,14 +952,18 @@ def _range_test(
         train_dataloaders, None, compute_loss=training_loss, field="train_dataloaders", **batching
     )
     training_loss.batches.accumulated = training_loss.accumulated
-    settings = training_loss.batches.settings
-    # a seed draws shuffled rows, or the part the check holds out
-    reads = (*settings, "seed") if "shuffle" in settings or check_steps is not None else settings
-    refuse_unread(batching, reads, train_dataloaders, training_loss.batches.source)
+    refuse_unread(  # the check holds its part out by the seed
+        batching,
+        training_loss.batches.settings,
+        train_dataloaders,
+        training_loss.batches.source,
+        also_reads=("seed",) if check_steps is not None else (),
+    )
     if check_steps is not None and val_dataloaders is None:  # the part find_lr trains its candidates on
         split = hold_out(training_loss.batches, training_loss.batches.seed)
         training_loss.checked = split[0] if split is not None else None
-    loss = {"compute_loss": training_loss, **batching}
+    # the batches are made: of batching, the check alone reads the seed (its dropout draws)
+    seeded = {"seed": batching["seed"]} if "seed" in batching else {}
     with (
         warnings.catch_warnings(),
         _detached(module, trainer, accumulated),
@@ -978,7 +982,7 @@ def _range_test(
                         optimizer=optimizer,
                         held_out=val_dataloaders,
                         check_steps=check_steps,
-                        **loss,
+                        **seeded,
                         **options,
                     )
                 except SkippedBatch:  # raised through optimlab.train.fit, which trains each candidate
@@ -990,7 +994,7 @@ def _range_test(
                         "(optimlab.train.fit) cannot skip one",
                     ) from None
             else:
-                result = _sweep(module, None, training_loss.batches, optimizer=optimizer, **loss, **options)
+                result = _sweep(module, None, training_loss.batches, optimizer=optimizer, **options)
         except InvalidValueError as error:
             if error.field == "compute_loss":  # the sweep's: training_step skipped every batch
                 raise InvalidValueError(

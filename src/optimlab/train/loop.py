@@ -332,10 +332,9 @@ def fit(
             "torch.bfloat16 or None for an optimizer whose step evaluates the loss again, which torch's "
             "GradScaler (float16's loss scaling) cannot step",
         )
-    half = next(
-        (n for n, p in model.named_parameters() if p.requires_grad and p.dtype == torch.float16), None
-    )
-    if autocast_dtype == torch.float16 and half is not None:  # GradScaler unscales float32 gradients only
+    # GradScaler unscales float32 gradients only; the parameters are scanned under float16 alone
+    halves = (n for n, p in model.named_parameters() if p.requires_grad and p.dtype == torch.float16)
+    if autocast_dtype == torch.float16 and (half := next(halves, None)) is not None:
         raise InvalidValueError(
             "autocast_dtype",
             f"torch.float16 beside a model whose parameters are float16 ({half})",
@@ -349,9 +348,8 @@ def fit(
     defaults = {"batch_size": 32, "shuffle": True, "drop_last": False}
     batching = {k: defaults[k] if v is None else v for k, v in given.items()}
     batches = _training_batches(data, y, loss_fn, compute_loss, seed=seed, **batching)
-    # the seed orders the rows of data that fit shuffles; its default 0 cannot be told from a given 0
+    # a seed's default 0 cannot be told from a given 0; batches already made read neither
     reads = () if isinstance(data, UserBatches) else batches.settings
-    reads += ("seed",) if "shuffle" in reads else ()
     refuse_unread({**given, "seed": seed or None}, reads, data, batches.source)
     _check_metrics(metrics, val_data)
     _check_short_batch(model, batches)
@@ -607,14 +605,15 @@ class _Stepper:
         state.train_loss = loss.item()
         if not math.isfinite(state.train_loss):
             _step_undone(self.optimizer, closure)
-        elif self.scaler is None:
-            step_with(self.optimizer, closure)
-        else:  # skips the update where a gradient overflowed, and lowers the scale
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            state.grad_scaler = self.scaler.state_dict()
-        if self.scheduler is not None and math.isfinite(state.train_loss):
-            self.scheduler.step()
+        else:
+            if self.scaler is None:
+                step_with(self.optimizer, closure)
+            else:  # skips the update where a gradient overflowed, and lowers the scale
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+                state.grad_scaler = self.scaler.state_dict()
+            if self.scheduler is not None:
+                self.scheduler.step()
         state.step += 1
 
     def _gradients(self, state: TrainState, group: list[Any], weights: list[float]) -> torch.Tensor:
@@ -801,11 +800,16 @@ def _step_undone(optimizer: torch.optim.Optimizer, closure: Callable[[], torch.T
     optimizer.load_state_dict(kept)
 
 
-def refuse_unread(given: Mapping[str, Any], reads: Sequence[str], data: Any, source: str) -> None:
+def refuse_unread(
+    given: Mapping[str, Any], reads: Sequence[str], data: Any, source: str, also_reads: Sequence[str] = ()
+) -> None:
     """Refuse a batching argument of ``given`` (None: not given) that ``data`` (``source``, in words)
     does not read, ``reads`` naming those it does (a DataLoader batches itself: none), in one line
-    saying where to set it instead, rather than dropping it silently."""
-    unread = [(k, v) for k, v in given.items() if v is not None and k not in reads]
+    saying where to set it instead, rather than dropping it silently. A ``seed`` is read where
+    ``shuffle`` is (it draws the rows' order), and where the caller's ``also_reads`` names it (a seed that
+    also holds rows out or draws dropout)."""
+    read = (*reads, *(("seed",) if "shuffle" in reads else ()), *also_reads)
+    unread = [(k, v) for k, v in given.items() if v is not None and k not in read]
     if not unread:
         return
     (name, value), *_ = unread

@@ -869,9 +869,9 @@ def test_a_batch_setting_the_data_does_not_read_is_refused_not_dropped():
 
 def test_a_seed_beside_data_that_orders_itself_is_refused_not_ignored():
     """fit(model, opt, DataLoader(..., shuffle=True), seed=3) trained on the loader's own order, which its
-    generator draws, and the seed drew nothing, without a word: two seeds, one run. Truth: the same
-    DataLoader trained with seed 0 (the default) and with the refused seed's weights left as they were.
-    A seed beside tensors still orders them (its run differs from seed 0's)."""
+    generator draws, and the seed drew nothing, without a word: two seeds, one run. Refused before any
+    step (the weights left as they were), beside an iterable Dataset too. A seed beside tensors still
+    orders them: the truth that it is read there is that its run differs from seed 0's."""
     x, y = problem()
     loader = DataLoader(TensorDataset(x, y), batch_size=8, shuffle=True)
     for data, source in ((loader, "a DataLoader"), (Stream(), "an iterable Stream")):

@@ -489,7 +489,6 @@ def test_a_model_save_that_fails_midway_leaves_no_cut_model_file(tmp_path, monke
 
 ENDLESS_SPLITS = """
 import torch
-from torch import nn
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 

@@ -164,7 +164,7 @@ def evaluate_members(
         member_losses: ``(outputs, targets)`` to each member's mean loss, ``(K,)``.
         x, y: one split for every member, ``(N, ...)``, or one each (``shared=False``), ``(K, N, ...)``.
         loss_fn: the loss ``member_losses`` stacks, which says what each batch's mean divides by
-            (:func:`~optimlab.train.evaluation.averaged_over`: a cross-entropy's targets not ignored,
+            (:func:`~optimlab.train.evaluation.targets_scored`: a cross-entropy's targets not ignored,
             unequal from batch to batch under -100 padding), so that the split's loss is its mean over
             the whole split; a batch of nothing scored (0/0) weighs nothing. None: each batch's rows.
     """

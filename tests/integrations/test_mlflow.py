@@ -301,6 +301,27 @@ def test_a_sqlite_store_mlflow_cannot_open_is_one_line_exit_2_before_training(
     assert ("not a database" if store == "not-a-database.txt" else "a folder") in line
 
 
+@pytest.mark.parametrize(
+    "uri, reason",
+    [("sqlite://mlflow.db", "Invalid SQLite URL"), ("mysql+nosuchdriver://host/db", "Can't load plugin")],
+)
+def test_a_database_uri_sqlalchemy_refuses_is_one_line_exit_2_before_training(
+    tmp_path, monkeypatch, cli, uri, reason
+):
+    """MLFLOW_TRACKING_URI a database URI SQLAlchemy cannot read (two slashes) or whose driver is not
+    installed: `train --log mlflow` trained the whole run, then exited 2 saying MLflow did not record it.
+    Now refused as the tracker opens, before training, where SQLAlchemy (MLflow's database store) refuses
+    it itself."""
+    import sqlalchemy
+
+    with pytest.raises(Exception, match=reason):
+        sqlalchemy.create_engine(uri)  # what MLflow's SqlAlchemyStore opens it with
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    line = _train_refused(cli, tmp_path)
+    assert line.startswith(f"error: MLflow's tracking URI '{uri}' cannot be opened (") and reason in line
+
+
 @pytest.mark.parametrize("allowed", [False, True])
 def test_a_file_store_mlflow_refuses_is_one_line_exit_2_before_training(tmp_path, monkeypatch, cli, allowed):
     """MLFLOW_TRACKING_URI a file:// folder (MLflow 3 refuses its file store unless

@@ -72,7 +72,8 @@ _CONNECT_SECONDS = 10.0
 def _check_store(tracking_uri: str | None) -> None:
     """Refuse, in one line naming it, a tracking URI whose store cannot be opened, before any training:
     an ``http(s)`` server that accepts no connection (down, a wrong port, a host not found), a
-    ``sqlite:///`` file that is no database, or that cannot be made; a file store (a path, ``file://``)
+    ``sqlite:///`` file that is no database, or that cannot be made; a database URI SQLAlchemy cannot
+    read, or whose driver is not installed; a file store (a path, ``file://``)
     that MLflow refuses (MLflow 3 without ``MLFLOW_ALLOW_FILE_STORE``), or that cannot be made. MLflow's client retried for minutes
     (a closed port: the command exited 0 after 120 s saying the run would be ended, its writer retrying
     on beside the shell; an SQLite file in a read-only folder: 1 min 47 s), after training. Another
@@ -95,6 +96,11 @@ def _check_store(tracking_uri: str | None) -> None:
         raise OptimlabError(
             f"MLflow's tracking URI {tracking_uri!r} cannot be opened ({reason}): set MLFLOW_TRACKING_URI "
             "to an MLflow SQLite file, or to a new one in a folder you can write (sqlite:////abs/path.db)"
+        )
+    elif reason := _database_refusal(tracking_uri or ""):
+        raise OptimlabError(
+            f"MLflow's tracking URI {tracking_uri!r} cannot be opened ({reason}): write it as SQLAlchemy reads it, "
+            "its database's driver installed, or set MLFLOW_TRACKING_URI to sqlite:////abs/path.db"
         )
     elif reason := _file_store_refusal(tracking_uri or ""):
         raise OptimlabError(
@@ -134,6 +140,22 @@ def _unknown_scheme(tracking_uri: str) -> str | None:
     except Exception as error:  # MLflow's UnsupportedModelRegistryStoreURIException names its schemes
         known = getattr(error, "supported_uri_schemes", None)
         return ", ".join(repr(scheme) for scheme in sorted(known) if scheme) if known else None
+    return None
+
+
+def _database_refusal(tracking_uri: str) -> str | None:
+    """Why SQLAlchemy, which MLflow's database store opens ``tracking_uri`` with, refuses it before any
+    connection (a URL it cannot read, ``sqlite://m.db``; a driver not installed, ``mysql://``), or None
+    (another store, or one it takes). A server that does not answer is left to MLflow."""
+    scheme = urllib.parse.urlsplit(tracking_uri).scheme.lower()
+    if not scheme.startswith(_DATABASE_SCHEMES) or importlib.util.find_spec("sqlalchemy") is None:
+        return None
+    import sqlalchemy
+
+    try:
+        sqlalchemy.create_engine(tracking_uri).dispose()  # reads the URL, imports the driver: no connection
+    except (sqlalchemy.exc.ArgumentError, ImportError) as error:
+        return str(error).splitlines()[0]
     return None
 
 

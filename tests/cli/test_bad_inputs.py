@@ -132,6 +132,17 @@ CASES: list[tuple[str, list[str], str]] = [
         ["doctor", "--dataset", "PANDAS_CSV", "--target", "4"],
         "(--target): accepted",
     ),
+    # int() read these as positions 10 and 1: no CSV reader calls them numbers (text_number)
+    (
+        "doctor target with a digit separator",
+        ["doctor", "--dataset", "PANDAS_CSV", "--target", "1_0"],
+        "(--target) '1_0'",
+    ),
+    (
+        "doctor target in Arabic-Indic digits",
+        ["doctor", "--dataset", "PANDAS_CSV", "--target", "\u0661"],
+        "(--target)",
+    ),
     (
         "lr-find target pandas' index",
         ["lr-find", "--dataset", "PANDAS_CSV", "--target", "0"],

@@ -125,10 +125,10 @@ DatasetOpt = Annotated[
 
 def column(text: str) -> str | int:
     """``--target``: a whole number is a column's 0-based position, anything else its header."""
-    try:
-        return int(text)
-    except ValueError:
-        return text
+    from optimlab.data.tables import column_number  # optimlab.data loads torch: only when --target is given
+
+    position = column_number(text)
+    return text if position is None else position
 
 
 TargetOpt = Annotated[

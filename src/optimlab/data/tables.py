@@ -15,7 +15,7 @@ from pathlib import Path
 
 from optimlab.errors import InvalidValueError, UnknownNameError
 
-__all__ = ["column_position", "target_field", "target_position"]
+__all__ = ["column_number", "column_position", "target_field", "target_position"]
 
 
 def target_field(path: Path, option: str = "target") -> str:
@@ -33,6 +33,13 @@ def target_position(
     if isinstance(target, bool) or not isinstance(target, int) or not -width <= target < width:
         raise InvalidValueError(target_field(path, option), target, f"{accepted} in [{-width}, {width})")
     return target % width
+
+
+def column_number(text: str) -> int | None:
+    """The 0-based position ``text`` gives in plain ASCII digits, an optional minus and spaces around
+    ('3', ' -1'); None for other text: int() would read '1_0' as 10 and other scripts' digits too, which
+    :func:`~optimlab.data.examples.text_number` refuses for numbers as pandas and numpy do."""
+    return int(text) if re.fullmatch(r"\s*-?[0-9]+\s*", text) else None
 
 
 def column_position(
@@ -53,7 +60,8 @@ def column_position(
             )
         return header.index(name)
     if isinstance(name, str):
-        if not re.fullmatch(r"\s*-?[0-9]+\s*", name):  # int() also reads '1_0' and other scripts' digits
+        position = column_number(name)
+        if position is None:
             if header is None:
                 raise InvalidValueError(
                     field,
@@ -61,6 +69,6 @@ def column_position(
                     f"a 0-based column position in [{-width}, {width}): the file has no header row",
                 )
             raise UnknownNameError(f"column of {path.name} (data.options.{option})", name, header[index:])
-        name = int(name)
+        name = position
     accepted = "a column name or a 0-based position" if header is not None else "a 0-based column position"
     return target_position(name, width, path, accepted, option=option)

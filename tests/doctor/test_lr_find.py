@@ -288,6 +288,37 @@ def test_a_batch_size_beside_batches_already_made_is_refused_not_ignored(verb):
     assert set(rows) == {16}
 
 
+@pytest.mark.parametrize("verb", [lr_range_test, find_lr])
+def test_a_loss_or_targets_beside_batches_already_made_are_refused_not_ignored(verb):
+    """Batches already made (a UserBatches) hold their targets and loss: both verbs took loss_fn=L1Loss,
+    y or a compute_loss beside MSE batches and swept the batches' MSE without a word. Refused in one line
+    naming the argument, before any step (the weights as they were)."""
+    from optimlab.data.user_batches import UserBatches
+
+    x, y = linear_regression(256)
+    model = nn.Linear(4, 1)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    batches = UserBatches((x, y), nn.MSELoss(), batch_size=16)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for args, options, name in (
+        ((nn.L1Loss(), batches), {}, "loss_fn"),
+        ((None, batches, y), {}, "y"),
+        (
+            (None, batches),
+            {"compute_loss": lambda m, batch: (m(batch[0]) - batch[1]).abs().mean()},
+            "compute_loss",
+        ),
+    ):
+        with pytest.raises(
+            InvalidValueError,
+            match=rf"^invalid value .* for {name}: accepted None beside batches already made \(a pair of "
+            r"tensors \(256 rows\)\), which hold their own targets and loss \(UserBatches' loss_fn or "
+            r"compute_loss\)\.$",
+        ):
+            verb(model, *args, optimizer=optimizer, steps=10, **options)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+
 def test_a_seed_the_sweep_does_not_read_is_refused_and_one_the_check_reads_is_taken():
     """lr_range_test(model, loss, loader, seed=3) swept the loader's own order, the seed read by nothing:
     the same sweep as seed 0's, without a word, where fit refuses it. Refused in fit's line, before any

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from optimlab.data.tables import column_position, target_field, target_position
@@ -62,3 +63,17 @@ def test_a_position_in_text_is_plain_ascii_digits_as_text_number_reads_numbers(t
         with pytest.raises(UnknownNameError, match=r"column of rows.csv \(data.options.target\)"):
             column_position(text, header, 11, path)
     assert column_position(" -1 ", header, 11, path) == 10  # plain digits, spaces around as int() allows
+
+
+@pytest.mark.parametrize("kind", [np.int64, np.int32, np.uint8])
+def test_a_numpy_integer_position_names_the_column_its_value_does(kind):
+    """np.int64(-1) (np.where's, np.argmax's positions) was refused as 'invalid value np.int64(-1) ...:
+    accepted ... a 0-based position in [-5, 5)', a range that holds it. Truth: Python's indexing of a row
+    by the number, as for an int; the refusal of 1.0 and True stands."""
+    columns, path = list(range(5)), Path("rows.npy")
+    for target in range(0 if kind is np.uint8 else -5, 5):
+        position = target_position(kind(target), 5, path)
+        assert type(position) is int and position == columns[target]
+        assert column_position(kind(target), ["a", "b", "c", "d", "e"], 5, path) == columns[target]
+    with pytest.raises(InvalidValueError, match=r"np.int64\(5\) for target"):
+        target_position(np.int64(5), 5, path)

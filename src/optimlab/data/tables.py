@@ -11,6 +11,7 @@ and a 2-d ``.npy`` array's (:mod:`optimlab.data.numpy_file`, by position). A CSV
 from __future__ import annotations
 
 import re
+from numbers import Integral
 from pathlib import Path
 
 from optimlab.errors import InvalidValueError, UnknownNameError
@@ -30,9 +31,9 @@ def target_position(
     """The column in ``0..width-1`` that ``target`` names among a table's ``width`` columns, a negative one
     counted from the end as Python indexes; anything else is refused, ``accepted`` saying what it takes
     and ``option`` which option gave it."""
-    if isinstance(target, bool) or not isinstance(target, int) or not -width <= target < width:
+    if isinstance(target, bool) or not isinstance(target, Integral) or not -width <= target < width:
         raise InvalidValueError(target_field(path, option), target, f"{accepted} in [{-width}, {width})")
-    return target % width
+    return int(target) % width  # numpy's integers too (np.where's, np.argmax's), as Python indexes by them
 
 
 def column_number(text: str) -> int | None:

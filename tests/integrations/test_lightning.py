@@ -14,7 +14,7 @@ import lightning
 import pytest
 import torch
 import torchmetrics
-from doctor.setups import OPTIMIZERS, cnn, standardized
+from doctor.setups import OPTIMIZERS, cnn, digits, standardized
 from doctor.test_doors import DOOR_CASES
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -1866,3 +1866,31 @@ def test_a_misspelt_doctor_callback_option_is_named_with_close_matches():
             "unknown DoctorCallback() argument 'print_finding'. Did you mean 'print_findings'? Accepted: "
             "html_path, json_path, print_findings, rule_options, schedule, strict."
         )
+
+
+class Autoencoder(Classifier):
+    """:class:`Classifier` whose step calls its net itself, not the module: the module's own inputs
+    are then never seen, only the batch's."""
+
+    def training_step(self, batch, batch_idx):
+        x, target = batch
+        return self.loss(self.net(x), target)
+
+
+@pytest.mark.parametrize("module", [Classifier, Autoencoder])
+def test_an_autoencoders_pixels_under_the_trainer_are_not_told_to_be_standardized_as_targets(module):
+    """An autoencoder's targets are its inputs (digits / 16: some pixels range 0..0.0625 where the
+    middle's 0..1), under a Trainer as in the doctor's own run: target_scale leaves them to
+    input_scale. A regression's two values a hundredth apart under the same Trainer still get it."""
+    pixels = digits()[0] / 16
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 64))
+    doctor = DoctorCallback(print_findings=False)
+    fit(module(net, nn.MSELoss(), lambda p: torch.optim.Adam(p, 1e-3)), (pixels, pixels), 40, [doctor])
+    assert "target_scale" not in [f.rule for f in doctor.diagnosis.findings], doctor.diagnosis.findings
+    x = pixels[:, 20:28] * 4
+    y = torch.stack([x[:, 0] + x[:, 1], 0.01 * x[:, 2] * x[:, 3]], 1)
+    doctor = DoctorCallback(print_findings=False)
+    net = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 2))
+    fit(module(net, nn.MSELoss(), lambda p: torch.optim.Adam(p, 1e-3)), (x, y), 40, [doctor])
+    assert "target_scale" in [f.rule for f in doctor.diagnosis.findings], doctor.diagnosis.findings

@@ -274,7 +274,6 @@ class LossInputs:
     sum_gap: float | None = None
     logsumexp_gap: float | None = None
     targets_are_inputs: bool = False  # integer targets equal, element for element, to a model input
-    reconstructs_inputs: bool = False  # numeric targets equal to a model input: an autoencoder's
     ignore_index: int | None = None  # the loss's (CrossEntropyLoss, NLLLoss): targets it leaves out
     label_smoothing: float = 0.0  # CrossEntropyLoss's: the loss's floor is then above 0
 
@@ -286,7 +285,6 @@ class LossInputs:
         loss_fn: Any,
         *,
         targets_are_inputs: bool = False,
-        reconstructs_inputs: bool = False,
     ) -> LossInputs:
         scores = outputs.detach().float()
         dim = None if targets.is_floating_point() else class_dim(scores.shape, targets.shape)
@@ -302,7 +300,6 @@ class LossInputs:
             low=scores.min().item() if scores.numel() else math.nan,
             high=scores.max().item() if scores.numel() else math.nan,
             targets_are_inputs=targets_are_inputs,
-            reconstructs_inputs=reconstructs_inputs,
             ignore_index=index if isinstance(index := getattr(loss_fn, "ignore_index", None), int) else None,
             label_smoothing=float(getattr(loss_fn, "label_smoothing", 0.0) or 0.0),
             **gaps,
@@ -351,6 +348,9 @@ class RunStatistics:
     # The targets of the first TARGET_BATCHES batches as they came, on the CPU: how the batches mix
     # the data (the unshuffled_data and target_scale rules).
     batch_targets: list[Tensor] = dataclasses.field(default_factory=list)
+    # The first of ``batch_targets`` equals one of the model's inputs: an autoencoder's (target_scale
+    # leaves them to input_scale). Read in either door, whether or not the loss is given apart.
+    reconstructs_inputs: bool = False
     # The attention_mask the model read beside each of ``batch_targets`` (None where it read none of
     # their shape): which target positions are padding (the padding_in_loss rule).
     batch_masks: list[Tensor | None] = dataclasses.field(default_factory=list)
@@ -703,13 +703,18 @@ class Instruments:
         if self.schedule.is_detailed(step + 1):
             self._attach_forward_hooks()
 
-    def record_targets(self, step: int, target: Any) -> None:
+    def record_targets(self, step: int, target: Any, inputs: Iterable[Any] = ()) -> None:
         """Keep the targets of step ``step``'s batch (tensors; the first :data:`TARGET_BATCHES` steps;
         once a step, however often its closure runs), with the ``attention_mask`` the model read where
-        it has their shape; the last ones for the NaN origin."""
+        it has their shape; the last ones for the NaN origin. Called after the model's forward pass;
+        ``inputs``: the batch's other parts, where a trainer's step may call a part of the model (its
+        inputs are then not the model's): whether the first targets equal an input, an autoencoder's."""
         self._last_target = target
         kept = self.statistics.batch_targets
         if isinstance(target, Tensor) and target.ndim >= 1 and len(kept) < min(step, TARGET_BATCHES):
+            if not kept and target.is_floating_point():
+                alike = self._inputs_like(target, inputs)
+                self.statistics.reconstructs_inputs = any(torch.equal(x, target) for x in alike)
             kept.append(target.detach().to("cpu", copy=True))
             mask = self._last_kwargs.get("attention_mask")
             same = isinstance(mask, Tensor) and mask.shape == target.shape
@@ -721,20 +726,23 @@ class Instruments:
         (token ids not shifted) wherever they are labels: a negative target (-100, cross-entropy's
         ignored one, where Hugging Face's collators pad) is none."""
         if isinstance(prediction, Tensor) and isinstance(target, Tensor) and prediction.is_floating_point():
-            given = (*self._last_input, *self._last_kwargs.values())
-            alike = [x for x in given if isinstance(x, Tensor) and x.shape == target.shape]
             labelled = target >= 0 if not target.is_floating_point() else None
             copied = (
                 labelled is not None
                 and bool(labelled.any())
                 and any(
-                    not x.is_floating_point() and torch.equal(x[labelled], target[labelled]) for x in alike
+                    not x.is_floating_point() and torch.equal(x[labelled], target[labelled])
+                    for x in self._inputs_like(target)
                 )
             )
-            reconstructs = target.is_floating_point() and any(torch.equal(x, target) for x in alike)
             self.statistics.loss_inputs = LossInputs.of(
-                prediction, target, loss_fn, targets_are_inputs=copied, reconstructs_inputs=reconstructs
+                prediction, target, loss_fn, targets_are_inputs=copied
             )
+
+    def _inputs_like(self, target: Tensor, inputs: Iterable[Any] = ()) -> list[Tensor]:
+        """The tensors of ``target``'s shape among the model's last inputs and ``inputs``."""
+        given = (*self._last_input, *self._last_kwargs.values(), *inputs)
+        return [x for x in given if isinstance(x, Tensor) and x.shape == target.shape]
 
     def stop(self) -> None:
         """Remove every hook; the statistics stay."""

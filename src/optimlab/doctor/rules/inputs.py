@@ -319,8 +319,7 @@ def target_scale(
     rms = pooled.square().mean(0).sqrt()
     largest, smallest = rms.max().item(), rms.min().item()
     # an autoencoder's targets are its inputs, whose scales input_scale judges: its pixels are one quantity
-    reconstructs = seen is not None and seen.reconstructs_inputs
-    rows = not reconstructs and all(t.ndim == 2 for t in kept)
+    rows = not stats.reconstructs_inputs and all(t.ndim == 2 for t in kept)
     wide, narrow, ratio = _value_ranges(pooled) if rows else (0, 0, 1.0)
     mixed = ratio > warn_spread
     if largest > error_scale:

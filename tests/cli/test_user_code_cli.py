@@ -134,6 +134,32 @@ def test_bad_paths_give_one_line_and_exit_2(cli, user_folder, tmp_path, flags, m
 
 
 @pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ("./uc_data.py:load", "names a module, not its file: uc_data:load"),
+        (
+            "my data/uc_data.py:load",
+            "names a module, not its file: uc_data:load, run from the folder 'my data' or with it on PYTHONPATH",
+        ),
+    ],
+    ids=["relative", "a folder with a space"],
+)
+@pytest.mark.parametrize(
+    "verb", [["train"], ["compare", "--optimizers", "sgd,adam"]], ids=["train", "compare"]
+)
+def test_a_data_factorys_file_path_is_told_the_import_path(tmp_path, monkeypatch, cli, verb, given, said):
+    """--dataset ./mydata.py:load was 'accepted a built-in data set or an existing CSV/NumPy/IDX file or
+    image folder' (compare: 'a file of a known kind'), where --model ./nets.py:build is told the import
+    path to write."""
+    (tmp_path / "my data").mkdir()
+    (tmp_path / "my data" / "uc_data.py").write_text("def load(): ...\n")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli(*verb, "--dataset", given, "--epochs", "1", "--no-progress")
+    assert (code, out, len(err.strip().splitlines())) == (2, "", 1), err
+    assert "'--dataset'" in err and said in err and "built-in data set" not in err
+
+
+@pytest.mark.parametrize(
     "flags, message",
     [
         (

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import typer
 
-from optimlab.errors import InvalidValueError
+from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.registry import DEVICE, DEVICES
 from optimlab.runs_folder import RECIPE_NAME
+from optimlab.user_code import refuse_file_path
 
 DATABASES = ("sqlite", "postgresql", "mysql", "mariadb", "oracle", "mssql")  # SQLAlchemy's dialects
 STORAGE_EXAMPLE = "a database URL such as sqlite:///runs/studies.db or postgresql://user@host/db"
@@ -30,6 +31,16 @@ def given(text: str, what: str = "a path") -> str:
 
 def name(text: str) -> str:
     return given(text, "a name")
+
+
+def dataset(text: str) -> str:
+    """A data set's name, file or import path; a Python file's path (``./mydata.py:load``) is refused with
+    the import path to write, as ``--model``'s is (:func:`optimlab.user_code.refuse_file_path`)."""
+    try:
+        refuse_file_path(name(text), "dataset")
+    except OptimlabError as error:  # one line naming the flag, as typer's other refusals do
+        raise typer.BadParameter(str(error)) from None
+    return text
 
 
 def _path(text: str) -> Path:

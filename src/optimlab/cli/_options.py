@@ -116,7 +116,7 @@ DatasetOpt = Annotated[
     str | None,
     typer.Option(
         "--dataset",
-        parser=checks.name,
+        parser=checks.dataset,
         help="Built-in data set, a CSV/NumPy/IDX path, a folder of class folders of images or of CIFAR-10 "
         "batches, or your factory pkg.mod:load.",
     ),

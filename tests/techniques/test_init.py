@@ -1,5 +1,6 @@
 """Initializers: sample statistics against their formulas, per-layer gains, LSUV, and deep-network physics."""
 
+import copy
 import math
 import warnings
 
@@ -740,6 +741,33 @@ def test_apply_draws_a_parametrized_layers_original_weight_as_torch_draws_a_plai
     if parametrization == "weight_norm":
         torch.testing.assert_close(model[0].weight, expected)
     assert torch.all(model[0].bias == 0)
+
+
+@pytest.mark.parametrize("parametrization", PARAMETRIZED)
+@pytest.mark.parametrize(("scheme", "shape"), [("zeros", (3, 4)), ("constant", (3, 4)), ("identity", (5, 3))])
+def test_a_draw_a_parametrization_divides_by_zero_is_refused_before_any_layer_is_drawn(
+    parametrization, scheme, shape
+):
+    """Weight norm's w = g v / ||v|| (Salimans & Kingma 2016, arXiv:1602.07868) has no value on a zero row
+    v, nor spectral norm's w / sigma(w) (Miyato et al. 2018, arXiv:1802.05957) on a zero matrix: zeros,
+    constant 0 and identity of more outputs than inputs (eye's rows past the inputs are zeros) left NaN
+    weights without a word (torch's own order, the draw then the parametrization, gives NaN too). Refused
+    in one line naming the layer, the model left as it was."""
+    wrap, _ = PARAMETRIZED[parametrization]
+    reference = nn.Linear(shape[1], shape[0])
+    nn.init.zeros_(reference.weight)
+    assert wrap(reference).weight.isnan().any()  # torch's truth: no value there
+    if scheme == "identity" and parametrization == "spectral_norm":
+        pytest.skip("a spectral norm's identity of 5 x 3 has singular values 1: it has a value")
+    model = nn.Sequential(nn.Linear(4, shape[1]), wrap(nn.Linear(shape[1], shape[0])))
+    kept = copy.deepcopy(model.state_dict())
+    with pytest.raises(
+        InvalidValueError, match=rf"'{scheme}' for init of layer '1', parametrized.*divide by zero"
+    ) as error:
+        init.apply(model, scheme, **({"value": 0.0} if scheme == "constant" else {}))
+    assert len(str(error.value).splitlines()) == 1
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, kept[key], rtol=0, atol=0)
 
 
 def test_apply_refuses_a_weight_computed_by_a_hook_before_touching_the_model():

@@ -781,6 +781,31 @@ def _check_writable(modules: list[nn.Module]) -> None:
             )
 
 
+def _check_parametrized_draws(
+    model: nn.Module, draws: Mapping[nn.Module, Callable[[Tensor], Any]], scheme: str
+) -> None:
+    """Refuse, before any is drawn, a draw that a layer's parametrization divides by zero: weight norm's
+    w = g v / ||v|| on a zero row v (Salimans & Kingma 2016, arXiv:1602.07868), spectral norm's w / sigma(w)
+    on a zero matrix (Miyato et al. 2018, arXiv:1802.05957), as zeros, constant 0 or identity of more
+    outputs than inputs draw: NaN weights. Drawn on a copy on the CPU, torch's CPU random state restored,
+    so that the real draws are those of the seed."""
+    for layer, draw in draws.items():
+        if not parametrize.is_parametrized(layer, "weight"):
+            continue
+        probe = copy.deepcopy(layer).cpu()
+        with torch.random.fork_rng(devices=[]):
+            _initialize(probe, "weight", draw)
+        if not probe.weight.isfinite().all():
+            name = next(n for n, m in model.named_modules() if m is layer) or "(model)"
+            kind = type(layer.parametrizations.weight[0]).__name__
+            raise InvalidValueError(
+                f"init of layer {name!r}, parametrized by torch's {kind}",
+                scheme,
+                "a scheme that draws no zero row for weight_norm (w = g v / ||v||), no zero matrix for "
+                "spectral_norm (w / sigma(w)): these divide by zero, NaN weights; e.g. normal, orthogonal",
+            )
+
+
 def _check_materialized(model: nn.Module, modules: tuple[nn.Module, ...]) -> None:
     """Refuse, before any is drawn, a lazy layer (``nn.LazyLinear``) not yet run: its weight has no shape
     to draw on (torch would stop at it, after the layers before it were drawn)."""
@@ -940,11 +965,15 @@ def _draw_layers(
         )
     _warn_of_kept_weights(model, named, _drawn_by_tensor_schemes(modules), _TENSOR_SCHEMES_DRAW, stacklevel)
     tied = _tied_to_earlier([layer for layer, _ in layers])
-    for layer, gain in layers:
-        if layer not in tied:
-            _initialize(
-                layer, "weight", _layer_draw(entry, hyperparameters, layer, gain if derive_gain else None)
-            )
+    draws = {
+        layer: _layer_draw(entry, hyperparameters, layer, gain if derive_gain else None)
+        for layer, gain in layers
+        if layer not in tied
+    }
+    _check_parametrized_draws(model, draws, named)
+    for layer, _ in layers:
+        if layer in draws:
+            _initialize(layer, "weight", draws[layer])
         if layer.bias is not None and bias == "zeros":
             _initialize(layer, "bias", zeros)
     # An attention's input projections, each its own (embed, kdim) map: q/k/v_proj_weight apart where

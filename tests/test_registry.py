@@ -204,3 +204,26 @@ def test_a_refusal_names_the_alias_the_user_typed_beside_the_canonical_name():
     with pytest.raises(InvalidValueError, match=r"for init 'kaiming_normal' hyperparameter 'gain'"):
         init.create("Kaiming-Normal", gain=-1)  # the canonical name, however spelled: no alias to name
     assert get_registry("init").get("he") == get_registry("init").get("kaiming_normal")
+
+
+def test_the_users_factory_taking_kwargs_gets_the_options_it_is_given(tmp_path, monkeypatch):
+    """build(input_shape, num_outputs, **kw) given model.options width was refused: 'unknown model ...
+    hyperparameter 'width'. It takes no hyperparameters.' Python passes any keyword to **kw, so the factory
+    gets it, as a call build(shape, 3, width=5) would; a named keyword's range is still checked, and
+    optimlab's own entries still refuse what they do not name."""
+    from optimlab.build import build
+    from optimlab.recipe import Recipe, RecipeError
+
+    (tmp_path / "uc_kwargs.py").write_text(
+        "from torch import nn\n\n"
+        "def build(input_shape, num_outputs, **kw):\n"
+        "    width = kw.pop('width', 8)\n"
+        "    assert not kw, kw\n"
+        "    return nn.Sequential(nn.Linear(input_shape[0], width), nn.Linear(width, num_outputs))\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    recipe = {"data": {"name": "iris"}, "model": {"name": "uc_kwargs:build", "options": {"width": 5}}}
+    model = build(Recipe.from_dict(recipe)).model.net  # iris: 4 features, 3 classes
+    assert [tuple(layer.weight.shape) for layer in model] == [(5, 4), (3, 5)]
+    with pytest.raises(RecipeError, match="unknown model 'mlp' hyperparameter 'widht'. Did you mean 'width'"):
+        Recipe.from_dict({"model": {"name": "mlp", "options": {"widht": 5}}})

@@ -293,15 +293,29 @@ class Entry(Generic[T]):
     def hyperparameter_names(self) -> tuple[str, ...]:
         return tuple(h.name for h in self.hyperparameters)
 
+    @property
+    def takes_any_keyword(self) -> bool:
+        """Whether it is the user's code taking ``**kwargs``: any keyword goes to it, as Python passes them
+        (optimlab's own entries take only the keywords they name)."""
+        if Capability.USER not in self.capabilities:
+            return False
+        try:
+            parameters = inspect.signature(self.obj).parameters.values()
+        except (TypeError, ValueError):  # no signature Python can read: only the named keywords
+            return False
+        return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
     def validate(self, kwargs: Mapping[str, Any]) -> None:
-        """Reject unknown keywords (with close matches) and values out of range."""
+        """Reject unknown keywords (with close matches; the user's ``**kwargs`` takes them) and values out
+        of range."""
         known = {h.name: h for h in self.hyperparameters}
         for key, value in kwargs.items():
-            if key not in known:
+            if key in known:
+                known[key].validate(value, self.label)
+            elif not self.takes_any_keyword:
                 raise UnknownNameError(
                     f"{self.label} hyperparameter", key, known, none="It takes no hyperparameters."
                 )
-            known[key].validate(value, self.label)
 
     def typed(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """Validated ``kwargs`` with a whole float where an integer is accepted (``heads: 2.0`` from YAML or

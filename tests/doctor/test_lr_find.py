@@ -292,7 +292,8 @@ def test_a_batch_size_beside_batches_already_made_is_refused_not_ignored(verb):
 def test_a_loss_or_targets_beside_batches_already_made_are_refused_not_ignored(verb):
     """Batches already made (a UserBatches) hold their targets and loss: both verbs took loss_fn=L1Loss,
     y or a compute_loss beside MSE batches and swept the batches' MSE without a word. Refused in one line
-    naming the argument, before any step (the weights as they were)."""
+    naming the argument, before any step (the weights as they were), in fit's words (the batches made by
+    fit's train.loop.training_batches); y beside a DataLoader too, which named 'batch'."""
     from optimlab.data.user_batches import UserBatches
 
     x, y = linear_regression(256)
@@ -316,6 +317,12 @@ def test_a_loss_or_targets_beside_batches_already_made_are_refused_not_ignored(v
             r"compute_loss\)\.$",
         ):
             verb(model, *args, optimizer=optimizer, steps=10, **options)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
+    with pytest.raises(  # was 'invalid value 'a DataLoader' for batch', naming no argument given
+        InvalidValueError,
+        match=r"for y: accepted targets beside input tensors or arrays x \(got data a DataLoader\)",
+    ):
+        verb(model, nn.MSELoss(), loader, y, optimizer=optimizer, steps=10)
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
 
 

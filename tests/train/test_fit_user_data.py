@@ -892,6 +892,30 @@ def test_a_seed_beside_data_that_orders_itself_is_refused_not_ignored():
     assert not torch.equal(*trained)
 
 
+def test_a_loss_or_targets_beside_batches_already_made_are_refused_naming_the_argument():
+    """fit(model, opt, UserBatches(...), loss_fn=...) was refused as 'invalid value 'UserBatches with y,
+    loss_fn or compute_loss' for data', naming an argument given right and none of the three. The line
+    names the one given, its value, and that the batches hold their own loss; the weights untouched."""
+    from optimlab.data.user_batches import UserBatches
+
+    x, y = problem()
+    batches = UserBatches((x, y), nn.CrossEntropyLoss(), batch_size=8)
+    model = network()
+    before = [p.clone() for p in model.parameters()]
+    for given, name, value in (
+        ({"y": y}, "y", "an int64 tensor of shape (40,)"),
+        ({"loss_fn": nn.MultiMarginLoss()}, "loss_fn", "a MultiMarginLoss"),
+        ({"compute_loss": lambda m, batch: m(batch[0]).sum()}, "compute_loss", "a function"),
+    ):
+        with pytest.raises(
+            InvalidValueError,
+            match=re.escape(f"invalid value '{value}' for {name}: accepted None beside batches already made "
+                            "(a pair of tensors (40 rows)), which hold their own targets and loss"),
+        ):  # fmt: skip
+            fit(model, torch.optim.SGD(model.parameters(), lr=0.1), batches, total_steps=2, **given)
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before))
+
+
 def test_a_scheduler_fit_cannot_step_or_that_moves_another_optimizer_is_refused():
     """A schedule function failed after the first step with AttributeError ('function' object has no
     attribute 'step'), a scheduler class with TypeError, and a StepLR over another optimizer trained at

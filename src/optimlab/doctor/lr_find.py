@@ -58,6 +58,7 @@ from optimlab.train.loop import (
     refuse_unread,
     step_with,
     train_mode,
+    training_batches,
 )
 
 __all__ = [
@@ -294,27 +295,13 @@ def sweep_batches(
     also_reads: Sequence[str] = (),
 ) -> UserBatches:
     """The batches of ``data`` (with ``y``: tensors ``x`` and ``y``) that the range test and its check
-    read, ``batch_size`` rows each (None: UserBatches' default), drawn with ``seed``; ``data`` itself
-    where it is batches already, ``y``, ``loss_fn`` and ``compute_loss`` beside it refused (it holds its
-    own). ``batch_size`` or ``seed`` beside data that batches or orders itself (a DataLoader, batches
-    already made) refused in fit's line, ``also_reads`` naming what the caller reads besides
-    (``("seed",)``: a check's held-out rows or dropout drawn with it)."""
-    given = {"batch_size": batch_size, "seed": seed or None}  # a seed of 0 cannot be told from none
-    if isinstance(data, UserBatches):
-        for name, value in (("y", y), ("loss_fn", loss_fn), ("compute_loss", compute_loss)):
-            if value is not None:  # else dropped: the batches' own targets and loss are read
-                raise InvalidValueError(
-                    name,
-                    describe(value),
-                    f"None beside batches already made ({data.source}), which hold their own targets and "
-                    "loss (UserBatches' loss_fn or compute_loss)",
-                )
-        refuse_unread(given, (), data, data.source, also_reads)
-        return data
+    read, made as fit makes them (:func:`~optimlab.train.loop.training_batches`), ``batch_size`` rows
+    each (None: UserBatches' default), drawn with ``seed``. ``batch_size`` or ``seed`` beside data that
+    batches or orders itself (a DataLoader, batches already made) refused in fit's line, ``also_reads``
+    naming what the caller reads besides (``("seed",)``: a check's held-out rows or dropout drawn with it)."""
     sized = {} if batch_size is None else {"batch_size": batch_size}
-    batches = UserBatches(
-        data if y is None else (data, y), loss_fn, compute_loss=compute_loss, seed=seed, **sized
-    )
+    batches = training_batches(data, y, loss_fn, compute_loss, seed=seed, **sized)
+    given = {"batch_size": batch_size, "seed": seed or None}  # a seed of 0 cannot be told from none
     refuse_unread(given, batches.settings, data, batches.source, also_reads)
     return batches
 

@@ -71,6 +71,7 @@ __all__ = [
     "steps_per_epoch",
     "switches_modes",
     "train_mode",
+    "training_batches",
     "try_metrics",
 ]
 
@@ -347,10 +348,9 @@ def fit(
     given = {"batch_size": batch_size, "shuffle": shuffle, "drop_last": drop_last}
     defaults = {"batch_size": 32, "shuffle": True, "drop_last": False}
     batching = {k: defaults[k] if v is None else v for k, v in given.items()}
-    batches = _training_batches(data, y, loss_fn, compute_loss, seed=seed, **batching)
-    # a seed's default 0 cannot be told from a given 0; batches already made read neither
-    reads = () if isinstance(data, UserBatches) else batches.settings
-    refuse_unread({**given, "seed": seed or None}, reads, data, batches.source)
+    batches = training_batches(data, y, loss_fn, compute_loss, seed=seed, **batching)
+    # a seed's default 0 cannot be told from a given 0
+    refuse_unread({**given, "seed": seed or None}, batches.settings, data, batches.source)
     _check_metrics(metrics, val_data)
     _check_short_batch(model, batches)
     if val_data is not None:
@@ -805,9 +805,10 @@ def refuse_unread(
 ) -> None:
     """Refuse a batching argument of ``given`` (None: not given) that ``data`` (``source``, in words)
     does not read, ``reads`` naming those it does (a DataLoader batches itself: none), in one line
-    saying where to set it instead, rather than dropping it silently. A ``seed`` is read where
-    ``shuffle`` is (it draws the rows' order), and where the caller's ``also_reads`` names it (a seed that
-    also holds rows out or draws dropout)."""
+    saying where to set it instead, rather than dropping it silently. Batches already made (a
+    UserBatches) read none; a ``seed`` is read where ``shuffle`` is (it draws the rows' order), and where
+    the caller's ``also_reads`` names it (a seed that also holds rows out or draws dropout)."""
+    reads = () if isinstance(data, UserBatches) else reads
     read = (*reads, *(("seed",) if "shuffle" in reads else ()), *also_reads)
     unread = [(k, v) for k, v in given.items() if v is not None and k not in read]
     if not unread:
@@ -948,19 +949,24 @@ def _step_on_plateau(
         scheduler.step(metrics[plateau_metric])
 
 
-def _training_batches(
+def training_batches(
     data: Any,
     y: torch.Tensor | None,
     loss_fn: Callable[[Any, Any], torch.Tensor] | None,
     compute_loss: Callable[[nn.Module, Any], torch.Tensor] | None,
     **batching: Any,
 ) -> UserBatches:
-    """``data`` (with ``y``: the inputs beside their targets) as :class:`UserBatches`."""
+    """``data`` (with ``y``: the inputs beside their targets) as :class:`UserBatches`; batches already
+    made as they are, a ``y``, ``loss_fn`` or ``compute_loss`` beside them refused, never dropped."""
     if isinstance(data, UserBatches):
-        if y is not None or loss_fn is not None or compute_loss is not None:
-            raise InvalidValueError(
-                "data", "UserBatches with y, loss_fn or compute_loss", "UserBatches alone (it holds its loss)"
-            )
+        for name, value in (("y", y), ("loss_fn", loss_fn), ("compute_loss", compute_loss)):
+            if value is not None:
+                raise InvalidValueError(
+                    name,
+                    describe(value),
+                    f"None beside batches already made ({data.source}), which hold their own targets and "
+                    "loss (UserBatches' loss_fn or compute_loss)",
+                )
         return data
     if y is not None:
         arrays = (torch.Tensor, np.ndarray)

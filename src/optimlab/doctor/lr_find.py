@@ -334,7 +334,8 @@ def lr_range_test(
             ``lr_range_test(model, loss_fn, x, y, optimizer)`` reads the tensors ``x`` and ``y``.
             A ``compute_loss`` raising :class:`SkippedBatch` skips its batch (no step at its lr).
         batch_size, seed: the batches of tensors and Datasets (default 64 rows, drawn from ``seed``); a
-            DataLoader batches itself: ``batch_size`` beside one is refused, never silently dropped.
+            DataLoader or batches already made batch themselves: either beside one is refused, never
+            silently dropped.
         optimizer: over ``model``'s parameters; default optimlab's ``adam``.
         start_lr, end_lr: the sweep's ends (the first group's lr).
         steps: optimizer steps of the sweep (100 covers 8 decades at 12 steps a decade).

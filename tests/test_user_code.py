@@ -442,16 +442,19 @@ def test_a_files_path_where_an_import_path_goes_is_told_the_import_path(
     assert "unknown model" not in err
 
 
-def test_a_call_python_refused_is_not_placed_in_optimlabs_own_code(tmp_path, monkeypatch):
-    """A data factory with a parameter nothing fills was refused as '... raised TypeError: needs() missing
-    1 required positional argument: 'path' (user_code.py, line 180)': optimlab's line, not the user's."""
-    (tmp_path / "uc_needs.py").write_text("def needs(path):\n    return path\n")
+def test_a_data_factorys_required_parameter_is_refused_when_it_is_looked_up(tmp_path, monkeypatch):
+    """A data factory with a parameter nothing fills, needs(path), passed its lookup and failed only when
+    called, 'dataset 'uc_needs:needs' raised TypeError: needs() missing 1 required positional argument:
+    'path'', where a model factory's is refused at its lookup. seed, which optimlab gives, is filled."""
+    (tmp_path / "uc_needs.py").write_text("def needs(path):\n    return path\n\ndef seeded(seed):\n    ...\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(OptimlabError) as refused:
-        load("uc_needs:needs")
+        get_registry("dataset").get("uc_needs:needs")
     assert str(refused.value) == (
-        "dataset 'uc_needs:needs' raised TypeError: needs() missing 1 required positional argument: 'path'"
+        "invalid value 'path' for the parameters of dataset 'uc_needs:needs': accepted parameters with a "
+        "default, which data.options may set."
     )
+    assert get_registry("dataset").get("uc_needs:seeded").name == "uc_needs:seeded"
 
 
 def test_a_file_in_the_current_folder_hidden_by_an_installed_module_of_its_name_is_said(

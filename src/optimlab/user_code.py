@@ -36,6 +36,7 @@ from optimlab.errors import InvalidValueError, OptimlabError
 __all__ = [
     "IMPORT_PATH",
     "call_user",
+    "check_required",
     "code_folders",
     "extend_sys_path",
     "import_object",
@@ -185,6 +186,30 @@ def _hidden(module_name: str) -> str:
                 f"current folder (searched after the installed modules): rename yours"
             )
     return ""
+
+
+# Where a recipe sets the keywords of the user's factory of each kind.
+_OPTIONS = {"model": "model.options", "dataset": "data.options", "loss": "training.loss_options"}
+
+
+def check_required(
+    path: str, what: str, signature: inspect.Signature, given: set[str], data_keywords: tuple[str, ...] = ()
+) -> None:
+    """A parameter without a default that nothing fills (not in ``given``) is named when the factory is
+    looked up, with what fills one, rather than as the TypeError of a call with it missing."""
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    missing = [
+        p.name
+        for p in signature.parameters.values()
+        if p.kind not in variadic and p.default is p.empty and p.name not in given
+    ]
+    if missing:
+        by_data = f", or named {' / '.join(data_keywords)}, which the data gives" if data_keywords else ""
+        raise InvalidValueError(
+            f"the parameters of {what} {path!r}",
+            ", ".join(missing),
+            f"parameters with a default, which {_OPTIONS[what]} may set{by_data}",
+        )
 
 
 def call_user(what: str, path: str, target: Callable[..., T], *args: Any, **kwargs: Any) -> T:

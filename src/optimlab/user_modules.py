@@ -14,7 +14,7 @@ from typing import Any
 from torch import nn
 
 from optimlab.errors import InvalidValueError, a_type
-from optimlab.user_code import call_user
+from optimlab.user_code import call_user, check_required
 
 __all__ = ["module_factory"]
 
@@ -35,7 +35,7 @@ def module_factory(
         )
     signature = inspect.signature(target)
     wanted = [name for name in data_keywords if name in signature.parameters]
-    _check_required(path, what, signature, set(wanted), data_keywords)
+    check_required(path, what, signature, set(wanted), data_keywords)
 
     def factory(*data: Any, **options: Any) -> nn.Module:
         given = dict(zip(data_keywords, data))
@@ -63,24 +63,3 @@ def _positional_only(signature: inspect.Signature, keywords: dict[str, Any]) -> 
     leading = [p for p in signature.parameters.values() if p.kind is inspect.Parameter.POSITIONAL_ONLY]
     last = max((i for i, p in enumerate(leading) if p.name in keywords), default=-1)
     return [keywords.pop(p.name) if p.name in keywords else p.default for p in leading[: last + 1]]
-
-
-def _check_required(
-    path: str, what: str, signature: inspect.Signature, given: set[str], data_keywords: tuple[str, ...]
-) -> None:
-    """A parameter without a default that nothing fills is named when the factory is looked up, with
-    what fills one, rather than as the TypeError of a call with it missing."""
-    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-    missing = [
-        p.name
-        for p in signature.parameters.values()
-        if p.kind not in variadic and p.default is p.empty and p.name not in given
-    ]
-    if missing:
-        options = "model.options" if what == "model" else "training.loss_options"
-        by_data = f", or named {' / '.join(data_keywords)}, which the data gives" if data_keywords else ""
-        raise InvalidValueError(
-            f"the parameters of {what} {path!r}",
-            ", ".join(missing),
-            f"parameters with a default, which {options} may set{by_data}",
-        )

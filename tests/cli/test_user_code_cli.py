@@ -40,6 +40,10 @@ def load(n=60):
     return x, (x[:, 0] > 0).long()
 
 
+def needs(path):
+    return path
+
+
 def missing_file():
     return open("/no/such/optimlab/file.csv")
 """
@@ -126,6 +130,7 @@ def test_compare_runs_on_the_users_code_and_stores_the_path(cli, user_folder, tm
             "invalid value 'a str' for what model 'optimlab_cli_nets:text'",
         ),
         (["--dataset", "optimlab_cli_nets:text"], "invalid value 'a model' for what dataset"),
+        (["--dataset", "optimlab_cli_data:needs"], "'path' for the parameters of dataset"),
     ],
 )
 def test_bad_paths_give_one_line_and_exit_2(cli, user_folder, tmp_path, flags, message):

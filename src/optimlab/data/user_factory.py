@@ -59,7 +59,7 @@ from optimlab.data.user_batches import (
     target_key,
 )
 from optimlab.errors import InvalidValueError, a_type
-from optimlab.user_code import call_user
+from optimlab.user_code import call_user, check_required
 
 __all__ = ["ACCEPTED_RETURNS", "BatchDataset", "BatchSplits", "adapt_dataset", "as_data"]
 
@@ -490,6 +490,7 @@ def adapt_dataset(path: str, target: Any) -> Callable[..., Any]:
         raise InvalidValueError(f"dataset {path!r}", type(target).__name__, "a function returning data")
     signature = inspect.signature(target)
     takes_seed = "seed" in signature.parameters
+    check_required(path, "dataset", signature, {"seed"})  # at lookup, as a model factory's
 
     def factory(seed: int, **options: Any) -> Any:
         with _global_generators_seeded(seed):

@@ -514,3 +514,18 @@ def test_what_a_factory_returned_is_named_with_its_article(tmp_path, monkeypatch
     # a factory without its return: 'a NoneType'
     with pytest.raises(OptimlabError, match="invalid value 'None' for what model 'uc_returns_int:forgot'"):
         build(Recipe.from_dict({"model": {"name": "uc_returns_int:forgot"}}))
+
+
+@pytest.mark.parametrize("category", ["model", "dataset", "loss"])
+def test_a_factory_whose_signature_python_cannot_read_is_refused_in_one_line(tmp_path, monkeypatch, category):
+    """A factory that is a partial of a C type (functools.partial(int, base=2)), whose arguments
+    inspect.signature cannot read, raised its ValueError as a traceback ('no signature found for builtin
+    type <class 'int'>') at the lookup of the model, data set or loss."""
+    (tmp_path / "uc_nosig.py").write_text("import functools\n\nmake = functools.partial(int, base=2)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(OptimlabError) as refused:
+        get_registry(category).get("uc_nosig:make")
+    assert str(refused.value) == (
+        f"invalid value 'partial (no Python signature)' for {category} 'uc_nosig:make': accepted a Python "
+        "function or class whose arguments Python can read (wrap it in a def)."
+    )

@@ -39,6 +39,7 @@ __all__ = [
     "check_required",
     "code_folders",
     "extend_sys_path",
+    "factory_signature",
     "import_object",
     "is_import_path",
     "refuse_file_path",
@@ -186,6 +187,19 @@ def _hidden(module_name: str) -> str:
                 f"current folder (searched after the installed modules): rename yours"
             )
     return ""
+
+
+def factory_signature(path: str, what: str, target: Callable[..., Any]) -> inspect.Signature:
+    """The signature of the user's factory ``target``, which says what it is called with; one Python
+    cannot read (a C type such as ``int``, or a ``functools.partial`` of one) is refused in one line."""
+    try:
+        return inspect.signature(target)
+    except (TypeError, ValueError):
+        raise InvalidValueError(
+            f"{what} {path!r}",
+            f"{type(target).__name__} {getattr(target, '__name__', '')}".strip() + " (no Python signature)",
+            "a Python function or class whose arguments Python can read (wrap it in a def)",
+        ) from None
 
 
 # Where a recipe sets the keywords of the user's factory of each kind.

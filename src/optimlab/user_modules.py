@@ -14,7 +14,7 @@ from typing import Any
 from torch import nn
 
 from optimlab.errors import InvalidValueError, a_type
-from optimlab.user_code import call_user, check_required
+from optimlab.user_code import call_user, check_required, factory_signature
 
 __all__ = ["module_factory"]
 
@@ -33,7 +33,7 @@ def module_factory(
         raise InvalidValueError(
             f"{what} {path!r}", type(target).__name__, "a function or class returning an nn.Module"
         )
-    signature = inspect.signature(target)
+    signature = factory_signature(path, what, target)
     wanted = [name for name in data_keywords if name in signature.parameters]
     check_required(path, what, signature, set(wanted), data_keywords)
 

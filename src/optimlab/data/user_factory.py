@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import inspect
 import itertools
 import random
 from collections.abc import Callable, Iterator, Mapping
@@ -59,7 +58,7 @@ from optimlab.data.user_batches import (
     target_key,
 )
 from optimlab.errors import InvalidValueError, a_type
-from optimlab.user_code import call_user, check_required
+from optimlab.user_code import call_user, check_required, factory_signature
 
 __all__ = ["ACCEPTED_RETURNS", "BatchDataset", "BatchSplits", "adapt_dataset", "as_data"]
 
@@ -488,7 +487,7 @@ def adapt_dataset(path: str, target: Any) -> Callable[..., Any]:
     """``target`` as a data set entry ``fn(seed, **options)`` returning what :func:`as_data` returns."""
     if not callable(target):
         raise InvalidValueError(f"dataset {path!r}", type(target).__name__, "a function returning data")
-    signature = inspect.signature(target)
+    signature = factory_signature(path, "dataset", target)
     takes_seed = "seed" in signature.parameters
     check_required(path, "dataset", signature, {"seed"})  # at lookup, as a model factory's
 

@@ -529,3 +529,19 @@ def test_a_factory_whose_signature_python_cannot_read_is_refused_in_one_line(tmp
         f"invalid value 'partial (no Python signature)' for {category} 'uc_nosig:make': accepted a Python "
         "function or class whose arguments Python can read (wrap it in a def)."
     )
+
+
+def test_a_data_factory_taking_its_seed_positional_only_gets_it_by_position(tmp_path, monkeypatch):
+    """load(seed, /) was called with seed=...: 'dataset 'uc_pos_seed:load' raised TypeError: load() got
+    some positional-only arguments passed as keyword arguments: 'seed'', where a model factory's
+    positional-only parameters are passed by position."""
+    (tmp_path / "uc_pos_seed.py").write_text(
+        "import torch\n\n"
+        "def load(seed, /, n=10):\n"
+        "    x = torch.full((n, 2), float(seed))\n"
+        "    return x, torch.arange(n) % 2\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    splits = load("uc_pos_seed:load", seed=3, n=20)
+    assert len(splits.train) + len(splits.val) + len(splits.test) == 20
+    assert bool((splits.train.x == 3.0).all())

@@ -42,6 +42,7 @@ __all__ = [
     "factory_signature",
     "import_object",
     "is_import_path",
+    "positional_only",
     "refuse_file_path",
 ]
 
@@ -200,6 +201,15 @@ def factory_signature(path: str, what: str, target: Callable[..., Any]) -> inspe
             f"{type(target).__name__} {getattr(target, '__name__', '')}".strip() + " (no Python signature)",
             "a Python function or class whose arguments Python can read (wrap it in a def)",
         ) from None
+
+
+def positional_only(signature: inspect.Signature, keywords: dict[str, Any]) -> list[Any]:
+    """The values of ``signature``'s positional-only parameters (``def build(input_shape, num_outputs, /)``),
+    taken out of ``keywords``, in order up to the last one given, a default standing for one not given:
+    Python takes those by position alone."""
+    leading = [p for p in signature.parameters.values() if p.kind is inspect.Parameter.POSITIONAL_ONLY]
+    last = max((i for i, p in enumerate(leading) if p.name in keywords), default=-1)
+    return [keywords.pop(p.name) if p.name in keywords else p.default for p in leading[: last + 1]]
 
 
 # Where a recipe sets the keywords of the user's factory of each kind.

@@ -7,14 +7,13 @@ One home for both kinds, below the layers that register them (``models/user.py``
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Any
 
 from torch import nn
 
 from optimlab.errors import InvalidValueError, a_type
-from optimlab.user_code import call_user, check_required, factory_signature
+from optimlab.user_code import call_user, check_required, factory_signature, positional_only
 
 __all__ = ["module_factory"]
 
@@ -40,7 +39,7 @@ def module_factory(
     def factory(*data: Any, **options: Any) -> nn.Module:
         given = dict(zip(data_keywords, data))
         keywords = {**{name: given[name] for name in wanted}, **options}
-        positional = _positional_only(signature, keywords)
+        positional = positional_only(signature, keywords)
         built = call_user(what, path, target, *positional, **keywords)
         if not isinstance(built, nn.Module):
             raise InvalidValueError(f"what {what} {path!r} returned", a_type(built), "an nn.Module")
@@ -54,12 +53,3 @@ def module_factory(
     factory.__doc__ = target.__doc__
     factory.data_keywords = tuple(wanted)  # type: ignore[attr-defined]  # what it asks of the data
     return factory
-
-
-def _positional_only(signature: inspect.Signature, keywords: dict[str, Any]) -> list[Any]:
-    """The values of ``signature``'s positional-only parameters (``def build(input_shape, num_outputs, /)``),
-    taken out of ``keywords``, in order up to the last one given, a default standing for one not given:
-    Python takes those by position alone."""
-    leading = [p for p in signature.parameters.values() if p.kind is inspect.Parameter.POSITIONAL_ONLY]
-    last = max((i for i, p in enumerate(leading) if p.name in keywords), default=-1)
-    return [keywords.pop(p.name) if p.name in keywords else p.default for p in leading[: last + 1]]

@@ -58,7 +58,7 @@ from optimlab.data.user_batches import (
     target_key,
 )
 from optimlab.errors import InvalidValueError, a_type
-from optimlab.user_code import call_user, check_required, factory_signature
+from optimlab.user_code import call_user, check_required, factory_signature, positional_only
 
 __all__ = ["ACCEPTED_RETURNS", "BatchDataset", "BatchSplits", "adapt_dataset", "as_data"]
 
@@ -493,7 +493,9 @@ def adapt_dataset(path: str, target: Any) -> Callable[..., Any]:
 
     def factory(seed: int, **options: Any) -> Any:
         with _global_generators_seeded(seed):
-            returned = call_user("dataset", path, target, **({"seed": seed} if takes_seed else {}), **options)
+            keywords = {**({"seed": seed} if takes_seed else {}), **options}
+            positional = positional_only(signature, keywords)  # def load(seed, /): by position alone
+            returned = call_user("dataset", path, target, *positional, **keywords)
             # Reading what it returned runs the user's code too (a Dataset's __getitem__, a DataLoader's
             # collate): what that raises is said in one line as well, not as a traceback.
             return call_user("reading dataset", path, as_data, returned, path)

@@ -17,6 +17,7 @@ import torch
 
 from integrations import logged_metrics, train_three_sessions, train_with_tracker
 from optimlab.errors import OptimlabWarning
+from optimlab.integrations.mlflow_sqlite import mlflow_name
 from optimlab.recipe import Recipe
 from optimlab.report.recipes import default_values, flat_fields
 
@@ -841,14 +842,16 @@ def test_metric_key_gives_a_name_mlflow_takes(key):
 
     from optimlab.integrations.mlflow_sqlite import metric_key
 
-    _validate_metric_name(metric_key(key))  # MLflow's own check of a metric's name
-    assert len(metric_key(key)) <= 250
+    for name in (metric_key(key), mlflow_name(key)):
+        _validate_metric_name(name)  # MLflow's own check of a metric's name
+        assert len(name) <= 250
 
 
 @pytest.mark.parametrize("direct", [True, False])
 def test_a_metric_name_mlflow_refuses_is_renamed_alike_on_both_paths_and_said(tmp_path, sqlite_uri, direct):
     """A metric `f1@5` (a user's evaluate) stopped the run's metrics through MLflow's client (wait() then
-    raised) and was stored as it was in a SQLite store; now both log it as `f1_5`, with a warning."""
+    raised) and was stored as it was in a SQLite store; now both log it as `f1_5-<hash>` (mlflow_name), with
+    a warning."""
     from mlflow.exceptions import MlflowException
 
     from optimlab.integrations.mlflow import MLflowTracker
@@ -858,22 +861,23 @@ def test_a_metric_name_mlflow_refuses_is_renamed_alike_on_both_paths_and_said(tm
     tracker = MLflowTracker(run_name="run", tracking_uri=uri)
     with pytest.raises(MlflowException):
         client.log_metric(tracker.run_id, "f1@5", 0.5)  # MLflow's own refusal of the name
-    with pytest.warns(OptimlabWarning, match="'f1@5' as 'f1_5'"):
+    with pytest.warns(OptimlabWarning, match="'f1@5' as 'f1_5-"):
         tracker.log(1, 1.7e9, {"train_loss": 0.5, "f1@5": 0.7})
         tracker.flush()
     tracker.log(2, 1.7e9 + 1, {"train_loss": 0.4, "f1@5": 0.8})
     tracker.finish()
     tracker.wait()
     run = client.get_run(tracker.run_id)
-    assert run.data.metrics == {"train_loss": 0.4, "f1_5": 0.8} and run.info.status == "FINISHED"
-    assert [m.step for m in client.get_metric_history(tracker.run_id, "f1_5")] == [1, 2]
+    name = mlflow_name("f1@5")
+    assert run.data.metrics == {"train_loss": 0.4, name: 0.8} and run.info.status == "FINISHED"
+    assert [m.step for m in client.get_metric_history(tracker.run_id, name)] == [1, 2]
 
 
 @pytest.mark.parametrize("direct", [True, False])
 def test_a_metric_renamed_to_another_metrics_name_keeps_its_own_values(tmp_path, sqlite_uri, direct):
     """A metric `f1@5` beside a metric `f1_5` (or `acc_1` first sent after `acc@1`) was renamed onto it:
     one of the two lost its values (the other's overwrote them at each step), said only as 'f1@5' as
-    'f1_5'. Now the renamed one is told apart by a hash; each keeps its own values, read back by MLflow."""
+    'f1_5'. Now each renamed one is told apart by a hash; each keeps its own values, read back by MLflow."""
     from mlflow.utils.validation import _validate_metric_name
 
     from optimlab.integrations.mlflow import MLflowTracker
@@ -884,7 +888,8 @@ def test_a_metric_renamed_to_another_metrics_name_keeps_its_own_values(tmp_path,
     with pytest.warns(OptimlabWarning, match="'f1@5' as 'f1_5-"):
         tracker.log(1, 1.7e9, {"f1@5": 0.1, "f1_5": 0.2, "acc@1": 0.5})
         tracker.flush()
-    with pytest.warns(OptimlabWarning, match="'acc_1' as 'acc_1-"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # acc_1, a name MLflow takes, is kept as it is
         tracker.log(2, 1.7e9 + 1, {"f1@5": 0.3, "f1_5": 0.4, "acc@1": 0.6, "acc_1": 0.9})
         tracker.finish()
     series = {
@@ -894,17 +899,53 @@ def test_a_metric_renamed_to_another_metrics_name_keeps_its_own_values(tmp_path,
     assert sorted(series.values()) == sorted(
         [[(1, 0.1), (2, 0.3)], [(1, 0.2), (2, 0.4)], [(1, 0.5), (2, 0.6)], [(2, 0.9)]]
     )
-    assert series["f1_5"] == [(1, 0.2), (2, 0.4)] and series["acc_1"] == [(1, 0.5), (2, 0.6)]
+    assert series["f1_5"] == [(1, 0.2), (2, 0.4)] and series["acc_1"] == [(2, 0.9)]
     for key in series:
         _validate_metric_name(key)
+
+
+_SESSION = """
+import json, sys, warnings
+from pathlib import Path
+from optimlab.integrations.mlflow import MLflowTracker
+
+warnings.simplefilter("ignore")
+tracker = MLflowTracker(run_name="run", background=False, run_folder=Path(sys.argv[1]))
+tracker.send(json.loads(sys.argv[2]))
+tracker.finish()
+"""
+
+
+def test_a_renamed_metrics_name_is_the_same_in_every_process_and_resume(tmp_path, sqlite_uri):
+    """`f1@5` and `f1#5` (both `f1_5` to MLflow) took `f1_5` and `f1_5-<hash>` in set order, which differs
+    by PYTHONHASHSEED; `acc@1` became `acc_1` in a first session, then `acc_1-<hash>` on resume in a new
+    process that saw `acc_1` too: two series swapped names, each mixing both metrics' values. Two
+    sessions of one run, at hash seeds 1 and 2, now keep each metric's values under one name of its own."""
+    first = [[1, 1.7e9, {"acc@1": 0.5, "f1@5": 0.1, "f1#5": 0.2}]]
+    second = [*first, [2, 1.7e9 + 1, {"acc@1": 0.6, "acc_1": 0.9, "f1@5": 0.3, "f1#5": 0.4}]]
+    for seed, records in (("1", first), ("2", second)):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "MLFLOW_TRACKING_URI": sqlite_uri}
+        subprocess.run(
+            [sys.executable, "-c", _SESSION, str(tmp_path), json.dumps(records)], env=env, check=True
+        )
+    client = MlflowClient(tracking_uri=sqlite_uri)
+    run_id = json.loads((tmp_path / "mlflow.json").read_text())["run_id"]
+    series = {
+        key: sorted((m.step, m.value) for m in client.get_metric_history(run_id, key))
+        for key in client.get_run(run_id).data.metrics
+    }
+    assert sorted(series.values()) == sorted(
+        [[(1, 0.5), (2, 0.6)], [(2, 0.9)], [(1, 0.1), (2, 0.3)], [(1, 0.2), (2, 0.4)]]
+    ), series
+    assert series["acc_1"] == [(2, 0.9)]
 
 
 @pytest.mark.parametrize("direct", [True, False])
 def test_a_parameter_key_mlflow_refuses_is_renamed_alike_on_both_paths_and_said(tmp_path, sqlite_uri, direct):
     """A parameter `f1@5` or `/a` (a user's own params) lost the whole run through MLflow's client (its
     log_batch refused the key: the tracker raised, or a background run was dropped) and was stored as it
-    was in a SQLite store; now both log it under metric_key's name, which MLflow's own check takes (with
-    a hash where another key has that name: the two in one run were refused as one key twice)."""
+    was in a SQLite store; now both log it under mlflow_name's name, which MLflow's own check takes (a
+    hash of the key beside metric_key's name: `f1@5` and `f1_5` in one run were refused as one key twice)."""
     from mlflow.exceptions import MlflowException
     from mlflow.utils.validation import _validate_param_name
 
@@ -912,7 +953,7 @@ def test_a_parameter_key_mlflow_refuses_is_renamed_alike_on_both_paths_and_said(
 
     uri = sqlite_uri + ("" if direct else "?timeout=20")
     client = MlflowClient(tracking_uri=uri)
-    params = {"f1@5": 1, "/a": 2, "optimizer.lr": 0.1, "f1_5": 4}  # f1_5 taken: f1@5 told apart by a hash
+    params = {"f1@5": 1, "/a": 2, "optimizer.lr": 0.1, "f1_5": 4}
     with pytest.raises(MlflowException):
         _validate_param_name("f1@5")  # MLflow's own refusal of the key
     with pytest.warns(OptimlabWarning, match="'f1@5' as 'f1_5-"):
@@ -920,9 +961,9 @@ def test_a_parameter_key_mlflow_refuses_is_renamed_alike_on_both_paths_and_said(
     tracker.log(1, 1.7e9, {"train_loss": 0.5})
     tracker.finish()
     run = client.get_run(tracker.run_id)
-    (renamed,) = set(run.data.params) - {"_a", "optimizer.lr", "f1_5"}
-    assert run.data.params == {renamed: "1", "_a": "2", "optimizer.lr": "0.1", "f1_5": "4"}
-    assert renamed.startswith("f1_5-") and run.info.status == "FINISHED"
+    renamed, slash = mlflow_name("f1@5"), mlflow_name("/a")
+    assert run.data.params == {renamed: "1", slash: "2", "optimizer.lr": "0.1", "f1_5": "4"}
+    assert renamed.startswith("f1_5-") and slash.startswith("_a-") and run.info.status == "FINISHED"
     for key in run.data.params:
         _validate_param_name(key)
 

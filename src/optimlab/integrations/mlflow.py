@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from optimlab.errors import OptimlabError, OptimlabWarning
-from optimlab.integrations.mlflow_sqlite import SqliteRun, mlflow_names, sqlite_path
+from optimlab.integrations.mlflow_sqlite import SqliteRun, mlflow_name, sqlite_path
 from optimlab.integrations.mlflow_writer import (
     EXPERIMENT,
     RUN_FILE,
@@ -229,7 +229,7 @@ class MLflowTracker(Tracker):
     (SIGKILL), with every record it sent, ended by the writer (were the writer killed too, MLflow would
     show it ``RUNNING`` until it resumes). ``background=False``: the calls are made here (runs and trials
     sent after training). A metric name MLflow refuses (``f1@5``) is logged as
-    :func:`~.mlflow_sqlite.metric_key` renames it (``f1_5``), with a warning, on either path.
+    :func:`~.mlflow_sqlite.mlflow_name` renames it (``f1_5-<hash>``), with a warning, on either path.
 
     ``run_folder`` (a training run's output folder): the run opens as training starts there, its id kept
     in the folder's ``mlflow.json``, and a run resumed there (``train --resume``) continues that MLflow
@@ -321,12 +321,11 @@ class MLflowTracker(Tracker):
         return seen
 
     def _named(self, records: list[Record]) -> list[Record]:
-        """``records`` with each metric under the name MLflow takes (:func:`~.mlflow_sqlite.mlflow_names`),
+        """``records`` with each metric under the name MLflow takes (:func:`~.mlflow_sqlite.mlflow_name`),
         on either path alike; a warning names each key renamed, once."""
         renamed = []
-        new = {key for _, _, metrics in records for key in metrics} - self._keys.keys()
-        for key, name in mlflow_names(new, taken=set(self._keys.values())).items():
-            self._keys[key] = name
+        for key in {key for _, _, metrics in records for key in metrics} - self._keys.keys():
+            name = self._keys[key] = mlflow_name(key)
             if name != key:
                 renamed.append(f"{key!r} as {name!r}")
         if renamed:

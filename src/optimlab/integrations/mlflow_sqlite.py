@@ -25,7 +25,8 @@ over :data:`PARAM_LENGTH` characters is cut there, as MLflow's client cuts it; a
 :data:`KEY_LENGTH` characters, which MLflow's client refuses, is logged under its first characters and a
 hash of the whole (the same key, the same name in every run); a warning names each key affected.
 A metric's name or a parameter's key that MLflow's client refuses (``f1@5``) is logged under the name
-:func:`metric_key` gives it (``f1_5``) on both paths, with a warning naming both, so the run goes on.
+:func:`mlflow_name` gives it (``f1_5-<hash>``, from the key alone) on both paths, with a warning naming
+both, so the run goes on.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import sqlite3
 import time
 import uuid
 import warnings
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -56,7 +57,7 @@ __all__ = [
     "SqliteRun",
     "metric_key",
     "metric_rows",
-    "mlflow_names",
+    "mlflow_name",
     "param_entries",
     "sqlite_path",
     "sqlite_store",
@@ -172,24 +173,20 @@ def metric_key(key: str) -> str:
     """``key`` as a metric name MLflow takes (``mlflow.utils.validation._validate_metric_name``): each
     character it refuses (any but letters, digits, ``_ - . / :`` and space) as ``_``, and in a name that
     would not read as a plain path (``/a``, ``a/``, ``a//b``, ``./a``, ``..a``) every ``/`` and ``.`` too;
-    a name over :data:`KEY_LENGTH` characters shortened as a parameter key. ``f1@5`` is logged as ``f1_5``."""
+    a name over :data:`KEY_LENGTH` characters shortened as a parameter key: ``f1@5`` as ``f1_5``."""
     name = _REFUSED.sub("_", key)
     if posixpath.normpath(name) != name or name == "." or name.startswith(("..", "/")):
         name = name.replace("/", "_").replace(".", "_") or "_"
     return _shortened(name)
 
 
-def mlflow_names(keys: Iterable[str], taken: Collection[str] = ()) -> dict[str, str]:
-    """Each of ``keys`` -> the name MLflow takes for it (:func:`metric_key`), told apart by ``-`` and a
-    hash of the key where that name is another's or in ``taken`` (names given before): ``f1@5`` beside
-    ``f1_5`` is ``f1_5-<hash>``, its values not lost under ``f1_5``'s. Keys MLflow takes as they are keep
-    their names unless taken."""
-    used, names = set(taken), {}
-    for key in sorted(dict.fromkeys(keys), key=lambda key: metric_key(key) != key):  # as they are, first
-        name = metric_key(key)
-        names[key] = _hashed(name, key) if name in used else name
-        used.add(names[key])
-    return names
+def mlflow_name(key: str) -> str:
+    """The name MLflow takes for ``key``, a function of the key alone (the same in every process, run and
+    resume, whatever other keys are seen): a key MLflow takes as it is; any other as :func:`metric_key`
+    makes of it, ``-`` and a hash of ``key`` (:func:`_hashed`), so ``f1@5`` (``f1_5-<hash>``) and
+    ``f1#5`` stay apart from each other and from ``f1_5``."""
+    name = metric_key(key)
+    return key if name == key else _hashed(name, key)
 
 
 def param_entries(params: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -199,15 +196,15 @@ def param_entries(params: Mapping[str, Any]) -> list[tuple[str, str]]:
     ``MLFLOW_TRUNCATE_LONG_VALUES``); a key over :data:`KEY_LENGTH`, which MLflow's client refuses,
     becomes its first characters, ``-`` and :data:`_HASH_LENGTH` hex digits of its SHA-256: distinct keys
     stay distinct, and a key has the same name in every run; a key of characters MLflow refuses
-    (``f1@5``, ``/a``) becomes what :func:`metric_key` makes of it (``f1_5``), as MLflow's client
-    refuses it (the run lost), with a hash as above where another key has that name."""
+    (``f1@5``, ``/a``), which MLflow's client refuses (the run lost), becomes :func:`mlflow_name`'s
+    name for it (``f1_5-<hash>``)."""
     entries, shortened, renamed, cut = [], [], [], []
-    names = mlflow_names(str(key) for key in params)  # MLflow names parameters by its metrics' rules
     for key, value in params.items():
         key, value = str(key), str(value)
-        if names[key] != key:
-            (shortened if len(key) > KEY_LENGTH else renamed).append(f"{key!r} as {names[key]!r}")
-            key = names[key]
+        name = mlflow_name(key)  # MLflow names parameters by its metrics' rules
+        if name != key:
+            (shortened if len(key) > KEY_LENGTH else renamed).append(f"{key!r} as {name!r}")
+            key = name
         if len(value) > PARAM_LENGTH:
             cut.append(f"{key!r} ({len(value)} characters)")
             value = value[:PARAM_LENGTH]

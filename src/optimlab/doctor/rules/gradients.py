@@ -94,7 +94,9 @@ def vanishing_gradients(
     in any run whose loss fell under that fraction: a 6-block BERT (width 64, Adam 1e-3) gave its first
     block 2e-6 from the first steps (its last 1e-4, a fall with depth of post-LN blocks: Xiong et al.
     2020, arXiv:2002.04745) and fit its data in 150 steps (0.69 to 0.002); it was told to change its
-    init, then its pooler's tanh.
+    init, then its pooler's tanh. The hidden layers are judged past what a small output layer passes on
+    to all of them alike (:func:`_through_head`): a one-block BERT regressor that halved its loss was
+    told its query starved.
 
     The init is their cause where its weights are 3x off their activation's scale, or where the
     init_scale finding of the same diagnosis (``consult``) saw the signal shrink through the layers (off
@@ -110,8 +112,9 @@ def vanishing_gradients(
         found = _layer_rms_gradients(stats, first)
         if found is not None and found[1][-1] > 0:
             ratios = found[1] / found[1][-1]
-            held = _held_through_depth(found[0], ratios) | _reached_alive(found[0], ratios, warn_ratio)
-            judged = ratios[:-1].masked_fill(held, float("inf"))
+            body = ratios / _through_head(ratios)  # the hidden layers' shares past the output layer's
+            held = _held_through_depth(found[0], ratios) | _reached_alive(found[0], body, warn_ratio)
+            judged = body[:-1].masked_fill(held, float("inf"))
             windows.append((found[0], ratios, judged, found[1], where))
     if not windows:
         return None
@@ -230,6 +233,18 @@ def _normalized_throughout(stats: RunStatistics, hidden: list[LayerInfo]) -> boo
         sum(layer.normalized for layer in hidden) >= len(hidden) - stem
         or sum(norm in ran for norm in stats.norms) >= len(hidden) - stem
     )
+
+
+def _through_head(ratios: Tensor) -> float:
+    """The largest fraction of the output layer's gradient a hidden layer gets, where under 1: what a
+    small output layer passes on to every layer below it alike, a constant offset and no fall with
+    depth, which the hidden layers are then judged after. BERT's std-0.02 head with one output (a
+    regression, num_labels=1) passes its pooler 0.08 of its own gradient per parameter, with two
+    classes 0.14 (their rows' difference, sqrt(2) larger, carries the signal): the one-block
+    regressor's value projection got 7.6e-4, the classifier's 1e-3, and both halved their loss in 60
+    steps of Adam 1e-3."""
+    best = ratios[:-1].max().item() if len(ratios) > 1 else 1.0
+    return best if 0 < best < 1 else 1.0
 
 
 def _reached_alive(layers: list[LayerInfo], ratios: Tensor, warn_ratio: float) -> Tensor:

@@ -372,6 +372,36 @@ def test_the_callback_sees_labels_under_the_key_the_trainer_is_told(name):
     assert len(kept) == 6 and all(torch.equal(k, g) for k, g in zip(kept, model.given, strict=True))
 
 
+class Answers(Sentences):
+    """Sentences whose answer spans from the first token 7's position to the next (0: no 7)."""
+
+    def __getitem__(self, i):
+        item = super().__getitem__(i)
+        del item["labels"]
+        start = int((self.ids[i] == 7).int().argmax())
+        return {**item, "start_positions": torch.tensor(start), "end_positions": torch.tensor(start + 1)}
+
+
+def test_the_callback_sees_a_question_answering_models_own_labels():
+    """A question-answering model's labels (start_positions, end_positions: what transformers'
+    find_labels reads off its class, the Trainer's label_names where TrainingArguments sets none) were
+    never kept: the callback read label_names from TrainingArguments alone. The truth: the Trainer's own
+    label_names, and the start positions the model was given at each step."""
+    from transformers import BertForQuestionAnswering
+
+    torch.manual_seed(0)
+    model = BertForQuestionAnswering(tiny_bert().config)
+    given = []
+    model.register_forward_pre_hook(lambda m, a, k: given.append(k["start_positions"]), with_kwargs=True)
+    doctor = DoctorCallback(print_findings=False)
+    optimizer = optim.create("adamw", model.parameters(), lr=1e-3)
+    run = trainer(model, Answers(), 6, trainer_optimizers(optimizer), [doctor])
+    assert run.label_names == ["start_positions", "end_positions"]
+    run.train()
+    kept = doctor.diagnosis.statistics.batch_targets
+    assert len(kept) == 6 and all(torch.equal(k, g) for k, g in zip(kept, given, strict=True))
+
+
 class LoggedLosses(TrainerCallback):
     """The training loss the Trainer logs at each step."""
 

@@ -20,6 +20,8 @@ from accelerate.state import GradientState
 from torch import Tensor, nn
 from torch.autograd import Variable
 from transformers import Trainer, TrainerCallback
+from transformers.trainer_utils import unwrap_peft_model
+from transformers.utils import find_labels
 
 from optimlab.data.user_batches import batch_target, describe
 from optimlab.doctor.diagnose import Diagnosis
@@ -44,8 +46,8 @@ class DoctorCallback(TrainerCallback):
     micro-batches, as the Trainer logs it: their mean, or their sum where the Trainer gave the model
     the step's count of labels (``num_items_in_batch``: a model that divides by it returns its part of
     the step's mean). It is read by a forward hook, so nothing runs twice, as are the labels of the
-    step's first micro-batch (how the batches mix the data): under the Trainer's ``label_names``, else
-    ``labels`` or another key the doctor reads in its own runs (``targets``,
+    step's first micro-batch (how the batches mix the data): under the Trainer's ``label_names`` (its
+    model's own label keys unless set), else ``labels`` or another key the doctor reads in its own runs (``targets``,
     :data:`~optimlab.data.user_batches.TARGET_KEYS`). Options as
     :class:`~optimlab.integrations.trainer_doctor.TrainerDoctor` (``print_findings`` on the terminal,
     ``json_path``, ``html_path``, ``schedule``, ``rule_options``, ``strict``).
@@ -61,7 +63,7 @@ class DoctorCallback(TrainerCallback):
         self._losses: list[Tensor] = []
         self._summed = False  # whether the Trainer sums the step's losses (num_items_in_batch given)
         self._labels: Any = None  # the labels of the step's first micro-batch
-        self._label_names: list[str] = []  # TrainingArguments(label_names=...): the keys they are under
+        self._label_names: list[str] = []  # the Trainer's label_names: the keys they are under
         self._hook: Any = None
         self._at_backward = False  # whether the gradients are read as the backward pass ends
         self._read = False  # whether they were, for this step
@@ -101,7 +103,7 @@ class DoctorCallback(TrainerCallback):
         # come off here, or each forward pass would count its loss twice.
         self.detach()
         model = kwargs["model"]
-        self._label_names = list(args.label_names or ())
+        self._label_names = _label_names(args, model)
         # The callback's own hooks run inside the user's training, guarded as the instruments' are: a
         # failure takes the doctor off with one warning (raised under strict=True).
         self._hook = model.register_forward_hook(self.doctor.guarded(self._keep_loss), with_kwargs=True)
@@ -244,6 +246,14 @@ def lr_range_test(trainer: Trainer, *, check_steps: int | None = None, **options
             trainer.optimizer = None
     notes = "".join(f" ({note})" for note in _trained_otherwise(trainer.args))
     return dataclasses.replace(result, reason=result.reason + notes)
+
+
+def _label_names(args: Any, model: nn.Module) -> list[str]:
+    """The keys the Trainer reads a batch's labels under, by its own rule (``Trainer.label_names``):
+    ``args.label_names`` where set, else those its model's class takes (``find_labels``: ``labels``, or a
+    question-answering model's ``start_positions`` and ``end_positions``)."""
+    names = args.label_names
+    return list(find_labels(type(unwrap_peft_model(model))) if names is None else names)
 
 
 def _trained_otherwise(args: Any) -> list[str]:

@@ -59,7 +59,9 @@ T = TypeVar("T", bound=Callable[..., Any])
 
 def plain_numbers(value: Any) -> Any:
     """``value`` with NumPy scalars (``np.float32(1e-3)``, as array code hands them out) turned into the
-    Python numbers they hold, which torch's own optimizers take alike; in a tuple or list too."""
+    Python numbers they hold, which torch's own optimizers take alike; in a tuple or list too. Tensors
+    are kept (an optimizer takes a tensor lr, ``Adam(lr=torch.tensor(1e-3))``); a run's logged parameters
+    turn them into numbers too, in :func:`optimlab.integrations.tracking.plain_values`."""
     if isinstance(value, (tuple, list)):
         return type(value)(plain_numbers(v) for v in value)
     if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:

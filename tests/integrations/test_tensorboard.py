@@ -418,6 +418,19 @@ def test_numpy_and_torch_values_of_the_params_are_the_numbers_they_hold(tmp_path
     assert shown["optimizer.betas"] == f"[0.9, {torch.tensor(0.99).item()}]"
 
 
+def test_a_tracker_built_directly_shows_numpy_and_torch_params_as_numbers(tmp_path):
+    """TensorBoardTracker(params=...) built by a user's own loop, not through open_tracker: its NumPy
+    and torch values reach the HPARAMS tab as the Python numbers they hold (tracking.plain_values)."""
+    import numpy as np
+
+    from optimlab.integrations.tensorboard import TensorBoardTracker
+
+    params = {"optimizer.lr": torch.tensor(0.1), "training.steps": np.int64(12), "shuffle": np.bool_(True)}
+    TensorBoardTracker(tmp_path / "tensorboard" / "run", params=params).finish()
+    shown = hparams_tab(tmp_path / "tensorboard")["run"]
+    assert shown == {"optimizer.lr": pytest.approx(0.1), "training.steps": 12, "shuffle": True}
+
+
 def test_the_hparams_tab_shows_the_recipe_a_resumed_run_finished_with(tmp_path):
     """`train --resume --steps 20` of a 12-step run: the HPARAMS tab showed training.steps 12, the
     first session's, for TensorBoard keeps a tag's first summary metadata (plugin_event_accumulator,

@@ -323,6 +323,20 @@ def test_a_database_uri_sqlalchemy_refuses_is_one_line_exit_2_before_training(
     assert line.startswith(f"error: MLflow's tracking URI '{uri}' cannot be opened (") and reason in line
 
 
+@pytest.mark.parametrize("query, asked", [("", False), ("?timeout=20", True)])
+def test_a_sqlite_file_is_opened_once_not_asked_of_sqlalchemy_too(tmp_path, query, asked):
+    """A sqlite:/// file the check opens itself was then handed to SQLAlchemy as well (its import and an
+    engine built: a second check of the same URI). Now only other database URIs (a sqlite:/// one with a
+    query, which the writer leaves to MLflow) are: SQLAlchemy is imported for those alone."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}{query}"
+    code = (
+        "import sys; from optimlab.integrations.mlflow import _check_store; "
+        f"_check_store({uri!r}); print('sqlalchemy' in sys.modules)"
+    )
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert ran.stdout.split() == [str(asked)]
+
+
 @pytest.mark.parametrize("allowed", [False, True])
 def test_a_file_store_mlflow_refuses_is_one_line_exit_2_before_training(tmp_path, monkeypatch, cli, allowed):
     """MLFLOW_TRACKING_URI a file:// folder (MLflow 3 refuses its file store unless

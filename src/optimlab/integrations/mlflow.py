@@ -92,11 +92,12 @@ def _check_store(tracking_uri: str | None) -> None:
                 f"MLflow's tracking URI {tracking_uri!r} cannot be reached ({reason}): start its server "
                 "(mlflow server), or set MLFLOW_TRACKING_URI to one that runs"
             ) from None
-    elif (path := sqlite_path(tracking_uri or "")) is not None and (reason := _unopenable(path)):
-        raise OptimlabError(
-            f"MLflow's tracking URI {tracking_uri!r} cannot be opened ({reason}): set MLFLOW_TRACKING_URI "
-            "to an MLflow SQLite file, or to a new one in a folder you can write (sqlite:////abs/path.db)"
-        )
+    elif (path := sqlite_path(tracking_uri or "")) is not None:  # opened here, as the writer opens it
+        if reason := _unopenable(path):
+            raise OptimlabError(
+                f"MLflow's tracking URI {tracking_uri!r} cannot be opened ({reason}): set MLFLOW_TRACKING_URI "
+                "to an MLflow SQLite file, or to a new one in a folder you can write (sqlite:////abs/path.db)"
+            )
     elif reason := _database_refusal(tracking_uri or ""):
         raise OptimlabError(
             f"MLflow's tracking URI {tracking_uri!r} cannot be opened ({reason}): write it as SQLAlchemy reads it, "
@@ -146,7 +147,9 @@ def _unknown_scheme(tracking_uri: str) -> str | None:
 def _database_refusal(tracking_uri: str) -> str | None:
     """Why SQLAlchemy, which MLflow's database store opens ``tracking_uri`` with, refuses it before any
     connection (a URL it cannot read, ``sqlite://m.db``; a driver not installed, ``mysql://``), or None
-    (another store, or one it takes). A server that does not answer is left to MLflow."""
+    (another store, or one it takes). A ``sqlite:///`` file :func:`~.mlflow_sqlite.sqlite_path` reads
+    is not asked here (:func:`_check_store` opens it itself); a server that does not answer is left to
+    MLflow."""
     scheme = urllib.parse.urlsplit(tracking_uri).scheme.lower()
     if not scheme.startswith(_DATABASE_SCHEMES) or importlib.util.find_spec("sqlalchemy") is None:
         return None

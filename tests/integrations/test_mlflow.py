@@ -1001,6 +1001,27 @@ def test_numpy_and_torch_values_of_the_params_are_logged_as_the_numbers_they_hol
     }
 
 
+def test_a_tracker_built_directly_logs_numpy_and_torch_params_as_the_numbers_they_hold(sqlite_uri):
+    """MLflowTracker(params=...) built by a user's own loop, not through open_tracker: its NumPy and torch
+    values are logged as MLflow's own log_params logs the Python values they hold (tracking.plain_values)."""
+    import numpy as np
+
+    from optimlab.integrations.mlflow import MLflowTracker
+
+    params = {
+        "optimizer.lr": torch.tensor(0.1),
+        "optimizer.betas": [np.float64(0.9), 0.99],
+        "seed": np.int64(3),
+    }
+    tracker = MLflowTracker(run_name="run", params=params, tracking_uri=sqlite_uri, background=False)
+    tracker.finish()
+    client = MlflowClient(tracking_uri=sqlite_uri)
+    own = client.create_run(client.get_run(tracker.run_id).info.experiment_id).info.run_id
+    for key, value in {"optimizer.lr": 0.1, "optimizer.betas": [0.9, 0.99], "seed": 3}.items():
+        client.log_param(own, key, torch.tensor(value).item() if key == "optimizer.lr" else value)
+    assert client.get_run(tracker.run_id).data.params == client.get_run(own).data.params
+
+
 @pytest.mark.slow
 def test_a_study_sent_twice_is_one_mlflow_run_per_trial_holding_its_curve_once(tmp_path, sqlite_uri):
     """`optimlab report STUDY --log mlflow` made a new MLflow run of every trial each time it was called (4

@@ -72,6 +72,7 @@ __all__ = [
     "smooth",
     "suggest_lr",
     "sweep_batches",
+    "with_notes",
 ]
 
 _FACTOR = Interval(1.0, None, open_low=True)
@@ -121,6 +122,12 @@ class LRRangeResult:
 
     def to_dict(self) -> dict[str, Any]:
         return json_ready(dataclasses.asdict(self))
+
+
+def with_notes(result: LRRangeResult, notes: Sequence[str]) -> LRRangeResult:
+    """``result`` with each of ``notes`` in parentheses after its reason: what a caller's training does
+    otherwise than the range test (a Trainer's precision, its clipping), said beside the suggestion."""
+    return dataclasses.replace(result, reason=result.reason + "".join(f" ({note})" for note in notes))
 
 
 def json_ready(value: Any) -> Any:

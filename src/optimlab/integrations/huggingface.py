@@ -10,7 +10,6 @@ a trainer's model and data, and optimlab's optimizers and schedules for ``Traine
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -26,7 +25,7 @@ from transformers.utils import find_labels
 from optimlab.data.user_batches import batch_target, describe
 from optimlab.doctor.diagnose import Diagnosis
 from optimlab.doctor.lr_check import find_lr
-from optimlab.doctor.lr_find import LRRangeResult
+from optimlab.doctor.lr_find import LRRangeResult, with_notes
 from optimlab.doctor.lr_find import lr_range_test as _sweep
 from optimlab.errors import InvalidValueError, forwarded_keywords_checked, keywords_checked
 from optimlab.integrations.trainer_doctor import TrainerDoctor
@@ -244,8 +243,7 @@ def lr_range_test(trainer: Trainer, *, check_steps: int | None = None, **options
     finally:
         if created:
             trainer.optimizer = None
-    notes = "".join(f" ({note})" for note in _trained_otherwise(trainer.args))
-    return dataclasses.replace(result, reason=result.reason + notes)
+    return with_notes(result, _trained_otherwise(trainer.args))
 
 
 def _label_names(args: Any, model: nn.Module) -> list[str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import functools
 import logging
 import warnings
@@ -34,7 +33,7 @@ from torchmetrics import Metric
 from optimlab.data.user_batches import UserBatches, describe
 from optimlab.doctor.diagnose import Diagnosis
 from optimlab.doctor.lr_check import find_lr, hold_out
-from optimlab.doctor.lr_find import LRRangeResult, SkippedBatch
+from optimlab.doctor.lr_find import LRRangeResult, SkippedBatch, with_notes
 from optimlab.doctor.lr_find import lr_range_test as _sweep
 from optimlab.errors import InvalidValueError, OptimlabError, forwarded_keywords_checked, keywords_checked
 from optimlab.integrations.trainer_doctor import TrainerDoctor
@@ -1019,7 +1018,7 @@ def _range_test(
     if training_loss.left_out:
         names = " and ".join(sorted(training_loss.left_out))
         notes.append(f"{names} left out: it read a part of the Trainer absent here")
-    return dataclasses.replace(result, reason=result.reason + "".join(f" ({note})" for note in notes))
+    return with_notes(result, notes)
 
 
 def _fit_by_notes(trainer: pl.Trainer | None) -> list[str]:

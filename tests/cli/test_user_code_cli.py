@@ -165,6 +165,26 @@ def test_a_data_factorys_file_path_is_told_the_import_path(tmp_path, monkeypatch
 
 
 @pytest.mark.parametrize(
+    "flags",
+    [
+        ["compare", "--optimizers", "sgd,./uc_opt.py:Opt", "--budget", "1"],
+        ["bench", "--workloads", "digits_mlp", "--optimizers", "adam,./uc_opt.py:Opt"],
+        ["bench", "--workloads", "digits_mlp", "--optimizers", "adam", "--optimizer-path", "./uc_opt.py:Opt"],
+    ],
+    ids=["compare", "bench --optimizers", "bench --optimizer-path"],
+)
+def test_an_optimizers_file_path_is_told_the_import_path(tmp_path, monkeypatch, cli, flags):
+    """compare --optimizers sgd,./myoptim.py:Opt was 'accepted distinct names without '/'' and bench
+    --optimizer-path ./myoptim.py:Opt 'accepted package.module:ClassOrFactory', where train --optimizer
+    ./myoptim.py:Opt is told the import path to write."""
+    (tmp_path / "uc_opt.py").write_text("class Opt: ...\n")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli(*flags, "--no-progress")
+    assert (code, out, len(err.strip().splitlines())) == (2, "", 1), err
+    assert err.strip().endswith("an import path names a module, not its file: uc_opt:Opt"), err
+
+
+@pytest.mark.parametrize(
     "flags, message",
     [
         (

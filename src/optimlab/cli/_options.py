@@ -371,19 +371,23 @@ def split_names(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
-def check_names(text: str | None, flag: str, category: str | None = None) -> None:
+def check_names(text: str | None, flag: str, category: str | None = None, *, imports: bool = False) -> None:
     """A comma-separated flag, if given, names at least one thing (``,,`` names none), each one a name of
-    ``category`` (close matches offered) or an import path (``pkg.mod:Name``)."""
+    ``category`` (close matches offered) or an import path (``pkg.mod:Name``). Where the category
+    ``imports`` the user's code, a file's path (``./myoptim.py:Opt``) is told the import path to write."""
     if text is None:
         return
     if not split_names(text):
         raise InvalidValueError(flag, text, "one name or more, comma-separated (a,b,c)")
     if category is not None:
         from optimlab.cli._catalog import check_name
+        from optimlab.user_code import refuse_file_path
 
         for name in split_names(text):
             if ":" not in name:
                 check_name(category, name, flag)
+            if imports:
+                refuse_file_path(name, flag)
 
 
 def checked(check: Callable[[str], object], text: str, param: str) -> None:

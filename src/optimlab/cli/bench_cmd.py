@@ -17,7 +17,7 @@ from optimlab.cli._output import Output
 from optimlab.cli._progress import StudyProgress, exit_if_all_failed, resumable
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.runs_folder import fresh_path
-from optimlab.user_code import is_import_path
+from optimlab.user_code import is_import_path, refuse_file_path
 
 EXAMPLES = """Examples:
   optimlab bench --suite small
@@ -62,9 +62,10 @@ def _settings(ctx: typer.Context, resume: Path | None) -> dict[str, Any]:
             raise OptimlabError("say what to run: --suite small|full or --workloads a,b,c (one of them)")
         given["data_dir"] = str(given["data_dir"]) if given["data_dir"] else None
         o.check_names(given["workloads"], "--workloads", "workload")
-        o.check_names(given["optimizers"], "--optimizers", "optimizer")
+        o.check_names(given["optimizers"], "--optimizers", "optimizer", imports=True)
         o.check_target(given["target"], given["dataset"])
         for path in given["optimizer_path"] or []:
+            refuse_file_path(path, "--optimizer-path")  # ./myoptim.py:Opt: the import path to write
             if not is_import_path(path):
                 raise InvalidValueError("--optimizer-path", path, "package.module:ClassOrFactory")
         return {k: DEFAULTS[k] if v is None and k in DEFAULTS else v for k, v in given.items()}

@@ -78,7 +78,7 @@ def _compared(optimizers: str | None, compare_field: str | None) -> tuple[str, l
     if bool(optimizers) == bool(compare_field):
         raise OptimlabError("say what to compare: --optimizers a,b,c or --compare FIELD=a,b,c (one of them)")
     if optimizers:
-        o.check_names(optimizers, "--optimizers", "optimizer")
+        o.check_names(optimizers, "--optimizers", "optimizer", imports=True)
         return "optimizer.name", o.split_names(optimizers)
     field, values = compare_field.partition("=")[::2]
     names = o.split_names(values)

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from optimlab.errors import InvalidValueError
+from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.recipe import RecipeError
 from optimlab.registry import get_registry
 from optimlab.study.compare import plan_comparison
@@ -314,3 +314,21 @@ def test_an_lr_searched_as_options_lr_is_tuned():
             "t", WORKLOAD, methods_from("optimizer.name", ["sgd", "adam"]), space=decay
         ).untuned_lr()
     )
+
+
+@pytest.mark.parametrize(
+    "field, values, said",
+    [
+        ("model.name", ["mlp", "./uc_nets.py:build"], "names a module, not its file: uc_nets:build"),
+        ("data.name", ["iris", "./uc_data.py:load"], "names a module, not its file: uc_data:load"),
+    ],
+)
+def test_a_compared_files_path_is_told_the_import_path(field, values, said):
+    """--compare model.name=mlp,./nets.py:build (or data.name=iris,./mydata.py:load) was refused as
+    "invalid value [...] for method names: accepted distinct names without '/'", where --model
+    ./nets.py:build is told the import path to write."""
+    with pytest.raises(OptimlabError) as refused:
+        StudySpec.for_workload(
+            "w", get_workload("digits_mlp", epochs=1), methods_from(field, values), budget=1
+        )
+    assert str(refused.value).endswith(said) and "method names" not in str(refused.value)

@@ -31,6 +31,7 @@ from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.recipe import Recipe, RecipeError
 from optimlab.registry import SEED, Capability, get_registry
 from optimlab.study.space import Dimension, SearchSpace, as_recipe_field
+from optimlab.user_code import refuse_file_path
 from optimlab.workloads import Workload
 
 __all__ = [
@@ -180,9 +181,6 @@ class StudySpec:
                 raise InvalidValueError(field, value, f"an integer >= {least}")
         if not self.methods:
             raise InvalidValueError("methods", self.methods, "at least one method to compare")
-        names = [m.name for m in self.methods]
-        if len(set(names)) != len(names) or any("/" in n for n in names):
-            raise InvalidValueError("method names", names, "distinct names without '/'")
         for method in self.methods:  # a bad field or value fails here, before any trial starts
             try:
                 recipe = self.method_recipe(method)
@@ -201,6 +199,14 @@ class StudySpec:
                 raise RecipeError(
                     f"the search space (--space, --space-file, space=) does not fit {method.name}: {error}"
                 ) from None
+        # After the recipes (a model's file is refused there): a user's file given for its import path
+        # (./mydata.py:load) is told the path to write, not that its name holds a '/'.
+        for field, value in (item for method in self.methods for item in method.updates.items()):
+            if isinstance(value, str):
+                refuse_file_path(value, f"the compared {field}")
+        names = [m.name for m in self.methods]
+        if len(set(names)) != len(names) or any("/" in n for n in names):
+            raise InvalidValueError("method names", names, "distinct names without '/'")
 
     def _check_grid_fits(self, space: SearchSpace) -> None:
         """A grid keeps every categorical choice, so it needs a budget of at least their combinations: a

@@ -5,7 +5,7 @@ import pytest
 
 import optimlab.data
 import optimlab.data.sources
-from optimlab.errors import InvalidValueError, UnknownNameError
+from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 
 
 def test_names_ignore_case_and_dashes_and_accept_aliases():
@@ -89,6 +89,15 @@ def test_missing_file_and_unknown_kind_of_file(tmp_path):
         InvalidValueError, match=r"a file of a known kind: .csv, .tsv \(optionally .gz\), .npy, .npz, IDX"
     ):
         optimlab.data.load(tmp_path / "notes.txt")
+
+
+def test_a_data_factory_named_by_its_file_gets_the_import_path_to_write(tmp_path, monkeypatch):
+    """'./mydata.py:load' (a recipe's data.name, load()'s argument) was refused as 'a file of a known
+    kind', where the CLI's --dataset and --model say the import path to write (371a123, 67d28ac)."""
+    (tmp_path / "mydata.py").write_text("def load(seed):\n    return None\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(OptimlabError, match="import path names a module, not its file: mydata:load$"):
+        optimlab.data.load("./mydata.py:load")
 
 
 def test_a_path_from_the_home_folder_is_read_as_pandas_and_the_cli_read_it(tmp_path, monkeypatch):

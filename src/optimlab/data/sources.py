@@ -25,7 +25,7 @@ from optimlab.data.splits import Splits, check_fractions, split
 from optimlab.data.user_factory import BatchDataset, BatchSplits
 from optimlab.errors import InvalidValueError, UnknownNameError
 from optimlab.registry import SEED, new_registry, whole_number
-from optimlab.user_code import is_import_path
+from optimlab.user_code import is_import_path, refuse_file_path
 
 __all__ = ["FILE_KINDS", "TARGET_KINDS", "describe", "file_options", "load", "noting_files", "takes_target"]
 
@@ -189,6 +189,7 @@ def load(
         data = _read_file(path, reader, options)
         listener = _LISTENER.get()
     elif path.exists() or any(separator in text for separator in "/\\"):
+        refuse_file_path(text, "dataset")  # ./mydata.py:load: the import path to write
         raise InvalidValueError("data file", text, f"a file of a known kind: {FILE_KINDS}")
     else:
         raise UnknownNameError("dataset", text, [name for e in _REGISTRY for name in (e.name, *e.aliases)])

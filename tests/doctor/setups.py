@@ -138,7 +138,7 @@ class Setup:
     check_steps: int = 200  # of each lr candidate's check run (lr_check)
     # What the user's code does to the model once the optimizer is built (replaces its head, say).
     then: Callable[[nn.Module], None] | None = None
-    batch_size: int = 32
+    batch_size: int = 32  # of tensors; a DataLoader (sorted_by_label) batches the data itself
     compute_loss: Callable[[nn.Module, Any], Tensor] | None = None  # instead of ``loss``
 
     def diagnose(self, **options: Any) -> Any:
@@ -148,13 +148,14 @@ class Setup:
         optimizer = OPTIMIZERS[self.optimizer](model.parameters(), self.lr)
         if self.then is not None:
             self.then(model)
+        data = self.data()
         return diagnose(
             model,
-            self.data(),
+            data,
             None if self.compute_loss else self.loss,
             optimizer,
             compute_loss=self.compute_loss,
-            batch_size=self.batch_size,
+            batch_size=None if isinstance(data, DataLoader) else self.batch_size,  # a loader batches itself
             **{"steps": self.steps, "check_steps": self.check_steps, **options},
         )
 

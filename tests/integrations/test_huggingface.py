@@ -659,11 +659,14 @@ def test_the_range_test_of_a_trainer_refuses_what_the_trainer_gives_and_names_wh
             lr_range_test(hf, steps=5, **{name: value})
     with pytest.raises(InvalidValueError, match="for held_out of lr_range_test"):
         lr_range_test(hf, steps=5, check_steps=2, held_out=Images(n=8))
+    # a seed without a check orders nothing: the trainer's loader does (the check draws held-out rows by it)
+    with pytest.raises(InvalidValueError, match=r"for seed of lr_range_test\(trainer\).*data_seed"):
+        lr_range_test(hf, steps=5, seed=3)
     with pytest.raises(UnknownNameError) as unknown:
         lr_range_test(hf, steps=5, end_rl=1.0)
     assert str(unknown.value) == (
         "unknown lr_range_test(trainer) argument 'end_rl'. Did you mean 'end_lr'? Accepted: check_steps, "
-        "diverge_factor, end_lr, margin, seed, start_lr, steps."
+        "diverge_factor, end_lr, margin, start_lr, steps."  # seed: with check_steps only
     )
     assert all(torch.equal(v, weights[k]) for k, v in model.state_dict().items())
 

@@ -277,11 +277,16 @@ _TRAINERS_OWN = dict.fromkeys(
     "none: the trainer gives it (its model, compute_loss, optimizer, and train and eval dataloaders, "
     "batched by TrainingArguments(per_device_train_batch_size=...))",
 )
+# Without a check, a seed has nothing to draw: the trainer's loader orders the sweep's batches.
+_TRAINERS_ORDER = {
+    "seed": "none: the trainer's loader orders the batches, by TrainingArguments(data_seed=...)"
+}
 
 
 def _check_options(options: Mapping[str, Any], forwarded_to: Sequence[Callable[..., Any]]) -> None:
-    """Refuse an option the trainer gives itself (:data:`_TRAINERS_OWN`), or one that no function of
-    ``forwarded_to`` takes, naming those they do."""
+    """Refuse an option the trainer gives itself (:data:`_TRAINERS_OWN`; a seed too where only the
+    sweep runs), or one that no function of ``forwarded_to`` takes, naming those they do."""
+    given = _TRAINERS_OWN if find_lr in forwarded_to else {**_TRAINERS_OWN, **_TRAINERS_ORDER}
     forwarded_keywords_checked(
-        options, "lr_range_test(trainer)", forwarded_to, _TRAINERS_OWN, also=("check_steps",), shown=describe
+        options, "lr_range_test(trainer)", forwarded_to, given, also=("check_steps",), shown=describe
     )

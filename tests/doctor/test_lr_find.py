@@ -239,16 +239,22 @@ def test_arguments_are_checked():
         suggest_lr([1e-3, 1e-2], [1.0, 0.5], margin=0.5)
 
 
+def _a_linear_model_to_refuse_for():
+    """256 rows of :func:`linear_regression`, a Linear model, its weights as they were (a refusal must
+    leave them so), and an SGD over it."""
+    x, y = linear_regression(256)
+    model = nn.Linear(4, 1)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    return x, y, model, before, torch.optim.SGD(model.parameters(), lr=0.1)
+
+
 @pytest.mark.parametrize("verb", [lr_range_test, find_lr])
 def test_a_batch_size_beside_a_dataloader_is_refused_not_ignored(verb):
     """A DataLoader batches itself: lr_range_test and find_lr took batch_size=8 beside one of 16 and swept
     16-row batches without a word. Refused in fit's line (train.loop.refuse_unread), before any step;
     beside tensors it is read, and not given beside the loader, the sweep runs."""
-    x, y = linear_regression(256)
-    model = nn.Linear(4, 1)
-    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x, y, model, before, optimizer = _a_linear_model_to_refuse_for()
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(
         InvalidValueError,
         match=r"^invalid value 8 for batch_size: accepted left unset beside a DataLoader, which batches the "
@@ -269,11 +275,8 @@ def test_a_batch_size_beside_batches_already_made_is_refused_not_ignored(verb):
     the rows the model's forward passes read)."""
     from optimlab.data.user_batches import UserBatches
 
-    x, y = linear_regression(256)
-    model = nn.Linear(4, 1)
-    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x, y, model, before, optimizer = _a_linear_model_to_refuse_for()
     batches = UserBatches((x, y), nn.MSELoss(), batch_size=16)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(
         InvalidValueError,
         match=r"^invalid value 8 for batch_size: accepted left unset beside a pair of tensors \(256 rows\), "
@@ -296,11 +299,8 @@ def test_a_loss_or_targets_beside_batches_already_made_are_refused_not_ignored(v
     fit's train.loop.training_batches); y beside a DataLoader too, which named 'batch'."""
     from optimlab.data.user_batches import UserBatches
 
-    x, y = linear_regression(256)
-    model = nn.Linear(4, 1)
-    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x, y, model, before, optimizer = _a_linear_model_to_refuse_for()
     batches = UserBatches((x, y), nn.MSELoss(), batch_size=16)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     for args, options, name in (
         ((nn.L1Loss(), batches), {}, "loss_fn"),
         ((None, batches, y), {}, "y"),
@@ -332,11 +332,8 @@ def test_a_seed_the_sweep_does_not_read_is_refused_and_one_the_check_reads_is_ta
     step; beside tensors it draws the rows (another sweep than seed 0's). find_lr reads it beside a
     loader too: its check holds rows out, and draws its dropout, by the seed; so does diagnose, whose
     seed draws dropout."""
-    x, y = linear_regression(256)
-    model = nn.Linear(4, 1)
-    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x, y, model, before, optimizer = _a_linear_model_to_refuse_for()
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(
         InvalidValueError,
         match=r"^invalid value 3 for seed: accepted left unset beside a DataLoader, which batches the data "

@@ -476,6 +476,32 @@ _DECOUPLED = (
 )
 
 
+def _trained_with_switches(make, switches, steps, *, reloaded=False):
+    """The parameters of a two-group model after ``steps`` steps, each of ``switches`` (step: flags) set
+    in the first group at its step; ``reloaded``: the optimizer built again from its state_dict first."""
+    torch.manual_seed(0)
+    x, y = torch.randn(32, 5), torch.randn(32, 3)
+    torch.manual_seed(1)
+    model = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
+
+    def groups():
+        first, second = list(model.parameters())[:2], list(model.parameters())[2:]
+        return [{"params": first, "lr": 0.05}, {"params": second, "lr": 0.02}]
+
+    optimizer = make(groups())
+    for step in range(steps):
+        if step in switches:
+            if reloaded:
+                saved = copy.deepcopy(optimizer.state_dict())
+                optimizer = make(groups())
+                optimizer.load_state_dict(saved)
+            optimizer.param_groups[0].update(switches[step])
+        optimizer.zero_grad()
+        ((model(x) - y) ** 2).mean().backward()
+        optimizer.step()
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
 @pytest.mark.parametrize(
     ("name", "torch_class", "hp", "switches"),
     [
@@ -494,23 +520,8 @@ def test_a_flag_switched_mid_run_keeps_the_state_it_moves_as_torch_does(
     alone, ``1.nu``) started its state and step count afresh when a group switched it mid-run: Adam 0.28
     and RMSprop 1.6 off torch's optimizers, which read the flag at each step and keep their state, after
     40 steps."""
-    torch.manual_seed(0)
-    x, y = torch.randn(32, 5), torch.randn(32, 3)
-
-    def run(make):
-        torch.manual_seed(1)
-        model = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
-        first, second = list(model.parameters())[:2], list(model.parameters())[2:]
-        optimizer = make([{"params": first, "lr": 0.05}, {"params": second, "lr": 0.02}])
-        for step in range(40):
-            optimizer.param_groups[0].update(switches.get(step, {}))  # in the first group only
-            optimizer.zero_grad()
-            ((model(x) - y) ** 2).mean().backward()
-            optimizer.step()
-        return torch.cat([p.detach().flatten() for p in model.parameters()])
-
-    ours = run(lambda groups: create(name, groups, **hp))
-    reference = run(lambda groups: torch_class(groups, **hp))
+    ours = _trained_with_switches(lambda groups: create(name, groups, **hp), switches, 40)
+    reference = _trained_with_switches(lambda groups: torch_class(groups, **hp), switches, 40)
     assert (ours - reference).abs().max() <= 1e-12
 
 
@@ -530,32 +541,8 @@ def test_a_flag_switched_right_after_a_load_keeps_the_state_it_moves_as_torch_do
     so the state the flag moves (Adam's moments at 1.mu, RMSprop's average at 1.0.nu) started afresh,
     where a switch after a step kept it: Adam 0.8 and RMSprop 0.2 off torch's optimizers, which keep
     their state either way, after 25 steps."""
-    torch.manual_seed(0)
-    x, y = torch.randn(32, 5), torch.randn(32, 3)
-    switch = next(iter(switches.values()))
-
-    def run(make):
-        torch.manual_seed(1)
-        model = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
-
-        def groups():
-            first, second = list(model.parameters())[:2], list(model.parameters())[2:]
-            return [{"params": first, "lr": 0.05}, {"params": second, "lr": 0.02}]
-
-        optimizer = make(groups())
-        for step in range(25):
-            if step == 10:
-                saved = copy.deepcopy(optimizer.state_dict())
-                optimizer = make(groups())
-                optimizer.load_state_dict(saved)
-                optimizer.param_groups[0].update(switch)  # in the first group only
-            optimizer.zero_grad()
-            ((model(x) - y) ** 2).mean().backward()
-            optimizer.step()
-        return torch.cat([p.detach().flatten() for p in model.parameters()])
-
-    ours = run(lambda groups: create(name, groups, **hp))
-    reference = run(lambda groups: torch_class(groups, **hp))
+    ours = _trained_with_switches(lambda groups: create(name, groups, **hp), switches, 25, reloaded=True)
+    reference = _trained_with_switches(lambda groups: torch_class(groups, **hp), switches, 25, reloaded=True)
     assert (ours - reference).abs().max() <= 1e-12
 
 

@@ -13,7 +13,9 @@ from torch import nn
 
 from doctor.setups import (
     FunctionalReluNet,
+    NamedExamples,
     NextTokenLSTM,
+    ReturnsItsLoss,
     digits,
     mlp,
     padded_markov_tokens,
@@ -667,6 +669,19 @@ def test_regression_values_of_different_scales_are_told_to_be_standardized_and_i
     again = diagnose(model, (x, scaler(y)), nn.MSELoss(), torch.optim.Adam(model.parameters(), 1e-3), steps=30,
                      lr_find=False)  # fmt: skip
     assert "target_scale" not in [f.rule for f in again.findings], again.findings
+
+
+def test_values_of_different_scales_are_found_where_the_model_takes_its_labels_and_returns_its_loss():
+    """A model given its labels as a keyword (Hugging Face's style, dict batches) was read as an
+    autoencoder: its ``labels`` input is the target itself, so the targets 'equalled an input' and the
+    spread of their values was never judged. Found as it is with loss_fn beside the model."""
+    x, y = _two_quantities(1024, 0, 0.01)
+    torch.manual_seed(0)
+    model = ReturnsItsLoss(mlp(inputs=8, outputs=2, width=64, depth=2), nn.MSELoss())
+    found = diagnose(model, NamedExamples(x, y), None, torch.optim.Adam(model.parameters(), 1e-3), steps=30,
+                     lr_find=False)  # fmt: skip
+    assert "target_scale" in [f.rule for f in found.findings], found.findings
+    assert not found.statistics.reconstructs_inputs
 
 
 def test_an_autoencoders_pixels_of_different_ranges_are_not_told_to_be_standardized_as_targets():

@@ -44,7 +44,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from optimlab.data.user_batches import describe
+from optimlab.data.user_batches import TARGET_KEYS, describe
 from optimlab.doctor.nan_origin import NonFiniteOrigin, locate_non_finite
 from optimlab.doctor.skips import residual_blocks
 from optimlab.errors import InvalidValueError
@@ -740,9 +740,12 @@ class Instruments:
             )
 
     def _inputs_like(self, target: Tensor, inputs: Iterable[Any] = ()) -> list[Tensor]:
-        """The tensors of ``target``'s shape among the model's last inputs and ``inputs``."""
-        given = (*self._last_input, *self._last_kwargs.values(), *inputs)
-        return [x for x in given if isinstance(x, Tensor) and x.shape == target.shape]
+        """The tensors of ``target``'s shape among the model's last inputs and ``inputs``, less the
+        target itself: a model that takes its labels (``model(**batch)``, Hugging Face's) reads them as
+        an input, which makes it no autoencoder."""
+        named = (v for k, v in self._last_kwargs.items() if k not in TARGET_KEYS)
+        given = (*self._last_input, *named, *inputs)
+        return [x for x in given if isinstance(x, Tensor) and x is not target and x.shape == target.shape]
 
     def stop(self) -> None:
         """Remove every hook; the statistics stay."""

@@ -141,7 +141,7 @@ CASES: list[tuple[str, list[str], str]] = [
     (
         "doctor target in Arabic-Indic digits",
         ["doctor", "--dataset", "PANDAS_CSV", "--target", "\u0661"],
-        "(--target)",
+        "(--target) '\u0661'",
     ),
     (
         "lr-find target pandas' index",

@@ -227,7 +227,10 @@ def lr_range_test(trainer: Trainer, *, check_steps: int | None = None, **options
             type(trainer).__name__,
             "a transformers.Trainer (a model alone: optimlab.doctor.lr_range_test)",
         )
-    _check_options(options, (_sweep, find_lr) if check_steps is not None else (_sweep,))
+    if check_steps is None:
+        _check_options(options, (_sweep,), {**_TRAINERS_OWN, **_TRAINERS_ORDER})
+    else:
+        _check_options(options, (_sweep, find_lr), _TRAINERS_OWN)
     # An optimizer created here is the test's alone: kept on the trainer, train() reused it at the lr of
     # its creation, and the suggestion set as TrainingArguments(learning_rate=...) was silently ignored.
     created = trainer.optimizer is None
@@ -283,10 +286,11 @@ _TRAINERS_ORDER = {
 }
 
 
-def _check_options(options: Mapping[str, Any], forwarded_to: Sequence[Callable[..., Any]]) -> None:
-    """Refuse an option the trainer gives itself (:data:`_TRAINERS_OWN`; a seed too where only the
-    sweep runs), or one that no function of ``forwarded_to`` takes, naming those they do."""
-    given = _TRAINERS_OWN if find_lr in forwarded_to else {**_TRAINERS_OWN, **_TRAINERS_ORDER}
+def _check_options(
+    options: Mapping[str, Any], forwarded_to: Sequence[Callable[..., Any]], given: Mapping[str, str]
+) -> None:
+    """Refuse an option the trainer gives itself (``given``: :data:`_TRAINERS_OWN`, and a seed where only
+    the sweep runs), or one that no function of ``forwarded_to`` takes, naming those they do."""
     forwarded_keywords_checked(
         options, "lr_range_test(trainer)", forwarded_to, given, also=("check_steps",), shown=describe
     )

@@ -32,7 +32,7 @@ from optimlab.atomic import write_atomically
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError, close_matches
 from optimlab.registry import DEVICE, DEVICES, SEED, Capability, get_registry, normalize_name, plain_numbers
 from optimlab.schedules.families import BASE_MOMENTUM, MAX_MOMENTUM
-from optimlab.user_code import import_object, is_import_path
+from optimlab.user_code import import_object, is_import_path, refuse_file_path
 
 __all__ = [
     "MODEL_LOSS",
@@ -272,7 +272,10 @@ class DataSpec(_Spec):
     @classmethod
     def _known_dataset(cls, name: str) -> str:
         looks_like_path = any(c in name for c in "/\\.") and not is_import_path(name)
-        return name if looks_like_path else _canonical("dataset", name)
+        if looks_like_path:
+            refuse_file_path(name, "dataset")  # ./mydata.py:load: the import path to write
+            return name
+        return _canonical("dataset", name)
 
 
 def architecture_techniques(name: Any) -> dict[str, str]:

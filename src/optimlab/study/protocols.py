@@ -31,7 +31,6 @@ from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.recipe import Recipe, RecipeError
 from optimlab.registry import SEED, Capability, get_registry
 from optimlab.study.space import Dimension, SearchSpace, as_recipe_field
-from optimlab.user_code import refuse_file_path
 from optimlab.workloads import Workload
 
 __all__ = [
@@ -199,11 +198,8 @@ class StudySpec:
                 raise RecipeError(
                     f"the search space (--space, --space-file, space=) does not fit {method.name}: {error}"
                 ) from None
-        # After the recipes (a model's file is refused there): a user's file given for its import path
-        # (./mydata.py:load) is told the path to write, not that its name holds a '/'.
-        for field, value in (item for method in self.methods for item in method.updates.items()):
-            if isinstance(value, str):
-                refuse_file_path(value, f"the compared {field}")
+        # After the recipes, which tell a model's or data factory's file (./nets.py:build) the import
+        # path to write, rather than that its name holds a '/'.
         names = [m.name for m in self.methods]
         if len(set(names)) != len(names) or any("/" in n for n in names):
             raise InvalidValueError("method names", names, "distinct names without '/'")

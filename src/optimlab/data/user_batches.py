@@ -66,6 +66,7 @@ __all__ = [
     "TARGET_KEYS",
     "Forward",
     "UserBatches",
+    "batch_parts",
     "batch_target",
     "broadcast_mix_up",
     "describe",
@@ -724,14 +725,22 @@ def target_key(batch: Mapping[str, Any]) -> str | None:
     return next((k for k in TARGET_KEYS if k in batch), None)
 
 
-def batch_target(batch: Any) -> Any:
-    """The target ``batch`` shows, where :meth:`UserBatches.split_target` reads it: a dict's under
-    :data:`TARGET_KEYS` (:func:`target_key`), a tuple's or list's last element beside its inputs; None
-    where it shows none (a tensor alone, a dict of inputs alone, a tuple of one)."""
+def batch_parts(batch: Any) -> tuple[list[Any], Any]:
+    """(its other parts, its target) of ``batch``, where :meth:`UserBatches.split_target` reads them: a
+    dict's target under :data:`TARGET_KEYS` (:func:`target_key`), a tuple's or list's last element
+    beside its inputs; ``([], None)`` where it shows none (a tensor alone, a dict of inputs alone, a
+    tuple of one)."""
     if isinstance(batch, Mapping):
         key = target_key(batch)
-        return None if key is None else batch[key]
-    return batch[-1] if isinstance(batch, (tuple, list)) and len(batch) >= 2 else None
+        return ([], None) if key is None else ([v for k, v in batch.items() if k != key], batch[key])
+    if isinstance(batch, (tuple, list)) and len(batch) >= 2:
+        return list(batch[:-1]), batch[-1]
+    return [], None
+
+
+def batch_target(batch: Any) -> Any:
+    """The target ``batch`` shows (:func:`batch_parts`); None where it shows none."""
+    return batch_parts(batch)[1]
 
 
 def _loader_generators(loader: DataLoader) -> list[torch.Generator]:

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from optimlab.atomic import write_atomically
-from optimlab.data.user_batches import batch_target, target_key
+from optimlab.data.user_batches import batch_parts
 from optimlab.doctor.diagnose import Diagnosis
 from optimlab.doctor.instruments import Instruments, InstrumentSchedule
 from optimlab.doctor.rules import run_rules
@@ -220,10 +220,10 @@ class TrainerDoctor:
         a dict's ``labels`` or another of :data:`~optimlab.data.user_batches.TARGET_KEYS`): how the
         trainer's batches mix the data, and a regression's scale; beside the batch's other parts, whether
         they are its inputs again (an autoencoder's, whose scale is the inputs')."""
-        target = batch_target(batch)
+        inputs, target = batch_parts(batch)
         if self.instruments is not None and not self._diverged:
             with self._watching():
-                self.instruments.record_targets(step, target, _batch_inputs(batch))
+                self.instruments.record_targets(step, target, inputs)
 
     def finish(self, *, report: bool = True) -> Diagnosis | None:
         """Detach the instruments, apply the rules, and report (``report``: this process reports;
@@ -270,11 +270,3 @@ class TrainerDoctor:
                 )
         if self.print_findings:
             print(summary(diagnosis))  # an opt-in callback's report, like a trainer's progress bar
-
-
-def _batch_inputs(batch: Any) -> list[Any]:
-    """The parts of ``batch`` beside its target (:func:`~optimlab.data.user_batches.batch_target`): a
-    dict's other values, a tuple's or list's other elements; none where it shows no target."""
-    if isinstance(batch, Mapping):
-        return [v for k, v in batch.items() if k != target_key(batch)]
-    return list(batch[:-1]) if isinstance(batch, (tuple, list)) and len(batch) >= 2 else []

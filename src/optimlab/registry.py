@@ -51,6 +51,7 @@ __all__ = [
     "import_submodules",
     "normalize_name",
     "plain_numbers",
+    "real_number",
     "whole_number",
 ]
 
@@ -137,6 +138,16 @@ def whole_number(value: Any, field: str, accepted: Interval) -> int:
     if whole is None or isinstance(value, bool) or not accepted.contains(whole):
         raise InvalidValueError(field, value, str(accepted))
     return whole
+
+
+def real_number(value: Any, field: str, accepted: Interval, *, also: str = "") -> float:
+    """``value`` as the Python number it holds, NumPy's real scalars included (``np.float32(0.2)``, a
+    fraction computed with NumPy), when ``accepted`` holds it; else refused in one line (``also`` added to
+    the accepted values: ``", or None"``): a bool (NumPy's too), NaN, a string, a sequence."""
+    plain = plain_numbers(value)
+    if isinstance(plain, (tuple, list)) or not accepted.contains(plain):
+        raise InvalidValueError(field, value, f"{accepted}{also}")
+    return plain
 
 
 def boolean(value: Any, field: str) -> bool:

@@ -430,7 +430,7 @@ def test_a_categorical_column_named_in_one_hot_is_encoded_in_its_place_as_scikit
     hand = [[1, 0, 0, 1, 2.5], [2, 1, 0, 0, 3.5], [3, 0, 1, 0, 1.0], [4, 0, 0, 1, 0.5]]
     colors = np.array([["red"], ["blue"], ["green"], ["red"]])
     encoder = OneHotEncoder(sparse_output=False).fit_transform(colors)
-    for one_hot in (["color"], "color", [1], ["1"]):
+    for one_hot in (["color"], "color", [1], ["1"], np.int64(1)):  # NumPy's int alone was refused
         data = load_csv(path, one_hot=one_hot)
         assert data.examples.x.tolist() == hand
         assert np.array_equal(data.examples.x[:, 1:4].numpy(), encoder.astype(np.float32))

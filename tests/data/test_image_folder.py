@@ -105,6 +105,11 @@ def test_different_sizes_are_refused_naming_both_files_unless_resized(tmp_path):
     resized = load_image_folder(tmp_path, size=[4, 5])
     assert resized.image_shape == (1, 4, 5) and resized.reading.endswith("resized to 4x5")
     assert resized.examples.x[1].eq(1).all() and resized.examples.x[0].eq(0).all()
+    for given, plain in (([np.int64(4), np.int64(5)], [4, 5]), (np.int64(4), 4)):  # NumPy's ints were refused
+        assert torch.equal(
+            load_image_folder(tmp_path, size=given).examples.x,
+            load_image_folder(tmp_path, size=plain).examples.x,
+        )
     with pytest.raises(InvalidValueError) as refused:  # the option named, as a recipe writes it
         load_image_folder(tmp_path, size=[4, 0])
     assert str(refused.value) == (

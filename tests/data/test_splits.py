@@ -3,6 +3,7 @@
 import re
 import warnings
 
+import numpy as np
 import pytest
 import torch
 
@@ -204,3 +205,23 @@ def test_the_label_the_loss_ignores_is_no_class_left_untrained():
         warnings.simplefilter("error")
         parts = split(data, val_fraction=0.25, test_fraction=0.25)
     assert [int((part.y == -100).sum()) for part in (parts.train, parts.val, parts.test)] == [0, 1, 1]
+
+
+@pytest.mark.parametrize("number", [np.float32, np.float64])
+def test_numpy_fractions_split_as_the_python_numbers_they_hold(number):
+    """``val_fraction=np.float32(0.25)`` (a fraction computed with NumPy) was refused as 'not a number in
+    [0, 1)'. Truth: the split the Python float of the same value gives (0.25, 0.125 and 0.5 are exact in
+    float32); NumPy's bools, NaN and text are still refused."""
+    given = split(
+        DATA, seed=1, val_fraction=number(0.25), test_fraction=number(0.125), data_fraction=number(0.5)
+    )
+    plain = split(DATA, seed=1, val_fraction=0.25, test_fraction=0.125, data_fraction=0.5)
+    for name in ("train", "val", "test"):
+        assert torch.equal(getattr(given, name).x, getattr(plain, name).x)
+    for field, value in (
+        ("val_fraction", np.bool_(False)),
+        ("test_fraction", number("nan")),
+        ("data_fraction", np.str_("0.5")),
+    ):
+        with pytest.raises(InvalidValueError, match=f"for {field}: accepted a number in"):
+            split(DATA, **{field: value})

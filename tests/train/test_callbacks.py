@@ -3,6 +3,7 @@ a metric the evaluation lacks, intervals of zero."""
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -79,6 +80,18 @@ def test_a_callback_interval_or_threshold_out_of_range_is_refused_in_one_line(ma
     an epoch as if unset; EarlyStopping(patience=0) stopped no sooner than patience=1."""
     with pytest.raises(InvalidValueError, match=f"for {field}: accepted"):
         make()
+
+
+def test_numpy_numbers_are_taken_as_the_python_numbers_they_hold(tmp_path):
+    """``EarlyStopping(patience=np.int64(3))``, ``min_delta=np.float32(0.5)`` and ``every=np.int64(2)``
+    (counts computed with NumPy) were refused as out of range. Truth: the Python numbers they hold; a
+    NumPy bool is still refused, as True is."""
+    stop = EarlyStopping(patience=np.int64(3), min_delta=np.float32(0.5))
+    assert (stop.patience, stop.min_delta) == (3, 0.5) and type(stop.patience) is int
+    assert MetricsLog(tmp_path / "m.jsonl", every=np.int64(2)).every == 2
+    assert Checkpointing(lambda state: None, every=np.int64(2)).every == 2
+    with pytest.raises(InvalidValueError, match="for EarlyStopping patience: accepted"):
+        EarlyStopping(patience=np.bool_(True))
 
 
 def test_a_run_stopped_by_an_exception_closes_its_log_and_progress_bar_and_unhooks_the_doctor(tmp_path):

@@ -3,6 +3,7 @@
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -174,6 +175,29 @@ def test_gradient_clipping_bounds_the_step_of_sgd():
     )
     moved = torch.sqrt(sum(((p - b) ** 2).sum() for p, b in zip(model.parameters(), before)))
     assert moved.item() == pytest.approx(0.01, rel=1e-4)  # lr 1 x gradient clipped to norm 0.01
+
+
+def test_numpy_clip_norm_and_interval_train_as_the_python_numbers_they_hold():
+    """``grad_clip_norm=np.float32(0.5)`` and ``eval_every=np.int64(2)`` (numbers computed with NumPy)
+    were refused as out of range. Truth: the run the Python numbers 0.5 and 2 give, weights bit-equal and
+    the same evaluations."""
+    x, y = problem()
+    runs = []
+    for clip, every in ((np.float32(0.5), np.int64(2)), (0.5, 2)):
+        model, seen = network(), []
+        fit(
+            model,
+            torch.optim.SGD(model.parameters(), lr=1.0),
+            x * 100,
+            y,
+            loss_fn=nn.CrossEntropyLoss(),
+            total_steps=4,
+            grad_clip_norm=clip,
+            eval_every=every,
+            evaluate=lambda seen=seen: seen.append(1) or {},
+        )
+        runs.append(([p.detach() for p in model.parameters()], len(seen)))
+    assert all(torch.equal(p, q) for p, q in zip(runs[0][0], runs[1][0])) and runs[0][1] == runs[1][1] == 2
 
 
 class BatchRows(nn.Module):

@@ -30,6 +30,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
@@ -220,7 +221,7 @@ def _one_hot_columns(
     """The positions of the feature columns ``one_hot`` names (by header or 0-based position, a name or
     position alone as a list of one), among ``width`` columns, the first ``index`` pandas' index."""
     field = target_field(path, "one_hot")
-    given = [one_hot] if isinstance(one_hot, (str, int)) else one_hot
+    given = [one_hot] if isinstance(one_hot, (str, Integral)) else one_hot  # np.int64 too
     if given is None:
         return set()
     if isinstance(given, (bytes, Mapping)) or not isinstance(given, Sequence):

@@ -34,6 +34,7 @@ from optimlab.data.examples import DatasetInfo, Examples, TensorPair
 from optimlab.data.splits import SPLIT_NAMES, Splits
 from optimlab.errors import InvalidValueError
 from optimlab.models.sizing import device_memory
+from optimlab.registry import plain_numbers
 
 __all__ = ["IMAGE_SUFFIXES", "image_pixels", "images_array", "load_image_folder"]
 
@@ -183,6 +184,7 @@ def _images(found: list[_Found], size: tuple[int, int] | None) -> list[np.ndarra
 def _size(size: int | Sequence[int] | None, where: str) -> tuple[int, int] | None:
     if size is None:
         return None
+    size = plain_numbers(size)  # NumPy's integers (np.int64(28)) too
     pair = (size, size) if isinstance(size, int) else tuple(size) if isinstance(size, (list, tuple)) else ()
     if len(pair) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in pair):
         raise InvalidValueError(

@@ -174,7 +174,7 @@ def load(
     >>> len(splits.train), len(splits.val), len(splits.test), splits.num_classes
     (90, 30, 30, 3)
     """
-    check_fractions(val_fraction, test_fraction, data_fraction)
+    val_fraction, test_fraction, data_fraction = check_fractions(val_fraction, test_fraction, data_fraction)
     seed = whole_number(seed, "seed", SEED)  # before a file is read
     text = os.fspath(name_or_path)
     path = Path(text).expanduser()  # "~/rows.csv", as pandas.read_csv and the CLI's checks read it

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from optimlab.data.examples import DatasetInfo, Examples, TensorPair
 from optimlab.errors import InvalidValueError, OptimlabWarning
-from optimlab.registry import SEED, whole_number
+from optimlab.registry import SEED, UNIT_OPEN, Interval, real_number, whole_number
 
 __all__ = ["SPLIT_NAMES", "Splits", "check_fractions", "no_training_rows", "rounded", "say_empty", "split"]
 
@@ -38,23 +38,21 @@ class Splits(DatasetInfo):
         return self.train.y
 
 
-def check_fractions(val_fraction: float, test_fraction: float, data_fraction: float) -> None:
-    """Raise, naming the field, unless val and test are in [0, 1) with a sum below 1 and data in (0, 1]."""
-    for field, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-            raise InvalidValueError(field, value, "a number in [0, 1)")
+def check_fractions(
+    val_fraction: float, test_fraction: float, data_fraction: float
+) -> tuple[float, float, float]:
+    """The three fractions as Python numbers (NumPy's scalars too), or raise, naming the field, unless val
+    and test are in [0, 1) with a sum below 1 and data in (0, 1]."""
+    val_fraction = real_number(val_fraction, "val_fraction", UNIT_OPEN)
+    test_fraction = real_number(test_fraction, "test_fraction", UNIT_OPEN)
     if val_fraction + test_fraction >= 1.0:
         raise InvalidValueError(
             "val_fraction + test_fraction",
             val_fraction + test_fraction,
             "less than 1, leaving examples to train on",
         )
-    if (
-        isinstance(data_fraction, bool)
-        or not isinstance(data_fraction, (int, float))
-        or not 0.0 < data_fraction <= 1.0
-    ):
-        raise InvalidValueError("data_fraction", data_fraction, "a number in (0, 1]")
+    data_fraction = real_number(data_fraction, "data_fraction", Interval(0, 1, open_low=True))
+    return val_fraction, test_fraction, data_fraction
 
 
 def no_training_rows(name: str, rows: int, val_fraction: float, test_fraction: float) -> InvalidValueError:
@@ -90,7 +88,7 @@ def split(
     >>> len(s.train), len(s.val), len(s.test)
     (30, 20, 20)
     """
-    check_fractions(val_fraction, test_fraction, data_fraction)
+    val_fraction, test_fraction, data_fraction = check_fractions(val_fraction, test_fraction, data_fraction)
     seed = whole_number(seed, "seed", SEED)  # a recipe's; torch's generator raised on a float or past 2^64
     info = {f.name: getattr(data, f.name) for f in dataclasses.fields(DatasetInfo)}
     if data.test is not None:

@@ -139,7 +139,9 @@ class BatchDataset:
         """Items shuffled from ``seed`` (not stratified: the labels are not read), the first
         ``test_fraction`` to test, the next ``val_fraction`` to validation, a ``data_fraction`` of the rest
         (at least one) to training, as :func:`optimlab.data.split` does for tensors."""
-        check_fractions(val_fraction, test_fraction, data_fraction)
+        val_fraction, test_fraction, data_fraction = check_fractions(
+            val_fraction, test_fraction, data_fraction
+        )
         n = len(self.dataset)
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
         n_test, n_val = rounded(n, test_fraction), rounded(n, val_fraction)

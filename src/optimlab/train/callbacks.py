@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 from optimlab.atomic import write_atomically
 from optimlab.errors import InvalidValueError
-from optimlab.registry import NON_NEGATIVE, POSITIVE_INT
+from optimlab.registry import NON_NEGATIVE, POSITIVE_INT, real_number
 from optimlab.train.loop import Callback, TrainState
 from optimlab.workloads.workload import metric_goal
 
@@ -44,8 +44,7 @@ class MetricsLog(Callback):
     """
 
     def __init__(self, path: str | Path, *, every: int = 1) -> None:
-        if not POSITIVE_INT.contains(every):  # 0 raised ZeroDivisionError at the first step
-            raise InvalidValueError("MetricsLog every", every, str(POSITIVE_INT))
+        every = real_number(every, "MetricsLog every", POSITIVE_INT)  # 0 raised ZeroDivisionError at step 1
         self.path, self.every = Path(path), every
         self._handle: TextIO | None = None
         self._ahead = 0.0  # how far the kept lines' clock ran ahead of the checkpoint's
@@ -148,10 +147,8 @@ class EarlyStopping(Callback):
                 )
         if mode not in ("min", "max"):
             raise InvalidValueError("EarlyStopping mode", mode, "'min' or 'max'")
-        if not POSITIVE_INT.contains(patience):
-            raise InvalidValueError("EarlyStopping patience", patience, str(POSITIVE_INT))
-        if not NON_NEGATIVE.contains(min_delta):
-            raise InvalidValueError("EarlyStopping min_delta", min_delta, str(NON_NEGATIVE))
+        patience = real_number(patience, "EarlyStopping patience", POSITIVE_INT)
+        min_delta = real_number(min_delta, "EarlyStopping min_delta", NON_NEGATIVE)
         self.metric, self.patience, self.mode, self.min_delta = metric, patience, mode, min_delta
         self.metrics_read = (("EarlyStopping metric", metric),)
         self.best: float | None = None
@@ -203,8 +200,8 @@ class Checkpointing(Callback):
         max_seconds: float = CHECKPOINT_SECONDS,
         before_save: Sequence[MetricsLog] = (),
     ) -> None:
-        if every is not None and not POSITIVE_INT.contains(every):
-            raise InvalidValueError("Checkpointing every", every, f"{POSITIVE_INT}, or None (once an epoch)")
+        if every is not None:
+            every = real_number(every, "Checkpointing every", POSITIVE_INT, also=", or None (once an epoch)")
         self.save, self.every, self.max_seconds, self.before_save = save, every, max_seconds, before_save
         self._saved_at, self._saved_step = time.monotonic(), -1
 

@@ -38,7 +38,7 @@ from optimlab.data.user_batches import (
 from optimlab.errors import InvalidValueError, OptimlabError, a_type, keywords_checked
 from optimlab.models.user import check_model
 from optimlab.optim.user import step_requires_closure
-from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, boolean, whole_number
+from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, boolean, real_number, whole_number
 from optimlab.schedules.torch_adapter import PlateauLR
 from optimlab.techniques.losses import cross_entropy_reading, ignored_label, leaves_out_some
 from optimlab.train.evaluation import (
@@ -318,12 +318,10 @@ def fit(
     epochs = None if epochs is None else whole_number(epochs, "epochs", NON_NEGATIVE_INT)
     # The recipe's ranges (TrainingSpec): a norm of 0 zeroes every gradient and a negative one turns
     # descent into ascent; an interval of 0 would evaluate once an epoch, a negative one every step.
-    for name, value, allowed in (
-        ("grad_clip_norm", grad_clip_norm, POSITIVE),
-        ("eval_every", eval_every, POSITIVE_INT),
-    ):
-        if value is not None and not allowed.contains(value):
-            raise InvalidValueError(name, value, f"{allowed}, or None")
+    if grad_clip_norm is not None:
+        grad_clip_norm = real_number(grad_clip_norm, "grad_clip_norm", POSITIVE, also=", or None")
+    if eval_every is not None:
+        eval_every = real_number(eval_every, "eval_every", POSITIVE_INT, also=", or None")
     if autocast_dtype not in (None, *AUTOCAST_DTYPES):  # torch warns, then trains in float32
         raise InvalidValueError("autocast_dtype", autocast_dtype, "torch.bfloat16, torch.float16, or None")
     if autocast_dtype == torch.float16 and _needs_closure(optimizer):

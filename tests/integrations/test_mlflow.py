@@ -982,43 +982,35 @@ def test_a_parameter_key_mlflow_refuses_is_renamed_alike_on_both_paths_and_said(
         _validate_param_name(key)
 
 
-def test_numpy_and_torch_values_of_the_params_are_logged_as_the_numbers_they_hold(tmp_path, sqlite_uri):
+@pytest.mark.parametrize("opened", ["open_tracker", "constructor"])
+def test_numpy_and_torch_values_of_the_params_are_logged_as_the_numbers_they_hold(
+    tmp_path, sqlite_uri, opened
+):
     """A user's lr torch.tensor(0.1) was logged as the text 'tensor(0.1000)', and betas
     [np.float64(0.9), 0.99] raised yaml's RepresenterError as the tracker opened; each is now logged as
-    MLflow's own log_params logs the Python value it holds."""
+    MLflow's own log_param logs the Python value it holds (tracking.plain_values), through open_tracker
+    and in a tracker built directly by a user's own loop alike."""
     import numpy as np
 
     from optimlab.integrations import open_tracker
-
-    params = {"optimizer": {"lr": torch.tensor(0.1), "betas": [np.float64(0.9), 0.99]}, "seed": np.int64(3)}
-    tracker = open_tracker("mlflow", folder=tmp_path, run_name="run", params=params, background=False)
-    tracker.finish()
-    logged = MlflowClient(tracking_uri=sqlite_uri).get_run(tracker.run_id).data.params
-    assert logged == {
-        "optimizer.lr": str(torch.tensor(0.1).item()),
-        "optimizer.betas": "[0.9, 0.99]",
-        "seed": "3",
-    }
-
-
-def test_a_tracker_built_directly_logs_numpy_and_torch_params_as_the_numbers_they_hold(sqlite_uri):
-    """MLflowTracker(params=...) built by a user's own loop, not through open_tracker: its NumPy and torch
-    values are logged as MLflow's own log_params logs the Python values they hold (tracking.plain_values)."""
-    import numpy as np
-
     from optimlab.integrations.mlflow import MLflowTracker
 
-    params = {
-        "optimizer.lr": torch.tensor(0.1),
-        "optimizer.betas": [np.float64(0.9), 0.99],
-        "seed": np.int64(3),
-    }
-    tracker = MLflowTracker(run_name="run", params=params, tracking_uri=sqlite_uri, background=False)
+    lr, betas, seed = torch.tensor(0.1), [np.float64(0.9), 0.99], np.int64(3)
+    if opened == "open_tracker":  # a recipe's to_dict(), nested
+        params = {"optimizer": {"lr": lr, "betas": betas}, "seed": seed}
+        tracker = open_tracker("mlflow", folder=tmp_path, run_name="run", params=params, background=False)
+    else:
+        params = {"optimizer.lr": lr, "optimizer.betas": betas, "seed": seed}
+        tracker = MLflowTracker(run_name="run", params=params, tracking_uri=sqlite_uri, background=False)
     tracker.finish()
     client = MlflowClient(tracking_uri=sqlite_uri)
     own = client.create_run(client.get_run(tracker.run_id).info.experiment_id).info.run_id
-    for key, value in {"optimizer.lr": 0.1, "optimizer.betas": [0.9, 0.99], "seed": 3}.items():
-        client.log_param(own, key, torch.tensor(value).item() if key == "optimizer.lr" else value)
+    for key, value in {
+        "optimizer.lr": torch.tensor(0.1).item(),
+        "optimizer.betas": [0.9, 0.99],
+        "seed": 3,
+    }.items():
+        client.log_param(own, key, value)
     assert client.get_run(tracker.run_id).data.params == client.get_run(own).data.params
 
 

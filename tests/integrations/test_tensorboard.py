@@ -398,37 +398,40 @@ def hparams_tab(logdir):
     }
 
 
-def test_numpy_and_torch_values_of_the_params_are_the_numbers_they_hold(tmp_path):
+def _tensorboard_tracker(folder, params, opened):
+    """A TensorBoard tracker of run ``run`` in ``folder``, ``opened`` through open_tracker (``params``,
+    flat, nested by their first dot as a recipe's to_dict()) or built directly by a user's own loop."""
+    from optimlab.integrations import open_tracker
+    from optimlab.integrations.tensorboard import TensorBoardTracker
+
+    if opened == "constructor":
+        return TensorBoardTracker(folder / "tensorboard" / "run", params=params)
+    nested = {}
+    for field, value in params.items():
+        section, _, key = field.partition(".")
+        nested.setdefault(section, {})[key] = value
+    return open_tracker("tensorboard", folder=folder, run_name="run", params=nested)
+
+
+@pytest.mark.parametrize("opened", ["open_tracker", "constructor"])
+def test_numpy_and_torch_values_of_the_params_are_the_numbers_they_hold(tmp_path, opened):
     """A user's params of NumPy and torch values (betas [np.float64(0.9), 0.99], lr torch.tensor(0.1))
     raised yaml's RepresenterError as the tracker opened, and np.int64 / a tensor reached the HPARAMS tab
-    as text ('tensor(0.1000)'), not a number to sort runs by; each is now the Python value it holds."""
+    as text ('tensor(0.1000)'), not a number to sort runs by; each is now the Python value it holds
+    (tracking.plain_values), through open_tracker and in a tracker built directly alike."""
     import numpy as np
 
-    from optimlab.integrations import open_tracker
-
     params = {
-        "optimizer": {"betas": [np.float64(0.9), torch.tensor(0.99)], "lr": torch.tensor(0.1)},
-        "training": {"steps": np.int64(12), "shuffle": np.bool_(True)},
+        "optimizer.betas": [np.float64(0.9), torch.tensor(0.99)],
+        "optimizer.lr": torch.tensor(0.1),
+        "training.steps": np.int64(12),
+        "training.shuffle": np.bool_(True),
     }
-    tracker = open_tracker("tensorboard", folder=tmp_path, run_name="run", params=params)
-    tracker.finish()
+    _tensorboard_tracker(tmp_path, params, opened).finish()
     shown = hparams_tab(tmp_path / "tensorboard")["run"]
     assert shown["optimizer.lr"] == pytest.approx(0.1) and shown["training.steps"] == 12
     assert shown["training.shuffle"] is True
     assert shown["optimizer.betas"] == f"[0.9, {torch.tensor(0.99).item()}]"
-
-
-def test_a_tracker_built_directly_shows_numpy_and_torch_params_as_numbers(tmp_path):
-    """TensorBoardTracker(params=...) built by a user's own loop, not through open_tracker: its NumPy
-    and torch values reach the HPARAMS tab as the Python numbers they hold (tracking.plain_values)."""
-    import numpy as np
-
-    from optimlab.integrations.tensorboard import TensorBoardTracker
-
-    params = {"optimizer.lr": torch.tensor(0.1), "training.steps": np.int64(12), "shuffle": np.bool_(True)}
-    TensorBoardTracker(tmp_path / "tensorboard" / "run", params=params).finish()
-    shown = hparams_tab(tmp_path / "tensorboard")["run"]
-    assert shown == {"optimizer.lr": pytest.approx(0.1), "training.steps": 12, "shuffle": True}
 
 
 def test_the_hparams_tab_shows_the_recipe_a_resumed_run_finished_with(tmp_path):

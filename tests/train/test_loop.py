@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, IterableDataset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
 
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.train import Callback, EarlyStopping, TrainState, fit
@@ -416,6 +416,63 @@ def test_a_stream_of_unknown_length_resumed_from_a_checkpoint_gives_the_uninterr
     state = load_checkpoint(read_checkpoint(tmp_path), model=model, optimizer=optimizer, scheduler=None)
     assert state.steps_per_epoch == 5
     fit(model, optimizer, data, state=state, **common)
+    for got, want in zip(model.parameters(), reference):
+        assert torch.equal(got, want)
+
+
+class Augmented(Dataset):
+    """The rows of ``problem()`` with noise from torch's RNG added as each is read, as a random crop or
+    flip of torchvision's draws."""
+
+    def __init__(self):
+        self.x, self.y = problem()
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i] + 0.1 * torch.randn(self.x.shape[1:]), self.y[i]
+
+
+class AugmentedStream(IterableDataset):
+    def __iter__(self):
+        return iter(Augmented()[i] for i in range(len(problem()[0])))
+
+
+@pytest.mark.parametrize("data", ["dataset", "stream"])
+def test_data_drawing_from_torchs_rng_as_it_is_read_resumed_mid_epoch_gives_the_uninterrupted_runs_weights(
+    tmp_path, data
+):
+    """A Dataset that augments as it reads (torch's RNG) in a DataLoader without workers: the batch after
+    a mid-epoch checkpoint had been read, read ahead, before the step the checkpoint ends, and the resumed
+    run read it again after the epoch's earlier batches but without the steps between them, from another
+    state of the RNG: other noise, and the weights ended elsewhere. Truth: the uninterrupted run."""
+
+    def setup():
+        model = network()  # with dropout: the reads and the steps draw from the one RNG in turn
+        loader = DataLoader(
+            Augmented() if data == "dataset" else AugmentedStream(), batch_size=20, shuffle=data == "dataset"
+        )
+        return model, torch.optim.Adam(model.parameters(), lr=1e-2), loader
+
+    torch.manual_seed(0)
+    model, optimizer, loader = setup()
+    fit(model, optimizer, loader, loss_fn=nn.CrossEntropyLoss(), total_steps=12)
+    reference = [p.detach().clone() for p in model.parameters()]
+
+    class StopAt(Callback):
+        def on_step_end(self, state):
+            if state.step == 7:  # within the second epoch of 5 batches
+                save_checkpoint(tmp_path, model=model, optimizer=optimizer, scheduler=None, state=state)
+                state.stop_reason = "interrupted"
+
+    torch.manual_seed(0)
+    model, optimizer, loader = setup()
+    fit(model, optimizer, loader, loss_fn=nn.CrossEntropyLoss(), total_steps=12, callbacks=[StopAt()])
+    model, optimizer, loader = setup()
+    torch.manual_seed(999)  # a new process
+    state = load_checkpoint(read_checkpoint(tmp_path), model=model, optimizer=optimizer, scheduler=None)
+    fit(model, optimizer, loader, loss_fn=nn.CrossEntropyLoss(), total_steps=12, state=state)
     for got, want in zip(model.parameters(), reference):
         assert torch.equal(got, want)
 

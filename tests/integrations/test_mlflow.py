@@ -2,6 +2,7 @@
 the recipe as parameters, the run's page as an artifact; a run is complete after `wait()`, or once the
 process that trained it has exited."""
 
+import enum
 import inspect
 import json
 import math
@@ -1078,3 +1079,29 @@ def test_a_tracking_uri_of_a_scheme_mlflow_has_no_store_for_is_one_line_exit_2_b
     assert "has scheme" not in str(database.value)
     with pytest.raises(OptimlabError, match="scheme 'ftp'"):
         MLflowTracker(run_name="ftp", tracking_uri="ftp://host/store", background=False)
+
+
+class _Activation(enum.Enum):
+    RELU = "relu"
+
+
+def test_params_yaml_cannot_write_are_logged_as_their_text_as_mlflows_own_log_param_does(sqlite_uri):
+    """A user's data files [Path('a.csv'), ...] (or a list of enums) raised yaml's RepresenterError as
+    the tracker opened, a named tuple a TypeError: the run was never made. Each value is its text, as
+    MLflow's own log_param logs it; a list of them as the recipe's YAML writes their texts."""
+    import collections
+
+    from optimlab.integrations import open_tracker
+
+    shape = collections.namedtuple("Shape", "width depth")(8, 2)
+    path = Path("/data/train.csv")
+    params = {"data": {"path": path, "files": [path, Path("/data/val.csv")]}, "act": _Activation.RELU}
+    params["shape"] = shape
+    tracker = open_tracker("mlflow", folder=".", run_name="run", params=params, background=False)
+    tracker.finish()
+    client = MlflowClient(tracking_uri=sqlite_uri)
+    own = client.create_run(client.get_run(tracker.run_id).info.experiment_id).info.run_id
+    for key, value in {"data.path": path, "act": _Activation.RELU, "shape": shape}.items():
+        client.log_param(own, key, value)
+    logged = client.get_run(tracker.run_id).data.params
+    assert logged == {**client.get_run(own).data.params, "data.files": "[/data/train.csv, /data/val.csv]"}

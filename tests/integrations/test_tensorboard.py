@@ -5,6 +5,7 @@ import contextlib
 import inspect
 import itertools
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -432,6 +433,25 @@ def test_numpy_and_torch_values_of_the_params_are_the_numbers_they_hold(tmp_path
     assert shown["optimizer.lr"] == pytest.approx(0.1) and shown["training.steps"] == 12
     assert shown["training.shuffle"] is True
     assert shown["optimizer.betas"] == f"[0.9, {torch.tensor(0.99).item()}]"
+
+
+def test_params_yaml_cannot_write_are_shown_as_their_text(tmp_path):
+    """A user's data files [Path('a.csv'), ...] raised yaml's RepresenterError as the tracker opened, a
+    named tuple a TypeError; each value is its text in the HPARAMS tab, a list of them as the recipe's
+    YAML writes their texts."""
+    import collections
+
+    from optimlab.integrations import open_tracker
+
+    shape = collections.namedtuple("Shape", "width depth")(8, 2)
+    path = Path("/data/train.csv")
+    params = {"data": {"path": path, "files": [path, Path("/data/val.csv")]}, "shape": shape}
+    open_tracker("tensorboard", folder=tmp_path, run_name="run", params=params).finish()
+    assert hparams_tab(tmp_path / "tensorboard")["run"] == {
+        "data.path": str(path),
+        "data.files": "[/data/train.csv, /data/val.csv]",
+        "shape": str(shape),
+    }
 
 
 def test_the_hparams_tab_shows_the_recipe_a_resumed_run_finished_with(tmp_path):

@@ -196,14 +196,16 @@ def open_tracker(
 def plain_values(value: Any) -> Any:
     """``value`` (a run's parameters) with each NumPy or torch scalar or array as the Python number or
     list it holds, in mappings, lists and tuples too: ``np.float32(0.1)`` and ``torch.tensor(0.1)`` are
-    the number 0.1 (not the text ``tensor(0.1000)``), ``[np.float64(0.9), 0.99]`` a list YAML writes."""
+    the number 0.1 (not the text ``tensor(0.1000)``), ``[np.float64(0.9), 0.99]`` a list YAML writes.
+    Any other value but text, a number, a boolean or None (a ``Path``, an enum, a named tuple) is its
+    text, as MLflow's ``log_param`` logs it: in a list, YAML refused it (``RepresenterError``)."""
     if isinstance(value, Mapping):
         return {key: plain_values(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
+    if type(value) in (list, tuple):
         return type(value)(plain_values(item) for item in value)
     if type(value).__module__.split(".")[0] in ("numpy", "torch") and hasattr(value, "tolist"):
         return value.tolist()
-    return value
+    return value if value is None or type(value) in (str, int, float, bool) else str(value)
 
 
 def _event_folder(folder: Path, run_name: str) -> Path:

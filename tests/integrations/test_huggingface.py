@@ -216,6 +216,60 @@ def test_what_the_trainer_does_that_the_range_test_does_not_is_said_in_its_reaso
     assert torch.nn.utils.get_total_norm([p.grad for p in model.parameters()]) > 0.01
 
 
+@pytest.mark.parametrize("before", ["off", "on"])
+def test_under_gradient_checkpointing_the_range_test_recomputes_activations_as_training_does(before):
+    """TrainingArguments(gradient_checkpointing=True): train() turns activation checkpointing on, so each
+    checkpointed block runs its forward again in each backward pass (Chen et al. 2016); the range test ran
+    before train() with it off, another graph in more memory than training. The truth: the real Trainer's
+    train(), where a layer inside a block runs a forward pass a step and one more a backward; the sweep's
+    are now those of the same sweep without checkpointing plus one a backward, its losses the same, and
+    the model comes back as it was (off, without the embeddings' hook enabling adds, where train() turns
+    it on itself; on where it was)."""
+
+    def counted(model):  # the layer's forward passes in training mode, and its backward passes
+        layer = model.bert.encoder.layer[0].intermediate.dense
+        forwards, backwards = [], []
+        handles = [
+            layer.register_forward_hook(lambda module, args, output: forwards.append(module.training)),
+            layer.weight.register_hook(backwards.append),
+        ]
+        return forwards, backwards, handles
+
+    def swept(checkpointing, before):
+        model = tiny_bert()
+        if before == "on":
+            model.activation_checkpointing_enable()
+        hooks = {name: dict(m._forward_hooks) for name, m in model.named_modules()}
+        forwards, backwards, handles = counted(model)
+        hf = trainer(model, Sentences(n=64), 2, (None, None), gradient_checkpointing=checkpointing)
+        torch.manual_seed(0)
+        losses = lr_range_test(hf, steps=6, end_lr=1e-2).losses
+        assert model.is_activation_checkpointing == (before == "on")
+        for handle in handles:
+            handle.remove()
+        assert hooks == {name: dict(m._forward_hooks) for name, m in model.named_modules()}
+        return hf, losses, forwards.count(True), len(backwards)
+
+    _, plain, once, _ = swept(False, "off")
+    hf, losses, forwards, backwards = swept(True, before)
+    assert losses == pytest.approx(plain, rel=1e-6) and forwards == once + backwards and backwards >= 6
+    forwards, backwards, _ = counted(hf.model)
+    hf.train()  # the truth: 2 steps of the Trainer's own training
+    assert hf.model.is_activation_checkpointing and len(backwards) == 2 and forwards.count(True) == 2 + 2
+
+
+def test_gradient_checkpointing_of_a_model_that_cannot_checkpoint_is_refused_in_one_line():
+    """A plain module has no gradient_checkpointing_enable: the Trainer's train() raises AttributeError
+    there, and the range test, which now turns checkpointing on as train() does, says so in one line."""
+    data = [{"input_ids": row["input_ids"], "labels": row["label"]} for row in PaddedText(n=16)]
+    hf = trainer(ReturnsATuple(), data, 1, (None, None), gradient_checkpointing=True)
+    with pytest.raises(InvalidValueError, match=r"^invalid value True for TrainingArguments\(gradient_checkp"
+                                                r"ointing=...\): accepted False for a ReturnsATuple, which"):  # fmt: skip
+        lr_range_test(hf, steps=4)
+    with pytest.raises(AttributeError, match="gradient_checkpointing_enable"):
+        hf.train()
+
+
 def test_the_check_of_a_trainer_scores_its_candidates_on_rows_held_out_of_its_data():
     model = tiny_vit()
     hf = trainer(model, Images(), 10, trainer_optimizers(torch.optim.Adam(model.parameters(), lr=1e-3)))

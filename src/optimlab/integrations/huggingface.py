@@ -10,8 +10,9 @@ a trainer's model and data, and optimlab's optimizers and schedules for ``Traine
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -219,7 +220,9 @@ def lr_range_test(trainer: Trainer, *, check_steps: int | None = None, **options
     out). ``options`` go to :func:`optimlab.doctor.lr_range_test` (``start_lr``, ``end_lr``,
     ``steps``, ...). The sweep and the check step on every batch, unclipped: where the Trainer's
     arguments set otherwise (``max_grad_norm``, 1.0 by default; ``gradient_accumulation_steps``), the
-    result's ``reason`` says so. Set the suggestion as ``TrainingArguments(learning_rate=...)`` or the optimizer's lr.
+    result's ``reason`` says so. Under ``TrainingArguments(gradient_checkpointing=True)`` they run with
+    activation checkpointing on, as ``train()`` turns it on (the memory and graph of training), and off
+    again after. Set the suggestion as ``TrainingArguments(learning_rate=...)`` or the optimizer's lr.
     """
     if not isinstance(trainer, Trainer):
         raise InvalidValueError(
@@ -238,15 +241,52 @@ def lr_range_test(trainer: Trainer, *, check_steps: int | None = None, **options
     data = (trainer.model, None, trainer.get_train_dataloader())
     loss = {"optimizer": optimizer, "compute_loss": lambda model, batch: trainer.compute_loss(model, batch)}
     try:
-        if check_steps is not None:
-            held_out = trainer.get_eval_dataloader() if trainer.eval_dataset is not None else None
-            result = find_lr(*data, held_out=held_out, check_steps=check_steps, **loss, **options)
-        else:
-            result = _sweep(*data, **loss, **options)
+        with _checkpointing_as_trained(trainer.model, trainer.args):
+            if check_steps is not None:
+                held_out = trainer.get_eval_dataloader() if trainer.eval_dataset is not None else None
+                result = find_lr(*data, held_out=held_out, check_steps=check_steps, **loss, **options)
+            else:
+                result = _sweep(*data, **loss, **options)
     finally:
         if created:
             trainer.optimizer = None
     return with_notes(result, _trained_otherwise(trainer.args))
+
+
+@contextlib.contextmanager
+def _checkpointing_as_trained(model: nn.Module, args: Any) -> Iterator[None]:
+    """Activation checkpointing on ``model`` as ``Trainer.train()`` turns it on under ``args``
+    (``activation_checkpointing``, ``gradient_checkpointing`` before transformers 5, with their
+    ``_kwargs``), and off again after where it was off: ``train()`` turns it on itself. Chen et al.,
+    Training Deep Nets with Sublinear Memory Cost, 2016, https://arxiv.org/abs/1604.06174"""
+    wanted = getattr(args, "activation_checkpointing", None) or args.gradient_checkpointing
+    # on where a module's flag is: transformers' own is_activation_checkpointing (is_gradient_checkpointing)
+    if not wanted or any(getattr(m, "gradient_checkpointing", False) for m in model.modules()):
+        yield
+        return
+    keywords = getattr(args, "activation_checkpointing_kwargs", None) or args.gradient_checkpointing_kwargs
+    keywords = dict(keywords or {})
+    # transformers 5 takes these two out of the keywords for torch's checkpoint (Trainer.train)
+    layers = {name: keywords.pop(name) for name in ("every_n_layers", "offload") if name in keywords}
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers 5
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=keywords or None, **layers)
+        disable = model.activation_checkpointing_disable
+    elif hasattr(model, "gradient_checkpointing_enable"):
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=keywords or None, **layers)
+        disable = model.gradient_checkpointing_disable
+    else:  # train() raised AttributeError
+        raise InvalidValueError(
+            "TrainingArguments(gradient_checkpointing=...)",
+            True,
+            f"False for a {type(model).__name__}, which has no gradient_checkpointing_enable (a "
+            "transformers PreTrainedModel has it)",
+        )
+    try:
+        yield
+    finally:
+        disable()
+        if hasattr(model, "_require_grads_hook"):  # the embeddings' hook enabling added (input_ids models)
+            model.disable_input_require_grads()
 
 
 def _label_names(args: Any, model: nn.Module) -> list[str]:

@@ -439,25 +439,29 @@ class AugmentedStream(IterableDataset):
         return iter(Augmented()[i] for i in range(len(problem()[0])))
 
 
-@pytest.mark.parametrize("data", ["dataset", "stream"])
+@pytest.mark.parametrize("data", ["loader", "stream", "dataset"])
 def test_data_drawing_from_torchs_rng_as_it_is_read_resumed_mid_epoch_gives_the_uninterrupted_runs_weights(
     tmp_path, data
 ):
-    """A Dataset that augments as it reads (torch's RNG) in a DataLoader without workers: the batch after
-    a mid-epoch checkpoint had been read, read ahead, before the step the checkpoint ends, and the resumed
-    run read it again after the epoch's earlier batches but without the steps between them, from another
-    state of the RNG: other noise, and the weights ended elsewhere. Truth: the uninterrupted run."""
+    """A Dataset that augments as it reads (torch's RNG), in a DataLoader without workers, as a stream,
+    or given to fit to batch: the batch after a mid-epoch checkpoint had been read ahead, before the step
+    the checkpoint ends, and the resumed run read it again after the steps, from another state of the RNG:
+    other noise, and the weights ended elsewhere. Truth: the uninterrupted run."""
+    batching = {"batch_size": 20} if data == "dataset" else {}
 
     def setup():
         model = network()  # with dropout: the reads and the steps draw from the one RNG in turn
-        loader = DataLoader(
-            Augmented() if data == "dataset" else AugmentedStream(), batch_size=20, shuffle=data == "dataset"
-        )
-        return model, torch.optim.Adam(model.parameters(), lr=1e-2), loader
+        read = {
+            "loader": lambda: DataLoader(Augmented(), batch_size=20, shuffle=True),
+            "stream": lambda: DataLoader(AugmentedStream(), batch_size=20),
+            "dataset": Augmented,
+        }[data]()
+        return model, torch.optim.Adam(model.parameters(), lr=1e-2), read
 
+    common = dict(loss_fn=nn.CrossEntropyLoss(), total_steps=12, **batching)
     torch.manual_seed(0)
-    model, optimizer, loader = setup()
-    fit(model, optimizer, loader, loss_fn=nn.CrossEntropyLoss(), total_steps=12)
+    model, optimizer, read = setup()
+    fit(model, optimizer, read, **common)
     reference = [p.detach().clone() for p in model.parameters()]
 
     class StopAt(Callback):
@@ -467,12 +471,12 @@ def test_data_drawing_from_torchs_rng_as_it_is_read_resumed_mid_epoch_gives_the_
                 state.stop_reason = "interrupted"
 
     torch.manual_seed(0)
-    model, optimizer, loader = setup()
-    fit(model, optimizer, loader, loss_fn=nn.CrossEntropyLoss(), total_steps=12, callbacks=[StopAt()])
-    model, optimizer, loader = setup()
+    model, optimizer, read = setup()
+    fit(model, optimizer, read, callbacks=[StopAt()], **common)
+    model, optimizer, read = setup()
     torch.manual_seed(999)  # a new process
     state = load_checkpoint(read_checkpoint(tmp_path), model=model, optimizer=optimizer, scheduler=None)
-    fit(model, optimizer, loader, loss_fn=nn.CrossEntropyLoss(), total_steps=12, state=state)
+    fit(model, optimizer, read, state=state, **common)
     for got, want in zip(model.parameters(), reference):
         assert torch.equal(got, want)
 

@@ -491,16 +491,24 @@ class UserBatches:
     def _dataset_epoch(self, epoch: int, start: int) -> Iterator[Any]:
         order = epoch_order(self.seed, epoch, len(self._data), shuffle=self.shuffle).tolist()
         size = self.batch_size
-        for i in range(start, self.steps_per_epoch or 0):
-            yield _collate([self._data[j] for j in order[i * size : (i + 1) * size]], self.source)
+        batches = (
+            _collate([self._data[j] for j in order[i * size : (i + 1) * size]], self.source)
+            for i in range(start, self.steps_per_epoch or 0)
+        )
+        return self._recorded(batches)
 
     def _loader_epoch(self, epoch: int, start: int) -> Iterator[Any]:
         """A DataLoader's batches of one epoch from its ``start``-th on (those before it read and dropped,
-        as its order is drawn when it starts), with torch's RNG kept in :attr:`drawn` before each is read:
-        a Dataset drawing from it as it reads (a random crop, as torchvision's transforms draw) makes a
-        resumed run's first batch as the stopped run made it (:meth:`_draw_again`)."""
+        as its order is drawn when it starts)."""
         batches = iter(self._loader)  # type: ignore[arg-type]
         collections.deque(itertools.islice(batches, start), maxlen=0)
+        return self._recorded(batches)
+
+    def _recorded(self, batches: Iterator[Any]) -> Iterator[Any]:
+        """``batches``, with torch's RNG kept in :attr:`drawn` before each is read: a Dataset drawing from
+        it as it reads (a random crop, as torchvision's transforms draw) makes a resumed run's first batch
+        as the stopped run made it (:meth:`_draw_again`), though it was read ahead, before the step that
+        the checkpoint ends."""
         while True:
             if self._batch_rng is not None:
                 torch.set_rng_state(self._batch_rng)
@@ -547,6 +555,8 @@ class UserBatches:
                     "rng": torch.get_rng_state(),
                     "generators": _states(_loader_generators(self._loader)),
                 }
+            elif self._epoch == self._dataset_epoch:  # its order is (seed, epoch)'s; its reads may draw
+                self.drawn = {"epoch": epoch}
             for batch in self.epoch(epoch, start):
                 if at_step is not None:  # the epoch's order is drawn: torch's RNG goes on from the step's
                     torch.set_rng_state(at_step)
@@ -577,32 +587,37 @@ class UserBatches:
                     "rng": None,
                     "generators": _states(_loader_generators(self._loader)),
                 }
+            elif self._epoch == self._dataset_epoch:
+                self.drawn = {"epoch": epoch + 1}
             if ahead is not _NOTHING:
                 yield epoch, ahead
             epoch, start = epoch + 1, 0
 
     def _draw_again(self, drawn: dict[str, Any] | None, epoch: int) -> Tensor | None:
-        """Set a DataLoader's RNGs to draw ``epoch``'s order as the run that recorded ``drawn`` did: its
+        """Set the RNGs to read ``epoch``'s batches as the run that recorded ``drawn`` did: a DataLoader's
         own generators as they were, and, for a run stopped within the epoch, torch's RNG as at the
-        epoch's start, whose state now is returned, to be set again once the order is drawn."""
+        epoch's start (a DataLoader's order drawn) and as before the stopped run read the first batch
+        the resumed one takes (:meth:`_recorded`). Returns torch's RNG state now, to be set again once
+        that batch is read; None where nothing is to be set."""
         loader = self._loader
-        if loader is None or drawn is None or drawn["epoch"] != epoch:
-            return None
-        generators = _loader_generators(loader)
-        if len(drawn["generators"]) != len(generators):  # another loader than the one that drew
+        if drawn is None or drawn["epoch"] != epoch:
             return None
         at_step = torch.get_rng_state()
-        if epoch and loader.persistent_workers and loader.num_workers:
-            # its workers' seed was drawn once, at the first epoch: drawn now, it must not take this one's
-            iter(loader)
-        for generator, state in zip(generators, drawn["generators"]):
-            generator.set_state(state)
-        if drawn["rng"] is None:  # stopped at the epoch's start: torch's RNG is as the run left it
-            torch.set_rng_state(at_step)
-            return None
-        torch.set_rng_state(drawn["rng"])
+        if loader is not None:
+            generators = _loader_generators(loader)
+            if len(drawn["generators"]) != len(generators):  # another loader than the one that drew
+                return None
+            if epoch and loader.persistent_workers and loader.num_workers:
+                # its workers' seed was drawn once, at the first epoch: drawn now, it must not take this one's
+                iter(loader)
+            for generator, state in zip(generators, drawn["generators"]):
+                generator.set_state(state)
+            if drawn["rng"] is None:  # stopped at the epoch's start: torch's RNG is as the run left it
+                torch.set_rng_state(at_step)
+                return None
+            torch.set_rng_state(drawn["rng"])
         self._batch_rng = drawn.get("batch_rng")  # absent from checkpoints written before it was kept
-        return at_step
+        return at_step if loader is not None or self._batch_rng is not None else None
 
     def short_batch(self) -> tuple[int, int] | None:
         """``(rows, batch_size)`` of an epoch's last batch where it is kept and smaller than the others:

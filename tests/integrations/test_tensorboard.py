@@ -118,6 +118,9 @@ def test_a_study_s_trials_go_to_tensorboard_one_run_each(tmp_path):
     )
     result = run_study(spec, tmp_path / "study")
     assert log_study(tmp_path / "study", "tensorboard", folder=tmp_path) == len(result.records) == 2
+    # sent again (after `compare --resume`): each trial's run is the one it had, its curve in it once
+    assert log_study(tmp_path / "study", "tensorboard", folder=tmp_path) == 2
+    assert len(list((tmp_path / "tensorboard").iterdir())) == 2
     for record in result.records:
         board = accumulated(tmp_path / "tensorboard" / f"{record.study}-{record.key}".replace("/", "-"))
         accuracy = board.Scalars("val_accuracy")
@@ -128,6 +131,29 @@ def test_a_study_s_trials_go_to_tensorboard_one_run_each(tmp_path):
         assert tested and record.steps == record.curve["step"][-1]
         for name, value in tested.items():
             assert [(e.step, e.value) for e in board.Scalars(name)] == [(record.steps, pytest.approx(value))]
+
+
+def test_two_runs_of_one_name_in_one_folder_are_two_tensorboard_runs(tmp_path):
+    """open_tracker('tensorboard', folder=f, run_name='r') twice (a script run twice, two runs at once):
+    TensorBoard read both runs' event files as one run, steps 1, 2, 3, 1, 2, 3. The second is run 'r-2'
+    (said in a warning), each holding its own steps, as TensorBoard's reader shows them."""
+    from optimlab.errors import OptimlabWarning
+    from optimlab.integrations import open_tracker
+
+    first = open_tracker("tensorboard", folder=tmp_path, run_name="r", params={"lr": 0.1})
+    with pytest.warns(OptimlabWarning, match="run 'r' .* holds another run already: this run is 'r-2'"):
+        second = open_tracker("tensorboard", folder=tmp_path, run_name="r", params={"lr": 0.2})
+    for step in (1, 2, 3):
+        for tracker, scale in ((first, 1.0), (second, 10.0)):
+            tracker.log(step, float(step), {"loss": scale * step})
+            tracker.flush()
+    first.finish()
+    second.finish()
+    assert sorted(path.name for path in (tmp_path / "tensorboard").iterdir()) == ["r", "r-2"]
+    for run, scale in (("r", 1.0), ("r-2", 10.0)):
+        board = accumulated(tmp_path / "tensorboard" / run)
+        assert [(e.step, e.value) for e in board.Scalars("loss")] == [(s, scale * s) for s in (1, 2, 3)]
+    assert hparams_tab(tmp_path / "tensorboard") == {"r": {"lr": 0.1}, "r-2": {"lr": 0.2}}
 
 
 def test_a_run_killed_past_its_checkpoint_and_resumed_reads_back_as_its_metrics_jsonl(tmp_path):

@@ -34,7 +34,7 @@ from optimlab.errors import OptimlabError
 from optimlab.integrations.tracking import Record, Tracker, ended_sessions, plain_values, resumed_records
 from optimlab.train.loop import TrainState
 
-__all__ = ["TensorBoardTracker", "masked_crc32c"]
+__all__ = ["TensorBoardTracker", "holds_events", "masked_crc32c"]
 
 
 def _crc32c_table() -> tuple[int, ...]:
@@ -61,6 +61,11 @@ def masked_crc32c(data: bytes) -> int:
 
 
 _EVENTS = "events.out.tfevents."
+
+
+def holds_events(log_dir: Path) -> bool:
+    """Whether ``log_dir`` holds event files (a run TensorBoard shows)."""
+    return any(log_dir.glob(_EVENTS + "*"))
 
 
 def _seconds_after(log_dir: Path) -> int:
@@ -193,7 +198,7 @@ class TensorBoardTracker(Tracker):
                 f"TensorBoard's event folder {str(self.log_dir)!r} cannot be made: {why}"
             ) from None
         shown = _shown(self.log_dir)
-        first = not any(self.log_dir.glob(_EVENTS + "*"))  # the run's first session
+        first = not holds_events(self.log_dir)  # the run's first session
         # The file name and first event TensorBoard's reader expects of an event file. Events are written
         # here, a batch at each evaluation (about 30 us an event, its CRC in pure Python), rather than by
         # tensorboard's writer thread, whose queue and GIL hand-offs cost 4x that (benchmarks/tracker_overhead.py).

@@ -14,14 +14,16 @@ Finished runs and study trials are sent after the fact by :func:`log_run` and :f
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import os
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
+from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning, UnknownNameError
 from optimlab.recipe import Recipe
 from optimlab.registry import NON_NEGATIVE, POSITIVE_INT
 from optimlab.report.recipes import default_values, flat_fields
@@ -165,7 +167,28 @@ def open_tracker(
     ``resumable``: ``folder`` is the training run's own, and a resumed run (``train --resume``) goes on in
     the MLflow run that logged it (its id kept in ``folder/mlflow.json``), as TensorBoard's does in its
     event files (the one run in ``folder/tensorboard``, named as the folder was, though it has since been
-    renamed); either adds what it lacks of the folder's metrics.jsonl up to the checkpoint."""
+    renamed); either adds what it lacks of the folder's metrics.jsonl up to the checkpoint. A TensorBoard
+    run whose name ``folder`` holds already is the same run where ``folder`` holds a training run (whose
+    later sessions resume it: :func:`~optimlab.train.train` refuses a new run there); elsewhere (a script
+    run twice) it is a run of its own, ``run_name-2`` (the first name free), with a warning: TensorBoard
+    showed the two as one run, their steps interleaved (an MLflow run of one name is another run)."""
+    return _open(
+        name, folder=folder, run_name=run_name, params=params, background=background, resumable=resumable
+    )
+
+
+def _open(
+    name: str,
+    *,
+    folder: str | Path,
+    run_name: str,
+    params: Mapping[str, Any] | None,
+    background: bool,
+    resumable: bool,
+    replacing: bool = False,
+) -> Tracker:
+    """:func:`open_tracker`; ``replacing``: TensorBoard's run ``run_name`` is this one, what is sent
+    replacing what it holds from its first step on (a study's trial sent again)."""
     if params is not None and not isinstance(params, Mapping):
         raise InvalidValueError(
             "params", type(params).__name__, "a mapping of field -> value (a recipe's to_dict())"
@@ -176,10 +199,15 @@ def open_tracker(
     if name == "tensorboard":
         from optimlab.integrations.tensorboard import TensorBoardTracker
 
+        runs = Path(folder) / TENSORBOARD_FOLDER
+        if resumable:
+            log_dir = _event_folder(Path(folder), run_name)
+        elif replacing or is_run_folder(folder):  # a training run's folder: a later session resumes it
+            log_dir = runs / run_name
+        else:
+            log_dir = _unused_event_folder(runs, run_name)
         return TensorBoardTracker(
-            _event_folder(Path(folder), run_name)
-            if resumable
-            else Path(folder) / TENSORBOARD_FOLDER / run_name,
+            log_dir,
             params=flat,
             run_folder=folder if resumable else None,
         )
@@ -215,6 +243,23 @@ def _event_folder(folder: Path, run_name: str) -> Path:
     own = folder / TENSORBOARD_FOLDER / run_name
     runs = [path for path in own.parent.iterdir() if path.is_dir()] if own.parent.is_dir() else []
     return runs[0] if not own.exists() and len(runs) == 1 else own
+
+
+def _unused_event_folder(runs: Path, run_name: str) -> Path:
+    """``runs/run_name``, or where it holds another run's event files, the first of ``run_name-2``,
+    ``run_name-3``, ... that holds none, with a warning naming it."""
+    from optimlab.integrations.tensorboard import holds_events
+
+    names = itertools.chain([run_name], (f"{run_name}-{n}" for n in itertools.count(2)))
+    log_dir = next(runs / name for name in names if not holds_events(runs / name))
+    if log_dir.name != run_name:
+        warnings.warn(
+            f"TensorBoard run {run_name!r} in {str(runs)!r} holds another run already: this run is "
+            f"{log_dir.name!r} (TensorBoard showed the two as one, their steps interleaved)",
+            OptimlabWarning,
+            stacklevel=4,  # the caller of open_tracker
+        )
+    return log_dir
 
 
 def _defaults_trained(params: Mapping[str, Any], flat: Mapping[str, Any]) -> dict[str, Any]:
@@ -347,13 +392,14 @@ def log_study(location: str | Path, tracker_name: str, *, folder: str | Path) ->
                 with contextlib.suppress(OSError):  # a study that cannot be written: a new run each time
                     kept.mkdir(parents=True, exist_ok=True)
             resumable = tracker_name == "mlflow" and os.access(kept, os.W_OK)
-            tracker = open_tracker(
+            tracker = _open(
                 tracker_name,
                 folder=kept if resumable else folder,
                 run_name=run_name,
                 params={**params, "method": record.method, "phase": record.phase, "seed": record.seed},
                 background=False,
                 resumable=resumable,
+                replacing=True,  # the trial's run, holding its curve once
             )
             curve = record.curve
             metrics = [k for k in curve if k not in ("step", "seconds")]

@@ -1894,3 +1894,61 @@ def test_an_autoencoders_pixels_under_the_trainer_are_not_told_to_be_standardize
     net = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 2))
     fit(module(net, nn.MSELoss(), lambda p: torch.optim.Adam(p, 1e-3)), (x, y), 40, [doctor])
     assert "target_scale" in [f.rule for f in doctor.diagnosis.findings], doctor.diagnosis.findings
+
+
+class Backboned(Classifier):
+    """:class:`Classifier` whose first layer is its ``backbone`` (as Lightning's BackboneFinetuning
+    reads it), trained by SGD over the parameters that require a gradient when it is configured."""
+
+    def __init__(self):
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+        super().__init__(
+            net, nn.CrossEntropyLoss(), lambda p: torch.optim.SGD([q for q in p if q.requires_grad], 0.1)
+        )
+
+    @property
+    def backbone(self):
+        return self.net[0]
+
+
+class FreezesItsBackbone(lightning.Callback):
+    """Lightning's ``BaseFinetuning.freeze`` of the backbone as epoch 1 starts."""
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == 1:
+            lightning.pytorch.callbacks.BaseFinetuning.freeze(pl_module.backbone)
+
+
+@pytest.mark.parametrize("change", ["frozen", "unfrozen"])
+def test_parameters_frozen_or_unfrozen_mid_run_end_the_record_there_in_one_warning(change):
+    """The instruments watch the parameters trained when training starts. A backbone frozen as epoch 1
+    started (BaseFinetuning.freeze) had no gradient from then on, read as 0: 'Vanishing gradients:
+    net.0 (Linear) gets 0 of the output layer's gradient'. One BackboneFinetuning unfroze at epoch 1 (a
+    group added to the optimizer, as Lightning's own param_groups show) trained 16 steps unwatched, the
+    findings saying nothing of it. The record ends at the first step of other parameters, with one
+    warning naming them; the 8 steps before are diagnosed as those of the same run without the change."""
+    x, y = standardized()
+    data = (x[:256], y[:256])  # 8 batches an epoch
+    changes = {
+        "frozen": FreezesItsBackbone(),
+        "unfrozen": lightning.pytorch.callbacks.BackboneFinetuning(unfreeze_backbone_at_epoch=1),
+    }
+    doctor = DoctorCallback(print_findings=False)
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        trainer = fit(Backboned(), data, -1, [changes[change], doctor], shuffle=False, max_epochs=3)
+    told = [str(w.message) for w in warned if issubclass(w.category, OptimlabWarning)]
+    assert told == [
+        f"optimlab doctor: the parameters the optimizer trains changed at step 9 ({change}: net.0.weight, "
+        "net.0.bias); the diagnosis reads the 8 steps before, those of the parameters watched"
+    ]
+    assert len(trainer.optimizers[0].param_groups) == (2 if change == "unfrozen" else 1)
+    unchanged = DoctorCallback(print_findings=False)
+    module = Backboned()
+    if change == "unfrozen":
+        module.backbone.requires_grad_(False)
+    fit(module, data, 8, [unchanged], shuffle=False)
+    assert doctor.diagnosis.statistics.steps == list(range(1, 9))
+    assert doctor.diagnosis.statistics.losses == pytest.approx(unchanged.diagnosis.statistics.losses)
+    assert [f.rule for f in doctor.diagnosis.findings] == [f.rule for f in unchanged.diagnosis.findings]

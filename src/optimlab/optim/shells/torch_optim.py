@@ -58,7 +58,7 @@ from optimlab.optim.kernels.compiled import lift_floats
 from optimlab.optim.shells.fused import FusedPath
 from optimlab.registry import Capability, Entry, get_registry, plain_numbers
 
-__all__ = ["SHELL_KEYWORDS", "Optimizer", "current", "torch_method"]
+__all__ = ["SHELL_KEYWORDS", "Optimizer", "current", "steppable", "torch_method"]
 
 Factory = Callable[..., GradientTransformation]
 _TORCH_GROUP_KEYS = frozenset({"params", "param_names"})
@@ -117,11 +117,13 @@ class _Cohort:
     params: tuple[Tensor, ...]
     state: State
     tensors: tuple[Tensor, ...]  # what the chain steps: the parameters, complex ones as real views
-    convert: bool  # some gradient is complex or sparse: each step passes it through _steppable
+    convert: bool  # some gradient is complex or sparse: each step passes it through steppable
 
 
-def _steppable(tensors: Iterable[Tensor]) -> list[Tensor]:
-    """Sparse tensors made dense, complex ones viewed as real with a last dimension (real, imaginary)."""
+def steppable(tensors: Iterable[Tensor]) -> list[Tensor]:
+    """Sparse tensors made dense, complex ones viewed as real with a last dimension (real, imaginary): the
+    tensors as ``torch.optim`` steps them. A complex view shares its tensor's memory, so writing it moves the
+    tensor."""
     dense = (t if t.layout == torch.strided else t.to_dense() for t in tensors)
     return [torch.view_as_real(t) if t.is_complex() else t for t in dense]
 
@@ -494,7 +496,7 @@ class Optimizer(torch.optim.Optimizer):
         convert = any(
             p.is_complex() or (p.grad is not None and p.grad.layout != torch.strided) for p in members
         )
-        tensors = tuple(_steppable(members))
+        tensors = tuple(steppable(members))
         state = self._load(transform, template, members, tensors, counters)
         return _Cohort(tuple(members), state, tensors, convert)
 
@@ -688,7 +690,7 @@ class Optimizer(torch.optim.Optimizer):
     ) -> None:
         """Refuse a parameter's saved state whose tensors are not shaped as this optimizer keeps them for
         ``param`` (its state built on the meta device: shapes, no memory)."""
-        template = transform.init(_steppable([param.detach().to("meta")]))
+        template = transform.init(steppable([param.detach().to("meta")]))
         # a list leaf is empty where this parameter keeps no such state (Muon's AdamW part for a matrix),
         # holds None where the state comes at the first step (Adan's previous gradient): not checked
         shapes = {
@@ -739,7 +741,7 @@ class Optimizer(torch.optim.Optimizer):
             for number, cohort in enumerate(bound.cohorts):
                 tensors, grads = cohort.tensors, [p.grad for p in cohort.params]
                 if cohort.convert:
-                    grads = _steppable(grads)
+                    grads = steppable(grads)
                 if group.get(_MAXIMIZE, False):  # a state saved before maximize was kept has none
                     grads = [-g for g in grads]
                 state = cohort.state

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from optimlab.errors import OptimlabError
+from optimlab.optim.shells.torch_optim import steppable
 from optimlab.optim.wrappers.wrapper import BaseSpec, WrappedOptimizer, base_optimizer
 from optimlab.registry import NON_NEGATIVE, Capability, new_registry
 
@@ -35,8 +36,8 @@ class SAM(WrappedOptimizer):
 
     ``step(closure)`` expects the gradients ``g`` at ``w`` to be there (the usual ``loss.backward()``),
     then: ``g_hat = g`` (SAM) or ``|w| g`` (ASAM); ``e = rho / (||g_hat|| + 1e-12) * g`` (SAM) or
-    ``... * w^2 g`` (ASAM), with ``||.||`` the L2 norm over every parameter of every group;
-    ``w <- w + e``; ``closure()`` recomputes loss and gradients there; ``w`` is restored (a copy, not a
+    ``... * w^2 g`` (ASAM, on the real and imaginary parts of a complex parameter apart, as torch.optim
+    steps them), with ``||.||`` the L2 norm over every parameter of every group; ``w <- w + e``; ``closure()`` recomputes loss and gradients there; ``w`` is restored (a copy, not a
     subtraction) and the base optimizer steps with the gradients from ``w + e``. The closure runs once
     per step: two forward-backward passes per step in all. If no parameter has a gradient yet,
     the closure first runs at ``w`` to make them; so it does where the gradients are still those the
@@ -116,18 +117,20 @@ class SAM(WrappedOptimizer):
             if not params:  # the closure took no gradient (Lightning's skipped batch): no update, as SGD's
                 return loss
         # A sparse gradient (nn.Embedding(sparse=True)) as its dense equal: the global norm and w + e
-        # need it whole, and torch has no foreach norm for sparse tensors (NotImplementedError).
-        grads = [p.grad.to_dense() if p.grad.is_sparse else p.grad for p in params]
-        direction = torch._foreach_mul(grads, torch._foreach_abs(params)) if self.adaptive else grads
+        # need it whole, and torch has no foreach norm for sparse tensors (NotImplementedError). A complex
+        # parameter as its real and imaginary parts, as torch.optim steps it: ASAM's |w| and w^2 per part
+        # (the complex square w * w would turn the gradient).
+        grads, weights = steppable(p.grad for p in params), steppable(params)
+        direction = torch._foreach_mul(grads, torch._foreach_abs(weights)) if self.adaptive else grads
         device = params[0].device
         norm = torch.linalg.vector_norm(torch.stack([n.to(device) for n in torch._foreach_norm(direction)]))
         scale = sign * self.rho / (norm + 1e-12)
         perturbation = (
-            torch._foreach_mul(grads, torch._foreach_mul(params, params)) if self.adaptive else grads
+            torch._foreach_mul(grads, torch._foreach_mul(weights, weights)) if self.adaptive else grads
         )
         perturbation = torch._foreach_mul(perturbation, scale)
         saved = [p.detach().clone() for p in params]
-        torch._foreach_add_(params, perturbation)
+        torch._foreach_add_(weights, perturbation)  # views of the parameters: w + e
         self.zero_grad()  # the closure's gradients are those at w + e alone, even if it does not zero them
         with torch.enable_grad():
             loss = closure()

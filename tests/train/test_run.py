@@ -45,6 +45,53 @@ def test_a_diverging_run_is_recorded_not_lost(tmp_path):
     assert json.loads((tmp_path / "run" / "result.json").read_text())["status"] == "diverged"
 
 
+# A model whose second training step has a finite loss and a NaN gradient (sqrt's at 0, as a norm's of
+# a zero vector): its update leaves NaN weights, which only the next step's loss shows.
+NAN_GRADIENT = """
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(64, 10)
+        self.steps = 0
+
+    def forward(self, x):
+        out = self.lin(x)
+        if self.training and x.shape[0] == 32:
+            self.steps += 1
+            if self.steps == 2:
+                zero = (self.lin.weight - self.lin.weight.detach()).sum()
+                out = out + 0.0 * zero.abs().sqrt()
+        return out
+
+
+def build(*args, **kwargs):
+    return Net()
+"""
+
+
+def test_a_step_leaving_weights_not_finite_is_no_checkpoint_and_stops_the_run_there(write_modules, tmp_path):
+    """A finite loss with a NaN gradient: its update left NaN weights, the step's checkpoint saved them
+    (a resume could only diverge again), and the run stopped one step later blaming that step's loss.
+    Truth: the update of step 2 is the first whose weights are not finite (torch.isfinite); the
+    checkpoint is step 1's, its weights finite."""
+    write_modules(optimlab_nan_gradient=NAN_GRADIENT)
+    recipe = {
+        **SMALL,
+        "model": {"name": "optimlab_nan_gradient:build"},
+        "optimizer": {"name": "sgd", "lr": 0.1},
+    }
+    recipe["training"] = {"steps": 6, "batch_size": 32, "checkpoint_every": 1}
+    result = train(Recipe.from_dict(recipe), tmp_path / "run")
+    assert result.status == "diverged" and result.steps == 2
+    assert "the update of step 2 (lr 0.1) left weights that are not finite" in result.message
+    checkpoint = read_checkpoint(tmp_path / "run")
+    assert checkpoint["state"]["step"] == 1
+    assert all(torch.isfinite(v).all() for v in checkpoint["model"].values() if v.is_floating_point())
+
+
 def test_a_run_with_nothing_held_out_says_so_instead_of_reporting_no_metrics():
     recipe = Recipe.from_dict({**SMALL, "data": {"name": "digits", "val_fraction": 0, "test_fraction": 0}})
     result = train(recipe.with_updates({"training.steps": 3}))

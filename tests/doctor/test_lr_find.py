@@ -164,6 +164,23 @@ def test_a_curve_without_descent_gets_no_suggestion_and_says_why():
     assert "diverged" not in details["reason"]
 
 
+def test_a_sweep_ending_below_the_divergence_bound_says_its_loss_still_fell_not_where_its_minimum_is():
+    # Plain gradient descent on linear_regression diverges only above lr 1 (its closed form): a sweep
+    # to 0.1 ends while the loss still falls, so its last lr is the sweep's end, not a minimum.
+    x, y = linear_regression()
+    model = nn.Linear(4, 1, bias=False)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    result = lr_range_test(model, nn.MSELoss(), x, y, optimizer, start_lr=1e-5, end_lr=0.1, batch_size=256)
+    assert result.stopped_at is None and result.min_loss_lr == result.lrs[-1]
+    assert "minimum" not in result.reason and "lowest loss" not in result.reason
+    assert f"still falling at the sweep's last lr {result.lrs[-1]:.3g}" in result.reason
+    assert "end_lr" in result.reason
+    turned = lr_range_test(model, nn.MSELoss(), x, y, optimizer, start_lr=1e-5, end_lr=100.0, batch_size=256)
+    # past the bound the loss turns up: a real minimum, near the bound, named as one
+    assert turned.stopped_at is not None and turned.min_loss_lr < turned.lrs[-1] < 3
+    assert "lowest loss" in turned.reason and "sweep's end" not in turned.reason
+
+
 def test_a_flat_curve_proposes_candidates_around_where_the_loss_turns_up():
     # Targets independent of x: zero weights are already optimal, so no lr makes the loss fall, and
     # plain gradient descent on this quadratic diverges above lr = 2 / lambda_max = 1 (as above).

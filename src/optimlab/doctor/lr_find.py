@@ -210,11 +210,17 @@ def suggest_lr(
     i_steep = min(candidates, key=lambda i: slopes[i].item())
     details["steepest_lr"] = lrs[i_steep]
     suggestion = min(lrs[i_steep], lrs[i_min] / margin)
-    chosen = "steepest descent" if suggestion == lrs[i_steep] else f"the minimum / {margin:g}"
-    details["reason"] = (
-        f"{chosen}: steepest descent at lr {lrs[i_steep]:.3g}, lowest loss "
-        f"{values[i_min].item():.4g} at lr {lrs[i_min]:.3g}"
+    # Lowest at the last lr swept: the loss never turned up, so that lr is the sweep's end, not a minimum
+    # (Adadelta at its default lr 1 still falls at the default end_lr 10).
+    minimum = "the sweep's end" if i_min == len(lrs) - 1 else "the minimum"
+    chosen = "steepest descent" if suggestion == lrs[i_steep] else f"{minimum} / {margin:g}"
+    lowest = (
+        f"lowest loss {values[i_min].item():.4g} at lr {lrs[i_min]:.3g}"
+        if i_min < len(lrs) - 1
+        else f"the loss still falling at the sweep's last lr {lrs[i_min]:.3g} ({values[i_min].item():.4g}): "
+        "no turn-up within the sweep (a larger end_lr, lr-find's --end-lr, shows where it lies)"
     )
+    details["reason"] = f"{chosen}: steepest descent at lr {lrs[i_steep]:.3g}, {lowest}"
     return suggestion, details
 
 

@@ -1952,3 +1952,17 @@ def test_parameters_frozen_or_unfrozen_mid_run_end_the_record_there_in_one_warni
     assert doctor.diagnosis.statistics.steps == list(range(1, 9))
     assert doctor.diagnosis.statistics.losses == pytest.approx(unchanged.diagnosis.statistics.losses)
     assert [f.rule for f in doctor.diagnosis.findings] == [f.rule for f in unchanged.diagnosis.findings]
+
+
+@pytest.mark.parametrize("monitor", [["val_loss"], 3, ""], ids=["list", "int", "empty"])
+def test_a_plateau_monitor_that_names_no_metric_is_refused_when_configured(monitor):
+    """Lightning reads ``monitor`` as a key of its logged metrics after the first epoch's training:
+    ['val_loss'] raised TypeError "unhashable type: 'list'" from deep inside its loop, 3 and '' its
+    MisconfigurationException, each after an epoch trained. Refused by configure_optimizers itself."""
+    plateau = schedules.create("reduce_on_plateau", factor=0.5, patience=1)
+    with pytest.raises(InvalidValueError) as refused:
+        configure_optimizers(optim.create("sgd", [nn.Parameter(torch.ones(1))]), plateau, monitor=monitor)
+    assert str(refused.value) == (
+        f"invalid value {monitor!r} for monitor: accepted the name of a metric the module logs "
+        "(e.g. 'val_loss') for reduce_on_plateau."
+    )

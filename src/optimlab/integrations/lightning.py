@@ -308,10 +308,11 @@ def configure_optimizers(
         optimizer.register_step_pre_hook(_lightnings_step_checked)
         optimizer.register_step_post_hook(_gradients_to_none)
     plateau = isinstance(schedule, ReduceOnPlateau)
-    if plateau and monitor is None:
-        # Lightning steps a scheduler it does not know for a plateau without a metric: the lr never fell.
+    if plateau and not (isinstance(monitor, str) and monitor):
+        # None: Lightning steps a scheduler it does not know for a plateau without a metric, the lr never
+        # fell; another value it looks up among the logged metrics after the first epoch's training.
         raise InvalidValueError(
-            "monitor", None, "the name of a metric the module logs (e.g. 'val_loss') for reduce_on_plateau"
+            "monitor", monitor, "the name of a metric the module logs (e.g. 'val_loss') for reduce_on_plateau"
         )
     if monitor is not None and not plateau:
         raise InvalidValueError("monitor", monitor, "None: only a reduce_on_plateau schedule reads a metric")

@@ -4,6 +4,10 @@ output shows; bench and gallery printed JSON Lines (a line per table row, then t
 from __future__ import annotations
 
 import json
+import os
+import pty
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +162,34 @@ def test_a_table_to_a_pipe_keeps_every_column_whole(capsys):
     words = [line for line in lines if "moment" in line]
     assert len(words) > 1 and all(len(line.rstrip()) <= 80 for line in words)
     assert " ".join(" ".join(line.split()) for line in words).split() == ["adam", *["moment"] * 30]
+
+
+def _on_a_terminal(*argv: str, **env: str) -> str:
+    """What ``optimlab ARGV`` prints to a real terminal (a pseudo-terminal), ``env`` added."""
+    leader, follower = pty.openpty()
+    command = [sys.executable, "-c", "from optimlab.cli.app import main; main()", *argv]
+    environment = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    environment.update(COLUMNS="100", **env)
+    done = subprocess.run(command, stdout=follower, stderr=subprocess.PIPE, env=environment, timeout=300)
+    os.close(follower)
+    printed = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal closed: all read
+            break
+        if not chunk:
+            break
+        printed += chunk
+    os.close(leader)
+    assert done.returncode == 0, done.stderr
+    return printed.decode()
+
+
+def test_no_color_prints_a_table_to_a_terminal_without_escape_codes():
+    """NO_COLOR (no-color.org) set: plain text. rich's reading of it dropped the colours alone, and the
+    table's bold header and italic title still reached the terminal as escape codes."""
+    styled = _on_a_terminal("list", "optimizer", "--filter", "adamw")
+    plain = _on_a_terminal("list", "optimizer", "--filter", "adamw", NO_COLOR="1")
+    assert "\x1b[" in styled  # the terminal is one: without NO_COLOR the header is bold
+    assert "\x1b" not in plain and "adamw" in plain and "optimizer (1)" in plain

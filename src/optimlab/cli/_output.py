@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import shlex
 import sys
 import time
@@ -51,7 +52,10 @@ class Output:
         from rich.console import Console  # rich loads when a verb prints, not when the CLI starts
 
         self.format = fmt
-        self.console = Console(highlight=False)
+        # NO_COLOR (no-color.org) set: plain text. rich's own reading of it drops the colours alone, so a
+        # terminal still got the tables' bold headers and italic titles as escape codes
+        plain = os.environ.get("NO_COLOR", "") != ""
+        self.console = Console(highlight=False, color_system=None if plain else "auto")
         self.gathered: dict[str, list[Any]] = {}  # JSON: what the result prints beside its data
 
     @property

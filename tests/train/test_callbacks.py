@@ -69,6 +69,9 @@ def test_early_stopping_on_a_metric_the_evaluation_lacks_names_it_and_those_it_g
     [
         (lambda: MetricsLog("metrics.jsonl", every=0), "MetricsLog every"),
         (lambda: Checkpointing(lambda state: None, every=0), "Checkpointing every"),
+        (lambda: Checkpointing(lambda state: None, max_seconds="300"), "Checkpointing max_seconds"),
+        (lambda: Checkpointing(lambda state: None, max_seconds=-1.0), "Checkpointing max_seconds"),
+        (lambda: Checkpointing(lambda state: None, max_seconds=math.nan), "Checkpointing max_seconds"),
         (lambda: EarlyStopping(patience=0), "EarlyStopping patience"),
         (lambda: EarlyStopping(patience=2.5), "EarlyStopping patience"),
         (lambda: EarlyStopping(min_delta=-1.0), "EarlyStopping min_delta"),
@@ -77,7 +80,8 @@ def test_early_stopping_on_a_metric_the_evaluation_lacks_names_it_and_those_it_g
 )
 def test_a_callback_interval_or_threshold_out_of_range_is_refused_in_one_line(make, field):
     """MetricsLog(every=0) raised ZeroDivisionError at the first step; Checkpointing(every=0) saved once
-    an epoch as if unset; EarlyStopping(patience=0) stopped no sooner than patience=1."""
+    an epoch as if unset, and max_seconds="300" raised TypeError at the first step, -1 saved every step
+    and NaN never by time; EarlyStopping(patience=0) stopped no sooner than patience=1."""
     with pytest.raises(InvalidValueError, match=f"for {field}: accepted"):
         make()
 

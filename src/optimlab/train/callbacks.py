@@ -202,6 +202,10 @@ class Checkpointing(Callback):
     ) -> None:
         if every is not None:
             every = real_number(every, "Checkpointing every", POSITIVE_INT, also=", or None (once an epoch)")
+        if max_seconds != math.inf:  # "300" raised TypeError at the first step; NaN never saved by time
+            max_seconds = real_number(
+                max_seconds, "Checkpointing max_seconds", NON_NEGATIVE, also=", or math.inf (by steps alone)"
+            )
         self.save, self.every, self.max_seconds, self.before_save = save, every, max_seconds, before_save
         self._saved_at, self._saved_step = time.monotonic(), -1
 

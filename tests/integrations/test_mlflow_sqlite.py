@@ -5,7 +5,6 @@ import math
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -44,6 +43,27 @@ def _written(run, page):
     return run.run_id
 
 
+def _written_by_mlflow(store, page):
+    """The run of PARAMS and RECORDS (a None as NaN) as MLflow's own client logs it, through log_batch:
+    the truth a run written here is read against (MLflowRun inserts its points with metric_rows too)."""
+    from mlflow.entities import Metric, Param
+
+    client = MlflowClient(tracking_uri=store)
+    experiment = client.get_experiment_by_name(EXPERIMENT).experiment_id
+    run_id = client.create_run(experiment, run_name="run").info.run_id
+    client.log_batch(run_id, params=[Param(key, str(value)) for key, value in PARAMS.items()])
+    for records in (RECORDS[:2], RECORDS[2:]):
+        metrics = [
+            Metric(key, math.nan if value is None else value, int(wall * 1000), step)
+            for step, wall, values in records
+            for key, value in values.items()
+        ]
+        client.log_batch(run_id, metrics=metrics)
+    client.set_terminated(run_id, "FINISHED")
+    client.log_artifact(run_id, str(page))
+    return run_id
+
+
 def _seen(client, run_id):
     """Everything MLflow's client shows of a run, but its id and times."""
     run = client.get_run(run_id)
@@ -70,12 +90,14 @@ def test_a_run_written_straight_reads_back_as_one_mlflow_wrote(store, tmp_path):
     page.write_text("<html>page</html>")
     direct = SqliteRun.open(run_name="run", params=PARAMS, tracking_uri=store, experiment=EXPERIMENT)
     assert isinstance(direct, SqliteRun)
-    by_mlflow = MLflowRun(run_name="run", params=PARAMS, tracking_uri=store)
-    ours, theirs = _written(direct, page), _written(by_mlflow, page)
+    by_client = MLflowRun(run_name="run", params=PARAMS, tracking_uri=store)
+    ours, client_s = _written(direct, page), _written(by_client, page)
+    theirs = _written_by_mlflow(store, page)
     client = MlflowClient(tracking_uri=store)
-    seen, expected = _seen(client, ours), _seen(client, theirs)
-    assert set(seen.pop("searched")) == set(expected.pop("searched")) == {ours, theirs}  # both named "run"
-    assert seen == expected
+    seen, through, expected = _seen(client, ours), _seen(client, client_s), _seen(client, theirs)
+    runs = {ours, client_s, theirs}  # all named "run"
+    assert set(seen.pop("searched")) == set(through.pop("searched")) == set(expected.pop("searched")) == runs
+    assert seen == expected and through == expected
     assert seen["latest"]["train_loss"] == "1.5" and seen["histories"]["train_loss"][1][2] == "nan"
     back = client.download_artifacts(ours, "report.html", str(tmp_path / "back"))
     assert Path(back).read_text() == "<html>page</html>"
@@ -112,14 +134,24 @@ def test_open_run_writes_straight_only_where_the_store_is_known(store, tmp_path,
     assert SqliteRun.open(run_name="r", tracking_uri=missing, experiment=EXPERIMENT) is None
 
 
-def test_a_run_written_straight_never_imports_mlflow(store, tmp_path):
+def test_a_run_written_straight_in_a_process_without_mlflow_reads_back_as_one_mlflow_wrote(store, tmp_path):
+    """A trainer's process writes its run straight, never importing MLflow (4 s of CPU): what it wrote
+    there reads back through MLflow's client as the run MLflow's own client writes of the same records."""
+    page = tmp_path / "report.html"
+    page.write_text("<html>page</html>")
     code = (
-        "import sys; from optimlab.integrations.mlflow_writer import open_run; "
-        f"run = open_run(run_name='r', tracking_uri={store!r}, experiment='optimlab'); "
-        f"run.log_records([(1, {time.time()}, {{'loss': 1.0}})]); run.end('FINISHED'); "
-        "print(type(run).__name__, 'mlflow' in sys.modules)"
+        "import sys; from math import nan, inf; from optimlab.integrations.mlflow_writer import open_run; "
+        f"run = open_run(run_name='run', params={PARAMS!r}, tracking_uri={store!r}, experiment='optimlab'); "
+        f"run.log_records({RECORDS[:2]!r}); run.log_records({RECORDS[2:]!r}); run.end('FINISHED'); "
+        f"run.log_artifact({str(page)!r}); print(type(run).__name__, run.run_id, 'mlflow' in sys.modules)"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
     )
-    assert done.stdout.split() == ["SqliteRun", "False"]
+    kind, ours, imported = done.stdout.split()
+    assert (kind, imported) == ("SqliteRun", "False")
+    theirs = _written_by_mlflow(store, page)
+    client = MlflowClient(tracking_uri=store)
+    seen, expected = _seen(client, ours), _seen(client, theirs)
+    assert set(seen.pop("searched")) == set(expected.pop("searched")) == {ours, theirs}
+    assert seen == expected and seen["histories"]["train_loss"][1][2] == "nan"

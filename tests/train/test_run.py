@@ -322,6 +322,14 @@ def contents(folder):
     return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
 
 
+def test_a_resume_that_is_not_a_boolean_is_refused_before_any_work(tmp_path):
+    """``train(recipe, out, resume="no")`` read the truthy string as True and tried to resume (a run
+    there would have been continued). Truth: True or False only, as fit's shuffle; no folder made."""
+    with pytest.raises(InvalidValueError, match="invalid value 'no' for resume: accepted True or False"):
+        train(Recipe.from_dict(SMALL), tmp_path / "run", resume="no")
+    assert not (tmp_path / "run").exists()
+
+
 def test_resume_refuses_a_changed_recipe_and_names_the_fields_touching_nothing(tmp_path):
     recipe = Recipe.from_dict(TINY)
     train(recipe, tmp_path)

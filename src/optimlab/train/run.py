@@ -32,6 +32,7 @@ from optimlab.data.user_factory import BatchSplits
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.models.structure import structure
 from optimlab.recipe import Recipe
+from optimlab.registry import boolean
 from optimlab.runs_folder import METRICS_NAME, MODEL_NAME, RECIPE_NAME, RESULT_NAME, SESSIONS_NAME
 from optimlab.train.callbacks import Checkpointing, EarlyStopping, MetricsLog, StopOnSignal
 from optimlab.train.checkpoint import (
@@ -217,6 +218,7 @@ def train(
     stopped before its first one starts again); the recipe must be the checkpoint's, except for
     :data:`RESUMABLE_FIELDS`, whose changes are applied and recorded in ``recipe_changes``.
     """
+    resume = boolean(resume, "resume")  # "no" was truthy: it resumed
     if out_dir is None:
         return _train(recipe, None, None, [], callbacks)
     out = Path(out_dir)

@@ -373,6 +373,29 @@ def test_a_state_dict_loaded_into_groups_in_another_order_is_refused_not_stepped
     create(name, [{"params": first}, {"params": second}]).load_state_dict(saved.state_dict())  # in order
 
 
+@pytest.mark.parametrize("name", ["adam", "sgd", "lamb"])
+def test_named_groups_loaded_in_another_order_are_refused_where_their_shapes_agree(name):
+    """Two layers of one shape in swapped groups pass the shape check: each parameter took the other
+    layer's moments and lr, and its group the other's names, silently (torch.optim.Adam loads it too).
+    The names saved with the state (model.named_parameters()) tell it; a renamed model still loads."""
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 4))
+    named = list(model.named_parameters())
+    saved = create(name, [{"params": named[:2], "lr": 0.1}, {"params": named[2:], "lr": 0.01}])
+    model(torch.randn(3, 4)).sum().backward()
+    saved.step()
+    swapped = create(name, [{"params": named[2:], "lr": 0.01}, {"params": named[:2], "lr": 0.1}])
+    with pytest.raises(
+        OptimlabError,
+        match=r"its parameter '0.weight' was saved at position 0 of param group 0, and is at position 0 "
+        r"of param group 1 here",
+    ):
+        swapped.load_state_dict(saved.state_dict())
+    assert not swapped.state and swapped.param_groups[0]["lr"] == 0.01
+    renamed = [(f"_orig_mod.{n}", p) for n, p in named]
+    create(name, [{"params": renamed[:2]}, {"params": renamed[2:]}]).load_state_dict(saved.state_dict())
+    create(name, [{"params": named[:2]}, {"params": named[2:]}]).load_state_dict(saved.state_dict())
+
+
 def test_a_state_dict_of_another_optimizer_with_its_hyperparameters_is_refused():
     """sgd's groups loaded into adam passed the state check (sgd keeps counts only) and the first step
     raised KeyError 'betas'; the groups tell it as they load, by the hyperparameters adam does not take.

@@ -643,6 +643,7 @@ class Optimizer(torch.optim.Optimizer):
         loaded into adam: its momentum would be ignored), and state whose shape is not its parameter's
         (groups given in another order): the foreach ops of a step read past such a tensor's end (a
         segfault or a silent update). Returns each group's chain template (``init([])``)."""
+        self._check_names(state_dict.get("param_groups", []))
         others = {  # optimlab's own optimizers' (a user's torch optimizer registered by path takes anything)
             name
             for entry in get_registry("optimizer")
@@ -679,6 +680,26 @@ class Optimizer(torch.optim.Optimizer):
                     "optimizer; load a state_dict saved by the same optimlab optimizer"
                 )
         return templates
+
+    def _check_names(self, saved_groups: Sequence[Mapping[str, Any]]) -> None:
+        """Refuse a state saved with parameter names (``model.named_parameters()``) whose names sit at other
+        places here: groups or parameters given in another order, which the shape check misses where the
+        shapes agree (two Linear(64, 64) layers), and each parameter would take another's state and lr.
+        Names found nowhere here (a model renamed, compiled: ``_orig_mod.``) load by position, as torch's."""
+        places: dict[str, tuple[int, int] | None] = {}
+        for index, group in enumerate(self.param_groups):
+            for position, name in enumerate(group.get("param_names", ())):
+                places[name] = None if name in places else (index, position)  # a name given twice: unread
+        for index, group in enumerate(saved_groups):
+            for position, name in enumerate(group.get("param_names", ())):
+                here = places.get(name)
+                if here is not None and here != (index, position):
+                    raise OptimlabError(
+                        f"{self._owner} cannot load this state_dict: its parameter {name!r} was saved at "
+                        f"position {position} of param group {index}, and is at position {here[1]} of param "
+                        f"group {here[0]} here. Give the param groups and their parameters in the order "
+                        "they were saved"
+                    )
 
     def _check_shapes(
         self,

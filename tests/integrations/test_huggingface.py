@@ -539,6 +539,48 @@ def test_a_model_returning_a_tuple_is_doctored_on_the_loss_the_trainer_logs():
     assert doctor.diagnosis.statistics.losses == pytest.approx(logged.losses, rel=1e-5)
 
 
+def word_tokenizer(vocab=40):
+    """A word-level tokenizer built in memory (nothing downloaded): ``t3`` ... are tokens 3 ..., pad 1."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    words = {"<s>": 0, "[PAD]": 1, "[UNK]": 2, **{f"t{i}": i for i in range(3, vocab)}}
+    tokenizer = Tokenizer(models.WordLevel(words, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="[PAD]", unk_token="[UNK]")
+
+
+def test_under_accumulation_a_collators_padding_ignored_in_the_labels_is_not_said_to_be_scored():
+    """GPT-2 under gradient accumulation, its batches padded by transformers' DataCollatorForLanguageModeling
+    (mlm=False), which sets the labels at the padding to -100: the doctor said 'Padding counted in the
+    loss: 21% of the scored labels are where attention_mask is 0'. The callback kept the labels of a
+    step's first micro-batch, the instruments the attention_mask of its last, another batch's padding.
+    The truth: every label the collator made at a 0 of its attention_mask is -100; the labels kept are
+    now those of each step's last micro-batch, beside its mask."""
+    from transformers import DataCollatorForLanguageModeling
+
+    generator = torch.Generator().manual_seed(0)
+    lengths = torch.randint(3, 11, (64,), generator=generator)
+    lengths[::8] = 10  # most micro-batches padded to 10 tokens, each in its own places
+    data = [{"input_ids": torch.randint(3, 40, (n,), generator=generator).tolist()} for n in lengths.tolist()]
+    collator = DataCollatorForLanguageModeling(word_tokenizer(), mlm=False)
+    batches = [collator(data[i : i + 8]) for i in range(0, 64, 8)]
+    assert all((b["labels"][b["attention_mask"] == 0] == -100).all() for b in batches)
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=40, n_positions=16, n_embd=32, n_layer=2, n_head=2))
+    doctor = DoctorCallback(print_findings=False)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    arguments = {"per_device_train_batch_size": 8, "gradient_accumulation_steps": 2}
+    run = trainer(model, data, 4, trainer_optimizers(optimizer), [doctor], **arguments)
+    run.data_collator = collator
+    run.train()
+    assert "padding_in_loss" not in [f.rule for f in doctor.diagnosis.findings], doctor.diagnosis.findings
+    stats = doctor.diagnosis.statistics
+    assert len(stats.batch_targets) == 4
+    for labels, mask in zip(stats.batch_targets, stats.batch_masks, strict=True):
+        assert mask is not None and (labels[mask == 0] == -100).all()
+
+
 class LoggedGradNorms(TrainerCallback):
     """The gradient norm the Trainer logs at each step (measured as it clips, before)."""
 

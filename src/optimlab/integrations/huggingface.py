@@ -46,7 +46,7 @@ class DoctorCallback(TrainerCallback):
     micro-batches, as the Trainer logs it: their mean, or their sum where the Trainer gave the model
     the step's count of labels (``num_items_in_batch``: a model that divides by it returns its part of
     the step's mean). It is read by a forward hook, so nothing runs twice, as are the labels of the
-    step's first micro-batch (how the batches mix the data): under the Trainer's ``label_names`` (its
+    step's last micro-batch (how the batches mix the data; beside its attention_mask): under the Trainer's ``label_names`` (its
     model's own label keys unless set), else ``labels`` or another key the doctor reads in its own runs (``targets``,
     :data:`~optimlab.data.user_batches.TARGET_KEYS`). Options as
     :class:`~optimlab.integrations.trainer_doctor.TrainerDoctor` (``print_findings`` on the terminal,
@@ -62,7 +62,7 @@ class DoctorCallback(TrainerCallback):
         self.doctor = TrainerDoctor(**options)  # checks the values; the names are checked above
         self._losses: list[Tensor] = []
         self._summed = False  # whether the Trainer sums the step's losses (num_items_in_batch given)
-        self._labels: Any = None  # the labels of the step's first micro-batch
+        self._labels: Any = None  # the labels of the step's last micro-batch
         self._label_names: list[str] = []  # the Trainer's label_names: the keys they are under
         self._hook: Any = None
         self._at_backward = False  # whether the gradients are read as the backward pass ends
@@ -82,10 +82,11 @@ class DoctorCallback(TrainerCallback):
         else:
             loss = getattr(output, "loss", None)
         if module.training and isinstance(loss, Tensor):
-            if not self._losses:  # the step's first micro-batch: its labels, for how the batches mix
-                named = [kwargs[name] for name in self._label_names if name in kwargs]
-                self._labels = named[0] if named else batch_target(kwargs)
-                self._summed = kwargs.get("num_items_in_batch") is not None
+            # The labels of the step's last micro-batch, for how the batches mix: those whose inputs (an
+            # attention_mask) the instruments' forward pre-hook holds when the step ends.
+            named = [kwargs[name] for name in self._label_names if name in kwargs]
+            self._labels = named[0] if named else batch_target(kwargs)
+            self._summed = kwargs.get("num_items_in_batch") is not None
             self._losses.append(loss.detach())
             if self._at_backward and loss.requires_grad and GradientState().sync_gradients:
                 loss.register_hook(self.doctor.guarded(self._backward_started))  # the step's last micro-batch

@@ -1,10 +1,13 @@
 """The trackers' shared door: a bad value given to open_tracker or log_run is named in one line."""
 
+from pathlib import Path
+
 import pytest
 
 from integrations import train_with_tracker
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.integrations import log_run, open_tracker
+from optimlab.integrations.tracking import markdown_cell
 
 
 def test_params_must_be_a_mapping_and_log_run_takes_a_run_folder_and_a_tracker(tmp_path):
@@ -26,3 +29,89 @@ def test_a_tracker_logging_every_zero_or_a_fraction_of_steps_is_refused_in_one_l
 
     with pytest.raises(InvalidValueError, match=f"invalid value {every} for TensorBoardTracker every"):
         TensorBoardTracker(tmp_path / "tb", every=every)
+
+
+@pytest.fixture(scope="module")
+def diagnosis():
+    """The doctor's diagnosis of a small net on raw inputs in the thousands: its input_scale error."""
+    import torch
+    from torch import nn
+
+    from optimlab.doctor import diagnose
+
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 4, generator=generator) * 1000 + 500
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
+    return diagnose(model, (x, (x[:, 0] > 500).long()), nn.CrossEntropyLoss(), steps=30, lr_find=False)
+
+
+@pytest.mark.parametrize("where", ["tensorboard", "mlflow", "mlflow's writer process"])
+def test_a_doctors_findings_read_back_from_the_trackers_run(tmp_path, monkeypatch, diagnosis, where):
+    """A doctor's findings reached no tracker: a user following runs in TensorBoard or MLflow never saw
+    them. log_findings sends them as the text `doctor`, read back here with TensorBoard's EventAccumulator
+    and MLflow's client: each finding's row (severity, rule, title, fix) and its evidence, as diagnosed."""
+    from optimlab.integrations import log_findings
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    name = where.split("'")[0]
+    tracker = open_tracker(name, folder=tmp_path, run_name="doctor", background=where != "mlflow")
+    log_findings(diagnosis, tracker)
+    tracker.finish()
+    tracker.wait()
+    if name == "tensorboard":
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        board = EventAccumulator(str(tmp_path / "tensorboard" / "doctor"))
+        board.Reload()
+        (event,) = board.Tensors("doctor")
+        text = event.tensor_proto.string_val[0].decode()
+    else:
+        from mlflow.tracking import MlflowClient
+
+        text = Path(MlflowClient().download_artifacts(tracker.run_id, "doctor.md", str(tmp_path))).read_text()
+    (finding,) = diagnosis.findings
+    assert finding.rule == "input_scale" and finding.severity == "error"
+    cells = [finding.severity, finding.rule, finding.title, finding.recommendation]
+    assert f"| 1 | {' | '.join(map(markdown_cell, cells))} |  |" in text.splitlines()
+    assert f"1. {markdown_cell(finding.explanation)}" in text.splitlines()
+    assert text.startswith(f"Findings after {len(diagnosis.statistics.steps)} steps")
+
+
+def test_optimlab_doctor_log_sends_its_findings_to_each_tracker(tmp_path, monkeypatch, capsys):
+    """`optimlab doctor --log tensorboard --log mlflow` on raw iris: the findings it prints are the text `doctor` of
+    a run doctor-<recipe id> in each, the recipe its parameters, read back with TensorBoard's reader and
+    MLflow's client; its JSON says where each went."""
+    import json
+
+    from mlflow.tracking import MlflowClient
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from optimlab.cli.app import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    with pytest.raises(SystemExit) as done:
+        main(["doctor", "--dataset", "iris", "--scaling", "none", "--width", "8", "--steps", "20",
+              "--no-lr-find", "--log", "tensorboard", "--log", "mlflow", "--format", "json",
+              "--no-progress"])  # fmt: skip
+    assert done.value.code == 0
+    printed = json.loads(capsys.readouterr().out)
+    titles = [finding["title"] for finding in printed["findings"]]
+    run_name = f"doctor-{printed['recipe_id']}"
+    board = EventAccumulator(printed["trackers"]["tensorboard"])
+    board.Reload()
+    assert printed["trackers"]["tensorboard"] == str(Path("tensorboard", run_name))
+    (event,) = board.Tensors("doctor")
+    texts = {"tensorboard": event.tensor_proto.string_val[0].decode()}
+    client = MlflowClient()
+    (run,) = client.search_runs(
+        [client.get_experiment_by_name("optimlab").experiment_id], f"attributes.run_name = '{run_name}'"
+    )
+    assert printed["trackers"]["mlflow"] == f"MLflow run {run.info.run_id}"
+    assert run.info.status == "FINISHED" and run.data.params["data.name"] == "iris"
+    texts["mlflow"] = Path(client.download_artifacts(run.info.run_id, "doctor.md", str(tmp_path))).read_text()
+    assert titles  # raw iris: its inputs' scale, at least
+    for text in texts.values():
+        assert text.startswith("Findings after 20 steps")
+        assert all(markdown_cell(title) in text for title in titles)

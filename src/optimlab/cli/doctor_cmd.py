@@ -18,6 +18,8 @@ from optimlab.registry import POSITIVE_INT
 if TYPE_CHECKING:
     from optimlab.doctor.diagnose import Diagnosis
     from optimlab.doctor.findings import Finding
+    from optimlab.integrations.tracking import Tracker
+    from optimlab.recipe import Recipe
 
 EXAMPLES = """Examples:
   optimlab doctor --dataset digits
@@ -26,6 +28,7 @@ EXAMPLES = """Examples:
   optimlab doctor --dataset digits --optimizer sgd --lr 10 --no-lr-find
   optimlab doctor recipe.yaml --format json > findings.json
   optimlab doctor recipe.yaml --fail-on warning   # in CI: exit 1 when a warning or an error is found
+  optimlab doctor recipe.yaml --log mlflow          # the findings as run doctor-<recipe id>'s doctor.md
 """
 
 FAIL_ON = ("error", "warning")  # the severities, most severe first, that --fail-on can name
@@ -91,6 +94,7 @@ def doctor(
         ),
     ] = None,
     progress: o.ProgressOpt = True,
+    log: o.LogOpt = None,
     fmt: o.FormatOpt = "human",
 ) -> None:
     """Diagnose a training setup: ranked findings and fixes.
@@ -108,21 +112,27 @@ def doctor(
     from optimlab.doctor import diagnose_recipe
     from optimlab.doctor.progress import listening
 
+    trackers = _trackers(log or [], recipe)
     output = Output(fmt)
     doing = f"examining {recipe.model.name} on {recipe.data.name}"
-    with (
-        o.noting_data(output),
-        o.flags_named(flags),
-        output.working(doing, lazy=True, shown=progress) as update,
-        listening(lambda phase, *steps: update(f"{doing}: {phase}", *steps)),
-    ):
-        diagnosis = diagnose_recipe(
-            recipe,
-            steps=steps,
-            lr_find=lr_find,
-            check_budget=o.check_budget(check_budget),
-            time_budget=_time_left(called) if check_budget is None else None,
-        )
+    try:
+        with (
+            o.noting_data(output),
+            o.flags_named(flags),
+            output.working(doing, lazy=True, shown=progress) as update,
+            listening(lambda phase, *steps: update(f"{doing}: {phase}", *steps)),
+        ):
+            diagnosis = diagnose_recipe(
+                recipe,
+                steps=steps,
+                lr_find=lr_find,
+                check_budget=o.check_budget(check_budget),
+                time_budget=_time_left(called) if check_budget is None else None,
+            )
+    except BaseException:  # each tracker's run ends, not left running
+        for tracker in trackers.values():
+            tracker.finish(failed=True)
+        raise
     if html is not None:
         from optimlab.doctor.report import write_html
 
@@ -133,18 +143,52 @@ def doctor(
             f"{recipe.optimizer.name} lr {recipe.optimizer.lr or 'default'}",
             recipe=recipe,
         )
+    sent = _send(diagnosis, trackers)
     if not output.human:
         output.result(
-            "", {**diagnosis.to_dict(), "recipe_id": recipe.id, "html": str(html) if html else None}
+            "",
+            {
+                **diagnosis.to_dict(),
+                "recipe_id": recipe.id,
+                "html": str(html) if html else None,
+                "trackers": sent,
+            },
         )
     else:
         _print_findings(output, diagnosis)
         if html is not None:
             output.result(f"wrote {html}")
+        for tracker, where in sent.items():
+            output.result(f"{tracker}: {where}")
     if fail_on is not None:
         failing = FAIL_ON[: FAIL_ON.index(fail_on) + 1]
         if any(f.severity in failing for f in diagnosis.findings):
             sys.exit(FINDINGS_FOUND)
+
+
+def _trackers(names: list[str], recipe: Recipe) -> dict[str, Tracker]:
+    """A tracker per name (``--log``), opened before the diagnosis (a store MLflow refuses is said
+    before any work): its run ``doctor-<recipe id>``, the recipe as its parameters, TensorBoard's in
+    ./tensorboard."""
+    from optimlab.integrations import open_tracker
+
+    run_name = f"doctor-{recipe.id}"
+    return {
+        name: open_tracker(name, folder=".", run_name=run_name, params=recipe.to_dict(), background=False)
+        for name in names
+    }
+
+
+def _send(diagnosis: Diagnosis, trackers: dict[str, Tracker]) -> dict[str, str]:
+    """The findings to each tracker's run, which ends; where each went."""
+    from optimlab.integrations import log_findings
+
+    sent = {}
+    for name, tracker in trackers.items():
+        log_findings(diagnosis, tracker)
+        tracker.finish()
+        sent[name] = str(tracker.log_dir) if name == "tensorboard" else f"MLflow run {tracker.run_id}"
+    return sent
 
 
 def _seconds_since_start() -> float:

@@ -2,6 +2,7 @@
 
 - Trackers (:mod:`.tracking`): the metrics of ``train``, ``fit`` and study trials to TensorBoard event
   files (:mod:`.tensorboard`, ``pip install 'optimlab[trackers]'``) and to MLflow (:mod:`.mlflow`).
+  A doctor's findings too (:func:`.tracking.log_findings`).
 - Trainers: the doctor, the LR range test and optimlab's optimizers inside a Lightning ``Trainer``
   (:mod:`.lightning`, ``pip install 'optimlab[lightning]'``) and a Hugging Face ``Trainer``
   (:mod:`.huggingface`, ``pip install 'optimlab[transformers]'``).
@@ -14,7 +15,7 @@ below load :mod:`.tracking` (and torch) on first use, so that MLflow's writer pr
 
 from typing import Any
 
-__all__ = ["TRACKERS", "Tracker", "check_trackers", "log_run", "log_study", "open_tracker"]
+__all__ = ["TRACKERS", "Tracker", "check_trackers", "log_findings", "log_run", "log_study", "open_tracker"]
 
 
 def __getattr__(name: str) -> Any:

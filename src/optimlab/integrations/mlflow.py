@@ -391,6 +391,13 @@ class MLflowTracker(Tracker):
         else:
             self._send("artifact", str(path))
 
+    def log_text(self, name: str, text: str, *, step: int = 0) -> None:
+        """Attach ``text`` to the run as its artifact ``name.md`` (MLflow's files have no step)."""
+        if not self.background:
+            self._run.log_text(text, f"{name}.md")
+        else:
+            self._send("text", (text, f"{name}.md"))
+
     def wait(self) -> None:
         """Return once the writer has done everything sent for this run so far (its records logged, its
         end, its files attached); raise if MLflow refused a call."""

@@ -401,3 +401,8 @@ class SqliteRun:
         """Copy the file ``path`` into the run's artifact folder, as MLflow's local repository does."""
         self.artifacts.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, self.artifacts / Path(path).name)
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        """Write ``text`` as the run's artifact ``artifact_file``, as MLflow's ``log_text`` does."""
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+        (self.artifacts / artifact_file).write_text(text, encoding="utf-8")

@@ -301,6 +301,9 @@ class MLflowRun:
     def log_artifact(self, path: str | Path) -> None:
         self.client.log_artifact(self.run_id, str(path))
 
+    def log_text(self, text: str, artifact_file: str) -> None:
+        self.client.log_text(self.run_id, text, artifact_file)
+
 
 def kept_run(text: bytes) -> dict[str, Any]:
     """What a run folder's :data:`RUN_FILE` holds: its MLflow run's ``run_id`` and ``tracking_uri``;
@@ -455,6 +458,8 @@ class _Writer:
                 self.answer(key, points=self.points[key])
             elif kind == "artifact":
                 self.runs[key].log_artifact(payload)
+            elif kind == "text":
+                self.runs[key].log_text(*payload)
             elif kind == "sync":
                 self.log(key)
                 self.answer(key, synced=payload)

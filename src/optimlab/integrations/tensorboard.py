@@ -31,7 +31,14 @@ from tensorboard.plugins.text.metadata import create_summary_metadata
 
 from optimlab.atomic import write_atomically
 from optimlab.errors import OptimlabError
-from optimlab.integrations.tracking import Record, Tracker, ended_sessions, plain_values, resumed_records
+from optimlab.integrations.tracking import (
+    Record,
+    Tracker,
+    ended_sessions,
+    markdown_cell,
+    plain_values,
+    resumed_records,
+)
 from optimlab.train.loop import TrainState
 
 __all__ = ["TensorBoardTracker", "holds_events", "masked_crc32c"]
@@ -109,16 +116,11 @@ def _record(event: Event) -> bytes:
     return length + struct.pack("<I", masked_crc32c(length)) + data + struct.pack("<I", masked_crc32c(data))
 
 
-# What markdown reads in a table's cell (TensorBoard's text plugin renders markdown): a pipe ends the cell,
-# asterisks and underscores emphasize (a path's __init__ shows as a bold "init"), backticks and brackets
-# start code and links.
-_MARKUP = str.maketrans({c: "\\" + c for c in "\\`*_|[]"})
-
-
-def _cell(value: Any) -> str:
-    """``value`` as a cell of the recipe's markdown table, shown as it is: its markup escaped, its line
-    breaks kept in the cell."""
-    return str(value).translate(_MARKUP).replace("\r\n", "\n").replace("\n", "<br>")
+def _text(tag: str, text: str) -> Summary:
+    """``text`` (markdown) as TensorBoard's TEXT tab reads it under ``tag``: a scalar string tensor."""
+    tensor = TensorProto(dtype=DT_STRING, string_val=[text.encode()])
+    metadata = create_summary_metadata(display_name=None, description=None)
+    return Summary(value=[Summary.Value(tag=tag, metadata=metadata, tensor=tensor)])
 
 
 # The tag and plugin TensorBoard's HPARAMS tab reads a run's hyperparameters from, as
@@ -212,15 +214,13 @@ class TensorBoardTracker(Tracker):
             # trained again showed twice there (the older EventAccumulator purged at the first).
             self.restart(0)
         table = "| field | value |\n| --- | --- |\n" + "".join(
-            f"| {_cell(k)} | {_cell(v)} |\n" for k, v in (params or {}).items()
+            f"| {markdown_cell(k)} | {markdown_cell(v)} |\n" for k, v in (params or {}).items()
         )
         # The recipe the run shows last; a changed one (a resumed run's --epochs) waits for its first step.
         kept = max(((step, v) for (tag, step), v in shown.items() if tag == "recipe"), default=None)
         self._recipe: Summary | None = None
         if params and (kept is None or list(kept[1].tensor.string_val) != [table.encode()]):  # not twice
-            text = TensorProto(dtype=DT_STRING, string_val=[table.encode()])  # a scalar string tensor
-            metadata = create_summary_metadata(display_name=None, description=None)
-            self._recipe = Summary(value=[Summary.Value(tag="recipe", metadata=metadata, tensor=text)])
+            self._recipe = _text("recipe", table)
             if kept is None:
                 self._write_recipe(0)
         if params:  # the HPARAMS tab shows the recipe the run goes on with
@@ -269,6 +269,10 @@ class TensorBoardTracker(Tracker):
         from that step on, as it does after a TensorFlow restart."""
         start = SessionLog(status=SessionLog.START)
         self._write_event(Event(wall_time=time.time(), step=step, session_log=start))
+        self._file.flush()
+
+    def log_text(self, name: str, text: str, *, step: int = 0) -> None:
+        self._write_event(Event(wall_time=time.time(), step=step, summary=_text(name, text)))
         self._file.flush()
 
     def _write_event(self, event: Event) -> None:

@@ -21,7 +21,7 @@ import time
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning, UnknownNameError
 from optimlab.recipe import Recipe
@@ -31,14 +31,19 @@ from optimlab.report.run_folder import RunFolder, is_run_folder, read_run
 from optimlab.runs_folder import RECIPE_NAME
 from optimlab.train.loop import Callback, TrainState
 
+if TYPE_CHECKING:
+    from optimlab.doctor.diagnose import Diagnosis
+
 __all__ = [
     "TRACKERS",
     "Record",
     "Tracker",
     "check_trackers",
     "ended_sessions",
+    "log_findings",
     "log_run",
     "log_study",
+    "markdown_cell",
     "open_tracker",
     "plain_values",
     "resumed_records",
@@ -126,6 +131,11 @@ class Tracker(Callback):
     def log_artifact(self, path: str | Path) -> None:
         """Attach a file (the run's report) to the run, where the tracker keeps files."""
 
+    def log_text(self, name: str, text: str, *, step: int = 0) -> None:
+        """Attach ``text`` (markdown) to the run as ``name``: TensorBoard's TEXT tab at ``step``, MLflow's
+        artifact ``name.md``."""
+        raise NotImplementedError
+
     def send(self, records: list[Record]) -> None:
         """Send a finished run's ``records`` (:func:`log_run`), in step order: they replace what earlier
         sessions sent from the first of them on."""
@@ -139,6 +149,18 @@ class Tracker(Callback):
         resumed run's steps past its checkpoint, a finished run sent again), where the tracker's runs
         outlive a session: each MLflow tracker sent after the fact is a run of its own (a training run's
         MLflow tracker resumes its run as it opens: :class:`~.mlflow.MLflowTracker`)."""
+
+
+# What markdown reads in a table's cell (TensorBoard's text plugin renders markdown): a pipe ends the cell,
+# asterisks and underscores emphasize (a path's __init__ shows as a bold "init"), backticks and brackets
+# start code and links.
+_MARKUP = str.maketrans({c: "\\" + c for c in "\\`*_|[]"})
+
+
+def markdown_cell(value: Any) -> str:
+    """``value`` as a cell of the markdown table (the recipe's, the doctor's findings), shown as it is: its markup escaped, its line
+    breaks kept in the cell."""
+    return str(value).translate(_MARKUP).replace("\r\n", "\n").replace("\n", "<br>")
 
 
 def trackers_of(folder: str | Path) -> list[str]:
@@ -366,6 +388,39 @@ def resumed_records(
     records = _with_final_scores([record for record in run_records(run, 0.0) if record[0] <= step], ended)
     shift = time.time() - max((wall for _, wall, _ in records), default=0.0)
     return [(step, wall + shift, metrics) for step, wall, metrics in records]
+
+
+def log_findings(diagnosis: Diagnosis, tracker: Tracker, *, step: int = 0) -> None:
+    """Send a doctor's ``diagnosis`` (:func:`optimlab.doctor.diagnose`) to ``tracker``'s run as the text
+    ``doctor`` (TensorBoard's TEXT tab at ``step``, MLflow's artifact ``doctor.md``): its findings ranked,
+    root cause first, as a table of severity, rule, finding, fix and cause, then each one's evidence and
+    the LR range test's suggestion, as ``optimlab doctor`` prints them."""
+    watched = len(diagnosis.statistics.steps)
+    if diagnosis.findings:
+        rows = [
+            (i + 1, f.severity, f.rule, f.title, f.recommendation, ", ".join(f.consequence_of))
+            for i, f in enumerate(diagnosis.findings)
+        ]
+        lines = [
+            f"Findings after {watched} steps, root cause first",
+            "",
+            "| # | severity | rule | finding | fix | consequence of |",
+            "| --- | --- | --- | --- | --- | --- |",
+            *("| " + " | ".join(markdown_cell(cell) for cell in row) + " |" for row in rows),
+            "",
+            "Evidence:",
+            "",
+            *(f"{i + 1}. {markdown_cell(f.explanation)}" for i, f in enumerate(diagnosis.findings)),
+        ]
+    else:
+        lines = [f"No findings after {watched} steps: the run looks healthy."]
+    if diagnosis.watch_cut:
+        lines += ["", f"Watched run: {markdown_cell(diagnosis.watch_cut)}"]
+    found = diagnosis.lr_range
+    if found is not None:
+        suggestion = f"lr {found.suggestion:.3g}" if found.suggestion is not None else "no lr"
+        lines += ["", f"LR range test: {suggestion} ({markdown_cell(found.reason)})"]
+    tracker.log_text("doctor", "\n".join(lines) + "\n", step=step)
 
 
 def log_study(location: str | Path, tracker_name: str, *, folder: str | Path) -> int:

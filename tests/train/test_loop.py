@@ -481,6 +481,27 @@ def test_data_drawing_from_torchs_rng_as_it_is_read_resumed_mid_epoch_gives_the_
         assert torch.equal(got, want)
 
 
+def test_a_run_on_a_dataset_resumed_on_a_dataloader_of_its_rows_trains_on(tmp_path):
+    """The state of a run on a Dataset batched by fit keeps its reads' RNG but no loader's generators;
+    resumed with a DataLoader instead, the read raised KeyError 'generators', blamed on the data. Truth:
+    the loader draws its own order (as for a checkpoint kept before 5eb383f) and the run ends."""
+    x, y = problem()
+    model = network()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+
+    class StopAt(Callback):
+        def on_step_end(self, state):
+            if state.step == 2:
+                save_checkpoint(tmp_path, model=model, optimizer=optimizer, scheduler=None, state=state)
+                state.stop_reason = "interrupted"
+
+    common = dict(loss_fn=nn.CrossEntropyLoss(), total_steps=6)
+    fit(model, optimizer, TensorDataset(x, y), batch_size=20, callbacks=[StopAt()], **common)
+    state = load_checkpoint(read_checkpoint(tmp_path), model=model, optimizer=optimizer, scheduler=None)
+    loader = DataLoader(TensorDataset(x, y), batch_size=20, shuffle=True)
+    assert fit(model, optimizer, loader, state=state, **common).step == 6
+
+
 def test_clipping_is_torchs_for_one_model_and_each_members_own_for_a_stack():
     generator = torch.Generator().manual_seed(0)
     grads = [torch.randn(3, 4, 5, generator=generator), torch.randn(3, 7, generator=generator) * 10]

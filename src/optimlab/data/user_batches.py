@@ -605,7 +605,8 @@ class UserBatches:
         at_step = torch.get_rng_state()
         if loader is not None:
             generators = _loader_generators(loader)
-            if len(drawn["generators"]) != len(generators):  # another loader than the one that drew
+            # another loader than the one that drew, or none drew (a Dataset batched here)
+            if len(drawn.get("generators", ())) != len(generators) or "rng" not in drawn:
                 return None
             if epoch and loader.persistent_workers and loader.num_workers:
                 # its workers' seed was drawn once, at the first epoch: drawn now, it must not take this one's

@@ -76,3 +76,17 @@ def test_text_targets_under_task_regression_are_numbers_or_refused_naming_the_fi
     (tmp_path / "pets.csv").write_text("a,b,label\n1,2,cat\n3,4,dog\n")
     with pytest.raises(InvalidValueError, match="'cat' for targets of pets: accepted numbers to regress"):
         load_csv(tmp_path / "pets.csv", task="regression")
+
+
+def test_whole_number_labels_are_said_in_full_in_the_data_note():
+    """The note said labels 1000001 and 1000002 both as '1e+06' (and two uint64 ids alike as
+    9.22337e+18), classes told apart but shown as one. Truth: the labels as written."""
+    for y, said in (
+        (np.array([1000001, 1000002] * 3), "labels 1000001, 1000002 as classes 0-1"),
+        (
+            np.array([2**63 + 5, 2**63 + 6] * 3, dtype=np.uint64),
+            "labels 9223372036854775813, 9223372036854775814",
+        ),
+        (np.array([-1.0, 3.0] * 3), "labels -1, 3 as classes 0-1"),
+    ):
+        assert said in Examples.from_arrays(np.zeros((6, 2)), y, name="ids").reading

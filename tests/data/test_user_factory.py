@@ -622,12 +622,12 @@ def test_a_factorys_dataloader_is_said_to_be_trained_in_the_recipes_batches(tmp_
 
 
 def test_a_loaders_reading_keeps_what_the_labels_say():
-    """Labels 5, 7 and 1e6 read as classes 0-2 are said in the line of what was read (for a file, and for
+    """Labels 5, 7 and 1000000 read as classes 0-2 are said in the line of what was read (for a file, and for
     tensors), with the loader's batching first where a DataLoader gave them."""
     from torch.utils.data import TensorDataset
 
     x, y = torch.randn(60, 3), torch.tensor([5, 1_000_000, 7] * 20)
-    labels = "labels 5, 7, 1e+06 as classes 0-2"
+    labels = "labels 5, 7, 1000000 as classes 0-2"
     assert as_data((x, y), "mine").reading == labels
     loader = DataLoader(TensorDataset(x, y), batch_size=8)
     read = "read as rows from its DataLoader (batch_size 8): trained in the recipe's batches"

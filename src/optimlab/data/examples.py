@@ -14,7 +14,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -235,7 +235,7 @@ class Examples(DatasetInfo):
             ids = np.full(len(flat), 0 if ignored is None else ignored, dtype=np.int64)
             ids[~left_out] = kept
             num_classes, shape, labels = len(classes), (-1,), None
-            shown = ", ".join(c if isinstance(c, str) else f"{c:g}" for c in classes[:_SHOWN_LABELS]) + (
+            shown = ", ".join(_label_text(c) for c in classes[:_SHOWN_LABELS]) + (
                 ", ..." if num_classes > _SHOWN_LABELS else ""
             )
             already_ids = np.array_equal(classes, np.arange(num_classes))
@@ -306,6 +306,14 @@ def _as_array(values: np.ndarray | Tensor) -> np.ndarray:
 
 
 _SHOWN_LABELS = 6  # of a remapping said in the data's note
+
+
+def _label_text(label: Any) -> str:
+    """A class label as the note shows it: text as it is, a whole number in full (1000001, where ``:g``
+    showed 1e+06 for it and for 1000002 alike), another number short."""
+    if isinstance(label, str):
+        return label
+    return str(int(label)) if float(label).is_integer() else f"{label:g}"
 
 
 def _classes(labels: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:

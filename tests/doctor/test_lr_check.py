@@ -288,6 +288,23 @@ def test_the_reason_says_how_many_candidates_tied_and_when_the_check_told_none_a
     assert reason(40_000).startswith("the best of 3 candidates (none tied with it)")
 
 
+def test_the_reason_says_where_the_choice_is_the_lowest_or_highest_lr_checked():
+    # Nothing below the lowest candidate or above the highest was trained: a choice there may not be
+    # the best lr, and the evidence says so; one between two measured neighbours is bounded on both sides.
+    curve = LRRangeResult([], [], [], 1e-3, 1e-2, 1e-3, None, "the curve's reading")
+    candidates = [Candidate(lr, "test") for lr in (1e-4, 1e-3, 1e-2)]
+    held_out = UserBatches((torch.zeros(40_000, 2), torch.arange(40_000) % 10), nn.CrossEntropyLoss())
+
+    def reason(*accuracies: float | None) -> str:
+        checks = [_Checked({} if a is None else {"val_accuracy": a, "val_loss": 1.0}) for a in accuracies]
+        return _decided(curve, candidates, checks, 100, [held_out]).reason
+
+    assert "lr 0.0001 (test; the lowest lr checked: a lower one may do better)" in reason(0.9, 0.8, 0.7)
+    assert "lr 0.01 (test; the highest lr checked: a higher one may do better)" in reason(0.7, 0.8, 0.9)
+    assert "lr 0.001 (test)," in reason(0.7, 0.9, 0.8)  # between two it beat
+    assert "lr 0.001 (test)," in reason(0.7, 0.9, None)  # the one above it diverged: bounded
+
+
 def test_no_suggestion_where_no_candidate_beats_answering_the_most_frequent_class():
     curve = LRRangeResult([], [], [], 1e-3, 1e-2, 1e-3, None, "the curve's reading")
     candidates = [Candidate(lr, "test") for lr in (1e-4, 1e-3, 1e-2)]

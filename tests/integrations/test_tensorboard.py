@@ -156,6 +156,40 @@ def test_two_runs_of_one_name_in_one_folder_are_two_tensorboard_runs(tmp_path):
     assert hparams_tab(tmp_path / "tensorboard") == {"r": {"lr": 0.1}, "r-2": {"lr": 0.2}}
 
 
+def test_a_users_loop_resumed_from_a_checkpoint_goes_on_in_its_run_each_step_once(tmp_path):
+    """A user's fit killed at step 6, its checkpoint at step 3, resumed with fit(state=...) and a tracker
+    of the same name in the same folder: it is that run going on, not a second one (r-2), and TensorBoard's
+    reader shows steps 1 to 8 once each, steps 4 to 6 as trained again."""
+    import dataclasses
+
+    from optimlab.errors import OptimlabWarning
+    from optimlab.integrations import open_tracker
+    from optimlab.train import fit
+
+    class Checkpoint(Callback):
+        def on_step_end(self, state):
+            if state.step == 3:
+                self.state = dataclasses.replace(state)
+
+    x = torch.randn(64, 3, generator=torch.Generator().manual_seed(0))
+    model = torch.nn.Linear(3, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    common = {"loss_fn": torch.nn.functional.mse_loss, "batch_size": 16}
+    checkpoint = Checkpoint()
+    first = open_tracker("tensorboard", folder=tmp_path, run_name="r")
+    fit(model, optimizer, x, x.sum(1, keepdim=True), total_steps=6, callbacks=[first, checkpoint], **common)
+    with pytest.warns(OptimlabWarning, match="unless it trains on from a checkpoint of 'r'"):
+        again = open_tracker("tensorboard", folder=tmp_path, run_name="r")
+    state = fit(
+        model, optimizer, x, x.sum(1, keepdim=True), total_steps=8, state=checkpoint.state,
+        callbacks=[again], **common,
+    )  # fmt: skip
+    assert state.step == 8 and [p.name for p in (tmp_path / "tensorboard").iterdir()] == ["r"]
+    board = accumulated(tmp_path / "tensorboard" / "r")
+    assert [e.step for e in board.Scalars("train_loss")] == list(range(1, 9))
+    assert [step for step, _ in served(tmp_path / "tensorboard" / "r")["train_loss"]] == list(range(1, 9))
+
+
 def test_a_run_killed_past_its_checkpoint_and_resumed_reads_back_as_its_metrics_jsonl(tmp_path):
     """Killed at step 8 with the evaluation of step 6 sent and its checkpoint at step 5, then resumed:
     steps 6 to 8 are trained and sent again, and TensorBoard shows each step once, as metrics.jsonl."""

@@ -12,6 +12,7 @@ import its TensorFlow stub, which imports boto3 and fsspec, 0.2-0.6 s of a comma
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import socket
@@ -187,9 +188,12 @@ class TensorBoardTracker(Tracker):
     ) -> None:
         super().__init__(every=every)
         self.log_dir = Path(log_dir)
+        # The run a session resumed from a checkpoint goes on in, where open_tracker kept this one apart
+        # from it (a run of the same name: this one's folder is another until training starts past 0).
+        self.resumes: Path | None = None
         self.run_folder = None if run_folder is None else Path(run_folder)
         self._ended = ended_sessions(run_folder) if run_folder is not None else []  # before a resume's start
-        params = plain_values(params or {})
+        params = self._params = plain_values(params or {})
         try:
             self.log_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:  # the bare OSError ('t1/tensorboard/t1': Not a directory) named no fix
@@ -241,6 +245,12 @@ class TensorBoardTracker(Tracker):
         self._recipe = None
 
     def on_train_start(self, state: TrainState) -> None:
+        if state.step > 0 and self.resumes is not None:  # a resume (fit(state=...)): into the run it resumes
+            self._file.close()
+            self.path.unlink()
+            with contextlib.suppress(OSError):  # another file there (a changed recipe's hparams) keeps it
+                self.log_dir.rmdir()
+            self.__init__(self.resumes, params=self._params, every=self.every)  # type: ignore[misc]
         if state.step == 0 and not (self.run_folder is not None and self._earlier):
             return
         # Resumed at its checkpoint: a killed session may have written the steps after it, and lacked

@@ -193,7 +193,8 @@ def open_tracker(
     run whose name ``folder`` holds already is the same run where ``folder`` holds a training run (whose
     later sessions resume it: :func:`~optimlab.train.train` refuses a new run there); elsewhere (a script
     run twice) it is a run of its own, ``run_name-2`` (the first name free), with a warning: TensorBoard
-    showed the two as one run, their steps interleaved (an MLflow run of one name is another run)."""
+    showed the two as one run, their steps interleaved (an MLflow run of one name is another run); unless
+    its training starts past step 0 (``fit(state=...)`` from a checkpoint): it goes on in ``run_name``."""
     return _open(
         name, folder=folder, run_name=run_name, params=params, background=background, resumable=resumable
     )
@@ -228,11 +229,10 @@ def _open(
             log_dir = runs / run_name
         else:
             log_dir = _unused_event_folder(runs, run_name)
-        return TensorBoardTracker(
-            log_dir,
-            params=flat,
-            run_folder=folder if resumable else None,
-        )
+        tracker = TensorBoardTracker(log_dir, params=flat, run_folder=folder if resumable else None)
+        if log_dir != runs / run_name and not resumable:  # resumed from a checkpoint, it goes on there
+            tracker.resumes = runs / run_name
+        return tracker
     if name == "mlflow":
         from optimlab.integrations.mlflow import MLflowTracker
 
@@ -277,7 +277,8 @@ def _unused_event_folder(runs: Path, run_name: str) -> Path:
     if log_dir.name != run_name:
         warnings.warn(
             f"TensorBoard run {run_name!r} in {str(runs)!r} holds another run already: this run is "
-            f"{log_dir.name!r} (TensorBoard showed the two as one, their steps interleaved)",
+            f"{log_dir.name!r} (TensorBoard showed the two as one, their steps interleaved), unless it "
+            f"trains on from a checkpoint of {run_name!r}",
             OptimlabWarning,
             stacklevel=4,  # the caller of open_tracker
         )

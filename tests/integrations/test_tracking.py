@@ -48,7 +48,8 @@ def diagnosis():
 @pytest.mark.parametrize("where", ["tensorboard", "mlflow", "mlflow's writer process"])
 def test_a_doctors_findings_read_back_from_the_trackers_run(tmp_path, monkeypatch, diagnosis, where):
     """A doctor's findings reached no tracker: a user following runs in TensorBoard or MLflow never saw
-    them. log_findings sends them as the text `doctor`, read back here with TensorBoard's EventAccumulator
+    them. log_findings sends them as the text `doctor`, also once the run has ended (TensorBoard's
+    tracker raised 'I/O operation on closed file' there), read back here with TensorBoard's EventAccumulator
     and MLflow's client: each finding's row (severity, rule, title, fix) and its evidence, as diagnosed."""
     from optimlab.integrations import log_findings
 
@@ -56,8 +57,8 @@ def test_a_doctors_findings_read_back_from_the_trackers_run(tmp_path, monkeypatc
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     name = where.split("'")[0]
     tracker = open_tracker(name, folder=tmp_path, run_name="doctor", background=where != "mlflow")
+    tracker.finish()  # as a run logged by fit has, once the doctor looks at it
     log_findings(diagnosis, tracker)
-    tracker.finish()
     tracker.wait()
     if name == "tensorboard":
         from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

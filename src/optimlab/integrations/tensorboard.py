@@ -282,7 +282,13 @@ class TensorBoardTracker(Tracker):
         self._file.flush()
 
     def log_text(self, name: str, text: str, *, step: int = 0) -> None:
-        self._write_event(Event(wall_time=time.time(), step=step, summary=_text(name, text)))
+        """Also once the run has ended (a doctor's findings after training): its event file appended to."""
+        event = Event(wall_time=time.time(), step=step, summary=_text(name, text))
+        if self._file.closed:
+            with open(self.path, "ab") as file:
+                file.write(_record(event))
+            return
+        self._write_event(event)
         self._file.flush()
 
     def _write_event(self, event: Event) -> None:

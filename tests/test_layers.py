@@ -21,6 +21,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "optimlab.user_modules",
         "optimlab.atomic",
         "optimlab.runs_folder",
+        "optimlab.number_text",
     ),
     ("optimlab.techniques",),
     ("optimlab.optim", "optimlab.schedules"),

@@ -134,6 +134,15 @@ def test_plot_schedule_reads_an_exponent_without_a_dot_as_a_number(cli, tmp_path
     assert code == 0, err
 
 
+@pytest.mark.parametrize("value", ["1_00", "010"])
+def test_plot_schedule_refuses_a_number_that_would_not_read_as_written(cli, tmp_path, value):
+    """YAML 1.1 read step_size=1_00 as 100 and step_size=010 as 8, and the plot showed that schedule."""
+    out = tmp_path / "s.svg"
+    code, _, err = cli("plot-schedule", "step", "--option", f"step_size={value}", "--out", str(out))
+    assert code == 2 and f"'{value}' would read otherwise" in err and "--option" in err, err
+    assert not out.exists()
+
+
 def test_plot_schedule_gives_each_option_to_the_schedules_that_take_it(cli, tmp_path):
     """cosine wsd --option decay_fraction=0.5 was refused as cosine's unknown hyperparameter, so two
     schedules could be drawn side by side only at their defaults."""

@@ -165,3 +165,12 @@ def test_doctor_and_lr_find_take_set_as_train_does(cli, verb):
     assert code == 0, err
     if verb == "doctor":
         assert json.loads(out)["findings"][0]["title"].startswith("Constant init")
+
+
+@pytest.mark.parametrize(("typed", "number"), [("+.5", 0.5), (".5e-1", 0.05), ("+.25E0", 0.25)])
+def test_set_reads_a_number_as_written_where_yaml_read_text(typed, number):
+    """YAML 1.1 reads +.5 as the text '+.5', which a hyperparameter then refused as no number in [0, 1]."""
+    recipe = recipe_from_options(
+        None, {"act": "leaky_relu", "set_fields": [f"model.activation.negative_slope={typed}"]}
+    )
+    assert recipe.model.activation == {"name": "leaky_relu", "negative_slope": number}

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from optimlab.cli import _catalog
+from optimlab.registry import categories, get_registry
+
 NETS = """
 import torch
 from torch import nn
@@ -182,6 +185,21 @@ def test_an_optimizers_file_path_is_told_the_import_path(tmp_path, monkeypatch, 
     code, out, err = cli(*flags, "--no-progress")
     assert (code, out, len(err.strip().splitlines())) == (2, "", 1), err
     assert err.strip().endswith("an import path names a module, not its file: uc_opt:Opt"), err
+
+
+@pytest.mark.parametrize("category", categories())
+def test_the_names_checked_before_torch_know_which_categories_take_import_paths(category):
+    """The cached catalog says what the registries do: a category whose catalog sets adapt_import takes
+    the user's code, so only its flags tell a file's path the import path to write."""
+    assert _catalog.takes_import_paths(category) == (get_registry(category).adapt_import is not None)
+
+
+def test_a_workloads_file_path_is_not_told_an_import_path(tmp_path, monkeypatch, cli):
+    """--workload takes no import paths: 'uc_w:W' would be refused in turn."""
+    (tmp_path / "uc_w.py").write_text("W = None\n")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = cli("compare", "--optimizers", "sgd", "--workload", "./uc_w.py:W", "--no-progress")
+    assert code == 2 and "an import path names a module" not in err, err
 
 
 @pytest.mark.parametrize(

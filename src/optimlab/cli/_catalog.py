@@ -44,11 +44,13 @@ def live_rows() -> list[dict[str, Any]]:
 
     rows = []
     for category in categories():
+        registry = get_registry(category)
         # the user's code imported in this process is not optimlab's catalog: never cached
-        for entry in (e for e in get_registry(category) if "user" not in e.capabilities):
+        for entry in (e for e in registry if "user" not in e.capabilities):
             rows.append(
                 {
                     "category": category,
+                    "imports": registry.adapt_import is not None,  # takes the user's code by import path
                     "name": entry.name,
                     "aliases": list(entry.aliases),
                     "summary": entry.summary,
@@ -95,6 +97,11 @@ def listing(category: str | None = None, pattern: str | None = None) -> list[dic
     return [
         row for row in found if any(fnmatch.fnmatchcase(n, wanted) for n in (row["name"], *row["aliases"]))
     ]
+
+
+def takes_import_paths(category: str) -> bool:
+    """Whether ``category`` takes the user's code by import path (its registry's ``adapt_import``)."""
+    return any(row["imports"] for row in listing(category))
 
 
 def check_name(category: str, value: str, flag: str) -> None:

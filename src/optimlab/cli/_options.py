@@ -21,6 +21,7 @@ import typer
 
 from optimlab.cli import _checks as checks
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError, close_matches
+from optimlab.number_text import read_number, untyped_number
 from optimlab.registry import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, SEED, Interval
 from optimlab.study.backends import BACKENDS
 
@@ -42,18 +43,27 @@ def epilog(examples: str) -> str:
 
 
 def number(interval: Interval) -> Callable[[str], float | int]:
-    """A parser accepting finite numbers within ``interval`` (an integer one parses whole numbers)."""
+    """A parser accepting finite numbers within ``interval`` (an integer one parses whole numbers), typed
+    as :func:`~optimlab.number_text.read_number` reads them: ``1_0`` is no 10."""
 
-    def parse(text: str) -> float | int:
-        try:
-            value: float | int = int(text) if interval.integer else float(text)
-        except ValueError:
-            raise typer.BadParameter(f"{text!r} is not {interval}") from None
+    def parse(text: str | float) -> float | int:
+        # click passes an option's default through the parser too: a number already
+        value = text if isinstance(text, (int, float)) else read_number(text, integer=interval.integer)
+        if value is None:
+            raise typer.BadParameter(f"{text!r} is not {interval}")
         if not math.isfinite(value) or not interval.contains(value):
             raise typer.BadParameter(f"{text!r} is not accepted: {interval}")
         return value
 
     return parse
+
+
+def typed_numbers(untyped: str) -> str:
+    """What a value holding ``untyped`` (:func:`~optimlab.number_text.untyped_number`) should hold."""
+    return (
+        f"numbers in plain digits with a sign, a decimal point or an exponent, read as written; {untyped!r} "
+        "would read otherwise (quote it for text)"
+    )
 
 
 def choice(*accepted: str) -> Callable[[str], str]:
@@ -371,22 +381,22 @@ def split_names(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
-def check_names(text: str | None, flag: str, category: str | None = None, *, imports: bool = False) -> None:
+def check_names(text: str | None, flag: str, category: str | None = None) -> None:
     """A comma-separated flag, if given, names at least one thing (``,,`` names none), each one a name of
-    ``category`` (close matches offered) or an import path (``pkg.mod:Name``). Where the category
-    ``imports`` the user's code, a file's path (``./myoptim.py:Opt``) is told the import path to write."""
+    ``category`` (close matches offered) or an import path (``pkg.mod:Name``). Where the category takes
+    the user's code, a file's path (``./myoptim.py:Opt``) is told the import path to write."""
     if text is None:
         return
     if not split_names(text):
         raise InvalidValueError(flag, text, "one name or more, comma-separated (a,b,c)")
     if category is not None:
-        from optimlab.cli._catalog import check_name
+        from optimlab.cli._catalog import check_name, takes_import_paths
         from optimlab.user_code import refuse_file_path
 
         for name in split_names(text):
             if ":" not in name:
                 check_name(category, name, flag)
-            if imports:
+            elif takes_import_paths(category):
                 refuse_file_path(name, flag)
 
 
@@ -622,8 +632,6 @@ def _fields_set(texts: Sequence[str], given: Mapping[str, Any]) -> dict[str, Any
     none); a field set twice, or by a flag too, is refused: which would win is no guess to leave."""
     import yaml
 
-    from optimlab.recipe import load_yaml
-
     by_flags = {RECIPE_FLAGS[name]: flag(name) for name in given}
     fields: dict[str, Any] = {}
     for text in texts:
@@ -636,10 +644,24 @@ def _fields_set(texts: Sequence[str], given: Mapping[str, Any]) -> dict[str, Any
         if not value.strip():
             raise InvalidValueError("--set", text, accepted)
         try:
-            fields[field] = load_yaml(value)
+            fields[field] = yaml_value(value, "--set", text)
         except yaml.YAMLError:
             raise InvalidValueError("--set", text, accepted) from None
     return fields
+
+
+def yaml_value(text: str, flag: str, given: str) -> Any:
+    """A value typed on the command line read as YAML reads it (``0.9`` a number, ``[a, b]`` a list), where
+    every number reads as written: ``1_0``, ``010`` (YAML's 8) or ``1:30`` (90) is refused, naming
+    ``flag`` and ``given``, its whole text; a number YAML 1.1 reads as text (``+.5``, ``-.5``) is the
+    number. Raises ``yaml.YAMLError`` for text that is no YAML."""
+    from optimlab.recipe import load_yaml
+
+    value, untyped = load_yaml(text), untyped_number(text)
+    if untyped is not None:
+        raise InvalidValueError(flag, given, typed_numbers(untyped))
+    number = read_number(text) if isinstance(value, str) else None
+    return value if number is None else number
 
 
 @contextlib.contextmanager

@@ -62,7 +62,7 @@ def _settings(ctx: typer.Context, resume: Path | None) -> dict[str, Any]:
             raise OptimlabError("say what to run: --suite small|full or --workloads a,b,c (one of them)")
         given["data_dir"] = str(given["data_dir"]) if given["data_dir"] else None
         o.check_names(given["workloads"], "--workloads", "workload")
-        o.check_names(given["optimizers"], "--optimizers", "optimizer", imports=True)
+        o.check_names(given["optimizers"], "--optimizers", "optimizer")
         o.check_target(given["target"], given["dataset"])
         for path in given["optimizer_path"] or []:
             refuse_file_path(path, "--optimizer-path")  # ./myoptim.py:Opt: the import path to write

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +16,7 @@ from optimlab.cli import _options as o
 from optimlab.cli._output import Output, rich_table, typed_command
 from optimlab.cli._progress import StudyProgress, exit_if_all_failed, resumable
 from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.number_text import untyped_number
 from optimlab.registry import POSITIVE_INT
 
 if TYPE_CHECKING:  # the study package (optuna, torch) is imported when the verb runs, not at start-up
@@ -78,7 +80,7 @@ def _compared(optimizers: str | None, compare_field: str | None) -> tuple[str, l
     if bool(optimizers) == bool(compare_field):
         raise OptimlabError("say what to compare: --optimizers a,b,c or --compare FIELD=a,b,c (one of them)")
     if optimizers:
-        o.check_names(optimizers, "--optimizers", "optimizer", imports=True)
+        o.check_names(optimizers, "--optimizers", "optimizer")
         return "optimizer.name", o.split_names(optimizers)
     field, values = compare_field.partition("=")[::2]
     names = o.split_names(values)
@@ -95,10 +97,8 @@ def _value(text: str, compare_field: str) -> Any:
     """One value of ``--compare``, typed as YAML types it (0.9 a number), as ``--space`` does."""
     import yaml
 
-    from optimlab.recipe import load_yaml
-
     try:
-        return load_yaml(text)
+        return o.yaml_value(text, "--compare", compare_field)
     except yaml.YAMLError:
         raise InvalidValueError(
             "--compare", compare_field, f"values that are numbers or words, not {text!r}"
@@ -106,15 +106,18 @@ def _value(text: str, compare_field: str) -> Any:
 
 
 def _space(flags: list[str]) -> SearchSpace:
-    """``--space`` flags as a search space; a value that YAML cannot read, or a range its checks refuse
-    (``1:0.1``, ``0:1:log``), is named with its flag, where the message said 'a file is not valid YAML' or
-    named the field alone."""
+    """``--space`` flags as a search space; a value that YAML cannot read, a number not read as written
+    (``1_0``, ``0x10``), or a range its checks refuse (``1:0.1``, ``0:1:log``), is named with its flag,
+    where the message said 'a file is not valid YAML' or named the field alone."""
     import yaml
 
     from optimlab.study import SearchSpace
 
     for flag in flags:
         try:
+            untyped = next(filter(None, map(untyped_number, re.split("[,:]", flag.partition("=")[2]))), None)
+            if untyped is not None:
+                raise InvalidValueError("--space", flag, o.typed_numbers(untyped))
             SearchSpace.from_flags([flag])
         except yaml.YAMLError:
             raise InvalidValueError(

@@ -23,13 +23,11 @@ EXAMPLES = """Examples:
 def _parse_option(text: str) -> tuple[str, object]:
     import yaml
 
-    from optimlab.recipe import load_yaml
-
     key, equals, value = text.partition("=")
     if not equals or not key.strip():
         raise OptimlabError(f"invalid --option {text!r}: write NAME=VALUE, e.g. gamma=0.5")
     try:
-        return normalize_name(key), load_yaml(value)
+        return normalize_name(key), o.yaml_value(value, "--option", text)
     except yaml.YAMLError:
         raise OptimlabError(f"invalid --option {text!r}: the value is not a number, word or list") from None
 

@@ -1,0 +1,64 @@
+"""Text as a number, read as a person types one: ASCII digits, a sign, a decimal point, an exponent.
+
+Python's ``int()`` and ``float()`` read more: digit separators (``'1_0'`` is 10) and every script's
+digits (Arabic-Indic one, zero is 10); YAML 1.1 reads ``010`` as 8, ``0x10`` as 16, ``0b11`` as 3 and ``1:30`` as 90.
+No one typing ``--steps 1_0`` or ``--set training.steps=1:30`` means those, so the command line reads
+its numbers here and refuses the rest, naming them. Light: the CLI checks its flags before torch loads.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["read_number", "untyped_number"]
+
+_INTEGER = re.compile(r"[-+]?[0-9]+")
+_REAL = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+# YAML's own spellings of infinity and NaN: left to the field that reads them to accept or refuse
+_YAML_NON_FINITE = re.compile(r"[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)")
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+
+
+def read_number(text: str, *, integer: bool = False) -> int | float | None:
+    """The number ``text`` is as typed, spaces around it ignored (``' -3'``, ``'1e-3'``, ``'.5'``): an int
+    where ``integer`` (whole numbers in digits alone), else a float; None for any other text."""
+    text = text.strip()
+    if integer:
+        return int(text) if _INTEGER.fullmatch(text) else None
+    return float(text) if _REAL.fullmatch(text) else None
+
+
+def _python_reads(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def untyped_number(text: str) -> str | None:
+    """The first plain value in the YAML ``text`` that YAML or Python reads as a number other than the one
+    :func:`read_number` reads, or reads at all where it reads none: ``1_0``, ``010`` (YAML's 8), ``0x10``,
+    ``1:30``, other scripts' digits; None where there is none. Python's ``inf`` and ``nan`` and YAML's
+    ``.inf`` are left to the field that reads them. Raises ``yaml.YAMLError`` where ``text`` is no YAML."""
+    import yaml
+
+    loader = yaml.SafeLoader(text)
+    try:
+        stack = [loader.get_single_node()]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, yaml.MappingNode):
+                stack += [part for pair in reversed(node.value) for part in reversed(pair)]
+            elif isinstance(node, yaml.SequenceNode):
+                stack += reversed(node.value)
+            elif isinstance(node, yaml.ScalarNode) and node.style is None:
+                typed = read_number(node.value)
+                if node.tag in _NUMBER_TAGS and not _YAML_NON_FINITE.fullmatch(node.value):
+                    if typed is None or typed != loader.construct_object(node):
+                        return node.value
+                elif typed is None and _python_reads(node.value) and not node.value.strip("+- ").isalpha():
+                    return node.value
+    finally:
+        loader.dispose()
+    return None

@@ -1,0 +1,86 @@
+"""Text as a number, as typed: what Python and YAML read, less what no one types as a number."""
+
+import math
+
+import pytest
+import yaml
+
+from optimlab.number_text import read_number, untyped_number
+
+
+@pytest.mark.parametrize("text", ["3", " -1", "+2", "1e-3", "1E5", ".5", "5.", "-0.25", "2.5e+2", "007"])
+def test_a_typed_number_reads_as_python_reads_it(text):
+    assert read_number(text) == float(text)
+    if "." not in text and "e" not in text.lower():
+        assert read_number(text, integer=True) == int(text)
+
+
+@pytest.mark.parametrize("text", ["1.5", "1e3", ".5"])
+def test_a_whole_number_is_digits_alone(text):
+    assert read_number(text) == float(text) and read_number(text, integer=True) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1_0",
+        "1_000.5",
+        "\u0661\u0660",
+        "\uff11",
+        "0x10",
+        "0b11",
+        "1e1_0",
+        "inf",
+        "nan",
+        "",
+        " ",
+        "1,000",
+        "e5",
+    ],
+)
+def test_what_python_reads_beyond_typing_is_no_number(text):
+    """int() and float() read '1_0' as 10 and Arabic-Indic or fullwidth digits as theirs."""
+    assert read_number(text) is None and read_number(text, integer=True) is None
+
+
+@pytest.mark.parametrize(
+    "text, untyped",
+    [
+        ("1_0", "1_0"),  # YAML 1.1: 10
+        ("010", "010"),  # YAML 1.1: octal 8
+        ("0x10", "0x10"),  # 16
+        ("0b11", "0b11"),  # 3
+        ("1:30", "1:30"),  # sexagesimal 90
+        ("[0.9, 0_99]", "0_99"),
+        ("{gain: \u0662}", "\u0662"),  # Python's float() reads it: 2.0
+    ],
+)
+def test_a_yaml_value_that_would_read_as_another_number_is_named(text, untyped):
+    value = yaml.safe_load(text)
+    assert untyped_number(text) == untyped, value
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "10",
+        "1e-3",
+        "-0.5",
+        "[0.9, 0.95]",
+        "{gain: 2}",
+        "relu",
+        "'1_0'",
+        "null",
+        ".inf",
+        "-.inf",
+        ".nan",
+        "inf",
+        "",
+    ],
+)
+def test_a_yaml_value_read_as_written_passes(text):
+    assert untyped_number(text) is None
+
+
+def test_a_number_too_large_for_a_float_reads_as_infinity_as_python_reads_it():
+    assert read_number("1e999") == float("1e999") and math.isinf(read_number("1e999"))

@@ -59,6 +59,16 @@ CASES: list[tuple[str, list[str], str]] = [
         "for --warmup-steps",
     ),
     ("checkpoint every zero", ["train", "--checkpoint-every", "0"], "--checkpoint-every"),
+    # int() and float() read these as 10, 10 and 0.001; YAML reads 010 as 8 and 1:30 as 90
+    ("steps with a digit separator", ["train", "--steps", "1_0"], "'--steps': '1_0'"),
+    ("steps in Arabic-Indic digits", ["train", "--steps", "\u0661\u0660"], "'--steps': '\u0661\u0660'"),
+    ("lr with a digit separator", ["lr-find", "--start-lr", "1_0e-4"], "'--start-lr': '1_0e-4'"),
+    ("set a digit separator", ["train", "--set", "training.steps=1_0"], "'1_0' would read otherwise"),
+    ("set YAML's octal", ["train", "--set", "training.steps=010"], "'010' would read otherwise"),
+    ("set YAML's sexagesimal", ["train", "--set", "optimizer.lr=1:30"], "'1:30' would read otherwise"),
+    ("set a list's digit", ["train", "--set", "optimizer.betas=[0.9,0_99]"], "'0_99' would read"),
+    ("compare YAML's hex", ["compare", "--compare", "optimizer.lr=0x10,1"], "'0x10' would read"),
+    ("space bound separator", ["compare", "--optimizers", "sgd", "--space", "optimizer.lr=1_0:20"], "'1_0'"),
     # --- train: choices, devices, formats
     ("format xml", ["train", "--format", "xml"], "--format"),
     ("precision fp8", ["train", "--precision", "fp8"], "--precision"),
@@ -80,6 +90,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("dataset typo", ["train", "--dataset", "digitz"], "--dataset"),
     ("dataset file missing", ["train", "--dataset", "nothere.csv"], "nothere.csv"),
     ("dataset empty", ["train", "--dataset", ""], "'--dataset': '' is empty"),  # was "its path: ./."
+    ("list filter empty", ["list", "--filter", ""], "'--filter': '' is empty"),  # matched nothing, exit 0
     ("doctor norm blank", ["doctor", "--norm", " "], "'--norm': ' ' is empty"),
     ("tracker unknown", ["train", "--log", "wandb"], "'--log': 'wandb' is not one of tensorboard, mlflow"),
     ("report tracker typo", ["report", "RUN", "--log", "mlfow"], "'--log'"),
@@ -110,6 +121,13 @@ CASES: list[tuple[str, list[str], str]] = [
     ("out is a file", ["train", "--out", "A_FILE"], "--out"),
     ("out holds a study", ["train", "--out", "STUDY"], "holds a study"),
     ("out empty", ["train", "--out", ""], "'--out': '' is empty"),
+    # mkdir made a/x, then failed on the file, past the work (a gallery's runs)
+    ("out through a new folder to a file", ["train", "--out", "a/x/../../a-file.txt"], "is a file"),
+    (
+        "gallery out through a new folder to a file",
+        ["gallery", "run", "small_init", "--size", "tiny", "--out", "a/x/../../a-file.txt"],
+        "'--out': 'a/x/../../a-file.txt' is a file",
+    ),
     ("resume no run", ["train", "--resume", "EMPTY_DIR"], "--resume"),
     ("resume with out", ["train", "--resume", "RUN", "--out", "EMPTY_DIR"], "--out"),
     ("resume changed lr", ["train", "--resume", "RUN", "--lr", "0.5"], "resume"),

@@ -77,6 +77,24 @@ def _can_write_into(folder: Path) -> bool:
         return False
 
 
+def _as_created(path: Path) -> Path:
+    """``path`` as creating it ends: a ``..`` after a folder still to be made steps back out of it, as
+    ``mkdir -p`` does, so ``a/x/../../out`` is ``out``, where the checks passed its missing ``a`` and the
+    run, past its work, made ``a/x`` and failed on an ``out`` that was a file. Only the missing folders are
+    read so: no link can lead elsewhere from a folder that does not exist."""
+    head, tail = path, []
+    while not head.exists() and head != head.parent:
+        tail.append(head.name)
+        head = head.parent
+    made: list[str] = []
+    for part in reversed(tail):
+        if part == ".." and made:
+            made.pop()
+        else:
+            made.append(part)
+    return head.joinpath(*made)
+
+
 def _writable_place(path: Path, text: str) -> None:
     """The nearest folder that exists above ``path`` is a folder this user may write into."""
     parent = path.parent
@@ -90,7 +108,7 @@ def _writable_place(path: Path, text: str) -> None:
 
 def writable_folder(text: str) -> Path:
     """An output folder: one that exists and may be written, or one that can be created."""
-    path = _path(text)
+    path = _as_created(_path(text))
     if path.exists():
         if not path.is_dir():
             raise typer.BadParameter(f"{text!r} is a file; give a folder")
@@ -155,7 +173,7 @@ def writable_file(*suffixes: str) -> Callable[[str], Path]:
     """An output file with one of ``suffixes``, in a place that may be written."""
 
     def parse(text: str) -> Path:
-        path = _path(text)
+        path = _as_created(_path(text))
         if path.suffix.lower() not in suffixes:
             raise typer.BadParameter(f"{text!r}: accepted a file ending in {' or '.join(suffixes)}")
         if path.is_dir():

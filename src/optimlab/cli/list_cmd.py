@@ -31,13 +31,25 @@ def _about(row: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def wildcard(text: str) -> str:
+    """``--filter``: a pattern with something in it; an empty one (``--filter ''``, an unset shell variable)
+    matched no name and exited 0, as a pattern that matches nothing does."""
+    if not text.strip():
+        raise typer.BadParameter(
+            f"{text!r} is empty: give a shell wildcard, e.g. 'adam*', or leave --filter out"
+        )
+    return text
+
+
 def list_techniques(
     category: Annotated[
         str | None, typer.Argument(metavar="CATEGORY", help="One category: " + ", ".join(categories()))
     ] = None,
     filter: Annotated[
         str | None,
-        typer.Option("--filter", help="Shell wildcard on names and aliases, any case, e.g. 'adam*'."),
+        typer.Option(
+            "--filter", parser=wildcard, help="Shell wildcard on names and aliases, any case, e.g. 'adam*'."
+        ),
     ] = None,
     fmt: FormatOpt = "human",
 ) -> None:

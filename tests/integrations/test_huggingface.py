@@ -581,6 +581,46 @@ def test_under_accumulation_a_collators_padding_ignored_in_the_labels_is_not_sai
         assert mask is not None and (labels[mask == 0] == -100).all()
 
 
+def test_an_encoder_decoders_labels_are_not_read_against_its_encoders_attention_mask():
+    """T5 (an encoder-decoder from a config) given short inputs and longer targets, padded by transformers'
+    DataCollatorForSeq2Seq (labels -100 at their own padding): diagnose and the callback said 'Padding
+    counted in the loss: 58% of the scored labels are where attention_mask is 0', reading the decoder's
+    labels against the encoder's mask where the two were padded to one length. The truth: the collator's
+    labels are -100 at every padded position of their own, and the decoder has no attention_mask given."""
+    from transformers import DataCollatorForSeq2Seq, T5Config, T5ForConditionalGeneration
+
+    generator = torch.Generator().manual_seed(0)
+    sources, targets = (
+        torch.randint(2, 5, (64,), generator=generator),
+        torch.randint(8, 11, (64,), generator=generator),
+    )
+    sources[::8] = targets[::8] = 10  # inputs of 2 to 4 tokens, targets of 8 to 10, most batches 10 long
+    data = []
+    for source, target in zip(sources.tolist(), targets.tolist()):
+        ids = [torch.randint(3, 40, (n,), generator=generator).tolist() for n in (source, target)]
+        data.append({"input_ids": ids[0], "labels": ids[1]})
+    collator = DataCollatorForSeq2Seq(word_tokenizer())
+    batches = [collator(data[i : i + 8]) for i in range(0, 64, 8)]
+    assert all(b["labels"].shape == b["attention_mask"].shape for b in batches)  # one length, by chance
+    lengths = torch.tensor([len(row["labels"]) for row in data[:8]])
+    assert torch.equal(batches[0]["labels"] != -100, torch.arange(10) < lengths[:, None])
+
+    def t5():
+        torch.manual_seed(0)
+        config = T5Config(vocab_size=40, d_model=32, d_kv=16, d_ff=64, num_layers=2, num_heads=2,
+                          decoder_start_token_id=0, pad_token_id=1)  # fmt: skip
+        return T5ForConditionalGeneration(config)
+
+    direct = diagnose(t5(), batches, steps=8, lr_find=False)
+    assert "padding_in_loss" not in [f.rule for f in direct.findings], direct.findings
+    model, doctor = t5(), DoctorCallback(print_findings=False)
+    run = trainer(model, data, 4, trainer_optimizers(torch.optim.SGD(model.parameters(), lr=0.05)), [doctor],
+                  per_device_train_batch_size=8)  # fmt: skip
+    run.data_collator = collator
+    run.train()
+    assert "padding_in_loss" not in [f.rule for f in doctor.diagnosis.findings], doctor.diagnosis.findings
+
+
 class LoggedGradNorms(TrainerCallback):
     """The gradient norm the Trainer logs at each step (measured as it clips, before)."""
 

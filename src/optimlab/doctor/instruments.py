@@ -716,7 +716,12 @@ class Instruments:
                 alike = self._inputs_like(target, inputs)
                 self.statistics.reconstructs_inputs = any(torch.equal(x, target) for x in alike)
             kept.append(target.detach().to("cpu", copy=True))
-            mask = self._last_kwargs.get("attention_mask")
+            # An encoder-decoder's (Hugging Face's T5, BART) attention_mask masks its encoder's inputs, not
+            # its labels, the decoder's: their mask is decoder_attention_mask, where given.
+            encoder_decoder = (
+                getattr(getattr(self.model, "config", None), "is_encoder_decoder", False) is True
+            )
+            mask = self._last_kwargs.get("decoder_attention_mask" if encoder_decoder else "attention_mask")
             same = isinstance(mask, Tensor) and mask.shape == target.shape
             self.statistics.batch_masks.append(mask.detach().to("cpu", copy=True) if same else None)
 

@@ -190,6 +190,32 @@ def test_a_users_loop_resumed_from_a_checkpoint_goes_on_in_its_run_each_step_onc
     assert [step for step, _ in served(tmp_path / "tensorboard" / "r")["train_loss"]] == list(range(1, 9))
 
 
+def test_a_run_trained_on_by_a_second_fit_with_its_tracker_holds_every_step(tmp_path):
+    """fit(..., total_steps=4, callbacks=[tracker]) then fit(..., total_steps=8, state=state, callbacks=
+    [tracker]) (training on in the same process): the first fit's end closed the tracker's event file,
+    and the second stopped at its first evaluation with 'ValueError: write to closed file'. It trains to
+    the end, and TensorBoard's reader shows steps 1 to 8 in its run, as MLflow's tracker holds them."""
+    from optimlab.errors import OptimlabWarning
+    from optimlab.integrations import open_tracker
+    from optimlab.train import fit
+
+    x = torch.randn(64, 3, generator=torch.Generator().manual_seed(0))
+    model = torch.nn.Linear(3, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    common = {"loss_fn": torch.nn.functional.mse_loss, "batch_size": 16}
+    open_tracker("tensorboard", folder=tmp_path, run_name="r").finish()  # an earlier run of the name
+    with pytest.warns(OptimlabWarning, match="this run is 'r-2'"):
+        tracker = open_tracker("tensorboard", folder=tmp_path, run_name="r")
+    state = fit(model, optimizer, x, x.sum(1, keepdim=True), total_steps=4, callbacks=[tracker], **common)
+    state = fit(
+        model, optimizer, x, x.sum(1, keepdim=True), total_steps=8, state=state, callbacks=[tracker], **common
+    )
+    assert state.step == 8 and tracker.closed
+    board = accumulated(tmp_path / "tensorboard" / "r-2")  # its own run still: no resume of 'r'
+    assert [e.step for e in board.Scalars("train_loss")] == list(range(1, 9))
+    assert accumulated(tmp_path / "tensorboard" / "r").Tags()["scalars"] == []
+
+
 def test_a_run_killed_past_its_checkpoint_and_resumed_reads_back_as_its_metrics_jsonl(tmp_path):
     """Killed at step 8 with the evaluation of step 6 sent and its checkpoint at step 5, then resumed:
     steps 6 to 8 are trained and sent again, and TensorBoard shows each step once, as metrics.jsonl."""

@@ -245,12 +245,16 @@ class TensorBoardTracker(Tracker):
         self._recipe = None
 
     def on_train_start(self, state: TrainState) -> None:
-        if state.step > 0 and self.resumes is not None:  # a resume (fit(state=...)): into the run it resumes
+        resumes, self.resumes = self.resumes, None  # a resume of that run, if any, starts first
+        if self.closed:  # a second fit of the run (trained on in the same process): its file again
+            self._file = open(self.path, "ab")  # noqa: SIM115  (closed by close())
+            self.closed = False
+        elif state.step > 0 and resumes is not None:  # a resume (fit(state=...)): into the run it resumes
             self._file.close()
             self.path.unlink()
             with contextlib.suppress(OSError):  # another file there (a changed recipe's hparams) keeps it
                 self.log_dir.rmdir()
-            self.__init__(self.resumes, params=self._params, every=self.every)  # type: ignore[misc]
+            self.__init__(resumes, params=self._params, every=self.every)  # type: ignore[misc]
         if state.step == 0 and not (self.run_folder is not None and self._earlier):
             return
         # Resumed at its checkpoint: a killed session may have written the steps after it, and lacked
@@ -295,6 +299,7 @@ class TensorBoardTracker(Tracker):
         self._file.write(_record(event))
 
     def write(self, records: list[Record]) -> None:
+        self.resumes = None  # what it holds is its own run's
         for step, wall_time, metrics in records:
             values = [
                 Summary.Value(tag=name, simple_value=value if value is not None else math.nan)

@@ -171,8 +171,9 @@ def rich_table(
         cells = [_cell(row[i]).plain for row in rows]
         if column in unbroken:
             table.add_column(column, no_wrap=True, min_width=max(map(len, [column, *cells])))
-        else:  # rich wraps at spaces; a column narrower than its longest word would split that word
-            longest_word = max((len(word) for text in cells for word in text.split()), default=0)
+        else:  # rich wraps at spaces; a column narrower than its longest word (its header's too) would
+            # split that word: 'test_accurac' over 'y mean [95%' in compare's leaderboard at 80 columns
+            longest_word = max((len(word) for text in [column, *cells] for word in text.split()), default=0)
             table.add_column(column, overflow="fold", min_width=min(longest_word, MAX_WORD))
     for row in rows:
         table.add_row(*(_cell(value) for value in row))

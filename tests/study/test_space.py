@@ -134,6 +134,25 @@ def test_a_choice_flag_refuses_an_empty_choice(flag):
     assert SearchSpace.from_flags(["optimizer.weight_decay=0.1,null"]).dimensions[0].choices == (0.1, None)
 
 
+@pytest.mark.parametrize(
+    "choices, repeated",
+    [((0.1, 0.1, 0.01), 0.1), ((32, 64, 32.0), 32.0), (("relu", "gelu", "relu"), "relu")],
+)
+def test_a_choice_given_twice_is_refused(choices, repeated):
+    """optimizer.lr=0.1,0.1,0.01 trained lr 0.1 twice at the tuning seed (grid: tune/0 and tune/1, one
+    result twice, a third of the budget spent again) and drew it twice as often at random. Truth: a set
+    of choices (a categorical distribution's support) holds each value once, as the compared values do
+    (methods_from)."""
+    with pytest.raises(
+        InvalidValueError, match=rf"choices of .f.*distinct values \({repeated!r} is given twice\)"
+    ):
+        Dimension("f", choices=choices)
+    flag = "optimizer.lr=0.1,0.1,0.01"
+    with pytest.raises(InvalidValueError, match=r"distinct values \(0.1 is given twice\)"):
+        SearchSpace.from_flags([flag])
+    assert Dimension("f", choices=(0.1, 0.01)).grid(1) == [0.1, 0.01]
+
+
 def test_yaml_file(tmp_path):
     path = tmp_path / "space.yaml"
     path.write_text("optimizer.lr: {low: 1.0e-4, high: 1.0e-1, log: true}\nmodel.activation: [relu, gelu]\n")

@@ -67,6 +67,15 @@ class Dimension:
                 raise InvalidValueError(
                     f"search dimension {self.field!r}", self.choices, "at least one choice"
                 )
+            # a value given twice (0.1 and 0.1, 32 and 32.0) trained one configuration twice at the
+            # tuning seed (grid), or drew it twice as often (random)
+            repeated = [c for i, c in enumerate(self.choices) if c in self.choices[:i]]
+            if repeated:
+                raise InvalidValueError(
+                    f"choices of {self.field!r}",
+                    self.choices,
+                    f"distinct values ({repeated[0]!r} is given twice)",
+                )
             return
         if self.low is None or self.high is None or not self.low <= self.high:
             raise InvalidValueError(

@@ -216,6 +216,27 @@ def test_what_the_trainer_does_that_the_range_test_does_not_is_said_in_its_reaso
     assert torch.nn.utils.get_total_norm([p.grad for p in model.parameters()]) > 0.01
 
 
+def test_a_trainer_under_bf16_is_said_to_train_otherwise_than_the_32_bit_sweep():
+    """TrainingArguments(bf16=True): train() runs the model's forward under bfloat16 autocast, the range
+    test in float32, and its reason said nothing of it (the Lightning range test says its Trainer's
+    precision). The truth: the dtype of the classifier's output in the sweep and in the real train()."""
+    model = tiny_vit()
+    dtypes = []
+    model.classifier.register_forward_hook(lambda module, args, output: dtypes.append(output.dtype))
+    hf = trainer(
+        model, Images(n=64), 2, trainer_optimizers(torch.optim.SGD(model.parameters(), lr=0.1)), bf16=True
+    )
+    result = lr_range_test(hf, steps=8)
+    assert set(dtypes) == {torch.float32}
+    assert result.reason.endswith(
+        "(unclipped: the Trainer's max_grad_norm=1.0 is not taken) (at 32-bit: the Trainer's bf16=True mixed "
+        "precision is not taken)"
+    )
+    dtypes.clear()
+    hf.train()
+    assert set(dtypes) == {torch.bfloat16}
+
+
 @pytest.mark.parametrize("before", ["off", "on"])
 def test_under_gradient_checkpointing_the_range_test_recomputes_activations_as_training_does(before):
     """TrainingArguments(gradient_checkpointing=True): train() turns activation checkpointing on, so each

@@ -340,6 +340,11 @@ def test_a_misspelt_name_is_offered_its_close_names_and_else_the_modules_own(use
             "ModuleNotFoundError: No module named 'optimlab_absent_dependency' (uc_imports_absent.py, line 1)",
         ),
         (
+            "import uc_prefix\n",  # a dependency whose name begins the module's own: told as not found
+            "uc_prefix_nets:build",
+            "ModuleNotFoundError: No module named 'uc_prefix' (uc_prefix_nets.py, line 1)",
+        ),
+        (
             "x = 1\nraise ValueError('broken at import')\n",
             "uc_raises:build",
             "ValueError: broken at import (uc_raises.py, line 2)",
@@ -363,6 +368,7 @@ def test_a_misspelt_name_is_offered_its_close_names_and_else_the_modules_own(use
     ],
     ids=[
         "a missing dependency",
+        "a missing dependency named as the module's start",
         "raises",
         "a file's name",
         "a syntax error",

@@ -84,7 +84,8 @@ def _import_module(module_name: str, path: str, what: str) -> Any:
             return _import_module(module_name, path, what)
         if module_name.endswith(".py"):  # 'mynets.py:build': a file's name where a module's goes
             refuse_file_path(path, what)
-        if error.name is not None and not module_name.startswith(error.name):  # one the user's module imports
+        # not the module or a package above it (tflite_nets importing tflite): one the user's module imports
+        if error.name is not None and not (module_name + ".").startswith(error.name + "."):
             reason = f"{type(error).__name__}: {error}{_where(error)}"
         else:
             reason = (

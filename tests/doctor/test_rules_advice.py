@@ -757,3 +757,40 @@ def test_an_embedding_of_ids_the_same_for_every_example_is_no_lost_signal():
     losses = found.statistics.losses
     assert statistics.median(losses[-6:]) > 0.9 * losses[0]
     assert "lost_signal" not in [f.rule for f in found.findings], found.findings
+
+
+def _thousands_r2(optimizer: str, lr: float, clip: float | None) -> float:
+    """Truth for the targets in the thousands: the same MLP trained on 800 of their rows (200 steps of
+    32), its R^2 on the other 224."""
+    x, y = regression_in_thousands()
+    model = mlp(inputs=8, outputs=1, width=64, depth=1)
+    step = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}[optimizer](model.parameters(), lr=lr)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(200):
+        rows = torch.randint(0, 800, (32,), generator=generator)
+        step.zero_grad()
+        nn.functional.mse_loss(model(x[rows]), y[rows]).backward()
+        if clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), clip)
+        step.step()
+    with torch.no_grad():
+        return 1 - nn.functional.mse_loss(model(x[800:]), y[800:]).item() / y[800:].var().item()
+
+
+@pytest.mark.parametrize(("optimizer", "lr"), [("adam", 1e-3), ("sgd", 1e-6)])
+def test_targets_in_the_thousands_get_one_direction_for_the_lr(optimizer, lr):
+    """Targets in the thousands make the gradient norm large from the first step and steady (1e4), which
+    exploding_gradients told "grad_clip_norm 1.0, and lower the lr" beside lr_too_low's raise of it.
+    Truth (held-out R^2, 200 steps): raising the lr to the range test's suggestion fits the targets,
+    lowering it or clipping at 1 does not."""
+    x, y = regression_in_thousands()
+    model = mlp(inputs=8, outputs=1, width=64, depth=1)
+    opt = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}[optimizer](model.parameters(), lr=lr)
+    found = {f.rule: f for f in diagnose(model, (x, y), nn.MSELoss(), opt).findings}
+    assert next(iter(found)) == "target_scale", list(found)
+    raised = found["lr_too_low"].recipe_changes["optimizer.lr"]
+    assert raised > lr
+    assert not any("lower the lr" in f.recommendation for f in found.values()), found
+    assert "exploding_gradients" not in found
+    assert _thousands_r2(optimizer, raised, None) > 0.9
+    assert max(_thousands_r2(optimizer, lr / 10, None), _thousands_r2(optimizer, lr, 1.0)) < 0.1

@@ -84,3 +84,9 @@ def test_a_yaml_value_read_as_written_passes(text):
 
 def test_a_number_too_large_for_a_float_reads_as_infinity_as_python_reads_it():
     assert read_number("1e999") == float("1e999") and math.isinf(read_number("1e999"))
+
+
+def test_a_yaml_value_holding_itself_is_read_once():
+    """An alias of an enclosing node (``&a [*a]``, which PyYAML builds as a list holding itself) walked
+    the same nodes for ever."""
+    assert untyped_number("&a [1_0, *a]") == "1_0" and untyped_number("&a [1, *a]") is None

@@ -45,9 +45,12 @@ def untyped_number(text: str) -> str | None:
 
     loader = yaml.SafeLoader(text)
     try:
-        stack = [loader.get_single_node()]
+        stack, seen = [loader.get_single_node()], set()
         while stack:
             node = stack.pop()
+            if id(node) in seen:  # an alias: read once (``&a [*a]`` holds itself)
+                continue
+            seen.add(id(node))
             if isinstance(node, yaml.MappingNode):
                 stack += [part for pair in reversed(node.value) for part in reversed(pair)]
             elif isinstance(node, yaml.SequenceNode):

@@ -142,6 +142,7 @@ def test_set_gives_any_recipe_field_and_a_techniques_hyperparameters_reach_its_t
         (["--set", "gain=2"], "'gain=2' is not FIELD=VALUE"),
         (["--set", "model.init.gain="], "'model.init.gain=' for --set: accepted a value YAML reads"),
         (["--set", "model.init.gain=[1,"], "'model.init.gain=[1,' for --set: accepted a value YAML reads"),
+        (["--set", "optimizer.betas=&a [0.9, *a]"], "accepted a value that does not hold itself"),
         (["--init", "he", "--set", "model.init=lecun_normal"], "but --init sets model.init too"),
         (["--set", "optimizer.lr=0.1", "--set", "optimizer.lr=0.2"], "but another --set sets optimizer.lr"),
         (["--set", "modle.init.gain=2"], "unknown recipe section 'modle' in 'modle.init.gain'. Did you mean"),

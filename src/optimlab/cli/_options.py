@@ -9,6 +9,7 @@ starts, and the message names the flag as typed.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import re
@@ -660,6 +661,12 @@ def yaml_value(text: str, flag: str, given: str) -> Any:
     value, untyped = load_yaml(text), untyped_number(text)
     if untyped is not None:
         raise InvalidValueError(flag, given, typed_numbers(untyped))
+    try:  # '&a [0.9, *a]' is a list holding itself: the recipe's checks recursed to a RecursionError
+        json.dumps(value, default=str)
+    except ValueError:
+        raise InvalidValueError(
+            flag, given, "a value that does not hold itself (no alias of its own node)"
+        ) from None
     number = read_number(text) if isinstance(value, str) else None
     return value if number is None else number
 

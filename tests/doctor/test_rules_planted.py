@@ -342,13 +342,13 @@ def test_gradients_a_too_high_lr_starved_during_the_run_are_its_consequence(lr):
     )
 
 
-@pytest.mark.parametrize("options", [{"warn_ratio": 0.5, "early_steps": 1}, {"early_steps": 100}])
+@pytest.mark.parametrize("options", [{"warn_ratio": 0.8, "early_steps": 1}, {"early_steps": 100}])
 def test_lr_too_high_judges_the_vanishing_gradients_at_the_users_thresholds(options):
     """The FunctionalReLU run at SGD lr 10, with vanishing_gradients' thresholds set: lr_too_high ran
     that rule again at its defaults (1e-3 over the first 5 steps) and so explained the vanishing
     finding, which the user's thresholds judge otherwise. By autograd at the first step, the first
-    layer gets under half the output layer's RMS gradient per parameter: at warn_ratio 0.5 judged on
-    the first step it was starved from the start, not by the steps; over the first 100 steps (the
+    layer gets 0.73 of the best-fed hidden layer's RMS gradient per parameter: at warn_ratio 0.8 judged
+    on the first step it was starved from the start, not by the steps; over the first 100 steps (the
     whole run) nothing tells the two apart. Either way the lr does not explain it; at the defaults it does (above)."""
     x, y = standardized()
     model = FunctionalReLU()
@@ -356,7 +356,7 @@ def test_lr_too_high_judges_the_vanishing_gradients_at_the_users_thresholds(opti
     grads = torch.autograd.grad(loss, list(model.parameters()))
     rms = [math.sqrt(sum(g.pow(2).sum().item() for g in grads[i : i + 2]) / sum(g.numel() for g in grads[i : i + 2]))
            for i in (0, 2, 4)]  # fmt: skip
-    assert rms[0] / rms[2] < 0.5
+    assert rms[0] / max(rms[:2]) < 0.8
     found = diagnose(model, (x, y), nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), 10.0),
                      steps=100, lr_find=False, rule_options={"vanishing_gradients": options})  # fmt: skip
     high, vanishing = (
@@ -463,3 +463,55 @@ def test_units_a_frozen_layer_holds_under_0_are_told_a_norm_not_leaky_relu():
                      lr_find=False)  # fmt: skip
     losses = again.statistics.losses
     assert sum(losses[-20:]) / 20 < losses[0] / 2 and "dead_units" not in [f.rule for f in again.findings]
+
+
+def _teacher_labels(x: torch.Tensor, classes: int) -> torch.Tensor:
+    """Labels over ``classes`` classes from a random linear teacher of ``x``: a head of that width is used whole."""
+    return (x @ torch.randn(x.shape[1], classes, generator=torch.Generator().manual_seed(1))).argmax(1)
+
+
+def _rms_per_parameter(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Each Linear layer's RMS gradient per parameter (weights and biases) at init, by autograd, full batch."""
+    linears = [m for m in model if isinstance(m, nn.Linear)]
+    grads = torch.autograd.grad(
+        nn.functional.cross_entropy(model(x), y), [p for m in linears for p in m.parameters()]
+    )
+    return torch.stack([torch.cat([g.flatten() for g in grads[2 * i : 2 * i + 2]]).square().mean().sqrt()
+                        for i in range(len(linears))])  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("body", "vanishing"),
+    [
+        ({"activation": nn.ReLU, "depth": 4, "init": "he"}, False),
+        ({"activation": nn.Tanh, "depth": 12, "width": 64, "weight_std": 0.05}, True),
+        ({"activation": nn.Tanh, "depth": 30, "width": 64, "weight_std": 0.05}, True),
+    ],
+    ids=["relu 4 layers, He", "tanh 12 layers, std 0.05", "tanh 30 layers, std 0.05"],
+)
+def test_the_vanishing_fraction_does_not_depend_on_the_heads_width(body, vanishing):
+    """The same body under a 10-class and a 1000-class head: fractions of the output layer's RMS gradient
+    per parameter grew as sqrt(k) (a head's gradient delta h^T keeps its norm whatever k, spread over k
+    rows), so the finding's numbers, and near the threshold its verdict, hung on the head. Truth, by
+    autograd at init: the fractions of the output layer's differ 5-10x (sqrt(1000 / 10) for the ReLU
+    body) between the heads, those of the best-fed hidden layer (Glorot & Bengio 2010's layer-to-layer comparison) by
+    under 1.5x. The doctor judges and reports the latter: the same verdict, the same fraction (within
+    2x over its minibatches)."""
+    x, _ = standardized()
+    by_hand, found = {}, {}
+    for classes in (10, 1000):
+        y = _teacher_labels(x, classes)
+        rms = _rms_per_parameter(mlp(outputs=classes, **body), x, y)
+        by_hand[classes] = (rms[0] / rms[-1]).item(), (rms[0] / rms[:-1].max()).item()
+        model = mlp(outputs=classes, **body)
+        diagnosis = diagnose(model, (x, y), nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), 1e-3),
+                             steps=30, lr_find=False)  # fmt: skip
+        found[classes] = next((f for f in diagnosis.findings if f.rule == "vanishing_gradients"), None)
+    assert by_hand[1000][0] / by_hand[10][0] > 3  # of the head's: 10x, sqrt(100), for ReLU; 5x for tanh
+    assert 1 / 1.5 < by_hand[1000][1] / by_hand[10][1] < 1.5  # of the best-fed hidden layer's
+    assert all((f is not None) is vanishing for f in found.values()), found
+    if vanishing:
+        # over minibatches and Adam's first steps: within 2x (of the head's, 3-10x)
+        first = [f.evidence["hidden_fraction"]["0"] for f in found.values()]
+        assert 1 / 2 < first[1] / first[0] < 2, first
+        assert all(f.title.endswith("hidden layer's gradient per parameter") for f in found.values())

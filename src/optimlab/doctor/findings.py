@@ -26,7 +26,7 @@ class Finding:
     Attributes:
         rule: the name of the rule that found it (``optimlab.doctor.rules``).
         severity: ``error`` (training fails or is badly hurt), ``warning`` (likely hurts), ``info``.
-        title: one line, e.g. "Vanishing gradients: net.0 gets 3e-09 of the output layer's gradient".
+        title: one line, e.g. "Vanishing gradients: net.0 gets 3e-09 of the best-fed hidden layer's gradient per parameter".
         explanation: what was seen, naming layers, steps and numbers.
         recommendation: the change, in optimlab's vocabulary ("init: kaiming_normal for relu layers").
         recipe_changes: the same change as dotted recipe fields, ``{"model.init": "kaiming_normal"}``.

@@ -237,6 +237,23 @@ def test_a_trainer_under_bf16_is_said_to_train_otherwise_than_the_32_bit_sweep()
     assert set(dtypes) == {torch.bfloat16}
 
 
+def test_the_check_of_a_trainer_with_several_eval_datasets_is_refused_in_one_line():
+    """Trainer(eval_dataset={"a": ..., "b": ...}), which the Trainer evaluates one by one (eval_a_loss,
+    eval_b_loss): lr_range_test(trainer, check_steps=...) ended in the DataLoader's KeyError: 0, its
+    loader indexing the dict as a data set. No one held-out score exists: refused in one line, naming
+    the data sets, the weights untouched; with one of them set it runs."""
+    model = tiny_vit()
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    hf = trainer(model, Images(n=64), 2, trainer_optimizers(torch.optim.SGD(model.parameters(), lr=0.1)))
+    hf.eval_dataset = {"in_domain": Images(n=32, seed=1), "shifted": Images(n=32, scale=255.0, seed=2)}
+    with pytest.raises(InvalidValueError, match=r"^invalid value 'a dict of 2 data sets \(in_domain, shifted\)' "
+                                                r"for trainer.eval_dataset: accepted one data set"):  # fmt: skip
+        lr_range_test(hf, steps=8, check_steps=2)
+    assert all(torch.equal(v, weights[k]) for k, v in model.state_dict().items()) and hf.optimizer is not None
+    hf.eval_dataset = hf.eval_dataset["in_domain"]
+    assert lr_range_test(hf, steps=8, check_steps=2).check is not None
+
+
 @pytest.mark.parametrize("before", ["off", "on"])
 def test_under_gradient_checkpointing_the_range_test_recomputes_activations_as_training_does(before):
     """TrainingArguments(gradient_checkpointing=True): train() turns activation checkpointing on, so each

@@ -217,8 +217,8 @@ def lr_range_test(trainer: Trainer, *, check_steps: int | None = None, **options
 
     ``check_steps``: also decide among the sweep's candidates by a check
     (:func:`optimlab.doctor.find_lr`): each trains ``check_steps`` steps, one at a time, scored by
-    ``compute_loss`` on the trainer's ``eval_dataset`` (default: a fifth of the training data held
-    out). ``options`` go to :func:`optimlab.doctor.lr_range_test` (``start_lr``, ``end_lr``,
+    ``compute_loss`` on the trainer's ``eval_dataset``, one data set (default: a fifth of the training
+    data held out). ``options`` go to :func:`optimlab.doctor.lr_range_test` (``start_lr``, ``end_lr``,
     ``steps``, ...). The sweep and the check step on every batch, unclipped: where the Trainer's
     arguments set otherwise (``max_grad_norm``, 1.0 by default; ``gradient_accumulation_steps``), the
     result's ``reason`` says so. Under ``TrainingArguments(gradient_checkpointing=True)`` they run with
@@ -235,6 +235,13 @@ def lr_range_test(trainer: Trainer, *, check_steps: int | None = None, **options
         _check_options(options, (_sweep,), {**_TRAINERS_OWN, **_TRAINERS_ORDER})
     else:
         _check_options(options, (_sweep, find_lr), _TRAINERS_OWN)
+        if isinstance(trainer.eval_dataset, Mapping):  # the Trainer scores each apart: no one held-out score
+            raise InvalidValueError(
+                "trainer.eval_dataset",
+                f"a dict of {len(trainer.eval_dataset)} data sets ({', '.join(map(str, trainer.eval_dataset))})",
+                "one data set to score the check on (set trainer.eval_dataset to one of them for the range "
+                "test), or None: a fifth of the training data held out",
+            )
     # An optimizer created here is the test's alone: kept on the trainer, train() reused it at the lr of
     # its creation, and the suggestion set as TrainingArguments(learning_rate=...) was silently ignored.
     created = trainer.optimizer is None

@@ -182,6 +182,28 @@ def test_lookahead_state_dict_round_trip_mid_run_continues_identically(float64):
     assert max_difference(train(lambda _: fresh, steps=5, params=resumed), expected) == 0
 
 
+def test_lookahead_state_loaded_into_groups_in_another_order_is_refused_as_it_loads():
+    """Around sgd, which keeps no shaped state, swapped groups loaded each parameter another's slow
+    weights, and the next sync raised torch's RuntimeError (size 8 against 5) mid-step. Refused in one
+    line as it loads, nothing loaded; in order it loads."""
+    model = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
+    first, second = list(model.parameters())[:2], list(model.parameters())[2:]
+    saved = create("lookahead", [{"params": first}, {"params": second}], base="sgd", lr=0.1, k=2)
+    model(torch.randn(4, 5)).sum().backward()
+    saved.step()
+    swapped = create("lookahead", [{"params": second}, {"params": first}], base="sgd", lr=0.1, k=2)
+    with pytest.raises(
+        OptimlabError,
+        match=r"lookahead cannot load this state_dict: parameter 0 \(shape \(3, 8\)\) has a saved "
+        r"lookahead.slow_param of shape \(8, 5\)",
+    ):
+        swapped.load_state_dict(saved.state_dict())
+    assert not swapped.state and not swapped.base_optimizer.state
+    create("lookahead", [{"params": first}, {"params": second}], base="sgd").load_state_dict(
+        saved.state_dict()
+    )
+
+
 def test_an_lr_scheduler_on_the_wrapper_drives_the_base():
     opt = Lookahead([torch.nn.Parameter(torch.ones(2))], "sgd", {"lr": 0.1})
     scheduler = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)

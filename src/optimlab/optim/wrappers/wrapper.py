@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimlab.errors import InvalidValueError, UnknownNameError
+from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 from optimlab.optim.shells.torch_optim import Optimizer, torch_method
 from optimlab.registry import Capability, Entry, get_registry
 
@@ -122,6 +122,7 @@ class WrappedOptimizer(torch.optim.Optimizer):
             returned = pre_hook(self, state_dict)
             state_dict = state_dict if returned is None else returned
         prefix = f"{self.state_prefix}."
+        self._check_shapes(state_dict, prefix)
         base_state = {
             index: {k: v for k, v in entry.items() if not k.startswith(prefix)}
             for index, entry in state_dict["state"].items()
@@ -135,6 +136,21 @@ class WrappedOptimizer(torch.optim.Optimizer):
                     self.state[p][key[len(prefix) :]] = value.to(device=p.device, dtype=p.dtype, copy=True)
         for post_hook in self._optimizer_load_state_dict_post_hooks.values():
             post_hook(self)
+
+    def _check_shapes(self, state_dict: Mapping[str, Any], prefix: str) -> None:
+        """Refuse, before anything loads, a saved tensor of the wrapper's own (each shaped as its parameter:
+        Lookahead's slow weights) whose shape is not its parameter's here: param groups given in another
+        order, which a base keeping no shaped state (SGD) loads, and the next sync failed on."""
+        saved = state_dict.get("state", {})
+        for index, p in enumerate(self._parameters()):
+            for key, value in saved.get(index, {}).items():
+                if key.startswith(prefix) and isinstance(value, Tensor) and value.shape != p.shape:
+                    raise OptimlabError(
+                        f"{self.state_prefix} cannot load this state_dict: parameter {index} (shape "
+                        f"{tuple(p.shape)}) has a saved {key} of shape {tuple(value.shape)}. The state was "
+                        "saved for other parameters: give the param groups and their parameters in the "
+                        "order they were saved"
+                    )
 
     def __getstate__(self) -> dict[str, Any]:
         return dict(self.__dict__)  # torch keeps only defaults, state and groups: the base would be lost

@@ -343,15 +343,22 @@ def test_bad_input_is_one_optimlab_error_naming_it(given, match, tmp_path):
 
 def test_a_first_loss_of_nan_is_left_to_the_trials_where_the_compared_field_may_change_it(tmp_path):
     """Refused where only optimizers differ (the table above); a compared field outside the optimizer
-    and its schedule may give another first loss, so each trial runs and fails on its own."""
+    and its schedule may give another first loss, so each trial runs and fails on its own. Every trial
+    failed: said in one warning with the first's reason, as the command line says it (exit 1); the call
+    returned a leaderboard of 'no result' rows without a word, its first row read as the best method."""
     x, y = torch.randn(32, 3, generator=torch.Generator().manual_seed(0)), torch.arange(32) % 2
-    done = optimlab.compare(
-        compare={"training.batch_size": [8, 16]}, model=NotANumber, data=(x, y), budget=1, seeds=1,
-        epochs=1, out=tmp_path,
-    )  # fmt: skip
+    with pytest.warns(OptimlabWarning) as said:
+        done = optimlab.compare(
+            compare={"training.batch_size": [8, 16]}, model=NotANumber, data=(x, y), budget=1, seeds=1,
+            epochs=1, out=tmp_path,
+        )  # fmt: skip
     records = done.results[0].records
     assert {r.method for r in records} == {"8", "16"}  # each method's tuning trial ran (none to rerun)
     assert all(r.state == "fail" and r.status == "diverged" for r in records)
+    assert [str(w.message) for w in said if "failed" in str(w.message)] == [
+        f"every trial of study 'your_code' failed; the first: {records[0].message}"
+    ]
+    assert done.report.is_file()  # the comparison is still returned and written
 
 
 def test_a_loss_function_trains_as_torchs_loss_module_does(tmp_path):

@@ -21,15 +21,12 @@ ALL_FAILED = 1  # exit code when a study has no trial, or no seed rerun, that fi
 def exit_if_all_failed(output: Output, results: Sequence[StudyResult]) -> None:
     """A study whose every trial failed, or every seed rerun (no method has a result: its leaderboard is
     empty), says so and why (its first error), and the verb exits 1."""
-    from optimlab.study.protocols import SEEDS
+    from optimlab.study.run import all_failed
 
     for result in results:
-        reruns = [r for r in result.records if r.phase == SEEDS]
-        for what, records in (("trial", result.records), ("seed rerun", reruns)):
-            if records and all(r.state == "fail" for r in records):
-                reason = next((r.message for r in records if r.message), "no message recorded")
-                output.error(f"every {what} of study {result.spec.name!r} failed; the first: {reason}")
-                sys.exit(ALL_FAILED)
+        if said := all_failed(result):
+            output.error(said)
+            sys.exit(ALL_FAILED)
 
 
 @contextlib.contextmanager

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Progress",
     "StudyResult",
+    "all_failed",
     "check_backend",
     "check_same_data",
     "check_same_models",
@@ -75,6 +76,17 @@ class StudyResult:
     spec: StudySpec
     location: str
     records: list[TrialRecord]
+
+
+def all_failed(result: StudyResult) -> str | None:
+    """Why ``result`` has no result, where every trial of it failed, or every seed rerun (no method has
+    one: its leaderboard is empty), naming the first's error; None where one finished well."""
+    reruns = [r for r in result.records if r.phase == SEEDS]
+    for what, records in (("trial", result.records), ("seed rerun", reruns)):
+        if records and all(r.state == "fail" for r in records):
+            reason = next((r.message for r in records if r.message), "no message recorded")
+            return f"every {what} of study {result.spec.name!r} failed; the first: {reason}"
+    return None
 
 
 def counted(records: Sequence[TrialRecord]) -> list[TrialRecord]:

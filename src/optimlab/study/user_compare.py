@@ -67,6 +67,7 @@ from optimlab.study.compare import (
 )
 from optimlab.study.compare import compare as run_comparison
 from optimlab.study.protocols import StudySpec
+from optimlab.study.run import all_failed
 from optimlab.study.space import SearchSpace
 from optimlab.study.storage import TrialRecord
 from optimlab.user_code import import_object, is_import_path
@@ -545,8 +546,13 @@ def compare(
             "protocol": protocol, "pruner": pruner}  # fmt: skip
     if resume:  # the call that started it, run again (a script rerun after a kill): its settings stored
         _check_as_stored(list(values), plan, storage or out, name)
-        return run_comparison(resume=True, seeds=seeds, **run)
-    return run_comparison(list(values), **plan, **run)
+        done = run_comparison(resume=True, seeds=seeds, **run)
+    else:
+        done = run_comparison(list(values), **plan, **run)
+    for result in done.results:  # no method has a result: said, as the command line says it (exit 1)
+        if said := all_failed(result):
+            warnings.warn(said, OptimlabWarning, stacklevel=3)
+    return done
 
 
 def _check_as_stored(

@@ -1,0 +1,138 @@
+"""The doctor on model kinds users bring that no other test names: a GRU classifier, an embedding of
+integer inputs, a model returning a tuple, a multi-label head under BCEWithLogitsLoss, a 95/5
+imbalanced set, label smoothing, weight norm and spectral norm. Each healthy one at a good lr gets no
+finding (a false alarm is a defect); each planted fault is found, and its fix makes it go."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm, weight_norm
+
+from doctor.setups import digits, mlp, pixels, standardized
+from optimlab.doctor import diagnose
+
+
+class LastStepGRU(nn.Module):
+    """A GRU over a digit's 8 rows of 8 pixels; its last hidden state to a Linear head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.rnn, self.head = nn.GRU(8, 64, batch_first=True), nn.Linear(64, 10)
+
+    def forward(self, rows: torch.Tensor) -> torch.Tensor:
+        return self.head(self.rnn(rows)[0][:, -1])
+
+
+class PixelTokens(nn.Module):
+    """Each of a digit's 64 grey levels (0..16, integers) embedded in 16, flattened, a ReLU MLP."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed = nn.Embedding(17, 16)
+        self.net = nn.Sequential(nn.Linear(64 * 16, 128), nn.ReLU(), nn.Linear(128, 10))
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.net(self.embed(tokens).flatten(1))
+
+
+class LogitsAndProbabilities(nn.Module):
+    """An MLP returning (logits, probabilities); the loss reads the first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = mlp()
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.net(x)
+        return logits, logits.detach().softmax(-1)
+
+
+def multi_label(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Twelve 0/1 labels a digit: which digit (10), even, 5 or more."""
+    _, y = digits()
+    return x, torch.cat([nn.functional.one_hot(y, 10), (y % 2 == 0)[:, None], (y >= 5)[:, None]], 1).float()
+
+
+def zeros_against_the_rest() -> tuple[torch.Tensor, torch.Tensor]:
+    """Is it a 0? 950 other digits and 50 zeros, shuffled: 95/5."""
+    x, y = standardized()
+    rows = torch.cat([(y != 0).nonzero().flatten()[:950], (y == 0).nonzero().flatten()[:50]])
+    rows = rows[torch.randperm(len(rows), generator=torch.Generator().manual_seed(0))]
+    return x[rows], (y[rows] == 0).long()
+
+
+def normed(parametrize: Callable[[nn.Module], nn.Module]) -> nn.Module:
+    model = mlp()
+    model[0], model[2] = parametrize(model[0]), parametrize(model[2])
+    return model
+
+
+def first_of(outputs: Any, targets: torch.Tensor) -> torch.Tensor:
+    return nn.functional.cross_entropy(outputs[0], targets)
+
+
+CE = nn.CrossEntropyLoss()
+HEALTHY = {  # model, data, loss, Adam's lr
+    "gru": (LastStepGRU, lambda: (standardized()[0].reshape(-1, 8, 8), digits()[1]), CE, 1e-2),
+    "embedding of integers": (PixelTokens, lambda: (digits()[0].long(), digits()[1]), CE, 1e-3),
+    "tuple outputs": (LogitsAndProbabilities, standardized, first_of, 3e-3),
+    "multi-label": (
+        lambda: mlp(outputs=12),
+        lambda: multi_label(standardized()[0]),
+        nn.BCEWithLogitsLoss(),
+        3e-3,
+    ),
+    "95/5 imbalanced": (lambda: mlp(outputs=2), zeros_against_the_rest, CE, 3e-3),
+    "label smoothing": (mlp, standardized, nn.CrossEntropyLoss(label_smoothing=0.1), 3e-3),
+    "weight norm": (lambda: normed(weight_norm), standardized, CE, 3e-3),
+    "spectral norm": (lambda: normed(spectral_norm), standardized, CE, 1e-2),
+}
+
+
+@pytest.mark.parametrize("name", list(HEALTHY))
+def test_a_healthy_model_of_each_kind_gets_no_finding(name):
+    """With the lr check on, as ``optimlab doctor`` runs: no error, warning or note. The check's
+    suggestions measured for these (Adam): GRU 0.0188, embedding 0.0019, tuple outputs 0.0049,
+    multi-label 0.0056, imbalanced 0.042, label smoothing 0.0085, weight norm 0.012, spectral norm
+    0.0188; each lr here lies at or below its suggestion, as a tuned user's does."""
+    build, data, loss, lr = HEALTHY[name]
+    model = build()
+    found = diagnose(model, data(), loss, torch.optim.Adam(model.parameters(), lr))
+    assert not found.findings, [(f.rule, f.explanation) for f in found.findings]
+
+
+@pytest.mark.parametrize(
+    ("name", "build", "broken", "fixed", "loss", "optimizer", "rule"),
+    [
+        ("multi-label, pixels 0..255", lambda: mlp(outputs=12), lambda: multi_label(pixels()[0]),
+         lambda: multi_label(standardized()[0]), nn.BCEWithLogitsLoss(), (torch.optim.Adam, 3e-3), "input_scale"),
+        ("spectral norm, pixels 0..255", lambda: normed(spectral_norm), pixels, standardized, CE,
+         (torch.optim.Adam, 3e-3), "input_scale"),
+        ("weight norm, SGD lr 10", lambda: normed(weight_norm), standardized, None, CE,
+         (torch.optim.SGD, 10.0), "lr_too_high"),
+        ("label smoothing, Adam 0.05", mlp, standardized, None, nn.CrossEntropyLoss(label_smoothing=0.1),
+         (torch.optim.Adam, 0.05), "lr_too_high"),
+    ],
+)  # fmt: skip
+def test_a_planted_fault_is_found_and_its_fix_makes_it_go(name, build, broken, fixed, loss, optimizer, rule):
+    """The finding first, then the setup with its fix applied (the data it advises, or the lr of its
+    recipe change) diagnosed again: the finding is gone and the loss falls under half its start."""
+    make, lr = optimizer
+    model = build()
+    found = diagnose(model, broken(), loss, make(model.parameters(), lr))
+    assert found.findings and found.findings[0].rule == rule, [(f.rule, f.title) for f in found.findings]
+    first = found.findings[0]
+    assert first.explanation and first.recipe_changes, first
+    lr = first.recipe_changes.get("optimizer.lr", lr)
+    model = build()
+    again = diagnose(model, (fixed or broken)(), loss, make(model.parameters(), lr), lr_find=False)
+    assert rule not in [f.rule for f in again.findings], again.findings
+    losses = again.statistics.losses
+    assert sum(losses[-20:]) / 20 < losses[0] / 2

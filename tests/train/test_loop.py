@@ -439,14 +439,17 @@ class AugmentedStream(IterableDataset):
         return iter(Augmented()[i] for i in range(len(problem()[0])))
 
 
+@pytest.mark.parametrize("stop_at", [7, 3])  # within the second epoch of 5 batches; within the first
 @pytest.mark.parametrize("data", ["loader", "stream", "dataset"])
 def test_data_drawing_from_torchs_rng_as_it_is_read_resumed_mid_epoch_gives_the_uninterrupted_runs_weights(
-    tmp_path, data
+    tmp_path, data, stop_at
 ):
     """A Dataset that augments as it reads (torch's RNG), in a DataLoader without workers, as a stream,
     or given to fit to batch: the batch after a mid-epoch checkpoint had been read ahead, before the step
     the checkpoint ends, and the resumed run read it again after the steps, from another state of the RNG:
-    other noise, and the weights ended elsewhere. Truth: the uninterrupted run."""
+    other noise, and the weights ended elsewhere. A stream stopped in its first epoch (its length not yet
+    known) read its batches again from the first, with the RNG of the step's set before that one. Truth:
+    the uninterrupted run."""
     batching = {"batch_size": 20} if data == "dataset" else {}
 
     def setup():
@@ -466,7 +469,7 @@ def test_data_drawing_from_torchs_rng_as_it_is_read_resumed_mid_epoch_gives_the_
 
     class StopAt(Callback):
         def on_step_end(self, state):
-            if state.step == 7:  # within the second epoch of 5 batches
+            if state.step == stop_at:
                 save_checkpoint(tmp_path, model=model, optimizer=optimizer, scheduler=None, state=state)
                 state.stop_reason = "interrupted"
 

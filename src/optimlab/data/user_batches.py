@@ -543,10 +543,11 @@ class UserBatches:
         if self.tensors is not None:  # move once, not every batch
             self.tensors = (self.tensors[0].to(device), self.tensors[1].to(device))
         known = self.steps_per_epoch
-        epoch, start = divmod(step, known) if known else (0, 0)
-        skip = 0 if known else step  # a length not known: count the batches already taken
+        # a length not known: the first epoch (a resumed run past it knows the length), its batches
+        # before ``step`` read and dropped as a known epoch's before ``start``
+        epoch, start = divmod(step, known) if known else (0, step)
         checked = False
-        at_step = self._draw_again(drawn, epoch)  # a length not known: the first epoch (epoch 0)
+        at_step = self._draw_again(drawn, epoch)
         while True:
             ahead, taken = _NOTHING, start
             if self._loader is not None:
@@ -566,9 +567,6 @@ class UserBatches:
                     raise self.miscounted(
                         taken, more=True, instead="no __len__ (then total_steps, not epochs)"
                     )
-                if skip:
-                    skip -= 1
-                    continue
                 if not checked:
                     self.check_batch(batch)
                     checked = True

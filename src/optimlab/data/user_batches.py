@@ -550,14 +550,7 @@ class UserBatches:
         at_step = self._draw_again(drawn, epoch)
         while True:
             ahead, taken = _NOTHING, start
-            if self._loader is not None:
-                self.drawn = {
-                    "epoch": epoch,
-                    "rng": torch.get_rng_state(),
-                    "generators": _states(_loader_generators(self._loader)),
-                }
-            elif self._epoch == self._dataset_epoch:  # its order is (seed, epoch)'s; its reads may draw
-                self.drawn = {"epoch": epoch}
+            self.drawn = self._drawn(epoch, torch.get_rng_state())
             for batch in self.epoch(epoch, start):
                 if at_step is not None:  # the epoch's order is drawn: torch's RNG goes on from the step's
                     torch.set_rng_state(at_step)
@@ -579,17 +572,20 @@ class UserBatches:
                 raise self.miscounted(taken, more=False, instead="no __len__ (then total_steps, not epochs)")
             if self.steps_per_epoch is None:
                 self.steps_per_epoch = taken
-            if self._loader is not None:  # the next epoch draws from here, and torch's RNG at its step
-                self.drawn = {
-                    "epoch": epoch + 1,
-                    "rng": None,
-                    "generators": _states(_loader_generators(self._loader)),
-                }
-            elif self._epoch == self._dataset_epoch:
-                self.drawn = {"epoch": epoch + 1}
+            # the next epoch draws from here; a loader's from torch's RNG as at its first step
+            self.drawn = self._drawn(epoch + 1, None)
             if ahead is not _NOTHING:
                 yield epoch, ahead
             epoch, start = epoch + 1, 0
+
+    def _drawn(self, epoch: int, rng: Tensor | None) -> dict[str, Any] | None:
+        """What :attr:`drawn` keeps as ``epoch`` starts: for a DataLoader, torch's RNG ``rng`` (None: as
+        the run leaves it at the epoch's first step) and the loader's own generators; for a Dataset
+        batched here, the epoch alone (its order is (seed, epoch)'s; its reads may draw); None for
+        data that draws nothing."""
+        if self._loader is not None:
+            return {"epoch": epoch, "rng": rng, "generators": _states(_loader_generators(self._loader))}
+        return {"epoch": epoch} if self._epoch == self._dataset_epoch else None
 
     def _draw_again(self, drawn: dict[str, Any] | None, epoch: int) -> Tensor | None:
         """Set the RNGs to read ``epoch``'s batches as the run that recorded ``drawn`` did: a DataLoader's
@@ -604,7 +600,7 @@ class UserBatches:
         if loader is not None:
             generators = _loader_generators(loader)
             # another loader than the one that drew, or none drew (a Dataset batched here)
-            if len(drawn.get("generators", ())) != len(generators) or "rng" not in drawn:
+            if "generators" not in drawn or len(drawn["generators"]) != len(generators):
                 return None
             if epoch and loader.persistent_workers and loader.num_workers:
                 # its workers' seed was drawn once, at the first epoch: drawn now, it must not take this one's

@@ -128,15 +128,16 @@ NON_NEGATIVE_INT = Interval(0, None, integer=True)
 SEED = Interval(0, 2**32 - 1, integer=True)
 
 
-def whole_number(value: Any, field: str, accepted: Interval) -> int:
+def whole_number(value: Any, field: str, accepted: Interval, *, also: str = "") -> int:
     """``value`` as an int, numpy's integers included, when ``accepted`` holds it; else refused in one
-    line (a float, even 2.0, which torch's generator and DataLoader refuse with a traceback)."""
+    line (``also`` added to the accepted values: ``", or None"``): a float, even 2.0, which torch's
+    generator and DataLoader refuse with a traceback, and a count kept as 2.0 shows as one."""
     try:
         whole = operator.index(value)
     except TypeError:
         whole = None
     if whole is None or isinstance(value, bool) or not accepted.contains(whole):
-        raise InvalidValueError(field, value, str(accepted))
+        raise InvalidValueError(field, value, f"{accepted}{also}")
     return whole
 
 

@@ -86,14 +86,29 @@ def test_a_callback_interval_or_threshold_out_of_range_is_refused_in_one_line(ma
         make()
 
 
+@pytest.mark.parametrize("count", [3.0, np.float64(3)])
+def test_a_count_given_as_a_float_is_refused_in_one_line(tmp_path, count):
+    """``EarlyStopping(patience=np.float64(3))`` (or 3.0) kept the float 3.0, and its stop said 'for 3.0
+    evaluations'; ``every=2.0`` of MetricsLog and Checkpointing kept a float count too. Truth: a count is
+    a whole number, refused as a float (even 2.0) as fit's total_steps and epochs are."""
+    makers = {
+        "EarlyStopping patience": lambda: EarlyStopping(patience=count),
+        "MetricsLog every": lambda: MetricsLog(tmp_path / "m.jsonl", every=count),
+        "Checkpointing every": lambda: Checkpointing(lambda state: None, every=count),
+    }
+    for field, make in makers.items():
+        with pytest.raises(InvalidValueError, match=f"for {field}: accepted an integer"):
+            make()
+
+
 def test_numpy_numbers_are_taken_as_the_python_numbers_they_hold(tmp_path):
     """``EarlyStopping(patience=np.int64(3))``, ``min_delta=np.float32(0.5)`` and ``every=np.int64(2)``
     (counts computed with NumPy) were refused as out of range. Truth: the Python numbers they hold; a
     NumPy bool is still refused, as True is."""
     stop = EarlyStopping(patience=np.int64(3), min_delta=np.float32(0.5))
     assert (stop.patience, stop.min_delta) == (3, 0.5) and type(stop.patience) is int
-    assert MetricsLog(tmp_path / "m.jsonl", every=np.int64(2)).every == 2
-    assert Checkpointing(lambda state: None, every=np.int64(2)).every == 2
+    assert type(MetricsLog(tmp_path / "m.jsonl", every=np.int64(2)).every) is int
+    assert type(Checkpointing(lambda state: None, every=np.int64(2)).every) is int
     with pytest.raises(InvalidValueError, match="for EarlyStopping patience: accepted"):
         EarlyStopping(patience=np.bool_(True))
 

@@ -1003,6 +1003,20 @@ def test_an_optimizer_with_a_nan_or_infinite_lr_is_refused_before_training(hyper
     assert torch.equal(model.weight, before)
 
 
+def test_an_evaluation_interval_given_as_a_float_is_refused_in_one_line():
+    """``eval_every=2.0`` kept a float count. Truth: a count is a whole number, refused as a float as
+    total_steps is; the weights unchanged."""
+    x, y = torch.randn(16, 3), torch.randint(0, 2, (16,))
+    model = nn.Linear(3, 2)
+    before = model.weight.detach().clone()
+    with pytest.raises(
+        InvalidValueError, match="for eval_every: accepted an integer in \\[1, inf\\), or None"
+    ):
+        fit(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, loss_fn=nn.CrossEntropyLoss(),
+            total_steps=2, eval_every=2.0, evaluate=dict)  # fmt: skip
+    assert torch.equal(model.weight, before)
+
+
 def test_numpy_integers_count_steps_and_epochs():
     """``total_steps=np.int64(4)`` (a count computed with numpy) was refused as 'not an integer in [0, inf)'."""
     np = pytest.importorskip("numpy")

@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 from optimlab.atomic import write_atomically
 from optimlab.errors import InvalidValueError
-from optimlab.registry import NON_NEGATIVE, POSITIVE_INT, real_number
+from optimlab.registry import NON_NEGATIVE, POSITIVE_INT, real_number, whole_number
 from optimlab.train.loop import Callback, TrainState
 from optimlab.workloads.workload import metric_goal
 
@@ -44,7 +44,7 @@ class MetricsLog(Callback):
     """
 
     def __init__(self, path: str | Path, *, every: int = 1) -> None:
-        every = real_number(every, "MetricsLog every", POSITIVE_INT)  # 0 raised ZeroDivisionError at step 1
+        every = whole_number(every, "MetricsLog every", POSITIVE_INT)  # 0 raised ZeroDivisionError at step 1
         self.path, self.every = Path(path), every
         self._handle: TextIO | None = None
         self._ahead = 0.0  # how far the kept lines' clock ran ahead of the checkpoint's
@@ -147,7 +147,7 @@ class EarlyStopping(Callback):
                 )
         if mode not in ("min", "max"):
             raise InvalidValueError("EarlyStopping mode", mode, "'min' or 'max'")
-        patience = real_number(patience, "EarlyStopping patience", POSITIVE_INT)
+        patience = whole_number(patience, "EarlyStopping patience", POSITIVE_INT)
         min_delta = real_number(min_delta, "EarlyStopping min_delta", NON_NEGATIVE)
         self.metric, self.patience, self.mode, self.min_delta = metric, patience, mode, min_delta
         self.metrics_read = (("EarlyStopping metric", metric),)
@@ -201,7 +201,7 @@ class Checkpointing(Callback):
         before_save: Sequence[MetricsLog] = (),
     ) -> None:
         if every is not None:
-            every = real_number(every, "Checkpointing every", POSITIVE_INT, also=", or None (once an epoch)")
+            every = whole_number(every, "Checkpointing every", POSITIVE_INT, also=", or None (once an epoch)")
         if max_seconds != math.inf:  # "300" raised TypeError at the first step; NaN never saved by time
             max_seconds = real_number(
                 max_seconds, "Checkpointing max_seconds", NON_NEGATIVE, also=", or math.inf (by steps alone)"

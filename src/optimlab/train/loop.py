@@ -322,7 +322,7 @@ def fit(
     if grad_clip_norm is not None:
         grad_clip_norm = real_number(grad_clip_norm, "grad_clip_norm", POSITIVE, also=", or None")
     if eval_every is not None:
-        eval_every = real_number(eval_every, "eval_every", POSITIVE_INT, also=", or None")
+        eval_every = whole_number(eval_every, "eval_every", POSITIVE_INT, also=", or None")
     if autocast_dtype not in (None, *AUTOCAST_DTYPES):  # torch warns, then trains in float32
         raise InvalidValueError("autocast_dtype", autocast_dtype, "torch.bfloat16, torch.float16, or None")
     if autocast_dtype == torch.float16 and _needs_closure(optimizer):

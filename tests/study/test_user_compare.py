@@ -2,6 +2,7 @@
 
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -287,7 +288,8 @@ BAD_INPUTS = [
     ({"members": 4}, "4 for members: accepted only with backend='batched', not 'local'"),  # was unused
     ({"seeds": 0}, "0 for seeds: accepted an integer in \\[1, inf\\)"),
     ({"seeds": 2.0}, "2.0 for seeds: accepted an integer in \\[1, inf\\)"),
-    ({"budget": 0}, "0 for budget: accepted an integer >= 1"),
+    ({"budget": 0}, "0 for budget: accepted an integer in \\[1, inf\\): the tuning trials each method gets"),
+    ({"budget": 2.0}, "2.0 for budget: accepted an integer in \\[1, inf\\)"),
     ({"epochs": 0}, "0 for epochs: accepted an integer in \\[1, inf\\): the passes"),
     ({"space": {"optimizer.lr": {"low": -1.0, "high": 1.0, "log": True}}}, "-1.0 for log-scaled range"),
     ({"space": {"optimizer.lr": [0.0, 0.1]}}, "optimizer.lr: .*greater than 0"),
@@ -341,6 +343,22 @@ def test_bad_input_is_one_optimlab_error_naming_it(given, match, tmp_path):
     assert not (tmp_path / "run").exists()  # refused before anything was written
 
 
+def test_numpys_integers_are_taken_as_the_counts_they_hold(tmp_path):
+    """seeds=np.int64(2) (a count from NumPy, a loop over np.arange) was refused as 'not an integer in
+    [1, inf)', and budget=np.int64(1) too. Truth: NumPy's integers are integers (operator.index, PEP 357),
+    as bench.run and the recipe's fields take them: the same study as the plain ints'."""
+    x, y = torch.randn(32, 3, generator=torch.Generator().manual_seed(0)), torch.arange(32) % 2
+    counts = {"budget": np.int64(1), "seeds": np.int32(2), "epochs": np.int64(1)}
+    done = optimlab.compare(["sgd"], model="mlp", data=(x, y), out=tmp_path / "numpy", **counts)
+    plain = optimlab.compare(
+        ["sgd"], model="mlp", data=(x, y), out=tmp_path / "int", budget=1, seeds=2, epochs=1
+    )
+    spec, expected = done.results[0].spec, plain.results[0].spec
+    assert (spec.budget, spec.seeds, spec.recipe.training.epochs) == (1, 2, 1)
+    assert type(spec.seeds) is int and spec.to_dict()["seeds"] == expected.to_dict()["seeds"]
+    assert done.leaderboard[0].test == plain.leaderboard[0].test
+
+
 def test_a_first_loss_of_nan_is_left_to_the_trials_where_the_compared_field_may_change_it(tmp_path):
     """Refused where only optimizers differ (the table above); a compared field outside the optimizer
     and its schedule may give another first loss, so each trial runs and fails on its own. Every trial
@@ -359,6 +377,8 @@ def test_a_first_loss_of_nan_is_left_to_the_trials_where_the_compared_field_may_
         f"every trial of study 'your_code' failed; the first: {records[0].message}"
     ]
     assert done.report.is_file()  # the comparison is still returned and written
+    with pytest.warns(OptimlabWarning, match="every trial of study 'your_code' failed"):
+        optimlab.compare(out=tmp_path, resume=True)  # resumed: said again
 
 
 def test_a_loss_function_trains_as_torchs_loss_module_does(tmp_path):

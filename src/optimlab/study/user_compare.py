@@ -55,7 +55,7 @@ from optimlab.errors import (
     keywords_checked,
 )
 from optimlab.recipe import MODEL_LOSS, Recipe, RecipeError
-from optimlab.registry import POSITIVE_INT, boolean, get_registry, normalize_name
+from optimlab.registry import POSITIVE_INT, boolean, get_registry, normalize_name, whole_number
 from optimlab.study.analysis import metric_bounds
 from optimlab.study.backends import BACKENDS, BackendOptions
 from optimlab.study.compare import (
@@ -434,12 +434,17 @@ def compare(
         raise InvalidValueError(
             "optimizers", got, "a list of them, even of one: ['adam'], [torch.optim.AdamW]"
         )
+    counts = {}  # numpy's integers as the ints they hold (np.int64(3) was 'not an integer')
     for field, value, meaning in (
         ("seeds", seeds, "the fresh seeds each method's best configuration reruns on"),  # as --seeds
         ("epochs", epochs, "the passes over the training split each trial trains"),
+        ("budget", budget, "the tuning trials each method gets"),
     ):
-        if value is not None and not (isinstance(value, int) and POSITIVE_INT.contains(value)):
-            raise InvalidValueError(field, value, f"{POSITIVE_INT}: {meaning}")
+        try:
+            counts[field] = None if value is None else whole_number(value, field, POSITIVE_INT)
+        except InvalidValueError:
+            raise InvalidValueError(field, value, f"{POSITIVE_INT}: {meaning}") from None
+    seeds, epochs, budget = counts["seeds"], counts["epochs"], counts["budget"]
     if recipe is not None and not isinstance(recipe, Mapping):
         raise InvalidValueError(
             "recipe", describe(recipe), "dotted fields held constant: {'training.batch_size': 64}"
@@ -495,7 +500,7 @@ def compare(
             )
         _check_named_as_stored(named, storage or out, name)
         if not given:
-            return run_comparison(resume=True, seeds=seeds, **run)
+            return _failures_said(run_comparison(resume=True, seeds=seeds, **run))
     updates: dict[str, Any] = {}  # the model section first: the recipe's fields then refine it
     if "model" in named:
         updates["model"] = {"name": named["model"][0]}
@@ -546,12 +551,16 @@ def compare(
             "protocol": protocol, "pruner": pruner}  # fmt: skip
     if resume:  # the call that started it, run again (a script rerun after a kill): its settings stored
         _check_as_stored(list(values), plan, storage or out, name)
-        done = run_comparison(resume=True, seeds=seeds, **run)
-    else:
-        done = run_comparison(list(values), **plan, **run)
-    for result in done.results:  # no method has a result: said, as the command line says it (exit 1)
+        return _failures_said(run_comparison(resume=True, seeds=seeds, **run))
+    return _failures_said(run_comparison(list(values), **plan, **run))
+
+
+def _failures_said(done: Comparison) -> Comparison:
+    """``done``, each study of it whose every trial (or every seed rerun) failed said in one
+    OptimlabWarning at the caller's line, as the command line says it (and exits 1)."""
+    for result in done.results:
         if said := all_failed(result):
-            warnings.warn(said, OptimlabWarning, stacklevel=3)
+            warnings.warn(said, OptimlabWarning, stacklevel=4)
     return done
 
 

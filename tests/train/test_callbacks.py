@@ -45,6 +45,50 @@ def test_checkpointing_once_an_epoch_saves_at_each_epoch_end_of_data_of_unknown_
     assert saved == [3, 6, 7]  # each epoch's end, then the last step
 
 
+class NanGradientAt(nn.Module):
+    """A linear model whose training step ``at`` has a finite loss and a NaN gradient (sqrt's at 0, as
+    a norm's of a zero vector): its update leaves NaN weights, which only the next step's loss shows."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__()
+        self.lin, self.at, self.steps = nn.Linear(3, 2), at, 0
+
+    def forward(self, x):
+        out = self.lin(x)
+        if self.training:
+            self.steps += 1
+            if self.steps == self.at:
+                zero = (self.lin.weight - self.lin.weight.detach()).sum()
+                out = out + 0.0 * zero.abs().sqrt()
+        return out
+
+
+def test_a_users_checkpointing_takes_no_checkpoint_of_weights_that_are_not_finite():
+    """A user's own ``Checkpointing(save=...)`` in fit saved the NaN weights that step 2's update left
+    (only train()'s own save checked them), and the run stopped a step later blaming that step's loss.
+    Truth: the weights after each update (torch.isfinite): step 1's are finite and saved, step 2's are
+    not, so the run stops there as diverged, without a save."""
+    model = NanGradientAt(2)
+    saved = []
+
+    def save(state):
+        saved.append((state.step, all(bool(torch.isfinite(p).all()) for p in model.parameters())))
+
+    state = fit(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        Rows().x,
+        Rows().y,
+        loss_fn=nn.CrossEntropyLoss(),
+        batch_size=20,
+        total_steps=6,
+        callbacks=[Checkpointing(save, every=1, max_seconds=math.inf)],
+    )  # fmt: skip
+    assert saved == [(1, True)]
+    assert state.diverged and state.step == 2
+    assert "the update of step 2 (lr 0.1) left weights that are not finite" in state.stop_reason
+
+
 def test_early_stopping_on_a_metric_the_evaluation_lacks_names_it_and_those_it_gives():
     """A misspelt or absent metric raised a bare KeyError after the first epoch had trained, then was
     refused in one line after it (an hour of real data); now before any step: the weights unchanged."""

@@ -92,6 +92,24 @@ def test_a_step_leaving_weights_not_finite_is_no_checkpoint_and_stops_the_run_th
     assert all(torch.isfinite(v).all() for v in checkpoint["model"].values() if v.is_floating_point())
 
 
+def test_a_runs_weights_are_checked_once_a_checkpoint(monkeypatch, tmp_path):
+    """The last step's weights were checked twice, by fit and again by the run's save, each parameter
+    read back to the host apart. Truth: one check for each of the 3 checkpoints of a 3-step run
+    (checkpoint_every 1), the last step's included."""
+    from optimlab.train.loop import TrainState
+
+    checked = []
+    real = TrainState.stop_if_weights_diverged
+    monkeypatch.setattr(
+        TrainState,
+        "stop_if_weights_diverged",
+        lambda state, opt: checked.append(state.step) or real(state, opt),
+    )
+    recipe = {**SMALL, "training": {"steps": 3, "batch_size": 32, "checkpoint_every": 1}}
+    assert train(Recipe.from_dict(recipe), tmp_path / "run").steps == 3
+    assert checked == [1, 2, 3]
+
+
 def test_a_run_with_nothing_held_out_says_so_instead_of_reporting_no_metrics():
     recipe = Recipe.from_dict({**SMALL, "data": {"name": "digits", "val_fraction": 0, "test_fraction": 0}})
     result = train(recipe.with_updates({"training.steps": 3}))

@@ -190,7 +190,9 @@ class EarlyStopping(Callback):
 
 class Checkpointing(Callback):
     """Calls ``save()`` every ``every`` steps (default: once an epoch), whenever ``max_seconds`` have
-    passed since the last save, and at the end of training (unless it diverged)."""
+    passed since the last save, and at the end of training (unless it diverged). In :func:`fit
+    <optimlab.train.loop.fit>`, the weights are checked first: an update that left one not finite (a
+    finite loss, a NaN gradient) is no checkpoint, and stops the run as diverged."""
 
     def __init__(
         self,
@@ -208,6 +210,8 @@ class Checkpointing(Callback):
             )
         self.save, self.every, self.max_seconds, self.before_save = save, every, max_seconds, before_save
         self._saved_at, self._saved_step = time.monotonic(), -1
+        # set by fit: stops the run as diverged where the weights are not finite
+        self.check_weights: Callable[[TrainState], None] | None = None
 
     def on_train_start(self, state: TrainState) -> None:
         self._saved_at = time.monotonic()
@@ -224,6 +228,10 @@ class Checkpointing(Callback):
             self._save(state)
 
     def _save(self, state: TrainState) -> None:
+        if self.check_weights is not None:
+            self.check_weights(state)
+            if state.diverged:
+                return
         for log in self.before_save:  # the log must hold every line up to the checkpoint's step
             log.flush(sync=True)
         self.save(state)

@@ -135,8 +135,7 @@ class TrainState:
     def stop_if_weights_diverged(self, optimizer: torch.optim.Optimizer) -> None:
         """Stop the run as diverged if the last update left a weight ``optimizer`` steps not finite
         (its loss was finite, read before the update: the run's last step, which no later loss checks)."""
-        params = [p for group in optimizer.param_groups for p in group["params"]]
-        if not all(bool(torch.isfinite(p).all()) for p in params):
+        if not _all_finite([p for group in optimizer.param_groups for p in group["params"]]):
             self.diverged = True
             self.stop_reason = (
                 f"training diverged: the update of step {self.step} (lr {self.lr:.3g}) left weights that "
@@ -451,6 +450,12 @@ def fit(
                 raise InvalidValueError(
                     field, name, f"a metric the evaluation gives: {', '.join(sorted(given))}"
                 )
+    # A finite loss whose gradient is not (a norm's at 0) leaves weights NaN, which the next loss would
+    # tell only after the step's checkpoint: a Checkpointing checks them before it saves (check_weights)
+    check_weights = _weights_check(optimizer)
+    for callback in callbacks:
+        if hasattr(callback, "check_weights"):
+            callback.check_weights = check_weights
     begun: list[Callback] = []  # told of an exception: each callback started, or starting
     try:  # from the first callback's start: a refusal or Ctrl-C anywhere stops the progress bar
         for callback in callbacks:
@@ -506,7 +511,7 @@ def fit(
                     state.seconds = elapsed()
                     _stop_if_diverged(state, group)
                 if not state.diverged and (state.step >= total_steps or state.stop_reason is not None):
-                    state.stop_if_weights_diverged(optimizer)  # no next loss will tell (nor a skipped step)
+                    check_weights(state)  # no next loss will tell (nor a skipped step)
                 due = _evaluation_due(state, eval_every=eval_every, total_steps=total_steps)
                 if evaluate is not None and not state.diverged and (due or state.stop_reason is not None):
                     state.last_metrics = _evaluated(model, optimizer, evaluate)
@@ -532,6 +537,29 @@ def fit(
     for callback in callbacks:
         callback.on_train_end(state)
     return state
+
+
+def _weights_check(optimizer: torch.optim.Optimizer) -> Callable[[TrainState], None]:
+    """``state.stop_if_weights_diverged(optimizer)`` once a step: the last step's weights, checked by
+    fit, are not read again by that step's checkpoint."""
+    checked = -1
+
+    def check(state: TrainState) -> None:
+        nonlocal checked
+        if state.step != checked:
+            state.stop_if_weights_diverged(optimizer)
+            checked = state.step
+
+    return check
+
+
+def _all_finite(tensors: list[torch.Tensor]) -> bool:
+    """Whether every element of ``tensors`` is finite, read back once a device, not once a tensor (each
+    read waits for the device to finish its queued work)."""
+    flags: dict[torch.device, list[torch.Tensor]] = {}
+    for tensor in tensors:
+        flags.setdefault(tensor.device, []).append(torch.isfinite(tensor).all())
+    return all(bool(torch.stack(each).all()) for each in flags.values())
 
 
 def _evaluated(

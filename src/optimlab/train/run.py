@@ -281,12 +281,7 @@ def _train(
                 )
             changes = [*checkpoint.get("recipe_changes", []), *({**c, "step": state.step} for c in changes)]
 
-        def save(state: TrainState) -> None:
-            # A finite loss whose gradient is not (a norm's at 0) leaves weights NaN, which the next loss
-            # would tell only after this save: a checkpoint holds the last finite weights, or is not taken.
-            state.stop_if_weights_diverged(built.optimizer)
-            if state.diverged:
-                return
+        def save(state: TrainState) -> None:  # after Checkpointing's check of the weights
             save_checkpoint(
                 out,
                 model=built.model,

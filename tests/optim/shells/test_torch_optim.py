@@ -377,7 +377,9 @@ def test_a_state_dict_loaded_into_groups_in_another_order_is_refused_not_stepped
 def test_named_groups_loaded_in_another_order_are_refused_where_their_shapes_agree(name):
     """Two layers of one shape in swapped groups pass the shape check: each parameter took the other
     layer's moments and lr, and its group the other's names, silently (torch.optim.Adam loads it too).
-    The names saved with the state (model.named_parameters()) tell it; a renamed model still loads."""
+    The names saved with the state (model.named_parameters()) tell it; a renamed model still loads, by
+    position as torch's, also where its new names are old ones (a Flatten put first: '1.weight' was the
+    second layer's), which was refused: it continues as the run that was not reloaded, bit for bit."""
     model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 4))
     named = list(model.named_parameters())
     saved = create(name, [{"params": named[:2], "lr": 0.1}, {"params": named[2:], "lr": 0.01}])
@@ -394,6 +396,16 @@ def test_named_groups_loaded_in_another_order_are_refused_where_their_shapes_agr
     renamed = [(f"_orig_mod.{n}", p) for n, p in named]
     create(name, [{"params": renamed[:2]}, {"params": renamed[2:]}]).load_state_dict(saved.state_dict())
     create(name, [{"params": named[:2]}, {"params": named[2:]}]).load_state_dict(saved.state_dict())
+    moved = torch.nn.Sequential(torch.nn.Flatten(), *copy.deepcopy(model))  # names 1.*, 2.*
+    shifted = list(moved.named_parameters())
+    loaded = create(name, [{"params": shifted[:2], "lr": 0.1}, {"params": shifted[2:], "lr": 0.01}])
+    loaded.load_state_dict(copy.deepcopy(saved.state_dict()))  # as from a file: torch shares tensors
+    x = torch.randn(3, 4)
+    for net, optimizer in ((model, saved), (moved, loaded)):
+        optimizer.zero_grad()
+        net(x).sum().backward()
+        optimizer.step()
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), moved.parameters()))
 
 
 def test_a_state_dict_of_another_optimizer_with_its_hyperparameters_is_refused():

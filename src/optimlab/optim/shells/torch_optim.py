@@ -58,7 +58,7 @@ from optimlab.optim.kernels.compiled import lift_floats
 from optimlab.optim.shells.fused import FusedPath
 from optimlab.registry import Capability, Entry, get_registry, plain_numbers
 
-__all__ = ["SHELL_KEYWORDS", "Optimizer", "current", "steppable", "torch_method"]
+__all__ = ["SHELL_KEYWORDS", "Optimizer", "check_names", "current", "steppable", "torch_method"]
 
 Factory = Callable[..., GradientTransformation]
 _TORCH_GROUP_KEYS = frozenset({"params", "param_names"})
@@ -224,6 +224,34 @@ def _layout(template: State) -> tuple[tuple[str, type], ...]:
 def _counter_value(value: Any) -> Any:
     """A shared counter (a step count, NAdam's running product) as a hashable value."""
     return tuple(value.reshape(-1).tolist()) if isinstance(value, Tensor) else value
+
+
+def check_names(
+    owner: str, groups_here: Sequence[Mapping[str, Any]], saved_groups: Sequence[Mapping[str, Any]]
+) -> None:
+    """Refuse a state saved with parameter names (``model.named_parameters()``) whose names sit at other
+    places here: groups or parameters given in another order, which a shape check misses where the
+    shapes agree (two Linear(64, 64) layers), and each parameter would take another's state and lr.
+    Places are compared only where the saved names are the names here; other names (a model renamed,
+    compiled: ``_orig_mod.``, or a layer put before the others: ``0.`` now ``1.``) load by position, as
+    torch's. ``owner`` names the optimizer in the message."""
+    names_here = [name for group in groups_here for name in group.get("param_names", ())]
+    names_saved = [name for group in saved_groups for name in group.get("param_names", ())]
+    if set(names_here) != set(names_saved):
+        return
+    places: dict[str, tuple[int, int] | None] = {}
+    for index, group in enumerate(groups_here):
+        for position, name in enumerate(group.get("param_names", ())):
+            places[name] = None if name in places else (index, position)  # a name given twice: unread
+    for index, group in enumerate(saved_groups):
+        for position, name in enumerate(group.get("param_names", ())):
+            here = places.get(name)
+            if here is not None and here != (index, position):
+                raise OptimlabError(
+                    f"{owner} cannot load this state_dict: its parameter {name!r} was saved at position "
+                    f"{position} of param group {index}, and is at position {here[1]} of param group "
+                    f"{here[0]} here. Give the param groups and their parameters in the order they were saved"
+                )
 
 
 class Optimizer(torch.optim.Optimizer):
@@ -643,7 +671,7 @@ class Optimizer(torch.optim.Optimizer):
         loaded into adam: its momentum would be ignored), and state whose shape is not its parameter's
         (groups given in another order): the foreach ops of a step read past such a tensor's end (a
         segfault or a silent update). Returns each group's chain template (``init([])``)."""
-        self._check_names(state_dict.get("param_groups", []))
+        check_names(self._owner, self.param_groups, state_dict.get("param_groups", []))
         others = {  # optimlab's own optimizers' (a user's torch optimizer registered by path takes anything)
             name
             for entry in get_registry("optimizer")
@@ -680,26 +708,6 @@ class Optimizer(torch.optim.Optimizer):
                     "optimizer; load a state_dict saved by the same optimlab optimizer"
                 )
         return templates
-
-    def _check_names(self, saved_groups: Sequence[Mapping[str, Any]]) -> None:
-        """Refuse a state saved with parameter names (``model.named_parameters()``) whose names sit at other
-        places here: groups or parameters given in another order, which the shape check misses where the
-        shapes agree (two Linear(64, 64) layers), and each parameter would take another's state and lr.
-        Names found nowhere here (a model renamed, compiled: ``_orig_mod.``) load by position, as torch's."""
-        places: dict[str, tuple[int, int] | None] = {}
-        for index, group in enumerate(self.param_groups):
-            for position, name in enumerate(group.get("param_names", ())):
-                places[name] = None if name in places else (index, position)  # a name given twice: unread
-        for index, group in enumerate(saved_groups):
-            for position, name in enumerate(group.get("param_names", ())):
-                here = places.get(name)
-                if here is not None and here != (index, position):
-                    raise OptimlabError(
-                        f"{self._owner} cannot load this state_dict: its parameter {name!r} was saved at "
-                        f"position {position} of param group {index}, and is at position {here[1]} of param "
-                        f"group {here[0]} here. Give the param groups and their parameters in the order "
-                        "they were saved"
-                    )
 
     def _check_shapes(
         self,

@@ -163,3 +163,18 @@ def test_the_workload_counts_the_tuning_trials_a_grid_within_the_budget_plans(tm
         "6 tuning trials (a grid of 3 x 2 over optimizer.lr x optimizer.weight_decay, the largest grid "
         "within the budget of 7) per method"
     ) in page
+
+
+def test_a_methods_seed_runs_are_listed_in_their_order(tmp_path):
+    """With 11 seeds the recipe's summary read 'its seed runs: 1, 10, 11, 2, ...': the runs sorted by
+    their keys as text (seeds/10 before seeds/2). Truth: the seed plan's order, seeds 1..11."""
+    result = bench_result(("w1",))
+    (study,) = result.results
+    kept = [r for r in study.records if r.phase != "seeds"]
+    for i in range(11):
+        kept += [dataclasses.replace(record(m, f"seeds/{i}", 1e-2), seed=i + 1) for m in ("sgd", "adam")]
+    results = [StudyResult(study.spec, "", kept)]
+    one = BenchResult(results=results, scores=score(results), seconds=1.0, settings=result.settings)
+    path, _ = write_bench_report(one, tmp_path / "report.html")
+    listed = ", ".join(str(s) for s in range(1, 12))
+    assert path.read_text().count(f"seed 1; its seed runs: {listed})") == 2

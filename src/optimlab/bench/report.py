@@ -106,7 +106,7 @@ def _recipes(page: Page, result: StudyResult) -> None:
     for method in result.spec.methods:
         runs = sorted(
             (r for r in result.records if r.method == method.name and r.phase == SEEDS and r.recipe),
-            key=lambda r: r.key,
+            key=lambda r: r.place,
         )
         if runs:
             seeds = ", ".join(str(r.seed) for r in runs)

@@ -202,7 +202,7 @@ def time_to_target(
 def best_tuning_trial(spec: StudySpec, records: Sequence[TrialRecord]) -> TrialRecord | None:
     """The completed tuning trial with the best metric (ties: the earlier key); None if none completed."""
     best = None
-    for record in sorted(records, key=lambda r: int(r.key.split("/")[1])):
+    for record in sorted(records, key=lambda r: r.place):
         if (
             record.phase == TUNE
             and record.state == "complete"

@@ -445,6 +445,11 @@ class TrialRecord:
     model: dict[str, Any] | None = None
 
     @property
+    def place(self) -> int:
+        """Its place in its phase's plan: 3 for ``tune/3`` (``seeds/10`` after ``seeds/2``, as text is not)."""
+        return int(self.key.split("/")[1])
+
+    @property
     def finished(self) -> bool:
         """Finished and counted: interrupted trials are replaced by a rerun of their key, duplicates were
         never trained."""

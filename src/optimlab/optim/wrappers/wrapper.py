@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
-from optimlab.optim.shells.torch_optim import Optimizer, torch_method
+from optimlab.optim.shells.torch_optim import Optimizer, check_names, torch_method
 from optimlab.registry import Capability, Entry, get_registry
 
 __all__ = ["BaseSpec", "WrappedOptimizer", "base_entry", "base_optimizer"]
@@ -122,6 +122,7 @@ class WrappedOptimizer(torch.optim.Optimizer):
             returned = pre_hook(self, state_dict)
             state_dict = state_dict if returned is None else returned
         prefix = f"{self.state_prefix}."
+        check_names(self.state_prefix, self.param_groups, state_dict.get("param_groups", []))
         self._check_shapes(state_dict, prefix)
         base_state = {
             index: {k: v for k, v in entry.items() if not k.startswith(prefix)}

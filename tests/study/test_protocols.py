@@ -1,7 +1,9 @@
 """Protocols: every method gets the same budget; seeds are fresh; the lr range follows the optimizer."""
 
 import dataclasses
+import json
 
+import numpy as np
 import pytest
 
 from optimlab.errors import InvalidValueError, OptimlabError
@@ -332,3 +334,15 @@ def test_a_compared_files_path_is_told_the_import_path(field, values, said):
             "w", get_workload("digits_mlp", epochs=1), methods_from(field, values), budget=1
         )
     assert str(refused.value).endswith(said) and "method names" not in str(refused.value)
+
+
+def test_numpys_integers_are_a_budget_and_seeds_and_stored_as_ints():
+    """optimlab.bench.run(budget=np.int64(3)) and StudySpec(seeds=np.int32(2)) were refused as 'an integer
+    >= 1' (seeds=np.int64 was taken by bench.run itself). Truth: NumPy's integers are integers
+    (operator.index, PEP 357): the plan of the plain ints, stored as JSON."""
+    given = spec(budget=np.int64(3), seeds=np.int32(2))
+    assert given == spec(budget=3, seeds=2) and type(given.budget) is type(given.seeds) is int
+    assert json.loads(json.dumps(given.to_dict()))["budget"] == 3
+    for bad in (2.0, 0, True):
+        with pytest.raises(InvalidValueError, match=f"{bad} for budget: accepted an integer in"):
+            spec(budget=bad)

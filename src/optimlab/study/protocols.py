@@ -29,7 +29,7 @@ import torch
 
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.recipe import Recipe, RecipeError
-from optimlab.registry import SEED, Capability, get_registry
+from optimlab.registry import SEED, Capability, Interval, get_registry, whole_number
 from optimlab.study.space import Dimension, SearchSpace, as_recipe_field
 from optimlab.workloads import Workload
 
@@ -175,9 +175,9 @@ class StudySpec:
             raise InvalidValueError("protocol", self.protocol, "one of " + ", ".join(PROTOCOLS))
         if self.pruner not in PRUNERS:
             raise InvalidValueError("pruner", self.pruner, "one of " + ", ".join(PRUNERS))
-        for field, value, least in (("budget", self.budget, 1), ("seeds", self.seeds, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise InvalidValueError(field, value, f"an integer >= {least}")
+        for field, least in (("budget", 1), ("seeds", 0)):  # numpy's integers as the ints they hold
+            count = whole_number(getattr(self, field), field, Interval(least, None, integer=True))
+            object.__setattr__(self, field, count)
         if not self.methods:
             raise InvalidValueError("methods", self.methods, "at least one method to compare")
         for method in self.methods:  # a bad field or value fails here, before any trial starts

@@ -71,12 +71,56 @@ def test_a_doctors_findings_read_back_from_the_trackers_run(tmp_path, monkeypatc
         from mlflow.tracking import MlflowClient
 
         text = Path(MlflowClient().download_artifacts(tracker.run_id, "doctor.md", str(tmp_path))).read_text()
-    (finding,) = diagnosis.findings
+    finding = diagnosis.findings[0]
     assert finding.rule == "input_scale" and finding.severity == "error"
-    cells = [finding.severity, finding.rule, finding.title, finding.recommendation]
-    assert f"| 1 | {' | '.join(map(markdown_cell, cells))} |  |" in text.splitlines()
+    cells = [finding.severity, finding.title, finding.recommendation]
+    assert f"| 1 | {' | '.join(map(markdown_cell, cells))} |" in text.splitlines()
     assert f"1. {markdown_cell(finding.explanation)}" in text.splitlines()
     assert text.startswith(f"Findings after {len(diagnosis.statistics.steps)} steps")
+
+
+def test_the_findings_text_says_what_optimlab_doctor_prints(diagnosis, capsys):
+    """log_findings' text was a copy of the doctor's printed output that had drifted: a finding explained
+    by another listed raw rule names (one with no finding among them) where the CLI names the finding
+    present by number, and the LR range test's 'measured with' note and its candidates' scores were
+    missing. Truth: the lines `optimlab doctor` prints of the same diagnosis (_print_findings), each in
+    the tracker's text as markdown."""
+    import dataclasses
+
+    from optimlab.cli._output import Output
+    from optimlab.cli.doctor_cmd import _print_findings
+    from optimlab.doctor.lr_find import Candidate, LRRangeResult
+    from optimlab.integrations import log_findings
+
+    cause = diagnosis.findings[0]
+    effect = dataclasses.replace(
+        cause, rule="exploding_gradients", severity="warning", title="Exploding gradients",
+        explanation="norm 1e4 at step 3", recommendation="grad_clip_norm 1.0",
+        consequence_of=("input_scale", "init_scale"),  # init_scale: no finding of it here
+    )  # fmt: skip
+    candidates = [Candidate(lr=0.01, source="steepest", score=0.91), Candidate(lr=0.1, source="min")]
+    lr_range = LRRangeResult(
+        lrs=[0.01, 0.1], losses=[1.0, 2.0], smoothed=[1.0, 2.0], suggestion=0.01, min_loss_lr=0.01,
+        steepest_lr=0.01, stopped_at=None, reason="the checked candidate", candidates=candidates,
+        check="20 steps, held-out accuracy",
+    )  # fmt: skip
+    both = dataclasses.replace(diagnosis, findings=[cause, effect], lr_range=lr_range)
+    assert both.lr_measured_with == [cause]
+
+    class Text:
+        def log_text(self, name, text, *, step=0):
+            self.text = text
+
+    tracker = Text()
+    log_findings(both, tracker)
+    lines = tracker.text.splitlines()
+    _print_findings(Output(), both)
+    said = capsys.readouterr().out.splitlines()
+    assert "Exploding gradients (consequence of #1)" in tracker.text and "init_scale" not in tracker.text
+    notes = ("measured with #1 as it is", "Candidates (20 steps, held-out accuracy): 0.01: 0.91 (suggested)")
+    for note in notes:
+        assert any(note in line for line in said)
+        assert any(markdown_cell(note) in line for line in lines)
 
 
 def test_optimlab_doctor_log_sends_its_findings_to_each_tracker(tmp_path, monkeypatch, capsys):

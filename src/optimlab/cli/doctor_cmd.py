@@ -17,7 +17,6 @@ from optimlab.registry import POSITIVE_INT
 
 if TYPE_CHECKING:
     from optimlab.doctor.diagnose import Diagnosis
-    from optimlab.doctor.findings import Finding
     from optimlab.integrations.tracking import Tracker
     from optimlab.recipe import Recipe
 
@@ -209,42 +208,19 @@ def _time_left(called: float) -> float:
 
 
 def _print_findings(output: Output, diagnosis: Diagnosis) -> None:
-    """The ranked table; a finding explained by another names it (``consequence of #1``), as JSON does."""
-    steps_seen = len(diagnosis.statistics.steps)
-    number = {f.rule: i + 1 for i, f in enumerate(diagnosis.findings)}
-    if diagnosis.findings:
+    """The ranked table (:func:`~optimlab.doctor.findings.summary`), each finding's evidence, then the
+    notes; a finding explained by another names it (``consequence of #1``), as JSON does."""
+    from optimlab.doctor.findings import summary
 
-        def titled(f: Finding) -> str:
-            causes = ", ".join(f"#{number[c]}" for c in f.consequence_of if c in number)
-            return f"{f.title} (consequence of {causes})" if causes else f.title
-
-        rows = [(i + 1, f.severity, titled(f), f.recommendation) for i, f in enumerate(diagnosis.findings)]
-        output.table(
-            f"Findings after {steps_seen} steps, root cause first", ("#", "severity", "finding", "fix"), rows
-        )
+    said = summary(diagnosis)
+    if said.rows:
+        output.table(said.heading, ("#", "severity", "finding", "fix"), said.rows)
         # The numbers behind each finding, one line each, as the JSON's and the HTML report's explanation:
         # a title and a fix alone leave the reader to take the verdict on trust.
         output.result("Evidence:")
-        for i, f in enumerate(diagnosis.findings):
-            output.result(f"  #{i + 1} {f.explanation}")
+        for i, explanation in said.evidence:
+            output.result(f"  #{i} {explanation}")
     else:
-        output.result(f"No findings after {steps_seen} steps: the run looks healthy.")
-    if diagnosis.watch_cut:
-        output.result(f"Watched run: {diagnosis.watch_cut}")
-    if diagnosis.lr_range is not None:
-        found = diagnosis.lr_range
-        suggestion = f"lr {found.suggestion:.3g}" if found.suggestion is not None else "no lr"
-        output.result(f"LR range test: {suggestion} ({found.reason})")
-        if diagnosis.lr_measured_with:
-            causes = ", ".join(f"#{number[f.rule]}" for f in diagnosis.lr_measured_with)
-            output.result(
-                f"  measured with {causes} as it is: the best lr moves once that is fixed, so fix it first "
-                "and run the doctor again for the lr"
-            )
-        if found.check is not None:
-            scores = ", ".join(
-                f"{c.lr:.3g}: {'diverged' if c.score is None else f'{c.score:.4g}'}"
-                + (" (suggested)" if c.lr == found.suggestion else "")
-                for c in found.candidates
-            )
-            output.result(f"Candidates ({found.check}): {scores}")
+        output.result(said.heading)
+    for note in said.notes:
+        output.result(note)

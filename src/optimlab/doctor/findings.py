@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-__all__ = ["SEVERITIES", "Finding", "Severity", "rank"]
+if TYPE_CHECKING:
+    from optimlab.doctor.diagnose import Diagnosis
+
+__all__ = ["SEVERITIES", "Finding", "Severity", "Summary", "rank", "summary"]
 
 Severity = Literal["error", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")  # most severe first
@@ -87,3 +90,64 @@ def rank(findings: Sequence[Finding]) -> list[Finding]:
         for f in findings
     ]
     return sorted(marked, key=lambda f: (SEVERITIES.index(f.severity), depth(f.rule), -f.score))
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    """What the doctor says of a diagnosis, for each place that shows it (``optimlab doctor``'s output, a
+    tracker's text) to format alike.
+
+    Attributes:
+        heading: the table's title, or the one line that says the run looks healthy (no ``rows``).
+        rows: ``(#, severity, finding, fix)`` per finding, root cause first; a finding explained by
+            others names them by number (``... (consequence of #1)``).
+        evidence: ``(#, explanation)`` per finding: the numbers behind it.
+        notes: lines after them: the watched run's cut, the LR range test's suggestion, what it was
+            measured with, its candidates' scores.
+    """
+
+    heading: str
+    rows: tuple[tuple[int, str, str, str], ...]
+    evidence: tuple[tuple[int, str], ...]
+    notes: tuple[str, ...]
+
+
+def summary(diagnosis: Diagnosis) -> Summary:
+    """The :class:`Summary` of ``diagnosis`` (:func:`optimlab.doctor.diagnose`)."""
+    steps_seen = len(diagnosis.statistics.steps)
+    number = {f.rule: i + 1 for i, f in enumerate(diagnosis.findings)}
+
+    def titled(f: Finding) -> str:
+        causes = ", ".join(f"#{number[c]}" for c in f.consequence_of if c in number)
+        return f"{f.title} (consequence of {causes})" if causes else f.title
+
+    if diagnosis.findings:
+        heading = f"Findings after {steps_seen} steps, root cause first"
+    else:
+        heading = f"No findings after {steps_seen} steps: the run looks healthy."
+    notes = [f"Watched run: {diagnosis.watch_cut}"] if diagnosis.watch_cut else []
+    found = diagnosis.lr_range
+    if found is not None:
+        suggestion = f"lr {found.suggestion:.3g}" if found.suggestion is not None else "no lr"
+        notes.append(f"LR range test: {suggestion} ({found.reason})")
+        if diagnosis.lr_measured_with:
+            causes = ", ".join(f"#{number[f.rule]}" for f in diagnosis.lr_measured_with)
+            notes.append(
+                f"  measured with {causes} as it is: the best lr moves once that is fixed, so fix it first "
+                "and run the doctor again for the lr"
+            )
+        if found.check is not None:
+            scores = ", ".join(
+                f"{c.lr:.3g}: {'diverged' if c.score is None else f'{c.score:.4g}'}"
+                + (" (suggested)" if c.lr == found.suggestion else "")
+                for c in found.candidates
+            )
+            notes.append(f"Candidates ({found.check}): {scores}")
+    return Summary(
+        heading=heading,
+        rows=tuple(
+            (i + 1, f.severity, titled(f), f.recommendation) for i, f in enumerate(diagnosis.findings)
+        ),
+        evidence=tuple((i + 1, f.explanation) for i, f in enumerate(diagnosis.findings)),
+        notes=tuple(notes),
+    )

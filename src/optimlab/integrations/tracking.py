@@ -393,34 +393,26 @@ def resumed_records(
 
 def log_findings(diagnosis: Diagnosis, tracker: Tracker, *, step: int = 0) -> None:
     """Send a doctor's ``diagnosis`` (:func:`optimlab.doctor.diagnose`) to ``tracker``'s run as the text
-    ``doctor`` (TensorBoard's TEXT tab at ``step``, MLflow's artifact ``doctor.md``): its findings ranked,
-    root cause first, as a table of severity, rule, finding, fix and cause, then each one's evidence and
-    the LR range test's suggestion, as ``optimlab doctor`` prints them."""
-    watched = len(diagnosis.statistics.steps)
-    if diagnosis.findings:
-        rows = [
-            (i + 1, f.severity, f.rule, f.title, f.recommendation, ", ".join(f.consequence_of))
-            for i, f in enumerate(diagnosis.findings)
-        ]
-        lines = [
-            f"Findings after {watched} steps, root cause first",
+    ``doctor`` (TensorBoard's TEXT tab at ``step``, MLflow's artifact ``doctor.md``): what ``optimlab
+    doctor`` prints of it (:func:`optimlab.doctor.findings.summary`) as markdown: its findings ranked, root
+    cause first, as a table of severity, finding and fix, then each one's evidence and the notes (the LR
+    range test's suggestion and candidates)."""
+    from optimlab.doctor.findings import summary
+
+    said = summary(diagnosis)
+    lines = [said.heading]
+    if said.rows:
+        lines += [
             "",
-            "| # | severity | rule | finding | fix | consequence of |",
-            "| --- | --- | --- | --- | --- | --- |",
-            *("| " + " | ".join(markdown_cell(cell) for cell in row) + " |" for row in rows),
+            "| # | severity | finding | fix |",
+            "| --- | --- | --- | --- |",
+            *("| " + " | ".join(markdown_cell(cell) for cell in row) + " |" for row in said.rows),
             "",
             "Evidence:",
             "",
-            *(f"{i + 1}. {markdown_cell(f.explanation)}" for i, f in enumerate(diagnosis.findings)),
+            *(f"{i}. {markdown_cell(explanation)}" for i, explanation in said.evidence),
         ]
-    else:
-        lines = [f"No findings after {watched} steps: the run looks healthy."]
-    if diagnosis.watch_cut:
-        lines += ["", f"Watched run: {markdown_cell(diagnosis.watch_cut)}"]
-    found = diagnosis.lr_range
-    if found is not None:
-        suggestion = f"lr {found.suggestion:.3g}" if found.suggestion is not None else "no lr"
-        lines += ["", f"LR range test: {suggestion} ({markdown_cell(found.reason)})"]
+    lines += [line for note in said.notes for line in ("", markdown_cell(note.strip()))]
     tracker.log_text("doctor", "\n".join(lines) + "\n", step=step)
 
 

@@ -199,3 +199,24 @@ def rows(seed=0):
     ):
         train_members(seeds, [CurveRecorder(None, "val_accuracy") for _ in seeds])
     assert all(train(recipe).status == "completed" for recipe in seeds)  # each trains alone
+
+
+@pytest.mark.parametrize(
+    "optimizer, options",
+    [("lookahead", {"base": "momentum", "k": 5}), ("sam", {"base": "momentum", "rho": 0.05})],
+)
+def test_a_wrapped_optimizer_is_unstackable_before_training(optimizer, options):
+    """lookahead and sam ended train_members in a KeyError ('base', 'lr': their registry entries hold
+    the wrapper's keywords, not the base's): their step is not elementwise (slow weights synced every
+    k steps, a second gradient at the perturbed weights), which the batched shell cannot take. They
+    are refused as the docstring says, before anything trains, for the caller to run them one at a
+    time: the batched backend's fallback, whose runs are the one-at-a-time ones."""
+    recipes = [
+        BASE.with_updates({"optimizer.name": optimizer, "optimizer.lr": lr, "optimizer.options": options})
+        for lr in (0.01, 0.03)
+    ]
+    recorders = [CurveRecorder(None, "val_accuracy") for _ in recipes]
+    with pytest.raises(Unstackable, match=rf"optimizer '{optimizer}' is not elementwise") as refused:
+        train_members(recipes, recorders)
+    assert refused.value.reason == not_batchable(recipes[0])  # the batched backend's own words
+    assert all(recorder.curve["step"] == [] for recorder in recorders)

@@ -55,7 +55,7 @@ from optimlab.data.user_factory import BatchSplits
 from optimlab.errors import OptimlabError
 from optimlab.models.stacked import PROBE_ROWS, stacked_forward, stacked_loss, unstackable
 from optimlab.models.structure import structure
-from optimlab.optim.shells.batched import BatchedOptimizer
+from optimlab.optim.shells.batched import BATCHABLE, BatchedOptimizer
 from optimlab.recipe import Recipe
 from optimlab.registry import get_registry
 from optimlab.techniques.losses import leaves_out_some
@@ -89,8 +89,12 @@ def train_members(
     thread each, 1.5 s as one on 2 threads). Members are independent, so how they are stacked changes
     no result beyond float rounding (tested).
 
-    Raises :class:`Unstackable`, before any training, if the built model cannot stack.
+    Raises :class:`Unstackable`, before any training, if the optimizer's step is not elementwise (a
+    wrapper: lookahead's slow weights, SAM's second gradient) or the built model cannot stack.
     """
+    entry = get_registry("optimizer").get(recipes[0].optimizer.name)
+    if BATCHABLE not in entry.capabilities:  # a wrapper (lookahead, sam): its step is not per element
+        raise Unstackable(f"optimizer {entry.name!r} is not elementwise")  # as not_batchable says it
     threads = torch.get_num_threads()
     count = stacks or max(1, min(threads, len(recipes) // MIN_STACK))
     # Splits and initial models are functions of the seed (batched recipes share everything else):

@@ -178,3 +178,16 @@ def test_a_methods_seed_runs_are_listed_in_their_order(tmp_path):
     path, _ = write_bench_report(one, tmp_path / "report.html")
     listed = ", ".join(str(s) for s in range(1, 12))
     assert path.read_text().count(f"seed 1; its seed runs: {listed})") == 2
+
+
+def test_one_seed_and_one_trial_are_said_in_the_singular(tmp_path):
+    """A bench of --budget 1 --seeds 1 read '(1 grid trials over the learning rate), then rerun on 1 fresh
+    seeds.' Truth: the study report's fresh_seeds, '1 fresh seed'."""
+    result = bench_result(("w1",))
+    (study,) = result.results
+    one = dataclasses.replace(study.spec, budget=1, seeds=1)
+    results = [StudyResult(one, "", study.records)]
+    settings = {**result.settings, "budget": 1, "seeds": 1}
+    single = BenchResult(results=results, scores=score(results), seconds=1.0, settings=settings)
+    path, _ = write_bench_report(single, tmp_path / "report.html")
+    assert "(1 grid trial over the learning rate), then rerun on 1 fresh seed." in path.read_text()

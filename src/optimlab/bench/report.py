@@ -178,10 +178,12 @@ def write_bench_report(
     Figures go to a ``figures`` folder beside the report. Returns the report's path and the figure files.
     """
     settings = result.settings
+    budget = settings["budget"]
     page = Page(
         "optimlab bench: " + ", ".join(settings["workloads"]),
-        f"Methods {', '.join(settings['methods'])}: each tuned with the same budget ({settings['budget']} "
-        f"{settings['protocol']} trials over the learning rate), then rerun on {settings['seeds']} fresh seeds.",
+        f"Methods {', '.join(settings['methods'])}: each tuned with the same budget ({budget} "
+        f"{settings['protocol']} trial{'' if budget == 1 else 's'} over the learning rate), then rerun on "
+        f"{fresh_seeds(result.results[0].spec)}.",
     )
     _across_workloads(page, result)
     for study, rows in zip(result.results, result.scores.workloads.values()):

@@ -1,6 +1,7 @@
 """CSV files: header detection, target by name or index, text labels, clear errors on bad rows."""
 
 import io
+import math
 import re
 
 import numpy as np
@@ -533,3 +534,45 @@ def test_text_that_python_reads_as_a_number_but_pandas_and_numpy_do_not_is_text(
         np.loadtxt(io.StringIO(f"{code},2\n"), delimiter=",")
     labels = load_csv(write(tmp_path, f"a,b,label\n1,2,{code}\n3,4,7\n5,6,{code}\n", "t.csv"))
     assert labels.reading == f"target column 'label', labels {', '.join(sorted([code, '7']))} as classes 0-1"
+
+
+CELLS = ["1.5", " 1.5 ", "+.5", "1e3", "-0", "inf", "-Infinity", "iNf", "nan", "NaN", "-nan", "-NaN"]
+CELLS += ["NAN", "nAn", "+nan", "+NaN", " nan", "nan ", " inf", "-inf ", "1_0", "\u0661", "0x10", "NA"]
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_a_cell_is_a_number_where_pandas_reads_one(cell):
+    """float() read 'NAN', 'nAn' and '+nan' as NaN and ' inf' as infinity, where pandas.read_csv reads
+    such a column as text (NaN is its missing values alone, 'nan', 'NaN', '-nan', '-NaN'; infinity has no
+    spaces around it): a cell read as no number pandas reads. Truth: pandas.read_csv of the same column,
+    a number (the same one) or text."""
+    pd = pytest.importorskip("pandas")
+    from optimlab.data.examples import text_number
+
+    column = pd.read_csv(io.StringIO(f"a,b\n{cell},1\n2,1\n"))["a"]
+    # 'NA' is missing to pandas; to the CSV reader a missing value (MISSING), not a number
+    if pd.api.types.is_string_dtype(column) or column.dtype == object or cell == "NA":
+        with pytest.raises(ValueError):
+            text_number(cell)
+    else:
+        number, truth = text_number(cell), float(column[0])
+        assert number == truth or (math.isnan(number) and math.isnan(truth))
+
+
+@pytest.mark.parametrize("spelling", ["NAN", "+nan", "nAn"])
+def test_nan_as_another_tool_spells_it_is_a_missing_value_where_pandas_reads_text(tmp_path, spelling):
+    """Read as pandas reads it, 'NAN' is text, not a number: as a feature or a target among numbers it
+    is still said to be a missing value (float() reads it as NaN), to fill or drop, not taken as a
+    category or a class. Truth: pandas reads the column as text; the refusal names the cell's row."""
+    pd = pytest.importorskip("pandas")
+    features = write(tmp_path, f"a,b,label\n{spelling},2,1.5\n3,4,2.5\n5,6,3.5\n")
+    assert pd.api.types.is_string_dtype(pd.read_csv(features)["a"])
+    with pytest.raises(
+        InvalidValueError, match=rf"'{re.escape(spelling)}' for feature 'a' in row 2 .*missing"
+    ):
+        load_csv(features)
+    target = write(tmp_path, f"a,b,label\n1,2,1.5\n3,4,{spelling}\n5,6,3.5\n", "t.csv")
+    with pytest.raises(
+        InvalidValueError, match=r"for target 'label' in row 3 of t.csv: accepted a target in"
+    ):
+        load_csv(target)

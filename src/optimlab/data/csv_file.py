@@ -53,6 +53,13 @@ MISSING = frozenset(
 )
 
 
+def _missing(field: str) -> bool:
+    """Whether ``field`` marks a missing value: one of :data:`MISSING`, or NaN as another tool spells it
+    ('NAN', '+nan'), which pandas reads as text and float() as NaN."""
+    text = field.strip()
+    return text in MISSING or text.lstrip("+-").lower() == "nan"
+
+
 def _is_number(field: str) -> bool:
     try:
         text_number(field)
@@ -131,7 +138,7 @@ _THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
 
 def _not_a_number(field: str, target_name: str | int, column: str | int) -> str:
     """Why the field of feature ``column`` is not read, and how to fix it."""
-    if field.strip() in MISSING:
+    if _missing(field):
         return "missing values are not filled; fill or drop them"
     if _THOUSANDS.fullmatch(field.strip()):
         return (
@@ -157,7 +164,7 @@ def _is_header(rows: list[list[str]]) -> bool:
     if not any(_is_number(field) for field in first) or _numbered_columns(first):
         return True
     for j, name in enumerate(first):
-        if _is_number(name) or name.strip() in MISSING:
+        if _is_number(name) or _missing(name):
             continue
         if below and all(len(row) > j and _is_number(row[j]) for row in below):
             return True
@@ -332,7 +339,7 @@ def load_csv(
                 continue
             feature = names[position] if names else position
             if position in encoded:
-                if field.strip() in MISSING:
+                if _missing(field):
                     raise InvalidValueError(
                         f"feature {feature!r} in row {line} of {path.name}",
                         field,
@@ -350,7 +357,7 @@ def load_csv(
                     f"a number: {_not_a_number(field, target_name, feature)}",
                 ) from None
         label = row[column].strip()
-        if label in MISSING and not _is_number(label):
+        if _missing(label) and not _is_number(label):
             raise InvalidValueError(
                 f"target {target_name!r} in row {line} of {path.name}",
                 label,

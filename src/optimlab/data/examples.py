@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import re
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any, Literal
@@ -21,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from optimlab.errors import InvalidValueError
+from optimlab.number_text import read_number
 
 __all__ = [
     "TASKS",
@@ -269,12 +271,25 @@ class Examples(DatasetInfo):
         )
 
 
+# pandas.read_csv's default missing values that float() reads as NaN; its infinities (pandas 3.1.1)
+_NAN_CELLS = frozenset(("nan", "NaN", "-nan", "-NaN"))
+_INFINITY_CELL = re.compile(r"[-+]?inf(?:inity)?", re.IGNORECASE)
+
+
 def text_number(text: str) -> float:
-    """``text`` as a number as pandas and numpy read one: :func:`float`'s syntax without its digit
-    separators ('2024_01' is no 202401) and other scripts' digits ('١٢' is no 12)."""
-    if "_" in text or not text.isascii():
+    """``text``, a cell of data, as a number as ``pandas.read_csv`` reads one: digits as a person types
+    them (:func:`~optimlab.number_text.read_number`, spaces around allowed), not :func:`float`'s digit
+    separators ('2024_01' is no 202401) nor other scripts' digits ('١٢' is no 12); infinity signed, in
+    any case, with no spaces around; NaN only as pandas' missing values spell it, not 'NAN' or '+nan'.
+    Raises ValueError for other text (pandas reads its column as text)."""
+    if text in _NAN_CELLS:
+        return math.nan
+    if _INFINITY_CELL.fullmatch(text):
+        return float(text)
+    number = read_number(text) if text.isascii() else None
+    if number is None:
         raise ValueError(f"not a number: {text!r}")
-    return float(text)
+    return number
 
 
 def _numbers_to_regress(targets: np.ndarray, name: str) -> np.ndarray:

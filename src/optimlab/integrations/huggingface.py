@@ -308,13 +308,13 @@ def _label_names(args: Any, model: nn.Module) -> list[str]:
 def _trained_otherwise(args: Any) -> list[str]:
     """What of the training ``args`` (the Trainer's ``TrainingArguments``) set the range test does
     otherwise, said beside its suggestion, as the Lightning range test says a Trainer's precision: the
-    sweep and the check step on every batch, unclipped, at 32-bit."""
+    sweep and the check step on every batch, unclipped, without autocast (in the model's own dtype)."""
     notes = []
     if args.max_grad_norm:  # the Trainer clips at a norm above 0 only (1.0 by default)
         notes.append(f"unclipped: the Trainer's max_grad_norm={args.max_grad_norm!r} is not taken")
     for precision in ("bf16", "fp16"):  # autocast, which train() puts on the model's forward (accelerate)
         if getattr(args, precision, False):
-            notes.append(f"at 32-bit: the Trainer's {precision}=True mixed precision is not taken")
+            notes.append(f"without autocast: the Trainer's {precision}=True mixed precision is not taken")
     accumulated = args.gradient_accumulation_steps
     if accumulated > 1:
         notes.append(

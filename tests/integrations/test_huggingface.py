@@ -341,6 +341,23 @@ def test_an_optimlab_schedule_drives_the_trainers_lr_and_schedule_free_ends_at_i
     assert torch.allclose(with_modes.state_dict()[weight], without.state_dict()[weight], atol=1e-6)
 
 
+def test_a_torch_scheduler_is_refused_by_its_type_and_goes_to_the_trainer_as_it_is():
+    """trainer_optimizers(optimizer, StepLR(...)) said 'invalid value <torch.optim.lr_scheduler.StepLR
+    object at 0x7f...> for schedule': a memory address, and no way on. The truth: it is named by its type,
+    and the way the line names, Trainer(optimizers=(optimizer, scheduler)), steps it once an optimizer
+    step (lr 0.1 * 0.5 ** (4 // 2) after 4 steps, StepLR's own rule)."""
+    model = tiny_bert()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    step_lr = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
+    with pytest.raises(InvalidValueError) as refused:
+        trainer_optimizers(optimizer, step_lr)
+    said = str(refused.value)
+    assert "'StepLR' for schedule" in said and "Trainer(optimizers=(optimizer, scheduler))" in said, said
+    assert " at 0x" not in said and "\n" not in said
+    trainer(model, Sentences(n=64), 4, (optimizer, step_lr), per_device_train_batch_size=16).train()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5**2)
+
+
 def test_a_plateau_schedule_is_refused_in_one_line_and_the_way_it_names_reduces_the_lr():
     """The Trainer stepped optimlab's plateau without its metric: after 6 evaluations that never
     improved (patience 0), the lr was still 0.1."""

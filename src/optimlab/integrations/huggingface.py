@@ -187,7 +187,8 @@ def trainer_optimizers(
     Without a schedule the lr stays constant: given no scheduler, the Trainer would impose its own
     (``lr_scheduler_type``, linear decay by default). An optimizer that evaluates the loss again in its
     step (SAM) is refused: the Trainer calls ``optimizer.step()`` without a closure; so is a
-    :class:`~optimlab.schedules.ReduceOnPlateau`, which the Trainer would step without its metric.
+    :class:`~optimlab.schedules.ReduceOnPlateau`, which the Trainer would step without its metric, and a
+    torch scheduler, which goes to the Trainer as it is: ``Trainer(optimizers=(optimizer, scheduler))``.
     """
     if getattr(optimizer, "needs_closure", False):  # it raised at the first step, after the model loaded
         raise InvalidValueError(
@@ -203,6 +204,15 @@ def trainer_optimizers(
             "a step schedule: the Trainer feeds its evaluation metric only to torch's ReduceLROnPlateau "
             "(Trainer(optimizers=(optimizer, None)) with TrainingArguments(lr_scheduler_type="
             "'reduce_lr_on_plateau', eval_strategy='steps'))",
+        )
+    if isinstance(
+        schedule, (torch.optim.lr_scheduler.LRScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    ):
+        raise InvalidValueError(  # named by its type: its repr is a memory address
+            "schedule",
+            type(schedule).__name__,
+            "an optimlab schedule, e.g. optimlab.schedules.create('cosine'); a torch scheduler goes to the "
+            "Trainer as it is: Trainer(optimizers=(optimizer, scheduler))",
         )
     return optimizer, as_lr_scheduler(
         optimizer, schedule if schedule is not None else create_schedule("constant")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import types
+import warnings
 
 import pytest
 import torch
@@ -513,3 +514,54 @@ def test_a_batch_size_beside_a_dataloader_is_refused_before_any_step():
     assert diagnose(model, loader, nn.CrossEntropyLoss(), steps=5, lr_find=False).to_dict()["steps"] == 5
     tensors = diagnose(model, (x, y), nn.CrossEntropyLoss(), steps=5, batch_size=8, lr_find=False)
     assert tensors.to_dict()["steps"] == 5
+
+
+class FreezesTheFirstLayer(optimlab.train.Callback):
+    """Freezes the model's first layer (``requires_grad_(False)``) after step 19: its gradient is None
+    from step 20 on, as a backbone's frozen for fine-tuning."""
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+
+    def on_step_end(self, state):
+        if state.step == 19:
+            self.model[0].requires_grad_(False)
+
+
+def test_a_layer_frozen_mid_fit_ends_the_record_before_its_step_in_one_warning():
+    """A fit whose callback froze layer 0 at step 20 was told 'Vanishing gradients: 0 (Linear) gets 0 of
+    ...': its missing gradient read as a norm of 0. The record ends before step 20, with one warning
+    naming the step and the parameters; its 19 steps and findings are those of the same run without
+    the freeze (the truth)."""
+
+    def run(steps, freezes):
+        torch.manual_seed(0)
+        model = mlp()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        doctor = DoctorCallback(model, optimizer)
+        with warnings.catch_warnings(record=True) as warned:
+            warnings.simplefilter("always")
+            fit(
+                model,
+                optimizer,
+                *standardized(),
+                loss_fn=nn.CrossEntropyLoss(),
+                total_steps=steps,
+                batch_size=32,
+                callbacks=[FreezesTheFirstLayer(model), doctor] if freezes else [doctor],
+            )
+        told = [str(w.message) for w in warned if issubclass(w.category, optimlab.errors.OptimlabWarning)]
+        return doctor, told
+
+    changed, told = run(40, freezes=True)
+    unchanged, _ = run(19, freezes=False)
+    assert told == [
+        "optimlab doctor: the parameters the optimizer trains changed at step 20 (frozen: 0.weight, "
+        "0.bias); the diagnosis reads the 19 steps before, those of the parameters watched"
+    ]
+    assert changed.statistics.steps == unchanged.statistics.steps == list(range(1, 20))
+    assert changed.statistics.losses == unchanged.statistics.losses
+    assert torch.equal(changed.statistics.layer_grad_norms(), unchanged.statistics.layer_grad_norms())
+    found = [(f.rule, f.title) for f in changed.diagnosis().findings]
+    assert found == [(f.rule, f.title) for f in unchanged.diagnosis().findings]
+    assert "vanishing_gradients" not in [rule for rule, _ in found]

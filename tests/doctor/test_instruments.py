@@ -4,6 +4,7 @@ training exactly as it would have been."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -12,7 +13,7 @@ from torch import nn
 from doctor.setups import NextTokenLSTM, markov_tokens, mlp, standardized
 from optimlab.doctor import DoctorCallback, Instruments, InstrumentSchedule, diagnose
 from optimlab.doctor.instruments import SATURATION_DERIVATIVE, FeatureStats
-from optimlab.errors import InvalidValueError
+from optimlab.errors import InvalidValueError, OptimlabWarning
 from optimlab.registry import Capability, get_registry
 from optimlab.train import Callback, fit
 
@@ -310,3 +311,54 @@ def test_token_targets_that_are_the_inputs_where_labelled_are_read_as_inputs_pas
     assert diagnosis.statistics.loss_inputs.targets_are_inputs
     found = [f for f in diagnosis.findings if f.rule == "unshifted_targets"]
     assert found and found[0].evidence["loss_end"] < 0.5, diagnosis.findings
+
+
+@pytest.mark.parametrize("change", ["frozen", "unfrozen"])
+@pytest.mark.parametrize("gradients_at_step", [True, False])
+def test_parameters_frozen_or_unfrozen_mid_run_end_the_record_before_that_step(change, gradients_at_step):
+    """Layer 0 frozen before step 5 has no gradient, once read as a norm of 0 (a vanishing gradient);
+    unfrozen (a group added, as Lightning's BackboneFinetuning adds one) it trained unwatched. The record
+    ends before step 5 in one warning naming it, whether the gradients are read at the step (a step
+    pre-hook, another one after it) or before it (``gradients_ready``, Hugging Face's order): its 4
+    steps are those of the same run without the change (the truth), step 5's gradients unread."""
+    x, y = standardized()
+    x, y = x[:64], y[:64]
+
+    def run(steps, changes):
+        torch.manual_seed(0)
+        model = mlp()
+        model[0].requires_grad_(change == "frozen")
+        optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+        instruments = Instruments(model, optimizer)
+        instruments.start(0, gradients_at_step=gradients_at_step)
+        optimizer.register_step_pre_hook(lambda *_: None)  # torch iterates the hooks as they run
+        with warnings.catch_warnings(record=True) as warned:
+            warnings.simplefilter("always")
+            for step in range(1, steps + 1):
+                if changes and step == 5:
+                    model[0].requires_grad_(change == "unfrozen")
+                    if change == "unfrozen":
+                        optimizer.add_param_group({"params": list(model[0].parameters())})
+                optimizer.zero_grad()
+                loss = nn.functional.cross_entropy(model(x), y)
+                loss.backward()
+                if not gradients_at_step:
+                    instruments.gradients_ready()
+                optimizer.step()
+                instruments.record_step(step, loss.item(), 0.1)
+        instruments.stop()
+        return instruments, [str(w.message) for w in warned if issubclass(w.category, OptimlabWarning)]
+
+    changed, told = run(8, changes=True)
+    unchanged, _ = run(4, changes=False)
+    assert told == [
+        f"optimlab doctor: the parameters the optimizer trains changed at step 5 ({change}: 0.weight, "
+        "0.bias); the diagnosis reads the 4 steps before, those of the parameters watched"
+    ]
+    assert changed.parameters_changed.step == 5
+    assert changed.statistics.steps == unchanged.statistics.steps == [1, 2, 3, 4]
+    assert changed.statistics.losses == unchanged.statistics.losses
+    assert torch.equal(
+        torch.stack(changed.statistics.grad_norms), torch.stack(unchanged.statistics.grad_norms)
+    )
+    assert changed._pending_norms is None  # step 5's gradients were not read

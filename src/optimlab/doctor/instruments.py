@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -47,7 +48,7 @@ from torch import Tensor, nn
 from optimlab.data.user_batches import TARGET_KEYS, describe
 from optimlab.doctor.nan_origin import NonFiniteOrigin, locate_non_finite
 from optimlab.doctor.skips import residual_blocks
-from optimlab.errors import InvalidValueError
+from optimlab.errors import InvalidValueError, OptimlabWarning
 from optimlab.registry import POSITIVE_INT, Capability, get_registry
 from optimlab.techniques.init import is_transposed_linear
 from optimlab.train.evaluation import class_dim
@@ -62,6 +63,7 @@ __all__ = [
     "LayerInfo",
     "LossInputs",
     "OutputStats",
+    "ParametersChanged",
     "RunStatistics",
 ]
 
@@ -509,6 +511,39 @@ _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm
 _DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
 
 
+def _trained(optimizer: torch.optim.Optimizer) -> frozenset[int]:
+    """The parameters ``optimizer`` steps that take a gradient, by id: those the instruments watch."""
+    return frozenset(id(p) for group in optimizer.param_groups for p in group["params"] if p.requires_grad)
+
+
+@dataclasses.dataclass(frozen=True)
+class ParametersChanged:
+    """The parameters the optimizer trains changed before optimizer step ``step`` (frozen or unfrozen
+    mid-run, as Lightning's ``BaseFinetuning`` does, or a group added): ``frozen`` and ``unfrozen`` by
+    their names in the model."""
+
+    step: int
+    frozen: tuple[str, ...]
+    unfrozen: tuple[str, ...]
+
+    def message(self, steps_read: int) -> str:
+        """The warning that ends the record, ``steps_read`` steps long."""
+        said = "; ".join(
+            f"{change}: {_first_four(names)}"
+            for change, names in (("frozen", self.frozen), ("unfrozen", self.unfrozen))
+            if names
+        )
+        return (
+            f"optimlab doctor: the parameters the optimizer trains changed at step {self.step} ({said}); "
+            f"the diagnosis reads the {steps_read} steps before, those of the parameters watched"
+        )
+
+
+def _first_four(names: tuple[str, ...]) -> str:
+    more = f" and {len(names) - 4} more" if len(names) > 4 else ""
+    return ", ".join(names[:4]) + more
+
+
 class Instruments:
     """Attaches the instruments to a model and its optimizer (the layers whose parameters it steps),
     and records into :class:`RunStatistics`.
@@ -567,10 +602,10 @@ class Instruments:
         self._forward_in_eval = False  # the model's last forward pass, in eval mode
         activations: dict[str, str] = {}
         norms: dict[str, nn.Module] = {}
-        stepped = {id(p) for group in optimizer.param_groups for p in group["params"]}
+        self._trained = _trained(optimizer)
         for name, module in model.named_modules():
             # The parameters this optimizer steps: a layer another one trains (a GAN's) is not its concern.
-            own = [p for p in module.parameters(recurse=False) if p.requires_grad and id(p) in stepped]
+            own = [p for p in module.parameters(recurse=False) if id(p) in self._trained]
             if own:
                 param_layer += [len(layers)] * len(own)
                 params += own
@@ -587,7 +622,7 @@ class Instruments:
             raise InvalidValueError("model", type(model).__name__, "a module with trainable parameters")
         # Trainable, yet outside this optimizer: a GAN's other half, a frozen part, or a forgotten one.
         self._outside = {
-            name: p for name, p in model.named_parameters() if p.requires_grad and id(p) not in stepped
+            name: p for name, p in model.named_parameters() if p.requires_grad and id(p) not in self._trained
         }
         self._outside_ungraded = dict(self._outside)  # left once one has a gradient: looked at no more
         self._outside_norms: Tensor | None = None
@@ -620,6 +655,8 @@ class Instruments:
         self._handles: list[Any] = []  # hooks of the current detailed step
         self._permanent: list[Any] = []  # the step pre-hook and the input capture
         self._step = 0
+        # Set before the first step that trains other parameters than those watched; the record ends there.
+        self.parameters_changed: ParametersChanged | None = None
         self._pending_norms: Tensor | None = None
         self._weights_before: list[Tensor] | None = None
         self._last_input: tuple[Any, ...] = ()
@@ -680,7 +717,16 @@ class Instruments:
             self._attach_forward_hooks()
 
     def record_step(self, step: int, loss: float, lr: float) -> None:
-        """Call after each optimizer step with the 1-based step number, its loss and lr."""
+        """Call after each optimizer step with the 1-based step number, its loss and lr. Where the step
+        trained other parameters than those watched (:attr:`parameters_changed`), the record ends
+        before it: the instruments stop, said in one :class:`OptimlabWarning`."""
+        if self.parameters_changed is not None:
+            if self._permanent:  # the first step since the change
+                self.stop()
+                warnings.warn(
+                    self.parameters_changed.message(len(self.statistics.steps)), OptimlabWarning, stacklevel=2
+                )
+            return
         norms = self._pending_norms
         if norms is None:  # the optimizer did not step (e.g. an AMP scaler skipped it)
             norms = torch.full((len(self._params),), math.nan)
@@ -709,6 +755,8 @@ class Instruments:
         it has their shape; the last ones for the NaN origin. Called after the model's forward pass;
         ``inputs``: the batch's other parts, where a trainer's step may call a part of the model (its
         inputs are then not the model's): whether the first targets equal an input, an autoencoder's."""
+        if self.parameters_changed is not None:
+            return
         self._last_target = target
         kept = self.statistics.batch_targets
         if isinstance(target, Tensor) and target.ndim >= 1 and len(kept) < min(step, TARGET_BATCHES):
@@ -730,6 +778,8 @@ class Instruments:
         outputs and the targets are tensors, and whether integer targets are one of the model's inputs
         (token ids not shifted) wherever they are labels: a negative target (-100, cross-entropy's
         ignored one, where Hugging Face's collators pad) is none."""
+        if self.parameters_changed is not None:
+            return
         if isinstance(prediction, Tensor) and isinstance(target, Tensor) and prediction.is_floating_point():
             labelled = target >= 0 if not target.is_floating_point() else None
             copied = (
@@ -783,7 +833,12 @@ class Instruments:
         self._before_optimizer_step(self.optimizer, (), {})
 
     def _before_optimizer_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        if self._pending_norms is not None:  # read already this step (:meth:`gradients_ready`)
+        # read already this step (:meth:`gradients_ready`), or the record ended
+        if self._pending_norms is not None or self.parameters_changed is not None:
+            return
+        trained = _trained(self.optimizer)
+        if trained != self._trained:  # a frozen parameter's missing gradient would read as a norm of 0
+            self._parameters_changed(trained)
             return
         grads = [self._zero if p.grad is None else p.grad for p in self._params]
         seen = self.statistics.never_graded  # only those still without one are looked at again
@@ -813,6 +868,20 @@ class Instruments:
             )
         if self._handles and finite:
             self._weights_before = [p.detach().clone() for p in self._params]
+
+    def _parameters_changed(self, trained: frozenset[int]) -> None:
+        """End the record before this step, which trains ``trained``: its forward hooks come off now, the
+        others at :meth:`record_step` (not inside the optimizer's step pre-hooks, which torch iterates)."""
+        names = {id(p): name for name, p in self.model.named_parameters()}
+
+        def named(ids: frozenset[int]) -> tuple[str, ...]:
+            inside = tuple(name for i, name in names.items() if i in ids)
+            return inside + ("one outside the model",) * (len(ids) - len(inside))
+
+        self.parameters_changed = ParametersChanged(
+            self._step + 1, named(self._trained - trained), named(trained - self._trained)
+        )
+        self._detach_forward_hooks()
 
     def _note_eval_mode(self) -> None:
         stats = self.statistics

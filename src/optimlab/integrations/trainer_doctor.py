@@ -50,11 +50,6 @@ def unwrapped(optimizer: Any) -> torch.optim.Optimizer:
     return optimizer
 
 
-def _trained(optimizer: torch.optim.Optimizer) -> frozenset[int]:
-    """The parameters ``optimizer`` steps that take a gradient, by id: those the instruments watch."""
-    return frozenset(id(p) for group in optimizer.param_groups for p in group["params"] if p.requires_grad)
-
-
 def summary(diagnosis: Diagnosis) -> str:
     """The findings as plain lines, root cause first, each with its fix; then the LR range test's
     suggestion when there is one."""
@@ -144,19 +139,15 @@ class TrainerDoctor:
         )
         self.instruments: Instruments | None = None
         self.diagnosis: Diagnosis | None = None
-        # _ended: the record ended (a non-finite loss, or other parameters trained)
-        self._lr, self._last_step, self._ended = math.nan, -1, False
-        self._trained: frozenset[int] = frozenset()  # the parameters watched (:func:`_trained`)
-        self._names: dict[int, str] = {}  # the model's parameters' names, by id
+        self._lr, self._last_step, self._diverged = math.nan, -1, False
 
     def start(self, model: nn.Module, optimizer: Any, step: int, *, gradients_at_step: bool = True) -> None:
         """Attach the instruments; ``step``: optimizer steps already taken (a resumed run);
         ``gradients_at_step=False``: the gradients are not those ``optimizer.step`` begins with (Lightning
         runs the backward pass inside it, Hugging Face clips them before it), and the caller calls
         :meth:`gradients_ready` once they are whole."""
-        self._last_step, self._ended, self.diagnosis = step, False, None
+        self._last_step, self._diverged, self.diagnosis = step, False, None
         optimizer = unwrapped(optimizer)
-        self._trained, self._names = _trained(optimizer), {id(p): n for n, p in model.named_parameters()}
         with self._watching(refuse=True):
             self.instruments = Instruments(model, optimizer, self.schedule, guard=self.guarded)
             self.instruments.start(step, gradients_at_step=gradients_at_step)
@@ -203,37 +194,13 @@ class TrainerDoctor:
         )
 
     def before_optimizer_step(self, optimizer: Any) -> None:
-        """The optimizer is about to step: its lr is the step's; where the parameters it trains are no
-        longer those watched, the record ends."""
+        """The optimizer is about to step: its lr is the step's."""
         self._lr = optimizer.param_groups[0]["lr"]
-        if self.instruments is None or self._ended:
-            return
-        now = _trained(unwrapped(optimizer))
-        if now != self._trained:
-            self._ended = True
-            self.instruments.stop()
-            changes = [("frozen", self._trained - now), ("unfrozen", now - self._trained)]
-            said = "; ".join(f"{change}: {self._named(ids)}" for change, ids in changes if ids)
-            warnings.warn(
-                f"optimlab doctor: the parameters the optimizer trains changed at step {self._last_step + 1} "
-                f"({said}); the diagnosis reads the {len(self.instruments.statistics.steps)} steps before, "
-                "those of the parameters watched",
-                OptimlabWarning,
-                stacklevel=2,
-            )
-
-    def _named(self, ids: frozenset[int]) -> str:
-        """The parameters ``ids`` by their names in the model, in its order: the first four, and how many
-        more."""
-        names = [name for i, name in self._names.items() if i in ids]
-        names += ["one outside the model"] * (len(ids) - len(names))
-        more = f" and {len(names) - 4} more" if len(names) > 4 else ""
-        return ", ".join(names[:4]) + more
 
     def gradients_ready(self) -> None:
         """The step's gradients are whole and the weights have not moved yet (after
         ``start(gradients_at_step=False)``)."""
-        if self.instruments is not None and not self._ended:
+        if self.instruments is not None and not self._diverged:
             with self._watching():
                 self.instruments.gradients_ready()
 
@@ -242,13 +209,13 @@ class TrainerDoctor:
         gradient accumulation) is skipped. The first non-finite loss ends the record, as it ends the
         doctor's own run: what follows a NaN says nothing about its cause, and would pass for a
         learning rate that is too high."""
-        if self.instruments is None or self._ended or step <= self._last_step:
+        if self.instruments is None or self._diverged or step <= self._last_step:
             return
         with self._watching():
             self.instruments.record_step(step, loss, self._lr)
             self._last_step = step
             if not math.isfinite(loss):
-                self._ended = True
+                self._diverged = True
                 self.instruments.stop()  # no hook costs the rest of the run anything
 
     def batch_seen(self, step: int, batch: Any) -> None:
@@ -257,7 +224,7 @@ class TrainerDoctor:
         trainer's batches mix the data, and a regression's scale; beside the batch's other parts, whether
         they are its inputs again (an autoencoder's, whose scale is the inputs')."""
         inputs, target = batch_parts(batch)
-        if self.instruments is not None and not self._ended:
+        if self.instruments is not None and not self._diverged:
             with self._watching():
                 self.instruments.record_targets(step, target, inputs)
 

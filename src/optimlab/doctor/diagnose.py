@@ -127,7 +127,9 @@ class Diagnosis:
 
 
 class DoctorCallback(Callback):
-    """Instruments a :func:`optimlab.train.fit` run; :meth:`diagnosis` turns what they saw into findings::
+    """Instruments a :func:`optimlab.train.fit` run; :meth:`diagnosis` turns what they saw into findings.
+    A callback that freezes or unfreezes parameters mid-run ends the record before that step, said in one
+    warning (:class:`~optimlab.doctor.instruments.ParametersChanged`)::
 
     doctor = DoctorCallback(model, optimizer)
     fit(model, optimizer, x, y, loss_fn=loss_fn, total_steps=300, batch_size=32, callbacks=[doctor])

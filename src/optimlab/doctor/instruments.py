@@ -546,7 +546,9 @@ def _first_four(names: tuple[str, ...]) -> str:
 
 class Instruments:
     """Attaches the instruments to a model and its optimizer (the layers whose parameters it steps),
-    and records into :class:`RunStatistics`.
+    and records into :class:`RunStatistics`. They watch the parameters it trains at construction
+    (stepped, requiring a gradient); where those change mid-run, the record ends before the step that
+    trains others (:class:`ParametersChanged`).
 
     In a hand-written loop::
 

@@ -95,7 +95,7 @@ def vanishing_gradients(
     block 2e-6 from the first steps (its last 1e-4, a fall with depth of post-LN blocks: Xiong et al.
     2020, arXiv:2002.04745) and fit its data in 150 steps (0.69 to 0.002); it was told to change its
     init, then its pooler's tanh. The hidden layers are judged past what a small output layer passes on
-    to all of them alike, and past the head's width (:func:`_through_head`): a one-block BERT regressor
+    to all of them alike, and past the head's width (:func:`_best_fed`): a one-block BERT regressor
     that halved its loss was told its query starved, and the same body under a 1000-class head got
     10x the fractions it got under a 10-class one.
 
@@ -113,7 +113,7 @@ def vanishing_gradients(
         found = _layer_rms_gradients(stats, first)
         if found is not None and found[1][-1] > 0:
             ratios = found[1] / found[1][-1]
-            body = ratios / _through_head(ratios)  # the hidden layers' shares of the best-fed one's
+            body = ratios / _best_fed(ratios)  # the hidden layers' shares of the best-fed one's
             held = _held_through_depth(found[0], ratios) | _reached_alive(found[0], body, warn_ratio)
             judged = body[:-1].masked_fill(held, float("inf"))
             windows.append((found[0], ratios, judged, found[1], where, body))
@@ -244,20 +244,19 @@ def _normalized_throughout(stats: RunStatistics, hidden: list[LayerInfo]) -> boo
     )
 
 
-def _through_head(ratios: Tensor) -> float:
-    """The largest fraction of the output layer's gradient a hidden layer gets: the reference the hidden
-    layers are judged against, as Glorot & Bengio (2010, sec. 4.2) compare the layers' gradients with
-    each other, for the head's own per-parameter gradient is no measure of a fall with depth.
+def _best_fed(ratios: Tensor) -> float:
+    """The largest of the hidden layers' gradient fractions ``ratios`` (all but the output layer's, the
+    last), 1 where none is positive: the reference the hidden layers are judged against, as Glorot &
+    Bengio (2010, sec. 4.2) compare the layers' gradients with each other.
 
-    It scales with the head's width k. For softmax cross-entropy the error at the logits,
-    delta = p - y, has norm about 1 whatever k (1 - p_y on the label, about 1/k on each other class),
-    so the head's gradient delta h^T has a norm independent of k spread over k x width parameters: its
-    RMS per parameter falls as 1/sqrt(k). The error it sends down, W^T delta, sums k terms of variance
-    sigma_W^2 delta_j^2, about sigma_W^2 ||delta||^2 per hidden unit: independent of k. So every
-    fraction of the head's grows as sqrt(k) (measured on digits' inputs, labels from a random linear
-    teacher: a 4-layer ReLU MLP's first layer 0.28 of a 10-class head's, 2.85 of a 1000-class head's;
-    of its best-fed hidden layer 0.95 and 0.89). A small head passes the same offset to all (BERT's
-    std-0.02 head with one output passes its pooler 0.08 of its own gradient per parameter: the
+    Not the output layer's own RMS gradient per parameter, which scales with the head's width k: for
+    softmax cross-entropy the error at the logits, delta = p - y, has norm about 1 whatever k, so the
+    head's gradient delta h^T keeps its norm spread over k x width parameters (RMS falling as
+    1/sqrt(k)), while the error it sends down, W^T delta, about sigma_W^2 ||delta||^2 per hidden unit,
+    does not depend on k (measured on digits' inputs, labels from a random linear teacher: a 4-layer
+    ReLU MLP's first layer 0.28 of a 10-class head's, 2.85 of a 1000-class head's; of its best-fed
+    hidden layer 0.95 and 0.89). Nor is a small head's offset, passed to all alike, a fall with depth
+    (BERT's std-0.02 head with one output passes its pooler 0.08 of its own gradient per parameter: the
     one-block regressor's value projection got 7.6e-4 of it and halved its loss in 60 steps of Adam
     1e-3)."""
     best = ratios[:-1].max().item() if len(ratios) > 1 else 1.0
@@ -265,12 +264,13 @@ def _through_head(ratios: Tensor) -> float:
 
 
 def _reached_alive(layers: list[LayerInfo], ratios: Tensor, warn_ratio: float) -> Tensor:
-    """Which hidden layers the backward signal reaches alive, judged by the output layer's gradient
-    fraction ``ratios``: a layer at least ``warn_ratio`` runs at or before its depth, nearer the input
-    in forward order, or reads the very input it reads (:attr:`LayerInfo.shares_input_with`). The
-    signal got past such a layer, so its own small gradient comes from its own path: an attention's
-    query and key get little through a near-uniform softmax (Noci et al. 2022, arXiv:2206.03126), a
-    Transformer block's wide layer sits after its value projection.
+    """Which hidden layers the backward signal reaches alive, judged by their fractions ``ratios`` of
+    the best-fed hidden layer's gradient (:func:`_best_fed`): a layer at least ``warn_ratio`` runs at
+    or before its depth, nearer the input in forward order, or reads the very input it reads
+    (:attr:`LayerInfo.shares_input_with`). The signal got past such a layer, so its own small gradient
+    comes from its own path: an attention's query and key get little through a near-uniform softmax
+    (Noci et al. 2022, arXiv:2206.03126), a Transformer block's wide layer sits after its value
+    projection.
 
     Where several layers read the data, each starts a branch of its own, and one that runs first is
     no layer the others' signal got past: a wide-and-deep model's wide layer (Cheng et al. 2016,

@@ -481,25 +481,33 @@ def _rms_per_parameter(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor) -
 
 
 @pytest.mark.parametrize(
-    ("body", "vanishing"),
+    ("body", "wide", "vanishing"),
     [
-        ({"activation": nn.ReLU, "depth": 4, "init": "he"}, False),
-        ({"activation": nn.Tanh, "depth": 12, "width": 64, "weight_std": 0.05}, True),
-        ({"activation": nn.Tanh, "depth": 30, "width": 64, "weight_std": 0.05}, True),
+        ({"activation": nn.ReLU, "depth": 4, "init": "he"}, 1000, False),
+        ({"activation": nn.Tanh, "depth": 12, "width": 64, "weight_std": 0.05}, 1000, True),
+        ({"activation": nn.Tanh, "depth": 30, "width": 64, "weight_std": 0.05}, 1000, True),
+        ({"activation": nn.Tanh, "depth": 12, "width": 64, "weight_std": 0.05}, 10000, True),
     ],
-    ids=["relu 4 layers, He", "tanh 12 layers, std 0.05", "tanh 30 layers, std 0.05"],
+    ids=[
+        "relu 4 layers, He",
+        "tanh 12 layers, std 0.05",
+        "tanh 30 layers, std 0.05",
+        "tanh 12 layers, std 0.05, 10000 classes",
+    ],
 )
-def test_the_vanishing_fraction_does_not_depend_on_the_heads_width(body, vanishing):
-    """The same body under a 10-class and a 1000-class head: fractions of the output layer's RMS gradient
+def test_the_vanishing_fraction_does_not_depend_on_the_heads_width(body, wide, vanishing):
+    """The same body under a 10-class and a ``wide`` head: fractions of the output layer's RMS gradient
     per parameter grew as sqrt(k) (a head's gradient delta h^T keeps its norm whatever k, spread over k
     rows), so the finding's numbers, and near the threshold its verdict, hung on the head. Truth, by
-    autograd at init: the fractions of the output layer's differ 5-10x (sqrt(1000 / 10) for the ReLU
-    body) between the heads, those of the best-fed hidden layer (Glorot & Bengio 2010's layer-to-layer comparison) by
-    under 1.5x. The doctor judges and reports the latter: the same verdict, the same fraction (within
-    2x over its minibatches)."""
+    autograd at init: the fractions of the output layer's differ 5-30x between the heads (sqrt(1000 /
+    10) for the ReLU body), those of the best-fed hidden layer (Glorot & Bengio 2010's layer-to-layer
+    comparison) by under 2x. The doctor judges and reports the latter: the same verdict, the same
+    fraction (within 2x over its minibatches). Under the head-relative measure (d831eee undone) the
+    12-layer tanh body was found under 10 classes (first layer 4.9e-4 of the best-fed one's, 7.8e-5 of
+    the head's) and not under 10000 (2.1e-3 of the head's), by autograd 9.5e-4 of it."""
     x, _ = standardized()
     by_hand, found = {}, {}
-    for classes in (10, 1000):
+    for classes in (10, wide):
         y = _teacher_labels(x, classes)
         rms = _rms_per_parameter(mlp(outputs=classes, **body), x, y)
         by_hand[classes] = (rms[0] / rms[-1]).item(), (rms[0] / rms[:-1].max()).item()
@@ -507,8 +515,8 @@ def test_the_vanishing_fraction_does_not_depend_on_the_heads_width(body, vanishi
         diagnosis = diagnose(model, (x, y), nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), 1e-3),
                              steps=30, lr_find=False)  # fmt: skip
         found[classes] = next((f for f in diagnosis.findings if f.rule == "vanishing_gradients"), None)
-    assert by_hand[1000][0] / by_hand[10][0] > 3  # of the head's: 10x, sqrt(100), for ReLU; 5x for tanh
-    assert 1 / 1.5 < by_hand[1000][1] / by_hand[10][1] < 1.5  # of the best-fed hidden layer's
+    assert by_hand[wide][0] / by_hand[10][0] > 3  # of the head's: 10x, sqrt(100), for ReLU; 5-18x for tanh
+    assert 1 / 2 < by_hand[wide][1] / by_hand[10][1] < 2  # of the best-fed hidden layer's
     assert all((f is not None) is vanishing for f in found.values()), found
     if vanishing:
         # over minibatches and Adam's first steps: within 2x (of the head's, 3-10x)

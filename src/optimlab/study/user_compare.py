@@ -440,10 +440,9 @@ def compare(
         ("epochs", epochs, "the passes over the training split each trial trains"),
         ("budget", budget, "the tuning trials each method gets"),
     ):
-        try:
-            counts[field] = None if value is None else whole_number(value, field, POSITIVE_INT)
-        except InvalidValueError:
-            raise InvalidValueError(field, value, f"{POSITIVE_INT}: {meaning}") from None
+        counts[field] = (
+            None if value is None else whole_number(value, field, POSITIVE_INT, also=f": {meaning}")
+        )
     seeds, epochs, budget = counts["seeds"], counts["epochs"], counts["budget"]
     if recipe is not None and not isinstance(recipe, Mapping):
         raise InvalidValueError(

@@ -4,11 +4,12 @@ import re
 
 import pytest
 import torch
+import yaml
 from torch import nn
 
 from optimlab.build import build_data, build_model
 from optimlab.errors import InvalidValueError
-from optimlab.recipe import Recipe, RecipeError, ScheduleSpec
+from optimlab.recipe import Recipe, RecipeError, ScheduleSpec, load_yaml
 from optimlab.techniques.init import apply
 
 FULL = {
@@ -681,3 +682,61 @@ def test_changing_the_data_set_drops_keywords_the_new_one_does_not_take(tmp_path
     assert delimited.with_updates({"data.name": "x.npy"}).data.options == {
         "target": "label"
     }  # .npy: no delimiter
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("training: {steps: 010}", "'010'"),  # YAML 1.1's octal: 8 steps
+        ("optimizer: {name: adam, lr: 1_0e-4}", "'1_0e-4'"),  # float() reads 0.001
+        ("optimizer: {name: adam, betas: [0.9, 0_99]}", "'0_99'"),  # YAML 1.1: 99
+        ("training: {steps: '1:30'}\nseed: 1:30", "'1:30'"),  # sexagesimal 90
+    ],
+)
+def test_a_recipe_file_number_read_otherwise_than_written_is_refused_naming_it(tmp_path, text, named):
+    """The command line refused --set training.steps=010, but a recipe file (and a --space file, a run
+    folder) went through recipe.load_yaml unchecked: steps: 010 trained 8 steps. Truth: YAML 1.1 reads
+    010 as 8 and 1:30 as 90, Python's float() reads 1_0e-4 as 0.001; no one typing them means those."""
+    path = tmp_path / "recipe.yaml"
+    path.write_text(text)
+    with pytest.raises(RecipeError, match=f"{re.escape(named)} would read otherwise") as error:
+        Recipe.load(path)
+    assert "recipe.yaml" in str(error.value)
+    with pytest.raises(yaml.YAMLError):  # every caller of load_yaml still catches YAML's error
+        load_yaml(text)
+
+
+def test_a_recipe_holding_itself_is_refused_not_a_recursion_error():
+    """betas: &a [0.9, *a] is a list holding itself (PyYAML builds the alias of an enclosing node so): the
+    recipe's checks recursed to a RecursionError traceback in optimlab train."""
+    with pytest.raises(
+        RecipeError,
+        match=r"invalid value '&a \[0.9, \*a\]' in the recipe: accepted a value that does not hold",
+    ):
+        Recipe.from_yaml("optimizer: {name: adam, betas: &a [0.9, *a]}")
+    shared = load_yaml("a: &b [1, 2]\nc: *b\nd: {<<: &e {x: 1}, y: 2}\nf: *e")  # an alias used twice is fine
+    assert shared == {"a": [1, 2], "c": [1, 2], "d": {"x": 1, "y": 2}, "f": {"x": 1}}
+
+
+@pytest.mark.parametrize(
+    ("typed", "number"), [("+.5", 0.5), ("-.5", -0.5), (".5e-1", 0.05), ("+.25E0", 0.25)]
+)
+def test_a_number_of_no_leading_digit_reads_as_the_number_anywhere(typed, number):
+    """YAML 1.1 reads +.5 (and .5e-1, its exponent wanting a sign) as text; only the command line's top level
+    read it as the number, so --set optimizer.betas=[+.9,0.99] and a recipe file's +.5 were refused. Truth:
+    Python's float() of the text."""
+    assert load_yaml(f"[{typed}]") == [number] and float(typed) == number
+    signed = typed.replace("-.", "+.")  # a learning rate is positive
+    assert Recipe.from_yaml(f"optimizer: {{name: adam, lr: {signed}}}").optimizer.lr == abs(number)
+
+
+@pytest.mark.parametrize(
+    "text", ["+.5", ".5e-1", "1_0", "010", "1:30", "0x10", "1e1_0", "\u0661\u0660", "1,000"]
+)
+def test_yaml_optimlab_writes_never_holds_a_refused_form(tmp_path, text):
+    """Run folders keep their recipe as dump_yaml writes it; a resume reads it back through load_yaml's
+    checks: each text a recipe may hold (a CSV's column names) is written so that it reads back as that
+    text, the recipe and its id unchanged."""
+    recipe = Recipe.from_dict({"data": {"name": "runs.csv", "options": {"target": text, "one_hot": [text]}}})
+    again = Recipe.load(recipe.save(tmp_path / "recipe.yaml"))
+    assert again == recipe and again.id == recipe.id and again.data.options["target"] == text

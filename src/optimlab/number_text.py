@@ -2,15 +2,20 @@
 
 Python's ``int()`` and ``float()`` read more: digit separators (``'1_0'`` is 10) and every script's
 digits (Arabic-Indic one, zero is 10); YAML 1.1 reads ``010`` as 8, ``0x10`` as 16, ``0b11`` as 3 and ``1:30`` as 90.
-No one typing ``--steps 1_0`` or ``--set training.steps=1:30`` means those, so the command line reads
-its numbers here and refuses the rest, naming them. Light: the CLI checks its flags before torch loads.
+No one typing ``--steps 1_0`` or ``training: {steps: 1:30}`` means those, so the command line and
+:func:`optimlab.recipe.load_yaml` read numbers here and refuse the rest, naming them. Light: the CLI checks its flags before torch loads.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["read_number", "untyped_number"]
+if TYPE_CHECKING:
+    import yaml
+
+__all__ = ["python_only_number", "read_number", "untyped_number"]
 
 _INTEGER = re.compile(r"[-+]?[0-9]+")
 _REAL = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
@@ -28,7 +33,11 @@ def read_number(text: str, *, integer: bool = False) -> int | float | None:
     return float(text) if _REAL.fullmatch(text) else None
 
 
-def _python_reads(text: str) -> bool:
+def python_only_number(text: str) -> bool:
+    """Whether Python's ``float()`` reads ``text`` as a number where :func:`read_number` reads none
+    (``'1_0'``, ``'1e1_0'``, other scripts' digits), its ``'inf'`` and ``'nan'`` aside."""
+    if read_number(text) is not None or text.strip("+- ").isalpha():
+        return False
     try:
         float(text)
     except ValueError:
@@ -36,32 +45,29 @@ def _python_reads(text: str) -> bool:
     return True
 
 
-def untyped_number(text: str) -> str | None:
-    """The first plain value in the YAML ``text`` that YAML or Python reads as a number other than the one
-    :func:`read_number` reads, or reads at all where it reads none: ``1_0``, ``010`` (YAML's 8), ``0x10``,
-    ``1:30``, other scripts' digits; None where there is none. Python's ``inf`` and ``nan`` and YAML's
-    ``.inf`` are left to the field that reads them. Raises ``yaml.YAMLError`` where ``text`` is no YAML."""
+def untyped_number(node: yaml.Node | None, construct: Callable[[yaml.Node], Any]) -> str | None:
+    """The first plain value in the YAML ``node`` (a loader's composed document, ``construct`` its
+    ``construct_object``) that YAML or Python reads as a number other than the one :func:`read_number`
+    reads, or reads at all where it reads none: ``1_0``, ``010`` (YAML 1.1's 8), ``0x10``, ``1:30``, other
+    scripts' digits; None where there is none. Python's ``inf`` and ``nan`` and YAML's ``.inf`` are left
+    to the field that reads them."""
     import yaml
 
-    loader = yaml.SafeLoader(text)
-    try:
-        stack, seen = [loader.get_single_node()], set()
-        while stack:
-            node = stack.pop()
-            if id(node) in seen:  # an alias: read once (``&a [*a]`` holds itself)
-                continue
-            seen.add(id(node))
-            if isinstance(node, yaml.MappingNode):
-                stack += [part for pair in reversed(node.value) for part in reversed(pair)]
-            elif isinstance(node, yaml.SequenceNode):
-                stack += reversed(node.value)
-            elif isinstance(node, yaml.ScalarNode) and node.style is None:
-                typed = read_number(node.value)
-                if node.tag in _NUMBER_TAGS and not _YAML_NON_FINITE.fullmatch(node.value):
-                    if typed is None or typed != loader.construct_object(node):
-                        return node.value
-                elif typed is None and _python_reads(node.value) and not node.value.strip("+- ").isalpha():
+    stack, seen = [node], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:  # an alias: read once (``&a [*a]`` holds itself)
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            stack += [part for pair in reversed(node.value) for part in reversed(pair)]
+        elif isinstance(node, yaml.SequenceNode):
+            stack += reversed(node.value)
+        elif isinstance(node, yaml.ScalarNode) and node.style is None:
+            typed = read_number(node.value)
+            if node.tag in _NUMBER_TAGS and not _YAML_NON_FINITE.fullmatch(node.value):
+                if typed is None or typed != construct(node):
                     return node.value
-    finally:
-        loader.dispose()
+            elif python_only_number(node.value):
+                return node.value
     return None

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from optimlab.atomic import write_atomically
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError, close_matches
+from optimlab.number_text import python_only_number, untyped_number
 from optimlab.registry import DEVICE, DEVICES, SEED, Capability, get_registry, normalize_name, plain_numbers
 from optimlab.schedules.families import BASE_MOMENTUM, MAX_MOMENTUM
 from optimlab.user_code import import_object, is_import_path, refuse_file_path
@@ -43,6 +44,7 @@ __all__ = [
     "RecipeError",
     "ScheduleSpec",
     "TrainingSpec",
+    "YamlValueError",
     "dump_yaml",
     "load_yaml",
     "yaml_problem",
@@ -81,7 +83,17 @@ class _YamlLoader(yaml.SafeLoader):
 
 class _YamlDumper(yaml.SafeDumper):
     """PyYAML's safe dumper, quoting the strings :func:`load_yaml` reads as YAML 1.2 floats: a CSV column
-    ``'1e5'`` was written bare, ``1e5``, and read back as the number 100000.0."""
+    ``'1e5'`` was written bare, ``1e5``, and read back as the number 100000.0; and a string Python reads as
+    a number (``'1e1_0'``), which :func:`load_yaml` refuses bare."""
+
+    def represent_str(self, data: str) -> yaml.ScalarNode:
+        node = super().represent_str(data)
+        if python_only_number(data):
+            node.style = "'"
+        return node
+
+
+_YamlDumper.add_representer(str, _YamlDumper.represent_str)
 
 
 for _yaml_class in (_YamlLoader, _YamlDumper):
@@ -90,11 +102,60 @@ for _yaml_class in (_YamlLoader, _YamlDumper):
         re.compile(r"^[-+]?[0-9][0-9_]*(\.[0-9_]*)?[eE][-+]?[0-9]+$"),
         list("-+0123456789"),
     )
+    # YAML 1.1 reads ``.5`` as a float but ``+.5``, ``-.5`` and ``.5e3`` as strings (its exponent wants a sign)
+    _yaml_class.add_implicit_resolver(
+        "tag:yaml.org,2002:float", re.compile(r"^[-+]?\.[0-9]+([eE][-+]?[0-9]+)?$"), list("-+.")
+    )
+
+
+class YamlValueError(yaml.YAMLError):
+    """YAML that parses but holds a value read otherwise than written (``010``, YAML 1.1's 8) or a value
+    that holds itself (``&a [0.9, *a]``): ``value`` names it, ``accepted`` says what is taken instead."""
+
+    def __init__(self, value: str, accepted: str) -> None:
+        self.value, self.accepted = value, accepted
+        super().__init__(f"{value!r} is refused: accepted {accepted}")
 
 
 def load_yaml(text: str) -> Any:
-    """YAML as recipes, search spaces and options read it: safely, with YAML 1.2's floats (``1e-8``)."""
-    return yaml.load(text, Loader=_YamlLoader)  # a SafeLoader: no arbitrary objects
+    """YAML as recipes, search spaces, options and run folders read it: safely, with YAML 1.2's floats
+    (``1e-8``, ``+.5``) and every number read as written. A number read otherwise (``1_0`` 10, ``010``
+    YAML 1.1's 8, ``1:30`` 90, ``1_0e-4`` 0.001) and a value holding itself (``&a [0.9, *a]``, on which the
+    recipe's checks recursed to a RecursionError) are refused by a :class:`YamlValueError` naming them."""
+    loader = _YamlLoader(text)  # a SafeLoader: no arbitrary objects
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        untyped = untyped_number(node, loader.construct_object)
+        if untyped is not None:
+            raise YamlValueError(
+                untyped,
+                "numbers in plain digits with a sign, a decimal point or an exponent, read as written; "
+                f"{untyped!r} would read otherwise (quote it for text)",
+            )
+        if (held := _holding_itself(node, set(), set())) is not None:
+            start, end = held.start_mark.index, held.end_mark.index
+            shown = text[start:end] if end - start <= 60 else text[start : start + 57] + "..."
+            raise YamlValueError(shown, "a value that does not hold itself (no alias of its own node)")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _holding_itself(node: yaml.Node, within: set[int], done: set[int]) -> yaml.Node | None:
+    """The first node under ``node`` holding itself through an alias; ``within`` are the ids of the
+    nodes above it, ``done`` of those already read whole (an alias used twice is read once)."""
+    if id(node) in within:
+        return node
+    if id(node) in done or isinstance(node, yaml.ScalarNode):
+        return None
+    within.add(id(node))
+    parts = [p for pair in node.value for p in pair] if isinstance(node, yaml.MappingNode) else node.value
+    held = next(filter(None, (_holding_itself(part, within, done) for part in parts)), None)
+    within.discard(id(node))
+    done.add(id(node))
+    return held
 
 
 def dump_yaml(value: Any, **options: Any) -> str:
@@ -580,6 +641,10 @@ class Recipe(_Spec):
     def from_yaml(cls, text: str) -> Recipe:
         try:
             data = load_yaml(text)
+        except YamlValueError as error:
+            raise RecipeError(
+                f"invalid value {error.value!r} in the recipe: accepted {error.accepted}"
+            ) from None
         except yaml.YAMLError as error:
             raise RecipeError(f"recipe is not valid YAML: {yaml_problem(error)}") from None
         if data is None:  # an empty file, or comments alone: every field at its default

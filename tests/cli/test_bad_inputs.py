@@ -69,6 +69,16 @@ CASES: list[tuple[str, list[str], str]] = [
     ("set a list's digit", ["train", "--set", "optimizer.betas=[0.9,0_99]"], "'0_99' would read"),
     ("compare YAML's hex", ["compare", "--compare", "optimizer.lr=0x10,1"], "'0x10' would read"),
     ("space bound separator", ["compare", "--optimizers", "sgd", "--space", "optimizer.lr=1_0:20"], "'1_0'"),
+    (
+        "space choice separator",
+        ["compare", "--optimizers", "sgd", "--space", "optimizer.lr=1_0,2"],
+        "'1_0' would",
+    ),
+    (
+        "space file octal",
+        ["compare", "--optimizers", "sgd", "--space-file", "SPACE_OCTAL"],
+        "'010' would read",
+    ),
     # --- train: choices, devices, formats
     ("format xml", ["train", "--format", "xml"], "--format"),
     ("precision fp8", ["train", "--precision", "fp8"], "--precision"),
@@ -100,6 +110,8 @@ CASES: list[tuple[str, list[str], str]] = [
     ("recipe not yaml", ["train", "BROKEN_YAML"], "YAML"),
     ("recipe a list", ["train", "LIST_YAML"], "mapping"),
     ("recipe unknown field", ["train", "TYPO_YAML"], "epochz"),
+    ("recipe holding itself", ["train", "RECIPE_HOLDING_ITSELF"], "a value that does not hold itself"),
+    ("target with a plus", ["doctor", "--dataset", "PANDAS_CSV", "--target", "+9"], "(--target): accepted"),
     ("recipe loss of the other task", ["train", "CE_REGRESSION_YAML", "--steps", "2"], "training.loss"),
     ("recipe binary loss of 10 classes", ["train", "BCE_DIGITS_YAML", "--steps", "2"], "cross_entropy"),
     ("recipe model's own loss on tensors", ["train", "MODEL_LOSS_YAML", "--steps", "2"], "dict batches"),
@@ -493,6 +505,12 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
             b"data: {name: iris}\ntraining: {device: 'cuda:x'}\n",
         ),  # YAML 1.1: True, which pydantic took for 1
         ("TAB_YAML", "tab.yaml", b"optimizer.lr:\n\t[0.1, 0.01]\n"),
+        ("SPACE_OCTAL", "octal_space.yaml", b"training.steps: [010, 20]\n"),  # YAML 1.1: [8, 20]
+        (
+            "RECIPE_HOLDING_ITSELF",
+            "itself.yaml",
+            b"data: {name: iris}\noptimizer: {name: adam, betas: &a [0.9, *a]}\n",
+        ),
         (
             "CE_REGRESSION_YAML",
             "ce.yaml",

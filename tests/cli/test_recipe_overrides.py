@@ -175,3 +175,5 @@ def test_set_reads_a_number_as_written_where_yaml_read_text(typed, number):
         None, {"act": "leaky_relu", "set_fields": [f"model.activation.negative_slope={typed}"]}
     )
     assert recipe.model.activation == {"name": "leaky_relu", "negative_slope": number}
+    betas = recipe_from_options(None, {"set_fields": [f"optimizer.betas=[{typed},0.99]"]}).optimizer.options
+    assert betas["betas"] == [number, 0.99]  # inside a list too, where YAML 1.1's text was refused

@@ -4,6 +4,7 @@ import math
 
 import optuna
 import pytest
+import yaml
 
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 from optimlab.study.space import Dimension, SearchSpace
@@ -206,3 +207,26 @@ def test_one_field_under_two_spellings_is_refused():
     assert (
         len(SearchSpace.from_flags(["optimizer.lr=0.1,0.01", "optimizer.options.momentum=0,0.9"]).fields) == 2
     )
+
+
+def test_a_range_bound_is_read_as_typed():
+    """float() read --space optimizer.lr=1_0:20 as low=10.0 and Arabic-Indic digits as theirs. Truth:
+    number_text.read_number, as every other number on the command line is read."""
+    for low in ("1_0", "\u0661"):
+        with pytest.raises(InvalidValueError, match=f"invalid value '{low}' for bound of the range"):
+            SearchSpace.from_flags([f"optimizer.lr={low}:20"])
+    assert SearchSpace.from_flags(["optimizer.lr=+.5:2e1"]).dimensions[0].low == 0.5
+
+
+def test_a_choice_of_no_leading_digit_is_the_number():
+    """+.5 (YAML 1.1's text) was kept as the choice '+.5'. Truth: float('+.5')."""
+    (dimension,) = SearchSpace.from_flags(["model.activation.negative_slope=+.5,0.2"]).dimensions
+    assert dimension.choices == (0.5, 0.2)
+
+
+def test_a_space_file_number_read_otherwise_is_refused(tmp_path):
+    """A --space file's lr: [010] went through YAML 1.1 as 8. Truth: YAML 1.1's octal."""
+    path = tmp_path / "space.yaml"
+    path.write_text("training.steps: [010, 20]\n")
+    with pytest.raises(yaml.YAMLError, match="'010' would read otherwise"):
+        SearchSpace.load(path)

@@ -9,7 +9,6 @@ starts, and the message names the flag as typed.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import re
@@ -22,7 +21,7 @@ import typer
 
 from optimlab.cli import _checks as checks
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError, close_matches
-from optimlab.number_text import read_number, untyped_number
+from optimlab.number_text import read_number
 from optimlab.registry import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, SEED, Interval
 from optimlab.study.backends import BACKENDS
 
@@ -57,14 +56,6 @@ def number(interval: Interval) -> Callable[[str], float | int]:
         return value
 
     return parse
-
-
-def typed_numbers(untyped: str) -> str:
-    """What a value holding ``untyped`` (:func:`~optimlab.number_text.untyped_number`) should hold."""
-    return (
-        f"numbers in plain digits with a sign, a decimal point or an exponent, read as written; {untyped!r} "
-        "would read otherwise (quote it for text)"
-    )
 
 
 def choice(*accepted: str) -> Callable[[str], str]:
@@ -136,9 +127,7 @@ DatasetOpt = Annotated[
 
 def column(text: str) -> str | int:
     """``--target``: a whole number is a column's 0-based position, anything else its header."""
-    from optimlab.data.tables import column_number  # optimlab.data loads torch: only when --target is given
-
-    position = column_number(text)
+    position = read_number(text, integer=True)
     return text if position is None else position
 
 
@@ -244,16 +233,25 @@ PrecisionOpt = Annotated[
         help="fp32, or bf16 autocast.",
     ),
 ]
-LogOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--log",
-        parser=tracker,
-        metavar="tensorboard|mlflow",
-        help="Also send the metrics to a tracker: tensorboard (event files in the run folder's tensorboard/) "
-        "or mlflow (MLFLOW_TRACKING_URI, else ./mlflow.db); repeat for both. pip install 'optimlab[trackers]'.",
-    ),
-]
+
+
+def _log(tensorboard: str, what: str = "the metrics") -> Any:
+    """``--log``, saying where TensorBoard's event files go for the verb: ``tensorboard``."""
+    return Annotated[
+        list[str] | None,
+        typer.Option(
+            "--log",
+            parser=tracker,
+            metavar="tensorboard|mlflow",
+            help=f"Also send {what} to a tracker: tensorboard (event files in {tensorboard}) or mlflow "
+            "(MLFLOW_TRACKING_URI, else ./mlflow.db); repeat for both. pip install 'optimlab[trackers]'.",
+        ),
+    ]
+
+
+LogOpt = _log("the run folder's tensorboard/")
+ReportLogOpt = _log("each run's or study's folder's tensorboard/")
+DoctorLogOpt = _log("./tensorboard/doctor-<recipe id>", what="the findings")
 
 
 def field_value(text: str) -> str:
@@ -652,23 +650,15 @@ def _fields_set(texts: Sequence[str], given: Mapping[str, Any]) -> dict[str, Any
 
 
 def yaml_value(text: str, flag: str, given: str) -> Any:
-    """A value typed on the command line read as YAML reads it (``0.9`` a number, ``[a, b]`` a list), where
-    every number reads as written: ``1_0``, ``010`` (YAML's 8) or ``1:30`` (90) is refused, naming
-    ``flag`` and ``given``, its whole text; a number YAML 1.1 reads as text (``+.5``, ``-.5``) is the
-    number. Raises ``yaml.YAMLError`` for text that is no YAML."""
-    from optimlab.recipe import load_yaml
+    """A value typed on the command line read as YAML reads it (``0.9`` a number, ``[a, b]`` a list); a
+    value :func:`~optimlab.recipe.load_yaml` refuses (``1_0``, ``&a [0.9, *a]``) is refused naming ``flag``
+    and ``given``, its whole text. Raises ``yaml.YAMLError`` for text that is no YAML."""
+    from optimlab.recipe import YamlValueError, load_yaml
 
-    value, untyped = load_yaml(text), untyped_number(text)
-    if untyped is not None:
-        raise InvalidValueError(flag, given, typed_numbers(untyped))
-    try:  # '&a [0.9, *a]' is a list holding itself: the recipe's checks recursed to a RecursionError
-        json.dumps(value, default=str)
-    except ValueError:
-        raise InvalidValueError(
-            flag, given, "a value that does not hold itself (no alias of its own node)"
-        ) from None
-    number = read_number(text) if isinstance(value, str) else None
-    return value if number is None else number
+    try:
+        return load_yaml(text)
+    except YamlValueError as error:
+        raise InvalidValueError(flag, given, error.accepted) from None
 
 
 @contextlib.contextmanager

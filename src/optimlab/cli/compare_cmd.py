@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +15,6 @@ from optimlab.cli import _options as o
 from optimlab.cli._output import Output, rich_table, typed_command
 from optimlab.cli._progress import StudyProgress, exit_if_all_failed, resumable
 from optimlab.errors import InvalidValueError, OptimlabError
-from optimlab.number_text import untyped_number
 from optimlab.registry import POSITIVE_INT
 
 if TYPE_CHECKING:  # the study package (optuna, torch) is imported when the verb runs, not at start-up
@@ -111,14 +109,14 @@ def _space(flags: list[str]) -> SearchSpace:
     where the message said 'a file is not valid YAML' or named the field alone."""
     import yaml
 
+    from optimlab.recipe import YamlValueError
     from optimlab.study import SearchSpace
 
     for flag in flags:
         try:
-            untyped = next(filter(None, map(untyped_number, re.split("[,:]", flag.partition("=")[2]))), None)
-            if untyped is not None:
-                raise InvalidValueError("--space", flag, o.typed_numbers(untyped))
             SearchSpace.from_flags([flag])
+        except YamlValueError as error:
+            raise InvalidValueError("--space", flag, error.accepted) from None
         except yaml.YAMLError:
             raise InvalidValueError(
                 "--space", flag, "FIELD=a,b,c of numbers or words, or FIELD=LOW:HIGH[:log][:int]"

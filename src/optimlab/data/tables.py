@@ -10,13 +10,13 @@ and a 2-d ``.npy`` array's (:mod:`optimlab.data.numpy_file`, by position). A CSV
 
 from __future__ import annotations
 
-import re
 from numbers import Integral
 from pathlib import Path
 
 from optimlab.errors import InvalidValueError, UnknownNameError
+from optimlab.number_text import read_number
 
-__all__ = ["column_number", "column_position", "target_field", "target_position"]
+__all__ = ["column_position", "target_field", "target_position"]
 
 
 def target_field(path: Path, option: str = "target") -> str:
@@ -34,13 +34,6 @@ def target_position(
     if isinstance(target, bool) or not isinstance(target, Integral) or not -width <= target < width:
         raise InvalidValueError(target_field(path, option), target, f"{accepted} in [{-width}, {width})")
     return int(target) % width  # numpy's integers too (np.where's, np.argmax's), as Python indexes by them
-
-
-def column_number(text: str) -> int | None:
-    """The 0-based position ``text`` gives in plain ASCII digits, an optional minus and spaces around
-    ('3', ' -1'); None for other text: int() would read '1_0' as 10 and other scripts' digits too, which
-    :func:`~optimlab.data.examples.text_number` refuses for numbers as pandas and numpy do."""
-    return int(text) if re.fullmatch(r"\s*-?[0-9]+\s*", text) else None
 
 
 def column_position(
@@ -61,7 +54,7 @@ def column_position(
             )
         return header.index(name)
     if isinstance(name, str):
-        position = column_number(name)
+        position = read_number(name, integer=True)
         if position is None:
             if header is None:
                 raise InvalidValueError(

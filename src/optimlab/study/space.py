@@ -31,6 +31,7 @@ from typing import Any
 import optuna
 
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
+from optimlab.number_text import python_only_number
 from optimlab.recipe import load_yaml
 
 __all__ = ["Dimension", "SearchSpace", "as_recipe_field"]
@@ -279,10 +280,19 @@ class SearchSpace:
 
 
 def _number(field: str, value: Any) -> float:
+    """A range's bound, a number or its text (``--space lr=1e-4:1e-2``); text Python reads as a number that
+    :func:`~optimlab.number_text.read_number` does not (``1_0``, 10 to float(), other scripts' digits)
+    is refused. ``inf`` and ``nan`` are read, for :class:`Dimension` to refuse naming finite bounds."""
     try:
+        if isinstance(value, str) and python_only_number(value):
+            raise ValueError(value)
         return float(value)
     except (TypeError, ValueError):
-        raise InvalidValueError(f"bound of the range of {field!r}", value, "a number") from None
+        raise InvalidValueError(
+            f"bound of the range of {field!r}",
+            value,
+            "a number in plain digits with a sign, a point or an exponent",
+        ) from None
 
 
 def _yes_or_no(field: str, spec: Mapping[str, Any], key: str) -> bool:

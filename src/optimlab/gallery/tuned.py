@@ -68,7 +68,7 @@ def trial_records(result: StudyResult, prefix: str = "") -> list[RunRecord]:
     "outcome."""
     spec = result.spec
     records = []
-    for r in sorted(result.records, key=lambda r: (r.method, r.phase != "tune", int(r.key.split("/")[1]))):
+    for r in sorted(result.records, key=lambda r: (r.method, r.phase != "tune", r.place)):
         metric = spec.metric if r.phase == "tune" else spec.test_metric
         value = r.metrics.get(metric)
         outcome = (

@@ -30,7 +30,7 @@ def trial_rows(records: Sequence[TrialRecord]) -> list[dict[str, Any]]:
     first = {}  # each study where it first appears: the studies keep their order
     for i, r in enumerate(records):
         first.setdefault(r.study, i)
-    planned = sorted(records, key=lambda r: (first[r.study], r.phase != TUNE, int(r.key.rsplit("/", 1)[1])))
+    planned = sorted(records, key=lambda r: (first[r.study], r.phase != TUNE, r.place))
     rows = []
     for r in planned:
         row: dict[str, Any] = {

@@ -198,8 +198,13 @@ def test_a_workloads_file_path_is_not_told_an_import_path(tmp_path, monkeypatch,
     """--workload takes no import paths: 'uc_w:W' would be refused in turn."""
     (tmp_path / "uc_w.py").write_text("W = None\n")
     monkeypatch.chdir(tmp_path)
-    code, _, err = cli("compare", "--optimizers", "sgd", "--workload", "./uc_w.py:W", "--no-progress")
-    assert code == 2 and "an import path names a module" not in err, err
+    code, out, err = cli("compare", "--optimizers", "sgd", "--workload", "./uc_w.py:W", "--no-progress")
+    assert (code, out) == (2, "") and len(err.strip().splitlines()) == 1, err
+    said, _, accepted = err.strip().partition(". Accepted: ")
+    assert said == "error: unknown workload './uc_w.py:W'" and "import path" not in err, err
+    import optimlab.workloads  # noqa: F401  registers them
+
+    assert set(get_registry("workload").names()) <= set(accepted.removesuffix(".").split(", ")), err
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 import typer
 
+from optimlab.cli import _checks as checks
 from optimlab.cli._options import FormatOpt
 from optimlab.cli._output import Output
 from optimlab.registry import categories
@@ -31,14 +33,9 @@ def _about(row: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def wildcard(text: str) -> str:
-    """``--filter``: a pattern with something in it; an empty one (``--filter ''``, an unset shell variable)
-    matched no name and exited 0, as a pattern that matches nothing does."""
-    if not text.strip():
-        raise typer.BadParameter(
-            f"{text!r} is empty: give a shell wildcard, e.g. 'adam*', or leave --filter out"
-        )
-    return text
+# ``--filter``: a pattern with something in it; an empty one (``--filter ''``, an unset shell variable)
+# matched no name and exited 0, as a pattern that matches nothing does
+wildcard = partial(checks.given, what="a shell wildcard, e.g. 'adam*', or leave --filter out")
 
 
 def list_techniques(

@@ -680,6 +680,48 @@ def test_an_encoder_decoders_labels_are_not_read_against_its_encoders_attention_
     assert "padding_in_loss" not in [f.rule for f in doctor.diagnosis.findings], doctor.diagnosis.findings
 
 
+def test_an_encoder_decoders_padded_labels_are_read_against_its_decoder_attention_mask():
+    """T5 given labels padded with its pad id (not -100) and their decoder_attention_mask: the padding was
+    found, but named the encoder's mask, 'where attention_mask is 0', and advised
+    labels.masked_fill(attention_mask == 0, -100), a mask 8x4 against labels 8x10 (it raises). The truth:
+    the labels' own mask is decoder_attention_mask (T5's forward), the advice applied with it sets every
+    padded label to -100 (DataCollatorForSeq2Seq's labels) and the finding is gone."""
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    generator = torch.Generator().manual_seed(0)
+    lengths = torch.randint(2, 5, (64,), generator=generator)  # the labels' real tokens: 2 to 4 of 10
+    labels = torch.randint(3, 40, (64, 10), generator=generator)
+    decoder_mask = (torch.arange(10) < lengths[:, None]).long()
+    labels[decoder_mask == 0] = 1  # the pad id
+    input_ids = torch.randint(3, 40, (64, 4), generator=generator)
+    batches = [
+        {"input_ids": input_ids[i : i + 8], "attention_mask": torch.ones(8, 4, dtype=torch.long),
+         "labels": labels[i : i + 8], "decoder_attention_mask": decoder_mask[i : i + 8]}
+        for i in range(0, 64, 8)
+    ]  # fmt: skip
+
+    def t5():
+        torch.manual_seed(0)
+        config = T5Config(vocab_size=40, d_model=32, d_kv=16, d_ff=64, num_layers=2, num_heads=2,
+                          decoder_start_token_id=0, pad_token_id=1)  # fmt: skip
+        return T5ForConditionalGeneration(config)
+
+    found = diagnose(t5(), batches, steps=8, lr_find=False)
+    padding = next((f for f in found.findings if f.rule == "padding_in_loss"), None)
+    assert padding is not None, found.findings
+    assert padding.evidence["pad"] == 1
+    assert padding.evidence["share"] == pytest.approx((decoder_mask == 0).float().mean().item())
+    said = f"{padding.title} {padding.explanation} {padding.recommendation}"
+    assert "decoder_attention_mask is 0" in padding.title and "DataCollatorForSeq2Seq" in said, padding
+    assert "attention_mask" not in said.replace("decoder_attention_mask", ""), padding
+    fix = padding.recommendation.split(": ")[-1].split(" (")[0]
+    assert fix == "labels.masked_fill(decoder_attention_mask == 0, -100)"
+    mended = [{**b, "labels": eval(fix, {**b})} for b in batches]  # the advice, applied as written
+    assert all(torch.equal(b["labels"] == -100, b["decoder_attention_mask"] == 0) for b in mended)
+    fixed = diagnose(t5(), mended, steps=8, lr_find=False)
+    assert "padding_in_loss" not in [f.rule for f in fixed.findings], fixed.findings
+
+
 class LoggedGradNorms(TrainerCallback):
     """The gradient norm the Trainer logs at each step (measured as it clips, before)."""
 

@@ -353,9 +353,12 @@ class RunStatistics:
     # The first of ``batch_targets`` equals one of the model's inputs: an autoencoder's (target_scale
     # leaves them to input_scale). Read in either door, whether or not the loss is given apart.
     reconstructs_inputs: bool = False
-    # The attention_mask the model read beside each of ``batch_targets`` (None where it read none of
-    # their shape): which target positions are padding (the padding_in_loss rule).
+    # The mask the model read beside each of ``batch_targets`` under ``mask_key`` (None where it read
+    # none of their shape): which target positions are padding (the padding_in_loss rule).
     batch_masks: list[Tensor | None] = dataclasses.field(default_factory=list)
+    # The labels' mask among the model's inputs: attention_mask, or an encoder-decoder's (Hugging Face's
+    # T5, BART) decoder_attention_mask: its attention_mask masks the encoder's inputs, not the labels.
+    mask_key: str = "attention_mask"
     # The instrumented parameters (indices) that had no gradient at any step so far: the loss does not
     # depend on them (the unused_parameters rule). None before the first step.
     never_graded: set[int] | None = None
@@ -644,6 +647,11 @@ class Instruments:
                 name: float(m.p) for name, m in self._mode_dependent.items() if isinstance(m, _DROPOUTS)
             },
             residual_blocks=residual_blocks(model),
+            mask_key=(
+                "decoder_attention_mask"
+                if getattr(getattr(model, "config", None), "is_encoder_decoder", False) is True
+                else "attention_mask"
+            ),
         )
         capabilities = get_registry("activation")
         self._saturating = {
@@ -753,10 +761,11 @@ class Instruments:
 
     def record_targets(self, step: int, target: Any, inputs: Iterable[Any] = ()) -> None:
         """Keep the targets of step ``step``'s batch (tensors; the first :data:`TARGET_BATCHES` steps;
-        once a step, however often its closure runs), with the ``attention_mask`` the model read where
-        it has their shape; the last ones for the NaN origin. Called after the model's forward pass;
-        ``inputs``: the batch's other parts, where a trainer's step may call a part of the model (its
-        inputs are then not the model's): whether the first targets equal an input, an autoencoder's."""
+        once a step, however often its closure runs), with the mask the model read under
+        ``statistics.mask_key`` where it has their shape; the last ones for the NaN origin. Called after
+        the model's forward pass; ``inputs``: the batch's other parts, where a trainer's step may call a
+        part of the model (its inputs are then not the model's): whether the first targets equal an
+        input, an autoencoder's."""
         if self.parameters_changed is not None:
             return
         self._last_target = target
@@ -766,12 +775,7 @@ class Instruments:
                 alike = self._inputs_like(target, inputs)
                 self.statistics.reconstructs_inputs = any(torch.equal(x, target) for x in alike)
             kept.append(target.detach().to("cpu", copy=True))
-            # An encoder-decoder's (Hugging Face's T5, BART) attention_mask masks its encoder's inputs, not
-            # its labels, the decoder's: their mask is decoder_attention_mask, where given.
-            encoder_decoder = (
-                getattr(getattr(self.model, "config", None), "is_encoder_decoder", False) is True
-            )
-            mask = self._last_kwargs.get("decoder_attention_mask" if encoder_decoder else "attention_mask")
+            mask = self._last_kwargs.get(self.statistics.mask_key)
             same = isinstance(mask, Tensor) and mask.shape == target.shape
             self.statistics.batch_masks.append(mask.detach().to("cpu", copy=True) if same else None)
 

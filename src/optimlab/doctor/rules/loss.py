@@ -356,11 +356,11 @@ def padding_in_loss(
     seen = stats.loss_inputs
     masked = [(t, m) for t, m in zip(stats.batch_targets, stats.batch_masks, strict=False) if m is not None]
     if seen is None:  # the model's own loss
-        return _masked_padding(masked, OWN_LOSS_IGNORE_INDEX, None, min_share)
+        return _masked_padding(masked, stats.mask_key, OWN_LOSS_IGNORE_INDEX, None, min_share)
     if seen.numeric_targets or seen.loss not in ("CrossEntropyLoss", "NLLLoss"):
         return None
     if masked:
-        return _masked_padding(masked, seen.ignore_index, seen.loss, min_share)
+        return _masked_padding(masked, stats.mask_key, seen.ignore_index, seen.loss, min_share)
     rows = [t for t in stats.batch_targets if t.ndim == 2 and t.shape[1] >= 2 and not t.is_floating_point()]
     if not rows:
         return None
@@ -395,11 +395,16 @@ def padding_in_loss(
 
 
 def _masked_padding(
-    batches: list[tuple[Tensor, Tensor]], ignore_index: int | None, loss: str | None, min_share: float
+    batches: list[tuple[Tensor, Tensor]],
+    mask_key: str,
+    ignore_index: int | None,
+    loss: str | None,
+    min_share: float,
 ) -> Finding | None:
-    """:func:`padding_in_loss` where the model read an ``attention_mask`` beside the integer targets:
-    the scored targets (not ``ignore_index``) at its 0s, a share of all scored targets; ``loss`` the
-    loss's class, None for the model's own."""
+    """:func:`padding_in_loss` where the model read a mask (``mask_key``: ``attention_mask``, or an
+    encoder-decoder's ``decoder_attention_mask``) beside the integer targets: the scored targets (not
+    ``ignore_index``) at its 0s, a share of all scored targets; ``loss`` the loss's class, None for the
+    model's own."""
     batches = [(t, m) for t, m in batches if not t.is_floating_point()]
     if not batches:
         return None
@@ -412,6 +417,14 @@ def _masked_padding(
     pad = int(labels[at_pad].mode().values)
     rows = torch.cat([((m == 0) & (t != ignore_index)).reshape(len(t), -1).any(1) for t, m in batches])
     padded = rows.float().mean().item()
+    # How such labels come about, and the collator of transformers' that pads them with -100.
+    cause, collator = {
+        "attention_mask": ("copied from padded input_ids", "DataCollatorForLanguageModeling(mlm=False) does"),
+        "decoder_attention_mask": (
+            "padded with the pad token",
+            "DataCollatorForSeq2Seq pads the labels with it",
+        ),
+    }[mask_key]
     scorer = (
         f"{loss} (its ignore_index is {ignore_index})"
         if loss
@@ -420,21 +433,17 @@ def _masked_padding(
     return Finding(
         rule="padding_in_loss",
         severity="warning",
-        title=f"Padding counted in the loss: {share:.0%} of the scored labels are where attention_mask is 0",
+        title=f"Padding counted in the loss: {share:.0%} of the scored labels are where {mask_key} is 0",
         explanation=(
-            f"In {padded:.0%} of the rows the labels at the padding (attention_mask 0) are tokens, "
+            f"In {padded:.0%} of the rows the labels at the padding ({mask_key} 0) are tokens, "
             f"mostly {pad}, not {ignore_index}: {share:.0%} of the labels {scorer} scores are padding, "
-            "as when labels are copied from padded input_ids. The loss is then in part the easy "
+            f"as when labels are {cause}. The loss is then in part the easy "
             "prediction of padding after padding, and the real tokens get a fraction of each step."
         ),
         recommendation=(  # the loss's own ignore_index: a loss that ignores 0 fails on -100
-            f"data: set the labels to {ignore_index} where attention_mask is 0: "
-            f"labels.masked_fill(attention_mask == 0, {ignore_index})"
-            + (
-                " (transformers' DataCollatorForLanguageModeling(mlm=False) does)"
-                if ignore_index == OWN_LOSS_IGNORE_INDEX
-                else ""
-            )
+            f"data: set the labels to {ignore_index} where {mask_key} is 0: "
+            f"labels.masked_fill({mask_key} == 0, {ignore_index})"
+            + (f" (transformers' {collator})" if ignore_index == OWN_LOSS_IGNORE_INDEX else "")
         ),
         evidence={"pad": pad, "share": share, "rows_padded": padded, "ignore_index": ignore_index},
         score=_score(share / min_share),

@@ -1,7 +1,9 @@
 """run_bench end to end on a tiny budget: every method on every workload, scored; resume; user optimizers."""
 
 import dataclasses
+import json
 
+import numpy as np
 import pytest
 
 from optimlab.bench import resolve_methods, run_bench
@@ -89,3 +91,13 @@ def test_worker_processes_import_the_users_optimizer_by_its_path(user_package, t
     assert [(r.key, r.params, r.value) for r in theirs.records] == [
         (r.key, r.params, r.value) for r in ours.records
     ]
+
+
+def test_a_numpy_budget_is_stored_in_the_settings_as_the_int_it_holds(tmp_path):
+    """run_bench kept budget as given in its settings: np.int64(1) stayed there, and json.dumps of the
+    settings (what a caller writes beside the results) raised 'Object of type int64 is not JSON
+    serializable'. Truth: NumPy's integers are integers (operator.index), stored as the plain int."""
+    workload = dataclasses.replace(get_workload("two_spirals_mlp", epochs=1), target=0.6)
+    result = run_bench([workload], ["sgd"], tmp_path, budget=np.int64(1), seeds=np.int64(1))
+    assert type(result.settings["budget"]) is int and type(result.settings["seeds"]) is int
+    assert json.loads(json.dumps(result.settings))["budget"] == 1 == result.results[0].spec.budget

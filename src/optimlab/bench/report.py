@@ -178,7 +178,7 @@ def write_bench_report(
     Figures go to a ``figures`` folder beside the report. Returns the report's path and the figure files.
     """
     settings = result.settings
-    budget = settings["budget"]
+    budget = result.results[0].spec.budget
     page = Page(
         "optimlab bench: " + ", ".join(settings["workloads"]),
         f"Methods {', '.join(settings['methods'])}: each tuned with the same budget ({budget} "

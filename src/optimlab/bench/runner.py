@@ -176,7 +176,7 @@ def run_bench(
         "methods": names,
         "workloads": [w.name for w in workloads],
         "protocol": protocol,
-        "budget": budget,
+        "budget": specs[0].budget,  # the int StudySpec read (np.int64 as given is no JSON)
         "seeds": seeds,
         "backend": backend,
         "cost": cost,

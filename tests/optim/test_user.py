@@ -24,7 +24,8 @@ def test_a_torch_optimizer_by_path_steps_parameters_without_gradients_like_itsel
 
 def resumed_run(make_optimizer, stop: int, steps: int = 30) -> list[torch.Tensor]:
     """``train``'s skipping run, its optimizer saved at ``stop`` to a buffer, read back with
-    ``torch.load(weights_only=True)`` (as a checkpoint is) into a new one over new parameters, which ends it."""
+    ``torch.load(weights_only=True)`` (as a checkpoint is) into a new one over new parameters, which ends
+    it."""
     first = [torch.nn.Parameter(p) for p in train(make_optimizer, steps=0)]
     holder = {}
 

@@ -27,7 +27,8 @@ INNER = {"momentum": (torch.optim.SGD, MOMENTUM), "adam": (torch.optim.Adam, ADA
 
 
 class HandLookahead:
-    """Zhang et al. 2019, Algorithm 1: slow weights phi; after every k inner steps phi += alpha (p - phi), p = phi."""
+    """Zhang et al. 2019, Algorithm 1: slow weights phi; after every k inner steps
+    phi += alpha (p - phi), p = phi."""
 
     def __init__(self, inner: torch.optim.Optimizer, k: int, alpha: float):
         self.inner, self.k, self.alpha, self.t = inner, k, alpha, 0

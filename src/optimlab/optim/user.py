@@ -8,10 +8,11 @@
   :func:`~optimlab.optim.chain`), exactly like optimlab's own named optimizers.
 
 Either is registered in the ``optimizer`` registry under its import path on first lookup
-(:mod:`optimlab.user_code`), so recipes, studies and the CLI name it like any built-in optimizer. A torch optimizer runs as a gradient
-transformation (:func:`torch_optimizer_transform`): it steps a private copy of the parameters and
-returns the change as the update, so it goes through the same shell, schedules and study engine as
-every other optimizer, at the cost of one copy of the parameters and two passes over them a step.
+(:mod:`optimlab.user_code`), so recipes, studies and the CLI name it like any built-in optimizer. A
+torch optimizer runs as a gradient transformation (:func:`torch_optimizer_transform`): it steps a
+private copy of the parameters and returns the change as the update, so it goes through the same
+shell, schedules and study engine as every other optimizer, at the cost of one copy of the parameters
+and two passes over them a step.
 
 A recipe stores the path, so a worker process that validates it imports the same code.
 

@@ -269,8 +269,8 @@ def test_a_state_dict_of_another_optimizer_is_refused_not_silently_ignored():
 
 
 # In a fresh interpreter, since Dynamo stays imported once any test compiles: three steps of the drop-in,
-# a state dict round trip (a wrapper's too), and which compiler modules got imported (torch.optim.Adam, the reference,
-# would import Dynamo itself, so it runs in the test's process).
+# a state dict round trip (a wrapper's too), and which compiler modules got imported (torch.optim.Adam,
+# the reference, would import Dynamo itself, so it runs in the test's process).
 _WITHOUT_COMPILING = """
 import json, sys
 import torch

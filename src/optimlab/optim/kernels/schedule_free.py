@@ -7,8 +7,8 @@ tensors, the branch breaks the graph, and traced with them as constants, every s
 step computes the same update with the bookkeeping written in tensor ops (``torch.where`` for the
 branch, ``clamp`` for the max), so the whole step is one graph and one pass per tensor. The transforms
 before it in the chain (AdamW's RMS normalisation, the decay at y) are the chain's own, built as
-:mod:`optimlab.optim.optimizers.schedule_free` builds them; ``tests/optim/test_fused.py`` proves the step equal to the
-eager chain.
+:mod:`optimlab.optim.optimizers.schedule_free` builds them; ``tests/optim/test_fused.py`` proves the
+step equal to the eager chain.
 """
 
 from __future__ import annotations

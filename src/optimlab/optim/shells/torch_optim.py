@@ -502,9 +502,9 @@ class Optimizer(torch.optim.Optimizer):
         takes = any(Capability.SPARSE_GRADIENTS in e.capabilities for e in entries)
         if not takes:
             raise OptimlabError(
-                f"{self._owner} does not take sparse gradients, as torch's Adam and the others do not: {where} "
-                "(nn.Embedding(sparse=True)). Use sparse=False, or give that parameter to sgd or adagrad, "
-                "which take them, in an optimizer of its own"
+                f"{self._owner} does not take sparse gradients, as torch's Adam and the others do not: "
+                f"{where} (nn.Embedding(sparse=True)). Use sparse=False, or give that parameter to sgd or "
+                "adagrad, which take them, in an optimizer of its own"
             )
         decay = values.get("weight_decay", 0.0)
         if scheduled(decay) or current(decay) != 0:
@@ -695,7 +695,8 @@ class Optimizer(torch.optim.Optimizer):
                 if unkept:
                     raise OptimlabError(
                         f"{self._owner} cannot load this state_dict: it holds {', '.join(sorted(unkept))}, "
-                        f"which {self._owner} does not keep (it keeps {', '.join(sorted(kept)) or 'nothing'}). "
+                        f"which {self._owner} does not keep "
+                        f"(it keeps {', '.join(sorted(kept)) or 'nothing'}). "
                         "It was saved by another optimizer (torch.optim.Adam keeps step, exp_avg, "
                         "exp_avg_sq); load a state_dict saved by the same optimlab optimizer"
                     )

@@ -37,12 +37,13 @@ class SAM(WrappedOptimizer):
     ``step(closure)`` expects the gradients ``g`` at ``w`` to be there (the usual ``loss.backward()``),
     then: ``g_hat = g`` (SAM) or ``|w| g`` (ASAM); ``e = rho / (||g_hat|| + 1e-12) * g`` (SAM) or
     ``... * w^2 g`` (ASAM, on the real and imaginary parts of a complex parameter apart, as torch.optim
-    steps them), with ``||.||`` the L2 norm over every parameter of every group; ``w <- w + e``; ``closure()`` recomputes loss and gradients there; ``w`` is restored (a copy, not a
-    subtraction) and the base optimizer steps with the gradients from ``w + e``. The closure runs once
-    per step: two forward-backward passes per step in all. If no parameter has a gradient yet,
-    the closure first runs at ``w`` to make them; so it does where the gradients are still those the
-    last step left, at its ``w + e`` (a loop that calls ``step(closure)`` alone, as Lightning's
-    automatic optimization does: its closure zeroes them as it starts).
+    steps them), with ``||.||`` the L2 norm over every parameter of every group; ``w <- w + e``;
+    ``closure()`` recomputes loss and gradients there; ``w`` is restored (a copy, not a subtraction) and
+    the base optimizer steps with the gradients from ``w + e``. The closure runs once per step: two
+    forward-backward passes per step in all. If no parameter has a gradient yet, the closure first runs
+    at ``w`` to make them; so it does where the gradients are still those the last step left, at its
+    ``w + e`` (a loop that calls ``step(closure)`` alone, as Lightning's automatic optimization does: its
+    closure zeroes them as it starts).
 
     A base built with ``maximize=True`` ascends the objective ``f``, which is SAM minimizing ``-f``: the
     worst nearby point is then the lowest, ``e`` is negated (``w - e``), and the base ascends with the

@@ -216,6 +216,41 @@ def test_a_run_trained_on_by_a_second_fit_with_its_tracker_holds_every_step(tmp_
     assert accumulated(tmp_path / "tensorboard" / "r").Tags()["scalars"] == []
 
 
+def test_a_text_logged_before_a_resumed_fit_is_kept(tmp_path):
+    """A tracker kept apart from run 'r' (r-2) given log_text before fit(state=...) from a checkpoint:
+    the tracker moved itself to 'r' by calling its own constructor again, deleting the file that held
+    the text. The text is its run's: kept, with the steps trained, as TensorBoard's reader shows them."""
+    import dataclasses
+
+    from optimlab.errors import OptimlabWarning
+    from optimlab.integrations import open_tracker
+    from optimlab.train import fit
+
+    class Checkpoint(Callback):
+        def on_step_end(self, state):
+            if state.step == 3:
+                self.state = dataclasses.replace(state)
+
+    x = torch.randn(64, 3, generator=torch.Generator().manual_seed(0))
+    model = torch.nn.Linear(3, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    common = {"loss_fn": torch.nn.functional.mse_loss, "batch_size": 16}
+    checkpoint = Checkpoint()
+    first = open_tracker("tensorboard", folder=tmp_path, run_name="r")
+    fit(model, optimizer, x, x.sum(1, keepdim=True), total_steps=6, callbacks=[first, checkpoint], **common)
+    with pytest.warns(OptimlabWarning, match="this run is 'r-2'"):
+        again = open_tracker("tensorboard", folder=tmp_path, run_name="r")
+    again.log_text("notes", "lr halved")
+    fit(
+        model, optimizer, x, x.sum(1, keepdim=True), total_steps=8, state=checkpoint.state,
+        callbacks=[again], **common,
+    )  # fmt: skip
+    board = accumulated(again.log_dir)
+    (event,) = board.Tensors("notes")
+    assert event.tensor_proto.string_val == [b"lr halved"]
+    assert [e.step for e in board.Scalars("train_loss")] == [4, 5, 6, 7, 8]
+
+
 def test_a_run_killed_past_its_checkpoint_and_resumed_reads_back_as_its_metrics_jsonl(tmp_path):
     """Killed at step 8 with the evaluation of step 6 sent and its checkpoint at step 5, then resumed:
     steps 6 to 8 are trained and sent again, and TensorBoard shows each step once, as metrics.jsonl."""

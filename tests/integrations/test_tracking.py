@@ -123,6 +123,28 @@ def test_the_findings_text_says_what_optimlab_doctor_prints(diagnosis, capsys):
         assert any(markdown_cell(note) in line for line in lines)
 
 
+@pytest.mark.parametrize(
+    ("verb", "where"),
+    [
+        ("doctor", "./tensorboard/doctor-<recipe id>"),
+        ("train", "the run folder's tensorboard/"),
+        ("report", "each run's or study's folder's tensorboard/"),
+    ],
+)
+def test_each_verbs_log_help_says_where_its_event_files_go(monkeypatch, capsys, verb, where):
+    """The shared --log help said 'event files in the run folder's tensorboard/' for doctor too, which
+    writes them in ./tensorboard (its JSON's trackers.tensorboard, tested below)."""
+    from optimlab.cli.app import main
+
+    with pytest.raises(SystemExit):
+        main([verb, "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # its lines as wrapped, joined
+    assert (
+        f"--log tensorboard|mlflow Also send the {'findings' if verb == 'doctor' else 'metrics'} to a tracker: tensorboard (event files in {where}) or mlflow"
+        in text
+    )
+
+
 def test_optimlab_doctor_log_sends_its_findings_to_each_tracker(tmp_path, monkeypatch, capsys):
     """`optimlab doctor --log tensorboard --log mlflow` on raw iris: the findings it prints are the text `doctor` of
     a run doctor-<recipe id> in each, the recipe its parameters, read back with TensorBoard's reader and
@@ -160,3 +182,45 @@ def test_optimlab_doctor_log_sends_its_findings_to_each_tracker(tmp_path, monkey
     for text in texts.values():
         assert text.startswith("Findings after 20 steps")
         assert all(markdown_cell(title) in text for title in titles)
+
+
+@pytest.mark.parametrize("name", ["tensorboard", "mlflow"])
+def test_a_fit_from_step_0_on_an_ended_trackers_run_is_refused(tmp_path, monkeypatch, name):
+    """An lr sweep giving one tracker to two fits of 4 steps each: TensorBoard's tracker opened the first
+    fit's event file again and appended, its reader showing run 'r' at steps 1, 2, 3, 4, 1, 2, 3, 4 (and
+    MLflow's run held both fits' histories as one). The second fit is refused in one line before it
+    trains, naming the run; the first fit's steps are the run's, once, read back with TensorBoard's
+    EventAccumulator and MLflow's client."""
+    import torch
+
+    from optimlab.train import fit
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    x = torch.randn(64, 3, generator=torch.Generator().manual_seed(0))
+    tracker = open_tracker(name, folder=tmp_path, run_name="r", background=False)
+    for lr in (0.1, 0.01):
+        model = torch.nn.Linear(3, 1)
+        optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+        args = (model, optimizer, x, x.sum(1, keepdim=True))
+        common = {"total_steps": 4, "loss_fn": torch.nn.functional.mse_loss, "batch_size": 16}
+        if lr == 0.1:
+            fit(*args, callbacks=[tracker], **common)
+            continue
+        kind = {"tensorboard": "TensorBoard", "mlflow": "MLflow"}[name]
+        with pytest.raises(
+            OptimlabError,
+            match=f"^{kind} run 'r' ended at its last fit; a fit from step 0 is a new run: open another tracker$",
+        ):
+            fit(*args, callbacks=[tracker], **common)
+    if name == "tensorboard":
+        from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
+
+        board = EventAccumulator(str(tmp_path / "tensorboard" / "r"), size_guidance={SCALARS: 0})
+        board.Reload()
+        steps = [e.step for e in board.Scalars("train_loss")]
+    else:
+        from mlflow.tracking import MlflowClient
+
+        steps = [m.step for m in MlflowClient().get_metric_history(tracker.run_id, "train_loss")]
+    assert sorted(steps) == [1, 2, 3, 4]

@@ -93,7 +93,7 @@ def doctor(
         ),
     ] = None,
     progress: o.ProgressOpt = True,
-    log: o.LogOpt = None,
+    log: o.DoctorLogOpt = None,
     fmt: o.FormatOpt = "human",
 ) -> None:
     """Diagnose a training setup: ranked findings and fixes.
@@ -186,7 +186,7 @@ def _send(diagnosis: Diagnosis, trackers: dict[str, Tracker]) -> dict[str, str]:
     for name, tracker in trackers.items():
         log_findings(diagnosis, tracker)
         tracker.finish()
-        sent[name] = str(tracker.log_dir) if name == "tensorboard" else f"MLflow run {tracker.run_id}"
+        sent[name] = tracker.where
     return sent
 
 

@@ -38,7 +38,7 @@ def report(
             help="The page (default: RUN/report.html for one run, else runs/report-TIME.html).",
         ),
     ] = None,
-    log: o.LogOpt = None,
+    log: o.ReportLogOpt = None,
     fmt: o.FormatOpt = "human",
 ) -> None:
     """Write the HTML page of runs or of studies.

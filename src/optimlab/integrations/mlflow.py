@@ -244,6 +244,8 @@ class MLflowTracker(Tracker):
     the run (another URI, or the run deleted), a new run takes over, with a warning naming both.
     """
 
+    kind = "MLflow"
+
     def __init__(
         self,
         *,
@@ -288,6 +290,7 @@ class MLflowTracker(Tracker):
     def on_train_start(self, state: TrainState) -> None:
         """With a run folder, the run opens as training starts: the folder's own MLflow run where it keeps
         one (a resumed run), continued at ``state.step`` (:func:`~.mlflow_writer.open_run`)."""
+        super().on_train_start(state)  # a fit from step 0 once the run ended is refused
         if self.run_folder is None:
             return
         records = resumed_records(self.run_folder, state.step, self._ended) if state.step > 0 else []
@@ -355,6 +358,10 @@ class MLflowTracker(Tracker):
             self._send("open", {**settings, "cwd": os.getcwd(), "environment": environment})
         else:
             self._run = open_run(**settings)
+
+    @property
+    def where(self) -> str:
+        return f"MLflow run {self.run_id}"
 
     @property
     def run_id(self) -> str:

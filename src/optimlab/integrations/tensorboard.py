@@ -20,7 +20,7 @@ import struct
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from tensorboard.compat.proto.event_pb2 import Event, SessionLog
 from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
@@ -178,6 +178,8 @@ class TensorBoardTracker(Tracker):
     resumed session trains, so each step shows the recipe it was trained by.
     """
 
+    kind = "TensorBoard"
+
     def __init__(
         self,
         log_dir: str | Path,
@@ -187,42 +189,75 @@ class TensorBoardTracker(Tracker):
         run_folder: str | Path | None = None,
     ) -> None:
         super().__init__(every=every)
-        self.log_dir = Path(log_dir)
         # The run a session resumed from a checkpoint goes on in, where open_tracker kept this one apart
         # from it (a run of the same name: this one's folder is another until training starts past 0).
         self.resumes: Path | None = None
         self.run_folder = None if run_folder is None else Path(run_folder)
         self._ended = ended_sessions(run_folder) if run_folder is not None else []  # before a resume's start
-        params = self._params = plain_values(params or {})
+        self._params = plain_values(params or {})
+        # Opened at the first event (:meth:`_events`): the folder is chosen once, at training start where
+        # this tracker resumes another run (:attr:`resumes`), and nothing written before is lost.
+        self._file: BinaryIO | None = None
+        self._recipe: Summary | None = None
+        self._earlier = False  # whether earlier sessions of the run wrote here
+        self._claim(Path(log_dir))
+
+    @property
+    def run_name(self) -> str:
+        return self.log_dir.name
+
+    @property
+    def where(self) -> str:
+        return str(self.log_dir)
+
+    def _claim(self, log_dir: Path) -> None:
+        """Make ``log_dir`` and name this tracker's event file there, created empty: a second tracker
+        of the run's name sees the run taken (:func:`~.tracking.open_tracker`) before any event."""
         try:
-            self.log_dir.mkdir(parents=True, exist_ok=True)
+            log_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:  # the bare OSError ('t1/tensorboard/t1': Not a directory) named no fix
-            paths = (self.log_dir, *self.log_dir.parents)
+            paths = (log_dir, *log_dir.parents)
             file = next((str(p) for p in paths if p.exists() and not p.is_dir()), None)
             why = f"{file!r} is a file; move it, or log to another folder" if file else error.strerror
             raise OptimlabError(
-                f"TensorBoard's event folder {str(self.log_dir)!r} cannot be made: {why}"
+                f"TensorBoard's event folder {str(log_dir)!r} cannot be made: {why}"
             ) from None
+        # The file name TensorBoard's reader expects of an event file. Events are written here, a batch at
+        # each evaluation (about 30 us an event, its CRC in pure Python), rather than by tensorboard's
+        # writer thread, whose queue and GIL hand-offs cost 4x that (benchmarks/tracker_overhead.py).
+        name = f"{_seconds_after(log_dir):010d}.{socket.gethostname()}.{os.getpid()}.{id(self)}"
+        self.log_dir, self.path = log_dir, log_dir / f"{_EVENTS}{name}"
+        self.path.touch()
+
+    def _events(self) -> BinaryIO:
+        """The event file, open: at its first event, its header, the run's first session start, the
+        recipe and hyperparameters written first; once closed (a run's end), opened again to append."""
+        if self._file is None:
+            self.resumes = None  # what it holds from now on is its own run's
+            self._file = open(self.path, "ab")  # noqa: SIM115  (closed by close())
+            self._begin()
+        elif self._file.closed:
+            self._file = open(self.path, "ab")  # noqa: SIM115  (closed by close())
+        return self._file
+
+    def _begin(self) -> None:
+        """The events an event file starts with."""
         shown = _shown(self.log_dir)
-        first = not holds_events(self.log_dir)  # the run's first session
-        # The file name and first event TensorBoard's reader expects of an event file. Events are written
-        # here, a batch at each evaluation (about 30 us an event, its CRC in pure Python), rather than by
-        # tensorboard's writer thread, whose queue and GIL hand-offs cost 4x that (benchmarks/tracker_overhead.py).
-        name = f"{_seconds_after(self.log_dir):010d}.{socket.gethostname()}.{os.getpid()}.{id(self)}"
-        self.path = self.log_dir / f"{_EVENTS}{name}"
-        self._file = open(self.path, "wb")  # noqa: SIM115  (closed by close())
+        first = not any(path != self.path for path in self.log_dir.glob(_EVENTS + "*"))  # its first session
         self._write_event(Event(wall_time=time.time(), file_version="brain.Event:2"))
         if first:
             # TensorBoard's server (plugin_event_accumulator) takes a run's first session start for its
             # beginning and purges only at later ones: without this one, the steps a resumed session
             # trained again showed twice there (the older EventAccumulator purged at the first).
-            self.restart(0)
+            self._write_event(
+                Event(wall_time=time.time(), step=0, session_log=SessionLog(status=SessionLog.START))
+            )
+        params = self._params
         table = "| field | value |\n| --- | --- |\n" + "".join(
-            f"| {markdown_cell(k)} | {markdown_cell(v)} |\n" for k, v in (params or {}).items()
+            f"| {markdown_cell(k)} | {markdown_cell(v)} |\n" for k, v in params.items()
         )
         # The recipe the run shows last; a changed one (a resumed run's --epochs) waits for its first step.
         kept = max(((step, v) for (tag, step), v in shown.items() if tag == "recipe"), default=None)
-        self._recipe: Summary | None = None
         if params and (kept is None or list(kept[1].tensor.string_val) != [table.encode()]):  # not twice
             self._recipe = _text("recipe", table)
             if kept is None:
@@ -237,7 +272,7 @@ class TensorBoardTracker(Tracker):
                 file_version = Event(wall_time=time.time(), file_version="brain.Event:2")
                 event = Event(wall_time=time.time(), step=0, summary=_hparams(start))
                 write_atomically(self.log_dir / _HPARAMS_FILE, _record(file_version) + _record(event))
-        self._earlier = bool(shown)  # whether earlier sessions of the run wrote here
+        self._earlier = bool(shown)
         self._file.flush()
 
     def _write_recipe(self, step: int) -> None:
@@ -245,16 +280,15 @@ class TensorBoardTracker(Tracker):
         self._recipe = None
 
     def on_train_start(self, state: TrainState) -> None:
+        super().on_train_start(state)  # a fit from step 0 once the run ended is refused
         resumes, self.resumes = self.resumes, None  # a resume of that run, if any, starts first
-        if self.closed:  # a second fit of the run (trained on in the same process): its file again
-            self._file = open(self.path, "ab")  # noqa: SIM115  (closed by close())
-            self.closed = False
-        elif state.step > 0 and resumes is not None:  # a resume (fit(state=...)): into the run it resumes
-            self._file.close()
-            self.path.unlink()
+        if state.step > 0 and resumes is not None:  # a resume (fit(state=...)): into the run it resumes
+            self.path.unlink()  # empty: nothing was written (an event clears resumes)
             with contextlib.suppress(OSError):  # another file there (a changed recipe's hparams) keeps it
                 self.log_dir.rmdir()
-            self.__init__(resumes, params=self._params, every=self.every)  # type: ignore[misc]
+            self._claim(resumes)
+        self._events()
+        self.closed = False  # a second fit of the run (trained on in the same process) ends it again
         if state.step == 0 and not (self.run_folder is not None and self._earlier):
             return
         # Resumed at its checkpoint: a killed session may have written the steps after it, and lacked
@@ -281,32 +315,32 @@ class TensorBoardTracker(Tracker):
     def restart(self, step: int) -> None:
         """A session starts at ``step``: TensorBoard's reader drops what the run's earlier sessions wrote
         from that step on, as it does after a TensorFlow restart."""
+        file = self._events()
         start = SessionLog(status=SessionLog.START)
         self._write_event(Event(wall_time=time.time(), step=step, session_log=start))
-        self._file.flush()
+        file.flush()
 
     def log_text(self, name: str, text: str, *, step: int = 0) -> None:
-        """Also once the run has ended (a doctor's findings after training): its event file appended to."""
-        event = Event(wall_time=time.time(), step=step, summary=_text(name, text))
-        if self._file.closed:
-            with open(self.path, "ab") as file:
-                file.write(_record(event))
-            return
-        self._write_event(event)
-        self._file.flush()
+        """Also before training (kept in the run it trains) and once the run has ended (a doctor's
+        findings after training): its event file appended to."""
+        file = self._events()
+        self._write_event(Event(wall_time=time.time(), step=step, summary=_text(name, text)))
+        file.flush()
+        if self.closed:
+            file.close()
 
     def _write_event(self, event: Event) -> None:
         self._file.write(_record(event))
 
     def write(self, records: list[Record]) -> None:
-        self.resumes = None  # what it holds is its own run's
+        file = self._events()
         for step, wall_time, metrics in records:
             values = [
                 Summary.Value(tag=name, simple_value=value if value is not None else math.nan)
                 for name, value in metrics.items()
             ]
             self._write_event(Event(wall_time=wall_time, step=step, summary=Summary(value=values)))
-        self._file.flush()  # readers (TensorBoard itself) see each batch as it is written
+        file.flush()  # readers (TensorBoard itself) see each batch as it is written
 
     def close(self, *, failed: bool, interrupted: bool = False) -> None:
-        self._file.close()
+        self._events().close()  # a run given nothing still shows its recipe

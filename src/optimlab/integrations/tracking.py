@@ -66,6 +66,9 @@ class Tracker(Callback):
     passed (a tracker whose writer works beside training, each hand-over a transaction of its store).
     """
 
+    kind = "tracker"  # its name in messages: TensorBoard, MLflow
+    run_name: str
+
     def __init__(self, *, every: int = 1, flush_seconds: float | None = None) -> None:
         if not POSITIVE_INT.contains(every):  # 0 raised ZeroDivisionError at the first step
             raise InvalidValueError(f"{type(self).__name__} every", every, str(POSITIVE_INT))
@@ -77,6 +80,21 @@ class Tracker(Callback):
         self._pending: list[Record] = []
         self._flushed = time.time()
         self.closed = False
+
+    @property
+    def where(self) -> str:
+        """Where the run went, in words: its event folder, its MLflow run."""
+        raise NotImplementedError
+
+    def on_train_start(self, state: TrainState) -> None:
+        """A fit from step 0 once the run has ended (a second fit of an lr sweep given the same tracker) is
+        a new run, refused: its steps 1, 2, ... went into the ended run after its own (TensorBoard's reader
+        showed 1..4, 1..4). A fit that trains on (``fit(state=...)``, past step 0) goes on in the run."""
+        if self.closed and state.step == 0:
+            raise OptimlabError(
+                f"{self.kind} run {self.run_name!r} ended at its last fit; a fit from step 0 is a new run: "
+                "open another tracker"
+            )
 
     def on_step_end(self, state: TrainState) -> None:
         if state.step % self.every == 0 or state.diverged:

@@ -83,14 +83,16 @@ def test_the_findings_text_says_what_optimlab_doctor_prints(diagnosis, capsys):
     """log_findings' text was a copy of the doctor's printed output that had drifted: a finding explained
     by another listed raw rule names (one with no finding among them) where the CLI names the finding
     present by number, and the LR range test's 'measured with' note and its candidates' scores were
-    missing. Truth: the lines `optimlab doctor` prints of the same diagnosis (_print_findings), each in
-    the tracker's text as markdown."""
+    missing; the Lightning and Hugging Face callbacks' printed report (trainer_doctor.summary) was a third
+    copy, missing the same. Truth: the lines `optimlab doctor` prints of the same diagnosis
+    (_print_findings), each in the tracker's text as markdown and in the callbacks' report."""
     import dataclasses
 
     from optimlab.cli._output import Output
     from optimlab.cli.doctor_cmd import _print_findings
     from optimlab.doctor.lr_find import Candidate, LRRangeResult
     from optimlab.integrations import log_findings
+    from optimlab.integrations.trainer_doctor import summary
 
     cause = diagnosis.findings[0]
     effect = dataclasses.replace(
@@ -118,9 +120,12 @@ def test_the_findings_text_says_what_optimlab_doctor_prints(diagnosis, capsys):
     said = capsys.readouterr().out.splitlines()
     assert "Exploding gradients (consequence of #1)" in tracker.text and "init_scale" not in tracker.text
     notes = ("measured with #1 as it is", "Candidates (20 steps, held-out accuracy): 0.01: 0.91 (suggested)")
+    printed = summary(both)  # what the Lightning and Hugging Face DoctorCallbacks print at the run's end
+    assert "Exploding gradients (consequence of #1)" in printed and "init_scale" not in printed
     for note in notes:
         assert any(note in line for line in said)
         assert any(markdown_cell(note) in line for line in lines)
+        assert note in printed
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ from torch import nn
 
 from optimlab.atomic import write_atomically
 from optimlab.data.user_batches import batch_parts
+from optimlab.doctor import findings
 from optimlab.doctor.diagnose import Diagnosis
 from optimlab.doctor.instruments import Instruments, InstrumentSchedule
 from optimlab.doctor.rules import run_rules
@@ -51,22 +52,14 @@ def unwrapped(optimizer: Any) -> torch.optim.Optimizer:
 
 
 def summary(diagnosis: Diagnosis) -> str:
-    """The findings as plain lines, root cause first, each with its fix; then the LR range test's
-    suggestion when there is one."""
-    steps = len(diagnosis.statistics.steps)
-    if not diagnosis.findings:
-        lines = [f"optimlab doctor: no findings after {steps} steps; the run looks healthy."]
-    else:
-        lines = [
-            f"optimlab doctor: {len(diagnosis.findings)} finding(s) after {steps} steps, root cause first"
-        ]
-        for i, finding in enumerate(diagnosis.findings, 1):
-            lines += [f"{i:>3}. [{finding.severity}] {finding.title}", f"     fix: {finding.recommendation}"]
-    found = diagnosis.lr_range
-    if found is not None:
-        lr = f"lr {found.suggestion:.3g}" if found.suggestion is not None else "no lr"
-        lines.append(f"LR range test: {lr} ({found.reason})")
-    return "\n".join(lines)
+    """The doctor's :func:`~optimlab.doctor.findings.summary` of ``diagnosis`` as plain lines: the
+    findings, root cause first, each with its fix; then its notes (the LR range test's suggestion, what it
+    was measured with, its candidates' scores)."""
+    said = findings.summary(diagnosis)
+    lines = [f"optimlab doctor: {said.heading}"]
+    for number, severity, title, fix in said.rows:
+        lines += [f"{number:>3}. [{severity}] {title}", f"     fix: {fix}"]
+    return "\n".join(lines + list(said.notes))
 
 
 def _report_path(field: str, path: Any) -> Path | None:

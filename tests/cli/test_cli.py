@@ -280,3 +280,55 @@ def test_train_of_a_regression_no_better_than_the_mean_says_so(cli, tmp_path, da
         assert f"({mean_loss:.4g} on the val rows)" in line
     else:
         assert metrics["val_loss"] < mean_loss and not said
+
+
+class _Run:
+    """A tracker's run that records how it ended (optimlab.integrations.Tracker.finish's contract)."""
+
+    def __init__(self, name: str, ended: dict[str, bool]) -> None:
+        self.name, self.ended, self.where = name, ended, name
+
+    def finish(self, *, failed: bool = False, interrupted: bool = False) -> None:
+        self.ended.setdefault(self.name, failed)
+
+
+@pytest.mark.parametrize("fails", ["opening mlflow", "writing the html", "sending to mlflow"])
+def test_doctors_tracker_runs_end_whatever_fails_after_they_open(tmp_path, monkeypatch, cli, fails):
+    """_trackers opened TensorBoard's run outside the try that ended them: with --log tensorboard --log mlflow
+    and a store MLflow refuses, TensorBoard's run never ended; a failure in write_html or in sending the
+    findings left every run open too. Truth: each run opened ends once, failed where the doctor failed."""
+    import optimlab.doctor.report
+    import optimlab.integrations
+    from optimlab.errors import OptimlabError
+
+    ended: dict[str, bool] = {}
+
+    def open_tracker(name, **_):
+        if fails == "opening mlflow" and name == "mlflow":
+            raise OptimlabError("MLflow refused the store")
+        return _Run(name, ended)
+
+    def log_findings(diagnosis, tracker):
+        if fails == "sending to mlflow" and tracker.name == "mlflow":
+            raise OptimlabError("MLflow went away")
+
+    def write_html(*_, **__):
+        if fails == "writing the html":
+            raise OptimlabError("no room for the page")
+
+    monkeypatch.setattr(optimlab.integrations, "open_tracker", open_tracker)
+    monkeypatch.setattr(optimlab.integrations, "log_findings", log_findings)
+    monkeypatch.setattr(optimlab.doctor.report, "write_html", write_html)
+    monkeypatch.chdir(tmp_path)
+    args = ("--dataset", "iris", "--steps", "3", "--no-lr-find", "--no-progress", "--html", "d.html")
+    code, _, err = cli("doctor", *args, "--log", "tensorboard", "--log", "mlflow")
+    said = {
+        "opening mlflow": "refused the store",
+        "writing the html": "no room",
+        "sending to mlflow": "went away",
+    }
+    assert code == 2 and said[fails] in err and "Traceback" not in err, err
+    opened = {"tensorboard": True} if fails == "opening mlflow" else {"tensorboard": True, "mlflow": True}
+    if fails == "sending to mlflow":
+        opened["tensorboard"] = False  # its findings sent, its run ended as it does
+    assert ended == opened

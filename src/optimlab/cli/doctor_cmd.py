@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -111,10 +112,12 @@ def doctor(
     from optimlab.doctor import diagnose_recipe
     from optimlab.doctor.progress import listening
 
-    trackers = _trackers(log or [], recipe)
-    output = Output(fmt)
-    doing = f"examining {recipe.model.name} on {recipe.data.name}"
-    try:
+    # one stack from the first tracker opened to the findings sent: a failure anywhere between (a store
+    # MLflow refuses after TensorBoard's run opened, write_html, _send) ends every run opened, failed
+    with contextlib.ExitStack() as runs:
+        trackers = _trackers(log or [], recipe, runs)
+        output = Output(fmt)
+        doing = f"examining {recipe.model.name} on {recipe.data.name}"
         with (
             o.noting_data(output),
             o.flags_named(flags),
@@ -128,21 +131,17 @@ def doctor(
                 check_budget=o.check_budget(check_budget),
                 time_budget=_time_left(called) if check_budget is None else None,
             )
-    except BaseException:  # each tracker's run ends, not left running
-        for tracker in trackers.values():
-            tracker.finish(failed=True)
-        raise
-    if html is not None:
-        from optimlab.doctor.report import write_html
+        if html is not None:
+            from optimlab.doctor.report import write_html
 
-        write_html(
-            diagnosis,
-            html,
-            subtitle=f"recipe {recipe.id}: {recipe.model.name} on {recipe.data.name}, "
-            f"{recipe.optimizer.name} lr {recipe.optimizer.lr or 'default'}",
-            recipe=recipe,
-        )
-    sent = _send(diagnosis, trackers)
+            write_html(
+                diagnosis,
+                html,
+                subtitle=f"recipe {recipe.id}: {recipe.model.name} on {recipe.data.name}, "
+                f"{recipe.optimizer.name} lr {recipe.optimizer.lr or 'default'}",
+                recipe=recipe,
+            )
+        sent = _send(diagnosis, trackers)
     if not output.human:
         output.result(
             "",
@@ -165,17 +164,20 @@ def doctor(
             sys.exit(FINDINGS_FOUND)
 
 
-def _trackers(names: list[str], recipe: Recipe) -> dict[str, Tracker]:
+def _trackers(names: list[str], recipe: Recipe, runs: contextlib.ExitStack) -> dict[str, Tracker]:
     """A tracker per name (``--log``), opened before the diagnosis (a store MLflow refuses is said
     before any work): its run ``doctor-<recipe id>``, the recipe as its parameters, TensorBoard's in
-    ./tensorboard."""
+    ./tensorboard. Each run ends failed as ``runs`` closes, unless :func:`_send` ended it (finish's later
+    calls do nothing)."""
     from optimlab.integrations import open_tracker
 
-    run_name = f"doctor-{recipe.id}"
-    return {
-        name: open_tracker(name, folder=".", run_name=run_name, params=recipe.to_dict(), background=False)
-        for name in names
-    }
+    trackers = {}
+    for name in names:
+        trackers[name] = open_tracker(
+            name, folder=".", run_name=f"doctor-{recipe.id}", params=recipe.to_dict(), background=False
+        )
+        runs.callback(trackers[name].finish, failed=True)
+    return trackers
 
 
 def _send(diagnosis: Diagnosis, trackers: dict[str, Tracker]) -> dict[str, str]:

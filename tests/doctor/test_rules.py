@@ -760,6 +760,13 @@ def checked_ladder(lr: float, scores: dict[float, float | None], metric: str) ->
         ("accuracy", {6e-4: 0.97, 1.5e-3: 0.96, 2.5e-3: 0.85, 4e-3: None}, True),  # 4e-3 diverged
         ("accuracy", {6e-4: (0.97, 0.05), 2.5e-3: (0.95, 0.4), 4e-3: (0.94, 0.6)}, True),  # 8x its loss
         ("accuracy", {6e-4: (0.97, 0.05), 2.5e-3: (0.95, 0.06), 4e-3: (0.94, 0.6)}, False),  # 1.2x: noise
+        ("accuracy", {6e-4: (0.97, 0.05), 2.5e-3: (0.98, 0.11), 4e-3: (0.98, 0.12)}, False),  # more accurate
+        (
+            "accuracy",
+            {6e-4: (1.0, 9e-6), 2.5e-3: (1.0, 0.0053), 4e-3: (1.0, 0.0061)},
+            False,
+        ),  # 95/5: 590x of ~0
+        ("accuracy", {6e-4: (1.0, 9e-6), 2.5e-3: (0.995, 0.006), 4e-3: (0.99, 0.009)}, False),  # both near 0
         ("accuracy", {6e-4: 0.97, 1.5e-3: 0.96, 2.5e-3: 0.95, 4e-3: 0.90}, False),  # one 7 points down: noise
         (
             "accuracy",

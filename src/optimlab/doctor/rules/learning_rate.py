@@ -28,6 +28,10 @@ from optimlab.registry import POSITIVE, UNIT_OPEN
 
 __all__ = ["lr_too_high", "lr_too_low"]
 
+# A held-out cross-entropy of -ln 0.99 nats: the true class at 99% (geometric mean), a fitted model.
+# Below it a ratio of losses is a ratio of near-zeros: _checked_worse reads a smaller one as this.
+_FITTED_LOSS = -math.log(0.99)
+
 
 @_register(
     "lr_too_high",
@@ -202,9 +206,10 @@ def _checked_worse(
     (the last at or below ``lr`` and the first above it, else the last two), scored clearly worse held
     out than the suggestion: ``drop`` less accuracy, ``factor`` x its held-out loss, or diverged; else
     None. Two, so that one candidate's noisy score is no verdict (iris's ladder dips 3 points beside
-    its best). A classifier's held-out loss counts too: Adam on digits at 6x its best lr keeps its
-    accuracy within 5 points, its held-out cross-entropy 11-18x the best's (its confident mistakes;
-    measured in tests/doctor/test_rules.py, the too-high Adam case)."""
+    its best). A classifier's held-out loss counts too, where its accuracy is lower: Adam on digits at
+    6x its best lr keeps its accuracy within 5 points, its held-out cross-entropy 11-18x the best's
+    (its confident mistakes; measured in tests/doctor/test_rules.py, the too-high Adam case); a best
+    loss under ``_FITTED_LOSS`` counts as that much."""
     if lr_range is None or lr_range.check is None or lr_range.metric not in ("accuracy", "loss"):
         return None
     best = next((c for c in lr_range.candidates if c.lr == lr_range.suggestion), None)
@@ -220,8 +225,12 @@ def _checked_worse(
             return True  # diverged
         if lr_range.metric == "loss":
             return c.score >= factor * best.score  # type: ignore[operator]
-        lost = best.held_out_loss is not None and c.held_out_loss is not None and best.held_out_loss > 0
-        return best.score - c.score >= drop or (lost and c.held_out_loss >= factor * best.held_out_loss)  # type: ignore[operator]
+        if best.score - c.score >= drop:  # type: ignore[operator]
+            return True
+        # the loss counts only beside lost accuracy: a neighbour as accurate or more is no worse, and two
+        # near-perfect fits' losses (9e-6 against 0.0053 on 95/5 data, both accuracy 1) are a ratio of zeros
+        lost = best.held_out_loss is not None and c.held_out_loss is not None and c.score < best.score  # type: ignore[operator]
+        return lost and c.held_out_loss >= factor * max(best.held_out_loss, _FITTED_LOSS)  # type: ignore[operator]
 
     return (pair, best) if below and len(pair) == 2 and all(map(worse, pair)) else None
 

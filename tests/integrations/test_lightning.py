@@ -326,16 +326,27 @@ def test_the_sweep_calls_the_hooks_of_a_step_a_trainer_calls_in_its_order_with_i
 
 def test_a_trainers_precision_and_processes_the_sweep_does_not_take_are_said_in_its_reason():
     """A Trainer fitting in bf16 on 2 processes was swept in 32-bit on one, silently. Truth: the Trainer's
-    own precision and world_size."""
-    module = Classifier(nn.Linear(64, 10), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.1))
-    trainer = _quiet_trainer(precision="bf16-mixed", strategy="ddp", devices=2)
-    assert (trainer.precision, trainer.world_size) == ("bf16-mixed", 2)
-    reason = lr_range_test(module, standardized(), steps=10, trainer=trainer).reason
-    assert reason.endswith(
-        " (at 32-bit: the Trainer's precision 'bf16-mixed' is not taken) (in one process: the Trainer's 2 "
-        "processes each read a batch a step, 2x the rows of the sweep's)"
-    )
-    assert "32-bit" not in lr_range_test(module, standardized(), steps=10, trainer=_quiet_trainer()).reason
+    own precision and world_size; the sweep's dtype is the module's own (its output's dtype, float32 or
+    bfloat16: the note said "at 32-bit" of a module already in bfloat16)."""
+    seen = []
+    for dtype in (torch.float32, torch.bfloat16):
+        seen.clear()
+        net = nn.Linear(64, 10).to(dtype)
+        net.register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))
+        module = Classifier(net, nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.1))
+        trainer = _quiet_trainer(precision="bf16-mixed", strategy="ddp", devices=2)
+        assert (trainer.precision, trainer.world_size) == ("bf16-mixed", 2)
+        x, y = standardized()
+        reason = lr_range_test(module, (x.to(dtype), y), steps=10, trainer=trainer).reason
+        assert set(seen) == {dtype}
+        assert reason.endswith(
+            " (in the module's own dtype: the Trainer's precision 'bf16-mixed' is not taken) (in one process: "
+            "the Trainer's 2 processes each read a batch a step, 2x the rows of the sweep's)"
+        )
+        assert (
+            "precision"
+            not in lr_range_test(module, (x.to(dtype), y), steps=10, trainer=_quiet_trainer()).reason
+        )
 
 
 class LogsInItsStepHooks(Classifier):

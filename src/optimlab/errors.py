@@ -57,8 +57,15 @@ class InvalidValueError(OptimlabError):
     """A known field holding a value outside what it accepts."""
 
     def __init__(self, field: str, value: object, accepted: str) -> None:
-        super().__init__(f"invalid value {value!r} for {field}: accepted {accepted}.")
+        super().__init__(f"invalid value {shown(value)} for {field}: accepted {accepted}.")
         self.field, self.value, self.accepted = field, value, accepted
+
+
+def shown(value: object) -> str:
+    """``value`` as a message names it: its repr, or its type where the repr is Python's default, a
+    memory address (``<torch.optim.lr_scheduler.StepLR object at 0x7f...>``) a user can do nothing with."""
+    text = repr(value)
+    return a_type(value) if text.startswith("<") and " at 0x" in text else text
 
 
 F = TypeVar("F", bound=Callable[..., Any])

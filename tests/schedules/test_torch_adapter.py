@@ -127,3 +127,18 @@ def test_an_optimizer_whose_lr_is_a_schedule_already_is_refused_in_one_line() ->
     plain = optimizer("adam", [w], lr=0.1)
     as_lr_scheduler(plain, create("cosine", total_steps=10)).step()
     assert plain.param_groups[0]["lr"] == pytest.approx(0.1 * create("cosine", total_steps=10)(1))
+
+
+def test_a_value_that_is_not_a_schedule_is_named_by_its_type_not_its_address():
+    """as_lr_scheduler(optimizer, StepLR(...)) said 'invalid value <torch.optim.lr_scheduler.StepLR object
+    at 0x7f...> for schedule': a memory address names nothing a user can act on. Every InvalidValueError
+    now names such a value by its type (Python's default repr is '<... at 0x...>'); a value with a repr of
+    its own keeps it."""
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(2))], lr=0.1)
+    step_lr = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2)
+    with pytest.raises(InvalidValueError) as refused:
+        as_lr_scheduler(optimizer, step_lr)
+    assert str(refused.value).startswith("invalid value a StepLR for schedule: accepted a callable")
+    assert str(InvalidValueError("x", torch.ones(1), "numbers")).startswith(
+        "invalid value tensor([1.]) for x"
+    )

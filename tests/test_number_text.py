@@ -82,6 +82,8 @@ def test_a_yaml_value_that_would_read_as_another_number_is_named(text, untyped):
         "null",
         ".inf",
         "-.inf",
+        "99999999999999999999",  # an int past a float's 53 bits: read_number's int, not its float 1e20
+        "[-12345678901234567891, 007]",
         ".nan",
         "inf",
         "",

@@ -740,3 +740,12 @@ def test_yaml_optimlab_writes_never_holds_a_refused_form(tmp_path, text):
     recipe = Recipe.from_dict({"data": {"name": "runs.csv", "options": {"target": text, "one_hot": [text]}}})
     again = Recipe.load(recipe.save(tmp_path / "recipe.yaml"))
     assert again == recipe and again.id == recipe.id and again.data.options["target"] == text
+
+
+def test_a_recipe_of_a_large_integer_loads_back(tmp_path):
+    """A run folder's recipe holding steps: 99999999999999999999 was refused on resume as a number read
+    otherwise: the check compared the int YAML reads with the float of its text (1e20). Truth: Python's
+    int of the digits."""
+    recipe = Recipe.from_dict({"training": {"steps": 99999999999999999999}})
+    again = Recipe.load(recipe.save(tmp_path / "recipe.yaml"))
+    assert again == recipe and again.id == recipe.id and again.training.steps == int("99999999999999999999")

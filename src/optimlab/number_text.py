@@ -64,8 +64,9 @@ def untyped_number(node: yaml.Node | None, construct: Callable[[yaml.Node], Any]
         elif isinstance(node, yaml.SequenceNode):
             stack += reversed(node.value)
         elif isinstance(node, yaml.ScalarNode) and node.style is None:
-            typed = read_number(node.value)
             if node.tag in _NUMBER_TAGS and not _YAML_NON_FINITE.fullmatch(node.value):
+                # an int as an int: 99999999999999999999 is no float's 1e20
+                typed = read_number(node.value, integer=node.tag == _NUMBER_TAGS[0])
                 if typed is None or typed != construct(node):
                     return node.value
             elif python_only_number(node.value):

@@ -7,6 +7,7 @@ import pytest
 
 from optimlab.data.tables import column_position, target_field, target_position
 from optimlab.errors import InvalidValueError, UnknownNameError
+from optimlab.number_text import read_number
 
 
 @pytest.mark.parametrize("width", [1, 2, 5])
@@ -63,6 +64,16 @@ def test_a_position_in_text_is_plain_ascii_digits_as_text_number_reads_numbers(t
         with pytest.raises(UnknownNameError, match=r"column of rows.csv \(data.options.target\)"):
             column_position(text, header, 11, path)
     assert column_position(" -1 ", header, 11, path) == 10  # plain digits, spaces around as int() allows
+
+
+@pytest.mark.parametrize("header", [list("abcd"), None])
+def test_a_position_is_read_as_every_typed_number_is(header):
+    """A position is typed by a person (--target, data.options.target) and read as the command line reads
+    its other numbers (optimlab.number_text): '+2' was refused as a name heading no column, where
+    --steps +2 trains 2 steps. Truth: Python's int() of the typed forms; read_number agrees with it."""
+    path = Path("rows.csv")
+    for text in ("+2", " +2 ", "2", "-2", "+0"):
+        assert column_position(text, header, 4, path) == int(text) % 4 == read_number(text, integer=True) % 4
 
 
 @pytest.mark.parametrize("kind", [np.int64, np.int32, np.uint8])

@@ -439,3 +439,30 @@ class NextTokenLSTM(nn.Module):
 
     def forward(self, ids: Tensor) -> Tensor:
         return self.head(self.rnn(self.embed(ids))[0]).transpose(1, 2)
+
+
+def trained_held_out(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data: tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]],
+    loss: Callable[[Tensor, Tensor], Tensor],
+    steps: int,
+    batch: int,
+    clip: float | None = None,
+    *,
+    seed: int = 0,
+) -> float:
+    """Independent truth for a finding's advice: ``model`` trained by ``optimizer`` for ``steps`` steps of
+    ``batch`` rows drawn from ``data``'s training pair (in the order of a generator seeded ``seed``),
+    the gradient's norm clipped at ``clip`` where given; its ``loss`` on the held-out pair, in eval mode."""
+    (x, y), (x_held, y_held) = data
+    order = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        rows = torch.randint(0, len(x), (batch,), generator=order)
+        optimizer.zero_grad()
+        loss(model(x[rows]), y[rows]).backward()
+        if clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), clip)
+        optimizer.step()
+    with torch.no_grad():
+        return loss(model.eval()(x_held), y_held).item()

@@ -42,6 +42,7 @@ from doctor.setups import (
     standardized,
     standardized_regression,
     tokens_as_their_own_targets,
+    trained_held_out,
     with_nan_row,
 )
 from optimlab.doctor import Candidate, Finding, LRRangeResult, diagnose, rule_names, run_rules
@@ -806,18 +807,14 @@ def held_out_digits_loss(lr: float, seeds: int = 2) -> float:
     x, y = torch.tensor(x, dtype=torch.float32)[order], torch.tensor(y)[order]
     mean, std = x[:1078].mean(0), x[:1078].std(0).clamp_min(1e-3)
     x = (x - mean) / std
+    data = ((x[:1078], y[:1078]), (x[1078:], y[1078:]))
     losses = []
     for seed in range(seeds):
         model = mlp()
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-        generator = torch.Generator().manual_seed(seed)
-        for _ in range(200):
-            rows = torch.randint(0, 1078, (64,), generator=generator)
-            optimizer.zero_grad()
-            nn.functional.cross_entropy(model(x[rows]), y[rows]).backward()
-            optimizer.step()
-        with torch.no_grad():
-            losses.append(nn.functional.cross_entropy(model(x[1078:]), y[1078:]).item())
+        losses.append(
+            trained_held_out(model, optimizer, data, nn.functional.cross_entropy, 200, 64, seed=seed)
+        )
     return statistics.mean(losses)
 
 

@@ -22,6 +22,7 @@ from doctor.setups import (
     regression_in_thousands,
     resnet,
     standardized,
+    trained_held_out,
 )
 from optimlab.doctor import diagnose
 
@@ -50,19 +51,10 @@ def _token_sentiment(rows: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _held_out_loss(model: nn.Module, steps: int = 300) -> float:
-    x, y = _token_sentiment(2048, 2)
+    """Held-out loss after ``steps`` of Adam 1e-3 on :func:`_token_sentiment`, scored on rows of another seed."""
+    data = (_token_sentiment(2048, 2), _token_sentiment(1024, 3))
     optimizer = torch.optim.Adam(model.parameters(), 1e-3)
-    order = torch.Generator().manual_seed(0)
-    for _ in range(steps):
-        rows = torch.randint(0, len(x), (64,), generator=order)
-        loss = nn.functional.cross_entropy(model(x[rows]), y[rows])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    with torch.no_grad():
-        return nn.functional.cross_entropy(
-            model(_token_sentiment(1024, 3)[0]), _token_sentiment(1024, 3)[1]
-        ).item()
+    return trained_held_out(model, optimizer, data, nn.functional.cross_entropy, steps, 64)
 
 
 def _init_scale(model: nn.Module) -> object:
@@ -113,18 +105,9 @@ def _last_steps_sign() -> tuple[torch.Tensor, torch.Tensor]:
 def _rnn_held_out_loss(model: nn.Module, steps: int = 300, clip: float | None = None) -> float:
     """Held-out loss after ``steps`` of Adam 1e-3, the gradient's norm clipped at ``clip`` where given."""
     x, y = _last_steps_sign()
+    data = ((x[:1536], y[:1536]), (x[1536:], y[1536:]))
     optimizer = torch.optim.Adam(model.parameters(), 1e-3)
-    order = torch.Generator().manual_seed(0)
-    for _ in range(steps):
-        rows = torch.randint(0, 1536, (64,), generator=order)
-        loss = nn.functional.cross_entropy(model(x[rows]), y[rows])
-        optimizer.zero_grad()
-        loss.backward()
-        if clip is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), clip)
-        optimizer.step()
-    with torch.no_grad():
-        return nn.functional.cross_entropy(model(x[1536:]), y[1536:]).item()
+    return trained_held_out(model, optimizer, data, nn.functional.cross_entropy, steps, 64, clip)
 
 
 @pytest.mark.parametrize("kind, scale", [("RNN", 4.0), ("RNN", 1.0), ("LSTM", 4.0)])
@@ -210,19 +193,11 @@ def _normalized_net(
 
 
 def _digits_held_out_loss(model: nn.Module, steps: int = 300, clip: float | None = None) -> float:
+    """Held-out loss after ``steps`` of Adam 1e-3 on 900 standardized digits, scored on the rest."""
     x, y = standardized()
+    data = ((x[:900], y[:900]), (x[900:], y[900:]))
     optimizer = torch.optim.Adam(model.parameters(), 1e-3)
-    order = torch.Generator().manual_seed(0)
-    for _ in range(steps):
-        rows = torch.randint(0, 900, (64,), generator=order)
-        loss = nn.functional.cross_entropy(model(x[rows]), y[rows])
-        optimizer.zero_grad()
-        loss.backward()
-        if clip is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), clip)
-        optimizer.step()
-    with torch.no_grad():
-        return nn.functional.cross_entropy(model.eval()(x[900:]), y[900:]).item()
+    return trained_held_out(model, optimizer, data, nn.functional.cross_entropy, steps, 64, clip)
 
 
 @pytest.mark.parametrize("depth, activation", [(20, nn.Sigmoid), (50, nn.GELU)])
@@ -600,14 +575,9 @@ def test_vanishing_gradients_of_an_init_compounded_too_small_are_told_the_init_a
     assert found.problems[0].rule == "init_scale" and found.problems[0].consequence_of == ()
 
     def held_out(model: nn.Module) -> float:
-        optimizer, generator = torch.optim.Adam(model.parameters(), 1e-3), torch.Generator().manual_seed(0)
-        for _ in range(300):
-            rows = torch.randint(0, 800, (64,), generator=generator)
-            optimizer.zero_grad()
-            nn.functional.cross_entropy(model(x[train][rows]), y[train][rows]).backward()
-            optimizer.step()
-        with torch.no_grad():
-            return nn.functional.cross_entropy(model(x[held]), y[held]).item()
+        data = ((x[train], y[train]), (x[held], y[held]))
+        optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+        return trained_held_out(model, optimizer, data, nn.functional.cross_entropy, 300, 64)
 
     assert held_out(planted(1.0)) < 0.6 * held_out(planted(0.6))
 
@@ -765,16 +735,10 @@ def _thousands_r2(optimizer: str, lr: float, clip: float | None) -> float:
     x, y = regression_in_thousands()
     model = mlp(inputs=8, outputs=1, width=64, depth=1)
     step = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}[optimizer](model.parameters(), lr=lr)
-    generator = torch.Generator().manual_seed(0)
-    for _ in range(200):
-        rows = torch.randint(0, 800, (32,), generator=generator)
-        step.zero_grad()
-        nn.functional.mse_loss(model(x[rows]), y[rows]).backward()
-        if clip is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), clip)
-        step.step()
-    with torch.no_grad():
-        return 1 - nn.functional.mse_loss(model(x[800:]), y[800:]).item() / y[800:].var().item()
+    data = ((x[:800], y[:800]), (x[800:], y[800:]))
+    return (
+        1 - trained_held_out(model, step, data, nn.functional.mse_loss, 200, 32, clip) / y[800:].var().item()
+    )
 
 
 @pytest.mark.parametrize(("optimizer", "lr"), [("adam", 1e-3), ("sgd", 1e-6)])

@@ -60,6 +60,11 @@ How a candidate is scored and chosen, and why:
    teacher-student (200 validation rows, 3 optimizers x 3 seeds): the run of the tie alone missed 1
    seed of 9 (AdamW, +2.3%), one cross-fitted fold alone 2, both none; on 13 workloads (docs), folds
    up to 1,000 rows rather than one passed 1 more row of 39.
+4. **Below the ladder's floor where the check chose it** (:func:`_below_lowest`). Nothing below the
+   lowest candidate was trained, so a choice there may not be the best: :data:`BELOW_LOWEST` more
+   candidates at the ladder's spacing below it train the same way, on the same folds (a second
+   round), and the choice is made again among all. Only at the floor, so no other choice moves: the
+   ladder's top, 3.2x the lowest-loss lr, is a guard (docs/benchmarks.md).
 
 Where no candidate's held-out accuracy beats answering the most frequent class (by the one-sided
 binomial exact test of the best's count of right answers against that class's share, at the level of
@@ -136,6 +141,7 @@ from optimlab.doctor.check_plan import (
     plan_check,
 )
 from optimlab.doctor.lr_find import (
+    PER_DECADE,
     Candidate,
     LRRangeResult,
     check_argument_order,
@@ -172,6 +178,9 @@ PROBE_STEPS = 5  # a check's steps timed to tell whether it fits its budget (:cl
 # candidate's setup (a copy of the model) take on the models it is made for, beyond the plan's estimate.
 OVERRUN_SLACK = 1.0
 REPLANS = 2  # checks planned again from their own probe, the last one then run as planned
+# Candidates checked below the ladder's floor where the check chose the floor (:func:`_below_lowest`):
+# half a decade at the ladder's spacing, as far as Lion's best grid lr on the digits MLP lay below it.
+BELOW_LOWEST = 4
 CHANCE_ERRORS = 3.0  # standard errors above the most frequent class's share: a candidate beats chance
 # The one-sided level of CHANCE_ERRORS standard errors, P(Z >= 3) = 0.00135: the chance test's level.
 CHANCE_LEVEL = 0.5 * math.erfc(CHANCE_ERRORS / math.sqrt(2))
@@ -445,8 +454,25 @@ def _checked_within(
     if len(checks) < len(runs):
         cuts = (f"{len(checks)} of {len(runs)} cross-fitted checks", *cuts)
     folds = [fold for _, fold in runs[: len(checks)]]  # beyond the first: cross-fitted (point 3)
-    decided = _decided(result, candidates, _pooled(checks, folds), plan.steps, folds)
-    check = decided.check
+    pooled = _pooled(checks, folds)
+    decided = _decided(result, candidates, pooled, plan.steps, folds)
+    below = _below_lowest(decided.suggestion, candidates, plan.stride)
+    spent = time.perf_counter() - started
+    # One more round, on the same folds: stacked, about a round's time whatever its members; one at a
+    # time, its candidates' share of it.
+    cost = spent if stacked else spent * len(below) / len(candidates)
+    extended = ""
+    if below and (left is None or spent + cost <= left):
+        more = [
+            _check(model, optimizer, [c.lr for c in below], fold_train, fold, plan.steps, seed, stacked, by_row,
+                   f"{len(below)} below the lowest" + (f", check {k}" if len(checks) > 1 else ""))
+            for k, (fold_train, fold) in enumerate(runs[: len(checks)], 1)
+        ]  # fmt: skip
+        decided = _decided(result, below + candidates, _pooled(more, folds) + pooled, plan.steps, folds)
+        extended = f"; the lowest lr chosen, {len(below)} more below it checked and chosen among all"
+    elif below:
+        cuts = (*cuts, f"the {len(below)} candidates below the lowest chosen")
+    check = decided.check + extended
     if cuts:
         check = f"{check}; to keep within the {budget:g} s budget: {'; '.join(cuts)}"
     spent = time.perf_counter() - started
@@ -458,6 +484,21 @@ def _checked_within(
             "were left: its steps slowed after they were timed (another load on the machine?)"
         )
     return dataclasses.replace(decided, check=check)
+
+
+def _below_lowest(chosen: float | None, candidates: Sequence[Candidate], stride: int) -> list[Candidate]:
+    """Where the check ``chosen`` the lowest of ``candidates`` (every ``stride``-th of the ladder, by
+    increasing lr), :data:`BELOW_LOWEST` more below it at the ladder's spacing, by increasing lr; else
+    none. Nothing below was measured, so the best may lie there: Lion on the digits MLP chose the
+    ladder's floor on 3 of 3 seeds, the best of a half-decade grid 3.2x below it (2026-12-06). Not
+    above the highest: the ladder's top, 3.2x the range test's lowest-loss lr, is a guard (trained
+    past it, teacher-student with momentum moved 1.3-1.8x past the top and missed the grid's best by
+    +8.2% and +6.0% on 2 of 3 seeds; docs/benchmarks.md)."""
+    lrs = [c.lr for c in candidates]
+    if chosen is None or len(lrs) < 2 or chosen != lrs[0]:
+        return []
+    factors = [10 ** (-stride * j / PER_DECADE) for j in range(BELOW_LOWEST, 0, -1)]
+    return [Candidate(lrs[0] * f, f"{candidates[0].source} x {f:.2g}") for f in factors]
 
 
 def _cross_folds(

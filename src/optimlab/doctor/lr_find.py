@@ -62,6 +62,7 @@ from optimlab.train.loop import (
 )
 
 __all__ = [
+    "PER_DECADE",
     "Candidate",
     "LRRangeResult",
     "SkippedBatch",
@@ -231,7 +232,8 @@ def suggest_lr(
 # on 3 classification workloads x 3 optimizers x 3 seeds it missed none of 27 seeds, quarter decades 2
 # (docs/benchmarks.md).
 # Above the minimum, a candidate that diverges drops out of the check.
-_FROM_MINIMUM = tuple(10 ** (k / 8) for k in range(4, -13, -1))
+PER_DECADE = 8  # candidates a decade on the ladder: neighbours a factor 10 ** (1 / 8) = 1.33 apart
+_FROM_MINIMUM = tuple(10 ** (k / PER_DECADE) for k in range(4, -13, -1))
 
 
 def lr_candidates(

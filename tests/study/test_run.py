@@ -425,3 +425,21 @@ def test_workers_past_the_waiting_trials_are_not_started(tmp_path, monkeypatch):
     )
     result = run_study(spec, tmp_path, backend="workers", options=BackendOptions(workers=10**8))
     assert len(started) == 3 and sorted(r.key for r in result.records) == ["tune/0", "tune/1", "tune/2"]
+
+
+def test_a_study_stored_with_a_choice_given_twice_still_loads_resumes_and_reports(cli, tmp_path):
+    """660e419 refused a choice given twice in Dimension itself, so a study run before it with --space
+    optimizer.lr=0.1,0.1,0.01 could no longer be read: compare --resume and report ended in 'the stored
+    study ... cannot be read: invalid value (0.1, 0.1, 0.01) for choices'. The check is where a user's space
+    is read (flags, file, compare's space=); a stored spec loads as it ran. Truth: the study as stored."""
+    space = SearchSpace((Dimension("optimizer.lr", choices=(0.1, 0.1, 0.01)),))  # as stored before 660e419
+    spec = tiny(budget=3, seeds=0, space=space)
+    run_study(spec, tmp_path)
+    loaded = json.loads(json.dumps(spec.to_dict()))
+    assert StudySpec.from_dict(loaded).space.dimensions[0].choices == (0.1, 0.1, 0.01)
+    code, _, err = cli("compare", "--resume", str(tmp_path))
+    assert code == 0 and "cannot be read" not in err, err
+    code, _, err = cli("report", str(tmp_path), "--out", str(tmp_path / "r.html"))
+    assert code == 0 and (tmp_path / "r.html").exists(), err
+    with pytest.raises(InvalidValueError, match=r"distinct values \(0.1 is given twice\)"):
+        SearchSpace.from_flags(["optimizer.lr=0.1,0.1,0.01"])

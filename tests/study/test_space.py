@@ -139,18 +139,23 @@ def test_a_choice_flag_refuses_an_empty_choice(flag):
     "choices, repeated",
     [((0.1, 0.1, 0.01), 0.1), ((32, 64, 32.0), 32.0), (("relu", "gelu", "relu"), "relu")],
 )
-def test_a_choice_given_twice_is_refused(choices, repeated):
+def test_a_choice_given_twice_is_refused(choices, repeated, tmp_path):
     """optimizer.lr=0.1,0.1,0.01 trained lr 0.1 twice at the tuning seed (grid: tune/0 and tune/1, one
     result twice, a third of the budget spent again) and drew it twice as often at random. Truth: a set
     of choices (a categorical distribution's support) holds each value once, as the compared values do
-    (methods_from)."""
+    (methods_from). Refused where a user's space is read (a stored study loads as it ran: test_run)."""
     with pytest.raises(
         InvalidValueError, match=rf"choices of .f.*distinct values \({repeated!r} is given twice\)"
     ):
-        Dimension("f", choices=choices)
+        SearchSpace((Dimension("f", choices=choices),)).distinct()
     flag = "optimizer.lr=0.1,0.1,0.01"
     with pytest.raises(InvalidValueError, match=r"distinct values \(0.1 is given twice\)"):
         SearchSpace.from_flags([flag])
+    path = tmp_path / "space.yaml"
+    path.write_text("optimizer.lr: [0.1, 0.1, 0.01]\n")
+    with pytest.raises(InvalidValueError, match=r"distinct values \(0.1 is given twice\)"):
+        SearchSpace.load(path)
+    assert SearchSpace.from_dict({"f": list(choices)}).dimensions[0].choices == choices  # a stored spec
     assert Dimension("f", choices=(0.1, 0.01)).grid(1) == [0.1, 0.01]
 
 

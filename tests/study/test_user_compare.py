@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader, TensorDataset
 import optimlab
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 from optimlab.study.compare import compare as cli_compare
+from optimlab.study.space import Dimension, SearchSpace
 
 SMALL = {"budget": 2, "seeds": 2, "epochs": 2}
 
@@ -293,6 +294,11 @@ BAD_INPUTS = [
     ({"epochs": 0}, "0 for epochs: accepted an integer in \\[1, inf\\): the passes"),
     ({"space": {"optimizer.lr": {"low": -1.0, "high": 1.0, "log": True}}}, "-1.0 for log-scaled range"),
     ({"space": {"optimizer.lr": [0.0, 0.1]}}, "optimizer.lr: .*greater than 0"),
+    ({"space": {"optimizer.lr": [0.1, 0.1, 0.01]}}, r"distinct values \(0.1 is given twice\)"),
+    (
+        {"space": SearchSpace((Dimension("optimizer.lr", choices=(0.1, 0.1)),))},
+        r"distinct values \(0.1 is given twice\)",
+    ),
     ({"loss": nn.CrossEntropyLoss(reduction="none")}, "for the loss: accepted a tensor with one element"),
     ({"model": NotANumber}, "nan for the loss of the first batch: .*check the model's forward"),
     ({"model": explodes}, "model '.*explodes' raised RuntimeError: no such layer"),

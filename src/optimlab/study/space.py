@@ -68,15 +68,6 @@ class Dimension:
                 raise InvalidValueError(
                     f"search dimension {self.field!r}", self.choices, "at least one choice"
                 )
-            # a value given twice (0.1 and 0.1, 32 and 32.0) trained one configuration twice at the
-            # tuning seed (grid), or drew it twice as often (random)
-            repeated = [c for i, c in enumerate(self.choices) if c in self.choices[:i]]
-            if repeated:
-                raise InvalidValueError(
-                    f"choices of {self.field!r}",
-                    self.choices,
-                    f"distinct values ({repeated[0]!r} is given twice)",
-                )
             return
         if self.low is None or self.high is None or not self.low <= self.high:
             raise InvalidValueError(
@@ -150,6 +141,19 @@ class SearchSpace:
             raise InvalidValueError(
                 "search space (--space, --space-file, space=)", repeated, "each field at most once"
             )
+
+    def distinct(self) -> SearchSpace:
+        """This space, when each field's choices hold each value once; else refused naming the first value
+        given twice (0.1 and 0.1, 32 and 32.0), which trained one configuration twice at the tuning seed
+        (grid) or drew it twice as often (random). Checked where a user's space is read (flags, a file,
+        compare's ``space=``), not on construction: a study stored before the check loads as it ran."""
+        for d in self.dimensions:
+            repeated = [c for i, c in enumerate(d.choices or ()) if c in d.choices[:i]]
+            if repeated:
+                raise InvalidValueError(
+                    f"choices of {d.field!r}", d.choices, f"distinct values ({repeated[0]!r} is given twice)"
+                )
+        return self
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -269,14 +273,14 @@ class SearchSpace:
                         "--space", flag, "FIELD=a,b,c with no empty choice (null for the field's default)"
                     )
                 data[field] = [load_yaml(v) for v in choices]
-        return cls.from_dict(data)
+        return cls.from_dict(data).distinct()
 
     @classmethod
     def load(cls, path: str | Path) -> SearchSpace:
         path = Path(path)
         if not path.is_file():
             raise OptimlabError(f"search space file {str(path)!r} does not exist")
-        return cls.from_dict(load_yaml(path.read_text()) or {})
+        return cls.from_dict(load_yaml(path.read_text()) or {}).distinct()
 
 
 def _number(field: str, value: Any) -> float:

@@ -29,7 +29,14 @@ import torch
 
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.recipe import Recipe, RecipeError
-from optimlab.registry import SEED, Capability, Interval, get_registry, whole_number
+from optimlab.registry import (
+    NON_NEGATIVE_INT,
+    POSITIVE_INT,
+    SEED,
+    Capability,
+    get_registry,
+    whole_number,
+)
 from optimlab.study.space import Dimension, SearchSpace, as_recipe_field
 from optimlab.workloads import Workload
 
@@ -175,8 +182,8 @@ class StudySpec:
             raise InvalidValueError("protocol", self.protocol, "one of " + ", ".join(PROTOCOLS))
         if self.pruner not in PRUNERS:
             raise InvalidValueError("pruner", self.pruner, "one of " + ", ".join(PRUNERS))
-        for field, least in (("budget", 1), ("seeds", 0)):  # numpy's integers as the ints they hold
-            count = whole_number(getattr(self, field), field, Interval(least, None, integer=True))
+        for field, accepted in (("budget", POSITIVE_INT), ("seeds", NON_NEGATIVE_INT)):  # numpy's too
+            count = whole_number(getattr(self, field), field, accepted)
             object.__setattr__(self, field, count)
         if not self.methods:
             raise InvalidValueError("methods", self.methods, "at least one method to compare")

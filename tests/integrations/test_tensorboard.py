@@ -156,13 +156,11 @@ def test_two_runs_of_one_name_in_one_folder_are_two_tensorboard_runs(tmp_path):
     assert hparams_tab(tmp_path / "tensorboard") == {"r": {"lr": 0.1}, "r-2": {"lr": 0.2}}
 
 
-def test_a_users_loop_resumed_from_a_checkpoint_goes_on_in_its_run_each_step_once(tmp_path):
-    """A user's fit killed at step 6, its checkpoint at step 3, resumed with fit(state=...) and a tracker
-    of the same name in the same folder: it is that run going on, not a second one (r-2), and TensorBoard's
-    reader shows steps 1 to 8 once each, steps 4 to 6 as trained again."""
+def _killed_at_step_6_checkpointed_at_3(tmp_path):
+    """A user's fit of a small regression logged to TensorBoard run 'r' in ``tmp_path``, killed at step 6,
+    its state kept at step 3; returns ``go_on(tracker, total_steps)``: fit(state=...) from that state."""
     import dataclasses
 
-    from optimlab.errors import OptimlabWarning
     from optimlab.integrations import open_tracker
     from optimlab.train import fit
 
@@ -178,12 +176,27 @@ def test_a_users_loop_resumed_from_a_checkpoint_goes_on_in_its_run_each_step_onc
     checkpoint = Checkpoint()
     first = open_tracker("tensorboard", folder=tmp_path, run_name="r")
     fit(model, optimizer, x, x.sum(1, keepdim=True), total_steps=6, callbacks=[first, checkpoint], **common)
+
+    def go_on(tracker, total_steps):
+        return fit(
+            model, optimizer, x, x.sum(1, keepdim=True), total_steps=total_steps, state=checkpoint.state,
+            callbacks=[tracker], **common,
+        )  # fmt: skip
+
+    return go_on
+
+
+def test_a_users_loop_resumed_from_a_checkpoint_goes_on_in_its_run_each_step_once(tmp_path):
+    """A user's fit killed at step 6, its checkpoint at step 3, resumed with fit(state=...) and a tracker
+    of the same name in the same folder: it is that run going on, not a second one (r-2), and TensorBoard's
+    reader shows steps 1 to 8 once each, steps 4 to 6 as trained again."""
+    from optimlab.errors import OptimlabWarning
+    from optimlab.integrations import open_tracker
+
+    go_on = _killed_at_step_6_checkpointed_at_3(tmp_path)
     with pytest.warns(OptimlabWarning, match="unless it trains on from a checkpoint of 'r'"):
         again = open_tracker("tensorboard", folder=tmp_path, run_name="r")
-    state = fit(
-        model, optimizer, x, x.sum(1, keepdim=True), total_steps=8, state=checkpoint.state,
-        callbacks=[again], **common,
-    )  # fmt: skip
+    state = go_on(again, 8)
     assert state.step == 8 and [p.name for p in (tmp_path / "tensorboard").iterdir()] == ["r"]
     board = accumulated(tmp_path / "tensorboard" / "r")
     assert [e.step for e in board.Scalars("train_loss")] == list(range(1, 9))
@@ -220,31 +233,14 @@ def test_a_text_logged_before_a_resumed_fit_is_kept(tmp_path):
     """A tracker kept apart from run 'r' (r-2) given log_text before fit(state=...) from a checkpoint:
     the tracker moved itself to 'r' by calling its own constructor again, deleting the file that held
     the text. The text is its run's: kept, with the steps trained, as TensorBoard's reader shows them."""
-    import dataclasses
-
     from optimlab.errors import OptimlabWarning
     from optimlab.integrations import open_tracker
-    from optimlab.train import fit
 
-    class Checkpoint(Callback):
-        def on_step_end(self, state):
-            if state.step == 3:
-                self.state = dataclasses.replace(state)
-
-    x = torch.randn(64, 3, generator=torch.Generator().manual_seed(0))
-    model = torch.nn.Linear(3, 1)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    common = {"loss_fn": torch.nn.functional.mse_loss, "batch_size": 16}
-    checkpoint = Checkpoint()
-    first = open_tracker("tensorboard", folder=tmp_path, run_name="r")
-    fit(model, optimizer, x, x.sum(1, keepdim=True), total_steps=6, callbacks=[first, checkpoint], **common)
+    go_on = _killed_at_step_6_checkpointed_at_3(tmp_path)
     with pytest.warns(OptimlabWarning, match="this run is 'r-2'"):
         again = open_tracker("tensorboard", folder=tmp_path, run_name="r")
     again.log_text("notes", "lr halved")
-    fit(
-        model, optimizer, x, x.sum(1, keepdim=True), total_steps=8, state=checkpoint.state,
-        callbacks=[again], **common,
-    )  # fmt: skip
+    go_on(again, 8)
     board = accumulated(again.log_dir)
     (event,) = board.Tensors("notes")
     assert event.tensor_proto.string_val == [b"lr halved"]

@@ -11,6 +11,7 @@ from torch.utils.data import IterableDataset
 
 from optimlab.errors import InvalidValueError
 from optimlab.train import Checkpointing, EarlyStopping, MetricsLog, TrainState, fit
+from optimlab.train.loop import Callback
 
 
 class Rows(IterableDataset):
@@ -74,6 +75,10 @@ def test_a_users_checkpointing_takes_no_checkpoint_of_weights_that_are_not_finit
     def save(state):
         saved.append((state.step, all(bool(torch.isfinite(p).all()) for p in model.parameters())))
 
+    class Own(Callback):
+        check_weights = "the user's"
+
+    checkpointing, own = Checkpointing(save, every=1, max_seconds=math.inf), Own()
     state = fit(
         model,
         torch.optim.SGD(model.parameters(), lr=0.1),
@@ -82,11 +87,13 @@ def test_a_users_checkpointing_takes_no_checkpoint_of_weights_that_are_not_finit
         loss_fn=nn.CrossEntropyLoss(),
         batch_size=20,
         total_steps=6,
-        callbacks=[Checkpointing(save, every=1, max_seconds=math.inf)],
+        callbacks=[checkpointing, own],
     )  # fmt: skip
     assert saved == [(1, True)]
     assert state.diverged and state.step == 2
     assert "the update of step 2 (lr 0.1) left weights that are not finite" in state.stop_reason
+    # the check is lent for the fit alone, and to Checkpointing alone (not any callback of that name)
+    assert checkpointing.check_weights is None and own.check_weights == "the user's"
 
 
 def test_early_stopping_on_a_metric_the_evaluation_lacks_names_it_and_those_it_gives():

@@ -452,10 +452,13 @@ def fit(
                 )
     # A finite loss whose gradient is not (a norm's at 0) leaves weights NaN, which the next loss would
     # tell only after the step's checkpoint: a Checkpointing checks them before it saves (check_weights)
+    # (lent for this fit only: a user's Checkpointing kept after it holds no closure over the optimizer)
+    from optimlab.train.callbacks import Checkpointing  # callbacks imports this module
+
     check_weights = _weights_check(optimizer)
-    for callback in callbacks:
-        if hasattr(callback, "check_weights"):
-            callback.check_weights = check_weights
+    checkpoints = [callback for callback in callbacks if isinstance(callback, Checkpointing)]
+    for checkpoint in checkpoints:
+        checkpoint.check_weights = check_weights
     begun: list[Callback] = []  # told of an exception: each callback started, or starting
     try:  # from the first callback's start: a refusal or Ctrl-C anywhere stops the progress bar
         for callback in callbacks:
@@ -531,12 +534,21 @@ def fit(
             told = getattr(callback, "on_exception", None)
             if told is not None:
                 told(state, error)
+        _lent_back(checkpoints)
         raise
 
     state.seconds = elapsed()
     for callback in callbacks:
         callback.on_train_end(state)
+    _lent_back(checkpoints)
     return state
+
+
+def _lent_back(checkpoints: list[Any]) -> None:
+    """The weights check fit lent its ``checkpoints`` (:class:`~optimlab.train.callbacks.Checkpointing`)
+    taken back once their last save is done."""
+    for checkpoint in checkpoints:
+        checkpoint.check_weights = None
 
 
 def _weights_check(optimizer: torch.optim.Optimizer) -> Callable[[TrainState], None]:

@@ -96,12 +96,19 @@ class _YamlDumper(yaml.SafeDumper):
 _YamlDumper.add_representer(str, _YamlDumper.represent_str)
 
 
-for _yaml_class in (_YamlLoader, _YamlDumper):
+class _StoredYamlLoader(_YamlLoader):
+    """:class:`_YamlLoader` as optimlab read YAML before 2026-12-06, for the files it wrote then (a run
+    folder's ``recipe.yaml``): their dumper wrote ``+.5`` and ``08_30`` bare as text, which the loader now
+    reads as a number or refuses."""
+
+
+for _yaml_class in (_YamlLoader, _StoredYamlLoader, _YamlDumper):
     _yaml_class.add_implicit_resolver(
         "tag:yaml.org,2002:float",
         re.compile(r"^[-+]?[0-9][0-9_]*(\.[0-9_]*)?[eE][-+]?[0-9]+$"),
         list("-+0123456789"),
     )
+for _yaml_class in (_YamlLoader, _YamlDumper):
     # YAML 1.1 reads ``.5`` as a float but ``+.5``, ``-.5`` and ``.5e3`` as strings (its exponent wants a sign)
     _yaml_class.add_implicit_resolver(
         "tag:yaml.org,2002:float", re.compile(r"^[-+]?\.[0-9]+([eE][-+]?[0-9]+)?$"), list("-+.")
@@ -117,17 +124,18 @@ class YamlValueError(yaml.YAMLError):
         super().__init__(f"{value!r} is refused: accepted {accepted}")
 
 
-def load_yaml(text: str) -> Any:
+def load_yaml(text: str, *, stored: bool = False) -> Any:
     """YAML as recipes, search spaces, options and run folders read it: safely, with YAML 1.2's floats
     (``1e-8``, ``+.5``) and every number read as written. A number read otherwise (``1_0`` 10, ``010``
     YAML 1.1's 8, ``1:30`` 90, ``1_0e-4`` 0.001) and a value holding itself (``&a [0.9, *a]``, on which the
-    recipe's checks recursed to a RecursionError) are refused by a :class:`YamlValueError` naming them."""
-    loader = _YamlLoader(text)  # a SafeLoader: no arbitrary objects
+    recipe's checks recursed to a RecursionError) are refused by a :class:`YamlValueError` naming them.
+    ``stored``: a file optimlab wrote (a run folder's recipe), read as it was written, any version's."""
+    loader = (_StoredYamlLoader if stored else _YamlLoader)(text)  # a SafeLoader: no arbitrary objects
     try:
         node = loader.get_single_node()
         if node is None:
             return None
-        untyped = untyped_number(node, loader.construct_object)
+        untyped = None if stored else untyped_number(node, loader.construct_object)
         if untyped is not None:
             raise YamlValueError(
                 untyped,
@@ -620,8 +628,8 @@ class Recipe(_Spec):
             raise RecipeError(_describe(error)) from None
 
     @classmethod
-    def load(cls, path: str | Path) -> Recipe:
-        """Read a recipe from a YAML file."""
+    def load(cls, path: str | Path, *, stored: bool = False) -> Recipe:
+        """Read a recipe from a YAML file; ``stored``: one optimlab wrote (:func:`load_yaml`)."""
         path = Path(path)
         if path.is_dir():
             raise RecipeError(f"recipe file {str(path)!r} is a folder: give the recipe's YAML file in it")
@@ -633,14 +641,14 @@ class Recipe(_Spec):
             reason = "not UTF-8 text" if isinstance(error, UnicodeDecodeError) else error.strerror
             raise RecipeError(f"recipe file {str(path)!r} cannot be read: {reason}") from None
         try:
-            return cls.from_yaml(text)
+            return cls.from_yaml(text, stored=stored)
         except RecipeError as error:  # which file: train --resume reads one the user never named
             raise RecipeError(f"recipe file {str(path)!r}: {error}") from None
 
     @classmethod
-    def from_yaml(cls, text: str) -> Recipe:
+    def from_yaml(cls, text: str, *, stored: bool = False) -> Recipe:
         try:
-            data = load_yaml(text)
+            data = load_yaml(text, stored=stored)
         except YamlValueError as error:
             raise RecipeError(
                 f"invalid value {error.value!r} in the recipe: accepted {error.accepted}"

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from optimlab.errors import OptimlabError
-from optimlab.recipe import Recipe
+from optimlab.recipe import Recipe, RecipeError
 from optimlab.report.run_folder import read_run
 from optimlab.train import MetricsLog, TrainState
 
@@ -64,3 +64,20 @@ def test_each_ended_session_of_a_resumed_run_is_read_back_oldest_first(tmp_path)
         OptimlabError, match="sessions.jsonl' is not a sessions log: line 3 holds a list, not a mapping"
     ):
         read_run(out)
+
+
+def test_a_run_folder_written_before_numbers_were_checked_reads_as_it_was_written(tmp_path):
+    """A recipe.yaml that optimlab's dumper wrote before 0878aa9 holds text bare where Python or YAML 1.2
+    reads a number: a CSV target column '08_30' (refused: 'would read otherwise') and '+.5' (read as 0.5,
+    a changed recipe id). Read back as stored, each is the text it was written as, and the recipe's id is
+    that of the recipe of those texts; the same file typed by a user is still refused."""
+    written = "data:\n  name: runs.csv\n  options:\n    target: 08_30\n    sep: +.5\n"  # the old dumper's
+    (tmp_path / "recipe.yaml").write_text(written, encoding="utf-8")
+    (tmp_path / "metrics.jsonl").write_text('{"step": 1, "train_loss": 0.5}\n', encoding="utf-8")
+    run = read_run(tmp_path)
+    assert run.recipe["data"]["options"] == {"target": "08_30", "sep": "+.5"}
+    stored = Recipe.load(tmp_path / "recipe.yaml", stored=True)
+    typed = Recipe.from_dict({"data": {"name": "runs.csv", "options": {"target": "08_30", "sep": "+.5"}}})
+    assert stored.data.options == {"target": "08_30", "sep": "+.5"} and stored.id == typed.id
+    with pytest.raises(RecipeError, match="'08_30'"):
+        Recipe.load(tmp_path / "recipe.yaml")

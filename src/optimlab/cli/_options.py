@@ -601,16 +601,16 @@ def _data_beside(recipe_path: Path, data: str) -> None:
 
 
 def recipe_from_options(
-    recipe_path: Path | None, params: Mapping[str, Any], *, data_replaced: bool = False
+    recipe_path: Path | None, params: Mapping[str, Any], *, data_replaced: bool = False, stored: bool = False
 ) -> Recipe:
     """The recipe file (or the default recipe) with every recipe flag in ``params`` applied on top;
     an error names the flag typed (:func:`flags_named`). ``data_replaced``: the verb replaces the
-    recipe's data itself (compare's --dataset)."""
+    recipe's data itself (compare's --dataset); ``stored``: the file is a run folder's (``--resume``)."""
     from optimlab.recipe import Recipe
 
     given = recipe_flags(params)
     try:
-        recipe = Recipe.load(recipe_path) if recipe_path is not None else Recipe()
+        recipe = Recipe.load(recipe_path, stored=stored) if recipe_path is not None else Recipe()
     except UnicodeDecodeError:
         raise OptimlabError(f"recipe file {str(recipe_path)!r} is not a YAML text file") from None
     if recipe_path is not None and "dataset" not in given and not data_replaced:

@@ -118,7 +118,7 @@ def train(
             )
         if not (resume / RECIPE_NAME).is_file():
             raise OptimlabError(f"--resume {str(resume)!r}: that folder holds no run (no {RECIPE_NAME})")
-        recipe = o.recipe_from_options(resume / RECIPE_NAME, ctx.params)  # the library refuses changes
+        recipe = o.recipe_from_options(resume / RECIPE_NAME, ctx.params, stored=True)  # changes: refused
     else:
         recipe = o.recipe_from_options(recipe_path, ctx.params)
     if checkpoint_every is not None:

@@ -94,7 +94,7 @@ def _json_mapping(text: str) -> dict[str, Any]:
 
 
 def _yaml_mapping(text: str) -> dict[str, Any]:
-    return _mapping(load_yaml(text))
+    return _mapping(load_yaml(text, stored=True))
 
 
 def _sessions(text: str) -> list[dict[str, Any]]:

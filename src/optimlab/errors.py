@@ -62,10 +62,14 @@ class InvalidValueError(OptimlabError):
 
 
 def shown(value: object) -> str:
-    """``value`` as a message names it: its repr, or its type where the repr is Python's default, a
-    memory address (``<torch.optim.lr_scheduler.StepLR object at 0x7f...>``) a user can do nothing with."""
+    """``value`` as a message names it: its repr, or where the repr is Python's default, a memory address
+    (``<torch.optim.lr_scheduler.StepLR object at 0x7f...>``) a user can do nothing with, its type and,
+    for a function or class, its name (``a function my_schedule``)."""
     text = repr(value)
-    return a_type(value) if text.startswith("<") and " at 0x" in text else text
+    if not (text.startswith("<") and " at 0x" in text):
+        return text
+    name = getattr(value, "__qualname__", None)
+    return f"{a_type(value)} {name}" if isinstance(name, str) else a_type(value)
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -142,3 +142,10 @@ def test_a_value_that_is_not_a_schedule_is_named_by_its_type_not_its_address():
     assert str(InvalidValueError("x", torch.ones(1), "numbers")).startswith(
         "invalid value tensor([1.]) for x"
     )
+
+    def my_schedule(step):
+        return 1.0
+
+    said = str(InvalidValueError("schedule", my_schedule, "a schedule's name"))  # its name, not its address
+    assert said.startswith("invalid value a function test_a_value_that_is_not_a_schedule_is_named_by")
+    assert said.split(" for schedule")[0].endswith(".my_schedule") and " at 0x" not in said

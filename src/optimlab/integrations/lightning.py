@@ -718,8 +718,8 @@ def lr_range_test(
     them as it does (``accumulate_grad_batches``, or a ``GradientAccumulationScheduler``'s factor of the
     first epoch: a step over that many batches of an epoch, each loss divided by it, a step at an
     epoch's last batch; the curve's loss is their mean); its precision is not taken (the sweep runs
-    in the module's own dtype, without autocast), nor its devices (one process: a batch is one device's), each said in the result's
-    ``reason``, nor its callbacks (only the module's own hooks run, below: a callback that changes the
+    in the module's own dtype, without autocast), nor its devices (one process: a batch is one
+    device's), each said in the result's ``reason``, nor its callbacks (only the module's own hooks run, below: a callback that changes the
     training, such as ``BackboneFinetuning``, does not act in the sweep).
 
     The module's hooks a Trainer calls in a step that the sweep calls too, in Lightning's order and with
@@ -1024,7 +1024,8 @@ def _range_test(
 
 def _fit_by_notes(trainer: pl.Trainer | None) -> list[str]:
     """What of ``trainer``'s fit the range test does otherwise, said beside its suggestion: its
-    precision (the sweep runs in the module's own dtype) and its processes (the sweep's step reads one batch, not one each)."""
+    precision (the sweep runs in the module's own dtype) and its processes (the sweep's step reads one
+    batch, not one each)."""
     notes = []
     precision = str(getattr(trainer, "precision", "32-true"))
     if precision not in ("32-true", "32"):

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from optimlab.data.compressed import file_bytes
-from optimlab.data.examples import Examples, Task, reject_non_finite, text_number
+from optimlab.data.examples import MISSING, Examples, Task, missing_cell, reject_non_finite, text_number
 from optimlab.data.tables import column_position, target_field
 from optimlab.errors import InvalidValueError
 from optimlab.registry import boolean
@@ -47,17 +47,6 @@ DELIMITERS = ",;\t|"  # what a delimiter is guessed among
 SNIFFED_LINES = 20  # the first lines the guesses of delimiter and header read
 # headers that name the target wherever the column stands (Kaggle's "label", scikit-learn's "target")
 TARGET_NAMES = frozenset(("label", "labels", "target", "targets", "class", "y"))
-# what spreadsheets, R and pandas write for a missing value (pandas' defaults), and UCI's "?"
-MISSING = frozenset(
-    ("", "?", "NA", "N/A", "n/a", "NaN", "nan", "-nan", "-NaN", "null", "NULL", "None", "#N/A", "#NA", "<NA>")
-)
-
-
-def _missing(field: str) -> bool:
-    """Whether ``field`` marks a missing value: one of :data:`MISSING`, or NaN as another tool spells it
-    ('NAN', '+nan'), which pandas reads as text and float() as NaN."""
-    text = field.strip()
-    return text in MISSING or text.lstrip("+-").lower() == "nan"
 
 
 def _is_number(field: str) -> bool:
@@ -138,7 +127,7 @@ _THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
 
 def _not_a_number(field: str, target_name: str | int, column: str | int) -> str:
     """Why the field of feature ``column`` is not read, and how to fix it."""
-    if _missing(field):
+    if missing_cell(field):
         return "missing values are not filled; fill or drop them"
     if _THOUSANDS.fullmatch(field.strip()):
         return (
@@ -164,7 +153,7 @@ def _is_header(rows: list[list[str]]) -> bool:
     if not any(_is_number(field) for field in first) or _numbered_columns(first):
         return True
     for j, name in enumerate(first):
-        if _is_number(name) or _missing(name):
+        if _is_number(name) or missing_cell(name):
             continue
         if below and all(len(row) > j and _is_number(row[j]) for row in below):
             return True
@@ -339,7 +328,7 @@ def load_csv(
                 continue
             feature = names[position] if names else position
             if position in encoded:
-                if _missing(field):
+                if missing_cell(field):
                     raise InvalidValueError(
                         f"feature {feature!r} in row {line} of {path.name}",
                         field,
@@ -357,7 +346,7 @@ def load_csv(
                     f"a number: {_not_a_number(field, target_name, feature)}",
                 ) from None
         label = row[column].strip()
-        if _missing(label) and not _is_number(label):
+        if missing_cell(label) and not _is_number(label):
             raise InvalidValueError(
                 f"target {target_name!r} in row {line} of {path.name}",
                 label,

@@ -32,6 +32,8 @@ __all__ = [
     "TensorPair",
     "float_task",
     "label_ignored",
+    "MISSING",
+    "missing_cell",
     "reject_non_finite",
     "targets_for",
     "text_number",
@@ -274,6 +276,15 @@ class Examples(DatasetInfo):
 # pandas.read_csv's default missing values that float() reads as NaN; its infinities (pandas 3.1.1)
 _NAN_CELLS = frozenset(("nan", "NaN", "-nan", "-NaN"))
 _INFINITY_CELL = re.compile(r"[-+]?inf(?:inity)?", re.IGNORECASE)
+# what spreadsheets, R and pandas write for a missing value (pandas' defaults), and UCI's "?"
+MISSING = _NAN_CELLS | frozenset(("", "?", "NA", "N/A", "n/a", "null", "NULL", "None", "#N/A", "#NA", "<NA>"))
+
+
+def missing_cell(field: str) -> bool:
+    """Whether ``field`` marks a missing value: one of :data:`MISSING`, or NaN as another tool spells it
+    ('NAN', '+nan'), which pandas reads as text and float() as NaN."""
+    text = field.strip()
+    return text in MISSING or text.lstrip("+-").lower() == "nan"
 
 
 def text_number(text: str) -> float:
@@ -300,7 +311,8 @@ def _numbers_to_regress(targets: np.ndarray, name: str) -> np.ndarray:
     numbers = []
     for value in targets.reshape(-1).tolist():
         try:
-            numbers.append(text_number(value.decode() if isinstance(value, bytes) else str(value)))
+            text = value.decode() if isinstance(value, bytes) else str(value)
+            numbers.append(math.nan if missing_cell(text) else text_number(text))  # NaN: refused as missing
         except (UnicodeDecodeError, ValueError):
             raise InvalidValueError(
                 f"targets of {name}",

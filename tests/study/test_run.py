@@ -1,5 +1,6 @@
 """Studies end to end: storage readable by plain Optuna, failures recorded, SIGKILL + resume, workers."""
 
+import dataclasses
 import json
 import os
 import re
@@ -433,7 +434,9 @@ def test_a_study_stored_with_a_choice_given_twice_still_loads_resumes_and_report
     study ... cannot be read: invalid value (0.1, 0.1, 0.01) for choices'. The check is where a user's space
     is read (flags, file, compare's space=); a stored spec loads as it ran. Truth: the study as stored."""
     space = SearchSpace((Dimension("optimizer.lr", choices=(0.1, 0.1, 0.01)),))  # as stored before 660e419
-    spec = tiny(budget=3, seeds=0, space=space)
+    with pytest.raises(InvalidValueError, match=r"distinct values \(0.1 is given twice\)"):
+        tiny(budget=3, seeds=0, space=space)  # a new study of it: refused where it is planned
+    spec = dataclasses.replace(tiny(budget=3, seeds=0), space=space)  # the spec planned before the check
     run_study(spec, tmp_path)
     loaded = json.loads(json.dumps(spec.to_dict()))
     assert StudySpec.from_dict(loaded).space.dimensions[0].choices == (0.1, 0.1, 0.01)

@@ -242,7 +242,7 @@ class StudySpec:
             **options,
         )
         for method in spec.methods:
-            spec._check_grid_fits(spec.space_for(method))
+            spec._check_grid_fits(spec.space_for(method).distinct())  # a new study: a stored one loads as ran
             spec._check_compared_not_searched(method)
             spec._check_seed_not_varied(method)
         return spec

@@ -145,8 +145,9 @@ class SearchSpace:
     def distinct(self) -> SearchSpace:
         """This space, when each field's choices hold each value once; else refused naming the first value
         given twice (0.1 and 0.1, 32 and 32.0), which trained one configuration twice at the tuning seed
-        (grid) or drew it twice as often (random). Checked where a user's space is read (flags, a file,
-        compare's ``space=``), not on construction: a study stored before the check loads as it ran."""
+        (grid) or drew it twice as often (random). Checked where a user's space is read (flags, a file) and
+        where a new study is planned (:meth:`StudySpec.for_workload`), not on construction: a study stored
+        before the check loads as it ran."""
         for d in self.dimensions:
             repeated = [c for i, c in enumerate(d.choices or ()) if c in d.choices[:i]]
             if repeated:

@@ -545,8 +545,6 @@ def compare(
             describe(space),
             "a SearchSpace, or {field: [choices]} and {field: {low, high, log}}: {'optimizer.lr': [0.01, 0.1]}",
         )
-    if space is not None:  # the user's space, mapping or built (a stored study's loads as it ran)
-        space = space.distinct()
     _check_compared(chosen.recipe, field, list(values), space, given)
     plan = {"field": field, "workloads": [chosen], "space": space, "budget": budget, "seeds": seeds,
             "protocol": protocol, "pruner": pruner}  # fmt: skip

@@ -195,7 +195,8 @@ def test_a_fit_from_step_0_on_an_ended_trackers_run_is_refused(tmp_path, monkeyp
     fit's event file again and appended, its reader showing run 'r' at steps 1, 2, 3, 4, 1, 2, 3, 4 (and
     MLflow's run held both fits' histories as one). The second fit is refused in one line before it
     trains, naming the run; the first fit's steps are the run's, once, read back with TensorBoard's
-    EventAccumulator and MLflow's client."""
+    EventAccumulator and MLflow's client. A tracker started before the refusal in the same fit was left
+    open (no on_exception): its run ends, FAILED in MLflow's client."""
     import torch
 
     from optimlab.train import fit
@@ -213,11 +214,17 @@ def test_a_fit_from_step_0_on_an_ended_trackers_run_is_refused(tmp_path, monkeyp
             fit(*args, callbacks=[tracker], **common)
             continue
         kind = {"tensorboard": "TensorBoard", "mlflow": "MLflow"}[name]
+        before = open_tracker(name, folder=tmp_path, run_name="s", background=False)  # started, then refused
         with pytest.raises(
             OptimlabError,
             match=f"^{kind} run 'r' ended at its last fit; a fit from step 0 is a new run: open another tracker$",
         ):
-            fit(*args, callbacks=[tracker], **common)
+            fit(*args, callbacks=[before, tracker], **common)
+        assert before.closed  # its run ended, not left open with its file, as any fit stopped by an error
+        if name == "mlflow":
+            from mlflow.tracking import MlflowClient
+
+            assert MlflowClient().get_run(before.run_id).info.status == "FAILED"
     if name == "tensorboard":
         from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
 

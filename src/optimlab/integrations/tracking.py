@@ -118,6 +118,13 @@ class Tracker(Callback):
         self.flush()
         self.finish(failed=state.diverged, interrupted=state.interrupted)
 
+    def on_exception(self, state: TrainState, error: BaseException) -> None:
+        """The fit stopped by ``error`` (a refusal by another callback as it started, Ctrl-C without
+        :class:`~optimlab.train.callbacks.StopOnSignal`): the run is closed, failed or interrupted, not
+        left open with its file."""
+        interrupted = isinstance(error, KeyboardInterrupt)
+        self.finish(failed=not interrupted, interrupted=interrupted)
+
     def log(self, step: int, wall_time: float, metrics: Mapping[str, float]) -> None:
         """Add one record by hand (runs and trials sent after the fact)."""
         self._pending.append((step, wall_time, dict(metrics)))

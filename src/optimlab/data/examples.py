@@ -25,6 +25,7 @@ from optimlab.errors import InvalidValueError
 from optimlab.number_text import read_number
 
 __all__ = [
+    "MISSING",
     "TASKS",
     "DatasetInfo",
     "Examples",
@@ -32,7 +33,6 @@ __all__ = [
     "TensorPair",
     "float_task",
     "label_ignored",
-    "MISSING",
     "missing_cell",
     "reject_non_finite",
     "targets_for",

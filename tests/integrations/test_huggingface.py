@@ -352,7 +352,7 @@ def test_a_torch_scheduler_is_refused_by_its_type_and_goes_to_the_trainer_as_it_
     with pytest.raises(InvalidValueError) as refused:
         trainer_optimizers(optimizer, step_lr)
     said = str(refused.value)
-    assert "'StepLR' for schedule" in said and "Trainer(optimizers=(optimizer, scheduler))" in said, said
+    assert "a StepLR for schedule" in said and "Trainer(optimizers=(optimizer, scheduler))" in said, said
     assert " at 0x" not in said and "\n" not in said
     trainer(model, Sentences(n=64), 4, (optimizer, step_lr), per_device_train_batch_size=16).train()
     assert optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5**2)

@@ -208,9 +208,9 @@ def trainer_optimizers(
     if isinstance(
         schedule, (torch.optim.lr_scheduler.LRScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
     ):
-        raise InvalidValueError(  # named by its type: its repr is a memory address
+        raise InvalidValueError(
             "schedule",
-            type(schedule).__name__,
+            schedule,
             "an optimlab schedule, e.g. optimlab.schedules.create('cosine'); a torch scheduler goes to the "
             "Trainer as it is: Trainer(optimizers=(optimizer, scheduler))",
         )

@@ -719,8 +719,9 @@ def lr_range_test(
     first epoch: a step over that many batches of an epoch, each loss divided by it, a step at an
     epoch's last batch; the curve's loss is their mean); its precision is not taken (the sweep runs
     in the module's own dtype, without autocast), nor its devices (one process: a batch is one
-    device's), each said in the result's ``reason``, nor its callbacks (only the module's own hooks run, below: a callback that changes the
-    training, such as ``BackboneFinetuning``, does not act in the sweep).
+    device's), each said in the result's ``reason``, nor its callbacks (only the module's own hooks
+    run, below: a callback that changes the training, such as ``BackboneFinetuning``, does not act in
+    the sweep).
 
     The module's hooks a Trainer calls in a step that the sweep calls too, in Lightning's order and with
     its arguments: ``on_before_batch_transfer``, ``transfer_batch_to_device`` and

@@ -394,3 +394,21 @@ def test_a_bad_margin_or_count_is_refused_before_the_sweep_and_numpys_integers_a
     assert (
         counted.losses == lr_range_test(model, nn.MSELoss(), x, y, optimizer, steps=10, batch_size=8).losses
     )
+
+
+def test_a_loss_of_zero_throughout_says_there_is_nothing_to_learn():
+    """A model that already fits its targets exactly (zero weights, targets 0): the MSE is 0 at every lr
+    and its gradient too. suggest_lr's descent test compared a drop of 0 with 5% of a start of 0, let it
+    through and took the steepest of no candidates: find_lr and lr_range_test raised min()'s ValueError."""
+    x, _ = linear_regression()
+    model = nn.Linear(4, 1, bias=False)
+    nn.init.zeros_(model.weight)
+    for result in (
+        lr_range_test(model, nn.MSELoss(), x, torch.zeros(len(x), 1)),
+        find_lr(model, nn.MSELoss(), x, torch.zeros(len(x), 1)),
+    ):
+        assert result.losses == [0.0] * len(result.lrs) and result.suggestion is None
+        assert (
+            "the loss is 0 throughout the sweep" in result.reason and "nothing left to learn" in result.reason
+        )
+        assert result.candidates == [] and result.check is None  # no check of lrs that cannot differ

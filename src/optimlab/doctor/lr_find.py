@@ -195,6 +195,13 @@ def suggest_lr(
     start = values[: max(3, len(smoothed) // 10)].median().item()
     drop = start - values[i_min].item()
     details["min_loss_lr"] = lrs[i_min]
+    if start == 0.0 and drop == 0.0:
+        # A loss of 0 (a model that already fits its targets exactly) gives no gradient: nothing to learn
+        # at any lr, and no edge where the loss turns up for candidates around it.
+        details["reason"] = (
+            "the loss is 0 throughout the sweep: the model already fits, nothing left to learn"
+        )
+        return None, details
     if drop < min_drop * abs(start):
         # The curve's minimum is then noise; where the loss turns up is still known, and a slow task
         # may train there over a whole run (module docstring).

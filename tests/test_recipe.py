@@ -731,7 +731,7 @@ def test_a_number_of_no_leading_digit_reads_as_the_number_anywhere(typed, number
 
 
 @pytest.mark.parametrize(
-    "text", ["+.5", ".5e-1", "1_0", "010", "1:30", "0x10", "1e1_0", "\u0661\u0660", "1,000"]
+    "text", ["+.5", ".5e-1", "1_0", "010", "09", "-08", "1:30", "0x10", "1e1_0", "\u0661\u0660", "1,000"]
 )
 def test_yaml_optimlab_writes_never_holds_a_refused_form(tmp_path, text):
     """Run folders keep their recipe as dump_yaml writes it; a resume reads it back through load_yaml's

@@ -108,11 +108,25 @@ for _yaml_class in (_YamlLoader, _StoredYamlLoader, _YamlDumper):
         re.compile(r"^[-+]?[0-9][0-9_]*(\.[0-9_]*)?[eE][-+]?[0-9]+$"),
         list("-+0123456789"),
     )
+# YAML 1.1 reads ``09`` (a leading zero, no octal number) as text, YAML 1.2 as 9: read as written, like
+# ``--steps 09`` and a typed field (``010``, YAML 1.1's octal 8, is still refused by untyped_number)
+_LEADING_ZERO_DECIMAL = re.compile(r"^[-+]?0[0-9]*[89][0-9]*$")
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    """YAML's int, a leading-zero integer that is no octal number (``09``) read in base 10."""
+    if _LEADING_ZERO_DECIMAL.match(node.value):
+        return int(node.value)
+    return yaml.SafeLoader.construct_yaml_int(loader, node)
+
+
+_YamlLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 for _yaml_class in (_YamlLoader, _YamlDumper):
     # YAML 1.1 reads ``.5`` as a float but ``+.5``, ``-.5`` and ``.5e3`` as strings (its exponent wants a sign)
     _yaml_class.add_implicit_resolver(
         "tag:yaml.org,2002:float", re.compile(r"^[-+]?\.[0-9]+([eE][-+]?[0-9]+)?$"), list("-+.")
     )
+    _yaml_class.add_implicit_resolver("tag:yaml.org,2002:int", _LEADING_ZERO_DECIMAL, list("-+0"))
 
 
 class YamlValueError(yaml.YAMLError):

@@ -177,3 +177,21 @@ def test_set_reads_a_number_as_written_where_yaml_read_text(typed, number):
     assert recipe.model.activation == {"name": "leaky_relu", "negative_slope": number}
     betas = recipe_from_options(None, {"set_fields": [f"optimizer.betas=[{typed},0.99]"]}).optimizer.options
     assert betas["betas"] == [number, 0.99]  # inside a list too, where YAML 1.1's text was refused
+
+
+@pytest.mark.parametrize(("typed", "number"), [("09", 9), ("-08", -8), ("+0099", 99), ("[1, 09]", [1, 9])])
+def test_a_leading_zero_integer_reads_as_its_number_by_set_and_by_file_alike(
+    tmp_path, user_package, typed, number
+):
+    """YAML 1.1 reads 09 as the text '09' (no octal digit 9), so ``--set data.options.n=09`` and a file's
+    ``n: 09`` gave the user's data factory the text '09', where ``--steps 09`` and typed fields read 9.
+    Truth: YAML 1.2's core schema and Python's int() of the digits; 010 stays refused (YAML 1.1's 8)."""
+    data = "optimlab_userpkg.data:blobs"
+    by_set = recipe_from_options(None, {"set_fields": [f"data.name={data}", f"data.options.n={typed}"]})
+    path = tmp_path / "recipe.yaml"
+    path.write_text(f"data: {{name: '{data}', options: {{n: {typed}}}}}\n")
+    by_file = Recipe.load(path)
+    assert by_set.data.options["n"] == by_file.data.options["n"] == number
+    assert by_set.id == by_file.id
+    again = Recipe.load(by_set.save(tmp_path / "again.yaml"))
+    assert again == by_set and again.id == by_set.id

@@ -2,6 +2,7 @@
 
 import json
 import math
+import random
 
 import numpy as np
 import pytest
@@ -482,6 +483,95 @@ def test_data_drawing_from_torchs_rng_as_it_is_read_resumed_mid_epoch_gives_the_
     fit(model, optimizer, read, state=state, **common)
     for got, want in zip(model.parameters(), reference):
         assert torch.equal(got, want)
+
+
+class AugmentedByNumpyOrPython(Augmented):
+    """The rows of ``problem()`` with noise drawn from NumPy's or Python's global generator as each is read,
+    as augmentations written with ``np.random`` or ``random`` draw."""
+
+    def __init__(self, drawn_from: str):
+        super().__init__()
+        self.drawn_from = drawn_from
+
+    def __getitem__(self, i):
+        if self.drawn_from == "numpy":
+            noise = torch.from_numpy(np.random.normal(0.0, 0.1, self.x.shape[1:]).astype(np.float32))
+        else:
+            noise = torch.tensor([random.gauss(0.0, 0.1) for _ in range(self.x.shape[1])])
+        return self.x[i] + noise, self.y[i]
+
+
+@pytest.mark.parametrize("stop_at", [7, 5])  # within the second epoch of 5 batches; at the first's end
+@pytest.mark.parametrize("data", ["loader", "dataset"])
+@pytest.mark.parametrize("drawn_from", ["numpy", "python"])
+def test_data_drawing_from_numpys_or_pythons_rng_resumed_gives_the_uninterrupted_runs_weights(
+    tmp_path, drawn_from, data, stop_at
+):
+    """A Dataset that augments with NumPy's or Python's global generator, in a DataLoader without workers
+    or batched by fit: a checkpoint kept torch's RNG alone, so the resumed run read its batches with the
+    states of the process it ran in (here seeded otherwise, as a new process's are) and ended with other
+    weights. Truth: the uninterrupted run (torch.equal)."""
+    batching = {"batch_size": 20} if data == "dataset" else {}
+
+    def setup():
+        model = network()
+        dataset = AugmentedByNumpyOrPython(drawn_from)
+        read = DataLoader(dataset, batch_size=20, shuffle=True) if data == "loader" else dataset
+        return model, torch.optim.Adam(model.parameters(), lr=1e-2), read
+
+    def seed_all(seed):
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        random.seed(seed)
+
+    common = dict(loss_fn=nn.CrossEntropyLoss(), total_steps=12, **batching)
+    seed_all(0)
+    model, optimizer, read = setup()
+    fit(model, optimizer, read, **common)
+    reference = [p.detach().clone() for p in model.parameters()]
+
+    class StopAt(Callback):
+        def on_step_end(self, state):
+            if state.step == stop_at:
+                save_checkpoint(tmp_path, model=model, optimizer=optimizer, scheduler=None, state=state)
+                state.stop_reason = "interrupted"
+
+    seed_all(0)
+    model, optimizer, read = setup()
+    fit(model, optimizer, read, callbacks=[StopAt()], **common)
+    model, optimizer, read = setup()
+    seed_all(999)  # a new process
+    state = load_checkpoint(read_checkpoint(tmp_path), model=model, optimizer=optimizer, scheduler=None)
+    fit(model, optimizer, read, state=state, **common)
+    for got, want in zip(model.parameters(), reference):
+        assert torch.equal(got, want)
+
+
+def test_a_checkpoint_kept_before_numpys_and_pythons_states_were_resumes(tmp_path):
+    """Checkpoints written before NumPy's and Python's global states were kept (and the reads' states
+    beside torch's) still load, and the run goes on to its end."""
+    x, y = problem()
+    model = network()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+
+    class StopAt(Callback):
+        def on_step_end(self, state):
+            if state.step == 2:
+                save_checkpoint(tmp_path, model=model, optimizer=optimizer, scheduler=None, state=state)
+                state.stop_reason = "interrupted"
+
+    common = dict(loss_fn=nn.CrossEntropyLoss(), total_steps=6, batch_size=20)
+    fit(model, optimizer, TensorDataset(x, y), callbacks=[StopAt()], **common)
+    payload = read_checkpoint(tmp_path)
+    old = {k: v for k, v in payload.items() if k not in ("numpy_rng", "python_rng")}
+    drawn = old["state"]["data_drawn"]
+    old["state"] = {
+        **old["state"],
+        "data_drawn": {"epoch": drawn["epoch"], "batch_rng": drawn["batch_rng"]["torch"]},
+    }
+    torch.save(old, tmp_path / "checkpoint.pt")
+    state = load_checkpoint(read_checkpoint(tmp_path), model=model, optimizer=optimizer, scheduler=None)
+    assert fit(model, optimizer, TensorDataset(x, y), state=state, **common).step == 6
 
 
 def test_a_run_on_a_dataset_resumed_on_a_dataloader_of_its_rows_trains_on(tmp_path):

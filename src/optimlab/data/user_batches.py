@@ -59,6 +59,7 @@ from torch.utils.data import (
 )
 
 from optimlab.data.batches import epoch_order, steps_per_epoch
+from optimlab.data.global_rng import global_states, set_global_states
 from optimlab.errors import InvalidValueError, OptimlabError, a_type, with_article
 from optimlab.registry import POSITIVE_INT, SEED, whole_number
 
@@ -436,7 +437,8 @@ class UserBatches:
         # own generators; ``drawn`` keeps their states then, so that a resumed run draws the same epoch.
         self._loader: DataLoader | None = None  # the loader that batches the data, where one does
         self.drawn: dict[str, Any] | None = None
-        self._batch_rng: Tensor | None = None  # torch's RNG to read a resumed run's first batch with
+        # the global RNGs (global_rng.global_states) to read a resumed run's first batch with
+        self._batch_rng: dict[str, Any] | None = None
         self._epoch: Callable[[int, int], Iterable[Any]]
         self.steps_per_epoch: int | None
         self.settings: tuple[str, ...] = ("batch_size", "shuffle", "drop_last")
@@ -505,17 +507,18 @@ class UserBatches:
         return self._recorded(batches)
 
     def _recorded(self, batches: Iterator[Any]) -> Iterator[Any]:
-        """``batches``, with torch's RNG kept in :attr:`drawn` before each is read: a Dataset drawing from
-        it as it reads (a random crop, as torchvision's transforms draw) makes a resumed run's first batch
-        as the stopped run made it (:meth:`_draw_again`), though it was read ahead, before the step that
-        the checkpoint ends."""
+        """``batches``, with the global RNGs (torch's, NumPy's, Python's) kept in :attr:`drawn` before
+        each is read: a Dataset drawing from them as it reads (a random crop, as torchvision's transforms
+        draw; ``np.random`` noise) makes a resumed run's first batch as the stopped run made it
+        (:meth:`_draw_again`), though it was read ahead, before the step that the checkpoint ends."""
         while True:
             if self._batch_rng is not None:
-                torch.set_rng_state(self._batch_rng)
+                set_global_states(self._batch_rng)
                 self._batch_rng = None
-            if self.drawn is not None:  # 4.5 us a batch, against 380 us for a DataLoader's 32 rows of a
-                # TensorDataset (min of 5 x 20,000 and 5 x 1,000 batches, 2-core CPU box, 2026-12-06)
-                self.drawn = {**self.drawn, "batch_rng": torch.get_rng_state()}
+            if self.drawn is not None:  # fit on a DataLoader of 32 rows of a TensorDataset, nn.Linear(20, 2):
+                # 1,582 us a step, 1,539 keeping torch's alone (min of 5 x 1,000 steps, the shared 2-core
+                # CPU box under load, 2026-12-06, the two alternated in one process)
+                self.drawn = {**self.drawn, "batch_rng": global_states()}
             batch = next(batches, _NOTHING)
             if batch is _NOTHING:
                 return
@@ -552,8 +555,8 @@ class UserBatches:
             ahead, taken = _NOTHING, start
             self.drawn = self._drawn(epoch, torch.get_rng_state())
             for batch in self.epoch(epoch, start):
-                if at_step is not None:  # the epoch's order is drawn: torch's RNG goes on from the step's
-                    torch.set_rng_state(at_step)
+                if at_step is not None:  # the epoch's order is drawn: the RNGs go on from the step's
+                    set_global_states(at_step)
                     at_step = None
                 taken += 1
                 if self.declared is not None and taken > self.declared:  # perhaps without end
@@ -590,13 +593,13 @@ class UserBatches:
     def _draw_again(self, drawn: dict[str, Any] | None, epoch: int) -> Tensor | None:
         """Set the RNGs to read ``epoch``'s batches as the run that recorded ``drawn`` did: a DataLoader's
         own generators as they were, and, for a run stopped within the epoch, torch's RNG as at the
-        epoch's start (a DataLoader's order drawn) and as before the stopped run read the first batch
-        the resumed one takes (:meth:`_recorded`). Returns torch's RNG state now, to be set again once
-        that batch is read; None where nothing is to be set."""
+        epoch's start (a DataLoader's order drawn) and the global RNGs as before the stopped run read the
+        first batch the resumed one takes (:meth:`_recorded`). Returns the global RNGs' states now, to be
+        set again once that batch is read; None where nothing is to be set."""
         loader = self._loader
         if drawn is None or drawn["epoch"] != epoch:
             return None
-        at_step = torch.get_rng_state()
+        at_step = global_states()
         if loader is not None:
             generators = _loader_generators(loader)
             # another loader than the one that drew, or none drew (a Dataset batched here)
@@ -608,10 +611,12 @@ class UserBatches:
             for generator, state in zip(generators, drawn["generators"]):
                 generator.set_state(state)
             if drawn["rng"] is None:  # stopped at the epoch's start: torch's RNG is as the run left it
-                torch.set_rng_state(at_step)
+                set_global_states(at_step)
                 return None
             torch.set_rng_state(drawn["rng"])
-        self._batch_rng = drawn.get("batch_rng")  # absent from checkpoints written before it was kept
+        # absent from checkpoints written before it was kept; torch's alone before NumPy's and Python's were
+        kept = drawn.get("batch_rng")
+        self._batch_rng = {"torch": kept} if isinstance(kept, Tensor) else kept
         return at_step if loader is not None or self._batch_rng is not None else None
 
     def short_batch(self) -> tuple[int, int] | None:

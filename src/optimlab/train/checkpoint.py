@@ -1,7 +1,8 @@
 """Checkpoints that a killed run resumes from: written atomically, the previous one kept, checked on load.
 
 A checkpoint holds the model, optimizer and scheduler state, the loop's :class:`TrainState`, the
-global RNG states of the CPU and of each GPU (dropout draws from them), each callback's state, and the
+global RNG states of torch's CPU and each GPU (dropout draws from them), NumPy and Python (a Dataset's
+augmentations may draw from them: :mod:`optimlab.data.global_rng`), each callback's state, and the
 recipe it was trained with (with the changes made to it on resume). The batch order of tensors and
 Datasets is a function of (seed, epoch) (see :func:`optimlab.train.loop.epoch_permutation`); a
 DataLoader's is drawn again from the states ``TrainState.data_drawn`` keeps.
@@ -32,6 +33,7 @@ import torch
 from torch import nn
 
 from optimlab.atomic import atomic_path, signals_deferred
+from optimlab.data.global_rng import global_states, set_global_states
 from optimlab.errors import OptimlabError, OptimlabWarning
 from optimlab.models.structure import describe_change, structure
 from optimlab.train.loop import Callback, TrainState
@@ -65,13 +67,16 @@ def save_checkpoint(
     """Write ``folder/checkpoint.pt`` atomically, keeping the one it replaces as ``checkpoint.prev.pt``;
     ``data`` is the sha256 of the data trained on (:mod:`optimlab.data.digest`), which a resume checks."""
     folder = Path(folder)
+    rngs = global_states()
     payload = {
         "model": model.state_dict(),
         "structure": structure(model),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "state": state.to_dict(),
-        "torch_rng": torch.get_rng_state(),
+        "torch_rng": rngs["torch"],
+        "numpy_rng": rngs["numpy"],
+        "python_rng": rngs["python"],
         # dropout on a GPU draws from its own generator, which torch_rng does not hold
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
         "callbacks": [callback.state_dict() for callback in callbacks],
@@ -179,7 +184,10 @@ def load_checkpoint(
         ) from None
     if scheduler is not None and payload["scheduler"] is not None:
         scheduler.load_state_dict(payload["scheduler"])
-    torch.set_rng_state(payload["torch_rng"])
+    # numpy_rng and python_rng are absent from checkpoints written before they were kept
+    set_global_states(
+        {"torch": payload["torch_rng"], **{k: payload.get(f"{k}_rng") for k in ("numpy", "python")}}
+    )
     cuda_rng = payload.get("cuda_rng")  # absent from checkpoints written before it was kept
     if cuda_rng is not None and torch.cuda.is_available() and len(cuda_rng) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(cuda_rng)

@@ -240,7 +240,10 @@ def fit(
             target ``(x1, x2, y)`` beside a ``loss_fn``, a Dataset, a DataLoader or any re-iterable of
             batches, tuples, lists or dicts; or a ``UserBatches`` itself). A run resumed from a
             checkpoint of its ``state`` takes the batches an uninterrupted one would, a DataLoader's
-            shuffled order included.
+            shuffled order and its Dataset's draws from torch's, NumPy's and Python's global generators
+            included (in its workers too), except a DataLoader's with ``persistent_workers``, whose
+            workers' generators go on from epoch to epoch in processes a checkpoint cannot read: resumed
+            past its first epoch, its workers draw from a new seed.
         loss_fn: ``loss_fn(outputs, targets)``; None when the model returns its own loss
             (``model(**batch).loss``) or ``compute_loss(model, batch)`` is given.
         total_steps, epochs: how long to train, one of the two (epochs: a known number of batches

@@ -5,7 +5,7 @@ import math
 import pytest
 import yaml
 
-from optimlab.number_text import read_number, untyped_number
+from optimlab.number_text import count_of, read_number, untyped_number
 
 
 def untyped_in(text: str) -> str | None:
@@ -101,3 +101,14 @@ def test_a_yaml_value_holding_itself_is_read_once():
     """An alias of an enclosing node (``&a [*a]``, which PyYAML builds as a list holding itself) walked
     the same nodes for ever."""
     assert untyped_in("&a [1_0, *a]") == "1_0" and untyped_in("&a [1, *a]") is None
+
+
+def test_a_count_agrees_with_its_noun():
+    """The bench said 'the same 1 fresh seeds': English takes the singular for one alone."""
+    assert [count_of(n, "fresh seed") for n in (0, 1, 2)] == [
+        "0 fresh seeds",
+        "1 fresh seed",
+        "2 fresh seeds",
+    ]
+    assert count_of(1200, "trial") == "1,200 trials" and count_of(-1, "step") == "-1 steps"
+    assert (count_of(1, "axis", "axes"), count_of(3, "axis", "axes")) == ("1 axis", "3 axes")

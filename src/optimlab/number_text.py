@@ -4,6 +4,7 @@ Python's ``int()`` and ``float()`` read more: digit separators (``'1_0'`` is 10)
 digits (Arabic-Indic one, zero is 10); YAML 1.1 reads ``010`` as 8, ``0x10`` as 16, ``0b11`` as 3 and ``1:30`` as 90.
 No one typing ``--steps 1_0`` or ``training: {steps: 1:30}`` means those, so the command line and
 :func:`optimlab.recipe.load_yaml` read numbers here and refuse the rest, naming them. Light: the CLI checks its flags before torch loads.
+And a count written for a person: ``1 step``, ``0 steps``, ``1,000 steps``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import yaml
 
-__all__ = ["python_only_number", "read_number", "untyped_number"]
+__all__ = ["count_of", "python_only_number", "read_number", "untyped_number"]
 
 _INTEGER = re.compile(r"[-+]?[0-9]+")
 _REAL = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
@@ -31,6 +32,12 @@ def read_number(text: str, *, integer: bool = False) -> int | float | None:
     if integer:
         return int(text) if _INTEGER.fullmatch(text) else None
     return float(text) if _REAL.fullmatch(text) else None
+
+
+def count_of(count: int, noun: str, plural: str | None = None) -> str:
+    """``count`` and ``noun`` in agreement: ``1 trial``, ``0 trials``, ``1,200 trials``; ``plural`` where
+    it is not ``noun`` + s (``1 axis``, ``2 axes``)."""
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
 
 
 def python_only_number(text: str) -> bool:

@@ -323,7 +323,7 @@ def test_a_stopped_run_says_how_to_resume_on_stderr(cli, monkeypatch, tmp_path):
     code, out, err = cli("train", "--dataset", "iris", "--steps", "50", "--out", str(run))
     assert code == _errors.INTERRUPTED
     assert err.strip().endswith(f"checkpoint saved. Resume with: optimlab train --resume {run}")
-    assert "Resume with" not in out and out.startswith("interrupted after 1 steps")
+    assert "Resume with" not in out and out.startswith("interrupted after 1 step in")
 
 
 def test_a_signal_after_the_last_step_still_prints_the_document_and_the_resume(cli, monkeypatch, tmp_path):

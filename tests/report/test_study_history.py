@@ -89,14 +89,18 @@ def test_a_bench_stopped_between_workloads_or_before_its_report_shows_what_is_le
     its report, kept only finished studies: the page showed no interruption and no command."""
     folder = tmp_path / "bench"
     flags = ["--optimizers", "sgd", "--budget", "1", "--seeds", "1", "--backend", "local", "--no-progress"]
-    assert cli("bench", "--workloads", "two_spirals_mlp", *flags, "--out", str(folder))[0] == 0
+    code, out, _ = cli("bench", "--workloads", "two_spirals_mlp", *flags, "--out", str(folder))
+    assert (
+        code == 0
+        and "(grid, 1 trial over its learning rate), then its best on the same 1 fresh seed\n" in out
+    )
     assert "interrupted" not in _text(write_history_report([folder], tmp_path / "done.html"))
     resume = f"Continue it with `optimlab bench --resume {folder}`, which runs what is left"
 
     (folder / "report.html").unlink()  # stopped while writing the report
     no_report = _text(write_history_report([folder], tmp_path / "no-report.html"))
     assert (
-        f"The bench in {folder} was interrupted: 1 of its 1 planned workloads finished (two_spirals_mlp); "
+        f"The bench in {folder} was interrupted: 1 of its 1 planned workload finished (two_spirals_mlp); "
         "no report (report.html) yet."
         in no_report
         and resume in no_report
@@ -166,7 +170,7 @@ def test_a_method_left_out_or_failed_says_which_and_a_changed_search_space_is_no
     a later study searching lr in 1e4..1e6 was called like for like but for its budget and seeds; with
     one seed a side, 'No significant change ... over the 0 tests' though nothing was tested."""
     text = _text(write_history_report([two_weeks / "week-1", two_weeks / "week-2"], two_weeks / "page.html"))
-    assert "no result: 1 of its 1 trials failed (diverged, errored or pruned)" in text  # sgd in week-2
+    assert "no result: 1 of its 1 trial failed (diverged, errored or pruned)" in text  # sgd in week-2
     assert "not in this study" in text  # adam in week-2
     assert "the studies' setups differ in search space" in text
     assert "sgd: optimizer.lr 10000 to 1e+06 (log)" in text

@@ -12,6 +12,8 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
+from optimlab.number_text import count_of
+
 MAX_WORD = 24  # a column keeps at least its longest word, up to this many characters
 REDRAW_SECONDS = 0.2  # a long step's counter is redrawn at most this often
 
@@ -136,7 +138,7 @@ class Output:
                     self.note(shown[0])
                 if message != shown[0]:
                     shown[0] = message
-                    self.note(message if total is None else f"{message} ({total:,} steps)")
+                    self.note(message if total is None else f"{message} ({count_of(total, 'step')})")
 
             yield note_new
             return

@@ -16,6 +16,7 @@ from optimlab.cli import _options as o
 from optimlab.cli._output import Output
 from optimlab.cli._progress import StudyProgress, exit_if_all_failed, resumable
 from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.number_text import count_of
 from optimlab.runs_folder import fresh_path
 from optimlab.user_code import is_import_path, refuse_file_path
 
@@ -182,7 +183,10 @@ def bench(
     with resumable(output, lambda: resume_command(out), report_command=lambda: shows):  # trials, their report
         with StudyProgress(progress) as shown:
             per_workload = (settings["budget"] + settings["seeds"]) * len(methods)
-            shown.start(f"{len(chosen)} workloads x {len(methods)} methods", per_workload * len(chosen))
+            shown.start(
+                f"{count_of(len(chosen), 'workload')} x {count_of(len(methods), 'method')}",
+                per_workload * len(chosen),
+            )
             result = run_bench(
                 chosen,
                 methods,
@@ -210,10 +214,10 @@ def bench(
     compared = {k: result.settings[k] for k in ("methods", "workloads", "protocol", "budget", "seeds")}
     output.result(
         f"compared: {', '.join(compared['methods'])} on {', '.join(compared['workloads'])}; each tuned with "
-        f"the same budget ({compared['protocol']}, {compared['budget']} trials over its learning rate), then "
-        f"its best on the same {compared['seeds']} fresh seeds\n"
+        f"the same budget ({compared['protocol']}, {count_of(compared['budget'], 'trial')} over its "
+        f"learning rate), then its best on the same {count_of(compared['seeds'], 'fresh seed')}\n"
         f"report: {report}"
-        + (f"\nfigures: {report.parent / 'figures'} ({len(files)} files)" if files else "")
+        + (f"\nfigures: {report.parent / 'figures'} ({count_of(len(files), 'file')})" if files else "")
         + f"\nstorage: {out}\nwall time: {result.seconds:.0f} s",
         {
             "compared": compared,

@@ -15,6 +15,7 @@ from optimlab.cli import _options as o
 from optimlab.cli._output import Output, rich_table, typed_command
 from optimlab.cli._progress import StudyProgress, exit_if_all_failed, resumable
 from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.number_text import count_of
 from optimlab.registry import POSITIVE_INT
 
 if TYPE_CHECKING:  # the study package (optuna, torch) is imported when the verb runs, not at start-up
@@ -303,7 +304,7 @@ def compare(
                     f"{spec.name}: {tuning_trials(spec)} a method{nothing_tuned(spec)}, then its best on "
                     f"{fresh_seeds(spec)}"
                 )
-            shown.start(f"{len(specs[0].methods)} methods", total)
+            shown.start(count_of(len(specs[0].methods), "method"), total)
             if backend == "workers" and workers == 0:
                 output.note(
                     f"waiting for `optimlab worker {without_passwords(location)}` processes to run the trials"

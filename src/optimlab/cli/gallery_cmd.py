@@ -14,6 +14,7 @@ from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
 from optimlab.cli._errors import Interrupted, stopping
 from optimlab.cli._output import Output
+from optimlab.number_text import count_of
 
 if TYPE_CHECKING:
     from optimlab.gallery import Outcome
@@ -169,7 +170,7 @@ def run(
             )
             output.result("", {"status": "interrupted", "resume": again})  # JSON: the finished ones too
             raise Interrupted(
-                f"the pages of {len(finished)} finished experiments are kept in {out} (indexed); continue "
-                f"with `{again}`"
+                f"the pages of {count_of(len(finished), 'finished experiment')} are kept in {out} (indexed); "
+                f"continue with `{again}`"
             ) from None
     output.result(f"index: {index}", {"index": str(index)})

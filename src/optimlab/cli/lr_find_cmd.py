@@ -12,6 +12,7 @@ from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
 from optimlab.cli._output import Output
 from optimlab.errors import InvalidValueError
+from optimlab.number_text import count_of
 from optimlab.registry import POSITIVE, POSITIVE_INT, Interval
 
 EXAMPLES = """Examples:
@@ -92,7 +93,8 @@ def lr_find(
     if check_steps is not None:
         checked["check_steps"] = check_steps
     doing = (
-        f"LR range test: {sweep_steps} steps of {recipe.optimizer.name}, {start_lr:g} to {end_lr:g}, "
+        f"LR range test: {count_of(sweep_steps, 'step')} of {recipe.optimizer.name}, "
+        f"{start_lr:g} to {end_lr:g}, "
         "then a run of each candidate"
     )
     with (

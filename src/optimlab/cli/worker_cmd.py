@@ -9,6 +9,7 @@ import typer
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
 from optimlab.cli._output import Output
+from optimlab.number_text import count_of
 
 EXAMPLES = """Examples:
   optimlab worker runs/compare-digits_mlp-20260101-120000
@@ -66,4 +67,4 @@ def worker(
     with output.working(doing, shown=progress):
         given = {} if threads is None else {"threads": threads}  # else work's own default, 1
         ran = work(location, name=name, methods=chosen, wait=wait, storage=checked, **given)
-    output.result(f"worker ran {ran} trials from {shown}", {"trials": ran, "storage": shown})
+    output.result(f"worker ran {count_of(ran, 'trial')} from {shown}", {"trials": ran, "storage": shown})

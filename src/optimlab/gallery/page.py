@@ -25,6 +25,7 @@ from optimlab.atomic import write_atomically
 from optimlab.errors import InvalidValueError
 from optimlab.gallery.experiment import KINDS, Evidence, Experiment, Outcome, RunRecord
 from optimlab.gallery.verdict import CONTRADICTED, SUPPORTED
+from optimlab.number_text import count_of
 from optimlab.report import Page
 from optimlab.report.recipes import differing_fields
 
@@ -109,7 +110,9 @@ def write_page(experiment: Experiment, outcome: Outcome, folder: str | os.PathLi
     for figure, caption in experiment.figures(evidence):
         page.figure(figure, caption)
     page.section("Setup", evidence.setup)
-    page.paragraph(f"Size {outcome.size}: {len(evidence.runs)} runs in {outcome.seconds:.0f} s.", note=True)
+    page.paragraph(
+        f"Size {outcome.size}: {count_of(len(evidence.runs), 'run')} in {outcome.seconds:.0f} s.", note=True
+    )
     page.section("Sources")
     for source in experiment.sources:
         page.paragraph(source)

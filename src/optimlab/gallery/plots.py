@@ -9,6 +9,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from optimlab.gallery.verdict import summarize
+from optimlab.number_text import count_of
 from optimlab.report import figures
 from optimlab.study.analysis import UNBOUNDED
 
@@ -118,7 +119,11 @@ def _unsaid(runs: int, kept: int) -> str:
     """What an arm's marker over ``kept`` of its ``runs`` does not show: its failed runs, or that a single
     run has no interval; '' where nothing."""
     if kept < runs:
-        return f"{runs - kept} of {runs} runs failed" if kept else f"all {runs} runs failed"
+        return (
+            f"{runs - kept} of {count_of(runs, 'run')} failed"
+            if kept or runs == 1
+            else f"all {runs} runs failed"
+        )
     return "1 run: no interval" if kept == 1 else ""
 
 

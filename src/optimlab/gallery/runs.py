@@ -16,6 +16,7 @@ from typing import Any
 from optimlab.build import Built, build
 from optimlab.gallery.experiment import RunRecord
 from optimlab.gallery.probes import LayerGradients, layer_gradients
+from optimlab.number_text import count_of
 from optimlab.recipe import Recipe
 from optimlab.study.trial import CurveRecorder
 from optimlab.train.loop import Callback
@@ -70,7 +71,7 @@ class RunResult:
         result = (
             f"diverged at step {self.steps}"
             if self.diverged
-            else f"{metric} {self.metric(metric):.4g} after {self.steps} steps"
+            else f"{metric} {self.metric(metric):.4g} after {count_of(self.steps, 'step')}"
         )
         return RunRecord(arm=self.run.arm, spec=self.run.spec(), status=self.status, result=result)
 

@@ -43,6 +43,7 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 
+from optimlab.number_text import count_of
 from optimlab.report.intervals import rounded
 from optimlab.study.analysis import (
     ACCURACY,
@@ -171,7 +172,7 @@ class Proportion:
 
     def describe(self) -> str:
         """``5 of 5 runs (95% CI 0.57 to 1)``."""
-        return f"{self.k} of {self.n} runs (95% CI {self.low:.2g} to {self.high:.2g})"
+        return f"{self.k} of {count_of(self.n, 'run')} (95% CI {self.low:.2g} to {self.high:.2g})"
 
 
 def proportion(k: int, n: int) -> Proportion:

@@ -21,6 +21,7 @@ from typing import Literal
 import yaml
 
 from optimlab.errors import OptimlabError
+from optimlab.number_text import count_of
 from optimlab.recipe import Recipe
 from optimlab.report.chance import chance_levels
 from optimlab.report.environment import machine_and_versions
@@ -187,9 +188,8 @@ def _not_finite(runs: Sequence[RunFolder], metrics: Sequence[str]) -> str | None
     if any(math.isfinite(v) for v in values):
         return None
     what = axis_label(metrics[0]) if len(metrics) == 1 else "training and validation loss"
-    return (
-        f"{what[0].upper()}{what[1:]}: no finite value (NaN or infinite at all {len(values)} points logged)."
-    )
+    at = f"{'the' if len(values) == 1 else 'all'} {count_of(len(values), 'point')}"
+    return f"{what[0].upper()}{what[1:]}: no finite value (NaN or infinite at {at} logged)."
 
 
 def _single(runs: Sequence[RunFolder], metrics: Sequence[str]) -> str | None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from optimlab.bench import REPORT_FILE, planned_workloads, read_settings
 from optimlab.bench import resume_command as folder_resume_command
+from optimlab.number_text import count_of
 from optimlab.report import figures
 from optimlab.report.environment import machine_and_versions
 from optimlab.report.html import Page
@@ -79,7 +80,7 @@ class _Study:
             )
         finished, planned = self.progress.count()
         each = "; ".join(f"{m.name}: {self.so_far(m.name)}" for m in self.result.spec.methods)
-        return f"{finished} of {planned} trials finished ({each})"
+        return f"{finished} of {count_of(planned, 'trial')} finished ({each})"
 
     def status(self) -> str | None:
         """What a study that did not reach its end holds, and how to continue it; None for one that did."""
@@ -88,7 +89,8 @@ class _Study:
         if self.progress.interrupted:
             command = resume_command(self.location, self.result.spec.name)
             return f"{self.label} was interrupted: {self.so_far()}. Continue it with `{command}`."
-        return f"{self.label} is still running ({self.progress.running} trials now): {self.so_far()}."
+        running = count_of(self.progress.running, "trial")
+        return f"{self.label} is still running ({running} now): {self.so_far()}."
 
 
 def _bench_status(location: str | Path, studies: Sequence[_Study]) -> str | None:
@@ -107,13 +109,13 @@ def _bench_status(location: str | Path, studies: Sequence[_Study]) -> str | None
     has_report = (Path(location) / REPORT_FILE).is_file()
     if has_report and len(finished) == len(planned):
         return None
-    so_far = f"{len(finished)} of its {len(planned)} planned workloads finished"
+    so_far = f"{len(finished)} of its {count_of(len(planned), 'planned workload')} finished"
     so_far += f" ({', '.join(finished)})" if finished else ""
     for what, names in (("begun", begun), ("not started", not_started)):
         so_far += f"; {what}: {', '.join(names)}" if names else ""
     so_far += "" if has_report else f"; no report ({REPORT_FILE}) yet"
     if running := sum(progress[n].running for n in begun):
-        return f"The bench in {location} is still running ({running} trials now): {so_far}."
+        return f"The bench in {location} is still running ({count_of(running, 'trial')} now): {so_far}."
     command = resume_command(location, planned[0])
     return (
         f"The bench in {location} was interrupted: {so_far}. Continue it with `{command}`, which runs what "
@@ -145,7 +147,7 @@ def _no_result(study: _Study, method: str) -> str:
     result of a method it compared."""
     trials = [r for r in study.result.records if r.method == method]
     failed = sum(r.state != "complete" for r in trials)
-    return f"no result: {failed} of its {len(trials)} trials failed (diverged, errored or pruned)"
+    return f"no result: {failed} of its {count_of(len(trials), 'trial')} failed (diverged, errored or pruned)"
 
 
 def _change(comparison: Comparison, unfinished: bool, fewest: int) -> str:

@@ -1977,3 +1977,109 @@ def test_a_plateau_monitor_that_names_no_metric_is_refused_when_configured(monit
         f"invalid value {monitor!r} for monitor: accepted the name of a metric the module logs "
         "(e.g. 'val_loss') for reduce_on_plateau."
     )
+
+
+class ClipsItsGradients(Classifier):
+    """Under manual optimization, clipping the gradient's norm as Lightning's docs show it:
+    ``self.clip_gradients(optimizer, gradient_clip_val=..., gradient_clip_algorithm="norm")`` between
+    ``manual_backward`` and ``step``."""
+
+    def __init__(self, net, loss, make_optimizer, clip):
+        super().__init__(net, loss, make_optimizer)
+        self.automatic_optimization, self.clip = False, clip
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        optimizer = self.optimizers()
+        optimizer.zero_grad()
+        self.manual_backward(self.loss(self(x), y))
+        self.clip_gradients(optimizer, gradient_clip_val=self.clip, gradient_clip_algorithm="norm")
+        optimizer.step()
+
+
+def test_under_manual_optimization_the_gradients_read_are_those_before_the_module_clips_them():
+    """The doctor read the gradients at the optimizer's step, after the module's clip_gradients: every
+    step's norm was the clip's (0.05), an exploding gradient hidden. Truth: the norms a hand-written loop
+    clips, as torch.nn.utils.clip_grad_norm_ returns them, stepping the same weights."""
+    x, y = standardized()
+    x, y = x[:320] * 10, y[:320]  # gradients far above the clip
+
+    def net():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+
+    hand = net()
+    optimizer = torch.optim.SGD(hand.parameters(), lr=0.05)
+    norms = []
+    for step in range(12):  # 10 batches an epoch, in order
+        rows = slice(step % 10 * 32, step % 10 * 32 + 32)
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(hand(x[rows]), y[rows]).backward()
+        norms.append(torch.nn.utils.clip_grad_norm_(hand.parameters(), 0.05).item())
+        optimizer.step()
+    module = ClipsItsGradients(net(), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.05), 0.05)
+    doctor = DoctorCallback(print_findings=False)
+    trainer = fit(module, (x, y), 12, [doctor], shuffle=False)
+    assert "clip_gradients" not in vars(trainer.precision_plugin)  # Lightning's own method again
+    assert min(norms) > 1  # every step clipped, 20x and more
+    assert doctor.diagnosis.statistics.global_grad_norms().tolist() == pytest.approx(norms, rel=1e-5)
+    assert all(torch.equal(a, b) for a, b in zip(module.net.parameters(), hand.parameters()))
+
+
+class TogglingGAN(lightning.LightningModule):
+    """A GAN as Lightning's docs write one: two optimizers, each network's step between
+    ``toggle_optimizer`` and ``untoggle_optimizer`` (the other's requires_grad off); the discriminator
+    steps every batch, the generator every ``every`` batches (a WGAN's n_critic), keeping the norm of
+    its whole gradient before each of its steps. ``first``: the network of the first optimizer."""
+
+    def __init__(self, first, every):
+        super().__init__()
+        self.automatic_optimization, self.first, self.every = False, first, every
+        torch.manual_seed(0)
+        self.generator = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 8))
+        self.discriminator = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1))
+        self.norms = {"generator": [], "discriminator": []}
+
+    def _step(self, name, loss):
+        optimizer = self.optimizers()[0 if name == self.first else 1]
+        self.toggle_optimizer(optimizer)
+        optimizer.zero_grad()
+        self.manual_backward(loss())
+        grads = [p.grad for p in getattr(self, name).parameters()]
+        self.norms[name].append(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])).item())
+        optimizer.step()
+        self.untoggle_optimizer(optimizer)
+
+    def training_step(self, batch, batch_idx):
+        (real,) = batch
+        noise = torch.randn(len(real), 4, generator=torch.Generator().manual_seed(batch_idx))
+        ones, zeros = torch.ones(len(real), 1), torch.zeros(len(real), 1)
+        bce = nn.functional.binary_cross_entropy_with_logits
+        self._step("discriminator", lambda: bce(self.discriminator(real), ones)
+                   + bce(self.discriminator(self.generator(noise).detach()), zeros))  # fmt: skip
+        if batch_idx % self.every == 0:
+            self._step("generator", lambda: bce(self.discriminator(self.generator(noise)), ones))
+
+    def configure_optimizers(self):
+        optimizers = {name: torch.optim.Adam(getattr(self, name).parameters(), lr=1e-3)
+                      for name in ("generator", "discriminator")}  # fmt: skip
+        return [optimizers.pop(self.first), *optimizers.values()]
+
+
+@pytest.mark.parametrize("first", ["generator", "discriminator"])
+def test_a_gan_toggling_its_networks_is_watched_on_every_step_of_its_first_optimizer(first):
+    """toggle_optimizer turns the other network's requires_grad off around each step: the parameters the
+    first optimizer trains are the same at each of its steps, so the record goes on over the whole run
+    (not ended as parameters frozen), reading that network's gradients. Truth: the norms the module
+    takes of its gradients before each step of it, under a real Trainer."""
+    module = TogglingGAN(first, every=2)
+    doctor = DoctorCallback(print_findings=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OptimlabWarning)
+        fit(module, (torch.randn(256, 8),), -1, [doctor], max_epochs=2)  # 8 batches an epoch
+    seen = doctor.diagnosis.statistics
+    steps = {"generator": 8, "discriminator": 16}[first]
+    assert seen.steps == list(range(1, steps + 1))
+    assert [layer.name for layer in seen.layers] == [f"{first}.0", f"{first}.2"]
+    assert seen.global_grad_norms().tolist() == pytest.approx(module.norms[first], rel=1e-5)
+    assert not {"unused_parameters", "unstepped_parameters"} & {f.rule for f in doctor.diagnosis.findings}

@@ -36,7 +36,7 @@ from optimlab.doctor.lr_check import find_lr, hold_out
 from optimlab.doctor.lr_find import LRRangeResult, SkippedBatch, with_notes
 from optimlab.doctor.lr_find import lr_range_test as _sweep
 from optimlab.errors import InvalidValueError, OptimlabError, forwarded_keywords_checked, keywords_checked
-from optimlab.integrations.trainer_doctor import TrainerDoctor
+from optimlab.integrations.trainer_doctor import TrainerDoctor, unwrapped
 from optimlab.schedules import ReduceOnPlateau, Schedule, as_lr_scheduler
 from optimlab.train.loop import refuse_unread, switches_modes
 
@@ -70,7 +70,9 @@ class DoctorCallback(pl.Callback):
     the first optimizer's parameters since they were last set to None (``zero_grad()``): the loss whose
     gradient it takes (a critic's loss stepped by a second optimizer is not it; under accumulation,
     ``manual_backward(loss / n)`` on each of n batches, it is their mean loss); a step ends with a batch
-    in which the first optimizer stepped. Options as
+    in which the first optimizer stepped, and its gradients are read before ``self.clip_gradients`` clips
+    them (as before the Trainer's own clipping; not under float16, whose gradients are scaled there).
+    Options as
     :class:`~optimlab.integrations.trainer_doctor.TrainerDoctor` (``print_findings`` on the terminal,
     ``json_path``, ``html_path``, ``schedule``, ``rule_options``; ``strict=True``: a failure of the doctor
     ends the fit, as ``EarlyStopping(strict=True)`` ends it, where by default it is one warning).
@@ -90,6 +92,7 @@ class DoctorCallback(pl.Callback):
         # in Lightning's checkpoints (state_dict), for its global_step counts every optimizer's steps.
         self._manual_steps = 0
         self._restored_steps: int | None = None  # from the checkpoint a run resumes from
+        self._clipping_read: Precision | None = None  # the plugin whose clip_gradients reads first
 
     @property
     def diagnosis(self) -> Diagnosis | None:
@@ -123,6 +126,31 @@ class DoctorCallback(pl.Callback):
         # Lightning runs the backward pass in a closure inside optimizer.step, and calls
         # on_before_optimizer_step between it and the update: the gradients are read there.
         self.doctor.start(pl_module, trainer.optimizers[0], step, gradients_at_step=False)
+        if not pl_module.automatic_optimization and getattr(trainer.precision_plugin, "scaler", None) is None:
+            self._read_before_clipping(trainer)
+
+    def _read_before_clipping(self, trainer: pl.Trainer) -> None:
+        """Under manual optimization the module clips before it steps (``self.clip_gradients``, which
+        calls the precision plugin's): the first optimizer's gradients are read before, as they are read
+        before the Trainer's own clipping, or every step's norm would be the clip's. Not under float16
+        (its gradients are still scaled there)."""
+        plugin, first = trainer.precision_plugin, trainer.optimizers[0]
+        clip = plugin.clip_gradients
+
+        def read(optimizer: Any) -> None:
+            if unwrapped(optimizer) is first:
+                self.doctor.before_optimizer_step(first)
+                self.doctor.gradients_ready()
+
+        guarded = self.doctor.guarded(read)
+
+        @functools.wraps(clip)
+        def clip_gradients(optimizer: Any, *args: Any, **kwargs: Any) -> None:
+            guarded(optimizer)
+            clip(optimizer, *args, **kwargs)
+
+        plugin.clip_gradients = clip_gradients  # taken off when training ends
+        self._clipping_read = plugin
 
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
@@ -187,13 +215,20 @@ class DoctorCallback(pl.Callback):
             self._losses = []
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._clipping_read_off()
         self.doctor.finish(report=trainer.is_global_zero)
+
+    def _clipping_read_off(self) -> None:
+        if self._clipping_read is not None:
+            del self._clipping_read.clip_gradients  # the plugin's own method again
+            self._clipping_read = None
 
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
         """Training stopped without on_train_end: the hooks come off the model, and the steps seen are
         diagnosed, reported where the user stopped it (Ctrl-C, which Lightning catches)."""
+        self._clipping_read_off()
         self.doctor.finish(report=trainer.is_global_zero and isinstance(exception, KeyboardInterrupt))
 
 

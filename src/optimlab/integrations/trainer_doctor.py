@@ -35,14 +35,15 @@ __all__ = ["TrainerDoctor", "summary", "unwrapped"]
 
 
 # Trainers' wrappers around the user's optimizer, each keeping it as ``.optimizer``; the optimizer's
-# own step hooks fire inside the wrapper's step.
+# own step hooks fire inside the wrapper's step. Lightning's is of a class it makes for each optimizer's
+# (LightningSGD, a subclass of LightningOptimizer and SGD): the wrappers are found among the bases.
 _WRAPPERS = ("AcceleratedOptimizer", "LightningOptimizer")
 
 
 def unwrapped(optimizer: Any) -> torch.optim.Optimizer:
     """The user's optimizer inside a trainer's wrapper (accelerate's, Lightning's): the one whose step
     hooks fire."""
-    while type(optimizer).__name__ in _WRAPPERS:
+    while any(base.__name__ in _WRAPPERS for base in type(optimizer).__mro__):
         optimizer = optimizer.optimizer
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise InvalidValueError(

@@ -37,6 +37,23 @@ def test_fans_of_linear_and_conv_weights():
         init.fans(torch.empty(5))
 
 
+TENSOR_SCHEMES = [e.name for e in get_registry("init") if Capability.WHOLE_MODEL not in e.capabilities]
+
+
+@pytest.mark.parametrize("name", TENSOR_SCHEMES)
+@pytest.mark.parametrize("shape", [(5,), ()])
+def test_a_weight_of_under_two_dimensions_is_drawn_or_refused_in_one_line(name, shape):
+    """A bias or a scalar: an elementwise scheme draws it, one that reads a matrix refuses it naming its
+    shape, as torch refuses fans of it; orthogonal let torch's bare ValueError ('Only tensors with 2 or
+    more dimensions are supported') through, naming neither the weight nor its shape."""
+    try:
+        init.create(name)(torch.empty(shape))
+    except InvalidValueError as error:
+        assert f"invalid value {shape} for weight shape: accepted " in str(error)
+        return
+    assert name not in {"orthogonal", "identity"} and not name.startswith(("xavier", "kaiming", "lecun"))
+
+
 @pytest.mark.parametrize("name", sorted(VARIANCE))
 @pytest.mark.parametrize("shape", [(400, 2500), (128, 64, 3, 3)])
 def test_variance_scaling_matches_its_formula(name, shape):

@@ -163,12 +163,18 @@ def fans(weight: Tensor) -> tuple[int, int]:
     the fan-in, so a ConvTransposeNd ``(in, out / groups, *kernel)`` has fan-in ``out / groups * kernel``
     and a Bilinear ``(out, in1, in2)`` ``in1 * in2``, the fans torch's own initializers use on them.
     """
+    _check_matrix(weight)
+    receptive_field = math.prod(weight.shape[2:])
+    return weight.shape[1] * receptive_field, weight.shape[0] * receptive_field
+
+
+def _check_matrix(weight: Tensor) -> None:
+    """Refuse a weight of fewer than 2 dimensions (a bias, a norm's scale), which has no fans and no
+    rows to make orthogonal; torch's initializers raise a ValueError that names neither it nor its shape."""
     if weight.dim() < 2:
         raise InvalidValueError(
             "weight shape", tuple(weight.shape), "at least 2 dimensions: (out, in) or (out, in, *kernel)"
         )
-    receptive_field = math.prod(weight.shape[2:])
-    return weight.shape[1] * receptive_field, weight.shape[0] * receptive_field
 
 
 def is_transposed_linear(module: nn.Module) -> bool:
@@ -369,6 +375,7 @@ for _distribution in ("uniform", "normal"):
 def orthogonal(weight: Tensor, *, gain: float = 1.0) -> Tensor:
     """``nn.init.orthogonal_``; a float16 or bfloat16 weight, whose QR torch does not implement, gets the
     float32 matrix rounded to its dtype."""
+    _check_matrix(weight)
     if weight.dtype in (torch.float16, torch.bfloat16):
         return weight.copy_(nn.init.orthogonal_(torch.empty_like(weight, dtype=torch.float32), gain=gain))
     return nn.init.orthogonal_(weight, gain=gain)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from optimlab.data import Examples
+from optimlab.data.examples import targets_for
 from optimlab.errors import InvalidValueError
 
 
@@ -91,3 +92,16 @@ def test_whole_number_labels_are_said_in_full_in_the_data_note():
         (np.array([-1.0, 3.0] * 3), "labels -1, 3 as classes 0-1"),
     ):
         assert said in Examples.from_arrays(np.zeros((6, 2)), y, name="ids").reading
+
+
+def test_uint64_labels_reach_the_users_loss_exactly_or_are_refused_naming_the_label():
+    """uint64 class labels read for the user's own loss were cast to int64 (the dtype torch's losses
+    take), so a label past int64's largest wrapped to a negative one, silently. Truth: Python's int of
+    each label; 2**63 + 1 has no int64 and is refused, naming it and the data set."""
+    x = np.zeros((3, 2), dtype=np.float32)
+    fits = np.array([0, 2**63 - 1, 2**62 + 3], dtype=np.uint64)
+    with targets_for("classification", as_given=True):
+        targets = Examples.from_arrays(x, fits, name="mine").examples.y
+        assert targets.dtype == torch.int64 and targets.tolist() == [int(v) for v in fits]
+        with pytest.raises(InvalidValueError, match=r"9223372036854775809 for class labels of mine: .*int64"):
+            Examples.from_arrays(x, np.array([0, 2**63 + 1, 2], dtype=np.uint64), name="mine")

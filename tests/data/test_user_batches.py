@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import doctest
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -394,3 +395,20 @@ def test_batch_target_is_the_target_split_target_splits_off_and_none_where_a_bat
     assert target_key({"y": y, "label": x}) == "label"  # TARGET_KEYS' order, not the dict's
     for batch in (x, (x,), [x], {"input_ids": x}):
         assert batch_target(batch) is None
+
+
+@pytest.mark.parametrize("as_array", [False, True])
+def test_uint64_targets_are_taken_exactly_as_int64_or_refused_naming_the_label(as_array):
+    """uint64 targets (a numpy array or tensor of them) went to the loss as torch.uint64, which torch
+    has no arithmetic for: a cross-entropy's check raised NotImplementedError ('"min_all" not
+    implemented for 'UInt64''), and a user's own loss got them unchanged, its own .long() wrapping
+    2**63 + 1 to a negative id. Truth: Python's int of each label; one past int64's largest is refused
+    naming it and the argument."""
+    x = torch.zeros(3, 2)
+    labels = np.array([0, 2**63 - 1, 2], dtype=np.uint64)
+    y = labels if as_array else torch.from_numpy(labels)
+    _, targets = UserBatches((x, y), nn.CrossEntropyLoss()).tensors
+    assert targets.dtype == torch.int64 and targets.tolist() == [int(v) for v in labels]
+    labels[1] = 2**63 + 1
+    with pytest.raises(InvalidValueError, match=r"9223372036854775809 for targets of data: .*int64"):
+        UserBatches((x, labels if as_array else torch.from_numpy(labels)), nn.CrossEntropyLoss())

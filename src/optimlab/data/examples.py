@@ -32,6 +32,7 @@ __all__ = [
     "Task",
     "TensorPair",
     "float_task",
+    "int64_labels",
     "label_ignored",
     "missing_cell",
     "reject_non_finite",
@@ -244,7 +245,7 @@ class Examples(DatasetInfo):
             )
             already_ids = np.array_equal(classes, np.arange(num_classes))
             if labels_as_given() and y_array.dtype.kind in "biuf":  # whole numbers: classification
-                ids, shape = y_array.astype(np.int64), y_array.shape  # (N, 1) too, as the loss takes them
+                ids, shape = int64_labels(y_array, f"class labels of {name}"), y_array.shape  # (N, 1) too
                 labels = None if already_ids else f"labels {shown} as given to the loss"
             elif not already_ids:  # said: -1 may mean "unlabelled"
                 relabelled = labels = f"labels {shown} as classes 0-{num_classes - 1}"
@@ -341,6 +342,20 @@ def _label_text(label: Any) -> str:
     if isinstance(label, str):
         return label
     return str(int(label)) if float(label).is_integer() else f"{label:g}"
+
+
+def int64_labels(labels: np.ndarray, field: str) -> np.ndarray:
+    """Whole-number ``labels`` as int64, the dtype torch's losses take class ids in (torch has no
+    arithmetic for uint64), exactly: unsigned ones past int64's largest, which a cast wraps to negative
+    ones, are refused naming the first and ``field``."""
+    if labels.dtype.kind == "u" and (past := labels > np.iinfo(np.int64).max).any():
+        raise InvalidValueError(
+            field,
+            int(labels[past].flat[0]),
+            f"labels up to {np.iinfo(np.int64).max} (2**63 - 1), int64's largest: class ids as torch's "
+            "losses take them",
+        )
+    return labels.astype(np.int64)
 
 
 def _classes(labels: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:

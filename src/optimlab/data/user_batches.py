@@ -59,6 +59,7 @@ from torch.utils.data import (
 )
 
 from optimlab.data.batches import epoch_order, steps_per_epoch
+from optimlab.data.examples import int64_labels
 from optimlab.data.global_rng import global_states, set_global_states
 from optimlab.errors import InvalidValueError, OptimlabError, a_type, with_article
 from optimlab.registry import POSITIVE_INT, SEED, whole_number
@@ -92,6 +93,8 @@ ACCEPTED_DATA = (
 TARGET_KEYS = ("labels", "label", "targets", "target", "y")
 _BATCHES = "a tuple or list (inputs..., target), a dict of named inputs, or a tensor"
 _NOTHING = object()  # no batch read ahead yet
+# torch keeps them but has no arithmetic for them; targets of them are taken as int64 (int64_labels)
+_WIDE_UNSIGNED = (torch.uint16, torch.uint32, torch.uint64)
 _Out = TypeVar("_Out")
 
 
@@ -268,6 +271,8 @@ def _tensor_pair(data: Any, field: str = "data") -> tuple[Tensor, Tensor] | None
         raise InvalidValueError(field, describe(pair), ACCEPTED_DATA)
     if not len(x):
         raise InvalidValueError(field, f"{describe(pair)}, no rows", "tensors of at least one row")
+    if y.dtype in _WIDE_UNSIGNED:  # torch has no arithmetic for them: a loss raised NotImplementedError
+        y = torch.from_numpy(int64_labels(y.cpu().numpy(), f"targets of {field}")).to(y.device)
     return x, y
 
 

@@ -136,3 +136,36 @@ def test_a_planted_fault_is_found_and_its_fix_makes_it_go(name, build, broken, f
     assert rule not in [f.rule for f in again.findings], again.findings
     losses = again.statistics.losses
     assert sum(losses[-20:]) / 20 < losses[0] / 2
+
+
+class FrozenBackbone(nn.Module):
+    """A pretrained-like backbone (Linear 64 -> 256 at 30x torch's init, ReLU), frozen and in eval mode,
+    its features read by a trained Linear head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.backbone = nn.Sequential(nn.Linear(64, 256), nn.ReLU())
+        with torch.no_grad():
+            self.backbone[0].weight.mul_(30.0)
+        self.backbone.requires_grad_(False).eval()
+        self.head = nn.Linear(256, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+
+@pytest.mark.parametrize(("data", "told"), [(standardized, False), (pixels, True)])
+def test_the_data_behind_a_frozen_backbone_is_judged_and_its_features_are_not_taken_for_it(data, told):
+    """The head reads the backbone's features (RMS about 30), which no data scaling reaches: they are not
+    'the inputs'. The data the frozen backbone reads is: standardized it gets no finding, as pixels
+    0..255 it does, its evidence the data's 64 features, within their own range."""
+    model, (x, y) = FrozenBackbone(), data()
+    head = [p for p in model.parameters() if p.requires_grad]
+    found = diagnose(model, (x, y), CE, torch.optim.Adam(head, 1e-3), steps=30, lr_find=False)
+    scale = [f for f in found.findings if f.rule == "input_scale"]
+    assert bool(scale) == told, [(f.rule, f.title) for f in found.findings]
+    if told:
+        assert scale[0].recipe_changes == {"data.scaling": "standardize"}
+        seen = torch.tensor(scale[0].evidence["feature_max"])  # over the rows the run drew: within the data's
+        assert seen.shape == (64,) and (seen <= x.max(0).values).all() and seen.max() == x.max() == 255

@@ -630,6 +630,17 @@ class Instruments:
             name: p for name, p in model.named_parameters() if p.requires_grad and id(p) not in self._trained
         }
         self._outside_ungraded = dict(self._outside)  # left once one has a gradient: looked at no more
+        # Layers with weights, none of them trained (a frozen pretrained backbone), but norms (which set
+        # their inputs' scale): where one runs first it reads the data, and the first trained layer reads
+        # its features, which no data scaling reaches.
+        self._untrained = [
+            m
+            for m in model.modules()
+            if (own := list(m.parameters(recurse=False)))
+            and not any(id(p) in self._trained for p in own)
+            and "Norm" not in type(m).__name__
+            and m not in (*self._embeddings, *self._recurrent)
+        ]
         self._outside_norms: Tensor | None = None
         self._params = params
         self._zero = torch.zeros((), device=params[0].device)
@@ -682,7 +693,7 @@ class Instruments:
         # (register, hook) pairs, built once: a detailed step only registers them.
         self._hook_plan: list[tuple[Callable[[Callable[..., None]], Any], Callable[..., None]]] = [
             (module.register_forward_pre_hook, self._record_inputs)
-            for module in (*self._embeddings, *self._recurrent)
+            for module in (*self._embeddings, *self._recurrent, *self._untrained)
         ]
         for layer in layers:
             module = self._layer_modules[layer.name]
@@ -919,10 +930,11 @@ class Instruments:
             self.statistics.forward_order.append(name)
 
     def _record_inputs(self, module: nn.Module, args: tuple[Any, ...]) -> None:
-        """Forward pre-hook of every Linear/Conv layer, embedding and recurrent layer; the first to run
-        in a step records (not an embedding's ids), and so does a later one reading one of the batch's
-        own tensors (:attr:`RunStatistics.branch_inputs`)."""
-        if not module.training or not args:
+        """Forward pre-hook of every Linear/Conv layer, embedding, recurrent and untrained layer; the
+        first to run in a step records (not an embedding's ids), and so does a later one reading one of
+        the batch's own tensors (:attr:`RunStatistics.branch_inputs`). A layer in eval mode inside a
+        model in training (a frozen backbone's ``.eval()``) counts."""
+        if not (module.training or self.model.training) or not args:
             return
         x = args[0].data if isinstance(args[0], nn.utils.rnn.PackedSequence) else args[0]
         stats = self.statistics
@@ -1039,8 +1051,8 @@ class Instruments:
 
     def _trim_hook_plan(self) -> None:
         """After the first detailed step, keep only the hooks later steps need: each activation's, and
-        the input pre-hooks of the first Linear/Conv layer, the embeddings and the recurrent layers (one
-        of them reads the data) for the first ``window`` detailed steps (the
+        the input pre-hooks of the first Linear/Conv layer, the embeddings, the recurrent and the untrained
+        layers (one of them reads the data) for the first ``window`` detailed steps (the
         inputs' scale does not change with training). Layer outputs matter at the start only (init
         scale, biases). This cut a detailed step of the digits MLP from ~820 to ~600 us extra."""
         stats = self.statistics
@@ -1055,7 +1067,7 @@ class Instruments:
         plan = (
             [
                 (module.register_forward_pre_hook, self._record_inputs)
-                for module in dict.fromkeys((*self._embeddings, *self._recurrent, *readers))
+                for module in dict.fromkeys((*self._embeddings, *self._recurrent, *self._untrained, *readers))
             ]
             if inputs_wanted
             else []

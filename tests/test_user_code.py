@@ -551,3 +551,24 @@ def test_a_data_factory_taking_its_seed_positional_only_gets_it_by_position(tmp_
     splits = load("uc_pos_seed:load", seed=3, n=20)
     assert len(splits.train) + len(splits.val) + len(splits.test) == 20
     assert bool((splits.train.x == 3.0).all())
+
+
+@pytest.mark.parametrize("given", ["uc spaced nets:build", "uc-spaced-nets:build", "UC Spaced Nets:build"])
+def test_a_path_that_is_no_import_path_is_refused_not_read_as_another_module(
+    tmp_path, monkeypatch, cli, given
+):
+    """--model 'uc spaced nets:build' (not an import path: Python names have no spaces or dashes) was
+    normalised as a registered name is, lower case with underscores, into the import path
+    'uc_spaced_nets:build', and trained that module, a file the user never named. The truth: Python
+    imports no module 'uc spaced nets'; the name is refused in one line as typed, nothing trained."""
+    (tmp_path / "uc_spaced_nets.py").write_text(
+        "from torch import nn\n\ndef build(input_shape, num_outputs):\n"
+        "    return nn.Sequential(nn.Flatten(), nn.Linear(input_shape[0], num_outputs))\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli("train", "--dataset", "iris", "--model", given, "--steps", "1", "--out", "run")
+    assert (code, out, len(err.strip().splitlines())) == (2, "", 1), err
+    assert f"unknown model {given!r}" in err and not (tmp_path / "run").exists()
+    with pytest.raises(RecipeError, match=f"unknown model {given!r}"):
+        Recipe.from_dict({"model": {"name": given}})
+    assert get_registry("model").resolve(" uc_spaced_nets:build ") == "uc_spaced_nets:build"

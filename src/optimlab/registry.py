@@ -72,10 +72,12 @@ def plain_numbers(value: Any) -> Any:
 
 def normalize_name(name: str) -> str:
     """The one place where names are normalised: case, dashes and spaces do not matter, except in an
-    import path (``mypkg.nets:Build``), which Python reads case-sensitively: it is only stripped."""
+    import path (``mypkg.nets:Build``), which Python reads case-sensitively: it is only stripped, as is
+    any name with a colon, which no registered name has (``my nets:build`` is no import path, and made
+    one, ``my_nets:build``, imported a module the user never named)."""
     if not isinstance(name, str):
         raise InvalidValueError("name", name, "a string")
-    if is_import_path(name):
+    if ":" in name:
         return name.strip()
     return name.strip().lower().replace("-", "_").replace(" ", "_")
 

@@ -414,6 +414,13 @@ def test_epochs_train_as_many_passes_as_a_hand_written_loop():
     [
         ([{"features": torch.zeros(4, 3)}], {"loss_fn": nn.CrossEntropyLoss()}, "one of labels, label"),
         ([(torch.zeros(4, 5), torch.zeros(4).long())], {"loss_fn": nn.CrossEntropyLoss()}, "the first batch"),
+        # uint64 labels: the refusal's own look at the lowest label raised NotImplementedError ('"min_all"
+        # not implemented for 'UInt64''), a traceback
+        (
+            [(torch.zeros(4, 3), torch.zeros(4, dtype=torch.uint64))],
+            {"loss_fn": nn.CrossEntropyLoss()},
+            "uint64 (4,)",
+        ),
         (DataLoader(TensorDataset(*problem())), {"y": torch.zeros(40)}, "targets beside input tensors"),
         # Two tensors take the fast path, which named the batch ('grad can be implicitly created only for
         # scalar outputs'), not the loss of one value per row:

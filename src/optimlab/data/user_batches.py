@@ -196,7 +196,8 @@ def _lowest_label(batch: Any) -> int | None:
     element); None where it has none."""
     target = batch_target(batch)
     usable = isinstance(target, Tensor) and target.numel() and not target.is_floating_point()
-    return int(target.min()) if usable and target.dtype != torch.bool and not target.is_complex() else None
+    usable = usable and target.dtype not in (torch.bool, *_WIDE_UNSIGNED) and not target.is_complex()
+    return int(target.min()) if usable else None  # uint64 has no min in torch: never below 0 anyway
 
 
 def _id_ranges(batch: Any) -> list[str]:
@@ -212,7 +213,8 @@ def _id_ranges(batch: Any) -> list[str]:
     return [
         f"{name} from {int(value.min())} to {int(value.max())}"
         for name, value in inputs
-        if isinstance(value, Tensor) and value.numel() and not value.is_complex() and value.dtype != torch.bool
+        if isinstance(value, Tensor) and value.numel() and not value.is_complex()
+        and value.dtype not in (torch.bool, *_WIDE_UNSIGNED)
         and (not value.is_floating_point() or bool((value == value.round()).all()))
     ]  # fmt: skip
 

@@ -11,6 +11,7 @@ from optimlab.recipe import RecipeError
 from optimlab.registry import get_registry
 from optimlab.study.compare import plan_comparison
 from optimlab.study.protocols import MIN_EVALUATIONS, StudySpec, evaluated_often, lr_range, methods_from
+from optimlab.study.report import tuning_trials
 from optimlab.study.space import SearchSpace
 from optimlab.workloads import get_workload
 
@@ -346,3 +347,29 @@ def test_numpys_integers_are_a_budget_and_seeds_and_stored_as_ints():
     for bad in (2.0, 0, True):
         with pytest.raises(InvalidValueError, match=f"{bad} for budget: accepted an integer in"):
             spec(budget=bad)
+
+
+@pytest.mark.parametrize("protocol", ["grid", "random", "tpe"])
+def test_each_distinct_configuration_is_tuned_once_whatever_the_protocol(protocol):
+    """Random and TPE search over a space of one point ran that one configuration `budget` times at the
+    tuning seed (7 identical trials); over a few points, they repeated some. Truth: the space's
+    configurations, listed by hand, each planned once; a larger space gets `budget` distinct ones."""
+    one = SearchSpace.from_flags(["model.activation=tanh"])
+    few = SearchSpace.from_flags(["model.activation=relu,tanh", "training.batch_size=16:18:int"])
+    every = [
+        {"model.activation": a, "training.batch_size": b} for a in ("relu", "tanh") for b in (16, 17, 18)
+    ]
+    for space, configurations in ((one, [{"model.activation": "tanh"}]), (few, every)):
+        s = spec(space=space, budget=7, protocol=protocol)
+        for method in s.methods:
+            planned = [t.params for t in s.tune_plan(method)]
+            assert sorted(planned, key=json.dumps) == sorted(configurations, key=json.dumps)
+            assert [t.key for t in s.tune_plan(method)] == [f"tune/{i}" for i in range(len(configurations))]
+    said = {"grid": "the largest grid within", "random": "each configuration of the space once, within"}
+    assert tuning_trials(spec(space=one, budget=7, protocol=protocol)) == (
+        f"1 tuning trial ({said.get(protocol, said['random'])} the budget of 7)"
+    )
+    if protocol != "tpe":  # TPE's slots over a larger space are the sampler's, drawn as each trial starts
+        for method in spec(space=few, budget=4, protocol=protocol).methods:
+            planned = [t.params for t in spec(space=few, budget=4, protocol=protocol).tune_plan(method)]
+            assert len(planned) == 4 and len({json.dumps(p, sort_keys=True) for p in planned}) == 4

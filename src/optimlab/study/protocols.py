@@ -7,7 +7,8 @@ Learning, 2019, https://arxiv.org/abs/1910.05446; Schmidt et al., Descending thr
 compared recipe field):
 
 1. **tune**: ``budget`` trials over the search space at the tuning seed: a grid, independent random
-   draws, or TPE suggestions. Without a space, the space is the learning rate on a log grid spanning 4
+   draws, or TPE suggestions; one trial per distinct configuration, so a space of fewer configurations
+   than ``budget`` runs each once. Without a space, the space is the learning rate on a log grid spanning 4
    decades around the optimizer's scale (:func:`lr_range`), as DeepOBS tunes.
 2. **seeds**: the configuration with the best validation metric reruns with ``seeds`` fresh seeds
    (1..N, none of them the tuning seed, so the selection's optimism does not leak into the reported
@@ -318,11 +319,14 @@ class StudySpec:
         )
 
     def tune_plan(self, method: Method) -> list[PlannedTrial]:
-        """The ``budget`` tuning trials: grid points, random draws, or TPE slots filled when they start."""
+        """The ``budget`` tuning trials: grid points, distinct random draws, or TPE slots filled when they
+        start. One trial per distinct configuration: a space holding no more than ``budget`` of them (one
+        choice, or few) is tried whole, each once, whatever the protocol; TPE, with nothing to choose,
+        as the random draws order them."""
         space, seed = self.space_for(method), self.recipe.training.seed
         if self.protocol == "grid":
             configs: list[Mapping[str, Any] | None] = list(space.grid(space.grid_shape(self.budget)))
-        elif self.protocol == "random":
+        elif self.protocol == "random" or (space.size is not None and space.size <= self.budget):
             configs = list(space.sample(self.budget, seed=self.sampler_seed))
         else:
             configs = [None] * self.budget

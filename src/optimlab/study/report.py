@@ -166,7 +166,11 @@ def tuning_trials(spec: StudySpec) -> str:
         shape = " x ".join(map(str, space.grid_shape(spec.budget)))
         notes.append(f"a grid of {shape} over {' x '.join(space.fields)}")
     if planned != [spec.budget]:
-        notes.append(f"the largest grid within the budget of {spec.budget}")
+        notes.append(
+            f"the largest grid within the budget of {spec.budget}"
+            if spec.protocol == "grid"
+            else f"each configuration of the space once, within the budget of {spec.budget}"
+        )
     return f"{counts} tuning trial{'' if counts == '1' else 's'}" + (
         f" ({', '.join(notes)})" if notes else ""
     )

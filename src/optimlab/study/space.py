@@ -37,6 +37,10 @@ from optimlab.recipe import load_yaml
 __all__ = ["Dimension", "SearchSpace", "as_recipe_field"]
 
 _RANGE_KEYS = ("low", "high", "log", "integer")
+# Draws SearchSpace.sample makes at most per configuration it returns: an integer range of 100 values, all
+# of them asked, takes about 5 a value (the coupon collector's ln 100 + 0.58); a range of reals that rounds
+# to fewer values than asked would otherwise be drawn forever.
+_DRAWS_PER_CONFIGURATION = 100
 
 
 def as_recipe_field(field: str) -> str:
@@ -85,6 +89,16 @@ class Dimension:
     @property
     def categorical(self) -> bool:
         return self.choices is not None
+
+    @property
+    def size(self) -> int | None:
+        """How many distinct values it takes: its distinct choices, an integer range's whole numbers, one
+        for a range of one point; None for a range of real numbers."""
+        if self.choices is not None:
+            return sum(c not in self.choices[:i] for i, c in enumerate(self.choices))
+        if self.integer:
+            return int(self.high) - int(self.low) + 1
+        return 1 if self.low == self.high else None
 
     def distribution(self) -> optuna.distributions.BaseDistribution:
         """The Optuna distribution of this dimension (what the dashboard plots against)."""
@@ -204,10 +218,29 @@ class SearchSpace:
         counts = iter(best[1])
         return tuple(len(d.choices) if d.choices is not None else next(counts) for d in self.dimensions)
 
+    @property
+    def size(self) -> int | None:
+        """How many distinct configurations it holds (:attr:`Dimension.size`'s product); None where a field
+        ranges over real numbers."""
+        sizes = [d.size for d in self.dimensions]
+        return None if None in sizes else math.prod(sizes)  # type: ignore[arg-type]
+
     def sample(self, count: int, seed: int) -> list[dict[str, Any]]:
-        """``count`` independent draws of every dimension, reproducible from ``seed``."""
+        """``count`` distinct configurations drawn at random, reproducible from ``seed``: each draws every
+        dimension independently, and a draw that repeats an earlier one is drawn again (it would train the
+        same configuration twice at one seed); all of them, in the order drawn, where the space holds no
+        more than ``count``. A range of reals narrower than its 4 significant digits may hold fewer values
+        than it seems: the draws stop after ``_DRAWS_PER_CONFIGURATION`` per configuration asked."""
         rng = random.Random(seed)
-        return [{d.field: d.sample(rng) for d in self.dimensions} for _ in range(count)]
+        wanted = count if self.size is None else min(count, self.size)
+        drawn: list[dict[str, Any]] = []
+        for _ in range(wanted * _DRAWS_PER_CONFIGURATION):
+            if len(drawn) == wanted:
+                break
+            config = {d.field: d.sample(rng) for d in self.dimensions}
+            if config not in drawn:
+                drawn.append(config)
+        return drawn
 
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
         return {d.field: d.suggest(trial) for d in self.dimensions}

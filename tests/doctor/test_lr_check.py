@@ -428,6 +428,18 @@ def test_check_steps_are_checked():
         find_lr(model, nn.MSELoss(), x, y, torch.optim.SGD(model.parameters(), lr=0.1), check_steps=0)
 
 
+@pytest.mark.parametrize("cross_fit", ["no", 0, 1])
+def test_cross_fit_other_than_none_true_or_false_is_refused_not_read_as_its_truth(cross_fit):
+    """cross_fit='no' is truthy: find_lr cross-fitted the held-out rows given apart, the opposite of what
+    it said, with no word of it."""
+    x, y, _ = isotropic_regression()
+    model = nn.Linear(8, 1, bias=False)
+    with pytest.raises(
+        InvalidValueError, match="^invalid value .* for cross_fit: accepted None, True or False"
+    ):
+        find_lr(model, nn.MSELoss(), x, y, held_out=(x[:64], y[:64]), cross_fit=cross_fit, **QUICK)
+
+
 @pytest.mark.parametrize(
     ("optimizer", "says"),
     [

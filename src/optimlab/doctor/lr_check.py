@@ -228,6 +228,8 @@ def find_lr(
     # The checks seed torch (their dropout draws): the caller's random stream is left as it was.
     with random_state_kept(model):
         validate_check(check_steps, check_budget)
+        if cross_fit is not None and not isinstance(cross_fit, bool):  # "no", truthy, would cross-fit
+            raise InvalidValueError("cross_fit", cross_fit, "None, True or False")
         optimizer = examined_optimizer(model, optimizer)
         check_argument_order(loss_fn, data, "find_lr")
         train = sweep_batches(  # the check holds rows out, and draws its dropout, by the seed

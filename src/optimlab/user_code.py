@@ -43,6 +43,7 @@ __all__ = [
     "import_object",
     "is_import_path",
     "positional_only",
+    "raised_in_user_code",
     "refuse_file_path",
 ]
 
@@ -118,10 +119,26 @@ def _where(error: BaseException, *, or_last: bool = False) -> str:
     if isinstance(error, SyntaxError):
         return ""
     frames = traceback.extract_tb(error.__traceback__)
-    own = [f for f in frames if not f.filename.startswith(_NOT_USERS) and "site-packages" not in f.filename]
+    own = [f for f in frames if _users(f.filename)]
     others = [f for f in frames if not f.filename.startswith(_OPTIMLAB)] if or_last else []
     where = (own or others or [None])[-1]
     return f" ({os.path.basename(where.filename)}, line {where.lineno})" if where is not None else ""
+
+
+def _users(filename: str) -> bool:
+    """Whether ``filename`` holds the user's code: not optimlab's, an installed package's or Python's."""
+    return not filename.startswith(_NOT_USERS) and "site-packages" not in filename
+
+
+def raised_in_user_code(error: BaseException) -> str | None:
+    """``error`` in one line with the line of the user's code that raised it (``RuntimeError: boom
+    (mynets.py, line 12)``), where its traceback ends in the user's code: the user's model or loss raised
+    it, rather than torch refusing what it was given (a batch of another shape, a label past the classes,
+    raised in torch's own lines); None otherwise."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames or not _users(frames[-1].filename):
+        return None
+    return f"{type(error).__name__}: {_reason(str(error))}{_where(error)}"
 
 
 def extend_sys_path(folders: Sequence[str]) -> None:

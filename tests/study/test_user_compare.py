@@ -1,6 +1,8 @@
 """optimlab.compare: the user's objects in, the CLI's comparison out (same studies, same numbers)."""
 
+import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -921,3 +923,60 @@ def test_a_loss_given_in_recipe_reads_the_data_as_the_loss_argument_does(tmp_pat
     assert mine.test.mean == truth.test.mean == also.test.mean
     with pytest.raises(InvalidValueError, match="invalid value 'mes' for recipe: .*did you mean 'mse'"):
         optimlab.compare(["sgd"], data=(x, y), recipe={"training.loss": "mes"}, out=tmp_path / "b", **options)
+
+
+class Buggy(nn.Module):
+    """A model whose own forward raises from the ``calls``-th call of its class on: a bug of the user's
+    code, not of the data it is given."""
+
+    calls, called = 1, 0
+
+    def __init__(self, input_shape, num_outputs):
+        super().__init__()
+        self.linear = nn.Linear(input_shape[0], num_outputs)
+
+    def forward(self, x):
+        type(self).called += 1
+        if self.called >= self.calls:
+            raise self.error("the model's own bug")  # the line each refusal names
+        return self.linear(x)
+
+
+def _bug_line() -> int:
+    """The line of Buggy's raise, read from this file: the truth a trial's record names."""
+    lines = Path(__file__).read_text().splitlines()
+    return next(i for i, line in enumerate(lines, 1) if "# the line each refusal names" in line)
+
+
+@pytest.mark.parametrize("error", [RuntimeError, ZeroDivisionError])
+def test_an_exception_of_the_users_model_is_named_as_raised_not_blamed_on_the_data(error, tmp_path):
+    """A forward that raised was told as bad data: 'invalid value <a tuple of 2 ...> for the first batch:
+    accepted a batch the model and the loss can use (RuntimeError: ...)', in a trial's record and, raised
+    on the first step, as the whole comparison's refusal (a ZeroDivisionError there: a traceback). Truth:
+    the exception the model raised and the line of this file that raised it. A trial raising is recorded
+    as failed, and the study goes on; a first step raising stops it in one line before any trial."""
+    x, y = torch.randn(48, 3, generator=torch.Generator().manual_seed(0)), torch.arange(48) % 2
+    said = f"{error.__name__}: the model's own bug (test_user_compare.py, line {_bug_line()})"
+    # past the check before any trial (4 calls: its step, evaluations): from the first trial's first step on
+    late = type("Late", (Buggy,), {"calls": 5, "error": error})
+    result = optimlab.compare(["sgd"], model=late, data=(x, y), out=tmp_path / "late", **SMALL)
+    records = result.results[0].records
+    assert len(records) == SMALL["budget"]  # each tuning trial ran (none to rerun on fresh seeds): failed
+    assert {(r.state, r.status, r.message) for r in records} == {("fail", "error", said)}
+    first = type("First", (Buggy,), {"calls": 1, "error": error})
+    with pytest.raises(
+        OptimlabError, match=re.escape(f"first training step raised {said}, in the user's code")
+    ) as refused:
+        optimlab.compare(["sgd"], model=first, data=(x, y), out=tmp_path / "first", **SMALL)
+    assert not isinstance(refused.value, InvalidValueError) and "\n" not in str(refused.value)
+    # Torch refusing what the model was given is still the batch's refusal: 3 features into a Linear(4, 2).
+    with pytest.raises(
+        InvalidValueError, match="for the first batch: accepted a batch the model and the loss"
+    ):
+        optimlab.compare(
+            ["sgd"],
+            model=lambda input_shape, num_outputs: nn.Linear(4, num_outputs),
+            data=(x, y),
+            out=tmp_path / "mismatch",
+            **SMALL,
+        )

@@ -28,6 +28,7 @@ from optimlab.study.protocols import Method, StudySpec, evaluated_often, methods
 from optimlab.study.run import StudyResult, check_backend, load_specs, open_studies, run_study
 from optimlab.study.space import SearchSpace
 from optimlab.study.storage import TrialRecord
+from optimlab.study.trial import raised_by_user
 from optimlab.user_code import is_import_path
 from optimlab.workloads import Workload, metric_goal, refuse_data_dir, workloads_from
 
@@ -408,12 +409,21 @@ def check_trains(spec: StudySpec) -> None:
     cannot take, a model that does not fit the data set (an MLP on next-token targets) then stops the
     comparison with one error naming it, instead of failing every trial the same way. An error of a
     method after the first, which trained, is its own: it is named (``--compare model.name=a,b`` with a
-    ``b`` that does not build ran every trial of ``b`` into the same error, and ranked it last)."""
-    _check_method_trains(spec, spec.methods[0])
-    for method in spec.methods[1:]:
+    ``b`` that does not build ran every trial of ``b`` into the same error, and ranked it last). An
+    exception the user's code raised is named as raised, with its line (:func:`raised_by_user`), not as a
+    batch the model cannot take."""
+    for first, method in zip((True, *[False] * (len(spec.methods) - 1)), spec.methods):
         try:
             _check_method_trains(spec, method)
-        except OptimlabError as error:
+        except Exception as error:
+            raised = raised_by_user(error)
+            if raised is not None:
+                raise OptimlabError(
+                    f"{method.name}'s first training step raised {raised}, in the user's code (its model, "
+                    "loss, data or optimizer); every trial would fail alike: mend it and run again"
+                ) from error
+            if first or not isinstance(error, OptimlabError):
+                raise
             described = ", ".join(f"{field}={value}" for field, value in method.updates.items())
             raise OptimlabError(f"the compared {described} does not train: {error}") from None
 

@@ -15,16 +15,19 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
+from optimlab.errors import InvalidValueError
 from optimlab.recipe import Recipe
 from optimlab.study.protocols import TUNE, Method, StudySpec
 from optimlab.study.storage import DIVERGED, UNCOUNTED
 from optimlab.train.loop import Callback, TrainState
+from optimlab.user_code import raised_in_user_code
 
 __all__ = [
     "MAX_CURVE_POINTS",
     "CurveRecorder",
     "counted_trials",
     "load_method_study",
+    "raised_by_user",
     "record_outcome",
     "run_trial",
     "trial_recipe",
@@ -170,6 +173,15 @@ def record_outcome(
         pass  # declared interrupted meanwhile (a long pause): its key runs again, this result is dropped
 
 
+def raised_by_user(error: BaseException) -> str | None:
+    """``error`` as the user's model or loss raised it (:func:`~optimlab.user_code.raised_in_user_code`),
+    also where optimlab's refusal of a batch wraps it (its ``__cause__``): a bug of the user's code is no
+    fault of the data, which the refusal ('invalid value <batch> for the first batch') blamed. None where
+    the user's code did not raise it."""
+    wrapped = error.__cause__ if isinstance(error, InvalidValueError) else None
+    return next((said for e in (error, wrapped) if e is not None and (said := raised_in_user_code(e))), None)
+
+
 def run_trial(study: optuna.Study, trial: optuna.Trial, spec: StudySpec, method: Method) -> None:
     """Train ``trial``'s recipe in this process and record the outcome."""
     from optimlab.train.run import train
@@ -190,7 +202,7 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, spec: StudySpec, method:
             spec,
             recipe=recipe,
             status="error",
-            message=f"{type(error).__name__}: {error}",
+            message=raised_by_user(error) or f"{type(error).__name__}: {error}",
             metrics={},
             steps=0,
             seconds=time.perf_counter() - started,

@@ -493,6 +493,29 @@ def test_several_loaders_where_the_range_test_reads_one_are_refused_in_one_line(
     assert one.losses == lr_range_test(module, data.train_dataloader(), **quick).losses
 
 
+@pytest.mark.parametrize(
+    "field", ["train_dataloaders", "val_dataloaders", "val_dataloaders beside a data module"]
+)
+def test_several_loaders_given_are_refused_naming_the_argument_not_a_data_modules_method(field):
+    """Two DataLoaders given as val_dataloaders were refused as "2 DataLoaders (val_dataloader())", and
+    beside a data module as its val_dataloader()'s, where the user's own argument held them."""
+    module = Validated(nn.Linear(64, 10), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.1))
+    x, y = standardized()
+    loader = DataLoader(TensorDataset(x[:96], y[:96]), batch_size=32)
+    train, val = {
+        "train_dataloaders": ([loader, loader], None),
+        "val_dataloaders": (loader, [loader, loader]),
+        "val_dataloaders beside a data module": (Digits(), [loader, loader]),
+    }[field]
+    with pytest.raises(InvalidValueError) as refused:
+        lr_range_test(module, train, val, check_steps=4, steps=20)
+    name = field.split()[0]
+    assert str(refused.value) == (
+        f"invalid value '2 DataLoaders' for {name}: accepted one: the range test and its check read one "
+        f"stream of batches; give the one to read as lr_range_test(..., {name}=...)."
+    )
+
+
 class ScaledDigits(Digits):
     """:class:`Digits` whose loaders give the inputs times 4, undone by its own on_after_batch_transfer,
     which Lightning runs in place of the module's."""

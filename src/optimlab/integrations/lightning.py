@@ -663,10 +663,11 @@ def _optimizers_in(configured: Any) -> list[torch.optim.Optimizer]:
     return []
 
 
-def _one_loader(field: str, loaders: Any, source: str) -> Any:
+def _one_loader(field: str, loaders: Any, source: str | None) -> Any:
     """``loaders`` as the data to read, where Lightning also takes several DataLoaders in a list, a tuple
     or a dict (combined batch by batch in training, each validated apart): one of them is that one; more
-    are refused, for the range test reads one stream of batches (else each loader was read as a batch)."""
+    are refused, for the range test reads one stream of batches (else each loader was read as a batch).
+    ``source``: the data module's method that gave them, None where they were given as ``field``."""
     values = list(loaders.values()) if isinstance(loaders, Mapping) else loaders
     if (
         not isinstance(values, (list, tuple))
@@ -678,7 +679,7 @@ def _one_loader(field: str, loaders: Any, source: str) -> Any:
         return values[0]
     raise InvalidValueError(
         field,
-        f"{len(values)} DataLoaders ({source})",
+        f"{len(values)} DataLoaders" + (f" (the data module's {source})" if source else ""),
         "one: the range test and its check read one stream of batches; give the one to read as "
         f"lr_range_test(..., {field}=...)",
     )
@@ -968,6 +969,7 @@ def _range_test(
 ) -> LRRangeResult:
     """:func:`lr_range_test` of a module whose optimizer is known, a data module attached if any, to be
     fit by ``trainer``, which accumulates ``accumulated`` batches a step."""
+    val_source = None
     if datamodule is not None:  # set up as Trainer.fit sets it up
         datamodule.prepare_data()
         datamodule.setup("fit")
@@ -977,10 +979,10 @@ def _range_test(
             and val_dataloaders is None
             and is_overridden("val_dataloader", datamodule)
         ):
-            val_dataloaders = datamodule.val_dataloader()
-    given = "the data module's " if datamodule is not None else ""
-    train_dataloaders = _one_loader("train_dataloaders", train_dataloaders, given + "train_dataloader()")
-    val_dataloaders = _one_loader("val_dataloaders", val_dataloaders, given + "val_dataloader()")
+            val_dataloaders, val_source = datamodule.val_dataloader(), "val_dataloader()"
+    train_source = "train_dataloader()" if datamodule is not None else None
+    train_dataloaders = _one_loader("train_dataloaders", train_dataloaders, train_source)
+    val_dataloaders = _one_loader("val_dataloaders", val_dataloaders, val_source)
     training_loss = _TrainingLoss(datamodule, module)
     training_loss.accumulated = accumulated
     batching = {key: options.pop(key) for key in ("batch_size", "seed") if key in options}

@@ -896,6 +896,24 @@ def test_under_gradient_accumulation_a_steps_loss_is_the_mean_of_its_batches():
     assert seen.losses == pytest.approx(means, rel=1e-5)
 
 
+def test_an_epochs_last_shorter_group_is_one_step_whose_loss_is_its_batches_mean():
+    """7 batches an epoch under accumulate_grad_batches=3: Lightning steps after batches 3, 6 and 7
+    (the last group of one, its loss still divided by 3). Truth: the Trainer's global_step and the
+    losses training_step computed."""
+    x, y = standardized()
+    torch.manual_seed(0)
+    module = Recorded(nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)), nn.CrossEntropyLoss(),
+                      lambda p: torch.optim.SGD(p, lr=0.05))  # fmt: skip
+    doctor = DoctorCallback(print_findings=False)
+    trainer = fit(
+        module, (x[:200], y[:200]), -1, [doctor], shuffle=False, max_epochs=2, accumulate_grad_batches=3
+    )
+    groups = [range(e * 7 + a, e * 7 + b) for e in range(2) for a, b in ((0, 3), (3, 6), (6, 7))]
+    assert doctor.diagnosis.statistics.steps == list(range(1, trainer.global_step + 1)) == list(range(1, 7))
+    means = [sum(module.losses[i] for i in g) / len(g) for g in groups]
+    assert doctor.diagnosis.statistics.losses == pytest.approx(means, rel=1e-5)
+
+
 class NeedsTrainer(Classifier):
     """Sizes its OneCycleLR by the Trainer's count of steps, as Lightning's docs show."""
 

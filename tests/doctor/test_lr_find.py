@@ -216,6 +216,31 @@ def test_param_groups_of_other_lrs_keep_their_ratio_and_the_reason_says_whose_lr
     assert (note in result.reason) is (head_lr != 1e-3), result.reason
 
 
+def test_a_param_group_at_lr_0_stays_frozen_in_the_sweep_and_the_check():
+    """A backbone frozen by lr 0 (torch steps it by nothing) before a head at 1e-3: its ratio to group 0
+    was taken as 1, so the sweep and every candidate of the check trained the backbone at the head's lr,
+    a setup the user's training never runs. The swept group is the first above 0; group 0 stays at 0."""
+    x, y = linear_regression(512)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 1))
+    stepped: list[tuple[float, ...]] = []
+
+    class Recorded(torch.optim.SGD):  # the check's copies of it record too
+        def step(self, closure=None):
+            stepped.append(tuple(g["lr"] for g in self.param_groups))
+            return super().step(closure)
+
+    optimizer = Recorded(
+        [{"params": model[0].parameters(), "lr": 0.0}, {"params": model[1].parameters(), "lr": 1e-3}]
+    )
+    result = find_lr(model, nn.MSELoss(), x, y, optimizer, steps=30, check_steps=20)
+    assert result.check is not None and len(stepped) > len(result.lrs) + 20  # the sweep's and the check's
+    assert all(frozen == 0.0 for frozen, _ in stepped)
+    assert [head for _, head in stepped[: len(result.lrs)]] == result.lrs
+    assert (
+        "(each lr here is param group 1's; group 0 at x0 of it, as the optimizer had them)" in result.reason
+    )
+
+
 @pytest.mark.parametrize("verb", [lr_range_test, find_lr])
 def test_data_and_loss_in_diagnoses_order_are_told_the_order(verb):
     """diagnose takes (model, data, loss_fn), find_lr and lr_range_test (model, loss_fn, data): the

@@ -147,6 +147,7 @@ from optimlab.doctor.lr_find import (
     check_argument_order,
     examined_optimizer,
     lr_range_test,
+    lr_ratios,
     sweep_batches,
 )
 from optimlab.doctor.progress import report
@@ -944,7 +945,8 @@ def score_lrs(
     """Train a copy of ``model`` at each lr for ``steps`` steps, as :func:`optimlab.train.fit` would;
     return each one's held-out metrics (``val_loss``, ``val_accuracy`` for classification, ``val_rmse``
     for regression) at the end of its run (:func:`end_level` of its late evaluations), or ``{}`` where
-    it diverged. The lr is the first param group's; other groups keep their ratio to it."""
+    it diverged. The lr is the swept param group's; other groups keep their ratio to it
+    (:func:`~optimlab.doctor.lr_find.lr_ratios`)."""
     batches = UserBatches(train, loss_fn, batch_size=batch_size, seed=seed)
     validation = UserBatches(held_out, loss_fn, batch_size=batch_size, shuffle=False)
     _, by_row = _first_held_out_batch(model, optimizer, validation)
@@ -1181,9 +1183,8 @@ def _check_one(
     # An lr scheduler wraps its optimizer's step in an instance attribute, which deepcopy keeps as it is
     # (functions are not copied): the copy's step would step the original. The class's step it is.
     vars(member_optimizer).pop("step", None)
-    base = optimizer.param_groups[0]["lr"]
-    for group in member_optimizer.param_groups:
-        group["lr"] = lr * (group["lr"] / base if base else 1.0)
+    for group, ratio in zip(member_optimizer.param_groups, lr_ratios(optimizer)[1], strict=True):
+        group["lr"] = lr * ratio
     torch.manual_seed(seed)
     units: list[Tensor | None] = []
     loss_fn, pair = train.loss_fn, held_out.tensors

@@ -70,6 +70,7 @@ __all__ = [
     "examined_optimizer",
     "lr_candidates",
     "lr_range_test",
+    "lr_ratios",
     "smooth",
     "suggest_lr",
     "sweep_batches",
@@ -347,8 +348,8 @@ def lr_range_test(
 ) -> LRRangeResult:
     """Sweep the lr of ``optimizer`` geometrically and suggest one; the model and optimizer are restored.
 
-    Every param group's lr follows the sweep, scaled by its ratio to the first group's lr, so groups
-    with lr multipliers keep them. Tensors are drawn in batches as :func:`optimlab.train.fit` draws them.
+    Every param group's lr follows the sweep, scaled by its ratio to the swept group's lr
+    (:func:`lr_ratios`), so groups with lr multipliers keep them and a group at lr 0 stays frozen. Tensors are drawn in batches as :func:`optimlab.train.fit` draws them.
 
     Args:
         loss_fn, data, compute_loss: the data in any shape and the loss, as
@@ -359,7 +360,7 @@ def lr_range_test(
             DataLoader or batches already made batch themselves: either beside one is refused, never
             silently dropped.
         optimizer: over ``model``'s parameters; default optimlab's ``adam``.
-        start_lr, end_lr: the sweep's ends (the first group's lr).
+        start_lr, end_lr: the sweep's ends (the swept group's lr: the first one's above 0).
         steps: optimizer steps of the sweep (100 covers 8 decades at 12 steps a decade).
         diverge_factor: stop once the loss (an EMA of it, beta 0.9) exceeds this times its minimum.
         margin: the suggestion stays at least this factor below the lr of the lowest loss.
@@ -382,8 +383,7 @@ def lr_range_test(
     check_argument_order(loss_fn, data, "lr_range_test")
     data = sweep_batches(data, y, loss_fn, compute_loss=compute_loss, batch_size=batch_size, seed=seed)
     optimizer = examined_optimizer(model, optimizer)
-    base = [group["lr"] for group in optimizer.param_groups]
-    ratios = [b / base[0] if base[0] else 1.0 for b in base]
+    swept, ratios = lr_ratios(optimizer)
     lrs: list[float] = []
     losses: list[float] = []
     stopped_at = None
@@ -455,7 +455,7 @@ def lr_range_test(
         min_loss_lr=details["min_loss_lr"],
         steepest_lr=details["steepest_lr"],
         stopped_at=stopped_at,
-        reason=details["reason"] + _groups_note(ratios) + _skipped_note(skipped),
+        reason=details["reason"] + _groups_note(swept, ratios) + _skipped_note(skipped),
         candidates=candidates,
     )
 
@@ -465,10 +465,21 @@ def _skipped_note(skipped: int) -> str:
     return f" ({skipped} batch{'es' * (skipped != 1)} skipped: no step at their lrs)" if skipped else ""
 
 
-def _groups_note(ratios: Sequence[float]) -> str:
-    """What an lr means for an optimizer whose param groups' lrs differ (``ratios`` to the first's): the
-    first group's, the others at their ratios; nothing where they share one lr."""
+def lr_ratios(optimizer: torch.optim.Optimizer) -> tuple[int, list[float]]:
+    """The param group whose lr a sweep or a candidate sets, and each group's lr as a multiple of its:
+    the first group whose lr is above 0, since a group at lr 0 is frozen (torch steps it by nothing) and
+    stays so at x0; every group at x1 where all are at 0."""
+    lrs = [group["lr"] for group in optimizer.param_groups]
+    swept = next((i for i, lr in enumerate(lrs) if lr), None)
+    if swept is None:
+        return 0, [1.0] * len(lrs)
+    return swept, [lr / lrs[swept] for lr in lrs]
+
+
+def _groups_note(swept: int, ratios: Sequence[float]) -> str:
+    """What an lr means for an optimizer whose param groups' lrs differ (``ratios`` to group ``swept``'s):
+    that group's, the others at their ratios; nothing where they share one lr."""
     if all(r == 1.0 for r in ratios):
         return ""
-    others = ", ".join(f"group {i} at x{r:.3g}" for i, r in enumerate(ratios) if i)
-    return f" (each lr here is param group 0's; {others} of it, as the optimizer had them)"
+    others = ", ".join(f"group {i} at x{r:.3g}" for i, r in enumerate(ratios) if i != swept)
+    return f" (each lr here is param group {swept}'s; {others} of it, as the optimizer had them)"

@@ -5,6 +5,7 @@ import contextlib
 import inspect
 import itertools
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -136,17 +137,18 @@ def test_a_study_s_trials_go_to_tensorboard_one_run_each(tmp_path):
 def test_two_runs_of_one_name_in_one_folder_are_two_tensorboard_runs(tmp_path):
     """open_tracker('tensorboard', folder=f, run_name='r') twice (a script run twice, two runs at once):
     TensorBoard read both runs' event files as one run, steps 1, 2, 3, 1, 2, 3. The second is run 'r-2'
-    (said in a warning), each holding its own steps, as TensorBoard's reader shows them."""
+    (said in a warning as it starts), each holding its own steps, as TensorBoard's reader shows them."""
     from optimlab.errors import OptimlabWarning
     from optimlab.integrations import open_tracker
 
     first = open_tracker("tensorboard", folder=tmp_path, run_name="r", params={"lr": 0.1})
-    with pytest.warns(OptimlabWarning, match="run 'r' .* holds another run already: this run is 'r-2'"):
-        second = open_tracker("tensorboard", folder=tmp_path, run_name="r", params={"lr": 0.2})
+    second = open_tracker("tensorboard", folder=tmp_path, run_name="r", params={"lr": 0.2})
+    taken = pytest.warns(OptimlabWarning, match="run 'r' .* holds another run already: this run is 'r-2'")
     for step in (1, 2, 3):
         for tracker, scale in ((first, 1.0), (second, 10.0)):
             tracker.log(step, float(step), {"loss": scale * step})
-            tracker.flush()
+            with taken if (tracker, step) == (second, 1) else contextlib.nullcontext():
+                tracker.flush()
     first.finish()
     second.finish()
     assert sorted(path.name for path in (tmp_path / "tensorboard").iterdir()) == ["r", "r-2"]
@@ -194,9 +196,10 @@ def test_a_users_loop_resumed_from_a_checkpoint_goes_on_in_its_run_each_step_onc
     from optimlab.integrations import open_tracker
 
     go_on = _killed_at_step_6_checkpointed_at_3(tmp_path)
-    with pytest.warns(OptimlabWarning, match="unless it trains on from a checkpoint of 'r'"):
-        again = open_tracker("tensorboard", folder=tmp_path, run_name="r")
-    state = go_on(again, 8)
+    again = open_tracker("tensorboard", folder=tmp_path, run_name="r")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OptimlabWarning)  # no run of its own: none said
+        state = go_on(again, 8)
     assert state.step == 8 and [p.name for p in (tmp_path / "tensorboard").iterdir()] == ["r"]
     board = accumulated(tmp_path / "tensorboard" / "r")
     assert [e.step for e in board.Scalars("train_loss")] == list(range(1, 9))
@@ -217,9 +220,9 @@ def test_a_run_trained_on_by_a_second_fit_with_its_tracker_holds_every_step(tmp_
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     common = {"loss_fn": torch.nn.functional.mse_loss, "batch_size": 16}
     open_tracker("tensorboard", folder=tmp_path, run_name="r").finish()  # an earlier run of the name
+    tracker = open_tracker("tensorboard", folder=tmp_path, run_name="r")
     with pytest.warns(OptimlabWarning, match="this run is 'r-2'"):
-        tracker = open_tracker("tensorboard", folder=tmp_path, run_name="r")
-    state = fit(model, optimizer, x, x.sum(1, keepdim=True), total_steps=4, callbacks=[tracker], **common)
+        state = fit(model, optimizer, x, x.sum(1, keepdim=True), total_steps=4, callbacks=[tracker], **common)
     state = fit(
         model, optimizer, x, x.sum(1, keepdim=True), total_steps=8, state=state, callbacks=[tracker], **common
     )
@@ -229,22 +232,52 @@ def test_a_run_trained_on_by_a_second_fit_with_its_tracker_holds_every_step(tmp_
     assert accumulated(tmp_path / "tensorboard" / "r").Tags()["scalars"] == []
 
 
-def test_a_text_logged_before_a_resumed_fit_is_kept(tmp_path):
-    """A tracker kept apart from run 'r' (r-2) given log_text before fit(state=...) from a checkpoint:
-    the tracker moved itself to 'r' by calling its own constructor again, deleting the file that held
-    the text. The text is its run's: kept, with the steps trained, as TensorBoard's reader shows them."""
+def test_a_text_logged_before_a_resumed_fit_goes_on_in_the_resumed_run(tmp_path):
+    """A tracker of run 'r' given log_text before fit(state=...) from a checkpoint of 'r': the text chose
+    its run, a run of its own (r-2) holding the text and steps 4 to 8, 'r' steps 1 to 6. The text waits for
+    the run to start: it is 'r' going on, steps 1 to 8 once each and the text, as TensorBoard's reader
+    (and its server's) shows them."""
     from optimlab.errors import OptimlabWarning
     from optimlab.integrations import open_tracker
 
     go_on = _killed_at_step_6_checkpointed_at_3(tmp_path)
-    with pytest.warns(OptimlabWarning, match="this run is 'r-2'"):
-        again = open_tracker("tensorboard", folder=tmp_path, run_name="r")
+    again = open_tracker("tensorboard", folder=tmp_path, run_name="r")
     again.log_text("notes", "lr halved")
-    go_on(again, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OptimlabWarning)  # no run of its own: none said
+        go_on(again, 8)
+    assert [p.name for p in (tmp_path / "tensorboard").iterdir()] == ["r"] and again.log_dir.name == "r"
     board = accumulated(again.log_dir)
     (event,) = board.Tensors("notes")
     assert event.tensor_proto.string_val == [b"lr halved"]
-    assert [e.step for e in board.Scalars("train_loss")] == [4, 5, 6, 7, 8]
+    assert [e.step for e in board.Scalars("train_loss")] == list(range(1, 9))
+    assert [step for step, _ in served(again.log_dir)["train_loss"]] == list(range(1, 9))
+
+
+def test_a_tracker_never_started_leaves_no_run_and_the_next_keeps_the_name(tmp_path):
+    """open_tracker('tensorboard', ...) in a script that ends (or is killed, or fails) before its run starts
+    left an empty event file, which TensorBoard lists as run 'r': the next run of the name was 'r-2'. It
+    leaves none (TensorBoard's EventMultiplexer lists no run), and the next run is 'r', said in no warning."""
+    from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
+
+    from optimlab.errors import OptimlabWarning
+    from optimlab.integrations import open_tracker
+
+    def runs():
+        multiplexer = EventMultiplexer().AddRunsFromDirectory(str(tmp_path / "tensorboard"))
+        multiplexer.Reload()
+        return sorted(multiplexer.Runs())
+
+    unused = open_tracker("tensorboard", folder=tmp_path, run_name="r", params={"lr": 0.1})
+    del unused  # the script ended before its fit
+    assert runs() == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OptimlabWarning)
+        tracker = open_tracker("tensorboard", folder=tmp_path, run_name="r", params={"lr": 0.2})
+        tracker.log(1, 1.0, {"loss": 0.5})
+        tracker.finish()
+    assert runs() == ["r"] and tracker.log_dir.name == "r"
+    assert [(e.step, e.value) for e in accumulated(tracker.log_dir).Scalars("loss")] == [(1, 0.5)]
 
 
 def test_a_run_killed_past_its_checkpoint_and_resumed_reads_back_as_its_metrics_jsonl(tmp_path):

@@ -12,12 +12,13 @@ import its TensorFlow stub, which imports boto3 and fsspec, 0.2-0.6 s of a comma
 
 from __future__ import annotations
 
-import contextlib
+import itertools
 import math
 import os
 import socket
 import struct
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -31,7 +32,7 @@ from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData, Sessi
 from tensorboard.plugins.text.metadata import create_summary_metadata
 
 from optimlab.atomic import write_atomically
-from optimlab.errors import OptimlabError
+from optimlab.errors import OptimlabError, OptimlabWarning
 from optimlab.integrations.tracking import (
     Record,
     Tracker,
@@ -189,18 +190,18 @@ class TensorBoardTracker(Tracker):
         run_folder: str | Path | None = None,
     ) -> None:
         super().__init__(every=every)
-        # The run a session resumed from a checkpoint goes on in, where open_tracker kept this one apart
-        # from it (a run of the same name: this one's folder is another until training starts past 0).
-        self.resumes: Path | None = None
+        # Set by open_tracker outside a training run's folder, where a run of log_dir's name may be another's
+        # (a script run twice): chosen at the first event (:meth:`_events`), this one is that run going on
+        # where its training starts past step 0 (fit(state=...) from a checkpoint), else a run of its own.
+        self.apart = False
         self.run_folder = None if run_folder is None else Path(run_folder)
         self._ended = ended_sessions(run_folder) if run_folder is not None else []  # before a resume's start
         self._params = plain_values(params or {})
-        # Opened at the first event (:meth:`_events`): the folder is chosen once, at training start where
-        # this tracker resumes another run (:attr:`resumes`), and nothing written before is lost.
+        self.log_dir, self.path = _made(Path(log_dir)), None  # the event file: named at the first event
         self._file: BinaryIO | None = None
+        self._held: list[tuple[str, str, int]] = []  # texts logged before the first event: (name, text, step)
         self._recipe: Summary | None = None
         self._earlier = False  # whether earlier sessions of the run wrote here
-        self._claim(Path(log_dir))
 
     @property
     def run_name(self) -> str:
@@ -210,30 +211,21 @@ class TensorBoardTracker(Tracker):
     def where(self) -> str:
         return str(self.log_dir)
 
-    def _claim(self, log_dir: Path) -> None:
-        """Make ``log_dir`` and name this tracker's event file there, created empty: a second tracker
-        of the run's name sees the run taken (:func:`~.tracking.open_tracker`) before any event."""
-        try:
-            log_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as error:  # the bare OSError ('t1/tensorboard/t1': Not a directory) named no fix
-            paths = (log_dir, *log_dir.parents)
-            file = next((str(p) for p in paths if p.exists() and not p.is_dir()), None)
-            why = f"{file!r} is a file; move it, or log to another folder" if file else error.strerror
-            raise OptimlabError(
-                f"TensorBoard's event folder {str(log_dir)!r} cannot be made: {why}"
-            ) from None
-        # The file name TensorBoard's reader expects of an event file. Events are written here, a batch at
-        # each evaluation (about 30 us an event, its CRC in pure Python), rather than by tensorboard's
-        # writer thread, whose queue and GIL hand-offs cost 4x that (benchmarks/tracker_overhead.py).
-        name = f"{_seconds_after(log_dir):010d}.{socket.gethostname()}.{os.getpid()}.{id(self)}"
-        self.log_dir, self.path = log_dir, log_dir / f"{_EVENTS}{name}"
-        self.path.touch()
-
-    def _events(self) -> BinaryIO:
-        """The event file, open: at its first event, its header, the run's first session start, the
-        recipe and hyperparameters written first; once closed (a run's end), opened again to append."""
+    def _events(self, step: int = 0) -> BinaryIO:
+        """The event file, open. At the first event (a training start at ``step``, a record, a text once the
+        run is on or ends) the run's folder is chosen (:attr:`apart`), the file named, and its header, the
+        run's first session start, the recipe and hyperparameters written; once closed (a run's end), it
+        is opened again to append. A tracker never started nor finished (dropped, its process ended or
+        killed before) leaves no file: a later one keeps the name."""
         if self._file is None:
-            self.resumes = None  # what it holds from now on is its own run's
+            if self.apart:
+                going_on = step > 0 and holds_events(self.log_dir)
+                self.log_dir = self.log_dir if going_on else _made(_unused_event_folder(self.log_dir))
+            # The file name TensorBoard's reader expects of an event file. Events are written here, a batch
+            # at each evaluation (about 30 us an event, its CRC in pure Python), rather than by tensorboard's
+            # writer thread, whose queue and GIL hand-offs cost 4x that (benchmarks/tracker_overhead.py).
+            name = f"{_seconds_after(self.log_dir):010d}.{socket.gethostname()}.{os.getpid()}.{id(self)}"
+            self.path = self.log_dir / f"{_EVENTS}{name}"
             self._file = open(self.path, "ab")  # noqa: SIM115  (closed by close())
             self._begin()
         elif self._file.closed:
@@ -281,33 +273,26 @@ class TensorBoardTracker(Tracker):
 
     def on_train_start(self, state: TrainState) -> None:
         super().on_train_start(state)  # a fit from step 0 once the run ended is refused
-        resumes, self.resumes = self.resumes, None  # a resume of that run, if any, starts first
-        if state.step > 0 and resumes is not None:  # a resume (fit(state=...)): into the run it resumes
-            self.path.unlink()  # empty: nothing was written (an event clears resumes)
-            with contextlib.suppress(OSError):  # another file there (a changed recipe's hparams) keeps it
-                self.log_dir.rmdir()
-            self._claim(resumes)
-        self._events()
+        self._events(state.step)  # a resume (fit(state=...)) of the run of its name goes on in it
         self.closed = False  # a second fit of the run (trained on in the same process) ends it again
-        if state.step == 0 and not (self.run_folder is not None and self._earlier):
-            return
-        # Resumed at its checkpoint: a killed session may have written the steps after it, and lacked
-        # steps before it (records not yet written); the run folder's lines up to it are written again
-        # from the first one the event files lack. Resumed at step 0 (killed before its first
-        # checkpoint), the steps it had written showed twice: TensorBoard's reader drops a run's
-        # earlier steps only at a session's start (file_version 2), not at a step seen again.
         records = []
-        if self.run_folder is not None:
-            records = resumed_records(self.run_folder, state.step, self._ended)
-            shown = _shown(self.log_dir)
-            lacking = [
-                i
-                for i, (step, _, metrics) in enumerate(records)
-                if any((k, step) not in shown for k in metrics)
-            ]
-            records = records[lacking[0] :] if lacking else []
-        self.restart(records[0][0] if records else state.step + 1)
-        self.write(records)
+        if state.step > 0 or (self.run_folder is not None and self._earlier):
+            # Resumed at its checkpoint: a killed session may have written the steps after it, and lacked
+            # steps before it (records not yet written); the run folder's lines up to it are written again
+            # from the first one the event files lack. Resumed at step 0 (killed before its first
+            # checkpoint), the steps it had written showed twice: TensorBoard's reader drops a run's
+            # earlier steps only at a session's start (file_version 2), not at a step seen again.
+            if self.run_folder is not None:
+                records = resumed_records(self.run_folder, state.step, self._ended)
+                shown = _shown(self.log_dir)
+                lacking = [
+                    i
+                    for i, (step, _, metrics) in enumerate(records)
+                    if any((k, step) not in shown for k in metrics)
+                ]
+                records = records[lacking[0] :] if lacking else []
+            self.restart(records[0][0] if records else state.step + 1)
+        self.write(records)  # and the texts logged before, after the session's start
         if self._recipe is not None:  # changed on resume (--epochs): shown from the first step it trains
             self._write_recipe(state.step + 1)
             self._file.flush()
@@ -321,19 +306,23 @@ class TensorBoardTracker(Tracker):
         file.flush()
 
     def log_text(self, name: str, text: str, *, step: int = 0) -> None:
-        """Also before training (kept in the run it trains) and once the run has ended (a doctor's
-        findings after training): its event file appended to."""
-        file = self._events()
-        self._write_event(Event(wall_time=time.time(), step=step, summary=_text(name, text)))
-        file.flush()
-        if self.closed:
-            file.close()
+        """Before the first event, held (the run it goes in is chosen as training starts: a resume's) and
+        written after the session's start; once the run has ended (a doctor's findings after training),
+        its event file appended to."""
+        self._held.append((name, text, step))
+        if self._file is not None:
+            self.write([])
+            if self.closed:
+                self._file.close()
 
     def _write_event(self, event: Event) -> None:
         self._file.write(_record(event))
 
     def write(self, records: list[Record]) -> None:
         file = self._events()
+        for name, text, step in self._held:
+            self._write_event(Event(wall_time=time.time(), step=step, summary=_text(name, text)))
+        self._held = []
         for step, wall_time, metrics in records:
             values = [
                 Summary.Value(tag=name, simple_value=value if value is not None else math.nan)
@@ -343,4 +332,33 @@ class TensorBoardTracker(Tracker):
         file.flush()  # readers (TensorBoard itself) see each batch as it is written
 
     def close(self, *, failed: bool, interrupted: bool = False) -> None:
-        self._events().close()  # a run given nothing still shows its recipe
+        self.write([])  # the texts held; a run given nothing still shows its recipe
+        self._file.close()
+
+
+def _made(log_dir: Path) -> Path:
+    """``log_dir``, made where it is not: a file in its way is named, with the fix."""
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # the bare OSError ('t1/tensorboard/t1': Not a directory) named no fix
+        paths = (log_dir, *log_dir.parents)
+        file = next((str(p) for p in paths if p.exists() and not p.is_dir()), None)
+        why = f"{file!r} is a file; move it, or log to another folder" if file else error.strerror
+        raise OptimlabError(f"TensorBoard's event folder {str(log_dir)!r} cannot be made: {why}") from None
+    return log_dir
+
+
+def _unused_event_folder(log_dir: Path) -> Path:
+    """``log_dir``, or where it holds another run's event files, the first of ``NAME-2``, ``NAME-3``, ...
+    beside it that holds none, with a warning naming it."""
+    names = itertools.chain([log_dir.name], (f"{log_dir.name}-{n}" for n in itertools.count(2)))
+    free = next(log_dir.with_name(name) for name in names if not holds_events(log_dir.with_name(name)))
+    if free != log_dir:
+        warnings.warn(
+            f"TensorBoard run {log_dir.name!r} in {str(log_dir.parent)!r} holds another run already: this "
+            f"run is {free.name!r} (TensorBoard showed the two as one, their steps interleaved); a fit "
+            f"from a checkpoint of {log_dir.name!r} goes on in it",
+            OptimlabWarning,
+            stacklevel=2,
+        )
+    return free

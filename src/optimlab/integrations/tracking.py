@@ -14,16 +14,14 @@ Finished runs and study trials are sent after the fact by :func:`log_run` and :f
 from __future__ import annotations
 
 import contextlib
-import itertools
 import math
 import os
 import time
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning, UnknownNameError
+from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 from optimlab.recipe import Recipe
 from optimlab.registry import NON_NEGATIVE, POSITIVE_INT
 from optimlab.report.recipes import default_values, flat_fields
@@ -183,8 +181,8 @@ _MARKUP = str.maketrans({c: "\\" + c for c in "\\`*_|[]"})
 
 
 def markdown_cell(value: Any) -> str:
-    """``value`` as a cell of the markdown table (the recipe's, the doctor's findings), shown as it is: its markup escaped, its line
-    breaks kept in the cell."""
+    """``value`` as a cell of the markdown table (the recipe's, the doctor's findings), shown as it is:
+    its markup escaped, its line breaks kept in the cell."""
     return str(value).translate(_MARKUP).replace("\r\n", "\n").replace("\n", "<br>")
 
 
@@ -209,17 +207,19 @@ def open_tracker(
     """The tracker ``name`` for one run: TensorBoard event files in ``folder/tensorboard/run_name``; an
     MLflow run named ``run_name`` at MLflow's tracking URI (``MLFLOW_TRACKING_URI``, else MLflow's own
     default: a local database file, ``mlflow.db`` in the working folder). ``params``: the recipe,
-    nested or flat, recorded as the run's parameters (a null field whose default is known as that default). ``background``: MLflow's calls are made by a
-    writer process beside training; False makes them in this process (for a run sent after the fact).
+    nested or flat, recorded as the run's parameters (a null field whose default is known as that
+    default). ``background``: MLflow's calls are made by a writer process beside training; False makes
+    them in this process (for a run sent after the fact).
     ``resumable``: ``folder`` is the training run's own, and a resumed run (``train --resume``) goes on in
     the MLflow run that logged it (its id kept in ``folder/mlflow.json``), as TensorBoard's does in its
     event files (the one run in ``folder/tensorboard``, named as the folder was, though it has since been
     renamed); either adds what it lacks of the folder's metrics.jsonl up to the checkpoint. A TensorBoard
     run whose name ``folder`` holds already is the same run where ``folder`` holds a training run (whose
     later sessions resume it: :func:`~optimlab.train.train` refuses a new run there); elsewhere (a script
-    run twice) it is a run of its own, ``run_name-2`` (the first name free), with a warning: TensorBoard
-    showed the two as one run, their steps interleaved (an MLflow run of one name is another run); unless
-    its training starts past step 0 (``fit(state=...)`` from a checkpoint): it goes on in ``run_name``."""
+    run twice) it is a run of its own, ``run_name-2`` (the first name free as it starts), with a warning:
+    TensorBoard showed the two as one run, their steps interleaved (an MLflow run of one name is another
+    run); unless its training starts past step 0 (``fit(state=...)`` from a checkpoint): it goes on in
+    ``run_name``. A TensorBoard tracker that never starts nor finishes leaves no run."""
     return _open(
         name, folder=folder, run_name=run_name, params=params, background=background, resumable=resumable
     )
@@ -247,16 +247,15 @@ def _open(
     if name == "tensorboard":
         from optimlab.integrations.tensorboard import TensorBoardTracker
 
-        runs = Path(folder) / TENSORBOARD_FOLDER
-        if resumable:
-            log_dir = _event_folder(Path(folder), run_name)
-        elif replacing or is_run_folder(folder):  # a training run's folder: a later session resumes it
-            log_dir = runs / run_name
-        else:
-            log_dir = _unused_event_folder(runs, run_name)
-        tracker = TensorBoardTracker(log_dir, params=flat, run_folder=folder if resumable else None)
-        if log_dir != runs / run_name and not resumable:  # resumed from a checkpoint, it goes on there
-            tracker.resumes = runs / run_name
+        log_dir = Path(folder) / TENSORBOARD_FOLDER / run_name
+        tracker = TensorBoardTracker(
+            _event_folder(Path(folder), run_name) if resumable else log_dir,
+            params=flat,
+            run_folder=folder if resumable else None,
+        )
+        # Outside a training run's folder (where a later session resumes it), a run of the name may be
+        # another's: its run is chosen as it starts, a run of its own unless it trains on from a checkpoint.
+        tracker.apart = not (resumable or replacing or is_run_folder(folder))
         return tracker
     if name == "mlflow":
         from optimlab.integrations.mlflow import MLflowTracker
@@ -290,24 +289,6 @@ def _event_folder(folder: Path, run_name: str) -> Path:
     own = folder / TENSORBOARD_FOLDER / run_name
     runs = [path for path in own.parent.iterdir() if path.is_dir()] if own.parent.is_dir() else []
     return runs[0] if not own.exists() and len(runs) == 1 else own
-
-
-def _unused_event_folder(runs: Path, run_name: str) -> Path:
-    """``runs/run_name``, or where it holds another run's event files, the first of ``run_name-2``,
-    ``run_name-3``, ... that holds none, with a warning naming it."""
-    from optimlab.integrations.tensorboard import holds_events
-
-    names = itertools.chain([run_name], (f"{run_name}-{n}" for n in itertools.count(2)))
-    log_dir = next(runs / name for name in names if not holds_events(runs / name))
-    if log_dir.name != run_name:
-        warnings.warn(
-            f"TensorBoard run {run_name!r} in {str(runs)!r} holds another run already: this run is "
-            f"{log_dir.name!r} (TensorBoard showed the two as one, their steps interleaved), unless it "
-            f"trains on from a checkpoint of {run_name!r}",
-            OptimlabWarning,
-            stacklevel=4,  # the caller of open_tracker
-        )
-    return log_dir
 
 
 def _defaults_trained(params: Mapping[str, Any], flat: Mapping[str, Any]) -> dict[str, Any]:

@@ -219,7 +219,24 @@ def test_a_stored_spec_edited_by_hand_is_refused_in_one_line(cli, tmp_path, edit
     journal.write_text("".join(json.dumps(record) + "\n" for record in records))
     code, out, err = cli("compare", "--resume", str(tmp_path))
     assert code == 2 and out == "" and "Traceback" not in err, err
-    assert re.match(f"error: the stored study 't/adam' cannot be read: {problem}", err), err
+    assert re.match(f"error: the stored study 't' cannot be read: {problem}", err), err
+
+
+def test_a_study_whose_optimizer_was_renamed_since_is_refused_naming_the_study_in_one_line(cli, tmp_path):
+    """The stored study named an optimizer class by a path that no longer imports (renamed in the user's
+    code since): the refusal named the Optuna study of another method, 't/adam' (the last one read), not
+    the study 't' whose method 'torch.optim:SGDOld' is gone. Truth: the study as stored, two methods, the
+    renamed one second-to-last in the journal; its name and the missing class, with torch's own name
+    offered, in one line."""
+    run_study(tiny(optimizers=("torch.optim:SGD", "adam"), budget=1, seeds=0), tmp_path)
+    journal = tmp_path / JOURNAL_NAME
+    journal.write_text(journal.read_text().replace("torch.optim:SGD", "torch.optim:SGDOld"))
+    code, out, err = cli("compare", "--resume", str(tmp_path))
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert err.startswith(
+        "error: the stored study 't' cannot be read: invalid recipe: optimizer.name: 'torch.optim' has no "
+        "'SGDOld' for optimizer 'torch.optim:SGDOld': did you mean 'SGD'"
+    ), err
 
 
 def test_a_key_whose_process_dies_in_this_run_is_given_up_with_a_warning(tmp_path, monkeypatch):

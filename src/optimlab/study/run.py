@@ -218,7 +218,10 @@ def stored_spec(
             stored, stored_spaces={m: SearchSpace.from_dict(s) for m, s in spaces.items()} if absent else {}
         )
     except OptimlabError as error:  # edited by hand, or naming what this version no longer has
-        raise OptimlabError(f"the stored study {study.study_name!r} cannot be read: {error}") from None
+        # named as optimlab names it: the Optuna study read is one method's ('t/adam'), perhaps not the one
+        # whose optimizer is gone
+        named = stored.get("name", study.study_name)
+        raise OptimlabError(f"the stored study {named!r} cannot be read: {error}") from None
 
 
 def _stand_in(category: str, name: str, why: str) -> None:

@@ -300,8 +300,8 @@ def test_a_parameter_nothing_fills_is_named_with_what_fills_one(user_package):
         Recipe.from_dict({"model": {"name": "optimlab_test_nets:sized"}})
     assert str(refused.value).splitlines()[1].strip() == (
         "model.name: invalid value 'in_features, num_classes' for the parameters of model "
-        "'optimlab_test_nets:sized': accepted parameters with a default, which model.options may set, "
-        "or named input_shape / num_outputs, which the data gives."
+        "'optimlab_test_nets:sized' (optimlab_test_nets.py, line 28): accepted parameters with a default, "
+        "which model.options may set, or named input_shape / num_outputs, which the data gives."
     )
 
 
@@ -457,8 +457,8 @@ def test_a_data_factorys_required_parameter_is_refused_when_it_is_looked_up(tmp_
     with pytest.raises(OptimlabError) as refused:
         get_registry("dataset").get("uc_needs:needs")
     assert str(refused.value) == (
-        "invalid value 'path' for the parameters of dataset 'uc_needs:needs': accepted parameters with a "
-        "default, which data.options may set."
+        "invalid value 'path' for the parameters of dataset 'uc_needs:needs' (uc_needs.py, line 1): accepted "
+        "parameters with a default, which data.options may set."
     )
     assert get_registry("dataset").get("uc_needs:seeded").name == "uc_needs:seeded"
 
@@ -572,3 +572,50 @@ def test_a_path_that_is_no_import_path_is_refused_not_read_as_another_module(
     with pytest.raises(RecipeError, match=f"unknown model {given!r}"):
         Recipe.from_dict({"model": {"name": given}})
     assert get_registry("model").resolve(" uc_spaced_nets:build ") == "uc_spaced_nets:build"
+
+
+PACKAGED = """from torch import nn
+
+def build(input_shape, num_outputs):
+    return [nn.Linear(input_shape[0], num_outputs)]
+
+def sized(in_features, num_classes):
+    return nn.Linear(in_features, num_classes)
+
+def needs(path):
+    return path
+
+class Weighted(nn.Module):
+    def __init__(self, weight):
+        super().__init__()
+"""
+
+
+@pytest.mark.parametrize(
+    "flag, path, said",
+    [
+        ("--model", "uc_pkg:build", "invalid value 'a list' for what model 'uc_pkg:build' returned (nets.py, "
+                                    "line 3): accepted an nn.Module."),
+        ("--model", "uc_pkg:sized", "invalid value 'in_features, num_classes' for the parameters of model "
+                                    "'uc_pkg:sized' (nets.py, line 6): accepted parameters with a default"),
+        ("--dataset", "uc_pkg:needs", "invalid value 'path' for the parameters of dataset 'uc_pkg:needs' "
+                                      "(nets.py, line 9): accepted parameters with a default"),
+        ("--set", "training.loss=uc_pkg:Weighted", "invalid value 'weight' for the parameters of loss "
+                                                   "'uc_pkg:Weighted' (nets.py, line 12): accepted"),
+    ],
+    ids=["returns a list", "model parameters", "dataset parameter", "loss parameter"],
+)  # fmt: skip
+def test_a_factory_refused_is_named_with_the_file_and_line_it_is_defined_at(
+    tmp_path, monkeypatch, cli, flag, path, said
+):
+    """A factory that returns no nn.Module, or has a parameter nothing fills, was named by its import path
+    alone: where a package re-exports it (uc_pkg/__init__.py: from .nets import build) the file to mend
+    was never said. The truth: the line of the def in the file written here, as Python's inspect finds it."""
+    (tmp_path / "uc_pkg").mkdir()
+    (tmp_path / "uc_pkg" / "__init__.py").write_text("from .nets import Weighted, build, needs, sized\n")
+    (tmp_path / "uc_pkg" / "nets.py").write_text(PACKAGED)
+    monkeypatch.chdir(tmp_path)
+    given = ["--dataset", "iris", flag, path] if flag != "--dataset" else [flag, path]
+    code, out, err = cli("train", *given, "--steps", "1", "--out", "run", "--no-progress")
+    assert (code, out, len(err.strip().splitlines())) == (2, "", 1), err
+    assert said in err

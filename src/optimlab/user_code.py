@@ -21,6 +21,7 @@ This module imports no torch: the CLI checks names with it before torch loads.
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 import inspect
 import os
@@ -38,6 +39,7 @@ __all__ = [
     "call_user",
     "check_required",
     "code_folders",
+    "defined_at",
     "extend_sys_path",
     "factory_signature",
     "import_object",
@@ -221,6 +223,20 @@ def factory_signature(path: str, what: str, target: Callable[..., Any]) -> inspe
         ) from None
 
 
+def defined_at(target: Any) -> str:
+    """`` (nets.py, line 3)``: where the user's factory ``target`` (a function or class, or a partial of
+    one) is defined, as :func:`_where` names a line: a package may re-export it from a file its import
+    path does not name. '' where Python cannot say (a C type, a callable object)."""
+    while isinstance(target, functools.partial):
+        target = target.func
+    try:
+        target = inspect.unwrap(target)
+        file, (_, line) = inspect.getsourcefile(target), inspect.getsourcelines(target)
+        return f" ({os.path.basename(file)}, line {line})" if file else ""
+    except (TypeError, OSError):
+        return ""
+
+
 def positional_only(signature: inspect.Signature, keywords: dict[str, Any]) -> list[Any]:
     """The values of ``signature``'s positional-only parameters (``def build(input_shape, num_outputs, /)``),
     taken out of ``keywords``, in order up to the last one given, a default standing for one not given:
@@ -235,10 +251,16 @@ _OPTIONS = {"model": "model.options", "dataset": "data.options", "loss": "traini
 
 
 def check_required(
-    path: str, what: str, signature: inspect.Signature, given: set[str], data_keywords: tuple[str, ...] = ()
+    path: str,
+    what: str,
+    target: Callable[..., Any],
+    signature: inspect.Signature,
+    given: set[str],
+    data_keywords: tuple[str, ...] = (),
 ) -> None:
-    """A parameter without a default that nothing fills (not in ``given``) is named when the factory is
-    looked up, with what fills one, rather than as the TypeError of a call with it missing."""
+    """A parameter without a default that nothing fills (not in ``given``) of ``target``, the factory at
+    ``path``, is named when the factory is looked up, with where it is defined and what fills one, rather
+    than as the TypeError of a call with it missing."""
     variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
     missing = [
         p.name
@@ -248,7 +270,7 @@ def check_required(
     if missing:
         by_data = f", or named {' / '.join(data_keywords)}, which the data gives" if data_keywords else ""
         raise InvalidValueError(
-            f"the parameters of {what} {path!r}",
+            f"the parameters of {what} {path!r}{defined_at(target)}",
             ", ".join(missing),
             f"parameters with a default, which {_OPTIONS[what]} may set{by_data}",
         )

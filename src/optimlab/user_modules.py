@@ -13,7 +13,7 @@ from typing import Any
 from torch import nn
 
 from optimlab.errors import InvalidValueError, a_type
-from optimlab.user_code import call_user, check_required, factory_signature, positional_only
+from optimlab.user_code import call_user, check_required, defined_at, factory_signature, positional_only
 
 __all__ = ["module_factory"]
 
@@ -34,7 +34,7 @@ def module_factory(
         )
     signature = factory_signature(path, what, target)
     wanted = [name for name in data_keywords if name in signature.parameters]
-    check_required(path, what, signature, set(wanted), data_keywords)
+    check_required(path, what, target, signature, set(wanted), data_keywords)
 
     def factory(*data: Any, **options: Any) -> nn.Module:
         given = dict(zip(data_keywords, data))
@@ -42,7 +42,9 @@ def module_factory(
         positional = positional_only(signature, keywords)
         built = call_user(what, path, target, *positional, **keywords)
         if not isinstance(built, nn.Module):
-            raise InvalidValueError(f"what {what} {path!r} returned", a_type(built), "an nn.Module")
+            raise InvalidValueError(
+                f"what {what} {path!r} returned{defined_at(target)}", a_type(built), "an nn.Module"
+            )
         if check is not None:
             check(built)
         return built

@@ -491,7 +491,7 @@ def adapt_dataset(path: str, target: Any) -> Callable[..., Any]:
         raise InvalidValueError(f"dataset {path!r}", type(target).__name__, "a function returning data")
     signature = factory_signature(path, "dataset", target)
     takes_seed = "seed" in signature.parameters
-    check_required(path, "dataset", signature, {"seed"})  # at lookup, as a model factory's
+    check_required(path, "dataset", target, signature, {"seed"})  # at lookup, as a model factory's
 
     def factory(seed: int, **options: Any) -> Any:
         with _global_generators_seeded(seed):

@@ -1,6 +1,7 @@
 """fit on the user's data as it comes: each shape trains exactly as a hand-written loop over the same
 batches does; validation data of any shape gives the loss and accuracy computed by hand."""
 
+import collections
 import doctest
 import functools
 import itertools
@@ -89,6 +90,52 @@ def test_a_dataloader_a_list_of_batches_and_dict_batches_train_as_a_hand_written
         "compute_loss": lambda m, b: nn.functional.cross_entropy(m(b["features"])["logits"], b["labels"])
     }
     assert same(trained(Named(), dicts, 7, **custom), expected)
+
+
+InceptionOutputs = collections.namedtuple("InceptionOutputs", ["logits", "aux_logits"])  # torchvision's
+
+
+class TwoHeads(nn.Module):
+    """A main and an auxiliary head, returned as torchvision's Inception returns them in training, or as a
+    dict of heads."""
+
+    def __init__(self, as_dict: bool):
+        super().__init__()
+        torch.manual_seed(0)
+        self.body, self.main, self.aux = nn.Linear(3, 8), nn.Linear(8, 2), nn.Linear(8, 2)
+        self.as_dict = as_dict
+
+    def forward(self, x):
+        h = torch.tanh(self.body(x))
+        heads = InceptionOutputs(self.main(h), self.aux(h))
+        return heads._asdict() if self.as_dict else heads
+
+
+def two_losses(outputs, y):
+    """torchvision's reference loss for Inception v3: the main head's plus 0.4 the auxiliary's."""
+    logits, aux = (outputs["logits"], outputs["aux_logits"]) if isinstance(outputs, dict) else outputs
+    return nn.functional.cross_entropy(logits, y) + 0.4 * nn.functional.cross_entropy(aux, y)
+
+
+@pytest.mark.parametrize("as_dict", [False, True])
+def test_a_loss_of_a_models_heads_gets_its_outputs_whole_as_a_hand_written_loop_does(as_dict):
+    """A model whose outputs hold logits beside other heads (torchvision's Inception: .logits and
+    .aux_logits; a dict of them) gave the user's loss_fn its logits alone, so a loss summing the two
+    heads was refused as the batch's fault ('Tensor' object has no attribute ...). Truth: the hand-written
+    loop loss_fn(model(x), y), SGD, torch.equal on the weights; a Hugging Face style output still gives
+    nn.CrossEntropyLoss its logits (the test above)."""
+    x, y = problem()
+    loader = DataLoader(TensorDataset(x, y), batch_size=16)
+    model = TwoHeads(as_dict)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for xb, yb in itertools.islice(itertools.cycle(loader), 7):
+        optimizer.zero_grad()
+        two_losses(model(xb), yb).backward()
+        optimizer.step()
+    for data in (loader, (x, y)):  # a DataLoader's batches, and two tensors' fast path in order
+        options = {"shuffle": False, "batch_size": 16} if isinstance(data, tuple) else {}
+        got = trained(TwoHeads(as_dict), data, 7, loss_fn=two_losses, **options)
+        assert all(torch.equal(a, b) for a, b in zip(got, model.parameters()))
 
 
 def test_a_dataset_and_tensors_are_drawn_in_the_same_seeded_order():

@@ -19,7 +19,9 @@ lone tensor. The loss of a batch (:meth:`UserBatches.compute_loss`) is one of:
 
 * ``loss_fn(outputs, targets)``: the target is a tuple's last element or a dict's ``labels`` (or
   ``label``, ``targets``, ``target``, ``y``); the model gets the rest, ``model(*inputs)`` or
-  ``model(**inputs)``; outputs with ``.logits`` (Hugging Face) give their logits to ``loss_fn``;
+  ``model(**inputs)``; outputs with ``.logits`` (Hugging Face's) give their logits to a ``loss_fn``
+  that cannot take them whole (``nn.CrossEntropyLoss``), and come whole to one that can (a loss of
+  torchvision's Inception's ``.aux_logits`` beside its ``.logits``), as a hand-written loop gives them;
 * nothing: the model returns its own loss from the whole batch, ``model(**batch).loss`` (Hugging
   Face), a mapping's ``"loss"``, a tuple's first element (``(loss, logits, ...)``: Hugging Face's
   ``return_dict=False``), or a scalar tensor;
@@ -446,6 +448,8 @@ class UserBatches:
         self.drawn: dict[str, Any] | None = None
         # the global RNGs (global_rng.global_states) to read a resumed run's first batch with
         self._batch_rng: dict[str, Any] | None = None
+        # whether loss_fn takes outputs holding logits whole (None: not yet seen; _loss_of)
+        self._whole_outputs: bool | None = None
         self._epoch: Callable[[int, int], Iterable[Any]]
         self.steps_per_epoch: int | None
         self.settings: tuple[str, ...] = ("batch_size", "shuffle", "drop_last")
@@ -737,7 +741,7 @@ class UserBatches:
             inputs, target = self.split_target(batch)
             outputs = model(**inputs) if isinstance(inputs, Mapping) else model(*inputs)
             predicted = prediction(outputs)
-            loss = self.loss_fn(predicted, target)
+            loss = self._loss_of(outputs, predicted, target)
         else:
             outputs = (
                 model(**batch)
@@ -762,10 +766,28 @@ class UserBatches:
     def loss_function(self, model: nn.Module) -> Callable[[Any], Tensor]:
         """``batch -> loss`` of ``model``: :meth:`compute_loss`, or for two tensors and a ``loss_fn``,
         the same in one call (the fast path of a loop over in-memory tensors: no checks a step)."""
-        loss_fn = self.loss_fn
-        if self.tensors is not None and loss_fn is not None:
-            return lambda batch: loss_fn(prediction(model(batch[0])), batch[1])
+        if self.tensors is not None and self.loss_fn is not None:
+            return lambda batch: self._loss_of(outputs := model(batch[0]), prediction(outputs), batch[1])
         return lambda batch: self.compute_loss(model, batch)
+
+    def _loss_of(self, outputs: Any, predicted: Any, target: Any) -> Tensor:
+        """``loss_fn`` of ``outputs`` whole, as a hand-written loop gives them, or of their logits
+        ``predicted`` where they hold some (:func:`prediction`) and the loss cannot take them whole (raises
+        one of :data:`UNUSABLE_BATCH`): a Hugging Face output to ``nn.CrossEntropyLoss``. Decided at the
+        first batch, kept after."""
+        assert self.loss_fn is not None
+        if predicted is outputs or self._whole_outputs is False:
+            return self.loss_fn(predicted, target)
+        if self._whole_outputs:
+            return self.loss_fn(outputs, target)
+        try:
+            loss = self.loss_fn(outputs, target)
+        except UNUSABLE_BATCH:
+            loss = self.loss_fn(predicted, target)
+            self._whole_outputs = False
+        else:
+            self._whole_outputs = True
+        return loss
 
 
 def target_key(batch: Mapping[str, Any]) -> str | None:

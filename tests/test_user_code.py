@@ -619,3 +619,25 @@ def test_a_factory_refused_is_named_with_the_file_and_line_it_is_defined_at(
     code, out, err = cli("train", *given, "--steps", "1", "--out", "run", "--no-progress")
     assert (code, out, len(err.strip().splitlines())) == (2, "", 1), err
     assert said in err
+
+
+def test_a_factory_returning_a_class_or_a_function_is_told_which(tmp_path, monkeypatch):
+    """A factory returning the class it meant to call (return nn.Linear) or a function in place of its
+    result was refused as 'invalid value 'a type'' / 'a function': the value never named. The truth:
+    Python's repr of the class, and the function's name."""
+    (tmp_path / "uc_uncalled.py").write_text(
+        "from torch import nn\n\ndef build(input_shape, num_outputs):\n    return nn.Linear\n\n"
+        "def nested(input_shape, num_outputs):\n    def inner():\n        return nn.Linear(4, 2)\n"
+        "    return inner\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(OptimlabError) as refused:
+        build(Recipe.from_dict({"model": {"name": "uc_uncalled:build"}}))
+    assert str(refused.value) == (
+        f"invalid value {torch.nn.Linear!r} for what model 'uc_uncalled:build' returned (uc_uncalled.py, "
+        "line 3): accepted an nn.Module."
+    )
+    with pytest.raises(
+        OptimlabError, match=r"^invalid value a function nested.<locals>.inner for what model"
+    ):
+        build(Recipe.from_dict({"model": {"name": "uc_uncalled:nested"}}))

@@ -42,8 +42,10 @@ def module_factory(
         positional = positional_only(signature, keywords)
         built = call_user(what, path, target, *positional, **keywords)
         if not isinstance(built, nn.Module):
+            # a class or function it meant to call is named (shown); another value by its type alone
+            given = built if callable(built) else a_type(built)
             raise InvalidValueError(
-                f"what {what} {path!r} returned{defined_at(target)}", a_type(built), "an nn.Module"
+                f"what {what} {path!r} returned{defined_at(target)}", given, "an nn.Module"
             )
         if check is not None:
             check(built)

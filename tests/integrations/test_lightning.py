@@ -2124,3 +2124,39 @@ def test_a_gan_toggling_its_networks_is_watched_on_every_step_of_its_first_optim
     assert [layer.name for layer in seen.layers] == [f"{first}.0", f"{first}.2"]
     assert seen.global_grad_norms().tolist() == pytest.approx(module.norms[first], rel=1e-5)
     assert not {"unused_parameters", "unstepped_parameters"} & {f.rule for f in doctor.diagnosis.findings}
+
+
+class StepsTheRawOptimizer(Classifier):
+    """Under manual optimization, steps ``trainer.optimizers[0]`` itself, not Lightning's wrapper of it
+    (``self.optimizers()``): Lightning sees no step (its global_step stays 0), nor its hooks."""
+
+    def __init__(self, net, loss, make_optimizer):
+        super().__init__(net, loss, make_optimizer)
+        self.automatic_optimization = False
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        optimizer = self.trainer.optimizers[0]
+        optimizer.zero_grad()
+        self.manual_backward(self.loss(self(x), y))
+        optimizer.step()
+
+
+def test_a_run_whose_steps_the_doctor_never_saw_is_said_in_one_warning_not_told_it_looks_healthy(capsys):
+    """7 batches trained outside Lightning's wrapper were diagnosed on 0 steps and printed 'No findings
+    after 0 steps: the run looks healthy.' Truth: the Trainer's own count, global_step 0."""
+    x, y = standardized()
+    module = StepsTheRawOptimizer(
+        nn.Linear(64, 10), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.1)
+    )
+    before = module.net.weight.detach().clone()
+    doctor = DoctorCallback()
+    with pytest.warns(OptimlabWarning) as said:
+        trainer = fit(module, (x[:224], y[:224]), -1, [doctor], max_epochs=1)  # 7 batches
+    assert trainer.global_step == 0 and not torch.equal(module.net.weight, before)  # trained all the same
+    assert [str(w.message) for w in said if w.category is OptimlabWarning] == [
+        "optimlab doctor: no optimizer step was seen in the trainer's run (every batch skipped, or the "
+        "optimizer stepped outside the trainer's wrapper: trainer.optimizers[0].step() in place of "
+        "Lightning's self.optimizers()); no diagnosis"
+    ]
+    assert doctor.diagnosis is None and "looks healthy" not in capsys.readouterr().out

@@ -230,7 +230,17 @@ class TrainerDoctor:
         with self._watching():
             self.instruments.stop()
             stats = self.instruments.statistics
-            self.instruments = None
+            instruments, self.instruments = self.instruments, None
+            if not stats.steps and instruments.parameters_changed is None:  # that one said why itself
+                # Diagnosed, no step read a 'No findings after 0 steps: the run looks healthy.'
+                warnings.warn(
+                    "optimlab doctor: no optimizer step was seen in the trainer's run (every batch skipped, "
+                    "or the optimizer stepped outside the trainer's wrapper: trainer.optimizers[0].step() "
+                    "in place of Lightning's self.optimizers()); no diagnosis",
+                    OptimlabWarning,
+                    stacklevel=2,
+                )
+                return None
             findings = run_rules(stats, None, options=self.rule_options)
             self.diagnosis = Diagnosis(findings=findings, statistics=stats)
         if report and self.diagnosis is not None:

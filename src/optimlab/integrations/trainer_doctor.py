@@ -91,8 +91,9 @@ class TrainerDoctor:
     that cannot be written is said in one, the others still written. The instruments watch the
     parameters the optimizer trains as training starts: where those change (frozen or unfrozen mid-run,
     as Lightning's ``BaseFinetuning`` does, or a group added), the record ends before the step that
-    trains others, said in one warning (a frozen layer's missing gradient read as a vanishing one). A
-    refused option or optimizer (:class:`OptimlabError`) is raised, before any step.
+    trains others, said in one warning (a frozen layer's missing gradient read as a vanishing one); a run
+    in which no step was seen leaves no diagnosis, said in one warning. A refused option or optimizer
+    (:class:`OptimlabError`) is raised, before any step.
 
     Args:
         schedule: when the costlier instruments run (default :class:`InstrumentSchedule`).
@@ -232,7 +233,7 @@ class TrainerDoctor:
             stats = self.instruments.statistics
             instruments, self.instruments = self.instruments, None
             if not stats.steps and instruments.parameters_changed is None:  # that one said why itself
-                # Diagnosed, no step read a 'No findings after 0 steps: the run looks healthy.'
+                # diagnosed, 0 steps read 'No findings after 0 steps: the run looks healthy.'
                 warnings.warn(
                     "optimlab doctor: no optimizer step was seen in the trainer's run (every batch skipped, "
                     "or the optimizer stepped outside the trainer's wrapper: trainer.optimizers[0].step() "

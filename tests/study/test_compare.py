@@ -224,3 +224,27 @@ def test_an_empty_out_storage_or_name_is_refused_as_the_command_line_refuses_it(
     with pytest.raises(InvalidValueError, match=f"for {argument}: accepted"):
         compare(["sgd"], epochs=1, budget=1, seeds=1, **options)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_two_studies_of_one_folder_keep_their_rows_in_its_tables_and_report(tmp_path, page_reader):
+    """A second comparison into a folder, under another name (as the refusal of a name taken offers),
+    wrote the folder's leaderboard, trials and report of its own study alone: the first one's rows were
+    gone from them, though its trials stay in the journal. Truth: the first study's rows as its own run
+    wrote them, and the second's, in the tables written after the second; both studies on the page."""
+    import csv
+
+    def rows(name):
+        with open(tmp_path / name, newline="") as table:
+            return list(csv.DictReader(table))
+
+    small = {"budget": 1, "seeds": 1, "epochs": 1}
+    compare(["sgd"], out=tmp_path, name="a", **small)
+    first = {table: rows(table) for table in ("leaderboard.csv", "trials.csv")}
+    second = compare(["adam"], out=tmp_path, name="b", **small)
+    assert [r.spec.name for r in second.results] == ["b"]  # what ran: the second study alone
+    for table, alone in first.items():
+        together = rows(table)
+        assert [r for r in together if r["study"].split("/")[0] == "a"] == alone, table
+        assert {r["method"] for r in together if r["study"].split("/")[0] == "b"} == {"adam"}, table
+    headings = page_reader((tmp_path / "report.html").read_text()).headings
+    assert headings[:2] == ["a", "b"], headings

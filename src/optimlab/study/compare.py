@@ -25,7 +25,7 @@ from optimlab.runs_folder import fresh_path
 from optimlab.study.analysis import LeaderboardRow, leaderboard
 from optimlab.study.backends import BackendOptions
 from optimlab.study.protocols import Method, StudySpec, evaluated_often, methods_from
-from optimlab.study.run import StudyResult, check_backend, load_specs, open_studies, run_study
+from optimlab.study.run import StudyResult, check_backend, load_specs, open_studies, run_study, with_stored
 from optimlab.study.space import SearchSpace
 from optimlab.study.storage import TrialRecord
 from optimlab.study.trial import raised_by_user
@@ -533,7 +533,8 @@ def compare(
 ) -> Comparison:
     """Run (or with ``resume``, continue) the studies of :func:`plan_comparison` (``values`` and ``plan``)
     in ``storage`` (default: a journal in ``out``), then write ``trials``/``leaderboard`` tables and
-    ``report.html`` into ``out`` (default ``runs/compare-NAME-TIME``).
+    ``report.html`` into ``out`` (default ``runs/compare-NAME-TIME``): of every study the folder's journal
+    holds, another ``name``'s too (:func:`~optimlab.study.run.with_stored`).
 
     A resumed comparison reads its studies (only study ``name``'s, if given) from the storage and takes
     no plan but more ``seeds``: each method's best configuration then reruns on that many fresh seeds,
@@ -592,6 +593,7 @@ def compare(
     from optimlab.study.export import write_tables
     from optimlab.study.report import write_report
 
-    tables = write_tables(results, folder)
-    report = write_report(results, folder / "report.html", command=command)
+    shown = with_stored(results, location) if storage is None else results  # the folder's own journal
+    tables = write_tables(shown, folder)
+    report = write_report(shown, folder / "report.html", command=command)
     return Comparison(results, location, report, tables)

@@ -64,6 +64,7 @@ __all__ = [
     "progress",
     "run_study",
     "stored_spec",
+    "with_stored",
 ]
 
 MAX_INTERRUPTIONS = 3  # a key whose process dies this often in one run (out of memory?) is given up
@@ -87,6 +88,27 @@ def all_failed(result: StudyResult) -> str | None:
             reason = next((r.message for r in records if r.message), "no message recorded")
             return f"every {what} of study {result.spec.name!r} failed; the first: {reason}"
     return None
+
+
+def with_stored(results: Sequence[StudyResult], location: str) -> list[StudyResult]:
+    """``results`` among every study stored at ``location`` (oldest first, the others read as stored): a
+    folder whose journal holds studies of several names (``--name``) keeps each one's rows in the tables
+    and the report a comparison writes whole there, where the last comparison's alone replaced them.
+    Where another study no longer reads (objects of another session), ``results`` alone."""
+    ran = {result.spec.name: result for result in results}
+    try:
+        specs = load_specs(location, reading=True)
+    except OptimlabError:
+        return list(results)
+    storage = open_storage(location, create=False)
+    stored = [
+        ran.pop(spec.name, None)
+        or StudyResult(
+            spec, location, counted(load_records(storage, [spec.study_name(m) for m in spec.methods]))
+        )
+        for spec in specs
+    ]
+    return stored + list(ran.values())
 
 
 def counted(records: Sequence[TrialRecord]) -> list[TrialRecord]:

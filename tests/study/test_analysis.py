@@ -286,3 +286,17 @@ def test_a_value_not_finite_or_a_level_outside_0_1_is_refused_naming_it():
         with pytest.raises(InvalidValueError, match=rf"invalid value {level} for level"):
             confidence_interval([0.9, 0.8], level=level)
     assert confidence_interval([0.9, 0.8], level=0.9).n == 2
+
+
+@pytest.mark.parametrize("seeds", [2, 3, 5])
+def test_the_interval_of_2_3_and_5_seeds_is_scipys_t_interval_cut_at_the_metrics_bounds(seeds):
+    """The leaderboard's 95% interval is Student's t interval of the mean (as documented), the table of
+    quantiles within 1e-10 of scipy's: truth scipy.stats.t.interval, then cut at an accuracy's 0 and 1."""
+    stats = pytest.importorskip("scipy.stats")
+    values = [0.62, 0.9, 0.71, 0.55, 0.97][:seeds]
+    low, high = stats.t.interval(0.95, seeds - 1, loc=np.mean(values), scale=stats.sem(values))
+    free = confidence_interval(values)
+    assert (free.low, free.high) == pytest.approx((low, high), abs=1e-9)
+    assert free.std == pytest.approx(np.std(values, ddof=1), rel=1e-12)
+    cut = confidence_interval(values, metric_bounds("test_accuracy"))
+    assert (cut.low, cut.high) == pytest.approx((max(low, 0.0), min(high, 1.0)), abs=1e-9)

@@ -2,7 +2,8 @@
 
 Every random choice takes its seed from the recipe: the data split and subsample from
 ``training.seed`` through the data loader, the initial weights from ``torch.manual_seed(seed)`` right
-before the model is built.
+before the model is built (NumPy's and Python's global generators seeded there too, for the user's
+code that draws from them while training).
 
 Data comes as tensors (every built-in set, and the user's ``(input, target)`` data), or as the user's
 dict batches (:class:`~optimlab.data.user_factory.BatchSplits`, kept as given): then the model is the
@@ -23,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from optimlab.data.global_rng import seed_numpy_and_python
 from optimlab.data.user_batches import UserBatches, describe, is_map_dataset, prediction
 from optimlab.data.user_factory import BatchSplits
 from optimlab.errors import InvalidValueError
@@ -191,6 +193,7 @@ def build_model(recipe: Recipe, splits: Any) -> nn.Module:
     from optimlab.techniques.init import KeptWeightsWarning, apply
 
     torch.manual_seed(recipe.training.seed)
+    seed_numpy_and_python(recipe.training.seed)  # a Dataset's np.random augmentations, read while training
     keywords = recipe.model.keywords()
     init, init_options = resolve("init", recipe.model.init)
     data_dependent = Capability.DATA_DEPENDENT in get_registry("init").get(init).capabilities

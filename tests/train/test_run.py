@@ -2,8 +2,10 @@
 
 import json
 import os
+import random
 import signal
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -775,3 +777,56 @@ def test_evaluate_members_reads_the_device_once_and_equals_each_members_loss_by_
         assert found[k]["val_loss"] == pytest.approx(truth, rel=1e-12, abs=0)
         correct = ((scores.argmax(1) == ys) & scored).sum().item()
         assert found[k]["val_accuracy"] == pytest.approx(correct / scored.sum().item(), rel=1e-12, abs=0)
+
+
+AUGMENTED_ITEMS = """
+import random
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+
+class Noisy(Dataset):
+    '''Dict items whose features get noise from NumPy's and Python's global generators as each is read.'''
+
+    def __init__(self, n):
+        self.x = torch.randn(n, 4, generator=torch.Generator().manual_seed(n))
+        self.y = (self.x[:, 0] > 0).long()
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        noise = np.random.normal(0.0, 0.5, 4).astype(np.float32) + random.gauss(0.0, 0.5)
+        return {"x": self.x[i] + torch.from_numpy(noise), "labels": self.y[i]}
+
+
+def splits():
+    return Noisy(32), Noisy(16)
+"""
+
+
+def test_a_run_on_items_augmented_by_numpy_and_python_gives_the_same_weights_each_time(
+    write_modules, tmp_path
+):
+    """The user's Dataset augmenting with np.random and random as it is read (read batch by batch while
+    training): build seeded torch's global generator from training.seed, not NumPy's and Python's, so two
+    runs of one recipe in new processes (here: with other global states) trained on other noise and
+    ended with other weights. Truth: the same recipe and seed give the same numbers (torch.equal)."""
+    write_modules(optimlab_dict_net=DICT_NET, optimlab_noisy_items=AUGMENTED_ITEMS)
+    recipe = Recipe.from_dict(
+        {
+            "model": {"name": "optimlab_dict_net:build"},
+            "data": {"name": "optimlab_noisy_items:splits"},
+            "training": {"steps": 6, "batch_size": 8},
+        }
+    )
+    weights = []
+    for process_seed in (1, 2):
+        np.random.seed(process_seed)
+        random.seed(process_seed)
+        result = train(recipe, tmp_path / f"run{process_seed}")
+        assert result.steps == 6
+        weights.append(torch.load(tmp_path / f"run{process_seed}" / CHECKPOINT_NAME)["model"])
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["global_states", "set_global_states"]
+__all__ = ["global_states", "seed_numpy_and_python", "set_global_states"]
 
 
 def global_states() -> dict[str, Any]:
@@ -51,3 +51,11 @@ def set_global_states(states: dict[str, Any]) -> None:
     if (state := states.get("python")) is not None:
         version, internal, gauss_next = state
         random.setstate((version, tuple(internal), gauss_next))
+
+
+def seed_numpy_and_python(seed: int) -> None:
+    """Seed NumPy's global generator (with ``seed`` mod 2**32, the 32 bits it takes) and Python's with
+    ``seed``, beside torch's (``torch.manual_seed``): a user's code drawing from them (``np.random``
+    augmentations) then draws the same numbers at each run of one seed."""
+    np.random.seed(seed % 2**32)
+    random.seed(seed)

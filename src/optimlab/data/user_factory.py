@@ -45,6 +45,7 @@ from optimlab.data.examples import (
     labels_as_given,
     zero_one,
 )
+from optimlab.data.global_rng import seed_numpy_and_python
 from optimlab.data.numpy_file import channels_last
 from optimlab.data.splits import Splits, check_fractions, no_training_rows, rounded, say_empty
 from optimlab.data.torch_dataset import MORE_THAN_PAIRS, finite, read_pairs
@@ -476,8 +477,7 @@ def _global_generators_seeded(seed: int) -> Iterator[None]:
     numpy_state, python_state = np.random.get_state(), random.getstate()
     with torch.random.fork_rng(devices=[]):
         torch.default_generator.manual_seed(seed)  # the CPU one, which fork_rng gives back: not the GPUs'
-        np.random.seed(seed % 2**32)
-        random.seed(seed)
+        seed_numpy_and_python(seed)
         try:
             yield
         finally:

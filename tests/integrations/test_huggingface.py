@@ -945,3 +945,47 @@ def test_a_failure_of_the_callbacks_own_hooks_takes_the_doctor_off_with_one_warn
     assert not any(m._forward_hooks or m._forward_pre_hooks for m in doctored.modules())
     with pytest.raises((RuntimeError, AttributeError)):
         run([DoctorCallback(print_findings=False, strict=True)])
+
+
+class LoggedSteps(TrainerCallback):
+    """The step, loss and learning rate the Trainer logs at each step (it logs the lr after its step)."""
+
+    def __init__(self):
+        self.rows = []
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            self.rows.append((state.global_step, float(logs["loss"]), float(logs["learning_rate"])))
+
+
+def test_a_run_resumed_from_its_checkpoint_records_each_later_step_once_as_the_trainer_logs_it(tmp_path):
+    """A Llama-style causal LM (rotary, RMSNorm, grouped-query attention, tied embeddings) trained two
+    epochs of 5 batches in steps of 2 (the last of each epoch of one batch), padded by the collator,
+    saved at step 4 and resumed from there by a new Trainer and callback: the record holds steps 5-6 once
+    each, with the losses and grad norms of the uninterrupted run. The truth: the Trainer's own log."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    def llama():
+        torch.manual_seed(0)
+        return LlamaForCausalLM(LlamaConfig(vocab_size=40, hidden_size=32, intermediate_size=64,
+                                            num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                            max_position_embeddings=16, tie_word_embeddings=True))  # fmt: skip
+
+    data = [{k: v for k, v in row.items() if k != "label"} for row in PaddedText(n=40)]
+
+    def run(resume=None):
+        doctor, logged = DoctorCallback(print_findings=False), LoggedSteps()
+        trainer(llama(), data, -1, (None, None), [doctor, logged], tmp=str(tmp_path), num_train_epochs=2,
+                per_device_train_batch_size=8, gradient_accumulation_steps=2, save_strategy="steps",
+                save_steps=4, logging_strategy="steps", logging_steps=1).train(resume_from_checkpoint=resume)  # fmt: skip
+        return doctor.diagnosis.statistics, logged.rows
+
+    whole, logged = run()
+    assert [step for step, _, _ in logged] == whole.steps == [1, 2, 3, 4, 5, 6]
+    assert whole.losses == pytest.approx([loss for _, loss, _ in logged], rel=1e-5)
+    resumed, logged_again = run(str(tmp_path / "checkpoint-4"))
+    assert resumed.steps == [step for step, _, _ in logged_again] == [5, 6]
+    assert resumed.losses == pytest.approx(whole.losses[4:], rel=1e-5)
+    assert [g.square().sum() for g in resumed.grad_norms] == pytest.approx(
+        [g.square().sum() for g in whole.grad_norms[4:]], rel=1e-4
+    )

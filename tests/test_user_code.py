@@ -432,14 +432,19 @@ def test_a_factory_of_positional_only_parameters_gets_the_data_by_position(tmp_p
             "my nets/uc_nets.py:build",
             "names a module, not its file: uc_nets:build, run from the folder 'my nets' or with it on PYTHONPATH",
         ),
+        (
+            "my nets/uc_nets:build",
+            "names a module, not its file: uc_nets:build, run from the folder 'my nets' or with it on PYTHONPATH",
+        ),
     ],
-    ids=["relative", "a folder with a space"],
+    ids=["relative", "a folder with a space", "a folder, the file without .py"],
 )
 def test_a_files_path_where_an_import_path_goes_is_told_the_import_path(
     tmp_path, monkeypatch, cli, given, said
 ):
     """--model ./nets.py:build (or any path to a .py file) was 'unknown model ... Accepted: cnn, convnet,
-    ...', as a misspelt built-in, where 'nets.py:build' was told the import path to write."""
+    ...', as a misspelt built-in, where 'nets.py:build' was told the import path to write. So was the file's path
+    without its .py ('my nets/uc_nets:build'), which names no module either."""
     (tmp_path / "my nets").mkdir()
     (tmp_path / "my nets" / "uc_nets.py").write_text("def build(input_shape, num_outputs): ...\n")
     monkeypatch.chdir(tmp_path)

@@ -54,7 +54,7 @@ T = TypeVar("T")
 IMPORT_PATH = "package.module:attribute"
 _DOTTED = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
 _PATTERN = re.compile(rf"{_DOTTED}:{_DOTTED}")
-_FILE_PATH = re.compile(rf"(?P<file>.+)\.py:(?P<attribute>{_DOTTED})")
+_FILE_PATH = re.compile(rf"(?P<file>.+?)(?P<suffix>\.py)?:(?P<attribute>{_DOTTED})")
 
 
 def is_import_path(text: object) -> bool:
@@ -63,17 +63,20 @@ def is_import_path(text: object) -> bool:
 
 
 def refuse_file_path(text: str, what: str) -> None:
-    """Refuse ``text`` where it names a Python file, ``nets/mine.py:build``, for ``what``: the one line
-    says the import path to write, and the folder to run from, rather than 'unknown model'."""
+    """Refuse ``text`` where it names a Python file, ``nets/mine.py:build`` (or its path without the
+    ``.py``, ``nets/mine:build``), for ``what``: the one line says the import path to write, and the folder
+    to run from, rather than 'unknown model'."""
     found = _FILE_PATH.fullmatch(text.strip())
-    if found is None:
+    in_folder = found is not None and any(sep in found["file"] for sep in "/\\")
+    if found is None or not (found["suffix"] or in_folder) or os.path.exists(text.strip()):
         return
     folder, stem = os.path.split(found["file"])
     here = os.path.realpath(folder or os.curdir) == os.path.realpath(os.getcwd())
     run_from = "" if here else f", run from the folder {folder!r} or with it on PYTHONPATH"
+    file = found["file"] + (found["suffix"] or "")
     raise OptimlabError(
-        f"cannot import {found['file'] + '.py'!r} for {what} {text!r}: an import path names a module, not "
-        f"its file: {stem}:{found['attribute']}{run_from}"
+        f"cannot import {file!r} for {what} {text!r}: an import path names a module, not its file: "
+        f"{stem}:{found['attribute']}{run_from}"
     )
 
 

@@ -10,6 +10,8 @@ import pytest
 import torch
 from torch import nn
 
+import optimlab.optim
+import optimlab.schedules
 from optimlab.doctor import diagnose, find_lr, lr_range_test, suggest_lr
 from optimlab.errors import InvalidValueError
 
@@ -437,3 +439,19 @@ def test_a_loss_of_zero_throughout_says_there_is_nothing_to_learn():
             "the loss is 0 throughout the sweep" in result.reason and "nothing left to learn" in result.reason
         )
         assert result.candidates == [] and result.check is None  # no check of lrs that cannot differ
+
+
+@pytest.mark.parametrize("verb", [lr_range_test, find_lr])
+def test_an_lr_that_is_a_schedule_is_refused_in_one_line(verb):
+    """optimlab's optimizers take a schedule as their lr (optim.create("sgd", ..., lr=cosine)); the
+    range test divided it by itself for the groups' ratios, and find_lr ended in a TypeError traceback
+    ('unsupported operand type(s) for /: function and function')."""
+    x, y = linear_regression(64)
+    model = nn.Linear(4, 1)
+    optimizer = optimlab.optim.create(
+        "sgd", model.parameters(), lr=optimlab.schedules.create("cosine", total_steps=100)
+    )
+    with pytest.raises(
+        InvalidValueError, match=r"^invalid value a function .* for lr of param group 0: accepted a number"
+    ):
+        verb(model, nn.MSELoss(), x, y, optimizer)

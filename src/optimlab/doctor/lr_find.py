@@ -349,7 +349,8 @@ def lr_range_test(
     """Sweep the lr of ``optimizer`` geometrically and suggest one; the model and optimizer are restored.
 
     Every param group's lr follows the sweep, scaled by its ratio to the swept group's lr
-    (:func:`lr_ratios`), so groups with lr multipliers keep them and a group at lr 0 stays frozen. Tensors are drawn in batches as :func:`optimlab.train.fit` draws them.
+    (:func:`lr_ratios`), so groups with lr multipliers keep them and a group at lr 0 stays frozen.
+    Tensors are drawn in batches as :func:`optimlab.train.fit` draws them.
 
     Args:
         loss_fn, data, compute_loss: the data in any shape and the loss, as
@@ -468,8 +469,17 @@ def _skipped_note(skipped: int) -> str:
 def lr_ratios(optimizer: torch.optim.Optimizer) -> tuple[int, list[float]]:
     """The param group whose lr a sweep or a candidate sets, and each group's lr as a multiple of its:
     the first group whose lr is above 0, since a group at lr 0 is frozen (torch steps it by nothing) and
-    stays so at x0; every group at x1 where all are at 0."""
+    stays so at x0; every group at x1 where all are at 0. An lr that is a schedule (optimlab's optimizers
+    take one) is refused: the sweep and the check set the lr themselves, a number."""
     lrs = [group["lr"] for group in optimizer.param_groups]
+    scheduled = next((i for i, lr in enumerate(lrs) if callable(lr)), None)
+    if scheduled is not None:
+        raise InvalidValueError(
+            f"lr of param group {scheduled}",
+            lrs[scheduled],
+            "a number: the range test sets the lr itself; give the optimizer a number lr and the schedule "
+            "to the training after it (optimlab.schedules.as_lr_scheduler)",
+        )
     swept = next((i for i, lr in enumerate(lrs) if lr), None)
     if swept is None:
         return 0, [1.0] * len(lrs)

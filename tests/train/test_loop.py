@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler, TensorDataset
 
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.train import Callback, EarlyStopping, TrainState, fit
@@ -501,14 +501,31 @@ class AugmentedByNumpyOrPython(Augmented):
         return self.x[i] + noise, self.y[i]
 
 
+class ShuffledByNumpyOrPython(Sampler):
+    """Each epoch's order drawn from NumPy's or Python's global generator as the epoch starts, as a user's
+    own sampler (a bucketing one) draws it."""
+
+    def __init__(self, n: int, drawn_from: str):
+        self.n, self.drawn_from = n, drawn_from
+
+    def __len__(self):
+        return self.n
+
+    def __iter__(self):
+        if self.drawn_from == "numpy":
+            return iter(np.random.permutation(self.n).tolist())
+        return iter(random.sample(range(self.n), self.n))
+
+
 @pytest.mark.parametrize("stop_at", [7, 5])  # within the second epoch of 5 batches; at the first's end
-@pytest.mark.parametrize("data", ["loader", "dataset"])
+@pytest.mark.parametrize("data", ["loader", "dataset", "sampler"])
 @pytest.mark.parametrize("drawn_from", ["numpy", "python"])
 def test_data_drawing_from_numpys_or_pythons_rng_resumed_gives_the_uninterrupted_runs_weights(
     tmp_path, drawn_from, data, stop_at
 ):
     """A Dataset that augments with NumPy's or Python's global generator, in a DataLoader without workers
-    or batched by fit: a checkpoint kept torch's RNG alone, so the resumed run read its batches with the
+    or batched by fit, or a DataLoader whose sampler draws its order from them: a checkpoint kept torch's
+    RNG alone, so the resumed run read its batches (and drew the stopped epoch's order again) with the
     states of the process it ran in (here seeded otherwise, as a new process's are) and ended with other
     weights. Truth: the uninterrupted run (torch.equal)."""
     batching = {"batch_size": 20} if data == "dataset" else {}
@@ -516,7 +533,13 @@ def test_data_drawing_from_numpys_or_pythons_rng_resumed_gives_the_uninterrupted
     def setup():
         model = network()
         dataset = AugmentedByNumpyOrPython(drawn_from)
-        read = DataLoader(dataset, batch_size=20, shuffle=True) if data == "loader" else dataset
+        read = {
+            "loader": lambda: DataLoader(dataset, batch_size=20, shuffle=True),
+            "dataset": lambda: dataset,
+            "sampler": lambda: DataLoader(
+                TensorDataset(*problem()), batch_size=20, sampler=ShuffledByNumpyOrPython(96, drawn_from)
+            ),
+        }[data]()
         return model, torch.optim.Adam(model.parameters(), lr=1e-2), read
 
     def seed_all(seed):
@@ -547,31 +570,45 @@ def test_data_drawing_from_numpys_or_pythons_rng_resumed_gives_the_uninterrupted
         assert torch.equal(got, want)
 
 
-def test_a_checkpoint_kept_before_numpys_and_pythons_states_were_resumes(tmp_path):
-    """Checkpoints written before NumPy's and Python's global states were kept (and the reads' states
-    beside torch's) still load, and the run goes on to its end."""
-    x, y = problem()
-    model = network()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+@pytest.mark.parametrize("data", ["loader", "dataset"])
+def test_a_checkpoint_kept_before_numpys_and_pythons_states_were_resumes_exactly(tmp_path, data):
+    """Checkpoints written before NumPy's and Python's global states were kept (torch's alone, at the
+    epoch's start and before the data's last read) still load, and a run whose data and model draw from
+    torch's alone resumes as exactly as before. Truth: the uninterrupted run (torch.equal)."""
+    batching = {"batch_size": 20} if data == "dataset" else {}
+
+    def setup():
+        model = network()  # with dropout
+        read = DataLoader(Augmented(), batch_size=20, shuffle=True) if data == "loader" else Augmented()
+        return model, torch.optim.Adam(model.parameters(), lr=1e-2), read
+
+    common = dict(loss_fn=nn.CrossEntropyLoss(), total_steps=12, **batching)
+    torch.manual_seed(0)
+    model, optimizer, read = setup()
+    fit(model, optimizer, read, **common)
+    reference = [p.detach().clone() for p in model.parameters()]
 
     class StopAt(Callback):
         def on_step_end(self, state):
-            if state.step == 2:
+            if state.step == 7:
                 save_checkpoint(tmp_path, model=model, optimizer=optimizer, scheduler=None, state=state)
                 state.stop_reason = "interrupted"
 
-    common = dict(loss_fn=nn.CrossEntropyLoss(), total_steps=6, batch_size=20)
-    fit(model, optimizer, TensorDataset(x, y), callbacks=[StopAt()], **common)
+    torch.manual_seed(0)
+    model, optimizer, read = setup()
+    fit(model, optimizer, read, callbacks=[StopAt()], **common)
     payload = read_checkpoint(tmp_path)
     old = {k: v for k, v in payload.items() if k not in ("numpy_rng", "python_rng")}
     drawn = old["state"]["data_drawn"]
-    old["state"] = {
-        **old["state"],
-        "data_drawn": {"epoch": drawn["epoch"], "batch_rng": drawn["batch_rng"]["torch"]},
-    }
+    torch_alone = {k: drawn[k]["torch"] for k in ("rng", "batch_rng") if drawn.get(k) is not None}
+    old["state"] = {**old["state"], "data_drawn": {**drawn, **torch_alone}}
     torch.save(old, tmp_path / "checkpoint.pt")
+    model, optimizer, read = setup()
+    torch.manual_seed(999)  # a new process
     state = load_checkpoint(read_checkpoint(tmp_path), model=model, optimizer=optimizer, scheduler=None)
-    assert fit(model, optimizer, TensorDataset(x, y), state=state, **common).step == 6
+    fit(model, optimizer, read, state=state, **common)
+    for got, want in zip(model.parameters(), reference):
+        assert torch.equal(got, want)
 
 
 def test_a_run_on_a_dataset_resumed_on_a_dataloader_of_its_rows_trains_on(tmp_path):

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["global_states", "seed_numpy_and_python", "set_global_states"]
+__all__ = ["global_states", "kept_states", "seed_numpy_and_python", "set_global_states"]
 
 
 def global_states() -> dict[str, Any]:
@@ -38,6 +38,12 @@ def global_states() -> dict[str, Any]:
         },
         "python": random.getstate(),
     }
+
+
+def kept_states(kept: torch.Tensor | dict[str, Any] | None) -> dict[str, Any] | None:
+    """``kept`` as :func:`global_states` gives them: one kept before NumPy's and Python's states were
+    (torch's tensor alone) as torch's."""
+    return {"torch": kept} if isinstance(kept, torch.Tensor) else kept
 
 
 def set_global_states(states: dict[str, Any]) -> None:

@@ -62,7 +62,7 @@ from torch.utils.data import (
 
 from optimlab.data.batches import epoch_order, steps_per_epoch
 from optimlab.data.examples import int64_labels
-from optimlab.data.global_rng import global_states, set_global_states
+from optimlab.data.global_rng import global_states, kept_states, set_global_states
 from optimlab.errors import InvalidValueError, OptimlabError, a_type, with_article
 from optimlab.registry import POSITIVE_INT, SEED, whole_number
 
@@ -564,7 +564,9 @@ class UserBatches:
         at_step = self._draw_again(drawn, epoch)
         while True:
             ahead, taken = _NOTHING, start
-            self.drawn = self._drawn(epoch, torch.get_rng_state())
+            # a loader draws its order as the epoch starts: from torch's RNG, or a sampler of the user's
+            # from NumPy's or Python's
+            self.drawn = self._drawn(epoch, global_states() if self._loader is not None else None)
             for batch in self.epoch(epoch, start):
                 if at_step is not None:  # the epoch's order is drawn: the RNGs go on from the step's
                     set_global_states(at_step)
@@ -592,9 +594,9 @@ class UserBatches:
                 yield epoch, ahead
             epoch, start = epoch + 1, 0
 
-    def _drawn(self, epoch: int, rng: Tensor | None) -> dict[str, Any] | None:
-        """What :attr:`drawn` keeps as ``epoch`` starts: for a DataLoader, torch's RNG ``rng`` (None: as
-        the run leaves it at the epoch's first step) and the loader's own generators; for a Dataset
+    def _drawn(self, epoch: int, rng: dict[str, Any] | None) -> dict[str, Any] | None:
+        """What :attr:`drawn` keeps as ``epoch`` starts: for a DataLoader, the global RNGs' states ``rng``
+        (None: as the run leaves them at the epoch's first step) and the loader's own generators; for a Dataset
         batched here, the epoch alone (its order is (seed, epoch)'s; its reads may draw); None for
         data that draws nothing."""
         if self._loader is not None:
@@ -603,8 +605,8 @@ class UserBatches:
 
     def _draw_again(self, drawn: dict[str, Any] | None, epoch: int) -> Tensor | None:
         """Set the RNGs to read ``epoch``'s batches as the run that recorded ``drawn`` did: a DataLoader's
-        own generators as they were, and, for a run stopped within the epoch, torch's RNG as at the
-        epoch's start (a DataLoader's order drawn) and the global RNGs as before the stopped run read the
+        own generators as they were, and, for a run stopped within the epoch, the global RNGs as at the
+        epoch's start (a DataLoader's order drawn) and as before the stopped run read the
         first batch the resumed one takes (:meth:`_recorded`). Returns the global RNGs' states now, to be
         set again once that batch is read; None where nothing is to be set."""
         loader = self._loader
@@ -621,13 +623,11 @@ class UserBatches:
                 iter(loader)
             for generator, state in zip(generators, drawn["generators"]):
                 generator.set_state(state)
-            if drawn["rng"] is None:  # stopped at the epoch's start: torch's RNG is as the run left it
+            if drawn["rng"] is None:  # stopped at the epoch's start: the RNGs are as the run left them
                 set_global_states(at_step)
                 return None
-            torch.set_rng_state(drawn["rng"])
-        # absent from checkpoints written before it was kept; torch's alone before NumPy's and Python's were
-        kept = drawn.get("batch_rng")
-        self._batch_rng = {"torch": kept} if isinstance(kept, Tensor) else kept
+            set_global_states(kept_states(drawn["rng"]))
+        self._batch_rng = kept_states(drawn.get("batch_rng"))  # absent from checkpoints of before it
         return at_step if loader is not None or self._batch_rng is not None else None
 
     def short_batch(self) -> tuple[int, int] | None:

@@ -98,8 +98,8 @@ class TrainState:
     diverged: bool = False  # a non-finite loss stopped the run
     interrupted: bool = False  # a signal (Ctrl-C, SIGTERM) stopped the run, to resume later
     last_metrics: dict[str, float] = dataclasses.field(default_factory=dict)  # of the last evaluation
-    # the RNG states a DataLoader drew this epoch's order from, and torch's before the data's last read
-    # (UserBatches.drawn), to draw and read them again on resume
+    # the RNG states a DataLoader drew this epoch's order from, and the global RNGs' (torch's, NumPy's,
+    # Python's) before the data's last read (UserBatches.drawn), to draw and read them again on resume
     data_drawn: dict[str, Any] | None = None
     # float16's loss scaling as of the last step (torch's GradScaler.state_dict()), to resume it
     grad_scaler: dict[str, Any] | None = None
